@@ -1,0 +1,19 @@
+import { assertEquals, assertThrows } from "@std/assert";
+import { ByteTokenizer } from "./byte.ts";
+
+Deno.test("ByteTokenizer round-trips well-formed text, emoji and CJK included", () => {
+  const tok = new ByteTokenizer();
+  for (const s of ["", " = Title = \n", "naïve 😀👨‍👩‍👧 漢字", "\u0000\t\r\n"]) {
+    assertEquals(tok.decode(tok.encode(s)), s);
+  }
+});
+
+Deno.test("ByteTokenizer shows special tokens by name and rejects ids outside the vocabulary", () => {
+  const tok = new ByteTokenizer();
+  assertEquals(
+    tok.decode([tok.special.bos, 104, 105, tok.special.eos]),
+    "<|bos|>hi<|eos|>",
+  );
+  assertThrows(() => tok.decode([260]), RangeError, "outside the vocabulary");
+  assertThrows(() => tok.decode([-1]), RangeError, "position 0");
+});
