@@ -1,0 +1,127 @@
+/**
+ * Packing documents into fixed-length blocks, like MDLM's "wrap".
+ *
+ * @module
+ */
+import { DataError } from "./errors.ts";
+import type { TokenizedCorpus } from "./tokenized.ts";
+
+/** `count` blocks of `length` ids each, row-major in `data`. */
+export interface Blocks {
+  /** `count × length` ids; block `i` is `data.subarray(i * length, (i + 1) * length)`. */
+  data: Uint32Array;
+  /** Number of blocks. */
+  count: number;
+  /** Ids per block. */
+  length: number;
+}
+
+/** Options of {@linkcode packBlocks}. */
+export interface PackOptions {
+  /** Ids per block, at least 2. */
+  length: number;
+  /** Id put before every document; none when absent. */
+  bos?: number;
+  /** Id put after every document; none when absent. */
+  eos?: number;
+  /**
+   * `true` (default, MDLM's "wrap"): documents run on from block to block.
+   * `false`: every document starts a new block.
+   */
+  crossDocuments?: boolean;
+  /** What to do with a partial last block: `drop` (default) or `pad`. */
+  last?: "drop" | "pad";
+  /** The padding id, needed when `last` is `pad`. */
+  pad?: number;
+}
+
+/**
+ * Pack documents into blocks: each document becomes `[bos] ids [eos]`, then
+ * the documents are concatenated and cut into blocks of `length` ids (or,
+ * with `crossDocuments: false`, each document is cut on its own).
+ *
+ * @param corpus The tokenized documents.
+ * @param options Block length, separators and what to do with leftovers.
+ * @returns The blocks.
+ * @throws {DataError} When `length` < 2, `pad` is missing for `last: "pad"`,
+ * or the corpus is too short for one block.
+ *
+ * @example
+ * ```ts
+ * import { packBlocks } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const corpus = { ids: Uint32Array.of(1, 2, 3, 4, 5), docOffsets: Uint32Array.of(0, 3, 5) };
+ * const blocks = packBlocks(corpus, { length: 4, bos: 8, eos: 9 });
+ * // [8 1 2 3 9 8 4 5 9] cut into 4s; the partial last block is dropped
+ * assertEquals(Array.from(blocks.data), [8, 1, 2, 3, 9, 8, 4, 5]);
+ * ```
+ */
+export function packBlocks(
+  corpus: TokenizedCorpus,
+  options: PackOptions,
+): Blocks {
+  const { length, bos, eos, pad } = options;
+  const crossDocuments = options.crossDocuments ?? true;
+  const last = options.last ?? "drop";
+  if (!Number.isInteger(length) || length < 2) {
+    throw new DataError(
+      `Cannot pack blocks: length must be an integer ≥ 2, got ${length}`,
+    );
+  }
+  if (last !== "drop" && last !== "pad") {
+    throw new DataError(
+      `Cannot pack blocks: last must be "drop" or "pad", got ${
+        JSON.stringify(last)
+      }`,
+    );
+  }
+  if (last === "pad" && pad === undefined) {
+    throw new DataError(
+      'Cannot pack blocks: last: "pad" needs a pad id (the tokenizer\'s special.pad)',
+    );
+  }
+  const numDocs = corpus.docOffsets.length - 1;
+  const extra = (bos === undefined ? 0 : 1) + (eos === undefined ? 0 : 1);
+  const total = corpus.ids.length + extra * numDocs;
+
+  // Upper bound on the output size, then trim.
+  const maxBlocks = crossDocuments
+    ? Math.ceil(total / length)
+    : numDocs + Math.ceil(total / length);
+  const data = new Uint32Array(maxBlocks * length);
+  let pos = 0; // write position in data
+  const writeDoc = (d: number) => {
+    if (bos !== undefined) data[pos++] = bos;
+    data.set(
+      corpus.ids.subarray(corpus.docOffsets[d], corpus.docOffsets[d + 1]),
+      pos,
+    );
+    pos += corpus.docOffsets[d + 1] - corpus.docOffsets[d];
+    if (eos !== undefined) data[pos++] = eos;
+  };
+  // Finish the current block: pad it, or roll back to its start.
+  const closeBlock = () => {
+    const rem = pos % length;
+    if (rem === 0) return;
+    if (last === "pad") {
+      data.fill(pad!, pos, pos + length - rem);
+      pos += length - rem;
+    } else {
+      pos -= rem;
+    }
+  };
+  for (let d = 0; d < numDocs; d++) {
+    writeDoc(d);
+    if (!crossDocuments) closeBlock();
+  }
+  closeBlock();
+  const count = pos / length;
+  if (count === 0) {
+    throw new DataError(
+      `Cannot pack blocks: block length ${length} is larger than the corpus (${total} ids with separators${
+        crossDocuments ? "" : ", longest document shorter"
+      }); use a shorter length or last: "pad"`,
+    );
+  }
+  return { data: data.slice(0, pos), count, length };
+}

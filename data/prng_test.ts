@@ -1,0 +1,63 @@
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertThrows,
+} from "@std/assert";
+import { prng, restorePrng } from "./prng.ts";
+
+Deno.test("prng() is deterministic for a seed and differs across seeds", () => {
+  const draws = (seed: number) => {
+    const r = prng(seed);
+    return Array.from({ length: 100 }, () => r.nextUint32());
+  };
+  assertEquals(draws(1), draws(1));
+  const other = draws(2);
+  assertEquals(draws(1).filter((x, i) => x === other[i]).length, 0);
+});
+
+Deno.test("prng().next() is uniform on [0, 1): mean, variance and decile counts", () => {
+  const r = prng(123);
+  const n = 200_000;
+  const bins = new Array(10).fill(0);
+  let sum = 0, sq = 0;
+  for (let i = 0; i < n; i++) {
+    const x = r.next();
+    assert(x >= 0 && x < 1);
+    sum += x;
+    sq += x * x;
+    bins[Math.floor(x * 10)]++;
+  }
+  // Standard errors: mean 0.00065, so 5 s.e. ≈ 0.003.
+  assertAlmostEquals(sum / n, 0.5, 0.003);
+  assertAlmostEquals(sq / n - (sum / n) ** 2, 1 / 12, 0.002);
+  // Each bin ~ 20000 ± 134 (s.d.); allow 6 s.d.
+  for (const b of bins) assert(Math.abs(b - n / 10) < 800, `bin ${b}`);
+});
+
+Deno.test("prng().nextInt() covers [0, n) evenly and rejects bad n", () => {
+  const r = prng(9);
+  const counts = new Array(7).fill(0);
+  for (let i = 0; i < 70_000; i++) counts[r.nextInt(7)]++;
+  for (const c of counts) assert(Math.abs(c - 10_000) < 600, `count ${c}`);
+  assertThrows(() => r.nextInt(0), RangeError, "got 0");
+  assertThrows(() => r.nextInt(1.5), RangeError);
+});
+
+Deno.test("restorePrng() continues the sequence of a saved state and rejects bad states", () => {
+  const a = prng(77);
+  for (let i = 0; i < 10; i++) a.next();
+  const b = restorePrng(JSON.parse(JSON.stringify(a.state())));
+  assertEquals(
+    Array.from({ length: 20 }, () => b.next()),
+    Array.from({ length: 20 }, () => a.next()),
+  );
+  // deno-lint-ignore no-explicit-any
+  assertThrows(
+    () => restorePrng([1, 2, 3] as any),
+    RangeError,
+    "four unsigned 32-bit integers",
+  );
+  assertThrows(() => restorePrng([0, 0, 0, 0]), RangeError, "all-zero");
+  assertThrows(() => prng(NaN), RangeError, "finite integer");
+});

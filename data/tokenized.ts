@@ -1,0 +1,253 @@
+/**
+ * Tokenizing a corpus once, and caching the ids in a binary file keyed by the
+ * corpus file's SHA-256 and the tokenizer's identity.
+ *
+ * Cache file layout (all little-endian):
+ * `"D3PMTOK1"` (8 bytes) · header length `n` (u32) · JSON header (`n` bytes) ·
+ * document offsets (u32 × (numDocs + 1)) · ids (u16 or u32 × numTokens).
+ * The header holds the corpus hash, tokenizer id, counts, id width and the
+ * SHA-256 of everything after it; any mismatch marks the cache stale or
+ * corrupt, and it is rebuilt.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { Tokenizer } from "@d3pm/tokenizer";
+import { type CorpusSource, openBytes, readArticles } from "./wikitext.ts";
+import type { ReadProgress } from "./wikitext.ts";
+
+/** A tokenized corpus: the ids of all documents, back to back. */
+export interface TokenizedCorpus {
+  /** Token ids of every document, concatenated (no separators). */
+  ids: Uint32Array;
+  /** Document `d` is `ids.subarray(docOffsets[d], docOffsets[d + 1])`. */
+  docOffsets: Uint32Array;
+}
+
+/** Options of {@linkcode tokenizeCorpus}. */
+export interface TokenizeOptions {
+  /** Directory for cache files; no caching when absent. */
+  cacheDir?: string;
+  /** Progress of reading the corpus (see {@linkcode readLines}). */
+  onProgress?: ((p: ReadProgress) => void) | false;
+  /** Called with a one-line message when a cache is stale or corrupt. */
+  onWarning?: (message: string) => void;
+}
+
+const MAGIC = "D3PMTOK1";
+
+interface CacheHeader {
+  version: 1;
+  corpusSha256: string;
+  tokenizerId: string;
+  numDocs: number;
+  numTokens: number;
+  idBytes: 2 | 4;
+  payloadSha256: string;
+}
+
+/**
+ * SHA-256 of a source's stored bytes, streamed.
+ *
+ * @param source The corpus.
+ * @returns Lower-case hex digest.
+ */
+export async function sha256OfSource(source: CorpusSource): Promise<string> {
+  const hash = createHash("sha256");
+  const { stream } = await openBytes(source);
+  for await (const chunk of stream) hash.update(chunk);
+  return hash.digest("hex");
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Tokenize every article of a corpus (see {@linkcode readArticles}); with
+ * `cacheDir`, reuse the ids from an earlier run when the corpus file and the
+ * tokenizer are unchanged.
+ *
+ * @param source The corpus.
+ * @param tokenizer Any tokenizer.
+ * @param options Cache directory, progress and warnings.
+ * @returns The ids and document offsets.
+ *
+ * @example
+ * ```ts
+ * import { tokenizeCorpus } from "@d3pm/data";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/wiki.test.raw`, " = A = \n x \n = B = \n");
+ * const source = { url: `file://${dir}/wiki.test.raw`, split: "test", layout: "raw", gzip: false } as const;
+ * const corpus = await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir: dir });
+ * assertEquals(Array.from(corpus.docOffsets), [0, 12, 20]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function tokenizeCorpus(
+  source: CorpusSource,
+  tokenizer: Tokenizer,
+  options: TokenizeOptions = {},
+): Promise<TokenizedCorpus> {
+  const warn = options.onWarning ??
+    ((m: string) => console.error(`warning: ${m}`));
+  let cachePath: string | undefined;
+  let corpusSha256 = "";
+  if (options.cacheDir) {
+    corpusSha256 = await sha256OfSource(source);
+    const tokSha = createHash("sha256").update(tokenizer.id).digest("hex");
+    cachePath = `${options.cacheDir}/${corpusSha256.slice(0, 16)}-${
+      tokSha.slice(0, 16)
+    }.tok`;
+    const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
+    if (cached) return cached;
+  }
+  const corpus = await tokenizeArticles(source, tokenizer, options);
+  if (cachePath) {
+    await writeCache(cachePath, corpus, corpusSha256, tokenizer);
+  }
+  return corpus;
+}
+
+async function tokenizeArticles(
+  source: CorpusSource,
+  tokenizer: Tokenizer,
+  options: TokenizeOptions,
+): Promise<TokenizedCorpus> {
+  let ids = new Uint32Array(1 << 20);
+  let n = 0;
+  const offsets: number[] = [0];
+  for await (
+    const text of readArticles(source, { onProgress: options.onProgress })
+  ) {
+    const doc = tokenizer.encode(text);
+    if (n + doc.length > ids.length) {
+      let cap = ids.length * 2;
+      while (cap < n + doc.length) cap *= 2;
+      const grown = new Uint32Array(cap);
+      grown.set(ids.subarray(0, n));
+      ids = grown;
+    }
+    ids.set(doc, n);
+    n += doc.length;
+    offsets.push(n);
+  }
+  return { ids: ids.slice(0, n), docOffsets: Uint32Array.from(offsets) };
+}
+
+async function readCache(
+  path: string,
+  corpusSha256: string,
+  tokenizer: Tokenizer,
+  warn: (m: string) => void,
+): Promise<TokenizedCorpus | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    warn(`cannot read token cache ${path} (${e}); rebuilding it`);
+    return undefined;
+  }
+  const problem = (why: string) => {
+    warn(`token cache ${path} is ${why}; rebuilding it`);
+    return undefined;
+  };
+  if (
+    bytes.length < 12 ||
+    new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC
+  ) {
+    return problem("not a token cache (bad magic)");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getUint32(8, true);
+  if (12 + headerLength > bytes.length) return problem("truncated");
+  let header: CacheHeader;
+  try {
+    header = JSON.parse(
+      new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)),
+    );
+  } catch {
+    return problem("corrupt (header is not JSON)");
+  }
+  if (header.version !== 1) {
+    return problem(`of unknown version ${header.version}`);
+  }
+  if (
+    header.corpusSha256 !== corpusSha256 ||
+    header.tokenizerId !== tokenizer.id
+  ) {
+    return problem("stale (corpus or tokenizer changed)");
+  }
+  const { numDocs, numTokens, idBytes } = header;
+  if (
+    !Number.isSafeInteger(numDocs) || !Number.isSafeInteger(numTokens) ||
+    numDocs < 0 || numTokens < 0 || (idBytes !== 2 && idBytes !== 4)
+  ) {
+    return problem("corrupt (bad counts)");
+  }
+  const start = 12 + headerLength;
+  const payload = bytes.subarray(start);
+  if (payload.length !== 4 * (numDocs + 1) + idBytes * numTokens) {
+    return problem("truncated or padded (size does not match its header)");
+  }
+  if (sha256(payload) !== header.payloadSha256) {
+    return problem("corrupt (checksum mismatch)");
+  }
+  // Copy into aligned buffers; the payload may start at any byte.
+  const docOffsets = new Uint32Array(numDocs + 1);
+  new Uint8Array(docOffsets.buffer).set(payload.subarray(0, 4 * (numDocs + 1)));
+  const raw = payload.slice(4 * (numDocs + 1));
+  const ids = idBytes === 4
+    ? new Uint32Array(raw.buffer)
+    : Uint32Array.from(new Uint16Array(raw.buffer));
+  return { ids, docOffsets };
+}
+
+async function writeCache(
+  path: string,
+  corpus: TokenizedCorpus,
+  corpusSha256: string,
+  tokenizer: Tokenizer,
+): Promise<void> {
+  // Little-endian hosts only write typed arrays as-is (x86, ARM).
+  const idBytes = tokenizer.vocabSize <= 65536 ? 2 : 4;
+  const ids = idBytes === 2
+    ? new Uint8Array(Uint16Array.from(corpus.ids).buffer)
+    : new Uint8Array(
+      corpus.ids.buffer,
+      corpus.ids.byteOffset,
+      corpus.ids.byteLength,
+    );
+  const offsets = new Uint8Array(
+    corpus.docOffsets.buffer,
+    corpus.docOffsets.byteOffset,
+    corpus.docOffsets.byteLength,
+  );
+  const payload = new Uint8Array(offsets.length + ids.length);
+  payload.set(offsets, 0);
+  payload.set(ids, offsets.length);
+  const header: CacheHeader = {
+    version: 1,
+    corpusSha256,
+    tokenizerId: tokenizer.id,
+    numDocs: corpus.docOffsets.length - 1,
+    numTokens: corpus.ids.length,
+    idBytes,
+    payloadSha256: sha256(payload),
+  };
+  const headerBytes = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(12 + headerBytes.length + payload.length);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(out.buffer).setUint32(8, headerBytes.length, true);
+  out.set(headerBytes, 12);
+  out.set(payload, 12 + headerBytes.length);
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || ".", {
+    recursive: true,
+  });
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(tmp, out);
+  await Deno.rename(tmp, path);
+}

@@ -1,0 +1,130 @@
+import { assert, assertEquals } from "@std/assert";
+import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
+import { tokenizeCorpus } from "./tokenized.ts";
+import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
+
+async function setup(text: string) {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/wiki.test.tokens`, text);
+  const cacheDir = `${dir}/cache`;
+  const source = await findWikiText(dir, "test");
+  return { dir, cacheDir, source };
+}
+
+async function cacheFiles(cacheDir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(cacheDir)) {
+    names.push(`${cacheDir}/${e.name}`);
+  }
+  return names.sort();
+}
+
+/** A byte tokenizer with another identity and shifted ids. */
+class ShiftedBytes implements Tokenizer {
+  readonly special = {};
+  constructor(
+    readonly id = "shifted-test",
+    readonly vocabSize = 300,
+    readonly shift = 1,
+  ) {}
+  encode(text: string): Uint32Array {
+    return new ByteTokenizer().encode(text).map((x) => x + this.shift);
+  }
+  decode(): string {
+    throw new Error("unused");
+  }
+}
+
+Deno.test("tokenizeCorpus() writes a cache once and reloads the same ids from it", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
+  const warnings: string[] = [];
+  const opts = { cacheDir, onWarning: (m: string) => warnings.push(m) };
+  const first = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+  const [file] = await cacheFiles(cacheDir);
+  const mtime = (await Deno.stat(file)).mtime;
+  const second = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+  assertEquals(second, first);
+  assertEquals((await Deno.stat(file)).mtime, mtime);
+  assertEquals(warnings, []);
+  assertEquals(
+    new ByteTokenizer().decode(first.ids.subarray(first.docOffsets[1])),
+    " = B = \n y \n",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizeCorpus() keys the cache by corpus content and tokenizer identity", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n");
+  const a = await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+  const b = await tokenizeCorpus(source, new ShiftedBytes(), { cacheDir });
+  assertEquals(b.ids, a.ids.map((x) => x + 1));
+  await Deno.writeTextFile(new URL(source.url), " = A = \n changed \n");
+  const c = await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+  assertEquals(new ByteTokenizer().decode(c.ids), " = A = \n changed \n");
+  assertEquals((await cacheFiles(cacheDir)).length, 3);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizeCorpus() detects corrupt and truncated caches and rebuilds them", async () => {
+  const { dir, cacheDir, source } = await setup(
+    " = A = \n some text \n".repeat(50),
+  );
+  const tok = new ByteTokenizer();
+  const good = await tokenizeCorpus(source, tok, { cacheDir });
+  const [file] = await cacheFiles(cacheDir);
+  const original = await Deno.readFile(file);
+  const damages: [string, (b: Uint8Array) => Uint8Array][] = [
+    ["checksum mismatch", (b) => {
+      const c = b.slice();
+      c[c.length - 3] ^= 0xff;
+      return c;
+    }],
+    ["size does not match", (b) => b.slice(0, b.length - 2)],
+    ["bad magic", (b) => {
+      const c = b.slice();
+      c[0] = 0;
+      return c;
+    }],
+    ["truncated", (b) => b.slice(0, 14)],
+    ["header is not JSON", (b) => {
+      const c = b.slice();
+      c[12] = 0x7b; // "{" then garbage
+      c[13] = 0x7b;
+      return c;
+    }],
+  ];
+  for (const [why, damage] of damages) {
+    await Deno.writeFile(file, damage(original));
+    const warnings: string[] = [];
+    const again = await tokenizeCorpus(source, tok, {
+      cacheDir,
+      onWarning: (m) => warnings.push(m),
+    });
+    assertEquals(again, good);
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes(why), `${why}: ${warnings[0]}`);
+    assertEquals(await Deno.readFile(file), original, "rebuilt cache");
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizeCorpus() stores ids wider than 16 bits", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n");
+  const wide = new ShiftedBytes("wide-test", 100_000, 70_000);
+  const a = await tokenizeCorpus(source, wide, { cacheDir });
+  const b = await tokenizeCorpus(source, wide, { cacheDir });
+  assertEquals(b, a);
+  assertEquals(a.ids[0], 32 + 70_000);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizeCorpus() without a cache dir tokenizes the embedded valid split", async () => {
+  const corpus = await tokenizeCorpus(
+    embeddedWikiText2("valid"),
+    new ByteTokenizer(),
+  );
+  // Every byte of the file but its leading blank line " \n" (before the first title).
+  assertEquals(corpus.ids.length, 1121681 - 2);
+  assertEquals(corpus.docOffsets.length - 1, 60); // grep -c '^ = [^=]' wiki.valid.tokens
+  assertEquals(corpus.docOffsets.at(-1), corpus.ids.length);
+});

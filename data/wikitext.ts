@@ -1,0 +1,329 @@
+/**
+ * Locating and streaming WikiText corpora: the embedded WikiText-2 copy and
+ * user directories (WikiText-103, raw WikiText-2) in either layout.
+ *
+ * @module
+ */
+import { TextLineStream } from "@std/streams";
+import { DataError } from "./errors.ts";
+
+/** A split of a WikiText corpus. */
+export type Split = "train" | "valid" | "test";
+/** `tokens`: the tokenized release (`<unk>`, ` @-@ `); `raw`: original text. */
+export type Layout = "tokens" | "raw";
+
+const SPLITS: readonly Split[] = ["train", "valid", "test"];
+const LAYOUTS: readonly Layout[] = ["tokens", "raw"];
+
+/** Where a corpus file is and how to read it. */
+export interface CorpusSource {
+  /** A `file:` or `https:` URL. */
+  url: string;
+  /** Which split it holds. */
+  split: Split;
+  /** Which layout it is in. */
+  layout: Layout;
+  /** Whether the file is gzip-compressed. */
+  gzip: boolean;
+}
+
+/** Progress of a long read. */
+export interface ReadProgress {
+  /** Bytes read so far (of the file as stored, compressed or not). */
+  bytes: number;
+  /** Size of the file in bytes, when known. */
+  totalBytes?: number;
+}
+
+/** Options of {@linkcode readLines} and {@linkcode readArticles}. */
+export interface ReadOptions {
+  /**
+   * Progress callback. The default prints a line to stderr every 10% for
+   * files over 32 MiB and stays silent for smaller ones; `false` silences it.
+   */
+  onProgress?: ((p: ReadProgress) => void) | false;
+}
+
+function checkSplit(split: string): asserts split is Split {
+  if (!SPLITS.includes(split as Split)) {
+    throw new DataError(
+      `Unknown split "${split}": expected one of ${SPLITS.join(", ")}`,
+    );
+  }
+}
+
+/**
+ * The WikiText-2 (v1) copy embedded in this package: all three splits of the
+ * tokenized release, and the test split of the raw release (the raw train and
+ * valid splits are not embedded; use {@linkcode findWikiText} with a directory).
+ *
+ * @param split Which split.
+ * @param options `layout` (default `tokens`).
+ * @returns The source of that split.
+ *
+ * @example
+ * ```ts
+ * import { embeddedWikiText2 } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(embeddedWikiText2("valid").gzip, true);
+ * ```
+ */
+export function embeddedWikiText2(
+  split: Split,
+  options: { layout?: Layout } = {},
+): CorpusSource {
+  checkSplit(split);
+  const layout = options.layout ?? "tokens";
+  if (layout === "raw" && split !== "test") {
+    throw new DataError(
+      `Raw WikiText-2 ${split} split is not embedded (only raw test is): pass a directory holding wiki.${split}.raw`,
+    );
+  }
+  if (!LAYOUTS.includes(layout)) {
+    throw new DataError(
+      `Unknown layout "${layout}": expected tokens or raw`,
+    );
+  }
+  const dir = layout === "raw" ? "wikitext-2-raw" : "wikitext-2";
+  return {
+    url: new URL(`./corpus/${dir}/wiki.${split}.${layout}.gz`, import.meta.url)
+      .href,
+    split,
+    layout,
+    gzip: true,
+  };
+}
+
+/**
+ * Find a split in a user directory holding `wiki.{train,valid,test}.tokens`
+ * or `.raw` (optionally gzipped, `.gz`), such as an unpacked WikiText-103.
+ *
+ * @param dir The directory.
+ * @param split Which split.
+ * @param options `layout`: which layout to look for; by default `tokens` is
+ * tried before `raw`.
+ * @returns The source of that split.
+ * @throws {DataError} When the directory is missing, not a directory,
+ * unreadable, empty, or lacks the split.
+ *
+ * @example
+ * ```ts
+ * import { findWikiText } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/wiki.test.raw`, " = A = \n");
+ * assertEquals((await findWikiText(dir, "test")).layout, "raw");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function findWikiText(
+  dir: string,
+  split: Split,
+  options: { layout?: Layout } = {},
+): Promise<CorpusSource> {
+  checkSplit(split);
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(dir);
+  } catch (e) {
+    throw new DataError(
+      `Cannot read data directory ${dir}: ${
+        e instanceof Deno.errors.NotFound ? "it does not exist" : String(e)
+      } (expected a directory with wiki.{train,valid,test}.{tokens,raw})`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new DataError(
+      `Data path ${dir} is not a directory (expected a directory with wiki.{train,valid,test}.{tokens,raw})`,
+    );
+  }
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) names.push(e.name);
+  } catch (e) {
+    throw new DataError(`Cannot list data directory ${dir}: ${String(e)}`);
+  }
+  if (names.length === 0) {
+    throw new DataError(
+      `Data directory ${dir} is empty (expected wiki.{train,valid,test}.{tokens,raw})`,
+    );
+  }
+  const layouts = options.layout ? [options.layout] : LAYOUTS;
+  for (const layout of layouts) {
+    if (!LAYOUTS.includes(layout)) {
+      throw new DataError(`Unknown layout "${layout}": expected tokens or raw`);
+    }
+    for (const gz of [false, true]) {
+      const name = `wiki.${split}.${layout}${gz ? ".gz" : ""}`;
+      if (names.includes(name)) {
+        const path = await Deno.realPath(`${dir}/${name}`);
+        const size = (await Deno.stat(path)).size;
+        if (size === 0) {
+          throw new DataError(`Corpus file ${path} is empty`);
+        }
+        return {
+          url: new URL(`file://${path}`).href,
+          split,
+          layout,
+          gzip: gz,
+        };
+      }
+    }
+  }
+  const wanted = layouts.map((l) => `wiki.${split}.${l}[.gz]`).join(" or ");
+  throw new DataError(
+    `Data directory ${dir} has no ${split} split: expected ${wanted}, found ${
+      names.slice(0, 8).join(", ")
+    }${names.length > 8 ? ", …" : ""}`,
+  );
+}
+
+/** Open the stored bytes of a source, with its size when known. */
+export async function openBytes(
+  source: CorpusSource,
+): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
+  const url = new URL(source.url);
+  if (url.protocol === "file:") {
+    try {
+      const file = await Deno.open(url);
+      const size = (await file.stat()).size;
+      return { stream: file.readable, size };
+    } catch (e) {
+      throw new DataError(`Cannot open corpus file ${url.pathname}: ${e}`);
+    }
+  }
+  const res = await fetch(url);
+  if (!res.ok || !res.body) {
+    throw new DataError(`Cannot fetch corpus ${url}: HTTP ${res.status}`);
+  }
+  const len = Number(res.headers.get("content-length"));
+  return { stream: res.body, size: Number.isFinite(len) ? len : undefined };
+}
+
+function defaultProgress(label: string): (p: ReadProgress) => void {
+  let next = 0.1;
+  const start = performance.now();
+  return ({ bytes, totalBytes }) => {
+    if (!totalBytes || totalBytes < 32 * 2 ** 20) return;
+    const f = bytes / totalBytes;
+    if (f < next && bytes < totalBytes) return;
+    while (next <= f) next += 0.1;
+    const s = (performance.now() - start) / 1000;
+    const mb = bytes / 2 ** 20;
+    console.error(
+      `${label}: ${(100 * f).toFixed(0)}% (${mb.toFixed(0)} MiB, ${
+        (mb / Math.max(s, 1e-3)).toFixed(0)
+      } MiB/s)`,
+    );
+  };
+}
+
+/** Pass bytes through, reporting how many went by. */
+function counting(
+  onBytes: (n: number) => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  let n = 0;
+  return new TransformStream({
+    transform(chunk, ctl) {
+      n += chunk.byteLength;
+      onBytes(n);
+      ctl.enqueue(chunk);
+    },
+  });
+}
+
+/**
+ * Stream the lines of a corpus file (without their `\n`), decompressing and
+ * decoding on the fly: the file is never held in memory as one string.
+ *
+ * @param source Where the corpus is.
+ * @param options Progress reporting.
+ * @returns A stream of lines.
+ *
+ * @example
+ * ```ts
+ * import { embeddedWikiText2, readLines } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const lines = await readLines(embeddedWikiText2("valid"));
+ * const first: string[] = [];
+ * for await (const line of lines) {
+ *   first.push(line);
+ *   if (first.length === 2) break;
+ * }
+ * assertEquals(first, [" ", " = Homarus gammarus = "]);
+ * ```
+ */
+export async function readLines(
+  source: CorpusSource,
+  options: ReadOptions = {},
+): Promise<ReadableStream<string>> {
+  const { stream, size } = await openBytes(source);
+  const report = options.onProgress === false
+    ? undefined
+    : options.onProgress ??
+      defaultProgress(`reading ${source.url.split("/").pop()}`);
+  let bytes = report
+    ? stream.pipeThrough(
+      counting((n) => report({ bytes: n, totalBytes: size })),
+    )
+    : stream;
+  if (source.gzip) {
+    bytes = bytes.pipeThrough(
+      new DecompressionStream("gzip") as unknown as TransformStream<
+        Uint8Array,
+        Uint8Array
+      >,
+    );
+  }
+  return bytes
+    .pipeThrough(
+      new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
+    )
+    .pipeThrough(new TextLineStream());
+}
+
+/** True for a WikiText article title line such as ` = Valkyria Chronicles III = ` (not ` = = Section = = `). */
+export function isArticleTitle(line: string): boolean {
+  return line.length > 6 && line.startsWith(" = ") && line.endsWith(" = ") &&
+    line[3] !== "=" && line[line.length - 4] !== "=";
+}
+
+/**
+ * Stream the articles of a corpus: each starts at a ` = Title = ` line and
+ * runs to the next one; its text is its lines, each followed by `\n`.
+ * Whitespace-only text before the first title is dropped.
+ *
+ * @param source Where the corpus is.
+ * @param options Progress reporting.
+ * @returns The articles' texts, in file order.
+ *
+ * @example
+ * ```ts
+ * import { readArticles } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const path = `${dir}/wiki.test.tokens`;
+ * await Deno.writeTextFile(path, " \n = A = \n x \n = = S = = \n = B = \n y \n");
+ * const docs = await Array.fromAsync(readArticles(
+ *   { url: `file://${path}`, split: "test", layout: "tokens", gzip: false },
+ * ));
+ * assertEquals(docs, [" = A = \n x \n = = S = = \n", " = B = \n y \n"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function* readArticles(
+  source: CorpusSource,
+  options: ReadOptions = {},
+): AsyncGenerator<string> {
+  let parts: string[] = [];
+  for await (const line of await readLines(source, options)) {
+    if (isArticleTitle(line) && parts.length > 0) {
+      const text = parts.join("");
+      if (text.trim() !== "") yield text;
+      parts = [];
+    }
+    parts.push(line + "\n");
+  }
+  const text = parts.join("");
+  if (text.trim() !== "") yield text;
+}
