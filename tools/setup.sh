@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian/Ubuntu machine that has Node ≥ 20 and npm:
+#  - Deno 2.9.6 from npm (npx caches it),
+#  - OpenBLAS (the fast `blas` backend calls cblas_sgemm through Deno FFI),
+#  - the software Vulkan driver (lets the WebGPU path run and be tested without a GPU),
+#  - the project's npm dependencies, exactly as locked in deno.lock.
+# Idempotent: installs only what is missing. Set D3PM_SKIP_APT=1 to skip system packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "setup: $*" >&2; }
+
+if ! command -v node >/dev/null || ! command -v npx >/dev/null; then
+  log "error: Node ≥ 20 and npm are needed (https://nodejs.org); install them and rerun"
+  exit 1
+fi
+
+missing=()
+ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so' || missing+=(libopenblas0-pthread)
+ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || missing+=(libvulkan1)
+ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers)
+
+if [ "${#missing[@]}" -gt 0 ] && [ "${D3PM_SKIP_APT:-0}" != 1 ]; then
+  if ! command -v apt-get >/dev/null; then
+    log "warning: no apt-get; install ${missing[*]} (or your system's equivalents) by hand"
+  else
+    sudo=""
+    if [ "$(id -u)" != 0 ]; then
+      if command -v sudo >/dev/null; then sudo="sudo"; else
+        log "warning: not root and no sudo; cannot install ${missing[*]}; the blas/webgpu backends may be unavailable"
+        missing=()
+      fi
+    fi
+    if [ "${#missing[@]}" -gt 0 ]; then
+      log "installing ${missing[*]}"
+      $sudo apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+  fi
+fi
+
+log "fetching Deno 2.9.6 and the locked npm dependencies"
+npx -y deno@2.9.6 --version >/dev/null
+npx -y deno@2.9.6 install --frozen >/dev/null 2>&1 || npx -y deno@2.9.6 install --frozen
+log "ready"
