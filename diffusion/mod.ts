@@ -1,19 +1,23 @@
 /**
- * Discrete diffusion: noise schedules, transitions, D3PM and MDLM losses, ELBO, samplers.
+ * Discrete diffusion for language: noise schedules, D3PM transitions
+ * (absorbing, uniform, and a dense reference), MDLM's continuous-time SUBS
+ * objective and D3PM's hybrid bound, exact and Monte-Carlo ELBOs, and seeded
+ * samplers.
  *
- * Not implemented yet: {@linkcode notImplemented} names the issue that will
- * build it.
+ * @example
+ * ```ts
+ * import { absorbing, absorbingBeta } from "@d3pm/diffusion";
+ * import { prng } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const q = absorbing(absorbingBeta({ steps: 1000 }), { numStates: 8, maskId: 7 });
+ * const xt = q.noise([1, 2, 3, 4], 1000, prng(0)); // fully masked at t = T
+ * assertEquals(Array.from(xt), [7, 7, 7, 7]);
+ * ```
  *
  * @module
  */
-
-/**
- * Throws: this package is not built yet.
- *
- * @returns Never.
- */
-export function notImplemented(): never {
-  throw new Error(
-    "@d3pm/diffusion is not implemented yet (see the diffusion issue)",
-  );
-}
+export * from "./schedule.ts";
+export * from "./transition.ts";
+export * from "./denoiser.ts";
+export * from "./loss.ts";
+export * from "./elbo.ts";

@@ -1,0 +1,274 @@
+/**
+ * Evaluating the bound: the exact discrete-time ELBO (all `T` terms plus the
+ * prior term) and a Monte-Carlo estimate of the continuous-time ELBO with its
+ * standard error. Both in nats per token; as NLL figures they are upper
+ * bounds, so BPT and PPL derived from them are upper bounds too ("≤").
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Prng } from "@d3pm/data";
+import type { Denoiser } from "./denoiser.ts";
+import {
+  sampleTimes,
+  subsCrossEntropy,
+  type TokenBatch,
+  tokenWeights,
+  vbTerms,
+} from "./loss.ts";
+import type { ContinuousSchedule } from "./schedule.ts";
+import type { Transition } from "./transition.ts";
+
+/** An upper bound on NLL, in nats per token. */
+export interface BoundEstimate {
+  /** Nats per token (upper bound on NLL). */
+  nats: number;
+  /** Standard error of `nats` from the randomness of the estimate. */
+  stderr: number;
+  /** Tokens evaluated (padding excluded). */
+  tokens: number;
+}
+
+/** Options of {@linkcode discreteElbo}. */
+export interface DiscreteElboOptions {
+  /** The forward process (`absorbing` or `uniform`). */
+  transition: Transition;
+  /** Randomness for `x_t`. */
+  prng: Prng;
+  /** Padding id: never counted. */
+  padId?: number;
+  /** Called after each step with the steps done. */
+  onStep?: (done: number, total: number) => void;
+}
+
+/**
+ * The discrete-time ELBO `L_T + Σ_{t=1}^{T} L_{t−1}` for a batch: every term
+ * is evaluated (one forward pass per step), each with one draw of
+ * `x_t ~ q(x_t | x_0)`; the prior term is exact. `stderr` is the standard
+ * error across rows.
+ *
+ * @param model The denoiser (given `t/T` as its time).
+ * @param x0 Clean tokens.
+ * @param options Transition, PRNG.
+ * @returns The bound in nats per token.
+ */
+export async function discreteElbo(
+  model: Denoiser,
+  x0: TokenBatch,
+  options: DiscreteElboOptions,
+): Promise<BoundEstimate> {
+  const { transition: q, prng, padId } = options;
+  const { batchSize: b, length: l, tokens } = x0;
+  const T = q.steps;
+  const w = tokenWeights(x0, padId);
+  const rowSums = new Float64Array(b);
+  const rowCounts = new Float64Array(b);
+  for (let i = 0; i < w.length; i++) rowCounts[Math.floor(i / l)] += w[i];
+  const prior = priorTerm(q, tokens, w);
+  for (let i = 0; i < prior.length; i++) rowSums[Math.floor(i / l)] += prior[i];
+  for (let t = 1; t <= T; t++) {
+    const steps = new Int32Array(b).fill(t);
+    const xt = new Int32Array(tokens.length);
+    for (let r = 0; r < b; r++) {
+      xt.set(q.noise(tokens.subarray(r * l, (r + 1) * l), t, prng), r * l);
+    }
+    for (let i = 0; i < xt.length; i++) if (tokens[i] === padId) xt[i] = padId;
+    const perRow = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+        t: tf.fill([b], t / T) as tf.Tensor1D,
+        training: false,
+      });
+      const { vb } = vbTerms(logits, tokens, xt, steps, q);
+      return vb.mul(tf.tensor2d(w, [b, l])).sum(1);
+    });
+    const sums = await perRow.data();
+    perRow.dispose();
+    for (let r = 0; r < b; r++) rowSums[r] += sums[r];
+    options.onStep?.(t, T);
+  }
+  return ratioEstimate(rowSums, rowCounts);
+}
+
+/** Exact `KL(q(x_T | x_0) ‖ stationary)` for every token (0 for padding). */
+function priorTerm(
+  q: Transition,
+  tokens: Int32Array,
+  w: Float32Array,
+): Float64Array {
+  const stat = q.stationary();
+  const rows = new Float64Array(w.length);
+  const cache = new Map<number, number>();
+  for (let i = 0; i < tokens.length; i++) {
+    if (w[i] === 0) continue;
+    let kl = cache.get(tokens[i]);
+    if (kl === undefined) {
+      const p = q.cumulativeRow(tokens[i], q.steps);
+      kl = 0;
+      for (let j = 0; j < p.length; j++) {
+        if (p[j] === 0) continue;
+        if (stat[j] === 0) {
+          throw new RangeError(
+            `The prior term is infinite: q(x_T | x_0) keeps mass where the prior has none; use a schedule with alphaBar(T) = 0`,
+          );
+        }
+        kl += p[j] * Math.log(p[j] / stat[j]);
+      }
+      cache.set(tokens[i], kl);
+    }
+    rows[i] = kl;
+  }
+  return rows;
+}
+
+/** Options of {@linkcode continuousElbo}. */
+export interface ContinuousElboOptions {
+  /** The continuous schedule. */
+  schedule: ContinuousSchedule;
+  /** The mask id. */
+  maskId: number;
+  /** Randomness for times and masks. */
+  prng: Prng;
+  /** Time draws per row (default 1). */
+  samples?: number;
+  /** Low-discrepancy times across the batch (default true). */
+  antithetic?: boolean;
+  /** Padding id: never masked, never counted. */
+  padId?: number;
+}
+
+/**
+ * A Monte-Carlo estimate of the continuous-time ELBO: for `t ~ U(0, 1]`
+ * (antithetic across rows), `E[−alpha′(t)/(1 − alpha(t)) · Σ_masked −log
+ * p̃(x_0 | x_t)]`, plus the exact endpoint term `alpha(1) · Σ −log p̃(x_0 |
+ * all masked)` for the tokens that `alpha(1) > 0` would leave clean at `t = 1`
+ * (this makes the bound proper: a model that predicts the uniform
+ * distribution over `K` tokens scores exactly `ln K` in expectation).
+ *
+ * @param model The denoiser (given `t`).
+ * @param x0 Clean tokens.
+ * @param options Schedule, mask id, PRNG, samples.
+ * @returns The estimate and its standard error, nats per token.
+ */
+export async function continuousElbo(
+  model: Denoiser,
+  x0: TokenBatch,
+  options: ContinuousElboOptions,
+): Promise<BoundEstimate> {
+  const { schedule, maskId, prng, padId } = options;
+  const samples = options.samples ?? 1;
+  const { batchSize: b, length: l, tokens } = x0;
+  const w = tokenWeights(x0, padId);
+  const rowCounts = new Float64Array(b);
+  for (let i = 0; i < w.length; i++) rowCounts[Math.floor(i / l)] += w[i];
+
+  // Endpoint term, exact: one pass on the fully masked input at t = 1.
+  const endpoint = new Float64Array(b);
+  const a1 = schedule.alpha(1);
+  if (a1 > 0) {
+    const xt = tokens.map((x) => (x === padId ? x : maskId));
+    const sums = await rowSumsOf(
+      model,
+      x0,
+      xt,
+      new Float64Array(b).fill(1),
+      maskId,
+      w,
+    );
+    for (let r = 0; r < b; r++) endpoint[r] = a1 * sums[r];
+  }
+
+  const estimates: Float64Array[] = [];
+  for (let s = 0; s < samples; s++) {
+    const t = sampleTimes(b, { prng, antithetic: options.antithetic, tMin: 0 });
+    const xt = new Int32Array(tokens.length);
+    const weight = new Float64Array(b);
+    for (let r = 0; r < b; r++) {
+      const a = schedule.alpha(t[r]);
+      weight[r] = -schedule.alphaPrime(t[r]) / (1 - a);
+      for (let i = r * l; i < (r + 1) * l; i++) {
+        xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
+      }
+    }
+    const sums = await rowSumsOf(model, x0, xt, t, maskId, w);
+    estimates.push(sums.map((x, r) => weight[r] * x + endpoint[r]));
+  }
+  const rowSums = new Float64Array(b * samples);
+  const counts = new Float64Array(b * samples);
+  estimates.forEach((e, s) => {
+    rowSums.set(e, s * b);
+    counts.set(rowCounts, s * b);
+  });
+  return ratioEstimate(rowSums, counts);
+}
+
+/** Σ over each row of `1[masked] · −log p̃(x_0 | x_t)` (SUBS), weighted. */
+async function rowSumsOf(
+  model: Denoiser,
+  x0: TokenBatch,
+  xt: Int32Array,
+  t: Float64Array,
+  maskId: number,
+  w: Float32Array,
+): Promise<Float64Array> {
+  const { batchSize: b, length: l, tokens } = x0;
+  const perRow = tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+      t: tf.tensor1d(Float32Array.from(t)),
+      training: false,
+    });
+    return subsCrossEntropy(logits, tokens, xt, maskId)
+      .mul(tf.tensor2d(w, [b, l])).sum(1);
+  });
+  const out = Float64Array.from(await perRow.data());
+  perRow.dispose();
+  return out;
+}
+
+/** Σ sums / Σ counts, with the delta-method standard error of a ratio. */
+function ratioEstimate(
+  sums: Float64Array,
+  counts: Float64Array,
+): BoundEstimate {
+  const n = sums.length;
+  const tokens = counts.reduce((s, x) => s + x, 0);
+  if (tokens === 0) {
+    throw new RangeError(
+      "Cannot estimate the bound: the batch has no tokens (all padding)",
+    );
+  }
+  const nats = sums.reduce((s, x) => s + x, 0) / tokens;
+  const meanCount = tokens / n;
+  let v = 0;
+  for (let i = 0; i < n; i++) v += (sums[i] - nats * counts[i]) ** 2;
+  const stderr = n > 1 ? Math.sqrt(v / (n - 1) / n) / meanCount : NaN;
+  return { nats, stderr, tokens };
+}
+
+/**
+ * Bits per token, perplexity and bits per byte from nats per token.
+ *
+ * @param nats Nats per token.
+ * @param options `bytesPerToken` of the text, for bits per byte.
+ * @returns BPT = nats/ln 2, PPL = e^nats, and BPB when bytes are given.
+ *
+ * @example
+ * ```ts
+ * import { natsToMetrics } from "@d3pm/diffusion";
+ * import { assertAlmostEquals } from "@std/assert";
+ * const m = natsToMetrics(Math.LN2 * 4.6);
+ * assertAlmostEquals(m.bpt, 4.6, 1e-12);
+ * assertAlmostEquals(m.ppl, 2 ** 4.6, 1e-9);
+ * ```
+ */
+export function natsToMetrics(
+  nats: number,
+  options: { bytesPerToken?: number } = {},
+): { nats: number; bpt: number; ppl: number; bpb?: number } {
+  const bpt = nats / Math.LN2;
+  return {
+    nats,
+    bpt,
+    ppl: Math.exp(nats),
+    ...(options.bytesPerToken ? { bpb: bpt / options.bytesPerToken } : {}),
+  };
+}

@@ -1,0 +1,190 @@
+import * as tf from "@tensorflow/tfjs";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+} from "@std/assert";
+import { prng } from "@d3pm/data";
+import { continuousElbo, discreteElbo, natsToMetrics } from "./elbo.ts";
+import {
+  absorbingBeta,
+  cosineAlpha,
+  cosineBeta,
+  discretize,
+  linearAlpha,
+  linearBeta,
+  logLinear,
+} from "./schedule.ts";
+import { absorbing, uniform } from "./transition.ts";
+import { ConstantDenoiser } from "./_test_models.ts";
+import type { TokenBatch } from "./loss.ts";
+
+await tf.setBackend("cpu");
+
+const V = 9; // 8 real tokens + mask
+const MASK = 8;
+
+function randomBatch(b: number, l: number, seed: number): TokenBatch {
+  const r = prng(seed);
+  return {
+    tokens: Int32Array.from({ length: b * l }, () => r.nextInt(MASK)),
+    batchSize: b,
+    length: l,
+  };
+}
+
+for (
+  const schedule of [
+    absorbingBeta({ steps: 40 }),
+    cosineBeta({ steps: 40 }),
+    discretize(logLinear(), { steps: 40 }),
+  ]
+) {
+  Deno.test(`discreteElbo() scores a uniform denoiser at ln 8 nats per token (${schedule.name})`, async () => {
+    const model = new ConstantDenoiser(V);
+    const q = absorbing(schedule, { numStates: V, maskId: MASK });
+    const est = await discreteElbo(model, randomBatch(32, 64, 1), {
+      transition: q,
+      prng: prng(2),
+    });
+    assertEquals(model.calls, 40);
+    assertEquals(est.tokens, 32 * 64);
+    assert(
+      Math.abs(est.nats - Math.log(8)) < 4 * est.stderr,
+      `${est.nats} ± ${est.stderr}`,
+    );
+    assert(est.stderr < 0.02);
+  });
+}
+
+for (
+  const schedule of [
+    logLinear(),
+    logLinear({ eps: 0.2 }),
+    linearAlpha(),
+    cosineAlpha(),
+  ]
+) {
+  Deno.test(`continuousElbo() scores a uniform denoiser at ln 8 nats per token (${schedule.name})`, async () => {
+    const model = new ConstantDenoiser(V);
+    const est = await continuousElbo(model, randomBatch(64, 32, 3), {
+      schedule,
+      maskId: MASK,
+      prng: prng(4),
+      samples: 4,
+    });
+    assert(
+      Math.abs(est.nats - Math.log(8)) < 4 * est.stderr,
+      `${est.nats} ± ${est.stderr}`,
+    );
+    // The 1/t weight makes single draws heavy-tailed: ~0.08 here for 2,048 tokens × 4 draws.
+    assert(est.stderr < 0.15, `stderr ${est.stderr}`);
+  });
+}
+
+Deno.test("continuousElbo() includes the endpoint term: with alpha(1) = 0.2 a perfect-at-t model still pays for t = 1", async () => {
+  // The model is certain of token 0 everywhere and every token is 0, so the
+  // integral is 0; at t = 1 all is masked and it is still right: the bound is 0.
+  const logits = new Float32Array(V).fill(-50);
+  logits[0] = 50;
+  const model = new ConstantDenoiser(V, logits);
+  const x0 = { tokens: new Int32Array(64), batchSize: 4, length: 16 };
+  const est = await continuousElbo(model, x0, {
+    schedule: logLinear({ eps: 0.2 }),
+    maskId: MASK,
+    prng: prng(0),
+  });
+  assertAlmostEquals(est.nats, 0, 1e-6);
+  // A model sure of the wrong token pays 100 nats on every masked token and
+  // 0.2 · 100 at the endpoint; the integral's expectation is 0.8 · 100.
+  const wrong = new Float32Array(V).fill(-50);
+  wrong[1] = 50;
+  const bad = await continuousElbo(new ConstantDenoiser(V, wrong), x0, {
+    schedule: logLinear({ eps: 0.2 }),
+    maskId: MASK,
+    prng: prng(0),
+    samples: 64,
+  });
+  assert(
+    Math.abs(bad.nats - 100) < 4 * bad.stderr + 1e-3,
+    `${bad.nats} ± ${bad.stderr}`,
+  );
+});
+
+Deno.test("discreteElbo() counts no padding and refuses an infinite prior term", async () => {
+  const model = new ConstantDenoiser(10);
+  const q = absorbing(absorbingBeta({ steps: 10 }), {
+    numStates: 10,
+    maskId: 9,
+  });
+  const tokens = Int32Array.from(
+    { length: 40 },
+    (_, i) => (i % 4 === 3 ? 8 : i % 8),
+  );
+  const x0 = { tokens, batchSize: 4, length: 10 };
+  const est = await discreteElbo(model, x0, {
+    transition: q,
+    prng: prng(0),
+    padId: 8,
+  });
+  assertEquals(est.tokens, 30);
+  // linearBeta over 5 steps leaves tokens unmasked at T: KL to the all-mask prior is infinite.
+  const partial = absorbing(linearBeta({ steps: 5, start: 0.1, end: 0.1 }), {
+    numStates: 10,
+    maskId: 9,
+  });
+  await assertRejects(
+    () => discreteElbo(model, x0, { transition: partial, prng: prng(0) }),
+    RangeError,
+    "prior term is infinite",
+  );
+});
+
+Deno.test("discreteElbo() with a uniform transition adds the exact prior KL to the terms", async () => {
+  const s = linearBeta({ steps: 1, start: 0.3, end: 0.3 });
+  const q = uniform(s, { numStates: 4 });
+  // One step: the bound is KL(q(x_1|x_0) ‖ uniform) + E[−log p_θ(x_0 | x_1)].
+  // With p̃ = δ_0 and x_0 = 0, p_θ(x_0 | x_1) ∝ Q_1[x_0, x_1], so the second
+  // term is E_{x_1}[−log(Q_1[0, x_1] / Σ_j Q_1[j, x_1] p̃_j)] = 0: only the prior is left.
+  const a = s.alphaBar(1);
+  const p = [a + (1 - a) / 4, (1 - a) / 4, (1 - a) / 4, (1 - a) / 4];
+  const kl = p.reduce((acc, x) => acc + x * Math.log(x / 0.25), 0);
+  const est = await discreteElbo(
+    new ConstantDenoiser(4, Float32Array.of(80, 0, 0, 0)),
+    {
+      tokens: new Int32Array(8),
+      batchSize: 2,
+      length: 4,
+    },
+    { transition: q, prng: prng(1) },
+  );
+  assertAlmostEquals(est.nats, kl, 1e-5);
+});
+
+Deno.test("natsToMetrics() converts nats to BPT, PPL and bits per byte", () => {
+  const m = natsToMetrics(3.18, { bytesPerToken: 4 });
+  assertAlmostEquals(m.bpt, 3.18 / Math.LN2, 1e-12);
+  assertAlmostEquals(m.ppl, Math.exp(3.18), 1e-9);
+  assertAlmostEquals(m.bpb!, m.bpt / 4, 1e-12);
+});
+
+Deno.test("ELBO estimators leak no tensors", async () => {
+  const model = new ConstantDenoiser(V);
+  const q = absorbing(absorbingBeta({ steps: 5 }), {
+    numStates: V,
+    maskId: MASK,
+  });
+  const x0 = randomBatch(2, 8, 0);
+  await discreteElbo(model, x0, { transition: q, prng: prng(0) });
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) {
+    await discreteElbo(model, x0, { transition: q, prng: prng(i) });
+    await continuousElbo(model, x0, {
+      schedule: logLinear(),
+      maskId: MASK,
+      prng: prng(i),
+    });
+  }
+  assertEquals(tf.memory().numTensors, before);
+});

@@ -1,0 +1,319 @@
+/**
+ * Training objectives: MDLM's continuous-time SUBS objective and D3PM's
+ * discrete-time variational bound with the hybrid cross-entropy term.
+ *
+ * Both sample the time and the noised tokens on the JavaScript side from the
+ * given PRNG (so a seed fixes them), run the model once, and return a scalar
+ * tensor: the average over non-padding tokens, in nats per token.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Prng } from "@d3pm/data";
+import type { Denoiser } from "./denoiser.ts";
+import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
+import type { Transition } from "./transition.ts";
+
+/** A batch of clean tokens: `tokens` holds `batchSize × length` ids. */
+export interface TokenBatch {
+  /** Ids, row-major. */
+  tokens: Int32Array;
+  /** Rows. */
+  batchSize: number;
+  /** Ids per row. */
+  length: number;
+}
+
+function checkBatch(x0: TokenBatch): void {
+  const { tokens, batchSize, length } = x0;
+  if (
+    !Number.isInteger(batchSize) || !Number.isInteger(length) ||
+    batchSize < 1 || length < 1 || tokens.length !== batchSize * length
+  ) {
+    throw new RangeError(
+      `Bad token batch: expected batchSize × length = ${batchSize} × ${length} ids, got ${tokens.length}`,
+    );
+  }
+}
+
+/** 1 for tokens that count, 0 for padding. */
+export function tokenWeights(x0: TokenBatch, padId?: number): Float32Array {
+  const w = new Float32Array(x0.tokens.length).fill(1);
+  if (padId !== undefined) {
+    for (let i = 0; i < w.length; i++) if (x0.tokens[i] === padId) w[i] = 0;
+  }
+  return w;
+}
+
+/**
+ * Per-token `−log p̃(x_0 | x_t)` under the SUBS parameterisation: the mask
+ * logit is set to −∞ (the clean token is never the mask), and positions that
+ * are not masked carry their token over, so they cost 0.
+ *
+ * @param logits Model output `[B, L, V]`.
+ * @param x0 Clean ids `[B·L]`.
+ * @param xt Noised ids `[B·L]`.
+ * @param maskId The mask id.
+ * @returns `[B, L]` costs, zero where `xt` is not the mask.
+ */
+export function subsCrossEntropy(
+  logits: tf.Tensor3D,
+  x0: Int32Array,
+  xt: Int32Array,
+  maskId: number,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, l, v] = logits.shape;
+    if (maskId < 0 || maskId >= v) {
+      throw new RangeError(`maskId must be in [0, ${v}), got ${maskId}`);
+    }
+    const maskBias = tf.oneHot(tf.tensor1d([maskId], "int32"), v).mul(-1e9)
+      .reshape([1, 1, v]);
+    const logp = tf.logSoftmax(logits.add(maskBias)); // [B, L, V]
+    const picked = logp.mul(tf.oneHot(tf.tensor2d(x0, [b, l], "int32"), v))
+      .sum(-1); // [B, L]
+    const masked = new Float32Array(xt.length);
+    for (let i = 0; i < xt.length; i++) masked[i] = xt[i] === maskId ? 1 : 0;
+    return picked.neg().mul(tf.tensor2d(masked, [b, l])) as tf.Tensor2D;
+  });
+}
+
+/**
+ * Times in `(tMin, 1]` for a batch. Antithetic (low-discrepancy) sampling
+ * spreads them evenly: `t_b = tMin + (1 − tMin)·(1 − ((u + b/B) mod 1))` for
+ * one uniform `u`, which lowers the variance of the loss (MDLM).
+ *
+ * @param batchSize How many.
+ * @param options The PRNG, `antithetic` (default true) and `tMin` (1e-3).
+ * @returns The times.
+ *
+ * @example
+ * ```ts
+ * import { sampleTimes } from "@d3pm/diffusion";
+ * import { prng } from "@d3pm/data";
+ * import { assert } from "@std/assert";
+ * const t = Array.from(sampleTimes(4, { prng: prng(0) })).sort();
+ * assert(t[3] - t[0] < 0.75 + 1e-9); // one per quarter of [0, 1]
+ * ```
+ */
+export function sampleTimes(
+  batchSize: number,
+  options: { prng: Prng; antithetic?: boolean; tMin?: number },
+): Float64Array {
+  const { prng } = options;
+  const tMin = options.tMin ?? 1e-3;
+  const antithetic = options.antithetic ?? true;
+  const t = new Float64Array(batchSize);
+  const u = prng.next();
+  for (let b = 0; b < batchSize; b++) {
+    const r = antithetic
+      ? (u + b / batchSize) % 1
+      : (b === 0 ? u : prng.next());
+    t[b] = tMin + (1 - tMin) * (1 - r); // in (tMin, 1]: never exactly tMin
+  }
+  return t;
+}
+
+/** Options of {@linkcode mdlmLoss}. */
+export interface MdlmLossOptions {
+  /** The continuous schedule (e.g. `logLinear()`). */
+  schedule: ContinuousSchedule;
+  /** The mask id. */
+  maskId: number;
+  /** Randomness for times and masks. */
+  prng: Prng;
+  /** Low-discrepancy times across the batch (default true). */
+  antithetic?: boolean;
+  /** Smallest time drawn (default 1e-3). */
+  tMin?: number;
+  /** Padding id: such tokens are never masked and never counted. */
+  padId?: number;
+  /** Passed to the model (dropout on). Default true. */
+  training?: boolean;
+}
+
+/**
+ * Mask each token with probability `1 − alpha(t)` for one `t` per row, and
+ * return a scalar tensor: the mean over tokens of
+ * `−alpha′(t)/(1 − alpha(t)) · 1[masked] · −log p̃(x_0 | x_t)` — MDLM's
+ * continuous-time bound (without its tiny endpoint term), an unbiased
+ * estimate of an upper bound on NLL in nats per token.
+ *
+ * @param model The denoiser.
+ * @param x0 Clean tokens.
+ * @param options Schedule, mask id, PRNG.
+ * @returns The loss, a scalar tensor.
+ */
+export function mdlmLoss(
+  model: Denoiser,
+  x0: TokenBatch,
+  options: MdlmLossOptions,
+): tf.Scalar {
+  checkBatch(x0);
+  const { schedule, maskId, prng, padId } = options;
+  const { batchSize: b, length: l, tokens } = x0;
+  const t = sampleTimes(b, options);
+  const xt = new Int32Array(tokens.length);
+  const rowWeight = new Float32Array(b);
+  for (let r = 0; r < b; r++) {
+    const a = schedule.alpha(t[r]);
+    rowWeight[r] = -schedule.alphaPrime(t[r]) / (1 - a);
+    for (let i = r * l; i < (r + 1) * l; i++) {
+      xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
+    }
+  }
+  const w = tokenWeights(x0, padId);
+  const count = w.reduce((s, x) => s + x, 0);
+  return tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+      t: tf.tensor1d(Float32Array.from(t)),
+      training: options.training ?? true,
+    });
+    const ce = subsCrossEntropy(logits, tokens, xt, maskId); // [B, L]
+    return ce.mul(tf.tensor2d(rowWeight, [b, 1])).mul(tf.tensor2d(w, [b, l]))
+      .sum().div(Math.max(count, 1)) as tf.Scalar;
+  });
+}
+
+/** Options of {@linkcode d3pmLoss}. */
+export interface D3pmLossOptions {
+  /** The forward process (`absorbing` or `uniform`). */
+  transition: Transition;
+  /** Randomness for steps and noise. */
+  prng: Prng;
+  /** Weight λ of the auxiliary cross-entropy (default 0.01). */
+  hybridLambda?: number;
+  /** Padding id: never noised, never counted. */
+  padId?: number;
+  /** Passed to the model (dropout on). Default true. */
+  training?: boolean;
+}
+
+/**
+ * D3PM's hybrid loss `L_λ = T · L_{t−1} + λ · CE` for one step `t` drawn
+ * uniformly from `1..T` per row, with the x0-parameterisation: the model's
+ * `p̃(x_0 | x_t)` goes through the posterior to give `p_θ(x_{t−1} | x_t)`.
+ * `T · L_{t−1}` is an unbiased estimate of the whole bound (prior term aside).
+ * `L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t))` for `t ≥ 2` and
+ * `−log p_θ(x_0 | x_1)` for `t = 1`; `CE = −log p̃(x_0 | x_t)`.
+ *
+ * For absorbing it uses the closed form `L_{t−1} = r_t · 1[x_t = mask] ·
+ * −log p̃(x_0 | x_t)` with `r_t = (ᾱ_{t−1} − ᾱ_t)/(1 − ᾱ_t)` (SUBS: the model
+ * never predicts the mask, and the CE counts masked tokens only); for uniform,
+ * the full KL over the vocabulary.
+ *
+ * @param model The denoiser (given `t/T` as its time).
+ * @param x0 Clean tokens.
+ * @param options Transition, PRNG, λ.
+ * @returns The loss, a scalar tensor, nats per token.
+ */
+export function d3pmLoss(
+  model: Denoiser,
+  x0: TokenBatch,
+  options: D3pmLossOptions,
+): tf.Scalar {
+  checkBatch(x0);
+  const { transition: q, prng, padId } = options;
+  const lambda = options.hybridLambda ?? 0.01;
+  const { batchSize: b, length: l, tokens } = x0;
+  const T = q.steps;
+  const steps = new Int32Array(b);
+  const xt = new Int32Array(tokens.length);
+  for (let r = 0; r < b; r++) {
+    steps[r] = 1 + prng.nextInt(T);
+    const row = q.noise(tokens.subarray(r * l, (r + 1) * l), steps[r], prng);
+    for (let i = 0; i < l; i++) {
+      xt[r * l + i] = tokens[r * l + i] === padId ? padId : row[i];
+    }
+  }
+  const w = tokenWeights(x0, padId);
+  const count = Math.max(w.reduce((s, x) => s + x, 0), 1);
+  return tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+      t: tf.tensor1d(Float32Array.from(steps, (s) => s / T)),
+      training: options.training ?? true,
+    });
+    const { vb, ce } = vbTerms(logits, tokens, xt, steps, q);
+    const wt = tf.tensor2d(w, [b, l]);
+    return vb.mul(T).add(ce.mul(lambda)).mul(wt).sum().div(count) as tf.Scalar;
+  });
+}
+
+/**
+ * `r_t = (ᾱ_{t−1} − ᾱ_t)/(1 − ᾱ_t)`: the probability that a token masked at
+ * step `t` was clean at step `t − 1` (absorbing). It is `1/t` for
+ * `absorbingBeta`.
+ *
+ * @param schedule The discrete schedule.
+ * @param t The step, in [1, T].
+ * @returns `r_t`.
+ *
+ * @example
+ * ```ts
+ * import { absorbingBeta, unmaskRate } from "@d3pm/diffusion";
+ * import { assertAlmostEquals } from "@std/assert";
+ * assertAlmostEquals(unmaskRate(absorbingBeta({ steps: 1000 }), 40), 1 / 40, 1e-12);
+ * ```
+ */
+export function unmaskRate(schedule: DiscreteSchedule, t: number): number {
+  const a = schedule.alphaBar(t);
+  return (schedule.alphaBar(t - 1) - a) / (1 - a);
+}
+
+/**
+ * Per-token bound terms `L_{t−1}` and cross-entropies for rows at steps
+ * `steps[r]`, as `[B, L]` tensors (see {@linkcode d3pmLoss}).
+ */
+export function vbTerms(
+  logits: tf.Tensor3D,
+  x0: Int32Array,
+  xt: Int32Array,
+  steps: Int32Array,
+  q: Transition,
+): { vb: tf.Tensor2D; ce: tf.Tensor2D } {
+  const [b, l, v] = logits.shape;
+  if (v !== q.numStates) {
+    throw new RangeError(
+      `Model vocabulary ${v} does not match the transition's ${q.numStates} states`,
+    );
+  }
+  return tf.tidy(() => {
+    if (q.kind === "absorbing") {
+      const ce = subsCrossEntropy(logits, x0, xt, q.maskId!);
+      const r = Float32Array.from(steps, (t) => unmaskRate(q.schedule!, t));
+      return { vb: ce.mul(tf.tensor2d(r, [b, 1])) as tf.Tensor2D, ce };
+    }
+    if (q.kind !== "uniform") {
+      throw new RangeError(
+        `d3pmLoss supports absorbing and uniform transitions, got ${q.kind}`,
+      );
+    }
+    // Uniform: Q_t[·, x_t] = β/V + (1 − β)·e_{x_t};  p Q̄_s = ᾱ_s p + (1 − ᾱ_s)/V.
+    const s = q.schedule!;
+    const beta = Float32Array.from(steps, (t) => s.beta(t));
+    const abPrev = Float32Array.from(steps, (t) => s.alphaBar(t - 1));
+    const bt = tf.tensor3d(beta, [b, 1, 1]);
+    const at = tf.tensor3d(abPrev, [b, 1, 1]);
+    const xtHot = tf.oneHot(tf.tensor2d(xt, [b, l], "int32"), v);
+    const x0Hot = tf.oneHot(tf.tensor2d(x0, [b, l], "int32"), v);
+    const col = bt.div(v).add(xtHot.mul(tf.scalar(1).sub(bt)));
+    const post = (p: tf.Tensor) => {
+      const un = col.mul(at.mul(p).add(tf.scalar(1).sub(at).div(v)));
+      return un.div(un.sum(-1, true));
+    };
+    const logp0 = tf.logSoftmax(logits);
+    const pTheta = post(tf.exp(logp0));
+    const qPost = post(x0Hot);
+    const tiny = 1e-30;
+    const kl = qPost.mul(tf.log(qPost.add(tiny)).sub(tf.log(pTheta.add(tiny))))
+      .sum(-1);
+    const nllFirst = tf.log(pTheta.add(tiny)).mul(x0Hot).sum(-1).neg();
+    const isFirst = tf.tensor2d(
+      Float32Array.from(steps, (s) => (s === 1 ? 1 : 0)),
+      [b, 1],
+    );
+    const vb = isFirst.mul(nllFirst).add(tf.scalar(1).sub(isFirst).mul(kl));
+    const ce = logp0.mul(x0Hot).sum(-1).neg();
+    return { vb: vb as tf.Tensor2D, ce: ce as tf.Tensor2D };
+  });
+}

@@ -1,0 +1,223 @@
+import * as tf from "@tensorflow/tfjs";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertThrows,
+} from "@std/assert";
+import { prng } from "@d3pm/data";
+import {
+  d3pmLoss,
+  mdlmLoss,
+  sampleTimes,
+  subsCrossEntropy,
+  unmaskRate,
+  vbTerms,
+} from "./loss.ts";
+import {
+  absorbingBeta,
+  cosineBeta,
+  linearBeta,
+  logLinear,
+} from "./schedule.ts";
+import { absorbing, type Transition, uniform } from "./transition.ts";
+import { ConstantDenoiser, TinyDenoiser } from "./_test_models.ts";
+
+await tf.setBackend("cpu");
+
+/** The bound's term for one token, straight from the definitions (float64). */
+function referenceTerm(
+  q: Transition,
+  logits: number[],
+  x0: number,
+  xt: number,
+  t: number,
+): number {
+  const v = logits.length;
+  const shifted = logits.map((
+    x,
+    j,
+  ) => (q.kind === "absorbing" && j === q.maskId ? -Infinity : x));
+  const max = Math.max(...shifted);
+  const e = shifted.map((x) => Math.exp(x - max));
+  const z = e.reduce((s, x) => s + x, 0);
+  const pTilde = e.map((x) => x / z);
+  const onehot = new Array(v).fill(0);
+  onehot[x0] = 1;
+  const pTheta = q.posterior(xt, pTilde, t);
+  if (t === 1) return -Math.log(pTheta[x0]);
+  const qPost = q.posterior(xt, onehot, t);
+  let kl = 0;
+  for (let j = 0; j < v; j++) {
+    if (qPost[j] > 0) kl += qPost[j] * Math.log(qPost[j] / pTheta[j]);
+  }
+  return kl;
+}
+
+for (
+  const q of [
+    absorbing(absorbingBeta({ steps: 20 }), { numStates: 7, maskId: 6 }),
+    absorbing(cosineBeta({ steps: 20 }), { numStates: 7, maskId: 2 }),
+    uniform(linearBeta({ steps: 20, start: 0.02, end: 0.4 }), { numStates: 7 }),
+    uniform(cosineBeta({ steps: 20 }), { numStates: 7 }),
+  ]
+) {
+  Deno.test(`vbTerms() equals the KL of the posteriors computed from definitions (${q.kind}, ${q.schedule!.name})`, () => {
+    const r = prng(9);
+    const b = 6, l = 5, v = 7;
+    const steps = Int32Array.of(1, 2, 3, 10, 19, 20);
+    const x0 = Int32Array.from({ length: b * l }, () => {
+      let x;
+      do x = r.nextInt(v); while (x === q.maskId);
+      return x;
+    });
+    const xt = new Int32Array(b * l);
+    for (let i = 0; i < b; i++) {
+      xt.set(q.noise(x0.subarray(i * l, (i + 1) * l), steps[i], r), i * l);
+    }
+    const logitsArr = Float32Array.from(
+      { length: b * l * v },
+      () => 3 * (r.next() - 0.5),
+    );
+    const { vb, ce } = tf.tidy(() => {
+      const out = vbTerms(tf.tensor3d(logitsArr, [b, l, v]), x0, xt, steps, q);
+      return { vb: out.vb.arraySync().flat(), ce: out.ce.arraySync().flat() };
+    });
+    for (let i = 0; i < b * l; i++) {
+      const row = Math.floor(i / l);
+      const want = referenceTerm(
+        q,
+        Array.from(logitsArr.subarray(i * v, (i + 1) * v)),
+        x0[i],
+        xt[i],
+        steps[row],
+      );
+      assertAlmostEquals(
+        vb[i],
+        want,
+        2e-4 * Math.max(1, Math.abs(want)),
+        `token ${i} step ${steps[row]}`,
+      );
+      assert(ce[i] >= 0);
+    }
+  });
+}
+
+Deno.test("unmaskRate() is 1/t for D3PM's absorbing schedule", () => {
+  const s = absorbingBeta({ steps: 1000 });
+  for (const t of [1, 2, 7, 500, 1000]) {
+    assertAlmostEquals(unmaskRate(s, t), 1 / t, 1e-12);
+  }
+});
+
+Deno.test("subsCrossEntropy() never predicts the mask and costs nothing where tokens are kept", () => {
+  const logits = tf.tensor3d([[[0, 0, 100], [0, 0, 100]]]); // the model loves the mask (id 2)
+  const ce = subsCrossEntropy(
+    logits,
+    Int32Array.of(0, 1),
+    Int32Array.of(2, 1),
+    2,
+  );
+  const [a, b] = ce.arraySync()[0];
+  assertAlmostEquals(a, Math.log(2), 1e-5); // mask logit dropped: uniform over {0, 1}
+  assertEquals(b, 0);
+  tf.dispose([logits, ce]);
+});
+
+Deno.test("sampleTimes() puts one antithetic time in each 1/B stratum of (tMin, 1]", () => {
+  const t = Array.from(sampleTimes(8, { prng: prng(3), tMin: 0 })).sort();
+  const strata = new Set(t.map((x) => Math.min(7, Math.floor(x * 8 - 1e-12))));
+  assertEquals(strata.size, 8);
+  assert(t.every((x) => x > 0 && x <= 1));
+  const free = sampleTimes(8, { prng: prng(3), antithetic: false, tMin: 0.5 });
+  assert(free.every((x) => x > 0.5 && x <= 1));
+});
+
+Deno.test("mdlmLoss() with a uniform denoiser averages ln K over many batches", () => {
+  const model = new ConstantDenoiser(9);
+  const r = prng(1);
+  let total = 0;
+  const n = 60;
+  for (let i = 0; i < n; i++) {
+    const tokens = Int32Array.from({ length: 8 * 32 }, () => r.nextInt(8));
+    const loss = mdlmLoss(model, { tokens, batchSize: 8, length: 32 }, {
+      schedule: logLinear(),
+      maskId: 8,
+      prng: r,
+      tMin: 0,
+    });
+    total += loss.dataSync()[0];
+    loss.dispose();
+  }
+  // Expectation (1 − eps)·ln 8 (no endpoint term in the training loss); loose 5% band.
+  assertAlmostEquals(total / n, 0.999 * Math.log(8), 0.05 * Math.log(8));
+});
+
+Deno.test("mdlmLoss() and d3pmLoss() are deterministic for a seed and give gradients to every weight", () => {
+  const model = new TinyDenoiser(9, 6, 16, 1);
+  const x0 = {
+    tokens: Int32Array.from({ length: 24 }, (_, i) => i % 8),
+    batchSize: 4,
+    length: 6,
+  };
+  const q = absorbing(absorbingBeta({ steps: 100 }), {
+    numStates: 9,
+    maskId: 8,
+  });
+  const losses = [
+    (seed: number) =>
+      mdlmLoss(model, x0, {
+        schedule: logLinear(),
+        maskId: 8,
+        prng: prng(seed),
+      }),
+    (seed: number) => d3pmLoss(model, x0, { transition: q, prng: prng(seed) }),
+    (seed: number) =>
+      d3pmLoss(new TinyDenoiser(9, 6, 16, 1), x0, {
+        transition: uniform(linearBeta({ steps: 50 }), { numStates: 9 }),
+        prng: prng(seed),
+      }),
+  ];
+  for (const f of losses.slice(0, 2)) {
+    const a = f(5), b = f(5);
+    assertEquals(a.dataSync()[0], b.dataSync()[0]);
+    assert(Number.isFinite(a.dataSync()[0]));
+    tf.dispose([a, b]);
+    const { value, grads } = tf.variableGrads(() => f(5));
+    for (const [name, g] of Object.entries(grads)) {
+      assert(g.abs().max().dataSync()[0] > 0, `no gradient for ${name}`);
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  const u = losses[2](1);
+  assert(Number.isFinite(u.dataSync()[0]));
+  u.dispose();
+  model.dispose();
+});
+
+Deno.test("losses reject mismatched batches and vocabularies with one-line errors", () => {
+  const model = new ConstantDenoiser(5);
+  const q = absorbing(absorbingBeta({ steps: 10 }), {
+    numStates: 9,
+    maskId: 8,
+  });
+  assertThrows(
+    () =>
+      mdlmLoss(model, { tokens: new Int32Array(5), batchSize: 2, length: 3 }, {
+        schedule: logLinear(),
+        maskId: 4,
+        prng: prng(0),
+      }),
+    RangeError,
+    "expected batchSize × length = 2 × 3 ids, got 5",
+  );
+  assertThrows(
+    () =>
+      d3pmLoss(model, { tokens: new Int32Array(6), batchSize: 2, length: 3 }, {
+        transition: q,
+        prng: prng(0),
+      }),
+    RangeError,
+    "Model vocabulary 5 does not match the transition's 9 states",
+  );
+});

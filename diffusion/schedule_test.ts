@@ -1,0 +1,109 @@
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertThrows,
+} from "@std/assert";
+import {
+  absorbingBeta,
+  type ContinuousSchedule,
+  cosineAlpha,
+  cosineBeta,
+  type DiscreteSchedule,
+  discretize,
+  linearAlpha,
+  linearBeta,
+  logLinear,
+} from "./schedule.ts";
+
+const continuous: ContinuousSchedule[] = [
+  logLinear(),
+  logLinear({ eps: 0.1 }),
+  linearAlpha(),
+  cosineAlpha(),
+];
+const discrete: DiscreteSchedule[] = [
+  absorbingBeta({ steps: 1000 }),
+  absorbingBeta({ steps: 7 }),
+  linearBeta({ steps: 50, start: 0.01, end: 0.2 }),
+  cosineBeta({ steps: 100 }),
+  ...continuous.map((s) => discretize(s, { steps: 64 })),
+];
+
+for (const s of continuous) {
+  Deno.test(`${s.name}: alpha falls from 1 and alphaPrime is its derivative`, () => {
+    assertEquals(s.alpha(0), 1);
+    let prev = 1;
+    for (let i = 1; i <= 100; i++) {
+      const t = i / 100;
+      const a = s.alpha(t);
+      assert(a <= prev && a >= 0, `alpha(${t}) = ${a}`);
+      prev = a;
+    }
+    for (const t of [0.01, 0.2, 0.5, 0.77, 0.99]) {
+      const h = 1e-6;
+      const fd = (s.alpha(t + h) - s.alpha(t - h)) / (2 * h);
+      assertAlmostEquals(s.alphaPrime(t), fd, 1e-6);
+    }
+    assertThrows(() => s.alpha(1.5), RangeError, "[0, 1]");
+  });
+}
+
+for (const s of discrete) {
+  Deno.test(`${s.name}: alphaBar is the running product of 1 − beta and reaches 0 where it should`, () => {
+    assertEquals(s.alphaBar(0), 1);
+    let prod = 1;
+    for (let t = 1; t <= s.steps; t++) {
+      const b = s.beta(t);
+      assert(b >= 0 && b <= 1, `beta(${t}) = ${b}`);
+      prod *= 1 - b;
+      assertAlmostEquals(s.alphaBar(t), prod, 1e-9);
+    }
+    assertThrows(() => s.beta(0), RangeError, `[1, ${s.steps}]`);
+    assertThrows(() => s.alphaBar(s.steps + 1), RangeError);
+  });
+}
+
+Deno.test("absorbingBeta() is D3PM's 1/(T − t + 1), with alphaBar(t) = 1 − t/T", () => {
+  const s = absorbingBeta({ steps: 10 });
+  for (let t = 1; t <= 10; t++) {
+    assertAlmostEquals(s.beta(t), 1 / (10 - t + 1), 1e-12);
+    assertAlmostEquals(s.alphaBar(t), 1 - t / 10, 1e-12);
+  }
+});
+
+Deno.test("cosineBeta() follows the Nichol–Dhariwal curve and ends fully noised", () => {
+  const s = cosineBeta({ steps: 1000, s: 0.008 });
+  const f = (t: number) =>
+    Math.cos(((t / 1000 + 0.008) / 1.008) * Math.PI / 2) ** 2;
+  for (const t of [1, 100, 500, 900]) {
+    assertAlmostEquals(s.alphaBar(t), f(t) / f(0), 1e-9);
+  }
+  assertEquals(s.alphaBar(1000), 0);
+});
+
+Deno.test("discretize() samples alpha on the grid and forces alphaBar(T) = 0", () => {
+  const s = discretize(logLinear({ eps: 1e-3 }), { steps: 100 });
+  assertAlmostEquals(s.alphaBar(30), 1 - 0.999 * 0.3, 1e-12);
+  assertEquals(s.alphaBar(100), 0);
+  assertEquals(s.beta(100), 1);
+});
+
+Deno.test("schedule factories reject bad options with one-line errors", () => {
+  assertThrows(
+    () => logLinear({ eps: 2 }),
+    RangeError,
+    "eps must be in (0, 1), got 2",
+  );
+  assertThrows(
+    () => absorbingBeta({ steps: 0 }),
+    RangeError,
+    "steps must be a positive integer, got 0",
+  );
+  assertThrows(
+    () => linearBeta({ start: -1 }),
+    RangeError,
+    "start must be in [0, 1], got -1",
+  );
+  assertThrows(() => cosineBeta({ s: -0.1 }), RangeError, "s must be ≥ 0");
+});
