@@ -21,3 +21,4 @@ export * from "./transition.ts";
 export * from "./denoiser.ts";
 export * from "./loss.ts";
 export * from "./elbo.ts";
+export * from "./sampler.ts";
