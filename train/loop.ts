@@ -1,0 +1,301 @@
+/**
+ * The training loop: learning rate for this step → forward/backward (with
+ * gradient accumulation) → NaN check → clip → AdamW step → EMA → log →
+ * checkpoint. An exported function with hooks, so that it can be tested and
+ * reused; it knows nothing of command lines.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  type Batch,
+  BatchIterator,
+  type Blocks,
+  type Prng,
+  prng as seeded,
+  restorePrng,
+} from "@d3pm/data";
+import { AdamW, type AdamWOptions } from "./adamw.ts";
+import { clipByGlobalNorm } from "./clip.ts";
+import { Ema } from "./ema.ts";
+import {
+  type CheckpointState,
+  loadCheckpoint,
+  saveCheckpoint,
+} from "./checkpoint.ts";
+import type { MetricsLog } from "./metrics.ts";
+import { Progress } from "./progress.ts";
+import type { StoredTensor } from "@d3pm/transformer";
+
+/** Training stopped for a reason the user must see (e.g. a NaN loss); one line. */
+export class TrainError extends Error {
+  /** @param message What happened and what was kept. */
+  constructor(message: string) {
+    super(message);
+    this.name = "TrainError";
+  }
+}
+
+/** What one step did, passed to `onStep` and written to the metrics log. */
+export interface StepInfo {
+  /** Steps completed, this one included. */
+  step: number;
+  /** Mean loss over the step's micro-batches. */
+  loss: number;
+  /** Learning rate used. */
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Tokens seen so far (over all steps, resumed ones included). */
+  tokens: number;
+  /** Tokens per second over this run so far. */
+  tokensPerSecond: number;
+  /** Seconds since this run started. */
+  elapsed: number;
+}
+
+/** Options of {@linkcode train}. */
+export interface TrainOptions {
+  /** The model's variables, by name. */
+  variables: ReadonlyMap<string, tf.Variable>;
+  /** The objective on one micro-batch; may draw from `prng`. */
+  loss: (batch: Batch, prng: Prng) => tf.Scalar;
+  /** Training blocks. */
+  blocks: Blocks;
+  /** Blocks per micro-batch. */
+  batchSize: number;
+  /** Optimiser steps in all (a resumed run stops at the same total). */
+  steps: number;
+  /** Learning rate for a 0-based step. */
+  lr: (step: number) => number;
+  /** Seed of the batch order and of `prng` (default 0). */
+  seed?: number;
+  /** AdamW hyper-parameters. */
+  adamw?: AdamWOptions;
+  /** Clip the global gradient norm to this (default 1; `Infinity` disables). */
+  clipNorm?: number;
+  /** Micro-batches per step (default 1). */
+  accumulate?: number;
+  /** EMA decay of the weights; none when absent. */
+  emaDecay?: number;
+  /** Checkpoint file, written every `checkpointEvery` steps and at the end. */
+  checkpoint?: string;
+  /** Steps between checkpoints (default: only at the end). */
+  checkpointEvery?: number;
+  /** Continue from `checkpoint` if it exists (default false: start fresh). */
+  resume?: boolean;
+  /** The resolved run configuration, stored in checkpoints. */
+  config?: unknown;
+  /** Append one record per step here. */
+  metrics?: MetricsLog;
+  /** Label of the progress line; `false` for none (default `train`). */
+  progress?: string | false;
+  /** Called after every step. */
+  onStep?: (info: StepInfo) => void | Promise<void>;
+}
+
+/** What {@linkcode train} returns. */
+export interface TrainResult {
+  /** Steps completed in all. */
+  steps: number;
+  /** The step at which this call started (0, or the resumed step). */
+  startStep: number;
+  /** Loss of the last step. */
+  lastLoss: number;
+  /** The EMA of the weights, when enabled (dispose it when done). */
+  ema?: Ema;
+  /** The optimiser (dispose it when done). */
+  optimizer: AdamW;
+}
+
+/**
+ * Train variables on batches of blocks. Deterministic: the same options give
+ * the same weights, and a run resumed from a checkpoint ends with the same
+ * weights as an uninterrupted one (on the same backend).
+ *
+ * @param options Variables, loss, data, schedule and what to record.
+ * @returns Steps done, last loss, the optimiser and the EMA.
+ * @throws {TrainError} When a loss or gradient is NaN or infinite; the last
+ * checkpoint written before it stays as it was.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { variables, blocks, batchSize, steps } = options;
+  const accumulate = options.accumulate ?? 1;
+  const clipNorm = options.clipNorm ?? 1;
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new RangeError(`train: steps must be an integer ≥ 0, got ${steps}`);
+  }
+  if (!Number.isInteger(accumulate) || accumulate < 1) {
+    throw new RangeError(
+      `train: accumulate must be a positive integer, got ${accumulate}`,
+    );
+  }
+  const optimizer = new AdamW(variables, options.adamw);
+  const ema = options.emaDecay === undefined
+    ? undefined
+    : new Ema(variables, { decay: options.emaDecay });
+  let batches = new BatchIterator(blocks, {
+    batchSize,
+    seed: options.seed ?? 0,
+  });
+  let rng = seeded(options.seed ?? 0);
+  let startStep = 0;
+
+  if (
+    options.resume && options.checkpoint && (await exists(options.checkpoint))
+  ) {
+    const ck = await loadCheckpoint(options.checkpoint);
+    assign(variables, ck.model, `checkpoint ${options.checkpoint}`);
+    if (ema) {
+      if (ck.ema.size === 0) {
+        throw new TrainError(
+          `Checkpoint ${options.checkpoint} has no EMA weights but emaDecay is set`,
+        );
+      }
+      ema.load(new Map([...ck.ema].map(([k, t]) => [k, t.data])));
+    }
+    optimizer.load({
+      step: ck.state.optimizerStep,
+      m: new Map([...ck.adamM].map(([k, t]) => [k, t.data])),
+      v: new Map([...ck.adamV].map(([k, t]) => [k, t.data])),
+    });
+    batches = new BatchIterator(blocks, { batchSize, state: ck.state.data });
+    rng = restorePrng(ck.state.prng);
+    startStep = ck.state.step;
+  }
+
+  const names = [...variables.keys()];
+  const varList = names.map((n) => variables.get(n)!);
+  const progress = options.progress === false
+    ? undefined
+    : new Progress({ label: options.progress ?? "train", total: steps });
+  const tokensPerStep = batchSize * blocks.length * accumulate;
+  const start = performance.now();
+  let lastLoss = NaN;
+
+  const writeCheckpoint = async (step: number) => {
+    if (!options.checkpoint) return;
+    const st = await optimizer.state();
+    const state: CheckpointState = {
+      step,
+      optimizerStep: st.step,
+      data: batches.state,
+      prng: rng.state(),
+      config: options.config ?? null,
+    };
+    await saveCheckpoint(options.checkpoint, {
+      model: variables,
+      ema: ema?.values,
+      adamM: st.m,
+      adamV: st.v,
+      state,
+    });
+  };
+
+  for (let step = startStep; step < steps; step++) {
+    const lr = options.lr(step);
+    let lossSum = 0;
+    let summed: Map<string, tf.Tensor> | undefined;
+    for (let micro = 0; micro < accumulate; micro++) {
+      const batch = batches.next();
+      const { value, grads } = tf.variableGrads(
+        () => options.loss(batch, rng),
+        varList,
+      );
+      lossSum += (await value.data())[0];
+      value.dispose();
+      const named = new Map(names.map((n, i) => [n, grads[varList[i].name]]));
+      if (!summed) summed = named;
+      else {
+        for (const [n, g] of named) {
+          const s = summed.get(n)!;
+          summed.set(n, tf.tidy(() => s.add(g)));
+          tf.dispose([s, g]);
+        }
+      }
+    }
+    const loss = lossSum / accumulate;
+    if (accumulate > 1) {
+      for (const [n, g] of summed!) {
+        summed!.set(n, tf.tidy(() => g.div(accumulate)));
+        g.dispose();
+      }
+    }
+    const { grads, norm } = await clipByGlobalNorm(
+      summed!,
+      Number.isFinite(clipNorm) ? clipNorm : Number.MAX_VALUE,
+    );
+    tf.dispose([...summed!.values()]);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+      tf.dispose([...grads.values()]);
+      progress?.done();
+      throw new TrainError(
+        `Training stopped at step ${step + 1}: the ${
+          Number.isFinite(loss) ? "gradient norm" : "loss"
+        } is ${Number.isFinite(loss) ? norm : loss}; the last checkpoint${
+          options.checkpoint ? ` (${options.checkpoint})` : ""
+        } was kept — lower the learning rate or check the data`,
+      );
+    }
+    optimizer.step(grads, lr);
+    tf.dispose([...grads.values()]);
+    ema?.update();
+    lastLoss = loss;
+    const done = step + 1;
+    const elapsed = (performance.now() - start) / 1000;
+    const info: StepInfo = {
+      step: done,
+      loss,
+      lr,
+      gradNorm: norm,
+      tokens: done * tokensPerStep,
+      tokensPerSecond: ((done - startStep) * tokensPerStep) /
+        Math.max(elapsed, 1e-9),
+      elapsed,
+    };
+    await options.metrics?.append({ ...info });
+    progress?.update(done, { loss, "tok/s": info.tokensPerSecond });
+    await options.onStep?.(info);
+    const every = options.checkpointEvery;
+    if (done === steps || (every && done % every === 0)) {
+      await writeCheckpoint(done);
+    }
+  }
+  progress?.done();
+  return { steps, startStep, lastLoss, ema, optimizer };
+}
+
+function assign(
+  variables: ReadonlyMap<string, tf.Variable>,
+  values: Map<string, StoredTensor>,
+  where: string,
+): void {
+  for (const [name, v] of variables) {
+    const t = values.get(name);
+    if (!t || t.data.length !== v.size || t.shape.join() !== v.shape.join()) {
+      throw new TrainError(
+        `${where}: ${name} is ${
+          t ? `shaped [${t.shape}]` : "missing"
+        }, the model needs [${v.shape}]`,
+      );
+    }
+    tf.tidy(() => v.assign(tf.tensor(t.data, v.shape)));
+  }
+  for (const name of values.keys()) {
+    if (!variables.has(name)) {
+      throw new TrainError(
+        `${where}: unexpected tensor ${name} (not in the model)`,
+      );
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}

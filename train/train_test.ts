@@ -1,0 +1,317 @@
+import * as tf from "@tensorflow/tfjs";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
+import type { Batch, Blocks, Prng } from "@d3pm/data";
+import { AdamW } from "./adamw.ts";
+import { warmupCosine } from "./lr_schedule.ts";
+import { clipByGlobalNorm } from "./clip.ts";
+import { Ema } from "./ema.ts";
+import { MetricsLog } from "./metrics.ts";
+import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
+import { train, TrainError } from "./loop.ts";
+
+await tf.setBackend("cpu");
+
+Deno.test("AdamW matches a float64 reference of decoupled weight decay over 20 steps", () => {
+  const init = [0.5, -1.2, 2.0, 0.1];
+  const p = tf.variable(tf.tensor2d(init, [2, 2]));
+  const b = tf.variable(tf.tensor1d([0.3, -0.3]));
+  const opt = new AdamW(new Map<string, tf.Variable>([["p", p], ["b", b]]), {
+    beta1: 0.9,
+    beta2: 0.99,
+    eps: 1e-8,
+    weightDecay: 0.1,
+  });
+  // Reference: loss = Σ p² · c + Σ b, so grads are 2c·p and 1.
+  const ref = {
+    p: [...init],
+    b: [0.3, -0.3],
+    mp: [0, 0, 0, 0],
+    vp: [0, 0, 0, 0],
+    mb: [0, 0],
+    vb: [0, 0],
+  };
+  const c = 0.7;
+  for (let t = 1; t <= 20; t++) {
+    const lr = 0.01 * (1 + (t % 3));
+    const gp = tf.tensor2d(ref.p.map((x) => 2 * c * x), [2, 2]);
+    const gb = tf.tensor1d([1, 1]);
+    opt.step(new Map<string, tf.Tensor>([["p", gp], ["b", gb]]), lr);
+    tf.dispose([gp, gb]);
+    const upd = (
+      x: number[],
+      m: number[],
+      v: number[],
+      g: number[],
+      decay: boolean,
+    ) => {
+      for (let i = 0; i < x.length; i++) {
+        m[i] = 0.9 * m[i] + 0.1 * g[i];
+        v[i] = 0.99 * v[i] + 0.01 * g[i] ** 2;
+        const step = (m[i] / (1 - 0.9 ** t)) /
+          (Math.sqrt(v[i] / (1 - 0.99 ** t)) + 1e-8);
+        x[i] -= lr * (step + (decay ? 0.1 * x[i] : 0));
+      }
+    };
+    upd(ref.p, ref.mp, ref.vp, ref.p.map((x) => 2 * c * x), true);
+    upd(ref.b, ref.mb, ref.vb, [1, 1], false); // 1-D: no decay by default
+  }
+  const got = p.dataSync();
+  ref.p.forEach((x, i) => assertAlmostEquals(got[i], x, 1e-5));
+  const gotB = b.dataSync();
+  ref.b.forEach((x, i) => assertAlmostEquals(gotB[i], x, 1e-5));
+  assertEquals(opt.stepCount, 20);
+  opt.dispose();
+  tf.dispose([p, b]);
+});
+
+Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and holds the minimum", () => {
+  const lr = warmupCosine({ peak: 1, warmup: 4, total: 14, min: 0.1 });
+  assertEquals([0, 1, 2, 3].map(lr), [0.25, 0.5, 0.75, 1]);
+  assertAlmostEquals(lr(9), 0.55, 1e-12);
+  assertAlmostEquals(lr(14), 0.1, 1e-12);
+  assertAlmostEquals(lr(100), 0.1, 1e-12);
+  for (let s = 4; s < 14; s++) assert(lr(s + 1) <= lr(s));
+  assertThrows(
+    () => warmupCosine({ peak: 1, warmup: 5, total: 4 }),
+    RangeError,
+    "0 ≤ warmup ≤ total",
+  );
+});
+
+Deno.test("clipByGlobalNorm() scales only when the norm is above the limit", async () => {
+  const grads = new Map<string, tf.Tensor>([["a", tf.tensor1d([1, 2])], [
+    "b",
+    tf.tensor2d([[2]]),
+  ]]);
+  const big = await clipByGlobalNorm(grads, 1.5);
+  assertAlmostEquals(big.norm, 3, 1e-6);
+  assertAlmostEquals(big.grads.get("b")!.dataSync()[0], 1, 1e-6);
+  const small = await clipByGlobalNorm(grads, 10);
+  assertEquals(Array.from(small.grads.get("a")!.dataSync()), [1, 2]);
+  tf.dispose([
+    ...grads.values(),
+    ...big.grads.values(),
+    ...small.grads.values(),
+  ]);
+});
+
+Deno.test("Ema averages with its decay and withAveraged() puts the trained weights back", async () => {
+  const p = tf.variable(tf.tensor1d([0, 0]));
+  const ema = new Ema(new Map([["p", p]]), { decay: 0.9 });
+  for (let i = 0; i < 10; i++) {
+    p.assign(tf.tensor1d([1, 2]));
+    ema.update();
+  }
+  const want = 1 - 0.9 ** 10;
+  assertAlmostEquals(ema.values.get("p")!.dataSync()[0], want, 1e-6);
+  const seen = await ema.withAveraged(() => p.dataSync()[1]);
+  assertAlmostEquals(seen, 2 * want, 1e-6);
+  assertEquals(Array.from(p.dataSync()), [1, 2]);
+  ema.dispose();
+  p.dispose();
+});
+
+// A tiny next-token model: logits = onehot(x_i) · W, predicting x_{i+1}; the
+// loss also draws from the PRNG, so resuming must restore its state exactly.
+const V = 6;
+function setup(seed = 1) {
+  const w = tf.variable(tf.randomNormal([V, V], 0, 0.1, "float32", seed));
+  const bias = tf.variable(tf.zeros([V]));
+  const variables = new Map<string, tf.Variable>([["w", w], ["bias", bias]]);
+  const loss = (batch: Batch, rng: Prng) =>
+    tf.tidy(() => {
+      const x = tf.tensor2d(
+        batch.tokens,
+        [batch.batchSize, batch.length],
+        "int32",
+      );
+      const inputs = x.slice([0, 0], [-1, batch.length - 1]);
+      const targets = x.slice([0, 1], [-1, batch.length - 1]);
+      const logits = tf.oneHot(inputs, V).reshape([-1, V]).matMul(w).add(bias);
+      const ce = tf.losses.softmaxCrossEntropy(
+        tf.oneHot(targets.reshape([-1]), V),
+        logits,
+      );
+      return ce.add(w.square().sum().mul(0.01 * rng.next())) as tf.Scalar;
+    });
+  return { variables, loss, dispose: () => tf.dispose([w, bias]) };
+}
+const blocks: Blocks = {
+  data: Uint32Array.from(
+    { length: 40 * 5 },
+    (_, i) => (i * 7 + Math.floor(i / 5)) % V,
+  ),
+  count: 40,
+  length: 5,
+};
+
+Deno.test("train() resumed from a checkpoint ends bit-identical to an uninterrupted run", async () => {
+  const dir = await Deno.makeTempDir();
+  const common = {
+    blocks,
+    batchSize: 4,
+    steps: 12,
+    lr: warmupCosine({ peak: 0.05, warmup: 2, total: 12 }),
+    seed: 3,
+    emaDecay: 0.9,
+    accumulate: 2,
+    progress: false as const,
+  };
+  const whole = setup();
+  const r1 = await train({
+    ...common,
+    variables: whole.variables,
+    loss: whole.loss,
+  });
+  const wantW = whole.variables.get("w")!.dataSync().slice();
+  const wantEma = r1.ema!.values.get("w")!.dataSync().slice();
+
+  // Interrupted after 5 steps (the checkpoint of step 5 is the last one written).
+  const ck = `${dir}/ck.safetensors`;
+  const first = setup();
+  const metrics = new MetricsLog(`${dir}/metrics.jsonl`);
+  const stopAt = {
+    ...common,
+    steps: 12,
+    checkpoint: ck,
+    checkpointEvery: 5,
+    metrics,
+  };
+  await assertRejects(
+    () =>
+      train({
+        ...stopAt,
+        variables: first.variables,
+        loss: first.loss,
+        onStep: (s) => {
+          if (s.step === 7) throw new Error("killed");
+        },
+      }),
+    Error,
+    "killed",
+  );
+  assertEquals((await loadCheckpoint(ck)).state.step, 5);
+
+  const second = setup(99); // different init: everything must come from the checkpoint
+  const r2 = await train({
+    ...stopAt,
+    variables: second.variables,
+    loss: second.loss,
+    resume: true,
+  });
+  assertEquals(r2.startStep, 5);
+  assertEquals(second.variables.get("w")!.dataSync(), wantW);
+  assertEquals(r2.ema!.values.get("w")!.dataSync(), wantEma);
+  const records = await MetricsLog.read(`${dir}/metrics.jsonl`);
+  assertEquals(records.map((r) => r.step), [
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+  ]);
+  for (const r of [r1, r2]) {
+    r.ema!.dispose();
+    r.optimizer.dispose();
+  }
+  for (const s of [whole, first, second]) s.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train() stops on a NaN loss with a one-line error and keeps the last checkpoint", async () => {
+  const dir = await Deno.makeTempDir();
+  const ck = `${dir}/ck.safetensors`;
+  const m = setup();
+  let calls = 0;
+  const err = await assertRejects(
+    () =>
+      train({
+        variables: m.variables,
+        loss: (b, r) => (++calls > 3
+          ? tf.tidy(() => m.loss(b, r).mul(NaN))
+          : m.loss(b, r)),
+        blocks,
+        batchSize: 2,
+        steps: 10,
+        lr: () => 0.01,
+        checkpoint: ck,
+        checkpointEvery: 2,
+        progress: false,
+      }),
+    TrainError,
+    "Training stopped at step 4: the loss is NaN",
+  );
+  assert(!err.message.includes("\n"));
+  assertEquals((await loadCheckpoint(ck)).state.step, 2);
+  m.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train() leaks no tensors across steps", async () => {
+  const m = setup();
+  const run = async () => {
+    const r = await train({
+      variables: m.variables,
+      loss: m.loss,
+      blocks,
+      batchSize: 2,
+      steps: 3,
+      lr: () => 0.01,
+      progress: false,
+      emaDecay: 0.5,
+    });
+    r.optimizer.dispose();
+    r.ema!.dispose();
+  };
+  await run();
+  const before = tf.memory().numTensors;
+  await run();
+  assertEquals(tf.memory().numTensors, before);
+  m.dispose();
+});
+
+Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt and foreign files", async () => {
+  const dir = await Deno.makeTempDir();
+  await assertRejects(
+    () => loadCheckpoint(`${dir}/none`),
+    CheckpointError,
+    "no such file",
+  );
+  await Deno.writeFile(
+    `${dir}/junk`,
+    new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+  );
+  await assertRejects(
+    () => loadCheckpoint(`${dir}/junk`),
+    CheckpointError,
+    `Checkpoint ${dir}/junk is corrupt`,
+  );
+  const { encodeSafetensors } = await import("@d3pm/transformer");
+  await Deno.writeFile(
+    `${dir}/weights`,
+    encodeSafetensors(
+      new Map([["w", { shape: [1], data: Float32Array.of(1) }]]),
+    ),
+  );
+  await assertRejects(
+    () => loadCheckpoint(`${dir}/weights`),
+    CheckpointError,
+    "is not a training checkpoint",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
