@@ -171,7 +171,7 @@ export async function diffusionBound(
 ): Promise<BoundEstimate> {
   const b = options.batchSize ?? 8;
   const total = Math.min(blocks.count, options.maxBlocks ?? blocks.count);
-  let sum = 0, tokens = 0, varSum = 0;
+  let sum = 0, tokens = 0, varSum = 0, known = true;
   for (let first = 0; first < total; first += b) {
     const n = Math.min(b, total - first);
     const x0 = {
@@ -195,7 +195,12 @@ export async function diffusionBound(
     sum += est.nats * est.tokens;
     tokens += est.tokens;
     if (Number.isFinite(est.stderr)) varSum += (est.stderr * est.tokens) ** 2;
+    else known = false; // a batch of one row has no spread to measure
     options.onProgress?.(first + n, total);
   }
-  return { nats: sum / tokens, stderr: Math.sqrt(varSum) / tokens, tokens };
+  return {
+    nats: sum / tokens,
+    stderr: known ? Math.sqrt(varSum) / tokens : NaN,
+    tokens,
+  };
 }

@@ -1,0 +1,379 @@
+/**
+ * The experiment's configuration: presets, validation and command-line
+ * overrides. Every key can be overridden as `--kebab-case-key value`;
+ * unknown keys are an error.
+ *
+ * @module
+ */
+
+/** Everything a run depends on; saved as `config.json` in the run folder. */
+export interface ExperimentConfig {
+  /** Preset the run started from. */
+  preset: PresetName;
+  /** Number of seeds (0..seeds−1). */
+  seeds: number;
+  /** tfjs backend: auto, tensorflow, webgpu, blas, wasm or cpu. */
+  backend: "auto" | "tensorflow" | "webgpu" | "blas" | "wasm" | "cpu";
+  /** Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`); empty: the embedded WikiText-2. */
+  data: string;
+  /** Run folder. */
+  out: string;
+  /** Continue from the checkpoints in `out`. */
+  resume: boolean;
+  /** `bpe` (trained on the train split), `gpt2` or `byte`. */
+  tokenizer: "bpe" | "gpt2" | "byte";
+  /** Vocabulary size of a trained BPE (special tokens included). */
+  vocabSize: number;
+  /** Tokens per block (the models' context). */
+  blockLength: number;
+  /** Transformer blocks. */
+  nLayer: number;
+  /** Attention heads. */
+  nHead: number;
+  /** Residual width. */
+  dModel: number;
+  /** MLP width. */
+  dMlp: number;
+  /** `learned` or `rotary` positions. */
+  positions: "learned" | "rotary";
+  /** Condition the D3PM denoiser on t (adaLN). */
+  timeConditioning: boolean;
+  /** Dropout rate. */
+  dropout: number;
+  /** Optimiser steps per model (the token budget is matched across models). */
+  steps: number;
+  /** Blocks per step. */
+  batchSize: number;
+  /** Peak learning rate. */
+  lr: number;
+  /** Warm-up steps. */
+  warmup: number;
+  /** AdamW weight decay. */
+  weightDecay: number;
+  /** Gradient clipping (global norm). */
+  clipNorm: number;
+  /** EMA decay of the weights used for evaluation (0 disables). */
+  emaDecay: number;
+  /** Steps between checkpoints. */
+  checkpointEvery: number;
+  /** `mdlm` (continuous SUBS objective) or `d3pm` (discrete hybrid bound). */
+  diffusionLoss: "mdlm" | "d3pm";
+  /** Diffusion steps T of the discrete process. */
+  diffusionSteps: number;
+  /** Test blocks evaluated (0: all). */
+  evalBlocks: number;
+  /** Monte-Carlo time draws per test block for the continuous bound. */
+  elboSamples: number;
+  /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
+  exactBlocks: number;
+  /** Tokens generated per speed measurement (the thesis: 100,000). */
+  genTokens: number;
+  /** Rows per generated batch (the thesis: 4). */
+  genBatch: number;
+  /** D3PM step counts for the speed–quality curve, comma-separated. */
+  genSteps: string;
+  /** Samples of each model written to samples.txt. */
+  samples: number;
+  /** Fraction of test tokens hidden for infilling. */
+  infillFraction: number;
+}
+
+/** Names of the presets. */
+export type PresetName = "micro" | "tiny" | "small" | "paper";
+
+const BASE: Omit<ExperimentConfig, "preset"> = {
+  seeds: 1,
+  backend: "auto",
+  data: "",
+  out: "runs/latest",
+  resume: false,
+  tokenizer: "bpe",
+  vocabSize: 4096,
+  blockLength: 128,
+  nLayer: 4,
+  nHead: 4,
+  dModel: 128,
+  dMlp: 512,
+  positions: "learned",
+  timeConditioning: false,
+  dropout: 0,
+  steps: 300,
+  batchSize: 8,
+  lr: 1e-3,
+  warmup: 30,
+  weightDecay: 0.1,
+  clipNorm: 1,
+  emaDecay: 0.99,
+  checkpointEvery: 100,
+  diffusionLoss: "mdlm",
+  diffusionSteps: 1000,
+  evalBlocks: 64,
+  elboSamples: 2,
+  exactBlocks: 2,
+  genTokens: 4096,
+  genBatch: 4,
+  genSteps: "16,64,128",
+  samples: 3,
+  infillFraction: 0.15,
+};
+
+/** The presets; `tiny` is the default. */
+export const PRESETS: Record<PresetName, ExperimentConfig> = {
+  // Seconds: for tests of the wiring, not for figures.
+  micro: {
+    ...BASE,
+    preset: "micro",
+    tokenizer: "byte",
+    vocabSize: 260,
+    blockLength: 32,
+    nLayer: 1,
+    nHead: 2,
+    dModel: 32,
+    dMlp: 64,
+    steps: 6,
+    batchSize: 4,
+    warmup: 2,
+    checkpointEvery: 3,
+    diffusionSteps: 50,
+    evalBlocks: 4,
+    elboSamples: 1,
+    exactBlocks: 1,
+    genTokens: 128,
+    genSteps: "4,16",
+    samples: 1,
+  },
+  // A 2-core CPU in about ten minutes: the default.
+  tiny: { ...BASE, preset: "tiny" },
+  // A 2-core CPU in about an hour; several seeds.
+  small: {
+    ...BASE,
+    preset: "small",
+    vocabSize: 8192,
+    blockLength: 256,
+    nLayer: 6,
+    nHead: 6,
+    dModel: 384,
+    dMlp: 1536,
+    steps: 3000,
+    batchSize: 8,
+    lr: 6e-4,
+    warmup: 200,
+    checkpointEvery: 500,
+    evalBlocks: 256,
+    exactBlocks: 4,
+    genTokens: 16384,
+    genSteps: "32,128,256,1000",
+    seeds: 3,
+  },
+  // The thesis setting, for a GPU: GPT-2 small, GPT-2 vocabulary, T = 1024, WikiText-103.
+  paper: {
+    ...BASE,
+    preset: "paper",
+    tokenizer: "gpt2",
+    vocabSize: 50261,
+    blockLength: 1024,
+    nLayer: 12,
+    nHead: 12,
+    dModel: 768,
+    dMlp: 3072,
+    dropout: 0.1,
+    steps: 100000,
+    batchSize: 4,
+    lr: 3e-4,
+    warmup: 2000,
+    emaDecay: 0.9999,
+    checkpointEvery: 1000,
+    evalBlocks: 0,
+    elboSamples: 4,
+    exactBlocks: 8,
+    genTokens: 100000,
+    genSteps: "100,250,500,1000",
+    seeds: 3,
+  },
+};
+
+/** A bad option or config value; the message is one line. */
+export class ConfigError extends Error {
+  /** @param message What is wrong and what is accepted. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+const CHOICES: Partial<Record<keyof ExperimentConfig, readonly string[]>> = {
+  preset: ["micro", "tiny", "small", "paper"],
+  backend: ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"],
+  tokenizer: ["bpe", "gpt2", "byte"],
+  positions: ["learned", "rotary"],
+  diffusionLoss: ["mdlm", "d3pm"],
+};
+
+/** kebab-case → camelCase. */
+export function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** camelCase → kebab-case. */
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * A preset with overrides applied, each value converted to its key's type
+ * and checked.
+ *
+ * @param overrides Key → value (strings from the command line, or typed values).
+ * @returns The resolved configuration.
+ * @throws {ConfigError} For an unknown key or a bad value.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(resolveConfig({ preset: "micro", steps: "3" }).steps, 3);
+ * assertThrows(() => resolveConfig({ stepz: "3" }), Error, "Unknown option --stepz");
+ * ```
+ */
+export function resolveConfig(
+  overrides: Record<string, unknown> = {},
+): ExperimentConfig {
+  const presetName = String(overrides.preset ?? "tiny");
+  if (!CHOICES.preset!.includes(presetName)) {
+    throw new ConfigError(
+      `Unknown preset "${presetName}": expected one of ${
+        CHOICES.preset!.join(", ")
+      }`,
+    );
+  }
+  const config: ExperimentConfig = { ...PRESETS[presetName as PresetName] };
+  const keys = Object.keys(config) as (keyof ExperimentConfig)[];
+  for (const [rawKey, raw] of Object.entries(overrides)) {
+    const key = camel(rawKey) as keyof ExperimentConfig;
+    if (!keys.includes(key)) {
+      throw new ConfigError(
+        `Unknown option --${kebab(rawKey)}: accepted options are ${
+          keys.map((k) => `--${kebab(k)}`).join(", ")
+        }`,
+      );
+    }
+    const current = config[key];
+    let value: unknown = raw;
+    if (typeof current === "number") {
+      value = typeof raw === "number" ? raw : Number(raw);
+      if (!Number.isFinite(value as number) || String(raw).trim() === "") {
+        throw new ConfigError(
+          `Option --${kebab(key)} must be a number, got ${JSON.stringify(raw)}`,
+        );
+      }
+    } else if (typeof current === "boolean") {
+      if (raw === true || raw === "true" || raw === "1" || raw === "") {
+        value = true;
+      } else if (raw === false || raw === "false" || raw === "0") value = false;
+      else {throw new ConfigError(
+          `Option --${kebab(key)} must be true or false, got ${
+            JSON.stringify(raw)
+          }`,
+        );}
+    } else {
+      value = String(raw);
+    }
+    (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  validate(config);
+  return config;
+}
+
+function validate(c: ExperimentConfig): void {
+  for (const [key, choices] of Object.entries(CHOICES)) {
+    const v = String(c[key as keyof ExperimentConfig]);
+    if (!choices.includes(v)) {
+      throw new ConfigError(
+        `Option --${kebab(key)} must be one of ${
+          choices.join(", ")
+        }, got "${v}"`,
+      );
+    }
+  }
+  const positive = [
+    "seeds",
+    "vocabSize",
+    "blockLength",
+    "nLayer",
+    "nHead",
+    "dModel",
+    "dMlp",
+    "steps",
+    "batchSize",
+    "checkpointEvery",
+    "diffusionSteps",
+    "elboSamples",
+    "genTokens",
+    "genBatch",
+  ] as const;
+  for (const k of positive) {
+    if (!Number.isInteger(c[k]) || c[k] < 1) {
+      throw new ConfigError(
+        `Option --${kebab(k)} must be a positive integer, got ${c[k]}`,
+      );
+    }
+  }
+  for (const k of ["evalBlocks", "exactBlocks", "samples", "warmup"] as const) {
+    if (!Number.isInteger(c[k]) || c[k] < 0) {
+      throw new ConfigError(
+        `Option --${kebab(k)} must be an integer ≥ 0, got ${c[k]}`,
+      );
+    }
+  }
+  if (c.blockLength < 2) {
+    throw new ConfigError(
+      `Option --block-length must be ≥ 2, got ${c.blockLength}`,
+    );
+  }
+  if (c.dModel % c.nHead !== 0) {
+    throw new ConfigError(
+      `Option --d-model (${c.dModel}) must be a multiple of --n-head (${c.nHead})`,
+    );
+  }
+  if (!(c.lr > 0)) {
+    throw new ConfigError(`Option --lr must be > 0, got ${c.lr}`);
+  }
+  if (!(c.dropout >= 0 && c.dropout < 1)) {
+    throw new ConfigError(
+      `Option --dropout must be in [0, 1), got ${c.dropout}`,
+    );
+  }
+  if (!(c.emaDecay >= 0 && c.emaDecay < 1)) {
+    throw new ConfigError(
+      `Option --ema-decay must be in [0, 1), got ${c.emaDecay}`,
+    );
+  }
+  if (!(c.infillFraction > 0 && c.infillFraction < 1)) {
+    throw new ConfigError(
+      `Option --infill-fraction must be in (0, 1), got ${c.infillFraction}`,
+    );
+  }
+  if (c.warmup > c.steps) {
+    throw new ConfigError(
+      `Option --warmup (${c.warmup}) must not exceed --steps (${c.steps})`,
+    );
+  }
+  const steps = genStepList(c);
+  if (
+    steps.some((s) => !Number.isInteger(s) || s < 1 || s > c.diffusionSteps)
+  ) {
+    throw new ConfigError(
+      `Option --gen-steps must be comma-separated integers in [1, ${c.diffusionSteps}], got "${c.genSteps}"`,
+    );
+  }
+}
+
+/**
+ * The D3PM step counts of `genSteps`.
+ *
+ * @param c The configuration.
+ * @returns The step counts, in the given order.
+ */
+export function genStepList(c: ExperimentConfig): number[] {
+  return c.genSteps.split(",").map((s) => Number(s.trim()));
+}
