@@ -1,0 +1,245 @@
+/**
+ * The model configuration: its type, validation and the named presets.
+ *
+ * @module
+ */
+
+/** Which attention mask the model uses. */
+export type ModelKind = "causal" | "bidirectional";
+
+/** How token positions enter the model. */
+export type PositionKind = "learned" | "rotary";
+
+/**
+ * A complete, validated model configuration. It is saved beside every
+ * checkpoint, so it holds everything needed to rebuild the model.
+ */
+export interface ModelConfig {
+  /** `causal` (AR decoder) or `bidirectional` (diffusion denoiser). */
+  kind: ModelKind;
+  /** Number of token ids, special tokens included. */
+  vocabSize: number;
+  /** Longest sequence the model accepts (and learned positions cover). */
+  contextLength: number;
+  /** Number of Transformer blocks. */
+  nLayer: number;
+  /** Number of attention heads; must divide `dModel`. */
+  nHead: number;
+  /** Residual stream width. */
+  dModel: number;
+  /** Hidden width of the MLP (GPT-2: 4 · dModel). */
+  dMlp: number;
+  /** `learned` (GPT-2 `wpe`) or `rotary` (RoPE on queries and keys). */
+  positions: PositionKind;
+  /** Whether blocks are modulated by the diffusion time t (adaLN). */
+  timeConditioning: boolean;
+  /**
+   * Width of the time embedding that feeds adaLN (sinusoidal features and
+   * its MLP; MDLM uses 128). Present, and unused, when `timeConditioning`
+   * is false.
+   */
+  dTime: number;
+  /** Dropout rate in [0, 1) for embeddings, attention and residuals. */
+  dropout: number;
+}
+
+const KEYS: readonly (keyof ModelConfig)[] = [
+  "kind",
+  "vocabSize",
+  "contextLength",
+  "nLayer",
+  "nHead",
+  "dModel",
+  "dMlp",
+  "positions",
+  "timeConditioning",
+  "dTime",
+  "dropout",
+];
+
+function fail(message: string): never {
+  throw new RangeError(`Invalid model config: ${message}`);
+}
+
+function positiveInteger(o: Record<string, unknown>, key: string): number {
+  const v = o[key];
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    fail(`${key} must be a positive integer, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * Check that a value is a complete model configuration, e.g. one parsed from
+ * a `config.json`. Unknown and missing keys are errors.
+ *
+ * @param value Anything.
+ * @returns The same configuration, typed (a fresh object).
+ * @throws {RangeError} A one-line message naming the bad key and what is accepted.
+ *
+ * @example
+ * ```ts
+ * import { preset, validateConfig } from "@d3pm/transformer";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const config = preset("tiny");
+ * assertEquals(validateConfig(JSON.parse(JSON.stringify(config))), config);
+ * assertThrows(() => validateConfig({ ...config, nHed: 4 }), RangeError, "unknown key");
+ * ```
+ */
+export function validateConfig(value: unknown): ModelConfig {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    fail(`expected an object, got ${JSON.stringify(value)}`);
+  }
+  const o = value as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!(KEYS as readonly string[]).includes(key)) {
+      fail(`unknown key "${key}"; accepted keys: ${KEYS.join(", ")}`);
+    }
+  }
+  for (const key of KEYS) {
+    if (!(key in o)) fail(`missing key "${key}"`);
+  }
+  if (o.kind !== "causal" && o.kind !== "bidirectional") {
+    fail(
+      `kind must be "causal" or "bidirectional", got ${JSON.stringify(o.kind)}`,
+    );
+  }
+  if (o.positions !== "learned" && o.positions !== "rotary") {
+    fail(
+      `positions must be "learned" or "rotary", got ${
+        JSON.stringify(o.positions)
+      }`,
+    );
+  }
+  if (typeof o.timeConditioning !== "boolean") {
+    fail(
+      `timeConditioning must be a boolean, got ${
+        JSON.stringify(o.timeConditioning)
+      }`,
+    );
+  }
+  const config: ModelConfig = {
+    kind: o.kind,
+    vocabSize: positiveInteger(o, "vocabSize"),
+    contextLength: positiveInteger(o, "contextLength"),
+    nLayer: positiveInteger(o, "nLayer"),
+    nHead: positiveInteger(o, "nHead"),
+    dModel: positiveInteger(o, "dModel"),
+    dMlp: positiveInteger(o, "dMlp"),
+    positions: o.positions,
+    timeConditioning: o.timeConditioning,
+    dTime: positiveInteger(o, "dTime"),
+    dropout: o.dropout as number,
+  };
+  if (
+    typeof o.dropout !== "number" || !(o.dropout >= 0 && o.dropout < 1)
+  ) {
+    fail(
+      `dropout must be a number in [0, 1), got ${JSON.stringify(o.dropout)}`,
+    );
+  }
+  if (config.dModel % config.nHead !== 0) {
+    fail(
+      `nHead must divide dModel, got dModel ${config.dModel} and nHead ${config.nHead}`,
+    );
+  }
+  const headDim = config.dModel / config.nHead;
+  if (config.positions === "rotary" && headDim % 2 !== 0) {
+    fail(
+      `rotary positions need an even head size dModel/nHead, got ${headDim}`,
+    );
+  }
+  if (config.dTime % 2 !== 0) {
+    fail(
+      `dTime must be even (sine and cosine halves), got ${config.dTime}`,
+    );
+  }
+  return config;
+}
+
+/** Names of the built-in presets. */
+export type PresetName = "tiny" | "small" | "paper";
+
+/** The preset names, smallest first. */
+export const PRESET_NAMES: readonly PresetName[] = ["tiny", "small", "paper"];
+
+const PRESETS: Record<PresetName, ModelConfig> = {
+  // 2-core CPU, minutes: the default experiment.
+  tiny: {
+    kind: "causal",
+    vocabSize: 8192,
+    contextLength: 128,
+    nLayer: 4,
+    nHead: 4,
+    dModel: 256,
+    dMlp: 1024,
+    positions: "learned",
+    timeConditioning: false,
+    dTime: 128,
+    dropout: 0,
+  },
+  // CPU, about an hour.
+  small: {
+    kind: "causal",
+    vocabSize: 8192,
+    contextLength: 256,
+    nLayer: 6,
+    nHead: 6,
+    dModel: 384,
+    dMlp: 1536,
+    positions: "learned",
+    timeConditioning: false,
+    dTime: 128,
+    dropout: 0,
+  },
+  // The thesis setting: GPT-2 small with the GPT-2 vocabulary (50257) plus
+  // this project's 4 special tokens.
+  paper: {
+    kind: "causal",
+    vocabSize: 50261,
+    contextLength: 1024,
+    nLayer: 12,
+    nHead: 12,
+    dModel: 768,
+    dMlp: 3072,
+    positions: "learned",
+    timeConditioning: false,
+    dTime: 128,
+    dropout: 0.1,
+  },
+};
+
+/**
+ * A preset configuration with some keys overridden (e.g. the tokenizer's
+ * vocabulary size, or `kind: "bidirectional"` for the denoiser).
+ *
+ * | preset | layers | dModel | heads | context | vocab | parameters (causal) |
+ * |---|---|---|---|---|---|---|
+ * | `tiny` | 4 | 256 | 4 | 128 | 8192 | 5,289,472 |
+ * | `small` | 6 | 384 | 6 | 256 | 8192 | 13,891,584 |
+ * | `paper` | 12 | 768 | 12 | 1024 | 50261 | 124,442,880 |
+ *
+ * @param name `tiny`, `small` or `paper`.
+ * @param overrides Keys to replace; the result is validated.
+ * @returns A fresh, validated configuration.
+ *
+ * @example
+ * ```ts
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * const denoiser = preset("tiny", { kind: "bidirectional", timeConditioning: true });
+ * assertEquals(denoiser.nLayer, 4);
+ * assertEquals(denoiser.kind, "bidirectional");
+ * ```
+ */
+export function preset(
+  name: PresetName,
+  overrides: Partial<ModelConfig> = {},
+): ModelConfig {
+  if (!Object.hasOwn(PRESETS, name)) {
+    throw new RangeError(
+      `Unknown preset "${name}"; accepted presets: ${PRESET_NAMES.join(", ")}`,
+    );
+  }
+  return validateConfig({ ...PRESETS[name], ...overrides });
+}

@@ -1,0 +1,372 @@
+/**
+ * A strict reader and a writer of the safetensors format, float32 only.
+ *
+ * Layout: an 8-byte little-endian unsigned header length N, N bytes of UTF-8
+ * JSON (`{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin,
+ * end]}, "__metadata__": {"key": "string"}}`, offsets relative to the data
+ * section), then the raw little-endian data, fully covered by the tensors
+ * without holes or overlaps.
+ *
+ * @module
+ */
+
+/** A float32 tensor as stored in a safetensors file. */
+export interface StoredTensor {
+  /** Dimensions; `[]` for a scalar. */
+  shape: number[];
+  /** Values, row-major. */
+  data: Float32Array;
+}
+
+/** The decoded contents of a safetensors file. */
+export interface SafetensorsContents {
+  /** Tensors by name, in file (offset) order. */
+  tensors: Map<string, StoredTensor>;
+  /** The string→string `__metadata__` map (empty when absent). */
+  metadata: Record<string, string>;
+}
+
+/** Options of {@linkcode decodeSafetensors}. */
+export interface DecodeSafetensorsOptions {
+  /** Largest accepted JSON header, in bytes (default 100 MB). */
+  maxHeaderBytes?: number;
+  /**
+   * When given, the file must hold exactly these tensor names with these
+   * shapes; checked before any tensor data is copied. A function receives
+   * the file's metadata (e.g. to read a stored config) and returns them.
+   */
+  expect?:
+    | ReadonlyMap<string, readonly number[]>
+    | ((
+      metadata: Record<string, string>,
+    ) => ReadonlyMap<string, readonly number[]>);
+}
+
+/** A malformed or unexpected safetensors file; the message is one line. */
+export class SafetensorsError extends Error {
+  /**
+   * An error whose message starts with "Cannot read safetensors: ".
+   *
+   * @param message What is wrong.
+   */
+  constructor(message: string) {
+    super(`Cannot read safetensors: ${message}`);
+    this.name = "SafetensorsError";
+  }
+}
+
+const DEFAULT_MAX_HEADER = 100 * 1024 * 1024;
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const ENTRY_KEYS = ["data_offsets", "dtype", "shape"];
+
+function isNonNegativeInteger(x: unknown): x is number {
+  return typeof x === "number" && Number.isSafeInteger(x) && x >= 0;
+}
+
+function short(x: unknown): string {
+  const s = JSON.stringify(x) ?? String(x);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/**
+ * Serialise float32 tensors (and optional string metadata) as safetensors.
+ * The header is padded with spaces so the data starts 8-byte aligned.
+ *
+ * @param tensors Name → shape and values, written in this order.
+ * @param metadata Optional string→string map stored as `__metadata__`.
+ * @returns The file's bytes.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, encodeSafetensors } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * const bytes = encodeSafetensors(
+ *   new Map([["w", { shape: [2], data: new Float32Array([1, -2]) }]]),
+ *   { note: "hi" },
+ * );
+ * const back = decodeSafetensors(bytes);
+ * assertEquals([...back.tensors.get("w")!.data], [1, -2]);
+ * assertEquals(back.metadata, { note: "hi" });
+ * ```
+ */
+export function encodeSafetensors(
+  tensors: ReadonlyMap<string, StoredTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const [name, { shape, data }] of tensors) {
+    if (name === "__metadata__") {
+      throw new RangeError(
+        'Cannot write safetensors: "__metadata__" is reserved as a tensor name',
+      );
+    }
+    const numel = shape.reduce((a, b) => a * b, 1);
+    if (numel !== data.length) {
+      throw new RangeError(
+        `Cannot write safetensors: "${name}" has shape [${shape}] (${numel} values) but ${data.length} values`,
+      );
+    }
+    header[name] = {
+      dtype: "F32",
+      shape: [...shape],
+      data_offsets: [offset, offset + data.byteLength],
+    };
+    offset += data.byteLength;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) {
+    const p = new Uint8Array(padded).fill(0x20); // trailing spaces are valid JSON
+    p.set(json);
+    json = p;
+  }
+  const out = new Uint8Array(8 + json.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  let at = 8 + json.length;
+  for (const { data } of tensors.values()) {
+    if (HOST_LITTLE_ENDIAN) {
+      out.set(
+        new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+        at,
+      );
+    } else {
+      const view = new DataView(out.buffer, at, data.byteLength);
+      for (let i = 0; i < data.length; i++) {
+        view.setFloat32(4 * i, data[i], true);
+      }
+    }
+    at += data.byteLength;
+  }
+  return out;
+}
+
+interface Entry {
+  name: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * Parse a safetensors file strictly. Every size is checked against the file
+ * before anything is allocated from it: the header length (against the file
+ * size and `maxHeaderBytes`), the JSON, each entry's keys, dtype (F32 only),
+ * shape and offsets (in bounds, matching the shape, non-overlapping and
+ * covering the data section exactly), and, with `expect`, the names and
+ * shapes.
+ *
+ * @param bytes The whole file.
+ * @param options Header size limit; expected names and shapes.
+ * @returns The tensors (copied, so `bytes` may be dropped) and metadata.
+ * @throws {SafetensorsError} With a one-line message naming the problem.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, SafetensorsError } from "@d3pm/transformer";
+ * import { assertThrows } from "@std/assert";
+ * const bytes = new Uint8Array(16); // header length 0: too short for JSON
+ * assertThrows(() => decodeSafetensors(bytes), SafetensorsError, "header");
+ * ```
+ */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  options: DecodeSafetensorsOptions = {},
+): SafetensorsContents {
+  const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER;
+  if (bytes.length < 8) {
+    throw new SafetensorsError(
+      `file is ${bytes.length} bytes, shorter than the 8-byte header length`,
+    );
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const headerLength = view.getBigUint64(0, true);
+  if (headerLength > BigInt(maxHeader)) {
+    throw new SafetensorsError(
+      `header length ${headerLength} exceeds the maximum of ${maxHeader} bytes`,
+    );
+  }
+  const n = Number(headerLength);
+  if (8 + n > bytes.length) {
+    throw new SafetensorsError(
+      `header length ${n} exceeds the file size of ${bytes.length} bytes`,
+    );
+  }
+  if (n < 2) {
+    throw new SafetensorsError(
+      `header length ${n} is too short for a JSON object`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(
+      bytes.subarray(8, 8 + n),
+    );
+  } catch {
+    throw new SafetensorsError("header is not valid UTF-8");
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new SafetensorsError(`header is not valid JSON (${why})`);
+  }
+  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+    throw new SafetensorsError(
+      `header must be a JSON object, got ${short(header)}`,
+    );
+  }
+
+  const dataStart = 8 + n;
+  const dataLength = bytes.length - dataStart;
+  let metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      if (
+        typeof raw !== "object" || raw === null || Array.isArray(raw) ||
+        !Object.values(raw).every((v) => typeof v === "string")
+      ) {
+        throw new SafetensorsError(
+          `__metadata__ must map strings to strings, got ${short(raw)}`,
+        );
+      }
+      metadata = raw as Record<string, string>;
+      continue;
+    }
+    entries.push(parseEntry(name, raw, dataLength));
+  }
+
+  // Offsets: sorted, each tensor starts where the previous ended, the last
+  // ends at the end of the file.
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let covered = 0;
+  for (const e of entries) {
+    if (e.begin < covered) {
+      throw new SafetensorsError(
+        `tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap the previous tensor, which ends at ${covered}`,
+      );
+    }
+    if (e.begin > covered) {
+      throw new SafetensorsError(
+        `bytes [${covered}, ${e.begin}) of the data section belong to no tensor (before "${e.name}")`,
+      );
+    }
+    covered = e.end;
+  }
+  if (covered !== dataLength) {
+    throw new SafetensorsError(
+      `the tensors cover ${covered} bytes but the data section has ${dataLength}`,
+    );
+  }
+
+  if (options.expect) {
+    const expect = typeof options.expect === "function"
+      ? options.expect(metadata)
+      : options.expect;
+    checkExpected(entries, expect);
+  }
+
+  const tensors = new Map<string, StoredTensor>();
+  for (const e of entries) {
+    const count = (e.end - e.begin) / 4;
+    const data = new Float32Array(count);
+    const from = dataStart + e.begin;
+    if (HOST_LITTLE_ENDIAN) {
+      new Uint8Array(data.buffer).set(bytes.subarray(from, from + 4 * count));
+    } else {
+      for (let i = 0; i < count; i++) {
+        data[i] = view.getFloat32(from + 4 * i, true);
+      }
+    }
+    tensors.set(e.name, { shape: e.shape, data });
+  }
+  return { tensors, metadata };
+}
+
+function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    throw new SafetensorsError(
+      `tensor "${name}" must be an object, got ${short(raw)}`,
+    );
+  }
+  const o = raw as Record<string, unknown>;
+  const keys = Object.keys(o).sort();
+  if (keys.join() !== ENTRY_KEYS.join()) {
+    throw new SafetensorsError(
+      `tensor "${name}" must have exactly the keys dtype, shape, data_offsets, got ${
+        keys.join(", ")
+      }`,
+    );
+  }
+  if (o.dtype !== "F32") {
+    throw new SafetensorsError(
+      `tensor "${name}" has dtype ${short(o.dtype)}; only F32 is accepted`,
+    );
+  }
+  const shape = o.shape;
+  if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
+    throw new SafetensorsError(
+      `tensor "${name}" shape must be an array of non-negative integers, got ${
+        short(shape)
+      }`,
+    );
+  }
+  const offsets = o.data_offsets;
+  if (
+    !Array.isArray(offsets) || offsets.length !== 2 ||
+    !offsets.every(isNonNegativeInteger) || offsets[0] > offsets[1]
+  ) {
+    throw new SafetensorsError(
+      `tensor "${name}" data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${
+        short(offsets)
+      }`,
+    );
+  }
+  const [begin, end] = offsets as number[];
+  if (end > dataLength) {
+    throw new SafetensorsError(
+      `tensor "${name}" data_offsets [${begin}, ${end}] run past the data section of ${dataLength} bytes (truncated file?)`,
+    );
+  }
+  // Multiply step by step, stopping once the count outgrows the byte span,
+  // so a hostile shape can never turn into a huge number.
+  const span = end - begin;
+  let numel = (shape as number[]).includes(0) ? 0 : 1;
+  for (const dim of shape as number[]) {
+    if (numel === 0 || numel * 4 > span) break;
+    numel *= dim;
+  }
+  if (numel * 4 !== span) {
+    throw new SafetensorsError(
+      `tensor "${name}" has shape [${shape}] but data_offsets [${begin}, ${end}] span ${span} bytes (F32 needs 4 per value)`,
+    );
+  }
+  return { name, shape: shape as number[], begin, end };
+}
+
+function checkExpected(
+  entries: Entry[],
+  expect: ReadonlyMap<string, readonly number[]>,
+): void {
+  const found = new Map(entries.map((e) => [e.name, e.shape]));
+  for (const name of found.keys()) {
+    if (!expect.has(name)) {
+      throw new SafetensorsError(`unexpected tensor "${name}"`);
+    }
+  }
+  for (const [name, shape] of expect) {
+    const got = found.get(name);
+    if (got === undefined) {
+      throw new SafetensorsError(`missing tensor "${name}"`);
+    }
+    if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
+      throw new SafetensorsError(
+        `tensor "${name}" has shape [${got}], expected [${shape}]`,
+      );
+    }
+  }
+}

@@ -1,0 +1,205 @@
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import {
+  decodeSafetensors,
+  type DecodeSafetensorsOptions,
+  encodeSafetensors,
+  SafetensorsError,
+} from "./safetensors.ts";
+
+// A file with this header text (not re-encoded, so it may be malformed) and
+// `dataBytes` bytes of data; `length` overrides the 8-byte header length.
+function rawFile(
+  header: string | object,
+  dataBytes: number,
+  length?: bigint,
+): Uint8Array {
+  const json = new TextEncoder().encode(
+    typeof header === "string" ? header : JSON.stringify(header),
+  );
+  const out = new Uint8Array(8 + json.length + dataBytes);
+  new DataView(out.buffer).setBigUint64(
+    0,
+    length ?? BigInt(json.length),
+    true,
+  );
+  out.set(json, 8);
+  return out;
+}
+
+function rejects(
+  bytes: Uint8Array,
+  fragment: string,
+  options?: DecodeSafetensorsOptions,
+): void {
+  const error = assertThrows(
+    () => decodeSafetensors(bytes, options),
+    SafetensorsError,
+  );
+  assert(
+    error.message.includes(fragment),
+    `"${error.message}" should mention "${fragment}"`,
+  );
+  assert(!error.message.includes("\n"), "error messages are one line");
+}
+
+const ok = {
+  a: { dtype: "F32", shape: [2, 3], data_offsets: [0, 24] },
+  b: { dtype: "F32", shape: [], data_offsets: [24, 28] },
+};
+
+Deno.test("encodeSafetensors() and decodeSafetensors() round-trip tensors and metadata", () => {
+  const tensors = new Map([
+    ["w", { shape: [2, 3], data: new Float32Array([1, 2, 3, -4, 5.5, 1e-8]) }],
+    ["scalar", { shape: [], data: new Float32Array([7]) }],
+    ["empty", { shape: [0, 4], data: new Float32Array(0) }],
+  ]);
+  const bytes = encodeSafetensors(tensors, { config: '{"a":1}' });
+  const headerLength = Number(
+    new DataView(bytes.buffer).getBigUint64(0, true),
+  );
+  assertEquals(headerLength % 8, 0, "data starts 8-byte aligned");
+  const back = decodeSafetensors(bytes);
+  assertEquals(back.metadata, { config: '{"a":1}' });
+  assertEquals([...back.tensors.keys()].sort(), ["empty", "scalar", "w"]);
+  for (const [name, t] of tensors) {
+    assertEquals(back.tensors.get(name)!.shape, t.shape);
+    assertEquals(back.tensors.get(name)!.data, t.data);
+  }
+  // An unaligned view of the same bytes decodes too.
+  const shifted = new Uint8Array(bytes.length + 1);
+  shifted.set(bytes, 1);
+  assertEquals(
+    decodeSafetensors(shifted.subarray(1)).tensors.get("w")!.data,
+    tensors.get("w")!.data,
+  );
+});
+
+Deno.test("decodeSafetensors() accepts a hand-written valid file", () => {
+  const back = decodeSafetensors(rawFile(ok, 28));
+  assertEquals(back.tensors.get("a")!.shape, [2, 3]);
+  assertEquals(back.metadata, {});
+});
+
+Deno.test("decodeSafetensors() rejects bad header lengths", () => {
+  rejects(new Uint8Array(5), "shorter than the 8-byte header length");
+  rejects(rawFile(ok, 28, 10_000n), "exceeds the file size");
+  rejects(rawFile(ok, 28, 2n ** 63n), "exceeds the maximum");
+  rejects(rawFile(ok, 28), "exceeds the maximum of 16 bytes", {
+    maxHeaderBytes: 16,
+  });
+  rejects(rawFile("", 0), "too short for a JSON object");
+});
+
+Deno.test("decodeSafetensors() rejects a header that is not a JSON object", () => {
+  rejects(rawFile('{"a": {"dtype": "F32",', 0), "header is not valid JSON");
+  rejects(rawFile("[1, 2, 3]", 0), "header must be a JSON object");
+  const bad = rawFile("{}", 0);
+  bad[8] = 0xff;
+  rejects(bad, "header is not valid UTF-8");
+  rejects(
+    rawFile({ __metadata__: { n: 1 } }, 0),
+    "__metadata__ must map strings",
+  );
+  rejects(rawFile({ a: [1] }, 0), 'tensor "a" must be an object');
+  rejects(
+    rawFile({ a: { ...ok.a, extra: 1 } }, 24),
+    "must have exactly the keys dtype, shape, data_offsets",
+  );
+});
+
+Deno.test("decodeSafetensors() accepts F32 only", () => {
+  for (const dtype of ["F16", "BF16", "F64", "I64", "U8", "BOOL"]) {
+    rejects(
+      rawFile({ a: { ...ok.a, dtype } }, 24),
+      `tensor "a" has dtype "${dtype}"; only F32 is accepted`,
+    );
+  }
+});
+
+Deno.test("decodeSafetensors() rejects shapes that disagree with the offsets", () => {
+  rejects(
+    rawFile({ a: { ...ok.a, shape: [2, 4] } }, 24),
+    'tensor "a" has shape [2,4] but data_offsets [0, 24] span 24 bytes',
+  );
+  rejects(
+    rawFile({ a: { ...ok.a, shape: [2, -3] } }, 24),
+    "shape must be an array of non-negative integers",
+  );
+  rejects(
+    rawFile({ a: { ...ok.a, shape: [2, 1.5] } }, 24),
+    "shape must be an array of non-negative integers",
+  );
+  // A huge shape is refused from the offsets, without allocating.
+  rejects(
+    rawFile({ a: { ...ok.a, shape: [2 ** 40, 2 ** 40] } }, 24),
+    "span 24 bytes",
+  );
+});
+
+Deno.test("decodeSafetensors() rejects overlapping, gapped and out-of-range offsets", () => {
+  rejects(
+    rawFile({
+      a: ok.a,
+      b: { dtype: "F32", shape: [2], data_offsets: [16, 24] },
+    }, 24),
+    'tensor "b" data_offsets [16, 24] overlap the previous tensor',
+  );
+  rejects(
+    rawFile({
+      a: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+      b: { dtype: "F32", shape: [2], data_offsets: [12, 20] },
+    }, 20),
+    "bytes [8, 12) of the data section belong to no tensor",
+  );
+  rejects(
+    rawFile({ a: { ...ok.a, data_offsets: [0, 4096] } }, 24),
+    "run past the data section of 24 bytes",
+  );
+  rejects(
+    rawFile({ a: { ...ok.a, data_offsets: [24, 0] } }, 24),
+    "data_offsets must be [begin, end] with 0 ≤ begin ≤ end",
+  );
+  rejects(
+    rawFile({ a: { ...ok.a, data_offsets: [0] } }, 24),
+    "data_offsets must be [begin, end]",
+  );
+  rejects(
+    rawFile(ok, 40),
+    "the tensors cover 28 bytes but the data section has 40",
+  );
+});
+
+Deno.test("decodeSafetensors() rejects truncated data", () => {
+  const bytes = encodeSafetensors(
+    new Map([["w", { shape: [4], data: new Float32Array(4) }]]),
+  );
+  rejects(bytes.subarray(0, bytes.length - 3), "(truncated file?)");
+  rejects(bytes.subarray(0, 12), "exceeds the file size");
+});
+
+Deno.test("decodeSafetensors() checks expected names and shapes", () => {
+  const file = rawFile(ok, 28);
+  const expect = new Map([["a", [2, 3]], ["b", []]]);
+  assertEquals(decodeSafetensors(file, { expect }).tensors.size, 2);
+  rejects(file, 'missing tensor "c"', {
+    expect: new Map([...expect, ["c", [1]]]),
+  });
+  rejects(file, 'unexpected tensor "b"', { expect: new Map([["a", [2, 3]]]) });
+  rejects(file, 'tensor "a" has shape [2,3], expected [3,2]', {
+    expect: new Map([["a", [3, 2]], ["b", []]]),
+  });
+  rejects(file, 'tensor "a" has shape [2,3], expected [6]', {
+    expect: () => new Map([["a", [6]], ["b", []]]),
+  });
+});
+
+Deno.test("encodeSafetensors() refuses inconsistent input", () => {
+  assertThrows(
+    () =>
+      encodeSafetensors(
+        new Map([["w", { shape: [3], data: new Float32Array(2) }]]),
+      ),
+    RangeError,
+    "has shape [3] (3 values) but 2 values",
+  );
+});

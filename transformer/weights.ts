@@ -1,0 +1,233 @@
+/**
+ * Model checkpoints: weights as safetensors (GPT-2 tensor names, see
+ * `parameterShapes`) plus the JSON model config, written atomically.
+ *
+ * @module
+ */
+
+import { type ModelConfig, validateConfig } from "./config.ts";
+import { parameterShapes } from "./parameters.ts";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  SafetensorsError,
+  type StoredTensor,
+} from "./safetensors.ts";
+import { Transformer } from "./transformer.ts";
+
+/** File name of the weights inside a model directory. */
+export const WEIGHTS_FILE = "model.safetensors";
+/** File name of the config inside a model directory. */
+export const CONFIG_FILE = "config.json";
+
+/** Options of {@linkcode loadModel}. */
+export interface LoadModelOptions {
+  /** Seed of the dropout stream of the loaded model (default 0). */
+  seed?: number;
+}
+
+/** Options of {@linkcode deserializeModel}. */
+export interface DeserializeModelOptions extends LoadModelOptions {
+  /**
+   * The configuration to check the file against; by default the one stored
+   * in the file's `__metadata__.config`.
+   */
+  config?: ModelConfig;
+}
+
+/**
+ * The model's weights as safetensors bytes, its config stored in
+ * `__metadata__.config` (JSON) so the file stands alone.
+ *
+ * @param model The model to save.
+ * @returns The file's bytes.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { deserializeModel, preset, serializeModel, Transformer } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const model = new Transformer(preset("tiny", {
+ *   vocabSize: 16, nLayer: 1, dModel: 8, nHead: 2, dMlp: 16, contextLength: 8,
+ * }));
+ * const copy = deserializeModel(serializeModel(model));
+ * assertEquals(copy.config, model.config);
+ * model.dispose();
+ * copy.dispose();
+ * ```
+ */
+export function serializeModel(model: Transformer): Uint8Array {
+  const tensors = new Map<string, StoredTensor>();
+  for (const [name, v] of model.variables) {
+    tensors.set(name, { shape: v.shape, data: v.dataSync() as Float32Array });
+  }
+  return encodeSafetensors(tensors, {
+    format: "d3pm-transformer",
+    config: JSON.stringify(model.config),
+  });
+}
+
+/**
+ * A model rebuilt from safetensors bytes. Besides the file's own checks
+ * (see `decodeSafetensors`), the tensor names and shapes must be exactly
+ * those of the config.
+ *
+ * @param bytes A file written by {@linkcode serializeModel} (or any
+ *   safetensors file with this package's names).
+ * @param options The config to check against; the dropout seed.
+ * @returns A new model on the active backend.
+ * @throws {SafetensorsError} On a malformed file or a config mismatch.
+ *
+ * @example
+ * ```ts
+ * import { deserializeModel, SafetensorsError } from "@d3pm/transformer";
+ * import { assertThrows } from "@std/assert";
+ * const junk = new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0, 1, 2]);
+ * assertThrows(() => deserializeModel(junk), SafetensorsError, "header length");
+ * ```
+ */
+export function deserializeModel(
+  bytes: Uint8Array,
+  options: DeserializeModelOptions = {},
+): Transformer {
+  let config = options.config && validateConfig(options.config);
+  const { tensors } = decodeSafetensors(bytes, {
+    expect: (metadata) => {
+      config ??= configFromMetadata(metadata);
+      return parameterShapes(config);
+    },
+  });
+  return new Transformer(config!, { weights: tensors, seed: options.seed });
+}
+
+/**
+ * Write `config.json` and `model.safetensors` into a directory (created if
+ * missing), each atomically: a temporary file in the same directory, then a
+ * rename, so a crash never leaves a half-written file under the real name.
+ *
+ * @param model The model to save.
+ * @param dir The directory.
+ * @returns When both files are in place.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { loadModel, preset, saveModel, Transformer } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const model = new Transformer(preset("tiny", {
+ *   vocabSize: 16, nLayer: 1, dModel: 8, nHead: 2, dMlp: 16, contextLength: 8,
+ * }));
+ * const dir = await Deno.makeTempDir();
+ * await saveModel(model, dir);
+ * const back = await loadModel(dir);
+ * assertEquals(back.config, model.config);
+ * model.dispose();
+ * back.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function saveModel(
+  model: Transformer,
+  dir: string,
+): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true });
+  const weights = serializeModel(model);
+  await writeAtomic(
+    `${dir}/${CONFIG_FILE}`,
+    new TextEncoder().encode(JSON.stringify(model.config, null, 2) + "\n"),
+  );
+  await writeAtomic(`${dir}/${WEIGHTS_FILE}`, weights);
+}
+
+/**
+ * Load a model saved by {@linkcode saveModel}: `config.json` is validated,
+ * then the weights are checked against it (and against the config stored in
+ * the file, when present).
+ *
+ * @param dir The directory holding `config.json` and `model.safetensors`.
+ * @param options The dropout seed.
+ * @returns A new model on the active backend.
+ * @throws {SafetensorsError} On a malformed or mismatched weights file.
+ * @throws {RangeError} On a missing or invalid `config.json`.
+ *
+ * @example
+ * ```ts
+ * import { loadModel } from "@d3pm/transformer";
+ * import { assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await assertRejects(() => loadModel(dir), RangeError, "config.json");
+ * await Deno.remove(dir);
+ * ```
+ */
+export async function loadModel(
+  dir: string,
+  options: LoadModelOptions = {},
+): Promise<Transformer> {
+  const configPath = `${dir}/${CONFIG_FILE}`;
+  let text: string;
+  try {
+    text = await Deno.readTextFile(configPath);
+  } catch (e) {
+    throw new RangeError(
+      `Cannot load model: cannot read ${configPath} (${
+        e instanceof Error ? e.message.split("\n")[0] : e
+      })`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new RangeError(`Cannot load model: ${configPath} is not valid JSON`);
+  }
+  const config = validateConfig(parsed);
+  const bytes = await Deno.readFile(`${dir}/${WEIGHTS_FILE}`);
+  const { tensors } = decodeSafetensors(bytes, {
+    expect: (metadata) => {
+      if (
+        metadata.config !== undefined &&
+        JSON.stringify(configFromMetadata(metadata)) !== JSON.stringify(config)
+      ) {
+        throw new SafetensorsError(
+          `the config in ${WEIGHTS_FILE} differs from ${CONFIG_FILE}`,
+        );
+      }
+      return parameterShapes(config);
+    },
+  });
+  return new Transformer(config, { weights: tensors, seed: options.seed });
+}
+
+function configFromMetadata(metadata: Record<string, string>): ModelConfig {
+  if (metadata.config === undefined) {
+    throw new SafetensorsError(
+      "no config in __metadata__; pass options.config",
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(metadata.config);
+  } catch {
+    throw new SafetensorsError("__metadata__.config is not valid JSON");
+  }
+  try {
+    return validateConfig(parsed);
+  } catch (e) {
+    throw new SafetensorsError(
+      `__metadata__.config: ${e instanceof Error ? e.message : e}`,
+    );
+  }
+}
+
+async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeFile(tmp, bytes);
+    await Deno.rename(tmp, path);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
