@@ -1,0 +1,71 @@
+// Loading a finished run's tokenizer and models, for the sample and infill CLIs.
+import {
+  ByteTokenizer,
+  loadBpeTokenizer,
+  loadGpt2Tokenizer,
+  type Tokenizer,
+} from "@d3pm/tokenizer";
+import { loadModel, type Transformer } from "@d3pm/transformer";
+import { ConfigError, type ExperimentConfig } from "./config.ts";
+
+export interface LoadedRun {
+  config: ExperimentConfig;
+  tokenizer: Tokenizer;
+  model: Transformer;
+}
+
+export async function loadRun(
+  dir: string,
+  seed: number,
+  kind: "ar" | "d3pm",
+): Promise<LoadedRun> {
+  let config: ExperimentConfig;
+  try {
+    config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  } catch (e) {
+    throw new ConfigError(
+      `Cannot read run ${dir}: ${
+        e instanceof Deno.errors.NotFound
+          ? "no config.json there (run deno task experiment first, or pass --run DIR)"
+          : String(e)
+      }`,
+    );
+  }
+  const tokenizer = config.tokenizer === "byte"
+    ? new ByteTokenizer()
+    : config.tokenizer === "gpt2"
+    ? await loadGpt2Tokenizer()
+    : await loadBpeTokenizer(`${dir}/tokenizer.json`);
+  const modelDir = `${dir}/seed-${seed}/${kind}`;
+  try {
+    await Deno.stat(`${modelDir}/model.safetensors`);
+  } catch {
+    throw new ConfigError(
+      `No trained ${kind} model for seed ${seed} in ${dir} (expected ${modelDir}/model.safetensors)`,
+    );
+  }
+  const model = await loadModel(modelDir);
+  return { config, tokenizer, model };
+}
+
+/** Text of ids with masks shown as a block character, for terminal displays. */
+export function showMasked(
+  tokenizer: Tokenizer,
+  ids: ArrayLike<number>,
+  maskId: number,
+): string {
+  let out = "";
+  let run: number[] = [];
+  const flush = () => {
+    if (run.length) out += tokenizer.decode(run);
+    run = [];
+  };
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === maskId) {
+      flush();
+      out += "░";
+    } else run.push(ids[i]);
+  }
+  flush();
+  return out;
+}

@@ -1,0 +1,140 @@
+/**
+ * `deno task infill`: fill the blanks of a text with a trained D3PM, showing
+ * the denoising steps on the terminal.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "@std/cli";
+import { initBackend } from "@d3pm/backend";
+import { prng } from "@d3pm/data";
+import { discretize, logLinear, sample } from "@d3pm/diffusion";
+import { loadRun, showMasked } from "./_load.ts";
+
+const HELP = `deno task infill --text "TEXT" [options]
+
+Fills the blanks of TEXT with the D3PM of a finished run. Write a blank as
+[MASK] (one token) or [MASK*N] (N tokens). The text must fit in the model's
+context (tokens beyond it are an error).
+
+Options:
+  --text TEXT        the text with blanks (required)
+  --run DIR          the run folder (default runs/latest)
+  --seed N           which seed's model (default 0)
+  --steps N          denoising steps (default 64)
+  --strategy NAME    ancestral (default) or confidence
+  --rng N            random seed of the sampler (default 0)
+  --quiet            print only the final text
+  -h, --help         show this help
+
+Example:
+  deno task infill --text " = Robert Boulter = \\n Robert Boulter is an English [MASK*3] actor ."
+`;
+
+const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng"];
+
+if (import.meta.main) {
+  const args = parseArgs(Deno.args, {
+    string: STRINGS,
+    boolean: ["help", "quiet"],
+    alias: { h: "help" },
+  });
+  if (args.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  try {
+    const known = new Set([...STRINGS, "help", "quiet", "h", "_"]);
+    for (const k of Object.keys(args)) {
+      if (!known.has(k)) {
+        throw new Error(
+          `Unknown option --${k}: accepted ${
+            STRINGS.map((s) => `--${s}`).join(", ")
+          }, --quiet`,
+        );
+      }
+    }
+    if (args.text === undefined) {
+      throw new Error(
+        'Option --text is required, e.g. --text "The [MASK*2] of France"',
+      );
+    }
+    const num = (k: "seed" | "steps" | "rng", d: number) => {
+      const n = Number(args[k] ?? d);
+      if (!Number.isFinite(n)) {
+        throw new Error(
+          `Option --${k} must be a number, got ${JSON.stringify(args[k])}`,
+        );
+      }
+      return n;
+    };
+    const strategy = String(args.strategy ?? "ancestral");
+    if (strategy !== "ancestral" && strategy !== "confidence") {
+      throw new Error(
+        `Option --strategy must be ancestral or confidence, got ${
+          JSON.stringify(strategy)
+        }`,
+      );
+    }
+    await initBackend({ prefer: "auto" });
+    const { config, tokenizer, model } = await loadRun(
+      String(args.run ?? "runs/latest"),
+      num("seed", 0),
+      "d3pm",
+    );
+    const mask = tokenizer.special.mask!;
+    const text = String(args.text).replace(/\\n/g, "\n");
+    const ids: number[] = [];
+    let last = 0;
+    for (const m of text.matchAll(/\[MASK(?:\*(\d+))?\]/g)) {
+      ids.push(...tokenizer.encode(text.slice(last, m.index)));
+      const n = m[1] === undefined ? 1 : Number(m[1]);
+      if (!(n >= 1 && n <= config.blockLength)) {
+        throw new Error(
+          `[MASK*${m[1]}]: the count must be in [1, ${config.blockLength}]`,
+        );
+      }
+      for (let i = 0; i < n; i++) ids.push(mask);
+      last = m.index! + m[0].length;
+    }
+    ids.push(...tokenizer.encode(text.slice(last)));
+    if (!ids.includes(mask)) {
+      throw new Error(
+        "The text has no blank: write [MASK] or [MASK*N] where tokens should be filled",
+      );
+    }
+    if (ids.length > config.blockLength) {
+      throw new Error(
+        `The text is ${ids.length} tokens; the model's context is ${config.blockLength}`,
+      );
+    }
+    const steps = num("steps", 64);
+    const every = Math.max(1, Math.round(steps / 16));
+    const out = await sample(model, {
+      schedule: discretize(logLinear(), { steps: config.diffusionSteps }),
+      maskId: mask,
+      prng: prng(num("rng", 0)),
+      prompt: Int32Array.from(ids),
+      steps,
+      strategy,
+      suppress: [tokenizer.special.pad!],
+      cache: !config.timeConditioning,
+      onStep: (s) => {
+        if (!args.quiet && (s.step % every === 0 || s.step === s.steps)) {
+          console.log(
+            `--- step ${s.step}/${s.steps} ---\n${
+              showMasked(tokenizer, s.tokens, mask)
+            }`,
+          );
+        }
+      },
+    });
+    if (!args.quiet) console.log("=== filled ===");
+    console.log(tokenizer.decode(out.tokens));
+    model.dispose();
+    tf.disposeVariables();
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

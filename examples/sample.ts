@@ -1,0 +1,154 @@
+/**
+ * `deno task sample`: generate text from a trained run, showing the D3PM
+ * denoising steps on the terminal.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "@std/cli";
+import { initBackend } from "@d3pm/backend";
+import { prng } from "@d3pm/data";
+import { discretize, logLinear, sample } from "@d3pm/diffusion";
+import { generateAr } from "@d3pm/eval";
+import { loadRun, showMasked } from "./_load.ts";
+
+const HELP = `deno task sample [options]
+
+Generates from the models of a finished run (deno task experiment). For the
+D3PM, prints the sequence as it is denoised (░ = still masked).
+
+Options:
+  --run DIR          the run folder (default runs/latest)
+  --model NAME       d3pm (default) or ar
+  --seed N           which seed's models (default 0)
+  --steps N          D3PM denoising steps (default 64; at most T)
+  --strategy NAME    ancestral (default) or confidence
+  --count N          samples (default 1)
+  --temperature X    softmax temperature (default 1)
+  --top-p X          nucleus sampling (default 1)
+  --rng N            random seed of the sampler (default 0)
+  --every N          show every Nth denoising step (default: about 16 frames)
+  --quiet            print only the final text
+  -h, --help         show this help
+`;
+
+const STRINGS = [
+  "run",
+  "model",
+  "seed",
+  "steps",
+  "strategy",
+  "count",
+  "temperature",
+  "top-p",
+  "rng",
+  "every",
+];
+
+if (import.meta.main) {
+  const args = parseArgs(Deno.args, {
+    string: STRINGS,
+    boolean: ["help", "quiet"],
+    alias: { h: "help" },
+  });
+  if (args.help) {
+    console.log(HELP);
+    Deno.exit(0);
+  }
+  try {
+    const known = new Set([...STRINGS, "help", "quiet", "h", "_"]);
+    for (const k of Object.keys(args)) {
+      if (!known.has(k)) {
+        throw new Error(
+          `Unknown option --${k}: accepted ${
+            STRINGS.map((s) => `--${s}`).join(", ")
+          }, --quiet`,
+        );
+      }
+    }
+    const num = (k: string, d: number) => {
+      const v = args[k as keyof typeof args];
+      if (v === undefined) return d;
+      const n = Number(v);
+      if (!Number.isFinite(n)) {
+        throw new Error(
+          `Option --${k} must be a number, got ${JSON.stringify(v)}`,
+        );
+      }
+      return n;
+    };
+    const kind = String(args.model ?? "d3pm");
+    if (kind !== "d3pm" && kind !== "ar") {
+      throw new Error(
+        `Option --model must be d3pm or ar, got ${JSON.stringify(kind)}`,
+      );
+    }
+    const strategy = String(args.strategy ?? "ancestral");
+    if (strategy !== "ancestral" && strategy !== "confidence") {
+      throw new Error(
+        `Option --strategy must be ancestral or confidence, got ${
+          JSON.stringify(strategy)
+        }`,
+      );
+    }
+    await initBackend({ prefer: "auto" });
+    const { config, tokenizer, model } = await loadRun(
+      String(args.run ?? "runs/latest"),
+      num("seed", 0),
+      kind,
+    );
+    const { bos, pad, mask } = tokenizer.special as Required<
+      typeof tokenizer.special
+    >;
+    const L = config.blockLength;
+    const rng = prng(num("rng", 0));
+    const count = num("count", 1);
+    const opts = { temperature: num("temperature", 1), topP: num("top-p", 1) };
+    for (let c = 0; c < count; c++) {
+      if (kind === "ar") {
+        const ids = await generateAr(model, {
+          batchSize: 1,
+          length: L,
+          start: bos,
+          prng: rng,
+          suppress: [pad, mask],
+          ...opts,
+        });
+        console.log(tokenizer.decode(ids));
+        continue;
+      }
+      const steps = num("steps", 64);
+      const every = num("every", Math.max(1, Math.round(steps / 16)));
+      const out = await sample(model, {
+        schedule: discretize(logLinear(), { steps: config.diffusionSteps }),
+        maskId: mask,
+        prng: rng,
+        length: L,
+        steps,
+        strategy,
+        suppress: [pad],
+        cache: !config.timeConditioning,
+        ...opts,
+        onStep: (s) => {
+          if (!args.quiet && (s.step % every === 0 || s.step === s.steps)) {
+            console.log(
+              `--- step ${s.step}/${s.steps} (${s.forwardPasses} forward passes) ---`,
+            );
+            console.log(showMasked(tokenizer, s.tokens, mask));
+          }
+        },
+      });
+      console.log(
+        args.quiet
+          ? tokenizer.decode(out.tokens)
+          : `=== sample ${c + 1} (${out.forwardPasses} forward passes) ===`,
+      );
+      if (!args.quiet) console.log(tokenizer.decode(out.tokens));
+    }
+    model.dispose();
+    tf.disposeVariables();
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}
