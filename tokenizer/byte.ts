@@ -42,7 +42,7 @@ export class ByteTokenizer implements Tokenizer {
     for (const [k, v] of Object.entries(this.special)) {
       names.set(v, specialTokenText(k as keyof SpecialTokens));
     }
-    const decoder = new TextDecoder();
+    const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
     let out = "";
     let bytes: number[] = [];
     for (let i = 0; i < ids.length; i++) {

@@ -3,7 +3,15 @@ import { ByteTokenizer } from "./byte.ts";
 
 Deno.test("ByteTokenizer round-trips well-formed text, emoji and CJK included", () => {
   const tok = new ByteTokenizer();
-  for (const s of ["", " = Title = \n", "naïve 😀👨‍👩‍👧 漢字", "\u0000\t\r\n"]) {
+  for (
+    const s of [
+      "",
+      " = Title = \n",
+      "naïve 😀👨‍👩‍👧 漢字",
+      "\u0000\t\r\n",
+      "\ufeffleading BOM",
+    ]
+  ) {
     assertEquals(tok.decode(tok.encode(s)), s);
   }
 });

@@ -1,0 +1,55 @@
+// Reads a text file next to the code or anywhere else: `file:` URLs through
+// Deno.readFile, others through fetch; names ending in `.gz` are gunzipped.
+
+/** Resolves a path or URL (relative paths against the working directory). */
+export function toUrl(path: string | URL): URL {
+  if (path instanceof URL) return path;
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return new URL(path);
+  const cwd = Deno.cwd().replaceAll("\\", "/");
+  const abs = path.startsWith("/") || /^[a-z]:[\\/]/i.test(path)
+    ? path.replaceAll("\\", "/")
+    : `${cwd}/${path}`;
+  return new URL(`file://${abs.startsWith("/") ? "" : "/"}${abs}`);
+}
+
+/** Name of a URL for messages: its path for files, else the whole URL. */
+export function displayName(url: URL): string {
+  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+}
+
+/** The bytes of `url`, gunzipped when its name ends in `.gz`. */
+export async function readBytes(url: URL): Promise<Uint8Array> {
+  let bytes: Uint8Array;
+  try {
+    if (url.protocol === "file:") bytes = await Deno.readFile(url);
+    else {
+      const res = await fetch(url);
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`HTTP ${res.status}`);
+      }
+      bytes = new Uint8Array(await res.arrayBuffer());
+    }
+  } catch (e) {
+    throw new Error(
+      `Cannot read ${displayName(url)}: ${(e as Error).message}`,
+    );
+  }
+  if (!url.pathname.endsWith(".gz")) return bytes;
+  try {
+    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
+      .pipeThrough(new DecompressionStream("gzip"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    throw new Error(
+      `Cannot read ${displayName(url)}: not valid gzip (${
+        (e as Error).message
+      })`,
+    );
+  }
+}
+
+/** The UTF-8 text of `url`, gunzipped when its name ends in `.gz`. */
+export async function readText(url: URL): Promise<string> {
+  return new TextDecoder().decode(await readBytes(url));
+}

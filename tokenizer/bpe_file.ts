@@ -1,0 +1,308 @@
+import { BpeTokenizer, byteLevelVocabulary } from "./bpe.ts";
+import { displayName, readText, toUrl } from "./_read.ts";
+import { sha256Hex } from "./_sha256.ts";
+import { SPECIAL_ORDER, type SpecialTokens } from "./tokenizer.ts";
+
+/** The `format` field of a saved BPE. */
+export const BPE_FORMAT = "d3pm-bpe";
+/** The `version` field this code writes and reads. */
+export const BPE_VERSION = 1;
+
+/**
+ * A byte-level BPE as saved (version 1). Ids 0–255 are bytes, merge `r` of
+ * `merges` makes id `256 + r`, then come `bos`, `eos`, `pad`, `mask`.
+ * Pieces are GPT-2's (`pretokenizer: "gpt2"`).
+ */
+export interface BpeFile {
+  /** Always {@linkcode BPE_FORMAT}. */
+  format: typeof BPE_FORMAT;
+  /** Always {@linkcode BPE_VERSION}. */
+  version: typeof BPE_VERSION;
+  /** `bpe-v1:` and the first 16 hex digits of the SHA-256 of the merges. */
+  id: string;
+  /** How text is cut into pieces before merging. */
+  pretokenizer: "gpt2";
+  /** `256 + merges.length + 4`. */
+  vocabSize: number;
+  /** Ids of the special tokens. */
+  special: Required<SpecialTokens>;
+  /** `[left, right]` id pairs, first merged first. */
+  merges: [number, number][];
+  /** Free-form notes (corpus, options, time); ignored when loading. */
+  meta?: Record<string, unknown>;
+}
+
+/** Options of the functions that build a tokenizer from merges. */
+export interface ByteLevelBpeOptions {
+  /** Size of the piece cache; see {@linkcode BpeTokenizerOptions}. */
+  cacheSize?: number;
+}
+
+/**
+ * The identity of a byte-level BPE: `bpe-v1:` and the first 16 hex digits
+ * of the SHA-256 of `JSON.stringify(merges)`.
+ *
+ * @param merges `[left, right]` id pairs by rank.
+ * @returns The identity string.
+ *
+ * @example
+ * ```ts
+ * import { bpeId } from "@d3pm/tokenizer";
+ * import { assertMatch } from "@std/assert";
+ * assertMatch(bpeId([[104, 105]]), /^bpe-v1:[0-9a-f]{16}$/);
+ * ```
+ */
+export function bpeId(merges: readonly (readonly [number, number])[]): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(merges));
+  return `bpe-v1:${sha256Hex(bytes).slice(0, 16)}`;
+}
+
+/**
+ * A byte-level BPE tokenizer from its merges (ids 0–255 are bytes, merge `r`
+ * makes `256 + r`), with the identity {@linkcode bpeId}.
+ *
+ * @param merges `[left, right]` id pairs by rank.
+ * @param options Cache size.
+ * @returns The tokenizer.
+ *
+ * @example
+ * ```ts
+ * import { byteLevelBpe } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const tok = byteLevelBpe([[104, 105]]);
+ * assertEquals([...tok.encode("hi!")], [256, 33]);
+ * ```
+ */
+export function byteLevelBpe(
+  merges: readonly (readonly [number, number])[],
+  options: ByteLevelBpeOptions = {},
+): BpeTokenizer {
+  return new BpeTokenizer(byteLevelVocabulary(merges), {
+    id: bpeId(merges),
+    cacheSize: options.cacheSize,
+  });
+}
+
+/**
+ * The savable form of a byte-level BPE tokenizer (one built by
+ * {@linkcode trainBpe}, {@linkcode byteLevelBpe} or loaded from a file).
+ *
+ * @param tokenizer The tokenizer.
+ * @param meta Free-form notes to store with it.
+ * @returns The JSON object; `JSON.stringify` it to save.
+ *
+ * @example
+ * ```ts
+ * import { bpeFromJson, bpeToJson, byteLevelBpe } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const tok = byteLevelBpe([[104, 105]]);
+ * const json = bpeToJson(tok);
+ * assertEquals(json.merges, [[104, 105]]);
+ * assertEquals(bpeFromJson(JSON.parse(JSON.stringify(json))).id, tok.id);
+ * ```
+ */
+export function bpeToJson(
+  tokenizer: BpeTokenizer,
+  meta?: Record<string, unknown>,
+): BpeFile {
+  const { tokens, merges } = tokenizer.vocabulary;
+  const byteLevel = tokens.length === 256 + merges.length &&
+    tokens.slice(0, 256).every((t, b) => t.length === 1 && t[0] === b) &&
+    merges.every((m, r) => m[2] === 256 + r);
+  if (!byteLevel) {
+    throw new TypeError(
+      `Cannot save tokenizer ${tokenizer.id}: only byte-level BPE (ids 0–255 bytes, merge r makes 256 + r) can be saved, such as trainBpe() gives`,
+    );
+  }
+  const pairs = merges.map(([a, b]) => [a, b] as [number, number]);
+  const file: BpeFile = {
+    format: BPE_FORMAT,
+    version: BPE_VERSION,
+    id: bpeId(pairs),
+    pretokenizer: "gpt2",
+    vocabSize: tokenizer.vocabSize,
+    special: tokenizer.special,
+    merges: pairs,
+  };
+  if (meta !== undefined) file.meta = meta;
+  return file;
+}
+
+/** Options of {@linkcode bpeFromJson}. */
+export interface BpeFromJsonOptions extends ByteLevelBpeOptions {
+  /** Name of the file in error messages. @default {"BPE JSON"} */
+  source?: string;
+}
+
+/**
+ * A tokenizer from the object {@linkcode bpeToJson} made (after a JSON round
+ * trip), checking every field.
+ *
+ * @param json The parsed JSON.
+ * @param options Name for errors; cache size.
+ * @returns The tokenizer.
+ *
+ * @example
+ * ```ts
+ * import { bpeFromJson } from "@d3pm/tokenizer";
+ * import { assertThrows } from "@std/assert";
+ * assertThrows(
+ *   () => bpeFromJson({ format: "d3pm-bpe", version: 2 }, { source: "tok.json" }),
+ *   RangeError,
+ *   "tok.json",
+ * );
+ * ```
+ */
+export function bpeFromJson(
+  json: unknown,
+  options: BpeFromJsonOptions = {},
+): BpeTokenizer {
+  const source = options.source ?? "BPE JSON";
+  const fail = (what: string): never => {
+    throw new RangeError(`Cannot load BPE: ${source} ${what}`);
+  };
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return fail("is not a JSON object");
+  }
+  const f = json as Record<string, unknown>;
+  if (f.format !== BPE_FORMAT) {
+    fail(
+      `has format ${JSON.stringify(f.format)}, expected "${BPE_FORMAT}"`,
+    );
+  }
+  if (f.version !== BPE_VERSION) {
+    fail(
+      `has version ${JSON.stringify(f.version)}, expected ${BPE_VERSION}`,
+    );
+  }
+  const known = new Set([
+    "format",
+    "version",
+    "id",
+    "pretokenizer",
+    "vocabSize",
+    "special",
+    "merges",
+    "meta",
+  ]);
+  for (const key of Object.keys(f)) {
+    if (!known.has(key)) {
+      fail(
+        `has the unknown field ${JSON.stringify(key)}, expected only ${
+          [...known].join(", ")
+        }`,
+      );
+    }
+  }
+  if (f.pretokenizer !== "gpt2") {
+    fail(
+      `has pretokenizer ${JSON.stringify(f.pretokenizer)}, expected "gpt2"`,
+    );
+  }
+  if (!Array.isArray(f.merges)) fail("has no merges array");
+  const merges = f.merges as unknown[];
+  for (let r = 0; r < merges.length; r++) {
+    const m = merges[r];
+    const ok = Array.isArray(m) && m.length === 2 &&
+      m.every((x) => Number.isInteger(x) && x >= 0 && x < 256 + r);
+    if (!ok) {
+      fail(
+        `merge ${r} is ${
+          JSON.stringify(m)
+        }, expected [left, right] ids in [0, ${256 + r})`,
+      );
+    }
+  }
+  const pairs = merges as [number, number][];
+  const tokenizer = byteLevelBpe(pairs, options);
+  if (f.vocabSize !== tokenizer.vocabSize) {
+    fail(
+      `has vocabSize ${
+        JSON.stringify(f.vocabSize)
+      }, but its ${pairs.length} merges give ${tokenizer.vocabSize}`,
+    );
+  }
+  if (f.id !== tokenizer.id) {
+    fail(
+      `has id ${
+        JSON.stringify(f.id)
+      }, but its merges hash to "${tokenizer.id}" (edited by hand?)`,
+    );
+  }
+  const special = f.special as Record<string, unknown> | undefined;
+  for (const kind of SPECIAL_ORDER) {
+    if (special?.[kind] !== tokenizer.special[kind]) {
+      fail(
+        `has special.${kind} ${JSON.stringify(special?.[kind])}, expected ${
+          tokenizer.special[kind]
+        }`,
+      );
+    }
+  }
+  return tokenizer;
+}
+
+/**
+ * Saves a byte-level BPE tokenizer as JSON (format {@linkcode BpeFile}),
+ * creating the folder if needed.
+ *
+ * @param tokenizer The tokenizer.
+ * @param path Where to write.
+ * @param options Notes to store (`meta`).
+ *
+ * @example
+ * ```ts
+ * import { byteLevelBpe, loadBpeTokenizer, saveBpeTokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const path = await Deno.makeTempFile({ suffix: ".json" });
+ * const tok = byteLevelBpe([[104, 105]]);
+ * await saveBpeTokenizer(tok, path, { meta: { note: "example" } });
+ * assertEquals((await loadBpeTokenizer(path)).id, tok.id);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function saveBpeTokenizer(
+  tokenizer: BpeTokenizer,
+  path: string | URL,
+  options: { meta?: Record<string, unknown> } = {},
+): Promise<void> {
+  const file = bpeToJson(tokenizer, options.meta);
+  const url = toUrl(path);
+  const dir = new URL(".", url);
+  await Deno.mkdir(dir, { recursive: true });
+  // One merge per line: diffable and still compact.
+  const { merges, ...head } = file;
+  const body = JSON.stringify(head, null, 2).slice(0, -2) +
+    ',\n  "merges": [\n' +
+    merges.map((m) => `    [${m[0]}, ${m[1]}]`).join(",\n") +
+    "\n  ]\n}\n";
+  const tmp = `${displayName(url)}.tmp`;
+  await Deno.writeTextFile(tmp, body);
+  await Deno.rename(tmp, url);
+}
+
+/**
+ * Loads a tokenizer saved by {@linkcode saveBpeTokenizer} (`.gz` is
+ * gunzipped).
+ *
+ * @param path Path or URL of the JSON file.
+ * @param options Cache size.
+ * @returns The tokenizer.
+ */
+export async function loadBpeTokenizer(
+  path: string | URL,
+  options: ByteLevelBpeOptions = {},
+): Promise<BpeTokenizer> {
+  const url = toUrl(path);
+  const name = displayName(url);
+  const text = await readText(url);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SyntaxError(
+      `Cannot load BPE: ${name} is not valid JSON (${(e as Error).message})`,
+    );
+  }
+  return bpeFromJson(json, { ...options, source: name });
+}
