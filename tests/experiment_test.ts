@@ -1,0 +1,244 @@
+// End to end: the experiment CLI on the micro preset — the report's structure
+// and sanity, kill-and-resume, and one-line errors for bad input.
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { errorLine, ROOT, runTool } from "./_run.ts";
+
+const MICRO = ["--preset", "micro"];
+
+Deno.test("the micro experiment writes a complete run whose numbers are finite and beat the unigram entropy", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [...MICRO, "--out", out]);
+  assertEquals(r.code, 0, r.stderr);
+  for (
+    const f of [
+      "config.json",
+      "metrics.jsonl",
+      "samples.txt",
+      "results.json",
+      "report.md",
+      "loss.svg",
+      "speed_quality.svg",
+    ]
+  ) {
+    assert((await Deno.stat(`${out}/${f}`)).size > 0, f);
+  }
+  for (const m of ["ar", "d3pm"]) {
+    for (
+      const f of ["model.safetensors", "config.json", "checkpoint.safetensors"]
+    ) {
+      assert((await Deno.stat(`${out}/seed-0/${m}/${f}`)).isFile, `${m}/${f}`);
+    }
+  }
+  const report = await Deno.readTextFile(`${out}/report.md`);
+  for (
+    const heading of [
+      "## Likelihood and speed (per seed)",
+      "## Across seeds",
+      "## Exact discrete bound vs Monte-Carlo continuous bound (D3PM)",
+      "## Speed vs quality",
+      "## Infilling (D3PM)",
+      "## Training",
+    ]
+  ) assert(report.includes(heading), heading);
+  assertMatch(report, /\| AR \(causal\) \| 0 \| \d+\.\d\d \|/);
+  assertMatch(
+    report,
+    /\| D3PM \(absorbing, MDLM loss\) \| 0 \| ≤ \d+\.\d\d \|/,
+  );
+
+  const result = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+  const h = result.data.unigramEntropy;
+  assert(h > 2 && h < 6, `unigram entropy ${h}`);
+  for (const m of result.results) {
+    for (const k of ["nll", "bpt", "ppl"]) {
+      assert(Number.isFinite(m.test[k]), `${m.model} ${k}`);
+    }
+    assert(m.test.nll > 0.5, `${m.model} NLL ${m.test.nll} is implausibly low`);
+    assert(
+      m.test.nll < h,
+      `${m.model} NLL ${m.test.nll} is not below the unigram entropy ${h}`,
+    );
+    assert(m.speed.batchesPerSecond > 0 && m.speed.tokensPerSecond > 0);
+    assert(Math.abs(m.test.bpt - m.test.nll / Math.LN2) < 1e-9);
+  }
+  const metrics = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+    .split("\n").map((l) => JSON.parse(l));
+  assertEquals(metrics.length, 2 * result.config.steps);
+  assert(metrics.every((m) => Number.isFinite(m.loss)));
+  await Deno.remove(out, { recursive: true });
+});
+
+async function waitFor(
+  path: string,
+  done: (text: string) => boolean,
+  child: Deno.ChildProcess,
+): Promise<boolean> {
+  for (let i = 0; i < 1200; i++) {
+    try {
+      if (done(await Deno.readTextFile(path))) return true;
+    } catch { /* not there yet */ }
+    const exited = await Promise.race([
+      child.status.then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 50)),
+    ]);
+    if (exited) return false;
+  }
+  return false;
+}
+
+for (const during of ["ar", "d3pm"] as const) {
+  Deno.test(`an experiment killed during ${during} training and resumed ends with the same weights as an uninterrupted one`, async () => {
+    const args = [
+      ...MICRO,
+      "--steps",
+      "40",
+      "--checkpoint-every",
+      "10",
+      "--warmup",
+      "5",
+    ];
+    const whole = await Deno.makeTempDir();
+    const cut = await Deno.makeTempDir();
+    assertEquals(
+      (await runTool("experiment.ts", [...args, "--out", whole])).code,
+      0,
+    );
+
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${ROOT}examples/experiment.ts`,
+        ...args,
+        "--out",
+        cut,
+      ],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    // Kill a few steps after the step-20 checkpoint of the chosen model.
+    const reached = await waitFor(
+      `${cut}/metrics.jsonl`,
+      (t) => t.includes(`"model":"${during}","seed":0,"step":24`),
+      child,
+    );
+    assert(reached, "the run ended before it could be killed");
+    child.kill("SIGKILL");
+    await child.status;
+    await Deno.stat(`${cut}/results.json`).then(
+      () => assert(false, "the killed run finished"),
+      () => {},
+    );
+
+    const resumed = await runTool("experiment.ts", [
+      ...args,
+      "--out",
+      cut,
+      "--resume",
+    ]);
+    assertEquals(resumed.code, 0, resumed.stderr);
+    for (const m of ["ar", "d3pm"]) {
+      const a = await Deno.readFile(`${whole}/seed-0/${m}/model.safetensors`);
+      const b = await Deno.readFile(`${cut}/seed-0/${m}/model.safetensors`);
+      assertEquals(b, a, `${m} weights differ after resume`);
+    }
+    await Deno.remove(whole, { recursive: true });
+    await Deno.remove(cut, { recursive: true });
+  });
+}
+
+Deno.test("bad input fails with a one-line error and no stack trace", async () => {
+  const out = await Deno.makeTempDir();
+  const cases: [string[], RegExp][] = [
+    [
+      [...MICRO, "--data", `${out}/missing`, "--out", out],
+      /^error: Cannot read data directory .*missing: it does not exist/,
+    ],
+    [
+      [...MICRO, "--bogus", "1"],
+      /^error: Unknown option --bogus: accepted options are --seeds, /,
+    ],
+    [
+      ["--preset", "huge"],
+      /^error: Unknown preset "huge": expected one of micro, tiny, small, paper/,
+    ],
+    [
+      [...MICRO, "--steps", "many"],
+      /^error: Option --steps must be a number, got "many"/,
+    ],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runTool("experiment.ts", args);
+    assertEquals(r.code, 1, args.join(" "));
+    assertMatch(errorLine(r), want);
+    assert(!r.stderr.includes("    at "), `stack trace for ${args.join(" ")}`);
+  }
+  // A corrupt checkpoint: resume refuses it by name; nothing else is overwritten.
+  const args = [...MICRO, "--steps", "4", "--warmup", "1", "--out", out];
+  assertEquals((await runTool("experiment.ts", args)).code, 0);
+  const ck = `${out}/seed-0/ar/checkpoint.safetensors`;
+  const bytes = await Deno.readFile(ck);
+  await Deno.writeFile(ck, bytes.subarray(0, 100));
+  const model = await Deno.readFile(`${out}/seed-0/ar/model.safetensors`);
+  const r = await runTool("experiment.ts", [...args, "--resume"]);
+  assertEquals(r.code, 1);
+  assertMatch(
+    errorLine(r),
+    /^error: Checkpoint .*checkpoint\.safetensors is corrupt: /,
+  );
+  assertEquals(
+    await Deno.readFile(`${out}/seed-0/ar/model.safetensors`),
+    model,
+  );
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("the sample and infill tools run on a finished run and refuse bad options", async () => {
+  const out = await Deno.makeTempDir();
+  assertEquals(
+    (await runTool("experiment.ts", [
+      ...MICRO,
+      "--steps",
+      "4",
+      "--warmup",
+      "1",
+      "--out",
+      out,
+    ]))
+      .code,
+    0,
+  );
+  const s = await runTool("sample.ts", [
+    "--run",
+    out,
+    "--steps",
+    "8",
+    "--every",
+    "4",
+  ]);
+  assertEquals(s.code, 0, s.stderr);
+  assert(
+    s.stdout.includes("--- step 4/8") && s.stdout.includes("=== sample 1"),
+  );
+  const f = await runTool("infill.ts", [
+    "--run",
+    out,
+    "--text",
+    "ab[MASK*3]cd",
+    "--steps",
+    "4",
+    "--quiet",
+  ]);
+  assertEquals(f.code, 0, f.stderr);
+  const filled = f.stdout.trim();
+  assert(filled.startsWith("ab") && filled.endsWith("cd"), filled);
+  const bad = await runTool("infill.ts", ["--run", out, "--text", "no blanks"]);
+  assertMatch(errorLine(bad), /^error: The text has no blank/);
+  const missing = await runTool("sample.ts", ["--run", `${out}/nope`]);
+  assertMatch(
+    errorLine(missing),
+    /^error: Cannot read run .*nope: no config.json there/,
+  );
+  await Deno.remove(out, { recursive: true });
+});
