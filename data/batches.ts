@@ -71,6 +71,8 @@ export class BatchIterator implements Iterable<Batch> {
   #order: Uint32Array;
 
   /**
+   * An iterator at the start of epoch 0, or at a saved state.
+   *
    * @param blocks What to batch.
    * @param options Batch size, seed, shuffling and a state to resume from.
    */

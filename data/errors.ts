@@ -11,7 +11,11 @@
  * ```
  */
 export class DataError extends Error {
-  /** @param message What is wrong and what is accepted. */
+  /**
+   * A data error.
+   *
+   * @param message What is wrong and what is accepted.
+   */
   constructor(message: string) {
     super(message);
     this.name = "DataError";

@@ -4,7 +4,7 @@ import {
   assertEquals,
   assertThrows,
 } from "@std/assert";
-import { prng, restorePrng } from "./prng.ts";
+import { prng, type PrngState, restorePrng } from "./prng.ts";
 
 Deno.test("prng() is deterministic for a seed and differs across seeds", () => {
   const draws = (seed: number) => {
@@ -52,9 +52,8 @@ Deno.test("restorePrng() continues the sequence of a saved state and rejects bad
     Array.from({ length: 20 }, () => b.next()),
     Array.from({ length: 20 }, () => a.next()),
   );
-  // deno-lint-ignore no-explicit-any
   assertThrows(
-    () => restorePrng([1, 2, 3] as any),
+    () => restorePrng([1, 2, 3] as unknown as PrngState),
     RangeError,
     "four unsigned 32-bit integers",
   );

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
+import type { Tensor1D, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /**
  * Any model with the shared backbone call: token ids `[B, L]` (int32) and an
@@ -14,7 +14,7 @@ import type * as tf from "@tensorflow/tfjs";
 export interface Denoiser {
   /** Logits over the vocabulary at every position. */
   forward(
-    tokens: tf.Tensor2D,
-    options?: { t?: tf.Tensor1D; training?: boolean },
-  ): tf.Tensor3D;
+    tokens: Tensor2D,
+    options?: { t?: Tensor1D; training?: boolean },
+  ): Tensor3D;
 }

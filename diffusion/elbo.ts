@@ -18,6 +18,7 @@ import {
 } from "./loss.ts";
 import type { ContinuousSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
+import type { Tensor1D } from "@d3pm/transformer";
 
 /** An upper bound on NLL, in nats per token. */
 export interface BoundEstimate {
@@ -75,7 +76,7 @@ export async function discreteElbo(
     for (let i = 0; i < xt.length; i++) if (tokens[i] === padId) xt[i] = padId;
     const perRow = tf.tidy(() => {
       const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
-        t: tf.fill([b], t / T) as tf.Tensor1D,
+        t: tf.fill([b], t / T) as Tensor1D,
         training: false,
       });
       const { vb } = vbTerms(logits, tokens, xt, steps, q);

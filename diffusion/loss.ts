@@ -13,6 +13,7 @@ import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
+import type { Scalar, Tensor, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** A batch of clean tokens: `tokens` holds `batchSize × length` ids. */
 export interface TokenBatch {
@@ -57,11 +58,11 @@ export function tokenWeights(x0: TokenBatch, padId?: number): Float32Array {
  * @returns `[B, L]` costs, zero where `xt` is not the mask.
  */
 export function subsCrossEntropy(
-  logits: tf.Tensor3D,
+  logits: Tensor3D,
   x0: Int32Array,
   xt: Int32Array,
   maskId: number,
-): tf.Tensor2D {
+): Tensor2D {
   return tf.tidy(() => {
     const [b, l, v] = logits.shape;
     if (maskId < 0 || maskId >= v) {
@@ -74,7 +75,7 @@ export function subsCrossEntropy(
       .sum(-1); // [B, L]
     const masked = new Float32Array(xt.length);
     for (let i = 0; i < xt.length; i++) masked[i] = xt[i] === maskId ? 1 : 0;
-    return picked.neg().mul(tf.tensor2d(masked, [b, l])) as tf.Tensor2D;
+    return picked.neg().mul(tf.tensor2d(masked, [b, l])) as Tensor2D;
   });
 }
 
@@ -148,7 +149,7 @@ export function mdlmLoss(
   model: Denoiser,
   x0: TokenBatch,
   options: MdlmLossOptions,
-): tf.Scalar {
+): Scalar {
   checkBatch(x0);
   const { schedule, maskId, prng, padId } = options;
   const { batchSize: b, length: l, tokens } = x0;
@@ -171,7 +172,7 @@ export function mdlmLoss(
     });
     const ce = subsCrossEntropy(logits, tokens, xt, maskId); // [B, L]
     return ce.mul(tf.tensor2d(rowWeight, [b, 1])).mul(tf.tensor2d(w, [b, l]))
-      .sum().div(Math.max(count, 1)) as tf.Scalar;
+      .sum().div(Math.max(count, 1)) as Scalar;
   });
 }
 
@@ -211,7 +212,7 @@ export function d3pmLoss(
   model: Denoiser,
   x0: TokenBatch,
   options: D3pmLossOptions,
-): tf.Scalar {
+): Scalar {
   checkBatch(x0);
   const { transition: q, prng, padId } = options;
   const lambda = options.hybridLambda ?? 0.01;
@@ -235,7 +236,7 @@ export function d3pmLoss(
     });
     const { vb, ce } = vbTerms(logits, tokens, xt, steps, q);
     const wt = tf.tensor2d(w, [b, l]);
-    return vb.mul(T).add(ce.mul(lambda)).mul(wt).sum().div(count) as tf.Scalar;
+    return vb.mul(T).add(ce.mul(lambda)).mul(wt).sum().div(count) as Scalar;
   });
 }
 
@@ -265,12 +266,12 @@ export function unmaskRate(schedule: DiscreteSchedule, t: number): number {
  * `steps[r]`, as `[B, L]` tensors (see {@linkcode d3pmLoss}).
  */
 export function vbTerms(
-  logits: tf.Tensor3D,
+  logits: Tensor3D,
   x0: Int32Array,
   xt: Int32Array,
   steps: Int32Array,
   q: Transition,
-): { vb: tf.Tensor2D; ce: tf.Tensor2D } {
+): { vb: Tensor2D; ce: Tensor2D } {
   const [b, l, v] = logits.shape;
   if (v !== q.numStates) {
     throw new RangeError(
@@ -281,7 +282,7 @@ export function vbTerms(
     if (q.kind === "absorbing") {
       const ce = subsCrossEntropy(logits, x0, xt, q.maskId!);
       const r = Float32Array.from(steps, (t) => unmaskRate(q.schedule!, t));
-      return { vb: ce.mul(tf.tensor2d(r, [b, 1])) as tf.Tensor2D, ce };
+      return { vb: ce.mul(tf.tensor2d(r, [b, 1])) as Tensor2D, ce };
     }
     if (q.kind !== "uniform") {
       throw new RangeError(
@@ -297,7 +298,7 @@ export function vbTerms(
     const xtHot = tf.oneHot(tf.tensor2d(xt, [b, l], "int32"), v);
     const x0Hot = tf.oneHot(tf.tensor2d(x0, [b, l], "int32"), v);
     const col = bt.div(v).add(xtHot.mul(tf.scalar(1).sub(bt)));
-    const post = (p: tf.Tensor) => {
+    const post = (p: Tensor) => {
       const un = col.mul(at.mul(p).add(tf.scalar(1).sub(at).div(v)));
       return un.div(un.sum(-1, true));
     };
@@ -314,6 +315,6 @@ export function vbTerms(
     );
     const vb = isFirst.mul(nllFirst).add(tf.scalar(1).sub(isFirst).mul(kl));
     const ce = logp0.mul(x0Hot).sum(-1).neg();
-    return { vb: vb as tf.Tensor2D, ce: ce as tf.Tensor2D };
+    return { vb: vb as Tensor2D, ce: ce as Tensor2D };
   });
 }

@@ -13,6 +13,7 @@ import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import type { DiscreteSchedule } from "./schedule.ts";
 import { sampleCategorical } from "./transition.ts";
+import type { Tensor1D, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {
@@ -229,7 +230,7 @@ export async function sample(
     forwardPasses++;
     const logits = tf.tidy(() =>
       model.forward(tf.tensor2d(tokens, [b, l], "int32"), {
-        t: tf.fill([b], t / T) as tf.Tensor1D,
+        t: tf.fill([b], t / T) as Tensor1D,
         training: false,
       })
     );

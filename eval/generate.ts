@@ -13,13 +13,14 @@ import {
   sampleCategorical,
   tokenProbabilities,
 } from "@d3pm/diffusion";
+import type { Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** A causal model that decodes incrementally with a KV cache. */
 export interface CausalLM extends Denoiser {
   /** An empty cache for `batchSize` rows. */
   createCache(batchSize: number): { dispose(): void };
   /** Logits for `tokens` placed after the cached ones. */
-  decode(tokens: tf.Tensor2D, cache: { dispose(): void }): tf.Tensor3D;
+  decode(tokens: Tensor2D, cache: { dispose(): void }): Tensor3D;
 }
 
 /** Options of {@linkcode generateAr}. */

@@ -15,6 +15,7 @@ import {
   discreteElbo,
   type Transition,
 } from "@d3pm/diffusion";
+import type { Tensor2D } from "@d3pm/transformer";
 
 /** Nats per token and the figures derived from it. */
 export interface LikelihoodFigures {
@@ -123,7 +124,7 @@ export async function arNll(
     }
     const sum = tf.tidy(() => {
       const x = tf.tensor2d(ids, [n, l], "int32");
-      const logits = model.forward(x.slice([0, 0], [n, l - 1]) as tf.Tensor2D, {
+      const logits = model.forward(x.slice([0, 0], [n, l - 1]) as Tensor2D, {
         training: false,
       });
       const logp = tf.logSoftmax(logits); // [n, L−1, V]

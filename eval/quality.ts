@@ -14,6 +14,7 @@ import {
   subsCrossEntropy,
 } from "@d3pm/diffusion";
 import { arNll, type Backbone } from "./nll.ts";
+import type { Tensor1D } from "@d3pm/transformer";
 
 /**
  * Mean over samples of the entropy (nats) of each sample's token histogram,
@@ -118,7 +119,7 @@ export async function infill(
   while (t > 0 && options.schedule.alphaBar(t - 1) <= 1 - fraction) t--;
   const ce = tf.tidy(() => {
     const logits = model.forward(tf.tensor2d(prompt, [n, l], "int32"), {
-      t: tf.fill([n], t / T) as tf.Tensor1D,
+      t: tf.fill([n], t / T) as Tensor1D,
       training: false,
     });
     return subsCrossEntropy(logits, x0, prompt, maskId).sum();

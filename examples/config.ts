@@ -202,7 +202,11 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
 
 /** A bad option or config value; the message is one line. */
 export class ConfigError extends Error {
-  /** @param message What is wrong and what is accepted. */
+  /**
+   * A configuration error.
+   *
+   * @param message What is wrong and what is accepted.
+   */
   constructor(message: string) {
     super(message);
     this.name = "ConfigError";

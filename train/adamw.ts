@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Scalar, Tensor, Variable } from "@d3pm/transformer";
 
 /** Options of {@linkcode AdamW}. */
 export interface AdamWOptions {
@@ -20,7 +21,7 @@ export interface AdamWOptions {
    * Which variables decay; default: those with two or more dimensions
    * (matrices and embeddings), not biases or LayerNorm gains (nanoGPT).
    */
-  decays?: (name: string, variable: tf.Variable) => boolean;
+  decays?: (name: string, variable: Variable) => boolean;
 }
 
 /** Saved optimiser state: the step count and both moments per variable. */
@@ -53,22 +54,28 @@ export interface AdamWState {
  * ```
  */
 export class AdamW {
-  #vars: ReadonlyMap<string, tf.Variable>;
-  #m = new Map<string, tf.Variable>();
-  #v = new Map<string, tf.Variable>();
+  #vars: ReadonlyMap<string, Variable>;
+  #m = new Map<string, Variable>();
+  #v = new Map<string, Variable>();
   #decays = new Set<string>();
   #step = 0;
+  /** First-moment decay. */
   readonly beta1: number;
+  /** Second-moment decay. */
   readonly beta2: number;
+  /** Denominator epsilon. */
   readonly eps: number;
+  /** Decoupled weight decay. */
   readonly weightDecay: number;
 
   /**
+   * An optimiser with zero moments.
+   *
    * @param variables The variables to update, by name.
    * @param options Hyper-parameters.
    */
   constructor(
-    variables: ReadonlyMap<string, tf.Variable>,
+    variables: ReadonlyMap<string, Variable>,
     options: AdamWOptions = {},
   ) {
     this.beta1 = options.beta1 ?? 0.9;
@@ -89,7 +96,7 @@ export class AdamW {
     }
     this.#vars = variables;
     const decays = options.decays ??
-      ((_: string, v: tf.Variable) => v.rank >= 2);
+      ((_: string, v: Variable) => v.rank >= 2);
     for (const [name, v] of variables) {
       this.#m.set(name, tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
       this.#v.set(name, tf.tidy(() => tf.variable(tf.zerosLike(v), false)));
@@ -108,7 +115,7 @@ export class AdamW {
    * @param grads Gradients by variable name (missing ones are treated as 0).
    * @param lr Learning rate for this step.
    */
-  step(grads: ReadonlyMap<string, tf.Tensor>, lr: number): void {
+  step(grads: ReadonlyMap<string, Tensor>, lr: number): void {
     if (!Number.isFinite(lr) || lr < 0) {
       throw new RangeError(`AdamW: lr must be finite and ≥ 0, got ${lr}`);
     }

@@ -9,13 +9,13 @@
  *
  * @module
  */
-import type * as tf from "@tensorflow/tfjs";
 import type { BatchState, PrngState } from "@d3pm/data";
 import {
   decodeSafetensors,
   encodeSafetensors,
   type StoredTensor,
 } from "@d3pm/transformer";
+import type { Tensor } from "@d3pm/transformer";
 
 const FORMAT = "d3pm-checkpoint-v1";
 
@@ -49,14 +49,18 @@ export interface Checkpoint {
 
 /** A checkpoint that cannot be used; the message is one line. */
 export class CheckpointError extends Error {
-  /** @param message What is wrong. */
+  /**
+   * A checkpoint error.
+   *
+   * @param message What is wrong.
+   */
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";
   }
 }
 
-async function stored(v: tf.Tensor): Promise<StoredTensor> {
+async function stored(v: Tensor): Promise<StoredTensor> {
   return { shape: v.shape.slice(), data: (await v.data()) as Float32Array };
 }
 
@@ -69,8 +73,8 @@ async function stored(v: tf.Tensor): Promise<StoredTensor> {
 export async function saveCheckpoint(
   path: string,
   parts: {
-    model: ReadonlyMap<string, tf.Tensor>;
-    ema?: ReadonlyMap<string, tf.Tensor>;
+    model: ReadonlyMap<string, Tensor>;
+    ema?: ReadonlyMap<string, Tensor>;
     adamM: ReadonlyMap<string, Float32Array>;
     adamV: ReadonlyMap<string, Float32Array>;
     state: CheckpointState;

@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Tensor } from "@d3pm/transformer";
 
 /**
  * Scale all gradients together so that their global L2 norm is at most
@@ -26,9 +27,9 @@ import * as tf from "@tensorflow/tfjs";
  * ```
  */
 export async function clipByGlobalNorm(
-  grads: ReadonlyMap<string, tf.Tensor>,
+  grads: ReadonlyMap<string, Tensor>,
   maxNorm: number,
-): Promise<{ grads: Map<string, tf.Tensor>; norm: number }> {
+): Promise<{ grads: Map<string, Tensor>; norm: number }> {
   if (!(maxNorm > 0)) {
     throw new RangeError(
       `clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`,
@@ -40,7 +41,7 @@ export async function clipByGlobalNorm(
   const norm = Math.sqrt((await sq.data())[0]);
   sq.dispose();
   const scale = Number.isFinite(norm) && norm > maxNorm ? maxNorm / norm : 1;
-  const out = new Map<string, tf.Tensor>();
+  const out = new Map<string, Tensor>();
   for (const [k, g] of grads) {
     out.set(k, tf.tidy(() => (scale === 1 ? g.clone() : g.mul(scale))));
   }

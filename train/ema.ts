@@ -4,6 +4,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Tensor, Variable } from "@d3pm/transformer";
 
 /**
  * Keeps `ema ← decay · ema + (1 − decay) · p` for every variable, and can
@@ -23,16 +24,19 @@ import * as tf from "@tensorflow/tfjs";
  * ```
  */
 export class Ema {
-  #vars: ReadonlyMap<string, tf.Variable>;
-  #ema = new Map<string, tf.Variable>();
+  #vars: ReadonlyMap<string, Variable>;
+  #ema = new Map<string, Variable>();
+  /** The decay per update. */
   readonly decay: number;
 
   /**
+   * An average that starts at the variables' current values.
+   *
    * @param variables The model's variables (their current values start the average).
    * @param options `decay` in [0, 1) (default 0.999).
    */
   constructor(
-    variables: ReadonlyMap<string, tf.Variable>,
+    variables: ReadonlyMap<string, Variable>,
     options: { decay?: number } = {},
   ) {
     this.decay = options.decay ?? 0.999;
@@ -46,7 +50,7 @@ export class Ema {
   }
 
   /** The averaged values by name. */
-  get values(): ReadonlyMap<string, tf.Variable> {
+  get values(): ReadonlyMap<string, Variable> {
     return this.#ema;
   }
 
@@ -68,7 +72,7 @@ export class Ema {
    * @returns What `f` returns.
    */
   async withAveraged<T>(f: () => Promise<T> | T): Promise<T> {
-    const saved = new Map<string, tf.Tensor>();
+    const saved = new Map<string, Tensor>();
     for (const [name, v] of this.#vars) {
       saved.set(name, v.clone());
       v.assign(this.#ema.get(name)!);

@@ -26,10 +26,15 @@ import {
 import type { MetricsLog } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 import type { StoredTensor } from "@d3pm/transformer";
+import type { Scalar, Tensor, Variable } from "@d3pm/transformer";
 
 /** Training stopped for a reason the user must see (e.g. a NaN loss); one line. */
 export class TrainError extends Error {
-  /** @param message What happened and what was kept. */
+  /**
+   * A training error.
+   *
+   * @param message What happened and what was kept.
+   */
   constructor(message: string) {
     super(message);
     this.name = "TrainError";
@@ -57,9 +62,9 @@ export interface StepInfo {
 /** Options of {@linkcode train}. */
 export interface TrainOptions {
   /** The model's variables, by name. */
-  variables: ReadonlyMap<string, tf.Variable>;
+  variables: ReadonlyMap<string, Variable>;
   /** The objective on one micro-batch; may draw from `prng`. */
-  loss: (batch: Batch, prng: Prng) => tf.Scalar;
+  loss: (batch: Batch, prng: Prng) => Scalar;
   /** Training blocks. */
   blocks: Blocks;
   /** Blocks per micro-batch. */
@@ -195,7 +200,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   for (let step = startStep; step < steps; step++) {
     const lr = options.lr(step);
     let lossSum = 0;
-    let summed: Map<string, tf.Tensor> | undefined;
+    let summed: Map<string, Tensor> | undefined;
     for (let micro = 0; micro < accumulate; micro++) {
       const batch = batches.next();
       const { value, grads } = tf.variableGrads(
@@ -266,7 +271,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 }
 
 function assign(
-  variables: ReadonlyMap<string, tf.Variable>,
+  variables: ReadonlyMap<string, Variable>,
   values: Map<string, StoredTensor>,
   where: string,
 ): void {

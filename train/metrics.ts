@@ -20,7 +20,11 @@
  * ```
  */
 export class MetricsLog {
-  /** @param path The `.jsonl` file (created when missing, appended to otherwise). */
+  /**
+   * A log writing to `path`.
+   *
+   * @param path The `.jsonl` file (created when missing, appended to otherwise).
+   */
   constructor(readonly path: string) {}
 
   /**

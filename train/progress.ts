@@ -27,6 +27,8 @@ function duration(s: number): string {
 }
 
 /**
+ * A progress line with the figures that matter and an ETA.
+ *
  * @example
  * ```ts
  * import { Progress } from "@d3pm/train";
@@ -45,7 +47,11 @@ export class Progress {
   #nextFraction = 0.1;
   #line = "";
 
-  /** @param options Label, total and output. */
+  /**
+   * A progress display starting now.
+   *
+   * @param options Label, total and output.
+   */
   constructor(options: ProgressOptions) {
     const encoder = new TextEncoder();
     this.#opts = {

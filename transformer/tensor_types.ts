@@ -19,3 +19,5 @@ export type Tensor3D = tf.Tensor3D;
 export type Tensor4D = tf.Tensor4D;
 /** A trainable tfjs variable. */
 export type Variable = tf.Variable;
+/** A rank-0 tfjs tensor, e.g. a loss. */
+export type Scalar = tf.Scalar;
