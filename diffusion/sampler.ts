@@ -13,7 +13,7 @@ import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import type { DiscreteSchedule } from "./schedule.ts";
 import { sampleCategorical } from "./transition.ts";
-import type { Tensor1D, Tensor2D, Tensor3D } from "@d3pm/transformer";
+import type { Tensor1D } from "@d3pm/transformer";
 
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {

@@ -5,7 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Scalar, Tensor, Variable } from "@d3pm/transformer";
+import type { Tensor, Variable } from "@d3pm/transformer";
 
 /** Options of {@linkcode AdamW}. */
 export interface AdamWOptions {
