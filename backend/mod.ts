@@ -1,49 +1,32 @@
 /**
- * Choosing and initialising the tfjs backend (`auto`, `tensorflow`, `webgpu`,
- * `blas`, `wasm`, `cpu`).
+ * Choosing and initialising the tfjs backend, and the project's fast CPU
+ * backend.
  *
- * Not implemented yet: {@linkcode initBackend} throws.
+ * {@linkcode initBackend} walks the ladder `tensorflow` (tfjs-node, when
+ * installed) → `webgpu` (a real GPU) → `blas` → `wasm` → `cpu` and says which
+ * rung runs and why. `blas` is tfjs's `cpu` backend with the hot kernels
+ * replaced: matrix products through a CBLAS loaded with `Deno.dlopen`
+ * (OpenBLAS, MKL, BLIS or Accelerate; `D3PM_CBLAS_PATH` overrides the path)
+ * and plain-loop kernels for the element-wise ops, reductions, softmax,
+ * transpose, gather and its gradient.
+ *
+ * @example Train on the fastest backend available
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assert } from "@std/assert";
+ * import { initBackend } from "@d3pm/backend";
+ *
+ * const info = await initBackend({ prefer: "blas", log: () => {} });
+ * assert(info.reason.startsWith(info.name));
+ * const w = tf.variable(tf.zeros([3, 1]));
+ * const x = tf.tensor2d([[1, 2, 3]]);
+ * tf.train.sgd(0.1).minimize(() => tf.sum(tf.square(tf.sub(tf.matMul(x, w), 1))));
+ * assert((await w.data())[2] > 0);
+ * ```
  *
  * @module
  */
 
-/** The rungs of the backend ladder, fastest first, and `auto`. */
-export type BackendName =
-  | "auto"
-  | "tensorflow"
-  | "webgpu"
-  | "blas"
-  | "wasm"
-  | "cpu";
-
-/** Options of {@linkcode initBackend}. */
-export interface InitBackendOptions {
-  /** Which backend to use; `auto` takes the first rung that works. */
-  prefer?: BackendName;
-}
-
-/** Which backend runs and why. */
-export interface BackendInfo {
-  /** The tfjs backend name now active. */
-  name: Exclude<BackendName, "auto">;
-  /** Why it was chosen, e.g. `blas: OpenBLAS 0.3.21, coretype SKYLAKEX, 2 threads`. */
-  reason: string;
-}
-
-/**
- * Initialise a tfjs backend.
- *
- * @param options Which backend to prefer.
- * @returns The backend that runs and why.
- */
-export function initBackend(
-  options: InitBackendOptions = {},
-): Promise<BackendInfo> {
-  return Promise.reject(
-    new Error(
-      `initBackend(${
-        options.prefer ?? "auto"
-      }) is not implemented yet (backend issue)`,
-    ),
-  );
-}
+export * from "./init_backend.ts";
+export * from "./blas_backend.ts";
+export * from "./cblas.ts";

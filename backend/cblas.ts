@@ -1,0 +1,272 @@
+import { coretypeForFlags, readCpuFlags } from "./_cpu_flags.ts";
+
+/** The environment variable that names the CBLAS library to load. */
+export const CBLAS_PATH_ENV = "D3PM_CBLAS_PATH";
+
+/** Row-major storage, `CblasRowMajor` in `cblas.h`. */
+export const CBLAS_ROW_MAJOR = 101;
+/** No transpose, `CblasNoTrans` in `cblas.h`. */
+export const CBLAS_NO_TRANS = 111;
+/** Transpose, `CblasTrans` in `cblas.h`. */
+export const CBLAS_TRANS = 112;
+
+/**
+ * `cblas_sgemm` as the C library declares it: `C = alpha·op(A)·op(B) + beta·C`.
+ * It mirrors the C signature argument for argument (rather than taking an
+ * options object) because it sits on the hot path of every matrix product.
+ */
+export type Sgemm = (
+  order: number,
+  transA: number,
+  transB: number,
+  m: number,
+  n: number,
+  k: number,
+  alpha: number,
+  a: Float32Array,
+  lda: number,
+  b: Float32Array,
+  ldb: number,
+  beta: number,
+  c: Float32Array,
+  ldc: number,
+) => void;
+
+/** A CBLAS loaded through `Deno.dlopen`. */
+export interface Cblas {
+  /** The `cblas_sgemm` function. */
+  sgemm: Sgemm;
+  /** The library file or name that loaded. */
+  library: string;
+  /** Which implementation it is. */
+  vendor: "OpenBLAS" | "MKL" | "BLIS" | "Accelerate" | "CBLAS";
+  /** The implementation's own version string, where it reports one. */
+  version: string;
+  /** OpenBLAS's kernel family in use (e.g. `SkylakeX`), where known. */
+  coretype?: string;
+  /** How many threads the library uses, where it reports it. */
+  threads?: number;
+  /** One line for people, e.g. `OpenBLAS 0.3.21, coretype SkylakeX, 2 threads`. */
+  description: string;
+  /** Unload the library; `sgemm` must not be called afterwards. */
+  close(): void;
+}
+
+/** Options of {@linkcode loadCblas}. */
+export interface LoadCblasOptions {
+  /**
+   * The library to load (a file path or a name the dynamic loader finds).
+   * Defaults to the `D3PM_CBLAS_PATH` environment variable, else the first of
+   * the usual OpenBLAS, MKL, BLIS and Accelerate names and paths that loads.
+   */
+  path?: string;
+  /**
+   * `OPENBLAS_CORETYPE` to set before loading when the environment has none;
+   * defaults to the one matching the CPU's flags (`SKYLAKEX` for AVX-512,
+   * `HASWELL` for AVX2). `false` leaves the environment alone.
+   */
+  coretype?: string | false;
+}
+
+const SYMBOLS = {
+  cblas_sgemm: {
+    parameters: [
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+      "buffer",
+      "i32",
+      "f32",
+      "buffer",
+      "i32",
+    ],
+    result: "void",
+  },
+  openblas_get_config: { parameters: [], result: "pointer", optional: true },
+  openblas_get_corename: { parameters: [], result: "pointer", optional: true },
+  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
+  MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
+  bli_info_get_version_str: {
+    parameters: [],
+    result: "pointer",
+    optional: true,
+  },
+  bli_thread_get_num_threads: {
+    parameters: [],
+    result: "i64",
+    optional: true,
+  },
+} as const;
+
+/** The library names and paths tried in order when no path is given. */
+export const CBLAS_CANDIDATES: readonly string[] = [
+  "libopenblas.so.0",
+  "libopenblas.so",
+  "/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib/aarch64-linux-gnu/openblas-pthread/libopenblas.so.0",
+  "/usr/lib/x86_64-linux-gnu/libopenblas.so.0",
+  "/usr/lib64/libopenblas.so.0",
+  "/usr/lib64/libopenblasp.so.0",
+  "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+  "/usr/local/opt/openblas/lib/libopenblas.dylib",
+  "libmkl_rt.so.2",
+  "libmkl_rt.so",
+  "/opt/intel/oneapi/mkl/latest/lib/intel64/libmkl_rt.so.2",
+  "libblis.so.4",
+  "libblis.so",
+  "/System/Library/Frameworks/Accelerate.framework/Accelerate",
+  "libopenblas.dll",
+  "mkl_rt.2.dll",
+];
+
+function cString(pointer: Deno.PointerValue): string {
+  return pointer === null
+    ? ""
+    : new Deno.UnsafePointerView(pointer).getCString();
+}
+
+function setCoretype(coretype: string | false | undefined): void {
+  if (coretype === false) return;
+  try {
+    if (Deno.env.get("OPENBLAS_CORETYPE") !== undefined) return;
+    const chosen = coretype ??
+      (Deno.build.arch === "x86_64"
+        ? (() => {
+          const flags = readCpuFlags();
+          return flags === undefined ? undefined : coretypeForFlags(flags);
+        })()
+        : undefined);
+    if (chosen !== undefined) Deno.env.set("OPENBLAS_CORETYPE", chosen);
+  } catch {
+    // No --allow-env: OpenBLAS detects the CPU itself.
+  }
+}
+
+function envPath(): string | undefined {
+  try {
+    return Deno.env.get(CBLAS_PATH_ENV) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
+
+function describe(lib: Library, library: string): Cblas {
+  const s = lib.symbols;
+  const sgemm = s.cblas_sgemm as unknown as Sgemm;
+  const close = () => lib.close();
+  if (s.openblas_get_config !== null) {
+    const config = cString(s.openblas_get_config());
+    const version = config.match(/OpenBLAS\s+([\d.]+)/)?.[1] ?? config;
+    const coretype = s.openblas_get_corename !== null
+      ? cString(s.openblas_get_corename())
+      : undefined;
+    const threads = s.openblas_get_num_threads?.() ?? undefined;
+    return {
+      sgemm,
+      library,
+      vendor: "OpenBLAS",
+      version,
+      coretype,
+      threads,
+      description: `OpenBLAS ${version}${
+        coretype ? `, coretype ${coretype}` : ""
+      }${threads !== undefined ? `, ${threads} threads` : ""}`,
+      close,
+    };
+  }
+  if (s.MKL_Get_Max_Threads !== null) {
+    const threads = s.MKL_Get_Max_Threads();
+    return {
+      sgemm,
+      library,
+      vendor: "MKL",
+      version: "",
+      threads,
+      description: `MKL (${library}), ${threads} threads`,
+      close,
+    };
+  }
+  if (s.bli_info_get_version_str !== null) {
+    const version = cString(s.bli_info_get_version_str());
+    const threads = s.bli_thread_get_num_threads !== null
+      ? Number(s.bli_thread_get_num_threads())
+      : undefined;
+    return {
+      sgemm,
+      library,
+      vendor: "BLIS",
+      version,
+      threads,
+      description: `BLIS ${version}${
+        threads !== undefined ? `, ${threads} threads` : ""
+      }`,
+      close,
+    };
+  }
+  const vendor = library.includes("Accelerate") ? "Accelerate" : "CBLAS";
+  return {
+    sgemm,
+    library,
+    vendor,
+    version: "",
+    description: `${vendor} (${library})`,
+    close,
+  };
+}
+
+/**
+ * Load a CBLAS through `Deno.dlopen` (needs `--allow-ffi`; `--allow-env` and
+ * `--allow-read` let it honour `D3PM_CBLAS_PATH` and set `OPENBLAS_CORETYPE`
+ * from `/proc/cpuinfo`).
+ *
+ * @param options Which library to load and the OpenBLAS core type.
+ * @returns The loaded library with its `sgemm`.
+ * @throws {Error} When no library loads, listing what was tried and why.
+ *
+ * @example Multiply two 2×2 matrices
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * const a = new Float32Array([1, 2, 3, 4]);
+ * const c = new Float32Array(4);
+ * blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, 2, 2, 2, 1, a, 2, a, 2, 0, c, 2);
+ * assertEquals([...c], [7, 10, 15, 22]);
+ * blas.close();
+ * ```
+ */
+export function loadCblas(options: LoadCblasOptions = {}): Cblas {
+  const explicit = options.path ?? envPath();
+  const candidates = explicit !== undefined ? [explicit] : CBLAS_CANDIDATES;
+  setCoretype(options.coretype);
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    try {
+      return describe(Deno.dlopen(candidate, SYMBOLS), candidate);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (/permission|--allow-ffi/i.test(message)) {
+        throw new Error(
+          `Cannot load a CBLAS: FFI is not permitted (run with --allow-ffi)`,
+        );
+      }
+      failures.push(`${candidate}: ${message.split("\n")[0]}`);
+    }
+  }
+  throw new Error(
+    explicit !== undefined
+      ? `Cannot load a CBLAS from ${CBLAS_PATH_ENV}/path "${explicit}": ${
+        failures[0]
+      }`
+      : `Cannot load a CBLAS: none of ${candidates.length} library names loads (install libopenblas0-pthread, or set ${CBLAS_PATH_ENV})`,
+  );
+}

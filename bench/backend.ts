@@ -1,0 +1,236 @@
+/**
+ * The backend benchmark: in one process, the reference training step (4
+ * layers, d_model 256, 4 heads, MLP 1024, sequence 128, batch 8, vocabulary
+ * 4096, tied embeddings, Adam) on each backend, and a 1024³ matrix product
+ * through the blas backend against a direct `cblas_sgemm` call. Prints one
+ * JSON line per measurement and a summary line with the ratios.
+ *
+ *   deno task bench:backend [--steps 5] [--wasm-steps 3] [--cpu-steps 1]
+ *                           [--warmup 2] [--backends blas,wasm,cpu]
+ *
+ * Each backend runs `--warmup` untimed steps first (JIT, Adam's moments, the
+ * blas array pool; wasm 1, cpu none) and reports the median of the rest.
+ *
+ * `cpu` is tfjs's reference backend and takes minutes per step (its gather
+ * gradient alone is ~100 s here), so it runs `--cpu-steps` (default 1) step,
+ * which includes its warm-up: its tokens/s is an upper bound on its speed.
+ */
+import * as tf from "@tensorflow/tfjs";
+import { parseArgs } from "@std/cli";
+import { initBackend, loadCblas } from "@d3pm/backend";
+import {
+  type Cblas,
+  CBLAS_NO_TRANS,
+  CBLAS_ROW_MAJOR,
+} from "@d3pm/backend/cblas";
+import {
+  gptMatmulParams,
+  mulberry32,
+  REFERENCE_CONFIG,
+  referenceGpt,
+} from "../backend/_reference_gpt.ts";
+
+const args = parseArgs(Deno.args, {
+  string: ["backends"],
+  default: {
+    steps: 5,
+    "wasm-steps": 3,
+    "cpu-steps": 1,
+    "webgpu-steps": 5,
+    warmup: 2,
+    batch: 8,
+    backends: "blas,wasm,cpu",
+  },
+});
+const backends = String(args.backends).split(",").filter((s) => s);
+const batch = Number(args.batch);
+const config = REFERENCE_CONFIG;
+const tokensPerStep = batch * config.seq;
+
+function emit(record: Record<string, unknown>): void {
+  console.log(JSON.stringify(record));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+// Model FLOPs per token: 6 × the parameters in matrix products (tied
+// embedding included, positions not) + 12 · layers · seq · d_model for the
+// attention scores and their weighted sum (PaLM, appendix B).
+function modelFlopsPerToken(matmulParams: number): number {
+  return 6 * matmulParams +
+    12 * config.layers * config.seq * config.dModel;
+}
+
+async function trainingStep(
+  name: string,
+): Promise<number | undefined> {
+  const wanted = name === "cpu"
+    ? Number(args["cpu-steps"])
+    : name === "wasm"
+    ? Number(args["wasm-steps"])
+    : name === "webgpu"
+    ? Number(args["webgpu-steps"])
+    : Number(args.steps);
+  let info;
+  try {
+    info = await initBackend({
+      prefer: name as "blas",
+      fallback: false,
+      log: () => {},
+    });
+  } catch (error) {
+    emit({ backend: name, skipped: (error as Error).message });
+    return undefined;
+  }
+  const sync = name !== "webgpu";
+  const model = referenceGpt(config, { seed: 1, sync });
+  const rand = mulberry32(7);
+  const tokens = Int32Array.from(
+    { length: tokensPerStep },
+    () => Math.floor(rand() * config.vocab),
+  );
+  // cpu is too slow to spend a step on warm-up, wasm spends one (~25 s).
+  const warmup = name === "cpu"
+    ? 0
+    : name === "wasm"
+    ? Math.min(1, Number(args.warmup))
+    : Number(args.warmup);
+  const times: number[] = [];
+  let loss = NaN;
+  for (let i = 0; i < warmup + wanted; i++) {
+    const t0 = performance.now();
+    loss = await model.step(tokens, batch);
+    const dt = performance.now() - t0;
+    if (i >= warmup) times.push(dt);
+  }
+  const stepMs = median(times);
+  const tokensPerS = tokensPerStep / (stepMs / 1000);
+  emit({
+    backend: name,
+    reason: info.reason,
+    steps: times.length,
+    warmup_steps: warmup,
+    step_ms_median: round(stepMs, 1),
+    step_ms: times.map((t) => round(t, 1)),
+    tokens_per_s: round(tokensPerS, 1),
+    loss: round(loss, 4),
+    matmul_params: model.matmulParams,
+    flops_per_token: modelFlopsPerToken(model.matmulParams),
+  });
+  model.dispose();
+  return tokensPerS;
+}
+
+/**
+ * GFLOP/s of an n³ product by a direct `cblas_sgemm` call and through the
+ * blas backend's `tf.matMul`, alternating call by call so that machine noise
+ * hits both alike; medians of `reps`.
+ */
+async function matmulGflops(
+  cblas: Cblas,
+  n: number,
+  reps: number,
+): Promise<{ sgemm: number; matmul: number }> {
+  await initBackend({ prefer: "blas", fallback: false, log: () => {} });
+  const rand = mulberry32(3);
+  const av = Float32Array.from({ length: n * n }, () => rand() - 0.5);
+  const bv = Float32Array.from({ length: n * n }, () => rand() - 0.5);
+  const cv = new Float32Array(n * n);
+  const a = tf.tensor2d(av, [n, n]), b = tf.tensor2d(bv, [n, n]);
+  const direct: number[] = [], backend: number[] = [];
+  for (let i = 0; i < reps + 2; i++) {
+    let t0 = performance.now();
+    cblas.sgemm(
+      CBLAS_ROW_MAJOR,
+      CBLAS_NO_TRANS,
+      CBLAS_NO_TRANS,
+      n,
+      n,
+      n,
+      1,
+      av,
+      n,
+      bv,
+      n,
+      0,
+      cv,
+      n,
+    );
+    const ds = performance.now() - t0;
+    // blas kernels run synchronously inside the op call, so this times the
+    // whole product; not reading it back lets the pool recycle its array.
+    t0 = performance.now();
+    const c = tf.matMul(a, b);
+    const dm = performance.now() - t0;
+    c.dispose();
+    if (i >= 2) {
+      direct.push(ds);
+      backend.push(dm);
+    }
+  }
+  tf.dispose([a, b]);
+  const gflops = (ms: number) => (2 * n ** 3) / (ms / 1000) / 1e9;
+  return { sgemm: gflops(median(direct)), matmul: gflops(median(backend)) };
+}
+
+let sgemm = NaN, matmul = NaN;
+async function matmulComparison(): Promise<void> {
+  let cblas: Cblas | undefined;
+  try {
+    cblas = loadCblas();
+  } catch (error) {
+    emit({ sgemm: "skipped", reason: (error as Error).message });
+    return;
+  }
+  ({ sgemm, matmul } = await matmulGflops(cblas, 1024, 15));
+  emit({
+    matmul: "1024x1024x1024",
+    cblas: cblas.description,
+    sgemm_gflops: round(sgemm, 1),
+    matmul_gflops: round(matmul, 1),
+  });
+}
+
+// The product comparison runs right after the blas step, so that MFU's
+// denominator is measured under the same machine load as its numerator.
+const tokensPerS: Record<string, number | undefined> = {};
+for (const name of backends) {
+  tokensPerS[name] = await trainingStep(name);
+  if (name === "blas") await matmulComparison();
+}
+if (!backends.includes("blas")) await matmulComparison();
+
+const flopsPerToken = modelFlopsPerToken(gptMatmulParams(config));
+const ratio = (a?: number, b?: number) =>
+  a !== undefined && b !== undefined ? round(a / b, 2) : null;
+const blasTps = tokensPerS.blas;
+emit({
+  blas_tokens_per_s: blasTps !== undefined ? round(blasTps, 1) : null,
+  wasm_tokens_per_s: tokensPerS.wasm !== undefined
+    ? round(tokensPerS.wasm, 1)
+    : null,
+  cpu_tokens_per_s: tokensPerS.cpu !== undefined
+    ? round(tokensPerS.cpu, 2)
+    : null,
+  ...(tokensPerS.webgpu !== undefined
+    ? { webgpu_tokens_per_s: round(tokensPerS.webgpu, 1) }
+    : {}),
+  blas_vs_wasm: ratio(blasTps, tokensPerS.wasm),
+  blas_vs_cpu: ratio(blasTps, tokensPerS.cpu),
+  sgemm_gflops: round(sgemm, 1),
+  matmul_gflops: round(matmul, 1),
+  matmul_vs_sgemm: round(matmul / sgemm, 3),
+  mfu: blasTps !== undefined
+    ? round((blasTps * flopsPerToken) / (sgemm * 1e9), 3)
+    : null,
+  model_gflops_per_token: round(flopsPerToken / 1e9, 5),
+});
