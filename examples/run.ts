@@ -6,7 +6,6 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@d3pm/backend";
 import {
   type Blocks,
@@ -37,7 +36,7 @@ import {
   logLinear,
   mdlmLoss,
 } from "@d3pm/diffusion";
-import { MetricsLog, train, warmupCosine } from "@d3pm/train";
+import { causalLmLoss, MetricsLog, train, warmupCosine } from "@d3pm/train";
 import {
   arNll,
   diffusionBound,
@@ -299,19 +298,10 @@ export async function runExperiment(
       const L = config.blockLength;
       const loss = kind === "ar"
         ? (batch: { tokens: Int32Array; batchSize: number }) =>
-          tf.tidy(() => {
-            const b = batch.batchSize;
-            const x = tf.tensor2d(batch.tokens, [b, L], "int32");
-            const logits = model.forward(
-              x.slice([0, 0], [b, L - 1]) as tf.Tensor2D,
-              { training: true },
-            );
-            const target = tf.oneHot(
-              x.slice([0, 1], [b, L - 1]) as tf.Tensor2D,
-              vocab,
-            );
-            return tf.logSoftmax(logits).mul(target).sum(-1).mean()
-              .neg() as tf.Scalar;
+          causalLmLoss(model, {
+            tokens: batch.tokens,
+            batchSize: batch.batchSize,
+            length: L,
           })
         : config.diffusionLoss === "mdlm"
         ? (
