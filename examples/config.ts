@@ -243,7 +243,7 @@ export function kebab(key: string): string {
  * ```ts
  * import { resolveConfig } from "@d3pm/examples/experiment";
  * import { assertEquals, assertThrows } from "@std/assert";
- * assertEquals(resolveConfig({ preset: "micro", steps: "3" }).steps, 3);
+ * assertEquals(resolveConfig({ preset: "micro", steps: "30" }).steps, 30);
  * assertThrows(() => resolveConfig({ stepz: "3" }), Error, "Unknown option --stepz");
  * ```
  */
