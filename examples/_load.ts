@@ -1,4 +1,5 @@
 // Loading a finished run's tokenizer and models, for the sample and infill CLIs.
+import { parseArgs } from "@std/cli";
 import {
   ByteTokenizer,
   loadBpeTokenizer,
@@ -68,4 +69,63 @@ export function showMasked(
   }
   flush();
   return out;
+}
+
+/** Parsed options of a small tool: strings by name, `quiet`, and a number reader. */
+export interface ToolArgs {
+  values: Record<string, string | undefined>;
+  quiet: boolean;
+  num(name: string, fallback: number): number;
+}
+
+/**
+ * Parse a tool's command line: string options, `--quiet`, `-h/--help` (prints
+ * `help` and exits); unknown options throw a one-line error.
+ */
+export function parseToolArgs(
+  argv: string[],
+  options: string[],
+  help: string,
+): ToolArgs {
+  const args = parseArgs(argv, {
+    string: options,
+    boolean: ["help", "quiet"],
+    alias: { h: "help" },
+  });
+  if (args.help) {
+    console.log(help);
+    Deno.exit(0);
+  }
+  const known = new Set([...options, "help", "quiet", "h", "_"]);
+  for (const k of Object.keys(args)) {
+    if (!known.has(k)) {
+      throw new Error(
+        `Unknown option --${k}: accepted ${
+          options.map((s) => `--${s}`).join(", ")
+        }, --quiet`,
+      );
+    }
+  }
+  const values = args as unknown as Record<string, string | undefined>;
+  return {
+    values,
+    quiet: Boolean(args.quiet),
+    num(name, fallback) {
+      const v = values[name];
+      if (v === undefined) return fallback;
+      const n = Number(v);
+      if (!Number.isFinite(n) || v.trim() === "") {
+        throw new Error(
+          `Option --${name} must be a number, got ${JSON.stringify(v)}`,
+        );
+      }
+      return n;
+    },
+  };
+}
+
+/** Print a tool's error as one line and exit 1. */
+export function fail(e: unknown): never {
+  console.error(`error: ${(e as Error).message}`);
+  Deno.exit(1);
 }

@@ -5,11 +5,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "@std/cli";
 import { initBackend } from "@d3pm/backend";
 import { prng } from "@d3pm/data";
 import { discretize, logLinear, sample } from "@d3pm/diffusion";
-import { loadRun, showMasked } from "./_load.ts";
+import { fail, loadRun, parseToolArgs, showMasked } from "./_load.ts";
 
 const HELP = `deno task infill --text "TEXT" [options]
 
@@ -34,40 +33,17 @@ Example:
 const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng"];
 
 if (import.meta.main) {
-  const args = parseArgs(Deno.args, {
-    string: STRINGS,
-    boolean: ["help", "quiet"],
-    alias: { h: "help" },
-  });
-  if (args.help) {
-    console.log(HELP);
-    Deno.exit(0);
-  }
   try {
-    const known = new Set([...STRINGS, "help", "quiet", "h", "_"]);
-    for (const k of Object.keys(args)) {
-      if (!known.has(k)) {
-        throw new Error(
-          `Unknown option --${k}: accepted ${
-            STRINGS.map((s) => `--${s}`).join(", ")
-          }, --quiet`,
-        );
-      }
-    }
+    const { values: args, quiet, num } = parseToolArgs(
+      Deno.args,
+      STRINGS,
+      HELP,
+    );
     if (args.text === undefined) {
       throw new Error(
         'Option --text is required, e.g. --text "The [MASK*2] of France"',
       );
     }
-    const num = (k: "seed" | "steps" | "rng", d: number) => {
-      const n = Number(args[k] ?? d);
-      if (!Number.isFinite(n)) {
-        throw new Error(
-          `Option --${k} must be a number, got ${JSON.stringify(args[k])}`,
-        );
-      }
-      return n;
-    };
     const strategy = String(args.strategy ?? "ancestral");
     if (strategy !== "ancestral" && strategy !== "confidence") {
       throw new Error(
@@ -120,7 +96,7 @@ if (import.meta.main) {
       suppress: [tokenizer.special.pad!],
       cache: !config.timeConditioning,
       onStep: (s) => {
-        if (!args.quiet && (s.step % every === 0 || s.step === s.steps)) {
+        if (!quiet && (s.step % every === 0 || s.step === s.steps)) {
           console.log(
             `--- step ${s.step}/${s.steps} ---\n${
               showMasked(tokenizer, s.tokens, mask)
@@ -129,12 +105,11 @@ if (import.meta.main) {
         }
       },
     });
-    if (!args.quiet) console.log("=== filled ===");
+    if (!quiet) console.log("=== filled ===");
     console.log(tokenizer.decode(out.tokens));
     model.dispose();
     tf.disposeVariables();
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
+    fail(e);
   }
 }

@@ -5,12 +5,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "@std/cli";
 import { initBackend } from "@d3pm/backend";
 import { prng } from "@d3pm/data";
 import { discretize, logLinear, sample } from "@d3pm/diffusion";
 import { generateAr } from "@d3pm/eval";
-import { loadRun, showMasked } from "./_load.ts";
+import { fail, loadRun, parseToolArgs, showMasked } from "./_load.ts";
 
 const HELP = `deno task sample [options]
 
@@ -46,37 +45,12 @@ const STRINGS = [
 ];
 
 if (import.meta.main) {
-  const args = parseArgs(Deno.args, {
-    string: STRINGS,
-    boolean: ["help", "quiet"],
-    alias: { h: "help" },
-  });
-  if (args.help) {
-    console.log(HELP);
-    Deno.exit(0);
-  }
   try {
-    const known = new Set([...STRINGS, "help", "quiet", "h", "_"]);
-    for (const k of Object.keys(args)) {
-      if (!known.has(k)) {
-        throw new Error(
-          `Unknown option --${k}: accepted ${
-            STRINGS.map((s) => `--${s}`).join(", ")
-          }, --quiet`,
-        );
-      }
-    }
-    const num = (k: string, d: number) => {
-      const v = args[k as keyof typeof args];
-      if (v === undefined) return d;
-      const n = Number(v);
-      if (!Number.isFinite(n)) {
-        throw new Error(
-          `Option --${k} must be a number, got ${JSON.stringify(v)}`,
-        );
-      }
-      return n;
-    };
+    const { values: args, quiet, num } = parseToolArgs(
+      Deno.args,
+      STRINGS,
+      HELP,
+    );
     const kind = String(args.model ?? "d3pm");
     if (kind !== "d3pm" && kind !== "ar") {
       throw new Error(
@@ -130,7 +104,7 @@ if (import.meta.main) {
         cache: !config.timeConditioning,
         ...opts,
         onStep: (s) => {
-          if (!args.quiet && (s.step % every === 0 || s.step === s.steps)) {
+          if (!quiet && (s.step % every === 0 || s.step === s.steps)) {
             console.log(
               `--- step ${s.step}/${s.steps} (${s.forwardPasses} forward passes) ---`,
             );
@@ -139,16 +113,15 @@ if (import.meta.main) {
         },
       });
       console.log(
-        args.quiet
+        quiet
           ? tokenizer.decode(out.tokens)
           : `=== sample ${c + 1} (${out.forwardPasses} forward passes) ===`,
       );
-      if (!args.quiet) console.log(tokenizer.decode(out.tokens));
+      if (!quiet) console.log(tokenizer.decode(out.tokens));
     }
     model.dispose();
     tf.disposeVariables();
   } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
+    fail(e);
   }
 }
