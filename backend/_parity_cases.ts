@@ -6,6 +6,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { mulberry32 } from "./_reference_gpt.ts";
+import {
+  adamwUpdate,
+  gelu,
+  layerNorm,
+  sparseSoftmaxCrossEntropy,
+} from "./fused_ops.ts";
 
 /** One input of a case. */
 export interface InputSpec {
@@ -334,6 +340,12 @@ function layoutCases(): ParityCase[] {
       grad: true,
     },
     {
+      name: "PadV2 [3, 4, 5] (the Slice gradient's pad)",
+      inputs: [{ shape: [3, 4, 5] }],
+      f: (x) => tf.pad(x, [[1, 0], [0, 2], [3, 1]], 0.5),
+      grad: true,
+    },
+    {
       name: "Tile [2, 3] by [3, 2]",
       inputs: [{ shape: [2, 3] }],
       f: (x) => tf.tile(x, [3, 2]),
@@ -440,6 +452,79 @@ function modelCases(): ParityCase[] {
   ];
 }
 
+// The fused ops: one kernel each way on blas, tfjs ops on cpu (the
+// reference), wasm and webgpu.
+function fusedCases(): ParityCase[] {
+  return [
+    {
+      name: "sparseSoftmaxCrossEntropy [7, 33] with an ignored label",
+      // ids − 1 spans [−1, 33): −1 is ignored (loss and gradient 0).
+      inputs: [{ shape: [7, 33], range: [-6, 6] }, { shape: [7], int: 34 }],
+      f: (logits, ids) =>
+        sparseSoftmaxCrossEntropy(
+          logits as tf.Tensor2D,
+          tf.sub(ids, 1) as tf.Tensor1D,
+        ),
+      grad: true,
+    },
+    {
+      name: "sparseSoftmaxCrossEntropy [12, 300] wide logits",
+      inputs: [{ shape: [12, 300], range: [-20, 20] }, {
+        shape: [12],
+        int: 300,
+      }],
+      f: (logits, ids) =>
+        sparseSoftmaxCrossEntropy(logits as tf.Tensor2D, ids as tf.Tensor1D),
+      grad: true,
+    },
+    {
+      name: "gelu (fused) [5, 41]",
+      inputs: [{ shape: [5, 41], range: [-8, 8] }],
+      f: (x) => gelu(x),
+      grad: true,
+      rtol: 2e-4,
+    },
+    {
+      name: "layerNorm (fused) [6, 32]",
+      inputs: [{ shape: [6, 32] }, { shape: [32] }, { shape: [32] }],
+      f: (x, weight, bias) => layerNorm(x, { weight, bias }),
+      grad: true,
+      rtol: 2e-4,
+      atol: 2e-5,
+    },
+    {
+      name: "layerNorm (fused) [2, 3, 17], offset rows, epsilon 1e-3",
+      inputs: [{ shape: [2, 3, 17], range: [2, 5] }, { shape: [17] }, {
+        shape: [17],
+      }],
+      f: (x, weight, bias) => layerNorm(x, { weight, bias, epsilon: 1e-3 }),
+      grad: true,
+      rtol: 2e-4,
+      atol: 2e-5,
+    },
+    ...[0, 0.1].map((weightDecay): ParityCase => ({
+      name: `adamwUpdate [9, 13], weight decay ${weightDecay}, step 3`,
+      inputs: [{ shape: [9, 13] }, { shape: [9, 13] }, { shape: [9, 13] }, {
+        shape: [9, 13],
+        range: [0, 0.5],
+      }],
+      f: (param, grad, m, v) => {
+        const next = adamwUpdate({ param, grad, m, v }, {
+          lr: 0.01,
+          beta1: 0.9,
+          beta2: 0.95,
+          eps: 1e-8,
+          weightDecay,
+          step: 3,
+        });
+        return tf.concat(
+          [next.param, next.m, next.v].map((t) => tf.reshape(t, [-1])),
+        );
+      },
+    })),
+  ];
+}
+
 /** Every parity case. */
 export function parityCases(): ParityCase[] {
   return [
@@ -449,6 +534,7 @@ export function parityCases(): ParityCase[] {
     ...reduceCases(),
     ...layoutCases(),
     ...modelCases(),
+    ...fusedCases(),
   ];
 }
 

@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { type Cblas, loadCblas } from "./cblas.ts";
 import { binaryKernels } from "./_binary.ts";
+import { FUSED, fusedKernels } from "./_fused.ts";
 import { gatherKernels } from "./_gather.ts";
 import type { FastKernel, KernelArgs } from "./_kernel_util.ts";
 import { matmulKernels } from "./_matmul.ts";
@@ -94,6 +95,30 @@ function pooledBackendClass(
 
 let registered: BlasBackend | undefined;
 
+// tfjs's Softmax gradient is four kernels (mul, sum, mul, sub); on blas it
+// becomes one pass per row. Gradients are registered per kernel, not per
+// backend, so the override hands every other backend (and float32 inputs it
+// cannot read) to tfjs's own gradient.
+function overrideSoftmaxGradient(): void {
+  const original = tf.getGradient(tf.Softmax);
+  if (original === undefined) return;
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => {
+      const [y] = saved;
+      const d = Array.isArray(dy) ? dy[0] : dy;
+      if (
+        tf.getBackend() !== BLAS_BACKEND_NAME || y.dtype !== "float32" ||
+        d.dtype !== "float32"
+      ) return original.gradFunc(dy, saved, attrs);
+      return {
+        logits: () =>
+          tf.engine().runKernel(FUSED.softmaxGrad, { dy: d, y }) as tf.Tensor,
+      };
+    },
+  });
+}
+
 /**
  * Register the `blas` tfjs backend: a `MathBackendCPU` with every kernel of
  * tfjs's `cpu` backend, where the hot ones (matrix products through
@@ -157,6 +182,15 @@ export function registerBlasBackend(
       kernelFunc: (args) => own(args as unknown as KernelArgs, fallback),
     });
   }
+  // The fused ops' own kernels (see fused_ops.ts), which only blas has.
+  for (const [kernelName, kernelFunc] of Object.entries(fusedKernels())) {
+    tf.registerKernel({
+      kernelName,
+      backendName: BLAS_BACKEND_NAME,
+      kernelFunc: (args) => kernelFunc(args as unknown as KernelArgs),
+    });
+  }
+  overrideSoftmaxGradient();
   tf.registerBackend(
     BLAS_BACKEND_NAME,
     () => new BlasBackend(),

@@ -19,10 +19,10 @@ Deno.test("registerBlasBackend() replaces the hot kernels and keeps the rest of 
       "Transpose",
     ]
   ) assert(blas.kernels.includes(name), name);
-  assertEquals(
-    tf.getKernelsForBackend("blas").length,
-    tf.getKernelsForBackend("cpu").length,
-  );
+  const own = new Set(tf.getKernelsForBackend("blas").map((k) => k.kernelName));
+  for (const k of tf.getKernelsForBackend("cpu")) {
+    assert(own.has(k.kernelName), k.kernelName);
+  }
   assert(registerBlasBackend() === blas);
 });
 

@@ -8,7 +8,10 @@
  * replaced: matrix products through a CBLAS loaded with `Deno.dlopen`
  * (OpenBLAS, MKL, BLIS or Accelerate; `D3PM_CBLAS_PATH` overrides the path)
  * and plain-loop kernels for the element-wise ops, reductions, softmax,
- * transpose, gather and its gradient.
+ * transpose, gather and its gradient. The fused training ops
+ * ({@linkcode sparseSoftmaxCrossEntropy}, {@linkcode gelu},
+ * {@linkcode layerNorm}, {@linkcode adamwUpdate}) are one kernel each on
+ * `blas` and composites of tfjs ops on the other backends.
  *
  * @example Train on the fastest backend available
  * ```ts
@@ -30,3 +33,4 @@
 export * from "./init_backend.ts";
 export * from "./blas_backend.ts";
 export * from "./cblas.ts";
+export * from "./fused_ops.ts";

@@ -5,6 +5,11 @@
  * through the blas backend against a direct `cblas_sgemm` call. Prints one
  * JSON line per measurement and a summary line with the ratios.
  *
+ * The step is the project's own: `new Transformer(preset("tiny", …))` from
+ * `@d3pm/transformer`, `causalLmLoss` and `AdamW` from `@d3pm/train`
+ * (gradients by `tf.variableGrads`, then `opt.step`), as the experiment
+ * trains it (without clipping).
+ *
  *   deno task bench:backend [--steps 5] [--wasm-steps 3] [--cpu-steps 1]
  *                           [--warmup 2] [--backends blas,wasm,cpu]
  *
@@ -23,12 +28,34 @@ import {
   CBLAS_NO_TRANS,
   CBLAS_ROW_MAJOR,
 } from "@d3pm/backend/cblas";
-import {
-  gptMatmulParams,
-  mulberry32,
-  REFERENCE_CONFIG,
-  referenceGpt,
-} from "../backend/_reference_gpt.ts";
+import { parameterShapes, preset, Transformer } from "@d3pm/transformer";
+import { AdamW, causalLmLoss } from "@d3pm/train";
+
+/** A tiny seeded PRNG (mulberry32). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// The issue's reference step: 4 layers, d 256, 4 heads, MLP 1024, T 128,
+// V 4096, tied embeddings (the Transformer always ties them).
+const MODEL = preset("tiny", {
+  kind: "causal",
+  vocabSize: 4096,
+  contextLength: 128,
+  nLayer: 4,
+  dModel: 256,
+  nHead: 4,
+  dMlp: 1024,
+  positions: "learned",
+  dropout: 0,
+});
 
 const args = parseArgs(Deno.args, {
   string: ["backends"],
@@ -44,8 +71,8 @@ const args = parseArgs(Deno.args, {
 });
 const backends = String(args.backends).split(",").filter((s) => s);
 const batch = Number(args.batch);
-const config = REFERENCE_CONFIG;
-const tokensPerStep = batch * config.seq;
+const seq = MODEL.contextLength;
+const tokensPerStep = batch * seq;
 
 function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify(record));
@@ -62,12 +89,20 @@ function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
+// Parameters that take part in matrix products: all but the positions.
+function matmulParams(): number {
+  let n = 0;
+  for (const [name, shape] of parameterShapes(MODEL)) {
+    if (name !== "wpe.weight") n += shape.reduce((a, b) => a * b, 1);
+  }
+  return n;
+}
+
 // Model FLOPs per token: 6 × the parameters in matrix products (tied
 // embedding included, positions not) + 12 · layers · seq · d_model for the
 // attention scores and their weighted sum (PaLM, appendix B).
-function modelFlopsPerToken(matmulParams: number): number {
-  return 6 * matmulParams +
-    12 * config.layers * config.seq * config.dModel;
+function modelFlopsPerToken(params: number): number {
+  return 6 * params + 12 * MODEL.nLayer * seq * MODEL.dModel;
 }
 
 async function trainingStep(
@@ -91,13 +126,27 @@ async function trainingStep(
     emit({ backend: name, skipped: (error as Error).message });
     return undefined;
   }
-  const sync = name !== "webgpu";
-  const model = referenceGpt(config, { seed: 1, sync });
+  const model = new Transformer(MODEL, { seed: 1 });
+  const opt = new AdamW(model.variables);
+  const names = [...model.variables.keys()];
+  const vars = [...model.variables.values()];
   const rand = mulberry32(7);
+  // seq + 1 ids a row: positions 0..seq−1 predict ids 1..seq.
   const tokens = Int32Array.from(
-    { length: tokensPerStep },
-    () => Math.floor(rand() * config.vocab),
+    { length: batch * (seq + 1) },
+    () => Math.floor(rand() * MODEL.vocabSize),
   );
+  const step = async (): Promise<number> => {
+    const { value, grads } = tf.variableGrads(
+      () => causalLmLoss(model, { tokens, batchSize: batch, length: seq + 1 }),
+      vars,
+    );
+    opt.step(new Map(names.map((n, i) => [n, grads[vars[i].name]])), 3e-4);
+    // Reading the loss waits for the step on asynchronous backends (webgpu).
+    const loss = (await value.data())[0];
+    tf.dispose([value, ...Object.values(grads)]);
+    return loss;
+  };
   // cpu is too slow to spend a step on warm-up, wasm spends one (~25 s).
   const warmup = name === "cpu"
     ? 0
@@ -108,7 +157,7 @@ async function trainingStep(
   let loss = NaN;
   for (let i = 0; i < warmup + wanted; i++) {
     const t0 = performance.now();
-    loss = await model.step(tokens, batch);
+    loss = await step();
     const dt = performance.now() - t0;
     if (i >= warmup) times.push(dt);
   }
@@ -123,9 +172,10 @@ async function trainingStep(
     step_ms: times.map((t) => round(t, 1)),
     tokens_per_s: round(tokensPerS, 1),
     loss: round(loss, 4),
-    matmul_params: model.matmulParams,
-    flops_per_token: modelFlopsPerToken(model.matmulParams),
+    matmul_params: matmulParams(),
+    flops_per_token: modelFlopsPerToken(matmulParams()),
   });
+  opt.dispose();
   model.dispose();
   return tokensPerS;
 }
@@ -209,7 +259,7 @@ for (const name of backends) {
 }
 if (!backends.includes("blas")) await matmulComparison();
 
-const flopsPerToken = modelFlopsPerToken(gptMatmulParams(config));
+const flopsPerToken = modelFlopsPerToken(matmulParams());
 const ratio = (a?: number, b?: number) =>
   a !== undefined && b !== undefined ? round(a / b, 2) : null;
 const blasTps = tokensPerS.blas;

@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
 import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
@@ -69,13 +70,18 @@ export function subsCrossEntropy(
       throw new RangeError(`maskId must be in [0, ${v}), got ${maskId}`);
     }
     const maskBias = tf.oneHot(tf.tensor1d([maskId], "int32"), v).mul(-1e9)
-      .reshape([1, 1, v]);
-    const logp = tf.logSoftmax(logits.add(maskBias)); // [B, L, V]
-    const picked = logp.mul(tf.oneHot(tf.tensor2d(x0, [b, l], "int32"), v))
-      .sum(-1); // [B, L]
-    const masked = new Float32Array(xt.length);
-    for (let i = 0; i < xt.length; i++) masked[i] = xt[i] === maskId ? 1 : 0;
-    return picked.neg().mul(tf.tensor2d(masked, [b, l])) as Tensor2D;
+      .reshape([1, v]);
+    // The clean token where x_t is the mask, else −1: the fused op gives an
+    // ignored (out-of-range) label a cost and a gradient of 0.
+    const labels = new Int32Array(xt.length);
+    for (let i = 0; i < xt.length; i++) {
+      labels[i] = xt[i] === maskId ? x0[i] : -1;
+    }
+    const ce = sparseSoftmaxCrossEntropy(
+      logits.reshape([b * l, v]).add(maskBias) as Tensor2D,
+      tf.tensor1d(labels, "int32"),
+    ); // [B·L]
+    return ce.reshape([b, l]) as Tensor2D;
   });
 }
 

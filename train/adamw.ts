@@ -5,6 +5,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { adamwUpdate } from "@d3pm/backend/fused-ops";
 import type { Tensor, Variable } from "@d3pm/transformer";
 
 /** Options of {@linkcode AdamW}. */
@@ -120,22 +121,24 @@ export class AdamW {
       throw new RangeError(`AdamW: lr must be finite and ≥ 0, got ${lr}`);
     }
     this.#step++;
-    const c1 = 1 - this.beta1 ** this.#step;
-    const c2 = 1 - this.beta2 ** this.#step;
+    const step = this.#step;
     tf.tidy(() => {
       for (const [name, p] of this.#vars) {
         const g = grads.get(name);
         if (!g) continue;
         const m = this.#m.get(name)!, v = this.#v.get(name)!;
-        const m1 = m.mul(this.beta1).add(g.mul(1 - this.beta1));
-        const v1 = v.mul(this.beta2).add(g.square().mul(1 - this.beta2));
-        m.assign(m1);
-        v.assign(v1);
-        let update = m1.div(c1).div(v1.div(c2).sqrt().add(this.eps));
-        if (this.#decays.has(name) && this.weightDecay > 0) {
-          update = update.add(p.mul(this.weightDecay));
-        }
-        p.assign(p.sub(update.mul(lr)));
+        // One fused kernel per variable on blas (tfjs ops elsewhere).
+        const next = adamwUpdate({ param: p, grad: g, m, v }, {
+          lr,
+          beta1: this.beta1,
+          beta2: this.beta2,
+          eps: this.eps,
+          weightDecay: this.#decays.has(name) ? this.weightDecay : 0,
+          step,
+        });
+        m.assign(next.m);
+        v.assign(next.v);
+        p.assign(next.param);
       }
     });
   }

@@ -4,7 +4,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Scalar, Tensor2D, Tensor3D } from "@d3pm/transformer";
+import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
+import type { Scalar, Tensor1D, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** A model with the backbone call. */
 export interface Backbone {
@@ -48,10 +49,11 @@ export function causalLmLoss(
     const logits = model.forward(x.slice([0, 0], [b, l - 1]) as Tensor2D, {
       training: options.training ?? true,
     });
-    const target = tf.oneHot(
-      x.slice([0, 1], [b, l - 1]) as Tensor2D,
-      logits.shape[2],
-    );
-    return tf.logSoftmax(logits).mul(target).sum(-1).mean().neg() as Scalar;
+    const [, t, v] = logits.shape;
+    const losses = sparseSoftmaxCrossEntropy(
+      tf.reshape(logits, [b * t, v]) as Tensor2D,
+      tf.reshape(x.slice([0, 1], [b, l - 1]), [-1]) as Tensor1D,
+    ); // [B·(L−1)], one fused kernel each way on blas
+    return tf.mean(losses) as Scalar;
   });
 }

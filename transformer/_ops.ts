@@ -2,30 +2,26 @@
 // decoder. Private: shapes are trusted, callers validate.
 
 import * as tf from "@tensorflow/tfjs";
+import {
+  gelu as fusedGelu,
+  layerNorm as fusedLayerNorm,
+} from "@d3pm/backend/fused-ops";
 
-/** LayerNorm over the last axis with GPT-2's epsilon. */
+/**
+ * LayerNorm over the last axis with GPT-2's epsilon (one fused kernel each
+ * way on the blas backend, tfjs ops elsewhere).
+ */
 export function layerNorm(
   x: tf.Tensor,
   weight: tf.Tensor,
   bias: tf.Tensor,
 ): tf.Tensor {
-  return tf.tidy(() => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5)));
-    return tf.add(tf.mul(normed, weight), bias);
-  });
+  return fusedLayerNorm(x, { weight, bias, epsilon: 1e-5 });
 }
 
-const GELU_C = Math.sqrt(2 / Math.PI);
-
-/** GELU, tanh approximation (GPT-2's `gelu_new`). */
+/** GELU, tanh approximation (GPT-2's `gelu_new`); fused on blas. */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    // x³ as x·x² (tf.pow is a slow generic kernel on CPU backends).
-    const cube = tf.mul(x, tf.square(x));
-    const inner = tf.mul(tf.add(x, tf.mul(cube, 0.044715)), GELU_C);
-    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
-  });
+  return fusedGelu(x);
 }
 
 /** `x @ weight + bias` on the last axis; x is [..., in], weight [in, out]. */
