@@ -139,7 +139,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     lr: 5e-3,
     warmup: 20,
     emaDecay: 0.9,
-    checkpointEvery: 200,
+    checkpointEvery: 250,
     diffusionSteps: 50,
     evalBlocks: 64,
     elboSamples: 8,
@@ -149,7 +149,18 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     samples: 1,
   },
   // A 2-core CPU in about ten minutes: the default.
-  tiny: { ...BASE, preset: "tiny" },
+  tiny: {
+    ...BASE,
+    preset: "tiny",
+    steps: 500,
+    lr: 2e-3,
+    warmup: 30,
+    emaDecay: 0.98,
+    checkpointEvery: 250,
+    exactBlocks: 1,
+    genTokens: 2048,
+    genSteps: "16,64",
+  },
   // A 2-core CPU in about an hour; several seeds.
   small: {
     ...BASE,
