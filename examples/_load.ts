@@ -76,6 +76,11 @@ export interface ToolArgs {
   values: Record<string, string | undefined>;
   quiet: boolean;
   num(name: string, fallback: number): number;
+  choice<T extends string>(
+    name: string,
+    accepted: readonly T[],
+    fallback: T,
+  ): T;
 }
 
 /**
@@ -120,6 +125,17 @@ export function parseToolArgs(
         );
       }
       return n;
+    },
+    choice(name, accepted, fallback) {
+      const v = values[name] ?? fallback;
+      if (!accepted.includes(v as never)) {
+        throw new Error(
+          `Option --${name} must be ${accepted.join(" or ")}, got ${
+            JSON.stringify(v)
+          }`,
+        );
+      }
+      return v as typeof fallback;
     },
   };
 }

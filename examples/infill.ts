@@ -34,7 +34,7 @@ const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng"];
 
 if (import.meta.main) {
   try {
-    const { values: args, quiet, num } = parseToolArgs(
+    const { values: args, quiet, num, choice } = parseToolArgs(
       Deno.args,
       STRINGS,
       HELP,
@@ -44,14 +44,11 @@ if (import.meta.main) {
         'Option --text is required, e.g. --text "The [MASK*2] of France"',
       );
     }
-    const strategy = String(args.strategy ?? "ancestral");
-    if (strategy !== "ancestral" && strategy !== "confidence") {
-      throw new Error(
-        `Option --strategy must be ancestral or confidence, got ${
-          JSON.stringify(strategy)
-        }`,
-      );
-    }
+    const strategy = choice(
+      "strategy",
+      ["ancestral", "confidence"] as const,
+      "ancestral",
+    );
     await initBackend({ prefer: "auto" });
     const { config, tokenizer, model } = await loadRun(
       String(args.run ?? "runs/latest"),

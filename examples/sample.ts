@@ -46,25 +46,17 @@ const STRINGS = [
 
 if (import.meta.main) {
   try {
-    const { values: args, quiet, num } = parseToolArgs(
+    const { values: args, quiet, num, choice } = parseToolArgs(
       Deno.args,
       STRINGS,
       HELP,
     );
-    const kind = String(args.model ?? "d3pm");
-    if (kind !== "d3pm" && kind !== "ar") {
-      throw new Error(
-        `Option --model must be d3pm or ar, got ${JSON.stringify(kind)}`,
-      );
-    }
-    const strategy = String(args.strategy ?? "ancestral");
-    if (strategy !== "ancestral" && strategy !== "confidence") {
-      throw new Error(
-        `Option --strategy must be ancestral or confidence, got ${
-          JSON.stringify(strategy)
-        }`,
-      );
-    }
+    const kind = choice("model", ["d3pm", "ar"] as const, "d3pm");
+    const strategy = choice(
+      "strategy",
+      ["ancestral", "confidence"] as const,
+      "ancestral",
+    );
     await initBackend({ prefer: "auto" });
     const { config, tokenizer, model } = await loadRun(
       String(args.run ?? "runs/latest"),
