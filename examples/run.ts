@@ -13,8 +13,10 @@ import {
   embeddedWikiText2,
   findWikiText,
   packBlocks,
+  type Prng,
   prng,
   readArticles,
+  sha256OfSource,
   type Split,
   tokenizeCorpus,
   type TokenizedCorpus,
@@ -139,7 +141,7 @@ async function loadTokenizer(
   const inRun = `${config.out}/tokenizer.json`;
   if (await exists(inRun)) return await loadBpeTokenizer(inRun);
   const train = await source(config, "train");
-  const key = (await (await import("@d3pm/data")).sha256OfSource(train)).slice(
+  const key = (await sha256OfSource(train)).slice(
     0,
     16,
   );
@@ -306,7 +308,7 @@ export async function runExperiment(
         : config.diffusionLoss === "mdlm"
         ? (
           batch: { tokens: Int32Array; batchSize: number },
-          rng: import("@d3pm/data").Prng,
+          rng: Prng,
         ) =>
           mdlmLoss(model, {
             tokens: batch.tokens,
@@ -320,7 +322,7 @@ export async function runExperiment(
           })
         : (
           batch: { tokens: Int32Array; batchSize: number },
-          rng: import("@d3pm/data").Prng,
+          rng: Prng,
         ) =>
           d3pmLoss(model, {
             tokens: batch.tokens,
