@@ -233,6 +233,11 @@ export async function runExperiment(
   }
   await Deno.writeTextFile(configPath, JSON.stringify(config, null, 2) + "\n");
 
+  if (config.preset === "paper" && !config.data) {
+    log(
+      "note: the paper preset is meant for WikiText-103 (--data DIR); without it, the embedded WikiText-2 is used",
+    );
+  }
   const tokenizer = await loadTokenizer(config, log);
   const { bos, eos, pad, mask } = tokenizer.special;
   if (
