@@ -52,6 +52,25 @@ export async function testBackends(): Promise<TestBackend[]> {
   ];
 }
 
+/**
+ * A `Deno.test` registrar for one backend: names end in `(backend)`, the
+ * backend is made active before each test, and an unusable backend's tests
+ * are ignored.
+ */
+export function backendTest(
+  backend: TestBackend,
+): (name: string, fn: () => void | Promise<void>) => void {
+  return (name, fn) =>
+    Deno.test({
+      name: `${name} (${backend.name})`,
+      ignore: backend.skip !== null,
+      fn: async () => {
+        await useBackend(backend.name);
+        await fn();
+      },
+    });
+}
+
 /** Make `name` the active tfjs backend. */
 export async function useBackend(name: string): Promise<void> {
   if (tf.getBackend() !== name) {

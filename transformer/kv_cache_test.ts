@@ -2,6 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { Transformer } from "./transformer.ts";
 import {
+  backendTest,
   maxAbsDiff,
   testBackends,
   tinyConfig,
@@ -16,16 +17,8 @@ const KV_TOLERANCE = 1e-4;
 
 const backends = await testBackends();
 
-for (const { name: backend, skip } of backends) {
-  const test = (name: string, fn: () => void | Promise<void>) =>
-    Deno.test({
-      name: `${name} (${backend})`,
-      ignore: skip !== null,
-      fn: async () => {
-        await useBackend(backend);
-        await fn();
-      },
-    });
+for (const entry of backends) {
+  const test = backendTest(entry);
 
   test("decode() with a KV cache gives the logits of a full forward()", () => {
     for (const positions of ["learned", "rotary"] as const) {

@@ -11,6 +11,7 @@ import { Transformer } from "./transformer.ts";
 import { embeddingLookup } from "./_ops.ts";
 import { normals } from "./_init.ts";
 import {
+  backendTest,
   maxAbsDiff,
   testBackends,
   tinyConfig,
@@ -68,16 +69,9 @@ function randomiseWeights(model: Transformer, seed: number, std: number) {
 
 const backends = await testBackends();
 
-for (const { name: backend, skip } of backends) {
-  const test = (name: string, fn: () => void | Promise<void>) =>
-    Deno.test({
-      name: `${name} (${backend})`,
-      ignore: skip !== null,
-      fn: async () => {
-        await useBackend(backend);
-        await fn();
-      },
-    });
+for (const entry of backends) {
+  const { name: backend, skip } = entry;
+  const test = backendTest(entry);
   if (skip !== null) console.log(`skipping ${backend}: ${skip}`);
 
   test("forward() of a causal model never lets a later token change earlier logits", () => {
