@@ -7,6 +7,7 @@ import {
   type Tokenizer,
 } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
+import { initBackend } from "@d3pm/backend";
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 
 export interface LoadedRun {
@@ -47,6 +48,31 @@ export async function loadRun(
   }
   const model = await loadModel(modelDir);
   return { config, tokenizer, model };
+}
+
+/**
+ * What both tools do first: start the backend and load `--run` (default
+ * `runs/latest`) and `--seed`'s model of `kind`.
+ */
+export async function openRun(
+  args: ToolArgs,
+  kind: "ar" | "d3pm",
+): Promise<LoadedRun> {
+  await initBackend({ prefer: "auto" });
+  return await loadRun(
+    String(args.values.run ?? "runs/latest"),
+    args.num("seed", 0),
+    kind,
+  );
+}
+
+/** The sampler strategy option, shared by both tools. */
+export function strategyOf(args: ToolArgs): "ancestral" | "confidence" {
+  return args.choice(
+    "strategy",
+    ["ancestral", "confidence"] as const,
+    "ancestral",
+  );
 }
 
 /** Text of ids with masks shown as a block character, for terminal displays. */

@@ -5,10 +5,15 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "@d3pm/backend";
 import { prng } from "@d3pm/data";
 import { discretize, logLinear, sample } from "@d3pm/diffusion";
-import { fail, loadRun, parseToolArgs, showMasked } from "./_load.ts";
+import {
+  fail,
+  openRun,
+  parseToolArgs,
+  showMasked,
+  strategyOf,
+} from "./_load.ts";
 
 const HELP = `deno task infill --text "TEXT" [options]
 
@@ -34,27 +39,19 @@ const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng"];
 
 if (import.meta.main) {
   try {
-    const { values: args, quiet, num, choice } = parseToolArgs(
+    const parsed = parseToolArgs(
       Deno.args,
       STRINGS,
       HELP,
     );
+    const { values: args, quiet, num } = parsed;
     if (args.text === undefined) {
       throw new Error(
         'Option --text is required, e.g. --text "The [MASK*2] of France"',
       );
     }
-    const strategy = choice(
-      "strategy",
-      ["ancestral", "confidence"] as const,
-      "ancestral",
-    );
-    await initBackend({ prefer: "auto" });
-    const { config, tokenizer, model } = await loadRun(
-      String(args.run ?? "runs/latest"),
-      num("seed", 0),
-      "d3pm",
-    );
+    const strategy = strategyOf(parsed);
+    const { config, tokenizer, model } = await openRun(parsed, "d3pm");
     const mask = tokenizer.special.mask!;
     const text = String(args.text).replace(/\\n/g, "\n");
     const ids: number[] = [];

@@ -5,11 +5,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "@d3pm/backend";
 import { prng } from "@d3pm/data";
 import { discretize, logLinear, sample } from "@d3pm/diffusion";
 import { generateAr } from "@d3pm/eval";
-import { fail, loadRun, parseToolArgs, showMasked } from "./_load.ts";
+import {
+  fail,
+  openRun,
+  parseToolArgs,
+  showMasked,
+  strategyOf,
+} from "./_load.ts";
 
 const HELP = `deno task sample [options]
 
@@ -46,23 +51,15 @@ const STRINGS = [
 
 if (import.meta.main) {
   try {
-    const { values: args, quiet, num, choice } = parseToolArgs(
+    const parsed = parseToolArgs(
       Deno.args,
       STRINGS,
       HELP,
     );
+    const { quiet, num, choice } = parsed;
     const kind = choice("model", ["d3pm", "ar"] as const, "d3pm");
-    const strategy = choice(
-      "strategy",
-      ["ancestral", "confidence"] as const,
-      "ancestral",
-    );
-    await initBackend({ prefer: "auto" });
-    const { config, tokenizer, model } = await loadRun(
-      String(args.run ?? "runs/latest"),
-      num("seed", 0),
-      kind,
-    );
+    const strategy = strategyOf(parsed);
+    const { config, tokenizer, model } = await openRun(parsed, kind);
     const { bos, pad, mask } = tokenizer.special as Required<
       typeof tokenizer.special
     >;
