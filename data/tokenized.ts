@@ -28,6 +28,8 @@ export interface TokenizedCorpus {
 export interface TokenizeOptions {
   /** Directory for cache files; no caching when absent. */
   cacheDir?: string;
+  /** The source's SHA-256 when the caller already has it (saves a read). */
+  corpusSha256?: string;
   /** Progress of reading the corpus (see {@linkcode readLines}). */
   onProgress?: ((p: ReadProgress) => void) | false;
   /** Called with a one-line message when a cache is stale or corrupt. */
@@ -96,7 +98,7 @@ export async function tokenizeCorpus(
   let cachePath: string | undefined;
   let corpusSha256 = "";
   if (options.cacheDir) {
-    corpusSha256 = await sha256OfSource(source);
+    corpusSha256 = options.corpusSha256 ?? await sha256OfSource(source);
     const tokSha = createHash("sha256").update(tokenizer.id).digest("hex");
     cachePath = `${options.cacheDir}/${corpusSha256.slice(0, 16)}-${
       tokSha.slice(0, 16)

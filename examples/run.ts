@@ -134,17 +134,14 @@ async function source(
 
 async function loadTokenizer(
   config: ExperimentConfig,
+  train: { source: CorpusSource; sha256: string },
   log: (s: string) => void,
 ): Promise<Tokenizer> {
   if (config.tokenizer === "byte") return new ByteTokenizer();
   if (config.tokenizer === "gpt2") return await loadGpt2Tokenizer();
   const inRun = `${config.out}/tokenizer.json`;
   if (await exists(inRun)) return await loadBpeTokenizer(inRun);
-  const train = await source(config, "train");
-  const key = (await sha256OfSource(train)).slice(
-    0,
-    16,
-  );
+  const key = train.sha256.slice(0, 16);
   const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${key}.json`;
   let tok;
   if (await exists(cached)) {
@@ -156,7 +153,7 @@ async function loadTokenizer(
     );
     const start = performance.now();
     const texts: string[] = [];
-    for await (const t of readArticles(train)) texts.push(t);
+    for await (const t of readArticles(train.source)) texts.push(t);
     tok = trainBpe(texts, { vocabSize: config.vocabSize });
     await saveBpeTokenizer(tok, cached);
     log(
@@ -238,7 +235,13 @@ export async function runExperiment(
       "note: the paper preset is meant for WikiText-103 (--data DIR); without it, the embedded WikiText-2 is used",
     );
   }
-  const tokenizer = await loadTokenizer(config, log);
+  // The train split is hashed once: it keys both the BPE and the token cache.
+  const trainSource = await source(config, "train");
+  const trainSha256 = await sha256OfSource(trainSource);
+  const tokenizer = await loadTokenizer(config, {
+    source: trainSource,
+    sha256: trainSha256,
+  }, log);
   const { bos, eos, pad, mask } = tokenizer.special;
   if (
     bos === undefined || eos === undefined || pad === undefined ||
@@ -251,8 +254,9 @@ export async function runExperiment(
   const vocab = tokenizer.vocabSize;
   const cacheDir = ".cache/tokens";
   const corpora: Record<"train" | "test", TokenizedCorpus> = {
-    train: await tokenizeCorpus(await source(config, "train"), tokenizer, {
+    train: await tokenizeCorpus(trainSource, tokenizer, {
       cacheDir,
+      corpusSha256: trainSha256,
     }),
     test: await tokenizeCorpus(await source(config, "test"), tokenizer, {
       cacheDir,
