@@ -190,6 +190,22 @@ function headlessNvidiaIcd(): string | undefined {
   }
 }
 
+/**
+ * Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every
+ * instance when it is unset (headless machines, CI): give this process a
+ * private one (0700, as the spec asks) so that the ladder's probe stays quiet.
+ */
+function quietRuntimeDir(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = Deno.makeTempDirSync({ prefix: "d3pm-xdg-" });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // No env or write permission: the warning is harmless.
+  }
+}
+
 let icdNote: string | undefined;
 let icdChecked = false;
 
@@ -205,6 +221,7 @@ const webgpu: Rung = async (strict) => {
   if (!icdChecked) {
     icdChecked = true;
     icdNote = headlessNvidiaIcd();
+    quietRuntimeDir();
   }
   let adapter: AdapterLike | null;
   try {
