@@ -228,10 +228,10 @@ Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
   for (const rec of records) {
     const key = `${String(rec.model).toUpperCase()} seed ${rec.seed}`;
     const pts = series.get(key) ?? [];
-    // A resumed run appends steps again: keep the latest value of each step.
+    // A resumed run appends steps again from its checkpoint: drop the steps it
+    // redoes (linear over the log, however long the run).
     const step = Number(rec.step);
-    const at = pts.findIndex(([s]) => s === step);
-    if (at >= 0) pts.splice(at);
+    while (pts.length > 0 && pts[pts.length - 1][0] >= step) pts.pop();
     pts.push([step, Number(rec.loss)]);
     series.set(key, pts);
   }
