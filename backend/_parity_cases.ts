@@ -5,7 +5,7 @@
  * axes, broadcasting, transposes and batches.
  */
 import * as tf from "@tensorflow/tfjs";
-import { mulberry32 } from "./_reference_gpt.ts";
+import { randomFloats } from "@d3pm/core";
 import {
   adamwUpdate,
   gelu,
@@ -43,7 +43,7 @@ export function inputValues(
   spec: InputSpec,
   seed: number,
 ): Float32Array | Int32Array {
-  const rand = mulberry32(seed);
+  const rand = randomFloats(seed);
   const n = spec.shape.reduce((a, b) => a * b, 1);
   if (spec.int !== undefined) {
     return Int32Array.from({ length: n }, () => Math.floor(rand() * spec.int!));

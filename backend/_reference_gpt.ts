@@ -3,6 +3,7 @@
  * benchmark and memory test — a stand-in until the transformer package
  * exists. Pre-norm blocks, fused QKV, tanh GELU, tied embeddings, Adam.
  */
+import { randomFloats } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 
 /** The reference model's shape. */
@@ -45,18 +46,6 @@ export interface ReferenceGpt {
   dispose(): void;
 }
 
-/** A tiny seeded PRNG (mulberry32), so every backend sees the same numbers. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function normal(shape: number[], std: number, rand: () => number): tf.Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const v = new Float32Array(n);
@@ -80,7 +69,7 @@ export function referenceGpt(
   options: { seed?: number; sync?: boolean; lr?: number } = {},
 ): ReferenceGpt {
   const { vocab, seq, dModel: d, heads, layers, mlp } = config;
-  const rand = mulberry32(options.seed ?? 1);
+  const rand = randomFloats(options.seed ?? 1);
   const hd = d / heads;
   const vars: tf.Variable[] = [];
   const v = (t: tf.Tensor, name: string) => {

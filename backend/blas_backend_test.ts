@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { registerBlasBackend } from "./blas_backend.ts";
-import { mulberry32, referenceGpt } from "./_reference_gpt.ts";
+import { randomFloats } from "@d3pm/core";
+import { referenceGpt } from "./_reference_gpt.ts";
 
 const blas = registerBlasBackend();
 
@@ -28,7 +29,7 @@ Deno.test("registerBlasBackend() replaces the hot kernels and keeps the rest of 
 
 Deno.test("blas BatchMatMul broadcasts batch dimensions like NumPy", async () => {
   await tf.setBackend("blas");
-  const rand = mulberry32(3);
+  const rand = randomFloats(3);
   const av = Float32Array.from({ length: 2 * 5 * 7 }, () => rand() - 0.5);
   const bv = Float32Array.from({ length: 3 * 7 * 4 }, () => rand() - 0.5);
   const c = tf.matMul(tf.tensor(av, [2, 1, 5, 7]), tf.tensor(bv, [3, 7, 4]));
@@ -89,7 +90,7 @@ Deno.test("blas recycles the arrays of disposed intermediates correctly", async 
 const TINY = { vocab: 97, seq: 16, dModel: 32, heads: 4, layers: 2, mlp: 64 };
 
 function tokens(batch: number, seq: number, vocab: number): Int32Array {
-  const rand = mulberry32(11);
+  const rand = randomFloats(11);
   return Int32Array.from(
     { length: batch * seq },
     () => Math.floor(rand() * vocab),

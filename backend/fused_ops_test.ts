@@ -7,7 +7,7 @@ import {
   layerNorm,
   sparseSoftmaxCrossEntropy,
 } from "./fused_ops.ts";
-import { mulberry32 } from "./_reference_gpt.ts";
+import { randomFloats } from "@d3pm/core";
 
 registerBlasBackend();
 
@@ -15,7 +15,7 @@ registerBlasBackend();
 // tied logits → sparse cross-entropy, trained with adamwUpdate.
 async function train(backend: string, steps: number): Promise<number[]> {
   await tf.setBackend(backend);
-  const rand = mulberry32(11);
+  const rand = randomFloats(11);
   const init = (shape: number[], std: number) =>
     tf.variable(
       tf.tensor(

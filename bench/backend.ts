@@ -20,6 +20,7 @@
  * gradient alone is ~100 s here), so it runs `--cpu-steps` (default 1) step,
  * which includes its warm-up: its tokens/s is an upper bound on its speed.
  */
+import { randomFloats } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { parseArgs } from "@std/cli";
 import { initBackend, loadCblas } from "@d3pm/backend";
@@ -30,18 +31,6 @@ import {
 } from "@d3pm/backend/cblas";
 import { parameterShapes, preset, Transformer } from "@d3pm/transformer";
 import { AdamW, causalLmLoss } from "@d3pm/train";
-
-/** A tiny seeded PRNG (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // The issue's reference step: 4 layers, d 256, 4 heads, MLP 1024, T 128,
 // V 4096, tied embeddings (the Transformer always ties them).
@@ -130,7 +119,7 @@ async function trainingStep(
   const opt = new AdamW(model.variables);
   const names = [...model.variables.keys()];
   const vars = [...model.variables.values()];
-  const rand = mulberry32(7);
+  const rand = randomFloats(7);
   // seq + 1 ids a row: positions 0..seq−1 predict ids 1..seq.
   const tokens = Int32Array.from(
     { length: batch * (seq + 1) },
@@ -191,7 +180,7 @@ async function matmulGflops(
   reps: number,
 ): Promise<{ sgemm: number; matmul: number }> {
   await initBackend({ prefer: "blas", fallback: false, log: () => {} });
-  const rand = mulberry32(3);
+  const rand = randomFloats(3);
   const av = Float32Array.from({ length: n * n }, () => rand() - 0.5);
   const bv = Float32Array.from({ length: n * n }, () => rand() - 0.5);
   const cv = new Float32Array(n * n);

@@ -4,9 +4,9 @@
 // 2. the exact discrete bound (all T terms) vs the Monte-Carlo continuous
 //    bound for a small bidirectional Transformer trained with the MDLM loss on
 //    a toy corpus whose entropy is known (arithmetic progressions mod 8).
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "@d3pm/backend";
-import { prng } from "@d3pm/data";
 import {
   absorbing,
   absorbingBeta,

@@ -3,9 +3,9 @@
  *
  * @module
  */
+import { prng } from "@d3pm/core";
 import { DataError } from "./errors.ts";
 import type { Blocks } from "./pack.ts";
-import { prng } from "./prng.ts";
 
 /** Where a {@linkcode BatchIterator} stands; save it to resume later. */
 export interface BatchState {

@@ -19,7 +19,6 @@
  * @module
  */
 export * from "./errors.ts";
-export * from "./prng.ts";
 export * from "./wikitext.ts";
 export * from "./tokenized.ts";
 export * from "./pack.ts";

@@ -1,8 +1,8 @@
+import { prng } from "@d3pm/core";
 import { assertEquals, assertThrows } from "@std/assert";
 import { packBlocks, type PackOptions } from "./pack.ts";
 import type { TokenizedCorpus } from "./tokenized.ts";
 import { DataError } from "./errors.ts";
-import { prng } from "./prng.ts";
 
 function corpusOf(docs: number[][]): TokenizedCorpus {
   const offsets = [0];

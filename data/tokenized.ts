@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { createSha256, sha256Hex, writeFileAtomic } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { type CorpusSource, openBytes, readArticles } from "./wikitext.ts";
 import type { ReadProgress } from "./wikitext.ts";
@@ -55,14 +55,10 @@ interface CacheHeader {
  * @returns Lower-case hex digest.
  */
 export async function sha256OfSource(source: CorpusSource): Promise<string> {
-  const hash = createHash("sha256");
+  const hash = createSha256();
   const { stream } = await openBytes(source);
   for await (const chunk of stream) hash.update(chunk);
-  return hash.digest("hex");
-}
-
-function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
+  return hash.hex();
 }
 
 /**
@@ -99,7 +95,7 @@ export async function tokenizeCorpus(
   let corpusSha256 = "";
   if (options.cacheDir) {
     corpusSha256 = options.corpusSha256 ?? await sha256OfSource(source);
-    const tokSha = createHash("sha256").update(tokenizer.id).digest("hex");
+    const tokSha = sha256Hex(tokenizer.id);
     cachePath = `${options.cacheDir}/${corpusSha256.slice(0, 16)}-${
       tokSha.slice(0, 16)
     }.tok`;
@@ -195,7 +191,7 @@ async function readCache(
   if (payload.length !== 4 * (numDocs + 1) + idBytes * numTokens) {
     return problem("truncated or padded (size does not match its header)");
   }
-  if (sha256(payload) !== header.payloadSha256) {
+  if (sha256Hex(payload) !== header.payloadSha256) {
     return problem("corrupt (checksum mismatch)");
   }
   // Copy into aligned buffers; the payload may start at any byte.
@@ -238,7 +234,7 @@ async function writeCache(
     numDocs: corpus.docOffsets.length - 1,
     numTokens: corpus.ids.length,
     idBytes,
-    payloadSha256: sha256(payload),
+    payloadSha256: sha256Hex(payload),
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
   const out = new Uint8Array(12 + headerBytes.length + payload.length);
@@ -249,7 +245,5 @@ async function writeCache(
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || ".", {
     recursive: true,
   });
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeFile(tmp, out);
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, out);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { TextLineStream } from "@std/streams";
+import { gunzipStream } from "@d3pm/core";
 import { DataError } from "./errors.ts";
 
 /** A split of a WikiText corpus. */
@@ -268,12 +269,7 @@ export async function readLines(
     )
     : stream;
   if (source.gzip) {
-    bytes = bytes.pipeThrough(
-      new DecompressionStream("gzip") as unknown as TransformStream<
-        Uint8Array,
-        Uint8Array
-      >,
-    );
+    bytes = gunzipStream(bytes);
   }
   return bytes
     .pipeThrough(

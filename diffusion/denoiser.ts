@@ -1,9 +1,9 @@
+import type { Tensor1D, Tensor2D, Tensor3D } from "@d3pm/core";
 /**
  * The backbone contract the diffusion package relies on, and nothing more.
  *
  * @module
  */
-import type { Tensor1D, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /**
  * Any model with the shared backbone call: token ids `[B, L]` (int32) and an

@@ -6,8 +6,8 @@
  *
  * @module
  */
+import type { Prng, Tensor1D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import {
   sampleTimes,
@@ -18,7 +18,6 @@ import {
 } from "./loss.ts";
 import type { ContinuousSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
-import type { Tensor1D } from "@d3pm/transformer";
 
 /** An upper bound on NLL, in nats per token. */
 export interface BoundEstimate {

@@ -8,13 +8,12 @@
  *
  * @module
  */
+import type { Prng, Scalar, Tensor, Tensor2D, Tensor3D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
-import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
-import type { Scalar, Tensor, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** A batch of clean tokens: `tokens` holds `batchSize × length` ids. */
 export interface TokenBatch {
@@ -97,7 +96,7 @@ export function subsCrossEntropy(
  * @example
  * ```ts
  * import { sampleTimes } from "@d3pm/diffusion";
- * import { prng } from "@d3pm/data";
+ * import { prng } from "@d3pm/core";
  * import { assert } from "@std/assert";
  * const t = Array.from(sampleTimes(4, { prng: prng(0) })).sort();
  * assert(t[3] - t[0] < 0.75 + 1e-9); // one per quarter of [0, 1]

@@ -1,3 +1,4 @@
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -5,7 +6,6 @@ import {
   assertEquals,
   assertThrows,
 } from "@std/assert";
-import { prng } from "@d3pm/data";
 import {
   d3pmLoss,
   mdlmLoss,

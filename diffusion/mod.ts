@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { absorbing, absorbingBeta } from "@d3pm/diffusion";
- * import { prng } from "@d3pm/data";
+ * import { prng } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
  * const q = absorbing(absorbingBeta({ steps: 1000 }), { numStates: 8, maskId: 7 });
  * const xt = q.noise([1, 2, 3, 4], 1000, prng(0)); // fully masked at t = T

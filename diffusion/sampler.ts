@@ -8,12 +8,11 @@
  *
  * @module
  */
+import type { Prng, Tensor1D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Prng } from "@d3pm/data";
 import type { Denoiser } from "./denoiser.ts";
 import type { DiscreteSchedule } from "./schedule.ts";
 import { sampleCategorical } from "./transition.ts";
-import type { Tensor1D } from "@d3pm/transformer";
 
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {
@@ -148,7 +147,7 @@ export function tokenProbabilities(
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { absorbingBeta, sample } from "@d3pm/diffusion";
- * import { prng } from "@d3pm/data";
+ * import { prng } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
  * await tf.setBackend("cpu");
  * // A denoiser that always predicts token 3 (of 5; the mask is 4).

@@ -1,3 +1,4 @@
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -7,7 +8,6 @@ import {
   assertRejects,
   assertThrows,
 } from "@std/assert";
-import { prng } from "@d3pm/data";
 import { sample, type SampleStep, tokenProbabilities } from "./sampler.ts";
 import { absorbingBeta, cosineBeta } from "./schedule.ts";
 import { ConstantDenoiser } from "./_test_models.ts";

@@ -1,8 +1,8 @@
 // End to end: a tiny denoiser trained with the MDLM loss lowers its bound,
 // and the exact discrete bound agrees with the Monte-Carlo continuous one.
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { assert } from "@std/assert";
-import { prng } from "@d3pm/data";
 import { continuousElbo, discreteElbo } from "./elbo.ts";
 import { mdlmLoss, type TokenBatch } from "./loss.ts";
 import { absorbingBeta, logLinear } from "./schedule.ts";

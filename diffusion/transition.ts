@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Prng } from "@d3pm/data";
+import type { Prng } from "@d3pm/core";
 import type { DiscreteSchedule } from "./schedule.ts";
 
 /** What kind of transition it is. */
@@ -458,7 +458,7 @@ function matmul(a: Float64Array, b: Float64Array, v: number): Float64Array {
  * @example
  * ```ts
  * import { sampleCategorical } from "@d3pm/diffusion";
- * import { prng } from "@d3pm/data";
+ * import { prng } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
  * assertEquals(sampleCategorical([0, 0, 3], prng(1)), 2);
  * ```

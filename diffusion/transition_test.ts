@@ -1,10 +1,10 @@
+import { prng } from "@d3pm/core";
 import {
   assert,
   assertAlmostEquals,
   assertEquals,
   assertThrows,
 } from "@std/assert";
-import { prng } from "@d3pm/data";
 import {
   absorbingBeta,
   cosineBeta,

@@ -1,3 +1,4 @@
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -6,7 +7,7 @@ import {
   assertRejects,
   assertThrows,
 } from "@std/assert";
-import { type Blocks, prng } from "@d3pm/data";
+import type { Blocks } from "@d3pm/data";
 import { absorbingBeta, type Denoiser } from "@d3pm/diffusion";
 import { arNll, diffusionBound, figures } from "./nll.ts";
 import { summarize } from "./aggregate.ts";

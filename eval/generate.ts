@@ -4,8 +4,8 @@
  *
  * @module
  */
+import type { Prng, Tensor2D, Tensor3D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Prng } from "@d3pm/data";
 import {
   type Denoiser,
   type DiscreteSchedule,
@@ -13,7 +13,6 @@ import {
   sampleCategorical,
   tokenProbabilities,
 } from "@d3pm/diffusion";
-import type { Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** A causal model that decodes incrementally with a KV cache. */
 export interface CausalLM extends Denoiser {

@@ -5,8 +5,9 @@
  *
  * @module
  */
+import type { Prng, Tensor2D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Blocks, Prng } from "@d3pm/data";
+import type { Blocks } from "@d3pm/data";
 import {
   type BoundEstimate,
   continuousElbo,
@@ -15,7 +16,6 @@ import {
   discreteElbo,
   type Transition,
 } from "@d3pm/diffusion";
-import type { Tensor2D } from "@d3pm/transformer";
 
 /** Nats per token and the figures derived from it. */
 export interface LikelihoodFigures {

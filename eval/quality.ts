@@ -5,8 +5,9 @@
  *
  * @module
  */
+import type { Prng, Tensor1D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Blocks, Prng } from "@d3pm/data";
+import type { Blocks } from "@d3pm/data";
 import {
   type Denoiser,
   type DiscreteSchedule,
@@ -14,7 +15,6 @@ import {
   subsCrossEntropy,
 } from "@d3pm/diffusion";
 import { arNll, type Backbone } from "./nll.ts";
-import type { Tensor1D } from "@d3pm/transformer";
 
 /**
  * Mean over samples of the entropy (nats) of each sample's token histogram,

@@ -4,8 +4,8 @@
  *
  * @module
  */
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { prng } from "@d3pm/data";
 import { discretize, logLinear, sample } from "@d3pm/diffusion";
 import {
   fail,

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { type Prng, prng } from "@d3pm/core";
 import { initBackend } from "@d3pm/backend";
 import {
   type Blocks,
@@ -13,8 +14,6 @@ import {
   embeddedWikiText2,
   findWikiText,
   packBlocks,
-  type Prng,
-  prng,
   readArticles,
   sha256OfSource,
   type Split,

@@ -7,6 +7,7 @@
  */
 import { parseArgs } from "@std/cli";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
+import { gunzip } from "@d3pm/core";
 
 const HELP = `deno task tokenizer:train [options]
 
@@ -43,9 +44,7 @@ async function readBytes(path: string | URL): Promise<Uint8Array> {
   }
   if (!String(path).endsWith(".gz")) return bytes;
   try {
-    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-      .pipeThrough(new DecompressionStream("gzip"));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    return await gunzip(bytes);
   } catch (e) {
     fail(`cannot gunzip --input ${path}: ${(e as Error).message}`);
   }

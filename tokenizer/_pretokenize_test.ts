@@ -1,5 +1,6 @@
 import { assertEquals } from "@std/assert";
-import { fuzzString, mulberry32 } from "./_fuzz.ts";
+import { randomFloats } from "@d3pm/core";
+import { fuzzString } from "./_fuzz.ts";
 import { GPT2_PATTERN, pieceEnds } from "./_pretokenize.ts";
 import { readText } from "./_read.ts";
 
@@ -20,7 +21,7 @@ Deno.test("pieceEnds() cuts the WikiText-2 raw test split exactly where the GPT-
 });
 
 Deno.test("pieceEnds() agrees with the GPT-2 pattern on seeded random Unicode", () => {
-  const rand = mulberry32(7);
+  const rand = randomFloats(7);
   for (let k = 0; k < 2000; k++) {
     const s = fuzzString(rand, 1 + Math.floor(rand() * 200));
     assertEquals(scannerEnds(s), regexEnds(s), JSON.stringify(s));
@@ -57,7 +58,7 @@ Deno.test("pieceEnds() agrees with the GPT-2 pattern on every short string over 
 });
 
 Deno.test("pieceEnds() on a prefix keeps only pieces the rest of the text cannot change", () => {
-  const rand = mulberry32(11);
+  const rand = randomFloats(11);
   for (let k = 0; k < 500; k++) {
     const s = fuzzString(rand, 1 + Math.floor(rand() * 120));
     const full = regexEnds(s);

@@ -1,6 +1,7 @@
 // Reads a text file next to the code or anywhere else: `file:` URLs through
 // Deno.readFile, others through fetch; names ending in `.gz` are gunzipped.
 
+import { gunzip } from "@d3pm/core";
 /** Resolves a path or URL (relative paths against the working directory). */
 export function toUrl(path: string | URL): URL {
   if (path instanceof URL) return path;
@@ -37,9 +38,7 @@ export async function readBytes(url: URL): Promise<Uint8Array> {
   }
   if (!url.pathname.endsWith(".gz")) return bytes;
   try {
-    const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream()
-      .pipeThrough(new DecompressionStream("gzip"));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
+    return await gunzip(bytes);
   } catch (e) {
     throw new Error(
       `Cannot read ${displayName(url)}: not valid gzip (${

@@ -1,6 +1,6 @@
 import { BpeTokenizer, byteLevelVocabulary } from "./bpe.ts";
 import { displayName, readText, toUrl } from "./_read.ts";
-import { sha256Hex } from "./_sha256.ts";
+import { sha256Hex, writeFileAtomic } from "@d3pm/core";
 import { SPECIAL_ORDER, type SpecialTokens } from "./tokenizer.ts";
 
 /** The `format` field of a saved BPE. */
@@ -276,9 +276,7 @@ export async function saveBpeTokenizer(
     ',\n  "merges": [\n' +
     merges.map((m) => `    [${m[0]}, ${m[1]}]`).join(",\n") +
     "\n  ]\n}\n";
-  const tmp = `${displayName(url)}.tmp`;
-  await Deno.writeTextFile(tmp, body);
-  await Deno.rename(tmp, url);
+  await writeFileAtomic(url, body);
 }
 
 /**

@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { fuzzString, mulberry32 } from "./_fuzz.ts";
+import { randomFloats } from "@d3pm/core";
+import { fuzzString } from "./_fuzz.ts";
 import {
   bpeFromJson,
   bpeToJson,
@@ -9,7 +10,7 @@ import {
 import { loadGpt2Tokenizer } from "./gpt2.ts";
 import { trainBpe } from "./train.ts";
 
-const text = fuzzString(mulberry32(3), 20_000, false) +
+const text = fuzzString(randomFloats(3), 20_000, false) +
   " the cat sat on the mat".repeat(50);
 const trained = trainBpe(text, { vocabSize: 700 });
 

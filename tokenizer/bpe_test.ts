@@ -1,10 +1,11 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { fuzzString, mulberry32 } from "./_fuzz.ts";
+import { randomFloats } from "@d3pm/core";
+import { fuzzString } from "./_fuzz.ts";
 import { BpeTokenizer, byteLevelVocabulary } from "./bpe.ts";
 import { trainBpe } from "./train.ts";
 
 const corpus = (seed: number, length: number): string => {
-  const rand = mulberry32(seed);
+  const rand = randomFloats(seed);
   let s = "";
   while (s.length < length) s += fuzzString(rand, 200, false) + "\n";
   return s;
@@ -22,7 +23,7 @@ Deno.test("BpeTokenizer gives the same ids with and without its piece cache, for
     cacheSize: 0,
   });
   const tiny = new BpeTokenizer(trained.vocabulary, { id: "x", cacheSize: 3 });
-  const rand = mulberry32(2);
+  const rand = randomFloats(2);
   for (let k = 0; k < 300; k++) {
     const s = fuzzString(rand, 300, false) + "ab".repeat(k) + " ".repeat(k) +
       "x";

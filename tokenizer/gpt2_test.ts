@@ -1,6 +1,7 @@
 import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { encode as referenceEncode } from "gpt-tokenizer/encoding/r50k_base";
-import { fuzzString, mulberry32 } from "./_fuzz.ts";
+import { randomFloats } from "@d3pm/core";
+import { fuzzString } from "./_fuzz.ts";
 import { readText } from "./_read.ts";
 import { loadGpt2Tokenizer, parseGpt2Vocabulary } from "./gpt2.ts";
 
@@ -32,7 +33,7 @@ Deno.test("loadGpt2Tokenizer() gives gpt-tokenizer's ids on the whole WikiText-2
 });
 
 Deno.test("loadGpt2Tokenizer() gives gpt-tokenizer's ids on seeded random Unicode, lone surrogates included", () => {
-  const rand = mulberry32(2024);
+  const rand = randomFloats(2024);
   for (let k = 0; k < 1500; k++) {
     const s = fuzzString(rand, 1 + Math.floor(rand() * 300));
     assertEquals([...gpt2.encode(s)], reference(s), JSON.stringify(s));
@@ -40,7 +41,7 @@ Deno.test("loadGpt2Tokenizer() gives gpt-tokenizer's ids on seeded random Unicod
 });
 
 Deno.test("loadGpt2Tokenizer() round-trips every well-formed string", () => {
-  const rand = mulberry32(99);
+  const rand = randomFloats(99);
   for (let k = 0; k < 1000; k++) {
     const s = fuzzString(rand, 1 + Math.floor(rand() * 300), false);
     assertEquals(gpt2.decode(gpt2.encode(s)), s, JSON.stringify(s));
@@ -102,7 +103,7 @@ Deno.test("decode() names an id outside the vocabulary and its position", () => 
 });
 
 Deno.test("encodeStream() gives the ids of encode() however the text is chunked", async () => {
-  const rand = mulberry32(5);
+  const rand = randomFloats(5);
   for (let k = 0; k < 200; k++) {
     const s = fuzzString(rand, 1 + Math.floor(rand() * 400)) +
       (k % 3 === 0 ? "<|endoftext|><|pad|>" : "");

@@ -4,9 +4,9 @@
  *
  * @module
  */
+import type { Tensor, Variable } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { adamwUpdate } from "@d3pm/backend/fused-ops";
-import type { Tensor, Variable } from "@d3pm/transformer";
 
 /** Options of {@linkcode AdamW}. */
 export interface AdamWOptions {

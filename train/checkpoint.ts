@@ -9,13 +9,15 @@
  *
  * @module
  */
-import type { BatchState, PrngState } from "@d3pm/data";
 import {
   decodeSafetensors,
   encodeSafetensors,
+  type PrngState,
   type StoredTensor,
-} from "@d3pm/transformer";
-import type { Tensor } from "@d3pm/transformer";
+  type Tensor,
+  writeFileAtomic,
+} from "@d3pm/core";
+import type { BatchState } from "@d3pm/data";
 
 const FORMAT = "d3pm-checkpoint-v1";
 
@@ -100,9 +102,7 @@ export async function saveCheckpoint(
     format: FORMAT,
     state: JSON.stringify(parts.state),
   });
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, bytes);
 }
 
 /**

@@ -3,8 +3,8 @@
  *
  * @module
  */
+import type { Tensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Tensor } from "@d3pm/transformer";
 
 /**
  * Scale all gradients together so that their global L2 norm is at most

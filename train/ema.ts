@@ -3,8 +3,8 @@
  *
  * @module
  */
+import type { Tensor, Variable } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Tensor, Variable } from "@d3pm/transformer";
 
 /**
  * Keeps `ema ← decay · ema + (1 − decay) · p` for every variable, and can

@@ -6,15 +6,17 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
 import {
-  type Batch,
-  BatchIterator,
-  type Blocks,
   type Prng,
   prng as seeded,
   restorePrng,
-} from "@d3pm/data";
+  type Scalar,
+  type StoredTensor,
+  type Tensor,
+  type Variable,
+} from "@d3pm/core";
+import * as tf from "@tensorflow/tfjs";
+import { type Batch, BatchIterator, type Blocks } from "@d3pm/data";
 import { AdamW, type AdamWOptions } from "./adamw.ts";
 import { clipByGlobalNorm } from "./clip.ts";
 import { Ema } from "./ema.ts";
@@ -25,8 +27,6 @@ import {
 } from "./checkpoint.ts";
 import type { MetricsLog } from "./metrics.ts";
 import { Progress } from "./progress.ts";
-import type { StoredTensor } from "@d3pm/transformer";
-import type { Scalar, Tensor, Variable } from "@d3pm/transformer";
 
 /** Training stopped for a reason the user must see (e.g. a NaN loss); one line. */
 export class TrainError extends Error {

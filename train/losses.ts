@@ -3,9 +3,9 @@
  *
  * @module
  */
+import type { Scalar, Tensor1D, Tensor2D, Tensor3D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
-import type { Scalar, Tensor1D, Tensor2D, Tensor3D } from "@d3pm/transformer";
 
 /** A model with the backbone call. */
 export interface Backbone {

@@ -1,3 +1,4 @@
+import type { Prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -6,7 +7,7 @@ import {
   assertRejects,
   assertThrows,
 } from "@std/assert";
-import type { Batch, Blocks, Prng } from "@d3pm/data";
+import type { Batch, Blocks } from "@d3pm/data";
 import { AdamW } from "./adamw.ts";
 import { warmupCosine } from "./lr_schedule.ts";
 import { clipByGlobalNorm } from "./clip.ts";
@@ -301,7 +302,7 @@ Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt 
     CheckpointError,
     `Checkpoint ${dir}/junk is corrupt`,
   );
-  const { encodeSafetensors } = await import("@d3pm/transformer");
+  const { encodeSafetensors } = await import("@d3pm/core");
   await Deno.writeFile(
     `${dir}/weights`,
     encodeSafetensors(

@@ -1,7 +1,6 @@
+import type { Prng } from "@d3pm/core";
 // Seeded initial values: normals by Box–Muller from the project PRNG, so the
 // same seed gives the same weights on every backend.
-
-import type { Prng } from "@d3pm/data";
 
 /** `size` draws from N(0, std²). */
 export function normals(rng: Prng, size: number, std: number): Float32Array {

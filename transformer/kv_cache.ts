@@ -4,8 +4,8 @@
  * @module
  */
 
+import type { Tensor4D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Tensor4D } from "./tensor_types.ts";
 
 /** Keys and values of one layer, each [B, nHead, length, headDim]. */
 export interface LayerKV {

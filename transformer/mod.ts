@@ -38,8 +38,5 @@ export * from "./config.ts";
 export * from "./parameters.ts";
 export * from "./transformer.ts";
 export * from "./kv_cache.ts";
-export * from "./safetensors.ts";
 export * from "./weights.ts";
-export * from "./tensor_types.ts";
 // Types from other workspace packages that appear in this package's signatures.
-export type { Prng, PrngState } from "@d3pm/data";

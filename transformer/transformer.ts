@@ -6,19 +6,20 @@
  * @module
  */
 
+import {
+  type Prng,
+  prng as seededPrng,
+  type StoredTensor,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Variable,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { type Prng, prng as seededPrng } from "@d3pm/data";
 import { type ModelConfig, validateConfig } from "./config.ts";
 import { parameterShapes } from "./parameters.ts";
 import { KVCache, type LayerKV } from "./kv_cache.ts";
-import type { StoredTensor } from "./safetensors.ts";
-import type {
-  Tensor,
-  Tensor1D,
-  Tensor2D,
-  Tensor3D,
-  Variable,
-} from "./tensor_types.ts";
 import { initRule, normals } from "./_init.ts";
 import {
   applyRope,

@@ -1,3 +1,4 @@
+import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -6,7 +7,6 @@ import {
   assertNotEquals,
   assertThrows,
 } from "@std/assert";
-import { prng } from "@d3pm/data";
 import { Transformer } from "./transformer.ts";
 import { embeddingLookup } from "./_ops.ts";
 import { normals } from "./_init.ts";

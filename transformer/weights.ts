@@ -5,14 +5,15 @@
  * @module
  */
 
-import { type ModelConfig, validateConfig } from "./config.ts";
-import { parameterShapes } from "./parameters.ts";
 import {
   decodeSafetensors,
   encodeSafetensors,
   SafetensorsError,
   type StoredTensor,
-} from "./safetensors.ts";
+  writeFileAtomic,
+} from "@d3pm/core";
+import { type ModelConfig, validateConfig } from "./config.ts";
+import { parameterShapes } from "./parameters.ts";
 import { Transformer } from "./transformer.ts";
 
 /** File name of the weights inside a model directory. */
@@ -81,7 +82,8 @@ export function serializeModel(model: Transformer): Uint8Array {
  *
  * @example
  * ```ts
- * import { deserializeModel, SafetensorsError } from "@d3pm/transformer";
+ * import { deserializeModel } from "@d3pm/transformer";
+ * import { SafetensorsError } from "@d3pm/core";
  * import { assertThrows } from "@std/assert";
  * const junk = new Uint8Array([255, 255, 255, 255, 0, 0, 0, 0, 1, 2]);
  * assertThrows(() => deserializeModel(junk), SafetensorsError, "header length");
@@ -134,11 +136,11 @@ export async function saveModel(
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   const weights = serializeModel(model);
-  await writeAtomic(
+  await writeFileAtomic(
     `${dir}/${CONFIG_FILE}`,
     new TextEncoder().encode(JSON.stringify(model.config, null, 2) + "\n"),
   );
-  await writeAtomic(`${dir}/${WEIGHTS_FILE}`, weights);
+  await writeFileAtomic(`${dir}/${WEIGHTS_FILE}`, weights);
 }
 
 /**
@@ -218,16 +220,5 @@ function configFromMetadata(metadata: Record<string, string>): ModelConfig {
     throw new SafetensorsError(
       `__metadata__.config: ${e instanceof Error ? e.message : e}`,
     );
-  }
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  try {
-    await Deno.writeFile(tmp, bytes);
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw e;
   }
 }

@@ -1,7 +1,7 @@
+import { encodeSafetensors, SafetensorsError } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Transformer } from "./transformer.ts";
-import { encodeSafetensors, SafetensorsError } from "./safetensors.ts";
 import {
   CONFIG_FILE,
   deserializeModel,

@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { sha256Hex } from "./_sha256.ts";
+import { createSha256, sha256Hex } from "./sha256.ts";
 
 Deno.test("sha256Hex() equals Web Crypto's SHA-256 across block boundaries", async () => {
   for (const n of [0, 1, 55, 56, 63, 64, 65, 119, 120, 1000, 65537]) {
@@ -10,4 +10,14 @@ Deno.test("sha256Hex() equals Web Crypto's SHA-256 across block boundaries", asy
     );
     assertEquals(sha256Hex(data), hex, `length ${n}`);
   }
+});
+
+Deno.test("createSha256() gives the same digest fed in pieces as at once", () => {
+  const data = new Uint8Array(10_000).map((_, i) => (i * 7) & 255);
+  const h = createSha256();
+  for (let at = 0; at < data.length; at += 333) {
+    h.update(data.subarray(at, at + 333));
+  }
+  assertEquals(h.hex(), sha256Hex(data));
+  assertEquals(sha256Hex("é"), sha256Hex(Uint8Array.of(0xc3, 0xa9)));
 });

@@ -19,6 +19,14 @@ export interface Prng {
   nextInt(n: number): number;
   /** A copy of the current state; {@linkcode restorePrng} continues from it. */
   state(): PrngState;
+  /**
+   * An independent stream named `label`, derived from this PRNG's current
+   * state without advancing it: the same state and label always give the
+   * same stream, and drawing from the fork never changes this one. Give each
+   * consumer (a measurement, a data order) its own fork, so that turning
+   * one off does not change another's numbers.
+   */
+  fork(label: string): Prng;
 }
 
 function splitmix32(seed: number): () => number {
@@ -72,6 +80,19 @@ class Xoshiro128 implements Prng {
   state(): PrngState {
     return [this.#s[0], this.#s[1], this.#s[2], this.#s[3]];
   }
+  fork(label: string): Prng {
+    // Mix the label's FNV-1a hash into each state word through splitmix32:
+    // distinct labels land on unrelated states.
+    let h = 0x811c9dc5;
+    for (const b of new TextEncoder().encode(label)) {
+      h = Math.imul(h ^ b, 0x01000193) >>> 0;
+    }
+    const words = this.state().map((w, i) =>
+      splitmix32((w ^ Math.imul(h, 2 * i + 1)) >>> 0)()
+    );
+    if (!words.some((w) => w !== 0)) words[0] = 1;
+    return new Xoshiro128(words as PrngState);
+  }
 }
 
 function rotl(x: number, k: number): number {
@@ -86,10 +107,15 @@ function rotl(x: number, k: number): number {
  *
  * @example
  * ```ts
- * import { prng } from "@d3pm/data";
+ * import { prng } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
  * const a = prng(42), b = prng(42);
  * assertEquals([a.next(), a.next()], [b.next(), b.next()]);
+ * // A fork is a separate stream that leaves its parent untouched.
+ * const eval1 = a.fork("eval").next();
+ * assertEquals(a.next(), b.next());
+ * assertEquals(a.fork("eval").next(), b.fork("eval").next());
+ * assertEquals(eval1 === a.fork("eval").next(), false); // a moved on
  * ```
  */
 export function prng(seed: number): Prng {
@@ -110,7 +136,7 @@ export function prng(seed: number): Prng {
  *
  * @example
  * ```ts
- * import { prng, restorePrng } from "@d3pm/data";
+ * import { prng, restorePrng } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
  * const a = prng(7);
  * a.next();
@@ -130,4 +156,23 @@ export function restorePrng(state: PrngState): Prng {
     );
   }
   return new Xoshiro128(state);
+}
+
+/**
+ * A function of uniform floats in [0, 1) from a seeded {@linkcode prng}: for
+ * test fixtures and generators that only need `() => number`.
+ *
+ * @param seed Any integer.
+ * @returns The draw function.
+ *
+ * @example
+ * ```ts
+ * import { prng, randomFloats } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(randomFloats(5)(), prng(5).next());
+ * ```
+ */
+export function randomFloats(seed: number): () => number {
+  const p = prng(seed);
+  return () => p.next();
 }

@@ -60,3 +60,28 @@ Deno.test("restorePrng() continues the sequence of a saved state and rejects bad
   assertThrows(() => restorePrng([0, 0, 0, 0]), RangeError, "all-zero");
   assertThrows(() => prng(NaN), RangeError, "finite integer");
 });
+
+Deno.test("fork() gives streams that depend on the label and leave the parent alone", () => {
+  const parent = prng(7);
+  const before = parent.state();
+  const a = parent.fork("a"), a2 = parent.fork("a"), b = parent.fork("b");
+  assertEquals(parent.state(), before);
+  const draw = (p: ReturnType<typeof prng>) =>
+    Array.from({ length: 64 }, () => p.nextUint32());
+  const da = draw(a), db = draw(b);
+  assertEquals(da, draw(a2));
+  // Unrelated streams: about half the bits differ between them and the parent.
+  const parentDraw = draw(restorePrng(before));
+  for (const other of [db, parentDraw]) {
+    let diff = 0;
+    for (let i = 0; i < 64; i++) {
+      diff += (da[i] ^ other[i]).toString(2).replace(/0/g, "").length;
+    }
+    assert(diff > 0.4 * 64 * 32 && diff < 0.6 * 64 * 32, `${diff} bits differ`);
+  }
+  // A fork's own forks are reproducible too.
+  assertEquals(
+    draw(prng(7).fork("a").fork("x")),
+    draw(prng(7).fork("a").fork("x")),
+  );
+});

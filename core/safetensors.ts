@@ -78,7 +78,7 @@ function short(x: unknown): string {
  *
  * @example
  * ```ts
- * import { decodeSafetensors, encodeSafetensors } from "@d3pm/transformer";
+ * import { decodeSafetensors, encodeSafetensors } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
  * const bytes = encodeSafetensors(
  *   new Map([["w", { shape: [2], data: new Float32Array([1, -2]) }]]),
@@ -165,7 +165,7 @@ interface Entry {
  *
  * @example
  * ```ts
- * import { decodeSafetensors, SafetensorsError } from "@d3pm/transformer";
+ * import { decodeSafetensors, SafetensorsError } from "@d3pm/core";
  * import { assertThrows } from "@std/assert";
  * const bytes = new Uint8Array(16); // header length 0: too short for JSON
  * assertThrows(() => decodeSafetensors(bytes), SafetensorsError, "header");

@@ -1,0 +1,94 @@
+/**
+ * Atomic file writes: a reader sees the old file or the new one, never a
+ * torn one, and a failed write leaves no temporary file behind.
+ *
+ * @module
+ */
+
+/** How temporary files are named: `<name>.<uuid>.tmp` in the target's folder. */
+const TEMP =
+  /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Write `data` to `path` atomically: a temporary file in the same folder,
+ * flushed to disk, then renamed over `path`. On any failure the temporary
+ * file is removed and the error rethrown; `path` keeps its old contents.
+ *
+ * @param path Target file (path or `file:` URL).
+ * @param data Bytes, or text written as UTF-8.
+ * @returns When the file is in place.
+ *
+ * @example
+ * ```ts
+ * import { writeFileAtomic } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await writeFileAtomic(`${dir}/a.json`, '{"x": 1}');
+ * assertEquals(await Deno.readTextFile(`${dir}/a.json`), '{"x": 1}');
+ * assertEquals([...Deno.readDirSync(dir)].length, 1);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeFileAtomic(
+  path: string | URL,
+  data: Uint8Array | string,
+): Promise<void> {
+  const target = path instanceof URL ? path.pathname : path;
+  const tmp = `${target}.${crypto.randomUUID()}.tmp`;
+  const bytes = typeof data === "string"
+    ? new TextEncoder().encode(data)
+    : data;
+  try {
+    const file = await Deno.open(tmp, { write: true, createNew: true });
+    try {
+      let at = 0;
+      while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      await file.syncData();
+    } finally {
+      file.close();
+    }
+    await Deno.rename(tmp, target);
+  } catch (e) {
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Remove the temporary files that {@linkcode writeFileAtomic} left in `dir`
+ * (and its subfolders) when a process was killed mid-write.
+ *
+ * @param dir A folder; a missing one is fine.
+ * @returns The paths removed.
+ *
+ * @example
+ * ```ts
+ * import { removeStaleTemps } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const orphan = `${dir}/w.safetensors.${crypto.randomUUID()}.tmp`;
+ * await Deno.writeTextFile(orphan, "half");
+ * await Deno.writeTextFile(`${dir}/keep.tmp`, "not ours");
+ * assertEquals(await removeStaleTemps(dir), [orphan]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function removeStaleTemps(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(dir)];
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return removed;
+    throw e;
+  }
+  for (const entry of entries) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) removed.push(...await removeStaleTemps(path));
+    else if (entry.isFile && TEMP.test(entry.name)) {
+      await Deno.remove(path);
+      removed.push(path);
+    }
+  }
+  return removed;
+}

@@ -1,0 +1,124 @@
+/**
+ * The model contracts every other package programs against. Training,
+ * evaluation and diffusion take a `LanguageModel` (or a `CausalLM` where
+ * they decode token by token); which engine implements it — the tfjs
+ * `Transformer`, or another — is never their concern.
+ *
+ * @module
+ */
+import type { Tensor1D, Tensor2D, Tensor3D } from "./tensor_types.ts";
+
+/** What every model exposes of its configuration. */
+export interface ModelShape {
+  /** `causal` (sees only earlier positions) or `bidirectional`. */
+  readonly kind: "causal" | "bidirectional";
+  /** Size of the output distribution (token ids, special tokens included). */
+  readonly vocabSize: number;
+  /** Longest sequence the model accepts. */
+  readonly contextLength: number;
+}
+
+/** Options of {@linkcode LanguageModel.forward}. */
+export interface ForwardOptions {
+  /**
+   * Diffusion time per row, in [0, 1], shape `[B]`. A model that is not
+   * time-conditioned ignores it, so callers may always pass it.
+   */
+  t?: Tensor1D;
+  /** Training mode (dropout on); default false. */
+  training?: boolean;
+}
+
+/**
+ * A language model: token ids `[B, L]` (int32) give logits `[B, L, V]`. The
+ * causal decoder and the bidirectional denoiser share this one call.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import type { LanguageModel, Tensor2D, Tensor3D } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * // A uniform model over 10 ids: the smallest implementation of the contract.
+ * const uniform: LanguageModel = {
+ *   config: { kind: "bidirectional", vocabSize: 10, contextLength: 8 },
+ *   timeConditioned: false,
+ *   forward: (x: Tensor2D) => tf.zeros([...x.shape, 10]) as Tensor3D,
+ *   dispose() {},
+ * };
+ * const logits = uniform.forward(tf.tensor2d([[1, 2]], [1, 2], "int32"));
+ * assertEquals(logits.shape, [1, 2, 10]);
+ * ```
+ */
+export interface LanguageModel {
+  /** The model's configuration (an implementation may hold more). */
+  readonly config: ModelShape;
+  /**
+   * Whether the logits depend on `t`. A sampler may reuse the last logits
+   * when no token changed only if this is false.
+   */
+  readonly timeConditioned: boolean;
+  /**
+   * Logits at every position.
+   *
+   * @param tokens Token ids `[B, L]`, int32, `L ≤ contextLength`.
+   * @param options Time and training mode.
+   * @returns Logits `[B, L, V]`; the caller disposes them.
+   */
+  forward(tokens: Tensor2D, options?: ForwardOptions): Tensor3D;
+  /** Release the model's tensors (or GPU buffers). */
+  dispose(): void;
+}
+
+/** A cache of a {@linkcode CausalLM}: the state of decoding so far. */
+export interface DecodeCache {
+  /** Tokens held so far. */
+  readonly length: number;
+  /** Release its tensors. */
+  dispose(): void;
+}
+
+/**
+ * A causal model that also decodes incrementally, keeping keys and values
+ * of earlier positions in a cache.
+ *
+ * @typeParam Cache The implementation's cache type.
+ */
+export interface CausalLM<Cache extends DecodeCache = DecodeCache>
+  extends LanguageModel {
+  /**
+   * An empty cache for `batchSize` rows.
+   *
+   * @param batchSize Rows decoded together.
+   * @returns The cache; the caller disposes it.
+   */
+  createCache(batchSize: number): Cache;
+  /**
+   * Logits for `tokens` placed after the ones already in `cache`, which
+   * then holds them too.
+   *
+   * @param tokens New ids `[B, n]`.
+   * @param cache The decoding state.
+   * @returns Logits `[B, n, V]`.
+   */
+  decode(tokens: Tensor2D, cache: Cache): Tensor3D;
+}
+
+/**
+ * Whether a model decodes incrementally (implements {@linkcode CausalLM}).
+ *
+ * @param model Any language model.
+ * @returns True when it has `createCache` and `decode`.
+ *
+ * @example
+ * ```ts
+ * import { isCausalLM, type LanguageModel } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const m = { createCache() {}, decode() {} } as unknown as LanguageModel;
+ * assertEquals(isCausalLM(m), true);
+ * ```
+ */
+export function isCausalLM(model: LanguageModel): model is CausalLM {
+  const m = model as Partial<CausalLM>;
+  return typeof m.createCache === "function" && typeof m.decode === "function";
+}
