@@ -6,7 +6,7 @@
  * JSON line per measurement and a summary line with the ratios.
  *
  * The step is the project's own: `new Transformer(preset("tiny", …))` from
- * `@d3pm/transformer`, `causalLmLoss` and `AdamW` from `@d3pm/train`
+ * `@d3pm/transformer`, `causalLmLoss` from `@d3pm/autoregressive` and `AdamW` from `@d3pm/train`
  * (gradients by `tf.variableGrads`, then `opt.step`), as the experiment
  * trains it (without clipping).
  *
@@ -30,7 +30,8 @@ import {
   CBLAS_ROW_MAJOR,
 } from "@d3pm/backend/cblas";
 import { parameterShapes, preset, Transformer } from "@d3pm/transformer";
-import { AdamW, causalLmLoss } from "@d3pm/train";
+import { AdamW } from "@d3pm/train";
+import { causalLmLoss } from "@d3pm/autoregressive";
 
 // The issue's reference step: 4 layers, d 256, 4 heads, MLP 1024, T 128,
 // V 4096, tied embeddings (the Transformer always ties them).

@@ -61,6 +61,7 @@ for (const batch of [1, 4]) {
     prng: prng(0),
     length: L,
     batchSize: batch,
+    cache: false,
   });
   const same = cached.tokens.every((x, i) => x === plain.tokens[i]);
   console.log(JSON.stringify({

@@ -22,3 +22,5 @@ export * from "./atomic_write.ts";
 export * from "./gzip.ts";
 export * from "./sha256.ts";
 export * from "./model.ts";
+export * from "./categorical.ts";
+export * from "./process.ts";

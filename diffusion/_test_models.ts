@@ -1,11 +1,20 @@
 // Small denoisers for tests: no dependency on the transformer package.
+import type { LanguageModel } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Denoiser } from "./denoiser.ts";
 
 /** Predicts the same logits everywhere: zeros give a uniform p̃. */
-export class ConstantDenoiser implements Denoiser {
+export class ConstantDenoiser implements LanguageModel {
   calls = 0;
+  readonly timeConditioned = false;
   constructor(readonly vocab: number, readonly logits?: Float32Array) {}
+  get config(): LanguageModel["config"] {
+    return {
+      kind: "bidirectional",
+      vocabSize: this.vocab,
+      contextLength: 4096,
+    };
+  }
+  dispose(): void {}
   forward(tokens: tf.Tensor2D): tf.Tensor3D {
     this.calls++;
     const [b, l] = tokens.shape;
@@ -22,11 +31,12 @@ export class ConstantDenoiser implements Denoiser {
  * A bidirectional denoiser small enough to train in seconds: the one-hot of
  * the whole sequence, through one hidden layer, to logits at every position.
  */
-export class TinyDenoiser implements Denoiser {
+export class TinyDenoiser implements LanguageModel {
   readonly w1: tf.Variable;
   readonly b1: tf.Variable;
   readonly w2: tf.Variable;
   readonly b2: tf.Variable;
+  readonly timeConditioned = false;
   constructor(
     readonly vocab: number,
     readonly length: number,
@@ -42,6 +52,10 @@ export class TinyDenoiser implements Denoiser {
       tf.randomNormal([hidden, n], 0, 0.1, "float32", seed + 1),
     );
     this.b2 = tf.variable(tf.zeros([n]));
+  }
+  get config(): LanguageModel["config"] {
+    const { vocab, length } = this;
+    return { kind: "bidirectional", vocabSize: vocab, contextLength: length };
   }
   forward(tokens: tf.Tensor2D): tf.Tensor3D {
     return tf.tidy(() => {

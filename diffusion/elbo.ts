@@ -6,28 +6,22 @@
  *
  * @module
  */
-import type { Prng, Tensor1D } from "@d3pm/core";
+import type {
+  LanguageModel,
+  NllEstimate,
+  Prng,
+  Tensor1D,
+  TokenBatch,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Denoiser } from "./denoiser.ts";
 import {
   sampleTimes,
   subsCrossEntropy,
-  type TokenBatch,
   tokenWeights,
   vbTerms,
 } from "./loss.ts";
 import type { ContinuousSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
-
-/** An upper bound on NLL, in nats per token. */
-export interface BoundEstimate {
-  /** Nats per token (upper bound on NLL). */
-  nats: number;
-  /** Standard error of `nats` from the randomness of the estimate. */
-  stderr: number;
-  /** Tokens evaluated (padding excluded). */
-  tokens: number;
-}
 
 /** Options of {@linkcode discreteElbo}. */
 export interface DiscreteElboOptions {
@@ -53,10 +47,10 @@ export interface DiscreteElboOptions {
  * @returns The bound in nats per token.
  */
 export async function discreteElbo(
-  model: Denoiser,
+  model: LanguageModel,
   x0: TokenBatch,
   options: DiscreteElboOptions,
-): Promise<BoundEstimate> {
+): Promise<NllEstimate> {
   const { transition: q, prng, padId } = options;
   const { batchSize: b, length: l, tokens } = x0;
   const T = q.steps;
@@ -150,10 +144,10 @@ export interface ContinuousElboOptions {
  * @returns The estimate and its standard error, nats per token.
  */
 export async function continuousElbo(
-  model: Denoiser,
+  model: LanguageModel,
   x0: TokenBatch,
   options: ContinuousElboOptions,
-): Promise<BoundEstimate> {
+): Promise<NllEstimate> {
   const { schedule, maskId, prng, padId } = options;
   const samples = options.samples ?? 1;
   const { batchSize: b, length: l, tokens } = x0;
@@ -203,7 +197,7 @@ export async function continuousElbo(
 
 /** Σ over each row of `1[masked] · −log p̃(x_0 | x_t)` (SUBS), weighted. */
 async function rowSumsOf(
-  model: Denoiser,
+  model: LanguageModel,
   x0: TokenBatch,
   xt: Int32Array,
   t: Float64Array,
@@ -228,7 +222,7 @@ async function rowSumsOf(
 function ratioEstimate(
   sums: Float64Array,
   counts: Float64Array,
-): BoundEstimate {
+): NllEstimate {
   const n = sums.length;
   const tokens = counts.reduce((s, x) => s + x, 0);
   if (tokens === 0) {

@@ -1,4 +1,4 @@
-import { prng } from "@d3pm/core";
+import { prng, type TokenBatch } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -18,7 +18,6 @@ import {
 } from "./schedule.ts";
 import { absorbing, uniform } from "./transition.ts";
 import { ConstantDenoiser } from "./_test_models.ts";
-import type { TokenBatch } from "./loss.ts";
 
 await tf.setBackend("cpu");
 

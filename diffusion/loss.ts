@@ -8,22 +8,19 @@
  *
  * @module
  */
-import type { Prng, Scalar, Tensor, Tensor2D, Tensor3D } from "@d3pm/core";
+import type {
+  LanguageModel,
+  Prng,
+  Scalar,
+  Tensor,
+  Tensor2D,
+  Tensor3D,
+  TokenBatch,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
-import type { Denoiser } from "./denoiser.ts";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
-
-/** A batch of clean tokens: `tokens` holds `batchSize × length` ids. */
-export interface TokenBatch {
-  /** Ids, row-major. */
-  tokens: Int32Array;
-  /** Rows. */
-  batchSize: number;
-  /** Ids per row. */
-  length: number;
-}
 
 function checkBatch(x0: TokenBatch): void {
   const { tokens, batchSize, length } = x0;
@@ -151,7 +148,7 @@ export interface MdlmLossOptions {
  * @returns The loss, a scalar tensor.
  */
 export function mdlmLoss(
-  model: Denoiser,
+  model: LanguageModel,
   x0: TokenBatch,
   options: MdlmLossOptions,
 ): Scalar {
@@ -214,7 +211,7 @@ export interface D3pmLossOptions {
  * @returns The loss, a scalar tensor, nats per token.
  */
 export function d3pmLoss(
-  model: Denoiser,
+  model: LanguageModel,
   x0: TokenBatch,
   options: D3pmLossOptions,
 ): Scalar {

@@ -18,7 +18,8 @@
  */
 export * from "./schedule.ts";
 export * from "./transition.ts";
-export * from "./denoiser.ts";
 export * from "./loss.ts";
 export * from "./elbo.ts";
 export * from "./sampler.ts";
+export * from "./infill.ts";
+export * from "./process.ts";

@@ -8,11 +8,10 @@
  *
  * @module
  */
-import type { Prng, Tensor1D } from "@d3pm/core";
+import type { LanguageModel, Prng, Tensor1D } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import type { Denoiser } from "./denoiser.ts";
 import type { DiscreteSchedule } from "./schedule.ts";
-import { sampleCategorical } from "./transition.ts";
+import { sampleCategorical, tokenProbabilities } from "@d3pm/core";
 
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {
@@ -54,8 +53,10 @@ export interface SampleOptions {
   strategy?: "ancestral" | "confidence";
   /**
    * Skip the network when no token changed since its last call (ancestral
-   * only). Exact for a model that ignores `t`; with `T` steps it makes at most
-   * `L + 1` forward passes for `L` masked tokens. Default false.
+   * only). Exact only for a model that ignores `t`; with `T` steps it makes
+   * at most `L + 1` forward passes for `L` masked tokens. Default: on
+   * exactly when `model.timeConditioned` is false; `true` for a
+   * time-conditioned model is refused (it would change the samples).
    */
   cache?: boolean;
   /** Softmax temperature (default 1); > 0. */
@@ -82,60 +83,6 @@ export interface SampleResult {
 }
 
 /**
- * Probabilities of the next token from one position's logits, in float64,
- * with temperature, nucleus and suppressed ids applied.
- *
- * @param logits The position's logits.
- * @param options Temperature, top-p and ids to suppress.
- * @returns Probabilities summing to 1.
- *
- * @example
- * ```ts
- * import { tokenProbabilities } from "@d3pm/diffusion";
- * import { assertAlmostEquals, assertEquals } from "@std/assert";
- * const p = tokenProbabilities([0, Math.log(3), 5], { suppress: [2] });
- * assertAlmostEquals(p[1], 0.75, 1e-12);
- * assertEquals(p[2], 0);
- * ```
- */
-export function tokenProbabilities(
-  logits: ArrayLike<number>,
-  options: { temperature?: number; topP?: number; suppress?: number[] } = {},
-): Float64Array {
-  const temperature = options.temperature ?? 1;
-  const topP = options.topP ?? 1;
-  if (!(temperature > 0)) {
-    throw new RangeError(`temperature must be > 0, got ${temperature}`);
-  }
-  if (!(topP > 0 && topP <= 1)) {
-    throw new RangeError(`topP must be in (0, 1], got ${topP}`);
-  }
-  const v = logits.length;
-  const p = new Float64Array(v);
-  const banned = new Set(options.suppress ?? []);
-  let max = -Infinity;
-  for (let j = 0; j < v; j++) {
-    if (!banned.has(j) && logits[j] > max) max = logits[j];
-  }
-  let z = 0;
-  for (let j = 0; j < v; j++) {
-    if (banned.has(j)) continue;
-    p[j] = Math.exp((logits[j] - max) / temperature);
-    z += p[j];
-  }
-  for (let j = 0; j < v; j++) p[j] /= z;
-  if (topP < 1) {
-    const order = Array.from(p.keys()).sort((a, b) => p[b] - p[a]);
-    let acc = 0;
-    let k = 0;
-    while (k < order.length && acc < topP) acc += p[order[k++]];
-    for (let i = k; i < order.length; i++) p[order[i]] = 0;
-    for (let j = 0; j < v; j++) p[j] /= acc;
-  }
-  return p;
-}
-
-/**
  * Generate with an absorbing-state denoiser: start from masks (or a prompt)
  * and unmask over `steps` steps from `t = T` down to 0.
  *
@@ -152,8 +99,11 @@ export function tokenProbabilities(
  * await tf.setBackend("cpu");
  * // A denoiser that always predicts token 3 (of 5; the mask is 4).
  * const model = {
+ *   config: { kind: "bidirectional" as const, vocabSize: 5, contextLength: 8 },
+ *   timeConditioned: false,
  *   forward: (x: tf.Tensor2D) =>
  *     tf.tidy(() => tf.oneHot(tf.fill(x.shape, 3, "int32"), 5).mul(20)) as tf.Tensor3D,
+ *   dispose() {},
  * };
  * const out = await sample(model, {
  *   schedule: absorbingBeta({ steps: 100 }), maskId: 4, prng: prng(0), length: 6, cache: true,
@@ -162,7 +112,7 @@ export function tokenProbabilities(
  * ```
  */
 export async function sample(
-  model: Denoiser,
+  model: LanguageModel,
   options: SampleOptions,
 ): Promise<SampleResult> {
   const { schedule, maskId, prng } = options;
@@ -210,6 +160,12 @@ export async function sample(
       `blockLength must be a positive integer, got ${blockLength}`,
     );
   }
+  if (options.cache && model.timeConditioned) {
+    throw new RangeError(
+      "Cannot cache logits: the model is time-conditioned, so its logits change with t even when no token does; leave cache unset or false",
+    );
+  }
+  const useCache = options.cache ?? !model.timeConditioned;
   const suppress = [maskId, ...(options.suppress ?? [])];
   const draw = {
     temperature: options.temperature,
@@ -254,7 +210,7 @@ export async function sample(
       }
       if (eligible.length > 0) {
         const logits: Float32Array =
-          options.cache && strategy === "ancestral" && cached
+          useCache && strategy === "ancestral" && cached
             ? cached
             : await predict(t);
         cached = logits;

@@ -1,4 +1,4 @@
-import { prng } from "@d3pm/core";
+import { type LanguageModel, prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -8,10 +8,10 @@ import {
   assertRejects,
   assertThrows,
 } from "@std/assert";
-import { sample, type SampleStep, tokenProbabilities } from "./sampler.ts";
+import { sample, type SampleStep } from "./sampler.ts";
+import { tokenProbabilities } from "@d3pm/core";
 import { absorbingBeta, cosineBeta } from "./schedule.ts";
 import { ConstantDenoiser } from "./_test_models.ts";
-import type { Denoiser } from "./denoiser.ts";
 
 await tf.setBackend("cpu");
 
@@ -27,8 +27,15 @@ function constant(): ConstantDenoiser {
 }
 
 /** Position i is predicted as token i mod 5, with confidence growing with i. */
-class PositionDenoiser implements Denoiser {
+class PositionDenoiser implements LanguageModel {
   calls = 0;
+  readonly timeConditioned = false;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: V,
+    contextLength: 64,
+  };
+  dispose(): void {}
   forward(tokens: tf.Tensor2D): tf.Tensor3D {
     this.calls++;
     const [b, l] = tokens.shape;
@@ -58,6 +65,7 @@ Deno.test("cached ancestral sampling over T = 1000 makes at most L + 1 forward p
     prng: prng(7),
     length: L,
     batchSize: 2,
+    cache: false,
   });
   assertEquals(cachedOut.tokens, plainOut.tokens);
   assert(plainOut.forwardPasses <= 1000); // steps with nothing masked left skip the network
@@ -235,4 +243,45 @@ Deno.test("sampling leaks no tensors", async () => {
     batchSize: 2,
   });
   assertEquals(tf.memory().numTensors, before);
+});
+
+/** Logits that depend on t: token (round(10·t) mod 5) is favoured. */
+class TimeToy implements LanguageModel {
+  readonly timeConditioned = true;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: V,
+    contextLength: 64,
+  };
+  calls = 0;
+  forward(tokens: tf.Tensor2D, options: { t?: tf.Tensor1D } = {}): tf.Tensor3D {
+    this.calls++;
+    const [b, l] = tokens.shape;
+    const t = options.t!.dataSync();
+    const out = new Float32Array(b * l * V);
+    for (let r = 0; r < b; r++) {
+      for (let i = 0; i < l; i++) {
+        out[(r * l + i) * V + (Math.round(10 * t[r]) % 5)] = 3;
+      }
+    }
+    return tf.tensor3d(out, [b, l, V]);
+  }
+  dispose(): void {}
+}
+
+Deno.test("sample() never caches for a time-conditioned model and refuses cache: true", async () => {
+  const schedule = absorbingBeta({ steps: 200 });
+  const opts = { schedule, maskId: MASK, length: 6, batchSize: 2, steps: 200 };
+  await assertRejects(
+    () => sample(new TimeToy(), { ...opts, prng: prng(0), cache: true }),
+    RangeError,
+    "time-conditioned",
+  );
+  for (let seed = 0; seed < 20; seed++) {
+    const auto = new TimeToy(), plain = new TimeToy();
+    const a = await sample(auto, { ...opts, prng: prng(seed) });
+    const p = await sample(plain, { ...opts, prng: prng(seed), cache: false });
+    assertEquals(a.tokens, p.tokens, `seed ${seed}`);
+    assertEquals(auto.calls, plain.calls);
+  }
 });

@@ -16,7 +16,7 @@
  *
  * @module
  */
-import type { Prng } from "@d3pm/core";
+import { type Prng, sampleCategorical } from "@d3pm/core";
 import type { DiscreteSchedule } from "./schedule.ts";
 
 /** What kind of transition it is. */
@@ -446,41 +446,4 @@ function matmul(a: Float64Array, b: Float64Array, v: number): Float64Array {
     }
   }
   return out;
-}
-
-/**
- * Draw an index from unnormalised non-negative weights, in float64.
- *
- * @param weights Non-negative weights, not all zero.
- * @param prng The randomness.
- * @returns An index `i` with probability `weights[i] / Σ weights`.
- *
- * @example
- * ```ts
- * import { sampleCategorical } from "@d3pm/diffusion";
- * import { prng } from "@d3pm/core";
- * import { assertEquals } from "@std/assert";
- * assertEquals(sampleCategorical([0, 0, 3], prng(1)), 2);
- * ```
- */
-export function sampleCategorical(
-  weights: ArrayLike<number>,
-  prng: Prng,
-): number {
-  let total = 0;
-  for (let i = 0; i < weights.length; i++) total += weights[i];
-  if (!(total > 0) || !Number.isFinite(total)) {
-    throw new RangeError(
-      `Cannot sample: weights must be finite, non-negative and not all zero (sum ${total})`,
-    );
-  }
-  let u = prng.next() * total;
-  let last = -1;
-  for (let i = 0; i < weights.length; i++) {
-    if (weights[i] <= 0) continue;
-    last = i;
-    u -= weights[i];
-    if (u < 0) return i;
-  }
-  return last; // rounding left u ≥ 0: the last positive weight
 }

@@ -1,4 +1,4 @@
-import { prng } from "@d3pm/core";
+import { prng, sampleCategorical } from "@d3pm/core";
 import {
   assert,
   assertAlmostEquals,
@@ -15,7 +15,6 @@ import {
 import {
   absorbing,
   matrixTransition,
-  sampleCategorical,
   type Transition,
   uniform,
 } from "./transition.ts";

@@ -1,5 +1,3 @@
-import { prng } from "@d3pm/core";
-import * as tf from "@tensorflow/tfjs";
 import {
   assert,
   assertAlmostEquals,
@@ -8,101 +6,45 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { Blocks } from "@d3pm/data";
-import { absorbingBeta, type Denoiser } from "@d3pm/diffusion";
-import { arNll, diffusionBound, figures } from "./nll.ts";
+import { figures, overBlocks } from "./nll.ts";
 import { summarize } from "./aggregate.ts";
-import { type CausalLM, generateAr, measureSpeed } from "./generate.ts";
-import { generativePerplexity, infill, sampleEntropy } from "./quality.ts";
+import { measureSpeed } from "./speed.ts";
+import { generativePerplexity, sampleEntropy } from "./quality.ts";
 import { lineChart } from "./svg.ts";
-import { logLinear } from "@d3pm/diffusion";
 
-await tf.setBackend("cpu");
-
-const V = 7;
-
-/** Logits depend on the token at each position: a fixed random table W[x] — a bigram model. */
-class Bigram implements CausalLM {
-  table: Float32Array;
-  constructor(seed: number) {
-    const r = prng(seed);
-    this.table = Float32Array.from(
-      { length: V * V },
-      () => 4 * (r.next() - 0.5),
-    );
-  }
-  forward(tokens: tf.Tensor2D): tf.Tensor3D {
-    return tf.tidy(() =>
-      tf.gather(
-        tf.tensor2d(this.table, [V, V]),
-        tokens,
-      ) as unknown as tf.Tensor3D
-    );
-  }
-  createCache(): { dispose(): void; disposed: boolean } {
-    return {
-      disposed: false,
-      dispose() {
-        this.disposed = true;
-      },
-    };
-  }
-  decode(tokens: tf.Tensor2D): tf.Tensor3D {
-    return this.forward(tokens);
-  }
-}
-
-function logSoftmaxRow(row: Float32Array): number[] {
-  const m = Math.max(...row);
-  const z = Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0)) + m;
-  return Array.from(row, (x) => x - z);
-}
-
-const blocks: Blocks = {
-  data: Uint32Array.from({ length: 5 * 6 }, (_, i) => (i * 3 + (i >> 2)) % V),
-  count: 5,
-  length: 6,
-};
-
-Deno.test("arNll() equals the brute-force bigram NLL over every predicted token", async () => {
-  const model = new Bigram(1);
-  let want = 0, n = 0;
-  for (let b = 0; b < blocks.count; b++) {
-    for (let i = 1; i < blocks.length; i++) {
-      const prev = blocks.data[b * 6 + i - 1], cur = blocks.data[b * 6 + i];
-      want -=
-        logSoftmaxRow(model.table.subarray(prev * V, (prev + 1) * V))[cur];
-      n++;
-    }
-  }
-  const got = await arNll(model, blocks, { batchSize: 2 });
-  assertEquals(got.tokens, n);
-  assertAlmostEquals(got.nats, want / n, 1e-5);
-  const padded = await arNll(model, blocks, { padId: blocks.data[1] });
-  assert(padded.tokens < n);
-});
-
-Deno.test("diffusionBound() over blocks scores a uniform denoiser at ln K", async () => {
-  const uniform: Denoiser = {
-    forward: (x: tf.Tensor2D) => tf.zeros([...x.shape, 9]) as tf.Tensor3D,
+Deno.test("overBlocks() hands every block to the scorer once and weights batches by their tokens", async () => {
+  const blocks: Blocks = {
+    data: Uint32Array.from({ length: 7 * 3 }, (_, i) => i),
+    count: 7,
+    length: 3,
   };
-  const many: Blocks = {
-    data: Uint32Array.from({ length: 64 * 16 }, (_, i) => i % 8),
-    count: 64,
-    length: 16,
-  };
-  const est = await diffusionBound(uniform, many, {
-    kind: "continuous",
-    schedule: logLinear(),
-    maskId: 8,
-    prng: prng(0),
-    samples: 4,
-    batchSize: 16,
-  });
-  assertEquals(est.tokens, 64 * 16 * 4);
-  assert(
-    Math.abs(est.nats - Math.log(8)) < 4 * est.stderr,
-    `${est.nats} ± ${est.stderr}`,
+  const seen: number[] = [];
+  const est = await overBlocks(blocks, (x0) => {
+    seen.push(...x0.tokens);
+    // Nats per token = the batch's first id; stderr 0.5 each.
+    return Promise.resolve({
+      nats: x0.tokens[0],
+      stderr: 0.5,
+      tokens: x0.tokens.length,
+    });
+  }, { batchSize: 3 });
+  assertEquals(seen, Array.from(blocks.data));
+  assertEquals(est.tokens, 21);
+  assertAlmostEquals(est.nats, (9 * 0 + 9 * 9 + 3 * 18) / 21, 1e-12);
+  assertAlmostEquals(
+    est.stderr,
+    Math.sqrt(2 * (0.5 * 9) ** 2 + (0.5 * 3) ** 2) / 21,
+    1e-12,
   );
+  const some = await overBlocks(
+    blocks,
+    (x0) => Promise.resolve({ nats: 1, stderr: NaN, tokens: x0.tokens.length }),
+    {
+      maxBlocks: 2,
+    },
+  );
+  assertEquals([some.tokens, some.nats], [6, 1]);
+  assert(Number.isNaN(some.stderr));
 });
 
 Deno.test("figures() converts nats and marks bounds", () => {
@@ -115,26 +57,6 @@ Deno.test("figures() converts nats and marks bounds", () => {
   assertAlmostEquals(f.ppl, 2 ** 4.6, 1e-9);
   assertAlmostEquals(f.bpb!, 2.3, 1e-12);
   assert(f.bound);
-});
-
-Deno.test("generateAr() decodes token by token from the start token and disposes its cache", async () => {
-  // A bigram table that always prefers (x + 1) mod V overwhelmingly.
-  const model = new Bigram(0);
-  model.table = Float32Array.from(
-    { length: V * V },
-    (_, i) => ((Math.floor(i / V) + 1) % V === i % V ? 50 : 0),
-  );
-  let cache: { disposed: boolean } | undefined;
-  const create = model.createCache.bind(model);
-  model.createCache = () => (cache = create());
-  const out = await generateAr(model, {
-    batchSize: 2,
-    length: 5,
-    start: 3,
-    prng: prng(0),
-  });
-  assertEquals(Array.from(out), [3, 4, 5, 6, 0, 3, 4, 5, 6, 0]);
-  assert(cache!.disposed);
 });
 
 Deno.test("measureSpeed() reports batches and tokens per second over enough batches", async () => {
@@ -158,55 +80,22 @@ Deno.test("sampleEntropy() and generativePerplexity() agree with closed forms", 
     1e-12,
   );
   assertEquals(sampleEntropy(Int32Array.of(5, 5, 5, 5), 4), 0);
-  const uniformJudge = {
-    forward: (x: tf.Tensor2D) => tf.zeros([...x.shape, V]) as tf.Tensor3D,
-  };
+  const rows: number[] = [];
   const g = await generativePerplexity(
-    uniformJudge,
     Int32Array.of(1, 2, 3, 4, 5, 6),
     3,
+    (x0) => {
+      rows.push(x0.batchSize);
+      return Promise.resolve({ nats: Math.log(7), stderr: 0, tokens: 4 });
+    },
   );
-  assertAlmostEquals(g.genPpl, V, 1e-4);
-});
-
-Deno.test("infill() scores an oracle at accuracy 1 and NLL 0, and a uniform model near chance", async () => {
-  const many: Blocks = {
-    data: Uint32Array.from({ length: 16 * 32 }, (_, i) => (i * 5) % 8),
-    count: 16,
-    length: 32,
-  };
-  // The oracle knows the data rule: token at position i of block b is ((b·32 + i)·5) mod 8.
-  const oracle: Denoiser = {
-    forward: (x: tf.Tensor2D) =>
-      tf.tidy(() => {
-        const [b, l] = x.shape;
-        const truth = Int32Array.from({ length: b * l }, (_, i) => (i * 5) % 8);
-        return tf.oneHot(tf.tensor2d(truth, [b, l], "int32"), 9).mul(
-          60,
-        ) as tf.Tensor3D;
-      }),
-  };
-  const opts = {
-    fraction: 0.3,
-    maskId: 8,
-    schedule: absorbingBeta({ steps: 20 }),
-    steps: 20,
-    prng: prng(1),
-  };
-  const good = await infill(oracle, many, opts);
-  assertEquals(good.accuracy, 1);
-  assertAlmostEquals(good.nll, 0, 1e-4);
-  assert(good.hidden > 100);
-  const uniform: Denoiser = {
-    forward: (x: tf.Tensor2D) => tf.zeros([...x.shape, 9]) as tf.Tensor3D,
-  };
-  const bad = await infill(uniform, many, { ...opts, prng: prng(1) });
-  assertAlmostEquals(bad.nll, Math.log(8), 1e-4);
-  assert(bad.accuracy < 0.25, `${bad.accuracy}`);
+  assertEquals(rows, [2]);
+  assertAlmostEquals(g.genPpl, 7, 1e-9);
   await assertRejects(
-    () => infill(uniform, many, { ...opts, fraction: 1 }),
+    () =>
+      generativePerplexity(Int32Array.of(1, 2, 3), 2, () => Promise.reject()),
     RangeError,
-    "fraction must be in (0, 1)",
+    "not rows of length 2",
   );
 });
 

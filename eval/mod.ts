@@ -1,8 +1,8 @@
 /**
- * Evaluation: exact AR NLL and diffusion bounds as NLL, BPT, PPL and bits per
- * byte; generation and its speed (batches/s, tokens/s); sample quality
- * (generative perplexity with entropy, infilling); seed aggregation; and
- * Markdown tables and SVG charts for reports.
+ * Model-agnostic evaluation: scoring over blocks (`overBlocks`, with any
+ * process's `score`), NLL as BPT, PPL and bits per byte; generation speed
+ * (batches/s, tokens/s); generative perplexity under a judge, with entropy;
+ * seed aggregation; and Markdown tables and SVG charts for reports.
  *
  * @example
  * ```ts
@@ -16,7 +16,7 @@
  */
 export * from "./nll.ts";
 export * from "./aggregate.ts";
-export * from "./generate.ts";
+export * from "./speed.ts";
 export * from "./quality.ts";
 export * from "./svg.ts";
 export * from "./report.ts";

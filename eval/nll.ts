@@ -1,21 +1,12 @@
 /**
- * Likelihood figures: exact AR NLL over blocks, the D3PM bound over blocks,
- * and the conversions between nats, bits per token, perplexity and bits per
- * byte.
+ * Likelihood over many blocks, model- and process-agnostic: one loop that
+ * scores blocks in batches and combines the estimates, and the conversions
+ * between nats, bits per token, perplexity and bits per byte.
  *
  * @module
  */
-import type { Prng, Tensor2D } from "@d3pm/core";
-import * as tf from "@tensorflow/tfjs";
+import type { NllEstimate, TokenBatch } from "@d3pm/core";
 import type { Blocks } from "@d3pm/data";
-import {
-  type BoundEstimate,
-  continuousElbo,
-  type ContinuousSchedule,
-  type Denoiser,
-  discreteElbo,
-  type Transition,
-} from "@d3pm/diffusion";
 
 /** Nats per token and the figures derived from it. */
 export interface LikelihoodFigures {
@@ -72,127 +63,65 @@ export function figures(
   };
 }
 
-/** A model with the backbone call (causal for {@linkcode arNll}). */
-export type Backbone = Denoiser;
-
-function blockBatch(blocks: Blocks, first: number, count: number): Int32Array {
-  const { data, length } = blocks;
-  return Int32Array.from(
-    data.subarray(first * length, (first + count) * length),
-  );
-}
-
-/** Options shared by the evaluators. */
-export interface EvalOptions {
-  /** Blocks per forward pass (default 8). */
+/** Options of {@linkcode overBlocks}. */
+export interface OverBlocksOptions {
+  /** Blocks per scored batch (default 8). */
   batchSize?: number;
-  /** Evaluate only the first this many blocks (default all). */
+  /** Score only the first this many blocks (default all). */
   maxBlocks?: number;
-  /** Padding id: never counted. */
-  padId?: number;
   /** Called with blocks done and total. */
   onProgress?: (done: number, total: number) => void;
 }
 
 /**
- * Exact NLL of a causal model: every block predicts its tokens 2..L from
- * the ones before (the first token of a block has no context and is not
- * scored), in nats per predicted token.
+ * Score blocks batch by batch and combine the per-batch estimates into one:
+ * nats per token weighted by each batch's tokens, standard errors combined
+ * as independent (NaN if any batch could not measure its own).
  *
- * @param model A causal model.
- * @param blocks Evaluation blocks.
- * @param options Batch size, subset, padding.
- * @returns Summed nats and the tokens scored.
+ * @param blocks The blocks.
+ * @param scoreBatch Scores one batch (e.g. `(x0) => process.score(model, x0, { prng })`).
+ * @param options Batch size, subset, progress.
+ * @returns The estimate over all blocks scored.
+ *
+ * @example
+ * ```ts
+ * import { overBlocks } from "@d3pm/eval";
+ * import { assertEquals } from "@std/assert";
+ * const blocks = { data: new Uint32Array(5 * 4), count: 5, length: 4 };
+ * // A scorer that charges each token as many nats as its batch has rows.
+ * const est = await overBlocks(blocks, (x0) =>
+ *   Promise.resolve({
+ *     nats: x0.batchSize,
+ *     stderr: 0,
+ *     tokens: x0.batchSize * x0.length,
+ *   }), { batchSize: 2 });
+ * assertEquals(est.tokens, 20); // batches of 2, 2 and 1 rows
+ * assertEquals(est.nats, (8 * 2 + 8 * 2 + 4 * 1) / 20);
+ * ```
  */
-export async function arNll(
-  model: Backbone,
+export async function overBlocks(
   blocks: Blocks,
-  options: EvalOptions = {},
-): Promise<{ nats: number; tokens: number }> {
+  scoreBatch: (x0: TokenBatch) => Promise<NllEstimate>,
+  options: OverBlocksOptions = {},
+): Promise<NllEstimate> {
   const b = options.batchSize ?? 8;
-  const total = Math.min(blocks.count, options.maxBlocks ?? blocks.count);
-  const l = blocks.length;
-  let nats = 0, tokens = 0;
-  for (let first = 0; first < total; first += b) {
-    const n = Math.min(b, total - first);
-    const ids = blockBatch(blocks, first, n);
-    const weights = new Float32Array(n * (l - 1));
-    for (let r = 0; r < n; r++) {
-      for (let i = 1; i < l; i++) {
-        weights[r * (l - 1) + i - 1] = ids[r * l + i] === options.padId ? 0 : 1;
-      }
-    }
-    const sum = tf.tidy(() => {
-      const x = tf.tensor2d(ids, [n, l], "int32");
-      const logits = model.forward(x.slice([0, 0], [n, l - 1]) as Tensor2D, {
-        training: false,
-      });
-      const logp = tf.logSoftmax(logits); // [n, L−1, V]
-      const target = tf.oneHot(x.slice([0, 1], [n, l - 1]), logits.shape[2]);
-      return logp.mul(target).sum(-1).mul(tf.tensor2d(weights, [n, l - 1]))
-        .sum().neg();
-    });
-    nats += (await sum.data())[0];
-    sum.dispose();
-    tokens += weights.reduce((s, w) => s + w, 0);
-    options.onProgress?.(first + n, total);
+  if (!Number.isInteger(b) || b < 1) {
+    throw new RangeError(
+      `overBlocks: batchSize must be a positive integer, got ${b}`,
+    );
   }
-  return { nats: nats / Math.max(tokens, 1), tokens };
-}
-
-/** Options of {@linkcode diffusionBound}. */
-export type BoundOptions =
-  & EvalOptions
-  & { prng: Prng }
-  & (
-    | {
-      kind: "continuous";
-      schedule: ContinuousSchedule;
-      maskId: number;
-      samples?: number;
-    }
-    | { kind: "discrete"; transition: Transition }
-  );
-
-/**
- * The diffusion ELBO over blocks: the Monte-Carlo continuous-time bound, or
- * the exact discrete-time bound (all `T` steps; `T` forward passes per batch
- * of blocks). In nats per token, an upper bound on NLL, with its standard
- * error.
- *
- * @param model A denoiser.
- * @param blocks Evaluation blocks.
- * @param options Which bound, its process, the PRNG, and the subset.
- * @returns The bound over all blocks evaluated.
- */
-export async function diffusionBound(
-  model: Denoiser,
-  blocks: Blocks,
-  options: BoundOptions,
-): Promise<BoundEstimate> {
-  const b = options.batchSize ?? 8;
   const total = Math.min(blocks.count, options.maxBlocks ?? blocks.count);
+  const { data, length } = blocks;
   let sum = 0, tokens = 0, varSum = 0, known = true;
   for (let first = 0; first < total; first += b) {
     const n = Math.min(b, total - first);
-    const x0 = {
-      tokens: blockBatch(blocks, first, n),
+    const est = await scoreBatch({
+      tokens: Int32Array.from(
+        data.subarray(first * length, (first + n) * length),
+      ),
       batchSize: n,
-      length: blocks.length,
-    };
-    const est = options.kind === "continuous"
-      ? await continuousElbo(model, x0, {
-        schedule: options.schedule,
-        maskId: options.maskId,
-        prng: options.prng,
-        samples: options.samples,
-        padId: options.padId,
-      })
-      : await discreteElbo(model, x0, {
-        transition: options.transition,
-        prng: options.prng,
-        padId: options.padId,
-      });
+      length,
+    });
     sum += est.nats * est.tokens;
     tokens += est.tokens;
     if (Number.isFinite(est.stderr)) varSum += (est.stderr * est.tokens) ** 2;
@@ -200,8 +129,8 @@ export async function diffusionBound(
     options.onProgress?.(first + n, total);
   }
   return {
-    nats: sum / tokens,
-    stderr: known ? Math.sqrt(varSum) / tokens : NaN,
+    nats: sum / Math.max(tokens, 1),
+    stderr: known ? Math.sqrt(varSum) / Math.max(tokens, 1) : NaN,
     tokens,
   };
 }

@@ -8,56 +8,65 @@ import {
 } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
 import { initBackend } from "@d3pm/backend";
+import { type Autoregressive, autoregressive } from "@d3pm/autoregressive";
+import { type MaskedDiffusion, maskedDiffusion } from "@d3pm/diffusion";
 import { ConfigError, type ExperimentConfig } from "./config.ts";
+import { type ModelKind, RunFolder } from "./run_folder.ts";
 
-export interface LoadedRun {
+/** A trained model of a run with everything needed to use it. */
+export interface LoadedRun<K extends ModelKind> {
   config: ExperimentConfig;
   tokenizer: Tokenizer;
   model: Transformer;
+  /** The process the model was trained with, rebuilt from `process.json`. */
+  process: K extends "ar" ? Autoregressive : MaskedDiffusion;
 }
 
-export async function loadRun(
+/** Load `kind`'s model of `seed` from the run in `dir`, with its tokenizer and process. */
+export async function loadRun<K extends ModelKind>(
   dir: string,
   seed: number,
-  kind: "ar" | "d3pm",
-): Promise<LoadedRun> {
-  let config: ExperimentConfig;
-  try {
-    config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
-  } catch (e) {
+  kind: K,
+): Promise<LoadedRun<K>> {
+  const folder = new RunFolder(dir);
+  const config = await folder.savedConfig();
+  if (!config) {
     throw new ConfigError(
-      `Cannot read run ${dir}: ${
-        e instanceof Deno.errors.NotFound
-          ? "no config.json there (run deno task experiment first, or pass --run DIR)"
-          : String(e)
-      }`,
+      `Cannot read run ${dir}: no config.json there (run deno task experiment first, or pass --run DIR)`,
     );
   }
+  const modelDir = folder.modelDir(seed, kind);
+  let processJson: string;
+  try {
+    await Deno.stat(`${modelDir}/model.safetensors`);
+    processJson = await Deno.readTextFile(folder.processPath(seed, kind));
+  } catch {
+    throw new ConfigError(
+      `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none)`,
+    );
+  }
+  const spec = JSON.parse(processJson);
+  const process =
+    (kind === "ar" ? autoregressive(spec) : maskedDiffusion(spec)) as LoadedRun<
+      K
+    >["process"];
   const tokenizer = config.tokenizer === "byte"
     ? new ByteTokenizer()
     : config.tokenizer === "gpt2"
     ? await loadGpt2Tokenizer()
-    : await loadBpeTokenizer(`${dir}/tokenizer.json`);
-  const modelDir = `${dir}/seed-${seed}/${kind}`;
-  try {
-    await Deno.stat(`${modelDir}/model.safetensors`);
-  } catch {
-    throw new ConfigError(
-      `No trained ${kind} model for seed ${seed} in ${dir} (expected ${modelDir}/model.safetensors)`,
-    );
-  }
+    : await loadBpeTokenizer(folder.tokenizerPath);
   const model = await loadModel(modelDir);
-  return { config, tokenizer, model };
+  return { config, tokenizer, model, process };
 }
 
 /**
  * What both tools do first: start the backend and load `--run` (default
  * `runs/latest`) and `--seed`'s model of `kind`.
  */
-export async function openRun(
+export async function openRun<K extends ModelKind>(
   args: ToolArgs,
-  kind: "ar" | "d3pm",
-): Promise<LoadedRun> {
+  kind: K,
+): Promise<LoadedRun<K>> {
   await initBackend({ prefer: "auto" });
   return await loadRun(
     String(args.values.run ?? "runs/latest"),

@@ -6,6 +6,11 @@
  * @module
  */
 
+import {
+  preset as modelPreset,
+  type PresetName as ModelPresetName,
+} from "@d3pm/transformer";
+
 /** Everything a run depends on; saved as `config.json` in the run folder. */
 export interface ExperimentConfig {
   /** Preset the run started from. */
@@ -20,6 +25,8 @@ export interface ExperimentConfig {
   out: string;
   /** Continue from the checkpoints in `out`. */
   resume: boolean;
+  /** Start afresh in a folder that holds an earlier run (moved aside, not deleted). */
+  force: boolean;
   /** `bpe` (trained on the train split), `gpt2` or `byte`. */
   tokenizer: "bpe" | "gpt2" | "byte";
   /** Vocabulary size of a trained BPE (special tokens included). */
@@ -78,8 +85,23 @@ export interface ExperimentConfig {
   infillFraction: number;
 }
 
-/** Names of the presets. */
-export type PresetName = "micro" | "tiny" | "small" | "paper";
+/** Names of the presets (the same as the transformer presets). */
+export type PresetName = ModelPresetName;
+
+/** The model fields of an experiment preset: the transformer preset of the same name. */
+function model(name: PresetName) {
+  const m = modelPreset(name);
+  return {
+    vocabSize: m.vocabSize,
+    blockLength: m.contextLength,
+    nLayer: m.nLayer,
+    nHead: m.nHead,
+    dModel: m.dModel,
+    dMlp: m.dMlp,
+    positions: m.positions,
+    dropout: m.dropout,
+  };
+}
 
 const BASE: Omit<ExperimentConfig, "preset"> = {
   seeds: 1,
@@ -87,18 +109,10 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   data: "",
   out: "runs/latest",
   resume: false,
+  force: false,
   tokenizer: "bpe",
-  vocabSize: 4096,
-  blockLength: 128,
-  nLayer: 4,
-  nHead: 4,
-  dModel: 128,
-  dMlp: 512,
-  // Rotary positions for both models: the denoiser learns to use its
-  // neighbours much sooner with relative positions (MDLM uses them too).
-  positions: "rotary",
+  ...model("tiny"),
   timeConditioning: false,
-  dropout: 0,
   steps: 300,
   batchSize: 8,
   lr: 1e-3,
@@ -119,19 +133,17 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   infillFraction: 0.15,
 };
 
-/** The presets; `tiny` is the default. */
+/**
+ * The presets; `tiny` is the default. Each trains the transformer preset of
+ * the same name (`@d3pm/transformer`'s `preset()`), so a name means one model.
+ */
 export const PRESETS: Record<PresetName, ExperimentConfig> = {
   // Seconds: for tests of the wiring, not for figures.
   micro: {
     ...BASE,
+    ...model("micro"),
     preset: "micro",
     tokenizer: "byte",
-    vocabSize: 260,
-    blockLength: 32,
-    nLayer: 1,
-    nHead: 2,
-    dModel: 64,
-    dMlp: 128,
     // Enough for both models to beat the unigram entropy of bytes (3.19 nats):
     // the denoiser needs ~500 steps before it uses its context at all.
     steps: 800,
@@ -164,13 +176,8 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
   // A 2-core CPU in about an hour; several seeds.
   small: {
     ...BASE,
+    ...model("small"),
     preset: "small",
-    vocabSize: 8192,
-    blockLength: 256,
-    nLayer: 6,
-    nHead: 6,
-    dModel: 384,
-    dMlp: 1536,
     steps: 3000,
     batchSize: 8,
     lr: 6e-4,
@@ -185,17 +192,9 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
   // The thesis setting, for a GPU: GPT-2 small, GPT-2 vocabulary, T = 1024, WikiText-103.
   paper: {
     ...BASE,
+    ...model("paper"),
     preset: "paper",
     tokenizer: "gpt2",
-    vocabSize: 50261,
-    blockLength: 1024,
-    nLayer: 12,
-    nHead: 12,
-    dModel: 768,
-    dMlp: 3072,
-    // GPT-2 small as in the thesis: learned positions.
-    positions: "learned",
-    dropout: 0.1,
     steps: 100000,
     batchSize: 4,
     lr: 3e-4,
@@ -211,6 +210,17 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
   },
 };
 
+/**
+ * Keys that may differ between a run and its `--resume`: they steer the
+ * process, not what is trained or measured.
+ */
+export const RESUMABLE_KEYS: readonly (keyof ExperimentConfig)[] = [
+  "resume",
+  "force",
+  "out",
+  "backend",
+];
+
 /** A bad option or config value; the message is one line. */
 export class ConfigError extends Error {
   /**
@@ -223,6 +233,9 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/** Longest block (context) accepted. */
+const MAX_BLOCK = 16384;
 
 const CHOICES: Partial<Record<keyof ExperimentConfig, readonly string[]>> = {
   preset: ["micro", "tiny", "small", "paper"],
@@ -283,6 +296,9 @@ export function resolveConfig(
     const current = config[key];
     let value: unknown = raw;
     if (typeof current === "number") {
+      if (raw === true || raw === "") {
+        throw new ConfigError(`Option --${kebab(key)} needs a number`);
+      }
       value = typeof raw === "number" ? raw : Number(raw);
       if (!Number.isFinite(value as number) || String(raw).trim() === "") {
         throw new ConfigError(
@@ -299,6 +315,9 @@ export function resolveConfig(
           }`,
         );}
     } else {
+      if (raw === true) {
+        throw new ConfigError(`Option --${kebab(key)} needs a value`);
+      }
       value = String(raw);
     }
     (config as unknown as Record<string, unknown>)[key] = value;
@@ -348,9 +367,31 @@ function validate(c: ExperimentConfig): void {
       );
     }
   }
-  if (c.blockLength < 2) {
+  if (c.blockLength < 2 || c.blockLength > MAX_BLOCK) {
     throw new ConfigError(
-      `Option --block-length must be ≥ 2, got ${c.blockLength}`,
+      `Option --block-length must be in [2, ${MAX_BLOCK}], got ${c.blockLength}`,
+    );
+  }
+  if (c.tokenizer === "bpe" && (c.vocabSize < 261 || c.vocabSize > 1 << 20)) {
+    throw new ConfigError(
+      `Option --vocab-size must be in [261, ${
+        1 << 20
+      }] for a BPE tokenizer (256 bytes + 4 special tokens + at least one merge), got ${c.vocabSize}`,
+    );
+  }
+  if (!(c.clipNorm > 0)) {
+    throw new ConfigError(
+      `Option --clip-norm must be > 0, got ${c.clipNorm}`,
+    );
+  }
+  if (!(c.weightDecay >= 0)) {
+    throw new ConfigError(
+      `Option --weight-decay must be ≥ 0, got ${c.weightDecay}`,
+    );
+  }
+  if (c.resume && c.force) {
+    throw new ConfigError(
+      "Options --resume and --force contradict each other: --resume continues the run in --out, --force starts afresh",
     );
   }
   if (c.dModel % c.nHead !== 0) {

@@ -12,7 +12,14 @@
  * @module
  */
 import { parseArgs } from "@std/cli";
-import { kebab, PRESETS, resolveConfig } from "./config.ts";
+import {
+  ConfigError,
+  type ExperimentConfig,
+  kebab,
+  PRESETS,
+  resolveConfig,
+  RESUMABLE_KEYS,
+} from "./config.ts";
 import { runExperiment } from "./run.ts";
 
 export {
@@ -22,13 +29,26 @@ export {
   type PresetName,
   PRESETS,
   resolveConfig,
+  RESUMABLE_KEYS,
 } from "./config.ts";
 export {
+  type ArResult,
+  type D3pmResult,
+  type DataFacts,
   type ExperimentResult,
   type ModelResult,
+  type ResultBase,
   runExperiment,
   type RunOptions,
+  type SpeedQuality,
+  type TrainingFigures,
 } from "./run.ts";
+export {
+  configDiff,
+  type ModelKind,
+  RunFolder,
+  trainingFingerprint,
+} from "./run_folder.ts";
 
 function help(): string {
   const t = PRESETS.tiny;
@@ -63,30 +83,74 @@ Examples:
   deno task experiment --preset small --seeds 3 --out runs/small
   deno task experiment --preset paper --data ~/wikitext-103 --backend webgpu
   deno task experiment --out runs/latest --resume   # continue after an interruption
+  deno task experiment --force                      # start afresh; the old run is moved aside
+
+A run folder holds one run: a fresh run into a folder that holds one is refused
+(--resume continues it, --force moves it aside); --resume refuses changed options
+except ${RESUMABLE_KEYS.map((k) => "--" + kebab(k)).join(", ")}.
 `;
 }
 
-if (import.meta.main) {
-  const args = parseArgs(Deno.args, {
+/**
+ * Parse the experiment's command line into config overrides. Values that
+ * look like negative numbers (`--steps -5`) stay values, so validation can
+ * name the option.
+ *
+ * @param argv The arguments.
+ * @returns Overrides and whether help was asked for.
+ */
+export function parseCommandLine(
+  argv: string[],
+): { help: boolean; overrides: Record<string, unknown> } {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i], next = argv[i + 1];
+    if (
+      a.startsWith("--") && !a.includes("=") && next !== undefined &&
+      /^-\d|^-\.\d|^-Infinity$/.test(next)
+    ) {
+      joined.push(`${a}=${next}`);
+      i++;
+    } else joined.push(a);
+  }
+  const args = parseArgs(joined, {
     boolean: ["help"],
     alias: { h: "help" },
     string: ["_"],
   });
-  if (args.help) {
-    console.log(help());
-    Deno.exit(0);
+  if (args._.length > 0) {
+    throw new ConfigError(
+      `Unexpected argument "${
+        args._[0]
+      }": options look like --key value (see --help)`,
+    );
   }
+  const { _: _rest, help, h: _h, ...overrides } = args;
+  return { help: Boolean(help), overrides };
+}
+
+if (import.meta.main) {
+  let config: ExperimentConfig | undefined;
   try {
-    if (args._.length > 0) {
-      throw new Error(
-        `Unexpected argument "${
-          args._[0]
-        }": options look like --key value (see --help)`,
-      );
+    const { help: wantsHelp, overrides } = parseCommandLine(Deno.args);
+    if (wantsHelp) {
+      console.log(help());
+      Deno.exit(0);
     }
-    const { _: _rest, help: _help, h: _h, ...overrides } = args;
-    const config = resolveConfig(overrides);
-    await runExperiment(config);
+    config = resolveConfig(overrides);
+    const out = config.out;
+    // Ctrl-C: say where the work is and how to continue it.
+    Deno.addSignalListener("SIGINT", () => {
+      console.error(
+        `\ninterrupted: checkpoints are in ${out}/seed-*/{ar,d3pm}/checkpoint.safetensors; continue with: deno task experiment ${
+          Deno.args.filter((a) => a !== "--resume" && a !== "--force").join(" ")
+        } --resume`,
+      );
+      Deno.exit(130);
+    });
+    await runExperiment(config, {
+      command: ["deno task experiment", ...Deno.args].join(" "),
+    });
   } catch (e) {
     console.error(`error: ${(e as Error).message}`);
     if (Deno.env.get("D3PM_DEBUG")) console.error((e as Error).stack);

@@ -6,7 +6,6 @@
  */
 import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { discretize, logLinear, sample } from "@d3pm/diffusion";
 import {
   fail,
   openRun,
@@ -25,7 +24,7 @@ Options:
   --text TEXT        the text with blanks (required)
   --run DIR          the run folder (default runs/latest)
   --seed N           which seed's model (default 0)
-  --steps N          denoising steps (default 64)
+  --steps N          denoising steps (default min(64, T))
   --strategy NAME    ancestral (default) or confidence
   --rng N            random seed of the sampler (default 0)
   --quiet            print only the final text
@@ -51,8 +50,11 @@ if (import.meta.main) {
       );
     }
     const strategy = strategyOf(parsed);
-    const { config, tokenizer, model } = await openRun(parsed, "d3pm");
-    const mask = tokenizer.special.mask!;
+    const { config, tokenizer, model, process } = await openRun(
+      parsed,
+      "d3pm",
+    );
+    const mask = process.spec.maskId;
     const text = String(args.text).replace(/\\n/g, "\n");
     const ids: number[] = [];
     let last = 0;
@@ -78,17 +80,13 @@ if (import.meta.main) {
         `The text is ${ids.length} tokens; the model's context is ${config.blockLength}`,
       );
     }
-    const steps = num("steps", 64);
+    const steps = num("steps", Math.min(64, process.spec.steps));
     const every = Math.max(1, Math.round(steps / 16));
-    const out = await sample(model, {
-      schedule: discretize(logLinear(), { steps: config.diffusionSteps }),
-      maskId: mask,
+    const out = await process.sample(model, {
       prng: prng(num("rng", 0)),
       prompt: Int32Array.from(ids),
       steps,
       strategy,
-      suppress: [tokenizer.special.pad!],
-      cache: !config.timeConditioning,
       onStep: (s) => {
         if (!quiet && (s.step % every === 0 || s.step === s.steps)) {
           console.log(

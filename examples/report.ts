@@ -8,31 +8,51 @@ import {
   fixed,
   lineChart,
   markdownTable,
-  MetricsLog,
   type Series,
   summarize,
-} from "./_deps.ts";
-import type { ExperimentResult, ModelResult } from "./run.ts";
+} from "@d3pm/eval";
+import { MetricsLog } from "@d3pm/train";
+import type { D3pmResult, ExperimentResult, ModelResult } from "./results.ts";
+import type { RunFolder } from "./run_folder.ts";
 
 const THESIS =
   "Thesis (WikiText-103, 124M parameters, GPT-2 tokens): AR BPT 4.60; D3PM BPT mean 8.06, best 5.72, " +
   "range 5.72–9.41; generation 1.68 (AR) vs 3.97 (D3PM) batches/s at batch size 4.";
 
-/**
- * Write `report.md`, `loss.svg` and `speed_quality.svg` into `dir`.
- *
- * @param r The run's results.
- * @param dir The run folder (holding `metrics.jsonl`).
- */
-export async function writeReport(
-  r: ExperimentResult,
-  dir: string,
-): Promise<void> {
+const NAME = { ar: "AR (causal)", d3pm: "D3PM (absorbing, MDLM loss)" };
+
+const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
+
+function d3pmResults(r: ExperimentResult): D3pmResult[] {
+  return r.results.filter((m): m is D3pmResult => m.model === "d3pm");
+}
+
+function header(r: ExperimentResult): string {
+  const c = r.config, d = r.data;
+  const tokens = c.steps * c.batchSize * c.blockLength;
+  return `# AR vs D3PM — ${c.preset} preset
+
+Command: \`${r.command}\` (full configuration in \`config.json\`).
+Backend: ${r.backend}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
+${d.trainTokens} train tokens, ${d.testTokens} test tokens, ${
+    fixed(d.bytesPerToken, 3)
+  } bytes/token;
+unigram entropy of the train split ${fixed(d.unigramEntropy, 3)} nats (${
+    fixed(d.unigramEntropy / Math.LN2)
+  } bits) per token.
+Models: ${c.nLayer} layers, d_model ${c.dModel}, ${c.nHead} heads, context ${c.blockLength},
+${
+    r.results[0]?.parameters ?? "?"
+  } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
+(${tokens} tokens) per model, matched. The run took ${
+    fixed(r.seconds / 60, 1)
+  } minutes.`;
+}
+
+function likelihoodSection(r: ExperimentResult): string {
   const c = r.config;
-  const name = (
-    m: ModelResult,
-  ) => (m.model === "ar" ? "AR (causal)" : "D3PM (absorbing, MDLM loss)");
-  const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
+  const genBatches = r.results[0]?.generation.speed.batches ?? 0;
+  const generated = genBatches * c.genBatch * c.blockLength;
   const perSeed = markdownTable(
     [
       "Model",
@@ -47,7 +67,7 @@ export async function writeReport(
       "entropy",
     ],
     r.results.map((m) => [
-      name(m),
+      NAME[m.model],
       m.seed,
       `${le(m)}${fixed(m.test.bpt)}`,
       `${le(m)}${fixed(m.test.nll)}${
@@ -55,16 +75,31 @@ export async function writeReport(
       }`,
       `${le(m)}${fixed(m.test.ppl, 1)}`,
       `${le(m)}${fixed(m.test.bpb, 3)}`,
-      fixed(m.speed.batchesPerSecond, 3),
-      fixed(m.speed.tokensPerSecond, 0),
-      fixed(m.quality.genPpl, 1),
-      fixed(m.quality.entropy, 2),
+      fixed(m.generation.speed.batchesPerSecond, 3),
+      fixed(m.generation.speed.tokensPerSecond, 0),
+      fixed(m.generation.genPpl, 1),
+      fixed(m.generation.entropy, 2),
     ]),
   );
-  const summaryRows = (["ar", "d3pm"] as const).map((kind) => {
-    const rows = r.results.filter((m) => m.model === kind);
-    const bpt = summarize(rows.map((m) => m.test.bpt));
-    const speed = summarize(rows.map((m) => m.speed.batchesPerSecond));
+  return `## Likelihood and speed (per seed)
+
+D3PM figures are upper bounds (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples}
+draw(s) per test block); AR figures are exact. BPT = NLL / ln 2, PPL = e^NLL. AR scores tokens 2..L of each
+test block, D3PM all L. Speed: generating ${genBatches} batches of ${c.genBatch} × ${c.blockLength} tokens
+(${generated} tokens${
+    generated < 100000
+      ? "; the thesis generates 100K — this preset generates fewer to fit its time"
+      : ""
+  }); D3PM at ${d3pmResults(r)[0]?.curve.at(-1)?.steps ?? "?"} steps.
+
+${perSeed}`;
+}
+
+function seedSection(r: ExperimentResult): string {
+  const rows = (["ar", "d3pm"] as const).map((kind) => {
+    const ms = r.results.filter((m) => m.model === kind);
+    const bpt = summarize(ms.map((m) => m.test.bpt));
+    const speed = summarize(ms.map((m) => m.generation.speed.batchesPerSecond));
     const p = kind === "d3pm" ? "≤ " : "";
     return [
       kind === "ar" ? "AR" : "D3PM",
@@ -75,25 +110,65 @@ export async function writeReport(
       fixed(speed.mean, 3),
     ];
   });
-  const summary = markdownTable([
-    "Model",
-    "Seeds",
-    "BPT mean ± sd",
-    "best",
-    "range",
-    "batches/s (mean)",
-  ], summaryRows);
+  return `## Across seeds
 
-  const d3 = r.results.filter((m) => m.model === "d3pm");
-  const exactRows = d3.filter((m) => m.exact).map((m) => [
+${
+    markdownTable([
+      "Model",
+      "Seeds",
+      "BPT mean ± sd",
+      "best",
+      "range",
+      "batches/s (mean)",
+    ], rows)
+  }
+
+${THESIS}`;
+}
+
+function exactSection(r: ExperimentResult): string {
+  const c = r.config;
+  const rows = d3pmResults(r).flatMap((m) =>
+    m.exact
+      ? [[
+        m.seed,
+        `≤ ${fixed(m.test.nll, 3)} ± ${fixed(m.test.stderr, 3)}`,
+        `≤ ${fixed(m.exact.nll, 3)}${
+          m.exact.rows > 1 && Number.isFinite(m.exact.stderr)
+            ? ` ± ${fixed(m.exact.stderr, 3)}`
+            : " (one draw: no error bar)"
+        } (${m.exact.tokens} tokens)`,
+      ]]
+      : []
+  );
+  return `## Exact discrete bound vs Monte-Carlo continuous bound (D3PM)
+
+Exact: all T = ${c.diffusionSteps} terms plus the prior term, on the first ${c.exactBlocks} test block(s); each
+block is one random draw of the masks at every step, so its error bar comes from the spread across blocks.
+
+${
+    rows.length
+      ? markdownTable([
+        "Seed",
+        "continuous (all eval blocks)",
+        "exact discrete",
+      ], rows)
+      : "(skipped: --exact-blocks 0)"
+  }`;
+}
+
+function curveSection(r: ExperimentResult): string {
+  const arRows = r.results.filter((m) => m.model === "ar").map((m) => [
     m.seed,
-    `≤ ${fixed(m.test.nll, 3)} ± ${fixed(m.test.stderr, 3)}`,
-    `≤ ${fixed(m.exact!.nll, 3)} ± ${fixed(m.exact!.stderr, 3)} (${
-      m.exact!.tokens
-    } tokens)`,
+    "AR",
+    "–",
+    fixed(m.generation.speed.batchesPerSecond, 3),
+    fixed(m.generation.speed.tokensPerSecond, 0),
+    fixed(m.generation.genPpl, 1),
+    fixed(m.generation.entropy, 2),
   ]);
-  const curveRows = d3.flatMap((m) =>
-    m.curve!.map((p) => [
+  const d3Rows = d3pmResults(r).flatMap((m) =>
+    m.curve.map((p) => [
       m.seed,
       p.steps,
       fixed(p.speed.forwardPassesPerBatch, 1),
@@ -103,71 +178,7 @@ export async function writeReport(
       fixed(p.entropy, 2),
     ])
   );
-  const ar = r.results.filter((m) => m.model === "ar");
-  const arCurveRows = ar.map((m) => [
-    m.seed,
-    "AR",
-    "–",
-    fixed(m.speed.batchesPerSecond, 3),
-    fixed(m.speed.tokensPerSecond, 0),
-    fixed(m.quality.genPpl, 1),
-    fixed(m.quality.entropy, 2),
-  ]);
-  const genBatches = r.results[0]?.speed.batches ?? 0;
-  const md = `# AR vs D3PM — ${c.preset} preset
-
-Command: \`deno task experiment --preset ${c.preset} --seeds ${c.seeds}\` (full configuration in \`config.json\`).
-Backend: ${r.backend}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${r.data.source} —
-${r.data.trainTokens} train tokens, ${r.data.testTokens} test tokens, ${
-    fixed(r.data.bytesPerToken, 3)
-  } bytes/token;
-unigram entropy of the train split ${fixed(r.data.unigramEntropy, 3)} nats (${
-    fixed(r.data.unigramEntropy / Math.LN2)
-  } bits) per token.
-Models: ${c.nLayer} layers, d_model ${c.dModel}, ${c.nHead} heads, context ${c.blockLength},
-${
-    r.results[0]?.parameters ?? "?"
-  } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
-(${
-    c.steps * c.batchSize * c.blockLength
-  } tokens) per model, matched. The run took ${
-    fixed(r.seconds / 60, 1)
-  } minutes.
-
-## Likelihood and speed (per seed)
-
-D3PM figures are upper bounds (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples}
-draw(s) per test block); AR figures are exact. BPT = NLL / ln 2, PPL = e^NLL. AR scores tokens 2..L of each
-test block, D3PM all L. Speed: generating ${genBatches} batches of ${c.genBatch} × ${c.blockLength} tokens
-(${genBatches * c.genBatch * c.blockLength} tokens${
-    genBatches * c.genBatch * c.blockLength < 100000
-      ? "; the thesis generates 100K — this preset generates fewer to fit its time"
-      : ""
-  }); D3PM at ${d3[0]?.curve?.at(-1)?.steps ?? "?"} steps.
-
-${perSeed}
-
-## Across seeds
-
-${summary}
-
-${THESIS}
-
-## Exact discrete bound vs Monte-Carlo continuous bound (D3PM)
-
-Exact: all T = ${c.diffusionSteps} terms plus the prior term, on the first ${c.exactBlocks} test block(s).
-
-${
-    exactRows.length
-      ? markdownTable([
-        "Seed",
-        "continuous (all eval blocks)",
-        "exact discrete",
-      ], exactRows)
-      : "(skipped: --exact-blocks 0)"
-  }
-
-## Speed vs quality
+  return `## Speed vs quality
 
 Generative perplexity of samples under the trained AR model (lower is better) is shown with the samples'
 mean per-sample token entropy (very low entropy means repetitive text that fools generative perplexity).
@@ -181,55 +192,61 @@ ${
       "tokens/s",
       "gen PPL",
       "entropy",
-    ], [...arCurveRows, ...curveRows])
+    ], [...arRows, ...d3Rows])
   }
 
-![speed vs quality](speed_quality.svg)
+![speed vs quality](speed_quality.svg)`;
+}
 
-## Infilling (D3PM)
+function infillAndTraining(r: ExperimentResult): string {
+  const infill = markdownTable(
+    [
+      "Seed",
+      "hidden (asked)",
+      "hidden (actual)",
+      "exact-match accuracy",
+      "NLL of hidden tokens (nats)",
+    ],
+    d3pmResults(r).map((m) => [
+      m.seed,
+      `${fixed(100 * m.infill.fraction, 0)}%`,
+      `${m.infill.hidden} (${fixed(100 * m.infill.hiddenFraction, 1)}%)`,
+      fixed(m.infill.accuracy, 3),
+      fixed(m.infill.nll, 3),
+    ]),
+  );
+  const training = markdownTable(
+    ["Model", "Seed", "seconds", "tokens/s", "final train loss"],
+    r.results.map((m) => [
+      NAME[m.model],
+      m.seed,
+      fixed(m.training.seconds, 0),
+      fixed(m.training.tokens / m.training.seconds, 0),
+      fixed(m.training.lastLoss, 3),
+    ]),
+  );
+  return `## Infilling (D3PM)
 
-${
-    markdownTable(
-      ["Seed", "hidden", "exact-match accuracy", "NLL of hidden tokens (nats)"],
-      d3.map((
-        m,
-      ) => [
-        m.seed,
-        `${m.infill!.hidden} (${fixed(100 * m.infill!.fraction, 0)}%)`,
-        fixed(m.infill!.accuracy, 3),
-        fixed(m.infill!.nll, 3),
-      ]),
-    )
-  }
+${infill}
 
 ## Training
 
+Seconds and tokens/s count every session of a resumed run.
+
 ![loss curves](loss.svg)
 
-${
-    markdownTable(
-      ["Model", "Seed", "seconds", "tokens/s", "final train loss"],
-      r.results.map((m) => [
-        name(m),
-        m.seed,
-        fixed(m.training.seconds, 0),
-        fixed(m.training.tokens / m.training.seconds, 0),
-        fixed(m.training.lastLoss, 3),
-      ]),
-    )
-  }
+${training}
 
 Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
 `;
-  await Deno.writeTextFile(`${dir}/report.md`, md);
+}
 
-  const records = await MetricsLog.read(`${dir}/metrics.jsonl`);
+/** Training-loss series per model and seed; a resumed run's redone steps replace the earlier ones. */
+async function lossSeries(path: string): Promise<Series[]> {
   const series = new Map<string, [number, number][]>();
-  for (const rec of records) {
+  for (const rec of await MetricsLog.read(path)) {
     const key = `${String(rec.model).toUpperCase()} seed ${rec.seed}`;
     const pts = series.get(key) ?? [];
-    // A resumed run appends steps again from its checkpoint: drop the steps it
-    // redoes (linear over the log, however long the run).
     const step = Number(rec.step);
     while (pts.length > 0 && pts[pts.length - 1][0] >= step) pts.pop();
     pts.push([step, Number(rec.loss)]);
@@ -242,32 +259,55 @@ Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
       return [s, win.reduce((a, [, y]) => a + y, 0) / win.length];
     });
   };
-  await Deno.writeTextFile(
-    `${dir}/loss.svg`,
-    lineChart(
-      [...series].map(([name, pts]) => ({ name, points: smooth(pts) })),
-      {
-        title: "Training loss (AR: NLL; D3PM: MDLM bound), nats per token",
-        xLabel: "step",
-        yLabel: "loss (nats/token)",
-      },
-    ),
-  );
-  const sq: Series[] = d3.map((m) => ({
+  return [...series].map(([name, pts]) => ({ name, points: smooth(pts) }));
+}
+
+function speedQualitySeries(r: ExperimentResult): Series[] {
+  const sq: Series[] = d3pmResults(r).map((m) => ({
     name: `D3PM seed ${m.seed}`,
-    points: m.curve!.map((p) =>
+    points: m.curve.map((p) =>
       [p.speed.tokensPerSecond, p.genPpl] as [number, number]
     ),
   }));
-  for (const m of ar) {
+  for (const m of r.results.filter((m) => m.model === "ar")) {
     sq.push({
       name: `AR seed ${m.seed}`,
-      points: [[m.speed.tokensPerSecond, m.quality.genPpl]],
+      points: [[m.generation.speed.tokensPerSecond, m.generation.genPpl]],
     });
   }
+  return sq;
+}
+
+/**
+ * Write `report.md`, `loss.svg` and `speed_quality.svg` into the run folder.
+ *
+ * @param r The run's results.
+ * @param folder The run folder (holding `metrics.jsonl`).
+ */
+export async function writeReport(
+  r: ExperimentResult,
+  folder: RunFolder,
+): Promise<void> {
+  const md = [
+    header(r),
+    likelihoodSection(r),
+    seedSection(r),
+    exactSection(r),
+    curveSection(r),
+    infillAndTraining(r),
+  ].join("\n\n");
+  await Deno.writeTextFile(`${folder.dir}/report.md`, md);
   await Deno.writeTextFile(
-    `${dir}/speed_quality.svg`,
-    lineChart(sq, {
+    `${folder.dir}/loss.svg`,
+    lineChart(await lossSeries(folder.metricsPath), {
+      title: "Training loss (AR: NLL; D3PM: MDLM bound), nats per token",
+      xLabel: "step",
+      yLabel: "loss (nats/token)",
+    }),
+  );
+  await Deno.writeTextFile(
+    `${folder.dir}/speed_quality.svg`,
+    lineChart(speedQualitySeries(r), {
       title: "Generation speed vs sample quality",
       xLabel: "tokens/s generated (log)",
       yLabel: "gen PPL under the AR model",

@@ -6,8 +6,6 @@
  */
 import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { discretize, logLinear, sample } from "@d3pm/diffusion";
-import { generateAr } from "@d3pm/eval";
 import {
   fail,
   openRun,
@@ -25,7 +23,7 @@ Options:
   --run DIR          the run folder (default runs/latest)
   --model NAME       d3pm (default) or ar
   --seed N           which seed's models (default 0)
-  --steps N          D3PM denoising steps (default 64; at most T)
+  --steps N          D3PM denoising steps (default min(64, T))
   --strategy NAME    ancestral (default) or confidence
   --count N          samples (default 1)
   --temperature X    softmax temperature (default 1)
@@ -59,56 +57,54 @@ if (import.meta.main) {
     const { quiet, num, choice } = parsed;
     const kind = choice("model", ["d3pm", "ar"] as const, "d3pm");
     const strategy = strategyOf(parsed);
-    const { config, tokenizer, model } = await openRun(parsed, kind);
-    const { bos, pad, mask } = tokenizer.special as Required<
-      typeof tokenizer.special
-    >;
-    const L = config.blockLength;
     const rng = prng(num("rng", 0));
     const count = num("count", 1);
     const opts = { temperature: num("temperature", 1), topP: num("top-p", 1) };
-    for (let c = 0; c < count; c++) {
-      if (kind === "ar") {
-        const ids = await generateAr(model, {
+    if (kind === "ar") {
+      const { config, tokenizer, model, process } = await openRun(parsed, "ar");
+      for (let c = 0; c < count; c++) {
+        const out = await process.sample(model, {
           batchSize: 1,
-          length: L,
-          start: bos,
+          length: config.blockLength,
           prng: rng,
-          suppress: [pad, mask],
           ...opts,
         });
-        console.log(tokenizer.decode(ids));
-        continue;
+        console.log(tokenizer.decode(out.tokens));
       }
-      const steps = num("steps", 64);
-      const every = num("every", Math.max(1, Math.round(steps / 16)));
-      const out = await sample(model, {
-        schedule: discretize(logLinear(), { steps: config.diffusionSteps }),
-        maskId: mask,
-        prng: rng,
-        length: L,
-        steps,
-        strategy,
-        suppress: [pad],
-        cache: !config.timeConditioning,
-        ...opts,
-        onStep: (s) => {
-          if (!quiet && (s.step % every === 0 || s.step === s.steps)) {
-            console.log(
-              `--- step ${s.step}/${s.steps} (${s.forwardPasses} forward passes) ---`,
-            );
-            console.log(showMasked(tokenizer, s.tokens, mask));
-          }
-        },
-      });
-      console.log(
-        quiet
-          ? tokenizer.decode(out.tokens)
-          : `=== sample ${c + 1} (${out.forwardPasses} forward passes) ===`,
+      model.dispose();
+    } else {
+      const { config, tokenizer, model, process } = await openRun(
+        parsed,
+        "d3pm",
       );
-      if (!quiet) console.log(tokenizer.decode(out.tokens));
+      const mask = process.spec.maskId;
+      const steps = num("steps", Math.min(64, process.spec.steps));
+      const every = num("every", Math.max(1, Math.round(steps / 16)));
+      for (let c = 0; c < count; c++) {
+        const out = await process.sample(model, {
+          prng: rng,
+          length: config.blockLength,
+          steps,
+          strategy,
+          ...opts,
+          onStep: (s) => {
+            if (!quiet && (s.step % every === 0 || s.step === s.steps)) {
+              console.log(
+                `--- step ${s.step}/${s.steps} (${s.forwardPasses} forward passes) ---`,
+              );
+              console.log(showMasked(tokenizer, s.tokens, mask));
+            }
+          },
+        });
+        console.log(
+          quiet
+            ? tokenizer.decode(out.tokens)
+            : `=== sample ${c + 1} (${out.forwardPasses} forward passes) ===`,
+        );
+        if (!quiet) console.log(tokenizer.decode(out.tokens));
+      }
+      model.dispose();
     }
-    model.dispose();
     tf.disposeVariables();
   } catch (e) {
     fail(e);

@@ -58,7 +58,8 @@ Deno.test("the micro experiment writes a complete run whose numbers are finite a
       m.test.nll < h,
       `${m.model} NLL ${m.test.nll} is not below the unigram entropy ${h}`,
     );
-    assert(m.speed.batchesPerSecond > 0 && m.speed.tokensPerSecond > 0);
+    const speed = m.generation.speed;
+    assert(speed.batchesPerSecond > 0 && speed.tokensPerSecond > 0);
     assert(Math.abs(m.test.bpt - m.test.nll / Math.LN2) < 1e-9);
   }
   const metrics = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()

@@ -33,6 +33,10 @@ export interface CheckpointState {
   prng: PrngState;
   /** The resolved run configuration. */
   config: unknown;
+  /** Seconds spent training up to this checkpoint, over every session. */
+  elapsed?: number;
+  /** Training loss of the last step before this checkpoint. */
+  lastLoss?: number;
 }
 
 /** A checkpoint read back. */

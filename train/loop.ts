@@ -89,7 +89,10 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Continue from `checkpoint` if it exists (default false: start fresh). */
   resume?: boolean;
-  /** The resolved run configuration, stored in checkpoints. */
+  /**
+   * The resolved run configuration, stored in checkpoints; a resume from a
+   * checkpoint whose stored configuration differs is refused.
+   */
   config?: unknown;
   /** Append one record per step here. */
   metrics?: MetricsLog;
@@ -101,6 +104,8 @@ export interface TrainOptions {
 
 /** What {@linkcode train} returns. */
 export interface TrainResult {
+  /** Seconds spent training, over every session of a resumed run. */
+  seconds: number;
   /** Steps completed in all. */
   steps: number;
   /** The step at which this call started (0, or the resumed step). */
@@ -145,11 +150,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   });
   let rng = seeded(options.seed ?? 0);
   let startStep = 0;
+  let earlier = 0; // seconds of training in earlier sessions
+  let lastLoss = NaN;
+  let checkpointed = false;
 
   if (
     options.resume && options.checkpoint && (await exists(options.checkpoint))
   ) {
     const ck = await loadCheckpoint(options.checkpoint);
+    if (options.config !== undefined) {
+      const diff = configDiff(ck.state.config, options.config);
+      if (diff) {
+        throw new TrainError(
+          `Cannot resume from ${options.checkpoint}: it was trained with a different configuration (${diff})`,
+        );
+      }
+    }
     assign(variables, ck.model, `checkpoint ${options.checkpoint}`);
     if (ema) {
       if (ck.ema.size === 0) {
@@ -167,6 +183,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     batches = new BatchIterator(blocks, { batchSize, state: ck.state.data });
     rng = restorePrng(ck.state.prng);
     startStep = ck.state.step;
+    earlier = ck.state.elapsed ?? 0;
+    lastLoss = ck.state.lastLoss ?? NaN;
+    checkpointed = true;
   }
 
   const names = [...variables.keys()];
@@ -176,7 +195,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     : new Progress({ label: options.progress ?? "train", total: steps });
   const tokensPerStep = batchSize * blocks.length * accumulate;
   const start = performance.now();
-  let lastLoss = NaN;
+  const seconds = () => earlier + (performance.now() - start) / 1000;
 
   const writeCheckpoint = async (step: number) => {
     if (!options.checkpoint) return;
@@ -187,6 +206,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       data: batches.state,
       prng: rng.state(),
       config: options.config ?? null,
+      elapsed: seconds(),
+      lastLoss,
     };
     await saveCheckpoint(options.checkpoint, {
       model: variables,
@@ -237,9 +258,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       throw new TrainError(
         `Training stopped at step ${step + 1}: the ${
           Number.isFinite(loss) ? "gradient norm" : "loss"
-        } is ${Number.isFinite(loss) ? norm : loss}; the last checkpoint${
-          options.checkpoint ? ` (${options.checkpoint})` : ""
-        } was kept — lower the learning rate or check the data`,
+        } is ${Number.isFinite(loss) ? norm : loss}; ${
+          checkpointed
+            ? `the last checkpoint (${options.checkpoint}) was kept`
+            : "no checkpoint was written yet"
+        } — lower the learning rate or check the data`,
       );
     }
     optimizer.step(grads, lr);
@@ -264,10 +287,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const every = options.checkpointEvery;
     if (done === steps || (every && done % every === 0)) {
       await writeCheckpoint(done);
+      checkpointed = Boolean(options.checkpoint);
     }
   }
   progress?.done();
-  return { steps, startStep, lastLoss, ema, optimizer };
+  return { steps, startStep, lastLoss, seconds: seconds(), ema, optimizer };
 }
 
 function assign(
@@ -303,4 +327,21 @@ async function exists(path: string): Promise<boolean> {
     if (e instanceof Deno.errors.NotFound) return false;
     throw e;
   }
+}
+
+/** The first difference between two JSON configs, as `key: saved → now`, or "". */
+function configDiff(saved: unknown, now: unknown): string {
+  const a = (saved ?? {}) as Record<string, unknown>;
+  const b = (now ?? {}) as Record<string, unknown>;
+  if (typeof a !== "object" || typeof b !== "object") {
+    return JSON.stringify(saved) === JSON.stringify(now)
+      ? ""
+      : `${JSON.stringify(saved)} → ${JSON.stringify(now)}`;
+  }
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
+      return `${k}: ${JSON.stringify(a[k])} → ${JSON.stringify(b[k])}`;
+    }
+  }
+  return "";
 }

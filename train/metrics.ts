@@ -26,6 +26,7 @@ export class MetricsLog {
    * @param path The `.jsonl` file (created when missing, appended to otherwise).
    */
   constructor(readonly path: string) {}
+  #checked = false;
 
   /**
    * Append one record.
@@ -33,6 +34,10 @@ export class MetricsLog {
    * @param record Any JSON-serialisable object; non-finite numbers become null.
    */
   async append(record: Record<string, unknown>): Promise<void> {
+    if (!this.#checked) {
+      await repairTornTail(this.path);
+      this.#checked = true;
+    }
     await Deno.writeTextFile(this.path, JSON.stringify(record) + "\n", {
       append: true,
       create: true,
@@ -47,12 +52,67 @@ export class MetricsLog {
    */
   static async read(path: string): Promise<Record<string, unknown>[]> {
     const text = await Deno.readTextFile(path);
-    return text.split("\n").filter((l) => l.trim() !== "").map((l, i) => {
+    const lines = text.split("\n");
+    const records: Record<string, unknown>[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      if (lines[i].trim() === "") continue;
       try {
-        return JSON.parse(l);
+        records.push(JSON.parse(lines[i]));
       } catch {
+        // A write cut short (a full disk, a kill) leaves a torn last line.
+        if (i === lines.length - 1 && !text.endsWith("\n")) {
+          console.error(
+            `warning: ${path}:${i + 1} is a torn, unfinished record; ignored`,
+          );
+          break;
+        }
         throw new SyntaxError(`${path}:${i + 1} is not a JSON object`);
       }
-    });
+    }
+    return records;
+  }
+}
+
+/** Cut an unfinished last line (no newline) off a log, with a warning. */
+async function repairTornTail(path: string): Promise<void> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true, write: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  try {
+    const size = (await file.stat()).size;
+    if (size === 0) return;
+    // Read back from the end to the last newline.
+    const chunk = 1 << 16;
+    let at = size;
+    while (at > 0) {
+      const from = Math.max(0, at - chunk);
+      const buf = new Uint8Array(at - from);
+      await file.seek(from, Deno.SeekMode.Start);
+      let got = 0;
+      while (got < buf.length) {
+        const n = await file.read(buf.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      const nl = buf.lastIndexOf(10);
+      if (at === size && nl === buf.length - 1) return; // ends cleanly
+      if (nl >= 0 || from === 0) {
+        const keep = nl >= 0 ? from + nl + 1 : 0;
+        console.error(
+          `warning: ${path} ends in a torn record (${
+            size - keep
+          } bytes); dropped`,
+        );
+        await file.truncate(keep);
+        return;
+      }
+      at = from;
+    }
+  } finally {
+    file.close();
   }
 }

@@ -33,4 +33,3 @@ export * from "./metrics.ts";
 export * from "./progress.ts";
 export * from "./checkpoint.ts";
 export * from "./loop.ts";
-export * from "./losses.ts";

@@ -157,23 +157,44 @@ export function validateConfig(value: unknown): ModelConfig {
   return config;
 }
 
-/** Names of the built-in presets. */
-export type PresetName = "tiny" | "small" | "paper";
+/** Names of the built-in presets (the experiment's presets use the same models). */
+export type PresetName = "micro" | "tiny" | "small" | "paper";
 
 /** The preset names, smallest first. */
-export const PRESET_NAMES: readonly PresetName[] = ["tiny", "small", "paper"];
+export const PRESET_NAMES: readonly PresetName[] = [
+  "micro",
+  "tiny",
+  "small",
+  "paper",
+];
 
 const PRESETS: Record<PresetName, ModelConfig> = {
-  // 2-core CPU, minutes: the default experiment.
+  // Seconds: tests of the wiring, on bytes.
+  micro: {
+    kind: "causal",
+    vocabSize: 260,
+    contextLength: 32,
+    nLayer: 1,
+    nHead: 2,
+    dModel: 64,
+    dMlp: 128,
+    positions: "rotary",
+    timeConditioning: false,
+    dTime: 128,
+    dropout: 0,
+  },
+  // 2-core CPU, minutes: the default experiment. Rotary positions: the
+  // denoiser learns to use its neighbours much sooner with relative
+  // positions (MDLM uses them too).
   tiny: {
     kind: "causal",
-    vocabSize: 8192,
+    vocabSize: 4096,
     contextLength: 128,
     nLayer: 4,
     nHead: 4,
-    dModel: 256,
-    dMlp: 1024,
-    positions: "learned",
+    dModel: 128,
+    dMlp: 512,
+    positions: "rotary",
     timeConditioning: false,
     dTime: 128,
     dropout: 0,
@@ -187,13 +208,13 @@ const PRESETS: Record<PresetName, ModelConfig> = {
     nHead: 6,
     dModel: 384,
     dMlp: 1536,
-    positions: "learned",
+    positions: "rotary",
     timeConditioning: false,
     dTime: 128,
     dropout: 0,
   },
   // The thesis setting: GPT-2 small with the GPT-2 vocabulary (50257) plus
-  // this project's 4 special tokens.
+  // this project's 4 special tokens, learned positions.
   paper: {
     kind: "causal",
     vocabSize: 50261,
@@ -215,11 +236,15 @@ const PRESETS: Record<PresetName, ModelConfig> = {
  *
  * | preset | layers | dModel | heads | context | vocab | parameters (causal) |
  * |---|---|---|---|---|---|---|
- * | `tiny` | 4 | 256 | 4 | 128 | 8192 | 5,289,472 |
- * | `small` | 6 | 384 | 6 | 256 | 8192 | 13,891,584 |
+ * | `micro` | 1 | 64 | 2 | 32 | 260 (bytes) | 50,240 |
+ * | `tiny` | 4 | 128 | 4 | 128 | 4096 | 1,317,632 |
+ * | `small` | 6 | 384 | 6 | 256 | 8192 | 13,793,280 |
  * | `paper` | 12 | 768 | 12 | 1024 | 50261 | 124,442,880 |
  *
- * @param name `tiny`, `small` or `paper`.
+ * `micro`, `tiny` and `small` use rotary positions, `paper` learned ones
+ * (GPT-2). The experiment's presets of the same names train these models.
+ *
+ * @param name `micro`, `tiny`, `small` or `paper`.
  * @param overrides Keys to replace; the result is validated.
  * @returns A fresh, validated configuration.
  *

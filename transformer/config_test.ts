@@ -62,6 +62,6 @@ Deno.test("preset() applies overrides and rejects unknown names", () => {
     // deno-lint-ignore no-explicit-any
     () => preset("huge" as any),
     RangeError,
-    "accepted presets: tiny, small, paper",
+    "accepted presets: micro, tiny, small, paper",
   );
 });

@@ -45,7 +45,7 @@ import type { ModelConfig } from "./config.ts";
  * import { parameterShapes, preset } from "@d3pm/transformer";
  * import { assertEquals } from "@std/assert";
  * const shapes = parameterShapes(preset("tiny"));
- * assertEquals(shapes.get("h.0.attn.c_attn.weight"), [256, 768]);
+ * assertEquals(shapes.get("h.0.attn.c_attn.weight"), [128, 384]);
  * ```
  */
 export function parameterShapes(config: ModelConfig): Map<string, number[]> {

@@ -7,11 +7,12 @@
  */
 
 import {
+  type CausalLM,
+  type ForwardOptions,
   type Prng,
   prng as seededPrng,
   type StoredTensor,
   type Tensor,
-  type Tensor1D,
   type Tensor2D,
   type Tensor3D,
   type Variable,
@@ -45,16 +46,11 @@ export interface TransformerOptions {
   weights?: ReadonlyMap<string, StoredTensor>;
 }
 
-/** Options of {@linkcode Transformer.forward}. */
-export interface ForwardOptions {
-  /**
-   * Diffusion time per batch row, float in [0, 1], shape [B]. Required when
-   * the config has `timeConditioning`; ignored otherwise, so callers may
-   * always pass it.
-   */
-  t?: Tensor1D;
-  /** Apply dropout (default false). */
-  training?: boolean;
+/**
+ * Options of {@linkcode Transformer.forward}: the contract's `t` (required
+ * when the config has `timeConditioning`) and `training`, and more.
+ */
+export interface TransformerForwardOptions extends ForwardOptions {
   /** Source of dropout seeds (default: the model's own seeded stream). */
   prng?: Prng;
   /**
@@ -109,7 +105,7 @@ interface AttentionContext {
  * model.dispose();
  * ```
  */
-export class Transformer {
+export class Transformer implements CausalLM<KVCache> {
   /** The validated configuration. */
   readonly config: ModelConfig;
   /**
@@ -119,6 +115,11 @@ export class Transformer {
   readonly variables: ReadonlyMap<string, Variable>;
   #dropoutPrng: Prng;
   #headDim: number;
+
+  /** Whether the logits depend on the diffusion time (adaLN conditioning). */
+  get timeConditioned(): boolean {
+    return this.config.timeConditioning;
+  }
 
   /**
    * A freshly initialised model (GPT-2 initialisation, seeded).
@@ -177,7 +178,10 @@ export class Transformer {
    * model.dispose();
    * ```
    */
-  forward(tokens: Tensor2D, options: ForwardOptions = {}): Tensor3D {
+  forward(
+    tokens: Tensor2D,
+    options: TransformerForwardOptions = {},
+  ): Tensor3D {
     this.#checkTokens(tokens, "forward", 0);
     const t = this.#checkTime(options.t, tokens.shape[0]);
     const rate = options.training ? this.config.dropout : 0;

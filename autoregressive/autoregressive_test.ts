@@ -1,0 +1,131 @@
+import { type CausalLM, prng } from "@d3pm/core";
+import * as tf from "@tensorflow/tfjs";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertThrows,
+} from "@std/assert";
+import { causalNll } from "./loss.ts";
+import { generate } from "./generate.ts";
+import { autoregressive, type AutoregressiveSpec } from "./process.ts";
+
+await tf.setBackend("cpu");
+
+const V = 7;
+
+/** Logits depend on the token at each position: a fixed random table W[x] — a bigram model. */
+class Bigram implements CausalLM {
+  readonly config = {
+    kind: "causal" as const,
+    vocabSize: V,
+    contextLength: 64,
+  };
+  readonly timeConditioned = false;
+  table: Float32Array;
+  disposedCaches = 0;
+  constructor(seed: number) {
+    const r = prng(seed);
+    this.table = Float32Array.from(
+      { length: V * V },
+      () => 4 * (r.next() - 0.5),
+    );
+  }
+  forward(tokens: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() =>
+      tf.gather(
+        tf.tensor2d(this.table, [V, V]),
+        tokens,
+      ) as unknown as tf.Tensor3D
+    );
+  }
+  createCache(): { length: number; dispose(): void } {
+    return { length: 0, dispose: () => void this.disposedCaches++ };
+  }
+  decode(tokens: tf.Tensor2D): tf.Tensor3D {
+    return this.forward(tokens);
+  }
+  dispose(): void {}
+}
+
+function logSoftmaxRow(row: Float32Array): number[] {
+  const m = Math.max(...row);
+  const z = Math.log(row.reduce((s, x) => s + Math.exp(x - m), 0)) + m;
+  return Array.from(row, (x) => x - z);
+}
+
+const x0 = {
+  tokens: Int32Array.from({ length: 5 * 6 }, (_, i) => (i * 3 + (i >> 2)) % V),
+  batchSize: 5,
+  length: 6,
+};
+
+Deno.test("causalNll() equals the brute-force bigram NLL over every predicted token", async () => {
+  const model = new Bigram(1);
+  let want = 0, n = 0;
+  for (let b = 0; b < x0.batchSize; b++) {
+    for (let i = 1; i < x0.length; i++) {
+      const prev = x0.tokens[b * 6 + i - 1], cur = x0.tokens[b * 6 + i];
+      want -=
+        logSoftmaxRow(model.table.subarray(prev * V, (prev + 1) * V))[cur];
+      n++;
+    }
+  }
+  const got = await causalNll(model, x0);
+  assertEquals(got.tokens, n);
+  assertEquals(got.stderr, 0);
+  assertAlmostEquals(got.nats, want / n, 1e-5);
+  const padded = await causalNll(model, x0, { padId: x0.tokens[1] });
+  assert(padded.tokens < n);
+});
+
+Deno.test("generate() decodes token by token from the start token and disposes its cache", async () => {
+  // A bigram table that always prefers (x + 1) mod V overwhelmingly.
+  const model = new Bigram(0);
+  model.table = Float32Array.from(
+    { length: V * V },
+    (_, i) => ((Math.floor(i / V) + 1) % V === i % V ? 50 : 0),
+  );
+  const out = await generate(model, {
+    batchSize: 2,
+    length: 5,
+    start: 3,
+    prng: prng(0),
+  });
+  assertEquals(Array.from(out), [3, 4, 5, 6, 0, 3, 4, 5, 6, 0]);
+  assertEquals(model.disposedCaches, 1);
+});
+
+Deno.test("autoregressive() scores exactly, samples from its start token without pad, and round-trips", async () => {
+  const model = new Bigram(2);
+  const ar = autoregressive({ kind: "autoregressive", start: 3, padId: 0 });
+  assertEquals(
+    await ar.score(model, x0),
+    await causalNll(model, x0, { padId: 0 }),
+  );
+  const out = await ar.sample(model, {
+    batchSize: 8,
+    length: 20,
+    prng: prng(4),
+  });
+  assertEquals(out.forwardPasses, 19);
+  for (let r = 0; r < 8; r++) assertEquals(out.tokens[r * 20], 3);
+  assert(!out.tokens.includes(0));
+  assertEquals(
+    autoregressive(JSON.parse(JSON.stringify(ar))).toJSON(),
+    ar.toJSON(),
+  );
+  for (
+    const [spec, fragment] of [
+      [{ kind: "autoregressive", start: -1 }, "start must be a token id"],
+      [{ kind: "ar", start: 1 }, 'kind must be "autoregressive"'],
+      [{ kind: "autoregressive", start: 1, bos: 2 }, 'unknown key "bos"'],
+    ] as const
+  ) {
+    assertThrows(
+      () => autoregressive(spec as unknown as AutoregressiveSpec),
+      RangeError,
+      fragment,
+    );
+  }
+});

@@ -1,0 +1,129 @@
+/**
+ * The autoregressive process as one object, the peer of masked diffusion:
+ * its loss, its exact likelihood, its sampler and its JSON description.
+ *
+ * @module
+ */
+import type {
+  CausalLM,
+  GenerateOptions,
+  GenerateResult,
+  GenerativeProcess,
+  NllEstimate,
+  Prng,
+  Scalar,
+  TokenBatch,
+} from "@d3pm/core";
+import { causalLmLoss, causalNll } from "./loss.ts";
+import { generate } from "./generate.ts";
+
+/** The description of an autoregressive process (its `toJSON()`). */
+export interface AutoregressiveSpec {
+  /** Always `autoregressive`. */
+  kind: "autoregressive";
+  /** The token every generated row starts with (e.g. BOS). */
+  start: number;
+  /** Padding id: never scored, never drawn. */
+  padId?: number;
+  /** Further ids never drawn (e.g. the mask). */
+  suppress?: number[];
+}
+
+/** The autoregressive process: a {@linkcode GenerativeProcess} of causal models. */
+export interface Autoregressive extends GenerativeProcess<CausalLM> {
+  /** Its description. */
+  readonly spec: AutoregressiveSpec;
+  /** Always true: the NLL is exact. */
+  readonly exact: true;
+  /** Next-token cross-entropy. */
+  loss(
+    model: CausalLM,
+    batch: TokenBatch,
+    options?: { prng?: Prng; training?: boolean },
+  ): Scalar;
+  /** Exact NLL; needs no randomness. */
+  score(
+    model: CausalLM,
+    x0: TokenBatch,
+    options?: { prng?: Prng },
+  ): Promise<NllEstimate>;
+  /** KV-cached generation from the start token. */
+  sample(model: CausalLM, options: GenerateOptions): Promise<GenerateResult>;
+  /** The spec. */
+  toJSON(): AutoregressiveSpec;
+}
+
+/**
+ * The autoregressive process. `autoregressive(p.toJSON())` rebuilds `p`.
+ *
+ * @param spec The start token, padding and suppressed ids.
+ * @returns The process.
+ * @throws {RangeError} On a missing or malformed field, or an unknown key.
+ *
+ * @example
+ * ```ts
+ * import { autoregressive } from "@d3pm/autoregressive";
+ * import { assertEquals } from "@std/assert";
+ * const ar = autoregressive({ kind: "autoregressive", start: 1, padId: 0 });
+ * assertEquals(autoregressive(ar.toJSON()).toJSON(), ar.toJSON());
+ * assertEquals(ar.exact, true);
+ * ```
+ */
+export function autoregressive(spec: AutoregressiveSpec): Autoregressive {
+  const s = checkSpec(spec);
+  const suppress = [
+    ...(s.padId !== undefined ? [s.padId] : []),
+    ...(s.suppress ?? []),
+  ];
+  return {
+    name: "ar",
+    spec: s,
+    exact: true,
+    loss: (model, batch, options = {}) =>
+      causalLmLoss(model, batch, { training: options.training }),
+    score: (model, x0) => causalNll(model, x0, { padId: s.padId }),
+    async sample(model, options) {
+      const tokens = await generate(model, {
+        ...options,
+        start: s.start,
+        suppress: [...suppress, ...(options.suppress ?? [])],
+      });
+      return { tokens, forwardPasses: options.length - 1 };
+    },
+    toJSON: () => ({ ...s }),
+  };
+}
+
+const KEYS = new Set(["kind", "start", "padId", "suppress"]);
+
+function checkSpec(spec: AutoregressiveSpec): AutoregressiveSpec {
+  const fail = (what: string): never => {
+    throw new RangeError(`Invalid autoregressive process: ${what}`);
+  };
+  if (typeof spec !== "object" || spec === null) fail("expected an object");
+  for (const k of Object.keys(spec)) {
+    if (!KEYS.has(k)) {
+      fail(`unknown key "${k}"; accepted: ${[...KEYS].join(", ")}`);
+    }
+  }
+  if (spec.kind !== "autoregressive") {
+    fail(`kind must be "autoregressive", got ${JSON.stringify(spec.kind)}`);
+  }
+  const id = (k: string, v: unknown) => {
+    if (!Number.isInteger(v) || (v as number) < 0) {
+      fail(`${k} must be a token id (integer ≥ 0), got ${JSON.stringify(v)}`);
+    }
+  };
+  id("start", spec.start);
+  if (spec.padId !== undefined) id("padId", spec.padId);
+  if (spec.suppress !== undefined) {
+    if (!Array.isArray(spec.suppress)) fail("suppress must be an array of ids");
+    spec.suppress.forEach((v) => id("suppress[]", v));
+  }
+  return {
+    kind: "autoregressive",
+    start: spec.start,
+    ...(spec.padId !== undefined ? { padId: spec.padId } : {}),
+    ...(spec.suppress ? { suppress: [...spec.suppress] } : {}),
+  };
+}

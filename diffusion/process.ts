@@ -1,0 +1,296 @@
+/**
+ * Masked (absorbing-state) diffusion as one object: the schedule, the
+ * transition, the mask id and the objective chosen once, then `loss`,
+ * `score`/`bound`, `sample`, `infill` and `toJSON`. A run folder stores
+ * `toJSON()`; `maskedDiffusion(json)` rebuilds the same process.
+ *
+ * @module
+ */
+import type {
+  GenerativeProcess,
+  LanguageModel,
+  NllEstimate,
+  Prng,
+  Scalar,
+  TokenBatch,
+} from "@d3pm/core";
+import { continuousElbo, discreteElbo } from "./elbo.ts";
+import { infill, type InfillOptions, type InfillResult } from "./infill.ts";
+import { d3pmLoss, mdlmLoss } from "./loss.ts";
+import { sample, type SampleOptions, type SampleResult } from "./sampler.ts";
+import {
+  type ContinuousSchedule,
+  cosineAlpha,
+  type DiscreteSchedule,
+  discretize,
+  linearAlpha,
+  logLinear,
+} from "./schedule.ts";
+import { absorbing, type Transition } from "./transition.ts";
+
+/** A noise schedule by name: the continuous `alpha(t)` it follows. */
+export type ScheduleSpec =
+  | { kind: "log-linear"; eps?: number }
+  | { kind: "linear" }
+  | { kind: "cosine" };
+
+/** The description of a masked diffusion process (its `toJSON()`). */
+export interface MaskedDiffusionSpec {
+  /** Always `masked-diffusion`. */
+  kind: "masked-diffusion";
+  /** Number of token ids, the mask included. */
+  vocab: number;
+  /** The absorbing (mask) id. */
+  maskId: number;
+  /** Steps `T` of the discrete process (samplers and the exact bound). */
+  steps: number;
+  /** The noise schedule. */
+  schedule: ScheduleSpec;
+  /** `mdlm` (continuous SUBS objective) or `d3pm` (discrete hybrid loss). */
+  objective: "mdlm" | "d3pm";
+  /** Padding id: never masked, never scored, never drawn. */
+  padId?: number;
+}
+
+/** Options of {@linkcode MaskedDiffusion.bound}. */
+export interface BoundOptions {
+  /** Randomness of the times and masks. */
+  prng: Prng;
+  /**
+   * `continuous` (default): the Monte-Carlo continuous-time ELBO;
+   * `exact`: the discrete-time bound with all `T` terms (T passes per batch).
+   */
+  kind?: "continuous" | "exact";
+  /** Time draws per row for `continuous` (default 1). */
+  samples?: number;
+}
+
+/** Options of {@linkcode MaskedDiffusion.sample}: {@linkcode SampleOptions} less what the process fixes. */
+export type ProcessSampleOptions = Omit<SampleOptions, "schedule" | "maskId">;
+
+/** A masked diffusion process; a {@linkcode GenerativeProcess} of denoisers. */
+export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
+  /** Its description. */
+  readonly spec: MaskedDiffusionSpec;
+  /** Always false: scores are upper bounds. */
+  readonly exact: false;
+  /** The continuous schedule. */
+  readonly continuous: ContinuousSchedule;
+  /** Its discretisation with `T` steps. */
+  readonly discrete: DiscreteSchedule;
+  /** The absorbing transition over `vocab` states. */
+  readonly transition: Transition;
+  /** The training objective on a batch. */
+  loss(
+    model: LanguageModel,
+    batch: TokenBatch,
+    options: { prng: Prng; training?: boolean },
+  ): Scalar;
+  /** The continuous bound with one time draw per row (the `GenerativeProcess` score). */
+  score(
+    model: LanguageModel,
+    x0: TokenBatch,
+    options: { prng: Prng },
+  ): Promise<NllEstimate>;
+  /**
+   * The NLL bound of a batch: Monte-Carlo continuous or exact discrete.
+   *
+   * @param model The denoiser.
+   * @param x0 Clean rows.
+   * @param options Which bound and its randomness.
+   * @returns Nats per token (an upper bound) with its standard error.
+   */
+  bound(
+    model: LanguageModel,
+    x0: TokenBatch,
+    options: BoundOptions,
+  ): Promise<NllEstimate>;
+  /**
+   * Generate from all-masked rows, or fill in a prompt's masked positions.
+   * Caching follows `model.timeConditioned` (see `sample`).
+   */
+  sample(
+    model: LanguageModel,
+    options: ProcessSampleOptions,
+  ): Promise<SampleResult>;
+  /** Hide a fraction of `x0`, score and fill it in. */
+  infill(
+    model: LanguageModel,
+    x0: TokenBatch,
+    options: Omit<InfillOptions, "maskId" | "schedule">,
+  ): Promise<InfillResult>;
+  /** The spec. */
+  toJSON(): MaskedDiffusionSpec;
+}
+
+/**
+ * The masked diffusion process described by `spec`.
+ *
+ * @param spec Vocabulary, mask id, `T`, schedule and objective.
+ * @returns The process.
+ * @throws {RangeError} On a missing or malformed field, or an unknown key.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { prng, type LanguageModel, type Tensor2D, type Tensor3D } from "@d3pm/core";
+ * import { maskedDiffusion } from "@d3pm/diffusion";
+ * import { assert, assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const process = maskedDiffusion({
+ *   kind: "masked-diffusion", vocab: 9, maskId: 8, steps: 100,
+ *   schedule: { kind: "log-linear" }, objective: "mdlm",
+ * });
+ * // Rebuilt from its JSON, it is the same process.
+ * assertEquals(maskedDiffusion(JSON.parse(JSON.stringify(process))).toJSON(), process.toJSON());
+ * const uniform: LanguageModel = {
+ *   config: { kind: "bidirectional", vocabSize: 9, contextLength: 16 },
+ *   timeConditioned: false,
+ *   forward: (x: Tensor2D) => tf.zeros([...x.shape, 9]) as Tensor3D,
+ *   dispose() {},
+ * };
+ * const x0 = { tokens: Int32Array.from({ length: 64 }, (_, i) => i % 8), batchSize: 4, length: 16 };
+ * const est = await process.bound(uniform, x0, { prng: prng(0), samples: 8 });
+ * assert(Math.abs(est.nats - Math.log(8)) < 4 * est.stderr); // uniform over 8 ids
+ * const out = await process.sample(uniform, { length: 16, steps: 8, prng: prng(1) });
+ * assert(!out.tokens.includes(8));
+ * ```
+ */
+export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
+  const s = checkSpec(spec);
+  const continuous = scheduleOf(s.schedule);
+  const discrete = discretize(continuous, { steps: s.steps });
+  const transition = absorbing(discrete, {
+    numStates: s.vocab,
+    maskId: s.maskId,
+  });
+  const padId = s.padId;
+  const suppress = padId !== undefined ? [padId] : [];
+  const bound = (
+    model: LanguageModel,
+    x0: TokenBatch,
+    options: BoundOptions,
+  ): Promise<NllEstimate> =>
+    (options.kind ?? "continuous") === "continuous"
+      ? continuousElbo(model, x0, {
+        schedule: continuous,
+        maskId: s.maskId,
+        prng: options.prng,
+        samples: options.samples,
+        padId,
+      })
+      : discreteElbo(model, x0, { transition, prng: options.prng, padId });
+  return {
+    name: s.objective,
+    spec: s,
+    exact: false,
+    continuous,
+    discrete,
+    transition,
+    loss: (model, batch, { prng, training }) =>
+      s.objective === "mdlm"
+        ? mdlmLoss(model, batch, {
+          schedule: continuous,
+          maskId: s.maskId,
+          prng,
+          padId,
+          training,
+        })
+        : d3pmLoss(model, batch, { transition, prng, padId, training }),
+    score: (model, x0, { prng }) => bound(model, x0, { prng }),
+    bound,
+    sample: (model, options) =>
+      sample(model, {
+        ...options,
+        schedule: discrete,
+        maskId: s.maskId,
+        suppress: [...suppress, ...(options.suppress ?? [])],
+      }),
+    infill: (model, x0, options) =>
+      infill(model, x0, {
+        ...options,
+        maskId: s.maskId,
+        schedule: discrete,
+        suppress: [...suppress, ...(options.suppress ?? [])],
+      }),
+    toJSON: () => structuredClone(s),
+  };
+}
+
+function scheduleOf(spec: ScheduleSpec): ContinuousSchedule {
+  switch (spec.kind) {
+    case "log-linear":
+      return logLinear({ eps: spec.eps });
+    case "linear":
+      return linearAlpha();
+    case "cosine":
+      return cosineAlpha();
+  }
+}
+
+const KEYS = [
+  "kind",
+  "vocab",
+  "maskId",
+  "steps",
+  "schedule",
+  "objective",
+  "padId",
+];
+
+function checkSpec(spec: MaskedDiffusionSpec): MaskedDiffusionSpec {
+  const fail = (what: string): never => {
+    throw new RangeError(`Invalid masked diffusion process: ${what}`);
+  };
+  if (typeof spec !== "object" || spec === null) fail("expected an object");
+  for (const k of Object.keys(spec)) {
+    if (!KEYS.includes(k)) {
+      fail(`unknown key "${k}"; accepted: ${KEYS.join(", ")}`);
+    }
+  }
+  if (spec.kind !== "masked-diffusion") {
+    fail(`kind must be "masked-diffusion", got ${JSON.stringify(spec.kind)}`);
+  }
+  const int = (k: string, v: unknown, min: number) => {
+    if (!Number.isInteger(v) || (v as number) < min) {
+      fail(`${k} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+    }
+  };
+  int("vocab", spec.vocab, 2);
+  int("steps", spec.steps, 1);
+  int("maskId", spec.maskId, 0);
+  if (spec.maskId >= spec.vocab) {
+    fail(`maskId ${spec.maskId} is not below vocab ${spec.vocab}`);
+  }
+  if (spec.padId !== undefined) {
+    int("padId", spec.padId, 0);
+    if (spec.padId >= spec.vocab || spec.padId === spec.maskId) {
+      fail(`padId ${spec.padId} must be below vocab and differ from maskId`);
+    }
+  }
+  if (spec.objective !== "mdlm" && spec.objective !== "d3pm") {
+    fail(
+      `objective must be "mdlm" or "d3pm", got ${
+        JSON.stringify(spec.objective)
+      }`,
+    );
+  }
+  const sch = spec.schedule as Record<string, unknown> | undefined;
+  const kinds = ["log-linear", "linear", "cosine"];
+  if (
+    typeof sch !== "object" || sch === null ||
+    !kinds.includes(sch.kind as string)
+  ) {
+    fail(
+      `schedule.kind must be one of ${kinds.join(", ")}, got ${
+        JSON.stringify(sch?.kind)
+      }`,
+    );
+  }
+  const extra = Object.keys(sch!).filter((k) =>
+    k !== "kind" && !(k === "eps" && sch!.kind === "log-linear")
+  );
+  if (extra.length) fail(`unknown schedule key "${extra[0]}"`);
+  scheduleOf(sch as ScheduleSpec); // validates eps
+  return structuredClone(spec);
+}

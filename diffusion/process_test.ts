@@ -1,0 +1,93 @@
+import { prng } from "@d3pm/core";
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { maskedDiffusion, type MaskedDiffusionSpec } from "./process.ts";
+import { mdlmLoss } from "./loss.ts";
+import { discreteElbo } from "./elbo.ts";
+import { logLinear } from "./schedule.ts";
+import { TinyDenoiser } from "./_test_models.ts";
+
+await tf.setBackend("cpu");
+
+const SPEC: MaskedDiffusionSpec = {
+  kind: "masked-diffusion",
+  vocab: 6,
+  maskId: 5,
+  steps: 40,
+  schedule: { kind: "log-linear" },
+  objective: "mdlm",
+  padId: 4,
+};
+
+Deno.test("maskedDiffusion() computes the same loss and exact bound as the functions it wraps", async () => {
+  const process = maskedDiffusion(SPEC);
+  const model = new TinyDenoiser(6, 8, 16, 3);
+  const x0 = {
+    tokens: Int32Array.from({ length: 24 }, (_, i) => (i * 7) % 5),
+    batchSize: 3,
+    length: 8,
+  };
+  const a = process.loss(model, x0, { prng: prng(1), training: false });
+  const b = mdlmLoss(model, x0, {
+    schedule: logLinear(),
+    maskId: 5,
+    prng: prng(1),
+    padId: 4,
+    training: false,
+  });
+  assertEquals(a.dataSync()[0], b.dataSync()[0]);
+  const exact = await process.bound(model, x0, {
+    prng: prng(2),
+    kind: "exact",
+  });
+  const direct = await discreteElbo(model, x0, {
+    transition: process.transition,
+    prng: prng(2),
+    padId: 4,
+  });
+  assertEquals(exact, direct);
+  tf.dispose([a, b]);
+  model.dispose();
+});
+
+Deno.test("maskedDiffusion() round-trips through JSON and never draws the padding id", async () => {
+  const process = maskedDiffusion(
+    JSON.parse(JSON.stringify(maskedDiffusion(SPEC))),
+  );
+  assertEquals(process.toJSON(), SPEC);
+  const model = new TinyDenoiser(6, 8, 16, 3);
+  const out = await process.sample(model, {
+    batchSize: 4,
+    length: 8,
+    steps: 10,
+    prng: prng(0),
+  });
+  assert(!out.tokens.includes(4) && !out.tokens.includes(5));
+  model.dispose();
+});
+
+Deno.test("maskedDiffusion() rejects malformed specs with one-line errors", () => {
+  const bad: [Record<string, unknown>, string][] = [
+    [{ ...SPEC, steps: 0 }, "steps must be an integer ≥ 1"],
+    [{ ...SPEC, maskId: 6 }, "maskId 6 is not below vocab 6"],
+    [{ ...SPEC, objective: "sedd" }, 'objective must be "mdlm" or "d3pm"'],
+    [
+      { ...SPEC, schedule: { kind: "geometric" } },
+      "schedule.kind must be one of",
+    ],
+    [
+      { ...SPEC, schedule: { kind: "log-linear", eps: 2 } },
+      "eps must be in (0, 1)",
+    ],
+    [{ ...SPEC, extra: 1 }, 'unknown key "extra"'],
+    [{ ...SPEC, padId: 5 }, "differ from maskId"],
+  ];
+  for (const [spec, fragment] of bad) {
+    const e = assertThrows(
+      () => maskedDiffusion(spec as unknown as MaskedDiffusionSpec),
+      RangeError,
+    );
+    assert(e.message.includes(fragment), `${e.message} lacks ${fragment}`);
+    assert(!e.message.includes("\n"));
+  }
+});

@@ -1,0 +1,194 @@
+// The data side of a run: corpus sources, the tokenizer (trained, cached or
+// the run's own), tokenized and packed splits, and the facts the report
+// quotes. Nothing here writes into the run folder.
+import {
+  type Blocks,
+  type CorpusSource,
+  embeddedWikiText2,
+  findWikiText,
+  packBlocks,
+  readArticles,
+  sha256OfSource,
+  type Split,
+  tokenizeCorpus,
+  type TokenizedCorpus,
+} from "@d3pm/data";
+import {
+  ByteTokenizer,
+  loadBpeTokenizer,
+  loadGpt2Tokenizer,
+  saveBpeTokenizer,
+  type Tokenizer,
+  trainBpe,
+} from "@d3pm/tokenizer";
+import { ConfigError, type ExperimentConfig } from "./config.ts";
+import type { RunFolder } from "./run_folder.ts";
+import type { DataFacts } from "./results.ts";
+
+/** The special ids a run needs. */
+export interface Specials {
+  bos: number;
+  eos: number;
+  pad: number;
+  mask: number;
+}
+
+/** Everything a run trains and evaluates on. */
+export interface RunData {
+  tokenizer: Tokenizer;
+  specials: Specials;
+  train: Blocks;
+  test: Blocks;
+  facts: DataFacts;
+  /** Write the tokenizer into the run folder (a trained BPE only). */
+  persist(folder: RunFolder): Promise<void>;
+}
+
+const TOKEN_CACHE = ".cache/tokens";
+
+async function source(
+  c: ExperimentConfig,
+  split: Split,
+): Promise<CorpusSource> {
+  return c.data ? await findWikiText(c.data, split) : embeddedWikiText2(split);
+}
+
+/**
+ * Read, tokenize and pack the data of `config`; validates everything (the
+ * data folder, the tokenizer, the block length) before any run file exists.
+ */
+export async function prepareData(
+  config: ExperimentConfig,
+  folder: RunFolder,
+  log: (line: string) => void,
+): Promise<RunData> {
+  // The train split is hashed once: it keys both the BPE and the token cache.
+  const trainSource = await source(config, "train");
+  const trainSha256 = await sha256OfSource(trainSource);
+  const tokenizer = await loadTokenizer(config, folder, {
+    source: trainSource,
+    sha256: trainSha256,
+  }, log);
+  const { bos, eos, pad, mask } = tokenizer.special;
+  if (
+    bos === undefined || eos === undefined || pad === undefined ||
+    mask === undefined
+  ) {
+    throw new ConfigError(
+      `Tokenizer ${tokenizer.id} lacks bos/eos/pad/mask special tokens`,
+    );
+  }
+  const corpora: Record<"train" | "test", TokenizedCorpus> = {
+    train: await tokenizeCorpus(trainSource, tokenizer, {
+      cacheDir: TOKEN_CACHE,
+      corpusSha256: trainSha256,
+    }),
+    test: await tokenizeCorpus(await source(config, "test"), tokenizer, {
+      cacheDir: TOKEN_CACHE,
+    }),
+  };
+  const pack = (c: TokenizedCorpus) =>
+    packBlocks(c, { length: config.blockLength, bos, eos });
+  const train = pack(corpora.train);
+  const allTest = pack(corpora.test);
+  const test: Blocks =
+    config.evalBlocks > 0 && config.evalBlocks < allTest.count
+      ? {
+        ...allTest,
+        count: config.evalBlocks,
+        data: allTest.data.subarray(0, config.evalBlocks * allTest.length),
+      }
+      : allTest;
+  const testText = tokenizer.decode(corpora.test.ids);
+  const facts: DataFacts = {
+    source: config.data || "embedded WikiText-2 (v1, tokenized release)",
+    trainTokens: corpora.train.ids.length,
+    testTokens: corpora.test.ids.length,
+    bytesPerToken: new TextEncoder().encode(testText).length /
+      corpora.test.ids.length,
+    unigramEntropy: unigramEntropy(corpora.train.ids, tokenizer.vocabSize),
+  };
+  log(
+    `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${test.count} test blocks of ${config.blockLength}`,
+  );
+  return {
+    tokenizer,
+    specials: { bos, eos, pad, mask },
+    train,
+    test,
+    facts,
+    persist: async (f) => {
+      if (config.tokenizer !== "bpe" || await exists(f.tokenizerPath)) return;
+      await saveBpeTokenizer(tokenizer as never, f.tokenizerPath);
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function loadTokenizer(
+  config: ExperimentConfig,
+  folder: RunFolder,
+  train: { source: CorpusSource; sha256: string },
+  log: (s: string) => void,
+): Promise<Tokenizer> {
+  if (config.tokenizer === "byte") return new ByteTokenizer();
+  if (config.tokenizer === "gpt2") return await loadGpt2Tokenizer();
+  if (config.resume && await exists(folder.tokenizerPath)) {
+    // A resumed run keeps its own tokenizer: the models were trained on it.
+    const own = await loadBpeTokenizer(folder.tokenizerPath);
+    if (own.vocabSize !== config.vocabSize) {
+      throw new ConfigError(
+        `${folder.tokenizerPath} has ${own.vocabSize} ids but --vocab-size is ${config.vocabSize}`,
+      );
+    }
+    return own;
+  }
+  const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${
+    train.sha256.slice(0, 16)
+  }.json`;
+  if (await exists(cached)) {
+    try {
+      const tok = await loadBpeTokenizer(cached);
+      if (tok.vocabSize === config.vocabSize) {
+        log(`tokenizer: BPE ${config.vocabSize} from ${cached}`);
+        return tok;
+      }
+    } catch (e) {
+      log(
+        `warning: the cached tokenizer ${cached} is unreadable (${
+          (e as Error).message
+        }); training it again`,
+      );
+    }
+  }
+  log(`tokenizer: training BPE to ${config.vocabSize} ids on the train split`);
+  const start = performance.now();
+  const texts: string[] = [];
+  for await (const t of readArticles(train.source)) texts.push(t);
+  const tok = trainBpe(texts, { vocabSize: config.vocabSize });
+  await saveBpeTokenizer(tok, cached);
+  log(
+    `tokenizer: trained in ${
+      ((performance.now() - start) / 1000).toFixed(1)
+    } s`,
+  );
+  return tok;
+}
+
+function unigramEntropy(ids: Uint32Array, vocab: number): number {
+  const counts = new Float64Array(vocab);
+  for (const x of ids) counts[x]++;
+  let h = 0;
+  for (const c of counts) {
+    if (c > 0) h -= (c / ids.length) * Math.log(c / ids.length);
+  }
+  return h;
+}

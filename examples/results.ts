@@ -1,0 +1,104 @@
+/**
+ * What a run measures, per model and seed, as JSON-ready types: a
+ * discriminated union on `model`, so a report never has to assume a field.
+ *
+ * @module
+ */
+import type { LikelihoodFigures, SpeedFigures } from "@d3pm/eval";
+import type { ExperimentConfig } from "./config.ts";
+
+/** Training figures of one model, over every session of a resumed run. */
+export interface TrainingFigures {
+  /** Seconds spent training. */
+  seconds: number;
+  /** Training loss of the last step. */
+  lastLoss: number;
+  /** Tokens trained on. */
+  tokens: number;
+}
+
+/** Generation speed with the quality of what was generated. */
+export interface SpeedQuality {
+  /** Speed. */
+  speed: SpeedFigures;
+  /** Generative perplexity under the judge. */
+  genPpl: number;
+  /** Mean per-sample token entropy, nats. */
+  entropy: number;
+}
+
+/** What every model's result holds. */
+export interface ResultBase {
+  /** Seed. */
+  seed: number;
+  /** Parameters. */
+  parameters: number;
+  /** Training. */
+  training: TrainingFigures;
+  /** Test likelihood (a bound for the D3PM: the Monte-Carlo continuous ELBO). */
+  test: LikelihoodFigures;
+  /** Generation at the reported setting (D3PM: its largest step count). */
+  generation: SpeedQuality;
+}
+
+/** The autoregressive model's figures. */
+export interface ArResult extends ResultBase {
+  /** Discriminant. */
+  model: "ar";
+}
+
+/** The D3PM's figures. */
+export interface D3pmResult extends ResultBase {
+  /** Discriminant. */
+  model: "d3pm";
+  /**
+   * The exact discrete-time bound on the first test blocks, and how many
+   * independent draws (rows) it averages: with one, it has no error bar.
+   */
+  exact?: LikelihoodFigures & { rows: number };
+  /** Speed and quality at each step count. */
+  curve: (SpeedQuality & { steps: number })[];
+  /** Infilling: the fraction asked for and the fraction actually hidden. */
+  infill: {
+    fraction: number;
+    hiddenFraction: number;
+    accuracy: number;
+    nll: number;
+    hidden: number;
+  };
+}
+
+/** Figures of one model and seed. */
+export type ModelResult = ArResult | D3pmResult;
+
+/** Corpus facts for the report. */
+export interface DataFacts {
+  /** Where the corpus came from. */
+  source: string;
+  /** Tokens of the train split. */
+  trainTokens: number;
+  /** Tokens of the test split. */
+  testTokens: number;
+  /** UTF-8 bytes per token of the test split. */
+  bytesPerToken: number;
+  /** Unigram entropy of the train split, nats per token. */
+  unigramEntropy: number;
+}
+
+/** Everything a run measured (`results.json`). */
+export interface ExperimentResult {
+  /** The command line that ran it. */
+  command: string;
+  /** The resolved configuration. */
+  config: ExperimentConfig;
+  /** Backend and why. */
+  backend: string;
+  /** Tokenizer identity and vocabulary. */
+  tokenizer: { id: string; vocabSize: number };
+  /** Corpus facts. */
+  data: DataFacts;
+  /** One entry per model and seed. */
+  results: ModelResult[];
+  /** Seconds for the whole run (this session). */
+  seconds: number;
+}

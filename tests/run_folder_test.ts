@@ -1,0 +1,347 @@
+// A run folder never lies: each scenario of the run-folder issue, end to end
+// through the experiment command line.
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { errorLine, ROOT, runTool } from "./_run.ts";
+
+const QUICK = ["--preset", "micro", "--steps", "6", "--warmup", "1"];
+const FAST_EVAL = [
+  "--eval-blocks",
+  "4",
+  "--elbo-samples",
+  "1",
+  "--exact-blocks",
+  "1",
+  "--gen-tokens",
+  "32",
+  "--gen-steps",
+  "4",
+];
+
+async function finishedRun(extra: string[] = []): Promise<string> {
+  const out = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [
+    ...QUICK,
+    ...FAST_EVAL,
+    ...extra,
+    "--out",
+    out,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  return out;
+}
+
+Deno.test("a changed option is refused on resume with its diff, and a fresh run into a used folder is refused", async () => {
+  const out = await finishedRun();
+  const config = await Deno.readTextFile(`${out}/config.json`);
+  const fresh = await runTool("experiment.ts", [
+    ...QUICK,
+    "--lr",
+    "0.0001",
+    "--out",
+    out,
+  ]);
+  assertEquals(fresh.code, 1);
+  assertMatch(errorLine(fresh), /already holds a run: pass --resume/);
+  const resumed = await runTool("experiment.ts", [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--lr",
+    "0.0001",
+    "--out",
+    out,
+    "--resume",
+  ]);
+  assertEquals(resumed.code, 1);
+  assertMatch(
+    errorLine(resumed),
+    /^error: Cannot resume .*: --lr is 0\.0001 but the run used 0\.005/,
+  );
+  assertEquals(await Deno.readTextFile(`${out}/config.json`), config);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("a run that fails validation writes nothing, even with --force", async () => {
+  const out = await finishedRun();
+  const before = await Deno.readTextFile(`${out}/config.json`);
+  const r = await runTool("experiment.ts", [
+    ...QUICK,
+    "--data",
+    `${out}/missing`,
+    "--diffusion-steps",
+    "1000",
+    "--out",
+    out,
+    "--force",
+  ]);
+  assertEquals(r.code, 1);
+  assertMatch(errorLine(r), /^error: Cannot read data directory/);
+  assertEquals(await Deno.readTextFile(`${out}/config.json`), before);
+  const s = await runTool("sample.ts", ["--run", out, "--quiet"]);
+  assertEquals(s.code, 0, s.stderr); // default steps min(64, T = 50)
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("--force moves the earlier run aside instead of mixing with it", async () => {
+  const out = await finishedRun();
+  const r = await runTool("experiment.ts", [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--seeds",
+    "1",
+    "--lr",
+    "0.002",
+    "--out",
+    out,
+    "--force",
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const moved = r.stderr.match(/moved the earlier run in .* to (\S+)/)?.[1];
+  assert(moved, r.stderr);
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${moved}/config.json`)).lr,
+    0.005,
+  );
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${out}/config.json`)).lr,
+    0.002,
+  );
+  const metrics = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+    .split("\n");
+  assertEquals(metrics.length, 12); // 6 steps × 2 models, nothing of the old run
+  await Deno.remove(out, { recursive: true });
+  await Deno.remove(moved!, { recursive: true });
+});
+
+Deno.test("a resumed run keeps its own tokenizer only when the vocabulary matches", async () => {
+  const out = await finishedRun(["--tokenizer", "bpe", "--vocab-size", "300"]);
+  const r = await runTool("experiment.ts", [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--tokenizer",
+    "bpe",
+    "--vocab-size",
+    "320",
+    "--out",
+    out,
+    "--resume",
+  ]);
+  assertEquals(r.code, 1);
+  assertMatch(errorLine(r), /--vocab-size is 320 but the run used 300/);
+  const results = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+  assertEquals(results.tokenizer.vocabSize, 300);
+  await Deno.remove(out, { recursive: true });
+});
+
+async function killAt(
+  args: string[],
+  out: string,
+  marker: string,
+): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", out],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 2400; i++) {
+    const text = await Deno.readTextFile(`${out}/metrics.jsonl`).catch(() =>
+      ""
+    );
+    if (text.includes(marker)) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+}
+
+Deno.test("after a kill, resume reports real training seconds, tokens/s and final loss, drops a torn metrics line and removes orphan temp files", async () => {
+  const args = [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--steps",
+    "30",
+    "--checkpoint-every",
+    "10",
+  ];
+  const whole = await Deno.makeTempDir();
+  assertEquals(
+    (await runTool("experiment.ts", [...args, "--out", whole])).code,
+    0,
+  );
+  const cut = await Deno.makeTempDir();
+  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14');
+  // What a full disk or a kill mid-write leaves behind.
+  await Deno.writeTextFile(`${cut}/metrics.jsonl`, '{"model":"d3pm","se', {
+    append: true,
+  });
+  const orphan =
+    `${cut}/seed-0/d3pm/checkpoint.safetensors.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(orphan, new Uint8Array(1000));
+  const r = await runTool("experiment.ts", [...args, "--out", cut, "--resume"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stderr, /torn record/);
+  await Deno.stat(orphan).then(() => assert(false, "orphan kept"), () => {});
+  const a = JSON.parse(await Deno.readTextFile(`${whole}/results.json`));
+  const b = JSON.parse(await Deno.readTextFile(`${cut}/results.json`));
+  for (const i of [0, 1]) {
+    const [ta, tb] = [a.results[i].training, b.results[i].training];
+    assertEquals(tb.lastLoss, ta.lastLoss, `${a.results[i].model} final loss`);
+    assert(tb.seconds > 0.3 * ta.seconds, `${tb.seconds} s vs ${ta.seconds} s`);
+    assert(tb.tokens / tb.seconds < 4 * (ta.tokens / ta.seconds), "tokens/s");
+  }
+  const report = await Deno.readTextFile(`${cut}/report.md`);
+  const training = report.slice(report.indexOf("## Training"));
+  assert(!training.includes("–"), `a training figure is missing: ${training}`);
+  await Deno.remove(whole, { recursive: true });
+  await Deno.remove(cut, { recursive: true });
+});
+
+Deno.test("a second run into a folder in use is refused; a stale lock is taken over", async () => {
+  const out = await Deno.makeTempDir();
+  const args = [...QUICK, ...FAST_EVAL, "--steps", "400", "--out", out];
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 2400; i++) {
+    if (await Deno.stat(`${out}/metrics.jsonl`).then(() => true, () => false)) {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const second = await runTool("experiment.ts", [...args, "--resume"]);
+  child.kill("SIGKILL");
+  await child.status;
+  assertEquals(second.code, 1);
+  assertMatch(errorLine(second), /is in use by another run \(pid \d+\)/);
+  // The killed run's lock is stale now: a resume takes it over.
+  const third = await runTool("experiment.ts", [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--steps",
+    "400",
+    "--out",
+    out,
+    "--resume",
+    "--checkpoint-every",
+    "100",
+  ]);
+  assertEquals(third.code, 1); // checkpoint-every differs: refused, lock released
+  const fourth = await runTool("experiment.ts", [
+    ...args,
+    "--resume",
+    "--steps",
+    "400",
+  ]);
+  assertMatch(fourth.stderr, /was left by a process that is gone/);
+  assertEquals(fourth.code, 0, fourth.stderr);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("the report states the command that ran, labels a one-row exact bound, and gives the fraction actually hidden", async () => {
+  const out = await finishedRun(["--infill-fraction", "0.3"]);
+  const report = await Deno.readTextFile(`${out}/report.md`);
+  assertMatch(
+    report,
+    /Command: `deno task experiment --preset micro --steps 6 .*--infill-fraction 0\.3 --out /,
+  );
+  assertMatch(report, /\(one draw: no error bar\)/);
+  assertMatch(report, /\| 0 +\| 30% +\| \d+ \(\d+\.\d%\) +\|/);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("bad options fail before anything is written, in one line that names the option", async () => {
+  const out = await Deno.makeTempDir();
+  const cases: [string[], RegExp][] = [
+    [
+      ["--steps", "-5"],
+      /^error: Option --steps must be a positive integer, got -5$/,
+    ],
+    [["--clip-norm", "0"], /^error: Option --clip-norm must be > 0, got 0$/],
+    [
+      ["--weight-decay=-5"],
+      /^error: Option --weight-decay must be ≥ 0, got -5$/,
+    ],
+    [
+      ["--tokenizer", "bpe", "--vocab-size", "3"],
+      /^error: Option --vocab-size must be in \[261, /,
+    ],
+    [
+      ["--block-length", "100000"],
+      /^error: Option --block-length must be in \[2, 16384\], got 100000$/,
+    ],
+    [["--steps"], /^error: Option --steps needs a number$/],
+    [
+      ["--resume", "--force"],
+      /^error: Options --resume and --force contradict/,
+    ],
+  ];
+  for (const [args, want] of cases) {
+    const r = await runTool("experiment.ts", [
+      ...args,
+      "--preset",
+      "micro",
+      "--warmup",
+      "1",
+      "--out",
+      out,
+    ]);
+    assertEquals(r.code, 1, args.join(" "));
+    assertMatch(errorLine(r), want, args.join(" "));
+    assert(!r.stderr.includes("    at "), `stack trace for ${args.join(" ")}`);
+  }
+  assertEquals([...Deno.readDirSync(out)], []);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("a diverging run says no checkpoint was written when none was", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [
+    ...QUICK,
+    "--weight-decay",
+    "1e6",
+    "--checkpoint-every",
+    "1000",
+    "--out",
+    out,
+  ]);
+  assertEquals(r.code, 1);
+  assertMatch(errorLine(r), /no checkpoint was written yet/);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("Ctrl-C exits 130 and prints how to resume", async () => {
+  const out = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}examples/experiment.ts`,
+      ...QUICK,
+      "--steps",
+      "400",
+      "--out",
+      out,
+    ],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  for (let i = 0; i < 2400; i++) {
+    if (await Deno.stat(`${out}/metrics.jsonl`).then(() => true, () => false)) {
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill("SIGINT");
+  const { code, stderr } = await child.output();
+  assertEquals(code, 130);
+  assertMatch(
+    new TextDecoder().decode(stderr),
+    /interrupted: checkpoints are in .*; continue with: deno task experiment .*--resume/,
+  );
+  await Deno.remove(out, { recursive: true });
+});
