@@ -10,11 +10,12 @@
  * Hostile headers are refused before the JSON is parsed: one pass over the
  * header bytes, allocating nothing, stops at the first of more than
  * `maxTensors` tensors (default 65,536), more than 3 fields per tensor plus
- * `__metadata__` keys in all (3 × (`maxTensors` + 1)), or nesting that no
- * safetensors header has (only `{name: {…, shape: […], data_offsets: […]}}`).
- * So the work and memory are bounded by the header size for any file, and a
- * file of millions of tiny tensors is refused after reading about
- * `maxTensors` entries (milliseconds), not parsed (seconds, gigabytes).
+ * `__metadata__` keys in all (3 × (`maxTensors` + 1)), shapes of more than
+ * 32 dimensions, or nesting that no safetensors header has (only
+ * `{name: {…, shape: […], data_offsets: […]}}`). So the objects and arrays
+ * parsed are bounded by `maxTensors` whatever the header size, and a file of
+ * millions of tiny tensors is refused after reading about `maxTensors`
+ * entries (milliseconds), not parsed (seconds, gigabytes).
  *
  * @module
  */
@@ -349,6 +350,7 @@ function decode(
   return { tensors, metadata };
 }
 
+const MAX_RANK = 32;
 const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c;
 const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d;
@@ -368,6 +370,7 @@ function scanHeader(header: Uint8Array, maxTensors: number): void {
   let topMembers = 0; // commas seen at depth 1
   let innerMembers = 0; // commas seen at depth 2, in all tensor entries
   let innerIsArray = false; // the open depth-2 container is an array
+  let arrayCommas = 0; // commas in the open depth-3 array
   const length = header.length;
   let i = 0;
   while (i < length) {
@@ -402,12 +405,18 @@ function scanHeader(header: Uint8Array, maxTensors: number): void {
         );
       }
       if (depth === 2) innerIsArray = c === OPEN_ARRAY;
+      if (depth === 3) arrayCommas = 0;
     } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
       depth--;
     } else if (c === COMMA) {
       if (depth === 1 && ++topMembers > maxTensors) {
         throw new SafetensorsError(
           `header holds more than ${maxTensors} tensors, the limit (stopped reading at byte ${i})`,
+        );
+      }
+      if (depth === 3 && ++arrayCommas >= MAX_RANK) {
+        throw new SafetensorsError(
+          `header has an array of more than ${MAX_RANK} items at byte ${i}; shapes have at most ${MAX_RANK} dimensions and data_offsets 2`,
         );
       }
       if (depth === 2 && ++innerMembers > maxInner) {

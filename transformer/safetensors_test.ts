@@ -251,6 +251,20 @@ Deno.test("decodeSafetensors() refuses nesting and field counts no safetensors h
     "header nests an object at byte",
   );
   rejects(rawFile([{}], 0), "header must be a JSON object, got an array");
+  const rank32 = {
+    dtype: "F32",
+    shape: Array(32).fill(1),
+    data_offsets: [0, 4],
+  };
+  assertEquals(
+    decodeSafetensors(rawFile({ a: rank32 }, 4)).tensors.get("a")!.shape
+      .length,
+    32,
+  );
+  rejects(
+    rawFile({ a: { ...rank32, shape: Array(33).fill(1) } }, 4),
+    "header has an array of more than 32 items at byte",
+  );
   const many: Record<string, number> = {};
   for (let i = 0; i < 20; i++) many[`k${i}`] = 0;
   rejects(rawFile({ a: many }, 0), "more than 6 fields in its entries", {
