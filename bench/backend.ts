@@ -21,6 +21,12 @@
  * which includes its warm-up: its tokens/s is an upper bound on its speed.
  */
 import * as tf from "@tensorflow/tfjs";
+import {
+  benchArgs,
+  BenchArgsError,
+  type BenchUsage,
+  intOption,
+} from "./_args.ts";
 import { BACKEND_LADDER, initBackend, loadCblas } from "@d3pm/backend";
 import {
   type Cblas,
@@ -29,12 +35,6 @@ import {
 } from "@d3pm/backend/cblas";
 import { parameterShapes, preset, Transformer } from "@d3pm/transformer";
 import { AdamW, causalLmLoss } from "@d3pm/train";
-import {
-  benchArgs,
-  BenchArgsError,
-  type BenchUsage,
-  intOption,
-} from "./_args.ts";
 
 /** A tiny seeded PRNG (mulberry32). */
 function mulberry32(seed: number): () => number {
