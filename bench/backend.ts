@@ -22,8 +22,13 @@
  */
 import { randomFloats } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "@std/cli";
-import { initBackend, loadCblas } from "@d3pm/backend";
+import {
+  benchArgs,
+  BenchArgsError,
+  type BenchUsage,
+  intOption,
+} from "./_args.ts";
+import { BACKEND_LADDER, initBackend, loadCblas } from "@d3pm/backend";
 import {
   type Cblas,
   CBLAS_NO_TRANS,
@@ -47,17 +52,81 @@ const MODEL = preset("tiny", {
   dropout: 0,
 });
 
-const args = parseArgs(Deno.args, {
-  string: ["backends"],
-  default: {
-    steps: 5,
-    "wasm-steps": 3,
-    "cpu-steps": 1,
-    "webgpu-steps": 5,
-    warmup: 2,
-    batch: 8,
-    backends: "blas,wasm,cpu",
-  },
+const USAGE: BenchUsage = {
+  command: "deno task bench:backend",
+  summary:
+    `Times the reference training step (4 layers, d_model 256, seq 128, vocabulary
+4096, Adam) on each backend and a 1024³ matrix product through blas against
+cblas_sgemm. Prints one JSON line per measurement, then a summary line. The
+cpu backend takes minutes per step.`,
+  options: [
+    {
+      name: "steps",
+      value: "N",
+      help: "timed steps on blas and others (default 5)",
+      default: "5",
+    },
+    {
+      name: "wasm-steps",
+      value: "N",
+      help: "timed steps on wasm (default 3)",
+      default: "3",
+    },
+    {
+      name: "cpu-steps",
+      value: "N",
+      help: "steps on cpu, warm-up included (default 1)",
+      default: "1",
+    },
+    {
+      name: "webgpu-steps",
+      value: "N",
+      help: "timed steps on webgpu (default 5)",
+      default: "5",
+    },
+    {
+      name: "warmup",
+      value: "N",
+      help: "untimed steps first; wasm at most 1, cpu none (default 2)",
+      default: "2",
+    },
+    {
+      name: "batch",
+      value: "N",
+      help: "sequences per step (default 8)",
+      default: "8",
+    },
+    {
+      name: "backends",
+      value: "LIST",
+      help: `comma-separated, of ${
+        BACKEND_LADDER.join(", ")
+      } (default blas,wasm,cpu)`,
+      default: "blas,wasm,cpu",
+    },
+  ],
+};
+
+const args = benchArgs(Deno.args, USAGE, (a) => {
+  const backends = a.backends.split(",").filter((s) => s);
+  for (const b of backends) {
+    if (!(BACKEND_LADDER as readonly string[]).includes(b)) {
+      throw new BenchArgsError(
+        `--backends has ${b}; accepted: a comma-separated list of ${
+          BACKEND_LADDER.join(", ")
+        }`,
+      );
+    }
+  }
+  return {
+    steps: intOption(a, "steps", 1),
+    "wasm-steps": intOption(a, "wasm-steps", 1),
+    "cpu-steps": intOption(a, "cpu-steps", 1),
+    "webgpu-steps": intOption(a, "webgpu-steps", 1),
+    warmup: intOption(a, "warmup", 0),
+    batch: intOption(a, "batch", 1),
+    backends: backends.join(","),
+  };
 });
 const backends = String(args.backends).split(",").filter((s) => s);
 const batch = Number(args.batch);

@@ -8,26 +8,41 @@
  *
  * @module
  */
-import { parseArgs } from "@std/cli";
 import { encode as gptTokenizerEncode } from "gpt-tokenizer/encoding/r50k_base";
 import { Tiktoken } from "js-tiktoken/lite";
 import gpt2Ranks from "js-tiktoken/ranks/gpt2";
 import { BpeTokenizer, loadGpt2Tokenizer, trainBpe } from "@d3pm/tokenizer";
+import { benchArgs, type BenchUsage, intOption } from "./_args.ts";
 
-const HELP = `deno task bench:tokenizer [options]
-
-Encodes the WikiText-2 raw test split with this package's GPT-2 tokenizer,
+const USAGE: BenchUsage = {
+  command: "deno task bench:tokenizer",
+  summary:
+    `Encodes the WikiText-2 raw test split with this package's GPT-2 tokenizer,
 gpt-tokenizer and js-tiktoken (same process, warm-up, medians), checks that
 all three give the same ids, times training an 8192 BPE on WikiText-2 train,
 and streams a large file through encodeStream in a child process to measure
-its peak memory. Prints one JSON line.
-
-Options:
-  --reps N        timed repetitions per encoder (default 7)
-  --train-reps N  timed BPE trainings (default 3)
-  --stream-mb N   size of the streamed file in MB; 0 skips it (default 500)
-  -h, --help      show this help
-`;
+its peak memory. Prints one JSON line.`,
+  options: [
+    {
+      name: "reps",
+      value: "N",
+      help: "timed repetitions per encoder (default 7)",
+      default: "7",
+    },
+    {
+      name: "train-reps",
+      value: "N",
+      help: "timed BPE trainings (default 3)",
+      default: "3",
+    },
+    {
+      name: "stream-mb",
+      value: "N",
+      help: "size of the streamed file in MB; 0 skips it (default 500)",
+      default: "500",
+    },
+  ],
+};
 
 const RAW_TEST = new URL(
   "../data/corpus/wikitext-2-raw/wiki.test.raw.gz",
@@ -125,37 +140,15 @@ async function streamBench(mb: number, train: string): Promise<{
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(Deno.args, {
-    boolean: ["help", "stream-child"],
-    string: ["reps", "train-reps", "stream-mb"],
-    alias: { h: "help" },
-    unknown: (arg: string) => {
-      if (!arg.startsWith("-")) return true;
-      console.error(
-        `error: unknown option ${arg}; accepted: --reps, --train-reps, --stream-mb, --help`,
-      );
-      Deno.exit(2);
-    },
-  });
-  if (args.help) {
-    console.log(HELP);
-    return;
+  // The hidden child mode of the streaming measurement.
+  if (Deno.args[0] === "--stream-child") {
+    return await streamChild(String(Deno.args[1]));
   }
-  if (args["stream-child"]) return await streamChild(String(args._[0]));
-  const count = (name: string, fallback: number, least: number): number => {
-    const raw = args[name as "reps"];
-    const n = raw === undefined ? fallback : Number(raw);
-    if (!Number.isInteger(n) || n < least) {
-      console.error(
-        `error: --${name} must be an integer ≥ ${least}, got ${raw}`,
-      );
-      Deno.exit(2);
-    }
-    return n;
-  };
-  const reps = count("reps", 7, 1);
-  const trainReps = count("train-reps", 3, 1);
-  const streamMb = count("stream-mb", 500, 0);
+  const { reps, trainReps, streamMb } = benchArgs(Deno.args, USAGE, (a) => ({
+    reps: intOption(a, "reps", 1),
+    trainReps: intOption(a, "train-reps", 1),
+    streamMb: intOption(a, "stream-mb", 0),
+  }));
 
   const text = await gunzipText(RAW_TEST);
   const train = await gunzipText(TRAIN);

@@ -21,7 +21,6 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { parseArgs } from "@std/cli";
 import {
   parameterCount,
   preset,
@@ -29,35 +28,80 @@ import {
   type PresetName,
   Transformer,
 } from "@d3pm/transformer";
+import {
+  benchArgs,
+  BenchArgsError,
+  type BenchUsage,
+  intOption,
+} from "./_args.ts";
 
-const args = parseArgs(Deno.args, {
-  string: ["batch", "tokens", "rounds", "stride", "backend", "preset"],
-  default: {
-    batch: "4",
-    tokens: "256",
-    rounds: "3",
-    stride: "auto",
-    backend: "auto",
-    preset: "tiny",
-  },
+const BACKENDS = ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"];
+const USAGE: BenchUsage = {
+  command: "deno task bench:transformer",
+  summary:
+    `AR decoding speed with and without the KV cache: greedy generation, one
+token at a time, on a preset with the context widened to the generated length.
+Prints one JSON line on stdout; progress goes to stderr.`,
+  options: [
+    {
+      name: "batch",
+      value: "N",
+      help: "sequences generated together (default 4)",
+      default: "4",
+    },
+    {
+      name: "tokens",
+      value: "N",
+      help: "tokens generated (default 256)",
+      default: "256",
+    },
+    {
+      name: "rounds",
+      value: "N",
+      help: "timed rounds, median reported (default 3)",
+      default: "3",
+    },
+    {
+      name: "stride",
+      value: "auto|N",
+      help:
+        "prefix lengths per timed window of recompute (default auto, ~10 s a round)",
+      default: "auto",
+    },
+    {
+      name: "backend",
+      value: "NAME",
+      help: `one of ${BACKENDS.join(", ")} (default auto)`,
+      default: "auto",
+    },
+    {
+      name: "preset",
+      value: "NAME",
+      help: `one of ${PRESET_NAMES.join(", ")} (default tiny)`,
+      default: "tiny",
+    },
+  ],
+};
+
+const args = benchArgs(Deno.args, USAGE, (a) => {
+  const oneOf = (name: string, accepted: readonly string[]) => {
+    if (!accepted.includes(a[name])) {
+      throw new BenchArgsError(
+        `--${name} must be one of ${accepted.join(", ")}, got ${a[name]}`,
+      );
+    }
+    return a[name];
+  };
+  return {
+    batch: intOption(a, "batch", 1),
+    tokens: intOption(a, "tokens", 1),
+    rounds: intOption(a, "rounds", 1),
+    stride: a.stride === "auto" ? "auto" as const : intOption(a, "stride", 1),
+    backend: oneOf("backend", BACKENDS),
+    preset: oneOf("preset", PRESET_NAMES),
+  };
 });
-
-function positiveInt(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`--${name} must be a positive integer, got ${value}`);
-  }
-  return n;
-}
-
-const batch = positiveInt("batch", args.batch);
-const tokens = positiveInt("tokens", args.tokens);
-const rounds = positiveInt("rounds", args.rounds);
-if (!(PRESET_NAMES as readonly string[]).includes(args.preset)) {
-  throw new RangeError(
-    `--preset must be one of ${PRESET_NAMES.join(", ")}, got ${args.preset}`,
-  );
-}
+const { batch, tokens, rounds } = args;
 
 const log = (msg: string) => console.error(`[bench:transformer] ${msg}`);
 
@@ -169,7 +213,7 @@ if (args.stride === "auto") {
     Math.max(1, Math.floor(tokens / 8)),
   );
 } else {
-  stride = positiveInt("stride", args.stride);
+  stride = args.stride;
 }
 // Midpoints of windows [k·stride + 1, (k+1)·stride] of prefix lengths.
 const lengths: number[] = [];

@@ -7,6 +7,16 @@
  * section), then the raw little-endian data, fully covered by the tensors
  * without holes or overlaps.
  *
+ * Hostile headers are refused before the JSON is parsed: one pass over the
+ * header bytes, allocating nothing, stops at the first of more than
+ * `maxTensors` tensors (default 65,536), more than 3 fields per tensor plus
+ * `__metadata__` keys in all (3 × (`maxTensors` + 1)), shapes of more than
+ * 32 dimensions, or nesting that no safetensors header has (only
+ * `{name: {…, shape: […], data_offsets: […]}}`). So the objects and arrays
+ * parsed are bounded by `maxTensors` whatever the header size, and a file of
+ * millions of tiny tensors is refused after reading about `maxTensors`
+ * entries (milliseconds), not parsed (seconds, gigabytes).
+ *
  * @module
  */
 
@@ -28,8 +38,15 @@ export interface SafetensorsContents {
 
 /** Options of {@linkcode decodeSafetensors}. */
 export interface DecodeSafetensorsOptions {
-  /** Largest accepted JSON header, in bytes (default 100 MB). */
+  /** Largest accepted JSON header, in bytes (default 100 MiB). */
   maxHeaderBytes?: number;
+  /**
+   * Most tensors accepted (default 65,536, far above any model here), checked
+   * before the header is parsed.
+   */
+  maxTensors?: number;
+  /** The file's name, put in error messages (default: none). */
+  source?: string;
   /**
    * When given, the file must hold exactly these tensor names with these
    * shapes; checked before any tensor data is copied. A function receives
@@ -44,18 +61,26 @@ export interface DecodeSafetensorsOptions {
 
 /** A malformed or unexpected safetensors file; the message is one line. */
 export class SafetensorsError extends Error {
+  /** What is wrong, without the "Cannot read safetensors" prefix. */
+  readonly detail: string;
   /**
-   * An error whose message starts with "Cannot read safetensors: ".
+   * An error whose message starts with "Cannot read safetensors: ", or
+   * "Cannot read safetensors <source>: " when the file is named.
    *
    * @param message What is wrong.
+   * @param source The file's name, when known.
    */
-  constructor(message: string) {
-    super(`Cannot read safetensors: ${message}`);
+  constructor(message: string, source?: string) {
+    super(
+      `Cannot read safetensors${source ? ` ${source}` : ""}: ${message}`,
+    );
     this.name = "SafetensorsError";
+    this.detail = message;
   }
 }
 
 const DEFAULT_MAX_HEADER = 100 * 1024 * 1024;
+const DEFAULT_MAX_TENSORS = 65_536;
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 const ENTRY_KEYS = ["data_offsets", "dtype", "shape"];
 
@@ -65,6 +90,15 @@ function isNonNegativeInteger(x: unknown): x is number {
 
 function short(x: unknown): string {
   const s = JSON.stringify(x) ?? String(x);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+// A tensor name or shape for a message: a hostile one may be megabytes long.
+function q(name: string): string {
+  return short(name);
+}
+function dims(shape: readonly number[]): string {
+  const s = `[${shape.slice(0, 9)}${shape.length > 9 ? ",..." : ""}]`;
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -153,15 +187,18 @@ interface Entry {
 /**
  * Parse a safetensors file strictly. Every size is checked against the file
  * before anything is allocated from it: the header length (against the file
- * size and `maxHeaderBytes`), the JSON, each entry's keys, dtype (F32 only),
- * shape and offsets (in bounds, matching the shape, non-overlapping and
- * covering the data section exactly), and, with `expect`, the names and
- * shapes.
+ * size and `maxHeaderBytes`), the tensor count and nesting (against
+ * `maxTensors`, in one pass over the header bytes before it is parsed; see
+ * the module doc), the JSON, each entry's keys, dtype (F32 only), shape and
+ * offsets (in bounds, matching the shape, non-overlapping and covering the
+ * data section exactly), and, with `expect`, the names and shapes.
  *
  * @param bytes The whole file.
- * @param options Header size limit; expected names and shapes.
+ * @param options Header size and tensor count limits; the file's name for
+ * messages; expected names and shapes.
  * @returns The tensors (copied, so `bytes` may be dropped) and metadata.
- * @throws {SafetensorsError} With a one-line message naming the problem.
+ * @throws {SafetensorsError} With a one-line message naming the problem (and
+ * the file, given `source`).
  *
  * @example
  * ```ts
@@ -175,7 +212,23 @@ export function decodeSafetensors(
   bytes: Uint8Array,
   options: DecodeSafetensorsOptions = {},
 ): SafetensorsContents {
+  if (options.source === undefined) return decode(bytes, options);
+  try {
+    return decode(bytes, options);
+  } catch (e) {
+    if (e instanceof SafetensorsError) {
+      throw new SafetensorsError(e.detail, options.source);
+    }
+    throw e;
+  }
+}
+
+function decode(
+  bytes: Uint8Array,
+  options: DecodeSafetensorsOptions,
+): SafetensorsContents {
   const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER;
+  const maxTensors = options.maxTensors ?? DEFAULT_MAX_TENSORS;
   if (bytes.length < 8) {
     throw new SafetensorsError(
       `file is ${bytes.length} bytes, shorter than the 8-byte header length`,
@@ -199,6 +252,7 @@ export function decodeSafetensors(
       `header length ${n} is too short for a JSON object`,
     );
   }
+  scanHeader(bytes.subarray(8, 8 + n), maxTensors);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(
@@ -239,6 +293,11 @@ export function decodeSafetensors(
     }
     entries.push(parseEntry(name, raw, dataLength));
   }
+  if (entries.length > maxTensors) {
+    throw new SafetensorsError(
+      `header holds ${entries.length} tensors, more than the limit of ${maxTensors}`,
+    );
+  }
 
   // Offsets: sorted, each tensor starts where the previous ended, the last
   // ends at the end of the file.
@@ -247,12 +306,16 @@ export function decodeSafetensors(
   for (const e of entries) {
     if (e.begin < covered) {
       throw new SafetensorsError(
-        `tensor "${e.name}" data_offsets [${e.begin}, ${e.end}] overlap the previous tensor, which ends at ${covered}`,
+        `tensor ${
+          q(e.name)
+        } data_offsets [${e.begin}, ${e.end}] overlap the previous tensor, which ends at ${covered}`,
       );
     }
     if (e.begin > covered) {
       throw new SafetensorsError(
-        `bytes [${covered}, ${e.begin}) of the data section belong to no tensor (before "${e.name}")`,
+        `bytes [${covered}, ${e.begin}) of the data section belong to no tensor (before ${
+          q(e.name)
+        })`,
       );
     }
     covered = e.end;
@@ -287,30 +350,111 @@ export function decodeSafetensors(
   return { tensors, metadata };
 }
 
+const MAX_RANK = 32;
+const QUOTE = 0x22, BACKSLASH = 0x5c, COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b, CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b, CLOSE_ARRAY = 0x5d;
+
+/**
+ * One pass over the raw header, before `JSON.parse`, allocating nothing:
+ * refuses structure no safetensors header has (anything but
+ * `{name: {key: value or [numbers]}}`), more than `maxTensors` + 1 top-level
+ * members (the tensors and `__metadata__`), and more than 3 × that many
+ * members inside them. It stops at the first violation, so the cost is at
+ * most linear in the header and usually a few entries' worth of bytes.
+ * Malformed JSON that passes is left for `JSON.parse` to report.
+ */
+function scanHeader(header: Uint8Array, maxTensors: number): void {
+  const maxInner = 3 * (maxTensors + 1);
+  let depth = 0;
+  let topMembers = 0; // commas seen at depth 1
+  let innerMembers = 0; // commas seen at depth 2, in all tensor entries
+  let innerIsArray = false; // the open depth-2 container is an array
+  let arrayCommas = 0; // commas in the open depth-3 array
+  const length = header.length;
+  let i = 0;
+  while (i < length) {
+    const c = header[i];
+    if (c === QUOTE) {
+      // Skip the string; a backslash escapes the next byte (\uXXXX's digits
+      // are never quotes).
+      let j = i + 1;
+      while (j < length) {
+        const d = header[j];
+        if (d === QUOTE) break;
+        j += d === BACKSLASH ? 2 : 1;
+      }
+      i = j + 1;
+      continue;
+    }
+    if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
+      depth++;
+      const ok = depth === 1
+        ? c === OPEN_OBJECT
+        : depth === 2 || (depth === 3 && c === OPEN_ARRAY && !innerIsArray);
+      if (depth === 1 && !ok) {
+        throw new SafetensorsError(
+          `header must be a JSON object, got an array`,
+        );
+      }
+      if (!ok) {
+        throw new SafetensorsError(
+          `header nests ${
+            c === OPEN_OBJECT ? "an object" : "an array"
+          } at byte ${i} where a safetensors header cannot (expected {name: {dtype, shape: [...], data_offsets: [...]}})`,
+        );
+      }
+      if (depth === 2) innerIsArray = c === OPEN_ARRAY;
+      if (depth === 3) arrayCommas = 0;
+    } else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) {
+      depth--;
+    } else if (c === COMMA) {
+      if (depth === 1 && ++topMembers > maxTensors) {
+        throw new SafetensorsError(
+          `header holds more than ${maxTensors} tensors, the limit (stopped reading at byte ${i})`,
+        );
+      }
+      if (depth === 3 && ++arrayCommas >= MAX_RANK) {
+        throw new SafetensorsError(
+          `header has an array of more than ${MAX_RANK} items at byte ${i}; shapes have at most ${MAX_RANK} dimensions and data_offsets 2`,
+        );
+      }
+      if (depth === 2 && ++innerMembers > maxInner) {
+        throw new SafetensorsError(
+          `header holds more than ${maxInner} fields in its entries, the limit for ${maxTensors} tensors (stopped reading at byte ${i})`,
+        );
+      }
+    }
+    i++;
+  }
+}
+
 function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new SafetensorsError(
-      `tensor "${name}" must be an object, got ${short(raw)}`,
+      `tensor ${q(name)} must be an object, got ${short(raw)}`,
     );
   }
   const o = raw as Record<string, unknown>;
   const keys = Object.keys(o).sort();
   if (keys.join() !== ENTRY_KEYS.join()) {
     throw new SafetensorsError(
-      `tensor "${name}" must have exactly the keys dtype, shape, data_offsets, got ${
+      `tensor ${
+        q(name)
+      } must have exactly the keys dtype, shape, data_offsets, got ${
         keys.join(", ")
       }`,
     );
   }
   if (o.dtype !== "F32") {
     throw new SafetensorsError(
-      `tensor "${name}" has dtype ${short(o.dtype)}; only F32 is accepted`,
+      `tensor ${q(name)} has dtype ${short(o.dtype)}; only F32 is accepted`,
     );
   }
   const shape = o.shape;
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
     throw new SafetensorsError(
-      `tensor "${name}" shape must be an array of non-negative integers, got ${
+      `tensor ${q(name)} shape must be an array of non-negative integers, got ${
         short(shape)
       }`,
     );
@@ -321,7 +465,9 @@ function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
     !offsets.every(isNonNegativeInteger) || offsets[0] > offsets[1]
   ) {
     throw new SafetensorsError(
-      `tensor "${name}" data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${
+      `tensor ${
+        q(name)
+      } data_offsets must be [begin, end] with 0 ≤ begin ≤ end, got ${
         short(offsets)
       }`,
     );
@@ -329,7 +475,9 @@ function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
   const [begin, end] = offsets as number[];
   if (end > dataLength) {
     throw new SafetensorsError(
-      `tensor "${name}" data_offsets [${begin}, ${end}] run past the data section of ${dataLength} bytes (truncated file?)`,
+      `tensor ${
+        q(name)
+      } data_offsets [${begin}, ${end}] run past the data section of ${dataLength} bytes (truncated file?)`,
     );
   }
   // Multiply step by step, stopping once the count outgrows the byte span,
@@ -342,7 +490,9 @@ function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
   }
   if (numel * 4 !== span) {
     throw new SafetensorsError(
-      `tensor "${name}" has shape [${shape}] but data_offsets [${begin}, ${end}] span ${span} bytes (F32 needs 4 per value)`,
+      `tensor ${q(name)} has shape ${
+        dims(shape as number[])
+      } but data_offsets [${begin}, ${end}] span ${span} bytes (F32 needs 4 per value)`,
     );
   }
   return { name, shape: shape as number[], begin, end };
@@ -355,17 +505,17 @@ function checkExpected(
   const found = new Map(entries.map((e) => [e.name, e.shape]));
   for (const name of found.keys()) {
     if (!expect.has(name)) {
-      throw new SafetensorsError(`unexpected tensor "${name}"`);
+      throw new SafetensorsError(`unexpected tensor ${q(name)}`);
     }
   }
   for (const [name, shape] of expect) {
     const got = found.get(name);
     if (got === undefined) {
-      throw new SafetensorsError(`missing tensor "${name}"`);
+      throw new SafetensorsError(`missing tensor ${q(name)}`);
     }
     if (got.length !== shape.length || got.some((d, i) => d !== shape[i])) {
       throw new SafetensorsError(
-        `tensor "${name}" has shape [${got}], expected [${shape}]`,
+        `tensor ${q(name)} has shape ${dims(got)}, expected ${dims(shape)}`,
       );
     }
   }

@@ -203,3 +203,86 @@ Deno.test("encodeSafetensors() refuses inconsistent input", () => {
     "has shape [3] (3 values) but 2 values",
   );
 });
+
+// A header of `count` empty tensors (valid safetensors), as a hostile file
+// of millions of them would be, and `tail` before the closing brace.
+function emptyTensors(count: number, tail = ""): Uint8Array {
+  const parts: string[] = [];
+  for (let i = 0; i < count; i++) {
+    parts.push(`"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+  }
+  return rawFile(`{${parts.join(",")}${tail}}`, 0);
+}
+
+Deno.test("decodeSafetensors() counts tensors against maxTensors before parsing the header", () => {
+  const withMetadata = rawFile({ __metadata__: { k: "v" }, ...ok }, 28);
+  assertEquals(
+    decodeSafetensors(withMetadata, { maxTensors: 2 }).tensors.size,
+    2,
+  );
+  rejects(withMetadata, "header holds more than 1 tensors, the limit", {
+    maxTensors: 1,
+  });
+  // The tail is not JSON: the count, not the parser, rejects the file.
+  rejects(emptyTensors(11, ', "x": oops'), "more than 10 tensors", {
+    maxTensors: 10,
+  });
+});
+
+Deno.test("decodeSafetensors() refuses a header of too many empty tensors after reading a fraction of it", () => {
+  // 140,000 tensors, 8.7 MB of header; the default limit is 65,536.
+  const bytes = emptyTensors(140_000);
+  const error = assertThrows(() => decodeSafetensors(bytes), SafetensorsError);
+  const at = Number(/stopped reading at byte (\d+)/.exec(error.message)?.[1]);
+  assert(
+    error.message.includes("more than 65536 tensors, the limit"),
+    error.message,
+  );
+  assert(at < bytes.length / 2, `read ${at} of ${bytes.length} bytes`);
+});
+
+Deno.test("decodeSafetensors() refuses nesting and field counts no safetensors header has", () => {
+  rejects(
+    rawFile({ a: { ...ok.a, shape: [[2], [3]] } }, 24),
+    "header nests an array at byte",
+  );
+  rejects(
+    rawFile({ __metadata__: { k: { deep: "x" } } }, 0),
+    "header nests an object at byte",
+  );
+  rejects(rawFile([{}], 0), "header must be a JSON object, got an array");
+  const rank32 = {
+    dtype: "F32",
+    shape: Array(32).fill(1),
+    data_offsets: [0, 4],
+  };
+  assertEquals(
+    decodeSafetensors(rawFile({ a: rank32 }, 4)).tensors.get("a")!.shape
+      .length,
+    32,
+  );
+  rejects(
+    rawFile({ a: { ...rank32, shape: Array(33).fill(1) } }, 4),
+    "header has an array of more than 32 items at byte",
+  );
+  const many: Record<string, number> = {};
+  for (let i = 0; i < 20; i++) many[`k${i}`] = 0;
+  rejects(rawFile({ a: many }, 0), "more than 6 fields in its entries", {
+    maxTensors: 1,
+  });
+});
+
+Deno.test("decodeSafetensors() names the file given as source and keeps hostile names short", () => {
+  rejects(
+    rawFile("[1]", 0),
+    "Cannot read safetensors runs/x/model.safetensors: header must be",
+    { source: "runs/x/model.safetensors" },
+  );
+  const long = "n".repeat(1_000_000);
+  const error = assertThrows(
+    () => decodeSafetensors(rawFile({ [long]: { ...ok.a, dtype: "F16" } }, 24)),
+    SafetensorsError,
+  );
+  assert(error.message.length < 200, `${error.message.length} characters`);
+  assert(error.message.includes("only F32 is accepted"), error.message);
+});

@@ -32,7 +32,11 @@ export interface TokenizeOptions {
   corpusSha256?: string;
   /** Progress of reading the corpus (see {@linkcode readLines}). */
   onProgress?: ((p: ReadProgress) => void) | false;
-  /** Called with a one-line message when a cache is stale or corrupt. */
+  /**
+   * Called with a one-line message when a cache is stale or corrupt, and
+   * once when the corpus is not valid UTF-8 (with the count of invalid byte
+   * sequences). The default prints `warning: …` to stderr.
+   */
   onWarning?: (message: string) => void;
 }
 
@@ -118,7 +122,10 @@ async function tokenizeArticles(
   let n = 0;
   const offsets: number[] = [0];
   for await (
-    const text of readArticles(source, { onProgress: options.onProgress })
+    const text of readArticles(source, {
+      onProgress: options.onProgress,
+      onWarning: options.onWarning,
+    })
   ) {
     const doc = tokenizer.encode(text);
     if (n + doc.length > ids.length) {

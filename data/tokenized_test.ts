@@ -1,7 +1,8 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
 import { tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
+import { DataError } from "./errors.ts";
 
 async function setup(text: string) {
   const dir = await Deno.makeTempDir();
@@ -127,4 +128,56 @@ Deno.test("tokenizeCorpus() without a cache dir tokenizes the embedded valid spl
   assertEquals(corpus.ids.length, 1121681 - 2);
   assertEquals(corpus.docOffsets.length - 1, 60); // grep -c '^ = [^=]' wiki.valid.tokens
   assertEquals(corpus.docOffsets.at(-1), corpus.ids.length);
+});
+
+Deno.test("tokenizeCorpus() names a corrupt .gz or a directory and reports invalid UTF-8 through onWarning", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cacheDir = `${dir}/cache`;
+    const tok = new ByteTokenizer();
+    // Invalid UTF-8: tokenized (as U+FFFD), with one warning naming the file.
+    await Deno.writeFile(
+      `${dir}/wiki.test.tokens`,
+      new Uint8Array([0x20, 0x3d, 0x20, 0xff, 0x20, 0x3d, 0x20, 0x0a]),
+    );
+    const warnings: string[] = [];
+    const corpus = await tokenizeCorpus(await findWikiText(dir, "test"), tok, {
+      cacheDir,
+      onWarning: (m) => warnings.push(m),
+    });
+    assertEquals(corpus.docOffsets.length, 2);
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes("wiki.test.tokens is not valid UTF-8: 1 "));
+    await Deno.remove(`${dir}/wiki.test.tokens`);
+
+    // A corrupt .gz: a one-line DataError naming the file; no cache written.
+    await Deno.writeTextFile(`${dir}/wiki.valid.tokens.gz`, " = A = \n");
+    const gz = await findWikiText(dir, "valid");
+    const e = await assertRejects(
+      () => tokenizeCorpus(gz, tok, { cacheDir, onWarning: () => {} }),
+      DataError,
+    );
+    assert(e.message.includes(`${new URL(gz.url).pathname}: `), e.message);
+    assertEquals((await cacheFiles(cacheDir)).length, 1);
+
+    // A directory where the file should be, past findWikiText().
+    await Deno.mkdir(`${dir}/wiki.train.tokens`);
+    await assertRejects(
+      () =>
+        tokenizeCorpus(
+          {
+            url: `file://${dir}/wiki.train.tokens`,
+            split: "train",
+            layout: "tokens",
+            gzip: false,
+          },
+          tok,
+          { cacheDir },
+        ),
+      DataError,
+      `${dir}/wiki.train.tokens is not a file`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

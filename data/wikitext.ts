@@ -43,6 +43,13 @@ export interface ReadOptions {
    * files over 32 MiB and stays silent for smaller ones; `false` silences it.
    */
   onProgress?: ((p: ReadProgress) => void) | false;
+  /**
+   * Called once, at the end of the file, with a one-line message when the
+   * file is not valid UTF-8 (random bytes, another encoding): it names the
+   * file and counts the invalid byte sequences read as U+FFFD. The default
+   * prints it to stderr as `warning: …`.
+   */
+  onWarning?: (message: string) => void;
 }
 
 function checkSplit(split: string): asserts split is Split {
@@ -158,8 +165,15 @@ export async function findWikiText(
       const name = `wiki.${split}.${layout}${gz ? ".gz" : ""}`;
       if (names.includes(name)) {
         const path = await Deno.realPath(`${dir}/${name}`);
-        const size = (await Deno.stat(path)).size;
-        if (size === 0) {
+        const info = await Deno.stat(path);
+        if (!info.isFile) {
+          throw new DataError(
+            `Corpus file ${path} is not a file (expected ${name} to be ${
+              gz ? "gzip-compressed" : "plain"
+            } UTF-8 text)`,
+          );
+        }
+        if (info.size === 0) {
           throw new DataError(`Corpus file ${path} is empty`);
         }
         return {
@@ -185,13 +199,21 @@ export async function openBytes(
 ): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
   const url = new URL(source.url);
   if (url.protocol === "file:") {
+    let file: Deno.FsFile;
+    let info: Deno.FileInfo;
     try {
-      const file = await Deno.open(url);
-      const size = (await file.stat()).size;
-      return { stream: file.readable, size };
+      file = await Deno.open(url);
+      info = await file.stat();
     } catch (e) {
       throw new DataError(`Cannot open corpus file ${url.pathname}: ${e}`);
     }
+    if (!info.isFile) {
+      file.close();
+      throw new DataError(
+        `Corpus file ${url.pathname} is not a file (expected UTF-8 text, plain or .gz)`,
+      );
+    }
+    return { stream: file.readable, size: info.size };
   }
   const res = await fetch(url);
   if (!res.ok || !res.body) {
@@ -273,9 +295,90 @@ export async function readLines(
   }
   return bytes
     .pipeThrough(
-      new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>,
+      decodeUtf8(source, options.onWarning),
     )
     .pipeThrough(new TextLineStream());
+}
+
+function fileName(source: CorpusSource): string {
+  const url = new URL(source.url);
+  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+}
+
+/**
+ * UTF-8 decoding as a pipe stage that (1) turns any upstream failure (an
+ * unreadable file, a corrupt gzip stream) into a one-line DataError naming
+ * the file, since a pipe aborts its destination with the source's error, and
+ * (2) counts the invalid sequences decoded as U+FFFD: those produced, less
+ * the EF BF BD sequences (a real U+FFFD) in the input.
+ */
+function decodeUtf8(
+  source: CorpusSource,
+  onWarning: ((message: string) => void) | undefined,
+): { writable: WritableStream<Uint8Array>; readable: ReadableStream<string> } {
+  const name = fileName(source);
+  const decoder = new TextDecoder("utf-8");
+  let produced = 0;
+  let present = 0;
+  let b2 = -1, b1 = -1; // the last two bytes before the current chunk
+  const replacements = (text: string) => {
+    for (
+      let i = text.indexOf("\uFFFD");
+      i >= 0;
+      i = text.indexOf("\uFFFD", i + 1)
+    ) {
+      produced++;
+    }
+  };
+  const decode = new TransformStream<Uint8Array, string>({
+    transform(chunk, ctl) {
+      const at = (i: number) => i < 0 ? (i === -1 ? b1 : b2) : chunk[i];
+      // EF BF BD starting at -2, -1 (across chunks) or inside the chunk.
+      for (
+        let i = chunk.indexOf(0xef);
+        i >= 0;
+        i = chunk.indexOf(0xef, i + 1)
+      ) {
+        if (chunk[i + 1] === 0xbf && chunk[i + 2] === 0xbd) present++;
+      }
+      for (const i of [-2, -1]) {
+        if (at(i) === 0xef && at(i + 1) === 0xbf && at(i + 2) === 0xbd) {
+          present++;
+        }
+      }
+      if (chunk.length >= 2) [b2, b1] = [chunk.at(-2)!, chunk.at(-1)!];
+      else if (chunk.length === 1) [b2, b1] = [b1, chunk[0]];
+      const text = decoder.decode(chunk, { stream: true });
+      replacements(text);
+      if (text !== "") ctl.enqueue(text);
+    },
+    flush(ctl) {
+      const text = decoder.decode();
+      replacements(text);
+      if (text !== "") ctl.enqueue(text);
+      const invalid = produced - present;
+      if (invalid > 0) {
+        (onWarning ?? ((m) => console.error(`warning: ${m}`)))(
+          `corpus file ${name} is not valid UTF-8: ${invalid} invalid byte sequence(s) were read as U+FFFD (expected UTF-8 text)`,
+        );
+      }
+    },
+  });
+  const writer = decode.writable.getWriter();
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) => writer.write(chunk),
+    close: () => writer.close(),
+    abort: (reason) =>
+      writer.abort(
+        new DataError(
+          `Cannot read corpus file ${name}: ${
+            (reason instanceof Error ? reason.message : String(reason))
+              .split("\n")[0]
+          } (expected ${source.gzip ? "gzip-compressed " : ""}UTF-8 text)`,
+        ),
+      ),
+  });
+  return { writable, readable: decode.readable };
 }
 
 /** True for a WikiText article title line such as ` = Valkyria Chronicles III = ` (not ` = = Section = = `). */

@@ -130,3 +130,119 @@ Deno.test("embeddedWikiText2() refuses raw splits it does not hold", () => {
     "only raw test is",
   );
 });
+
+Deno.test("findWikiText() and readLines() name a corpus path that is a directory", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/wiki.train.tokens`);
+    await Deno.writeTextFile(`${dir}/wiki.train.tokens/x`, "x");
+    const real = await Deno.realPath(dir);
+    const e = await assertRejects(() => findWikiText(dir, "train"), DataError);
+    assertEquals(
+      e.message,
+      `Corpus file ${real}/wiki.train.tokens is not a file (expected wiki.train.tokens to be plain UTF-8 text)`,
+    );
+    // A source built by hand, past findWikiText().
+    const source = {
+      url: `file://${real}/wiki.train.tokens`,
+      split: "train",
+      layout: "tokens",
+      gzip: false,
+    } as const;
+    await assertRejects(
+      () => readLines(source),
+      DataError,
+      `Corpus file ${real}/wiki.train.tokens is not a file`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readArticles() names a corrupt .gz corpus in a one-line DataError", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = " = A = \n a \n".repeat(2000);
+    const gz = new Uint8Array(
+      await new Response(
+        new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).arrayBuffer(),
+    );
+    for (
+      const [what, bytes] of [
+        ["truncated", gz.subarray(0, gz.length >> 1)],
+        ["not gzip", new TextEncoder().encode(text)],
+        ["bad checksum", gz.map((b, i) => i === gz.length - 6 ? b ^ 1 : b)],
+      ] as const
+    ) {
+      await Deno.writeFile(`${dir}/wiki.test.tokens.gz`, bytes);
+      const source = await findWikiText(dir, "test");
+      const e = await assertRejects(
+        () => Array.fromAsync(readArticles(source, { onWarning: () => {} })),
+        DataError,
+        undefined,
+        what,
+      );
+      assert(
+        e.message.startsWith(
+          `Cannot read corpus file ${new URL(source.url).pathname}: `,
+        ),
+        e.message,
+      );
+      assert(e.message.endsWith("(expected gzip-compressed UTF-8 text)"));
+      assert(!e.message.includes("\n"), e.message);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readLines() warns once with the count of invalid UTF-8 sequences, not real U+FFFD", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/wiki.test.raw`;
+    const read = async () => {
+      const warnings: string[] = [];
+      const source = await findWikiText(dir, "test");
+      const lines = await Array.fromAsync(
+        await readLines(source, { onWarning: (m) => warnings.push(m) }),
+      );
+      return { lines, warnings };
+    };
+    // Valid text with many real U+FFFD (EF BF BD), some across read chunks.
+    await Deno.writeTextFile(path, "a\uFFFDcd\n".repeat(100_000)); // 7 bytes
+    const valid = await read();
+    assertEquals(valid.warnings, []);
+    assertEquals(valid.lines.length, 100_000);
+    // 3 invalid sequences: FF, FE and a lone lead byte C3 before a space.
+    const bad = new Uint8Array([
+      ...new TextEncoder().encode("ok \uFFFD "),
+      0xff,
+      0xfe,
+      0x20,
+      0xc3,
+      0x20,
+      0x0a,
+    ]);
+    await Deno.writeFile(path, bad);
+    const { warnings } = await read();
+    assertEquals(warnings, [
+      `corpus file ${await Deno.realPath(
+        path,
+      )} is not valid UTF-8: 3 invalid byte sequence(s) were read as U+FFFD (expected UTF-8 text)`,
+    ]);
+    // Random bytes: the count is large, still one warning.
+    let state = 12345;
+    const random = Uint8Array.from({ length: 100_000 }, () => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return state >>> 24;
+    });
+    await Deno.writeFile(path, random);
+    const noisy = await read();
+    assertEquals(noisy.warnings.length, 1);
+    const count = Number(/: (\d+) invalid/.exec(noisy.warnings[0])?.[1]);
+    assert(count > 10_000, noisy.warnings[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -30,9 +30,29 @@ const DEFAULT_INPUT = new URL(
   import.meta.url,
 );
 
-function fail(message: string): never {
-  console.error(`error: ${message}`);
-  Deno.exit(2);
+// Usage errors exit 2, failures while working 1; never a stack trace.
+function fail(message: string, code = 2): never {
+  console.error(`error: ${message.split("\n")[0]}`);
+  Deno.exit(code);
+}
+
+// Refuse an --out that cannot become a file, before the (long) training.
+async function checkOut(out: string): Promise<void> {
+  const accepted = "expected the path of a JSON file to write";
+  if (out === "" || out.endsWith("/")) {
+    fail(`--out ${JSON.stringify(out)} is not a file path; ${accepted}`);
+  }
+  const isDir = async (path: string) =>
+    await Deno.stat(path).then((i) => i.isDirectory, () => undefined);
+  if (await isDir(out)) {
+    fail(
+      `--out ${out} is a directory; ${accepted}, such as ${out}/bpe.json`,
+    );
+  }
+  const parent = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+  if (parent !== "" && await isDir(parent) === false) {
+    fail(`--out ${out} is inside ${parent}, which is a file; ${accepted}`);
+  }
 }
 
 async function readBytes(path: string | URL): Promise<Uint8Array> {
@@ -51,13 +71,36 @@ async function readBytes(path: string | URL): Promise<Uint8Array> {
 }
 
 // UTF-8 text in 1 MB pieces, so inputs larger than a JS string can be read.
-function* chunks(bytes: Uint8Array): Generator<string> {
+// Counts the invalid sequences the decoder replaces by U+FFFD: those it
+// produced, less the U+FFFD (EF BF BD) already in the input.
+function* chunks(
+  bytes: Uint8Array,
+  invalid: { count: number },
+): Generator<string> {
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const step = 1 << 20;
+  const count = (text: string) => {
+    for (
+      let i = text.indexOf("\uFFFD");
+      i >= 0;
+      i = text.indexOf("\uFFFD", i + 1)
+    ) {
+      invalid.count++;
+    }
+  };
   for (let at = 0; at < bytes.length; at += step) {
-    yield decoder.decode(bytes.subarray(at, at + step), { stream: true });
+    const text = decoder.decode(bytes.subarray(at, at + step), {
+      stream: true,
+    });
+    count(text);
+    yield text;
   }
-  yield decoder.decode();
+  const rest = decoder.decode();
+  count(rest);
+  yield rest;
+  for (let i = bytes.indexOf(0xef); i >= 0; i = bytes.indexOf(0xef, i + 1)) {
+    if (bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) invalid.count--;
+  }
 }
 
 async function main(): Promise<void> {
@@ -89,12 +132,15 @@ async function main(): Promise<void> {
       `--min-frequency must be an integer ≥ 1, got ${args["min-frequency"]}`,
     );
   }
+  if (args.input === "") fail("--input needs a path; expected a text file");
   const input = args.input ?? DEFAULT_INPUT;
   const out = args.out ?? `runs/tokenizer/wikitext2-bpe-${vocabSize}.json`;
+  await checkOut(out);
 
   const bytes = await readBytes(input);
   const start = performance.now();
-  const tokenizer = trainBpe(chunks(bytes), {
+  const invalid = { count: 0 };
+  const tokenizer = trainBpe(chunks(bytes, invalid), {
     vocabSize,
     minFrequency,
     onProgress: (done, wanted) =>
@@ -107,14 +153,23 @@ async function main(): Promise<void> {
   const inputName = input instanceof URL
     ? "data/corpus/wikitext-2/wiki.train.tokens.gz"
     : input;
-  await saveBpeTokenizer(tokenizer, out, {
-    meta: {
-      input: inputName,
-      vocabSize,
-      minFrequency,
-      trainSeconds: Number(seconds.toFixed(2)),
-    },
-  });
+  if (invalid.count > 0) {
+    console.error(
+      `warning: --input ${inputName} is not valid UTF-8: ${invalid.count} invalid byte sequence(s) were replaced by U+FFFD and trained on as such`,
+    );
+  }
+  try {
+    await saveBpeTokenizer(tokenizer, out, {
+      meta: {
+        input: inputName,
+        vocabSize,
+        minFrequency,
+        trainSeconds: Number(seconds.toFixed(2)),
+      },
+    });
+  } catch (e) {
+    fail(`cannot write --out ${out}: ${(e as Error).message}`, 1);
+  }
   if (tokenizer.vocabSize < vocabSize) {
     console.error(
       `note: the corpus ran out of pairs occurring ${minFrequency}+ times at ${tokenizer.vocabSize} ids`,
@@ -127,4 +182,8 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) {
+  await main().catch((e) =>
+    fail(e instanceof Error ? e.message : String(e), 1)
+  );
+}

@@ -247,8 +247,10 @@ export function bpeFromJson(
  * creating the folder if needed.
  *
  * @param tokenizer The tokenizer.
- * @param path Where to write.
+ * @param path Where to write: a file path (an existing file is replaced).
  * @param options Notes to store (`meta`).
+ * @throws {RangeError} When `path` is an existing directory or ends in `/`;
+ * nothing is written.
  *
  * @example
  * ```ts
@@ -268,6 +270,7 @@ export async function saveBpeTokenizer(
 ): Promise<void> {
   const file = bpeToJson(tokenizer, options.meta);
   const url = toUrl(path);
+  await checkWritableFilePath(url);
   const dir = new URL(".", url);
   await Deno.mkdir(dir, { recursive: true });
   // One merge per line: diffable and still compact.
@@ -280,12 +283,87 @@ export async function saveBpeTokenizer(
 }
 
 /**
+ * Refuses a save target that is a directory, before anything is written
+ * (otherwise the temporary file would land beside it and the rename fail).
+ */
+async function checkWritableFilePath(url: URL): Promise<void> {
+  const name = displayName(url);
+  let isDirectory = url.pathname.endsWith("/");
+  if (!isDirectory && url.protocol === "file:") {
+    try {
+      isDirectory = (await Deno.stat(url)).isDirectory;
+    } catch {
+      // Missing (the usual case) or unreachable: writing reports the latter.
+    }
+  }
+  if (isDirectory) {
+    const dir = name.replace(/\/+$/, "");
+    throw new RangeError(
+      `Cannot save BPE: ${dir} is a directory; expected the path of a JSON file, such as ${dir}/bpe.json`,
+    );
+  }
+}
+
+/**
+ * A saved BPE file that was read but cannot be used: not valid gzip, not
+ * JSON (a truncated file, say), or JSON whose fields fail the checks of
+ * {@linkcode bpeFromJson}. The message is one line naming the file. A caller
+ * that caches tokenizers can catch it, warn and rebuild the file; a missing
+ * or unreadable file throws a plain `Error` instead.
+ *
+ * @example
+ * ```ts
+ * import { BpeFileError, loadBpeTokenizer } from "@d3pm/tokenizer";
+ * import { assertRejects } from "@std/assert";
+ * const path = await Deno.makeTempFile({ suffix: ".json" });
+ * await Deno.writeTextFile(path, '{"format": "d3pm-bpe", "merg');
+ * const e = await assertRejects(() => loadBpeTokenizer(path), BpeFileError);
+ * if (e.path !== path) throw new Error(e.path);
+ * await Deno.remove(path);
+ * ```
+ */
+export class BpeFileError extends Error {
+  /** The file, as named in the message. */
+  readonly path: string;
+  /**
+   * An error whose message is `Cannot load BPE: <path> <what>`.
+   *
+   * @param path The file.
+   * @param what What is wrong with it.
+   */
+  constructor(path: string, what: string) {
+    super(`Cannot load BPE: ${path} ${what}`);
+    this.name = "BpeFileError";
+    this.path = path;
+  }
+}
+
+/**
  * Loads a tokenizer saved by {@linkcode saveBpeTokenizer} (`.gz` is
  * gunzipped).
  *
  * @param path Path or URL of the JSON file.
  * @param options Cache size.
  * @returns The tokenizer.
+ * @throws {BpeFileError} When the file is corrupt: not valid gzip, not JSON
+ * (e.g. truncated) or with invalid fields. Rebuilding it is safe.
+ * @throws {Error} When the file is missing or cannot be read.
+ *
+ * @example
+ * ```ts
+ * import { BpeFileError, byteLevelBpe, loadBpeTokenizer, saveBpeTokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const path = await Deno.makeTempFile({ suffix: ".json" });
+ * await Deno.writeTextFile(path, "{}");
+ * const tok = await loadBpeTokenizer(path).catch(async (e) => {
+ *   if (!(e instanceof BpeFileError)) throw e;
+ *   const rebuilt = byteLevelBpe([[104, 105]]);
+ *   await saveBpeTokenizer(rebuilt, path);
+ *   return rebuilt;
+ * });
+ * assertEquals(tok.vocabSize, 261);
+ * await Deno.remove(path);
+ * ```
  */
 export async function loadBpeTokenizer(
   path: string | URL,
@@ -293,14 +371,35 @@ export async function loadBpeTokenizer(
 ): Promise<BpeTokenizer> {
   const url = toUrl(path);
   const name = displayName(url);
-  const text = await readText(url);
+  let text: string;
+  try {
+    text = await readText(url);
+  } catch (e) {
+    // readText names the file; only a bad gzip stream means corrupt content.
+    const message = (e as Error).message.split("\n")[0];
+    if (/not valid gzip/.test(message)) {
+      throw new BpeFileError(name, "is not valid gzip (truncated?)");
+    }
+    throw e;
+  }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new SyntaxError(
-      `Cannot load BPE: ${name} is not valid JSON (${(e as Error).message})`,
+    throw new BpeFileError(
+      name,
+      `is not valid JSON (${
+        (e as Error).message.split("\n")[0]
+      }; truncated or edited?)`,
     );
   }
-  return bpeFromJson(json, { ...options, source: name });
+  try {
+    return bpeFromJson(json, { ...options, source: name });
+  } catch (e) {
+    const message = (e as Error).message.split("\n")[0];
+    throw new BpeFileError(
+      name,
+      message.replace(`Cannot load BPE: ${name} `, ""),
+    );
+  }
 }

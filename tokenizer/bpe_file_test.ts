@@ -2,6 +2,7 @@ import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { randomFloats } from "@d3pm/core";
 import { fuzzString } from "./_fuzz.ts";
 import {
+  BpeFileError,
   bpeFromJson,
   bpeToJson,
   loadBpeTokenizer,
@@ -79,11 +80,65 @@ Deno.test("loadBpeTokenizer() names a file that is not JSON", async () => {
     await Deno.writeTextFile(path, "{ merges: ");
     await assertRejects(
       () => loadBpeTokenizer(path),
-      SyntaxError,
+      BpeFileError,
       `${path} is not valid JSON`,
     );
   } finally {
     await Deno.remove(path);
+  }
+});
+
+Deno.test("loadBpeTokenizer() throws a one-line BpeFileError naming a truncated, corrupt or invalid file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/bpe.json`;
+    await saveBpeTokenizer(trained, path);
+    const full = await Deno.readFile(path);
+    const gz = `${dir}/bpe.json.gz`;
+    await Deno.writeFile(gz, full.subarray(0, 40)); // not gzip at all
+    const cases: [Uint8Array | string, string, string][] = [
+      [full.subarray(0, full.length >> 1), path, "is not valid JSON"],
+      ["", path, "is not valid JSON"],
+      ['{"format": "d3pm-bpe", "version": 7}', path, "has version 7"],
+      [full.subarray(0, 40), gz, "is not valid gzip"],
+    ];
+    for (const [content, file, fragment] of cases) {
+      if (typeof content === "string") await Deno.writeTextFile(file, content);
+      else await Deno.writeFile(file, content);
+      const e = await assertRejects(() => loadBpeTokenizer(file), BpeFileError);
+      assertEquals(e.path, file);
+      assertEquals(e.message.startsWith(`Cannot load BPE: ${file} `), true);
+      assertEquals(e.message.includes(fragment), true, e.message);
+      assertEquals(e.message.includes("\n"), false, e.message);
+    }
+    // A missing file is not corrupt: the caller may want to tell them apart.
+    const missing = await assertRejects(() =>
+      loadBpeTokenizer(`${dir}/none.json`)
+    );
+    assertEquals(missing instanceof BpeFileError, false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("saveBpeTokenizer() refuses a directory as the path and writes nothing", async () => {
+  const parent = await Deno.makeTempDir();
+  try {
+    const dir = `${parent}/out`;
+    await Deno.mkdir(dir);
+    for (const target of [dir, `${dir}/`]) {
+      const e = await assertRejects(
+        () => saveBpeTokenizer(trained, target),
+        RangeError,
+        `${dir} is a directory; expected the path of a JSON file, such as ${dir}/bpe.json`,
+      );
+      assertEquals(e.message.includes("\n"), false);
+    }
+    const left = await Array.fromAsync(Deno.readDir(parent), (e) => e.name);
+    assertEquals(left, ["out"]);
+    assertEquals((await Array.fromAsync(Deno.readDir(dir))).length, 0);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
   }
 });
 

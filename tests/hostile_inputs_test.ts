@@ -1,0 +1,184 @@
+// End to end: the tokenizer and benchmark tools given hostile or mistaken
+// input, as a user would type it: one `error: …` line naming what is wrong
+// and what is accepted, no stack trace, nothing written, no work started.
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { ROOT } from "./_run.ts";
+
+interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+// Runs a script of the repository; a tool that ignored its arguments and
+// started a multi-minute benchmark is killed after `timeoutMs`.
+async function run(
+  script: string,
+  args: string[],
+  timeoutMs = 120_000,
+): Promise<Ran> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}${script}`, ...args],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(timeoutMs),
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+// Exactly one stderr line, `error: …`, and the given exit code.
+function assertOneLineError(r: Ran, code: number, fragment: string): void {
+  const lines = r.stderr.trim().split("\n");
+  const why = `exit ${r.code}, stderr:\n${r.stderr}`;
+  assertEquals(r.code, code, why);
+  assertEquals(lines.length, 1, why);
+  assert(lines[0].startsWith("error: "), why);
+  assert(lines[0].includes(fragment), `"${lines[0]}" lacks "${fragment}"`);
+  assert(!/^\s+at /m.test(r.stderr), why);
+}
+
+async function listing(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir), (e) => e.name)).sort();
+}
+
+const TRAIN = "examples/tokenizer_train.ts";
+
+Deno.test("tokenizer:train --out DIR with an existing directory fails in one line and writes nothing", async () => {
+  const parent = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${parent}/in.txt`, "hello world ".repeat(50));
+    await Deno.mkdir(`${parent}/out`);
+    const r = await run(TRAIN, [
+      "--input",
+      `${parent}/in.txt`,
+      "--vocab",
+      "260",
+      "--out",
+      `${parent}/out`,
+    ]);
+    assertOneLineError(
+      r,
+      2,
+      `--out ${parent}/out is a directory; expected the path of a JSON file to write, such as ${parent}/out/bpe.json`,
+    );
+    assertEquals(await listing(parent), ["in.txt", "out"]);
+    assertEquals(await listing(`${parent}/out`), []);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
+
+Deno.test("tokenizer:train reports other bad input in one line without a stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const input = `${dir}/in.txt`;
+    await Deno.writeTextFile(input, "hello world ".repeat(50));
+    await Deno.writeTextFile(`${dir}/bad.gz`, "not gzip");
+    await Deno.mkdir(`${dir}/adir`);
+    const base = ["--vocab", "260", "--out", `${dir}/bpe.json`];
+    const cases: [string[], number, string][] = [
+      [["--input", `${dir}/adir`], 2, `cannot read --input ${dir}/adir`],
+      [["--input", `${dir}/bad.gz`], 2, `cannot gunzip --input ${dir}/bad.gz`],
+      [
+        ["--input", `${dir}/none.txt`],
+        2,
+        `cannot read --input ${dir}/none.txt`,
+      ],
+      [["--input="], 2, "--input needs a path"],
+      [["--input", input, "--out", `${input}/x.json`], 2, "which is a file"],
+      [["--input", input, "--out="], 2, `--out "" is not a file path`],
+      [["--input", input, "--out", `${dir}/adir/`], 2, "is not a file path"],
+      [
+        ["--input", input, "--vocab", "3"],
+        2,
+        "--vocab must be an integer ≥ 260",
+      ],
+      [["--input", input, "--bogus"], 2, "unknown option --bogus; accepted:"],
+      [["--input", input, "stray"], 2, "unknown argument stray"],
+    ];
+    for (const [args, code, fragment] of cases) {
+      assertOneLineError(await run(TRAIN, [...base, ...args]), code, fragment);
+    }
+    assertEquals(await listing(dir), ["adir", "bad.gz", "in.txt"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizer:train --help prints the usage and exits 0", async () => {
+  const r = await run(TRAIN, ["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stdout, /^deno task tokenizer:train \[options\]/);
+  assert(r.stdout.includes("--out PATH"));
+});
+
+Deno.test("tokenizer:train warns with the count of invalid UTF-8 sequences in its input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const input = `${dir}/in.bin`;
+    const text = new TextEncoder().encode("hello world ".repeat(20));
+    await Deno.writeFile(input, new Uint8Array([...text, 0xff, 0xfe, 0x20]));
+    const r = await run(TRAIN, [
+      "--input",
+      input,
+      "--vocab",
+      "260",
+      "--out",
+      `${dir}/bpe.json`,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const warnings = r.stderr.split("\n").filter((l) =>
+      l.startsWith("warning: ")
+    );
+    assertEquals(warnings, [
+      `warning: --input ${input} is not valid UTF-8: 2 invalid byte sequence(s) were replaced by U+FFFD and trained on as such`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const BENCHES: [string, string[], string][] = [
+  // script, a bad value of one of its options, the error it gives
+  ["bench/backend.ts", ["--steps", "-5"], "--steps must be an integer ≥ 1"],
+  [
+    "bench/transformer.ts",
+    ["--backend", "gpu"],
+    "--backend must be one of auto,",
+  ],
+  ["bench/tokenizer.ts", ["--reps", "0"], "--reps must be an integer ≥ 1"],
+  ["bench/diffusion.ts", ["--steps", "5"], "unknown option --steps"],
+];
+
+for (const [script, bad, message] of BENCHES) {
+  const task = `bench:${script.slice("bench/".length, -3)}`;
+  Deno.test(`${task} --help prints its usage and exits 0 without running`, async () => {
+    for (const flag of ["--help", "-h"]) {
+      const r = await run(script, [flag], 60_000);
+      assertEquals(r.code, 0, r.stderr);
+      assertMatch(r.stdout, new RegExp(`^deno task ${task} \\[options\\]`));
+      assert(r.stdout.includes("-h, --help"), r.stdout);
+    }
+  });
+
+  Deno.test(`${task} refuses unknown options, stray arguments and bad values with exit code 2 before any work`, async () => {
+    assertOneLineError(
+      await run(script, ["--bogus", "1"], 60_000),
+      2,
+      "unknown option --bogus; accepted: ",
+    );
+    assertOneLineError(
+      await run(script, ["stray"], 60_000),
+      2,
+      "unknown argument stray",
+    );
+    assertOneLineError(await run(script, bad, 60_000), 2, message);
+  });
+}
