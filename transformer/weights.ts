@@ -185,8 +185,10 @@ export async function loadModel(
     throw new RangeError(`Cannot load model: ${configPath} is not valid JSON`);
   }
   const config = validateConfig(parsed);
-  const bytes = await Deno.readFile(`${dir}/${WEIGHTS_FILE}`);
+  const weightsPath = `${dir}/${WEIGHTS_FILE}`;
+  const bytes = await Deno.readFile(weightsPath);
   const { tensors } = decodeSafetensors(bytes, {
+    source: weightsPath,
     expect: (metadata) => {
       if (
         metadata.config !== undefined &&
