@@ -237,32 +237,3 @@ function ratioEstimate(
   const stderr = n > 1 ? Math.sqrt(v / (n - 1) / n) / meanCount : NaN;
   return { nats, stderr, tokens };
 }
-
-/**
- * Bits per token, perplexity and bits per byte from nats per token.
- *
- * @param nats Nats per token.
- * @param options `bytesPerToken` of the text, for bits per byte.
- * @returns BPT = nats/ln 2, PPL = e^nats, and BPB when bytes are given.
- *
- * @example
- * ```ts
- * import { natsToMetrics } from "@d3pm/diffusion";
- * import { assertAlmostEquals } from "@std/assert";
- * const m = natsToMetrics(Math.LN2 * 4.6);
- * assertAlmostEquals(m.bpt, 4.6, 1e-12);
- * assertAlmostEquals(m.ppl, 2 ** 4.6, 1e-9);
- * ```
- */
-export function natsToMetrics(
-  nats: number,
-  options: { bytesPerToken?: number } = {},
-): { nats: number; bpt: number; ppl: number; bpb?: number } {
-  const bpt = nats / Math.LN2;
-  return {
-    nats,
-    bpt,
-    ppl: Math.exp(nats),
-    ...(options.bytesPerToken ? { bpb: bpt / options.bytesPerToken } : {}),
-  };
-}

@@ -6,7 +6,7 @@ import {
   assertEquals,
   assertRejects,
 } from "@std/assert";
-import { continuousElbo, discreteElbo, natsToMetrics } from "./elbo.ts";
+import { continuousElbo, discreteElbo } from "./elbo.ts";
 import {
   absorbingBeta,
   cosineAlpha,
@@ -159,13 +159,6 @@ Deno.test("discreteElbo() with a uniform transition adds the exact prior KL to t
     { transition: q, prng: prng(1) },
   );
   assertAlmostEquals(est.nats, kl, 1e-5);
-});
-
-Deno.test("natsToMetrics() converts nats to BPT, PPL and bits per byte", () => {
-  const m = natsToMetrics(3.18, { bytesPerToken: 4 });
-  assertAlmostEquals(m.bpt, 3.18 / Math.LN2, 1e-12);
-  assertAlmostEquals(m.ppl, Math.exp(3.18), 1e-9);
-  assertAlmostEquals(m.bpb!, m.bpt / 4, 1e-12);
 });
 
 Deno.test("ELBO estimators leak no tensors", async () => {

@@ -7,7 +7,7 @@ import {
   type TokenBatch,
   writeFileAtomic,
 } from "@d3pm/core";
-import { maskedDiffusion } from "@d3pm/diffusion";
+import { type MaskedDiffusion, maskedDiffusion } from "@d3pm/diffusion";
 import {
   figures,
   generativePerplexity,
@@ -162,46 +162,8 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
     loss: (model: Transformer, batch: TokenBatch, rng: Prng) =>
       process.loss(model, batch, { prng: rng }),
     async evaluate(model: Transformer, ctx: EvalContext) {
-      const { rng } = ctx;
-      const boundRng = rng.fork("bound");
-      const test = await overBlocks(
-        data.test,
-        (x0) =>
-          process.bound(model, x0, { prng: boundRng, samples: c.elboSamples }),
-      );
-      let exact: D3pmResult["exact"];
-      if (c.exactBlocks > 0) {
-        const exactRng = rng.fork("exact");
-        const e = await overBlocks(
-          data.test,
-          (x0) => process.bound(model, x0, { prng: exactRng, kind: "exact" }),
-          {
-            maxBlocks: c.exactBlocks,
-            batchSize: c.exactBlocks,
-          },
-        );
-        exact = {
-          ...likelihood(e, ctx, true),
-          rows: Math.min(c.exactBlocks, data.test.count),
-        };
-      }
-      const curve: D3pmResult["curve"] = [];
-      let samples: Int32Array = new Int32Array(0);
-      for (const steps of genStepList(c)) {
-        const genRng = rng.fork(`generation-${steps}`);
-        const { tokens, ...point } = await speedQuality(
-          ctx,
-          () =>
-            process.sample(model, {
-              batchSize: c.genBatch,
-              length: c.blockLength,
-              steps,
-              prng: genRng,
-            }),
-        );
-        curve.push({ ...point, steps });
-        samples = tokens;
-      }
+      const bounds = await d3pmBounds(model, process, ctx);
+      const { curve, samples } = await d3pmCurve(model, process, ctx);
       const rows = Math.min(8, data.test.count);
       const fill = await process.infill(model, {
         tokens: Int32Array.from(
@@ -212,32 +174,81 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
       }, {
         fraction: c.infillFraction,
         steps: Math.max(...genStepList(c)),
-        prng: rng.fork("infill"),
+        prng: ctx.rng.fork("infill"),
       });
-      const last = curve[curve.length - 1];
-      return {
-        result: {
-          model: "d3pm" as const,
-          test: likelihood(test, ctx, true),
-          exact,
-          generation: {
-            speed: last.speed,
-            genPpl: last.genPpl,
-            entropy: last.entropy,
-          },
-          curve,
-          infill: {
-            fraction: c.infillFraction,
-            hiddenFraction: fill.hidden / fill.total,
-            accuracy: fill.accuracy,
-            nll: fill.nll,
-            hidden: fill.hidden,
-          },
+      const { steps: _, ...generation } = curve[curve.length - 1];
+      const result: Omit<D3pmResult, "seed" | "parameters" | "training"> = {
+        model: "d3pm",
+        ...bounds,
+        generation,
+        curve,
+        infill: {
+          fraction: c.infillFraction,
+          hiddenFraction: fill.hidden / fill.total,
+          accuracy: fill.accuracy,
+          nll: fill.nll,
+          hidden: fill.hidden,
         },
-        samples,
       };
+      return { result, samples };
     },
   };
+}
+
+/** The Monte-Carlo bound on every test block and the exact one on the first few. */
+async function d3pmBounds(
+  model: Transformer,
+  process: MaskedDiffusion,
+  ctx: EvalContext,
+): Promise<Pick<D3pmResult, "test" | "exact">> {
+  const { config: c, data, rng } = ctx;
+  const boundRng = rng.fork("bound");
+  const test = await overBlocks(
+    data.test,
+    (x0) =>
+      process.bound(model, x0, { prng: boundRng, samples: c.elboSamples }),
+  );
+  if (c.exactBlocks === 0) return { test: likelihood(test, ctx, true) };
+  const exactRng = rng.fork("exact");
+  const e = await overBlocks(
+    data.test,
+    (x0) => process.bound(model, x0, { prng: exactRng, kind: "exact" }),
+    { maxBlocks: c.exactBlocks, batchSize: c.exactBlocks },
+  );
+  return {
+    test: likelihood(test, ctx, true),
+    exact: {
+      ...likelihood(e, ctx, true),
+      rows: Math.min(c.exactBlocks, data.test.count),
+    },
+  };
+}
+
+/** Speed and quality at each step count; the samples of the last. */
+async function d3pmCurve(
+  model: Transformer,
+  process: MaskedDiffusion,
+  ctx: EvalContext,
+): Promise<{ curve: D3pmResult["curve"]; samples: Int32Array }> {
+  const c = ctx.config;
+  const curve: D3pmResult["curve"] = [];
+  let samples: Int32Array = new Int32Array(0);
+  for (const steps of genStepList(c)) {
+    const genRng = ctx.rng.fork(`generation-${steps}`);
+    const { tokens, ...point } = await speedQuality(
+      ctx,
+      () =>
+        process.sample(model, {
+          batchSize: c.genBatch,
+          length: c.blockLength,
+          steps,
+          prng: genRng,
+        }),
+    );
+    curve.push({ ...point, steps });
+    samples = tokens;
+  }
+  return { curve, samples };
 }
 
 /** Either contestant. */

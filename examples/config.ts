@@ -327,6 +327,12 @@ export function resolveConfig(
 }
 
 function validate(c: ExperimentConfig): void {
+  validateKinds(c);
+  validateRanges(c);
+}
+
+/** Choices and integer options. */
+function validateKinds(c: ExperimentConfig): void {
   for (const [key, choices] of Object.entries(CHOICES)) {
     const v = String(c[key as keyof ExperimentConfig]);
     if (!choices.includes(v)) {
@@ -367,6 +373,10 @@ function validate(c: ExperimentConfig): void {
       );
     }
   }
+}
+
+/** Ranges and relations between options. */
+function validateRanges(c: ExperimentConfig): void {
   if (c.blockLength < 2 || c.blockLength > MAX_BLOCK) {
     throw new ConfigError(
       `Option --block-length must be in [2, ${MAX_BLOCK}], got ${c.blockLength}`,

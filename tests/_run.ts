@@ -7,13 +7,27 @@ export interface Ran {
 
 export const ROOT: string = new URL("..", import.meta.url).pathname;
 
+/** Run `examples/<script>` with `args`. */
 export async function runTool(script: string, args: string[]): Promise<Ran> {
+  return await runScript(`examples/${script}`, args);
+}
+
+/**
+ * Run any script of the repository; one that ignores its arguments and
+ * starts a long job is killed after `timeoutMs`.
+ */
+export async function runScript(
+  script: string,
+  args: string[],
+  timeoutMs = 600_000,
+): Promise<Ran> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}examples/${script}`, ...args],
+    args: ["run", "-A", `${ROOT}${script}`, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const dec = new TextDecoder();
   return {

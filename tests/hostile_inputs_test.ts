@@ -2,36 +2,12 @@
 // input, as a user would type it: one `error: …` line naming what is wrong
 // and what is accepted, no stack trace, nothing written, no work started.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { ROOT } from "./_run.ts";
+import { type Ran, runScript } from "./_run.ts";
 
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-// Runs a script of the repository; a tool that ignored its arguments and
-// started a multi-minute benchmark is killed after `timeoutMs`.
-async function run(
-  script: string,
-  args: string[],
-  timeoutMs = 120_000,
-): Promise<Ran> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}${script}`, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(timeoutMs),
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
-}
+// A tool that ignored its arguments and started a multi-minute benchmark is
+// killed after two minutes.
+const run = (script: string, args: string[], timeoutMs = 120_000) =>
+  runScript(script, args, timeoutMs);
 
 // Exactly one stderr line, `error: …`, and the given exit code.
 function assertOneLineError(r: Ran, code: number, fragment: string): void {
