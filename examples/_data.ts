@@ -133,23 +133,37 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * The tokenizer of a finished or resumed run: the byte or GPT-2 tokenizer,
+ * or the BPE saved in its folder.
+ */
+export async function openTokenizer(
+  config: ExperimentConfig,
+  folder: RunFolder,
+): Promise<Tokenizer> {
+  if (config.tokenizer === "byte") return new ByteTokenizer();
+  if (config.tokenizer === "gpt2") return await loadGpt2Tokenizer();
+  const own = await loadBpeTokenizer(folder.tokenizerPath);
+  if (own.vocabSize !== config.vocabSize) {
+    throw new ConfigError(
+      `${folder.tokenizerPath} has ${own.vocabSize} ids but --vocab-size is ${config.vocabSize}`,
+    );
+  }
+  return own;
+}
+
 async function loadTokenizer(
   config: ExperimentConfig,
   folder: RunFolder,
   train: { source: CorpusSource; sha256: string },
   log: (s: string) => void,
 ): Promise<Tokenizer> {
-  if (config.tokenizer === "byte") return new ByteTokenizer();
-  if (config.tokenizer === "gpt2") return await loadGpt2Tokenizer();
-  if (config.resume && await exists(folder.tokenizerPath)) {
+  if (
+    config.tokenizer !== "bpe" ||
+    (config.resume && await exists(folder.tokenizerPath))
+  ) {
     // A resumed run keeps its own tokenizer: the models were trained on it.
-    const own = await loadBpeTokenizer(folder.tokenizerPath);
-    if (own.vocabSize !== config.vocabSize) {
-      throw new ConfigError(
-        `${folder.tokenizerPath} has ${own.vocabSize} ids but --vocab-size is ${config.vocabSize}`,
-      );
-    }
-    return own;
+    return await openTokenizer(config, folder);
   }
   const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${
     train.sha256.slice(0, 16)

@@ -1,17 +1,13 @@
 // Loading a finished run's tokenizer and models, for the sample and infill CLIs.
 import { parseArgs } from "@std/cli";
-import {
-  ByteTokenizer,
-  loadBpeTokenizer,
-  loadGpt2Tokenizer,
-  type Tokenizer,
-} from "@d3pm/tokenizer";
+import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
 import { initBackend } from "@d3pm/backend";
 import { type Autoregressive, autoregressive } from "@d3pm/autoregressive";
 import { type MaskedDiffusion, maskedDiffusion } from "@d3pm/diffusion";
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 import { type ModelKind, RunFolder } from "./run_folder.ts";
+import { openTokenizer } from "./_data.ts";
 
 /** A trained model of a run with everything needed to use it. */
 export interface LoadedRun<K extends ModelKind> {
@@ -50,11 +46,7 @@ export async function loadRun<K extends ModelKind>(
     (kind === "ar" ? autoregressive(spec) : maskedDiffusion(spec)) as LoadedRun<
       K
     >["process"];
-  const tokenizer = config.tokenizer === "byte"
-    ? new ByteTokenizer()
-    : config.tokenizer === "gpt2"
-    ? await loadGpt2Tokenizer()
-    : await loadBpeTokenizer(folder.tokenizerPath);
+  const tokenizer = await openTokenizer(config, folder);
   const model = await loadModel(modelDir);
   return { config, tokenizer, model, process };
 }

@@ -345,3 +345,34 @@ Deno.test("Ctrl-C exits 130 and prints how to resume", async () => {
   );
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("a corrupt cached BPE is trained again with a warning, not fatal", async () => {
+  const out = await finishedRun(["--tokenizer", "bpe", "--vocab-size", "301"]);
+  const dir = `${ROOT}.cache/tokenizers`;
+  const cached = [...Deno.readDirSync(dir)].map((e) => e.name)
+    .filter((n) => n.startsWith("bpe-301-"));
+  assertEquals(cached.length, 1);
+  await Deno.writeTextFile(
+    `${dir}/${cached[0]}`,
+    '{"format": "d3pm-bpe", "ver',
+  );
+  const again = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--tokenizer",
+    "bpe",
+    "--vocab-size",
+    "301",
+    "--out",
+    again,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(
+    r.stderr,
+    /warning: the cached tokenizer .*bpe-301-.* is unreadable .*; training it again/,
+  );
+  JSON.parse(await Deno.readTextFile(`${dir}/${cached[0]}`)); // whole again
+  await Deno.remove(out, { recursive: true });
+  await Deno.remove(again, { recursive: true });
+});
