@@ -12,7 +12,20 @@ import { softmaxKernels } from "./_softmax.ts";
 import { transposeKernels } from "./_transpose.ts";
 import { unaryKernels } from "./_unary.ts";
 
-/** The tfjs backend name under which the fast CPU backend registers. */
+/**
+ * The tfjs backend name under which the fast CPU backend registers.
+ *
+ * @example Select the fast CPU backend by name
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { BLAS_BACKEND_NAME, registerBlasBackend } from "@d3pm/backend";
+ *
+ * assertEquals(registerBlasBackend().name, BLAS_BACKEND_NAME);
+ * await tf.setBackend(BLAS_BACKEND_NAME);
+ * assertEquals(tf.getBackend(), "blas");
+ * ```
+ */
 export const BLAS_BACKEND_NAME = "blas";
 
 /** What {@linkcode registerBlasBackend} registered. */
