@@ -1,3 +1,23 @@
+/**
+ * The `blas` tfjs backend: tfjs's `cpu` backend with its hot kernels
+ * replaced — matrix products through a CBLAS (`cblas_sgemm`), plain-loop
+ * element-wise ops, reductions, softmax, transpose, gather and its gradient,
+ * and the fused training ops — each falling back to `cpu`'s own kernel for
+ * the cases it does not cover.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assert } from "@std/assert";
+ * import { registerBlasBackend } from "@d3pm/backend/blas-backend";
+ *
+ * const blas = registerBlasBackend();
+ * await tf.setBackend(blas.name);
+ * assert(blas.kernels.includes("BatchMatMul"));
+ * ```
+ *
+ * @module
+ */
 import * as tf from "@tensorflow/tfjs";
 import { type Cblas, loadCblas } from "./cblas.ts";
 import { binaryKernels } from "./_binary.ts";

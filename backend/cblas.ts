@@ -1,3 +1,20 @@
+/**
+ * A CBLAS (OpenBLAS, MKL, BLIS or Accelerate) loaded with `Deno.dlopen`, and
+ * the `cblas.h` constants its `sgemm` takes. `D3PM_CBLAS_PATH` names the
+ * library; otherwise the usual names and paths are tried in order.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * assert(blas.description.length > 0); // e.g. "OpenBLAS 0.3.21, coretype Haswell, 2 threads"
+ * blas.close();
+ * ```
+ *
+ * @module
+ */
 import { coretypeForFlags, readCpuFlags } from "./_cpu_flags.ts";
 
 /**

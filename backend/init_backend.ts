@@ -1,3 +1,21 @@
+/**
+ * Choosing the tfjs backend: {@linkcode initBackend} walks the ladder
+ * `tensorflow` → `webgpu` → `blas` → `wasm` → `cpu` and reports which rung
+ * runs, why, and why each rung above it did not.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "@d3pm/backend/init-backend";
+ *
+ * const info = await initBackend({ prefer: "cpu", log: () => {} });
+ * assertEquals(info.name, "cpu");
+ * assertEquals(tf.getBackend(), "cpu");
+ * ```
+ *
+ * @module
+ */
 import * as tf from "@tensorflow/tfjs";
 import { registerBlasBackend } from "./blas_backend.ts";
 import { addWasmExtras } from "./_wasm_extras.ts";

@@ -1,3 +1,9 @@
+/**
+ * Byte-level BPE vocabularies as versioned JSON: building a tokenizer from
+ * its merges, its identity, and saving and loading it.
+ *
+ * @module
+ */
 import { BpeTokenizer, byteLevelVocabulary } from "./bpe.ts";
 import { displayName, readText, toUrl } from "./_read.ts";
 import { sha256Hex, writeFileAtomic } from "@d3pm/core";

@@ -1,3 +1,9 @@
+/**
+ * GPT-2's tokenizer (r50k), read from its `encoder.json` and `vocab.bpe`
+ * (copies are committed beside this module).
+ *
+ * @module
+ */
 import { BpeTokenizer, type BpeVocabulary } from "./bpe.ts";
 import { displayName, readText, toUrl } from "./_read.ts";
 
