@@ -1,3 +1,23 @@
+/**
+ * The `blas` tfjs backend: tfjs's `cpu` backend with its hot kernels
+ * replaced — matrix products through a CBLAS (`cblas_sgemm`), plain-loop
+ * element-wise ops, reductions, softmax, transpose, gather and its gradient,
+ * and the fused training ops — each falling back to `cpu`'s own kernel for
+ * the cases it does not cover.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assert } from "@std/assert";
+ * import { registerBlasBackend } from "@d3pm/backend/blas-backend";
+ *
+ * const blas = registerBlasBackend();
+ * await tf.setBackend(blas.name);
+ * assert(blas.kernels.includes("BatchMatMul"));
+ * ```
+ *
+ * @module
+ */
 import * as tf from "@tensorflow/tfjs";
 import { type Cblas, loadCblas } from "./cblas.ts";
 import { binaryKernels } from "./_binary.ts";
@@ -12,7 +32,20 @@ import { softmaxKernels } from "./_softmax.ts";
 import { transposeKernels } from "./_transpose.ts";
 import { unaryKernels } from "./_unary.ts";
 
-/** The tfjs backend name under which the fast CPU backend registers. */
+/**
+ * The tfjs backend name under which the fast CPU backend registers.
+ *
+ * @example Select the fast CPU backend by name
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { BLAS_BACKEND_NAME, registerBlasBackend } from "@d3pm/backend";
+ *
+ * assertEquals(registerBlasBackend().name, BLAS_BACKEND_NAME);
+ * await tf.setBackend(BLAS_BACKEND_NAME);
+ * assertEquals(tf.getBackend(), "blas");
+ * ```
+ */
 export const BLAS_BACKEND_NAME = "blas";
 
 /** What {@linkcode registerBlasBackend} registered. */

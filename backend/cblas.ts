@@ -1,13 +1,95 @@
+/**
+ * A CBLAS (OpenBLAS, MKL, BLIS or Accelerate) loaded with `Deno.dlopen`, and
+ * the `cblas.h` constants its `sgemm` takes. `D3PM_CBLAS_PATH` names the
+ * library; otherwise the usual names and paths are tried in order.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * assert(blas.description.length > 0); // e.g. "OpenBLAS 0.3.21, coretype Haswell, 2 threads"
+ * blas.close();
+ * ```
+ *
+ * @module
+ */
 import { coretypeForFlags, readCpuFlags } from "./_cpu_flags.ts";
 
-/** The environment variable that names the CBLAS library to load. */
+/**
+ * The environment variable that names the CBLAS library to load.
+ *
+ * @example A path in the variable is the only library tried
+ * ```ts
+ * import { assertThrows } from "@std/assert";
+ * import { CBLAS_PATH_ENV, loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const before = Deno.env.get(CBLAS_PATH_ENV);
+ * Deno.env.set(CBLAS_PATH_ENV, "/no/such/libcblas.so");
+ * try {
+ *   assertThrows(() => loadCblas(), Error, `${CBLAS_PATH_ENV}/path "/no/such/libcblas.so"`);
+ * } finally {
+ *   if (before === undefined) Deno.env.delete(CBLAS_PATH_ENV);
+ *   else Deno.env.set(CBLAS_PATH_ENV, before);
+ * }
+ * ```
+ */
 export const CBLAS_PATH_ENV = "D3PM_CBLAS_PATH";
 
-/** Row-major storage, `CblasRowMajor` in `cblas.h`. */
+/**
+ * Row-major storage, `CblasRowMajor` in `cblas.h`.
+ *
+ * @example Read a 2×3 matrix row by row
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * const a = new Float32Array([1, 2, 3, 4, 5, 6]); // [[1, 2, 3], [4, 5, 6]]
+ * const ones = new Float32Array([1, 1, 1]); // 3×1
+ * const rowSums = new Float32Array(2);
+ * blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, 2, 1, 3, 1, a, 3, ones, 1, 0, rowSums, 1);
+ * assertEquals([...rowSums], [6, 15]);
+ * blas.close();
+ * ```
+ */
 export const CBLAS_ROW_MAJOR = 101;
-/** No transpose, `CblasNoTrans` in `cblas.h`. */
+/**
+ * No transpose, `CblasNoTrans` in `cblas.h`.
+ *
+ * @example Accumulate into C with beta = 1
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * const identity = new Float32Array([1, 0, 0, 1]);
+ * const b = new Float32Array([1, 2, 3, 4]);
+ * const c = new Float32Array([10, 10, 10, 10]);
+ * // C = 2·I·B + 1·C
+ * blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_NO_TRANS, CBLAS_NO_TRANS, 2, 2, 2, 2, identity, 2, b, 2, 1, c, 2);
+ * assertEquals([...c], [12, 14, 16, 18]);
+ * blas.close();
+ * ```
+ */
 export const CBLAS_NO_TRANS = 111;
-/** Transpose, `CblasTrans` in `cblas.h`. */
+/**
+ * Transpose, `CblasTrans` in `cblas.h`.
+ *
+ * @example Form the Gram matrix Aᵀ·A without copying A
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR, CBLAS_TRANS, loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * const a = new Float32Array([1, 2, 3, 4, 5, 6]); // 3×2: [[1, 2], [3, 4], [5, 6]]
+ * const gram = new Float32Array(4); // 2×2
+ * blas.sgemm(CBLAS_ROW_MAJOR, CBLAS_TRANS, CBLAS_NO_TRANS, 2, 2, 3, 1, a, 2, a, 2, 0, gram, 2);
+ * assertEquals([...gram], [35, 44, 44, 56]);
+ * blas.close();
+ * ```
+ */
 export const CBLAS_TRANS = 112;
 
 /**
@@ -104,7 +186,20 @@ const SYMBOLS = {
   },
 } as const;
 
-/** The library names and paths tried in order when no path is given. */
+/**
+ * The library names and paths tried in order when no path is given.
+ *
+ * @example The library that loads is the first candidate that works
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { CBLAS_CANDIDATES, CBLAS_PATH_ENV, loadCblas } from "@d3pm/backend/cblas";
+ *
+ * const blas = loadCblas();
+ * if (!Deno.env.get(CBLAS_PATH_ENV)) assert(CBLAS_CANDIDATES.includes(blas.library));
+ * assert(blas.description.length > 0);
+ * blas.close();
+ * ```
+ */
 export const CBLAS_CANDIDATES: readonly string[] = [
   "libopenblas.so.0",
   "libopenblas.so",

@@ -1,3 +1,21 @@
+/**
+ * Choosing the tfjs backend: {@linkcode initBackend} walks the ladder
+ * `tensorflow` → `webgpu` → `blas` → `wasm` → `cpu` and reports which rung
+ * runs, why, and why each rung above it did not.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { assertEquals } from "@std/assert";
+ * import { initBackend } from "@d3pm/backend/init-backend";
+ *
+ * const info = await initBackend({ prefer: "cpu", log: () => {} });
+ * assertEquals(info.name, "cpu");
+ * assertEquals(tf.getBackend(), "cpu");
+ * ```
+ *
+ * @module
+ */
 import * as tf from "@tensorflow/tfjs";
 import { registerBlasBackend } from "./blas_backend.ts";
 import { addWasmExtras } from "./_wasm_extras.ts";
@@ -11,7 +29,21 @@ export type BackendName =
   | "wasm"
   | "cpu";
 
-/** The ladder `auto` walks, fastest first. */
+/**
+ * The ladder `auto` walks, fastest first.
+ *
+ * @example Every rung skipped sits above the one that runs
+ * ```ts
+ * import { assert, assertEquals } from "@std/assert";
+ * import { BACKEND_LADDER, initBackend } from "@d3pm/backend";
+ *
+ * assertEquals(BACKEND_LADDER.at(-1), "cpu"); // the rung that always works
+ * const info = await initBackend({ log: () => {} });
+ * const rung = (name: string) => BACKEND_LADDER.indexOf(name as typeof BACKEND_LADDER[number]);
+ * assert(rung(info.name) >= 0);
+ * for (const skipped of info.skipped) assert(rung(skipped.name) < rung(info.name));
+ * ```
+ */
 export const BACKEND_LADDER: readonly Exclude<BackendName, "auto">[] = [
   "tensorflow",
   "webgpu",

@@ -59,7 +59,24 @@ export interface DecodeSafetensorsOptions {
     ) => ReadonlyMap<string, readonly number[]>);
 }
 
-/** A malformed or unexpected safetensors file; the message is one line. */
+/**
+ * A malformed or unexpected safetensors file; the message is one line.
+ *
+ * @example Tell a bad file apart from other failures
+ * ```ts
+ * import { decodeSafetensors, SafetensorsError } from "@d3pm/core";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const error = assertThrows(
+ *   () => decodeSafetensors(new Uint8Array(4), { source: "model.safetensors" }),
+ *   SafetensorsError,
+ * );
+ * assertEquals(error.detail, "file is 4 bytes, shorter than the 8-byte header length");
+ * assertEquals(
+ *   error.message,
+ *   "Cannot read safetensors model.safetensors: file is 4 bytes, shorter than the 8-byte header length",
+ * );
+ * ```
+ */
 export class SafetensorsError extends Error {
   /** What is wrong, without the "Cannot read safetensors" prefix. */
   readonly detail: string;

@@ -1,4 +1,9 @@
 /**
+ * The data package's error for bad user input.
+ *
+ * @module
+ */
+/**
  * The error thrown for bad user input (a missing directory, an absent split,
  * an impossible block length). Command-line tools print its message as one
  * line, without a stack trace.

@@ -56,7 +56,22 @@ interface CacheHeader {
  * SHA-256 of a source's stored bytes, streamed.
  *
  * @param source The corpus.
- * @returns Lower-case hex digest.
+ * @returns Lower-case hex digest of the bytes as stored (compressed, for a
+ * `.gz` file).
+ *
+ * @example
+ * ```ts
+ * import { sha256OfSource } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/wiki.valid.raw`, "abc");
+ * const source = { url: `file://${dir}/wiki.valid.raw`, split: "valid", layout: "raw", gzip: false } as const;
+ * assertEquals(
+ *   await sha256OfSource(source),
+ *   "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", // SHA-256("abc")
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function sha256OfSource(source: CorpusSource): Promise<string> {
   const hash = createSha256();

@@ -193,7 +193,30 @@ export async function findWikiText(
   );
 }
 
-/** Open the stored bytes of a source, with its size when known. */
+/**
+ * Open the stored bytes of a source (still compressed when it is `.gz`),
+ * with its size when known.
+ *
+ * @param source A `file:` or `https:` corpus.
+ * @returns A stream of the bytes and, for a file or a response with a
+ * `content-length`, their number.
+ * @throws {DataError} When the file cannot be opened or is not a file, or the
+ * URL answers with an HTTP error.
+ *
+ * @example
+ * ```ts
+ * import { openBytes } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/wiki.test.raw`, " = A = \n x \n");
+ * const source = { url: `file://${dir}/wiki.test.raw`, split: "test", layout: "raw", gzip: false } as const;
+ * const { stream, size } = await openBytes(source);
+ * const text = await new Response(stream).text();
+ * assertEquals(text, " = A = \n x \n");
+ * assertEquals(size, 12);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function openBytes(
   source: CorpusSource,
 ): Promise<{ stream: ReadableStream<Uint8Array>; size?: number }> {
@@ -381,7 +404,23 @@ function decodeUtf8(
   return { writable, readable: decode.readable };
 }
 
-/** True for a WikiText article title line such as ` = Valkyria Chronicles III = ` (not ` = = Section = = `). */
+/**
+ * True for a WikiText article title line such as ` = Valkyria Chronicles III = `
+ * (not a section heading such as ` = = Section = = `).
+ *
+ * @param line One line of the corpus, without its newline.
+ * @returns Whether the line starts a new article.
+ *
+ * @example
+ * ```ts
+ * import { isArticleTitle } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(isArticleTitle(" = Valkyria Chronicles III = "), true);
+ * assertEquals(isArticleTitle(" = = Gameplay = = "), false);
+ * assertEquals(isArticleTitle(" = = = Plot = = = "), false);
+ * assertEquals(isArticleTitle(" The game 's = sign = "), false);
+ * ```
+ */
 export function isArticleTitle(line: string): boolean {
   return line.length > 6 && line.startsWith(" = ") && line.endsWith(" = ") &&
     line[3] !== "=" && line[line.length - 4] !== "=";

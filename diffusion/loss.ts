@@ -34,7 +34,22 @@ function checkBatch(x0: TokenBatch): void {
   }
 }
 
-/** 1 for tokens that count, 0 for padding. */
+/**
+ * 1 for tokens that count, 0 for padding.
+ *
+ * @param x0 The clean batch.
+ * @param padId The padding id; without it every token counts.
+ * @returns One weight per token, row-major like `x0.tokens`.
+ *
+ * @example
+ * ```ts
+ * import { tokenWeights } from "@d3pm/diffusion";
+ * import { assertEquals } from "@std/assert";
+ * const x0 = { tokens: Int32Array.of(7, 8, 9, 0, 7, 0), batchSize: 2, length: 3 };
+ * assertEquals(Array.from(tokenWeights(x0, 0)), [1, 1, 1, 0, 1, 0]);
+ * assertEquals(Array.from(tokenWeights(x0)), [1, 1, 1, 1, 1, 1]);
+ * ```
+ */
 export function tokenWeights(x0: TokenBatch, padId?: number): Float32Array {
   const w = new Float32Array(x0.tokens.length).fill(1);
   if (padId !== undefined) {
@@ -53,6 +68,23 @@ export function tokenWeights(x0: TokenBatch, padId?: number): Float32Array {
  * @param xt Noised ids `[B·L]`.
  * @param maskId The mask id.
  * @returns `[B, L]` costs, zero where `xt` is not the mask.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { subsCrossEntropy } from "@d3pm/diffusion";
+ * import { assertAlmostEquals, assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * // Uniform logits over 4 ids, 3 of them the mask: p̃ is uniform over the other 3.
+ * const logits = tf.zeros([1, 3, 4]) as tf.Tensor3D;
+ * const ce = subsCrossEntropy(logits, Int32Array.of(0, 1, 2), Int32Array.of(0, 3, 3), 3);
+ * assertEquals(ce.shape, [1, 3]);
+ * const [kept, masked1, masked2] = await ce.data();
+ * assertEquals(kept, 0); // not masked: carried over, costs nothing
+ * assertAlmostEquals(masked1, Math.log(3), 1e-5);
+ * assertAlmostEquals(masked2, Math.log(3), 1e-5);
+ * tf.dispose([logits, ce]);
+ * ```
  */
 export function subsCrossEntropy(
   logits: Tensor3D,
@@ -146,6 +178,40 @@ export interface MdlmLossOptions {
  * @param x0 Clean tokens.
  * @param options Schedule, mask id, PRNG.
  * @returns The loss, a scalar tensor.
+ *
+ * @example A uniform denoiser costs ln 4 nats per token; one that knows the data, 0
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { type LanguageModel, prng, type Tensor2D, type Tensor3D } from "@d3pm/core";
+ * import { logLinear, mdlmLoss } from "@d3pm/diffusion";
+ * import { assert, assertAlmostEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * // 5 ids, the last the mask; logits from a fixed function of the input shape.
+ * const toy = (logits: (x: Tensor2D) => Tensor3D): LanguageModel => ({
+ *   config: { kind: "bidirectional", vocabSize: 5, contextLength: 16 },
+ *   timeConditioned: false,
+ *   forward: logits,
+ *   dispose() {},
+ * });
+ * const uniform = toy((x) => tf.zeros([...x.shape, 5]));
+ * const knowsTwos = toy((x) => tf.oneHot(tf.fill(x.shape, 2, "int32"), 5).mul(30) as Tensor3D);
+ * const options = { schedule: logLinear(), maskId: 4, prng: prng(0), training: false };
+ *
+ * const twos = { tokens: new Int32Array(8 * 16).fill(2), batchSize: 8, length: 16 };
+ * const perfect = mdlmLoss(knowsTwos, twos, options);
+ * assert((await perfect.data())[0] < 1e-6);
+ *
+ * // The loss is an unbiased estimate: average a few draws.
+ * const text = { tokens: Int32Array.from({ length: 8 * 16 }, (_, i) => i % 4), batchSize: 8, length: 16 };
+ * let mean = 0;
+ * for (let i = 0; i < 32; i++) {
+ *   const loss = mdlmLoss(uniform, text, options);
+ *   mean += (await loss.data())[0] / 32;
+ *   loss.dispose();
+ * }
+ * assertAlmostEquals(mean, Math.log(4), 0.15);
+ * perfect.dispose();
+ * ```
  */
 export function mdlmLoss(
   model: LanguageModel,
@@ -209,6 +275,45 @@ export interface D3pmLossOptions {
  * @param x0 Clean tokens.
  * @param options Transition, PRNG, λ.
  * @returns The loss, a scalar tensor, nats per token.
+ *
+ * @example A uniform denoiser's bound term averages ln 4; gradients train it
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { type LanguageModel, prng, type Tensor2D, type Tensor3D } from "@d3pm/core";
+ * import { absorbing, absorbingBeta, d3pmLoss } from "@d3pm/diffusion";
+ * import { assert, assertAlmostEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * // 5 ids, the last the mask; one learned logit vector shared by every position.
+ * const bias = tf.variable(tf.zeros([5]));
+ * const model: LanguageModel = {
+ *   config: { kind: "bidirectional", vocabSize: 5, contextLength: 16 },
+ *   timeConditioned: false,
+ *   forward: (x: Tensor2D) => bias.reshape([1, 1, 5]).tile([...x.shape, 1]) as Tensor3D,
+ *   dispose: () => bias.dispose(),
+ * };
+ * const q = absorbing(absorbingBeta({ steps: 100 }), { numStates: 5, maskId: 4 });
+ * const x0 = { tokens: Int32Array.from({ length: 8 * 16 }, (_, i) => i % 4), batchSize: 8, length: 16 };
+ * const rng = prng(0);
+ *
+ * // With λ = 0 the loss is T · L_{t−1}, an unbiased estimate of the bound.
+ * let mean = 0;
+ * for (let i = 0; i < 32; i++) {
+ *   const loss = d3pmLoss(model, x0, { transition: q, prng: rng, hybridLambda: 0 });
+ *   mean += (await loss.data())[0] / 32;
+ *   loss.dispose();
+ * }
+ * assertAlmostEquals(mean, Math.log(4), 0.15);
+ *
+ * // On text of 0s, the gradient raises the logit of 0 and lowers the others;
+ * // the mask's logit gets none (the model is never asked to predict it).
+ * const zeros = { tokens: new Int32Array(8 * 16), batchSize: 8, length: 16 };
+ * const { grads } = tf.variableGrads(() => d3pmLoss(model, zeros, { transition: q, prng: rng }));
+ * const g = await grads[bias.name].data();
+ * assert(g[0] < 0 && g[1] > 0 && g[2] > 0 && g[3] > 0);
+ * assertAlmostEquals(g[4], 0, 1e-9);
+ * tf.dispose(grads);
+ * model.dispose();
+ * ```
  */
 export function d3pmLoss(
   model: LanguageModel,
@@ -266,6 +371,33 @@ export function unmaskRate(schedule: DiscreteSchedule, t: number): number {
 /**
  * Per-token bound terms `L_{t−1}` and cross-entropies for rows at steps
  * `steps[r]`, as `[B, L]` tensors (see {@linkcode d3pmLoss}).
+ *
+ * @param logits Model output `[B, L, V]` for `xt`.
+ * @param x0 Clean ids `[B·L]`.
+ * @param xt Noised ids `[B·L]`.
+ * @param steps The step of each row, in `[1, T]`.
+ * @param q The transition (`absorbing` or `uniform`) with `V` states.
+ * @returns `vb`, the per-token `L_{t−1}`, and `ce`, the per-token
+ * `−log p̃(x_0 | x_t)` (masked tokens only, for absorbing), both `[B, L]`.
+ *
+ * @example For absorbing, `L_{t−1}` is the cross-entropy scaled by `1/t`
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { absorbing, absorbingBeta, vbTerms } from "@d3pm/diffusion";
+ * import { assertAlmostEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const q = absorbing(absorbingBeta({ steps: 10 }), { numStates: 5, maskId: 4 });
+ * const logits = tf.zeros([1, 2, 5]) as tf.Tensor3D; // uniform over the 4 non-mask ids
+ * // Row at step 2: the first token is masked, the second kept.
+ * const { vb, ce } = vbTerms(logits, Int32Array.of(0, 1), Int32Array.of(4, 1), Int32Array.of(2), q);
+ * const [ce0, ce1] = await ce.data();
+ * const [vb0, vb1] = await vb.data();
+ * assertAlmostEquals(ce0, Math.log(4), 1e-5);
+ * assertAlmostEquals(ce1, 0, 1e-6);
+ * assertAlmostEquals(vb0, Math.log(4) / 2, 1e-5); // r_2 = 1/2
+ * assertAlmostEquals(vb1, 0, 1e-6);
+ * tf.dispose([logits, vb, ce]);
+ * ```
  */
 export function vbTerms(
   logits: Tensor3D,

@@ -136,6 +136,20 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
 /**
  * The presets; `tiny` is the default. Each trains the transformer preset of
  * the same name (`@d3pm/transformer`'s `preset()`), so a name means one model.
+ *
+ * @example
+ * ```ts
+ * import { PRESETS, resolveConfig } from "@d3pm/examples/experiment";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(resolveConfig(), PRESETS.tiny); // no overrides: the default preset
+ * assertEquals(PRESETS.micro.tokenizer, "byte");
+ * for (const [name, config] of Object.entries(PRESETS)) {
+ *   assertEquals(config.preset, name);
+ *   assertEquals(config.nLayer, preset(config.preset).nLayer); // the same model
+ *   assertEquals(config.blockLength, preset(config.preset).contextLength);
+ * }
+ * ```
  */
 export const PRESETS: Record<PresetName, ExperimentConfig> = {
   // Seconds: for tests of the wiring, not for figures.
@@ -213,6 +227,16 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
 /**
  * Keys that may differ between a run and its `--resume`: they steer the
  * process, not what is trained or measured.
+ *
+ * @example
+ * ```ts
+ * import { configDiff, resolveConfig, RESUMABLE_KEYS } from "@d3pm/examples/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(RESUMABLE_KEYS, ["resume", "force", "out", "backend"]);
+ * const started = resolveConfig({ preset: "micro" });
+ * const resumed = resolveConfig({ preset: "micro", resume: true, out: "runs/moved", backend: "cpu" });
+ * assertEquals(configDiff(started, resumed), ""); // only resumable keys changed
+ * ```
  */
 export const RESUMABLE_KEYS: readonly (keyof ExperimentConfig)[] = [
   "resume",
@@ -221,7 +245,21 @@ export const RESUMABLE_KEYS: readonly (keyof ExperimentConfig)[] = [
   "backend",
 ];
 
-/** A bad option or config value; the message is one line. */
+/**
+ * A bad option or config value; the message is one line.
+ *
+ * @example The message names the option and what it accepts
+ * ```ts
+ * import { ConfigError, resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertThrows } from "@std/assert";
+ * assertThrows(
+ *   () => resolveConfig({ steps: -5 }),
+ *   ConfigError,
+ *   "Option --steps must be a positive integer, got -5",
+ * );
+ * assertThrows(() => resolveConfig({ preset: "huge" }), ConfigError, "expected one of micro, tiny, small, paper");
+ * ```
+ */
 export class ConfigError extends Error {
   /**
    * A configuration error.
@@ -447,6 +485,13 @@ function validateRanges(c: ExperimentConfig): void {
  *
  * @param c The configuration.
  * @returns The step counts, in the given order.
+ *
+ * @example
+ * ```ts
+ * import { genStepList, resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(genStepList(resolveConfig({ genSteps: "256, 16,64" })), [256, 16, 64]);
+ * ```
  */
 export function genStepList(c: ExperimentConfig): number[] {
   return c.genSteps.split(",").map((s) => Number(s.trim()));

@@ -98,6 +98,21 @@ except ${RESUMABLE_KEYS.map((k) => "--" + kebab(k)).join(", ")}.
  *
  * @param argv The arguments.
  * @returns Overrides and whether help was asked for.
+ * @throws {ConfigError} For an argument that is not an option.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, parseCommandLine, resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const { help, overrides } = parseCommandLine(["--preset", "micro", "--gen-steps", "4,16", "--resume"]);
+ * assertEquals(help, false);
+ * assertEquals(resolveConfig(overrides).genSteps, "4,16");
+ * assertEquals(parseCommandLine(["-h"]).help, true);
+ * // A negative number stays the option's value, so validation can name it.
+ * const bad = parseCommandLine(["--steps", "-5"]).overrides;
+ * assertThrows(() => resolveConfig(bad), ConfigError, "--steps must be a positive integer, got -5");
+ * assertThrows(() => parseCommandLine(["micro"]), ConfigError, 'Unexpected argument "micro"');
+ * ```
  */
 export function parseCommandLine(
   argv: string[],

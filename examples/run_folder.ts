@@ -25,7 +25,32 @@ import {
 /** Which model of a run. */
 export type ModelKind = "ar" | "d3pm";
 
-/** The paths of one run and its rules. */
+/**
+ * The paths of one run and its rules.
+ *
+ * @example A folder holds one run: a second fresh run is refused, a resume is not
+ * ```ts
+ * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/examples/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const out = `${await Deno.makeTempDir()}/run`;
+ * const folder = new RunFolder(out);
+ * assertEquals(folder.checkpointPath(0, "d3pm"), `${out}/seed-0/d3pm/checkpoint.safetensors`);
+ * const config = resolveConfig({ preset: "micro", out });
+ * await folder.check(config); // an empty folder: fine
+ * const release = await folder.start(config); // takes the lock, writes config.json
+ * assertEquals(await folder.savedConfig(), config);
+ * await assertRejects(() => folder.lock(), ConfigError, "in use by another run");
+ * release();
+ * await assertRejects(() => folder.check(config), ConfigError, "already holds a run");
+ * await folder.check({ ...config, resume: true }); // the same configuration may continue
+ * await assertRejects(
+ *   () => folder.check({ ...config, resume: true, steps: 5 }),
+ *   ConfigError,
+ *   "--steps is 5 but the run used 800",
+ * );
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
 export class RunFolder {
   /**
    * A run folder at `dir` (nothing is touched until a method is called).
@@ -240,7 +265,27 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The differences that forbid a resume, as one line, or "" when none. */
+/**
+ * The differences that forbid a resume, as one line, or "" when none.
+ * Keys in {@linkcode RESUMABLE_KEYS} are ignored.
+ *
+ * @param saved The configuration the run started with.
+ * @param now The configuration asked for now.
+ * @returns One `--key is X but the run used Y` clause per difference,
+ * joined by `; `, or the empty string.
+ *
+ * @example
+ * ```ts
+ * import { configDiff, resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const saved = resolveConfig({ preset: "micro" });
+ * assertEquals(configDiff(saved, { ...saved, out: "elsewhere" }), "");
+ * assertEquals(
+ *   configDiff(saved, { ...saved, steps: 100, tokenizer: "gpt2" }),
+ *   '--tokenizer is "gpt2" but the run used "byte"; --steps is 100 but the run used 800',
+ * );
+ * ```
+ */
 export function configDiff(
   saved: ExperimentConfig,
   now: ExperimentConfig,
@@ -268,6 +313,17 @@ export function configDiff(
  *
  * @param config The resolved configuration.
  * @returns A copy without {@linkcode RESUMABLE_KEYS}.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, trainingFingerprint } from "@d3pm/examples/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const first = resolveConfig({ preset: "micro", out: "runs/a" });
+ * const resumed = resolveConfig({ preset: "micro", out: "runs/b", resume: true });
+ * assertEquals(trainingFingerprint(first), trainingFingerprint(resumed));
+ * assertEquals("out" in trainingFingerprint(first), false);
+ * assertEquals(trainingFingerprint(first).steps, 800);
+ * ```
  */
 export function trainingFingerprint(
   config: ExperimentConfig,

@@ -1,3 +1,9 @@
+/**
+ * The byte-level BPE engine: GPT-2 pre-tokenization, then merges by rank
+ * inside each piece, with a per-piece cache.
+ *
+ * @module
+ */
 import { mergePiece } from "./_merge.ts";
 import { PairMap } from "./_pair_map.ts";
 import { PieceCache, pieceHash } from "./_piece_cache.ts";

@@ -1,11 +1,47 @@
+/**
+ * Byte-level BPE vocabularies as versioned JSON: building a tokenizer from
+ * its merges, its identity, and saving and loading it.
+ *
+ * @module
+ */
 import { BpeTokenizer, byteLevelVocabulary } from "./bpe.ts";
 import { displayName, readText, toUrl } from "./_read.ts";
 import { sha256Hex, writeFileAtomic } from "@d3pm/core";
 import { SPECIAL_ORDER, type SpecialTokens } from "./tokenizer.ts";
 
-/** The `format` field of a saved BPE. */
+/**
+ * The `format` field of a saved BPE.
+ *
+ * @example A file of another format is refused by name
+ * ```ts
+ * import { BPE_FORMAT, bpeFromJson, bpeToJson, byteLevelBpe } from "@d3pm/tokenizer";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const json = bpeToJson(byteLevelBpe([[104, 105]]));
+ * assertEquals(json.format, BPE_FORMAT);
+ * assertThrows(
+ *   () => bpeFromJson({ ...json, format: "tiktoken" }),
+ *   RangeError,
+ *   `expected "${BPE_FORMAT}"`,
+ * );
+ * ```
+ */
 export const BPE_FORMAT = "d3pm-bpe";
-/** The `version` field this code writes and reads. */
+/**
+ * The `version` field this code writes and reads.
+ *
+ * @example A file from another version is refused
+ * ```ts
+ * import { BPE_VERSION, bpeFromJson, bpeToJson, byteLevelBpe } from "@d3pm/tokenizer";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const json = bpeToJson(byteLevelBpe([[104, 105]]));
+ * assertEquals(json.version, BPE_VERSION);
+ * assertThrows(
+ *   () => bpeFromJson({ ...json, version: BPE_VERSION + 1 }),
+ *   RangeError,
+ *   `expected ${BPE_VERSION}`,
+ * );
+ * ```
+ */
 export const BPE_VERSION = 1;
 
 /**

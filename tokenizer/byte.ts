@@ -1,3 +1,8 @@
+/**
+ * The plain byte-level tokenizer (UTF-8 bytes, then the special tokens).
+ *
+ * @module
+ */
 import {
   type SpecialTokens,
   specialTokensAfter,

@@ -1,7 +1,26 @@
+/**
+ * GPT-2's tokenizer (r50k), read from its `encoder.json` and `vocab.bpe`
+ * (copies are committed beside this module).
+ *
+ * @module
+ */
 import { BpeTokenizer, type BpeVocabulary } from "./bpe.ts";
 import { displayName, readText, toUrl } from "./_read.ts";
 
-/** GPT-2's own end-of-text spelling; a base id (50256), not our `eos`. */
+/**
+ * GPT-2's own end-of-text spelling; a base id (50256), not our `eos`.
+ *
+ * @example
+ * ```ts
+ * import { GPT2_END_OF_TEXT, loadGpt2Tokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ * const gpt2 = await loadGpt2Tokenizer();
+ * const ids = gpt2.encode(GPT2_END_OF_TEXT, { allowSpecial: true });
+ * assertEquals([...ids], [50256]);
+ * assertNotEquals(ids[0], gpt2.special.eos);
+ * assertEquals(gpt2.decode(ids), GPT2_END_OF_TEXT);
+ * ```
+ */
 export const GPT2_END_OF_TEXT = "<|endoftext|>";
 
 /** The two files that define GPT-2's vocabulary, as text. */

@@ -21,7 +21,18 @@ export interface SpecialTokens {
   mask?: number;
 }
 
-/** The order in which special tokens follow the base vocabulary. */
+/**
+ * The order in which special tokens follow the base vocabulary.
+ *
+ * @example Special ids count up from the base vocabulary in this order
+ * ```ts
+ * import { ByteTokenizer, SPECIAL_ORDER } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const tok = new ByteTokenizer(); // 256 base ids
+ * assertEquals(SPECIAL_ORDER.map((kind) => tok.special[kind]), [256, 257, 258, 259]);
+ * assertEquals(tok.vocabSize, 256 + SPECIAL_ORDER.length);
+ * ```
+ */
 export const SPECIAL_ORDER: readonly (keyof SpecialTokens)[] = [
   "bos",
   "eos",
@@ -69,7 +80,24 @@ export function specialTokensAfter(baseSize: number): Required<SpecialTokens> {
   };
 }
 
-/** How a special token is shown by `decode`. */
+/**
+ * How a special token is shown by `decode` (and, with `allowSpecial`, the
+ * text a BPE tokenizer encodes as its id).
+ *
+ * @param kind Which special token.
+ * @returns Its spelling, `<|kind|>`.
+ *
+ * @example
+ * ```ts
+ * import { byteLevelBpe, ByteTokenizer, specialTokenText } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(specialTokenText("mask"), "<|mask|>");
+ * const bytes = new ByteTokenizer();
+ * assertEquals(bytes.decode([104, 105, bytes.special.mask]), "hi<|mask|>");
+ * const bpe = byteLevelBpe([]);
+ * assertEquals([...bpe.encode(specialTokenText("eos"), { allowSpecial: true })], [bpe.special.eos]);
+ * ```
+ */
 export function specialTokenText(kind: keyof SpecialTokens): string {
   return `<|${kind}|>`;
 }

@@ -1,3 +1,8 @@
+/**
+ * Training a byte-level BPE vocabulary on a corpus.
+ *
+ * @module
+ */
 import type { BpeTokenizer } from "./bpe.ts";
 import { byteLevelBpe } from "./bpe_file.ts";
 import { PairMap } from "./_pair_map.ts";

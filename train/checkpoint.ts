@@ -53,7 +53,26 @@ export interface Checkpoint {
   adamV: Map<string, StoredTensor>;
 }
 
-/** A checkpoint that cannot be used; the message is one line. */
+/**
+ * A checkpoint that cannot be used; the message is one line.
+ *
+ * @example Tell a missing or foreign file from other failures
+ * ```ts
+ * import { encodeSafetensors } from "@d3pm/core";
+ * import { CheckpointError, loadCheckpoint } from "@d3pm/train";
+ * import { assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await assertRejects(() => loadCheckpoint(`${dir}/none.safetensors`), CheckpointError, "no such file");
+ * // Model weights alone are a safetensors file, but not a checkpoint.
+ * await Deno.writeFile(`${dir}/model.safetensors`, encodeSafetensors(new Map()));
+ * await assertRejects(
+ *   () => loadCheckpoint(`${dir}/model.safetensors`),
+ *   CheckpointError,
+ *   "is not a training checkpoint",
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export class CheckpointError extends Error {
   /**
    * A checkpoint error.
@@ -75,6 +94,34 @@ async function stored(v: Tensor): Promise<StoredTensor> {
  *
  * @param path The file (e.g. `run/checkpoint.safetensors`).
  * @param parts Weights, EMA, moments and state.
+ * @returns Once the file is in place.
+ *
+ * @example Save and read back
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { loadCheckpoint, saveCheckpoint } from "@d3pm/train";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const w = tf.variable(tf.tensor1d([1, 2]));
+ * const path = `${await Deno.makeTempDir()}/checkpoint.safetensors`;
+ * await saveCheckpoint(path, {
+ *   model: new Map([["w", w]]),
+ *   adamM: new Map([["w", Float32Array.of(0.1, 0.2)]]),
+ *   adamV: new Map([["w", Float32Array.of(0.01, 0.04)]]),
+ *   state: {
+ *     step: 7, optimizerStep: 7, data: { seed: 0, epoch: 1, batch: 3 },
+ *     prng: [1, 2, 3, 4], config: { lr: 0.1 },
+ *   },
+ * });
+ * const back = await loadCheckpoint(path);
+ * assertEquals(back.state.step, 7);
+ * assertEquals(back.state.config, { lr: 0.1 });
+ * assertEquals(Array.from(back.model.get("w")!.data), [1, 2]);
+ * assertEquals(Array.from(back.adamV.get("w")!.data), [0.01, 0.04].map(Math.fround));
+ * assertEquals(back.ema.size, 0); // none saved
+ * w.dispose();
+ * await Deno.remove(path);
+ * ```
  */
 export async function saveCheckpoint(
   path: string,
@@ -115,6 +162,32 @@ export async function saveCheckpoint(
  * @param path The file.
  * @returns Its tensors and state.
  * @throws {CheckpointError} When it is missing, malformed or not a checkpoint.
+ *
+ * @example Inspect the checkpoint a training run wrote
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { loadCheckpoint, train } from "@d3pm/train";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const w = tf.variable(tf.scalar(0));
+ * const path = `${await Deno.makeTempDir()}/checkpoint.safetensors`;
+ * const result = await train({
+ *   variables: new Map([["w", w]]),
+ *   loss: () => tf.tidy(() => w.sub(1).square()) as tf.Scalar,
+ *   blocks: { data: Uint32Array.of(1, 2, 3, 4), count: 2, length: 2 },
+ *   batchSize: 1, steps: 3, lr: () => 0.1, checkpoint: path, config: { run: "demo" },
+ *   progress: false,
+ * });
+ * const ck = await loadCheckpoint(path);
+ * assertEquals(ck.state.step, 3);
+ * assertEquals(ck.state.config, { run: "demo" });
+ * assertEquals(ck.state.lastLoss, result.lastLoss);
+ * assertEquals(ck.model.get("w")!.data[0], (await w.data())[0]);
+ * assertEquals([...ck.adamM.keys()], ["w"]);
+ * result.optimizer.dispose();
+ * w.dispose();
+ * await Deno.remove(path);
+ * ```
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   let bytes: Uint8Array;

@@ -28,7 +28,29 @@ import {
 import type { MetricsLog } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 
-/** Training stopped for a reason the user must see (e.g. a NaN loss); one line. */
+/**
+ * Training stopped for a reason the user must see (e.g. a NaN loss); one line.
+ *
+ * @example A NaN loss stops training at once
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { train, TrainError } from "@d3pm/train";
+ * import { assertRejects } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const w = tf.variable(tf.scalar(0));
+ * await assertRejects(
+ *   () => train({
+ *     variables: new Map([["w", w]]),
+ *     loss: () => tf.tidy(() => w.mul(NaN)) as tf.Scalar,
+ *     blocks: { data: Uint32Array.of(1, 2), count: 1, length: 2 },
+ *     batchSize: 1, steps: 5, lr: () => 0.1, progress: false,
+ *   }),
+ *   TrainError,
+ *   "Training stopped at step 1: the loss is NaN",
+ * );
+ * w.dispose();
+ * ```
+ */
 export class TrainError extends Error {
   /**
    * A training error.
@@ -127,6 +149,38 @@ export interface TrainResult {
  * @returns Steps done, last loss, the optimiser and the EMA.
  * @throws {TrainError} When a loss or gradient is NaN or infinite; the last
  * checkpoint written before it stays as it was.
+ *
+ * @example A resumed run ends where an uninterrupted one does
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { train, type TrainOptions } from "@d3pm/train";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * // Fit w so that w · token ≈ 1, on shuffled batches of 2 blocks.
+ * const run = async (steps: number, checkpoint?: string) => {
+ *   const w = tf.variable(tf.scalar(0));
+ *   const options: TrainOptions = {
+ *     variables: new Map([["w", w]]),
+ *     loss: (batch) =>
+ *       tf.tidy(() => w.mul(tf.tensor(batch.tokens, undefined, "float32")).sub(1).square().mean()) as tf.Scalar,
+ *     blocks: { data: Uint32Array.of(1, 2, 3, 4, 5, 6, 7, 8), count: 4, length: 2 },
+ *     batchSize: 2, steps, lr: () => 0.01, seed: 3, progress: false,
+ *     checkpoint, resume: true,
+ *   };
+ *   const { startStep, optimizer } = await train(options);
+ *   optimizer.dispose();
+ *   const w1 = (await w.data())[0];
+ *   w.dispose();
+ *   return { startStep, w1 };
+ * };
+ * const straight = await run(10);
+ * const path = `${await Deno.makeTempDir()}/checkpoint.safetensors`;
+ * await run(4, path); // interrupted after 4 steps...
+ * const resumed = await run(10, path); // ...and resumed to 10
+ * assertEquals(resumed.startStep, 4);
+ * assertEquals(resumed.w1, straight.w1);
+ * await Deno.remove(path);
+ * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { variables, blocks, batchSize, steps } = options;

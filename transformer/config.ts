@@ -160,7 +160,18 @@ export function validateConfig(value: unknown): ModelConfig {
 /** Names of the built-in presets (the experiment's presets use the same models). */
 export type PresetName = "micro" | "tiny" | "small" | "paper";
 
-/** The preset names, smallest first. */
+/**
+ * The preset names, smallest first.
+ *
+ * @example
+ * ```ts
+ * import { parameterCount, preset, PRESET_NAMES } from "@d3pm/transformer";
+ * import { assert, assertEquals } from "@std/assert";
+ * assertEquals(PRESET_NAMES, ["micro", "tiny", "small", "paper"]);
+ * const sizes = PRESET_NAMES.map((name) => parameterCount(preset(name)));
+ * assert(sizes.every((n, i) => i === 0 || n > sizes[i - 1]));
+ * ```
+ */
 export const PRESET_NAMES: readonly PresetName[] = [
   "micro",
   "tiny",

@@ -19,6 +19,26 @@ export interface LayerKV {
  * Keys and values of every layer for the tokens decoded so far. Create one
  * with `Transformer.createCache`, feed it to `Transformer.decode`, and
  * dispose it when done. It owns its tensors.
+ *
+ * @example Grow a cache token by token
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8 }), { seed: 0 });
+ * const cache = model.createCache(2);
+ * assertEquals([cache.batchSize, cache.capacity, cache.length], [2, 8, 0]);
+ * assertEquals(cache.layer(0), null);
+ * const prompt = tf.tensor2d([[1, 2, 3], [4, 5, 6]], [2, 3], "int32");
+ * tf.dispose(model.decode(prompt, cache));
+ * assertEquals(cache.length, 3);
+ * assertEquals(cache.layer(0)!.k.shape, [2, 2, 3, 32]); // [B, nHead, length, headDim]
+ * cache.dispose();
+ * assertEquals(cache.length, 0);
+ * prompt.dispose();
+ * model.dispose();
+ * ```
  */
 export class KVCache {
   /** Rows in the batch. */
