@@ -4,6 +4,8 @@ import { autoregressive } from "@d3pm/autoregressive";
 import {
   type NllEstimate,
   type Prng,
+  prng,
+  type Tensor,
   type TokenBatch,
   writeFileAtomic,
 } from "@d3pm/core";
@@ -16,8 +18,13 @@ import {
   overBlocks,
   sampleEntropy,
 } from "@d3pm/eval";
-import { type MetricsLog, train, warmupCosine } from "@d3pm/train";
-import { type ModelConfig, saveModel, Transformer } from "@d3pm/transformer";
+import { MetricsLog, train, warmupCosine } from "@d3pm/train";
+import {
+  loadModel,
+  type ModelConfig,
+  saveModel,
+  Transformer,
+} from "@d3pm/transformer";
 import { type ExperimentConfig, genStepList } from "./config.ts";
 import type { RunData } from "./_data.ts";
 import type { D3pmResult, SpeedQuality, TrainingFigures } from "./results.ts";
@@ -26,6 +33,9 @@ import {
   type RunFolder,
   trainingFingerprint,
 } from "./run_folder.ts";
+
+/** Seed of the D3PM's validation draws (fixed for the whole run). */
+const VALID_DRAWS = 0x5eed;
 
 /** What evaluation needs besides the model. */
 export interface EvalContext {
@@ -116,6 +126,9 @@ export function arContestant(c: ExperimentConfig, data: RunData) {
     process,
     build: build(c, data.tokenizer.vocabSize, "ar"),
     loss: (model: Transformer, batch: TokenBatch) => process.loss(model, batch),
+    /** Exact NLL on the valid blocks. */
+    validate: (model: Transformer) =>
+      overBlocks(data.valid, (x0) => process.score(model, x0)),
     async evaluate(model: Transformer, ctx: EvalContext) {
       const test = await overBlocks(
         data.test,
@@ -161,6 +174,18 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
     build: build(c, data.tokenizer.vocabSize, "d3pm"),
     loss: (model: Transformer, batch: TokenBatch, rng: Prng) =>
       process.loss(model, batch, { prng: rng }),
+    /**
+     * The continuous bound on the valid blocks with one fixed set of (t, mask)
+     * draws, the same at every validation: the curve is smooth and its steps
+     * comparable.
+     */
+    validate: (model: Transformer) => {
+      const rng = prng(VALID_DRAWS);
+      return overBlocks(
+        data.valid,
+        (x0) => process.bound(model, x0, { prng: rng }),
+      );
+    },
     async evaluate(model: Transformer, ctx: EvalContext) {
       const bounds = await d3pmBounds(model, process, ctx);
       const { curve, samples } = await d3pmCurve(model, process, ctx);
@@ -257,8 +282,10 @@ export type AnyContestant =
   | ReturnType<typeof d3pmContestant>;
 
 /**
- * Train (or resume) one contestant's model for one seed, save it with its
- * process, and give back the model with the EMA weights in place.
+ * Train (or resume) one contestant's model for one seed, validating every
+ * `validEvery` steps; save it with its process, and give back the model
+ * with the weights to evaluate in place (the last step's EMA, or with
+ * `keep: best` the best validation's).
  */
 export async function trainContestant(
   contestant: AnyContestant,
@@ -271,47 +298,151 @@ export async function trainContestant(
     progress: boolean;
   },
 ): Promise<{ model: Transformer; training: TrainingFigures }> {
-  const { config: c, folder, kind } = { ...ctx, kind: contestant.kind };
+  const { config: c, folder } = ctx;
+  const kind = contestant.kind;
   const dir = folder.modelDir(seed, kind);
   await Deno.mkdir(dir, { recursive: true });
   const model = contestant.build(seed);
-  const result = await train({
-    variables: model.variables,
-    loss: (batch, rng) =>
-      contestant.loss(model, { ...batch, length: c.blockLength }, rng),
-    blocks: ctx.data.train,
-    batchSize: c.batchSize,
-    steps: c.steps,
-    lr: warmupCosine({ peak: c.lr, warmup: c.warmup, total: c.steps }),
-    seed,
-    adamw: { weightDecay: c.weightDecay },
-    clipNorm: c.clipNorm,
-    emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
-    checkpoint: folder.checkpointPath(seed, kind),
-    checkpointEvery: c.checkpointEvery,
-    resume: c.resume,
-    config: trainingFingerprint(c),
-    progress: ctx.progress ? `seed ${seed} ${kind}` : false,
-    onStep: (s) => ctx.metrics.append({ model: kind, seed, ...s }),
-  });
-  if (result.ema) {
-    model.setWeights(result.ema.values);
-    result.ema.dispose();
+  const validator = c.validEvery > 0
+    ? await Validator.open(contestant, seed, ctx)
+    : undefined;
+  try {
+    const result = await train({
+      variables: model.variables,
+      loss: (batch, rng) =>
+        contestant.loss(model, { ...batch, length: c.blockLength }, rng),
+      blocks: ctx.data.train,
+      batchSize: c.batchSize,
+      steps: c.steps,
+      lr: warmupCosine({ peak: c.lr, warmup: c.warmup, total: c.steps }),
+      seed,
+      adamw: { weightDecay: c.weightDecay },
+      clipNorm: c.clipNorm,
+      emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
+      checkpoint: folder.checkpointPath(seed, kind),
+      checkpointEvery: c.checkpointEvery,
+      resume: c.resume,
+      config: trainingFingerprint(c),
+      progress: ctx.progress ? `seed ${seed} ${kind}` : false,
+      onStep: async (s, weights) => {
+        await ctx.metrics.append({ model: kind, seed, ...s });
+        if (s.step % c.validEvery === 0 || s.step === c.steps) {
+          await validator?.run(s.step, weights);
+        }
+      },
+    });
+    if (result.ema) {
+      model.setWeights(result.ema.values);
+      result.ema.dispose();
+    }
+    result.optimizer.dispose();
+    if (c.keep === "best" && validator) await validator.restoreBest(model);
+    await saveModel(model, dir);
+    await writeFileAtomic(
+      folder.processPath(seed, kind),
+      JSON.stringify(contestant.process.toJSON(), null, 2) + "\n",
+    );
+    return {
+      model,
+      training: {
+        seconds: result.seconds,
+        lastLoss: result.lastLoss,
+        tokens: c.steps * c.batchSize * c.blockLength,
+        ...(validator ? { valid: await validator.summary() } : {}),
+      },
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    validator?.dispose();
   }
-  result.optimizer.dispose();
-  await saveModel(model, dir);
-  await writeFileAtomic(
-    folder.processPath(seed, kind),
-    JSON.stringify(contestant.process.toJSON(), null, 2) + "\n",
-  );
-  return {
-    model,
-    training: {
-      seconds: result.seconds,
-      lastLoss: result.lastLoss,
-      tokens: c.steps * c.batchSize * c.blockLength,
+}
+
+/** Validation during training: metrics records, and the best weights for `keep: best`. */
+class Validator {
+  #best: { step: number; nats: number } | undefined;
+  private constructor(
+    readonly contestant: AnyContestant,
+    readonly seed: number,
+    readonly ctx: {
+      config: ExperimentConfig;
+      folder: RunFolder;
+      metrics: MetricsLog;
     },
-  };
+    readonly scratch: Transformer,
+  ) {}
+
+  /** A validator; on resume it knows the best validation so far. */
+  static async open(
+    contestant: AnyContestant,
+    seed: number,
+    ctx: { config: ExperimentConfig; folder: RunFolder; metrics: MetricsLog },
+  ): Promise<Validator> {
+    const v = new Validator(contestant, seed, ctx, contestant.build(seed));
+    try {
+      v.#best = JSON.parse(await Deno.readTextFile(v.#bestJson));
+    } catch { /* none yet */ }
+    return v;
+  }
+
+  get #bestDir(): string {
+    return `${this.ctx.folder.modelDir(this.seed, this.contestant.kind)}/best`;
+  }
+  get #bestJson(): string {
+    return `${this.#bestDir}.json`;
+  }
+
+  /** Validate `weights` at `step`; keep them if they are the best so far. */
+  async run(step: number, weights: ReadonlyMap<string, Tensor>): Promise<void> {
+    this.scratch.setWeights(weights);
+    const { nats } = await this.contestant.validate(this.scratch);
+    await this.ctx.metrics.append({
+      model: this.contestant.kind,
+      seed: this.seed,
+      step,
+      valid: nats,
+    });
+    if (this.#best && !(nats < this.#best.nats)) return;
+    this.#best = { step, nats };
+    if (this.ctx.config.keep !== "best") return;
+    await saveModel(this.scratch, this.#bestDir);
+    await writeFileAtomic(this.#bestJson, JSON.stringify(this.#best) + "\n");
+  }
+
+  /** Put the best validation's weights into `model`. */
+  async restoreBest(model: Transformer): Promise<void> {
+    const best = await loadModel(this.#bestDir);
+    model.setWeights(best.variables);
+    best.dispose();
+  }
+
+  /** Final and best validation, from the log (so a resumed run counts all of it). */
+  async summary(): Promise<NonNullable<TrainingFigures["valid"]>> {
+    const byStep = new Map<number, number>();
+    for (const r of await MetricsLog.read(this.ctx.folder.metricsPath)) {
+      if (
+        r.model === this.contestant.kind && r.seed === this.seed &&
+        typeof r.valid === "number"
+      ) byStep.set(Number(r.step), r.valid);
+    }
+    const steps = [...byStep.keys()].sort((a, b) => a - b);
+    const last = steps.at(-1)!;
+    const best = steps.reduce((
+      b,
+      s,
+    ) => (byStep.get(s)! < byStep.get(b)! ? s : b));
+    return {
+      final: byStep.get(last)!,
+      best: byStep.get(best)!,
+      bestStep: best,
+      kept: this.ctx.config.keep,
+    };
+  }
+
+  dispose(): void {
+    this.scratch.dispose();
+  }
 }
 
 /** Parameters of a model. */

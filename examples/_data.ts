@@ -38,8 +38,12 @@ export interface RunData {
   tokenizer: Tokenizer;
   specials: Specials;
   train: Blocks;
+  /** The first `validBlocks` blocks of the valid split. */
+  valid: Blocks;
   test: Blocks;
   facts: DataFacts;
+  /** SHA-256 of the train split's file (a cache key). */
+  trainSha256: string;
   /** Write the tokenizer into the run folder (a trained BPE only). */
   persist(folder: RunFolder): Promise<void>;
 }
@@ -78,10 +82,13 @@ export async function prepareData(
       `Tokenizer ${tokenizer.id} lacks bos/eos/pad/mask special tokens`,
     );
   }
-  const corpora: Record<"train" | "test", TokenizedCorpus> = {
+  const corpora: Record<Split, TokenizedCorpus> = {
     train: await tokenizeCorpus(trainSource, tokenizer, {
       cacheDir: TOKEN_CACHE,
       corpusSha256: trainSha256,
+    }),
+    valid: await tokenizeCorpus(await source(config, "valid"), tokenizer, {
+      cacheDir: TOKEN_CACHE,
     }),
     test: await tokenizeCorpus(await source(config, "test"), tokenizer, {
       cacheDir: TOKEN_CACHE,
@@ -90,15 +97,8 @@ export async function prepareData(
   const pack = (c: TokenizedCorpus) =>
     packBlocks(c, { length: config.blockLength, bos, eos });
   const train = pack(corpora.train);
-  const allTest = pack(corpora.test);
-  const test: Blocks =
-    config.evalBlocks > 0 && config.evalBlocks < allTest.count
-      ? {
-        ...allTest,
-        count: config.evalBlocks,
-        data: allTest.data.subarray(0, config.evalBlocks * allTest.length),
-      }
-      : allTest;
+  const test = first(pack(corpora.test), config.evalBlocks);
+  const valid = first(pack(corpora.valid), config.validBlocks);
   const testText = tokenizer.decode(corpora.test.ids);
   const facts: DataFacts = {
     source: config.data || "embedded WikiText-2 (v1, tokenized release)",
@@ -109,19 +109,32 @@ export async function prepareData(
     unigramEntropy: unigramEntropy(corpora.train.ids, tokenizer.vocabSize),
   };
   log(
-    `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${test.count} test blocks of ${config.blockLength}`,
+    `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${valid.count} valid and ${test.count} test blocks of ${config.blockLength}`,
   );
   return {
     tokenizer,
     specials: { bos, eos, pad, mask },
     train,
+    valid,
     test,
     facts,
+    trainSha256,
     persist: async (f) => {
       if (config.tokenizer !== "bpe" || await exists(f.tokenizerPath)) return;
       await saveBpeTokenizer(tokenizer as never, f.tokenizerPath);
     },
   };
+}
+
+/** The first `n` blocks (all when `n` is 0 or more than there are). */
+function first(blocks: Blocks, n: number): Blocks {
+  return n > 0 && n < blocks.count
+    ? {
+      ...blocks,
+      count: n,
+      data: blocks.data.subarray(0, n * blocks.length),
+    }
+    : blocks;
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -69,6 +69,12 @@ export interface ExperimentConfig {
   diffusionSteps: number;
   /** Test blocks evaluated (0: all). */
   evalBlocks: number;
+  /** Steps between validations of both models on the valid split (0: none). */
+  validEvery: number;
+  /** Valid-split blocks per validation (the D3PM reuses one fixed set of draws). */
+  validBlocks: number;
+  /** Which weights are evaluated: the `last` step's, or the `best` validation's. */
+  keep: "last" | "best";
   /** Monte-Carlo time draws per test block for the continuous bound. */
   elboSamples: number;
   /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
@@ -83,6 +89,15 @@ export interface ExperimentConfig {
   samples: number;
   /** Fraction of test tokens hidden for infilling. */
   infillFraction: number;
+  /**
+   * Who scores samples for generative perplexity: `auto` (an AR model of
+   * the same shape trained separately for `judgeSteps`, cached per data,
+   * tokenizer and block length), `self` (the run's own AR model — it then
+   * judges its own samples), or the folder of another run (its seed-0 AR).
+   */
+  judge: string;
+  /** Training steps of the `auto` judge. */
+  judgeSteps: number;
 }
 
 /** Names of the presets (the same as the transformer presets). */
@@ -124,6 +139,9 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   diffusionLoss: "mdlm",
   diffusionSteps: 1000,
   evalBlocks: 64,
+  validEvery: 50,
+  validBlocks: 32,
+  keep: "last",
   elboSamples: 2,
   exactBlocks: 2,
   genTokens: 4096,
@@ -131,6 +149,8 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   genSteps: "16,64,128",
   samples: 3,
   infillFraction: 0.15,
+  judge: "auto",
+  judgeSteps: 600,
 };
 
 /**
@@ -166,6 +186,8 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     warmup: 20,
     emaDecay: 0.9,
     checkpointEvery: 250,
+    validEvery: 100,
+    validBlocks: 16,
     diffusionSteps: 50,
     evalBlocks: 64,
     elboSamples: 8,
@@ -173,6 +195,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     genTokens: 256,
     genSteps: "4,16",
     samples: 1,
+    judgeSteps: 400,
   },
   // A 2-core CPU in about ten minutes: the default.
   tiny: {
@@ -186,6 +209,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     exactBlocks: 1,
     genTokens: 2048,
     genSteps: "16,64",
+    judgeSteps: 750,
   },
   // A 2-core CPU in about an hour; several seeds.
   small: {
@@ -197,11 +221,14 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     lr: 6e-4,
     warmup: 200,
     checkpointEvery: 500,
+    validEvery: 250,
+    validBlocks: 64,
     evalBlocks: 256,
     exactBlocks: 4,
     genTokens: 16384,
     genSteps: "32,128,256,1000",
     seeds: 3,
+    judgeSteps: 6000,
   },
   // The thesis setting, for a GPU: GPT-2 small, GPT-2 vocabulary, T = 1024, WikiText-103.
   paper: {
@@ -215,12 +242,15 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     warmup: 2000,
     emaDecay: 0.9999,
     checkpointEvery: 1000,
+    validEvery: 1000,
+    validBlocks: 128,
     evalBlocks: 0,
     elboSamples: 4,
     exactBlocks: 8,
     genTokens: 100000,
     genSteps: "100,250,500,1000",
     seeds: 3,
+    judgeSteps: 200000,
   },
 };
 
@@ -281,6 +311,7 @@ const CHOICES: Partial<Record<keyof ExperimentConfig, readonly string[]>> = {
   tokenizer: ["bpe", "gpt2", "byte"],
   positions: ["learned", "rotary"],
   diffusionLoss: ["mdlm", "d3pm"],
+  keep: ["last", "best"],
 };
 
 /** kebab-case → camelCase. */
@@ -396,6 +427,8 @@ function validateKinds(c: ExperimentConfig): void {
     "elboSamples",
     "genTokens",
     "genBatch",
+    "validBlocks",
+    "judgeSteps",
   ] as const;
   for (const k of positive) {
     if (!Number.isInteger(c[k]) || c[k] < 1) {
@@ -404,7 +437,15 @@ function validateKinds(c: ExperimentConfig): void {
       );
     }
   }
-  for (const k of ["evalBlocks", "exactBlocks", "samples", "warmup"] as const) {
+  for (
+    const k of [
+      "evalBlocks",
+      "exactBlocks",
+      "samples",
+      "warmup",
+      "validEvery",
+    ] as const
+  ) {
     if (!Number.isInteger(c[k]) || c[k] < 0) {
       throw new ConfigError(
         `Option --${kebab(k)} must be an integer ≥ 0, got ${c[k]}`,
@@ -435,6 +476,16 @@ function validateRanges(c: ExperimentConfig): void {
   if (!(c.weightDecay >= 0)) {
     throw new ConfigError(
       `Option --weight-decay must be ≥ 0, got ${c.weightDecay}`,
+    );
+  }
+  if (c.judge.trim() === "") {
+    throw new ConfigError(
+      "Option --judge must be auto, self, or the folder of a finished run",
+    );
+  }
+  if (c.keep === "best" && c.validEvery === 0) {
+    throw new ConfigError(
+      "Option --keep best needs validations: set --valid-every to a positive number of steps",
     );
   }
   if (c.resume && c.force) {

@@ -40,6 +40,7 @@ ${d.trainTokens} train tokens, ${d.testTokens} test tokens, ${
 unigram entropy of the train split ${fixed(d.unigramEntropy, 3)} nats (${
     fixed(d.unigramEntropy / Math.LN2)
   } bits) per token.
+Judge of generative perplexity: ${r.judge}.
 Models: ${c.nLayer} layers, d_model ${c.dModel}, ${c.nHead} heads, context ${c.blockLength},
 ${
     r.results[0]?.parameters ?? "?"
@@ -63,7 +64,7 @@ function likelihoodSection(r: ExperimentResult): string {
       "bits/byte",
       "batches/s",
       "tokens/s",
-      "gen PPL (AR judge)",
+      "gen PPL (judge)",
       "entropy",
     ],
     r.results.map((m) => [
@@ -110,7 +111,20 @@ function seedSection(r: ExperimentResult): string {
       fixed(speed.mean, 3),
     ];
   });
+  const sd = (kind: "ar" | "d3pm") =>
+    summarize(
+      r.results.filter((m) => m.model === kind).map((m) => m.test.bpt),
+    ).sd;
+  const stability = r.config.seeds > 1
+    ? `Stability: the sd of test BPT across ${r.config.seeds} seeds is ${
+      fixed(sd("ar"), 3)
+    } for the AR model and ${fixed(sd("d3pm"), 3)} for the D3PM (${
+      fixed(sd("d3pm") / Math.max(sd("ar"), 1e-9), 1)
+    }× the AR's); the thesis's D3PM ranged over 3.7 BPT.`
+    : "One seed: run with --seeds N for the stability of these figures.";
   return `## Across seeds
+
+${stability}
 
 ${
     markdownTable([
@@ -180,7 +194,7 @@ function curveSection(r: ExperimentResult): string {
   );
   return `## Speed vs quality
 
-Generative perplexity of samples under the trained AR model (lower is better) is shown with the samples'
+Generative perplexity of samples under the judge (lower is better; ${r.judge}) is shown with the samples'
 mean per-sample token entropy (very low entropy means repetitive text that fools generative perplexity).
 
 ${
@@ -215,14 +229,29 @@ function infillAndTraining(r: ExperimentResult): string {
       fixed(m.infill.nll, 3),
     ]),
   );
+  const valid = (m: ModelResult) => m.training.valid;
   const training = markdownTable(
-    ["Model", "Seed", "seconds", "tokens/s", "final train loss"],
+    [
+      "Model",
+      "Seed",
+      "seconds",
+      "tokens/s",
+      "final train loss",
+      "valid (last)",
+      "valid (best, step)",
+      "evaluated",
+    ],
     r.results.map((m) => [
       NAME[m.model],
       m.seed,
       fixed(m.training.seconds, 0),
       fixed(m.training.tokens / m.training.seconds, 0),
       fixed(m.training.lastLoss, 3),
+      valid(m) ? `${le(m)}${fixed(valid(m)!.final, 3)}` : "–",
+      valid(m)
+        ? `${le(m)}${fixed(valid(m)!.best, 3)} (${valid(m)!.bestStep})`
+        : "–",
+      valid(m)?.kept === "best" ? "best validation" : "last step",
     ]),
   );
   return `## Infilling (D3PM)
@@ -231,7 +260,10 @@ ${infill}
 
 ## Training
 
-Seconds and tokens/s count every session of a resumed run.
+Seconds and tokens/s count every session of a resumed run. Validation: nats per token on the first
+${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps (the D3PM's bound with one
+fixed set of draws, the same at every validation); "evaluated" says which weights the test figures use
+(\`--keep\`).
 
 ![loss curves](loss.svg)
 
@@ -241,15 +273,21 @@ Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
 `;
 }
 
-/** Training-loss series per model and seed; a resumed run's redone steps replace the earlier ones. */
+/**
+ * Training-loss and validation series per model and seed; a resumed run's
+ * redone steps replace the earlier ones.
+ */
 async function lossSeries(path: string): Promise<Series[]> {
   const series = new Map<string, [number, number][]>();
   for (const rec of await MetricsLog.read(path)) {
-    const key = `${String(rec.model).toUpperCase()} seed ${rec.seed}`;
+    const valid = typeof rec.valid === "number";
+    const key = `${String(rec.model).toUpperCase()} ${
+      valid ? "valid" : "train"
+    } seed ${rec.seed}`;
     const pts = series.get(key) ?? [];
     const step = Number(rec.step);
     while (pts.length > 0 && pts[pts.length - 1][0] >= step) pts.pop();
-    pts.push([step, Number(rec.loss)]);
+    pts.push([step, Number(valid ? rec.valid : rec.loss)]);
     series.set(key, pts);
   }
   const smooth = (pts: [number, number][]): [number, number][] => {
@@ -259,7 +297,10 @@ async function lossSeries(path: string): Promise<Series[]> {
       return [s, win.reduce((a, [, y]) => a + y, 0) / win.length];
     });
   };
-  return [...series].map(([name, pts]) => ({ name, points: smooth(pts) }));
+  return [...series].map(([name, pts]) => ({
+    name,
+    points: name.includes(" train ") ? smooth(pts) : pts,
+  }));
 }
 
 function speedQualitySeries(r: ExperimentResult): Series[] {
@@ -300,7 +341,8 @@ export async function writeReport(
   await Deno.writeTextFile(
     `${folder.dir}/loss.svg`,
     lineChart(await lossSeries(folder.metricsPath), {
-      title: "Training loss (AR: NLL; D3PM: MDLM bound), nats per token",
+      title:
+        "Training loss and validation (AR: NLL; D3PM: bound), nats per token",
       xLabel: "step",
       yLabel: "loss (nats/token)",
     }),
@@ -310,7 +352,7 @@ export async function writeReport(
     lineChart(speedQualitySeries(r), {
       title: "Generation speed vs sample quality",
       xLabel: "tokens/s generated (log)",
-      yLabel: "gen PPL under the AR model",
+      yLabel: "gen PPL under the judge",
       logX: true,
       markers: true,
     }),

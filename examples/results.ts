@@ -15,6 +15,16 @@ export interface TrainingFigures {
   lastLoss: number;
   /** Tokens trained on. */
   tokens: number;
+  /**
+   * Validation (nats per token on the valid blocks; the D3PM's a bound):
+   * at the last step, the best, its step, and which weights were evaluated.
+   */
+  valid?: {
+    final: number;
+    best: number;
+    bestStep: number;
+    kept: "last" | "best";
+  };
 }
 
 /** Generation speed with the quality of what was generated. */
@@ -97,6 +107,8 @@ export interface ExperimentResult {
   tokenizer: { id: string; vocabSize: number };
   /** Corpus facts. */
   data: DataFacts;
+  /** Who scored samples for generative perplexity. */
+  judge: string;
   /** One entry per model and seed. */
   results: ModelResult[];
   /** Seconds for the whole run (this session). */

@@ -22,6 +22,7 @@ import {
 } from "./_contestants.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
+import { type Judge, openJudge } from "./_judge.ts";
 import { writeReport } from "./report.ts";
 
 export type * from "./results.ts";
@@ -80,12 +81,15 @@ export async function runExperiment(
     );
   }
   const data = await prepareData(config, folder, log);
+  const judge = await openJudge(config, data, log);
   const release = await folder.start(config);
   try {
     await data.persist(folder);
     const results: ModelResult[] = [];
     for (let seed = 0; seed < config.seeds; seed++) {
-      results.push(...await runSeed(config, data, folder, seed, options, log));
+      results.push(
+        ...await runSeed(config, data, folder, { seed, judge, log }, options),
+      );
     }
     const result: ExperimentResult = {
       command: options.command ??
@@ -94,6 +98,8 @@ export async function runExperiment(
       backend: backend.reason,
       tokenizer: { id: data.tokenizer.id, vocabSize: data.tokenizer.vocabSize },
       data: data.facts,
+      judge: judge?.describe ??
+        "the run's own AR model (--judge self: it judges its own samples)",
       results,
       seconds: (performance.now() - started) / 1000,
     };
@@ -105,6 +111,7 @@ export async function runExperiment(
     log(`report: ${config.out}/report.md (${result.seconds.toFixed(0)} s)`);
     return result;
   } finally {
+    judge?.dispose();
     release();
   }
 }
@@ -114,10 +121,10 @@ async function runSeed(
   config: ExperimentConfig,
   data: RunData,
   folder: RunFolder,
-  seed: number,
+  run: { seed: number; judge: Judge | undefined; log: (line: string) => void },
   options: RunOptions,
-  log: (line: string) => void,
 ): Promise<ModelResult[]> {
+  const { seed, log } = run;
   const ar = arContestant(config, data), d3pm = d3pmContestant(config, data);
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
@@ -135,12 +142,12 @@ async function runSeed(
       );
     }
     log(`seed ${seed}: evaluating`);
-    const judgeModel = trained[0].model;
+    const arModel = trained[0].model;
     const ctx: EvalContext = {
       config,
       data,
       rng: prng(10_000 + seed),
-      judge: (x0) => ar.process.score(judgeModel, x0),
+      judge: run.judge?.score ?? ((x0) => ar.process.score(arModel, x0)),
     };
     const arEval = await ar.evaluate(trained[0].model, ctx);
     const d3Eval = await d3pm.evaluate(trained[1].model, ctx);

@@ -62,10 +62,19 @@ Deno.test("the micro experiment writes a complete run whose numbers are finite a
     assert(speed.batchesPerSecond > 0 && speed.tokensPerSecond > 0);
     assert(Math.abs(m.test.bpt - m.test.nll / Math.LN2) < 1e-9);
   }
-  const metrics = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+  const records = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
     .split("\n").map((l) => JSON.parse(l));
-  assertEquals(metrics.length, 2 * result.config.steps);
-  assert(metrics.every((m) => Number.isFinite(m.loss)));
+  const steps = records.filter((m) => "loss" in m);
+  assertEquals(steps.length, 2 * result.config.steps);
+  assert(steps.every((m) => Number.isFinite(m.loss)));
+  // Validation every 100 steps and at the end, for both models.
+  const valid = records.filter((m) => "valid" in m);
+  assertEquals(valid.length, 2 * Math.ceil(result.config.steps / 100));
+  for (const m of result.results) {
+    const v = m.training.valid;
+    assert(v.best <= v.final && v.bestStep > 0, JSON.stringify(v));
+    assert(v.final < h, `${m.model} valid ${v.final} vs unigram ${h}`);
+  }
   await Deno.remove(out, { recursive: true });
 });
 

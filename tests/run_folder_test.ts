@@ -106,7 +106,7 @@ Deno.test("--force moves the earlier run aside instead of mixing with it", async
     0.002,
   );
   const metrics = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
-    .split("\n");
+    .split("\n").map((l) => JSON.parse(l)).filter((m) => "loss" in m);
   assertEquals(metrics.length, 12); // 6 steps × 2 models, nothing of the old run
   await Deno.remove(out, { recursive: true });
   await Deno.remove(moved!, { recursive: true });

@@ -120,8 +120,14 @@ export interface TrainOptions {
   metrics?: MetricsLog;
   /** Label of the progress line; `false` for none (default `train`). */
   progress?: string | false;
-  /** Called after every step. */
-  onStep?: (info: StepInfo) => void | Promise<void>;
+  /**
+   * Called after every step with the weights an
+   * evaluation should use: the EMA when there is one, else the model's.
+   */
+  onStep?: (
+    info: StepInfo,
+    weights: ReadonlyMap<string, Tensor>,
+  ) => void | Promise<void>;
 }
 
 /** What {@linkcode train} returns. */
@@ -337,7 +343,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     };
     await options.metrics?.append({ ...info });
     progress?.update(done, { loss, "tok/s": info.tokensPerSecond });
-    await options.onStep?.(info);
+    await options.onStep?.(info, ema?.values ?? variables);
     const every = options.checkpointEvery;
     if (done === steps || (every && done % every === 0)) {
       await writeCheckpoint(done);
