@@ -114,12 +114,13 @@ export function subsCrossEntropy(
 }
 
 /**
- * Times in `(tMin, 1]` for a batch. Antithetic (low-discrepancy) sampling
- * spreads them evenly: `t_b = tMin + (1 − tMin)·(1 − ((u + b/B) mod 1))` for
- * one uniform `u`, which lowers the variance of the loss (MDLM).
+ * Times in `(tMin, tMax]` for a batch. Antithetic (low-discrepancy) sampling
+ * spreads them evenly: `t_b = tMin + (tMax − tMin)·(1 − ((u + b/B) mod 1))`
+ * for one uniform `u`, which lowers the variance of the loss (MDLM).
  *
  * @param batchSize How many.
- * @param options The PRNG, `antithetic` (default true) and `tMin` (1e-3).
+ * @param options The PRNG, `antithetic` (default true), `tMin` (1e-3) and
+ * `tMax` (1).
  * @returns The times.
  *
  * @example
@@ -133,10 +134,16 @@ export function subsCrossEntropy(
  */
 export function sampleTimes(
   batchSize: number,
-  options: { prng: Prng; antithetic?: boolean; tMin?: number },
+  options: { prng: Prng; antithetic?: boolean; tMin?: number; tMax?: number },
 ): Float64Array {
   const { prng } = options;
   const tMin = options.tMin ?? 1e-3;
+  const tMax = options.tMax ?? 1;
+  if (!(tMin >= 0 && tMin < tMax && tMax <= 1)) {
+    throw new RangeError(
+      `Cannot sample times: need 0 ≤ tMin < tMax ≤ 1, got tMin ${tMin}, tMax ${tMax}`,
+    );
+  }
   const antithetic = options.antithetic ?? true;
   const t = new Float64Array(batchSize);
   const u = prng.next();
@@ -144,7 +151,7 @@ export function sampleTimes(
     const r = antithetic
       ? (u + b / batchSize) % 1
       : (b === 0 ? u : prng.next());
-    t[b] = tMin + (1 - tMin) * (1 - r); // in (tMin, 1]: never exactly tMin
+    t[b] = tMin + (tMax - tMin) * (1 - r); // in (tMin, tMax]: never exactly tMin
   }
   return t;
 }
@@ -161,6 +168,18 @@ export interface MdlmLossOptions {
   antithetic?: boolean;
   /** Smallest time drawn (default 1e-3). */
   tMin?: number;
+  /**
+   * Largest time drawn (default 1). Below 1 (with `tMin` raised too) this is
+   * BD3-LM's clipped mask rate: lower-variance gradients, but the loss is
+   * then no longer an estimate of the full bound — a training objective only.
+   */
+  tMax?: number;
+  /**
+   * One time per token instead of one per row (default false): the masks of
+   * a row then mix rates, which lowers the variance further; refused for a
+   * time-conditioned model, which takes one `t` per row.
+   */
+  perToken?: boolean;
   /** Padding id: such tokens are never masked and never counted. */
   padId?: number;
   /** Passed to the model (dropout on). Default true. */
@@ -221,6 +240,7 @@ export function mdlmLoss(
   checkBatch(x0);
   const { schedule, maskId, prng, padId } = options;
   const { batchSize: b, length: l, tokens } = x0;
+  if (options.perToken) return perTokenMdlmLoss(model, x0, options);
   const t = sampleTimes(b, options);
   const xt = new Int32Array(tokens.length);
   const rowWeight = new Float32Array(b);
@@ -241,6 +261,40 @@ export function mdlmLoss(
     const ce = subsCrossEntropy(logits, tokens, xt, maskId); // [B, L]
     return ce.mul(tf.tensor2d(rowWeight, [b, 1])).mul(tf.tensor2d(w, [b, l]))
       .sum().div(Math.max(count, 1)) as Scalar;
+  });
+}
+
+/** {@linkcode mdlmLoss} with one time per token. */
+function perTokenMdlmLoss(
+  model: LanguageModel,
+  x0: TokenBatch,
+  options: MdlmLossOptions,
+): Scalar {
+  const { schedule, maskId, prng, padId } = options;
+  const { batchSize: b, length: l, tokens } = x0;
+  if (model.timeConditioned) {
+    throw new RangeError(
+      "mdlmLoss: perToken times need a model that is not time-conditioned (it takes one t per row)",
+    );
+  }
+  const t = sampleTimes(b * l, options);
+  const xt = new Int32Array(tokens.length);
+  const weight = tokenWeights(x0, padId);
+  let count = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    count += weight[i];
+    const a = schedule.alpha(t[i]);
+    weight[i] *= -schedule.alphaPrime(t[i]) / (1 - a);
+    xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
+  }
+  return tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+      training: options.training ?? true,
+    });
+    const ce = subsCrossEntropy(logits, tokens, xt, maskId); // [B, L]
+    return ce.mul(tf.tensor2d(weight, [b, l])).sum().div(
+      Math.max(count, 1),
+    ) as Scalar;
   });
 }
 

@@ -153,6 +153,61 @@ Deno.test("mdlmLoss() with a uniform denoiser averages ln K over many batches", 
   assertAlmostEquals(total / n, 0.999 * Math.log(8), 0.05 * Math.log(8));
 });
 
+Deno.test("mdlmLoss() with one time per token is still an unbiased estimate, with less spread", () => {
+  const model = new ConstantDenoiser(9);
+  const draws = (perToken: boolean) => {
+    const r = prng(5);
+    return Array.from({ length: 60 }, () => {
+      const tokens = Int32Array.from({ length: 4 * 32 }, () => r.nextInt(8));
+      const loss = mdlmLoss(model, { tokens, batchSize: 4, length: 32 }, {
+        schedule: logLinear(),
+        maskId: 8,
+        prng: r,
+        tMin: 0,
+        perToken,
+      });
+      const v = loss.dataSync()[0];
+      loss.dispose();
+      return v;
+    });
+  };
+  const stats = (xs: number[]) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    return {
+      m,
+      sd: Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / xs.length),
+    };
+  };
+  const row = stats(draws(false)), token = stats(draws(true));
+  assertAlmostEquals(token.m, 0.999 * Math.log(8), 0.03 * Math.log(8));
+  assert(token.sd < row.sd, `per-token sd ${token.sd} vs per-row ${row.sd}`);
+  // A clipped range stays inside it; bad ranges are refused in one line.
+  assert(
+    sampleTimes(64, { prng: prng(0), tMin: 0.45, tMax: 0.95 }).every((t) =>
+      t > 0.45 && t <= 0.95
+    ),
+  );
+  assertThrows(
+    () => sampleTimes(4, { prng: prng(0), tMin: 0.5, tMax: 0.5 }),
+    RangeError,
+    "need 0 ≤ tMin < tMax ≤ 1",
+  );
+  const timed = Object.assign(new ConstantDenoiser(9), {
+    timeConditioned: true,
+  });
+  assertThrows(
+    () =>
+      mdlmLoss(timed, { tokens: new Int32Array(8), batchSize: 1, length: 8 }, {
+        schedule: logLinear(),
+        maskId: 8,
+        prng: prng(0),
+        perToken: true,
+      }),
+    RangeError,
+    "not time-conditioned",
+  );
+});
+
 Deno.test("mdlmLoss() and d3pmLoss() are deterministic for a seed and give gradients to every weight", () => {
   const model = new TinyDenoiser(9, 6, 16, 1);
   const x0 = {

@@ -50,6 +50,12 @@ export interface MaskedDiffusionSpec {
   objective: "mdlm" | "d3pm";
   /** Padding id: never masked, never scored, never drawn. */
   padId?: number;
+  /**
+   * How the `mdlm` loss draws times (training only; bounds always use all of
+   * [0, 1]): the range `[min, max]` (default [0.001, 1]; a clipped range is
+   * BD3-LM's variance reduction) and one time per row or per token.
+   */
+  times?: { min?: number; max?: number; perToken?: boolean };
 }
 
 /** Options of {@linkcode MaskedDiffusion.bound}. */
@@ -195,6 +201,9 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
           prng,
           padId,
           training,
+          tMin: s.times?.min,
+          tMax: s.times?.max,
+          perToken: s.times?.perToken,
         })
         : d3pmLoss(model, batch, { transition, prng, padId, training }),
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
@@ -236,6 +245,7 @@ const KEYS = [
   "schedule",
   "objective",
   "padId",
+  "times",
 ];
 
 function checkSpec(spec: MaskedDiffusionSpec): MaskedDiffusionSpec {
@@ -292,5 +302,27 @@ function checkSpec(spec: MaskedDiffusionSpec): MaskedDiffusionSpec {
   );
   if (extra.length) fail(`unknown schedule key "${extra[0]}"`);
   scheduleOf(sch as ScheduleSpec); // validates eps
+  if (spec.times !== undefined) checkTimes(spec.times, fail);
   return structuredClone(spec);
+}
+
+function checkTimes(
+  times: NonNullable<MaskedDiffusionSpec["times"]>,
+  fail: (what: string) => never,
+): void {
+  if (typeof times !== "object" || times === null) {
+    fail("times must be an object");
+  }
+  for (const k of Object.keys(times)) {
+    if (!["min", "max", "perToken"].includes(k)) {
+      fail(`unknown times key "${k}"; accepted: min, max, perToken`);
+    }
+  }
+  const min = times.min ?? 1e-3, max = times.max ?? 1;
+  if (!(min >= 0 && min < max && max <= 1)) {
+    fail(`times need 0 ≤ min < max ≤ 1, got min ${min}, max ${max}`);
+  }
+  if (times.perToken !== undefined && typeof times.perToken !== "boolean") {
+    fail("times.perToken must be true or false");
+  }
 }

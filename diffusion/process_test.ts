@@ -81,6 +81,11 @@ Deno.test("maskedDiffusion() rejects malformed specs with one-line errors", () =
     ],
     [{ ...SPEC, extra: 1 }, 'unknown key "extra"'],
     [{ ...SPEC, padId: 5 }, "differ from maskId"],
+    [
+      { ...SPEC, times: { min: 0.9, max: 0.5 } },
+      "times need 0 ≤ min < max ≤ 1",
+    ],
+    [{ ...SPEC, times: { rate: 1 } }, 'unknown times key "rate"'],
   ];
   for (const [spec, fragment] of bad) {
     const e = assertThrows(

@@ -167,6 +167,11 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
     schedule: { kind: "log-linear" },
     objective: c.diffusionLoss,
     padId: data.specials.pad,
+    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row"
+      ? {
+        times: { min: c.tMin, max: c.tMax, perToken: c.timesPer === "token" },
+      }
+      : {}),
   });
   return {
     kind: "d3pm" as const,

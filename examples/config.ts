@@ -67,6 +67,12 @@ export interface ExperimentConfig {
   diffusionLoss: "mdlm" | "d3pm";
   /** Diffusion steps T of the discrete process. */
   diffusionSteps: number;
+  /** Smallest time the D3PM's training loss draws (MDLM: 0.001). */
+  tMin: number;
+  /** Largest time it draws (1; below 1 with a raised `tMin`: BD3-LM's clipped rate). */
+  tMax: number;
+  /** One training time per `row` (MDLM) or per `token`. */
+  timesPer: "row" | "token";
   /** Test blocks evaluated (0: all). */
   evalBlocks: number;
   /** Steps between validations of both models on the valid split (0: none). */
@@ -138,6 +144,9 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   checkpointEvery: 100,
   diffusionLoss: "mdlm",
   diffusionSteps: 1000,
+  tMin: 0.001,
+  tMax: 1,
+  timesPer: "row",
   evalBlocks: 64,
   validEvery: 50,
   validBlocks: 32,
@@ -312,6 +321,7 @@ const CHOICES: Partial<Record<keyof ExperimentConfig, readonly string[]>> = {
   positions: ["learned", "rotary"],
   diffusionLoss: ["mdlm", "d3pm"],
   keep: ["last", "best"],
+  timesPer: ["row", "token"],
 };
 
 /** kebab-case → camelCase. */
@@ -476,6 +486,16 @@ function validateRanges(c: ExperimentConfig): void {
   if (!(c.weightDecay >= 0)) {
     throw new ConfigError(
       `Option --weight-decay must be ≥ 0, got ${c.weightDecay}`,
+    );
+  }
+  if (!(c.tMin >= 0 && c.tMin < c.tMax && c.tMax <= 1)) {
+    throw new ConfigError(
+      `Options --t-min and --t-max need 0 ≤ t-min < t-max ≤ 1, got ${c.tMin} and ${c.tMax}`,
+    );
+  }
+  if (c.timesPer === "token" && c.timeConditioning) {
+    throw new ConfigError(
+      "Option --times-per token needs --time-conditioning false (a time-conditioned denoiser takes one t per row)",
     );
   }
   if (c.judge.trim() === "") {
