@@ -129,3 +129,25 @@ Deno.test("autoregressive() scores exactly, samples from its start token without
     );
   }
 });
+
+Deno.test("lossTerms() weighs every next-token target 1/n: the same loss as loss()", async () => {
+  const model = new Bigram(3);
+  const ar = autoregressive({ kind: "autoregressive", start: 3 });
+  const terms = ar.lossTerms(x0);
+  assertEquals([terms.rows, terms.length], [5, 5]);
+  const nll = await causalNll(model, x0);
+  const sum = tf.tidy(() => {
+    const logp = tf.logSoftmax(
+      model.forward(tf.tensor2d(terms.inputs, [5, 5], "int32")).reshape([
+        -1,
+        V,
+      ]),
+    );
+    return logp.mul(tf.oneHot(tf.tensor1d(terms.targets, "int32"), V)).sum(-1)
+      .mul(tf.tensor1d(terms.weights)).sum().neg().dataSync()[0];
+  });
+  assertAlmostEquals(sum, nll.nats, 1e-5);
+  const loss = ar.loss(model, x0);
+  assertAlmostEquals(loss.dataSync()[0], sum, 1e-5);
+  loss.dispose();
+});

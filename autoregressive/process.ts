@@ -13,6 +13,7 @@ import type {
   Prng,
   Scalar,
   TokenBatch,
+  WeightedTokens,
 } from "@d3pm/core";
 import { causalLmLoss, causalNll } from "./loss.ts";
 import { generate } from "./generate.ts";
@@ -41,6 +42,8 @@ export interface Autoregressive extends GenerativeProcess<CausalLM> {
     batch: TokenBatch,
     options?: { prng?: Prng; training?: boolean },
   ): Scalar;
+  /** Next-token cross-entropy as weighted terms (every target weighs 1/n, as in `causalLmLoss`). */
+  lossTerms(batch: TokenBatch, options?: { prng?: Prng }): WeightedTokens;
   /** Exact NLL; needs no randomness. */
   score(
     model: CausalLM,
@@ -81,6 +84,7 @@ export function autoregressive(spec: AutoregressiveSpec): Autoregressive {
     exact: true,
     loss: (model, batch, options = {}) =>
       causalLmLoss(model, batch, { training: options.training }),
+    lossTerms: (batch) => causalTerms(batch),
     score: (model, x0) => causalNll(model, x0, { padId: s.padId }),
     async sample(model, options) {
       const tokens = await generate(model, {
@@ -91,6 +95,30 @@ export function autoregressive(spec: AutoregressiveSpec): Autoregressive {
       return { tokens, forwardPasses: options.length - 1 };
     },
     toJSON: () => ({ ...s }),
+  };
+}
+
+function causalTerms(batch: TokenBatch): WeightedTokens {
+  const { tokens, batchSize: b, length: l } = batch;
+  if (tokens.length !== b * l || l < 2) {
+    throw new RangeError(
+      `lossTerms: expected ${b} × ${l} ids (length ≥ 2), got ${tokens.length}`,
+    );
+  }
+  const t = l - 1, n = b * t;
+  const inputs = new Int32Array(n), targets = new Int32Array(n);
+  for (let r = 0; r < b; r++) {
+    for (let i = 0; i < t; i++) {
+      inputs[r * t + i] = tokens[r * l + i];
+      targets[r * t + i] = tokens[r * l + i + 1];
+    }
+  }
+  return {
+    rows: b,
+    length: t,
+    inputs,
+    targets,
+    weights: new Float32Array(n).fill(1 / n),
   };
 }
 

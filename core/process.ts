@@ -34,6 +34,28 @@ export interface NllEstimate {
   tokens: number;
 }
 
+/**
+ * A training loss written as weighted cross-entropy over token positions —
+ * `Σ_i weights[i] · −log softmax(logits_i)[targets[i]]` — the form a fused
+ * engine computes without knowing which process it trains.
+ */
+export interface WeightedTokens {
+  /** Rows. */
+  rows: number;
+  /** Positions per row. */
+  length: number;
+  /** Model input ids, `rows × length`. */
+  inputs: Int32Array;
+  /** Target id per position; −1 where nothing is scored. */
+  targets: Int32Array;
+  /** Weight per position (0 where nothing is scored). */
+  weights: Float32Array;
+  /** Diffusion time per row, for time-conditioned models. */
+  t?: Float32Array;
+  /** An id whose logit is left out of the softmax (masked diffusion's mask: SUBS). */
+  excludeToken?: number;
+}
+
 /** Options of {@linkcode GenerativeProcess.sample}. */
 export interface GenerateOptions extends DrawOptions {
   /** Rows. */
@@ -79,6 +101,16 @@ export interface GenerativeProcess<M extends LanguageModel = LanguageModel> {
     batch: TokenBatch,
     options: { prng: Prng; training?: boolean },
   ): Scalar;
+  /**
+   * The same loss as {@linkcode GenerativeProcess.loss} (the same draws for
+   * the same PRNG state), as weighted token cross-entropy for an engine.
+   *
+   * @param batch Clean tokens.
+   * @param options Randomness of the corruption.
+   * @returns Inputs, targets and weights.
+   * @throws {RangeError} When the objective has no such form.
+   */
+  lossTerms(batch: TokenBatch, options: { prng: Prng }): WeightedTokens;
   /**
    * The NLL (or its bound) of a batch, in nats per token.
    *

@@ -16,6 +16,7 @@ import type {
   Tensor2D,
   Tensor3D,
   TokenBatch,
+  WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
@@ -238,64 +239,118 @@ export function mdlmLoss(
   options: MdlmLossOptions,
 ): Scalar {
   checkBatch(x0);
+  if (options.perToken && model.timeConditioned) {
+    throw new RangeError(
+      "mdlmLoss: perToken times need a model that is not time-conditioned (it takes one t per row)",
+    );
+  }
+  const { maskId } = options;
+  const { batchSize: b, length: l, tokens } = x0;
+  const d = mdlmDraws(x0, options);
+  return tf.tidy(() => {
+    const logits = model.forward(tf.tensor2d(d.xt, [b, l], "int32"), {
+      ...(options.perToken ? {} : { t: tf.tensor1d(Float32Array.from(d.t)) }),
+      training: options.training ?? true,
+    });
+    const ce = subsCrossEntropy(logits, tokens, d.xt, maskId); // [B, L]
+    const weighted = options.perToken
+      ? ce.mul(tf.tensor2d(d.weight, [b, l]))
+      : ce.mul(tf.tensor2d(d.rowWeight!, [b, 1])).mul(
+        tf.tensor2d(tokenWeights(x0, options.padId), [b, l]),
+      );
+    return weighted.sum().div(Math.max(d.count, 1)) as Scalar;
+  });
+}
+
+/** The random part of {@linkcode mdlmLoss}: times, the noised tokens and the weights. */
+interface MdlmDraws {
+  /** Times: one per row, or one per token. */
+  t: Float64Array;
+  /** Noised ids. */
+  xt: Int32Array;
+  /** Weight per token, `−α′(t)/(1 − α(t))` (0 for padding). */
+  weight: Float32Array;
+  /** Weight per row (row times only). */
+  rowWeight?: Float32Array;
+  /** Tokens counted (padding excluded). */
+  count: number;
+}
+
+function mdlmDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
   const { schedule, maskId, prng, padId } = options;
   const { batchSize: b, length: l, tokens } = x0;
-  if (options.perToken) return perTokenMdlmLoss(model, x0, options);
-  const t = sampleTimes(b, options);
+  const weight = tokenWeights(x0, padId);
+  const count = weight.reduce((s, x) => s + x, 0);
   const xt = new Int32Array(tokens.length);
+  if (options.perToken) {
+    const t = sampleTimes(b * l, options);
+    for (let i = 0; i < tokens.length; i++) {
+      const a = schedule.alpha(t[i]);
+      weight[i] *= -schedule.alphaPrime(t[i]) / (1 - a);
+      xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
+    }
+    return { t, xt, weight, count };
+  }
+  const t = sampleTimes(b, options);
   const rowWeight = new Float32Array(b);
   for (let r = 0; r < b; r++) {
     const a = schedule.alpha(t[r]);
     rowWeight[r] = -schedule.alphaPrime(t[r]) / (1 - a);
     for (let i = r * l; i < (r + 1) * l; i++) {
       xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
+      weight[i] *= rowWeight[r];
     }
   }
-  const w = tokenWeights(x0, padId);
-  const count = w.reduce((s, x) => s + x, 0);
-  return tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
-      t: tf.tensor1d(Float32Array.from(t)),
-      training: options.training ?? true,
-    });
-    const ce = subsCrossEntropy(logits, tokens, xt, maskId); // [B, L]
-    return ce.mul(tf.tensor2d(rowWeight, [b, 1])).mul(tf.tensor2d(w, [b, l]))
-      .sum().div(Math.max(count, 1)) as Scalar;
-  });
+  return { t, xt, weight, rowWeight, count };
 }
 
-/** {@linkcode mdlmLoss} with one time per token. */
-function perTokenMdlmLoss(
-  model: LanguageModel,
+/**
+ * {@linkcode mdlmLoss} as weighted token cross-entropy (the same draws for
+ * the same PRNG state): targets are the clean tokens at masked positions,
+ * weights `−α′(t)/(1 − α(t))` over the token count, the mask's logit
+ * excluded — what a fused engine computes.
+ *
+ * @param x0 Clean tokens.
+ * @param options As for {@linkcode mdlmLoss} (`training` is ignored).
+ * @returns The terms.
+ *
+ * @example
+ * ```ts
+ * import { prng } from "@d3pm/core";
+ * import { logLinear, mdlmTerms } from "@d3pm/diffusion";
+ * import { assert, assertEquals } from "@std/assert";
+ * const x0 = { tokens: Int32Array.of(0, 1, 2, 3, 0, 1, 2, 3), batchSize: 2, length: 4 };
+ * const terms = mdlmTerms(x0, { schedule: logLinear(), maskId: 4, prng: prng(0) });
+ * assertEquals(terms.excludeToken, 4);
+ * for (let i = 0; i < 8; i++) {
+ *   const masked = terms.inputs[i] === 4;
+ *   assertEquals(terms.targets[i], masked ? x0.tokens[i] : -1);
+ *   assert(masked ? terms.weights[i] > 0 : terms.weights[i] === 0);
+ * }
+ * ```
+ */
+export function mdlmTerms(
   x0: TokenBatch,
   options: MdlmLossOptions,
-): Scalar {
-  const { schedule, maskId, prng, padId } = options;
-  const { batchSize: b, length: l, tokens } = x0;
-  if (model.timeConditioned) {
-    throw new RangeError(
-      "mdlmLoss: perToken times need a model that is not time-conditioned (it takes one t per row)",
-    );
+): WeightedTokens {
+  checkBatch(x0);
+  const d = mdlmDraws(x0, options);
+  const targets = new Int32Array(d.xt.length);
+  const weights = new Float32Array(d.xt.length);
+  for (let i = 0; i < d.xt.length; i++) {
+    const scored = d.xt[i] === options.maskId;
+    targets[i] = scored ? x0.tokens[i] : -1;
+    weights[i] = scored ? d.weight[i] / Math.max(d.count, 1) : 0;
   }
-  const t = sampleTimes(b * l, options);
-  const xt = new Int32Array(tokens.length);
-  const weight = tokenWeights(x0, padId);
-  let count = 0;
-  for (let i = 0; i < tokens.length; i++) {
-    count += weight[i];
-    const a = schedule.alpha(t[i]);
-    weight[i] *= -schedule.alphaPrime(t[i]) / (1 - a);
-    xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
-  }
-  return tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
-      training: options.training ?? true,
-    });
-    const ce = subsCrossEntropy(logits, tokens, xt, maskId); // [B, L]
-    return ce.mul(tf.tensor2d(weight, [b, l])).sum().div(
-      Math.max(count, 1),
-    ) as Scalar;
-  });
+  return {
+    rows: x0.batchSize,
+    length: x0.length,
+    inputs: d.xt,
+    targets,
+    weights,
+    ...(options.perToken ? {} : { t: Float32Array.from(d.t) }),
+    excludeToken: options.maskId,
+  };
 }
 
 /** Options of {@linkcode d3pmLoss}. */

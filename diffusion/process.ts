@@ -13,10 +13,11 @@ import type {
   Prng,
   Scalar,
   TokenBatch,
+  WeightedTokens,
 } from "@d3pm/core";
 import { continuousElbo, discreteElbo } from "./elbo.ts";
 import { infill, type InfillOptions, type InfillResult } from "./infill.ts";
-import { d3pmLoss, mdlmLoss } from "./loss.ts";
+import { d3pmLoss, mdlmLoss, mdlmTerms } from "./loss.ts";
 import { sample, type SampleOptions, type SampleResult } from "./sampler.ts";
 import {
   type ContinuousSchedule,
@@ -92,6 +93,8 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
     batch: TokenBatch,
     options: { prng: Prng; training?: boolean },
   ): Scalar;
+  /** The `mdlm` loss as weighted token cross-entropy (the `d3pm` objective has none). */
+  lossTerms(batch: TokenBatch, options: { prng: Prng }): WeightedTokens;
   /** The continuous bound with one time draw per row (the `GenerativeProcess` score). */
   score(
     model: LanguageModel,
@@ -206,6 +209,22 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
           perToken: s.times?.perToken,
         })
         : d3pmLoss(model, batch, { transition, prng, padId, training }),
+    lossTerms(batch, { prng }) {
+      if (s.objective !== "mdlm") {
+        throw new RangeError(
+          `The ${s.objective} objective has no weighted cross-entropy form (its loss is a sum of KL terms); train it on the tfjs engine`,
+        );
+      }
+      return mdlmTerms(batch, {
+        schedule: continuous,
+        maskId: s.maskId,
+        prng,
+        padId,
+        tMin: s.times?.min,
+        tMax: s.times?.max,
+        perToken: s.times?.perToken,
+      });
+    },
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
     bound,
     sample: (model, options) =>

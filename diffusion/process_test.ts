@@ -96,3 +96,53 @@ Deno.test("maskedDiffusion() rejects malformed specs with one-line errors", () =
     assert(!e.message.includes("\n"));
   }
 });
+
+/** Σ weights · CE of the terms, computed directly in tfjs. */
+function weightedCe(
+  model: TinyDenoiser,
+  terms: ReturnType<ReturnType<typeof maskedDiffusion>["lossTerms"]>,
+): number {
+  return tf.tidy(() => {
+    const logits = model.forward(
+      tf.tensor2d(terms.inputs, [terms.rows, terms.length], "int32"),
+    );
+    const v = logits.shape[2];
+    const bias = tf.oneHot(tf.tensor1d([terms.excludeToken!], "int32"), v)
+      .mul(-1e9);
+    const logp = tf.logSoftmax(logits.reshape([-1, v]).add(bias));
+    const targets = Int32Array.from(terms.targets, (x) => Math.max(x, 0));
+    const picked = logp.mul(tf.oneHot(tf.tensor1d(targets, "int32"), v)).sum(
+      -1,
+    );
+    return picked.mul(tf.tensor1d(terms.weights)).sum().neg().dataSync()[0];
+  });
+}
+
+Deno.test("lossTerms() is the same loss as loss() for the same draws, per row and per token", () => {
+  const model = new TinyDenoiser(6, 8, 16, 5);
+  const x0 = {
+    tokens: Int32Array.from({ length: 32 }, (_, i) => (i * 3) % 5),
+    batchSize: 4,
+    length: 8,
+  };
+  for (const perToken of [false, true]) {
+    const process = maskedDiffusion({ ...SPEC, times: { perToken } });
+    const loss = process.loss(model, x0, { prng: prng(9), training: false });
+    const terms = process.lossTerms(x0, { prng: prng(9) });
+    const want = loss.dataSync()[0];
+    assert(
+      Math.abs(weightedCe(model, terms) - want) < 1e-5 * Math.max(1, want),
+      `perToken ${perToken}: ${weightedCe(model, terms)} vs ${want}`,
+    );
+    loss.dispose();
+  }
+  assertThrows(
+    () =>
+      maskedDiffusion({ ...SPEC, objective: "d3pm" }).lossTerms(x0, {
+        prng: prng(0),
+      }),
+    RangeError,
+    "no weighted cross-entropy form",
+  );
+  model.dispose();
+});
