@@ -1,10 +1,12 @@
 // One contestant per model: how it is built, trained and evaluated. The run
 // composes them; neither knows about the other except through the judge.
+import * as tf from "@tensorflow/tfjs";
 import { autoregressive } from "@d3pm/autoregressive";
 import {
   type NllEstimate,
   type Prng,
   prng,
+  type StoredTensor,
   type Tensor,
   type TokenBatch,
   writeFileAtomic,
@@ -398,9 +400,12 @@ class Validator {
     return `${this.#bestDir}.json`;
   }
 
-  /** Validate `weights` at `step`; keep them if they are the best so far. */
-  async run(step: number, weights: ReadonlyMap<string, Tensor>): Promise<void> {
-    this.scratch.setWeights(weights);
+  /** Validate the weights at `step`; keep them if they are the best so far. */
+  async run(
+    step: number,
+    weights: () => Promise<ReadonlyMap<string, Tensor | StoredTensor>>,
+  ): Promise<void> {
+    setStoredWeights(this.scratch, await weights());
     const { nats } = await this.contestant.validate(this.scratch);
     await this.ctx.metrics.append({
       model: this.contestant.kind,
@@ -448,6 +453,24 @@ class Validator {
   dispose(): void {
     this.scratch.dispose();
   }
+}
+
+/** Put weights (tfjs tensors, or stored ones read back from an engine) into a model. */
+export function setStoredWeights(
+  model: Transformer,
+  weights: ReadonlyMap<string, Tensor | StoredTensor>,
+): void {
+  const made: tf.Tensor[] = [];
+  const tensors = new Map<string, Tensor>();
+  for (const [name, w] of weights) {
+    if (w.data instanceof Float32Array) {
+      const t = tf.tensor(w.data, (w as StoredTensor).shape);
+      made.push(t);
+      tensors.set(name, t);
+    } else tensors.set(name, w as Tensor);
+  }
+  model.setWeights(tensors);
+  tf.dispose(made);
 }
 
 /** Parameters of a model. */

@@ -85,8 +85,10 @@ export class CheckpointError extends Error {
   }
 }
 
-async function stored(v: Tensor): Promise<StoredTensor> {
-  return { shape: v.shape.slice(), data: (await v.data()) as Float32Array };
+async function stored(v: Tensor | StoredTensor): Promise<StoredTensor> {
+  if (v.data instanceof Float32Array) return v as StoredTensor;
+  const t = v as Tensor;
+  return { shape: t.shape.slice(), data: (await t.data()) as Float32Array };
 }
 
 /**
@@ -126,8 +128,8 @@ async function stored(v: Tensor): Promise<StoredTensor> {
 export async function saveCheckpoint(
   path: string,
   parts: {
-    model: ReadonlyMap<string, Tensor>;
-    ema?: ReadonlyMap<string, Tensor>;
+    model: ReadonlyMap<string, Tensor | StoredTensor>;
+    ema?: ReadonlyMap<string, Tensor | StoredTensor>;
     adamM: ReadonlyMap<string, Float32Array>;
     adamV: ReadonlyMap<string, Float32Array>;
     state: CheckpointState;

@@ -14,6 +14,7 @@ import {
   type StoredTensor,
   type Tensor,
   type Variable,
+  type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { type Batch, BatchIterator, type Blocks } from "@d3pm/data";
@@ -21,6 +22,7 @@ import { AdamW, type AdamWOptions } from "./adamw.ts";
 import { clipByGlobalNorm } from "./clip.ts";
 import { Ema } from "./ema.ts";
 import {
+  type Checkpoint,
   type CheckpointState,
   loadCheckpoint,
   saveCheckpoint,
@@ -121,12 +123,13 @@ export interface TrainOptions {
   /** Label of the progress line; `false` for none (default `train`). */
   progress?: string | false;
   /**
-   * Called after every step with the weights an
-   * evaluation should use: the EMA when there is one, else the model's.
+   * Called after every logged step (every step of `train`) with a reader of
+   * the weights an evaluation should use: the EMA when there is one, else
+   * the model's.
    */
   onStep?: (
     info: StepInfo,
-    weights: ReadonlyMap<string, Tensor>,
+    weights: () => Promise<ReadonlyMap<string, Tensor | StoredTensor>>,
   ) => void | Promise<void>;
 }
 
@@ -189,12 +192,9 @@ export interface TrainResult {
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { variables, blocks, batchSize, steps } = options;
+  const { variables, blocks, batchSize } = options;
   const accumulate = options.accumulate ?? 1;
   const clipNorm = options.clipNorm ?? 1;
-  if (!Number.isInteger(steps) || steps < 0) {
-    throw new RangeError(`train: steps must be an integer ≥ 0, got ${steps}`);
-  }
   if (!Number.isInteger(accumulate) || accumulate < 1) {
     throw new RangeError(
       `train: accumulate must be a positive integer, got ${accumulate}`,
@@ -204,6 +204,266 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const ema = options.emaDecay === undefined
     ? undefined
     : new Ema(variables, { decay: options.emaDecay });
+  const names = [...variables.keys()];
+  const varList = names.map((n) => variables.get(n)!);
+  const stepper: Stepper = {
+    tokensPerStep: batchSize * blocks.length * accumulate,
+    async step(next, rng, lr) {
+      let lossSum = 0;
+      let summed: Map<string, Tensor> | undefined;
+      for (let micro = 0; micro < accumulate; micro++) {
+        const batch = next();
+        const { value, grads } = tf.variableGrads(
+          () => options.loss(batch, rng),
+          varList,
+        );
+        lossSum += (await value.data())[0];
+        value.dispose();
+        const named = new Map(names.map((n, i) => [n, grads[varList[i].name]]));
+        if (!summed) summed = named;
+        else {
+          for (const [n, g] of named) {
+            const s = summed.get(n)!;
+            summed.set(n, tf.tidy(() => s.add(g)));
+            tf.dispose([s, g]);
+          }
+        }
+      }
+      const loss = lossSum / accumulate;
+      if (accumulate > 1) {
+        for (const [n, g] of summed!) {
+          summed!.set(n, tf.tidy(() => g.div(accumulate)));
+          g.dispose();
+        }
+      }
+      const { grads, norm } = await clipByGlobalNorm(
+        summed!,
+        Number.isFinite(clipNorm) ? clipNorm : Number.MAX_VALUE,
+      );
+      tf.dispose([...summed!.values()]);
+      // A non-finite step is not applied: the loop stops on it.
+      if (Number.isFinite(loss) && Number.isFinite(norm)) {
+        optimizer.step(grads, lr);
+        ema?.update();
+      }
+      tf.dispose([...grads.values()]);
+      return { loss, gradNorm: norm };
+    },
+    async state() {
+      const st = await optimizer.state();
+      return {
+        model: variables,
+        ema: ema?.values,
+        optimizerStep: st.step,
+        m: st.m,
+        v: st.v,
+      };
+    },
+    load(ck, where) {
+      assign(variables, ck.model, where);
+      if (ema) {
+        if (ck.ema.size === 0) {
+          throw new TrainError(
+            `${where} has no EMA weights but emaDecay is set`,
+          );
+        }
+        ema.load(new Map([...ck.ema].map(([k, t]) => [k, t.data])));
+      }
+      optimizer.load({
+        step: ck.state.optimizerStep,
+        m: new Map([...ck.adamM].map(([k, t]) => [k, t.data])),
+        v: new Map([...ck.adamV].map(([k, t]) => [k, t.data])),
+      });
+    },
+    evalWeights: () => Promise.resolve(ema?.values ?? variables),
+  };
+  const done = await drive(stepper, options);
+  return { ...done, ema, optimizer };
+}
+
+/**
+ * A training engine that keeps its own weights, gradients and optimiser
+ * state (e.g. on a GPU) and trains on weighted token cross-entropy: the
+ * loop hands it one batch of terms per step and reads the loss only when it
+ * logs.
+ */
+export interface StepEngine {
+  /**
+   * Queue one optimiser step: forward, backward, clipping, AdamW, EMA.
+   *
+   * @param terms Inputs, targets and weights of the batch (its `t` for a time-conditioned model).
+   * @param lr The learning rate.
+   */
+  step(terms: WeightedTokens, lr: number): void;
+  /** Mean loss of the steps since the last reading, and the last gradient norm (one sync). */
+  readLoss(): Promise<{ loss: number; steps: number; gradNorm: number }>;
+  /** The parameters. */
+  getWeights(): Promise<Map<string, StoredTensor>>;
+  /** Replace the parameters. */
+  setWeights(weights: ReadonlyMap<string, StoredTensor>): void;
+  /** The EMA of the parameters (when the engine keeps one). */
+  emaWeights?(): Promise<Map<string, StoredTensor>>;
+  /** Replace the EMA. */
+  setEmaWeights?(weights: ReadonlyMap<string, StoredTensor>): void;
+  /** AdamW's step count and moments by name. */
+  optimizerState(): Promise<
+    { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }
+  >;
+  /** Restore them. */
+  loadOptimizerState(
+    state: {
+      step: number;
+      m: ReadonlyMap<string, Float32Array>;
+      v: ReadonlyMap<string, Float32Array>;
+    },
+  ): void;
+}
+
+/** Options of {@linkcode trainEngine}: those of {@linkcode train} but for the tfjs-specific ones. */
+export interface EngineTrainOptions extends
+  Omit<
+    TrainOptions,
+    "variables" | "loss" | "adamw" | "clipNorm" | "accumulate" | "emaDecay"
+  > {
+  /** The engine (built with the AdamW, clipping and EMA settings). */
+  engine: StepEngine;
+  /** Whether the engine keeps an EMA (checkpoints then hold it). */
+  ema: boolean;
+  /** The objective of one batch as weighted terms; may draw from `prng`. */
+  terms: (batch: Batch, prng: Prng) => WeightedTokens;
+  /**
+   * Steps between loss readings (each one GPU→CPU sync; default 1). A
+   * logged step reports the mean loss since the last one; checkpoints and
+   * the last step are always logged.
+   */
+  logEvery?: number;
+}
+
+/**
+ * Train on a {@linkcode StepEngine}: the same batches, randomness,
+ * checkpoints (same format), resume, metrics, progress and NaN stop as
+ * {@linkcode train}, with the loss read once per logged step.
+ *
+ * @param options The engine, the objective as terms, data, schedule and what to record.
+ * @returns Steps done, last loss, seconds.
+ * @throws {TrainError} When a logged loss or gradient norm is NaN or infinite.
+ *
+ * @example A toy engine: one weight per token, fitted to the targets
+ * ```ts
+ * import { type StepEngine, trainEngine } from "@d3pm/train";
+ * import { assert } from "@std/assert";
+ * // Loss Σ w_i (x_target − 1)²: an engine small enough to read.
+ * let x = 0, losses: number[] = [];
+ * const engine: StepEngine = {
+ *   step(terms, lr) {
+ *     const g = terms.weights.reduce((s, w) => s + 2 * w * (x - 1), 0);
+ *     losses.push(terms.weights.reduce((s, w) => s + w * (x - 1) ** 2, 0));
+ *     x -= lr * g;
+ *   },
+ *   readLoss: () => {
+ *     const loss = losses.reduce((a, b) => a + b, 0) / losses.length;
+ *     const steps = losses.length;
+ *     losses = [];
+ *     return Promise.resolve({ loss, steps, gradNorm: 0 });
+ *   },
+ *   getWeights: () => Promise.resolve(new Map([["x", { shape: [], data: Float32Array.of(x) }]])),
+ *   setWeights: (w) => void (x = w.get("x")!.data[0]),
+ *   optimizerState: () => Promise.resolve({ step: 0, m: new Map(), v: new Map() }),
+ *   loadOptimizerState() {},
+ * };
+ * const result = await trainEngine({
+ *   engine, ema: false,
+ *   terms: (b) => ({ rows: 1, length: 2, inputs: b.tokens, targets: b.tokens, weights: Float32Array.of(0.5, 0.5) }),
+ *   blocks: { data: Uint32Array.of(1, 2, 3, 4), count: 2, length: 2 },
+ *   batchSize: 1, steps: 50, lr: () => 0.1, logEvery: 10, progress: false,
+ * });
+ * assert(result.lastLoss < 1e-3 && Math.abs(x - 1) < 0.05);
+ * ```
+ */
+export async function trainEngine(
+  options: EngineTrainOptions,
+): Promise<Omit<TrainResult, "ema" | "optimizer">> {
+  const { engine, blocks, batchSize } = options;
+  const logEvery = options.logEvery ?? 1;
+  if (!Number.isInteger(logEvery) || logEvery < 1) {
+    throw new RangeError(
+      `trainEngine: logEvery must be a positive integer, got ${logEvery}`,
+    );
+  }
+  const every = options.checkpointEvery;
+  const stepper: Stepper = {
+    tokensPerStep: batchSize * blocks.length,
+    async step(next, rng, lr, done) {
+      engine.step(options.terms(next(), rng), lr);
+      const logged = done % logEvery === 0 || done === options.steps ||
+        Boolean(every && done % every === 0);
+      if (!logged) return undefined;
+      const { loss, gradNorm } = await engine.readLoss();
+      return { loss, gradNorm };
+    },
+    async state() {
+      const st = await engine.optimizerState();
+      return {
+        model: await engine.getWeights(),
+        ema: options.ema ? await engine.emaWeights!() : undefined,
+        optimizerStep: st.step,
+        m: st.m,
+        v: st.v,
+      };
+    },
+    load(ck, where) {
+      if (options.ema && ck.ema.size === 0) {
+        throw new TrainError(
+          `${where} has no EMA weights but the engine keeps an EMA`,
+        );
+      }
+      engine.setWeights(ck.model);
+      if (options.ema) engine.setEmaWeights!(ck.ema);
+      engine.loadOptimizerState({
+        step: ck.state.optimizerStep,
+        m: new Map([...ck.adamM].map(([k, t]) => [k, t.data])),
+        v: new Map([...ck.adamV].map(([k, t]) => [k, t.data])),
+      });
+    },
+    evalWeights: () => options.ema ? engine.emaWeights!() : engine.getWeights(),
+  };
+  return await drive(stepper, options);
+}
+
+/** What the loop needs of an engine; `train` and `trainEngine` each make one. */
+interface Stepper {
+  tokensPerStep: number;
+  /**
+   * One optimiser step (`done` counts it). Returns the loss and gradient
+   * norm when it knows them; a non-finite pair stops the loop (the tfjs
+   * stepper then has not applied the update).
+   */
+  step(
+    next: () => Batch,
+    rng: Prng,
+    lr: number,
+    done: number,
+  ): Promise<{ loss: number; gradNorm: number } | undefined>;
+  state(): Promise<{
+    model: ReadonlyMap<string, Tensor | StoredTensor>;
+    ema?: ReadonlyMap<string, Tensor | StoredTensor>;
+    optimizerStep: number;
+    m: Map<string, Float32Array>;
+    v: Map<string, Float32Array>;
+  }>;
+  load(ck: Checkpoint, where: string): void;
+  evalWeights(): Promise<ReadonlyMap<string, Tensor | StoredTensor>>;
+}
+
+/** The loop both engines share: data, randomness, resume, NaN stop, logging, checkpoints. */
+async function drive(
+  stepper: Stepper,
+  options: Omit<TrainOptions, "variables" | "loss">,
+): Promise<Omit<TrainResult, "ema" | "optimizer">> {
+  const { blocks, batchSize, steps } = options;
+  if (!Number.isInteger(steps) || steps < 0) {
+    throw new RangeError(`train: steps must be an integer ≥ 0, got ${steps}`);
+  }
   let batches = new BatchIterator(blocks, {
     batchSize,
     seed: options.seed ?? 0,
@@ -226,20 +486,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         );
       }
     }
-    assign(variables, ck.model, `checkpoint ${options.checkpoint}`);
-    if (ema) {
-      if (ck.ema.size === 0) {
-        throw new TrainError(
-          `Checkpoint ${options.checkpoint} has no EMA weights but emaDecay is set`,
-        );
-      }
-      ema.load(new Map([...ck.ema].map(([k, t]) => [k, t.data])));
-    }
-    optimizer.load({
-      step: ck.state.optimizerStep,
-      m: new Map([...ck.adamM].map(([k, t]) => [k, t.data])),
-      v: new Map([...ck.adamV].map(([k, t]) => [k, t.data])),
-    });
+    stepper.load(ck, `checkpoint ${options.checkpoint}`);
     batches = new BatchIterator(blocks, { batchSize, state: ck.state.data });
     rng = restorePrng(ck.state.prng);
     startStep = ck.state.step;
@@ -248,21 +495,18 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     checkpointed = true;
   }
 
-  const names = [...variables.keys()];
-  const varList = names.map((n) => variables.get(n)!);
   const progress = options.progress === false
     ? undefined
     : new Progress({ label: options.progress ?? "train", total: steps });
-  const tokensPerStep = batchSize * blocks.length * accumulate;
   const start = performance.now();
   const seconds = () => earlier + (performance.now() - start) / 1000;
 
   const writeCheckpoint = async (step: number) => {
     if (!options.checkpoint) return;
-    const st = await optimizer.state();
+    const st = await stepper.state();
     const state: CheckpointState = {
       step,
-      optimizerStep: st.step,
+      optimizerStep: st.optimizerStep,
       data: batches.state,
       prng: rng.state(),
       config: options.config ?? null,
@@ -270,8 +514,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       lastLoss,
     };
     await saveCheckpoint(options.checkpoint, {
-      model: variables,
-      ema: ema?.values,
+      model: st.model,
+      ema: st.ema,
       adamM: st.m,
       adamV: st.v,
       state,
@@ -280,70 +524,37 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   for (let step = startStep; step < steps; step++) {
     const lr = options.lr(step);
-    let lossSum = 0;
-    let summed: Map<string, Tensor> | undefined;
-    for (let micro = 0; micro < accumulate; micro++) {
-      const batch = batches.next();
-      const { value, grads } = tf.variableGrads(
-        () => options.loss(batch, rng),
-        varList,
-      );
-      lossSum += (await value.data())[0];
-      value.dispose();
-      const named = new Map(names.map((n, i) => [n, grads[varList[i].name]]));
-      if (!summed) summed = named;
-      else {
-        for (const [n, g] of named) {
-          const s = summed.get(n)!;
-          summed.set(n, tf.tidy(() => s.add(g)));
-          tf.dispose([s, g]);
-        }
-      }
-    }
-    const loss = lossSum / accumulate;
-    if (accumulate > 1) {
-      for (const [n, g] of summed!) {
-        summed!.set(n, tf.tidy(() => g.div(accumulate)));
-        g.dispose();
-      }
-    }
-    const { grads, norm } = await clipByGlobalNorm(
-      summed!,
-      Number.isFinite(clipNorm) ? clipNorm : Number.MAX_VALUE,
-    );
-    tf.dispose([...summed!.values()]);
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
-      tf.dispose([...grads.values()]);
-      progress?.done();
-      throw new TrainError(
-        `Training stopped at step ${step + 1}: the ${
-          Number.isFinite(loss) ? "gradient norm" : "loss"
-        } is ${Number.isFinite(loss) ? norm : loss}; ${
-          checkpointed
-            ? `the last checkpoint (${options.checkpoint}) was kept`
-            : "no checkpoint was written yet"
-        } — lower the learning rate or check the data`,
-      );
-    }
-    optimizer.step(grads, lr);
-    tf.dispose([...grads.values()]);
-    ema?.update();
-    lastLoss = loss;
     const done = step + 1;
-    const elapsed = (performance.now() - start) / 1000;
-    const info: StepInfo = {
-      step: done,
-      loss,
-      lr,
-      gradNorm: norm,
-      tokens: done * tokensPerStep,
-      tokensPerSecond: ((done - startStep) * tokensPerStep) /
-        Math.max(elapsed, 1e-9),
-      elapsed,
-    };
-    await options.metrics?.append({ ...info });
-    progress?.update(done, { loss, "tok/s": info.tokensPerSecond });
-    await options.onStep?.(info, ema?.values ?? variables);
+    const r = await stepper.step(() => batches.next(), rng, lr, done);
+    if (r) {
+      if (!Number.isFinite(r.loss) || !Number.isFinite(r.gradNorm)) {
+        progress?.done();
+        throw new TrainError(
+          `Training stopped at step ${done}: the ${
+            Number.isFinite(r.loss) ? "gradient norm" : "loss"
+          } is ${Number.isFinite(r.loss) ? r.gradNorm : r.loss}; ${
+            checkpointed
+              ? `the last checkpoint (${options.checkpoint}) was kept`
+              : "no checkpoint was written yet"
+          } — lower the learning rate or check the data`,
+        );
+      }
+      lastLoss = r.loss;
+      const elapsed = (performance.now() - start) / 1000;
+      const info: StepInfo = {
+        step: done,
+        loss: r.loss,
+        lr,
+        gradNorm: r.gradNorm,
+        tokens: done * stepper.tokensPerStep,
+        tokensPerSecond: ((done - startStep) * stepper.tokensPerStep) /
+          Math.max(elapsed, 1e-9),
+        elapsed,
+      };
+      await options.metrics?.append({ ...info });
+      progress?.update(done, { loss: r.loss, "tok/s": info.tokensPerSecond });
+      await options.onStep?.(info, stepper.evalWeights);
+    }
     const every = options.checkpointEvery;
     if (done === steps || (every && done % every === 0)) {
       await writeCheckpoint(done);
@@ -351,7 +562,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     }
   }
   progress?.done();
-  return { steps, startStep, lastLoss, seconds: seconds(), ema, optimizer };
+  return { steps, startStep, lastLoss, seconds: seconds() };
 }
 
 function assign(
