@@ -229,7 +229,6 @@ function infillAndTraining(r: ExperimentResult): string {
       fixed(m.infill.nll, 3),
     ]),
   );
-  const valid = (m: ModelResult) => m.training.valid;
   const training = markdownTable(
     [
       "Model",
@@ -241,18 +240,19 @@ function infillAndTraining(r: ExperimentResult): string {
       "valid (best, step)",
       "evaluated",
     ],
-    r.results.map((m) => [
-      NAME[m.model],
-      m.seed,
-      fixed(m.training.seconds, 0),
-      fixed(m.training.tokens / m.training.seconds, 0),
-      fixed(m.training.lastLoss, 3),
-      valid(m) ? `${le(m)}${fixed(valid(m)!.final, 3)}` : "–",
-      valid(m)
-        ? `${le(m)}${fixed(valid(m)!.best, 3)} (${valid(m)!.bestStep})`
-        : "–",
-      valid(m)?.kept === "best" ? "best validation" : "last step",
-    ]),
+    r.results.map((m) => {
+      const v = m.training.valid;
+      return [
+        NAME[m.model],
+        m.seed,
+        fixed(m.training.seconds, 0),
+        fixed(m.training.tokens / m.training.seconds, 0),
+        fixed(m.training.lastLoss, 3),
+        v ? `${le(m)}${fixed(v.final, 3)}` : "–",
+        v ? `${le(m)}${fixed(v.best, 3)} (${v.bestStep})` : "–",
+        v?.kept === "best" ? "best validation" : "last step",
+      ];
+    }),
   );
   return `## Infilling (D3PM)
 
