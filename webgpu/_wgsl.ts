@@ -1,0 +1,685 @@
+// WGSL sources of the engine's kernels (f32). Private: the engine builds each
+// pipeline once. Every kernel shares one bind-group layout: binding 0 is the
+// dispatch's uniform block (16 u32; floats are bit-cast), bindings 1–7 are
+// whole storage buffers, all declared read_write so that one buffer may be
+// bound to several slots (WebGPU allows aliasing writable storage):
+//
+// | binding | elementwise kernels | matmul |
+// |---|---|---|
+// | 1 | activations arena | A |
+// | 2 | parameters | B |
+// | 3 | gradients | C (output) |
+// | 4 | Adam m / EMA copy | bias |
+// | 5 | Adam v | E (residual or pre-activation) |
+// | 6 | int inputs (tokens, targets, embedding-gradient index) | — |
+// | 7 | scalars (loss sum, grad norm, lr, bias corrections) | — |
+
+/** Scalars buffer slots (f32). */
+export const S = {
+  lossSum: 0,
+  lossSteps: 1,
+  gradNorm: 2,
+  clipScale: 3,
+  lr: 8,
+  c1: 9,
+  c2: 10,
+  maxNorm: 11,
+  emaDecay: 12,
+  size: 16,
+} as const;
+
+const HEADER = `
+struct U { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
+@group(0) @binding(0) var<uniform> u: U;
+fn f(x: u32) -> f32 { return bitcast<f32>(x); }
+fn flat_id(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.y * nwg.x + wg.x; }
+`;
+
+function buffers(slots: Record<number, string | undefined>): string {
+  return Object.entries(slots).filter(([, decl]) => decl).map(([b, decl]) =>
+    `@group(0) @binding(${b}) var<storage, read_write> ${decl};`
+  ).join("\n");
+}
+
+const ACT = "act: array<f32>";
+const PAR = "par: array<f32>";
+const GRD = "grd: array<f32>";
+const INT = "ints: array<i32>";
+const SCL = "scl: array<f32>";
+
+// GELU, tanh approximation (GPT-2's gelu_new); tanh from exp with a clamp so
+// that large |x| cannot overflow to inf/inf.
+const GELU = `
+const GELU_C: f32 = 0.7978845608028654;
+fn tanh_safe(x: f32) -> f32 {
+  let e = exp(2.0 * clamp(x, -15.0, 15.0));
+  return 1.0 - 2.0 / (e + 1.0);
+}
+fn gelu(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + tanh_safe(GELU_C * (x + 0.044715 * x * x * x)));
+}
+fn gelu_grad(x: f32) -> f32 {
+  let t = tanh_safe(GELU_C * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
+}
+`;
+
+/** Matmul epilogues. */
+export type Epilogue =
+  | "store" // C = AB
+  | "accumulate" // C += AB
+  | "bias" // C = AB + bias
+  | "bias_gelu" // E = AB + bias; C = gelu(E)
+  | "bias_residual" // C = AB + bias + E
+  | "gelu_backward"; // C = AB · gelu'(E)
+
+/**
+ * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
+ * 64 × 64 output tile per workgroup of 16 × 16 threads (4 × 4 each), K in
+ * steps of 16 through workgroup memory. Uniform: a = (M, N, K, lda),
+ * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde).
+ * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
+ */
+export function matmulSource(
+  transA: boolean,
+  transB: boolean,
+  epilogue: Epilogue,
+): string {
+  // Load maps chosen so that consecutive threads read consecutive addresses.
+  const loadA = transA
+    ? `let kk = e / 64u; let mm = e % 64u; let m = row0 + mm; let k = k0 + kk;
+       var x = 0.0; if (m < M && k < K) { x = A[aOff + k * lda + m]; }`
+    : `let mm = e / 16u; let kk = e % 16u; let m = row0 + mm; let k = k0 + kk;
+       var x = 0.0; if (m < M && k < K) { x = A[aOff + m * lda + k]; }`;
+  const loadB = transB
+    ? `let nn = e / 16u; let kk = e % 16u; let n = col0 + nn; let k = k0 + kk;
+       var x = 0.0; if (n < N && k < K) { x = B[bOff + n * ldb + k]; }`
+    : `let kk = e / 64u; let nn = e % 64u; let n = col0 + nn; let k = k0 + kk;
+       var x = 0.0; if (n < N && k < K) { x = B[bOff + k * ldb + n]; }`;
+  const store: Record<Epilogue, string> = {
+    store: `C[ci] = acc[i * 4u + j];`,
+    accumulate: `C[ci] = C[ci] + acc[i * 4u + j];`,
+    bias: `C[ci] = acc[i * 4u + j] + Bias[biasOff + n];`,
+    bias_gelu: `let pre = acc[i * 4u + j] + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
+    bias_residual:
+      `C[ci] = acc[i * 4u + j] + Bias[biasOff + n] + E[eOff + m * lde + n];`,
+    gelu_backward:
+      `C[ci] = acc[i * 4u + j] * gelu_grad(E[eOff + m * lde + n]);`,
+  };
+  const uses = store[epilogue];
+  return `${HEADER}${GELU}
+${
+    buffers({
+      1: "A: array<f32>",
+      2: "B: array<f32>",
+      3: "C: array<f32>",
+      ...(uses.includes("Bias") ? { 4: "Bias: array<f32>" } : {}),
+      ...(uses.includes("E[") ? { 5: "E: array<f32>" } : {}),
+    })
+  }
+var<workgroup> As: array<f32, 1024>; // [16][64]: k-major
+var<workgroup> Bs: array<f32, 1024>; // [16][64]
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = u.a.x; let N = u.a.y; let K = u.a.z; let lda = u.a.w;
+  let ldb = u.b.x; let ldc = u.b.y; let aOff = u.b.z; let bOff = u.b.w;
+  let cOff = u.c.x; let biasOff = u.c.y; let eOff = u.c.z; let lde = u.c.w;
+  let row0 = wg.y * 64u; let col0 = wg.x * 64u;
+  let tid = lid.y * 16u + lid.x;
+  var acc: array<f32, 16>;
+  for (var k0 = 0u; k0 < K; k0 += 16u) {
+    for (var r = 0u; r < 4u; r++) {
+      let e = tid + r * 256u;
+      { ${loadA} As[kk * 64u + mm] = x; }
+      { ${loadB} Bs[kk * 64u + nn] = x; }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 16u; kk++) {
+      var a: array<f32, 4>; var b: array<f32, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        a[i] = As[kk * 64u + lid.y + i * 16u];
+        b[i] = Bs[kk * 64u + lid.x + i * 16u];
+      }
+      for (var i = 0u; i < 4u; i++) {
+        for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] += a[i] * b[j]; }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = row0 + lid.y + i * 16u;
+    if (m >= M) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = col0 + lid.x + j * 16u;
+      if (n >= N) { continue; }
+      let ci = cOff + m * ldc + n;
+      ${uses}
+    }
+  }
+}
+`;
+}
+
+// A workgroup of 64 threads reducing one value each.
+const REDUCE64 = `
+var<workgroup> red: array<f32, 64>;
+fn sum64(x: f32, t: u32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] += red[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn max64(x: f32, t: u32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] = max(red[t], red[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+`;
+
+/**
+ * LayerNorm forward, one workgroup per row: y = (x − mean)·rstd·w + b with
+ * rstd = 1/√(var + 1e-5), saving mean and rstd for the backward.
+ * a = (rows, d, xOff, yOff), b = (wOff, bOff, meanOff, rstdOff).
+ */
+export const LAYERNORM_FORWARD = `${HEADER}${REDUCE64}
+${buffers({ 1: ACT, 2: PAR })}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let row = flat_id(wg, nwg);
+  let rows = u.a.x; let d = u.a.y;
+  if (row >= rows) { return; }
+  let x0 = u.a.z + row * d; let y0 = u.a.w + row * d;
+  var s = 0.0;
+  for (var c = t; c < d; c += 64u) { s += act[x0 + c]; }
+  let mean = sum64(s, t) / f32(d);
+  var q = 0.0;
+  for (var c = t; c < d; c += 64u) { let z = act[x0 + c] - mean; q += z * z; }
+  let rstd = 1.0 / sqrt(sum64(q, t) / f32(d) + 1e-5);
+  for (var c = t; c < d; c += 64u) {
+    act[y0 + c] = (act[x0 + c] - mean) * rstd * par[u.b.x + c] + par[u.b.y + c];
+  }
+  if (t == 0u) { act[u.b.z + row] = mean; act[u.b.w + row] = rstd; }
+}
+`;
+
+/**
+ * LayerNorm backward to the input, one workgroup per row:
+ * dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·w; written, or added
+ * to the output when c.x = 1 (the residual stream's gradient).
+ * a = (rows, d, dyOff, xOff), b = (meanOff, rstdOff, wOff, dxOff), c.x = add.
+ */
+export const LAYERNORM_BACKWARD = `${HEADER}${REDUCE64}
+${buffers({ 1: ACT, 2: PAR })}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let row = flat_id(wg, nwg);
+  let rows = u.a.x; let d = u.a.y;
+  if (row >= rows) { return; }
+  let dy0 = u.a.z + row * d; let x0 = u.a.w + row * d; let dx0 = u.b.w + row * d;
+  let mean = act[u.b.x + row]; let rstd = act[u.b.y + row];
+  var s1 = 0.0; var s2 = 0.0;
+  for (var c = t; c < d; c += 64u) {
+    let g = act[dy0 + c] * par[u.b.z + c];
+    s1 += g; s2 += g * (act[x0 + c] - mean) * rstd;
+  }
+  let m1 = sum64(s1, t) / f32(d);
+  let m2 = sum64(s2, t) / f32(d);
+  for (var c = t; c < d; c += 64u) {
+    let g = act[dy0 + c] * par[u.b.z + c];
+    let xh = (act[x0 + c] - mean) * rstd;
+    let dx = rstd * (g - m1 - xh * m2);
+    if (u.c.x == 1u) { act[dx0 + c] += dx; } else { act[dx0 + c] = dx; }
+  }
+}
+`;
+
+/**
+ * LayerNorm weight and bias gradients, one thread per channel summing over
+ * rows in order (deterministic). a = (rows, d, dyOff, xOff),
+ * b = (meanOff, rstdOff, gwOff, gbOff).
+ */
+export const LAYERNORM_PARAMS_BACKWARD = `${HEADER}
+${buffers({ 1: ACT, 3: GRD })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x; let rows = u.a.x; let d = u.a.y;
+  if (c >= d) { return; }
+  var gw = 0.0; var gb = 0.0;
+  for (var r = 0u; r < rows; r++) {
+    let dy = act[u.a.z + r * d + c];
+    gw += dy * (act[u.a.w + r * d + c] - act[u.b.x + r]) * act[u.b.y + r];
+    gb += dy;
+  }
+  grd[u.b.z + c] = gw; grd[u.b.w + c] = gb;
+}
+`;
+
+/**
+ * Bias gradient: column sums of an activation [rows, cols] (row stride ld),
+ * one thread per column. a = (rows, cols, ld, xOff), b.x = outOff.
+ */
+export const COLUMN_SUM = `${HEADER}
+${buffers({ 1: ACT, 3: GRD })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let c = gid.x; let rows = u.a.x; let cols = u.a.y; let ld = u.a.z;
+  if (c >= cols) { return; }
+  var s = 0.0;
+  for (var r = 0u; r < rows; r++) { s += act[u.a.w + r * ld + c]; }
+  grd[u.b.x + c] = s;
+}
+`;
+
+/**
+ * Token (+ learned position) embedding: x[n, c] = wte[tok[n], c] + wpe[n mod T, c].
+ * a = (N·d, d, T, tokOff), b = (wteOff, wpeOff, learned, outOff).
+ */
+export const EMBED_FORWARD = `${HEADER}
+${buffers({ 1: ACT, 2: PAR, 6: INT })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  let d = u.a.y; let n = i / d; let c = i % d;
+  let tok = u32(ints[u.a.w + n]);
+  var x = par[u.b.x + tok * d + c];
+  if (u.b.z == 1u) { x += par[u.b.y + (n % u.a.z) * d + c]; }
+  act[u.b.w + i] = x;
+}
+`;
+
+/**
+ * Embedding backward (tied wte), deterministic scatter-add: the host lists
+ * the distinct tokens of the batch and, for each, its positions (CSR); one
+ * thread per (distinct token, channel) sums its rows of dx in order and adds
+ * them to the gradient row. a = (maxU·d, d, dxOff, countOff),
+ * b = (tokensOff, startsOff, positionsOff, wteOff).
+ */
+export const EMBED_BACKWARD_WTE = `${HEADER}
+${buffers({ 1: ACT, 3: GRD, 6: INT })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  let d = u.a.y; let k = i / d; let c = i % d;
+  if (k >= u32(ints[u.a.w])) { return; }
+  let tok = u32(ints[u.b.x + k]);
+  var s = 0.0;
+  for (var q = u32(ints[u.b.y + k]); q < u32(ints[u.b.y + k + 1u]); q++) {
+    s += act[u.a.z + u32(ints[u.b.z + q]) * d + c];
+  }
+  grd[u.b.w + tok * d + c] += s;
+}
+`;
+
+/**
+ * Learned-position gradient: wpe[t, c] = Σ_b dx[b, t, c].
+ * a = (T·d, d, T, B), b = (dxOff, wpeOff).
+ */
+export const EMBED_BACKWARD_WPE = `${HEADER}
+${buffers({ 1: ACT, 3: GRD })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  var s = 0.0;
+  for (var b = 0u; b < u.a.w; b++) { s += act[u.b.x + b * u.a.x + i]; }
+  grd[u.b.y + i] = s;
+}
+`;
+
+/**
+ * Rotary positions in place on the q and k thirds of qkv [N, 3d] ("rotate
+ * half": channel j pairs with j + hd/2): forward (b.w = 0)
+ * (x1, x2) → (x1·cos − x2·sin, x2·cos + x1·sin), backward (b.w = 1) its
+ * transpose. Tables cos, sin [T, hd/2]. a = (N·H·hd/2, T, H, hd),
+ * b = (qkvOff, cosOff, sinOff, backward).
+ */
+export const ROPE = `${HEADER}
+${buffers({ 1: ACT })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  let T = u.a.y; let H = u.a.z; let hd = u.a.w; let hh = hd / 2u;
+  let j = i % hh; let h = (i / hh) % H; let n = i / (hh * H);
+  let t = n % T;
+  let c = act[u.b.y + t * hh + j];
+  var s = act[u.b.z + t * hh + j];
+  if (u.b.w == 1u) { s = -s; }
+  let d = H * hd;
+  for (var part = 0u; part < 2u; part++) {
+    let o = u.b.x + n * 3u * d + part * d + h * hd + j;
+    let x1 = act[o]; let x2 = act[o + hh];
+    act[o] = x1 * c - x2 * s;
+    act[o + hh] = x2 * c + x1 * s;
+  }
+}
+`;
+
+/**
+ * Attention forward, flash-style: one thread per (b, h, query i) streams
+ * over the keys with an online softmax, so no T × T matrix exists; saves
+ * the log-sum-exp per row for the backward. qkv [B, T, 3d], y [B, T, d],
+ * lse [B, H, T]. a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff, scale).
+ */
+export function attentionForwardSource(hd: number, causal: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT })}
+const HD: u32 = ${hd}u;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let r = flat_id(wg, nwg) * 64u + l;
+  if (r >= u.a.x) { return; }
+  let T = u.a.y; let H = u.a.z; let d = H * HD;
+  let i = r % T; let h = (r / T) % H; let b = r / (T * H);
+  let scale = f(u.b.z);
+  let base = u.a.w + b * T * 3u * d + h * HD;
+  var q: array<f32, HD>; var acc: array<f32, HD>;
+  for (var c = 0u; c < HD; c++) { q[c] = act[base + i * 3u * d + c] * scale; }
+  var mx = -3.0e38; var den = 0.0;
+  let stop = ${causal ? "i + 1u" : "T"};
+  for (var j = 0u; j < stop; j++) {
+    let k0 = base + j * 3u * d + d;
+    var s = 0.0;
+    for (var c = 0u; c < HD; c++) { s += q[c] * act[k0 + c]; }
+    let m2 = max(mx, s);
+    let corr = exp(mx - m2); let p = exp(s - m2);
+    den = den * corr + p;
+    for (var c = 0u; c < HD; c++) { acc[c] = acc[c] * corr + p * act[k0 + d + c]; }
+    mx = m2;
+  }
+  let y0 = u.b.x + (b * T + i) * d + h * HD;
+  for (var c = 0u; c < HD; c++) { act[y0 + c] = acc[c] / den; }
+  act[u.b.y + r] = mx + log(den);
+}
+`;
+}
+
+/**
+ * Attention backward for the queries, one thread per (b, h, i):
+ * D_i = dy_i·y_i (saved), P_ij = exp(s_ij − lse_i),
+ * dq_i = scale · Σ_j P_ij (dy_i·v_j − D_i) k_j.
+ * a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff, scale, dyOff),
+ * c = (dqkvOff, DOff).
+ */
+export function attentionBackwardQuerySource(
+  hd: number,
+  causal: boolean,
+): string {
+  return `${HEADER}
+${buffers({ 1: ACT })}
+const HD: u32 = ${hd}u;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let r = flat_id(wg, nwg) * 64u + l;
+  if (r >= u.a.x) { return; }
+  let T = u.a.y; let H = u.a.z; let d = H * HD;
+  let i = r % T; let h = (r / T) % H; let b = r / (T * H);
+  let scale = f(u.b.z);
+  let base = u.a.w + b * T * 3u * d + h * HD;
+  let row = (b * T + i) * d + h * HD;
+  var q: array<f32, HD>; var dy: array<f32, HD>; var dq: array<f32, HD>;
+  var D = 0.0;
+  for (var c = 0u; c < HD; c++) {
+    q[c] = act[base + i * 3u * d + c] * scale;
+    dy[c] = act[u.b.w + row + c];
+    D += dy[c] * act[u.b.x + row + c];
+  }
+  let lse = act[u.b.y + r];
+  let stop = ${causal ? "i + 1u" : "T"};
+  for (var j = 0u; j < stop; j++) {
+    let k0 = base + j * 3u * d + d;
+    var s = 0.0; var dp = 0.0;
+    for (var c = 0u; c < HD; c++) { s += q[c] * act[k0 + c]; dp += dy[c] * act[k0 + d + c]; }
+    let ds = exp(s - lse) * (dp - D);
+    for (var c = 0u; c < HD; c++) { dq[c] += ds * act[k0 + c]; }
+  }
+  let o = u.c.x + (b * T + i) * 3u * d + h * HD;
+  for (var c = 0u; c < HD; c++) { act[o + c] = dq[c] * scale; }
+  act[u.c.y + r] = D;
+}
+`;
+}
+
+/**
+ * Attention backward for keys and values, one thread per (b, h, key j):
+ * dv_j = Σ_i P_ij dy_i, dk_j = scale · Σ_i P_ij (dy_i·v_j − D_i) q_i.
+ * Same uniform as the query kernel.
+ */
+export function attentionBackwardKeyValueSource(
+  hd: number,
+  causal: boolean,
+): string {
+  return `${HEADER}
+${buffers({ 1: ACT })}
+const HD: u32 = ${hd}u;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let r = flat_id(wg, nwg) * 64u + l;
+  if (r >= u.a.x) { return; }
+  let T = u.a.y; let H = u.a.z; let d = H * HD;
+  let j = r % T; let h = (r / T) % H; let b = r / (T * H);
+  let scale = f(u.b.z);
+  let base = u.a.w + b * T * 3u * d + h * HD;
+  var k: array<f32, HD>; var v: array<f32, HD>;
+  var dk: array<f32, HD>; var dv: array<f32, HD>;
+  for (var c = 0u; c < HD; c++) {
+    k[c] = act[base + j * 3u * d + d + c];
+    v[c] = act[base + j * 3u * d + 2u * d + c];
+  }
+  let i0 = ${causal ? "j" : "0u"};
+  for (var i = i0; i < T; i++) {
+    let q0 = base + i * 3u * d;
+    let row = (b * T + i) * d + h * HD;
+    let ri = (b * H + h) * T + i;
+    var s = 0.0; var dp = 0.0;
+    for (var c = 0u; c < HD; c++) {
+      s += act[q0 + c] * k[c];
+      dp += act[u.b.w + row + c] * v[c];
+    }
+    let p = exp(s * scale - act[u.b.y + ri]);
+    let ds = p * (dp - act[u.c.y + ri]) * scale;
+    for (var c = 0u; c < HD; c++) {
+      dv[c] += p * act[u.b.w + row + c];
+      dk[c] += ds * act[q0 + c];
+    }
+  }
+  let o = u.c.x + (b * T + j) * 3u * d + h * HD;
+  for (var c = 0u; c < HD; c++) { act[o + d + c] = dk[c]; act[o + 2u * d + c] = dv[c]; }
+}
+`;
+}
+
+/**
+ * Softmax cross-entropy with per-token weights, one workgroup per row of a
+ * logits chunk [rows, V]: rowLoss = w·(lse − logit[target]); the logits are
+ * overwritten by their gradient w·(softmax − onehot). A target < 0 or a zero
+ * weight gives 0 loss and 0 gradient; column `exclude` (the mask id, or
+ * 0xffffffff) is left out of the softmax (probability 0, gradient 0).
+ * a = (rows, V, logitsOff, rowStart), b = (targetsOff, weightsOff,
+ * rowLossOff, exclude).
+ */
+export const CROSS_ENTROPY = `${HEADER}${REDUCE64}
+${buffers({ 1: ACT, 6: INT })}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let r = flat_id(wg, nwg);
+  if (r >= u.a.x) { return; }
+  let V = u.a.y; let row = u.a.w + r; let l0 = u.a.z + r * V;
+  let ex = u.b.w;
+  let tgt = ints[u.b.x + row];
+  let w = act[u.b.y + row];
+  var mx = -3.0e38;
+  for (var v = t; v < V; v += 64u) { if (v != ex) { mx = max(mx, act[l0 + v]); } }
+  mx = max64(mx, t);
+  var s = 0.0;
+  for (var v = t; v < V; v += 64u) { if (v != ex) { s += exp(act[l0 + v] - mx); } }
+  let lse = mx + log(sum64(s, t));
+  let live = tgt >= 0 && w != 0.0;
+  var tl = 0.0;
+  if (live) { tl = act[l0 + u32(tgt)]; }
+  workgroupBarrier();
+  for (var v = t; v < V; v += 64u) {
+    var g = 0.0;
+    if (live && v != ex) {
+      g = exp(act[l0 + v] - lse);
+      if (i32(v) == tgt) { g -= 1.0; }
+      g *= w;
+    }
+    act[l0 + v] = g;
+  }
+  if (t == 0u) {
+    var loss = 0.0;
+    if (live) { loss = w * (lse - tl); }
+    act[u.b.z + row] = loss;
+  }
+}
+`;
+
+/**
+ * Adds the step's loss (Σ of the per-row losses, in order) to the scalars'
+ * running sum and counts the step. One workgroup. a = (rows, rowLossOff).
+ */
+export const LOSS_REDUCE = `${HEADER}
+${buffers({ 1: ACT, 7: SCL })}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var i = t; i < u.a.x; i += 256u) { s += act[u.a.y + i]; }
+  red[t] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    scl[${S.lossSum}] += red[0];
+    scl[${S.lossSteps}] += 1.0;
+  }
+}
+`;
+
+/** Workgroups of the first pass of the gradient norm. */
+export const NORM_GROUPS = 256;
+
+/**
+ * Gradient norm, first pass: each of 256 workgroups sums squares of a
+ * strided share of the gradients. a = (n, gOff, partialOff).
+ */
+export const NORM_PARTIAL = `${HEADER}
+${buffers({ 1: ACT, 3: GRD })}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var i = wg.x * 256u + t; i < u.a.x; i += ${NORM_GROUPS * 256}u) {
+    let g = grd[u.a.y + i]; s += g * g;
+  }
+  red[t] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) { act[u.a.z + wg.x] = red[0]; }
+}
+`;
+
+/**
+ * Gradient norm, second pass (one workgroup): the norm and the clip scale
+ * min(1, maxNorm / norm) (1 when the norm is not finite, as clipByGlobalNorm).
+ * a.x = partialOff.
+ */
+export const NORM_FINAL = `${HEADER}
+${buffers({ 1: ACT, 7: SCL })}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  red[t] = act[u.a.x + t];
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    let norm = sqrt(red[0]);
+    let maxNorm = scl[${S.maxNorm}];
+    var scale = 1.0;
+    if (norm <= 3.0e38 && norm > maxNorm) { scale = maxNorm / norm; }
+    scl[${S.gradNorm}] = norm;
+    scl[${S.clipScale}] = scale;
+  }
+}
+`;
+
+/**
+ * AdamW over every parameter (grid-stride): g = grad·clipScale,
+ * m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g²,
+ * p ← p − lr·((m/c1)/(√(v/c2) + eps) + wd·p), decay only below `decayEnd`
+ * (the table puts decayed tensors first). a = (n, decayEnd), b = (β1, β2,
+ * eps, wd) as f32 bits.
+ */
+export const ADAMW = `${HEADER}
+${
+  buffers({
+    2: PAR,
+    3: GRD,
+    4: "mom: array<f32>",
+    5: "vel: array<f32>",
+    7: SCL,
+  })
+}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let b1 = f(u.b.x); let b2 = f(u.b.y); let eps = f(u.b.z); let wd = f(u.b.w);
+  let lr = scl[${S.lr}]; let c1 = scl[${S.c1}]; let c2 = scl[${S.c2}];
+  let scale = scl[${S.clipScale}];
+  for (var i = flat_id(wg, nwg) * 256u + l; i < u.a.x; i += nwg.x * nwg.y * 256u) {
+    let g = grd[i] * scale;
+    let m = b1 * mom[i] + (1.0 - b1) * g;
+    let v = b2 * vel[i] + (1.0 - b2) * g * g;
+    mom[i] = m; vel[i] = v;
+    var upd = (m / c1) / (sqrt(v / c2) + eps);
+    if (i < u.a.y) { upd += wd * par[i]; }
+    par[i] = par[i] - lr * upd;
+  }
+}
+`;
+
+/** EMA of the parameters: e ← decay·e + (1 − decay)·p. a.x = n. */
+export const EMA = `${HEADER}
+${buffers({ 2: PAR, 4: "ema: array<f32>", 7: SCL })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let k = scl[${S.emaDecay}];
+  for (var i = flat_id(wg, nwg) * 256u + l; i < u.a.x; i += nwg.x * nwg.y * 256u) {
+    ema[i] = k * ema[i] + (1.0 - k) * par[i];
+  }
+}
+`;
