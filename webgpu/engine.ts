@@ -354,6 +354,7 @@ export class WebGpuTransformer {
     device.pushErrorScope("validation");
     device.pushErrorScope("out-of-memory");
     let engine: WebGpuTransformer | undefined;
+    let thrown: unknown = null;
     try {
       engine = new WebGpuTransformer(c, device, ownsDevice, options);
       engine.setWeights(weights);
@@ -364,18 +365,21 @@ export class WebGpuTransformer {
         }
         device.queue.writeBuffer(engine.#ema, 0, e);
       }
-    } finally {
-      const oom = await device.popErrorScope();
-      const invalid = await device.popErrorScope();
-      const error = oom ?? invalid;
-      if (error) {
-        engine?.dispose();
-        throw new Error(
-          `WebGpuTransformer: building the engine failed: ${
-            error.message.split("\n")[0]
-          }`,
-        );
-      }
+    } catch (e) {
+      thrown = e;
+    }
+    const oom = await device.popErrorScope();
+    const invalid = await device.popErrorScope();
+    const error = oom ?? invalid;
+    if (thrown !== null || error) {
+      engine?.dispose();
+      if (!engine && ownsDevice) device.destroy();
+      if (thrown !== null) throw thrown;
+      throw new Error(
+        `WebGpuTransformer: building the engine failed: ${
+          error!.message.split("\n")[0]
+        }`,
+      );
     }
     return engine!;
   }
