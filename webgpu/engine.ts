@@ -105,6 +105,10 @@ export interface EngineCounters {
   syncs: number;
   /** Training steps (AdamW updates). */
   steps: number;
+  /** Host milliseconds spent recording dispatches into passes. */
+  encodeMs: number;
+  /** Host milliseconds spent in `queue.submit` (a software adapter may run the work there). */
+  submitMs: number;
 }
 
 /** What {@linkcode WebGpuTransformer.readLoss} returns. */
@@ -196,7 +200,14 @@ export class WebGpuTransformer {
   #chunkFloats: number;
   #adamStep = 0;
   #disposed = false;
-  #counters: EngineCounters = { dispatches: 0, submits: 0, syncs: 0, steps: 0 };
+  #counters: EngineCounters = {
+    dispatches: 0,
+    submits: 0,
+    syncs: 0,
+    steps: 0,
+    encodeMs: 0,
+    submitMs: 0,
+  };
   #lastStepDispatches = 0;
 
   private constructor(
@@ -500,6 +511,7 @@ export class WebGpuTransformer {
     plan: Plan,
     names: string[],
   ): number {
+    const start = performance.now();
     const pass = encoder.beginComputePass();
     let count = 0;
     for (const name of names) {
@@ -511,12 +523,15 @@ export class WebGpuTransformer {
       }
     }
     pass.end();
+    this.#counters.encodeMs += performance.now() - start;
     this.#counters.dispatches += count;
     return count;
   }
 
   #submit(encoder: GPUCommandEncoder): void {
+    const start = performance.now();
     this.device.queue.submit([encoder.finish()]);
+    this.#counters.submitMs += performance.now() - start;
     this.#counters.submits++;
   }
 

@@ -21,3 +21,4 @@
  */
 export * from "./device.ts";
 export * from "./engine.ts";
+export * from "./matmul.ts";
