@@ -40,11 +40,12 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
   --batch      rows per step (default by size: 2, 8, 4)
   --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
   --no-matmul  skip the matmul GFLOP/s lines
+  --adapter    print the adapter's description, features and limits, then exit
 `;
 
 const args = parseArgs(Deno.args, {
   string: ["size", "batch", "steps", "kind", "positions"],
-  boolean: ["help", "matmul"],
+  boolean: ["help", "matmul", "adapter"],
   negatable: ["matmul"],
   default: {
     size: "tiny",
@@ -125,8 +126,29 @@ const batch = positiveInt("batch", args.batch, shapes[size].batch);
 const steps = positiveInt("steps", args.steps, shapes[size].steps);
 const length = config.contextLength;
 
-const { device, label, software } = await requestEngineDevice();
-log(`adapter: ${label}${software ? " (software)" : ""}`);
+const { device, adapter, label, software, note } = await requestEngineDevice();
+log(
+  `adapter: ${label}${software ? " (software)" : ""}${
+    note ? `, via ${note}` : ""
+  }`,
+);
+if (args.adapter) {
+  const limits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === "number") limits[key] = v;
+  }
+  console.log(JSON.stringify({
+    bench: "webgpu.adapter",
+    adapter: label,
+    software,
+    note: note ?? null,
+    features: [...adapter.features].sort(),
+    limits,
+  }));
+  device.destroy();
+  Deno.exit(0);
+}
 
 const buildStart = performance.now();
 const engine = await WebGpuTransformer.create(config, {

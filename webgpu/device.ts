@@ -6,6 +6,8 @@
  * @module
  */
 
+import { headlessNvidiaIcd } from "./_nvidia_icd.ts";
+
 /** Thrown when this process has no usable WebGPU adapter. */
 export class WebGpuUnavailableError extends Error {
   /**
@@ -21,11 +23,18 @@ export class WebGpuUnavailableError extends Error {
 export interface EngineDevice {
   /** The device; the caller destroys it (or lets the process end). */
   device: GPUDevice;
+  /** The adapter it came from (its `features` and `limits` are the hardware's). */
+  adapter: GPUAdapter;
   /** The adapter's description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
   label: string;
   /** Whether the adapter is a software (fallback) adapter such as lavapipe. */
   software: boolean;
+  /** How the driver was reached when that needed help (e.g. NVIDIA's EGL ICD). */
+  note?: string;
 }
+
+let icdNote: string | undefined;
+let icdChecked = false;
 
 // Mesa's Vulkan drivers print a warning per instance without it (headless).
 function quietRuntimeDir(): void {
@@ -63,6 +72,10 @@ export async function requestEngineDevice(
   options: { powerPreference?: GPUPowerPreference } = {},
 ): Promise<EngineDevice> {
   quietRuntimeDir();
+  if (!icdChecked) {
+    icdChecked = true;
+    icdNote = headlessNvidiaIcd();
+  }
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) {
     throw new WebGpuUnavailableError(
@@ -102,8 +115,10 @@ export async function requestEngineDevice(
   const info = adapter.info;
   return {
     device,
+    adapter,
     label: info.description || info.vendor || "unknown adapter",
     software: info.isFallbackAdapter ||
       /llvmpipe|lavapipe|swiftshader/i.test(info.description),
+    ...(icdNote ? { note: icdNote } : {}),
   };
 }

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole GPU check in one run (budget: under 8 minutes), so that one
+# session on a GPU machine yields every figure of the WebGPU engine:
+#   1. the adapter: description, features, limits;
+#   2. bench:webgpu at the reference and paper sizes (tiny on a software
+#      adapter such as lavapipe, where it is a smoke test);
+#   3. the engine's tests (parity with tfjs on cpu) on that adapter.
+# Every step has its own timeout; a failing step is reported and the rest
+# still run. JSON lines and logs go to the output directory (first argument,
+# default runs/gpu_check-<UTC time>); the exit status is non-zero when any
+# step failed.
+#
+#   deno task gpu:check [OUT_DIR]
+#   GPU_CHECK_SIZES="reference" deno task gpu:check   # choose the bench sizes
+set -uo pipefail
+cd "$(dirname "$0")/.."
+DENO=${DENO:-deno}
+OUT=${1:-runs/gpu_check-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+START=$(date +%s)
+FAILED=()
+
+log() { echo "gpu_check: $*" >&2; }
+
+# run NAME SECONDS CMD...: stdout → $OUT/NAME.jsonl, stderr → $OUT/NAME.log
+run() {
+  local name=$1 limit=$2
+  shift 2
+  log "$name (≤ ${limit}s): $*"
+  local t0=$(date +%s)
+  timeout --kill-after=5 "$limit" "$@" >"$OUT/$name.jsonl" 2>"$OUT/$name.log"
+  local rc=$?
+  log "$name: exit $rc after $(($(date +%s) - t0))s"
+  if [ $rc -ne 0 ]; then
+    FAILED+=("$name(exit $rc)")
+    tail -n 5 "$OUT/$name.log" >&2
+  fi
+  grep '^{' "$OUT/$name.jsonl" || true
+}
+
+run adapter 60 "$DENO" run -A bench/webgpu.ts --adapter
+if grep -q '"software":true' "$OUT/adapter.jsonl"; then
+  SIZES=${GPU_CHECK_SIZES:-tiny}
+else
+  SIZES=${GPU_CHECK_SIZES:-reference paper}
+fi
+for size in $SIZES; do
+  case $size in
+    paper) limit=200 ;;
+    *) limit=100 ;;
+  esac
+  run "bench_$size" "$limit" "$DENO" run -A bench/webgpu.ts --size "$size"
+done
+run tests 150 "$DENO" test -A webgpu/
+grep -E "(passed|failed).*\|" "$OUT/tests.jsonl" | tail -n 1 >&2
+
+log "done in $(($(date +%s) - START))s; output in $OUT"
+if [ ${#FAILED[@]} -gt 0 ]; then
+  log "failed: ${FAILED[*]}"
+  exit 1
+fi
