@@ -11,6 +11,8 @@ import { headlessNvidiaIcd } from "./_nvidia_icd.ts";
 /** Thrown when this process has no usable WebGPU adapter. */
 export class WebGpuUnavailableError extends Error {
   /**
+   * An error with a one-line reason.
+   *
    * @param message One line saying why.
    */
   constructor(message: string) {

@@ -22,3 +22,13 @@
 export * from "./device.ts";
 export * from "./engine.ts";
 export * from "./matmul.ts";
+// Types from other workspace packages that appear in this package's signatures.
+export type {
+  ModelConfig,
+  ModelKind,
+  PositionKind,
+  StoredTensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+} from "@d3pm/transformer";
