@@ -22,6 +22,7 @@
 export * from "./device.ts";
 export * from "./engine.ts";
 export * from "./matmul.ts";
+export * from "./batches.ts";
 // Types from other workspace packages that appear in this package's signatures.
 export type {
   ModelConfig,
