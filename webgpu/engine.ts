@@ -78,7 +78,11 @@ export interface WebGpuTransformerOptions {
    * SUBS: the mask id); default none.
    */
   excludeToken?: number;
-  /** Largest logits chunk of the training head, in floats (default 8M). */
+  /**
+   * Largest logits chunk of the training head, in floats (default: an
+   * eighth of the device's largest binding, at most 32M floats; the head
+   * runs ⌈B·T·V / chunk⌉ times, 4 dispatches each).
+   */
   chunkFloats?: number;
 }
 
@@ -230,7 +234,11 @@ export class WebGpuTransformer {
     this.#clipNorm = options.clipNorm ?? 1;
     this.#emaDecay = options.emaDecay ?? -1;
     this.#exclude = options.excludeToken ?? 0xffffffff;
-    this.#chunkFloats = options.chunkFloats ?? 8 * 1024 * 1024;
+    this.#chunkFloats = options.chunkFloats ??
+      Math.min(
+        32 * 1024 * 1024,
+        Math.floor(device.limits.maxStorageBufferBindingSize / 4 / 8),
+      );
     this.#table = parameterTable(config);
     const layout = device.createBindGroupLayout({
       entries: [

@@ -235,3 +235,25 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name: "a head split into row chunks gives the same loss and gradients",
+  ...gpu,
+  fn: async () => {
+    const whole = await engine();
+    const chunked = await engine(1, { chunkFloats: V * 5 }); // 5 + 5 + 4 rows
+    whole.backward(batch(3));
+    chunked.backward(batch(3));
+    const a = await whole.readLoss(), b = await chunked.readLoss();
+    assertLess(Math.abs(a.loss - b.loss) / a.loss, 1e-6);
+    assert(
+      chunked.counters.lastStepDispatches > whole.counters.lastStepDispatches,
+    );
+    const ga = await whole.readGradients(), gb = await chunked.readGradients();
+    for (const [name, t] of ga) {
+      assertLess(relError(gb.get(name)!.data, t.data), 1e-5, name);
+    }
+    whole.dispose();
+    chunked.dispose();
+  },
+});
