@@ -343,7 +343,8 @@ export class Recorder {
       () => attentionForwardSource(hd, causal),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
-      ...grid(Math.ceil(rows / 64)),
+      Math.ceil(length / 64),
+      batch * c.nHead,
     );
   }
 
@@ -380,14 +381,16 @@ export class Recorder {
       () => attentionBackwardQuerySource(hd, causal),
       words,
       this.#std(),
-      ...grid(Math.ceil(rows / 64)),
+      Math.ceil(length / 64),
+      batch * c.nHead,
     );
     this.#push(
       `attn_bwd_kv:${hd}:${causal}`,
       () => attentionBackwardKeyValueSource(hd, causal),
       words,
       this.#std(),
-      ...grid(Math.ceil(rows / 64)),
+      Math.ceil(length / 64),
+      batch * c.nHead,
     );
   }
 

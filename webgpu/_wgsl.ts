@@ -375,40 +375,79 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 `;
 
-/**
- * Attention forward, flash-style: one thread per (b, h, query i) streams
- * over the keys with an online softmax, so no T × T matrix exists; saves
- * the log-sum-exp per row for the backward. qkv [B, T, 3d], y [B, T, d],
- * lse [B, H, T]. a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff, scale).
- */
-export function attentionForwardSource(hd: number, causal: boolean): string {
+/** Workgroup memory the attention kernels stay within (WebGPU's default limit). */
+const ATTN_SHARED_BYTES = 16384;
+
+/** Keys (or queries) per tile staged in workgroup memory, for head size hd. */
+export function attentionTile(hd: number): number {
+  return Math.max(
+    1,
+    Math.min(64, Math.floor((ATTN_SHARED_BYTES - 512) / (8 * hd))),
+  );
+}
+
+// Shared prologue: a workgroup of 64 threads owns 64 consecutive positions
+// (queries, or keys for the key/value kernel) of one (b, h); dispatch grid
+// (⌈T/64⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
+// scale, dyOff), c = (dqkvOff, DOff).
+function attentionPrologue(hd: number, tile: number): string {
   return `${HEADER}
 ${buffers({ 1: ACT })}
 const HD: u32 = ${hd}u;
+const TILE: u32 = ${tile}u;
 @compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) l: u32) {
-  let r = flat_id(wg, nwg) * 64u + l;
-  if (r >= u.a.x) { return; }
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let T = u.a.y; let H = u.a.z; let d = H * HD;
-  let i = r % T; let h = (r / T) % H; let b = r / (T * H);
+  let b = wg.y / H; let h = wg.y % H;
+  let p = wg.x * 64u + l; // this thread's position
+  let live = p < T;
+  let r = (b * H + h) * T + p; // row of lse / D
   let scale = f(u.b.z);
-  let base = u.a.w + b * T * 3u * d + h * HD;
+  let base = u.a.w + b * T * 3u * d + h * HD; // q of position 0 of (b, h)
+  let blockEnd = min(T, wg.x * 64u + 64u);
+`;
+}
+
+/**
+ * Attention forward, flash-style: each thread owns one query and streams over
+ * the keys with an online softmax; keys and values pass through workgroup
+ * memory a tile at a time, so no T × T matrix exists anywhere. Saves the
+ * log-sum-exp per query for the backward. qkv [B, T, 3d] → y [B, T, d],
+ * lse [B, H, T].
+ */
+export function attentionForwardSource(hd: number, causal: boolean): string {
+  const tile = attentionTile(hd);
+  return `
+var<workgroup> Ks: array<f32, ${tile * hd}>;
+var<workgroup> Vs: array<f32, ${tile * hd}>;
+${attentionPrologue(hd, tile)}
   var q: array<f32, HD>; var acc: array<f32, HD>;
-  for (var c = 0u; c < HD; c++) { q[c] = act[base + i * 3u * d + c] * scale; }
+  if (live) { for (var c = 0u; c < HD; c++) { q[c] = act[base + p * 3u * d + c] * scale; } }
   var mx = -3.0e38; var den = 0.0;
-  let stop = ${causal ? "i + 1u" : "T"};
-  for (var j = 0u; j < stop; j++) {
-    let k0 = base + j * 3u * d + d;
-    var s = 0.0;
-    for (var c = 0u; c < HD; c++) { s += q[c] * act[k0 + c]; }
-    let m2 = max(mx, s);
-    let corr = exp(mx - m2); let p = exp(s - m2);
-    den = den * corr + p;
-    for (var c = 0u; c < HD; c++) { acc[c] = acc[c] * corr + p * act[k0 + d + c]; }
-    mx = m2;
+  let stop = ${causal ? "blockEnd" : "T"};
+  for (var j0 = 0u; j0 < stop; j0 += TILE) {
+    for (var e = l; e < TILE * HD; e += 64u) {
+      let j = j0 + e / HD; let c = e % HD;
+      var kx = 0.0; var vx = 0.0;
+      if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
+      Ks[e] = kx; Vs[e] = vx;
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < TILE; jj++) {
+      let j = j0 + jj;
+      if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
+      var s = 0.0;
+      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; }
+      let m2 = max(mx, s);
+      let corr = exp(mx - m2); let pr = exp(s - m2);
+      den = den * corr + pr;
+      for (var c = 0u; c < HD; c++) { acc[c] = acc[c] * corr + pr * Vs[jj * HD + c]; }
+      mx = m2;
+    }
+    workgroupBarrier();
   }
-  let y0 = u.b.x + (b * T + i) * d + h * HD;
+  if (!live) { return; }
+  let y0 = u.b.x + (b * T + p) * d + h * HD;
   for (var c = 0u; c < HD; c++) { act[y0 + c] = acc[c] / den; }
   act[u.b.y + r] = mx + log(den);
 }
@@ -416,46 +455,51 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 /**
- * Attention backward for the queries, one thread per (b, h, i):
- * D_i = dy_i·y_i (saved), P_ij = exp(s_ij − lse_i),
- * dq_i = scale · Σ_j P_ij (dy_i·v_j − D_i) k_j.
- * a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff, scale, dyOff),
- * c = (dqkvOff, DOff).
+ * Attention backward for the queries, one thread per query, keys and values
+ * tiled through workgroup memory: D_i = dy_i·y_i (saved for the key kernel),
+ * P_ij = exp(s_ij − lse_i), dq_i = scale · Σ_j P_ij (dy_i·v_j − D_i) k_j.
  */
 export function attentionBackwardQuerySource(
   hd: number,
   causal: boolean,
 ): string {
-  return `${HEADER}
-${buffers({ 1: ACT })}
-const HD: u32 = ${hd}u;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) l: u32) {
-  let r = flat_id(wg, nwg) * 64u + l;
-  if (r >= u.a.x) { return; }
-  let T = u.a.y; let H = u.a.z; let d = H * HD;
-  let i = r % T; let h = (r / T) % H; let b = r / (T * H);
-  let scale = f(u.b.z);
-  let base = u.a.w + b * T * 3u * d + h * HD;
-  let row = (b * T + i) * d + h * HD;
+  const tile = attentionTile(hd);
+  return `
+var<workgroup> Ks: array<f32, ${tile * hd}>;
+var<workgroup> Vs: array<f32, ${tile * hd}>;
+${attentionPrologue(hd, tile)}
+  let row = (b * T + p) * d + h * HD;
   var q: array<f32, HD>; var dy: array<f32, HD>; var dq: array<f32, HD>;
-  var D = 0.0;
-  for (var c = 0u; c < HD; c++) {
-    q[c] = act[base + i * 3u * d + c] * scale;
-    dy[c] = act[u.b.w + row + c];
-    D += dy[c] * act[u.b.x + row + c];
+  var D = 0.0; var lse = 0.0;
+  if (live) {
+    for (var c = 0u; c < HD; c++) {
+      q[c] = act[base + p * 3u * d + c] * scale;
+      dy[c] = act[u.b.w + row + c];
+      D += dy[c] * act[u.b.x + row + c];
+    }
+    lse = act[u.b.y + r];
   }
-  let lse = act[u.b.y + r];
-  let stop = ${causal ? "i + 1u" : "T"};
-  for (var j = 0u; j < stop; j++) {
-    let k0 = base + j * 3u * d + d;
-    var s = 0.0; var dp = 0.0;
-    for (var c = 0u; c < HD; c++) { s += q[c] * act[k0 + c]; dp += dy[c] * act[k0 + d + c]; }
-    let ds = exp(s - lse) * (dp - D);
-    for (var c = 0u; c < HD; c++) { dq[c] += ds * act[k0 + c]; }
+  let stop = ${causal ? "blockEnd" : "T"};
+  for (var j0 = 0u; j0 < stop; j0 += TILE) {
+    for (var e = l; e < TILE * HD; e += 64u) {
+      let j = j0 + e / HD; let c = e % HD;
+      var kx = 0.0; var vx = 0.0;
+      if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
+      Ks[e] = kx; Vs[e] = vx;
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < TILE; jj++) {
+      let j = j0 + jj;
+      if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
+      var s = 0.0; var dp = 0.0;
+      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; dp += dy[c] * Vs[jj * HD + c]; }
+      let ds = exp(s - lse) * (dp - D);
+      for (var c = 0u; c < HD; c++) { dq[c] += ds * Ks[jj * HD + c]; }
+    }
+    workgroupBarrier();
   }
-  let o = u.c.x + (b * T + i) * 3u * d + h * HD;
+  if (!live) { return; }
+  let o = u.c.x + (b * T + p) * 3u * d + h * HD;
   for (var c = 0u; c < HD; c++) { act[o + c] = dq[c] * scale; }
   act[u.c.y + r] = D;
 }
@@ -463,50 +507,60 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 /**
- * Attention backward for keys and values, one thread per (b, h, key j):
+ * Attention backward for keys and values, one thread per key, queries (with
+ * their dy, lse and D) tiled through workgroup memory:
  * dv_j = Σ_i P_ij dy_i, dk_j = scale · Σ_i P_ij (dy_i·v_j − D_i) q_i.
- * Same uniform as the query kernel.
  */
 export function attentionBackwardKeyValueSource(
   hd: number,
   causal: boolean,
 ): string {
-  return `${HEADER}
-${buffers({ 1: ACT })}
-const HD: u32 = ${hd}u;
-@compute @workgroup_size(64)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) l: u32) {
-  let r = flat_id(wg, nwg) * 64u + l;
-  if (r >= u.a.x) { return; }
-  let T = u.a.y; let H = u.a.z; let d = H * HD;
-  let j = r % T; let h = (r / T) % H; let b = r / (T * H);
-  let scale = f(u.b.z);
-  let base = u.a.w + b * T * 3u * d + h * HD;
+  const tile = attentionTile(hd);
+  return `
+var<workgroup> Qs: array<f32, ${tile * hd}>;
+var<workgroup> dYs: array<f32, ${tile * hd}>;
+var<workgroup> Ls: array<f32, 64>;
+var<workgroup> Ds: array<f32, 64>;
+${attentionPrologue(hd, tile)}
   var k: array<f32, HD>; var v: array<f32, HD>;
   var dk: array<f32, HD>; var dv: array<f32, HD>;
-  for (var c = 0u; c < HD; c++) {
-    k[c] = act[base + j * 3u * d + d + c];
-    v[c] = act[base + j * 3u * d + 2u * d + c];
-  }
-  let i0 = ${causal ? "j" : "0u"};
-  for (var i = i0; i < T; i++) {
-    let q0 = base + i * 3u * d;
-    let row = (b * T + i) * d + h * HD;
-    let ri = (b * H + h) * T + i;
-    var s = 0.0; var dp = 0.0;
+  if (live) {
     for (var c = 0u; c < HD; c++) {
-      s += act[q0 + c] * k[c];
-      dp += act[u.b.w + row + c] * v[c];
-    }
-    let p = exp(s * scale - act[u.b.y + ri]);
-    let ds = p * (dp - act[u.c.y + ri]) * scale;
-    for (var c = 0u; c < HD; c++) {
-      dv[c] += p * act[u.b.w + row + c];
-      dk[c] += ds * act[q0 + c];
+      k[c] = act[base + p * 3u * d + d + c];
+      v[c] = act[base + p * 3u * d + 2u * d + c];
     }
   }
-  let o = u.c.x + (b * T + j) * 3u * d + h * HD;
+  let rowBase = (b * H + h) * T;
+  for (var i0 = ${causal ? "wg.x * 64u" : "0u"}; i0 < T; i0 += TILE) {
+    for (var e = l; e < TILE * HD; e += 64u) {
+      let i = i0 + e / HD; let c = e % HD;
+      var qx = 0.0; var gx = 0.0;
+      if (i < T) { qx = act[base + i * 3u * d + c]; gx = act[u.b.w + (b * T + i) * d + h * HD + c]; }
+      Qs[e] = qx; dYs[e] = gx;
+    }
+    if (l < TILE) {
+      let i = i0 + l;
+      var lx = 0.0; var dx = 0.0;
+      if (i < T) { lx = act[u.b.y + rowBase + i]; dx = act[u.c.y + rowBase + i]; }
+      Ls[l] = lx; Ds[l] = dx;
+    }
+    workgroupBarrier();
+    for (var ii = 0u; ii < TILE; ii++) {
+      let i = i0 + ii;
+      if (!live || i >= T${causal ? " || i < p" : ""}) { continue; }
+      var s = 0.0; var dp = 0.0;
+      for (var c = 0u; c < HD; c++) { s += Qs[ii * HD + c] * k[c]; dp += dYs[ii * HD + c] * v[c]; }
+      let pr = exp(s * scale - Ls[ii]);
+      let ds = pr * (dp - Ds[ii]) * scale;
+      for (var c = 0u; c < HD; c++) {
+        dv[c] += pr * dYs[ii * HD + c];
+        dk[c] += ds * Qs[ii * HD + c];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (!live) { return; }
+  let o = u.c.x + (b * T + p) * 3u * d + h * HD;
   for (var c = 0u; c < HD; c++) { act[o + d + c] = dk[c]; act[o + 2u * d + c] = dv[c]; }
 }
 `;

@@ -13,7 +13,11 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertLess } from "@std/assert";
-import { type StoredTensor, Transformer } from "@d3pm/transformer";
+import {
+  type StoredTensor,
+  Transformer,
+  validateConfig,
+} from "@d3pm/transformer";
 import { AdamW, causalLmLoss, clipByGlobalNorm } from "@d3pm/train";
 import { subsCrossEntropy } from "@d3pm/diffusion";
 import { prng } from "@d3pm/data";
@@ -193,4 +197,68 @@ for (const kind of ["causal", "bidirectional"] as const) {
       },
     });
   }
+}
+
+// Longer rows and GPT-2's head size 64: several 64-query blocks and several
+// key tiles per block (tiles of 31 keys at hd 64), causal and not.
+for (const kind of ["causal", "bidirectional"] as const) {
+  Deno.test({
+    name:
+      `WebGpuTransformer matches tfjs across attention tiles (${kind}, T 70, head size 64)`,
+    ignore: skipReason !== null,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      await tf.setBackend("cpu");
+      const config = validateConfig({
+        ...parityConfig(kind, "rotary"),
+        contextLength: 70,
+        nLayer: 1,
+        nHead: 2,
+        dModel: 128,
+        dMlp: 64,
+      });
+      const length = 70;
+      const inputs = randomIds(length, V, 31);
+      const targets = randomIds(length, V, 32);
+      const batch: TrainBatch = {
+        inputs,
+        targets,
+        weights: new Float32Array(length).fill(1 / length),
+      };
+      const model = new Transformer(config, { seed: 6 });
+      const engine = await WebGpuTransformer.create(config, {
+        batchSize: 1,
+        length,
+        seed: 6,
+        device: testDevice(),
+      });
+      try {
+        const x = tf.tensor2d(inputs, [1, length], "int32");
+        const { value, grads } = tf.variableGrads(() =>
+          tf.tidy(() => {
+            const logits = tf.reshape(model.forward(x), [length, V]);
+            const lp = tf.logSoftmax(logits);
+            const picked = tf.sum(
+              tf.mul(lp, tf.oneHot(tf.tensor1d(targets, "int32"), V)),
+              1,
+            );
+            return tf.neg(tf.mean(picked)) as tf.Scalar;
+          }), model.trainableVariables());
+        engine.backward(batch);
+        const { loss } = await engine.readLoss();
+        const want = (await value.data())[0];
+        assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
+        const refGrads = new Map<string, Float32Array>();
+        for (const [k, v] of model.variables) {
+          refGrads.set(k, (await grads[v.name].data()) as Float32Array);
+        }
+        compare("gradient", await engine.readGradients(), refGrads, 1e-4);
+        tf.dispose([x, value, ...Object.values(grads)]);
+      } finally {
+        engine.dispose();
+        model.dispose();
+      }
+    },
+  });
 }
