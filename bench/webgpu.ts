@@ -41,17 +41,20 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
   --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
   --no-matmul  skip the matmul GFLOP/s lines
   --adapter    print the adapter's description, features and limits, then exit
+  --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
+               causalLmLoss, clipByGlobalNorm and AdamW, as train() runs it)
 `;
 
 const args = parseArgs(Deno.args, {
   string: ["size", "batch", "steps", "kind", "positions"],
-  boolean: ["help", "matmul", "adapter"],
-  negatable: ["matmul"],
+  boolean: ["help", "matmul", "adapter", "tfjs"],
+  negatable: ["matmul", "tfjs"],
   default: {
     size: "tiny",
     kind: "causal",
     positions: "learned",
     matmul: true,
+    tfjs: true,
   },
 });
 if (args.help) {
@@ -223,6 +226,67 @@ console.log(JSON.stringify({
   loss: +reading.loss.toFixed(4),
 }));
 engine.dispose();
+
+if (args.tfjs && config.kind === "causal") {
+  // The same model and shape on tfjs-webgpu, stepped as train() does.
+  const tf = await import("@tensorflow/tfjs");
+  const { initBackend } = await import("@d3pm/backend");
+  const { Transformer } = await import("@d3pm/transformer");
+  const { AdamW, causalLmLoss, clipByGlobalNorm } = await import("@d3pm/train");
+  const info = await initBackend({ prefer: "webgpu", fallback: false, log });
+  const model = new Transformer(config, { seed: 0 });
+  const opt = new AdamW(model.variables);
+  const blocks = Int32Array.from(
+    { length: batch * (length + 1) },
+    () => Math.floor(rng.next() * config.vocabSize),
+  );
+  const tfStep = async () => {
+    const { value, grads } = tf.variableGrads(
+      () =>
+        causalLmLoss(model, {
+          tokens: blocks,
+          batchSize: batch,
+          length: length + 1,
+        }),
+      model.trainableVariables(),
+    );
+    const named = new Map(
+      [...model.variables].map(([k, v]) => [k, grads[v.name]]),
+    );
+    const clipped = await clipByGlobalNorm(named, 1); // train()'s one sync per step
+    opt.step(clipped.grads, 1e-4);
+    tf.dispose([...named.values(), ...clipped.grads.values()]);
+    return value;
+  };
+  (await tfStep()).dispose(); // warm-up
+  const profile = await tf.profile(async () => {
+    (await tfStep()).dispose();
+  });
+  const tfSteps = Math.max(1, Math.min(steps, 5));
+  const t0 = performance.now();
+  let last: { data(): Promise<unknown>; dispose(): void } | null = null;
+  for (let s = 0; s < tfSteps; s++) {
+    last?.dispose();
+    last = await tfStep();
+  }
+  await last!.data();
+  last!.dispose();
+  const tfSeconds = (performance.now() - t0) / 1000;
+  console.log(JSON.stringify({
+    bench: "tfjs-webgpu.step",
+    size,
+    backend: info.name,
+    batch,
+    length,
+    steps: tfSteps,
+    tokensPerSecond: Math.round((tfSteps * n) / tfSeconds),
+    msPerStep: +((tfSeconds * 1000) / tfSteps).toFixed(2),
+    kernelsPerStep: profile.kernels.length,
+    syncsPerStep: 1,
+  }));
+  opt.dispose();
+  model.dispose();
+}
 
 if (args.matmul) {
   // GPT-2 small shapes at B·T = 8192 (the paper step); on a software adapter
