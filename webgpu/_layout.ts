@@ -76,6 +76,10 @@ export interface LayerActs {
   fcPre: number; // (N, dMlp) before GELU
   fcGelu: number; // (N, dMlp)
   resOut: number; // (N, d) residual after the MLP
+  // Time conditioning only (-1 otherwise):
+  mods: number; // (B, 6d) shift, scale, gate (attention), shift, scale, gate (MLP)
+  attnOut: number; // (N, d) attention branch before its gate
+  mlpOut: number; // (N, d) MLP branch before its gate
 }
 
 /** The activation arena for N = B·T rows. */
@@ -87,6 +91,13 @@ export interface Arena {
   lnfRstd: number;
   ropeCos: number; // (T, hd/2)
   ropeSin: number;
+  // Time conditioning only (-1 otherwise):
+  tfeat: number; // (B, dTime) sinusoidal features of t (written by the host)
+  hidPre: number; // (B, dTime) time MLP hidden, before SiLU
+  hid: number; // (B, dTime)
+  condPre: number; // (B, dTime) time MLP output, before SiLU
+  cond: number; // (B, dTime) SiLU of it: what every adaLN projection reads
+  modsF: number; // (B, 2d) shift, scale after ln_f
   // Training only (-1 otherwise):
   weights: number; // (N) per-token loss weights
   rowLoss: number; // (N)
@@ -99,6 +110,10 @@ export interface Arena {
   dfc: number; // (N, dMlp)
   attD: number; // (B, H, T) dy·y per query
   normPartial: number; // (256)
+  dmods: number; // (B, 6d) one layer's modulation gradient (time conditioning)
+  dcond: number; // (B, dTime)
+  dhid: number; // (B, dTime)
+  dbr: number; // (N, d) gradient of a gated branch
   size: number; // floats
 }
 
@@ -129,10 +144,17 @@ export function planArena(
     off += Math.ceil(size / 4) * 4; // 16-byte alignment
     return o;
   };
+  const none = -1;
+  const timed = config.timeConditioning;
+  const dt = config.dTime;
+  const opt = (size: number) => (timed ? take(size) : none);
   const res0 = take(n * d);
   const layers: LayerActs[] = [];
   for (let i = 0; i < config.nLayer; i++) {
     layers.push({
+      mods: opt(batch * 6 * d),
+      attnOut: opt(n * d),
+      mlpOut: opt(n * d),
       ln1: take(n * d),
       ln1Mean: take(n),
       ln1Rstd: take(n),
@@ -151,9 +173,21 @@ export function planArena(
   const lnf = take(n * d), lnfMean = take(n), lnfRstd = take(n);
   const half = d / h / 2;
   const ropeCos = take(length * half), ropeSin = take(length * half);
-  const none = -1;
+  const time = {
+    tfeat: opt(batch * dt),
+    hidPre: opt(batch * dt),
+    hid: opt(batch * dt),
+    condPre: opt(batch * dt),
+    cond: opt(batch * dt),
+    modsF: opt(batch * 2 * d),
+  };
   if (!training) {
     return {
+      ...time,
+      dmods: none,
+      dcond: none,
+      dhid: none,
+      dbr: none,
       res0,
       layers,
       lnf,
@@ -177,6 +211,11 @@ export function planArena(
   }
   const chunkRows = Math.max(1, Math.min(n, Math.floor(chunkFloats / v)));
   return {
+    ...time,
+    dmods: opt(batch * 6 * d),
+    dcond: opt(batch * dt),
+    dhid: opt(batch * dt),
+    dbr: opt(n * d),
     res0,
     layers,
     lnf,
@@ -255,4 +294,26 @@ export function ropeTables(
     }
   }
   return { cos, sin };
+}
+
+/**
+ * Sinusoidal features of t as the tfjs model computes them in float32
+ * (`timeFeatures`): args = f32(f32(1000·t)·f32(freq_j)), [cos | sin].
+ */
+export function timeFeatures(
+  t: ArrayLike<number>,
+  dim: number,
+): Float32Array<ArrayBuffer> {
+  const half = dim / 2;
+  const out = new Float32Array(t.length * dim);
+  for (let b = 0; b < t.length; b++) {
+    const scaled = Math.fround(Math.fround(t[b]) * 1000);
+    for (let j = 0; j < half; j++) {
+      const freq = Math.fround(Math.exp(-Math.log(10000) * j / half));
+      const arg = Math.fround(scaled * freq);
+      out[b * dim + j] = Math.cos(arg);
+      out[b * dim + half + j] = Math.sin(arg);
+    }
+  }
+  return out;
 }

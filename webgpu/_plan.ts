@@ -17,15 +17,18 @@ import {
   EMBED_BACKWARD_WTE,
   EMBED_FORWARD,
   type Epilogue,
+  GATE_BACKWARD,
   LAYERNORM_BACKWARD,
   LAYERNORM_FORWARD,
   LAYERNORM_PARAMS_BACKWARD,
   LOSS_REDUCE,
   matmulSource,
+  MODULATE_BACKWARD,
   NORM_FINAL,
   NORM_GROUPS,
   NORM_PARTIAL,
   ROPE,
+  SILU_BACKWARD,
 } from "./_wgsl.ts";
 import type { Arena, IntLayout, ParameterTable } from "./_layout.ts";
 
@@ -156,7 +159,11 @@ export class Recorder {
     b: Operand & { trans?: boolean },
     c: Operand,
     epilogue: Epilogue,
-    extra: { bias?: { buf: GPUBuffer; off: number }; e?: Operand } = {},
+    extra: {
+      bias?: { buf: GPUBuffer; off: number };
+      e?: Operand;
+      gate?: { off: number; stride: number; rows: number; aux: number };
+    } = {},
   ): void {
     const ta = a.trans ?? false, tb = b.trans ?? false;
     this.#push(
@@ -175,6 +182,10 @@ export class Recorder {
         extra.bias?.off ?? 0,
         extra.e?.off ?? 0,
         extra.e?.ld ?? 0,
+        extra.gate?.off ?? 0,
+        extra.gate?.stride ?? 0,
+        extra.gate?.rows ?? 1,
+        extra.gate?.aux ?? 0,
       ],
       {
         1: a.buf,
@@ -182,6 +193,7 @@ export class Recorder {
         3: c.buf,
         4: extra.bias?.buf ?? null,
         5: extra.e?.buf ?? null,
+        6: extra.gate ? this.act : null,
       },
       Math.ceil(dims.n / 64),
       Math.ceil(dims.m / 64),
@@ -198,11 +210,25 @@ export class Recorder {
     b: number,
     mean: number,
     rstd: number,
+    mod?: { shift: number; stride: number; length: number },
   ): void {
     this.#push(
       "ln_fwd",
       () => LAYERNORM_FORWARD,
-      [rows, d, x, y, w, b, mean, rstd],
+      [
+        rows,
+        d,
+        x,
+        y,
+        w,
+        b,
+        mean,
+        rstd,
+        mod ? 1 : 0,
+        mod?.length ?? 1,
+        mod?.shift ?? 0,
+        mod?.stride ?? 0,
+      ],
       this.#std(),
       ...grid(rows),
     );
@@ -237,6 +263,80 @@ export class Recorder {
       [rows, d, s.dy, s.x, s.mean, s.rstd, s.gw, s.gb],
       this.#std(),
       Math.ceil(d / 64),
+    );
+  }
+
+  // adaLN gate: out = res + br·(1 + g_b) → dg (into dmods), dbr.
+  gateBackward(
+    batch: number,
+    length: number,
+    d: number,
+    s: {
+      dout: number;
+      br: number;
+      g: number;
+      stride: number;
+      dbr: number;
+      dg: number;
+    },
+  ): void {
+    this.#push(
+      "gate_bwd",
+      () => GATE_BACKWARD,
+      [batch * d, d, length, s.dout, s.br, s.g, s.stride, s.dbr, s.dg],
+      this.#std(),
+      Math.ceil((batch * d) / 64),
+    );
+  }
+
+  // adaLN modulation: h = LN(x)·(1 + scale_b) + shift_b → dshift, dscale
+  // (into dmods), and dh ← dLN(x) in place.
+  modulateBackward(
+    batch: number,
+    length: number,
+    d: number,
+    s: {
+      dh: number;
+      x: number;
+      mean: number;
+      rstd: number;
+      w: number;
+      bias: number;
+      shift: number;
+      stride: number;
+      dshift: number;
+    },
+  ): void {
+    this.#push(
+      "modulate_bwd",
+      () => MODULATE_BACKWARD,
+      [
+        batch * d,
+        d,
+        length,
+        s.dh,
+        s.x,
+        s.mean,
+        s.rstd,
+        s.w,
+        s.bias,
+        s.shift,
+        s.stride,
+        s.dshift,
+      ],
+      this.#std(),
+      Math.ceil((batch * d) / 64),
+    );
+  }
+
+  // dx ← dx·silu'(pre), n values.
+  siluBackward(n: number, dx: number, pre: number): void {
+    this.#push(
+      "silu_bwd",
+      () => SILU_BACKWARD,
+      [n, dx, pre],
+      this.#std(),
+      Math.ceil(n / 64),
     );
   }
 
@@ -522,6 +622,46 @@ export function recordForward(
   const p = (name: string) => t.byName.get(name)!.offset;
   const params = rec.params;
   const act = rec.act;
+  const timed = c.timeConditioning, dt = c.dTime;
+  if (timed) {
+    // cond = SiLU(SiLU(feats · Wfc + b) · Wp + b) (B, dTime); every adaLN
+    // projection reads it: mods_i = cond · ada_i + b (B, 6d), modsF (B, 2d).
+    rec.matmul(
+      { m: batch, n: dt, k: dt },
+      { buf: act, off: a.tfeat, ld: dt },
+      { buf: params, off: p("time.mlp.c_fc.weight"), ld: dt },
+      { buf: act, off: a.hid, ld: dt },
+      "bias_silu",
+      {
+        bias: { buf: params, off: p("time.mlp.c_fc.bias") },
+        e: { buf: act, off: a.hidPre, ld: dt },
+      },
+    );
+    rec.matmul(
+      { m: batch, n: dt, k: dt },
+      { buf: act, off: a.hid, ld: dt },
+      { buf: params, off: p("time.mlp.c_proj.weight"), ld: dt },
+      { buf: act, off: a.cond, ld: dt },
+      "bias_silu",
+      {
+        bias: { buf: params, off: p("time.mlp.c_proj.bias") },
+        e: { buf: act, off: a.condPre, ld: dt },
+      },
+    );
+    const ada = (prefix: string, width: number, out: number) =>
+      rec.matmul(
+        { m: batch, n: width, k: dt },
+        { buf: act, off: a.cond, ld: dt },
+        { buf: params, off: p(`${prefix}.weight`), ld: width },
+        { buf: act, off: out, ld: width },
+        "bias",
+        { bias: { buf: params, off: p(`${prefix}.bias`) } },
+      );
+    a.layers.forEach((l, i) => ada(`h.${i}.ada`, 6 * d, l.mods));
+    ada("ln_f.ada", 2 * d, a.modsF);
+  }
+  const mod = (shift: number, stride: number) =>
+    timed ? { shift, stride, length } : undefined;
   rec.embedForward(
     n,
     d,
@@ -543,6 +683,7 @@ export function recordForward(
       w("ln_1.bias"),
       l.ln1Mean,
       l.ln1Rstd,
+      mod(l.mods, 6 * d),
     );
     rec.matmul( // qkv (N, 3d) = ln1 (N, d) · Wqkv (d, 3d) + b
       { m: n, n: 3 * d, k: d },
@@ -556,15 +697,18 @@ export function recordForward(
       rec.rope(n, length, c.nHead, hd, l.qkv, a.ropeCos, a.ropeSin, false);
     }
     rec.attentionForward(c, batch, length, l.qkv, l.atty, l.lse);
-    rec.matmul( // resMid = atty · Wproj + b + res
+    rec.matmul( // resMid = res + (atty · Wproj + b) [· (1 + gate)]
       { m: n, n: d, k: d },
       { buf: act, off: l.atty, ld: d },
       { buf: params, off: w("attn.c_proj.weight"), ld: d },
       { buf: act, off: l.resMid, ld: d },
-      "bias_residual",
+      timed ? "bias_gate_residual" : "bias_residual",
       {
         bias: { buf: params, off: w("attn.c_proj.bias") },
         e: { buf: act, off: res, ld: d },
+        gate: timed
+          ? { off: l.mods + 2 * d, stride: 6 * d, rows: length, aux: l.attnOut }
+          : undefined,
       },
     );
     rec.layernormForward(
@@ -576,6 +720,7 @@ export function recordForward(
       w("ln_2.bias"),
       l.ln2Mean,
       l.ln2Rstd,
+      mod(l.mods + 3 * d, 6 * d),
     );
     rec.matmul( // fcGelu = gelu(fcPre), fcPre = ln2 · Wfc + b
       { m: n, n: m, k: d },
@@ -588,15 +733,18 @@ export function recordForward(
         e: { buf: act, off: l.fcPre, ld: m },
       },
     );
-    rec.matmul( // resOut = fcGelu · Wp + b + resMid
+    rec.matmul( // resOut = resMid + (fcGelu · Wp + b) [· (1 + gate)]
       { m: n, n: d, k: m },
       { buf: act, off: l.fcGelu, ld: m },
       { buf: params, off: w("mlp.c_proj.weight"), ld: d },
       { buf: act, off: l.resOut, ld: d },
-      "bias_residual",
+      timed ? "bias_gate_residual" : "bias_residual",
       {
         bias: { buf: params, off: w("mlp.c_proj.bias") },
         e: { buf: act, off: l.resMid, ld: d },
+        gate: timed
+          ? { off: l.mods + 5 * d, stride: 6 * d, rows: length, aux: l.mlpOut }
+          : undefined,
       },
     );
     res = l.resOut;
@@ -610,6 +758,7 @@ export function recordForward(
     p("ln_f.bias"),
     a.lnfMean,
     a.lnfRstd,
+    mod(a.modsF, 2 * d),
   );
 }
 
@@ -670,6 +819,39 @@ export function recordBackward(
   const last = a.layers.length > 0
     ? a.layers[a.layers.length - 1].resOut
     : a.res0;
+  const timed = c.timeConditioning, dt = c.dTime;
+  // adaLN projection backward: dcond (+)= dmods · adaᵀ, dW = condᵀ · dmods, db.
+  const adaBackward = (prefix: string, width: number, first: boolean) => {
+    rec.matmul(
+      { m: batch, n: dt, k: width },
+      { buf: act, off: a.dmods, ld: width },
+      { buf: params, off: p(`${prefix}.weight`), ld: width, trans: true },
+      { buf: act, off: a.dcond, ld: dt },
+      first ? "store" : "accumulate",
+    );
+    rec.matmul(
+      { m: dt, n: width, k: batch },
+      { buf: act, off: a.cond, ld: dt, trans: true },
+      { buf: act, off: a.dmods, ld: width },
+      { buf: grads, off: p(`${prefix}.weight`), ld: width },
+      "store",
+    );
+    rec.columnSum(batch, width, a.dmods, p(`${prefix}.bias`));
+  };
+  if (timed) {
+    rec.modulateBackward(batch, length, d, {
+      dh: a.dln,
+      x: last,
+      mean: a.lnfMean,
+      rstd: a.lnfRstd,
+      w: p("ln_f.weight"),
+      bias: p("ln_f.bias"),
+      shift: a.modsF,
+      stride: 2 * d,
+      dshift: a.dmods,
+    });
+    adaBackward("ln_f.ada", 2 * d, true);
+  }
   rec.layernormBackward(n, d, {
     dy: a.dln,
     x: last,
@@ -685,23 +867,35 @@ export function recordBackward(
     const l = a.layers[i];
     const res = i === 0 ? a.res0 : a.layers[i - 1].resOut;
     const w = (s: string) => p(`h.${i}.${s}`);
-    // MLP: resOut = resMid + fcGelu · Wp + b.
-    rec.matmul( // dfc (N, m) = dres · Wpᵀ ⊙ gelu'(fcPre)
+    // MLP: resOut = resMid + (fcGelu · Wp + b) [· (1 + gate)].
+    let dm = a.dres; // gradient of the MLP branch
+    if (timed) {
+      rec.gateBackward(batch, length, d, {
+        dout: a.dres,
+        br: l.mlpOut,
+        g: l.mods + 5 * d,
+        stride: 6 * d,
+        dbr: a.dbr,
+        dg: a.dmods + 5 * d,
+      });
+      dm = a.dbr;
+    }
+    rec.matmul( // dfc (N, m) = dm · Wpᵀ ⊙ gelu'(fcPre)
       { m: n, n: m, k: d },
-      { buf: act, off: a.dres, ld: d },
+      { buf: act, off: dm, ld: d },
       { buf: params, off: w("mlp.c_proj.weight"), ld: d, trans: true },
       { buf: act, off: a.dfc, ld: m },
       "gelu_backward",
       { e: { buf: act, off: l.fcPre, ld: m } },
     );
-    rec.matmul( // dWp (m, d) = fcGeluᵀ · dres
+    rec.matmul( // dWp (m, d) = fcGeluᵀ · dm
       { m: m, n: d, k: n },
       { buf: act, off: l.fcGelu, ld: m, trans: true },
-      { buf: act, off: a.dres, ld: d },
+      { buf: act, off: dm, ld: d },
       { buf: grads, off: w("mlp.c_proj.weight"), ld: d },
       "store",
     );
-    rec.columnSum(n, d, a.dres, w("mlp.c_proj.bias"));
+    rec.columnSum(n, d, dm, w("mlp.c_proj.bias"));
     rec.matmul( // dln (N, d) = dfc · Wfcᵀ
       { m: n, n: d, k: m },
       { buf: act, off: a.dfc, ld: m },
@@ -717,6 +911,19 @@ export function recordBackward(
       "store",
     );
     rec.columnSum(n, m, a.dfc, w("mlp.c_fc.bias"));
+    if (timed) {
+      rec.modulateBackward(batch, length, d, {
+        dh: a.dln,
+        x: l.resMid,
+        mean: l.ln2Mean,
+        rstd: l.ln2Rstd,
+        w: w("ln_2.weight"),
+        bias: w("ln_2.bias"),
+        shift: l.mods + 3 * d,
+        stride: 6 * d,
+        dshift: a.dmods + 3 * d,
+      });
+    }
     rec.layernormBackward(n, d, {
       dy: a.dln,
       x: l.resMid,
@@ -728,22 +935,34 @@ export function recordBackward(
       gw: w("ln_2.weight"),
       gb: w("ln_2.bias"),
     });
-    // Attention: resMid = res + atty · Wproj + b.
-    rec.matmul( // datty (N, d) = dres · Wprojᵀ
+    // Attention: resMid = res + (atty · Wproj + b) [· (1 + gate)].
+    let da = a.dres; // gradient of the attention branch
+    if (timed) {
+      rec.gateBackward(batch, length, d, {
+        dout: a.dres,
+        br: l.attnOut,
+        g: l.mods + 2 * d,
+        stride: 6 * d,
+        dbr: a.dbr,
+        dg: a.dmods + 2 * d,
+      });
+      da = a.dbr;
+    }
+    rec.matmul( // datty (N, d) = da · Wprojᵀ
       { m: n, n: d, k: d },
-      { buf: act, off: a.dres, ld: d },
+      { buf: act, off: da, ld: d },
       { buf: params, off: w("attn.c_proj.weight"), ld: d, trans: true },
       { buf: act, off: a.datty, ld: d },
       "store",
     );
-    rec.matmul( // dWproj (d, d) = attyᵀ · dres
+    rec.matmul( // dWproj (d, d) = attyᵀ · da
       { m: d, n: d, k: n },
       { buf: act, off: l.atty, ld: d, trans: true },
-      { buf: act, off: a.dres, ld: d },
+      { buf: act, off: da, ld: d },
       { buf: grads, off: w("attn.c_proj.weight"), ld: d },
       "store",
     );
-    rec.columnSum(n, d, a.dres, w("attn.c_proj.bias"));
+    rec.columnSum(n, d, da, w("attn.c_proj.bias"));
     rec.attentionBackward(c, batch, length, {
       qkv: l.qkv,
       y: l.atty,
@@ -770,6 +989,19 @@ export function recordBackward(
       "store",
     );
     rec.columnSum(n, 3 * d, a.dqkv, w("attn.c_attn.bias"));
+    if (timed) {
+      rec.modulateBackward(batch, length, d, {
+        dh: a.dln,
+        x: res,
+        mean: l.ln1Mean,
+        rstd: l.ln1Rstd,
+        w: w("ln_1.weight"),
+        bias: w("ln_1.bias"),
+        shift: l.mods,
+        stride: 6 * d,
+        dshift: a.dmods,
+      });
+    }
     rec.layernormBackward(n, d, {
       dy: a.dln,
       x: res,
@@ -781,6 +1013,36 @@ export function recordBackward(
       gw: w("ln_1.weight"),
       gb: w("ln_1.bias"),
     });
+    if (timed) adaBackward(`h.${i}.ada`, 6 * d, false);
+  }
+  if (timed) {
+    // Time MLP: cond = SiLU(condPre), condPre = hid · Wp + b,
+    // hid = SiLU(hidPre), hidPre = feats · Wfc + b.
+    rec.siluBackward(batch * dt, a.dcond, a.condPre); // dcond → dcondPre
+    rec.matmul(
+      { m: dt, n: dt, k: batch },
+      { buf: act, off: a.hid, ld: dt, trans: true },
+      { buf: act, off: a.dcond, ld: dt },
+      { buf: grads, off: p("time.mlp.c_proj.weight"), ld: dt },
+      "store",
+    );
+    rec.columnSum(batch, dt, a.dcond, p("time.mlp.c_proj.bias"));
+    rec.matmul( // dhidPre = dcondPre · Wpᵀ ⊙ silu'(hidPre)
+      { m: batch, n: dt, k: dt },
+      { buf: act, off: a.dcond, ld: dt },
+      { buf: params, off: p("time.mlp.c_proj.weight"), ld: dt, trans: true },
+      { buf: act, off: a.dhid, ld: dt },
+      "silu_backward",
+      { e: { buf: act, off: a.hidPre, ld: dt } },
+    );
+    rec.matmul(
+      { m: dt, n: dt, k: batch },
+      { buf: act, off: a.tfeat, ld: dt, trans: true },
+      { buf: act, off: a.dhid, ld: dt },
+      { buf: grads, off: p("time.mlp.c_fc.weight"), ld: dt },
+      "store",
+    );
+    rec.columnSum(batch, dt, a.dhid, p("time.mlp.c_fc.bias"));
   }
   rec.embedBackward(
     batch,

@@ -58,6 +58,11 @@ fn tanh_safe(x: f32) -> f32 {
 fn gelu(x: f32) -> f32 {
   return 0.5 * x * (1.0 + tanh_safe(GELU_C * (x + 0.044715 * x * x * x)));
 }
+fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn silu_grad(x: f32) -> f32 {
+  let s = 1.0 / (1.0 + exp(-x));
+  return s + x * s * (1.0 - s);
+}
 fn gelu_grad(x: f32) -> f32 {
   let t = tanh_safe(GELU_C * (x + 0.044715 * x * x * x));
   return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
@@ -71,13 +76,17 @@ export type Epilogue =
   | "bias" // C = AB + bias
   | "bias_gelu" // E = AB + bias; C = gelu(E)
   | "bias_residual" // C = AB + bias + E
-  | "gelu_backward"; // C = AB · gelu'(E)
+  | "gelu_backward" // C = AB · gelu'(E)
+  | "bias_silu" // E = AB + bias; C = silu(E)
+  | "silu_backward" // C = AB · silu'(E)
+  | "bias_gate_residual"; // X[aux] = AB + bias; C = E + X[aux]·(1 + X[gate of m's batch row])
 
 /**
  * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
  * 64 × 64 output tile per workgroup of 16 × 16 threads (4 × 4 each), K in
  * steps of 16 through workgroup memory. Uniform: a = (M, N, K, lda),
- * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde).
+ * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde), and for the
+ * gate: d = (gateOff, gateStride, rowsPerBatch, auxOff) in X (binding 6).
  * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
  */
 export function matmulSource(
@@ -106,6 +115,13 @@ export function matmulSource(
       `C[ci] = acc[i * 4u + j] + Bias[biasOff + n] + E[eOff + m * lde + n];`,
     gelu_backward:
       `C[ci] = acc[i * 4u + j] * gelu_grad(E[eOff + m * lde + n]);`,
+    bias_silu: `let pre = acc[i * 4u + j] + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
+    silu_backward:
+      `C[ci] = acc[i * 4u + j] * silu_grad(E[eOff + m * lde + n]);`,
+    bias_gate_residual: `let br = acc[i * 4u + j] + Bias[biasOff + n];
+      X[u.d.w + m * ldc + n] = br;
+      C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
   };
   const uses = store[epilogue];
   return `${HEADER}${GELU}
@@ -116,6 +132,7 @@ ${
       3: "C: array<f32>",
       ...(uses.includes("Bias") ? { 4: "Bias: array<f32>" } : {}),
       ...(uses.includes("E[") ? { 5: "E: array<f32>" } : {}),
+      ...(uses.includes("X[") ? { 6: "X: array<f32>" } : {}),
     })
   }
 var<workgroup> As: array<f32, 1024>; // [16][64]: k-major
@@ -191,7 +208,9 @@ fn max64(x: f32, t: u32) -> f32 {
 /**
  * LayerNorm forward, one workgroup per row: y = (x − mean)·rstd·w + b with
  * rstd = 1/√(var + 1e-5), saving mean and rstd for the backward.
- * a = (rows, d, xOff, yOff), b = (wOff, bOff, meanOff, rstdOff).
+ * a = (rows, d, xOff, yOff), b = (wOff, bOff, meanOff, rstdOff). With
+ * c.x = 1 the output is modulated (adaLN): y·(1 + scale) + shift, the shift
+ * of batch row b at act[c.z + b·c.w] and the scale d further (c.y = T).
  */
 export const LAYERNORM_FORWARD = `${HEADER}${REDUCE64}
 ${buffers({ 1: ACT, 2: PAR })}
@@ -208,8 +227,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   var q = 0.0;
   for (var c = t; c < d; c += 64u) { let z = act[x0 + c] - mean; q += z * z; }
   let rstd = 1.0 / sqrt(sum64(q, t) / f32(d) + 1e-5);
+  let modulated = u.c.x == 1u;
+  let m0 = u.c.z + (row / max(u.c.y, 1u)) * u.c.w; // shift of this row's batch
   for (var c = t; c < d; c += 64u) {
-    act[y0 + c] = (act[x0 + c] - mean) * rstd * par[u.b.x + c] + par[u.b.y + c];
+    var y = (act[x0 + c] - mean) * rstd * par[u.b.x + c] + par[u.b.y + c];
+    if (modulated) { y = y * (1.0 + act[m0 + d + c]) + act[m0 + c]; }
+    act[y0 + c] = y;
   }
   if (t == 0u) { act[u.b.z + row] = mean; act[u.b.w + row] = rstd; }
 }
@@ -565,6 +588,73 @@ ${attentionPrologue(hd, tile)}
 }
 `;
 }
+
+/**
+ * Gate backward (adaLN), one thread per (batch row b, channel n): for
+ * out = res + br·(1 + g_b), dg_b = Σ_t dout·br and dbr = dout·(1 + g_b).
+ * a = (B·d, d, T, doutOff), b = (brOff, gOff, stride, dbrOff), c.x = dgOff
+ * (g and dg rows of batch b at off + b·stride).
+ */
+export const GATE_BACKWARD = `${HEADER}
+${buffers({ 1: ACT })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x; let d = u.a.y; let T = u.a.z;
+  if (i >= u.a.x) { return; }
+  let b = i / d; let n = i % d;
+  let g = 1.0 + act[u.b.y + b * u.b.z + n];
+  var s = 0.0;
+  for (var t = 0u; t < T; t++) {
+    let o = (b * T + t) * d + n;
+    let dout = act[u.a.w + o];
+    s += dout * act[u.b.x + o];
+    act[u.b.w + o] = dout * g;
+  }
+  act[u.c.x + b * u.b.z + n] = s;
+}
+`;
+
+/**
+ * Modulation backward (adaLN), one thread per (b, c): for
+ * h = ĥ·(1 + scale_b) + shift_b with ĥ the LayerNorm output (recomputed
+ * from x, mean, rstd, w, bias): dshift = Σ_t dh, dscale = Σ_t dh·ĥ, and dh
+ * becomes dĥ = dh·(1 + scale_b) in place. a = (B·d, d, T, dhOff),
+ * b = (xOff, meanOff, rstdOff, wOff), c = (biasOff, shiftOff, stride,
+ * dShiftOff); scales sit d after shifts.
+ */
+export const MODULATE_BACKWARD = `${HEADER}
+${buffers({ 1: ACT, 2: PAR })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x; let d = u.a.y; let T = u.a.z;
+  if (i >= u.a.x) { return; }
+  let b = i / d; let c = i % d;
+  let s1 = 1.0 + act[u.c.y + b * u.c.z + d + c];
+  var dshift = 0.0; var dscale = 0.0;
+  for (var t = 0u; t < T; t++) {
+    let row = b * T + t;
+    let o = row * d + c;
+    let dh = act[u.a.w + o];
+    let xh = (act[u.b.x + o] - act[u.b.y + row]) * act[u.b.z + row] * par[u.b.w + c] + par[u.c.x + c];
+    dshift += dh; dscale += dh * xh;
+    act[u.a.w + o] = dh * s1;
+  }
+  act[u.c.w + b * u.c.z + c] = dshift;
+  act[u.c.w + b * u.c.z + d + c] = dscale;
+}
+`;
+
+/** In place dx ← dx·silu'(pre) over n values. a = (n, dxOff, preOff). */
+export const SILU_BACKWARD = `${HEADER}
+${GELU}
+${buffers({ 1: ACT })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= u.a.x) { return; }
+  act[u.a.y + i] = act[u.a.y + i] * silu_grad(act[u.a.z + i]);
+}
+`;
 
 /**
  * Softmax cross-entropy with per-token weights, one workgroup per row of a

@@ -33,6 +33,7 @@ import {
   planArena,
   planInts,
   ropeTables,
+  timeFeatures,
 } from "./_layout.ts";
 import {
   type Dispatch,
@@ -97,6 +98,8 @@ export interface TrainBatch {
    * for a mean; MDLM's −α′/(1−α)/count on masked tokens, 0 elsewhere).
    */
   weights: Float32Array;
+  /** Diffusion time per row, B values in [0, 1]; required when time-conditioned. */
+  t?: ArrayLike<number>;
 }
 
 /** Work counters since the engine was built. */
@@ -158,8 +161,8 @@ function fail(message: string): never {
 /**
  * The Transformer on the fused WebGPU engine. Causal and bidirectional
  * attention, learned and rotary positions, tied embeddings, pre-LN blocks,
- * GELU MLP; no time conditioning and no dropout (both refused with a
- * RangeError). The parameters equal a tfjs `Transformer` of the same config
+ * GELU MLP, optional adaLN time conditioning (pass `t` per row); no
+ * dropout (refused with a RangeError). The parameters equal a tfjs `Transformer` of the same config
  * and seed, and read and write the same safetensors.
  *
  * @example
@@ -177,8 +180,8 @@ function fail(message: string): never {
 export class WebGpuTransformer {
   /** The validated configuration. */
   readonly config: ModelConfig;
-  /** Always false: the engine refuses time-conditioned configs. */
-  readonly timeConditioned: boolean = false;
+  /** Whether the model reads the diffusion time t (adaLN; `config.timeConditioning`). */
+  readonly timeConditioned: boolean;
   /** Rows of a training step. */
   readonly batchSize: number;
   /** Tokens per row of a training step. */
@@ -221,6 +224,7 @@ export class WebGpuTransformer {
     options: WebGpuTransformerOptions,
   ) {
     this.config = config;
+    this.timeConditioned = config.timeConditioning;
     this.device = device;
     this.#ownsDevice = ownsDevice;
     this.batchSize = options.batchSize;
@@ -293,7 +297,7 @@ export class WebGpuTransformer {
    * @param options The fixed training shape, seed or weights, device,
    *   optimiser settings.
    * @returns The engine; call {@linkcode WebGpuTransformer.dispose} when done.
-   * @throws {RangeError} On time conditioning, dropout > 0 or a bad shape.
+   * @throws {RangeError} On dropout > 0 or a bad shape.
    * @throws {WebGpuUnavailableError} When no adapter exists.
    *
    * @example
@@ -301,11 +305,11 @@ export class WebGpuTransformer {
    * import { WebGpuTransformer } from "@d3pm/webgpu";
    * import { preset } from "@d3pm/transformer";
    * import { assertRejects } from "@std/assert";
-   * const config = preset("tiny", { kind: "bidirectional", timeConditioning: true });
+   * const config = preset("tiny", { kind: "bidirectional", dropout: 0.1 });
    * await assertRejects(
    *   () => WebGpuTransformer.create(config, { batchSize: 1, length: 8 }),
    *   RangeError,
-   *   "timeConditioning",
+   *   "dropout 0.1",
    * );
    * ```
    */
@@ -314,11 +318,6 @@ export class WebGpuTransformer {
     options: WebGpuTransformerOptions,
   ): Promise<WebGpuTransformer> {
     const c = validateConfig(config);
-    if (c.timeConditioning) {
-      fail(
-        "timeConditioning true is not supported by the WebGPU engine (adaLN); accepted: false — use the tfjs Transformer",
-      );
-    }
     if (c.dropout !== 0) {
       fail(
         `dropout ${c.dropout} is not supported by the WebGPU engine; accepted: 0`,
@@ -564,9 +563,33 @@ export class WebGpuTransformer {
     }
   }
 
+  // Sinusoidal features of t into a plan's arena (time-conditioned models).
+  #writeTime(plan: Plan, t: ArrayLike<number> | undefined, what: string): void {
+    if (!this.timeConditioned) return;
+    if (t === undefined || t.length !== plan.batch) {
+      fail(
+        `${what}: this model is time-conditioned, pass t with ${plan.batch} values in [0, 1], got ${
+          t === undefined ? "none" : `${t.length} values`
+        }`,
+      );
+    }
+    for (let i = 0; i < t.length; i++) {
+      if (!(t[i] >= 0 && t[i] <= 1)) {
+        fail(`${what}: t[${i}] must be in [0, 1], got ${t[i]}`);
+      }
+    }
+    this.device.queue.writeBuffer(
+      plan.act,
+      plan.arena.tfeat * 4,
+      timeFeatures(t, this.config.dTime),
+    );
+  }
+
   #writeBatch(batch: TrainBatch): void {
     const n = this.batchSize * this.length;
-    for (const [key, arr] of Object.entries(batch)) {
+    this.#writeTime(this.#train, batch.t, "batch.t");
+    for (const key of ["inputs", "targets", "weights"] as const) {
+      const arr = batch[key];
       if (!(arr instanceof (key === "weights" ? Float32Array : Int32Array))) {
         fail(
           `batch.${key} must be a ${
@@ -811,12 +834,14 @@ export class WebGpuTransformer {
    * @param ids Token ids, B·T, row-major.
    * @param batch B.
    * @param length T (≤ contextLength).
+   * @param t Diffusion time per row (B values; time-conditioned models only).
    * @returns Logits B·T·V, row-major.
    */
   async forwardIds(
     ids: Int32Array,
     batch: number,
     length: number,
+    t?: ArrayLike<number>,
   ): Promise<Float32Array> {
     this.#check();
     if (
@@ -842,6 +867,7 @@ export class WebGpuTransformer {
       plan = this.#plan(batch, length, false);
       this.#forwardPlans.set(key, plan);
     }
+    this.#writeTime(plan, t, "forward");
     const ints = new Int32Array(plan.ints.size);
     ints.set(ids, plan.ints.tokens);
     this.device.queue.writeBuffer(plan.intBuf, 0, ints);
@@ -861,25 +887,27 @@ export class WebGpuTransformer {
    * WebGPU reads back asynchronously).
    *
    * @param tokens Token ids, int32 [B, T].
-   * @param options `t` is ignored (no time conditioning); `training: true`
-   *   is accepted (there is no dropout).
+   * @param options `t` [B] (required when time-conditioned, ignored
+   *   otherwise); `training: true` is accepted (there is no dropout).
    * @returns Logits [B, T, V]; the caller disposes them.
    */
   async forward(
     tokens: Tensor2D,
     options: { t?: Tensor1D; training?: boolean } = {},
   ): Promise<Tensor3D> {
-    void options;
     if (!(tokens instanceof tf.Tensor) || tokens.rank !== 2) {
       fail("forward: tokens must be a rank-2 int32 tensor [B, T]");
     }
     if (tokens.dtype !== "int32") {
       fail(`forward: tokens must be int32, got ${tokens.dtype}`);
     }
-    const [b, t] = tokens.shape;
+    const [b, length] = tokens.shape;
     const ids = (await tokens.data()) as Int32Array;
-    const logits = await this.forwardIds(ids, b, t);
-    return tf.tensor3d(logits, [b, t, this.config.vocabSize]);
+    const t = this.timeConditioned && options.t
+      ? ((await options.t.data()) as Float32Array)
+      : undefined;
+    const logits = await this.forwardIds(ids, b, length, t);
+    return tf.tensor3d(logits, [b, length, this.config.vocabSize]);
   }
 
   /**

@@ -262,3 +262,101 @@ for (const kind of ["causal", "bidirectional"] as const) {
     },
   });
 }
+
+// Time conditioning (adaLN): the time MLP, six modulations per block and the
+// final shift/scale, with every adaLN and time weight drawn at random (their
+// initialisation is zero, which would hide the modulation paths).
+for (const positions of ["learned", "rotary"] as const) {
+  Deno.test({
+    name:
+      `WebGpuTransformer matches the tfjs model with time conditioning (${positions}): logits, loss, gradients, 3 AdamW steps`,
+    ignore: skipReason !== null,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      await tf.setBackend("cpu");
+      const config = validateConfig({
+        ...parityConfig("bidirectional", positions),
+        timeConditioning: true,
+        dTime: 10,
+      });
+      const init = new Transformer(config, { seed: 8 });
+      const rng = prng(9);
+      const weights = new Map<string, StoredTensor>();
+      for (const [name, v] of init.variables) {
+        let data = (await v.data()) as Float32Array;
+        if (name.includes("ada") || name.startsWith("time.")) {
+          data = data.map(() => (rng.next() - 0.5) * 0.4);
+        }
+        weights.set(name, { shape: [...v.shape], data });
+      }
+      init.dispose();
+      const model = new Transformer(config, { weights });
+      const engine = await WebGpuTransformer.create(config, {
+        batchSize: B,
+        length: T,
+        weights,
+        device: testDevice(),
+        excludeToken: MASK,
+        clipNorm: CLIP,
+      });
+      const opt = new AdamW(model.variables);
+      const times = [0.3, 0.85];
+      const c = maskedCase();
+      const batch = { ...c.batch, t: times };
+      const loss = () =>
+        tf.tidy(() => {
+          const x0 = randomIds(B * T, V - 1, 12); // maskedCase's clean ids
+          const logits = model.forward(
+            tf.tensor2d(batch.inputs, [B, T], "int32"),
+            { t: tf.tensor1d(times) },
+          );
+          const ce = subsCrossEntropy(logits, x0, batch.inputs, MASK);
+          return ce.mul(tf.tensor2d([1 / 0.3, 1 / 0.8], [B, 1])).sum().div(
+            B * T,
+          );
+        }) as tf.Scalar;
+      try {
+        const x = tf.tensor2d(batch.inputs, [B, T], "int32");
+        const tt = tf.tensor1d(times);
+        const want = model.forward(x, { t: tt });
+        const got = await engine.forward(x, { t: tt });
+        const logitErr = relError(await got.data(), await want.data());
+        assertLess(logitErr, 1e-5, `logits: relative error ${logitErr}`);
+        tf.dispose([x, tt, want, got]);
+
+        const ref = await tfGrads(model, { batch, loss: () => loss() });
+        engine.backward(batch);
+        const reading = await engine.readLoss();
+        assertLess(
+          Math.abs(reading.loss - ref.loss) / ref.loss,
+          1e-5,
+          `loss ${reading.loss} vs ${ref.loss}`,
+        );
+        const refGrads = new Map<string, Float32Array>();
+        for (const [k, g] of ref.grads) {
+          refGrads.set(k, (await g.data()) as Float32Array);
+        }
+        compare("gradient", await engine.readGradients(), refGrads, 1e-4);
+        tf.dispose([...ref.grads.values()]);
+
+        for (let s = 0; s < 3; s++) {
+          const r = await tfGrads(model, { batch, loss: () => loss() });
+          const clipped = await clipByGlobalNorm(r.grads, CLIP);
+          opt.step(clipped.grads, LR);
+          tf.dispose([...r.grads.values(), ...clipped.grads.values()]);
+          engine.step(batch, LR);
+        }
+        const refParams = new Map<string, Float32Array>();
+        for (const [k, v] of model.variables) {
+          refParams.set(k, (await v.data()) as Float32Array);
+        }
+        compare("parameter", await engine.getWeights(), refParams, 1e-3);
+      } finally {
+        engine.dispose();
+        model.dispose();
+        opt.dispose();
+      }
+    },
+  });
+}
