@@ -25,6 +25,7 @@ import { parseArgs } from "@std/cli";
 import { prng } from "@d3pm/data";
 import { type ModelConfig, parameterCount, preset } from "@d3pm/transformer";
 import {
+  engineMemory,
   requestEngineDevice,
   timeMatmul,
   WebGpuTransformer,
@@ -39,6 +40,7 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
                batch 8, V 4096) or paper (GPT-2 small, T 1024, batch 4)
   --batch      rows per step (default by size: 2, 8, 4)
   --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
+  --time       a time-conditioned (adaLN) bidirectional model instead
   --no-matmul  skip the matmul GFLOP/s lines
   --adapter    print the adapter's description, features and limits, then exit
   --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
@@ -47,7 +49,7 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
 
 const args = parseArgs(Deno.args, {
   string: ["size", "batch", "steps", "kind", "positions"],
-  boolean: ["help", "matmul", "adapter", "tfjs"],
+  boolean: ["help", "matmul", "adapter", "tfjs", "time"],
   negatable: ["matmul", "tfjs"],
   default: {
     size: "tiny",
@@ -96,8 +98,9 @@ function positiveInt(
 
 const log = (msg: string) => console.error(`[bench:webgpu] ${msg}`);
 const common = {
-  kind: args.kind,
+  kind: args.time ? "bidirectional" : args.kind,
   positions: args.positions,
+  timeConditioning: args.time,
   dropout: 0,
 } as const;
 const shapes: Record<
@@ -125,7 +128,6 @@ const shapes: Record<
   paper: { config: preset("paper", common), batch: 4, steps: 10 },
 };
 const { config } = shapes[size];
-const batch = positiveInt("batch", args.batch, shapes[size].batch);
 const steps = positiveInt("steps", args.steps, shapes[size].steps);
 const length = config.contextLength;
 
@@ -153,6 +155,30 @@ if (args.adapter) {
   Deno.exit(0);
 }
 
+// Without --batch: the size's batch, halved until its largest buffer fits.
+const limit = Math.min(
+  device.limits.maxStorageBufferBindingSize,
+  device.limits.maxBufferSize,
+);
+let batch = positiveInt("batch", args.batch, shapes[size].batch);
+const memoryOf = (b: number) =>
+  engineMemory(config, {
+    batchSize: b,
+    length,
+    maxBindingBytes: device.limits.maxStorageBufferBindingSize,
+  });
+if (args.batch === undefined) {
+  while (batch > 1 && memoryOf(batch).largestBuffer > limit) {
+    batch = Math.floor(batch / 2);
+  }
+}
+const memory = memoryOf(batch);
+log(
+  `batch ${batch}: ${(memory.total / 2 ** 20).toFixed(0)} MiB (largest buffer ${
+    (memory.largestBuffer / 2 ** 20).toFixed(0)
+  } MiB, limit ${(limit / 2 ** 20).toFixed(0)} MiB)`,
+);
+
 const buildStart = performance.now();
 const engine = await WebGpuTransformer.create(config, {
   batchSize: batch,
@@ -178,7 +204,8 @@ const batches = Array.from({ length: 2 }, () => {
     { length: n },
     () => Math.floor(rng.next() * config.vocabSize),
   );
-  return { inputs, targets, weights: new Float32Array(n).fill(1 / n) };
+  const t = Array.from({ length: batch }, () => rng.next());
+  return { inputs, targets, weights: new Float32Array(n).fill(1 / n), t };
 });
 
 // Warm-up: pipelines compiled, buffers touched.
@@ -206,6 +233,8 @@ console.log(JSON.stringify({
   software,
   kind: config.kind,
   positions: config.positions,
+  timeConditioning: config.timeConditioning,
+  memoryMiB: Math.round(memory.total / 2 ** 20),
   parameters: parameterCount(config),
   batch,
   length,

@@ -2,8 +2,9 @@
 # The whole GPU check in one run (budget: under 8 minutes), so that one
 # session on a GPU machine yields every figure of the WebGPU engine:
 #   1. the adapter: description, features, limits;
-#   2. bench:webgpu at the reference and paper sizes (tiny on a software
-#      adapter such as lavapipe, where it is a smoke test);
+#   2. bench:webgpu at the reference size (plain, and time-conditioned) and
+#      the paper size (tiny on a software adapter such as lavapipe, where it
+#      is a smoke test); each bench also times the same step on tfjs-webgpu;
 #   3. the engine's tests (parity with tfjs on cpu) on that adapter.
 # Every step has its own timeout; a failing step is reported and the rest
 # still run. JSON lines and logs go to the output directory (first argument,
@@ -38,20 +39,23 @@ run() {
   grep '^{' "$OUT/$name.jsonl" || true
 }
 
-run adapter 60 "$DENO" run -A bench/webgpu.ts --adapter
+run adapter 30 "$DENO" run -A bench/webgpu.ts --adapter
 if grep -q '"software":true' "$OUT/adapter.jsonl"; then
-  SIZES=${GPU_CHECK_SIZES:-tiny}
+  SIZES=${GPU_CHECK_SIZES:-tiny tiny-time}
 else
-  SIZES=${GPU_CHECK_SIZES:-reference paper}
+  SIZES=${GPU_CHECK_SIZES:-reference reference-time paper}
 fi
 for size in $SIZES; do
   case $size in
-    paper) limit=200 ;;
-    *) limit=100 ;;
+    paper) limit=180 ;;
+    reference) limit=75 ;;
+    *) limit=60 ;;
   esac
-  run "bench_$size" "$limit" "$DENO" run -A bench/webgpu.ts --size "$size"
+  flags=(--size "${size%-time}")
+  [ "$size" != "${size%-time}" ] && flags+=(--time --no-matmul --no-tfjs)
+  run "bench_$size" "$limit" "$DENO" run -A bench/webgpu.ts "${flags[@]}"
 done
-run tests 150 "$DENO" test -A webgpu/
+run tests 120 "$DENO" test -A webgpu/
 grep -E "(passed|failed).*\|" "$OUT/tests.jsonl" | tail -n 1 >&2
 
 log "done in $(($(date +%s) - START))s; output in $OUT"

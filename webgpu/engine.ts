@@ -24,6 +24,7 @@ import {
   WEIGHTS_FILE,
 } from "@d3pm/transformer";
 import { requestEngineDevice } from "./device.ts";
+import { defaultChunkFloats } from "./memory.ts";
 import {
   type Arena,
   embeddingIndex,
@@ -239,10 +240,7 @@ export class WebGpuTransformer {
     this.#emaDecay = options.emaDecay ?? -1;
     this.#exclude = options.excludeToken ?? 0xffffffff;
     this.#chunkFloats = options.chunkFloats ??
-      Math.min(
-        32 * 1024 * 1024,
-        Math.floor(device.limits.maxStorageBufferBindingSize / 4 / 8),
-      );
+      defaultChunkFloats(device.limits.maxStorageBufferBindingSize);
     this.#table = parameterTable(config);
     const layout = device.createBindGroupLayout({
       entries: [
@@ -403,10 +401,14 @@ export class WebGpuTransformer {
   }
 
   #buffer(bytes: number, usage = USAGE_STORAGE): GPUBuffer {
-    const limit = this.device.limits.maxStorageBufferBindingSize;
+    const limits = this.device.limits;
+    const limit = Math.min(
+      limits.maxStorageBufferBindingSize,
+      limits.maxBufferSize,
+    );
     if (usage & 0x80 && bytes > limit) {
       fail(
-        `a ${bytes}-byte buffer exceeds this adapter's maxStorageBufferBindingSize ${limit}; use a smaller batchSize or length`,
+        `a ${bytes}-byte buffer exceeds this device's largest storage buffer (${limit} bytes); use a smaller batchSize or length (see engineMemory)`,
       );
     }
     const b = this.device.createBuffer({

@@ -257,3 +257,27 @@ Deno.test({
     chunked.dispose();
   },
 });
+
+Deno.test({
+  name: "engineMemory() counts the parameters the engine holds",
+  ...gpu,
+  fn: async () => {
+    const { engineMemory } = await import("./mod.ts");
+    const config = parityConfig("causal", "learned");
+    const m = engineMemory(config, {
+      batchSize: B,
+      length: T,
+      maxBindingBytes: testDevice().limits.maxStorageBufferBindingSize,
+    });
+    const e = await engine(1);
+    assertEquals(
+      m.parameters,
+      (await e.getWeights()).values().reduce(
+        (s, t) => s + t.data.length * 4,
+        0,
+      ),
+    );
+    assert(m.arena > 0 && m.total > m.persistent);
+    e.dispose();
+  },
+});
