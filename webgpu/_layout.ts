@@ -215,7 +215,7 @@ export function planArena(
     dmods: opt(batch * 6 * d),
     dcond: opt(batch * dt),
     dhid: opt(batch * dt),
-    dbr: opt(n * d),
+    dbr: timed || config.dropout > 0 ? take(n * d) : none,
     res0,
     layers,
     lnf,

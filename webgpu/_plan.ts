@@ -12,12 +12,13 @@ import {
   attentionForwardSource,
   COLUMN_SUM,
   CROSS_ENTROPY,
+  DROPOUT_BACKWARD,
   EMA,
-  EMBED_BACKWARD_WPE,
-  EMBED_BACKWARD_WTE,
-  EMBED_FORWARD,
+  embedBackwardWpeSource,
+  embedBackwardWteSource,
+  embedForwardSource,
   type Epilogue,
-  GATE_BACKWARD,
+  gateBackwardSource,
   LAYERNORM_BACKWARD,
   LAYERNORM_FORWARD,
   LAYERNORM_PARAMS_BACKWARD,
@@ -92,12 +93,21 @@ export class Recorder {
   uniform: GPUBuffer | null = null;
   readonly act: GPUBuffer;
   readonly ints: GPUBuffer;
+  /** Record the dropout variants (training with dropout > 0). */
+  readonly dropout: boolean;
 
-  constructor(kit: Kit, globals: Globals, act: GPUBuffer, ints: GPUBuffer) {
+  constructor(
+    kit: Kit,
+    globals: Globals,
+    act: GPUBuffer,
+    ints: GPUBuffer,
+    dropout = false,
+  ) {
     this.#kit = kit;
     this.#g = globals;
     this.act = act;
     this.ints = ints;
+    this.dropout = dropout;
   }
 
   /** The parameter buffer. */
@@ -166,9 +176,12 @@ export class Recorder {
     } = {},
   ): void {
     const ta = a.trans ?? false, tb = b.trans ?? false;
+    // Residual branches take dropout (site: the output's offset).
+    const drop = this.dropout &&
+      (epilogue === "bias_residual" || epilogue === "bias_gate_residual");
     this.#push(
-      `mm:${ta}:${tb}:${epilogue}`,
-      () => matmulSource(ta, tb, epilogue),
+      `mm:${ta}:${tb}:${epilogue}:${drop}`,
+      () => matmulSource(ta, tb, epilogue, drop),
       [
         dims.m,
         dims.n,
@@ -194,6 +207,7 @@ export class Recorder {
         4: extra.bias?.buf ?? null,
         5: extra.e?.buf ?? null,
         6: extra.gate ? this.act : null,
+        7: drop ? this.#g.scalars : null,
       },
       Math.ceil(dims.n / 64),
       Math.ceil(dims.m / 64),
@@ -278,12 +292,14 @@ export class Recorder {
       stride: number;
       dbr: number;
       dg: number;
+      site: number;
     },
   ): void {
+    const drop = this.dropout;
     this.#push(
-      "gate_bwd",
-      () => GATE_BACKWARD,
-      [batch * d, d, length, s.dout, s.br, s.g, s.stride, s.dbr, s.dg],
+      `gate_bwd:${drop}`,
+      () => gateBackwardSource(drop),
+      [batch * d, d, length, s.dout, s.br, s.g, s.stride, s.dbr, s.dg, s.site],
       this.#std(),
       Math.ceil((batch * d) / 64),
     );
@@ -329,6 +345,17 @@ export class Recorder {
     );
   }
 
+  // A residual branch's dropout backward: dst = src · mask(site).
+  dropoutBackward(n: number, site: number, src: number, dst: number): void {
+    this.#push(
+      "dropout_bwd",
+      () => DROPOUT_BACKWARD,
+      [n, site, src, dst],
+      this.#std(),
+      ...grid(Math.ceil(n / 256)),
+    );
+  }
+
   // dx ← dx·silu'(pre), n values.
   siluBackward(n: number, dx: number, pre: number): void {
     this.#push(
@@ -361,9 +388,10 @@ export class Recorder {
     wpe: number,
     out: number,
   ): void {
+    const drop = this.dropout;
     this.#push(
-      "embed_fwd",
-      () => EMBED_FORWARD,
+      `embed_fwd:${drop}`,
+      () => embedForwardSource(drop),
       [n * d, d, length, tokens, wte, Math.max(wpe, 0), wpe >= 0 ? 1 : 0, out],
       this.#std(),
       ...grid(Math.ceil((n * d) / 256)),
@@ -379,20 +407,31 @@ export class Recorder {
     ints: IntLayout,
     gWte: number,
     gWpe: number,
+    site: number,
   ): void {
-    const n = batch * length;
+    const n = batch * length, drop = this.dropout;
     this.#push(
-      "embed_bwd_wte",
-      () => EMBED_BACKWARD_WTE,
-      [n * d, d, dx, ints.count, ints.uniq, ints.starts, ints.positions, gWte],
+      `embed_bwd_wte:${drop}`,
+      () => embedBackwardWteSource(drop),
+      [
+        n * d,
+        d,
+        dx,
+        ints.count,
+        ints.uniq,
+        ints.starts,
+        ints.positions,
+        gWte,
+        site,
+      ],
       this.#std(),
       ...grid(Math.ceil((n * d) / 256)),
     );
     if (gWpe < 0) return;
     this.#push(
-      "embed_bwd_wpe",
-      () => EMBED_BACKWARD_WPE,
-      [length * d, d, length, batch, dx, gWpe],
+      `embed_bwd_wpe:${drop}`,
+      () => embedBackwardWpeSource(drop),
+      [length * d, d, length, batch, dx, gWpe, site],
       this.#std(),
       ...grid(Math.ceil((length * d) / 256)),
     );
@@ -439,8 +478,8 @@ export class Recorder {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
     this.#push(
-      `attn_fwd:${hd}:${causal}`,
-      () => attentionForwardSource(hd, causal),
+      `attn_fwd:${hd}:${causal}:${this.dropout}`,
+      () => attentionForwardSource(hd, causal, this.dropout),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
       Math.ceil(length / 64),
@@ -477,16 +516,16 @@ export class Recorder {
       s.D,
     ];
     this.#push(
-      `attn_bwd_q:${hd}:${causal}`,
-      () => attentionBackwardQuerySource(hd, causal),
+      `attn_bwd_q:${hd}:${causal}:${this.dropout}`,
+      () => attentionBackwardQuerySource(hd, causal, this.dropout),
       words,
       this.#std(),
       Math.ceil(length / 64),
       batch * c.nHead,
     );
     this.#push(
-      `attn_bwd_kv:${hd}:${causal}`,
-      () => attentionBackwardKeyValueSource(hd, causal),
+      `attn_bwd_kv:${hd}:${causal}:${this.dropout}`,
+      () => attentionBackwardKeyValueSource(hd, causal, this.dropout),
       words,
       this.#std(),
       Math.ceil(length / 64),
@@ -877,7 +916,11 @@ export function recordBackward(
         stride: 6 * d,
         dbr: a.dbr,
         dg: a.dmods + 5 * d,
+        site: l.resOut,
       });
+      dm = a.dbr;
+    } else if (rec.dropout) {
+      rec.dropoutBackward(n * d, l.resOut, a.dres, a.dbr);
       dm = a.dbr;
     }
     rec.matmul( // dfc (N, m) = dm · Wpᵀ ⊙ gelu'(fcPre)
@@ -945,7 +988,11 @@ export function recordBackward(
         stride: 6 * d,
         dbr: a.dbr,
         dg: a.dmods + 2 * d,
+        site: l.resMid,
       });
+      da = a.dbr;
+    } else if (rec.dropout) {
+      rec.dropoutBackward(n * d, l.resMid, a.dres, a.dbr);
       da = a.dbr;
     }
     rec.matmul( // datty (N, d) = da · Wprojᵀ
@@ -1052,5 +1099,6 @@ export function recordBackward(
     ints,
     p("wte.weight"),
     c.positions === "learned" ? p("wpe.weight") : -1,
+    a.res0,
   );
 }

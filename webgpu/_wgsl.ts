@@ -25,6 +25,8 @@ export const S = {
   c2: 10,
   maxNorm: 11,
   emaDecay: 12,
+  dropSeed: 13, // u32 bits: this step's dropout seed
+  dropRate: 14,
   size: 16,
 } as const;
 
@@ -33,6 +35,24 @@ struct U { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
 @group(0) @binding(0) var<uniform> u: U;
 fn f(x: u32) -> f32 { return bitcast<f32>(x); }
 fn flat_id(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.y * nwg.x + wg.x; }
+`;
+
+// Dropout masks from a counter-based hash, so the backward recomputes the
+// forward's mask: keep(site, i) is 0 with probability rate, else
+// 1/(1 − rate) (tf.dropout's scaling). A site is the arena offset of the
+// tensor the mask belongs to, i its element index; the seed changes per step.
+const DROP = `
+fn hash_u32(x0: u32) -> u32 {
+  var x = x0;
+  x ^= x >> 16u; x *= 0x7feb352du; x ^= x >> 15u; x *= 0x846ca68bu; x ^= x >> 16u;
+  return x;
+}
+fn keep(site: u32, i: u32) -> f32 {
+  let h = hash_u32(hash_u32(bitcast<u32>(scl[${13}]) ^ hash_u32(site)) ^ hash_u32(i ^ 0x9e3779b9u));
+  let rate = scl[${14}];
+  if (f32(h >> 8u) * (1.0 / 16777216.0) < rate) { return 0.0; }
+  return 1.0 / (1.0 - rate);
+}
 `;
 
 function buffers(slots: Record<number, string | undefined>): string {
@@ -93,6 +113,7 @@ export function matmulSource(
   transA: boolean,
   transB: boolean,
   epilogue: Epilogue,
+  dropout = false,
 ): string {
   // Load maps chosen so that consecutive threads read consecutive addresses.
   const loadA = transA
@@ -105,6 +126,8 @@ export function matmulSource(
        var x = 0.0; if (n < N && k < K) { x = B[bOff + n * ldb + k]; }`
     : `let kk = e / 64u; let nn = e % 64u; let n = col0 + nn; let k = k0 + kk;
        var x = 0.0; if (n < N && k < K) { x = B[bOff + k * ldb + n]; }`;
+  // The residual branch's dropout: site = the output's offset, i = m·N + n.
+  const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
   const store: Record<Epilogue, string> = {
     store: `C[ci] = acc[i * 4u + j];`,
     accumulate: `C[ci] = C[ci] + acc[i * 4u + j];`,
@@ -112,14 +135,15 @@ export function matmulSource(
     bias_gelu: `let pre = acc[i * 4u + j] + Bias[biasOff + n];
       E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
     bias_residual:
-      `C[ci] = acc[i * 4u + j] + Bias[biasOff + n] + E[eOff + m * lde + n];`,
+      `C[ci] = (acc[i * 4u + j] + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
     gelu_backward:
       `C[ci] = acc[i * 4u + j] * gelu_grad(E[eOff + m * lde + n]);`,
     bias_silu: `let pre = acc[i * 4u + j] + Bias[biasOff + n];
       E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
     silu_backward:
       `C[ci] = acc[i * 4u + j] * silu_grad(E[eOff + m * lde + n]);`,
-    bias_gate_residual: `let br = acc[i * 4u + j] + Bias[biasOff + n];
+    bias_gate_residual:
+      `let br = (acc[i * 4u + j] + Bias[biasOff + n])${DROPPED};
       X[u.d.w + m * ldc + n] = br;
       C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
   };
@@ -133,8 +157,9 @@ ${
       ...(uses.includes("Bias") ? { 4: "Bias: array<f32>" } : {}),
       ...(uses.includes("E[") ? { 5: "E: array<f32>" } : {}),
       ...(uses.includes("X[") ? { 6: "X: array<f32>" } : {}),
+      ...(uses.includes("keep(") ? { 7: SCL } : {}),
     })
-  }
+  }${uses.includes("keep(") ? DROP : ""}
 var<workgroup> As: array<f32, 1024>; // [16][64]: k-major
 var<workgroup> Bs: array<f32, 1024>; // [16][64]
 @compute @workgroup_size(16, 16)
@@ -309,10 +334,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 /**
  * Token (+ learned position) embedding: x[n, c] = wte[tok[n], c] + wpe[n mod T, c].
- * a = (N·d, d, T, tokOff), b = (wteOff, wpeOff, learned, outOff).
+ * a = (N·d, d, T, tokOff), b = (wteOff, wpeOff, learned, outOff); with
+ * dropout the mask's site is outOff.
  */
-export const EMBED_FORWARD = `${HEADER}
-${buffers({ 1: ACT, 2: PAR, 6: INT })}
+export function embedForwardSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 2: PAR, 6: INT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) l: u32) {
@@ -322,19 +350,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let tok = u32(ints[u.a.w + n]);
   var x = par[u.b.x + tok * d + c];
   if (u.b.z == 1u) { x += par[u.b.y + (n % u.a.z) * d + c]; }
-  act[u.b.w + i] = x;
+  act[u.b.w + i] = x${dropout ? " * keep(u.b.w, i)" : ""};
 }
 `;
+}
 
 /**
  * Embedding backward (tied wte), deterministic scatter-add: the host lists
  * the distinct tokens of the batch and, for each, its positions (CSR); one
  * thread per (distinct token, channel) sums its rows of dx in order and adds
  * them to the gradient row. a = (maxU·d, d, dxOff, countOff),
- * b = (tokensOff, startsOff, positionsOff, wteOff).
+ * b = (tokensOff, startsOff, positionsOff, wteOff), c.x = dropout site.
  */
-export const EMBED_BACKWARD_WTE = `${HEADER}
-${buffers({ 1: ACT, 3: GRD, 6: INT })}
+export function embedBackwardWteSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 3: GRD, 6: INT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) l: u32) {
@@ -345,28 +376,37 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let tok = u32(ints[u.b.x + k]);
   var s = 0.0;
   for (var q = u32(ints[u.b.y + k]); q < u32(ints[u.b.y + k + 1u]); q++) {
-    s += act[u.a.z + u32(ints[u.b.z + q]) * d + c];
+    let o = u32(ints[u.b.z + q]) * d + c;
+    s += act[u.a.z + o]${dropout ? " * keep(u.c.x, o)" : ""};
   }
   grd[u.b.w + tok * d + c] += s;
 }
 `;
+}
 
 /**
  * Learned-position gradient: wpe[t, c] = Σ_b dx[b, t, c].
- * a = (T·d, d, T, B), b = (dxOff, wpeOff).
+ * a = (T·d, d, T, B), b = (dxOff, wpeOff, dropout site).
  */
-export const EMBED_BACKWARD_WPE = `${HEADER}
-${buffers({ 1: ACT, 3: GRD })}
+export function embedBackwardWpeSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 3: GRD, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) l: u32) {
   let i = flat_id(wg, nwg) * 256u + l;
   if (i >= u.a.x) { return; }
   var s = 0.0;
-  for (var b = 0u; b < u.a.w; b++) { s += act[u.b.x + b * u.a.x + i]; }
+  for (var b = 0u; b < u.a.w; b++) {
+    s += act[u.b.x + b * u.a.x + i]${
+    dropout ? " * keep(u.b.z, b * u.a.x + i)" : ""
+  };
+  }
   grd[u.b.y + i] = s;
 }
 `;
+}
 
 /**
  * Rotary positions in place on the q and k thirds of qkv [N, 3d] ("rotate
@@ -413,9 +453,14 @@ export function attentionTile(hd: number): number {
 // (queries, or keys for the key/value kernel) of one (b, h); dispatch grid
 // (⌈T/64⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
 // scale, dyOff), c = (dqkvOff, DOff).
-function attentionPrologue(hd: number, tile: number): string {
+function attentionPrologue(
+  hd: number,
+  tile: number,
+  dropout: boolean,
+): string {
   return `${HEADER}
-${buffers({ 1: ACT })}
+${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
 const HD: u32 = ${hd}u;
 const TILE: u32 = ${tile}u;
 @compute @workgroup_size(64)
@@ -438,12 +483,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
  * log-sum-exp per query for the backward. qkv [B, T, 3d] → y [B, T, d],
  * lse [B, H, T].
  */
-export function attentionForwardSource(hd: number, causal: boolean): string {
+export function attentionForwardSource(
+  hd: number,
+  causal: boolean,
+  dropout = false,
+): string {
   const tile = attentionTile(hd);
+  // Dropout on the probabilities: site = the layer's lse offset, i = r·T + j.
+  const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
   return `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
-${attentionPrologue(hd, tile)}
+${attentionPrologue(hd, tile, dropout)}
   var q: array<f32, HD>; var acc: array<f32, HD>;
   if (live) { for (var c = 0u; c < HD; c++) { q[c] = act[base + p * 3u * d + c] * scale; } }
   var mx = -3.0e38; var den = 0.0;
@@ -464,7 +515,8 @@ ${attentionPrologue(hd, tile)}
       let m2 = max(mx, s);
       let corr = exp(mx - m2); let pr = exp(s - m2);
       den = den * corr + pr;
-      for (var c = 0u; c < HD; c++) { acc[c] = acc[c] * corr + pr * Vs[jj * HD + c]; }
+      let pv = pr${mask};
+      for (var c = 0u; c < HD; c++) { acc[c] = acc[c] * corr + pv * Vs[jj * HD + c]; }
       mx = m2;
     }
     workgroupBarrier();
@@ -485,12 +537,14 @@ ${attentionPrologue(hd, tile)}
 export function attentionBackwardQuerySource(
   hd: number,
   causal: boolean,
+  dropout = false,
 ): string {
   const tile = attentionTile(hd);
+  const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
   return `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
-${attentionPrologue(hd, tile)}
+${attentionPrologue(hd, tile, dropout)}
   let row = (b * T + p) * d + h * HD;
   var q: array<f32, HD>; var dy: array<f32, HD>; var dq: array<f32, HD>;
   var D = 0.0; var lse = 0.0;
@@ -516,7 +570,7 @@ ${attentionPrologue(hd, tile)}
       if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
       var s = 0.0; var dp = 0.0;
       for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; dp += dy[c] * Vs[jj * HD + c]; }
-      let ds = exp(s - lse) * (dp - D);
+      let ds = exp(s - lse) * (dp${mask} - D);
       for (var c = 0u; c < HD; c++) { dq[c] += ds * Ks[jj * HD + c]; }
     }
     workgroupBarrier();
@@ -537,14 +591,16 @@ ${attentionPrologue(hd, tile)}
 export function attentionBackwardKeyValueSource(
   hd: number,
   causal: boolean,
+  dropout = false,
 ): string {
   const tile = attentionTile(hd);
+  const mask = dropout ? " * keep(u.b.y, (rowBase + i) * T + p)" : "";
   return `
 var<workgroup> Qs: array<f32, ${tile * hd}>;
 var<workgroup> dYs: array<f32, ${tile * hd}>;
 var<workgroup> Ls: array<f32, 64>;
 var<workgroup> Ds: array<f32, 64>;
-${attentionPrologue(hd, tile)}
+${attentionPrologue(hd, tile, dropout)}
   var k: array<f32, HD>; var v: array<f32, HD>;
   var dk: array<f32, HD>; var dv: array<f32, HD>;
   if (live) {
@@ -574,9 +630,10 @@ ${attentionPrologue(hd, tile)}
       var s = 0.0; var dp = 0.0;
       for (var c = 0u; c < HD; c++) { s += Qs[ii * HD + c] * k[c]; dp += dYs[ii * HD + c] * v[c]; }
       let pr = exp(s * scale - Ls[ii]);
-      let ds = pr * (dp - Ds[ii]) * scale;
+      let pk = pr${mask};
+      let ds = pr * (dp${mask} - Ds[ii]) * scale;
       for (var c = 0u; c < HD; c++) {
-        dv[c] += pr * dYs[ii * HD + c];
+        dv[c] += pk * dYs[ii * HD + c];
         dk[c] += ds * Qs[ii * HD + c];
       }
     }
@@ -593,10 +650,13 @@ ${attentionPrologue(hd, tile)}
  * Gate backward (adaLN), one thread per (batch row b, channel n): for
  * out = res + br·(1 + g_b), dg_b = Σ_t dout·br and dbr = dout·(1 + g_b).
  * a = (B·d, d, T, doutOff), b = (brOff, gOff, stride, dbrOff), c.x = dgOff
- * (g and dg rows of batch b at off + b·stride).
+ * (g and dg rows of batch b at off + b·stride), c.y = dropout site (br is
+ * stored already dropped; dbr gets the mask).
  */
-export const GATE_BACKWARD = `${HEADER}
-${buffers({ 1: ACT })}
+export function gateBackwardSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let i = gid.x; let d = u.a.y; let T = u.a.z;
@@ -608,9 +668,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let o = (b * T + t) * d + n;
     let dout = act[u.a.w + o];
     s += dout * act[u.b.x + o];
-    act[u.b.w + o] = dout * g;
+    act[u.b.w + o] = dout * g${dropout ? " * keep(u.c.y, o)" : ""};
   }
   act[u.c.x + b * u.b.z + n] = s;
+}
+`;
+}
+
+/**
+ * A residual branch's dropout backward: dst = src · keep(site, i).
+ * a = (n, site, srcOff, dstOff).
+ */
+export const DROPOUT_BACKWARD = `${HEADER}
+${buffers({ 1: ACT, 7: SCL })}
+${DROP}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  act[u.a.w + i] = act[u.a.z + i] * keep(u.a.y, i);
 }
 `;
 

@@ -162,9 +162,11 @@ function fail(message: string): never {
 /**
  * The Transformer on the fused WebGPU engine. Causal and bidirectional
  * attention, learned and rotary positions, tied embeddings, pre-LN blocks,
- * GELU MLP, optional adaLN time conditioning (pass `t` per row); no
- * dropout (refused with a RangeError). The parameters equal a tfjs `Transformer` of the same config
- * and seed, and read and write the same safetensors.
+ * GELU MLP, optional adaLN time conditioning (pass `t` per row), dropout
+ * in training steps (`config.dropout`: embeddings, attention probabilities,
+ * both residual branches; masks from a counter-based hash of the step, so
+ * not the tfjs masks). The parameters equal a tfjs `Transformer` of the same
+ * config and seed, and read and write the same safetensors.
  *
  * @example
  * ```ts ignore
@@ -207,6 +209,7 @@ export class WebGpuTransformer {
   #exclude: number;
   #chunkFloats: number;
   #adamStep = 0;
+  #seed: number;
   #disposed = false;
   #counters: EngineCounters = {
     dispatches: 0,
@@ -230,6 +233,7 @@ export class WebGpuTransformer {
     this.#ownsDevice = ownsDevice;
     this.batchSize = options.batchSize;
     this.length = options.length;
+    this.#seed = (options.seed ?? 0) >>> 0;
     this.#adam = {
       beta1: options.adamw?.beta1 ?? 0.9,
       beta2: options.adamw?.beta2 ?? 0.95,
@@ -295,7 +299,7 @@ export class WebGpuTransformer {
    * @param options The fixed training shape, seed or weights, device,
    *   optimiser settings.
    * @returns The engine; call {@linkcode WebGpuTransformer.dispose} when done.
-   * @throws {RangeError} On dropout > 0 or a bad shape.
+   * @throws {RangeError} On a bad shape or option.
    * @throws {WebGpuUnavailableError} When no adapter exists.
    *
    * @example
@@ -303,11 +307,11 @@ export class WebGpuTransformer {
    * import { WebGpuTransformer } from "@d3pm/webgpu";
    * import { preset } from "@d3pm/transformer";
    * import { assertRejects } from "@std/assert";
-   * const config = preset("tiny", { kind: "bidirectional", dropout: 0.1 });
+   * const config = preset("tiny", { kind: "bidirectional" });
    * await assertRejects(
-   *   () => WebGpuTransformer.create(config, { batchSize: 1, length: 8 }),
+   *   () => WebGpuTransformer.create(config, { batchSize: 1, length: 999 }),
    *   RangeError,
-   *   "dropout 0.1",
+   *   "length must be an integer in [1, 128], got 999",
    * );
    * ```
    */
@@ -316,11 +320,6 @@ export class WebGpuTransformer {
     options: WebGpuTransformerOptions,
   ): Promise<WebGpuTransformer> {
     const c = validateConfig(config);
-    if (c.dropout !== 0) {
-      fail(
-        `dropout ${c.dropout} is not supported by the WebGPU engine; accepted: 0`,
-      );
-    }
     const { batchSize, length } = options;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       fail(`batchSize must be a positive integer, got ${batchSize}`);
@@ -445,6 +444,7 @@ export class WebGpuTransformer {
       },
       act,
       intBuf,
+      training && c.dropout > 0,
     );
     rec.begin("forward");
     recordForward(rec, c, this.#table, arena, ints, batch, length);
@@ -587,8 +587,26 @@ export class WebGpuTransformer {
     );
   }
 
-  #writeBatch(batch: TrainBatch): void {
+  #writeBatch(batch: TrainBatch, step: number, dropoutSeed?: number): void {
     const n = this.batchSize * this.length;
+    if (this.config.dropout > 0) {
+      if (
+        dropoutSeed !== undefined &&
+        !(Number.isInteger(dropoutSeed) && dropoutSeed >= 0 &&
+          dropoutSeed < 2 ** 32)
+      ) {
+        fail(`dropoutSeed must be a u32, got ${dropoutSeed}`);
+      }
+      // The masks of step k depend only on the seed and k, so a resumed run
+      // draws the masks of the run it continues.
+      const seed = dropoutSeed ??
+        ((Math.imul(this.#seed ^ 0x9e3779b9, 0x85ebca6b) +
+          Math.imul(step, 0xc2b2ae35)) >>> 0);
+      const words = new ArrayBuffer(8);
+      new Uint32Array(words)[0] = seed;
+      new Float32Array(words)[1] = this.config.dropout;
+      this.device.queue.writeBuffer(this.#scalars, S.dropSeed * 4, words);
+    }
     this.#writeTime(this.#train, batch.t, "batch.t");
     for (const key of ["inputs", "targets", "weights"] as const) {
       const arr = batch[key];
@@ -635,10 +653,12 @@ export class WebGpuTransformer {
    * {@linkcode WebGpuTransformer.readGradients}. One command buffer, no sync.
    *
    * @param batch Inputs, targets and weights for the fixed [B, T].
+   * @param options `dropoutSeed`: this pass's dropout masks (default: those
+   *   of the next step).
    */
-  backward(batch: TrainBatch): void {
+  backward(batch: TrainBatch, options: { dropoutSeed?: number } = {}): void {
     this.#check();
-    this.#writeBatch(batch);
+    this.#writeBatch(batch, this.#adamStep + 1, options.dropoutSeed);
     const encoder = this.device.createCommandEncoder();
     encoder.clearBuffer(this.#grads);
     this.#lastStepDispatches = this.#encode(encoder, this.#train, [
@@ -655,13 +675,19 @@ export class WebGpuTransformer {
    *
    * @param batch Inputs, targets and weights for the fixed [B, T].
    * @param lr Learning rate of this step (finite, ≥ 0).
+   * @param options `dropoutSeed`: this step's dropout masks (default: from
+   *   the engine's seed and the step number).
    */
-  step(batch: TrainBatch, lr: number): void {
+  step(
+    batch: TrainBatch,
+    lr: number,
+    options: { dropoutSeed?: number } = {},
+  ): void {
     this.#check();
     if (!(Number.isFinite(lr) && lr >= 0)) {
       fail(`lr must be finite and ≥ 0, got ${lr}`);
     }
-    this.#writeBatch(batch);
+    this.#writeBatch(batch, this.#adamStep + 1, options.dropoutSeed);
     this.#adamStep++;
     const { beta1, beta2 } = this.#adam;
     this.device.queue.writeBuffer(
@@ -890,7 +916,8 @@ export class WebGpuTransformer {
    *
    * @param tokens Token ids, int32 [B, T].
    * @param options `t` [B] (required when time-conditioned, ignored
-   *   otherwise); `training: true` is accepted (there is no dropout).
+   *   otherwise); `training` is accepted and ignored: forward never
+   *   applies dropout (the training step does).
    * @returns Logits [B, T, V]; the caller disposes them.
    */
   async forward(
