@@ -276,7 +276,7 @@ export class Recorder {
       () => LAYERNORM_PARAMS_BACKWARD,
       [rows, d, s.dy, s.x, s.mean, s.rstd, s.gw, s.gb],
       this.#std(),
-      Math.ceil(d / 64),
+      Math.ceil(d / 16),
     );
   }
 
@@ -374,7 +374,7 @@ export class Recorder {
       () => COLUMN_SUM,
       [rows, cols, cols, x, out],
       this.#std(),
-      Math.ceil(cols / 64),
+      Math.ceil(cols / 16),
     );
   }
 

@@ -295,40 +295,64 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 `;
 
-/**
- * LayerNorm weight and bias gradients, one thread per channel summing over
- * rows in order (deterministic). a = (rows, d, dyOff, xOff),
- * b = (meanOff, rstdOff, gwOff, gbOff).
- */
-export const LAYERNORM_PARAMS_BACKWARD = `${HEADER}
-${buffers({ 1: ACT, 3: GRD })}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x; let rows = u.a.x; let d = u.a.y;
-  if (c >= d) { return; }
-  var gw = 0.0; var gb = 0.0;
-  for (var r = 0u; r < rows; r++) {
-    let dy = act[u.a.z + r * d + c];
-    gw += dy * (act[u.a.w + r * d + c] - act[u.b.x + r]) * act[u.b.y + r];
-    gb += dy;
+// Column reductions over rows: a workgroup of 16 columns × 16 row lanes;
+// lane y sums rows y, y + 16, … in order, then a fixed tree adds the lanes,
+// so the result is deterministic and 16 × more parallel than a thread per
+// column.
+const COLUMN_TREE = `
+var<workgroup> red0: array<f32, 256>;
+var<workgroup> red1: array<f32, 256>;
+fn tree(lid: vec3<u32>) {
+  for (var s = 8u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid.y < s) {
+      red0[lid.y * 16u + lid.x] += red0[(lid.y + s) * 16u + lid.x];
+      red1[lid.y * 16u + lid.x] += red1[(lid.y + s) * 16u + lid.x];
+    }
   }
-  grd[u.b.z + c] = gw; grd[u.b.w + c] = gb;
+  workgroupBarrier();
 }
 `;
 
 /**
- * Bias gradient: column sums of an activation [rows, cols] (row stride ld),
- * one thread per column. a = (rows, cols, ld, xOff), b.x = outOff.
+ * LayerNorm weight and bias gradients, summed over rows (deterministic).
+ * a = (rows, d, dyOff, xOff), b = (meanOff, rstdOff, gwOff, gbOff).
  */
-export const COLUMN_SUM = `${HEADER}
+export const LAYERNORM_PARAMS_BACKWARD = `${HEADER}${COLUMN_TREE}
 ${buffers({ 1: ACT, 3: GRD })}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let c = gid.x; let rows = u.a.x; let cols = u.a.y; let ld = u.a.z;
-  if (c >= cols) { return; }
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wg.x * 16u + lid.x; let rows = u.a.x; let d = u.a.y;
+  var gw = 0.0; var gb = 0.0;
+  if (c < d) {
+    for (var r = lid.y; r < rows; r += 16u) {
+      let dy = act[u.a.z + r * d + c];
+      gw += dy * (act[u.a.w + r * d + c] - act[u.b.x + r]) * act[u.b.y + r];
+      gb += dy;
+    }
+  }
+  red0[lid.y * 16u + lid.x] = gw; red1[lid.y * 16u + lid.x] = gb;
+  tree(lid);
+  if (lid.y == 0u && c < d) { grd[u.b.z + c] = red0[lid.x]; grd[u.b.w + c] = red1[lid.x]; }
+}
+`;
+
+/**
+ * Bias gradient: column sums of an activation [rows, cols] (row stride ld).
+ * a = (rows, cols, ld, xOff), b.x = outOff.
+ */
+export const COLUMN_SUM = `${HEADER}${COLUMN_TREE}
+${buffers({ 1: ACT, 3: GRD })}
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wg.x * 16u + lid.x; let rows = u.a.x; let cols = u.a.y; let ld = u.a.z;
   var s = 0.0;
-  for (var r = 0u; r < rows; r++) { s += act[u.a.w + r * ld + c]; }
-  grd[u.b.x + c] = s;
+  if (c < cols) {
+    for (var r = lid.y; r < rows; r += 16u) { s += act[u.a.w + r * ld + c]; }
+  }
+  red0[lid.y * 16u + lid.x] = s; red1[lid.y * 16u + lid.x] = 0.0;
+  tree(lid);
+  if (lid.y == 0u && c < cols) { grd[u.b.x + c] = red0[lid.x]; }
 }
 `;
 
