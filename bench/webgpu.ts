@@ -41,6 +41,8 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
   --batch      rows per step (default by size: 2, 8, 4)
   --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
   --time       a time-conditioned (adaLN) bidirectional model instead
+  --profile    also time every kernel of one step (GPU timestamps, one pass
+               per dispatch) and print the GPU ms per kernel
   --no-matmul  skip the matmul GFLOP/s lines
   --adapter    print the adapter's description, features and limits, then exit
   --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
@@ -49,7 +51,7 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
 
 const args = parseArgs(Deno.args, {
   string: ["size", "batch", "steps", "kind", "positions"],
-  boolean: ["help", "matmul", "adapter", "tfjs", "time"],
+  boolean: ["help", "matmul", "adapter", "tfjs", "time", "profile"],
   negatable: ["matmul", "tfjs"],
   default: {
     size: "tiny",
@@ -254,6 +256,32 @@ console.log(JSON.stringify({
   buildMs: Math.round(buildMs),
   loss: +reading.loss.toFixed(4),
 }));
+if (args.profile) {
+  if (!device.features.has("timestamp-query")) {
+    log("--profile: this device has no timestamp-query; skipped");
+  } else {
+    const { kernels, totalMs } = await engine.profileStep(batches[0], 1e-4);
+    const family = (k: string) => k.split(":")[0];
+    const families = new Map<string, number>();
+    for (const k of kernels) {
+      families.set(
+        family(k.kernel),
+        (families.get(family(k.kernel)) ?? 0) + k.ms,
+      );
+    }
+    console.log(JSON.stringify({
+      bench: "webgpu.profile",
+      size,
+      gpuMsPerStep: +totalMs.toFixed(3),
+      byFamily: Object.fromEntries(
+        [...families].sort((a, b) => b[1] - a[1]).map((
+          [k, ms],
+        ) => [k, +ms.toFixed(3)]),
+      ),
+      kernels: kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
+    }));
+  }
+}
 engine.dispose();
 
 if (args.tfjs && config.kind === "causal") {

@@ -51,7 +51,7 @@ for size in $SIZES; do
     reference) limit=75 ;;
     *) limit=60 ;;
   esac
-  flags=(--size "${size%-time}")
+  flags=(--size "${size%-time}" --profile)
   [ "$size" != "${size%-time}" ] && flags+=(--time --no-matmul --no-tfjs)
   run "bench_$size" "$limit" "$DENO" run -A bench/webgpu.ts "${flags[@]}"
 done

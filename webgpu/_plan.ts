@@ -53,6 +53,8 @@ export interface Globals {
 
 /** One prepared dispatch. */
 export interface Dispatch {
+  /** The pipeline's key, e.g. `mm:false:true:store:false` (for profiles). */
+  key: string;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   x: number;
@@ -60,6 +62,7 @@ export interface Dispatch {
 }
 
 interface Pending {
+  key: string;
   pipeline: GPUComputePipeline;
   slot: number;
   buffers: (GPUBuffer | null)[]; // bindings 1..7
@@ -140,6 +143,7 @@ export class Recorder {
     const list: (GPUBuffer | null)[] = [];
     for (let b = 1; b <= 7; b++) list.push(buffers[b] ?? null);
     this.#current.push({
+      key,
       pipeline: this.#kit.pipeline(key, source),
       slot,
       buffers: list,
@@ -620,6 +624,7 @@ export class Recorder {
       out.set(
         name,
         list.map((p) => ({
+          key: p.key,
           pipeline: p.pipeline,
           x: p.x,
           y: p.y,

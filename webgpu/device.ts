@@ -103,6 +103,10 @@ export async function requestEngineDevice(
   }
   const l = adapter.limits;
   const device = await adapter.requestDevice({
+    // For WebGpuTransformer.profileStep; nothing else needs a feature.
+    requiredFeatures: adapter.features.has("timestamp-query")
+      ? ["timestamp-query"]
+      : [],
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

@@ -119,6 +119,16 @@ export interface EngineCounters {
   submitMs: number;
 }
 
+/** GPU time of one kernel (pipeline) over a profiled step. */
+export interface KernelTime {
+  /** The pipeline key, e.g. `mm:false:true:store:false` or `attn_fwd:64:true:false`. */
+  kernel: string;
+  /** Dispatches of it in the step. */
+  count: number;
+  /** Their summed GPU time, milliseconds. */
+  ms: number;
+}
+
 /** What {@linkcode WebGpuTransformer.readLoss} returns. */
 export interface LossReading {
   /** Mean step loss since the last reading (NaN when no step ran). */
@@ -209,6 +219,12 @@ export class WebGpuTransformer {
   #exclude: number;
   #chunkFloats: number;
   #adamStep = 0;
+  #profiling = false;
+  #profile: {
+    querySet: GPUQuerySet;
+    resolve: GPUBuffer;
+    keys: string[];
+  } | null = null;
   #seed: number;
   #disposed = false;
   #counters: EngineCounters = {
@@ -520,6 +536,7 @@ export class WebGpuTransformer {
     plan: Plan,
     names: string[],
   ): number {
+    if (this.#profiling) return this.#encodeProfiled(encoder, plan, names);
     const start = performance.now();
     const pass = encoder.beginComputePass();
     let count = 0;
@@ -535,6 +552,36 @@ export class WebGpuTransformer {
     this.#counters.encodeMs += performance.now() - start;
     this.#counters.dispatches += count;
     return count;
+  }
+
+  // One pass per dispatch, each between two timestamps.
+  #encodeProfiled(
+    encoder: GPUCommandEncoder,
+    plan: Plan,
+    names: string[],
+  ): number {
+    const list = names.flatMap((name) => plan.lists.get(name)!);
+    const querySet = this.device.createQuerySet({
+      type: "timestamp",
+      count: list.length * 2,
+    });
+    const resolve = this.#buffer(list.length * 16, 0x200 | 0x04); // QUERY_RESOLVE | COPY_SRC
+    list.forEach((d, i) => {
+      const pass = encoder.beginComputePass({
+        timestampWrites: {
+          querySet,
+          beginningOfPassWriteIndex: 2 * i,
+          endOfPassWriteIndex: 2 * i + 1,
+        },
+      });
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.x, d.y);
+      pass.end();
+    });
+    this.#profile = { querySet, resolve, keys: list.map((d) => d.key) };
+    this.#counters.dispatches += list.length;
+    return list.length;
   }
 
   #submit(encoder: GPUCommandEncoder): void {
@@ -710,6 +757,67 @@ export class WebGpuTransformer {
     ]);
     this.#submit(encoder);
     this.#counters.steps++;
+  }
+
+  /**
+   * One training step (exactly as {@linkcode WebGpuTransformer.step}) with
+   * each dispatch in its own compute pass between GPU timestamps, for a
+   * per-kernel time profile. Slower than a plain step; needs the device's
+   * `timestamp-query` feature (requested by `requestEngineDevice` when the
+   * adapter has it). One sync.
+   *
+   * @param batch Inputs, targets and weights for the fixed [B, T].
+   * @param lr Learning rate of this step.
+   * @returns GPU time per kernel, largest first, and the total.
+   */
+  async profileStep(
+    batch: TrainBatch,
+    lr: number,
+  ): Promise<{ kernels: KernelTime[]; totalMs: number }> {
+    this.#check();
+    if (!this.device.features.has("timestamp-query")) {
+      throw new Error(
+        "WebGpuTransformer: profileStep needs the device feature timestamp-query (this device lacks it)",
+      );
+    }
+    this.#profiling = true;
+    try {
+      this.step(batch, lr);
+    } finally {
+      this.#profiling = false;
+    }
+    const { querySet, resolve, keys } = this.#profile!;
+    this.#profile = null;
+    const bytes = keys.length * 16;
+    const staging = this.#buffer(bytes, 0x01 | 0x08);
+    try {
+      const encoder = this.device.createCommandEncoder();
+      encoder.resolveQuerySet(querySet, 0, keys.length * 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+      this.#submit(encoder);
+      this.#counters.syncs++;
+      await staging.mapAsync(1);
+      const stamps = new BigUint64Array(staging.getMappedRange().slice(0));
+      staging.unmap();
+      const byKernel = new Map<string, KernelTime>();
+      let totalMs = 0;
+      keys.forEach((kernel, i) => {
+        const ms = Number(stamps[2 * i + 1] - stamps[2 * i]) / 1e6;
+        const k = byKernel.get(kernel) ?? { kernel, count: 0, ms: 0 };
+        k.count++;
+        k.ms += ms;
+        byKernel.set(kernel, k);
+        totalMs += ms;
+      });
+      return {
+        kernels: [...byKernel.values()].sort((a, b) => b.ms - a.ms),
+        totalMs,
+      };
+    } finally {
+      this.#destroy(staging);
+      this.#destroy(resolve);
+      querySet.destroy();
+    }
   }
 
   /**

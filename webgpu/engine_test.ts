@@ -269,3 +269,30 @@ Deno.test({
     e.dispose();
   },
 });
+
+Deno.test({
+  name: "profileStep() times every kernel of a step and still takes the step",
+  ...gpu,
+  ignore: skipReason !== null ||
+    !testDevice().features.has("timestamp-query"),
+  fn: async () => {
+    const e = await engine();
+    const before = await e.getWeights();
+    const { kernels, totalMs } = await e.profileStep(batch(1), 1e-2);
+    assertEquals(
+      kernels.reduce((n, k) => n + k.count, 0),
+      e.counters.lastStepDispatches,
+    );
+    assert(kernels.some((k) => k.kernel.startsWith("attn_fwd")));
+    assert(totalMs >= 0 && kernels.every((k) => k.ms >= 0));
+    assertEquals(e.stepCount, 1);
+    const after = await e.getWeights();
+    assert(
+      after.get("wte.weight")!.data.some((x, i) =>
+        x !== before.get("wte.weight")!.data[i]
+      ),
+    );
+    e.dispose();
+    assertEquals(e.liveBuffers, 0);
+  },
+});
