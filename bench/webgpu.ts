@@ -371,20 +371,25 @@ if (args.matmul) {
       }));
       continue;
     }
-    const t = await timeMatmul(device, c, {
-      repeats: software ? 1 : 10,
-      transB: c.transB,
-    });
-    console.log(JSON.stringify({
-      bench: "webgpu.matmul",
-      shape: c.name,
-      m: c.m,
-      n: c.n,
-      k: c.k,
-      dtype: "f32",
-      ms: +(t.seconds * 1000).toFixed(3),
-      gflops: +t.gflops.toFixed(1),
-    }));
+    // Both workgroup tiles, so one GPU run shows which to use where.
+    for (const tile of software ? [64] as const : [64, 128] as const) {
+      const t = await timeMatmul(device, c, {
+        repeats: software ? 1 : 10,
+        transB: c.transB,
+        tile,
+      });
+      console.log(JSON.stringify({
+        bench: "webgpu.matmul",
+        shape: c.name,
+        m: c.m,
+        n: c.n,
+        k: c.k,
+        tile,
+        dtype: "f32",
+        ms: +(t.seconds * 1000).toFixed(3),
+        gflops: +t.gflops.toFixed(1),
+      }));
+    }
   }
 }
 device.destroy();

@@ -24,6 +24,7 @@ import {
   LAYERNORM_PARAMS_BACKWARD,
   LOSS_REDUCE,
   matmulSource,
+  type MatmulTile,
   MODULATE_BACKWARD,
   NORM_FINAL,
   NORM_GROUPS,
@@ -36,6 +37,8 @@ import type { Arena, IntLayout, ParameterTable } from "./_layout.ts";
 /** The engine-wide GPU objects a plan records against. */
 export interface Kit {
   device: GPUDevice;
+  /** Matmul tile: fixed, or `auto` (128 when that still gives ≥ 256 workgroups). */
+  tile: "auto" | MatmulTile;
   layout: GPUBindGroupLayout;
   pipeline(key: string, source: () => string): GPUComputePipeline;
   dummy: GPUBuffer;
@@ -183,9 +186,11 @@ export class Recorder {
     // Residual branches take dropout (site: the output's offset).
     const drop = this.dropout &&
       (epilogue === "bias_residual" || epilogue === "bias_gate_residual");
+    const big = Math.ceil(dims.m / 128) * Math.ceil(dims.n / 128) >= 256;
+    const t = this.#kit.tile === "auto" ? (big ? 128 : 64) : this.#kit.tile;
     this.#push(
-      `mm:${ta}:${tb}:${epilogue}:${drop}`,
-      () => matmulSource(ta, tb, epilogue, drop),
+      `mm${t}:${ta}:${tb}:${epilogue}:${drop}`,
+      () => matmulSource(ta, tb, epilogue, drop, t),
       [
         dims.m,
         dims.n,
@@ -213,8 +218,8 @@ export class Recorder {
         6: extra.gate ? this.act : null,
         7: drop ? this.#g.scalars : null,
       },
-      Math.ceil(dims.n / 64),
-      Math.ceil(dims.m / 64),
+      Math.ceil(dims.n / t),
+      Math.ceil(dims.m / t),
     );
   }
 

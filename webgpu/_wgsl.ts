@@ -89,6 +89,9 @@ fn gelu_grad(x: f32) -> f32 {
 }
 `;
 
+/** Output tile of a matmul workgroup (64: 4 × 4 per thread; 128: 8 × 8). */
+export type MatmulTile = 64 | 128;
+
 /** Matmul epilogues. */
 export type Epilogue =
   | "store" // C = AB
@@ -103,8 +106,9 @@ export type Epilogue =
 
 /**
  * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
- * 64 × 64 output tile per workgroup of 16 × 16 threads (4 × 4 each), K in
- * steps of 16 through workgroup memory. Uniform: a = (M, N, K, lda),
+ * A T × T output tile per workgroup of 16 × 16 threads (T = 64: 4 × 4
+ * each, K in steps of 16; T = 128: 8 × 8 each, K in steps of 8), operands
+ * staged through workgroup memory. Uniform: a = (M, N, K, lda),
  * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde), and for the
  * gate: d = (gateOff, gateStride, rowsPerBatch, auxOff) in X (binding 6).
  * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
@@ -114,36 +118,41 @@ export function matmulSource(
   transB: boolean,
   epilogue: Epilogue,
   dropout = false,
+  tile: MatmulTile = 64,
 ): string {
+  // T × T outputs per workgroup of 16 × 16 threads, R × R each, K in steps
+  // of BK through workgroup memory (2·BK·T floats = 8 KiB either way).
+  const T = tile, R = tile / 16, BK = tile === 64 ? 16 : 8;
+  const LOADS = (BK * T) / 256;
   // Load maps chosen so that consecutive threads read consecutive addresses.
   const loadA = transA
-    ? `let kk = e / 64u; let mm = e % 64u; let m = row0 + mm; let k = k0 + kk;
+    ? `let kk = e / ${T}u; let mm = e % ${T}u; let m = row0 + mm; let k = k0 + kk;
        var x = 0.0; if (m < M && k < K) { x = A[aOff + k * lda + m]; }`
-    : `let mm = e / 16u; let kk = e % 16u; let m = row0 + mm; let k = k0 + kk;
+    : `let mm = e / ${BK}u; let kk = e % ${BK}u; let m = row0 + mm; let k = k0 + kk;
        var x = 0.0; if (m < M && k < K) { x = A[aOff + m * lda + k]; }`;
   const loadB = transB
-    ? `let nn = e / 16u; let kk = e % 16u; let n = col0 + nn; let k = k0 + kk;
+    ? `let nn = e / ${BK}u; let kk = e % ${BK}u; let n = col0 + nn; let k = k0 + kk;
        var x = 0.0; if (n < N && k < K) { x = B[bOff + n * ldb + k]; }`
-    : `let kk = e / 64u; let nn = e % 64u; let n = col0 + nn; let k = k0 + kk;
+    : `let kk = e / ${T}u; let nn = e % ${T}u; let n = col0 + nn; let k = k0 + kk;
        var x = 0.0; if (n < N && k < K) { x = B[bOff + k * ldb + n]; }`;
   // The residual branch's dropout: site = the output's offset, i = m·N + n.
   const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
   const store: Record<Epilogue, string> = {
-    store: `C[ci] = acc[i * 4u + j];`,
-    accumulate: `C[ci] = C[ci] + acc[i * 4u + j];`,
-    bias: `C[ci] = acc[i * 4u + j] + Bias[biasOff + n];`,
-    bias_gelu: `let pre = acc[i * 4u + j] + Bias[biasOff + n];
+    store: `C[ci] = acc[i * RU + j];`,
+    accumulate: `C[ci] = C[ci] + acc[i * RU + j];`,
+    bias: `C[ci] = acc[i * RU + j] + Bias[biasOff + n];`,
+    bias_gelu: `let pre = acc[i * RU + j] + Bias[biasOff + n];
       E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
     bias_residual:
-      `C[ci] = (acc[i * 4u + j] + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
+      `C[ci] = (acc[i * RU + j] + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
     gelu_backward:
-      `C[ci] = acc[i * 4u + j] * gelu_grad(E[eOff + m * lde + n]);`,
-    bias_silu: `let pre = acc[i * 4u + j] + Bias[biasOff + n];
+      `C[ci] = acc[i * RU + j] * gelu_grad(E[eOff + m * lde + n]);`,
+    bias_silu: `let pre = acc[i * RU + j] + Bias[biasOff + n];
       E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
     silu_backward:
-      `C[ci] = acc[i * 4u + j] * silu_grad(E[eOff + m * lde + n]);`,
+      `C[ci] = acc[i * RU + j] * silu_grad(E[eOff + m * lde + n]);`,
     bias_gate_residual:
-      `let br = (acc[i * 4u + j] + Bias[biasOff + n])${DROPPED};
+      `let br = (acc[i * RU + j] + Bias[biasOff + n])${DROPPED};
       X[u.d.w + m * ldc + n] = br;
       C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
   };
@@ -160,39 +169,40 @@ ${
       ...(uses.includes("keep(") ? { 7: SCL } : {}),
     })
   }${uses.includes("keep(") ? DROP : ""}
-var<workgroup> As: array<f32, 1024>; // [16][64]: k-major
-var<workgroup> Bs: array<f32, 1024>; // [16][64]
+const RU: u32 = ${R}u;
+var<workgroup> As: array<f32, ${BK * T}>; // [BK][T]: k-major
+var<workgroup> Bs: array<f32, ${BK * T}>; // [BK][T]
 @compute @workgroup_size(16, 16)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = u.a.x; let N = u.a.y; let K = u.a.z; let lda = u.a.w;
   let ldb = u.b.x; let ldc = u.b.y; let aOff = u.b.z; let bOff = u.b.w;
   let cOff = u.c.x; let biasOff = u.c.y; let eOff = u.c.z; let lde = u.c.w;
-  let row0 = wg.y * 64u; let col0 = wg.x * 64u;
+  let row0 = wg.y * ${T}u; let col0 = wg.x * ${T}u;
   let tid = lid.y * 16u + lid.x;
-  var acc: array<f32, 16>;
-  for (var k0 = 0u; k0 < K; k0 += 16u) {
-    for (var r = 0u; r < 4u; r++) {
+  var acc: array<f32, ${R * R}>;
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    for (var r = 0u; r < ${LOADS}u; r++) {
       let e = tid + r * 256u;
-      { ${loadA} As[kk * 64u + mm] = x; }
-      { ${loadB} Bs[kk * 64u + nn] = x; }
+      { ${loadA} As[kk * ${T}u + mm] = x; }
+      { ${loadB} Bs[kk * ${T}u + nn] = x; }
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk++) {
-      var a: array<f32, 4>; var b: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        a[i] = As[kk * 64u + lid.y + i * 16u];
-        b[i] = Bs[kk * 64u + lid.x + i * 16u];
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      var a: array<f32, ${R}>; var b: array<f32, ${R}>;
+      for (var i = 0u; i < RU; i++) {
+        a[i] = As[kk * ${T}u + lid.y + i * 16u];
+        b[i] = Bs[kk * ${T}u + lid.x + i * 16u];
       }
-      for (var i = 0u; i < 4u; i++) {
-        for (var j = 0u; j < 4u; j++) { acc[i * 4u + j] += a[i] * b[j]; }
+      for (var i = 0u; i < RU; i++) {
+        for (var j = 0u; j < RU; j++) { acc[i * RU + j] += a[i] * b[j]; }
       }
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
+  for (var i = 0u; i < RU; i++) {
     let m = row0 + lid.y + i * 16u;
     if (m >= M) { continue; }
-    for (var j = 0u; j < 4u; j++) {
+    for (var j = 0u; j < RU; j++) {
       let n = col0 + lid.x + j * 16u;
       if (n >= N) { continue; }
       let ci = cOff + m * ldc + n;

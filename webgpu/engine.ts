@@ -81,6 +81,11 @@ export interface WebGpuTransformerOptions {
    */
   excludeToken?: number;
   /**
+   * Matmul output tile per workgroup: 64, 128, or `auto` (default: 128 for
+   * matmuls that still get ≥ 256 workgroups, i.e. GPT-2-sized ones).
+   */
+  matmulTile?: "auto" | 64 | 128;
+  /**
    * Largest logits chunk of the training head, in floats (default: an
    * eighth of the device's largest binding, at most 32M floats; the head
    * runs ⌈B·T·V / chunk⌉ times, 4 dispatches each).
@@ -278,6 +283,7 @@ export class WebGpuTransformer {
     const pipelines = new Map<string, GPUComputePipeline>();
     this.#kit = {
       device,
+      tile: options.matmulTile ?? "auto",
       layout,
       dummy: this.#buffer(16),
       pipeline: (key, source) => {
@@ -361,6 +367,13 @@ export class WebGpuTransformer {
       !(options.emaDecay >= 0 && options.emaDecay < 1)
     ) {
       fail(`emaDecay must be in [0, 1), got ${options.emaDecay}`);
+    }
+    if (![undefined, "auto", 64, 128].includes(options.matmulTile)) {
+      fail(
+        `matmulTile must be "auto", 64 or 128, got ${
+          JSON.stringify(options.matmulTile)
+        }`,
+      );
     }
     if (options.clipNorm !== undefined && !(options.clipNorm > 0)) {
       fail(`clipNorm must be > 0 (Infinity: off), got ${options.clipNorm}`);

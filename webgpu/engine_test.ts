@@ -296,3 +296,37 @@ Deno.test({
     assertEquals(e.liveBuffers, 0);
   },
 });
+
+Deno.test({
+  name:
+    "128-wide matmul tiles give the gradients of 64-wide ones (every epilogue)",
+  ...gpu,
+  fn: async () => {
+    const config = validateConfig({
+      ...parityConfig("bidirectional", "rotary"),
+      timeConditioning: true,
+      dropout: 0.1,
+      dTime: 8,
+    });
+    const make = (matmulTile: 64 | 128) =>
+      WebGpuTransformer.create(config, {
+        batchSize: B,
+        length: T,
+        seed: 3,
+        device: testDevice(),
+        matmulTile,
+      });
+    const small = await make(64), big = await make(128);
+    const b = { ...batch(2), t: [0.1, 0.9] };
+    small.backward(b);
+    big.backward(b);
+    const ls = await small.readLoss(), lb = await big.readLoss();
+    assertLess(Math.abs(ls.loss - lb.loss) / ls.loss, 1e-6);
+    const gs = await small.readGradients(), gb = await big.readGradients();
+    for (const [name, t] of gs) {
+      assertLess(relError(gb.get(name)!.data, t.data), 1e-6, name);
+    }
+    small.dispose();
+    big.dispose();
+  },
+});

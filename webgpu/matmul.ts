@@ -32,7 +32,8 @@ export interface MatmulTiming {
  *
  * @param device A device (e.g. from `requestEngineDevice`).
  * @param shape m, n, k.
- * @param options `repeats` (default 10), `transB` (default false).
+ * @param options `repeats` (default 10), `transB` (default false), `tile`
+ *   (64 or 128 outputs per workgroup side; default 64).
  * @returns Seconds per matmul and GFLOP/s.
  *
  * @example
@@ -46,7 +47,7 @@ export interface MatmulTiming {
 export async function timeMatmul(
   device: GPUDevice,
   shape: MatmulShape,
-  options: { repeats?: number; transB?: boolean } = {},
+  options: { repeats?: number; transB?: boolean; tile?: 64 | 128 } = {},
 ): Promise<MatmulTiming> {
   const { m, n, k } = shape;
   for (const [key, v] of [["m", m], ["n", n], ["k", k]] as const) {
@@ -65,6 +66,10 @@ export async function timeMatmul(
   }
   const repeats = options.repeats ?? 10;
   const transB = options.transB ?? false;
+  const tile = options.tile ?? 64;
+  if (tile !== 64 && tile !== 128) {
+    throw new RangeError(`timeMatmul: tile must be 64 or 128, got ${tile}`);
+  }
   device.pushErrorScope("validation");
   const buf = (floats: number) =>
     device.createBuffer({
@@ -85,7 +90,7 @@ export async function timeMatmul(
     layout: "auto",
     compute: {
       module: device.createShaderModule({
-        code: matmulSource(false, transB, "store"),
+        code: matmulSource(false, transB, "store", false, tile),
       }),
       entryPoint: "main",
     },
@@ -108,7 +113,7 @@ export async function timeMatmul(
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     for (let i = 0; i < count; i++) {
-      pass.dispatchWorkgroups(Math.ceil(n / 64), Math.ceil(m / 64));
+      pass.dispatchWorkgroups(Math.ceil(n / tile), Math.ceil(m / tile));
     }
     pass.end();
     const start = performance.now();
