@@ -138,25 +138,46 @@ export function matmulSource(
   // The residual branch's dropout: site = the output's offset, i = m·N + n.
   const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
   const store: Record<Epilogue, string> = {
-    store: `C[ci] = acc[i * RU + j];`,
-    accumulate: `C[ci] = C[ci] + acc[i * RU + j];`,
-    bias: `C[ci] = acc[i * RU + j] + Bias[biasOff + n];`,
-    bias_gelu: `let pre = acc[i * RU + j] + Bias[biasOff + n];
+    store: `C[ci] = v;`,
+    accumulate: `C[ci] = C[ci] + v;`,
+    bias: `C[ci] = v + Bias[biasOff + n];`,
+    bias_gelu: `let pre = v + Bias[biasOff + n];
       E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
     bias_residual:
-      `C[ci] = (acc[i * RU + j] + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
-    gelu_backward:
-      `C[ci] = acc[i * RU + j] * gelu_grad(E[eOff + m * lde + n]);`,
-    bias_silu: `let pre = acc[i * RU + j] + Bias[biasOff + n];
+      `C[ci] = (v + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
+    gelu_backward: `C[ci] = v * gelu_grad(E[eOff + m * lde + n]);`,
+    bias_silu: `let pre = v + Bias[biasOff + n];
       E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
-    silu_backward:
-      `C[ci] = acc[i * RU + j] * silu_grad(E[eOff + m * lde + n]);`,
-    bias_gate_residual:
-      `let br = (acc[i * RU + j] + Bias[biasOff + n])${DROPPED};
+    silu_backward: `C[ci] = v * silu_grad(E[eOff + m * lde + n]);`,
+    bias_gate_residual: `let br = (v + Bias[biasOff + n])${DROPPED};
       X[u.d.w + m * ldc + n] = br;
       C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
   };
   const uses = store[epilogue];
+  // Unrolled in the generated code, so the R × R accumulators are scalars
+  // (registers) for every shader compiler.
+  const range = [...Array(R).keys()];
+  const accDecl = range.flatMap((i) =>
+    range.map((j) => `var c${i}_${j} = 0.0;`)
+  ).join(" ");
+  const fmas = range.map((i) =>
+    `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u];`
+  ).concat(range.map((j) => `let b${j} = Bs[kk * ${T}u + lid.x + ${16 * j}u];`))
+    .concat(
+      range.flatMap((i) => range.map((j) => `c${i}_${j} += a${i} * b${j};`)),
+    ).join("\n      ");
+  const epilogueCode = range.map((i) =>
+    `{
+    let m = row0 + lid.y + ${16 * i}u;
+    if (m < M) {${
+      range.map((j) => `
+      { let n = col0 + lid.x + ${16 * j}u;
+        if (n < N) { let ci = cOff + m * ldc + n; let v = c${i}_${j}; ${uses} } }`)
+        .join("")
+    }
+    }
+  }`
+  ).join("\n  ");
   return `${HEADER}${GELU}
 ${
     buffers({
@@ -169,7 +190,6 @@ ${
       ...(uses.includes("keep(") ? { 7: SCL } : {}),
     })
   }${uses.includes("keep(") ? DROP : ""}
-const RU: u32 = ${R}u;
 var<workgroup> As: array<f32, ${BK * T}>; // [BK][T]: k-major
 var<workgroup> Bs: array<f32, ${BK * T}>; // [BK][T]
 @compute @workgroup_size(16, 16)
@@ -179,7 +199,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let cOff = u.c.x; let biasOff = u.c.y; let eOff = u.c.z; let lde = u.c.w;
   let row0 = wg.y * ${T}u; let col0 = wg.x * ${T}u;
   let tid = lid.y * 16u + lid.x;
-  var acc: array<f32, ${R * R}>;
+  ${accDecl}
   for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
     for (var r = 0u; r < ${LOADS}u; r++) {
       let e = tid + r * 256u;
@@ -188,27 +208,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
     workgroupBarrier();
     for (var kk = 0u; kk < ${BK}u; kk++) {
-      var a: array<f32, ${R}>; var b: array<f32, ${R}>;
-      for (var i = 0u; i < RU; i++) {
-        a[i] = As[kk * ${T}u + lid.y + i * 16u];
-        b[i] = Bs[kk * ${T}u + lid.x + i * 16u];
-      }
-      for (var i = 0u; i < RU; i++) {
-        for (var j = 0u; j < RU; j++) { acc[i * RU + j] += a[i] * b[j]; }
-      }
+      ${fmas}
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < RU; i++) {
-    let m = row0 + lid.y + i * 16u;
-    if (m >= M) { continue; }
-    for (var j = 0u; j < RU; j++) {
-      let n = col0 + lid.x + j * 16u;
-      if (n >= N) { continue; }
-      let ci = cOff + m * ldc + n;
-      ${uses}
-    }
-  }
+  ${epilogueCode}
 }
 `;
 }
