@@ -39,6 +39,13 @@ run() {
   grep '^{' "$OUT/$name.jsonl" || true
 }
 
+{
+  "$DENO" --version | head -n 1
+  command -v nvidia-smi >/dev/null &&
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv,noheader
+  true
+} >"$OUT/machine.txt" 2>&1
+log "machine: $(tr '\n' ';' <"$OUT/machine.txt")"
 run adapter 30 "$DENO" run -A bench/webgpu.ts --adapter
 if grep -q '"software":true' "$OUT/adapter.jsonl"; then
   SIZES=${GPU_CHECK_SIZES:-tiny tiny-time}

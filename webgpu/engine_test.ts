@@ -211,6 +211,25 @@ Deno.test({
       "T ≤ 9",
     );
     e.dispose();
+    const timed = await WebGpuTransformer.create(
+      validateConfig({
+        ...parityConfig("bidirectional", "learned"),
+        timeConditioning: true,
+      }),
+      { batchSize: B, length: T, device: testDevice() },
+    );
+    assertThrows(() => timed.step(batch(0), 1e-3), RangeError, "pass t");
+    assertThrows(
+      () => timed.step({ ...batch(0), t: [0.5, 2] }, 1e-3),
+      RangeError,
+      "t[1] must be in [0, 1], got 2",
+    );
+    await assertRejects(
+      () => timed.forwardIds(new Int32Array(3), 1, 3),
+      RangeError,
+      "time-conditioned",
+    );
+    timed.dispose();
     await assertRejects(
       () =>
         WebGpuTransformer.create(parityConfig("causal", "learned"), {
