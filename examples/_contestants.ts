@@ -20,7 +20,14 @@ import {
   overBlocks,
   sampleEntropy,
 } from "@d3pm/eval";
-import { MetricsLog, train, warmupCosine } from "@d3pm/train";
+import {
+  MetricsLog,
+  type StepInfo,
+  train,
+  type TrainOptions,
+  warmupCosine,
+} from "@d3pm/train";
+import { type Engine, trainOnEngine } from "./_engine.ts";
 import {
   loadModel,
   type ModelConfig,
@@ -69,10 +76,15 @@ function modelConfig(
   };
 }
 
+/** The seed of a model's initial weights. */
+function modelSeed(seed: number, kind: ModelKind): number {
+  return 1000 * seed + (kind === "ar" ? 1 : 2);
+}
+
 function build(c: ExperimentConfig, vocab: number, kind: ModelKind) {
   return (seed: number) =>
     new Transformer(modelConfig(c, vocab, kind), {
-      seed: 1000 * seed + (kind === "ar" ? 1 : 2),
+      seed: modelSeed(seed, kind),
     });
 }
 
@@ -288,22 +300,27 @@ export type AnyContestant =
   | ReturnType<typeof arContestant>
   | ReturnType<typeof d3pmContestant>;
 
+/** What training a contestant needs besides the contestant. */
+export interface TrainContext {
+  config: ExperimentConfig;
+  data: RunData;
+  folder: RunFolder;
+  metrics: MetricsLog;
+  progress: boolean;
+  /** The training engine (default tfjs). */
+  engine?: Engine;
+}
+
 /**
- * Train (or resume) one contestant's model for one seed, validating every
- * `validEvery` steps; save it with its process, and give back the model
- * with the weights to evaluate in place (the last step's EMA, or with
- * `keep: best` the best validation's).
+ * Train (or resume) one contestant's model for one seed — on tfjs or on the
+ * fused WebGPU engine — validating every `validEvery` steps; save it with its
+ * process, and give back the model with the weights to evaluate in place
+ * (the last step's EMA, or with `keep: best` the best validation's).
  */
 export async function trainContestant(
   contestant: AnyContestant,
   seed: number,
-  ctx: {
-    config: ExperimentConfig;
-    data: RunData;
-    folder: RunFolder;
-    metrics: MetricsLog;
-    progress: boolean;
-  },
+  ctx: TrainContext,
 ): Promise<{ model: Transformer; training: TrainingFigures }> {
   const { config: c, folder } = ctx;
   const kind = contestant.kind;
@@ -313,36 +330,31 @@ export async function trainContestant(
   const validator = c.validEvery > 0
     ? await Validator.open(contestant, seed, ctx)
     : undefined;
+  const common = {
+    blocks: ctx.data.train,
+    batchSize: c.batchSize,
+    steps: c.steps,
+    lr: warmupCosine({ peak: c.lr, warmup: c.warmup, total: c.steps }),
+    seed,
+    checkpoint: folder.checkpointPath(seed, kind),
+    checkpointEvery: c.checkpointEvery,
+    resume: c.resume,
+    config: trainingFingerprint(c),
+    progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
+    onStep: async (
+      s: StepInfo,
+      weights: () => Promise<ReadonlyMap<string, Tensor | StoredTensor>>,
+    ) => {
+      await ctx.metrics.append({ model: kind, seed, ...s });
+      if (s.step % c.validEvery === 0 || s.step === c.steps) {
+        await validator?.run(s.step, weights);
+      }
+    },
+  };
   try {
-    const result = await train({
-      variables: model.variables,
-      loss: (batch, rng) =>
-        contestant.loss(model, { ...batch, length: c.blockLength }, rng),
-      blocks: ctx.data.train,
-      batchSize: c.batchSize,
-      steps: c.steps,
-      lr: warmupCosine({ peak: c.lr, warmup: c.warmup, total: c.steps }),
-      seed,
-      adamw: { weightDecay: c.weightDecay },
-      clipNorm: c.clipNorm,
-      emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
-      checkpoint: folder.checkpointPath(seed, kind),
-      checkpointEvery: c.checkpointEvery,
-      resume: c.resume,
-      config: trainingFingerprint(c),
-      progress: ctx.progress ? `seed ${seed} ${kind}` : false,
-      onStep: async (s, weights) => {
-        await ctx.metrics.append({ model: kind, seed, ...s });
-        if (s.step % c.validEvery === 0 || s.step === c.steps) {
-          await validator?.run(s.step, weights);
-        }
-      },
-    });
-    if (result.ema) {
-      model.setWeights(result.ema.values);
-      result.ema.dispose();
-    }
-    result.optimizer.dispose();
+    const result = ctx.engine?.kind === "webgpu"
+      ? await fitOnEngine(model, contestant, ctx.engine.device, common, c)
+      : await fitOnTfjs(model, contestant, common, c);
     if (c.keep === "best" && validator) await validator.restoreBest(model);
     await saveModel(model, dir);
     await writeFileAtomic(
@@ -364,6 +376,62 @@ export async function trainContestant(
   } finally {
     validator?.dispose();
   }
+}
+
+type Common = Omit<TrainOptions, "variables" | "loss">;
+
+/** Train with tfjs on the active backend; the EMA (if any) ends in `model`. */
+async function fitOnTfjs(
+  model: Transformer,
+  contestant: AnyContestant,
+  common: Common,
+  c: ExperimentConfig,
+): Promise<{ seconds: number; lastLoss: number }> {
+  const result = await train({
+    ...common,
+    variables: model.variables,
+    loss: (batch, rng) =>
+      contestant.loss(model, { ...batch, length: c.blockLength }, rng),
+    adamw: { weightDecay: c.weightDecay },
+    clipNorm: c.clipNorm,
+    emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
+  });
+  if (result.ema) {
+    model.setWeights(result.ema.values);
+    result.ema.dispose();
+  }
+  result.optimizer.dispose();
+  return result;
+}
+
+/** Train on the fused engine (the same initial weights and data); its weights end in `model`. */
+async function fitOnEngine(
+  model: Transformer,
+  contestant: AnyContestant,
+  device: GPUDevice,
+  common: Common,
+  c: ExperimentConfig,
+): Promise<{ seconds: number; lastLoss: number }> {
+  const L = c.blockLength;
+  const { result, weights } = await trainOnEngine({
+    device,
+    model: model.config,
+    seed: modelSeed(common.seed ?? 0, contestant.kind),
+    // The causal step predicts positions 1..L−1 from 0..L−2.
+    length: contestant.kind === "ar" ? L - 1 : L,
+    excludeToken: contestant.kind === "d3pm"
+      ? contestant.process.spec.maskId
+      : undefined,
+    options: {
+      ...common,
+      terms: (batch, rng) =>
+        contestant.process.lossTerms({ ...batch, length: L }, { prng: rng }),
+      logEvery: c.logEvery,
+    },
+    config: c,
+  });
+  setStoredWeights(model, weights);
+  return result;
 }
 
 /** Validation during training: metrics records, and the best weights for `keep: best`. */

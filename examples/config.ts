@@ -19,6 +19,14 @@ export interface ExperimentConfig {
   seeds: number;
   /** tfjs backend: auto, tensorflow, webgpu, blas, wasm or cpu. */
   backend: "auto" | "tensorflow" | "webgpu" | "blas" | "wasm" | "cpu";
+  /**
+   * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
+   * of `@d3pm/webgpu`, on any adapter, software ones too), or `auto` (the
+   * fused engine on a real GPU adapter, else tfjs).
+   */
+  engine: "auto" | "tfjs" | "webgpu";
+  /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
+  logEvery: number;
   /** Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`); empty: the embedded WikiText-2. */
   data: string;
   /** Run folder. */
@@ -127,6 +135,8 @@ function model(name: PresetName) {
 const BASE: Omit<ExperimentConfig, "preset"> = {
   seeds: 1,
   backend: "auto",
+  engine: "auto",
+  logEvery: 10,
   data: "",
   out: "runs/latest",
   resume: false,
@@ -271,7 +281,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
  * ```ts
  * import { configDiff, resolveConfig, RESUMABLE_KEYS } from "@d3pm/examples/experiment";
  * import { assertEquals } from "@std/assert";
- * assertEquals(RESUMABLE_KEYS, ["resume", "force", "out", "backend"]);
+ * assertEquals(RESUMABLE_KEYS, ["resume", "force", "out", "backend", "logEvery"]);
  * const started = resolveConfig({ preset: "micro" });
  * const resumed = resolveConfig({ preset: "micro", resume: true, out: "runs/moved", backend: "cpu" });
  * assertEquals(configDiff(started, resumed), ""); // only resumable keys changed
@@ -282,6 +292,7 @@ export const RESUMABLE_KEYS: readonly (keyof ExperimentConfig)[] = [
   "force",
   "out",
   "backend",
+  "logEvery",
 ];
 
 /**
@@ -317,6 +328,7 @@ const MAX_BLOCK = 16384;
 const CHOICES: Partial<Record<keyof ExperimentConfig, readonly string[]>> = {
   preset: ["micro", "tiny", "small", "paper"],
   backend: ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"],
+  engine: ["auto", "tfjs", "webgpu"],
   tokenizer: ["bpe", "gpt2", "byte"],
   positions: ["learned", "rotary"],
   diffusionLoss: ["mdlm", "d3pm"],
@@ -439,6 +451,7 @@ function validateKinds(c: ExperimentConfig): void {
     "genBatch",
     "validBlocks",
     "judgeSteps",
+    "logEvery",
   ] as const;
   for (const k of positive) {
     if (!Number.isInteger(c[k]) || c[k] < 1) {
@@ -501,6 +514,16 @@ function validateRanges(c: ExperimentConfig): void {
   if (c.judge.trim() === "") {
     throw new ConfigError(
       "Option --judge must be auto, self, or the folder of a finished run",
+    );
+  }
+  if (c.validEvery % c.logEvery !== 0) {
+    throw new ConfigError(
+      `Option --valid-every (${c.validEvery}) must be a multiple of --log-every (${c.logEvery}): the fused engine validates on logged steps`,
+    );
+  }
+  if (c.engine === "webgpu" && c.diffusionLoss === "d3pm") {
+    throw new ConfigError(
+      "Option --engine webgpu trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm",
     );
   }
   if (c.keep === "best" && c.validEvery === 0) {

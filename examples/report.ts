@@ -33,7 +33,7 @@ function header(r: ExperimentResult): string {
   return `# AR vs D3PM — ${c.preset} preset
 
 Command: \`${r.command}\` (full configuration in \`config.json\`).
-Backend: ${r.backend}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
+Backend: ${r.backend}. Training engine: ${r.engine}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
 ${d.trainTokens} train tokens, ${d.testTokens} test tokens, ${
     fixed(d.bytesPerToken, 3)
   } bytes/token;
@@ -317,6 +317,35 @@ function speedQualitySeries(r: ExperimentResult): Series[] {
     });
   }
   return sq;
+}
+
+/**
+ * The first `count` rows of generated ids as text, for `samples.txt`.
+ *
+ * @param label Which model.
+ * @param ids `rows × length` ids.
+ * @param options Row length, how many, and the tokenizer's decode.
+ * @returns The text.
+ */
+export function formatSamples(
+  label: string,
+  ids: Int32Array,
+  options: {
+    length: number;
+    count: number;
+    decode: (ids: Int32Array) => string;
+  },
+): string {
+  const { length: L } = options;
+  const out: string[] = [];
+  for (let r = 0; r < Math.min(options.count, ids.length / L); r++) {
+    out.push(
+      `--- ${label} sample ${r + 1} ---\n${
+        options.decode(ids.subarray(r * L, (r + 1) * L))
+      }\n`,
+    );
+  }
+  return out.join("\n");
 }
 
 /**

@@ -103,6 +103,8 @@ export interface ExperimentResult {
   config: ExperimentConfig;
   /** Backend and why. */
   backend: string;
+  /** Training engine and why. */
+  engine: string;
   /** Tokenizer identity and vocabulary. */
   tokenizer: { id: string; vocabSize: number };
   /** Corpus facts. */

@@ -23,7 +23,8 @@ import {
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
 import { type Judge, openJudge } from "./_judge.ts";
-import { writeReport } from "./report.ts";
+import { chooseEngine, type Engine } from "./_engine.ts";
+import { formatSamples, writeReport } from "./report.ts";
 
 export type * from "./results.ts";
 
@@ -75,6 +76,8 @@ export async function runExperiment(
   const folder = new RunFolder(config.out);
   await folder.check(config);
   const backend = await initBackend({ prefer: config.backend }); // prints which and why
+  const engine = await chooseEngine(config);
+  log(`engine: ${engine.reason}`);
   if (config.preset === "paper" && !config.data) {
     log(
       "note: the paper preset is meant for WikiText-103 (--data DIR); without it, the embedded WikiText-2 is used",
@@ -85,17 +88,25 @@ export async function runExperiment(
   const release = await folder.start(config);
   try {
     await data.persist(folder);
+    const ctx: SeedContext = {
+      config,
+      data,
+      folder,
+      judge,
+      engine,
+      log,
+      progress: options.progress !== false,
+    };
     const results: ModelResult[] = [];
     for (let seed = 0; seed < config.seeds; seed++) {
-      results.push(
-        ...await runSeed(config, data, folder, { seed, judge, log }, options),
-      );
+      results.push(...await runSeed(ctx, seed));
     }
     const result: ExperimentResult = {
       command: options.command ??
         `deno task experiment --preset ${config.preset}`,
       config,
       backend: backend.reason,
+      engine: engine.reason,
       tokenizer: { id: data.tokenizer.id, vocabSize: data.tokenizer.vocabSize },
       data: data.facts,
       judge: judge?.describe ??
@@ -112,36 +123,34 @@ export async function runExperiment(
     return result;
   } finally {
     judge?.dispose();
+    if (engine.kind === "webgpu") engine.device.destroy();
     release();
   }
 }
 
+/** What every seed of a run shares. */
+interface SeedContext {
+  config: ExperimentConfig;
+  data: RunData;
+  folder: RunFolder;
+  judge: Judge | undefined;
+  engine: Engine;
+  log: (line: string) => void;
+  progress: boolean;
+}
+
 /** Train both models of one seed, evaluate them, append their samples. */
-async function runSeed(
-  config: ExperimentConfig,
-  data: RunData,
-  folder: RunFolder,
-  run: { seed: number; judge: Judge | undefined; log: (line: string) => void },
-  options: RunOptions,
-): Promise<ModelResult[]> {
-  const { seed, log } = run;
+async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
+  const { config, data, folder } = run;
   const ar = arContestant(config, data), d3pm = d3pmContestant(config, data);
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
     [];
   try {
     for (const c of [ar, d3pm]) {
-      trained.push(
-        await trainContestant(c, seed, {
-          config,
-          data,
-          folder,
-          metrics,
-          progress: options.progress !== false,
-        }),
-      );
+      trained.push(await trainContestant(c, seed, { ...run, metrics }));
     }
-    log(`seed ${seed}: evaluating`);
+    run.log(`seed ${seed}: evaluating`);
     const arModel = trained[0].model;
     const ctx: EvalContext = {
       config,
@@ -161,10 +170,16 @@ async function runSeed(
       { ...d3Eval.result, ...common(1) },
     ];
     const steps = d3Eval.result.curve.at(-1)?.steps;
+    const show = (label: string, ids: Int32Array) =>
+      formatSamples(label, ids, {
+        length: config.blockLength,
+        count: config.samples,
+        decode: (x) => data.tokenizer.decode(x),
+      });
     await Deno.writeTextFile(
       folder.samplesPath,
-      `=== seed ${seed} ===\n${show(config, data, "AR", arEval.samples)}\n${
-        show(config, data, `D3PM (${steps} steps)`, d3Eval.samples)
+      `=== seed ${seed} ===\n${show("AR", arEval.samples)}\n${
+        show(`D3PM (${steps} steps)`, d3Eval.samples)
       }\n`,
       { append: seed > 0 },
     );
@@ -172,22 +187,4 @@ async function runSeed(
   } finally {
     for (const t of trained) t.model.dispose();
   }
-}
-
-function show(
-  config: ExperimentConfig,
-  data: RunData,
-  label: string,
-  ids: Int32Array,
-): string {
-  const L = config.blockLength;
-  const out: string[] = [];
-  for (let r = 0; r < Math.min(config.samples, ids.length / L); r++) {
-    out.push(
-      `--- ${label} sample ${r + 1} ---\n${
-        data.tokenizer.decode(ids.subarray(r * L, (r + 1) * L))
-      }\n`,
-    );
-  }
-  return out.join("\n");
 }

@@ -41,3 +41,29 @@ export async function runScript(
 export function errorLine(r: Ran): string {
   return r.stderr.trim().split("\n").at(-1) ?? "";
 }
+
+/**
+ * Start the experiment with `args` into `out`, and SIGKILL it once
+ * `metrics.jsonl` contains `marker` (or after a minute).
+ */
+export async function killAt(
+  args: string[],
+  out: string,
+  marker: string,
+): Promise<void> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", out],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  for (let i = 0; i < 2400; i++) {
+    const text = await Deno.readTextFile(`${out}/metrics.jsonl`).catch(() =>
+      ""
+    );
+    if (text.includes(marker)) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  child.kill("SIGKILL");
+  await child.status;
+}

@@ -1,7 +1,7 @@
 // A run folder never lies: each scenario of the run-folder issue, end to end
 // through the experiment command line.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { errorLine, ROOT, runTool } from "./_run.ts";
+import { errorLine, killAt, ROOT, runTool } from "./_run.ts";
 
 const QUICK = ["--preset", "micro", "--steps", "6", "--warmup", "1"];
 const FAST_EVAL = [
@@ -131,28 +131,6 @@ Deno.test("a resumed run keeps its own tokenizer only when the vocabulary matche
   assertEquals(results.tokenizer.vocabSize, 300);
   await Deno.remove(out, { recursive: true });
 });
-
-async function killAt(
-  args: string[],
-  out: string,
-  marker: string,
-): Promise<void> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", out],
-    cwd: ROOT,
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  for (let i = 0; i < 2400; i++) {
-    const text = await Deno.readTextFile(`${out}/metrics.jsonl`).catch(() =>
-      ""
-    );
-    if (text.includes(marker)) break;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  child.kill("SIGKILL");
-  await child.status;
-}
 
 Deno.test("after a kill, resume reports real training seconds, tokens/s and final loss, drops a torn metrics line and removes orphan temp files", async () => {
   const args = [

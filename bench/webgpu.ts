@@ -1,0 +1,396 @@
+/**
+ * The fused WebGPU engine's training step: tokens/s, dispatches and GPU→CPU
+ * syncs per step, host µs per dispatch, and the matmul kernel's GFLOP/s at
+ * GPT-2 shapes. Prints JSON lines on stdout; progress goes to stderr.
+ *
+ *   deno task bench:webgpu [--size tiny|reference|paper] [--batch B]
+ *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
+ *     [--no-matmul]
+ *
+ * Sizes: `tiny` (default; seconds on lavapipe): 2 layers, d 64, 4 heads,
+ * MLP 256, T 32, batch 2, V 512. `reference`: 4 layers, d 256, 4 heads,
+ * MLP 1024, T 128, batch 8, V 4096 (the issue's reference step). `paper`:
+ * GPT-2 small (12 layers, d 768, T 1024, V 50261), batch 4, dropout 0.
+ *
+ * Steps run back to back and the loss is read once at the end (the logged
+ * step's one sync), after one warm-up step that is read on its own.
+ * `hostMicrosPerDispatch` is the time spent recording dispatches;
+ * `hostMsPerStep` is the whole `step()` call, which on lavapipe includes
+ * `submitMsPerStep`, where the software queue waits for the previous step.
+ *
+ * @module
+ */
+
+import { prng } from "@d3pm/core";
+import { parseArgs } from "@std/cli";
+import { type ModelConfig, parameterCount, preset } from "@d3pm/transformer";
+import {
+  engineMemory,
+  requestEngineDevice,
+  timeMatmul,
+  WebGpuTransformer,
+} from "@d3pm/webgpu";
+
+const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lines
+
+  deno task bench:webgpu [--size tiny|reference|paper] [--batch B] [--steps N]
+    [--kind causal|bidirectional] [--positions learned|rotary] [--no-matmul]
+
+  --size       tiny (default, lavapipe-friendly), reference (4×256, T 128,
+               batch 8, V 4096) or paper (GPT-2 small, T 1024, batch 4)
+  --batch      rows per step (default by size: 2, 8, 4)
+  --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
+  --time       a time-conditioned (adaLN) bidirectional model instead
+  --profile    also time every kernel of one step (GPU timestamps, one pass
+               per dispatch) and print the GPU ms per kernel
+  --no-matmul  skip the matmul GFLOP/s lines
+  --adapter    print the adapter's description, features and limits, then exit
+  --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
+               causalLmLoss, clipByGlobalNorm and AdamW, as train() runs it)
+`;
+
+const args = parseArgs(Deno.args, {
+  string: ["size", "batch", "steps", "kind", "positions"],
+  boolean: ["help", "matmul", "adapter", "tfjs", "time", "profile"],
+  negatable: ["matmul", "tfjs"],
+  default: {
+    size: "tiny",
+    kind: "causal",
+    positions: "learned",
+    matmul: true,
+    tfjs: true,
+  },
+});
+if (args.help) {
+  console.log(HELP);
+  Deno.exit(0);
+}
+
+const SIZES = ["tiny", "reference", "paper"] as const;
+type Size = typeof SIZES[number];
+if (!(SIZES as readonly string[]).includes(args.size)) {
+  throw new RangeError(
+    `--size must be one of ${SIZES.join(", ")}, got ${args.size}`,
+  );
+}
+const size = args.size as Size;
+if (args.kind !== "causal" && args.kind !== "bidirectional") {
+  throw new RangeError(
+    `--kind must be causal or bidirectional, got ${args.kind}`,
+  );
+}
+if (args.positions !== "learned" && args.positions !== "rotary") {
+  throw new RangeError(
+    `--positions must be learned or rotary, got ${args.positions}`,
+  );
+}
+
+function positiveInt(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+) {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`--${name} must be a positive integer, got ${value}`);
+  }
+  return n;
+}
+
+const log = (msg: string) => console.error(`[bench:webgpu] ${msg}`);
+const common = {
+  kind: args.time ? "bidirectional" : args.kind,
+  positions: args.positions,
+  timeConditioning: args.time,
+  dropout: 0,
+} as const;
+const shapes: Record<
+  Size,
+  { config: ModelConfig; batch: number; steps: number }
+> = {
+  tiny: {
+    config: preset("tiny", {
+      ...common,
+      vocabSize: 512,
+      contextLength: 32,
+      nLayer: 2,
+      dModel: 64,
+      nHead: 4,
+      dMlp: 256,
+    }),
+    batch: 2,
+    steps: 3,
+  },
+  reference: {
+    config: preset("tiny", { ...common, vocabSize: 4096 }),
+    batch: 8,
+    steps: 20,
+  },
+  paper: { config: preset("paper", common), batch: 4, steps: 10 },
+};
+const { config } = shapes[size];
+const steps = positiveInt("steps", args.steps, shapes[size].steps);
+const length = config.contextLength;
+
+const { device, adapter, label, software, note } = await requestEngineDevice();
+log(
+  `adapter: ${label}${software ? " (software)" : ""}${
+    note ? `, via ${note}` : ""
+  }`,
+);
+if (args.adapter) {
+  const limits: Record<string, number> = {};
+  for (const key in adapter.limits) {
+    const v = (adapter.limits as unknown as Record<string, unknown>)[key];
+    if (typeof v === "number") limits[key] = v;
+  }
+  console.log(JSON.stringify({
+    bench: "webgpu.adapter",
+    adapter: label,
+    software,
+    note: note ?? null,
+    features: [...adapter.features].sort(),
+    limits,
+  }));
+  device.destroy();
+  Deno.exit(0);
+}
+
+// Without --batch: the size's batch, halved until its largest buffer fits.
+const limit = Math.min(
+  device.limits.maxStorageBufferBindingSize,
+  device.limits.maxBufferSize,
+);
+let batch = positiveInt("batch", args.batch, shapes[size].batch);
+const memoryOf = (b: number) =>
+  engineMemory(config, {
+    batchSize: b,
+    length,
+    maxBindingBytes: device.limits.maxStorageBufferBindingSize,
+  });
+if (args.batch === undefined) {
+  while (batch > 1 && memoryOf(batch).largestBuffer > limit) {
+    batch = Math.floor(batch / 2);
+  }
+}
+const memory = memoryOf(batch);
+log(
+  `batch ${batch}: ${(memory.total / 2 ** 20).toFixed(0)} MiB (largest buffer ${
+    (memory.largestBuffer / 2 ** 20).toFixed(0)
+  } MiB, limit ${(limit / 2 ** 20).toFixed(0)} MiB)`,
+);
+
+const buildStart = performance.now();
+const engine = await WebGpuTransformer.create(config, {
+  batchSize: batch,
+  length,
+  seed: 0,
+  device,
+});
+const buildMs = performance.now() - buildStart;
+log(
+  `built ${size} (${parameterCount(config)} parameters) in ${
+    buildMs.toFixed(0)
+  } ms`,
+);
+
+const rng = prng(1);
+const n = batch * length;
+const batches = Array.from({ length: 2 }, () => {
+  const inputs = Int32Array.from(
+    { length: n },
+    () => Math.floor(rng.next() * config.vocabSize),
+  );
+  const targets = Int32Array.from(
+    { length: n },
+    () => Math.floor(rng.next() * config.vocabSize),
+  );
+  const t = Array.from({ length: batch }, () => rng.next());
+  return { inputs, targets, weights: new Float32Array(n).fill(1 / n), t };
+});
+
+// Warm-up: pipelines compiled, buffers touched.
+engine.step(batches[0], 1e-4);
+await engine.readLoss();
+
+const before = engine.counters;
+let hostMs = 0;
+const submitBefore = engine.counters.submitMs;
+const start = performance.now();
+for (let s = 0; s < steps; s++) {
+  const t0 = performance.now();
+  engine.step(batches[s % 2], 1e-4);
+  hostMs += performance.now() - t0;
+}
+const stepSubmitMs = engine.counters.submitMs - submitBefore;
+const reading = await engine.readLoss();
+const seconds = (performance.now() - start) / 1000;
+const after = engine.counters;
+const dispatches = (after.dispatches - before.dispatches) / steps;
+console.log(JSON.stringify({
+  bench: "webgpu.step",
+  size,
+  adapter: label,
+  software,
+  kind: config.kind,
+  positions: config.positions,
+  timeConditioning: config.timeConditioning,
+  memoryMiB: Math.round(memory.total / 2 ** 20),
+  parameters: parameterCount(config),
+  batch,
+  length,
+  vocab: config.vocabSize,
+  steps,
+  tokensPerSecond: Math.round((steps * n) / seconds),
+  msPerStep: +((seconds * 1000) / steps).toFixed(2),
+  dispatchesPerStep: dispatches,
+  // The logged step's loss read is the one extra command buffer.
+  commandBuffersPerStep: (after.submits - before.submits - 1) / steps,
+  syncsPerLoggedStep: after.syncs - before.syncs,
+  hostMicrosPerDispatch: +(
+    ((after.encodeMs - before.encodeMs) * 1000) / steps / dispatches
+  ).toFixed(2),
+  hostMsPerStep: +(hostMs / steps).toFixed(2),
+  submitMsPerStep: +(stepSubmitMs / steps).toFixed(2),
+  buildMs: Math.round(buildMs),
+  loss: +reading.loss.toFixed(4),
+}));
+if (args.profile) {
+  if (!device.features.has("timestamp-query")) {
+    log("--profile: this device has no timestamp-query; skipped");
+  } else {
+    const { kernels, totalMs } = await engine.profileStep(batches[0], 1e-4);
+    const family = (k: string) => k.split(":")[0];
+    const families = new Map<string, number>();
+    for (const k of kernels) {
+      families.set(
+        family(k.kernel),
+        (families.get(family(k.kernel)) ?? 0) + k.ms,
+      );
+    }
+    console.log(JSON.stringify({
+      bench: "webgpu.profile",
+      size,
+      gpuMsPerStep: +totalMs.toFixed(3),
+      byFamily: Object.fromEntries(
+        [...families].sort((a, b) => b[1] - a[1]).map((
+          [k, ms],
+        ) => [k, +ms.toFixed(3)]),
+      ),
+      kernels: kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
+    }));
+  }
+}
+engine.dispose();
+
+if (args.tfjs && config.kind === "causal") {
+  // The same model and shape on tfjs-webgpu, stepped as train() does.
+  const tf = await import("@tensorflow/tfjs");
+  const { initBackend } = await import("@d3pm/backend");
+  const { Transformer } = await import("@d3pm/transformer");
+  const { AdamW, clipByGlobalNorm } = await import("@d3pm/train");
+  const { causalLmLoss } = await import("@d3pm/autoregressive");
+  const info = await initBackend({ prefer: "webgpu", fallback: false, log });
+  const model = new Transformer(config, { seed: 0 });
+  const opt = new AdamW(model.variables);
+  const blocks = Int32Array.from(
+    { length: batch * (length + 1) },
+    () => Math.floor(rng.next() * config.vocabSize),
+  );
+  const tfStep = async () => {
+    const { value, grads } = tf.variableGrads(
+      () =>
+        causalLmLoss(model, {
+          tokens: blocks,
+          batchSize: batch,
+          length: length + 1,
+        }),
+      model.trainableVariables(),
+    );
+    const named = new Map(
+      [...model.variables].map(([k, v]) => [k, grads[v.name]]),
+    );
+    const clipped = await clipByGlobalNorm(named, 1); // train()'s one sync per step
+    opt.step(clipped.grads, 1e-4);
+    tf.dispose([...named.values(), ...clipped.grads.values()]);
+    return value;
+  };
+  (await tfStep()).dispose(); // warm-up
+  const profile = await tf.profile(async () => {
+    (await tfStep()).dispose();
+  });
+  const tfSteps = Math.max(1, Math.min(steps, 5));
+  const t0 = performance.now();
+  let last: { data(): Promise<unknown>; dispose(): void } | null = null;
+  for (let s = 0; s < tfSteps; s++) {
+    last?.dispose();
+    last = await tfStep();
+  }
+  await last!.data();
+  last!.dispose();
+  const tfSeconds = (performance.now() - t0) / 1000;
+  console.log(JSON.stringify({
+    bench: "tfjs-webgpu.step",
+    size,
+    backend: info.name,
+    batch,
+    length,
+    steps: tfSteps,
+    tokensPerSecond: Math.round((tfSteps * n) / tfSeconds),
+    msPerStep: +((tfSeconds * 1000) / tfSteps).toFixed(2),
+    kernelsPerStep: profile.kernels.length,
+    syncsPerStep: 1,
+  }));
+  opt.dispose();
+  model.dispose();
+}
+
+if (args.matmul) {
+  // GPT-2 small shapes at B·T = 8192 (the paper step); on a software adapter
+  // the rows shrink to 128 so that the run stays in seconds.
+  const rows = software ? 128 : 8192;
+  const cases = [
+    { name: "qkv", m: rows, n: 2304, k: 768, transB: false },
+    { name: "mlp_fc", m: rows, n: 3072, k: 768, transB: false },
+    { name: "mlp_proj", m: rows, n: 768, k: 3072, transB: false },
+    {
+      name: "lm_head",
+      m: software ? 64 : 2048,
+      n: 50257,
+      k: 768,
+      transB: true,
+    },
+  ];
+  const limit = device.limits.maxStorageBufferBindingSize;
+  for (const c of cases) {
+    if (Math.max(c.m * c.k, c.k * c.n, c.m * c.n) * 4 > limit) {
+      console.log(JSON.stringify({
+        bench: "webgpu.matmul",
+        shape: c.name,
+        skipped: `an operand exceeds maxStorageBufferBindingSize ${limit}`,
+      }));
+      continue;
+    }
+    // Both workgroup tiles, so one GPU run shows which to use where.
+    for (const tile of software ? [64] as const : [64, 128] as const) {
+      const t = await timeMatmul(device, c, {
+        repeats: software ? 1 : 10,
+        transB: c.transB,
+        tile,
+      });
+      console.log(JSON.stringify({
+        bench: "webgpu.matmul",
+        shape: c.name,
+        m: c.m,
+        n: c.n,
+        k: c.k,
+        tile,
+        dtype: "f32",
+        ms: +(t.seconds * 1000).toFixed(3),
+        gflops: +t.gflops.toFixed(1),
+      }));
+    }
+  }
+}
+device.destroy();

@@ -1,0 +1,108 @@
+// Which engine trains the models: tfjs on the chosen backend, or the fused
+// WebGPU engine — and training a contestant on the latter.
+import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
+import { trainEngine, type TrainResult } from "@d3pm/train";
+import type { ModelConfig } from "@d3pm/transformer";
+import type { StoredTensor } from "@d3pm/core";
+import type { ExperimentConfig } from "./config.ts";
+import { ConfigError } from "./config.ts";
+
+/** The engine a run trains on. */
+export type Engine =
+  | { kind: "tfjs"; reason: string }
+  | { kind: "webgpu"; device: GPUDevice; reason: string };
+
+/**
+ * Resolve `config.engine`: `webgpu` insists on the fused engine (a software
+ * adapter too), `auto` takes it only on a real GPU adapter.
+ */
+export async function chooseEngine(config: ExperimentConfig): Promise<Engine> {
+  if (config.engine === "tfjs") {
+    return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
+  }
+  let found;
+  try {
+    found = await requestEngineDevice();
+  } catch (e) {
+    if (config.engine === "webgpu") {
+      throw new ConfigError(
+        `Option --engine webgpu: ${(e as Error).message}`,
+      );
+    }
+    return {
+      kind: "tfjs",
+      reason: `tfjs (no WebGPU adapter for the fused engine: ${
+        (e as Error).message
+      })`,
+    };
+  }
+  if (found.software && config.engine === "auto") {
+    found.device.destroy();
+    return {
+      kind: "tfjs",
+      reason:
+        `tfjs (the WebGPU adapter is software, ${found.label}: the fused engine would be slower; --engine webgpu uses it anyway)`,
+    };
+  }
+  if (config.diffusionLoss === "d3pm") {
+    found.device.destroy();
+    return {
+      kind: "tfjs",
+      reason:
+        "tfjs (the fused engine trains the mdlm objective only; this run uses d3pm)",
+    };
+  }
+  return {
+    kind: "webgpu",
+    device: found.device,
+    reason: `webgpu: the fused engine on ${found.label}${
+      found.software ? " (a software adapter: correct but slow)" : ""
+    }${found.note ? `; ${found.note}` : ""}`,
+  };
+}
+
+/** Options of {@linkcode trainOnEngine}: the model and what `trainEngine` needs besides the engine. */
+export interface EngineRun {
+  device: GPUDevice;
+  model: ModelConfig;
+  seed: number;
+  /** Positions per row of the engine's fixed step (AR: block − 1). */
+  length: number;
+  /** The mask id left out of the softmax (MDLM), if any. */
+  excludeToken?: number;
+  options: Omit<Parameters<typeof trainEngine>[0], "engine" | "ema">;
+  config: ExperimentConfig;
+}
+
+/**
+ * Train one model on the fused engine and hand back its weights for
+ * evaluation (the EMA when there is one).
+ */
+export async function trainOnEngine(
+  run: EngineRun,
+): Promise<{
+  result: Omit<TrainResult, "ema" | "optimizer">;
+  weights: Map<string, StoredTensor>;
+}> {
+  const c = run.config;
+  const ema = c.emaDecay > 0;
+  const engine = await WebGpuTransformer.create(run.model, {
+    batchSize: c.batchSize,
+    length: run.length,
+    seed: run.seed,
+    device: run.device,
+    adamw: { weightDecay: c.weightDecay },
+    clipNorm: c.clipNorm,
+    ...(ema ? { emaDecay: c.emaDecay } : {}),
+    ...(run.excludeToken !== undefined
+      ? { excludeToken: run.excludeToken }
+      : {}),
+  });
+  try {
+    const result = await trainEngine({ ...run.options, engine, ema });
+    const weights = ema ? await engine.emaWeights() : await engine.getWeights();
+    return { result, weights };
+  } finally {
+    engine.dispose();
+  }
+}

@@ -1,0 +1,119 @@
+// The fused WebGPU engine inside the experiment, on whatever adapter this
+// machine has (lavapipe in CI): it follows the tfjs loss curve, and a run
+// killed on it resumes to the same weights.
+import { assert, assertEquals } from "@std/assert";
+import { requestEngineDevice } from "@d3pm/webgpu";
+import { killAt, runTool } from "./_run.ts";
+
+const adapter = await requestEngineDevice().then(
+  (d) => (d.device.destroy(), null),
+  (e: Error) => e.message,
+);
+
+const ARGS = [
+  "--preset",
+  "micro",
+  "--steps",
+  "40",
+  "--warmup",
+  "5",
+  "--valid-every",
+  "20",
+  "--eval-blocks",
+  "4",
+  "--exact-blocks",
+  "0",
+  "--gen-tokens",
+  "32",
+  "--gen-steps",
+  "4",
+  "--judge",
+  "self",
+];
+
+function losses(text: string, model: string): Map<number, number> {
+  return new Map(
+    text.trim().split("\n").map((l) => JSON.parse(l))
+      .filter((r) => r.model === model && "loss" in r)
+      .map((r) => [r.step, r.loss]),
+  );
+}
+
+Deno.test({
+  name:
+    "training on the fused engine follows the tfjs curve within 0.02 nats at every logged step",
+  ignore: adapter !== null,
+  async fn() {
+    const gpu = await Deno.makeTempDir(), cpu = await Deno.makeTempDir();
+    const a = await runTool("experiment.ts", [
+      ...ARGS,
+      "--engine",
+      "webgpu",
+      "--out",
+      gpu,
+    ]);
+    assertEquals(a.code, 0, a.stderr);
+    assert(a.stderr.includes("engine: webgpu: the fused engine on"), a.stderr);
+    const b = await runTool("experiment.ts", [
+      ...ARGS,
+      "--engine",
+      "tfjs",
+      "--out",
+      cpu,
+    ]);
+    assertEquals(b.code, 0, b.stderr);
+    const ga = await Deno.readTextFile(`${gpu}/metrics.jsonl`);
+    const cb = await Deno.readTextFile(`${cpu}/metrics.jsonl`);
+    for (const model of ["ar", "d3pm"]) {
+      const engine = losses(ga, model), tfjs = losses(cb, model);
+      assertEquals([...engine.keys()], [10, 20, 30, 40]); // --log-every 10
+      for (const [step, loss] of engine) {
+        // The engine logs the mean of the last 10 steps.
+        let mean = 0;
+        for (let s = step - 9; s <= step; s++) mean += tfjs.get(s)! / 10;
+        assert(
+          Math.abs(loss - mean) < 0.02,
+          `${model} step ${step}: ${loss} vs ${mean}`,
+        );
+      }
+    }
+    const report = await Deno.readTextFile(`${gpu}/report.md`);
+    assert(
+      report.includes("Training engine: webgpu"),
+      "report names the engine",
+    );
+    await Deno.remove(gpu, { recursive: true });
+    await Deno.remove(cpu, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "a run killed on the fused engine resumes to the same weights as an uninterrupted one",
+  ignore: adapter !== null,
+  async fn() {
+    const args = [...ARGS, "--engine", "webgpu", "--checkpoint-every", "10"];
+    const whole = await Deno.makeTempDir(), cut = await Deno.makeTempDir();
+    assertEquals(
+      (await runTool("experiment.ts", [...args, "--out", whole])).code,
+      0,
+    );
+    await killAt(args, cut, '"model":"d3pm","seed":0,"step":20');
+    const r = await runTool("experiment.ts", [
+      ...args,
+      "--out",
+      cut,
+      "--resume",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    for (const m of ["ar", "d3pm"]) {
+      assertEquals(
+        await Deno.readFile(`${cut}/seed-0/${m}/model.safetensors`),
+        await Deno.readFile(`${whole}/seed-0/${m}/model.safetensors`),
+        `${m} weights differ after resume`,
+      );
+    }
+    await Deno.remove(whole, { recursive: true });
+    await Deno.remove(cut, { recursive: true });
+  },
+});

@@ -1,0 +1,64 @@
+// Shared by the engine's tests: one device for all of them, the parity
+// shapes, a seeded batch, and the tolerance check. Private.
+
+import { prng } from "@d3pm/core";
+import { requestEngineDevice, WebGpuUnavailableError } from "./device.ts";
+import { type ModelConfig, validateConfig } from "@d3pm/transformer";
+
+let device: GPUDevice | null = null;
+/** Why GPU tests are skipped, or null when an adapter exists. */
+export let skipReason: string | null = null;
+try {
+  device = (await requestEngineDevice()).device;
+} catch (e) {
+  if (!(e instanceof WebGpuUnavailableError)) throw e;
+  skipReason = e.message;
+  console.warn(`webgpu tests skipped: ${skipReason}`);
+}
+
+/** The shared device (tests run only when it exists). */
+export function testDevice(): GPUDevice {
+  return device!;
+}
+
+/** Small odd shapes: B 2, T 7, d 24, 3 heads, V 37, 2 layers, dMlp 40. */
+export function parityConfig(
+  kind: "causal" | "bidirectional",
+  positions: "learned" | "rotary",
+): ModelConfig {
+  return validateConfig({
+    kind,
+    vocabSize: 37,
+    contextLength: 9,
+    nLayer: 2,
+    nHead: 3,
+    dModel: 24,
+    dMlp: 40,
+    positions,
+    timeConditioning: false,
+    dTime: 8,
+    dropout: 0,
+  });
+}
+
+/** Seeded ids in [0, vocab). */
+export function randomIds(n: number, vocab: number, seed: number): Int32Array {
+  const rng = prng(seed);
+  return Int32Array.from({ length: n }, () => Math.floor(rng.next() * vocab));
+}
+
+/**
+ * Largest |a − b| over max |b|, the relative error used by every parity
+ * assertion (per tensor).
+ */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) {
+    throw new Error(`length ${a.length} vs ${b.length}`);
+  }
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return diff / Math.max(scale, 1e-12);
+}

@@ -1,0 +1,944 @@
+// WGSL sources of the engine's kernels (f32). Private: the engine builds each
+// pipeline once. Every kernel shares one bind-group layout: binding 0 is the
+// dispatch's uniform block (16 u32; floats are bit-cast), bindings 1–7 are
+// whole storage buffers, all declared read_write so that one buffer may be
+// bound to several slots (WebGPU allows aliasing writable storage):
+//
+// | binding | elementwise kernels | matmul |
+// |---|---|---|
+// | 1 | activations arena | A |
+// | 2 | parameters | B |
+// | 3 | gradients | C (output) |
+// | 4 | Adam m / EMA copy | bias |
+// | 5 | Adam v | E (residual or pre-activation) |
+// | 6 | int inputs (tokens, targets, embedding-gradient index) | — |
+// | 7 | scalars (loss sum, grad norm, lr, bias corrections) | — |
+
+/** Scalars buffer slots (f32). */
+export const S = {
+  lossSum: 0,
+  lossSteps: 1,
+  gradNorm: 2,
+  clipScale: 3,
+  lr: 8,
+  c1: 9,
+  c2: 10,
+  maxNorm: 11,
+  emaDecay: 12,
+  dropSeed: 13, // u32 bits: this step's dropout seed
+  dropRate: 14,
+  size: 16,
+} as const;
+
+const HEADER = `
+struct U { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
+@group(0) @binding(0) var<uniform> u: U;
+fn f(x: u32) -> f32 { return bitcast<f32>(x); }
+fn flat_id(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.y * nwg.x + wg.x; }
+`;
+
+// Dropout masks from a counter-based hash, so the backward recomputes the
+// forward's mask: keep(site, i) is 0 with probability rate, else
+// 1/(1 − rate) (tf.dropout's scaling). A site is the arena offset of the
+// tensor the mask belongs to, i its element index; the seed changes per step.
+const DROP = `
+fn hash_u32(x0: u32) -> u32 {
+  var x = x0;
+  x ^= x >> 16u; x *= 0x7feb352du; x ^= x >> 15u; x *= 0x846ca68bu; x ^= x >> 16u;
+  return x;
+}
+fn keep(site: u32, i: u32) -> f32 {
+  let h = hash_u32(hash_u32(bitcast<u32>(scl[${13}]) ^ hash_u32(site)) ^ hash_u32(i ^ 0x9e3779b9u));
+  let rate = scl[${14}];
+  if (f32(h >> 8u) * (1.0 / 16777216.0) < rate) { return 0.0; }
+  return 1.0 / (1.0 - rate);
+}
+`;
+
+function buffers(slots: Record<number, string | undefined>): string {
+  return Object.entries(slots).filter(([, decl]) => decl).map(([b, decl]) =>
+    `@group(0) @binding(${b}) var<storage, read_write> ${decl};`
+  ).join("\n");
+}
+
+const ACT = "act: array<f32>";
+const PAR = "par: array<f32>";
+const GRD = "grd: array<f32>";
+const INT = "ints: array<i32>";
+const SCL = "scl: array<f32>";
+
+// GELU, tanh approximation (GPT-2's gelu_new); tanh from exp with a clamp so
+// that large |x| cannot overflow to inf/inf.
+const GELU = `
+const GELU_C: f32 = 0.7978845608028654;
+fn tanh_safe(x: f32) -> f32 {
+  let e = exp(2.0 * clamp(x, -15.0, 15.0));
+  return 1.0 - 2.0 / (e + 1.0);
+}
+fn gelu(x: f32) -> f32 {
+  return 0.5 * x * (1.0 + tanh_safe(GELU_C * (x + 0.044715 * x * x * x)));
+}
+fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+fn silu_grad(x: f32) -> f32 {
+  let s = 1.0 / (1.0 + exp(-x));
+  return s + x * s * (1.0 - s);
+}
+fn gelu_grad(x: f32) -> f32 {
+  let t = tanh_safe(GELU_C * (x + 0.044715 * x * x * x));
+  return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * 0.044715 * x * x);
+}
+`;
+
+/** Output tile of a matmul workgroup (64: 4 × 4 per thread; 128: 8 × 8). */
+export type MatmulTile = 64 | 128;
+
+/** Matmul epilogues. */
+export type Epilogue =
+  | "store" // C = AB
+  | "accumulate" // C += AB
+  | "bias" // C = AB + bias
+  | "bias_gelu" // E = AB + bias; C = gelu(E)
+  | "bias_residual" // C = AB + bias + E
+  | "gelu_backward" // C = AB · gelu'(E)
+  | "bias_silu" // E = AB + bias; C = silu(E)
+  | "silu_backward" // C = AB · silu'(E)
+  | "bias_gate_residual"; // X[aux] = AB + bias; C = E + X[aux]·(1 + X[gate of m's batch row])
+
+/**
+ * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
+ * A T × T output tile per workgroup of 16 × 16 threads (T = 64: 4 × 4
+ * each, K in steps of 16; T = 128: 8 × 8 each, K in steps of 8), operands
+ * staged through workgroup memory. Uniform: a = (M, N, K, lda),
+ * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde), and for the
+ * gate: d = (gateOff, gateStride, rowsPerBatch, auxOff) in X (binding 6).
+ * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
+ */
+export function matmulSource(
+  transA: boolean,
+  transB: boolean,
+  epilogue: Epilogue,
+  dropout = false,
+  tile: MatmulTile = 64,
+): string {
+  // T × T outputs per workgroup of 16 × 16 threads, R × R each, K in steps
+  // of BK through workgroup memory (2·BK·T floats = 8 KiB either way).
+  const T = tile, R = tile / 16, BK = tile === 64 ? 16 : 8;
+  const LOADS = (BK * T) / 256;
+  // Load maps chosen so that consecutive threads read consecutive addresses.
+  const loadA = transA
+    ? `let kk = e / ${T}u; let mm = e % ${T}u; let m = row0 + mm; let k = k0 + kk;
+       var x = 0.0; if (m < M && k < K) { x = A[aOff + k * lda + m]; }`
+    : `let mm = e / ${BK}u; let kk = e % ${BK}u; let m = row0 + mm; let k = k0 + kk;
+       var x = 0.0; if (m < M && k < K) { x = A[aOff + m * lda + k]; }`;
+  const loadB = transB
+    ? `let nn = e / ${BK}u; let kk = e % ${BK}u; let n = col0 + nn; let k = k0 + kk;
+       var x = 0.0; if (n < N && k < K) { x = B[bOff + n * ldb + k]; }`
+    : `let kk = e / ${T}u; let nn = e % ${T}u; let n = col0 + nn; let k = k0 + kk;
+       var x = 0.0; if (n < N && k < K) { x = B[bOff + k * ldb + n]; }`;
+  // The residual branch's dropout: site = the output's offset, i = m·N + n.
+  const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
+  const store: Record<Epilogue, string> = {
+    store: `C[ci] = v;`,
+    accumulate: `C[ci] = C[ci] + v;`,
+    bias: `C[ci] = v + Bias[biasOff + n];`,
+    bias_gelu: `let pre = v + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
+    bias_residual:
+      `C[ci] = (v + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
+    gelu_backward: `C[ci] = v * gelu_grad(E[eOff + m * lde + n]);`,
+    bias_silu: `let pre = v + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
+    silu_backward: `C[ci] = v * silu_grad(E[eOff + m * lde + n]);`,
+    bias_gate_residual: `let br = (v + Bias[biasOff + n])${DROPPED};
+      X[u.d.w + m * ldc + n] = br;
+      C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
+  };
+  const uses = store[epilogue];
+  // Unrolled in the generated code, so the R × R accumulators are scalars
+  // (registers) for every shader compiler.
+  const range = [...Array(R).keys()];
+  const accDecl = range.flatMap((i) =>
+    range.map((j) => `var c${i}_${j} = 0.0;`)
+  ).join(" ");
+  const fmas = range.map((i) =>
+    `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u];`
+  ).concat(range.map((j) => `let b${j} = Bs[kk * ${T}u + lid.x + ${16 * j}u];`))
+    .concat(
+      range.flatMap((i) => range.map((j) => `c${i}_${j} += a${i} * b${j};`)),
+    ).join("\n      ");
+  const epilogueCode = range.map((i) =>
+    `{
+    let m = row0 + lid.y + ${16 * i}u;
+    if (m < M) {${
+      range.map((j) => `
+      { let n = col0 + lid.x + ${16 * j}u;
+        if (n < N) { let ci = cOff + m * ldc + n; let v = c${i}_${j}; ${uses} } }`)
+        .join("")
+    }
+    }
+  }`
+  ).join("\n  ");
+  return `${HEADER}${GELU}
+${
+    buffers({
+      1: "A: array<f32>",
+      2: "B: array<f32>",
+      3: "C: array<f32>",
+      ...(uses.includes("Bias") ? { 4: "Bias: array<f32>" } : {}),
+      ...(uses.includes("E[") ? { 5: "E: array<f32>" } : {}),
+      ...(uses.includes("X[") ? { 6: "X: array<f32>" } : {}),
+      ...(uses.includes("keep(") ? { 7: SCL } : {}),
+    })
+  }${uses.includes("keep(") ? DROP : ""}
+var<workgroup> As: array<f32, ${BK * T}>; // [BK][T]: k-major
+var<workgroup> Bs: array<f32, ${BK * T}>; // [BK][T]
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = u.a.x; let N = u.a.y; let K = u.a.z; let lda = u.a.w;
+  let ldb = u.b.x; let ldc = u.b.y; let aOff = u.b.z; let bOff = u.b.w;
+  let cOff = u.c.x; let biasOff = u.c.y; let eOff = u.c.z; let lde = u.c.w;
+  let row0 = wg.y * ${T}u; let col0 = wg.x * ${T}u;
+  let tid = lid.y * 16u + lid.x;
+  ${accDecl}
+  for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
+    for (var r = 0u; r < ${LOADS}u; r++) {
+      let e = tid + r * 256u;
+      { ${loadA} As[kk * ${T}u + mm] = x; }
+      { ${loadB} Bs[kk * ${T}u + nn] = x; }
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${BK}u; kk++) {
+      ${fmas}
+    }
+    workgroupBarrier();
+  }
+  ${epilogueCode}
+}
+`;
+}
+
+// A workgroup of 64 threads reducing one value each.
+const REDUCE64 = `
+var<workgroup> red: array<f32, 64>;
+fn sum64(x: f32, t: u32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] += red[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+fn max64(x: f32, t: u32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = 32u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] = max(red[t], red[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+`;
+
+/**
+ * LayerNorm forward, one workgroup per row: y = (x − mean)·rstd·w + b with
+ * rstd = 1/√(var + 1e-5), saving mean and rstd for the backward.
+ * a = (rows, d, xOff, yOff), b = (wOff, bOff, meanOff, rstdOff). With
+ * c.x = 1 the output is modulated (adaLN): y·(1 + scale) + shift, the shift
+ * of batch row b at act[c.z + b·c.w] and the scale d further (c.y = T).
+ */
+export const LAYERNORM_FORWARD = `${HEADER}${REDUCE64}
+${buffers({ 1: ACT, 2: PAR })}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let row = flat_id(wg, nwg);
+  let rows = u.a.x; let d = u.a.y;
+  if (row >= rows) { return; }
+  let x0 = u.a.z + row * d; let y0 = u.a.w + row * d;
+  var s = 0.0;
+  for (var c = t; c < d; c += 64u) { s += act[x0 + c]; }
+  let mean = sum64(s, t) / f32(d);
+  var q = 0.0;
+  for (var c = t; c < d; c += 64u) { let z = act[x0 + c] - mean; q += z * z; }
+  let rstd = 1.0 / sqrt(sum64(q, t) / f32(d) + 1e-5);
+  let modulated = u.c.x == 1u;
+  let m0 = u.c.z + (row / max(u.c.y, 1u)) * u.c.w; // shift of this row's batch
+  for (var c = t; c < d; c += 64u) {
+    var y = (act[x0 + c] - mean) * rstd * par[u.b.x + c] + par[u.b.y + c];
+    if (modulated) { y = y * (1.0 + act[m0 + d + c]) + act[m0 + c]; }
+    act[y0 + c] = y;
+  }
+  if (t == 0u) { act[u.b.z + row] = mean; act[u.b.w + row] = rstd; }
+}
+`;
+
+/**
+ * LayerNorm backward to the input, one workgroup per row:
+ * dx = rstd·(g − mean(g) − x̂·mean(g·x̂)) with g = dy·w; written, or added
+ * to the output when c.x = 1 (the residual stream's gradient).
+ * a = (rows, d, dyOff, xOff), b = (meanOff, rstdOff, wOff, dxOff), c.x = add.
+ */
+export const LAYERNORM_BACKWARD = `${HEADER}${REDUCE64}
+${buffers({ 1: ACT, 2: PAR })}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let row = flat_id(wg, nwg);
+  let rows = u.a.x; let d = u.a.y;
+  if (row >= rows) { return; }
+  let dy0 = u.a.z + row * d; let x0 = u.a.w + row * d; let dx0 = u.b.w + row * d;
+  let mean = act[u.b.x + row]; let rstd = act[u.b.y + row];
+  var s1 = 0.0; var s2 = 0.0;
+  for (var c = t; c < d; c += 64u) {
+    let g = act[dy0 + c] * par[u.b.z + c];
+    s1 += g; s2 += g * (act[x0 + c] - mean) * rstd;
+  }
+  let m1 = sum64(s1, t) / f32(d);
+  let m2 = sum64(s2, t) / f32(d);
+  for (var c = t; c < d; c += 64u) {
+    let g = act[dy0 + c] * par[u.b.z + c];
+    let xh = (act[x0 + c] - mean) * rstd;
+    let dx = rstd * (g - m1 - xh * m2);
+    if (u.c.x == 1u) { act[dx0 + c] += dx; } else { act[dx0 + c] = dx; }
+  }
+}
+`;
+
+// Column reductions over rows: a workgroup of 16 columns × 16 row lanes;
+// lane y sums rows y, y + 16, … in order, then a fixed tree adds the lanes,
+// so the result is deterministic and 16 × more parallel than a thread per
+// column.
+const COLUMN_TREE = `
+var<workgroup> red0: array<f32, 256>;
+var<workgroup> red1: array<f32, 256>;
+fn tree(lid: vec3<u32>) {
+  for (var s = 8u; s > 0u; s >>= 1u) {
+    workgroupBarrier();
+    if (lid.y < s) {
+      red0[lid.y * 16u + lid.x] += red0[(lid.y + s) * 16u + lid.x];
+      red1[lid.y * 16u + lid.x] += red1[(lid.y + s) * 16u + lid.x];
+    }
+  }
+  workgroupBarrier();
+}
+`;
+
+/**
+ * LayerNorm weight and bias gradients, summed over rows (deterministic).
+ * a = (rows, d, dyOff, xOff), b = (meanOff, rstdOff, gwOff, gbOff).
+ */
+export const LAYERNORM_PARAMS_BACKWARD = `${HEADER}${COLUMN_TREE}
+${buffers({ 1: ACT, 3: GRD })}
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wg.x * 16u + lid.x; let rows = u.a.x; let d = u.a.y;
+  var gw = 0.0; var gb = 0.0;
+  if (c < d) {
+    for (var r = lid.y; r < rows; r += 16u) {
+      let dy = act[u.a.z + r * d + c];
+      gw += dy * (act[u.a.w + r * d + c] - act[u.b.x + r]) * act[u.b.y + r];
+      gb += dy;
+    }
+  }
+  red0[lid.y * 16u + lid.x] = gw; red1[lid.y * 16u + lid.x] = gb;
+  tree(lid);
+  if (lid.y == 0u && c < d) { grd[u.b.z + c] = red0[lid.x]; grd[u.b.w + c] = red1[lid.x]; }
+}
+`;
+
+/**
+ * Bias gradient: column sums of an activation [rows, cols] (row stride ld).
+ * a = (rows, cols, ld, xOff), b.x = outOff.
+ */
+export const COLUMN_SUM = `${HEADER}${COLUMN_TREE}
+${buffers({ 1: ACT, 3: GRD })}
+@compute @workgroup_size(16, 16)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let c = wg.x * 16u + lid.x; let rows = u.a.x; let cols = u.a.y; let ld = u.a.z;
+  var s = 0.0;
+  if (c < cols) {
+    for (var r = lid.y; r < rows; r += 16u) { s += act[u.a.w + r * ld + c]; }
+  }
+  red0[lid.y * 16u + lid.x] = s; red1[lid.y * 16u + lid.x] = 0.0;
+  tree(lid);
+  if (lid.y == 0u && c < cols) { grd[u.b.x + c] = red0[lid.x]; }
+}
+`;
+
+/**
+ * Token (+ learned position) embedding: x[n, c] = wte[tok[n], c] + wpe[n mod T, c].
+ * a = (N·d, d, T, tokOff), b = (wteOff, wpeOff, learned, outOff); with
+ * dropout the mask's site is outOff.
+ */
+export function embedForwardSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 2: PAR, 6: INT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  let d = u.a.y; let n = i / d; let c = i % d;
+  let tok = u32(ints[u.a.w + n]);
+  var x = par[u.b.x + tok * d + c];
+  if (u.b.z == 1u) { x += par[u.b.y + (n % u.a.z) * d + c]; }
+  act[u.b.w + i] = x${dropout ? " * keep(u.b.w, i)" : ""};
+}
+`;
+}
+
+/**
+ * Embedding backward (tied wte), deterministic scatter-add: the host lists
+ * the distinct tokens of the batch and, for each, its positions (CSR); one
+ * thread per (distinct token, channel) sums its rows of dx in order and adds
+ * them to the gradient row. a = (maxU·d, d, dxOff, countOff),
+ * b = (tokensOff, startsOff, positionsOff, wteOff), c.x = dropout site.
+ */
+export function embedBackwardWteSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 3: GRD, 6: INT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  let d = u.a.y; let k = i / d; let c = i % d;
+  if (k >= u32(ints[u.a.w])) { return; }
+  let tok = u32(ints[u.b.x + k]);
+  var s = 0.0;
+  for (var q = u32(ints[u.b.y + k]); q < u32(ints[u.b.y + k + 1u]); q++) {
+    let o = u32(ints[u.b.z + q]) * d + c;
+    s += act[u.a.z + o]${dropout ? " * keep(u.c.x, o)" : ""};
+  }
+  grd[u.b.w + tok * d + c] += s;
+}
+`;
+}
+
+/**
+ * Learned-position gradient: wpe[t, c] = Σ_b dx[b, t, c].
+ * a = (T·d, d, T, B), b = (dxOff, wpeOff, dropout site).
+ */
+export function embedBackwardWpeSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 3: GRD, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  var s = 0.0;
+  for (var b = 0u; b < u.a.w; b++) {
+    s += act[u.b.x + b * u.a.x + i]${
+    dropout ? " * keep(u.b.z, b * u.a.x + i)" : ""
+  };
+  }
+  grd[u.b.y + i] = s;
+}
+`;
+}
+
+/**
+ * Rotary positions in place on the q and k thirds of qkv [N, 3d] ("rotate
+ * half": channel j pairs with j + hd/2): forward (b.w = 0)
+ * (x1, x2) → (x1·cos − x2·sin, x2·cos + x1·sin), backward (b.w = 1) its
+ * transpose. Tables cos, sin [T, hd/2]. a = (N·H·hd/2, T, H, hd),
+ * b = (qkvOff, cosOff, sinOff, backward).
+ */
+export const ROPE = `${HEADER}
+${buffers({ 1: ACT })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  let T = u.a.y; let H = u.a.z; let hd = u.a.w; let hh = hd / 2u;
+  let j = i % hh; let h = (i / hh) % H; let n = i / (hh * H);
+  let t = n % T;
+  let c = act[u.b.y + t * hh + j];
+  var s = act[u.b.z + t * hh + j];
+  if (u.b.w == 1u) { s = -s; }
+  let d = H * hd;
+  for (var part = 0u; part < 2u; part++) {
+    let o = u.b.x + n * 3u * d + part * d + h * hd + j;
+    let x1 = act[o]; let x2 = act[o + hh];
+    act[o] = x1 * c - x2 * s;
+    act[o + hh] = x2 * c + x1 * s;
+  }
+}
+`;
+
+/** Workgroup memory the attention kernels stay within (WebGPU's default limit). */
+const ATTN_SHARED_BYTES = 16384;
+
+/** Keys (or queries) per tile staged in workgroup memory, for head size hd. */
+export function attentionTile(hd: number): number {
+  return Math.max(
+    1,
+    Math.min(64, Math.floor((ATTN_SHARED_BYTES - 512) / (8 * hd))),
+  );
+}
+
+// Shared prologue: a workgroup of 64 threads owns 64 consecutive positions
+// (queries, or keys for the key/value kernel) of one (b, h); dispatch grid
+// (⌈T/64⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
+// scale, dyOff), c = (dqkvOff, DOff).
+function attentionPrologue(
+  hd: number,
+  tile: number,
+  dropout: boolean,
+): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
+const HD: u32 = ${hd}u;
+const TILE: u32 = ${tile}u;
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
+  let T = u.a.y; let H = u.a.z; let d = H * HD;
+  let b = wg.y / H; let h = wg.y % H;
+  let p = wg.x * 64u + l; // this thread's position
+  let live = p < T;
+  let r = (b * H + h) * T + p; // row of lse / D
+  let scale = f(u.b.z);
+  let base = u.a.w + b * T * 3u * d + h * HD; // q of position 0 of (b, h)
+  let blockEnd = min(T, wg.x * 64u + 64u);
+`;
+}
+
+/**
+ * Attention forward, flash-style: each thread owns one query and streams over
+ * the keys with an online softmax; keys and values pass through workgroup
+ * memory a tile at a time, so no T × T matrix exists anywhere. Saves the
+ * log-sum-exp per query for the backward. qkv [B, T, 3d] → y [B, T, d],
+ * lse [B, H, T].
+ */
+export function attentionForwardSource(
+  hd: number,
+  causal: boolean,
+  dropout = false,
+): string {
+  const tile = attentionTile(hd);
+  // Dropout on the probabilities: site = the layer's lse offset, i = r·T + j.
+  const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
+  return `
+var<workgroup> Ks: array<f32, ${tile * hd}>;
+var<workgroup> Vs: array<f32, ${tile * hd}>;
+${attentionPrologue(hd, tile, dropout)}
+  var q: array<f32, HD>; var acc: array<f32, HD>;
+  if (live) { for (var c = 0u; c < HD; c++) { q[c] = act[base + p * 3u * d + c] * scale; } }
+  var mx = -3.0e38; var den = 0.0;
+  let stop = ${causal ? "blockEnd" : "T"};
+  for (var j0 = 0u; j0 < stop; j0 += TILE) {
+    for (var e = l; e < TILE * HD; e += 64u) {
+      let j = j0 + e / HD; let c = e % HD;
+      var kx = 0.0; var vx = 0.0;
+      if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
+      Ks[e] = kx; Vs[e] = vx;
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < TILE; jj++) {
+      let j = j0 + jj;
+      if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
+      var s = 0.0;
+      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; }
+      let m2 = max(mx, s);
+      let corr = exp(mx - m2); let pr = exp(s - m2);
+      den = den * corr + pr;
+      let pv = pr${mask};
+      for (var c = 0u; c < HD; c++) { acc[c] = acc[c] * corr + pv * Vs[jj * HD + c]; }
+      mx = m2;
+    }
+    workgroupBarrier();
+  }
+  if (!live) { return; }
+  let y0 = u.b.x + (b * T + p) * d + h * HD;
+  for (var c = 0u; c < HD; c++) { act[y0 + c] = acc[c] / den; }
+  act[u.b.y + r] = mx + log(den);
+}
+`;
+}
+
+/**
+ * Attention backward for the queries, one thread per query, keys and values
+ * tiled through workgroup memory: D_i = dy_i·y_i (saved for the key kernel),
+ * P_ij = exp(s_ij − lse_i), dq_i = scale · Σ_j P_ij (dy_i·v_j − D_i) k_j.
+ */
+export function attentionBackwardQuerySource(
+  hd: number,
+  causal: boolean,
+  dropout = false,
+): string {
+  const tile = attentionTile(hd);
+  const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
+  return `
+var<workgroup> Ks: array<f32, ${tile * hd}>;
+var<workgroup> Vs: array<f32, ${tile * hd}>;
+${attentionPrologue(hd, tile, dropout)}
+  let row = (b * T + p) * d + h * HD;
+  var q: array<f32, HD>; var dy: array<f32, HD>; var dq: array<f32, HD>;
+  var D = 0.0; var lse = 0.0;
+  if (live) {
+    for (var c = 0u; c < HD; c++) {
+      q[c] = act[base + p * 3u * d + c] * scale;
+      dy[c] = act[u.b.w + row + c];
+      D += dy[c] * act[u.b.x + row + c];
+    }
+    lse = act[u.b.y + r];
+  }
+  let stop = ${causal ? "blockEnd" : "T"};
+  for (var j0 = 0u; j0 < stop; j0 += TILE) {
+    for (var e = l; e < TILE * HD; e += 64u) {
+      let j = j0 + e / HD; let c = e % HD;
+      var kx = 0.0; var vx = 0.0;
+      if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
+      Ks[e] = kx; Vs[e] = vx;
+    }
+    workgroupBarrier();
+    for (var jj = 0u; jj < TILE; jj++) {
+      let j = j0 + jj;
+      if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
+      var s = 0.0; var dp = 0.0;
+      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; dp += dy[c] * Vs[jj * HD + c]; }
+      let ds = exp(s - lse) * (dp${mask} - D);
+      for (var c = 0u; c < HD; c++) { dq[c] += ds * Ks[jj * HD + c]; }
+    }
+    workgroupBarrier();
+  }
+  if (!live) { return; }
+  let o = u.c.x + (b * T + p) * 3u * d + h * HD;
+  for (var c = 0u; c < HD; c++) { act[o + c] = dq[c] * scale; }
+  act[u.c.y + r] = D;
+}
+`;
+}
+
+/**
+ * Attention backward for keys and values, one thread per key, queries (with
+ * their dy, lse and D) tiled through workgroup memory:
+ * dv_j = Σ_i P_ij dy_i, dk_j = scale · Σ_i P_ij (dy_i·v_j − D_i) q_i.
+ */
+export function attentionBackwardKeyValueSource(
+  hd: number,
+  causal: boolean,
+  dropout = false,
+): string {
+  const tile = attentionTile(hd);
+  const mask = dropout ? " * keep(u.b.y, (rowBase + i) * T + p)" : "";
+  return `
+var<workgroup> Qs: array<f32, ${tile * hd}>;
+var<workgroup> dYs: array<f32, ${tile * hd}>;
+var<workgroup> Ls: array<f32, 64>;
+var<workgroup> Ds: array<f32, 64>;
+${attentionPrologue(hd, tile, dropout)}
+  var k: array<f32, HD>; var v: array<f32, HD>;
+  var dk: array<f32, HD>; var dv: array<f32, HD>;
+  if (live) {
+    for (var c = 0u; c < HD; c++) {
+      k[c] = act[base + p * 3u * d + d + c];
+      v[c] = act[base + p * 3u * d + 2u * d + c];
+    }
+  }
+  let rowBase = (b * H + h) * T;
+  for (var i0 = ${causal ? "wg.x * 64u" : "0u"}; i0 < T; i0 += TILE) {
+    for (var e = l; e < TILE * HD; e += 64u) {
+      let i = i0 + e / HD; let c = e % HD;
+      var qx = 0.0; var gx = 0.0;
+      if (i < T) { qx = act[base + i * 3u * d + c]; gx = act[u.b.w + (b * T + i) * d + h * HD + c]; }
+      Qs[e] = qx; dYs[e] = gx;
+    }
+    if (l < TILE) {
+      let i = i0 + l;
+      var lx = 0.0; var dx = 0.0;
+      if (i < T) { lx = act[u.b.y + rowBase + i]; dx = act[u.c.y + rowBase + i]; }
+      Ls[l] = lx; Ds[l] = dx;
+    }
+    workgroupBarrier();
+    for (var ii = 0u; ii < TILE; ii++) {
+      let i = i0 + ii;
+      if (!live || i >= T${causal ? " || i < p" : ""}) { continue; }
+      var s = 0.0; var dp = 0.0;
+      for (var c = 0u; c < HD; c++) { s += Qs[ii * HD + c] * k[c]; dp += dYs[ii * HD + c] * v[c]; }
+      let pr = exp(s * scale - Ls[ii]);
+      let pk = pr${mask};
+      let ds = pr * (dp${mask} - Ds[ii]) * scale;
+      for (var c = 0u; c < HD; c++) {
+        dv[c] += pk * dYs[ii * HD + c];
+        dk[c] += ds * Qs[ii * HD + c];
+      }
+    }
+    workgroupBarrier();
+  }
+  if (!live) { return; }
+  let o = u.c.x + (b * T + p) * 3u * d + h * HD;
+  for (var c = 0u; c < HD; c++) { act[o + d + c] = dk[c]; act[o + 2u * d + c] = dv[c]; }
+}
+`;
+}
+
+/**
+ * Gate backward (adaLN), one thread per (batch row b, channel n): for
+ * out = res + br·(1 + g_b), dg_b = Σ_t dout·br and dbr = dout·(1 + g_b).
+ * a = (B·d, d, T, doutOff), b = (brOff, gOff, stride, dbrOff), c.x = dgOff
+ * (g and dg rows of batch b at off + b·stride), c.y = dropout site (br is
+ * stored already dropped; dbr gets the mask).
+ */
+export function gateBackwardSource(dropout: boolean): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
+${dropout ? DROP : ""}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x; let d = u.a.y; let T = u.a.z;
+  if (i >= u.a.x) { return; }
+  let b = i / d; let n = i % d;
+  let g = 1.0 + act[u.b.y + b * u.b.z + n];
+  var s = 0.0;
+  for (var t = 0u; t < T; t++) {
+    let o = (b * T + t) * d + n;
+    let dout = act[u.a.w + o];
+    s += dout * act[u.b.x + o];
+    act[u.b.w + o] = dout * g${dropout ? " * keep(u.c.y, o)" : ""};
+  }
+  act[u.c.x + b * u.b.z + n] = s;
+}
+`;
+}
+
+/**
+ * A residual branch's dropout backward: dst = src · keep(site, i).
+ * a = (n, site, srcOff, dstOff).
+ */
+export const DROPOUT_BACKWARD = `${HEADER}
+${buffers({ 1: ACT, 7: SCL })}
+${DROP}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let i = flat_id(wg, nwg) * 256u + l;
+  if (i >= u.a.x) { return; }
+  act[u.a.w + i] = act[u.a.z + i] * keep(u.a.y, i);
+}
+`;
+
+/**
+ * Modulation backward (adaLN), one thread per (b, c): for
+ * h = ĥ·(1 + scale_b) + shift_b with ĥ the LayerNorm output (recomputed
+ * from x, mean, rstd, w, bias): dshift = Σ_t dh, dscale = Σ_t dh·ĥ, and dh
+ * becomes dĥ = dh·(1 + scale_b) in place. a = (B·d, d, T, dhOff),
+ * b = (xOff, meanOff, rstdOff, wOff), c = (biasOff, shiftOff, stride,
+ * dShiftOff); scales sit d after shifts.
+ */
+export const MODULATE_BACKWARD = `${HEADER}
+${buffers({ 1: ACT, 2: PAR })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x; let d = u.a.y; let T = u.a.z;
+  if (i >= u.a.x) { return; }
+  let b = i / d; let c = i % d;
+  let s1 = 1.0 + act[u.c.y + b * u.c.z + d + c];
+  var dshift = 0.0; var dscale = 0.0;
+  for (var t = 0u; t < T; t++) {
+    let row = b * T + t;
+    let o = row * d + c;
+    let dh = act[u.a.w + o];
+    let xh = (act[u.b.x + o] - act[u.b.y + row]) * act[u.b.z + row] * par[u.b.w + c] + par[u.c.x + c];
+    dshift += dh; dscale += dh * xh;
+    act[u.a.w + o] = dh * s1;
+  }
+  act[u.c.w + b * u.c.z + c] = dshift;
+  act[u.c.w + b * u.c.z + d + c] = dscale;
+}
+`;
+
+/** In place dx ← dx·silu'(pre) over n values. a = (n, dxOff, preOff). */
+export const SILU_BACKWARD = `${HEADER}
+${GELU}
+${buffers({ 1: ACT })}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let i = gid.x;
+  if (i >= u.a.x) { return; }
+  act[u.a.y + i] = act[u.a.y + i] * silu_grad(act[u.a.z + i]);
+}
+`;
+
+/**
+ * Softmax cross-entropy with per-token weights, one workgroup per row of a
+ * logits chunk [rows, V]: rowLoss = w·(lse − logit[target]); the logits are
+ * overwritten by their gradient w·(softmax − onehot). A target < 0 or a zero
+ * weight gives 0 loss and 0 gradient; column `exclude` (the mask id, or
+ * 0xffffffff) is left out of the softmax (probability 0, gradient 0).
+ * a = (rows, V, logitsOff, rowStart), b = (targetsOff, weightsOff,
+ * rowLossOff, exclude).
+ */
+export const CROSS_ENTROPY = `${HEADER}${REDUCE64}
+${buffers({ 1: ACT, 6: INT })}
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) t: u32) {
+  let r = flat_id(wg, nwg);
+  if (r >= u.a.x) { return; }
+  let V = u.a.y; let row = u.a.w + r; let l0 = u.a.z + r * V;
+  let ex = u.b.w;
+  let tgt = ints[u.b.x + row];
+  let w = act[u.b.y + row];
+  var mx = -3.0e38;
+  for (var v = t; v < V; v += 64u) { if (v != ex) { mx = max(mx, act[l0 + v]); } }
+  mx = max64(mx, t);
+  var s = 0.0;
+  for (var v = t; v < V; v += 64u) { if (v != ex) { s += exp(act[l0 + v] - mx); } }
+  let lse = mx + log(sum64(s, t));
+  let live = tgt >= 0 && w != 0.0;
+  var tl = 0.0;
+  if (live) { tl = act[l0 + u32(tgt)]; }
+  workgroupBarrier();
+  for (var v = t; v < V; v += 64u) {
+    var g = 0.0;
+    if (live && v != ex) {
+      g = exp(act[l0 + v] - lse);
+      if (i32(v) == tgt) { g -= 1.0; }
+      g *= w;
+    }
+    act[l0 + v] = g;
+  }
+  if (t == 0u) {
+    var loss = 0.0;
+    if (live) { loss = w * (lse - tl); }
+    act[u.b.z + row] = loss;
+  }
+}
+`;
+
+/**
+ * Adds the step's loss (Σ of the per-row losses, in order) to the scalars'
+ * running sum and counts the step. One workgroup. a = (rows, rowLossOff).
+ */
+export const LOSS_REDUCE = `${HEADER}
+${buffers({ 1: ACT, 7: SCL })}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var i = t; i < u.a.x; i += 256u) { s += act[u.a.y + i]; }
+  red[t] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    scl[${S.lossSum}] += red[0];
+    scl[${S.lossSteps}] += 1.0;
+  }
+}
+`;
+
+/** Workgroups of the first pass of the gradient norm. */
+export const NORM_GROUPS = 256;
+
+/**
+ * Gradient norm, first pass: each of 256 workgroups sums squares of a
+ * strided share of the gradients. a = (n, gOff, partialOff).
+ */
+export const NORM_PARTIAL = `${HEADER}
+${buffers({ 1: ACT, 3: GRD })}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  var s = 0.0;
+  for (var i = wg.x * 256u + t; i < u.a.x; i += ${NORM_GROUPS * 256}u) {
+    let g = grd[u.a.y + i]; s += g * g;
+  }
+  red[t] = s;
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) { act[u.a.z + wg.x] = red[0]; }
+}
+`;
+
+/**
+ * Gradient norm, second pass (one workgroup): the norm and the clip scale
+ * min(1, maxNorm / norm) (1 when the norm is not finite, as clipByGlobalNorm).
+ * a.x = partialOff.
+ */
+export const NORM_FINAL = `${HEADER}
+${buffers({ 1: ACT, 7: SCL })}
+var<workgroup> red: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) t: u32) {
+  red[t] = act[u.a.x + t];
+  workgroupBarrier();
+  for (var k = 128u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] += red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) {
+    let norm = sqrt(red[0]);
+    let maxNorm = scl[${S.maxNorm}];
+    var scale = 1.0;
+    if (norm <= 3.0e38 && norm > maxNorm) { scale = maxNorm / norm; }
+    scl[${S.gradNorm}] = norm;
+    scl[${S.clipScale}] = scale;
+  }
+}
+`;
+
+/**
+ * AdamW over every parameter (grid-stride): g = grad·clipScale,
+ * m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g²,
+ * p ← p − lr·((m/c1)/(√(v/c2) + eps) + wd·p), decay only below `decayEnd`
+ * (the table puts decayed tensors first). a = (n, decayEnd), b = (β1, β2,
+ * eps, wd) as f32 bits.
+ */
+export const ADAMW = `${HEADER}
+${
+  buffers({
+    2: PAR,
+    3: GRD,
+    4: "mom: array<f32>",
+    5: "vel: array<f32>",
+    7: SCL,
+  })
+}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let b1 = f(u.b.x); let b2 = f(u.b.y); let eps = f(u.b.z); let wd = f(u.b.w);
+  let lr = scl[${S.lr}]; let c1 = scl[${S.c1}]; let c2 = scl[${S.c2}];
+  let scale = scl[${S.clipScale}];
+  for (var i = flat_id(wg, nwg) * 256u + l; i < u.a.x; i += nwg.x * nwg.y * 256u) {
+    let g = grd[i] * scale;
+    let m = b1 * mom[i] + (1.0 - b1) * g;
+    let v = b2 * vel[i] + (1.0 - b2) * g * g;
+    mom[i] = m; vel[i] = v;
+    var upd = (m / c1) / (sqrt(v / c2) + eps);
+    if (i < u.a.y) { upd += wd * par[i]; }
+    par[i] = par[i] - lr * upd;
+  }
+}
+`;
+
+/** EMA of the parameters: e ← decay·e + (1 − decay)·p. a.x = n. */
+export const EMA = `${HEADER}
+${buffers({ 2: PAR, 4: "ema: array<f32>", 7: SCL })}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) l: u32) {
+  let k = scl[${S.emaDecay}];
+  for (var i = flat_id(wg, nwg) * 256u + l; i < u.a.x; i += nwg.x * nwg.y * 256u) {
+    ema[i] = k * ema[i] + (1.0 - k) * par[i];
+  }
+}
+`;

@@ -1,0 +1,130 @@
+/**
+ * Getting a WebGPU device for the engine: the adapter, the limits the engine
+ * needs raised to what the adapter allows, and a one-line error when there
+ * is no adapter.
+ *
+ * @module
+ */
+
+import { headlessNvidiaIcd } from "./_nvidia_icd.ts";
+
+/** Thrown when this process has no usable WebGPU adapter. */
+export class WebGpuUnavailableError extends Error {
+  /**
+   * An error with a one-line reason.
+   *
+   * @param message One line saying why.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "WebGpuUnavailableError";
+  }
+}
+
+/** What {@linkcode requestEngineDevice} returns. */
+export interface EngineDevice {
+  /** The device; the caller destroys it (or lets the process end). */
+  device: GPUDevice;
+  /** The adapter it came from (its `features` and `limits` are the hardware's). */
+  adapter: GPUAdapter;
+  /** The adapter's description, e.g. `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  label: string;
+  /** Whether the adapter is a software (fallback) adapter such as lavapipe. */
+  software: boolean;
+  /** How the driver was reached when that needed help (e.g. NVIDIA's EGL ICD). */
+  note?: string;
+}
+
+let icdNote: string | undefined;
+let icdChecked = false;
+
+// Mesa's Vulkan drivers print a warning per instance without it (headless).
+function quietRuntimeDir(): void {
+  try {
+    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const dir = Deno.makeTempDirSync({ prefix: "d3pm-xdg-" });
+    Deno.chmodSync(dir, 0o700);
+    Deno.env.set("XDG_RUNTIME_DIR", dir);
+  } catch {
+    // No env or write permission: the warning is harmless.
+  }
+}
+
+/**
+ * Request an adapter and a device with the storage-buffer and workgroup
+ * limits raised to the adapter's maxima (the engine binds whole parameter
+ * and activation buffers; lavapipe allows 128 MiB per binding).
+ *
+ * @param options `powerPreference` (default `high-performance`).
+ * @returns The device, the adapter's label and whether it is software.
+ * @throws {WebGpuUnavailableError} When `navigator.gpu` or an adapter is missing.
+ *
+ * @example
+ * ```ts
+ * import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
+ * try {
+ *   const { device } = await requestEngineDevice();
+ *   device.destroy();
+ * } catch (e) {
+ *   if (!(e instanceof WebGpuUnavailableError)) throw e;
+ * }
+ * ```
+ */
+export async function requestEngineDevice(
+  options: { powerPreference?: GPUPowerPreference } = {},
+): Promise<EngineDevice> {
+  quietRuntimeDir();
+  if (!icdChecked) {
+    icdChecked = true;
+    icdNote = headlessNvidiaIcd();
+  }
+  const gpu = (navigator as { gpu?: GPU }).gpu;
+  if (!gpu) {
+    throw new WebGpuUnavailableError(
+      "No WebGPU: navigator.gpu is missing in this Deno",
+    );
+  }
+  let adapter: GPUAdapter | null;
+  try {
+    adapter = await gpu.requestAdapter({
+      powerPreference: options.powerPreference ?? "high-performance",
+    });
+  } catch (e) {
+    throw new WebGpuUnavailableError(
+      `No WebGPU adapter: requestAdapter failed (${
+        e instanceof Error ? e.message.split("\n")[0] : e
+      })`,
+    );
+  }
+  if (!adapter) {
+    throw new WebGpuUnavailableError(
+      "No WebGPU adapter: requestAdapter returned null (no Vulkan/Metal/DX12 driver?)",
+    );
+  }
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    // For WebGpuTransformer.profileStep; nothing else needs a feature.
+    requiredFeatures: adapter.features.has("timestamp-query")
+      ? ["timestamp-query"]
+      : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBuffersPerShaderStage: Math.min(
+        8,
+        l.maxStorageBuffersPerShaderStage,
+      ),
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    },
+  });
+  const info = adapter.info;
+  return {
+    device,
+    adapter,
+    label: info.description || info.vendor || "unknown adapter",
+    software: info.isFallbackAdapter ||
+      /llvmpipe|lavapipe|swiftshader/i.test(info.description),
+    ...(icdNote ? { note: icdNote } : {}),
+  };
+}

@@ -1,0 +1,116 @@
+// The engine trained on the project's objectives gives the tfjs numbers:
+// MDLM's mdlmLoss through maskedBatch, and a 20-step causal loss curve
+// (causalLmLoss + clipByGlobalNorm + AdamW on `cpu`) step by step.
+
+import { prng } from "@d3pm/core";
+import * as tf from "@tensorflow/tfjs";
+import { assertLess } from "@std/assert";
+import { Transformer } from "@d3pm/transformer";
+import { AdamW, clipByGlobalNorm } from "@d3pm/train";
+import { causalLmLoss } from "@d3pm/autoregressive";
+import { logLinear, mdlmLoss, sampleTimes } from "@d3pm/diffusion";
+import { causalBatch, maskedBatch, WebGpuTransformer } from "./mod.ts";
+import {
+  parityConfig,
+  randomIds,
+  skipReason,
+  testDevice,
+} from "./_test_util.ts";
+
+const gpu = {
+  ignore: skipReason !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+};
+const B = 2, T = 7, V = 37, MASK = 36, PAD = 35;
+
+Deno.test({
+  name: "maskedBatch on the engine gives mdlmLoss for the same draws",
+  ...gpu,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const config = parityConfig("bidirectional", "rotary");
+    const model = new Transformer(config, { seed: 2 });
+    const engine = await WebGpuTransformer.create(config, {
+      batchSize: B,
+      length: T,
+      seed: 2,
+      device: testDevice(),
+      excludeToken: MASK,
+    });
+    const tokens = randomIds(B * T, V - 1, 21); // may hold PAD, never MASK
+    const schedule = logLinear();
+    const want = mdlmLoss(model, { tokens, batchSize: B, length: T }, {
+      schedule,
+      maskId: MASK,
+      padId: PAD,
+      prng: prng(7),
+      training: false,
+    });
+    // The same draws as mdlmLoss: times, then one uniform per token.
+    const rng = prng(7);
+    const t = sampleTimes(B, { prng: rng });
+    const rowWeight: number[] = [];
+    const xt = new Int32Array(B * T);
+    for (let r = 0; r < B; r++) {
+      const a = schedule.alpha(t[r]);
+      rowWeight.push(-schedule.alphaPrime(t[r]) / (1 - a));
+      for (let i = r * T; i < (r + 1) * T; i++) {
+        xt[i] = tokens[i] !== PAD && rng.next() >= a ? MASK : tokens[i];
+      }
+    }
+    engine.backward(
+      maskedBatch(tokens, xt, B, { maskId: MASK, rowWeight, padId: PAD }),
+    );
+    const got = (await engine.readLoss()).loss;
+    const ref = (await want.data())[0];
+    assertLess(Math.abs(got - ref) / ref, 1e-5, `${got} vs ${ref}`);
+    want.dispose();
+    model.dispose();
+    engine.dispose();
+  },
+});
+
+Deno.test({
+  name: "a 20-step causal loss curve on the engine follows tfjs within 1e-3",
+  ...gpu,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const config = parityConfig("causal", "learned");
+    const model = new Transformer(config, { seed: 3 });
+    const opt = new AdamW(model.variables);
+    const engine = await WebGpuTransformer.create(config, {
+      batchSize: B,
+      length: T,
+      seed: 3,
+      device: testDevice(),
+    });
+    const lr = 3e-3;
+    for (let step = 0; step < 20; step++) {
+      // A tiny repeating corpus so the loss falls.
+      const blocks = randomIds(B * (T + 1), 8, step % 4);
+      const ref = tf.variableGrads(
+        () =>
+          causalLmLoss(model, { tokens: blocks, batchSize: B, length: T + 1 }),
+        model.trainableVariables(),
+      );
+      const grads = new Map(
+        [...model.variables].map(([k, v]) => [k, ref.grads[v.name]]),
+      );
+      const clipped = await clipByGlobalNorm(grads, 1);
+      opt.step(clipped.grads, lr);
+      const want = (await ref.value.data())[0];
+      tf.dispose([ref.value, ...grads.values(), ...clipped.grads.values()]);
+      engine.step(causalBatch(blocks, B, T + 1), lr);
+      const got = (await engine.readLoss()).loss;
+      assertLess(
+        Math.abs(got - want) / want,
+        1e-3,
+        `step ${step}: engine ${got}, tfjs ${want}`,
+      );
+    }
+    opt.dispose();
+    model.dispose();
+    engine.dispose();
+  },
+});
