@@ -56,7 +56,8 @@ export interface EvalContext {
   judge: (x0: TokenBatch) => Promise<NllEstimate>;
 }
 
-function modelConfig(
+/** The Transformer config of a run's model of `kind`. */
+export function modelConfig(
   c: ExperimentConfig,
   vocab: number,
   kind: ModelKind,

@@ -15,6 +15,7 @@ import {
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 import type { RunData } from "./_data.ts";
 import { RunFolder } from "./run_folder.ts";
+import { modelConfig } from "./_contestants.ts";
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {
@@ -49,7 +50,7 @@ export async function openJudge(
     dispose: () => model.dispose(),
   });
   if (config.judge !== "auto") return judged(...await otherRun(config, data));
-  const shape = judgeConfig(config, data);
+  const shape = modelConfig(config, data.tokenizer.vocabSize, "ar");
   const key = sha256Hex(JSON.stringify({
     tokenizer: data.tokenizer.id,
     train: data.trainSha256,
@@ -73,22 +74,6 @@ export async function openJudge(
       valid.nats.toFixed(3)
     } nats), cached in ${dir}`,
   );
-}
-
-function judgeConfig(c: ExperimentConfig, data: RunData): ModelConfig {
-  return {
-    kind: "causal",
-    vocabSize: data.tokenizer.vocabSize,
-    contextLength: c.blockLength,
-    nLayer: c.nLayer,
-    nHead: c.nHead,
-    dModel: c.dModel,
-    dMlp: c.dMlp,
-    positions: c.positions,
-    timeConditioning: false,
-    dTime: 128,
-    dropout: c.dropout,
-  };
 }
 
 async function trainJudge(
