@@ -14,6 +14,7 @@ import {
   type TokenizedCorpus,
 } from "@d3pm/data";
 import {
+  BpeTokenizer,
   ByteTokenizer,
   loadBpeTokenizer,
   loadGpt2Tokenizer,
@@ -120,8 +121,12 @@ export async function prepareData(
     facts,
     trainSha256,
     persist: async (f) => {
-      if (config.tokenizer !== "bpe" || await exists(f.tokenizerPath)) return;
-      await saveBpeTokenizer(tokenizer as never, f.tokenizerPath);
+      // Only a BPE trained for this run is kept; byte and GPT-2 are built in.
+      if (config.tokenizer !== "bpe" || !(tokenizer instanceof BpeTokenizer)) {
+        return;
+      }
+      if (await exists(f.tokenizerPath)) return;
+      await saveBpeTokenizer(tokenizer, f.tokenizerPath);
     },
   };
 }
