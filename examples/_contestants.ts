@@ -77,6 +77,11 @@ export function modelConfig(
   };
 }
 
+/** The peak learning rate of a model of `kind` (each model gets its own). */
+export function peakLr(c: ExperimentConfig, kind: ModelKind): number {
+  return kind === "ar" && c.arLr > 0 ? c.arLr : c.lr;
+}
+
 /** The seed of a model's initial weights. */
 function modelSeed(seed: number, kind: ModelKind): number {
   return 1000 * seed + (kind === "ar" ? 1 : 2);
@@ -335,7 +340,11 @@ export async function trainContestant(
     blocks: ctx.data.train,
     batchSize: c.batchSize,
     steps: c.steps,
-    lr: warmupCosine({ peak: c.lr, warmup: c.warmup, total: c.steps }),
+    lr: warmupCosine({
+      peak: peakLr(c, kind),
+      warmup: c.warmup,
+      total: c.steps,
+    }),
     seed,
     checkpoint: folder.checkpointPath(seed, kind),
     checkpointEvery: c.checkpointEvery,

@@ -15,7 +15,7 @@ import {
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 import type { RunData } from "./_data.ts";
 import { RunFolder } from "./run_folder.ts";
-import { modelConfig } from "./_contestants.ts";
+import { modelConfig, peakLr } from "./_contestants.ts";
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {
@@ -56,7 +56,7 @@ export async function openJudge(
     train: data.trainSha256,
     shape,
     steps: config.judgeSteps,
-    lr: config.lr,
+    lr: peakLr(config, "ar"),
     batchSize: config.batchSize,
   })).slice(0, 16);
   const dir = `.cache/judges/${key}`;
@@ -97,7 +97,11 @@ async function trainJudge(
     blocks: data.train,
     batchSize: c.batchSize,
     steps: c.judgeSteps,
-    lr: warmupCosine({ peak: c.lr, warmup: c.warmup, total: c.judgeSteps }),
+    lr: warmupCosine({
+      peak: peakLr(c, "ar"),
+      warmup: c.warmup,
+      total: c.judgeSteps,
+    }),
     seed: JUDGE_SEED,
     adamw: { weightDecay: c.weightDecay },
     clipNorm: c.clipNorm,

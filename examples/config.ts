@@ -59,8 +59,10 @@ export interface ExperimentConfig {
   steps: number;
   /** Blocks per step. */
   batchSize: number;
-  /** Peak learning rate. */
+  /** Peak learning rate (of the D3PM, and of the AR model unless `arLr` is set). */
   lr: number;
+  /** Peak learning rate of the AR model and its judge (0: the same as `lr`); each model gets its own best. */
+  arLr: number;
   /** Warm-up steps. */
   warmup: number;
   /** AdamW weight decay. */
@@ -147,6 +149,7 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   steps: 300,
   batchSize: 8,
   lr: 1e-3,
+  arLr: 0,
   warmup: 30,
   weightDecay: 0.1,
   clipNorm: 1,
@@ -539,6 +542,11 @@ function validateRanges(c: ExperimentConfig): void {
   if (c.dModel % c.nHead !== 0) {
     throw new ConfigError(
       `Option --d-model (${c.dModel}) must be a multiple of --n-head (${c.nHead})`,
+    );
+  }
+  if (!(c.arLr >= 0)) {
+    throw new ConfigError(
+      `Option --ar-lr must be ≥ 0 (0: the same as --lr), got ${c.arLr}`,
     );
   }
   if (!(c.lr > 0)) {

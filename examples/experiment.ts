@@ -50,10 +50,52 @@ export {
   trainingFingerprint,
 } from "./run_folder.ts";
 
+/** One line per option for `--help`. */
+const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
+  seeds: "seeds 0..N−1, each a fresh pair of models",
+  backend: "tfjs backend: auto, tensorflow, webgpu, blas, wasm, cpu",
+  engine: "training engine: auto (fused WebGPU on a real GPU), tfjs, webgpu",
+  logEvery: "steps between loss readings on the fused engine",
+  data:
+    "WikiText folder (wiki.{train,valid,test}.tokens|raw[.gz]); empty: embedded WikiText-2",
+  out: "run folder",
+  resume: "continue the run in --out",
+  force: "start afresh in --out; the old run is moved aside",
+  tokenizer: "bpe (trained on the train split), gpt2, byte",
+  vocabSize: "ids of a trained BPE, special tokens included",
+  blockLength: "tokens per block: the models' context",
+  timeConditioning: "condition the denoiser on t (adaLN)",
+  steps: "optimiser steps per model (tokens matched)",
+  batchSize: "blocks per step",
+  lr: "peak learning rate (D3PM; AR too unless --ar-lr)",
+  arLr: "peak learning rate of the AR model and judge (0: --lr)",
+  emaDecay: "EMA of the evaluated weights (0: none)",
+  diffusionLoss: "mdlm (continuous) or d3pm (discrete hybrid)",
+  diffusionSteps: "T of the discrete process",
+  tMin: "smallest training time of the D3PM loss",
+  tMax: "largest training time (< 1: a clipped mask rate)",
+  timesPer: "one training time per row or per token",
+  evalBlocks: "test blocks evaluated (0: all)",
+  validEvery: "steps between validations on the valid split (0: none)",
+  validBlocks: "valid blocks per validation",
+  keep: "evaluate the last step's weights or the best validation's",
+  elboSamples: "time draws per test block for the D3PM bound",
+  exactBlocks: "test blocks for the exact discrete bound (0: skip)",
+  genTokens: "tokens generated per speed measurement (thesis: 100000)",
+  genBatch: "rows per generated batch (thesis: 4)",
+  genSteps: "D3PM step counts of the speed–quality curve",
+  samples: "samples per model in samples.txt",
+  infillFraction: "fraction of test tokens hidden for infilling",
+  judge: "judge of gen PPL: auto (separate AR, cached), self, or a run folder",
+  judgeSteps: "training steps of the auto judge",
+};
+
 function help(): string {
   const t = PRESETS.tiny;
   const rows = Object.entries(t).filter(([k]) => k !== "preset").map(([k, v]) =>
-    `  --${kebab(k).padEnd(20)} ${JSON.stringify(v)}`
+    `  --${kebab(k).padEnd(19)} ${JSON.stringify(v).padEnd(13)} ${
+      DESCRIBE[k as keyof ExperimentConfig] ?? ""
+    }`.trimEnd()
   );
   return `deno task experiment [options]
 
@@ -75,7 +117,7 @@ Presets (--preset):
           context 1024; pass --data DIR with WikiText-103
 
 Options (defaults of the tiny preset; every key can be overridden):
-  -h, --help               show this help
+  -h, --help                          show this help
 ${rows.join("\n")}
 
 Examples:
