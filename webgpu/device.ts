@@ -6,7 +6,7 @@
  * @module
  */
 
-import { headlessNvidiaIcd } from "./_nvidia_icd.ts";
+import { prepareVulkan } from "@d3pm/backend/vulkan-env";
 
 /** Thrown when this process has no usable WebGPU adapter. */
 export class WebGpuUnavailableError extends Error {
@@ -35,21 +35,6 @@ export interface EngineDevice {
   note?: string;
 }
 
-let icdNote: string | undefined;
-let icdChecked = false;
-
-// Mesa's Vulkan drivers print a warning per instance without it (headless).
-function quietRuntimeDir(): void {
-  try {
-    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
-    const dir = Deno.makeTempDirSync({ prefix: "d3pm-xdg-" });
-    Deno.chmodSync(dir, 0o700);
-    Deno.env.set("XDG_RUNTIME_DIR", dir);
-  } catch {
-    // No env or write permission: the warning is harmless.
-  }
-}
-
 /**
  * Request an adapter and a device with the storage-buffer and workgroup
  * limits raised to the adapter's maxima (the engine binds whole parameter
@@ -73,11 +58,7 @@ function quietRuntimeDir(): void {
 export async function requestEngineDevice(
   options: { powerPreference?: GPUPowerPreference } = {},
 ): Promise<EngineDevice> {
-  quietRuntimeDir();
-  if (!icdChecked) {
-    icdChecked = true;
-    icdNote = headlessNvidiaIcd();
-  }
+  const icdNote = prepareVulkan();
   const gpu = (navigator as { gpu?: GPU }).gpu;
   if (!gpu) {
     throw new WebGpuUnavailableError(
