@@ -10,6 +10,7 @@ import {
   attentionBackwardKeyValueSource,
   attentionBackwardQuerySource,
   attentionForwardSource,
+  ATTN_BLOCK,
   COLUMN_SUM,
   CROSS_ENTROPY,
   DROPOUT_BACKWARD,
@@ -491,7 +492,7 @@ export class Recorder {
       () => attentionForwardSource(hd, causal, this.dropout),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
-      Math.ceil(length / 64),
+      Math.ceil(length / ATTN_BLOCK),
       batch * c.nHead,
     );
   }
@@ -529,7 +530,7 @@ export class Recorder {
       () => attentionBackwardQuerySource(hd, causal, this.dropout),
       words,
       this.#std(),
-      Math.ceil(length / 64),
+      Math.ceil(length / ATTN_BLOCK),
       batch * c.nHead,
     );
     this.#push(
@@ -537,7 +538,7 @@ export class Recorder {
       () => attentionBackwardKeyValueSource(hd, causal, this.dropout),
       words,
       this.#std(),
-      Math.ceil(length / 64),
+      Math.ceil(length / ATTN_BLOCK),
       batch * c.nHead,
     );
   }

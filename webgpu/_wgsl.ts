@@ -479,6 +479,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 /** Workgroup memory the attention kernels stay within (WebGPU's default limit). */
 const ATTN_SHARED_BYTES = 16384;
 
+/** Positions (queries, or keys) per attention workgroup. */
+export const ATTN_BLOCK = 32;
+
 /** Keys (or queries) per tile staged in workgroup memory, for head size hd. */
 export function attentionTile(hd: number): number {
   return Math.max(
@@ -487,9 +490,10 @@ export function attentionTile(hd: number): number {
   );
 }
 
-// Shared prologue: a workgroup of 64 threads owns 64 consecutive positions
-// (queries, or keys for the key/value kernel) of one (b, h); dispatch grid
-// (⌈T/64⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
+// Shared prologue: a workgroup of QB = 32 threads (one warp on NVIDIA, so
+// small batches still spread over many multiprocessors) owns 32 consecutive
+// positions (queries, or keys for the key/value kernel) of one (b, h);
+// dispatch grid (⌈T/32⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
 // scale, dyOff), c = (dqkvOff, DOff).
 function attentionPrologue(
   hd: number,
@@ -501,16 +505,16 @@ ${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
 ${dropout ? DROP : ""}
 const HD: u32 = ${hd}u;
 const TILE: u32 = ${tile}u;
-@compute @workgroup_size(64)
+@compute @workgroup_size(${ATTN_BLOCK})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let T = u.a.y; let H = u.a.z; let d = H * HD;
   let b = wg.y / H; let h = wg.y % H;
-  let p = wg.x * 64u + l; // this thread's position
+  let p = wg.x * ${ATTN_BLOCK}u + l; // this thread's position
   let live = p < T;
   let r = (b * H + h) * T + p; // row of lse / D
   let scale = f(u.b.z);
   let base = u.a.w + b * T * 3u * d + h * HD; // q of position 0 of (b, h)
-  let blockEnd = min(T, wg.x * 64u + 64u);
+  let blockEnd = min(T, wg.x * ${ATTN_BLOCK}u + ${ATTN_BLOCK}u);
 `;
 }
 
@@ -538,7 +542,7 @@ ${attentionPrologue(hd, tile, dropout)}
   var mx = -3.0e38; var den = 0.0;
   let stop = ${causal ? "blockEnd" : "T"};
   for (var j0 = 0u; j0 < stop; j0 += TILE) {
-    for (var e = l; e < TILE * HD; e += 64u) {
+    for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let j = j0 + e / HD; let c = e % HD;
       var kx = 0.0; var vx = 0.0;
       if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
@@ -596,7 +600,7 @@ ${attentionPrologue(hd, tile, dropout)}
   }
   let stop = ${causal ? "blockEnd" : "T"};
   for (var j0 = 0u; j0 < stop; j0 += TILE) {
-    for (var e = l; e < TILE * HD; e += 64u) {
+    for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let j = j0 + e / HD; let c = e % HD;
       var kx = 0.0; var vx = 0.0;
       if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
@@ -648,18 +652,20 @@ ${attentionPrologue(hd, tile, dropout)}
     }
   }
   let rowBase = (b * H + h) * T;
-  for (var i0 = ${causal ? "wg.x * 64u" : "0u"}; i0 < T; i0 += TILE) {
-    for (var e = l; e < TILE * HD; e += 64u) {
+  for (var i0 = ${
+    causal ? `wg.x * ${ATTN_BLOCK}u` : "0u"
+  }; i0 < T; i0 += TILE) {
+    for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let i = i0 + e / HD; let c = e % HD;
       var qx = 0.0; var gx = 0.0;
       if (i < T) { qx = act[base + i * 3u * d + c]; gx = act[u.b.w + (b * T + i) * d + h * HD + c]; }
       Qs[e] = qx; dYs[e] = gx;
     }
-    if (l < TILE) {
-      let i = i0 + l;
+    for (var e = l; e < TILE; e += ${ATTN_BLOCK}u) {
+      let i = i0 + e;
       var lx = 0.0; var dx = 0.0;
       if (i < T) { lx = act[u.b.y + rowBase + i]; dx = act[u.c.y + rowBase + i]; }
-      Ls[l] = lx; Ds[l] = dx;
+      Ls[e] = lx; Ds[e] = dx;
     }
     workgroupBarrier();
     for (var ii = 0u; ii < TILE; ii++) {
