@@ -160,12 +160,23 @@ export function matmulSource(
   const accDecl = range.flatMap((i) =>
     range.map((j) => `var c${i}_${j} = 0.0;`)
   ).join(" ");
-  const fmas = range.map((i) =>
-    `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u];`
-  ).concat(range.map((j) => `let b${j} = Bs[kk * ${T}u + lid.x + ${16 * j}u];`))
-    .concat(
-      range.flatMap((i) => range.map((j) => `c${i}_${j} += a${i} * b${j};`)),
-    ).join("\n      ");
+  // Only the loop over K remains: software rasterisers cap loop iterations
+  // per invocation (llvmpipe stops a shader's loops after 65,535), and GPU
+  // compilers get straight-line code.
+  const loads = [...Array(LOADS).keys()].map((r) =>
+    `{ let e = tid + ${r * 256}u;
+      { ${loadA} As[kk * ${T}u + mm] = x; }
+      { ${loadB} Bs[kk * ${T}u + nn] = x; } }`
+  ).join("\n    ");
+  const fmaStep = (kk: number) =>
+    range.map((i) => `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u];`).concat(
+      range.map((j) => `let b${j} = Bs[kk * ${T}u + lid.x + ${16 * j}u];`),
+    )
+      .concat(
+        range.flatMap((i) => range.map((j) => `c${i}_${j} += a${i} * b${j};`)),
+      ).join(" ").replaceAll("kk * ", `${kk}u * `);
+  const fmas = [...Array(BK).keys()].map((kk) => `{ ${fmaStep(kk)} }`)
+    .join("\n    ");
   const epilogueCode = range.map((i) =>
     `{
     let m = row0 + lid.y + ${16 * i}u;
@@ -201,15 +212,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let tid = lid.y * 16u + lid.x;
   ${accDecl}
   for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    for (var r = 0u; r < ${LOADS}u; r++) {
-      let e = tid + r * 256u;
-      { ${loadA} As[kk * ${T}u + mm] = x; }
-      { ${loadB} Bs[kk * ${T}u + nn] = x; }
-    }
+    ${loads}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${fmas}
-    }
+    ${fmas}
     workgroupBarrier();
   }
   ${epilogueCode}
