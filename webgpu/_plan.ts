@@ -31,6 +31,7 @@ import {
   NORM_GROUPS,
   NORM_PARTIAL,
   ROPE,
+  S,
   SILU_BACKWARD,
 } from "./_wgsl.ts";
 import type { Arena, IntLayout, ParameterTable } from "./_layout.ts";
@@ -563,8 +564,14 @@ export class Recorder {
     );
   }
 
-  lossReduce(n: number, rowLoss: number): void {
-    this.#push("loss_reduce", () => LOSS_REDUCE, [n, rowLoss], this.#std(), 1);
+  lossReduce(n: number, rowLoss: number, slot: number): void {
+    this.#push(
+      "loss_reduce",
+      () => LOSS_REDUCE,
+      [n, rowLoss, slot],
+      this.#std(),
+      1,
+    );
   }
 
   gradNorm(n: number, partial: number): void {
@@ -813,6 +820,44 @@ export function recordForward(
 }
 
 /**
+ * Record an evaluation after the forward: the chunked head and weighted
+ * cross-entropy only, its sum into the evaluation accumulator.
+ */
+export function recordEvaluation(
+  rec: Recorder,
+  c: ModelConfig,
+  t: ParameterTable,
+  a: Arena,
+  ints: IntLayout,
+  n: number,
+  exclude: number,
+): void {
+  const d = c.dModel, v = c.vocabSize;
+  const wte = t.byName.get("wte.weight")!.offset;
+  for (let r0 = 0; r0 < n; r0 += a.chunkRows) {
+    const rows = Math.min(a.chunkRows, n - r0);
+    rec.matmul( // logits (R, V) = lnf (R, d) · wteᵀ
+      { m: rows, n: v, k: d },
+      { buf: rec.act, off: a.lnf + r0 * d, ld: d },
+      { buf: rec.params, off: wte, ld: d, trans: true },
+      { buf: rec.act, off: a.logits, ld: v },
+      "store",
+    );
+    rec.crossEntropy(
+      rows,
+      v,
+      a.logits,
+      r0,
+      ints.targets,
+      a.weights,
+      a.rowLoss,
+      exclude,
+    );
+  }
+  rec.lossReduce(n, a.rowLoss, S.evalSum);
+}
+
+/**
  * Record the training pass after the forward: the chunked head with
  * weighted cross-entropy, the loss sum, and the whole backward.
  */
@@ -865,7 +910,7 @@ export function recordBackward(
       "accumulate",
     );
   }
-  rec.lossReduce(n, a.rowLoss);
+  rec.lossReduce(n, a.rowLoss, S.lossSum);
   const last = a.layers.length > 0
     ? a.layers[a.layers.length - 1].resOut
     : a.res0;

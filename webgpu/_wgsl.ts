@@ -20,6 +20,8 @@ export const S = {
   lossSteps: 1,
   gradNorm: 2,
   clipScale: 3,
+  evalSum: 4,
+  evalCount: 5,
   lr: 8,
   c1: 9,
   c2: 10,
@@ -831,7 +833,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /**
  * Adds the step's loss (Σ of the per-row losses, in order) to the scalars'
- * running sum and counts the step. One workgroup. a = (rows, rowLossOff).
+ * running sum and counts the step. One workgroup. a = (rows, rowLossOff,
+ * slot): the sum at scl[slot], the count at scl[slot + 1].
  */
 export const LOSS_REDUCE = `${HEADER}
 ${buffers({ 1: ACT, 7: SCL })}
@@ -847,8 +850,8 @@ fn main(@builtin(local_invocation_index) t: u32) {
     workgroupBarrier();
   }
   if (t == 0u) {
-    scl[${S.lossSum}] += red[0];
-    scl[${S.lossSteps}] += 1.0;
+    scl[u.a.z] += red[0];
+    scl[u.a.z + 1u] += 1.0;
   }
 }
 `;
