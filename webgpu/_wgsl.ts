@@ -486,6 +486,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 /** Workgroup memory the attention kernels stay within (WebGPU's default limit). */
 const ATTN_SHARED_BYTES = 16384;
 
+// Expands every `for (var c = 0u; c < HD; c++) { … }` over the head size
+// into straight-line code, so the per-thread q, k, v and accumulators are
+// registers and no loop runs HD times (software rasterisers cap loop
+// iterations; see the matmul).
+function unrollHead(source: string, hd: number): string {
+  return source.replace(
+    /for \(var c = 0u; c < HD; c\+\+\) \{([^{}]*)\}/g,
+    (_, body: string) =>
+      [...Array(hd).keys()].map((c) => body.replace(/\bc\b/g, `${c}u`).trim())
+        .join(" "),
+  );
+}
+
 /** Positions (queries, or keys) per attention workgroup. */
 export const ATTN_BLOCK = 32;
 
@@ -540,7 +553,8 @@ export function attentionForwardSource(
   const tile = attentionTile(hd);
   // Dropout on the probabilities: site = the layer's lse offset, i = r·T + j.
   const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
-  return `
+  return unrollHead(
+    `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
 ${attentionPrologue(hd, tile, dropout)}
@@ -575,7 +589,9 @@ ${attentionPrologue(hd, tile, dropout)}
   for (var c = 0u; c < HD; c++) { act[y0 + c] = acc[c] / den; }
   act[u.b.y + r] = mx + log(den);
 }
-`;
+`,
+    hd,
+  );
 }
 
 /**
@@ -590,7 +606,8 @@ export function attentionBackwardQuerySource(
 ): string {
   const tile = attentionTile(hd);
   const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
-  return `
+  return unrollHead(
+    `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
 ${attentionPrologue(hd, tile, dropout)}
@@ -629,7 +646,9 @@ ${attentionPrologue(hd, tile, dropout)}
   for (var c = 0u; c < HD; c++) { act[o + c] = dq[c] * scale; }
   act[u.c.y + r] = D;
 }
-`;
+`,
+    hd,
+  );
 }
 
 /**
@@ -644,7 +663,8 @@ export function attentionBackwardKeyValueSource(
 ): string {
   const tile = attentionTile(hd);
   const mask = dropout ? " * keep(u.b.y, (rowBase + i) * T + p)" : "";
-  return `
+  return unrollHead(
+    `
 var<workgroup> Qs: array<f32, ${tile * hd}>;
 var<workgroup> dYs: array<f32, ${tile * hd}>;
 var<workgroup> Ls: array<f32, 64>;
@@ -660,8 +680,8 @@ ${attentionPrologue(hd, tile, dropout)}
   }
   let rowBase = (b * H + h) * T;
   for (var i0 = ${
-    causal ? `wg.x * ${ATTN_BLOCK}u` : "0u"
-  }; i0 < T; i0 += TILE) {
+      causal ? `wg.x * ${ATTN_BLOCK}u` : "0u"
+    }; i0 < T; i0 += TILE) {
     for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let i = i0 + e / HD; let c = e % HD;
       var qx = 0.0; var gx = 0.0;
@@ -694,7 +714,9 @@ ${attentionPrologue(hd, tile, dropout)}
   let o = u.c.x + (b * T + p) * 3u * d + h * HD;
   for (var c = 0u; c < HD; c++) { act[o + d + c] = dk[c]; act[o + 2u * d + c] = dv[c]; }
 }
-`;
+`,
+    hd,
+  );
 }
 
 /**
