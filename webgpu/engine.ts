@@ -36,14 +36,8 @@ import {
   ropeTables,
   timeFeatures,
 } from "./_layout.ts";
-import {
-  type Dispatch,
-  type Kit,
-  recordBackward,
-  Recorder,
-  recordEvaluation,
-  recordForward,
-} from "./_plan.ts";
+import { type Dispatch, type Kit, Recorder } from "./_recorder.ts";
+import { recordBackward, recordEvaluation, recordForward } from "./_plan.ts";
 import { S } from "./_wgsl.ts";
 
 /** AdamW hyper-parameters (the defaults of the tfjs `AdamW`). */
