@@ -54,7 +54,7 @@ else
 fi
 for size in $SIZES; do
   case $size in
-    paper) limit=180 ;;
+    paper) limit=160 ;;
     reference) limit=75 ;;
     *) limit=60 ;;
   esac
@@ -62,7 +62,7 @@ for size in $SIZES; do
   [ "$size" != "${size%-time}" ] && flags+=(--time --no-matmul --no-tfjs)
   run "bench_$size" "$limit" "$DENO" run -A bench/webgpu.ts "${flags[@]}"
 done
-run tests 120 "$DENO" test -A webgpu/
+run tests 150 "$DENO" test -A webgpu/
 grep -E "(passed|failed).*\|" "$OUT/tests.jsonl" | tail -n 1 >&2
 
 log "done in $(($(date +%s) - START))s; output in $OUT"

@@ -20,6 +20,8 @@ export const S = {
   lossSteps: 1,
   gradNorm: 2,
   clipScale: 3,
+  evalSum: 4,
+  evalCount: 5,
   lr: 8,
   c1: 9,
   c2: 10,
@@ -160,12 +162,23 @@ export function matmulSource(
   const accDecl = range.flatMap((i) =>
     range.map((j) => `var c${i}_${j} = 0.0;`)
   ).join(" ");
-  const fmas = range.map((i) =>
-    `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u];`
-  ).concat(range.map((j) => `let b${j} = Bs[kk * ${T}u + lid.x + ${16 * j}u];`))
-    .concat(
-      range.flatMap((i) => range.map((j) => `c${i}_${j} += a${i} * b${j};`)),
-    ).join("\n      ");
+  // Only the loop over K remains: software rasterisers cap loop iterations
+  // per invocation (llvmpipe stops a shader's loops after 65,535), and GPU
+  // compilers get straight-line code.
+  const loads = [...Array(LOADS).keys()].map((r) =>
+    `{ let e = tid + ${r * 256}u;
+      { ${loadA} As[kk * ${T}u + mm] = x; }
+      { ${loadB} Bs[kk * ${T}u + nn] = x; } }`
+  ).join("\n    ");
+  const fmaStep = (kk: number) =>
+    range.map((i) => `let a${i} = As[kk * ${T}u + lid.y + ${16 * i}u];`).concat(
+      range.map((j) => `let b${j} = Bs[kk * ${T}u + lid.x + ${16 * j}u];`),
+    )
+      .concat(
+        range.flatMap((i) => range.map((j) => `c${i}_${j} += a${i} * b${j};`)),
+      ).join(" ").replaceAll("kk * ", `${kk}u * `);
+  const fmas = [...Array(BK).keys()].map((kk) => `{ ${fmaStep(kk)} }`)
+    .join("\n    ");
   const epilogueCode = range.map((i) =>
     `{
     let m = row0 + lid.y + ${16 * i}u;
@@ -201,15 +214,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
   let tid = lid.y * 16u + lid.x;
   ${accDecl}
   for (var k0 = 0u; k0 < K; k0 += ${BK}u) {
-    for (var r = 0u; r < ${LOADS}u; r++) {
-      let e = tid + r * 256u;
-      { ${loadA} As[kk * ${T}u + mm] = x; }
-      { ${loadB} Bs[kk * ${T}u + nn] = x; }
-    }
+    ${loads}
     workgroupBarrier();
-    for (var kk = 0u; kk < ${BK}u; kk++) {
-      ${fmas}
-    }
+    ${fmas}
     workgroupBarrier();
   }
   ${epilogueCode}
@@ -479,6 +486,22 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 /** Workgroup memory the attention kernels stay within (WebGPU's default limit). */
 const ATTN_SHARED_BYTES = 16384;
 
+// Expands every `for (var c = 0u; c < HD; c++) { … }` over the head size
+// into straight-line code, so the per-thread q, k, v and accumulators are
+// registers and no loop runs HD times (software rasterisers cap loop
+// iterations; see the matmul).
+function unrollHead(source: string, hd: number): string {
+  return source.replace(
+    /for \(var c = 0u; c < HD; c\+\+\) \{([^{}]*)\}/g,
+    (_, body: string) =>
+      [...Array(hd).keys()].map((c) => body.replace(/\bc\b/g, `${c}u`).trim())
+        .join(" "),
+  );
+}
+
+/** Positions (queries, or keys) per attention workgroup. */
+export const ATTN_BLOCK = 32;
+
 /** Keys (or queries) per tile staged in workgroup memory, for head size hd. */
 export function attentionTile(hd: number): number {
   return Math.max(
@@ -487,9 +510,10 @@ export function attentionTile(hd: number): number {
   );
 }
 
-// Shared prologue: a workgroup of 64 threads owns 64 consecutive positions
-// (queries, or keys for the key/value kernel) of one (b, h); dispatch grid
-// (⌈T/64⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
+// Shared prologue: a workgroup of QB = 32 threads (one warp on NVIDIA, so
+// small batches still spread over many multiprocessors) owns 32 consecutive
+// positions (queries, or keys for the key/value kernel) of one (b, h);
+// dispatch grid (⌈T/32⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
 // scale, dyOff), c = (dqkvOff, DOff).
 function attentionPrologue(
   hd: number,
@@ -501,16 +525,16 @@ ${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
 ${dropout ? DROP : ""}
 const HD: u32 = ${hd}u;
 const TILE: u32 = ${tile}u;
-@compute @workgroup_size(64)
+@compute @workgroup_size(${ATTN_BLOCK})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l: u32) {
   let T = u.a.y; let H = u.a.z; let d = H * HD;
   let b = wg.y / H; let h = wg.y % H;
-  let p = wg.x * 64u + l; // this thread's position
+  let p = wg.x * ${ATTN_BLOCK}u + l; // this thread's position
   let live = p < T;
   let r = (b * H + h) * T + p; // row of lse / D
   let scale = f(u.b.z);
   let base = u.a.w + b * T * 3u * d + h * HD; // q of position 0 of (b, h)
-  let blockEnd = min(T, wg.x * 64u + 64u);
+  let blockEnd = min(T, wg.x * ${ATTN_BLOCK}u + ${ATTN_BLOCK}u);
 `;
 }
 
@@ -529,7 +553,8 @@ export function attentionForwardSource(
   const tile = attentionTile(hd);
   // Dropout on the probabilities: site = the layer's lse offset, i = r·T + j.
   const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
-  return `
+  return unrollHead(
+    `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
 ${attentionPrologue(hd, tile, dropout)}
@@ -538,7 +563,7 @@ ${attentionPrologue(hd, tile, dropout)}
   var mx = -3.0e38; var den = 0.0;
   let stop = ${causal ? "blockEnd" : "T"};
   for (var j0 = 0u; j0 < stop; j0 += TILE) {
-    for (var e = l; e < TILE * HD; e += 64u) {
+    for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let j = j0 + e / HD; let c = e % HD;
       var kx = 0.0; var vx = 0.0;
       if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
@@ -564,7 +589,9 @@ ${attentionPrologue(hd, tile, dropout)}
   for (var c = 0u; c < HD; c++) { act[y0 + c] = acc[c] / den; }
   act[u.b.y + r] = mx + log(den);
 }
-`;
+`,
+    hd,
+  );
 }
 
 /**
@@ -579,7 +606,8 @@ export function attentionBackwardQuerySource(
 ): string {
   const tile = attentionTile(hd);
   const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
-  return `
+  return unrollHead(
+    `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
 ${attentionPrologue(hd, tile, dropout)}
@@ -596,7 +624,7 @@ ${attentionPrologue(hd, tile, dropout)}
   }
   let stop = ${causal ? "blockEnd" : "T"};
   for (var j0 = 0u; j0 < stop; j0 += TILE) {
-    for (var e = l; e < TILE * HD; e += 64u) {
+    for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let j = j0 + e / HD; let c = e % HD;
       var kx = 0.0; var vx = 0.0;
       if (j < T) { kx = act[base + j * 3u * d + d + c]; vx = act[base + j * 3u * d + 2u * d + c]; }
@@ -618,7 +646,9 @@ ${attentionPrologue(hd, tile, dropout)}
   for (var c = 0u; c < HD; c++) { act[o + c] = dq[c] * scale; }
   act[u.c.y + r] = D;
 }
-`;
+`,
+    hd,
+  );
 }
 
 /**
@@ -633,7 +663,8 @@ export function attentionBackwardKeyValueSource(
 ): string {
   const tile = attentionTile(hd);
   const mask = dropout ? " * keep(u.b.y, (rowBase + i) * T + p)" : "";
-  return `
+  return unrollHead(
+    `
 var<workgroup> Qs: array<f32, ${tile * hd}>;
 var<workgroup> dYs: array<f32, ${tile * hd}>;
 var<workgroup> Ls: array<f32, 64>;
@@ -648,18 +679,20 @@ ${attentionPrologue(hd, tile, dropout)}
     }
   }
   let rowBase = (b * H + h) * T;
-  for (var i0 = ${causal ? "wg.x * 64u" : "0u"}; i0 < T; i0 += TILE) {
-    for (var e = l; e < TILE * HD; e += 64u) {
+  for (var i0 = ${
+      causal ? `wg.x * ${ATTN_BLOCK}u` : "0u"
+    }; i0 < T; i0 += TILE) {
+    for (var e = l; e < TILE * HD; e += ${ATTN_BLOCK}u) {
       let i = i0 + e / HD; let c = e % HD;
       var qx = 0.0; var gx = 0.0;
       if (i < T) { qx = act[base + i * 3u * d + c]; gx = act[u.b.w + (b * T + i) * d + h * HD + c]; }
       Qs[e] = qx; dYs[e] = gx;
     }
-    if (l < TILE) {
-      let i = i0 + l;
+    for (var e = l; e < TILE; e += ${ATTN_BLOCK}u) {
+      let i = i0 + e;
       var lx = 0.0; var dx = 0.0;
       if (i < T) { lx = act[u.b.y + rowBase + i]; dx = act[u.c.y + rowBase + i]; }
-      Ls[l] = lx; Ds[l] = dx;
+      Ls[e] = lx; Ds[e] = dx;
     }
     workgroupBarrier();
     for (var ii = 0u; ii < TILE; ii++) {
@@ -681,7 +714,9 @@ ${attentionPrologue(hd, tile, dropout)}
   let o = u.c.x + (b * T + p) * 3u * d + h * HD;
   for (var c = 0u; c < HD; c++) { act[o + d + c] = dk[c]; act[o + 2u * d + c] = dv[c]; }
 }
-`;
+`,
+    hd,
+  );
 }
 
 /**
@@ -820,7 +855,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 
 /**
  * Adds the step's loss (Σ of the per-row losses, in order) to the scalars'
- * running sum and counts the step. One workgroup. a = (rows, rowLossOff).
+ * running sum and counts the step. One workgroup. a = (rows, rowLossOff,
+ * slot): the sum at scl[slot], the count at scl[slot + 1].
  */
 export const LOSS_REDUCE = `${HEADER}
 ${buffers({ 1: ACT, 7: SCL })}
@@ -836,8 +872,8 @@ fn main(@builtin(local_invocation_index) t: u32) {
     workgroupBarrier();
   }
   if (t == 0u) {
-    scl[${S.lossSum}] += red[0];
-    scl[${S.lossSteps}] += 1.0;
+    scl[u.a.z] += red[0];
+    scl[u.a.z + 1u] += 1.0;
   }
 }
 `;

@@ -38,13 +38,8 @@ import {
   ropeTables,
   timeFeatures,
 } from "./_layout.ts";
-import {
-  type Dispatch,
-  type Kit,
-  recordBackward,
-  Recorder,
-  recordForward,
-} from "./_plan.ts";
+import { type Dispatch, type Kit, Recorder } from "./_recorder.ts";
+import { recordBackward, recordEvaluation, recordForward } from "./_plan.ts";
 import { S } from "./_wgsl.ts";
 
 /** AdamW hyper-parameters (the defaults of the tfjs `AdamW`). */
@@ -491,6 +486,16 @@ export class WebGpuTransformer {
         length,
         this.#exclude,
       );
+      rec.begin("evaluation");
+      recordEvaluation(
+        rec,
+        c,
+        this.#table,
+        arena,
+        ints,
+        batch * length,
+        this.#exclude,
+      );
       rec.begin("optimizer");
       rec.gradNorm(this.#table.size, arena.normPartial);
       rec.adamw(this.#table.size, this.#table.decayEnd, this.#adam);
@@ -833,6 +838,52 @@ export class WebGpuTransformer {
       this.#destroy(resolve);
       querySet.destroy();
     }
+  }
+
+  /**
+   * The loss of a batch without training: forward (no dropout) and the
+   * weighted cross-entropy, summed into an evaluation accumulator on the
+   * GPU (read with {@linkcode WebGpuTransformer.readEvaluation}). One
+   * command buffer, no sync; parameters, gradients and the training loss are
+   * untouched.
+   *
+   * @param batch Inputs, targets and weights for the fixed [B, T] (e.g.
+   *   `causalBatch` of validation blocks).
+   */
+  evaluate(batch: TrainBatch): void {
+    this.#check();
+    this.#writeBatch(batch, this.#adamStep + 1);
+    if (this.config.dropout > 0) {
+      // Rate 0 makes every dropout mask 1 (the forward is the training one).
+      this.device.queue.writeBuffer(
+        this.#scalars,
+        S.dropRate * 4,
+        new Float32Array([0]),
+      );
+    }
+    const encoder = this.device.createCommandEncoder();
+    this.#encode(encoder, this.#train, ["forward", "evaluation"]);
+    this.#submit(encoder);
+  }
+
+  /**
+   * The mean loss of the batches evaluated since the last reading (one
+   * sync); resets the accumulator.
+   *
+   * @returns Mean loss (NaN when none) and the number of batches.
+   */
+  async readEvaluation(): Promise<{ loss: number; batches: number }> {
+    this.#check();
+    const s = await this.#read(this.#scalars, 0, 8 * 4);
+    this.device.queue.writeBuffer(
+      this.#scalars,
+      S.evalSum * 4,
+      new Float32Array(2),
+    );
+    return {
+      loss: s[S.evalCount] > 0 ? s[S.evalSum] / s[S.evalCount] : NaN,
+      batches: s[S.evalCount],
+    };
   }
 
   /**

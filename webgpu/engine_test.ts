@@ -349,3 +349,45 @@ Deno.test({
     big.dispose();
   },
 });
+
+Deno.test({
+  name:
+    "evaluate() sums the loss without dropout and without touching training",
+  ...gpu,
+  fn: async () => {
+    const config = validateConfig({
+      ...parityConfig("causal", "learned"),
+      dropout: 0.3,
+    });
+    const e = await WebGpuTransformer.create(config, {
+      batchSize: B,
+      length: T,
+      seed: 1,
+      device: testDevice(),
+    });
+    const plain = await engine(1); // same weights, no dropout
+    e.step(batch(5), 1e-2); // a training step first: the rate must come back
+    plain.setWeights(await e.getWeights());
+    const before = await e.getWeights();
+    e.evaluate(batch(1));
+    e.evaluate(batch(2));
+    const ev = await e.readEvaluation();
+    assertEquals(ev.batches, 2);
+    plain.backward(batch(1));
+    plain.backward(batch(2));
+    const want = (await plain.readLoss()).loss;
+    assertLess(Math.abs(ev.loss - want) / want, 1e-6);
+    assertEquals((await e.readLoss()).steps, 1); // the training sum is apart
+    const after = await e.getWeights();
+    for (const [name, t] of before) assertEquals(after.get(name)!.data, t.data);
+    assertEquals((await e.readEvaluation()).batches, 0);
+    // Dropout is back on for training: a step differs from a plain one.
+    e.step(batch(3), 1e-2);
+    plain.step(batch(3), 1e-2);
+    assert(
+      (await e.readLoss()).loss !== (await plain.readLoss()).loss,
+    );
+    e.dispose();
+    plain.dispose();
+  },
+});

@@ -357,3 +357,62 @@ for (const positions of ["learned", "rotary"] as const) {
     },
   });
 }
+
+// More rows than one dispatch dimension holds (65,535 workgroups): the
+// per-row kernels (LayerNorm, cross-entropy) run on a 2-D grid.
+Deno.test({
+  name: "WebGpuTransformer matches tfjs with more than 65,535 rows (2-D grids)",
+  ignore: skipReason !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const config = validateConfig({
+      ...parityConfig("causal", "learned"),
+      vocabSize: 16,
+      contextLength: 64,
+      nLayer: 1,
+      nHead: 2,
+      dModel: 8,
+      dMlp: 16,
+    });
+    const batchSize = 1040, length = 64, n = batchSize * length; // 66,560
+    const inputs = randomIds(n, 16, 41), targets = randomIds(n, 16, 42);
+    const model = new Transformer(config, { seed: 7 });
+    const engine = await WebGpuTransformer.create(config, {
+      batchSize,
+      length,
+      seed: 7,
+      device: testDevice(),
+    });
+    try {
+      const x = tf.tensor2d(inputs, [batchSize, length], "int32");
+      const { value, grads } = tf.variableGrads(() =>
+        tf.tidy(() => {
+          const lp = tf.logSoftmax(tf.reshape(model.forward(x), [n, 16]));
+          const picked = tf.sum(
+            tf.mul(lp, tf.oneHot(tf.tensor1d(targets, "int32"), 16)),
+            1,
+          );
+          return tf.neg(tf.mean(picked)) as tf.Scalar;
+        }), model.trainableVariables());
+      engine.backward({
+        inputs,
+        targets,
+        weights: new Float32Array(n).fill(1 / n),
+      });
+      const { loss } = await engine.readLoss();
+      const want = (await value.data())[0];
+      assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
+      const refGrads = new Map<string, Float32Array>();
+      for (const [k, v] of model.variables) {
+        refGrads.set(k, (await grads[v.name].data()) as Float32Array);
+      }
+      compare("gradient", await engine.readGradients(), refGrads, 1e-4);
+      tf.dispose([x, value, ...Object.values(grads)]);
+    } finally {
+      engine.dispose();
+      model.dispose();
+    }
+  },
+});

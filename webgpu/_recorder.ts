@@ -1,0 +1,664 @@
+// The recorder: one fixed list of dispatches per (batch, length), with every
+// layer's `*Forward` / `*Backward` recording calls side by side and the
+// shapes they touch. Uniform blocks and bind groups are built once, in
+// `finish()`. Private.
+
+import type { ModelConfig } from "@d3pm/transformer";
+import {
+  ADAMW,
+  attentionBackwardKeyValueSource,
+  attentionBackwardQuerySource,
+  attentionForwardSource,
+  ATTN_BLOCK,
+  COLUMN_SUM,
+  CROSS_ENTROPY,
+  DROPOUT_BACKWARD,
+  EMA,
+  embedBackwardWpeSource,
+  embedBackwardWteSource,
+  embedForwardSource,
+  type Epilogue,
+  gateBackwardSource,
+  LAYERNORM_BACKWARD,
+  LAYERNORM_FORWARD,
+  LAYERNORM_PARAMS_BACKWARD,
+  LOSS_REDUCE,
+  matmulSource,
+  type MatmulTile,
+  MODULATE_BACKWARD,
+  NORM_FINAL,
+  NORM_GROUPS,
+  NORM_PARTIAL,
+  ROPE,
+  SILU_BACKWARD,
+} from "./_wgsl.ts";
+import type { IntLayout } from "./_layout.ts";
+
+/** The engine-wide GPU objects a plan records against. */
+export interface Kit {
+  device: GPUDevice;
+  /** Matmul tile: fixed, or `auto` (128 when that still gives ≥ 256 workgroups). */
+  tile: "auto" | MatmulTile;
+  layout: GPUBindGroupLayout;
+  pipeline(key: string, source: () => string): GPUComputePipeline;
+  dummy: GPUBuffer;
+}
+
+/** Engine-wide buffers. */
+export interface Globals {
+  params: GPUBuffer;
+  grads: GPUBuffer | null;
+  m: GPUBuffer | null;
+  v: GPUBuffer | null;
+  ema: GPUBuffer | null;
+  scalars: GPUBuffer | null;
+}
+
+/** One prepared dispatch. */
+export interface Dispatch {
+  /** The pipeline's key, e.g. `mm:false:true:store:false` (for profiles). */
+  key: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  x: number;
+  y: number;
+}
+
+interface Pending {
+  key: string;
+  pipeline: GPUComputePipeline;
+  slot: number;
+  buffers: (GPUBuffer | null)[]; // bindings 1..7
+  x: number;
+  y: number;
+}
+
+type Word = number | { f: number };
+
+const MAX_GROUPS = 65535;
+
+function grid(groups: number): [number, number] {
+  const x = Math.min(groups, MAX_GROUPS);
+  return [x, Math.ceil(groups / x)];
+}
+
+/** Operand of a matmul: a buffer, an offset and a row stride (floats). */
+interface Operand {
+  buf: GPUBuffer;
+  off: number;
+  ld: number;
+}
+
+/** Builds and holds the dispatch lists of one shape. */
+export class Recorder {
+  #kit: Kit;
+  #g: Globals;
+  #words: Word[][] = [];
+  #lists = new Map<string, Pending[]>();
+  #current: Pending[] = [];
+  uniform: GPUBuffer | null = null;
+  readonly act: GPUBuffer;
+  readonly ints: GPUBuffer;
+  /** Record the dropout variants (training with dropout > 0). */
+  readonly dropout: boolean;
+
+  constructor(
+    kit: Kit,
+    globals: Globals,
+    act: GPUBuffer,
+    ints: GPUBuffer,
+    dropout = false,
+  ) {
+    this.#kit = kit;
+    this.#g = globals;
+    this.act = act;
+    this.ints = ints;
+    this.dropout = dropout;
+  }
+
+  /** The parameter buffer. */
+  get params(): GPUBuffer {
+    return this.#g.params;
+  }
+
+  /** The gradient buffer (training plans only). */
+  get grads(): GPUBuffer {
+    if (!this.#g.grads) throw new Error("no gradient buffer in this plan");
+    return this.#g.grads;
+  }
+
+  /** Start recording the named list. */
+  begin(name: string): void {
+    this.#current = [];
+    this.#lists.set(name, this.#current);
+  }
+
+  #push(
+    key: string,
+    source: () => string,
+    words: Word[],
+    buffers: Record<number, GPUBuffer | null>,
+    x: number,
+    y = 1,
+  ): void {
+    const slot = this.#words.length;
+    this.#words.push(words);
+    const list: (GPUBuffer | null)[] = [];
+    for (let b = 1; b <= 7; b++) list.push(buffers[b] ?? null);
+    this.#current.push({
+      key,
+      pipeline: this.#kit.pipeline(key, source),
+      slot,
+      buffers: list,
+      x,
+      y,
+    });
+  }
+
+  // Non-matmul kernels bind the standard slots.
+  #std(): Record<number, GPUBuffer | null> {
+    const g = this.#g;
+    return {
+      1: this.act,
+      2: g.params,
+      3: g.grads,
+      4: g.m,
+      5: g.v,
+      6: this.ints,
+      7: g.scalars,
+    };
+  }
+
+  /** C[M, N] (=, +=, epilogue) op(A)[M, K] · op(B)[K, N]. */
+  matmul(
+    dims: { m: number; n: number; k: number },
+    a: Operand & { trans?: boolean },
+    b: Operand & { trans?: boolean },
+    c: Operand,
+    epilogue: Epilogue,
+    extra: {
+      bias?: { buf: GPUBuffer; off: number };
+      e?: Operand;
+      gate?: { off: number; stride: number; rows: number; aux: number };
+    } = {},
+  ): void {
+    const ta = a.trans ?? false, tb = b.trans ?? false;
+    // Residual branches take dropout (site: the output's offset).
+    const drop = this.dropout &&
+      (epilogue === "bias_residual" || epilogue === "bias_gate_residual");
+    const big = Math.ceil(dims.m / 128) * Math.ceil(dims.n / 128) >= 256;
+    const t = this.#kit.tile === "auto" ? (big ? 128 : 64) : this.#kit.tile;
+    this.#push(
+      `mm${t}:${ta}:${tb}:${epilogue}:${drop}`,
+      () => matmulSource(ta, tb, epilogue, drop, t),
+      [
+        dims.m,
+        dims.n,
+        dims.k,
+        a.ld,
+        b.ld,
+        c.ld,
+        a.off,
+        b.off,
+        c.off,
+        extra.bias?.off ?? 0,
+        extra.e?.off ?? 0,
+        extra.e?.ld ?? 0,
+        extra.gate?.off ?? 0,
+        extra.gate?.stride ?? 0,
+        extra.gate?.rows ?? 1,
+        extra.gate?.aux ?? 0,
+      ],
+      {
+        1: a.buf,
+        2: b.buf,
+        3: c.buf,
+        4: extra.bias?.buf ?? null,
+        5: extra.e?.buf ?? null,
+        6: extra.gate ? this.act : null,
+        7: drop ? this.#g.scalars : null,
+      },
+      Math.ceil(dims.n / t),
+      Math.ceil(dims.m / t),
+    );
+  }
+
+  // x (rows, d) → y, mean, rstd.
+  layernormForward(
+    rows: number,
+    d: number,
+    x: number,
+    y: number,
+    w: number,
+    b: number,
+    mean: number,
+    rstd: number,
+    mod?: { shift: number; stride: number; length: number },
+  ): void {
+    this.#push(
+      "ln_fwd",
+      () => LAYERNORM_FORWARD,
+      [
+        rows,
+        d,
+        x,
+        y,
+        w,
+        b,
+        mean,
+        rstd,
+        mod ? 1 : 0,
+        mod?.length ?? 1,
+        mod?.shift ?? 0,
+        mod?.stride ?? 0,
+      ],
+      this.#std(),
+      ...grid(rows),
+    );
+  }
+
+  // dy (rows, d) → dx (written, or added: the residual gradient), gw, gb.
+  layernormBackward(
+    rows: number,
+    d: number,
+    s: {
+      dy: number;
+      x: number;
+      mean: number;
+      rstd: number;
+      w: number;
+      dx: number;
+      add: boolean;
+      gw: number;
+      gb: number;
+    },
+  ): void {
+    this.#push(
+      "ln_bwd",
+      () => LAYERNORM_BACKWARD,
+      [rows, d, s.dy, s.x, s.mean, s.rstd, s.w, s.dx, s.add ? 1 : 0],
+      this.#std(),
+      ...grid(rows),
+    );
+    this.#push(
+      "ln_params_bwd",
+      () => LAYERNORM_PARAMS_BACKWARD,
+      [rows, d, s.dy, s.x, s.mean, s.rstd, s.gw, s.gb],
+      this.#std(),
+      Math.ceil(d / 16),
+    );
+  }
+
+  // adaLN gate: out = res + br·(1 + g_b) → dg (into dmods), dbr.
+  gateBackward(
+    batch: number,
+    length: number,
+    d: number,
+    s: {
+      dout: number;
+      br: number;
+      g: number;
+      stride: number;
+      dbr: number;
+      dg: number;
+      site: number;
+    },
+  ): void {
+    const drop = this.dropout;
+    this.#push(
+      `gate_bwd:${drop}`,
+      () => gateBackwardSource(drop),
+      [batch * d, d, length, s.dout, s.br, s.g, s.stride, s.dbr, s.dg, s.site],
+      this.#std(),
+      Math.ceil((batch * d) / 64),
+    );
+  }
+
+  // adaLN modulation: h = LN(x)·(1 + scale_b) + shift_b → dshift, dscale
+  // (into dmods), and dh ← dLN(x) in place.
+  modulateBackward(
+    batch: number,
+    length: number,
+    d: number,
+    s: {
+      dh: number;
+      x: number;
+      mean: number;
+      rstd: number;
+      w: number;
+      bias: number;
+      shift: number;
+      stride: number;
+      dshift: number;
+    },
+  ): void {
+    this.#push(
+      "modulate_bwd",
+      () => MODULATE_BACKWARD,
+      [
+        batch * d,
+        d,
+        length,
+        s.dh,
+        s.x,
+        s.mean,
+        s.rstd,
+        s.w,
+        s.bias,
+        s.shift,
+        s.stride,
+        s.dshift,
+      ],
+      this.#std(),
+      Math.ceil((batch * d) / 64),
+    );
+  }
+
+  // A residual branch's dropout backward: dst = src · mask(site).
+  dropoutBackward(n: number, site: number, src: number, dst: number): void {
+    this.#push(
+      "dropout_bwd",
+      () => DROPOUT_BACKWARD,
+      [n, site, src, dst],
+      this.#std(),
+      ...grid(Math.ceil(n / 256)),
+    );
+  }
+
+  // dx ← dx·silu'(pre), n values.
+  siluBackward(n: number, dx: number, pre: number): void {
+    this.#push(
+      "silu_bwd",
+      () => SILU_BACKWARD,
+      [n, dx, pre],
+      this.#std(),
+      Math.ceil(n / 64),
+    );
+  }
+
+  // Bias gradient: column sums of x (rows, cols).
+  columnSum(rows: number, cols: number, x: number, out: number): void {
+    this.#push(
+      "colsum",
+      () => COLUMN_SUM,
+      [rows, cols, cols, x, out],
+      this.#std(),
+      Math.ceil(cols / 16),
+    );
+  }
+
+  // tokens (N) → x (N, d) = wte[tok] (+ wpe[t]).
+  embedForward(
+    n: number,
+    d: number,
+    length: number,
+    tokens: number,
+    wte: number,
+    wpe: number,
+    out: number,
+  ): void {
+    const drop = this.dropout;
+    this.#push(
+      `embed_fwd:${drop}`,
+      () => embedForwardSource(drop),
+      [n * d, d, length, tokens, wte, Math.max(wpe, 0), wpe >= 0 ? 1 : 0, out],
+      this.#std(),
+      ...grid(Math.ceil((n * d) / 256)),
+    );
+  }
+
+  // dx (N, d) → wte grad (scatter-add by the CSR index) and wpe grad.
+  embedBackward(
+    batch: number,
+    length: number,
+    d: number,
+    dx: number,
+    ints: IntLayout,
+    gWte: number,
+    gWpe: number,
+    site: number,
+  ): void {
+    const n = batch * length, drop = this.dropout;
+    this.#push(
+      `embed_bwd_wte:${drop}`,
+      () => embedBackwardWteSource(drop),
+      [
+        n * d,
+        d,
+        dx,
+        ints.count,
+        ints.uniq,
+        ints.starts,
+        ints.positions,
+        gWte,
+        site,
+      ],
+      this.#std(),
+      ...grid(Math.ceil((n * d) / 256)),
+    );
+    if (gWpe < 0) return;
+    this.#push(
+      `embed_bwd_wpe:${drop}`,
+      () => embedBackwardWpeSource(drop),
+      [length * d, d, length, batch, dx, gWpe, site],
+      this.#std(),
+      ...grid(Math.ceil((length * d) / 256)),
+    );
+  }
+
+  // In place on the q and k thirds of qkv (N, 3d); backward = transpose.
+  rope(
+    n: number,
+    length: number,
+    heads: number,
+    hd: number,
+    qkv: number,
+    cos: number,
+    sin: number,
+    backward: boolean,
+  ): void {
+    this.#push(
+      "rope",
+      () => ROPE,
+      [
+        (n * heads * hd) / 2,
+        length,
+        heads,
+        hd,
+        qkv,
+        cos,
+        sin,
+        backward ? 1 : 0,
+      ],
+      this.#std(),
+      ...grid(Math.ceil((n * heads * hd) / 2 / 256)),
+    );
+  }
+
+  // qkv (B, T, 3d) → y (B, T, d), lse (B, H, T).
+  attentionForward(
+    c: ModelConfig,
+    batch: number,
+    length: number,
+    qkv: number,
+    y: number,
+    lse: number,
+  ): void {
+    const hd = c.dModel / c.nHead, causal = c.kind === "causal";
+    const rows = batch * c.nHead * length;
+    this.#push(
+      `attn_fwd:${hd}:${causal}:${this.dropout}`,
+      () => attentionForwardSource(hd, causal, this.dropout),
+      [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
+      this.#std(),
+      Math.ceil(length / ATTN_BLOCK),
+      batch * c.nHead,
+    );
+  }
+
+  // dy (B, T, d) → dqkv (B, T, 3d), using qkv, y, lse; D (B, H, T) scratch.
+  attentionBackward(
+    c: ModelConfig,
+    batch: number,
+    length: number,
+    s: {
+      qkv: number;
+      y: number;
+      lse: number;
+      dy: number;
+      dqkv: number;
+      D: number;
+    },
+  ): void {
+    const hd = c.dModel / c.nHead, causal = c.kind === "causal";
+    const rows = batch * c.nHead * length;
+    const words: Word[] = [
+      rows,
+      length,
+      c.nHead,
+      s.qkv,
+      s.y,
+      s.lse,
+      { f: 1 / Math.sqrt(hd) },
+      s.dy,
+      s.dqkv,
+      s.D,
+    ];
+    this.#push(
+      `attn_bwd_q:${hd}:${causal}:${this.dropout}`,
+      () => attentionBackwardQuerySource(hd, causal, this.dropout),
+      words,
+      this.#std(),
+      Math.ceil(length / ATTN_BLOCK),
+      batch * c.nHead,
+    );
+    this.#push(
+      `attn_bwd_kv:${hd}:${causal}:${this.dropout}`,
+      () => attentionBackwardKeyValueSource(hd, causal, this.dropout),
+      words,
+      this.#std(),
+      Math.ceil(length / ATTN_BLOCK),
+      batch * c.nHead,
+    );
+  }
+
+  // logits (rows, V) → their gradient in place, per-row loss.
+  crossEntropy(
+    rows: number,
+    vocab: number,
+    logits: number,
+    rowStart: number,
+    targets: number,
+    weights: number,
+    rowLoss: number,
+    exclude: number,
+  ): void {
+    this.#push(
+      "ce",
+      () => CROSS_ENTROPY,
+      [rows, vocab, logits, rowStart, targets, weights, rowLoss, exclude],
+      this.#std(),
+      ...grid(rows),
+    );
+  }
+
+  lossReduce(n: number, rowLoss: number, slot: number): void {
+    this.#push(
+      "loss_reduce",
+      () => LOSS_REDUCE,
+      [n, rowLoss, slot],
+      this.#std(),
+      1,
+    );
+  }
+
+  gradNorm(n: number, partial: number): void {
+    this.#push(
+      "norm_partial",
+      () => NORM_PARTIAL,
+      [n, 0, partial],
+      this.#std(),
+      NORM_GROUPS,
+    );
+    this.#push("norm_final", () => NORM_FINAL, [partial], this.#std(), 1);
+  }
+
+  adamw(
+    n: number,
+    decayEnd: number,
+    h: { beta1: number; beta2: number; eps: number; weightDecay: number },
+  ): void {
+    this.#push(
+      "adamw",
+      () => ADAMW,
+      [n, decayEnd, 0, 0, { f: h.beta1 }, { f: h.beta2 }, { f: h.eps }, {
+        f: h.weightDecay,
+      }],
+      this.#std(),
+      Math.min(Math.ceil(n / 256), 4096),
+    );
+  }
+
+  ema(n: number): void {
+    this.#push(
+      "ema",
+      () => EMA,
+      [n],
+      { ...this.#std(), 4: this.#g.ema },
+      Math.min(Math.ceil(n / 256), 4096),
+    );
+  }
+
+  /** Write the uniform blocks and build every bind group. */
+  finish(): Map<string, Dispatch[]> {
+    const device = this.#kit.device;
+    const bytes = new ArrayBuffer(Math.max(1, this.#words.length) * 256);
+    const u32 = new Uint32Array(bytes), f32 = new Float32Array(bytes);
+    this.#words.forEach((words, slot) => {
+      if (words.length > 16) throw new Error("uniform block over 16 words");
+      words.forEach((w, i) => {
+        if (typeof w === "number") {
+          if (!(Number.isInteger(w) && w >= 0 && w < 2 ** 32)) {
+            throw new RangeError(`uniform word ${i} is not a u32: ${w}`);
+          }
+          u32[slot * 64 + i] = w;
+        } else f32[slot * 64 + i] = w.f;
+      });
+    });
+    this.uniform = device.createBuffer({
+      size: bytes.byteLength,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.queue.writeBuffer(this.uniform, 0, bytes);
+    const out = new Map<string, Dispatch[]>();
+    for (const [name, list] of this.#lists) {
+      out.set(
+        name,
+        list.map((p) => ({
+          key: p.key,
+          pipeline: p.pipeline,
+          x: p.x,
+          y: p.y,
+          bindGroup: device.createBindGroup({
+            layout: this.#kit.layout,
+            entries: [
+              {
+                binding: 0,
+                resource: {
+                  buffer: this.uniform!,
+                  offset: p.slot * 256,
+                  size: 64,
+                },
+              },
+              ...p.buffers.map((buf, i) => ({
+                binding: i + 1,
+                resource: { buffer: buf ?? this.#kit.dummy },
+              })),
+            ],
+          }),
+        })),
+      );
+    }
+    return out;
+  }
+}
