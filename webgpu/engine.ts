@@ -848,7 +848,7 @@ export class WebGpuTransformer {
    * untouched.
    *
    * @param batch Inputs, targets and weights for the fixed [B, T] (e.g.
-   *   `causalBatch` of validation blocks).
+   *   an AR process's `lossTerms` of validation blocks).
    */
   evaluate(batch: TrainBatch): void {
     this.#check();

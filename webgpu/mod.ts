@@ -22,7 +22,6 @@
 export * from "./device.ts";
 export * from "./engine.ts";
 export * from "./matmul.ts";
-export * from "./batches.ts";
 export * from "./memory.ts";
 // Types from other workspace packages that appear in this package's signatures.
 export type { ModelConfig, ModelKind, PositionKind } from "@d3pm/transformer";

@@ -1,5 +1,5 @@
 // The engine trained on the project's objectives gives the tfjs numbers:
-// MDLM's mdlmLoss through maskedBatch, and a 20-step causal loss curve
+// MDLM's mdlmLoss through mdlmTerms, and a 20-step causal loss curve
 // (causalLmLoss + clipByGlobalNorm + AdamW on `cpu`) step by step.
 
 import { prng } from "@d3pm/core";
@@ -7,9 +7,9 @@ import * as tf from "@tensorflow/tfjs";
 import { assertLess } from "@std/assert";
 import { Transformer } from "@d3pm/transformer";
 import { AdamW, clipByGlobalNorm } from "@d3pm/train";
-import { causalLmLoss } from "@d3pm/autoregressive";
-import { logLinear, mdlmLoss, sampleTimes } from "@d3pm/diffusion";
-import { causalBatch, maskedBatch, WebGpuTransformer } from "./mod.ts";
+import { autoregressive, causalLmLoss } from "@d3pm/autoregressive";
+import { logLinear, mdlmLoss, mdlmTerms } from "@d3pm/diffusion";
+import { WebGpuTransformer } from "./mod.ts";
 import {
   parityConfig,
   randomIds,
@@ -25,7 +25,7 @@ const gpu = {
 const B = 2, T = 7, V = 37, MASK = 36, PAD = 35;
 
 Deno.test({
-  name: "maskedBatch on the engine gives mdlmLoss for the same draws",
+  name: "mdlmTerms on the engine gives mdlmLoss for the same draws",
   ...gpu,
   fn: async () => {
     await tf.setBackend("cpu");
@@ -47,20 +47,14 @@ Deno.test({
       prng: prng(7),
       training: false,
     });
-    // The same draws as mdlmLoss: times, then one uniform per token.
-    const rng = prng(7);
-    const t = sampleTimes(B, { prng: rng });
-    const rowWeight: number[] = [];
-    const xt = new Int32Array(B * T);
-    for (let r = 0; r < B; r++) {
-      const a = schedule.alpha(t[r]);
-      rowWeight.push(-schedule.alphaPrime(t[r]) / (1 - a));
-      for (let i = r * T; i < (r + 1) * T; i++) {
-        xt[i] = tokens[i] !== PAD && rng.next() >= a ? MASK : tokens[i];
-      }
-    }
+    // The same draws as mdlmLoss, as weighted terms.
     engine.backward(
-      maskedBatch(tokens, xt, B, { maskId: MASK, rowWeight, padId: PAD }),
+      mdlmTerms({ tokens, batchSize: B, length: T }, {
+        schedule,
+        maskId: MASK,
+        padId: PAD,
+        prng: prng(7),
+      }),
     );
     const got = (await engine.readLoss()).loss;
     const ref = (await want.data())[0];
@@ -86,6 +80,7 @@ Deno.test({
       device: testDevice(),
     });
     const lr = 3e-3;
+    const causal = autoregressive({ kind: "autoregressive", start: 0 });
     for (let step = 0; step < 20; step++) {
       // A tiny repeating corpus so the loss falls.
       const blocks = randomIds(B * (T + 1), 8, step % 4);
@@ -101,7 +96,10 @@ Deno.test({
       opt.step(clipped.grads, lr);
       const want = (await ref.value.data())[0];
       tf.dispose([ref.value, ...grads.values(), ...clipped.grads.values()]);
-      engine.step(causalBatch(blocks, B, T + 1), lr);
+      engine.step(
+        causal.lossTerms({ tokens: blocks, batchSize: B, length: T + 1 }),
+        lr,
+      );
       const got = (await engine.readLoss()).loss;
       assertLess(
         Math.abs(got - want) / want,
