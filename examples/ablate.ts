@@ -56,6 +56,19 @@ export function grid(steps: number): Variant[] {
     v("d3pm EMA 0.99", "d3pm", { emaDecay: 0.99 }),
     v("d3pm no warm-up", "d3pm", { warmup: 0 }),
     v("d3pm warm-up 100", "d3pm", { warmup: 100 }),
+    // The winners together, and the AR without EMA (EMA is shared).
+    v("ar lr 0.004 + no EMA", "ar", { lr: 4e-3, emaDecay: 0 }),
+    v("d3pm t ∈ [0.3, 0.8] + no EMA", "d3pm", {
+      tMin: 0.3,
+      tMax: 0.8,
+      emaDecay: 0,
+    }),
+    v("d3pm t ∈ [0.3, 0.8] + no EMA + lr 0.001", "d3pm", {
+      tMin: 0.3,
+      tMax: 0.8,
+      emaDecay: 0,
+      lr: 1e-3,
+    }),
   ];
 }
 
@@ -85,7 +98,7 @@ when the training loss leaves the unigram plateau.
 Options:
   --steps N      steps of the baseline (default 250: 256K tokens at batch 8)
   --out DIR      where the runs and the table go (default runs/ablate)
-  --only TEXT    run only the variants whose name contains TEXT (comma-separated)
+  --only TEXT    run only the variants whose name contains TEXT (several: a;b)
   -h, --help     show this help
 `;
 
@@ -173,7 +186,7 @@ if (import.meta.main) {
     }
     const out = args.out ?? "runs/ablate";
     const only = args.only === undefined ? undefined : String(args.only)
-      .split(",").map((s: string) => s.trim()).filter(Boolean);
+      .split(";").map((s: string) => s.trim()).filter(Boolean);
     const variants = grid(steps).filter((v) =>
       !only || only.some((o: string) => v.name.includes(o))
     );
@@ -187,19 +200,30 @@ if (import.meta.main) {
     await initBackend({ prefer: base.backend });
     const data = await prepareData(base, new RunFolder(out), console.error);
     await Deno.mkdir(out, { recursive: true });
-    const rows: AblationRow[] = [];
+    // Rows of earlier runs at the same budget are kept; a variant run again
+    // replaces its row. The table follows the grid's order.
+    const file = `${out}/ablation.jsonl`;
+    const kept = new Map<string, AblationRow>();
+    try {
+      for (const line of (await Deno.readTextFile(file)).split("\n")) {
+        if (!line.trim()) continue;
+        const row = JSON.parse(line) as AblationRow & { steps?: number };
+        if ((row.steps ?? 250) === steps) kept.set(row.name, row);
+      }
+    } catch { /* no earlier rows */ }
     for (const v of variants) {
       const row = await runVariant(v, base, data, out);
       console.log(JSON.stringify(row));
+      kept.set(row.name, row);
       await Deno.writeTextFile(
-        `${out}/ablation.jsonl`,
-        JSON.stringify(row) + "\n",
-        {
-          append: rows.length > 0,
-        },
+        file,
+        [...kept.values()].map((r) => JSON.stringify({ ...r, steps }))
+          .join("\n") + "\n",
       );
-      rows.push(row);
     }
+    const rows = grid(steps).flatMap((v) =>
+      kept.has(v.name) ? [kept.get(v.name)!] : []
+    );
     const table = markdownTable(
       [
         "variant",
