@@ -224,9 +224,14 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     ...BASE,
     preset: "tiny",
     steps: 500,
+    // Chosen by `deno task ablate` (README): each model its own best lr, no
+    // EMA at this budget, and BD3-LM's clipped mask rate for the D3PM.
     lr: 2e-3,
+    arLr: 4e-3,
+    tMin: 0.3,
+    tMax: 0.8,
     warmup: 30,
-    emaDecay: 0.98,
+    emaDecay: 0,
     checkpointEvery: 250,
     exactBlocks: 1,
     genTokens: 2048,

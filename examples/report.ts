@@ -260,7 +260,11 @@ ${infill}
 
 ## Training
 
-Seconds and tokens/s count every session of a resumed run. Validation: nats per token on the first
+Seconds and tokens/s count every session of a resumed run.${
+    r.config.tMin !== 0.001 || r.config.tMax !== 1
+      ? ` The D3PM's training loss draws t from [${r.config.tMin}, ${r.config.tMax}] (a clipped mask rate): it is a training objective, not the bound — the validation curve and the test figures are the bound.`
+      : ""
+  } Validation: nats per token on the first
 ${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps (the D3PM's bound with one
 fixed set of draws, the same at every validation); "evaluated" says which weights the test figures use
 (\`--keep\`).
