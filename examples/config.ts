@@ -236,7 +236,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     exactBlocks: 1,
     genTokens: 2048,
     genSteps: "16,64",
-    judgeSteps: 750,
+    judgeSteps: 500,
   },
   // A 2-core CPU in about an hour; several seeds.
   small: {
