@@ -17,6 +17,17 @@ try {
 }
 
 /** The shared device (tests run only when it exists). */
+/**
+ * Options of every GPU test: skipped (with the reason in the log) without an
+ * adapter; the device lives for the whole file, so its resources are not
+ * per-test leaks.
+ */
+export const gpu = {
+  ignore: skipReason !== null,
+  sanitizeResources: false,
+  sanitizeOps: false,
+};
+
 export function testDevice(): GPUDevice {
   return device!;
 }

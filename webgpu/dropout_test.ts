@@ -8,18 +8,8 @@ import type { StoredTensor } from "@d3pm/core";
 import { assert, assertEquals, assertLess, assertNotEquals } from "@std/assert";
 import { validateConfig } from "@d3pm/transformer";
 import { type TrainBatch, WebGpuTransformer } from "./mod.ts";
-import {
-  parityConfig,
-  randomIds,
-  skipReason,
-  testDevice,
-} from "./_test_util.ts";
+import { gpu, parityConfig, randomIds, testDevice } from "./_test_util.ts";
 
-const gpu = {
-  ignore: skipReason !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-};
 const B = 2, T = 7, V = 37;
 
 function batch(seed: number, timed = false): TrainBatch {

@@ -14,6 +14,7 @@ import {
 } from "@d3pm/transformer";
 import { type TrainBatch, WebGpuTransformer } from "./mod.ts";
 import {
+  gpu,
   parityConfig,
   randomIds,
   relError,
@@ -21,11 +22,6 @@ import {
   testDevice,
 } from "./_test_util.ts";
 
-const gpu = {
-  ignore: skipReason !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-};
 const B = 2, T = 7, V = 37;
 
 function batch(seed: number): TrainBatch {

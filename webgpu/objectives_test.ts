@@ -10,18 +10,8 @@ import { AdamW, clipByGlobalNorm } from "@d3pm/train";
 import { autoregressive, causalLmLoss } from "@d3pm/autoregressive";
 import { logLinear, mdlmLoss, mdlmTerms } from "@d3pm/diffusion";
 import { WebGpuTransformer } from "./mod.ts";
-import {
-  parityConfig,
-  randomIds,
-  skipReason,
-  testDevice,
-} from "./_test_util.ts";
+import { gpu, parityConfig, randomIds, testDevice } from "./_test_util.ts";
 
-const gpu = {
-  ignore: skipReason !== null,
-  sanitizeResources: false,
-  sanitizeOps: false,
-};
 const B = 2, T = 7, V = 37, MASK = 36, PAD = 35;
 
 Deno.test({
