@@ -306,22 +306,29 @@ export function recordBackward(
     const res = i === 0 ? a.res0 : a.layers[i - 1].resOut;
     const w = (s: string) => p(`h.${i}.${s}`);
     // MLP: resOut = resMid + (fcGelu · Wp + b) [· (1 + gate)].
-    let dm = a.dres; // gradient of the MLP branch
-    if (timed) {
-      rec.gateBackward(batch, length, d, {
-        dout: a.dres,
-        br: l.mlpOut,
-        g: l.mods + 5 * d,
-        stride: 6 * d,
-        dbr: a.dbr,
-        dg: a.dmods + 5 * d,
-        site: l.resOut,
-      });
-      dm = a.dbr;
-    } else if (rec.dropout) {
-      rec.dropoutBackward(n * d, l.resOut, a.dres, a.dbr);
-      dm = a.dbr;
-    }
+    // The gradient reaching a residual branch (output `br`, residual sum at
+    // `site`): through its adaLN gate (modulation `gate`), or its dropout
+    // mask, or as it is.
+    const branchGrad = (br: number, gate: number, site: number): number => {
+      if (timed) {
+        rec.gateBackward(batch, length, d, {
+          dout: a.dres,
+          br,
+          g: l.mods + gate * d,
+          stride: 6 * d,
+          dbr: a.dbr,
+          dg: a.dmods + gate * d,
+          site,
+        });
+        return a.dbr;
+      }
+      if (rec.dropout) {
+        rec.dropoutBackward(n * d, site, a.dres, a.dbr);
+        return a.dbr;
+      }
+      return a.dres;
+    };
+    const dm = branchGrad(l.mlpOut, 5, l.resOut); // the MLP branch
     rec.matmul( // dfc (N, m) = dm · Wpᵀ ⊙ gelu'(fcPre)
       { m: n, n: m, k: d },
       { buf: act, off: dm, ld: d },
@@ -378,22 +385,7 @@ export function recordBackward(
       gb: w("ln_2.bias"),
     });
     // Attention: resMid = res + (atty · Wproj + b) [· (1 + gate)].
-    let da = a.dres; // gradient of the attention branch
-    if (timed) {
-      rec.gateBackward(batch, length, d, {
-        dout: a.dres,
-        br: l.attnOut,
-        g: l.mods + 2 * d,
-        stride: 6 * d,
-        dbr: a.dbr,
-        dg: a.dmods + 2 * d,
-        site: l.resMid,
-      });
-      da = a.dbr;
-    } else if (rec.dropout) {
-      rec.dropoutBackward(n * d, l.resMid, a.dres, a.dbr);
-      da = a.dbr;
-    }
+    const da = branchGrad(l.attnOut, 2, l.resMid); // the attention branch
     rec.matmul( // datty (N, d) = da · Wprojᵀ
       { m: n, n: d, k: d },
       { buf: act, off: da, ld: d },
