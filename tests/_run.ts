@@ -5,6 +5,18 @@ export interface Ran {
   stderr: string;
 }
 
+/** Experiment flags that keep evaluation to seconds (4 test blocks, 32 generated tokens). */
+export const FAST_EVAL: readonly string[] = [
+  "--eval-blocks",
+  "4",
+  "--elbo-samples",
+  "1",
+  "--gen-tokens",
+  "32",
+  "--gen-steps",
+  "4",
+];
+
 export const ROOT: string = new URL("..", import.meta.url).pathname;
 
 /** Run `examples/<script>` with `args`. */

@@ -3,7 +3,7 @@
 // killed on it resumes to the same weights.
 import { assert, assertEquals } from "@std/assert";
 import { requestEngineDevice } from "@d3pm/webgpu";
-import { killAt, runTool } from "./_run.ts";
+import { FAST_EVAL, killAt, runTool } from "./_run.ts";
 
 const adapter = await requestEngineDevice().then(
   (d) => (d.device.destroy(), null),
@@ -19,16 +19,11 @@ const ARGS = [
   "5",
   "--valid-every",
   "20",
-  "--eval-blocks",
-  "4",
   "--exact-blocks",
   "0",
-  "--gen-tokens",
-  "32",
-  "--gen-steps",
-  "4",
   "--judge",
   "self",
+  ...FAST_EVAL,
 ];
 
 function losses(text: string, model: string): Map<number, number> {

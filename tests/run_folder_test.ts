@@ -1,21 +1,16 @@
 // A run folder never lies: each scenario of the run-folder issue, end to end
 // through the experiment command line.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { errorLine, killAt, ROOT, runTool } from "./_run.ts";
+import {
+  errorLine,
+  FAST_EVAL as SHARED_FAST_EVAL,
+  killAt,
+  ROOT,
+  runTool,
+} from "./_run.ts";
 
 const QUICK = ["--preset", "micro", "--steps", "6", "--warmup", "1"];
-const FAST_EVAL = [
-  "--eval-blocks",
-  "4",
-  "--elbo-samples",
-  "1",
-  "--exact-blocks",
-  "1",
-  "--gen-tokens",
-  "32",
-  "--gen-steps",
-  "4",
-];
+const FAST_EVAL = [...SHARED_FAST_EVAL, "--exact-blocks", "1"];
 
 async function finishedRun(extra: string[] = []): Promise<string> {
   const out = await Deno.makeTempDir();

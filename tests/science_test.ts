@@ -1,7 +1,7 @@
 // The science features end to end: validation with --keep best, and the
 // judge of generative perplexity.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { errorLine, runTool } from "./_run.ts";
+import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
 const QUICK = [
   "--preset",
@@ -12,14 +12,9 @@ const QUICK = [
   "5",
   "--valid-every",
   "20",
-  "--eval-blocks",
-  "4",
   "--exact-blocks",
   "0",
-  "--gen-tokens",
-  "32",
-  "--gen-steps",
-  "4",
+  ...FAST_EVAL,
 ];
 
 Deno.test("--keep best evaluates the weights of the best validation and says so", async () => {
