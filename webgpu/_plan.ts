@@ -163,6 +163,43 @@ export function recordForward(
 }
 
 /**
+ * One row chunk of the head: logits (R, V) = lnf (R, d) · wteᵀ, then the
+ * weighted cross-entropy of its rows (the logits become dlogits in place).
+ */
+function recordHeadChunk(
+  rec: Recorder,
+  a: Arena,
+  ints: IntLayout,
+  o: {
+    r0: number;
+    rows: number;
+    d: number;
+    v: number;
+    wte: number;
+    exclude: number;
+  },
+): void {
+  const { r0, rows, d, v } = o;
+  rec.matmul(
+    { m: rows, n: v, k: d },
+    { buf: rec.act, off: a.lnf + r0 * d, ld: d },
+    { buf: rec.params, off: o.wte, ld: d, trans: true },
+    { buf: rec.act, off: a.logits, ld: v },
+    "store",
+  );
+  rec.crossEntropy(
+    rows,
+    v,
+    a.logits,
+    r0,
+    ints.targets,
+    a.weights,
+    a.rowLoss,
+    o.exclude,
+  );
+}
+
+/**
  * Record an evaluation after the forward: the chunked head and weighted
  * cross-entropy only, its sum into the evaluation accumulator.
  */
@@ -179,23 +216,7 @@ export function recordEvaluation(
   const wte = t.byName.get("wte.weight")!.offset;
   for (let r0 = 0; r0 < n; r0 += a.chunkRows) {
     const rows = Math.min(a.chunkRows, n - r0);
-    rec.matmul( // logits (R, V) = lnf (R, d) · wteᵀ
-      { m: rows, n: v, k: d },
-      { buf: rec.act, off: a.lnf + r0 * d, ld: d },
-      { buf: rec.params, off: wte, ld: d, trans: true },
-      { buf: rec.act, off: a.logits, ld: v },
-      "store",
-    );
-    rec.crossEntropy(
-      rows,
-      v,
-      a.logits,
-      r0,
-      ints.targets,
-      a.weights,
-      a.rowLoss,
-      exclude,
-    );
+    recordHeadChunk(rec, a, ints, { r0, rows, d, v, wte, exclude });
   }
   rec.lossReduce(n, a.rowLoss, S.evalSum);
 }
@@ -221,23 +242,14 @@ export function recordBackward(
   // Head, R rows at a time: logits → CE (in place to dlogits) → dlnf, dwte.
   for (let r0 = 0; r0 < n; r0 += a.chunkRows) {
     const rows = Math.min(a.chunkRows, n - r0);
-    rec.matmul( // logits (R, V) = lnf (R, d) · wteᵀ
-      { m: rows, n: v, k: d },
-      { buf: act, off: a.lnf + r0 * d, ld: d },
-      { buf: params, off: p("wte.weight"), ld: d, trans: true },
-      { buf: act, off: a.logits, ld: v },
-      "store",
-    );
-    rec.crossEntropy(
-      rows,
-      v,
-      a.logits,
+    recordHeadChunk(rec, a, ints, {
       r0,
-      ints.targets,
-      a.weights,
-      a.rowLoss,
+      rows,
+      d,
+      v,
+      wte: p("wte.weight"),
       exclude,
-    );
+    });
     rec.matmul( // dlnf (R, d) = dlogits (R, V) · wte (V, d)
       { m: rows, n: d, k: v },
       { buf: act, off: a.logits, ld: v },
