@@ -4,13 +4,15 @@
  *
  * @module
  */
-import type {
-  LanguageModel,
-  NllEstimate,
-  Scalar,
-  Tensor1D,
-  Tensor2D,
-  TokenBatch,
+import {
+  isTermScorer,
+  type LanguageModel,
+  type NllEstimate,
+  type Scalar,
+  type Tensor1D,
+  type Tensor2D,
+  type TermScorer,
+  type TokenBatch,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
@@ -101,7 +103,7 @@ export function causalLmLoss(
  * ```
  */
 export async function causalNll(
-  model: LanguageModel,
+  model: LanguageModel | TermScorer,
   x0: TokenBatch,
   options: { padId?: number } = {},
 ): Promise<NllEstimate> {
@@ -115,6 +117,20 @@ export async function causalNll(
       weights[r * (l - 1) + i - 1] = w;
       tokens += w;
     }
+  }
+  if (isTermScorer(model)) {
+    // The same terms, summed on the scorer (one readback).
+    const inputs = new Int32Array(n * (l - 1));
+    const targets = new Int32Array(n * (l - 1));
+    for (let r = 0; r < n; r++) {
+      inputs.set(ids.subarray(r * l, (r + 1) * l - 1), r * (l - 1));
+      targets.set(ids.subarray(r * l + 1, (r + 1) * l), r * (l - 1));
+    }
+    const [rows] = await model.rowLosses([
+      { rows: n, length: l - 1, inputs, targets, weights },
+    ]);
+    const nats = rows.reduce((s, x) => s + x, 0);
+    return { nats: nats / Math.max(tokens, 1), stderr: 0, tokens };
   }
   const sum = tf.tidy(() => {
     const x = tf.tensor2d(ids, [n, l], "int32");

@@ -12,6 +12,7 @@ import type {
   NllEstimate,
   Prng,
   Scalar,
+  TermScorer,
   TokenBatch,
   WeightedTokens,
 } from "@d3pm/core";
@@ -46,7 +47,7 @@ export interface Autoregressive extends GenerativeProcess<CausalLM> {
   lossTerms(batch: TokenBatch, options?: { prng?: Prng }): WeightedTokens;
   /** Exact NLL; needs no randomness. */
   score(
-    model: CausalLM,
+    model: CausalLM | TermScorer,
     x0: TokenBatch,
     options?: { prng?: Prng },
   ): Promise<NllEstimate>;

@@ -122,3 +122,42 @@ export function isCausalLM(model: LanguageModel): model is CausalLM {
   const m = model as Partial<CausalLM>;
   return typeof m.createCache === "function" && typeof m.decode === "function";
 }
+
+/**
+ * A model that sums weighted cross-entropy per row itself — the fused WebGPU
+ * engine does it on the GPU with one readback per call. The processes'
+ * `score` and `bound` accept it beside a {@linkcode LanguageModel} and draw
+ * exactly the same noise for both.
+ */
+export interface TermScorer {
+  /** The model's shape. */
+  readonly config: ModelShape;
+  /** Whether the model reads the diffusion time t. */
+  readonly timeConditioned: boolean;
+  /**
+   * For each batch of terms, its rows' sums `Σ_j w_ij · CE(logits_ij,
+   * target_ij)` (a negative target or zero weight counts 0; `excludeToken`
+   * is left out of the softmax).
+   */
+  rowLosses(
+    list: readonly import("./process.ts").WeightedTokens[],
+  ): Promise<Float64Array[]>;
+}
+
+/**
+ * Whether a model scores terms itself ({@linkcode TermScorer}).
+ *
+ * @param model Any model object.
+ * @returns True when it has `rowLosses`.
+ *
+ * @example
+ * ```ts
+ * import { isTermScorer } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(isTermScorer({ rowLosses: () => Promise.resolve([]) }), true);
+ * assertEquals(isTermScorer({}), false);
+ * ```
+ */
+export function isTermScorer(model: object): model is TermScorer {
+  return typeof (model as Partial<TermScorer>).rowLosses === "function";
+}

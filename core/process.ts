@@ -7,7 +7,7 @@
  * @module
  */
 import type { DrawOptions } from "./categorical.ts";
-import type { LanguageModel } from "./model.ts";
+import type { LanguageModel, TermScorer } from "./model.ts";
 import type { Prng } from "./prng.ts";
 import type { Scalar } from "./tensor_types.ts";
 
@@ -120,7 +120,7 @@ export interface GenerativeProcess<M extends LanguageModel = LanguageModel> {
    * @returns The estimate.
    */
   score(
-    model: M,
+    model: M | TermScorer,
     x0: TokenBatch,
     options: { prng: Prng },
   ): Promise<NllEstimate>;

@@ -6,12 +6,15 @@
  *
  * @module
  */
-import type {
-  LanguageModel,
-  NllEstimate,
-  Prng,
-  Tensor1D,
-  TokenBatch,
+import {
+  isTermScorer,
+  type LanguageModel,
+  type NllEstimate,
+  type Prng,
+  type Tensor1D,
+  type TermScorer,
+  type TokenBatch,
+  type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -72,10 +75,11 @@ export interface DiscreteElboOptions {
  * ```
  */
 export async function discreteElbo(
-  model: LanguageModel,
+  model: LanguageModel | TermScorer,
   x0: TokenBatch,
   options: DiscreteElboOptions,
 ): Promise<NllEstimate> {
+  if (isTermScorer(model)) return discreteElboTerms(model, x0, options);
   const { transition: q, prng, padId } = options;
   const { batchSize: b, length: l, tokens } = x0;
   const T = q.steps;
@@ -109,6 +113,62 @@ export async function discreteElbo(
 }
 
 /** Exact `KL(q(x_T | x_0) ‖ stationary)` for every token (0 for padding). */
+// The exact bound on a TermScorer: for the absorbing process with the
+// SUBS parameterisation, the KL term of step t at a masked position is
+// r_t · CE(x0) with r_t = (ᾱ_{t−1} − ᾱ_t)/(1 − ᾱ_t) (0 elsewhere), so all T
+// steps go to the scorer as weighted cross-entropy terms in one call, with
+// the noise drawn in the same order as the tfjs path.
+async function discreteElboTerms(
+  model: TermScorer,
+  x0: TokenBatch,
+  options: DiscreteElboOptions,
+): Promise<NllEstimate> {
+  const { transition: q, prng, padId } = options;
+  if (q.kind !== "absorbing" || q.maskId === undefined || !q.schedule) {
+    throw new RangeError(
+      `The exact bound on a term scorer (the WebGPU engine) needs the absorbing transition, got ${q.kind}`,
+    );
+  }
+  const { batchSize: b, length: l, tokens } = x0;
+  const T = q.steps, maskId = q.maskId, ab = q.schedule;
+  const w = tokenWeights(x0, padId);
+  const rowCounts = new Float64Array(b);
+  for (let i = 0; i < w.length; i++) rowCounts[Math.floor(i / l)] += w[i];
+  const rowSums = new Float64Array(b);
+  const prior = priorTerm(q, tokens, w);
+  for (let i = 0; i < prior.length; i++) rowSums[Math.floor(i / l)] += prior[i];
+  const list: WeightedTokens[] = [];
+  for (let t = 1; t <= T; t++) {
+    const xt = new Int32Array(tokens.length);
+    for (let r = 0; r < b; r++) {
+      xt.set(q.noise(tokens.subarray(r * l, (r + 1) * l), t, prng), r * l);
+    }
+    for (let i = 0; i < xt.length; i++) if (tokens[i] === padId) xt[i] = padId;
+    const reveal = (ab.alphaBar(t - 1) - ab.alphaBar(t)) /
+      (1 - ab.alphaBar(t));
+    const targets = new Int32Array(xt.length);
+    const weights = new Float32Array(xt.length);
+    for (let i = 0; i < xt.length; i++) {
+      const masked = xt[i] === maskId && tokens[i] !== maskId;
+      targets[i] = masked ? tokens[i] : -1;
+      weights[i] = masked ? reveal * w[i] : 0;
+    }
+    list.push({
+      rows: b,
+      length: l,
+      inputs: xt,
+      targets,
+      weights,
+      t: new Float32Array(b).fill(t / T),
+      excludeToken: maskId,
+    });
+  }
+  const sums = await model.rowLosses(list);
+  for (const s of sums) for (let r = 0; r < b; r++) rowSums[r] += s[r];
+  options.onStep?.(T, T);
+  return ratioEstimate(rowSums, rowCounts);
+}
+
 function priorTerm(
   q: Transition,
   tokens: Int32Array,
@@ -189,7 +249,7 @@ export interface ContinuousElboOptions {
  * ```
  */
 export async function continuousElbo(
-  model: LanguageModel,
+  model: LanguageModel | TermScorer,
   x0: TokenBatch,
   options: ContinuousElboOptions,
 ): Promise<NllEstimate> {
@@ -200,23 +260,18 @@ export async function continuousElbo(
   const rowCounts = new Float64Array(b);
   for (let i = 0; i < w.length; i++) rowCounts[Math.floor(i / l)] += w[i];
 
-  // Endpoint term, exact: one pass on the fully masked input at t = 1.
-  const endpoint = new Float64Array(b);
+  // The draws first (the passes draw nothing), then every pass at once: the
+  // endpoint term, exact, on the fully masked input at t = 1, and one
+  // Monte-Carlo pass per sample.
+  const passes: { xt: Int32Array; t: Float64Array }[] = [];
   const a1 = schedule.alpha(1);
   if (a1 > 0) {
-    const xt = tokens.map((x) => (x === padId ? x : maskId));
-    const sums = await rowSumsOf(
-      model,
-      x0,
-      xt,
-      new Float64Array(b).fill(1),
-      maskId,
-      w,
-    );
-    for (let r = 0; r < b; r++) endpoint[r] = a1 * sums[r];
+    passes.push({
+      xt: tokens.map((x) => (x === padId ? x : maskId)),
+      t: new Float64Array(b).fill(1),
+    });
   }
-
-  const estimates: Float64Array[] = [];
+  const weights: Float64Array[] = [];
   for (let s = 0; s < samples; s++) {
     const t = sampleTimes(b, { prng, antithetic: options.antithetic, tMin: 0 });
     const xt = new Int32Array(tokens.length);
@@ -228,9 +283,16 @@ export async function continuousElbo(
         xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
       }
     }
-    const sums = await rowSumsOf(model, x0, xt, t, maskId, w);
-    estimates.push(sums.map((x, r) => weight[r] * x + endpoint[r]));
+    passes.push({ xt, t });
+    weights.push(weight);
   }
+  const sums = await rowSumsOf(model, x0, passes, maskId, w);
+  const endpoint = a1 > 0
+    ? sums.shift()!.map((x) => a1 * x)
+    : new Float64Array(b);
+  const estimates = sums.map((s, i) =>
+    s.map((x, r) => weights[i][r] * x + endpoint[r])
+  );
   const rowSums = new Float64Array(b * samples);
   const counts = new Float64Array(b * samples);
   estimates.forEach((e, s) => {
@@ -242,28 +304,49 @@ export async function continuousElbo(
 
 /** Σ over each row of `1[masked] · −log p̃(x_0 | x_t)` (SUBS), weighted. */
 async function rowSumsOf(
-  model: LanguageModel,
+  model: LanguageModel | TermScorer,
   x0: TokenBatch,
-  xt: Int32Array,
-  t: Float64Array,
+  passes: readonly { xt: Int32Array; t: Float64Array }[],
   maskId: number,
   w: Float32Array,
-): Promise<Float64Array> {
+): Promise<Float64Array[]> {
   const { batchSize: b, length: l, tokens } = x0;
-  const perRow = tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
-      t: tf.tensor1d(Float32Array.from(t)),
-      training: false,
+  if (isTermScorer(model)) {
+    return await model.rowLosses(passes.map(({ xt, t }) => {
+      const targets = new Int32Array(xt.length);
+      const weights = new Float32Array(xt.length);
+      for (let i = 0; i < xt.length; i++) {
+        const masked = xt[i] === maskId;
+        targets[i] = masked ? tokens[i] : -1;
+        weights[i] = masked ? w[i] : 0;
+      }
+      return {
+        rows: b,
+        length: l,
+        inputs: xt,
+        targets,
+        weights,
+        t: Float32Array.from(t),
+        excludeToken: maskId,
+      };
+    }));
+  }
+  const out: Float64Array[] = [];
+  for (const { xt, t } of passes) {
+    const perRow = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+        t: tf.tensor1d(Float32Array.from(t)),
+        training: false,
+      });
+      return subsCrossEntropy(logits, tokens, xt, maskId)
+        .mul(tf.tensor2d(w, [b, l])).sum(1);
     });
-    return subsCrossEntropy(logits, tokens, xt, maskId)
-      .mul(tf.tensor2d(w, [b, l])).sum(1);
-  });
-  const out = Float64Array.from(await perRow.data());
-  perRow.dispose();
+    out.push(Float64Array.from(await perRow.data()));
+    perRow.dispose();
+  }
   return out;
 }
 
-/** Σ sums / Σ counts, with the delta-method standard error of a ratio. */
 function ratioEstimate(
   sums: Float64Array,
   counts: Float64Array,

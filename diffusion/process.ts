@@ -12,6 +12,7 @@ import type {
   NllEstimate,
   Prng,
   Scalar,
+  TermScorer,
   TokenBatch,
   WeightedTokens,
 } from "@d3pm/core";
@@ -97,7 +98,7 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
   lossTerms(batch: TokenBatch, options: { prng: Prng }): WeightedTokens;
   /** The continuous bound with one time draw per row (the `GenerativeProcess` score). */
   score(
-    model: LanguageModel,
+    model: LanguageModel | TermScorer,
     x0: TokenBatch,
     options: { prng: Prng },
   ): Promise<NllEstimate>;
@@ -110,7 +111,7 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
    * @returns Nats per token (an upper bound) with its standard error.
    */
   bound(
-    model: LanguageModel,
+    model: LanguageModel | TermScorer,
     x0: TokenBatch,
     options: BoundOptions,
   ): Promise<NllEstimate>;
@@ -176,7 +177,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
   const padId = s.padId;
   const suppress = padId !== undefined ? [padId] : [];
   const bound = (
-    model: LanguageModel,
+    model: LanguageModel | TermScorer,
     x0: TokenBatch,
     options: BoundOptions,
   ): Promise<NllEstimate> =>

@@ -128,14 +128,21 @@ export interface IntLayout {
   size: number;
 }
 
+/**
+ * What a plan records: the forward to logits, the forward with the weighted
+ * cross-entropy head only (scoring), or the whole training step.
+ */
+export type PlanMode = "forward" | "score" | "training";
+
 /** Plan the arena once for a fixed shape. */
 export function planArena(
   config: ModelConfig,
   batch: number,
   length: number,
-  training: boolean,
+  mode: PlanMode | boolean,
   chunkFloats: number,
 ): Arena {
+  if (typeof mode === "boolean") mode = mode ? "training" : "forward";
   const { dModel: d, dMlp: m, nHead: h, vocabSize: v } = config;
   const n = batch * length;
   let off = 0;
@@ -181,7 +188,9 @@ export function planArena(
     cond: opt(batch * dt),
     modsF: opt(batch * 2 * d),
   };
-  if (!training) {
+  const chunkRows = Math.max(1, Math.min(n, Math.floor(chunkFloats / v)));
+  if (mode !== "training") {
+    const score = mode === "score";
     return {
       ...time,
       dmods: none,
@@ -195,10 +204,10 @@ export function planArena(
       lnfRstd,
       ropeCos,
       ropeSin,
-      weights: none,
-      rowLoss: none,
-      logits: none,
-      chunkRows: 0,
+      weights: score ? take(n) : none,
+      rowLoss: score ? take(n) : none,
+      logits: score ? take(chunkRows * v) : none,
+      chunkRows: score ? chunkRows : 0,
       dres: none,
       dln: none,
       datty: none,
@@ -209,7 +218,6 @@ export function planArena(
       size: off,
     };
   }
-  const chunkRows = Math.max(1, Math.min(n, Math.floor(chunkFloats / v)));
   return {
     ...time,
     dmods: opt(batch * 6 * d),

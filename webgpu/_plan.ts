@@ -212,13 +212,30 @@ export function recordEvaluation(
   n: number,
   exclude: number,
 ): void {
+  recordScore(rec, c, t, a, ints, n, exclude);
+  rec.lossReduce(n, a.rowLoss, S.evalSum);
+}
+
+/**
+ * Record the scoring head after the forward: the chunked head and the
+ * weighted cross-entropy of every position into `a.rowLoss` (N values; the
+ * logits chunk is left holding its gradient, unused).
+ */
+export function recordScore(
+  rec: Recorder,
+  c: ModelConfig,
+  t: ParameterTable,
+  a: Arena,
+  ints: IntLayout,
+  n: number,
+  exclude: number,
+): void {
   const d = c.dModel, v = c.vocabSize;
   const wte = t.byName.get("wte.weight")!.offset;
   for (let r0 = 0; r0 < n; r0 += a.chunkRows) {
     const rows = Math.min(a.chunkRows, n - r0);
     recordHeadChunk(rec, a, ints, { r0, rows, d, v, wte, exclude });
   }
-  rec.lossReduce(n, a.rowLoss, S.evalSum);
 }
 
 /**

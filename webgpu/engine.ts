@@ -15,6 +15,7 @@ import {
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
+  type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -35,11 +36,17 @@ import {
   parameterTable,
   planArena,
   planInts,
+  type PlanMode,
   ropeTables,
   timeFeatures,
 } from "./_layout.ts";
 import { type Dispatch, type Kit, Recorder } from "./_recorder.ts";
-import { recordBackward, recordEvaluation, recordForward } from "./_plan.ts";
+import {
+  recordBackward,
+  recordEvaluation,
+  recordForward,
+  recordScore,
+} from "./_plan.ts";
 import { S } from "./_wgsl.ts";
 
 /** AdamW hyper-parameters (the defaults of the tfjs `AdamW`). */
@@ -154,7 +161,7 @@ export interface EngineAdamWState {
 interface Plan {
   batch: number;
   length: number;
-  training: boolean;
+  mode: PlanMode;
   arena: Arena;
   ints: IntLayout;
   act: GPUBuffer;
@@ -306,7 +313,7 @@ export class WebGpuTransformer {
     this.#v = this.#buffer(n * 4);
     this.#ema = this.#emaDecay >= 0 ? this.#buffer(n * 4) : null;
     this.#scalars = this.#buffer(S.size * 4);
-    this.#train = this.#plan(options.batchSize, options.length, true);
+    this.#train = this.#plan(options.batchSize, options.length, "training");
   }
 
   /**
@@ -450,14 +457,22 @@ export class WebGpuTransformer {
     this.#buffers.delete(b);
   }
 
-  #plan(batch: number, length: number, training: boolean): Plan {
+  #plan(
+    batch: number,
+    length: number,
+    mode: PlanMode,
+    exclude = this.#exclude,
+  ): Plan {
     const c = this.config;
-    const arena = planArena(c, batch, length, training, this.#chunkFloats);
+    const training = mode === "training";
+    const arena = planArena(c, batch, length, mode, this.#chunkFloats);
     const n = batch * length;
     const ints = planInts(n);
     const act = this.#buffer(arena.size * 4);
     const intBuf = this.#buffer(ints.size * 4);
-    const logits = training ? null : this.#buffer(n * c.vocabSize * 4);
+    const logits = mode === "forward"
+      ? this.#buffer(n * c.vocabSize * 4)
+      : null;
     const rec = new Recorder(
       this.#kit,
       {
@@ -500,6 +515,9 @@ export class WebGpuTransformer {
       rec.gradNorm(this.#table.size, arena.normPartial);
       rec.adamw(this.#table.size, this.#table.decayEnd, this.#adam);
       if (this.#ema) rec.ema(this.#table.size);
+    } else if (mode === "score") {
+      rec.begin("score");
+      recordScore(rec, c, this.#table, arena, ints, n, exclude);
     } else {
       rec.begin("head");
       rec.matmul( // logits (N, V) = lnf (N, d) · wteᵀ
@@ -525,7 +543,7 @@ export class WebGpuTransformer {
     return {
       batch,
       length,
-      training,
+      mode,
       arena,
       ints,
       act,
@@ -1045,6 +1063,137 @@ export class WebGpuTransformer {
     this.#adamStep = state.step;
   }
 
+  // Plans of other shapes than the training step's (forward to logits, or
+  // scoring), the least recently built dropped beyond FORWARD_PLANS.
+  #cachedPlan(
+    batch: number,
+    length: number,
+    mode: "forward" | "score",
+    exclude = 0xffffffff,
+  ): Plan {
+    const key = `${mode}:${batch}x${length}:${exclude}`;
+    let plan = this.#forwardPlans.get(key);
+    if (!plan) {
+      if (this.#forwardPlans.size >= FORWARD_PLANS) {
+        const [oldKey, old] = this.#forwardPlans.entries().next().value!;
+        this.#forwardPlans.delete(oldKey);
+        for (const b of [old.act, old.intBuf, old.uniform, old.logits]) {
+          this.#destroy(b);
+        }
+      }
+      plan = this.#plan(batch, length, mode, exclude);
+      this.#forwardPlans.set(key, plan);
+    }
+    return plan;
+  }
+
+  /**
+   * Weighted cross-entropy per row, on the GPU: for each batch of terms, the
+   * forward (no dropout) and `Σ_j w_ij · CE(logits_ij, target_ij)` per row
+   * (the `excludeToken` of the terms left out of the softmax, as MDLM's
+   * SUBS). One command buffer per batch, **one sync for the whole list**:
+   * the per-position losses are copied into one result buffer and read
+   * back once, then summed per row in float64.
+   *
+   * This is the `TermScorer` contract of `@d3pm/core`: the processes'
+   * `score` and `bound` run on it with the same draws as on a tfjs model.
+   *
+   * @param list Batches of terms (any rows ≥ 1, 1 ≤ length ≤ contextLength;
+   *   `t` per row for a time-conditioned model).
+   * @returns Per batch, its rows' weighted sums (nats).
+   */
+  async rowLosses(
+    list: readonly WeightedTokens[],
+  ): Promise<Float64Array[]> {
+    this.#check();
+    if (list.length === 0) return [];
+    const v = this.config.vocabSize;
+    let total = 0;
+    list.forEach((terms, k) => {
+      const { rows, length } = terms;
+      const what = `rowLosses: batch ${k}`;
+      if (
+        !Number.isInteger(rows) || rows < 1 || !Number.isInteger(length) ||
+        length < 1 || length > this.config.contextLength
+      ) {
+        fail(
+          `${what} needs rows ≥ 1 and 1 ≤ length ≤ ${this.config.contextLength}, got ${rows} × ${length}`,
+        );
+      }
+      const n = rows * length;
+      for (const key of ["inputs", "targets", "weights"] as const) {
+        if (terms[key].length !== n) {
+          fail(
+            `${what}: ${key} must hold rows·length = ${n} values, got ${
+              terms[key].length
+            }`,
+          );
+        }
+      }
+      this.#checkIds(terms.inputs, `${what}: inputs`);
+      for (let i = 0; i < n; i++) {
+        if (terms.targets[i] >= v) {
+          fail(
+            `${what}: targets[${i}] must be < ${v}, got ${terms.targets[i]}`,
+          );
+        }
+      }
+      const ex = terms.excludeToken;
+      if (ex !== undefined && !(Number.isInteger(ex) && ex >= 0 && ex < v)) {
+        fail(`${what}: excludeToken must be an id in [0, ${v}), got ${ex}`);
+      }
+      total += n;
+    });
+    const out = this.#buffer(total * 4, 0x04 | 0x08); // COPY_SRC | COPY_DST
+    try {
+      let at = 0;
+      for (const terms of list) {
+        const n = terms.rows * terms.length;
+        const plan = this.#cachedPlan(
+          terms.rows,
+          terms.length,
+          "score",
+          terms.excludeToken ?? 0xffffffff,
+        );
+        this.#writeTime(plan, terms.t, "rowLosses: t");
+        const ints = new Int32Array(plan.ints.size);
+        ints.set(terms.inputs, plan.ints.tokens);
+        ints.set(terms.targets, plan.ints.targets);
+        this.device.queue.writeBuffer(plan.intBuf, 0, ints);
+        this.device.queue.writeBuffer(
+          plan.act,
+          plan.arena.weights * 4,
+          Float32Array.from(terms.weights),
+        );
+        const encoder = this.device.createCommandEncoder();
+        this.#encode(encoder, plan, ["forward", "score"]);
+        encoder.copyBufferToBuffer(
+          plan.act,
+          plan.arena.rowLoss * 4,
+          out,
+          at * 4,
+          n * 4,
+        );
+        this.#submit(encoder);
+        at += n;
+      }
+      const losses = await this.#read(out, 0, total * 4);
+      at = 0;
+      return list.map(({ rows, length }) => {
+        const sums = new Float64Array(rows);
+        for (let r = 0; r < rows; r++) {
+          let s = 0;
+          for (let j = 0; j < length; j++) s += losses[at + r * length + j];
+          sums[r] = s;
+        }
+        at += rows * length;
+        return sums;
+      });
+    } finally {
+      this.#destroy(out);
+    }
+  }
+
   /**
    * Logits for token ids, on a forward-only plan for [B, T] (built once per
    * shape, a few kept). One sync.
@@ -1072,19 +1221,7 @@ export class WebGpuTransformer {
       );
     }
     this.#checkIds(ids, "tokens");
-    const key = `${batch}x${length}`;
-    let plan = this.#forwardPlans.get(key);
-    if (!plan) {
-      if (this.#forwardPlans.size >= FORWARD_PLANS) {
-        const [oldKey, old] = this.#forwardPlans.entries().next().value!;
-        this.#forwardPlans.delete(oldKey);
-        for (const b of [old.act, old.intBuf, old.uniform, old.logits]) {
-          this.#destroy(b);
-        }
-      }
-      plan = this.#plan(batch, length, false);
-      this.#forwardPlans.set(key, plan);
-    }
+    const plan = this.#cachedPlan(batch, length, "forward");
     this.#writeTime(plan, t, "forward");
     const ints = new Int32Array(plan.ints.size);
     ints.set(ids, plan.ints.tokens);
