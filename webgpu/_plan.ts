@@ -4,9 +4,19 @@
 // _recorder.ts. Private.
 
 import type { ModelConfig } from "@d3pm/transformer";
-import type { Arena, IntLayout, ParameterTable } from "./_layout.ts";
+import type { Arena, IntLayout, LayerActs, ParameterTable } from "./_layout.ts";
 import { S } from "./_wgsl.ts";
 import type { Recorder } from "./_recorder.ts";
+
+/**
+ * What a cached decode step records instead of the embedding and the
+ * attention (the token at the current position; attention of one query over
+ * the KV cache).
+ */
+export interface ForwardHooks {
+  embed(): void;
+  attention(layer: LayerActs, index: number): void;
+}
 
 /** Record the model's forward (to the final LayerNorm) into `rec`. */
 export function recordForward(
@@ -17,6 +27,7 @@ export function recordForward(
   ints: IntLayout,
   batch: number,
   length: number,
+  decode?: ForwardHooks,
 ): void {
   const n = batch * length, d = c.dModel, m = c.dMlp, hd = d / c.nHead;
   const p = (name: string) => t.byName.get(name)!.offset;
@@ -62,15 +73,18 @@ export function recordForward(
   }
   const mod = (shift: number, stride: number) =>
     timed ? { shift, stride, length } : undefined;
-  rec.embedForward(
-    n,
-    d,
-    length,
-    ints.tokens,
-    p("wte.weight"),
-    c.positions === "learned" ? p("wpe.weight") : -1,
-    a.res0,
-  );
+  if (decode) decode.embed();
+  else {
+    rec.embedForward(
+      n,
+      d,
+      length,
+      ints.tokens,
+      p("wte.weight"),
+      c.positions === "learned" ? p("wpe.weight") : -1,
+      a.res0,
+    );
+  }
   let res = a.res0;
   a.layers.forEach((l, i) => {
     const w = (s: string) => p(`h.${i}.${s}`);
@@ -93,10 +107,13 @@ export function recordForward(
       "bias",
       { bias: { buf: params, off: w("attn.c_attn.bias") } },
     );
-    if (c.positions === "rotary") {
-      rec.rope(n, length, c.nHead, hd, l.qkv, a.ropeCos, a.ropeSin, false);
+    if (decode) decode.attention(l, i);
+    else {
+      if (c.positions === "rotary") {
+        rec.rope(n, length, c.nHead, hd, l.qkv, a.ropeCos, a.ropeSin, false);
+      }
+      rec.attentionForward(c, batch, length, l.qkv, l.atty, l.lse);
     }
-    rec.attentionForward(c, batch, length, l.qkv, l.atty, l.lse);
     rec.matmul( // resMid = res + (atty · Wproj + b) [· (1 + gate)]
       { m: n, n: d, k: d },
       { buf: act, off: l.atty, ld: d },

@@ -155,6 +155,20 @@ export class Recorder {
     });
   }
 
+  /**
+   * Record a kernel of another module on the standard slots (act, params,
+   * grads, m, v, ints, scalars), with its uniform words.
+   */
+  kernel(
+    key: string,
+    source: () => string,
+    words: (number | { f: number })[],
+    x: number,
+    y = 1,
+  ): void {
+    this.#push(key, source, words, this.#std(), x, y);
+  }
+
   // Non-matmul kernels bind the standard slots.
   #std(): Record<number, GPUBuffer | null> {
     const g = this.#g;

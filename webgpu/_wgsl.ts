@@ -32,7 +32,7 @@ export const S = {
   size: 16,
 } as const;
 
-const HEADER = `
+export const HEADER = `
 struct U { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
 @group(0) @binding(0) var<uniform> u: U;
 fn f(x: u32) -> f32 { return bitcast<f32>(x); }
@@ -57,16 +57,16 @@ fn keep(site: u32, i: u32) -> f32 {
 }
 `;
 
-function buffers(slots: Record<number, string | undefined>): string {
+export function buffers(slots: Record<number, string | undefined>): string {
   return Object.entries(slots).filter(([, decl]) => decl).map(([b, decl]) =>
     `@group(0) @binding(${b}) var<storage, read_write> ${decl};`
   ).join("\n");
 }
 
-const ACT = "act: array<f32>";
-const PAR = "par: array<f32>";
+export const ACT = "act: array<f32>";
+export const PAR = "par: array<f32>";
 const GRD = "grd: array<f32>";
-const INT = "ints: array<i32>";
+export const INT = "ints: array<i32>";
 const SCL = "scl: array<f32>";
 
 // GELU, tanh approximation (GPT-2's gelu_new); tanh from exp with a clamp so

@@ -48,6 +48,12 @@ import {
   recordScore,
 } from "./_plan.ts";
 import { S } from "./_wgsl.ts";
+import {
+  type DecodeArena,
+  type DecodeInts,
+  planDecode,
+  recordDecode,
+} from "./_decode.ts";
 
 /** AdamW hyper-parameters (the defaults of the tfjs `AdamW`). */
 export interface EngineAdamW {
@@ -171,6 +177,41 @@ interface Plan {
   logits: GPUBuffer | null; // forward plans: [N, V] output
 }
 
+interface DecodePlan {
+  batch: number;
+  length: number;
+  arena: DecodeArena;
+  ints: DecodeInts;
+  act: GPUBuffer;
+  intBuf: GPUBuffer;
+  uniform: GPUBuffer;
+  lists: Map<string, Dispatch[]>;
+}
+
+/** Options of {@linkcode WebGpuTransformer.generateCausal}. */
+export interface CausalGenerationOptions {
+  /** Rows generated together. */
+  batchSize: number;
+  /** Tokens per row, the start token included (≤ contextLength). */
+  length: number;
+  /** The first token of every row (e.g. BOS). */
+  start: number;
+  /** 0: greedy (the first largest logit). */
+  temperature: number;
+  /** An id never drawn (e.g. padding). */
+  exclude?: number;
+}
+
+/** What a generation on the engine gives back. */
+export interface EngineGeneration {
+  /** B·L ids, row-major. */
+  tokens: Int32Array;
+  /** Model passes run (decode steps, or full passes). */
+  forwardPasses: number;
+  /** GPU→CPU syncs it took (1). */
+  syncs: number;
+}
+
 const USAGE_STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
 const FORWARD_PLANS = 4;
 
@@ -221,6 +262,7 @@ export class WebGpuTransformer {
   #scalars: GPUBuffer;
   #train: Plan;
   #forwardPlans = new Map<string, Plan>();
+  #decodePlans = new Map<string, DecodePlan>();
   #buffers = new Set<GPUBuffer>();
   #adam: Required<EngineAdamW>;
   #clipNorm: number;
@@ -1063,6 +1105,134 @@ export class WebGpuTransformer {
     this.#adamStep = state.step;
   }
 
+  #decodePlan(batch: number, length: number): DecodePlan {
+    const key = `${batch}x${length}`;
+    let plan = this.#decodePlans.get(key);
+    if (plan) return plan;
+    if (this.#decodePlans.size >= 2) {
+      const [oldKey, old] = this.#decodePlans.entries().next().value!;
+      this.#decodePlans.delete(oldKey);
+      for (const b of [old.act, old.intBuf, old.uniform]) this.#destroy(b);
+    }
+    const c = this.config;
+    const { arena, ints } = planDecode(c, batch, length, this.#chunkFloats);
+    const act = this.#buffer(arena.size * 4);
+    const intBuf = this.#buffer(ints.size * 4);
+    const rec = new Recorder(
+      this.#kit,
+      {
+        params: this.#params,
+        grads: null,
+        m: null,
+        v: null,
+        ema: null,
+        scalars: null,
+      },
+      act,
+      intBuf,
+    );
+    recordDecode(rec, c, this.#table, arena, ints, batch, length);
+    const lists = rec.finish();
+    this.#buffers.add(rec.uniform!);
+    if (c.positions === "rotary") {
+      const { cos, sin } = ropeTables(length, c.dModel / c.nHead);
+      this.device.queue.writeBuffer(act, arena.cos * 4, cos);
+      this.device.queue.writeBuffer(act, arena.sin * 4, sin);
+    }
+    plan = {
+      batch,
+      length,
+      arena,
+      ints,
+      act,
+      intBuf,
+      uniform: rec.uniform!,
+      lists,
+    };
+    this.#decodePlans.set(key, plan);
+    return plan;
+  }
+
+  /**
+   * Generate with the KV cache, entirely on the GPU: each step embeds the
+   * token at the current position, runs the blocks with one query over the
+   * cache, draws the next token into the token buffer and advances the
+   * position there, so the steps chain without the host. All `length − 1`
+   * steps go into **one command buffer**; the rows are read back once.
+   *
+   * @param options Rows, length, start token, temperature (0: greedy).
+   * @returns The rows (start token first), passes and syncs.
+   */
+  async generateCausal(
+    options: CausalGenerationOptions,
+  ): Promise<EngineGeneration> {
+    this.#check();
+    const c = this.config;
+    const { batchSize: b, length: l, start } = options;
+    if (c.kind !== "causal" || c.timeConditioning) {
+      fail("generateCausal needs a causal model without time conditioning");
+    }
+    if (!Number.isInteger(b) || b < 1 || b > 65535 / c.nHead) {
+      fail(
+        `batchSize must be an integer in [1, ${
+          Math.floor(65535 / c.nHead)
+        }], got ${b}`,
+      );
+    }
+    if (!Number.isInteger(l) || l < 2 || l > Math.min(c.contextLength, 3072)) {
+      fail(
+        `length must be an integer in [2, ${
+          Math.min(c.contextLength, 3072)
+        }], got ${l}`,
+      );
+    }
+    if (!(Number.isInteger(start) && start >= 0 && start < c.vocabSize)) {
+      fail(`start must be a token id in [0, ${c.vocabSize}), got ${start}`);
+    }
+    if (options.temperature !== 0) {
+      fail(`temperature must be 0 (greedy) here, got ${options.temperature}`);
+    }
+    const plan = this.#decodePlan(b, l);
+    const ints = new Int32Array(plan.ints.size);
+    for (let r = 0; r < b; r++) ints[plan.ints.tokens + r * l] = start;
+    const ex = options.exclude ?? -1;
+    if (ex !== -1 && !(Number.isInteger(ex) && ex >= 0 && ex < c.vocabSize)) {
+      fail(`exclude must be a token id in [0, ${c.vocabSize}), got ${ex}`);
+    }
+    ints[plan.ints.exclude] = ex;
+    this.device.queue.writeBuffer(plan.intBuf, 0, ints);
+    const encoder = this.device.createCommandEncoder();
+    const start0 = performance.now();
+    const pass = encoder.beginComputePass();
+    const step = [
+      ...plan.lists.get("step")!,
+      ...plan.lists.get("argmax")!,
+      ...plan.lists.get("commit")!,
+    ];
+    for (let i = 1; i < l; i++) {
+      for (const d of step) {
+        pass.setPipeline(d.pipeline);
+        pass.setBindGroup(0, d.bindGroup);
+        pass.dispatchWorkgroups(d.x, d.y);
+      }
+    }
+    pass.end();
+    this.#counters.encodeMs += performance.now() - start0;
+    this.#counters.dispatches += step.length * (l - 1);
+    const syncs = this.#counters.syncs;
+    const bits = await this.#read(
+      plan.intBuf,
+      plan.ints.tokens * 4,
+      b * l * 4,
+      encoder,
+    );
+    return {
+      tokens: new Int32Array(bits.buffer, bits.byteOffset, b * l),
+      forwardPasses: l - 1,
+      syncs: this.#counters.syncs - syncs,
+    };
+  }
+
   // Plans of other shapes than the training step's (forward to logits, or
   // scoring), the least recently built dropped beyond FORWARD_PLANS.
   #cachedPlan(
@@ -1333,6 +1503,7 @@ export class WebGpuTransformer {
     for (const b of this.#buffers) b.destroy();
     this.#buffers.clear();
     this.#forwardPlans.clear();
+    this.#decodePlans.clear();
     if (this.#ownsDevice) this.device.destroy();
   }
 }
