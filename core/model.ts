@@ -161,3 +161,108 @@ export interface TermScorer {
 export function isTermScorer(model: object): model is TermScorer {
   return typeof (model as Partial<TermScorer>).rowLosses === "function";
 }
+
+/** What a generation on a device engine gives back. */
+export interface Generation {
+  /** B·L ids, row-major. */
+  tokens: Int32Array;
+  /** Model passes run (decode steps, or full bidirectional passes). */
+  forwardPasses: number;
+  /** GPU→CPU syncs it took. */
+  syncs: number;
+}
+
+/** Draw settings of a device generation (the CPU samplers' `DrawOptions`, plus top-k). */
+export interface DeviceDraw {
+  /** Softmax temperature; 0 = greedy (the first largest logit). Default 1. */
+  temperature?: number;
+  /** Keep the k most probable ids (0 or absent: all). */
+  topK?: number;
+  /** Nucleus mass (default 1). */
+  topP?: number;
+  /** Ids never drawn. */
+  suppress?: number[];
+  /** Seed of the device's random streams (a u32). */
+  seed: number;
+}
+
+/** Options of {@linkcode CausalGenerator.generateCausal}. */
+export interface CausalGenerationOptions extends DeviceDraw {
+  /** Rows generated together. */
+  batchSize: number;
+  /** Tokens per row, the start token included. */
+  length: number;
+  /** The first token of every row (e.g. BOS). */
+  start: number;
+}
+
+/** One step of a masked-diffusion sampler, from t down to s. */
+export interface MaskedStep {
+  /** The model's time input t/T in [0, 1] (time-conditioned models). */
+  t: number;
+  /** Probability that a masked position is revealed at this step (1: all; the last step). */
+  reveal: number;
+}
+
+/** Options of {@linkcode MaskedGenerator.generateMasked}. */
+export interface MaskedGenerationOptions extends DeviceDraw {
+  batchSize: number;
+  length: number;
+  maskId: number;
+  /** Start rows (B·L), `maskId` where to generate; absent: all masked. */
+  prompt?: Int32Array;
+  /** The steps of one block, in order (repeated for each block). */
+  steps: readonly MaskedStep[];
+  /** Semi-autoregressive blocks of this many positions, left to right (default: one block). */
+  blockLength?: number;
+  /** `ancestral` reveals each masked position with probability `reveal`; `confidence` the round(reveal·m) most confident of a row's m. */
+  strategy: "ancestral" | "confidence";
+  /** Reuse the last logits while no token changed (models without time conditioning only). */
+  cache: boolean;
+}
+
+/** A model that generates autoregressively on its device, one sync per batch. */
+export interface CausalGenerator {
+  generateCausal(options: CausalGenerationOptions): Promise<Generation>;
+}
+
+/** A model that runs masked-diffusion samplers on its device, one sync per batch. */
+export interface MaskedGenerator {
+  generateMasked(options: MaskedGenerationOptions): Promise<Generation>;
+}
+
+/**
+ * Whether a model generates autoregressively on its own device.
+ *
+ * @param model Any model object.
+ * @returns True when it has `generateCausal`.
+ *
+ * @example
+ * ```ts
+ * import { isCausalGenerator } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(isCausalGenerator({}), false);
+ * ```
+ */
+export function isCausalGenerator(model: object): model is CausalGenerator {
+  return typeof (model as Partial<CausalGenerator>).generateCausal ===
+    "function";
+}
+
+/**
+ * Whether a model runs masked-diffusion samplers on its own device.
+ *
+ * @param model Any model object.
+ * @returns True when it has `generateMasked`.
+ *
+ * @example
+ * ```ts
+ * import { isMaskedGenerator } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(isMaskedGenerator({}), false);
+ * ```
+ */
+export function isMaskedGenerator(model: object): model is MaskedGenerator {
+  return typeof (model as Partial<MaskedGenerator>).generateMasked ===
+    "function";
+}

@@ -23,11 +23,14 @@ import { ACT, buffers, HEADER, INT, PAR } from "./_wgsl.ts";
 export interface DecodeInts {
   tokens: number;
   pos: number;
-  /** An id greedy decoding never picks (−1: none), written per call. */
-  exclude: number;
+  /** Ids never drawn: a count, then up to MAX_SUPPRESS ids (per call). */
+  suppress: number;
   next: number;
   size: number;
 }
+
+/** Most ids a generation may suppress. */
+export const MAX_SUPPRESS = 8;
 
 /** The activations of one decode step plus the cache (floats). */
 export interface DecodeArena {
@@ -71,9 +74,9 @@ export function planDecode(
     ints: {
       tokens: 0,
       pos: n,
-      exclude: n + 1,
-      next: n + 2,
-      size: n + 2 + batch,
+      suppress: n + 1,
+      next: n + 2 + MAX_SUPPRESS,
+      size: n + 2 + MAX_SUPPRESS + batch,
     },
   };
 }
@@ -169,9 +172,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 `;
 }
 
-// Greedy: the first largest logit of each row (an excluded id skipped).
-// a = (rows, V, logitsOff, outOff), b.x = offset of the excluded id in the
-// int buffer (a negative id: none).
+// Suppressed ids get a logit of −3e38 in every row (never drawn).
+// a = (rows, V, logitsOff, listOff): the count at ints[listOff], the ids
+// after it.
+export const SUPPRESS = `${HEADER}
+${buffers({ 1: ACT, 6: INT })}
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) t: u32) {
+  let k = u32(ints[u.a.w]);
+  for (var i = t; i < u.a.x * k; i += 64u) {
+    let r = i / k; let id = u32(ints[u.a.w + 1u + i % k]);
+    act[u.a.z + r * u.a.y + id] = -3.0e38;
+  }
+}
+`;
+
+// Greedy: the first largest logit of each row.
+// a = (rows, V, logitsOff, outOff).
 const ARGMAX = `${HEADER}
 ${buffers({ 1: ACT, 6: INT })}
 var<workgroup> bv: array<f32, ${THREADS}>;
@@ -183,9 +200,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   if (r >= u.a.x) { return; }
   let V = u.a.y; let l0 = u.a.z + r * V;
   var best = -3.4e38; var idx = 0xffffffffu;
-  let ex = ints[u.b.x];
   for (var v = t; v < V; v += ${THREADS}u) {
-    if (i32(v) != ex) { let x = act[l0 + v]; if (x > best) { best = x; idx = v; } }
+    let x = act[l0 + v]; if (x > best) { best = x; idx = v; }
   }
   bv[t] = best; bi[t] = idx;
   workgroupBarrier();
@@ -275,13 +291,18 @@ export function recordDecode(
     { buf: rec.act, off: arena.logits, ld: c.vocabSize },
     "store",
   );
+  rec.kernel("suppress", () => SUPPRESS, [
+    batch,
+    c.vocabSize,
+    arena.logits,
+    ints.suppress,
+  ], 1);
   rec.begin("argmax");
   rec.kernel("dec_argmax", () => ARGMAX, [
     batch,
     c.vocabSize,
     arena.logits,
     ints.next,
-    ints.exclude,
   ], batch);
   rec.begin("commit");
   rec.kernel("dec_commit", () => COMMIT, [

@@ -9,8 +9,10 @@
  */
 
 import {
+  type CausalGenerationOptions,
   decodeSafetensors,
   encodeSafetensors,
+  type Generation,
   type StoredTensor,
   type Tensor1D,
   type Tensor2D,
@@ -51,6 +53,7 @@ import { S } from "./_wgsl.ts";
 import {
   type DecodeArena,
   type DecodeInts,
+  MAX_SUPPRESS,
   planDecode,
   recordDecode,
 } from "./_decode.ts";
@@ -186,30 +189,6 @@ interface DecodePlan {
   intBuf: GPUBuffer;
   uniform: GPUBuffer;
   lists: Map<string, Dispatch[]>;
-}
-
-/** Options of {@linkcode WebGpuTransformer.generateCausal}. */
-export interface CausalGenerationOptions {
-  /** Rows generated together. */
-  batchSize: number;
-  /** Tokens per row, the start token included (≤ contextLength). */
-  length: number;
-  /** The first token of every row (e.g. BOS). */
-  start: number;
-  /** 0: greedy (the first largest logit). */
-  temperature: number;
-  /** An id never drawn (e.g. padding). */
-  exclude?: number;
-}
-
-/** What a generation on the engine gives back. */
-export interface EngineGeneration {
-  /** B·L ids, row-major. */
-  tokens: Int32Array;
-  /** Model passes run (decode steps, or full passes). */
-  forwardPasses: number;
-  /** GPU→CPU syncs it took (1). */
-  syncs: number;
 }
 
 const USAGE_STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
@@ -1105,6 +1084,21 @@ export class WebGpuTransformer {
     this.#adamStep = state.step;
   }
 
+  // The count and ids of a suppress list, checked.
+  #suppressList(ids: readonly number[] = []): Int32Array {
+    const v = this.config.vocabSize;
+    const unique = [...new Set(ids)];
+    if (unique.length > MAX_SUPPRESS) {
+      fail(`suppress holds at most ${MAX_SUPPRESS} ids, got ${unique.length}`);
+    }
+    for (const id of unique) {
+      if (!(Number.isInteger(id) && id >= 0 && id < v)) {
+        fail(`suppress ids must be token ids in [0, ${v}), got ${id}`);
+      }
+    }
+    return Int32Array.of(unique.length, ...unique);
+  }
+
   #decodePlan(batch: number, length: number): DecodePlan {
     const key = `${batch}x${length}`;
     let plan = this.#decodePlans.get(key);
@@ -1165,7 +1159,7 @@ export class WebGpuTransformer {
    */
   async generateCausal(
     options: CausalGenerationOptions,
-  ): Promise<EngineGeneration> {
+  ): Promise<Generation> {
     this.#check();
     const c = this.config;
     const { batchSize: b, length: l, start } = options;
@@ -1195,11 +1189,7 @@ export class WebGpuTransformer {
     const plan = this.#decodePlan(b, l);
     const ints = new Int32Array(plan.ints.size);
     for (let r = 0; r < b; r++) ints[plan.ints.tokens + r * l] = start;
-    const ex = options.exclude ?? -1;
-    if (ex !== -1 && !(Number.isInteger(ex) && ex >= 0 && ex < c.vocabSize)) {
-      fail(`exclude must be a token id in [0, ${c.vocabSize}), got ${ex}`);
-    }
-    ints[plan.ints.exclude] = ex;
+    ints.set(this.#suppressList(options.suppress), plan.ints.suppress);
     this.device.queue.writeBuffer(plan.intBuf, 0, ints);
     const encoder = this.device.createCommandEncoder();
     const start0 = performance.now();

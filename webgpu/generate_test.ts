@@ -80,7 +80,8 @@ for (const positions of ["learned", "rotary"] as const) {
           length: 9,
           start,
           temperature: 0,
-          exclude: exclude < 0 ? undefined : exclude,
+          suppress: exclude < 0 ? [] : [exclude],
+          seed: 0,
         });
         assertEquals(got.syncs, 1);
         assertEquals(got.forwardPasses, 8);
@@ -92,6 +93,7 @@ for (const positions of ["learned", "rotary"] as const) {
         length: 9,
         start: 4,
         temperature: 0,
+        seed: 0,
       });
       assertEquals(engine.liveBuffers, live);
       model.dispose();
@@ -108,7 +110,7 @@ Deno.test({
       parityConfig("causal", "learned"),
       { batchSize: 1, length: 4, device: testDevice() },
     );
-    const ok = { batchSize: 1, length: 4, start: 0, temperature: 0 };
+    const ok = { batchSize: 1, length: 4, start: 0, temperature: 0, seed: 0 };
     await assertRejects(
       () => engine.generateCausal({ ...ok, length: 10 }),
       RangeError,
