@@ -5,8 +5,10 @@
  * @module
  */
 import {
+  type CausalGenerator,
   type CausalLM,
   type DrawOptions,
+  isCausalGenerator,
   type Prng,
   sampleCategorical,
   tokenProbabilities,
@@ -58,10 +60,24 @@ export interface ArGenerateOptions extends DrawOptions {
  * ```
  */
 export async function generate(
-  model: CausalLM,
+  model: CausalLM | CausalGenerator,
   options: ArGenerateOptions,
 ): Promise<Int32Array> {
   const { batchSize: b, length: l, prng } = options;
+  if (isCausalGenerator(model)) {
+    // On the model's device: the draws come from its own streams, seeded
+    // from this PRNG (one sync for the whole batch).
+    const out = await model.generateCausal({
+      batchSize: b,
+      length: l,
+      start: options.start,
+      temperature: options.temperature ?? 1,
+      topP: options.topP,
+      suppress: options.suppress,
+      seed: Math.floor(prng.next() * 2 ** 32) >>> 0,
+    });
+    return out.tokens;
+  }
   const out = new Int32Array(b * l);
   for (let r = 0; r < b; r++) out[r * l] = options.start;
   const cache = model.createCache(b);

@@ -5,6 +5,7 @@
  * @module
  */
 import type {
+  CausalGenerator,
   CausalLM,
   GenerateOptions,
   GenerateResult,
@@ -52,7 +53,10 @@ export interface Autoregressive extends GenerativeProcess<CausalLM> {
     options?: { prng?: Prng },
   ): Promise<NllEstimate>;
   /** KV-cached generation from the start token. */
-  sample(model: CausalLM, options: GenerateOptions): Promise<GenerateResult>;
+  sample(
+    model: CausalLM | CausalGenerator,
+    options: GenerateOptions,
+  ): Promise<GenerateResult>;
   /** The spec. */
   toJSON(): AutoregressiveSpec;
 }

@@ -228,6 +228,8 @@ export interface CausalGenerator {
 
 /** A model that runs masked-diffusion samplers on its device, one sync per batch. */
 export interface MaskedGenerator {
+  /** Whether the model reads t (then logits are never cached). */
+  readonly timeConditioned: boolean;
   generateMasked(options: MaskedGenerationOptions): Promise<Generation>;
 }
 

@@ -3,7 +3,15 @@
  *
  * @module
  */
-import type { LanguageModel, Prng, Tensor1D, TokenBatch } from "@d3pm/core";
+import {
+  isTermScorer,
+  type LanguageModel,
+  type MaskedGenerator,
+  type Prng,
+  type Tensor1D,
+  type TermScorer,
+  type TokenBatch,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { subsCrossEntropy } from "./loss.ts";
 import { sample, type SampleOptions } from "./sampler.ts";
@@ -74,7 +82,7 @@ export interface InfillResult {
  * ```
  */
 export async function infill(
-  model: LanguageModel,
+  model: LanguageModel | (TermScorer & MaskedGenerator),
   x0: TokenBatch,
   options: InfillOptions,
 ): Promise<InfillResult> {
@@ -92,15 +100,31 @@ export async function infill(
   const T = options.schedule.steps;
   let t = T;
   while (t > 0 && options.schedule.alphaBar(t - 1) <= 1 - fraction) t--;
-  const ce = tf.tidy(() => {
-    const logits = model.forward(tf.tensor2d(prompt, [n, l], "int32"), {
-      t: tf.fill([n], t / T) as Tensor1D,
-      training: false,
+  let sum: number;
+  if (isTermScorer(model)) {
+    const targets = prompt.map((x, i) => (x === maskId ? x0.tokens[i] : -1));
+    const [rows] = await model.rowLosses([{
+      rows: n,
+      length: l,
+      inputs: prompt,
+      targets,
+      weights: new Float32Array(prompt.length).fill(1),
+      t: new Float32Array(n).fill(t / T),
+      excludeToken: maskId,
+    }]);
+    sum = rows.reduce((a, x) => a + x, 0);
+  } else {
+    const ce = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(prompt, [n, l], "int32"), {
+        t: tf.fill([n], t / T) as Tensor1D,
+        training: false,
+      });
+      return subsCrossEntropy(logits, x0.tokens, prompt, maskId).sum();
     });
-    return subsCrossEntropy(logits, x0.tokens, prompt, maskId).sum();
-  });
-  const nll = (await ce.data())[0] / Math.max(hidden, 1);
-  ce.dispose();
+    sum = (await ce.data())[0];
+    ce.dispose();
+  }
+  const nll = sum / Math.max(hidden, 1);
   const filled = await sample(model, {
     schedule: options.schedule,
     maskId,

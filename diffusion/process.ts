@@ -9,6 +9,7 @@
 import type {
   GenerativeProcess,
   LanguageModel,
+  MaskedGenerator,
   NllEstimate,
   Prng,
   Scalar,
@@ -120,12 +121,12 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
    * Caching follows `model.timeConditioned` (see `sample`).
    */
   sample(
-    model: LanguageModel,
+    model: LanguageModel | MaskedGenerator,
     options: ProcessSampleOptions,
   ): Promise<SampleResult>;
   /** Hide a fraction of `x0`, score and fill it in. */
   infill(
-    model: LanguageModel,
+    model: LanguageModel | (TermScorer & MaskedGenerator),
     x0: TokenBatch,
     options: Omit<InfillOptions, "maskId" | "schedule">,
   ): Promise<InfillResult>;

@@ -8,7 +8,13 @@
  *
  * @module
  */
-import type { LanguageModel, Prng, Tensor1D } from "@d3pm/core";
+import {
+  isMaskedGenerator,
+  type LanguageModel,
+  type MaskedGenerator,
+  type Prng,
+  type Tensor1D,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import type { DiscreteSchedule } from "./schedule.ts";
 import { sampleCategorical, tokenProbabilities } from "@d3pm/core";
@@ -112,7 +118,7 @@ export interface SampleResult {
  * ```
  */
 export async function sample(
-  model: LanguageModel,
+  model: LanguageModel | MaskedGenerator,
   options: SampleOptions,
 ): Promise<SampleResult> {
   const { schedule, maskId, prng } = options;
@@ -178,6 +184,32 @@ export async function sample(
     (_, k) => Math.round((T * (steps - k)) / steps),
   );
 
+  if (isMaskedGenerator(model)) {
+    // The same steps on the model's device, the reveal logic there too; its
+    // draws come from its own streams, seeded from this PRNG (one sync).
+    const out = await model.generateMasked({
+      batchSize: b,
+      length: l,
+      maskId,
+      prompt: options.prompt ? tokens : undefined,
+      steps: grid.slice(0, steps).map((t, k) => {
+        const s = grid[k + 1];
+        const aT = schedule.alphaBar(t), aS = schedule.alphaBar(s);
+        return {
+          t: t / T,
+          reveal: s === 0 || aT >= 1 ? 1 : (aS - aT) / (1 - aT),
+        };
+      }),
+      blockLength,
+      strategy,
+      cache: useCache && strategy === "ancestral",
+      temperature: options.temperature,
+      topP: options.topP,
+      suppress,
+      seed: Math.floor(prng.next() * 2 ** 32) >>> 0,
+    });
+    return { tokens: out.tokens, forwardPasses: out.forwardPasses };
+  }
   let forwardPasses = 0;
   let cached: Float32Array | undefined;
   let vocab = 0;

@@ -157,7 +157,8 @@ export class Recorder {
 
   /**
    * Record a kernel of another module on the standard slots (act, params,
-   * grads, m, v, ints, scalars), with its uniform words.
+   * grads, m, v, ints, scalars) or the buffers given for some of them, with
+   * its uniform words.
    */
   kernel(
     key: string,
@@ -165,8 +166,9 @@ export class Recorder {
     words: (number | { f: number })[],
     x: number,
     y = 1,
+    slots: Record<number, GPUBuffer> = {},
   ): void {
-    this.#push(key, source, words, this.#std(), x, y);
+    this.#push(key, source, words, { ...this.#std(), ...slots }, x, y);
   }
 
   // Non-matmul kernels bind the standard slots.

@@ -10,13 +10,17 @@
 
 import {
   type CausalGenerationOptions,
+  type CausalGenerator,
   decodeSafetensors,
   encodeSafetensors,
   type Generation,
+  type MaskedGenerationOptions,
+  type MaskedGenerator,
   type StoredTensor,
   type Tensor1D,
   type Tensor2D,
   type Tensor3D,
+  type TermScorer,
   type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
@@ -56,7 +60,14 @@ import {
   MAX_SUPPRESS,
   planDecode,
   recordDecode,
+  SUPPRESS,
 } from "./_decode.ts";
+import { GATE, type MaskedInts, maskedInts, selectSource } from "./_masked.ts";
+import {
+  categoricalSource,
+  categoricalThreads,
+  categoricalWords,
+} from "./_sampling.ts";
 
 /** AdamW hyper-parameters (the defaults of the tfjs `AdamW`). */
 export interface EngineAdamW {
@@ -191,6 +202,24 @@ interface DecodePlan {
   lists: Map<string, Dispatch[]>;
 }
 
+interface DrawSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+interface MaskedPlan {
+  plan: Plan;
+  state: MaskedInts;
+  /** The passes a step may skip: forward, head, suppress. */
+  gated: Dispatch[];
+  template: GPUBuffer;
+  args: GPUBuffer;
+  confidence: GPUBuffer;
+  uniform: GPUBuffer;
+}
+
 const USAGE_STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
 const FORWARD_PLANS = 4;
 
@@ -219,7 +248,8 @@ function fail(message: string): never {
  * engine.dispose();
  * ```
  */
-export class WebGpuTransformer {
+export class WebGpuTransformer
+  implements TermScorer, CausalGenerator, MaskedGenerator {
   /** The validated configuration. */
   readonly config: ModelConfig;
   /** Whether the model reads the diffusion time t (adaLN; `config.timeConditioning`). */
@@ -242,6 +272,7 @@ export class WebGpuTransformer {
   #train: Plan;
   #forwardPlans = new Map<string, Plan>();
   #decodePlans = new Map<string, DecodePlan>();
+  #maskedPlans = new Map<string, MaskedPlan>();
   #buffers = new Set<GPUBuffer>();
   #adam: Required<EngineAdamW>;
   #clipNorm: number;
@@ -483,6 +514,7 @@ export class WebGpuTransformer {
     length: number,
     mode: PlanMode,
     exclude = this.#exclude,
+    extraInts = 0,
   ): Plan {
     const c = this.config;
     const training = mode === "training";
@@ -490,7 +522,7 @@ export class WebGpuTransformer {
     const n = batch * length;
     const ints = planInts(n);
     const act = this.#buffer(arena.size * 4);
-    const intBuf = this.#buffer(ints.size * 4);
+    const intBuf = this.#buffer((ints.size + extraInts) * 4);
     const logits = mode === "forward"
       ? this.#buffer(n * c.vocabSize * 4)
       : null;
@@ -1099,6 +1131,376 @@ export class WebGpuTransformer {
     return Int32Array.of(unique.length, ...unique);
   }
 
+  // The draw settings shared by both generators, checked.
+  #drawSettings(o: {
+    temperature?: number;
+    topK?: number;
+    topP?: number;
+    seed: number;
+  }): DrawSettings {
+    const temperature = o.temperature ?? 1;
+    const topK = o.topK ?? 0;
+    const topP = o.topP ?? 1;
+    if (!(temperature >= 0 && Number.isFinite(temperature))) {
+      fail(`temperature must be ≥ 0 (0: greedy), got ${temperature}`);
+    }
+    if (!(Number.isInteger(topK) && topK >= 0)) {
+      fail(`topK must be an integer ≥ 0 (0: off), got ${topK}`);
+    }
+    if (!(topP > 0 && topP <= 1)) fail(`topP must be in (0, 1], got ${topP}`);
+    if (!(Number.isInteger(o.seed) && o.seed >= 0 && o.seed < 2 ** 32)) {
+      fail(`seed must be a u32, got ${o.seed}`);
+    }
+    return { temperature, topK, topP, seed: o.seed };
+  }
+
+  // A recorder for one call's draws on a plan's buffers.
+  #callRecorder(act: GPUBuffer, ints: GPUBuffer): Recorder {
+    return new Recorder(
+      this.#kit,
+      {
+        params: this.#params,
+        grads: null,
+        m: null,
+        v: null,
+        ema: null,
+        scalars: null,
+      },
+      act,
+      ints,
+    );
+  }
+
+  // One categorical dispatch: rows of logits at `logitsOffset` in `logits`.
+  #recordDraw(
+    rec: Recorder,
+    logits: GPUBuffer,
+    draw: DrawSettings,
+    p: {
+      logitsOffset: number;
+      rows: number;
+      stream: number;
+      outputOffset: number;
+      gate?: { maskId: number; reveal: number; currentOffset: number };
+      confidence?: { buffer: GPUBuffer; offset: number };
+    },
+  ): void {
+    const v = this.config.vocabSize;
+    const threads = categoricalThreads(v);
+    const words = categoricalWords({
+      logitsOffset: p.logitsOffset,
+      rowStride: v,
+      vocab: v,
+      rows: p.rows,
+      temperature: draw.temperature,
+      topK: draw.topK,
+      topP: draw.topP,
+      exclude: 0xffffffff,
+      seed0: draw.seed,
+      seed1: 0x243f6a88,
+      stream: p.stream,
+      outputOffset: p.outputOffset,
+      gateId: p.gate ? p.gate.maskId : 0xffffffff,
+      reveal: p.gate ? p.gate.reveal : 1,
+      confidenceOffset: p.confidence ? p.confidence.offset : 0xffffffff,
+      currentOffset: p.gate ? p.gate.currentOffset : 0,
+    });
+    rec.kernel(
+      `categorical:${threads}`,
+      () => categoricalSource({ threads }),
+      Array.from(words),
+      p.rows,
+      1,
+      p.confidence ? { 1: logits, 3: p.confidence.buffer } : { 1: logits },
+    );
+  }
+
+  #maskedPlan(batch: number, length: number): MaskedPlan {
+    const key = `${batch}x${length}`;
+    let mp = this.#maskedPlans.get(key);
+    if (mp) return mp;
+    if (this.#maskedPlans.size >= 2) {
+      const [oldKey, old] = this.#maskedPlans.entries().next().value!;
+      this.#maskedPlans.delete(oldKey);
+      for (
+        const b of [
+          old.plan.act,
+          old.plan.intBuf,
+          old.plan.uniform,
+          old.plan.logits,
+          old.template,
+          old.args,
+          old.confidence,
+          old.uniform,
+        ]
+      ) this.#destroy(b);
+    }
+    const n = batch * length, v = this.config.vocabSize;
+    const base = planInts(n).size;
+    const state = maskedInts(base, n, MAX_SUPPRESS);
+    const plan = this.#plan(batch, length, "forward", 0xffffffff, state.size);
+    const rec = this.#callRecorder(plan.act, plan.intBuf);
+    rec.begin("suppress");
+    rec.kernel("suppress", () => SUPPRESS, [n, v, 0, state.suppress], 1, 1, {
+      1: plan.logits!,
+    });
+    const suppress = rec.finish().get("suppress")!;
+    this.#buffers.add(rec.uniform!);
+    const gated = [
+      ...plan.lists.get("forward")!,
+      ...plan.lists.get("head")!,
+      ...suppress,
+    ];
+    const words = new Uint32Array(gated.length * 3);
+    gated.forEach((d, i) => words.set([d.x, d.y, 1], 3 * i));
+    const template = this.#buffer(words.byteLength);
+    this.device.queue.writeBuffer(template, 0, words);
+    const args = this.#buffer(words.byteLength, USAGE_STORAGE | 0x100); // INDIRECT
+    mp = {
+      plan,
+      state,
+      gated,
+      template,
+      args,
+      confidence: this.#buffer(n * 4),
+      uniform: rec.uniform!,
+    };
+    this.#maskedPlans.set(key, mp);
+    return mp;
+  }
+
+  /**
+   * Masked-diffusion sampling entirely on the GPU: per step, a gate kernel
+   * counts the block's masks and decides whether the bidirectional pass
+   * runs (skipped when the block is done, or — caching — when no token
+   * changed since the last pass: its dispatches are indirect, with zero
+   * workgroups when skipped); the pass; the draws (ancestral: each masked
+   * position revealed with the step's probability, drawn with the
+   * float64-grade categorical kernel; confidence: every masked position
+   * drawn, the most probable revealed). Prompts (infilling) and
+   * semi-autoregressive blocks are positions the gates never open. All
+   * steps go into one command buffer; the rows and the count of passes are
+   * read back once.
+   *
+   * @param o Rows, steps (t and reveal probability each), strategy, cache,
+   *   draw settings and seed.
+   * @returns The rows, the passes run and the syncs (1).
+   */
+  async generateMasked(o: MaskedGenerationOptions): Promise<Generation> {
+    this.#check();
+    const c = this.config;
+    const { batchSize: b, length: l, maskId } = o;
+    if (c.kind !== "bidirectional") {
+      fail("generateMasked needs a bidirectional model");
+    }
+    if (!Number.isInteger(b) || b < 1 || b > 65535) {
+      fail(`batchSize must be an integer in [1, 65535], got ${b}`);
+    }
+    const maxL = Math.min(c.contextLength, 3072);
+    if (!Number.isInteger(l) || l < 1 || l > maxL) {
+      fail(`length must be an integer in [1, ${maxL}], got ${l}`);
+    }
+    if (!(Number.isInteger(maskId) && maskId >= 0 && maskId < c.vocabSize)) {
+      fail(`maskId must be a token id in [0, ${c.vocabSize}), got ${maskId}`);
+    }
+    if (o.steps.length < 1) fail("steps must hold at least one step");
+    o.steps.forEach(({ t, reveal }, k) => {
+      if (!(t >= 0 && t <= 1) || !(reveal >= 0 && reveal <= 1)) {
+        fail(
+          `steps[${k}] needs t and reveal in [0, 1], got t ${t}, reveal ${reveal}`,
+        );
+      }
+    });
+    const blockLength = o.blockLength ?? l;
+    if (!Number.isInteger(blockLength) || blockLength < 1) {
+      fail(`blockLength must be a positive integer, got ${blockLength}`);
+    }
+    if (o.strategy !== "ancestral" && o.strategy !== "confidence") {
+      fail(
+        `strategy must be "ancestral" or "confidence", got ${
+          JSON.stringify(o.strategy)
+        }`,
+      );
+    }
+    if (o.cache && this.timeConditioned) {
+      fail(
+        "cannot cache logits: the model is time-conditioned (its logits change with t even when no token does)",
+      );
+    }
+    const draw = this.#drawSettings(o);
+    if (draw.temperature === 0) {
+      fail("temperature must be > 0 for masked sampling");
+    }
+    if (o.prompt !== undefined) {
+      if (o.prompt.length !== b * l) {
+        fail(`prompt must hold B·L = ${b * l} ids, got ${o.prompt.length}`);
+      }
+      this.#checkIds(o.prompt, "prompt");
+    }
+    const suppress = this.#suppressList([maskId, ...(o.suppress ?? [])]);
+    const mp = this.#maskedPlan(b, l);
+    const { plan, state } = mp;
+    const n = b * l;
+    const ints = new Int32Array(state.proposals + n);
+    if (o.prompt) ints.set(o.prompt, plan.ints.tokens);
+    else ints.fill(maskId, plan.ints.tokens, plan.ints.tokens + n);
+    ints[state.count] = -1;
+    ints.set(suppress, state.suppress);
+    this.device.queue.writeBuffer(plan.intBuf, 0, ints);
+
+    // This call's gates and draws, recorded once (one uniform block each).
+    const rec = this.#callRecorder(plan.act, plan.intBuf);
+    const blocks: [number, number][] = [];
+    for (let s0 = 0; s0 < l; s0 += blockLength) {
+      blocks.push([s0, Math.min(l, s0 + blockLength)]);
+    }
+    const steps = o.steps.length;
+    blocks.forEach(([s0, s1], bi) => {
+      o.steps.forEach(({ reveal }, k) => {
+        const last = k === steps - 1;
+        rec.begin(`gate:${bi}:${k}`);
+        rec.kernel(
+          "gate",
+          () => GATE,
+          [
+            b,
+            l,
+            plan.ints.tokens,
+            maskId,
+            s0,
+            s1,
+            k === 0 ? 1 : 0,
+            state.count,
+            mp.gated.length * 3,
+            o.cache ? 1 : 0,
+            state.passes,
+          ],
+          1,
+          1,
+          { 4: mp.template, 5: mp.args },
+        );
+        rec.begin(`draw:${bi}:${k}`);
+        // A whole-row block is one dispatch over all B·L positions; a
+        // narrower one, one dispatch per row.
+        const whole = s0 === 0 && s1 === l;
+        for (let r = 0; r < (whole ? 1 : b); r++) {
+          const at = r * l + s0;
+          const stream = ((bi * steps + k) * b + r) >>> 0;
+          const rows = whole ? b * l : s1 - s0;
+          if (o.strategy === "ancestral") {
+            this.#recordDraw(rec, plan.logits!, draw, {
+              logitsOffset: at * c.vocabSize,
+              rows,
+              stream,
+              outputOffset: plan.ints.tokens + at,
+              gate: {
+                maskId,
+                reveal: last ? 1 : reveal,
+                currentOffset: plan.ints.tokens + at,
+              },
+            });
+          } else {
+            this.#recordDraw(rec, plan.logits!, draw, {
+              logitsOffset: at * c.vocabSize,
+              rows,
+              stream,
+              outputOffset: state.proposals + at,
+              gate: { maskId, reveal: 1, currentOffset: plan.ints.tokens + at },
+              confidence: { buffer: mp.confidence, offset: at },
+            });
+          }
+        }
+        if (o.strategy === "confidence") {
+          rec.kernel(
+            `select:${l}`,
+            () => selectSource(l),
+            [
+              l,
+              plan.ints.tokens,
+              state.proposals,
+              maskId,
+              s0,
+              s1,
+              { f: last ? 1 : reveal },
+              last ? 1 : 0,
+              0,
+            ],
+            b,
+            1,
+            { 3: mp.confidence },
+          );
+        }
+      });
+    });
+    const lists = rec.finish();
+    const uniform = rec.uniform!;
+    this.#buffers.add(uniform);
+    let times: GPUBuffer | null = null;
+    const dt = c.dTime;
+    try {
+      if (this.timeConditioned) {
+        const table = new Float32Array(steps * b * dt);
+        o.steps.forEach(({ t }, k) =>
+          table.set(timeFeatures(new Float32Array(b).fill(t), dt), k * b * dt)
+        );
+        times = this.#buffer(table.byteLength);
+        this.device.queue.writeBuffer(times, 0, table);
+      }
+      const encoder = this.device.createCommandEncoder();
+      const start0 = performance.now();
+      let count = 0;
+      blocks.forEach((_, bi) => {
+        for (let k = 0; k < steps; k++) {
+          if (times) {
+            encoder.copyBufferToBuffer(
+              times,
+              k * b * dt * 4,
+              plan.act,
+              plan.arena.tfeat * 4,
+              b * dt * 4,
+            );
+          }
+          const pass = encoder.beginComputePass();
+          const direct = (list: Dispatch[]) => {
+            for (const d of list) {
+              pass.setPipeline(d.pipeline);
+              pass.setBindGroup(0, d.bindGroup);
+              pass.dispatchWorkgroups(d.x, d.y);
+              count++;
+            }
+          };
+          direct(lists.get(`gate:${bi}:${k}`)!);
+          mp.gated.forEach((d, i) => {
+            pass.setPipeline(d.pipeline);
+            pass.setBindGroup(0, d.bindGroup);
+            pass.dispatchWorkgroupsIndirect(mp.args, 12 * i);
+            count++;
+          });
+          direct(lists.get(`draw:${bi}:${k}`)!);
+          pass.end();
+        }
+      });
+      this.#counters.encodeMs += performance.now() - start0;
+      this.#counters.dispatches += count;
+      const syncs = this.#counters.syncs;
+      const bits = await this.#read(
+        plan.intBuf,
+        0,
+        (state.passes + 1) * 4,
+        encoder,
+      );
+      const out = new Int32Array(bits.buffer, bits.byteOffset, bits.length);
+      return {
+        tokens: out.slice(plan.ints.tokens, plan.ints.tokens + n),
+        forwardPasses: out[state.passes],
+        syncs: this.#counters.syncs - syncs,
+      };
+    } finally {
+      this.#destroy(uniform);
+      this.#destroy(times);
+    }
+  }
+
   #decodePlan(batch: number, length: number): DecodePlan {
     const key = `${batch}x${length}`;
     let plan = this.#decodePlans.get(key);
@@ -1183,44 +1585,71 @@ export class WebGpuTransformer {
     if (!(Number.isInteger(start) && start >= 0 && start < c.vocabSize)) {
       fail(`start must be a token id in [0, ${c.vocabSize}), got ${start}`);
     }
-    if (options.temperature !== 0) {
-      fail(`temperature must be 0 (greedy) here, got ${options.temperature}`);
-    }
+    const draw = this.#drawSettings(options);
     const plan = this.#decodePlan(b, l);
     const ints = new Int32Array(plan.ints.size);
     for (let r = 0; r < b; r++) ints[plan.ints.tokens + r * l] = start;
     ints.set(this.#suppressList(options.suppress), plan.ints.suppress);
     this.device.queue.writeBuffer(plan.intBuf, 0, ints);
-    const encoder = this.device.createCommandEncoder();
-    const start0 = performance.now();
-    const pass = encoder.beginComputePass();
-    const step = [
-      ...plan.lists.get("step")!,
-      ...plan.lists.get("argmax")!,
-      ...plan.lists.get("commit")!,
-    ];
-    for (let i = 1; i < l; i++) {
-      for (const d of step) {
-        pass.setPipeline(d.pipeline);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.x, d.y);
+    // Greedy: the recorded argmax. Otherwise this call's draws, one
+    // categorical dispatch per step (its own stream), recorded once.
+    let draws: Dispatch[][] | null = null;
+    let uniform: GPUBuffer | null = null;
+    if (draw.temperature > 0) {
+      const rec = this.#callRecorder(plan.act, plan.intBuf);
+      for (let i = 1; i < l; i++) {
+        rec.begin(`draw:${i}`);
+        this.#recordDraw(rec, plan.act, draw, {
+          logitsOffset: plan.arena.logits,
+          rows: b,
+          stream: i,
+          outputOffset: plan.ints.next,
+        });
       }
+      const lists = rec.finish();
+      uniform = rec.uniform!;
+      this.#buffers.add(uniform);
+      draws = Array.from(
+        { length: l - 1 },
+        (_, k) => lists.get(`draw:${k + 1}`)!,
+      );
     }
-    pass.end();
-    this.#counters.encodeMs += performance.now() - start0;
-    this.#counters.dispatches += step.length * (l - 1);
-    const syncs = this.#counters.syncs;
-    const bits = await this.#read(
-      plan.intBuf,
-      plan.ints.tokens * 4,
-      b * l * 4,
-      encoder,
-    );
-    return {
-      tokens: new Int32Array(bits.buffer, bits.byteOffset, b * l),
-      forwardPasses: l - 1,
-      syncs: this.#counters.syncs - syncs,
-    };
+    try {
+      const encoder = this.device.createCommandEncoder();
+      const start0 = performance.now();
+      const pass = encoder.beginComputePass();
+      const stepList = plan.lists.get("step")!;
+      const greedy = plan.lists.get("argmax")!;
+      const commit = plan.lists.get("commit")!;
+      let count = 0;
+      for (let i = 1; i < l; i++) {
+        for (
+          const d of [...stepList, ...(draws?.[i - 1] ?? greedy), ...commit]
+        ) {
+          pass.setPipeline(d.pipeline);
+          pass.setBindGroup(0, d.bindGroup);
+          pass.dispatchWorkgroups(d.x, d.y);
+          count++;
+        }
+      }
+      pass.end();
+      this.#counters.encodeMs += performance.now() - start0;
+      this.#counters.dispatches += count;
+      const syncs = this.#counters.syncs;
+      const bits = await this.#read(
+        plan.intBuf,
+        plan.ints.tokens * 4,
+        b * l * 4,
+        encoder,
+      );
+      return {
+        tokens: new Int32Array(bits.buffer, bits.byteOffset, b * l),
+        forwardPasses: l - 1,
+        syncs: this.#counters.syncs - syncs,
+      };
+    } finally {
+      this.#destroy(uniform);
+    }
   }
 
   // Plans of other shapes than the training step's (forward to logits, or
@@ -1494,6 +1923,7 @@ export class WebGpuTransformer {
     this.#buffers.clear();
     this.#forwardPlans.clear();
     this.#decodePlans.clear();
+    this.#maskedPlans.clear();
     if (this.#ownsDevice) this.device.destroy();
   }
 }
