@@ -32,7 +32,8 @@ export const S = {
   size: 16,
 } as const;
 
-const HEADER = `
+/** Shared head of every kernel: the uniform block and `flat_id` for 2-D grids. */
+export const HEADER = `
 struct U { a: vec4<u32>, b: vec4<u32>, c: vec4<u32>, d: vec4<u32> }
 @group(0) @binding(0) var<uniform> u: U;
 fn f(x: u32) -> f32 { return bitcast<f32>(x); }
@@ -43,12 +44,15 @@ fn flat_id(wg: vec3<u32>, nwg: vec3<u32>) -> u32 { return wg.y * nwg.x + wg.x; }
 // forward's mask: keep(site, i) is 0 with probability rate, else
 // 1/(1 − rate) (tf.dropout's scaling). A site is the arena offset of the
 // tensor the mask belongs to, i its element index; the seed changes per step.
-const DROP = `
+/** A 32-bit integer hash (lowbias32), a bijection of u32: counter-based randomness. */
+export const HASH = `
 fn hash_u32(x0: u32) -> u32 {
   var x = x0;
   x ^= x >> 16u; x *= 0x7feb352du; x ^= x >> 15u; x *= 0x846ca68bu; x ^= x >> 16u;
   return x;
 }
+`;
+const DROP = `${HASH}
 fn keep(site: u32, i: u32) -> f32 {
   let h = hash_u32(hash_u32(bitcast<u32>(scl[${13}]) ^ hash_u32(site)) ^ hash_u32(i ^ 0x9e3779b9u));
   let rate = scl[${14}];
