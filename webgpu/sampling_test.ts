@@ -9,7 +9,9 @@ import {
   categoricalSource,
   categoricalWords,
   type GpuDrawOptions,
+  LOG_EXPONENTIAL_64,
   sampleRowsOnGpu,
+  UNIT64,
 } from "./_sampling.ts";
 import { gpu, testDevice } from "./_test_util.ts";
 
@@ -219,6 +221,122 @@ for (
     },
   });
 }
+
+// log E straight from chosen 64-bit words, against float64 −log(X·2^-64)
+// and −log1p(−(2^64 − X)·2^-64): an absolute error ε in log E changes a
+// token's probability by a factor within e^±ε, so this checks the precision
+// claim down to E ≈ 2^-64 (logit gaps of 44 nats), far past what a
+// frequency test can reach.
+async function logExponentials(xs: bigint[]): Promise<Float32Array> {
+  const device = testDevice();
+  const module = device.createShaderModule({
+    code: `${UNIT64}
+@group(0) @binding(0) var<storage, read_write> words: array<u32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+fn hi_word(k: vec2<u32>, i: u32) -> u32 { return words[2u * i]; }
+fn lo_word(k: vec2<u32>, i: u32) -> u32 { return words[2u * i + 1u]; }
+${LOG_EXPONENTIAL_64}
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+  if (g.x < arrayLength(&out)) { out[g.x] = log_exponential(vec2<u32>(0u, 0u), g.x); }
+}`,
+  });
+  const pipeline = device.createComputePipeline({
+    layout: "auto",
+    compute: { module, entryPoint: "main" },
+  });
+  const words = new Uint32Array(xs.length * 2);
+  xs.forEach((x, i) => {
+    words[2 * i] = Number(x >> 32n);
+    words[2 * i + 1] = Number(x & 0xffffffffn);
+  });
+  const S = GPUBufferUsage.STORAGE;
+  const inBuf = device.createBuffer({
+    size: words.byteLength,
+    usage: S | GPUBufferUsage.COPY_DST,
+  });
+  const outBuf = device.createBuffer({
+    size: xs.length * 4,
+    usage: S | GPUBufferUsage.COPY_SRC,
+  });
+  const read = device.createBuffer({
+    size: xs.length * 4,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  try {
+    device.queue.writeBuffer(inBuf, 0, words);
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(
+      0,
+      device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: inBuf } },
+          { binding: 1, resource: { buffer: outBuf } },
+        ],
+      }),
+    );
+    pass.dispatchWorkgroups(Math.ceil(xs.length / 64));
+    pass.end();
+    encoder.copyBufferToBuffer(outBuf, 0, read, 0, xs.length * 4);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(GPUMapMode.READ);
+    const out = new Float32Array(read.getMappedRange().slice(0));
+    read.unmap();
+    return out;
+  } finally {
+    for (const b of [inBuf, outBuf, read]) b.destroy();
+  }
+}
+
+Deno.test({
+  name:
+    "the 64-bit exponential draw is within 1e-5 of float64 in log E from X = 0 to 2^64 − 1",
+  ...gpu,
+  fn: async () => {
+    const TWO64 = 1n << 64n;
+    const xs: bigint[] = [
+      0n,
+      1n,
+      2n,
+      1n << 20n,
+      (1n << 32n) - 1n,
+      1n << 32n,
+      (1n << 40n) + 12345n,
+      1n << 62n,
+      (1n << 63n) - 1n,
+      1n << 63n,
+      (1n << 63n) + 1n,
+      TWO64 - (1n << 40n),
+      TWO64 - (1n << 33n) - 7n,
+      TWO64 - (1n << 32n),
+      TWO64 - 5n,
+      TWO64 - 1n,
+    ];
+    const rng = prng(11);
+    const word = () => BigInt(rng.nextUint32());
+    for (let i = 0; i < 300; i++) {
+      const x = (word() << 32n) | word();
+      const shift = BigInt(rng.nextInt(64)); // log-uniform near both ends
+      xs.push(x, x >> shift, TWO64 - 1n - (x >> shift));
+    }
+    const got = await logExponentials(xs);
+    let worst = 0;
+    xs.forEach((x, i) => {
+      const e = x < 1n << 63n
+        ? -Math.log(x === 0n ? 2 ** -65 : Number(x) / 2 ** 64)
+        : -Math.log1p(-Number(TWO64 - x) / 2 ** 64);
+      const err = Math.abs(got[i] - Math.log(e));
+      worst = Math.max(worst, err);
+      assertLess(err, 1e-5, `X = ${x}: log E ${got[i]} vs ${Math.log(e)}`);
+    });
+    report(
+      `log E: worst |error| ${worst.toExponential(2)} over ${xs.length} X`,
+    );
+  },
+});
 
 // The tail: 65,520 ids each of probability ≈ 3e-8 (below 2^-24 ≈ 6e-8, the
 // resolution of a float32 uniform; logit gap ≈ 17 nats), together ≈ 2e-3.
