@@ -101,7 +101,11 @@ export interface CategoricalVariant {
  * layout is {@linkcode categoricalWords}'s.
  *
  * The draws do not depend on `threads`: the race's winner is the argmax
- * of per-token scores, ties to the lower id.
+ * of per-token scores, ties to the lower id. Confidence: the chosen id's
+ * probability under the tempered, truncated distribution, or −1 for a row
+ * the gate left as it was. A row with no allowed id is not written.
+ * Unused slots of the shared layout are simply not declared (a pipeline
+ * layout may hold more bindings than its shader uses).
  *
  * @param variant Threads per row and the exponential draw.
  * @returns The WGSL source.
