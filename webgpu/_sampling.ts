@@ -44,6 +44,14 @@ export function categoricalThreads(vocab: number): CategoricalThreads {
   return vocab >= 2048 ? 256 : 64;
 }
 
+/** `unit64(hi, lo)`: X·2^-64 for X = hi·2^32 + lo, in f32 with full relative precision. */
+export const UNIT64 = `
+const P32: f32 = 2.3283064365386963e-10; // 2^-32
+const P64: f32 = 5.421010862427522e-20;  // 2^-64
+// Each word converted alone: no 2^-24 floor as in f32(X >> 40)·2^-24.
+fn unit64(hi: u32, lo: u32) -> f32 { return f32(hi) * P32 + f32(lo) * P64; }
+`;
+
 /**
  * The precise `log_exponential`: log E for E ~ Exp(1) from the 64-bit
  * uniform X = hi_word·2^32 + lo_word of (row keys k, token i) (see the
@@ -93,7 +101,11 @@ export interface CategoricalVariant {
  * layout is {@linkcode categoricalWords}'s.
  *
  * The draws do not depend on `threads`: the race's winner is the argmax
- * of per-token scores, ties to the lower id.
+ * of per-token scores, ties to the lower id. Confidence: the chosen id's
+ * probability under the tempered, truncated distribution, or −1 for a row
+ * the gate left as it was. A row with no allowed id is not written.
+ * Unused slots of the shared layout are simply not declared (a pipeline
+ * layout may hold more bindings than its shader uses).
  *
  * @param variant Threads per row and the exponential draw.
  * @returns The WGSL source.
@@ -102,12 +114,7 @@ export function categoricalSource(variant: CategoricalVariant = {}): string {
   const threads = variant.threads ?? 256;
   const G = threads === 256 ? 16 : 8; // threads = G × G for the reductions
   const logExponential = variant.logExponential ?? LOG_EXPONENTIAL_64;
-  return `${HEADER}${HASH}
-const P32: f32 = 2.3283064365386963e-10; // 2^-32
-const P64: f32 = 5.421010862427522e-20;  // 2^-64
-// X·2^-64 in f32 with full relative precision: each word converted alone.
-fn unit64(hi: u32, lo: u32) -> f32 { return f32(hi) * P32 + f32(lo) * P64; }
-${logExponential}
+  return `${HEADER}${HASH}${UNIT64}${logExponential}
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(3) var<storage, read_write> cnf: array<f32>;
 @group(0) @binding(6) var<storage, read_write> ints: array<i32>;
