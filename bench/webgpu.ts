@@ -30,6 +30,7 @@ import {
   timeMatmul,
   WebGpuTransformer,
 } from "@d3pm/webgpu";
+import { generationBench } from "./_generation.ts";
 
 const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lines
 
@@ -47,18 +48,36 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
   --adapter    print the adapter's description, features and limits, then exit
   --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
                causalLmLoss, clipByGlobalNorm and AdamW, as train() runs it)
+  --no-generate  skip the generation lines: AR (KV cache) and D3PM (each
+               --gen-steps count, logits cache) generating --gen-tokens
+               tokens in batches of --gen-batch rows × the context length,
+               one sync per batch (the thesis's speed test: 100K tokens,
+               batch 4)
+  --gen-tokens N   default 100000 (a software adapter: 2 batches)
+  --gen-batch B    default 4
+  --gen-steps LIST default 16,64,256,1024 (a software adapter: 16,64)
 `;
 
 const args = parseArgs(Deno.args, {
-  string: ["size", "batch", "steps", "kind", "positions"],
-  boolean: ["help", "matmul", "adapter", "tfjs", "time", "profile"],
-  negatable: ["matmul", "tfjs"],
+  string: [
+    "size",
+    "batch",
+    "steps",
+    "kind",
+    "positions",
+    "gen-tokens",
+    "gen-batch",
+    "gen-steps",
+  ],
+  boolean: ["help", "matmul", "adapter", "tfjs", "time", "profile", "generate"],
+  negatable: ["matmul", "tfjs", "generate"],
   default: {
     size: "tiny",
     kind: "causal",
     positions: "learned",
     matmul: true,
     tfjs: true,
+    generate: true,
   },
 });
 if (args.help) {
@@ -392,5 +411,21 @@ if (args.matmul) {
       }));
     }
   }
+}
+if (args.generate) {
+  const genBatch = positiveInt("gen-batch", args["gen-batch"], 4);
+  const genSteps =
+    (args["gen-steps"] ?? (software ? "16,64" : "16,64,256,1024"))
+      .split(",").map((x: string) => positiveInt("gen-steps", x.trim(), 1));
+  await generationBench(device, config, {
+    batch: genBatch,
+    tokens: args["gen-tokens"] !== undefined
+      ? positiveInt("gen-tokens", args["gen-tokens"], 1)
+      : software
+      ? 2 * genBatch * length
+      : 100_000,
+    steps: genSteps,
+    log,
+  });
 }
 device.destroy();
