@@ -4,7 +4,10 @@
 #   1. the adapter: description, features, limits;
 #   2. bench:webgpu at the reference size (plain, and time-conditioned) and
 #      the paper size (tiny on a software adapter such as lavapipe, where it
-#      is a smoke test); each bench also times the same step on tfjs-webgpu;
+#      is a smoke test); each bench also times the same step on tfjs-webgpu,
+#      and the plain ones time generation at batch 4 (AR with the KV cache,
+#      the D3PM at 16, 64 and 256 steps; batches/s is a rate, measured here
+#      on 16 batches at the reference size and 4 at the paper size);
 #   3. the engine's tests (parity with tfjs on cpu) on that adapter.
 # Every step has its own timeout; a failing step is reported and the rest
 # still run. JSON lines and logs go to the output directory (first argument,
@@ -54,15 +57,15 @@ else
 fi
 for size in $SIZES; do
   case $size in
-    paper) limit=160 ;;
-    reference) limit=75 ;;
-    *) limit=60 ;;
+    paper) limit=200 gen=(--gen-tokens 16384 --gen-steps 16,64,256) ;;
+    reference) limit=90 gen=(--gen-tokens 8192 --gen-steps 16,64,256) ;;
+    *) limit=60 gen=() ;;
   esac
-  flags=(--size "${size%-time}" --profile)
-  [ "$size" != "${size%-time}" ] && flags+=(--time --no-matmul --no-tfjs)
+  flags=(--size "${size%-time}" --profile "${gen[@]}")
+  [ "$size" != "${size%-time}" ] && flags+=(--time --no-matmul --no-tfjs --no-generate)
   run "bench_$size" "$limit" "$DENO" run -A bench/webgpu.ts "${flags[@]}"
 done
-run tests 150 "$DENO" test -A webgpu/
+run tests 100 "$DENO" test -A webgpu/
 grep -E "(passed|failed).*\|" "$OUT/tests.jsonl" | tail -n 1 >&2
 
 log "done in $(($(date +%s) - START))s; output in $OUT"
