@@ -27,7 +27,7 @@ import {
   type TrainOptions,
   warmupCosine,
 } from "@d3pm/train";
-import { type Engine, trainOnEngine } from "./_engine.ts";
+import { type Engine, type EvalModel, trainOnEngine } from "./_engine.ts";
 import {
   loadModel,
   type ModelConfig,
@@ -149,7 +149,7 @@ export function arContestant(c: ExperimentConfig, data: RunData) {
     /** Exact NLL on the valid blocks. */
     validate: (model: Transformer) =>
       overBlocks(data.valid, (x0) => process.score(model, x0)),
-    async evaluate(model: Transformer, ctx: EvalContext) {
+    async evaluate(model: EvalModel, ctx: EvalContext) {
       const test = await overBlocks(
         data.test,
         (x0) => process.score(model, x0),
@@ -211,7 +211,7 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
         (x0) => process.bound(model, x0, { prng: rng }),
       );
     },
-    async evaluate(model: Transformer, ctx: EvalContext) {
+    async evaluate(model: EvalModel, ctx: EvalContext) {
       const bounds = await d3pmBounds(model, process, ctx);
       const { curve, samples } = await d3pmCurve(model, process, ctx);
       const rows = Math.min(8, data.test.count);
@@ -247,7 +247,7 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
 
 /** The Monte-Carlo bound on every test block and the exact one on the first few. */
 async function d3pmBounds(
-  model: Transformer,
+  model: EvalModel,
   process: MaskedDiffusion,
   ctx: EvalContext,
 ): Promise<Pick<D3pmResult, "test" | "exact">> {
@@ -276,7 +276,7 @@ async function d3pmBounds(
 
 /** Speed and quality at each step count; the samples of the last. */
 async function d3pmCurve(
-  model: Transformer,
+  model: EvalModel,
   process: MaskedDiffusion,
   ctx: EvalContext,
 ): Promise<{ curve: D3pmResult["curve"]; samples: Int32Array }> {

@@ -2,7 +2,7 @@
 // WebGPU engine — and training a contestant on the latter.
 import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
 import type { ExperimentConfig } from "./config.ts";
 import { ConfigError } from "./config.ts";
@@ -16,7 +16,9 @@ export type Engine =
  * Resolve `config.engine`: `webgpu` insists on the fused engine (a software
  * adapter too), `auto` takes it only on a real GPU adapter.
  */
-export async function chooseEngine(config: ExperimentConfig): Promise<Engine> {
+export async function chooseEngine(
+  config: Pick<ExperimentConfig, "engine" | "diffusionLoss">,
+): Promise<Engine> {
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
   }
@@ -105,4 +107,36 @@ export async function trainOnEngine(
   } finally {
     engine.dispose();
   }
+}
+
+/**
+ * What evaluation and generation run on: the tfjs model, or — when the run
+ * trains on the fused engine — an engine holding the same weights, so that
+ * bounds, NLL, samples and infilling run on the GPU (one sync per batch).
+ */
+export type EvalModel = Transformer | WebGpuTransformer;
+
+/**
+ * The model to evaluate: `model` itself on tfjs, else a WebGPU engine with
+ * its weights on the run's device (dispose it when done; the tfjs model
+ * stays the caller's).
+ */
+export async function evaluationModel(
+  model: Transformer,
+  engine: Engine,
+): Promise<EvalModel> {
+  if (engine.kind !== "webgpu") return model;
+  const weights = new Map<string, StoredTensor>();
+  for (const [name, v] of model.variables) {
+    weights.set(name, {
+      shape: [...v.shape],
+      data: (await v.data()) as Float32Array,
+    });
+  }
+  return await WebGpuTransformer.create(model.config, {
+    batchSize: 1,
+    length: 2,
+    weights,
+    device: engine.device,
+  });
 }

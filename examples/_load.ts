@@ -1,4 +1,6 @@
 // Loading a finished run's tokenizer and models, for the sample and infill CLIs.
+import type { WebGpuTransformer } from "@d3pm/webgpu";
+import { chooseEngine, type EvalModel, evaluationModel } from "./_engine.ts";
 import { parseArgs } from "@std/cli";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
@@ -65,6 +67,33 @@ export async function openRun<K extends ModelKind>(
     args.num("seed", 0),
     kind,
   );
+}
+
+/**
+ * The `--engine` option of the tools: tfjs (default), webgpu (the fused
+ * engine; a software adapter too) or auto (the engine on a real GPU). Gives
+ * the model to sample with and how to release it (the tfjs model too).
+ */
+export async function toolModel(
+  args: ToolArgs,
+  model: Transformer,
+): Promise<{ model: EvalModel; engine: string; dispose(): void }> {
+  const choice = args.choice(
+    "engine",
+    ["tfjs", "webgpu", "auto"] as const,
+    "tfjs",
+  );
+  const engine = await chooseEngine({ engine: choice, diffusionLoss: "mdlm" });
+  const evalModel = await evaluationModel(model, engine);
+  return {
+    model: evalModel,
+    engine: engine.reason,
+    dispose() {
+      if (evalModel !== model) (evalModel as WebGpuTransformer).dispose();
+      model.dispose();
+      if (engine.kind === "webgpu") engine.device.destroy();
+    },
+  };
 }
 
 /** The sampler strategy option, shared by both tools. */

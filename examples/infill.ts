@@ -12,6 +12,7 @@ import {
   parseToolArgs,
   showMasked,
   strategyOf,
+  toolModel,
 } from "./_load.ts";
 
 const HELP = `deno task infill --text "TEXT" [options]
@@ -27,6 +28,9 @@ Options:
   --steps N          denoising steps (default min(64, T))
   --strategy NAME    ancestral (default) or confidence
   --rng N            random seed of the sampler (default 0)
+  --engine NAME      tfjs (default), webgpu (the fused engine: the whole
+                     sampler on the GPU, one sync per sample, no
+                     intermediate steps shown) or auto (webgpu on a real GPU)
   --quiet            print only the final text
   -h, --help         show this help
 
@@ -34,7 +38,7 @@ Example:
   deno task infill --text " = Robert Boulter = \\n Robert Boulter is an English [MASK*3] actor ."
 `;
 
-const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng"];
+const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng", "engine"];
 
 if (import.meta.main) {
   try {
@@ -82,7 +86,8 @@ if (import.meta.main) {
     }
     const steps = num("steps", Math.min(64, process.spec.steps));
     const every = Math.max(1, Math.round(steps / 16));
-    const out = await process.sample(model, {
+    const on = await toolModel(parsed, model);
+    const out = await process.sample(on.model, {
       prng: prng(num("rng", 0)),
       prompt: Int32Array.from(ids),
       steps,
@@ -99,7 +104,7 @@ if (import.meta.main) {
     });
     if (!quiet) console.log("=== filled ===");
     console.log(tokenizer.decode(out.tokens));
-    model.dispose();
+    on.dispose();
     tf.disposeVariables();
   } catch (e) {
     fail(e);

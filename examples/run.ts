@@ -23,7 +23,13 @@ import {
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
 import { type Judge, openJudge } from "./_judge.ts";
-import { chooseEngine, type Engine } from "./_engine.ts";
+import {
+  chooseEngine,
+  type Engine,
+  type EvalModel,
+  evaluationModel,
+} from "./_engine.ts";
+import { WebGpuTransformer } from "@d3pm/webgpu";
 import { formatSamples, writeReport } from "./report.ts";
 
 export type * from "./results.ts";
@@ -146,6 +152,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
     [];
+  const evals: EvalModel[] = [];
   try {
     for (const c of [ar, d3pm]) {
       trained.push(await trainContestant(c, seed, { ...run, metrics }));
@@ -158,8 +165,12 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
       rng: prng(10_000 + seed),
       judge: run.judge?.score ?? ((x0) => ar.process.score(arModel, x0)),
     };
-    const arEval = await ar.evaluate(trained[0].model, ctx);
-    const d3Eval = await d3pm.evaluate(trained[1].model, ctx);
+    // On the fused engine's runs, evaluation and generation run there too.
+    for (const t of trained) {
+      evals.push(await evaluationModel(t.model, run.engine));
+    }
+    const arEval = await ar.evaluate(evals[0], ctx);
+    const d3Eval = await d3pm.evaluate(evals[1], ctx);
     const common = (i: number) => ({
       seed,
       parameters: parameterTotal(trained[i].model),
@@ -185,6 +196,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     );
     return results;
   } finally {
+    for (const m of evals) if (m instanceof WebGpuTransformer) m.dispose();
     for (const t of trained) t.model.dispose();
   }
 }

@@ -12,6 +12,7 @@ import {
   parseToolArgs,
   showMasked,
   strategyOf,
+  toolModel,
 } from "./_load.ts";
 
 const HELP = `deno task sample [options]
@@ -29,6 +30,9 @@ Options:
   --temperature X    softmax temperature (default 1)
   --top-p X          nucleus sampling (default 1)
   --rng N            random seed of the sampler (default 0)
+  --engine NAME      tfjs (default), webgpu (the fused engine: the whole
+                     sampler on the GPU, one sync per sample, no
+                     intermediate steps shown) or auto (webgpu on a real GPU)
   --every N          show every Nth denoising step (default: about 16 frames)
   --quiet            print only the final text
   -h, --help         show this help
@@ -45,6 +49,7 @@ const STRINGS = [
   "top-p",
   "rng",
   "every",
+  "engine",
 ];
 
 if (import.meta.main) {
@@ -62,8 +67,9 @@ if (import.meta.main) {
     const opts = { temperature: num("temperature", 1), topP: num("top-p", 1) };
     if (kind === "ar") {
       const { config, tokenizer, model, process } = await openRun(parsed, "ar");
+      const on = await toolModel(parsed, model);
       for (let c = 0; c < count; c++) {
-        const out = await process.sample(model, {
+        const out = await process.sample(on.model, {
           batchSize: 1,
           length: config.blockLength,
           prng: rng,
@@ -71,7 +77,7 @@ if (import.meta.main) {
         });
         console.log(tokenizer.decode(out.tokens));
       }
-      model.dispose();
+      on.dispose();
     } else {
       const { config, tokenizer, model, process } = await openRun(
         parsed,
@@ -80,8 +86,9 @@ if (import.meta.main) {
       const mask = process.spec.maskId;
       const steps = num("steps", Math.min(64, process.spec.steps));
       const every = num("every", Math.max(1, Math.round(steps / 16)));
+      const on = await toolModel(parsed, model);
       for (let c = 0; c < count; c++) {
-        const out = await process.sample(model, {
+        const out = await process.sample(on.model, {
           prng: rng,
           length: config.blockLength,
           steps,
@@ -103,7 +110,7 @@ if (import.meta.main) {
         );
         if (!quiet) console.log(tokenizer.decode(out.tokens));
       }
-      model.dispose();
+      on.dispose();
     }
     tf.disposeVariables();
   } catch (e) {

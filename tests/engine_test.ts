@@ -72,6 +72,21 @@ Deno.test({
         );
       }
     }
+    // Evaluation ran on the engine (the same draws as tfjs's): the test
+    // figures of the two runs differ only by their training's drift.
+    const results = async (dir: string) =>
+      JSON.parse(await Deno.readTextFile(`${dir}/results.json`)).results as {
+        model: string;
+        test: { nll: number };
+      }[];
+    const [eg, tf] = [await results(gpu), await results(cpu)];
+    for (const [i, tol] of [[0, 0.03], [1, 0.1]]) {
+      const d = Math.abs(eg[i].test.nll - tf[i].test.nll);
+      assert(
+        d < tol,
+        `${eg[i].model}: ${eg[i].test.nll} vs ${tf[i].test.nll}`,
+      );
+    }
     const report = await Deno.readTextFile(`${gpu}/report.md`);
     assert(
       report.includes("Training engine: webgpu"),
