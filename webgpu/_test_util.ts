@@ -1,9 +1,14 @@
 // Shared by the engine's tests: one device for all of them, the parity
 // shapes, a seeded batch, and the tolerance check. Private.
 
-import { prng } from "@d3pm/core";
+import { prng, type StoredTensor } from "@d3pm/core";
+import * as tf from "@tensorflow/tfjs";
 import { requestEngineDevice, WebGpuUnavailableError } from "./device.ts";
-import { type ModelConfig, validateConfig } from "@d3pm/transformer";
+import {
+  type ModelConfig,
+  Transformer,
+  validateConfig,
+} from "@d3pm/transformer";
 
 let device: GPUDevice | null = null;
 /** Why GPU tests are skipped, or null when an adapter exists. */
@@ -72,4 +77,28 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
     scale = Math.max(scale, Math.abs(b[i]));
   }
   return diff / Math.max(scale, 1e-12);
+}
+
+/**
+ * A tfjs model (on `cpu`) with weights moved far from GPT-2's init — so that
+ * its outputs depend on the context (the init with tied embeddings repeats
+ * the input token) — and the same weights for an engine.
+ */
+export async function perturbedModel(
+  config: ModelConfig,
+  seed: number,
+): Promise<{ model: Transformer; weights: Map<string, StoredTensor> }> {
+  await tf.setBackend("cpu");
+  const model = new Transformer(config, { seed });
+  const weights = new Map<string, StoredTensor>();
+  const rng = prng(seed + 1);
+  for (const [name, v] of model.variables) {
+    const data = Float32Array.from(
+      v.dataSync(),
+      (x) => x + (rng.next() - 0.5) * 0.8,
+    );
+    v.assign(tf.tensor(data, v.shape));
+    weights.set(name, { shape: [...v.shape], data });
+  }
+  return { model, weights };
 }

@@ -1154,7 +1154,7 @@ export class WebGpuTransformer
     return { temperature, topK, topP, seed: o.seed };
   }
 
-  // A recorder for one call's draws on a plan's buffers.
+  // A recorder of inference dispatches (no optimizer state) on these buffers.
   #callRecorder(act: GPUBuffer, ints: GPUBuffer): Recorder {
     return new Recorder(
       this.#kit,
@@ -1514,19 +1514,7 @@ export class WebGpuTransformer
     const { arena, ints } = planDecode(c, batch, length, this.#chunkFloats);
     const act = this.#buffer(arena.size * 4);
     const intBuf = this.#buffer(ints.size * 4);
-    const rec = new Recorder(
-      this.#kit,
-      {
-        params: this.#params,
-        grads: null,
-        m: null,
-        v: null,
-        ema: null,
-        scalars: null,
-      },
-      act,
-      intBuf,
-    );
+    const rec = this.#callRecorder(act, intBuf);
     recordDecode(rec, c, this.#table, arena, ints, batch, length);
     const lists = rec.finish();
     this.#buffers.add(rec.uniform!);

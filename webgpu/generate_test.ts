@@ -2,11 +2,10 @@
 // the tfjs model's greedy continuation, in one command buffer and one sync.
 
 import * as tf from "@tensorflow/tfjs";
-import { prng, type StoredTensor } from "@d3pm/core";
 import { assertEquals, assertRejects } from "@std/assert";
-import { type ModelConfig, Transformer } from "@d3pm/transformer";
+import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import { WebGpuTransformer } from "./mod.ts";
-import { gpu, parityConfig, testDevice } from "./_test_util.ts";
+import { gpu, parityConfig, perturbedModel, testDevice } from "./_test_util.ts";
 
 /** Greedy rows by recomputing the tfjs model on each prefix. */
 function greedyReference(
@@ -51,19 +50,7 @@ for (const positions of ["learned", "rotary"] as const) {
     fn: async () => {
       await tf.setBackend("cpu");
       const config: ModelConfig = parityConfig("causal", positions);
-      const model = new Transformer(config, { seed: 11 });
-      // Weights far from the init, so that greedy rows depend on the prefix
-      // (GPT-2's init with tied embeddings repeats the start token).
-      const weights = new Map<string, StoredTensor>();
-      const rng = prng(12);
-      for (const [name, v] of model.variables) {
-        const data = Float32Array.from(
-          v.dataSync(),
-          (x) => x + (rng.next() - 0.5) * 0.8,
-        );
-        v.assign(tf.tensor(data, v.shape));
-        weights.set(name, { shape: [...v.shape], data });
-      }
+      const { model, weights } = await perturbedModel(config, 11);
       const engine = await WebGpuTransformer.create(config, {
         batchSize: 2,
         length: 7,

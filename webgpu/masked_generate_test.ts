@@ -7,28 +7,17 @@
 
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertLess, assertRejects } from "@std/assert";
-import { prng, type StoredTensor, tokenProbabilities } from "@d3pm/core";
-import { type ModelConfig, Transformer } from "@d3pm/transformer";
+import { prng, tokenProbabilities } from "@d3pm/core";
+import type { ModelConfig } from "@d3pm/transformer";
 import { maskedDiffusion } from "@d3pm/diffusion";
 import { WebGpuTransformer } from "./mod.ts";
-import { gpu, parityConfig, testDevice } from "./_test_util.ts";
+import { gpu, parityConfig, perturbedModel, testDevice } from "./_test_util.ts";
 
 const V = 37, MASK = 36, PAD = 35;
 
 /** A tfjs model and the engine on the same weights, far from the init. */
 async function pair(config: ModelConfig, seed: number) {
-  await tf.setBackend("cpu");
-  const model = new Transformer(config, { seed });
-  const weights = new Map<string, StoredTensor>();
-  const rng = prng(seed + 1);
-  for (const [name, v] of model.variables) {
-    const data = Float32Array.from(
-      v.dataSync(),
-      (x) => x + (rng.next() - 0.5) * 0.8,
-    );
-    v.assign(tf.tensor(data, v.shape));
-    weights.set(name, { shape: [...v.shape], data });
-  }
+  const { model, weights } = await perturbedModel(config, seed);
   const engine = await WebGpuTransformer.create(config, {
     batchSize: 1,
     length: 2,
@@ -36,6 +25,19 @@ async function pair(config: ModelConfig, seed: number) {
     device: testDevice(),
   });
   return { model, engine };
+}
+
+/** The masked-diffusion process of these tests with T steps. */
+function diffusion(steps: number, padId?: number) {
+  return maskedDiffusion({
+    kind: "masked-diffusion",
+    vocab: V,
+    maskId: MASK,
+    steps,
+    schedule: { kind: "log-linear" },
+    objective: "mdlm",
+    ...(padId !== undefined ? { padId } : {}),
+  });
 }
 
 /**
@@ -122,15 +124,7 @@ for (
         parityConfig("bidirectional", "rotary"),
         21,
       );
-      const process = maskedDiffusion({
-        kind: "masked-diffusion",
-        vocab: V,
-        maskId: MASK,
-        padId: PAD,
-        steps: 6,
-        schedule: { kind: "log-linear" },
-        objective: "mdlm",
-      });
+      const process = diffusion(6, PAD);
       const options = {
         // Blocks narrower than a row draw row by row (a dispatch each).
         batchSize: "blockLength" in extra ? B / 2 : B,
@@ -164,15 +158,7 @@ Deno.test({
       parityConfig("bidirectional", "rotary"),
       21,
     );
-    const process = maskedDiffusion({
-      kind: "masked-diffusion",
-      vocab: V,
-      maskId: MASK,
-      padId: PAD,
-      steps: 6,
-      schedule: { kind: "log-linear" },
-      objective: "mdlm",
-    });
+    const process = diffusion(6, PAD);
     // Every position drawn at once from the all-mask logits: no position
     // sees another's token, unlike the 6-step sampler.
     const once = await engine.generateMasked({
@@ -207,14 +193,7 @@ Deno.test({
       parityConfig("bidirectional", "learned"),
       23,
     );
-    const process = maskedDiffusion({
-      kind: "masked-diffusion",
-      vocab: V,
-      maskId: MASK,
-      steps: 4,
-      schedule: { kind: "log-linear" },
-      objective: "mdlm",
-    });
+    const process = diffusion(4);
     const prompt = new Int32Array(B * L).fill(MASK);
     for (let r = 0; r < B; r++) prompt[r * L + 1] = 5; // the middle fixed
     const options = { batchSize: B, steps: 4, prompt };
@@ -236,14 +215,7 @@ Deno.test({
       parityConfig("bidirectional", "learned"),
       25,
     );
-    const process = maskedDiffusion({
-      kind: "masked-diffusion",
-      vocab: V,
-      maskId: MASK,
-      steps: 200,
-      schedule: { kind: "log-linear" },
-      objective: "mdlm",
-    });
+    const process = diffusion(200);
     const options = { batchSize: 1, length: L, steps: 200 };
     const cached = await process.sample(engine, { ...options, prng: prng(5) });
     const full = await process.sample(engine, {
