@@ -157,9 +157,18 @@ export function planArena(
   const opt = (size: number) => (timed ? take(size) : none);
   const res0 = take(n * d);
   const layers: LayerActs[] = [];
+  // Inference keeps no activation for a backward: every layer reuses one
+  // set (a layer reads its input `res` before it writes its own resOut), all
+  // but the adaLN modulations, which are computed for every layer first.
+  let shared: Omit<LayerActs, "mods"> | null = null;
   for (let i = 0; i < config.nLayer; i++) {
+    if (mode !== "training" && shared) {
+      layers.push({ ...shared, mods: opt(batch * 6 * d) });
+      continue;
+    }
+    const mods = opt(batch * 6 * d);
     layers.push({
-      mods: opt(batch * 6 * d),
+      mods,
       attnOut: opt(n * d),
       mlpOut: opt(n * d),
       ln1: take(n * d),
@@ -176,6 +185,8 @@ export function planArena(
       fcGelu: take(n * m),
       resOut: take(n * d),
     });
+    const { mods: _, ...rest } = layers[i];
+    shared = rest;
   }
   const lnf = take(n * d), lnfMean = take(n), lnfRstd = take(n);
   const half = d / h / 2;
