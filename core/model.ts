@@ -206,8 +206,11 @@ export interface MaskedStep {
 
 /** Options of {@linkcode MaskedGenerator.generateMasked}. */
 export interface MaskedGenerationOptions extends DeviceDraw {
+  /** Rows generated together. */
   batchSize: number;
+  /** Positions per row. */
   length: number;
+  /** The mask id (absorbing state). */
   maskId: number;
   /** Start rows (B·L), `maskId` where to generate; absent: all masked. */
   prompt?: Int32Array;
@@ -223,6 +226,7 @@ export interface MaskedGenerationOptions extends DeviceDraw {
 
 /** A model that generates autoregressively on its device, one sync per batch. */
 export interface CausalGenerator {
+  /** Generate `batchSize` rows from the start token (one sync). */
   generateCausal(options: CausalGenerationOptions): Promise<Generation>;
 }
 
@@ -230,6 +234,7 @@ export interface CausalGenerator {
 export interface MaskedGenerator {
   /** Whether the model reads t (then logits are never cached). */
   readonly timeConditioned: boolean;
+  /** Run the steps over `batchSize` rows (one sync). */
   generateMasked(options: MaskedGenerationOptions): Promise<Generation>;
 }
 
