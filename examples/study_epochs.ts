@@ -185,7 +185,12 @@ export interface StudyScale {
   dropouts: number[];
   /** AR weight decays of the sweep. */
   decays: number[];
-  /** Stop a run after this many epochs without a new best validation. */
+  /**
+   * Stop an AR run after this many epochs without a new best validation. The
+   * D3PM always runs its whole budget: it sits on the unigram plateau, its
+   * bound flat or rising, for hundreds of steps before it uses its context,
+   * and a patience rule would cut it off there.
+   */
   patience: number;
   /** Valid blocks per validation. */
   validBlocks: number;
@@ -331,7 +336,10 @@ async function runOne(
       bound: spec.model === "d3pm",
     });
     if (valid < best) [best, bestEpoch] = [valid, epoch];
-    else if (epoch - bestEpoch >= scale.patience && epoch < epochs) {
+    else if (
+      spec.model === "ar" && epoch - bestEpoch >= scale.patience &&
+      epoch < epochs
+    ) {
       throw new Patience();
     }
   });
@@ -471,7 +479,7 @@ async function writeReport(
     `${out}/report.md`,
     `# Data-constrained study: AR vs D3PM over many epochs
 
-Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks, and stops after ${scale.patience} epochs without a new best. U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
+Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first). U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
       chosen
         ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, chosen by the sweep below; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
         : ""
@@ -515,7 +523,8 @@ Options:
   --preset NAME     model preset: micro, tiny, small or paper (overrides the scale)
   --dropouts LIST   the AR sweep's dropouts (one value each: no sweep)
   --decays LIST     the AR sweep's weight decays
-  --patience N      stop a run after N epochs without a new best
+  --patience N      stop an AR run after N epochs without a new best (the
+                    D3PM always runs its whole budget)
   --valid-blocks N  valid blocks per validation
   --seed N          seed of the models and batches (default 0)
   --out DIR         output folder (default runs/study-epochs)

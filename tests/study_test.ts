@@ -55,6 +55,10 @@ Deno.test({
         assert(v, `no verdict for U = ${u}`);
         assert(v.arBest.epoch >= 1 && v.d3pmBest.epoch >= 1);
       }
+      // The D3PM runs its whole budget: at U = 1000, 31 blocks of 32 make
+      // 3 steps of 8 blocks an epoch, and 6000 tokens make 8 epochs.
+      const d3pm = points.filter((p) => p.u === 1000 && p.model === "d3pm");
+      assertEquals(d3pm.map((p) => p.epoch), [1, 2, 3, 4, 5, 6, 7, 8]);
       assert(lines.some((l) => l.chosen));
       const report = await Deno.readTextFile(`${out}/report.md`);
       assertMatch(report, /\n\| 1K \| .*\n\| 2K \| /);
