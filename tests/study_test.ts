@@ -6,7 +6,6 @@ import { errorLine, runTool } from "./_run.ts";
 Deno.test({
   name:
     "study epochs writes a JSON line per run and epoch, a report and its charts",
-  sanitizeResources: false,
   fn: async () => {
     const out = await Deno.makeTempDir();
     try {
