@@ -131,6 +131,56 @@ export async function prepareData(
   };
 }
 
+/**
+ * The first `tokens` tokens of the train split, by articles: whole articles
+ * in corpus order (each wrapped in BOS/EOS), the last one cut so that the
+ * total is `tokens`, packed into blocks of the run's length (a partial last
+ * block is dropped). The data-constrained study's budget of unique tokens.
+ */
+export async function trainPrefix(
+  config: ExperimentConfig,
+  data: RunData,
+  tokens: number,
+): Promise<{ blocks: Blocks; articles: number }> {
+  const corpus = await tokenizeCorpus(
+    await source(config, "train"),
+    data.tokenizer,
+    { cacheDir: TOKEN_CACHE, corpusSha256: data.trainSha256 },
+  );
+  // The separators go in here: the prefix is then packed as one document.
+  const prefix = new Uint32Array(tokens);
+  const { bos, eos } = data.specials;
+  let n = 0;
+  let articles = 0;
+  const put = (id: number) => {
+    if (n < tokens) prefix[n++] = id;
+  };
+  for (let d = 0; d + 1 < corpus.docOffsets.length && n < tokens; d++) {
+    put(bos);
+    for (
+      const id of corpus.ids.subarray(
+        corpus.docOffsets[d],
+        corpus.docOffsets[d + 1],
+      )
+    ) {
+      if (n === tokens) break;
+      put(id);
+    }
+    put(eos);
+    articles++;
+  }
+  if (n < tokens) {
+    throw new ConfigError(
+      `The train split has ${n} tokens with BOS/EOS, fewer than the ${tokens} asked for`,
+    );
+  }
+  const blocks = packBlocks(
+    { ids: prefix, docOffsets: Uint32Array.of(0, tokens) },
+    { length: config.blockLength },
+  );
+  return { blocks, articles };
+}
+
 /** The first `n` blocks (all when `n` is 0 or more than there are). */
 function first(blocks: Blocks, n: number): Blocks {
   return n > 0 && n < blocks.count

@@ -1,0 +1,43 @@
+/**
+ * `deno task study NAME [options]`: the studies of the project, by name.
+ * `epochs`: the data-constrained crossover of AR and D3PM over many epochs
+ * (`study_epochs.ts`). `deno task study NAME --help` lists a study's options.
+ *
+ * @module
+ */
+import { ConfigError } from "./config.ts";
+import { studyEpochs } from "./study_epochs.ts";
+
+const STUDIES: Record<string, (argv: string[]) => Promise<void>> = {
+  epochs: studyEpochs,
+};
+
+const HELP = `deno task study NAME [options]
+
+Studies:
+  epochs   AR vs D3PM trained for many epochs on a few unique tokens: best
+           epochs, over-fitting, and where the D3PM's bound falls below the
+           AR's best NLL (deno task study epochs --help)
+`;
+
+if (import.meta.main) {
+  try {
+    const [name, ...rest] = Deno.args;
+    if (name === undefined || name === "--help" || name === "-h") {
+      console.log(HELP);
+      Deno.exit(name === undefined ? 1 : 0);
+    }
+    const study = STUDIES[name];
+    if (!study) {
+      throw new ConfigError(
+        `Unknown study "${name}": expected one of ${
+          Object.keys(STUDIES).join(", ")
+        }`,
+      );
+    }
+    await study(rest);
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+}

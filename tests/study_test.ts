@@ -1,0 +1,99 @@
+// `deno task study epochs` end to end at a minuscule size (seconds), and its
+// one-line errors.
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { errorLine, runTool } from "./_run.ts";
+
+Deno.test({
+  name:
+    "study epochs writes a JSON line per run and epoch, a report and its charts",
+  fn: async () => {
+    const out = await Deno.makeTempDir();
+    try {
+      const r = await runTool("study.ts", [
+        "epochs",
+        "--preset",
+        "micro",
+        "--u",
+        "1000,2000",
+        "--tokens",
+        "6000",
+        "--dropouts",
+        "0,0.1",
+        "--decays",
+        "0.1",
+        "--patience",
+        "2",
+        "--valid-blocks",
+        "2",
+        "--out",
+        out,
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      // The same lines on stdout and in the results file.
+      const file = (await Deno.readTextFile(`${out}/epochs.jsonl`)).trim();
+      assertEquals(file.split("\n").map((l) => JSON.parse(l)), lines);
+      const points = lines.filter((l) => typeof l.epoch === "number");
+      for (const p of points) {
+        assertEquals(p.study, "epochs");
+        assert(Number.isFinite(p.valid) && p.valid > 0);
+        assert(p.flops > 0 && p.tokens > 0);
+        assertEquals(p.bound, p.model === "d3pm");
+      }
+      // Both sweep runs validate from epoch 1; both U have a D3PM curve.
+      for (const dropout of [0, 0.1]) {
+        assert(
+          points.some((p) =>
+            p.phase === "sweep" && p.dropout === dropout && p.epoch === 1
+          ),
+        );
+      }
+      for (const u of [1000, 2000]) {
+        assert(points.some((p) => p.u === u && p.model === "d3pm"));
+        const v = lines.find((l) => l.u === u && l.verdict)?.verdict;
+        assert(v, `no verdict for U = ${u}`);
+        assert(v.arBest.epoch >= 1 && v.d3pmBest.epoch >= 1);
+      }
+      // The D3PM runs its whole budget: at U = 1000, 31 blocks of 32 make
+      // 3 steps of 8 blocks an epoch, and 6000 tokens make 8 epochs.
+      const d3pm = points.filter((p) => p.u === 1000 && p.model === "d3pm");
+      assertEquals(d3pm.map((p) => p.epoch), [1, 2, 3, 4, 5, 6, 7, 8]);
+      assert(lines.some((l) => l.chosen));
+      const report = await Deno.readTextFile(`${out}/report.md`);
+      assertMatch(report, /\n\| 1K \| .*\n\| 2K \| /);
+      assertMatch(report, /- U = 2K: (no crossover|the D3PM's bound falls)/);
+      for (const svg of ["valid-vs-epochs", "valid-vs-flops", "sweep"]) {
+        const text = await Deno.readTextFile(`${out}/${svg}.svg`);
+        assert(text.startsWith("<svg"), svg);
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test("study refuses a bad study name or flag with one line", async () => {
+  const cases: [string[], RegExp][] = [
+    [["nope"], /^error: Unknown study "nope": expected one of epochs$/],
+    [
+      ["epochs", "--scale", "huge"],
+      /^error: Option --scale must be one of cpu, gpu, got "huge"$/,
+    ],
+    [["epochs", "--tokens", "0"], /^error: Option --tokens must be an integer/],
+    [["epochs", "--bogus", "1"], /^error: Unknown option --bogus: accepted/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = await runTool("study.ts", args);
+    assertEquals(r.code, 1, args.join(" "));
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertMatch(errorLine(r), pattern);
+  }
+});
+
+Deno.test("study epochs --help lists its options", async () => {
+  const r = await runTool("study.ts", ["epochs", "--help"]);
+  assertEquals(r.code, 0);
+  for (const flag of ["--scale", "--out", "--seed", "--u", "--tokens"]) {
+    assert(r.stdout.includes(flag), flag);
+  }
+});
