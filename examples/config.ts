@@ -452,7 +452,7 @@ export function resolveConfig(
  * import { assertEquals, assertThrows } from "@std/assert";
  * assertEquals(modelList(resolveConfig()), ["ar", "d3pm"]);
  * assertEquals(resolveConfig({ models: "mlm, ar,d3pm" }).models, "ar,d3pm,mlm");
- * assertThrows(() => resolveConfig({ models: "ar,bert" }), Error, "accepted: ar, d3pm, mlm");
+ * assertThrows(() => resolveConfig({ models: "ar,bert" }), Error, "distinct models from ar, d3pm, mlm");
  * ```
  */
 export function modelList(c: ExperimentConfig): ModelKind[] {
@@ -461,9 +461,9 @@ export function modelList(c: ExperimentConfig): ModelKind[] {
   const bad = names.find((n) => !accepted.includes(n));
   if (bad !== undefined || names.length !== new Set(names).size) {
     throw new ConfigError(
-      `Option --models must list distinct models from ${
+      `Option --models must be a comma-separated list of distinct models from ${
         accepted.join(", ")
-      }, comma-separated (accepted: ${accepted.join(", ")}), got "${c.models}"`,
+      }, got "${c.models}"`,
     );
   }
   return MODEL_KINDS.filter((k) => names.includes(k));
