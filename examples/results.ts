@@ -78,10 +78,15 @@ export interface D3pmResult extends ResultBase {
  * the NLL of the hidden tokens in one pass.
  */
 export interface InfillFigures {
+  /** Probability with which each token was hidden. */
   fraction: number;
+  /** Fraction of the tokens actually hidden. */
   hiddenFraction: number;
+  /** Fraction of hidden tokens filled in exactly. */
   accuracy: number;
+  /** Nats per hidden token, one pass on the blanks. */
   nll: number;
+  /** Tokens hidden. */
   hidden: number;
 }
 
