@@ -73,6 +73,14 @@ ${
   } minutes.`;
 }
 
+/** Which unmasking models generated at how many steps, e.g. "; D3PM and MLM at 64 steps". */
+function unmaskingSteps(r: ExperimentResult): string {
+  const who = kindsOf(r).filter((k) => k !== "ar").map((k) => SHORT[k]);
+  const steps = d3pmResults(r)[0]?.curve.at(-1)?.steps ??
+    mlmResults(r)[0]?.genSteps;
+  return who.length ? `; ${who.join(" and ")} at ${steps} steps` : "";
+}
+
 function likelihoodSection(r: ExperimentResult): string {
   const c = r.config;
   const genBatches = r.results[0]?.generation.speed.batches ?? 0;
@@ -118,7 +126,7 @@ test block, D3PM all L.${
     generated < 100000
       ? "; the thesis generates 100K — this preset generates fewer to fit its time"
       : ""
-  }); D3PM at ${d3pmResults(r)[0]?.curve.at(-1)?.steps ?? "?"} steps.
+  })${unmaskingSteps(r)}.
 
 ${perSeed}`;
 }
