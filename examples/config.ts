@@ -147,8 +147,8 @@ function model(name: PresetName) {
 }
 
 const BASE: Omit<ExperimentConfig, "preset"> = {
-  models: "ar,d3pm",
   seeds: 1,
+  models: "ar,d3pm",
   backend: "auto",
   engine: "auto",
   logEvery: 10,

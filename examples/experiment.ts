@@ -57,7 +57,7 @@ export {
 /** One line per option for `--help`. */
 const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   models: "contestants: ar, d3pm, mlm (BERT objective, D3PM's backbone)",
-  seeds: "seeds 0..N−1, each a fresh pair of models",
+  seeds: "seeds 0..N−1, each a fresh set of models",
   backend: "tfjs backend: auto, tensorflow, webgpu, blas, wasm, cpu",
   engine: "training engine: auto (fused WebGPU on a real GPU), tfjs, webgpu",
   logEvery: "steps between loss readings on the fused engine",
