@@ -24,6 +24,7 @@ import {
   vbTerms,
 } from "./loss.ts";
 import type { ContinuousSchedule } from "./schedule.ts";
+import { ratioEstimate } from "./_ratio.ts";
 import type { Transition } from "./transition.ts";
 
 /** Options of {@linkcode discreteElbo}. */
@@ -345,23 +346,4 @@ async function rowSumsOf(
     perRow.dispose();
   }
   return out;
-}
-
-function ratioEstimate(
-  sums: Float64Array,
-  counts: Float64Array,
-): NllEstimate {
-  const n = sums.length;
-  const tokens = counts.reduce((s, x) => s + x, 0);
-  if (tokens === 0) {
-    throw new RangeError(
-      "Cannot estimate the bound: the batch has no tokens (all padding)",
-    );
-  }
-  const nats = sums.reduce((s, x) => s + x, 0) / tokens;
-  const meanCount = tokens / n;
-  let v = 0;
-  for (let i = 0; i < n; i++) v += (sums[i] - nats * counts[i]) ** 2;
-  const stderr = n > 1 ? Math.sqrt(v / (n - 1) / n) / meanCount : NaN;
-  return { nats, stderr, tokens };
 }

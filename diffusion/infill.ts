@@ -33,6 +33,8 @@ export interface InfillOptions {
   suppress?: number[];
   /** Reuse logits when nothing changed (see `sample`). */
   cache?: SampleOptions["cache"];
+  /** How the sampler fills the blanks (see `sample`; default `ancestral`). */
+  strategy?: SampleOptions["strategy"];
 }
 
 /** What {@linkcode infill} measured. */
@@ -134,6 +136,7 @@ export async function infill(
     steps: Math.min(options.steps, T),
     suppress: options.suppress,
     cache: options.cache,
+    strategy: options.strategy,
   });
   let right = 0;
   for (let i = 0; i < prompt.length; i++) {

@@ -1,8 +1,8 @@
 /**
  * Discrete diffusion for language: noise schedules, D3PM transitions
  * (absorbing, uniform, and a dense reference), MDLM's continuous-time SUBS
- * objective and D3PM's hybrid bound, exact and Monte-Carlo ELBOs, and seeded
- * samplers.
+ * objective and D3PM's hybrid bound, exact and Monte-Carlo ELBOs, seeded
+ * samplers, and a BERT-style masked language model scored by the same bound.
  *
  * @example
  * ```ts
@@ -23,3 +23,4 @@ export * from "./elbo.ts";
 export * from "./sampler.ts";
 export * from "./infill.ts";
 export * from "./process.ts";
+export * from "./mlm.ts";

@@ -1,5 +1,6 @@
 // One contestant per model: how it is built, trained and evaluated. The run
-// composes them; neither knows about the other except through the judge.
+// composes them; none knows about another except through the judge and the
+// evaluation streams they share (the same fork label gives the same draws).
 import * as tf from "@tensorflow/tfjs";
 import { autoregressive } from "@d3pm/autoregressive";
 import {
@@ -11,7 +12,12 @@ import {
   type TokenBatch,
   writeFileAtomic,
 } from "@d3pm/core";
-import { type MaskedDiffusion, maskedDiffusion } from "@d3pm/diffusion";
+import {
+  type MaskedDiffusion,
+  maskedDiffusion,
+  type MaskedLanguageModel,
+  maskedLanguageModel,
+} from "@d3pm/diffusion";
 import {
   figures,
   generativePerplexity,
@@ -36,15 +42,27 @@ import {
 } from "@d3pm/transformer";
 import { type ExperimentConfig, genStepList } from "./config.ts";
 import type { RunData } from "./_data.ts";
-import type { D3pmResult, SpeedQuality, TrainingFigures } from "./results.ts";
+import type {
+  D3pmResult,
+  InfillFigures,
+  MlmResult,
+  SpeedQuality,
+  TrainingFigures,
+} from "./results.ts";
 import {
   type ModelKind,
   type RunFolder,
   trainingFingerprint,
 } from "./run_folder.ts";
 
-/** Seed of the D3PM's validation draws (fixed for the whole run). */
+/** Seed of the D3PM's and the MLM's validation draws (fixed for the whole run). */
 const VALID_DRAWS = 0x5eed;
+
+/** BERT's masking rate, the MLM's only one. */
+const MLM_RATE = 0.15;
+
+/** Test blocks that are infilled, and scored by pseudo-log-likelihood. */
+const INFILL_BLOCKS = 8;
 
 /** What evaluation needs besides the model. */
 export interface EvalContext {
@@ -84,7 +102,7 @@ export function peakLr(c: ExperimentConfig, kind: ModelKind): number {
 
 /** The seed of a model's initial weights. */
 function modelSeed(seed: number, kind: ModelKind): number {
-  return 1000 * seed + (kind === "ar" ? 1 : 2);
+  return 1000 * seed + { ar: 1, d3pm: 2, mlm: 3 }[kind];
 }
 
 function build(c: ExperimentConfig, vocab: number, kind: ModelKind) {
@@ -214,31 +232,14 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
     async evaluate(model: EvalModel, ctx: EvalContext) {
       const bounds = await d3pmBounds(model, process, ctx);
       const { curve, samples } = await d3pmCurve(model, process, ctx);
-      const rows = Math.min(8, data.test.count);
-      const fill = await process.infill(model, {
-        tokens: Int32Array.from(
-          data.test.data.subarray(0, rows * data.test.length),
-        ),
-        batchSize: rows,
-        length: data.test.length,
-      }, {
-        fraction: c.infillFraction,
-        steps: Math.max(...genStepList(c)),
-        prng: ctx.rng.fork("infill"),
-      });
+      const infill = await infillTest(model, process, ctx);
       const { steps: _, ...generation } = curve[curve.length - 1];
       const result: Omit<D3pmResult, "seed" | "parameters" | "training"> = {
         model: "d3pm",
         ...bounds,
         generation,
         curve,
-        infill: {
-          fraction: c.infillFraction,
-          hiddenFraction: fill.hidden / fill.total,
-          accuracy: fill.accuracy,
-          nll: fill.nll,
-          hidden: fill.hidden,
-        },
+        infill,
       };
       return { result, samples };
     },
@@ -301,10 +302,140 @@ async function d3pmCurve(
   return { curve, samples };
 }
 
-/** Either contestant. */
+/**
+ * Infilling on the first test blocks: hide `infillFraction` of the tokens
+ * and fill them in at the largest step count, with the ancestral sampler.
+ * The D3PM and the MLM draw from the same fork of the seed's stream, so they
+ * are asked to fill the same positions with the same random numbers: only
+ * the network differs.
+ */
+async function infillTest(
+  model: EvalModel,
+  process: MaskedDiffusion | MaskedLanguageModel,
+  ctx: EvalContext,
+): Promise<InfillFigures> {
+  const { config: c, data } = ctx;
+  const rows = Math.min(INFILL_BLOCKS, data.test.count);
+  const fill = await process.infill(model, {
+    tokens: Int32Array.from(
+      data.test.data.subarray(0, rows * data.test.length),
+    ),
+    batchSize: rows,
+    length: data.test.length,
+  }, {
+    fraction: c.infillFraction,
+    steps: Math.max(...genStepList(c)),
+    prng: ctx.rng.fork("infill"),
+    strategy: "ancestral",
+  });
+  return {
+    fraction: c.infillFraction,
+    hiddenFraction: fill.hidden / fill.total,
+    accuracy: fill.accuracy,
+    nll: fill.nll,
+    hidden: fill.hidden,
+  };
+}
+
+/**
+ * The masked language model: the D3PM's bidirectional backbone trained with
+ * BERT's objective (15% of tokens masked, cross-entropy on them), evaluated
+ * on the D3PM's tasks — its bound with the MLM as the denoiser, on the same
+ * draws; infilling of the same positions; generation by confidence
+ * unmasking — plus the pseudo-log-likelihood, which is not a likelihood.
+ */
+export function mlmContestant(c: ExperimentConfig, data: RunData) {
+  const process = maskedLanguageModel({
+    kind: "masked-language-model",
+    vocab: data.tokenizer.vocabSize,
+    maskId: data.specials.mask,
+    rate: MLM_RATE,
+    padId: data.specials.pad,
+    steps: c.diffusionSteps,
+    schedule: { kind: "log-linear" },
+  });
+  return {
+    kind: "mlm" as const,
+    process,
+    build: build(c, data.tokenizer.vocabSize, "mlm"),
+    loss: (model: Transformer, batch: TokenBatch, rng: Prng) =>
+      process.loss(model, batch, { prng: rng }),
+    /** Its own loss (nats per masked token) on the valid blocks, with fixed masks. */
+    validate: (model: Transformer) => {
+      const rng = prng(VALID_DRAWS);
+      return overBlocks(
+        data.valid,
+        (x0) => process.maskedNll(model, x0, { prng: rng }),
+      );
+    },
+    async evaluate(model: EvalModel, ctx: EvalContext) {
+      // The same fork as the D3PM's bound: the same times and masks.
+      const boundRng = ctx.rng.fork("bound");
+      const test = await overBlocks(
+        data.test,
+        (x0) =>
+          process.bound(model, x0, { prng: boundRng, samples: c.elboSamples }),
+      );
+      const rows = Math.min(INFILL_BLOCKS, data.test.count);
+      const pll = await overBlocks(
+        data.test,
+        (x0) => process.pseudoLogLikelihood(model, x0),
+        { maxBlocks: rows, batchSize: rows },
+      );
+      const steps = Math.max(...genStepList(c));
+      const genRng = ctx.rng.fork("mlm-generation");
+      const { tokens: samples, ...generation } = await speedQuality(
+        ctx,
+        () =>
+          process.sample(model, {
+            batchSize: c.genBatch,
+            length: c.blockLength,
+            steps,
+            prng: genRng,
+          }),
+      );
+      const result: Omit<MlmResult, "seed" | "parameters" | "training"> = {
+        model: "mlm",
+        rate: MLM_RATE,
+        test: likelihood(test, ctx, true),
+        pll: { ...pll, rows },
+        generation,
+        genSteps: steps,
+        infill: await infillTest(model, process, ctx),
+      };
+      return { result, samples };
+    },
+  };
+}
+
+/** Any contestant. */
 export type AnyContestant =
   | ReturnType<typeof arContestant>
-  | ReturnType<typeof d3pmContestant>;
+  | ReturnType<typeof d3pmContestant>
+  | ReturnType<typeof mlmContestant>;
+
+/**
+ * The contestant of `kind`.
+ *
+ * @param kind Which model.
+ * @param c The configuration.
+ * @param data The run's data.
+ * @returns Its contestant.
+ */
+export function contestantOf(
+  kind: ModelKind,
+  c: ExperimentConfig,
+  data: RunData,
+): AnyContestant {
+  switch (kind) {
+    case "ar":
+      return arContestant(c, data);
+    case "d3pm":
+      return d3pmContestant(c, data);
+    case "mlm":
+      return mlmContestant(c, data);
+  }
+}
 
 /** What training a contestant needs besides the contestant. */
 export interface TrainContext {
@@ -429,9 +560,9 @@ async function fitOnEngine(
     seed: modelSeed(common.seed ?? 0, contestant.kind),
     // The causal step predicts positions 1..L−1 from 0..L−2.
     length: contestant.kind === "ar" ? L - 1 : L,
-    excludeToken: contestant.kind === "d3pm"
-      ? contestant.process.spec.maskId
-      : undefined,
+    excludeToken: contestant.kind === "ar"
+      ? undefined
+      : contestant.process.spec.maskId,
     options: {
       ...common,
       terms: (batch, rng) =>

@@ -6,10 +6,20 @@ import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
 import { initBackend } from "@d3pm/backend";
 import { type Autoregressive, autoregressive } from "@d3pm/autoregressive";
-import { type MaskedDiffusion, maskedDiffusion } from "@d3pm/diffusion";
+import {
+  type MaskedDiffusion,
+  maskedDiffusion,
+  type MaskedLanguageModel,
+  maskedLanguageModel,
+} from "@d3pm/diffusion";
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 import { type ModelKind, RunFolder } from "./run_folder.ts";
 import { openTokenizer } from "./_data.ts";
+
+/** The process of a model kind. */
+export type ProcessOf<K extends ModelKind> = K extends "ar" ? Autoregressive
+  : K extends "d3pm" ? MaskedDiffusion
+  : MaskedLanguageModel;
 
 /** A trained model of a run with everything needed to use it. */
 export interface LoadedRun<K extends ModelKind> {
@@ -17,7 +27,7 @@ export interface LoadedRun<K extends ModelKind> {
   tokenizer: Tokenizer;
   model: Transformer;
   /** The process the model was trained with, rebuilt from `process.json`. */
-  process: K extends "ar" ? Autoregressive : MaskedDiffusion;
+  process: ProcessOf<K>;
 }
 
 /** Load `kind`'s model of `seed` from the run in `dir`, with its tokenizer and process. */
@@ -45,9 +55,11 @@ export async function loadRun<K extends ModelKind>(
   }
   const spec = JSON.parse(processJson);
   const process =
-    (kind === "ar" ? autoregressive(spec) : maskedDiffusion(spec)) as LoadedRun<
-      K
-    >["process"];
+    (kind === "ar"
+      ? autoregressive(spec)
+      : kind === "d3pm"
+      ? maskedDiffusion(spec)
+      : maskedLanguageModel(spec)) as ProcessOf<K>;
   const tokenizer = await openTokenizer(config, folder);
   const model = await loadModel(modelDir);
   return { config, tokenizer, model, process };
@@ -96,12 +108,15 @@ export async function toolModel(
   };
 }
 
-/** The sampler strategy option, shared by both tools. */
-export function strategyOf(args: ToolArgs): "ancestral" | "confidence" {
+/** The sampler strategy option, shared by both tools (default: the model's own). */
+export function strategyOf(
+  args: ToolArgs,
+  kind: ModelKind,
+): "ancestral" | "confidence" {
   return args.choice(
     "strategy",
     ["ancestral", "confidence"] as const,
-    "ancestral",
+    kind === "mlm" ? "confidence" : "ancestral",
   );
 }
 

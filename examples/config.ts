@@ -11,10 +11,22 @@ import {
   type PresetName as ModelPresetName,
 } from "@d3pm/transformer";
 
+/** The models a run can train, in the order it trains them. */
+export const MODEL_KINDS = ["ar", "d3pm", "mlm"] as const;
+
+/** Which model of a run: the AR model, the D3PM, or the masked language model. */
+export type ModelKind = typeof MODEL_KINDS[number];
+
 /** Everything a run depends on; saved as `config.json` in the run folder. */
 export interface ExperimentConfig {
   /** Preset the run started from. */
   preset: PresetName;
+  /**
+   * The contestants, comma-separated, from `ar`, `d3pm` and `mlm` (a
+   * BERT-style masked language model on the D3PM's backbone); stored in
+   * the order they are trained.
+   */
+  models: string;
   /** Number of seeds (0..seeds−1). */
   seeds: number;
   /** tfjs backend: auto, tensorflow, webgpu, blas, wasm or cpu. */
@@ -59,7 +71,7 @@ export interface ExperimentConfig {
   steps: number;
   /** Blocks per step. */
   batchSize: number;
-  /** Peak learning rate (of the D3PM, and of the AR model unless `arLr` is set). */
+  /** Peak learning rate (of the D3PM and the MLM, and of the AR model unless `arLr` is set). */
   lr: number;
   /** Peak learning rate of the AR model and its judge (0: the same as `lr`); each model gets its own best. */
   arLr: number;
@@ -136,6 +148,7 @@ function model(name: PresetName) {
 
 const BASE: Omit<ExperimentConfig, "preset"> = {
   seeds: 1,
+  models: "ar,d3pm",
   backend: "auto",
   engine: "auto",
   logEvery: 10,
@@ -422,12 +435,48 @@ export function resolveConfig(
     (config as unknown as Record<string, unknown>)[key] = value;
   }
   validate(config);
+  config.models = modelList(config).join(",");
   return config;
+}
+
+/**
+ * The models of `--models`, in training order.
+ *
+ * @param c The configuration.
+ * @returns The model kinds.
+ * @throws {ConfigError} For an unknown or repeated name, or an empty list.
+ *
+ * @example
+ * ```ts
+ * import { modelList, resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(modelList(resolveConfig()), ["ar", "d3pm"]);
+ * assertEquals(resolveConfig({ models: "mlm, ar,d3pm" }).models, "ar,d3pm,mlm");
+ * assertThrows(() => resolveConfig({ models: "ar,bert" }), Error, "distinct models from ar, d3pm, mlm");
+ * ```
+ */
+export function modelList(c: ExperimentConfig): ModelKind[] {
+  const names = c.models.split(",").map((s) => s.trim());
+  const accepted = MODEL_KINDS as readonly string[];
+  const bad = names.find((n) => !accepted.includes(n));
+  if (bad !== undefined || names.length !== new Set(names).size) {
+    throw new ConfigError(
+      `Option --models must be a comma-separated list of distinct models from ${
+        accepted.join(", ")
+      }, got "${c.models}"`,
+    );
+  }
+  return MODEL_KINDS.filter((k) => names.includes(k));
 }
 
 function validate(c: ExperimentConfig): void {
   validateKinds(c);
   validateRanges(c);
+  if (c.judge === "self" && !modelList(c).includes("ar")) {
+    throw new ConfigError(
+      `Option --judge self needs the AR model in --models (got "${c.models}"): use --judge auto, or add ar`,
+    );
+  }
 }
 
 /** Choices and integer options. */

@@ -26,6 +26,8 @@ export {
   ConfigError,
   type ExperimentConfig,
   genStepList,
+  MODEL_KINDS,
+  modelList,
   type PresetName,
   PRESETS,
   resolveConfig,
@@ -36,6 +38,8 @@ export {
   type D3pmResult,
   type DataFacts,
   type ExperimentResult,
+  type InfillFigures,
+  type MlmResult,
   type ModelResult,
   type ResultBase,
   runExperiment,
@@ -52,7 +56,8 @@ export {
 
 /** One line per option for `--help`. */
 const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
-  seeds: "seeds 0..N−1, each a fresh pair of models",
+  models: "contestants: ar, d3pm, mlm (BERT objective, D3PM's backbone)",
+  seeds: "seeds 0..N−1, each a fresh set of models",
   backend: "tfjs backend: auto, tensorflow, webgpu, blas, wasm, cpu",
   engine: "training engine: auto (fused WebGPU on a real GPU), tfjs, webgpu",
   logEvery: "steps between loss readings on the fused engine",
@@ -67,7 +72,7 @@ const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   timeConditioning: "condition the denoiser on t (adaLN)",
   steps: "optimiser steps per model (tokens matched)",
   batchSize: "blocks per step",
-  lr: "peak learning rate (D3PM; AR too unless --ar-lr)",
+  lr: "peak learning rate (D3PM, MLM; AR too unless --ar-lr)",
   arLr: "peak learning rate of the AR model and judge (0: --lr)",
   emaDecay: "EMA of the evaluated weights (0: none)",
   diffusionLoss: "mdlm (continuous) or d3pm (discrete hybrid)",
@@ -105,7 +110,8 @@ token budgets; evaluates both (NLL, bits per token, perplexity, bits per byte �
 diffusion figures are ELBO upper bounds, with an exact discrete-time bound on a
 subset), measures generation speed (batches/s and tokens/s at batch size 4) and
 sample quality (generative perplexity under the AR model, with entropy), and
-infilling; across seeds. Writes a run folder: config.json, metrics.jsonl,
+infilling; across seeds. --models ar,d3pm,mlm adds a BERT-style masked language
+model on the D3PM's backbone, evaluated on the same tasks. Writes a run folder: config.json, metrics.jsonl,
 checkpoints (safetensors), samples.txt, results.json, report.md, loss.svg and
 speed_quality.svg.
 
@@ -123,6 +129,7 @@ ${rows.join("\n")}
 Examples:
   deno task experiment
   deno task experiment --preset small --seeds 3 --out runs/small
+  deno task experiment --models ar,d3pm,mlm --seeds 2 --out runs/tiny-mlm
   deno task experiment --preset paper --data ~/wikitext-103 --backend webgpu
   deno task experiment --out runs/latest --resume   # continue after an interruption
   deno task experiment --force                      # start afresh; the old run is moved aside
@@ -195,11 +202,11 @@ if (import.meta.main) {
       Deno.exit(0);
     }
     config = resolveConfig(overrides);
-    const out = config.out;
+    const out = config.out, models = config.models;
     // Ctrl-C: say where the work is and how to continue it.
     Deno.addSignalListener("SIGINT", () => {
       console.error(
-        `\ninterrupted: checkpoints are in ${out}/seed-*/{ar,d3pm}/checkpoint.safetensors; continue with: deno task experiment ${
+        `\ninterrupted: checkpoints are in ${out}/seed-*/{${models}}/checkpoint.safetensors; continue with: deno task experiment ${
           Deno.args.filter((a) => a !== "--resume" && a !== "--force").join(" ")
         } --resume`,
       );

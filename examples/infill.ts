@@ -1,5 +1,5 @@
 /**
- * `deno task infill`: fill the blanks of a text with a trained D3PM, showing
+ * `deno task infill`: fill the blanks of a text with a trained D3PM (or MLM), showing
  * the denoising steps on the terminal.
  *
  * @module
@@ -17,16 +17,18 @@ import {
 
 const HELP = `deno task infill --text "TEXT" [options]
 
-Fills the blanks of TEXT with the D3PM of a finished run. Write a blank as
+Fills the blanks of TEXT with the D3PM (or the MLM) of a finished run. Write a blank as
 [MASK] (one token) or [MASK*N] (N tokens). The text must fit in the model's
 context (tokens beyond it are an error).
 
 Options:
   --text TEXT        the text with blanks (required)
   --run DIR          the run folder (default runs/latest)
+  --model NAME       d3pm (default) or mlm (a run with --models …,mlm)
   --seed N           which seed's model (default 0)
   --steps N          denoising steps (default min(64, T))
-  --strategy NAME    ancestral (default) or confidence
+  --strategy NAME    ancestral or confidence (default: ancestral for the
+                     D3PM, confidence for the MLM)
   --rng N            random seed of the sampler (default 0)
   --engine NAME      tfjs (default), webgpu (the fused engine: the whole
                      sampler on the GPU, one sync per sample, no
@@ -38,7 +40,16 @@ Example:
   deno task infill --text " = Robert Boulter = \\n Robert Boulter is an English [MASK*3] actor ."
 `;
 
-const STRINGS = ["text", "run", "seed", "steps", "strategy", "rng", "engine"];
+const STRINGS = [
+  "text",
+  "run",
+  "model",
+  "seed",
+  "steps",
+  "strategy",
+  "rng",
+  "engine",
+];
 
 if (import.meta.main) {
   try {
@@ -53,11 +64,9 @@ if (import.meta.main) {
         'Option --text is required, e.g. --text "The [MASK*2] of France"',
       );
     }
-    const strategy = strategyOf(parsed);
-    const { config, tokenizer, model, process } = await openRun(
-      parsed,
-      "d3pm",
-    );
+    const kind = parsed.choice("model", ["d3pm", "mlm"] as const, "d3pm");
+    const strategy = strategyOf(parsed, kind);
+    const { config, tokenizer, model, process } = await openRun(parsed, kind);
     const mask = process.spec.maskId;
     const text = String(args.text).replace(/\\n/g, "\n");
     const ids: number[] = [];

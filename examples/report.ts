@@ -12,25 +12,48 @@ import {
   summarize,
 } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
-import type { D3pmResult, ExperimentResult, ModelResult } from "./results.ts";
+import type {
+  D3pmResult,
+  ExperimentResult,
+  MlmResult,
+  ModelResult,
+} from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
 
 const THESIS =
   "Thesis (WikiText-103, 124M parameters, GPT-2 tokens): AR BPT 4.60; D3PM BPT mean 8.06, best 5.72, " +
   "range 5.72–9.41; generation 1.68 (AR) vs 3.97 (D3PM) batches/s at batch size 4.";
 
-const NAME = { ar: "AR (causal)", d3pm: "D3PM (absorbing, MDLM loss)" };
+const NAME = {
+  ar: "AR (causal)",
+  d3pm: "D3PM (absorbing, MDLM loss)",
+  mlm: "MLM (BERT objective, D3PM bound)",
+};
+const SHORT = { ar: "AR", d3pm: "D3PM", mlm: "MLM" };
 
 const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
+/** The validation figure is a bound for the D3PM only (the MLM's is its own loss). */
+const vle = (m: ModelResult) => (m.model === "d3pm" ? "≤ " : "");
 
 function d3pmResults(r: ExperimentResult): D3pmResult[] {
   return r.results.filter((m): m is D3pmResult => m.model === "d3pm");
 }
 
+function mlmResults(r: ExperimentResult): MlmResult[] {
+  return r.results.filter((m): m is MlmResult => m.model === "mlm");
+}
+
+/** The model kinds of a run, in training order. */
+function kindsOf(r: ExperimentResult): ModelResult["model"][] {
+  return (["ar", "d3pm", "mlm"] as const).filter((k) =>
+    r.results.some((m) => m.model === k)
+  );
+}
+
 function header(r: ExperimentResult): string {
   const c = r.config, d = r.data;
   const tokens = c.steps * c.batchSize * c.blockLength;
-  return `# AR vs D3PM — ${c.preset} preset
+  return `# ${kindsOf(r).map((k) => SHORT[k]).join(" vs ")} — ${c.preset} preset
 
 Command: \`${r.command}\` (full configuration in \`config.json\`).
 Backend: ${r.backend}. Training engine: ${r.engine}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
@@ -48,6 +71,14 @@ ${
 (${tokens} tokens) per model, matched. The run took ${
     fixed(r.seconds / 60, 1)
   } minutes.`;
+}
+
+/** Which unmasking models generated at how many steps, e.g. "; D3PM and MLM at 64 steps". */
+function unmaskingSteps(r: ExperimentResult): string {
+  const who = kindsOf(r).filter((k) => k !== "ar").map((k) => SHORT[k]);
+  const steps = d3pmResults(r)[0]?.curve.at(-1)?.steps ??
+    mlmResults(r)[0]?.genSteps;
+  return who.length ? `; ${who.join(" and ")} at ${steps} steps` : "";
 }
 
 function likelihoodSection(r: ExperimentResult): string {
@@ -86,24 +117,28 @@ function likelihoodSection(r: ExperimentResult): string {
 
 D3PM figures are upper bounds (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples}
 draw(s) per test block); AR figures are exact. BPT = NLL / ln 2, PPL = e^NLL. AR scores tokens 2..L of each
-test block, D3PM all L. Speed: generating ${genBatches} batches of ${c.genBatch} × ${c.blockLength} tokens
+test block, D3PM all L.${
+    mlmResults(r).length
+      ? " The MLM's figures are the same bound (the same draws) with the MLM as the denoiser: valid, but loose — it was trained at one masking rate, the bound asks about all of them. It generates by confidence unmasking."
+      : ""
+  } Speed: generating ${genBatches} batches of ${c.genBatch} × ${c.blockLength} tokens
 (${generated} tokens${
     generated < 100000
       ? "; the thesis generates 100K — this preset generates fewer to fit its time"
       : ""
-  }); D3PM at ${d3pmResults(r)[0]?.curve.at(-1)?.steps ?? "?"} steps.
+  })${unmaskingSteps(r)}.
 
 ${perSeed}`;
 }
 
 function seedSection(r: ExperimentResult): string {
-  const rows = (["ar", "d3pm"] as const).map((kind) => {
+  const rows = kindsOf(r).map((kind) => {
     const ms = r.results.filter((m) => m.model === kind);
     const bpt = summarize(ms.map((m) => m.test.bpt));
     const speed = summarize(ms.map((m) => m.generation.speed.batchesPerSecond));
-    const p = kind === "d3pm" ? "≤ " : "";
+    const p = kind === "ar" ? "" : "≤ ";
     return [
-      kind === "ar" ? "AR" : "D3PM",
+      SHORT[kind],
       bpt.n,
       `${p}${fixed(bpt.mean)} ± ${fixed(bpt.sd)}`,
       `${p}${fixed(bpt.min)}`,
@@ -111,16 +146,19 @@ function seedSection(r: ExperimentResult): string {
       fixed(speed.mean, 3),
     ];
   });
-  const sd = (kind: "ar" | "d3pm") =>
+  const sd = (kind: ModelResult["model"]) =>
     summarize(
       r.results.filter((m) => m.model === kind).map((m) => m.test.bpt),
     ).sd;
-  const stability = r.config.seeds > 1
+  const both = kindsOf(r).includes("ar") && kindsOf(r).includes("d3pm");
+  const stability = r.config.seeds > 1 && both
     ? `Stability: the sd of test BPT across ${r.config.seeds} seeds is ${
       fixed(sd("ar"), 3)
     } for the AR model and ${fixed(sd("d3pm"), 3)} for the D3PM (${
       fixed(sd("d3pm") / Math.max(sd("ar"), 1e-9), 1)
     }× the AR's); the thesis's D3PM ranged over 3.7 BPT.`
+    : r.config.seeds > 1
+    ? `Across ${r.config.seeds} seeds:`
     : "One seed: run with --seeds N for the stability of these figures.";
   return `## Across seeds
 
@@ -192,6 +230,15 @@ function curveSection(r: ExperimentResult): string {
       fixed(p.entropy, 2),
     ])
   );
+  const mlmRows = mlmResults(r).map((m) => [
+    m.seed,
+    `MLM ${m.genSteps} (confidence)`,
+    fixed(m.generation.speed.forwardPassesPerBatch, 1),
+    fixed(m.generation.speed.batchesPerSecond, 3),
+    fixed(m.generation.speed.tokensPerSecond, 0),
+    fixed(m.generation.genPpl, 1),
+    fixed(m.generation.entropy, 2),
+  ]);
   return `## Speed vs quality
 
 Generative perplexity of samples under the judge (lower is better; ${r.judge}) is shown with the samples'
@@ -206,22 +253,25 @@ ${
       "tokens/s",
       "gen PPL",
       "entropy",
-    ], [...arRows, ...d3Rows])
+    ], [...arRows, ...d3Rows, ...mlmRows])
   }
 
 ![speed vs quality](speed_quality.svg)`;
 }
 
 function infillAndTraining(r: ExperimentResult): string {
+  const mlm = mlmResults(r).length > 0;
   const infill = markdownTable(
     [
+      "Model",
       "Seed",
       "hidden (asked)",
       "hidden (actual)",
       "exact-match accuracy",
       "NLL of hidden tokens (nats)",
     ],
-    d3pmResults(r).map((m) => [
+    [...d3pmResults(r), ...mlmResults(r)].map((m) => [
+      SHORT[m.model],
       m.seed,
       `${fixed(100 * m.infill.fraction, 0)}%`,
       `${m.infill.hidden} (${fixed(100 * m.infill.hiddenFraction, 1)}%)`,
@@ -248,13 +298,22 @@ function infillAndTraining(r: ExperimentResult): string {
         fixed(m.training.seconds, 0),
         fixed(m.training.tokens / m.training.seconds, 0),
         fixed(m.training.lastLoss, 3),
-        v ? `${le(m)}${fixed(v.final, 3)}` : "–",
-        v ? `${le(m)}${fixed(v.best, 3)} (${v.bestStep})` : "–",
+        v ? `${vle(m)}${fixed(v.final, 3)}` : "–",
+        v ? `${vle(m)}${fixed(v.best, 3)} (${v.bestStep})` : "–",
         v?.kept === "best" ? "best validation" : "last step",
       ];
     }),
   );
-  return `## Infilling (D3PM)
+  return `## Infilling (D3PM${mlm ? " and MLM" : ""})
+
+The first ${
+    Math.min(8, r.config.evalBlocks || 8)
+  } test blocks, each token hidden with the asked probability, filled in by the ancestral sampler at
+the largest step count; the NLL is one pass on the blanks.${
+    mlm
+      ? " The D3PM and the MLM are given the same blanks and the same random numbers: only the network differs."
+      : ""
+  }
 
 ${infill}
 
@@ -266,7 +325,11 @@ Seconds and tokens/s count every session of a resumed run.${
       : ""
   } Validation: nats per token on the first
 ${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps (the D3PM's bound with one
-fixed set of draws, the same at every validation); "evaluated" says which weights the test figures use
+fixed set of draws, the same at every validation${
+    mlm
+      ? "; the MLM's own loss, nats per masked token, with fixed masks — not comparable with the others"
+      : ""
+  }); "evaluated" says which weights the test figures use
 (\`--keep\`).
 
 ![loss curves](loss.svg)
@@ -275,6 +338,68 @@ ${training}
 
 Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
 `;
+}
+
+/**
+ * AR, D3PM and MLM side by side, mean ± sd across seeds: the MLM's answer to
+ * how a one-rate masked model compares with the diffusion model.
+ */
+function threeWaySection(r: ExperimentResult): string {
+  const kinds = kindsOf(r);
+  if (!kinds.includes("mlm")) return "";
+  const ms = (k: ModelResult["model"]) =>
+    r.results.filter((m) => m.model === k);
+  const stat = (xs: number[], digits: number, prefix = "") => {
+    if (xs.length === 0) return "–";
+    const s = summarize(xs);
+    return `${prefix}${fixed(s.mean, digits)}${
+      s.n > 1 ? ` ± ${fixed(s.sd, digits)}` : ""
+    }`;
+  };
+  const infillOf = (m: ModelResult) => m.model === "ar" ? undefined : m.infill;
+  const rows = kinds.map((k) => {
+    const list = ms(k);
+    const fills = list.map(infillOf).filter((x) => x !== undefined);
+    const mlm = list.filter((m): m is MlmResult => m.model === "mlm");
+    return [
+      SHORT[k],
+      list.length,
+      stat(fills.map((f) => f.accuracy), 3),
+      stat(fills.map((f) => f.nll), 2),
+      stat(list.map((m) => m.generation.genPpl), 0),
+      stat(list.map((m) => m.generation.entropy), 2),
+      stat(list.map((m) => m.test.nll), 2, k === "ar" ? "" : "≤ "),
+      stat(mlm.map((m) => m.pll.nats), 2),
+    ];
+  });
+  const steps = d3pmResults(r)[0]?.curve.at(-1)?.steps ??
+    mlmResults(r)[0]?.genSteps;
+  return `## AR, D3PM and MLM (mean ± sd across seeds)
+
+Infilling: ${
+    fixed(100 * r.config.infillFraction, 0)
+  }% of the first test blocks hidden; the D3PM and the MLM fill the same blanks (the AR model does
+not infill). Generation: gen PPL under the judge and per-sample entropy; AR left to right, D3PM ancestral and MLM
+confidence unmasking, both at ${steps} steps. Likelihood (NLL, nats per token): exact for AR; for the D3PM and the
+MLM the same continuous bound (the same draws), with the network as the denoiser — for the MLM valid but loose, as
+it was trained at one masking rate (${
+    fixed(100 * (mlmResults(r)[0]?.rate ?? 0.15), 0)
+  }%) and the bound asks about every rate. PLL: minus the MLM's
+pseudo-log-likelihood per token (each token masked alone) — **not a likelihood**, no bound on one, and not comparable
+with the NLL column.
+
+${
+    markdownTable([
+      "Model",
+      "seeds",
+      "infill exact-match",
+      "infill NLL (nats)",
+      "gen PPL (judge)",
+      "entropy",
+      "NLL (nats; ≤: bound)",
+      "PLL (not a likelihood)",
+    ], rows)
+  }`;
 }
 
 /**
@@ -314,6 +439,12 @@ function speedQualitySeries(r: ExperimentResult): Series[] {
       [p.speed.tokensPerSecond, p.genPpl] as [number, number]
     ),
   }));
+  for (const m of mlmResults(r)) {
+    sq.push({
+      name: `MLM seed ${m.seed}`,
+      points: [[m.generation.speed.tokensPerSecond, m.generation.genPpl]],
+    });
+  }
   for (const m of r.results.filter((m) => m.model === "ar")) {
     sq.push({
       name: `AR seed ${m.seed}`,
@@ -366,16 +497,17 @@ export async function writeReport(
     header(r),
     likelihoodSection(r),
     seedSection(r),
+    threeWaySection(r),
     exactSection(r),
     curveSection(r),
     infillAndTraining(r),
-  ].join("\n\n");
+  ].filter((x) => x !== "").join("\n\n");
   await Deno.writeTextFile(`${folder.dir}/report.md`, md);
   await Deno.writeTextFile(
     `${folder.dir}/loss.svg`,
     lineChart(await lossSeries(folder.metricsPath), {
       title:
-        "Training loss and validation (AR: NLL; D3PM: bound), nats per token",
+        "Training loss and validation (AR: NLL; D3PM: bound; MLM: masked loss), nats per token",
       xLabel: "step",
       yLabel: "loss (nats/token)",
     }),

@@ -45,7 +45,7 @@ export interface ResultBase {
   parameters: number;
   /** Training. */
   training: TrainingFigures;
-  /** Test likelihood (a bound for the D3PM: the Monte-Carlo continuous ELBO). */
+  /** Test likelihood (a bound for the D3PM and the MLM: the Monte-Carlo continuous ELBO). */
   test: LikelihoodFigures;
   /** Generation at the reported setting (D3PM: its largest step count). */
   generation: SpeedQuality;
@@ -68,18 +68,50 @@ export interface D3pmResult extends ResultBase {
   exact?: LikelihoodFigures & { rows: number };
   /** Speed and quality at each step count. */
   curve: (SpeedQuality & { steps: number })[];
-  /** Infilling: the fraction asked for and the fraction actually hidden. */
-  infill: {
-    fraction: number;
-    hiddenFraction: number;
-    accuracy: number;
-    nll: number;
-    hidden: number;
-  };
+  /** Infilling. */
+  infill: InfillFigures;
+}
+
+/**
+ * Infilling of the first test blocks: the fraction asked for and the
+ * fraction actually hidden, exact-match accuracy of the filled tokens, and
+ * the NLL of the hidden tokens in one pass.
+ */
+export interface InfillFigures {
+  /** Probability with which each token was hidden. */
+  fraction: number;
+  /** Fraction of the tokens actually hidden. */
+  hiddenFraction: number;
+  /** Fraction of hidden tokens filled in exactly. */
+  accuracy: number;
+  /** Nats per hidden token, one pass on the blanks. */
+  nll: number;
+  /** Tokens hidden. */
+  hidden: number;
+}
+
+/**
+ * The masked language model's figures. `test` is the D3PM bound with the
+ * MLM as the denoiser: valid but loose (it was trained at one masking rate).
+ */
+export interface MlmResult extends ResultBase {
+  /** Discriminant. */
+  model: "mlm";
+  /** Its training masking rate. */
+  rate: number;
+  /**
+   * Minus the pseudo-log-likelihood, nats per token, on the first `rows`
+   * test blocks: not a likelihood, and no bound on one.
+   */
+  pll: { nats: number; stderr: number; tokens: number; rows: number };
+  /** Unmasking steps of the generation (confidence unmasking). */
+  genSteps: number;
+  /** Infilling: the same positions, draws and sampler as the D3PM's. */
+  infill: InfillFigures;
 }
 
 /** Figures of one model and seed. */
-export type ModelResult = ArResult | D3pmResult;
+export type ModelResult = ArResult | D3pmResult | MlmResult;
 
 /** Corpus facts for the report. */
 export interface DataFacts {

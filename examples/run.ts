@@ -1,5 +1,6 @@
 /**
- * The whole comparison, as a function: data → train each contestant with a
+ * The whole comparison, as a function: data → train each contestant (AR,
+ * D3PM, and with `--models` an MLM) with a
  * matched token budget → evaluate → a run folder with `config.json`,
  * `metrics.jsonl`, models, `samples.txt`, `results.json`, `report.md` and
  * SVG plots. The pieces: `RunFolder` (paths and rules), `prepareData`, one
@@ -11,11 +12,11 @@ import { initBackend } from "@d3pm/backend";
 import { prng, writeFileAtomic } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import type { Transformer } from "@d3pm/transformer";
-import type { ExperimentConfig } from "./config.ts";
+import { type ExperimentConfig, modelList } from "./config.ts";
 import { prepareData, type RunData } from "./_data.ts";
 import {
-  arContestant,
-  d3pmContestant,
+  type AnyContestant,
+  contestantOf,
   type EvalContext,
   parameterTotal,
   trainContestant,
@@ -145,58 +146,82 @@ interface SeedContext {
   progress: boolean;
 }
 
-/** Train both models of one seed, evaluate them, append their samples. */
+/** Train the models of one seed, evaluate them, append their samples. */
 async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
   const { config, data, folder } = run;
-  const ar = arContestant(config, data), d3pm = d3pmContestant(config, data);
+  const contestants = modelList(config).map((k) =>
+    contestantOf(k, config, data)
+  );
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
     [];
   const evals: EvalModel[] = [];
   try {
-    for (const c of [ar, d3pm]) {
+    for (const c of contestants) {
       trained.push(await trainContestant(c, seed, { ...run, metrics }));
     }
     run.log(`seed ${seed}: evaluating`);
-    const arModel = trained[0].model;
     const ctx: EvalContext = {
       config,
       data,
       rng: prng(10_000 + seed),
-      judge: run.judge?.score ?? ((x0) => ar.process.score(arModel, x0)),
+      judge: run.judge?.score ?? selfJudge(contestants, trained),
     };
-    // On the fused engine's runs, evaluation and generation run there too.
-    for (const t of trained) {
-      evals.push(await evaluationModel(t.model, run.engine));
-    }
-    const arEval = await ar.evaluate(evals[0], ctx);
-    const d3Eval = await d3pm.evaluate(evals[1], ctx);
-    const common = (i: number) => ({
-      seed,
-      parameters: parameterTotal(trained[i].model),
-      training: trained[i].training,
-    });
-    const results: ModelResult[] = [
-      { ...arEval.result, ...common(0) },
-      { ...d3Eval.result, ...common(1) },
-    ];
-    const steps = d3Eval.result.curve.at(-1)?.steps;
+    const results: ModelResult[] = [];
+    const shown: string[] = [];
     const show = (label: string, ids: Int32Array) =>
       formatSamples(label, ids, {
         length: config.blockLength,
         count: config.samples,
         decode: (x) => data.tokenizer.decode(x),
       });
+    for (const [i, c] of contestants.entries()) {
+      const { model, training } = trained[i];
+      // On the fused engine's runs, evaluation and generation run there too.
+      evals.push(await evaluationModel(model, run.engine));
+      const { result, samples } = await c.evaluate(evals[i], ctx);
+      const full = {
+        ...result,
+        seed,
+        parameters: parameterTotal(model),
+        training,
+      } as ModelResult;
+      results.push(full);
+      shown.push(show(sampleLabel(full), samples));
+    }
     await Deno.writeTextFile(
       folder.samplesPath,
-      `=== seed ${seed} ===\n${show("AR", arEval.samples)}\n${
-        show(`D3PM (${steps} steps)`, d3Eval.samples)
-      }\n`,
+      `=== seed ${seed} ===\n${shown.join("\n")}\n`,
       { append: seed > 0 },
     );
     return results;
   } finally {
     for (const m of evals) if (m instanceof WebGpuTransformer) m.dispose();
     for (const t of trained) t.model.dispose();
+  }
+}
+
+/** `--judge self`: the seed's own AR model scores the samples (config validation ensures it is trained). */
+function selfJudge(
+  contestants: AnyContestant[],
+  trained: { model: Transformer }[],
+): EvalContext["judge"] {
+  const i = contestants.findIndex((c) => c.kind === "ar");
+  const ar = contestants[i];
+  if (ar?.kind !== "ar") {
+    throw new Error("--judge self needs the AR model in --models");
+  }
+  return (x0) => ar.process.score(trained[i].model, x0);
+}
+
+/** How samples of a model are labelled in samples.txt. */
+function sampleLabel(m: ModelResult): string {
+  switch (m.model) {
+    case "ar":
+      return "AR";
+    case "d3pm":
+      return `D3PM (${m.curve.at(-1)?.steps} steps)`;
+    case "mlm":
+      return `MLM (confidence unmasking, ${m.genSteps} steps)`;
   }
 }

@@ -8,7 +8,7 @@
  * <out>/config.json          the resolved configuration (written atomically, once the run starts)
  * <out>/metrics.jsonl        per-step training metrics (append-only)
  * <out>/tokenizer.json       the BPE the run trained (bpe tokenizer only)
- * <out>/seed-<s>/<kind>/     model.safetensors + config.json, process.json, checkpoint.safetensors
+ * <out>/seed-<s>/<kind>/     (ar, d3pm, mlm) model.safetensors + config.json, process.json, checkpoint.safetensors
  * <out>/samples.txt, results.json, report.md, loss.svg, speed_quality.svg
  * ```
  *
@@ -19,11 +19,11 @@ import {
   ConfigError,
   type ExperimentConfig,
   kebab,
+  type ModelKind,
   RESUMABLE_KEYS,
 } from "./config.ts";
 
-/** Which model of a run. */
-export type ModelKind = "ar" | "d3pm";
+export type { ModelKind } from "./config.ts";
 
 /**
  * The paths of one run and its rules.
@@ -87,7 +87,7 @@ export class RunFolder {
    * A model's folder.
    *
    * @param seed The seed.
-   * @param kind `ar` or `d3pm`.
+   * @param kind `ar`, `d3pm` or `mlm`.
    * @returns Its path.
    */
   modelDir(seed: number, kind: ModelKind): string {
@@ -97,7 +97,7 @@ export class RunFolder {
    * A model's training checkpoint.
    *
    * @param seed The seed.
-   * @param kind `ar` or `d3pm`.
+   * @param kind `ar`, `d3pm` or `mlm`.
    * @returns Its path.
    */
   checkpointPath(seed: number, kind: ModelKind): string {
@@ -107,7 +107,7 @@ export class RunFolder {
    * A model's process description (`process.toJSON()`).
    *
    * @param seed The seed.
-   * @param kind `ar` or `d3pm`.
+   * @param kind `ar`, `d3pm` or `mlm`.
    * @returns Its path.
    */
   processPath(seed: number, kind: ModelKind): string {

@@ -18,14 +18,15 @@ import {
 const HELP = `deno task sample [options]
 
 Generates from the models of a finished run (deno task experiment). For the
-D3PM, prints the sequence as it is denoised (░ = still masked).
+D3PM and the MLM, prints the sequence as it is unmasked (░ = still masked).
 
 Options:
   --run DIR          the run folder (default runs/latest)
-  --model NAME       d3pm (default) or ar
+  --model NAME       d3pm (default), ar, or mlm (a run with --models …,mlm)
   --seed N           which seed's models (default 0)
-  --steps N          D3PM denoising steps (default min(64, T))
-  --strategy NAME    ancestral (default) or confidence
+  --steps N          D3PM/MLM unmasking steps (default min(64, T))
+  --strategy NAME    ancestral or confidence (default: ancestral for the
+                     D3PM, confidence for the MLM)
   --count N          samples (default 1)
   --temperature X    softmax temperature (default 1)
   --top-p X          nucleus sampling (default 1)
@@ -60,8 +61,8 @@ if (import.meta.main) {
       HELP,
     );
     const { quiet, num, choice } = parsed;
-    const kind = choice("model", ["d3pm", "ar"] as const, "d3pm");
-    const strategy = strategyOf(parsed);
+    const kind = choice("model", ["d3pm", "ar", "mlm"] as const, "d3pm");
+    const strategy = strategyOf(parsed, kind);
     const rng = prng(num("rng", 0));
     const count = num("count", 1);
     const opts = { temperature: num("temperature", 1), topP: num("top-p", 1) };
@@ -81,7 +82,7 @@ if (import.meta.main) {
     } else {
       const { config, tokenizer, model, process } = await openRun(
         parsed,
-        "d3pm",
+        kind,
       );
       const mask = process.spec.maskId;
       const steps = num("steps", Math.min(64, process.spec.steps));
