@@ -223,6 +223,19 @@ interface MaskedPlan {
 const USAGE_STORAGE = 0x80 | 0x08 | 0x04; // STORAGE | COPY_DST | COPY_SRC
 const FORWARD_PLANS = 4;
 
+// Record prepared dispatches into a compute pass; returns how many.
+function dispatchAll(
+  pass: GPUComputePassEncoder,
+  list: readonly Dispatch[],
+): number {
+  for (const d of list) {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.x, d.y);
+  }
+  return list.length;
+}
+
 function fail(message: string): never {
   throw new RangeError(`WebGpuTransformer: ${message}`);
 }
@@ -631,14 +644,7 @@ export class WebGpuTransformer
     const start = performance.now();
     const pass = encoder.beginComputePass();
     let count = 0;
-    for (const name of names) {
-      for (const d of plan.lists.get(name)!) {
-        pass.setPipeline(d.pipeline);
-        pass.setBindGroup(0, d.bindGroup);
-        pass.dispatchWorkgroups(d.x, d.y);
-        count++;
-      }
-    }
+    for (const name of names) count += dispatchAll(pass, plan.lists.get(name)!);
     pass.end();
     this.#counters.encodeMs += performance.now() - start;
     this.#counters.dispatches += count;
@@ -1461,22 +1467,14 @@ export class WebGpuTransformer
             );
           }
           const pass = encoder.beginComputePass();
-          const direct = (list: Dispatch[]) => {
-            for (const d of list) {
-              pass.setPipeline(d.pipeline);
-              pass.setBindGroup(0, d.bindGroup);
-              pass.dispatchWorkgroups(d.x, d.y);
-              count++;
-            }
-          };
-          direct(lists.get(`gate:${bi}:${k}`)!);
+          count += dispatchAll(pass, lists.get(`gate:${bi}:${k}`)!);
           mp.gated.forEach((d, i) => {
             pass.setPipeline(d.pipeline);
             pass.setBindGroup(0, d.bindGroup);
             pass.dispatchWorkgroupsIndirect(mp.args, 12 * i);
             count++;
           });
-          direct(lists.get(`draw:${bi}:${k}`)!);
+          count += dispatchAll(pass, lists.get(`draw:${bi}:${k}`)!);
           pass.end();
         }
       });
@@ -1611,14 +1609,9 @@ export class WebGpuTransformer
       const commit = plan.lists.get("commit")!;
       let count = 0;
       for (let i = 1; i < l; i++) {
-        for (
-          const d of [...stepList, ...(draws?.[i - 1] ?? greedy), ...commit]
-        ) {
-          pass.setPipeline(d.pipeline);
-          pass.setBindGroup(0, d.bindGroup);
-          pass.dispatchWorkgroups(d.x, d.y);
-          count++;
-        }
+        count += dispatchAll(pass, stepList);
+        count += dispatchAll(pass, draws?.[i - 1] ?? greedy);
+        count += dispatchAll(pass, commit);
       }
       pass.end();
       this.#counters.encodeMs += performance.now() - start0;
