@@ -67,6 +67,11 @@ export async function prepareData(
   folder: RunFolder,
   log: (line: string) => void,
 ): Promise<RunData> {
+  if (config.preset === "paper" && !config.data) {
+    log(
+      "note: the paper preset is meant for WikiText-103 (--data DIR); without it, the embedded WikiText-2 is used",
+    );
+  }
   // The train split is hashed once: it keys both the BPE and the token cache.
   const trainSource = await source(config, "train");
   const trainSha256 = await sha256OfSource(trainSource);

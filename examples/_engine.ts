@@ -140,3 +140,8 @@ export async function evaluationModel(
     device: engine.device,
   });
 }
+
+/** Dispose what {@linkcode evaluationModel} made (never the tfjs model). */
+export function releaseEvaluationModel(model: EvalModel): void {
+  if (model instanceof WebGpuTransformer) model.dispose();
+}

@@ -15,7 +15,12 @@ import {
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 import type { RunData } from "./_data.ts";
 import { RunFolder } from "./run_folder.ts";
-import { modelConfig, peakLr } from "./_contestants.ts";
+import {
+  type AnyContestant,
+  type EvalContext,
+  modelConfig,
+  peakLr,
+} from "./_contestants.ts";
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {
@@ -157,4 +162,17 @@ async function otherRun(
       })`,
     );
   }
+}
+
+/** `--judge self`: the seed's own AR model scores the samples (config validation ensures it is trained). */
+export function selfJudge(
+  contestants: AnyContestant[],
+  trained: { model: Transformer }[],
+): EvalContext["judge"] {
+  const i = contestants.findIndex((c) => c.kind === "ar");
+  const ar = contestants[i];
+  if (ar?.kind !== "ar") {
+    throw new Error("--judge self needs the AR model in --models");
+  }
+  return (x0) => ar.process.score(trained[i].model, x0);
 }

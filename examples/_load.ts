@@ -1,6 +1,10 @@
 // Loading a finished run's tokenizer and models, for the sample and infill CLIs.
-import type { WebGpuTransformer } from "@d3pm/webgpu";
-import { chooseEngine, type EvalModel, evaluationModel } from "./_engine.ts";
+import {
+  chooseEngine,
+  type EvalModel,
+  evaluationModel,
+  releaseEvaluationModel,
+} from "./_engine.ts";
 import { parseArgs } from "@std/cli";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
@@ -101,7 +105,7 @@ export async function toolModel(
     model: evalModel,
     engine: engine.reason,
     dispose() {
-      if (evalModel !== model) (evalModel as WebGpuTransformer).dispose();
+      releaseEvaluationModel(evalModel);
       model.dispose();
       if (engine.kind === "webgpu") engine.device.destroy();
     },

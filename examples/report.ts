@@ -523,3 +523,15 @@ export async function writeReport(
     }),
   );
 }
+
+/** How samples of a model are labelled in samples.txt. */
+export function sampleLabel(m: ModelResult): string {
+  switch (m.model) {
+    case "ar":
+      return "AR";
+    case "d3pm":
+      return `D3PM (${m.curve.at(-1)?.steps} steps)`;
+    case "mlm":
+      return `MLM (confidence unmasking, ${m.genSteps} steps)`;
+  }
+}

@@ -1,10 +1,9 @@
 /**
  * The whole comparison, as a function: data → train each contestant (AR,
- * D3PM, and with `--models` an MLM) with a
- * matched token budget → evaluate → a run folder with `config.json`,
- * `metrics.jsonl`, models, `samples.txt`, `results.json`, `report.md` and
- * SVG plots. The pieces: `RunFolder` (paths and rules), `prepareData`, one
- * contestant per model, `writeReport`.
+ * D3PM, with `--models` an MLM) on a matched token budget → evaluate → a run
+ * folder with `config.json`, `metrics.jsonl`, models, `samples.txt`,
+ * `results.json`, `report.md` and SVG plots. The pieces: `RunFolder`,
+ * `prepareData`, one contestant per model, `writeReport`.
  *
  * @module
  */
@@ -15,7 +14,6 @@ import type { Transformer } from "@d3pm/transformer";
 import { type ExperimentConfig, modelList } from "./config.ts";
 import { prepareData, type RunData } from "./_data.ts";
 import {
-  type AnyContestant,
   contestantOf,
   type EvalContext,
   parameterTotal,
@@ -23,15 +21,15 @@ import {
 } from "./_contestants.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
-import { type Judge, openJudge } from "./_judge.ts";
+import { type Judge, openJudge, selfJudge } from "./_judge.ts";
 import {
   chooseEngine,
   type Engine,
   type EvalModel,
   evaluationModel,
+  releaseEvaluationModel,
 } from "./_engine.ts";
-import { WebGpuTransformer } from "@d3pm/webgpu";
-import { formatSamples, writeReport } from "./report.ts";
+import { formatSamples, sampleLabel, writeReport } from "./report.ts";
 
 export type * from "./results.ts";
 
@@ -85,11 +83,6 @@ export async function runExperiment(
   const backend = await initBackend({ prefer: config.backend }); // prints which and why
   const engine = await chooseEngine(config);
   log(`engine: ${engine.reason}`);
-  if (config.preset === "paper" && !config.data) {
-    log(
-      "note: the paper preset is meant for WikiText-103 (--data DIR); without it, the embedded WikiText-2 is used",
-    );
-  }
   const data = await prepareData(config, folder, log);
   const judge = await openJudge(config, data, log);
   const release = await folder.start(config);
@@ -169,12 +162,6 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     };
     const results: ModelResult[] = [];
     const shown: string[] = [];
-    const show = (label: string, ids: Int32Array) =>
-      formatSamples(label, ids, {
-        length: config.blockLength,
-        count: config.samples,
-        decode: (x) => data.tokenizer.decode(x),
-      });
     for (const [i, c] of contestants.entries()) {
       const { model, training } = trained[i];
       // On the fused engine's runs, evaluation and generation run there too.
@@ -187,7 +174,11 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
         training,
       } as ModelResult;
       results.push(full);
-      shown.push(show(sampleLabel(full), samples));
+      shown.push(formatSamples(sampleLabel(full), samples, {
+        length: config.blockLength,
+        count: config.samples,
+        decode: (x) => data.tokenizer.decode(x),
+      }));
     }
     await Deno.writeTextFile(
       folder.samplesPath,
@@ -196,32 +187,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     );
     return results;
   } finally {
-    for (const m of evals) if (m instanceof WebGpuTransformer) m.dispose();
+    for (const m of evals) releaseEvaluationModel(m);
     for (const t of trained) t.model.dispose();
-  }
-}
-
-/** `--judge self`: the seed's own AR model scores the samples (config validation ensures it is trained). */
-function selfJudge(
-  contestants: AnyContestant[],
-  trained: { model: Transformer }[],
-): EvalContext["judge"] {
-  const i = contestants.findIndex((c) => c.kind === "ar");
-  const ar = contestants[i];
-  if (ar?.kind !== "ar") {
-    throw new Error("--judge self needs the AR model in --models");
-  }
-  return (x0) => ar.process.score(trained[i].model, x0);
-}
-
-/** How samples of a model are labelled in samples.txt. */
-function sampleLabel(m: ModelResult): string {
-  switch (m.model) {
-    case "ar":
-      return "AR";
-    case "d3pm":
-      return `D3PM (${m.curve.at(-1)?.steps} steps)`;
-    case "mlm":
-      return `MLM (confidence unmasking, ${m.genSteps} steps)`;
   }
 }
