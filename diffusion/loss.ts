@@ -19,21 +19,10 @@ import type {
   WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
+import { checkBatch } from "./_batch.ts";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
-
-function checkBatch(x0: TokenBatch): void {
-  const { tokens, batchSize, length } = x0;
-  if (
-    !Number.isInteger(batchSize) || !Number.isInteger(length) ||
-    batchSize < 1 || length < 1 || tokens.length !== batchSize * length
-  ) {
-    throw new RangeError(
-      `Bad token batch: expected batchSize × length = ${batchSize} × ${length} ids, got ${tokens.length}`,
-    );
-  }
-}
 
 /**
  * 1 for tokens that count, 0 for padding.

@@ -30,6 +30,7 @@ import {
   type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
+import { checkBatch } from "./_batch.ts";
 import { ratioEstimate } from "./_ratio.ts";
 import type { InfillOptions, InfillResult } from "./infill.ts";
 import { subsCrossEntropy, tokenWeights } from "./loss.ts";
@@ -173,16 +174,7 @@ export interface MaskedLanguageModel extends GenerativeProcess<LanguageModel> {
 export function maskedLanguageModel(
   spec: MaskedLanguageModelSpec,
 ): MaskedLanguageModel {
-  const s = checkSpec(spec);
-  const diffusion = maskedDiffusion({
-    kind: "masked-diffusion",
-    vocab: s.vocab,
-    maskId: s.maskId,
-    steps: s.steps,
-    schedule: s.schedule,
-    objective: "mdlm",
-    ...(s.padId !== undefined ? { padId: s.padId } : {}),
-  });
+  const { s, diffusion } = checkSpec(spec);
   const { maskId, padId } = s;
   const draws = (x0: TokenBatch, prng: Prng) =>
     bertDraws(x0, { rate: s.rate, maskId, padId, prng });
@@ -332,21 +324,11 @@ function refuseTimeConditioned(model: { timeConditioned: boolean }): void {
   }
 }
 
-function checkBatch(x0: TokenBatch): void {
-  const { tokens, batchSize, length } = x0;
-  if (
-    !Number.isInteger(batchSize) || !Number.isInteger(length) ||
-    batchSize < 1 || length < 1 || tokens.length !== batchSize * length
-  ) {
-    throw new RangeError(
-      `Bad token batch: expected batchSize × length = ${batchSize} × ${length} ids, got ${tokens.length}`,
-    );
-  }
-}
-
 const KEYS = ["kind", "vocab", "maskId", "rate", "padId", "steps", "schedule"];
 
-function checkSpec(spec: MaskedLanguageModelSpec): MaskedLanguageModel["spec"] {
+function checkSpec(
+  spec: MaskedLanguageModelSpec,
+): { s: MaskedLanguageModel["spec"]; diffusion: MaskedDiffusion } {
   const fail = (what: string): never => {
     throw new RangeError(`Invalid masked language model: ${what}`);
   };
@@ -376,7 +358,7 @@ function checkSpec(spec: MaskedLanguageModelSpec): MaskedLanguageModel["spec"] {
   };
   try {
     // The masked diffusion checks vocab, ids, steps and schedule.
-    maskedDiffusion({
+    const diffusion = maskedDiffusion({
       kind: "masked-diffusion",
       vocab: s.vocab,
       maskId: s.maskId,
@@ -385,10 +367,10 @@ function checkSpec(spec: MaskedLanguageModelSpec): MaskedLanguageModel["spec"] {
       objective: "mdlm",
       ...(s.padId !== undefined ? { padId: s.padId } : {}),
     });
+    return { s, diffusion };
   } catch (e) {
-    fail(
+    return fail(
       (e as Error).message.replace("Invalid masked diffusion process: ", ""),
     );
   }
-  return s;
 }

@@ -34,6 +34,23 @@ import {
 } from "./_wgsl.ts";
 import type { IntLayout } from "./_layout.ts";
 
+/**
+ * The one bind-group layout of every kernel: binding 0 a uniform block,
+ * bindings 1–7 storage buffers (see _wgsl.ts).
+ */
+export function kernelLayout(device: GPUDevice): GPUBindGroupLayout {
+  return device.createBindGroupLayout({
+    entries: [
+      { binding: 0, visibility: 4, buffer: { type: "uniform" } },
+      ...[1, 2, 3, 4, 5, 6, 7].map((binding) => ({
+        binding,
+        visibility: 4, // COMPUTE
+        buffer: { type: "storage" as const },
+      })),
+    ],
+  });
+}
+
 /** The engine-wide GPU objects a plan records against. */
 export interface Kit {
   device: GPUDevice;

@@ -35,6 +35,7 @@
 // of topP the GPU may keep one token more or fewer than float64 does.
 
 import { HASH, HEADER } from "./_wgsl.ts";
+import { kernelLayout } from "./_recorder.ts";
 
 /** Threads per row: 256 for large vocabularies, 64 for small ones. */
 export type CategoricalThreads = 64 | 256;
@@ -486,17 +487,7 @@ function pipelineFor(
 ): { layout: GPUBindGroupLayout; pipeline: GPUComputePipeline } {
   let kit = pipelines.get(device);
   if (!kit) {
-    // The engine's layout: a uniform block, then seven storage buffers.
-    const layout = device.createBindGroupLayout({
-      entries: [
-        { binding: 0, visibility: 4, buffer: { type: "uniform" } },
-        ...[1, 2, 3, 4, 5, 6, 7].map((binding) => ({
-          binding,
-          visibility: 4, // COMPUTE
-          buffer: { type: "storage" as const },
-        })),
-      ],
-    });
+    const layout = kernelLayout(device); // the engine's
     kit = { layout, bySource: new Map() };
     pipelines.set(device, kit);
   }

@@ -46,7 +46,12 @@ import {
   ropeTables,
   timeFeatures,
 } from "./_layout.ts";
-import { type Dispatch, type Kit, Recorder } from "./_recorder.ts";
+import {
+  type Dispatch,
+  kernelLayout,
+  type Kit,
+  Recorder,
+} from "./_recorder.ts";
 import {
   recordBackward,
   recordEvaluation,
@@ -336,16 +341,7 @@ export class WebGpuTransformer
     this.#chunkFloats = options.chunkFloats ??
       defaultChunkFloats(device.limits.maxStorageBufferBindingSize);
     this.#table = parameterTable(config);
-    const layout = device.createBindGroupLayout({
-      entries: [
-        { binding: 0, visibility: 4, buffer: { type: "uniform" } },
-        ...[1, 2, 3, 4, 5, 6, 7].map((binding) => ({
-          binding,
-          visibility: 4, // COMPUTE
-          buffer: { type: "storage" as const },
-        })),
-      ],
-    });
+    const layout = kernelLayout(device);
     const pipelineLayout = device.createPipelineLayout({
       bindGroupLayouts: [layout],
     });
@@ -686,6 +682,25 @@ export class WebGpuTransformer
     this.device.queue.submit([encoder.finish()]);
     this.#counters.submitMs += performance.now() - start;
     this.#counters.submits++;
+  }
+
+  // Count an encoded generation's dispatches and host time, submit it and
+  // read `n` ints from `offset` of `buf` (one sync).
+  async #readInts(
+    encoder: GPUCommandEncoder,
+    encoded: { start: number; count: number },
+    buf: GPUBuffer,
+    offset: number,
+    n: number,
+  ): Promise<{ ints: Int32Array; syncs: number }> {
+    this.#counters.encodeMs += performance.now() - encoded.start;
+    this.#counters.dispatches += encoded.count;
+    const before = this.#counters.syncs;
+    const bits = await this.#read(buf, offset * 4, n * 4, encoder);
+    return {
+      ints: new Int32Array(bits.buffer, bits.byteOffset, n),
+      syncs: this.#counters.syncs - before,
+    };
   }
 
   async #read(
@@ -1478,20 +1493,17 @@ export class WebGpuTransformer
           pass.end();
         }
       });
-      this.#counters.encodeMs += performance.now() - start0;
-      this.#counters.dispatches += count;
-      const syncs = this.#counters.syncs;
-      const bits = await this.#read(
+      const { ints: out, syncs } = await this.#readInts(
+        encoder,
+        { start: start0, count },
         plan.intBuf,
         0,
-        (state.passes + 1) * 4,
-        encoder,
+        state.passes + 1,
       );
-      const out = new Int32Array(bits.buffer, bits.byteOffset, bits.length);
       return {
         tokens: out.slice(plan.ints.tokens, plan.ints.tokens + n),
         forwardPasses: out[state.passes],
-        syncs: this.#counters.syncs - syncs,
+        syncs,
       };
     } finally {
       this.#destroy(uniform);
@@ -1614,20 +1626,14 @@ export class WebGpuTransformer
         count += dispatchAll(pass, commit);
       }
       pass.end();
-      this.#counters.encodeMs += performance.now() - start0;
-      this.#counters.dispatches += count;
-      const syncs = this.#counters.syncs;
-      const bits = await this.#read(
-        plan.intBuf,
-        plan.ints.tokens * 4,
-        b * l * 4,
+      const { ints: tokens, syncs } = await this.#readInts(
         encoder,
+        { start: start0, count },
+        plan.intBuf,
+        plan.ints.tokens,
+        b * l,
       );
-      return {
-        tokens: new Int32Array(bits.buffer, bits.byteOffset, b * l),
-        forwardPasses: l - 1,
-        syncs: this.#counters.syncs - syncs,
-      };
+      return { tokens, forwardPasses: l - 1, syncs };
     } finally {
       this.#destroy(uniform);
     }
