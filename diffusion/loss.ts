@@ -23,6 +23,7 @@ import { checkBatch } from "./_batch.ts";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
+import { drawByCount } from "./counts.ts";
 
 /**
  * 1 for tokens that count, 0 for padding.
@@ -170,6 +171,12 @@ export interface MdlmLossOptions {
    * time-conditioned model, which takes one `t` per row.
    */
   perToken?: boolean;
+  /**
+   * One mask count per row instead of one time ({@linkcode drawByCount}):
+   * the same objective in expectation, without the `1/t` weight's heavy
+   * tail (default false; not with `perToken`).
+   */
+  byCount?: boolean;
   /** Padding id: such tokens are never masked and never counted. */
   padId?: number;
   /** Passed to the model (dropout on). Default true. */
@@ -270,6 +277,26 @@ function mdlmDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
   const { batchSize: b, length: l, tokens } = x0;
   const weight = tokenWeights(x0, padId);
   const count = weight.reduce((s, x) => s + x, 0);
+  if (options.byCount) {
+    if (options.perToken) {
+      throw new RangeError(
+        "mdlm loss: byCount draws one mask count per row; it cannot be combined with perToken times",
+      );
+    }
+    const d = drawByCount(x0, schedule, {
+      maskId,
+      prng,
+      padId,
+      antithetic: options.antithetic,
+      tMin: options.tMin ?? 1e-3,
+      tMax: options.tMax ?? 1,
+    });
+    const rowWeight = Float32Array.from(d.weight);
+    for (let i = 0; i < tokens.length; i++) {
+      weight[i] *= rowWeight[Math.floor(i / l)];
+    }
+    return { t: d.t, xt: d.xt, weight, rowWeight, count };
+  }
   const xt = new Int32Array(tokens.length);
   if (options.perToken) {
     const t = sampleTimes(b * l, options);

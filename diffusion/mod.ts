@@ -19,6 +19,7 @@
 export * from "./schedule.ts";
 export * from "./transition.ts";
 export * from "./loss.ts";
+export * from "./counts.ts";
 export * from "./elbo.ts";
 export * from "./sampler.ts";
 export * from "./infill.ts";

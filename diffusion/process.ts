@@ -56,9 +56,15 @@ export interface MaskedDiffusionSpec {
   /**
    * How the `mdlm` loss draws times (training only; bounds always use all of
    * [0, 1]): the range `[min, max]` (default [0.001, 1]; a clipped range is
-   * BD3-LM's variance reduction) and one time per row or per token.
+   * BD3-LM's variance reduction), one time per row or per token, or
+   * (`byCount`) one mask count per row ({@linkcode drawByCount}).
    */
-  times?: { min?: number; max?: number; perToken?: boolean };
+  times?: {
+    min?: number;
+    max?: number;
+    perToken?: boolean;
+    byCount?: boolean;
+  };
 }
 
 /** Options of {@linkcode MaskedDiffusion.bound}. */
@@ -72,6 +78,12 @@ export interface BoundOptions {
   kind?: "continuous" | "exact";
   /** Time draws per row for `continuous` (default 1). */
   samples?: number;
+  /**
+   * How `continuous` draws (default `count`: a mask count per row, no `1/t`
+   * weight, lower variance; `time`: a time per row). Both estimate the same
+   * bound.
+   */
+  draws?: "time" | "count";
 }
 
 /** Options of {@linkcode MaskedDiffusion.sample}: {@linkcode SampleOptions} less what the process fixes. */
@@ -146,7 +158,7 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
  * import * as tf from "@tensorflow/tfjs";
  * import { prng, type LanguageModel, type Tensor2D, type Tensor3D } from "@d3pm/core";
  * import { maskedDiffusion } from "@d3pm/diffusion";
- * import { assert, assertEquals } from "@std/assert";
+ * import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
  * await tf.setBackend("cpu");
  * const process = maskedDiffusion({
  *   kind: "masked-diffusion", vocab: 9, maskId: 8, steps: 100,
@@ -162,7 +174,9 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
  * };
  * const x0 = { tokens: Int32Array.from({ length: 64 }, (_, i) => i % 8), batchSize: 4, length: 16 };
  * const est = await process.bound(uniform, x0, { prng: prng(0), samples: 8 });
- * assert(Math.abs(est.nats - Math.log(8)) < 4 * est.stderr); // uniform over 8 ids
+ * assertAlmostEquals(est.nats, Math.log(8), 1e-6); // uniform over 8 ids: exact by count (f32)
+ * const byTime = await process.bound(uniform, x0, { prng: prng(0), samples: 8, draws: "time" });
+ * assert(Math.abs(byTime.nats - Math.log(8)) < 4 * byTime.stderr); // the same in expectation
  * const out = await process.sample(uniform, { length: 16, steps: 8, prng: prng(1) });
  * assert(!out.tokens.includes(8));
  * ```
@@ -188,6 +202,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         maskId: s.maskId,
         prng: options.prng,
         samples: options.samples,
+        draws: options.draws ?? "count",
         padId,
       })
       : discreteElbo(model, x0, { transition, prng: options.prng, padId });
@@ -209,6 +224,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
           tMin: s.times?.min,
           tMax: s.times?.max,
           perToken: s.times?.perToken,
+          byCount: s.times?.byCount,
         })
         : d3pmLoss(model, batch, { transition, prng, padId, training }),
     lossTerms(batch, { prng }) {
@@ -225,6 +241,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         tMin: s.times?.min,
         tMax: s.times?.max,
         perToken: s.times?.perToken,
+        byCount: s.times?.byCount,
       });
     },
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
@@ -335,8 +352,8 @@ function checkTimes(
     fail("times must be an object");
   }
   for (const k of Object.keys(times)) {
-    if (!["min", "max", "perToken"].includes(k)) {
-      fail(`unknown times key "${k}"; accepted: min, max, perToken`);
+    if (!["min", "max", "perToken", "byCount"].includes(k)) {
+      fail(`unknown times key "${k}"; accepted: min, max, perToken, byCount`);
     }
   }
   const min = times.min ?? 1e-3, max = times.max ?? 1;
@@ -345,5 +362,13 @@ function checkTimes(
   }
   if (times.perToken !== undefined && typeof times.perToken !== "boolean") {
     fail("times.perToken must be true or false");
+  }
+  if (times.byCount !== undefined && typeof times.byCount !== "boolean") {
+    fail("times.byCount must be true or false");
+  }
+  if (times.byCount && times.perToken) {
+    fail(
+      "times.byCount draws one mask count per row; it cannot be combined with perToken",
+    );
   }
 }
