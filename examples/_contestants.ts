@@ -58,6 +58,13 @@ import {
 /** Seed of the D3PM's and the MLM's validation draws (fixed for the whole run). */
 const VALID_DRAWS = 0x5eed;
 
+/**
+ * The test bounds' (t, mask) draws, the same for every seed (common random
+ * numbers): each seed's bound stays an unbiased estimate, and the spread
+ * across seeds measures the models rather than the draws.
+ */
+const TEST_DRAWS = 0x7e57;
+
 /** BERT's masking rate, the MLM's only one. */
 const MLM_RATE = 0.15;
 
@@ -196,7 +203,11 @@ export function arContestant(c: ExperimentConfig, data: RunData) {
 }
 
 /** The D3PM contestant. */
-export function d3pmContestant(c: ExperimentConfig, data: RunData) {
+export function d3pmContestant(
+  c: ExperimentConfig,
+  data: RunData,
+  options: { validDraws?: "time" | "count" } = {},
+) {
   const process = maskedDiffusion({
     kind: "masked-diffusion",
     vocab: data.tokenizer.vocabSize,
@@ -207,7 +218,12 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
     padId: data.specials.pad,
     ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row"
       ? {
-        times: { min: c.tMin, max: c.tMax, perToken: c.timesPer === "token" },
+        times: {
+          min: c.tMin,
+          max: c.tMax,
+          perToken: c.timesPer === "token",
+          ...(c.timesPer === "count" ? { byCount: true } : {}),
+        },
       }
       : {}),
   });
@@ -218,15 +234,16 @@ export function d3pmContestant(c: ExperimentConfig, data: RunData) {
     loss: (model: Transformer, batch: TokenBatch, rng: Prng) =>
       process.loss(model, batch, { prng: rng }),
     /**
-     * The continuous bound on the valid blocks with one fixed set of (t, mask)
-     * draws, the same at every validation: the curve is smooth and its steps
-     * comparable.
+     * The continuous bound on the valid blocks with one fixed set of draws
+     * (by mask count unless `options.validDraws` says `time`), the same at
+     * every validation: the curve is smooth and its steps comparable.
      */
     validate: (model: Transformer) => {
       const rng = prng(VALID_DRAWS);
       return overBlocks(
         data.valid,
-        (x0) => process.bound(model, x0, { prng: rng }),
+        (x0) =>
+          process.bound(model, x0, { prng: rng, draws: options.validDraws }),
       );
     },
     async evaluate(model: EvalModel, ctx: EvalContext) {
@@ -252,7 +269,8 @@ async function d3pmBounds(
   process: MaskedDiffusion,
   ctx: EvalContext,
 ): Promise<Pick<D3pmResult, "test" | "exact">> {
-  const { config: c, data, rng } = ctx;
+  const { config: c, data } = ctx;
+  const rng = prng(TEST_DRAWS);
   const boundRng = rng.fork("bound");
   const test = await overBlocks(
     data.test,
@@ -370,7 +388,7 @@ export function mlmContestant(c: ExperimentConfig, data: RunData) {
     },
     async evaluate(model: EvalModel, ctx: EvalContext) {
       // The same fork as the D3PM's bound: the same times and masks.
-      const boundRng = ctx.rng.fork("bound");
+      const boundRng = prng(TEST_DRAWS).fork("bound");
       const test = await overBlocks(
         data.test,
         (x0) =>

@@ -79,7 +79,7 @@ const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   diffusionSteps: "T of the discrete process",
   tMin: "smallest training time of the D3PM loss",
   tMax: "largest training time (< 1: a clipped mask rate)",
-  timesPer: "one training time per row or per token",
+  timesPer: "one training time per row or per token, or a mask count per row",
   evalBlocks: "test blocks evaluated (0: all)",
   validEvery: "steps between validations on the valid split (0: none)",
   validBlocks: "valid blocks per validation",

@@ -116,7 +116,7 @@ function likelihoodSection(r: ExperimentResult): string {
   return `## Likelihood and speed (per seed)
 
 D3PM figures are upper bounds (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples}
-draw(s) per test block); AR figures are exact. BPT = NLL / ln 2, PPL = e^NLL. AR scores tokens 2..L of each
+draw(s) per test block by mask count, the same draws for every seed); AR figures are exact. BPT = NLL / ln 2, PPL = e^NLL. AR scores tokens 2..L of each
 test block, D3PM all L.${
     mlmResults(r).length
       ? " The MLM's figures are the same bound (the same draws) with the MLM as the denoiser: valid, but loose — it was trained at one masking rate, the bound asks about all of them. It generates by confidence unmasking."
@@ -259,7 +259,11 @@ ${
 ![speed vs quality](speed_quality.svg)`;
 }
 
-function infillAndTraining(r: ExperimentResult): string {
+function infillAndTraining(
+  r: ExperimentResult,
+  losses: Map<string, number[]>,
+): string {
+  const window = plateauWindow(r.config.batchSize);
   const mlm = mlmResults(r).length > 0;
   const infill = markdownTable(
     [
@@ -288,10 +292,16 @@ function infillAndTraining(r: ExperimentResult): string {
       "final train loss",
       "valid (last)",
       "valid (best, step)",
+      "leaves plateau at step",
       "evaluated",
     ],
     r.results.map((m) => {
       const v = m.training.valid;
+      const exit = plateauExit(
+        losses.get(`${m.model} ${m.seed}`) ?? [],
+        r.data.unigramEntropy,
+        window,
+      );
       return [
         NAME[m.model],
         m.seed,
@@ -300,6 +310,7 @@ function infillAndTraining(r: ExperimentResult): string {
         fixed(m.training.lastLoss, 3),
         v ? `${vle(m)}${fixed(v.final, 3)}` : "–",
         v ? `${vle(m)}${fixed(v.best, 3)} (${v.bestStep})` : "–",
+        exit ? String(exit) : "never",
         v?.kept === "best" ? "best validation" : "last step",
       ];
     }),
@@ -329,7 +340,8 @@ fixed set of draws, the same at every validation${
     mlm
       ? "; the MLM's own loss, nats per masked token, with fixed masks — not comparable with the others"
       : ""
-  }); "evaluated" says which weights the test figures use
+  }); "leaves plateau": the first step at which the mean training loss of the last ${window} steps
+is 0.25 nat below the train split's unigram entropy (for the MLM: its masked loss); "evaluated" says which weights the test figures use
 (\`--keep\`).
 
 ![loss curves](loss.svg)
@@ -400,6 +412,51 @@ ${
       "PLL (not a likelihood)",
     ], rows)
   }`;
+}
+
+/**
+ * When a training curve leaves the unigram plateau: the first step at which
+ * the mean training loss of the last `window` steps is `margin` nats below
+ * the unigram entropy.
+ *
+ * @param losses Training loss of steps 1, 2, ….
+ * @param entropy The train split's unigram entropy, nats.
+ * @param window Steps averaged (the ablation and the report use 25 steps of
+ *   8 rows: `200 / batchSize`).
+ * @param margin Nats below the entropy (default 0.25).
+ * @returns The step, or 0 if it never does.
+ */
+export function plateauExit(
+  losses: readonly number[],
+  entropy: number,
+  window: number,
+  margin = 0.25,
+): number {
+  let sum = 0;
+  for (let i = 0; i < losses.length; i++) {
+    sum += losses[i] - (i >= window ? losses[i - window] : 0);
+    if (i + 1 >= window && sum / window < entropy - margin) return i + 1;
+  }
+  return 0;
+}
+
+/** Steps averaged by {@linkcode plateauExit}: 25 steps' worth of 8 rows. */
+export function plateauWindow(batchSize: number): number {
+  return Math.max(1, Math.round(200 / batchSize));
+}
+
+/** Per model and seed (`"d3pm 0"`), the training losses by step. */
+async function trainingLosses(path: string): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const rec of await MetricsLog.read(path)) {
+    if (typeof rec.loss !== "number") continue;
+    const key = `${rec.model} ${rec.seed}`;
+    const losses = out.get(key) ?? [];
+    losses.length = Math.min(losses.length, Number(rec.step) - 1); // resumed
+    losses.push(rec.loss);
+    out.set(key, losses);
+  }
+  return out;
 }
 
 /**
@@ -500,7 +557,7 @@ export async function writeReport(
     threeWaySection(r),
     exactSection(r),
     curveSection(r),
-    infillAndTraining(r),
+    infillAndTraining(r, await trainingLosses(folder.metricsPath)),
   ].filter((x) => x !== "").join("\n\n");
   await Deno.writeTextFile(`${folder.dir}/report.md`, md);
   await Deno.writeTextFile(
