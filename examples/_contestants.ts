@@ -99,6 +99,7 @@ export function modelConfig(
     timeConditioning: kind === "d3pm" && c.timeConditioning,
     dTime: 128,
     dropout: c.dropout,
+    ...(kind !== "ar" && c.alibi > 0 ? { alibi: c.alibi } : {}),
   };
 }
 

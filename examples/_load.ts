@@ -99,7 +99,11 @@ export async function toolModel(
     ["tfjs", "webgpu", "auto"] as const,
     "tfjs",
   );
-  const engine = await chooseEngine({ engine: choice, diffusionLoss: "mdlm" });
+  const engine = await chooseEngine({
+    engine: choice,
+    diffusionLoss: "mdlm",
+    alibi: model.config.alibi ?? 0,
+  });
   const evalModel = await evaluationModel(model, engine);
   return {
     model: evalModel,

@@ -70,6 +70,7 @@ const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   vocabSize: "ids of a trained BPE, special tokens included",
   blockLength: "tokens per block: the models' context",
   timeConditioning: "condition the denoiser on t (adaLN)",
+  alibi: "ALiBi slope of the D3PM's and MLM's first head (0: none; tfjs only)",
   steps: "optimiser steps per model (tokens matched)",
   batchSize: "blocks per step",
   lr: "peak learning rate (D3PM, MLM; AR too unless --ar-lr)",

@@ -177,6 +177,14 @@ Deno.test("bad input fails with a one-line error and no stack trace", async () =
       [...MICRO, "--steps", "many"],
       /^error: Option --steps must be a number, got "many"/,
     ],
+    [
+      [...MICRO, "--alibi", "-1", "--out", `${out}/a`],
+      /^error: Option --alibi must be a number ≥ 0 \(0: none\), got -1/,
+    ],
+    [
+      [...MICRO, "--alibi", "1", "--engine", "webgpu", "--out", `${out}/b`],
+      /^error: Option --engine webgpu: the fused engine does not implement --alibi \(1\)/,
+    ],
   ];
   for (const [args, want] of cases) {
     const r = await runTool("experiment.ts", args);

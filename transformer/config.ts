@@ -41,6 +41,14 @@ export interface ModelConfig {
   dTime: number;
   /** Dropout rate in [0, 1) for embeddings, attention and residuals. */
   dropout: number;
+  /**
+   * ALiBi-style distance penalty, bidirectional models only (absent or 0:
+   * none): head h's score for a key |i − j| positions away is lowered by
+   * `alibi · 2^(−8h/nHead) · |i − j|`. A prior towards neighbours: a masked
+   * position's own input says nothing, so everything it knows comes through
+   * attention, which otherwise starts uniform.
+   */
+  alibi?: number;
 }
 
 const KEYS: readonly (keyof ModelConfig)[] = [
@@ -92,8 +100,8 @@ export function validateConfig(value: unknown): ModelConfig {
   }
   const o = value as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!(KEYS as readonly string[]).includes(key)) {
-      fail(`unknown key "${key}"; accepted keys: ${KEYS.join(", ")}`);
+    if (!(KEYS as readonly string[]).includes(key) && key !== "alibi") {
+      fail(`unknown key "${key}"; accepted keys: ${KEYS.join(", ")}, alibi`);
     }
   }
   for (const key of KEYS) {
@@ -153,6 +161,19 @@ export function validateConfig(value: unknown): ModelConfig {
     fail(
       `dTime must be even (sine and cosine halves), got ${config.dTime}`,
     );
+  }
+  if (o.alibi !== undefined) {
+    if (
+      typeof o.alibi !== "number" || !Number.isFinite(o.alibi) || o.alibi < 0
+    ) {
+      fail(`alibi must be a number ≥ 0, got ${JSON.stringify(o.alibi)}`);
+    }
+    if (o.alibi > 0 && config.kind !== "bidirectional") {
+      fail(
+        `alibi is implemented for bidirectional models only, got kind ${config.kind}`,
+      );
+    }
+    if (o.alibi > 0) config.alibi = o.alibi;
   }
   return config;
 }

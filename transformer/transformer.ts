@@ -66,7 +66,8 @@ const MASKED = -1e9;
 
 interface AttentionContext {
   /** Additive mask [T, P + T] or null (every key visible). */
-  mask: tf.Tensor2D | null;
+  /** Added to the scores: `[T, P + T]`, or `[H, T, T]` per head (ALiBi). */
+  mask: tf.Tensor2D | tf.Tensor3D | null;
   /** RoPE tables for the new positions, each [T, headDim]. */
   rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null;
   /** SiLU of the time embedding, [B, dTime], or null. */
@@ -189,7 +190,11 @@ export class Transformer implements CausalLM<KVCache> {
     return tf.tidy(() => {
       const length = tokens.shape[1];
       const ctx: AttentionContext = {
-        mask: this.config.kind === "causal" ? causalMask(length, 0) : null,
+        mask: this.config.kind === "causal"
+          ? causalMask(length, 0)
+          : this.config.alibi
+          ? alibiBias(length, this.config.nHead, this.config.alibi)
+          : null,
         rope: this.config.positions === "rotary"
           ? ropeTables(0, length, this.#headDim)
           : null,
@@ -533,6 +538,21 @@ function checkWeights(
 
 function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
+}
+
+// ALiBi's distance penalty [H, T, T], symmetric: head h lowers the score of a
+// key |i − j| away by slope · 2^(−8h/H) · |i − j|.
+function alibiBias(length: number, nHead: number, slope: number): tf.Tensor3D {
+  const values = new Float32Array(nHead * length * length);
+  for (let h = 0; h < nHead; h++) {
+    const m = slope * 2 ** ((-8 * h) / nHead);
+    for (let i = 0; i < length; i++) {
+      for (let j = 0; j < length; j++) {
+        values[(h * length + i) * length + j] = -m * Math.abs(i - j);
+      }
+    }
+  }
+  return tf.tensor3d(values, [nHead, length, length]);
 }
 
 // Additive mask [T, offset + T]: query i (absolute position offset + i) sees

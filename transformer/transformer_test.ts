@@ -8,6 +8,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { Transformer } from "./transformer.ts";
+import { validateConfig } from "./config.ts";
 import { embeddingLookup } from "./_ops.ts";
 import { normals } from "./_init.ts";
 import {
@@ -112,6 +113,55 @@ for (const entry of backends) {
       tf.dispose([tokens, changed, a, b, ...first]);
       model.dispose();
     }
+  });
+
+  test("alibi: 0 is the plain denoiser, a steep slope leaves each position only itself, causal models refuse it", () => {
+    const base = tinyConfig({ kind: "bidirectional", positions: "rotary" });
+    const plain = new Transformer(base, { seed: 1 });
+    const zero = new Transformer(validateConfig({ ...base, alibi: 0 }), {
+      seed: 1,
+    });
+    const steep = new Transformer(validateConfig({ ...base, alibi: 1e4 }), {
+      seed: 1,
+    });
+    const mild = new Transformer(validateConfig({ ...base, alibi: 0.5 }), {
+      seed: 1,
+    });
+    assertEquals(zero.config.alibi, undefined); // 0 is no bias at all
+    assertEquals(
+      validateConfig(JSON.parse(JSON.stringify(steep.config))).alibi,
+      1e4,
+    );
+    const tokens = tokenBatch(1, 10, 32);
+    const changed = withToken(tokens, 0, 9, 31);
+    const firstMoves = (m: Transformer) => {
+      const a = m.forward(tokens), b = m.forward(changed);
+      const d = tf.tidy(() =>
+        maxAbsDiff(
+          tf.slice(a, [0, 0, 0], [1, 1, -1]),
+          tf.slice(b, [0, 0, 0], [1, 1, -1]),
+        )
+      );
+      tf.dispose([a, b]);
+      return d;
+    };
+    const p = plain.forward(tokens), z = zero.forward(tokens);
+    assertEquals(maxAbsDiff(p, z), 0);
+    assert(firstMoves(plain) > 1e-5);
+    assert(firstMoves(mild) > 1e-5); // a prior, not a mask
+    assert(firstMoves(steep) <= SAME, "a slope of 1e4 sees nothing but itself");
+    assertThrows(
+      () => validateConfig({ ...tinyConfig(), alibi: 1 }),
+      RangeError,
+      "bidirectional models only",
+    );
+    assertThrows(
+      () => validateConfig({ ...base, alibi: -1 }),
+      RangeError,
+      "alibi must be a number ≥ 0",
+    );
+    tf.dispose([tokens, changed, p, z]);
+    for (const m of [plain, zero, steep, mild]) m.dispose();
   });
 
   test("time conditioning starts as the unconditioned model and matters once trained", () => {
