@@ -124,6 +124,15 @@ export function grid(steps: number): Variant[] {
         warmup: 60,
         lr: 1.4e-3,
       }],
+      ...[0.25, 1, 4].map((alibi) =>
+        [`batch 4 + lr 0.0014 + ALiBi ${alibi}`, {
+          batchSize: 4,
+          steps: steps * 2,
+          warmup: 60,
+          lr: 1.4e-3,
+          alibi,
+        }] as const
+      ),
       ["batch 4 + lr 0.0014 + counts", {
         batchSize: 4,
         steps: steps * 2,
