@@ -46,6 +46,7 @@ export const ABLATION_BASELINE: Partial<ExperimentConfig> = {
   tMax: 1,
   timesPer: "row",
   timeConditioning: false,
+  alibi: 0,
   emaDecay: 0.98,
   warmup: 30,
   batchSize: 8,

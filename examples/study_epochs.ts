@@ -642,6 +642,7 @@ const STUDY_TINY: Partial<ExperimentConfig> = {
   tMin: 0.3,
   tMax: 0.8,
   timesPer: "row",
+  alibi: 0,
   emaDecay: 0,
   warmup: 30,
 };
