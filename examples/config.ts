@@ -67,6 +67,12 @@ export interface ExperimentConfig {
   timeConditioning: boolean;
   /** Dropout rate. */
   dropout: number;
+  /**
+   * ALiBi slope of the bidirectional models' first head (D3PM and MLM; 0:
+   * none): a prior towards neighbouring positions. The fused engine does not
+   * implement it, so a run with it trains on tfjs.
+   */
+  alibi: number;
   /** Optimiser steps per model (the token budget is matched across models). */
   steps: number;
   /** Blocks per step. */
@@ -162,6 +168,7 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   tokenizer: "bpe",
   ...model("tiny"),
   timeConditioning: false,
+  alibi: 0,
   steps: 300,
   batchSize: 8,
   lr: 1e-3,
@@ -241,14 +248,15 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     preset: "tiny",
     // 512K training tokens. Chosen by `deno task ablate` (README): batch 4
     // (more, smaller steps at matched tokens help both models), each model
-    // its own best lr, no EMA at this budget, and BD3-LM's clipped mask rate
-    // for the D3PM.
+    // its own best lr, no EMA at this budget, and for the D3PM BD3-LM's
+    // clipped mask rate and an ALiBi prior towards neighbours (tfjs only).
     steps: 1000,
     batchSize: 4,
     lr: 1.4e-3,
     arLr: 4e-3,
     tMin: 0.3,
     tMax: 0.8,
+    alibi: 1,
     warmup: 60,
     emaDecay: 0,
     checkpointEvery: 500,
@@ -615,6 +623,11 @@ function validateRanges(c: ExperimentConfig): void {
   }
   if (!(c.lr > 0)) {
     throw new ConfigError(`Option --lr must be > 0, got ${c.lr}`);
+  }
+  if (!(c.alibi >= 0 && Number.isFinite(c.alibi))) {
+    throw new ConfigError(
+      `Option --alibi must be a number ≥ 0 (0: none), got ${c.alibi}`,
+    );
   }
   if (!(c.dropout >= 0 && c.dropout < 1)) {
     throw new ConfigError(
