@@ -112,7 +112,7 @@ export interface ExperimentConfig {
   validBlocks: number;
   /** Which weights are evaluated: the `last` step's, or the `best` validation's. */
   keep: "last" | "best";
-  /** Monte-Carlo time draws per test block for the continuous bound. */
+  /** Monte-Carlo draws (by mask count) per test block for the continuous bound. */
   elboSamples: number;
   /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
   exactBlocks: number;

@@ -85,7 +85,7 @@ const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   validEvery: "steps between validations on the valid split (0: none)",
   validBlocks: "valid blocks per validation",
   keep: "evaluate the last step's weights or the best validation's",
-  elboSamples: "time draws per test block for the D3PM bound",
+  elboSamples: "draws (by mask count) per test block for the D3PM bound",
   exactBlocks: "test blocks for the exact discrete bound (0: skip)",
   genTokens: "tokens generated per speed measurement (thesis: 100000)",
   genBatch: "rows per generated batch (thesis: 4)",
