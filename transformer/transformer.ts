@@ -116,6 +116,8 @@ export class Transformer implements CausalLM<KVCache> {
   readonly variables: ReadonlyMap<string, Variable>;
   #dropoutPrng: Prng;
   #headDim: number;
+  /** ALiBi penalties by sequence length, computed once (the tensor is per call). */
+  #alibi = new Map<number, Float32Array>();
 
   /** Whether the logits depend on the diffusion time (adaLN conditioning). */
   get timeConditioned(): boolean {
@@ -193,7 +195,7 @@ export class Transformer implements CausalLM<KVCache> {
         mask: this.config.kind === "causal"
           ? causalMask(length, 0)
           : this.config.alibi
-          ? alibiBias(length, this.config.nHead, this.config.alibi)
+          ? this.#alibiBias(length)
           : null,
         rope: this.config.positions === "rotary"
           ? ropeTables(0, length, this.#headDim)
@@ -444,6 +446,17 @@ export class Transformer implements CausalLM<KVCache> {
     return tf.add(x, m);
   }
 
+  // The ALiBi penalty [H, T, T] of this model for sequences of `length`.
+  #alibiBias(length: number): tf.Tensor3D {
+    const nHead = this.config.nHead;
+    let values = this.#alibi.get(length);
+    if (!values) {
+      values = alibiValues(length, nHead, this.config.alibi!);
+      this.#alibi.set(length, values);
+    }
+    return tf.tensor3d(values, [nHead, length, length]);
+  }
+
   #attention(i: number, h: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
     const p = (n: string) => this.#v(`h.${i}.attn.${n}`);
     const [b, length, d] = h.shape;
@@ -542,7 +555,11 @@ function silu(x: tf.Tensor): tf.Tensor {
 
 // ALiBi's distance penalty [H, T, T], symmetric: head h lowers the score of a
 // key |i − j| away by slope · 2^(−8h/H) · |i − j|.
-function alibiBias(length: number, nHead: number, slope: number): tf.Tensor3D {
+function alibiValues(
+  length: number,
+  nHead: number,
+  slope: number,
+): Float32Array {
   const values = new Float32Array(nHead * length * length);
   for (let h = 0; h < nHead; h++) {
     const m = slope * 2 ** ((-8 * h) / nHead);
@@ -552,7 +569,7 @@ function alibiBias(length: number, nHead: number, slope: number): tf.Tensor3D {
       }
     }
   }
-  return tf.tensor3d(values, [nHead, length, length]);
+  return values;
 }
 
 // Additive mask [T, offset + T]: query i (absolute position offset + i) sees
