@@ -445,10 +445,15 @@ export function plateauWindow(batchSize: number): number {
   return Math.max(1, Math.round(200 / batchSize));
 }
 
+/** One record of `metrics.jsonl`. */
+type MetricsRecord = Awaited<ReturnType<typeof MetricsLog.read>>[number];
+
 /** Per model and seed (`"d3pm 0"`), the training losses by step. */
-async function trainingLosses(path: string): Promise<Map<string, number[]>> {
+function trainingLosses(
+  records: readonly MetricsRecord[],
+): Map<string, number[]> {
   const out = new Map<string, number[]>();
-  for (const rec of await MetricsLog.read(path)) {
+  for (const rec of records) {
     if (typeof rec.loss !== "number") continue;
     const key = `${rec.model} ${rec.seed}`;
     const losses = out.get(key) ?? [];
@@ -463,9 +468,9 @@ async function trainingLosses(path: string): Promise<Map<string, number[]>> {
  * Training-loss and validation series per model and seed; a resumed run's
  * redone steps replace the earlier ones.
  */
-async function lossSeries(path: string): Promise<Series[]> {
+function lossSeries(records: readonly MetricsRecord[]): Series[] {
   const series = new Map<string, [number, number][]>();
-  for (const rec of await MetricsLog.read(path)) {
+  for (const rec of records) {
     const valid = typeof rec.valid === "number";
     const key = `${String(rec.model).toUpperCase()} ${
       valid ? "valid" : "train"
@@ -550,6 +555,7 @@ export async function writeReport(
   r: ExperimentResult,
   folder: RunFolder,
 ): Promise<void> {
+  const metrics = await MetricsLog.read(folder.metricsPath);
   const md = [
     header(r),
     likelihoodSection(r),
@@ -557,12 +563,12 @@ export async function writeReport(
     threeWaySection(r),
     exactSection(r),
     curveSection(r),
-    infillAndTraining(r, await trainingLosses(folder.metricsPath)),
+    infillAndTraining(r, trainingLosses(metrics)),
   ].filter((x) => x !== "").join("\n\n");
   await Deno.writeTextFile(`${folder.dir}/report.md`, md);
   await Deno.writeTextFile(
     `${folder.dir}/loss.svg`,
-    lineChart(await lossSeries(folder.metricsPath), {
+    lineChart(lossSeries(metrics), {
       title:
         "Training loss and validation (AR: NLL; D3PM: bound; MLM: masked loss), nats per token",
       xLabel: "step",
