@@ -25,7 +25,7 @@ export async function chooseEngine(
   if (config.alibi > 0) {
     if (config.engine === "webgpu") {
       throw new ConfigError(
-        `Option --engine webgpu: the fused engine does not implement --alibi (${config.alibi}); use --engine tfjs or auto, or --alibi 0`,
+        `Option --engine webgpu: the fused engine does not implement ALiBi (alibi ${config.alibi}); use --engine tfjs or auto`,
       );
     }
     return {

@@ -183,7 +183,7 @@ Deno.test("bad input fails with a one-line error and no stack trace", async () =
     ],
     [
       [...MICRO, "--alibi", "1", "--engine", "webgpu", "--out", `${out}/b`],
-      /^error: Option --engine webgpu: the fused engine does not implement --alibi \(1\)/,
+      /^error: Option --engine webgpu: the fused engine does not implement ALiBi \(alibi 1\); use --engine tfjs or auto$/,
     ],
   ];
   for (const [args, want] of cases) {
