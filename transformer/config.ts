@@ -49,7 +49,21 @@ export interface ModelConfig {
    * attention, which otherwise starts uniform.
    */
   alibi?: number;
+  /**
+   * Where the ALiBi heads look (absent: `"symmetric"`, as above). With
+   * `"neighbours"`, heads 0 and 1 centre their penalty on the left and the
+   * right neighbour instead of the position itself — `alibi · |j − (i ∓ 1)|`
+   * — and the other heads keep their symmetric slopes. A symmetric head can
+   * only blend the two sides (values carry no position), while a masked
+   * token's best clue is often its left or right neighbour: these two heads
+   * hand the denoiser both from the first step, as a causal model gets its
+   * left neighbour. Needs `alibi > 0` and two heads or more.
+   */
+  alibiMode?: AlibiMode;
 }
+
+/** Where ALiBi heads look: at the position itself, or heads 0 and 1 at its neighbours. */
+export type AlibiMode = "symmetric" | "neighbours";
 
 const KEYS: readonly (keyof ModelConfig)[] = [
   "kind",
@@ -100,8 +114,15 @@ export function validateConfig(value: unknown): ModelConfig {
   }
   const o = value as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!(KEYS as readonly string[]).includes(key) && key !== "alibi") {
-      fail(`unknown key "${key}"; accepted keys: ${KEYS.join(", ")}, alibi`);
+    if (
+      !(KEYS as readonly string[]).includes(key) && key !== "alibi" &&
+      key !== "alibiMode"
+    ) {
+      fail(
+        `unknown key "${key}"; accepted keys: ${
+          KEYS.join(", ")
+        }, alibi, alibiMode`,
+      );
     }
   }
   for (const key of KEYS) {
@@ -174,6 +195,26 @@ export function validateConfig(value: unknown): ModelConfig {
       );
     }
     if (o.alibi > 0) config.alibi = o.alibi;
+  }
+  if (o.alibiMode !== undefined) {
+    if (o.alibiMode !== "symmetric" && o.alibiMode !== "neighbours") {
+      fail(
+        `alibiMode must be "symmetric" or "neighbours", got ${
+          JSON.stringify(o.alibiMode)
+        }`,
+      );
+    }
+    if (o.alibiMode === "neighbours") {
+      if (!config.alibi) {
+        fail(`alibiMode "neighbours" needs alibi > 0 (its slope)`);
+      }
+      if (config.nHead < 2) {
+        fail(
+          `alibiMode "neighbours" needs two heads or more, got nHead ${config.nHead}`,
+        );
+      }
+      config.alibiMode = "neighbours";
+    }
   }
   return config;
 }

@@ -18,7 +18,7 @@ import {
   type Variable,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { type ModelConfig, validateConfig } from "./config.ts";
+import { type AlibiMode, type ModelConfig, validateConfig } from "./config.ts";
 import { parameterShapes } from "./parameters.ts";
 import { KVCache, type LayerKV } from "./kv_cache.ts";
 import { initRule, normals } from "./_init.ts";
@@ -451,7 +451,12 @@ export class Transformer implements CausalLM<KVCache> {
     const nHead = this.config.nHead;
     let values = this.#alibi.get(length);
     if (!values) {
-      values = alibiValues(length, nHead, this.config.alibi!);
+      values = alibiValues(
+        length,
+        nHead,
+        this.config.alibi!,
+        this.config.alibiMode ?? "symmetric",
+      );
       this.#alibi.set(length, values);
     }
     return tf.tensor3d(values, [nHead, length, length]);
@@ -553,19 +558,23 @@ function silu(x: tf.Tensor): tf.Tensor {
   return tf.mul(x, tf.sigmoid(x));
 }
 
-// ALiBi's distance penalty [H, T, T], symmetric: head h lowers the score of a
-// key |i − j| away by slope · 2^(−8h/H) · |i − j|.
+// ALiBi's distance penalty [H, T, T]. Symmetric: head h lowers the score of
+// a key |i − j| away by slope · 2^(−8h/H) · |i − j|. Neighbours: heads 0 and
+// 1 measure the distance from i − 1 and i + 1 instead, with the full slope.
 function alibiValues(
   length: number,
   nHead: number,
   slope: number,
+  mode: AlibiMode,
 ): Float32Array {
   const values = new Float32Array(nHead * length * length);
   for (let h = 0; h < nHead; h++) {
-    const m = slope * 2 ** ((-8 * h) / nHead);
+    const neighbour = mode === "neighbours" && h < 2;
+    const m = neighbour ? slope : slope * 2 ** ((-8 * h) / nHead);
+    const centre = neighbour ? (h === 0 ? -1 : 1) : 0;
     for (let i = 0; i < length; i++) {
       for (let j = 0; j < length; j++) {
-        values[(h * length + i) * length + j] = -m * Math.abs(i - j);
+        values[(h * length + i) * length + j] = -m * Math.abs(j - i - centre);
       }
     }
   }

@@ -164,6 +164,59 @@ for (const entry of backends) {
     for (const m of [plain, zero, steep, mild]) m.dispose();
   });
 
+  test("alibiMode neighbours: heads 0 and 1 look at the left and right neighbour, so each layer widens what a position sees by one", () => {
+    const base = tinyConfig({
+      kind: "bidirectional",
+      positions: "rotary",
+      alibi: 1e4,
+    });
+    const symmetric = new Transformer(base, { seed: 1 });
+    const neighbours = new Transformer(
+      validateConfig({ ...base, alibiMode: "neighbours" }),
+      { seed: 1 },
+    );
+    assertEquals(neighbours.config.alibiMode, "neighbours");
+    assertEquals(
+      validateConfig(JSON.parse(JSON.stringify(neighbours.config))),
+      neighbours.config,
+    );
+    // "symmetric" is the default and is not stored.
+    assertEquals(
+      validateConfig({ ...base, alibiMode: "symmetric" }).alibiMode,
+      undefined,
+    );
+    const tokens = tokenBatch(1, 10, 32);
+    const changed = withToken(tokens, 0, 5, 31);
+    // Which positions move when token 5 changes.
+    const moved = (m: Transformer) => {
+      const a = m.forward(tokens), b = m.forward(changed);
+      const out = tf.tidy(() => {
+        const d = tf.max(tf.abs(tf.sub(a, b)), [0, 2]).dataSync();
+        return [...d].flatMap((x, i) => x > SAME ? [i] : []);
+      });
+      tf.dispose([a, b]);
+      return out;
+    };
+    assertEquals(moved(symmetric), [5]); // a steep slope: only itself
+    // Two layers, each reaching one neighbour on either side.
+    assertEquals(moved(neighbours), [3, 4, 5, 6, 7]);
+    const rejects = (o: Record<string, unknown>, message: string) =>
+      assertThrows(
+        () => validateConfig({ ...base, ...o }),
+        RangeError,
+        message,
+      );
+    rejects({ alibiMode: "left" }, 'alibiMode must be "symmetric" or');
+    rejects({ alibiMode: "neighbours", alibi: 0 }, "needs alibi > 0");
+    rejects(
+      { alibiMode: "neighbours", nHead: 1 },
+      "needs two heads or more",
+    );
+    tf.dispose([tokens, changed]);
+    symmetric.dispose();
+    neighbours.dispose();
+  });
+
   test("time conditioning starts as the unconditioned model and matters once trained", () => {
     const seed = 5;
     const plain = new Transformer(tinyConfig({ kind: "bidirectional" }), {
