@@ -118,6 +118,12 @@ export interface TrainOptions {
    * checkpoint whose stored configuration differs is refused.
    */
   config?: unknown;
+  /**
+   * Keys added to `config` after checkpoints were written, each with the
+   * value that reproduces what those checkpoints did: a stored
+   * configuration without the key reads as this value on resume.
+   */
+  configDefaults?: Readonly<Record<string, unknown>>;
   /** Append one record per step here. */
   metrics?: MetricsLog;
   /** Label of the progress line; `false` for none (default `train`). */
@@ -479,7 +485,11 @@ async function drive(
   ) {
     const ck = await loadCheckpoint(options.checkpoint);
     if (options.config !== undefined) {
-      const diff = configDiff(ck.state.config, options.config);
+      const diff = configDiff(
+        ck.state.config,
+        options.config,
+        options.configDefaults ?? {},
+      );
       if (diff) {
         throw new TrainError(
           `Cannot resume from ${options.checkpoint}: it was trained with a different configuration (${diff})`,
@@ -600,9 +610,18 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** The first difference between two JSON configs, as `key: saved → now`, or "". */
-function configDiff(saved: unknown, now: unknown): string {
-  const a = (saved ?? {}) as Record<string, unknown>;
+/**
+ * The first difference between two JSON configs, as `key: saved → now`, or
+ * "". A key the saved config lacks reads as its value in `defaults`.
+ */
+function configDiff(
+  saved: unknown,
+  now: unknown,
+  defaults: Readonly<Record<string, unknown>>,
+): string {
+  const a = typeof saved === "object" && saved !== null && !Array.isArray(saved)
+    ? { ...defaults, ...saved }
+    : (saved ?? {}) as Record<string, unknown>;
   const b = (now ?? {}) as Record<string, unknown>;
   if (typeof a !== "object" || typeof b !== "object") {
     return JSON.stringify(saved) === JSON.stringify(now)

@@ -234,6 +234,58 @@ Deno.test("train() resumed from a checkpoint ends bit-identical to an uninterrup
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("train() resume: a changed config is refused; a key added since the checkpoint reads as its configDefaults value", async () => {
+  const dir = await Deno.makeTempDir();
+  const ck = `${dir}/ck.safetensors`;
+  const common = {
+    blocks,
+    batchSize: 4,
+    lr: () => 0.05,
+    seed: 3,
+    checkpoint: ck,
+    progress: false as const,
+  };
+  const first = setup();
+  // Written before the key `prior` existed.
+  const r0 = await train({
+    ...common,
+    steps: 2,
+    variables: first.variables,
+    loss: first.loss,
+    config: { lr: 0.05 },
+  });
+  r0.optimizer.dispose();
+  const again = (config: unknown, configDefaults?: Record<string, unknown>) => {
+    const m = setup();
+    return train({
+      ...common,
+      steps: 3,
+      resume: true,
+      variables: m.variables,
+      loss: m.loss,
+      config,
+      configDefaults,
+    }).then((r) => {
+      r.optimizer.dispose();
+      m.dispose();
+      return r.startStep;
+    });
+  };
+  await assertRejects(
+    () => again({ lr: 0.05, prior: 0 }),
+    Error,
+    "different configuration (prior: undefined → 0)",
+  );
+  await assertRejects(
+    () => again({ lr: 0.05, prior: 1 }, { prior: 0 }),
+    Error,
+    "different configuration (prior: 0 → 1)",
+  );
+  assertEquals(await again({ lr: 0.05, prior: 0 }, { prior: 0 }), 2);
+  first.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("train() stops on a NaN loss with a one-line error and keeps the last checkpoint", async () => {
   const dir = await Deno.makeTempDir();
   const ck = `${dir}/ck.safetensors`;
