@@ -40,7 +40,7 @@ import {
   saveModel,
   Transformer,
 } from "@d3pm/transformer";
-import { type ExperimentConfig, genStepList } from "./config.ts";
+import { ADDED_KEYS, type ExperimentConfig, genStepList } from "./config.ts";
 import type { RunData } from "./_data.ts";
 import type {
   D3pmResult,
@@ -99,7 +99,12 @@ export function modelConfig(
     timeConditioning: kind === "d3pm" && c.timeConditioning,
     dTime: 128,
     dropout: c.dropout,
-    ...(kind !== "ar" && c.alibi > 0 ? { alibi: c.alibi } : {}),
+    ...(kind !== "ar" && c.alibi > 0
+      ? {
+        alibi: c.alibi,
+        ...(c.alibiMode === "neighbours" ? { alibiMode: c.alibiMode } : {}),
+      }
+      : {}),
   };
 }
 
@@ -500,6 +505,7 @@ export async function trainContestant(
     checkpointEvery: c.checkpointEvery,
     resume: c.resume,
     config: trainingFingerprint(c),
+    configDefaults: ADDED_KEYS,
     progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
     onStep: async (
       s: StepInfo,

@@ -47,6 +47,7 @@ export const ABLATION_BASELINE: Partial<ExperimentConfig> = {
   timesPer: "row",
   timeConditioning: false,
   alibi: 0,
+  alibiMode: "symmetric",
   emaDecay: 0.98,
   warmup: 30,
   batchSize: 8,
@@ -174,7 +175,69 @@ export function grid(steps: number): Variant[] {
       steps: steps * 2,
       warmup: 60,
     }),
+    // Third round, from the tiny preset as the first two rounds chose it:
+    // the model's shape (wider, deeper, more heads), the optimiser's
+    // remaining knobs, and ALiBi heads centred on the neighbours.
+    ...([
+      ["width 256", { dModel: 256, dMlp: 1024 }],
+      ["6 layers", { nLayer: 6 }],
+      ["8 heads", { nHead: 8 }],
+      ["lr 0.0028", { lr: 2.8e-3 }],
+      ["clip 4", { clipNorm: 4 }],
+      ["weight decay 0", { weightDecay: 0 }],
+      ["t ∈ [0.2, 0.8]", { tMin: 0.2 }],
+      // ALiBi heads 0 and 1 centred on the left and right neighbour.
+      ["neighbour heads", { alibiMode: "neighbours" }],
+      ...[4, 16].map((alibi) =>
+        [`neighbour heads, ALiBi ${alibi}`, {
+          alibiMode: "neighbours",
+          alibi,
+        }] as const
+      ),
+      ["neighbour heads, ALiBi 16, lr 0.0028", {
+        alibiMode: "neighbours",
+        alibi: 16,
+        lr: 2.8e-3,
+      }],
+      ["neighbour heads, ALiBi 16, 8 heads", {
+        alibiMode: "neighbours",
+        alibi: 16,
+        nHead: 8,
+      }],
+    ] as const).map(([name, o]) =>
+      v(`d3pm round 2 + ${name}`, "d3pm", { ...round2D3pm(steps), ...o })
+    ),
+    v("ar round 2 + width 256", "ar", {
+      ...round2Ar(steps),
+      dModel: 256,
+      dMlp: 1024,
+    }),
   ];
+}
+
+/** The D3PM's settings as the second round chose them (the third's baseline). */
+function round2D3pm(steps: number): Partial<ExperimentConfig> {
+  return {
+    tMin: 0.3,
+    tMax: 0.8,
+    emaDecay: 0,
+    batchSize: 4,
+    steps: steps * 2,
+    warmup: 60,
+    lr: 1.4e-3,
+    alibi: 1,
+  };
+}
+
+/** The AR model's settings as the second round chose them. */
+function round2Ar(steps: number): Partial<ExperimentConfig> {
+  return {
+    lr: 4e-3,
+    emaDecay: 0,
+    batchSize: 4,
+    steps: steps * 2,
+    warmup: 60,
+  };
 }
 
 /** What one variant measured. */

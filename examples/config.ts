@@ -73,6 +73,12 @@ export interface ExperimentConfig {
    * implement it, so a run with it trains on tfjs.
    */
   alibi: number;
+  /**
+   * Where the ALiBi heads look: `symmetric` (each at the position itself),
+   * or `neighbours` (heads 0 and 1 centred on the left and the right
+   * neighbour, the others symmetric). Without effect when `alibi` is 0.
+   */
+  alibiMode: "symmetric" | "neighbours";
   /** Optimiser steps per model (the token budget is matched across models). */
   steps: number;
   /** Blocks per step. */
@@ -169,6 +175,7 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
   ...model("tiny"),
   timeConditioning: false,
   alibi: 0,
+  alibiMode: "symmetric",
   steps: 300,
   batchSize: 8,
   lr: 1e-3,
@@ -249,14 +256,16 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     // 512K training tokens. Chosen by `deno task ablate` (README): batch 4
     // (more, smaller steps at matched tokens help both models), each model
     // its own best lr, no EMA at this budget, and for the D3PM BD3-LM's
-    // clipped mask rate and an ALiBi prior towards neighbours (tfjs only).
+    // clipped mask rate and an ALiBi prior (tfjs only): heads 0 and 1 on the
+    // left and right neighbour, heads 2 and 3 symmetric (slopes 1, 1/4).
     steps: 1000,
     batchSize: 4,
     lr: 1.4e-3,
     arLr: 4e-3,
     tMin: 0.3,
     tMax: 0.8,
-    alibi: 1,
+    alibi: 16,
+    alibiMode: "neighbours",
     warmup: 60,
     emaDecay: 0,
     checkpointEvery: 500,
@@ -335,6 +344,31 @@ export const RESUMABLE_KEYS: readonly (keyof ExperimentConfig)[] = [
 ];
 
 /**
+ * Keys added to the configuration after runs had been made, each with the
+ * value that reproduces what those runs did: a saved `config.json` or
+ * checkpoint without the key reads as this value, so that such runs still
+ * resume (and a real change is still refused).
+ *
+ * @example
+ * ```ts
+ * import { ADDED_KEYS, configDiff, resolveConfig } from "@d3pm/examples/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const now = resolveConfig({ preset: "micro" });
+ * const { alibi: _, alibiMode: __, ...older } = now; // a run made before ALiBi
+ * assertEquals(ADDED_KEYS.alibi, 0);
+ * assertEquals(configDiff(older as typeof now, now), "");
+ * assertEquals(
+ *   configDiff(older as typeof now, { ...now, alibi: 2 }),
+ *   "--alibi is 2 but the run used 0",
+ * );
+ * ```
+ */
+export const ADDED_KEYS: Readonly<Partial<ExperimentConfig>> = {
+  alibi: 0,
+  alibiMode: "symmetric",
+};
+
+/**
  * A bad option or config value; the message is one line.
  *
  * @example The message names the option and what it accepts
@@ -373,6 +407,7 @@ const CHOICES: Partial<Record<keyof ExperimentConfig, readonly string[]>> = {
   diffusionLoss: ["mdlm", "d3pm"],
   keep: ["last", "best"],
   timesPer: ["row", "token", "count"],
+  alibiMode: ["symmetric", "neighbours"],
 };
 
 /** kebab-case → camelCase. */
@@ -627,6 +662,11 @@ function validateRanges(c: ExperimentConfig): void {
   if (!(c.alibi >= 0 && Number.isFinite(c.alibi))) {
     throw new ConfigError(
       `Option --alibi must be a number ≥ 0 (0: none), got ${c.alibi}`,
+    );
+  }
+  if (c.alibi > 0 && c.alibiMode === "neighbours" && c.nHead < 2) {
+    throw new ConfigError(
+      `Option --alibi-mode neighbours needs --n-head ≥ 2 (heads 0 and 1 look left and right), got ${c.nHead}`,
     );
   }
   if (!(c.dropout >= 0 && c.dropout < 1)) {

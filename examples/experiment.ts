@@ -23,6 +23,7 @@ import {
 import { runExperiment } from "./run.ts";
 
 export {
+  ADDED_KEYS,
   ConfigError,
   type ExperimentConfig,
   genStepList,
@@ -71,6 +72,8 @@ const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   blockLength: "tokens per block: the models' context",
   timeConditioning: "condition the denoiser on t (adaLN)",
   alibi: "ALiBi slope of the D3PM's and MLM's first head (0: none; tfjs only)",
+  alibiMode:
+    "symmetric, or neighbours (ALiBi heads 0 and 1 look left and right)",
   steps: "optimiser steps per model (tokens matched)",
   batchSize: "blocks per step",
   lr: "peak learning rate (D3PM, MLM; AR too unless --ar-lr)",

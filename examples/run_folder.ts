@@ -16,6 +16,7 @@
  */
 import { removeStaleTemps, writeFileAtomic } from "@d3pm/core";
 import {
+  ADDED_KEYS,
   ConfigError,
   type ExperimentConfig,
   kebab,
@@ -294,7 +295,9 @@ export function configDiff(
   const diffs: string[] = [];
   for (const k of keys) {
     if (RESUMABLE_KEYS.includes(k as keyof ExperimentConfig)) continue;
-    const a = (saved as unknown as Record<string, unknown>)[k];
+    const a = k in saved
+      ? (saved as unknown as Record<string, unknown>)[k]
+      : (ADDED_KEYS as Record<string, unknown>)[k];
     const b = (now as unknown as Record<string, unknown>)[k];
     if (JSON.stringify(a) !== JSON.stringify(b)) {
       diffs.push(

@@ -643,6 +643,7 @@ const STUDY_TINY: Partial<ExperimentConfig> = {
   tMax: 0.8,
   timesPer: "row",
   alibi: 0,
+  alibiMode: "symmetric",
   emaDecay: 0,
   warmup: 30,
 };

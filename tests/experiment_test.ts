@@ -185,6 +185,18 @@ Deno.test("bad input fails with a one-line error and no stack trace", async () =
       [...MICRO, "--alibi", "1", "--engine", "webgpu", "--out", `${out}/b`],
       /^error: Option --engine webgpu: the fused engine does not implement ALiBi \(alibi 1\); use --engine tfjs or auto$/,
     ],
+    [
+      [...MICRO, "--alibi-mode", "left", "--out", `${out}/c`],
+      /^error: Option --alibi-mode must be one of symmetric, neighbours, got "left"/,
+    ],
+    [
+      [
+        ...MICRO,
+        ...["--alibi", "2", "--alibi-mode", "neighbours", "--n-head", "1"],
+        ...["--out", `${out}/d`],
+      ],
+      /^error: Option --alibi-mode neighbours needs --n-head ≥ 2 \(heads 0 and 1 look left and right\), got 1$/,
+    ],
   ];
   for (const [args, want] of cases) {
     const r = await runTool("experiment.ts", args);

@@ -1,6 +1,7 @@
 // A run folder never lies: each scenario of the run-folder issue, end to end
 // through the experiment command line.
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { loadCheckpoint, saveCheckpoint } from "@d3pm/train";
 import {
   errorLine,
   FAST_EVAL as SHARED_FAST_EVAL,
@@ -165,6 +166,80 @@ Deno.test("after a kill, resume reports real training seconds, tokens/s and fina
   const report = await Deno.readTextFile(`${cut}/report.md`);
   const training = report.slice(report.indexOf("## Training"));
   assert(!training.includes("–"), `a training figure is missing: ${training}`);
+  await Deno.remove(whole, { recursive: true });
+  await Deno.remove(cut, { recursive: true });
+});
+
+Deno.test("a run made before --alibi and --alibi-mode existed still resumes, and ends where an uninterrupted run ends", async () => {
+  const args = [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--steps",
+    "30",
+    "--checkpoint-every",
+    "10",
+  ];
+  const whole = await Deno.makeTempDir();
+  assertEquals(
+    (await runTool("experiment.ts", [...args, "--out", whole])).code,
+    0,
+  );
+  const cut = await Deno.makeTempDir();
+  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14');
+  // Remove the keys from config.json and from every checkpoint, as an
+  // older version wrote them.
+  const strip = (c: Record<string, unknown>) => {
+    delete c.alibi;
+    delete c.alibiMode;
+    return c;
+  };
+  const configPath = `${cut}/config.json`;
+  await Deno.writeTextFile(
+    configPath,
+    JSON.stringify(strip(JSON.parse(await Deno.readTextFile(configPath)))),
+  );
+  let checkpoints = 0;
+  for (const kind of ["ar", "d3pm"]) {
+    const path = `${cut}/seed-0/${kind}/checkpoint.safetensors`;
+    const ck = await loadCheckpoint(path).catch(() => undefined);
+    if (!ck) continue;
+    const floats = (m: Map<string, { data: Float32Array }>) =>
+      new Map([...m].map(([k, v]) => [k, v.data]));
+    await saveCheckpoint(path, {
+      model: ck.model,
+      ema: ck.ema,
+      adamM: floats(ck.adamM),
+      adamV: floats(ck.adamV),
+      state: {
+        ...ck.state,
+        config: strip(ck.state.config as Record<string, unknown>),
+      },
+    });
+    checkpoints++;
+  }
+  assertEquals(checkpoints, 2);
+  const r = await runTool("experiment.ts", [...args, "--out", cut, "--resume"]);
+  assertEquals(r.code, 0, r.stderr);
+  const a = JSON.parse(await Deno.readTextFile(`${whole}/results.json`));
+  const b = JSON.parse(await Deno.readTextFile(`${cut}/results.json`));
+  for (const i of [0, 1]) {
+    assertEquals(
+      b.results[i].training.lastLoss,
+      a.results[i].training.lastLoss,
+      a.results[i].model,
+    );
+  }
+  // A real change is still refused.
+  const changed = await runTool("experiment.ts", [
+    ...args,
+    "--alibi",
+    "2",
+    "--out",
+    cut,
+    "--resume",
+  ]);
+  assertEquals(changed.code, 1);
+  assertMatch(errorLine(changed), /--alibi is 2 but the run used 0/);
   await Deno.remove(whole, { recursive: true });
   await Deno.remove(cut, { recursive: true });
 });
