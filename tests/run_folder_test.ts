@@ -26,6 +26,29 @@ async function finishedRun(extra: string[] = []): Promise<string> {
   return out;
 }
 
+// The same 30-step run twice: once whole, once killed at the D3PM's step 14
+// (its checkpoint of step 10 and the AR's last one on disk).
+async function wholeAndKilled(): Promise<
+  { args: string[]; whole: string; cut: string }
+> {
+  const args = [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--steps",
+    "30",
+    "--checkpoint-every",
+    "10",
+  ];
+  const whole = await Deno.makeTempDir();
+  assertEquals(
+    (await runTool("experiment.ts", [...args, "--out", whole])).code,
+    0,
+  );
+  const cut = await Deno.makeTempDir();
+  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14');
+  return { args, whole, cut };
+}
+
 Deno.test("a changed option is refused on resume with its diff, and a fresh run into a used folder is refused", async () => {
   const out = await finishedRun();
   const config = await Deno.readTextFile(`${out}/config.json`);
@@ -129,21 +152,7 @@ Deno.test("a resumed run keeps its own tokenizer only when the vocabulary matche
 });
 
 Deno.test("after a kill, resume reports real training seconds, tokens/s and final loss, drops a torn metrics line and removes orphan temp files", async () => {
-  const args = [
-    ...QUICK,
-    ...FAST_EVAL,
-    "--steps",
-    "30",
-    "--checkpoint-every",
-    "10",
-  ];
-  const whole = await Deno.makeTempDir();
-  assertEquals(
-    (await runTool("experiment.ts", [...args, "--out", whole])).code,
-    0,
-  );
-  const cut = await Deno.makeTempDir();
-  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14');
+  const { args, whole, cut } = await wholeAndKilled();
   // What a full disk or a kill mid-write leaves behind.
   await Deno.writeTextFile(`${cut}/metrics.jsonl`, '{"model":"d3pm","se', {
     append: true,
@@ -171,21 +180,7 @@ Deno.test("after a kill, resume reports real training seconds, tokens/s and fina
 });
 
 Deno.test("a run made before --alibi and --alibi-mode existed still resumes, and ends where an uninterrupted run ends", async () => {
-  const args = [
-    ...QUICK,
-    ...FAST_EVAL,
-    "--steps",
-    "30",
-    "--checkpoint-every",
-    "10",
-  ];
-  const whole = await Deno.makeTempDir();
-  assertEquals(
-    (await runTool("experiment.ts", [...args, "--out", whole])).code,
-    0,
-  );
-  const cut = await Deno.makeTempDir();
-  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14');
+  const { args, whole, cut } = await wholeAndKilled();
   // Remove the keys from config.json and from every checkpoint, as an
   // older version wrote them.
   const strip = (c: Record<string, unknown>) => {
