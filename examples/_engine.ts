@@ -17,21 +17,10 @@ export type Engine =
  * adapter too), `auto` takes it only on a real GPU adapter.
  */
 export async function chooseEngine(
-  config: Pick<ExperimentConfig, "engine" | "diffusionLoss" | "alibi">,
+  config: Pick<ExperimentConfig, "engine" | "diffusionLoss">,
 ): Promise<Engine> {
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
-  }
-  if (config.alibi > 0) {
-    if (config.engine === "webgpu") {
-      throw new ConfigError(
-        `Option --engine webgpu: the fused engine does not implement ALiBi (alibi ${config.alibi}); use --engine tfjs or auto`,
-      );
-    }
-    return {
-      kind: "tfjs",
-      reason: "tfjs (the fused engine does not implement --alibi)",
-    };
   }
   let found;
   try {

@@ -102,7 +102,6 @@ export async function toolModel(
   const engine = await chooseEngine({
     engine: choice,
     diffusionLoss: "mdlm",
-    alibi: model.config.alibi ?? 0,
   });
   const evalModel = await evaluationModel(model, engine);
   return {

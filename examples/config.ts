@@ -69,8 +69,7 @@ export interface ExperimentConfig {
   dropout: number;
   /**
    * ALiBi slope of the bidirectional models' first head (D3PM and MLM; 0:
-   * none): a prior towards neighbouring positions. The fused engine does not
-   * implement it, so a run with it trains on tfjs.
+   * none): a prior towards neighbouring positions.
    */
   alibi: number;
   /**
@@ -256,7 +255,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
     // 512K training tokens. Chosen by `deno task ablate` (README): batch 4
     // (more, smaller steps at matched tokens help both models), each model
     // its own best lr, no EMA at this budget, and for the D3PM BD3-LM's
-    // clipped mask rate and an ALiBi prior (tfjs only): heads 0 and 1 on the
+    // clipped mask rate and an ALiBi prior: heads 0 and 1 on the
     // left and right neighbour, heads 2 and 3 symmetric (slopes 1, 1/4).
     steps: 1000,
     batchSize: 4,

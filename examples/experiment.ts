@@ -71,7 +71,7 @@ const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
   vocabSize: "ids of a trained BPE, special tokens included",
   blockLength: "tokens per block: the models' context",
   timeConditioning: "condition the denoiser on t (adaLN)",
-  alibi: "ALiBi slope of the D3PM's and MLM's first head (0: none; tfjs only)",
+  alibi: "ALiBi slope of the D3PM's and MLM's first head (0: none)",
   alibiMode:
     "symmetric, or neighbours (ALiBi heads 0 and 1 look left and right)",
   steps: "optimiser steps per model (tokens matched)",

@@ -182,10 +182,6 @@ Deno.test("bad input fails with a one-line error and no stack trace", async () =
       /^error: Option --alibi must be a number ≥ 0 \(0: none\), got -1/,
     ],
     [
-      [...MICRO, "--alibi", "1", "--engine", "webgpu", "--out", `${out}/b`],
-      /^error: Option --engine webgpu: the fused engine does not implement ALiBi \(alibi 1\); use --engine tfjs or auto$/,
-    ],
-    [
       [...MICRO, "--alibi-mode", "left", "--out", `${out}/c`],
       /^error: Option --alibi-mode must be one of symmetric, neighbours, got "left"/,
     ],

@@ -8,6 +8,7 @@ import {
   ADAMW,
   attentionBackwardKeyValueSource,
   attentionBackwardQuerySource,
+  type AttentionBias,
   attentionForwardSource,
   ATTN_BLOCK,
   COLUMN_SUM,
@@ -519,9 +520,10 @@ export class Recorder {
   ): void {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
+    const bias = attentionBias(c);
     this.#push(
-      `attn_fwd:${hd}:${causal}:${this.dropout}`,
-      () => attentionForwardSource(hd, causal, this.dropout),
+      `attn_fwd:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
+      () => attentionForwardSource(hd, causal, this.dropout, bias),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
@@ -557,17 +559,18 @@ export class Recorder {
       s.dqkv,
       s.D,
     ];
+    const bias = attentionBias(c);
     this.#push(
-      `attn_bwd_q:${hd}:${causal}:${this.dropout}`,
-      () => attentionBackwardQuerySource(hd, causal, this.dropout),
+      `attn_bwd_q:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
+      () => attentionBackwardQuerySource(hd, causal, this.dropout, bias),
       words,
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
       batch * c.nHead,
     );
     this.#push(
-      `attn_bwd_kv:${hd}:${causal}:${this.dropout}`,
-      () => attentionBackwardKeyValueSource(hd, causal, this.dropout),
+      `attn_bwd_kv:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
+      () => attentionBackwardKeyValueSource(hd, causal, this.dropout, bias),
       words,
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
@@ -694,4 +697,11 @@ export class Recorder {
     }
     return out;
   }
+}
+
+// The model's ALiBi as the attention kernels take it (null: none).
+function attentionBias(c: ModelConfig): AttentionBias | null {
+  return c.alibi
+    ? { slope: c.alibi, neighbours: c.alibiMode === "neighbours" }
+    : null;
 }

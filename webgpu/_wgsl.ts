@@ -519,14 +519,47 @@ export function attentionTile(hd: number): number {
 // positions (queries, or keys for the key/value kernel) of one (b, h);
 // dispatch grid (⌈T/32⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
 // scale, dyOff), c = (dqkvOff, DOff).
+/**
+ * ALiBi of a bidirectional model, baked into the attention kernels: head h
+ * adds −m_h · |j − i − c_h| to the score of query i for key j, with
+ * m_h = slope · 2^(−8h/H) and c_h = 0, except with `neighbours` for heads 0
+ * and 1: m = slope and c = −1, +1 (the tfjs Transformer's `alibiValues`).
+ */
+export interface AttentionBias {
+  /** The first head's slope. */
+  slope: number;
+  /** Heads 0 and 1 centred on the left and right neighbour. */
+  neighbours: boolean;
+}
+
+/** A WGSL f32 literal for `x`. */
+function f32Literal(x: number): string {
+  const s = String(x);
+  return /[.e]/.test(s) ? s : `${s}.0`;
+}
+
+function alibiFunction(bias: AttentionBias | null): string {
+  if (!bias) return "";
+  const slope = f32Literal(bias.slope);
+  return `
+fn alibiBias(h: u32, H: u32, i: u32, j: u32) -> f32 {
+  let nb = ${bias.neighbours} && h < 2u;
+  let m = select(${slope} * exp2(-8.0 * f32(h) / f32(H)), ${slope}, nb);
+  let c = select(0.0, select(1.0, -1.0, h == 0u), nb);
+  return -m * abs(f32(j) - f32(i) - c);
+}
+`;
+}
+
 function attentionPrologue(
   hd: number,
   tile: number,
   dropout: boolean,
+  bias: AttentionBias | null = null,
 ): string {
   return `${HEADER}
 ${buffers({ 1: ACT, 7: dropout ? SCL : undefined })}
-${dropout ? DROP : ""}
+${dropout ? DROP : ""}${alibiFunction(bias)}
 const HD: u32 = ${hd}u;
 const TILE: u32 = ${tile}u;
 @compute @workgroup_size(${ATTN_BLOCK})
@@ -553,15 +586,17 @@ export function attentionForwardSource(
   hd: number,
   causal: boolean,
   dropout = false,
+  bias: AttentionBias | null = null,
 ): string {
   const tile = attentionTile(hd);
   // Dropout on the probabilities: site = the layer's lse offset, i = r·T + j.
   const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
+  const alibi = bias ? "\n      s += alibiBias(h, H, p, j);" : "";
   return unrollHead(
     `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
-${attentionPrologue(hd, tile, dropout)}
+${attentionPrologue(hd, tile, dropout, bias)}
   var q: array<f32, HD>; var acc: array<f32, HD>;
   if (live) { for (var c = 0u; c < HD; c++) { q[c] = act[base + p * 3u * d + c] * scale; } }
   var mx = -3.0e38; var den = 0.0;
@@ -578,7 +613,7 @@ ${attentionPrologue(hd, tile, dropout)}
       let j = j0 + jj;
       if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
       var s = 0.0;
-      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; }
+      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; }${alibi}
       let m2 = max(mx, s);
       let corr = exp(mx - m2); let pr = exp(s - m2);
       den = den * corr + pr;
@@ -607,14 +642,16 @@ export function attentionBackwardQuerySource(
   hd: number,
   causal: boolean,
   dropout = false,
+  bias: AttentionBias | null = null,
 ): string {
   const tile = attentionTile(hd);
   const mask = dropout ? " * keep(u.b.y, r * T + j)" : "";
+  const alibi = bias ? "\n      s += alibiBias(h, H, p, j);" : "";
   return unrollHead(
     `
 var<workgroup> Ks: array<f32, ${tile * hd}>;
 var<workgroup> Vs: array<f32, ${tile * hd}>;
-${attentionPrologue(hd, tile, dropout)}
+${attentionPrologue(hd, tile, dropout, bias)}
   let row = (b * T + p) * d + h * HD;
   var q: array<f32, HD>; var dy: array<f32, HD>; var dq: array<f32, HD>;
   var D = 0.0; var lse = 0.0;
@@ -639,7 +676,7 @@ ${attentionPrologue(hd, tile, dropout)}
       let j = j0 + jj;
       if (!live || j >= T${causal ? " || j > p" : ""}) { continue; }
       var s = 0.0; var dp = 0.0;
-      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; dp += dy[c] * Vs[jj * HD + c]; }
+      for (var c = 0u; c < HD; c++) { s += q[c] * Ks[jj * HD + c]; dp += dy[c] * Vs[jj * HD + c]; }${alibi}
       let ds = exp(s - lse) * (dp${mask} - D);
       for (var c = 0u; c < HD; c++) { dq[c] += ds * Ks[jj * HD + c]; }
     }
@@ -664,16 +701,19 @@ export function attentionBackwardKeyValueSource(
   hd: number,
   causal: boolean,
   dropout = false,
+  bias: AttentionBias | null = null,
 ): string {
   const tile = attentionTile(hd);
   const mask = dropout ? " * keep(u.b.y, (rowBase + i) * T + p)" : "";
+  // Query i, key p.
+  const alibi = bias ? " + alibiBias(h, H, i, p)" : "";
   return unrollHead(
     `
 var<workgroup> Qs: array<f32, ${tile * hd}>;
 var<workgroup> dYs: array<f32, ${tile * hd}>;
 var<workgroup> Ls: array<f32, 64>;
 var<workgroup> Ds: array<f32, 64>;
-${attentionPrologue(hd, tile, dropout)}
+${attentionPrologue(hd, tile, dropout, bias)}
   var k: array<f32, HD>; var v: array<f32, HD>;
   var dk: array<f32, HD>; var dv: array<f32, HD>;
   if (live) {
@@ -704,7 +744,7 @@ ${attentionPrologue(hd, tile, dropout)}
       if (!live || i >= T${causal ? " || i < p" : ""}) { continue; }
       var s = 0.0; var dp = 0.0;
       for (var c = 0u; c < HD; c++) { s += Qs[ii * HD + c] * k[c]; dp += dYs[ii * HD + c] * v[c]; }
-      let pr = exp(s * scale - Ls[ii]);
+      let pr = exp(s * scale${alibi} - Ls[ii]);
       let pk = pr${mask};
       let ds = pr * (dp${mask} - Ds[ii]) * scale;
       for (var c = 0u; c < HD; c++) {

@@ -418,11 +418,6 @@ export class WebGpuTransformer
     }
     const hd = c.dModel / c.nHead;
     if (hd > 256) fail(`head size dModel/nHead must be ≤ 256, got ${hd}`);
-    if (c.alibi) {
-      fail(
-        `alibi (${c.alibi}) is not implemented on the fused engine; use the tfjs Transformer`,
-      );
-    }
     if (
       options.excludeToken !== undefined &&
       !(Number.isInteger(options.excludeToken) && options.excludeToken >= 0 &&

@@ -14,7 +14,11 @@
 import { prng, type StoredTensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertLess } from "@std/assert";
-import { Transformer, validateConfig } from "@d3pm/transformer";
+import {
+  type ModelConfig,
+  Transformer,
+  validateConfig,
+} from "@d3pm/transformer";
 import { AdamW, clipByGlobalNorm } from "@d3pm/train";
 import { causalLmLoss } from "@d3pm/autoregressive";
 import { subsCrossEntropy } from "@d3pm/diffusion";
@@ -205,59 +209,87 @@ for (const kind of ["causal", "bidirectional"] as const) {
     ignore: skipReason !== null,
     sanitizeResources: false,
     sanitizeOps: false,
-    fn: async () => {
-      await tf.setBackend("cpu");
-      const config = validateConfig({
+    fn: () =>
+      longRowParity(validateConfig({
         ...parityConfig(kind, "rotary"),
         contextLength: 70,
         nLayer: 1,
         nHead: 2,
         dModel: 128,
         dMlp: 64,
-      });
-      const length = 70;
-      const inputs = randomIds(length, V, 31);
-      const targets = randomIds(length, V, 32);
-      const batch: TrainBatch = {
-        inputs,
-        targets,
-        weights: new Float32Array(length).fill(1 / length),
-      };
-      const model = new Transformer(config, { seed: 6 });
-      const engine = await WebGpuTransformer.create(config, {
-        batchSize: 1,
-        length,
-        seed: 6,
-        device: testDevice(),
-      });
-      try {
-        const x = tf.tensor2d(inputs, [1, length], "int32");
-        const { value, grads } = tf.variableGrads(() =>
-          tf.tidy(() => {
-            const logits = tf.reshape(model.forward(x), [length, V]);
-            const lp = tf.logSoftmax(logits);
-            const picked = tf.sum(
-              tf.mul(lp, tf.oneHot(tf.tensor1d(targets, "int32"), V)),
-              1,
-            );
-            return tf.neg(tf.mean(picked)) as tf.Scalar;
-          }), model.trainableVariables());
-        engine.backward(batch);
-        const { loss } = await engine.readLoss();
-        const want = (await value.data())[0];
-        assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
-        const refGrads = new Map<string, Float32Array>();
-        for (const [k, v] of model.variables) {
-          refGrads.set(k, (await grads[v.name].data()) as Float32Array);
-        }
-        compare("gradient", await engine.readGradients(), refGrads, 1e-4);
-        tf.dispose([x, value, ...Object.values(grads)]);
-      } finally {
-        engine.dispose();
-        model.dispose();
-      }
-    },
+      })),
   });
+}
+
+// ALiBi on a bidirectional model, both modes, over several query blocks and
+// key tiles: 4 heads, so that the neighbour mode has symmetric heads too; a
+// slope of 0.5 keeps every key's weight above rounding.
+for (const alibiMode of ["symmetric", "neighbours"] as const) {
+  Deno.test({
+    name:
+      `WebGpuTransformer matches tfjs with ALiBi (${alibiMode}, T 70, 4 heads)`,
+    ignore: skipReason !== null,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: () =>
+      longRowParity(validateConfig({
+        ...parityConfig("bidirectional", "rotary"),
+        contextLength: 70,
+        nLayer: 1,
+        nHead: 4,
+        dModel: 128,
+        dMlp: 64,
+        alibi: 0.5,
+        alibiMode,
+      })),
+  });
+}
+
+// One row of 70 tokens, a mean cross-entropy over every position: the
+// engine's loss and gradients against tfjs's.
+async function longRowParity(config: ModelConfig): Promise<void> {
+  await tf.setBackend("cpu");
+  const length = 70;
+  const inputs = randomIds(length, V, 31);
+  const targets = randomIds(length, V, 32);
+  const batch: TrainBatch = {
+    inputs,
+    targets,
+    weights: new Float32Array(length).fill(1 / length),
+  };
+  const model = new Transformer(config, { seed: 6 });
+  const engine = await WebGpuTransformer.create(config, {
+    batchSize: 1,
+    length,
+    seed: 6,
+    device: testDevice(),
+  });
+  try {
+    const x = tf.tensor2d(inputs, [1, length], "int32");
+    const { value, grads } = tf.variableGrads(() =>
+      tf.tidy(() => {
+        const logits = tf.reshape(model.forward(x), [length, V]);
+        const lp = tf.logSoftmax(logits);
+        const picked = tf.sum(
+          tf.mul(lp, tf.oneHot(tf.tensor1d(targets, "int32"), V)),
+          1,
+        );
+        return tf.neg(tf.mean(picked)) as tf.Scalar;
+      }), model.trainableVariables());
+    engine.backward(batch);
+    const { loss } = await engine.readLoss();
+    const want = (await value.data())[0];
+    assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
+    const refGrads = new Map<string, Float32Array>();
+    for (const [k, v] of model.variables) {
+      refGrads.set(k, (await grads[v.name].data()) as Float32Array);
+    }
+    compare("gradient", await engine.readGradients(), refGrads, 1e-4);
+    tf.dispose([x, value, ...Object.values(grads)]);
+  } finally {
+    engine.dispose();
+    model.dispose();
+  }
 }
 
 // Time conditioning (adaLN): the time MLP, six modulations per block and the
