@@ -277,19 +277,31 @@ async function longRowParity(config: ModelConfig): Promise<void> {
         return tf.neg(tf.mean(picked)) as tf.Scalar;
       }), model.trainableVariables());
     engine.backward(batch);
-    const { loss } = await engine.readLoss();
-    const want = (await value.data())[0];
-    assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
-    const refGrads = new Map<string, Float32Array>();
-    for (const [k, v] of model.variables) {
-      refGrads.set(k, (await grads[v.name].data()) as Float32Array);
-    }
-    compare("gradient", await engine.readGradients(), refGrads, 1e-4);
-    tf.dispose([x, value, ...Object.values(grads)]);
+    await assertLossAndGradients(engine, model, value, grads);
+    x.dispose();
   } finally {
     engine.dispose();
     model.dispose();
   }
+}
+
+// The engine's loss (after its backward) within 1e-5 of tfjs's `value`, and
+// every gradient within 1e-4; disposes `value` and `grads`.
+async function assertLossAndGradients(
+  engine: WebGpuTransformer,
+  model: Transformer,
+  value: tf.Scalar,
+  grads: tf.NamedTensorMap,
+): Promise<void> {
+  const { loss } = await engine.readLoss();
+  const want = (await value.data())[0];
+  assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
+  const refGrads = new Map<string, Float32Array>();
+  for (const [k, v] of model.variables) {
+    refGrads.set(k, (await grads[v.name].data()) as Float32Array);
+  }
+  compare("gradient", await engine.readGradients(), refGrads, 1e-4);
+  tf.dispose([value, ...Object.values(grads)]);
 }
 
 // Time conditioning (adaLN): the time MLP, six modulations per block and the
@@ -433,15 +445,8 @@ Deno.test({
         targets,
         weights: new Float32Array(n).fill(1 / n),
       });
-      const { loss } = await engine.readLoss();
-      const want = (await value.data())[0];
-      assertLess(Math.abs(loss - want) / want, 1e-5, `${loss} vs ${want}`);
-      const refGrads = new Map<string, Float32Array>();
-      for (const [k, v] of model.variables) {
-        refGrads.set(k, (await grads[v.name].data()) as Float32Array);
-      }
-      compare("gradient", await engine.readGradients(), refGrads, 1e-4);
-      tf.dispose([x, value, ...Object.values(grads)]);
+      await assertLossAndGradients(engine, model, value, grads);
+      x.dispose();
     } finally {
       engine.dispose();
       model.dispose();
