@@ -65,8 +65,10 @@ export interface TransformerForwardOptions extends ForwardOptions {
 const MASKED = -1e9;
 
 interface AttentionContext {
-  /** Additive mask [T, P + T] or null (every key visible). */
-  /** Added to the scores: `[T, P + T]`, or `[H, T, T]` per head (ALiBi). */
+  /**
+   * Added to the scores: `[T, P + T]` (causal), `[H, T, T]` per head (ALiBi),
+   * or null (every key visible).
+   */
   mask: tf.Tensor2D | tf.Tensor3D | null;
   /** RoPE tables for the new positions, each [T, headDim]. */
   rope: { cos: tf.Tensor2D; sin: tf.Tensor2D } | null;

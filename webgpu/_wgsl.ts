@@ -514,11 +514,6 @@ export function attentionTile(hd: number): number {
   );
 }
 
-// Shared prologue: a workgroup of QB = 32 threads (one warp on NVIDIA, so
-// small batches still spread over many multiprocessors) owns 32 consecutive
-// positions (queries, or keys for the key/value kernel) of one (b, h);
-// dispatch grid (⌈T/32⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
-// scale, dyOff), c = (dqkvOff, DOff).
 /**
  * ALiBi of a bidirectional model, baked into the attention kernels: head h
  * adds −m_h · |j − i − c_h| to the score of query i for key j, with
@@ -551,6 +546,11 @@ fn alibiBias(h: u32, H: u32, i: u32, j: u32) -> f32 {
 `;
 }
 
+// Shared prologue: a workgroup of QB = 32 threads (one warp on NVIDIA, so
+// small batches still spread over many multiprocessors) owns 32 consecutive
+// positions (queries, or keys for the key/value kernel) of one (b, h);
+// dispatch grid (⌈T/32⌉, B·H). Uniform a = (B·H·T, T, H, qkvOff), b = (yOff, lseOff,
+// scale, dyOff), c = (dqkvOff, DOff).
 function attentionPrologue(
   hd: number,
   tile: number,
