@@ -6,6 +6,14 @@
  * @param flags The `flags` line of `/proc/cpuinfo`, split on spaces.
  * @returns `SKYLAKEX`, `HASWELL`, `SANDYBRIDGE`, or `undefined` to leave the
  * choice to OpenBLAS.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { coretypeForFlags } from "@d3pm/backend/cblas";
+ *
+ * assertEquals(coretypeForFlags(new Set(["avx", "avx2", "fma"])), "HASWELL");
+ * ```
  */
 export function coretypeForFlags(
   flags: ReadonlySet<string>,
@@ -24,6 +32,17 @@ export function coretypeForFlags(
  * where that file cannot be read (not Linux, or no read permission).
  *
  * @returns The set of flags, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { assert } from "@std/assert";
+ * import { readCpuFlags } from "@d3pm/backend/cblas";
+ *
+ * const flags = readCpuFlags();
+ * if (Deno.build.os === "linux" && Deno.build.arch === "x86_64") {
+ *   assert(flags?.has("sse2"));
+ * }
+ * ```
  */
 export function readCpuFlags(): Set<string> | undefined {
   try {
@@ -34,4 +53,49 @@ export function readCpuFlags(): Set<string> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * OpenBLAS x86-64 kernel sets (`OPENBLAS_CORETYPE` values of its
+ * `DYNAMIC_ARCH` builds) and the CPU flags each needs, newest first: one per
+ * distinct family of kernels. Zen runs the Haswell kernels and Cooperlake the
+ * SkylakeX ones (measured: bit-identical results), so neither is listed.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { X86_CORETYPES } from "@d3pm/backend/cblas";
+ *
+ * assertEquals(X86_CORETYPES.at(-1)?.name, "Nehalem");
+ * ```
+ */
+export const X86_CORETYPES: readonly {
+  name: string;
+  needs: readonly string[];
+}[] = [
+  { name: "SkylakeX", needs: ["avx512f", "avx512bw", "avx512vl", "avx512dq"] },
+  { name: "Haswell", needs: ["avx2", "fma"] },
+  { name: "Sandybridge", needs: ["avx"] },
+  { name: "Nehalem", needs: ["sse4_2"] },
+];
+
+/**
+ * The OpenBLAS kernel sets of {@linkcode X86_CORETYPES} a CPU with these
+ * flags can execute, newest first.
+ *
+ * @param flags The `flags` line of `/proc/cpuinfo`, split on spaces.
+ * @returns Their names, e.g. `["Haswell", "Sandybridge", "Nehalem"]`.
+ *
+ * @example An AVX2 machine without AVX-512
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { runnableCoretypes } from "@d3pm/backend/cblas";
+ *
+ * const flags = new Set(["sse4_2", "avx", "avx2", "fma"]);
+ * assertEquals(runnableCoretypes(flags), ["Haswell", "Sandybridge", "Nehalem"]);
+ * ```
+ */
+export function runnableCoretypes(flags: ReadonlySet<string>): string[] {
+  return X86_CORETYPES.filter((c) => c.needs.every((f) => flags.has(f)))
+    .map((c) => c.name);
 }

@@ -16,6 +16,12 @@
  * @module
  */
 import { coretypeForFlags, readCpuFlags } from "./_cpu_flags.ts";
+export {
+  coretypeForFlags,
+  readCpuFlags,
+  runnableCoretypes,
+  X86_CORETYPES,
+} from "./_cpu_flags.ts";
 
 /**
  * The environment variable that names the CBLAS library to load.
