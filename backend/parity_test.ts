@@ -8,6 +8,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "./init_backend.ts";
 import { compare, parityCases, runCase } from "./_parity_cases.ts";
+import { ignoreUnless } from "@d3pm/core/testing";
 
 const quiet = { log: () => {} };
 
@@ -49,7 +50,7 @@ for (const backend of ["blas", "wasm", "webgpu"] as const) {
     name: `${backend} kernels match the cpu reference forward and backward${
       reason ? ` (skipped: ${reason})` : ""
     }`,
-    ignore: reason !== undefined,
+    ignore: ignoreUnless(backend, reason),
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async (t) => {

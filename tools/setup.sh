@@ -9,6 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*" >&2; }
+# Under CI (CI=true) what cannot be installed is an error, not a warning: the
+# tests then require the backends these packages provide (@d3pm/core/testing).
+warn() {
+  if [ "${CI:-}" = true ]; then log "error: $*"; exit 1; fi
+  log "warning: $*"
+}
 
 if ! command -v node >/dev/null || ! command -v npx >/dev/null; then
   log "error: Node ≥ 20 and npm are needed (https://nodejs.org); install them and rerun"
@@ -22,12 +28,12 @@ ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || missing+=(mesa-vulka
 
 if [ "${#missing[@]}" -gt 0 ] && [ "${D3PM_SKIP_APT:-0}" != 1 ]; then
   if ! command -v apt-get >/dev/null; then
-    log "warning: no apt-get; install ${missing[*]} (or your system's equivalents) by hand"
+    warn "no apt-get; install ${missing[*]} (or your system's equivalents) by hand"
   else
     sudo=""
     if [ "$(id -u)" != 0 ]; then
       if command -v sudo >/dev/null; then sudo="sudo"; else
-        log "warning: not root and no sudo; cannot install ${missing[*]}; the blas/webgpu backends may be unavailable"
+        warn "not root and no sudo; cannot install ${missing[*]}; the blas/webgpu backends may be unavailable"
         missing=()
       fi
     fi

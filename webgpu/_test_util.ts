@@ -2,6 +2,7 @@
 // shapes, a seeded batch, and the tolerance check. Private.
 
 import { prng, type StoredTensor } from "@d3pm/core";
+import { ignoreUnless } from "@d3pm/core/testing";
 import * as tf from "@tensorflow/tfjs";
 import { requestEngineDevice, WebGpuUnavailableError } from "./device.ts";
 import {
@@ -18,21 +19,21 @@ try {
 } catch (e) {
   if (!(e instanceof WebGpuUnavailableError)) throw e;
   skipReason = e.message;
-  console.warn(`webgpu tests skipped: ${skipReason}`);
 }
 
-/** The shared device (tests run only when it exists). */
 /**
- * Options of every GPU test: skipped (with the reason in the log) without an
- * adapter; the device lives for the whole file, so its resources are not
+ * Options of every GPU test: without an adapter, skipped with the reason in
+ * the log — or, where WebGPU is required (`CI=true`, `D3PM_REQUIRE`), the
+ * file fails; the device lives for the whole file, so its resources are not
  * per-test leaks.
  */
 export const gpu = {
-  ignore: skipReason !== null,
+  ignore: ignoreUnless("webgpu", skipReason),
   sanitizeResources: false,
   sanitizeOps: false,
 };
 
+/** The shared device (tests run only when it exists). */
 export function testDevice(): GPUDevice {
   return device!;
 }

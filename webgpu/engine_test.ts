@@ -18,7 +18,6 @@ import {
   parityConfig,
   randomIds,
   relError,
-  skipReason,
   testDevice,
 } from "./_test_util.ts";
 
@@ -288,7 +287,7 @@ Deno.test({
 Deno.test({
   name: "profileStep() times every kernel of a step and still takes the step",
   ...gpu,
-  ignore: skipReason !== null ||
+  ignore: gpu.ignore ||
     !testDevice().features.has("timestamp-query"),
   fn: async () => {
     const e = await engine();

@@ -1,10 +1,10 @@
 import { assert } from "@std/assert";
 import { timeMatmul } from "./mod.ts";
-import { skipReason, testDevice } from "./_test_util.ts";
+import { gpu, testDevice } from "./_test_util.ts";
 
 Deno.test({
   name: "timeMatmul() reports a positive rate at a small odd shape",
-  ignore: skipReason !== null,
+  ignore: gpu.ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {

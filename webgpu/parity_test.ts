@@ -24,10 +24,10 @@ import { causalLmLoss } from "@d3pm/autoregressive";
 import { subsCrossEntropy } from "@d3pm/diffusion";
 import { type TrainBatch, WebGpuTransformer } from "./mod.ts";
 import {
+  gpu,
   parityConfig,
   randomIds,
   relError,
-  skipReason,
   testDevice,
 } from "./_test_util.ts";
 
@@ -125,7 +125,7 @@ for (const kind of ["causal", "bidirectional"] as const) {
     Deno.test({
       name:
         `WebGpuTransformer matches the tfjs model (${kind}, ${positions}): logits, loss, gradients, 3 AdamW steps`,
-      ignore: skipReason !== null,
+      ignore: gpu.ignore,
       sanitizeResources: false,
       sanitizeOps: false,
       fn: async () => {
@@ -206,7 +206,7 @@ for (const kind of ["causal", "bidirectional"] as const) {
   Deno.test({
     name:
       `WebGpuTransformer matches tfjs across attention tiles (${kind}, T 70, head size 64)`,
-    ignore: skipReason !== null,
+    ignore: gpu.ignore,
     sanitizeResources: false,
     sanitizeOps: false,
     fn: () =>
@@ -228,7 +228,7 @@ for (const alibiMode of ["symmetric", "neighbours"] as const) {
   Deno.test({
     name:
       `WebGpuTransformer matches tfjs with ALiBi (${alibiMode}, T 70, 4 heads)`,
-    ignore: skipReason !== null,
+    ignore: gpu.ignore,
     sanitizeResources: false,
     sanitizeOps: false,
     fn: () =>
@@ -311,7 +311,7 @@ for (const positions of ["learned", "rotary"] as const) {
   Deno.test({
     name:
       `WebGpuTransformer matches the tfjs model with time conditioning (${positions}): logits, loss, gradients, 3 AdamW steps`,
-    ignore: skipReason !== null,
+    ignore: gpu.ignore,
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async () => {
@@ -406,7 +406,7 @@ for (const positions of ["learned", "rotary"] as const) {
 // per-row kernels (LayerNorm, cross-entropy) run on a 2-D grid.
 Deno.test({
   name: "WebGpuTransformer matches tfjs with more than 65,535 rows (2-D grids)",
-  ignore: skipReason !== null,
+  ignore: gpu.ignore,
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {

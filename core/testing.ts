@@ -1,0 +1,111 @@
+/**
+ * Skips that cannot pass silently. A test that needs something the machine
+ * may lack (a WebGPU adapter, a CBLAS, PyTorch, a browser) asks
+ * {@linkcode ignoreUnless}: where the thing exists the test runs; where it is
+ * missing the test is ignored with its reason printed — unless the thing is
+ * *required* here, and then the missing thing is an error, so the run fails
+ * instead of reporting green with the test never run.
+ *
+ * What is required: the comma-separated names in `D3PM_REQUIRE` (`all`
+ * requires everything); when that is unset and `CI=true`, the capabilities of
+ * {@linkcode CI_REQUIRES} (what the project's CI installs); otherwise nothing.
+ *
+ * @example A capability nobody requires is skipped visibly
+ * ```ts
+ * import { ignoreUnless } from "@d3pm/core/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * Deno.env.delete("D3PM_REQUIRE");
+ * assertEquals(ignoreUnless("example-capability", "not on this machine"), true);
+ * ```
+ *
+ * @module
+ */
+
+/** What `CI=true` requires when `D3PM_REQUIRE` is unset. */
+export const CI_REQUIRES: readonly string[] = ["webgpu", "blas", "wasm"];
+
+/** A required capability is missing. */
+export class MissingCapabilityError extends Error {
+  /**
+   * @param capability The capability's name.
+   * @param reason Why it is missing.
+   */
+  constructor(capability: string, reason: string) {
+    super(
+      `required capability "${capability}" is missing: ${reason} (required by ${requiredBy()}; unset it to skip instead)`,
+    );
+    this.name = "MissingCapabilityError";
+  }
+}
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+function requiredBy(): string {
+  const list = env("D3PM_REQUIRE");
+  return list !== undefined ? `D3PM_REQUIRE=${list}` : "CI=true";
+}
+
+/**
+ * Whether `capability` must exist on this machine.
+ *
+ * @param capability A name such as `webgpu`, `blas`, `torch`, `chromium`.
+ * @returns True when `D3PM_REQUIRE` names it (or is `all`), or when
+ * `D3PM_REQUIRE` is unset, `CI=true` and {@linkcode CI_REQUIRES} names it.
+ *
+ * @example
+ * ```ts
+ * import { isRequired } from "@d3pm/core/testing";
+ * import { assertEquals } from "@std/assert";
+ *
+ * Deno.env.set("D3PM_REQUIRE", "webgpu,torch");
+ * assertEquals([isRequired("torch"), isRequired("blas")], [true, false]);
+ * Deno.env.delete("D3PM_REQUIRE");
+ * ```
+ */
+export function isRequired(capability: string): boolean {
+  const list = env("D3PM_REQUIRE");
+  if (list !== undefined) {
+    const names = list.split(",").map((s) => s.trim());
+    return names.includes("all") || names.includes(capability);
+  }
+  return env("CI") === "true" && CI_REQUIRES.includes(capability);
+}
+
+/**
+ * The `ignore` flag of a test that needs `capability`.
+ *
+ * @param capability The capability's name.
+ * @param missing Why it is missing, or `null`/`undefined` when it exists.
+ * @returns False when it exists; true (after printing the reason) when it is
+ * missing and not required.
+ * @throws {MissingCapabilityError} When it is missing and required.
+ *
+ * @example
+ * ```ts
+ * import { ignoreUnless, MissingCapabilityError } from "@d3pm/core/testing";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ *
+ * Deno.env.set("D3PM_REQUIRE", "webgpu");
+ * assertEquals(ignoreUnless("webgpu", null), false);
+ * assertThrows(() => ignoreUnless("webgpu", "no adapter"), MissingCapabilityError);
+ * Deno.env.delete("D3PM_REQUIRE");
+ * ```
+ */
+export function ignoreUnless(
+  capability: string,
+  missing: string | null | undefined,
+): boolean {
+  if (missing === null || missing === undefined) return false;
+  if (isRequired(capability)) {
+    throw new MissingCapabilityError(capability, missing);
+  }
+  console.warn(`skipping tests that need ${capability}: ${missing}`);
+  return true;
+}
