@@ -6,10 +6,11 @@
  * or a tolerance that holds only for this machine's kernels fails here, not
  * on the next developer's AMD or ARM box.
  *
- *   deno task test:portable [--coretypes Haswell,Nehalem] [--skip-native yes]
+ *   deno task test:portable [--coretypes Haswell,Nehalem] [--skip-native yes] [--limit N]
  *
  * `--skip-native yes` leaves out the kernel set the backend picks by itself
- * (`deno task test` already ran it). Prints one line per kernel set and
+ * (`deno task test` already ran it); `--limit N` keeps at most N: the newest
+ * N − 1 and always the oldest (the baseline), which is what CI runs. Prints one line per kernel set and
  * `N passed, N failed` over all of them; exits 1 when any test failed.
  *
  * @module
@@ -19,7 +20,12 @@ import {
   readCpuFlags,
   runnableCoretypes,
 } from "@d3pm/backend/cblas";
-import { benchArgs, BenchArgsError, type BenchUsage } from "../bench/_args.ts";
+import {
+  benchArgs,
+  BenchArgsError,
+  type BenchUsage,
+  intOption,
+} from "../bench/_args.ts";
 
 const USAGE: BenchUsage = {
   command: "deno task test:portable",
@@ -32,6 +38,13 @@ can execute, and prints N passed, N failed over all of them.`,
       value: "LIST",
       help: "kernel sets to run (default: every one this CPU can execute)",
       default: "",
+    },
+    {
+      name: "limit",
+      value: "N",
+      help:
+        "at most N kernel sets: the newest N-1 and the oldest (default all)",
+      default: "0",
     },
     {
       name: "skip-native",
@@ -61,9 +74,13 @@ const args = benchArgs(Deno.args, USAGE, (a) => {
     );
   }
   const native = flags === undefined ? undefined : coretypeForFlags(flags);
-  return a["skip-native"] === "yes"
+  const kept = a["skip-native"] === "yes"
     ? chosen.filter((c) => c.toUpperCase() !== native)
     : chosen;
+  const limit = intOption(a, "limit", 0);
+  return limit === 0 || kept.length <= limit
+    ? kept
+    : [...kept.slice(0, limit - 1), kept.at(-1)!];
 });
 
 if (args.length === 0) {
