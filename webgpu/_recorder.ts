@@ -1,7 +1,8 @@
-// The recorder: one fixed list of dispatches per (batch, length), with every
-// layer's `*Forward` / `*Backward` recording calls side by side and the
-// shapes they touch. Uniform blocks and bind groups are built once, in
-// `finish()`. Private.
+// The WebGPU executor of a plan: `Recorder` implements the executor-neutral
+// `Kernels` (_kernels.ts, where each call's shapes are written down) by
+// recording every call as a WGSL dispatch (_wgsl.ts, _decode_wgsl.ts) on the
+// buffers bound to the plan's regions. Uniform blocks and bind groups are
+// built once, in `finish()`; the engine then replays the lists. Private.
 
 import type { ModelConfig } from "@d3pm/transformer";
 import {
@@ -18,7 +19,6 @@ import {
   embedBackwardWpeSource,
   embedBackwardWteSource,
   embedForwardSource,
-  type Epilogue,
   gateBackwardSource,
   LAYERNORM_BACKWARD,
   LAYERNORM_FORWARD,
@@ -31,9 +31,24 @@ import {
   NORM_GROUPS,
   NORM_PARTIAL,
   ROPE,
+  S,
   SILU_BACKWARD,
 } from "./_wgsl.ts";
+import {
+  ARGMAX,
+  COMMIT,
+  decodeAttentionSource,
+  EMBED_AT,
+  SUPPRESS,
+} from "./_decode_wgsl.ts";
 import type { IntLayout } from "./_layout.ts";
+import type {
+  Accumulator,
+  Epilogue,
+  Kernels,
+  Operand,
+  Region,
+} from "./_kernels.ts";
 
 /**
  * The one bind-group layout of every kernel: binding 0 a uniform block,
@@ -62,14 +77,21 @@ export interface Kit {
   dummy: GPUBuffer;
 }
 
-/** Engine-wide buffers. */
-export interface Globals {
+/**
+ * The buffers a plan's dispatches bind: its own activations and ints, the
+ * engine's parameters, and — training plans only — gradients, Adam
+ * moments, the EMA and the scalars; a forward plan's logits output.
+ */
+export interface PlanBuffers {
+  act: GPUBuffer;
+  ints: GPUBuffer;
   params: GPUBuffer;
-  grads: GPUBuffer | null;
-  m: GPUBuffer | null;
-  v: GPUBuffer | null;
-  ema: GPUBuffer | null;
-  scalars: GPUBuffer | null;
+  grads?: GPUBuffer | null;
+  m?: GPUBuffer | null;
+  v?: GPUBuffer | null;
+  ema?: GPUBuffer | null;
+  scalars?: GPUBuffer | null;
+  logits?: GPUBuffer | null;
 }
 
 /** One prepared dispatch. */
@@ -100,17 +122,10 @@ function grid(groups: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
-/** Operand of a matmul: a buffer, an offset and a row stride (floats). */
-interface Operand {
-  buf: GPUBuffer;
-  off: number;
-  ld: number;
-}
-
 /** Builds and holds the dispatch lists of one shape. */
-export class Recorder {
+export class Recorder implements Kernels {
   #kit: Kit;
-  #g: Globals;
+  #b: PlanBuffers;
   #words: Word[][] = [];
   #lists = new Map<string, Pending[]>();
   #current: Pending[] = [];
@@ -120,29 +135,19 @@ export class Recorder {
   /** Record the dropout variants (training with dropout > 0). */
   readonly dropout: boolean;
 
-  constructor(
-    kit: Kit,
-    globals: Globals,
-    act: GPUBuffer,
-    ints: GPUBuffer,
-    dropout = false,
-  ) {
+  constructor(kit: Kit, buffers: PlanBuffers, dropout = false) {
     this.#kit = kit;
-    this.#g = globals;
-    this.act = act;
-    this.ints = ints;
+    this.#b = buffers;
+    this.act = buffers.act;
+    this.ints = buffers.ints;
     this.dropout = dropout;
   }
 
-  /** The parameter buffer. */
-  get params(): GPUBuffer {
-    return this.#g.params;
-  }
-
-  /** The gradient buffer (training plans only). */
-  get grads(): GPUBuffer {
-    if (!this.#g.grads) throw new Error("no gradient buffer in this plan");
-    return this.#g.grads;
+  // The buffer bound to a region of the plan.
+  #region(r: Region): GPUBuffer {
+    const b = this.#b[r];
+    if (!b) throw new Error(`no ${r} buffer in this plan`);
+    return b;
   }
 
   /** Start recording the named list. */
@@ -191,19 +196,18 @@ export class Recorder {
 
   // Non-matmul kernels bind the standard slots.
   #std(): Record<number, GPUBuffer | null> {
-    const g = this.#g;
+    const b = this.#b;
     return {
-      1: this.act,
-      2: g.params,
-      3: g.grads,
-      4: g.m,
-      5: g.v,
-      6: this.ints,
-      7: g.scalars,
+      1: b.act,
+      2: b.params,
+      3: b.grads ?? null,
+      4: b.m ?? null,
+      5: b.v ?? null,
+      6: b.ints,
+      7: b.scalars ?? null,
     };
   }
 
-  /** C[M, N] (=, +=, epilogue) op(A)[M, K] · op(B)[K, N]. */
   matmul(
     dims: { m: number; n: number; k: number },
     a: Operand & { trans?: boolean },
@@ -211,7 +215,7 @@ export class Recorder {
     c: Operand,
     epilogue: Epilogue,
     extra: {
-      bias?: { buf: GPUBuffer; off: number };
+      bias?: { buf: Region; off: number };
       e?: Operand;
       gate?: { off: number; stride: number; rows: number; aux: number };
     } = {},
@@ -244,13 +248,13 @@ export class Recorder {
         extra.gate?.aux ?? 0,
       ],
       {
-        1: a.buf,
-        2: b.buf,
-        3: c.buf,
-        4: extra.bias?.buf ?? null,
-        5: extra.e?.buf ?? null,
+        1: this.#region(a.buf),
+        2: this.#region(b.buf),
+        3: this.#region(c.buf),
+        4: extra.bias ? this.#region(extra.bias.buf) : null,
+        5: extra.e ? this.#region(extra.e.buf) : null,
         6: extra.gate ? this.act : null,
-        7: drop ? this.#g.scalars : null,
+        7: drop ? this.#b.scalars ?? null : null,
       },
       Math.ceil(dims.n / t),
       Math.ceil(dims.m / t),
@@ -598,11 +602,11 @@ export class Recorder {
     );
   }
 
-  lossReduce(n: number, rowLoss: number, slot: number): void {
+  lossReduce(n: number, rowLoss: number, into: Accumulator): void {
     this.#push(
       "loss_reduce",
       () => LOSS_REDUCE,
-      [n, rowLoss, slot],
+      [n, rowLoss, into === "loss" ? S.lossSum : S.evalSum],
       this.#std(),
       1,
     );
@@ -640,8 +644,106 @@ export class Recorder {
       "ema",
       () => EMA,
       [n],
-      { ...this.#std(), 4: this.#g.ema },
+      { ...this.#std(), 4: this.#b.ema ?? null },
       Math.min(Math.ceil(n / 256), 4096),
+    );
+  }
+
+  decodeEmbed(
+    batch: number,
+    d: number,
+    length: number,
+    s: { tokens: number; wte: number; wpe: number; out: number; pos: number },
+  ): void {
+    this.#push(
+      "dec_embed",
+      () => EMBED_AT,
+      [
+        batch * d,
+        d,
+        length,
+        s.tokens,
+        s.wte,
+        Math.max(s.wpe, 0),
+        s.wpe >= 0 ? 1 : 0,
+        s.out,
+        s.pos,
+      ],
+      this.#std(),
+      Math.ceil((batch * d) / 256),
+    );
+  }
+
+  decodeAttention(
+    c: ModelConfig,
+    batch: number,
+    length: number,
+    s: {
+      qkv: number;
+      k: number;
+      v: number;
+      y: number;
+      pos: number;
+      cos: number;
+      sin: number;
+    },
+  ): void {
+    const hd = c.dModel / c.nHead;
+    this.#push(
+      `dec_attn:${hd}:${length}`,
+      () => decodeAttentionSource(hd, length),
+      [
+        batch,
+        c.nHead,
+        length,
+        s.qkv,
+        s.k,
+        s.v,
+        { f: 1 / Math.sqrt(hd) },
+        s.y,
+        s.pos,
+        c.positions === "rotary" ? 1 : 0,
+        s.cos,
+        s.sin,
+      ],
+      this.#std(),
+      batch * c.nHead,
+    );
+  }
+
+  suppress(
+    rows: number,
+    vocab: number,
+    logits: { buf: Region; off: number },
+    list: number,
+  ): void {
+    this.#push("suppress", () => SUPPRESS, [rows, vocab, logits.off, list], {
+      ...this.#std(),
+      1: this.#region(logits.buf),
+    }, 1);
+  }
+
+  argmax(rows: number, vocab: number, logits: number, out: number): void {
+    this.#push(
+      "dec_argmax",
+      () => ARGMAX,
+      [rows, vocab, logits, out],
+      this.#std(),
+      rows,
+    );
+  }
+
+  commit(
+    batch: number,
+    length: number,
+    s: { tokens: number; pos: number; next: number },
+  ): void {
+    this.#push(
+      "dec_commit",
+      () => COMMIT,
+      [batch, s.tokens, length, s.pos, s.next],
+      this.#std(),
+      1,
     );
   }
 
