@@ -9,7 +9,6 @@ import {
   planDecode,
   recordDecode,
 } from "./_decode.ts";
-import { ropeTables } from "./_layout.ts";
 import type { Dispatch } from "./_recorder.ts";
 import { drawSettings, recordDraw, suppressList } from "./_draw.ts";
 import { dispatchAll, type EngineState, fail } from "./_state.ts";
@@ -44,14 +43,8 @@ function buildDecodePlan(
   const intBuf = state.buffer(ints.size * 4);
   const rec = state.recorder(act, intBuf);
   recordDecode(rec, c, state.table, arena, ints, batch, length);
-  const lists = rec.finish();
-  const uniform = rec.uniform!;
-  state.adopt(uniform);
-  if (c.positions === "rotary") {
-    const { cos, sin } = ropeTables(length, c.dModel / c.nHead);
-    state.device.queue.writeBuffer(act, arena.cos * 4, cos);
-    state.device.queue.writeBuffer(act, arena.sin * 4, sin);
-  }
+  const { lists, uniform } = state.finish(rec);
+  state.writeRope(act, arena.cos, arena.sin, length);
   return {
     batch,
     length,
@@ -113,12 +106,11 @@ export async function generateCausal(
         outputOffset: plan.ints.next,
       });
     }
-    const lists = rec.finish();
-    uniform = rec.uniform!;
-    state.adopt(uniform);
+    const done = state.finish(rec);
+    uniform = done.uniform;
     draws = Array.from(
       { length: l - 1 },
-      (_, k) => lists.get(`draw:${k + 1}`)!,
+      (_, k) => done.lists.get(`draw:${k + 1}`)!,
     );
   }
   try {

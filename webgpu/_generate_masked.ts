@@ -50,9 +50,8 @@ function buildMaskedPlan(
   const rec = s.recorder(plan.act, plan.intBuf, plan.logits!);
   rec.begin("suppress");
   rec.suppress(n, v, { buf: "logits", off: 0 }, state.suppress);
-  const suppress = rec.finish().get("suppress")!;
-  const uniform = rec.uniform!;
-  s.adopt(uniform);
+  const { lists, uniform } = s.finish(rec);
+  const suppress = lists.get("suppress")!;
   const gated = [
     ...plan.lists.get("forward")!,
     ...plan.lists.get("head")!,
@@ -223,9 +222,7 @@ function recordCall(
       }
     });
   });
-  const lists = rec.finish();
-  s.adopt(rec.uniform!);
-  return { lists, uniform: rec.uniform! };
+  return s.finish(rec);
 }
 
 /** Masked-diffusion sampling (see `WebGpuTransformer.generateMasked`). */

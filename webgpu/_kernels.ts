@@ -41,6 +41,126 @@ export type Epilogue =
 /** The loss accumulators: a training step's, and `evaluate`'s. */
 export type Accumulator = "loss" | "evaluation";
 
+/** A vector in a region: its offset in floats. */
+export interface RegionOffset {
+  buf: Region;
+  off: number;
+}
+
+/** The sizes of a matmul: C[M, N] from op(A)[M, K] and op(B)[K, N]. */
+export interface MatmulDims {
+  m: number;
+  n: number;
+  k: number;
+}
+
+/** A matmul operand, stored transposed when `trans` ([K, M] for A, [N, K] for B). */
+export interface MatmulOperand extends Operand {
+  trans?: boolean;
+}
+
+/** What a matmul epilogue reads besides A and B. */
+export interface MatmulExtra {
+  /** N values added to every row. */
+  bias?: RegionOffset;
+  /** The residual (or pre-activation) matrix, M × N. */
+  e?: Operand;
+  /** adaLN gate: (1 + X[off + batch row·stride + column]); the branch to X[aux]. */
+  gate?: { off: number; stride: number; rows: number; aux: number };
+}
+
+/** adaLN after a LayerNorm: (shift, scale) of each batch row at `shift`, `stride` apart, `length` rows each. */
+export interface LayerNormModulation {
+  shift: number;
+  stride: number;
+  length: number;
+}
+
+/** Offsets of a LayerNorm backward. */
+export interface LayerNormBackwardArgs {
+  dy: number;
+  x: number;
+  mean: number;
+  rstd: number;
+  w: number;
+  /** Written, or added to when `add` (the residual gradient). */
+  dx: number;
+  add: boolean;
+  /** In `grads`. */
+  gw: number;
+  gb: number;
+}
+
+/** Offsets of an adaLN gate's backward. */
+export interface GateBackwardArgs {
+  dout: number;
+  br: number;
+  g: number;
+  stride: number;
+  dbr: number;
+  dg: number;
+  site: number;
+}
+
+/** Offsets of an adaLN modulation's backward. */
+export interface ModulateBackwardArgs {
+  dh: number;
+  x: number;
+  mean: number;
+  rstd: number;
+  w: number;
+  bias: number;
+  shift: number;
+  stride: number;
+  dshift: number;
+}
+
+/** Offsets of the attention backward. */
+export interface AttentionBackwardArgs {
+  qkv: number;
+  y: number;
+  lse: number;
+  dy: number;
+  dqkv: number;
+  /** (B, H, T) scratch. */
+  D: number;
+}
+
+/** AdamW's constants. */
+export interface AdamWConstants {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+}
+
+/** Offsets of the decoding embedding (`wpe` < 0: none). */
+export interface DecodeEmbedArgs {
+  tokens: number;
+  wte: number;
+  wpe: number;
+  out: number;
+  pos: number;
+}
+
+/** Offsets of the decoding attention over the KV cache. */
+export interface DecodeAttentionArgs {
+  qkv: number;
+  k: number;
+  v: number;
+  y: number;
+  pos: number;
+  cos: number;
+  sin: number;
+}
+
+/** Int offsets of the decoding commit. */
+export interface CommitArgs {
+  tokens: number;
+  pos: number;
+  next: number;
+}
+
 /**
  * The kernels of a plan, called in order; an executor records (or runs)
  * each one. Offsets are floats into the region named (`act` unless said),
@@ -61,16 +181,12 @@ export interface Kernels {
    * epilogues drop the branch (site: C's offset).
    */
   matmul(
-    dims: { m: number; n: number; k: number },
-    a: Operand & { trans?: boolean },
-    b: Operand & { trans?: boolean },
+    dims: MatmulDims,
+    a: MatmulOperand,
+    b: MatmulOperand,
     c: Operand,
     epilogue: Epilogue,
-    extra?: {
-      bias?: { buf: Region; off: number };
-      e?: Operand;
-      gate?: { off: number; stride: number; rows: number; aux: number };
-    },
+    extra?: MatmulExtra,
   ): void;
   /**
    * x (rows, d) → y = LN(x)·w + b, mean, rstd (rows); adaLN (`mod`): then
@@ -86,7 +202,7 @@ export interface Kernels {
     b: number,
     mean: number,
     rstd: number,
-    mod?: { shift: number; stride: number; length: number },
+    mod?: LayerNormModulation,
   ): void;
   /**
    * dy (rows, d) → dx (written, or added: the residual gradient), and the
@@ -95,32 +211,14 @@ export interface Kernels {
   layernormBackward(
     rows: number,
     d: number,
-    s: {
-      dy: number;
-      x: number;
-      mean: number;
-      rstd: number;
-      w: number;
-      dx: number;
-      add: boolean;
-      gw: number;
-      gb: number;
-    },
+    s: LayerNormBackwardArgs,
   ): void;
   /** adaLN gate: out = res + br·(1 + g_b) → dg (into dmods), dbr. */
   gateBackward(
     batch: number,
     length: number,
     d: number,
-    s: {
-      dout: number;
-      br: number;
-      g: number;
-      stride: number;
-      dbr: number;
-      dg: number;
-      site: number;
-    },
+    s: GateBackwardArgs,
   ): void;
   /**
    * adaLN modulation: h = LN(x)·(1 + scale_b) + shift_b → dshift, dscale
@@ -130,17 +228,7 @@ export interface Kernels {
     batch: number,
     length: number,
     d: number,
-    s: {
-      dh: number;
-      x: number;
-      mean: number;
-      rstd: number;
-      w: number;
-      bias: number;
-      shift: number;
-      stride: number;
-      dshift: number;
-    },
+    s: ModulateBackwardArgs,
   ): void;
   /** A residual branch's dropout backward: dst = src · mask(site), n values. */
   dropoutBackward(n: number, site: number, src: number, dst: number): void;
@@ -206,14 +294,7 @@ export interface Kernels {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: {
-      qkv: number;
-      y: number;
-      lse: number;
-      dy: number;
-      dqkv: number;
-      D: number;
-    },
+    s: AttentionBackwardArgs,
   ): void;
   /**
    * A chunk of rows of logits (rows, V) → their gradient in place, and the
@@ -245,7 +326,7 @@ export interface Kernels {
   adamw(
     n: number,
     decayEnd: number,
-    h: { beta1: number; beta2: number; eps: number; weightDecay: number },
+    h: AdamWConstants,
   ): void;
   /** ema ← decay·ema + (1 − decay)·params, n values. */
   ema(n: number): void;
@@ -257,7 +338,7 @@ export interface Kernels {
     batch: number,
     d: number,
     length: number,
-    s: { tokens: number; wte: number; wpe: number; out: number; pos: number },
+    s: DecodeEmbedArgs,
   ): void;
   /**
    * Decoding: one query per row at the current position p (ints at `pos`)
@@ -268,15 +349,7 @@ export interface Kernels {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: {
-      qkv: number;
-      k: number;
-      v: number;
-      y: number;
-      pos: number;
-      cos: number;
-      sin: number;
-    },
+    s: DecodeAttentionArgs,
   ): void;
   /**
    * Logits of the ids listed in ints at `list` (a count, then the ids) set
@@ -285,7 +358,7 @@ export interface Kernels {
   suppress(
     rows: number,
     vocab: number,
-    logits: { buf: Region; off: number },
+    logits: RegionOffset,
     list: number,
   ): void;
   /** The first largest logit of each row (rows, V) into ints at `out`. */
@@ -297,6 +370,6 @@ export interface Kernels {
   commit(
     batch: number,
     length: number,
-    s: { tokens: number; pos: number; next: number },
+    s: CommitArgs,
   ): void;
 }

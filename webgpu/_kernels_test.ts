@@ -6,7 +6,21 @@
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import { type ModelConfig, preset, validateConfig } from "@d3pm/transformer";
-import type { Accumulator, Epilogue, Kernels, Region } from "./_kernels.ts";
+import type {
+  Accumulator,
+  AttentionBackwardArgs,
+  DecodeAttentionArgs,
+  DecodeEmbedArgs,
+  Epilogue,
+  Kernels,
+  LayerNormBackwardArgs,
+  MatmulDims,
+  MatmulExtra,
+  MatmulOperand,
+  Operand,
+  Region,
+  RegionOffset,
+} from "./_kernels.ts";
 import {
   type Arena,
   type IntLayout,
@@ -99,20 +113,17 @@ class ExtentChecker implements Kernels {
   begin(_name: string): void {}
 
   matmul(
-    dims: { m: number; n: number; k: number },
-    a: { buf: Region; off: number; ld: number; trans?: boolean },
-    b: { buf: Region; off: number; ld: number; trans?: boolean },
-    c: { buf: Region; off: number; ld: number },
+    dims: MatmulDims,
+    a: MatmulOperand,
+    b: MatmulOperand,
+    c: Operand,
     epilogue: Epilogue,
-    extra: {
-      bias?: { buf: Region; off: number };
-      e?: { buf: Region; off: number; ld: number };
-    } = {},
+    extra: MatmulExtra = {},
   ): void {
     this.calls++;
     const { m, n, k } = dims;
     const matrix = (
-      o: { buf: Region; off: number; ld: number },
+      o: Operand,
       rows: number,
       cols: number,
       what: string,
@@ -153,7 +164,7 @@ class ExtentChecker implements Kernels {
   layernormBackward(
     rows: number,
     d: number,
-    s: { dy: number; x: number; dx: number; gw: number; gb: number },
+    s: LayerNormBackwardArgs,
   ): void {
     this.calls++;
     for (const key of ["dy", "x", "dx"] as const) {
@@ -252,14 +263,7 @@ class ExtentChecker implements Kernels {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: {
-      qkv: number;
-      y: number;
-      lse: number;
-      dy: number;
-      dqkv: number;
-      D: number;
-    },
+    s: AttentionBackwardArgs,
   ): void {
     this.calls++;
     const n = batch * length, d = c.dModel;
@@ -306,7 +310,7 @@ class ExtentChecker implements Kernels {
     batch: number,
     d: number,
     _length: number,
-    s: { wte: number; out: number },
+    s: DecodeEmbedArgs,
   ): void {
     this.calls++;
     this.#in("params", [s.wte, this.#c.vocabSize * d], "decode embed wte");
@@ -317,7 +321,7 @@ class ExtentChecker implements Kernels {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: { qkv: number; k: number; v: number; y: number },
+    s: DecodeAttentionArgs,
   ): void {
     this.calls++;
     const d = c.dModel;
@@ -330,7 +334,7 @@ class ExtentChecker implements Kernels {
   suppress(
     rows: number,
     vocab: number,
-    logits: { buf: Region; off: number },
+    logits: RegionOffset,
   ): void {
     this.calls++;
     this.#in(logits.buf, [logits.off, rows * vocab], "suppress");

@@ -44,10 +44,23 @@ import {
 import type { IntLayout } from "./_layout.ts";
 import type {
   Accumulator,
+  AdamWConstants,
+  AttentionBackwardArgs,
+  CommitArgs,
+  DecodeAttentionArgs,
+  DecodeEmbedArgs,
   Epilogue,
+  GateBackwardArgs,
   Kernels,
+  LayerNormBackwardArgs,
+  LayerNormModulation,
+  MatmulDims,
+  MatmulExtra,
+  MatmulOperand,
+  ModulateBackwardArgs,
   Operand,
   Region,
+  RegionOffset,
 } from "./_kernels.ts";
 
 /**
@@ -209,16 +222,12 @@ export class Recorder implements Kernels {
   }
 
   matmul(
-    dims: { m: number; n: number; k: number },
-    a: Operand & { trans?: boolean },
-    b: Operand & { trans?: boolean },
+    dims: MatmulDims,
+    a: MatmulOperand,
+    b: MatmulOperand,
     c: Operand,
     epilogue: Epilogue,
-    extra: {
-      bias?: { buf: Region; off: number };
-      e?: Operand;
-      gate?: { off: number; stride: number; rows: number; aux: number };
-    } = {},
+    extra: MatmulExtra = {},
   ): void {
     const ta = a.trans ?? false, tb = b.trans ?? false;
     // Residual branches take dropout (site: the output's offset).
@@ -271,7 +280,7 @@ export class Recorder implements Kernels {
     b: number,
     mean: number,
     rstd: number,
-    mod?: { shift: number; stride: number; length: number },
+    mod?: LayerNormModulation,
   ): void {
     this.#push(
       "ln_fwd",
@@ -299,17 +308,7 @@ export class Recorder implements Kernels {
   layernormBackward(
     rows: number,
     d: number,
-    s: {
-      dy: number;
-      x: number;
-      mean: number;
-      rstd: number;
-      w: number;
-      dx: number;
-      add: boolean;
-      gw: number;
-      gb: number;
-    },
+    s: LayerNormBackwardArgs,
   ): void {
     this.#push(
       "ln_bwd",
@@ -332,15 +331,7 @@ export class Recorder implements Kernels {
     batch: number,
     length: number,
     d: number,
-    s: {
-      dout: number;
-      br: number;
-      g: number;
-      stride: number;
-      dbr: number;
-      dg: number;
-      site: number;
-    },
+    s: GateBackwardArgs,
   ): void {
     const drop = this.dropout;
     this.#push(
@@ -358,17 +349,7 @@ export class Recorder implements Kernels {
     batch: number,
     length: number,
     d: number,
-    s: {
-      dh: number;
-      x: number;
-      mean: number;
-      rstd: number;
-      w: number;
-      bias: number;
-      shift: number;
-      stride: number;
-      dshift: number;
-    },
+    s: ModulateBackwardArgs,
   ): void {
     this.#push(
       "modulate_bwd",
@@ -540,14 +521,7 @@ export class Recorder implements Kernels {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: {
-      qkv: number;
-      y: number;
-      lse: number;
-      dy: number;
-      dqkv: number;
-      D: number;
-    },
+    s: AttentionBackwardArgs,
   ): void {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
@@ -626,7 +600,7 @@ export class Recorder implements Kernels {
   adamw(
     n: number,
     decayEnd: number,
-    h: { beta1: number; beta2: number; eps: number; weightDecay: number },
+    h: AdamWConstants,
   ): void {
     this.#push(
       "adamw",
@@ -653,7 +627,7 @@ export class Recorder implements Kernels {
     batch: number,
     d: number,
     length: number,
-    s: { tokens: number; wte: number; wpe: number; out: number; pos: number },
+    s: DecodeEmbedArgs,
   ): void {
     this.#push(
       "dec_embed",
@@ -678,15 +652,7 @@ export class Recorder implements Kernels {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: {
-      qkv: number;
-      k: number;
-      v: number;
-      y: number;
-      pos: number;
-      cos: number;
-      sin: number;
-    },
+    s: DecodeAttentionArgs,
   ): void {
     const hd = c.dModel / c.nHead;
     this.#push(
@@ -714,7 +680,7 @@ export class Recorder implements Kernels {
   suppress(
     rows: number,
     vocab: number,
-    logits: { buf: Region; off: number },
+    logits: RegionOffset,
     list: number,
   ): void {
     this.#push("suppress", () => SUPPRESS, [rows, vocab, logits.off, list], {
@@ -736,7 +702,7 @@ export class Recorder implements Kernels {
   commit(
     batch: number,
     length: number,
-    s: { tokens: number; pos: number; next: number },
+    s: CommitArgs,
   ): void {
     this.#push(
       "dec_commit",

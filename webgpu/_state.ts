@@ -319,14 +319,8 @@ export class EngineState {
       rec.begin("head");
       recordHead(rec, c, table, arena, n);
     }
-    const lists = rec.finish();
-    const uniform = rec.uniform!;
-    this.adopt(uniform);
-    if (c.positions === "rotary") {
-      const { cos, sin } = ropeTables(length, c.dModel / c.nHead);
-      this.device.queue.writeBuffer(act, arena.ropeCos * 4, cos);
-      this.device.queue.writeBuffer(act, arena.ropeSin * 4, sin);
-    }
+    const { lists, uniform } = this.finish(rec);
+    this.writeRope(act, arena.ropeCos, arena.ropeSin, length);
     return {
       batch,
       length,
@@ -340,6 +334,29 @@ export class EngineState {
       logits,
       owned: [act, intBuf, uniform, ...(logits ? [logits] : [])],
     };
+  }
+
+  /** Finish a recorder: its lists, and its uniform blocks, now held. */
+  finish(
+    rec: Recorder,
+  ): { lists: Map<string, Dispatch[]>; uniform: GPUBuffer } {
+    const lists = rec.finish();
+    this.adopt(rec.uniform!);
+    return { lists, uniform: rec.uniform! };
+  }
+
+  /** RoPE tables for `length` positions into an arena (rotary models only). */
+  writeRope(
+    act: GPUBuffer,
+    cosOff: number,
+    sinOff: number,
+    length: number,
+  ): void {
+    const c = this.config;
+    if (c.positions !== "rotary") return;
+    const { cos, sin } = ropeTables(length, c.dModel / c.nHead);
+    this.device.queue.writeBuffer(act, cosOff * 4, cos);
+    this.device.queue.writeBuffer(act, sinOff * 4, sin);
   }
 
   /** A recorder of inference dispatches (no optimiser state) on these buffers. */
