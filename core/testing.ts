@@ -28,6 +28,8 @@ export const CI_REQUIRES: readonly string[] = ["webgpu", "blas", "wasm"];
 /** A required capability is missing. */
 export class MissingCapabilityError extends Error {
   /**
+   * An error naming the capability, why it is missing and what requires it.
+   *
    * @param capability The capability's name.
    * @param reason Why it is missing.
    */

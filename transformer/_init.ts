@@ -1,6 +1,9 @@
-import type { Prng } from "@d3pm/core";
 // Seeded initial values: normals by Box–Muller from the project PRNG, so the
 // same seed gives the same weights on every backend.
+
+import type { Prng, StoredTensor } from "@d3pm/core";
+import type { ModelConfig } from "./config.ts";
+import { parameterShapes } from "./parameters.ts";
 
 /** `size` draws from N(0, std²). */
 export function normals(rng: Prng, size: number, std: number): Float32Array {
@@ -47,4 +50,25 @@ export function initRule(
     return { kind: "normal", std: 0.02 / Math.sqrt(2 * nLayer) };
   }
   return { kind: "normal", std: 0.02 };
+}
+
+/**
+ * Every parameter of a validated config drawn from `rng` in canonical order
+ * by its {@linkcode initRule} (constants draw nothing). The one source of
+ * initial weights: `initialWeights` and the `Transformer` both call it.
+ */
+export function drawWeights(
+  config: ModelConfig,
+  rng: Prng,
+): Map<string, StoredTensor> {
+  const out = new Map<string, StoredTensor>();
+  for (const [name, shape] of parameterShapes(config)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const rule = initRule(name, config.nLayer, config.dTime);
+    const data = rule.kind === "normal"
+      ? normals(rng, size, rule.std)
+      : new Float32Array(size).fill(rule.value);
+    out.set(name, { shape, data });
+  }
+  return out;
 }

@@ -36,6 +36,7 @@
  */
 export * from "./config.ts";
 export * from "./parameters.ts";
+export * from "./init.ts";
 export * from "./transformer.ts";
 export * from "./kv_cache.ts";
 export * from "./weights.ts";

@@ -21,7 +21,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type AlibiMode, type ModelConfig, validateConfig } from "./config.ts";
 import { parameterShapes } from "./parameters.ts";
 import { KVCache, type LayerKV } from "./kv_cache.ts";
-import { initRule, normals } from "./_init.ts";
+import { drawWeights } from "./_init.ts";
 import {
   applyRope,
   embeddingLookup,
@@ -141,15 +141,10 @@ export class Transformer implements CausalLM<KVCache> {
     this.#headDim = this.config.dModel / this.config.nHead;
     const shapes = parameterShapes(this.config);
     if (options.weights) checkWeights(options.weights, shapes);
+    const values = options.weights ?? drawWeights(this.config, rng);
     const variables = new Map<string, tf.Variable>();
     for (const [name, shape] of shapes) {
-      const size = shape.reduce((a, b) => a * b, 1);
-      const rule = initRule(name, this.config.nLayer, this.config.dTime);
-      const values = options.weights?.get(name)?.data ??
-        (rule.kind === "normal"
-          ? normals(rng, size, rule.std)
-          : new Float32Array(size).fill(rule.value));
-      const initial = tf.tensor(values, shape, "float32");
+      const initial = tf.tensor(values.get(name)!.data, shape, "float32");
       variables.set(name, tf.variable(initial, true));
       initial.dispose();
     }

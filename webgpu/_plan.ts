@@ -1,12 +1,15 @@
-// The model as recording calls, in order: its forward (to the final
-// LayerNorm), the training head and backward, and the evaluation head. The
-// kernels themselves are in _wgsl.ts, the calls that record them in
-// _recorder.ts. Private.
+// The model as a plan: calls of the executor-neutral kernels (_kernels.ts),
+// in order — its forward (to the final LayerNorm), the logits head, the
+// training head and backward, the scoring and evaluation heads. Tensors are
+// regions and offsets of the two tables (_layout.ts), so any executor of
+// `Kernels` runs the same plan: the WebGPU one records it as dispatches
+// (_recorder.ts). Private.
 
 import type { ModelConfig } from "@d3pm/transformer";
 import type { Arena, IntLayout, LayerActs, ParameterTable } from "./_layout.ts";
-import { S } from "./_wgsl.ts";
-import type { Recorder } from "./_recorder.ts";
+import type { Kernels, Region } from "./_kernels.ts";
+
+const act: Region = "act", params: Region = "params", grads: Region = "grads";
 
 /**
  * What a cached decode step records instead of the embedding and the
@@ -18,9 +21,9 @@ export interface ForwardHooks {
   attention(layer: LayerActs, index: number): void;
 }
 
-/** Record the model's forward (to the final LayerNorm) into `rec`. */
+/** Record the model's forward (to the final LayerNorm) into `ops`. */
 export function recordForward(
-  rec: Recorder,
+  ops: Kernels,
   c: ModelConfig,
   t: ParameterTable,
   a: Arena,
@@ -31,13 +34,11 @@ export function recordForward(
 ): void {
   const n = batch * length, d = c.dModel, m = c.dMlp, hd = d / c.nHead;
   const p = (name: string) => t.byName.get(name)!.offset;
-  const params = rec.params;
-  const act = rec.act;
   const timed = c.timeConditioning, dt = c.dTime;
   if (timed) {
     // cond = SiLU(SiLU(feats · Wfc + b) · Wp + b) (B, dTime); every adaLN
     // projection reads it: mods_i = cond · ada_i + b (B, 6d), modsF (B, 2d).
-    rec.matmul(
+    ops.matmul(
       { m: batch, n: dt, k: dt },
       { buf: act, off: a.tfeat, ld: dt },
       { buf: params, off: p("time.mlp.c_fc.weight"), ld: dt },
@@ -48,7 +49,7 @@ export function recordForward(
         e: { buf: act, off: a.hidPre, ld: dt },
       },
     );
-    rec.matmul(
+    ops.matmul(
       { m: batch, n: dt, k: dt },
       { buf: act, off: a.hid, ld: dt },
       { buf: params, off: p("time.mlp.c_proj.weight"), ld: dt },
@@ -60,7 +61,7 @@ export function recordForward(
       },
     );
     const ada = (prefix: string, width: number, out: number) =>
-      rec.matmul(
+      ops.matmul(
         { m: batch, n: width, k: dt },
         { buf: act, off: a.cond, ld: dt },
         { buf: params, off: p(`${prefix}.weight`), ld: width },
@@ -75,7 +76,7 @@ export function recordForward(
     timed ? { shift, stride, length } : undefined;
   if (decode) decode.embed();
   else {
-    rec.embedForward(
+    ops.embedForward(
       n,
       d,
       length,
@@ -88,7 +89,7 @@ export function recordForward(
   let res = a.res0;
   a.layers.forEach((l, i) => {
     const w = (s: string) => p(`h.${i}.${s}`);
-    rec.layernormForward(
+    ops.layernormForward(
       n,
       d,
       res,
@@ -99,7 +100,7 @@ export function recordForward(
       l.ln1Rstd,
       mod(l.mods, 6 * d),
     );
-    rec.matmul( // qkv (N, 3d) = ln1 (N, d) · Wqkv (d, 3d) + b
+    ops.matmul( // qkv (N, 3d) = ln1 (N, d) · Wqkv (d, 3d) + b
       { m: n, n: 3 * d, k: d },
       { buf: act, off: l.ln1, ld: d },
       { buf: params, off: w("attn.c_attn.weight"), ld: 3 * d },
@@ -110,11 +111,11 @@ export function recordForward(
     if (decode) decode.attention(l, i);
     else {
       if (c.positions === "rotary") {
-        rec.rope(n, length, c.nHead, hd, l.qkv, a.ropeCos, a.ropeSin, false);
+        ops.rope(n, length, c.nHead, hd, l.qkv, a.ropeCos, a.ropeSin, false);
       }
-      rec.attentionForward(c, batch, length, l.qkv, l.atty, l.lse);
+      ops.attentionForward(c, batch, length, l.qkv, l.atty, l.lse);
     }
-    rec.matmul( // resMid = res + (atty · Wproj + b) [· (1 + gate)]
+    ops.matmul( // resMid = res + (atty · Wproj + b) [· (1 + gate)]
       { m: n, n: d, k: d },
       { buf: act, off: l.atty, ld: d },
       { buf: params, off: w("attn.c_proj.weight"), ld: d },
@@ -128,7 +129,7 @@ export function recordForward(
           : undefined,
       },
     );
-    rec.layernormForward(
+    ops.layernormForward(
       n,
       d,
       l.resMid,
@@ -139,7 +140,7 @@ export function recordForward(
       l.ln2Rstd,
       mod(l.mods + 3 * d, 6 * d),
     );
-    rec.matmul( // fcGelu = gelu(fcPre), fcPre = ln2 · Wfc + b
+    ops.matmul( // fcGelu = gelu(fcPre), fcPre = ln2 · Wfc + b
       { m: n, n: m, k: d },
       { buf: act, off: l.ln2, ld: d },
       { buf: params, off: w("mlp.c_fc.weight"), ld: m },
@@ -150,7 +151,7 @@ export function recordForward(
         e: { buf: act, off: l.fcPre, ld: m },
       },
     );
-    rec.matmul( // resOut = resMid + (fcGelu · Wp + b) [· (1 + gate)]
+    ops.matmul( // resOut = resMid + (fcGelu · Wp + b) [· (1 + gate)]
       { m: n, n: d, k: m },
       { buf: act, off: l.fcGelu, ld: m },
       { buf: params, off: w("mlp.c_proj.weight"), ld: d },
@@ -166,7 +167,7 @@ export function recordForward(
     );
     res = l.resOut;
   });
-  rec.layernormForward(
+  ops.layernormForward(
     n,
     d,
     res,
@@ -179,12 +180,34 @@ export function recordForward(
   );
 }
 
+/** Record the logits head after the forward: logits (N, V) = lnf · wteᵀ. */
+export function recordHead(
+  ops: Kernels,
+  c: ModelConfig,
+  t: ParameterTable,
+  a: Arena,
+  n: number,
+): void {
+  ops.matmul(
+    { m: n, n: c.vocabSize, k: c.dModel },
+    { buf: act, off: a.lnf, ld: c.dModel },
+    {
+      buf: params,
+      off: t.byName.get("wte.weight")!.offset,
+      ld: c.dModel,
+      trans: true,
+    },
+    { buf: "logits", off: 0, ld: c.vocabSize },
+    "store",
+  );
+}
+
 /**
  * One row chunk of the head: logits (R, V) = lnf (R, d) · wteᵀ, then the
  * weighted cross-entropy of its rows (the logits become dlogits in place).
  */
 function recordHeadChunk(
-  rec: Recorder,
+  ops: Kernels,
   a: Arena,
   ints: IntLayout,
   o: {
@@ -197,14 +220,14 @@ function recordHeadChunk(
   },
 ): void {
   const { r0, rows, d, v } = o;
-  rec.matmul(
+  ops.matmul(
     { m: rows, n: v, k: d },
-    { buf: rec.act, off: a.lnf + r0 * d, ld: d },
-    { buf: rec.params, off: o.wte, ld: d, trans: true },
-    { buf: rec.act, off: a.logits, ld: v },
+    { buf: act, off: a.lnf + r0 * d, ld: d },
+    { buf: params, off: o.wte, ld: d, trans: true },
+    { buf: act, off: a.logits, ld: v },
     "store",
   );
-  rec.crossEntropy(
+  ops.crossEntropy(
     rows,
     v,
     a.logits,
@@ -221,7 +244,7 @@ function recordHeadChunk(
  * cross-entropy only, its sum into the evaluation accumulator.
  */
 export function recordEvaluation(
-  rec: Recorder,
+  ops: Kernels,
   c: ModelConfig,
   t: ParameterTable,
   a: Arena,
@@ -229,8 +252,8 @@ export function recordEvaluation(
   n: number,
   exclude: number,
 ): void {
-  recordScore(rec, c, t, a, ints, n, exclude);
-  rec.lossReduce(n, a.rowLoss, S.evalSum);
+  recordScore(ops, c, t, a, ints, n, exclude);
+  ops.lossReduce(n, a.rowLoss, "evaluation");
 }
 
 /**
@@ -239,7 +262,7 @@ export function recordEvaluation(
  * logits chunk is left holding its gradient, unused).
  */
 export function recordScore(
-  rec: Recorder,
+  ops: Kernels,
   c: ModelConfig,
   t: ParameterTable,
   a: Arena,
@@ -251,7 +274,7 @@ export function recordScore(
   const wte = t.byName.get("wte.weight")!.offset;
   for (let r0 = 0; r0 < n; r0 += a.chunkRows) {
     const rows = Math.min(a.chunkRows, n - r0);
-    recordHeadChunk(rec, a, ints, { r0, rows, d, v, wte, exclude });
+    recordHeadChunk(ops, a, ints, { r0, rows, d, v, wte, exclude });
   }
 }
 
@@ -260,7 +283,7 @@ export function recordScore(
  * weighted cross-entropy, the loss sum, and the whole backward.
  */
 export function recordBackward(
-  rec: Recorder,
+  ops: Kernels,
   c: ModelConfig,
   t: ParameterTable,
   a: Arena,
@@ -272,11 +295,10 @@ export function recordBackward(
   const n = batch * length, d = c.dModel, m = c.dMlp, v = c.vocabSize;
   const hd = d / c.nHead;
   const p = (name: string) => t.byName.get(name)!.offset;
-  const params = rec.params, grads = rec.grads, act = rec.act;
   // Head, R rows at a time: logits → CE (in place to dlogits) → dlnf, dwte.
   for (let r0 = 0; r0 < n; r0 += a.chunkRows) {
     const rows = Math.min(a.chunkRows, n - r0);
-    recordHeadChunk(rec, a, ints, {
+    recordHeadChunk(ops, a, ints, {
       r0,
       rows,
       d,
@@ -284,14 +306,14 @@ export function recordBackward(
       wte: p("wte.weight"),
       exclude,
     });
-    rec.matmul( // dlnf (R, d) = dlogits (R, V) · wte (V, d)
+    ops.matmul( // dlnf (R, d) = dlogits (R, V) · wte (V, d)
       { m: rows, n: d, k: v },
       { buf: act, off: a.logits, ld: v },
       { buf: params, off: p("wte.weight"), ld: d },
       { buf: act, off: a.dln + r0 * d, ld: d },
       "store",
     );
-    rec.matmul( // dwte (V, d) += dlogitsᵀ · lnf
+    ops.matmul( // dwte (V, d) += dlogitsᵀ · lnf
       { m: v, n: d, k: rows },
       { buf: act, off: a.logits, ld: v, trans: true },
       { buf: act, off: a.lnf + r0 * d, ld: d },
@@ -299,31 +321,31 @@ export function recordBackward(
       "accumulate",
     );
   }
-  rec.lossReduce(n, a.rowLoss, S.lossSum);
+  ops.lossReduce(n, a.rowLoss, "loss");
   const last = a.layers.length > 0
     ? a.layers[a.layers.length - 1].resOut
     : a.res0;
   const timed = c.timeConditioning, dt = c.dTime;
   // adaLN projection backward: dcond (+)= dmods · adaᵀ, dW = condᵀ · dmods, db.
   const adaBackward = (prefix: string, width: number, first: boolean) => {
-    rec.matmul(
+    ops.matmul(
       { m: batch, n: dt, k: width },
       { buf: act, off: a.dmods, ld: width },
       { buf: params, off: p(`${prefix}.weight`), ld: width, trans: true },
       { buf: act, off: a.dcond, ld: dt },
       first ? "store" : "accumulate",
     );
-    rec.matmul(
+    ops.matmul(
       { m: dt, n: width, k: batch },
       { buf: act, off: a.cond, ld: dt, trans: true },
       { buf: act, off: a.dmods, ld: width },
       { buf: grads, off: p(`${prefix}.weight`), ld: width },
       "store",
     );
-    rec.columnSum(batch, width, a.dmods, p(`${prefix}.bias`));
+    ops.columnSum(batch, width, a.dmods, p(`${prefix}.bias`));
   };
   if (timed) {
-    rec.modulateBackward(batch, length, d, {
+    ops.modulateBackward(batch, length, d, {
       dh: a.dln,
       x: last,
       mean: a.lnfMean,
@@ -336,7 +358,7 @@ export function recordBackward(
     });
     adaBackward("ln_f.ada", 2 * d, true);
   }
-  rec.layernormBackward(n, d, {
+  ops.layernormBackward(n, d, {
     dy: a.dln,
     x: last,
     mean: a.lnfMean,
@@ -357,7 +379,7 @@ export function recordBackward(
     // mask, or as it is.
     const branchGrad = (br: number, gate: number, site: number): number => {
       if (timed) {
-        rec.gateBackward(batch, length, d, {
+        ops.gateBackward(batch, length, d, {
           dout: a.dres,
           br,
           g: l.mods + gate * d,
@@ -368,14 +390,14 @@ export function recordBackward(
         });
         return a.dbr;
       }
-      if (rec.dropout) {
-        rec.dropoutBackward(n * d, site, a.dres, a.dbr);
+      if (ops.dropout) {
+        ops.dropoutBackward(n * d, site, a.dres, a.dbr);
         return a.dbr;
       }
       return a.dres;
     };
     const dm = branchGrad(l.mlpOut, 5, l.resOut); // the MLP branch
-    rec.matmul( // dfc (N, m) = dm · Wpᵀ ⊙ gelu'(fcPre)
+    ops.matmul( // dfc (N, m) = dm · Wpᵀ ⊙ gelu'(fcPre)
       { m: n, n: m, k: d },
       { buf: act, off: dm, ld: d },
       { buf: params, off: w("mlp.c_proj.weight"), ld: d, trans: true },
@@ -383,31 +405,31 @@ export function recordBackward(
       "gelu_backward",
       { e: { buf: act, off: l.fcPre, ld: m } },
     );
-    rec.matmul( // dWp (m, d) = fcGeluᵀ · dm
+    ops.matmul( // dWp (m, d) = fcGeluᵀ · dm
       { m: m, n: d, k: n },
       { buf: act, off: l.fcGelu, ld: m, trans: true },
       { buf: act, off: dm, ld: d },
       { buf: grads, off: w("mlp.c_proj.weight"), ld: d },
       "store",
     );
-    rec.columnSum(n, d, dm, w("mlp.c_proj.bias"));
-    rec.matmul( // dln (N, d) = dfc · Wfcᵀ
+    ops.columnSum(n, d, dm, w("mlp.c_proj.bias"));
+    ops.matmul( // dln (N, d) = dfc · Wfcᵀ
       { m: n, n: d, k: m },
       { buf: act, off: a.dfc, ld: m },
       { buf: params, off: w("mlp.c_fc.weight"), ld: m, trans: true },
       { buf: act, off: a.dln, ld: d },
       "store",
     );
-    rec.matmul( // dWfc (d, m) = ln2ᵀ · dfc
+    ops.matmul( // dWfc (d, m) = ln2ᵀ · dfc
       { m: d, n: m, k: n },
       { buf: act, off: l.ln2, ld: d, trans: true },
       { buf: act, off: a.dfc, ld: m },
       { buf: grads, off: w("mlp.c_fc.weight"), ld: m },
       "store",
     );
-    rec.columnSum(n, m, a.dfc, w("mlp.c_fc.bias"));
+    ops.columnSum(n, m, a.dfc, w("mlp.c_fc.bias"));
     if (timed) {
-      rec.modulateBackward(batch, length, d, {
+      ops.modulateBackward(batch, length, d, {
         dh: a.dln,
         x: l.resMid,
         mean: l.ln2Mean,
@@ -419,7 +441,7 @@ export function recordBackward(
         dshift: a.dmods + 3 * d,
       });
     }
-    rec.layernormBackward(n, d, {
+    ops.layernormBackward(n, d, {
       dy: a.dln,
       x: l.resMid,
       mean: l.ln2Mean,
@@ -432,22 +454,22 @@ export function recordBackward(
     });
     // Attention: resMid = res + (atty · Wproj + b) [· (1 + gate)].
     const da = branchGrad(l.attnOut, 2, l.resMid); // the attention branch
-    rec.matmul( // datty (N, d) = da · Wprojᵀ
+    ops.matmul( // datty (N, d) = da · Wprojᵀ
       { m: n, n: d, k: d },
       { buf: act, off: da, ld: d },
       { buf: params, off: w("attn.c_proj.weight"), ld: d, trans: true },
       { buf: act, off: a.datty, ld: d },
       "store",
     );
-    rec.matmul( // dWproj (d, d) = attyᵀ · da
+    ops.matmul( // dWproj (d, d) = attyᵀ · da
       { m: d, n: d, k: n },
       { buf: act, off: l.atty, ld: d, trans: true },
       { buf: act, off: da, ld: d },
       { buf: grads, off: w("attn.c_proj.weight"), ld: d },
       "store",
     );
-    rec.columnSum(n, d, da, w("attn.c_proj.bias"));
-    rec.attentionBackward(c, batch, length, {
+    ops.columnSum(n, d, da, w("attn.c_proj.bias"));
+    ops.attentionBackward(c, batch, length, {
       qkv: l.qkv,
       y: l.atty,
       lse: l.lse,
@@ -456,25 +478,25 @@ export function recordBackward(
       D: a.attD,
     });
     if (c.positions === "rotary") {
-      rec.rope(n, length, c.nHead, hd, a.dqkv, a.ropeCos, a.ropeSin, true);
+      ops.rope(n, length, c.nHead, hd, a.dqkv, a.ropeCos, a.ropeSin, true);
     }
-    rec.matmul( // dln (N, d) = dqkv · Wqkvᵀ
+    ops.matmul( // dln (N, d) = dqkv · Wqkvᵀ
       { m: n, n: d, k: 3 * d },
       { buf: act, off: a.dqkv, ld: 3 * d },
       { buf: params, off: w("attn.c_attn.weight"), ld: 3 * d, trans: true },
       { buf: act, off: a.dln, ld: d },
       "store",
     );
-    rec.matmul( // dWqkv (d, 3d) = ln1ᵀ · dqkv
+    ops.matmul( // dWqkv (d, 3d) = ln1ᵀ · dqkv
       { m: d, n: 3 * d, k: n },
       { buf: act, off: l.ln1, ld: d, trans: true },
       { buf: act, off: a.dqkv, ld: 3 * d },
       { buf: grads, off: w("attn.c_attn.weight"), ld: 3 * d },
       "store",
     );
-    rec.columnSum(n, 3 * d, a.dqkv, w("attn.c_attn.bias"));
+    ops.columnSum(n, 3 * d, a.dqkv, w("attn.c_attn.bias"));
     if (timed) {
-      rec.modulateBackward(batch, length, d, {
+      ops.modulateBackward(batch, length, d, {
         dh: a.dln,
         x: res,
         mean: l.ln1Mean,
@@ -486,7 +508,7 @@ export function recordBackward(
         dshift: a.dmods,
       });
     }
-    rec.layernormBackward(n, d, {
+    ops.layernormBackward(n, d, {
       dy: a.dln,
       x: res,
       mean: l.ln1Mean,
@@ -502,16 +524,16 @@ export function recordBackward(
   if (timed) {
     // Time MLP: cond = SiLU(condPre), condPre = hid · Wp + b,
     // hid = SiLU(hidPre), hidPre = feats · Wfc + b.
-    rec.siluBackward(batch * dt, a.dcond, a.condPre); // dcond → dcondPre
-    rec.matmul(
+    ops.siluBackward(batch * dt, a.dcond, a.condPre); // dcond → dcondPre
+    ops.matmul(
       { m: dt, n: dt, k: batch },
       { buf: act, off: a.hid, ld: dt, trans: true },
       { buf: act, off: a.dcond, ld: dt },
       { buf: grads, off: p("time.mlp.c_proj.weight"), ld: dt },
       "store",
     );
-    rec.columnSum(batch, dt, a.dcond, p("time.mlp.c_proj.bias"));
-    rec.matmul( // dhidPre = dcondPre · Wpᵀ ⊙ silu'(hidPre)
+    ops.columnSum(batch, dt, a.dcond, p("time.mlp.c_proj.bias"));
+    ops.matmul( // dhidPre = dcondPre · Wpᵀ ⊙ silu'(hidPre)
       { m: batch, n: dt, k: dt },
       { buf: act, off: a.dcond, ld: dt },
       { buf: params, off: p("time.mlp.c_proj.weight"), ld: dt, trans: true },
@@ -519,16 +541,16 @@ export function recordBackward(
       "silu_backward",
       { e: { buf: act, off: a.hidPre, ld: dt } },
     );
-    rec.matmul(
+    ops.matmul(
       { m: dt, n: dt, k: batch },
       { buf: act, off: a.tfeat, ld: dt, trans: true },
       { buf: act, off: a.dhid, ld: dt },
       { buf: grads, off: p("time.mlp.c_fc.weight"), ld: dt },
       "store",
     );
-    rec.columnSum(batch, dt, a.dhid, p("time.mlp.c_fc.bias"));
+    ops.columnSum(batch, dt, a.dhid, p("time.mlp.c_fc.bias"));
   }
-  rec.embedBackward(
+  ops.embedBackward(
     batch,
     length,
     d,

@@ -1,7 +1,8 @@
-// The recorder: one fixed list of dispatches per (batch, length), with every
-// layer's `*Forward` / `*Backward` recording calls side by side and the
-// shapes they touch. Uniform blocks and bind groups are built once, in
-// `finish()`. Private.
+// The WebGPU executor of a plan: `Recorder` implements the executor-neutral
+// `Kernels` (_kernels.ts, where each call's shapes are written down) by
+// recording every call as a WGSL dispatch (_wgsl.ts, _decode_wgsl.ts) on the
+// buffers bound to the plan's regions. Uniform blocks and bind groups are
+// built once, in `finish()`; the engine then replays the lists. Private.
 
 import type { ModelConfig } from "@d3pm/transformer";
 import {
@@ -18,7 +19,6 @@ import {
   embedBackwardWpeSource,
   embedBackwardWteSource,
   embedForwardSource,
-  type Epilogue,
   gateBackwardSource,
   LAYERNORM_BACKWARD,
   LAYERNORM_FORWARD,
@@ -31,9 +31,37 @@ import {
   NORM_GROUPS,
   NORM_PARTIAL,
   ROPE,
+  S,
   SILU_BACKWARD,
 } from "./_wgsl.ts";
+import {
+  ARGMAX,
+  COMMIT,
+  decodeAttentionSource,
+  EMBED_AT,
+  SUPPRESS,
+} from "./_decode_wgsl.ts";
 import type { IntLayout } from "./_layout.ts";
+import type {
+  Accumulator,
+  AdamWConstants,
+  AttentionBackwardArgs,
+  CommitArgs,
+  DecodeAttentionArgs,
+  DecodeEmbedArgs,
+  Epilogue,
+  GateBackwardArgs,
+  Kernels,
+  LayerNormBackwardArgs,
+  LayerNormModulation,
+  MatmulDims,
+  MatmulExtra,
+  MatmulOperand,
+  ModulateBackwardArgs,
+  Operand,
+  Region,
+  RegionOffset,
+} from "./_kernels.ts";
 
 /**
  * The one bind-group layout of every kernel: binding 0 a uniform block,
@@ -62,14 +90,21 @@ export interface Kit {
   dummy: GPUBuffer;
 }
 
-/** Engine-wide buffers. */
-export interface Globals {
+/**
+ * The buffers a plan's dispatches bind: its own activations and ints, the
+ * engine's parameters, and — training plans only — gradients, Adam
+ * moments, the EMA and the scalars; a forward plan's logits output.
+ */
+export interface PlanBuffers {
+  act: GPUBuffer;
+  ints: GPUBuffer;
   params: GPUBuffer;
-  grads: GPUBuffer | null;
-  m: GPUBuffer | null;
-  v: GPUBuffer | null;
-  ema: GPUBuffer | null;
-  scalars: GPUBuffer | null;
+  grads?: GPUBuffer | null;
+  m?: GPUBuffer | null;
+  v?: GPUBuffer | null;
+  ema?: GPUBuffer | null;
+  scalars?: GPUBuffer | null;
+  logits?: GPUBuffer | null;
 }
 
 /** One prepared dispatch. */
@@ -100,17 +135,10 @@ function grid(groups: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
-/** Operand of a matmul: a buffer, an offset and a row stride (floats). */
-interface Operand {
-  buf: GPUBuffer;
-  off: number;
-  ld: number;
-}
-
 /** Builds and holds the dispatch lists of one shape. */
-export class Recorder {
+export class Recorder implements Kernels {
   #kit: Kit;
-  #g: Globals;
+  #b: PlanBuffers;
   #words: Word[][] = [];
   #lists = new Map<string, Pending[]>();
   #current: Pending[] = [];
@@ -120,29 +148,19 @@ export class Recorder {
   /** Record the dropout variants (training with dropout > 0). */
   readonly dropout: boolean;
 
-  constructor(
-    kit: Kit,
-    globals: Globals,
-    act: GPUBuffer,
-    ints: GPUBuffer,
-    dropout = false,
-  ) {
+  constructor(kit: Kit, buffers: PlanBuffers, dropout = false) {
     this.#kit = kit;
-    this.#g = globals;
-    this.act = act;
-    this.ints = ints;
+    this.#b = buffers;
+    this.act = buffers.act;
+    this.ints = buffers.ints;
     this.dropout = dropout;
   }
 
-  /** The parameter buffer. */
-  get params(): GPUBuffer {
-    return this.#g.params;
-  }
-
-  /** The gradient buffer (training plans only). */
-  get grads(): GPUBuffer {
-    if (!this.#g.grads) throw new Error("no gradient buffer in this plan");
-    return this.#g.grads;
+  // The buffer bound to a region of the plan.
+  #region(r: Region): GPUBuffer {
+    const b = this.#b[r];
+    if (!b) throw new Error(`no ${r} buffer in this plan`);
+    return b;
   }
 
   /** Start recording the named list. */
@@ -191,30 +209,25 @@ export class Recorder {
 
   // Non-matmul kernels bind the standard slots.
   #std(): Record<number, GPUBuffer | null> {
-    const g = this.#g;
+    const b = this.#b;
     return {
-      1: this.act,
-      2: g.params,
-      3: g.grads,
-      4: g.m,
-      5: g.v,
-      6: this.ints,
-      7: g.scalars,
+      1: b.act,
+      2: b.params,
+      3: b.grads ?? null,
+      4: b.m ?? null,
+      5: b.v ?? null,
+      6: b.ints,
+      7: b.scalars ?? null,
     };
   }
 
-  /** C[M, N] (=, +=, epilogue) op(A)[M, K] · op(B)[K, N]. */
   matmul(
-    dims: { m: number; n: number; k: number },
-    a: Operand & { trans?: boolean },
-    b: Operand & { trans?: boolean },
+    dims: MatmulDims,
+    a: MatmulOperand,
+    b: MatmulOperand,
     c: Operand,
     epilogue: Epilogue,
-    extra: {
-      bias?: { buf: GPUBuffer; off: number };
-      e?: Operand;
-      gate?: { off: number; stride: number; rows: number; aux: number };
-    } = {},
+    extra: MatmulExtra = {},
   ): void {
     const ta = a.trans ?? false, tb = b.trans ?? false;
     // Residual branches take dropout (site: the output's offset).
@@ -244,13 +257,13 @@ export class Recorder {
         extra.gate?.aux ?? 0,
       ],
       {
-        1: a.buf,
-        2: b.buf,
-        3: c.buf,
-        4: extra.bias?.buf ?? null,
-        5: extra.e?.buf ?? null,
+        1: this.#region(a.buf),
+        2: this.#region(b.buf),
+        3: this.#region(c.buf),
+        4: extra.bias ? this.#region(extra.bias.buf) : null,
+        5: extra.e ? this.#region(extra.e.buf) : null,
         6: extra.gate ? this.act : null,
-        7: drop ? this.#g.scalars : null,
+        7: drop ? this.#b.scalars ?? null : null,
       },
       Math.ceil(dims.n / t),
       Math.ceil(dims.m / t),
@@ -267,7 +280,7 @@ export class Recorder {
     b: number,
     mean: number,
     rstd: number,
-    mod?: { shift: number; stride: number; length: number },
+    mod?: LayerNormModulation,
   ): void {
     this.#push(
       "ln_fwd",
@@ -295,17 +308,7 @@ export class Recorder {
   layernormBackward(
     rows: number,
     d: number,
-    s: {
-      dy: number;
-      x: number;
-      mean: number;
-      rstd: number;
-      w: number;
-      dx: number;
-      add: boolean;
-      gw: number;
-      gb: number;
-    },
+    s: LayerNormBackwardArgs,
   ): void {
     this.#push(
       "ln_bwd",
@@ -328,15 +331,7 @@ export class Recorder {
     batch: number,
     length: number,
     d: number,
-    s: {
-      dout: number;
-      br: number;
-      g: number;
-      stride: number;
-      dbr: number;
-      dg: number;
-      site: number;
-    },
+    s: GateBackwardArgs,
   ): void {
     const drop = this.dropout;
     this.#push(
@@ -354,17 +349,7 @@ export class Recorder {
     batch: number,
     length: number,
     d: number,
-    s: {
-      dh: number;
-      x: number;
-      mean: number;
-      rstd: number;
-      w: number;
-      bias: number;
-      shift: number;
-      stride: number;
-      dshift: number;
-    },
+    s: ModulateBackwardArgs,
   ): void {
     this.#push(
       "modulate_bwd",
@@ -536,14 +521,7 @@ export class Recorder {
     c: ModelConfig,
     batch: number,
     length: number,
-    s: {
-      qkv: number;
-      y: number;
-      lse: number;
-      dy: number;
-      dqkv: number;
-      D: number;
-    },
+    s: AttentionBackwardArgs,
   ): void {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
@@ -598,11 +576,11 @@ export class Recorder {
     );
   }
 
-  lossReduce(n: number, rowLoss: number, slot: number): void {
+  lossReduce(n: number, rowLoss: number, into: Accumulator): void {
     this.#push(
       "loss_reduce",
       () => LOSS_REDUCE,
-      [n, rowLoss, slot],
+      [n, rowLoss, into === "loss" ? S.lossSum : S.evalSum],
       this.#std(),
       1,
     );
@@ -622,7 +600,7 @@ export class Recorder {
   adamw(
     n: number,
     decayEnd: number,
-    h: { beta1: number; beta2: number; eps: number; weightDecay: number },
+    h: AdamWConstants,
   ): void {
     this.#push(
       "adamw",
@@ -640,8 +618,98 @@ export class Recorder {
       "ema",
       () => EMA,
       [n],
-      { ...this.#std(), 4: this.#g.ema },
+      { ...this.#std(), 4: this.#b.ema ?? null },
       Math.min(Math.ceil(n / 256), 4096),
+    );
+  }
+
+  decodeEmbed(
+    batch: number,
+    d: number,
+    length: number,
+    s: DecodeEmbedArgs,
+  ): void {
+    this.#push(
+      "dec_embed",
+      () => EMBED_AT,
+      [
+        batch * d,
+        d,
+        length,
+        s.tokens,
+        s.wte,
+        Math.max(s.wpe, 0),
+        s.wpe >= 0 ? 1 : 0,
+        s.out,
+        s.pos,
+      ],
+      this.#std(),
+      Math.ceil((batch * d) / 256),
+    );
+  }
+
+  decodeAttention(
+    c: ModelConfig,
+    batch: number,
+    length: number,
+    s: DecodeAttentionArgs,
+  ): void {
+    const hd = c.dModel / c.nHead;
+    this.#push(
+      `dec_attn:${hd}:${length}`,
+      () => decodeAttentionSource(hd, length),
+      [
+        batch,
+        c.nHead,
+        length,
+        s.qkv,
+        s.k,
+        s.v,
+        { f: 1 / Math.sqrt(hd) },
+        s.y,
+        s.pos,
+        c.positions === "rotary" ? 1 : 0,
+        s.cos,
+        s.sin,
+      ],
+      this.#std(),
+      batch * c.nHead,
+    );
+  }
+
+  suppress(
+    rows: number,
+    vocab: number,
+    logits: RegionOffset,
+    list: number,
+  ): void {
+    this.#push("suppress", () => SUPPRESS, [rows, vocab, logits.off, list], {
+      ...this.#std(),
+      1: this.#region(logits.buf),
+    }, 1);
+  }
+
+  argmax(rows: number, vocab: number, logits: number, out: number): void {
+    this.#push(
+      "dec_argmax",
+      () => ARGMAX,
+      [rows, vocab, logits, out],
+      this.#std(),
+      rows,
+    );
+  }
+
+  commit(
+    batch: number,
+    length: number,
+    s: CommitArgs,
+  ): void {
+    this.#push(
+      "dec_commit",
+      () => COMMIT,
+      [batch, s.tokens, length, s.pos, s.next],
+      this.#std(),
+      1,
     );
   }
 

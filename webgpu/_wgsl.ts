@@ -14,6 +14,8 @@
 // | 6 | int inputs (tokens, targets, embedding-gradient index) | — |
 // | 7 | scalars (loss sum, grad norm, lr, bias corrections) | — |
 
+import type { Epilogue } from "./_kernels.ts";
+
 /** Scalars buffer slots (f32). */
 export const S = {
   lossSum: 0,
@@ -97,18 +99,6 @@ fn gelu_grad(x: f32) -> f32 {
 
 /** Output tile of a matmul workgroup (64: 4 × 4 per thread; 128: 8 × 8). */
 export type MatmulTile = 64 | 128;
-
-/** Matmul epilogues. */
-export type Epilogue =
-  | "store" // C = AB
-  | "accumulate" // C += AB
-  | "bias" // C = AB + bias
-  | "bias_gelu" // E = AB + bias; C = gelu(E)
-  | "bias_residual" // C = AB + bias + E
-  | "gelu_backward" // C = AB · gelu'(E)
-  | "bias_silu" // E = AB + bias; C = silu(E)
-  | "silu_backward" // C = AB · silu'(E)
-  | "bias_gate_residual"; // X[aux] = AB + bias; C = E + X[aux]·(1 + X[gate of m's batch row])
 
 /**
  * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.

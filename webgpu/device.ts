@@ -8,7 +8,29 @@
 
 import { prepareVulkan } from "@d3pm/backend/vulkan-env";
 
-/** Thrown when this process has no usable WebGPU adapter. */
+/**
+ * Thrown when this process has no usable WebGPU adapter (no `navigator.gpu`,
+ * no adapter, or `requestAdapter` failed), with a one-line reason; callers
+ * catch it to fall back to another engine.
+ *
+ * @example Fall back when there is no adapter
+ * ```ts
+ * import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
+ * import { assert, assertEquals } from "@std/assert";
+ * const e = new WebGpuUnavailableError("No WebGPU: navigator.gpu is missing");
+ * assertEquals(e.name, "WebGpuUnavailableError");
+ * assert(e instanceof Error && !e.message.includes("\n"));
+ * let engine: string;
+ * try {
+ *   (await requestEngineDevice()).device.destroy();
+ *   engine = "webgpu";
+ * } catch (err) {
+ *   if (!(err instanceof WebGpuUnavailableError)) throw err;
+ *   engine = "tfjs"; // the reason is err.message
+ * }
+ * assert(engine === "webgpu" || engine === "tfjs");
+ * ```
+ */
 export class WebGpuUnavailableError extends Error {
   /**
    * An error with a one-line reason.

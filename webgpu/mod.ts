@@ -21,6 +21,7 @@
  */
 export * from "./device.ts";
 export * from "./engine.ts";
+export * from "./types.ts";
 export * from "./matmul.ts";
 export * from "./memory.ts";
 // Types from other workspace packages that appear in this package's signatures.

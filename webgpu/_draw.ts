@@ -1,0 +1,111 @@
+// What both generators share: their draw settings and suppress list,
+// checked, and the recording of one categorical draw (the float64-grade
+// kernel of _sampling.ts) over rows of logits. Private.
+
+import type { ModelConfig } from "@d3pm/transformer";
+import { MAX_SUPPRESS } from "./_decode.ts";
+import type { Recorder } from "./_recorder.ts";
+import {
+  categoricalSource,
+  categoricalThreads,
+  categoricalWords,
+} from "./_sampling.ts";
+import { fail } from "./_state.ts";
+
+/** Temperature (0: greedy), top-k (0: off), top-p and the seed of a generation. */
+export interface DrawSettings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+/** The draw settings of a generation's options, checked. */
+export function drawSettings(o: {
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed: number;
+}): DrawSettings {
+  const temperature = o.temperature ?? 1;
+  const topK = o.topK ?? 0;
+  const topP = o.topP ?? 1;
+  if (!(temperature >= 0 && Number.isFinite(temperature))) {
+    fail(`temperature must be ≥ 0 (0: greedy), got ${temperature}`);
+  }
+  if (!(Number.isInteger(topK) && topK >= 0)) {
+    fail(`topK must be an integer ≥ 0 (0: off), got ${topK}`);
+  }
+  if (!(topP > 0 && topP <= 1)) fail(`topP must be in (0, 1], got ${topP}`);
+  if (!(Number.isInteger(o.seed) && o.seed >= 0 && o.seed < 2 ** 32)) {
+    fail(`seed must be a u32, got ${o.seed}`);
+  }
+  return { temperature, topK, topP, seed: o.seed };
+}
+
+/** The count and ids of a suppress list (distinct ids, at most MAX_SUPPRESS), checked. */
+export function suppressList(
+  vocab: number,
+  ids: readonly number[] = [],
+): Int32Array {
+  const unique = [...new Set(ids)];
+  if (unique.length > MAX_SUPPRESS) {
+    fail(`suppress holds at most ${MAX_SUPPRESS} ids, got ${unique.length}`);
+  }
+  for (const id of unique) {
+    if (!(Number.isInteger(id) && id >= 0 && id < vocab)) {
+      fail(`suppress ids must be token ids in [0, ${vocab}), got ${id}`);
+    }
+  }
+  return Int32Array.of(unique.length, ...unique);
+}
+
+/**
+ * Record one categorical dispatch over `rows` rows of logits at
+ * `logitsOffset` of `logits`, drawing into the ints at `outputOffset`;
+ * `gate`: only positions holding the mask id, each revealed with
+ * probability `reveal`; `confidence`: the drawn token's probability too.
+ */
+export function recordDraw(
+  rec: Recorder,
+  c: ModelConfig,
+  logits: GPUBuffer,
+  draw: DrawSettings,
+  p: {
+    logitsOffset: number;
+    rows: number;
+    stream: number;
+    outputOffset: number;
+    gate?: { maskId: number; reveal: number; currentOffset: number };
+    confidence?: { buffer: GPUBuffer; offset: number };
+  },
+): void {
+  const v = c.vocabSize;
+  const threads = categoricalThreads(v);
+  const words = categoricalWords({
+    logitsOffset: p.logitsOffset,
+    rowStride: v,
+    vocab: v,
+    rows: p.rows,
+    temperature: draw.temperature,
+    topK: draw.topK,
+    topP: draw.topP,
+    exclude: 0xffffffff,
+    seed0: draw.seed,
+    seed1: 0x243f6a88,
+    stream: p.stream,
+    outputOffset: p.outputOffset,
+    gateId: p.gate ? p.gate.maskId : 0xffffffff,
+    reveal: p.gate ? p.gate.reveal : 1,
+    confidenceOffset: p.confidence ? p.confidence.offset : 0xffffffff,
+    currentOffset: p.gate ? p.gate.currentOffset : 0,
+  });
+  rec.kernel(
+    `categorical:${threads}`,
+    () => categoricalSource({ threads }),
+    Array.from(words),
+    p.rows,
+    1,
+    p.confidence ? { 1: logits, 3: p.confidence.buffer } : { 1: logits },
+  );
+}
