@@ -198,9 +198,14 @@ Deno.test("gpu_run.sh replaces the GLX manifest that VK_DRIVER_FILES names and k
 
 Deno.test("gpu_run.sh refuses a software adapter and a missing one within seconds (exit 2)", async () => {
   using tmp = tempDir();
-  const lavapipe = [...Deno.readDirSync("/usr/share/vulkan/icd.d")]
-    .map((e) => `/usr/share/vulkan/icd.d/${e.name}`)
-    .find((p) => /lvp_icd/.test(p));
+  let lavapipe: string | undefined;
+  try {
+    lavapipe = [...Deno.readDirSync("/usr/share/vulkan/icd.d")]
+      .map((e) => `/usr/share/vulkan/icd.d/${e.name}`)
+      .find((p) => /lvp_icd/.test(p));
+  } catch {
+    // No Vulkan drivers installed: only the missing-adapter case runs.
+  }
   Deno.writeTextFileSync(
     `${tmp.dir}/bogus.json`,
     '{"file_format_version": "1.0.1", "ICD": {"library_path": "/nonexistent/libvulkan_bogus.so", "api_version": "1.3.0"}}',

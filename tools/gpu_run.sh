@@ -22,7 +22,7 @@
 #     refused;
 #  5. runs the steps below, each under its own timeout and all within
 #     GPU_RUN_BUDGET_S (default 330 s from the start, so ≤ 6 min in all):
-#       tests           deno test webgpu/ (D3PM_REQUIRE_WEBGPU=1: no adapter
+#       tests           deno test webgpu/ (D3PM_REQUIRE=webgpu: no adapter
 #                       is a failure); refused when any test is ignored
 #       reference       bench:webgpu --size reference (4 × d 256, MLP 1024,
 #                       T 128, batch 8), kernel profile, tfjs-webgpu's step,
@@ -331,7 +331,7 @@ fi
   say "mode: a software adapter is accepted and the sizes are small; nothing here is a GPU figure"
 setup_icd # first: refusing a machine without a driver takes no unpacking
 setup_bundle
-export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 D3PM_REQUIRE_WEBGPU=1
+export NO_COLOR=1 DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 D3PM_REQUIRE=webgpu
 export HOME=${HOME:-$WORK/home}
 mkdir -p "$HOME"
 DENO_RUN=("$DENO" run -A --no-check --cached-only)
