@@ -376,7 +376,7 @@ case $VENDOR in 65541 | 6880) SOFTWARE="vendor $VENDOR is a software driver's (M
 [ "$(field backend)" = vulkan ] || refuse "the probe did not run with DENO_WEBGPU_BACKEND=vulkan"
 if [ -n "$SOFTWARE" ]; then
   if [ "$REHEARSAL" = 1 ]; then
-    say "REHEARSAL: accepting the software adapter '$NAME' ($SOFTWARE)"
+    say "accepting the software adapter '$NAME' ($SOFTWARE) for the rehearsal"
   else
     refuse "'$NAME' is a software adapter ($SOFTWARE), not a GPU on Vulkan"
   fi
