@@ -47,6 +47,11 @@
 # steps.log (each step's stderr), tests.log, machine.txt. Exit status: 0
 # when every step passed, 1 when one failed, 2 when the machine or the
 # adapter was refused (or bad usage). GPU_RUN_KEEP=1 keeps the work folder.
+# Relative paths are the caller's; the default bundle is the tree's.
+#
+# With this workplace's device tool, after `deno task gpu:bundle` here:
+#   run(command: "bash tools/gpu_run.sh $OUT", carry: ["dist/gpu-bundle"],
+#       timeout_s: 420)
 set -uo pipefail
 CALLER=$PWD
 cd "$(dirname "$0")/.." || exit 2
