@@ -43,63 +43,245 @@ export function prepareVulkan(): string | undefined {
 }
 
 /**
+ * Folders where NVIDIA's Vulkan manifest (`nvidia_icd.json`, or another
+ * `nvidia*.json`) is looked for when neither `VK_DRIVER_FILES` nor
+ * `VK_ICD_FILENAMES` is set: container runtimes mount the driver under
+ * `/usr/local/nvidia`, distributions install it in the loader's folders.
+ */
+export const NVIDIA_ICD_DIRS: readonly string[] = [
+  "/usr/local/nvidia/share/vulkan/icd.d",
+  "/usr/share/vulkan/icd.d",
+  "/etc/vulkan/icd.d",
+  "/usr/local/share/vulkan/icd.d",
+  "/usr/local/nvidia/etc/vulkan/icd.d",
+];
+
+/**
+ * Folders searched for `libEGL_nvidia.so.0` (after the folder of the GLX
+ * library, when the manifest names it by an absolute path).
+ */
+export const NVIDIA_LIBRARY_DIRS: readonly string[] = [
+  "/usr/lib/x86_64-linux-gnu",
+  "/usr/lib/aarch64-linux-gnu",
+  "/usr/lib64",
+  "/usr/local/nvidia/lib64",
+  "/usr/local/nvidia/lib",
+  "/usr/lib",
+  "/lib",
+];
+
+/** Where {@linkcode planHeadlessNvidiaIcd} looks; the defaults are the system's. */
+export interface NvidiaIcdSearch {
+  /** Reads a variable (default: `Deno.env.get`; empty counts as unset). */
+  env?: (name: string) => string | undefined;
+  /** Manifest folders used when no ICD variable is set (default {@linkcode NVIDIA_ICD_DIRS}). */
+  icdDirs?: readonly string[];
+  /** Library folders (default {@linkcode NVIDIA_LIBRARY_DIRS}). */
+  libraryDirs?: readonly string[];
+}
+
+/** A Vulkan ICD manifest, as the loader reads it. */
+export interface IcdManifest {
+  /** The manifest format, `1.0.1`. */
+  file_format_version: string;
+  /** The driver library and the Vulkan version it implements. */
+  ICD: { library_path: string; api_version: string };
+}
+
+/** What {@linkcode planHeadlessNvidiaIcd} decides. */
+export interface HeadlessIcdPlan {
+  /** The manifest to write: NVIDIA's EGL library, the GLX manifest's API version. */
+  manifest: IcdManifest;
+  /** The GLX manifest it stands in for. */
+  replaces: string;
+  /** One line for logs. */
+  note: string;
+  /**
+   * The variables to set once the manifest is written at `path`: each ICD
+   * variable that was set, its GLX entry replaced by `path` (other entries
+   * kept); `VK_ICD_FILENAMES` alone when none was set.
+   */
+  variables(path: string): Record<string, string>;
+}
+
+function readManifest(path: string): IcdManifest | undefined {
+  try {
+    const m = JSON.parse(Deno.readTextFileSync(path));
+    return typeof m?.ICD?.library_path === "string" ? m : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+function isDir(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+function jsonFiles(dir: string, pattern = /\.json$/): string[] {
+  try {
+    return [...Deno.readDirSync(dir)]
+      .filter((e) => !e.isDirectory && pattern.test(e.name))
+      .map((e) => `${dir}/${e.name}`)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+const GLX = /libGLX_nvidia/;
+const ICD_VARS = ["VK_DRIVER_FILES", "VK_ICD_FILENAMES"] as const;
+
+/**
  * On a headless Linux machine, NVIDIA's Vulkan ICD manifest names
  * `libGLX_nvidia.so.0`, which cannot create an instance without a display
  * ("Could not get 'vkCreateInstance'"); `libEGL_nvidia.so.0` carries the same
- * driver and works headless. Point the Vulkan loader at it — before the first
- * adapter request, since the WebGPU instance is created once — unless the
- * user chose ICDs (`VK_ICD_FILENAMES`, `VK_DRIVER_FILES`) or has a display.
- * Returns a note for the reason, or `undefined` when nothing was changed.
+ * driver and works headless. This finds the GLX manifest — among the files
+ * (or folders) that `VK_DRIVER_FILES` or `VK_ICD_FILENAMES` names when one is
+ * set (the loader reads `VK_DRIVER_FILES` first), else in
+ * {@linkcode NVIDIA_ICD_DIRS} — and the EGL library beside it, and plans the
+ * replacement. Nothing is planned when a display exists (`DISPLAY`,
+ * `WAYLAND_DISPLAY`), when the manifests in use already name another library,
+ * or when no `libEGL_nvidia.so.0` is found. Reads files; writes nothing.
+ *
+ * The EGL library's own dependencies (`libnvidia-eglcore.so.*`, beside it)
+ * must be on the dynamic linker's path when the process starts (e.g.
+ * `LD_LIBRARY_PATH=/usr/local/nvidia/lib64`); `tools/gpu_run.sh` sets that.
+ *
+ * @param search Where to look (defaults: this system).
+ * @returns The plan, or undefined when nothing should change.
+ *
+ * @example
+ * ```ts
+ * import { planHeadlessNvidiaIcd } from "@d3pm/backend/vulkan-env";
+ * import { assertEquals } from "@std/assert";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/nvidia_icd.json`, JSON.stringify({
+ *   file_format_version: "1.0.1",
+ *   ICD: { library_path: "libGLX_nvidia.so.0", api_version: "1.4.312" },
+ * }));
+ * Deno.writeTextFileSync(`${dir}/libEGL_nvidia.so.0`, "");
+ * const vars: Record<string, string> = {
+ *   VK_DRIVER_FILES: `${dir}/nvidia_icd.json`, // set, but to the GLX manifest
+ * };
+ * const plan = planHeadlessNvidiaIcd({
+ *   env: (name) => vars[name],
+ *   libraryDirs: [dir],
+ * })!;
+ * assertEquals(plan.manifest.ICD, {
+ *   library_path: `${dir}/libEGL_nvidia.so.0`,
+ *   api_version: "1.4.312",
+ * });
+ * assertEquals(plan.variables("/tmp/egl.json"), {
+ *   VK_DRIVER_FILES: "/tmp/egl.json",
+ * });
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function planHeadlessNvidiaIcd(
+  search: NvidiaIcdSearch = {},
+): HeadlessIcdPlan | undefined {
+  const get = search.env ?? env;
+  if (get("DISPLAY") || get("WAYLAND_DISPLAY")) return undefined;
+  // The entries of each ICD variable that is set, folders expanded.
+  const set = ICD_VARS.filter((name) => get(name));
+  const entries = new Map<string, { entry: string; files: string[] }[]>();
+  for (const name of set) {
+    entries.set(
+      name,
+      get(name)!.split(":").filter((e) => e !== "").map((entry) => ({
+        entry,
+        files: isDir(entry) ? jsonFiles(entry) : [entry],
+      })),
+    );
+  }
+  // The loader reads VK_DRIVER_FILES when it is set, else VK_ICD_FILENAMES.
+  const inUse = set.length > 0
+    ? entries.get(set[0])!.flatMap((e) => e.files)
+    : (search.icdDirs ?? NVIDIA_ICD_DIRS).flatMap((dir) =>
+      jsonFiles(dir, /^nvidia.*\.json$/)
+    );
+  let replaces: string | undefined;
+  let glx: IcdManifest | undefined;
+  for (const path of inUse) {
+    const m = readManifest(path);
+    if (m && GLX.test(m.ICD.library_path)) {
+      replaces = path;
+      glx = m;
+      break;
+    }
+  }
+  if (replaces === undefined || glx === undefined) return undefined;
+  const glxPath = glx.ICD.library_path;
+  const dirs = [
+    ...(glxPath.startsWith("/")
+      ? [glxPath.slice(0, glxPath.lastIndexOf("/"))]
+      : []),
+    ...(replaces.startsWith("/usr/local/nvidia/")
+      ? ["/usr/local/nvidia/lib64", "/usr/local/nvidia/lib"]
+      : []),
+    ...(search.libraryDirs ?? NVIDIA_LIBRARY_DIRS),
+  ];
+  const egl = [...new Set(dirs)].map((dir) => `${dir}/libEGL_nvidia.so.0`)
+    .find(isFile);
+  if (egl === undefined) return undefined;
+  const glxFile = replaces;
+  return {
+    manifest: {
+      file_format_version: "1.0.1",
+      ICD: { library_path: egl, api_version: glx.ICD.api_version ?? "1.3.0" },
+    },
+    replaces: glxFile,
+    note: "NVIDIA's EGL Vulkan ICD (headless)" +
+      (set.length > 0
+        ? `, in place of the GLX manifest ${glxFile} that ${set[0]} named`
+        : ""),
+    variables(path: string): Record<string, string> {
+      if (set.length === 0) return { VK_ICD_FILENAMES: path };
+      const out: Record<string, string> = {};
+      for (const name of set) {
+        out[name] = entries.get(name)!.flatMap(({ entry, files }) => {
+          if (!files.includes(glxFile)) return [entry];
+          // A folder holding the GLX manifest: its other manifests stay.
+          return files.map((f) => (f === glxFile ? path : f));
+        }).join(":");
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * Write the planned EGL manifest to a temporary file and point the ICD
+ * variables at it — before the first adapter request, since the WebGPU
+ * instance is created once. Returns the plan's note, or `undefined` when
+ * nothing was changed.
  */
 function headlessNvidiaIcd(): string | undefined {
   if (Deno.build.os !== "linux") return undefined;
-  if (
-    env("VK_ICD_FILENAMES") || env("VK_DRIVER_FILES") || env("DISPLAY") ||
-    env("WAYLAND_DISPLAY")
-  ) return undefined;
   try {
-    const manifest = [
-      "/usr/share/vulkan/icd.d/nvidia_icd.json",
-      "/etc/vulkan/icd.d/nvidia_icd.json",
-    ].map((path) => {
-      try {
-        return JSON.parse(Deno.readTextFileSync(path));
-      } catch {
-        return undefined;
-      }
-    }).find((m) => /libGLX_nvidia/.test(m?.ICD?.library_path ?? ""));
-    if (manifest === undefined) return undefined;
-    const egl = [
-      "/usr/lib/x86_64-linux-gnu",
-      "/usr/lib/aarch64-linux-gnu",
-      "/usr/lib64",
-      "/usr/local/nvidia/lib64",
-      "/usr/lib",
-      "/lib",
-    ].map((dir) => `${dir}/libEGL_nvidia.so.0`).find((path) => {
-      try {
-        return Deno.statSync(path).isFile;
-      } catch {
-        return false;
-      }
-    });
-    if (egl === undefined) return undefined;
+    const plan = planHeadlessNvidiaIcd();
+    if (plan === undefined) return undefined;
     const path = Deno.makeTempFileSync({
       prefix: "nvidia_egl_icd_",
       suffix: ".json",
     });
-    Deno.writeTextFileSync(
-      path,
-      JSON.stringify({
-        file_format_version: "1.0.1",
-        ICD: {
-          library_path: egl,
-          api_version: manifest.ICD.api_version ?? "1.3.0",
-        },
-      }),
-    );
-    Deno.env.set("VK_ICD_FILENAMES", path);
-    return "NVIDIA's EGL Vulkan ICD (headless)";
+    Deno.writeTextFileSync(path, JSON.stringify(plan.manifest));
+    for (const [name, value] of Object.entries(plan.variables(path))) {
+      Deno.env.set(name, value);
+    }
+    return plan.note;
   } catch {
     return undefined; // no --allow-read/--allow-write/--allow-env
   }

@@ -1,16 +1,23 @@
 /**
- * The fused WebGPU engine's training step: tokens/s, dispatches and GPU→CPU
- * syncs per step, host µs per dispatch, and the matmul kernel's GFLOP/s at
- * GPT-2 shapes. Prints JSON lines on stdout; progress goes to stderr.
+ * The fused WebGPU engine's training step: tokens/s, model FLOPs per token
+ * and achieved TFLOP/s, dispatches and GPU→CPU syncs per step, host µs per
+ * dispatch, and the matmul kernel's GFLOP/s at GPT-2 shapes. Prints JSON
+ * lines on stdout; progress goes to stderr.
  *
  *   deno task bench:webgpu [--size tiny|reference|paper] [--batch B]
  *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
- *     [--no-matmul]
+ *     [--no-matmul] [--no-step]
  *
  * Sizes: `tiny` (default; seconds on lavapipe): 2 layers, d 64, 4 heads,
  * MLP 256, T 32, batch 2, V 512. `reference`: 4 layers, d 256, 4 heads,
  * MLP 1024, T 128, batch 8, V 4096 (the issue's reference step). `paper`:
  * GPT-2 small (12 layers, d 768, T 1024, V 50261), batch 4, dropout 0.
+ *
+ * FLOPs per token count 2 per multiply-add of the step's matmuls (per layer
+ * qkv 3d², projection d², MLP 2·d·dMlp; the tied head V·d) and of
+ * attention's two products over the keys a query sees (all T when
+ * bidirectional, (T + 1)/2 on average when causal), times 3 for forward and
+ * backward; LayerNorm, GELU, softmax, AdamW and the time MLP are left out.
  *
  * Steps run back to back and the loss is read once at the end (the logged
  * step's one sync), after one warm-up step that is read on its own.
@@ -37,14 +44,16 @@ const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lin
   deno task bench:webgpu [--size tiny|reference|paper] [--batch B] [--steps N]
     [--kind causal|bidirectional] [--positions learned|rotary] [--no-matmul]
 
-  --size       tiny (default, lavapipe-friendly), reference (4×256, T 128,
-               batch 8, V 4096) or paper (GPT-2 small, T 1024, batch 4)
+  --size       tiny (default, lavapipe-friendly), reference (4 layers, d 256,
+               MLP 1024, T 128, batch 8, V 4096) or paper (GPT-2 small,
+               T 1024, batch 4)
   --batch      rows per step (default by size: 2, 8, 4)
   --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
   --time       a time-conditioned (adaLN) bidirectional model instead
   --profile    also time every kernel of one step (GPU timestamps, one pass
                per dispatch) and print the GPU ms per kernel
   --no-matmul  skip the matmul GFLOP/s lines
+  --no-step    skip the training step (e.g. to time generation on its own)
   --adapter    print the adapter's description, features and limits, then exit
   --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
                causalLmLoss, clipByGlobalNorm and AdamW, as train() runs it)
@@ -69,8 +78,17 @@ const args = parseArgs(Deno.args, {
     "gen-batch",
     "gen-steps",
   ],
-  boolean: ["help", "matmul", "adapter", "tfjs", "time", "profile", "generate"],
-  negatable: ["matmul", "tfjs", "generate"],
+  boolean: [
+    "help",
+    "matmul",
+    "adapter",
+    "tfjs",
+    "time",
+    "profile",
+    "generate",
+    "step",
+  ],
+  negatable: ["matmul", "tfjs", "generate", "step"],
   default: {
     size: "tiny",
     kind: "causal",
@@ -78,6 +96,7 @@ const args = parseArgs(Deno.args, {
     matmul: true,
     tfjs: true,
     generate: true,
+    step: true,
   },
 });
 if (args.help) {
@@ -117,6 +136,19 @@ function positiveInt(
   return n;
 }
 
+/**
+ * Model FLOPs per token of a training step (forward and backward) at
+ * `length` tokens per row: see the module doc for what is counted.
+ */
+function stepFlopsPerToken(c: ModelConfig, length: number): number {
+  const d = c.dModel;
+  const matmulWeights = c.nLayer * (4 * d * d + 2 * d * c.dMlp) +
+    c.vocabSize * d;
+  const keys = c.kind === "causal" ? (length + 1) / 2 : length;
+  const attention = c.nLayer * 2 * keys * d; // QKᵀ and PV, per query
+  return 3 * 2 * (matmulWeights + attention);
+}
+
 const log = (msg: string) => console.error(`[bench:webgpu] ${msg}`);
 const common = {
   kind: args.time ? "bidirectional" : args.kind,
@@ -142,7 +174,15 @@ const shapes: Record<
     steps: 3,
   },
   reference: {
-    config: preset("tiny", { ...common, vocabSize: 4096 }),
+    config: preset("tiny", {
+      ...common,
+      vocabSize: 4096,
+      contextLength: 128,
+      nLayer: 4,
+      dModel: 256,
+      nHead: 4,
+      dMlp: 1024,
+    }),
     batch: 8,
     steps: 20,
   },
@@ -164,10 +204,20 @@ if (args.adapter) {
     const v = (adapter.limits as unknown as Record<string, unknown>)[key];
     if (typeof v === "number") limits[key] = v;
   }
+  const info = adapter.info;
   console.log(JSON.stringify({
     bench: "webgpu.adapter",
     adapter: label,
     software,
+    // PCI vendor id (NVIDIA 4318 = 0x10de; Mesa's software drivers 65541).
+    vendor: info.vendor,
+    device: info.device,
+    architecture: info.architecture,
+    fallback: info.isFallbackAdapter,
+    // wgpu's backend choice (vulkan, gl, …) when the environment forced one.
+    backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? null,
+    icd: Deno.env.get("VK_DRIVER_FILES") ?? Deno.env.get("VK_ICD_FILENAMES") ??
+      null,
     note: note ?? null,
     features: [...adapter.features].sort(),
     limits,
@@ -200,22 +250,14 @@ log(
   } MiB, limit ${(limit / 2 ** 20).toFixed(0)} MiB)`,
 );
 
-const buildStart = performance.now();
-const engine = await WebGpuTransformer.create(config, {
-  batchSize: batch,
-  length,
-  seed: 0,
-  device,
-});
-const buildMs = performance.now() - buildStart;
-log(
-  `built ${size} (${parameterCount(config)} parameters) in ${
-    buildMs.toFixed(0)
-  } ms`,
-);
-
 const rng = prng(1);
 const n = batch * length;
+const flopsPerToken = Math.round(stepFlopsPerToken(config, length));
+log(
+  `${config.nLayer} layers, d ${config.dModel}, MLP ${config.dMlp}, T ${length}, V ${config.vocabSize}: ${
+    (flopsPerToken / 1e6).toFixed(2)
+  } MFLOP per token per training step`,
+);
 const batches = Array.from({ length: 2 }, () => {
   const inputs = Int32Array.from(
     { length: n },
@@ -229,79 +271,104 @@ const batches = Array.from({ length: 2 }, () => {
   return { inputs, targets, weights: new Float32Array(n).fill(1 / n), t };
 });
 
-// Warm-up: pipelines compiled, buffers touched.
-engine.step(batches[0], 1e-4);
-await engine.readLoss();
+// The training step: built, warmed up, timed; one JSON line (and the
+// profile's with --profile).
+async function trainingStep(): Promise<void> {
+  const buildStart = performance.now();
+  const engine = await WebGpuTransformer.create(config, {
+    batchSize: batch,
+    length,
+    seed: 0,
+    device,
+  });
+  const buildMs = performance.now() - buildStart;
+  log(
+    `built ${size} (${parameterCount(config)} parameters) in ${
+      buildMs.toFixed(0)
+    } ms`,
+  );
 
-const before = engine.counters;
-let hostMs = 0;
-const submitBefore = engine.counters.submitMs;
-const start = performance.now();
-for (let s = 0; s < steps; s++) {
-  const t0 = performance.now();
-  engine.step(batches[s % 2], 1e-4);
-  hostMs += performance.now() - t0;
-}
-const stepSubmitMs = engine.counters.submitMs - submitBefore;
-const reading = await engine.readLoss();
-const seconds = (performance.now() - start) / 1000;
-const after = engine.counters;
-const dispatches = (after.dispatches - before.dispatches) / steps;
-console.log(JSON.stringify({
-  bench: "webgpu.step",
-  size,
-  adapter: label,
-  software,
-  kind: config.kind,
-  positions: config.positions,
-  timeConditioning: config.timeConditioning,
-  memoryMiB: Math.round(memory.total / 2 ** 20),
-  parameters: parameterCount(config),
-  batch,
-  length,
-  vocab: config.vocabSize,
-  steps,
-  tokensPerSecond: Math.round((steps * n) / seconds),
-  msPerStep: +((seconds * 1000) / steps).toFixed(2),
-  dispatchesPerStep: dispatches,
-  // The logged step's loss read is the one extra command buffer.
-  commandBuffersPerStep: (after.submits - before.submits - 1) / steps,
-  syncsPerLoggedStep: after.syncs - before.syncs,
-  hostMicrosPerDispatch: +(
-    ((after.encodeMs - before.encodeMs) * 1000) / steps / dispatches
-  ).toFixed(2),
-  hostMsPerStep: +(hostMs / steps).toFixed(2),
-  submitMsPerStep: +(stepSubmitMs / steps).toFixed(2),
-  buildMs: Math.round(buildMs),
-  loss: +reading.loss.toFixed(4),
-}));
-if (args.profile) {
-  if (!device.features.has("timestamp-query")) {
-    log("--profile: this device has no timestamp-query; skipped");
-  } else {
-    const { kernels, totalMs } = await engine.profileStep(batches[0], 1e-4);
-    const family = (k: string) => k.split(":")[0];
-    const families = new Map<string, number>();
-    for (const k of kernels) {
-      families.set(
-        family(k.kernel),
-        (families.get(family(k.kernel)) ?? 0) + k.ms,
-      );
-    }
-    console.log(JSON.stringify({
-      bench: "webgpu.profile",
-      size,
-      gpuMsPerStep: +totalMs.toFixed(3),
-      byFamily: Object.fromEntries(
-        [...families].sort((a, b) => b[1] - a[1]).map((
-          [k, ms],
-        ) => [k, +ms.toFixed(3)]),
-      ),
-      kernels: kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
-    }));
+  // Warm-up: pipelines compiled, buffers touched.
+  engine.step(batches[0], 1e-4);
+  await engine.readLoss();
+
+  const before = engine.counters;
+  let hostMs = 0;
+  const submitBefore = engine.counters.submitMs;
+  const start = performance.now();
+  for (let s = 0; s < steps; s++) {
+    const t0 = performance.now();
+    engine.step(batches[s % 2], 1e-4);
+    hostMs += performance.now() - t0;
   }
+  const stepSubmitMs = engine.counters.submitMs - submitBefore;
+  const reading = await engine.readLoss();
+  const seconds = (performance.now() - start) / 1000;
+  const after = engine.counters;
+  const dispatches = (after.dispatches - before.dispatches) / steps;
+  console.log(JSON.stringify({
+    bench: "webgpu.step",
+    size,
+    adapter: label,
+    software,
+    kind: config.kind,
+    positions: config.positions,
+    timeConditioning: config.timeConditioning,
+    memoryMiB: Math.round(memory.total / 2 ** 20),
+    parameters: parameterCount(config),
+    nLayer: config.nLayer,
+    dModel: config.dModel,
+    nHead: config.nHead,
+    dMlp: config.dMlp,
+    batch,
+    length,
+    vocab: config.vocabSize,
+    steps,
+    tokensPerSecond: Math.round((steps * n) / seconds),
+    flopsPerToken,
+    tflops: +((flopsPerToken * steps * n) / seconds / 1e12).toFixed(4),
+    msPerStep: +((seconds * 1000) / steps).toFixed(2),
+    dispatchesPerStep: dispatches,
+    // The logged step's loss read is the one extra command buffer.
+    commandBuffersPerStep: (after.submits - before.submits - 1) / steps,
+    syncsPerLoggedStep: after.syncs - before.syncs,
+    hostMicrosPerDispatch: +(
+      ((after.encodeMs - before.encodeMs) * 1000) / steps / dispatches
+    ).toFixed(2),
+    hostMsPerStep: +(hostMs / steps).toFixed(2),
+    submitMsPerStep: +(stepSubmitMs / steps).toFixed(2),
+    buildMs: Math.round(buildMs),
+    loss: +reading.loss.toFixed(4),
+  }));
+  if (args.profile) {
+    if (!device.features.has("timestamp-query")) {
+      log("--profile: this device has no timestamp-query; skipped");
+    } else {
+      const { kernels, totalMs } = await engine.profileStep(batches[0], 1e-4);
+      const family = (k: string) => k.split(":")[0];
+      const families = new Map<string, number>();
+      for (const k of kernels) {
+        families.set(
+          family(k.kernel),
+          (families.get(family(k.kernel)) ?? 0) + k.ms,
+        );
+      }
+      console.log(JSON.stringify({
+        bench: "webgpu.profile",
+        size,
+        gpuMsPerStep: +totalMs.toFixed(3),
+        byFamily: Object.fromEntries(
+          [...families].sort((a, b) => b[1] - a[1]).map((
+            [k, ms],
+          ) => [k, +ms.toFixed(3)]),
+        ),
+        kernels: kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
+      }));
+    }
+  }
+  engine.dispose();
 }
-engine.dispose();
+if (args.step) await trainingStep();
 
 if (args.tfjs && config.kind === "causal") {
   // The same model and shape on tfjs-webgpu, stepped as train() does.
@@ -357,6 +424,8 @@ if (args.tfjs && config.kind === "causal") {
     length,
     steps: tfSteps,
     tokensPerSecond: Math.round((tfSteps * n) / tfSeconds),
+    flopsPerToken,
+    tflops: +((flopsPerToken * tfSteps * n) / tfSeconds / 1e12).toFixed(4),
     msPerStep: +((tfSeconds * 1000) / tfSteps).toFixed(2),
     kernelsPerStep: profile.kernels.length,
     syncsPerStep: 1,

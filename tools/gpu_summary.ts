@@ -1,0 +1,103 @@
+// The figures of a tools/gpu_run.sh run, one line each, from its
+// results.jsonl (every bench JSON line, tagged with its step):
+//
+//   deno run -A tools/gpu_summary.ts OUT_DIR/results.jsonl
+
+type Line = Record<string, unknown> & { step?: string; bench?: string };
+
+const path = Deno.args[0];
+if (path === undefined) {
+  console.error("usage: deno run -A tools/gpu_summary.ts results.jsonl");
+  Deno.exit(2);
+}
+const lines: Line[] = [];
+for (const text of Deno.readTextFileSync(path).split("\n")) {
+  if (!text.startsWith("{")) continue;
+  try {
+    lines.push(JSON.parse(text));
+  } catch {
+    console.log(`unreadable line: ${text.slice(0, 80)}`);
+  }
+}
+
+const num = (x: unknown, digits = 1) =>
+  typeof x === "number"
+    ? x.toLocaleString("en-US", { maximumFractionDigits: digits })
+    : "?";
+
+for (const l of lines) {
+  const at = `${l.step ?? "?"}:`;
+  switch (l.bench) {
+    case "webgpu.adapter": {
+      const features = (l.features as string[] | undefined) ?? [];
+      const limits = (l.limits as Record<string, number> | undefined) ?? {};
+      console.log(
+        `${at} ${l.adapter} vendor ${l.vendor}; shader-f16 ${
+          features.includes("shader-f16")
+        }, timestamp-query ${
+          features.includes("timestamp-query")
+        }; max binding ${
+          num((limits.maxStorageBufferBindingSize ?? 0) / 2 ** 20, 0)
+        } MiB`,
+      );
+      break;
+    }
+    case "webgpu.step":
+      console.log(
+        `${at} step ${l.size} (${l.nLayer} × d ${l.dModel}, MLP ${l.dMlp}, V ${l.vocab}, ${l.kind}${
+          l.timeConditioning ? ", adaLN" : ""
+        }) batch ${l.batch} × ${l.length}: ${
+          num(l.tokensPerSecond, 0)
+        } tokens/s, ${num(l.tflops, 3)} TFLOP/s (${
+          num((l.flopsPerToken as number) / 1e6, 2)
+        } MFLOP/token), ${
+          num(l.msPerStep, 2)
+        } ms/step; ${l.dispatchesPerStep} dispatches, ${l.commandBuffersPerStep} command buffer(s), ${l.syncsPerLoggedStep} sync(s) per logged step; ${l.memoryMiB} MiB`,
+      );
+      break;
+    case "tfjs-webgpu.step":
+      console.log(
+        `${at} tfjs-webgpu ${l.size}: ${num(l.tokensPerSecond, 0)} tokens/s, ${
+          num(l.tflops, 3)
+        } TFLOP/s, ${l.kernelsPerStep} kernels/step`,
+      );
+      break;
+    case "webgpu.profile": {
+      const top = Object.entries(l.byFamily as Record<string, number>)
+        .slice(0, 4).map(([k, ms]) => `${k} ${num(ms, 2)}`).join(", ");
+      console.log(
+        `${at} GPU ms per step ${num(l.gpuMsPerStep, 2)} (${top})`,
+      );
+      break;
+    }
+    case "webgpu.matmul":
+      console.log(
+        l.skipped
+          ? `${at} matmul ${l.shape}: skipped (${l.skipped})`
+          : `${at} matmul ${l.shape} ${l.m}×${l.n}×${l.k} tile ${l.tile}: ${
+            num(l.gflops, 0)
+          } GFLOP/s`,
+      );
+      break;
+    case "webgpu.generate":
+      console.log(
+        `${at} generate ${l.model}${
+          l.steps ? ` ${l.steps} steps` : ""
+        } ${l.batch} × ${l.length}: ${num(l.batchesPerS, 3)} batches/s, ${
+          num(l.tokensPerS, 0)
+        } tokens/s, ${num(l.forwardPassesPerBatch)} passes/batch, ${
+          num(l.msPerPass, 2)
+        } ms/pass, ${l.syncsPerBatch} sync(s)/batch`,
+      );
+      break;
+    case "webgpu.generate.ratio":
+      console.log(
+        `${at} D3PM/AR batches/s ${
+          JSON.stringify(l.d3pmOverAr)
+        } (thesis ${l.thesisRatio})`,
+      );
+      break;
+    default:
+      console.log(`${at} ${JSON.stringify(l).slice(0, 160)}`);
+  }
+}
