@@ -10,9 +10,9 @@ import * as tf from "@tensorflow/tfjs";
 import { subsCrossEntropy } from "@d3pm/diffusion";
 import { overBlocks } from "@d3pm/eval";
 import { initBackend } from "@d3pm/backend";
-import { loadRun } from "../examples/_load.ts";
-import { prepareData } from "../examples/_data.ts";
-import { RunFolder } from "../examples/run_folder.ts";
+import { loadRun } from "@d3pm/experiment";
+import { prepareData } from "@d3pm/experiment";
+import { RunFolder } from "@d3pm/experiment";
 import { benchArgs, intOption } from "./_args.ts";
 
 const args = benchArgs(Deno.args, {

@@ -12,16 +12,20 @@ import { parseArgs } from "@std/cli";
 import { initBackend } from "@d3pm/backend";
 import { fixed, markdownTable } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
-import { ConfigError, type ExperimentConfig, resolveConfig } from "./config.ts";
-import { prepareData, type RunData } from "./_data.ts";
+import {
+  ConfigError,
+  type ExperimentConfig,
+  resolveConfig,
+} from "@d3pm/experiment";
+import { prepareData, type RunData } from "@d3pm/experiment";
 import {
   type AnyContestant,
   arContestant,
   d3pmContestant,
   trainContestant,
-} from "./_contestants.ts";
-import { RunFolder } from "./run_folder.ts";
-import { plateauExit, plateauWindow } from "./report.ts";
+} from "@d3pm/experiment";
+import { RunFolder } from "@d3pm/experiment";
+import { plateauExit, plateauWindow } from "@d3pm/experiment";
 
 /** One variant: a model and the options that differ from the baseline. */
 export interface Variant {

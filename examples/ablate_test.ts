@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "@std/assert";
 import { ABLATION_BASELINE, grid } from "./ablate.ts";
-import { PRESETS, resolveConfig } from "./config.ts";
+import { PRESETS, resolveConfig } from "@d3pm/experiment";
 
 Deno.test("ablate: the baseline is pinned, whatever the tiny preset says now", () => {
   const base = resolveConfig({ preset: "tiny", ...ABLATION_BASELINE });

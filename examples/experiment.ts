@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts
- * import { resolveConfig } from "@d3pm/examples/experiment";
+ * import { resolveConfig } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * assertEquals(resolveConfig().preset, "tiny");
  * ```
@@ -15,45 +15,14 @@ import { parseArgs } from "@std/cli";
 import {
   ConfigError,
   type ExperimentConfig,
-  kebab,
   PRESETS,
   resolveConfig,
   RESUMABLE_KEYS,
-} from "./config.ts";
-import { runExperiment } from "./run.ts";
-
-export {
-  ADDED_KEYS,
-  ConfigError,
-  type ExperimentConfig,
-  genStepList,
-  MODEL_KINDS,
-  modelList,
-  type PresetName,
-  PRESETS,
-  resolveConfig,
-  RESUMABLE_KEYS,
-} from "./config.ts";
-export {
-  type ArResult,
-  type D3pmResult,
-  type DataFacts,
-  type ExperimentResult,
-  type InfillFigures,
-  type MlmResult,
-  type ModelResult,
-  type ResultBase,
   runExperiment,
-  type RunOptions,
-  type SpeedQuality,
-  type TrainingFigures,
-} from "./run.ts";
-export {
-  configDiff,
-  type ModelKind,
-  RunFolder,
-  trainingFingerprint,
-} from "./run_folder.ts";
+} from "@d3pm/experiment";
+
+const kebab = (key: string): string =>
+  key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 /** One line per option for `--help`. */
 const DESCRIBE: Partial<Record<keyof ExperimentConfig, string>> = {
@@ -155,7 +124,8 @@ except ${RESUMABLE_KEYS.map((k) => "--" + kebab(k)).join(", ")}.
  *
  * @example
  * ```ts
- * import { ConfigError, parseCommandLine, resolveConfig } from "@d3pm/examples/experiment";
+ * import { parseCommandLine } from "./experiment.ts";
+ * import { ConfigError, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals, assertThrows } from "@std/assert";
  * const { help, overrides } = parseCommandLine(["--preset", "micro", "--gen-steps", "4,16", "--resume"]);
  * assertEquals(help, false);

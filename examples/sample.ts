@@ -13,7 +13,7 @@ import {
   showMasked,
   strategyOf,
   toolModel,
-} from "./_load.ts";
+} from "@d3pm/experiment";
 
 const HELP = `deno task sample [options]
 

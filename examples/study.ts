@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "@d3pm/experiment";
 import { studyEpochs } from "./study_epochs.ts";
 
 const STUDIES: Record<string, (argv: string[]) => Promise<void>> = {

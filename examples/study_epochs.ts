@@ -25,17 +25,21 @@ import type { Blocks } from "@d3pm/data";
 import { fixed, lineChart, markdownTable, type Series } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
 import { writeFileAtomic } from "@d3pm/core";
-import { ConfigError, type ExperimentConfig, resolveConfig } from "./config.ts";
-import { prepareData, type RunData, trainPrefix } from "./_data.ts";
+import {
+  ConfigError,
+  type ExperimentConfig,
+  resolveConfig,
+} from "@d3pm/experiment";
+import { prepareData, type RunData, trainPrefix } from "@d3pm/experiment";
 import {
   type AnyContestant,
   arContestant,
   d3pmContestant,
   parameterTotal,
   trainContestant,
-} from "./_contestants.ts";
-import { chooseEngine, type Engine } from "./_engine.ts";
-import { RunFolder } from "./run_folder.ts";
+} from "@d3pm/experiment";
+import { chooseEngine, type Engine } from "@d3pm/experiment";
+import { RunFolder } from "@d3pm/experiment";
 
 // ---------------------------------------------------------------------------
 // The analysis: pure functions over validation curves.

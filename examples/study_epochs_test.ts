@@ -6,7 +6,7 @@ import {
   describeVerdict,
   parseStudyArgs,
 } from "./study_epochs.ts";
-import { ConfigError } from "./config.ts";
+import { ConfigError } from "@d3pm/experiment";
 
 /** A curve from validation losses at epochs 1, 2, …; FLOPs 10 per epoch. */
 function curve(valid: number[]): CurvePoint[] {

@@ -12,23 +12,23 @@ import { prng, writeFileAtomic } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import type { Transformer } from "@d3pm/transformer";
 import { type ExperimentConfig, modelList } from "./config.ts";
-import { prepareData, type RunData } from "./_data.ts";
+import { prepareData, type RunData } from "./data.ts";
 import {
   contestantOf,
   type EvalContext,
   parameterTotal,
   trainContestant,
-} from "./_contestants.ts";
+} from "./train.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
-import { type Judge, openJudge, selfJudge } from "./_judge.ts";
+import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
   chooseEngine,
   type Engine,
   type EvalModel,
   evaluationModel,
   releaseEvaluationModel,
-} from "./_engine.ts";
+} from "./engine.ts";
 import { formatSamples, sampleLabel, writeReport } from "./report.ts";
 
 export type * from "./results.ts";
@@ -53,7 +53,7 @@ export interface RunOptions {
  *
  * @example A few seconds' run of the micro preset, cut down further
  * ```ts
- * import { resolveConfig, runExperiment } from "@d3pm/examples/experiment";
+ * import { resolveConfig, runExperiment } from "@d3pm/experiment";
  * import { assert, assertEquals } from "@std/assert";
  * const out = await Deno.makeTempDir();
  * const config = resolveConfig({

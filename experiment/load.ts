@@ -4,7 +4,7 @@ import {
   type EvalModel,
   evaluationModel,
   releaseEvaluationModel,
-} from "./_engine.ts";
+} from "./engine.ts";
 import { parseArgs } from "@std/cli";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
@@ -18,7 +18,7 @@ import {
 } from "@d3pm/diffusion";
 import { ConfigError, type ExperimentConfig } from "./config.ts";
 import { type ModelKind, RunFolder } from "./run_folder.ts";
-import { openTokenizer } from "./_data.ts";
+import { openTokenizer } from "./data.ts";
 
 /** The process of a model kind. */
 export type ProcessOf<K extends ModelKind> = K extends "ar" ? Autoregressive

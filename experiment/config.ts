@@ -210,7 +210,7 @@ const BASE: Omit<ExperimentConfig, "preset"> = {
  *
  * @example
  * ```ts
- * import { PRESETS, resolveConfig } from "@d3pm/examples/experiment";
+ * import { PRESETS, resolveConfig } from "@d3pm/experiment";
  * import { preset } from "@d3pm/transformer";
  * import { assertEquals } from "@std/assert";
  * assertEquals(resolveConfig(), PRESETS.tiny); // no overrides: the default preset
@@ -326,7 +326,7 @@ export const PRESETS: Record<PresetName, ExperimentConfig> = {
  *
  * @example
  * ```ts
- * import { configDiff, resolveConfig, RESUMABLE_KEYS } from "@d3pm/examples/experiment";
+ * import { configDiff, resolveConfig, RESUMABLE_KEYS } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * assertEquals(RESUMABLE_KEYS, ["resume", "force", "out", "backend", "logEvery"]);
  * const started = resolveConfig({ preset: "micro" });
@@ -350,7 +350,7 @@ export const RESUMABLE_KEYS: readonly (keyof ExperimentConfig)[] = [
  *
  * @example
  * ```ts
- * import { ADDED_KEYS, configDiff, resolveConfig } from "@d3pm/examples/experiment";
+ * import { ADDED_KEYS, configDiff, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * const now = resolveConfig({ preset: "micro" });
  * const { alibi: _, alibiMode: __, ...older } = now; // a run made before ALiBi
@@ -372,7 +372,7 @@ export const ADDED_KEYS: Readonly<Partial<ExperimentConfig>> = {
  *
  * @example The message names the option and what it accepts
  * ```ts
- * import { ConfigError, resolveConfig } from "@d3pm/examples/experiment";
+ * import { ConfigError, resolveConfig } from "@d3pm/experiment";
  * import { assertThrows } from "@std/assert";
  * assertThrows(
  *   () => resolveConfig({ steps: -5 }),
@@ -429,7 +429,7 @@ export function kebab(key: string): string {
  *
  * @example
  * ```ts
- * import { resolveConfig } from "@d3pm/examples/experiment";
+ * import { resolveConfig } from "@d3pm/experiment";
  * import { assertEquals, assertThrows } from "@std/assert";
  * assertEquals(resolveConfig({ preset: "micro", steps: "30" }).steps, 30);
  * assertThrows(() => resolveConfig({ stepz: "3" }), Error, "Unknown option --stepz");
@@ -500,7 +500,7 @@ export function resolveConfig(
  *
  * @example
  * ```ts
- * import { modelList, resolveConfig } from "@d3pm/examples/experiment";
+ * import { modelList, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals, assertThrows } from "@std/assert";
  * assertEquals(modelList(resolveConfig()), ["ar", "d3pm"]);
  * assertEquals(resolveConfig({ models: "mlm, ar,d3pm" }).models, "ar,d3pm,mlm");
@@ -706,7 +706,7 @@ function validateRanges(c: ExperimentConfig): void {
  *
  * @example
  * ```ts
- * import { genStepList, resolveConfig } from "@d3pm/examples/experiment";
+ * import { genStepList, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * assertEquals(genStepList(resolveConfig({ genSteps: "256, 16,64" })), [256, 16, 64]);
  * ```

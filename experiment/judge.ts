@@ -13,14 +13,14 @@ import {
   Transformer,
 } from "@d3pm/transformer";
 import { ConfigError, type ExperimentConfig } from "./config.ts";
-import type { RunData } from "./_data.ts";
+import type { RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
 import {
   type AnyContestant,
   type EvalContext,
   modelConfig,
   peakLr,
-} from "./_contestants.ts";
+} from "./train.ts";
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {

@@ -33,7 +33,7 @@ import {
   type TrainOptions,
   warmupCosine,
 } from "@d3pm/train";
-import { type Engine, type EvalModel, trainOnEngine } from "./_engine.ts";
+import { type Engine, type EvalModel, trainOnEngine } from "./engine.ts";
 import {
   loadModel,
   type ModelConfig,
@@ -41,7 +41,7 @@ import {
   Transformer,
 } from "@d3pm/transformer";
 import { ADDED_KEYS, type ExperimentConfig, genStepList } from "./config.ts";
-import type { RunData } from "./_data.ts";
+import type { RunData } from "./data.ts";
 import type {
   D3pmResult,
   InfillFigures,

@@ -31,7 +31,7 @@ export type { ModelKind } from "./config.ts";
  *
  * @example A folder holds one run: a second fresh run is refused, a resume is not
  * ```ts
- * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/examples/experiment";
+ * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/experiment";
  * import { assertEquals, assertRejects } from "@std/assert";
  * const out = `${await Deno.makeTempDir()}/run`;
  * const folder = new RunFolder(out);
@@ -277,7 +277,7 @@ function alive(pid: number): boolean {
  *
  * @example
  * ```ts
- * import { configDiff, resolveConfig } from "@d3pm/examples/experiment";
+ * import { configDiff, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * const saved = resolveConfig({ preset: "micro" });
  * assertEquals(configDiff(saved, { ...saved, out: "elsewhere" }), "");
@@ -319,7 +319,7 @@ export function configDiff(
  *
  * @example
  * ```ts
- * import { resolveConfig, trainingFingerprint } from "@d3pm/examples/experiment";
+ * import { resolveConfig, trainingFingerprint } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * const first = resolveConfig({ preset: "micro", out: "runs/a" });
  * const resumed = resolveConfig({ preset: "micro", out: "runs/b", resume: true });
