@@ -86,7 +86,7 @@ Deno.test("parseCommandLine() names the option, what it accepts and what it got"
   );
   refused(
     ["--bogus=1"],
-    "Unknown option --bogus: accepted --steps, --shift, --alibi, --text, --resume, --matmul, --keep, --help",
+    "Unknown option --bogus: accepted options are --steps, --shift, --alibi, --text, --resume, --matmul, --keep, --help",
   );
   refused(["--no-steps"], "Unknown option --no-steps");
   refused(

@@ -18,7 +18,10 @@ export interface OptionSpec {
   readonly kind: OptionKind;
   /** One line for `--help`. */
   readonly help: string;
-  /** The value when the option is absent (none: absent stays undefined). */
+  /**
+   * The value when the option is absent (none: absent stays undefined). An
+   * empty default makes an empty value acceptable; otherwise it is missing.
+   */
   readonly default?: string | number | boolean;
   /** The accepted values of a `choice`. */
   readonly choices?: readonly string[];
@@ -205,8 +208,9 @@ export function convertOption(
 ): string | number | boolean {
   const flag = `--${flagOf(key)}`;
   const accepts = acceptedValues(spec);
+  // An empty value is missing, unless it is the option's default.
   const missing = raw === undefined || raw === null ||
-    (raw === "" && spec.kind !== "boolean");
+    (raw === "" && spec.kind !== "boolean" && spec.default !== "");
   if (missing) throw new UsageError(`Option ${flag} needs a value: ${accepts}`);
   const bad = () =>
     new UsageError(`Option ${flag} must be ${accepts}, got ${shown(raw)}`);

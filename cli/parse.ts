@@ -62,11 +62,11 @@ export type CommandLine<T extends OptionTable> = {
  *   assertEquals(line.given, { alibi: -1, resume: true });
  * }
  * assertEquals(parseCommandLine(["-h"], table).help, true);
- * assertThrows(() => parseCommandLine(["--stepz", "3"], table), UsageError, "Unknown option --stepz: accepted --steps, --alibi, --resume, --help");
+ * assertThrows(() => parseCommandLine(["--stepz", "3"], table), UsageError, "Unknown option --stepz: accepted options are --steps, --alibi, --resume, --help");
  * assertThrows(() => parseCommandLine(["stray"], table), UsageError, 'Unexpected argument "stray"');
  * ```
  */
-export function parseCommandLine<T extends OptionTable>(
+export function parseCommandLine<const T extends OptionTable>(
   argv: readonly string[],
   table: T,
   options: ParseOptions = {},
@@ -88,7 +88,9 @@ export function parseCommandLine<T extends OptionTable>(
     const accepted = [...byFlag.keys(), "help"].map((f) => `--${f}`).join(", ");
     throw new UsageError(
       unknown.startsWith("-")
-        ? `Unknown option ${unknown.split("=")[0]}: accepted ${accepted}`
+        ? `Unknown option ${
+          unknown.split("=")[0]
+        }: accepted options are ${accepted}`
         : `Unexpected argument ${
           JSON.stringify(unknown)
         }: options look like --key value (see --help)`,

@@ -19,14 +19,30 @@ export interface Arguments<T extends OptionTable> {
   positionals: string[];
 }
 
+/** Options of {@linkcode readCommandLine}. */
+export interface ReadOptions<T extends OptionTable> extends ParseOptions {
+  /**
+   * Checks beyond the table (throwing {@linkcode UsageError}), run on the
+   * parsed values.
+   */
+  check?: (args: Arguments<T>) => void;
+  /**
+   * For a script that runs at the top level: a bad command line prints one
+   * `error: …` line and exits with this code instead of throwing.
+   */
+  usageExit?: number;
+}
+
 /**
  * Parse a script's command line; on `-h`/`--help` print the usage and exit 0.
  *
  * @param argv The arguments (`Deno.args`).
  * @param usage The command, summary and option table.
- * @param options Whether other arguments are accepted.
+ * @param options Other arguments, further checks, and the exit code of a
+ *   bad command line.
  * @returns The values.
- * @throws {UsageError} On a bad command line (see {@linkcode parseCommandLine}).
+ * @throws {UsageError} On a bad command line (see {@linkcode parseCommandLine}),
+ *   unless `usageExit` is given.
  *
  * @example
  * ```ts
@@ -40,17 +56,24 @@ export interface Arguments<T extends OptionTable> {
  * assertEquals(readCommandLine(["--count", "3"], usage).values.count, 3);
  * ```
  */
-export function readCommandLine<T extends OptionTable>(
+export function readCommandLine<const T extends OptionTable>(
   argv: readonly string[],
   usage: Usage & { options: T },
-  options: ParseOptions = {},
+  options: ReadOptions<T> = {},
 ): Arguments<T> {
-  const line = parseCommandLine(argv, usage.options, options);
-  if (line.help) {
-    console.log(usageText(usage).trimEnd());
-    Deno.exit(0);
+  try {
+    const line = parseCommandLine(argv, usage.options, options);
+    if (line.help) {
+      console.log(usageText(usage).trimEnd());
+      Deno.exit(0);
+    }
+    options.check?.(line);
+    return line;
+  } catch (e) {
+    if (!(e instanceof UsageError) || options.usageExit === undefined) throw e;
+    console.error(`error: ${e.message}`);
+    Deno.exit(options.usageExit);
   }
-  return line;
 }
 
 /** Options of {@linkcode runCli}. */
