@@ -340,7 +340,7 @@ async function infillTest(
 ): Promise<InfillFigures> {
   const { config: c, data } = ctx;
   const rows = Math.min(INFILL_BLOCKS, data.test.count);
-  const fill = await process.infill(model, {
+  const fill = await process.evaluateInfill(model, {
     tokens: Int32Array.from(
       data.test.data.subarray(0, rows * data.test.length),
     ),
