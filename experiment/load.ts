@@ -1,45 +1,75 @@
-// Loading a finished run's tokenizer and models, for the sample and infill CLIs.
-import {
-  chooseEngine,
-  type EvalModel,
-  evaluationModel,
-  releaseEvaluationModel,
-} from "./engine.ts";
-import { parseArgs } from "@std/cli";
+/**
+ * Reading run folders: what a folder holds and in what state (for a
+ * dashboard or a sweep), and loading a trained model with its tokenizer and
+ * process (for the sample and infill tools, benchmarks, exports). A model's
+ * process is rebuilt from its `process.json` by its contestant.
+ *
+ * @module
+ */
+import { pathExists } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
-import { initBackend } from "@d3pm/backend";
-import { type Autoregressive, autoregressive } from "@d3pm/autoregressive";
-import {
-  type MaskedDiffusion,
-  maskedDiffusion,
-  type MaskedLanguageModel,
-  maskedLanguageModel,
-} from "@d3pm/diffusion";
-import { ConfigError, type ExperimentConfig } from "./config.ts";
-import { type ModelKind, RunFolder } from "./run_folder.ts";
+import type { Contestant, ContestantProcess } from "./contestant.ts";
 import { openTokenizer } from "./data.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { contestantOf } from "./registry.ts";
+import type { ExperimentResult } from "./results.ts";
+import { RunFolder } from "./run_folder.ts";
 
-/** The process of a model kind. */
-export type ProcessOf<K extends ModelKind> = K extends "ar" ? Autoregressive
-  : K extends "d3pm" ? MaskedDiffusion
-  : MaskedLanguageModel;
-
-/** A trained model of a run with everything needed to use it. */
-export interface LoadedRun<K extends ModelKind> {
-  config: ExperimentConfig;
-  tokenizer: Tokenizer;
-  model: Transformer;
-  /** The process the model was trained with, rebuilt from `process.json`. */
-  process: ProcessOf<K>;
+/** One model of a run: which seed and contestant, and whether it finished training. */
+export interface RunModel {
+  /** The seed. */
+  seed: number;
+  /** The contestant. */
+  kind: string;
+  /** Its trained weights and process are saved (`model.safetensors`, `process.json`). */
+  trained: boolean;
 }
 
-/** Load `kind`'s model of `seed` from the run in `dir`, with its tokenizer and process. */
-export async function loadRun<K extends ModelKind>(
-  dir: string,
-  seed: number,
-  kind: K,
-): Promise<LoadedRun<K>> {
+/** What a run folder holds and in what state. */
+export interface RunState {
+  /** The folder. */
+  dir: string;
+  /**
+   * `running`: a live process holds its lock; `finished`: it has
+   * `results.json`; `stopped`: neither (interrupted; `--resume` continues it).
+   */
+  status: "running" | "finished" | "stopped";
+  /** The pid of the process writing it, while running. */
+  writer?: number;
+  /** The configuration it was started with. */
+  config: ExperimentConfig;
+  /** Everything it measured, once finished. */
+  results?: ExperimentResult;
+  /** Every model of its configuration, in training order by seed. */
+  models: RunModel[];
+}
+
+/**
+ * The state of the run in `dir`.
+ *
+ * @param dir The run folder.
+ * @returns Its state.
+ * @throws {ConfigError} When the folder holds no run (no `config.json`).
+ *
+ * @example
+ * ```ts
+ * import { readRun, resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const release = await new RunFolder(out).start(resolveConfig({ preset: "micro", out }));
+ * const state = await readRun(out);
+ * assertEquals(state.status, "running");
+ * assertEquals(state.models, [
+ *   { seed: 0, kind: "ar", trained: false },
+ *   { seed: 0, kind: "d3pm", trained: false },
+ * ]);
+ * release();
+ * assertEquals((await readRun(out)).status, "stopped");
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function readRun(dir: string): Promise<RunState> {
   const folder = new RunFolder(dir);
   const config = await folder.savedConfig();
   if (!config) {
@@ -47,179 +77,133 @@ export async function loadRun<K extends ModelKind>(
       `Cannot read run ${dir}: no config.json there (run deno task experiment first, or pass --run DIR)`,
     );
   }
-  const modelDir = folder.modelDir(seed, kind);
-  let processJson: string;
+  const writer = await folder.writer();
+  let results: ExperimentResult | undefined;
   try {
-    await Deno.stat(`${modelDir}/model.safetensors`);
-    processJson = await Deno.readTextFile(folder.processPath(seed, kind));
-  } catch {
+    results = JSON.parse(await Deno.readTextFile(folder.resultsPath));
+  } catch { /* not finished */ }
+  const models: RunModel[] = [];
+  for (let seed = 0; seed < config.seeds; seed++) {
+    for (const kind of config.models.split(",")) {
+      models.push({ seed, kind, trained: await isTrained(folder, seed, kind) });
+    }
+  }
+  return {
+    dir,
+    status: writer !== undefined
+      ? "running"
+      : results !== undefined
+      ? "finished"
+      : "stopped",
+    ...(writer !== undefined ? { writer } : {}),
+    config,
+    ...(results !== undefined ? { results } : {}),
+    models,
+  };
+}
+
+async function isTrained(
+  folder: RunFolder,
+  seed: number,
+  kind: string,
+): Promise<boolean> {
+  return await pathExists(`${folder.modelDir(seed, kind)}/model.safetensors`) &&
+    await pathExists(folder.processPath(seed, kind));
+}
+
+/**
+ * The runs directly inside `root` (folders holding a `config.json`), by
+ * name; a folder whose `config.json` is unreadable is left out.
+ *
+ * @param root A folder of run folders (e.g. `runs`).
+ * @returns Their states; none when `root` does not exist.
+ *
+ * @example
+ * ```ts
+ * import { listRuns } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(await listRuns(`${await Deno.makeTempDir()}/none`), []);
+ * ```
+ */
+export async function listRuns(root: string): Promise<RunState[]> {
+  const names: string[] = [];
+  try {
+    for await (const e of Deno.readDir(root)) {
+      if (e.isDirectory) names.push(e.name);
+    }
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return [];
+    throw e;
+  }
+  const runs: RunState[] = [];
+  for (const name of names.sort()) {
+    try {
+      runs.push(await readRun(`${root}/${name}`));
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+  }
+  return runs;
+}
+
+/** A trained model of a run with everything needed to use it. */
+export interface TrainedModel<P extends ContestantProcess = ContestantProcess> {
+  /** The run's configuration. */
+  config: ExperimentConfig;
+  /** The run's tokenizer. */
+  tokenizer: Tokenizer;
+  /** Its contestant. */
+  contestant: Contestant<P>;
+  /** The model (the caller disposes it). */
+  model: Transformer;
+  /** The process it was trained with, rebuilt from `process.json`. */
+  process: P;
+}
+
+/**
+ * Load a trained model of the run in `dir`, with its tokenizer and process.
+ *
+ * @typeParam P The contestant's process.
+ * @param dir The run folder.
+ * @param which The seed (default 0) and the contestant: its kind, or the
+ *   contestant itself (which types the process).
+ * @returns The model and what goes with it.
+ * @throws {ConfigError} When the folder holds no run, the contestant is not
+ *   registered, or that model did not finish training.
+ *
+ * @example
+ * ```ts
+ * import { loadTrained } from "@d3pm/experiment";
+ * import { assertRejects } from "@std/assert";
+ * await assertRejects(
+ *   () => loadTrained("runs/none", { model: "d3pm" }),
+ *   Error,
+ *   "Cannot read run runs/none: no config.json there",
+ * );
+ * ```
+ */
+export async function loadTrained<P extends ContestantProcess>(
+  dir: string,
+  which: { seed?: number; model: string | Contestant<P> },
+): Promise<TrainedModel<P>> {
+  const { config } = await readRun(dir);
+  const folder = new RunFolder(dir);
+  const seed = which.seed ?? 0;
+  const contestant = typeof which.model === "string"
+    ? contestantOf(which.model) as unknown as Contestant<P>
+    : which.model;
+  const kind = contestant.kind;
+  if (!await isTrained(folder, seed, kind)) {
+    const modelDir = folder.modelDir(seed, kind);
     throw new ConfigError(
       `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none)`,
     );
   }
-  const spec = JSON.parse(processJson);
-  const process =
-    (kind === "ar"
-      ? autoregressive(spec)
-      : kind === "d3pm"
-      ? maskedDiffusion(spec)
-      : maskedLanguageModel(spec)) as ProcessOf<K>;
+  const spec = JSON.parse(
+    await Deno.readTextFile(folder.processPath(seed, kind)),
+  );
+  const process = contestant.restore(spec);
   const tokenizer = await openTokenizer(config, folder);
-  const model = await loadModel(modelDir);
-  return { config, tokenizer, model, process };
-}
-
-/**
- * What both tools do first: start the backend and load `--run` (default
- * `runs/latest`) and `--seed`'s model of `kind`.
- */
-export async function openRun<K extends ModelKind>(
-  args: ToolArgs,
-  kind: K,
-): Promise<LoadedRun<K>> {
-  await initBackend({ prefer: "auto" });
-  return await loadRun(
-    String(args.values.run ?? "runs/latest"),
-    args.num("seed", 0),
-    kind,
-  );
-}
-
-/**
- * The `--engine` option of the tools: tfjs (default), webgpu (the fused
- * engine; a software adapter too) or auto (the engine on a real GPU). Gives
- * the model to sample with and how to release it (the tfjs model too).
- */
-export async function toolModel(
-  args: ToolArgs,
-  model: Transformer,
-): Promise<{ model: EvalModel; engine: string; dispose(): void }> {
-  const choice = args.choice(
-    "engine",
-    ["tfjs", "webgpu", "auto"] as const,
-    "tfjs",
-  );
-  const engine = await chooseEngine({
-    engine: choice,
-    diffusionLoss: "mdlm",
-  });
-  const evalModel = await evaluationModel(model, engine);
-  return {
-    model: evalModel,
-    engine: engine.reason,
-    dispose() {
-      releaseEvaluationModel(evalModel);
-      model.dispose();
-      if (engine.kind === "webgpu") engine.device.destroy();
-    },
-  };
-}
-
-/** The sampler strategy option, shared by both tools (default: the model's own). */
-export function strategyOf(
-  args: ToolArgs,
-  kind: ModelKind,
-): "ancestral" | "confidence" {
-  return args.choice(
-    "strategy",
-    ["ancestral", "confidence"] as const,
-    kind === "mlm" ? "confidence" : "ancestral",
-  );
-}
-
-/** Text of ids with masks shown as a block character, for terminal displays. */
-export function showMasked(
-  tokenizer: Tokenizer,
-  ids: ArrayLike<number>,
-  maskId: number,
-): string {
-  let out = "";
-  let run: number[] = [];
-  const flush = () => {
-    if (run.length) out += tokenizer.decode(run);
-    run = [];
-  };
-  for (let i = 0; i < ids.length; i++) {
-    if (ids[i] === maskId) {
-      flush();
-      out += "░";
-    } else run.push(ids[i]);
-  }
-  flush();
-  return out;
-}
-
-/** Parsed options of a small tool: strings by name, `quiet`, and a number reader. */
-export interface ToolArgs {
-  values: Record<string, string | undefined>;
-  quiet: boolean;
-  num(name: string, fallback: number): number;
-  choice<T extends string>(
-    name: string,
-    accepted: readonly T[],
-    fallback: T,
-  ): T;
-}
-
-/**
- * Parse a tool's command line: string options, `--quiet`, `-h/--help` (prints
- * `help` and exits); unknown options throw a one-line error.
- */
-export function parseToolArgs(
-  argv: string[],
-  options: string[],
-  help: string,
-): ToolArgs {
-  const args = parseArgs(argv, {
-    string: options,
-    boolean: ["help", "quiet"],
-    alias: { h: "help" },
-  });
-  if (args.help) {
-    console.log(help);
-    Deno.exit(0);
-  }
-  const known = new Set([...options, "help", "quiet", "h", "_"]);
-  for (const k of Object.keys(args)) {
-    if (!known.has(k)) {
-      throw new Error(
-        `Unknown option --${k}: accepted ${
-          options.map((s) => `--${s}`).join(", ")
-        }, --quiet`,
-      );
-    }
-  }
-  const values = args as unknown as Record<string, string | undefined>;
-  return {
-    values,
-    quiet: Boolean(args.quiet),
-    num(name, fallback) {
-      const v = values[name];
-      if (v === undefined) return fallback;
-      const n = Number(v);
-      if (!Number.isFinite(n) || v.trim() === "") {
-        throw new Error(
-          `Option --${name} must be a number, got ${JSON.stringify(v)}`,
-        );
-      }
-      return n;
-    },
-    choice(name, accepted, fallback) {
-      const v = values[name] ?? fallback;
-      if (!accepted.includes(v as never)) {
-        throw new Error(
-          `Option --${name} must be ${accepted.join(" or ")}, got ${
-            JSON.stringify(v)
-          }`,
-        );
-      }
-      return v as typeof fallback;
-    },
-  };
-}
-
-/** Print a tool's error as one line and exit 1. */
-export function fail(e: unknown): never {
-  console.error(`error: ${(e as Error).message}`);
-  Deno.exit(1);
+  const model = await loadModel(folder.modelDir(seed, kind));
+  return { config, tokenizer, contestant, model, process };
 }

@@ -1,6 +1,8 @@
 /**
  * The run report: `report.md` with tables laid out like the thesis's, plus
- * `loss.svg` (training curves) and `speed_quality.svg`.
+ * `loss.svg` (training curves) and `speed_quality.svg`. Its rows come from
+ * the results, labelled by the registry; each contestant adds its own
+ * sentences and sections (see `ContestantReport`).
  *
  * @module
  */
@@ -13,47 +15,64 @@ import {
 } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
 import type {
-  D3pmResult,
-  ExperimentResult,
-  MlmResult,
-  ModelResult,
-} from "./results.ts";
+  Contestant,
+  ContestantLabel,
+  ReportContext,
+  SpeedRow,
+} from "./contestant.ts";
+import { contestants, labelOf } from "./registry.ts";
+import type { ExperimentResult, ModelResult } from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
 
 const THESIS =
   "Thesis (WikiText-103, 124M parameters, GPT-2 tokens): AR BPT 4.60; D3PM BPT mean 8.06, best 5.72, " +
   "range 5.72–9.41; generation 1.68 (AR) vs 3.97 (D3PM) batches/s at batch size 4.";
 
-const NAME = {
-  ar: "AR (causal)",
-  d3pm: "D3PM (absorbing, MDLM loss)",
-  mlm: "MLM (BERT objective, D3PM bound)",
-};
-const SHORT = { ar: "AR", d3pm: "D3PM", mlm: "MLM" };
+/** The registered contestant of `kind`, if it still is. */
+function registered(kind: string): Contestant | undefined {
+  return contestants().find((c) => c.kind === kind);
+}
 
+/** The contestants of a run, in training order, each once. */
+function kindsOf(r: ExperimentResult): string[] {
+  return [...new Set(r.results.map((m) => m.model))];
+}
+
+const label = (kind: string): ContestantLabel => labelOf(kind);
 const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
-/** The validation figure is a bound for the D3PM only (the MLM's is its own loss). */
-const vle = (m: ModelResult) => (m.model === "d3pm" ? "≤ " : "");
+/** Whether a contestant's validation figure is a bound (the D3PM's). */
+const vle = (m: ModelResult) =>
+  registered(m.model)?.validation.bound ? "≤ " : "";
 
-function d3pmResults(r: ExperimentResult): D3pmResult[] {
-  return r.results.filter((m): m is D3pmResult => m.model === "d3pm");
+/** How a result's generation was made, for sentences. */
+function generationOf(m: ModelResult): string | undefined {
+  return registered(m.model)?.report?.generation?.(m);
 }
 
-function mlmResults(r: ExperimentResult): MlmResult[] {
-  return r.results.filter((m): m is MlmResult => m.model === "mlm");
+/** The speed rows of a result (default: one row, its label). */
+function speedRows(m: ModelResult): SpeedRow[] {
+  return registered(m.model)?.report?.speed?.(m) ??
+    [{ setting: label(m.model).short, point: m.generation }];
 }
 
-/** The model kinds of a run, in training order. */
-function kindsOf(r: ExperimentResult): ModelResult["model"][] {
-  return (["ar", "d3pm", "mlm"] as const).filter((k) =>
-    r.results.some((m) => m.model === k)
-  );
+/** The sentences every contestant of a run adds to one paragraph. */
+function notes(
+  r: ExperimentResult,
+  pick: (c: Contestant) => string | undefined,
+): string {
+  return kindsOf(r).flatMap((k) => {
+    const c = registered(k);
+    const s = c ? pick(c) : undefined;
+    return s ? [s] : [];
+  }).join(" ");
 }
 
 function header(r: ExperimentResult): string {
   const c = r.config, d = r.data;
   const tokens = c.steps * c.batchSize * c.blockLength;
-  return `# ${kindsOf(r).map((k) => SHORT[k]).join(" vs ")} — ${c.preset} preset
+  return `# ${
+    kindsOf(r).map((k) => label(k).short).join(" vs ")
+  } — ${c.preset} preset
 
 Command: \`${r.command}\` (full configuration in \`config.json\`).
 Backend: ${r.backend}. Training engine: ${r.engine}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
@@ -71,14 +90,6 @@ ${
 (${tokens} tokens) per model, matched. The run took ${
     fixed(r.seconds / 60, 1)
   } minutes.`;
-}
-
-/** Which unmasking models generated at how many steps, e.g. "; D3PM and MLM at 64 steps". */
-function unmaskingSteps(r: ExperimentResult): string {
-  const who = kindsOf(r).filter((k) => k !== "ar").map((k) => SHORT[k]);
-  const steps = d3pmResults(r)[0]?.curve.at(-1)?.steps ??
-    mlmResults(r)[0]?.genSteps;
-  return who.length ? `; ${who.join(" and ")} at ${steps} steps` : "";
 }
 
 function likelihoodSection(r: ExperimentResult): string {
@@ -99,7 +110,7 @@ function likelihoodSection(r: ExperimentResult): string {
       "entropy",
     ],
     r.results.map((m) => [
-      NAME[m.model],
+      label(m.model).title,
       m.seed,
       `${le(m)}${fixed(m.test.bpt)}`,
       `${le(m)}${fixed(m.test.nll)}${
@@ -113,32 +124,35 @@ function likelihoodSection(r: ExperimentResult): string {
       fixed(m.generation.entropy, 2),
     ]),
   );
+  const how = kindsOf(r).flatMap((k) => {
+    const m = r.results.find((x) => x.model === k)!;
+    const g = generationOf(m);
+    return g ? [g] : [];
+  });
   return `## Likelihood and speed (per seed)
 
-D3PM figures are upper bounds (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples}
-draw(s) per test block by mask count, the same draws for every seed); AR figures are exact. BPT = NLL / ln 2, PPL = e^NLL. AR scores tokens 2..L of each
-test block, D3PM all L.${
-    mlmResults(r).length
-      ? " The MLM's figures are the same bound (the same draws) with the MLM as the denoiser: valid, but loose — it was trained at one masking rate, the bound asks about all of them. It generates by confidence unmasking."
-      : ""
+BPT = NLL / ln 2, PPL = e^NLL; ≤ marks an upper bound. ${
+    notes(r, (k) => k.report?.likelihood?.(c))
   } Speed: generating ${genBatches} batches of ${c.genBatch} × ${c.blockLength} tokens
 (${generated} tokens${
     generated < 100000
       ? "; the thesis generates 100K — this preset generates fewer to fit its time"
       : ""
-  })${unmaskingSteps(r)}.
+  })${how.length ? `; ${how.join(", ")}` : ""}.
 
 ${perSeed}`;
 }
 
 function seedSection(r: ExperimentResult): string {
-  const rows = kindsOf(r).map((kind) => {
-    const ms = r.results.filter((m) => m.model === kind);
+  const kinds = kindsOf(r);
+  const of = (kind: string) => r.results.filter((m) => m.model === kind);
+  const rows = kinds.map((kind) => {
+    const ms = of(kind);
     const bpt = summarize(ms.map((m) => m.test.bpt));
     const speed = summarize(ms.map((m) => m.generation.speed.batchesPerSecond));
-    const p = kind === "ar" ? "" : "≤ ";
+    const p = le(ms[0]);
     return [
-      SHORT[kind],
+      label(kind).short,
       bpt.n,
       `${p}${fixed(bpt.mean)} ± ${fixed(bpt.sd)}`,
       `${p}${fixed(bpt.min)}`,
@@ -146,17 +160,18 @@ function seedSection(r: ExperimentResult): string {
       fixed(speed.mean, 3),
     ];
   });
-  const sd = (kind: ModelResult["model"]) =>
-    summarize(
-      r.results.filter((m) => m.model === kind).map((m) => m.test.bpt),
-    ).sd;
-  const both = kindsOf(r).includes("ar") && kindsOf(r).includes("d3pm");
-  const stability = r.config.seeds > 1 && both
+  const sd = (kind: string) => summarize(of(kind).map((m) => m.test.bpt)).sd;
+  const [first, ...rest] = kinds;
+  const stability = r.config.seeds > 1 && rest.length > 0
     ? `Stability: the sd of test BPT across ${r.config.seeds} seeds is ${
-      fixed(sd("ar"), 3)
-    } for the AR model and ${fixed(sd("d3pm"), 3)} for the D3PM (${
-      fixed(sd("d3pm") / Math.max(sd("ar"), 1e-9), 1)
-    }× the AR's); the thesis's D3PM ranged over 3.7 BPT.`
+      fixed(sd(first), 3)
+    } for ${label(first).short}, ${
+      rest.map((k) =>
+        `${fixed(sd(k), 3)} for ${label(k).short} (${
+          fixed(sd(k) / Math.max(sd(first), 1e-9), 1)
+        }× ${label(first).short}'s)`
+      ).join(", ")
+    }; the thesis's D3PM ranged over 3.7 BPT.`
     : r.config.seeds > 1
     ? `Across ${r.config.seeds} seeds:`
     : "One seed: run with --seeds N for the stability of these figures.";
@@ -178,94 +193,44 @@ ${
 ${THESIS}`;
 }
 
-function exactSection(r: ExperimentResult): string {
-  const c = r.config;
-  const rows = d3pmResults(r).flatMap((m) =>
-    m.exact
-      ? [[
-        m.seed,
-        `≤ ${fixed(m.test.nll, 3)} ± ${fixed(m.test.stderr, 3)}`,
-        `≤ ${fixed(m.exact.nll, 3)}${
-          m.exact.rows > 1 && Number.isFinite(m.exact.stderr)
-            ? ` ± ${fixed(m.exact.stderr, 3)}`
-            : " (one draw: no error bar)"
-        } (${m.exact.tokens} tokens)`,
-      ]]
-      : []
-  );
-  return `## Exact discrete bound vs Monte-Carlo continuous bound (D3PM)
-
-Exact: all T = ${c.diffusionSteps} terms plus the prior term, on the first ${c.exactBlocks} test block(s); each
-block is one random draw of the masks at every step, so its error bar comes from the spread across blocks.
-
-${
-    rows.length
-      ? markdownTable([
-        "Seed",
-        "continuous (all eval blocks)",
-        "exact discrete",
-      ], rows)
-      : "(skipped: --exact-blocks 0)"
-  }`;
-}
-
 function curveSection(r: ExperimentResult): string {
-  const arRows = r.results.filter((m) => m.model === "ar").map((m) => [
-    m.seed,
-    "AR",
-    "–",
-    fixed(m.generation.speed.batchesPerSecond, 3),
-    fixed(m.generation.speed.tokensPerSecond, 0),
-    fixed(m.generation.genPpl, 1),
-    fixed(m.generation.entropy, 2),
-  ]);
-  const d3Rows = d3pmResults(r).flatMap((m) =>
-    m.curve.map((p) => [
+  const rows = r.results.flatMap((m) =>
+    speedRows(m).map((row) => [
       m.seed,
-      p.steps,
-      fixed(p.speed.forwardPassesPerBatch, 1),
-      fixed(p.speed.batchesPerSecond, 3),
-      fixed(p.speed.tokensPerSecond, 0),
-      fixed(p.genPpl, 1),
-      fixed(p.entropy, 2),
+      row.setting,
+      row.passes === undefined ? "–" : fixed(row.passes, 1),
+      fixed(row.point.speed.batchesPerSecond, 3),
+      fixed(row.point.speed.tokensPerSecond, 0),
+      fixed(row.point.genPpl, 1),
+      fixed(row.point.entropy, 2),
     ])
   );
-  const mlmRows = mlmResults(r).map((m) => [
-    m.seed,
-    `MLM ${m.genSteps} (confidence)`,
-    fixed(m.generation.speed.forwardPassesPerBatch, 1),
-    fixed(m.generation.speed.batchesPerSecond, 3),
-    fixed(m.generation.speed.tokensPerSecond, 0),
-    fixed(m.generation.genPpl, 1),
-    fixed(m.generation.entropy, 2),
-  ]);
   return `## Speed vs quality
 
 Generative perplexity of samples under the judge (lower is better; ${r.judge}) is shown with the samples'
 mean per-sample token entropy (very low entropy means repetitive text that fools generative perplexity).
+"Setting": the unmasking steps of a denoiser; an AR model generates left to right.
 
 ${
     markdownTable([
       "Seed",
-      "D3PM steps",
+      "setting",
       "forward passes",
       "batches/s",
       "tokens/s",
       "gen PPL",
       "entropy",
-    ], [...arRows, ...d3Rows, ...mlmRows])
+    ], rows)
   }
 
 ![speed vs quality](speed_quality.svg)`;
 }
 
-function infillAndTraining(
-  r: ExperimentResult,
-  losses: Map<string, number[]>,
-): string {
-  const window = plateauWindow(r.config.batchSize);
-  const mlm = mlmResults(r).length > 0;
-  const infill = markdownTable(
+function infillSection(r: ExperimentResult): string {
+  const filled = r.results.filter((m) => m.infill);
+  if (filled.length === 0) return "";
+  const who = [...new Set(filled.map((m) => label(m.model).short))];
+  const table = markdownTable(
     [
       "Model",
       "Seed",
@@ -274,15 +239,36 @@ function infillAndTraining(
       "exact-match accuracy",
       "NLL of hidden tokens (nats)",
     ],
-    [...d3pmResults(r), ...mlmResults(r)].map((m) => [
-      SHORT[m.model],
+    filled.map((m) => [
+      label(m.model).short,
       m.seed,
-      `${fixed(100 * m.infill.fraction, 0)}%`,
-      `${m.infill.hidden} (${fixed(100 * m.infill.hiddenFraction, 1)}%)`,
-      fixed(m.infill.accuracy, 3),
-      fixed(m.infill.nll, 3),
+      `${fixed(100 * m.infill!.fraction, 0)}%`,
+      `${m.infill!.hidden} (${fixed(100 * m.infill!.hiddenFraction, 1)}%)`,
+      fixed(m.infill!.accuracy, 3),
+      fixed(m.infill!.nll, 3),
     ]),
   );
+  return `## Infilling (${who.join(" and ")})
+
+The first ${
+    Math.min(8, r.config.evalBlocks || 8)
+  } test blocks, each token hidden with the asked probability, filled in by the ancestral sampler at
+the largest step count; the NLL is one pass on the blanks.${
+    who.length > 1
+      ? ` ${
+        who.join(" and ")
+      } are given the same blanks and the same random numbers: only the network differs.`
+      : ""
+  }
+
+${table}`;
+}
+
+function trainingSection(
+  r: ExperimentResult,
+  losses: Map<string, number[]>,
+): string {
+  const window = plateauWindow(r.config.batchSize);
   const training = markdownTable(
     [
       "Model",
@@ -303,7 +289,7 @@ function infillAndTraining(
         window,
       );
       return [
-        NAME[m.model],
+        label(m.model).title,
         m.seed,
         fixed(m.training.seconds, 0),
         fixed(m.training.tokens / m.training.seconds, 0),
@@ -315,33 +301,13 @@ function infillAndTraining(
       ];
     }),
   );
-  return `## Infilling (D3PM${mlm ? " and MLM" : ""})
+  return `## Training
 
-The first ${
-    Math.min(8, r.config.evalBlocks || 8)
-  } test blocks, each token hidden with the asked probability, filled in by the ancestral sampler at
-the largest step count; the NLL is one pass on the blanks.${
-    mlm
-      ? " The D3PM and the MLM are given the same blanks and the same random numbers: only the network differs."
-      : ""
-  }
-
-${infill}
-
-## Training
-
-Seconds and tokens/s count every session of a resumed run.${
-    r.config.tMin !== 0.001 || r.config.tMax !== 1
-      ? ` The D3PM's training loss draws t from [${r.config.tMin}, ${r.config.tMax}] (a clipped mask rate): it is a training objective, not the bound — the validation curve and the test figures are the bound.`
-      : ""
-  } Validation: nats per token on the first
-${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps (the D3PM's bound with one
-fixed set of draws, the same at every validation${
-    mlm
-      ? "; the MLM's own loss, nats per masked token, with fixed masks — not comparable with the others"
-      : ""
-  }); "leaves plateau": the first step at which the mean training loss of the last ${window} steps
-is 0.25 nat below the train split's unigram entropy (for the MLM: its masked loss); "evaluated" says which weights the test figures use
+Seconds and tokens/s count every session of a resumed run. Validation: nats per token on the first
+${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps. ${
+    notes(r, (c) => c.report?.training?.(r.config))
+  } "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
+is 0.25 nat below the train split's unigram entropy; "evaluated" says which weights the test figures use
 (\`--keep\`).
 
 ![loss curves](loss.svg)
@@ -352,66 +318,15 @@ Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
 `;
 }
 
-/**
- * AR, D3PM and MLM side by side, mean ± sd across seeds: the MLM's answer to
- * how a one-rate masked model compares with the diffusion model.
- */
-function threeWaySection(r: ExperimentResult): string {
-  const kinds = kindsOf(r);
-  if (!kinds.includes("mlm")) return "";
-  const ms = (k: ModelResult["model"]) =>
-    r.results.filter((m) => m.model === k);
-  const stat = (xs: number[], digits: number, prefix = "") => {
-    if (xs.length === 0) return "–";
-    const s = summarize(xs);
-    return `${prefix}${fixed(s.mean, digits)}${
-      s.n > 1 ? ` ± ${fixed(s.sd, digits)}` : ""
-    }`;
+/** The sections the contestants of a run add. */
+function contestantSections(r: ExperimentResult): string[] {
+  const others: ReportContext = {
+    label,
+    generation: (m) => generationOf(m) ?? label(m.model).short,
   };
-  const infillOf = (m: ModelResult) => m.model === "ar" ? undefined : m.infill;
-  const rows = kinds.map((k) => {
-    const list = ms(k);
-    const fills = list.map(infillOf).filter((x) => x !== undefined);
-    const mlm = list.filter((m): m is MlmResult => m.model === "mlm");
-    return [
-      SHORT[k],
-      list.length,
-      stat(fills.map((f) => f.accuracy), 3),
-      stat(fills.map((f) => f.nll), 2),
-      stat(list.map((m) => m.generation.genPpl), 0),
-      stat(list.map((m) => m.generation.entropy), 2),
-      stat(list.map((m) => m.test.nll), 2, k === "ar" ? "" : "≤ "),
-      stat(mlm.map((m) => m.pll.nats), 2),
-    ];
-  });
-  const steps = d3pmResults(r)[0]?.curve.at(-1)?.steps ??
-    mlmResults(r)[0]?.genSteps;
-  return `## AR, D3PM and MLM (mean ± sd across seeds)
-
-Infilling: ${
-    fixed(100 * r.config.infillFraction, 0)
-  }% of the first test blocks hidden; the D3PM and the MLM fill the same blanks (the AR model does
-not infill). Generation: gen PPL under the judge and per-sample entropy; AR left to right, D3PM ancestral and MLM
-confidence unmasking, both at ${steps} steps. Likelihood (NLL, nats per token): exact for AR; for the D3PM and the
-MLM the same continuous bound (the same draws), with the network as the denoiser — for the MLM valid but loose, as
-it was trained at one masking rate (${
-    fixed(100 * (mlmResults(r)[0]?.rate ?? 0.15), 0)
-  }%) and the bound asks about every rate. PLL: minus the MLM's
-pseudo-log-likelihood per token (each token masked alone) — **not a likelihood**, no bound on one, and not comparable
-with the NLL column.
-
-${
-    markdownTable([
-      "Model",
-      "seeds",
-      "infill exact-match",
-      "infill NLL (nats)",
-      "gen PPL (judge)",
-      "entropy",
-      "NLL (nats; ≤: bound)",
-      "PLL (not a likelihood)",
-    ], rows)
-  }`;
+  return kindsOf(r).flatMap((k) =>
+    registered(k)?.report?.sections?.(r, others) ?? []
+  );
 }
 
 /**
@@ -425,6 +340,13 @@ ${
  *   8 rows: `200 / batchSize`).
  * @param margin Nats below the entropy (default 0.25).
  * @returns The step, or 0 if it never does.
+ *
+ * @example
+ * ```ts
+ * import { plateauExit } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(plateauExit([7, 7, 6.5, 6.3, 6.2], 6.74, 2), 4);
+ * ```
  */
 export function plateauExit(
   losses: readonly number[],
@@ -440,7 +362,19 @@ export function plateauExit(
   return 0;
 }
 
-/** Steps averaged by {@linkcode plateauExit}: 25 steps' worth of 8 rows. */
+/**
+ * Steps averaged by {@linkcode plateauExit}: 25 steps' worth of 8 rows.
+ *
+ * @param batchSize Rows per step.
+ * @returns The window.
+ *
+ * @example
+ * ```ts
+ * import { plateauWindow } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(plateauWindow(4), 50);
+ * ```
+ */
 export function plateauWindow(batchSize: number): number {
   return Math.max(1, Math.round(200 / batchSize));
 }
@@ -472,7 +406,7 @@ function lossSeries(records: readonly MetricsRecord[]): Series[] {
   const series = new Map<string, [number, number][]>();
   for (const rec of records) {
     const valid = typeof rec.valid === "number";
-    const key = `${String(rec.model).toUpperCase()} ${
+    const key = `${label(String(rec.model)).short} ${
       valid ? "valid" : "train"
     } seed ${rec.seed}`;
     const pts = series.get(key) ?? [];
@@ -495,25 +429,12 @@ function lossSeries(records: readonly MetricsRecord[]): Series[] {
 }
 
 function speedQualitySeries(r: ExperimentResult): Series[] {
-  const sq: Series[] = d3pmResults(r).map((m) => ({
-    name: `D3PM seed ${m.seed}`,
-    points: m.curve.map((p) =>
-      [p.speed.tokensPerSecond, p.genPpl] as [number, number]
+  return r.results.map((m) => ({
+    name: `${label(m.model).short} seed ${m.seed}`,
+    points: speedRows(m).map((row) =>
+      [row.point.speed.tokensPerSecond, row.point.genPpl] as [number, number]
     ),
   }));
-  for (const m of mlmResults(r)) {
-    sq.push({
-      name: `MLM seed ${m.seed}`,
-      points: [[m.generation.speed.tokensPerSecond, m.generation.genPpl]],
-    });
-  }
-  for (const m of r.results.filter((m) => m.model === "ar")) {
-    sq.push({
-      name: `AR seed ${m.seed}`,
-      points: [[m.generation.speed.tokensPerSecond, m.generation.genPpl]],
-    });
-  }
-  return sq;
 }
 
 /**
@@ -523,6 +444,16 @@ function speedQualitySeries(r: ExperimentResult): Series[] {
  * @param ids `rows × length` ids.
  * @param options Row length, how many, and the tokenizer's decode.
  * @returns The text.
+ *
+ * @example
+ * ```ts
+ * import { formatSamples } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const text = formatSamples("AR", Int32Array.of(1, 2, 3, 4), {
+ *   length: 2, count: 1, decode: (x) => [...x].join(" "),
+ * });
+ * assertEquals(text, "--- AR sample 1 ---\n1 2\n");
+ * ```
  */
 export function formatSamples(
   label: string,
@@ -560,17 +491,21 @@ export async function writeReport(
     header(r),
     likelihoodSection(r),
     seedSection(r),
-    threeWaySection(r),
-    exactSection(r),
+    ...contestantSections(r),
     curveSection(r),
-    infillAndTraining(r, trainingLosses(metrics)),
+    infillSection(r),
+    trainingSection(r, trainingLosses(metrics)),
   ].filter((x) => x !== "").join("\n\n");
   await Deno.writeTextFile(`${folder.dir}/report.md`, md);
+  const validations = kindsOf(r).map((k) =>
+    `${label(k).short}: ${registered(k)?.validation.name ?? "validation"}`
+  );
   await Deno.writeTextFile(
     `${folder.dir}/loss.svg`,
     lineChart(lossSeries(metrics), {
-      title:
-        "Training loss and validation (AR: NLL; D3PM: bound; MLM: masked loss), nats per token",
+      title: `Training loss and validation (${
+        validations.join("; ")
+      }), nats per token`,
       xLabel: "step",
       yLabel: "loss (nats/token)",
     }),
@@ -587,14 +522,20 @@ export async function writeReport(
   );
 }
 
-/** How samples of a model are labelled in samples.txt. */
+/**
+ * How samples of a result are headed in `samples.txt`: its contestant's
+ * `sampleLabel`, else its short label.
+ *
+ * @param m The result.
+ * @returns The label.
+ *
+ * @example
+ * ```ts
+ * import { sampleLabel } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(sampleLabel({ model: "ar" } as never), "AR");
+ * ```
+ */
 export function sampleLabel(m: ModelResult): string {
-  switch (m.model) {
-    case "ar":
-      return "AR";
-    case "d3pm":
-      return `D3PM (${m.curve.at(-1)?.steps} steps)`;
-    case "mlm":
-      return `MLM (confidence unmasking, ${m.genSteps} steps)`;
-  }
+  return registered(m.model)?.sampleLabel?.(m) ?? label(m.model).short;
 }
