@@ -22,6 +22,22 @@ export interface Usage {
   epilogue?: string;
 }
 
+/** Columns of the help text. */
+const WIDTH = 80;
+
+/** Words of `text` in lines of at most `width` characters (a longer word stands alone). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return [...lines, line];
+}
+
 /** The placeholder of an option's value in `--help` ("" for a boolean). */
 function placeholder(spec: OptionSpec): string {
   if (spec.value !== undefined) return spec.value;
@@ -71,18 +87,27 @@ export function usageText(usage: Usage): string {
       ? ""
       : ` (default ${String(d)})`;
     const value = placeholder(spec);
-    return [`--${flagOf(key)}${value ? ` ${value}` : ""}`, spec.help + shown];
+    // Choices the placeholder does not show are listed after the help.
+    const choices = spec.kind === "choice" && !value.includes("|")
+      ? `: one of ${(spec.choices ?? []).join(", ")}`
+      : "";
+    return [
+      `--${flagOf(key)}${value ? ` ${value}` : ""}`,
+      spec.help + choices + shown,
+    ];
   });
   rows.push(["-h, --help", "show this help"]);
   const width = Math.min(
     28,
     Math.max(...rows.map(([flag]) => flag.length)) + 2,
   );
-  const lines = rows.map(([flag, help]) =>
-    flag.length + 2 > width
-      ? `  ${flag}\n  ${" ".repeat(width)}${help}`
-      : `  ${flag.padEnd(width)}${help}`
-  );
+  const indent = " ".repeat(2 + width);
+  const lines = rows.map(([flag, help]) => {
+    const text = wrap(help, WIDTH - indent.length).join(`\n${indent}`);
+    return flag.length + 2 > width
+      ? `  ${flag}\n${indent}${text}`
+      : `  ${flag.padEnd(width)}${text}`;
+  });
   const synopsis = usage.synopsis ?? `${usage.command} [options]`;
   return `${synopsis}\n\n${usage.summary.trim()}\n\nOptions:\n${
     lines.join("\n")

@@ -22,7 +22,7 @@ export function toolOptions(forInfill: boolean) {
       choices: models,
       default: "d3pm",
       value: "NAME",
-      help: `the contestant: ${models.join(", ")}`,
+      help: "the contestant",
     },
     seed: { kind: "integer", min: 0, default: 0, help: "which seed's model" },
     steps: {

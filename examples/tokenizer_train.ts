@@ -21,17 +21,20 @@ const OPTIONS = {
     kind: "integer",
     min: 260,
     default: 4096,
-    help: "vocabulary size, special tokens included (256 bytes + 4 special tokens at least)",
+    help:
+      "vocabulary size, special tokens included (256 bytes + 4 special tokens at least)",
   },
   out: {
     kind: "string",
     value: "PATH",
-    help: "where to write the JSON (default runs/tokenizer/wikitext2-bpe-<N>.json)",
+    help:
+      "where to write the JSON (default runs/tokenizer/wikitext2-bpe-<N>.json)",
   },
   input: {
     kind: "string",
     value: "PATH",
-    help: "training text, plain or .gz (default data/corpus/wikitext-2/wiki.train.tokens.gz)",
+    help:
+      "training text, plain or .gz (default data/corpus/wikitext-2/wiki.train.tokens.gz)",
   },
   minFrequency: {
     kind: "integer",

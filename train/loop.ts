@@ -483,7 +483,8 @@ async function drive(
   let checkpointed = false;
 
   if (
-    options.resume && options.checkpoint && (await pathExists(options.checkpoint))
+    options.resume && options.checkpoint &&
+    (await pathExists(options.checkpoint))
   ) {
     const ck = await loadCheckpoint(options.checkpoint);
     if (options.config !== undefined) {
