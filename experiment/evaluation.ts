@@ -27,7 +27,11 @@ import {
   sampleEntropy,
 } from "@d3pm/eval";
 import type { ModelConfig } from "@d3pm/transformer";
-import type { GenerationRequest } from "./contestant.ts";
+import type {
+  EngineShape,
+  GenerationRequest,
+  Unmasking,
+} from "./contestant.ts";
 import type { RunData } from "./data.ts";
 import type { EvalModel } from "./engine.ts";
 import { type ExperimentConfig, genStepList } from "./options.ts";
@@ -327,4 +331,61 @@ export function generateByUnmasking(
   return request.prompt
     ? process.fillBlanks(model, request.prompt, options)
     : process.sample(model, { ...options, length: request.length });
+}
+
+/**
+ * How a denoiser unmasks, for the tools: its default strategy, and its mask
+ * id and `T` read from its process.
+ *
+ * @param strategy The sampler's default strategy.
+ * @returns The `unmasking` of a masked contestant.
+ *
+ * @example
+ * ```ts
+ * import { unmaskingBy } from "@d3pm/experiment";
+ * import { maskedDiffusion } from "@d3pm/diffusion";
+ * import { assertEquals } from "@std/assert";
+ * const p = maskedDiffusion({
+ *   kind: "masked-diffusion", vocab: 9, maskId: 8, steps: 50,
+ *   schedule: { kind: "log-linear" }, objective: "mdlm",
+ * });
+ * const u = unmaskingBy("ancestral");
+ * assertEquals([u.maskId(p), u.steps(p)], [8, 50]);
+ * ```
+ */
+export function unmaskingBy(
+  strategy: "ancestral" | "confidence",
+): Unmasking<MaskedDiffusion | MaskedLanguageModel> {
+  return {
+    strategy,
+    maskId: (p) => p.spec.maskId,
+    steps: (p) => p.spec.steps,
+  };
+}
+
+/**
+ * The fused engine's step of a denoiser: every position of the block, the
+ * mask left out of the softmax (SUBS).
+ *
+ * @param process A masked diffusion or masked language model.
+ * @param blockLength Tokens per block.
+ * @returns The step's shape.
+ *
+ * @example
+ * ```ts
+ * import { maskedEngineShape } from "@d3pm/experiment";
+ * import { maskedDiffusion } from "@d3pm/diffusion";
+ * import { assertEquals } from "@std/assert";
+ * const p = maskedDiffusion({
+ *   kind: "masked-diffusion", vocab: 9, maskId: 8, steps: 50,
+ *   schedule: { kind: "log-linear" }, objective: "mdlm",
+ * });
+ * assertEquals(maskedEngineShape(p, 32), { length: 32, excludeToken: 8 });
+ * ```
+ */
+export function maskedEngineShape(
+  process: MaskedDiffusion | MaskedLanguageModel,
+  blockLength: number,
+): EngineShape {
+  return { length: blockLength, excludeToken: process.spec.maskId };
 }

@@ -13,6 +13,7 @@ import {
   infillFigures,
   likelihoodFigures,
   loadTrained,
+  maskedEngineShape,
   measureGeneration,
   modelList,
   readRun,
@@ -21,6 +22,7 @@ import {
   runExperiment,
   sampleText,
   testBoundDraws,
+  unmaskingBy,
   validationDraws,
 } from "@d3pm/experiment";
 
@@ -32,11 +34,7 @@ const TOY: Contestant<MaskedLanguageModel> = {
   seedStream: 9,
   bound: true,
   validation: { name: "masked loss", bound: false },
-  unmasking: {
-    strategy: "ancestral",
-    maskId: (p) => p.spec.maskId,
-    steps: (p) => p.spec.steps,
-  },
+  unmasking: unmaskingBy("ancestral"),
   process: (c, data) =>
     maskedLanguageModel({
       kind: "masked-language-model",
@@ -50,10 +48,7 @@ const TOY: Contestant<MaskedLanguageModel> = {
     maskedLanguageModel(spec as Parameters<typeof maskedLanguageModel>[0]),
   modelConfig: (c, vocab) => backbone(c, vocab, { kind: "bidirectional" }),
   peakLr: (c) => c.lr,
-  engine: (p, blockLength) => ({
-    length: blockLength,
-    excludeToken: p.spec.maskId,
-  }),
+  engine: maskedEngineShape,
   validate: (p, model, data) => {
     const rng = validationDraws();
     return overBlocks(

@@ -18,11 +18,14 @@ import {
   generateByUnmasking,
   infillFigures,
   likelihoodFigures,
+  maskedEngineShape,
   measureGeneration,
   testBoundDraws,
+  unmaskingBy,
   validationDraws,
 } from "../evaluation.ts";
-import { genStepList } from "../options.ts";
+import { type ExperimentConfig, genStepList } from "../options.ts";
+import type { RunData } from "../data.ts";
 import type { D3pmResult, ExperimentResult } from "../results.ts";
 
 /** Options of {@linkcode d3pmContestant}. */
@@ -65,33 +68,10 @@ export function d3pmContestant(
     seedStream: 2,
     bound: true,
     validation: { name: "bound", bound: true },
-    unmasking: {
-      strategy: "ancestral",
-      maskId: (p) => p.spec.maskId,
-      steps: (p) => p.spec.steps,
-    },
+    unmasking: unmaskingBy("ancestral"),
     report: REPORT,
     sampleLabel: (m) => `D3PM (${(m as D3pmResult).curve.at(-1)?.steps} steps)`,
-    process: (c, data) =>
-      maskedDiffusion({
-        kind: "masked-diffusion",
-        vocab: data.tokenizer.vocabSize,
-        maskId: data.specials.mask,
-        steps: c.diffusionSteps,
-        schedule: { kind: "log-linear" },
-        objective: c.diffusionLoss,
-        padId: data.specials.pad,
-        ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row"
-          ? {
-            times: {
-              min: c.tMin,
-              max: c.tMax,
-              perToken: c.timesPer === "token",
-              ...(c.timesPer === "count" ? { byCount: true } : {}),
-            },
-          }
-          : {}),
-      }),
+    process: d3pmProcess,
     restore: (spec) =>
       maskedDiffusion(spec as Parameters<typeof maskedDiffusion>[0]),
     modelConfig: (c, vocab) =>
@@ -101,10 +81,7 @@ export function d3pmContestant(
         alibi: true,
       }),
     peakLr: (c) => c.lr,
-    engine: (process, blockLength) => ({
-      length: blockLength,
-      excludeToken: process.spec.maskId,
-    }),
+    engine: maskedEngineShape,
     /**
      * The continuous bound on the valid blocks with one fixed set of draws,
      * the same at every validation: the curve is smooth and its steps
@@ -134,6 +111,32 @@ export function d3pmContestant(
     },
     generate: generateByUnmasking,
   };
+}
+
+/** The D3PM's process in a run: MDLM's schedule and the run's objective and training times. */
+function d3pmProcess(
+  c: ExperimentConfig,
+  data: Pick<RunData, "tokenizer" | "specials">,
+): MaskedDiffusion {
+  return maskedDiffusion({
+    kind: "masked-diffusion",
+    vocab: data.tokenizer.vocabSize,
+    maskId: data.specials.mask,
+    steps: c.diffusionSteps,
+    schedule: { kind: "log-linear" },
+    objective: c.diffusionLoss,
+    padId: data.specials.pad,
+    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row"
+      ? {
+        times: {
+          min: c.tMin,
+          max: c.tMax,
+          perToken: c.timesPer === "token",
+          ...(c.timesPer === "count" ? { byCount: true } : {}),
+        },
+      }
+      : {}),
+  });
 }
 
 /** The Monte-Carlo bound on every test block and the exact one on the first few. */

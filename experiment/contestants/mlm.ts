@@ -20,8 +20,10 @@ import {
   INFILL_BLOCKS,
   infillFigures,
   likelihoodFigures,
+  maskedEngineShape,
   measureGeneration,
   testBoundDraws,
+  unmaskingBy,
   validationDraws,
 } from "../evaluation.ts";
 import { genStepList } from "../options.ts";
@@ -64,11 +66,7 @@ export const MLM: Contestant<MaskedLanguageModel> = {
   seedStream: 3,
   bound: true,
   validation: { name: "masked loss", bound: false },
-  unmasking: {
-    strategy: "confidence",
-    maskId: (p) => p.spec.maskId,
-    steps: (p) => p.spec.steps,
-  },
+  unmasking: unmaskingBy("confidence"),
   report: REPORT,
   sampleLabel: (m) =>
     `MLM (confidence unmasking, ${(m as MlmResult).genSteps} steps)`,
@@ -87,10 +85,7 @@ export const MLM: Contestant<MaskedLanguageModel> = {
   modelConfig: (c, vocab) =>
     backbone(c, vocab, { kind: "bidirectional", alibi: true }),
   peakLr: (c) => c.lr,
-  engine: (process, blockLength) => ({
-    length: blockLength,
-    excludeToken: process.spec.maskId,
-  }),
+  engine: maskedEngineShape,
   /** Its own loss (nats per masked token) on the valid blocks, with fixed masks. */
   validate: (process, model, data) => {
     const rng = validationDraws();

@@ -182,6 +182,13 @@ function secondRound(steps: number): Variant[] {
         ...(o as Partial<ExperimentConfig>),
       })
     ),
+    ...secondRoundAr(steps),
+  ];
+}
+
+/** The AR model with its first-round winners and smaller steps. */
+function secondRoundAr(steps: number): Variant[] {
+  return [
     ...[4, 2].map((b) =>
       v(`ar tuned + batch ${b} (${8 / b}× steps)`, "ar", {
         lr: 4e-3,
