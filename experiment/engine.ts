@@ -163,9 +163,9 @@ export async function evaluationModel(
       data: (await v.data()) as Float32Array,
     });
   }
+  // Evaluation only: no gradients, AdamW moments or training plan.
   return await WebGpuTransformer.create(model.config, {
-    batchSize: 1,
-    length: 2,
+    evaluationOnly: true,
     weights,
     device: engine.device,
   });
