@@ -24,6 +24,7 @@ import {
   generativePerplexity,
   type LikelihoodFigures,
   measureSpeed,
+  overBlocks,
   sampleEntropy,
 } from "@d3pm/eval";
 import type { ModelConfig } from "@d3pm/transformer";
@@ -111,6 +112,55 @@ export function testBoundDraws(): Prng {
  */
 export function exactBoundDraws(): Prng {
   return prng(TEST_DRAWS).fork("exact");
+}
+
+/**
+ * A contestant's validation: `score` over the run's valid blocks with the
+ * validation draws (a fresh stream of the same seed at every validation).
+ *
+ * @param data The run's data.
+ * @param score Scores a batch of blocks with the draws it is given.
+ * @returns Nats per token over the valid blocks.
+ *
+ * @example
+ * ```ts
+ * import { validateOver } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const data = { valid: { data: new Uint32Array(8), count: 2, length: 4 } } as never;
+ * const est = await validateOver(data, (x0) =>
+ *   Promise.resolve({ nats: 1, stderr: 0, tokens: x0.batchSize * x0.length }));
+ * assertEquals([est.nats, est.tokens], [1, 8]);
+ * ```
+ */
+export function validateOver(
+  data: Pick<RunData, "valid">,
+  score: (x0: TokenBatch, rng: Prng) => Promise<NllEstimate>,
+): Promise<NllEstimate> {
+  const rng = validationDraws();
+  return overBlocks(data.valid, (x0) => score(x0, rng));
+}
+
+/**
+ * The continuous test bound of a denoiser on every test block, with the
+ * draws every seed and every contestant shares ({@linkcode testBoundDraws})
+ * and `elboSamples` draws per block.
+ *
+ * @param process A masked diffusion or masked language model.
+ * @param model The trained denoiser.
+ * @param ctx The evaluation context.
+ * @returns Nats per token, an upper bound.
+ */
+export function testBound(
+  process: MaskedDiffusion | MaskedLanguageModel,
+  model: EvalModel,
+  ctx: Pick<EvalContext, "config" | "data">,
+): Promise<NllEstimate> {
+  const rng = testBoundDraws();
+  return overBlocks(
+    ctx.data.test,
+    (x0) =>
+      process.bound(model, x0, { prng: rng, samples: ctx.config.elboSamples }),
+  );
 }
 
 /**

@@ -4,7 +4,6 @@
 // sample and infill tools.
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { type MaskedLanguageModel, maskedLanguageModel } from "@d3pm/diffusion";
-import { overBlocks } from "@d3pm/eval";
 import {
   backbone,
   type Contestant,
@@ -21,9 +20,9 @@ import {
   resolveConfig,
   runExperiment,
   sampleText,
-  testBoundDraws,
+  testBound,
   unmaskingBy,
-  validationDraws,
+  validateOver,
 } from "@d3pm/experiment";
 
 /** A masked language model that hides half the tokens (BERT hides 15%). */
@@ -49,20 +48,11 @@ const TOY: Contestant<MaskedLanguageModel> = {
   modelConfig: (c, vocab) => backbone(c, vocab, { kind: "bidirectional" }),
   peakLr: (c) => c.lr,
   engine: maskedEngineShape,
-  validate: (p, model, data) => {
-    const rng = validationDraws();
-    return overBlocks(
-      data.valid,
-      (x0) => p.maskedNll(model, x0, { prng: rng }),
-    );
-  },
+  validate: (p, model, data) =>
+    validateOver(data, (x0, rng) => p.maskedNll(model, x0, { prng: rng })),
   async evaluate(p, model, ctx) {
-    const { config: c, data } = ctx;
-    const rng = testBoundDraws();
-    const test = await overBlocks(
-      data.test,
-      (x0) => p.bound(model, x0, { prng: rng, samples: c.elboSamples }),
-    );
+    const { config: c } = ctx;
+    const test = await testBound(p, model, ctx);
     const genRng = ctx.rng.fork("toy-generation");
     const { tokens: samples, ...generation } = await measureGeneration(
       ctx,

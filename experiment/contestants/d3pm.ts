@@ -20,9 +20,9 @@ import {
   likelihoodFigures,
   maskedEngineShape,
   measureGeneration,
-  testBoundDraws,
+  testBound,
   unmaskingBy,
-  validationDraws,
+  validateOver,
 } from "../evaluation.ts";
 import { type ExperimentConfig, genStepList } from "../options.ts";
 import type { RunData } from "../data.ts";
@@ -87,14 +87,12 @@ export function d3pmContestant(
      * the same at every validation: the curve is smooth and its steps
      * comparable.
      */
-    validate: (process, model, data) => {
-      const rng = validationDraws();
-      return overBlocks(
-        data.valid,
-        (x0) =>
+    validate: (process, model, data) =>
+      validateOver(
+        data,
+        (x0, rng) =>
           process.bound(model, x0, { prng: rng, draws: options.validDraws }),
-      );
-    },
+      ),
     async evaluate(process, model, ctx) {
       const bounds = await d3pmBounds(model, process, ctx);
       const { curve, samples } = await d3pmCurve(model, process, ctx);
@@ -146,12 +144,7 @@ async function d3pmBounds(
   ctx: EvalContext,
 ): Promise<Pick<D3pmResult, "test" | "exact">> {
   const { config: c, data } = ctx;
-  const boundRng = testBoundDraws();
-  const test = await overBlocks(
-    data.test,
-    (x0) =>
-      process.bound(model, x0, { prng: boundRng, samples: c.elboSamples }),
-  );
+  const test = await testBound(process, model, ctx);
   if (c.exactBlocks === 0) return { test: likelihoodFigures(test, ctx, true) };
   const exactRng = exactBoundDraws();
   const e = await overBlocks(

@@ -22,9 +22,9 @@ import {
   likelihoodFigures,
   maskedEngineShape,
   measureGeneration,
-  testBoundDraws,
+  testBound,
   unmaskingBy,
-  validationDraws,
+  validateOver,
 } from "../evaluation.ts";
 import { genStepList } from "../options.ts";
 import type { ExperimentResult, MlmResult } from "../results.ts";
@@ -87,22 +87,15 @@ export const MLM: Contestant<MaskedLanguageModel> = {
   peakLr: (c) => c.lr,
   engine: maskedEngineShape,
   /** Its own loss (nats per masked token) on the valid blocks, with fixed masks. */
-  validate: (process, model, data) => {
-    const rng = validationDraws();
-    return overBlocks(
-      data.valid,
-      (x0) => process.maskedNll(model, x0, { prng: rng }),
-    );
-  },
+  validate: (process, model, data) =>
+    validateOver(
+      data,
+      (x0, rng) => process.maskedNll(model, x0, { prng: rng }),
+    ),
   async evaluate(process, model, ctx) {
     const { config: c, data } = ctx;
-    // The same fork as the D3PM's bound: the same times and masks.
-    const boundRng = testBoundDraws();
-    const test = await overBlocks(
-      data.test,
-      (x0) =>
-        process.bound(model, x0, { prng: boundRng, samples: c.elboSamples }),
-    );
+    // The same draws as the D3PM's bound: the same times and masks.
+    const test = await testBound(process, model, ctx);
     const rows = Math.min(INFILL_BLOCKS, data.test.count);
     const pll = await overBlocks(
       data.test,
