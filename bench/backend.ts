@@ -22,12 +22,7 @@
  */
 import { randomFloats } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import {
-  benchArgs,
-  BenchArgsError,
-  type BenchUsage,
-  intOption,
-} from "./_args.ts";
+import { readCommandLine, UsageError } from "@d3pm/cli";
 import { BACKEND_LADDER, initBackend, loadCblas } from "@d3pm/backend";
 import {
   type Cblas,
@@ -52,82 +47,68 @@ const MODEL = preset("tiny", {
   dropout: 0,
 });
 
-const USAGE: BenchUsage = {
+const USAGE = {
   command: "deno task bench:backend",
   summary:
     `Times the reference training step (4 layers, d_model 256, seq 128, vocabulary
 4096, Adam) on each backend and a 1024³ matrix product through blas against
 cblas_sgemm. Prints one JSON line per measurement, then a summary line. The
 cpu backend takes minutes per step.`,
-  options: [
-    {
-      name: "steps",
-      value: "N",
-      help: "timed steps on blas and others (default 5)",
-      default: "5",
+  options: {
+    steps: {
+      kind: "integer",
+      min: 1,
+      default: 5,
+      help: "timed steps on blas and others",
     },
-    {
-      name: "wasm-steps",
-      value: "N",
-      help: "timed steps on wasm (default 3)",
-      default: "3",
+    wasmSteps: {
+      kind: "integer",
+      min: 1,
+      default: 3,
+      help: "timed steps on wasm",
     },
-    {
-      name: "cpu-steps",
-      value: "N",
-      help: "steps on cpu, warm-up included (default 1)",
-      default: "1",
+    cpuSteps: {
+      kind: "integer",
+      min: 1,
+      default: 1,
+      help: "steps on cpu, warm-up included",
     },
-    {
-      name: "webgpu-steps",
-      value: "N",
-      help: "timed steps on webgpu (default 5)",
-      default: "5",
+    webgpuSteps: {
+      kind: "integer",
+      min: 1,
+      default: 5,
+      help: "timed steps on webgpu",
     },
-    {
-      name: "warmup",
-      value: "N",
-      help: "untimed steps first; wasm at most 1, cpu none (default 2)",
-      default: "2",
+    warmup: {
+      kind: "integer",
+      min: 0,
+      default: 2,
+      help: "untimed steps first; wasm at most 1, cpu none",
     },
-    {
-      name: "batch",
-      value: "N",
-      help: "sequences per step (default 8)",
-      default: "8",
-    },
-    {
-      name: "backends",
+    batch: { kind: "integer", min: 1, default: 8, help: "sequences per step" },
+    backends: {
+      kind: "string",
       value: "LIST",
-      help: `comma-separated, of ${
-        BACKEND_LADDER.join(", ")
-      } (default blas,wasm,cpu)`,
       default: "blas,wasm,cpu",
+      help: `comma-separated, of ${BACKEND_LADDER.join(", ")}`,
     },
-  ],
-};
+  },
+} as const;
 
-const args = benchArgs(Deno.args, USAGE, (a) => {
-  const backends = a.backends.split(",").filter((s) => s);
-  for (const b of backends) {
-    if (!(BACKEND_LADDER as readonly string[]).includes(b)) {
-      throw new BenchArgsError(
-        `--backends has ${b}; accepted: a comma-separated list of ${
-          BACKEND_LADDER.join(", ")
-        }`,
-      );
+const args = readCommandLine(Deno.args, USAGE, {
+  usageExit: 2,
+  check: ({ values }) => {
+    for (const b of values.backends.split(",").filter((s) => s)) {
+      if (!(BACKEND_LADDER as readonly string[]).includes(b)) {
+        throw new UsageError(
+          `Option --backends has ${b}; accepted: a comma-separated list of ${
+            BACKEND_LADDER.join(", ")
+          }`,
+        );
+      }
     }
-  }
-  return {
-    steps: intOption(a, "steps", 1),
-    "wasm-steps": intOption(a, "wasm-steps", 1),
-    "cpu-steps": intOption(a, "cpu-steps", 1),
-    "webgpu-steps": intOption(a, "webgpu-steps", 1),
-    warmup: intOption(a, "warmup", 0),
-    batch: intOption(a, "batch", 1),
-    backends: backends.join(","),
-  };
-});
+  },
+}).values;
 const backends = String(args.backends).split(",").filter((s) => s);
 const batch = Number(args.batch);
 const seq = MODEL.contextLength;
@@ -168,11 +149,11 @@ async function trainingStep(
   name: string,
 ): Promise<number | undefined> {
   const wanted = name === "cpu"
-    ? Number(args["cpu-steps"])
+    ? Number(args.cpuSteps)
     : name === "wasm"
-    ? Number(args["wasm-steps"])
+    ? Number(args.wasmSteps)
     : name === "webgpu"
-    ? Number(args["webgpu-steps"])
+    ? Number(args.webgpuSteps)
     : Number(args.steps);
   let info;
   try {

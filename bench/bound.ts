@@ -10,12 +10,10 @@ import * as tf from "@tensorflow/tfjs";
 import { subsCrossEntropy } from "@d3pm/diffusion";
 import { overBlocks } from "@d3pm/eval";
 import { initBackend } from "@d3pm/backend";
-import { loadRun } from "../examples/_load.ts";
-import { prepareData } from "../examples/_data.ts";
-import { RunFolder } from "../examples/run_folder.ts";
-import { benchArgs, intOption } from "./_args.ts";
+import { readCommandLine } from "@d3pm/cli";
+import { D3PM, loadTrained, prepareData, RunFolder } from "@d3pm/experiment";
 
-const args = benchArgs(Deno.args, {
+const args = readCommandLine(Deno.args, {
   command: "deno task bench:bound",
   summary:
     `Scores a finished run's D3PM (seed --seed) on its test blocks --repeats
@@ -25,29 +23,25 @@ estimator: the mean, the sd across repeats, the standard error one evaluation
 reports, and seconds per evaluation; then one line with the mean cross-entropy
 of the masked tokens at masking rates from 5% to 100% (minutes on a 2-core
 CPU).`,
-  options: [
-    {
-      name: "run",
+  options: {
+    run: {
+      kind: "string",
       value: "DIR",
-      help: "a finished run folder (default runs/latest)",
       default: "runs/latest",
+      help: "a finished run folder",
     },
-    { name: "seed", value: "N", help: "which seed (default 0)", default: "0" },
-    {
-      name: "repeats",
-      value: "N",
-      help: "evaluations per estimator (default 5)",
-      default: "5",
+    seed: { kind: "integer", min: 0, default: 0, help: "which seed" },
+    repeats: {
+      kind: "integer",
+      min: 2,
+      default: 5,
+      help: "evaluations per estimator",
     },
-  ],
-}, (a) => ({
-  run: a.run,
-  seed: intOption(a, "seed", 0),
-  repeats: intOption(a, "repeats", 2),
-}));
+  },
+}, { usageExit: 2 }).values;
 
 await initBackend({ prefer: "auto" });
-const run = await loadRun(args.run, args.seed, "d3pm");
+const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
 const data = await prepareData(run.config, new RunFolder(args.run), () => {});
 for (
   const [samples, draws] of [

@@ -24,46 +24,41 @@ import {
   runnableCoretypes,
 } from "@d3pm/backend/cblas";
 import { CBLAS_NO_TRANS, CBLAS_ROW_MAJOR } from "@d3pm/backend/cblas";
-import {
-  benchArgs,
-  BenchArgsError,
-  type BenchUsage,
-  intOption,
-} from "./_args.ts";
+import { readCommandLine, UsageError } from "@d3pm/cli";
 
-const USAGE: BenchUsage = {
+const USAGE = {
   command: "deno task bench:coretypes",
   summary:
     `Times cblas_sgemm under every OpenBLAS kernel set this CPU can run, and how far
 the pinned micro run drifts from its pins under each (and each thread count).
 One JSON line per measurement, then a summary line.`,
-  options: [
-    {
-      name: "measure",
+  options: {
+    measure: {
+      kind: "string",
       value: "LIST",
-      help: "speed, drift or both (default speed,drift)",
       default: "speed,drift",
+      help: "speed, drift or both",
     },
-    {
-      name: "threads",
+    threads: {
+      kind: "string",
       value: "LIST",
-      help: "OpenBLAS thread counts for the drift runs (default 1,2)",
       default: "1,2",
+      help: "OpenBLAS thread counts for the drift runs",
     },
-    {
-      name: "reps",
-      value: "N",
-      help: "timed products per shape (default 20)",
-      default: "20",
+    reps: {
+      kind: "integer",
+      min: 1,
+      default: 20,
+      help: "timed products per shape",
     },
-    {
-      name: "child",
+    child: {
+      kind: "string",
       value: "CORETYPE",
-      help: "(internal) time sgemm in this process under CORETYPE",
       default: "",
+      help: "(internal) time sgemm in this process under CORETYPE",
     },
-  ],
-};
+  },
+} as const;
 
 /** [M, K, N] of C[M, N] = A[M, K] · B[K, N], with a label. */
 const SHAPES: readonly [string, number, number, number][] = [
@@ -76,26 +71,32 @@ const SHAPES: readonly [string, number, number, number][] = [
   ["square 1024^3", 1024, 1024, 1024],
 ];
 
-const args = benchArgs(Deno.args, USAGE, (a) => {
-  const measure = a.measure.split(",");
-  for (const m of measure) {
-    if (m !== "speed" && m !== "drift") {
-      throw new BenchArgsError(
-        `--measure takes speed, drift or both, got ${m}`,
-      );
+const { values } = readCommandLine(Deno.args, USAGE, {
+  usageExit: 2,
+  check: ({ values }) => {
+    for (const m of values.measure.split(",")) {
+      if (m !== "speed" && m !== "drift") {
+        throw new UsageError(
+          `Option --measure takes speed, drift or both, got ${m}`,
+        );
+      }
     }
-  }
-  const threads = a.threads.split(",").map((t) => {
-    const n = Number(t);
-    if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
-      throw new BenchArgsError(
-        `--threads takes integers in [1, 256], got ${t}`,
-      );
+    for (const t of values.threads.split(",")) {
+      const n = Number(t);
+      if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
+        throw new UsageError(
+          `Option --threads takes integers in [1, 256], got ${t}`,
+        );
+      }
     }
-    return n;
-  });
-  return { measure, threads, reps: intOption(a, "reps", 1), child: a.child };
+  },
 });
+const args = {
+  measure: values.measure.split(","),
+  threads: values.threads.split(",").map(Number),
+  reps: values.reps,
+  child: values.child,
+};
 
 function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify(record));

@@ -18,17 +18,17 @@ import {
 } from "@d3pm/diffusion";
 import { Transformer } from "@d3pm/transformer";
 import { AdamW, warmupCosine } from "@d3pm/train";
-import { benchArgs } from "./_args.ts";
+import { readCommandLine } from "@d3pm/cli";
 
-benchArgs(Deno.args, {
+readCommandLine(Deno.args, {
   command: "deno task bench:diffusion",
   summary:
     `Prints two JSON lines: forward passes of the cached ancestral sampler at
 T = 1000 against the plain one, then the exact discrete bound against the
 Monte-Carlo continuous bound for a small Transformer trained 400 steps with the
 MDLM loss on a toy corpus of known entropy (minutes). It takes no options.`,
-  options: [],
-}, () => undefined);
+  options: {},
+}, { usageExit: 2 });
 
 const backend = await initBackend({ prefer: "auto" });
 const K = 8, MASK = 8, L = 16;

@@ -12,9 +12,9 @@ import { encode as gptTokenizerEncode } from "gpt-tokenizer/encoding/r50k_base";
 import { Tiktoken } from "js-tiktoken/lite";
 import gpt2Ranks from "js-tiktoken/ranks/gpt2";
 import { BpeTokenizer, loadGpt2Tokenizer, trainBpe } from "@d3pm/tokenizer";
-import { benchArgs, type BenchUsage, intOption } from "./_args.ts";
+import { readCommandLine } from "@d3pm/cli";
 
-const USAGE: BenchUsage = {
+const USAGE = {
   command: "deno task bench:tokenizer",
   summary:
     `Encodes the WikiText-2 raw test split with this package's GPT-2 tokenizer,
@@ -22,27 +22,27 @@ gpt-tokenizer and js-tiktoken (same process, warm-up, medians), checks that
 all three give the same ids, times training an 8192 BPE on WikiText-2 train,
 and streams a large file through encodeStream in a child process to measure
 its peak memory. Prints one JSON line.`,
-  options: [
-    {
-      name: "reps",
-      value: "N",
-      help: "timed repetitions per encoder (default 7)",
-      default: "7",
+  options: {
+    reps: {
+      kind: "integer",
+      min: 1,
+      default: 7,
+      help: "timed repetitions per encoder",
     },
-    {
-      name: "train-reps",
-      value: "N",
-      help: "timed BPE trainings (default 3)",
-      default: "3",
+    trainReps: {
+      kind: "integer",
+      min: 1,
+      default: 3,
+      help: "timed BPE trainings",
     },
-    {
-      name: "stream-mb",
-      value: "N",
-      help: "size of the streamed file in MB; 0 skips it (default 500)",
-      default: "500",
+    streamMb: {
+      kind: "integer",
+      min: 0,
+      default: 500,
+      help: "size of the streamed file in MB; 0 skips it",
     },
-  ],
-};
+  },
+} as const;
 
 const RAW_TEST = new URL(
   "../data/corpus/wikitext-2-raw/wiki.test.raw.gz",
@@ -144,11 +144,9 @@ async function main(): Promise<void> {
   if (Deno.args[0] === "--stream-child") {
     return await streamChild(String(Deno.args[1]));
   }
-  const { reps, trainReps, streamMb } = benchArgs(Deno.args, USAGE, (a) => ({
-    reps: intOption(a, "reps", 1),
-    trainReps: intOption(a, "train-reps", 1),
-    streamMb: intOption(a, "stream-mb", 0),
-  }));
+  const { reps, trainReps, streamMb } = readCommandLine(Deno.args, USAGE, {
+    usageExit: 2,
+  }).values;
 
   const text = await gunzipText(RAW_TEST);
   const train = await gunzipText(TRAIN);

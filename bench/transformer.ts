@@ -28,79 +28,77 @@ import {
   type PresetName,
   Transformer,
 } from "@d3pm/transformer";
-import {
-  benchArgs,
-  BenchArgsError,
-  type BenchUsage,
-  intOption,
-} from "./_args.ts";
+import { readCommandLine, UsageError } from "@d3pm/cli";
 
-const BACKENDS = ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"];
-const USAGE: BenchUsage = {
+const BACKENDS = [
+  "auto",
+  "tensorflow",
+  "webgpu",
+  "blas",
+  "wasm",
+  "cpu",
+] as const;
+const USAGE = {
   command: "deno task bench:transformer",
   summary:
     `AR decoding speed with and without the KV cache: greedy generation, one
 token at a time, on a preset with the context widened to the generated length.
 Prints one JSON line on stdout; progress goes to stderr.`,
-  options: [
-    {
-      name: "batch",
-      value: "N",
-      help: "sequences generated together (default 4)",
-      default: "4",
+  options: {
+    batch: {
+      kind: "integer",
+      min: 1,
+      default: 4,
+      help: "sequences generated together",
     },
-    {
-      name: "tokens",
-      value: "N",
-      help: "tokens generated (default 256)",
-      default: "256",
+    tokens: { kind: "integer", min: 1, default: 256, help: "tokens generated" },
+    rounds: {
+      kind: "integer",
+      min: 1,
+      default: 3,
+      help: "timed rounds, median reported",
     },
-    {
-      name: "rounds",
-      value: "N",
-      help: "timed rounds, median reported (default 3)",
-      default: "3",
-    },
-    {
-      name: "stride",
+    stride: {
+      kind: "string",
       value: "auto|N",
+      default: "auto",
       help:
-        "prefix lengths per timed window of recompute (default auto, ~10 s a round)",
-      default: "auto",
+        "prefix lengths per timed window of recompute (auto: ~10 s a round)",
     },
-    {
-      name: "backend",
-      value: "NAME",
-      help: `one of ${BACKENDS.join(", ")} (default auto)`,
+    backend: {
+      kind: "choice",
+      choices: BACKENDS,
       default: "auto",
-    },
-    {
-      name: "preset",
       value: "NAME",
-      help: `one of ${PRESET_NAMES.join(", ")} (default tiny)`,
+      help: `one of ${BACKENDS.join(", ")}`,
+    },
+    preset: {
+      kind: "choice",
+      choices: PRESET_NAMES,
       default: "tiny",
+      value: "NAME",
+      help: `one of ${PRESET_NAMES.join(", ")}`,
     },
-  ],
-};
+  },
+} as const;
 
-const args = benchArgs(Deno.args, USAGE, (a) => {
-  const oneOf = (name: string, accepted: readonly string[]) => {
-    if (!accepted.includes(a[name])) {
-      throw new BenchArgsError(
-        `--${name} must be one of ${accepted.join(", ")}, got ${a[name]}`,
+const parsed = readCommandLine(Deno.args, USAGE, {
+  usageExit: 2,
+  check: ({ values }) => {
+    const n = Number(values.stride);
+    if (values.stride !== "auto" && !(Number.isInteger(n) && n >= 1)) {
+      throw new UsageError(
+        `Option --stride must be auto or a positive integer, got ${
+          JSON.stringify(values.stride)
+        }`,
       );
     }
-    return a[name];
-  };
-  return {
-    batch: intOption(a, "batch", 1),
-    tokens: intOption(a, "tokens", 1),
-    rounds: intOption(a, "rounds", 1),
-    stride: a.stride === "auto" ? "auto" as const : intOption(a, "stride", 1),
-    backend: oneOf("backend", BACKENDS),
-    preset: oneOf("preset", PRESET_NAMES),
-  };
-});
+  },
+}).values;
+const args = {
+  ...parsed,
+  stride: parsed.stride === "auto" ? "auto" as const : Number(parsed.stride),
+};
 const { batch, tokens, rounds } = args;
 
 const log = (msg: string) => console.error(`[bench:transformer] ${msg}`);

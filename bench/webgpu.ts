@@ -29,7 +29,7 @@
  */
 
 import { prng } from "@d3pm/core";
-import { parseArgs } from "@std/cli";
+import { readCommandLine, UsageError } from "@d3pm/cli";
 import { type ModelConfig, parameterCount, preset } from "@d3pm/transformer";
 import {
   engineMemory,
@@ -39,102 +39,117 @@ import {
 } from "@d3pm/webgpu";
 import { generationBench } from "./_generation.ts";
 
-const HELP = `bench:webgpu — the fused WebGPU engine's training step, JSON lines
-
-  deno task bench:webgpu [--size tiny|reference|paper] [--batch B] [--steps N]
-    [--kind causal|bidirectional] [--positions learned|rotary] [--no-matmul]
-
-  --size       tiny (default, lavapipe-friendly), reference (4 layers, d 256,
-               MLP 1024, T 128, batch 8, V 4096) or paper (GPT-2 small,
-               T 1024, batch 4)
-  --batch      rows per step (default by size: 2, 8, 4)
-  --steps      timed steps (default: 3 tiny, 20 reference, 10 paper)
-  --time       a time-conditioned (adaLN) bidirectional model instead
-  --profile    also time every kernel of one step (GPU timestamps, one pass
-               per dispatch) and print the GPU ms per kernel
-  --no-matmul  skip the matmul GFLOP/s lines
-  --no-step    skip the training step (e.g. to time generation on its own)
-  --adapter    print the adapter's description, features and limits, then exit
-  --no-tfjs    skip the same step on tfjs-webgpu (the project's Transformer,
-               causalLmLoss, clipByGlobalNorm and AdamW, as train() runs it)
-  --no-generate  skip the generation lines: AR (KV cache) and D3PM (each
-               --gen-steps count, logits cache) generating --gen-tokens
-               tokens in batches of --gen-batch rows × the context length,
-               one sync per batch (the thesis's speed test: 100K tokens,
-               batch 4)
-  --gen-tokens N   default 100000 (a software adapter: 2 batches)
-  --gen-batch B    default 4
-  --gen-steps LIST default 16,64,256,1024 (a software adapter: 16,64)
-`;
-
-const args = parseArgs(Deno.args, {
-  string: [
-    "size",
-    "batch",
-    "steps",
-    "kind",
-    "positions",
-    "gen-tokens",
-    "gen-batch",
-    "gen-steps",
-  ],
-  boolean: [
-    "help",
-    "matmul",
-    "adapter",
-    "tfjs",
-    "time",
-    "profile",
-    "generate",
-    "step",
-  ],
-  negatable: ["matmul", "tfjs", "generate", "step"],
-  default: {
-    size: "tiny",
-    kind: "causal",
-    positions: "learned",
-    matmul: true,
-    tfjs: true,
-    generate: true,
-    step: true,
-  },
-});
-if (args.help) {
-  console.log(HELP);
-  Deno.exit(0);
-}
-
 const SIZES = ["tiny", "reference", "paper"] as const;
 type Size = typeof SIZES[number];
-if (!(SIZES as readonly string[]).includes(args.size)) {
-  throw new RangeError(
-    `--size must be one of ${SIZES.join(", ")}, got ${args.size}`,
-  );
-}
-const size = args.size as Size;
-if (args.kind !== "causal" && args.kind !== "bidirectional") {
-  throw new RangeError(
-    `--kind must be causal or bidirectional, got ${args.kind}`,
-  );
-}
-if (args.positions !== "learned" && args.positions !== "rotary") {
-  throw new RangeError(
-    `--positions must be learned or rotary, got ${args.positions}`,
-  );
-}
 
-function positiveInt(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-) {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`--${name} must be a positive integer, got ${value}`);
-  }
-  return n;
-}
+const args = readCommandLine(Deno.args, {
+  command: "deno task bench:webgpu",
+  summary:
+    `The fused WebGPU engine's training step: tokens/s, dispatches and GPU→CPU
+syncs per step, host µs per dispatch, the matmul kernel's GFLOP/s at GPT-2
+shapes, the same step on tfjs-webgpu, and generation (AR with the KV cache,
+the D3PM at several step counts). JSON lines on stdout.`,
+  options: {
+    size: {
+      kind: "choice",
+      choices: SIZES,
+      default: "tiny",
+      help:
+        "tiny (lavapipe-friendly), reference (4×256, T 128, batch 8, V 4096) or paper (GPT-2 small, T 1024, batch 4)",
+    },
+    batch: {
+      kind: "integer",
+      min: 1,
+      help: "rows per step (default by size: 2, 8, 4; halved until it fits)",
+    },
+    steps: {
+      kind: "integer",
+      min: 1,
+      help: "timed steps (default: 3 tiny, 20 reference, 10 paper)",
+    },
+    kind: {
+      kind: "choice",
+      choices: ["causal", "bidirectional"],
+      default: "causal",
+      help: "the model",
+    },
+    positions: {
+      kind: "choice",
+      choices: ["learned", "rotary"],
+      default: "learned",
+      help: "positions",
+    },
+    time: {
+      kind: "boolean",
+      default: false,
+      help: "a time-conditioned (adaLN) bidirectional model instead",
+    },
+    profile: {
+      kind: "boolean",
+      default: false,
+      help:
+        "also time every kernel of one step (GPU timestamps, one pass per dispatch)",
+    },
+    matmul: {
+      kind: "boolean",
+      default: true,
+      help: "the matmul GFLOP/s lines (--no-matmul skips them)",
+    },
+    step: {
+      kind: "boolean",
+      default: true,
+      help:
+        "the training step (--no-step skips it, e.g. to time generation on its own)",
+    },
+    adapter: {
+      kind: "boolean",
+      default: false,
+      help: "print the adapter's description, features and limits, then exit",
+    },
+    tfjs: {
+      kind: "boolean",
+      default: true,
+      help:
+        "the same step on tfjs-webgpu (the project's Transformer, causalLmLoss, clipByGlobalNorm and AdamW, as train() runs it; --no-tfjs skips it)",
+    },
+    generate: {
+      kind: "boolean",
+      default: true,
+      help:
+        "the generation lines, one sync per batch (the thesis's speed test: 100K tokens, batch 4; --no-generate skips them)",
+    },
+    genTokens: {
+      kind: "integer",
+      min: 1,
+      help: "tokens generated (default 100000; a software adapter: 2 batches)",
+    },
+    genBatch: {
+      kind: "integer",
+      min: 1,
+      default: 4,
+      help: "rows per generated batch",
+    },
+    genSteps: {
+      kind: "string",
+      value: "LIST",
+      help:
+        "D3PM step counts (default 16,64,256,1024; a software adapter: 16,64)",
+    },
+  },
+}, {
+  usageExit: 2,
+  check: ({ values }) => {
+    const bad = values.genSteps?.split(",").find((x) =>
+      !(Number.isInteger(Number(x)) && Number(x) >= 1)
+    );
+    if (bad !== undefined) {
+      throw new UsageError(
+        `Option --gen-steps must be comma-separated positive integers, got "${values.genSteps}"`,
+      );
+    }
+  },
+}).values;
+const size: Size = args.size;
 
 /**
  * Model FLOPs per token of a training step (forward and backward) at
@@ -189,7 +204,7 @@ const shapes: Record<
   paper: { config: preset("paper", common), batch: 4, steps: 10 },
 };
 const { config } = shapes[size];
-const steps = positiveInt("steps", args.steps, shapes[size].steps);
+const steps = args.steps ?? shapes[size].steps;
 const length = config.contextLength;
 
 const { device, adapter, label, software, note } = await requestEngineDevice();
@@ -231,7 +246,7 @@ const limit = Math.min(
   device.limits.maxStorageBufferBindingSize,
   device.limits.maxBufferSize,
 );
-let batch = positiveInt("batch", args.batch, shapes[size].batch);
+let batch = args.batch ?? shapes[size].batch;
 const memoryOf = (b: number) =>
   engineMemory(config, {
     batchSize: b,
@@ -482,14 +497,13 @@ if (args.matmul) {
   }
 }
 if (args.generate) {
-  const genBatch = positiveInt("gen-batch", args["gen-batch"], 4);
-  const genSteps =
-    (args["gen-steps"] ?? (software ? "16,64" : "16,64,256,1024"))
-      .split(",").map((x: string) => positiveInt("gen-steps", x.trim(), 1));
+  const genBatch = args.genBatch;
+  const genSteps = (args.genSteps ?? (software ? "16,64" : "16,64,256,1024"))
+    .split(",").map((x) => Number(x.trim()));
   await generationBench(device, config, {
     batch: genBatch,
-    tokens: args["gen-tokens"] !== undefined
-      ? positiveInt("gen-tokens", args["gen-tokens"], 1)
+    tokens: args.genTokens !== undefined
+      ? args.genTokens
       : software
       ? 2 * genBatch * length
       : 100_000,

@@ -19,6 +19,7 @@ export * from "./prng.ts";
 export * from "./tensor_types.ts";
 export * from "./safetensors.ts";
 export * from "./atomic_write.ts";
+export * from "./exists.ts";
 export * from "./gzip.ts";
 export * from "./sha256.ts";
 export * from "./model.ts";

@@ -124,6 +124,28 @@ export function isCausalLM(model: LanguageModel): model is CausalLM {
 }
 
 /**
+ * A training loss written as weighted cross-entropy over token positions —
+ * `Σ_i weights[i] · −log softmax(logits_i)[targets[i]]` — the form a fused
+ * engine computes without knowing which process it trains.
+ */
+export interface WeightedTokens {
+  /** Rows. */
+  rows: number;
+  /** Positions per row. */
+  length: number;
+  /** Model input ids, `rows × length`. */
+  inputs: Int32Array;
+  /** Target id per position; −1 where nothing is scored. */
+  targets: Int32Array;
+  /** Weight per position (0 where nothing is scored). */
+  weights: Float32Array;
+  /** Diffusion time per row, for time-conditioned models. */
+  t?: Float32Array;
+  /** An id whose logit is left out of the softmax (masked diffusion's mask: SUBS). */
+  excludeToken?: number;
+}
+
+/**
  * A model that sums weighted cross-entropy per row itself — the fused WebGPU
  * engine does it on the GPU with one readback per call. The processes'
  * `score` and `bound` accept it beside a {@linkcode LanguageModel} and draw
@@ -140,7 +162,7 @@ export interface TermScorer {
    * is left out of the softmax).
    */
   rowLosses(
-    list: readonly import("./process.ts").WeightedTokens[],
+    list: readonly WeightedTokens[],
   ): Promise<Float64Array[]>;
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 import type { DrawOptions } from "./categorical.ts";
-import type { LanguageModel, TermScorer } from "./model.ts";
+import type { LanguageModel, TermScorer, WeightedTokens } from "./model.ts";
 import type { Prng } from "./prng.ts";
 import type { Scalar } from "./tensor_types.ts";
 
@@ -32,28 +32,6 @@ export interface NllEstimate {
   stderr: number;
   /** Tokens scored (padding and unscored positions excluded). */
   tokens: number;
-}
-
-/**
- * A training loss written as weighted cross-entropy over token positions —
- * `Σ_i weights[i] · −log softmax(logits_i)[targets[i]]` — the form a fused
- * engine computes without knowing which process it trains.
- */
-export interface WeightedTokens {
-  /** Rows. */
-  rows: number;
-  /** Positions per row. */
-  length: number;
-  /** Model input ids, `rows × length`. */
-  inputs: Int32Array;
-  /** Target id per position; −1 where nothing is scored. */
-  targets: Int32Array;
-  /** Weight per position (0 where nothing is scored). */
-  weights: Float32Array;
-  /** Diffusion time per row, for time-conditioned models. */
-  t?: Float32Array;
-  /** An id whose logit is left out of the softmax (masked diffusion's mask: SUBS). */
-  excludeToken?: number;
 }
 
 /** Options of {@linkcode GenerativeProcess.sample}. */

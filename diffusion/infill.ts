@@ -1,5 +1,8 @@
 /**
- * Infilling: hide a fraction of the tokens, then score and fill them in.
+ * Infilling as an evaluation: hide a random fraction of known tokens, score
+ * the hidden ones and fill them in, and count how many come back. (Filling
+ * blanks a user chose is a process's `fillBlanks`: the sampler with a
+ * prompt.)
  *
  * @module
  */
@@ -17,8 +20,8 @@ import { subsCrossEntropy } from "./loss.ts";
 import { sample, type SampleOptions } from "./sampler.ts";
 import type { DiscreteSchedule } from "./schedule.ts";
 
-/** Options of {@linkcode infill}. */
-export interface InfillOptions {
+/** Options of {@linkcode evaluateInfill}. */
+export interface EvaluateInfillOptions {
   /** Fraction of tokens to hide, in (0, 1); each token is hidden independently. */
   fraction: number;
   /** The mask id. */
@@ -37,8 +40,8 @@ export interface InfillOptions {
   strategy?: SampleOptions["strategy"];
 }
 
-/** What {@linkcode infill} measured. */
-export interface InfillResult {
+/** What {@linkcode evaluateInfill} measured. */
+export interface InfillEvaluation {
   /** Fraction of hidden tokens filled in exactly. */
   accuracy: number;
   /** Nats per hidden token of `−log p̃(x_0 | x_t)` in one pass at the matching time. */
@@ -50,9 +53,9 @@ export interface InfillResult {
 }
 
 /**
- * Hide each token of `x0` with probability `fraction`, score the hidden ones
- * in one pass at the time where that fraction is masked, then fill them in
- * with the sampler and count exact matches.
+ * Evaluate infilling: hide each token of `x0` with probability `fraction`,
+ * score the hidden ones in one pass at the time where that fraction is
+ * masked, then fill them in with the sampler and count exact matches.
  *
  * @param model A denoiser.
  * @param x0 Clean rows.
@@ -64,7 +67,7 @@ export interface InfillResult {
  * ```ts
  * import * as tf from "@tensorflow/tfjs";
  * import { prng, type LanguageModel, type Tensor2D, type Tensor3D } from "@d3pm/core";
- * import { absorbingBeta, infill } from "@d3pm/diffusion";
+ * import { absorbingBeta, evaluateInfill } from "@d3pm/diffusion";
  * import { assertEquals } from "@std/assert";
  * await tf.setBackend("cpu");
  * // An oracle that knows every row is 0 1 2 3 …
@@ -77,20 +80,22 @@ export interface InfillResult {
  *   dispose() {},
  * };
  * const x0 = { tokens: Int32Array.of(0, 1, 2, 3, 4, 5, 6, 7), batchSize: 1, length: 8 };
- * const r = await infill(oracle, x0, {
+ * const r = await evaluateInfill(oracle, x0, {
  *   fraction: 0.5, maskId: 8, schedule: absorbingBeta({ steps: 10 }), steps: 10, prng: prng(0),
  * });
  * assertEquals(r.accuracy, 1);
  * ```
  */
-export async function infill(
+export async function evaluateInfill(
   model: LanguageModel | (TermScorer & MaskedGenerator),
   x0: TokenBatch,
-  options: InfillOptions,
-): Promise<InfillResult> {
+  options: EvaluateInfillOptions,
+): Promise<InfillEvaluation> {
   const { fraction, maskId, prng } = options;
   if (!(fraction > 0 && fraction < 1)) {
-    throw new RangeError(`infill: fraction must be in (0, 1), got ${fraction}`);
+    throw new RangeError(
+      `evaluateInfill: fraction must be in (0, 1), got ${fraction}`,
+    );
   }
   const { batchSize: n, length: l } = x0;
   const prompt = x0.tokens.slice();

@@ -6,7 +6,7 @@ import {
   assertEquals,
   assertRejects,
 } from "@std/assert";
-import { infill } from "./infill.ts";
+import { evaluateInfill } from "./infill.ts";
 import { absorbingBeta } from "./schedule.ts";
 
 await tf.setBackend("cpu");
@@ -20,7 +20,7 @@ function toy(forward: (x: tf.Tensor2D) => tf.Tensor3D): LanguageModel {
   };
 }
 
-Deno.test("infill() scores an oracle at accuracy 1 and NLL 0, and a uniform model near chance", async () => {
+Deno.test("evaluateInfill() scores an oracle at accuracy 1 and NLL 0, and a uniform model near chance", async () => {
   const x0 = {
     tokens: Int32Array.from({ length: 16 * 32 }, (_, i) => (i * 5) % 8),
     batchSize: 16,
@@ -43,18 +43,18 @@ Deno.test("infill() scores an oracle at accuracy 1 and NLL 0, and a uniform mode
     steps: 20,
     prng: prng(1),
   };
-  const good = await infill(oracle, x0, opts);
+  const good = await evaluateInfill(oracle, x0, opts);
   assertEquals(good.accuracy, 1);
   assertAlmostEquals(good.nll, 0, 1e-4);
   assertEquals(good.total, 16 * 32);
   // Each token is hidden with probability 0.3: 154 expected, sd 10.
   assert(Math.abs(good.hidden - 0.3 * 512) < 40, `${good.hidden}`);
   const uniform = toy((x) => tf.zeros([...x.shape, 9]) as tf.Tensor3D);
-  const bad = await infill(uniform, x0, { ...opts, prng: prng(1) });
+  const bad = await evaluateInfill(uniform, x0, { ...opts, prng: prng(1) });
   assertAlmostEquals(bad.nll, Math.log(8), 1e-4);
   assert(bad.accuracy < 0.25, `${bad.accuracy}`);
   await assertRejects(
-    () => infill(uniform, x0, { ...opts, fraction: 1 }),
+    () => evaluateInfill(uniform, x0, { ...opts, fraction: 1 }),
     RangeError,
     "fraction must be in (0, 1)",
   );

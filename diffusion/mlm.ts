@@ -32,7 +32,7 @@ import {
 import * as tf from "@tensorflow/tfjs";
 import { checkBatch } from "./_batch.ts";
 import { ratioEstimate } from "./_ratio.ts";
-import type { InfillOptions, InfillResult } from "./infill.ts";
+import type { EvaluateInfillOptions, InfillEvaluation } from "./infill.ts";
 import { subsCrossEntropy, tokenWeights } from "./loss.ts";
 import {
   type BoundOptions,
@@ -131,12 +131,18 @@ export interface MaskedLanguageModel extends GenerativeProcess<LanguageModel> {
     model: LanguageModel | MaskedGenerator,
     options: ProcessSampleOptions,
   ): Promise<SampleResult>;
-  /** Hide a fraction of `x0`, score and fill it in (`strategy` defaults to `confidence`). */
-  infill(
+  /** Fill the blanks a user chose (`strategy` defaults to `confidence`; see `MaskedDiffusion.fillBlanks`). */
+  fillBlanks(
+    model: LanguageModel | MaskedGenerator,
+    prompt: Int32Array,
+    options: Omit<ProcessSampleOptions, "prompt" | "length">,
+  ): Promise<SampleResult>;
+  /** Evaluate infilling: hide a random fraction of `x0`, score and fill it in (`strategy` defaults to `confidence`). */
+  evaluateInfill(
     model: LanguageModel | (TermScorer & MaskedGenerator),
     x0: TokenBatch,
-    options: Omit<InfillOptions, "maskId" | "schedule">,
-  ): Promise<InfillResult>;
+    options: Omit<EvaluateInfillOptions, "maskId" | "schedule">,
+  ): Promise<InfillEvaluation>;
   /** The spec. */
   toJSON(): MaskedLanguageModel["spec"];
 }
@@ -290,8 +296,13 @@ export function maskedLanguageModel(
         ...options,
         strategy: options.strategy ?? "confidence",
       }),
-    infill: (model, x0, options) =>
-      diffusion.infill(model, x0, {
+    fillBlanks: (model, prompt, options) =>
+      diffusion.fillBlanks(model, prompt, {
+        ...options,
+        strategy: options.strategy ?? "confidence",
+      }),
+    evaluateInfill: (model, x0, options) =>
+      diffusion.evaluateInfill(model, x0, {
         ...options,
         strategy: options.strategy ?? "confidence",
       }),

@@ -1,7 +1,8 @@
 /**
  * Masked (absorbing-state) diffusion as one object: the schedule, the
  * transition, the mask id and the objective chosen once, then `loss`,
- * `score`/`bound`, `sample`, `infill` and `toJSON`. A run folder stores
+ * `score`/`bound`, `sample`, `fillBlanks` (the user's blanks),
+ * `evaluateInfill` (random blanks, to measure) and `toJSON`. A run folder stores
  * `toJSON()`; `maskedDiffusion(json)` rebuilds the same process.
  *
  * @module
@@ -18,7 +19,11 @@ import type {
   WeightedTokens,
 } from "@d3pm/core";
 import { continuousElbo, discreteElbo } from "./elbo.ts";
-import { infill, type InfillOptions, type InfillResult } from "./infill.ts";
+import {
+  evaluateInfill,
+  type EvaluateInfillOptions,
+  type InfillEvaluation,
+} from "./infill.ts";
 import { d3pmLoss, mdlmLoss, mdlmTerms } from "./loss.ts";
 import { sample, type SampleOptions, type SampleResult } from "./sampler.ts";
 import {
@@ -136,12 +141,34 @@ export interface MaskedDiffusion extends GenerativeProcess<LanguageModel> {
     model: LanguageModel | MaskedGenerator,
     options: ProcessSampleOptions,
   ): Promise<SampleResult>;
-  /** Hide a fraction of `x0`, score and fill it in. */
-  infill(
+  /**
+   * Fill the blanks a user chose: the positions of `prompt` holding the mask
+   * id are generated, every other token is kept (the sampler with a prompt).
+   *
+   * @param model The denoiser.
+   * @param prompt `batchSize × length` ids (`options.batchSize`, default 1).
+   * @param options Steps, strategy, randomness and draw shaping.
+   * @returns The filled rows and the forward passes made.
+   */
+  fillBlanks(
+    model: LanguageModel | MaskedGenerator,
+    prompt: Int32Array,
+    options: Omit<ProcessSampleOptions, "prompt" | "length">,
+  ): Promise<SampleResult>;
+  /**
+   * Evaluate infilling: hide a random fraction of `x0`, score the hidden
+   * tokens and fill them in ({@linkcode evaluateInfill}).
+   *
+   * @param model The denoiser.
+   * @param x0 Clean rows.
+   * @param options The fraction, steps and randomness.
+   * @returns Accuracy and NLL of the hidden tokens.
+   */
+  evaluateInfill(
     model: LanguageModel | (TermScorer & MaskedGenerator),
     x0: TokenBatch,
-    options: Omit<InfillOptions, "maskId" | "schedule">,
-  ): Promise<InfillResult>;
+    options: Omit<EvaluateInfillOptions, "maskId" | "schedule">,
+  ): Promise<InfillEvaluation>;
   /** The spec. */
   toJSON(): MaskedDiffusionSpec;
 }
@@ -253,8 +280,16 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         maskId: s.maskId,
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
-    infill: (model, x0, options) =>
-      infill(model, x0, {
+    fillBlanks: (model, prompt, options) =>
+      sample(model, {
+        ...options,
+        prompt,
+        schedule: discrete,
+        maskId: s.maskId,
+        suppress: [...suppress, ...(options.suppress ?? [])],
+      }),
+    evaluateInfill: (model, x0, options) =>
+      evaluateInfill(model, x0, {
         ...options,
         maskId: s.maskId,
         schedule: discrete,

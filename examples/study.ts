@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ConfigError } from "./config.ts";
+import { runCli, UsageError } from "@d3pm/cli";
 import { studyEpochs } from "./study_epochs.ts";
 
 const STUDIES: Record<string, (argv: string[]) => Promise<void>> = {
@@ -21,7 +21,7 @@ Studies:
 `;
 
 if (import.meta.main) {
-  try {
+  await runCli(async () => {
     const [name, ...rest] = Deno.args;
     if (name === undefined || name === "--help" || name === "-h") {
       console.log(HELP);
@@ -29,15 +29,12 @@ if (import.meta.main) {
     }
     const study = STUDIES[name];
     if (!study) {
-      throw new ConfigError(
+      throw new UsageError(
         `Unknown study "${name}": expected one of ${
           Object.keys(STUDIES).join(", ")
         }`,
       );
     }
     await study(rest);
-  } catch (e) {
-    console.error(`error: ${(e as Error).message}`);
-    Deno.exit(1);
-  }
+  });
 }

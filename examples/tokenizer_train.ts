@@ -5,35 +5,53 @@
  *
  * @module
  */
-import { parseArgs } from "@std/cli";
+import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
 import { gunzip } from "@d3pm/core";
 
-const HELP = `deno task tokenizer:train [options]
-
-Trains a byte-level BPE (GPT-2 pre-tokenization, deterministic: ties go to the
+const SUMMARY =
+  `Trains a byte-level BPE (GPT-2 pre-tokenization, deterministic: ties go to the
 smaller pair of ids) and writes it as JSON (format "d3pm-bpe", version 1).
 The default is the tokenizer of the default experiment preset: 4096 ids (4092
 base ids, then bos, eos, pad, mask) trained on the committed WikiText-2 train
-split.
+split.`;
 
-Options:
-  --vocab N           vocabulary size, special tokens included; ≥ 260 (default 4096)
-  --out PATH          where to write the JSON (default runs/tokenizer/wikitext2-bpe-<N>.json)
-  --input PATH        training text, plain or .gz (default data/corpus/wikitext-2/wiki.train.tokens.gz)
-  --min-frequency N   stop when the best pair occurs fewer times (default 2)
-  -h, --help          show this help
-`;
+const OPTIONS = {
+  vocab: {
+    kind: "integer",
+    min: 260,
+    default: 4096,
+    help:
+      "vocabulary size, special tokens included (256 bytes + 4 special tokens at least)",
+  },
+  out: {
+    kind: "string",
+    value: "PATH",
+    help:
+      "where to write the JSON (default runs/tokenizer/wikitext2-bpe-<N>.json)",
+  },
+  input: {
+    kind: "string",
+    value: "PATH",
+    help:
+      "training text, plain or .gz (default data/corpus/wikitext-2/wiki.train.tokens.gz)",
+  },
+  minFrequency: {
+    kind: "integer",
+    min: 1,
+    default: 2,
+    help: "stop when the best pair occurs fewer times",
+  },
+} as const;
 
 const DEFAULT_INPUT = new URL(
   "../data/corpus/wikitext-2/wiki.train.tokens.gz",
   import.meta.url,
 );
 
-// Usage errors exit 2, failures while working 1; never a stack trace.
-function fail(message: string, code = 2): never {
-  console.error(`error: ${message.split("\n")[0]}`);
-  Deno.exit(code);
+// A bad command line or input (exit 2).
+function fail(message: string): never {
+  throw new UsageError(message);
 }
 
 // Refuse an --out that cannot become a file, before the (long) training.
@@ -104,37 +122,14 @@ function* chunks(
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(Deno.args, {
-    boolean: ["help"],
-    string: ["vocab", "out", "input", "min-frequency"],
-    alias: { h: "help" },
-    unknown: (arg: string) => {
-      fail(
-        `unknown ${
-          arg.startsWith("-") ? "option" : "argument"
-        } ${arg}; accepted: --vocab, --out, --input, --min-frequency, --help`,
-      );
-    },
+  const { values } = readCommandLine(Deno.args, {
+    command: "deno task tokenizer:train",
+    summary: SUMMARY,
+    options: OPTIONS,
   });
-  if (args.help) {
-    console.log(HELP);
-    return;
-  }
-  const vocabSize = Number(args.vocab ?? 4096);
-  if (!Number.isInteger(vocabSize) || vocabSize < 260) {
-    fail(
-      `--vocab must be an integer ≥ 260 (256 bytes + 4 special tokens), got ${args.vocab}`,
-    );
-  }
-  const minFrequency = Number(args["min-frequency"] ?? 2);
-  if (!Number.isInteger(minFrequency) || minFrequency < 1) {
-    fail(
-      `--min-frequency must be an integer ≥ 1, got ${args["min-frequency"]}`,
-    );
-  }
-  if (args.input === "") fail("--input needs a path; expected a text file");
-  const input = args.input ?? DEFAULT_INPUT;
-  const out = args.out ?? `runs/tokenizer/wikitext2-bpe-${vocabSize}.json`;
+  const { vocab: vocabSize, minFrequency } = values;
+  const input = values.input ?? DEFAULT_INPUT;
+  const out = values.out ?? `runs/tokenizer/wikitext2-bpe-${vocabSize}.json`;
   await checkOut(out);
 
   const bytes = await readBytes(input);
@@ -168,7 +163,8 @@ async function main(): Promise<void> {
       },
     });
   } catch (e) {
-    fail(`cannot write --out ${out}: ${(e as Error).message}`, 1);
+    // Failing while working: exit 1.
+    throw new Error(`cannot write --out ${out}: ${(e as Error).message}`);
   }
   if (tokenizer.vocabSize < vocabSize) {
     console.error(
@@ -182,8 +178,4 @@ async function main(): Promise<void> {
   );
 }
 
-if (import.meta.main) {
-  await main().catch((e) =>
-    fail(e instanceof Error ? e.message : String(e), 1)
-  );
-}
+if (import.meta.main) await runCli(main, { usageExit: 2 });

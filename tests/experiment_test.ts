@@ -167,15 +167,15 @@ Deno.test("bad input fails with a one-line error and no stack trace", async () =
     ],
     [
       [...MICRO, "--bogus", "1"],
-      /^error: Unknown option --bogus: accepted options are --seeds, /,
+      /^error: Unknown option --bogus: accepted options are --preset, --models, /,
     ],
     [
       ["--preset", "huge"],
-      /^error: Unknown preset "huge": expected one of micro, tiny, small, paper/,
+      /^error: Option --preset must be one of micro, tiny, small, paper, got "huge"/,
     ],
     [
       [...MICRO, "--steps", "many"],
-      /^error: Option --steps must be a number, got "many"/,
+      /^error: Option --steps must be a positive integer, got "many"/,
     ],
     [
       [...MICRO, "--alibi", "-1", "--out", `${out}/a`],

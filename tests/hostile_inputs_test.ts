@@ -67,17 +67,21 @@ Deno.test("tokenizer:train reports other bad input in one line without a stack t
         2,
         `cannot read --input ${dir}/none.txt`,
       ],
-      [["--input="], 2, "--input needs a path"],
+      [["--input="], 2, "Option --input needs a value: PATH"],
       [["--input", input, "--out", `${input}/x.json`], 2, "which is a file"],
-      [["--input", input, "--out="], 2, `--out "" is not a file path`],
+      [["--input", input, "--out="], 2, "Option --out needs a value: PATH"],
       [["--input", input, "--out", `${dir}/adir/`], 2, "is not a file path"],
       [
         ["--input", input, "--vocab", "3"],
         2,
-        "--vocab must be an integer ≥ 260",
+        "Option --vocab must be an integer ≥ 260, got 3",
       ],
-      [["--input", input, "--bogus"], 2, "unknown option --bogus; accepted:"],
-      [["--input", input, "stray"], 2, "unknown argument stray"],
+      [
+        ["--input", input, "--bogus"],
+        2,
+        "Unknown option --bogus: accepted options are --vocab, --out, --input, --min-frequency, --help",
+      ],
+      [["--input", input, "stray"], 2, 'Unexpected argument "stray"'],
     ];
     for (const [args, code, fragment] of cases) {
       assertOneLineError(await run(TRAIN, [...base, ...args]), code, fragment);
@@ -123,14 +127,22 @@ Deno.test("tokenizer:train warns with the count of invalid UTF-8 sequences in it
 
 const BENCHES: [string, string[], string][] = [
   // script, a bad value of one of its options, the error it gives
-  ["bench/backend.ts", ["--steps", "-5"], "--steps must be an integer ≥ 1"],
+  [
+    "bench/backend.ts",
+    ["--steps", "-5"],
+    "Option --steps must be a positive integer, got -5",
+  ],
   [
     "bench/transformer.ts",
     ["--backend", "gpu"],
-    "--backend must be one of auto,",
+    "Option --backend must be one of auto,",
   ],
-  ["bench/tokenizer.ts", ["--reps", "0"], "--reps must be an integer ≥ 1"],
-  ["bench/diffusion.ts", ["--steps", "5"], "unknown option --steps"],
+  [
+    "bench/tokenizer.ts",
+    ["--reps", "0"],
+    "Option --reps must be a positive integer, got 0",
+  ],
+  ["bench/diffusion.ts", ["--steps", "5"], "Unknown option --steps"],
 ];
 
 for (const [script, bad, message] of BENCHES) {
@@ -148,12 +160,12 @@ for (const [script, bad, message] of BENCHES) {
     assertOneLineError(
       await run(script, ["--bogus", "1"], 60_000),
       2,
-      "unknown option --bogus; accepted: ",
+      "Unknown option --bogus: accepted options are ",
     );
     assertOneLineError(
       await run(script, ["stray"], 60_000),
       2,
-      "unknown argument stray",
+      'Unexpected argument "stray"',
     );
     assertOneLineError(await run(script, bad, 60_000), 2, message);
   });

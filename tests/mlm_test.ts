@@ -3,7 +3,7 @@
 // infilling blanks as the D3PM, the tools on seed-0/mlm, resume and input
 // errors.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { ConfigError, resolveConfig } from "@d3pm/examples/experiment";
+import { ConfigError, resolveConfig } from "@d3pm/experiment";
 import { assertThrows } from "@std/assert";
 import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 

@@ -302,10 +302,13 @@ Deno.test("bad options fail before anything is written, in one line that names t
       ["--steps", "-5"],
       /^error: Option --steps must be a positive integer, got -5$/,
     ],
-    [["--clip-norm", "0"], /^error: Option --clip-norm must be > 0, got 0$/],
+    [
+      ["--clip-norm", "0"],
+      /^error: Option --clip-norm must be a number > 0, got 0$/,
+    ],
     [
       ["--weight-decay=-5"],
-      /^error: Option --weight-decay must be ≥ 0, got -5$/,
+      /^error: Option --weight-decay must be a number ≥ 0, got -5$/,
     ],
     [
       ["--tokenizer", "bpe", "--vocab-size", "3"],
@@ -313,9 +316,9 @@ Deno.test("bad options fail before anything is written, in one line that names t
     ],
     [
       ["--block-length", "100000"],
-      /^error: Option --block-length must be in \[2, 16384\], got 100000$/,
+      /^error: Option --block-length must be an integer in \[2, 16384\], got 100000$/,
     ],
-    [["--steps"], /^error: Option --steps needs a number$/],
+    [["--steps"], /^error: Option --steps needs a value: a positive integer$/],
     [
       ["--resume", "--force"],
       /^error: Options --resume and --force contradict/,

@@ -79,7 +79,10 @@ Deno.test("study refuses a bad study name or flag with one line", async () => {
       ["epochs", "--scale", "huge"],
       /^error: Option --scale must be one of cpu, gpu, got "huge"$/,
     ],
-    [["epochs", "--tokens", "0"], /^error: Option --tokens must be an integer/],
+    [
+      ["epochs", "--tokens", "0"],
+      /^error: Option --tokens must be a positive integer, got 0$/,
+    ],
     [["epochs", "--bogus", "1"], /^error: Unknown option --bogus: accepted/],
   ];
   for (const [args, pattern] of cases) {

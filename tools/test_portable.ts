@@ -20,68 +20,70 @@ import {
   readCpuFlags,
   runnableCoretypes,
 } from "@d3pm/backend/cblas";
-import {
-  benchArgs,
-  BenchArgsError,
-  type BenchUsage,
-  intOption,
-} from "../bench/_args.ts";
+import { readCommandLine, UsageError } from "@d3pm/cli";
 
-const USAGE: BenchUsage = {
+const USAGE = {
   command: "deno task test:portable",
   summary:
     `Runs the tests outside webgpu/ (with --doc) under each OpenBLAS kernel set this CPU
 can execute, and prints N passed, N failed over all of them.`,
-  options: [
-    {
-      name: "coretypes",
+  options: {
+    coretypes: {
+      kind: "string",
       value: "LIST",
-      help: "kernel sets to run (default: every one this CPU can execute)",
       default: "",
+      help: "kernel sets to run (default: every one this CPU can execute)",
     },
-    {
-      name: "limit",
-      value: "N",
-      help:
-        "at most N kernel sets: the newest N-1 and the oldest (default all)",
-      default: "0",
+    limit: {
+      kind: "integer",
+      min: 0,
+      default: 0,
+      help: "at most N kernel sets: the newest N-1 and the oldest (0: all)",
     },
-    {
-      name: "skip-native",
-      value: "yes|no",
-      help: "leave out the kernel set the backend picks itself (default no)",
+    skipNative: {
+      kind: "choice",
+      choices: ["yes", "no"],
       default: "no",
+      help: "leave out the kernel set the backend picks itself",
     },
-  ],
-};
+  },
+} as const;
 
 const flags = Deno.build.arch === "x86_64" ? readCpuFlags() : undefined;
 const runnable = flags === undefined ? [] : runnableCoretypes(flags);
-const args = benchArgs(Deno.args, USAGE, (a) => {
-  const chosen = a.coretypes === "" ? runnable : a.coretypes.split(",");
-  for (const c of chosen) {
-    if (!runnable.includes(c)) {
-      throw new BenchArgsError(
-        `--coretypes: this CPU cannot run ${c}; it runs ${
-          runnable.join(", ") || "none (not x86-64)"
-        }`,
-      );
+const { values } = readCommandLine(Deno.args, USAGE, {
+  usageExit: 2,
+  check: ({ values }) => {
+    for (const c of chosenOf(values.coretypes)) {
+      if (!runnable.includes(c)) {
+        throw new UsageError(
+          `Option --coretypes: this CPU cannot run ${c}; it runs ${
+            runnable.join(", ") || "none (not x86-64)"
+          }`,
+        );
+      }
     }
-  }
-  if (a["skip-native"] !== "yes" && a["skip-native"] !== "no") {
-    throw new BenchArgsError(
-      `--skip-native takes yes or no, got ${a["skip-native"]}`,
-    );
-  }
-  const native = flags === undefined ? undefined : coretypeForFlags(flags);
-  const kept = a["skip-native"] === "yes"
-    ? chosen.filter((c) => c.toUpperCase() !== native)
-    : chosen;
-  const limit = intOption(a, "limit", 0);
-  return limit === 0 || kept.length <= limit
-    ? kept
-    : [...kept.slice(0, limit - 1), kept.at(-1)!];
+  },
 });
+const args = kernelSets(values);
+
+/** The kernel sets of `--coretypes` (all this CPU runs when empty). */
+function chosenOf(coretypes: string): string[] {
+  return coretypes === "" ? runnable : coretypes.split(",");
+}
+
+/** The kernel sets to run: chosen, without the native one if asked, at most `limit`. */
+function kernelSets(
+  v: { coretypes: string; limit: number; skipNative: "yes" | "no" },
+): string[] {
+  const native = flags === undefined ? undefined : coretypeForFlags(flags);
+  const kept = v.skipNative === "yes"
+    ? chosenOf(v.coretypes).filter((c) => c.toUpperCase() !== native)
+    : chosenOf(v.coretypes);
+  return v.limit === 0 || kept.length <= v.limit
+    ? kept
+    : [...kept.slice(0, v.limit - 1), kept.at(-1)!];
+}
 
 if (args.length === 0) {
   console.log(

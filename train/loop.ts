@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  pathExists,
   type Prng,
   prng as seeded,
   restorePrng,
@@ -27,6 +28,7 @@ import {
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
+import { configDifferences } from "./config_diff.ts";
 import type { MetricsLog } from "./metrics.ts";
 import { Progress } from "./progress.ts";
 
@@ -481,18 +483,22 @@ async function drive(
   let checkpointed = false;
 
   if (
-    options.resume && options.checkpoint && (await exists(options.checkpoint))
+    options.resume && options.checkpoint &&
+    (await pathExists(options.checkpoint))
   ) {
     const ck = await loadCheckpoint(options.checkpoint);
     if (options.config !== undefined) {
-      const diff = configDiff(
-        ck.state.config,
-        options.config,
-        options.configDefaults ?? {},
-      );
+      const [diff] = configDifferences(ck.state.config, options.config, {
+        defaults: options.configDefaults,
+      });
       if (diff) {
+        const change = `${JSON.stringify(diff.saved)} → ${
+          JSON.stringify(diff.now)
+        }`;
         throw new TrainError(
-          `Cannot resume from ${options.checkpoint}: it was trained with a different configuration (${diff})`,
+          `Cannot resume from ${options.checkpoint}: it was trained with a different configuration (${
+            diff.key ? `${diff.key}: ${change}` : change
+          })`,
         );
       }
     }
@@ -598,40 +604,4 @@ function assign(
       );
     }
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
-/**
- * The first difference between two JSON configs, as `key: saved → now`, or
- * "". A key the saved config lacks reads as its value in `defaults`.
- */
-function configDiff(
-  saved: unknown,
-  now: unknown,
-  defaults: Readonly<Record<string, unknown>>,
-): string {
-  const a = typeof saved === "object" && saved !== null && !Array.isArray(saved)
-    ? { ...defaults, ...saved }
-    : (saved ?? {}) as Record<string, unknown>;
-  const b = (now ?? {}) as Record<string, unknown>;
-  if (typeof a !== "object" || typeof b !== "object") {
-    return JSON.stringify(saved) === JSON.stringify(now)
-      ? ""
-      : `${JSON.stringify(saved)} → ${JSON.stringify(now)}`;
-  }
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
-    if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
-      return `${k}: ${JSON.stringify(a[k])} → ${JSON.stringify(b[k])}`;
-    }
-  }
-  return "";
 }

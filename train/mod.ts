@@ -33,3 +33,4 @@ export * from "./metrics.ts";
 export * from "./progress.ts";
 export * from "./checkpoint.ts";
 export * from "./loop.ts";
+export * from "./config_diff.ts";

@@ -1,11 +1,15 @@
-// Which engine trains the models: tfjs on the chosen backend, or the fused
-// WebGPU engine — and training a contestant on the latter.
+/**
+ * Which engine trains and evaluates the models: tfjs on the chosen backend,
+ * or the fused WebGPU engine — training a model on the latter, and placing a
+ * trained model where evaluation and generation run.
+ *
+ * @module
+ */
 import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
-import type { ExperimentConfig } from "./config.ts";
-import { ConfigError } from "./config.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
 
 /** The engine a run trains on. */
 export type Engine =
@@ -15,6 +19,20 @@ export type Engine =
 /**
  * Resolve `config.engine`: `webgpu` insists on the fused engine (a software
  * adapter too), `auto` takes it only on a real GPU adapter.
+ *
+ * @param config The engine asked for, and the D3PM's objective (the fused
+ *   engine trains `mdlm` only).
+ * @returns The engine and why (a WebGPU engine's device is the caller's to
+ *   destroy).
+ * @throws {ConfigError} When `webgpu` is asked for and no adapter answers.
+ *
+ * @example
+ * ```ts
+ * import { chooseEngine } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const engine = await chooseEngine({ engine: "tfjs", diffusionLoss: "mdlm" });
+ * assertEquals(engine, { kind: "tfjs", reason: "tfjs (--engine tfjs)" });
+ * ```
  */
 export async function chooseEngine(
   config: Pick<ExperimentConfig, "engine" | "diffusionLoss">,
@@ -65,20 +83,28 @@ export async function chooseEngine(
 
 /** Options of {@linkcode trainOnEngine}: the model and what `trainEngine` needs besides the engine. */
 export interface EngineRun {
+  /** The device the engine runs on. */
   device: GPUDevice;
+  /** The model's configuration. */
   model: ModelConfig;
+  /** Seed of its initial weights (the same as the tfjs model's). */
   seed: number;
   /** Positions per row of the engine's fixed step (AR: block − 1). */
   length: number;
   /** The mask id left out of the softmax (MDLM), if any. */
   excludeToken?: number;
+  /** The loop's options. */
   options: Omit<Parameters<typeof trainEngine>[0], "engine" | "ema">;
+  /** The run's configuration (batch, optimiser, EMA). */
   config: ExperimentConfig;
 }
 
 /**
  * Train one model on the fused engine and hand back its weights for
  * evaluation (the EMA when there is one).
+ *
+ * @param run The device, model, step shape and loop options.
+ * @returns The loop's figures and the weights.
  */
 export async function trainOnEngine(
   run: EngineRun,
@@ -120,6 +146,10 @@ export type EvalModel = Transformer | WebGpuTransformer;
  * The model to evaluate: `model` itself on tfjs, else a WebGPU engine with
  * its weights on the run's device (dispose it when done; the tfjs model
  * stays the caller's).
+ *
+ * @param model The trained tfjs model.
+ * @param engine Where evaluation runs.
+ * @returns The model to evaluate.
  */
 export async function evaluationModel(
   model: Transformer,
@@ -133,15 +163,66 @@ export async function evaluationModel(
       data: (await v.data()) as Float32Array,
     });
   }
+  // Evaluation only: no gradients, AdamW moments or training plan.
   return await WebGpuTransformer.create(model.config, {
-    batchSize: 1,
-    length: 2,
+    evaluationOnly: true,
     weights,
     device: engine.device,
   });
 }
 
-/** Dispose what {@linkcode evaluationModel} made (never the tfjs model). */
+/**
+ * Dispose what {@linkcode evaluationModel} made (never the tfjs model).
+ *
+ * @param model What it returned.
+ */
 export function releaseEvaluationModel(model: EvalModel): void {
   if (model instanceof WebGpuTransformer) model.dispose();
+}
+
+/** A trained model placed where generation runs, with what releases it all. */
+export interface PlacedModel {
+  /** The model to generate with. */
+  model: EvalModel;
+  /** Which engine, and why. */
+  engine: string;
+  /** Release the placed model, the tfjs model and the engine's device. */
+  dispose(): void;
+}
+
+/**
+ * Place a trained model on an engine for generation: `tfjs` (the model
+ * itself), `webgpu` (the fused engine, a software adapter too) or `auto`
+ * (the fused engine on a real GPU). The placed model owns `model`.
+ *
+ * @param model The trained tfjs model.
+ * @param choice The engine.
+ * @returns The placed model.
+ *
+ * @example
+ * ```ts
+ * import { placeModel } from "@d3pm/experiment";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8 }), { seed: 0 });
+ * const placed = await placeModel(model, "tfjs");
+ * assertEquals(placed.model, model);
+ * placed.dispose();
+ * ```
+ */
+export async function placeModel(
+  model: Transformer,
+  choice: "tfjs" | "webgpu" | "auto",
+): Promise<PlacedModel> {
+  const engine = await chooseEngine({ engine: choice, diffusionLoss: "mdlm" });
+  const placed = await evaluationModel(model, engine);
+  return {
+    model: placed,
+    engine: engine.reason,
+    dispose() {
+      releaseEvaluationModel(placed);
+      model.dispose();
+      if (engine.kind === "webgpu") engine.device.destroy();
+    },
+  };
 }

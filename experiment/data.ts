@@ -1,6 +1,11 @@
-// The data side of a run: corpus sources, the tokenizer (trained, cached or
-// the run's own), tokenized and packed splits, and the facts the report
-// quotes. Nothing here writes into the run folder.
+/**
+ * The data side of a run: corpus sources, the tokenizer (trained, cached or
+ * the run's own), tokenized and packed splits, and the facts the report
+ * quotes. Nothing here writes into the run folder.
+ *
+ * @module
+ */
+import { pathExists } from "@d3pm/core";
 import {
   type Blocks,
   type CorpusSource,
@@ -22,26 +27,35 @@ import {
   type Tokenizer,
   trainBpe,
 } from "@d3pm/tokenizer";
-import { ConfigError, type ExperimentConfig } from "./config.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
 import type { RunFolder } from "./run_folder.ts";
 import type { DataFacts } from "./results.ts";
 
 /** The special ids a run needs. */
 export interface Specials {
+  /** Begin of a document. */
   bos: number;
+  /** End of a document. */
   eos: number;
+  /** Padding. */
   pad: number;
+  /** The mask of the masked models. */
   mask: number;
 }
 
 /** Everything a run trains and evaluates on. */
 export interface RunData {
+  /** The tokenizer. */
   tokenizer: Tokenizer;
+  /** Its special ids. */
   specials: Specials;
+  /** The train split, packed. */
   train: Blocks;
   /** The first `validBlocks` blocks of the valid split. */
   valid: Blocks;
+  /** The first `evalBlocks` blocks of the test split (all for 0). */
   test: Blocks;
+  /** What the report says of the corpus. */
   facts: DataFacts;
   /** SHA-256 of the train split's file (a cache key). */
   trainSha256: string;
@@ -61,6 +75,23 @@ async function source(
 /**
  * Read, tokenize and pack the data of `config`; validates everything (the
  * data folder, the tokenizer, the block length) before any run file exists.
+ *
+ * @param config The run's configuration.
+ * @param folder The run folder (a resumed run's BPE is read from it).
+ * @param log Where progress lines go.
+ * @returns The run's data.
+ * @throws {ConfigError} For a tokenizer without the special ids a run needs.
+ *
+ * @example The embedded WikiText-2 in bytes
+ * ```ts
+ * import { prepareData, resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const config = resolveConfig({ preset: "micro", evalBlocks: 4 });
+ * const data = await prepareData(config, new RunFolder("runs/none"), () => {});
+ * assertEquals(data.test.count, 4);
+ * assertEquals(data.test.length, config.blockLength);
+ * assertEquals(data.specials.mask, 259); // the byte tokenizer's
+ * ```
  */
 export async function prepareData(
   config: ExperimentConfig,
@@ -130,7 +161,7 @@ export async function prepareData(
       if (config.tokenizer !== "bpe" || !(tokenizer instanceof BpeTokenizer)) {
         return;
       }
-      if (await exists(f.tokenizerPath)) return;
+      if (await pathExists(f.tokenizerPath)) return;
       await saveBpeTokenizer(tokenizer, f.tokenizerPath);
     },
   };
@@ -141,6 +172,12 @@ export async function prepareData(
  * in corpus order (each wrapped in BOS/EOS), the last one cut so that the
  * total is `tokens`, packed into blocks of the run's length (a partial last
  * block is dropped). The data-constrained study's budget of unique tokens.
+ *
+ * @param config The run's configuration (data folder, block length).
+ * @param data The run's data (its tokenizer and specials).
+ * @param tokens How many tokens.
+ * @returns The blocks and how many articles they hold.
+ * @throws {ConfigError} When the train split is shorter than `tokens`.
  */
 export async function trainPrefix(
   config: ExperimentConfig,
@@ -197,18 +234,22 @@ function first(blocks: Blocks, n: number): Blocks {
     : blocks;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The tokenizer of a finished or resumed run: the byte or GPT-2 tokenizer,
  * or the BPE saved in its folder.
+ *
+ * @param config The run's configuration.
+ * @param folder The run folder.
+ * @returns The tokenizer.
+ * @throws {ConfigError} When the saved BPE's size is not the configured one.
+ *
+ * @example
+ * ```ts
+ * import { openTokenizer, resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const tok = await openTokenizer(resolveConfig({ preset: "micro" }), new RunFolder("runs/none"));
+ * assertEquals(tok.vocabSize, 260); // bytes and 4 special ids
+ * ```
  */
 export async function openTokenizer(
   config: ExperimentConfig,
@@ -233,7 +274,7 @@ async function loadTokenizer(
 ): Promise<Tokenizer> {
   if (
     config.tokenizer !== "bpe" ||
-    (config.resume && await exists(folder.tokenizerPath))
+    (config.resume && await pathExists(folder.tokenizerPath))
   ) {
     // A resumed run keeps its own tokenizer: the models were trained on it.
     return await openTokenizer(config, folder);
@@ -241,7 +282,7 @@ async function loadTokenizer(
   const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${
     train.sha256.slice(0, 16)
   }.json`;
-  if (await exists(cached)) {
+  if (await pathExists(cached)) {
     try {
       const tok = await loadBpeTokenizer(cached);
       if (tok.vocabSize === config.vocabSize) {

@@ -5,7 +5,7 @@
  * @module
  */
 import type { LikelihoodFigures, SpeedFigures } from "@d3pm/eval";
-import type { ExperimentConfig } from "./config.ts";
+import type { ExperimentConfig } from "./options.ts";
 
 /** Training figures of one model, over every session of a resumed run. */
 export interface TrainingFigures {
@@ -37,8 +37,10 @@ export interface SpeedQuality {
   entropy: number;
 }
 
-/** What every model's result holds. */
+/** What every model's result holds, whichever contestant made it. */
 export interface ResultBase {
+  /** The contestant (its registered kind: `ar`, `d3pm`, `mlm`, …). */
+  model: string;
   /** Seed. */
   seed: number;
   /** Parameters. */
@@ -49,6 +51,8 @@ export interface ResultBase {
   test: LikelihoodFigures;
   /** Generation at the reported setting (D3PM: its largest step count). */
   generation: SpeedQuality;
+  /** Infilling, for a contestant that fills blanks. */
+  infill?: InfillFigures;
 }
 
 /** The autoregressive model's figures. */
@@ -110,8 +114,13 @@ export interface MlmResult extends ResultBase {
   infill: InfillFigures;
 }
 
-/** Figures of one model and seed. */
-export type ModelResult = ArResult | D3pmResult | MlmResult;
+/**
+ * Figures of one model and seed: the fields every contestant reports, and
+ * its own besides ({@linkcode ArResult}, {@linkcode D3pmResult},
+ * {@linkcode MlmResult}, or a registered contestant's); narrow on `model`
+ * with a type guard.
+ */
+export type ModelResult = ResultBase;
 
 /** Corpus facts for the report. */
 export interface DataFacts {

@@ -1,9 +1,9 @@
 /**
- * The whole comparison, as a function: data → train each contestant (AR,
- * D3PM, with `--models` an MLM) on a matched token budget → evaluate → a run
- * folder with `config.json`, `metrics.jsonl`, models, `samples.txt`,
+ * The whole comparison, as a function: data → train each contestant of
+ * `--models` (from the registry) on a matched token budget → evaluate → a
+ * run folder with `config.json`, `metrics.jsonl`, models, `samples.txt`,
  * `results.json`, `report.md` and SVG plots. The pieces: `RunFolder`,
- * `prepareData`, one contestant per model, `writeReport`.
+ * `prepareData`, the contestants, `writeReport`.
  *
  * @module
  */
@@ -11,27 +11,23 @@ import { initBackend } from "@d3pm/backend";
 import { prng, writeFileAtomic } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import type { Transformer } from "@d3pm/transformer";
-import { type ExperimentConfig, modelList } from "./config.ts";
-import { prepareData, type RunData } from "./_data.ts";
-import {
-  contestantOf,
-  type EvalContext,
-  parameterTotal,
-  trainContestant,
-} from "./_contestants.ts";
+import { modelList } from "./config.ts";
+import type { ExperimentConfig } from "./options.ts";
+import { prepareData, type RunData } from "./data.ts";
+import type { EvalContext } from "./evaluation.ts";
+import { contestantOf } from "./registry.ts";
+import { enter, parameterTotal, trainContestant } from "./train.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
-import { type Judge, openJudge, selfJudge } from "./_judge.ts";
+import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
   chooseEngine,
   type Engine,
   type EvalModel,
   evaluationModel,
   releaseEvaluationModel,
-} from "./_engine.ts";
+} from "./engine.ts";
 import { formatSamples, sampleLabel, writeReport } from "./report.ts";
-
-export type * from "./results.ts";
 
 /** Options of {@linkcode runExperiment}. */
 export interface RunOptions {
@@ -53,7 +49,7 @@ export interface RunOptions {
  *
  * @example A few seconds' run of the micro preset, cut down further
  * ```ts
- * import { resolveConfig, runExperiment } from "@d3pm/examples/experiment";
+ * import { resolveConfig, runExperiment } from "@d3pm/experiment";
  * import { assert, assertEquals } from "@std/assert";
  * const out = await Deno.makeTempDir();
  * const config = resolveConfig({
@@ -142,37 +138,40 @@ interface SeedContext {
 /** Train the models of one seed, evaluate them, append their samples. */
 async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
   const { config, data, folder } = run;
-  const contestants = modelList(config).map((k) =>
-    contestantOf(k, config, data)
+  const entrants = modelList(config).map((k) =>
+    enter(contestantOf(k), { config, data })
   );
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
     [];
   const evals: EvalModel[] = [];
   try {
-    for (const c of contestants) {
-      trained.push(await trainContestant(c, seed, { ...run, metrics }));
+    for (const e of entrants) {
+      trained.push(await trainContestant(e, seed, { ...run, metrics }));
     }
     run.log(`seed ${seed}: evaluating`);
     const ctx: EvalContext = {
       config,
       data,
       rng: prng(10_000 + seed),
-      judge: run.judge?.score ?? selfJudge(contestants, trained),
+      judge: run.judge?.score ?? selfJudge(entrants, trained),
     };
     const results: ModelResult[] = [];
     const shown: string[] = [];
-    for (const [i, c] of contestants.entries()) {
-      const { model, training } = trained[i];
+    for (const [i, e] of entrants.entries()) {
       // On the fused engine's runs, evaluation and generation run there too.
-      evals.push(await evaluationModel(model, run.engine));
-      const { result, samples } = await c.evaluate(evals[i], ctx);
-      const full = {
+      evals.push(await evaluationModel(trained[i].model, run.engine));
+      const { result, samples } = await e.contestant.evaluate(
+        e.process,
+        evals[i],
+        ctx,
+      );
+      const full: ModelResult = {
         ...result,
         seed,
-        parameters: parameterTotal(model),
-        training,
-      } as ModelResult;
+        parameters: parameterTotal(trained[i].model),
+        training: trained[i].training,
+      };
       results.push(full);
       shown.push(formatSamples(sampleLabel(full), samples, {
         length: config.blockLength,

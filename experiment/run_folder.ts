@@ -8,30 +8,22 @@
  * <out>/config.json          the resolved configuration (written atomically, once the run starts)
  * <out>/metrics.jsonl        per-step training metrics (append-only)
  * <out>/tokenizer.json       the BPE the run trained (bpe tokenizer only)
- * <out>/seed-<s>/<kind>/     (ar, d3pm, mlm) model.safetensors + config.json, process.json, checkpoint.safetensors
+ * <out>/seed-<s>/<kind>/     (ar, d3pm, mlm, …) model.safetensors + config.json, process.json, checkpoint.safetensors
  * <out>/samples.txt, results.json, report.md, loss.svg, speed_quality.svg
  * ```
  *
  * @module
  */
 import { removeStaleTemps, writeFileAtomic } from "@d3pm/core";
-import {
-  ADDED_KEYS,
-  ConfigError,
-  type ExperimentConfig,
-  kebab,
-  type ModelKind,
-  RESUMABLE_KEYS,
-} from "./config.ts";
-
-export type { ModelKind } from "./config.ts";
+import { configDiff } from "./config.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
 
 /**
  * The paths of one run and its rules.
  *
  * @example A folder holds one run: a second fresh run is refused, a resume is not
  * ```ts
- * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/examples/experiment";
+ * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/experiment";
  * import { assertEquals, assertRejects } from "@std/assert";
  * const out = `${await Deno.makeTempDir()}/run`;
  * const folder = new RunFolder(out);
@@ -41,7 +33,9 @@ export type { ModelKind } from "./config.ts";
  * const release = await folder.start(config); // takes the lock, writes config.json
  * assertEquals(await folder.savedConfig(), config);
  * await assertRejects(() => folder.lock(), ConfigError, "in use by another run");
+ * assertEquals(await folder.writer(), Deno.pid);
  * release();
+ * assertEquals(await folder.writer(), undefined);
  * await assertRejects(() => folder.check(config), ConfigError, "already holds a run");
  * await folder.check({ ...config, resume: true }); // the same configuration may continue
  * await assertRejects(
@@ -88,30 +82,30 @@ export class RunFolder {
    * A model's folder.
    *
    * @param seed The seed.
-   * @param kind `ar`, `d3pm` or `mlm`.
+   * @param kind The contestant (`ar`, `d3pm`, `mlm`, …).
    * @returns Its path.
    */
-  modelDir(seed: number, kind: ModelKind): string {
+  modelDir(seed: number, kind: string): string {
     return `${this.dir}/seed-${seed}/${kind}`;
   }
   /**
    * A model's training checkpoint.
    *
    * @param seed The seed.
-   * @param kind `ar`, `d3pm` or `mlm`.
+   * @param kind The contestant (`ar`, `d3pm`, `mlm`, …).
    * @returns Its path.
    */
-  checkpointPath(seed: number, kind: ModelKind): string {
+  checkpointPath(seed: number, kind: string): string {
     return `${this.modelDir(seed, kind)}/checkpoint.safetensors`;
   }
   /**
    * A model's process description (`process.toJSON()`).
    *
    * @param seed The seed.
-   * @param kind `ar`, `d3pm` or `mlm`.
+   * @param kind The contestant (`ar`, `d3pm`, `mlm`, …).
    * @returns Its path.
    */
-  processPath(seed: number, kind: ModelKind): string {
+  processPath(seed: number, kind: string): string {
     return `${this.modelDir(seed, kind)}/process.json`;
   }
 
@@ -138,7 +132,7 @@ export class RunFolder {
 
   /**
    * Check, before anything is written, that `config` may run here: a resume
-   * needs the same configuration (but for {@linkcode RESUMABLE_KEYS}); a
+   * needs the same configuration (but for the resumable options); a
    * fresh run needs an empty folder, or `force` (the old run is then moved
    * aside by {@linkcode RunFolder.start}).
    *
@@ -253,6 +247,23 @@ export class RunFolder {
       `Cannot lock ${this.dir}: another run keeps taking it`,
     );
   }
+
+  /**
+   * The process writing the run now, if any: the pid in the lock when that
+   * process is alive (a stale lock counts as none).
+   *
+   * @returns The pid, or undefined.
+   */
+  async writer(): Promise<number | undefined> {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(this.lockPath);
+    } catch {
+      return undefined;
+    }
+    const pid = Number(text.trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  }
 }
 
 function alive(pid: number): boolean {
@@ -264,74 +275,4 @@ function alive(pid: number): boolean {
   } catch {
     return Deno.build.os !== "linux"; // without /proc, assume it lives
   }
-}
-
-/**
- * The differences that forbid a resume, as one line, or "" when none.
- * Keys in {@linkcode RESUMABLE_KEYS} are ignored.
- *
- * @param saved The configuration the run started with.
- * @param now The configuration asked for now.
- * @returns One `--key is X but the run used Y` clause per difference,
- * joined by `; `, or the empty string.
- *
- * @example
- * ```ts
- * import { configDiff, resolveConfig } from "@d3pm/examples/experiment";
- * import { assertEquals } from "@std/assert";
- * const saved = resolveConfig({ preset: "micro" });
- * assertEquals(configDiff(saved, { ...saved, out: "elsewhere" }), "");
- * assertEquals(
- *   configDiff(saved, { ...saved, steps: 100, tokenizer: "gpt2" }),
- *   '--tokenizer is "gpt2" but the run used "byte"; --steps is 100 but the run used 800',
- * );
- * ```
- */
-export function configDiff(
-  saved: ExperimentConfig,
-  now: ExperimentConfig,
-): string {
-  const keys = new Set([...Object.keys(saved), ...Object.keys(now)]);
-  const diffs: string[] = [];
-  for (const k of keys) {
-    if (RESUMABLE_KEYS.includes(k as keyof ExperimentConfig)) continue;
-    const a = k in saved
-      ? (saved as unknown as Record<string, unknown>)[k]
-      : (ADDED_KEYS as Record<string, unknown>)[k];
-    const b = (now as unknown as Record<string, unknown>)[k];
-    if (JSON.stringify(a) !== JSON.stringify(b)) {
-      diffs.push(
-        `--${kebab(k)} is ${JSON.stringify(b)} but the run used ${
-          JSON.stringify(a)
-        }`,
-      );
-    }
-  }
-  return diffs.join("; ");
-}
-
-/**
- * The configuration as it enters checkpoints: without the keys that may
- * change on resume, so a checkpoint only matches the training it belongs to.
- *
- * @param config The resolved configuration.
- * @returns A copy without {@linkcode RESUMABLE_KEYS}.
- *
- * @example
- * ```ts
- * import { resolveConfig, trainingFingerprint } from "@d3pm/examples/experiment";
- * import { assertEquals } from "@std/assert";
- * const first = resolveConfig({ preset: "micro", out: "runs/a" });
- * const resumed = resolveConfig({ preset: "micro", out: "runs/b", resume: true });
- * assertEquals(trainingFingerprint(first), trainingFingerprint(resumed));
- * assertEquals("out" in trainingFingerprint(first), false);
- * assertEquals(trainingFingerprint(first).steps, 800);
- * ```
- */
-export function trainingFingerprint(
-  config: ExperimentConfig,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...config };
-  for (const k of RESUMABLE_KEYS) delete out[k];
-  return out;
 }

@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "@std/assert";
-import { ABLATION_BASELINE, grid } from "./ablate.ts";
-import { PRESETS, resolveConfig } from "./config.ts";
+import { ABLATION_BASELINE, grid } from "./ablation.ts";
+import { resolveConfig } from "../config.ts";
+import { PRESETS } from "../presets.ts";
 
 Deno.test("ablate: the baseline is pinned, whatever the tiny preset says now", () => {
   const base = resolveConfig({ preset: "tiny", ...ABLATION_BASELINE });

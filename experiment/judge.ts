@@ -1,7 +1,11 @@
-// The judge of generative perplexity: a causal model that is not under
-// test. By default an AR model of the run's shape, trained separately (its
-// own seed, longer) and cached per data, tokenizer and block length, so
-// every run on the same data is judged by the same model.
+/**
+ * The judge of generative perplexity: a causal model that is not under
+ * test. By default an AR model of the run's shape, trained separately (its
+ * own seed, longer) and cached per data, tokenizer and block length, so
+ * every run on the same data is judged by the same model.
+ *
+ * @module
+ */
 import { autoregressive } from "@d3pm/autoregressive";
 import { type NllEstimate, sha256Hex, type TokenBatch } from "@d3pm/core";
 import { overBlocks } from "@d3pm/eval";
@@ -12,15 +16,12 @@ import {
   saveModel,
   Transformer,
 } from "@d3pm/transformer";
-import { ConfigError, type ExperimentConfig } from "./config.ts";
-import type { RunData } from "./_data.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
+import type { RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
-import {
-  type AnyContestant,
-  type EvalContext,
-  modelConfig,
-  peakLr,
-} from "./_contestants.ts";
+import { AR } from "./contestants/ar.ts";
+import type { EvalContext } from "./evaluation.ts";
+import type { Entrant } from "./train.ts";
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {
@@ -37,6 +38,12 @@ const JUDGE_SEED = 7919;
 /**
  * The judge named by `config.judge`; `self` returns undefined (the run's AR
  * model judges, once trained). Validated before the run writes anything.
+ *
+ * @param config The run's configuration.
+ * @param data The run's data (the auto judge trains on its train split).
+ * @param log Where progress lines go.
+ * @returns The judge (dispose it when done), or undefined for `self`.
+ * @throws {ConfigError} When the folder of `--judge` holds no usable run.
  */
 export async function openJudge(
   config: ExperimentConfig,
@@ -55,13 +62,13 @@ export async function openJudge(
     dispose: () => model.dispose(),
   });
   if (config.judge !== "auto") return judged(...await otherRun(config, data));
-  const shape = modelConfig(config, data.tokenizer.vocabSize, "ar");
+  const shape = AR.modelConfig(config, data.tokenizer.vocabSize);
   const key = sha256Hex(JSON.stringify({
     tokenizer: data.tokenizer.id,
     train: data.trainSha256,
     shape,
     steps: config.judgeSteps,
-    lr: peakLr(config, "ar"),
+    lr: AR.peakLr(config),
     batchSize: config.batchSize,
   })).slice(0, 16);
   const dir = `.cache/judges/${key}`;
@@ -103,7 +110,7 @@ async function trainJudge(
     batchSize: c.batchSize,
     steps: c.judgeSteps,
     lr: warmupCosine({
-      peak: peakLr(c, "ar"),
+      peak: AR.peakLr(c),
       warmup: c.warmup,
       total: c.judgeSteps,
     }),
@@ -164,15 +171,20 @@ async function otherRun(
   }
 }
 
-/** `--judge self`: the seed's own AR model scores the samples (config validation ensures it is trained). */
+/**
+ * `--judge self`: the seed's own AR model scores the samples (config
+ * validation ensures it is trained).
+ *
+ * @param entrants The seed's contestants.
+ * @param trained Their trained models, in the same order.
+ * @returns The scorer.
+ */
 export function selfJudge(
-  contestants: AnyContestant[],
-  trained: { model: Transformer }[],
+  entrants: readonly Entrant[],
+  trained: readonly { model: Transformer }[],
 ): EvalContext["judge"] {
-  const i = contestants.findIndex((c) => c.kind === "ar");
-  const ar = contestants[i];
-  if (ar?.kind !== "ar") {
-    throw new Error("--judge self needs the AR model in --models");
-  }
-  return (x0) => ar.process.score(trained[i].model, x0);
+  const i = entrants.findIndex((e) => e.contestant.kind === AR.kind);
+  if (i < 0) throw new Error("--judge self needs the AR model in --models");
+  const ar = entrants[i].process as ReturnType<typeof AR.restore>;
+  return (x0) => ar.score(trained[i].model, x0);
 }

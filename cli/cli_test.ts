@@ -1,0 +1,129 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+import { parseCommandLine, UsageError, usageText } from "./mod.ts";
+
+const TABLE = {
+  steps: { kind: "integer", min: 1, default: 10, help: "steps" },
+  shift: { kind: "number", help: "any number" },
+  alibi: { kind: "number", min: 0, note: "0: none", help: "slope" },
+  text: { kind: "string", help: "the text" },
+  resume: { kind: "boolean", default: false, help: "continue" },
+  matmul: { kind: "boolean", default: true, help: "time matmuls" },
+  keep: {
+    kind: "choice",
+    choices: ["last", "best"],
+    default: "last",
+    help: "",
+  },
+} as const;
+
+function parsed(argv: string[], positionals = false) {
+  const line = parseCommandLine(argv, TABLE, { positionals });
+  if (line.help) throw new Error("parsed as help");
+  return line;
+}
+
+function refused(argv: string[], message: string): void {
+  assertThrows(() => parseCommandLine(argv, TABLE), UsageError, message);
+}
+
+Deno.test("parseCommandLine() reads booleans bare, with a word, and negated", () => {
+  assertEquals(parsed(["--resume"]).values.resume, true);
+  assertEquals(parsed(["--resume", "false", "--steps", "3"]).given, {
+    resume: false,
+    steps: 3,
+  });
+  assertEquals(parsed(["--resume", "--steps", "3"]).given, {
+    resume: true,
+    steps: 3,
+  });
+  assertEquals(parsed(["--no-matmul"]).values.matmul, false);
+  assertEquals(parsed(["--resume=0"]).values.resume, false);
+});
+
+Deno.test("parseCommandLine() keeps values that start with a dash, and takes the last of repeats", () => {
+  assertEquals(parsed(["--shift", "-1.5"]).given, { shift: -1.5 });
+  assertEquals(parsed(["--shift=-2"]).given, { shift: -2 });
+  assertEquals(parsed(["--text", "-x y"]).given, { text: "-x y" });
+  assertEquals(parsed(["--steps", "3", "--steps", "4"]).given, { steps: 4 });
+  // Absent options: their defaults, or undefined.
+  assertEquals(parsed([]).values, {
+    steps: 10,
+    shift: undefined,
+    alibi: undefined,
+    text: undefined,
+    resume: false,
+    matmul: true,
+    keep: "last",
+  });
+});
+
+Deno.test("parseCommandLine() names the option, what it accepts and what it got", () => {
+  refused(
+    ["--alibi", "-1"],
+    "Option --alibi must be a number ≥ 0 (0: none), got -1",
+  );
+  refused(
+    ["--steps", "-5"],
+    "Option --steps must be a positive integer, got -5",
+  );
+  refused(
+    ["--steps", "2.5"],
+    "Option --steps must be a positive integer, got 2.5",
+  );
+  refused(
+    ["--steps", "many"],
+    'Option --steps must be a positive integer, got "many"',
+  );
+  refused(["--steps"], "Option --steps needs a value: a positive integer");
+  refused(["--steps", "--resume"], "Option --steps needs a value");
+  refused(
+    ["--keep", "first"],
+    'Option --keep must be one of last, best, got "first"',
+  );
+  refused(
+    ["--resume=maybe"],
+    'Option --resume must be true or false, got "maybe"',
+  );
+  refused(
+    ["--bogus=1"],
+    "Unknown option --bogus: accepted options are --steps, --shift, --alibi, --text, --resume, --matmul, --keep, --help",
+  );
+  refused(["--no-steps"], "Unknown option --no-steps");
+  refused(
+    ["stray"],
+    'Unexpected argument "stray": options look like --key value',
+  );
+});
+
+Deno.test("parseCommandLine() gives other arguments back when asked to, and -h wins", () => {
+  assertEquals(parsed(["epochs", "--steps", "2"], true).positionals, [
+    "epochs",
+  ]);
+  assertEquals(parseCommandLine(["--steps", "x", "-h"], TABLE).help, true);
+});
+
+Deno.test("parseCommandLine() refuses a missing required option by name", () => {
+  const table = {
+    text: { kind: "string", required: true, help: "the text with blanks" },
+  } as const;
+  assertThrows(
+    () => parseCommandLine([], table),
+    UsageError,
+    "Option --text is required: the text with blanks",
+  );
+});
+
+Deno.test("usageText() lists every option with its placeholder and default, and the shown defaults", () => {
+  const text = usageText({
+    command: "deno task x",
+    summary: "Does x.",
+    options: TABLE,
+    defaults: { steps: 800 },
+    epilogue: "Examples:\n  deno task x --steps 3",
+  });
+  assertStringIncludes(text, "  --steps N");
+  assertStringIncludes(text, "steps (default 800)");
+  assertStringIncludes(text, "--keep last|best");
+  assertStringIncludes(text, "--resume  ");
+  assertStringIncludes(text, "\nExamples:\n  deno task x --steps 3\n");
+});

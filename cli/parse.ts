@@ -1,0 +1,166 @@
+/**
+ * The command line of every script: `--key value`, `--key=value`, bare
+ * boolean flags (`--resume`, `--resume false`, `--no-matmul`), negative
+ * numbers as values (`--alibi -1` reaches validation, which names the
+ * option), `-h`/`--help`, and one-line errors for anything else.
+ *
+ * @module
+ */
+import { parseArgs } from "@std/cli";
+import {
+  convertOption,
+  flagOf,
+  type OptionTable,
+  type OptionValues,
+  UsageError,
+} from "./options.ts";
+
+/** Options of {@linkcode parseCommandLine}. */
+export interface ParseOptions {
+  /** Accept arguments that are not options (default false: one is an error). */
+  positionals?: boolean;
+}
+
+/** A parsed command line. */
+export type CommandLine<T extends OptionTable> = {
+  /** `-h` or `--help` was given: nothing else is read. */
+  help: true;
+} | {
+  /** Not asked for help. */
+  help: false;
+  /** Every option: as given, else its default (else undefined). */
+  values: OptionValues<T>;
+  /** Only the options given on the command line. */
+  given: Partial<OptionValues<T>>;
+  /** Arguments that are not options (empty unless accepted). */
+  positionals: string[];
+};
+
+/**
+ * Parse `argv` against a table of options, converting and checking every
+ * value ({@linkcode convertOption}).
+ *
+ * @param argv The arguments (`Deno.args`).
+ * @param table The accepted options.
+ * @param options Whether other arguments are accepted.
+ * @returns Help, or the values.
+ * @throws {UsageError} On an unknown option, a stray argument or a bad value.
+ *
+ * @example
+ * ```ts
+ * import { parseCommandLine, UsageError } from "@d3pm/cli";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const table = {
+ *   steps: { kind: "integer", min: 1, default: 10, help: "steps" },
+ *   alibi: { kind: "number", help: "slope" },
+ *   resume: { kind: "boolean", default: false, help: "continue" },
+ * } as const;
+ * const line = parseCommandLine(["--alibi", "-1", "--resume"], table);
+ * assertEquals(line.help, false);
+ * if (!line.help) {
+ *   assertEquals(line.values, { steps: 10, alibi: -1, resume: true });
+ *   assertEquals(line.given, { alibi: -1, resume: true });
+ * }
+ * assertEquals(parseCommandLine(["-h"], table).help, true);
+ * assertThrows(() => parseCommandLine(["--stepz", "3"], table), UsageError, "Unknown option --stepz: accepted options are --steps, --alibi, --resume, --help");
+ * assertThrows(() => parseCommandLine(["stray"], table), UsageError, 'Unexpected argument "stray"');
+ * ```
+ */
+export function parseCommandLine<const T extends OptionTable>(
+  argv: readonly string[],
+  table: T,
+  options: ParseOptions = {},
+): CommandLine<T> {
+  const byFlag = new Map(Object.keys(table).map((k) => [flagOf(k), k]));
+  const tokens = normalize(argv, table, byFlag);
+  let unknown: string | undefined;
+  const args = parseArgs(tokens, {
+    string: [...byFlag.keys()],
+    boolean: ["help"],
+    alias: { h: "help" },
+    unknown: (arg: string) => {
+      if (arg.startsWith("-") || !options.positionals) unknown ??= arg;
+      return !arg.startsWith("-");
+    },
+  });
+  if (args.help) return { help: true };
+  if (unknown !== undefined) {
+    const accepted = [...byFlag.keys(), "help"].map((f) => `--${f}`).join(", ");
+    throw new UsageError(
+      unknown.startsWith("-")
+        ? `Unknown option ${
+          unknown.split("=")[0]
+        }: accepted options are ${accepted}`
+        : `Unexpected argument ${
+          JSON.stringify(unknown)
+        }: options look like --key value (see --help)`,
+    );
+  }
+  const values: Record<string, unknown> = {};
+  const given: Record<string, unknown> = {};
+  for (const [flag, key] of byFlag) {
+    const raw = args[flag] as string | string[] | undefined;
+    const spec = table[key];
+    if (raw !== undefined) {
+      given[key] = convertOption(
+        key,
+        spec,
+        Array.isArray(raw) ? raw.at(-1) : raw,
+      );
+      values[key] = given[key];
+    } else if (spec.required) {
+      throw new UsageError(`Option --${flag} is required: ${spec.help}`);
+    } else values[key] = spec.default;
+  }
+  return {
+    help: false,
+    values: values as OptionValues<T>,
+    given: given as Partial<OptionValues<T>>,
+    positionals: args._.map(String),
+  };
+}
+
+/**
+ * Rewrite the arguments so that every known option carries its value after
+ * `=`: a boolean takes a following true/false/1/0 or stands alone (`--no-x`
+ * is `--x=false`); any other option takes the next argument unless that is
+ * itself an option, so `--alibi -1` and `--text "-x"` keep their values.
+ */
+function normalize(
+  argv: readonly string[],
+  table: OptionTable,
+  byFlag: ReadonlyMap<string, string>,
+): string[] {
+  const isOption = (a: string) => {
+    if (a === "-h" || a === "--help") return true;
+    const name = a.replace(/^--/, "").split("=")[0];
+    return a.startsWith("--") &&
+      (byFlag.has(name) ||
+        (name.startsWith("no-") && byFlag.has(name.slice(3))));
+  };
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--" || !a.startsWith("--") || a.includes("=")) {
+      out.push(a);
+      continue;
+    }
+    const name = a.slice(2);
+    const key = byFlag.get(name);
+    const next = argv[i + 1];
+    if (key === undefined) {
+      const negated = byFlag.get(name.slice(3));
+      const negatable = name.startsWith("no-") && negated !== undefined &&
+        table[negated].kind === "boolean";
+      out.push(negatable ? `--${name.slice(3)}=false` : a);
+    } else if (table[key].kind === "boolean") {
+      const word = next !== undefined && /^(true|false|1|0)$/.test(next);
+      out.push(`${a}=${word ? next : "true"}`);
+      if (word) i++;
+    } else if (next !== undefined && !isOption(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(`${a}=`);
+  }
+  return out;
+}

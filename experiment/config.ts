@@ -1,0 +1,210 @@
+/**
+ * Resolving a configuration: a preset with overrides, each value converted
+ * to its option's kind and checked against the option table, then the
+ * rules between options and the contestant list; and what a resume
+ * compares.
+ *
+ * @module
+ */
+import { convertOption, flagOf, keyOf, UsageError } from "@d3pm/cli";
+import { configDifferences } from "@d3pm/train";
+import {
+  ADDED_KEYS,
+  ConfigError,
+  type ExperimentConfig,
+  type OptionKey,
+  OPTIONS,
+  type PresetName,
+  RESUMABLE_KEYS,
+  RULES,
+} from "./options.ts";
+import { PRESETS } from "./presets.ts";
+import { contestants } from "./registry.ts";
+
+/**
+ * A preset with overrides applied, each value converted to its option's
+ * kind and checked (every value, the preset's too), then the rules between
+ * options and the contestant list.
+ *
+ * @param overrides Key → value: camelCase or kebab-case keys, strings from
+ *   the command line or typed values. A key given as undefined is missing.
+ * @returns The resolved configuration.
+ * @throws {ConfigError} For an unknown key, a missing or bad value, or a
+ *   broken rule, naming the option and what it accepts.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(resolveConfig({ preset: "micro", steps: "30" }).steps, 30);
+ * assertEquals(resolveConfig({ "ar-lr": 0.004 }).arLr, 0.004);
+ * assertThrows(() => resolveConfig({ stepz: "3" }), ConfigError, "Unknown option --stepz");
+ * assertThrows(() => resolveConfig({ steps: undefined }), ConfigError, "Option --steps needs a value: a positive integer");
+ * ```
+ */
+export function resolveConfig(
+  overrides: Readonly<Record<string, unknown>> = {},
+): ExperimentConfig {
+  return asConfigError(() => {
+    const name = convertOption(
+      "preset",
+      OPTIONS.preset,
+      "preset" in overrides ? overrides.preset : OPTIONS.preset.default,
+    ) as PresetName;
+    const config: Record<string, unknown> = { ...PRESETS[name] };
+    for (const [rawKey, raw] of Object.entries(overrides)) {
+      const key = keyOf(rawKey);
+      if (!Object.hasOwn(OPTIONS, key)) {
+        throw new ConfigError(
+          `Unknown option --${flagOf(key)}: accepted options are ${
+            Object.keys(OPTIONS).map((k) => `--${flagOf(k)}`).join(", ")
+          }`,
+        );
+      }
+      config[key] = raw;
+    }
+    return checkConfig(config);
+  });
+}
+
+/**
+ * Check a whole configuration: every option in its range, the rules between
+ * options, and the contestants; the model list comes back in training order.
+ *
+ * @param values Every option's value (strings are converted).
+ * @returns The configuration.
+ * @throws {ConfigError} On the first problem.
+ *
+ * @example
+ * ```ts
+ * import { checkConfig, ConfigError, PRESETS } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(checkConfig({ ...PRESETS.micro, models: "d3pm,ar" }).models, "ar,d3pm");
+ * const { steps: _, ...noSteps } = PRESETS.micro;
+ * assertThrows(() => checkConfig(noSteps), ConfigError, "Option --steps needs a value");
+ * ```
+ */
+export function checkConfig(
+  values: Readonly<Record<string, unknown>>,
+): ExperimentConfig {
+  return asConfigError(() => {
+    const c: Record<string, unknown> = {};
+    for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+      c[key] = convertOption(key, OPTIONS[key], values[key]);
+    }
+    const config = c as ExperimentConfig;
+    config.models = modelList(config).join(",");
+    for (const rule of RULES) {
+      const message = rule.check(config);
+      if (message) throw new ConfigError(message);
+    }
+    if (config.judge === "self" && !modelList(config).includes("ar")) {
+      throw new ConfigError(
+        `Option --judge self needs the AR model in --models (got "${config.models}"): use --judge auto, or add ar`,
+      );
+    }
+    return config;
+  });
+}
+
+/** Run `f`; a usage error of one option becomes a {@linkcode ConfigError}. */
+function asConfigError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    if (e instanceof UsageError) throw new ConfigError(e.message);
+    throw e;
+  }
+}
+
+/**
+ * The contestants of `--models`, in training order (the registry's).
+ *
+ * @param c The configuration.
+ * @returns Their kinds.
+ * @throws {ConfigError} For an unknown or repeated name, or an empty list.
+ *
+ * @example
+ * ```ts
+ * import { modelList, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(modelList(resolveConfig()), ["ar", "d3pm"]);
+ * assertEquals(resolveConfig({ models: "mlm, ar,d3pm" }).models, "ar,d3pm,mlm");
+ * assertThrows(() => resolveConfig({ models: "ar,bert" }), Error, "distinct models from ar, d3pm, mlm");
+ * ```
+ */
+export function modelList(c: Pick<ExperimentConfig, "models">): string[] {
+  const names = c.models.split(",").map((s) => s.trim());
+  const accepted = contestants().map((k) => k.kind);
+  const bad = names.find((n) => !accepted.includes(n));
+  if (bad !== undefined || names.length !== new Set(names).size) {
+    throw new ConfigError(
+      `Option --models must be a comma-separated list of distinct models from ${
+        accepted.join(", ")
+      }, got "${c.models}"`,
+    );
+  }
+  return accepted.filter((k) => names.includes(k));
+}
+
+/**
+ * The differences that forbid a resume, as one line, or "" when none.
+ * Keys in {@linkcode RESUMABLE_KEYS} are ignored; a key the saved
+ * configuration lacks reads as its {@linkcode ADDED_KEYS} value.
+ *
+ * @param saved The configuration the run started with.
+ * @param now The configuration asked for now.
+ * @returns One `--key is X but the run used Y` clause per difference,
+ * joined by `; `, or the empty string.
+ *
+ * @example
+ * ```ts
+ * import { configDiff, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const saved = resolveConfig({ preset: "micro" });
+ * assertEquals(configDiff(saved, { ...saved, out: "elsewhere" }), "");
+ * assertEquals(
+ *   configDiff(saved, { ...saved, steps: 100, tokenizer: "gpt2" }),
+ *   '--tokenizer is "gpt2" but the run used "byte"; --steps is 100 but the run used 800',
+ * );
+ * ```
+ */
+export function configDiff(
+  saved: Readonly<Partial<ExperimentConfig>>,
+  now: ExperimentConfig,
+): string {
+  return configDifferences(saved, now, {
+    defaults: ADDED_KEYS,
+    ignore: RESUMABLE_KEYS,
+  }).map((d) =>
+    `--${flagOf(d.key)} is ${JSON.stringify(d.now)} but the run used ${
+      JSON.stringify(d.saved)
+    }`
+  ).join("; ");
+}
+
+/**
+ * The configuration as it enters checkpoints: without the keys that may
+ * change on resume, so a checkpoint only matches the training it belongs to.
+ *
+ * @param config The resolved configuration.
+ * @returns A copy without {@linkcode RESUMABLE_KEYS}.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, trainingFingerprint } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const first = resolveConfig({ preset: "micro", out: "runs/a" });
+ * const resumed = resolveConfig({ preset: "micro", out: "runs/b", resume: true });
+ * assertEquals(trainingFingerprint(first), trainingFingerprint(resumed));
+ * assertEquals("out" in trainingFingerprint(first), false);
+ * assertEquals(trainingFingerprint(first).steps, 800);
+ * ```
+ */
+export function trainingFingerprint(
+  config: ExperimentConfig,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config };
+  for (const k of RESUMABLE_KEYS) delete out[k];
+  return out;
+}

@@ -1,0 +1,40 @@
+/**
+ * The experiment as a framework: the run folder, one option table and its
+ * presets, the contestants (a declared interface and a registry, one file
+ * each), results, the report, data preparation, the judge, the engine
+ * choice, and reading finished runs. The command-line scripts in
+ * `examples/` are thin layers over it.
+ *
+ * @example A contestant's seed stream, model and learning rate, from the registry
+ * ```ts
+ * import { contestantOf, modelList, resolveConfig, weightSeed } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const config = resolveConfig({ preset: "tiny", models: "d3pm,ar" });
+ * assertEquals(modelList(config), ["ar", "d3pm"]); // training order
+ * const d3pm = contestantOf("d3pm");
+ * assertEquals(weightSeed(d3pm, 1), 1002);
+ * assertEquals(d3pm.modelConfig(config, 4096).kind, "bidirectional");
+ * assertEquals(d3pm.peakLr(config), config.lr);
+ * ```
+ *
+ * @module
+ */
+export * from "./options.ts";
+export * from "./presets.ts";
+export * from "./config.ts";
+export * from "./contestant.ts";
+export * from "./registry.ts";
+export * from "./contestants/ar.ts";
+export * from "./contestants/d3pm.ts";
+export * from "./contestants/mlm.ts";
+export * from "./evaluation.ts";
+export * from "./results.ts";
+export * from "./run_folder.ts";
+export * from "./data.ts";
+export * from "./engine.ts";
+export * from "./judge.ts";
+export * from "./train.ts";
+export * from "./run.ts";
+export * from "./report.ts";
+export * from "./load.ts";
+export * from "./tools.ts";

@@ -1,0 +1,620 @@
+/**
+ * The experiment's options, each defined once: its kind, default, accepted
+ * range, help line, whether `--resume` may change it, and — for an option
+ * added after runs had been made — the value that reproduces those runs.
+ * {@linkcode ExperimentConfig}, `--help`, the range checks,
+ * {@linkcode ADDED_KEYS} and {@linkcode RESUMABLE_KEYS} all come from
+ * {@linkcode OPTIONS}; the checks that relate two options are
+ * {@linkcode RULES}.
+ *
+ * @module
+ */
+import type { OptionSpec, OptionValue } from "@d3pm/cli";
+
+/** One experiment option: a command-line option with what a resume may do with it. */
+export interface ExperimentOption extends OptionSpec {
+  /** `--resume` may change it: it steers the process, not what is trained or measured. */
+  readonly resumable?: boolean;
+  /**
+   * Set for an option added after runs had been made: the value that
+   * reproduces what those runs did. A saved `config.json` or checkpoint
+   * without the key reads as this value.
+   */
+  readonly olderRuns?: string | number | boolean;
+}
+
+/**
+ * Every option of the experiment, in `--help` order. The flag is the key in
+ * kebab-case (`blockLength` → `--block-length`). An option without a
+ * default takes its preset's (the model's shape: the transformer preset of
+ * the same name).
+ *
+ * @example A sweep reads an option's range from the table
+ * ```ts
+ * import { OPTIONS } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(OPTIONS.dropout.min, 0);
+ * assertEquals(OPTIONS.dropout.below, 1);
+ * assertEquals(OPTIONS.keep.choices, ["last", "best"]);
+ * ```
+ */
+export const OPTIONS = {
+  /** The preset the run starts from. */
+  preset: {
+    kind: "choice",
+    choices: ["micro", "tiny", "small", "paper"],
+    default: "tiny",
+    help:
+      "micro (about a minute, for tests of the wiring), tiny (a 2-core CPU in about ten minutes), small (a 2-core CPU in about an hour, 3 seeds), paper (the thesis setting, for a GPU: GPT-2 small, GPT-2 vocabulary, context 1024; pass --data DIR with WikiText-103)",
+  },
+  /**
+   * The contestants, comma-separated (`ar`, `d3pm`, `mlm`: a BERT-style
+   * masked language model on the D3PM's backbone, or any registered one);
+   * stored in training order.
+   */
+  models: {
+    kind: "string",
+    value: "LIST",
+    default: "ar,d3pm",
+    help:
+      "contestants, comma-separated: ar, d3pm, mlm (BERT objective, D3PM's backbone)",
+  },
+  /** Number of seeds (0..seeds−1), each a fresh set of models. */
+  seeds: {
+    kind: "integer",
+    min: 1,
+    default: 1,
+    help: "seeds 0..N−1, each a fresh set of models",
+  },
+  /** tfjs backend. */
+  backend: {
+    kind: "choice",
+    choices: ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"],
+    default: "auto",
+    resumable: true,
+    help: "tfjs backend",
+  },
+  /**
+   * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
+   * of `@d3pm/webgpu`, on any adapter, software ones too), or `auto` (the
+   * fused engine on a real GPU adapter, else tfjs).
+   */
+  engine: {
+    kind: "choice",
+    choices: ["auto", "tfjs", "webgpu"],
+    default: "auto",
+    help:
+      "training engine: auto (the fused WebGPU engine on a real GPU), tfjs, webgpu",
+  },
+  /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
+  logEvery: {
+    kind: "integer",
+    min: 1,
+    default: 10,
+    resumable: true,
+    help: "steps between loss readings on the fused engine",
+  },
+  /** Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`); empty: the embedded WikiText-2. */
+  data: {
+    kind: "string",
+    value: "DIR",
+    default: "",
+    help:
+      "WikiText folder (wiki.{train,valid,test}.tokens|raw[.gz]; default: the embedded WikiText-2)",
+  },
+  /** Run folder. */
+  out: {
+    kind: "string",
+    value: "DIR",
+    default: "runs/latest",
+    resumable: true,
+    help: "run folder",
+  },
+  /** Continue from the checkpoints in `out`. */
+  resume: {
+    kind: "boolean",
+    default: false,
+    resumable: true,
+    help: "continue the run in --out",
+  },
+  /** Start afresh in a folder that holds an earlier run (moved aside, not deleted). */
+  force: {
+    kind: "boolean",
+    default: false,
+    resumable: true,
+    help: "start afresh in --out; the old run is moved aside",
+  },
+  /** `bpe` (trained on the train split), `gpt2` or `byte`. */
+  tokenizer: {
+    kind: "choice",
+    choices: ["bpe", "gpt2", "byte"],
+    default: "bpe",
+    help: "bpe (trained on the train split), gpt2, byte",
+  },
+  /** Vocabulary size of a trained BPE (special tokens included). */
+  vocabSize: {
+    kind: "integer",
+    min: 1,
+    help: "ids of a trained BPE, special tokens included",
+  },
+  /** Tokens per block (the models' context). */
+  blockLength: {
+    kind: "integer",
+    min: 2,
+    max: 16384,
+    help: "tokens per block: the models' context",
+  },
+  /** Transformer blocks. */
+  nLayer: { kind: "integer", min: 1, help: "Transformer blocks" },
+  /** Attention heads. */
+  nHead: { kind: "integer", min: 1, help: "attention heads" },
+  /** Residual width. */
+  dModel: { kind: "integer", min: 1, help: "residual width" },
+  /** MLP width. */
+  dMlp: { kind: "integer", min: 1, help: "MLP width" },
+  /** `learned` or `rotary` positions. */
+  positions: {
+    kind: "choice",
+    choices: ["learned", "rotary"],
+    help: "learned or rotary positions",
+  },
+  /** Dropout rate. */
+  dropout: { kind: "number", min: 0, below: 1, help: "dropout rate" },
+  /** Condition the D3PM denoiser on t (adaLN). */
+  timeConditioning: {
+    kind: "boolean",
+    default: false,
+    help: "condition the D3PM's denoiser on t (adaLN)",
+  },
+  /**
+   * ALiBi slope of the bidirectional models' first head (D3PM and MLM; 0:
+   * none): a prior towards neighbouring positions.
+   */
+  alibi: {
+    kind: "number",
+    min: 0,
+    note: "0: none",
+    default: 0,
+    olderRuns: 0,
+    help: "ALiBi slope of the D3PM's and MLM's first head (0: none)",
+  },
+  /**
+   * Where the ALiBi heads look: `symmetric` (each at the position itself),
+   * or `neighbours` (heads 0 and 1 centred on the left and the right
+   * neighbour, the others symmetric). Without effect when `alibi` is 0.
+   */
+  alibiMode: {
+    kind: "choice",
+    choices: ["symmetric", "neighbours"],
+    default: "symmetric",
+    olderRuns: "symmetric",
+    help: "symmetric, or neighbours (ALiBi heads 0 and 1 look left and right)",
+  },
+  /** Optimiser steps per model (the token budget is matched across models). */
+  steps: {
+    kind: "integer",
+    min: 1,
+    default: 300,
+    help: "optimiser steps per model (tokens matched)",
+  },
+  /** Blocks per step. */
+  batchSize: { kind: "integer", min: 1, default: 8, help: "blocks per step" },
+  /** Peak learning rate (of the D3PM and the MLM, and of the AR model unless `arLr` is set). */
+  lr: {
+    kind: "number",
+    above: 0,
+    default: 1e-3,
+    help: "peak learning rate (D3PM, MLM; AR too unless --ar-lr)",
+  },
+  /** Peak learning rate of the AR model and its judge (0: the same as `lr`); each model gets its own best. */
+  arLr: {
+    kind: "number",
+    min: 0,
+    note: "0: the same as --lr",
+    default: 0,
+    help: "peak learning rate of the AR model and the judge (0: --lr)",
+  },
+  /** Warm-up steps. */
+  warmup: { kind: "integer", min: 0, default: 30, help: "warm-up steps" },
+  /** AdamW weight decay. */
+  weightDecay: {
+    kind: "number",
+    min: 0,
+    default: 0.1,
+    help: "AdamW weight decay",
+  },
+  /** Gradient clipping (global norm). */
+  clipNorm: {
+    kind: "number",
+    above: 0,
+    default: 1,
+    help: "gradient clipping (global norm)",
+  },
+  /** EMA decay of the weights used for evaluation (0 disables). */
+  emaDecay: {
+    kind: "number",
+    min: 0,
+    below: 1,
+    default: 0.99,
+    help: "EMA of the evaluated weights (0: none)",
+  },
+  /** Steps between checkpoints. */
+  checkpointEvery: {
+    kind: "integer",
+    min: 1,
+    default: 100,
+    help: "steps between checkpoints",
+  },
+  /** `mdlm` (continuous SUBS objective) or `d3pm` (discrete hybrid bound). */
+  diffusionLoss: {
+    kind: "choice",
+    choices: ["mdlm", "d3pm"],
+    default: "mdlm",
+    help: "mdlm (continuous SUBS objective) or d3pm (discrete hybrid)",
+  },
+  /** Diffusion steps T of the discrete process. */
+  diffusionSteps: {
+    kind: "integer",
+    min: 1,
+    default: 1000,
+    help: "T of the discrete process",
+  },
+  /** Smallest time the D3PM's training loss draws (MDLM: 0.001). */
+  tMin: {
+    kind: "number",
+    min: 0,
+    max: 1,
+    default: 0.001,
+    help: "smallest training time of the D3PM loss",
+  },
+  /** Largest time it draws (1; below 1 with a raised `tMin`: BD3-LM's clipped rate). */
+  tMax: {
+    kind: "number",
+    min: 0,
+    max: 1,
+    default: 1,
+    help: "largest training time (< 1: a clipped mask rate)",
+  },
+  /**
+   * One training time per `row` (MDLM) or per `token`, or one mask `count`
+   * per row (the same objective without the `1/t` weight's heavy tail).
+   */
+  timesPer: {
+    kind: "choice",
+    choices: ["row", "token", "count"],
+    default: "row",
+    help: "one training time per row or per token, or a mask count per row",
+  },
+  /** Test blocks evaluated (0: all). */
+  evalBlocks: {
+    kind: "integer",
+    min: 0,
+    note: "0: all",
+    default: 64,
+    help: "test blocks evaluated (0: all)",
+  },
+  /** Steps between validations of the models on the valid split (0: none). */
+  validEvery: {
+    kind: "integer",
+    min: 0,
+    note: "0: none",
+    default: 50,
+    help: "steps between validations on the valid split (0: none)",
+  },
+  /** Valid-split blocks per validation (the D3PM reuses one fixed set of draws). */
+  validBlocks: {
+    kind: "integer",
+    min: 1,
+    default: 32,
+    help: "valid blocks per validation",
+  },
+  /** Which weights are evaluated: the `last` step's, or the `best` validation's. */
+  keep: {
+    kind: "choice",
+    choices: ["last", "best"],
+    default: "last",
+    help: "evaluate the last step's weights or the best validation's",
+  },
+  /** Monte-Carlo draws (by mask count) per test block for the continuous bound. */
+  elboSamples: {
+    kind: "integer",
+    min: 1,
+    default: 2,
+    help: "draws (by mask count) per test block for the D3PM bound",
+  },
+  /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
+  exactBlocks: {
+    kind: "integer",
+    min: 0,
+    note: "0: skip",
+    default: 2,
+    help: "test blocks for the exact discrete bound (0: skip)",
+  },
+  /** Tokens generated per speed measurement (the thesis: 100,000). */
+  genTokens: {
+    kind: "integer",
+    min: 1,
+    default: 4096,
+    help: "tokens generated per speed measurement (thesis: 100000)",
+  },
+  /** Rows per generated batch (the thesis: 4). */
+  genBatch: {
+    kind: "integer",
+    min: 1,
+    default: 4,
+    help: "rows per generated batch (thesis: 4)",
+  },
+  /** D3PM step counts for the speed–quality curve, comma-separated. */
+  genSteps: {
+    kind: "string",
+    value: "LIST",
+    default: "16,64,128",
+    help: "D3PM step counts of the speed–quality curve, comma-separated",
+  },
+  /** Samples of each model written to samples.txt. */
+  samples: {
+    kind: "integer",
+    min: 0,
+    default: 3,
+    help: "samples per model in samples.txt",
+  },
+  /** Fraction of test tokens hidden for infilling. */
+  infillFraction: {
+    kind: "number",
+    above: 0,
+    below: 1,
+    default: 0.15,
+    help: "fraction of test tokens hidden for infilling",
+  },
+  /**
+   * Who scores samples for generative perplexity: `auto` (an AR model of
+   * the same shape trained separately for `judgeSteps`, cached per data,
+   * tokenizer and block length), `self` (the run's own AR model — it then
+   * judges its own samples), or the folder of another run (its seed-0 AR).
+   */
+  judge: {
+    kind: "string",
+    value: "WHO",
+    default: "auto",
+    help:
+      "judge of gen PPL: auto (a separate AR model, trained once and cached), self (the run's AR), or a run folder",
+  },
+  /** Training steps of the `auto` judge. */
+  judgeSteps: {
+    kind: "integer",
+    min: 1,
+    default: 600,
+    help: "training steps of the auto judge",
+  },
+} as const satisfies Readonly<Record<string, ExperimentOption>>;
+
+/** The keys of {@linkcode OPTIONS}. */
+export type OptionKey = keyof typeof OPTIONS;
+
+/** Everything a run depends on (one field per option); saved as `config.json` in the run folder. */
+export type ExperimentConfig = {
+  -readonly [K in OptionKey]: OptionValue<(typeof OPTIONS)[K]>;
+};
+
+/** Names of the presets (the same as the transformer presets). */
+export type PresetName = ExperimentConfig["preset"];
+
+function keysWhere(
+  test: (spec: ExperimentOption) => boolean,
+): OptionKey[] {
+  return (Object.keys(OPTIONS) as OptionKey[]).filter((k) => test(OPTIONS[k]));
+}
+
+/**
+ * Keys that may differ between a run and its `--resume`: they steer the
+ * process, not what is trained or measured (the options marked `resumable`).
+ *
+ * @example
+ * ```ts
+ * import { configDiff, resolveConfig, RESUMABLE_KEYS } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(RESUMABLE_KEYS, ["backend", "logEvery", "out", "resume", "force"]);
+ * const started = resolveConfig({ preset: "micro" });
+ * const resumed = resolveConfig({ preset: "micro", resume: true, out: "runs/moved", backend: "cpu" });
+ * assertEquals(configDiff(started, resumed), ""); // only resumable keys changed
+ * ```
+ */
+export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
+  s.resumable === true
+);
+
+/**
+ * Keys added to the configuration after runs had been made, each with the
+ * value that reproduces what those runs did (the options' `olderRuns`): a
+ * saved `config.json` or checkpoint without the key reads as this value, so
+ * that such runs still resume (and a real change is still refused).
+ *
+ * @example
+ * ```ts
+ * import { ADDED_KEYS, configDiff, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const now = resolveConfig({ preset: "micro" });
+ * const { alibi: _, alibiMode: __, ...older } = now; // a run made before ALiBi
+ * assertEquals(ADDED_KEYS, { alibi: 0, alibiMode: "symmetric" });
+ * assertEquals(configDiff(older as typeof now, now), "");
+ * assertEquals(
+ *   configDiff(older as typeof now, { ...now, alibi: 2 }),
+ *   "--alibi is 2 but the run used 0",
+ * );
+ * ```
+ */
+export const ADDED_KEYS: Readonly<Partial<ExperimentConfig>> = Object
+  .fromEntries(
+    keysWhere((s) => s.olderRuns !== undefined).map((k) => [
+      k,
+      (OPTIONS[k] as ExperimentOption).olderRuns,
+    ]),
+  );
+
+/**
+ * A check that relates options to each other (one option's own range is in
+ * {@linkcode OPTIONS}).
+ */
+export interface Rule {
+  /** The options it relates, first the one it is reported against. */
+  readonly options: readonly OptionKey[];
+  /**
+   * Check a configuration whose every value is in its own range.
+   *
+   * @param c The configuration.
+   * @returns The one-line message, or undefined when it holds.
+   */
+  check(c: ExperimentConfig): string | undefined;
+}
+
+/**
+ * The D3PM step counts of `genSteps`.
+ *
+ * @param c The configuration.
+ * @returns The step counts, in the given order.
+ *
+ * @example
+ * ```ts
+ * import { genStepList, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(genStepList(resolveConfig({ genSteps: "256, 16,64" })), [256, 16, 64]);
+ * ```
+ */
+export function genStepList(c: Pick<ExperimentConfig, "genSteps">): number[] {
+  return c.genSteps.split(",").map((s) => Number(s.trim()));
+}
+
+/**
+ * A bad option or config value, or a run folder that cannot take the run;
+ * the message is one line.
+ *
+ * @example The message names the option and what it accepts
+ * ```ts
+ * import { ConfigError, resolveConfig } from "@d3pm/experiment";
+ * import { assertThrows } from "@std/assert";
+ * assertThrows(
+ *   () => resolveConfig({ steps: -5 }),
+ *   ConfigError,
+ *   "Option --steps must be a positive integer, got -5",
+ * );
+ * assertThrows(() => resolveConfig({ preset: "huge" }), ConfigError, "must be one of micro, tiny, small, paper");
+ * ```
+ */
+export class ConfigError extends Error {
+  /**
+   * A configuration error.
+   *
+   * @param message What is wrong and what is accepted.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Largest BPE vocabulary accepted. */
+const MAX_VOCAB = 1 << 20;
+
+/**
+ * The checks between options, in the order they are tried; the first that
+ * fails is the error. The contestant list (`models`) is checked against the
+ * registry by `resolveConfig`.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig, RULES } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const c = resolveConfig({ preset: "micro" });
+ * assertEquals(RULES.map((r) => r.check(c)).filter(Boolean), []);
+ * const warmup = RULES.find((r) => r.options[0] === "warmup")!;
+ * assertEquals(warmup.check({ ...c, warmup: 9, steps: 8 }), "Option --warmup (9) must not exceed --steps (8)");
+ * ```
+ */
+export const RULES: readonly Rule[] = [
+  {
+    options: ["vocabSize", "tokenizer"],
+    check: (c) =>
+      c.tokenizer === "bpe" && (c.vocabSize < 261 || c.vocabSize > MAX_VOCAB)
+        ? `Option --vocab-size must be in [261, ${MAX_VOCAB}] for a BPE tokenizer (256 bytes + 4 special tokens + at least one merge), got ${c.vocabSize}`
+        : undefined,
+  },
+  {
+    options: ["tMin", "tMax"],
+    check: (c) =>
+      c.tMin < c.tMax
+        ? undefined
+        : `Options --t-min and --t-max need 0 ≤ t-min < t-max ≤ 1, got ${c.tMin} and ${c.tMax}`,
+  },
+  {
+    options: ["timesPer", "timeConditioning"],
+    check: (c) =>
+      c.timesPer === "token" && c.timeConditioning
+        ? "Option --times-per token needs --time-conditioning false (a time-conditioned denoiser takes one t per row)"
+        : undefined,
+  },
+  {
+    options: ["judge"],
+    check: (c) =>
+      c.judge.trim() === ""
+        ? "Option --judge must be auto, self, or the folder of a finished run"
+        : undefined,
+  },
+  {
+    options: ["validEvery", "logEvery"],
+    check: (c) =>
+      c.validEvery % c.logEvery !== 0
+        ? `Option --valid-every (${c.validEvery}) must be a multiple of --log-every (${c.logEvery}): the fused engine validates on logged steps`
+        : undefined,
+  },
+  {
+    options: ["engine", "diffusionLoss"],
+    check: (c) =>
+      c.engine === "webgpu" && c.diffusionLoss === "d3pm"
+        ? "Option --engine webgpu trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm"
+        : undefined,
+  },
+  {
+    options: ["keep", "validEvery"],
+    check: (c) =>
+      c.keep === "best" && c.validEvery === 0
+        ? "Option --keep best needs validations: set --valid-every to a positive number of steps"
+        : undefined,
+  },
+  {
+    options: ["resume", "force"],
+    check: (c) =>
+      c.resume && c.force
+        ? "Options --resume and --force contradict each other: --resume continues the run in --out, --force starts afresh"
+        : undefined,
+  },
+  {
+    options: ["dModel", "nHead"],
+    check: (c) =>
+      c.dModel % c.nHead !== 0
+        ? `Option --d-model (${c.dModel}) must be a multiple of --n-head (${c.nHead})`
+        : undefined,
+  },
+  {
+    options: ["alibiMode", "alibi", "nHead"],
+    check: (c) =>
+      c.alibi > 0 && c.alibiMode === "neighbours" && c.nHead < 2
+        ? `Option --alibi-mode neighbours needs --n-head ≥ 2 (heads 0 and 1 look left and right), got ${c.nHead}`
+        : undefined,
+  },
+  {
+    options: ["warmup", "steps"],
+    check: (c) =>
+      c.warmup > c.steps
+        ? `Option --warmup (${c.warmup}) must not exceed --steps (${c.steps})`
+        : undefined,
+  },
+  {
+    options: ["genSteps", "diffusionSteps"],
+    check: (c) =>
+      genStepList(c).some((s) =>
+          !Number.isInteger(s) || s < 1 || s > c.diffusionSteps
+        )
+        ? `Option --gen-steps must be comma-separated integers in [1, ${c.diffusionSteps}], got "${c.genSteps}"`
+        : undefined,
+  },
+];

@@ -1,0 +1,541 @@
+/**
+ * The run report: `report.md` with tables laid out like the thesis's, plus
+ * `loss.svg` (training curves) and `speed_quality.svg`. Its rows come from
+ * the results, labelled by the registry; each contestant adds its own
+ * sentences and sections (see `ContestantReport`).
+ *
+ * @module
+ */
+import {
+  fixed,
+  lineChart,
+  markdownTable,
+  type Series,
+  summarize,
+} from "@d3pm/eval";
+import { MetricsLog } from "@d3pm/train";
+import type {
+  Contestant,
+  ContestantLabel,
+  ReportContext,
+  SpeedRow,
+} from "./contestant.ts";
+import { contestants, labelOf } from "./registry.ts";
+import type { ExperimentResult, ModelResult } from "./results.ts";
+import type { RunFolder } from "./run_folder.ts";
+
+const THESIS =
+  "Thesis (WikiText-103, 124M parameters, GPT-2 tokens): AR BPT 4.60; D3PM BPT mean 8.06, best 5.72, " +
+  "range 5.72–9.41; generation 1.68 (AR) vs 3.97 (D3PM) batches/s at batch size 4.";
+
+/** The registered contestant of `kind`, if it still is. */
+function registered(kind: string): Contestant | undefined {
+  return contestants().find((c) => c.kind === kind);
+}
+
+/** The contestants of a run, in training order, each once. */
+function kindsOf(r: ExperimentResult): string[] {
+  return [...new Set(r.results.map((m) => m.model))];
+}
+
+const label = (kind: string): ContestantLabel => labelOf(kind);
+const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
+/** Whether a contestant's validation figure is a bound (the D3PM's). */
+const vle = (m: ModelResult) =>
+  registered(m.model)?.validation.bound ? "≤ " : "";
+
+/** How a result's generation was made, for sentences. */
+function generationOf(m: ModelResult): string | undefined {
+  return registered(m.model)?.report?.generation?.(m);
+}
+
+/** The speed rows of a result (default: one row, its label). */
+function speedRows(m: ModelResult): SpeedRow[] {
+  return registered(m.model)?.report?.speed?.(m) ??
+    [{ setting: label(m.model).short, point: m.generation }];
+}
+
+/** The sentences every contestant of a run adds to one paragraph. */
+function notes(
+  r: ExperimentResult,
+  pick: (c: Contestant) => string | undefined,
+): string {
+  return kindsOf(r).flatMap((k) => {
+    const c = registered(k);
+    const s = c ? pick(c) : undefined;
+    return s ? [s] : [];
+  }).join(" ");
+}
+
+function header(r: ExperimentResult): string {
+  const c = r.config, d = r.data;
+  const tokens = c.steps * c.batchSize * c.blockLength;
+  return `# ${
+    kindsOf(r).map((k) => label(k).short).join(" vs ")
+  } — ${c.preset} preset
+
+Command: \`${r.command}\` (full configuration in \`config.json\`).
+Backend: ${r.backend}. Training engine: ${r.engine}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
+${d.trainTokens} train tokens, ${d.testTokens} test tokens, ${
+    fixed(d.bytesPerToken, 3)
+  } bytes/token;
+unigram entropy of the train split ${fixed(d.unigramEntropy, 3)} nats (${
+    fixed(d.unigramEntropy / Math.LN2)
+  } bits) per token.
+Judge of generative perplexity: ${r.judge}.
+Models: ${c.nLayer} layers, d_model ${c.dModel}, ${c.nHead} heads, context ${c.blockLength},
+${
+    r.results[0]?.parameters ?? "?"
+  } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
+(${tokens} tokens) per model, matched. The run took ${
+    fixed(r.seconds / 60, 1)
+  } minutes.`;
+}
+
+function likelihoodSection(r: ExperimentResult): string {
+  const c = r.config;
+  const genBatches = r.results[0]?.generation.speed.batches ?? 0;
+  const generated = genBatches * c.genBatch * c.blockLength;
+  const perSeed = markdownTable(
+    [
+      "Model",
+      "Seed",
+      "BPT",
+      "NLL (nats)",
+      "PPL",
+      "bits/byte",
+      "batches/s",
+      "tokens/s",
+      "gen PPL (judge)",
+      "entropy",
+    ],
+    r.results.map((m) => [
+      label(m.model).title,
+      m.seed,
+      `${le(m)}${fixed(m.test.bpt)}`,
+      `${le(m)}${fixed(m.test.nll)}${
+        m.test.stderr !== undefined ? ` ± ${fixed(m.test.stderr, 3)}` : ""
+      }`,
+      `${le(m)}${fixed(m.test.ppl, 1)}`,
+      `${le(m)}${fixed(m.test.bpb, 3)}`,
+      fixed(m.generation.speed.batchesPerSecond, 3),
+      fixed(m.generation.speed.tokensPerSecond, 0),
+      fixed(m.generation.genPpl, 1),
+      fixed(m.generation.entropy, 2),
+    ]),
+  );
+  const how = kindsOf(r).flatMap((k) => {
+    const m = r.results.find((x) => x.model === k)!;
+    const g = generationOf(m);
+    return g ? [g] : [];
+  });
+  return `## Likelihood and speed (per seed)
+
+BPT = NLL / ln 2, PPL = e^NLL; ≤ marks an upper bound. ${
+    notes(r, (k) => k.report?.likelihood?.(c))
+  } Speed: generating ${genBatches} batches of ${c.genBatch} × ${c.blockLength} tokens
+(${generated} tokens${
+    generated < 100000
+      ? "; the thesis generates 100K — this preset generates fewer to fit its time"
+      : ""
+  })${how.length ? `; ${how.join(", ")}` : ""}.
+
+${perSeed}`;
+}
+
+function seedSection(r: ExperimentResult): string {
+  const kinds = kindsOf(r);
+  const of = (kind: string) => r.results.filter((m) => m.model === kind);
+  const rows = kinds.map((kind) => {
+    const ms = of(kind);
+    const bpt = summarize(ms.map((m) => m.test.bpt));
+    const speed = summarize(ms.map((m) => m.generation.speed.batchesPerSecond));
+    const p = le(ms[0]);
+    return [
+      label(kind).short,
+      bpt.n,
+      `${p}${fixed(bpt.mean)} ± ${fixed(bpt.sd)}`,
+      `${p}${fixed(bpt.min)}`,
+      `${fixed(bpt.min)}–${fixed(bpt.max)}`,
+      fixed(speed.mean, 3),
+    ];
+  });
+  const sd = (kind: string) => summarize(of(kind).map((m) => m.test.bpt)).sd;
+  const [first, ...rest] = kinds;
+  const stability = r.config.seeds > 1 && rest.length > 0
+    ? `Stability: the sd of test BPT across ${r.config.seeds} seeds is ${
+      fixed(sd(first), 3)
+    } for ${label(first).short}, ${
+      rest.map((k) =>
+        `${fixed(sd(k), 3)} for ${label(k).short} (${
+          fixed(sd(k) / Math.max(sd(first), 1e-9), 1)
+        }× ${label(first).short}'s)`
+      ).join(", ")
+    }; the thesis's D3PM ranged over 3.7 BPT.`
+    : r.config.seeds > 1
+    ? `Across ${r.config.seeds} seeds:`
+    : "One seed: run with --seeds N for the stability of these figures.";
+  return `## Across seeds
+
+${stability}
+
+${
+    markdownTable([
+      "Model",
+      "Seeds",
+      "BPT mean ± sd",
+      "best",
+      "range",
+      "batches/s (mean)",
+    ], rows)
+  }
+
+${THESIS}`;
+}
+
+function curveSection(r: ExperimentResult): string {
+  const rows = r.results.flatMap((m) =>
+    speedRows(m).map((row) => [
+      m.seed,
+      row.setting,
+      row.passes === undefined ? "–" : fixed(row.passes, 1),
+      fixed(row.point.speed.batchesPerSecond, 3),
+      fixed(row.point.speed.tokensPerSecond, 0),
+      fixed(row.point.genPpl, 1),
+      fixed(row.point.entropy, 2),
+    ])
+  );
+  return `## Speed vs quality
+
+Generative perplexity of samples under the judge (lower is better; ${r.judge}) is shown with the samples'
+mean per-sample token entropy (very low entropy means repetitive text that fools generative perplexity).
+"Setting": the unmasking steps of a denoiser; an AR model generates left to right.
+
+${
+    markdownTable([
+      "Seed",
+      "setting",
+      "forward passes",
+      "batches/s",
+      "tokens/s",
+      "gen PPL",
+      "entropy",
+    ], rows)
+  }
+
+![speed vs quality](speed_quality.svg)`;
+}
+
+function infillSection(r: ExperimentResult): string {
+  const filled = r.results.filter((m) => m.infill);
+  if (filled.length === 0) return "";
+  const who = [...new Set(filled.map((m) => label(m.model).short))];
+  const table = markdownTable(
+    [
+      "Model",
+      "Seed",
+      "hidden (asked)",
+      "hidden (actual)",
+      "exact-match accuracy",
+      "NLL of hidden tokens (nats)",
+    ],
+    filled.map((m) => [
+      label(m.model).short,
+      m.seed,
+      `${fixed(100 * m.infill!.fraction, 0)}%`,
+      `${m.infill!.hidden} (${fixed(100 * m.infill!.hiddenFraction, 1)}%)`,
+      fixed(m.infill!.accuracy, 3),
+      fixed(m.infill!.nll, 3),
+    ]),
+  );
+  return `## Infilling (${who.join(" and ")})
+
+The first ${
+    Math.min(8, r.config.evalBlocks || 8)
+  } test blocks, each token hidden with the asked probability, filled in by the ancestral sampler at
+the largest step count; the NLL is one pass on the blanks.${
+    who.length > 1
+      ? ` ${
+        who.join(" and ")
+      } are given the same blanks and the same random numbers: only the network differs.`
+      : ""
+  }
+
+${table}`;
+}
+
+function trainingSection(
+  r: ExperimentResult,
+  losses: Map<string, number[]>,
+): string {
+  const window = plateauWindow(r.config.batchSize);
+  const training = markdownTable(
+    [
+      "Model",
+      "Seed",
+      "seconds",
+      "tokens/s",
+      "final train loss",
+      "valid (last)",
+      "valid (best, step)",
+      "leaves plateau at step",
+      "evaluated",
+    ],
+    r.results.map((m) => {
+      const v = m.training.valid;
+      const exit = plateauExit(
+        losses.get(`${m.model} ${m.seed}`) ?? [],
+        r.data.unigramEntropy,
+        window,
+      );
+      return [
+        label(m.model).title,
+        m.seed,
+        fixed(m.training.seconds, 0),
+        fixed(m.training.tokens / m.training.seconds, 0),
+        fixed(m.training.lastLoss, 3),
+        v ? `${vle(m)}${fixed(v.final, 3)}` : "–",
+        v ? `${vle(m)}${fixed(v.best, 3)} (${v.bestStep})` : "–",
+        exit ? String(exit) : "never",
+        v?.kept === "best" ? "best validation" : "last step",
+      ];
+    }),
+  );
+  return `## Training
+
+Seconds and tokens/s count every session of a resumed run. Validation: nats per token on the first
+${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps. ${
+    notes(r, (c) => c.report?.training?.(r.config))
+  } "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
+is 0.25 nat below the train split's unigram entropy; "evaluated" says which weights the test figures use
+(\`--keep\`).
+
+![loss curves](loss.svg)
+
+${training}
+
+Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
+`;
+}
+
+/** The sections the contestants of a run add. */
+function contestantSections(r: ExperimentResult): string[] {
+  const others: ReportContext = {
+    label,
+    generation: (m) => generationOf(m) ?? label(m.model).short,
+  };
+  return kindsOf(r).flatMap((k) =>
+    registered(k)?.report?.sections?.(r, others) ?? []
+  );
+}
+
+/**
+ * When a training curve leaves the unigram plateau: the first step at which
+ * the mean training loss of the last `window` steps is `margin` nats below
+ * the unigram entropy.
+ *
+ * @param losses Training loss of steps 1, 2, ….
+ * @param entropy The train split's unigram entropy, nats.
+ * @param window Steps averaged (the ablation and the report use 25 steps of
+ *   8 rows: `200 / batchSize`).
+ * @param margin Nats below the entropy (default 0.25).
+ * @returns The step, or 0 if it never does.
+ *
+ * @example
+ * ```ts
+ * import { plateauExit } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(plateauExit([7, 7, 6.5, 6.3, 6.2], 6.74, 2), 4);
+ * ```
+ */
+export function plateauExit(
+  losses: readonly number[],
+  entropy: number,
+  window: number,
+  margin = 0.25,
+): number {
+  let sum = 0;
+  for (let i = 0; i < losses.length; i++) {
+    sum += losses[i] - (i >= window ? losses[i - window] : 0);
+    if (i + 1 >= window && sum / window < entropy - margin) return i + 1;
+  }
+  return 0;
+}
+
+/**
+ * Steps averaged by {@linkcode plateauExit}: 25 steps' worth of 8 rows.
+ *
+ * @param batchSize Rows per step.
+ * @returns The window.
+ *
+ * @example
+ * ```ts
+ * import { plateauWindow } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(plateauWindow(4), 50);
+ * ```
+ */
+export function plateauWindow(batchSize: number): number {
+  return Math.max(1, Math.round(200 / batchSize));
+}
+
+/** One record of `metrics.jsonl`. */
+type MetricsRecord = Awaited<ReturnType<typeof MetricsLog.read>>[number];
+
+/** Per model and seed (`"d3pm 0"`), the training losses by step. */
+function trainingLosses(
+  records: readonly MetricsRecord[],
+): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const rec of records) {
+    if (typeof rec.loss !== "number") continue;
+    const key = `${rec.model} ${rec.seed}`;
+    const losses = out.get(key) ?? [];
+    losses.length = Math.min(losses.length, Number(rec.step) - 1); // resumed
+    losses.push(rec.loss);
+    out.set(key, losses);
+  }
+  return out;
+}
+
+/**
+ * Training-loss and validation series per model and seed; a resumed run's
+ * redone steps replace the earlier ones.
+ */
+function lossSeries(records: readonly MetricsRecord[]): Series[] {
+  const series = new Map<string, [number, number][]>();
+  for (const rec of records) {
+    const valid = typeof rec.valid === "number";
+    const key = `${label(String(rec.model)).short} ${
+      valid ? "valid" : "train"
+    } seed ${rec.seed}`;
+    const pts = series.get(key) ?? [];
+    const step = Number(rec.step);
+    while (pts.length > 0 && pts[pts.length - 1][0] >= step) pts.pop();
+    pts.push([step, Number(valid ? rec.valid : rec.loss)]);
+    series.set(key, pts);
+  }
+  const smooth = (pts: [number, number][]): [number, number][] => {
+    const w = Math.max(1, Math.floor(pts.length / 50));
+    return pts.map(([s], i) => {
+      const win = pts.slice(Math.max(0, i - w + 1), i + 1);
+      return [s, win.reduce((a, [, y]) => a + y, 0) / win.length];
+    });
+  };
+  return [...series].map(([name, pts]) => ({
+    name,
+    points: name.includes(" train ") ? smooth(pts) : pts,
+  }));
+}
+
+function speedQualitySeries(r: ExperimentResult): Series[] {
+  return r.results.map((m) => ({
+    name: `${label(m.model).short} seed ${m.seed}`,
+    points: speedRows(m).map((row) =>
+      [row.point.speed.tokensPerSecond, row.point.genPpl] as [number, number]
+    ),
+  }));
+}
+
+/**
+ * The first `count` rows of generated ids as text, for `samples.txt`.
+ *
+ * @param label Which model.
+ * @param ids `rows × length` ids.
+ * @param options Row length, how many, and the tokenizer's decode.
+ * @returns The text.
+ *
+ * @example
+ * ```ts
+ * import { formatSamples } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const text = formatSamples("AR", Int32Array.of(1, 2, 3, 4), {
+ *   length: 2, count: 1, decode: (x) => [...x].join(" "),
+ * });
+ * assertEquals(text, "--- AR sample 1 ---\n1 2\n");
+ * ```
+ */
+export function formatSamples(
+  label: string,
+  ids: Int32Array,
+  options: {
+    length: number;
+    count: number;
+    decode: (ids: Int32Array) => string;
+  },
+): string {
+  const { length: L } = options;
+  const out: string[] = [];
+  for (let r = 0; r < Math.min(options.count, ids.length / L); r++) {
+    out.push(
+      `--- ${label} sample ${r + 1} ---\n${
+        options.decode(ids.subarray(r * L, (r + 1) * L))
+      }\n`,
+    );
+  }
+  return out.join("\n");
+}
+
+/**
+ * Write `report.md`, `loss.svg` and `speed_quality.svg` into the run folder.
+ *
+ * @param r The run's results.
+ * @param folder The run folder (holding `metrics.jsonl`).
+ */
+export async function writeReport(
+  r: ExperimentResult,
+  folder: RunFolder,
+): Promise<void> {
+  const metrics = await MetricsLog.read(folder.metricsPath);
+  const md = [
+    header(r),
+    likelihoodSection(r),
+    seedSection(r),
+    ...contestantSections(r),
+    curveSection(r),
+    infillSection(r),
+    trainingSection(r, trainingLosses(metrics)),
+  ].filter((x) => x !== "").join("\n\n");
+  await Deno.writeTextFile(`${folder.dir}/report.md`, md);
+  const validations = kindsOf(r).map((k) =>
+    `${label(k).short}: ${registered(k)?.validation.name ?? "validation"}`
+  );
+  await Deno.writeTextFile(
+    `${folder.dir}/loss.svg`,
+    lineChart(lossSeries(metrics), {
+      title: `Training loss and validation (${
+        validations.join("; ")
+      }), nats per token`,
+      xLabel: "step",
+      yLabel: "loss (nats/token)",
+    }),
+  );
+  await Deno.writeTextFile(
+    `${folder.dir}/speed_quality.svg`,
+    lineChart(speedQualitySeries(r), {
+      title: "Generation speed vs sample quality",
+      xLabel: "tokens/s generated (log)",
+      yLabel: "gen PPL under the judge",
+      logX: true,
+      markers: true,
+    }),
+  );
+}
+
+/**
+ * How samples of a result are headed in `samples.txt`: its contestant's
+ * `sampleLabel`, else its short label.
+ *
+ * @param m The result.
+ * @returns The label.
+ *
+ * @example
+ * ```ts
+ * import { sampleLabel } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(sampleLabel({ model: "ar" } as never), "AR");
+ * ```
+ */
+export function sampleLabel(m: ModelResult): string {
+  return registered(m.model)?.sampleLabel?.(m) ?? label(m.model).short;
+}

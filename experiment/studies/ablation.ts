@@ -1,0 +1,500 @@
+/**
+ * The ablation of training at a small budget (`deno task ablate`): each
+ * variant trains one model of the `tiny` preset on the same number of
+ * tokens and reports its validation NLL (the D3PM's: its bound, with one
+ * fixed set of draws) and the step at which its training loss leaves the
+ * unigram plateau. Results: JSON lines, `ablation.jsonl` and `ablation.md`.
+ *
+ * @module
+ */
+import { initBackend } from "@d3pm/backend";
+import { fixed, markdownTable } from "@d3pm/eval";
+import { MetricsLog } from "@d3pm/train";
+import { resolveConfig } from "../config.ts";
+import { AR } from "../contestants/ar.ts";
+import { d3pmContestant } from "../contestants/d3pm.ts";
+import { prepareData, type RunData } from "../data.ts";
+import type { ExperimentConfig } from "../options.ts";
+import { plateauExit, plateauWindow } from "../report.ts";
+import { RunFolder } from "../run_folder.ts";
+import { enter, trainContestant } from "../train.ts";
+
+/** One variant: a model and the options that differ from the baseline. */
+export interface Variant {
+  /** Short name. */
+  name: string;
+  /** Which model. */
+  model: "ar" | "d3pm";
+  /** Experiment options over the baseline (tokens matched through `steps`). */
+  overrides: Partial<ExperimentConfig>;
+}
+
+/**
+ * The baseline every variant moves from: the `tiny` preset as it was before
+ * the ablation chose its defaults (one lr for both models, the full mask-rate
+ * range, EMA 0.98, 30 warm-up steps). Pinned here so that the table stays
+ * reproducible when the preset changes.
+ */
+export const ABLATION_BASELINE: Readonly<Partial<ExperimentConfig>> = {
+  lr: 2e-3,
+  arLr: 0,
+  tMin: 0.001,
+  tMax: 1,
+  timesPer: "row",
+  timeConditioning: false,
+  alibi: 0,
+  alibiMode: "symmetric",
+  emaDecay: 0.98,
+  warmup: 30,
+  batchSize: 8,
+  weightDecay: 0.1,
+};
+
+/** A variant of `model` with `overrides`. */
+function v(
+  name: string,
+  model: "ar" | "d3pm",
+  overrides: Partial<ExperimentConfig> = {},
+): Variant {
+  return { name, model, overrides };
+}
+
+/**
+ * The grid: each knob of the science issue, one at a time, at matched
+ * tokens; then the winners together; then a second round of knobs on top of
+ * the winners, and a third on top of the second's.
+ *
+ * @param steps Steps of the baseline (batch 8); each variant matches its tokens.
+ * @returns The variants, in table order.
+ *
+ * @example
+ * ```ts
+ * import { grid } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const variants = grid(250);
+ * assertEquals(variants[0], { name: "ar lr 0.001", model: "ar", overrides: { lr: 0.001 } });
+ * assertEquals(new Set(variants.map((v) => v.name)).size, variants.length);
+ * ```
+ */
+export function grid(steps: number): Variant[] {
+  return [...firstRound(steps), ...secondRound(steps), ...thirdRound(steps)];
+}
+
+/** Each knob alone from the baseline, then the winners together. */
+function firstRound(steps: number): Variant[] {
+  const lrs = [1e-3, 2e-3, 4e-3, 8e-3];
+  return [
+    ...lrs.map((lr) => v(`ar lr ${lr}`, "ar", { lr })),
+    ...lrs.map((lr) => v(`d3pm lr ${lr}`, "d3pm", { lr })),
+    v("d3pm batch 32 (¼ steps)", "d3pm", {
+      batchSize: 32,
+      steps: Math.round(steps / 4),
+      warmup: Math.round(30 / 4),
+    }),
+    v("d3pm t ∈ [0.3, 0.8]", "d3pm", { tMin: 0.3, tMax: 0.8 }),
+    v("d3pm t ∈ [0.45, 0.95]", "d3pm", { tMin: 0.45, tMax: 0.95 }),
+    v("d3pm times per token", "d3pm", { timesPer: "token" }),
+    v("d3pm time-conditioned", "d3pm", { timeConditioning: true }),
+    v("d3pm no EMA", "d3pm", { emaDecay: 0 }),
+    v("d3pm EMA 0.99", "d3pm", { emaDecay: 0.99 }),
+    v("d3pm no warm-up", "d3pm", { warmup: 0 }),
+    v("d3pm warm-up 100", "d3pm", { warmup: 100 }),
+    // The winners together, and the AR without EMA (EMA is shared).
+    v("ar lr 0.004 + no EMA", "ar", { lr: 4e-3, emaDecay: 0 }),
+    v("d3pm t ∈ [0.3, 0.8] + no EMA", "d3pm", {
+      tMin: 0.3,
+      tMax: 0.8,
+      emaDecay: 0,
+    }),
+    v("d3pm t ∈ [0.3, 0.8] + no EMA + lr 0.001", "d3pm", {
+      tMin: 0.3,
+      tMax: 0.8,
+      emaDecay: 0,
+      lr: 1e-3,
+    }),
+  ];
+}
+
+/** From the first round's winners (t ∈ [0.3, 0.8], no EMA). */
+function secondRound(steps: number): Variant[] {
+  return [
+    // More and smaller steps at matched tokens, a longer warm-up, lower mask
+    // rates, no weight decay; and the AR model with its winners and smaller
+    // steps.
+    ...[
+      ["batch 4 (2× steps)", {
+        batchSize: 4,
+        steps: steps * 2,
+        warmup: 60,
+      }],
+      ["batch 2 (4× steps)", {
+        batchSize: 2,
+        steps: steps * 4,
+        warmup: 120,
+      }],
+      ["warm-up 100", { warmup: 100 }],
+      ["lr 0.003 + warm-up 100", { lr: 3e-3, warmup: 100 }],
+      ["t ∈ [0.2, 0.6]", { tMin: 0.2, tMax: 0.6 }],
+      ["t ∈ [0.1, 0.5]", { tMin: 0.1, tMax: 0.5 }],
+      ["weight decay 0", { weightDecay: 0 }],
+      ["batch 4 + lr 0.003 + warm-up 200", {
+        batchSize: 4,
+        steps: steps * 2,
+        warmup: 200,
+        lr: 3e-3,
+      }],
+      ["batch 4 + lr 0.0014", {
+        batchSize: 4,
+        steps: steps * 2,
+        warmup: 60,
+        lr: 1.4e-3,
+      }],
+      ...[0.25, 1, 4].map((alibi) =>
+        [`batch 4 + lr 0.0014 + ALiBi ${alibi}`, {
+          batchSize: 4,
+          steps: steps * 2,
+          warmup: 60,
+          lr: 1.4e-3,
+          alibi,
+        }] as const
+      ),
+      ["batch 4 + lr 0.0014 + counts", {
+        batchSize: 4,
+        steps: steps * 2,
+        warmup: 60,
+        lr: 1.4e-3,
+        timesPer: "count",
+      }],
+      ["batch 4 + lr 0.0014 + counts, t ∈ [0.001, 1]", {
+        batchSize: 4,
+        steps: steps * 2,
+        warmup: 60,
+        lr: 1.4e-3,
+        timesPer: "count",
+        tMin: 0.001,
+        tMax: 1,
+      }],
+    ].map(([name, o]) =>
+      v(`d3pm tuned + ${name}`, "d3pm", {
+        tMin: 0.3,
+        tMax: 0.8,
+        emaDecay: 0,
+        ...(o as Partial<ExperimentConfig>),
+      })
+    ),
+    ...secondRoundAr(steps),
+  ];
+}
+
+/** The AR model with its first-round winners and smaller steps. */
+function secondRoundAr(steps: number): Variant[] {
+  return [
+    ...[4, 2].map((b) =>
+      v(`ar tuned + batch ${b} (${8 / b}× steps)`, "ar", {
+        lr: 4e-3,
+        emaDecay: 0,
+        batchSize: b,
+        steps: steps * 8 / b,
+        warmup: 30 * 8 / b,
+      })
+    ),
+    v("ar tuned + batch 4 + lr 0.0028", "ar", {
+      lr: 2.8e-3,
+      emaDecay: 0,
+      batchSize: 4,
+      steps: steps * 2,
+      warmup: 60,
+    }),
+  ];
+}
+
+/** From the tiny preset as the first two rounds chose it. */
+function thirdRound(steps: number): Variant[] {
+  return [
+    // The model's shape (wider, deeper, more heads), the optimiser's
+    // remaining knobs, and ALiBi heads centred on the neighbours.
+    ...([
+      ["width 256", { dModel: 256, dMlp: 1024 }],
+      ["6 layers", { nLayer: 6 }],
+      ["8 heads", { nHead: 8 }],
+      ["lr 0.0028", { lr: 2.8e-3 }],
+      ["clip 4", { clipNorm: 4 }],
+      ["weight decay 0", { weightDecay: 0 }],
+      ["t ∈ [0.2, 0.8]", { tMin: 0.2 }],
+      // ALiBi heads 0 and 1 centred on the left and right neighbour.
+      ["neighbour heads", { alibiMode: "neighbours" }],
+      ...[4, 16].map((alibi) =>
+        [`neighbour heads, ALiBi ${alibi}`, {
+          alibiMode: "neighbours",
+          alibi,
+        }] as const
+      ),
+      ["neighbour heads, ALiBi 16, lr 0.0028", {
+        alibiMode: "neighbours",
+        alibi: 16,
+        lr: 2.8e-3,
+      }],
+      ["neighbour heads, ALiBi 16, 8 heads", {
+        alibiMode: "neighbours",
+        alibi: 16,
+        nHead: 8,
+      }],
+    ] as const).map(([name, o]) =>
+      v(`d3pm round 2 + ${name}`, "d3pm", { ...round2D3pm(steps), ...o })
+    ),
+    v("ar round 2 + width 256", "ar", {
+      ...round2Ar(steps),
+      dModel: 256,
+      dMlp: 1024,
+    }),
+  ];
+}
+
+/** The D3PM's settings as the second round chose them (the third's baseline). */
+function round2D3pm(steps: number): Partial<ExperimentConfig> {
+  return {
+    tMin: 0.3,
+    tMax: 0.8,
+    emaDecay: 0,
+    batchSize: 4,
+    steps: steps * 2,
+    warmup: 60,
+    lr: 1.4e-3,
+    alibi: 1,
+  };
+}
+
+/** The AR model's settings as the second round chose them. */
+function round2Ar(steps: number): Partial<ExperimentConfig> {
+  return {
+    lr: 4e-3,
+    emaDecay: 0,
+    batchSize: 4,
+    steps: steps * 2,
+    warmup: 60,
+  };
+}
+
+/** What one variant measured. */
+export interface AblationRow {
+  /** The variant. */
+  name: string;
+  /** Which model. */
+  model: "ar" | "d3pm";
+  /** Validation nats per token at the end (the D3PM's: a bound). */
+  valid: number;
+  /** Bits per token of the same. */
+  validBpt: number;
+  /**
+   * First step (of 8 rows) whose training loss, averaged over 25 steps' worth
+   * of tokens, is 0.25 nat below the unigram entropy (0: never).
+   */
+  plateauExit: number;
+  /** Training seconds. */
+  seconds: number;
+}
+
+/** The D3PM, validated with time draws as the ablation's first rows were. */
+const D3PM_TIME_DRAWS = d3pmContestant({ validDraws: "time" });
+
+/**
+ * Train one variant from `base` into its own run folder under `out` and
+ * measure it.
+ *
+ * @param variant The variant.
+ * @param base The baseline configuration.
+ * @param data The data (shared by every variant).
+ * @param out The ablation's folder.
+ * @returns Its row.
+ */
+export async function runVariant(
+  variant: Variant,
+  base: ExperimentConfig,
+  data: RunData,
+  out: string,
+): Promise<AblationRow> {
+  const config = resolveConfig({
+    ...base,
+    ...variant.overrides,
+    out: `${out}/${variant.name.replace(/[^a-z0-9.]+/gi, "-")}`,
+    force: true,
+  });
+  const folder = new RunFolder(config.out);
+  await folder.check(config);
+  const release = await folder.start(config);
+  const entrant = variant.model === "ar"
+    ? enter(AR, { config, data })
+    // Time draws for validation, as when the first rows were measured, so
+    // that every row is scored by the same fixed draws.
+    : enter(D3PM_TIME_DRAWS, { config, data });
+  try {
+    const { model, training } = await trainContestant(entrant, 0, {
+      config,
+      data,
+      folder,
+      metrics: new MetricsLog(folder.metricsPath),
+      progress: true,
+    });
+    model.dispose();
+    const losses = (await MetricsLog.read(folder.metricsPath))
+      .filter((r) => typeof r.loss === "number").map((r) => Number(r.loss));
+    return {
+      name: variant.name,
+      model: variant.model,
+      valid: training.valid!.final,
+      validBpt: training.valid!.final / Math.LN2,
+      plateauExit: exitStep(losses, data.facts.unigramEntropy, config),
+      seconds: training.seconds,
+    };
+  } finally {
+    release();
+  }
+}
+
+/** The plateau exit in steps of 8 rows (matched tokens), 0 if never. */
+function exitStep(
+  losses: number[],
+  entropy: number,
+  c: ExperimentConfig,
+): number {
+  const exit = plateauExit(losses, entropy, plateauWindow(c.batchSize));
+  return Math.round(exit * c.batchSize / 8);
+}
+
+/** Options of {@linkcode runAblation}. */
+export interface AblationOptions {
+  /** Steps of the baseline (batch 8). */
+  steps: number;
+  /** Where the runs and the table go. */
+  out: string;
+  /** Run only the variants whose name contains one of these. */
+  only?: readonly string[];
+  /** Where each row goes as a JSON line (default stdout). */
+  emit?: (line: string) => void;
+}
+
+/**
+ * The ablation's baseline configuration at `steps`.
+ *
+ * @param steps Steps of the baseline.
+ * @returns The configuration every variant moves from.
+ *
+ * @example
+ * ```ts
+ * import { ABLATION_BASELINE, ablationBase } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const base = ablationBase(250);
+ * assertEquals([base.steps, base.validEvery, base.lr], [250, 250, ABLATION_BASELINE.lr]);
+ * ```
+ */
+export function ablationBase(steps: number): ExperimentConfig {
+  return resolveConfig({
+    preset: "tiny",
+    ...ABLATION_BASELINE,
+    steps,
+    validEvery: steps,
+    validBlocks: 64,
+    judge: "self",
+  });
+}
+
+/**
+ * Run the variants of the grid (those of `only`), each into its own folder
+ * under `out`, and write `ablation.jsonl` and `ablation.md` there. Rows of
+ * earlier runs at the same budget are kept; a variant run again replaces its
+ * row. The table follows the grid's order.
+ *
+ * @param options Steps, folder, which variants.
+ */
+export async function runAblation(options: AblationOptions): Promise<void> {
+  const { steps, out, only } = options;
+  const emit = options.emit ?? console.log;
+  const variants = grid(steps).filter((v) =>
+    !only || only.some((o) => v.name.includes(o))
+  );
+  const base = ablationBase(steps);
+  await initBackend({ prefer: base.backend });
+  const data = await prepareData(base, new RunFolder(out), console.error);
+  await Deno.mkdir(out, { recursive: true });
+  const file = `${out}/ablation.jsonl`;
+  const kept = await keptRows(file, steps);
+  for (const v of variants) {
+    const row = await runVariant(v, base, data, out);
+    emit(JSON.stringify(row));
+    kept.set(row.name, row);
+    await Deno.writeTextFile(
+      file,
+      [...kept.values()].map((r) => JSON.stringify({ ...r, steps }))
+        .join("\n") + "\n",
+    );
+  }
+  const rows = grid(steps).flatMap((v) =>
+    kept.has(v.name) ? [kept.get(v.name)!] : []
+  );
+  await Deno.writeTextFile(
+    `${out}/ablation.md`,
+    ablationMarkdown(rows, steps, data.facts.unigramEntropy),
+  );
+  console.error(`ablation: ${out}/ablation.md`);
+}
+
+/** The rows of earlier runs at the same budget, by name. */
+async function keptRows(
+  file: string,
+  steps: number,
+): Promise<Map<string, AblationRow>> {
+  const kept = new Map<string, AblationRow>();
+  try {
+    for (const line of (await Deno.readTextFile(file)).split("\n")) {
+      if (!line.trim()) continue;
+      const row = JSON.parse(line) as AblationRow & { steps?: number };
+      if ((row.steps ?? 250) === steps) kept.set(row.name, row);
+    }
+  } catch { /* no earlier rows */ }
+  return kept;
+}
+
+/**
+ * The ablation's table as Markdown.
+ *
+ * @param rows The rows, in table order.
+ * @param steps Steps of the baseline.
+ * @param entropy The train split's unigram entropy, nats.
+ * @returns `ablation.md`.
+ *
+ * @example
+ * ```ts
+ * import { ablationMarkdown } from "@d3pm/experiment/studies";
+ * import { assertStringIncludes } from "@std/assert";
+ * const md = ablationMarkdown([
+ *   { name: "d3pm no EMA", model: "d3pm", valid: 5.5, validBpt: 7.93, plateauExit: 0, seconds: 60 },
+ * ], 250, 6.7);
+ * assertStringIncludes(md, "| d3pm no EMA | ≤ 5.500");
+ * assertStringIncludes(md, "| never ");
+ * ```
+ */
+export function ablationMarkdown(
+  rows: readonly AblationRow[],
+  steps: number,
+  entropy: number,
+): string {
+  const table = markdownTable(
+    [
+      "variant",
+      "valid NLL (nats)",
+      "valid BPT",
+      "leaves plateau at step",
+      "seconds",
+    ],
+    rows.map((r) => [
+      r.name,
+      `${r.model === "d3pm" ? "≤ " : ""}${fixed(r.valid, 3)}`,
+      `${r.model === "d3pm" ? "≤ " : ""}${fixed(r.validBpt, 2)}`,
+      r.plateauExit || "never",
+      fixed(r.seconds, 0),
+    ]),
+  );
+  return `# Ablation at ${steps} steps × 8 × 128 tokens (tiny preset, seed 0)\n\nUnigram entropy of the train split: ${
+    fixed(entropy, 3)
+  } nats. Validation: the first 64 blocks of the valid split.\n\n${table}\n`;
+}

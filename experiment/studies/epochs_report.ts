@@ -1,0 +1,191 @@
+/**
+ * The data-constrained study's report: `report.md` with the comparison at
+ * every U and the AR's sweep, and its charts (validation against epochs and
+ * against FLOPs, the sweep).
+ *
+ * @module
+ */
+import { writeFileAtomic } from "@d3pm/core";
+import { fixed, lineChart, markdownTable, type Series } from "@d3pm/eval";
+import type { ExperimentConfig } from "../options.ts";
+import {
+  bestPoint,
+  compareCurves,
+  describeVerdict,
+  sci,
+} from "./epochs_analysis.ts";
+import type { RunCurve, StudyScale } from "./epochs_scale.ts";
+
+/** What the report says of the study besides its runs. */
+export interface StudyReportContext {
+  /** The study's folder. */
+  out: string;
+  /** The study's sizes. */
+  scale: StudyScale;
+  /** The configuration every run starts from. */
+  base: ExperimentConfig;
+  /** Parameters of each model. */
+  params: number;
+  /** Seed of the models and batches. */
+  seed: number;
+}
+
+/**
+ * A count of unique tokens, short: `10K`, `1M`.
+ *
+ * @param u The count.
+ * @returns Its short form.
+ */
+function kilo(u: number): string {
+  return u >= 1e6 ? `${u / 1e6}M` : u >= 1e3 ? `${u / 1e3}K` : `${u}`;
+}
+
+/**
+ * Write the figures and the report from the runs finished so far.
+ *
+ * @param ctx The study.
+ * @param runs Its finished runs.
+ * @param chosen The sweep's winner, once chosen.
+ * @param seconds Wall time so far.
+ */
+export async function writeStudyReport(
+  ctx: StudyReportContext,
+  runs: readonly RunCurve[],
+  chosen: { dropout: number; weightDecay: number } | undefined,
+  seconds: number,
+): Promise<void> {
+  await writeCharts(ctx.out, runs);
+  const { out, scale, base } = ctx;
+  const sweep = runs.filter((r) => r.phase === "sweep");
+  const sweepTable = markdownTable(
+    ["dropout", "weight decay", "best epoch", "best valid NLL", "epochs run"],
+    sweep.map((r) => {
+      const b = bestPoint(r.curve);
+      return [
+        r.dropout,
+        r.weightDecay,
+        b.epoch,
+        fixed(b.valid, 3),
+        `${r.curve.at(-1)!.epoch} of ${r.epochs}`,
+      ];
+    }),
+  );
+  await writeFileAtomic(
+    `${out}/report.md`,
+    `# Data-constrained study: AR vs D3PM over many epochs
+
+Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first). U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
+      chosen
+        ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, chosen by the sweep below; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
+        : ""
+    } Wall time so far: ${fixed(seconds / 60, 1)} minutes.
+
+${comparison(scale, runs)}
+
+![validation against epochs](valid-vs-epochs.svg)
+![validation against FLOPs](valid-vs-flops.svg)
+
+## AR regularisation sweep (U = ${
+      sweep.length ? kilo(sweep[0].u) : "–"
+    }; the lowest best valid NLL wins)
+
+${sweepTable}
+
+![sweep](sweep.svg)
+`,
+  );
+}
+
+/** The table of every U with both models, and a sentence on each. */
+function comparison(scale: StudyScale, runs: readonly RunCurve[]): string {
+  const main = runs.filter((r) => r.phase === "main");
+  const rows: (string | number)[][] = [];
+  const sentences: string[] = [];
+  for (const u of scale.u) {
+    const ar = main.find((r) => r.u === u && r.model === "ar");
+    const d = main.find((r) => r.u === u && r.model === "d3pm");
+    if (!ar || !d) continue;
+    const v = compareCurves(ar.curve, d.curve);
+    rows.push([
+      kilo(u),
+      `${ar.curve.at(-1)!.epoch} of ${ar.epochs}`,
+      `${v.arBest.epoch}`,
+      fixed(v.arBest.valid, 3),
+      `${v.arOverfits ? "+" : ""}${fixed(v.arRise, 3)}`,
+      `${d.curve.at(-1)!.epoch} of ${d.epochs}`,
+      `${v.d3pmBest.epoch}`,
+      `≤ ${fixed(v.d3pmBest.valid, 3)}`,
+      v.crossover
+        ? `epoch ${v.crossover.epoch} (${sci(v.crossover.flops)} FLOPs)`
+        : "none",
+    ]);
+    sentences.push(`- U = ${kilo(u)}: ${describeVerdict(v)}.`);
+  }
+  const table = markdownTable(
+    [
+      "U",
+      "AR epochs run",
+      "AR best epoch",
+      "AR best NLL",
+      "AR last − best",
+      "D3PM epochs run",
+      "D3PM best epoch",
+      "D3PM best bound",
+      "D3PM below AR best",
+    ],
+    rows,
+  );
+  return `${table}\n\n${sentences.join("\n")}`;
+}
+
+/** The charts: validation against epochs and FLOPs, and the sweep. */
+async function writeCharts(
+  out: string,
+  runs: readonly RunCurve[],
+): Promise<void> {
+  const main = runs.filter((r) => r.phase === "main");
+  const label = (r: RunCurve) =>
+    `${r.model === "ar" ? "AR" : "D3PM ≤"} U=${kilo(r.u)}`;
+  const series = (x: "epoch" | "flops"): Series[] =>
+    main.map((r) => ({
+      name: label(r),
+      points: r.curve.map((p) => [p[x], p.valid] as [number, number]),
+    }));
+  const yLabel = "valid nats/token (AR: NLL, D3PM: bound)";
+  await Deno.writeTextFile(
+    `${out}/valid-vs-epochs.svg`,
+    lineChart(series("epoch"), {
+      title: "Validation loss against epochs over U unique tokens",
+      xLabel: "epochs",
+      yLabel,
+      markers: false,
+    }),
+  );
+  await Deno.writeTextFile(
+    `${out}/valid-vs-flops.svg`,
+    lineChart(series("flops"), {
+      title: "Validation loss against training FLOPs (6·N·D)",
+      xLabel: "training FLOPs",
+      yLabel,
+      logX: true,
+      markers: false,
+    }),
+  );
+  const sweep = runs.filter((r) => r.phase === "sweep");
+  if (!sweep.length) return;
+  await Deno.writeTextFile(
+    `${out}/sweep.svg`,
+    lineChart(
+      sweep.map((r) => ({
+        name: `dropout ${r.dropout}, wd ${r.weightDecay}`,
+        points: r.curve.map((p) => [p.epoch, p.valid] as [number, number]),
+      })),
+      {
+        title: `AR regularisation sweep, U=${kilo(sweep[0].u)}`,
+        xLabel: "epochs",
+        yLabel: "valid NLL (nats/token)",
+        markers: false,
+      },
+    ),
+  );
+}

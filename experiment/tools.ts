@@ -1,0 +1,269 @@
+/**
+ * What `deno task sample` and `deno task infill` do once their options are
+ * read: load a trained model of a finished run, generate (showing the
+ * unmasking steps of a denoiser) or fill the blanks a user wrote, and print.
+ *
+ * @module
+ */
+import { prng } from "@d3pm/core";
+import type { Tokenizer } from "@d3pm/tokenizer";
+import type { GenerationRequest } from "./contestant.ts";
+import { placeModel } from "./engine.ts";
+import { loadTrained, type TrainedModel } from "./load.ts";
+import { ConfigError } from "./options.ts";
+
+/** Where to find the model, and where it runs. */
+export interface ToolModel {
+  /** The run folder. */
+  run: string;
+  /** The contestant. */
+  model: string;
+  /** Which seed's model. */
+  seed: number;
+  /** `tfjs`, `webgpu` (the fused engine; no intermediate steps) or `auto`. */
+  engine: "tfjs" | "webgpu" | "auto";
+  /** Unmasking steps (default min(64, T)); denoisers only. */
+  steps?: number;
+  /** Unmasking strategy (default: the contestant's). */
+  strategy?: "ancestral" | "confidence";
+  /** Seed of the sampler. */
+  rng: number;
+  /** Print only the final text. */
+  quiet: boolean;
+}
+
+/** Options of {@linkcode sampleText}. */
+export interface SampleTextOptions extends ToolModel {
+  /** Samples. */
+  count: number;
+  /** Softmax temperature. */
+  temperature: number;
+  /** Nucleus sampling. */
+  topP: number;
+  /** Show every Nth unmasking step (default: about 16 frames). */
+  every?: number;
+}
+
+/** Options of {@linkcode fillText}. */
+export interface FillTextOptions extends ToolModel {
+  /** The text, with blanks written `[MASK]` or `[MASK*N]`. */
+  text: string;
+}
+
+/**
+ * Generate `count` samples from a finished run's model and print them; a
+ * denoiser's rows are shown as they are unmasked (░ = still masked).
+ *
+ * @param options The model, the engine and the sampler's settings.
+ * @param print Where lines go.
+ */
+export async function sampleText(
+  options: SampleTextOptions,
+  print: (line: string) => void,
+): Promise<void> {
+  const trained = await loadTrained(options.run, options);
+  const placed = await placeModel(trained.model, options.engine);
+  try {
+    const { config, tokenizer, contestant, process } = trained;
+    const rng = prng(options.rng);
+    const request: GenerationRequest = {
+      length: config.blockLength,
+      prng: rng,
+      temperature: options.temperature,
+      topP: options.topP,
+    };
+    const unmasking = contestant.unmasking;
+    if (!unmasking) {
+      for (let c = 0; c < options.count; c++) {
+        const out = await contestant.generate(process, placed.model, request);
+        print(tokenizer.decode(out.tokens));
+      }
+      return;
+    }
+    const { steps, strategy } = unmaskingOf(trained, options);
+    const every = options.every ?? Math.max(1, Math.round(steps / 16));
+    const mask = unmasking.maskId(process);
+    for (let c = 0; c < options.count; c++) {
+      const out = await contestant.generate(process, placed.model, {
+        ...request,
+        steps,
+        strategy,
+        onStep: (s) => {
+          if (!options.quiet && (s.step % every === 0 || s.step === s.steps)) {
+            print(
+              `--- step ${s.step}/${s.steps} (${s.forwardPasses} forward passes) ---`,
+            );
+            print(showMasked(tokenizer, s.tokens, mask));
+          }
+        },
+      });
+      print(
+        options.quiet
+          ? tokenizer.decode(out.tokens)
+          : `=== sample ${c + 1} (${out.forwardPasses} forward passes) ===`,
+      );
+      if (!options.quiet) print(tokenizer.decode(out.tokens));
+    }
+  } finally {
+    placed.dispose();
+  }
+}
+
+/**
+ * Fill the blanks of a text with a finished run's denoiser and print the
+ * result (and, unless quiet, the unmasking steps).
+ *
+ * @param options The model, the engine, the text and the sampler's settings.
+ * @param print Where lines go.
+ * @throws {ConfigError} When the model does not fill blanks, or the text has
+ *   no blank or does not fit the model's context.
+ */
+export async function fillText(
+  options: FillTextOptions,
+  print: (line: string) => void,
+): Promise<void> {
+  const trained = await loadTrained(options.run, options);
+  const { config, tokenizer, contestant, process } = trained;
+  if (!contestant.unmasking) {
+    trained.model.dispose();
+    throw new ConfigError(
+      `Option --model ${contestant.kind}: it does not fill blanks (it does not generate by unmasking)`,
+    );
+  }
+  const mask = contestant.unmasking.maskId(process);
+  let prompt: Int32Array;
+  try {
+    prompt = blanksOf(options.text, {
+      tokenizer,
+      maskId: mask,
+      length: config.blockLength,
+    });
+  } catch (e) {
+    trained.model.dispose();
+    throw e;
+  }
+  const { steps, strategy } = unmaskingOf(trained, options);
+  const every = Math.max(1, Math.round(steps / 16));
+  const placed = await placeModel(trained.model, options.engine);
+  try {
+    const out = await contestant.generate(process, placed.model, {
+      length: prompt.length,
+      prng: prng(options.rng),
+      prompt,
+      steps,
+      strategy,
+      onStep: (s) => {
+        if (!options.quiet && (s.step % every === 0 || s.step === s.steps)) {
+          print(
+            `--- step ${s.step}/${s.steps} ---\n${
+              showMasked(tokenizer, s.tokens, mask)
+            }`,
+          );
+        }
+      },
+    });
+    if (!options.quiet) print("=== filled ===");
+    print(tokenizer.decode(out.tokens));
+  } finally {
+    placed.dispose();
+  }
+}
+
+/** The unmasking steps and strategy of a tool's request. */
+function unmaskingOf(
+  trained: TrainedModel,
+  options: ToolModel,
+): { steps: number; strategy: "ancestral" | "confidence" } {
+  const u = trained.contestant.unmasking!;
+  return {
+    steps: options.steps ?? Math.min(64, u.steps(trained.process)),
+    strategy: options.strategy ?? u.strategy,
+  };
+}
+
+/**
+ * The ids of a text with blanks: `[MASK]` is one mask id, `[MASK*N]` is N.
+ *
+ * @param text The text.
+ * @param options The tokenizer, the mask id and the model's context.
+ * @returns The ids.
+ * @throws {ConfigError} When the text has no blank, a count is out of
+ *   range, or the ids do not fit the context.
+ *
+ * @example
+ * ```ts
+ * import { blanksOf } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * const ids = blanksOf("ab[MASK*2]c", { tokenizer: new ByteTokenizer(), maskId: 259, length: 8 });
+ * assertEquals([...ids], [97, 98, 259, 259, 99]);
+ * ```
+ */
+export function blanksOf(
+  text: string,
+  options: { tokenizer: Tokenizer; maskId: number; length: number },
+): Int32Array {
+  const { tokenizer, maskId, length } = options;
+  const ids: number[] = [];
+  let last = 0;
+  for (const m of text.matchAll(/\[MASK(?:\*(\d+))?\]/g)) {
+    ids.push(...tokenizer.encode(text.slice(last, m.index)));
+    const n = m[1] === undefined ? 1 : Number(m[1]);
+    if (!(n >= 1 && n <= length)) {
+      throw new ConfigError(
+        `[MASK*${m[1]}]: the count must be in [1, ${length}]`,
+      );
+    }
+    for (let i = 0; i < n; i++) ids.push(maskId);
+    last = m.index! + m[0].length;
+  }
+  ids.push(...tokenizer.encode(text.slice(last)));
+  if (!ids.includes(maskId)) {
+    throw new ConfigError(
+      "The text has no blank: write [MASK] or [MASK*N] where tokens should be filled",
+    );
+  }
+  if (ids.length > length) {
+    throw new ConfigError(
+      `The text is ${ids.length} tokens; the model's context is ${length}`,
+    );
+  }
+  return Int32Array.from(ids);
+}
+
+/**
+ * Text of ids with masks shown as a block character, for terminal displays.
+ *
+ * @param tokenizer Decodes the ids between masks.
+ * @param ids The ids.
+ * @param maskId The mask id.
+ * @returns The text, `░` for each mask.
+ *
+ * @example
+ * ```ts
+ * import { showMasked } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(showMasked(new ByteTokenizer(), [104, 259, 105], 259), "h░i");
+ * ```
+ */
+export function showMasked(
+  tokenizer: Tokenizer,
+  ids: ArrayLike<number>,
+  maskId: number,
+): string {
+  let out = "";
+  let run: number[] = [];
+  const flush = () => {
+    if (run.length) out += tokenizer.decode(run);
+    run = [];
+  };
+  for (let i = 0; i < ids.length; i++) {
+    if (ids[i] === maskId) {
+      flush();
+      out += "░";
+    } else run.push(ids[i]);
+  }
+  flush();
+  return out;
+}

@@ -1,0 +1,393 @@
+/**
+ * Training one contestant's model for one seed — on tfjs or on the fused
+ * WebGPU engine — with validation, `keep: best`, checkpoints and resume;
+ * the trained model is saved with its process.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { type StoredTensor, type Tensor, writeFileAtomic } from "@d3pm/core";
+import {
+  MetricsLog,
+  type StepInfo,
+  train,
+  type TrainOptions,
+  warmupCosine,
+} from "@d3pm/train";
+import { loadModel, saveModel, Transformer } from "@d3pm/transformer";
+import type { Contestant, ContestantProcess } from "./contestant.ts";
+import type { RunData } from "./data.ts";
+import { type Engine, trainOnEngine } from "./engine.ts";
+import { ADDED_KEYS, type ExperimentConfig } from "./options.ts";
+import type { TrainingFigures } from "./results.ts";
+import type { RunFolder } from "./run_folder.ts";
+import { trainingFingerprint } from "./config.ts";
+
+/** A contestant entered into a run: the contestant with the run's process. */
+export interface Entrant<P extends ContestantProcess = ContestantProcess> {
+  /** The contestant. */
+  contestant: Contestant<P>;
+  /** Its process for the run. */
+  process: P;
+}
+
+/**
+ * Enter a contestant into a run: build its process for the run's
+ * configuration and data.
+ *
+ * @param contestant The contestant.
+ * @param run The run's configuration and data.
+ * @returns The entrant.
+ *
+ * @example
+ * ```ts
+ * import { D3PM, enter, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const config = resolveConfig({ preset: "micro" });
+ * const data = {
+ *   tokenizer: { vocabSize: 260 } as never,
+ *   specials: { bos: 256, eos: 257, pad: 258, mask: 259 },
+ * };
+ * const { process } = enter(D3PM, { config, data });
+ * assertEquals(process.spec.steps, config.diffusionSteps);
+ * ```
+ */
+export function enter<P extends ContestantProcess>(
+  contestant: Contestant<P>,
+  run: {
+    config: ExperimentConfig;
+    data: Pick<RunData, "tokenizer" | "specials">;
+  },
+): Entrant<P> {
+  return { contestant, process: contestant.process(run.config, run.data) };
+}
+
+/**
+ * The seed of a contestant's initial weights for a run's seed.
+ *
+ * @param contestant The contestant.
+ * @param seed The run's seed.
+ * @returns `1000 · seed + contestant.seedStream`.
+ *
+ * @example
+ * ```ts
+ * import { AR, D3PM, weightSeed } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([weightSeed(AR, 2), weightSeed(D3PM, 2)], [2001, 2002]);
+ * ```
+ */
+export function weightSeed(
+  contestant: Pick<Contestant, "seedStream">,
+  seed: number,
+): number {
+  return 1000 * seed + contestant.seedStream;
+}
+
+/**
+ * A contestant's untrained model for a seed.
+ *
+ * @param entrant The contestant.
+ * @param seed The run's seed.
+ * @param run The run's configuration and data.
+ * @returns The model (the caller disposes it).
+ */
+export function buildModel(
+  entrant: Entrant,
+  seed: number,
+  run: { config: ExperimentConfig; data: Pick<RunData, "tokenizer"> },
+): Transformer {
+  const { contestant } = entrant;
+  return new Transformer(
+    contestant.modelConfig(run.config, run.data.tokenizer.vocabSize),
+    { seed: weightSeed(contestant, seed) },
+  );
+}
+
+/** What training a contestant needs besides the contestant. */
+export interface TrainContext {
+  /** The run's configuration. */
+  config: ExperimentConfig;
+  /** The run's data. */
+  data: RunData;
+  /** The run folder. */
+  folder: RunFolder;
+  /** Where each step and validation is recorded. */
+  metrics: MetricsLog;
+  /** Show a progress line. */
+  progress: boolean;
+  /** The training engine (default tfjs). */
+  engine?: Engine;
+}
+
+/**
+ * Train (or resume) one contestant's model for one seed — on tfjs or on the
+ * fused WebGPU engine — validating every `validEvery` steps; save it with its
+ * process, and give back the model with the weights to evaluate in place
+ * (the last step's EMA, or with `keep: best` the best validation's).
+ *
+ * @param entrant The contestant and its process.
+ * @param seed The seed.
+ * @param ctx The run: configuration, data, folder, metrics, engine.
+ * @returns The model (the caller disposes it) and its training figures.
+ */
+export async function trainContestant(
+  entrant: Entrant,
+  seed: number,
+  ctx: TrainContext,
+): Promise<{ model: Transformer; training: TrainingFigures }> {
+  const { config: c, folder } = ctx;
+  const kind = entrant.contestant.kind;
+  await Deno.mkdir(folder.modelDir(seed, kind), { recursive: true });
+  const model = buildModel(entrant, seed, ctx);
+  const validator = c.validEvery > 0
+    ? await Validator.open(entrant, seed, ctx)
+    : undefined;
+  try {
+    const common = loopOptions(entrant, seed, ctx, validator);
+    const result = ctx.engine?.kind === "webgpu"
+      ? await fitOnEngine(model, entrant, ctx.engine.device, common, c)
+      : await fitOnTfjs(model, entrant, common, c);
+    if (c.keep === "best" && validator) await validator.restoreBest(model);
+    await saveModel(model, folder.modelDir(seed, kind));
+    await writeFileAtomic(
+      folder.processPath(seed, kind),
+      JSON.stringify(entrant.process.toJSON(), null, 2) + "\n",
+    );
+    return {
+      model,
+      training: {
+        seconds: result.seconds,
+        lastLoss: result.lastLoss,
+        tokens: c.steps * c.batchSize * c.blockLength,
+        ...(validator ? { valid: await validator.summary() } : {}),
+      },
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    validator?.dispose();
+  }
+}
+
+type Common = Omit<TrainOptions, "variables" | "loss">;
+
+/** The training loop's options both engines share: data, schedule, checkpoints, hooks. */
+function loopOptions(
+  entrant: Entrant,
+  seed: number,
+  ctx: TrainContext,
+  validator: Validator | undefined,
+): Common {
+  const { config: c, folder } = ctx;
+  const kind = entrant.contestant.kind;
+  return {
+    blocks: ctx.data.train,
+    batchSize: c.batchSize,
+    steps: c.steps,
+    lr: warmupCosine({
+      peak: entrant.contestant.peakLr(c),
+      warmup: c.warmup,
+      total: c.steps,
+    }),
+    seed,
+    checkpoint: folder.checkpointPath(seed, kind),
+    checkpointEvery: c.checkpointEvery,
+    resume: c.resume,
+    config: trainingFingerprint(c),
+    configDefaults: ADDED_KEYS,
+    progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
+    onStep: async (
+      s: StepInfo,
+      weights: () => Promise<ReadonlyMap<string, Tensor | StoredTensor>>,
+    ) => {
+      await ctx.metrics.append({ model: kind, seed, ...s });
+      if (s.step % c.validEvery === 0 || s.step === c.steps) {
+        await validator?.run(s.step, weights);
+      }
+    },
+  };
+}
+
+/** Train with tfjs on the active backend; the EMA (if any) ends in `model`. */
+async function fitOnTfjs(
+  model: Transformer,
+  entrant: Entrant,
+  common: Common,
+  c: ExperimentConfig,
+): Promise<{ seconds: number; lastLoss: number }> {
+  const result = await train({
+    ...common,
+    variables: model.variables,
+    loss: (batch, rng) =>
+      entrant.process.loss(model, { ...batch, length: c.blockLength }, {
+        prng: rng,
+      }),
+    adamw: { weightDecay: c.weightDecay },
+    clipNorm: c.clipNorm,
+    emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
+  });
+  if (result.ema) {
+    model.setWeights(result.ema.values);
+    result.ema.dispose();
+  }
+  result.optimizer.dispose();
+  return result;
+}
+
+/** Train on the fused engine (the same initial weights and data); its weights end in `model`. */
+async function fitOnEngine(
+  model: Transformer,
+  entrant: Entrant,
+  device: GPUDevice,
+  common: Common,
+  c: ExperimentConfig,
+): Promise<{ seconds: number; lastLoss: number }> {
+  const L = c.blockLength;
+  const shape = entrant.contestant.engine(entrant.process, L);
+  const { result, weights } = await trainOnEngine({
+    device,
+    model: model.config,
+    seed: weightSeed(entrant.contestant, common.seed ?? 0),
+    length: shape.length,
+    excludeToken: shape.excludeToken,
+    options: {
+      ...common,
+      terms: (batch, rng) =>
+        entrant.process.lossTerms({ ...batch, length: L }, { prng: rng }),
+      logEvery: c.logEvery,
+    },
+    config: c,
+  });
+  setStoredWeights(model, weights);
+  return result;
+}
+
+/** Validation during training: metrics records, and the best weights for `keep: best`. */
+class Validator {
+  #best: { step: number; nats: number } | undefined;
+  private constructor(
+    readonly entrant: Entrant,
+    readonly seed: number,
+    readonly ctx: TrainContext,
+    readonly scratch: Transformer,
+  ) {}
+
+  /** A validator; on resume it knows the best validation so far. */
+  static async open(
+    entrant: Entrant,
+    seed: number,
+    ctx: TrainContext,
+  ): Promise<Validator> {
+    const scratch = buildModel(entrant, seed, ctx);
+    const v = new Validator(entrant, seed, ctx, scratch);
+    try {
+      v.#best = JSON.parse(await Deno.readTextFile(v.#bestJson));
+    } catch { /* none yet */ }
+    return v;
+  }
+
+  get #kind(): string {
+    return this.entrant.contestant.kind;
+  }
+  get #bestDir(): string {
+    return `${this.ctx.folder.modelDir(this.seed, this.#kind)}/best`;
+  }
+  get #bestJson(): string {
+    return `${this.#bestDir}.json`;
+  }
+
+  /** Validate the weights at `step`; keep them if they are the best so far. */
+  async run(
+    step: number,
+    weights: () => Promise<ReadonlyMap<string, Tensor | StoredTensor>>,
+  ): Promise<void> {
+    setStoredWeights(this.scratch, await weights());
+    const { contestant, process } = this.entrant;
+    const { nats } = await contestant.validate(
+      process,
+      this.scratch,
+      this.ctx.data,
+    );
+    await this.ctx.metrics.append({
+      model: this.#kind,
+      seed: this.seed,
+      step,
+      valid: nats,
+    });
+    if (this.#best && !(nats < this.#best.nats)) return;
+    this.#best = { step, nats };
+    if (this.ctx.config.keep !== "best") return;
+    await saveModel(this.scratch, this.#bestDir);
+    await writeFileAtomic(this.#bestJson, JSON.stringify(this.#best) + "\n");
+  }
+
+  /** Put the best validation's weights into `model`. */
+  async restoreBest(model: Transformer): Promise<void> {
+    const best = await loadModel(this.#bestDir);
+    model.setWeights(best.variables);
+    best.dispose();
+  }
+
+  /** Final and best validation, from the log (so a resumed run counts all of it). */
+  async summary(): Promise<NonNullable<TrainingFigures["valid"]>> {
+    const byStep = new Map<number, number>();
+    for (const r of await MetricsLog.read(this.ctx.folder.metricsPath)) {
+      if (
+        r.model === this.#kind && r.seed === this.seed &&
+        typeof r.valid === "number"
+      ) byStep.set(Number(r.step), r.valid);
+    }
+    const steps = [...byStep.keys()].sort((a, b) => a - b);
+    const last = steps.at(-1)!;
+    const best = steps.reduce((b, s) =>
+      byStep.get(s)! < byStep.get(b)! ? s : b
+    );
+    return {
+      final: byStep.get(last)!,
+      best: byStep.get(best)!,
+      bestStep: best,
+      kept: this.ctx.config.keep,
+    };
+  }
+
+  dispose(): void {
+    this.scratch.dispose();
+  }
+}
+
+/**
+ * Put weights (tfjs tensors, or stored ones read back from an engine) into
+ * a model.
+ *
+ * @param model The model.
+ * @param weights Name → tensor, as `model.variables` names them.
+ */
+export function setStoredWeights(
+  model: Transformer,
+  weights: ReadonlyMap<string, Tensor | StoredTensor>,
+): void {
+  const made: tf.Tensor[] = [];
+  const tensors = new Map<string, Tensor>();
+  for (const [name, w] of weights) {
+    if (w.data instanceof Float32Array) {
+      const t = tf.tensor(w.data, (w as StoredTensor).shape);
+      made.push(t);
+      tensors.set(name, t);
+    } else tensors.set(name, w as Tensor);
+  }
+  model.setWeights(tensors);
+  tf.dispose(made);
+}
+
+/**
+ * The parameters of a model.
+ *
+ * @param model The model.
+ * @returns How many numbers its weights hold.
+ */
+export function parameterTotal(model: Transformer): number {
+  let n = 0;
+  for (const v of model.variables.values()) n += v.size;
+  return n;
+}
