@@ -1,4 +1,9 @@
-import { type LanguageModel, prng } from "@d3pm/core";
+import {
+  type LanguageModel,
+  prng,
+  type TermScorer,
+  type WeightedTokens,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -7,7 +12,7 @@ import {
   assertRejects,
 } from "@std/assert";
 import { evaluateInfill } from "./infill.ts";
-import { absorbingBeta } from "./schedule.ts";
+import { absorbingBeta, discretize, logLinear } from "./schedule.ts";
 
 await tf.setBackend("cpu");
 
@@ -58,4 +63,112 @@ Deno.test("evaluateInfill() scores an oracle at accuracy 1 and NLL 0, and a unif
     RangeError,
     "fraction must be in (0, 1)",
   );
+});
+
+// A denoiser that reads t and the context: token (i mod 8) gains 3·t at
+// position i, and a revealed right neighbour's token gains 1.5. It records
+// the inputs and times of its calls, so the test knows which tokens were
+// hidden and at which time they were scored.
+const MASK = 8;
+function timedLogits(row: ArrayLike<number>, i: number, t: number): number[] {
+  const out = [0.4, -0.3, 0.9, 0.1, -0.8, 0.6, -0.2, 0.3, 0];
+  out[i % 8] += 3 * t;
+  const right = i + 1 < row.length ? row[i + 1] : MASK;
+  if (right !== MASK) out[right] += 1.5;
+  return out;
+}
+
+/** −log softmax(logits without the mask)[target], in float64. */
+function ce(logits: number[], target: number): number {
+  let z = 0;
+  for (let j = 0; j < MASK; j++) z += Math.exp(logits[j]);
+  return Math.log(z) - logits[target];
+}
+
+class TimedToy implements LanguageModel {
+  readonly timeConditioned = true;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: 9,
+    contextLength: 64,
+  };
+  calls: { rows: Int32Array; t: Float32Array }[] = [];
+  forward(x: tf.Tensor2D, o: { t?: tf.Tensor1D } = {}): tf.Tensor3D {
+    const [b, l] = x.shape;
+    const rows = x.dataSync() as Int32Array,
+      t = o.t!.dataSync() as Float32Array;
+    this.calls.push({ rows: rows.slice(), t: t.slice() });
+    const out = new Float32Array(b * l * 9);
+    for (let r = 0; r < b; r++) {
+      const row = rows.subarray(r * l, (r + 1) * l);
+      for (let i = 0; i < l; i++) {
+        out.set(timedLogits(row, i, t[r]), (r * l + i) * 9);
+      }
+    }
+    return tf.tensor3d(out, [b, l, 9]);
+  }
+  dispose(): void {}
+}
+
+/** The same denoiser as a term scorer (the engines' contract), in float64. */
+class TimedScorer extends TimedToy implements TermScorer {
+  terms: WeightedTokens[] = [];
+  rowLosses(list: readonly WeightedTokens[]): Promise<Float64Array[]> {
+    this.terms.push(...list);
+    return Promise.resolve(list.map((w) => {
+      const sums = new Float64Array(w.rows);
+      for (let r = 0; r < w.rows; r++) {
+        const row = w.inputs.subarray(r * w.length, (r + 1) * w.length);
+        for (let i = 0; i < w.length; i++) {
+          const k = r * w.length + i;
+          if (w.targets[k] < 0 || w.weights[k] === 0) continue;
+          const logits = timedLogits(row, i, w.t![r]);
+          sums[r] += w.weights[k] * ce(logits, w.targets[k]);
+        }
+      }
+      return sums;
+    }));
+  }
+}
+
+Deno.test("evaluateInfill() scores exactly the hidden tokens, with their context, at the first time where that fraction is masked — through a model and through a term scorer", async () => {
+  const x0 = {
+    tokens: Int32Array.from({ length: 8 * 24 }, (_, i) => (i * 7 + 3) % 8),
+    batchSize: 8,
+    length: 24,
+  };
+  const schedule = discretize(logLinear(), { steps: 20 });
+  for (const fraction of [0.3, 0.47]) {
+    // The first step whose masked fraction 1 − ᾱ(t) reaches the fraction.
+    const T = 20;
+    let want = 0;
+    while (1 - schedule.alphaBar(want) < fraction) want++;
+    const opts = { fraction, maskId: MASK, schedule, steps: 5, prng: prng(3) };
+    const model = new TimedToy();
+    const r = await evaluateInfill(model, x0, opts);
+    // The scoring pass is the first call: the prompt and its time.
+    const { rows, t } = model.calls[0];
+    assert(t.every((x) => Math.abs(x - want / T) < 1e-6), `t ${t[0]}`);
+    let sum = 0, hidden = 0;
+    for (let k = 0; k < rows.length; k++) {
+      if (rows[k] !== MASK) {
+        assertEquals(rows[k], x0.tokens[k]); // the rest is the clean row
+        continue;
+      }
+      const i = k % 24, row = rows.subarray(k - i, k - i + 24);
+      sum += ce(timedLogits(row, i, want / T), x0.tokens[k]);
+      hidden++;
+    }
+    assertEquals(r.hidden, hidden);
+    assert(Math.abs(hidden / rows.length - fraction) < 0.1, `${hidden}`);
+    assertAlmostEquals(r.nll, sum / hidden, 1e-5);
+    // The term-scorer path (the engines') gives the same figure from the
+    // same draws, its terms at the same time.
+    const scorer = new TimedScorer();
+    const s = await evaluateInfill(scorer, x0, { ...opts, prng: prng(3) });
+    assertEquals(s.hidden, r.hidden);
+    assertAlmostEquals(s.nll, r.nll, 1e-5);
+    assert(scorer.terms[0].t!.every((x) => Math.abs(x - want / T) < 1e-6));
+    assertEquals(scorer.terms[0].inputs, rows);
+  }
 });

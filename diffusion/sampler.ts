@@ -19,6 +19,18 @@ import * as tf from "@tensorflow/tfjs";
 import type { DiscreteSchedule } from "./schedule.ts";
 import { sampleCategorical, tokenProbabilities } from "@d3pm/core";
 
+/**
+ * How many of `masked` positions a confidence step reveals: round(m·reveal),
+ * halves up, in float32 as the engines compute it. A schedule's exact halves
+ * (2 × ¼ for the log-linear schedule) come out of float64 as 0.4999…, which
+ * would reveal one token fewer here than on an engine.
+ */
+function revealCount(masked: number, reveal: number): number {
+  return Math.floor(
+    Math.fround(Math.fround(masked * Math.fround(reveal)) + 0.5),
+  );
+}
+
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {
   /** Step index, 1-based. */
@@ -266,7 +278,7 @@ export async function sample(
             const rowPos = eligible.filter((p) => Math.floor(p / l) === r);
             const n = s === 0
               ? rowPos.length
-              : Math.round(rowPos.length * reveal);
+              : revealCount(rowPos.length, reveal);
             const scored = rowPos.map((pos) => {
               const p = tokenProbabilities(
                 logits.subarray(pos * vocab, (pos + 1) * vocab),

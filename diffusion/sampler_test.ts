@@ -9,8 +9,14 @@ import {
   assertThrows,
 } from "@std/assert";
 import { sample, type SampleStep } from "./sampler.ts";
+import type { DiscreteSchedule } from "./schedule.ts";
 import { tokenProbabilities } from "@d3pm/core";
-import { absorbingBeta, cosineBeta } from "./schedule.ts";
+import {
+  absorbingBeta,
+  cosineBeta,
+  discretize,
+  logLinear,
+} from "./schedule.ts";
 import { ConstantDenoiser } from "./_test_models.ts";
 
 await tf.setBackend("cpu");
@@ -74,25 +80,197 @@ Deno.test("cached ancestral sampling over T = 1000 makes at most L + 1 forward p
   assert(!cachedOut.tokens.includes(MASK));
 });
 
-Deno.test("ancestral samples follow p̃ in float64 (frequencies within 5 s.d.)", async () => {
-  const out = await sample(constant(), {
-    schedule: absorbingBeta({ steps: 10 }),
-    maskId: MASK,
-    prng: prng(1),
-    length: 500,
-    batchSize: 8,
-    cache: true,
+/**
+ * A denoiser whose predictions depend on the context: p̃ ∝ (0.1, 0.2, 0.3,
+ * 0.4) over tokens 0–3 (4 is never predicted), times e² for the successor
+ * of a revealed left neighbour and e^1.5 for a revealed right neighbour. So
+ * a draw made from the wrong row state, at the wrong step or temperature,
+ * shows in the draw's probability.
+ */
+class NeighbourDenoiser implements LanguageModel {
+  readonly timeConditioned = false;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: V,
+    contextLength: 64,
+  };
+  dispose(): void {}
+  /** The logits of position i of a row. */
+  static logits(row: ArrayLike<number>, i: number): Float64Array {
+    const out = Float64Array.from([...P.slice(0, 4).map(Math.log), -30, 0]);
+    const left = i > 0 ? row[i - 1] : MASK;
+    const right = i + 1 < row.length ? row[i + 1] : MASK;
+    if (left !== MASK) out[(left + 1) % 4] += 2;
+    if (right !== MASK && right < 4) out[right] += 1.5;
+    return out;
+  }
+  forward(tokens: tf.Tensor2D): tf.Tensor3D {
+    const [b, l] = tokens.shape;
+    const ids = tokens.dataSync();
+    const out = new Float32Array(b * l * V);
+    for (let r = 0; r < b; r++) {
+      const row = ids.subarray(r * l, (r + 1) * l);
+      for (let i = 0; i < l; i++) {
+        out.set(NeighbourDenoiser.logits(row, i), (r * l + i) * V);
+      }
+    }
+    return tf.tensor3d(out, [b, l, V]);
+  }
+}
+
+/** A schedule with the given per-step reveal probabilities r_t (t = T..1). */
+function revealing(reveal: (t: number) => number, T: number): DiscreteSchedule {
+  const masked = new Float64Array(T + 1);
+  masked[T] = 1;
+  for (let t = T; t > 1; t--) masked[t - 1] = masked[t] * (1 - reveal(t));
+  return {
+    name: "test",
+    steps: T,
+    beta: () => 0,
+    alphaBar: (t: number) => 1 - masked[t],
+  };
+}
+
+/** Wilson–Hilferty z of a χ² on df degrees of freedom (N(0, 1) under the null). */
+function chiZ(chi2: number, df: number): number {
+  const v = 2 / (9 * df);
+  return (Math.cbrt(chi2 / df) - (1 - v)) / Math.sqrt(v);
+}
+
+/**
+ * Per step, from the rows before and after it: the reveal counts against
+ * Binomial(masked, r_t) of the true schedule (a χ² z-score over the steps),
+ * and every new token's probability under the denoiser at the row before
+ * the step (z-score of Σ log p against its exact mean and variance; draws
+ * of probability 0 counted).
+ */
+function stepStatistics(
+  steps: SampleStep[],
+  start: Int32Array,
+  l: number,
+  reveal: (t: number) => number,
+  T: number,
+  draw: { topP?: number } = {},
+) {
+  let chi2 = 0, df = 0, s = 0, mean = 0, variance = 0, impossible = 0;
+  let before = start;
+  steps.forEach((step, k) => {
+    const t = T - k;
+    const after = step.tokens;
+    let m = 0, c = 0;
+    for (let r = 0; r < after.length / l; r++) {
+      const row = before.subarray(r * l, (r + 1) * l);
+      for (let i = 0; i < l; i++) {
+        if (row[i] !== MASK) continue;
+        m++;
+        const x = after[r * l + i];
+        if (x === MASK) continue;
+        c++;
+        const p = tokenProbabilities(NeighbourDenoiser.logits(row, i), {
+          suppress: [MASK],
+          ...draw,
+        });
+        if (!(p[x] > 0)) {
+          impossible++;
+          continue;
+        }
+        let e = 0, e2 = 0;
+        for (const q of p) {
+          if (q > 0) {
+            e += q * Math.log(q);
+            e2 += q * Math.log(q) ** 2;
+          }
+        }
+        s += Math.log(p[x]);
+        mean += e;
+        variance += e2 - e * e;
+      }
+    }
+    const r = reveal(t);
+    if (t > 1 && m > 0 && r > 0 && r < 1) {
+      chi2 += (c - m * r) ** 2 / (m * r * (1 - r));
+      df++;
+    }
+    before = after;
   });
-  const n = out.tokens.length;
-  const counts = new Array(V).fill(0);
-  for (const x of out.tokens) counts[x]++;
-  P.forEach((p, j) => {
-    assert(
-      Math.abs(counts[j] / n - p) <= 5 * Math.sqrt((p * (1 - p)) / n) + 1e-12,
-      `token ${j}: ${counts[j] / n}`,
+  return {
+    reveals: chiZ(chi2, df),
+    draws: (s - mean) / Math.sqrt(variance),
+    impossible,
+  };
+}
+
+Deno.test("ancestral sampling reveals with the schedule's probabilities and draws each token from the denoiser at the row it was drawn from; near misses fail", async () => {
+  // absorbingBeta: alphaBar = 1 − t/T, so a token masked at t is revealed
+  // by t − 1 with probability 1/t.
+  const T = 10, L = 16, B = 1024;
+  const reveal = (t: number) => 1 / t;
+  const run = async (options: {
+    schedule?: DiscreteSchedule;
+    temperature?: number;
+    topP?: number;
+  }) => {
+    const steps: SampleStep[] = [];
+    await sample(new NeighbourDenoiser(), {
+      schedule: absorbingBeta({ steps: T }),
+      maskId: MASK,
+      prng: prng(5),
+      length: L,
+      batchSize: B,
+      cache: true,
+      onStep: (x) => steps.push(x),
+      ...options,
+    });
+    return stepStatistics(
+      steps,
+      new Int32Array(B * L).fill(MASK),
+      L,
+      reveal,
+      T,
+      options.topP ? { topP: 0.8 } : {},
     );
+  };
+  // Thresholds: |z| < 4.5 (two-sided p ≈ 7e-6) for the draws, z < 4.5 for
+  // the reveal counts, no draw of probability 0.
+  const good = await run({});
+  assert(Math.abs(good.draws) < 4.5, `draws z ${good.draws}`);
+  assert(good.reveals < 4.5, `reveals z ${good.reveals}`);
+  assertEquals(good.impossible, 0);
+  const nucleus = await run({ topP: 0.8 });
+  assertEquals(nucleus.impossible, 0);
+  assert(Math.abs(nucleus.draws) < 4.5, `top-p draws z ${nucleus.draws}`);
+  // The same statistics reject each near miss of the float64 sampler.
+  // Power: here temperature 0.9 moves the draws' z to ≈ 7.5 and the
+  // schedules below move the reveals' z to ≈ 50 and ≈ 37, each with unit
+  // spread: P(z > 4.5) ≥ 0.99 for each. Top-p off draws outside the nucleus.
+  const cold = await run({ temperature: 0.9 });
+  assert(cold.draws > 4.5, `temperature 0.9: draws z ${cold.draws}`);
+  const halved = await run({
+    schedule: revealing((t) => reveal(t) / 2, T),
   });
-  assertEquals(counts[MASK], 0);
+  assert(halved.reveals > 4.5, `reveal halved: z ${halved.reveals}`);
+  const late = await run({
+    schedule: revealing((t) => reveal(Math.max(1, t - 1)), T),
+  });
+  assert(late.reveals > 4.5, `reveal one step late: z ${late.reveals}`);
+  const steps: SampleStep[] = [];
+  await sample(new NeighbourDenoiser(), {
+    schedule: absorbingBeta({ steps: T }),
+    maskId: MASK,
+    prng: prng(5),
+    length: L,
+    batchSize: B,
+    onStep: (x) => steps.push(x),
+  });
+  const open = stepStatistics(
+    steps,
+    new Int32Array(B * L).fill(MASK),
+    L,
+    reveal,
+    T,
+    { topP: 0.8 },
+  );
+  assert(open.impossible > 0, "top-p off: no draw outside the nucleus");
 });
 
 Deno.test("sample() takes any step count up to T, one forward pass per step", async () => {
@@ -177,6 +355,29 @@ Deno.test("confidence sampling reveals the most confident positions first, as ma
   assertEquals(
     Array.from(out.tokens),
     Array.from({ length: L }, (_, i) => i % 5),
+  );
+});
+
+Deno.test("confidence sampling reveals round(m·reveal) with exact halves rounded up, as the engines do", async () => {
+  // The log-linear schedule over 6 steps reveals 1/4 at t = 4, which
+  // float64 computes as 0.2499…: 2 masked × ¼ must still reveal 1.
+  const schedule = discretize(logLinear(), { steps: 6 });
+  const t4 = (schedule.alphaBar(3) - schedule.alphaBar(4)) /
+    (1 - schedule.alphaBar(4));
+  assert(2 * t4 < 0.5, `${t4}`); // the float64 rounding this guards against
+  const steps: SampleStep[] = [];
+  await sample(new PositionDenoiser(), {
+    schedule,
+    maskId: MASK,
+    prng: prng(0),
+    length: 2,
+    strategy: "confidence",
+    onStep: (s) => steps.push(s),
+  });
+  // 2 × 1/6 and 2 × 1/5 round to 0, 2 × 1/4 to 1, 1 × 1/3 to 0, 1 × 1/2 to 1.
+  assertEquals(
+    steps.map((s) => s.tokens.filter((x) => x === MASK).length),
+    [2, 2, 1, 1, 0, 0],
   );
 });
 

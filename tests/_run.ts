@@ -55,13 +55,18 @@ export function errorLine(r: Ran): string {
 }
 
 /**
- * Start the experiment with `args` into `out`, and SIGKILL it once
- * `metrics.jsonl` contains `marker` (or after a minute).
+ * Start the experiment with `args` into `out`, SIGKILL it once
+ * `metrics.jsonl` contains `marker`, and make sure the kill landed mid-run:
+ * the run must still be going when the marker appears (a run that finishes
+ * first, or never writes the marker within `timeoutMs`, is an error), it
+ * must die of the signal, and it must have written no results — otherwise
+ * a "resume gives the same results" test would test nothing.
  */
 export async function killAt(
   args: string[],
   out: string,
   marker: string,
+  timeoutMs = 600_000,
 ): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", out],
@@ -69,13 +74,32 @@ export async function killAt(
     stdout: "null",
     stderr: "null",
   }).spawn();
-  for (let i = 0; i < 2400; i++) {
+  let exited = false;
+  child.status.then(() => exited = true);
+  const deadline = Date.now() + timeoutMs;
+  let seen = false;
+  while (!seen && !exited && Date.now() < deadline) {
     const text = await Deno.readTextFile(`${out}/metrics.jsonl`).catch(() =>
       ""
     );
-    if (text.includes(marker)) break;
-    await new Promise((r) => setTimeout(r, 25));
+    seen = text.includes(marker);
+    if (!seen) await new Promise((r) => setTimeout(r, 25));
   }
-  child.kill("SIGKILL");
-  await child.status;
+  if (!exited) child.kill("SIGKILL");
+  const status = await child.status;
+  if (!seen) {
+    throw new Error(
+      exited
+        ? `the run ended (exit ${status.code}) before ${marker} was logged: nothing was killed`
+        : `${marker} was not logged within ${timeoutMs} ms`,
+    );
+  }
+  if (status.signal !== "SIGKILL") {
+    throw new Error(
+      `the run ended (exit ${status.code}) before it could be killed at ${marker}`,
+    );
+  }
+  if (await Deno.stat(`${out}/results.json`).then(() => true, () => false)) {
+    throw new Error(`the run killed at ${marker} had already written results`);
+  }
 }

@@ -256,7 +256,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
   }
   const second = await runTool("experiment.ts", [...args, "--resume"]);
   child.kill("SIGKILL");
-  await child.status;
+  assertEquals((await child.status).signal, "SIGKILL", "the first run ended");
   assertEquals(second.code, 1);
   assertMatch(errorLine(second), /is in use by another run \(pid \d+\)/);
   // The killed run's lock is stale now: a resume takes it over.

@@ -2,6 +2,7 @@
 // Excluded from publishing (see deno.json).
 
 import * as tf from "@tensorflow/tfjs";
+import { ignoreUnless } from "@d3pm/core/testing";
 import { type ModelConfig, validateConfig } from "./config.ts";
 
 /** A backend to test on, and why it is skipped (if it is). */
@@ -55,15 +56,17 @@ export async function testBackends(): Promise<TestBackend[]> {
 /**
  * A `Deno.test` registrar for one backend: names end in `(backend)`, the
  * backend is made active before each test, and an unusable backend's tests
- * are ignored.
+ * are ignored with the reason printed — or fail where that backend is
+ * required (`CI=true`, `D3PM_REQUIRE`; see `@d3pm/core/testing`).
  */
 export function backendTest(
   backend: TestBackend,
 ): (name: string, fn: () => void | Promise<void>) => void {
+  const ignore = ignoreUnless(backend.name, backend.skip);
   return (name, fn) =>
     Deno.test({
       name: `${name} (${backend.name})`,
-      ignore: backend.skip !== null,
+      ignore,
       fn: async () => {
         await useBackend(backend.name);
         await fn();

@@ -12,6 +12,7 @@ import {
   Transformer,
   validateConfig,
 } from "@d3pm/transformer";
+import { ignoreUnless } from "@d3pm/core/testing";
 import { type TrainBatch, WebGpuTransformer } from "./mod.ts";
 import {
   gpu,
@@ -287,8 +288,14 @@ Deno.test({
 Deno.test({
   name: "profileStep() times every kernel of a step and still takes the step",
   ...gpu,
+  // Without the feature: a visible skip (or a failure where required).
   ignore: gpu.ignore ||
-    !testDevice().features.has("timestamp-query"),
+    ignoreUnless(
+      "timestamp-query",
+      testDevice().features.has("timestamp-query")
+        ? null
+        : "the adapter has no timestamp-query feature",
+    ),
   fn: async () => {
     const e = await engine();
     const before = await e.getWeights();

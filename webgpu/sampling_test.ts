@@ -1,6 +1,10 @@
 // The GPU categorical sampler against the float64 CPU sampler, statistically.
 // Every test has a fixed seed, so each is deterministic; the thresholds are
-// significance levels: a goodness-of-fit test fails below p = 1e-4.
+// significance levels: a goodness-of-fit test fails below p = 1e-4. Each
+// test also states its power against near misses (temperature 0.9 instead
+// of 1, top-p off, top-k off by one, the wrong id excluded, the reveal
+// probability halved): it asserts that power is ≥ 0.99 at its own sample
+// size and threshold, and that float64 draws from the near miss fail it.
 // SAMPLING_REPORT=1 prints the statistics.
 
 import { prng, sampleCategorical, tokenProbabilities } from "@d3pm/core";
@@ -14,6 +18,15 @@ import {
   UNIT64,
 } from "./_sampling.ts";
 import { gpu, testDevice } from "./_test_util.ts";
+import {
+  chiSquare,
+  chiSquarePower,
+  drawFrom,
+  type Fit,
+  gammaQ,
+  histogram,
+  normalTail,
+} from "./_test_stats.ts";
 
 const ALPHA = 1e-4;
 const REPORT = Deno.env.get("SAMPLING_REPORT") === "1";
@@ -21,61 +34,7 @@ function report(line: string): void {
   if (REPORT) console.log(line);
 }
 
-// ---- statistics -----------------------------------------------------------
-
-function logGamma(x: number): number {
-  // Lanczos (g = 7, n = 9), |error| < 1e-13 for x > 0.5.
-  const c = [
-    0.99999999999980993,
-    676.5203681218851,
-    -1259.1392167224028,
-    771.32342877765313,
-    -176.61502916214059,
-    12.507343278686905,
-    -0.13857109526572012,
-    9.9843695780195716e-6,
-    1.5056327351493116e-7,
-  ];
-  if (x < 0.5) {
-    return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  }
-  x -= 1;
-  let a = c[0];
-  const t = x + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (x + i);
-  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t +
-    Math.log(a);
-}
-
-/** Regularised upper incomplete gamma Q(a, x) (Numerical Recipes). */
-function gammaQ(a: number, x: number): number {
-  if (x <= 0) return 1;
-  const lead = -x + a * Math.log(x) - logGamma(a);
-  if (x < a + 1) {
-    let sum = 1 / a, term = sum;
-    for (let n = 1; n < 1000; n++) {
-      term *= x / (a + n);
-      sum += term;
-      if (Math.abs(term) < Math.abs(sum) * 1e-15) break;
-    }
-    return 1 - sum * Math.exp(lead);
-  }
-  // Lentz's continued fraction.
-  let b = x + 1 - a, c = 1 / 1e-300, d = 1 / b, h = d;
-  for (let i = 1; i < 1000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < 1e-300) d = 1e-300;
-    c = b + an / c;
-    if (Math.abs(c) < 1e-300) c = 1e-300;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < 1e-15) break;
-  }
-  return Math.exp(lead) * h;
-}
+// ---- statistics (chiSquare, gammaQ: ./_test_stats.ts) ----------------------
 
 /** Two-sided Poisson p-value of k events when λ are expected. */
 function poissonPValue(k: number, lambda: number): number {
@@ -83,54 +42,6 @@ function poissonPValue(k: number, lambda: number): number {
   const below = gammaQ(k + 1, lambda);
   const above = k === 0 ? 1 : 1 - gammaQ(k, lambda);
   return Math.min(1, 2 * Math.min(below, above));
-}
-
-interface Fit {
-  chi2: number;
-  df: number;
-  p: number;
-  /** Draws of ids with probability 0. */
-  impossible: number;
-}
-
-/**
- * Pearson's χ² of counts against probabilities, bins with an expected count
- * under 5 merged (smallest first) until each group expects ≥ 5.
- */
-function chiSquare(counts: ArrayLike<number>, probs: ArrayLike<number>): Fit {
-  let n = 0, impossible = 0;
-  for (let i = 0; i < counts.length; i++) n += counts[i];
-  const ids: number[] = [];
-  for (let i = 0; i < probs.length; i++) {
-    if (probs[i] > 0) ids.push(i);
-    else impossible += counts[i];
-  }
-  ids.sort((a, b) => probs[a] - probs[b]);
-  const groups: { e: number; o: number }[] = [];
-  let e = 0, o = 0;
-  for (const i of ids) {
-    e += n * probs[i];
-    o += counts[i];
-    if (e >= 5) {
-      groups.push({ e, o });
-      e = 0;
-      o = 0;
-    }
-  }
-  if (e > 0 || o > 0) {
-    const last = groups.pop() ?? { e: 0, o: 0 };
-    groups.push({ e: last.e + e, o: last.o + o });
-  }
-  let chi2 = 0;
-  for (const g of groups) chi2 += (g.o - g.e) ** 2 / g.e;
-  const df = groups.length - 1;
-  return { chi2, df, p: gammaQ(df / 2, chi2 / 2), impossible };
-}
-
-function histogram(tokens: ArrayLike<number>, vocab: number): Float64Array {
-  const c = new Float64Array(vocab);
-  for (let i = 0; i < tokens.length; i++) c[tokens[i]]++;
-  return c;
 }
 
 // ---- the float64 reference --------------------------------------------------
@@ -194,6 +105,43 @@ async function gpuDraws(
   })).tokens;
 }
 
+/** What a goodness-of-fit test rejects: an id of probability 0, or p < ALPHA. */
+function rejects(fit: Fit): boolean {
+  return fit.impossible > 0 || fit.p < ALPHA;
+}
+
+/** Probabilities of top-k 5 with the boundary tie (ids 4 and 7) kept by 7. */
+function tieToHigherId(): Float64Array {
+  const p = reference(SMALL, {});
+  const keep = [0, 1, 2, 3, 7];
+  const z = keep.reduce((a, j) => a + p[j], 0);
+  return p.map((x, i) => (keep.includes(i) ? x / z : 0));
+}
+
+const NEAR_MISSES: Record<string, [string, Float64Array][]> = {
+  "temperature 1": [[
+    "temperature 0.9",
+    reference(SMALL, { temperature: 0.9 }),
+  ]],
+  "temperature 0.7": [[
+    "temperature 0.63",
+    reference(SMALL, { temperature: 0.63 }),
+  ]],
+  "top-k 5 (a tie on the boundary)": [
+    ["top-k 4", reference(SMALL, { topK: 4 })],
+    ["top-k 6", reference(SMALL, { topK: 6 })],
+    ["the tie kept by the higher id", tieToHigherId()],
+  ],
+  "top-p 0.9": [
+    ["top-p off", reference(SMALL, { temperature: 1.3 })],
+    ["temperature 1.17", reference(SMALL, { topP: 0.9, temperature: 1.17 })],
+  ],
+  "an excluded id": [
+    ["nothing excluded", reference(SMALL, {})],
+    ["the next id excluded", reference(SMALL, { exclude: 2 })],
+  ],
+};
+
 for (
   const [label, shape, rows, draws] of [
     ["temperature 1", {}, 500, 200],
@@ -205,7 +153,7 @@ for (
 ) {
   Deno.test({
     name:
-      `sampleRowsOnGpu() fits the float64 probabilities (χ², p ≥ 1e-4) at ${label}`,
+      `sampleRowsOnGpu() fits the float64 probabilities (χ², p ≥ 1e-4) at ${label}, and a near miss does not`,
     ...gpu,
     fn: async () => {
       const probs = reference(SMALL, shape);
@@ -216,8 +164,25 @@ for (
           fit.chi2.toFixed(2)
         }, df ${fit.df}, p ${fit.p.toPrecision(3)}`,
       );
+      // The same test on float64 draws from each near miss must fail, and
+      // its power there (noncentral χ²) must be ≥ 0.99.
+      const rng = prng(77);
+      for (const [miss, q] of NEAR_MISSES[label]) {
+        const power = chiSquarePower(probs, q, tokens.length, ALPHA);
+        const wrong = chiSquare(
+          histogram(drawFrom(q, tokens.length, () => rng.next()), V),
+          probs,
+        );
+        report(
+          `  near miss ${miss}: power ${power.toFixed(4)}; its draws: χ² ${
+            wrong.chi2.toFixed(1)
+          }, ${wrong.impossible} impossible`,
+        );
+        assert(power >= 0.99, `power ${power} against ${miss}`);
+        assert(rejects(wrong), `float64 draws at ${miss} pass`);
+      }
       assertEquals(fit.impossible, 0, "ids of probability 0 were drawn");
-      assert(fit.p >= ALPHA, `χ² ${fit.chi2} on ${fit.df} df: p ${fit.p}`);
+      assert(!rejects(fit), `χ² ${fit.chi2} on ${fit.df} df: p ${fit.p}`);
     },
   });
 }
@@ -450,6 +415,30 @@ Deno.test({
     );
     assertLess(Math.abs(cpu - h), 5 * se);
     assertLess(Math.abs(gpuH - h), 5 * se);
+    // Power: at temperature 0.9 or 1.1 the estimate (≈ normal about the
+    // near miss's entropy) leaves the ±5 s.e. band with probability ≥ 0.99,
+    // and float64 draws there do leave it.
+    for (const temperature of [0.9, 1.1]) {
+      const q = reference(logits, { temperature });
+      let hq = 0, hq2 = 0;
+      for (const p of q) {
+        if (p > 0) {
+          hq -= p * Math.log(p);
+          hq2 += p * Math.log(p) ** 2;
+        }
+      }
+      const seq = Math.sqrt((hq2 - hq * hq) / n);
+      const power = normalTail((h + 5 * se - hq) / seq) +
+        normalTail((hq - (h - 5 * se)) / seq);
+      const wrong = entropy(drawFrom(q, n, () => rng.next()));
+      report(
+        `  temperature ${temperature}: entropy ${hq.toFixed(4)}, power ${
+          power.toFixed(4)
+        }, float64 draws ${wrong.toFixed(4)}`,
+      );
+      assert(power >= 0.99, `power ${power} at temperature ${temperature}`);
+      assert(Math.abs(wrong - h) >= 5 * se, `temperature ${temperature}`);
+    }
   },
 });
 
@@ -514,8 +503,18 @@ Deno.test({
     assertEquals(await run(0), 0);
     assertEquals(await run(1), rows / 2);
     const drawn = await run(0.3), m = rows / 2;
+    const band = 5 * Math.sqrt(m * 0.3 * 0.7);
     report(`gate: reveal 0.3 drew ${drawn} of ${m}`);
-    assertLess(Math.abs(drawn - 0.3 * m), 5 * Math.sqrt(m * 0.3 * 0.7));
+    assertLess(Math.abs(drawn - 0.3 * m), band);
+    // Power against the reveal probability halved: Binomial(m, 0.15) leaves
+    // the band with probability ≥ 0.99 (normal approximation), and float64
+    // draws at 0.15 do.
+    const sdHalf = Math.sqrt(m * 0.15 * 0.85);
+    const power = 1 - normalTail((0.3 * m - band - 0.15 * m) / sdHalf);
+    assert(power >= 0.99, `power ${power} against reveal 0.15`);
+    let halved = 0;
+    for (let i = 0; i < m; i++) halved += rng.next() < 0.15 ? 1 : 0;
+    assert(Math.abs(halved - 0.3 * m) >= band, `reveal 0.15 drew ${halved}`);
   },
 });
 

@@ -1,25 +1,31 @@
 // Evaluation on the engine (`rowLosses`, the TermScorer contract): the AR
-// NLL and both D3PM bounds equal the tfjs model's for the same blocks and
-// the same draws, with one GPU→CPU sync per evaluated batch.
+// NLL, both D3PM bounds and infilling's NLL equal the tfjs model's for the
+// same blocks and the same draws, with one GPU→CPU sync per evaluated batch.
 
 import { prng, type TokenBatch } from "@d3pm/core";
-import * as tf from "@tensorflow/tfjs";
 import { assertEquals, assertLess, assertRejects } from "@std/assert";
-import { type ModelConfig, Transformer } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer";
 import { causalNll } from "@d3pm/autoregressive";
 import { maskedDiffusion } from "@d3pm/diffusion";
 import { WebGpuTransformer } from "./mod.ts";
-import { gpu, parityConfig, randomIds, testDevice } from "./_test_util.ts";
+import {
+  gpu,
+  parityConfig,
+  perturbedModel,
+  randomIds,
+  testDevice,
+} from "./_test_util.ts";
 
 const V = 37, MASK = 36, PAD = 35;
 
+// Perturbed weights: at the init, adaLN is zero and a time-conditioned
+// model ignores t, so a wrong time would go unseen.
 async function pair(config: ModelConfig, seed: number) {
-  await tf.setBackend("cpu");
-  const model = new Transformer(config, { seed });
+  const { model, weights } = await perturbedModel(config, seed);
   const engine = await WebGpuTransformer.create(config, {
     batchSize: 2,
     length: 7,
-    seed,
+    weights,
     device: testDevice(),
   });
   return { model, engine };
@@ -99,6 +105,40 @@ for (const timed of [false, true]) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "infill's NLL on the engine (rowLosses) equals tfjs's for the same hidden tokens (time-conditioned)",
+  ...gpu,
+  fn: async () => {
+    const config = {
+      ...parityConfig("bidirectional", "rotary"),
+      timeConditioning: true,
+    };
+    const { model, engine } = await pair(config, 7);
+    const process = maskedDiffusion({
+      kind: "masked-diffusion",
+      vocab: V,
+      maskId: MASK,
+      padId: PAD,
+      steps: 12,
+      schedule: { kind: "log-linear" },
+      objective: "mdlm",
+    });
+    const x0: TokenBatch = {
+      tokens: randomIds(32, V - 2, 8),
+      batchSize: 4,
+      length: 8,
+    };
+    const options = () => ({ fraction: 0.4, steps: 3, prng: prng(2) });
+    const want = await process.evaluateInfill(model, x0, options());
+    const got = await process.evaluateInfill(engine, x0, options());
+    assertEquals(got.hidden, want.hidden);
+    assertLess(rel(got.nll, want.nll), 1e-5, `${got.nll} vs ${want.nll}`);
+    model.dispose();
+    engine.dispose();
+  },
+});
 
 Deno.test({
   name: "rowLosses: bad terms give one-line errors",
