@@ -86,6 +86,7 @@ if (import.meta.main) {
           ? `\ninterrupted before any checkpoint was written: nothing in ${folder.dir} can be resumed; start again with: ${again} --force (the partial run is moved aside)`
           : `\ninterrupted during preparation: nothing was written to ${folder.dir}; run the same command again`,
       );
+      RunFolder.releaseHeld();
       Deno.exit(130);
     });
     await runExperiment(config, {

@@ -273,17 +273,37 @@ export async function openTokenizer(
   config: ExperimentConfig,
   folder: RunFolder,
 ): Promise<Tokenizer> {
+  // The run recorded the tokenizer it built (a run made before records has
+  // none): another one put in its place is refused.
+  const record = await folder.savedData();
+  const tok = await builtTokenizer(config, folder, record);
+  if (record && record.tokenizer.id !== tok.id) {
+    throw new ConfigError(
+      `${
+        config.tokenizer === "bpe"
+          ? folder.tokenizerPath
+          : `--tokenizer ${config.tokenizer}`
+      } is ${tok.id}, not the tokenizer the run built (${record.tokenizer.id}, recorded in ${folder.dataPath})`,
+    );
+  }
+  return tok;
+}
+
+async function builtTokenizer(
+  config: ExperimentConfig,
+  folder: RunFolder,
+  record: DataRecord | undefined,
+): Promise<Tokenizer> {
   if (config.tokenizer === "byte") return new ByteTokenizer();
   if (config.tokenizer === "gpt2") return await loadGpt2Tokenizer();
   const own = await loadBpeTokenizer(folder.tokenizerPath);
+  if (record && record.tokenizer.id !== own.id) return own; // refused above
   if (own.vocabSize === config.vocabSize) return own;
-  // A BPE that ran out of pairs to merge is smaller than asked: the run
-  // recorded the size it really had.
-  const record = await folder.savedData();
+  // A BPE that ran out of pairs to merge is smaller than asked: the record
+  // has its real size.
   if (
     own.vocabSize < config.vocabSize &&
-    record?.tokenizer.id === own.id &&
-    record.tokenizer.vocabSize === own.vocabSize
+    record?.tokenizer.vocabSize === own.vocabSize
   ) return own;
   throw new ConfigError(
     `${folder.tokenizerPath} has ${own.vocabSize} ids but --vocab-size is ${config.vocabSize}${

@@ -636,18 +636,31 @@ export const RULES: readonly Rule[] = [
   {
     options: ["genSteps", "diffusionSteps"],
     check: (c) => {
-      const each = { kind: "integer", min: 1, max: c.diffusionSteps } as const;
+      const each = {
+        kind: "integer",
+        min: 1,
+        max: c.diffusionSteps,
+        help: "",
+      } as const;
+      const bad = (why = "") =>
+        `Option --gen-steps must be distinct comma-separated integers in [1, ${c.diffusionSteps}] (--diffusion-steps), got "${c.genSteps}"${why}`;
+      let items: string[];
       try {
-        const seen = new Set<unknown>();
-        for (const s of listItems("genSteps", c.genSteps)) {
-          const n = convertOption("genSteps", { ...each, help: "" }, s);
-          if (seen.has(n)) throw new Error(`lists ${n} twice`);
-          seen.add(n);
-        }
+        items = listItems("genSteps", c.genSteps);
       } catch (e) {
-        return `Option --gen-steps must be distinct comma-separated integers in [1, ${c.diffusionSteps}] (--diffusion-steps), got "${c.genSteps}": ${
-          (e as Error).message.replace(/^Option --gen-steps /, "")
-        }`;
+        const twice = /lists (\S+) twice/.exec((e as Error).message);
+        return bad(twice ? ` (${twice[1]} twice)` : "");
+      }
+      const seen = new Set<unknown>();
+      for (const item of items) {
+        let n: unknown;
+        try {
+          n = convertOption("genSteps", each, item);
+        } catch {
+          return bad();
+        }
+        if (seen.has(n)) return bad(` (${n} twice)`);
+        seen.add(n);
       }
       return undefined;
     },

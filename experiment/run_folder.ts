@@ -379,6 +379,7 @@ export class RunFolder {
     }
     let written = false;
     const release = () => {
+      HELD.delete(release);
       unlock();
       if (created && !written) {
         try {
@@ -386,6 +387,7 @@ export class RunFolder {
         } catch { /* something is in it */ }
       }
     };
+    HELD.add(release);
     try {
       await this.check(config); // again, under the lock
     } catch (e) {
@@ -504,15 +506,18 @@ export class RunFolder {
       try {
         await Deno.writeTextFile(this.lockPath, mine, { createNew: true });
         let held = true;
-        return () => {
+        const unlock = () => {
           if (!held) return;
           held = false;
+          HELD.delete(unlock);
           try {
             if (Deno.readTextFileSync(this.lockPath) === mine) {
               Deno.removeSync(this.lockPath);
             }
           } catch { /* already gone */ }
         };
+        HELD.add(unlock);
+        return unlock;
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
           throw new ConfigError(
@@ -556,6 +561,15 @@ export class RunFolder {
   }
 
   /**
+   * Release every lock this process holds (and remove a folder a lock
+   * created while nothing was written to it): for a signal handler that
+   * exits at once, without the `finally` blocks that would release them.
+   */
+  static releaseHeld(): void {
+    for (const release of [...HELD]) release();
+  }
+
+  /**
    * The process writing the run now, if any: the pid in the lock when that
    * very process is alive (a stale lock counts as none).
    *
@@ -566,6 +580,9 @@ export class RunFolder {
     return holder && isAlive(holder) ? holder.pid : undefined;
   }
 }
+
+/** The releases of the locks this process holds. */
+const HELD = new Set<() => void>();
 
 /** Temporary files of `writeFileAtomic` (`<name>.<uuid>.tmp`). */
 const TEMP =
@@ -606,8 +623,19 @@ function startTime(pid: number | "self"): string | undefined {
 const SELF: LockHolder = {
   pid: Deno.pid,
   ...(startTime("self") ? { start: startTime("self") } : {}),
-  command: [Deno.execPath(), ...Deno.args].join(" "),
+  command: ["deno", mainScript(), ...Deno.args].join(" "),
 };
+
+function mainScript(): string {
+  try {
+    const url = new URL(Deno.mainModule);
+    return url.protocol === "file:"
+      ? decodeURIComponent(url.pathname)
+      : url.href;
+  } catch {
+    return Deno.execPath();
+  }
+}
 
 /**
  * Whether the process a lock names still runs: on Linux its pid must exist
