@@ -67,14 +67,19 @@ export function resolveConfig(
       given.push(key as OptionKey);
     }
     const checked = checkConfig(config);
-    for (const key of given) checkApplies(key, checked);
+    for (const key of given) {
+      // The preset's own value is what a spread configuration carries.
+      if (checked[key] !== PRESETS[name][key]) checkApplies(key, checked);
+    }
     return checked;
   });
 }
 
 /**
  * An option given for a setting where it means nothing (`--vocab-size`
- * with `--tokenizer byte`) is refused rather than recorded and ignored.
+ * with `--tokenizer byte`) is refused rather than recorded and ignored
+ * (unless it is the preset's own value, which a spread configuration
+ * carries along).
  */
 function checkApplies(key: OptionKey, c: ExperimentConfig): void {
   const when = (OPTIONS[key] as ExperimentOption).appliesWhen;

@@ -7,7 +7,12 @@
  * @module
  */
 import { autoregressive } from "@d3pm/autoregressive";
-import { type NllEstimate, sha256Hex, type TokenBatch } from "@d3pm/core";
+import {
+  type NllEstimate,
+  readJsonBounded,
+  sha256Hex,
+  type TokenBatch,
+} from "@d3pm/core";
 import { overBlocks } from "@d3pm/eval";
 import { train, warmupCosine } from "@d3pm/train";
 import {
@@ -215,8 +220,11 @@ async function otherRun(
   }
   let tokenizerId: unknown;
   try {
-    tokenizerId = JSON.parse(await Deno.readTextFile(folder.resultsPath))
-      .tokenizer?.id;
+    const results = await readJsonBounded(folder.resultsPath, {
+      limit: 64 << 20,
+      what: "results file",
+    }) as { tokenizer?: { id?: unknown } } | null;
+    tokenizerId = results?.tokenizer?.id;
   } catch {
     throw new ConfigError(
       `Option --judge ${c.judge}: that run has not finished (no readable results.json)`,

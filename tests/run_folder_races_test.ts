@@ -346,8 +346,21 @@ Deno.test("9: sizes that would not fit are refused before allocating, with the f
     assert(performance.now() - started < 30_000, "refused before any work");
     assertEquals(await exists(out), false, "nothing written");
   }
-  // A process.json claiming 10^9 steps is refused before the sampler allocates.
+  // The sampler's --steps is bounded by the model's T...
   const run = await finishedCopy();
+  const steps = await runTool("sample.ts", [
+    "--run",
+    run,
+    "--steps",
+    "1000000",
+    "--quiet",
+  ]);
+  assertEquals(
+    errorLine(steps),
+    "error: Option --steps must be an integer in [1, 50] (the model's diffusion steps), got 1000000",
+  );
+  // ...and a process.json claiming 10^9 steps is refused before the
+  // sampler allocates.
   const path = `${run}/seed-0/d3pm/process.json`;
   const spec = JSON.parse(await Deno.readTextFile(path));
   await Deno.writeTextFile(path, JSON.stringify({ ...spec, steps: 1e9 }));
