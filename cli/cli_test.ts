@@ -1,5 +1,11 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
-import { parseCommandLine, UsageError, usageText } from "./mod.ts";
+import {
+  convertOption,
+  listItems,
+  parseCommandLine,
+  UsageError,
+  usageText,
+} from "./mod.ts";
 
 const TABLE = {
   steps: { kind: "integer", min: 1, default: 10, help: "steps" },
@@ -126,4 +132,40 @@ Deno.test("usageText() lists every option with its placeholder and default, and 
   assertStringIncludes(text, "--keep last|best");
   assertStringIncludes(text, "--resume  ");
   assertStringIncludes(text, "\nExamples:\n  deno task x --steps 3\n");
+});
+
+Deno.test("convertOption() reads decimal numbers only, and integers only when exact", () => {
+  const lr = { kind: "number", above: 0, help: "" } as const;
+  const steps = { kind: "integer", min: 1, help: "" } as const;
+  for (
+    const s of ["0x10", "0b11", "0o7", "Infinity", " 5", "5 ", "1_000", ""]
+  ) {
+    assertThrows(() => convertOption("lr", lr, s), UsageError, "Option --lr");
+  }
+  assertEquals(convertOption("lr", lr, "3e-4"), 3e-4);
+  assertEquals(convertOption("lr", lr, ".5"), 0.5);
+  assertEquals(convertOption("lr", lr, "+2."), 2);
+  assertEquals(convertOption("steps", steps, "1e3"), 1000);
+  for (const s of ["1.5", "1e300", "9007199254740993", "0x10"]) {
+    assertThrows(
+      () => convertOption("steps", steps, s),
+      UsageError,
+      "Option --steps must be a positive integer, got ",
+    );
+  }
+  assertThrows(() => convertOption("steps", steps, 2 ** 60), UsageError);
+});
+
+Deno.test("listItems() refuses empty and repeated items", () => {
+  assertEquals(listItems("genSteps", " 4,16 "), ["4", "16"]);
+  assertThrows(
+    () => listItems("genSteps", "4,16,4"),
+    UsageError,
+    "lists 4 twice",
+  );
+  assertThrows(
+    () => listItems("models", "ar,"),
+    UsageError,
+    "Option --models has an empty item",
+  );
 });

@@ -234,14 +234,17 @@ export function convertOption(
       if (typeof raw !== "string") throw bad();
       return raw;
     default: {
+      // Decimal notation only: `Number()` would also read hex, binary,
+      // octal, "Infinity" and padded text ("0x10" as 16).
       const x = typeof raw === "number"
         ? raw
-        : typeof raw === "string" && raw.trim() !== ""
+        : typeof raw === "string" && DECIMAL.test(raw)
         ? Number(raw)
         : NaN;
+      // An integer beyond 2^53 is not exact (1e300 "is" an integer).
       const integer = spec.kind === "integer";
       if (
-        !Number.isFinite(x) || (integer && !Number.isInteger(x)) ||
+        !Number.isFinite(x) || (integer && !Number.isSafeInteger(x)) ||
         !inRange(spec, x)
       ) throw bad();
       return x;
@@ -249,10 +252,51 @@ export function convertOption(
   }
 }
 
+/**
+ * The items of a comma-separated list option (`--gen-steps 16,64`): each
+ * trimmed, none empty, none given twice.
+ *
+ * @param key The option's camelCase key (named in errors as its flag).
+ * @param text The list.
+ * @returns The items, in the given order.
+ * @throws {UsageError} For an empty item or one given twice.
+ *
+ * @example
+ * ```ts
+ * import { listItems, UsageError } from "@d3pm/cli";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(listItems("genSteps", "16, 64"), ["16", "64"]);
+ * assertThrows(() => listItems("genSteps", "16,16"), UsageError, "Option --gen-steps lists 16 twice");
+ * assertThrows(() => listItems("genSteps", "16,,4"), UsageError, "Option --gen-steps has an empty item");
+ * ```
+ */
+export function listItems(key: string, text: string): string[] {
+  const flag = `--${flagOf(key)}`;
+  const items = text.split(",").map((s) => s.trim());
+  const seen = new Set<string>();
+  for (const item of items) {
+    if (item === "") {
+      throw new UsageError(
+        `Option ${flag} has an empty item in ${JSON.stringify(text)}`,
+      );
+    }
+    if (seen.has(item)) {
+      throw new UsageError(
+        `Option ${flag} lists ${item} twice in ${
+          JSON.stringify(text)
+        }: give each value once`,
+      );
+    }
+    seen.add(item);
+  }
+  return items;
+}
+
+/** A number as a person writes one: `12`, `-0.5`, `.5`, `3e-4`, `1E6`. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
 function shown(raw: unknown): string {
   if (typeof raw === "number") return String(raw);
   const s = String(raw);
-  return s.trim() !== "" && Number.isFinite(Number(s))
-    ? s
-    : JSON.stringify(raw);
+  return DECIMAL.test(s) ? s : JSON.stringify(raw);
 }

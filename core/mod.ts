@@ -21,6 +21,7 @@ export * from "./safetensors.ts";
 export * from "./atomic_write.ts";
 export * from "./exists.ts";
 export * from "./gzip.ts";
+export * from "./read_bounded.ts";
 export * from "./sha256.ts";
 export * from "./model.ts";
 export * from "./categorical.ts";

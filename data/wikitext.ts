@@ -320,7 +320,38 @@ export async function readLines(
     .pipeThrough(
       decodeUtf8(source, options.onWarning),
     )
+    .pipeThrough(boundedLines(source))
     .pipeThrough(new TextLineStream());
+}
+
+/** The longest line a corpus may have (in UTF-16 code units). */
+export const MAX_LINE = 16 << 20;
+
+/**
+ * Text passed through unchanged, but a line longer than {@linkcode MAX_LINE}
+ * is an error naming the file: a file without line breaks (a binary file,
+ * a gzip of zeros read as text) would otherwise become one string.
+ */
+function boundedLines(source: CorpusSource): TransformStream<string, string> {
+  let run = 0; // characters since the last line break
+  return new TransformStream({
+    transform(text, ctl) {
+      const first = text.indexOf("\n");
+      const longest = first < 0 ? run + text.length : Math.max(
+        run + first,
+        text.length - text.lastIndexOf("\n") - 1,
+      );
+      run = first < 0 ? longest : text.length - text.lastIndexOf("\n") - 1;
+      if (longest > MAX_LINE) {
+        throw new DataError(
+          `Corpus file ${
+            fileName(source)
+          } has a line longer than ${MAX_LINE} characters (expected text with line breaks)`,
+        );
+      }
+      ctl.enqueue(text);
+    },
+  });
 }
 
 function fileName(source: CorpusSource): string {
@@ -454,14 +485,36 @@ export async function* readArticles(
   options: ReadOptions = {},
 ): AsyncGenerator<string> {
   let parts: string[] = [];
+  let size = 0;
+  let cut = false;
   for await (const line of await readLines(source, options)) {
-    if (isArticleTitle(line) && parts.length > 0) {
+    // A file without ` = Title = ` lines (or with a giant article) is read
+    // in documents of at most MAX_ARTICLE characters, cut at line breaks.
+    const long = size + line.length + 1 > MAX_ARTICLE && parts.length > 0;
+    if ((isArticleTitle(line) || long) && parts.length > 0) {
+      if (long && !cut) {
+        cut = true;
+        (options.onWarning ?? ((m) => console.error(`warning: ${m}`)))(
+          `corpus file ${
+            fileName(source)
+          } has an article (or a stretch without " = Title = " lines) longer than ${MAX_ARTICLE} characters; it is read in documents of that size, cut at line breaks`,
+        );
+      }
       const text = parts.join("");
       if (text.trim() !== "") yield text;
       parts = [];
+      size = 0;
     }
     parts.push(line + "\n");
+    size += line.length + 1;
   }
   const text = parts.join("");
   if (text.trim() !== "") yield text;
 }
+
+/**
+ * The longest document {@linkcode readArticles} yields (in UTF-16 code
+ * units): far above any WikiText article, so that a file without titles
+ * is read in pieces rather than as one string.
+ */
+export const MAX_ARTICLE = 4 << 20;

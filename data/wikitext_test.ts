@@ -3,6 +3,8 @@ import {
   embeddedWikiText2,
   findWikiText,
   isArticleTitle,
+  MAX_ARTICLE,
+  MAX_LINE,
   readArticles,
   readLines,
 } from "./wikitext.ts";
@@ -242,6 +244,55 @@ Deno.test("readLines() warns once with the count of invalid UTF-8 sequences, not
     assertEquals(noisy.warnings.length, 1);
     const count = Number(/: (\d+) invalid/.exec(noisy.warnings[0])?.[1]);
     assert(count > 10_000, noisy.warnings[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readArticles() reads a file without title lines in bounded documents, cut at line breaks, with one warning", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/wiki.train.raw`;
+    const line = "no title here , just text .\n";
+    const text = line.repeat(Math.ceil((2.5 * MAX_ARTICLE) / line.length));
+    await Deno.writeTextFile(path, text);
+    const warnings: string[] = [];
+    const docs = await Array.fromAsync(readArticles(
+      { url: `file://${path}`, split: "train", layout: "raw", gzip: false },
+      { onWarning: (m) => warnings.push(m), onProgress: false },
+    ));
+    assertEquals(docs.length, 3);
+    assert(docs.every((d) => d.length <= MAX_ARTICLE && d.endsWith("\n")));
+    assertEquals(docs.join(""), text); // nothing lost or added
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes('without " = Title = " lines'), warnings[0]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readLines() refuses a line longer than MAX_LINE, naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/wiki.train.raw`;
+    await Deno.writeFile(path, new Uint8Array(MAX_LINE + 10).fill(97));
+    await assertRejects(
+      async () => {
+        for await (
+          const _ of await readLines(
+            {
+              url: `file://${path}`,
+              split: "train",
+              layout: "raw",
+              gzip: false,
+            },
+            { onProgress: false },
+          )
+        ) { /* read on */ }
+      },
+      DataError,
+      `Corpus file ${path} has a line longer than ${MAX_LINE} characters`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -36,7 +36,14 @@ export function toolOptions(forInfill: boolean) {
       help:
         "unmasking strategy (default: ancestral for the D3PM, confidence for the MLM)",
     },
-    rng: { kind: "integer", min: 0, default: 0, help: "seed of the sampler" },
+    rng: {
+      kind: "integer",
+      min: 0,
+      // The sampler's PRNG takes a 32-bit seed: a larger one would wrap.
+      max: 2 ** 32 - 1,
+      default: 0,
+      help: "seed of the sampler",
+    },
     engine: {
       kind: "choice",
       choices: ["tfjs", "webgpu", "auto"],

@@ -14,6 +14,7 @@ import {
   resolveConfig,
   RESUMABLE_KEYS,
   runExperiment,
+  RunFolder,
 } from "@d3pm/experiment";
 
 const SUMMARY =
@@ -65,14 +66,27 @@ if (import.meta.main) {
       epilogue: EPILOGUE,
     });
     const config = resolveConfig(given);
-    const { out, models } = config;
-    // Ctrl-C: say where the work is and how to continue it.
+    // Ctrl-C: say what is on disk and how to continue it.
     Deno.addSignalListener("SIGINT", () => {
+      const folder = new RunFolder(config.out);
+      const checkpoints = folder.checkpointFiles();
+      const again = `deno task experiment ${
+        Deno.args.filter((a) => a !== "--resume" && a !== "--force").join(" ")
+      }`;
+      let started = false;
+      try {
+        started = Deno.statSync(folder.configPath).isFile;
+      } catch { /* not started */ }
       console.error(
-        `\ninterrupted: checkpoints are in ${out}/seed-*/{${models}}/checkpoint.safetensors; continue with: deno task experiment ${
-          Deno.args.filter((a) => a !== "--resume" && a !== "--force").join(" ")
-        } --resume`,
+        checkpoints.length > 0
+          ? `\ninterrupted: ${checkpoints.length} checkpoint(s) in ${folder.dir} (${
+            checkpoints.map((p) => p.slice(folder.dir.length + 1)).join(", ")
+          }); continue with: ${again} --resume`
+          : started
+          ? `\ninterrupted before any checkpoint was written: nothing in ${folder.dir} can be resumed; start again with: ${again} --force (the partial run is moved aside)`
+          : `\ninterrupted during preparation: nothing was written to ${folder.dir}; run the same command again`,
       );
+      RunFolder.releaseHeld();
       Deno.exit(130);
     });
     await runExperiment(config, {

@@ -12,6 +12,7 @@ import {
   ADDED_KEYS,
   ConfigError,
   type ExperimentConfig,
+  type ExperimentOption,
   type OptionKey,
   OPTIONS,
   type PresetName,
@@ -52,6 +53,7 @@ export function resolveConfig(
       "preset" in overrides ? overrides.preset : OPTIONS.preset.default,
     ) as PresetName;
     const config: Record<string, unknown> = { ...PRESETS[name] };
+    const given: OptionKey[] = [];
     for (const [rawKey, raw] of Object.entries(overrides)) {
       const key = keyOf(rawKey);
       if (!Object.hasOwn(OPTIONS, key)) {
@@ -62,9 +64,35 @@ export function resolveConfig(
         );
       }
       config[key] = raw;
+      given.push(key as OptionKey);
     }
-    return checkConfig(config);
+    const checked = checkConfig(config);
+    for (const key of given) {
+      // The preset's own value is what a spread configuration carries.
+      if (checked[key] !== PRESETS[name][key]) checkApplies(key, checked);
+    }
+    return checked;
   });
+}
+
+/**
+ * An option given for a setting where it means nothing (`--vocab-size`
+ * with `--tokenizer byte`) is refused rather than recorded and ignored
+ * (unless it is the preset's own value, which a spread configuration
+ * carries along).
+ */
+function checkApplies(key: OptionKey, c: ExperimentConfig): void {
+  const when = (OPTIONS[key] as ExperimentOption).appliesWhen;
+  if (!when) return;
+  const other = c[when.option as OptionKey];
+  if (when.values.includes(other)) return;
+  throw new ConfigError(
+    `Option --${flagOf(key)} applies only with --${flagOf(when.option)} ${
+      when.values.join(" or ")
+    }, got --${
+      flagOf(when.option)
+    } ${other}: it would be recorded and never used`,
+  );
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   trainBpe,
 } from "@d3pm/tokenizer";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
-import type { RunFolder } from "./run_folder.ts";
+import type { DataRecord, RunFolder } from "./run_folder.ts";
 import type { DataFacts } from "./results.ts";
 
 /** The special ids a run needs. */
@@ -59,6 +59,11 @@ export interface RunData {
   facts: DataFacts;
   /** SHA-256 of the train split's file (a cache key). */
   trainSha256: string;
+  /**
+   * What the run trains on — each split's SHA-256 and the tokenizer's id
+   * and real size — as `data.json` records it and a resume checks it.
+   */
+  record: DataRecord;
   /** Write the tokenizer into the run folder (a trained BPE only). */
   persist(folder: RunFolder): Promise<void>;
 }
@@ -119,16 +124,25 @@ export async function prepareData(
       `Tokenizer ${tokenizer.id} lacks bos/eos/pad/mask special tokens`,
     );
   }
+  const validSource = await source(config, "valid");
+  const testSource = await source(config, "test");
+  const sha256 = {
+    train: trainSha256,
+    valid: await sha256OfSource(validSource),
+    test: await sha256OfSource(testSource),
+  };
   const corpora: Record<Split, TokenizedCorpus> = {
     train: await tokenizeCorpus(trainSource, tokenizer, {
       cacheDir: TOKEN_CACHE,
-      corpusSha256: trainSha256,
+      corpusSha256: sha256.train,
     }),
-    valid: await tokenizeCorpus(await source(config, "valid"), tokenizer, {
+    valid: await tokenizeCorpus(validSource, tokenizer, {
       cacheDir: TOKEN_CACHE,
+      corpusSha256: sha256.valid,
     }),
-    test: await tokenizeCorpus(await source(config, "test"), tokenizer, {
+    test: await tokenizeCorpus(testSource, tokenizer, {
       cacheDir: TOKEN_CACHE,
+      corpusSha256: sha256.test,
     }),
   };
   const pack = (c: TokenizedCorpus) =>
@@ -156,6 +170,10 @@ export async function prepareData(
     test,
     facts,
     trainSha256,
+    record: {
+      sha256,
+      tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
+    },
     persist: async (f) => {
       // Only a BPE trained for this run is kept; byte and GPT-2 are built in.
       if (config.tokenizer !== "bpe" || !(tokenizer instanceof BpeTokenizer)) {
@@ -255,15 +273,57 @@ export async function openTokenizer(
   config: ExperimentConfig,
   folder: RunFolder,
 ): Promise<Tokenizer> {
+  // The run recorded the tokenizer it built (a run made before records has
+  // none): another one put in its place is refused.
+  const record = await folder.savedData();
+  const tok = await builtTokenizer(config, folder, record);
+  if (record && record.tokenizer.id !== tok.id) {
+    throw new ConfigError(
+      `${
+        config.tokenizer === "bpe"
+          ? folder.tokenizerPath
+          : `--tokenizer ${config.tokenizer}`
+      } is ${tok.id}, not the tokenizer the run built (${record.tokenizer.id}, recorded in ${folder.dataPath})`,
+    );
+  }
+  return tok;
+}
+
+async function builtTokenizer(
+  config: ExperimentConfig,
+  folder: RunFolder,
+  record: DataRecord | undefined,
+): Promise<Tokenizer> {
   if (config.tokenizer === "byte") return new ByteTokenizer();
   if (config.tokenizer === "gpt2") return await loadGpt2Tokenizer();
   const own = await loadBpeTokenizer(folder.tokenizerPath);
-  if (own.vocabSize !== config.vocabSize) {
-    throw new ConfigError(
-      `${folder.tokenizerPath} has ${own.vocabSize} ids but --vocab-size is ${config.vocabSize}`,
-    );
-  }
-  return own;
+  if (record && record.tokenizer.id !== own.id) return own; // refused above
+  if (own.vocabSize === config.vocabSize) return own;
+  // A BPE that ran out of pairs to merge is smaller than asked: the record
+  // has its real size.
+  if (
+    own.vocabSize < config.vocabSize &&
+    record?.tokenizer.vocabSize === own.vocabSize
+  ) return own;
+  throw new ConfigError(
+    `${folder.tokenizerPath} has ${own.vocabSize} ids but --vocab-size is ${config.vocabSize}${
+      record
+        ? ` and ${folder.dataPath} records ${record.tokenizer.vocabSize}`
+        : ""
+    }`,
+  );
+}
+
+/** Say, before anything trains, that a BPE is smaller than asked. */
+function noteShrunk(
+  tok: Tokenizer,
+  config: ExperimentConfig,
+  log: (s: string) => void,
+): void {
+  if (tok.vocabSize >= config.vocabSize) return;
+  log(
+    `note: the train split has no more pairs to merge (each seen twice) beyond ${tok.vocabSize} ids: the BPE has ${tok.vocabSize} ids, not the ${config.vocabSize} of --vocab-size; the models are built for ${tok.vocabSize}, and data.json records it`,
+  );
 }
 
 async function loadTokenizer(
@@ -285,8 +345,10 @@ async function loadTokenizer(
   if (await pathExists(cached)) {
     try {
       const tok = await loadBpeTokenizer(cached);
-      if (tok.vocabSize === config.vocabSize) {
-        log(`tokenizer: BPE ${config.vocabSize} from ${cached}`);
+      // Smaller than asked: the corpus ran out of pairs when it was trained.
+      if (tok.vocabSize <= config.vocabSize) {
+        log(`tokenizer: BPE ${tok.vocabSize} from ${cached}`);
+        noteShrunk(tok, config, log);
         return tok;
       }
     } catch (e) {
@@ -308,6 +370,7 @@ async function loadTokenizer(
       ((performance.now() - start) / 1000).toFixed(1)
     } s`,
   );
+  noteShrunk(tok, config, log);
   return tok;
 }
 

@@ -7,7 +7,12 @@
  * @module
  */
 import { autoregressive } from "@d3pm/autoregressive";
-import { type NllEstimate, sha256Hex, type TokenBatch } from "@d3pm/core";
+import {
+  type NllEstimate,
+  readJsonBounded,
+  sha256Hex,
+  type TokenBatch,
+} from "@d3pm/core";
 import { overBlocks } from "@d3pm/eval";
 import { train, warmupCosine } from "@d3pm/train";
 import {
@@ -62,22 +67,14 @@ export async function openJudge(
     dispose: () => model.dispose(),
   });
   if (config.judge !== "auto") return judged(...await otherRun(config, data));
-  const shape = AR.modelConfig(config, data.tokenizer.vocabSize);
-  const key = sha256Hex(JSON.stringify({
-    tokenizer: data.tokenizer.id,
-    train: data.trainSha256,
-    shape,
-    steps: config.judgeSteps,
-    lr: AR.peakLr(config),
-    batchSize: config.batchSize,
-  })).slice(0, 16);
-  const dir = `.cache/judges/${key}`;
+  const plan = judgePlan(config, data);
+  const dir = `.cache/judges/${judgeKey(plan)}`;
   let model: Transformer;
   try {
     model = await loadModel(dir);
     log(`judge: cached AR model from ${dir}`);
   } catch {
-    model = await trainJudge(config, data, shape, dir, log);
+    model = await trainJudge(plan, data, dir, log);
   }
   const valid = await overBlocks(data.valid, (x0) => process.score(model, x0));
   return judged(
@@ -88,36 +85,116 @@ export async function openJudge(
   );
 }
 
-async function trainJudge(
+/**
+ * Everything that decides the `auto` judge's training — its data, model,
+ * schedule, optimiser, clipping and EMA — and nothing else. The judge is
+ * trained from this plan alone ({@linkcode trainJudge} reads no
+ * configuration), and cached under its hash ({@linkcode judgeKey}): a
+ * setting that changes the judge's training changes its key by
+ * construction, so a cached judge is never one trained otherwise.
+ */
+export interface JudgePlan {
+  /** The tokenizer's id (its vocabulary). */
+  tokenizer: string;
+  /** SHA-256 of the train split. */
+  train: string;
+  /** Tokens per block. */
+  blockLength: number;
+  /** The judge's model. */
+  shape: ModelConfig;
+  /** Its initial weights and batch order. */
+  seed: number;
+  /** Optimiser steps. */
+  steps: number;
+  /** Blocks per step. */
+  batchSize: number;
+  /** The warm-up–cosine schedule. */
+  lr: { peak: number; warmup: number; total: number };
+  /** AdamW's weight decay. */
+  weightDecay: number;
+  /** Gradient clipping (global norm). */
+  clipNorm: number;
+  /** EMA decay of the judged weights (undefined: none). */
+  emaDecay?: number;
+}
+
+/**
+ * The plan of the `auto` judge of a run.
+ *
+ * @param c The run's configuration.
+ * @param data The run's tokenizer and train split's hash.
+ * @returns The plan.
+ *
+ * @example The judge follows the run's optimiser settings, not its length
+ * ```ts
+ * import { judgeKey, judgePlan, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ * const data = { tokenizer: { id: "byte", vocabSize: 260 }, trainSha256: "ab" } as const;
+ * const c = resolveConfig({ preset: "micro" });
+ * const key = judgeKey(judgePlan(c, data));
+ * assertNotEquals(judgeKey(judgePlan({ ...c, warmup: 5 }, data)), key);
+ * assertEquals(judgeKey(judgePlan({ ...c, steps: 5 }, data)), key);
+ * ```
+ */
+export function judgePlan(
   c: ExperimentConfig,
-  data: RunData,
-  shape: ModelConfig,
+  data: {
+    readonly tokenizer: Pick<RunData["tokenizer"], "id" | "vocabSize">;
+    readonly trainSha256: string;
+  },
+): JudgePlan {
+  return {
+    tokenizer: data.tokenizer.id,
+    train: data.trainSha256,
+    blockLength: c.blockLength,
+    shape: AR.modelConfig(c, data.tokenizer.vocabSize),
+    seed: JUDGE_SEED,
+    steps: c.judgeSteps,
+    batchSize: c.batchSize,
+    lr: { peak: AR.peakLr(c), warmup: c.warmup, total: c.judgeSteps },
+    weightDecay: c.weightDecay,
+    clipNorm: c.clipNorm,
+    ...(c.emaDecay > 0 ? { emaDecay: c.emaDecay } : {}),
+  };
+}
+
+/**
+ * The cache key of a judge: a hash of its whole plan.
+ *
+ * @param plan The judge's plan.
+ * @returns 16 hex digits.
+ */
+export function judgeKey(plan: JudgePlan): string {
+  return sha256Hex(JSON.stringify({ version: 2, plan })).slice(0, 16);
+}
+
+/** Train the judge of `plan` on the run's train split; it is saved to `dir`. */
+async function trainJudge(
+  plan: JudgePlan,
+  data: Pick<RunData, "train" | "specials">,
   dir: string,
   log: (line: string) => void,
 ): Promise<Transformer> {
   log(
-    `judge: training a separate AR model for ${c.judgeSteps} steps (cached in ${dir} for later runs)`,
+    `judge: training a separate AR model for ${plan.steps} steps (cached in ${dir} for later runs)`,
   );
-  const model = new Transformer(shape, { seed: JUDGE_SEED });
+  const model = new Transformer(plan.shape, { seed: plan.seed });
   const process = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
   });
   const result = await train({
     variables: model.variables,
-    loss: (batch) => process.loss(model, { ...batch, length: c.blockLength }),
+    loss: (batch) =>
+      process.loss(model, { ...batch, length: plan.blockLength }),
     blocks: data.train,
-    batchSize: c.batchSize,
-    steps: c.judgeSteps,
-    lr: warmupCosine({
-      peak: AR.peakLr(c),
-      warmup: c.warmup,
-      total: c.judgeSteps,
-    }),
-    seed: JUDGE_SEED,
-    adamw: { weightDecay: c.weightDecay },
-    clipNorm: c.clipNorm,
-    emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
+    batchSize: plan.batchSize,
+    steps: plan.steps,
+    lr: warmupCosine(plan.lr),
+    seed: plan.seed,
+    adamw: { weightDecay: plan.weightDecay },
+    clipNorm: plan.clipNorm,
+    emaDecay: plan.emaDecay,
     progress: "judge",
   });
   if (result.ema) {
@@ -143,8 +220,11 @@ async function otherRun(
   }
   let tokenizerId: unknown;
   try {
-    tokenizerId = JSON.parse(await Deno.readTextFile(folder.resultsPath))
-      .tokenizer?.id;
+    const results = await readJsonBounded(folder.resultsPath, {
+      limit: 64 << 20,
+      what: "results file",
+    }) as { tokenizer?: { id?: unknown } } | null;
+    tokenizerId = results?.tokenizer?.id;
   } catch {
     throw new ConfigError(
       `Option --judge ${c.judge}: that run has not finished (no readable results.json)`,

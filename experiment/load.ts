@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { pathExists } from "@d3pm/core";
+import { BoundedReadError, pathExists, readJsonBounded } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { loadModel, type Transformer } from "@d3pm/transformer";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
@@ -80,7 +80,13 @@ export async function readRun(dir: string): Promise<RunState> {
   const writer = await folder.writer();
   let results: ExperimentResult | undefined;
   try {
-    results = JSON.parse(await Deno.readTextFile(folder.resultsPath));
+    const read = await readJsonBounded(folder.resultsPath, {
+      limit: 64 << 20,
+      what: "results file",
+    });
+    if (typeof read === "object" && read !== null && !Array.isArray(read)) {
+      results = read as ExperimentResult;
+    }
   } catch { /* not finished */ }
   const models: RunModel[] = [];
   for (let seed = 0; seed < config.seeds; seed++) {
@@ -199,11 +205,73 @@ export async function loadTrained<P extends ContestantProcess>(
       `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none)`,
     );
   }
-  const spec = JSON.parse(
-    await Deno.readTextFile(folder.processPath(seed, kind)),
+  const tokenizer = await openTokenizer(config, folder);
+  const { bos, eos, pad, mask } = tokenizer.special;
+  if (
+    bos === undefined || eos === undefined || pad === undefined ||
+    mask === undefined
+  ) {
+    throw new ConfigError(
+      `Tokenizer ${tokenizer.id} of ${dir} lacks bos/eos/pad/mask special tokens`,
+    );
+  }
+  // What the run's configuration says this model and its process are: the
+  // saved ones must agree, and are checked before anything is allocated.
+  const expected = {
+    process: contestant.process(config, {
+      tokenizer,
+      specials: { bos, eos, pad, mask },
+    }).toJSON() as Record<string, unknown>,
+    model: contestant.modelConfig(config, tokenizer.vocabSize),
+  };
+  const spec = await agreeing(
+    folder.processPath(seed, kind),
+    "process description",
+    expected.process,
+  );
+  await agreeing(
+    `${folder.modelDir(seed, kind)}/config.json`,
+    "model configuration",
+    expected.model as unknown as Record<string, unknown>,
   );
   const process = contestant.restore(spec);
-  const tokenizer = await openTokenizer(config, folder);
   const model = await loadModel(folder.modelDir(seed, kind));
   return { config, tokenizer, contestant, model, process };
+}
+
+/**
+ * A saved JSON object of a model (its process or its model configuration),
+ * read within 1 MiB, whose every key agrees with what the run's
+ * configuration gives (a key the saved file lacks was added since).
+ */
+async function agreeing(
+  path: string,
+  what: string,
+  expected: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  let saved: unknown;
+  try {
+    saved = await readJsonBounded(path, { limit: 1 << 20, what });
+  } catch (e) {
+    if (e instanceof BoundedReadError) throw new ConfigError(e.message);
+    throw new ConfigError(`Cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
+    throw new ConfigError(
+      `${path} is not a ${what} (expected a JSON object)`,
+    );
+  }
+  const record = saved as Record<string, unknown>;
+  for (const [key, value] of Object.entries(record)) {
+    if (JSON.stringify(value) !== JSON.stringify(expected[key])) {
+      throw new ConfigError(
+        `${path} does not belong to this run: its ${key} is ${
+          JSON.stringify(value)?.slice(0, 80)
+        } where the run's configuration gives ${
+          JSON.stringify(expected[key])?.slice(0, 80) ?? "none"
+        }`,
+      );
+    }
+  }
+  return record;
 }

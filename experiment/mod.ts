@@ -30,6 +30,7 @@ export * from "./contestants/mlm.ts";
 export * from "./evaluation.ts";
 export * from "./results.ts";
 export * from "./run_folder.ts";
+export * from "./budget.ts";
 export * from "./data.ts";
 export * from "./engine.ts";
 export * from "./judge.ts";

@@ -9,7 +9,12 @@
  *
  * @module
  */
-import type { OptionSpec, OptionValue } from "@d3pm/cli";
+import {
+  convertOption,
+  listItems,
+  type OptionSpec,
+  type OptionValue,
+} from "@d3pm/cli";
 
 /** One experiment option: a command-line option with what a resume may do with it. */
 export interface ExperimentOption extends OptionSpec {
@@ -21,6 +26,15 @@ export interface ExperimentOption extends OptionSpec {
    * without the key reads as this value.
    */
   readonly olderRuns?: string | number | boolean;
+  /**
+   * The option only means something when another option has one of these
+   * values (`vocabSize` only for `tokenizer: bpe`): giving it otherwise is
+   * an error, not a value recorded and never used.
+   */
+  readonly appliesWhen?: {
+    readonly option: string;
+    readonly values: readonly (string | number | boolean)[];
+  };
 }
 
 /**
@@ -63,6 +77,7 @@ export const OPTIONS = {
   seeds: {
     kind: "integer",
     min: 1,
+    max: 1000,
     default: 1,
     help: "seeds 0..N−1, each a fresh set of models",
   },
@@ -135,6 +150,8 @@ export const OPTIONS = {
   vocabSize: {
     kind: "integer",
     min: 1,
+    max: 1 << 20,
+    appliesWhen: { option: "tokenizer", values: ["bpe"] },
     help: "ids of a trained BPE, special tokens included",
   },
   /** Tokens per block (the models' context). */
@@ -145,13 +162,13 @@ export const OPTIONS = {
     help: "tokens per block: the models' context",
   },
   /** Transformer blocks. */
-  nLayer: { kind: "integer", min: 1, help: "Transformer blocks" },
+  nLayer: { kind: "integer", min: 1, max: 1024, help: "Transformer blocks" },
   /** Attention heads. */
-  nHead: { kind: "integer", min: 1, help: "attention heads" },
+  nHead: { kind: "integer", min: 1, max: 1024, help: "attention heads" },
   /** Residual width. */
-  dModel: { kind: "integer", min: 1, help: "residual width" },
+  dModel: { kind: "integer", min: 1, max: 65536, help: "residual width" },
   /** MLP width. */
-  dMlp: { kind: "integer", min: 1, help: "MLP width" },
+  dMlp: { kind: "integer", min: 1, max: 262144, help: "MLP width" },
   /** `learned` or `rotary` positions. */
   positions: {
     kind: "choice",
@@ -198,7 +215,13 @@ export const OPTIONS = {
     help: "optimiser steps per model (tokens matched)",
   },
   /** Blocks per step. */
-  batchSize: { kind: "integer", min: 1, default: 8, help: "blocks per step" },
+  batchSize: {
+    kind: "integer",
+    min: 1,
+    max: 65536,
+    default: 8,
+    help: "blocks per step",
+  },
   /** Peak learning rate (of the D3PM and the MLM, and of the AR model unless `arLr` is set). */
   lr: {
     kind: "number",
@@ -256,6 +279,7 @@ export const OPTIONS = {
   diffusionSteps: {
     kind: "integer",
     min: 1,
+    max: 100000,
     default: 1000,
     help: "T of the discrete process",
   },
@@ -341,6 +365,7 @@ export const OPTIONS = {
   genBatch: {
     kind: "integer",
     min: 1,
+    max: 65536,
     default: 4,
     help: "rows per generated batch (thesis: 4)",
   },
@@ -481,7 +506,7 @@ export interface Rule {
  * ```
  */
 export function genStepList(c: Pick<ExperimentConfig, "genSteps">): number[] {
-  return c.genSteps.split(",").map((s) => Number(s.trim()));
+  return listItems("genSteps", c.genSteps).map(Number);
 }
 
 /**
@@ -610,11 +635,34 @@ export const RULES: readonly Rule[] = [
   },
   {
     options: ["genSteps", "diffusionSteps"],
-    check: (c) =>
-      genStepList(c).some((s) =>
-          !Number.isInteger(s) || s < 1 || s > c.diffusionSteps
-        )
-        ? `Option --gen-steps must be comma-separated integers in [1, ${c.diffusionSteps}], got "${c.genSteps}"`
-        : undefined,
+    check: (c) => {
+      const each = {
+        kind: "integer",
+        min: 1,
+        max: c.diffusionSteps,
+        help: "",
+      } as const;
+      const bad = (why = "") =>
+        `Option --gen-steps must be distinct comma-separated integers in [1, ${c.diffusionSteps}] (--diffusion-steps), got "${c.genSteps}"${why}`;
+      let items: string[];
+      try {
+        items = listItems("genSteps", c.genSteps);
+      } catch (e) {
+        const twice = /lists (\S+) twice/.exec((e as Error).message);
+        return bad(twice ? ` (${twice[1]} twice)` : "");
+      }
+      const seen = new Set<unknown>();
+      for (const item of items) {
+        let n: unknown;
+        try {
+          n = convertOption("genSteps", each, item);
+        } catch {
+          return bad();
+        }
+        if (seen.has(n)) return bad(` (${n} twice)`);
+        seen.add(n);
+      }
+      return undefined;
+    },
   },
 ];

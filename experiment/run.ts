@@ -19,6 +19,7 @@ import { contestantOf } from "./registry.ts";
 import { enter, parameterTotal, trainContestant } from "./train.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
+import { checkBudget } from "./budget.ts";
 import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
   chooseEngine,
@@ -75,14 +76,21 @@ export async function runExperiment(
   const log = options.log ?? ((s: string) => console.error(s));
   const started = performance.now();
   const folder = new RunFolder(config.out);
-  await folder.check(config);
-  const backend = await initBackend({ prefer: config.backend }); // prints which and why
-  const engine = await chooseEngine(config);
-  log(`engine: ${engine.reason}`);
-  const data = await prepareData(config, folder, log);
-  const judge = await openJudge(config, data, log);
-  const release = await folder.start(config);
+  // The lock is taken before the (long) preparation: no other process can
+  // start, resume or --force this folder meanwhile. Nothing is written into
+  // it until lock.begin().
+  const lock = await folder.acquire(config);
+  let judge: Judge | undefined;
+  let engine: Engine | undefined;
   try {
+    const backend = await initBackend({ prefer: config.backend }); // prints which and why
+    engine = await chooseEngine(config);
+    log(`engine: ${engine.reason}`);
+    // What the run will cost, before the data and the models are allocated.
+    log(checkBudget(config, { engine: engine.kind }));
+    const data = await prepareData(config, folder, log);
+    judge = await openJudge(config, data, log);
+    await lock.begin(data.record);
     await data.persist(folder);
     const ctx: SeedContext = {
       config,
@@ -119,8 +127,8 @@ export async function runExperiment(
     return result;
   } finally {
     judge?.dispose();
-    if (engine.kind === "webgpu") engine.device.destroy();
-    release();
+    if (engine?.kind === "webgpu") engine.device.destroy();
+    lock.release();
   }
 }
 

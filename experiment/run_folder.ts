@@ -1,11 +1,15 @@
 /**
  * The run folder: every path of a run, and the rules that keep it honest —
- * one process at a time (a lock with its pid), a fresh run never mixes with
- * an earlier one, a resumed run only continues the configuration it started
- * with, and nothing is written before the run is known to be valid.
+ * one process at a time (a lock naming the process), a fresh run never mixes
+ * with an earlier one, a resumed run only continues the configuration and
+ * the data it started with, `--force` only ever moves a stopped run aside,
+ * and nothing is written before the run is known to be valid.
+ * `docs/run-folder.md` states the rules.
  *
  * ```text
+ * <out>/.lock                the process writing the run (pid, start time, command)
  * <out>/config.json          the resolved configuration (written atomically, once the run starts)
+ * <out>/data.json            what it trained on: the splits' SHA-256, the tokenizer and its real size
  * <out>/metrics.jsonl        per-step training metrics (append-only)
  * <out>/tokenizer.json       the BPE the run trained (bpe tokenizer only)
  * <out>/seed-<s>/<kind>/     (ar, d3pm, mlm, …) model.safetensors + config.json, process.json, checkpoint.safetensors
@@ -14,9 +18,66 @@
  *
  * @module
  */
-import { removeStaleTemps, writeFileAtomic } from "@d3pm/core";
+import {
+  BoundedReadError,
+  readJsonBounded,
+  readTextBounded,
+  removeStaleTemps,
+  writeFileAtomic,
+} from "@d3pm/core";
+import { convertOption, flagOf, UsageError } from "@d3pm/cli";
 import { configDiff } from "./config.ts";
-import { ConfigError, type ExperimentConfig } from "./options.ts";
+import {
+  ADDED_KEYS,
+  ConfigError,
+  type ExperimentConfig,
+  type OptionKey,
+  OPTIONS,
+} from "./options.ts";
+
+/** The largest `config.json`, `data.json` or `.lock` a reader accepts. */
+const SMALL_FILE = 1 << 20;
+
+/**
+ * What a run trained on, written to `data.json` when it starts: a resume
+ * on other data is refused, and the tokenizer's real size is on record.
+ */
+export interface DataRecord {
+  /** SHA-256 of each split's file as stored. */
+  sha256: { train: string; valid: string; test: string };
+  /** The tokenizer as built: its id and its real number of ids. */
+  tokenizer: { id: string; vocabSize: number };
+}
+
+/** The holder of a lock, as written in `.lock`. */
+export interface LockHolder {
+  /** Its pid. */
+  pid: number;
+  /** Its start time (`/proc/<pid>/stat` field 22, clock ticks since boot), where known. */
+  start?: string;
+  /** Its command line, where known. */
+  command?: string;
+}
+
+/** A taken lock: start writing the run, or let it go. */
+export interface RunLock {
+  /**
+   * Start writing under the lock: check the data against the run's record
+   * on resume, move an earlier stopped run aside (`force`), remove
+   * temporary files a killed process left, write `config.json` and
+   * `data.json`.
+   *
+   * @param data What the run trains on (checked on resume, recorded).
+   * @returns Once `config.json` is written.
+   * @throws {ConfigError} When a resume's data differ from the record.
+   */
+  begin(data?: DataRecord): Promise<void>;
+  /**
+   * Release the lock; a folder this lock created and nothing was written
+   * to is removed again.
+   */
+  release(): void;
+}
 
 /**
  * The paths of one run and its rules.
@@ -26,7 +87,7 @@ import { ConfigError, type ExperimentConfig } from "./options.ts";
  * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/experiment";
  * import { assertEquals, assertRejects } from "@std/assert";
  * const out = `${await Deno.makeTempDir()}/run`;
- * const folder = new RunFolder(out);
+ * const folder = new RunFolder(`${out}/`); // a trailing slash is the same folder
  * assertEquals(folder.checkpointPath(0, "d3pm"), `${out}/seed-0/d3pm/checkpoint.safetensors`);
  * const config = resolveConfig({ preset: "micro", out });
  * await folder.check(config); // an empty folder: fine
@@ -47,16 +108,31 @@ import { ConfigError, type ExperimentConfig } from "./options.ts";
  * ```
  */
 export class RunFolder {
+  /** The folder, without trailing slashes. */
+  readonly dir: string;
+
   /**
    * A run folder at `dir` (nothing is touched until a method is called).
    *
-   * @param dir The folder.
+   * @param dir The folder; trailing slashes are dropped (`runs/a/` is `runs/a`).
+   * @throws {ConfigError} For an empty path.
    */
-  constructor(readonly dir: string) {}
+  constructor(dir: string) {
+    if (dir === "") {
+      throw new ConfigError(
+        "A run folder needs a path: got an empty one (expected --out DIR)",
+      );
+    }
+    this.dir = dir.length > 1 ? dir.replace(/\/+$/, "") || "/" : dir;
+  }
 
   /** The resolved configuration. */
   get configPath(): string {
     return `${this.dir}/config.json`;
+  }
+  /** What the run trained on (see {@linkcode DataRecord}). */
+  get dataPath(): string {
+    return `${this.dir}/data.json`;
   }
   /** Per-step metrics. */
   get metricsPath(): string {
@@ -110,36 +186,130 @@ export class RunFolder {
   }
 
   /**
-   * The configuration the run was started with.
+   * The training checkpoints on disk now (read synchronously, for a signal
+   * handler that must say what can be resumed).
+   *
+   * @returns Their paths, by seed and contestant; none when the folder
+   *   holds none (or does not exist).
+   */
+  checkpointFiles(): string[] {
+    const found: string[] = [];
+    const list = (dir: string) => {
+      try {
+        return [...Deno.readDirSync(dir)].filter((e) => e.isDirectory)
+          .map((e) => e.name).sort();
+      } catch {
+        return [];
+      }
+    };
+    for (const seed of list(this.dir).filter((n) => /^seed-\d+$/.test(n))) {
+      for (const kind of list(`${this.dir}/${seed}`)) {
+        const path = `${this.dir}/${seed}/${kind}/checkpoint.safetensors`;
+        try {
+          if (Deno.statSync(path).isFile) found.push(path);
+        } catch { /* none */ }
+      }
+    }
+    return found;
+  }
+
+  /**
+   * The configuration the run was started with, checked against the
+   * option table (a key older runs lack reads as its `olderRuns` value).
    *
    * @returns It, or undefined when the folder holds none.
-   * @throws {ConfigError} When `config.json` exists but is not JSON.
+   * @throws {ConfigError} When `config.json` is not a regular file of at
+   *   most 1 MiB, not JSON, or not a run's configuration — naming the file
+   *   and what is wrong.
    */
   async savedConfig(): Promise<ExperimentConfig | undefined> {
-    let text: string;
+    const raw = await this.#readJson(this.configPath, "run configuration");
+    if (raw === undefined) return undefined;
+    const bad = (why: string) =>
+      new ConfigError(
+        `${this.configPath} is not a run's configuration: ${why} (it is written by deno task experiment; restore it or start a new run)`,
+      );
+    if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+      throw bad(
+        `expected a JSON object of options, got ${
+          raw === null ? "null" : Array.isArray(raw) ? "an array" : typeof raw
+        }`,
+      );
+    }
+    const values = { ...ADDED_KEYS, ...raw } as Record<string, unknown>;
+    const unknown = Object.keys(values).find((k) => !Object.hasOwn(OPTIONS, k));
+    if (unknown !== undefined) {
+      throw bad(`it has an option this version does not know (${unknown})`);
+    }
+    const config: Record<string, unknown> = {};
+    for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+      try {
+        config[key] = convertOption(key, OPTIONS[key], values[key]);
+      } catch (e) {
+        if (!(e instanceof UsageError)) throw e;
+        throw bad(
+          values[key] === undefined
+            ? `it lacks --${flagOf(key)}`
+            : e.message.replace(/^Option /, "option "),
+        );
+      }
+    }
+    return config as ExperimentConfig;
+  }
+
+  /**
+   * What the run recorded of its data when it started.
+   *
+   * @returns The record, or undefined for a run made before records were kept.
+   * @throws {ConfigError} When `data.json` is unreadable or malformed.
+   */
+  async savedData(): Promise<DataRecord | undefined> {
+    const raw = await this.#readJson(this.dataPath, "data record") as
+      | DataRecord
+      | undefined;
+    if (raw === undefined) return undefined;
+    const ok = typeof raw === "object" && raw !== null &&
+      ["train", "valid", "test"].every((s) =>
+        typeof (raw.sha256 as Record<string, unknown> | undefined)?.[s] ===
+          "string"
+      ) && typeof raw.tokenizer?.id === "string" &&
+      Number.isSafeInteger(raw.tokenizer?.vocabSize);
+    if (!ok) {
+      throw new ConfigError(
+        `${this.dataPath} is not a data record (expected {"sha256": {"train", "valid", "test"}, "tokenizer": {"id", "vocabSize"}}); restore it, or delete it to skip the data check`,
+      );
+    }
+    return raw;
+  }
+
+  async #readJson(path: string, what: string): Promise<unknown> {
     try {
-      text = await Deno.readTextFile(this.configPath);
+      return await readJsonBounded(path, { limit: SMALL_FILE, what });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
-      throw new ConfigError(`Cannot read ${this.configPath}: ${e}`);
-    }
-    try {
-      return JSON.parse(text);
-    } catch {
-      throw new ConfigError(`${this.configPath} is not valid JSON`);
+      if (e instanceof BoundedReadError) throw new ConfigError(e.message);
+      throw new ConfigError(`Cannot read ${path}: ${e}`);
     }
   }
 
   /**
-   * Check, before anything is written, that `config` may run here: a resume
-   * needs the same configuration (but for the resumable options); a
-   * fresh run needs an empty folder, or `force` (the old run is then moved
-   * aside by {@linkcode RunFolder.start}).
+   * Check that `config` may run here: a resume needs the same configuration
+   * (but for the resumable options); a fresh run needs an empty or new
+   * folder, or `force` with a folder that holds a run (which
+   * {@linkcode RunLock.begin} then moves aside). A folder that holds files
+   * but no run is never used, with or without `force`. Checked again under
+   * the lock ({@linkcode RunFolder.acquire}).
    *
    * @param config The resolved configuration.
    * @throws {ConfigError} A one-line reason and what to do instead.
    */
   async check(config: ExperimentConfig): Promise<void> {
+    const contents = await this.#contents();
+    if (contents === "other") {
+      throw new ConfigError(
+        `--out ${this.dir} holds files but no run (no config.json): a run needs a new or empty folder, and --force only moves run folders aside; choose another --out`,
+      );
+    }
     const saved = await this.savedConfig();
     if (config.resume) {
       if (!saved) return; // nothing to resume: a fresh start
@@ -151,128 +321,344 @@ export class RunFolder {
       }
       return;
     }
-    if (await this.#hasRun() && !config.force) {
+    if (contents === "run" && !config.force) {
       throw new ConfigError(
         `${this.dir} already holds a run: pass --resume to continue it, --force to replace it (it is moved aside), or --out DIR for a new folder`,
       );
     }
   }
 
-  async #hasRun(): Promise<boolean> {
+  /** `empty` (nothing, or only a lock and temporary files), `run` (a config.json), or `other`. */
+  async #contents(): Promise<"empty" | "run" | "other"> {
+    let other = false;
     try {
       for await (const e of Deno.readDir(this.dir)) {
-        if (e.name !== ".lock") return true;
+        if (e.name === "config.json") return "run";
+        if (e.name !== ".lock" && !TEMP.test(e.name)) other = true;
       }
-      return false;
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) return false;
+      if (e instanceof Deno.errors.NotFound) return "empty";
       if (e instanceof Deno.errors.NotADirectory) {
         throw new ConfigError(`--out ${this.dir} is a file, not a folder`);
       }
       throw e;
     }
+    return other ? "other" : "empty";
   }
 
   /**
-   * Start writing: take the lock, move an earlier run aside (`force`),
-   * remove temporary files a killed process left, write `config.json`
-   * atomically.
+   * Take the lock (creating the folder if needed), then check `config`
+   * under it ({@linkcode RunFolder.check}): from here until
+   * {@linkcode RunLock.release} no other process can start, resume or
+   * `--force` this folder, so the preparation that follows cannot race.
    *
-   * @param config The checked configuration.
-   * @returns A function that releases the lock.
-   * @throws {ConfigError} When another live process holds the lock.
+   * @param config The resolved configuration.
+   * @returns The lock.
+   * @throws {ConfigError} When another live process holds the lock, or the
+   *   check fails (the lock is then released, and a folder it created
+   *   removed).
    */
-  async start(config: ExperimentConfig): Promise<() => void> {
-    if (config.force && !config.resume && await this.#hasRun()) {
-      const aside = `${this.dir}.replaced-${
-        new Date().toISOString().replace(/[:.]/g, "-")
-      }`;
-      await Deno.rename(this.dir, aside);
-      console.error(`note: moved the earlier run in ${this.dir} to ${aside}`);
-    }
-    await Deno.mkdir(this.dir, { recursive: true });
-    const release = await this.lock();
+  async acquire(config: ExperimentConfig): Promise<RunLock> {
+    await this.check(config); // before creating anything
+    let created = false;
     try {
-      for (const path of await removeStaleTemps(this.dir)) {
-        console.error(`note: removed ${path}, left by an interrupted write`);
+      await Deno.mkdir(this.dir); // not recursive: tells who made it
+      created = true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        await Deno.mkdir(this.dir, { recursive: true });
+        created = true;
+      } else if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    let unlock: () => void;
+    try {
+      unlock = await this.lock();
+    } catch (e) {
+      if (created) await Deno.remove(this.dir).catch(() => {});
+      throw e;
+    }
+    let written = false;
+    const release = () => {
+      HELD.delete(release);
+      unlock();
+      if (created && !written) {
+        try {
+          Deno.removeSync(this.dir); // only when empty
+        } catch { /* something is in it */ }
       }
-      await writeFileAtomic(
-        this.configPath,
-        JSON.stringify(config, null, 2) + "\n",
-      );
+    };
+    HELD.add(release);
+    try {
+      await this.check(config); // again, under the lock
     } catch (e) {
       release();
       throw e;
     }
-    return release;
+    return {
+      release,
+      begin: async (data) => {
+        if (config.resume && data) await this.#checkData(data);
+        written = true;
+        if (config.force && !config.resume) await this.#moveAside();
+        for (const path of await removeStaleTemps(this.dir)) {
+          console.error(`note: removed ${path}, left by an interrupted write`);
+        }
+        await writeFileAtomic(
+          this.configPath,
+          JSON.stringify(config, null, 2) + "\n",
+        );
+        if (data) {
+          await writeFileAtomic(
+            this.dataPath,
+            JSON.stringify(data, null, 2) + "\n",
+          );
+        }
+      },
+    };
+  }
+
+  /** A resume on data other than the run's own is refused. */
+  async #checkData(now: DataRecord): Promise<void> {
+    const then = await this.savedData();
+    if (!then) return; // a run made before data records: nothing to compare
+    const changed = (["train", "valid", "test"] as const).filter((s) =>
+      then.sha256[s] !== now.sha256[s]
+    );
+    const short = (h: string) => `${h.slice(0, 12)}…`;
+    if (changed.length > 0) {
+      throw new ConfigError(
+        `Cannot resume ${this.dir}: the ${
+          changed.join(" and ")
+        } data changed since the run started (${
+          changed.map((s) =>
+            `${s} SHA-256 ${short(then.sha256[s])} then, ${
+              short(now.sha256[s])
+            } now`
+          ).join("; ")
+        }); restore the files it started with, or start a new run with --out DIR`,
+      );
+    }
+    if (
+      then.tokenizer.id !== now.tokenizer.id ||
+      then.tokenizer.vocabSize !== now.tokenizer.vocabSize
+    ) {
+      throw new ConfigError(
+        `Cannot resume ${this.dir}: its tokenizer was ${then.tokenizer.id} with ${then.tokenizer.vocabSize} ids, now ${now.tokenizer.id} with ${now.tokenizer.vocabSize}; restore ${this.tokenizerPath}, or start a new run with --out DIR`,
+      );
+    }
   }
 
   /**
-   * Take the folder's lock: a file holding this process's pid, created
-   * exclusively. A lock whose process is gone is stale and taken over.
+   * Move a stopped run's files into `<dir>.replaced-<time>`, under this
+   * process's lock (which stays where it is, so no other process can step
+   * in between).
+   */
+  async #moveAside(): Promise<void> {
+    if (await this.#contents() !== "run") return;
+    const aside = `${this.dir}.replaced-${
+      new Date().toISOString().replace(/[:.]/g, "-")
+    }`;
+    await Deno.mkdir(aside);
+    for (const e of [...Deno.readDirSync(this.dir)]) {
+      if (e.name === ".lock") continue;
+      await Deno.rename(`${this.dir}/${e.name}`, `${aside}/${e.name}`);
+    }
+    console.error(`note: moved the earlier run in ${this.dir} to ${aside}`);
+  }
+
+  /**
+   * Take the lock and start writing at once ({@linkcode RunFolder.acquire},
+   * then {@linkcode RunLock.begin}): for a run with nothing to prepare.
+   *
+   * @param config The checked configuration.
+   * @param data What the run trains on, to check and record.
+   * @returns A function that releases the lock.
+   * @throws {ConfigError} When another live process holds the lock, or the
+   *   folder cannot take the run.
+   */
+  async start(
+    config: ExperimentConfig,
+    data?: DataRecord,
+  ): Promise<() => void> {
+    const lock = await this.acquire(config);
+    try {
+      await lock.begin(data);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    return lock.release;
+  }
+
+  /**
+   * Take the folder's lock: a file naming this process (pid, start time,
+   * command), created exclusively. A lock whose process is gone — or whose
+   * pid now belongs to a process started at another time — is stale and
+   * taken over.
    *
    * @returns A function that releases it.
-   * @throws {ConfigError} When a live process holds it.
+   * @throws {ConfigError} When a live process holds it, naming it and how
+   *   to clear a lock that is wrong.
    */
   async lock(): Promise<() => void> {
-    const mine = `${Deno.pid}\n`;
+    const mine = JSON.stringify(SELF) + "\n";
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await Deno.writeTextFile(this.lockPath, mine, { createNew: true });
         let held = true;
-        return () => {
+        const unlock = () => {
           if (!held) return;
           held = false;
+          HELD.delete(unlock);
           try {
             if (Deno.readTextFileSync(this.lockPath) === mine) {
               Deno.removeSync(this.lockPath);
             }
           } catch { /* already gone */ }
         };
+        HELD.add(unlock);
+        return unlock;
       } catch (e) {
+        if (e instanceof Deno.errors.NotFound) {
+          throw new ConfigError(
+            `Cannot lock ${this.dir}: the folder does not exist`,
+          );
+        }
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
-      const pid = Number((await Deno.readTextFile(this.lockPath)).trim());
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) {
+      const holder = await this.#holder();
+      if (holder && isAlive(holder)) {
         throw new ConfigError(
-          `${this.dir} is in use by another run (pid ${pid}); wait for it, or use --out DIR`,
+          `${this.dir} is in use by another run (pid ${holder.pid}${
+            holder.command ? `, ${shorten(holder.command)}` : ""
+          }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
         );
       }
       console.error(
-        `note: ${this.lockPath} was left by a process that is gone (pid ${pid}); taking it over`,
+        `note: ${this.lockPath} was left by a process that is gone (${
+          holder ? `pid ${holder.pid}` : "unreadable"
+        }); taking it over`,
       );
-      await Deno.remove(this.lockPath).catch(() => {});
+      await Deno.remove(this.lockPath, { recursive: true }).catch(() => {});
     }
     throw new ConfigError(
       `Cannot lock ${this.dir}: another run keeps taking it`,
     );
   }
 
+  /** The lock's holder as written (undefined: no lock, or no pid in it). */
+  async #holder(): Promise<LockHolder | undefined> {
+    let text: string;
+    try {
+      text = await readTextBounded(this.lockPath, {
+        limit: SMALL_FILE,
+        what: "lock",
+      });
+    } catch {
+      return undefined;
+    }
+    return parseLock(text);
+  }
+
+  /**
+   * Release every lock this process holds (and remove a folder a lock
+   * created while nothing was written to it): for a signal handler that
+   * exits at once, without the `finally` blocks that would release them.
+   */
+  static releaseHeld(): void {
+    for (const release of [...HELD]) release();
+  }
+
   /**
    * The process writing the run now, if any: the pid in the lock when that
-   * process is alive (a stale lock counts as none).
+   * very process is alive (a stale lock counts as none).
    *
    * @returns The pid, or undefined.
    */
   async writer(): Promise<number | undefined> {
-    let text: string;
-    try {
-      text = await Deno.readTextFile(this.lockPath);
-    } catch {
-      return undefined;
-    }
-    const pid = Number(text.trim());
-    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+    const holder = await this.#holder();
+    return holder && isAlive(holder) ? holder.pid : undefined;
   }
 }
 
-function alive(pid: number): boolean {
-  if (pid === Deno.pid) return true;
+/** The releases of the locks this process holds. */
+const HELD = new Set<() => void>();
+
+/** Temporary files of `writeFileAtomic` (`<name>.<uuid>.tmp`). */
+const TEMP =
+  /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * A lock's text: JSON naming the holder, or (written by older versions) a
+ * bare pid.
+ */
+function parseLock(text: string): LockHolder | undefined {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return { pid: Number(trimmed) };
   try {
-    // Signal 0 would be ideal; Deno has none, so ask the OS for the process.
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    const v = JSON.parse(trimmed);
+    if (!Number.isSafeInteger(v?.pid) || v.pid <= 0) return undefined;
+    return {
+      pid: v.pid,
+      ...(typeof v.start === "string" ? { start: v.start } : {}),
+      ...(typeof v.command === "string" ? { command: v.command } : {}),
+    };
   } catch {
-    return Deno.build.os !== "linux"; // without /proc, assume it lives
+    return undefined;
   }
+}
+
+/** `/proc/<pid>/stat`'s start time (field 22), or undefined where there is none. */
+function startTime(pid: number | "self"): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    // The command (field 2) is in parentheses and may hold spaces.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process, as its lock names it. */
+const SELF: LockHolder = {
+  pid: Deno.pid,
+  ...(startTime("self") ? { start: startTime("self") } : {}),
+  command: ["deno", mainScript(), ...Deno.args].join(" "),
+};
+
+function mainScript(): string {
+  try {
+    const url = new URL(Deno.mainModule);
+    return url.protocol === "file:"
+      ? decodeURIComponent(url.pathname)
+      : url.href;
+  } catch {
+    return Deno.execPath();
+  }
+}
+
+/**
+ * Whether the process a lock names still runs: on Linux its pid must exist
+ * and, where the lock recorded one, have the same start time (a reused pid
+ * is another process). Elsewhere a lock is taken to be alive.
+ */
+function isAlive(holder: LockHolder): boolean {
+  if (holder.pid === SELF.pid) {
+    return holder.start === undefined || holder.start === SELF.start;
+  }
+  if (Deno.build.os !== "linux") return true;
+  const start = startTime(holder.pid);
+  if (start === undefined) return false; // no such process
+  if (holder.start !== undefined) return holder.start === start;
+  // A bare pid (an older lock): alive if that process is a Deno.
+  try {
+    return Deno.readTextFileSync(`/proc/${holder.pid}/cmdline`)
+      .includes("deno");
+  } catch {
+    return false;
+  }
+}
+
+function shorten(command: string): string {
+  return command.length > 120 ? `${command.slice(0, 117)}…` : command;
 }

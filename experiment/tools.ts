@@ -175,8 +175,14 @@ function unmaskingOf(
   options: ToolModel,
 ): { steps: number; strategy: "ancestral" | "confidence" } {
   const u = trained.contestant.unmasking!;
+  const T = u.steps(trained.process);
+  if (options.steps !== undefined && options.steps > T) {
+    throw new ConfigError(
+      `Option --steps must be an integer in [1, ${T}] (the model's diffusion steps), got ${options.steps}`,
+    );
+  }
   return {
-    steps: options.steps ?? Math.min(64, u.steps(trained.process)),
+    steps: options.steps ?? Math.min(64, T),
     strategy: options.strategy ?? u.strategy,
   };
 }

@@ -20,7 +20,7 @@ import type { RunData } from "./data.ts";
 import { type Engine, trainOnEngine } from "./engine.ts";
 import { ADDED_KEYS, type ExperimentConfig } from "./options.ts";
 import type { TrainingFigures } from "./results.ts";
-import type { RunFolder } from "./run_folder.ts";
+import type { DataRecord, RunFolder } from "./run_folder.ts";
 import { trainingFingerprint } from "./config.ts";
 
 /** A contestant entered into a run: the contestant with the run's process. */
@@ -159,7 +159,7 @@ export async function trainContestant(
         seconds: result.seconds,
         lastLoss: result.lastLoss,
         tokens: c.steps * c.batchSize * c.blockLength,
-        ...(validator ? { valid: await validator.summary() } : {}),
+        ...(await validator?.summary().then((valid) => valid && { valid })),
       },
     };
   } catch (e) {
@@ -194,8 +194,7 @@ function loopOptions(
     checkpoint: folder.checkpointPath(seed, kind),
     checkpointEvery: c.checkpointEvery,
     resume: c.resume,
-    config: trainingFingerprint(c),
-    configDefaults: ADDED_KEYS,
+    ...checkpointTies(c, kind, seed, ctx.data.record),
     progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
     onStep: async (
       s: StepInfo,
@@ -206,6 +205,54 @@ function loopOptions(
         await validator?.run(s.step, weights);
       }
     },
+  };
+}
+
+/**
+ * What a checkpoint is tied to — the run's training fingerprint, the
+ * contestant and seed it belongs to, and the data (each split's SHA-256 and
+ * the tokenizer) — as `train()` stores it in the checkpoint and compares it
+ * on resume. A checkpoint written before a tie existed reads as this
+ * contestant, seed and data (and older options as their `olderRuns` value).
+ *
+ * @param c The run's configuration.
+ * @param kind The contestant.
+ * @param seed The seed.
+ * @param data What the run trains on.
+ * @returns `train()`'s `config` and `configDefaults`.
+ *
+ * @example A checkpoint of another contestant, seed or corpus does not match
+ * ```ts
+ * import { checkpointTies, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ * const c = resolveConfig({ preset: "micro" });
+ * const data = { sha256: { train: "a", valid: "b", test: "c" }, tokenizer: { id: "byte", vocabSize: 260 } };
+ * const ar = checkpointTies(c, "ar", 0, data).config;
+ * assertNotEquals(checkpointTies(c, "d3pm", 0, data).config, ar);
+ * assertNotEquals(checkpointTies(c, "ar", 1, data).config, ar);
+ * assertNotEquals(checkpointTies(c, "ar", 0, { ...data, sha256: { ...data.sha256, train: "x" } }).config, ar);
+ * assertEquals(checkpointTies({ ...c, out: "elsewhere" }, "ar", 0, data).config, ar);
+ * ```
+ */
+export function checkpointTies(
+  c: ExperimentConfig,
+  kind: string,
+  seed: number,
+  data: DataRecord,
+): {
+  config: Record<string, unknown>;
+  configDefaults: Record<string, unknown>;
+} {
+  // Keys of their own: `data` and `tokenizer` are options.
+  const ties = {
+    contestant: kind,
+    seed,
+    dataSha256: data.sha256,
+    tokenizerBuilt: data.tokenizer,
+  };
+  return {
+    config: { ...trainingFingerprint(c), ...ties },
+    configDefaults: { ...ADDED_KEYS, ...ties },
   };
 }
 
@@ -329,16 +376,30 @@ class Validator {
     best.dispose();
   }
 
-  /** Final and best validation, from the log (so a resumed run counts all of it). */
-  async summary(): Promise<NonNullable<TrainingFigures["valid"]>> {
+  /**
+   * Final and best validation, from the log (so a resumed run counts all of
+   * it); none, with a warning, when the log holds none of this model's.
+   */
+  async summary(): Promise<TrainingFigures["valid"]> {
     const byStep = new Map<number, number>();
-    for (const r of await MetricsLog.read(this.ctx.folder.metricsPath)) {
+    const path = this.ctx.folder.metricsPath;
+    const records = await MetricsLog.read(path).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return [];
+      throw e;
+    });
+    for (const r of records) {
       if (
         r.model === this.#kind && r.seed === this.seed &&
-        typeof r.valid === "number"
+        typeof r.valid === "number" && Number.isSafeInteger(r.step)
       ) byStep.set(Number(r.step), r.valid);
     }
     const steps = [...byStep.keys()].sort((a, b) => a - b);
+    if (steps.length === 0) {
+      console.error(
+        `warning: ${path} holds no validation of ${this.#kind} (seed ${this.seed}) — emptied or replaced since it trained; its results have no validation figures`,
+      );
+      return undefined;
+    }
     const last = steps.at(-1)!;
     const best = steps.reduce((b, s) =>
       byStep.get(s)! < byStep.get(b)! ? s : b

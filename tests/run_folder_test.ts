@@ -258,7 +258,10 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
   child.kill("SIGKILL");
   assertEquals((await child.status).signal, "SIGKILL", "the first run ended");
   assertEquals(second.code, 1);
-  assertMatch(errorLine(second), /is in use by another run \(pid \d+\)/);
+  assertMatch(
+    errorLine(second),
+    /is in use by another run \(pid \d+, deno .*examples\/experiment.ts --preset micro .*\); wait for it, or use --out DIR \(if no such run is alive, delete .*\/\.lock\)$/,
+  );
   // The killed run's lock is stale now: a resume takes it over.
   const third = await runTool("experiment.ts", [
     ...QUICK,
@@ -358,7 +361,7 @@ Deno.test("a diverging run says no checkpoint was written when none was", async 
   await Deno.remove(out, { recursive: true });
 });
 
-Deno.test("Ctrl-C exits 130 and prints how to resume", async () => {
+Deno.test("Ctrl-C exits 130 and prints how to resume from the checkpoints on disk", async () => {
   const out = await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
     args: [
@@ -368,6 +371,8 @@ Deno.test("Ctrl-C exits 130 and prints how to resume", async () => {
       ...QUICK,
       "--steps",
       "400",
+      "--checkpoint-every",
+      "5",
       "--out",
       out,
     ],
@@ -376,10 +381,9 @@ Deno.test("Ctrl-C exits 130 and prints how to resume", async () => {
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).spawn();
+  const checkpoint = `${out}/seed-0/ar/checkpoint.safetensors`;
   for (let i = 0; i < 2400; i++) {
-    if (await Deno.stat(`${out}/metrics.jsonl`).then(() => true, () => false)) {
-      break;
-    }
+    if (await Deno.stat(checkpoint).then(() => true, () => false)) break;
     await new Promise((r) => setTimeout(r, 25));
   }
   child.kill("SIGINT");
@@ -387,7 +391,7 @@ Deno.test("Ctrl-C exits 130 and prints how to resume", async () => {
   assertEquals(code, 130);
   assertMatch(
     new TextDecoder().decode(stderr),
-    /interrupted: checkpoints are in .*; continue with: deno task experiment .*--resume/,
+    /interrupted: 1 checkpoint\(s\) in .* \(seed-0\/ar\/checkpoint\.safetensors\); continue with: deno task experiment .*--resume/,
   );
   await Deno.remove(out, { recursive: true });
 });

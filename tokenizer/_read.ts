@@ -1,7 +1,7 @@
 // Reads a text file next to the code or anywhere else: `file:` URLs through
 // Deno.readFile, others through fetch; names ending in `.gz` are gunzipped.
 
-import { gunzip } from "@d3pm/core";
+import { BoundedReadError, gunzip, readBounded } from "@d3pm/core";
 /** Resolves a path or URL (relative paths against the working directory). */
 export function toUrl(path: string | URL): URL {
   if (path instanceof URL) return path;
@@ -18,19 +18,34 @@ export function displayName(url: URL): string {
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
 }
 
+/** The largest tokenizer file read (after gunzip): a BPE of 2^20 ids is ~40 MB. */
+const LIMIT = 256 << 20;
+
 /** The bytes of `url`, gunzipped when its name ends in `.gz`. */
 export async function readBytes(url: URL): Promise<Uint8Array> {
   let bytes: Uint8Array;
-  try {
-    if (url.protocol === "file:") bytes = await Deno.readFile(url);
-    else {
-      const res = await fetch(url);
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`HTTP ${res.status}`);
-      }
-      bytes = new Uint8Array(await res.arrayBuffer());
+  if (url.protocol === "file:") {
+    // A regular file only, and bounded before and after gunzip.
+    try {
+      return await readBounded(url, {
+        limit: LIMIT,
+        what: "tokenizer file",
+        gunzip: url.pathname.endsWith(".gz"),
+      });
+    } catch (e) {
+      if (e instanceof BoundedReadError) throw new Error(e.message);
+      throw new Error(
+        `Cannot read ${displayName(url)}: ${(e as Error).message}`,
+      );
     }
+  }
+  try {
+    const res = await fetch(url);
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new Error(`HTTP ${res.status}`);
+    }
+    bytes = new Uint8Array(await res.arrayBuffer());
   } catch (e) {
     throw new Error(
       `Cannot read ${displayName(url)}: ${(e as Error).message}`,

@@ -47,6 +47,13 @@ class Column<T extends Int32Array | Float64Array> {
 }
 
 /** Counts of the distinct GPT-2 pieces of a corpus. */
+/** The longest piece counted when training from chunks (UTF-16 code units). */
+const MAX_PIECE = 1 << 16;
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}
+
 function countPieces(corpus: string | Iterable<string>): Map<string, number> {
   const counts = new Map<string, number>();
   const add = (text: string, final: boolean): number => {
@@ -68,6 +75,17 @@ function countPieces(corpus: string | Iterable<string>): Map<string, number> {
     for (const chunk of corpus) {
       const text = carry + chunk;
       carry = text.slice(add(text, false));
+      // A piece that never ends (a run of zeros, of one symbol) is counted
+      // in parts of MAX_PIECE characters rather than grown without bound;
+      // no piece of real text comes near it.
+      while (carry.length > MAX_PIECE) {
+        const cut = isHighSurrogate(carry.charCodeAt(MAX_PIECE - 1))
+          ? MAX_PIECE - 1
+          : MAX_PIECE;
+        const key = carry.slice(0, cut);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        carry = carry.slice(cut);
+      }
     }
     add(carry, true);
   }

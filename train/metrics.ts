@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { readTextBounded } from "@d3pm/core";
 
 /**
  * Appends one JSON object per line to a file; never rewrites what is there.
@@ -45,29 +46,60 @@ export class MetricsLog {
   }
 
   /**
-   * Read every record of a log.
+   * Read every record of a log. A line that is not a JSON object — a torn
+   * last line, or garbage written into the middle — is dropped with a
+   * warning naming it, so one bad line never blocks a run. The log must be
+   * a regular file of at most 1 GiB.
    *
    * @param path The `.jsonl` file.
    * @returns The records, in order.
+   * @throws {BoundedReadError} For a FIFO, a device or a file over 1 GiB.
+   *
+   * @example A garbage line is dropped with a warning
+   * ```ts
+   * import { MetricsLog } from "@d3pm/train";
+   * import { assertEquals } from "@std/assert";
+   * const dir = await Deno.makeTempDir();
+   * await Deno.writeTextFile(`${dir}/m.jsonl`, '{"step":1}\nnot json\n7\n{"step":2}\n');
+   * const warnings: string[] = [];
+   * const records = await MetricsLog.read(`${dir}/m.jsonl`, (w) => warnings.push(w));
+   * assertEquals(records, [{ step: 1 }, { step: 2 }]);
+   * assertEquals(warnings, [
+   *   `${dir}/m.jsonl:2 is not a JSON object; ignored`,
+   *   `${dir}/m.jsonl:3 is not a JSON object; ignored`,
+   * ]);
+   * await Deno.remove(dir, { recursive: true });
+   * ```
    */
-  static async read(path: string): Promise<Record<string, unknown>[]> {
-    const text = await Deno.readTextFile(path);
+  static async read(
+    path: string,
+    warn: (message: string) => void = (m) => console.error(`warning: ${m}`),
+  ): Promise<Record<string, unknown>[]> {
+    const text = await readTextBounded(path, {
+      limit: 1 << 30,
+      what: "metrics log",
+    });
     const lines = text.split("\n");
     const records: Record<string, unknown>[] = [];
     for (let i = 0; i < lines.length; i++) {
       if (lines[i].trim() === "") continue;
+      let record: unknown;
       try {
-        records.push(JSON.parse(lines[i]));
-      } catch {
-        // A write cut short (a full disk, a kill) leaves a torn last line.
-        if (i === lines.length - 1 && !text.endsWith("\n")) {
-          console.error(
-            `warning: ${path}:${i + 1} is a torn, unfinished record; ignored`,
-          );
-          break;
-        }
-        throw new SyntaxError(`${path}:${i + 1} is not a JSON object`);
+        record = JSON.parse(lines[i]);
+      } catch { /* below */ }
+      if (
+        typeof record === "object" && record !== null && !Array.isArray(record)
+      ) {
+        records.push(record as Record<string, unknown>);
+        continue;
       }
+      // A write cut short (a full disk, a kill) leaves a torn last line.
+      const torn = i === lines.length - 1 && !text.endsWith("\n");
+      warn(
+        `${path}:${i + 1} is ${
+          torn ? "a torn, unfinished record" : "not a JSON object"
+        }; ignored`,
+      );
     }
     return records;
   }

@@ -1,0 +1,219 @@
+/**
+ * Reading a file whose size nobody promised: only a regular file (a FIFO
+ * would block, a device never ends), and never more than a stated number of
+ * bytes — of the file, and after gunzip of what it inflates to. Every
+ * reader of a run folder or a user's file goes through here, so a
+ * `config.json` pointing at `/dev/zero` or a gzip bomb fails in one line.
+ *
+ * @module
+ */
+import { gunzipStream } from "./gzip.ts";
+
+/** A file that is not a regular file, or larger than its reader accepts. */
+export class BoundedReadError extends Error {
+  /**
+   * A read refused; the message is one line naming the file.
+   *
+   * @param message What is wrong and what is accepted.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "BoundedReadError";
+  }
+}
+
+/** Options of {@linkcode readBounded}. */
+export interface ReadBoundedOptions {
+  /** The most bytes accepted (after gunzip when `gunzip` is set). */
+  limit: number;
+  /** What the file is, for messages (default "file"), e.g. `run configuration`. */
+  what?: string;
+  /** Gunzip the file as it is read; `limit` bounds the inflated bytes. */
+  gunzip?: boolean;
+}
+
+/**
+ * A byte count for people: `512 B`, `4.0 KiB`, `1.5 GiB`.
+ *
+ * @param bytes The count.
+ * @returns It, in the largest binary unit below it.
+ *
+ * @example
+ * ```ts
+ * import { formatBytes } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(formatBytes(512), "512 B");
+ * assertEquals(formatBytes(3 * 2 ** 30 / 2), "1.5 GiB");
+ * ```
+ */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+  let x = bytes;
+  let u = 0;
+  while (x >= 1024 && u < units.length - 1) {
+    x /= 1024;
+    u++;
+  }
+  return u === 0 ? `${x} B` : `${x.toFixed(1)} ${units[u]}`;
+}
+
+function kindOf(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a folder";
+  if (info.isFifo) return "a FIFO";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * The bytes of a regular file, refusing anything else and anything larger
+ * than `limit` (a file that grows while read is cut off at the limit and
+ * refused, not read on).
+ *
+ * @param path The file.
+ * @param options The limit, what the file is, whether to gunzip.
+ * @returns Its bytes (inflated, with `gunzip`).
+ * @throws {BoundedReadError} For a FIFO, a device, a folder, a file over the
+ *   limit, or gzip that does not inflate.
+ * @throws {Deno.errors.NotFound} When nothing is there (callers tell
+ *   "absent" from "bad").
+ *
+ * @example
+ * ```ts
+ * import { BoundedReadError, readBounded } from "@d3pm/core";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.json`, "[1, 2]");
+ * assertEquals((await readBounded(`${dir}/a.json`, { limit: 6 })).length, 6);
+ * await assertRejects(
+ *   () => readBounded(`${dir}/a.json`, { limit: 5, what: "run configuration" }),
+ *   BoundedReadError,
+ *   "is larger than the 5 B a run configuration may be",
+ * );
+ * await assertRejects(() => readBounded(dir, { limit: 5 }), BoundedReadError, "is a folder");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readBounded(
+  path: string | URL,
+  options: ReadBoundedOptions,
+): Promise<Uint8Array> {
+  const what = options.what ?? "file";
+  const shown = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+  const info = await Deno.stat(path);
+  if (!info.isFile) {
+    throw new BoundedReadError(
+      `Cannot read ${shown}: it is ${kindOf(info)} (expected ${
+        options.what ? `a ${what}, a regular file` : "a regular file"
+      })`,
+    );
+  }
+  const tooLarge = (inflated: boolean) =>
+    new BoundedReadError(
+      `Cannot read ${shown}: it ${
+        inflated ? "inflates to more" : "is larger"
+      } than the ${formatBytes(options.limit)} a ${what} may be`,
+    );
+  if (!options.gunzip && info.size > options.limit) throw tooLarge(false);
+  const file = await Deno.open(path); // closed when its stream ends or is cancelled
+  let stream: ReadableStream<Uint8Array> = file.readable;
+  if (options.gunzip) stream = gunzipStream(stream);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of stream) {
+      total += chunk.length;
+      if (total > options.limit) {
+        throw tooLarge(options.gunzip === true);
+      }
+      parts.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof BoundedReadError) throw e;
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new BoundedReadError(
+      `Cannot read ${shown}: ${
+        options.gunzip ? `not valid gzip (${why})` : why
+      }`,
+    );
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * The text of a regular UTF-8 file of at most `limit` bytes (see
+ * {@linkcode readBounded}).
+ *
+ * @param path The file.
+ * @param options The limit and what the file is.
+ * @returns Its text.
+ * @throws {BoundedReadError} As {@linkcode readBounded}.
+ *
+ * @example
+ * ```ts
+ * import { readTextBounded } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "héllo");
+ * assertEquals(await readTextBounded(`${dir}/a.txt`, { limit: 100 }), "héllo");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readTextBounded(
+  path: string | URL,
+  options: ReadBoundedOptions,
+): Promise<string> {
+  return new TextDecoder().decode(await readBounded(path, options));
+}
+
+/**
+ * The JSON value of a regular file of at most `limit` bytes; a parse error
+ * names the file (see {@linkcode readBounded}).
+ *
+ * @param path The file.
+ * @param options The limit and what the file is.
+ * @returns The parsed value (anything JSON holds: check its shape).
+ * @throws {BoundedReadError} As {@linkcode readBounded}, or when the text is
+ *   not JSON.
+ *
+ * @example
+ * ```ts
+ * import { BoundedReadError, readJsonBounded } from "@d3pm/core";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/p.json`, '{"steps": 50}');
+ * assertEquals(await readJsonBounded(`${dir}/p.json`, { limit: 1024 }), { steps: 50 });
+ * await Deno.writeTextFile(`${dir}/p.json`, "{steps");
+ * await assertRejects(
+ *   () => readJsonBounded(`${dir}/p.json`, { limit: 1024, what: "process description" }),
+ *   BoundedReadError,
+ *   `${dir}/p.json is not valid JSON (expected a process description)`,
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readJsonBounded(
+  path: string | URL,
+  options: ReadBoundedOptions,
+): Promise<unknown> {
+  const text = await readTextBounded(path, options);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const shown = path instanceof URL
+      ? decodeURIComponent(path.pathname)
+      : path;
+    throw new BoundedReadError(
+      `${shown} is not valid JSON (expected a ${
+        options.what ?? "JSON file"
+      }): ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
+}

@@ -1,0 +1,60 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { BoundedReadError, readBounded, readJsonBounded } from "./mod.ts";
+
+Deno.test("readBounded() refuses FIFOs and devices at once, without reading or waiting", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    await assertRejects(
+      () => readBounded(`${dir}/fifo`, { limit: 1 << 20, what: "lock" }),
+      BoundedReadError,
+      `Cannot read ${dir}/fifo: it is a FIFO (expected a lock, a regular file)`,
+    );
+    await Deno.symlink("/dev/zero", `${dir}/zero`);
+    await assertRejects(
+      () => readJsonBounded(`${dir}/zero`, { limit: 1 << 20 }),
+      BoundedReadError,
+      "it is a character device",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readBounded() stops a gzip bomb at the limit of what it inflates to", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // 64 MiB of zeros: about 64 KiB of gzip.
+    const gz = await new Response(
+      new Blob([new Uint8Array(64 << 20)]).stream()
+        .pipeThrough(new CompressionStream("gzip")),
+    ).bytes();
+    await Deno.writeFile(`${dir}/bomb.gz`, gz);
+    await assertRejects(
+      () =>
+        readBounded(`${dir}/bomb.gz`, {
+          limit: 1 << 20,
+          what: "training text",
+          gunzip: true,
+        }),
+      BoundedReadError,
+      "inflates to more than the 1.0 MiB a training text may be",
+    );
+    const small = await readBounded(`${dir}/bomb.gz`, {
+      limit: 64 << 20,
+      gunzip: true,
+    });
+    assertEquals(small.length, 64 << 20);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readBounded() bounds a file whose size the system does not report", async () => {
+  // /proc files report size 0 and are read up to the limit, not past it.
+  await assertRejects(
+    () => readBounded("/proc/self/maps", { limit: 10 }),
+    BoundedReadError,
+    "is larger than the 10 B a file may be",
+  );
+});

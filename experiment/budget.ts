@@ -1,0 +1,266 @@
+/**
+ * What a run will cost, from its resolved configuration alone, before
+ * anything is allocated: the peak memory of training and evaluating one
+ * model at a time (weights, optimiser state, activations, logits), and the
+ * work (floating-point operations) of training and of evaluation. A run
+ * that would not fit in memory, or whose evaluation would dwarf its
+ * training, is refused with the figure and the option to change.
+ *
+ * @module
+ */
+import { formatBytes } from "@d3pm/core";
+import { parameterShapes } from "@d3pm/transformer";
+import { modelList } from "./config.ts";
+import { ConfigError, type ExperimentConfig, genStepList } from "./options.ts";
+import { contestantOf } from "./registry.ts";
+
+/** One part of an estimate, with the options that set its size. */
+export interface EstimatePart {
+  /** What it is, e.g. `activations of a training step`. */
+  what: string;
+  /** Bytes, or floating-point operations. */
+  amount: number;
+  /** The options to change to make it smaller, as flags. */
+  options: string[];
+}
+
+/** The estimate of a run. */
+export interface RunEstimate {
+  /** The largest number of ids the tokenizer can have. */
+  vocabSize: number;
+  /** Peak memory of one model's training or evaluation, by part (bytes). */
+  memory: EstimatePart[];
+  /** Work of training every model of every seed (FLOPs). */
+  training: EstimatePart[];
+  /** Work of evaluating and generating with them (FLOPs). */
+  evaluation: EstimatePart[];
+}
+
+/** Ids of the fixed tokenizers (bytes or GPT-2's, and 4 special ids). */
+const FIXED_VOCAB = { byte: 260, gpt2: 50261 } as const;
+
+/** Memory the tfjs path holds beyond the estimate (the runtime, the data). */
+const OVERHEAD = 512 << 20;
+
+/** Evaluation may cost this many times the training before it is refused... */
+const EVALUATION_RATIO = 10;
+/** ...and at least this many FLOPs (minutes on a CPU) are always allowed. */
+const EVALUATION_FLOOR = 1e12;
+
+const sum = (parts: readonly EstimatePart[]) =>
+  parts.reduce((s, p) => s + p.amount, 0);
+
+/**
+ * Estimate a run's peak memory and its work from its configuration.
+ *
+ * @param c The resolved configuration.
+ * @param options The engine (default tfjs: everything in host memory).
+ * @returns The parts of memory, training and evaluation.
+ *
+ * @example Memory grows with the batch, work with the steps
+ * ```ts
+ * import { estimateRun, resolveConfig } from "@d3pm/experiment";
+ * import { assert } from "@std/assert";
+ * const c = resolveConfig({ preset: "micro", judge: "self" });
+ * const peak = (e: ReturnType<typeof estimateRun>) => e.memory.reduce((s, p) => s + p.amount, 0);
+ * assert(peak(estimateRun({ ...c, batchSize: 64 })) > peak(estimateRun(c)));
+ * const work = (e: ReturnType<typeof estimateRun>) => e.training.reduce((s, p) => s + p.amount, 0);
+ * assert(work(estimateRun({ ...c, steps: 2 * c.steps })) > 1.9 * work(estimateRun(c)));
+ * ```
+ */
+export function estimateRun(
+  c: ExperimentConfig,
+  options: { engine?: "tfjs" | "webgpu" } = {},
+): RunEstimate {
+  const V = c.tokenizer === "bpe" ? c.vocabSize : FIXED_VOCAB[c.tokenizer];
+  const T = c.blockLength, d = c.dModel, L = c.nLayer, H = c.nHead;
+  const kinds = modelList(c);
+  // The largest model of the run (the D3PM's may carry a time MLP).
+  let params = 0;
+  for (const kind of kinds) {
+    let p = 0;
+    for (
+      const shape of parameterShapes(contestantOf(kind).modelConfig(c, V))
+        .values()
+    ) {
+      p += shape.reduce((a, b) => a * b, 1);
+    }
+    params = Math.max(params, p);
+  }
+  // Floats kept per token and layer for the backward pass: the norms, q, k,
+  // v, the attention output, the residuals and the MLP's two widths. tfjs
+  // keeps several copies of each (its tape, broadcasts, gradients): the
+  // factors below are measured (a micro run at batch 2,048 peaked at 3.0
+  // GB of RSS against 3.0 GB estimated).
+  const perToken = L * (10 * d + 2 * c.dMlp);
+  const rows = Math.max(c.batchSize, c.genBatch);
+  const memory: EstimatePart[] = [
+    {
+      what:
+        "weights, gradients, AdamW moments, EMA and copies for validation and judging",
+      amount: 4 * 8 * params,
+      options: ["--n-layer", "--d-model", "--d-mlp", "--vocab-size"],
+    },
+    {
+      what: "activations of a training step",
+      amount: 4 * 7 * c.batchSize * T * perToken,
+      options: ["--batch-size", "--block-length", "--n-layer"],
+    },
+    {
+      what: "attention scores and probabilities",
+      amount: 4 * 10 * rows * H * T * T * L,
+      options: ["--block-length", "--batch-size", "--gen-batch"],
+    },
+    {
+      what: "logits, their softmax and gradient",
+      amount: 4 * 10 * rows * T * V,
+      options: ["--batch-size", "--gen-batch", "--vocab-size"],
+    },
+    {
+      what: "the diffusion process's tables and the generated tokens",
+      amount: 8 * 4 * c.diffusionSteps + 4 * c.genTokens * 2,
+      options: ["--diffusion-steps", "--gen-tokens"],
+    },
+  ];
+  // On the fused engine activations and logits live in GPU memory (its
+  // arena is planned by the engine); the host holds the weights.
+  if (options.engine === "webgpu") memory.splice(1, 3);
+  // A forward pass over one token: two FLOPs per weight it uses, and the
+  // attention over the block.
+  const forward = 2 * params + 2 * L * T * d;
+  const runs = c.seeds;
+  const training: EstimatePart[] = [{
+    what: "training",
+    amount: 3 * forward * c.steps * c.batchSize * T * kinds.length * runs,
+    options: ["--steps", "--batch-size", "--seeds"],
+  }];
+  if (c.judge === "auto") {
+    training.push({
+      what: "training the judge (once; cached)",
+      amount: 3 * forward * c.judgeSteps * c.batchSize * T,
+      options: ["--judge-steps"],
+    });
+  }
+  const masked = kinds.filter((k) => contestantOf(k).unmasking).length;
+  const causal = kinds.length - masked;
+  const evalBlocks = c.evalBlocks > 0 ? c.evalBlocks : 1024;
+  const validations = c.validEvery > 0
+    ? Math.ceil(c.steps / c.validEvery) + 1
+    : 0;
+  const steps = genStepList(c);
+  const evaluation: EstimatePart[] = [
+    {
+      what: "the exact discrete bound (a forward pass per diffusion step)",
+      amount: forward * T * c.exactBlocks * c.diffusionSteps * masked * runs,
+      options: ["--exact-blocks", "--diffusion-steps"],
+    },
+    {
+      what: "the test bound",
+      amount: forward * T * evalBlocks *
+        (causal + masked * c.elboSamples) * runs,
+      options: ["--eval-blocks", "--elbo-samples"],
+    },
+    {
+      what: "validation",
+      amount: forward * T * c.validBlocks * validations *
+        (causal + masked * c.elboSamples) * runs,
+      options: ["--valid-blocks", "--valid-every"],
+    },
+    {
+      what: "generation (a forward pass of the block per unmasking step)",
+      amount: forward * c.genTokens *
+        (causal + masked * steps.reduce((a, b) => a + b, 0)) * runs,
+      options: ["--gen-tokens", "--gen-steps"],
+    },
+  ];
+  return { vocabSize: V, memory, training, evaluation };
+}
+
+/** Options of {@linkcode checkBudget}. */
+export interface BudgetOptions {
+  /** Bytes of memory the run may use (default: what the system has available now). */
+  available?: number;
+  /** The training engine (default tfjs: activations in host memory). */
+  engine?: "tfjs" | "webgpu";
+}
+
+/**
+ * Refuse a run that would not fit in `available` bytes, or whose evaluation
+ * would cost more than ten times its training (and more than 10¹² FLOPs);
+ * otherwise return one line that states the estimate.
+ *
+ * @param c The resolved configuration.
+ * @param options The memory the run may use and its engine.
+ * @returns A line for the log: peak memory and work.
+ * @throws {ConfigError} Naming the figure, the largest part and the options
+ *   that shrink it.
+ *
+ * @example
+ * ```ts
+ * import { checkBudget, ConfigError, resolveConfig } from "@d3pm/experiment";
+ * import { assertStringIncludes, assertThrows } from "@std/assert";
+ * const c = resolveConfig({ preset: "micro" });
+ * assertStringIncludes(checkBudget(c, { available: 8 * 2 ** 30 }), "estimate: peak memory");
+ * assertThrows(
+ *   () => checkBudget({ ...c, batchSize: 60000 }, { available: 8 * 2 ** 30 }),
+ *   ConfigError,
+ *   "lower --batch-size",
+ * );
+ * ```
+ */
+export function checkBudget(
+  c: ExperimentConfig,
+  options: BudgetOptions = {},
+): string {
+  const available = options.available ?? availableMemory();
+  const e = estimateRun(c, options);
+  const peak = sum(e.memory) + OVERHEAD;
+  const largest = (parts: EstimatePart[]) =>
+    parts.reduce((a, b) => b.amount > a.amount ? b : a);
+  if (peak > available) {
+    const part = largest(e.memory);
+    throw new ConfigError(
+      `The run would need about ${formatBytes(peak)} of memory, more than the ${
+        formatBytes(available)
+      } available, mostly for ${part.what} (${
+        formatBytes(part.amount)
+      }): lower ${part.options.join(" or ")}`,
+    );
+  }
+  const train = sum(e.training);
+  const evaluate = sum(e.evaluation);
+  if (evaluate > Math.max(EVALUATION_RATIO * train, EVALUATION_FLOOR)) {
+    const part = largest(e.evaluation);
+    throw new ConfigError(
+      `The run's evaluation would cost ${
+        (evaluate / train).toFixed(0)
+      } times its training (${flops(evaluate)} against ${
+        flops(train)
+      }), mostly ${part.what} (${flops(part.amount)}): lower ${
+        part.options.join(" or ")
+      }`,
+    );
+  }
+  return `estimate: peak memory about ${formatBytes(peak)} (${
+    formatBytes(available)
+  } available); ${flops(train)} of training, ${flops(evaluate)} of evaluation`;
+}
+
+function flops(x: number): string {
+  const units = ["", "k", "M", "G", "T", "P", "E"];
+  let u = 0;
+  while (x >= 1000 && u < units.length - 1) {
+    x /= 1000;
+    u++;
+  }
+  return `${x.toFixed(1)} ${units[u]}FLOP`;
+}
+
+/** Memory available to a new allocation now (the system's view). */
+function availableMemory(): number {
+  try {
+    return Deno.systemMemoryInfo().available;
+  } catch {
+    return Number.POSITIVE_INFINITY; // unknown: no refusal on memory
+  }
+}

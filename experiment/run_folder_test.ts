@@ -1,0 +1,198 @@
+// The run folder's rules, in process: the lock names its process (pid,
+// start time, command), --force only moves a stopped run folder, a path is
+// normalised, and every file a reader takes from the folder is checked.
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { ConfigError, resolveConfig, RunFolder } from "./mod.ts";
+
+const config = (out: string, extra: Record<string, unknown> = {}) =>
+  resolveConfig({ preset: "micro", out, ...extra });
+
+async function tempRun(): Promise<{ dir: string; out: string }> {
+  const dir = await Deno.makeTempDir();
+  return { dir, out: `${dir}/run` };
+}
+
+/** A live process that is not a run: `sleep`, started now. */
+function sleeper(): Deno.ChildProcess {
+  return new Deno.Command("sleep", { args: ["30"], stdout: "null" }).spawn();
+}
+
+Deno.test("the lock records this process's pid, start time and command", async () => {
+  const { dir, out } = await tempRun();
+  const release = await new RunFolder(out).start(config(out));
+  const lock = JSON.parse(await Deno.readTextFile(`${out}/.lock`));
+  assertEquals(lock.pid, Deno.pid);
+  const stat = await Deno.readTextFile("/proc/self/stat");
+  assertEquals(
+    lock.start,
+    stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19],
+  );
+  assert(lock.command.startsWith("deno "), lock.command);
+  release();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a lock naming a live process of another start time, or a bare pid of a process that is not a run, is stale", async () => {
+  const { dir, out } = await tempRun();
+  const child = sleeper();
+  try {
+    const folder = new RunFolder(out);
+    await Deno.mkdir(out);
+    // The pid is alive, but was reused: the lock's process started earlier.
+    await Deno.writeTextFile(
+      folder.lockPath,
+      JSON.stringify({ pid: child.pid, start: "1", command: "deno run x" }),
+    );
+    assertEquals(await folder.writer(), undefined);
+    const release = await folder.lock();
+    release();
+    // A lock of an older version: a bare pid, here of `sleep`, not a run.
+    await Deno.writeTextFile(folder.lockPath, `${child.pid}\n`);
+    assertEquals(await folder.writer(), undefined);
+    (await folder.lock())();
+    // The very process recorded (same start time) still holds it: refused,
+    // with how to clear a wrong lock.
+    const stat = await Deno.readTextFile(`/proc/${child.pid}/stat`);
+    await Deno.writeTextFile(
+      folder.lockPath,
+      JSON.stringify({
+        pid: child.pid,
+        start: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19],
+      }),
+    );
+    assertEquals(await folder.writer(), child.pid);
+    await assertRejects(
+      () => folder.lock(),
+      ConfigError,
+      `in use by another run (pid ${child.pid}); wait for it, or use --out DIR (if no such run is alive, delete ${out}/.lock)`,
+    );
+  } finally {
+    child.kill();
+    await child.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--force never moves a folder whose lock is live, nor a folder that holds no run", async () => {
+  const { dir, out } = await tempRun();
+  const first = await new RunFolder(out).start(config(out));
+  // A second process would hold the lock... so does this one: refused.
+  await assertRejects(
+    () => new RunFolder(out).acquire(config(out, { force: true })),
+    ConfigError,
+    "in use by another run",
+  );
+  assertEquals((await new RunFolder(out).savedConfig())?.out, out);
+  first();
+  // Not a run: files but no config.json. Never touched, with or without --force.
+  const other = `${dir}/photos`;
+  await Deno.mkdir(other);
+  await Deno.writeTextFile(`${other}/a.jpg`, "x");
+  for (const force of [false, true]) {
+    await assertRejects(
+      () => new RunFolder(other).acquire(config(other, { force })),
+      ConfigError,
+      "holds files but no run (no config.json)",
+    );
+  }
+  assertEquals([...Deno.readDirSync(other)].map((e) => e.name), ["a.jpg"]);
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+    "photos",
+    "run",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("--force moves a stopped run aside under its own lock, also through a trailing slash", async () => {
+  const { dir, out } = await tempRun();
+  (await new RunFolder(out).start(config(out, { steps: 5, warmup: 1 })))();
+  await Deno.writeTextFile(`${out}/metrics.jsonl`, '{"step":1}\n');
+  const lock = await new RunFolder(`${out}//`).acquire(
+    config(out, { force: true }),
+  );
+  // Until begin() nothing moved; the lock already keeps others out.
+  assertEquals((await new RunFolder(out).savedConfig())?.steps, 5);
+  await assertRejects(() => new RunFolder(out).lock(), ConfigError, "in use");
+  await lock.begin();
+  lock.release();
+  const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assertEquals(names.length, 2);
+  const aside = `${dir}/${names.find((n) => n.startsWith("run.replaced-"))}`;
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${aside}/config.json`)).steps,
+    5,
+  );
+  assertEquals(
+    await Deno.readTextFile(`${aside}/metrics.jsonl`),
+    '{"step":1}\n',
+  );
+  assertEquals((await new RunFolder(out).savedConfig())?.steps, 800);
+  assertEquals(await new RunFolder(out).writer(), undefined);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the check is made again under the lock: a run started meanwhile is not overwritten", async () => {
+  const { dir, out } = await tempRun();
+  const folder = new RunFolder(out);
+  await folder.check(config(out)); // both see an empty folder...
+  (await folder.start(config(out, { steps: 5, warmup: 1 })))(); // ...one starts
+  await assertRejects(
+    () => folder.start(config(out)), // the other is refused under the lock
+    ConfigError,
+    "already holds a run",
+  );
+  assertEquals((await folder.savedConfig())?.steps, 5);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a refused or abandoned lock leaves no folder behind; an empty path is refused", async () => {
+  const { dir, out } = await tempRun();
+  const lock = await new RunFolder(out).acquire(config(out));
+  lock.release(); // preparation failed: nothing was written
+  assertEquals([...Deno.readDirSync(dir)], []);
+  assertThrows(() => new RunFolder(""), ConfigError, "needs a path");
+  assertEquals(new RunFolder("runs/a///").dir, "runs/a");
+  assertEquals(new RunFolder("/").dir, "/");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("config.json that is not a run's configuration is refused naming the file and what is wrong", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  const folder = new RunFolder(out);
+  const cases: [string, string][] = [
+    ["null", "expected a JSON object of options, got null"],
+    ["[]", "expected a JSON object of options, got an array"],
+    ['"x"', "expected a JSON object of options, got string"],
+    ["{}", "it lacks --preset"],
+    ["{oops", "is not valid JSON"],
+    [
+      JSON.stringify({ ...config(out), steps: "many" }),
+      'option --steps must be a positive integer, got "many"',
+    ],
+    [
+      JSON.stringify({ ...config(out), bogus: 1 }),
+      "an option this version does not know (bogus)",
+    ],
+  ];
+  for (const [text, why] of cases) {
+    await Deno.writeTextFile(folder.configPath, text);
+    await assertRejects(() => folder.savedConfig(), ConfigError, why, text);
+    await assertRejects(
+      () => folder.savedConfig(),
+      ConfigError,
+      `${out}/config.json`,
+    );
+  }
+  await Deno.remove(folder.configPath);
+  await Deno.symlink("/dev/zero", folder.configPath);
+  await assertRejects(
+    () => folder.savedConfig(),
+    ConfigError,
+    "is a character device",
+  );
+  await Deno.remove(folder.configPath);
+  new Deno.Command("mkfifo", { args: [folder.configPath] }).outputSync();
+  await assertRejects(() => folder.savedConfig(), ConfigError, "is a FIFO");
+  await Deno.remove(dir, { recursive: true });
+});

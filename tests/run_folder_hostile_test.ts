@@ -1,0 +1,390 @@
+// A second, adversarial pass over the run folder: hostile inputs aimed at
+// losing or overwriting a run (races, --force, --out, locks) and at a silent
+// wrong figure (swapped checkpoints, models, processes, tokenizers, data).
+// Each must be refused with a line naming what is wrong, or handled without
+// loss. One finished micro run is made (by subprocess) and copied; the rest
+// runs in process, so the whole file takes well under a minute.
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { configDifferences } from "@d3pm/train";
+import {
+  checkpointTies,
+  ConfigError,
+  type DataRecord,
+  loadTrained,
+  openTokenizer,
+  resolveConfig,
+  RunFolder,
+} from "@d3pm/experiment";
+import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
+import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
+
+const RUN = [
+  "--preset",
+  "micro",
+  "--steps",
+  "6",
+  "--warmup",
+  "1",
+  ...FAST_EVAL,
+  "--exact-blocks",
+  "1",
+  "--judge",
+  "self",
+];
+
+const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
+const names = (dir: string) =>
+  [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+const config = (out: string, extra: Record<string, unknown> = {}) =>
+  resolveConfig({ preset: "micro", out, ...extra });
+
+let made: Promise<string> | undefined;
+/** A copy of one finished micro run (made once). */
+async function finishedCopy(): Promise<string> {
+  made ??= (async () => {
+    const out = await Deno.makeTempDir();
+    const r = await runTool("experiment.ts", [...RUN, "--out", out]);
+    assertEquals(r.code, 0, r.stderr);
+    return out;
+  })();
+  const copy = await Deno.makeTempDir();
+  await new Deno.Command("cp", { args: ["-a", `${await made}/.`, copy] })
+    .output();
+  return copy;
+}
+
+Deno.test("hostile: three processes start, --force and --resume one folder at once; one runs, the others are refused, nothing mixes", async () => {
+  const out = `${await Deno.makeTempDir()}/run`;
+  const variants = [[], ["--force"], ["--resume"]];
+  const results = await Promise.all(
+    variants.map((extra) =>
+      runTool("experiment.ts", [...RUN, ...extra, "--out", out])
+    ),
+  );
+  const won = results.filter((r) => r.code === 0);
+  assert(won.length >= 1, results.map((r) => r.stderr).join("\n---\n"));
+  for (const r of results.filter((r) => r.code !== 0)) {
+    assert(
+      /in use by another run|already holds a run/.test(r.stderr),
+      r.stderr,
+    );
+  }
+  // Whoever ran after another finished continued or replaced it: either
+  // way the folder holds one run's metrics, each step once per model.
+  const steps = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+    .split("\n").map((l) => JSON.parse(l)).filter((m) => "loss" in m)
+    .map((m) => `${m.model}:${m.step}`);
+  assertEquals(new Set(steps).size, 12);
+  assertEquals(await new RunFolder(out).writer(), undefined);
+  await Deno.remove(out.slice(0, -4), { recursive: true });
+});
+
+Deno.test("hostile: in one process, only one of many simultaneous acquires of a folder wins", async () => {
+  const out = `${await Deno.makeTempDir()}/run`;
+  const tries = await Promise.allSettled(
+    Array.from({ length: 8 }, () => new RunFolder(out).acquire(config(out))),
+  );
+  const won = tries.filter((t) => t.status === "fulfilled");
+  assertEquals(won.length, 1);
+  for (const t of tries) {
+    if (t.status === "rejected") {
+      assert(t.reason instanceof ConfigError, String(t.reason));
+    }
+  }
+  (won[0] as PromiseFulfilledResult<{ release(): void }>).value.release();
+  assertEquals(await exists(out), false);
+  await Deno.remove(out.slice(0, -4), { recursive: true });
+});
+
+Deno.test("hostile: --out paths that are not a place for a run are refused and left as they were", async () => {
+  const dir = await Deno.makeTempDir();
+  const run = await finishedCopy();
+  await Deno.writeTextFile(`${dir}/file`, "x");
+  await Deno.symlink(run, `${dir}/link`);
+  const before = names(run);
+  const refused: [string, boolean, string][] = [
+    ["/", true, "holds files but no run"],
+    [ROOT, true, "holds files but no run"],
+    [`${ROOT}.`, true, "holds files but no run"],
+    [`${run}/seed-0`, true, "holds files but no run"],
+    [`${run}/seed-0/ar/`, true, "is not a run's configuration"],
+    [`${dir}/file`, true, "is a file, not a folder"],
+    [`${dir}/file/run`, false, "is a file, not a folder"],
+    [run, false, "already holds a run"],
+    [`${run}///`, false, "already holds a run"],
+    [`${dir}/link/`, false, "already holds a run"],
+  ];
+  for (const [out, force, why] of refused) {
+    await assertRejects(
+      () => new RunFolder(out).acquire(config(out, { force })),
+      Error,
+      why,
+      out,
+    );
+  }
+  assertEquals(names(run), before);
+  assertEquals(names(dir), ["file", "link"]);
+  assertEquals(await new RunFolder(run).writer(), undefined);
+  // Through a link, --force moves the files of the run it points to.
+  const lock = await new RunFolder(`${dir}/link`).acquire(
+    config(`${dir}/link`, { force: true }),
+  );
+  await lock.begin();
+  lock.release();
+  const aside = names(dir).find((n) => n.startsWith("link.replaced-"));
+  assert(aside, names(dir).join());
+  assert(await exists(`${dir}/${aside}/results.json`));
+  assertEquals(names(run), ["config.json"]);
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(run, { recursive: true });
+});
+
+Deno.test("hostile: lock files that are garbage, empty, huge, folders, FIFOs or devices never block for good, and never let a live run be replaced", async () => {
+  const dir = await Deno.makeTempDir();
+  const out = `${dir}/run`;
+  const folder = new RunFolder(out);
+  const stale: [string, () => Promise<void>][] = [
+    ["garbage", () => Deno.writeTextFile(folder.lockPath, "not a pid")],
+    ["empty", () => Deno.writeTextFile(folder.lockPath, "")],
+    ["pid 0", () => Deno.writeTextFile(folder.lockPath, '{"pid":0}')],
+    ["pid -1", () => Deno.writeTextFile(folder.lockPath, "-1")],
+    ["pid of none", () => Deno.writeTextFile(folder.lockPath, "4194304")],
+    ["huge", () => Deno.writeFile(folder.lockPath, new Uint8Array(2 << 20))],
+    ["a folder", () => Deno.mkdir(folder.lockPath)],
+    ["/dev/zero", () => Deno.symlink("/dev/zero", folder.lockPath)],
+    ["a FIFO", async () => {
+      await new Deno.Command("mkfifo", { args: [folder.lockPath] }).output();
+    }],
+    ["reused pid 1", () =>
+      Deno.writeTextFile(
+        folder.lockPath,
+        JSON.stringify({ pid: 1, start: "0", command: "deno run" }),
+      )],
+  ];
+  for (const [what, plant] of stale) {
+    await Deno.mkdir(out, { recursive: true });
+    await plant();
+    const release = await folder.start(config(out));
+    assertEquals(await folder.writer(), Deno.pid, what);
+    release();
+    await Deno.remove(out, { recursive: true });
+  }
+  // A live holder (this process, same start time): refused, --force too.
+  const release = await folder.start(config(out));
+  await assertRejects(
+    () => folder.acquire(config(out)),
+    ConfigError,
+    "already holds a run",
+  );
+  for (const extra of [{ force: true }, { resume: true }]) {
+    await assertRejects(
+      () => folder.acquire(config(out, extra)),
+      ConfigError,
+      "in use by another run",
+    );
+  }
+  release();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("hostile: swapped checkpoints never match — contestant, seed, data, tokenizer, training options — and resumable options always do", () => {
+  const c = config("runs/x");
+  const data: DataRecord = {
+    sha256: { train: "t", valid: "v", test: "s" },
+    tokenizer: { id: "byte", vocabSize: 260 },
+  };
+  const saved = checkpointTies(c, "ar", 0, data);
+  const differs = (now: ReturnType<typeof checkpointTies>) =>
+    configDifferences(saved.config, now.config, {
+      defaults: now.configDefaults,
+    }).map((d) => d.key);
+  const hostile: [ReturnType<typeof checkpointTies>, string][] = [
+    [checkpointTies(c, "d3pm", 0, data), "contestant"],
+    [checkpointTies(c, "mlm", 0, data), "contestant"],
+    [checkpointTies(c, "ar", 1, data), "seed"],
+    [
+      checkpointTies(c, "ar", 0, {
+        ...data,
+        sha256: { ...data.sha256, valid: "w" },
+      }),
+      "dataSha256",
+    ],
+    [
+      checkpointTies(c, "ar", 0, {
+        ...data,
+        tokenizer: { id: "byte", vocabSize: 261 },
+      }),
+      "tokenizerBuilt",
+    ],
+    [checkpointTies({ ...c, lr: 0.004 }, "ar", 0, data), "lr"],
+    [checkpointTies({ ...c, seeds: 2 }, "ar", 0, data), "seeds"],
+  ];
+  for (const [now, key] of hostile) assertEquals(differs(now), [key]);
+  assertEquals(
+    differs(
+      checkpointTies(
+        { ...c, out: "y", backend: "cpu", resume: true, logEvery: 5 },
+        "ar",
+        0,
+        data,
+      ),
+    ),
+    [],
+  );
+  // A checkpoint written before the ties reads as this model's.
+  const {
+    contestant: _,
+    seed: __,
+    dataSha256: ___,
+    tokenizerBuilt: ____,
+    ...legacy
+  } = saved.config;
+  assertEquals(
+    configDifferences(legacy, saved.config, { defaults: saved.configDefaults }),
+    [],
+  );
+});
+
+Deno.test("hostile: models, processes, tokenizers and data records put in a finished run's place are refused when it is loaded or resumed", async () => {
+  const base = await finishedCopy();
+  const fresh = async () => {
+    const copy = await Deno.makeTempDir();
+    await new Deno.Command("cp", { args: ["-a", `${base}/.`, copy] }).output();
+    return copy;
+  };
+  const loads = async (run: string, model = "ar") => {
+    const t = await loadTrained(run, { model });
+    t.model.dispose();
+  };
+  await loads(base); // the untouched run loads
+  const cases: [string, (run: string) => Promise<void>, string][] = [
+    ["the D3PM's model in the AR's place", async (run) => {
+      for (const f of ["model.safetensors", "config.json"]) {
+        await Deno.copyFile(`${run}/seed-0/d3pm/${f}`, `${run}/seed-0/ar/${f}`);
+      }
+    }, 'config.json does not belong to this run: its kind is "bidirectional"'],
+    [
+      "the D3PM's process in the AR's place",
+      (run) =>
+        Deno.copyFile(
+          `${run}/seed-0/d3pm/process.json`,
+          `${run}/seed-0/ar/process.json`,
+        ),
+      'its kind is "masked-diffusion"',
+    ],
+    ["a process with another start id", async (run) => {
+      const p = `${run}/seed-0/ar/process.json`;
+      await Deno.writeTextFile(
+        p,
+        JSON.stringify({ ...JSON.parse(await Deno.readTextFile(p)), start: 3 }),
+      );
+    }, "its start is 3"],
+    ["a model config with another vocabulary", async (run) => {
+      const p = `${run}/seed-0/ar/config.json`;
+      await Deno.writeTextFile(
+        p,
+        JSON.stringify({
+          ...JSON.parse(await Deno.readTextFile(p)),
+          vocabSize: 4096,
+        }),
+      );
+    }, "its vocabSize is 4096"],
+    [
+      "a process that is an array",
+      (run) => Deno.writeTextFile(`${run}/seed-0/ar/process.json`, "[]"),
+      "is not a process description",
+    ],
+    [
+      "a 2 MiB process",
+      (run) =>
+        Deno.writeFile(
+          `${run}/seed-0/ar/process.json`,
+          new Uint8Array(2 << 20),
+        ),
+      "larger than the 1.0 MiB",
+    ],
+    ["process.json a FIFO", async (run) => {
+      await Deno.remove(`${run}/seed-0/ar/process.json`);
+      await new Deno.Command("mkfifo", {
+        args: [`${run}/seed-0/ar/process.json`],
+      }).output();
+    }, "it is a FIFO"],
+    [
+      "a data record that is garbage",
+      (run) => Deno.writeTextFile(`${run}/data.json`, '{"sha256": 1}'),
+      "is not a data record",
+    ],
+  ];
+  for (const [what, plant, why] of cases) {
+    const run = await fresh();
+    await plant(run);
+    await assertRejects(() => loads(run), ConfigError, why, what);
+    await Deno.remove(run, { recursive: true });
+  }
+  // A BPE run whose tokenizer.json is replaced by another BPE, of its size or not.
+  const bpe = config(base, { tokenizer: "bpe", vocabSize: 270 });
+  const run = await fresh();
+  const folder = new RunFolder(run);
+  const built = trainBpe("the cat sat on the mat ".repeat(50), {
+    vocabSize: 270,
+  });
+  const record: DataRecord = {
+    sha256: { train: "a", valid: "b", test: "c" },
+    tokenizer: { id: built.id, vocabSize: built.vocabSize },
+  };
+  await Deno.writeTextFile(folder.dataPath, JSON.stringify(record));
+  await saveBpeTokenizer(built, folder.tokenizerPath);
+  assertEquals((await openTokenizer(bpe, folder)).id, built.id);
+  for (const text of ["a dog ran to the log ", "zz yy xx ww "]) {
+    await saveBpeTokenizer(
+      trainBpe(text.repeat(50), { vocabSize: 270 }),
+      folder.tokenizerPath,
+    );
+    await assertRejects(
+      () => openTokenizer(bpe, folder),
+      ConfigError,
+      "not the tokenizer the run built",
+    );
+  }
+  await Deno.remove(run, { recursive: true });
+  await Deno.remove(base, { recursive: true });
+});
+
+Deno.test("hostile: a resume with an edited data record, or none, checks what it can and loses nothing", async () => {
+  const run = await finishedCopy();
+  const folder = new RunFolder(run);
+  const saved = await folder.savedData();
+  assert(saved, "a run records its data");
+  const record: DataRecord = saved!;
+  const c = { ...(await folder.savedConfig())!, out: run, resume: true };
+  for (const split of ["train", "valid", "test"] as const) {
+    const lock = await folder.acquire(c);
+    await assertRejects(
+      () =>
+        lock.begin({
+          ...record,
+          sha256: { ...record.sha256, [split]: "0".repeat(64) },
+        }),
+      ConfigError,
+      `the ${split} data changed since the run started`,
+    );
+    lock.release();
+  }
+  const lock = await folder.acquire(c);
+  await assertRejects(
+    () =>
+      lock.begin({ ...record, tokenizer: { id: "gpt2", vocabSize: 50261 } }),
+    ConfigError,
+    "its tokenizer was byte-v1 with 260 ids, now gpt2 with 50261",
+  );
+  lock.release();
+  assertEquals(await folder.savedData(), record); // nothing rewritten
+  // A run made before data records: resumes, and gets one.
+  await Deno.remove(folder.dataPath);
+  const again = await folder.acquire(c);
+  await again.begin(record);
+  again.release();
+  assertEquals(await folder.savedData(), record);
+  assert(await exists(`${run}/results.json`));
+  await Deno.remove(run, { recursive: true });
+});
