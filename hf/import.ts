@@ -457,37 +457,32 @@ function experimentConfig(
   tokenizer: ReadTokenizer,
   out: string,
 ): ExperimentConfig {
-  const run = {
-    out,
-    resume: false,
-    force: false,
-    models: kind,
-    seeds: 1,
-    tokenizer: tokenizer.kind,
-    vocabSize: model.vocabSize,
-    blockLength: model.contextLength,
-    nLayer: model.nLayer,
-    nHead: model.nHead,
-    dModel: model.dModel,
-    dMlp: model.dMlp,
-    positions: model.positions,
-    dropout: model.dropout,
-    ...(model.kind === "bidirectional"
-      ? {
-        timeConditioning: model.timeConditioning,
-        alibi: model.alibi ?? 0,
-        alibiMode: model.alibiMode ?? "symmetric",
-      }
-      : {}),
-  };
+  const folder = { out, resume: false, force: false, models: kind, seeds: 1 };
   try {
     if (typeof saved === "object" && saved !== null && !Array.isArray(saved)) {
-      // The project's own export: its run's configuration, this folder's model.
-      return checkConfig({ ...saved, ...run });
+      // The project's own export: its run's configuration in this folder
+      // (the caller checks that it describes the same model).
+      return checkConfig({ ...saved, ...folder });
     }
     return resolveConfig({
       preset: tokenizer.kind === "gpt2" ? "paper" : "tiny",
-      ...run,
+      ...folder,
+      tokenizer: tokenizer.kind,
+      vocabSize: model.vocabSize,
+      blockLength: model.contextLength,
+      nLayer: model.nLayer,
+      nHead: model.nHead,
+      dModel: model.dModel,
+      dMlp: model.dMlp,
+      positions: model.positions,
+      dropout: model.dropout,
+      ...(model.kind === "bidirectional"
+        ? {
+          timeConditioning: model.timeConditioning,
+          alibi: model.alibi ?? 0,
+          alibiMode: model.alibiMode ?? "symmetric",
+        }
+        : {}),
     });
   } catch (e) {
     throw new InteropError(
