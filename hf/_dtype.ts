@@ -30,10 +30,11 @@ function halves(): Float32Array {
 /**
  * The values of one stored tensor as float32, checked finite.
  *
- * @param bytes The tensor's raw little-endian bytes.
+ * @param bytes The tensor's raw little-endian bytes (float32 ones are
+ *   viewed, not copied: the caller hands them over).
  * @param dtype Its dtype (F32, F16, BF16 or F64).
  * @param what The tensor's name and file, for messages.
- * @returns A fresh array.
+ * @returns The values.
  * @throws {InteropError} For another dtype, or a value that is not finite.
  */
 export function toFloat32(
@@ -45,12 +46,18 @@ export function toFloat32(
   let out: Float32Array;
   switch (dtype) {
     case "F32": {
+      if (littleEndian() && bytes.byteOffset % 4 === 0) {
+        // The bytes' own memory (a fresh read): no copy.
+        out = new Float32Array(
+          bytes.buffer,
+          bytes.byteOffset,
+          bytes.length / 4,
+        );
+        break;
+      }
       out = new Float32Array(bytes.length / 4);
-      new Uint8Array(out.buffer).set(bytes);
-      if (!littleEndian()) {
-        for (let i = 0; i < out.length; i++) {
-          out[i] = view.getFloat32(4 * i, true);
-        }
+      for (let i = 0; i < out.length; i++) {
+        out[i] = view.getFloat32(4 * i, true);
       }
       break;
     }

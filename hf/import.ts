@@ -252,7 +252,7 @@ export async function importCheckpoint(
 
     // The embedding (and the head) are read first: an untied head is
     // refused before anything is written.
-    const wte = toFloat32(
+    let wte: Float32Array | undefined = toFloat32(
       await embedding.read(),
       embedding.dtype,
       embedding.where,
@@ -274,6 +274,7 @@ export async function importCheckpoint(
     const { table, added } = keepsSpecials
       ? { table: wte.slice(0, (base + 4) * d), added: {} }
       : extendEmbedding(wte, base, d, tokenizer.endOfText);
+    wte = undefined; // the table holds what is kept
     const dtypes: Record<string, number> = {};
     for (const name of [plan.embedding, ...plan.tensors.map((t) => t.source)]) {
       const dtype = checkpoint.tensors.get(name)!.dtype;
