@@ -17,6 +17,7 @@ Deno.test("exportRun() writes each architecture's files, and importCheckpoint() 
       positions: "learned",
       timeConditioning: true,
       models: "ar,d3pm,mlm",
+      judge: "self",
     }, {
       ar: "GPT2LMHeadModel",
       d3pm: "D3PMForMaskedLM",
@@ -90,7 +91,11 @@ Deno.test("exportRun() writes each architecture's files, and importCheckpoint() 
         JSON.parse(await Deno.readTextFile(`${from}/process.json`)),
       );
       const state = await readRun(back);
-      assertEquals(state.config, { ...config, out: back, models: kind });
+      // A run judged by its own AR model keeps that judge with the AR model only.
+      const judge = config.judge === "self" && kind !== "ar"
+        ? "auto"
+        : config.judge;
+      assertEquals(state.config, { ...config, out: back, models: kind, judge });
       assertEquals(state.status, "imported");
     }
   }

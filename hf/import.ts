@@ -462,8 +462,14 @@ function experimentConfig(
   try {
     if (typeof saved === "object" && saved !== null && !Array.isArray(saved)) {
       // The project's own export: its run's configuration in this folder
-      // (the caller checks that it describes the same model).
-      return checkConfig({ ...saved, ...folder });
+      // (the caller checks that it describes the same model). A run judged
+      // by its own AR model keeps that judge only with the AR model.
+      const judge = (saved as { judge?: unknown }).judge;
+      return checkConfig({
+        ...saved,
+        ...folder,
+        ...(judge === "self" && kind !== "ar" ? { judge: "auto" } : {}),
+      });
     }
     return resolveConfig({
       preset: tokenizer.kind === "gpt2" ? "paper" : "tiny",
