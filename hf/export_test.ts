@@ -5,7 +5,12 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
-import { readRun, scoreTest } from "@d3pm/experiment";
+import {
+  readRun,
+  resolveConfig,
+  runExperiment,
+  scoreTest,
+} from "@d3pm/experiment";
 import { fakeRun, leftovers, readWeights } from "./_test_util.ts";
 
 const BASE = { steps: 10, warmup: 1, evalBlocks: 2, elboSamples: 1 };
@@ -119,6 +124,45 @@ Deno.test("an exported and re-imported run scores as the original on the test sp
     assertEquals(a.blocks, 2);
     assertEquals(a.figures.bound, kind === "d3pm");
     assert(a.figures.nll > 0 && Number.isFinite(a.figures.bpt));
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("a trained run's models, exported and imported, score on the test split exactly what the run reported", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  const config = resolveConfig({
+    preset: "micro",
+    out: run,
+    backend: "cpu",
+    steps: 4,
+    warmup: 1,
+    batchSize: 2,
+    checkpointEvery: 4,
+    validEvery: 0,
+    evalBlocks: 2,
+    elboSamples: 2,
+    exactBlocks: 0,
+    diffusionSteps: 4,
+    genSteps: "2",
+    genTokens: 32,
+    genBatch: 1,
+    samples: 1,
+    judge: "self",
+  });
+  const reported = await runExperiment(config, {
+    log: () => {},
+    progress: false,
+  });
+  for (const result of reported.results) {
+    const kind = result.model;
+    await exportRun({ run, model: kind, to: `${root}/hf-${kind}` });
+    await importCheckpoint({
+      from: `${root}/hf-${kind}`,
+      to: `${root}/back-${kind}`,
+    });
+    const score = await scoreTest(`${root}/back-${kind}`, { model: kind });
+    assertEquals(score.figures, result.test, kind);
   }
   await Deno.remove(root, { recursive: true });
 });
