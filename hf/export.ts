@@ -19,7 +19,11 @@ import {
   RunFolder,
   type WeightsChoice,
 } from "@d3pm/experiment";
-import { parameterShapes, validateConfig } from "@d3pm/transformer";
+import {
+  type ModelConfig,
+  parameterShapes,
+  validateConfig,
+} from "@d3pm/transformer";
 import type { ExportTensor, SpecialIds } from "./_architecture.ts";
 import { openSafetensorsFile } from "./_checkpoint.ts";
 import {
@@ -91,6 +95,84 @@ export interface ExportResult {
  * ```
  */
 export async function exportRun(options: ExportOptions): Promise<ExportResult> {
+  const input = await readExport(options);
+  const { model, ids, source, kind } = input;
+  const { architecture, hfConfig, tensors } = architectureOf(model, kind, ids);
+  hfConfig.d3pm_deno = {
+    contestant: kind,
+    seed: input.seed,
+    weights: source.description,
+    run: input.state.config,
+    process: input.process,
+  };
+  const card = modelCard({
+    architecture,
+    contestant: { kind, title: contestantOf(kind).label.title },
+    seed: input.seed,
+    run: options.run,
+    config: input.state.config,
+    ...(input.state.results ? { results: input.state.results } : {}),
+    model,
+    weights: source.description,
+    tokenizer: input.tokenizer.id,
+    specials: ids,
+    process: input.process,
+  });
+  const text = new Map<string, string>([
+    ["config.json", json(hfConfig)],
+    ["generation_config.json", json(generationConfig(ids, model.kind))],
+    ["README.md", card],
+    ...tokenizerFiles(input.tokenizer, { contextLength: model.contextLength }),
+  ]);
+  if (model.kind === "bidirectional") {
+    text.set(MODELING_FILE, await modelingSource());
+  }
+  const weights = await openSafetensorsFile(source.path);
+  try {
+    const shapes = parameterShapes(model);
+    const stored = async (name: string): Promise<Float32Array> => {
+      const t = weights.tensors.get(source.prefix + name);
+      const shape = shapes.get(name)!;
+      if (!t || t.shape.join() !== shape.join()) {
+        throw new InteropError(
+          `${source.path}: tensor ${source.prefix}${name} is ${
+            t ? `[${t.shape}]` : "missing"
+          }; the model needs [${shape}]`,
+        );
+      }
+      return toFloat32(await t.read(), t.dtype, t.where);
+    };
+    await writeDirectory(
+      options.to,
+      { force: options.force ?? false, flag: "--to" },
+      async (dir) => {
+        await writeSafetensors(
+          `${dir}/model.safetensors`,
+          tensors.map((t) => ({
+            name: t.name,
+            shape: t.shape,
+            values: () => t.values(stored),
+          })),
+          { format: "pt" },
+        );
+        for (const [name, body] of text) {
+          await Deno.writeTextFile(`${dir}/${name}`, body);
+        }
+      },
+    );
+  } finally {
+    weights.close();
+  }
+  return {
+    dir: options.to,
+    architecture,
+    files: ["model.safetensors", ...text.keys()].sort(),
+    weights: source.description,
+  };
+}
+
+/** What an export reads from the run folder, checked before anything is written. */
+async function readExport(options: ExportOptions) {
   const seed = options.seed ?? 0;
   const kind = options.model ?? "ar";
   const state = await readRun(options.run);
@@ -120,13 +202,13 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const model = validateConfig(
     JSON.parse(await readSmallText(`${modelDir}/config.json`, 1 << 20)),
   );
-  const process = JSON.parse(
+  const process: unknown = JSON.parse(
     await readSmallText(folder.processPath(seed, kind), 1 << 20),
   );
-  const contestant = contestantOf(kind);
   const tokenizer = await openTokenizer(state.config, folder);
-  const special = tokenizer.special;
-  const missing = SPECIAL_ORDER.filter((k) => special[k] === undefined);
+  const missing = SPECIAL_ORDER.filter((k) =>
+    tokenizer.special[k] === undefined
+  );
   if (missing.length) {
     throw new InteropError(
       `Tokenizer ${tokenizer.id} lacks the special tokens ${
@@ -134,112 +216,55 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
       }`,
     );
   }
-  const ids = special as SpecialIds;
   if (tokenizer.vocabSize !== model.vocabSize) {
     throw new InteropError(
       `${modelDir}/config.json has ${model.vocabSize} ids but the run's tokenizer ${tokenizer.vocabSize}`,
     );
   }
+  const ids = tokenizer.special as SpecialIds;
+  return { seed, kind, state, source, model, process, tokenizer, ids };
+}
 
-  let architecture: string;
-  let hfConfig: Record<string, unknown>;
-  let tensors: ExportTensor[];
+/** The transformers class of a model, its config and its tensors; or why none fits. */
+function architectureOf(
+  model: ModelConfig,
+  kind: string,
+  ids: SpecialIds,
+): {
+  architecture: string;
+  hfConfig: Record<string, unknown>;
+  tensors: ExportTensor[];
+} {
   if (model.kind === "bidirectional") {
-    architecture = "D3PMForMaskedLM";
-    hfConfig = d3pmConfig(model, ids);
-    tensors = d3pmTensors(model);
-  } else if (model.positions === "learned") {
+    return {
+      architecture: "D3PMForMaskedLM",
+      hfConfig: d3pmConfig(model, ids),
+      tensors: d3pmTensors(model),
+    };
+  }
+  if (model.positions === "learned") {
     if (model.timeConditioning) {
       throw new InteropError(
         `Cannot export the ${kind} model: it is causal and time-conditioned (adaLN), which no transformers architecture has`,
       );
     }
-    architecture = "GPT2LMHeadModel";
-    hfConfig = gpt2Config(model, ids);
-    tensors = gpt2Tensors(model);
-  } else {
-    const why = neoxRefusal(model);
-    if (why) {
-      throw new InteropError(
-        `Cannot export the ${kind} model as GPT-NeoX or Llama: ${why}`,
-      );
-    }
-    architecture = "GPTNeoXForCausalLM";
-    hfConfig = neoxConfig(model, ids);
-    tensors = neoxTensors(model);
-  }
-  hfConfig.d3pm_deno = {
-    contestant: kind,
-    seed,
-    weights: source.description,
-    run: state.config,
-    process,
-  };
-
-  const weights = await openSafetensorsFile(source.path);
-  try {
-    const shapes = parameterShapes(model);
-    const stored = async (name: string): Promise<Float32Array> => {
-      const t = weights.tensors.get(source.prefix + name);
-      const shape = shapes.get(name)!;
-      if (!t || t.shape.join() !== shape.join()) {
-        throw new InteropError(
-          `${source.path}: tensor ${source.prefix}${name} is ${
-            t ? `[${t.shape}]` : "missing"
-          }; the model needs [${shape}]`,
-        );
-      }
-      return toFloat32(await t.read(), t.dtype, t.where);
-    };
-    const card = modelCard({
-      architecture,
-      contestant: { kind, title: contestant.label.title },
-      seed,
-      run: options.run,
-      config: state.config,
-      ...(state.results ? { results: state.results } : {}),
-      model,
-      weights: source.description,
-      tokenizer: tokenizer.id,
-      specials: ids,
-      process,
-    });
-    const text = new Map<string, string>([
-      ["config.json", json(hfConfig)],
-      ["generation_config.json", json(generationConfig(ids, model.kind))],
-      ["README.md", card],
-      ...tokenizerFiles(tokenizer, { contextLength: model.contextLength }),
-    ]);
-    if (model.kind === "bidirectional") {
-      text.set(MODELING_FILE, await modelingSource());
-    }
-    await writeDirectory(
-      options.to,
-      { force: options.force ?? false, flag: "--to" },
-      async (dir) => {
-        await writeSafetensors(
-          `${dir}/model.safetensors`,
-          tensors.map((t) => ({
-            name: t.name,
-            shape: t.shape,
-            values: () => t.values(stored),
-          })),
-          { format: "pt" },
-        );
-        for (const [name, body] of text) {
-          await Deno.writeTextFile(`${dir}/${name}`, body);
-        }
-      },
-    );
     return {
-      dir: options.to,
-      architecture,
-      files: ["model.safetensors", ...text.keys()].sort(),
-      weights: source.description,
+      architecture: "GPT2LMHeadModel",
+      hfConfig: gpt2Config(model, ids),
+      tensors: gpt2Tensors(model),
     };
-  } finally {
-    weights.close();
   }
+  const why = neoxRefusal(model);
+  if (why) {
+    throw new InteropError(
+      `Cannot export the ${kind} model as GPT-NeoX or Llama: ${why}`,
+    );
+  }
+  return {
+    architecture: "GPTNeoXForCausalLM",
+    hfConfig: neoxConfig(model, ids),
+    tensors: neoxTensors(model),
+  };
 }
 
 function json(value: unknown): string {

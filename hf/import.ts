@@ -148,6 +148,153 @@ export async function importCheckpoint(
 ): Promise<ImportResult> {
   const from = options.from.replace(/\/+$/, "") || "/";
   await checkTarget(options.to, options.force ?? false, "--to");
+  const { hf, modelType, architecture, contestant: fallback } =
+    await readArchitecture(from);
+  const checkpoint = await openCheckpoint(from);
+  try {
+    const names = [...checkpoint.tensors.keys()];
+    const plan = modelType === "gpt2"
+      ? gpt2Import(hf, names)
+      : modelType === "gpt_neox"
+      ? neoxImport(hf, names)
+      : d3pmImport(hf);
+    const provenance = hf.d3pm_deno as
+      | { contestant?: unknown; run?: unknown; process?: unknown }
+      | undefined;
+    const kind =
+      modelType === "d3pm" && typeof provenance?.contestant === "string"
+        ? provenance.contestant
+        : fallback;
+    checkNames(from, checkpoint, plan);
+    const tokenizer = await chooseTokenizer(
+      from,
+      options.tokenizer ?? "dir",
+      plan,
+    );
+    const model = validateConfig({
+      ...plan.model,
+      vocabSize: tokenizer.baseSize + 4,
+    });
+    const { config, process } = runOf(
+      model,
+      kind,
+      tokenizer,
+      options.to,
+      provenance,
+    );
+    // Read before anything is written: an untied head is refused.
+    const embedding = await importEmbedding(checkpoint, plan, tokenizer);
+    const result: ImportResult = {
+      dir: options.to,
+      architecture,
+      model: kind,
+      config: model,
+      vocabulary: {
+        tokenizer: tokenizer.kind,
+        stored: embedding.stored,
+        dropped: embedding.dropped,
+        added: embedding.added,
+      },
+      droppedTensors: plan.dropped,
+      dtypes: dtypesOf(checkpoint, plan),
+    };
+    const { dir: _, ...record } = result;
+    const provenanceRecord = {
+      from: await Deno.realPath(from),
+      files: checkpoint.files,
+      format: checkpoint.format,
+      tokenizerFiles: tokenizer.files,
+      ...record,
+    };
+    await writeDirectory(
+      options.to,
+      { force: options.force ?? false, flag: "--to" },
+      (dir) =>
+        writeRun(dir, {
+          config,
+          kind,
+          model,
+          process,
+          tokenizer,
+          tensors: outTensors(model, plan, checkpoint, embedding.table),
+          record: provenanceRecord,
+        }),
+    );
+    return result;
+  } finally {
+    checkpoint.close();
+  }
+}
+
+// The run folder's files (see importCheckpoint).
+async function writeRun(
+  dir: string,
+  run: {
+    config: ExperimentConfig;
+    kind: string;
+    model: ModelConfig;
+    process: object;
+    tokenizer: ReadTokenizer;
+    tensors: OutTensor[];
+    record: object;
+  },
+): Promise<void> {
+  const folder = new RunFolder(dir);
+  const modelDir = folder.modelDir(0, run.kind);
+  await Deno.mkdir(modelDir, { recursive: true });
+  await Deno.writeTextFile(folder.configPath, json(run.config));
+  if (run.tokenizer.kind === "bpe") {
+    await saveBpeTokenizer(
+      run.tokenizer.tokenizer as Parameters<typeof saveBpeTokenizer>[0],
+      folder.tokenizerPath,
+    );
+  }
+  await writeSafetensors(`${modelDir}/model.safetensors`, run.tensors, {
+    format: "d3pm-transformer",
+    config: JSON.stringify(run.model),
+  });
+  await Deno.writeTextFile(`${modelDir}/config.json`, json(run.model));
+  await Deno.writeTextFile(folder.processPath(0, run.kind), json(run.process));
+  await Deno.writeTextFile(folder.importPath, json(run.record));
+}
+
+// The run's configuration and the model's process: those of the project's
+// own export when the directory carries them (checked to describe this
+// very model), else a preset's with this model's shape.
+function runOf(
+  model: ModelConfig,
+  kind: string,
+  tokenizer: ReadTokenizer,
+  to: string,
+  provenance: { run?: unknown; process?: unknown } | undefined,
+): { config: ExperimentConfig; process: object } {
+  const contestant = contestantOf(kind);
+  const config = experimentConfig(provenance?.run, model, kind, tokenizer, to);
+  const expected = contestant.modelConfig(config, model.vocabSize);
+  if (JSON.stringify(validateConfig(expected)) !== JSON.stringify(model)) {
+    throw new InteropError(
+      `config.json's d3pm_deno.run describes another model than its own fields (${
+        JSON.stringify(expected)
+      } vs ${JSON.stringify(model)})`,
+    );
+  }
+  const base = tokenizer.baseSize;
+  const specials = { bos: base, eos: base + 1, pad: base + 2, mask: base + 3 };
+  const process = provenance?.process !== undefined
+    ? contestant.restore(provenance.process).toJSON()
+    : contestant.process(config, { tokenizer: tokenizer.tokenizer, specials })
+      .toJSON();
+  return { config, process };
+}
+
+// The directory's config.json and the architecture it names, refused
+// unless the importer reads it.
+async function readArchitecture(from: string): Promise<{
+  hf: Record<string, unknown>;
+  modelType: string;
+  architecture: string;
+  contestant: string;
+}> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(from);
@@ -187,164 +334,77 @@ export async function importCheckpoint(
       }): the importer reads ${SUPPORTED}`,
     );
   }
-  const architecture = classes[0] ?? known.classes[0];
+  return {
+    hf,
+    modelType,
+    architecture: classes[0] ?? known.classes[0],
+    contestant: known.contestant,
+  };
+}
 
-  const checkpoint = await openCheckpoint(from);
-  try {
-    const names = [...checkpoint.tensors.keys()];
-    const plan = modelType === "gpt2"
-      ? gpt2Import(hf, names)
-      : modelType === "gpt_neox"
-      ? neoxImport(hf, names)
-      : d3pmImport(hf);
-    const provenance = hf.d3pm_deno as
-      | { contestant?: unknown; run?: unknown; process?: unknown }
-      | undefined;
-    const kind =
-      modelType === "d3pm" && typeof provenance?.contestant === "string"
-        ? provenance.contestant
-        : known.contestant;
-    const contestant = contestantOf(kind);
-    checkNames(from, checkpoint, plan);
-    const tokenizer = await chooseTokenizer(
-      from,
-      options.tokenizer ?? "dir",
-      plan,
+// The embedding with the project's special rows: a directory that adds
+// the four special tokens (its own export) keeps their rows; any other
+// gets them added (see importCheckpoint). The head, when stored, must
+// equal the embedding.
+async function importEmbedding(
+  checkpoint: CheckpointFiles,
+  plan: ImportPlan,
+  tokenizer: ReadTokenizer,
+): Promise<{
+  table: Float32Array;
+  stored: number;
+  dropped: number;
+  added: Record<string, string>;
+}> {
+  const source = checkpoint.tensors.get(plan.embedding)!;
+  const [rows, d] = source.shape;
+  const base = tokenizer.baseSize;
+  const needed = tokenizer.hasSpecials ? base + 4 : base;
+  if (rows < needed) {
+    throw new InteropError(
+      `${plan.embedding} has ${rows} rows, fewer than the tokenizer's ${needed} ids`,
     );
-    const base = tokenizer.baseSize;
-    const embedding = checkpoint.tensors.get(plan.embedding)!;
-    const rows = embedding.shape[0];
-    // A directory that adds the project's four special tokens (its own
-    // export) keeps their rows; any other gets them added.
-    const keepsSpecials = tokenizer.hasSpecials;
-    const needed = keepsSpecials ? base + 4 : base;
-    if (rows < needed) {
-      throw new InteropError(
-        `${plan.embedding} has ${rows} rows, fewer than the tokenizer's ${needed} ids`,
-      );
-    }
-    const model = validateConfig({ ...plan.model, vocabSize: base + 4 });
-    const config = experimentConfig(
-      provenance?.run,
-      model,
-      kind,
-      tokenizer,
-      options.to,
-    );
-    const expected = contestant.modelConfig(config, model.vocabSize);
-    if (JSON.stringify(validateConfig(expected)) !== JSON.stringify(model)) {
-      throw new InteropError(
-        `config.json's d3pm_deno.run describes another model than its own fields (${
-          JSON.stringify(expected)
-        } vs ${JSON.stringify(model)})`,
-      );
-    }
-    const specials = {
-      bos: base,
-      eos: base + 1,
-      pad: base + 2,
-      mask: base + 3,
-    };
-    const process = provenance?.process !== undefined
-      ? contestant.restore(provenance.process).toJSON()
-      : contestant.process(config, { tokenizer: tokenizer.tokenizer, specials })
-        .toJSON();
-
-    // The embedding (and the head) are read first: an untied head is
-    // refused before anything is written.
-    let wte: Float32Array | undefined = toFloat32(
-      await embedding.read(),
-      embedding.dtype,
-      embedding.where,
-    );
-    if (plan.head) {
-      const head = checkpoint.tensors.get(plan.head)!;
-      const values = toFloat32(await head.read(), head.dtype, head.where);
-      if (!sameValues(values, wte)) {
-        throw new InteropError(
-          `${plan.head} differs from ${plan.embedding}: an untied output head; the project's models tie the head to the embedding, so only tied checkpoints are imported`,
-        );
-      }
-    } else if (!plan.tied) {
-      throw new InteropError(
-        `config.json unties the head (tie_word_embeddings false) but the checkpoint stores none`,
-      );
-    }
-    const d = model.dModel;
-    const { table, added } = keepsSpecials
-      ? { table: wte.slice(0, (base + 4) * d), added: {} }
-      : extendEmbedding(wte, base, d, tokenizer.endOfText);
-    wte = undefined; // the table holds what is kept
-    const dtypes: Record<string, number> = {};
-    for (const name of [plan.embedding, ...plan.tensors.map((t) => t.source)]) {
-      const dtype = checkpoint.tensors.get(name)!.dtype;
-      dtypes[dtype] = (dtypes[dtype] ?? 0) + 1;
-    }
-    const sources = new Map(plan.tensors.map((t) => [t.name, t]));
-    const out: OutTensor[] = [...parameterShapes(model)].map((
-      [name, shape],
-    ) => ({
-      name,
-      shape,
-      values: async () => {
-        if (name === "wte.weight") return table;
-        const t = sources.get(name)!;
-        const s = checkpoint.tensors.get(t.source)!;
-        const values = toFloat32(await s.read(), s.dtype, s.where);
-        return t.convert ? t.convert(values) : values;
-      },
-    }));
-    const result: ImportResult = {
-      dir: options.to,
-      architecture,
-      model: kind,
-      config: model,
-      vocabulary: {
-        tokenizer: tokenizer.kind,
-        stored: rows,
-        dropped: rows - needed,
-        added,
-      },
-      droppedTensors: plan.dropped,
-      dtypes,
-    };
-    await writeDirectory(
-      options.to,
-      { force: options.force ?? false, flag: "--to" },
-      async (dir) => {
-        const folder = new RunFolder(dir);
-        const modelDir = folder.modelDir(0, kind);
-        await Deno.mkdir(modelDir, { recursive: true });
-        await Deno.writeTextFile(folder.configPath, json(config));
-        if (tokenizer.kind === "bpe") {
-          await saveBpeTokenizer(
-            tokenizer.tokenizer as Parameters<typeof saveBpeTokenizer>[0],
-            folder.tokenizerPath,
-          );
-        }
-        await writeSafetensors(`${modelDir}/model.safetensors`, out, {
-          format: "d3pm-transformer",
-          config: JSON.stringify(model),
-        });
-        await Deno.writeTextFile(`${modelDir}/config.json`, json(model));
-        await Deno.writeTextFile(folder.processPath(0, kind), json(process));
-        await Deno.writeTextFile(
-          folder.importPath,
-          json({
-            from: await Deno.realPath(from),
-            files: checkpoint.files,
-            format: checkpoint.format,
-            tokenizerFiles: tokenizer.files,
-            ...result,
-            dir: undefined,
-          }),
-        );
-      },
-    );
-    return result;
-  } finally {
-    checkpoint.close();
   }
+  const wte = toFloat32(await source.read(), source.dtype, source.where);
+  if (plan.head) {
+    const head = checkpoint.tensors.get(plan.head)!;
+    const values = toFloat32(await head.read(), head.dtype, head.where);
+    if (!sameValues(values, wte)) {
+      throw new InteropError(
+        `${plan.head} differs from ${plan.embedding}: an untied output head; the project's models tie the head to the embedding, so only tied checkpoints are imported`,
+      );
+    }
+  } else if (!plan.tied) {
+    throw new InteropError(
+      `config.json unties the head (tie_word_embeddings false) but the checkpoint stores none`,
+    );
+  }
+  const { table, added } = tokenizer.hasSpecials
+    ? { table: wte.slice(0, needed * d), added: {} }
+    : extendEmbedding(wte, base, d, tokenizer.endOfText);
+  return { table, stored: rows, dropped: rows - needed, added };
+}
+
+// The run's tensors in canonical order, each read and converted when
+// written.
+function outTensors(
+  model: ModelConfig,
+  plan: ImportPlan,
+  checkpoint: CheckpointFiles,
+  embedding: Float32Array,
+): OutTensor[] {
+  const sources = new Map(plan.tensors.map((t) => [t.name, t]));
+  return [...parameterShapes(model)].map(([name, shape]) => ({
+    name,
+    shape,
+    values: async () => {
+      if (name === "wte.weight") return embedding;
+      const t = sources.get(name)!;
+      const s = checkpoint.tensors.get(t.source)!;
+      const values = toFloat32(await s.read(), s.dtype, s.where);
+      return t.convert ? t.convert(values) : values;
+    },
+  }));
 }
 
 const SUPPORTED_FILES = "model.safetensors or pytorch_model.bin";
@@ -498,6 +558,19 @@ function experimentConfig(
       }`,
     );
   }
+}
+
+// How many of the tensors read are of each dtype.
+function dtypesOf(
+  checkpoint: CheckpointFiles,
+  plan: ImportPlan,
+): Record<string, number> {
+  const dtypes: Record<string, number> = {};
+  for (const name of [plan.embedding, ...plan.tensors.map((t) => t.source)]) {
+    const dtype = checkpoint.tensors.get(name)!.dtype;
+    dtypes[dtype] = (dtypes[dtype] ?? 0) + 1;
+  }
+  return dtypes;
 }
 
 function sameValues(a: Float32Array, b: Float32Array): boolean {
