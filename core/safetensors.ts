@@ -1,5 +1,10 @@
 /**
- * A strict reader and a writer of the safetensors format, float32 only.
+ * A strict reader and a writer of the safetensors format: whole float32
+ * files in memory ({@linkcode decodeSafetensors},
+ * {@linkcode encodeSafetensors}), and the same strict header checks for any
+ * dtype, for readers that fetch tensors one at a time from a file
+ * ({@linkcode safetensorsHeaderLength}, {@linkcode parseSafetensorsHeader},
+ * {@linkcode safetensorsHeaderBytes}).
  *
  * Layout: an 8-byte little-endian unsigned header length N, N bytes of UTF-8
  * JSON (`{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin,
@@ -120,6 +125,64 @@ function dims(shape: readonly number[]): string {
 }
 
 /**
+ * The dtypes of the safetensors format and the bytes of one value of each.
+ *
+ * @example
+ * ```ts
+ * import { SAFETENSORS_DTYPES } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([SAFETENSORS_DTYPES.F32, SAFETENSORS_DTYPES.BF16, SAFETENSORS_DTYPES.BOOL], [4, 2, 1]);
+ * ```
+ */
+export const SAFETENSORS_DTYPES: Readonly<Record<string, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
+};
+
+/** One tensor of a safetensors header. */
+export interface SafetensorsEntry {
+  /** Its name. */
+  name: string;
+  /** Its dtype, a key of {@linkcode SAFETENSORS_DTYPES}. */
+  dtype: string;
+  /** Its dimensions. */
+  shape: number[];
+  /** Where its bytes begin, relative to the data section. */
+  begin: number;
+  /** Where they end (exclusive), relative to the data section. */
+  end: number;
+}
+
+/** A parsed safetensors header. */
+export interface SafetensorsHeader {
+  /** The tensors, in offset order; together they cover the data section exactly. */
+  entries: SafetensorsEntry[];
+  /** The string→string `__metadata__` map (empty when absent). */
+  metadata: Record<string, string>;
+}
+
+/** Options of {@linkcode parseSafetensorsHeader}. */
+export interface ParseSafetensorsHeaderOptions {
+  /** Most tensors accepted (default 65,536), checked before the header is parsed. */
+  maxTensors?: number;
+  /** The dtypes accepted (default `["F32"]`); others are refused by name. */
+  dtypes?: readonly string[];
+}
+
+/**
  * Serialise float32 tensors (and optional string metadata) as safetensors.
  * The header is padded with spaces so the data starts 8-byte aligned.
  *
@@ -144,39 +207,23 @@ export function encodeSafetensors(
   tensors: ReadonlyMap<string, StoredTensor>,
   metadata?: Record<string, string>,
 ): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (metadata !== undefined) header.__metadata__ = metadata;
-  let offset = 0;
   for (const [name, { shape, data }] of tensors) {
-    if (name === "__metadata__") {
-      throw new RangeError(
-        'Cannot write safetensors: "__metadata__" is reserved as a tensor name',
-      );
-    }
     const numel = shape.reduce((a, b) => a * b, 1);
     if (numel !== data.length) {
       throw new RangeError(
         `Cannot write safetensors: "${name}" has shape [${shape}] (${numel} values) but ${data.length} values`,
       );
     }
-    header[name] = {
-      dtype: "F32",
-      shape: [...shape],
-      data_offsets: [offset, offset + data.byteLength],
-    };
-    offset += data.byteLength;
   }
-  let json = new TextEncoder().encode(JSON.stringify(header));
-  const padded = Math.ceil(json.length / 8) * 8;
-  if (padded !== json.length) {
-    const p = new Uint8Array(padded).fill(0x20); // trailing spaces are valid JSON
-    p.set(json);
-    json = p;
-  }
-  const out = new Uint8Array(8 + json.length + offset);
-  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
-  out.set(json, 8);
-  let at = 8 + json.length;
+  const head = safetensorsHeaderBytes(
+    [...tensors].map(([name, { shape }]) => ({ name, shape })),
+    metadata,
+  );
+  let size = head.length;
+  for (const { data } of tensors.values()) size += data.byteLength;
+  const out = new Uint8Array(size);
+  out.set(head);
+  let at = head.length;
   for (const { data } of tensors.values()) {
     if (HOST_LITTLE_ENDIAN) {
       out.set(
@@ -194,11 +241,55 @@ export function encodeSafetensors(
   return out;
 }
 
-interface Entry {
-  name: string;
-  shape: number[];
-  begin: number;
-  end: number;
+/**
+ * The first bytes of a float32 safetensors file: the 8-byte header length
+ * and the JSON header, padded with spaces so the data starts 8-byte
+ * aligned. The tensors' values follow in the order given, each row-major
+ * little-endian float32 — for writers that stream them one at a time.
+ *
+ * @param tensors Names and shapes, in the order their data will follow.
+ * @param metadata Optional string→string map stored as `__metadata__`.
+ * @returns The header's bytes.
+ * @throws {RangeError} For the reserved name `__metadata__`.
+ *
+ * @example
+ * ```ts
+ * import { decodeSafetensors, safetensorsHeaderBytes } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const head = safetensorsHeaderBytes([{ name: "w", shape: [2] }]);
+ * const file = new Uint8Array(head.length + 8);
+ * file.set(head);
+ * new DataView(file.buffer).setFloat32(head.length + 4, 1.5, true);
+ * assertEquals([...decodeSafetensors(file).tensors.get("w")!.data], [0, 1.5]);
+ * ```
+ */
+export function safetensorsHeaderBytes(
+  tensors: Iterable<{ name: string; shape: readonly number[] }>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const { name, shape } of tensors) {
+    if (name === "__metadata__") {
+      throw new RangeError(
+        'Cannot write safetensors: "__metadata__" is reserved as a tensor name',
+      );
+    }
+    const bytes = 4 * shape.reduce((a, b) => a * b, 1);
+    header[name] = {
+      dtype: "F32",
+      shape: [...shape],
+      data_offsets: [offset, offset + bytes],
+    };
+    offset += bytes;
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + padded).fill(0x20, 8); // trailing spaces are valid JSON
+  new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
+  out.set(json, 8);
+  return out;
 }
 
 /**
@@ -244,14 +335,72 @@ function decode(
   bytes: Uint8Array,
   options: DecodeSafetensorsOptions,
 ): SafetensorsContents {
+  const n = safetensorsHeaderLength(bytes, bytes.length, options);
+  const dataStart = 8 + n;
+  const { entries, metadata } = parseSafetensorsHeader(
+    bytes.subarray(8, dataStart),
+    bytes.length - dataStart,
+    options,
+  );
+  if (options.expect) {
+    const expect = typeof options.expect === "function"
+      ? options.expect(metadata)
+      : options.expect;
+    checkExpected(entries, expect);
+  }
+
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tensors = new Map<string, StoredTensor>();
+  for (const e of entries) {
+    const count = (e.end - e.begin) / 4;
+    const data = new Float32Array(count);
+    const from = dataStart + e.begin;
+    if (HOST_LITTLE_ENDIAN) {
+      new Uint8Array(data.buffer).set(bytes.subarray(from, from + 4 * count));
+    } else {
+      for (let i = 0; i < count; i++) {
+        data[i] = view.getFloat32(from + 4 * i, true);
+      }
+    }
+    tensors.set(e.name, { shape: e.shape, data });
+  }
+  return { tensors, metadata };
+}
+
+/**
+ * The length of a safetensors file's JSON header, from the file's first 8
+ * bytes, checked against the file's size and a maximum — the first step of
+ * a reader that does not hold the whole file.
+ *
+ * @param first The file's first bytes (at least 8 of them, when it has 8).
+ * @param fileSize The file's size in bytes.
+ * @param options The largest accepted header (default 100 MiB).
+ * @returns The header's length `n`: the JSON is bytes `[8, 8 + n)`.
+ * @throws {SafetensorsError} For a file shorter than 8 bytes, or a header
+ *   longer than the maximum or the file, or too short for a JSON object.
+ *
+ * @example
+ * ```ts
+ * import { safetensorsHeaderLength, SafetensorsError } from "@d3pm/core";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const first = new Uint8Array(8);
+ * first[0] = 16;
+ * assertEquals(safetensorsHeaderLength(first, 100), 16);
+ * assertThrows(() => safetensorsHeaderLength(first, 20), SafetensorsError, "exceeds the file size of 20 bytes");
+ * ```
+ */
+export function safetensorsHeaderLength(
+  first: Uint8Array,
+  fileSize: number,
+  options: { maxHeaderBytes?: number } = {},
+): number {
   const maxHeader = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER;
-  const maxTensors = options.maxTensors ?? DEFAULT_MAX_TENSORS;
-  if (bytes.length < 8) {
+  if (fileSize < 8 || first.length < 8) {
     throw new SafetensorsError(
-      `file is ${bytes.length} bytes, shorter than the 8-byte header length`,
+      `file is ${fileSize} bytes, shorter than the 8-byte header length`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const view = new DataView(first.buffer, first.byteOffset, first.byteLength);
   const headerLength = view.getBigUint64(0, true);
   if (headerLength > BigInt(maxHeader)) {
     throw new SafetensorsError(
@@ -259,9 +408,9 @@ function decode(
     );
   }
   const n = Number(headerLength);
-  if (8 + n > bytes.length) {
+  if (8 + n > fileSize) {
     throw new SafetensorsError(
-      `header length ${n} exceeds the file size of ${bytes.length} bytes`,
+      `header length ${n} exceeds the file size of ${fileSize} bytes`,
     );
   }
   if (n < 2) {
@@ -269,33 +418,70 @@ function decode(
       `header length ${n} is too short for a JSON object`,
     );
   }
-  scanHeader(bytes.subarray(8, 8 + n), maxTensors);
+  return n;
+}
+
+/**
+ * Parse and check a safetensors JSON header against the size of the data
+ * section that follows it: the tensor count and nesting before the JSON is
+ * parsed (see the module doc), then each entry's keys, dtype (one of
+ * `dtypes`), shape and offsets (in bounds, matching the shape and the
+ * dtype's size, non-overlapping and covering the data section exactly).
+ * Nothing of the data is read.
+ *
+ * @param header The header's bytes (bytes `[8, 8 + n)` of the file).
+ * @param dataLength The size of the data section (file size − 8 − n).
+ * @param options The tensor limit; the accepted dtypes (default F32 only).
+ * @returns The entries in offset order, and the metadata.
+ * @throws {SafetensorsError} With a one-line message naming the problem.
+ *
+ * @example A bfloat16 tensor, accepted when asked for
+ * ```ts
+ * import { parseSafetensorsHeader, SafetensorsError } from "@d3pm/core";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const header = new TextEncoder().encode(
+ *   JSON.stringify({ w: { dtype: "BF16", shape: [3], data_offsets: [0, 6] } }),
+ * );
+ * const { entries } = parseSafetensorsHeader(header, 6, { dtypes: ["F32", "BF16"] });
+ * assertEquals(entries[0], { name: "w", dtype: "BF16", shape: [3], begin: 0, end: 6 });
+ * assertThrows(() => parseSafetensorsHeader(header, 6), SafetensorsError, "only F32 is accepted");
+ * assertThrows(
+ *   () => parseSafetensorsHeader(header, 4, { dtypes: ["BF16"] }),
+ *   SafetensorsError,
+ *   "truncated file?",
+ * );
+ * ```
+ */
+export function parseSafetensorsHeader(
+  header: Uint8Array,
+  dataLength: number,
+  options: ParseSafetensorsHeaderOptions = {},
+): SafetensorsHeader {
+  const maxTensors = options.maxTensors ?? DEFAULT_MAX_TENSORS;
+  const dtypes = options.dtypes ?? ["F32"];
+  scanHeader(header, maxTensors);
   let text: string;
   try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(
-      bytes.subarray(8, 8 + n),
-    );
+    text = new TextDecoder("utf-8", { fatal: true }).decode(header);
   } catch {
     throw new SafetensorsError("header is not valid UTF-8");
   }
-  let header: unknown;
+  let parsed: unknown;
   try {
-    header = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch (e) {
     const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
     throw new SafetensorsError(`header is not valid JSON (${why})`);
   }
-  if (typeof header !== "object" || header === null || Array.isArray(header)) {
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new SafetensorsError(
-      `header must be a JSON object, got ${short(header)}`,
+      `header must be a JSON object, got ${short(parsed)}`,
     );
   }
 
-  const dataStart = 8 + n;
-  const dataLength = bytes.length - dataStart;
   let metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
-  for (const [name, raw] of Object.entries(header)) {
+  const entries: SafetensorsEntry[] = [];
+  for (const [name, raw] of Object.entries(parsed)) {
     if (name === "__metadata__") {
       if (
         typeof raw !== "object" || raw === null || Array.isArray(raw) ||
@@ -308,7 +494,7 @@ function decode(
       metadata = raw as Record<string, string>;
       continue;
     }
-    entries.push(parseEntry(name, raw, dataLength));
+    entries.push(parseEntry(name, raw, dataLength, dtypes));
   }
   if (entries.length > maxTensors) {
     throw new SafetensorsError(
@@ -342,29 +528,7 @@ function decode(
       `the tensors cover ${covered} bytes but the data section has ${dataLength}`,
     );
   }
-
-  if (options.expect) {
-    const expect = typeof options.expect === "function"
-      ? options.expect(metadata)
-      : options.expect;
-    checkExpected(entries, expect);
-  }
-
-  const tensors = new Map<string, StoredTensor>();
-  for (const e of entries) {
-    const count = (e.end - e.begin) / 4;
-    const data = new Float32Array(count);
-    const from = dataStart + e.begin;
-    if (HOST_LITTLE_ENDIAN) {
-      new Uint8Array(data.buffer).set(bytes.subarray(from, from + 4 * count));
-    } else {
-      for (let i = 0; i < count; i++) {
-        data[i] = view.getFloat32(from + 4 * i, true);
-      }
-    }
-    tensors.set(e.name, { shape: e.shape, data });
-  }
-  return { tensors, metadata };
+  return { entries, metadata };
 }
 
 const MAX_RANK = 32;
@@ -446,7 +610,12 @@ function scanHeader(header: Uint8Array, maxTensors: number): void {
   }
 }
 
-function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
+function parseEntry(
+  name: string,
+  raw: unknown,
+  dataLength: number,
+  dtypes: readonly string[],
+): SafetensorsEntry {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     throw new SafetensorsError(
       `tensor ${q(name)} must be an object, got ${short(raw)}`,
@@ -463,11 +632,20 @@ function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
       }`,
     );
   }
-  if (o.dtype !== "F32") {
+  const dtype = o.dtype;
+  if (
+    typeof dtype !== "string" || !Object.hasOwn(SAFETENSORS_DTYPES, dtype) ||
+    !dtypes.includes(dtype)
+  ) {
     throw new SafetensorsError(
-      `tensor ${q(name)} has dtype ${short(o.dtype)}; only F32 is accepted`,
+      `tensor ${q(name)} has dtype ${short(dtype)}; ${
+        dtypes.length === 1
+          ? `only ${dtypes[0]} is accepted`
+          : `accepted: ${dtypes.join(", ")}`
+      }`,
     );
   }
+  const size = SAFETENSORS_DTYPES[dtype];
   const shape = o.shape;
   if (!Array.isArray(shape) || !shape.every(isNonNegativeInteger)) {
     throw new SafetensorsError(
@@ -502,21 +680,21 @@ function parseEntry(name: string, raw: unknown, dataLength: number): Entry {
   const span = end - begin;
   let numel = (shape as number[]).includes(0) ? 0 : 1;
   for (const dim of shape as number[]) {
-    if (numel === 0 || numel * 4 > span) break;
+    if (numel === 0 || numel * size > span) break;
     numel *= dim;
   }
-  if (numel * 4 !== span) {
+  if (numel * size !== span) {
     throw new SafetensorsError(
       `tensor ${q(name)} has shape ${
         dims(shape as number[])
-      } but data_offsets [${begin}, ${end}] span ${span} bytes (F32 needs 4 per value)`,
+      } but data_offsets [${begin}, ${end}] span ${span} bytes (${dtype} needs ${size} per value)`,
     );
   }
-  return { name, shape: shape as number[], begin, end };
+  return { name, dtype, shape: shape as number[], begin, end };
 }
 
 function checkExpected(
-  entries: Entry[],
+  entries: SafetensorsEntry[],
   expect: ReadonlyMap<string, readonly number[]>,
 ): void {
   const found = new Map(entries.map((e) => [e.name, e.shape]));

@@ -3,7 +3,11 @@ import {
   decodeSafetensors,
   type DecodeSafetensorsOptions,
   encodeSafetensors,
+  parseSafetensorsHeader,
+  SAFETENSORS_DTYPES,
   SafetensorsError,
+  safetensorsHeaderBytes,
+  safetensorsHeaderLength,
 } from "./safetensors.ts";
 
 // A file with this header text (not re-encoded, so it may be malformed) and
@@ -285,4 +289,74 @@ Deno.test("decodeSafetensors() names the file given as source and keeps hostile 
   );
   assert(error.message.length < 200, `${error.message.length} characters`);
   assert(error.message.includes("only F32 is accepted"), error.message);
+});
+
+Deno.test("parseSafetensorsHeader() sizes every dtype it is asked to accept and refuses the others", () => {
+  const dtypes = Object.keys(SAFETENSORS_DTYPES);
+  for (const dtype of dtypes) {
+    const size = SAFETENSORS_DTYPES[dtype];
+    const header = new TextEncoder().encode(JSON.stringify({
+      w: { dtype, shape: [2, 3], data_offsets: [0, 6 * size] },
+    }));
+    const { entries } = parseSafetensorsHeader(header, 6 * size, { dtypes });
+    assertEquals(entries, [{
+      name: "w",
+      dtype,
+      shape: [2, 3],
+      begin: 0,
+      end: 6 * size,
+    }]);
+    if (size > 1) {
+      const error = assertThrows(
+        () => parseSafetensorsHeader(header, 6 * size + 1, { dtypes }),
+        SafetensorsError,
+      );
+      assert(error.message.includes("the tensors cover"), error.message);
+    }
+    const short = new TextEncoder().encode(JSON.stringify({
+      w: { dtype, shape: [2, 3], data_offsets: [0, 6 * size - 1] },
+    }));
+    const e2 = assertThrows(
+      () => parseSafetensorsHeader(short, 6 * size - 1, { dtypes }),
+      SafetensorsError,
+    );
+    assert(e2.message.includes(`${dtype} needs ${size} per value`), e2.message);
+  }
+  const f16 = new TextEncoder().encode(JSON.stringify({
+    w: { dtype: "F16", shape: [1], data_offsets: [0, 2] },
+  }));
+  assertThrows(
+    () => parseSafetensorsHeader(f16, 2, { dtypes: ["F32", "BF16"] }),
+    SafetensorsError,
+    'tensor "w" has dtype "F16"; accepted: F32, BF16',
+  );
+  assertThrows(
+    () =>
+      parseSafetensorsHeader(
+        new TextEncoder().encode(
+          JSON.stringify({
+            w: { dtype: "Q4", shape: [1], data_offsets: [0, 1] },
+          }),
+        ),
+        1,
+        { dtypes: ["Q4"] },
+      ),
+    SafetensorsError,
+    'has dtype "Q4"',
+  );
+});
+
+Deno.test("safetensorsHeaderBytes() is the head of what encodeSafetensors() writes, and safetensorsHeaderLength() reads it", () => {
+  const tensors = new Map([
+    ["a", { shape: [3], data: new Float32Array([1, 2, 3]) }],
+    ["b", { shape: [1, 2], data: new Float32Array([4, 5]) }],
+  ]);
+  const file = encodeSafetensors(tensors, { k: "v" });
+  const head = safetensorsHeaderBytes(
+    [...tensors].map(([name, t]) => ({ name, shape: t.shape })),
+    { k: "v" },
+  );
+  assertEquals(file.subarray(0, head.length), head);
+  assertEquals(8 + safetensorsHeaderLength(file, file.length), head.length);
+  assertEquals(file.length, head.length + 20);
 });

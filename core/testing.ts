@@ -22,8 +22,17 @@
  * @module
  */
 
-/** What `CI=true` requires when `D3PM_REQUIRE` is unset. */
-export const CI_REQUIRES: readonly string[] = ["webgpu", "blas", "wasm"];
+/**
+ * What `CI=true` requires when `D3PM_REQUIRE` is unset: what `.ci/run`
+ * installs (`torch`: a Python with torch and transformers, from
+ * `tools/setup_hf.sh`).
+ */
+export const CI_REQUIRES: readonly string[] = [
+  "webgpu",
+  "blas",
+  "wasm",
+  "torch",
+];
 
 /** A required capability is missing. */
 export class MissingCapabilityError extends Error {

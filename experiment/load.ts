@@ -1,8 +1,10 @@
 /**
  * Reading run folders: what a folder holds and in what state (for a
- * dashboard or a sweep), and loading a trained model with its tokenizer and
- * process (for the sample and infill tools, benchmarks, exports). A model's
- * process is rebuilt from its `process.json` by its contestant.
+ * dashboard or a sweep), loading a trained model with its tokenizer and
+ * process (for the sample and infill tools, benchmarks, exports), and
+ * finding which of a model's saved weights are which (the last step's, the
+ * best validation's, the EMA). A model's process is rebuilt from its
+ * `process.json` by its contestant.
  *
  * @module
  */
@@ -32,9 +34,12 @@ export interface RunState {
   dir: string;
   /**
    * `running`: a live process holds its lock; `finished`: it has
-   * `results.json`; `stopped`: neither (interrupted; `--resume` continues it).
+   * `results.json`; `imported`: it was written by `deno task import` from
+   * a checkpoint of another tool (its models are trained, it has no
+   * results); `stopped`: none of these (interrupted; `--resume` continues
+   * it).
    */
-  status: "running" | "finished" | "stopped";
+  status: "running" | "finished" | "imported" | "stopped";
   /** The pid of the process writing it, while running. */
   writer?: number;
   /** The configuration it was started with. */
@@ -100,6 +105,8 @@ export async function readRun(dir: string): Promise<RunState> {
       ? "running"
       : results !== undefined
       ? "finished"
+      : await pathExists(folder.importPath)
+      ? "imported"
       : "stopped",
     ...(writer !== undefined ? { writer } : {}),
     config,
@@ -274,4 +281,132 @@ async function agreeing(
     }
   }
   return record;
+}
+
+/** Which of a model's saved weights: the last step's, the best validation's, or the EMA. */
+export type WeightsChoice = "last" | "best" | "ema";
+
+/** Where a model's chosen weights are, and what they are. */
+export interface WeightsSource {
+  /** The safetensors file that holds them. */
+  path: string;
+  /** The prefix of their tensor names in that file (`""`, or `model/` and `ema/` in a checkpoint). */
+  prefix: string;
+  /** What they are, for a model card: e.g. `the EMA (decay 0.9) of the last step's weights`. */
+  description: string;
+}
+
+/**
+ * Where a trained model's weights of one kind are. Without `weights`: the
+ * weights the run evaluated (`model.safetensors`: with `--keep best` the best
+ * validation's, else the last step's — their EMA when `--ema-decay` is
+ * above 0). `last`: the last step's own weights; `best`: the best
+ * validation's (a run with `--keep best`); `ema`: the EMA of the last step
+ * (a run with `--ema-decay` above 0). Weights the run evaluated come from
+ * `model.safetensors`; others from `best/model.safetensors` or the final
+ * training checkpoint (`model/` and `ema/` tensors).
+ *
+ * @param dir The run folder.
+ * @param which The seed (default 0), the contestant, and the weights.
+ * @returns The file, the names' prefix, and a description.
+ * @throws {ConfigError} When the model did not finish training, or the run
+ *   kept no such weights (naming the option that keeps them).
+ *
+ * @example
+ * ```ts
+ * import { locateWeights, resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const folder = new RunFolder(out);
+ * (await folder.start(resolveConfig({ preset: "micro", out, emaDecay: 0 })))();
+ * await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+ * await Deno.writeTextFile(`${folder.modelDir(0, "ar")}/model.safetensors`, "");
+ * await Deno.writeTextFile(folder.processPath(0, "ar"), "{}");
+ * const last = await locateWeights(out, { model: "ar", weights: "last" });
+ * assertEquals(last.path, `${folder.modelDir(0, "ar")}/model.safetensors`);
+ * await assertRejects(() => locateWeights(out, { model: "ar", weights: "ema" }), Error, "kept no EMA");
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function locateWeights(
+  dir: string,
+  which: { seed?: number; model: string; weights?: WeightsChoice },
+): Promise<WeightsSource> {
+  const { config } = await readRun(dir);
+  const folder = new RunFolder(dir);
+  const seed = which.seed ?? 0;
+  const kind = which.model;
+  if (!await isTrained(folder, seed, kind)) {
+    throw new ConfigError(
+      `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${
+        folder.modelDir(seed, kind)
+      })`,
+    );
+  }
+  const evaluated = `${folder.modelDir(seed, kind)}/model.safetensors`;
+  const ema = config.emaDecay > 0;
+  const emaOf = (what: string) =>
+    `the EMA (decay ${config.emaDecay}) of ${what}`;
+  const fromCheckpoint = async (prefix: string, description: string) => {
+    const path = folder.checkpointPath(seed, kind);
+    if (!await pathExists(path)) {
+      throw new ConfigError(
+        `No ${description} for the ${kind} model of seed ${seed} in ${dir}: they are kept in its training checkpoint, ${path}, which is missing`,
+      );
+    }
+    return { path, prefix, description };
+  };
+  switch (which.weights) {
+    case undefined:
+      return {
+        path: evaluated,
+        prefix: "",
+        description: config.keep === "best"
+          ? "the best validation's weights"
+          : ema
+          ? emaOf("the last step's weights")
+          : "the last step's weights",
+      };
+    case "best": {
+      if (config.keep === "best") {
+        return {
+          path: evaluated,
+          prefix: "",
+          description: "the best validation's weights",
+        };
+      }
+      const best = `${folder.modelDir(seed, kind)}/best/model.safetensors`;
+      if (await pathExists(best)) {
+        return {
+          path: best,
+          prefix: "",
+          description: "the best validation's weights",
+        };
+      }
+      throw new ConfigError(
+        `The run in ${dir} kept no best weights (it evaluated the last step's): train with --keep best and --valid-every N to keep the best validation's`,
+      );
+    }
+    case "ema":
+      if (!ema) {
+        throw new ConfigError(
+          `The run in ${dir} kept no EMA (--ema-decay 0): train with --ema-decay above 0 to keep one`,
+        );
+      }
+      return config.keep === "best"
+        ? await fromCheckpoint("ema/", emaOf("the last step's weights"))
+        : {
+          path: evaluated,
+          prefix: "",
+          description: emaOf("the last step's weights"),
+        };
+    case "last":
+      return !ema && config.keep !== "best"
+        ? {
+          path: evaluated,
+          prefix: "",
+          description: "the last step's weights",
+        }
+        : await fromCheckpoint("model/", "the last step's weights");
+  }
 }

@@ -39,3 +39,4 @@ export * from "./run.ts";
 export * from "./report.ts";
 export * from "./load.ts";
 export * from "./tools.ts";
+export * from "./score.ts";

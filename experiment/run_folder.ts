@@ -14,6 +14,7 @@
  * <out>/tokenizer.json       the BPE the run trained (bpe tokenizer only)
  * <out>/seed-<s>/<kind>/     (ar, d3pm, mlm, …) model.safetensors + config.json, process.json, checkpoint.safetensors
  * <out>/samples.txt, results.json, report.md, loss.svg, speed_quality.svg
+ * <out>/import.json          what an imported run was read from (`deno task import`)
  * ```
  *
  * @module
@@ -149,6 +150,10 @@ export class RunFolder {
   /** Everything measured, as JSON. */
   get resultsPath(): string {
     return `${this.dir}/results.json`;
+  }
+  /** What `deno task import` read to write this folder (imported runs only). */
+  get importPath(): string {
+    return `${this.dir}/import.json`;
   }
   /** The lock of the process writing the run. */
   get lockPath(): string {

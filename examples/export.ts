@@ -1,0 +1,61 @@
+/**
+ * `deno task export`: a trained model of a finished run as a Hugging Face
+ * directory that transformers loads (`@d3pm/hf`'s `exportRun`).
+ *
+ * @module
+ */
+import { readCommandLine, runCli } from "@d3pm/cli";
+import { exportRun } from "@d3pm/hf";
+
+const OPTIONS = {
+  run: {
+    kind: "string",
+    value: "DIR",
+    default: "runs/latest",
+    help: "the run folder",
+  },
+  seed: { kind: "integer", min: 0, default: 0, help: "which seed's model" },
+  model: {
+    kind: "string",
+    value: "NAME",
+    default: "ar",
+    help: "the contestant: ar, d3pm, mlm (one the run trained)",
+  },
+  to: {
+    kind: "string",
+    value: "OUT",
+    required: true,
+    help: "the directory to write (refused when it exists, unless --force)",
+  },
+  weights: {
+    kind: "choice",
+    choices: ["last", "best", "ema"],
+    help:
+      "the last step's weights, the best validation's (--keep best runs), or the EMA (--ema-decay runs); default: those the run evaluated",
+  },
+  force: {
+    kind: "boolean",
+    default: false,
+    help: "replace an existing --to",
+  },
+} as const;
+
+if (import.meta.main) {
+  await runCli(async () => {
+    const { values } = readCommandLine(Deno.args, {
+      command: "deno task export",
+      summary: `Writes a trained model of a run as a Hugging Face directory:
+model.safetensors, config.json, generation_config.json, the tokenizer files
+and a model card. A causal model loads as GPT2LMHeadModel (learned
+positions) or GPTNeoXForCausalLM (rotary); a denoiser (d3pm, mlm) as
+D3PMForMaskedLM from modeling_d3pm.py, with trust_remote_code=True.`,
+      options: OPTIONS,
+    });
+    const out = await exportRun(values);
+    console.log(
+      `${out.dir}: ${out.architecture} (${out.weights}); ${
+        out.files.join(", ")
+      }`,
+    );
+  });
+}

@@ -1,0 +1,112 @@
+/**
+ * Scoring a trained model of a run folder on the test split again — a
+ * finished run's, or an imported one's (`deno task import`) — with the same
+ * blocks, draws and estimator as the run's evaluation: the exact NLL of a
+ * causal model, the continuous bound of a denoiser.
+ *
+ * @module
+ */
+import type { NllEstimate } from "@d3pm/core";
+import type { MaskedDiffusion } from "@d3pm/diffusion";
+import { type LikelihoodFigures, overBlocks } from "@d3pm/eval";
+import type { ContestantProcess } from "./contestant.ts";
+import { prepareData } from "./data.ts";
+import { likelihoodFigures, testBound } from "./evaluation.ts";
+import { loadTrained, readRun } from "./load.ts";
+import { ConfigError } from "./options.ts";
+import { RunFolder } from "./run_folder.ts";
+
+/** Options of {@linkcode scoreTest}. */
+export interface ScoreOptions {
+  /** The contestant. */
+  model: string;
+  /** The seed (default 0). */
+  seed?: number;
+  /** Test blocks (0: all; default: the run's `--eval-blocks`). */
+  blocks?: number;
+  /** Where progress lines go (default: nowhere). */
+  log?: (line: string) => void;
+}
+
+/** A model's test likelihood. */
+export interface TestScore {
+  /** The contestant. */
+  model: string;
+  /** The seed. */
+  seed: number;
+  /** Test blocks scored. */
+  blocks: number;
+  /** NLL, BPT, PPL, bits per byte (upper bounds for a denoiser). */
+  figures: LikelihoodFigures;
+}
+
+/**
+ * Score a trained model of the run in `dir` on the test split, on the
+ * active tfjs backend: the same estimate its run reported (`results.json`)
+ * when the blocks are the same.
+ *
+ * @param dir The run folder.
+ * @param options The contestant, seed and blocks.
+ * @returns The figures.
+ * @throws {ConfigError} When the folder has no such trained model, or its
+ *   process has no test likelihood.
+ *
+ * @example
+ * ```ts
+ * import { scoreTest } from "@d3pm/experiment";
+ * import { assertRejects } from "@std/assert";
+ * await assertRejects(
+ *   () => scoreTest("runs/none", { model: "ar" }),
+ *   Error,
+ *   "Cannot read run runs/none: no config.json there",
+ * );
+ * ```
+ */
+export async function scoreTest(
+  dir: string,
+  options: ScoreOptions,
+): Promise<TestScore> {
+  const { config: saved } = await readRun(dir);
+  const seed = options.seed ?? 0;
+  // `resume` keeps the run's own tokenizer (a trained BPE is in the folder).
+  const config = {
+    ...saved,
+    resume: true,
+    evalBlocks: options.blocks ?? saved.evalBlocks,
+  };
+  const data = await prepareData(
+    config,
+    new RunFolder(dir),
+    options.log ?? (() => {}),
+  );
+  const trained = await loadTrained(dir, { seed, model: options.model });
+  try {
+    const process = trained.process as ContestantProcess & {
+      bound?: unknown;
+      score?: (m: unknown, x0: unknown) => Promise<NllEstimate>;
+    };
+    let estimate: NllEstimate;
+    if (typeof process.bound === "function") {
+      estimate = await testBound(
+        process as unknown as MaskedDiffusion,
+        trained.model,
+        { config, data },
+      );
+    } else if (typeof process.score === "function") {
+      const score = process.score.bind(process);
+      estimate = await overBlocks(data.test, (x0) => score(trained.model, x0));
+    } else {
+      throw new ConfigError(
+        `The ${options.model} contestant's process has neither an exact likelihood nor a bound to score`,
+      );
+    }
+    return {
+      model: options.model,
+      seed,
+      blocks: data.test.count,
+      figures: likelihoodFigures(estimate, { data }, trained.contestant.bound),
+    };
+  } finally {
+    trained.model.dispose();
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * `deno task export`: a trained model of a run folder as a Hugging Face
+ * directory. A causal model with learned positions becomes
+ * `GPT2LMHeadModel`, one with rotary positions `GPTNeoXForCausalLM` (the
+ * project's rotary convention is GPT-NeoX's with sequential residuals);
+ * denoisers (the D3PM, the MLM) keep the project's network in
+ * `modeling_d3pm.py`, loaded with `trust_remote_code=True`. Beside the
+ * weights: `config.json`, `generation_config.json`, the tokenizer files and
+ * a model card. The directory appears whole or not at all.
+ *
+ * @module
+ */
+import { SPECIAL_ORDER } from "@d3pm/tokenizer";
+import {
+  contestantOf,
+  locateWeights,
+  openTokenizer,
+  readRun,
+  RunFolder,
+  type WeightsChoice,
+} from "@d3pm/experiment";
+import {
+  type ModelConfig,
+  parameterShapes,
+  validateConfig,
+} from "@d3pm/transformer";
+import type { ExportTensor, SpecialIds } from "./_architecture.ts";
+import { openSafetensorsFile } from "./_checkpoint.ts";
+import {
+  d3pmConfig,
+  d3pmTensors,
+  MODELING_FILE,
+  modelingSource,
+} from "./_d3pm.ts";
+import { toFloat32 } from "./_dtype.ts";
+import { readSmallText } from "./_file.ts";
+import { gpt2Config, gpt2Tensors } from "./_gpt2.ts";
+import { neoxConfig, neoxRefusal, neoxTensors } from "./_gpt_neox.ts";
+import { checkTarget, writeDirectory, writeSafetensors } from "./_output.ts";
+import { InteropError } from "./errors.ts";
+import { modelCard } from "./model_card.ts";
+import { tokenizerFiles } from "./tokenizer_files.ts";
+
+/** Options of {@linkcode exportRun}. */
+export interface ExportOptions {
+  /** The run folder. */
+  run: string;
+  /** Which seed's model (default 0). */
+  seed?: number;
+  /** The contestant (default `ar`). */
+  model?: string;
+  /** The directory to write; it must not exist unless `force`. */
+  to: string;
+  /**
+   * Which weights: `last` (the last step's), `best` (the best
+   * validation's), `ema`; default: those the run evaluated.
+   */
+  weights?: WeightsChoice;
+  /** Replace an existing `to`. */
+  force?: boolean;
+}
+
+/** What an export wrote. */
+export interface ExportResult {
+  /** The directory. */
+  dir: string;
+  /** The transformers class it loads as. */
+  architecture: string;
+  /** Its files, sorted. */
+  files: string[];
+  /** Which weights, in words. */
+  weights: string;
+}
+
+/**
+ * Export a trained model of a run as a Hugging Face directory that
+ * transformers loads with no extra arguments (`trust_remote_code=True` for
+ * a denoiser).
+ *
+ * @param options The run, seed, model, weights and target.
+ * @returns What was written.
+ * @throws {InteropError} For a model no transformers architecture matches
+ *   (with the reason), an existing target without `force`, or weights that
+ *   are not finite; a `ConfigError` for a missing run, model or weights.
+ *
+ * @example A run that does not exist is refused before anything is written
+ * ```ts
+ * import { exportRun } from "@d3pm/hf";
+ * import { assertRejects } from "@std/assert";
+ * await assertRejects(
+ *   () => exportRun({ run: "runs/none", to: "/tmp/none-export" }),
+ *   Error,
+ *   "Cannot read run runs/none: no config.json there",
+ * );
+ * ```
+ */
+export async function exportRun(options: ExportOptions): Promise<ExportResult> {
+  const input = await readExport(options);
+  const { model, ids, source, kind } = input;
+  const { architecture, hfConfig, tensors } = architectureOf(model, kind, ids);
+  hfConfig.d3pm_deno = {
+    contestant: kind,
+    seed: input.seed,
+    weights: source.description,
+    run: input.state.config,
+    process: input.process,
+  };
+  const card = modelCard({
+    architecture,
+    contestant: { kind, title: contestantOf(kind).label.title },
+    seed: input.seed,
+    run: options.run,
+    config: input.state.config,
+    ...(input.state.results ? { results: input.state.results } : {}),
+    model,
+    weights: source.description,
+    tokenizer: input.tokenizer.id,
+    specials: ids,
+    process: input.process,
+  });
+  const text = new Map<string, string>([
+    ["config.json", json(hfConfig)],
+    ["generation_config.json", json(generationConfig(ids, model.kind))],
+    ["README.md", card],
+    ...tokenizerFiles(input.tokenizer, { contextLength: model.contextLength }),
+  ]);
+  if (model.kind === "bidirectional") {
+    text.set(MODELING_FILE, await modelingSource());
+  }
+  const weights = await openSafetensorsFile(source.path);
+  try {
+    const shapes = parameterShapes(model);
+    const stored = async (name: string): Promise<Float32Array> => {
+      const t = weights.tensors.get(source.prefix + name);
+      const shape = shapes.get(name)!;
+      if (!t || t.shape.join() !== shape.join()) {
+        throw new InteropError(
+          `${source.path}: tensor ${source.prefix}${name} is ${
+            t ? `[${t.shape}]` : "missing"
+          }; the model needs [${shape}]`,
+        );
+      }
+      return toFloat32(await t.read(), t.dtype, t.where);
+    };
+    await writeDirectory(
+      options.to,
+      { force: options.force ?? false, flag: "--to" },
+      async (dir) => {
+        await writeSafetensors(
+          `${dir}/model.safetensors`,
+          tensors.map((t) => ({
+            name: t.name,
+            shape: t.shape,
+            values: () => t.values(stored),
+          })),
+          { format: "pt" },
+        );
+        for (const [name, body] of text) {
+          await Deno.writeTextFile(`${dir}/${name}`, body);
+        }
+      },
+    );
+  } finally {
+    weights.close();
+  }
+  return {
+    dir: options.to,
+    architecture,
+    files: ["model.safetensors", ...text.keys()].sort(),
+    weights: source.description,
+  };
+}
+
+/** What an export reads from the run folder, checked before anything is written. */
+async function readExport(options: ExportOptions) {
+  const seed = options.seed ?? 0;
+  const kind = options.model ?? "ar";
+  const state = await readRun(options.run);
+  const kinds = state.config.models.split(",");
+  if (!kinds.includes(kind)) {
+    throw new InteropError(
+      `The run in ${options.run} has no ${kind} model (it trained ${
+        kinds.join(", ")
+      }): pass --model ${kinds.join("|")}`,
+    );
+  }
+  if (!(Number.isInteger(seed) && seed >= 0 && seed < state.config.seeds)) {
+    throw new InteropError(
+      `The run in ${options.run} has seeds 0..${
+        state.config.seeds - 1
+      }, not ${seed}`,
+    );
+  }
+  await checkTarget(options.to, options.force ?? false, "--to");
+  const source = await locateWeights(options.run, {
+    seed,
+    model: kind,
+    weights: options.weights,
+  });
+  const folder = new RunFolder(options.run);
+  const modelDir = folder.modelDir(seed, kind);
+  const model = validateConfig(
+    JSON.parse(await readSmallText(`${modelDir}/config.json`, 1 << 20)),
+  );
+  const process: unknown = JSON.parse(
+    await readSmallText(folder.processPath(seed, kind), 1 << 20),
+  );
+  const tokenizer = await openTokenizer(state.config, folder);
+  const missing = SPECIAL_ORDER.filter((k) =>
+    tokenizer.special[k] === undefined
+  );
+  if (missing.length) {
+    throw new InteropError(
+      `Tokenizer ${tokenizer.id} lacks the special tokens ${
+        missing.join(", ")
+      }`,
+    );
+  }
+  if (tokenizer.vocabSize !== model.vocabSize) {
+    throw new InteropError(
+      `${modelDir}/config.json has ${model.vocabSize} ids but the run's tokenizer ${tokenizer.vocabSize}`,
+    );
+  }
+  const ids = tokenizer.special as SpecialIds;
+  return { seed, kind, state, source, model, process, tokenizer, ids };
+}
+
+/** The transformers class of a model, its config and its tensors; or why none fits. */
+function architectureOf(
+  model: ModelConfig,
+  kind: string,
+  ids: SpecialIds,
+): {
+  architecture: string;
+  hfConfig: Record<string, unknown>;
+  tensors: ExportTensor[];
+} {
+  if (model.kind === "bidirectional") {
+    return {
+      architecture: "D3PMForMaskedLM",
+      hfConfig: d3pmConfig(model, ids),
+      tensors: d3pmTensors(model),
+    };
+  }
+  if (model.positions === "learned") {
+    if (model.timeConditioning) {
+      throw new InteropError(
+        `Cannot export the ${kind} model: it is causal and time-conditioned (adaLN), which no transformers architecture has`,
+      );
+    }
+    return {
+      architecture: "GPT2LMHeadModel",
+      hfConfig: gpt2Config(model, ids),
+      tensors: gpt2Tensors(model),
+    };
+  }
+  const why = neoxRefusal(model);
+  if (why) {
+    throw new InteropError(
+      `Cannot export the ${kind} model as GPT-NeoX or Llama: ${why}`,
+    );
+  }
+  return {
+    architecture: "GPTNeoXForCausalLM",
+    hfConfig: neoxConfig(model, ids),
+    tensors: neoxTensors(model),
+  };
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value, null, 2) + "\n";
+}
+
+// The causal models never draw the padding or the mask (the project's AR
+// sampler suppresses both); generation stops at <|eos|>.
+function generationConfig(
+  ids: SpecialIds,
+  kind: "causal" | "bidirectional",
+): Record<string, unknown> {
+  return {
+    bos_token_id: ids.bos,
+    eos_token_id: ids.eos,
+    pad_token_id: ids.pad,
+    ...(kind === "causal" ? { suppress_tokens: [ids.pad, ids.mask] } : {}),
+  };
+}

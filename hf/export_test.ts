@@ -1,0 +1,286 @@
+// Export of run folders (seeded random weights in place of training): the
+// files and configs of each architecture, the weights chosen, refusals,
+// atomic replacement, and the round trip through importCheckpoint() to the
+// very weights, configs, processes and test scores.
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
+import {
+  readRun,
+  resolveConfig,
+  runExperiment,
+  scoreTest,
+} from "@d3pm/experiment";
+import { fakeRun, leftovers, readWeights } from "./_test_util.ts";
+
+const BASE = { steps: 10, warmup: 1, evalBlocks: 2, elboSamples: 1 };
+
+Deno.test("exportRun() writes each architecture's files, and importCheckpoint() reads them back to the very weights, configs and process", async () => {
+  const root = await Deno.makeTempDir();
+  const cases: [string, Record<string, unknown>, Record<string, string>][] = [
+    ["learned", {
+      positions: "learned",
+      timeConditioning: true,
+      models: "ar,d3pm,mlm",
+      judge: "self",
+    }, {
+      ar: "GPT2LMHeadModel",
+      d3pm: "D3PMForMaskedLM",
+      mlm: "D3PMForMaskedLM",
+    }],
+    ["rotary", {
+      positions: "rotary",
+      alibi: 4,
+      alibiMode: "neighbours",
+      tokenizer: "bpe",
+      vocabSize: 300,
+    }, { ar: "GPTNeoXForCausalLM", d3pm: "D3PMForMaskedLM" }],
+  ];
+  for (const [name, overrides, classes] of cases) {
+    const run = `${root}/run-${name}`;
+    const config = await fakeRun(run, { ...BASE, ...overrides });
+    for (const kind of config.models.split(",")) {
+      const out = `${root}/hf-${name}-${kind}`;
+      const result = await exportRun({ run, model: kind, to: out });
+      assertEquals(result.architecture, classes[kind]);
+      const denoiser = kind !== "ar";
+      assertEquals(result.files, [
+        "README.md",
+        "config.json",
+        "generation_config.json",
+        "merges.txt",
+        "model.safetensors",
+        ...(denoiser ? ["modeling_d3pm.py"] : []),
+        "special_tokens_map.json",
+        "tokenizer_config.json",
+        "vocab.json",
+      ]);
+      const hf = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+      assertEquals(hf.architectures, [classes[kind]]);
+      assertEquals(hf.vocab_size, config.vocabSize);
+      assertEquals(hf.d3pm_deno.contestant, kind);
+      assertEquals(hf.d3pm_deno.run, config);
+      if (denoiser) {
+        assertEquals(
+          hf.auto_map.AutoModelForMaskedLM,
+          "modeling_d3pm.D3PMForMaskedLM",
+        );
+      }
+      const card = await Deno.readTextFile(`${out}/README.md`);
+      assert(card.includes("license: cc-by-sa-3.0"));
+      assert(
+        card.includes(
+          denoiser ? "trust_remote_code=True" : "AutoModelForCausalLM",
+        ),
+      );
+
+      const back = `${root}/back-${name}-${kind}`;
+      const imported = await importCheckpoint({ from: out, to: back });
+      assertEquals(imported.model, kind);
+      assertEquals(
+        imported.vocabulary.added,
+        {},
+        "the export's special rows are kept",
+      );
+      const from = `${run}/seed-0/${kind}`, to = `${back}/seed-0/${kind}`;
+      assertEquals(
+        await readWeights(`${to}/model.safetensors`),
+        await readWeights(`${from}/model.safetensors`),
+      );
+      assertEquals(
+        JSON.parse(await Deno.readTextFile(`${to}/config.json`)),
+        JSON.parse(await Deno.readTextFile(`${from}/config.json`)),
+      );
+      assertEquals(
+        JSON.parse(await Deno.readTextFile(`${to}/process.json`)),
+        JSON.parse(await Deno.readTextFile(`${from}/process.json`)),
+      );
+      const state = await readRun(back);
+      // A run judged by its own AR model keeps that judge with the AR model only.
+      const judge = config.judge === "self" && kind !== "ar"
+        ? "auto"
+        : config.judge;
+      assertEquals(state.config, { ...config, out: back, models: kind, judge });
+      assertEquals(state.status, "imported");
+    }
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("an exported and re-imported run scores as the original on the test split (exact NLL and bound)", async () => {
+  await tf.setBackend("cpu");
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { ...BASE, positions: "rotary", models: "ar,d3pm" });
+  for (const kind of ["ar", "d3pm"]) {
+    await exportRun({ run, model: kind, to: `${root}/hf-${kind}` });
+    await importCheckpoint({
+      from: `${root}/hf-${kind}`,
+      to: `${root}/back-${kind}`,
+    });
+    const a = await scoreTest(run, { model: kind });
+    const b = await scoreTest(`${root}/back-${kind}`, { model: kind });
+    assertEquals(b.figures, a.figures);
+    assertEquals(a.blocks, 2);
+    assertEquals(a.figures.bound, kind === "d3pm");
+    assert(a.figures.nll > 0 && Number.isFinite(a.figures.bpt));
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("a trained run's models, exported and imported, score on the test split exactly what the run reported", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  const config = resolveConfig({
+    preset: "micro",
+    out: run,
+    backend: "cpu",
+    steps: 4,
+    warmup: 1,
+    batchSize: 2,
+    checkpointEvery: 4,
+    validEvery: 0,
+    evalBlocks: 2,
+    elboSamples: 2,
+    exactBlocks: 0,
+    diffusionSteps: 4,
+    genSteps: "2",
+    genTokens: 32,
+    genBatch: 1,
+    samples: 1,
+    judge: "self",
+  });
+  const reported = await runExperiment(config, {
+    log: () => {},
+    progress: false,
+  });
+  for (const result of reported.results) {
+    const kind = result.model;
+    await exportRun({ run, model: kind, to: `${root}/hf-${kind}` });
+    await importCheckpoint({
+      from: `${root}/hf-${kind}`,
+      to: `${root}/back-${kind}`,
+    });
+    const score = await scoreTest(`${root}/back-${kind}`, { model: kind });
+    assertEquals(score.figures, result.test, kind);
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("exportRun() --weights takes the last step's, the best validation's or the EMA from where the run kept them", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  // micro: EMA 0.9 evaluated; its checkpoint holds model/ (last) and ema/.
+  await fakeRun(run, { ...BASE, models: "ar" }, {
+    checkpoint: true,
+    best: true,
+  });
+  const dir = `${run}/seed-0/ar`;
+  const checkpoint = await readWeights(`${dir}/checkpoint.safetensors`);
+  const sources: Record<string, Map<string, { data: Float32Array }>> = {
+    evaluated: await readWeights(`${dir}/model.safetensors`),
+    best: await readWeights(`${dir}/best/model.safetensors`),
+    last: new Map(
+      [...checkpoint].filter(([n]) => n.startsWith("model/")).map((
+        [n, t],
+      ) => [n.slice(6), t]),
+    ),
+  };
+  for (const weights of [undefined, "last", "best", "ema"] as const) {
+    const out = `${root}/hf-${weights ?? "default"}`;
+    const result = await exportRun({ run, model: "ar", to: out, weights });
+    const exported = await readWeights(`${out}/model.safetensors`);
+    // The EMA of a --keep last run is what it evaluated.
+    const expected =
+      sources[weights === "last" || weights === "best" ? weights : "evaluated"];
+    assertEquals(
+      exported.get("gpt_neox.layers.0.input_layernorm.bias")!.data,
+      expected.get("h.0.ln_1.bias")!.data,
+      String(weights),
+    );
+    assertEquals(
+      exported.get("gpt_neox.embed_in.weight")!.data,
+      expected.get("wte.weight")!.data,
+    );
+    assertEquals(
+      result.weights,
+      weights === "last"
+        ? "the last step's weights"
+        : weights === "best"
+        ? "the best validation's weights"
+        : "the EMA (decay 0.9) of the last step's weights",
+    );
+  }
+  // A run without EMA has none to give.
+  const plain = `${root}/plain`;
+  await fakeRun(plain, { ...BASE, models: "ar", emaDecay: 0 });
+  await assertRejects(
+    () => exportRun({ run: plain, to: `${root}/x`, weights: "ema" }),
+    Error,
+    "kept no EMA (--ema-decay 0): train with --ema-decay above 0 to keep one",
+  );
+  await assertRejects(
+    () => exportRun({ run: plain, to: `${root}/x`, weights: "best" }),
+    Error,
+    "kept no best weights",
+  );
+  assertEquals(
+    (await exportRun({ run: plain, to: `${root}/x`, weights: "last" })).weights,
+    "the last step's weights",
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("exportRun() refuses a model the run lacks, a seed it lacks, an existing target, and non-finite weights, writing nothing", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { ...BASE, models: "ar,d3pm" });
+  await assertRejects(
+    () => exportRun({ run, model: "mlm", to: `${root}/x` }),
+    InteropError,
+    "has no mlm model (it trained ar, d3pm): pass --model ar|d3pm",
+  );
+  await assertRejects(
+    () => exportRun({ run, seed: 3, to: `${root}/x` }),
+    InteropError,
+    "has seeds 0..0, not 3",
+  );
+  const out = `${root}/out`;
+  await Deno.mkdir(out);
+  await Deno.writeTextFile(`${out}/mine.txt`, "keep me");
+  await assertRejects(
+    () => exportRun({ run, to: out }),
+    InteropError,
+    `${out} already exists: pass --force to replace it`,
+  );
+  // NaN in the weights: refused, and a forced export keeps the old target.
+  const path = `${run}/seed-0/ar/model.safetensors`;
+  const bytes = await Deno.readFile(path);
+  const good = bytes.slice();
+  const view = new DataView(bytes.buffer);
+  view.setFloat32(bytes.length - 4, NaN, true); // the last value of the last tensor
+  await Deno.writeFile(path, bytes);
+  await assertRejects(
+    () => exportRun({ run, to: out, force: true }),
+    InteropError,
+    "holds NaN at index",
+  );
+  assertEquals(await Deno.readTextFile(`${out}/mine.txt`), "keep me");
+  assertEquals(await leftovers(root), ["out", "run"], "no temporary folders");
+  await Deno.writeFile(path, good);
+  await exportRun({ run, to: out, force: true });
+  assertEquals(
+    await leftovers(out, [
+      "README.md",
+      "config.json",
+      "generation_config.json",
+      "merges.txt",
+      "model.safetensors",
+      "special_tokens_map.json",
+      "tokenizer_config.json",
+      "vocab.json",
+    ]),
+    [],
+  );
+  await Deno.remove(root, { recursive: true });
+});

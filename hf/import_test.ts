@@ -1,0 +1,562 @@
+// Import of hand-made Hugging Face directories: what converts (and exactly
+// how), and the one-line refusal of every hostile or unsupported input —
+// before anything is written.
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { importCheckpoint, InteropError } from "@d3pm/hf";
+import { readRun } from "@d3pm/experiment";
+import {
+  f32Bytes,
+  gpt2ConfigJson,
+  leftovers,
+  PickleWriter,
+  rawSafetensors,
+  readWeights,
+  stateDictPickle,
+  storedZip,
+  torchZip,
+  writeGpt2Dir,
+} from "./_test_util.ts";
+
+const SHAPE = { vocab: 260, d: 8, layers: 2, heads: 2, positions: 16 };
+
+/** Import `from` into a fresh folder beside it and expect a one-line refusal mentioning `fragment`; nothing may be left. */
+async function refused(from: string, fragment: string): Promise<string> {
+  const parent = await Deno.makeTempDir();
+  const error = await assertRejects(
+    () => importCheckpoint({ from, to: `${parent}/run` }),
+    InteropError,
+  );
+  assert(
+    error.message.includes(fragment),
+    `"${error.message}" should mention "${fragment}"`,
+  );
+  assert(!error.message.includes("\n"), "one line");
+  assertEquals(await leftovers(parent), [], "nothing written");
+  await Deno.remove(parent, { recursive: true });
+  return error.message;
+}
+
+async function imported(
+  from: string,
+  extra: { tokenizer?: "dir" | "gpt2" } = {},
+) {
+  const to = `${await Deno.makeTempDir()}/run`;
+  const result = await importCheckpoint({ from, to, ...extra });
+  const weights = await readWeights(`${to}/seed-0/ar/model.safetensors`);
+  return { to, result, weights };
+}
+
+Deno.test("importCheckpoint() writes a run folder of a GPT-2: the weights as stored, four special rows added, buffers dropped", async () => {
+  const dir = await Deno.makeTempDir();
+  const n = 16;
+  const stored = await writeGpt2Dir(dir, {
+    shape: SHAPE,
+    extra: [0, 1].flatMap((i) => [
+      {
+        name: `transformer.h.${i}.attn.bias`,
+        dtype: "U8",
+        shape: [1, 1, n, n],
+        bytes: new Uint8Array(n * n),
+      },
+      {
+        name: `transformer.h.${i}.attn.masked_bias`,
+        dtype: "F32",
+        shape: [],
+        bytes: f32Bytes(Float32Array.of(-1e4)),
+      },
+    ]),
+  });
+  const { to, result, weights } = await imported(dir);
+  assertEquals(result.architecture, "GPT2LMHeadModel");
+  assertEquals(result.droppedTensors.length, 4);
+  assertEquals(result.config.vocabSize, 264); // 260 base ids + bos, eos, pad, mask
+  assertEquals(result.vocabulary.tokenizer, "bpe");
+  for (const [name, t] of stored) {
+    if (name === "wte.weight") continue;
+    assertEquals(weights.get(name)!.data, t.data, name);
+  }
+  const wte = weights.get("wte.weight")!;
+  const base = stored.get("wte.weight")!.data;
+  assertEquals(wte.shape, [264, 8]);
+  assertEquals(wte.data.subarray(0, base.length), base);
+  // No <|endoftext|> in this vocabulary: every added row is the mean row.
+  for (let j = 0; j < 8; j++) {
+    let mean = 0;
+    for (let r = 0; r < 260; r++) mean += base[r * 8 + j];
+    for (let r = 260; r < 264; r++) {
+      assertEquals(wte.data[r * 8 + j], Math.fround(mean / 260));
+    }
+  }
+  const state = await readRun(to);
+  assertEquals(state.status, "imported");
+  assertEquals(state.models, [{ seed: 0, kind: "ar", trained: true }]);
+  assertEquals(state.config.tokenizer, "bpe");
+  assertEquals(state.config.vocabSize, 264);
+  const process = JSON.parse(
+    await Deno.readTextFile(`${to}/seed-0/ar/process.json`),
+  );
+  assertEquals(process, {
+    kind: "autoregressive",
+    start: 260,
+    padId: 262,
+    suppress: [263],
+  });
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+});
+
+Deno.test("importCheckpoint() converts float16, bfloat16 and float64 weights to float32 exactly", async () => {
+  const dir = await Deno.makeTempDir();
+  const stored = await writeGpt2Dir(dir, { shape: SHAPE, prefix: "" });
+  // Rewrite ln_f.weight in each dtype, with values each dtype holds exactly
+  // (subnormal, negative, large, zero) and their float32 meaning.
+  const cases: [string, Uint8Array, number[]][] = [
+    [
+      "F16",
+      Uint8Array.of(
+        0x01,
+        0x00,
+        0x00,
+        0xbc,
+        0xff,
+        0x7b,
+        0x00,
+        0x80,
+        0x00,
+        0x3c,
+        0x55,
+        0x35,
+        0x00,
+        0x00,
+        0x00,
+        0x04,
+      ),
+      [2 ** -24, -1, 65504, -0, 1, 0.333251953125, 0, 2 ** -14],
+    ],
+    [
+      "BF16",
+      Uint8Array.of(
+        0x80,
+        0x3f,
+        0x00,
+        0xc0,
+        0x49,
+        0x40,
+        0x00,
+        0x00,
+        0x80,
+        0x00,
+        0x7f,
+        0x7f,
+        0x00,
+        0x80,
+        0xaa,
+        0x3e,
+      ),
+      [1, -2, 3.140625, 0, 2 ** -126, 3.3895313892515355e38, -0, 0.33203125],
+    ],
+    [
+      "F64",
+      new Uint8Array(Float64Array.of(0.1, -2, 1e-30, 3, 5, 6, 7, 8).buffer),
+      [0.1, -2, 1e-30, 3, 5, 6, 7, 8].map(Math.fround),
+    ],
+  ];
+  for (const [dtype, bytes, expected] of cases) {
+    const raw = [...stored].map(([name, t]) =>
+      name === "ln_f.weight"
+        ? { name, dtype, shape: t.shape, bytes }
+        : { name, dtype: "F32", shape: t.shape, bytes: f32Bytes(t.data) }
+    );
+    await Deno.writeFile(`${dir}/model.safetensors`, rawSafetensors(raw));
+    const { to, result, weights } = await imported(dir);
+    assertEquals([...weights.get("ln_f.weight")!.data], expected, dtype);
+    assertEquals(result.dtypes[dtype], 1);
+    await Deno.remove(to.slice(0, -4), { recursive: true });
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() gives <|bos|> and <|eos|> the row of GPT-2's <|endoftext|>, <|pad|> and <|mask|> the mean row", async () => {
+  const dir = await Deno.makeTempDir();
+  const shape = { vocab: 50257, d: 4, layers: 1, heads: 2, positions: 8 };
+  const stored = await writeGpt2Dir(dir, { shape });
+  // GPT-2's own tokenizer files.
+  const { tokenizerFiles } = await import("./tokenizer_files.ts");
+  const { loadGpt2Tokenizer } = await import("@d3pm/tokenizer");
+  const files = tokenizerFiles(await loadGpt2Tokenizer(), { contextLength: 8 });
+  await Deno.writeTextFile(`${dir}/vocab.json`, files.get("vocab.json")!);
+  await Deno.writeTextFile(`${dir}/merges.txt`, files.get("merges.txt")!);
+  const { to, result, weights } = await imported(dir);
+  assertEquals(result.vocabulary.tokenizer, "gpt2");
+  assertEquals((await readRun(to)).config.tokenizer, "gpt2");
+  const wte = weights.get("wte.weight")!.data;
+  const base = stored.get("wte.weight")!.data;
+  const row = (t: Float32Array, r: number) => [...t.subarray(r * 4, r * 4 + 4)];
+  assertEquals(row(wte, 50257), row(base, 50256)); // <|bos|>
+  assertEquals(row(wte, 50258), row(base, 50256)); // <|eos|>
+  const mean = [0, 1, 2, 3].map((j) => {
+    let s = 0;
+    for (let r = 0; r < 50257; r++) s += base[r * 4 + j];
+    return Math.fround(s / 50257);
+  });
+  assertEquals(row(wte, 50259), mean); // <|pad|>
+  assertEquals(row(wte, 50260), mean); // <|mask|>
+  assertEquals(result.vocabulary.added.bos, "row of <|endoftext|> (50256)");
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+});
+
+Deno.test("importCheckpoint() takes --tokenizer gpt2 for a directory without tokenizer files, and refuses without it", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, {
+    shape: { vocab: 50257, d: 4, layers: 1, heads: 2, positions: 8 },
+  });
+  await Deno.remove(`${dir}/vocab.json`);
+  await Deno.remove(`${dir}/merges.txt`);
+  await refused(dir, "No tokenizer files in");
+  const { to, result } = await imported(dir, { tokenizer: "gpt2" });
+  assertEquals(result.config.vocabSize, 50261);
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+});
+
+Deno.test("importCheckpoint() accepts a head stored equal to the embedding and refuses an untied one", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE, head: "equal" });
+  const { to } = await imported(dir);
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+  await writeGpt2Dir(dir, { shape: SHAPE, head: "different" });
+  await refused(
+    dir,
+    "lm_head.weight differs from transformer.wte.weight: an untied output head",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() reads sharded safetensors through their index", async () => {
+  const dir = await Deno.makeTempDir();
+  const stored = await writeGpt2Dir(dir, { shape: SHAPE, prefix: "" });
+  await Deno.remove(`${dir}/model.safetensors`);
+  const names = [...stored.keys()];
+  const shard = (part: string[]) =>
+    rawSafetensors(part.map((name) => ({
+      name,
+      dtype: "F32",
+      shape: stored.get(name)!.shape,
+      bytes: f32Bytes(stored.get(name)!.data),
+    })));
+  const half = Math.ceil(names.length / 2);
+  await Deno.writeFile(
+    `${dir}/model-00001-of-00002.safetensors`,
+    shard(names.slice(0, half)),
+  );
+  await Deno.writeFile(
+    `${dir}/model-00002-of-00002.safetensors`,
+    shard(names.slice(half)),
+  );
+  await Deno.writeTextFile(
+    `${dir}/model.safetensors.index.json`,
+    JSON.stringify({
+      weight_map: Object.fromEntries(
+        names.map((
+          n,
+          i,
+        ) => [n, `model-0000${i < half ? 1 : 2}-of-00002.safetensors`]),
+      ),
+    }),
+  );
+  const { to, weights } = await imported(dir);
+  for (const [name, t] of stored) {
+    if (name !== "wte.weight") assertEquals(weights.get(name)!.data, t.data);
+  }
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+  // An index naming a file outside the directory is refused.
+  await Deno.writeTextFile(
+    `${dir}/model.safetensors.index.json`,
+    JSON.stringify({ weight_map: { "wte.weight": "../secret.safetensors" } }),
+  );
+  await refused(dir, "shards must be .safetensors files inside the directory");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() reads a torch zip pytorch_model.bin without running its pickle, and refuses what is not a state dict of tensors", async () => {
+  const dir = await Deno.makeTempDir();
+  const stored = await writeGpt2Dir(dir, { shape: SHAPE, prefix: "" });
+  await Deno.remove(`${dir}/model.safetensors`);
+  const names = [...stored.keys()];
+  const storages = new Map(
+    names.map((n, i) => [String(i), f32Bytes(stored.get(n)!.data)]),
+  );
+  const pickle = stateDictPickle(
+    names.map((name, i) => ({
+      name,
+      shape: stored.get(name)!.shape,
+      key: String(i),
+    })),
+  );
+  await Deno.writeFile(
+    `${dir}/pytorch_model.bin`,
+    torchZip(pickle, storages, { byteorder: "little" }),
+  );
+  const { to, result, weights } = await imported(dir);
+  for (const [name, t] of stored) {
+    if (name !== "wte.weight") {
+      assertEquals(weights.get(name)!.data, t.data, name);
+    }
+  }
+  assertEquals(result.dtypes.F32, names.length);
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+
+  // A pickle that names os.system is refused at the GLOBAL, nothing called.
+  const evil = new PickleWriter().global("os", "system").str("touch /tmp/pwned")
+    .op(0x85, 0x52).bytes();
+  await Deno.writeFile(`${dir}/pytorch_model.bin`, torchZip(evil, new Map()));
+  await refused(dir, "it names os.system, which a state dict does not use");
+  // So is one building an object by another opcode (INST, OBJ, NEWOBJ).
+  for (const op of [0x69, 0x6f, 0x81]) {
+    const odd = new PickleWriter().op(0x7d, op).bytes();
+    await Deno.writeFile(`${dir}/pytorch_model.bin`, torchZip(odd, new Map()));
+    await refused(dir, "is not one a state dict uses");
+  }
+  // A value that is not a tensor.
+  const notTensor = new PickleWriter().op(0x7d).str("x").int(3).op(0x73)
+    .bytes();
+  await Deno.writeFile(
+    `${dir}/pytorch_model.bin`,
+    torchZip(notTensor, new Map()),
+  );
+  await refused(dir, "entry x is not a tensor");
+  // The legacy format (a bare pickle), big-endian, and compressed records.
+  await Deno.writeFile(`${dir}/pytorch_model.bin`, pickle);
+  await refused(dir, "not in torch's zip format");
+  await Deno.writeFile(
+    `${dir}/pytorch_model.bin`,
+    torchZip(pickle, storages, { byteorder: "big" }),
+  );
+  await refused(dir, "big-endian");
+  await Deno.writeFile(
+    `${dir}/pytorch_model.bin`,
+    storedZip([{ name: "archive/data.pkl", data: pickle, method: 8 }]),
+  );
+  await refused(dir, "is compressed (method 8)");
+  // A storage shorter than it says (a truncated archive).
+  const short = new Map(storages);
+  short.set("0", short.get("0")!.subarray(0, 8));
+  await Deno.writeFile(`${dir}/pytorch_model.bin`, torchZip(pickle, short));
+  await refused(dir, "truncated file?");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses a truncated safetensors file", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const bytes = await Deno.readFile(`${dir}/model.safetensors`);
+  await Deno.writeFile(
+    `${dir}/model.safetensors`,
+    bytes.subarray(0, bytes.length - 100),
+  );
+  await refused(dir, "(truncated file?)");
+  await Deno.writeFile(`${dir}/model.safetensors`, bytes.subarray(0, 5));
+  await refused(dir, "shorter than the 8-byte header length");
+  await Deno.writeFile(`${dir}/model.safetensors`, bytes.subarray(0, 60));
+  await refused(dir, "exceeds the file size");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses a config.json that contradicts the tensors, naming both", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const config = (extra: Record<string, unknown>) =>
+    Deno.writeTextFile(
+      `${dir}/config.json`,
+      JSON.stringify(gpt2ConfigJson(SHAPE, extra)),
+    );
+  await config({ n_embd: 16 });
+  await refused(
+    dir,
+    "wpe.weight of model.safetensors is [16,8] but the model config.json describes (2 layers, width 16, 2 heads, MLP 64) needs [16,16]",
+  );
+  await config({ n_layer: 3 });
+  await refused(dir, "tensor transformer.h.2.ln_1.weight is missing");
+  await config({ n_layer: 1 });
+  await refused(
+    dir,
+    "12 of its 28 tensors are not part of the model config.json describes (1 layers",
+  );
+  await config({ vocab_size: 300 });
+  await refused(
+    dir,
+    "config.json says vocab_size 300 but tensor transformer.wte.weight",
+  );
+  await config({ n_inner: 64 });
+  await refused(dir, "needs [8,64]");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses 10,000 tensors by their names, before reading any data", async () => {
+  const dir = await Deno.makeTempDir();
+  const extra = Array.from({ length: 10_000 }, (_, i) => ({
+    name: `junk.${i}`,
+    dtype: "F32",
+    shape: [1],
+    bytes: new Uint8Array(4),
+  }));
+  await writeGpt2Dir(dir, { shape: SHAPE, extra });
+  await refused(
+    dir,
+    "10000 of its 10028 tensors are not part of the model config.json describes",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses NaN and infinite weights, naming the tensor and the index", async () => {
+  const dir = await Deno.makeTempDir();
+  for (
+    const [value, word] of [[NaN, "NaN"], [-Infinity, "-Infinity"]] as const
+  ) {
+    const stored = await writeGpt2Dir(dir, { shape: SHAPE, prefix: "" });
+    const raw = [...stored].map(([name, t]) => {
+      const data = t.data.slice();
+      if (name === "h.1.mlp.c_fc.weight") data[17] = value;
+      return { name, dtype: "F32", shape: t.shape, bytes: f32Bytes(data) };
+    });
+    await Deno.writeFile(`${dir}/model.safetensors`, rawSafetensors(raw));
+    await refused(
+      dir,
+      `tensor h.1.mlp.c_fc.weight of model.safetensors holds ${word} at index 17 (of 256); weights must be finite`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses weights of an integer or boolean dtype", async () => {
+  const dir = await Deno.makeTempDir();
+  const stored = await writeGpt2Dir(dir, { shape: SHAPE, prefix: "" });
+  for (const [dtype, size] of [["I64", 8], ["BOOL", 1], ["U8", 1]] as const) {
+    const raw = [...stored].map(([name, t]) =>
+      name === "ln_1.bias" || name === "h.0.ln_1.bias"
+        ? {
+          name,
+          dtype,
+          shape: t.shape,
+          bytes: new Uint8Array(size * t.data.length),
+        }
+        : { name, dtype: "F32", shape: t.shape, bytes: f32Bytes(t.data) }
+    );
+    await Deno.writeFile(`${dir}/model.safetensors`, rawSafetensors(raw));
+    await refused(
+      dir,
+      `tensor h.0.ln_1.bias of model.safetensors has dtype ${dtype}; weights must be floating point (F32, F16, BF16, F64)`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses unknown architectures and settings the project's model cannot run", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const write = (config: Record<string, unknown>) =>
+    Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  await write({ model_type: "llama", architectures: ["LlamaForCausalLM"] });
+  await refused(
+    dir,
+    "Unknown architecture LlamaForCausalLM (model_type llama): the importer reads GPT2LMHeadModel or GPT2Model",
+  );
+  await write({
+    ...gpt2ConfigJson(SHAPE),
+    architectures: ["GPT2ForSequenceClassification"],
+  });
+  await refused(
+    dir,
+    "Unknown architecture GPT2ForSequenceClassification (model_type gpt2)",
+  );
+  await write({ n_embd: 8 });
+  await refused(dir, "(model_type missing)");
+  await write(gpt2ConfigJson(SHAPE, { activation_function: "relu" }));
+  await refused(
+    dir,
+    "activation_function is \"relu\"; the project's model uses GELU's tanh approximation",
+  );
+  await write(gpt2ConfigJson(SHAPE, { layer_norm_epsilon: 1e-6 }));
+  await refused(
+    dir,
+    "layer_norm_epsilon is 0.000001; the project's LayerNorm uses 1e-5",
+  );
+  await write(gpt2ConfigJson(SHAPE, { scale_attn_by_inverse_layer_idx: true }));
+  await refused(dir, "scale_attn_by_inverse_layer_idx is true");
+  const neox = {
+    model_type: "gpt_neox",
+    architectures: ["GPTNeoXForCausalLM"],
+    hidden_size: 8,
+    num_attention_heads: 2,
+    num_hidden_layers: 2,
+    intermediate_size: 32,
+    hidden_act: "gelu_new",
+    use_parallel_residual: false,
+    rotary_pct: 1,
+    vocab_size: 260,
+  };
+  await write({ ...neox, use_parallel_residual: true });
+  await refused(
+    dir,
+    "use_parallel_residual is true; the project's model adds attention and MLP one after the other",
+  );
+  await write({ ...neox, rotary_pct: 0.25 });
+  await refused(dir, "rotary embeddings on 0.25 of each head with base 10000");
+  await write({ ...neox, hidden_act: "gelu" });
+  await refused(dir, 'hidden_act is "gelu"');
+  await Deno.writeTextFile(`${dir}/config.json`, "{ not json");
+  await refused(dir, "config.json is not valid JSON");
+  await Deno.remove(`${dir}/config.json`);
+  await refused(dir, "No config.json in");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() names what it reads when a directory has no weights it supports", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  await Deno.rename(`${dir}/model.safetensors`, `${dir}/tf_model.h5`);
+  await refused(
+    dir,
+    "expected model.safetensors (or shards listed in model.safetensors.index.json) or pytorch_model.bin in torch's zip format; found tf_model.h5",
+  );
+  await refused(`${dir}/none`, "No such directory");
+  await refused(`${dir}/tf_model.h5`, "is not a directory");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() refuses an existing target without force, and replaces it with force", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const to = `${dir}/out`;
+  await Deno.mkdir(to);
+  await Deno.writeTextFile(`${to}/mine.txt`, "keep me");
+  await assertRejects(
+    () => importCheckpoint({ from: dir, to }),
+    InteropError,
+    `${to} already exists: pass --force to replace it, or choose another --to`,
+  );
+  assertEquals(await Deno.readTextFile(`${to}/mine.txt`), "keep me");
+  // A failed forced import leaves the old folder as it was.
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify(gpt2ConfigJson(SHAPE, { n_layer: 5 })),
+  );
+  await assertRejects(
+    () => importCheckpoint({ from: dir, to, force: true }),
+    InteropError,
+  );
+  assertEquals(await Deno.readTextFile(`${to}/mine.txt`), "keep me");
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify(gpt2ConfigJson(SHAPE)),
+  );
+  await importCheckpoint({ from: dir, to, force: true });
+  assertEquals((await readRun(to)).status, "imported");
+  assertEquals(
+    (await leftovers(dir)).filter((n) => n.startsWith("out")),
+    ["out"],
+    "no temporary folders",
+  );
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,118 @@
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { gunzip } from "@d3pm/core";
+import { BpeTokenizer, byteLevelBpe, loadGpt2Tokenizer } from "@d3pm/tokenizer";
+import { InteropError, readTokenizerFiles, tokenizerFiles } from "@d3pm/hf";
+
+async function committed(name: string): Promise<string> {
+  const url = new URL(`../tokenizer/gpt2/${name}.gz`, import.meta.url);
+  return new TextDecoder().decode(await gunzip(await Deno.readFile(url)));
+}
+
+Deno.test("tokenizerFiles() of GPT-2 are OpenAI's encoder.json and vocab.bpe, with the project's four special tokens added", async () => {
+  const files = tokenizerFiles(await loadGpt2Tokenizer(), {
+    contextLength: 1024,
+  });
+  assertEquals(
+    JSON.parse(files.get("vocab.json")!),
+    JSON.parse(await committed("encoder.json")),
+  );
+  const lines = (s: string) =>
+    s.split("\n").filter((l) => l !== "" && !l.startsWith("#version"));
+  assertEquals(
+    lines(files.get("merges.txt")!),
+    lines(await committed("vocab.bpe")),
+  );
+  const config = JSON.parse(files.get("tokenizer_config.json")!);
+  assertEquals(
+    Object.entries(config.added_tokens_decoder).map((
+      [id, t],
+    ) => [id, (t as { content: string }).content]),
+    [["50256", "<|endoftext|>"], ["50257", "<|bos|>"], ["50258", "<|eos|>"], [
+      "50259",
+      "<|pad|>",
+    ], ["50260", "<|mask|>"]],
+  );
+  assertEquals(config.tokenizer_class, "GPT2Tokenizer");
+  assertEquals(JSON.parse(files.get("special_tokens_map.json")!), {
+    bos_token: "<|bos|>",
+    eos_token: "<|eos|>",
+    pad_token: "<|pad|>",
+    mask_token: "<|mask|>",
+  });
+});
+
+Deno.test("readTokenizerFiles() reads back GPT-2's, a trained BPE's and the bytes' files as the same tokenizers", async () => {
+  const dir = await Deno.makeTempDir();
+  const gpt2 = await loadGpt2Tokenizer();
+  const bpe = byteLevelBpe([[116, 104], [256, 101], [32, 257], [97, 110]]);
+  for (const [kind, tokenizer] of [["gpt2", gpt2], ["bpe", bpe]] as const) {
+    for (
+      const [name, text] of tokenizerFiles(tokenizer, { contextLength: 8 })
+    ) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+    }
+    const back = (await readTokenizerFiles(dir))!;
+    assertEquals(back.kind, kind);
+    assertEquals(back.hasSpecials, true);
+    assertEquals(back.baseSize, tokenizer.vocabSize - 4);
+    const text = "the then an <|endoftext|> zebra";
+    assertEquals([...back.tokenizer.encode(text)], [...tokenizer.encode(text)]);
+  }
+  assertEquals((await readTokenizerFiles(dir))!.endOfText, undefined);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("readTokenizerFiles() reads a tokenizer.json of a byte-level BPE, and refuses other models and foreign layouts", async () => {
+  const dir = await Deno.makeTempDir();
+  const bpe = byteLevelBpe([[116, 104], [256, 101]]);
+  const files = tokenizerFiles(bpe, { contextLength: 8 });
+  const vocab = JSON.parse(files.get("vocab.json")!);
+  const merges = files.get("merges.txt")!.trim().split("\n").slice(1);
+  const json = (model: Record<string, unknown>, pre = { type: "ByteLevel" }) =>
+    Deno.writeTextFile(
+      `${dir}/tokenizer.json`,
+      JSON.stringify({ model, pre_tokenizer: pre, added_tokens: [] }),
+    );
+  // Both spellings of merges: "a b" strings and [a, b] pairs.
+  for (const m of [merges, merges.map((x) => x.split(" "))]) {
+    await json({ type: "BPE", vocab, merges: m });
+    const back = (await readTokenizerFiles(dir))!;
+    assertEquals([back.kind, back.hasSpecials], ["bpe", false]);
+    assertEquals([...back.tokenizer.encode("the")], [257]);
+  }
+  await json({ type: "WordPiece", vocab });
+  await assertRejects(
+    () => readTokenizerFiles(dir),
+    InteropError,
+    "is not a byte-level BPE",
+  );
+  // A byte-level BPE whose byte ids are not in byte order.
+  const swapped = { ...vocab, a: 98, b: 97 };
+  await json({ type: "BPE", vocab: swapped, merges });
+  await assertRejects(
+    () => readTokenizerFiles(dir),
+    InteropError,
+    "neither GPT-2's nor laid out as the project's BPE",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizerFiles() refuses a vocabulary with two ids spelling the same bytes", () => {
+  // Merges (a, b) → 256 and again (a, b) → 257: two ids for "ab".
+  const twice = new BpeTokenizer(
+    {
+      tokens: [
+        ...Array.from({ length: 256 }, (_, b) => Uint8Array.of(b)),
+        Uint8Array.of(97, 98),
+        Uint8Array.of(97, 98),
+      ],
+      merges: [[97, 98, 256], [97, 98, 257]],
+    },
+    { id: "twice" },
+  );
+  const e = assertThrows(
+    () => tokenizerFiles(twice, { contextLength: 8 }),
+    InteropError,
+  );
+  assert(e.message.includes("ids 256 and 257 spell the same bytes"));
+});

@@ -1,0 +1,393 @@
+// The Hugging Face interop checked by transformers itself (tests/python/
+// hf_peer.py): Test A trains micro runs, exports every model and compares
+// transformers' logits, greedy continuation and tokenization with the
+// project's; Test B saves a GPT-2 (the real 124M configuration, random
+// weights, nothing downloaded) with transformers, imports it and compares
+// logits. Both need a python3 with torch and transformers
+// (tools/setup_hf.sh); elsewhere they are skipped with the reason.
+import * as tf from "@tensorflow/tfjs";
+import { ignoreUnless } from "@d3pm/core/testing";
+import { loadTrained, readRun } from "@d3pm/experiment";
+import { BpeTokenizer, loadGpt2Tokenizer } from "@d3pm/tokenizer";
+import { tokenizerFiles } from "@d3pm/hf";
+import type { Transformer } from "@d3pm/transformer";
+import { assert, assertEquals } from "@std/assert";
+import { askPython, findPython, readFloats } from "./_python.ts";
+import { FAST_EVAL, runTool } from "./_run.ts";
+
+const peer = findPython();
+const ignore = ignoreUnless("torch", peer.missing);
+const TOLERANCE = 1e-4;
+
+/** Largest |a − b| over `b`'s columns of each row of `a` (a may have more columns). */
+function maxDiff(
+  a: Float32Array,
+  b: Float32Array,
+  rowsA: number,
+  colsA: number,
+  colsB: number,
+): number {
+  let worst = 0;
+  for (let r = 0; r < rowsA; r++) {
+    for (let c = 0; c < colsB; c++) {
+      const d = Math.abs(a[r * colsA + c] - b[r * colsB + c]);
+      if (!(d <= worst)) worst = d; // NaN propagates
+    }
+  }
+  return worst;
+}
+
+async function projectLogits(
+  model: Transformer,
+  ids: number[][],
+  t?: number[],
+): Promise<Float32Array> {
+  const tokens = tf.tensor2d(ids, [ids.length, ids[0].length], "int32");
+  const time = t ? tf.tensor1d(t) : undefined;
+  const logits = model.forward(tokens, time ? { t: time } : {});
+  const values = await logits.data() as Float32Array;
+  tf.dispose([tokens, logits, ...(time ? [time] : [])]);
+  return values;
+}
+
+/** The project's greedy continuation: argmax of the last position, never a suppressed id, stopping at `eos`. */
+async function projectGreedy(
+  model: Transformer,
+  prompt: number[],
+  steps: number,
+  suppress: number[],
+  eos: number,
+): Promise<number[]> {
+  const ids = [...prompt];
+  for (let s = 0; s < steps; s++) {
+    const logits = await projectLogits(model, [ids]);
+    const V = model.config.vocabSize;
+    const last = logits.subarray((ids.length - 1) * V, ids.length * V);
+    let best = -1;
+    for (let v = 0; v < V; v++) {
+      if (suppress.includes(v)) continue;
+      if (best < 0 || last[v] > last[best]) best = v;
+    }
+    ids.push(best);
+    if (best === eos) break;
+  }
+  return ids.slice(prompt.length);
+}
+
+const TEXT =
+  " = Valkyria Chronicles III = \n\n Senjō no Valkyria 3 : Unrecorded Chronicles ( Japanese : 戦場のヴァルキュリア3 , lit . Valkyria of the Battlefield 3 ) , commonly referred to as Valkyria Chronicles III outside Japan , is a tactical role @-@ playing video game developed by Sega and Media.Vision for the PlayStation Portable . Released in January 2011 in Japan , it is the third game in the Valkyria series .  Naïve café — 1,000 €\t\ttabs  and   spaces \n";
+
+Deno.test({
+  name:
+    "Test A: every model of micro runs exports to a directory transformers loads, with the project's logits (≤ 1e-4), greedy continuation and tokenization",
+  ignore,
+  async fn(t) {
+    await tf.setBackend("cpu");
+    const root = await Deno.makeTempDir({ prefix: "hf-test-a-" });
+    const common = [
+      "--preset",
+      "micro",
+      "--warmup",
+      "5",
+      "--judge",
+      "self",
+      "--exact-blocks",
+      "0",
+      ...FAST_EVAL,
+    ];
+    const steps = (n: number, batch: number) => [
+      "--steps",
+      String(n),
+      "--batch-size",
+      String(batch),
+      "--checkpoint-every",
+      String(n),
+      "--valid-every",
+      String(n / 2),
+    ];
+    // L: learned positions, a time-conditioned D3PM, the MLM; bytes.
+    // R: rotary positions, an ALiBi D3PM looking at its neighbours; a BPE.
+    // G: GPT-2's tokenizer (few steps: its 50,261-row head is slow on a CPU).
+    const runs = {
+      L: [
+        ...steps(40, 16),
+        "--positions",
+        "learned",
+        "--time-conditioning",
+        "true",
+        "--models",
+        "ar,d3pm,mlm",
+      ],
+      R: [
+        ...steps(40, 16),
+        "--positions",
+        "rotary",
+        "--alibi",
+        "4",
+        "--alibi-mode",
+        "neighbours",
+        "--tokenizer",
+        "bpe",
+        "--vocab-size",
+        "300",
+      ],
+      G: [
+        ...steps(20, 2),
+        "--positions",
+        "learned",
+        "--tokenizer",
+        "gpt2",
+        "--models",
+        "ar",
+      ],
+    };
+    interface Case {
+      label: string;
+      run: string;
+      kind: string;
+      ids: number[][];
+      time?: number[];
+      text: string;
+      request: Record<string, unknown>;
+    }
+    const cases: Case[] = [];
+    // Train, export and make the inputs of every model.
+    for (const [name, extra] of Object.entries(runs)) {
+      const run = `${root}/run-${name}`;
+      const trained = await runTool("experiment.ts", [
+        ...common,
+        ...extra,
+        "--out",
+        run,
+      ]);
+      assertEquals(trained.code, 0, trained.stderr);
+      const { config } = await readRun(run);
+      for (const kind of config.models.split(",")) {
+        const out = `${root}/export-${name}-${kind}`;
+        const exported = await runTool("export.ts", [
+          "--run",
+          run,
+          "--model",
+          kind,
+          "--to",
+          out,
+        ]);
+        assertEquals(exported.code, 0, exported.stderr);
+        const { model, tokenizer, contestant } = await loadTrained(run, {
+          model: kind,
+        });
+        const { bos, mask } = tokenizer.special as Required<
+          typeof tokenizer.special
+        >;
+        const T = model.config.contextLength;
+        const encoded = [...tokenizer.encode(TEXT)];
+        const row0 = [bos, ...encoded].slice(0, T);
+        const row1 = encoded.slice(T, 2 * T);
+        const causal = contestant.network === "causal";
+        if (!causal) {
+          // Blanks where a denoiser sees them.
+          for (let i = 3; i < T; i += 3) row0[i] = mask;
+          for (let i = 0; i < T; i += 2) row1[i] = mask;
+        }
+        const time = model.config.timeConditioning ? [0.3, 0.85] : undefined;
+        // A BPE's special tokens are matched in text (allowSpecial);
+        // <|endoftext|> is one in GPT-2's vocabulary only.
+        const text = tokenizer instanceof BpeTokenizer
+          ? `${TEXT}<|endoftext|> then <|mask|> and <|eos|>`
+          : TEXT;
+        model.dispose();
+        const label = `${name}/${kind}`;
+        cases.push({
+          label,
+          run,
+          kind,
+          ids: [row0, row1],
+          time,
+          text,
+          request: {
+            op: "logits",
+            dir: out,
+            ids: [row0, row1],
+            out: `${root}/logits-${name}-${kind}.f32`,
+            ...(time ? { t: time } : {}),
+            ...(causal ? { prompt: 6, new: 12 } : {}),
+            text,
+          },
+        });
+      }
+    }
+    // transformers' side, in one interpreter.
+    const replies = await askPython(peer.python!, cases.map((c) => c.request));
+    const results: string[] = [];
+    for (const [i, c] of cases.entries()) {
+      await t.step(c.label, async () => {
+        const reply = replies[i];
+        const { model, tokenizer, contestant } = await loadTrained(c.run, {
+          model: c.kind,
+        });
+        try {
+          const { eos, pad, mask } = tokenizer.special as Required<
+            typeof tokenizer.special
+          >;
+          const causal = contestant.network === "causal";
+          const expectedClass = !causal
+            ? "D3PMForMaskedLM"
+            : model.config.positions === "learned"
+            ? "GPT2LMHeadModel"
+            : "GPTNeoXForCausalLM";
+          assertEquals(reply.class, expectedClass);
+          assertEquals(reply.auto_class, expectedClass);
+          assertEquals(reply.tokenizer_ids, tokenizer.vocabSize);
+          const V = model.config.vocabSize;
+          const ours = await projectLogits(model, c.ids, c.time);
+          const theirs = await readFloats(c.request.out as string);
+          assertEquals(theirs.length, ours.length);
+          const rows = c.ids.length * c.ids[0].length;
+          const diff = maxDiff(ours, theirs, rows, V, V);
+          results.push(
+            `${c.label} ${expectedClass}: max |Δ| ${diff.toExponential(2)}`,
+          );
+          assert(diff <= TOLERANCE, `max |Δ| ${diff} > ${TOLERANCE}`);
+          if (causal) {
+            const greedy = await projectGreedy(
+              model,
+              c.ids[0].slice(0, 6),
+              12,
+              [pad, mask],
+              eos,
+            );
+            assertEquals(reply.greedy, greedy);
+          }
+          const encoded = tokenizer instanceof BpeTokenizer
+            ? tokenizer.encode(c.text, { allowSpecial: true })
+            : tokenizer.encode(c.text);
+          assertEquals(reply.encoded, [...encoded]);
+          assertEquals(reply.decoded, tokenizer.decode(encoded));
+        } finally {
+          model.dispose();
+        }
+      });
+    }
+    console.log(`Test A (tolerance ${TOLERANCE}):\n  ${results.join("\n  ")}`);
+    await Deno.remove(root, { recursive: true });
+  },
+});
+
+async function writeGpt2Tokenizer(dir: string): Promise<void> {
+  // GPT-2's own two files, as a Hub directory has them (no added tokens).
+  const files = tokenizerFiles(await loadGpt2Tokenizer(), {
+    contextLength: 1024,
+  });
+  await Deno.writeTextFile(`${dir}/vocab.json`, files.get("vocab.json")!);
+  await Deno.writeTextFile(`${dir}/merges.txt`, files.get("merges.txt")!);
+}
+
+Deno.test({
+  name:
+    "Test B: a GPT-2 saved by transformers (124M configuration, random weights; f16, bf16 and an old pytorch_model.bin too) imports with its logits (≤ 1e-4)",
+  ignore,
+  async fn(t) {
+    await tf.setBackend("cpu");
+    const root = await Deno.makeTempDir({ prefix: "hf-test-b-" });
+    const ids = [
+      [50256, 464, 983, 2540, 2478, 287, 3050, 764, 383, 318, 257, 1332],
+      [15496, 995, 11, 428, 318, 257, 1332, 286, 262, 2746, 13, 50256],
+    ];
+    // Saved by transformers: the 124M model; 2-layer ones in float16,
+    // bfloat16 and float32, and the same float32 weights as an old
+    // pytorch_model.bin (GPT2Model's names, attn.bias buffers).
+    const made = {
+      "124M": { dtype: "float32", format: "safetensors" },
+      float16: { dtype: "float16", format: "safetensors", n_layer: 2 },
+      bfloat16: { dtype: "bfloat16", format: "safetensors", n_layer: 2 },
+      "2-layer": { dtype: "float32", format: "safetensors", n_layer: 2 },
+      "2-layer-bin": {
+        dtype: "float32",
+        format: "bin",
+        n_layer: 2,
+        old_names: true,
+      },
+    };
+    const dir = (name: string) => `${root}/hf-${name}`;
+    const run = (name: string) => `${root}/run-${name}`;
+    await askPython(
+      peer.python!,
+      Object.entries(made).map(([name, r]) => ({
+        op: "make_gpt2",
+        dir: dir(name),
+        seed: 7,
+        ...r,
+      })),
+    );
+    const seconds: Record<string, number> = {};
+    for (const name of Object.keys(made)) {
+      await writeGpt2Tokenizer(dir(name));
+      const started = performance.now();
+      const r = await runTool("import.ts", [
+        "--from",
+        dir(name),
+        "--to",
+        run(name),
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      seconds[name] = (performance.now() - started) / 1000;
+    }
+    // transformers' logits: float16 and bfloat16 weights loaded as float32
+    // (transformers' own conversion), the .bin compared with the same
+    // weights saved as safetensors.
+    const compared: [string, string, string | undefined][] = [
+      ["124M", "124M", undefined],
+      ["float16", "float16", "float32"],
+      ["bfloat16", "bfloat16", "float32"],
+      ["2-layer-bin", "2-layer", undefined],
+    ];
+    await askPython(
+      peer.python!,
+      compared.map(([name, reference, dtype]) => ({
+        op: "logits",
+        dir: dir(reference),
+        ids,
+        out: `${root}/${name}.f32`,
+        ...(dtype ? { dtype } : {}),
+      })),
+    );
+    const lines = [
+      `124M import: ${seconds["124M"].toFixed(1)} s (deno task import, wall)`,
+    ];
+    for (const [name] of compared) {
+      await t.step(name, async () => {
+        const { model } = await loadTrained(run(name), { model: "ar" });
+        try {
+          assertEquals(model.config.vocabSize, 50261);
+          const ours = await projectLogits(model, ids);
+          const theirs = await readFloats(`${root}/${name}.f32`);
+          const diff = maxDiff(ours, theirs, 2 * ids[0].length, 50261, 50257);
+          lines.push(`${name}: max |Δ| ${diff.toExponential(2)}`);
+          assert(diff <= TOLERANCE, `${name}: max |Δ| ${diff} > ${TOLERANCE}`);
+        } finally {
+          model.dispose();
+        }
+      });
+    }
+    await t.step(
+      "the old pytorch_model.bin gives the very weights of its safetensors twin",
+      async () => {
+        const a = await Deno.readFile(
+          `${run("2-layer")}/seed-0/ar/model.safetensors`,
+        );
+        const b = await Deno.readFile(
+          `${run("2-layer-bin")}/seed-0/ar/model.safetensors`,
+        );
+        assertEquals(a, b);
+        const record = JSON.parse(
+          await Deno.readTextFile(`${run("2-layer-bin")}/import.json`),
+        );
+        assertEquals(record.format, "pytorch");
+        // attn.bias and attn.masked_bias of 2 layers
+        assertEquals(record.droppedTensors.length, 4);
+      },
+    );
+    console.log(`Test B (tolerance ${TOLERANCE}):\n  ${lines.join("\n  ")}`);
+    await Deno.remove(root, { recursive: true });
+  },
+});
