@@ -124,7 +124,7 @@ export function fakeLoader(
         dispose() {},
       },
     };
-    return model;
+    return Promise.resolve(model);
   }) as unknown as ModelLoader & { loads: number };
   loader.loads = 0;
   return loader;
