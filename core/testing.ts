@@ -23,7 +23,12 @@
  */
 
 /** What `CI=true` requires when `D3PM_REQUIRE` is unset. */
-export const CI_REQUIRES: readonly string[] = ["webgpu", "blas", "wasm"];
+export const CI_REQUIRES: readonly string[] = [
+  "webgpu",
+  "blas",
+  "wasm",
+  "chromium",
+];
 
 /** A required capability is missing. */
 export class MissingCapabilityError extends Error {

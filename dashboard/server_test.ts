@@ -2,7 +2,6 @@ import {
   assert,
   assertEquals,
   assertMatch,
-  assertRejects,
   assertThrows,
 } from "@std/assert";
 import { inspectRun } from "@d3pm/experiment";

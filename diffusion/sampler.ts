@@ -199,7 +199,11 @@ export async function sample(
         reveal: s === 0 || aT >= 1 ? 1 : (aS - aT) / (1 - aT),
       };
     });
-    const run = (prompt: Int32Array | undefined, list: typeof deviceSteps) =>
+    const run = (
+      prompt: Int32Array | undefined,
+      list: typeof deviceSteps,
+      revealAllAtEnd = true,
+    ) =>
       model.generateMasked({
         batchSize: b,
         length: l,
@@ -213,13 +217,14 @@ export async function sample(
         topP: options.topP,
         suppress,
         seed: Math.floor(prng.next() * 2 ** 32) >>> 0,
+        revealAllAtEnd,
       });
     if (options.onStep && blockLength === l) {
       // A Markov chain: step k depends only on the rows after step k − 1,
       // so running it one step per call draws from the same law.
       let passes = 0;
       for (let k = 0; k < steps; k++) {
-        const out = await run(tokens, [deviceSteps[k]]);
+        const out = await run(tokens, [deviceSteps[k]], k === steps - 1);
         tokens = out.tokens;
         passes += out.forwardPasses;
         options.onStep({

@@ -71,6 +71,35 @@ export class BrowserModel {
     readonly bytes: number,
   ) {}
 
+  static #shared = new Map<string, Promise<BrowserModel>>();
+
+  /**
+   * The model of a run, loaded once per page (its kernels are compiled on
+   * the first generation, which is the slow one).
+   */
+  static shared(
+    run: string,
+    seed: number,
+    info: ModelInfo,
+  ): Promise<BrowserModel> {
+    const key = `${run}\u0000${seed}\u0000${info.kind}`;
+    let m = BrowserModel.#shared.get(key);
+    if (!m) {
+      m = BrowserModel.load(run, seed, info);
+      BrowserModel.#shared.set(key, m);
+      m.catch(() => BrowserModel.#shared.delete(key));
+    }
+    return m;
+  }
+
+  /** Release every shared model. */
+  static releaseAll(): void {
+    for (const m of BrowserModel.#shared.values()) {
+      m.then((x) => x.dispose(), () => {});
+    }
+    BrowserModel.#shared.clear();
+  }
+
   /** Fetch the model's configuration and safetensors and build the engine. */
   static async load(
     run: string,
@@ -110,6 +139,44 @@ export class BrowserModel {
    * engine's logits with @d3pm/core's categorical draw.
    */
   async generate(
+    request: {
+      prefix?: Int32Array;
+      prompt?: Int32Array;
+      batch?: number;
+      steps?: number;
+      sampler: "ancestral" | "cached" | "confidence";
+      temperature: number;
+      topP: number;
+      rng: number;
+    },
+    onFrame: (f: BrowserFrame) => void,
+    signal?: AbortSignal,
+  ): Promise<{ tokens: Int32Array; forwardPasses: number }> {
+    // A browser reports WebGPU errors (a buffer beyond its limits, a bad
+    // binding) asynchronously, not as exceptions: catch them here rather
+    // than show what an invalid command left behind.
+    const device = this.engine.device;
+    device.pushErrorScope("out-of-memory");
+    device.pushErrorScope("validation");
+    let out: { tokens: Int32Array; forwardPasses: number } | undefined;
+    let failure: unknown;
+    try {
+      out = await this.#generate(request, onFrame, signal);
+    } catch (e) {
+      failure = e;
+    }
+    const errors = [await device.popErrorScope(), await device.popErrorScope()]
+      .filter((e) => e !== null);
+    if (errors.length) {
+      throw new Error(
+        `WebGPU error in this browser: ${errors[0]!.message.split("\n")[0]}`,
+      );
+    }
+    if (failure !== undefined) throw failure;
+    return out!;
+  }
+
+  async #generate(
     request: {
       prefix?: Int32Array;
       prompt?: Int32Array;

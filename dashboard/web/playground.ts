@@ -167,7 +167,6 @@ function pieceText(s: string): string {
 /** Render the playground of a run. */
 export function playground(el: HTMLElement, id: string): () => void {
   const abort = new AbortController();
-  const browserModels = new Map<string, Promise<BrowserModel>>();
   (async () => {
     let info: RunInfo, vocab: Vocab;
     try {
@@ -369,12 +368,10 @@ export function playground(el: HTMLElement, id: string): () => void {
       signal: AbortSignal,
     ) => {
       const seed = Number(seedSel.value);
-      const key = `${seed} ${p.info.kind}`;
-      if (!browserModels.has(key)) {
-        p.stats("loading the weights into this browser's GPU…");
-        browserModels.set(key, BrowserModel.load(id, seed, p.info));
-      }
-      const model = await browserModels.get(key)!;
+      p.stats(
+        "loading the weights into this browser's GPU (the first generation also compiles the kernels)…",
+      );
+      const model = await BrowserModel.shared(id, seed, p.info);
       const s = settings();
       const L = p.info.length;
       let row: number[], given: number[];
