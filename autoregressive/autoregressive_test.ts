@@ -166,7 +166,9 @@ Deno.test("generate() continues a prefix: the prompt is kept, the next token fol
     start: 3,
     prefix: [0, 5],
     prng: prng(0),
-    onStep: (s) => steps.push([s.step, s.steps, s.forwardPasses, ...s.tokens]),
+    onStep: (s) => {
+      steps.push([s.step, s.steps, s.forwardPasses, ...s.tokens]);
+    },
   });
   // 3 (start), 0 5 (kept although the model would say 4 after 3), then 6 0 1.
   assertEquals(Array.from(out), [3, 0, 5, 6, 0, 1]);

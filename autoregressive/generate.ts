@@ -32,9 +32,10 @@ export interface ArGenerateOptions extends DrawOptions {
   prefix?: ArrayLike<number>;
   /**
    * Called after each generated token with the rows so far (`step` counts
-   * generated tokens, `steps` is how many the rows will get).
+   * generated tokens, `steps` is how many the rows will get); a promise it
+   * returns is awaited before the next token.
    */
-  onStep?: (s: ArStep) => void;
+  onStep?: (s: ArStep) => unknown;
 }
 
 /** What {@linkcode generate} reports after each token. */
@@ -151,7 +152,7 @@ export async function generate(
         input[r] = sampleCategorical(p, prng);
         out[r * l + i] = input[r];
       }
-      options.onStep?.({
+      await options.onStep?.({
         step: i - given + 1,
         steps: l - given,
         tokens: out.slice(),

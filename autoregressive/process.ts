@@ -25,7 +25,7 @@ export interface ArSampleOptions extends GenerateOptions {
   /** Ids every row continues after the start token (a prompt). */
   prefix?: ArrayLike<number>;
   /** Called after each generated token. */
-  onStep?: (s: ArStep) => void;
+  onStep?: (s: ArStep) => unknown;
 }
 
 /** The description of an autoregressive process (its `toJSON()`). */

@@ -402,6 +402,9 @@ export async function* generateFrames(
       batchesPerSecond: elapsed > 0 ? (s.step / s.steps) / elapsed : 0,
     });
     wake?.();
+    // A turn of the event loop: the frame goes out while the next step
+    // computes (tfjs's reads resolve without one on a CPU backend).
+    return new Promise<void>((r) => setTimeout(r, 0));
   };
   let finished = false;
   let failure: unknown;

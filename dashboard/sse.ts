@@ -129,7 +129,9 @@ export function eventResponse(
   return new Response(body, {
     headers: {
       "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-store",
+      // no-transform: Deno.serve would otherwise gzip the stream for a
+      // browser and hold events back until its buffer fills.
+      "cache-control": "no-store, no-transform",
       "x-accel-buffering": "no",
       ...options.headers,
     },

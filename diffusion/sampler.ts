@@ -77,10 +77,12 @@ export interface SampleOptions {
    */
   blockLength?: number;
   /**
-   * Called after each step. On a device generator (one block), the steps
-   * then run one call each instead of all in one call.
+   * Called after each step; a promise it returns is awaited before the next
+   * step (a server streaming the steps lets its I/O run). On a device
+   * generator (one block), the steps then run one call each instead of all
+   * in one call.
    */
-  onStep?: (s: SampleStep) => void;
+  onStep?: (s: SampleStep) => unknown;
 }
 
 /** What {@linkcode sample} returns. */
@@ -227,7 +229,7 @@ export async function sample(
         const out = await run(tokens, [deviceSteps[k]], k === steps - 1);
         tokens = out.tokens;
         passes += out.forwardPasses;
-        options.onStep({
+        await options.onStep({
           step: k + 1,
           steps,
           tokens: tokens.slice(),
@@ -312,7 +314,7 @@ export async function sample(
         if (changed) cached = undefined;
       }
       stepNo++;
-      options.onStep?.({
+      await options.onStep?.({
         step: stepNo,
         steps: totalSteps,
         tokens: tokens.slice(),

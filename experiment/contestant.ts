@@ -159,7 +159,7 @@ export interface GenerationRequest {
   cache?: boolean;
   /**
    * Called after each unmasking step (a causal model: after each token)
-   * with the row so far.
+   * with the row so far; a promise it returns is awaited before the next.
    */
   onStep?: (
     s: {
@@ -168,7 +168,7 @@ export interface GenerationRequest {
       tokens: Int32Array;
       forwardPasses: number;
     },
-  ) => void;
+  ) => unknown;
 }
 
 /** What a contestant's evaluation gives: its figures and the samples to show. */

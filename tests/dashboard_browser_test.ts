@@ -256,7 +256,9 @@ Deno.test({
         batchSize: N,
         steps: STEPS,
         prng: prng(7),
-        onStep: (s) => s.step === 1 && (serverAfter1 = s.tokens),
+        onStep: (s) => {
+          if (s.step === 1) serverAfter1 = s.tokens;
+        },
       });
       trained.model.dispose();
       const fromBrowser = await page.evaluate(

@@ -79,7 +79,7 @@ try {
   await page.screenshot({ path: `${out}/run-live.png` });
   await page.goto(`${base}/#/play/${encodeURIComponent(args.run)}`);
   await page.waitForSelector('.tokens[data-model="d3pm"]');
-  await page.$eval("#steps", (e) => ((e as HTMLInputElement).value = "64"));
+  await page.$eval("#steps", (e) => ((e as HTMLInputElement).value = "400"));
   if (args.prompt) await page.type("#prompt", args.prompt);
   await page.click("#generate");
   const L = await page.$eval(

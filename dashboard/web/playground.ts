@@ -511,9 +511,7 @@ export function playground(el: HTMLElement, id: string): () => void {
   })();
   return () => {
     abort.abort();
-    for (const m of browserModels.values()) {
-      m.then((x) => x.dispose(), () => {});
-    }
+    BrowserModel.releaseAll();
   };
 }
 

@@ -77,10 +77,11 @@ class LiveCurves {
     }, 200);
   }
   draw(): void {
+    const size = { width: 1000, height: 460 };
     const spec = lossChart(
       this.curves,
       this.labels,
-      this.mode === "auto" ? {} : { mode: this.mode },
+      this.mode === "auto" ? size : { mode: this.mode, ...size },
     );
     this.view.update(spec.series, spec.options);
     this.onDraw();
@@ -220,7 +221,10 @@ export function runPage(el: HTMLElement, id: string): () => void {
       },
     });
     if (info.results) {
-      const spec = speedQualityChart(info.results as never, labels);
+      const spec = speedQualityChart(info.results as never, labels, {
+        width: 1000,
+        height: 460,
+      });
       speedView.update(spec.series, spec.options);
     }
     const report = await getRunFile(id, "report.md");
@@ -323,6 +327,8 @@ export function comparePage(el: HTMLElement, ids: string[]): () => void {
         title: "Training loss and validation, by run (nats per token)",
         xLabel: "step",
         yLabel: "nats per token",
+        width: 1000,
+        height: 480,
       });
       const sq: ChartSeries[] = [];
       colour = 0;
@@ -342,6 +348,8 @@ export function comparePage(el: HTMLElement, ids: string[]): () => void {
         xLabel: "tokens/s generated (log scale)",
         yLabel: "gen PPL under the judge",
         logX: true,
+        width: 1000,
+        height: 480,
       });
     };
     const schedule = () => {
