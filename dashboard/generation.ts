@@ -504,8 +504,23 @@ interface Slot {
  * The queue and the loaded models: at most one generation per model at a
  * time, at most `maxWaiting` waiting per model, models loaded on first use
  * and kept up to `maxLoaded`.
+ *
+ * @example One running, one waiting, the next refused with 429
+ * ```ts
+ * import { GenerationService, HttpError } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const service = new GenerationService(() => Promise.reject(new Error("unused")), { maxWaiting: 1 });
+ * const signal = new AbortController().signal;
+ * const release = await service.acquire("model", signal);
+ * const waiting = service.acquire("model", signal);
+ * const e = await assertRejects(() => service.acquire("model", signal), HttpError);
+ * assertEquals(e.status, 429);
+ * release();
+ * (await waiting)();
+ * ```
  */
 export class GenerationService {
+  /** The bounds in force. */
   readonly limits: GenerationLimits;
   #load: ModelLoader;
   #slots = new Map<string, Slot>();

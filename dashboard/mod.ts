@@ -23,3 +23,11 @@ export * from "./routes.ts";
 export * from "./server.ts";
 export * from "./page.ts";
 export * from "./export.ts";
+// Types from other workspace packages that appear in this package's signatures.
+export type {
+  Contestant,
+  ContestantProcess,
+  PlacedModel,
+  RunOverview,
+} from "@d3pm/experiment";
+export type { Tokenizer } from "@d3pm/tokenizer";

@@ -244,7 +244,19 @@ export interface ListenOptions {
   token?: string;
 }
 
-/** Whether a host name is this machine only. */
+/**
+ * Whether a host name is this machine only.
+ *
+ * @param host A host name or address.
+ * @returns True for 127.0.0.0/8, `localhost` and `::1`.
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([isLoopback("127.0.0.1"), isLoopback("0.0.0.0")], [true, false]);
+ * ```
+ */
 export function isLoopback(host: string): boolean {
   return host === "127.0.0.1" || host === "localhost" || host === "::1" ||
     /^127\.\d+\.\d+\.\d+$/.test(host);
