@@ -88,3 +88,24 @@ export function homogeneity(
   const df = Math.max(1, cells.length - 1);
   return { chi2, df, p: gammaQ(df / 2, chi2 / 2), categories: cells.length };
 }
+
+/** Pearson's χ² of counts against exact probabilities (cells under 5 expected merged). */
+export function goodnessOfFit(
+  xs: ArrayLike<number>,
+  probs: readonly number[],
+): Homogeneity {
+  const n = xs.length;
+  const counts = probs.map(() => 0);
+  for (let i = 0; i < n; i++) counts[xs[i]]++;
+  const cells: [number, number][] = [];
+  let rest: [number, number] = [0, 0];
+  probs.forEach((p, k) => {
+    if (p * n >= 5) cells.push([counts[k], p * n]);
+    else rest = [rest[0] + counts[k], rest[1] + p * n];
+  });
+  if (rest[1] > 0) cells.push(rest);
+  let chi2 = 0;
+  for (const [o, e] of cells) chi2 += (o - e) ** 2 / e;
+  const df = Math.max(1, cells.length - 1);
+  return { chi2, df, p: gammaQ(df / 2, chi2 / 2), categories: cells.length };
+}

@@ -20,7 +20,7 @@ import {
 } from "@d3pm/dashboard";
 import type { Page } from "puppeteer-core";
 import { chromiumMissing, launchChromium } from "./_browser.ts";
-import { homogeneity } from "./_chi2.ts";
+import { goodnessOfFit, homogeneity } from "./_chi2.ts";
 import { ROOT } from "./_run.ts";
 
 const missing = await chromiumMissing();
@@ -152,6 +152,35 @@ Deno.test({
 
       const status = await training.status;
       assert(status.success, `the micro run failed:\n${await trainingLog}`);
+
+      // deno task sample --prompt: both models start from the prompt.
+      for (const model of ["ar", "d3pm"]) {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            `${ROOT}examples/sample.ts`,
+            "--run",
+            run,
+            "--model",
+            model,
+            "--prompt",
+            "The cat",
+            "--steps",
+            "4",
+            "--quiet",
+          ],
+          cwd: ROOT,
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const text = new TextDecoder().decode(out.stdout);
+        assert(out.success, new TextDecoder().decode(out.stderr));
+        assert(
+          text.replace("<|bos|>", "").startsWith("The cat"),
+          `${model}: ${JSON.stringify(text.slice(0, 40))}`,
+        );
+      }
 
       // Finished: the report's tables and the speed-quality chart.
       await page.goto(`${base}/#/`);
@@ -332,6 +361,27 @@ Deno.test({
           !Array.from(server.tokens).includes(mask),
         "every blank filled",
       );
+      // Each side against the exact law of step 1: every blank stays masked
+      // with probability 1 − reveal, independently (Binomial(3, ·)).
+      const T = process.spec.steps;
+      const aT = process.discrete.alphaBar(T);
+      const aS = process.discrete.alphaBar(T / 2);
+      const stay = 1 - (aS - aT) / (1 - aT);
+      const exact = [0, 1, 2, 3].map((k) =>
+        [1, 3, 3, 1][k] * stay ** k * (1 - stay) ** (3 - k)
+      );
+      const sides = [
+        ["server", masksLeft(serverAfter1!)],
+        ["browser", masksLeft(fromBrowser.after1)],
+      ] as const;
+      for (const [side, left] of sides) {
+        const fit = goodnessOfFit(left, exact);
+        console.log(JSON.stringify({ side, masksLeftAfterStep1: fit }));
+        assert(
+          fit.p > 1e-3,
+          `${side}: masks left after step 1 against Binomial(3, ${stay}): χ² ${fit.chi2}, p ${fit.p}`,
+        );
+      }
       assert(
         tokenTest.categories >= 3,
         `the token law has several outcomes (${tokenTest.categories})`,
