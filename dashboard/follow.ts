@@ -150,6 +150,15 @@ function concat(parts: Uint8Array[]): Uint8Array {
  * @param ms Milliseconds.
  * @param signal Ends the wait early.
  * @returns When done.
+ *
+ * @example
+ * ```ts
+ * import { sleep } from "@d3pm/dashboard";
+ * import { assert } from "@std/assert";
+ * const t0 = performance.now();
+ * await sleep(60_000, AbortSignal.abort()); // already aborted: at once
+ * assert(performance.now() - t0 < 1000);
+ * ```
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

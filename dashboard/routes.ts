@@ -209,6 +209,19 @@ function labelShort(kind: string): string {
  *
  * @param ctx The context.
  * @returns The JSON list.
+ *
+ * @example A corrupt run is listed with its reason
+ * ```ts
+ * import { GenerationService, listRunsRoute } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/half`);
+ * await Deno.writeTextFile(`${root}/half/config.json`, '{"models": "ar", "se');
+ * const generation = new GenerationService(() => Promise.reject(new Error("none")));
+ * const { runs } = await (await listRunsRoute({ root, generation })).json();
+ * assertEquals([runs[0].id, runs[0].status], ["half", "corrupt"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
   const found = await findRuns(ctx.root);
@@ -605,6 +618,14 @@ export async function unmaskingRoute(
  * help (the run page explains a configuration with it).
  *
  * @returns The JSON.
+ *
+ * @example
+ * ```ts
+ * import { optionsRoute } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const options = await optionsRoute().json();
+ * assertEquals(typeof options.steps.help, "string");
+ * ```
  */
 export function optionsRoute(): Response {
   return json(
