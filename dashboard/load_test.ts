@@ -27,11 +27,9 @@ Deno.test({
     // The heap saws (garbage, then a collection), it does not climb: over
     // 25 s (deno task bench:dashboard) it returns to ~40 MiB after peaks of
     // ~100; here it must stay under a bound a leak of every request's
-    // body or stream would pass within seconds.
+    // body or stream would pass within seconds. (The process's RSS is
+    // reported, not asserted: V8 keeps what it reserved, and in the whole
+    // suite the process holds every other test's modules too.)
     assert(Math.max(...f.heapMiB) < 256, `heap ${f.heapMiB} MiB`);
-    assert(
-      f.rssMiB.growth < 160,
-      `rss grew ${f.rssMiB.growth} MiB after warm-up`,
-    );
   },
 });
