@@ -4,6 +4,7 @@ import {
   assert,
   assertAlmostEquals,
   assertEquals,
+  assertRejects,
   assertThrows,
 } from "@std/assert";
 import { causalNll } from "./loss.ts";
@@ -150,4 +151,61 @@ Deno.test("lossTerms() weighs every next-token target 1/n: the same loss as loss
   const loss = ar.loss(model, x0);
   assertAlmostEquals(loss.dataSync()[0], sum, 1e-5);
   loss.dispose();
+});
+
+Deno.test("generate() continues a prefix: the prompt is kept, the next token follows its last one, and onStep sees each token", async () => {
+  const model = new Bigram(0);
+  model.table = Float32Array.from(
+    { length: V * V },
+    (_, i) => ((Math.floor(i / V) + 1) % V === i % V ? 50 : 0),
+  );
+  const steps: number[][] = [];
+  const out = await generate(model, {
+    batchSize: 1,
+    length: 6,
+    start: 3,
+    prefix: [0, 5],
+    prng: prng(0),
+    onStep: (s) => {
+      steps.push([s.step, s.steps, s.forwardPasses, ...s.tokens]);
+    },
+  });
+  // 3 (start), 0 5 (kept although the model would say 4 after 3), then 6 0 1.
+  assertEquals(Array.from(out), [3, 0, 5, 6, 0, 1]);
+  assertEquals(steps, [
+    [1, 3, 1, 3, 0, 5, 6, 0, 0],
+    [2, 3, 2, 3, 0, 5, 6, 0, 0],
+    [3, 3, 3, 3, 0, 5, 6, 0, 1],
+  ]);
+  await assertRejects(
+    () =>
+      generate(model, {
+        batchSize: 1,
+        length: 3,
+        start: 3,
+        prefix: [1, 2, 3],
+        prng: prng(0),
+      }),
+    RangeError,
+    "at most length − 1 = 2",
+  );
+});
+
+Deno.test("generate() with an empty prefix draws exactly what it draws without one", async () => {
+  const model = new Bigram(4);
+  const a = await generate(model, {
+    batchSize: 2,
+    length: 12,
+    start: 1,
+    prng: prng(9),
+  });
+  const b = await generate(model, {
+    batchSize: 2,
+    length: 12,
+    start: 1,
+    prng: prng(9),
+    prefix: [],
+    onStep: () => {},
+  });
+  assertEquals(Array.from(b), Array.from(a));
 });

@@ -25,6 +25,29 @@ export interface ArGenerateOptions extends DrawOptions {
   start: number;
   /** Randomness (draws in float64). */
   prng: Prng;
+  /**
+   * Ids every row continues after `start` (a prompt), kept as given; the
+   * rest of the row is generated. At most `length − 1` ids.
+   */
+  prefix?: ArrayLike<number>;
+  /**
+   * Called after each generated token with the rows so far (`step` counts
+   * generated tokens, `steps` is how many the rows will get); a promise it
+   * returns is awaited before the next token.
+   */
+  onStep?: (s: ArStep) => unknown;
+}
+
+/** What {@linkcode generate} reports after each token. */
+export interface ArStep {
+  /** Tokens generated so far (1-based). */
+  step: number;
+  /** Tokens to generate per row. */
+  steps: number;
+  /** The rows so far, `batchSize × length`, positions not yet reached 0. */
+  tokens: Int32Array;
+  /** Decode calls so far (the prompt's counts as one). */
+  forwardPasses: number;
 }
 
 /**
@@ -64,6 +87,19 @@ export async function generate(
   options: ArGenerateOptions,
 ): Promise<Int32Array> {
   const { batchSize: b, length: l, prng } = options;
+  const prefix = Int32Array.from(options.prefix ?? []);
+  if (prefix.length > l - 1) {
+    throw new RangeError(
+      `generate: the prefix has ${prefix.length} ids; at most length − 1 = ${
+        l - 1
+      } fit after the start token`,
+    );
+  }
+  if (isCausalGenerator(model) && (prefix.length > 0 || options.onStep)) {
+    throw new RangeError(
+      "generate: a prefix or onStep needs a model that decodes step by step (a CausalLM); a device generator makes whole rows in one call",
+    );
+  }
   if (isCausalGenerator(model)) {
     // On the model's device: the draws come from its own streams, seeded
     // from this PRNG (one sync for the whole batch).
@@ -79,26 +115,49 @@ export async function generate(
     return out.tokens;
   }
   const out = new Int32Array(b * l);
-  for (let r = 0; r < b; r++) out[r * l] = options.start;
+  const given = 1 + prefix.length; // positions fixed before drawing
+  for (let r = 0; r < b; r++) {
+    out[r * l] = options.start;
+    out.set(prefix, r * l + 1);
+  }
   const cache = model.createCache(b);
   try {
-    let next = Int32Array.from({ length: b }, () => options.start);
-    for (let i = 1; i < l; i++) {
-      const logits = tf.tidy(() =>
-        model.decode(tf.tensor2d(next, [b, 1], "int32"), cache)
-      );
+    // The start and the prefix in one decode call; its last logits give
+    // the first drawn token.
+    let input = new Int32Array(b * given);
+    for (let r = 0; r < b; r++) {
+      input.set(out.subarray(r * l, r * l + given), r * given);
+    }
+    let width = given;
+    let passes = 0;
+    for (let i = given; i < l; i++) {
+      const logits = tf.tidy(() => {
+        const all = model.decode(
+          tf.tensor2d(input, [b, width], "int32"),
+          cache,
+        );
+        return width === 1 ? all : all.slice([0, width - 1, 0], [b, 1, -1]);
+      });
+      passes++;
       const data = await logits.data();
       logits.dispose();
       const v = data.length / b;
-      next = new Int32Array(b);
+      input = new Int32Array(b);
+      width = 1;
       for (let r = 0; r < b; r++) {
         const p = tokenProbabilities(
           data.subarray(r * v, (r + 1) * v),
           options,
         );
-        next[r] = sampleCategorical(p, prng);
-        out[r * l + i] = next[r];
+        input[r] = sampleCategorical(p, prng);
+        out[r * l + i] = input[r];
       }
+      await options.onStep?.({
+        step: i - given + 1,
+        steps: l - given,
+        tokens: out.slice(),
+        forwardPasses: passes,
+      });
     }
   } finally {
     cache.dispose();

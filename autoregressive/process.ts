@@ -18,7 +18,15 @@ import type {
   WeightedTokens,
 } from "@d3pm/core";
 import { causalLmLoss, causalNll } from "./loss.ts";
-import { generate } from "./generate.ts";
+import { type ArStep, generate } from "./generate.ts";
+
+/** Options of {@linkcode Autoregressive.sample}: a prompt and progress besides the shared ones. */
+export interface ArSampleOptions extends GenerateOptions {
+  /** Ids every row continues after the start token (a prompt). */
+  prefix?: ArrayLike<number>;
+  /** Called after each generated token. */
+  onStep?: (s: ArStep) => unknown;
+}
 
 /** The description of an autoregressive process (its `toJSON()`). */
 export interface AutoregressiveSpec {
@@ -52,10 +60,10 @@ export interface Autoregressive extends GenerativeProcess<CausalLM> {
     x0: TokenBatch,
     options?: { prng?: Prng },
   ): Promise<NllEstimate>;
-  /** KV-cached generation from the start token. */
+  /** KV-cached generation from the start token (and a prefix, if given). */
   sample(
     model: CausalLM | CausalGenerator,
-    options: GenerateOptions,
+    options: ArSampleOptions,
   ): Promise<GenerateResult>;
   /** The spec. */
   toJSON(): AutoregressiveSpec;
@@ -97,7 +105,9 @@ export function autoregressive(spec: AutoregressiveSpec): Autoregressive {
         start: s.start,
         suppress: [...suppress, ...(options.suppress ?? [])],
       });
-      return { tokens, forwardPasses: options.length - 1 };
+      // One decode call per drawn token (the prompt goes in with the first).
+      const given = options.prefix?.length ?? 0;
+      return { tokens, forwardPasses: options.length - 1 - given };
     },
     toJSON: () => ({ ...s }),
   };

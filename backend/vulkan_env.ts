@@ -34,6 +34,8 @@ let note: string | undefined;
  * @returns A note when the NVIDIA EGL manifest was chosen, else undefined.
  */
 export function prepareVulkan(): string | undefined {
+  // In a browser (the dashboard's engine) there is no process to prepare.
+  if (typeof Deno === "undefined") return undefined;
   if (!prepared) {
     prepared = true;
     note = headlessNvidiaIcd();

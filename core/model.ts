@@ -244,6 +244,12 @@ export interface MaskedGenerationOptions extends DeviceDraw {
   strategy: "ancestral" | "confidence";
   /** Reuse the last logits while no token changed (models without time conditioning only). */
   cache: boolean;
+  /**
+   * Whether the last step of `steps` reveals every position still masked
+   * (default true: a generation ends with no mask). A caller that runs a
+   * generation one step per call passes false for all but its final step.
+   */
+  revealAllAtEnd?: boolean;
 }
 
 /** A model that generates autoregressively on its device, one sync per batch. */

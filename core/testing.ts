@@ -25,13 +25,14 @@
 /**
  * What `CI=true` requires when `D3PM_REQUIRE` is unset: what `.ci/run`
  * installs (`torch`: a Python with torch and transformers, from
- * `tools/setup_hf.sh`).
+ * `tools/setup_hf.sh`; `chromium`: Debian's, from `tools/setup.sh`).
  */
 export const CI_REQUIRES: readonly string[] = [
   "webgpu",
   "blas",
   "wasm",
   "torch",
+  "chromium",
 ];
 
 /** A required capability is missing. */

@@ -88,8 +88,13 @@ export interface SampleOptions {
    * each with the full step schedule, later blocks still masked.
    */
   blockLength?: number;
-  /** Called after each step. */
-  onStep?: (s: SampleStep) => void;
+  /**
+   * Called after each step; a promise it returns is awaited before the next
+   * step (a server streaming the steps lets its I/O run). On a device
+   * generator (one block), the steps then run one call each instead of all
+   * in one call.
+   */
+  onStep?: (s: SampleStep) => unknown;
 }
 
 /** What {@linkcode sample} returns. */
@@ -198,28 +203,54 @@ export async function sample(
 
   if (isMaskedGenerator(model)) {
     // The same steps on the model's device, the reveal logic there too; its
-    // draws come from its own streams, seeded from this PRNG (one sync).
-    const out = await model.generateMasked({
-      batchSize: b,
-      length: l,
-      maskId,
-      prompt: options.prompt ? tokens : undefined,
-      steps: grid.slice(0, steps).map((t, k) => {
-        const s = grid[k + 1];
-        const aT = schedule.alphaBar(t), aS = schedule.alphaBar(s);
-        return {
-          t: t / T,
-          reveal: s === 0 || aT >= 1 ? 1 : (aS - aT) / (1 - aT),
-        };
-      }),
-      blockLength,
-      strategy,
-      cache: useCache && strategy === "ancestral",
-      temperature: options.temperature,
-      topP: options.topP,
-      suppress,
-      seed: Math.floor(prng.next() * 2 ** 32) >>> 0,
+    // draws come from its own streams, seeded from this PRNG (one sync; with
+    // onStep and one block, one sync per step, so each step can be shown).
+    const deviceSteps = grid.slice(0, steps).map((t, k) => {
+      const s = grid[k + 1];
+      const aT = schedule.alphaBar(t), aS = schedule.alphaBar(s);
+      return {
+        t: t / T,
+        reveal: s === 0 || aT >= 1 ? 1 : (aS - aT) / (1 - aT),
+      };
     });
+    const run = (
+      prompt: Int32Array | undefined,
+      list: typeof deviceSteps,
+      revealAllAtEnd = true,
+    ) =>
+      model.generateMasked({
+        batchSize: b,
+        length: l,
+        maskId,
+        prompt,
+        steps: list,
+        blockLength,
+        strategy,
+        cache: useCache && strategy === "ancestral",
+        temperature: options.temperature,
+        topP: options.topP,
+        suppress,
+        seed: Math.floor(prng.next() * 2 ** 32) >>> 0,
+        revealAllAtEnd,
+      });
+    if (options.onStep && blockLength === l) {
+      // A Markov chain: step k depends only on the rows after step k − 1,
+      // so running it one step per call draws from the same law.
+      let passes = 0;
+      for (let k = 0; k < steps; k++) {
+        const out = await run(tokens, [deviceSteps[k]], k === steps - 1);
+        tokens = out.tokens;
+        passes += out.forwardPasses;
+        await options.onStep({
+          step: k + 1,
+          steps,
+          tokens: tokens.slice(),
+          forwardPasses: passes,
+        });
+      }
+      return { tokens, forwardPasses: passes };
+    }
+    const out = await run(options.prompt ? tokens : undefined, deviceSteps);
     return { tokens: out.tokens, forwardPasses: out.forwardPasses };
   }
   let forwardPasses = 0;
@@ -295,7 +326,7 @@ export async function sample(
         if (changed) cached = undefined;
       }
       stepNo++;
-      options.onStep?.({
+      await options.onStep?.({
         step: stepNo,
         steps: totalSteps,
         tokens: tokens.slice(),

@@ -121,10 +121,17 @@ Deno.test("lineChart() draws one polyline per series inside the plot area", () =
   ], { title: "t", xLabel: "x", yLabel: "y", logX: true });
   assertEquals(svg.match(/<polyline/g)!.length, 2);
   assert(svg.includes("AR &lt;causal&gt;"));
+  const box = JSON.parse(
+    svg.match(/data-chart='([^']+)'/)![1].replace(/&quot;/g, '"'),
+  ).plot;
   for (const m of svg.matchAll(/points="([^"]+)"/g)) {
     for (const pair of m[1].split(" ")) {
       const [x, y] = pair.split(",").map(Number);
-      assert(x >= 70 && x <= 620 && y >= 40 && y <= 345, pair);
+      assert(
+        x > box.left && x < box.left + box.width && y > box.top &&
+          y < box.top + box.height,
+        pair,
+      );
     }
   }
 });

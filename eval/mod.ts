@@ -19,4 +19,5 @@ export * from "./aggregate.ts";
 export * from "./speed.ts";
 export * from "./quality.ts";
 export * from "./svg.ts";
+export * from "./chart.ts";
 export * from "./report.ts";

@@ -27,6 +27,12 @@ const OPTIONS = {
     default: 1,
     help: "nucleus sampling",
   },
+  prompt: {
+    kind: "string",
+    value: "TEXT",
+    help:
+      "text every sample starts from: the AR model continues it; a denoiser keeps it fixed at the start and fills in the rest",
+  },
   every: {
     kind: "integer",
     min: 1,
@@ -41,11 +47,15 @@ if (import.meta.main) {
       summary:
         `Generates from the models of a finished run (deno task experiment). For a
 denoiser (the D3PM, the MLM), prints the sequence as it is unmasked
-(░ = still masked).`,
+(░ = still masked). With --prompt, every sample starts from the text: the AR
+model continues it, a denoiser keeps it fixed and fills in the rest.`,
       options: OPTIONS,
     });
     await initBackend({ prefer: "auto" });
-    await sampleText(values, console.log);
+    await sampleText(
+      { ...values, prompt: values.prompt?.replace(/\\n/g, "\n") },
+      console.log,
+    );
     tf.disposeVariables();
   });
 }

@@ -146,7 +146,21 @@ export interface GenerationRequest {
   topP?: number;
   /** A row whose mask ids are filled, the rest kept (masked generation). */
   prompt?: Int32Array;
-  /** Called after each unmasking step with the row so far. */
+  /**
+   * Ids the row starts with, kept as given (a text prompt): a causal model
+   * continues them after its start token; a denoiser holds them fixed at
+   * positions 0, 1, … and generates the rest.
+   */
+  prefix?: Int32Array;
+  /**
+   * Reuse the last logits while no token changed (ancestral unmasking of a
+   * model that ignores t; default: whenever exact). False forces a pass per step.
+   */
+  cache?: boolean;
+  /**
+   * Called after each unmasking step (a causal model: after each token)
+   * with the row so far; a promise it returns is awaited before the next.
+   */
   onStep?: (
     s: {
       step: number;
@@ -154,7 +168,7 @@ export interface GenerationRequest {
       tokens: Int32Array;
       forwardPasses: number;
     },
-  ) => void;
+  ) => unknown;
 }
 
 /** What a contestant's evaluation gives: its figures and the samples to show. */

@@ -377,9 +377,21 @@ export function generateByUnmasking(
     temperature: request.temperature,
     topP: request.topP,
     onStep: request.onStep,
+    ...(request.cache !== undefined ? { cache: request.cache } : {}),
   };
-  return request.prompt
-    ? process.fillBlanks(model, request.prompt, options)
+  let prompt = request.prompt;
+  if (!prompt && request.prefix) {
+    // A text prompt: its ids fixed at the start, the rest to generate.
+    if (request.prefix.length >= request.length) {
+      throw new RangeError(
+        `The prompt is ${request.prefix.length} tokens; it must leave room in the row of ${request.length}`,
+      );
+    }
+    prompt = new Int32Array(request.length).fill(process.spec.maskId);
+    prompt.set(request.prefix);
+  }
+  return prompt
+    ? process.fillBlanks(model, prompt, options)
     : process.sample(model, { ...options, length: request.length });
 }
 

@@ -410,3 +410,106 @@ export async function locateWeights(
         : await fromCheckpoint("model/", "the last step's weights");
   }
 }
+
+/** What a dashboard shows of a run folder, whatever state it is in. */
+export interface RunOverview {
+  /** The folder. */
+  dir: string;
+  /**
+   * `running`, `finished` or `stopped` (failed or interrupted: the folder
+   * cannot tell which; `--resume` continues it) as {@linkcode readRun}
+   * says; `corrupt` when its files cannot be read as a run (`reason` says
+   * which and why).
+   */
+  status: RunState["status"] | "corrupt";
+  /** Why a corrupt run is corrupt (one line). */
+  reason?: string;
+  /** Its state, unless corrupt. */
+  state?: RunState;
+  /** When its metrics log (else its configuration) was last written. */
+  updated?: Date;
+}
+
+/**
+ * The state of the run in `dir` for a reader that must never fail on a bad
+ * folder (a dashboard): a folder whose `config.json` is missing, not JSON
+ * or not a configuration, or whose `results.json` exists but is not JSON
+ * (a half-written or damaged file), is `corrupt` with the reason.
+ *
+ * @param dir The run folder.
+ * @returns Its overview; never throws for what the folder holds.
+ *
+ * @example
+ * ```ts
+ * import { inspectRun } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/config.json`, '{"seeds": 1, "mod');
+ * const o = await inspectRun(dir);
+ * assertEquals([o.status, o.reason], ["corrupt", `${dir}/config.json is not valid JSON`]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function inspectRun(dir: string): Promise<RunOverview> {
+  const folder = new RunFolder(dir);
+  const updated = await modified(folder.metricsPath) ??
+    await modified(folder.configPath);
+  const at = updated ? { updated } : {};
+  try {
+    const c = await folder.savedConfig() as unknown;
+    if (c !== undefined && !isRunConfig(c)) {
+      return {
+        dir,
+        status: "corrupt",
+        reason:
+          `${folder.configPath} is not a run configuration (models and seeds missing or out of range)`,
+        ...at,
+      };
+    }
+  } catch (e) {
+    return { dir, status: "corrupt", reason: oneLine(e), ...at };
+  }
+  let state: RunState;
+  try {
+    state = await readRun(dir);
+  } catch (e) {
+    return { dir, status: "corrupt", reason: oneLine(e), ...at };
+  }
+  if (state.results === undefined && await pathExists(folder.resultsPath)) {
+    // readRun reads an unreadable results file as "not finished".
+    try {
+      JSON.parse(await Deno.readTextFile(folder.resultsPath));
+    } catch (e) {
+      return {
+        dir,
+        status: "corrupt",
+        reason: `${folder.resultsPath} is not valid JSON (${oneLine(e)})`,
+        state,
+        ...at,
+      };
+    }
+  }
+  return { dir, status: state.status, state, ...at };
+}
+
+async function modified(path: string): Promise<Date | undefined> {
+  try {
+    return (await Deno.stat(path)).mtime ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+/** Whether parsed JSON has the fields {@linkcode readRun} walks, in range. */
+function isRunConfig(c: unknown): boolean {
+  if (typeof c !== "object" || c === null || Array.isArray(c)) return false;
+  const { models, seeds } = c as Record<string, unknown>;
+  return typeof models === "string" &&
+    /^[a-z][a-z0-9-]*(,[a-z][a-z0-9-]*)*$/.test(models) &&
+    Number.isInteger(seeds) && (seeds as number) >= 1 &&
+    (seeds as number) <= 1000;
+}

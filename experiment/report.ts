@@ -6,13 +6,7 @@
  *
  * @module
  */
-import {
-  fixed,
-  lineChart,
-  markdownTable,
-  type Series,
-  summarize,
-} from "@d3pm/eval";
+import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
 import type {
   Contestant,
@@ -23,6 +17,12 @@ import type {
 import { contestants, labelOf } from "./registry.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
+import {
+  type ChartLabels,
+  curvesOf,
+  lossChart,
+  speedQualityChart,
+} from "./charts.ts";
 
 const THESIS =
   "Thesis (WikiText-103, 124M parameters, GPT-2 tokens): AR BPT 4.60; D3PM BPT mean 8.06, best 5.72, " +
@@ -398,44 +398,11 @@ function trainingLosses(
   return out;
 }
 
-/**
- * Training-loss and validation series per model and seed; a resumed run's
- * redone steps replace the earlier ones.
- */
-function lossSeries(records: readonly MetricsRecord[]): Series[] {
-  const series = new Map<string, [number, number][]>();
-  for (const rec of records) {
-    const valid = typeof rec.valid === "number";
-    const key = `${label(String(rec.model)).short} ${
-      valid ? "valid" : "train"
-    } seed ${rec.seed}`;
-    const pts = series.get(key) ?? [];
-    const step = Number(rec.step);
-    while (pts.length > 0 && pts[pts.length - 1][0] >= step) pts.pop();
-    pts.push([step, Number(valid ? rec.valid : rec.loss)]);
-    series.set(key, pts);
-  }
-  const smooth = (pts: [number, number][]): [number, number][] => {
-    const w = Math.max(1, Math.floor(pts.length / 50));
-    return pts.map(([s], i) => {
-      const win = pts.slice(Math.max(0, i - w + 1), i + 1);
-      return [s, win.reduce((a, [, y]) => a + y, 0) / win.length];
-    });
-  };
-  return [...series].map(([name, pts]) => ({
-    name,
-    points: name.includes(" train ") ? smooth(pts) : pts,
-  }));
-}
-
-function speedQualitySeries(r: ExperimentResult): Series[] {
-  return r.results.map((m) => ({
-    name: `${label(m.model).short} seed ${m.seed}`,
-    points: speedRows(m).map((row) =>
-      [row.point.speed.tokensPerSecond, row.point.genPpl] as [number, number]
-    ),
-  }));
-}
+/** The labels charts use: the registry's short labels and validation names. */
+const CHART_LABELS: ChartLabels = {
+  label: (kind) => label(kind).short,
+  validation: (kind) => registered(kind)?.validation.name ?? "validation",
+};
 
 /**
  * The first `count` rows of generated ids as text, for `samples.txt`.
@@ -497,28 +464,15 @@ export async function writeReport(
     trainingSection(r, trainingLosses(metrics)),
   ].filter((x) => x !== "").join("\n\n");
   await Deno.writeTextFile(`${folder.dir}/report.md`, md);
-  const validations = kindsOf(r).map((k) =>
-    `${label(k).short}: ${registered(k)?.validation.name ?? "validation"}`
-  );
+  const loss = lossChart(curvesOf(metrics), CHART_LABELS);
   await Deno.writeTextFile(
     `${folder.dir}/loss.svg`,
-    lineChart(lossSeries(metrics), {
-      title: `Training loss and validation (${
-        validations.join("; ")
-      }), nats per token`,
-      xLabel: "step",
-      yLabel: "loss (nats/token)",
-    }),
+    chart(loss.series, loss.options),
   );
+  const speed = speedQualityChart(r, CHART_LABELS);
   await Deno.writeTextFile(
     `${folder.dir}/speed_quality.svg`,
-    lineChart(speedQualitySeries(r), {
-      title: "Generation speed vs sample quality",
-      xLabel: "tokens/s generated (log)",
-      yLabel: "gen PPL under the judge",
-      logX: true,
-      markers: true,
-    }),
+    chart(speed.series, speed.options),
   );
 }
 

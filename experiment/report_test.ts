@@ -18,3 +18,27 @@ Deno.test("plateauWindow: 25 steps' worth of 8-row batches", () => {
   assertEquals(plateauWindow(4), 50);
   assertEquals(plateauWindow(1000), 1);
 });
+
+Deno.test("the loss chart names only the contestants that have curves, and one colour per contestant", async () => {
+  const { curvesOf, lossChart } = await import("./charts.ts");
+  const records = [
+    { model: "ar", seed: 0, step: 1, loss: 5 },
+    { model: "ar", seed: 0, step: 1, valid: 5.1 },
+    { model: "d3pm", seed: 0, step: 1, loss: 6 },
+    { model: "d3pm", seed: 1, step: 1, loss: 6.2 },
+  ];
+  const spec = lossChart(curvesOf(records), {
+    label: (k: string) => k.toUpperCase(),
+    validation: (k: string) => (k === "ar" ? "NLL" : "bound"),
+  });
+  const text = JSON.stringify(spec);
+  assertEquals(text.includes("MLM"), false);
+  assertEquals(
+    spec.options.note,
+    "Validation: AR NLL, D3PM bound. Training curves smoothed. Mean ± sd over 2 seeds; each seed faint.",
+  );
+  const colours = new Map(
+    spec.series.map((s) => [s.name.split(" ")[0], s.color]),
+  );
+  assertEquals(colours.size, 2);
+});

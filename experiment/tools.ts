@@ -42,6 +42,11 @@ export interface SampleTextOptions extends ToolModel {
   topP: number;
   /** Show every Nth unmasking step (default: about 16 frames). */
   every?: number;
+  /**
+   * Text every sample starts from: a causal model continues it; a denoiser
+   * keeps its tokens fixed at the start of the row and fills in the rest.
+   */
+  prompt?: string;
 }
 
 /** Options of {@linkcode fillText}. */
@@ -66,11 +71,19 @@ export async function sampleText(
   try {
     const { config, tokenizer, contestant, process } = trained;
     const rng = prng(options.rng);
+    const prefix = options.prompt
+      ? promptIds(options.prompt, {
+        tokenizer,
+        length: config.blockLength,
+        causal: contestant.network === "causal",
+      })
+      : undefined;
     const request: GenerationRequest = {
       length: config.blockLength,
       prng: rng,
       temperature: options.temperature,
       topP: options.topP,
+      ...(prefix ? { prefix } : {}),
     };
     const unmasking = contestant.unmasking;
     if (!unmasking) {
@@ -167,6 +180,47 @@ export async function fillText(
   } finally {
     placed.dispose();
   }
+}
+
+/**
+ * The ids of a text prompt, checked to leave room for generation: a causal
+ * model's row holds its start token, the prompt and at least one drawn
+ * token; a denoiser's holds the prompt and at least one blank.
+ *
+ * @param text The prompt.
+ * @param options The tokenizer, the row length and whether the model is causal.
+ * @returns The ids.
+ * @throws {ConfigError} When the prompt is empty or too long for the row.
+ *
+ * @example
+ * ```ts
+ * import { promptIds } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const tokenizer = new ByteTokenizer();
+ * assertEquals([...promptIds("ab", { tokenizer, length: 4, causal: true })], [97, 98]);
+ * assertThrows(() => promptIds("abc", { tokenizer, length: 4, causal: true }), Error, "at most 2");
+ * ```
+ */
+export function promptIds(
+  text: string,
+  options: { tokenizer: Tokenizer; length: number; causal: boolean },
+): Int32Array {
+  const ids = Int32Array.from(options.tokenizer.encode(text));
+  const room = options.length - (options.causal ? 2 : 1);
+  if (ids.length === 0) {
+    throw new ConfigError(
+      "The prompt is empty: give some text, or leave --prompt out",
+    );
+  }
+  if (ids.length > room) {
+    throw new ConfigError(
+      `The prompt is ${ids.length} tokens; the ${
+        options.causal ? "causal" : "masked"
+      } model's row of ${options.length} takes at most ${room} so that something is generated`,
+    );
+  }
+  return ids;
 }
 
 /** The unmasking steps and strategy of a tool's request. */

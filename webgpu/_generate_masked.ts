@@ -148,7 +148,7 @@ function recordCall(
   const rec = s.recorder(plan.act, plan.intBuf);
   blocks.forEach(([s0, s1], bi) => {
     o.steps.forEach(({ reveal }, k) => {
-      const last = k === steps - 1;
+      const last = k === steps - 1 && o.revealAllAtEnd !== false;
       rec.begin(`gate:${bi}:${k}`);
       rec.kernel(
         "gate",

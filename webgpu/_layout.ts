@@ -148,7 +148,9 @@ export function planArena(
   let off = 0;
   const take = (size: number) => {
     const o = off;
-    off += Math.ceil(size / 4) * 4; // 16-byte alignment
+    // 256-byte alignment: a kernel may then bind each tensor as its own
+    // range (browsers refuse overlapping writable ranges of one buffer).
+    off += Math.ceil(size / 64) * 64;
     return o;
   };
   const none = -1;

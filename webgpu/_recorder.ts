@@ -88,6 +88,11 @@ export interface Kit {
   layout: GPUBindGroupLayout;
   pipeline(key: string, source: () => string): GPUComputePipeline;
   dummy: GPUBuffer;
+  /**
+   * One small buffer per binding slot for the slots a kernel leaves
+   * unused: browsers' WebGPU refuses one buffer bound to two writable slots.
+   */
+  dummies?: GPUBuffer[];
 }
 
 /**
@@ -121,7 +126,7 @@ interface Pending {
   key: string;
   pipeline: GPUComputePipeline;
   slot: number;
-  buffers: (GPUBuffer | null)[]; // bindings 1..7
+  buffers: (GPUBuffer | GPUBufferBinding | null)[]; // bindings 1..7
   x: number;
   y: number;
 }
@@ -173,13 +178,13 @@ export class Recorder implements Kernels {
     key: string,
     source: () => string,
     words: Word[],
-    buffers: Record<number, GPUBuffer | null>,
+    buffers: Record<number, GPUBuffer | GPUBufferBinding | null>,
     x: number,
     y = 1,
   ): void {
     const slot = this.#words.length;
     this.#words.push(words);
-    const list: (GPUBuffer | null)[] = [];
+    const list: (GPUBuffer | GPUBufferBinding | null)[] = [];
     for (let b = 1; b <= 7; b++) list.push(buffers[b] ?? null);
     this.#current.push({
       key,
@@ -235,6 +240,45 @@ export class Recorder implements Kernels {
       (epilogue === "bias_residual" || epilogue === "bias_gate_residual");
     const big = Math.ceil(dims.m / 128) * Math.ceil(dims.n / 128) >= 256;
     const t = this.#kit.tile === "auto" ? (big ? 128 : 64) : this.#kit.tile;
+    // Operands that share a buffer (A, C and the residual all live in the
+    // arena) are bound as separate ranges: WebGPU forbids one buffer in two
+    // writable slots with overlapping ranges (browsers check; Deno does not).
+    const { m, n, k } = dims;
+    const span = (rows: number, cols: number, ld: number) =>
+      rows > 0 && cols > 0 ? (rows - 1) * ld + cols : 0;
+    const operands: [number, GPUBuffer, number, number][] = [
+      [1, this.#region(a.buf), a.off, ta ? span(k, m, a.ld) : span(m, k, a.ld)],
+      [2, this.#region(b.buf), b.off, tb ? span(n, k, b.ld) : span(k, n, b.ld)],
+      [3, this.#region(c.buf), c.off, span(m, n, c.ld)],
+      ...(extra.bias
+        ? [
+          [4, this.#region(extra.bias.buf), extra.bias.off, n] as [
+            number,
+            GPUBuffer,
+            number,
+            number,
+          ],
+        ]
+        : []),
+      ...(extra.e
+        ? [
+          [
+            5,
+            this.#region(extra.e.buf),
+            extra.e.off,
+            span(m, n, extra.e.ld),
+          ] as [number, GPUBuffer, number, number],
+        ]
+        : []),
+    ];
+    // A dropout epilogue keys its masks by C's offset in the arena: keep
+    // the arena whole there (training only; browsers only generate).
+    const bound = separateRanges(
+      operands,
+      extra.gate || drop ? this.act : null,
+      this.#kit.device.limits.minStorageBufferOffsetAlignment,
+    );
+    const off = (slot: number, at: number) => at - bound.shift[slot];
     this.#push(
       `mm${t}:${ta}:${tb}:${epilogue}:${drop}`,
       () => matmulSource(ta, tb, epilogue, drop, t),
@@ -245,11 +289,11 @@ export class Recorder implements Kernels {
         a.ld,
         b.ld,
         c.ld,
-        a.off,
-        b.off,
-        c.off,
-        extra.bias?.off ?? 0,
-        extra.e?.off ?? 0,
+        off(1, a.off),
+        off(2, b.off),
+        off(3, c.off),
+        extra.bias ? off(4, extra.bias.off) : 0,
+        extra.e ? off(5, extra.e.off) : 0,
         extra.e?.ld ?? 0,
         extra.gate?.off ?? 0,
         extra.gate?.stride ?? 0,
@@ -257,11 +301,7 @@ export class Recorder implements Kernels {
         extra.gate?.aux ?? 0,
       ],
       {
-        1: this.#region(a.buf),
-        2: this.#region(b.buf),
-        3: this.#region(c.buf),
-        4: extra.bias ? this.#region(extra.bias.buf) : null,
-        5: extra.e ? this.#region(extra.e.buf) : null,
+        ...bound.slots,
         6: extra.gate ? this.act : null,
         7: drop ? this.#b.scalars ?? null : null,
       },
@@ -756,7 +796,11 @@ export class Recorder implements Kernels {
               },
               ...p.buffers.map((buf, i) => ({
                 binding: i + 1,
-                resource: { buffer: buf ?? this.#kit.dummy },
+                resource: buf === null
+                  ? { buffer: this.#kit.dummies?.[i] ?? this.#kit.dummy }
+                  : "buffer" in buf
+                  ? buf
+                  : { buffer: buf },
               })),
             ],
           }),
@@ -765,6 +809,53 @@ export class Recorder implements Kernels {
     }
     return out;
   }
+}
+
+/**
+ * The bindings of a matmul's operands (slot, buffer, offset and extent in
+ * floats): a buffer used by one slot is bound whole; a buffer used by
+ * several is bound as one range per slot, starting at the offset rounded
+ * down to the device's alignment (`shift`, in floats, is what the kernel's
+ * offset loses), when those ranges do not overlap. A buffer also bound whole
+ * elsewhere in the dispatch (`whole`, the adaLN gate's arena) stays whole.
+ */
+export function separateRanges(
+  operands: readonly [number, GPUBuffer, number, number][],
+  whole: GPUBuffer | null,
+  alignBytes: number,
+): {
+  slots: Record<number, GPUBuffer | GPUBufferBinding>;
+  shift: Record<number, number>;
+} {
+  const slots: Record<number, GPUBuffer | GPUBufferBinding> = {};
+  const shift: Record<number, number> = {};
+  const byBuffer = new Map<GPUBuffer, [number, number, number][]>();
+  for (const [slot, buf, off, len] of operands) {
+    shift[slot] = 0;
+    slots[slot] = buf;
+    byBuffer.set(buf, [...(byBuffer.get(buf) ?? []), [slot, off, len]]);
+  }
+  for (const [buf, uses] of byBuffer) {
+    if (uses.length < 2 || buf === whole) continue;
+    const ranges = uses.map(([slot, off, len]) => {
+      const start = Math.floor((off * 4) / alignBytes) * alignBytes;
+      const end = Math.min(buf.size, (off + Math.max(len, 1)) * 4);
+      return { slot, start, end };
+    });
+    // Two slots on the same range (A read twice) may share it; ranges that
+    // merely overlap keep the whole buffer (only browsers refuse that).
+    const sorted = [...ranges].sort((x, y) => x.start - y.start);
+    let overlap = false;
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i].start < sorted[i - 1].end) overlap = true;
+    }
+    if (overlap) continue;
+    for (const r of ranges) {
+      slots[r.slot] = { buffer: buf, offset: r.start, size: r.end - r.start };
+      shift[r.slot] = r.start / 4;
+    }
+  }
+  return { slots, shift };
 }
 
 // The model's ALiBi as the attention kernels take it (null: none).

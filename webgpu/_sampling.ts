@@ -341,7 +341,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   }
 
   // The race over the allowed ids.
-  var best = bitcast<f32>(0xff800000u); var bi = NONE; // −inf, no id
+  // The lowest finite f32, not −inf: browsers' WGSL compilers refuse an
+  // infinite constant.
+  var best = -3.4028234e38; var bi = NONE; // no id yet
   for (var i = t; i < V; i += WG) {
     let l = logits[base + i]; let k = key_of(l);
     if (i != excl && in_cut(ck, k, i) && in_cut(cp, k, i)) {

@@ -137,6 +137,7 @@ export class EngineState {
       tile: settings.matmulTile,
       layout: kernelLayout,
       dummy: this.buffer(16),
+      dummies: Array.from({ length: 8 }, () => this.buffer(16)),
       pipeline: (key, source) => {
         let p = pipelines.get(key);
         if (!p) {

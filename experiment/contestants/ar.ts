@@ -91,6 +91,8 @@ export const AR: Contestant<Autoregressive> = {
       prng: request.prng,
       temperature: request.temperature,
       topP: request.topP,
+      ...(request.prefix ? { prefix: request.prefix } : {}),
+      ...(request.onStep ? { onStep: request.onStep } : {}),
     });
   },
 };

@@ -1,0 +1,98 @@
+/**
+ * A static export of the dashboard: the page, its script, and the data of
+ * chosen runs in one folder that opens from disk (file://) with no server —
+ * the run pages, curves, charts, report tables and samples as they were at
+ * export time. (The playground needs the server.)
+ *
+ * @module
+ */
+import { GenerationService, HttpError } from "./generation.ts";
+import { pageFiles } from "./page.ts";
+import {
+  type DashboardContext,
+  listRunsRoute,
+  optionsRoute,
+  runRoute,
+} from "./routes.ts";
+import { findRuns, insideFile } from "./run_ids.ts";
+
+/** Options of {@linkcode exportDashboard}. */
+export interface ExportOptions {
+  /** Run ids to export (default: every run under the root). */
+  runs?: readonly string[];
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Write the dashboard of runs under `root` into `out`.
+ *
+ * @param root The folder of run folders.
+ * @param out The folder to write (created; files in it are replaced).
+ * @param options Which runs, and where progress goes.
+ * @returns The ids exported.
+ * @throws {HttpError} When a chosen run does not exist.
+ */
+export async function exportDashboard(
+  root: string,
+  out: string,
+  options: ExportOptions = {},
+): Promise<string[]> {
+  const all = await findRuns(root);
+  const ids = options.runs ?? all.map((r) => r.id);
+  for (const id of ids) {
+    if (!all.some((r) => r.id === id)) {
+      throw new HttpError(
+        404,
+        `No run ${JSON.stringify(id)} under ${root} (there: ${
+          all.map((r) => r.id).join(", ") || "none"
+        })`,
+      );
+    }
+  }
+  const ctx: DashboardContext = {
+    root,
+    generation: new GenerationService(() =>
+      Promise.reject(new Error("no generation in an export"))
+    ),
+  };
+  const runsList = await (await listRunsRoute(ctx)).json() as {
+    runs: { id: string }[];
+  };
+  runsList.runs = runsList.runs.filter((r) => ids.includes(r.id));
+  const data = {
+    runs: runsList,
+    options: await optionsRoute().json(),
+    run: {} as Record<string, unknown>,
+  };
+  for (const id of ids) {
+    const dir = all.find((r) => r.id === id)!.dir;
+    const info = await (await runRoute(ctx, id)).json();
+    const files: Record<string, string> = {};
+    for (const name of ["report.md", "samples.txt"]) {
+      const real = await insideFile(dir, `${dir}/${name}`);
+      if (real) files[name] = await Deno.readTextFile(real);
+    }
+    const metrics = await insideFile(dir, `${dir}/metrics.jsonl`);
+    const lines = metrics
+      ? (await Deno.readTextFile(metrics)).split("\n").filter((l) =>
+        l.trim() !== ""
+      )
+      : [];
+    data.run[id] = { info, metrics: lines, files };
+    options.log?.(`exported ${id} (${lines.length} metrics records)`);
+  }
+  const page = await pageFiles({ log: options.log });
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(
+    `${out}/index.html`,
+    page.html.replace("<!--DATA-->", '<script src="data.js"></script>'),
+  );
+  await Deno.writeTextFile(`${out}/app.js`, page.js);
+  await Deno.writeTextFile(`${out}/app.css`, page.css);
+  await Deno.writeTextFile(
+    `${out}/data.js`,
+    `window.__D3PM_STATIC__ = ${JSON.stringify(data)};\n`,
+  );
+  return [...ids];
+}

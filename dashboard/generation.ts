@@ -1,0 +1,708 @@
+/**
+ * Generation for the playground, on the server: requests validated, queued
+ * per model with a bound (429 beyond it), timed out, cancelled when the
+ * client goes away, and each step streamed as a frame. Models are loaded
+ * once and kept (the least recently used dropped beyond a bound).
+ *
+ * @module
+ */
+import { prng } from "@d3pm/core";
+import {
+  type Contestant,
+  contestantOf,
+  type ContestantProcess,
+  type GenerationRequest,
+  loadTrained,
+  type PlacedModel,
+  placeModel,
+  promptIds,
+} from "@d3pm/experiment";
+import type { Tokenizer } from "@d3pm/tokenizer";
+
+/** An error with the HTTP status it answers with. */
+export class HttpError extends Error {
+  /**
+   * An error for a response.
+   *
+   * @param status The HTTP status (400, 404, 429, …).
+   * @param message One line saying what is wrong and what is accepted.
+   */
+  constructor(readonly status: number, message: string) {
+    super(message);
+    this.name = "HttpError";
+  }
+}
+
+/** The bounds of generation. */
+export interface GenerationLimits {
+  /** Longest prompt, in characters (default 2,000). */
+  maxPromptChars: number;
+  /** Requests waiting per model beyond the one running (default 4); more get 429. */
+  maxWaiting: number;
+  /** Models kept loaded (default 4). */
+  maxLoaded: number;
+  /** A request's time limit, ms, waiting included (default 120,000). */
+  timeoutMs: number;
+  /** Highest temperature (default 5). */
+  maxTemperature: number;
+}
+
+/** The defaults of {@linkcode GenerationLimits}. */
+export const DEFAULT_LIMITS: GenerationLimits = {
+  maxPromptChars: 2000,
+  maxWaiting: 4,
+  maxLoaded: 4,
+  timeoutMs: 120_000,
+  maxTemperature: 5,
+};
+
+/** The samplers the playground offers. */
+export const SAMPLERS = ["ancestral", "cached", "confidence"] as const;
+/** One of {@linkcode SAMPLERS}: `cached` is ancestral reusing logits while no token changed. */
+export type Sampler = typeof SAMPLERS[number];
+
+/** A checked generation request. */
+export interface GenerationInput {
+  /** The run id. */
+  run: string;
+  /** Which seed's model. */
+  seed: number;
+  /** The contestant. */
+  model: string;
+  /** Text the row starts from. */
+  prompt?: string;
+  /** A whole row to fill in: ids, with the mask id where to generate (denoisers). */
+  tokens?: number[];
+  /** Unmasking steps (denoisers; default min(64, T)). */
+  steps?: number;
+  /** The sampler (denoisers). */
+  sampler: Sampler;
+  /** Softmax temperature. */
+  temperature: number;
+  /** Nucleus mass. */
+  topP: number;
+  /** Seed of the draws. */
+  rng: number;
+}
+
+/**
+ * Check a generation request's body (before any model is touched).
+ *
+ * @param body The parsed JSON body.
+ * @param limits The bounds.
+ * @returns The checked request.
+ * @throws {HttpError} 400 naming the field and what it accepts.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIMITS, HttpError, parseGenerationInput } from "@d3pm/dashboard";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const ok = parseGenerationInput({ run: "a", model: "d3pm", steps: 8 }, DEFAULT_LIMITS);
+ * assertEquals([ok.seed, ok.sampler, ok.temperature, ok.topP], [0, "ancestral", 1, 1]);
+ * assertThrows(() => parseGenerationInput({ run: "a", model: "d3pm", temperature: 0 }, DEFAULT_LIMITS), HttpError, "temperature");
+ * ```
+ */
+export function parseGenerationInput(
+  body: unknown,
+  limits: GenerationLimits,
+): GenerationInput {
+  const bad = (msg: string): never => {
+    throw new HttpError(400, `Bad generation request: ${msg}`);
+  };
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    bad("the body must be a JSON object");
+  }
+  const b = body as Record<string, unknown>;
+  const known = new Set([
+    "run",
+    "seed",
+    "model",
+    "prompt",
+    "tokens",
+    "steps",
+    "sampler",
+    "temperature",
+    "topP",
+    "rng",
+  ]);
+  for (const k of Object.keys(b)) {
+    if (!known.has(k)) {
+      bad(
+        `unknown field "${k.slice(0, 40)}"; accepted: ${[...known].join(", ")}`,
+      );
+    }
+  }
+  const int = (k: string, lo: number, hi: number, dflt?: number) => {
+    const v = b[k] ?? dflt;
+    if (v === undefined) return undefined;
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi) {
+      bad(
+        `${k} must be an integer in [${lo}, ${hi}], got ${
+          JSON.stringify(v)?.slice(0, 40)
+        }`,
+      );
+    }
+    return v as number;
+  };
+  const number = (
+    k: string,
+    ok: (v: number) => boolean,
+    what: string,
+    dflt: number,
+  ) => {
+    const v = b[k] ?? dflt;
+    if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) {
+      bad(`${k} must be ${what}, got ${JSON.stringify(v)?.slice(0, 40)}`);
+    }
+    return v as number;
+  };
+  if (typeof b.run !== "string" || b.run === "") {
+    bad("run must be a run id (a string)");
+  }
+  if (
+    typeof b.model !== "string" ||
+    !/^[a-z][a-z0-9-]{0,39}$/.test(b.model as string)
+  ) {
+    bad("model must be a contestant's kind, e.g. ar or d3pm");
+  }
+  if (b.prompt !== undefined) {
+    if (typeof b.prompt !== "string") bad("prompt must be a string");
+    if ((b.prompt as string).length > limits.maxPromptChars) {
+      bad(
+        `prompt is ${
+          (b.prompt as string).length
+        } characters; at most ${limits.maxPromptChars}`,
+      );
+    }
+  }
+  if (b.tokens !== undefined) {
+    if (b.prompt !== undefined) bad("give prompt or tokens, not both");
+    if (
+      !Array.isArray(b.tokens) || b.tokens.length === 0 ||
+      b.tokens.length > 4096 ||
+      !b.tokens.every((x) => Number.isInteger(x) && x >= 0 && x < 1 << 24)
+    ) {
+      bad("tokens must be a non-empty array of at most 4,096 token ids");
+    }
+  }
+  const sampler = b.sampler ?? "ancestral";
+  if (!SAMPLERS.includes(sampler as Sampler)) {
+    bad(
+      `sampler must be one of ${SAMPLERS.join(", ")}, got ${
+        JSON.stringify(sampler)?.slice(0, 40)
+      }`,
+    );
+  }
+  return {
+    run: b.run as string,
+    seed: int("seed", 0, 999, 0)!,
+    model: b.model as string,
+    ...(b.prompt !== undefined && b.prompt !== ""
+      ? { prompt: b.prompt as string }
+      : {}),
+    ...(b.tokens !== undefined ? { tokens: b.tokens as number[] } : {}),
+    ...(b.steps !== undefined ? { steps: int("steps", 1, 100_000)! } : {}),
+    sampler: sampler as Sampler,
+    temperature: number(
+      "temperature",
+      (v) => v > 0 && v <= limits.maxTemperature,
+      `a number in (0, ${limits.maxTemperature}]`,
+      1,
+    ),
+    topP: number("topP", (v) => v > 0 && v <= 1, "a number in (0, 1]", 1),
+    rng: int("rng", 0, 2 ** 32 - 1, 0)!,
+  };
+}
+
+/** A model loaded for generation. */
+export interface LoadedModel {
+  /** Its contestant. */
+  contestant: Contestant;
+  /** Its process. */
+  process: ContestantProcess;
+  /** The run's tokenizer. */
+  tokenizer: Tokenizer;
+  /** Tokens per row. */
+  length: number;
+  /** The placed model. */
+  placed: PlacedModel;
+}
+
+/** What a frame of a generation carries. */
+export interface Frame {
+  /** Steps done (a causal model: tokens drawn). */
+  step: number;
+  /** Steps in all. */
+  steps: number;
+  /** The row so far. */
+  tokens: number[];
+  /** Forward passes so far. */
+  forwardPasses: number;
+  /** Seconds since the generation started. */
+  elapsed: number;
+  /** Tokens generated per second so far. */
+  tokensPerSecond: number;
+  /** Rows (batches of one) per second, at this rate. */
+  batchesPerSecond: number;
+}
+
+/** The first event of a generation: what the row starts as. */
+export interface GenerationStart {
+  /** The contestant. */
+  model: string;
+  /** The row before any step: given ids, the mask id where to generate (a causal model: 0 past the prompt). */
+  tokens: number[];
+  /** Positions given (not generated). */
+  given: number[];
+  /** The mask id of a denoiser. */
+  maskId?: number;
+  /** Steps it will make. */
+  steps: number;
+  /** Where it runs. */
+  engine: string;
+}
+
+/** The request's cancellation, with why. */
+class Cancelled extends Error {
+  constructor(why: string) {
+    super(why);
+    this.name = "Cancelled";
+  }
+}
+
+/**
+ * Run one checked request on a loaded model: the start row, then a frame
+ * per step (a causal model: per token), until done or `signal` aborts.
+ *
+ * @param loaded The model.
+ * @param input The checked request.
+ * @param signal Aborts the generation between steps.
+ * @returns The start, then frames.
+ * @throws {HttpError} 400 when the request does not fit the model.
+ */
+export async function* generateFrames(
+  loaded: LoadedModel,
+  input: GenerationInput,
+  signal: AbortSignal,
+): AsyncGenerator<{ start: GenerationStart } | { frame: Frame }> {
+  const { contestant, process, tokenizer, length } = loaded;
+  const causal = contestant.network === "causal";
+  const unmasking = contestant.unmasking;
+  if (!causal && !unmasking) {
+    throw new HttpError(400, `Model ${contestant.kind} does not generate here`);
+  }
+  const maskId = unmasking?.maskId(process);
+  const T = unmasking?.steps(process) ?? 0;
+  const request: GenerationRequest = {
+    length,
+    prng: prng(input.rng),
+    temperature: input.temperature,
+    topP: input.topP,
+  };
+  let row: number[];
+  let given: number[];
+  if (input.tokens) {
+    if (causal || maskId === undefined) {
+      throw new HttpError(
+        400,
+        `Model ${contestant.kind} does not fill blanks: send a prompt instead of tokens`,
+      );
+    }
+    if (input.tokens.length !== length) {
+      throw new HttpError(
+        400,
+        `tokens must be a row of ${length} ids (the model's context), got ${input.tokens.length}`,
+      );
+    }
+    if (input.tokens.some((x) => x >= tokenizer.vocabSize)) {
+      throw new HttpError(
+        400,
+        `tokens must be ids below ${tokenizer.vocabSize}`,
+      );
+    }
+    if (!input.tokens.includes(maskId)) {
+      throw new HttpError(
+        400,
+        `tokens hold no blank: put the mask id ${maskId} where tokens should be filled`,
+      );
+    }
+    request.prompt = Int32Array.from(input.tokens);
+    row = [...input.tokens];
+    given = row.flatMap((x, i) => (x === maskId ? [] : [i]));
+  } else {
+    let prefix: Int32Array | undefined;
+    if (input.prompt) {
+      try {
+        prefix = promptIds(input.prompt, { tokenizer, length, causal });
+      } catch (e) {
+        throw new HttpError(400, (e as Error).message);
+      }
+      request.prefix = prefix;
+    }
+    const p = [...(prefix ?? [])];
+    if (causal) {
+      const start = (process.toJSON() as { start?: number }).start ?? 0;
+      row = [start, ...p, ...new Array(length - 1 - p.length).fill(0)];
+      given = Array.from({ length: 1 + p.length }, (_, i) => i);
+    } else {
+      row = [...p, ...new Array(length - p.length).fill(maskId)];
+      given = p.map((_, i) => i);
+    }
+  }
+  let steps = length - given.length;
+  if (!causal) {
+    const s = input.steps ?? Math.min(64, T);
+    if (s > T) {
+      throw new HttpError(
+        400,
+        `steps must be at most the process's T = ${T}, got ${s}`,
+      );
+    }
+    request.steps = steps = s;
+    request.strategy = input.sampler === "confidence"
+      ? "confidence"
+      : "ancestral";
+    if (input.sampler === "cached" && loaded.placed.model.timeConditioned) {
+      throw new HttpError(
+        400,
+        "sampler cached needs a model that ignores t; this one is time-conditioned",
+      );
+    }
+    request.cache = input.sampler === "cached";
+  }
+  yield {
+    start: {
+      model: contestant.kind,
+      tokens: row,
+      given,
+      ...(maskId !== undefined ? { maskId } : {}),
+      steps,
+      engine: loaded.placed.engine,
+    },
+  };
+  const frames: Frame[] = [];
+  let made = 0;
+  let wake: (() => void) | undefined;
+  const toGenerate = length - given.length;
+  const t0 = performance.now();
+  request.onStep = (s) => {
+    if (signal.aborted) {
+      throw new Cancelled(String(signal.reason ?? "cancelled"));
+    }
+    const elapsed = (performance.now() - t0) / 1000;
+    const done = causal ? s.step : countGenerated(s.tokens, given, maskId);
+    made++;
+    frames.push({
+      step: s.step,
+      steps: s.steps,
+      tokens: Array.from(s.tokens.subarray(0, length)),
+      forwardPasses: s.forwardPasses,
+      elapsed,
+      tokensPerSecond: elapsed > 0 ? done / elapsed : 0,
+      batchesPerSecond: elapsed > 0 ? (s.step / s.steps) / elapsed : 0,
+    });
+    wake?.();
+    // A turn of the event loop: the frame goes out while the next step
+    // computes (tfjs's reads resolve without one on a CPU backend).
+    return new Promise<void>((r) => setTimeout(r, 0));
+  };
+  let finished = false;
+  let failure: unknown;
+  const work = contestant.generate(process, loaded.placed.model, request).then(
+    (out) => {
+      // A device generator without steps: one frame at the end.
+      if (made === 0) {
+        const elapsed = (performance.now() - t0) / 1000;
+        frames.push({
+          step: steps,
+          steps,
+          tokens: Array.from(out.tokens.subarray(0, length)),
+          forwardPasses: out.forwardPasses,
+          elapsed,
+          tokensPerSecond: toGenerate / Math.max(elapsed, 1e-9),
+          batchesPerSecond: 1 / Math.max(elapsed, 1e-9),
+        });
+      }
+    },
+    (e) => {
+      failure = e;
+    },
+  ).finally(() => {
+    finished = true;
+    wake?.();
+  });
+  try {
+    while (true) {
+      if (frames.length) {
+        yield { frame: frames.shift()! };
+        continue;
+      }
+      if (finished) break;
+      await new Promise<void>((r) => (wake = r));
+      wake = undefined;
+    }
+    await work;
+    if (failure !== undefined && !(failure instanceof Cancelled)) throw failure;
+  } finally {
+    if (!finished) {
+      // The consumer left: stop at the next step, and wait for the model to be free.
+      await work;
+    }
+  }
+}
+
+function countGenerated(
+  tokens: Int32Array,
+  given: number[],
+  maskId: number | undefined,
+): number {
+  let n = 0;
+  for (let i = 0; i < tokens.length; i++) if (tokens[i] !== maskId) n++;
+  return n - given.length;
+}
+
+const AsyncGeneratorProto = Object.getPrototypeOf(
+  Object.getPrototypeOf((async function* () {})()),
+) as AsyncGenerator<unknown>;
+
+/** Loads a model of a run (the server's way: the run folder and the engine). */
+export type ModelLoader = (
+  dir: string,
+  seed: number,
+  kind: string,
+) => Promise<LoadedModel>;
+
+/**
+ * The default loader: the run's trained model on `engine`.
+ *
+ * @param engine Where generation runs (`tfjs` shows every step).
+ * @returns The loader.
+ */
+export function trainedModelLoader(
+  engine: "tfjs" | "webgpu" | "auto",
+): ModelLoader {
+  return async (dir, seed, kind) => {
+    const t = await loadTrained(dir, { seed, model: contestantOf(kind) });
+    const placed = await placeModel(t.model, engine);
+    return {
+      contestant: t.contestant,
+      process: t.process,
+      tokenizer: t.tokenizer,
+      length: t.config.blockLength,
+      placed,
+    };
+  };
+}
+
+interface Slot {
+  key: string;
+  running: boolean;
+  waiting: { go: () => void; fail: (e: unknown) => void }[];
+}
+
+/**
+ * The queue and the loaded models: at most one generation per model at a
+ * time, at most `maxWaiting` waiting per model, models loaded on first use
+ * and kept up to `maxLoaded`.
+ *
+ * @example One running, one waiting, the next refused with 429
+ * ```ts
+ * import { GenerationService, HttpError } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const service = new GenerationService(() => Promise.reject(new Error("unused")), { maxWaiting: 1 });
+ * const signal = new AbortController().signal;
+ * const release = await service.acquire("model", signal);
+ * const waiting = service.acquire("model", signal);
+ * const e = await assertRejects(() => service.acquire("model", signal), HttpError);
+ * assertEquals(e.status, 429);
+ * release();
+ * (await waiting)();
+ * ```
+ */
+export class GenerationService {
+  /** The bounds in force. */
+  readonly limits: GenerationLimits;
+  #load: ModelLoader;
+  #slots = new Map<string, Slot>();
+  #models = new Map<string, { model: Promise<LoadedModel>; used: number }>();
+  /** Requests answered 429. */
+  refused = 0;
+  /** Generations completed. */
+  completed = 0;
+  /** Generations cancelled (client gone or time-out). */
+  cancelled = 0;
+
+  /**
+   * A service.
+   *
+   * @param load How models are loaded.
+   * @param limits The bounds (defaults: {@linkcode DEFAULT_LIMITS}).
+   */
+  constructor(load: ModelLoader, limits: Partial<GenerationLimits> = {}) {
+    this.#load = load;
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /**
+   * Wait for the model's turn.
+   *
+   * @param key The model (`dir seed kind`).
+   * @param signal Gives up waiting.
+   * @returns A function that frees the turn.
+   * @throws {HttpError} 429 when the model's queue is full.
+   */
+  async acquire(key: string, signal: AbortSignal): Promise<() => void> {
+    let slot = this.#slots.get(key);
+    if (!slot) {
+      slot = { key, running: false, waiting: [] };
+      this.#slots.set(key, slot);
+    }
+    const s = slot;
+    const release = () => {
+      const next = s.waiting.shift();
+      if (next) next.go();
+      else {
+        s.running = false;
+        this.#slots.delete(key);
+      }
+    };
+    if (!s.running) {
+      s.running = true;
+      return release;
+    }
+    if (s.waiting.length >= this.limits.maxWaiting) {
+      this.refused++;
+      throw new HttpError(
+        429,
+        `This model is busy: one generation runs and ${s.waiting.length} wait (the bound); retry in a moment`,
+      );
+    }
+    return await new Promise<() => void>((resolve, reject) => {
+      const entry = {
+        go: () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(release);
+        },
+        fail: reject,
+      };
+      const onAbort = () => {
+        const i = s.waiting.indexOf(entry);
+        if (i >= 0) s.waiting.splice(i, 1);
+        reject(new Cancelled("gave up waiting"));
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      s.waiting.push(entry);
+    });
+  }
+
+  /**
+   * The loaded model (loading it on first use; the least recently used
+   * beyond `maxLoaded` is released).
+   *
+   * @param dir The run folder.
+   * @param seed The seed.
+   * @param kind The contestant.
+   * @returns The model.
+   */
+  async model(dir: string, seed: number, kind: string): Promise<LoadedModel> {
+    const key = `${dir}\u0000${seed}\u0000${kind}`;
+    let entry = this.#models.get(key);
+    if (!entry) {
+      entry = { model: this.#load(dir, seed, kind), used: 0 };
+      this.#models.set(key, entry);
+      entry.model.catch(() => this.#models.delete(key));
+    }
+    entry.used = performance.now();
+    const model = await entry.model;
+    while (this.#models.size > this.limits.maxLoaded) {
+      const [oldest] = [...this.#models].filter(([k]) => !this.#busy(k))
+        .sort((a, b) => a[1].used - b[1].used);
+      if (!oldest) break;
+      this.#models.delete(oldest[0]);
+      oldest[1].model.then((m) => m.placed.dispose(), () => {});
+    }
+    return model;
+  }
+
+  #busy(modelKey: string): boolean {
+    return this.#slots.has(modelKey);
+  }
+
+  /**
+   * Run a checked request: wait for the model, load it, stream the start
+   * and the frames; the time limit and `signal` cancel it.
+   *
+   * @param dir The run's folder.
+   * @param input The checked request.
+   * @param signal The client's signal.
+   * @returns The events.
+   * @throws {HttpError} 429 when the model's queue is full (before any event).
+   */
+  async open(
+    dir: string,
+    input: GenerationInput,
+    signal: AbortSignal,
+  ): Promise<AsyncGenerator<{ start: GenerationStart } | { frame: Frame }>> {
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort("timed out"),
+      this.limits.timeoutMs,
+    );
+    const all = AbortSignal.any([signal, timeout.signal]);
+    const key = `${dir}\u0000${input.seed}\u0000${input.model}`;
+    let release: () => void;
+    try {
+      release = await this.acquire(key, all);
+    } catch (e) {
+      clearTimeout(timer);
+      throw e;
+    }
+    let started = false, freed = false;
+    const free = () => {
+      if (freed) return;
+      freed = true;
+      clearTimeout(timer);
+      release();
+    };
+    // deno-lint-ignore no-this-alias
+    const self = this;
+    const gen = (async function* () {
+      started = true;
+      let done = false;
+      try {
+        const loaded = await self.model(dir, input.seed, input.model);
+        for await (const e of generateFrames(loaded, input, all)) yield e;
+        done = !all.aborted;
+      } finally {
+        if (done) self.completed++;
+        else self.cancelled++;
+        free();
+      }
+      if (timeout.signal.aborted && !signal.aborted) {
+        throw new HttpError(
+          504,
+          `Generation timed out after ${self.limits.timeoutMs / 1000} s`,
+        );
+      }
+    })();
+    // A stream closed before its first read still frees the model.
+    return Object.assign(gen, {
+      return(value?: unknown) {
+        if (!started) free();
+        return AsyncGeneratorProto.return.call(gen, value);
+      },
+    }) as typeof gen;
+  }
+
+  /** Release every loaded model. */
+  async close(): Promise<void> {
+    const models = [...this.#models.values()];
+    this.#models.clear();
+    for (const m of models) {
+      try {
+        (await m.model).placed.dispose();
+      } catch { /* never loaded */ }
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * The page: `web/index.html`, `web/app.css` and the bundled `web/main.ts`
+ * (`deno bundle`, for browsers). The bundle is built into `dist/` and
+ * rebuilt only when a source it may include changed (a hash of them is kept
+ * beside it); tfjs is left out of it — the page's engine is the WGSL one —
+ * by mapping its import to an empty module.
+ *
+ * @module
+ */
+import type { PageFiles } from "./server.ts";
+
+const HERE = new URL(".", import.meta.url).pathname;
+const ROOT = new URL("..", import.meta.url).pathname;
+/** Where the bundle is written. */
+export const DIST: string = `${HERE}dist`;
+
+/** Folders whose sources may end up in the bundle. */
+const SOURCES = [
+  "dashboard/web",
+  "core",
+  "webgpu",
+  "diffusion",
+  "eval",
+  "experiment",
+  "transformer",
+  "backend",
+  "autoregressive",
+];
+
+async function sourcesHash(): Promise<string> {
+  const files: string[] = [];
+  for (const dir of SOURCES) {
+    try {
+      for await (const e of Deno.readDir(`${ROOT}${dir}`)) {
+        if (
+          e.isFile && e.name.endsWith(".ts") && !e.name.endsWith("_test.ts")
+        ) files.push(`${dir}/${e.name}`);
+      }
+    } catch { /* a folder not there */ }
+  }
+  files.push("deno.json", "deno.lock");
+  files.sort();
+  const h = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(
+      (await Promise.all(
+        files.map(async (f) =>
+          `${f}\n${await Deno.readTextFile(`${ROOT}${f}`).catch(() => "")}`
+        ),
+      )).join("\n"),
+    ),
+  );
+  return Array.from(new Uint8Array(h), (b) => b.toString(16).padStart(2, "0"))
+    .join("");
+}
+
+/** Options of {@linkcode buildBundle}. */
+export interface BundleOptions {
+  /** Rebuild even when the sources did not change. */
+  force?: boolean;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Bundle the page's script into `dist/app.js` unless it is up to date.
+ *
+ * @param options Force, and where progress goes.
+ * @returns The bundle's path and whether it was rebuilt.
+ * @throws {Error} When `deno bundle` fails (its output in the message).
+ */
+export async function buildBundle(
+  options: BundleOptions = {},
+): Promise<{ path: string; rebuilt: boolean }> {
+  const path = `${DIST}/app.js`;
+  const hash = await sourcesHash();
+  if (!options.force) {
+    const old = await Deno.readTextFile(`${DIST}/app.js.sha256`).catch(() =>
+      ""
+    );
+    const exists = await Deno.stat(path).then(() => true, () => false);
+    if (exists && old.trim() === hash) return { path, rebuilt: false };
+  }
+  await Deno.mkdir(DIST, { recursive: true });
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  // What the page never calls but its modules import: tfjs (the page's
+  // engine is the WGSL one) and Node's hash (core's sha256 in Deno).
+  const stub = `${DIST}/_no_tfjs.js`;
+  await Deno.writeTextFile(
+    stub,
+    "// tfjs is not part of the page: its engine is the WGSL one.\nexport {};\n",
+  );
+  const noCrypto = `${DIST}/_no_node_crypto.js`;
+  await Deno.writeTextFile(
+    noCrypto,
+    'export function createHash() {\n  throw new Error("node:crypto is not part of the page");\n}\n',
+  );
+  const map = `${DIST}/_import_map.json`;
+  await Deno.writeTextFile(
+    map,
+    JSON.stringify(
+      {
+        imports: {
+          ...config.imports,
+          "@tensorflow/tfjs": stub,
+          "node:crypto": noCrypto,
+        },
+      },
+      null,
+      1,
+    ),
+  );
+  options.log?.("bundling the dashboard's page (deno bundle)…");
+  const t0 = performance.now();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--platform",
+      "browser",
+      "--format",
+      "iife",
+      "--minify",
+      "--import-map",
+      map,
+      "-o",
+      `${path}.tmp`,
+      `${HERE}web/main.ts`,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(out.stderr) +
+    new TextDecoder().decode(out.stdout);
+  if (!out.success) throw new Error(`deno bundle failed:\n${text}`);
+  await Deno.rename(`${path}.tmp`, path);
+  await Deno.writeTextFile(`${DIST}/app.js.sha256`, hash + "\n");
+  const size = (await Deno.stat(path)).size;
+  options.log?.(
+    `bundled ${(size / 1024).toFixed(0)} KiB in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
+  );
+  return { path, rebuilt: true };
+}
+
+/**
+ * The page's files, the bundle built first when needed.
+ *
+ * @param options Passed to {@linkcode buildBundle}.
+ * @returns HTML, script and CSS.
+ */
+export async function pageFiles(
+  options: BundleOptions = {},
+): Promise<PageFiles> {
+  const { path } = await buildBundle(options);
+  return {
+    html: await Deno.readTextFile(`${HERE}web/index.html`),
+    js: await Deno.readTextFile(path),
+    css: await Deno.readTextFile(`${HERE}web/app.css`),
+  };
+}

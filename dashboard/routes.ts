@@ -1,0 +1,721 @@
+/**
+ * The dashboard's routes, each a small function from what it needs to a
+ * `Response`. They read run folders (never write them), name runs by id
+ * (never by path), and answer a bad id with 400 and a missing run or file
+ * with 404, with one line saying why.
+ *
+ * @module
+ */
+import {
+  contestantOf,
+  contestants,
+  inspectRun,
+  openTokenizer,
+  OPTIONS as EXPERIMENT_OPTIONS,
+  RunFolder,
+  type RunOverview,
+} from "@d3pm/experiment";
+import { type Followed, followLines } from "./follow.ts";
+import {
+  type GenerationService,
+  HttpError,
+  parseGenerationInput,
+} from "./generation.ts";
+import { BadRunIdError, findRuns, insideFile, resolveRun } from "./run_ids.ts";
+import { eventResponse, type ServerEvent } from "./sse.ts";
+
+/** What every route may use. */
+export interface DashboardContext {
+  /** The served root of run folders. */
+  root: string;
+  /** Generation on the server. */
+  generation: GenerationService;
+  /** How often followed files are polled, ms (default 250). */
+  pollMs?: number;
+  /** Keep-alive interval of event streams, ms. */
+  keepAliveMs?: number;
+}
+
+/**
+ * A JSON response.
+ *
+ * @param body Any JSON value.
+ * @param status The status (default 200).
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { json } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(await json({ a: 1 }).json(), { a: 1 });
+ * ```
+ */
+export function json(body: unknown, status = 200): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      "content-type": "application/json; charset=utf-8",
+      "cache-control": "no-store",
+    },
+  });
+}
+
+/**
+ * An error response: `{ error }` with the status.
+ *
+ * @param status The status.
+ * @param message One line.
+ * @returns The response.
+ *
+ * @example
+ * ```ts
+ * import { errorResponse } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals((await errorResponse(404, "No run x").json()).error, "No run x");
+ * ```
+ */
+export function errorResponse(status: number, message: string): Response {
+  return json({ error: message }, status);
+}
+
+/**
+ * The folder of run `id`, or the error to answer.
+ *
+ * @param ctx The context.
+ * @param id The id from the query (`null` when absent).
+ * @returns The folder.
+ * @throws {HttpError} 400 for a missing or malformed id, 404 for no such run.
+ */
+export async function runDir(
+  ctx: DashboardContext,
+  id: string | null,
+): Promise<string> {
+  if (id === null) {
+    throw new HttpError(400, "Missing ?run=ID (ids are listed at /api/runs)");
+  }
+  try {
+    const dir = await resolveRun(ctx.root, id);
+    if (!dir) {
+      throw new HttpError(
+        404,
+        `No run ${JSON.stringify(id)} under the served folder`,
+      );
+    }
+    return dir;
+  } catch (e) {
+    if (e instanceof BadRunIdError) throw new HttpError(400, e.message);
+    throw e;
+  }
+}
+
+/** What the runs page shows of one run. */
+export interface RunSummary {
+  /** Its id. */
+  id: string;
+  /** Its state. */
+  status: RunOverview["status"];
+  /** Why it is corrupt. */
+  reason?: string;
+  /** The command that started it, once finished (from `results.json`). */
+  command?: string;
+  /** Preset, models, seeds, steps, model size. */
+  config?: Record<string, unknown>;
+  /** Mean test BPT and batches/s per contestant, once finished. */
+  headline?: {
+    model: string;
+    label: string;
+    bpt: number;
+    bound: boolean;
+    batchesPerSecond: number;
+    seeds: number;
+  }[];
+  /** Models whose training finished (`seed/kind`). */
+  trained?: string[];
+  /** Last write, ISO time. */
+  updated?: string;
+}
+
+const SUMMARY_KEYS = [
+  "preset",
+  "models",
+  "seeds",
+  "steps",
+  "batchSize",
+  "blockLength",
+  "nLayer",
+  "dModel",
+  "nHead",
+  "tokenizer",
+  "vocabSize",
+  "engine",
+  "backend",
+] as const;
+
+/**
+ * The summary of one run folder; a corrupt folder gives its reason.
+ *
+ * @param id The run's id.
+ * @param dir Its folder.
+ * @returns The summary.
+ */
+export async function summarizeRun(
+  id: string,
+  dir: string,
+): Promise<RunSummary> {
+  const o = await inspectRun(dir);
+  const out: RunSummary = {
+    id,
+    status: o.status,
+    ...(o.reason ? { reason: o.reason.replaceAll(dir, id) } : {}),
+    ...(o.updated ? { updated: o.updated.toISOString() } : {}),
+  };
+  const state = o.state;
+  if (!state) return out;
+  const c = state.config as unknown as Record<string, unknown>;
+  out.config = Object.fromEntries(
+    SUMMARY_KEYS.filter((k) => k in c).map((k) => [k, c[k]]),
+  );
+  out.trained = state.models.filter((m) => m.trained).map((m) =>
+    `${m.seed}/${m.kind}`
+  );
+  const r = state.results;
+  if (r && Array.isArray(r.results)) {
+    out.command = typeof r.command === "string" ? r.command : undefined;
+    const kinds = [...new Set(r.results.map((m) => m.model))];
+    out.headline = kinds.map((k) => {
+      const ms = r.results.filter((m) => m.model === k);
+      const mean = (f: (m: typeof ms[number]) => number) =>
+        ms.reduce((a, m) => a + f(m), 0) / ms.length;
+      return {
+        model: k,
+        label: labelShort(k),
+        bpt: mean((m) => m.test?.bpt),
+        bound: ms.some((m) => m.test?.bound),
+        batchesPerSecond: mean((m) => m.generation?.speed?.batchesPerSecond),
+        seeds: ms.length,
+      };
+    });
+  }
+  return out;
+}
+
+function labelShort(kind: string): string {
+  return contestants().find((c) => c.kind === kind)?.label.short ?? kind;
+}
+
+/**
+ * `GET /api/runs`: every run under the root with its state, configuration
+ * summary and headline figures.
+ *
+ * @param ctx The context.
+ * @returns The JSON list.
+ *
+ * @example A corrupt run is listed with its reason
+ * ```ts
+ * import { GenerationService, listRunsRoute } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/half`);
+ * await Deno.writeTextFile(`${root}/half/config.json`, '{"models": "ar", "se');
+ * const generation = new GenerationService(() => Promise.reject(new Error("none")));
+ * const { runs } = await (await listRunsRoute({ root, generation })).json();
+ * assertEquals([runs[0].id, runs[0].status], ["half", "corrupt"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
+  const found = await findRuns(ctx.root);
+  const runs = await Promise.all(found.map((r) => summarizeRun(r.id, r.dir)));
+  return json({ runs });
+}
+
+/**
+ * `GET /api/run?run=ID`: one run — its summary, full configuration, results
+ * (once finished), the contestants' labels and which figures are bounds.
+ *
+ * @param ctx The context.
+ * @param id The run id.
+ * @returns The JSON.
+ */
+export async function runRoute(
+  ctx: DashboardContext,
+  id: string | null,
+): Promise<Response> {
+  const dir = await runDir(ctx, id);
+  const summary = await summarizeRun(id!, dir);
+  const o = await inspectRun(dir);
+  const kinds = o.state ? o.state.config.models.split(",") : [];
+  return json({
+    ...summary,
+    configFull: o.state?.config,
+    results: o.state?.results,
+    models: o.state?.models ?? [],
+    labels: Object.fromEntries(kinds.map((k) => {
+      const c = contestants().find((x) => x.kind === k);
+      return [k, {
+        short: c?.label.short ?? k,
+        title: c?.label.title ?? k,
+        validation: c?.validation.name ?? "validation",
+        network: c?.network,
+        unmasking: c?.unmasking ? true : false,
+      }];
+    })),
+  });
+}
+
+/** The files of a run folder a page may read, and their types. */
+export const RUN_FILES: Readonly<Record<string, string>> = {
+  "report.md": "text/markdown; charset=utf-8",
+  "samples.txt": "text/plain; charset=utf-8",
+  "results.json": "application/json; charset=utf-8",
+  "config.json": "application/json; charset=utf-8",
+  "loss.svg": "image/svg+xml",
+  "speed_quality.svg": "image/svg+xml",
+};
+
+/**
+ * `GET /api/run/file?run=ID&name=NAME`: one of {@linkcode RUN_FILES}, when it
+ * exists and lies inside the run (a symlink out of it is not found).
+ *
+ * @param ctx The context.
+ * @param id The run id.
+ * @param name The file's name.
+ * @returns The file.
+ */
+export async function fileRoute(
+  ctx: DashboardContext,
+  id: string | null,
+  name: string | null,
+): Promise<Response> {
+  const dir = await runDir(ctx, id);
+  if (name === null || !Object.hasOwn(RUN_FILES, name)) {
+    throw new HttpError(
+      400,
+      `name must be one of ${Object.keys(RUN_FILES).join(", ")}`,
+    );
+  }
+  const real = await insideFile(dir, `${dir}/${name}`);
+  if (!real) throw new HttpError(404, `Run ${id} has no ${name} (yet)`);
+  const file = await Deno.open(real, { read: true });
+  return new Response(file.readable, {
+    headers: {
+      "content-type": RUN_FILES[name],
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      ...(name.endsWith(".svg")
+        ? {
+          "content-security-policy":
+            "default-src 'none'; style-src 'unsafe-inline'",
+        }
+        : {}),
+    },
+  });
+}
+
+/**
+ * `GET /api/run/metrics?run=ID[&from=BYTES]`: the lines of `metrics.jsonl`
+ * as server-sent events (`id` = the byte offset after the line, so a
+ * reconnecting `EventSource` sends `Last-Event-ID` and gets only what is
+ * new), then each line appended while the client listens. Events:
+ * `metric` (one JSON record), `caught-up` (the file's end reached once),
+ * `reset` (the file was replaced: drop what you have).
+ *
+ * @param ctx The context.
+ * @param id The run id.
+ * @param from Where to start (a query value or `Last-Event-ID`).
+ * @param signal The client's signal.
+ * @returns The event stream.
+ */
+export async function metricsRoute(
+  ctx: DashboardContext,
+  id: string | null,
+  from: string | null,
+  signal: AbortSignal,
+): Promise<Response> {
+  const dir = await runDir(ctx, id);
+  let start = 0;
+  if (from !== null && from !== "") {
+    if (!/^\d{1,15}$/.test(from)) {
+      throw new HttpError(
+        400,
+        `from must be a byte offset (a whole number), got ${
+          JSON.stringify(from.slice(0, 20))
+        }`,
+      );
+    }
+    start = Number(from);
+  }
+  const path = `${dir}/metrics.jsonl`;
+  // A metrics log that is a symlink out of the run is never followed.
+  let exists = true;
+  try {
+    await Deno.lstat(path);
+  } catch {
+    exists = false; // not written yet: followed once it is
+  }
+  if (exists && !(await insideFile(dir, path))) {
+    throw new HttpError(404, `Run ${id} has no metrics log inside it`);
+  }
+  const stop = new AbortController();
+  const all = AbortSignal.any([signal, stop.signal]);
+  async function* events(): AsyncGenerator<ServerEvent> {
+    const once = followLines(path, { from: start, once: true });
+    let end = start;
+    for await (const f of once) {
+      const e = toEvent(f);
+      if ("end" in f) end = f.end;
+      if (e) yield e;
+    }
+    yield {
+      event: "caught-up",
+      data: JSON.stringify({ end }),
+      id: String(end),
+    };
+    for await (
+      const f of followLines(path, {
+        from: end,
+        signal: all,
+        pollMs: ctx.pollMs,
+      })
+    ) {
+      const e = toEvent(f);
+      if (e) yield e;
+    }
+  }
+  return eventResponse(events(), {
+    signal,
+    keepAliveMs: ctx.keepAliveMs,
+    onClose: () => stop.abort(),
+  });
+}
+
+function toEvent(f: Followed): ServerEvent | undefined {
+  if ("reset" in f) return { event: "reset", data: "{}", id: "0" };
+  // Only JSON objects go out: a damaged line is skipped, not forwarded.
+  try {
+    const v = JSON.parse(f.line);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      return undefined;
+    }
+  } catch {
+    return undefined;
+  }
+  return { event: "metric", data: f.line, id: String(f.end) };
+}
+
+/**
+ * Parse a seed and contestant of a run, checked against its models.
+ *
+ * @param dir The run's folder.
+ * @param seed The seed (query text).
+ * @param kind The contestant.
+ * @returns The seed and kind of a trained model of the run.
+ * @throws {HttpError} 400 or 404.
+ */
+async function trainedModel(
+  dir: string,
+  seed: string | null,
+  kind: string | null,
+): Promise<{ seed: number; kind: string }> {
+  if (seed === null || !/^\d{1,3}$/.test(seed)) {
+    throw new HttpError(400, "seed must be a whole number in [0, 999]");
+  }
+  if (kind === null || !/^[a-z][a-z0-9-]{0,39}$/.test(kind)) {
+    throw new HttpError(400, "model must be a contestant's kind, e.g. d3pm");
+  }
+  const o = await inspectRun(dir);
+  const m = o.state?.models.find((x) =>
+    x.seed === Number(seed) && x.kind === kind
+  );
+  if (!m) {
+    throw new HttpError(404, `The run has no model ${kind} of seed ${seed}`);
+  }
+  if (!m.trained) {
+    throw new HttpError(
+      404,
+      `The ${kind} model of seed ${seed} has not finished training`,
+    );
+  }
+  return { seed: Number(seed), kind };
+}
+
+/**
+ * `GET /api/run/model?run=ID&seed=S&model=KIND&part=config|process|weights`:
+ * a trained model's configuration, process description or safetensors (the
+ * browser engine loads these).
+ *
+ * @param ctx The context.
+ * @param q The query.
+ * @returns The file.
+ */
+export async function modelRoute(
+  ctx: DashboardContext,
+  q: URLSearchParams,
+): Promise<Response> {
+  const dir = await runDir(ctx, q.get("run"));
+  const { seed, kind } = await trainedModel(dir, q.get("seed"), q.get("model"));
+  const part = q.get("part");
+  const files: Record<string, [string, string]> = {
+    config: ["config.json", "application/json"],
+    process: ["process.json", "application/json"],
+    weights: ["model.safetensors", "application/octet-stream"],
+  };
+  if (part === null || !Object.hasOwn(files, part)) {
+    throw new HttpError(400, "part must be config, process or weights");
+  }
+  const folder = new RunFolder(dir);
+  const real = await insideFile(
+    dir,
+    `${folder.modelDir(seed, kind)}/${files[part][0]}`,
+  );
+  if (!real) {
+    throw new HttpError(
+      404,
+      `The ${kind} model of seed ${seed} has no ${files[part][0]}`,
+    );
+  }
+  const file = await Deno.open(real, { read: true });
+  const size = (await file.stat()).size;
+  return new Response(file.readable, {
+    headers: {
+      "content-type": files[part][1],
+      "content-length": String(size),
+      "cache-control": "no-store",
+    },
+  });
+}
+
+const VOCABS = new Map<
+  string,
+  Promise<{ pieces: string[]; special: Record<string, number> }>
+>();
+
+/**
+ * The token pieces of a run's tokenizer (each id decoded alone; the page
+ * shows tokens with them), cached per run folder.
+ *
+ * @param dir The run's folder.
+ * @returns The pieces and the special ids.
+ */
+async function vocabOf(
+  dir: string,
+): Promise<{ pieces: string[]; special: Record<string, number> }> {
+  const key = dir;
+  let v = VOCABS.get(key);
+  if (!v) {
+    v = (async () => {
+      const o = await inspectRun(dir);
+      if (!o.state) {
+        throw new HttpError(
+          404,
+          `The run is ${o.status}: ${o.reason ?? "no configuration"}`,
+        );
+      }
+      const tok = await openTokenizer(o.state.config, new RunFolder(dir));
+      const pieces: string[] = [];
+      for (let i = 0; i < tok.vocabSize; i++) {
+        try {
+          pieces.push(tok.decode([i]));
+        } catch {
+          pieces.push("");
+        }
+      }
+      return { pieces, special: { ...tok.special } as Record<string, number> };
+    })();
+    VOCABS.set(key, v);
+    v.catch(() => VOCABS.delete(key));
+    while (VOCABS.size > 8) VOCABS.delete(VOCABS.keys().next().value!);
+  }
+  return await v;
+}
+
+/**
+ * `GET /api/run/vocab?run=ID`: every id's text and the special ids.
+ *
+ * @param ctx The context.
+ * @param id The run id.
+ * @returns The JSON.
+ */
+export async function vocabRoute(
+  ctx: DashboardContext,
+  id: string | null,
+): Promise<Response> {
+  const dir = await runDir(ctx, id);
+  return json(await vocabOf(dir));
+}
+
+/**
+ * `GET /api/run/tokenize?run=ID&text=TEXT`: the ids of a text under the
+ * run's tokenizer (the browser engine's prompts).
+ *
+ * @param ctx The context.
+ * @param id The run id.
+ * @param text The text.
+ * @returns `{ ids }`.
+ */
+export async function tokenizeRoute(
+  ctx: DashboardContext,
+  id: string | null,
+  text: string | null,
+): Promise<Response> {
+  const dir = await runDir(ctx, id);
+  if (text === null) throw new HttpError(400, "Missing ?text=");
+  if (text.length > ctx.generation.limits.maxPromptChars) {
+    throw new HttpError(
+      400,
+      `text is ${text.length} characters; at most ${ctx.generation.limits.maxPromptChars}`,
+    );
+  }
+  const o = await inspectRun(dir);
+  if (!o.state) throw new HttpError(404, `The run is ${o.status}`);
+  const tok = await openTokenizer(o.state.config, new RunFolder(dir));
+  return json({ ids: Array.from(tok.encode(text)) });
+}
+
+/**
+ * `GET /api/run/unmasking?run=ID&seed=S&model=KIND`: how a model generates:
+ * its network, its mask id and `T` (denoisers), its start token (causal),
+ * its context — read from `process.json`, no weights loaded.
+ *
+ * @param ctx The context.
+ * @param q The query.
+ * @returns The JSON.
+ */
+export async function unmaskingRoute(
+  ctx: DashboardContext,
+  q: URLSearchParams,
+): Promise<Response> {
+  const dir = await runDir(ctx, q.get("run"));
+  const { seed, kind } = await trainedModel(dir, q.get("seed"), q.get("model"));
+  const folder = new RunFolder(dir);
+  const o = await inspectRun(dir);
+  const c = contestantOf(kind);
+  const text = await Deno.readTextFile(folder.processPath(seed, kind));
+  if (text.length > 1 << 20) {
+    throw new HttpError(500, "process.json is over 1 MiB");
+  }
+  const spec = JSON.parse(text);
+  const process = c.restore(spec);
+  return json({
+    kind,
+    network: c.network,
+    length: o.state!.config.blockLength,
+    timeConditioned: o.state!.config.timeConditioning === true &&
+      c.network === "bidirectional",
+    spec,
+    ...(c.unmasking
+      ? {
+        maskId: c.unmasking.maskId(process),
+        T: c.unmasking.steps(process),
+        strategy: c.unmasking.strategy,
+      }
+      : {}),
+  });
+}
+
+/**
+ * `GET /api/options`: the experiment's option table, with each option's
+ * help (the run page explains a configuration with it).
+ *
+ * @returns The JSON.
+ *
+ * @example
+ * ```ts
+ * import { optionsRoute } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const options = await optionsRoute().json();
+ * assertEquals(typeof options.steps.help, "string");
+ * ```
+ */
+export function optionsRoute(): Response {
+  return json(
+    Object.fromEntries(
+      Object.entries(EXPERIMENT_OPTIONS).map((
+        [k, v],
+      ) => [k, { help: v.help, kind: v.kind }]),
+    ),
+  );
+}
+
+/**
+ * `POST /api/generate`: run a generation on the server and stream it as
+ * server-sent events: `start` (the row before any step), then `frame` per
+ * step, then `done`; `error` with one line if it fails midway. A full queue
+ * answers 429 before the stream starts.
+ *
+ * @param ctx The context.
+ * @param req The request (JSON body, see `parseGenerationInput`).
+ * @returns The event stream.
+ */
+export async function generateRoute(
+  ctx: DashboardContext,
+  req: Request,
+): Promise<Response> {
+  const type = req.headers.get("content-type") ?? "";
+  if (!type.startsWith("application/json")) {
+    throw new HttpError(415, "Send the request as application/json");
+  }
+  const text = await readLimited(req, 256 << 10);
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "Bad generation request: the body is not JSON");
+  }
+  const input = parseGenerationInput(body, ctx.generation.limits);
+  const dir = await runDir(ctx, input.run);
+  await trainedModel(dir, String(input.seed), input.model);
+  const stream = await ctx.generation.open(dir, input, req.signal);
+  async function* events(): AsyncGenerator<ServerEvent> {
+    let last: unknown;
+    try {
+      for await (const e of stream) {
+        if ("start" in e) {
+          yield { event: "start", data: JSON.stringify(e.start) };
+        } else {
+          last = e.frame;
+          yield { event: "frame", data: JSON.stringify(e.frame) };
+        }
+      }
+      yield { event: "done", data: JSON.stringify(last ?? {}) };
+    } catch (e) {
+      yield {
+        event: "error",
+        data: JSON.stringify({ error: (e as Error).message.split("\n")[0] }),
+      };
+    }
+  }
+  return eventResponse(events(), { signal: req.signal });
+}
+
+async function readLimited(req: Request, limit: number): Promise<string> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > limit) {
+    throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
+  }
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const parts: Uint8Array[] = [];
+  let n = 0;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.length;
+    if (n > limit) {
+      await reader.cancel();
+      throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(n);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.length;
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(all);
+  } catch {
+    throw new HttpError(400, "The body is not UTF-8");
+  }
+}

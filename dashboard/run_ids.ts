@@ -1,0 +1,237 @@
+/**
+ * Run ids: the only way a page names a run. An id is the run folder's path
+ * relative to the served root, `/`-separated plain names (`tiny-main`,
+ * `sweep-lr/run-3`); the server resolves it inside the root and nowhere
+ * else. Anything else — `..`, an absolute path, a backslash, a control
+ * character, an empty segment, a name starting with a dot — is refused
+ * before the disk is touched, and a folder that resolves (through a
+ * symlink) outside the root is not found.
+ *
+ * @module
+ */
+
+/** A run id that is not well formed (the server answers 400). */
+export class BadRunIdError extends Error {
+  /**
+   * An error naming the id and what an id may be.
+   *
+   * @param id The id as given.
+   * @param why What is wrong with it.
+   */
+  constructor(id: string, why: string) {
+    super(
+      `Bad run id ${
+        JSON.stringify(id.slice(0, 80))
+      }: ${why} (an id is names of letters, digits, '.', '_' and '-' joined by '/', as /api/runs lists them)`,
+    );
+    this.name = "BadRunIdError";
+  }
+}
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/** Deepest nesting of run folders under the root (a sweep's runs are at depth 2). */
+export const MAX_RUN_DEPTH = 3;
+
+/**
+ * Check the form of a run id (no disk access).
+ *
+ * @param id The id, already URL-decoded.
+ * @returns Its segments.
+ * @throws {BadRunIdError} When it is not a relative path of plain names.
+ *
+ * @example
+ * ```ts
+ * import { BadRunIdError, checkRunId } from "@d3pm/dashboard";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(checkRunId("sweep/run-1"), ["sweep", "run-1"]);
+ * assertThrows(() => checkRunId("../etc"), BadRunIdError);
+ * assertThrows(() => checkRunId("/etc/passwd"), BadRunIdError);
+ * ```
+ */
+export function checkRunId(id: string): string[] {
+  if (id.length === 0) throw new BadRunIdError(id, "it is empty");
+  if (id.length > 512) throw new BadRunIdError(id, "it is over 512 characters");
+  if (id.startsWith("/")) {
+    throw new BadRunIdError(id, "it is an absolute path");
+  }
+  const parts = id.split("/");
+  if (parts.length > MAX_RUN_DEPTH) {
+    throw new BadRunIdError(id, `it is deeper than ${MAX_RUN_DEPTH} folders`);
+  }
+  for (const p of parts) {
+    if (p === "." || p === "..") {
+      throw new BadRunIdError(id, `it has a "${p}" segment`);
+    }
+    if (!NAME.test(p)) {
+      throw new BadRunIdError(
+        id,
+        p === ""
+          ? "it has an empty segment"
+          : `segment ${
+            JSON.stringify(p.slice(0, 40))
+          } has a character outside [A-Za-z0-9._-] or starts with '.' or '-'`,
+      );
+    }
+  }
+  return parts;
+}
+
+/**
+ * Whether `path` (a real path) lies inside `root` (a real path).
+ *
+ * @param root The served root, resolved.
+ * @param path A resolved path.
+ * @returns True when it is the root or below it.
+ *
+ * @example
+ * ```ts
+ * import { isInside } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([isInside("/r", "/r/a"), isInside("/r", "/rx/a")], [true, false]);
+ * ```
+ */
+export function isInside(root: string, path: string): boolean {
+  return path === root ||
+    path.startsWith(root.endsWith("/") ? root : `${root}/`);
+}
+
+/**
+ * The folder of run `id` under `root`, when it is a run folder (it holds a
+ * `config.json`) that really lies inside the root.
+ *
+ * @param root The served root.
+ * @param id The run id.
+ * @returns The folder's real path, or undefined when there is no such run
+ *   (or it resolves outside the root).
+ * @throws {BadRunIdError} When the id is not well formed.
+ *
+ * @example
+ * ```ts
+ * import { resolveRun } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/a`);
+ * await Deno.writeTextFile(`${root}/a/config.json`, "{}");
+ * assertEquals(await resolveRun(root, "a"), `${await Deno.realPath(root)}/a`);
+ * assertEquals(await resolveRun(root, "b"), undefined);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function resolveRun(
+  root: string,
+  id: string,
+): Promise<string | undefined> {
+  checkRunId(id);
+  let realRoot: string, real: string;
+  try {
+    realRoot = await Deno.realPath(root);
+    real = await Deno.realPath(`${root}/${id}`);
+  } catch {
+    return undefined;
+  }
+  if (!isInside(realRoot, real) || real === realRoot) return undefined;
+  return await insideFile(realRoot, `${real}/config.json`) ? real : undefined;
+}
+
+/**
+ * The real path of a regular file when it lies inside `root` (a symlink
+ * pointing out of the root, a folder or a device is not served).
+ *
+ * @param root The root it must lie in (a real path).
+ * @param path The file.
+ * @returns Its real path, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { insideFile } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${root}/x.txt`, "x");
+ * await Deno.symlink("/etc/hostname", `${root}/out`);
+ * assertEquals(await insideFile(root, `${root}/x.txt`), `${root}/x.txt`);
+ * assertEquals(await insideFile(root, `${root}/out`), undefined);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function insideFile(
+  root: string,
+  path: string,
+): Promise<string | undefined> {
+  try {
+    const real = await Deno.realPath(path);
+    if (!isInside(root, real)) return undefined;
+    const info = await Deno.stat(real);
+    return info.isFile ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A run folder found under the root. */
+export interface FoundRun {
+  /** Its id. */
+  id: string;
+  /** Its real path. */
+  dir: string;
+}
+
+/**
+ * Every run folder under `root`: folders holding a `config.json`, and
+ * inside folders that hold none (a sweep), down to
+ * {@linkcode MAX_RUN_DEPTH}; names an id cannot carry, hidden folders,
+ * and symlinks out of the root are skipped.
+ *
+ * @param root The served root.
+ * @returns The runs, sorted by id; none when the root does not exist.
+ *
+ * @example
+ * ```ts
+ * import { findRuns } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/sweep/r1`, { recursive: true });
+ * await Deno.writeTextFile(`${root}/sweep/r1/config.json`, "{}");
+ * assertEquals((await findRuns(root)).map((r) => r.id), ["sweep/r1"]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function findRuns(root: string): Promise<FoundRun[]> {
+  let realRoot: string;
+  try {
+    realRoot = await Deno.realPath(root);
+  } catch {
+    return [];
+  }
+  const out: FoundRun[] = [];
+  const walk = async (dir: string, prefix: string[], depth: number) => {
+    const names: string[] = [];
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if ((e.isDirectory || e.isSymlink) && NAME.test(e.name)) {
+          names.push(e.name);
+        }
+      }
+    } catch {
+      return;
+    }
+    for (const name of names.sort()) {
+      let real: string;
+      try {
+        real = await Deno.realPath(`${dir}/${name}`);
+        if (!isInside(realRoot, real) || !(await Deno.stat(real)).isDirectory) {
+          continue;
+        }
+      } catch {
+        continue;
+      }
+      const id = [...prefix, name];
+      if (await insideFile(realRoot, `${real}/config.json`)) {
+        out.push({ id: id.join("/"), dir: real });
+      } else if (depth < MAX_RUN_DEPTH) {
+        await walk(real, id, depth + 1);
+      }
+    }
+  };
+  await walk(realRoot, [], 1);
+  return out;
+}

@@ -1,0 +1,302 @@
+/**
+ * The dashboard's HTTP server: one `Deno.serve` with the routes of
+ * `routes.ts`, the page (HTML, the bundled script, CSS), and the rules that
+ * keep it safe by default — loopback unless told otherwise, a token when it
+ * listens beyond this machine, read-only, and nothing but the named routes.
+ *
+ * @module
+ */
+import {
+  type DashboardContext,
+  errorResponse,
+  fileRoute,
+  generateRoute,
+  listRunsRoute,
+  metricsRoute,
+  modelRoute,
+  optionsRoute,
+  runRoute,
+  tokenizeRoute,
+  unmaskingRoute,
+  vocabRoute,
+} from "./routes.ts";
+import { HttpError } from "./generation.ts";
+
+/** The page's files: what `/`, `/app.js` and `/app.css` serve. */
+export interface PageFiles {
+  /** The HTML. */
+  html: string;
+  /** The bundled script. */
+  js: string;
+  /** The style sheet. */
+  css: string;
+}
+
+/** Options of {@linkcode dashboardHandler}. */
+export interface HandlerOptions {
+  /** A token every request must carry (cookie, `Authorization: Bearer`, or `?token=` once). */
+  token?: string;
+  /** Host names the `Host` header may name (default: any). Loopback servers pass theirs, against DNS rebinding. */
+  hosts?: readonly string[];
+  /** The page. */
+  page: PageFiles;
+}
+
+const COOKIE = "d3pm_token";
+
+function equalConstantTime(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return d === 0;
+}
+
+function cookieToken(req: Request): string | undefined {
+  const header = req.headers.get("cookie") ?? "";
+  for (const part of header.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === COOKIE) return v.join("=");
+  }
+  return undefined;
+}
+
+/**
+ * A request handler for the dashboard: authentication, host check, routing,
+ * and errors as one-line JSON (an unexpected error is a 500 that names it;
+ * the server keeps running).
+ *
+ * @param ctx What routes use.
+ * @param options The token, allowed hosts and the page.
+ * @returns The handler.
+ *
+ * @example
+ * ```ts
+ * import { dashboardHandler, GenerationService } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const handler = dashboardHandler(
+ *   { root: "no-such-folder", generation: new GenerationService(() => Promise.reject(new Error("none"))) },
+ *   { page: { html: "<p>hi</p>", js: "", css: "" } },
+ * );
+ * assertEquals((await (await handler(new Request("http://x/api/runs"))).json()).runs, []);
+ * assertEquals((await handler(new Request("http://x/etc/passwd"))).status, 404);
+ * ```
+ */
+export function dashboardHandler(
+  ctx: DashboardContext,
+  options: HandlerOptions,
+): (req: Request) => Promise<Response> {
+  return async (req: Request): Promise<Response> => {
+    let url: URL;
+    try {
+      url = new URL(req.url);
+    } catch {
+      return errorResponse(400, "Bad request URL");
+    }
+    if (options.hosts) {
+      const host = (req.headers.get("host") ?? url.host).replace(/:\d+$/, "")
+        .replace(/^\[|\]$/g, "");
+      if (!options.hosts.includes(host)) {
+        return errorResponse(
+          421,
+          `Host ${JSON.stringify(host.slice(0, 60))} is not this server's (${
+            options.hosts.join(", ")
+          })`,
+        );
+      }
+    }
+    if (options.token) {
+      const given = url.searchParams.get("token") ??
+        req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ??
+        cookieToken(req);
+      if (
+        given === undefined || given === null ||
+        !equalConstantTime(given, options.token)
+      ) {
+        return errorResponse(
+          401,
+          "This server needs its token: open the address it printed (…/?token=…)",
+        );
+      }
+      if (
+        url.searchParams.has("token") && req.method === "GET" &&
+        url.pathname === "/"
+      ) {
+        // Remember it in a cookie and drop it from the address bar.
+        return new Response(null, {
+          status: 303,
+          headers: {
+            location: "/",
+            "set-cookie":
+              `${COOKIE}=${options.token}; Path=/; HttpOnly; SameSite=Strict`,
+          },
+        });
+      }
+    }
+    try {
+      return await route(ctx, options.page, req, url);
+    } catch (e) {
+      if (e instanceof HttpError) return errorResponse(e.status, e.message);
+      const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      return errorResponse(500, `Internal error: ${msg.split("\n")[0]}`);
+    }
+  };
+}
+
+const SECURITY_HEADERS = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+};
+
+async function route(
+  ctx: DashboardContext,
+  page: PageFiles,
+  req: Request,
+  url: URL,
+): Promise<Response> {
+  const q = url.searchParams;
+  const p = url.pathname;
+  if (req.method === "POST") {
+    if (p === "/api/generate") return await generateRoute(ctx, req);
+    return errorResponse(
+      p.startsWith("/api/") ? 405 : 404,
+      `No POST route ${p.slice(0, 80)}`,
+    );
+  }
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    return errorResponse(
+      405,
+      `The dashboard is read-only: ${req.method} is not served`,
+    );
+  }
+  switch (p) {
+    case "/":
+    case "/index.html":
+      return new Response(page.html, {
+        headers: {
+          "content-type": "text/html; charset=utf-8",
+          "content-security-policy":
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+          ...SECURITY_HEADERS,
+        },
+      });
+    case "/app.js":
+      return new Response(page.js, {
+        headers: {
+          "content-type": "text/javascript; charset=utf-8",
+          ...SECURITY_HEADERS,
+        },
+      });
+    case "/app.css":
+      return new Response(page.css, {
+        headers: {
+          "content-type": "text/css; charset=utf-8",
+          ...SECURITY_HEADERS,
+        },
+      });
+    case "/favicon.ico":
+      return new Response(null, { status: 204 });
+    case "/api/runs":
+      return await listRunsRoute(ctx);
+    case "/api/run":
+      return await runRoute(ctx, q.get("run"));
+    case "/api/run/file":
+      return await fileRoute(ctx, q.get("run"), q.get("name"));
+    case "/api/run/metrics":
+      return await metricsRoute(
+        ctx,
+        q.get("run"),
+        q.get("from") ?? req.headers.get("last-event-id"),
+        req.signal,
+      );
+    case "/api/run/model":
+      return await modelRoute(ctx, q);
+    case "/api/run/unmasking":
+      return await unmaskingRoute(ctx, q);
+    case "/api/run/vocab":
+      return await vocabRoute(ctx, q.get("run"));
+    case "/api/run/tokenize":
+      return await tokenizeRoute(ctx, q.get("run"), q.get("text"));
+    case "/api/options":
+      return optionsRoute();
+    case "/api/health":
+      return new Response(
+        JSON.stringify({
+          ok: true,
+          generation: {
+            completed: ctx.generation.completed,
+            cancelled: ctx.generation.cancelled,
+            refused: ctx.generation.refused,
+          },
+          memory: Deno.memoryUsage(),
+        }),
+        { headers: { "content-type": "application/json" } },
+      );
+  }
+  return errorResponse(404, `Nothing at ${p.slice(0, 80)}`);
+}
+
+/** Options of {@linkcode checkListen}. */
+export interface ListenOptions {
+  /** The interface (default 127.0.0.1). */
+  host: string;
+  /** The token given, if any. */
+  token?: string;
+}
+
+/**
+ * Whether a host name is this machine only.
+ *
+ * @param host A host name or address.
+ * @returns True for 127.0.0.0/8, `localhost` and `::1`.
+ *
+ * @example
+ * ```ts
+ * import { isLoopback } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([isLoopback("127.0.0.1"), isLoopback("0.0.0.0")], [true, false]);
+ * ```
+ */
+export function isLoopback(host: string): boolean {
+  return host === "127.0.0.1" || host === "localhost" || host === "::1" ||
+    /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * What listening on `host` needs: on loopback nothing; on any other
+ * interface a token (the one given, or a fresh random one) and a warning.
+ *
+ * @param options The host and the token given.
+ * @returns The token to require (none on loopback unless given) and the warning to print.
+ *
+ * @example
+ * ```ts
+ * import { checkListen } from "@d3pm/dashboard";
+ * import { assert, assertEquals } from "@std/assert";
+ * assertEquals(checkListen({ host: "127.0.0.1" }), { token: undefined, warning: undefined });
+ * const open = checkListen({ host: "0.0.0.0" });
+ * assert(open.token!.length >= 32 && open.warning!.includes("0.0.0.0"));
+ * ```
+ */
+export function checkListen(
+  options: ListenOptions,
+): { token?: string; warning?: string } {
+  if (isLoopback(options.host)) {
+    return { token: options.token, warning: undefined };
+  }
+  const token = options.token ?? randomToken();
+  return {
+    token,
+    warning:
+      `warning: listening on ${options.host}: anyone who can reach this machine can reach the dashboard; every request must carry the token${
+        options.token
+          ? " you gave"
+          : ` ${token} (generated; pass --token to choose one)`
+      }`,
+  };
+}
+
+function randomToken(): string {
+  const b = crypto.getRandomValues(new Uint8Array(24));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}

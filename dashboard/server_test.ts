@@ -1,0 +1,587 @@
+import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import { inspectRun } from "@d3pm/experiment";
+import {
+  BadRunIdError,
+  checkListen,
+  checkRunId,
+  dashboardHandler,
+  DEFAULT_LIMITS,
+  findRuns,
+  followLines,
+  GenerationService,
+  HttpError,
+  parseGenerationInput,
+  resolveRun,
+} from "./mod.ts";
+import { fakeLoader, fakeRun, readEvents, snapshot } from "./_test_util.ts";
+import { sleep } from "./follow.ts";
+
+const PAGE = {
+  html: "<!doctype html><p>dashboard</p>",
+  js: "/*js*/",
+  css: "/*css*/",
+};
+
+/** A root of runs in every state, a folder outside it, and a handler over it. */
+async function setup(
+  options: {
+    token?: string;
+    delayMs?: number;
+    maxWaiting?: number;
+    timeoutMs?: number;
+  } = {},
+) {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  const root = `${base}/runs`, outside = `${base}/outside`;
+  await fakeRun(`${root}/good`, { results: true });
+  await fakeRun(`${root}/live`, { lockPid: Deno.pid });
+  await fakeRun(`${root}/stopped`, { lockPid: 2 ** 22 + 7 }); // no such process
+  await fakeRun(`${root}/sweep/r1`);
+  await Deno.mkdir(`${root}/broken`);
+  await Deno.writeTextFile(
+    `${root}/broken/config.json`,
+    '{"preset": "micro", "mod',
+  ); // half-written
+  await fakeRun(`${root}/halfresults`);
+  await Deno.writeTextFile(
+    `${root}/halfresults/results.json`,
+    '{"command": "deno ta',
+  );
+  await Deno.mkdir(`${root}/.hidden`);
+  await Deno.writeTextFile(`${root}/.hidden/config.json`, "{}");
+  await fakeRun(outside, { results: true });
+  await Deno.writeTextFile(`${base}/secret.txt`, "TOP-SECRET-CONTENT");
+  await Deno.symlink(outside, `${root}/escape`); // a run folder outside the root
+  await fakeRun(`${root}/leaky`, { results: true });
+  await Deno.remove(`${root}/leaky/report.md`);
+  await Deno.symlink(`${base}/secret.txt`, `${root}/leaky/report.md`); // a file outside
+  const loader = fakeLoader(options.delayMs ?? 2);
+  const generation = new GenerationService(loader, {
+    maxWaiting: options.maxWaiting ?? 4,
+    timeoutMs: options.timeoutMs ?? 10_000,
+  });
+  const handler = dashboardHandler({
+    root,
+    generation,
+    pollMs: 20,
+    keepAliveMs: 60_000,
+  }, { page: PAGE, token: options.token });
+  const get = (path: string, init?: RequestInit) =>
+    handler(new Request(`http://127.0.0.1${path}`, init));
+  return {
+    base,
+    root,
+    outside,
+    handler,
+    get,
+    generation,
+    loader,
+    done: () => Deno.remove(base, { recursive: true }),
+  };
+}
+
+Deno.test("checkRunId() accepts relative paths of plain names and refuses traversal, absolute paths and odd characters", () => {
+  assertEquals(checkRunId("a/b_c.1"), ["a", "b_c.1"]);
+  for (
+    const bad of [
+      "",
+      "..",
+      "a/../b",
+      "/etc",
+      "a//b",
+      "a/",
+      ".hidden",
+      "a\\b",
+      "a\u0000b",
+      "a%2e",
+      "-x",
+      "a b",
+      "é",
+      "a/b/c/d",
+    ]
+  ) {
+    assertThrows(
+      () => checkRunId(bad),
+      BadRunIdError,
+      undefined,
+      JSON.stringify(bad),
+    );
+  }
+});
+
+Deno.test("findRuns() lists runs and sweep members by id, and skips hidden folders and symlinks out of the root", async () => {
+  const s = await setup();
+  try {
+    assertEquals((await findRuns(s.root)).map((r) => r.id), [
+      "broken",
+      "good",
+      "halfresults",
+      "leaky",
+      "live",
+      "stopped",
+      "sweep/r1",
+    ]);
+    assertEquals(await resolveRun(s.root, "escape"), undefined);
+    assertEquals(await resolveRun(s.root, "sweep/r1"), `${s.root}/sweep/r1`);
+    assertEquals(await resolveRun(s.root, "sweep"), undefined); // a sweep is not a run
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("inspectRun() tells running, finished, stopped and corrupt folders apart without throwing", async () => {
+  const s = await setup();
+  try {
+    const status = async (id: string) => {
+      const o = await inspectRun(`${s.root}/${id}`);
+      return [o.status, o.reason?.replace(s.root, "ROOT")];
+    };
+    assertEquals(await status("good"), ["finished", undefined]);
+    assertEquals(await status("live"), ["running", undefined]);
+    assertEquals(await status("stopped"), ["stopped", undefined]);
+    assertEquals(await status("broken"), [
+      "corrupt",
+      "ROOT/broken/config.json is not valid JSON",
+    ]);
+    const half = await status("halfresults");
+    assertEquals(half[0], "corrupt");
+    assertMatch(half[1]!, /results.json is not valid JSON/);
+    await Deno.writeTextFile(
+      `${s.root}/broken/config.json`,
+      '{"models": 3, "seeds": 1e9}',
+    );
+    assertMatch((await status("broken"))[1]!, /not a run configuration/);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("GET /api/runs lists every run with its state; a corrupt folder is shown as such, not an error", async () => {
+  const s = await setup();
+  try {
+    const res = await s.get("/api/runs");
+    assertEquals(res.status, 200);
+    const { runs } = await res.json();
+    const byId = Object.fromEntries(
+      runs.map((r: { id: string; status: string }) => [r.id, r]),
+    );
+    assertEquals(Object.keys(byId).sort(), [
+      "broken",
+      "good",
+      "halfresults",
+      "leaky",
+      "live",
+      "stopped",
+      "sweep/r1",
+    ]);
+    assertEquals(byId.good.status, "finished");
+    assertEquals(byId.good.headline[0].model, "ar");
+    assertEquals(byId.live.status, "running");
+    assertEquals(byId.broken.status, "corrupt");
+    assert(
+      !byId.broken.reason.includes(s.root),
+      "no path on disk reaches the page",
+    );
+    const one = await (await s.get("/api/run?run=broken")).json();
+    assertEquals(one.status, "corrupt");
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("the server refuses what is not a run of the root: bad ids 400, traversal and symlinks out 404, other methods 405", async () => {
+  const s = await setup();
+  const before = await snapshot(s.base);
+  try {
+    const cases: [string, number, RequestInit?][] = [
+      ["/api/run", 400],
+      ["/api/run?run=..%2Foutside", 400],
+      ["/api/run?run=%2E%2E", 400],
+      ["/api/run?run=%2Fetc%2Fpasswd", 400],
+      ["/api/run?run=good%00", 400],
+      ["/api/run?run=good%5C..", 400],
+      ["/api/run?run=%E0%A4%A", 400], // a broken percent-encoding
+      ["/api/run?run=good%252F..", 400],
+      ["/api/run?run=nope", 404],
+      ["/api/run?run=escape", 404], // a symlink to a run outside
+      ["/api/run?run=sweep", 404],
+      ["/api/run/file?run=good&name=..%2F..%2Fsecret.txt", 400],
+      ["/api/run/file?run=good&name=model.safetensors", 400],
+      ["/api/run/file?run=leaky&name=report.md", 404], // a symlinked file out
+      ["/api/run/file?run=good&name=samples.txt", 404],
+      ["/api/run/metrics?run=good&from=-1", 400],
+      ["/api/run/model?run=good&seed=0&model=ar&part=..", 400],
+      ["/api/run/model?run=good&seed=9&model=ar&part=weights", 404],
+      ["/../secret.txt", 404],
+      ["/%2e%2e/secret.txt", 404],
+      ["/etc/passwd", 404],
+      ["/api/runs", 405, { method: "DELETE" }],
+      ["/api/run?run=good", 405, { method: "PUT", body: "x" }],
+      ["/api/nothing", 405, { method: "POST", body: "{}" }],
+    ];
+    for (const [path, status, init] of cases) {
+      const res = await s.get(path, init);
+      assertEquals(
+        res.status,
+        status,
+        `${init?.method ?? "GET"} ${path}: ${await res.clone().text()}`,
+      );
+      const body = await res.json();
+      assert(
+        typeof body.error === "string" && !body.error.includes("\n"),
+        path,
+      );
+      assert(!JSON.stringify(body).includes("TOP-SECRET"), path);
+    }
+    const ok = await s.get("/api/run/file?run=good&name=report.md");
+    assertEquals([ok.status, (await ok.text()).startsWith("# Report")], [
+      200,
+      true,
+    ]);
+    const weights = await s.get(
+      "/api/run/model?run=good&seed=0&model=ar&part=weights",
+    );
+    assertEquals(await weights.text(), "weights");
+  } finally {
+    assertEquals(await snapshot(s.base), before, "the server wrote nothing");
+    await s.done();
+  }
+});
+
+Deno.test("a token guards every route when set; a wrong Host is refused on loopback", async () => {
+  const s = await setup({ token: "t0ken" });
+  try {
+    assertEquals((await s.get("/api/runs")).status, 401);
+    assertEquals(
+      (await s.get("/api/runs", { headers: { authorization: "Bearer wrong" } }))
+        .status,
+      401,
+    );
+    assertEquals(
+      (await s.get("/api/runs", { headers: { authorization: "Bearer t0ken" } }))
+        .status,
+      200,
+    );
+    const login = await s.get("/?token=t0ken");
+    assertEquals(login.status, 303);
+    const cookie = login.headers.get("set-cookie")!.split(";")[0];
+    assertEquals(
+      (await s.get("/api/runs", { headers: { cookie } })).status,
+      200,
+    );
+  } finally {
+    await s.done();
+  }
+  const handler = dashboardHandler(
+    { root: "none", generation: new GenerationService(fakeLoader()) },
+    { page: PAGE, hosts: ["127.0.0.1", "localhost"] },
+  );
+  assertEquals(
+    (await handler(new Request("http://evil.example/api/runs"))).status,
+    421,
+  );
+  assertEquals(
+    (await handler(new Request("http://localhost:8000/api/runs"))).status,
+    200,
+  );
+});
+
+Deno.test("checkListen() needs nothing on loopback and a token elsewhere (generated when not given)", () => {
+  assertEquals(checkListen({ host: "127.0.0.1" }).token, undefined);
+  const given = checkListen({ host: "0.0.0.0", token: "mine" });
+  assertEquals(given.token, "mine");
+  assert(given.warning!.startsWith("warning: listening on 0.0.0.0"));
+  const made = checkListen({ host: "0.0.0.0" });
+  assertMatch(made.token!, /^[0-9a-f]{48}$/);
+  assert(made.warning!.includes(made.token!));
+});
+
+Deno.test("followLines() yields complete lines of a growing file, holds back a torn line, resumes at an offset, and resets on truncation", async () => {
+  const path = await Deno.makeTempFile();
+  const stop = new AbortController();
+  const got: unknown[] = [];
+  const done = (async () => {
+    for await (
+      const f of followLines(path, { signal: stop.signal, pollMs: 10 })
+    ) got.push(f);
+  })();
+  try {
+    await Deno.writeTextFile(path, '{"a":1}\n{"b"', { append: true });
+    await sleep(60);
+    assertEquals(got, [{ line: '{"a":1}', end: 8 }]);
+    await Deno.writeTextFile(path, ':2}\n{"c":3}\n', { append: true });
+    await sleep(60);
+    assertEquals(got.slice(1), [{ line: '{"b":2}', end: 16 }, {
+      line: '{"c":3}',
+      end: 24,
+    }]);
+    await Deno.writeTextFile(path, '{"new":1}\n'); // replaced: shorter
+    await sleep(60);
+    assertEquals(got.slice(3), [{ reset: true }, {
+      line: '{"new":1}',
+      end: 10,
+    }]);
+  } finally {
+    stop.abort();
+    await done;
+  }
+  const resumed = [];
+  await Deno.writeTextFile(path, '{"x":1}\n{"y":2}\n');
+  for await (const f of followLines(path, { from: 8, once: true })) {
+    resumed.push(f);
+  }
+  assertEquals(resumed, [{ line: '{"y":2}', end: 16 }]);
+  await Deno.remove(path);
+});
+
+Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-Event-ID resumes without re-sending", async () => {
+  const s = await setup();
+  try {
+    const ac = new AbortController();
+    const res = await s.get("/api/run/metrics?run=live", { signal: ac.signal });
+    assertEquals(
+      res.headers.get("content-type"),
+      "text/event-stream; charset=utf-8",
+    );
+    const reading = readEvents(
+      res,
+      (ev) => ev.filter((e) => e.event === "metric").length >= 4,
+    );
+    await sleep(80);
+    await Deno.writeTextFile(
+      `${s.root}/live/metrics.jsonl`,
+      'not json\n{"model":"ar","seed":0,"step":3,"loss":4}\n{"model":"ar","seed":0,"step":4,',
+      { append: true },
+    );
+    await sleep(80);
+    await Deno.writeTextFile(`${s.root}/live/metrics.jsonl`, '"loss":3.9}\n', {
+      append: true,
+    });
+    const events = await reading;
+    ac.abort();
+    const metrics = events.filter((e) => e.event === "metric").map((e) =>
+      JSON.parse(e.data).step
+    );
+    assertEquals(metrics, [1, 2, 3, 4]); // the damaged line is skipped, the torn one waited for
+    assertEquals(events[2].event, "caught-up");
+    const lastId = events.at(-1)!.id!;
+    const again = await s.get("/api/run/metrics?run=live", {
+      headers: { "last-event-id": events[1].id! },
+    });
+    const rest = await readEvents(
+      again,
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(
+      rest.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [3, 4],
+    );
+    assertEquals(rest.at(-1)!.id, lastId);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("parseGenerationInput() refuses each bad field with one line naming it", () => {
+  const base = { run: "r", model: "d3pm" };
+  const bad: [Record<string, unknown>, string][] = [
+    [{ ...base, temperature: 0 }, "temperature must be a number in (0, 5]"],
+    [{ ...base, temperature: "hot" }, "temperature"],
+    [{ ...base, topP: 1.5 }, "topP must be a number in (0, 1]"],
+    [{ ...base, steps: 0 }, "steps must be an integer in [1, 100000]"],
+    [{ ...base, steps: 2.5 }, "steps"],
+    [
+      { ...base, sampler: "greedy" },
+      "sampler must be one of ancestral, cached, confidence",
+    ],
+    [
+      { ...base, prompt: "x".repeat(2001) },
+      "prompt is 2001 characters; at most 2000",
+    ],
+    [{ ...base, prompt: "a", tokens: [1] }, "not both"],
+    [{ ...base, tokens: [] }, "tokens must be a non-empty array"],
+    [{ ...base, tokens: [-1] }, "tokens"],
+    [{ ...base, rng: -1 }, "rng"],
+    [{ ...base, seed: 1e6 }, "seed"],
+    [{ ...base, extra: 1 }, 'unknown field "extra"'],
+    [{ model: "d3pm" }, "run must be a run id"],
+    [{ run: "r", model: "../x" }, "model must be a contestant's kind"],
+  ];
+  for (const [body, msg] of bad) {
+    assertThrows(
+      () => parseGenerationInput(body, DEFAULT_LIMITS),
+      HttpError,
+      msg,
+      JSON.stringify(body),
+    );
+  }
+  assertThrows(
+    () => parseGenerationInput([], DEFAULT_LIMITS),
+    HttpError,
+    "a JSON object",
+  );
+});
+
+async function generate(
+  s: Awaited<ReturnType<typeof setup>>,
+  body: unknown,
+  signal?: AbortSignal,
+) {
+  return await s.get("/api/generate", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+}
+
+Deno.test("POST /api/generate streams the start row and a frame per step, masks filling in", async () => {
+  const s = await setup();
+  try {
+    const res = await generate(s, {
+      run: "good",
+      model: "d3pm",
+      steps: 4,
+      prompt: "ab",
+    });
+    assertEquals(res.status, 200);
+    const events = await readEvents(
+      res,
+      (ev) => ev.some((e) => e.event === "done" || e.event === "error"),
+    );
+    assertEquals(events.map((e) => e.event), [
+      "start",
+      "frame",
+      "frame",
+      "frame",
+      "frame",
+      "done",
+    ]);
+    const start = JSON.parse(events[0].data);
+    assertEquals(start.tokens, [97, 98, 259, 259, 259, 259, 259, 259]);
+    assertEquals(start.given, [0, 1]);
+    const masked = events.slice(1, 5).map((e) =>
+      JSON.parse(e.data).tokens.filter((x: number) => x === 259).length
+    );
+    assertEquals(masked, [5, 4, 3, 0]);
+    assert(JSON.parse(events[4].data).tokensPerSecond > 0);
+    // Refusals that need the run: a model it has not, a row of the wrong length.
+    assertEquals(
+      (await generate(s, { run: "good", model: "mlm" })).status,
+      404,
+    );
+    const wrong = await generate(s, {
+      run: "good",
+      model: "d3pm",
+      tokens: [1, 2, 259],
+    });
+    const err = await readEvents(
+      wrong,
+      (ev) => ev.some((e) => e.event === "error"),
+    );
+    assertEquals(
+      JSON.parse(err.at(-1)!.data).error,
+      "tokens must be a row of 8 ids (the model's context), got 3",
+    );
+    assertEquals(
+      (await s.get("/api/generate", { method: "POST", body: "{}" })).status,
+      415,
+    );
+    assertEquals(
+      (await s.get("/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{x",
+      })).status,
+      400,
+    );
+    assertEquals(
+      (await s.get("/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: " ".repeat(300_000),
+      })).status,
+      413,
+    );
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("generation is queued per model with a bound: beyond it 429, and a client that leaves frees its place", async () => {
+  const s = await setup({ delayMs: 30, maxWaiting: 1 });
+  try {
+    const first = new AbortController();
+    const running = await generate(
+      s,
+      { run: "good", model: "d3pm", steps: 20 },
+      first.signal,
+    );
+    const started = readEvents(
+      running,
+      (ev) => ev.some((e) => e.event === "frame"),
+    );
+    const waiting = generate(s, { run: "good", model: "d3pm", steps: 2 }); // waits for the first
+    await sleep(20);
+    const refused = await generate(s, { run: "good", model: "d3pm", steps: 2 });
+    assertEquals(refused.status, 429);
+    assertMatch((await refused.json()).error, /busy/);
+    const other = await generate(s, { run: "good", model: "ar", steps: 2 }); // another model: its own queue
+    assertEquals(other.status, 200);
+    await other.body?.cancel();
+    await started;
+    first.abort(); // the first client leaves: its generation stops at the next step
+    const second = await waiting;
+    const events = await readEvents(
+      second,
+      (ev) => ev.some((e) => e.event === "done"),
+    );
+    assertEquals(events.at(-1)!.event, "done");
+    await sleep(50);
+    assert(
+      s.generation.cancelled >= 1,
+      "the abandoned generation was cancelled",
+    );
+    assertEquals(s.generation.refused, 1);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a generation over its time limit ends with a 504 error event and frees the model", async () => {
+  const s = await setup({ delayMs: 40, timeoutMs: 150 });
+  try {
+    const res = await generate(s, { run: "good", model: "d3pm", steps: 50 });
+    const events = await readEvents(
+      res,
+      (ev) => ev.some((e) => e.event === "error" || e.event === "done"),
+    );
+    assertEquals(events.at(-1)!.event, "error");
+    assertMatch(
+      JSON.parse(events.at(-1)!.data).error,
+      /timed out after 0.15 s/,
+    );
+    const next = await generate(s, { run: "good", model: "d3pm", steps: 1 });
+    assertEquals(next.status, 200);
+    await readEvents(next, (ev) => ev.some((e) => e.event === "done"));
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("the page is served with a restrictive content security policy", async () => {
+  const s = await setup();
+  try {
+    const res = await s.get("/");
+    assertEquals(await res.text(), PAGE.html);
+    assertMatch(
+      res.headers.get("content-security-policy")!,
+      /default-src 'self'/,
+    );
+    assertEquals(await (await s.get("/app.js")).text(), "/*js*/");
+  } finally {
+    await s.done();
+  }
+});

@@ -1,0 +1,166 @@
+/// <reference lib="dom" />
+// The page's data: from the server's API, or, in a static export, from the
+// data the export wrote beside the page (window.__D3PM_STATIC__).
+
+/** What a static export holds. */
+export interface StaticData {
+  /** `/api/runs`. */
+  runs: unknown;
+  /** Per run id: `/api/run`, its metrics lines, and its files. */
+  run: Record<
+    string,
+    { info: unknown; metrics: string[]; files: Record<string, string> }
+  >;
+  /** `/api/options`. */
+  options: unknown;
+}
+
+declare global {
+  interface Window {
+    __D3PM_STATIC__?: StaticData;
+  }
+}
+
+/** The static data, when this page is a static export. */
+export const STATIC: StaticData | undefined = globalThis.window
+  ?.__D3PM_STATIC__;
+
+/** A failed request, with the server's one-line reason. */
+export class ApiError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+/** GET a JSON route. */
+export async function getJson<T>(
+  path: string,
+  query: Record<string, string | number> = {},
+): Promise<T> {
+  if (STATIC) return staticJson(path, query) as T;
+  const r = await fetch(url(path, query));
+  if (!r.ok) throw new ApiError(r.status, await reason(r));
+  return await r.json() as T;
+}
+
+/** GET a text file of a run (null when it does not exist yet). */
+export async function getRunFile(
+  run: string,
+  name: string,
+): Promise<string | null> {
+  if (STATIC) return STATIC.run[run]?.files[name] ?? null;
+  const r = await fetch(url("/api/run/file", { run, name }));
+  if (r.status === 404) return null;
+  if (!r.ok) throw new ApiError(r.status, await reason(r));
+  return await r.text();
+}
+
+/** The address of a route with its query. */
+export function url(
+  path: string,
+  query: Record<string, string | number> = {},
+): string {
+  const q = new URLSearchParams(
+    Object.entries(query).map(([k, v]) => [k, String(v)]),
+  );
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+async function reason(r: Response): Promise<string> {
+  try {
+    const body = await r.json();
+    return body.error ?? `HTTP ${r.status}`;
+  } catch {
+    return `HTTP ${r.status}`;
+  }
+}
+
+function staticJson(
+  path: string,
+  query: Record<string, string | number>,
+): unknown {
+  const s = STATIC!;
+  if (path === "/api/runs") return s.runs;
+  if (path === "/api/options") return s.options;
+  const run = s.run[String(query.run)];
+  if (path === "/api/run" && run) return run.info;
+  throw new ApiError(
+    404,
+    `${path} is not part of this static export (the playground needs deno task serve)`,
+  );
+}
+
+/**
+ * Follow a run's metrics: every line so far, then each appended one.
+ * Returns a function that stops. In a static export, the exported lines.
+ */
+export function followMetrics(
+  run: string,
+  on: {
+    line: (record: Record<string, unknown>) => void;
+    caughtUp?: () => void;
+    reset?: () => void;
+    error?: (live: boolean) => void;
+  },
+): () => void {
+  if (STATIC) {
+    for (const l of STATIC.run[run]?.metrics ?? []) {
+      try {
+        on.line(JSON.parse(l));
+      } catch { /* skip */ }
+    }
+    on.caughtUp?.();
+    return () => {};
+  }
+  const es = new EventSource(url("/api/run/metrics", { run }));
+  es.addEventListener("metric", (e) => {
+    try {
+      on.line(JSON.parse((e as MessageEvent).data));
+    } catch { /* a damaged line */ }
+  });
+  es.addEventListener("caught-up", () => on.caughtUp?.());
+  es.addEventListener("reset", () => on.reset?.());
+  es.onerror = () => on.error?.(es.readyState !== EventSource.CLOSED);
+  return () => es.close();
+}
+
+/** One server-sent event read from a fetch body. */
+export interface StreamEvent {
+  event: string;
+  data: string;
+}
+
+/** POST JSON and read the answer as server-sent events. */
+export async function* postEvents(
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+): AsyncGenerator<StreamEvent> {
+  const r = await fetch(path, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!r.ok || !r.body) throw new ApiError(r.status, await reason(r));
+  const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buf += value;
+    let i;
+    while ((i = buf.indexOf("\n\n")) >= 0) {
+      const block = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      let event = "message";
+      const data: string[] = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) event = line.slice(7);
+        else if (line.startsWith("data: ")) data.push(line.slice(6));
+      }
+      if (data.length) yield { event, data: data.join("\n") };
+    }
+  }
+}

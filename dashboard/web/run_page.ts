@@ -1,0 +1,374 @@
+/// <reference lib="dom" />
+// One run: live training curves (server-sent events of metrics.jsonl lines),
+// the speed-quality chart, the report's tables, the samples, the configuration
+// with each option's help; and the comparison of several runs.
+import type { ChartSeries } from "@d3pm/eval/chart";
+import {
+  type ChartLabels,
+  type Curves,
+  curvesOf,
+  lossChart,
+  speedQualityChart,
+} from "@d3pm/experiment/charts";
+import { followMetrics, getJson, getRunFile, STATIC } from "./api.ts";
+import { ChartView } from "./chart_view.ts";
+import { ago, h, mount } from "./dom.ts";
+import { renderMarkdown } from "./markdown.ts";
+import { badge, type RunSummary } from "./runs_page.ts";
+
+export interface RunInfo extends RunSummary {
+  configFull?: Record<string, unknown>;
+  results?:
+    & { results: { model: string; seed: number }[] }
+    & Record<string, unknown>;
+  models: { seed: number; kind: string; trained: boolean }[];
+  labels: Record<
+    string,
+    {
+      short: string;
+      title: string;
+      validation: string;
+      network?: string;
+      unmasking: boolean;
+    }
+  >;
+}
+
+export function labelsOf(info: RunInfo): ChartLabels {
+  return {
+    label: (k) => info.labels[k]?.short ?? k,
+    validation: (k) => info.labels[k]?.validation ?? "validation",
+  };
+}
+
+let optionsHelp: Promise<Record<string, { help: string }>> | undefined;
+
+/** A live loss chart of one run, appended to as lines arrive. */
+class LiveCurves {
+  curves: Curves = { train: new Map(), valid: new Map() };
+  lines = 0;
+  lastStep = new Map<string, number>();
+  #pending = false;
+  constructor(
+    readonly view: ChartView,
+    readonly labels: ChartLabels,
+    readonly onDraw: () => void,
+    public mode: "mean" | "seeds" | "auto" = "auto",
+  ) {}
+  add(record: Record<string, unknown>): void {
+    this.lines++;
+    curvesOf([record], this.curves);
+    if (typeof record.model === "string" && typeof record.step === "number") {
+      this.lastStep.set(`${record.model} seed ${record.seed}`, record.step);
+    }
+    this.schedule();
+  }
+  reset(): void {
+    this.curves = { train: new Map(), valid: new Map() };
+    this.lines = 0;
+    this.schedule();
+  }
+  schedule(): void {
+    if (this.#pending) return;
+    this.#pending = true;
+    setTimeout(() => {
+      this.#pending = false;
+      this.draw();
+    }, 200);
+  }
+  draw(): void {
+    const size = { width: 1000, height: 460 };
+    const spec = lossChart(
+      this.curves,
+      this.labels,
+      this.mode === "auto" ? size : { mode: this.mode, ...size },
+    );
+    this.view.update(spec.series, spec.options);
+    this.onDraw();
+  }
+}
+
+/** Render one run's page; returns a function that stops following it. */
+export function runPage(el: HTMLElement, id: string): () => void {
+  let stop = () => {};
+  let closed = false;
+  (async () => {
+    let info: RunInfo;
+    try {
+      info = await getJson<RunInfo>("/api/run", { run: id });
+    } catch (e) {
+      mount(
+        el,
+        h(
+          "p",
+          { class: "error" },
+          `Cannot open run ${id}: ${(e as Error).message}`,
+        ),
+      );
+      return;
+    }
+    if (closed) return;
+    const labels = labelsOf(info);
+    const liveNote = h(
+      "span",
+      { class: "live", "data-testid": "live-state" },
+      "connecting…",
+    );
+    const progress = h("span", { class: "muted progress" });
+    const lossView = new ChartView("x");
+    const live = new LiveCurves(lossView, labels, () => {
+      progress.textContent = `${live.lines} records · ${
+        [...live.lastStep].map(([k, s]) => `${k}: step ${s}`).join(" · ")
+      }`;
+    });
+    const modeSelect = h(
+      "select",
+      {
+        "aria-label": "seeds",
+        onchange: (e: Event) => {
+          live.mode = (e.target as HTMLSelectElement).value as "auto";
+          live.draw();
+        },
+      },
+      h("option", { value: "auto" }, "mean ± sd across seeds"),
+      h("option", { value: "seeds" }, "each seed"),
+    );
+    const speedView = new ChartView("nearest");
+    const reportHolder = h("div", { class: "report" });
+    const samplesHolder = h("pre", { class: "samples" });
+    const c = info.configFull ?? {};
+    const help = await (optionsHelp ??= getJson("/api/options").catch(
+      () => ({}),
+    ) as Promise<Record<string, { help: string }>>);
+    const trained = info.models.filter((m) => m.trained);
+    mount(
+      el,
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", {}, id),
+        badge(info.status),
+        info.reason ? h("span", { class: "reason" }, info.reason) : null,
+        h("span", { class: "muted" }, `updated ${ago(info.updated)}`),
+        !STATIC && trained.length
+          ? h("a", {
+            class: "button primary",
+            href: `#/play/${encodeURIComponent(id)}`,
+          }, "Open the playground")
+          : null,
+      ),
+      info.command ? h("p", {}, h("code", {}, info.command)) : null,
+      h(
+        "section",
+        { class: "card" },
+        h(
+          "div",
+          { class: "card-head" },
+          h("h2", {}, "Training curves"),
+          liveNote,
+          modeSelect,
+        ),
+        lossView.element,
+        progress,
+      ),
+      h(
+        "section",
+        { class: "card", id: "speed-card", hidden: !info.results },
+        h("h2", {}, "Speed against quality"),
+        speedView.element,
+      ),
+      h("section", { class: "card" }, h("h2", {}, "Report"), reportHolder),
+      h("section", { class: "card" }, h("h2", {}, "Samples"), samplesHolder),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, "Configuration"),
+        h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "config" },
+            h(
+              "tbody",
+              {},
+              ...Object.entries(c).map(([k, v]) =>
+                h(
+                  "tr",
+                  {},
+                  h("th", { title: help[k]?.help ?? "" }, k),
+                  h("td", {}, JSON.stringify(v)),
+                  h("td", { class: "muted help" }, help[k]?.help ?? ""),
+                )
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+    live.draw();
+    stop = followMetrics(id, {
+      line: (r) => live.add(r),
+      caughtUp: () => {
+        liveNote.textContent = info.status === "running"
+          ? "● live"
+          : "complete";
+        liveNote.className = info.status === "running" ? "live on" : "live";
+      },
+      reset: () => live.reset(),
+      error: (retrying) => {
+        liveNote.textContent = retrying ? "reconnecting…" : "disconnected";
+      },
+    });
+    if (info.results) {
+      const spec = speedQualityChart(info.results as never, labels, {
+        width: 1000,
+        height: 460,
+      });
+      speedView.update(spec.series, spec.options);
+    }
+    const report = await getRunFile(id, "report.md");
+    mount(
+      reportHolder,
+      report ? renderMarkdown(report) : h(
+        "p",
+        { class: "muted" },
+        "No report yet: it is written when the run finishes.",
+      ),
+    );
+    const samples = await getRunFile(id, "samples.txt");
+    samplesHolder.textContent = samples ?? "No samples yet.";
+  })();
+  return () => {
+    closed = true;
+    stop();
+  };
+}
+
+/** Several runs overlaid: per run and contestant the mean training and validation curves, and speed against quality. */
+export function comparePage(el: HTMLElement, ids: string[]): () => void {
+  const stops: (() => void)[] = [];
+  (async () => {
+    const infos = await Promise.all(
+      ids.map((id) =>
+        getJson<RunInfo>("/api/run", { run: id }).catch(() => undefined)
+      ),
+    );
+    const lossView = new ChartView("x");
+    const speedView = new ChartView("nearest");
+    mount(
+      el,
+      h(
+        "div",
+        { class: "page-head" },
+        h("h1", {}, `Comparing ${ids.length} runs`),
+      ),
+      h(
+        "p",
+        {},
+        ...ids.map((
+          id,
+          i,
+        ) => [
+          i ? ", " : "",
+          h("a", { href: `#/run/${encodeURIComponent(id)}` }, id),
+        ]),
+      ),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, "Training curves (mean over seeds)"),
+        lossView.element,
+      ),
+      h(
+        "section",
+        { class: "card" },
+        h("h2", {}, "Speed against quality"),
+        speedView.element,
+      ),
+    );
+    const curves = ids.map(() =>
+      ({ train: new Map(), valid: new Map() }) as Curves
+    );
+    let pending = false;
+    const PALETTE = [
+      "#0b6fb0",
+      "#d1495b",
+      "#2a9d5c",
+      "#e08a00",
+      "#7b4fb2",
+      "#8c564b",
+      "#c2549d",
+      "#5f6b73",
+    ];
+    const draw = () => {
+      const series: ChartSeries[] = [];
+      let colour = 0;
+      ids.forEach((id, i) => {
+        const info = infos[i];
+        if (!info) return;
+        const spec = lossChart(curves[i], labelsOf(info), { mode: "mean" });
+        const kindsColour = new Map<string, string>();
+        for (const s of spec.series) {
+          if (s.hideInLegend) continue;
+          const kind = s.name.split(" ")[0];
+          if (!kindsColour.has(kind)) {
+            kindsColour.set(kind, PALETTE[colour++ % PALETTE.length]);
+          }
+          series.push({
+            ...s,
+            name: `${id}: ${s.name}`,
+            color: kindsColour.get(kind),
+            band: undefined,
+          });
+        }
+      });
+      lossView.update(series, {
+        title: "Training loss and validation, by run (nats per token)",
+        xLabel: "step",
+        yLabel: "nats per token",
+        width: 1000,
+        height: 480,
+      });
+      const sq: ChartSeries[] = [];
+      colour = 0;
+      ids.forEach((id, i) => {
+        const info = infos[i];
+        if (!info?.results) return;
+        for (
+          const s of speedQualityChart(info.results as never, labelsOf(info), {
+            prefix: `${id}: `,
+          }).series
+        ) {
+          sq.push({ ...s, color: PALETTE[colour++ % PALETTE.length] });
+        }
+      });
+      speedView.update(sq, {
+        title: "Generation speed against sample quality, by run",
+        xLabel: "tokens/s generated (log scale)",
+        yLabel: "gen PPL under the judge",
+        logX: true,
+        width: 1000,
+        height: 480,
+      });
+    };
+    const schedule = () => {
+      if (pending) return;
+      pending = true;
+      setTimeout(() => {
+        pending = false;
+        draw();
+      }, 250);
+    };
+    ids.forEach((id, i) =>
+      stops.push(
+        followMetrics(id, {
+          line: (r) => (curvesOf([r], curves[i]), schedule()),
+          reset: () => (curves[i] = { train: new Map(), valid: new Map() }),
+        }),
+      )
+    );
+    draw();
+  })();
+  return () => stops.forEach((s) => s());
+}

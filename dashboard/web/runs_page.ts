@@ -1,0 +1,180 @@
+/// <reference lib="dom" />
+// The runs page: every run folder with its state, configuration and headline figures.
+import { getJson, STATIC } from "./api.ts";
+import { ago, fixed, h, mount } from "./dom.ts";
+
+export interface RunSummary {
+  id: string;
+  status: "running" | "finished" | "stopped" | "corrupt";
+  reason?: string;
+  command?: string;
+  config?: Record<string, unknown>;
+  headline?: {
+    model: string;
+    label: string;
+    bpt: number;
+    bound: boolean;
+    batchesPerSecond: number;
+    seeds: number;
+  }[];
+  trained?: string[];
+  updated?: string;
+}
+
+const STATUS_TEXT: Record<RunSummary["status"], string> = {
+  running: "running",
+  finished: "finished",
+  stopped: "stopped (failed or interrupted)",
+  corrupt: "corrupt",
+};
+
+/** A state badge. */
+export function badge(status: RunSummary["status"]): HTMLElement {
+  return h("span", { class: `badge badge-${status}` }, STATUS_TEXT[status]);
+}
+
+/** Render the runs page into `el`; returns a function that stops its refresh. */
+export function runsPage(el: HTMLElement): () => void {
+  const selected = new Set<string>();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const draw = async () => {
+    let runs: RunSummary[];
+    try {
+      runs = (await getJson<{ runs: RunSummary[] }>("/api/runs")).runs;
+    } catch (e) {
+      mount(
+        el,
+        h("p", { class: "error" }, `Cannot list runs: ${(e as Error).message}`),
+      );
+      return;
+    }
+    const compare = h("button", {
+      class: "primary",
+      disabled: selected.size < 2,
+      onclick: () =>
+        location.hash = `#/compare/${
+          [...selected].map(encodeURIComponent).join(",")
+        }`,
+    }, `Compare selected (${selected.size})`);
+    const rows = runs.map((r) => {
+      const c = r.config ?? {};
+      const box = h("input", {
+        type: "checkbox",
+        checked: selected.has(r.id),
+        disabled: r.status === "corrupt",
+        "aria-label": `select ${r.id}`,
+        onchange: (e: Event) => {
+          if ((e.target as HTMLInputElement).checked) selected.add(r.id);
+          else selected.delete(r.id);
+          compare.disabled = selected.size < 2;
+          compare.textContent = `Compare selected (${selected.size})`;
+        },
+      });
+      const canPlay = !STATIC && (r.trained ?? []).length > 0;
+      return h(
+        "tr",
+        { class: `run-row status-${r.status}`, "data-run": r.id },
+        h("td", {}, box),
+        h(
+          "td",
+          {},
+          r.status === "corrupt"
+            ? h("span", { class: "run-id" }, r.id)
+            : h("a", {
+              href: `#/run/${encodeURIComponent(r.id)}`,
+              class: "run-id",
+            }, r.id),
+        ),
+        h(
+          "td",
+          {},
+          badge(r.status),
+          r.reason ? h("div", { class: "reason" }, r.reason) : null,
+        ),
+        h("td", {}, c.preset ? `${c.preset}` : "–"),
+        h("td", {}, c.models ? String(c.models).replaceAll(",", ", ") : "–"),
+        h("td", { class: "num" }, String(c.seeds ?? "–")),
+        h("td", { class: "num" }, String(c.steps ?? "–")),
+        h(
+          "td",
+          {},
+          c.nLayer ? `${c.nLayer}L · d${c.dModel} · T${c.blockLength}` : "–",
+        ),
+        h(
+          "td",
+          {},
+          (r.headline ?? []).map((m) =>
+            h(
+              "div",
+              { class: "headline" },
+              h("b", {}, m.label),
+              ` ${m.bound ? "≤ " : ""}${fixed(m.bpt)} BPT · ${
+                fixed(m.batchesPerSecond, 2)
+              } batch/s`,
+            )
+          ),
+          r.headline ? null : h(
+            "span",
+            { class: "muted" },
+            r.status === "running" ? "training…" : "–",
+          ),
+        ),
+        h("td", { class: "muted" }, ago(r.updated)),
+        h(
+          "td",
+          {},
+          canPlay
+            ? h(
+              "a",
+              { href: `#/play/${encodeURIComponent(r.id)}` },
+              "playground",
+            )
+            : null,
+        ),
+      );
+    });
+    mount(
+      el,
+      h("div", { class: "page-head" }, h("h1", {}, "Runs"), compare),
+      runs.length === 0
+        ? h(
+          "p",
+          { class: "muted" },
+          "No run folders here yet. Start one with deno task experiment --out runs/NAME.",
+        )
+        : h(
+          "div",
+          { class: "table-wrap" },
+          h(
+            "table",
+            { class: "runs" },
+            h(
+              "thead",
+              {},
+              h(
+                "tr",
+                {},
+                ...[
+                  "",
+                  "run",
+                  "state",
+                  "preset",
+                  "models",
+                  "seeds",
+                  "steps",
+                  "model",
+                  "headline (mean over seeds)",
+                  "updated",
+                  "",
+                ].map((t) => h("th", {}, t)),
+              ),
+            ),
+            h("tbody", {}, ...rows),
+          ),
+        ),
+    );
+  };
+  draw();
+  if (!STATIC) timer = setInterval(draw, 5000);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,150 @@
+/**
+ * `deno task serve`: the dashboard of the run folders under `--runs` —
+ * live training curves, the report's tables and charts, samples, several
+ * runs overlaid, and a playground where the AR model and the D3PM generate
+ * side by side (`@d3pm/dashboard`). `--export DIR` writes a static copy
+ * instead of serving.
+ *
+ * @module
+ */
+import { readCommandLine, runCli } from "@d3pm/cli";
+import { initBackend } from "@d3pm/backend";
+import {
+  checkListen,
+  dashboardHandler,
+  exportDashboard,
+  GenerationService,
+  isLoopback,
+  pageFiles,
+  trainedModelLoader,
+} from "@d3pm/dashboard";
+
+const OPTIONS = {
+  runs: {
+    kind: "string",
+    value: "DIR",
+    default: "runs",
+    help: "the folder of run folders to serve (runs inside sweep folders too)",
+  },
+  host: {
+    kind: "string",
+    value: "HOST",
+    default: "127.0.0.1",
+    help:
+      "the interface to listen on; anything but loopback needs --token (one is generated and printed when absent)",
+  },
+  port: {
+    kind: "integer",
+    min: 0,
+    max: 65535,
+    default: 8000,
+    help: "the port (0: any free one)",
+  },
+  token: {
+    kind: "string",
+    value: "TOKEN",
+    help:
+      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once)",
+  },
+  engine: {
+    kind: "choice",
+    choices: ["tfjs", "webgpu", "auto"],
+    default: "tfjs",
+    help: "where the server generates (tfjs streams every step)",
+  },
+  queue: {
+    kind: "integer",
+    min: 0,
+    max: 64,
+    default: 4,
+    help:
+      "generation requests waiting per model beyond the one running; more get 429",
+  },
+  timeout: {
+    kind: "integer",
+    min: 1,
+    max: 3600,
+    default: 120,
+    help: "seconds a generation may take, waiting included",
+  },
+  export: {
+    kind: "string",
+    value: "DIR",
+    help:
+      "write a static copy of the dashboard (no playground) into DIR and exit",
+  },
+  only: {
+    kind: "string",
+    value: "IDS",
+    help:
+      "with --export: the run ids to export, comma-separated (default: all)",
+  },
+} as const;
+
+if (import.meta.main) {
+  await runCli(async () => {
+    const { values } = readCommandLine(Deno.args, {
+      command: "deno task serve",
+      summary:
+        `Serves a dashboard of the run folders under --runs: each run's state, live
+training curves, report tables, charts and samples, several runs overlaid, and
+a playground where the AR model and the D3PM generate side by side (on the
+server, or in the browser on WebGPU). Read-only towards the run folders.`,
+      options: OPTIONS,
+      epilogue: `Examples:
+  deno task serve                      # http://127.0.0.1:8000
+  deno task serve --runs runs --port 8080
+  deno task serve --export site --only tiny-main`,
+    });
+    if (values.export !== undefined) {
+      const ids = await exportDashboard(values.runs, values.export, {
+        runs: values.only?.split(",").filter((s) => s !== ""),
+        log: console.error,
+      });
+      console.log(
+        `wrote ${values.export}/index.html (${ids.length} runs): open it in a browser`,
+      );
+      return;
+    }
+    const { token, warning } = checkListen({
+      host: values.host,
+      token: values.token,
+    });
+    if (warning) console.error(warning);
+    const page = await pageFiles({ log: console.error });
+    await initBackend({ prefer: "auto" });
+    const generation = new GenerationService(
+      trainedModelLoader(values.engine),
+      {
+        maxWaiting: values.queue,
+        timeoutMs: values.timeout * 1000,
+      },
+    );
+    const handler = dashboardHandler(
+      { root: values.runs, generation },
+      {
+        token,
+        page,
+        hosts: isLoopback(values.host)
+          ? ["127.0.0.1", "localhost", "::1", values.host]
+          : undefined,
+      },
+    );
+    const server = Deno.serve({
+      hostname: values.host,
+      port: values.port,
+      onListen: ({ hostname, port }) => {
+        const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+        console.log(
+          `dashboard of ${values.runs}: http://${shown}:${port}/${
+            token ? `?token=${token}` : ""
+          }`,
+        );
+      },
+    }, handler);
+    const stop = () => server.shutdown();
+    Deno.addSignalListener("SIGINT", stop);
+    await server.finished;
+    await generation.close();
+  });
+}

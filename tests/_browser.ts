@@ -1,0 +1,51 @@
+// Headless Chromium for the dashboard's browser tests and screenshots:
+// Debian's chromium (tools/setup.sh installs it) driven by puppeteer-core,
+// with WebGPU on (SwiftShader when there is no GPU), nothing fetched from
+// the network, and a fresh profile.
+import puppeteer, { type Browser } from "puppeteer-core";
+
+/** Where the browser is looked for (`D3PM_CHROMIUM` overrides). */
+export const CHROMIUM: string = Deno.env.get("D3PM_CHROMIUM") ??
+  "/usr/bin/chromium";
+
+/** Why no browser can run here, or null when one can. */
+export async function chromiumMissing(): Promise<string | null> {
+  try {
+    const info = await Deno.stat(CHROMIUM);
+    if (!info.isFile) return `${CHROMIUM} is not a file`;
+  } catch {
+    return `no ${CHROMIUM} (bash tools/setup.sh installs Debian's chromium; D3PM_CHROMIUM names another)`;
+  }
+  return null;
+}
+
+/** Start headless Chromium with WebGPU enabled. */
+export async function launchChromium(): Promise<
+  { browser: Browser; close: () => Promise<void> }
+> {
+  const profile = await Deno.makeTempDir({ prefix: "d3pm-chromium-" });
+  const browser = await puppeteer.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--enable-unsafe-webgpu",
+      "--enable-features=Vulkan",
+      "--use-angle=swiftshader",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-default-apps",
+      "--no-first-run",
+      "--no-default-browser-check",
+      `--user-data-dir=${profile}`,
+    ],
+  });
+  return {
+    browser,
+    close: async () => {
+      await browser.close();
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    },
+  };
+}
