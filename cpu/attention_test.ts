@@ -12,7 +12,6 @@ import {
   fill,
   keepRef,
   tfCpu,
-  values,
   withKernels,
 } from "./_test_util.ts";
 

@@ -6,7 +6,6 @@ import {
   blas,
   fill,
   tfCpu,
-  values,
   withKernels,
 } from "./_test_util.ts";
 
