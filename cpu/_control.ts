@@ -11,7 +11,7 @@ export const CONTROL = {
   ranges: 8, // [lo, hi) of thread t at ranges + 2t
   maxThreads: 32,
   words: 8 + 64,
-  args: 16,
+  args: 32,
 } as const;
 
 /** Byte offset of the Float64 arguments in the block. */

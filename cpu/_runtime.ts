@@ -3,41 +3,21 @@
 
 import type { Cblas } from "@d3pm/backend/cblas";
 import { ARG_OFFSET, CONTROL, CONTROL_BYTES, SPIN } from "./_control.ts";
+import {
+  type Job,
+  JOB_NAMES,
+  type JobName,
+  KERNEL_NAMES,
+  makeJobs,
+} from "./_jobs.ts";
+import { type BlasThreads, blasThreads } from "./_blas_threads.ts";
 import type { CpuKernels, Dropout } from "./kernels.ts";
 
-/** The kernels of the module, by index (the threads call them by index). */
-export const KERNEL_NAMES = [
-  "layernorm_forward",
-  "layernorm_backward",
-  "layernorm_params_backward",
-  "column_sum",
-  "bias_rows",
-  "residual_rows",
-  "gate_rows",
-  "activation_rows",
-  "activation_backward_rows",
-  "dropout_backward",
-  "embed_forward",
-  "embed_backward_wte",
-  "embed_backward_wpe",
-  "attention_softmax_forward",
-  "attention_softmax_backward",
-  "rope_rows",
-  "cross_entropy",
-  "sum_squares",
-  "adamw",
-  "ema",
-  "gate_backward",
-  "modulate_backward",
-] as const;
-
-/** A kernel's name. */
-export type KernelName = typeof KERNEL_NAMES[number];
+/** How products use the threads (see CpuKernelsOptions.products). */
+export type Products = "split" | "blas";
 
 const STACK_BYTES = 64 * 1024;
 const PAGE = 65536;
-
-type Fn = (...args: number[]) => void;
 
 /** The memory, the exports and the threads of one CpuKernels. */
 export class Runtime {
@@ -49,8 +29,11 @@ export class Runtime {
   // thread: a job's round trip to the threads costs microseconds.
   readonly #grain: number;
   readonly #ownsCblas: boolean;
-  readonly #fns: Fn[];
+  readonly products: Products;
+  readonly #jobs: Job[];
   readonly #ids = new Map<string, number>();
+  readonly #blasThreads: BlasThreads | null;
+  readonly #blasThreadsBefore: number;
   readonly #ctrl: Int32Array;
   readonly #args: Float64Array;
   readonly #workers: Worker[];
@@ -66,6 +49,9 @@ export class Runtime {
     grain: number;
     cblas: Cblas;
     ownsCblas: boolean;
+    products: Products;
+    blasThreads: BlasThreads | null;
+    blasThreadsBefore: number;
     control: number;
     heap: number;
     end: number;
@@ -77,10 +63,11 @@ export class Runtime {
     this.#grain = o.grain;
     this.cblas = o.cblas;
     this.#ownsCblas = o.ownsCblas;
-    this.#fns = KERNEL_NAMES.map((n, i) => {
-      this.#ids.set(n, i);
-      return o.exports[n] as Fn;
-    });
+    this.products = o.products;
+    this.#blasThreads = o.blasThreads;
+    this.#blasThreadsBefore = o.blasThreadsBefore;
+    this.#jobs = makeJobs(o.exports, this.buffer, o.cblas.sgemm);
+    JOB_NAMES.forEach((n, i) => this.#ids.set(n, i));
     this.#ctrl = new Int32Array(this.buffer, o.control, CONTROL.words);
     this.#args = new Float64Array(
       this.buffer,
@@ -159,7 +146,7 @@ export class Runtime {
    * start a multiple of it.
    */
   run(
-    name: KernelName,
+    name: JobName,
     outer: number,
     args: number[],
     work: number,
@@ -168,15 +155,22 @@ export class Runtime {
     if (this.#disposed) throw new Error("Cannot run a kernel: disposed");
     if (outer <= 0) return;
     const id = this.#ids.get(name)!;
-    const fn = this.#fns[id];
-    let parts = Math.min(
+    const job = this.#jobs[id];
+    // Products on the host alone when the CBLAS threads them itself.
+    const host = this.products === "blas" && id >= KERNEL_NAMES.length;
+    let parts = host ? 1 : Math.min(
       this.threads,
       Math.max(1, Math.floor(work / this.#grain)),
       Math.ceil(outer / align),
     );
     if (parts <= 1) {
-      fn(0, outer, ...args);
+      job(0, outer, args);
       return;
+    }
+    if (args.length > CONTROL.args) {
+      throw new Error(
+        `${name}: ${args.length} arguments, at most ${CONTROL.args}`,
+      );
     }
     const ctrl = this.#ctrl;
     const per = Math.ceil(outer / parts / align) * align;
@@ -193,7 +187,7 @@ export class Runtime {
     Atomics.notify(ctrl, CONTROL.gen);
     let error: unknown = null;
     try {
-      fn(0, per, ...args);
+      job(0, per, args);
     } catch (e) {
       error = e;
     }
@@ -208,7 +202,7 @@ export class Runtime {
     }
     if (error !== null) throw error;
     if (Atomics.exchange(ctrl, CONTROL.failed, 0) !== 0) {
-      throw new Error(`cpu kernel ${name} failed in a kernel thread`);
+      throw new Error(`cpu job ${name} failed in a kernel thread`);
     }
   }
 
@@ -220,6 +214,10 @@ export class Runtime {
       Atomics.add(this.#ctrl, CONTROL.gen, 1);
       Atomics.notify(this.#ctrl, CONTROL.gen);
       for (const w of this.#workers) w.terminate();
+    }
+    if (this.#blasThreads) {
+      this.#blasThreads.set(this.#blasThreadsBefore);
+      this.#blasThreads.close();
     }
     if (this.#ownsCblas) this.cblas.close();
   }
@@ -233,6 +231,7 @@ export async function createRuntime(o: {
   grain: number;
   cblas: Cblas;
   ownsCblas: boolean;
+  products: Products;
 }): Promise<Runtime> {
   const probe = WebAssembly.Module.imports(o.module);
   if (!probe.some((i) => i.kind === "memory")) {
@@ -269,6 +268,17 @@ export async function createRuntime(o: {
       );
     }
   }
+  // Split products run a single-threaded CBLAS on each kernel thread.
+  let products = o.products;
+  let control_: BlasThreads | null = null, before = 0;
+  if (products === "split" && o.threads > 1) {
+    control_ = blasThreads(o.cblas.library);
+    if (control_ === null) products = "blas";
+    else {
+      before = control_.get();
+      control_.set(1);
+    }
+  }
   const started: Worker[] = [];
   try {
     await Promise.all(
@@ -300,6 +310,10 @@ export async function createRuntime(o: {
     );
   } catch (error) {
     for (const w of started) w.terminate();
+    if (control_) {
+      control_.set(before);
+      control_.close();
+    }
     throw error;
   }
   return new Runtime({
@@ -309,6 +323,9 @@ export async function createRuntime(o: {
     grain: o.grain,
     cblas: o.cblas,
     ownsCblas: o.ownsCblas,
+    products,
+    blasThreads: control_,
+    blasThreadsBefore: before,
     control,
     heap,
     end: pages * PAGE,

@@ -1,30 +1,44 @@
 // A kernel thread: the same module instantiated on the shared memory with a
-// stack of its own, running its share [lo, hi) of each job the host posts
-// in the control block (see _runtime.ts). Private.
+// stack of its own (and, when products are split over the threads, the
+// CBLAS loaded here too), running its share [lo, hi) of each job the host
+// posts in the control block (see _runtime.ts). Private.
 
 /// <reference lib="deno.worker" />
 
+import { loadCblas, type Sgemm } from "@d3pm/backend/cblas";
 import { ARG_OFFSET, CONTROL, SPIN } from "./_control.ts";
+import { JOB_NAMES, makeJobs } from "./_jobs.ts";
 
 interface Start {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   stackTop: number;
   control: number;
-  names: string[];
   index: number;
+  /** The CBLAS to load for product jobs, or null (none run here). */
+  library: string | null;
 }
 
 self.onmessage = async (e: MessageEvent<Start>) => {
-  const { module, memory, stackTop, control, names, index } = e.data;
+  const { module, memory, stackTop, control, index, library } = e.data;
   const instance = await WebAssembly.instantiate(module, {
     env: { memory, log: Math.log },
   });
   const exports = instance.exports as Record<string, unknown>;
   (exports.__stack_pointer as WebAssembly.Global).value = stackTop;
-  const fns = names.map((n) => exports[n] as (...a: number[]) => void);
+  const cblas = library === null
+    ? null
+    : loadCblas({ path: library, coretype: false });
+  const noBlas: Sgemm = () => {
+    throw new Error("no CBLAS in this kernel thread");
+  };
+  const jobs = makeJobs(exports, memory.buffer, cblas?.sgemm ?? noBlas);
   const ctrl = new Int32Array(memory.buffer, control, CONTROL.words);
-  const a = new Float64Array(memory.buffer, control + ARG_OFFSET, CONTROL.args);
+  const a = new Float64Array(
+    memory.buffer,
+    control + ARG_OFFSET,
+    CONTROL.args,
+  );
   // Read before saying ready: the host posts the first job on "ready".
   let gen = Atomics.load(ctrl, CONTROL.gen);
   self.postMessage("ready");
@@ -40,13 +54,11 @@ self.onmessage = async (e: MessageEvent<Start>) => {
       const lo = ctrl[CONTROL.ranges + 2 * index];
       const hi = ctrl[CONTROL.ranges + 2 * index + 1];
       try {
-        // deno-fmt-ignore
-        fns[id](lo, hi, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8],
-          a[9], a[10], a[11], a[12], a[13], a[14], a[15]);
+        jobs[id](lo, hi, a);
       } catch (error) {
         Atomics.store(ctrl, CONTROL.failed, 1);
         console.error(
-          `cpu kernel ${names[id]} failed in thread ${index}:`,
+          `cpu job ${JOB_NAMES[id]} failed in thread ${index}:`,
           error,
         );
       }
@@ -55,5 +67,6 @@ self.onmessage = async (e: MessageEvent<Start>) => {
     Atomics.add(ctrl, CONTROL.done, 1);
     Atomics.notify(ctrl, CONTROL.done);
   }
+  cblas?.close();
   self.close();
 };

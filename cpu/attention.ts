@@ -2,20 +2,15 @@
  * Multi-head self-attention over qkv [B, T, 3d] (causal or bidirectional,
  * ALiBi in both modes), forward and backward, and rotary positions. The
  * four products per head run `cblas_sgemm` on strided views of qkv (row
- * stride 3d), so no head is ever copied out; the softmax and its gradient
- * are one kernel over every (b, h, query) row, split over the threads. The
+ * stride 3d), so no head is ever copied out; each head's products and its
+ * softmax (or gradient) kernel run together, heads split over the threads. The
  * probabilities [B, H, T, T] are kept for the backward (llm.c's `att`).
  *
  * @module
  */
 
-import {
-  CBLAS_NO_TRANS as N,
-  CBLAS_ROW_MAJOR,
-  CBLAS_TRANS as T_,
-} from "@d3pm/backend/cblas";
 import type { CpuKernels, Dropout } from "./kernels.ts";
-import { dim, dropArgs, type Runtime, runtimeOf } from "./_runtime.ts";
+import { dim, dropArgs, runtimeOf } from "./_runtime.ts";
 
 /**
  * ALiBi of a bidirectional model: head h adds −m_h·|j − i − c_h| to the
@@ -87,47 +82,6 @@ function geometry(s: AttentionShape, what: string): Geometry {
   return { B, T, H, hd, d: H * hd };
 }
 
-// One sgemm per (b, h): C_bh (=) alpha·op(A_bh)·op(B_bh), each operand a
-// view at its (b, h) offset with its own row stride.
-function perHead(
-  rt: Runtime,
-  g: Geometry,
-  o: {
-    transA: boolean;
-    transB: boolean;
-    m: number;
-    n: number;
-    k: number;
-    alpha: number;
-    a: (b: number, h: number) => [Float32Array, number];
-    b: (b: number, h: number) => [Float32Array, number];
-    c: (b: number, h: number) => [Float32Array, number];
-  },
-): void {
-  for (let b = 0; b < g.B; b++) {
-    for (let h = 0; h < g.H; h++) {
-      const [av, lda] = o.a(b, h), [bv, ldb] = o.b(b, h);
-      const [cv, ldc] = o.c(b, h);
-      rt.cblas.sgemm(
-        CBLAS_ROW_MAJOR,
-        o.transA ? T_ : N,
-        o.transB ? T_ : N,
-        o.m,
-        o.n,
-        o.k,
-        o.alpha,
-        av,
-        lda,
-        bv,
-        ldb,
-        0,
-        cv,
-        ldc,
-      );
-    }
-  }
-}
-
 /**
  * Attention forward: per head, S = q·kᵀ/√hd (+ ALiBi, causal mask), the
  * softmax P (kept in `probs`, log-sum-exp in `lse`), then y = P·v (P with
@@ -160,62 +114,30 @@ export function attentionForward(
   const what = "Cannot run attentionForward";
   const g = geometry(o, what);
   const { B, T, H, hd, d } = g;
-  const n = B * T, rows = B * H * T, tt = T * T;
-  rt.ptr(o.qkv, n * 3 * d, `${what}: qkv`);
-  rt.ptr(o.y, n * d, `${what}: y`);
+  const n = B * T, rows = B * H * T;
+  const qkv = rt.ptr(o.qkv, n * 3 * d, `${what}: qkv`);
+  const y = rt.ptr(o.y, n * d, `${what}: y`);
   const lse = rt.ptr(o.lse, rows, `${what}: lse`);
   const probs = rt.ptr(o.probs, rows * T, `${what}: probs`);
   const drop = dropArgs(o.dropout, what);
   const dropped = drop[2] > 0
     ? rt.ptr(o.dropout!.dropped, rows * T, `${what}: dropout.dropped`)
     : 0;
-  const q = (b: number, h: number): [Float32Array, number] => [
-    o.qkv.subarray(b * T * 3 * d + h * hd),
-    3 * d,
-  ];
-  const kv =
-    (part: number) => (b: number, h: number): [Float32Array, number] => [
-      o.qkv.subarray(b * T * 3 * d + part * d + h * hd),
-      3 * d,
-    ];
-  const sq =
-    (v: Float32Array) => (b: number, h: number): [Float32Array, number] => [
-      v.subarray((b * H + h) * tt),
-      T,
-    ];
-  perHead(rt, g, {
-    transA: false,
-    transB: true,
-    m: T,
-    n: T,
-    k: hd,
-    alpha: 1 / Math.sqrt(hd),
-    a: q,
-    b: kv(1),
-    c: sq(o.probs),
-  });
-  rt.run("attention_softmax_forward", rows, [
+  rt.run("attention_forward_heads", B * H, [
     T,
     H,
+    hd,
     o.causal ? 1 : 0,
-    probs,
+    qkv,
+    y,
     lse,
+    probs,
     o.alibi?.slope ?? 0,
     o.alibi?.neighbours ? 1 : 0,
     dropped,
     ...drop,
-  ], 12 * rows * T);
-  perHead(rt, g, {
-    transA: false,
-    transB: false,
-    m: T,
-    n: hd,
-    k: T,
-    alpha: 1,
-    a: sq(drop[2] > 0 ? o.dropout!.dropped : o.probs),
-    b: kv(2),
-    c: (b, h) => [o.y.subarray(b * T * d + h * hd), d],
-  });
+    1 / Math.sqrt(hd),
+  ], B * H * T * T * (hd + 8));
 }
 
 /** Options of {@linkcode attentionBackward}. */
@@ -272,90 +194,34 @@ export function attentionBackward(
   const what = "Cannot run attentionBackward";
   const g = geometry(o, what);
   const { B, T, H, hd, d } = g;
-  const n = B * T, rows = B * H * T, tt = T * T;
-  rt.ptr(o.qkv, n * 3 * d, `${what}: qkv`);
+  const n = B * T, rows = B * H * T;
+  const qkv = rt.ptr(o.qkv, n * 3 * d, `${what}: qkv`);
   const y = rt.ptr(o.y, n * d, `${what}: y`);
   const dy = rt.ptr(o.dy, n * d, `${what}: dy`);
   const probs = rt.ptr(o.probs, rows * T, `${what}: probs`);
-  rt.ptr(o.dqkv, n * 3 * d, `${what}: dqkv`);
+  const dqkv = rt.ptr(o.dqkv, n * 3 * d, `${what}: dqkv`);
   const ds = rt.ptr(o.scratch, rows * T, `${what}: scratch`);
   const D = o.D ? rt.ptr(o.D, rows, `${what}: D`) : 0;
   const drop = dropArgs(o.dropout, what);
   const dropped = drop[2] > 0
     ? rt.ptr(o.dropout!.dropped, rows * T, `${what}: dropout.dropped`)
     : 0;
-  const scale = 1 / Math.sqrt(hd);
-  const part = (v: Float32Array, p: number) =>
-  (b: number, h: number): [
-    Float32Array,
-    number,
-  ] => [v.subarray(b * T * 3 * d + p * d + h * hd), 3 * d];
-  const sq =
-    (v: Float32Array) => (b: number, h: number): [Float32Array, number] => [
-      v.subarray((b * H + h) * tt),
-      T,
-    ];
-  const grad = (b: number, h: number): [Float32Array, number] => [
-    o.dy.subarray(b * T * d + h * hd),
-    d,
-  ];
-  perHead(rt, g, { // dP = dy·vᵀ
-    transA: false,
-    transB: true,
-    m: T,
-    n: T,
-    k: hd,
-    alpha: 1,
-    a: grad,
-    b: part(o.qkv, 2),
-    c: sq(o.scratch),
-  });
-  rt.run("attention_softmax_backward", rows, [
+  rt.run("attention_backward_heads", B * H, [
     T,
     H,
     hd,
     o.causal ? 1 : 0,
-    probs,
-    ds,
+    qkv,
     y,
     dy,
+    probs,
+    dqkv,
+    ds,
     D,
     dropped,
     ...drop,
-  ], 4 * rows * T);
-  perHead(rt, g, { // dv = (P·keep)ᵀ·dy
-    transA: true,
-    transB: false,
-    m: T,
-    n: hd,
-    k: T,
-    alpha: 1,
-    a: sq(drop[2] > 0 ? o.dropout!.dropped : o.probs),
-    b: grad,
-    c: part(o.dqkv, 2),
-  });
-  perHead(rt, g, { // dq = dS·k/√hd
-    transA: false,
-    transB: false,
-    m: T,
-    n: hd,
-    k: T,
-    alpha: scale,
-    a: sq(o.scratch),
-    b: part(o.qkv, 1),
-    c: part(o.dqkv, 0),
-  });
-  perHead(rt, g, { // dk = dSᵀ·q/√hd
-    transA: true,
-    transB: false,
-    m: T,
-    n: hd,
-    k: T,
-    alpha: scale,
-    a: sq(o.scratch),
-    b: part(o.qkv, 0),
-    c: part(o.dqkv, 1),
-  });
+    1 / Math.sqrt(hd),
+  ], 2 * B * H * T * T * (hd + 4));
 }
 
 /** Options of {@linkcode rope}. */

@@ -28,6 +28,18 @@ export interface CpuKernelsOptions {
   /** The CBLAS for products (default: `loadCblas()`, closed on dispose). */
   cblas?: Cblas;
   /**
+   * How products use the threads. `split` (default): each product is split
+   * by rows or columns of C over the kernel threads, each calling a
+   * single-threaded CBLAS, with the epilogue fused on its rows, and attention
+   * runs head by head on the threads — one team of threads for everything;
+   * the kernels set the CBLAS's own thread count to 1 while they exist and
+   * restore it on dispose (OpenBLAS, MKL and BLIS; any other CBLAS falls back
+   * to `blas`). `blas`: each product is one call on the host with the
+   * CBLAS's own threads. Product bits may differ between thread counts (as
+   * with any threaded BLAS); run to run they are the same.
+   */
+  products?: "split" | "blas";
+  /**
    * The least work (element operations) worth a thread (default 16,384):
    * smaller calls run on the host alone. Tests pass 1 to split every call.
    */
@@ -40,6 +52,8 @@ export interface CpuKernels {
   readonly threads: number;
   /** The CBLAS the products use. */
   readonly cblas: Cblas;
+  /** How products use the threads (`blas` where `split` was not possible). */
+  readonly products: "split" | "blas";
   /** Words still free for allocation. */
   readonly free: number;
   /**
@@ -125,6 +139,16 @@ export async function createCpuKernels(
     );
   }
   const grain = options.grain ?? 16384;
+  if (
+    options.products !== undefined && options.products !== "split" &&
+    options.products !== "blas"
+  ) {
+    throw new RangeError(
+      `Cannot create CPU kernels: products must be "split" or "blas", got ${
+        JSON.stringify(options.products)
+      }`,
+    );
+  }
   if (!(Number.isFinite(grain) && grain >= 1)) {
     throw new RangeError(
       `Cannot create CPU kernels: grain must be a number ≥ 1, got ${grain}`,
@@ -139,6 +163,7 @@ export async function createCpuKernels(
       words,
       threads,
       grain,
+      products: options.products ?? "split",
       cblas,
       ownsCblas: options.cblas === undefined,
     });

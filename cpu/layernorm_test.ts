@@ -1,13 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assertEquals } from "@std/assert";
 import { layernormBackward, layernormForward } from "./layernorm.ts";
-import {
-  assertClose,
-  blas,
-  fill,
-  tfCpu,
-  withKernels,
-} from "./_test_util.ts";
+import { assertClose, blas, fill, tfCpu, withKernels } from "./_test_util.ts";
 
 // 3 batch rows of 5 tokens, an odd width.
 const B = 3, T = 5, ROWS = B * T, D = 27;

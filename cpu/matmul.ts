@@ -7,13 +7,9 @@
  * @module
  */
 
-import {
-  CBLAS_NO_TRANS,
-  CBLAS_ROW_MAJOR,
-  CBLAS_TRANS,
-} from "@d3pm/backend/cblas";
 import type { CpuKernels, Dropout } from "./kernels.ts";
 import { dim, dropArgs, runtimeOf } from "./_runtime.ts";
+import { JOB_NAMES, type JobName } from "./_jobs.ts";
 
 /** An operand: a view, its row stride, and whether it is stored transposed. */
 export interface MatrixOperand {
@@ -106,7 +102,10 @@ function overlaps(x: Float32Array, nx: number, y: Float32Array, ny: number) {
 
 /**
  * `C [m, n] (=, +=, epilogue) op(A) [m, k] · op(B) [k, n]` by `cblas_sgemm`
- * on the views, then the epilogue's kernel over the rows of C.
+ * on the views, then the epilogue's kernel over the rows of C. With split
+ * products (the default) the rows (or, for a wide C, the columns) are
+ * divided among the threads, each running its own product and then the
+ * epilogue on its rows.
  *
  * @param kernels From {@linkcode createCpuKernels}.
  * @param o Shapes, operands, epilogue and its extra operands.
@@ -185,36 +184,22 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
     : epilogue === "bias_gate_residual"
     ? { view: gate!.aux, ld: o.c.ld }
     : o.c;
-  if (m > 0 && n > 0) {
-    rt.cblas.sgemm(
-      CBLAS_ROW_MAJOR,
-      ta ? CBLAS_TRANS : CBLAS_NO_TRANS,
-      tb ? CBLAS_TRANS : CBLAS_NO_TRANS,
-      m,
-      n,
-      k,
-      1,
-      o.a.view,
-      o.a.ld,
-      o.b.view,
-      o.b.ld,
-      epilogue === "accumulate" ? 1 : 0,
-      target.view,
-      target.ld,
-    );
-  }
   const p = (v: Float32Array) => v.byteOffset;
-  const work = m * n;
   const c = o.c, e = o.e!;
+  // The epilogue: a kernel over the rows of C, and its arguments.
+  let kernel: JobName | null = null, args: number[] = [];
   switch (epilogue) {
     case "store":
     case "accumulate":
-      return;
+      break;
     case "bias":
-      return rt.run("bias_rows", m, [n, p(c.view), c.ld, p(o.bias!)], work);
+      kernel = "bias_rows";
+      args = [n, p(c.view), c.ld, p(o.bias!)];
+      break;
     case "bias_gelu":
     case "bias_silu":
-      return rt.run("activation_rows", m, [
+      kernel = "activation_rows";
+      args = [
         n,
         p(e.view),
         e.ld,
@@ -222,29 +207,27 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
         c.ld,
         p(o.bias!),
         epilogue === "bias_silu" ? 1 : 0,
-      ], 8 * work);
+      ];
+      break;
     case "gelu_backward":
     case "silu_backward":
-      return rt.run("activation_backward_rows", m, [
+      kernel = "activation_backward_rows";
+      args = [
         n,
         p(c.view),
         c.ld,
         p(e.view),
         e.ld,
         epilogue === "silu_backward" ? 1 : 0,
-      ], 8 * work);
+      ];
+      break;
     case "bias_residual":
-      return rt.run("residual_rows", m, [
-        n,
-        p(c.view),
-        c.ld,
-        p(o.bias!),
-        p(e.view),
-        e.ld,
-        ...drop,
-      ], work);
+      kernel = "residual_rows";
+      args = [n, p(c.view), c.ld, p(o.bias!), p(e.view), e.ld, ...drop];
+      break;
     case "bias_gate_residual":
-      return rt.run("gate_rows", m, [
+      kernel = "gate_rows";
+      args = [
         n,
         p(c.view),
         c.ld,
@@ -256,7 +239,8 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
         gate!.stride,
         gate!.rows,
         ...drop,
-      ], work);
+      ];
+      break;
     default:
       throw new RangeError(
         `${what}: unknown epilogue ${
@@ -264,6 +248,40 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
         }; accepted: store, accumulate, bias, bias_gelu, bias_silu, bias_residual, gelu_backward, silu_backward, bias_gate_residual`,
       );
   }
+  if (m === 0 || n === 0) return;
+  // Blocks of rows of C (the epilogue fused on each block's rows) unless C
+  // is much wider than tall; then of columns, the epilogue after. At most
+  // 16 blocks of ≥ 64, by shape alone (so the bits do not depend on the
+  // thread count); the threads take contiguous runs of blocks.
+  const byCols = n >= 4 * m;
+  const along = byCols ? n : m;
+  const block = Math.max(64, Math.ceil(along / 16 / 16) * 16);
+  const blocks = Math.ceil(along / block);
+  const product = [
+    ta ? 1 : 0,
+    tb ? 1 : 0,
+    m,
+    n,
+    k,
+    1,
+    p(o.a.view),
+    o.a.ld,
+    p(o.b.view),
+    o.b.ld,
+    epilogue === "accumulate" ? 1 : 0,
+    p(target.view),
+    target.ld,
+    byCols ? 1 : 0,
+    kernel === null || byCols ? -1 : JOB_NAMES.indexOf(kernel),
+    block,
+  ];
+  rt.run(
+    "gemm",
+    blocks,
+    byCols ? product : [...product, ...args],
+    (m * n * k) / 4,
+  );
+  if (byCols && kernel !== null) rt.run(kernel, m, args, 8 * m * n);
 }
 
 /** Options of {@linkcode columnSum}. */
