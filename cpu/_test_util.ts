@@ -27,8 +27,9 @@ export async function withKernels<R>(
   words: number,
   fn: (k: CpuKernels) => R | Promise<R>,
   threads = 2,
+  products: "split" | "blas" = "split",
 ): Promise<R> {
-  const k = await createCpuKernels({ words, threads, grain: 1 });
+  const k = await createCpuKernels({ words, threads, grain: 1, products });
   try {
     return await fn(k);
   } finally {

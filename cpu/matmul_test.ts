@@ -13,7 +13,8 @@ import {
 
 // Odd shapes and padded row strides, so that no loop may assume a multiple
 // of four or a contiguous matrix.
-const M = 37, N = 29, K = 19, PAD = 3, SENTINEL = 12345;
+// M spans three blocks of rows (64, 64, 22), split over two threads.
+const M = 150, N = 29, K = 19, PAD = 3, SENTINEL = 12345;
 
 // The dense [rows, cols] matrix stored in view with row stride ld.
 function dense(view: Float32Array, rows: number, cols: number, ld: number) {
@@ -55,57 +56,111 @@ const geluRef = (x: tf.Tensor) =>
 const siluRef = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
 
 for (
-  const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]
+  const [ta, tb, products] of [
+    [false, false, "split"],
+    [true, false, "split"],
+    [false, true, "split"],
+    [true, true, "split"],
+    [false, true, "blas"],
+    [true, false, "blas"],
+  ] as const
 ) {
   Deno.test({
     name: `matmul() matches tfjs for A${ta ? "ᵀ" : ""}·B${
       tb ? "ᵀ" : ""
-    } on padded strides (store, accumulate)`,
+    } on padded strides (store, accumulate; ${products} products)`,
     ...blas,
     fn: () =>
-      withKernels(20000, async (k) => {
-        await tfCpu();
-        const [ar, ac] = ta ? [K, M] : [M, K], [br, bc] = tb ? [N, K] : [K, N];
-        const a = fill(k.floats(ar * (ac + PAD)), 1),
-          b = fill(k.floats(br * (bc + PAD)), 2);
-        const c = k.floats(M * (N + PAD)).fill(SENTINEL);
-        const op = {
-          m: M,
-          n: N,
-          k: K,
-          a: { view: a, ld: ac + PAD, trans: ta },
-          b: { view: b, ld: bc + PAD, trans: tb },
-          c: { view: c, ld: N + PAD },
-        };
-        matmul(k, op);
-        const ref = tf.tidy(() =>
-          values(tf.matMul(
-            tf.tensor2d(dense(a, ar, ac, ac + PAD), [ar, ac]),
-            tf.tensor2d(dense(b, br, bc, bc + PAD), [br, bc]),
-            ta,
-            tb,
-          ))
-        );
-        assertClose(dense(c, M, N, N + PAD), ref, 1e-6, "store");
-        assertPaddingIntact(c, M, N, N + PAD);
-        matmul(k, { ...op, epilogue: "accumulate" });
-        assertClose(
-          dense(c, M, N, N + PAD),
-          ref.map((x) => 2 * x),
-          1e-6,
-          "accumulate",
-        );
-        assertPaddingIntact(c, M, N, N + PAD);
-      }),
+      withKernels(
+        20000,
+        async (k) => {
+          await tfCpu();
+          const [ar, ac] = ta ? [K, M] : [M, K],
+            [br, bc] = tb ? [N, K] : [K, N];
+          const a = fill(k.floats(ar * (ac + PAD)), 1),
+            b = fill(k.floats(br * (bc + PAD)), 2);
+          const c = k.floats(M * (N + PAD)).fill(SENTINEL);
+          const op = {
+            m: M,
+            n: N,
+            k: K,
+            a: { view: a, ld: ac + PAD, trans: ta },
+            b: { view: b, ld: bc + PAD, trans: tb },
+            c: { view: c, ld: N + PAD },
+          };
+          matmul(k, op);
+          const ref = tf.tidy(() =>
+            values(tf.matMul(
+              tf.tensor2d(dense(a, ar, ac, ac + PAD), [ar, ac]),
+              tf.tensor2d(dense(b, br, bc, bc + PAD), [br, bc]),
+              ta,
+              tb,
+            ))
+          );
+          assertClose(dense(c, M, N, N + PAD), ref, 1e-6, "store");
+          assertPaddingIntact(c, M, N, N + PAD);
+          matmul(k, { ...op, epilogue: "accumulate" });
+          assertClose(
+            dense(c, M, N, N + PAD),
+            ref.map((x) => 2 * x),
+            1e-6,
+            "accumulate",
+          );
+          assertPaddingIntact(c, M, N, N + PAD);
+        },
+        2,
+        products,
+      ),
   });
 }
+
+Deno.test({
+  name:
+    "matmul() on a wide C (blocks of columns, the epilogue after) matches tfjs, with residual dropout",
+  ...blas,
+  fn: () =>
+    withKernels(20000, async (k) => {
+      await tfCpu();
+      const m = 7, n = 301, kk = 19;
+      const a = fill(k.floats(m * kk), 11), b = fill(k.floats(n * kk), 12);
+      const bias = fill(k.floats(n), 13), e = fill(k.floats(m * n), 14);
+      const c = k.floats(m * n);
+      const dropout = { seed: 4, site: 50, rate: 0.4 };
+      matmul(k, {
+        m,
+        n,
+        k: kk,
+        a: { view: a, ld: kk },
+        b: { view: b, ld: kk, trans: true },
+        c: { view: c, ld: n },
+        epilogue: "bias_residual",
+        bias,
+        e: { view: e, ld: n },
+        dropout,
+      });
+      const P = tf.tidy(() =>
+        values(
+          tf.matMul(
+            tf.tensor2d(a, [m, kk]),
+            tf.tensor2d(b, [n, kk]),
+            false,
+            true,
+          ),
+        )
+      );
+      const expected = P.map((x, i) =>
+        (x + bias[i % n]) * keepRef(4, 50, 0.4, i) + e[i]
+      );
+      assertClose(c, expected, 1e-6, "wide bias_residual");
+    }),
+});
 
 Deno.test({
   name:
     "matmul() epilogues match their tfjs definitions (bias, activations, residual with dropout, adaLN gate)",
   ...blas,
   fn: () =>
-    withKernels(40000, async (k) => {
+    withKernels(100000, async (k) => {
       await tfCpu();
       const ld = N + PAD;
       const a = fill(k.floats(M * K), 3), b = fill(k.floats(K * N), 4);
@@ -201,7 +256,7 @@ Deno.test({
   name: "columnSum() matches tf.sum over rows, on a padded stride",
   ...blas,
   fn: () =>
-    withKernels(4000, async (k) => {
+    withKernels(20000, async (k) => {
       await tfCpu();
       const x = fill(k.floats(M * (N + PAD)), 9), out = k.floats(N);
       columnSum(k, { rows: M, cols: N, x, ld: N + PAD, out });
