@@ -12,6 +12,8 @@
 
 import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import { createRuntime } from "./_runtime.ts";
+
+export type { Cblas, Sgemm } from "@d3pm/backend/cblas";
 import { WASM_BASE64 } from "./_wasm.ts";
 
 /** Options of {@linkcode createCpuKernels}. */
