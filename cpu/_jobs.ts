@@ -94,8 +94,7 @@ export function makeJobs(
   // C[M, N] = alpha·op(A)·op(B) + beta·C over blocks [lo, hi) of a[15] rows
   // of C (or columns, with a[13] = 1), each block one product, then the
   // epilogue kernel a[14] over the block's rows with its arguments from
-  // a[16]. The blocks depend on the shape only, not on the thread count,
-  // so neither do the bits.
+  // a[16].
   const gemm: Job = (blo, bhi, a) => {
     const block = a[15], extent = a[13] ? a[3] : a[2];
     for (let i = blo; i < bhi; i++) {

@@ -140,6 +140,15 @@ export class Runtime {
     return view.byteOffset;
   }
 
+  /** How many threads a call of this much work over `outer` indices gets. */
+  parts(work: number, outer: number): number {
+    return Math.min(
+      this.threads,
+      Math.max(1, Math.floor(work / this.#grain)),
+      Math.max(1, outer),
+    );
+  }
+
   /**
    * Run a kernel over the outer range [0, outer), split over the threads
    * when `work` (element operations) pays for it; `align` keeps each part's
@@ -158,11 +167,7 @@ export class Runtime {
     const job = this.#jobs[id];
     // Products on the host alone when the CBLAS threads them itself.
     const host = this.products === "blas" && id >= KERNEL_NAMES.length;
-    let parts = host ? 1 : Math.min(
-      this.threads,
-      Math.max(1, Math.floor(work / this.#grain)),
-      Math.ceil(outer / align),
-    );
+    let parts = host ? 1 : this.parts(work, Math.ceil(outer / align));
     if (parts <= 1) {
       job(0, outer, args);
       return;

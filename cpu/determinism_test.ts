@@ -136,7 +136,8 @@ function chain(k: CpuKernels): Uint32Array {
     step: 1,
     gradScale: 1 / norm,
   });
-  outs.push(Float32Array.of(norm));
+  // A norm over several of its fixed chunks.
+  outs.push(Float32Array.of(norm, gradNorm(k, fill(k.floats(100003), 9))));
   const all = new Float32Array(outs.reduce((s, o) => s + o.length, 0));
   let at = 0;
   for (const o of outs) {
@@ -146,24 +147,45 @@ function chain(k: CpuKernels): Uint32Array {
   return new Uint32Array(all.buffer);
 }
 
+async function bits(
+  threads: number,
+  products: "split" | "blas",
+  grain = 1,
+): Promise<Uint32Array> {
+  const k = await createCpuKernels({
+    words: 1 << 20,
+    threads,
+    grain,
+    products,
+  });
+  try {
+    return chain(k);
+  } finally {
+    k.dispose();
+  }
+}
+
 Deno.test({
   name:
-    "every kernel gives the same bits run to run and for 1, 2 or 3 threads splitting every call",
+    "every kernel gives the same bits for 1, 2 or 3 threads splitting every call (products on the host)",
   ...blas,
   fn: async () => {
-    const results: Uint32Array[] = [];
-    for (
-      const [threads, grain] of [[1, 1], [2, 1], [3, 1], [2, 1], [2, 16384]]
-    ) {
-      const k = await createCpuKernels({ words: 1 << 20, threads, grain });
-      try {
-        results.push(chain(k));
-      } finally {
-        k.dispose();
-      }
+    const first = await bits(1, "blas");
+    for (const threads of [2, 3]) {
+      assertEquals(await bits(threads, "blas"), first, `${threads} threads`);
     }
-    for (let i = 1; i < results.length; i++) {
-      assertEquals(results[i], results[0]);
+    assertEquals(await bits(2, "blas", 65536), first, "default grain");
+  },
+});
+
+Deno.test({
+  name:
+    "the whole chain, products split over the threads, gives the same bits run to run",
+  ...blas,
+  fn: async () => {
+    for (const threads of [2, 3]) {
+      const once = await bits(threads, "split");
+      assertEquals(await bits(threads, "split"), once, `${threads} threads`);
     }
   },
 });

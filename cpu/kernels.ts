@@ -37,12 +37,14 @@ export interface CpuKernelsOptions {
    * the kernels set the CBLAS's own thread count to 1 while they exist and
    * restore it on dispose (OpenBLAS, MKL and BLIS; any other CBLAS falls back
    * to `blas`). `blas`: each product is one call on the host with the
-   * CBLAS's own threads. Product bits may differ between thread counts (as
-   * with any threaded BLAS); run to run they are the same.
+   * CBLAS's own threads. With `split`, a product's blocks follow the thread
+   * count, so its bits may differ between thread counts (as with any
+   * threaded BLAS); run to run they are the same, and every other kernel's
+   * bits are the same for any thread count.
    */
   products?: "split" | "blas";
   /**
-   * The least work (element operations) worth a thread (default 16,384):
+   * The least work (element operations) worth a thread (default 65,536):
    * smaller calls run on the host alone. Tests pass 1 to split every call.
    */
   grain?: number;
@@ -140,7 +142,7 @@ export async function createCpuKernels(
       `Cannot create CPU kernels: threads must be an integer in [1, 32], got ${threads}`,
     );
   }
-  const grain = options.grain ?? 16384;
+  const grain = options.grain ?? 65536;
   if (
     options.products !== undefined && options.products !== "split" &&
     options.products !== "blas"

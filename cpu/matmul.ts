@@ -249,13 +249,17 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
       );
   }
   if (m === 0 || n === 0) return;
-  // Blocks of rows of C (the epilogue fused on each block's rows) unless C
-  // is much wider than tall; then of columns, the epilogue after. At most
-  // 16 blocks of ≥ 64, by shape alone (so the bits do not depend on the
-  // thread count); the threads take contiguous runs of blocks.
+  // One block of rows of C per thread (the epilogue fused on each block's
+  // rows), or of columns when C is much wider than tall (the epilogue
+  // after): each block one single-threaded product. Fewer, larger calls
+  // keep the CBLAS's packing and blocking efficient.
   const byCols = n >= 4 * m;
   const along = byCols ? n : m;
-  const block = Math.max(64, Math.ceil(along / 16 / 16) * 16);
+  const work = (m * n * k) / 4;
+  const parts = rt.products === "split"
+    ? rt.parts(work, Math.ceil(along / 16))
+    : 1;
+  const block = Math.ceil(along / parts / 16) * 16;
   const blocks = Math.ceil(along / block);
   const product = [
     ta ? 1 : 0,
@@ -279,7 +283,7 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
     "gemm",
     blocks,
     byCols ? product : [...product, ...args],
-    (m * n * k) / 4,
+    work,
   );
   if (byCols && kernel !== null) rt.run(kernel, m, args, 8 * m * n);
 }
