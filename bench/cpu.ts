@@ -55,12 +55,7 @@ import {
 } from "@d3pm/transformer";
 import { AdamW } from "@d3pm/train";
 import { causalLmLoss } from "@d3pm/autoregressive";
-import {
-  benchArgs,
-  BenchArgsError,
-  type BenchUsage,
-  intOption,
-} from "./_args.ts";
+import { readCommandLine, UsageError } from "@d3pm/cli";
 import { planCpuStep, stepWords, type Timings } from "./_cpu_step.ts";
 import * as js from "./_js_kernels.ts";
 
@@ -89,7 +84,7 @@ function model(d: number, m: number): ModelConfig {
   });
 }
 
-const USAGE: BenchUsage = {
+const USAGE = {
   command: "deno task bench:cpu",
   summary:
     `Times a training step at the tiny and the reference shape by the tfjs blas
@@ -97,84 +92,74 @@ path, the @d3pm/cpu kernels in the plan's order (a lower bound of the CPU
 engine's step) and PyTorch eager (when importable), alternating round by round
 in one process window; the kernels one by one; a 1024³ sgemm; tight JS against
 the WebAssembly SIMD kernels. Prints JSON lines.`,
-  options: [
-    {
-      name: "shapes",
+  options: {
+    shapes: {
+      kind: "string",
       value: "LIST",
-      help: "comma-separated, of tiny, reference (default both)",
       default: "tiny,reference",
+      help: "comma-separated, of tiny, reference",
     },
-    {
-      name: "rounds",
-      value: "N",
-      help: "rounds of alternation (default 5)",
-      default: "5",
+    rounds: {
+      kind: "integer",
+      min: 1,
+      default: 5,
+      help: "rounds of alternation",
     },
-    {
-      name: "steps",
-      value: "N",
-      help: "timed steps per contestant per round (default 3)",
-      default: "3",
+    steps: {
+      kind: "integer",
+      min: 1,
+      default: 3,
+      help: "timed steps per contestant per round",
     },
-    {
-      name: "warmup",
-      value: "N",
-      help: "untimed steps per contestant first (default 2)",
-      default: "2",
+    warmup: {
+      kind: "integer",
+      min: 0,
+      default: 2,
+      help: "untimed steps per contestant first",
     },
-    {
-      name: "threads",
-      value: "N",
+    threads: {
+      kind: "integer",
+      min: 1,
+      default: navigator.hardwareConcurrency,
       help:
-        "threads of every contestant (default: the machine's cores); the kernels also run on 1",
-      default: String(navigator.hardwareConcurrency),
+        "threads of every contestant (the cores); the kernels and PyTorch also run on 1",
     },
-    {
-      name: "peer",
-      value: "auto|off",
-      help: "run the PyTorch peer when torch imports (default auto)",
+    peer: {
+      kind: "choice",
+      choices: ["auto", "off"],
       default: "auto",
+      help: "run the PyTorch peer when torch imports",
     },
-    {
-      name: "js-vs-wasm",
-      value: "on|off",
-      help: "time tight JS against the WebAssembly kernels (default on)",
+    jsVsWasm: {
+      kind: "choice",
+      choices: ["on", "off"],
       default: "on",
+      help: "time tight JS against the WebAssembly kernels",
     },
-  ],
-};
+  },
+} as const;
 
-const args = benchArgs(Deno.args, USAGE, (a) => {
-  const shapes = a.shapes.split(",").filter((s) => s);
-  for (const s of shapes) {
-    if (!SHAPES.some((x) => x.name === s)) {
-      throw new BenchArgsError(
-        `--shapes has ${s}; accepted: a comma-separated list of tiny, reference`,
-      );
+const line = readCommandLine(Deno.args, USAGE, {
+  usageExit: 2,
+  check: ({ values }) => {
+    for (const s of values.shapes.split(",").filter((x) => x)) {
+      if (!SHAPES.some((x) => x.name === s)) {
+        throw new UsageError(
+          `Option --shapes has ${s}; accepted: a comma-separated list of tiny, reference`,
+        );
+      }
     }
-  }
-  for (
-    const [name, allowed] of [["peer", ["auto", "off"]], ["js-vs-wasm", [
-      "on",
-      "off",
-    ]]] as const
-  ) {
-    if (!(allowed as readonly string[]).includes(a[name])) {
-      throw new BenchArgsError(
-        `--${name} must be one of ${allowed.join(", ")}, got ${a[name]}`,
-      );
-    }
-  }
-  return {
-    shapes,
-    rounds: intOption(a, "rounds", 1),
-    steps: intOption(a, "steps", 1),
-    warmup: intOption(a, "warmup", 0),
-    threads: intOption(a, "threads", 1),
-    peer: a.peer === "auto",
-    jsVsWasm: a["js-vs-wasm"] === "on",
-  };
-});
+  },
+}).values;
+const args = {
+  shapes: line.shapes.split(",").filter((s) => s),
+  rounds: line.rounds,
+  steps: line.steps,
+  warmup: line.warmup,
+  threads: line.threads,
+  peer: line.peer === "auto",
+  jsVsWasm: line.jsVsWasm === "on",
+};
 
 function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify(record));
