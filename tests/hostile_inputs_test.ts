@@ -143,6 +143,11 @@ const BENCHES: [string, string[], string][] = [
     "Option --reps must be a positive integer, got 0",
   ],
   ["bench/diffusion.ts", ["--steps", "5"], "Unknown option --steps"],
+  [
+    "bench/cpu.ts",
+    ["--shapes", "tiny,huge"],
+    "Option --shapes has huge; accepted: a comma-separated list of tiny, reference",
+  ],
 ];
 
 for (const [script, bad, message] of BENCHES) {

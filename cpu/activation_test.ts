@@ -1,0 +1,69 @@
+import * as tf from "@tensorflow/tfjs";
+import {
+  geluBackward,
+  geluForward,
+  siluBackward,
+  siluForward,
+} from "./activation.ts";
+import {
+  assertClose,
+  blas,
+  fill,
+  tfCpu,
+  values,
+  withKernels,
+} from "./_test_util.ts";
+
+const gelu = (x: tf.Tensor) =>
+  tf.mul(
+    tf.mul(0.5, x),
+    tf.add(
+      1,
+      tf.tanh(
+        tf.mul(
+          Math.sqrt(2 / Math.PI),
+          tf.add(x, tf.mul(0.044715, tf.pow(x, 3))),
+        ),
+      ),
+    ),
+  );
+const silu = (x: tf.Tensor) => tf.mul(x, tf.sigmoid(x));
+
+for (
+  const [name, fwd, bwd, ref] of [
+    ["gelu", geluForward, geluBackward, gelu],
+    ["silu", siluForward, siluBackward, silu],
+  ] as const
+) {
+  Deno.test({
+    name:
+      `${name}Forward() and ${name}Backward() match tfjs and tf.grad on strided rows, large |x| included`,
+    ...blas,
+    fn: () =>
+      withKernels(20000, async (k) => {
+        await tfCpu();
+        const rows = 13, cols = 23, xLd = 25, yLd = 27;
+        const x = fill(k.floats(rows * xLd), 1, 6);
+        x[0] = 40; // beyond the tanh clamp
+        x[1] = -40;
+        const y = k.floats(rows * yLd);
+        fwd(k, { rows, cols, x, xLd, y, yLd });
+        const pick = (v: Float32Array, ld: number) =>
+          Float32Array.from({ length: rows * cols }, (_, i) =>
+            v[Math.floor(i / cols) * ld + (i % cols)]);
+        const xs = pick(x, xLd);
+        tf.tidy(() => {
+          assertClose(pick(y, yLd), ref(tf.tensor1d(xs)), 2e-6, `${name}(x)`);
+          const g = fill(new Float32Array(rows * cols), 2);
+          for (let i = 0; i < rows * cols; i++) {
+            y[Math.floor(i / cols) * yLd + (i % cols)] = g[i];
+          }
+          bwd(k, { rows, cols, x, xLd, y, yLd });
+          const expected = values(
+            tf.grad(ref)(tf.tensor1d(xs), tf.tensor1d(g)),
+          );
+          assertClose(pick(y, yLd), expected, 2e-6, `${name}'(x)·g`);
+        });
+      }),
+  });
+}

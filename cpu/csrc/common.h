@@ -1,0 +1,140 @@
+// Shared helpers of the CPU executor's kernels: 128-bit SIMD (four f32
+// lanes), exp, the dropout hash, and the export macro. Every kernel takes
+// the range [lo, hi) of its outermost independent index first, so the host
+// can split it over threads; each element's arithmetic never depends on how
+// the range was split, so results are the same bits for any thread count.
+// Pointers are byte addresses in the one shared linear memory.
+#pragma once
+#include <wasm_simd128.h>
+
+typedef v128_t f4;
+typedef unsigned int u32;
+
+#define EXPORT(name) __attribute__((export_name(#name))) void name
+
+// Math.log of the host (exactly rounded enough, and deterministic).
+__attribute__((import_module("env"), import_name("log"))) double host_log(double);
+
+static inline f4 splat(float x) { return wasm_f32x4_splat(x); }
+static inline f4 load(const float* p) { return wasm_v128_load(p); }
+static inline void store(float* p, f4 v) { wasm_v128_store(p, v); }
+static inline f4 add(f4 a, f4 b) { return wasm_f32x4_add(a, b); }
+static inline f4 sub(f4 a, f4 b) { return wasm_f32x4_sub(a, b); }
+static inline f4 mul(f4 a, f4 b) { return wasm_f32x4_mul(a, b); }
+static inline f4 dv(f4 a, f4 b) { return wasm_f32x4_div(a, b); }
+static inline f4 vmax(f4 a, f4 b) { return wasm_f32x4_pmax(a, b); }
+static inline f4 vmin(f4 a, f4 b) { return wasm_f32x4_pmin(a, b); }
+static inline float lane(f4 v, int i) {
+  switch (i) {
+    case 0: return wasm_f32x4_extract_lane(v, 0);
+    case 1: return wasm_f32x4_extract_lane(v, 1);
+    case 2: return wasm_f32x4_extract_lane(v, 2);
+    default: return wasm_f32x4_extract_lane(v, 3);
+  }
+}
+// Lane sums in a fixed order: (l0 + l1) + (l2 + l3).
+static inline float hsum(f4 v) {
+  return (lane(v, 0) + lane(v, 1)) + (lane(v, 2) + lane(v, 3));
+}
+static inline float hmax(f4 v) {
+  float a = lane(v, 0) > lane(v, 1) ? lane(v, 0) : lane(v, 1);
+  float b = lane(v, 2) > lane(v, 3) ? lane(v, 2) : lane(v, 3);
+  return a > b ? a : b;
+}
+
+// exp(x), Cephes' expf: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so
+// k·C1 is exact), a degree-6 polynomial for e^r, 2^k from the exponent bits.
+// Inputs are clamped to [−87.3, 88.7], so no infinity or subnormal appears:
+// exp of a very negative input is ~1e−38, not 0 (masked entries are skipped
+// by the callers instead).
+static inline f4 exp4(f4 x) {
+  x = vmin(vmax(x, splat(-87.3f)), splat(88.7f));
+  f4 k = wasm_f32x4_nearest(mul(x, splat(1.44269504088896341f)));
+  f4 r = sub(x, mul(k, splat(0.693359375f)));
+  r = sub(r, mul(k, splat(-2.12194440e-4f)));
+  f4 p = splat(1.9875691500e-4f);
+  p = add(mul(p, r), splat(1.3981999507e-3f));
+  p = add(mul(p, r), splat(8.3334519073e-3f));
+  p = add(mul(p, r), splat(4.1665795894e-2f));
+  p = add(mul(p, r), splat(1.6666665459e-1f));
+  p = add(mul(p, r), splat(5.0000001201e-1f));
+  f4 y = add(add(mul(mul(p, r), r), r), splat(1.0f));
+  v128_t e = wasm_i32x4_shl(
+      wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(k), wasm_i32x4_splat(127)), 23);
+  return mul(y, e);
+}
+// The same function on one value (the same bits as a lane of exp4).
+static inline float exp1(float x) { return lane(exp4(splat(x)), 0); }
+
+// tanh from exp with a clamp, as the WGSL kernels: 1 − 2/(e^{2x} + 1).
+static inline f4 tanh4(f4 x) {
+  x = vmin(vmax(x, splat(-15.0f)), splat(15.0f));
+  f4 e = exp4(add(x, x));
+  return sub(splat(1.0f), dv(splat(2.0f), add(e, splat(1.0f))));
+}
+
+#define GELU_C 0.7978845608028654f
+#define GELU_A 0.044715f
+// GELU, tanh approximation (GPT-2's gelu_new).
+static inline f4 gelu4(f4 x) {
+  f4 t = tanh4(mul(splat(GELU_C), add(x, mul(splat(GELU_A), mul(x, mul(x, x))))));
+  return mul(mul(splat(0.5f), x), add(splat(1.0f), t));
+}
+static inline f4 gelu_grad4(f4 x) {
+  f4 x2 = mul(x, x);
+  f4 t = tanh4(mul(splat(GELU_C), add(x, mul(splat(GELU_A), mul(x, x2)))));
+  f4 a = mul(splat(0.5f), add(splat(1.0f), t));
+  f4 b = mul(mul(mul(splat(0.5f), x), sub(splat(1.0f), mul(t, t))),
+             mul(splat(GELU_C), add(splat(1.0f), mul(splat(3.0f * GELU_A), x2))));
+  return add(a, b);
+}
+static inline f4 sigmoid4(f4 x) {
+  return dv(splat(1.0f), add(splat(1.0f), exp4(sub(splat(0.0f), x))));
+}
+static inline f4 silu4(f4 x) { return mul(x, sigmoid4(x)); }
+static inline f4 silu_grad4(f4 x) {
+  f4 s = sigmoid4(x);
+  return add(s, mul(mul(x, s), sub(splat(1.0f), s)));
+}
+
+// Dropout masks from a counter-based hash (lowbias32), exactly the WebGPU
+// engine's: keep(site, i) is 0 with probability rate, else 1/(1 − rate).
+// A site is the arena offset of the tensor the mask belongs to, i the
+// element's index in it; the seed changes every step.
+typedef struct {
+  u32 seed;
+  u32 site;
+  float rate;
+} Drop;
+
+static inline u32 hash_u32(u32 x) {
+  x ^= x >> 16;
+  x *= 0x7feb352du;
+  x ^= x >> 15;
+  x *= 0x846ca68bu;
+  x ^= x >> 16;
+  return x;
+}
+static inline v128_t hash4(v128_t x) {
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
+  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x7feb352du));
+  x = wasm_v128_xor(x, wasm_u32x4_shr(x, 15));
+  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x846ca68bu));
+  return wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
+}
+// The keep factors of elements i .. i + 3 of a site.
+static inline f4 keep4(Drop d, u32 i) {
+  u32 head = hash_u32(d.seed ^ hash_u32(d.site));
+  v128_t idx = wasm_i32x4_add(wasm_i32x4_splat((int)i), wasm_i32x4_make(0, 1, 2, 3));
+  v128_t h = hash4(wasm_v128_xor(
+      wasm_i32x4_splat((int)head),
+      hash4(wasm_v128_xor(idx, wasm_i32x4_splat((int)0x9e3779b9u)))));
+  f4 u = mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(h, 8)), splat(1.0f / 16777216.0f));
+  v128_t dropped = wasm_f32x4_lt(u, splat(d.rate));
+  return wasm_v128_andnot(splat(1.0f / (1.0f - d.rate)), dropped);
+}
+static inline float keep1(Drop d, u32 i) {
+  u32 h = hash_u32(hash_u32(d.seed ^ hash_u32(d.site)) ^ hash_u32(i ^ 0x9e3779b9u));
+  if ((float)(h >> 8) * (1.0f / 16777216.0f) < d.rate) return 0.0f;
+  return 1.0f / (1.0f - d.rate);
+}

@@ -1,0 +1,178 @@
+/**
+ * The CPU executor's kernel memory: one shared WebAssembly memory that
+ * holds the arena (parameters, gradients, moments, activations), the
+ * kernels' WebAssembly SIMD module instantiated on it, kernel threads on the
+ * same memory, and a CBLAS for the products. Every kernel takes views of
+ * this memory (from {@linkcode CpuKernels.floats} and
+ * {@linkcode CpuKernels.ints}, or subarrays of them); the products run
+ * `cblas_sgemm` on the same views.
+ *
+ * @module
+ */
+
+import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
+import { createRuntime } from "./_runtime.ts";
+
+export type { Cblas, Sgemm } from "@d3pm/backend/cblas";
+import { WASM_BASE64 } from "./_wasm.ts";
+
+/** Options of {@linkcode createCpuKernels}. */
+export interface CpuKernelsOptions {
+  /** Capacity of the kernel memory in 4-byte words (floats and ints). */
+  words: number;
+  /**
+   * Threads that run the kernels (the host and threads − 1 workers; default
+   * `navigator.hardwareConcurrency`). Each kernel splits its outermost
+   * independent index (rows, heads, columns) over them; results are the
+   * same bits for any count.
+   */
+  threads?: number;
+  /** The CBLAS for products (default: `loadCblas()`, closed on dispose). */
+  cblas?: Cblas;
+  /**
+   * How products use the threads. `split` (default): each product is split
+   * by rows or columns of C over the kernel threads, each calling a
+   * single-threaded CBLAS, with the epilogue fused on its rows, and attention
+   * runs head by head on the threads — one team of threads for everything;
+   * the kernels set the CBLAS's own thread count to 1 while they exist and
+   * restore it on dispose (OpenBLAS, MKL and BLIS; any other CBLAS falls back
+   * to `blas`). `blas`: each product is one call on the host with the
+   * CBLAS's own threads. With `split`, a product's blocks follow the thread
+   * count, so its bits may differ between thread counts (as with any
+   * threaded BLAS); run to run they are the same, and every other kernel's
+   * bits are the same for any thread count.
+   */
+  products?: "split" | "blas";
+  /**
+   * The least work (element operations) worth a thread (default 65,536):
+   * smaller calls run on the host alone. Tests pass 1 to split every call.
+   */
+  grain?: number;
+}
+
+/** Kernel memory, the module on it, its threads and a CBLAS. */
+export interface CpuKernels {
+  /** Threads that run the kernels. */
+  readonly threads: number;
+  /** The CBLAS the products use. */
+  readonly cblas: Cblas;
+  /** How products use the threads (`blas` where `split` was not possible). */
+  readonly products: "split" | "blas";
+  /** Words still free for allocation. */
+  readonly free: number;
+  /**
+   * Allocate n floats of kernel memory (zeroed, 64-byte aligned; never
+   * freed before {@linkcode CpuKernels.dispose}).
+   *
+   * @param n How many.
+   * @returns A view of them.
+   */
+  floats(n: number): Float32Array;
+  /**
+   * Allocate n int32 of kernel memory (zeroed, 64-byte aligned).
+   *
+   * @param n How many.
+   * @returns A view of them.
+   */
+  ints(n: number): Int32Array;
+  /** Stop the threads and unload the CBLAS if these kernels loaded it. */
+  dispose(): void;
+}
+
+/**
+ * A residual-branch or attention dropout of the counter-based stream the
+ * WebGPU engine uses: element i of a site is kept with probability
+ * 1 − rate (and scaled by 1/(1 − rate)) by a hash of (seed, site, i).
+ */
+export interface Dropout {
+  /** This step's seed (a u32). */
+  seed: number;
+  /** The site: the arena offset (floats) of the tensor the mask belongs to. */
+  site: number;
+  /** The rate in [0, 1); 0 keeps everything. */
+  rate: number;
+}
+
+let compiled: Promise<WebAssembly.Module> | null = null;
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const raw = atob(WASM_BASE64);
+  const bytes = new Uint8Array(raw.length);
+  for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * Create kernel memory of `words` 4-byte words with the kernels' module and
+ * threads on it.
+ *
+ * @param options The capacity, the thread count and the CBLAS.
+ * @returns The kernels; call `dispose()` when done.
+ * @throws {RangeError} On a bad capacity or thread count.
+ * @throws {Error} When no CBLAS loads.
+ *
+ * @example Allocate views and normalise a row
+ * ```ts
+ * import { assertAlmostEquals } from "@std/assert";
+ * import { createCpuKernels, layernormForward } from "@d3pm/cpu";
+ *
+ * const k = await createCpuKernels({ words: 1024, threads: 1 });
+ * const x = k.floats(4), y = k.floats(4), w = k.floats(4), b = k.floats(4);
+ * const mean = k.floats(1), rstd = k.floats(1);
+ * x.set([1, 2, 3, 4]);
+ * w.fill(1);
+ * layernormForward(k, { rows: 1, d: 4, x, y, weight: w, bias: b, mean, rstd });
+ * assertAlmostEquals(mean[0], 2.5, 1e-6);
+ * assertAlmostEquals(y[3], 1.5 / Math.sqrt(1.25 + 1e-5), 1e-5);
+ * k.dispose();
+ * ```
+ */
+export async function createCpuKernels(
+  options: CpuKernelsOptions,
+): Promise<CpuKernels> {
+  const { words } = options;
+  if (!Number.isInteger(words) || words < 0 || words > 2 ** 30) {
+    throw new RangeError(
+      `Cannot create CPU kernels: words must be an integer in [0, 2^30], got ${words}`,
+    );
+  }
+  const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 32) {
+    throw new RangeError(
+      `Cannot create CPU kernels: threads must be an integer in [1, 32], got ${threads}`,
+    );
+  }
+  const grain = options.grain ?? 65536;
+  if (
+    options.products !== undefined && options.products !== "split" &&
+    options.products !== "blas"
+  ) {
+    throw new RangeError(
+      `Cannot create CPU kernels: products must be "split" or "blas", got ${
+        JSON.stringify(options.products)
+      }`,
+    );
+  }
+  if (!(Number.isFinite(grain) && grain >= 1)) {
+    throw new RangeError(
+      `Cannot create CPU kernels: grain must be a number ≥ 1, got ${grain}`,
+    );
+  }
+  compiled ??= WebAssembly.compile(moduleBytes());
+  const module = await compiled;
+  const cblas = options.cblas ?? loadCblas();
+  try {
+    return await createRuntime({
+      module,
+      words,
+      threads,
+      grain,
+      products: options.products ?? "split",
+      cblas,
+      ownsCblas: options.cblas === undefined,
+    });
+  } catch (error) {
+    if (options.cblas === undefined) cblas.close();
+    throw error;
+  }
+}
