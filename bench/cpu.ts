@@ -316,7 +316,11 @@ class Lines {
   #reader: ReadableStreamDefaultReader<string>;
   #buffer = "";
   constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+    // Typed through TransformStream: the DOM lib, checked in the same
+    // program, types TextDecoderStream's writable side as BufferSource.
+    const decoder: TransformStream<Uint8Array, string> =
+      new TextDecoderStream() as unknown as TransformStream<Uint8Array, string>;
+    this.#reader = stream.pipeThrough(decoder).getReader();
   }
   async next(): Promise<string | null> {
     for (;;) {

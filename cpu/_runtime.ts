@@ -58,7 +58,9 @@ export class Runtime {
     workers: Worker[];
   }) {
     this.memory = o.memory;
-    this.buffer = o.memory.buffer as SharedArrayBuffer;
+    // A shared memory's buffer is a SharedArrayBuffer (typed as ArrayBuffer
+    // by some lib sets, e.g. with the DOM lib in the same program).
+    this.buffer = o.memory.buffer as unknown as SharedArrayBuffer;
     this.threads = o.threads;
     this.#grain = o.grain;
     this.cblas = o.cblas;
