@@ -1,7 +1,11 @@
 // Helpers of the dashboard's tests: fake run folders, a fake model loader,
 // and reading server-sent events from a response.
 import { ByteTokenizer } from "@d3pm/tokenizer";
-import type { Contestant, ContestantProcess } from "@d3pm/experiment";
+import {
+  type Contestant,
+  type ContestantProcess,
+  resolveConfig,
+} from "@d3pm/experiment";
 import type { LoadedModel, ModelLoader } from "./generation.ts";
 import { sleep } from "./follow.ts";
 
@@ -20,18 +24,22 @@ export async function fakeRun(
   await Deno.mkdir(dir, { recursive: true });
   await Deno.writeTextFile(
     `${dir}/config.json`,
-    JSON.stringify({
+    // A whole resolved configuration, as `deno task experiment` writes it
+    // (a run folder refuses a partial one).
+    JSON.stringify(resolveConfig({
       preset: "micro",
       models,
       seeds,
       steps: 4,
-      blockLength: 8,
-      nLayer: 1,
-      dModel: 8,
-      nHead: 1,
+      warmup: 1,
+      "checkpoint-every": 2,
+      "block-length": 8,
+      "n-layer": 1,
+      "d-model": 8,
+      "n-head": 1,
       tokenizer: "byte",
-      vocabSize: 260,
-    }),
+      out: dir,
+    })),
   );
   for (let s = 0; s < seeds; s++) {
     for (const kind of models.split(",")) {
