@@ -375,18 +375,25 @@ export class RunFolder {
         created = true;
       } else if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
+    // Whichever acquire in this process wins the lock may remove the folder
+    // another one created (a losing creator cannot: the lock is in it).
+    if (created) CREATED.add(this.dir);
     let unlock: () => void;
     try {
       unlock = await this.lock();
     } catch (e) {
-      if (created) await Deno.remove(this.dir).catch(() => {});
+      if (created) {
+        await Deno.remove(this.dir).then(() => CREATED.delete(this.dir))
+          .catch(() => {});
+      }
       throw e;
     }
     let written = false;
     const release = () => {
       HELD.delete(release);
       unlock();
-      if (created && !written) {
+      if (CREATED.has(this.dir) && !written) {
+        CREATED.delete(this.dir);
         try {
           Deno.removeSync(this.dir); // only when empty
         } catch { /* something is in it */ }
@@ -404,6 +411,7 @@ export class RunFolder {
       begin: async (data) => {
         if (config.resume && data) await this.#checkData(data);
         written = true;
+        CREATED.delete(this.dir);
         if (config.force && !config.resume) await this.#moveAside();
         for (const path of await removeStaleTemps(this.dir)) {
           console.error(`note: removed ${path}, left by an interrupted write`);
@@ -509,7 +517,7 @@ export class RunFolder {
     const mine = JSON.stringify(SELF) + "\n";
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        await Deno.writeTextFile(this.lockPath, mine, { createNew: true });
+        await createWhole(this.lockPath, mine);
         let held = true;
         const unlock = () => {
           if (!held) return;
@@ -531,7 +539,8 @@ export class RunFolder {
         }
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
-      const holder = await this.#holder();
+      const seen = await this.#lockText();
+      const holder = seen === undefined ? undefined : parseLock(seen);
       if (holder && isAlive(holder)) {
         throw new ConfigError(
           `${this.dir} is in use by another run (pid ${holder.pid}${
@@ -544,7 +553,10 @@ export class RunFolder {
           holder ? `pid ${holder.pid}` : "unreadable"
         }); taking it over`,
       );
-      await Deno.remove(this.lockPath, { recursive: true }).catch(() => {});
+      // Only the lock judged stale: another process may have replaced it.
+      if (await this.#lockText() === seen) {
+        await Deno.remove(this.lockPath, { recursive: true }).catch(() => {});
+      }
     }
     throw new ConfigError(
       `Cannot lock ${this.dir}: another run keeps taking it`,
@@ -553,16 +565,20 @@ export class RunFolder {
 
   /** The lock's holder as written (undefined: no lock, or no pid in it). */
   async #holder(): Promise<LockHolder | undefined> {
-    let text: string;
+    const text = await this.#lockText();
+    return text === undefined ? undefined : parseLock(text);
+  }
+
+  /** The lock's text (undefined: no lock, or unreadable). */
+  async #lockText(): Promise<string | undefined> {
     try {
-      text = await readTextBounded(this.lockPath, {
+      return await readTextBounded(this.lockPath, {
         limit: SMALL_FILE,
         what: "lock",
       });
     } catch {
       return undefined;
     }
-    return parseLock(text);
   }
 
   /**
@@ -588,6 +604,32 @@ export class RunFolder {
 
 /** The releases of the locks this process holds. */
 const HELD = new Set<() => void>();
+
+/** Run folders this process created and has not yet written to or removed. */
+const CREATED = new Set<string>();
+
+/**
+ * Create `path` holding `text`, whole: a reader never sees it empty or
+ * half-written (an empty lock would read as stale and be taken over). The
+ * text goes to a temporary file that is hard-linked into place, which fails
+ * with `AlreadyExists` when `path` exists; where links are not supported,
+ * an exclusive create.
+ */
+async function createWhole(path: string, text: string): Promise<void> {
+  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeTextFile(tmp, text, { createNew: true });
+    await Deno.link(tmp, path);
+  } catch (e) {
+    if (
+      e instanceof Deno.errors.AlreadyExists ||
+      e instanceof Deno.errors.NotFound
+    ) throw e;
+    await Deno.writeTextFile(path, text, { createNew: true });
+  } finally {
+    await Deno.remove(tmp).catch(() => {});
+  }
+}
 
 /** Temporary files of `writeFileAtomic` (`<name>.<uuid>.tmp`). */
 const TEMP =
