@@ -40,3 +40,4 @@ export * from "./cross_entropy.ts";
 export * from "./optimizer.ts";
 export * from "./dropout.ts";
 export * from "./adaln.ts";
+export * from "./engine.ts";
