@@ -7,7 +7,7 @@
  * @module
  */
 import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
-import { createCpuKernels, CpuTransformer } from "@d3pm/cpu";
+import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
