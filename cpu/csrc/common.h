@@ -55,10 +55,9 @@ static inline float ftz1(float x) {
 // exp(x), Cephes' expf: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so
 // k·C1 is exact), a degree-6 polynomial for e^r, 2^k from the exponent bits.
 // Inputs are clamped to [−87.3, 88.7], so no infinity or subnormal appears:
-// exp of a very negative input is ~1e−38, not 0 (masked entries are skipped
-// by the callers instead). Products of such values are subnormal, which
-// x86 handles ~100× slower (WebAssembly has no flush-to-zero mode): the
-// softmax kernels flush their outputs with ftz4.
+// exp of an input at or below −87.3 is 0. Products of tiny values are
+// subnormal, which x86 handles many times slower (WebAssembly has no
+// flush-to-zero mode): the softmax kernels flush their outputs with ftz4.
 static inline f4 exp4(f4 x) {
   x = vmin(vmax(x, splat(-87.3f)), splat(88.7f));
   f4 k = wasm_f32x4_nearest(mul(x, splat(1.44269504088896341f)));
@@ -73,7 +72,9 @@ static inline f4 exp4(f4 x) {
   f4 y = add(add(mul(mul(p, r), r), r), splat(1.0f));
   v128_t e = wasm_i32x4_shl(
       wasm_i32x4_add(wasm_i32x4_trunc_sat_f32x4(k), wasm_i32x4_splat(127)), 23);
-  return mul(y, e);
+  // Below the clamp: 0, so a far key's probability is 0, not ~1e−38 (whose
+  // products would be subnormal).
+  return wasm_v128_and(mul(y, e), wasm_f32x4_gt(x, splat(-87.3f)));
 }
 // The same function on one value (the same bits as a lane of exp4).
 static inline float exp1(float x) { return lane(exp4(splat(x)), 0); }
