@@ -5,6 +5,11 @@
  * - `tfjs-blas`: the project's current path, as bench:backend builds it
  *   (`Transformer` + `causalLmLoss` + `AdamW` on the `blas` backend, no
  *   clipping);
+ * - `cpu-engine`: the CPU engine (`CpuTransformer`: the WebGPU engine's
+ *   plan run on the @d3pm/cpu kernels, global-norm clipping included) —
+ *   the step `--engine cpu` trains with; `cpu-engine-1t` on one thread;
+ *   at the tiny shape `cpu-engine-d3pm`, the tiny preset's D3PM step
+ *   (bidirectional, rotary, ALiBi neighbour heads at slope 16, MDLM weights);
  * - `cpu-kernels`: the @d3pm/cpu kernels called in the WebGPU plan's order
  *   over one arena (bench/_cpu_step.ts) — every kernel the CPU engine's step
  *   will run, but not the engine: a rough lower bound of its step; products
@@ -497,6 +502,7 @@ async function benchShape(
   }
   if (threads > 1) {
     contestants.push(
+      await engineContestant(s, 1, "cpu-engine-1t"),
       await kernelContestant(s, threads, "blas", "cpu-kernels-blas"),
       await kernelContestant(s, 1, "split", "cpu-kernels-1t"),
     );
@@ -556,6 +562,13 @@ async function benchShape(
         }
         : {}),
       threads: c.name.endsWith("-1t") ? 1 : threads,
+      ...(c.name.startsWith("cpu-engine")
+        ? {
+          note: c.name === "cpu-engine-d3pm"
+            ? "CpuTransformer: the tiny preset's D3PM step (bidirectional, rotary, ALiBi neighbours 16, MDLM weights)"
+            : "CpuTransformer: the WebGPU engine's plan on the CPU kernels, clipping included",
+        }
+        : {}),
       ...(c.name.startsWith("cpu-kernels")
         ? {
           products: c.name === "cpu-kernels-blas"
@@ -606,6 +619,8 @@ async function benchShape(
       ? round((tps.get("cpu-engine")! * fpt) / (gflops * 1e9), 3)
       : null,
     cpu_engine_vs_kernels: ratio("cpu-engine", "cpu-kernels"),
+    cpu_engine_1t_vs_pytorch_1t: ratio("cpu-engine-1t", "pytorch-1t"),
+    cpu_engine_d3pm_vs_causal: ratio("cpu-engine-d3pm", "cpu-engine"),
     cpu_kernels_vs_pytorch: ratio("cpu-kernels", "pytorch"),
     cpu_kernels_vs_tfjs_blas: ratio("cpu-kernels", "tfjs-blas"),
     cpu_kernels_split_vs_blas: ratio("cpu-kernels", "cpu-kernels-blas"),
