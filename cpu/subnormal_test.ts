@@ -4,7 +4,7 @@
 // keys underflow; 451 → 122 ms a step once flushed, under load). Attention
 // probabilities and their backward's dS, and the head's dlogits, hold 0 or
 // normal floats only.
-import { assert, assertEquals } from "@std/assert";
+import { assertEquals } from "@std/assert";
 import { prng } from "@d3pm/core";
 import {
   attentionBackward,
