@@ -2,7 +2,8 @@
 // experiment: it follows the tfjs loss curve, evaluation scores on it with
 // the same figures, and a run killed on it resumes to the same weights.
 // (tests/engine_test.ts: the same for the WebGPU engine.)
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import { chooseEngine, ConfigError, resolveConfig } from "@d3pm/experiment";
 import { createCpuKernels } from "@d3pm/cpu";
 import { ignoreUnless } from "@d3pm/core/testing";
 import { FAST_EVAL, killAt, runTool } from "./_run.ts";
@@ -154,5 +155,23 @@ Deno.test({
     }
     await Deno.remove(whole, { recursive: true });
     await Deno.remove(cut, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "--engine cpu resolves to the CPU engine, and refuses the d3pm objective in one line",
+  ignore: noKernels,
+  async fn() {
+    const engine = await chooseEngine({ engine: "cpu", diffusionLoss: "mdlm" });
+    assertEquals(engine, {
+      kind: "cpu",
+      reason: "cpu: the fused plan on the CPU kernels",
+    });
+    assertThrows(
+      () => resolveConfig({ engine: "cpu", diffusionLoss: "d3pm" }),
+      ConfigError,
+      "Option --engine cpu trains the mdlm objective only",
+    );
   },
 });
