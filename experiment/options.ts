@@ -91,15 +91,16 @@ export const OPTIONS = {
   },
   /**
    * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
-   * of `@d3pm/webgpu`, on any adapter, software ones too), or `auto` (the
-   * fused engine on a real GPU adapter, else tfjs).
+   * of `@d3pm/webgpu`, on any adapter, software ones too), `cpu` (the same
+   * plan on `@d3pm/cpu`'s kernels), or `auto` (the fused engine on a real
+   * GPU adapter, else tfjs).
    */
   engine: {
     kind: "choice",
-    choices: ["auto", "tfjs", "webgpu"],
+    choices: ["auto", "tfjs", "webgpu", "cpu"],
     default: "auto",
     help:
-      "training engine: auto (the fused WebGPU engine on a real GPU), tfjs, webgpu",
+      "training engine: auto (the fused WebGPU engine on a real GPU), tfjs, webgpu, cpu (the fused plan on the CPU kernels)",
   },
   /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
   logEvery: {
@@ -594,8 +595,9 @@ export const RULES: readonly Rule[] = [
   {
     options: ["engine", "diffusionLoss"],
     check: (c) =>
-      c.engine === "webgpu" && c.diffusionLoss === "d3pm"
-        ? "Option --engine webgpu trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm"
+      (c.engine === "webgpu" || c.engine === "cpu") &&
+        c.diffusionLoss === "d3pm"
+        ? `Option --engine ${c.engine} trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm`
         : undefined,
   },
   {

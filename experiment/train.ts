@@ -144,8 +144,8 @@ export async function trainContestant(
     : undefined;
   try {
     const common = loopOptions(entrant, seed, ctx, validator);
-    const result = ctx.engine?.kind === "webgpu"
-      ? await fitOnEngine(model, entrant, ctx.engine.device, common, c)
+    const result = ctx.engine && ctx.engine.kind !== "tfjs"
+      ? await fitOnEngine(model, entrant, ctx.engine, common, c)
       : await fitOnTfjs(model, entrant, common, c);
     if (c.keep === "best" && validator) await validator.restoreBest(model);
     await saveModel(model, folder.modelDir(seed, kind));
@@ -286,14 +286,14 @@ async function fitOnTfjs(
 async function fitOnEngine(
   model: Transformer,
   entrant: Entrant,
-  device: GPUDevice,
+  engine: Exclude<Engine, { kind: "tfjs" }>,
   common: Common,
   c: ExperimentConfig,
 ): Promise<{ seconds: number; lastLoss: number }> {
   const L = c.blockLength;
   const shape = entrant.contestant.engine(entrant.process, L);
   const { result, weights } = await trainOnEngine({
-    device,
+    engine,
     model: model.config,
     seed: weightSeed(entrant.contestant, common.seed ?? 0),
     length: shape.length,
