@@ -94,7 +94,8 @@ export async function readRun(dir: string): Promise<RunState> {
     }
   } catch { /* not finished */ }
   const models: RunModel[] = [];
-  for (let seed = 0; seed < config.seeds; seed++) {
+  const first = config.firstSeed ?? 0;
+  for (let seed = first; seed < first + config.seeds; seed++) {
     for (const kind of config.models.split(",")) {
       models.push({ seed, kind, trained: await isTrained(folder, seed, kind) });
     }
