@@ -528,7 +528,8 @@ export interface CellStatus {
   /**
    * `pending`: not started, or interrupted (a re-run resumes it);
    * `running`: a live process holds its lock; `finished`: it has results;
-   * `failed`: its last attempt exited with an error.
+   * `failed`: its last attempt exited with an error (not killed by a
+   * signal: a cancelled or preempted cell is pending).
    */
   state: "pending" | "running" | "finished" | "failed";
   /** Training steps done (every model, every seed), from `metrics.jsonl`. */
@@ -537,7 +538,7 @@ export interface CellStatus {
   totalSteps: number;
   /** The last training line: `model seed step`. */
   at?: string;
-  /** The exit code of a failed attempt. */
+  /** The exit code of the last attempt, when it was not 0. */
   exitCode?: number;
   /** The cell's log. */
   log: string;
@@ -583,8 +584,8 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       ? "running"
       : run?.status === "finished"
       ? "finished"
-      : exitCode !== undefined && exitCode !== 0
-      ? "failed"
+      : exitCode !== undefined && exitCode !== 0 && exitCode < 128
+      ? "failed" // above 128: killed by a signal (scancel, preemption) — resumable
       : "pending";
     out.push({
       cell,
@@ -592,7 +593,7 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       steps: state === "finished" ? totalSteps : done,
       totalSteps,
       at,
-      exitCode: state === "failed" ? exitCode : undefined,
+      exitCode: exitCode !== 0 ? exitCode : undefined,
       log: p.log(cell),
     });
   }
@@ -613,8 +614,10 @@ export function statusLine(s: CellStatus): string {
     : "";
   const why = s.state === "failed"
     ? ` exit ${s.exitCode}, log ${s.log}`
-    : s.state === "pending" && s.steps > 0
-    ? " (interrupted: a re-run resumes it)"
+    : s.state === "pending" && (s.steps > 0 || s.exitCode !== undefined)
+    ? ` (interrupted${
+      s.exitCode !== undefined ? ` by signal ${s.exitCode - 128}` : ""
+    }: a re-run resumes it; log ${s.log})`
     : "";
   return `${String(s.cell.index).padStart(3)}  ${
     s.state.padEnd(8)

@@ -14,6 +14,7 @@ import {
   RunFolder,
   saveSweep,
   sbatchScript,
+  statusLine,
   sweepPaths,
   sweepStatus,
 } from "./mod.ts";
@@ -176,7 +177,7 @@ Deno.test("cellStep() skips a finished cell, resumes the others and records the 
 Deno.test("sweepStatus() reads pending, running, finished and failed cells and their progress from the folders", async () => {
   const dir = await Deno.makeTempDir();
   const s = await saveSweep(
-    planSweep({ options: { preset: "micro", steps: 25 }, seeds: 5 }, { dir }),
+    planSweep({ options: { preset: "micro", steps: 25 }, seeds: 6 }, { dir }),
   );
   const start = async (i: number) =>
     await new RunFolder(s.cells[i].out).start(
@@ -206,13 +207,15 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
     { model: "d3pm", seed: 1, step: 4, loss: 5 },
     { model: "d3pm", seed: 1, step: 4, valid: 5 },
   ]);
-  // 2: finished. 3: failed. 4: interrupted (no exit code).
+  // 2: finished. 3: failed. 4: interrupted (no exit code). 5: cancelled (killed by SIGTERM).
   (await start(2))();
   await Deno.writeTextFile(`${s.cells[2].out}/results.json`, "{}");
   (await start(3))();
   await Deno.writeTextFile(sweepPaths(dir).exit(s.cells[3]), "1\n");
   (await start(4))();
   await metrics(4, [{ model: "ar", seed: 4, step: 3, loss: 5 }]);
+  (await start(5))();
+  await Deno.writeTextFile(sweepPaths(dir).exit(s.cells[5]), "143\n");
   const st = await sweepStatus(s);
   release();
   assertEquals(st.map((x) => x.state), [
@@ -221,6 +224,7 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
     "finished",
     "failed",
     "pending",
+    "pending",
   ]);
   assertEquals(st.map((x) => [x.steps, x.totalSteps]), [
     [0, 0],
@@ -228,10 +232,13 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
     [50, 50],
     [0, 50],
     [3, 50],
+    [0, 50],
   ]);
   assertEquals(st[1].at, "d3pm seed 1 step 4");
   assertEquals(st[3].exitCode, 1);
   assertEquals(st[3].log, `${dir}/logs/seed-3.log`);
+  assertStringIncludes(statusLine(st[3]), `failed    seed-3 0% (0/50 steps) exit 1, log ${dir}/logs/seed-3.log`);
+  assertStringIncludes(statusLine(st[5]), "interrupted by signal 15: a re-run resumes it");
   await Deno.remove(dir, { recursive: true });
 });
 
