@@ -27,8 +27,8 @@ import {
   sbatchScript,
   statusLine,
   SWEEP_OWNED,
-  type SweepSpec,
   sweepPaths,
+  type SweepSpec,
   sweepStatus,
   type SweepValue,
 } from "@d3pm/experiment";
@@ -165,7 +165,9 @@ async function specOf(
     if (given[k] !== undefined) options[k] = given[k] as SweepValue;
   }
   const grid: Record<string, SweepValue[]> = { ...spec.grid };
-  if (typeof values.set === "string") Object.assign(grid, parseGrid(values.set));
+  if (typeof values.set === "string") {
+    Object.assign(grid, parseGrid(values.set));
+  }
   return {
     options,
     grid,
@@ -223,7 +225,11 @@ if (import.meta.main) {
       if (fixed.length || values.set || values.seeds) {
         throw new UsageError(
           `A saved sweep (${target}) is re-run as it is: drop ${
-            [...fixed, ...(values.set ? ["set"] : []), ...(values.seeds ? ["seeds"] : [])]
+            [
+              ...fixed,
+              ...(values.set ? ["set"] : []),
+              ...(values.seeds ? ["seeds"] : []),
+            ]
               .map((k) => `--${flagOf(k)}`).join(", ")
           }, or plan a new one with --dir`,
         );

@@ -66,7 +66,11 @@ async function readResult(dir: string): Promise<ExperimentResult> {
   const ok = typeof r === "object" && r !== null &&
     Array.isArray((r as ExperimentResult).results) &&
     typeof (r as ExperimentResult).config === "object";
-  if (!ok) throw new ConfigError(`Cannot merge ${dir}: results.json is not a run's results`);
+  if (!ok) {
+    throw new ConfigError(
+      `Cannot merge ${dir}: results.json is not a run's results`,
+    );
+  }
   return r as ExperimentResult;
 }
 
@@ -85,7 +89,9 @@ export async function collectRuns(
   options: CollectOptions = {},
 ): Promise<Merge> {
   if (targets.length === 0) {
-    throw new ConfigError("Nothing to merge: give run folders or a sweep folder");
+    throw new ConfigError(
+      "Nothing to merge: give run folders or a sweep folder",
+    );
   }
   const runs: MergedRun[] = [];
   const unfinished: string[] = [];
@@ -98,7 +104,12 @@ export async function collectRuns(
       for (const cell of sweep.cells) {
         const r = await readResult(cell.out).catch(() => undefined);
         if (!r) unfinished.push(cell.out);
-        else runs.push({ dir: cell.out, name: cell.name, values: cell.values, result: r });
+        else {runs.push({
+            dir: cell.out,
+            name: cell.name,
+            values: cell.values,
+            result: r,
+          });}
       }
     } else {
       const result = await readResult(dir);
@@ -169,7 +180,11 @@ export function checkMergeable(
     const da = a.data ?? {}, db = b.data ?? {};
     for (const k of ["source", "trainTokens", "testTokens"] as const) {
       if (da[k] !== db[k]) {
-        throw why(`their data differ (${k} ${db[k]} in ${run.dir} but ${da[k]} in ${first.dir})`);
+        throw why(
+          `their data differ (${k} ${db[k]} in ${run.dir} but ${
+            da[k]
+          } in ${first.dir})`,
+        );
       }
     }
     if (a.tokenizer?.id !== b.tokenizer?.id) {
@@ -259,8 +274,9 @@ export function groupRows(merge: Merge): GroupRow[] {
         seeds: ms.map((m) => m.seed),
         bpt: { mean: s.mean, sd: s.sd, best: s.min, min: s.min, max: s.max },
         genPpl: summarize(ms.map((m) => m.generation.genPpl)).mean,
-        batchesPerSecond:
-          summarize(ms.map((m) => m.generation.speed.batchesPerSecond)).mean,
+        batchesPerSecond: summarize(ms.map((m) =>
+          m.generation.speed.batchesPerSecond
+        )).mean,
         bound: ms[0].test.bound === true,
       };
     });
@@ -364,7 +380,9 @@ export async function writeMergedReport(
   }
   const c = ref.config;
   const md = `# Merged report: ${merge.runs.length} runs${
-    swept.length ? `, swept over ${swept.map((k) => `--${flagOf(k)}`).join(", ")}` : ""
+    swept.length
+      ? `, swept over ${swept.map((k) => `--${flagOf(k)}`).join(", ")}`
+      : ""
   } and seeds
 
 Shared by every run (checked): ${c.preset} preset, models ${c.models}, data ${ref.data.source}
@@ -372,7 +390,9 @@ Shared by every run (checked): ${c.preset} preset, models ${c.models}, data ${re
 ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens; every other option but the swept ones.
 Folders: ${merge.runs.map((r) => `\`${r.dir}\``).join(", ")}.${
     merge.unfinished.length
-      ? `\nNot finished, left out: ${merge.unfinished.map((d) => `\`${d}\``).join(", ")}.`
+      ? `\nNot finished, left out: ${
+        merge.unfinished.map((d) => `\`${d}\``).join(", ")
+      }.`
       : ""
   }
 

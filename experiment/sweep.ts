@@ -13,7 +13,7 @@
 import { convertOption, flagOf, keyOf } from "@d3pm/cli";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
-import { ConfigError, OPTIONS, type OptionKey } from "./options.ts";
+import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
 import { readRun } from "./load.ts";
 
 /** Options a sweep never sets per cell: each cell's folder and seed are the sweep's. */
@@ -154,7 +154,9 @@ export interface PlanOptions {
 function checkKey(key: string, where: string): OptionKey {
   if (!Object.hasOwn(OPTIONS, key)) {
     throw new ConfigError(
-      `Unknown option ${where} --${flagOf(key)}: a sweep takes the experiment's options (${
+      `Unknown option ${where} --${
+        flagOf(key)
+      }: a sweep takes the experiment's options (${
         Object.keys(OPTIONS).filter((k) =>
           !SWEEP_OWNED.includes(k as OptionKey)
         ).map((k) => `--${flagOf(k)}`).join(", ")
@@ -163,7 +165,9 @@ function checkKey(key: string, where: string): OptionKey {
   }
   if (SWEEP_OWNED.includes(key as OptionKey)) {
     throw new ConfigError(
-      `Option --${flagOf(key)} is set by the sweep for each cell (its folder and seed): use --seeds A..B for seeds`,
+      `Option --${
+        flagOf(key)
+      } is set by the sweep for each cell (its folder and seed): use --seeds A..B for seeds`,
     );
   }
   return key as OptionKey;
@@ -215,7 +219,9 @@ export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
       const key = checkKey(keyOf(k), "in the grid:");
       if (key in fixed) {
         throw new ConfigError(
-          `Option --${flagOf(key)} is both fixed and swept: give it in one place`,
+          `Option --${
+            flagOf(key)
+          } is both fixed and swept: give it in one place`,
         );
       }
       if (!Array.isArray(vs) || vs.length === 0) {
@@ -290,16 +296,39 @@ function convert(key: OptionKey, v: unknown): SweepValue {
 }
 
 /** Where a sweep's files are. */
-export const sweepPaths = (dir: string) => ({
+export interface SweepPaths {
   /** The sweep's record. */
-  json: `${dir}/sweep.json`,
+  json: string;
   /** The Slurm job-array script. */
-  sbatch: `${dir}/sweep.sbatch`,
+  sbatch: string;
   /** The log of a cell (both executors append to it). */
-  log: (cell: SweepCell) => `${dir}/logs/${cell.name}.log`,
+  log(cell: SweepCell): string;
   /** The exit code of a cell's last attempt. */
-  exit: (cell: SweepCell) => `${dir}/logs/${cell.name}.exit`,
-});
+  exit(cell: SweepCell): string;
+}
+
+/**
+ * Where a sweep's files are.
+ *
+ * @param dir The sweep folder.
+ * @returns Its paths.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, sweepPaths } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = planSweep({ seeds: 1 }, { dir: "runs/s" });
+ * assertEquals(sweepPaths("runs/s").log(s.cells[0]), "runs/s/logs/seed-0.log");
+ * ```
+ */
+export function sweepPaths(dir: string): SweepPaths {
+  return {
+    json: `${dir}/sweep.json`,
+    sbatch: `${dir}/sweep.sbatch`,
+    log: (cell) => `${dir}/logs/${cell.name}.log`,
+    exit: (cell) => `${dir}/logs/${cell.name}.exit`,
+  };
+}
 
 /**
  * Save a sweep into its folder, or take the one already there: a folder
@@ -366,7 +395,20 @@ export async function recordSubmission(
   );
 }
 
-/** Quote for bash. */
+/**
+ * Quote a word for bash (unchanged when it needs no quotes).
+ *
+ * @param s The word.
+ * @returns It, quoted if need be.
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(shellQuote("runs/a"), "runs/a");
+ * assertEquals(shellQuote("it's"), "'it'\\''s'");
+ * ```
+ */
 export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
@@ -608,7 +650,9 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
  */
 export function statusLine(s: CellStatus): string {
   const pct = s.totalSteps > 0
-    ? ` ${Math.round((100 * s.steps) / s.totalSteps)}% (${s.steps}/${s.totalSteps} steps${
+    ? ` ${
+      Math.round((100 * s.steps) / s.totalSteps)
+    }% (${s.steps}/${s.totalSteps} steps${
       s.at && s.state !== "finished" ? `, at ${s.at}` : ""
     })`
     : "";

@@ -153,7 +153,8 @@ Deno.test("cellStep() skips a finished cell, resumes the others and records the 
   const dir = await Deno.makeTempDir();
   const s = planSweep({ seeds: 2 }, { dir });
   // A stand-in experiment: prints its arguments, fails for seed 1.
-  const fake = `f() { echo "args: $*"; case "$*" in *"first-seed 1"*) return 3;; esac; }; f`;
+  const fake =
+    `f() { echo "args: $*"; case "$*" in *"first-seed 1"*) return 3;; esac; }; f`;
   const run = async (i: number) =>
     (await new Deno.Command("bash", {
       args: ["-c", cellStep(s, s.cells[i], { experiment: fake })],
@@ -237,8 +238,14 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
   assertEquals(st[1].at, "d3pm seed 1 step 4");
   assertEquals(st[3].exitCode, 1);
   assertEquals(st[3].log, `${dir}/logs/seed-3.log`);
-  assertStringIncludes(statusLine(st[3]), `failed    seed-3 0% (0/50 steps) exit 1, log ${dir}/logs/seed-3.log`);
-  assertStringIncludes(statusLine(st[5]), "interrupted by signal 15: a re-run resumes it");
+  assertStringIncludes(
+    statusLine(st[3]),
+    `failed    seed-3 0% (0/50 steps) exit 1, log ${dir}/logs/seed-3.log`,
+  );
+  assertStringIncludes(
+    statusLine(st[5]),
+    "interrupted by signal 15: a re-run resumes it",
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -14,7 +14,11 @@ async function sh(
   args: string[],
 ): Promise<{ ok: boolean; out: string }> {
   try {
-    const r = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" })
+    const r = await new Deno.Command(cmd, {
+      args,
+      stdout: "piped",
+      stderr: "piped",
+    })
       .output();
     const dec = new TextDecoder();
     return {
@@ -31,7 +35,10 @@ async function slurmMissing(): Promise<string | undefined> {
   if ((await sh("sinfo", ["-h", "-o", "%T"])).out.match(/idle|mix|alloc/)) {
     return undefined;
   }
-  const installed = await sh("bash", ["-c", "command -v sbatch slurmctld slurmd munged"]);
+  const installed = await sh("bash", [
+    "-c",
+    "command -v sbatch slurmctld slurmd munged",
+  ]);
   if (!installed.ok) {
     return "slurm-wlm and munge are not installed (tools/slurm_local.sh start installs them, as root)";
   }
@@ -134,11 +141,22 @@ Deno.test({
     const whole = await Deno.makeTempDir();
     const args = victim.args.slice(0, victim.args.indexOf("--out"));
     const ref = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", whole],
+      args: [
+        "run",
+        "-A",
+        `${ROOT}examples/experiment.ts`,
+        ...args,
+        "--out",
+        whole,
+      ],
       cwd: ROOT,
       stdout: "null",
       stderr: "piped",
-      env: { OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" },
+      env: {
+        OPENBLAS_NUM_THREADS: "1",
+        OMP_NUM_THREADS: "1",
+        MKL_NUM_THREADS: "1",
+      },
     }).output();
     assertEquals(ref.code, 0, new TextDecoder().decode(ref.stderr));
     const read = async (d: string) =>
