@@ -30,6 +30,9 @@ async function sh(
   }
 }
 
+/** Whether this test started the cluster (it then stops it when the tests end). */
+let startedHere = false;
+
 /** Why Slurm is not usable here (undefined: it is; started if need be). */
 async function slurmMissing(): Promise<string | undefined> {
   if ((await sh("sinfo", ["-h", "-o", "%T"])).out.match(/idle|mix|alloc/)) {
@@ -44,6 +47,7 @@ async function slurmMissing(): Promise<string | undefined> {
   }
   if (Deno.uid() !== 0) return "starting the local cluster needs root";
   const started = await sh("bash", [`${ROOT}tools/slurm_local.sh`, "start"]);
+  startedHere = started.ok;
   return started.ok
     ? undefined
     : `tools/slurm_local.sh start failed: ${started.out.split("\n").at(-1)}`;
@@ -52,6 +56,16 @@ async function slurmMissing(): Promise<string | undefined> {
 const missing = Deno.env.get("D3PM_SKIP_SLURM")
   ? "D3PM_SKIP_SLURM is set"
   : await slurmMissing();
+
+// A cluster this file started is stopped when the test process ends.
+globalThis.addEventListener("unload", () => {
+  if (!startedHere) return;
+  new Deno.Command("bash", {
+    args: [`${ROOT}tools/slurm_local.sh`, "stop"],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+});
 
 // Each cell: micro, 40 steps per model, checkpoints every 10, the run's own
 // AR as judge (no judge to train): a few seconds.

@@ -77,12 +77,25 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
   assertStringIncludes(dry.stdout, "#SBATCH --array=0-1\n#SBATCH --requeue\n");
   assertStringIncludes(dry.stdout, "#SBATCH --time=00:10:00\n");
   const before = await runTool("sweep.ts", ["status", dir]);
-  assertStringIncludes(before.stdout, "2 cells: 0 finished, 0 running, 2 pending");
-  const local = await runTool("sweep.ts", ["run", dir, "--on", "local", "--jobs", "2"]);
+  assertStringIncludes(
+    before.stdout,
+    "2 cells: 0 finished, 0 running, 2 pending",
+  );
+  const local = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "local",
+    "--jobs",
+    "2",
+  ]);
   assertEquals(local.code, 0, local.stderr);
   assertEquals(JSON.parse(local.stdout.trim().split("\n").at(-1)!).failed, []);
   const after = await runTool("sweep.ts", ["status", dir]);
-  assertStringIncludes(after.stdout, "  1  finished  seed-1 100% (16/16 steps)");
+  assertStringIncludes(
+    after.stdout,
+    "  1  finished  seed-1 100% (16/16 steps)",
+  );
   // Again: every cell is finished, nothing runs.
   const again = await runTool("sweep.ts", ["run", dir, "--on", "local"]);
   assertEquals(again.code, 0, again.stderr);
@@ -92,7 +105,16 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
   const one = await Deno.makeTempDir();
   const threads = Math.max(1, Math.floor(navigator.hardwareConcurrency / 2));
   const whole = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...CELL, "--seeds", "2", "--out", one],
+    args: [
+      "run",
+      "-A",
+      `${ROOT}examples/experiment.ts`,
+      ...CELL,
+      "--seeds",
+      "2",
+      "--out",
+      one,
+    ],
     cwd: ROOT,
     stdout: "null",
     stderr: "piped",
@@ -110,7 +132,9 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
     const cell = await results(`${dir}/cells/seed-${seed}`);
     assertEquals(
       cell.map(measuredFigures),
-      inOne.filter((m: { seed: number }) => m.seed === seed).map(measuredFigures),
+      inOne.filter((m: { seed: number }) => m.seed === seed).map(
+        measuredFigures,
+      ),
       `seed ${seed}`,
     );
   }
@@ -123,7 +147,13 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
   assertStringIncludes(md, "| seed-1 | D3PM | 1 |");
   // A run of another learning rate is refused, naming it, unless varied.
   const other = await Deno.makeTempDir();
-  const lr = await runTool("experiment.ts", [...CELL, "--lr", "0.002", "--out", other]);
+  const lr = await runTool("experiment.ts", [
+    ...CELL,
+    "--lr",
+    "0.002",
+    "--out",
+    other,
+  ]);
   assertEquals(lr.code, 0, lr.stderr);
   const refused = await runScript("examples/report.ts", [
     "--merge",
@@ -157,13 +187,40 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
 Deno.test("deno task sweep refuses a missing command, a bad grid and a re-plan over another sweep, in one line", async () => {
   const dir = await Deno.makeTempDir();
   const none = await runTool("sweep.ts", ["--seeds", "2"]);
-  assertEquals(errorLine(none), "error: deno task sweep needs a command: plan, run or status, got none (see --help)");
-  const bad = await runTool("sweep.ts", ["plan", "--set", "lr=fast", "--dir", dir]);
-  assertEquals(errorLine(bad), 'error: Option --lr must be a number > 0, got "fast"');
-  assertEquals((await runTool("sweep.ts", ["plan", "--seeds", "2", "--dir", dir])).code, 0);
-  const other = await runTool("sweep.ts", ["plan", "--seeds", "3", "--dir", dir]);
-  assertStringIncludes(errorLine(other), `error: ${dir} holds another sweep (2 cells: seed-0, seed-1…)`);
+  assertEquals(
+    errorLine(none),
+    "error: deno task sweep needs a command: plan, run or status, got none (see --help)",
+  );
+  const bad = await runTool("sweep.ts", [
+    "plan",
+    "--set",
+    "lr=fast",
+    "--dir",
+    dir,
+  ]);
+  assertEquals(
+    errorLine(bad),
+    'error: Option --lr must be a number > 0, got "fast"',
+  );
+  assertEquals(
+    (await runTool("sweep.ts", ["plan", "--seeds", "2", "--dir", dir])).code,
+    0,
+  );
+  const other = await runTool("sweep.ts", [
+    "plan",
+    "--seeds",
+    "3",
+    "--dir",
+    dir,
+  ]);
+  assertStringIncludes(
+    errorLine(other),
+    `error: ${dir} holds another sweep (2 cells: seed-0, seed-1…)`,
+  );
   const noOn = await runTool("sweep.ts", ["run", dir]);
-  assertEquals(errorLine(noOn), "error: deno task sweep run needs --on local or --on slurm");
+  assertEquals(
+    errorLine(noOn),
+    "error: deno task sweep run needs --on local or --on slurm",
+  );
   await Deno.remove(dir, { recursive: true });
 });
