@@ -202,7 +202,7 @@ export async function loadTrained<P extends ContestantProcess>(
 ): Promise<TrainedModel<P>> {
   const { config } = await readRun(dir);
   const folder = new RunFolder(dir);
-  const seed = which.seed ?? 0;
+  const seed = which.seed ?? config.firstSeed ?? 0;
   const contestant = typeof which.model === "string"
     ? contestantOf(which.model) as unknown as Contestant<P>
     : which.model;
@@ -335,7 +335,7 @@ export async function locateWeights(
 ): Promise<WeightsSource> {
   const { config } = await readRun(dir);
   const folder = new RunFolder(dir);
-  const seed = which.seed ?? 0;
+  const seed = which.seed ?? config.firstSeed ?? 0;
   const kind = which.model;
   if (!await isTrained(folder, seed, kind)) {
     throw new ConfigError(

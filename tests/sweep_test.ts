@@ -3,7 +3,7 @@
 // script, run here as two processes, read back by status, merged, and
 // compared with the same seeds run in one process.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { measuredFigures } from "@d3pm/experiment";
+import { locateWeights, measuredFigures } from "@d3pm/experiment";
 import { errorLine, ROOT, runScript, runTool } from "./_run.ts";
 
 // A cell of a few seconds: micro, 8 steps a model, a tiny evaluation.
@@ -138,6 +138,8 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
       `seed ${seed}`,
     );
   }
+  // The tools find a cell's models without being told its seed.
+  await locateWeights(`${dir}/cells/seed-1`, { model: "d3pm" });
   // Merged: the sweep folder gets report.md; the one-process folder merges
   // with the cells (its seeds 0 and 1 next to theirs).
   const merged = await runScript("examples/report.ts", ["--merge", dir]);
