@@ -219,6 +219,33 @@ Deno.test("deno task sweep refuses a missing command, a bad grid and a re-plan o
     errorLine(other),
     `error: ${dir} holds another sweep (2 cells: seed-0, seed-1…)`,
   );
+  // A grid from a JSON file, with command-line options on top.
+  const file = `${dir}/grid.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      options: { preset: "micro" },
+      grid: { lr: [0.001, 0.002] },
+      seeds: "0..1",
+    }),
+  );
+  const fromFile = await runTool("sweep.ts", [
+    "plan",
+    file,
+    "--steps",
+    "30",
+    "--dir",
+    `${dir}/f`,
+  ]);
+  assertEquals(fromFile.code, 0, fromFile.stderr);
+  assertStringIncludes(
+    fromFile.stdout,
+    `4 cells in ${dir}/f (swept: lr, seed):`,
+  );
+  assertStringIncludes(
+    fromFile.stdout,
+    `  3  deno task experiment --preset micro --steps 30 --lr 0.002 --seeds 1 --first-seed 1 --out ${dir}/f/cells/lr-0.002_seed-1 --resume`,
+  );
   const noOn = await runTool("sweep.ts", ["run", dir]);
   assertEquals(
     errorLine(noOn),
