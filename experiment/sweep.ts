@@ -15,6 +15,7 @@ import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
 import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
 import { readRun } from "./load.ts";
+import { RunFolder } from "./run_folder.ts";
 
 /** Options a sweep never sets per cell: each cell's folder and seed are the sweep's. */
 export const SWEEP_OWNED: readonly OptionKey[] = [
@@ -622,7 +623,11 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       }
       for (const s of last.values()) done += Math.min(s, steps);
     }
-    const state = run?.status === "running"
+    // Preparing (tokenizing, training the judge): locked, no config.json yet.
+    const preparing = !run &&
+      await new RunFolder(cell.out).writer().catch(() => undefined) !==
+        undefined;
+    const state = run?.status === "running" || preparing
       ? "running"
       : run?.status === "finished"
       ? "finished"

@@ -178,7 +178,7 @@ Deno.test("cellStep() skips a finished cell, resumes the others and records the 
 Deno.test("sweepStatus() reads pending, running, finished and failed cells and their progress from the folders", async () => {
   const dir = await Deno.makeTempDir();
   const s = await saveSweep(
-    planSweep({ options: { preset: "micro", steps: 25 }, seeds: 6 }, { dir }),
+    planSweep({ options: { preset: "micro", steps: 25 }, seeds: 7 }, { dir }),
   );
   const start = async (i: number) =>
     await new RunFolder(s.cells[i].out).start(
@@ -217,8 +217,19 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
   await metrics(4, [{ model: "ar", seed: 4, step: 3, loss: 5 }]);
   (await start(5))();
   await Deno.writeTextFile(sweepPaths(dir).exit(s.cells[5]), "143\n");
+  // 6: preparing: its lock is held, nothing written yet.
+  const preparing = await new RunFolder(s.cells[6].out).acquire(
+    resolveConfig({
+      preset: "micro",
+      steps: 25,
+      seeds: 1,
+      firstSeed: 6,
+      out: s.cells[6].out,
+    }),
+  );
   const st = await sweepStatus(s);
   release();
+  preparing.release();
   assertEquals(st.map((x) => x.state), [
     "pending",
     "running",
@@ -226,6 +237,7 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
     "failed",
     "pending",
     "pending",
+    "running",
   ]);
   assertEquals(st.map((x) => [x.steps, x.totalSteps]), [
     [0, 0],
@@ -234,6 +246,7 @@ Deno.test("sweepStatus() reads pending, running, finished and failed cells and t
     [0, 50],
     [3, 50],
     [0, 50],
+    [0, 0],
   ]);
   assertEquals(st[1].at, "d3pm seed 1 step 4");
   assertEquals(st[3].exitCode, 1);
