@@ -81,6 +81,19 @@ export const OPTIONS = {
     default: 1,
     help: "seeds 0..N−1, each a fresh set of models",
   },
+  /**
+   * The first seed: the run trains seeds `firstSeed..firstSeed+seeds−1`, so
+   * that one seed of a sweep is a run of its own (`--seeds 1 --first-seed 2`
+   * is seed 2 of `--seeds 3`, bit for bit).
+   */
+  firstSeed: {
+    kind: "integer",
+    min: 0,
+    max: 1000,
+    default: 0,
+    olderRuns: 0,
+    help: "first seed: the run trains seeds first-seed..first-seed+N−1",
+  },
   /** tfjs backend. */
   backend: {
     kind: "choice",
@@ -460,8 +473,8 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  * import { ADDED_KEYS, configDiff, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * const now = resolveConfig({ preset: "micro" });
- * const { alibi: _, alibiMode: __, ...older } = now; // a run made before ALiBi
- * assertEquals(ADDED_KEYS, { alibi: 0, alibiMode: "symmetric" });
+ * const { alibi: _, alibiMode: __, firstSeed: ___, ...older } = now; // a run made before ALiBi
+ * assertEquals(ADDED_KEYS, { firstSeed: 0, alibi: 0, alibiMode: "symmetric" });
  * assertEquals(configDiff(older as typeof now, now), "");
  * assertEquals(
  *   configDiff(older as typeof now, { ...now, alibi: 2 }),
