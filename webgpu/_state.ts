@@ -138,11 +138,13 @@ export class EngineState {
       layout: kernelLayout,
       dummy: this.buffer(16),
       dummies: Array.from({ length: 8 }, () => this.buffer(16)),
-      pipeline: (key, source) => {
+      pipeline: (key, source, layout) => {
         let p = pipelines.get(key);
         if (!p) {
           p = device.createComputePipeline({
-            layout: pipelineLayout,
+            layout: layout
+              ? device.createPipelineLayout({ bindGroupLayouts: [layout] })
+              : pipelineLayout,
             compute: {
               module: device.createShaderModule({ code: source(), label: key }),
               entryPoint: "main",

@@ -170,13 +170,17 @@ export function matmulSource(
     off: string,
   ) => {
     const at = (o: string, k: string) =>
-      contiguousK ? `${off} + ${o} * ${ld} + ${k}` : `${off} + ${k} * ${ld} + ${o}`;
+      contiguousK
+        ? `${off} + ${o} * ${ld} + ${k}`
+        : `${off} + ${k} * ${ld} + ${o}`;
     if (contiguousK) {
       // 4 k's of one row (or column): transposed into the stage.
       const head = `let oo = tid / ${BK / 4}u; let kq = (tid % ${BK / 4}u) * 4u;
   let o = ${outer0} + oo; let k = k0 + kq;`;
       const body = vec
-        ? `if (o < ${outer} && k < K) { return ${v4(`${name}[(${at("o", "k")}) / 4u]`)}; }
+        ? `if (o < ${outer} && k < K) { return ${
+          v4(`${name}[(${at("o", "k")}) / 4u]`)
+        }; }
   return vec4<f32>(0.0);`
         : `var x = vec4<f32>(0.0);
   if (o < ${outer}) {${
@@ -187,7 +191,9 @@ export function matmulSource(
           )
         } }
   return x;`;
-      const store = `let oo = tid / ${BK / 4}u; let kq = (tid % ${BK / 4}u) * 4u;
+      const store = `let oo = tid / ${BK / 4}u; let kq = (tid % ${
+        BK / 4
+      }u) * 4u;
   ${
         four((i) =>
           `${name}s[s * ${ST}u + (kq + ${i}u) * ${Q}u + oo / 4u][oo % 4u] = x[${i}];`
@@ -199,7 +205,9 @@ export function matmulSource(
     const head = `let kk = tid / ${Q}u; let oq = (tid % ${Q}u) * 4u;
   let o = ${outer0} + oq; let k = k0 + kk;`;
     const body = vec
-      ? `if (o < ${outer} && k < K) { return ${v4(`${name}[(${at("o", "k")}) / 4u]`)}; }
+      ? `if (o < ${outer} && k < K) { return ${
+        v4(`${name}[(${at("o", "k")}) / 4u]`)
+      }; }
   return vec4<f32>(0.0);`
       : `var x = vec4<f32>(0.0);
   if (k < K) {${
@@ -239,7 +247,9 @@ export function matmulSource(
   const wide = R >= 4; // vec4 stage reads and accumulators
   // This thread's i-th row (j-th column) inside the tile.
   const rowOf = (i: number, id: string) =>
-    wide ? `${(i >> 2) * 64 + (i & 3)}u + 4u * lid.${id}` : `${16 * i}u + lid.${id}`;
+    wide
+      ? `${(i >> 2) * 64 + (i & 3)}u + 4u * lid.${id}`
+      : `${16 * i}u + lid.${id}`;
   const accDecl = wide
     ? range(R).flatMap((i) =>
       range(R / 4).map((c) => `var c${i}_${c} = vec4<f32>(0.0);`)
@@ -253,9 +263,9 @@ export function matmulSource(
   const fmaStep = (kk: number) => {
     if (wide) {
       const reads = range(R / 4).map((c) =>
-        `let a${c} = As[sb + ${kk * Q + c * 16}u + lid.y]; let b${c} = Bs[sb + ${
+        `let a${c} = As[sb + ${
           kk * Q + c * 16
-        }u + lid.x];`
+        }u + lid.y]; let b${c} = Bs[sb + ${kk * Q + c * 16}u + lid.x];`
       );
       const fmas = range(R).flatMap((i) =>
         range(R / 4).map((c) => `c${i}_${c} += a${i >> 2}[${i & 3}] * b${c};`)
@@ -263,7 +273,9 @@ export function matmulSource(
       return `{ ${[...reads, ...fmas].join(" ")} }`;
     }
     const reads = range(R).map((i) =>
-      `let a${i} = As[sb + ${kk * Q + 4 * i}u + lid.y / 4u][lid.y % 4u]; let b${i} = Bs[sb + ${
+      `let a${i} = As[sb + ${
+        kk * Q + 4 * i
+      }u + lid.y / 4u][lid.y % 4u]; let b${i} = Bs[sb + ${
         kk * Q + 4 * i
       }u + lid.x / 4u][lid.x % 4u];`
     );
@@ -279,7 +291,9 @@ export function matmulSource(
     if (m < M) {${
       range(R).map((j) => `
       { let n = col0 + ${rowOf(j, "x")};
-        if (n < N) { let ci = cOff + m * ldc + n; let v = ${value(i, j)}; ${uses} } }`)
+        if (n < N) { let ci = cOff + m * ldc + n; let v = ${
+        value(i, j)
+      }; ${uses} } }`)
         .join("")
     }
     }

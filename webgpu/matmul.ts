@@ -168,7 +168,9 @@ async function prepare(
   const transB = variant.transB ?? false;
   const tile = variant.tile ?? 64;
   const old = variant.kernel === "old";
-  if (variant.kernel !== undefined && !["new", "old"].includes(variant.kernel)) {
+  if (
+    variant.kernel !== undefined && !["new", "old"].includes(variant.kernel)
+  ) {
     throw new RangeError(
       `${what}: kernel must be "new" or "old", got ${
         JSON.stringify(variant.kernel)
@@ -177,7 +179,9 @@ async function prepare(
   }
   if (![32, 64, 128].includes(tile) || (old && tile === 32)) {
     throw new RangeError(
-      `${what}: tile must be ${old ? "64 or 128 (old kernel)" : "32, 64 or 128"}, got ${tile}`,
+      `${what}: tile must be ${
+        old ? "64 or 128 (old kernel)" : "32, 64 or 128"
+      }, got ${tile}`,
     );
   }
   const half = variant.f16 ?? false;
