@@ -25,6 +25,7 @@ import {
   LAYERNORM_PARAMS_BACKWARD,
   LOSS_REDUCE,
   matmulSource,
+  matmulSourceV1,
   type MatmulTile,
   MODULATE_BACKWARD,
   NORM_FINAL,
@@ -35,6 +36,12 @@ import {
   SILU_BACKWARD,
   WRITES_E,
 } from "./_wgsl.ts";
+import {
+  tiledAttentionBytes,
+  tiledAttentionForwardSource,
+  tiledAttentionKeyValueSource,
+  tiledAttentionQuerySource,
+} from "./_attention_wgsl.ts";
 import {
   ARGMAX,
   COMMIT,
@@ -134,6 +141,8 @@ export interface Kit {
   device: GPUDevice;
   /** Matmul tile: fixed, or `auto` (by shape: `matmulTile`). */
   tile: "auto" | MatmulTile;
+  /** `old`: the first matmul and attention kernels (default `new`). */
+  kernels?: "new" | "old";
   layout: GPUBindGroupLayout;
   /**
    * The pipeline of a key, built once; on `layout` when given (a matmul
@@ -300,9 +309,11 @@ export class Recorder implements Kernels {
     // Residual branches take dropout (site: the output's offset).
     const drop = this.dropout &&
       (epilogue === "bias_residual" || epilogue === "bias_gate_residual");
-    const t = this.#kit.tile === "auto"
+    const old = this.#kit.kernels === "old";
+    const chosen = this.#kit.tile === "auto"
       ? matmulTile(dims.m, dims.n)
       : this.#kit.tile;
+    const t = old && chosen === 32 ? 64 : chosen;
     // Operands that share a buffer (A, C and the residual all live in the
     // arena) are bound as separate ranges: WebGPU forbids one buffer in two
     // writable slots with overlapping ranges (browsers check; Deno does not).
@@ -344,8 +355,10 @@ export class Recorder implements Kernels {
     const off = (slot: number, at: number) => at - bound.shift[slot];
     // vec4 loads where the operand's offset, ld and stored row length are
     // multiples of 4 (the binding shift is a multiple of 64 floats).
-    const vecA = a.off % 4 === 0 && a.ld % 4 === 0 && (ta ? m : k) % 4 === 0;
-    const vecB = b.off % 4 === 0 && b.ld % 4 === 0 && (tb ? k : n) % 4 === 0;
+    const vecA = !old && a.off % 4 === 0 && a.ld % 4 === 0 &&
+      (ta ? m : k) % 4 === 0;
+    const vecB = !old && b.off % 4 === 0 && b.ld % 4 === 0 &&
+      (tb ? k : n) % 4 === 0;
     // Read-only bindings for operands whose buffer this dispatch does not
     // write (WebGPU forbids read-only and writable use of one buffer in a
     // dispatch): e.g. the weights in a forward, the arena in dW = xᵀ·dy.
@@ -361,16 +374,19 @@ export class Recorder implements Kernels {
       e: !!extra.e && !WRITES_E.includes(epilogue) &&
         !written.has(this.#region(extra.e.buf)),
     };
-    const roSlots = [
+    const roSlots = old ? [] : [
       ...(readOnly.a ? [1] : []),
       ...(readOnly.b ? [2] : []),
       ...(readOnly.bias ? [4] : []),
       ...(readOnly.e ? [5] : []),
     ];
-    const flags = `${+vecA}${+vecB}:${roSlots.join("")}`;
+    const flags = old ? "old" : `${+vecA}${+vecB}:${roSlots.join("")}`;
     this.#push(
       `mm${t}:${ta}:${tb}:${epilogue}:${drop}:${flags}`,
-      () => matmulSource(ta, tb, epilogue, drop, t, { vecA, vecB, readOnly }),
+      () =>
+        old
+          ? matmulSourceV1(ta, tb, epilogue, drop, t as 64 | 128)
+          : matmulSource(ta, tb, epilogue, drop, t, { vecA, vecB, readOnly }),
       [
         dims.m,
         dims.n,
@@ -624,6 +640,15 @@ export class Recorder implements Kernels {
     );
   }
 
+  // The tiled attention kernel for head size hd where it applies: new
+  // kernels, hd ≤ 64, and the device's workgroup memory holds it (else the
+  // first kernel, one query per thread).
+  #tiled(hd: number, which: "forward" | "query" | "keyValue"): boolean {
+    return this.#kit.kernels !== "old" && hd <= 64 &&
+      tiledAttentionBytes(hd)[which] <=
+        this.#kit.device.limits.maxComputeWorkgroupStorageSize;
+  }
+
   // qkv (B, T, 3d) → y (B, T, d), lse (B, H, T).
   attentionForward(
     c: ModelConfig,
@@ -636,9 +661,18 @@ export class Recorder implements Kernels {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
     const bias = attentionBias(c);
+    const tiled = this.#tiled(hd, "forward");
     this.#push(
-      `attn_fwd:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
-      () => attentionForwardSource(hd, causal, this.dropout, bias),
+      `attn_fwd${tiled ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+        JSON.stringify(bias)
+      }`,
+      () =>
+        (tiled ? tiledAttentionForwardSource : attentionForwardSource)(
+          hd,
+          causal,
+          this.dropout,
+          bias,
+        ),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
@@ -668,17 +702,34 @@ export class Recorder implements Kernels {
       s.D,
     ];
     const bias = attentionBias(c);
+    const tq = this.#tiled(hd, "query"), tkv = this.#tiled(hd, "keyValue");
     this.#push(
-      `attn_bwd_q:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
-      () => attentionBackwardQuerySource(hd, causal, this.dropout, bias),
+      `attn_bwd_q${tq ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+        JSON.stringify(bias)
+      }`,
+      () =>
+        (tq ? tiledAttentionQuerySource : attentionBackwardQuerySource)(
+          hd,
+          causal,
+          this.dropout,
+          bias,
+        ),
       words,
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
       batch * c.nHead,
     );
     this.#push(
-      `attn_bwd_kv:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
-      () => attentionBackwardKeyValueSource(hd, causal, this.dropout, bias),
+      `attn_bwd_kv${tkv ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+        JSON.stringify(bias)
+      }`,
+      () =>
+        (tkv ? tiledAttentionKeyValueSource : attentionBackwardKeyValueSource)(
+          hd,
+          causal,
+          this.dropout,
+          bias,
+        ),
       words,
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),

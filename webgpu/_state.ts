@@ -82,6 +82,8 @@ export interface EngineSettings {
   /** The engine's seed (dropout streams), as a u32. */
   seed: number;
   matmulTile: "auto" | 64 | 128;
+  /** The kernel generation (`old`: the first matmul and attention). */
+  kernels: "new" | "old";
 }
 
 /** The state handle every role of the engine works through. */
@@ -135,6 +137,7 @@ export class EngineState {
     this.kit = {
       device,
       tile: settings.matmulTile,
+      kernels: settings.kernels,
       layout: kernelLayout,
       dummy: this.buffer(16),
       dummies: Array.from({ length: 8 }, () => this.buffer(16)),

@@ -54,7 +54,7 @@ fn hash_u32(x0: u32) -> u32 {
   return x;
 }
 `;
-const DROP = `${HASH}
+export const DROP = `${HASH}
 fn keep(site: u32, i: u32) -> f32 {
   let h = hash_u32(hash_u32(bitcast<u32>(scl[${13}]) ^ hash_u32(site)) ^ hash_u32(i ^ 0x9e3779b9u));
   let rate = scl[${14}];
@@ -73,7 +73,7 @@ export const ACT = "act: array<f32>";
 export const PAR = "par: array<f32>";
 const GRD = "grd: array<f32>";
 export const INT = "ints: array<i32>";
-const SCL = "scl: array<f32>";
+export const SCL = "scl: array<f32>";
 
 // GELU, tanh approximation (GPT-2's gelu_new); tanh from exp with a clamp so
 // that large |x| cannot overflow to inf/inf.
@@ -780,7 +780,7 @@ function f32Literal(x: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
-function alibiFunction(bias: AttentionBias | null): string {
+export function alibiFunction(bias: AttentionBias | null): string {
   if (!bias) return "";
   const slope = f32Literal(bias.slope);
   return `
