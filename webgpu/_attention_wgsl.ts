@@ -63,7 +63,7 @@ function stage(
 
 // This thread's 4 scores sc[i] = Qs[rr]·X[q4 + 4i] (+ ALiBi at key
 // j = j0 + q4 + 4i), one loop over the head reading the query once.
-function scores4(keys: string, alibi: string, _causal: string): string {
+function scores4(keys: string, alibi: string): string {
   return `var sc = vec4<f32>(0.0);
     for (var c = 0u; c < HD; c++) {
       let x = Qs[rr * SP + c];
@@ -76,10 +76,17 @@ function scores4(keys: string, alibi: string, _causal: string): string {
   }`;
 }
 
-// Σ_c X[xo + c]·Y[yo + c] as a loop over the head into \`into\`.
-function dotLoop(into: string, x: string, y: string): string {
-  return `var ${into} = 0.0;
-        for (var c = 0u; c < HD; c++) { ${into} += ${x} + c] * ${y} + c]; }`;
+// This thread's 8 dot products in one loop over the head: sc[i] =
+// X[rr]·Y[q4 + 4i] and dpv[i] = X2[rr]·Y2[q4 + 4i] (few loop iterations:
+// llvmpipe stops an invocation's loops after 65,535 in all).
+function dots8(x: string, y: string, x2: string, y2: string): string {
+  const four = (a: string) =>
+    `vec4<f32>(${a}[q4 * SP + c], ${a}[(q4 + 4u) * SP + c], ${a}[(q4 + 8u) * SP + c], ${a}[(q4 + 12u) * SP + c])`;
+  return `var sc = vec4<f32>(0.0); var dpv = vec4<f32>(0.0);
+    for (var c = 0u; c < HD; c++) {
+      sc += ${x}[rr * SP + c] * ${four(y)};
+      dpv += ${x2}[rr * SP + c] * ${four(y2)};
+    }`;
 }
 
 function prologue(
@@ -145,7 +152,7 @@ ${MAIN_HEAD}
       `act[base + ${pos} * 3u * d + d + ${c}]`)
   }
     workgroupBarrier();
-    ${scores4("KVs", alibi, causal ? " && j <= p" : "")}
+    ${scores4("KVs", alibi)}
     for (var i = 0u; i < 4u; i++) {
       let jj = q4 + 4u * i; let j = j0 + jj;
       Ss[rr * ${STREAM + 1}u + jj] = select(-3.0e38, sc[i], live && j < T${
@@ -249,12 +256,12 @@ ${MAIN_HEAD}
       `act[base + ${pos} * 3u * d + 2u * d + ${c}]`)
   }
     workgroupBarrier();
+    ${dots8("Qs", "Ks", "dYs", "Vs")}
     for (var i = 0u; i < 4u; i++) {
       let jj = q4 + 4u * i; let j = j0 + jj; var ds = 0.0;
       if (live && j < T${causal ? " && j <= p" : ""}) {
-        ${dotLoop("s0", "Qs[rr * SP", "Ks[jj * SP")}
-        let s = s0${alibi};
-        ${dotLoop("dp", "dYs[rr * SP", "Vs[jj * SP")}
+        let s = sc[i]${alibi};
+        let dp = dpv[i];
         ds = exp(s - lse) * (dp${mask} - D);
       }
       Ss[rr * ${STREAM + 1}u + jj] = ds;
@@ -336,12 +343,12 @@ ${MAIN_HEAD}
       Ls[t] = lx; Ds[t] = dx;
     }
     workgroupBarrier();
+    ${dots8("Ks", "Qs", "Vs", "dYs")}
     for (var k = 0u; k < 4u; k++) {
       let ii = q4 + 4u * k; let i = i0 + ii; var pk = 0.0; var ds = 0.0;
       if (live && i < T${causal ? " && i >= p" : ""}) {
-        ${dotLoop("s0", "Qs[ii * SP", "Ks[rr * SP")}
-        let s = s0 * scale${alibi};
-        ${dotLoop("dp", "dYs[ii * SP", "Vs[rr * SP")}
+        let s = sc[k] * scale${alibi};
+        let dp = dpv[k];
         let pr = exp(s - Ls[ii]);
         pk = pr${mask};
         ds = pr * (dp${mask} - Ds[ii]) * scale;
