@@ -98,8 +98,9 @@ fn gelu_grad(x: f32) -> f32 {
 `;
 
 /**
- * Output tile of a matmul workgroup: 32 (2 × 2 per thread, K in steps of
- * 32; small M or N), 64 (4 × 4, steps of 16), 128 (8 × 8, steps of 8).
+ * Output tile of a matmul workgroup: 32 (8 × 8 threads, 4 × 4 outputs
+ * each, K in steps of 8; small M or N), 64 (16 × 16 threads, 4 × 4, steps
+ * of 16), 128 (16 × 16 threads, 8 × 8, steps of 8).
  */
 export type MatmulTile = 32 | 64 | 128;
 
@@ -126,14 +127,14 @@ export const WRITES_E: readonly Epilogue[] = ["bias_gelu", "bias_silu"];
 
 /**
  * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
- * A T × T output tile per workgroup of 16 × 16 threads, R = T/16 rows and
- * columns each; K in steps of BK = 1024/T through two workgroup stages
- * (double-buffered: the next step's operands are fetched into registers
- * while the current stage is multiplied, one barrier per step; 16 KiB in
- * all). Every thread fetches 4 consecutive elements of each operand per
- * step — one vec4 when aligned (`vecA`, `vecB`), else 4 guarded scalars —
- * and, for R ≥ 4, reads the stages as vec4 (its rows and columns are
- * 4-runs, 64 apart) into vec4 accumulators. Uniform: a = (M, N, K, lda),
+ * A T × T output tile per workgroup of W × W threads (W = 8 for T = 32,
+ * else 16), R = T/W rows and columns each; K in steps of BK = 4W²/T
+ * through two workgroup stages (double-buffered: the next step's operands
+ * are fetched into registers while the current stage is multiplied, one
+ * barrier per step; 16 KiB in all at T 64 and 128). Every thread fetches 4
+ * consecutive elements of each operand per step — one vec4 when aligned
+ * (`vecA`, `vecB`), else 4 guarded scalars — and reads the stages as vec4
+ * (its rows and columns are 4-runs, 4W apart) into vec4 accumulators. Uniform: a = (M, N, K, lda),
  * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde), and for the
  * gate: d = (gateOff, gateStride, rowsPerBatch, auxOff) in X (binding 6).
  * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
@@ -149,7 +150,8 @@ export function matmulSource(
   if (![32, 64, 128].includes(tile)) {
     throw new RangeError(`matmul tile must be 32, 64 or 128, got ${tile}`);
   }
-  const T = tile, R = T / 16, BK = 1024 / T, Q = T / 4, ST = BK * Q;
+  const T = tile, W = T === 32 ? 8 : 16, R = T / W, BK = (4 * W * W) / T;
+  const Q = T / 4, ST = BK * Q;
   const vecA = options.vecA ?? false, vecB = options.vecB ?? false;
   const half = options.f16 ?? false;
   const ro = options.readOnly ?? {};
@@ -244,43 +246,23 @@ export function matmulSource(
   };
   const uses = store[epilogue];
   const range = (n: number) => [...Array(n).keys()];
-  const wide = R >= 4; // vec4 stage reads and accumulators
   // This thread's i-th row (j-th column) inside the tile.
   const rowOf = (i: number, id: string) =>
-    wide
-      ? `${(i >> 2) * 64 + (i & 3)}u + 4u * lid.${id}`
-      : `${16 * i}u + lid.${id}`;
-  const accDecl = wide
-    ? range(R).flatMap((i) =>
-      range(R / 4).map((c) => `var c${i}_${c} = vec4<f32>(0.0);`)
-    ).join(" ")
-    : range(R).flatMap((i) => range(R).map((j) => `var c${i}_${j} = 0.0;`))
-      .join(" ");
-  const value = (i: number, j: number) =>
-    wide ? `c${i}_${j >> 2}[${j & 3}]` : `c${i}_${j}`;
+    `${(i >> 2) * 4 * W + (i & 3)}u + 4u * lid.${id}`;
+  const accDecl = range(R).flatMap((i) =>
+    range(R / 4).map((c) => `var c${i}_${c} = vec4<f32>(0.0);`)
+  ).join(" ");
+  const value = (i: number, j: number) => `c${i}_${j >> 2}[${j & 3}]`;
   // One k of the stage: unrolled, so accumulators stay registers and only
   // the loop over K remains (llvmpipe caps a shader's loop iterations).
   const fmaStep = (kk: number) => {
-    if (wide) {
-      const reads = range(R / 4).map((c) =>
-        `let a${c} = As[sb + ${
-          kk * Q + c * 16
-        }u + lid.y]; let b${c} = Bs[sb + ${kk * Q + c * 16}u + lid.x];`
-      );
-      const fmas = range(R).flatMap((i) =>
-        range(R / 4).map((c) => `c${i}_${c} += a${i >> 2}[${i & 3}] * b${c};`)
-      );
-      return `{ ${[...reads, ...fmas].join(" ")} }`;
-    }
-    const reads = range(R).map((i) =>
-      `let a${i} = As[sb + ${
-        kk * Q + 4 * i
-      }u + lid.y / 4u][lid.y % 4u]; let b${i} = Bs[sb + ${
-        kk * Q + 4 * i
-      }u + lid.x / 4u][lid.x % 4u];`
+    const reads = range(R / 4).map((c) =>
+      `let a${c} = As[sb + ${kk * Q + c * W}u + lid.y]; let b${c} = Bs[sb + ${
+        kk * Q + c * W
+      }u + lid.x];`
     );
     const fmas = range(R).flatMap((i) =>
-      range(R).map((j) => `c${i}_${j} += a${i} * b${j};`)
+      range(R / 4).map((c) => `c${i}_${c} += a${i >> 2}[${i & 3}] * b${c};`)
     );
     return `{ ${[...reads, ...fmas].join(" ")} }`;
   };
@@ -332,12 +314,12 @@ fn storeA(s: u32, tid: u32, x: vec4<f32>) {
 fn storeB(s: u32, tid: u32, x: vec4<f32>) {
   ${fb.store}
 }
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(${W}, ${W})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let M = u.a.x; let N = u.a.y; let K = u.a.z;
   let ldc = u.b.y; let cOff = u.c.x; let biasOff = u.c.y; let eOff = u.c.z; let lde = u.c.w;
   let row0 = wg.y * ${T}u; let col0 = wg.x * ${T}u;
-  let tid = lid.y * 16u + lid.x;
+  let tid = lid.y * ${W}u + lid.x;
   ${accDecl}
   let steps = (K + ${BK - 1}u) / ${BK}u;
   var pa = loadA(0u, row0, tid); var pb = loadB(0u, col0, tid);
