@@ -25,8 +25,10 @@ import {
   runLocal,
   saveSweep,
   sbatchScript,
+  shellQuote,
   statusLine,
   SWEEP_OWNED,
+  sweepCommand,
   sweepPaths,
   type SweepSpec,
   sweepStatus,
@@ -239,9 +241,18 @@ if (import.meta.main) {
       const spec = await specOf(target, values, given);
       sweep = await saveSweep(planSweep(spec, { dir: values.dir }));
     }
-    const experiment = `${
-      values.deno ?? Deno.execPath()
-    } run -A ${ROOT}/examples/experiment.ts`;
+    // The experiment, or a study's own script (a study's grid as cells).
+    const experiment = sweepCommand(
+      sweep,
+      values.deno ?? Deno.execPath(),
+      ROOT,
+    );
+    const program = sweep.script
+      ? `deno run -A ${sweep.script}`
+      : "deno task experiment";
+    const collect = sweep.collect
+      ? `${program} ${sweep.collect.map(shellQuote).join(" ")}`
+      : undefined;
     if (verb === "plan") {
       console.log(
         `${sweep.cells.length} cells in ${sweep.dir} (swept: ${
@@ -250,11 +261,12 @@ if (import.meta.main) {
       );
       for (const c of sweep.cells) {
         console.log(
-          `${String(c.index).padStart(3)}  deno task experiment ${
-            c.args.join(" ")
+          `${String(c.index).padStart(3)}  ${program} ${
+            c.args.map(shellQuote).join(" ")
           }`,
         );
       }
+      if (collect) console.log(`then: ${collect}`);
       return;
     }
     if (values.on === undefined) {
@@ -265,17 +277,30 @@ if (import.meta.main) {
     if (values.on === "local") {
       const started = performance.now();
       await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
-      const failed = await runLocal(sweep, {
+      const failedCells = await runLocal(sweep, {
         jobs: values.jobs,
         workdir: Deno.cwd(),
         experiment,
       });
+      const failed = failedCells.map((c) => c.name);
+      if (sweep.collect && failed.length === 0) {
+        // The study's own table and report from the finished cells.
+        const { code } = await new Deno.Command("bash", {
+          args: [
+            "-c",
+            `${experiment} ${sweep.collect.map(shellQuote).join(" ")}`,
+          ],
+          stdout: "inherit",
+          stderr: "inherit",
+        }).spawn().status;
+        if (code !== 0) failed.push("collect");
+      }
       console.log(JSON.stringify({
         sweep: sweep.dir,
         on: "local",
         jobs: values.jobs,
         cells: sweep.cells.length,
-        failed: failed.map((c) => c.name),
+        failed,
         seconds: Math.round((performance.now() - started) / 1000),
       }));
       if (failed.length) Deno.exit(1);
@@ -330,6 +355,7 @@ if (import.meta.main) {
       cells: open.length,
       script: path,
       ...(values.wait ? { exit: out.code } : {}),
+      ...(collect ? { then: collect } : {}),
     }));
     if (values.wait && !out.success) Deno.exit(1);
   });

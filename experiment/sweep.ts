@@ -67,6 +67,111 @@ export interface Sweep {
   cells: SweepCell[];
   /** Submissions and local runs, oldest first. */
   submissions: { on: string; at: string; jobId?: string }[];
+  /**
+   * The repository script the cells' `args` go to, when not the experiment
+   * (`examples/ablate.ts`, `examples/study.ts`): a study's grid as cells.
+   */
+  script?: string;
+  /**
+   * Arguments of `script` that gather the finished cells into the study's
+   * own table and report (run after a local run; by hand after Slurm).
+   */
+  collect?: string[];
+}
+
+/** The script a sweep's cells run, relative to the repository. */
+export const EXPERIMENT_SCRIPT = "examples/experiment.ts";
+
+/**
+ * The command that runs a sweep's cells (and its `collect` step).
+ *
+ * @param sweep The sweep.
+ * @param deno The deno to run it with.
+ * @param root The repository.
+ * @returns `deno run -A <root>/<script>`.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, sweepCommand } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = planSweep({ seeds: 1 }, { dir: "runs/s" });
+ * assertEquals(sweepCommand(s, "deno", "/repo"), "deno run -A /repo/examples/experiment.ts");
+ * assertEquals(
+ *   sweepCommand({ ...s, script: "examples/ablate.ts" }, "deno", "/repo"),
+ *   "deno run -A /repo/examples/ablate.ts",
+ * );
+ * ```
+ */
+export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
+  return `${deno} run -A ${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`;
+}
+
+/** A cell of a study's grid, before it has a place in the sweep. */
+export interface StudyCell {
+  /** Folder-safe name (also its log's name). */
+  name: string;
+  /** What sets it apart, for people. */
+  values: Record<string, SweepValue>;
+  /** Its run folder. */
+  out: string;
+  /** Arguments of the study's script that run this cell alone. */
+  args: string[];
+}
+
+/**
+ * A study's grid as a sweep: cells that run the study's own script (one
+ * cell each), in the sweep format, so that `deno task sweep run DIR --on
+ * local|slurm` and `deno task sweep status DIR` take them as they are. A
+ * cell is finished when its folder holds `results.json`.
+ *
+ * @param dir The sweep folder (the study's folder).
+ * @param script The study's script, relative to the repository.
+ * @param cells The cells, in run order.
+ * @param collect Arguments of the script that gather the finished cells.
+ * @returns The sweep (not yet saved; see {@linkcode saveSweep}).
+ * @throws {ConfigError} When two cells share a name or a folder.
+ *
+ * @example
+ * ```ts
+ * import { studySweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = studySweep("runs/st", "examples/ablate.ts", ["a", "b"].map((v) => ({
+ *   name: v, values: { variant: v, model: "ar" }, out: `runs/st/${v}`, args: ["--variant", v],
+ * })), ["--collect"]);
+ * assertEquals([s.cells[1].index, s.swept, s.script], [1, ["variant"], "examples/ablate.ts"]);
+ * ```
+ */
+export function studySweep(
+  dir: string,
+  script: string,
+  cells: readonly StudyCell[],
+  collect?: string[],
+): Sweep {
+  for (const key of ["name", "out"] as const) {
+    const seen = new Set<string>();
+    for (const c of cells) {
+      if (seen.has(c[key])) {
+        throw new ConfigError(
+          `Two cells of the study share the ${key} ${
+            c[key]
+          }: each needs its own`,
+        );
+      }
+      seen.add(c[key]);
+    }
+  }
+  const swept = [...new Set(cells.flatMap((c) => Object.keys(c.values)))]
+    .filter((k) => new Set(cells.map((c) => String(c.values[k]))).size > 1);
+  return {
+    version: 1,
+    dir: dir.replace(/\/+$/, ""),
+    spec: {},
+    swept,
+    cells: cells.map((c, index) => ({ index, ...c })),
+    submissions: [],
+    script,
+    ...(collect ? { collect } : {}),
+  };
 }
 
 /**
