@@ -33,6 +33,7 @@ import {
   type SweepSpec,
   sweepStatus,
   type SweepValue,
+  waves,
 } from "@d3pm/experiment";
 
 /** The repository (where `deno task experiment` runs). */
@@ -306,11 +307,18 @@ if (import.meta.main) {
       if (failed.length) Deno.exit(1);
       return;
     }
-    // Slurm: submit only the cells that are not finished.
+    // Slurm: submit only the cells that are not finished; one array per
+    // wave of a study, each after the one before it has ended well.
     const open = (await sweepStatus(sweep)).filter((s) =>
       s.state !== "finished"
-    ).map((s) => s.cell.index);
-    const script = sbatchScript(sweep, {
+    ).map((s) => s.cell);
+    const parts = waves(open);
+    if (parts.length === 0) {
+      throw new UsageError(
+        `Nothing to submit: every cell of ${sweep.dir} is finished`,
+      );
+    }
+    const settings = {
       workdir: Deno.cwd(),
       experiment,
       partition: values.partition,
@@ -319,44 +327,73 @@ if (import.meta.main) {
       gpus: values.gpus,
       parallel: values.parallel,
       extra: values.sbatch?.split(";").map((s) => s.trim()).filter(Boolean),
-      cells: open,
-    });
+    };
     if (values.dryRun) {
-      console.log(script.trimEnd());
+      parts.forEach((part, k) => {
+        const script = sbatchScript(sweep, {
+          ...settings,
+          cells: part.map((c) => c.index),
+          ...(k > 0 ? { after: `$JOB_OF_WAVE_${k - 1}` } : {}),
+        });
+        if (k > 0) {
+          console.log(
+            `\n# wave ${k}: sbatch --parsable this after wave ${k - 1}`,
+          );
+        }
+        console.log(script.trimEnd());
+      });
       return;
     }
-    const path = sweepPaths(sweep.dir).sbatch;
-    await Deno.writeTextFile(path, script);
-    const out = await new Deno.Command("sbatch", {
-      args: ["--parsable", ...(values.wait ? ["--wait"] : []), path],
-      stdout: "piped",
-      stderr: "piped",
-    }).output().catch((e) => {
-      throw new Error(
-        `Cannot run sbatch (${
-          (e as Error).message.split("\n")[0]
-        }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
-      );
-    });
-    const text = new TextDecoder().decode(out.stdout).trim();
-    const jobId = text.split(";")[0].split("\n")[0];
-    if (!/^\d+$/.test(jobId)) {
-      throw new Error(
-        `sbatch failed: ${
-          new TextDecoder().decode(out.stderr).trim().split("\n")[0]
-        }`,
-      );
+    const jobIds: string[] = [];
+    let out: Deno.CommandOutput | undefined, path = "";
+    for (const [k, part] of parts.entries()) {
+      const last = k === parts.length - 1;
+      const script = sbatchScript(sweep, {
+        ...settings,
+        cells: part.map((c) => c.index),
+        ...(k > 0 ? { after: jobIds[k - 1] } : {}),
+      });
+      path = k === 0
+        ? sweepPaths(sweep.dir).sbatch
+        : sweepPaths(sweep.dir).sbatch.replace(/\.sbatch$/, `-wave${k}.sbatch`);
+      await Deno.writeTextFile(path, script);
+      out = await new Deno.Command("sbatch", {
+        args: [
+          "--parsable",
+          ...(values.wait && last ? ["--wait"] : []),
+          path,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output().catch((e) => {
+        throw new Error(
+          `Cannot run sbatch (${
+            (e as Error).message.split("\n")[0]
+          }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
+        );
+      });
+      const text = new TextDecoder().decode(out.stdout).trim();
+      const jobId = text.split(";")[0].split("\n")[0];
+      if (!/^\d+$/.test(jobId)) {
+        throw new Error(
+          `sbatch failed: ${
+            new TextDecoder().decode(out.stderr).trim().split("\n")[0]
+          }`,
+        );
+      }
+      jobIds.push(jobId);
+      await recordSubmission(sweep.dir, { on: "slurm", jobId });
     }
-    await recordSubmission(sweep.dir, { on: "slurm", jobId });
     console.log(JSON.stringify({
       sweep: sweep.dir,
       on: "slurm",
-      jobId,
+      jobId: jobIds[0],
+      ...(jobIds.length > 1 ? { jobIds } : {}),
       cells: open.length,
       script: path,
-      ...(values.wait ? { exit: out.code } : {}),
+      ...(values.wait ? { exit: out!.code } : {}),
       ...(collect ? { then: collect } : {}),
     }));
-    if (values.wait && !out.success) Deno.exit(1);
+    if (values.wait && !out!.success) Deno.exit(1);
   });
 }

@@ -51,6 +51,36 @@ export interface SweepCell {
   out: string;
   /** The `deno task experiment` arguments, `--resume` included. */
   args: string[];
+  /**
+   * A study's stage: cells of wave k + 1 start once every cell of wave k
+   * has finished (a later Slurm array with `--dependency=afterok`); none
+   * is wave 0.
+   */
+  wave?: number;
+}
+
+/**
+ * A sweep's cells by wave, in order (one list when no cell has a wave).
+ *
+ * @param cells The cells.
+ * @returns Lists of cells, wave 0 first; empty waves left out.
+ *
+ * @example
+ * ```ts
+ * import { type SweepCell, waves } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const c = (index: number, wave?: number): SweepCell =>
+ *   ({ index, name: `c${index}`, values: {}, out: `o${index}`, args: [], wave });
+ * assertEquals(waves([c(0), c(1, 1), c(2)]).map((w) => w.map((x) => x.index)), [[0, 2], [1]]);
+ * ```
+ */
+export function waves(cells: readonly SweepCell[]): SweepCell[][] {
+  const by = new Map<number, SweepCell[]>();
+  for (const c of cells) {
+    const w = c.wave ?? 0;
+    by.set(w, [...by.get(w) ?? [], c]);
+  }
+  return [...by.keys()].sort((a, b) => a - b).map((w) => by.get(w)!);
 }
 
 /** An expanded sweep, as saved in `sweep.json`. */
@@ -116,6 +146,8 @@ export interface StudyCell {
   out: string;
   /** Arguments of the study's script that run this cell alone. */
   args: string[];
+  /** Its stage (see {@linkcode SweepCell}'s `wave`). */
+  wave?: number;
 }
 
 /**
@@ -589,6 +621,8 @@ export interface SlurmOptions extends StepOptions {
   extra?: string[];
   /** Only these cells (re-submitting some). */
   cells?: readonly number[];
+  /** Start after this job has ended well (`--dependency=afterok:ID`; a later wave). */
+  after?: string;
 }
 
 /**
@@ -633,6 +667,7 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
       ? [`#SBATCH --cpus-per-task=${options.cpusPerTask}`]
       : []),
     ...(options.gpus ? [`#SBATCH --gres=gpu:${options.gpus}`] : []),
+    ...(options.after ? [`#SBATCH --dependency=afterok:${options.after}`] : []),
     ...(options.extra ?? []).map((l) =>
       l.startsWith("#SBATCH") ? l : `#SBATCH ${l}`
     ),
@@ -806,7 +841,7 @@ export async function runLocal(
   const log = options.log ?? ((s: string) => console.error(s));
   const cores = options.cores ?? navigator.hardwareConcurrency ?? 1;
   const threads = String(Math.max(1, Math.floor(cores / options.jobs)));
-  const queue = [...sweep.cells];
+  let queue: SweepCell[] = [];
   const failed: SweepCell[] = [];
   const worker = async () => {
     for (let cell = queue.shift(); cell; cell = queue.shift()) {
@@ -834,8 +869,19 @@ export async function runLocal(
       );
     }
   };
-  await Promise.all(
-    Array.from({ length: Math.min(options.jobs, sweep.cells.length) }, worker),
-  );
+  // Wave by wave: a later wave needs every cell of the earlier ones.
+  for (const wave of waves(sweep.cells)) {
+    if (failed.length > 0) {
+      for (const cell of wave) {
+        log(`cell ${cell.name}: not run (an earlier wave failed)`);
+        failed.push(cell);
+      }
+      continue;
+    }
+    queue = [...wave];
+    await Promise.all(
+      Array.from({ length: Math.min(options.jobs, wave.length) }, worker),
+    );
+  }
   return failed;
 }
