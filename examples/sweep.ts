@@ -138,7 +138,9 @@ const EPILOGUE = `Examples:
   deno task sweep run --seeds 0..2 --set "lr=1e-3,2e-3" --dir runs/lr --on slurm --time 01:00:00 --cpus-per-task 2
   deno task sweep run runs/lr --on slurm --dry-run      # print the script
   deno task sweep status runs/lr
-  deno task report --merge runs/lr                      # one report over the cells`;
+  deno task report --merge runs/lr                      # one report over the cells
+  deno task ablate --out runs/ablate --sweep            # a study's grid as cells (also: deno task study epochs --sweep)
+  deno task sweep run runs/ablate --on local --jobs 2   # runs them, then the study's --collect`;
 
 /** The fixed options and the grid from the command line and a spec file. */
 async function specOf(

@@ -672,7 +672,9 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
       l.startsWith("#SBATCH") ? l : `#SBATCH ${l}`
     ),
     `# ${sweep.cells.length} cells of the sweep in ${sweep.dir} (sweep.json);`,
-    "# a requeued or re-submitted task resumes its run folder; a finished one is skipped.",
+    sweep.script
+      ? `# cells of ${sweep.script}: a requeued or re-submitted task runs its cell again; a finished one is skipped.`
+      : "# a requeued or re-submitted task resumes its run folder; a finished one is skipped.",
     ...(options.cpusPerTask
       ? [
         `export OPENBLAS_NUM_THREADS=${options.cpusPerTask} OMP_NUM_THREADS=${options.cpusPerTask} MKL_NUM_THREADS=${options.cpusPerTask}`,
