@@ -133,7 +133,13 @@ Deno.test({
       () => false,
     );
     assert(!cut, "cell 2 finished before it could be cancelled mid-run");
-    const mid = await sweepStatus(s);
+    // squeue can drain before the cancelled process has exited (and let go
+    // of its lock): wait for it to stop reading as running.
+    let mid = await sweepStatus(s);
+    while (mid[2].state === "running" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      mid = await sweepStatus(s);
+    }
     assertEquals(mid.map((c) => c.state), [
       "finished",
       "finished",
