@@ -30,12 +30,40 @@ async function cpuKernelsProblem(): Promise<string | null> {
   }
 }
 
+// `auto` without a real GPU: the CPU engine, unless the run trains the
+// d3pm objective (the fused engines train mdlm only) or its kernels cannot
+// start; then tfjs, saying why in one line.
+async function autoOnCpu(
+  config: Pick<ExperimentConfig, "diffusionLoss">,
+  why: string,
+): Promise<Engine> {
+  if (config.diffusionLoss === "d3pm") {
+    return {
+      kind: "tfjs",
+      reason:
+        `tfjs (${why}; the CPU engine trains the mdlm objective only and this run uses d3pm)`,
+    };
+  }
+  const problem = await cpuKernelsProblem();
+  if (problem !== null) {
+    return {
+      kind: "tfjs",
+      reason:
+        `tfjs (${why}; the CPU engine's kernels cannot start: ${problem})`,
+    };
+  }
+  return {
+    kind: "cpu",
+    reason: `cpu: the fused plan on the CPU kernels (${why})`,
+  };
+}
+
 /**
  * Resolve `config.engine`: `webgpu` insists on the fused engine (a software
  * adapter too), `cpu` on the CPU engine (the same plan on `@d3pm/cpu`'s
- * kernels), `auto` takes the fused engine only on a real GPU adapter, else
- * tfjs (not yet the CPU engine: runs on it log every `--log-every` steps, so
- * the default run's per-step figures, pinned by tests, would change).
+ * kernels), `auto` takes the fused engine on a real GPU adapter, else the
+ * CPU engine — or tfjs, saying why, when the run trains the d3pm objective
+ * (the fused engines train mdlm only) or the CPU kernels cannot start.
  *
  * @param config The engine asked for, and the D3PM's objective (the fused
  *   engines train `mdlm` only).
@@ -74,20 +102,17 @@ export async function chooseEngine(
         `Option --engine webgpu: ${(e as Error).message}`,
       );
     }
-    return {
-      kind: "tfjs",
-      reason: `tfjs (no WebGPU adapter for the fused engine: ${
-        (e as Error).message
-      }; --engine cpu runs its plan on the CPU)`,
-    };
+    return await autoOnCpu(
+      config,
+      `no WebGPU adapter: ${(e as Error).message.split("\n")[0]}`,
+    );
   }
   if (found.software && config.engine === "auto") {
     found.device.destroy();
-    return {
-      kind: "tfjs",
-      reason:
-        `tfjs (the WebGPU adapter is software, ${found.label}: the fused engine would be slower; --engine webgpu uses it anyway, --engine cpu runs its plan on the CPU)`,
-    };
+    return await autoOnCpu(
+      config,
+      `the WebGPU adapter is software, ${found.label}`,
+    );
   }
   if (config.diffusionLoss === "d3pm") {
     found.device.destroy();
