@@ -30,7 +30,7 @@
  * window), and tight JS against the WebAssembly SIMD kernels on one thread.
  * Prints JSON lines; the last line of each shape holds the ratios.
  *
- *   deno task bench:cpu [--shapes tiny,reference] [--rounds 5] [--steps 3]
+ *   deno task bench:cpu [--shapes tiny,reference|none] [--rounds 5] [--steps 3]
  *                       [--warmup 2] [--threads 2] [--peer auto|off]
  *                       [--js-vs-wasm on|off] [--evaluation on|off]
  *
@@ -113,7 +113,8 @@ the WebAssembly SIMD kernels. Prints JSON lines.`,
       kind: "string",
       value: "LIST",
       default: "tiny,reference",
-      help: "comma-separated, of tiny, reference",
+      help:
+        "comma-separated, of tiny, reference; none: no training steps (only --evaluation)",
     },
     rounds: {
       kind: "integer",
@@ -165,7 +166,9 @@ the WebAssembly SIMD kernels. Prints JSON lines.`,
 const line = readCommandLine(Deno.args, USAGE, {
   usageExit: 2,
   check: ({ values }) => {
-    for (const s of values.shapes.split(",").filter((x) => x)) {
+    for (
+      const s of values.shapes.split(",").filter((x) => x && x !== "none")
+    ) {
       if (!SHAPES.some((x) => x.name === s)) {
         throw new UsageError(
           `Option --shapes has ${s}; accepted: a comma-separated list of tiny, reference`,
@@ -175,7 +178,7 @@ const line = readCommandLine(Deno.args, USAGE, {
   },
 }).values;
 const args = {
-  shapes: line.shapes.split(",").filter((s) => s),
+  shapes: line.shapes.split(",").filter((s) => s && s !== "none"),
   rounds: line.rounds,
   steps: line.steps,
   warmup: line.warmup,
