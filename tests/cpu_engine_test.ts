@@ -2,7 +2,7 @@
 // experiment: it follows the tfjs loss curve, evaluation scores on it with
 // the same figures, and a run killed on it resumes to the same weights.
 // (tests/engine_test.ts: the same for the WebGPU engine.)
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
 import {
   chooseEngine,
   ConfigError,
@@ -131,6 +131,25 @@ Deno.test({
       report.includes("Training engine: cpu"),
       "report names the engine",
     );
+    // `deno task evaluate --engine cpu` scores as the run's evaluation did
+    // (the same engine, the same draws: equal figures); on tfjs within 1e-5.
+    for (const [i, model] of ["ar", "d3pm"].entries()) {
+      const nll = async (engine: string) => {
+        const r = await runTool("evaluate.ts", [
+          "--run",
+          gpu,
+          "--model",
+          model,
+          "--engine",
+          engine,
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stderr.includes(`engine: ${engine}`), r.stderr);
+        return JSON.parse(r.stdout).figures.nll as number;
+      };
+      assertEquals(await nll("cpu"), eg[i].test.nll, model);
+      assertLess(Math.abs((await nll("tfjs")) - eg[i].test.nll), 1e-5);
+    }
     await Deno.remove(gpu, { recursive: true });
     await Deno.remove(cpu, { recursive: true });
   },
