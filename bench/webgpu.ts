@@ -6,7 +6,7 @@
  *
  *   deno task bench:webgpu [--size tiny|reference|paper] [--batch B]
  *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
- *     [--no-matmul] [--no-step]
+ *     [--no-matmul] [--no-step] [--kernels new|old|both]
  *
  * Sizes: `tiny` (default; seconds on lavapipe): 2 layers, d 64, 4 heads,
  * MLP 256, T 32, batch 2, V 512. `reference`: 4 layers, d 256, 4 heads,
@@ -18,6 +18,14 @@
  * attention's two products over the keys a query sees (all T when
  * bidirectional, (T + 1)/2 on average when causal), times 3 for forward and
  * backward; LayerNorm, GELU, softmax, AdamW and the time MLP are left out.
+ *
+ * `--kernels` picks the engine's kernel generation for the training step
+ * (`both`: one step line each, `old` first; `engineKernels` in the step
+ * and profile lines): `new` is the double-buffered
+ * vec4 matmul and the tiled attention, `old` the first kernels. The matmul
+ * lines always time the new kernel, the old one and the new one with f16
+ * operands (where the device has `shader-f16`), each line naming its
+ * `kernel` and `dtype`.
  *
  * Steps run back to back and the loss is read once at the end (the logged
  * step's one sync), after one warm-up step that is read on its own.
@@ -89,6 +97,13 @@ the D3PM at several step counts). JSON lines on stdout.`,
       default: false,
       help:
         "also time every kernel of one step (GPU timestamps, one pass per dispatch)",
+    },
+    kernels: {
+      kind: "choice",
+      choices: ["new", "old", "both"],
+      default: "new",
+      help:
+        "the training step's kernels: new (double-buffered vec4 matmul, tiled attention), old (the first ones) or both",
     },
     matmul: {
       kind: "boolean",
@@ -288,13 +303,14 @@ const batches = Array.from({ length: 2 }, () => {
 
 // The training step: built, warmed up, timed; one JSON line (and the
 // profile's with --profile).
-async function trainingStep(): Promise<void> {
+async function trainingStep(kernels: "new" | "old"): Promise<void> {
   const buildStart = performance.now();
   const engine = await WebGpuTransformer.create(config, {
     batchSize: batch,
     length,
     seed: 0,
     device,
+    kernels,
   });
   const buildMs = performance.now() - buildStart;
   log(
@@ -324,6 +340,7 @@ async function trainingStep(): Promise<void> {
   console.log(JSON.stringify({
     bench: "webgpu.step",
     size,
+    engineKernels: kernels,
     adapter: label,
     software,
     kind: config.kind,
@@ -371,6 +388,7 @@ async function trainingStep(): Promise<void> {
       console.log(JSON.stringify({
         bench: "webgpu.profile",
         size,
+        engineKernels: kernels,
         gpuMsPerStep: +totalMs.toFixed(3),
         byFamily: Object.fromEntries(
           [...families].sort((a, b) => b[1] - a[1]).map((
@@ -383,7 +401,15 @@ async function trainingStep(): Promise<void> {
   }
   engine.dispose();
 }
-if (args.step) await trainingStep();
+if (args.step) {
+  for (
+    const kernels of args.kernels === "both"
+      ? ["old", "new"] as const
+      : [args.kernels as "new" | "old"]
+  ) {
+    await trainingStep(kernels);
+  }
+}
 
 if (args.tfjs && config.kind === "causal") {
   // The same model and shape on tfjs-webgpu, stepped as train() does.
@@ -475,24 +501,37 @@ if (args.matmul) {
       }));
       continue;
     }
-    // Both workgroup tiles, so one GPU run shows which to use where.
+    // Both workgroup tiles, so one GPU run shows which to use where; the
+    // new kernel, the old one, and the new one on f16 operands.
+    const variants: { kernel: "new" | "old"; f16: boolean }[] = [
+      { kernel: "new", f16: false },
+      { kernel: "old", f16: false },
+      ...(device.features.has("shader-f16")
+        ? [{ kernel: "new" as const, f16: true }]
+        : []),
+    ];
     for (const tile of software ? [64] as const : [64, 128] as const) {
-      const t = await timeMatmul(device, c, {
-        repeats: software ? 1 : 10,
-        transB: c.transB,
-        tile,
-      });
-      console.log(JSON.stringify({
-        bench: "webgpu.matmul",
-        shape: c.name,
-        m: c.m,
-        n: c.n,
-        k: c.k,
-        tile,
-        dtype: "f32",
-        ms: +(t.seconds * 1000).toFixed(3),
-        gflops: +t.gflops.toFixed(1),
-      }));
+      for (const v of variants) {
+        const t = await timeMatmul(device, c, {
+          repeats: software ? 1 : 10,
+          transB: c.transB,
+          tile,
+          kernel: v.kernel,
+          f16: v.f16,
+        });
+        console.log(JSON.stringify({
+          bench: "webgpu.matmul",
+          shape: c.name,
+          m: c.m,
+          n: c.n,
+          k: c.k,
+          tile,
+          kernel: v.kernel,
+          dtype: v.f16 ? "f16 (f32 accumulate)" : "f32",
+          ms: +(t.seconds * 1000).toFixed(3),
+          gflops: +t.gflops.toFixed(1),
+        }));
+      }
     }
   }
 }

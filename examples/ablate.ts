@@ -3,12 +3,20 @@
  * (`@d3pm/experiment/studies`' `runAblation`). Each variant trains one model
  * of the `tiny` preset on the same number of tokens and reports its
  * validation NLL and the step at which its training loss leaves the
- * unigram plateau.
+ * unigram plateau. `--sweep` writes the grid as sweep cells instead
+ * (`deno task sweep run DIR --on local|slurm` runs them, one `--variant`
+ * each; `--collect` makes the table).
  *
  * @module
  */
-import { readCommandLine, runCli } from "@d3pm/cli";
-import { runAblation } from "@d3pm/experiment/studies";
+import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
+import { saveSweep, shellQuote } from "@d3pm/experiment";
+import {
+  ablationSweep,
+  collectAblation,
+  runAblation,
+  runAblationCell,
+} from "@d3pm/experiment/studies";
 
 const OPTIONS = {
   steps: {
@@ -28,6 +36,24 @@ const OPTIONS = {
     value: "TEXT",
     help: "run only the variants whose name contains TEXT (several: a;b)",
   },
+  sweep: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run nothing: write the variants as sweep cells (--out/sweep.json) for deno task sweep run --out --on local|slurm",
+  },
+  variant: {
+    kind: "string",
+    value: "NAME",
+    help:
+      "run this one variant (exact name; one cell of --sweep) into its folder",
+  },
+  collect: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run nothing: gather the variants' folders into ablation.jsonl and ablation.md",
+  },
 } as const;
 
 if (import.meta.main) {
@@ -42,10 +68,50 @@ reports validation NLL and when the training loss leaves the unigram plateau.
 Results: JSON lines on stdout, ablation.jsonl and ablation.md in --out.`,
       options: OPTIONS,
     });
-    await runAblation({
-      steps: values.steps,
-      out: values.out,
-      only: values.only?.split(";").map((s) => s.trim()).filter(Boolean),
-    });
+    const only = values.only?.split(";").map((s) => s.trim()).filter(
+      Boolean,
+    );
+    const modes = [
+      values.sweep && "--sweep",
+      values.variant !== undefined && "--variant",
+      values.collect && "--collect",
+    ].filter(Boolean);
+    if (modes.length > 1 || (only && (values.variant || values.collect))) {
+      throw new UsageError(
+        `Options ${
+          [...modes, ...(only ? ["--only"] : [])].join(" and ")
+        } do not go together: --sweep (with --only), --variant NAME or --collect`,
+      );
+    }
+    if (values.sweep) {
+      const sweep = await saveSweep(
+        ablationSweep({ steps: values.steps, out: values.out, only }),
+      );
+      console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
+      for (const c of sweep.cells) {
+        console.log(
+          `${String(c.index).padStart(3)}  deno run -A examples/ablate.ts ${
+            c.args.map(shellQuote).join(" ")
+          }`,
+        );
+      }
+      console.log(
+        `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
+      );
+      return;
+    }
+    if (values.variant !== undefined) {
+      await runAblationCell({
+        steps: values.steps,
+        out: values.out,
+        variant: values.variant,
+      });
+      return;
+    }
+    if (values.collect) {
+      await collectAblation({ steps: values.steps, out: values.out });
+      return;
+    }
+    await runAblation({ steps: values.steps, out: values.out, only });
   });
 }

@@ -6,7 +6,11 @@
  * @module
  */
 import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
+import { saveSweep, shellQuote } from "@d3pm/experiment";
 import {
+  collectEpochs,
+  epochsSweep,
+  runEpochsCell,
   runEpochsStudy,
   SCALES,
   type StudyScale,
@@ -69,6 +73,23 @@ export const STUDY_OPTIONS = {
     default: "runs/study-epochs",
     help: "output folder",
   },
+  sweep: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run nothing: write the study's runs as sweep cells (--out/sweep.json) for deno task sweep run --out --on local|slurm",
+  },
+  cell: {
+    kind: "string",
+    value: "NAME",
+    help: "run one cell of --sweep into --out/NAME",
+  },
+  collect: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run nothing: gather the finished cells into epochs.jsonl and the report",
+  },
 } as const;
 
 const SUMMARY =
@@ -99,10 +120,68 @@ function numberList(flag: string, raw: string, min: number, max: number) {
   return xs;
 }
 
+/** The study's flags, parsed. */
+export interface StudyArgs {
+  /** The sizes. */
+  scale: StudyScale;
+  /** Seed of the models and batches. */
+  seed: number;
+  /** The study's folder. */
+  out: string;
+  /** Write the sweep cells, run nothing. */
+  sweep: boolean;
+  /** Run this one cell. */
+  cell?: string;
+  /** Gather the cells. */
+  collect: boolean;
+  /** The flags that give this scale, seed and folder, spelt out (a cell's). */
+  args: string[];
+}
+
+/**
+ * The flags that give a scale, seed and folder in full, so that a cell runs
+ * the sizes it was planned with even if the scale's defaults move.
+ *
+ * @param name The scale's name (its batch size).
+ * @param scale The sizes.
+ * @param seed The seed.
+ * @param out The folder.
+ * @returns The flags.
+ */
+export function studyArgs(
+  name: string,
+  scale: StudyScale,
+  seed: number,
+  out: string,
+): string[] {
+  return [
+    "--scale",
+    name,
+    "--preset",
+    scale.preset,
+    "--u",
+    scale.u.join(","),
+    "--tokens",
+    String(scale.tokens),
+    "--dropouts",
+    scale.dropouts.join(","),
+    "--decays",
+    scale.decays.join(","),
+    "--patience",
+    String(scale.patience),
+    "--valid-blocks",
+    String(scale.validBlocks),
+    "--seed",
+    String(seed),
+    "--out",
+    out,
+  ];
+}
+
 /** Parse the study's flags (after the study's name). */
 export function parseStudyArgs(
   argv: string[],
-): { scale: StudyScale; seed: number; out: string } | { help: true } {
+): StudyArgs | { help: true } {
   const line = parseCommandLine(argv, STUDY_OPTIONS);
   if (line.help) return { help: true };
   const v = line.values;
@@ -121,7 +200,27 @@ export function parseStudyArgs(
   }
   if (v.patience !== undefined) scale.patience = v.patience;
   if (v.validBlocks !== undefined) scale.validBlocks = v.validBlocks;
-  return { scale, seed: v.seed, out: v.out };
+  const modes = [
+    v.sweep && "--sweep",
+    v.cell !== undefined && "--cell",
+    v.collect && "--collect",
+  ].filter(Boolean);
+  if (modes.length > 1) {
+    throw new UsageError(
+      `Options ${
+        modes.join(" and ")
+      } do not go together: --sweep, --cell NAME or --collect`,
+    );
+  }
+  return {
+    scale,
+    seed: v.seed,
+    out: v.out,
+    sweep: v.sweep,
+    ...(v.cell !== undefined ? { cell: v.cell } : {}),
+    collect: v.collect,
+    args: studyArgs(v.scale, scale, v.seed, v.out.replace(/\/+$/, "")),
+  };
 }
 
 /**
@@ -135,5 +234,25 @@ export async function studyEpochs(argv: string[]): Promise<void> {
     console.log(usageText(STUDY_USAGE).trimEnd());
     return;
   }
-  await runEpochsStudy(parsed);
+  const { scale, seed, out } = parsed;
+  if (parsed.sweep) {
+    const sweep = await saveSweep(
+      epochsSweep({ scale, seed, out, args: parsed.args }),
+    );
+    console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
+    for (const c of sweep.cells) {
+      console.log(
+        `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
+          c.args.map(shellQuote).join(" ")
+        }`,
+      );
+    }
+    console.log(
+      `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
+    );
+  } else if (parsed.cell !== undefined) {
+    await runEpochsCell({ scale, seed, out, cell: parsed.cell });
+  } else if (parsed.collect) {
+    await collectEpochs({ scale, seed, out });
+  } else await runEpochsStudy({ scale, seed, out });
 }

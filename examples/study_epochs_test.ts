@@ -35,3 +35,43 @@ Deno.test("parseStudyArgs() names the bad option and what it accepts", () => {
     assertThrows(() => parseStudyArgs(argv), UsageError, message);
   }
 });
+
+Deno.test("studyArgs() spell out a study that parseStudyArgs() reads back as it was: each cell runs the planned sizes", () => {
+  const given = [
+    "--scale",
+    "gpu",
+    "--u",
+    "300,100",
+    "--tokens",
+    "7000",
+    "--preset",
+    "micro",
+    "--dropouts",
+    "0,0.3",
+    "--decays",
+    "0.2",
+    "--patience",
+    "3",
+    "--valid-blocks",
+    "5",
+    "--seed",
+    "4",
+    "--out",
+    "runs/x/",
+    "--sweep",
+  ];
+  const p = parseStudyArgs(given);
+  if ("help" in p) throw new Error("parsed as --help");
+  assertEquals(p.sweep, true);
+  const back = parseStudyArgs([...p.args, "--cell", "main-u300-ar"]);
+  if ("help" in back) throw new Error("parsed as --help");
+  assertEquals(back.scale, p.scale);
+  assertEquals(back.scale.batchSize, 32); // the gpu scale's
+  assertEquals([back.seed, back.out, back.cell], [4, "runs/x", "main-u300-ar"]);
+  assertEquals(back.sweep, false);
+  assertThrows(
+    () => parseStudyArgs(["--sweep", "--collect"]),
+    UsageError,
+    "Options --sweep and --collect do not go together",
+  );
+});

@@ -25,12 +25,15 @@ import {
   runLocal,
   saveSweep,
   sbatchScript,
+  shellQuote,
   statusLine,
   SWEEP_OWNED,
+  sweepCommand,
   sweepPaths,
   type SweepSpec,
   sweepStatus,
   type SweepValue,
+  waves,
 } from "@d3pm/experiment";
 
 /** The repository (where `deno task experiment` runs). */
@@ -135,7 +138,9 @@ const EPILOGUE = `Examples:
   deno task sweep run --seeds 0..2 --set "lr=1e-3,2e-3" --dir runs/lr --on slurm --time 01:00:00 --cpus-per-task 2
   deno task sweep run runs/lr --on slurm --dry-run      # print the script
   deno task sweep status runs/lr
-  deno task report --merge runs/lr                      # one report over the cells`;
+  deno task report --merge runs/lr                      # one report over the cells
+  deno task ablate --out runs/ablate --sweep            # a study's grid as cells (also: deno task study epochs --sweep)
+  deno task sweep run runs/ablate --on local --jobs 2   # runs them, then the study's --collect`;
 
 /** The fixed options and the grid from the command line and a spec file. */
 async function specOf(
@@ -239,9 +244,18 @@ if (import.meta.main) {
       const spec = await specOf(target, values, given);
       sweep = await saveSweep(planSweep(spec, { dir: values.dir }));
     }
-    const experiment = `${
-      values.deno ?? Deno.execPath()
-    } run -A ${ROOT}/examples/experiment.ts`;
+    // The experiment, or a study's own script (a study's grid as cells).
+    const experiment = sweepCommand(
+      sweep,
+      values.deno ?? Deno.execPath(),
+      ROOT,
+    );
+    const program = sweep.script
+      ? `deno run -A ${sweep.script}`
+      : "deno task experiment";
+    const collect = sweep.collect
+      ? `${program} ${sweep.collect.map(shellQuote).join(" ")}`
+      : undefined;
     if (verb === "plan") {
       console.log(
         `${sweep.cells.length} cells in ${sweep.dir} (swept: ${
@@ -250,11 +264,12 @@ if (import.meta.main) {
       );
       for (const c of sweep.cells) {
         console.log(
-          `${String(c.index).padStart(3)}  deno task experiment ${
-            c.args.join(" ")
+          `${String(c.index).padStart(3)}  ${program} ${
+            c.args.map(shellQuote).join(" ")
           }`,
         );
       }
+      if (collect) console.log(`then: ${collect}`);
       return;
     }
     if (values.on === undefined) {
@@ -265,27 +280,47 @@ if (import.meta.main) {
     if (values.on === "local") {
       const started = performance.now();
       await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
-      const failed = await runLocal(sweep, {
+      const failedCells = await runLocal(sweep, {
         jobs: values.jobs,
         workdir: Deno.cwd(),
         experiment,
       });
+      const failed = failedCells.map((c) => c.name);
+      if (sweep.collect && failed.length === 0) {
+        // The study's own table and report from the finished cells.
+        const { code } = await new Deno.Command("bash", {
+          args: [
+            "-c",
+            `${experiment} ${sweep.collect.map(shellQuote).join(" ")}`,
+          ],
+          stdout: "inherit",
+          stderr: "inherit",
+        }).spawn().status;
+        if (code !== 0) failed.push("collect");
+      }
       console.log(JSON.stringify({
         sweep: sweep.dir,
         on: "local",
         jobs: values.jobs,
         cells: sweep.cells.length,
-        failed: failed.map((c) => c.name),
+        failed,
         seconds: Math.round((performance.now() - started) / 1000),
       }));
       if (failed.length) Deno.exit(1);
       return;
     }
-    // Slurm: submit only the cells that are not finished.
+    // Slurm: submit only the cells that are not finished; one array per
+    // wave of a study, each after the one before it has ended well.
     const open = (await sweepStatus(sweep)).filter((s) =>
       s.state !== "finished"
-    ).map((s) => s.cell.index);
-    const script = sbatchScript(sweep, {
+    ).map((s) => s.cell);
+    const parts = waves(open);
+    if (parts.length === 0) {
+      throw new UsageError(
+        `Nothing to submit: every cell of ${sweep.dir} is finished`,
+      );
+    }
+    const settings = {
       workdir: Deno.cwd(),
       experiment,
       partition: values.partition,
@@ -294,43 +329,73 @@ if (import.meta.main) {
       gpus: values.gpus,
       parallel: values.parallel,
       extra: values.sbatch?.split(";").map((s) => s.trim()).filter(Boolean),
-      cells: open,
-    });
+    };
     if (values.dryRun) {
-      console.log(script.trimEnd());
+      parts.forEach((part, k) => {
+        const script = sbatchScript(sweep, {
+          ...settings,
+          cells: part.map((c) => c.index),
+          ...(k > 0 ? { after: `$JOB_OF_WAVE_${k - 1}` } : {}),
+        });
+        if (k > 0) {
+          console.log(
+            `\n# wave ${k}: sbatch --parsable this after wave ${k - 1}`,
+          );
+        }
+        console.log(script.trimEnd());
+      });
       return;
     }
-    const path = sweepPaths(sweep.dir).sbatch;
-    await Deno.writeTextFile(path, script);
-    const out = await new Deno.Command("sbatch", {
-      args: ["--parsable", ...(values.wait ? ["--wait"] : []), path],
-      stdout: "piped",
-      stderr: "piped",
-    }).output().catch((e) => {
-      throw new Error(
-        `Cannot run sbatch (${
-          (e as Error).message.split("\n")[0]
-        }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
-      );
-    });
-    const text = new TextDecoder().decode(out.stdout).trim();
-    const jobId = text.split(";")[0].split("\n")[0];
-    if (!/^\d+$/.test(jobId)) {
-      throw new Error(
-        `sbatch failed: ${
-          new TextDecoder().decode(out.stderr).trim().split("\n")[0]
-        }`,
-      );
+    const jobIds: string[] = [];
+    let out: Deno.CommandOutput | undefined, path = "";
+    for (const [k, part] of parts.entries()) {
+      const last = k === parts.length - 1;
+      const script = sbatchScript(sweep, {
+        ...settings,
+        cells: part.map((c) => c.index),
+        ...(k > 0 ? { after: jobIds[k - 1] } : {}),
+      });
+      path = k === 0
+        ? sweepPaths(sweep.dir).sbatch
+        : sweepPaths(sweep.dir).sbatch.replace(/\.sbatch$/, `-wave${k}.sbatch`);
+      await Deno.writeTextFile(path, script);
+      out = await new Deno.Command("sbatch", {
+        args: [
+          "--parsable",
+          ...(values.wait && last ? ["--wait"] : []),
+          path,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output().catch((e) => {
+        throw new Error(
+          `Cannot run sbatch (${
+            (e as Error).message.split("\n")[0]
+          }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
+        );
+      });
+      const text = new TextDecoder().decode(out.stdout).trim();
+      const jobId = text.split(";")[0].split("\n")[0];
+      if (!/^\d+$/.test(jobId)) {
+        throw new Error(
+          `sbatch failed: ${
+            new TextDecoder().decode(out.stderr).trim().split("\n")[0]
+          }`,
+        );
+      }
+      jobIds.push(jobId);
+      await recordSubmission(sweep.dir, { on: "slurm", jobId });
     }
-    await recordSubmission(sweep.dir, { on: "slurm", jobId });
     console.log(JSON.stringify({
       sweep: sweep.dir,
       on: "slurm",
-      jobId,
+      jobId: jobIds[0],
+      ...(jobIds.length > 1 ? { jobIds } : {}),
       cells: open.length,
       script: path,
-      ...(values.wait ? { exit: out.code } : {}),
+      ...(values.wait ? { exit: out!.code } : {}),
+      ...(collect ? { then: collect } : {}),
     }));
-    if (values.wait && !out.success) Deno.exit(1);
+    if (values.wait && !out!.success) Deno.exit(1);
   });
 }

@@ -51,6 +51,36 @@ export interface SweepCell {
   out: string;
   /** The `deno task experiment` arguments, `--resume` included. */
   args: string[];
+  /**
+   * A study's stage: cells of wave k + 1 start once every cell of wave k
+   * has finished (a later Slurm array with `--dependency=afterok`); none
+   * is wave 0.
+   */
+  wave?: number;
+}
+
+/**
+ * A sweep's cells by wave, in order (one list when no cell has a wave).
+ *
+ * @param cells The cells.
+ * @returns Lists of cells, wave 0 first; empty waves left out.
+ *
+ * @example
+ * ```ts
+ * import { type SweepCell, waves } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const c = (index: number, wave?: number): SweepCell =>
+ *   ({ index, name: `c${index}`, values: {}, out: `o${index}`, args: [], wave });
+ * assertEquals(waves([c(0), c(1, 1), c(2)]).map((w) => w.map((x) => x.index)), [[0, 2], [1]]);
+ * ```
+ */
+export function waves(cells: readonly SweepCell[]): SweepCell[][] {
+  const by = new Map<number, SweepCell[]>();
+  for (const c of cells) {
+    const w = c.wave ?? 0;
+    by.set(w, [...by.get(w) ?? [], c]);
+  }
+  return [...by.keys()].sort((a, b) => a - b).map((w) => by.get(w)!);
 }
 
 /** An expanded sweep, as saved in `sweep.json`. */
@@ -67,6 +97,113 @@ export interface Sweep {
   cells: SweepCell[];
   /** Submissions and local runs, oldest first. */
   submissions: { on: string; at: string; jobId?: string }[];
+  /**
+   * The repository script the cells' `args` go to, when not the experiment
+   * (`examples/ablate.ts`, `examples/study.ts`): a study's grid as cells.
+   */
+  script?: string;
+  /**
+   * Arguments of `script` that gather the finished cells into the study's
+   * own table and report (run after a local run; by hand after Slurm).
+   */
+  collect?: string[];
+}
+
+/** The script a sweep's cells run, relative to the repository. */
+export const EXPERIMENT_SCRIPT = "examples/experiment.ts";
+
+/**
+ * The command that runs a sweep's cells (and its `collect` step).
+ *
+ * @param sweep The sweep.
+ * @param deno The deno to run it with.
+ * @param root The repository.
+ * @returns `deno run -A <root>/<script>`.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, sweepCommand } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = planSweep({ seeds: 1 }, { dir: "runs/s" });
+ * assertEquals(sweepCommand(s, "deno", "/repo"), "deno run -A /repo/examples/experiment.ts");
+ * assertEquals(
+ *   sweepCommand({ ...s, script: "examples/ablate.ts" }, "deno", "/repo"),
+ *   "deno run -A /repo/examples/ablate.ts",
+ * );
+ * ```
+ */
+export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
+  return `${deno} run -A ${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`;
+}
+
+/** A cell of a study's grid, before it has a place in the sweep. */
+export interface StudyCell {
+  /** Folder-safe name (also its log's name). */
+  name: string;
+  /** What sets it apart, for people. */
+  values: Record<string, SweepValue>;
+  /** Its run folder. */
+  out: string;
+  /** Arguments of the study's script that run this cell alone. */
+  args: string[];
+  /** Its stage (see {@linkcode SweepCell}'s `wave`). */
+  wave?: number;
+}
+
+/**
+ * A study's grid as a sweep: cells that run the study's own script (one
+ * cell each), in the sweep format, so that `deno task sweep run DIR --on
+ * local|slurm` and `deno task sweep status DIR` take them as they are. A
+ * cell is finished when its folder holds `results.json`.
+ *
+ * @param dir The sweep folder (the study's folder).
+ * @param script The study's script, relative to the repository.
+ * @param cells The cells, in run order.
+ * @param collect Arguments of the script that gather the finished cells.
+ * @returns The sweep (not yet saved; see {@linkcode saveSweep}).
+ * @throws {ConfigError} When two cells share a name or a folder.
+ *
+ * @example
+ * ```ts
+ * import { studySweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = studySweep("runs/st", "examples/ablate.ts", ["a", "b"].map((v) => ({
+ *   name: v, values: { variant: v, model: "ar" }, out: `runs/st/${v}`, args: ["--variant", v],
+ * })), ["--collect"]);
+ * assertEquals([s.cells[1].index, s.swept, s.script], [1, ["variant"], "examples/ablate.ts"]);
+ * ```
+ */
+export function studySweep(
+  dir: string,
+  script: string,
+  cells: readonly StudyCell[],
+  collect?: string[],
+): Sweep {
+  for (const key of ["name", "out"] as const) {
+    const seen = new Set<string>();
+    for (const c of cells) {
+      if (seen.has(c[key])) {
+        throw new ConfigError(
+          `Two cells of the study share the ${key} ${
+            c[key]
+          }: each needs its own`,
+        );
+      }
+      seen.add(c[key]);
+    }
+  }
+  const swept = [...new Set(cells.flatMap((c) => Object.keys(c.values)))]
+    .filter((k) => new Set(cells.map((c) => String(c.values[k]))).size > 1);
+  return {
+    version: 1,
+    dir: dir.replace(/\/+$/, ""),
+    spec: {},
+    swept,
+    cells: cells.map((c, index) => ({ index, ...c })),
+    submissions: [],
+    script,
+    ...(collect ? { collect } : {}),
+  };
 }
 
 /**
@@ -484,6 +621,8 @@ export interface SlurmOptions extends StepOptions {
   extra?: string[];
   /** Only these cells (re-submitting some). */
   cells?: readonly number[];
+  /** Start after this job has ended well (`--dependency=afterok:ID`; a later wave). */
+  after?: string;
 }
 
 /**
@@ -528,11 +667,14 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
       ? [`#SBATCH --cpus-per-task=${options.cpusPerTask}`]
       : []),
     ...(options.gpus ? [`#SBATCH --gres=gpu:${options.gpus}`] : []),
+    ...(options.after ? [`#SBATCH --dependency=afterok:${options.after}`] : []),
     ...(options.extra ?? []).map((l) =>
       l.startsWith("#SBATCH") ? l : `#SBATCH ${l}`
     ),
     `# ${sweep.cells.length} cells of the sweep in ${sweep.dir} (sweep.json);`,
-    "# a requeued or re-submitted task resumes its run folder; a finished one is skipped.",
+    sweep.script
+      ? `# cells of ${sweep.script}: a requeued or re-submitted task runs its cell again; a finished one is skipped.`
+      : "# a requeued or re-submitted task resumes its run folder; a finished one is skipped.",
     ...(options.cpusPerTask
       ? [
         `export OPENBLAS_NUM_THREADS=${options.cpusPerTask} OMP_NUM_THREADS=${options.cpusPerTask} MKL_NUM_THREADS=${options.cpusPerTask}`,
@@ -701,7 +843,7 @@ export async function runLocal(
   const log = options.log ?? ((s: string) => console.error(s));
   const cores = options.cores ?? navigator.hardwareConcurrency ?? 1;
   const threads = String(Math.max(1, Math.floor(cores / options.jobs)));
-  const queue = [...sweep.cells];
+  let queue: SweepCell[] = [];
   const failed: SweepCell[] = [];
   const worker = async () => {
     for (let cell = queue.shift(); cell; cell = queue.shift()) {
@@ -729,8 +871,19 @@ export async function runLocal(
       );
     }
   };
-  await Promise.all(
-    Array.from({ length: Math.min(options.jobs, sweep.cells.length) }, worker),
-  );
+  // Wave by wave: a later wave needs every cell of the earlier ones.
+  for (const wave of waves(sweep.cells)) {
+    if (failed.length > 0) {
+      for (const cell of wave) {
+        log(`cell ${cell.name}: not run (an earlier wave failed)`);
+        failed.push(cell);
+      }
+      continue;
+    }
+    queue = [...wave];
+    await Promise.all(
+      Array.from({ length: Math.min(options.jobs, wave.length) }, worker),
+    );
+  }
   return failed;
 }

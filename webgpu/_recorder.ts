@@ -25,6 +25,7 @@ import {
   LAYERNORM_PARAMS_BACKWARD,
   LOSS_REDUCE,
   matmulSource,
+  matmulSourceV1,
   type MatmulTile,
   MODULATE_BACKWARD,
   NORM_FINAL,
@@ -33,7 +34,14 @@ import {
   ROPE,
   S,
   SILU_BACKWARD,
+  WRITES_E,
 } from "./_wgsl.ts";
+import {
+  tiledAttentionBytes,
+  tiledAttentionForwardSource,
+  tiledAttentionKeyValueSource,
+  tiledAttentionQuerySource,
+} from "./_attention_wgsl.ts";
 import {
   ARGMAX,
   COMMIT,
@@ -80,13 +88,71 @@ export function kernelLayout(device: GPUDevice): GPUBindGroupLayout {
   });
 }
 
+const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();
+
+/**
+ * The kernel layout with the given slots (1–7) as `read-only-storage`:
+ * a matmul's operands whose buffer the dispatch does not write (one per
+ * device and set of slots).
+ */
+export function readOnlyLayout(
+  device: GPUDevice,
+  slots: readonly number[],
+): GPUBindGroupLayout {
+  let byDevice = layouts.get(device);
+  if (!byDevice) layouts.set(device, byDevice = new Map());
+  const key = slots.join(",");
+  let layout = byDevice.get(key);
+  if (!layout) {
+    layout = device.createBindGroupLayout({
+      entries: [
+        { binding: 0, visibility: 4, buffer: { type: "uniform" } },
+        ...[1, 2, 3, 4, 5, 6, 7].map((binding) => ({
+          binding,
+          visibility: 4, // COMPUTE
+          buffer: {
+            type: slots.includes(binding)
+              ? "read-only-storage" as const
+              : "storage" as const,
+          },
+        })),
+      ],
+    });
+    byDevice.set(key, layout);
+  }
+  return layout;
+}
+
+/**
+ * The matmul tile for a shape under `auto`: 128 while that still gives
+ * ≥ 256 workgroups (GPT-2's large products), 32 when M or N is at most 32
+ * or 64 would give under 64 workgroups (decoding, adaLN, small models),
+ * else 64.
+ */
+export function matmulTile(m: number, n: number): MatmulTile {
+  const groups = (t: number) => Math.ceil(m / t) * Math.ceil(n / t);
+  if (groups(128) >= 256) return 128;
+  if (Math.min(m, n) <= 32 || groups(64) < 64) return 32;
+  return 64;
+}
+
 /** The engine-wide GPU objects a plan records against. */
 export interface Kit {
   device: GPUDevice;
-  /** Matmul tile: fixed, or `auto` (128 when that still gives ≥ 256 workgroups). */
+  /** Matmul tile: fixed, or `auto` (by shape: `matmulTile`). */
   tile: "auto" | MatmulTile;
+  /** `old`: the first matmul and attention kernels (default `new`). */
+  kernels?: "new" | "old";
   layout: GPUBindGroupLayout;
-  pipeline(key: string, source: () => string): GPUComputePipeline;
+  /**
+   * The pipeline of a key, built once; on `layout` when given (a matmul
+   * with read-only operands), else on the kernel layout.
+   */
+  pipeline(
+    key: string,
+    source: () => string,
+    layout?: GPUBindGroupLayout,
+  ): GPUComputePipeline;
   dummy: GPUBuffer;
   /**
    * One small buffer per binding slot for the slots a kernel leaves
@@ -125,6 +191,7 @@ export interface Dispatch {
 interface Pending {
   key: string;
   pipeline: GPUComputePipeline;
+  layout?: GPUBindGroupLayout;
   slot: number;
   buffers: (GPUBuffer | GPUBufferBinding | null)[]; // bindings 1..7
   x: number;
@@ -181,6 +248,7 @@ export class Recorder implements Kernels {
     buffers: Record<number, GPUBuffer | GPUBufferBinding | null>,
     x: number,
     y = 1,
+    layout?: GPUBindGroupLayout,
   ): void {
     const slot = this.#words.length;
     this.#words.push(words);
@@ -188,7 +256,10 @@ export class Recorder implements Kernels {
     for (let b = 1; b <= 7; b++) list.push(buffers[b] ?? null);
     this.#current.push({
       key,
-      pipeline: this.#kit.pipeline(key, source),
+      pipeline: layout
+        ? this.#kit.pipeline(key, source, layout)
+        : this.#kit.pipeline(key, source),
+      ...(layout ? { layout } : {}),
       slot,
       buffers: list,
       x,
@@ -238,8 +309,11 @@ export class Recorder implements Kernels {
     // Residual branches take dropout (site: the output's offset).
     const drop = this.dropout &&
       (epilogue === "bias_residual" || epilogue === "bias_gate_residual");
-    const big = Math.ceil(dims.m / 128) * Math.ceil(dims.n / 128) >= 256;
-    const t = this.#kit.tile === "auto" ? (big ? 128 : 64) : this.#kit.tile;
+    const old = this.#kit.kernels === "old";
+    const chosen = this.#kit.tile === "auto"
+      ? matmulTile(dims.m, dims.n)
+      : this.#kit.tile;
+    const t = old && chosen === 32 ? 64 : chosen;
     // Operands that share a buffer (A, C and the residual all live in the
     // arena) are bound as separate ranges: WebGPU forbids one buffer in two
     // writable slots with overlapping ranges (browsers check; Deno does not).
@@ -279,9 +353,40 @@ export class Recorder implements Kernels {
       this.#kit.device.limits.minStorageBufferOffsetAlignment,
     );
     const off = (slot: number, at: number) => at - bound.shift[slot];
+    // vec4 loads where the operand's offset, ld and stored row length are
+    // multiples of 4 (the binding shift is a multiple of 64 floats).
+    const vecA = !old && a.off % 4 === 0 && a.ld % 4 === 0 &&
+      (ta ? m : k) % 4 === 0;
+    const vecB = !old && b.off % 4 === 0 && b.ld % 4 === 0 &&
+      (tb ? k : n) % 4 === 0;
+    // Read-only bindings for operands whose buffer this dispatch does not
+    // write (WebGPU forbids read-only and writable use of one buffer in a
+    // dispatch): e.g. the weights in a forward, the arena in dW = xᵀ·dy.
+    const written = new Set<GPUBuffer>([this.#region(c.buf)]);
+    if (extra.e && WRITES_E.includes(epilogue)) {
+      written.add(this.#region(extra.e.buf));
+    }
+    if (extra.gate) written.add(this.act);
+    const readOnly = {
+      a: !written.has(this.#region(a.buf)),
+      b: !written.has(this.#region(b.buf)),
+      bias: !!extra.bias && !written.has(this.#region(extra.bias.buf)),
+      e: !!extra.e && !WRITES_E.includes(epilogue) &&
+        !written.has(this.#region(extra.e.buf)),
+    };
+    const roSlots = old ? [] : [
+      ...(readOnly.a ? [1] : []),
+      ...(readOnly.b ? [2] : []),
+      ...(readOnly.bias ? [4] : []),
+      ...(readOnly.e ? [5] : []),
+    ];
+    const flags = old ? "old" : `${+vecA}${+vecB}:${roSlots.join("")}`;
     this.#push(
-      `mm${t}:${ta}:${tb}:${epilogue}:${drop}`,
-      () => matmulSource(ta, tb, epilogue, drop, t),
+      `mm${t}:${ta}:${tb}:${epilogue}:${drop}:${flags}`,
+      () =>
+        old
+          ? matmulSourceV1(ta, tb, epilogue, drop, t as 64 | 128)
+          : matmulSource(ta, tb, epilogue, drop, t, { vecA, vecB, readOnly }),
       [
         dims.m,
         dims.n,
@@ -307,6 +412,7 @@ export class Recorder implements Kernels {
       },
       Math.ceil(dims.n / t),
       Math.ceil(dims.m / t),
+      roSlots.length ? readOnlyLayout(this.#kit.device, roSlots) : undefined,
     );
   }
 
@@ -534,6 +640,15 @@ export class Recorder implements Kernels {
     );
   }
 
+  // The tiled attention kernel for head size hd where it applies: new
+  // kernels, hd ≤ 64, and the device's workgroup memory holds it (else the
+  // first kernel, one query per thread).
+  #tiled(hd: number, which: "forward" | "query" | "keyValue"): boolean {
+    return this.#kit.kernels !== "old" && hd <= 64 &&
+      tiledAttentionBytes(hd)[which] <=
+        this.#kit.device.limits.maxComputeWorkgroupStorageSize;
+  }
+
   // qkv (B, T, 3d) → y (B, T, d), lse (B, H, T).
   attentionForward(
     c: ModelConfig,
@@ -546,9 +661,18 @@ export class Recorder implements Kernels {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
     const bias = attentionBias(c);
+    const tiled = this.#tiled(hd, "forward");
     this.#push(
-      `attn_fwd:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
-      () => attentionForwardSource(hd, causal, this.dropout, bias),
+      `attn_fwd${tiled ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+        JSON.stringify(bias)
+      }`,
+      () =>
+        (tiled ? tiledAttentionForwardSource : attentionForwardSource)(
+          hd,
+          causal,
+          this.dropout,
+          bias,
+        ),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
@@ -578,17 +702,34 @@ export class Recorder implements Kernels {
       s.D,
     ];
     const bias = attentionBias(c);
+    const tq = this.#tiled(hd, "query"), tkv = this.#tiled(hd, "keyValue");
     this.#push(
-      `attn_bwd_q:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
-      () => attentionBackwardQuerySource(hd, causal, this.dropout, bias),
+      `attn_bwd_q${tq ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+        JSON.stringify(bias)
+      }`,
+      () =>
+        (tq ? tiledAttentionQuerySource : attentionBackwardQuerySource)(
+          hd,
+          causal,
+          this.dropout,
+          bias,
+        ),
       words,
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
       batch * c.nHead,
     );
     this.#push(
-      `attn_bwd_kv:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`,
-      () => attentionBackwardKeyValueSource(hd, causal, this.dropout, bias),
+      `attn_bwd_kv${tkv ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+        JSON.stringify(bias)
+      }`,
+      () =>
+        (tkv ? tiledAttentionKeyValueSource : attentionBackwardKeyValueSource)(
+          hd,
+          causal,
+          this.dropout,
+          bias,
+        ),
       words,
       this.#std(),
       Math.ceil(length / ATTN_BLOCK),
@@ -784,7 +925,7 @@ export class Recorder implements Kernels {
           x: p.x,
           y: p.y,
           bindGroup: device.createBindGroup({
-            layout: this.#kit.layout,
+            layout: p.layout ?? this.#kit.layout,
             entries: [
               {
                 binding: 0,

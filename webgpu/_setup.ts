@@ -72,6 +72,11 @@ function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
       }`,
     );
   }
+  if (![undefined, "new", "old"].includes(options.kernels)) {
+    fail(
+      `kernels must be "new" or "old", got ${JSON.stringify(options.kernels)}`,
+    );
+  }
   if (options.clipNorm !== undefined && !(options.clipNorm > 0)) {
     fail(`clipNorm must be > 0 (Infinity: off), got ${options.clipNorm}`);
   }
@@ -96,6 +101,7 @@ function settings(
       defaultChunkFloats(device.limits.maxStorageBufferBindingSize),
     seed: (options.seed ?? 0) >>> 0,
     matmulTile: options.matmulTile ?? "auto",
+    kernels: options.kernels ?? "new",
   };
 }
 

@@ -82,6 +82,8 @@ export interface EngineSettings {
   /** The engine's seed (dropout streams), as a u32. */
   seed: number;
   matmulTile: "auto" | 64 | 128;
+  /** The kernel generation (`old`: the first matmul and attention). */
+  kernels: "new" | "old";
 }
 
 /** The state handle every role of the engine works through. */
@@ -135,14 +137,17 @@ export class EngineState {
     this.kit = {
       device,
       tile: settings.matmulTile,
+      kernels: settings.kernels,
       layout: kernelLayout,
       dummy: this.buffer(16),
       dummies: Array.from({ length: 8 }, () => this.buffer(16)),
-      pipeline: (key, source) => {
+      pipeline: (key, source, layout) => {
         let p = pipelines.get(key);
         if (!p) {
           p = device.createComputePipeline({
-            layout: pipelineLayout,
+            layout: layout
+              ? device.createPipelineLayout({ bindGroupLayouts: [layout] })
+              : pipelineLayout,
             compute: {
               module: device.createShaderModule({ code: source(), label: key }),
               entryPoint: "main",

@@ -54,7 +54,7 @@ fn hash_u32(x0: u32) -> u32 {
   return x;
 }
 `;
-const DROP = `${HASH}
+export const DROP = `${HASH}
 fn keep(site: u32, i: u32) -> f32 {
   let h = hash_u32(hash_u32(bitcast<u32>(scl[${13}]) ^ hash_u32(site)) ^ hash_u32(i ^ 0x9e3779b9u));
   let rate = scl[${14}];
@@ -73,7 +73,7 @@ export const ACT = "act: array<f32>";
 export const PAR = "par: array<f32>";
 const GRD = "grd: array<f32>";
 export const INT = "ints: array<i32>";
-const SCL = "scl: array<f32>";
+export const SCL = "scl: array<f32>";
 
 // GELU, tanh approximation (GPT-2's gelu_new); tanh from exp with a clamp so
 // that large |x| cannot overflow to inf/inf.
@@ -97,14 +97,44 @@ fn gelu_grad(x: f32) -> f32 {
 }
 `;
 
-/** Output tile of a matmul workgroup (64: 4 × 4 per thread; 128: 8 × 8). */
-export type MatmulTile = 64 | 128;
+/**
+ * Output tile of a matmul workgroup: 32 (8 × 8 threads, 4 × 4 outputs
+ * each, K in steps of 8; small M or N), 64 (16 × 16 threads, 4 × 4, steps
+ * of 16), 128 (16 × 16 threads, 8 × 8, steps of 8).
+ */
+export type MatmulTile = 32 | 64 | 128;
+
+/** Variants of {@linkcode matmulSource} beyond transposes and epilogue. */
+export interface MatmulSourceOptions {
+  /**
+   * A read as vec4 along its stored rows: A's offset, leading dimension and
+   * stored row length (K, or M when transposed) are multiples of 4.
+   */
+  vecA?: boolean;
+  /** B read as vec4 (offset, ld and stored row length — N, or K when transposed — multiples of 4). */
+  vecB?: boolean;
+  /** A and B stored as f16 (`shader-f16`); staging and accumulation stay f32. */
+  f16?: boolean;
+  /**
+   * Operands declared `var<storage, read>` (their binding must then be
+   * `read-only-storage`, and their buffer not written in the dispatch).
+   */
+  readOnly?: { a?: boolean; b?: boolean; bias?: boolean; e?: boolean };
+}
+
+/** Epilogues that write E (the pre-activation). */
+export const WRITES_E: readonly Epilogue[] = ["bias_gelu", "bias_silu"];
 
 /**
  * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
- * A T × T output tile per workgroup of 16 × 16 threads (T = 64: 4 × 4
- * each, K in steps of 16; T = 128: 8 × 8 each, K in steps of 8), operands
- * staged through workgroup memory. Uniform: a = (M, N, K, lda),
+ * A T × T output tile per workgroup of W × W threads (W = 8 for T = 32,
+ * else 16), R = T/W rows and columns each; K in steps of BK = 4W²/T
+ * through two workgroup stages (double-buffered: the next step's operands
+ * are fetched into registers while the current stage is multiplied, one
+ * barrier per step; 16 KiB in all at T 64 and 128). Every thread fetches 4
+ * consecutive elements of each operand per step — one vec4 when aligned
+ * (`vecA`, `vecB`), else 4 guarded scalars — and reads the stages as vec4
+ * (its rows and columns are 4-runs, 4W apart) into vec4 accumulators. Uniform: a = (M, N, K, lda),
  * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde), and for the
  * gate: d = (gateOff, gateStride, rowsPerBatch, auxOff) in X (binding 6).
  * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
@@ -115,6 +145,215 @@ export function matmulSource(
   epilogue: Epilogue,
   dropout = false,
   tile: MatmulTile = 64,
+  options: MatmulSourceOptions = {},
+): string {
+  if (![32, 64, 128].includes(tile)) {
+    throw new RangeError(`matmul tile must be 32, 64 or 128, got ${tile}`);
+  }
+  const T = tile, W = T === 32 ? 8 : 16, R = T / W, BK = (4 * W * W) / T;
+  const Q = T / 4, ST = BK * Q;
+  const vecA = options.vecA ?? false, vecB = options.vecB ?? false;
+  const half = options.f16 ?? false;
+  const ro = options.readOnly ?? {};
+  const el = half ? "f16" : "f32";
+  const v4 = (x: string) => half ? `vec4<f32>(${x})` : x;
+  const s1 = (x: string) => half ? `f32(${x})` : x;
+  // Unrolled: llvmpipe caps a shader's loop iterations, so only K loops.
+  const four = (f: (i: number) => string) => [0, 1, 2, 3].map(f).join(" ");
+  // The fetch of one operand: 4 consecutive stored elements of the tile
+  // (along the stored row), and where they go in the stage ([BK][T]).
+  const fetch = (
+    name: "A" | "B",
+    contiguousK: boolean,
+    vec: boolean,
+    outer: string, // the row or column index bound (M or N)
+    outer0: string, // row0 or col0
+    ld: string,
+    off: string,
+  ) => {
+    const at = (o: string, k: string) =>
+      contiguousK
+        ? `${off} + ${o} * ${ld} + ${k}`
+        : `${off} + ${k} * ${ld} + ${o}`;
+    if (contiguousK) {
+      // 4 k's of one row (or column): transposed into the stage.
+      const head = `let oo = tid / ${BK / 4}u; let kq = (tid % ${BK / 4}u) * 4u;
+  let o = ${outer0} + oo; let k = k0 + kq;`;
+      const body = vec
+        ? `if (o < ${outer} && k < K) { return ${
+          v4(`${name}[(${at("o", "k")}) / 4u]`)
+        }; }
+  return vec4<f32>(0.0);`
+        : `var x = vec4<f32>(0.0);
+  if (o < ${outer}) {${
+          four((i) =>
+            ` if (k + ${i}u < K) { x[${i}] = ${
+              s1(`${name}[${at("o", `k + ${i}u`)}]`)
+            }; }`
+          )
+        } }
+  return x;`;
+      const store = `let oo = tid / ${BK / 4}u; let kq = (tid % ${
+        BK / 4
+      }u) * 4u;
+  ${
+        four((i) =>
+          `${name}s[s * ${ST}u + (kq + ${i}u) * ${Q}u + oo / 4u][oo % 4u] = x[${i}];`
+        )
+      }`;
+      return { load: `${head}\n  ${body}`, store };
+    }
+    // 4 m's (or n's) of one k: straight into the stage as a vec4.
+    const head = `let kk = tid / ${Q}u; let oq = (tid % ${Q}u) * 4u;
+  let o = ${outer0} + oq; let k = k0 + kk;`;
+    const body = vec
+      ? `if (o < ${outer} && k < K) { return ${
+        v4(`${name}[(${at("o", "k")}) / 4u]`)
+      }; }
+  return vec4<f32>(0.0);`
+      : `var x = vec4<f32>(0.0);
+  if (k < K) {${
+        four((i) =>
+          ` if (o + ${i}u < ${outer}) { x[${i}] = ${
+            s1(`${name}[${at(`o + ${i}u`, "k")}]`)
+          }; }`
+        )
+      } }
+  return x;`;
+    const store = `let kk = tid / ${Q}u; let oq = (tid % ${Q}u) * 4u;
+  ${name}s[s * ${ST}u + kk * ${Q}u + oq / 4u] = x;`;
+    return { load: `${head}\n  ${body}`, store };
+  };
+  const fa = fetch("A", !transA, vecA, "u.a.x", "row0", "u.a.w", "u.b.z");
+  const fb = fetch("B", transB, vecB, "u.a.y", "col0", "u.b.x", "u.b.w");
+  // The residual branch's dropout: site = the output's offset, i = m·N + n.
+  const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
+  const store: Record<Epilogue, string> = {
+    store: `C[ci] = v;`,
+    accumulate: `C[ci] = C[ci] + v;`,
+    bias: `C[ci] = v + Bias[biasOff + n];`,
+    bias_gelu: `let pre = v + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
+    bias_residual:
+      `C[ci] = (v + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
+    gelu_backward: `C[ci] = v * gelu_grad(E[eOff + m * lde + n]);`,
+    bias_silu: `let pre = v + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
+    silu_backward: `C[ci] = v * silu_grad(E[eOff + m * lde + n]);`,
+    bias_gate_residual: `let br = (v + Bias[biasOff + n])${DROPPED};
+      X[u.d.w + m * ldc + n] = br;
+      C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
+  };
+  const uses = store[epilogue];
+  const range = (n: number) => [...Array(n).keys()];
+  // This thread's i-th row (j-th column) inside the tile.
+  const rowOf = (i: number, id: string) =>
+    `${(i >> 2) * 4 * W + (i & 3)}u + 4u * lid.${id}`;
+  const accDecl = range(R).flatMap((i) =>
+    range(R / 4).map((c) => `var c${i}_${c} = vec4<f32>(0.0);`)
+  ).join(" ");
+  const value = (i: number, j: number) => `c${i}_${j >> 2}[${j & 3}]`;
+  // One k of the stage: unrolled, so accumulators stay registers and only
+  // the loop over K remains (llvmpipe caps a shader's loop iterations).
+  const fmaStep = (kk: number) => {
+    const reads = range(R / 4).map((c) =>
+      `let a${c} = As[sb + ${kk * Q + c * W}u + lid.y]; let b${c} = Bs[sb + ${
+        kk * Q + c * W
+      }u + lid.x];`
+    );
+    const fmas = range(R).flatMap((i) =>
+      range(R / 4).map((c) => `c${i}_${c} += a${i >> 2}[${i & 3}] * b${c};`)
+    );
+    return `{ ${[...reads, ...fmas].join(" ")} }`;
+  };
+  const fmas = range(BK).map(fmaStep).join("\n    ");
+  const epilogueCode = range(R).map((i) =>
+    `{
+    let m = row0 + ${rowOf(i, "y")};
+    if (m < M) {${
+      range(R).map((j) => `
+      { let n = col0 + ${rowOf(j, "x")};
+        if (n < N) { let ci = cOff + m * ldc + n; let v = ${
+        value(i, j)
+      }; ${uses} } }`)
+        .join("")
+    }
+    }
+  }`
+  ).join("\n  ");
+  const decl = (b: number, what: string, readOnly = false) =>
+    `@group(0) @binding(${b}) var<storage, ${
+      readOnly ? "read" : "read_write"
+    }> ${what};`;
+  const bindings = [
+    decl(1, `A: array<${vecA ? `vec4<${el}>` : el}>`, ro.a),
+    decl(2, `B: array<${vecB ? `vec4<${el}>` : el}>`, ro.b),
+    decl(3, "C: array<f32>"),
+    uses.includes("Bias") ? decl(4, "Bias: array<f32>", ro.bias) : "",
+    uses.includes("E[")
+      ? decl(5, "E: array<f32>", ro.e && !WRITES_E.includes(epilogue))
+      : "",
+    uses.includes("X[") ? decl(6, "X: array<f32>") : "",
+    uses.includes("keep(") ? decl(7, SCL) : "",
+  ].filter((x) => x).join("\n");
+  return `${half ? "enable f16;\n" : ""}${HEADER}${GELU}
+${bindings}${uses.includes("keep(") ? DROP : ""}
+var<workgroup> As: array<vec4<f32>, ${2 * ST}>; // 2 stages of [BK][T], k-major
+var<workgroup> Bs: array<vec4<f32>, ${2 * ST}>;
+fn loadA(k0: u32, row0: u32, tid: u32) -> vec4<f32> {
+  let K = u.a.z;
+  ${fa.load}
+}
+fn loadB(k0: u32, col0: u32, tid: u32) -> vec4<f32> {
+  let K = u.a.z;
+  ${fb.load}
+}
+fn storeA(s: u32, tid: u32, x: vec4<f32>) {
+  ${fa.store}
+}
+fn storeB(s: u32, tid: u32, x: vec4<f32>) {
+  ${fb.store}
+}
+@compute @workgroup_size(${W}, ${W})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let M = u.a.x; let N = u.a.y; let K = u.a.z;
+  let ldc = u.b.y; let cOff = u.c.x; let biasOff = u.c.y; let eOff = u.c.z; let lde = u.c.w;
+  let row0 = wg.y * ${T}u; let col0 = wg.x * ${T}u;
+  let tid = lid.y * ${W}u + lid.x;
+  ${accDecl}
+  let steps = (K + ${BK - 1}u) / ${BK}u;
+  var pa = loadA(0u, row0, tid); var pb = loadB(0u, col0, tid);
+  storeA(0u, tid, pa); storeB(0u, tid, pb);
+  workgroupBarrier();
+  for (var t = 0u; t < steps; t++) {
+    let s = t % 2u; let sb = s * ${ST}u;
+    let more = t + 1u < steps;
+    if (more) { pa = loadA((t + 1u) * ${BK}u, row0, tid); pb = loadB((t + 1u) * ${BK}u, col0, tid); }
+    ${fmas}
+    if (more) { storeA(1u - s, tid, pa); storeB(1u - s, tid, pb); }
+    workgroupBarrier();
+  }
+  ${epilogueCode}
+}
+`;
+}
+
+/**
+ * The first matmul kernel (kept for `bench:webgpu --kernels old`):
+ * tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
+ * A T × T output tile per workgroup of 16 × 16 threads (T = 64: 4 × 4
+ * each, K in steps of 16; T = 128: 8 × 8 each, K in steps of 8), operands
+ * staged through workgroup memory. Uniform: a = (M, N, K, lda),
+ * b = (ldb, ldc, aOff, bOff), c = (cOff, biasOff, eOff, lde), and for the
+ * gate: d = (gateOff, gateStride, rowsPerBatch, auxOff) in X (binding 6).
+ * `transA`: A is stored [K, M]; `transB`: B is stored [N, K].
+ */
+export function matmulSourceV1(
+  transA: boolean,
+  transB: boolean,
+  epilogue: Epilogue,
+  dropout = false,
+  tile: 64 | 128 = 64,
 ): string {
   // T × T outputs per workgroup of 16 × 16 threads, R × R each, K in steps
   // of BK through workgroup memory (2·BK·T floats = 8 KiB either way).
@@ -523,7 +762,7 @@ function f32Literal(x: number): string {
   return /[.e]/.test(s) ? s : `${s}.0`;
 }
 
-function alibiFunction(bias: AttentionBias | null): string {
+export function alibiFunction(bias: AttentionBias | null): string {
   if (!bias) return "";
   const slope = f32Literal(bias.slope);
   return `

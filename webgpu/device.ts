@@ -106,10 +106,11 @@ export async function requestEngineDevice(
   }
   const l = adapter.limits;
   const device = await adapter.requestDevice({
-    // For WebGpuTransformer.profileStep; nothing else needs a feature.
-    requiredFeatures: adapter.features.has("timestamp-query")
-      ? ["timestamp-query"]
-      : [],
+    // timestamp-query for WebGpuTransformer.profileStep; shader-f16 for
+    // the f16 matmul (runMatmul, timeMatmul); nothing else needs a feature.
+    requiredFeatures: (["timestamp-query", "shader-f16"] as const).filter((
+      x,
+    ) => adapter.features.has(x)),
     requiredLimits: {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { matmulSource } from "./_wgsl.ts";
+import { matmulSource, matmulSourceV1 } from "./_wgsl.ts";
 
 /** A matmul shape: C[m, n] = A[m, k] · B[k, n]. */
 export interface MatmulShape {
@@ -32,8 +32,25 @@ export interface MatmulVariant {
   transA?: boolean;
   /** B is stored transposed, (n, k) row-major (default false: (k, n)). */
   transB?: boolean;
-  /** Outputs per workgroup side: 64 or 128 (default 64). */
-  tile?: 64 | 128;
+  /**
+   * Outputs per workgroup side: 32, 64 or 128 (default 64; the first
+   * kernel has 64 and 128 only).
+   */
+  tile?: 32 | 64 | 128;
+  /**
+   * Store A and B as f16 (converted on the host, round to nearest even)
+   * and accumulate in f32: needs the device's `shader-f16` feature
+   * (`requestEngineDevice` enables it where the adapter has it). Default
+   * false.
+   */
+  f16?: boolean;
+  /**
+   * `new` (default): the engine's kernel — double-buffered stages, vec4
+   * loads where an operand's offset, leading dimension and stored row
+   * length are multiples of 4, read-only A and B; `old`: the first kernel
+   * (f32, scalar loads, single-buffered), for comparisons.
+   */
+  kernel?: "new" | "old";
 }
 
 /** Options of {@linkcode runMatmul}. */
@@ -65,6 +82,65 @@ export interface MatmulOperands {
   cOffset?: number;
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/**
+ * The f16 bits of x, rounded to nearest even (±65504 overflows to ±∞,
+ * subnormals kept): what {@linkcode runMatmul} stores for `f16`.
+ *
+ * @example
+ * ```ts
+ * import { fromHalfBits, toHalfBits } from "@d3pm/webgpu";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(toHalfBits(1), 0x3c00);
+ * assertEquals(fromHalfBits(toHalfBits(1 / 3)), 0.333251953125);
+ * ```
+ */
+export function toHalfBits(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let man = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (man ? 0x200 : 0); // inf, NaN
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign; // below half the smallest subnormal
+    man |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = man & ((1 << shift) - 1);
+    let h = man >>> shift;
+    if (rest > half || (rest === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (man >>> 13);
+  const rest = man & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++; // may carry into e
+  e = h >>> 10;
+  return sign | (e >= 0x1f ? 0x7c00 : h);
+}
+
+/**
+ * The number an f16 bit pattern holds.
+ *
+ * @example
+ * ```ts
+ * import { fromHalfBits } from "@d3pm/webgpu";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(fromHalfBits(0xc000), -2);
+ * ```
+ */
+export function fromHalfBits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f, man = h & 0x3ff;
+  if (e === 0) return sign * man * 2 ** -24;
+  if (e === 0x1f) return man ? NaN : sign * Infinity;
+  return sign * (1 + man / 1024) * 2 ** (e - 15);
+}
+
 function checkShape(what: string, shape: MatmulShape): void {
   for (const key of ["m", "n", "k"] as const) {
     const v = shape[key];
@@ -91,24 +167,48 @@ async function prepare(
   const transA = variant.transA ?? false;
   const transB = variant.transB ?? false;
   const tile = variant.tile ?? 64;
-  if (tile !== 64 && tile !== 128) {
-    throw new RangeError(`${what}: tile must be 64 or 128, got ${tile}`);
+  const old = variant.kernel === "old";
+  if (
+    variant.kernel !== undefined && !["new", "old"].includes(variant.kernel)
+  ) {
+    throw new RangeError(
+      `${what}: kernel must be "new" or "old", got ${
+        JSON.stringify(variant.kernel)
+      }`,
+    );
+  }
+  if (![32, 64, 128].includes(tile) || (old && tile === 32)) {
+    throw new RangeError(
+      `${what}: tile must be ${
+        old ? "64 or 128 (old kernel)" : "32, 64 or 128"
+      }, got ${tile}`,
+    );
+  }
+  const half = variant.f16 ?? false;
+  if (half && old) {
+    throw new RangeError(`${what}: f16 needs the new kernel, got kernel "old"`);
+  }
+  if (half && !device.features.has("shader-f16")) {
+    throw new RangeError(
+      `${what}: f16 needs the device feature shader-f16, which this device lacks`,
+    );
   }
   const limit = device.limits.maxStorageBufferBindingSize;
-  const largest = Math.max(floats.a, floats.b, floats.c) * 4;
+  const elt = half ? 2 : 4;
+  const largest = Math.max(floats.a * elt, floats.b * elt, floats.c * 4);
   if (largest > limit) {
     throw new RangeError(
       `${what}: an operand of ${m}×${n}×${k} needs ${largest} bytes, over this device's maxStorageBufferBindingSize ${limit}`,
     );
   }
   device.pushErrorScope("validation");
-  const buf = (count: number) =>
+  const buf = (count: number, bytes = 4) =>
     device.createBuffer({
-      size: Math.max(16, count * 4),
+      size: Math.max(16, Math.ceil((count * bytes) / 4) * 4),
       usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST |
         GPUBufferUsage.COPY_SRC,
     });
-  const a = buf(floats.a), b = buf(floats.b), c = buf(floats.c);
+  const a = buf(floats.a, elt), b = buf(floats.b, elt), c = buf(floats.c);
   const u = device.createBuffer({
     size: 64,
     usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
@@ -137,12 +237,22 @@ async function prepare(
     ]),
   );
   const epilogue = variant.accumulate ? "accumulate" : "store";
+  // vec4 loads where the operand's offset, ld and stored row are 4-aligned.
+  const lda = transA ? m : k, ldb = transB ? k : n;
+  const vecA = offsets.a % 4 === 0 && lda % 4 === 0;
+  const vecB = offsets.b % 4 === 0 && ldb % 4 === 0;
+  const code = old
+    ? matmulSourceV1(transA, transB, epilogue, false, tile as 64 | 128)
+    : matmulSource(transA, transB, epilogue, false, tile, {
+      vecA,
+      vecB,
+      f16: half,
+      readOnly: { a: true, b: true },
+    });
   const pipeline = device.createComputePipeline({
     layout: "auto",
     compute: {
-      module: device.createShaderModule({
-        code: matmulSource(transA, transB, epilogue, false, tile),
-      }),
+      module: device.createShaderModule({ code }),
       entryPoint: "main",
     },
   });
@@ -171,6 +281,7 @@ async function prepare(
     a,
     b,
     c,
+    half,
     encode,
     destroy: () => buffers.forEach((x) => x.destroy()),
   };
@@ -183,8 +294,9 @@ async function prepare(
  *
  * @param device A device (e.g. from `requestEngineDevice`).
  * @param shape m, n, k.
- * @param options `repeats` (default 10), `transB` (default false), `tile`
- *   (64 or 128 outputs per workgroup side; default 64).
+ * @param options `repeats` (default 10), `transA`, `transB` (default
+ *   false), `tile` (32, 64 or 128 outputs per workgroup side; default 64),
+ *   `f16` (f16 operands, f32 accumulation), `kernel` (`new` or `old`).
  * @returns Seconds per matmul and GFLOP/s.
  *
  * @example
@@ -198,7 +310,7 @@ async function prepare(
 export async function timeMatmul(
   device: GPUDevice,
   shape: MatmulShape,
-  options: { repeats?: number; transB?: boolean; tile?: 64 | 128 } = {},
+  options: MatmulVariant & { repeats?: number } = {},
 ): Promise<MatmulTiming> {
   checkShape("timeMatmul", shape);
   const { m, n, k } = shape;
@@ -207,7 +319,7 @@ export async function timeMatmul(
     device,
     "timeMatmul",
     shape,
-    { transB: options.transB, tile: options.tile },
+    options,
     { a: m * k, b: k * n, c: m * n },
     { a: 0, b: 0, c: 0 },
   );
@@ -308,8 +420,14 @@ export async function runMatmul(
     usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
   });
   try {
-    device.queue.writeBuffer(kit.a, 0, operands.a);
-    device.queue.writeBuffer(kit.b, 0, operands.b);
+    const put = (buffer: GPUBuffer, x: Float32Array<ArrayBuffer>) => {
+      if (!kit.half) return device.queue.writeBuffer(buffer, 0, x);
+      const bits = new Uint16Array(Math.ceil(x.length / 2) * 2);
+      for (let i = 0; i < x.length; i++) bits[i] = toHalfBits(x[i]);
+      device.queue.writeBuffer(buffer, 0, bits);
+    };
+    put(kit.a, operands.a);
+    put(kit.b, operands.b);
     device.queue.writeBuffer(kit.c, 0, operands.c);
     const encoder = device.createCommandEncoder();
     kit.encode(encoder, 1);

@@ -55,6 +55,13 @@ export interface WebGpuTransformerOptions {
    */
   matmulTile?: "auto" | 64 | 128;
   /**
+   * `new` (default): the double-buffered vec4 matmul and the tiled
+   * attention (where the device's workgroup memory holds it); `old`: the
+   * first kernels (scalar f32 matmul, one query per thread), for
+   * comparisons (`bench:webgpu --kernels old`).
+   */
+  kernels?: "new" | "old";
+  /**
    * Largest logits chunk of the training head, in floats (default: an
    * eighth of the device's largest binding, at most 32M floats; the head
    * runs ⌈B·T·V / chunk⌉ times, 4 dispatches each).

@@ -14,9 +14,10 @@ import { resolveConfig } from "../config.ts";
 import { AR } from "../contestants/ar.ts";
 import { d3pmContestant } from "../contestants/d3pm.ts";
 import { prepareData, type RunData } from "../data.ts";
-import type { ExperimentConfig } from "../options.ts";
+import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { plateauExit, plateauWindow } from "../report.ts";
 import { RunFolder } from "../run_folder.ts";
+import { studySweep, type Sweep } from "../sweep.ts";
 import { enter, trainContestant } from "../train.ts";
 
 /** One variant: a model and the options that differ from the baseline. */
@@ -294,6 +295,32 @@ export interface AblationRow {
   seconds: number;
 }
 
+/** A variant's `results.json`: its row, the budget and the data's unigram entropy. */
+export interface VariantResult extends AblationRow {
+  /** Steps of the baseline. */
+  steps: number;
+  /** The train split's unigram entropy, nats. */
+  unigramEntropy: number;
+}
+
+/**
+ * A variant's run folder under the ablation's folder.
+ *
+ * @param out The ablation's folder.
+ * @param name The variant's name.
+ * @returns `out/<name, folder-safe>`.
+ *
+ * @example
+ * ```ts
+ * import { variantFolder } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(variantFolder("runs/ablate", "d3pm t ∈ [0.3, 0.8]"), "runs/ablate/d3pm-t-0.3-0.8-");
+ * ```
+ */
+export function variantFolder(out: string, name: string): string {
+  return `${out}/${name.replace(/[^a-z0-9.]+/gi, "-")}`;
+}
+
 /** The D3PM, validated with time draws as the ablation's first rows were. */
 const D3PM_TIME_DRAWS = d3pmContestant({ validDraws: "time" });
 
@@ -316,7 +343,7 @@ export async function runVariant(
   const config = resolveConfig({
     ...base,
     ...variant.overrides,
-    out: `${out}/${variant.name.replace(/[^a-z0-9.]+/gi, "-")}`,
+    out: variantFolder(out, variant.name),
     force: true,
   });
   const folder = new RunFolder(config.out);
@@ -338,7 +365,7 @@ export async function runVariant(
     model.dispose();
     const losses = (await MetricsLog.read(folder.metricsPath))
       .filter((r) => typeof r.loss === "number").map((r) => Number(r.loss));
-    return {
+    const row: AblationRow = {
       name: variant.name,
       model: variant.model,
       valid: training.valid!.final,
@@ -346,6 +373,18 @@ export async function runVariant(
       plateauExit: exitStep(losses, data.facts.unigramEntropy, config),
       seconds: training.seconds,
     };
+    // The variant's folder holds its row: a finished cell when the grid
+    // runs as a sweep, gathered by collectAblation().
+    const result: VariantResult = {
+      ...row,
+      steps: base.steps,
+      unigramEntropy: data.facts.unigramEntropy,
+    };
+    await Deno.writeTextFile(
+      folder.resultsPath,
+      JSON.stringify(result, null, 2) + "\n",
+    );
+    return row;
   } finally {
     release();
   }
@@ -409,9 +448,7 @@ export function ablationBase(steps: number): ExperimentConfig {
 export async function runAblation(options: AblationOptions): Promise<void> {
   const { steps, out, only } = options;
   const emit = options.emit ?? console.log;
-  const variants = grid(steps).filter((v) =>
-    !only || only.some((o) => v.name.includes(o))
-  );
+  const variants = chosen(steps, only);
   const base = ablationBase(steps);
   await initBackend({ prefer: base.backend });
   const data = await prepareData(base, new RunFolder(out), console.error);
@@ -428,14 +465,169 @@ export async function runAblation(options: AblationOptions): Promise<void> {
         .join("\n") + "\n",
     );
   }
+  await writeTable(out, steps, kept, data.facts.unigramEntropy);
+}
+
+/** `ablation.md` from the kept rows, in the grid's order. */
+async function writeTable(
+  out: string,
+  steps: number,
+  kept: ReadonlyMap<string, AblationRow>,
+  entropy: number,
+): Promise<void> {
   const rows = grid(steps).flatMap((v) =>
     kept.has(v.name) ? [kept.get(v.name)!] : []
   );
   await Deno.writeTextFile(
     `${out}/ablation.md`,
-    ablationMarkdown(rows, steps, data.facts.unigramEntropy),
+    ablationMarkdown(rows, steps, entropy),
   );
   console.error(`ablation: ${out}/ablation.md`);
+}
+
+/** The variants of `only` (every one without it), in the grid's order. */
+function chosen(steps: number, only?: readonly string[]): Variant[] {
+  return grid(steps).filter((v) =>
+    !only || only.some((o) => v.name.includes(o))
+  );
+}
+
+/** Options of {@linkcode ablationSweep}. */
+export interface AblationSweepOptions {
+  /** Steps of the baseline (batch 8). */
+  steps: number;
+  /** The ablation's folder, also the sweep's. */
+  out: string;
+  /** Only the variants whose name contains one of these. */
+  only?: readonly string[];
+}
+
+/**
+ * The ablation's grid as sweep cells: one cell per variant, each
+ * `deno run -A examples/ablate.ts --steps S --out OUT --variant NAME` into
+ * the variant's folder (the same folder and row as the serial run), then
+ * `--collect` writes `ablation.jsonl` and `ablation.md`. Save it with
+ * `saveSweep` and run it with `deno task sweep run OUT --on local|slurm`.
+ *
+ * @param options Steps, folder, which variants.
+ * @returns The sweep.
+ *
+ * @example
+ * ```ts
+ * import { ablationSweep, grid } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const s = ablationSweep({ steps: 250, out: "runs/ablate" });
+ * assertEquals(s.cells.length, grid(250).length);
+ * assertEquals(s.cells[0].args, [
+ *   "--steps", "250", "--out", "runs/ablate", "--variant", "ar lr 0.001",
+ * ]);
+ * assertEquals(s.collect, ["--steps", "250", "--out", "runs/ablate", "--collect"]);
+ * ```
+ */
+export function ablationSweep(options: AblationSweepOptions): Sweep {
+  const { steps, only } = options;
+  const out = options.out.replace(/\/+$/, "");
+  const common = ["--steps", String(steps), "--out", out];
+  return studySweep(
+    out,
+    "examples/ablate.ts",
+    chosen(steps, only).map((v) => {
+      const folder = variantFolder(out, v.name);
+      return {
+        name: folder.slice(out.length + 1),
+        values: { variant: v.name, model: v.model },
+        out: folder,
+        args: [...common, "--variant", v.name],
+      };
+    }),
+    [...common, "--collect"],
+  );
+}
+
+/** Options of {@linkcode runAblationCell}. */
+export interface AblationCellOptions {
+  /** Steps of the baseline (batch 8). */
+  steps: number;
+  /** The ablation's folder. */
+  out: string;
+  /** The variant's exact name. */
+  variant: string;
+  /** Where its row goes as a JSON line (default stdout). */
+  emit?: (line: string) => void;
+}
+
+/**
+ * Run one variant of the grid (one cell of {@linkcode ablationSweep}) into
+ * its folder; its row lands in the folder's `results.json`, not in the
+ * ablation's table (see {@linkcode collectAblation}).
+ *
+ * @param options Steps, folder, the variant.
+ * @throws {ConfigError} When no variant has that name.
+ */
+export async function runAblationCell(
+  options: AblationCellOptions,
+): Promise<void> {
+  const { steps, out } = options;
+  const variant = grid(steps).find((v) => v.name === options.variant);
+  if (!variant) {
+    throw new ConfigError(
+      `Unknown variant ${
+        JSON.stringify(options.variant)
+      }: --variant takes a name of the grid (deno task ablate --sweep lists them)`,
+    );
+  }
+  const base = ablationBase(steps);
+  await initBackend({ prefer: base.backend });
+  const data = await prepareData(base, new RunFolder(out), console.error);
+  const row = await runVariant(variant, base, data, out);
+  (options.emit ?? console.log)(JSON.stringify(row));
+}
+
+/**
+ * Gather the variants' rows from their folders (`results.json` at the same
+ * budget) into `ablation.jsonl` and `ablation.md`, keeping the rows of
+ * earlier runs that have no folder row; the table follows the grid's order,
+ * as {@linkcode runAblation} writes it.
+ *
+ * @param options Steps and folder.
+ * @returns How many variants had a row in their folder.
+ * @throws {ConfigError} When no variant has one.
+ */
+export async function collectAblation(
+  options: { steps: number; out: string },
+): Promise<number> {
+  const { steps, out } = options;
+  const file = `${out}/ablation.jsonl`;
+  const kept = await keptRows(file, steps);
+  let entropy: number | undefined, found = 0;
+  for (const v of grid(steps)) {
+    let r: VariantResult;
+    try {
+      r = JSON.parse(
+        await Deno.readTextFile(`${variantFolder(out, v.name)}/results.json`),
+      );
+    } catch {
+      continue;
+    }
+    if (r.steps !== steps || r.name !== v.name) continue;
+    const { steps: _, unigramEntropy, ...row } = r;
+    kept.set(row.name, row);
+    entropy = unigramEntropy;
+    found++;
+  }
+  if (entropy === undefined) {
+    throw new ConfigError(
+      `No variant of ${out} has finished at ${steps} steps (no <variant>/results.json): run the cells first (deno task sweep run ${out} --on …)`,
+    );
+  }
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(
+    file,
+    [...kept.values()].map((r) => JSON.stringify({ ...r, steps }))
+      .join("\n") + "\n",
+  );
+  await writeTable(out, steps, kept, entropy);
+  return found;
 }
 
 /** The rows of earlier runs at the same budget, by name. */

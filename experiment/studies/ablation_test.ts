@@ -1,5 +1,12 @@
 import { assert, assertEquals } from "@std/assert";
-import { ABLATION_BASELINE, grid } from "./ablation.ts";
+import {
+  ABLATION_BASELINE,
+  ablationMarkdown,
+  ablationSweep,
+  collectAblation,
+  grid,
+  variantFolder,
+} from "./ablation.ts";
 import { resolveConfig } from "../config.ts";
 import { PRESETS } from "../presets.ts";
 
@@ -31,4 +38,103 @@ Deno.test("ablate: every variant has its own name and resolves at matched tokens
     assert(Math.abs(c.steps * c.batchSize - steps * 8) < c.batchSize, v.name);
     if (v.model === "ar") assertEquals(c.alibi, 0, v.name); // causal: none
   }
+});
+
+/** A cell's `--flag value` pairs (the ablate script's options). */
+function flags(args: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < args.length; i++) {
+    if (args[i].startsWith("--")) {
+      const value = args[i + 1]?.startsWith("--") ? "" : args[i + 1];
+      if (value === undefined) out[args[i]] = "";
+      else {
+        out[args[i]] = value;
+        if (value !== "") i++;
+      }
+    }
+  }
+  return out;
+}
+
+Deno.test("ablationSweep() gives one cell per variant of the grid, in its order, each running that variant at the same budget into its folder", () => {
+  for (const steps of [30, 250]) {
+    const s = ablationSweep({ steps, out: "runs/ab/" });
+    const variants = grid(steps);
+    assertEquals(s.cells.length, variants.length);
+    assertEquals(s.script, "examples/ablate.ts");
+    s.cells.forEach((c, i) => {
+      const f = flags(c.args);
+      assertEquals(Object.keys(f), ["--steps", "--out", "--variant"], c.name);
+      // The variant a cell runs is the grid's variant at its place, with
+      // the same overrides (so the same configuration as the serial run).
+      const v = variants.find((v) => v.name === f["--variant"]);
+      assertEquals(v, variants[i], c.name);
+      assertEquals(f["--steps"], String(steps));
+      assertEquals(f["--out"], "runs/ab");
+      assertEquals(c.out, variantFolder("runs/ab", variants[i].name));
+      assertEquals(`runs/ab/${c.name}`, c.out);
+      assertEquals(c.values, { variant: v!.name, model: v!.model });
+      assertEquals(c.index, i);
+    });
+    assertEquals(flags(s.collect!), {
+      "--steps": String(steps),
+      "--out": "runs/ab",
+      "--collect": "",
+    });
+  }
+});
+
+Deno.test("ablationSweep() with --only keeps the variants the serial run would run", () => {
+  const only = ["ar lr", "no EMA"];
+  const s = ablationSweep({ steps: 250, out: "runs/ab", only });
+  const expected = grid(250).filter((v) => only.some((o) => v.name.includes(o)))
+    .map((v) => v.name);
+  assertEquals(s.cells.map((c) => flags(c.args)["--variant"]), expected);
+  assert(expected.length > 4 && expected.length < grid(250).length);
+});
+
+Deno.test("collectAblation() gathers the variants' folders into the serial run's table, in the grid's order", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-collect-" });
+  const steps = 30;
+  const [a, b, c] = grid(steps);
+  const row = (name: string, model: "ar" | "d3pm", valid: number) => ({
+    name,
+    model,
+    valid,
+    validBpt: valid / Math.LN2,
+    plateauExit: 0,
+    seconds: 3,
+  });
+  const put = async (
+    r: ReturnType<typeof row>,
+    at: number,
+  ) => {
+    const dir = variantFolder(out, r.name);
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(
+      `${dir}/results.json`,
+      JSON.stringify({ ...r, steps: at, unigramEntropy: 6.5 }),
+    );
+  };
+  // Written out of order; c at another budget is left out.
+  await put(row(b.name, b.model, 7.25), steps);
+  await put(row(a.name, a.model, 7.5), steps);
+  await put(row(c.name, c.model, 1), 250);
+  assertEquals(await collectAblation({ steps, out }), 2);
+  const md = await Deno.readTextFile(`${out}/ablation.md`);
+  assertEquals(
+    md,
+    ablationMarkdown(
+      [row(a.name, a.model, 7.5), row(b.name, b.model, 7.25)],
+      steps,
+      6.5,
+    ),
+  );
+  const lines = (await Deno.readTextFile(`${out}/ablation.jsonl`)).trim()
+    .split("\n").map((l) => JSON.parse(l));
+  assertEquals(lines, [
+    { ...row(a.name, a.model, 7.5), steps },
+    { ...row(b.name, b.model, 7.25), steps },
+  ]);
+  await Deno.remove(out, { recursive: true });
 });

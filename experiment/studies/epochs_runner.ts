@@ -25,6 +25,7 @@ import { D3PM } from "../contestants/d3pm.ts";
 import { prepareData, type RunData, trainPrefix } from "../data.ts";
 import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
+import { studySweep, type Sweep } from "../sweep.ts";
 import { RunFolder } from "../run_folder.ts";
 import {
   buildModel,
@@ -40,6 +41,7 @@ import {
 } from "./epochs_analysis.ts";
 import { writeStudyReport } from "./epochs_report.ts";
 import type { RunCurve, StudyScale } from "./epochs_scale.ts";
+import type { Verdict } from "./epochs_analysis.ts";
 
 /**
  * The `tiny` preset's training settings when the study's README figures were
@@ -104,6 +106,8 @@ interface RunSpec {
   model: "ar" | "d3pm";
   dropout: number;
   weightDecay: number;
+  /** Its folder's name, when not the one made of the above (a cell's). */
+  name?: string;
 }
 
 /** A run's configuration: its epochs' steps, one validation per epoch. */
@@ -118,8 +122,8 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
   const tokensPerEpoch = perEpoch * scale.batchSize * base.blockLength;
   const epochs = Math.max(1, Math.round(scale.tokens / tokensPerEpoch));
   const steps = epochs * perEpoch;
-  const name = `${spec.phase}-u${spec.u}-${spec.model}` +
-    (spec.model === "ar" ? `-do${spec.dropout}-wd${spec.weightDecay}` : "");
+  const name = spec.name ?? `${spec.phase}-u${spec.u}-${spec.model}` +
+      (spec.model === "ar" ? `-do${spec.dropout}-wd${spec.weightDecay}` : "");
   const config = resolveConfig({
     ...base,
     dropout: spec.dropout,
@@ -155,7 +159,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     const tokens = step * scale.batchSize * base.blockLength;
     const point = { epoch, flops: 6 * ctx.params * tokens, valid };
     curve.push(point);
-    const { blocks: _, ...described } = spec;
+    const { blocks: _, name: _name, ...described } = spec;
     await ctx.emit({
       study: "epochs",
       ...described,
@@ -194,7 +198,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
   } finally {
     release();
   }
-  const { blocks: _, ...described } = spec;
+  const { blocks: _, name: _name, ...described } = spec;
   return { ...described, epochs, stopped, curve };
 }
 
@@ -247,19 +251,10 @@ export async function runEpochsStudy(
 /** The shared context: the base configuration, data, engine, results file. */
 async function studyContext(
   options: EpochsStudyOptions,
+  lines?: Record<string, unknown>[],
 ): Promise<StudyContext> {
   const { scale, seed, out } = options;
-  const base = resolveConfig({
-    preset: scale.preset,
-    ...(scale.preset === "tiny" ? STUDY_TINY : {}),
-    batchSize: scale.batchSize,
-    validBlocks: scale.validBlocks,
-    keep: "last",
-    judge: "self",
-    seeds: 1,
-    // One validation per epoch, set per run.
-    validEvery: 0,
-  });
+  const base = studyBase(scale);
   await initBackend({ prefer: base.backend });
   const engine = await chooseEngine(base);
   console.error(`engine: ${engine.reason}`);
@@ -272,13 +267,37 @@ async function studyContext(
   const params = parameterTotal(probe);
   probe.dispose();
   const results = `${out}/epochs.jsonl`;
-  await Deno.writeTextFile(results, "");
+  // A cell keeps its lines (for its results.json) and leaves the study's file alone.
+  if (!lines) await Deno.writeTextFile(results, "");
   const emit = async (record: Record<string, unknown>) => {
     const line = JSON.stringify(record);
     console.log(line);
-    await Deno.writeTextFile(results, line + "\n", { append: true });
+    if (lines) lines.push(record);
+    else await Deno.writeTextFile(results, line + "\n", { append: true });
   };
   return { base, data, scale, out, seed, engine, params, emit };
+}
+
+/** The configuration every run of the study starts from. */
+function studyBase(scale: StudyScale): ExperimentConfig {
+  return resolveConfig({
+    preset: scale.preset,
+    ...(scale.preset === "tiny" ? STUDY_TINY : {}),
+    batchSize: scale.batchSize,
+    validBlocks: scale.validBlocks,
+    keep: "last",
+    judge: "self",
+    seeds: 1,
+    // One validation per epoch, set per run.
+    validEvery: 0,
+  });
+}
+
+/** The run of the AR's sweep with the best validation (the first of equals). */
+function winner(swept: readonly RunCurve[]): RunCurve {
+  return swept.reduce((b, r) =>
+    bestPoint(r.curve).valid < bestPoint(b.curve).valid ? r : b
+  );
 }
 
 /** The AR's regularisation sweep on the smallest U; the winner's run. */
@@ -306,9 +325,7 @@ async function sweep(
       await writeStudyReport(ctx, runs, undefined, seconds());
     }
   }
-  const chosen = swept.reduce((b, r) =>
-    bestPoint(r.curve).valid < bestPoint(b.curve).valid ? r : b
-  );
+  const chosen = winner(swept);
   await ctx.emit({
     study: "epochs",
     phase: "sweep",
@@ -349,4 +366,285 @@ async function compareAt(
   const v = compareCurves(ar.curve, d3pm.curve);
   await ctx.emit({ study: "epochs", phase: "main", u, verdict: v });
   console.error(`study: U = ${u}: ${describeVerdict(v)}`);
+}
+
+/** One run of the study as a sweep cell. */
+export interface EpochsCell {
+  /** Its name and folder (`sweep-u10000-ar-do0-wd0.1`, `main-u20000-d3pm`, `main-u20000-ar`). */
+  name: string;
+  /** The AR's sweep, or the main comparison. */
+  phase: "sweep" | "main";
+  /** Unique tokens. */
+  u: number;
+  /** Which model. */
+  model: "ar" | "d3pm";
+  /** The sweep's AR dropout (a main AR takes the sweep's winner's). */
+  dropout?: number;
+  /** The sweep's AR weight decay. */
+  weightDecay?: number;
+  /** 0, or 1 for a main AR run: it needs the sweep's winner. */
+  wave: 0 | 1;
+}
+
+/**
+ * The study's runs as cells: the AR's sweep on the smallest U and the D3PM
+ * at every U (wave 0, independent), then the AR at every larger U with the
+ * sweep's winner's dropout and weight decay (wave 1). The AR at the
+ * smallest U is the sweep's winner itself, as in the serial study.
+ *
+ * @param scale The study's sizes.
+ * @returns The cells, in run order.
+ *
+ * @example
+ * ```ts
+ * import { epochsCells, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const cells = epochsCells({ ...SCALES.cpu, u: [100, 200], dropouts: [0, 0.1], decays: [0.1] });
+ * assertEquals(cells.map((c) => `${c.wave} ${c.name}`), [
+ *   "0 sweep-u100-ar-do0-wd0.1", "0 sweep-u100-ar-do0.1-wd0.1",
+ *   "0 main-u100-d3pm", "0 main-u200-d3pm", "1 main-u200-ar",
+ * ]);
+ * ```
+ */
+export function epochsCells(scale: StudyScale): EpochsCell[] {
+  const u0 = scale.u[0];
+  return [
+    ...scale.dropouts.flatMap((dropout) =>
+      scale.decays.map((weightDecay): EpochsCell => ({
+        name: `sweep-u${u0}-ar-do${dropout}-wd${weightDecay}`,
+        phase: "sweep",
+        u: u0,
+        model: "ar",
+        dropout,
+        weightDecay,
+        wave: 0,
+      }))
+    ),
+    ...scale.u.map((u): EpochsCell => ({
+      name: `main-u${u}-d3pm`,
+      phase: "main",
+      u,
+      model: "d3pm",
+      wave: 0,
+    })),
+    ...scale.u.slice(1).map((u): EpochsCell => ({
+      name: `main-u${u}-ar`,
+      phase: "main",
+      u,
+      model: "ar",
+      wave: 1,
+    })),
+  ];
+}
+
+/** Options of {@linkcode epochsSweep}. */
+export interface EpochsSweepOptions extends EpochsStudyOptions {
+  /** The study's arguments that give this scale, seed and folder (after `epochs`). */
+  args: readonly string[];
+}
+
+/**
+ * The study as a sweep in its folder: one cell per run
+ * ({@linkcode epochsCells}), each `deno run -A examples/study.ts epochs
+ * ARGS --cell NAME`, then `--collect` writes `epochs.jsonl` and the report
+ * as the serial study does.
+ *
+ * @param options The scale, seed, folder and the arguments that give them.
+ * @returns The sweep.
+ *
+ * @example
+ * ```ts
+ * import { epochsSweep, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const s = epochsSweep({ scale: SCALES.cpu, seed: 0, out: "runs/e", args: ["--out", "runs/e"] });
+ * assertEquals(s.cells.length, 6 + 3 + 2);
+ * assertEquals(s.cells[10].args, ["epochs", "--out", "runs/e", "--cell", "main-u40000-ar"]);
+ * assertEquals(s.cells[10].wave, 1);
+ * ```
+ */
+export function epochsSweep(options: EpochsSweepOptions): Sweep {
+  const out = options.out.replace(/\/+$/, "");
+  return studySweep(
+    out,
+    "examples/study.ts",
+    epochsCells(options.scale).map((c) => ({
+      name: c.name,
+      values: {
+        phase: c.phase,
+        u: c.u,
+        model: c.model,
+        ...(c.dropout !== undefined ? { dropout: c.dropout } : {}),
+        ...(c.weightDecay !== undefined ? { weightDecay: c.weightDecay } : {}),
+      },
+      out: `${out}/${c.name}`,
+      args: ["epochs", ...options.args, "--cell", c.name],
+      wave: c.wave,
+    })),
+    ["epochs", ...options.args, "--collect"],
+  );
+}
+
+/** A cell's `results.json`: its run, its lines of `epochs.jsonl`, its time. */
+interface CellResult {
+  cell: string;
+  params: number;
+  seconds: number;
+  run: RunCurve;
+  lines: Record<string, unknown>[];
+}
+
+/** The finished cells' results by name; the missing ones named. */
+async function cellResults(
+  out: string,
+  cells: readonly EpochsCell[],
+): Promise<{ found: Map<string, CellResult>; missing: string[] }> {
+  const found = new Map<string, CellResult>();
+  const missing: string[] = [];
+  for (const c of cells) {
+    try {
+      const r = JSON.parse(
+        await Deno.readTextFile(`${out}/${c.name}/results.json`),
+      ) as CellResult;
+      if (r.cell !== c.name) throw new Error("another cell's");
+      found.set(c.name, r);
+    } catch {
+      missing.push(c.name);
+    }
+  }
+  return { found, missing };
+}
+
+/** Options of {@linkcode runEpochsCell}. */
+export interface EpochsCellOptions extends EpochsStudyOptions {
+  /** The cell's name (see {@linkcode epochsCells}). */
+  cell: string;
+}
+
+/**
+ * Run one cell of the study into its folder (`out/<cell>`); its run and its
+ * lines land in the folder's `results.json`. A main AR cell reads the
+ * sweep's winner from the sweep cells' folders.
+ *
+ * @param options Scale, seed, folder and the cell.
+ * @throws {ConfigError} On an unknown cell, or a main AR cell whose sweep
+ *   has not finished.
+ */
+export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
+  const start = performance.now();
+  const cells = epochsCells(options.scale);
+  const cell = cells.find((c) => c.name === options.cell);
+  if (!cell) {
+    throw new ConfigError(
+      `Unknown cell ${JSON.stringify(options.cell)}: --cell takes one of ${
+        cells.map((c) => c.name).join(", ")
+      }`,
+    );
+  }
+  let chosen: RunCurve | undefined;
+  if (cell.model === "ar" && cell.phase === "main") {
+    const sweepCells = cells.filter((c) => c.phase === "sweep");
+    const { found, missing } = await cellResults(options.out, sweepCells);
+    if (missing.length) {
+      throw new ConfigError(
+        `Cell ${cell.name} needs the AR sweep's winner, but ${
+          missing.join(", ")
+        } has not finished (no results.json): run wave 0 first`,
+      );
+    }
+    chosen = winner(sweepCells.map((c) => found.get(c.name)!.run));
+  }
+  const lines: Record<string, unknown>[] = [];
+  const ctx = await studyContext(options, lines);
+  try {
+    const { blocks } = await trainPrefix(ctx.base, ctx.data, cell.u);
+    const run = await runOne(ctx, {
+      phase: cell.phase,
+      u: cell.u,
+      blocks,
+      model: cell.model,
+      dropout: chosen?.dropout ?? cell.dropout ?? ctx.base.dropout,
+      weightDecay: chosen?.weightDecay ?? cell.weightDecay ??
+        ctx.base.weightDecay,
+      name: cell.name,
+    });
+    const result: CellResult = {
+      cell: cell.name,
+      params: ctx.params,
+      seconds: (performance.now() - start) / 1000,
+      run,
+      lines,
+    };
+    await Deno.writeTextFile(
+      `${ctx.out}/${cell.name}/results.json`,
+      JSON.stringify(result) + "\n",
+    );
+  } finally {
+    if (ctx.engine.kind === "webgpu") ctx.engine.device.destroy();
+  }
+}
+
+/**
+ * Gather the finished cells into the study's `epochs.jsonl` (also on
+ * stdout), report and charts, in the serial study's order: the sweep's
+ * runs, its choice, then per U the AR, the D3PM and the verdict. The wall
+ * time in the report is the cells' summed time.
+ *
+ * @param options Scale, seed, folder.
+ * @throws {ConfigError} When a cell has not finished.
+ */
+export async function collectEpochs(
+  options: EpochsStudyOptions,
+): Promise<void> {
+  const { scale, seed, out } = options;
+  const cells = epochsCells(scale);
+  const { found, missing } = await cellResults(out, cells);
+  if (missing.length) {
+    throw new ConfigError(
+      `Cannot collect ${out}: ${missing.length} of ${cells.length} cells have not finished (${
+        missing.join(", ")
+      }); see deno task sweep status ${out}`,
+    );
+  }
+  const lines: Record<string, unknown>[] = [];
+  const runs: RunCurve[] = [];
+  const take = (name: string): RunCurve => {
+    const r = found.get(name)!;
+    lines.push(...r.lines);
+    return r.run;
+  };
+  const swept = cells.filter((c) => c.phase === "sweep").map((c) => {
+    const r = take(c.name);
+    if (scale.dropouts.length * scale.decays.length > 1) runs.push(r);
+    return r;
+  });
+  const chosen = winner(swept);
+  lines.push({
+    study: "epochs",
+    phase: "sweep",
+    chosen: { dropout: chosen.dropout, weightDecay: chosen.weightDecay },
+    valid: bestPoint(chosen.curve).valid,
+  });
+  for (const u of scale.u) {
+    const ar = u === scale.u[0]
+      ? { ...chosen, phase: "main" as const }
+      : take(`main-u${u}-ar`);
+    runs.push(ar);
+    const d3pm = take(`main-u${u}-d3pm`);
+    runs.push(d3pm);
+    const verdict: Verdict = compareCurves(ar.curve, d3pm.curve);
+    lines.push({ study: "epochs", phase: "main", u, verdict });
+    console.error(`study: U = ${u}: ${describeVerdict(verdict)}`);
+  }
+  const text = lines.map((l) => JSON.stringify(l) + "\n").join("");
+  await Deno.writeTextFile(`${out}/epochs.jsonl`, text);
+  console.log(text.trimEnd());
+  const first = found.values().next().value!;
+  const seconds = [...found.values()].reduce((s, r) => s + r.seconds, 0);
+  await writeStudyReport(
+    { out, scale, base: studyBase(scale), params: first.params, seed },
+    runs,
+    chosen,
+    seconds,
+  );
+  console.error(`study: ${out}/report.md (from ${cells.length} cells)`);
 }

@@ -1,0 +1,89 @@
+import { assertEquals, assertRejects } from "@std/assert";
+import { ConfigError } from "../options.ts";
+import { epochsCells, epochsSweep, runEpochsCell } from "./epochs_runner.ts";
+import { SCALES, type StudyScale } from "./epochs_scale.ts";
+
+const SCALE: StudyScale = {
+  ...SCALES.cpu,
+  u: [100, 200, 400],
+  dropouts: [0, 0.1, 0.2],
+  decays: [0.1, 0.5],
+};
+
+Deno.test("epochsCells() are the serial study's runs: the AR sweep on the smallest U, the D3PM at every U, then the AR at every larger U", () => {
+  const cells = epochsCells(SCALE);
+  // The serial study's runs, written out by hand (its loops in
+  // runEpochsStudy: sweep() over dropouts × decays, then compareAt() per U,
+  // whose AR at the smallest U is the sweep's winner, not a new run).
+  const sweep = [0, 0.1, 0.2].flatMap((dropout) =>
+    [0.1, 0.5].map((weightDecay) => ({
+      name: `sweep-u100-ar-do${dropout}-wd${weightDecay}`,
+      phase: "sweep",
+      u: 100,
+      model: "ar",
+      dropout,
+      weightDecay,
+      wave: 0,
+    }))
+  );
+  const d3pm = [100, 200, 400].map((u) => ({
+    name: `main-u${u}-d3pm`,
+    phase: "main",
+    u,
+    model: "d3pm",
+    wave: 0,
+  }));
+  const ar = [200, 400].map((u) => ({
+    name: `main-u${u}-ar`,
+    phase: "main",
+    u,
+    model: "ar",
+    wave: 1,
+  }));
+  assertEquals(cells, [...sweep, ...d3pm, ...ar]);
+  // One sweep setting: no sweep, but still the one AR run at the smallest U.
+  assertEquals(
+    epochsCells({ ...SCALE, dropouts: [0.1], decays: [0.1] }).map((c) =>
+      c.name
+    ),
+    [
+      "sweep-u100-ar-do0.1-wd0.1",
+      "main-u100-d3pm",
+      "main-u200-d3pm",
+      "main-u400-d3pm",
+      "main-u200-ar",
+      "main-u400-ar",
+    ],
+  );
+});
+
+Deno.test("epochsSweep() gives each cell its folder, wave and the study's arguments with --cell", () => {
+  const args = ["--u", "100,200,400", "--out", "runs/e"];
+  const s = epochsSweep({ scale: SCALE, seed: 0, out: "runs/e/", args });
+  const cells = epochsCells(SCALE);
+  assertEquals(s.cells.length, cells.length);
+  s.cells.forEach((c, i) => {
+    assertEquals(c.name, cells[i].name);
+    assertEquals(c.out, `runs/e/${cells[i].name}`);
+    assertEquals(c.wave, cells[i].wave);
+    assertEquals(c.args, ["epochs", ...args, "--cell", cells[i].name]);
+  });
+  assertEquals(s.collect, ["epochs", ...args, "--collect"]);
+  assertEquals(s.script, "examples/study.ts");
+  assertEquals(s.swept, ["phase", "u", "model", "dropout", "weightDecay"]);
+});
+
+Deno.test("runEpochsCell() refuses an unknown cell, and a main AR cell before the sweep's cells have finished", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-cell-" });
+  await assertRejects(
+    () => runEpochsCell({ scale: SCALE, seed: 0, out, cell: "main-u100-ar" }),
+    ConfigError,
+    'Unknown cell "main-u100-ar": --cell takes one of sweep-u100-ar-do0-wd0.1,',
+  );
+  await assertRejects(
+    () => runEpochsCell({ scale: SCALE, seed: 0, out, cell: "main-u200-ar" }),
+    ConfigError,
+    "Cell main-u200-ar needs the AR sweep's winner, but sweep-u100-ar-do0-wd0.1,",
+  );
+  await Deno.remove(out, { recursive: true });
+});
