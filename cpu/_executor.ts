@@ -590,34 +590,124 @@ export class CpuExecutor implements Kernels {
     this.#cur.push(() => emaKernel(k, { params, ema, decay: s.emaDecay }));
   }
 
-  decodeEmbed(_b: number, _d: number, _l: number, _s: DecodeEmbedArgs): void {
-    unsupported("decodeEmbed");
-  }
-
-  decodeAttention(
-    _c: ModelConfig,
-    _b: number,
-    _l: number,
-    _s: DecodeAttentionArgs,
+  decodeEmbed(
+    batch: number,
+    d: number,
+    length: number,
+    s: DecodeEmbedArgs,
   ): void {
-    unsupported("decodeAttention");
+    const ints = this.#mem.ints, par = this.#mem.params;
+    const out = this.#act(s.out, batch * d);
+    this.#cur.push(() => {
+      const pos = ints[s.pos];
+      for (let r = 0; r < batch; r++) {
+        const tok = ints[s.tokens + r * length + pos];
+        const w = s.wte + tok * d, o = r * d;
+        for (let c = 0; c < d; c++) out[o + c] = par[w + c];
+        if (s.wpe >= 0) {
+          const p0 = s.wpe + pos * d;
+          for (let c = 0; c < d; c++) out[o + c] += par[p0 + c];
+        }
+      }
+    });
   }
 
-  suppress(_r: number, _v: number, _l: RegionOffset, _list: number): void {
-    unsupported("suppress");
+  // One query per (row, head) over the cache, in float64 (the WGSL's
+  // decode attention, _decode_wgsl.ts): rotate q and k at p (RoPE), store
+  // k and v at p, softmax over keys 0..p, the weighted sum of the values.
+  decodeAttention(
+    c: ModelConfig,
+    batch: number,
+    length: number,
+    s: DecodeAttentionArgs,
+  ): void {
+    const d = c.dModel, H = c.nHead, hd = d / H, hh = hd / 2;
+    const rotary = c.positions === "rotary", scale = 1 / Math.sqrt(hd);
+    const act = this.#mem.act, ints = this.#mem.ints;
+    const q = new Float64Array(hd), sc = new Float64Array(length);
+    const acc = new Float64Array(hd);
+    this.#cur.push(() => {
+      const pos = ints[s.pos];
+      for (let r = 0; r < batch; r++) {
+        for (let h = 0; h < H; h++) {
+          const q0 = s.qkv + r * 3 * d + h * hd;
+          const slot = (r * length + pos) * d + h * hd;
+          for (let i = 0; i < hd; i++) {
+            let qv = act[q0 + i], kv = act[q0 + d + i];
+            if (rotary) {
+              const j = i % hh;
+              const cs = act[s.cos + pos * hh + j];
+              const sn = act[s.sin + pos * hh + j];
+              if (i < hh) {
+                qv = qv * cs - act[q0 + i + hh] * sn;
+                kv = kv * cs - act[q0 + d + i + hh] * sn;
+              } else {
+                qv = qv * cs + act[q0 + i - hh] * sn;
+                kv = kv * cs + act[q0 + d + i - hh] * sn;
+              }
+            }
+            q[i] = qv * scale;
+            act[s.k + slot + i] = kv;
+            act[s.v + slot + i] = act[q0 + 2 * d + i];
+          }
+          let mx = -Infinity;
+          for (let j = 0; j <= pos; j++) {
+            const k0 = s.k + (r * length + j) * d + h * hd;
+            let dot = 0;
+            for (let i = 0; i < hd; i++) dot += q[i] * act[k0 + i];
+            sc[j] = dot;
+            if (dot > mx) mx = dot;
+          }
+          let den = 0;
+          acc.fill(0);
+          for (let j = 0; j <= pos; j++) {
+            const e = Math.exp(sc[j] - mx);
+            den += e;
+            const v0 = s.v + (r * length + j) * d + h * hd;
+            for (let i = 0; i < hd; i++) acc[i] += e * act[v0 + i];
+          }
+          const y0 = s.y + r * d + h * hd;
+          for (let i = 0; i < hd; i++) act[y0 + i] = acc[i] / den;
+        }
+      }
+    });
   }
 
-  argmax(_r: number, _v: number, _l: number, _o: number): void {
-    unsupported("argmax");
+  suppress(rows: number, vocab: number, l: RegionOffset, list: number): void {
+    const ints = this.#mem.ints, x = this.#view(l.buf, l.off, rows * vocab);
+    this.#cur.push(() => {
+      const k = ints[list];
+      for (let r = 0; r < rows; r++) {
+        for (let i = 0; i < k; i++) x[r * vocab + ints[list + 1 + i]] = -3e38;
+      }
+    });
   }
 
-  commit(_b: number, _l: number, _s: CommitArgs): void {
-    unsupported("commit");
+  argmax(rows: number, vocab: number, logits: number, out: number): void {
+    const ints = this.#mem.ints, x = this.#act(logits, rows * vocab);
+    this.#cur.push(() => {
+      for (let r = 0; r < rows; r++) {
+        const o = r * vocab;
+        let best = -Infinity, idx = 0;
+        for (let v = 0; v < vocab; v++) {
+          if (x[o + v] > best) {
+            best = x[o + v];
+            idx = v;
+          }
+        }
+        ints[out + r] = idx;
+      }
+    });
   }
-}
 
-function unsupported(what: string): never {
-  throw new Error(
-    `CpuExecutor: ${what} (KV-cache decoding) is not implemented on the CPU engine yet`,
-  );
+  commit(batch: number, length: number, s: CommitArgs): void {
+    const ints = this.#mem.ints;
+    this.#cur.push(() => {
+      const pos = ints[s.pos];
+      for (let r = 0; r < batch; r++) {
+        ints[s.tokens + r * length + pos + 1] = ints[s.next + r];
+      }
+      ints[s.pos] = pos + 1;
+    });
+  }
 }

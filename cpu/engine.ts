@@ -10,6 +10,11 @@
  */
 
 import type {
+  CausalGenerationOptions,
+  CausalGenerator,
+  Generation,
+  MaskedGenerationOptions,
+  MaskedGenerator,
   StoredTensor,
   Tensor1D,
   Tensor2D,
@@ -41,6 +46,12 @@ import {
 } from "@d3pm/webgpu/plan";
 import { type CpuKernels, createCpuKernels } from "./kernels.ts";
 import { CpuExecutor, type StepScalars, stepScalars } from "./_executor.ts";
+import {
+  type DecodePlan,
+  generateCausal,
+  generateMasked,
+  type GenerationContext,
+} from "./_generate.ts";
 
 /** AdamW hyper-parameters (the defaults of the tfjs `AdamW`). */
 export interface CpuAdamW {
@@ -140,7 +151,8 @@ const words = (n: number) => Math.ceil(n / 16) * 16 + 16;
  * learned and rotary positions, ALiBi, adaLN time conditioning, dropout
  * (the WebGPU engine's counter-based masks), clipping, AdamW and an EMA —
  * the WebGPU engine's plan, run on the CPU. Implements the training loop's
- * `StepEngine` and `@d3pm/core`'s `TermScorer`.
+ * `StepEngine` and `@d3pm/core`'s `TermScorer`, `CausalGenerator` (the
+ * KV cache) and `MaskedGenerator`.
  *
  * @example
  * ```ts
@@ -156,7 +168,8 @@ const words = (n: number) => Math.ceil(n / 16) * 16 + 16;
  * engine.dispose();
  * ```
  */
-export class CpuTransformer implements TermScorer {
+export class CpuTransformer
+  implements TermScorer, CausalGenerator, MaskedGenerator {
   /** The validated configuration. */
   readonly config: ModelConfig;
   /** Whether the model reads the diffusion time t. */
@@ -189,6 +202,7 @@ export class CpuTransformer implements TermScorer {
   #evalProbs: Float32Array;
   #evalLogits: Float32Array;
   #plans = new Map<string, Plan>();
+  #decodePlans = new Map<string, DecodePlan>();
   #disposed = false;
 
   private constructor(
@@ -812,11 +826,91 @@ export class CpuTransformer implements TermScorer {
     return tf.tensor3d(logits, [b, length, this.config.vocabSize]);
   }
 
+  #generation(): GenerationContext {
+    return {
+      config: this.config,
+      table: this.#table,
+      kernels: this.kernels,
+      params: this.#params,
+      act: this.#evalAct,
+      ints: this.#evalInts,
+      probs: this.#evalProbs,
+      scalars: this.#s,
+      chunkFloats: this.#chunkFloats,
+      plans: this.#decodePlans,
+      forward: (ids, b, l, t) => this.forwardIds(ids, b, l, t),
+      checkIds: (ids, what) => this.#checkIds(ids, what),
+    };
+  }
+
+  /**
+   * Autoregressive generation with the KV cache (`@d3pm/core`'s
+   * `CausalGenerator`): the WebGPU engine's decode plan, one step per
+   * position serving every position, run by the CPU executor in chunks of
+   * rows that fit the inference region. Greedy (temperature 0) is the
+   * plan's argmax; otherwise each row draws in JS in float64 (temperature,
+   * top-k, top-p, suppressed ids) from its own stream of `seed`.
+   *
+   * @param options Rows, length (start token included), start id, draw.
+   * @returns B·L ids, the decode steps run, and 0 syncs.
+   *
+   * @example
+   * ```ts
+   * import { CpuTransformer } from "@d3pm/cpu";
+   * import { preset } from "@d3pm/transformer";
+   * import { assertEquals } from "@std/assert";
+   * const config = preset("micro", { vocabSize: 16, contextLength: 8 });
+   * const engine = await CpuTransformer.create(config, { evaluationOnly: true, seed: 0, threads: 1 });
+   * const out = await engine.generateCausal({ batchSize: 2, length: 5, start: 1, temperature: 0, seed: 0 });
+   * assertEquals(out.tokens.length, 10);
+   * engine.dispose();
+   * ```
+   */
+  async generateCausal(
+    options: CausalGenerationOptions,
+  ): Promise<Generation> {
+    this.#check();
+    return await Promise.resolve(generateCausal(this.#generation(), options));
+  }
+
+  /**
+   * Masked-diffusion sampling (`@d3pm/core`'s `MaskedGenerator`): the
+   * engine's forward passes, gated as the WebGPU engine gates them (a pass
+   * only when the block holds masks and, with `cache`, a token changed);
+   * the draws and the reveal (ancestral or confidence) in JS in float64,
+   * one stream per row of `seed`.
+   *
+   * @param options Rows, length, mask id, steps, blocks, strategy, draw.
+   * @returns B·L ids, the passes run, and 0 syncs.
+   *
+   * @example
+   * ```ts
+   * import { CpuTransformer } from "@d3pm/cpu";
+   * import { preset } from "@d3pm/transformer";
+   * import { assert } from "@std/assert";
+   * const config = preset("micro", { vocabSize: 16, contextLength: 8, kind: "bidirectional" });
+   * const engine = await CpuTransformer.create(config, { evaluationOnly: true, seed: 0, threads: 1 });
+   * const out = await engine.generateMasked({
+   *   batchSize: 1, length: 8, maskId: 15, steps: [{ t: 1, reveal: 1 }],
+   *   strategy: "ancestral", cache: true, seed: 0,
+   * });
+   * assert(!out.tokens.includes(15));
+   * engine.dispose();
+   * ```
+   */
+  async generateMasked(
+    options: MaskedGenerationOptions,
+  ): Promise<Generation> {
+    this.#check();
+    return await generateMasked(this.#generation(), options);
+  }
+
   /** Stop the threads and release the kernel memory. */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
     this.#plans.clear();
+    this.#decodePlans.clear();
     this.#train = null;
     this.kernels.dispose();
   }

@@ -479,7 +479,7 @@ export type ModelLoader = (
  * @returns The loader.
  */
 export function trainedModelLoader(
-  engine: "tfjs" | "webgpu" | "auto",
+  engine: "tfjs" | "webgpu" | "cpu" | "auto",
 ): ModelLoader {
   return async (dir, seed, kind) => {
     const t = await loadTrained(dir, { seed, model: contestantOf(kind) });

@@ -35,6 +35,13 @@ const OPTIONS = {
     default: "auto",
     help: "tfjs backend",
   },
+  engine: {
+    kind: "choice",
+    choices: ["tfjs", "cpu", "webgpu", "auto"],
+    default: "tfjs",
+    help:
+      "where scoring runs: tfjs (on --backend), cpu (the fused plan on the CPU kernels), webgpu (the fused engine) or auto (webgpu on a real GPU, else cpu)",
+  },
 } as const;
 
 if (import.meta.main) {
@@ -52,6 +59,7 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       model: values.model,
       seed: values.seed,
       blocks: values.blocks,
+      engine: values.engine,
       log: (line) => console.error(line),
     });
     console.log(JSON.stringify({ run: values.run, ...score }));

@@ -48,7 +48,7 @@ const OPTIONS = {
   },
   engine: {
     kind: "choice",
-    choices: ["tfjs", "webgpu", "auto"],
+    choices: ["tfjs", "webgpu", "cpu", "auto"],
     default: "tfjs",
     help: "where the server generates (tfjs streams every step)",
   },

@@ -30,12 +30,40 @@ async function cpuKernelsProblem(): Promise<string | null> {
   }
 }
 
+// `auto` without a real GPU: the CPU engine, unless the run trains the
+// d3pm objective (the fused engines train mdlm only) or its kernels cannot
+// start; then tfjs, saying why in one line.
+async function autoOnCpu(
+  config: Pick<ExperimentConfig, "diffusionLoss">,
+  why: string,
+): Promise<Engine> {
+  if (config.diffusionLoss === "d3pm") {
+    return {
+      kind: "tfjs",
+      reason:
+        `tfjs (${why}; the CPU engine trains the mdlm objective only and this run uses d3pm)`,
+    };
+  }
+  const problem = await cpuKernelsProblem();
+  if (problem !== null) {
+    return {
+      kind: "tfjs",
+      reason:
+        `tfjs (${why}; the CPU engine's kernels cannot start: ${problem})`,
+    };
+  }
+  return {
+    kind: "cpu",
+    reason: `cpu: the fused plan on the CPU kernels (${why})`,
+  };
+}
+
 /**
  * Resolve `config.engine`: `webgpu` insists on the fused engine (a software
  * adapter too), `cpu` on the CPU engine (the same plan on `@d3pm/cpu`'s
- * kernels), `auto` takes the fused engine only on a real GPU adapter, else
- * tfjs (not yet the CPU engine: runs on it log every `--log-every` steps, so
- * the default run's per-step figures, pinned by tests, would change).
+ * kernels), `auto` takes the fused engine on a real GPU adapter, else the
+ * CPU engine — or tfjs, saying why, when the run trains the d3pm objective
+ * (the fused engines train mdlm only) or the CPU kernels cannot start.
  *
  * @param config The engine asked for, and the D3PM's objective (the fused
  *   engines train `mdlm` only).
@@ -74,20 +102,17 @@ export async function chooseEngine(
         `Option --engine webgpu: ${(e as Error).message}`,
       );
     }
-    return {
-      kind: "tfjs",
-      reason: `tfjs (no WebGPU adapter for the fused engine: ${
-        (e as Error).message
-      }; --engine cpu runs its plan on the CPU)`,
-    };
+    return await autoOnCpu(
+      config,
+      `no WebGPU adapter: ${(e as Error).message.split("\n")[0]}`,
+    );
   }
   if (found.software && config.engine === "auto") {
     found.device.destroy();
-    return {
-      kind: "tfjs",
-      reason:
-        `tfjs (the WebGPU adapter is software, ${found.label}: the fused engine would be slower; --engine webgpu uses it anyway, --engine cpu runs its plan on the CPU)`,
-    };
+    return await autoOnCpu(
+      config,
+      `the WebGPU adapter is software, ${found.label}`,
+    );
   }
   if (config.diffusionLoss === "d3pm") {
     found.device.destroy();
@@ -170,7 +195,8 @@ export async function trainOnEngine(
  * trains on the fused engine — an engine holding the same weights, so that
  * bounds, NLL, samples and infilling run on the GPU (one sync per batch);
  * on the CPU engine, the tfjs model whose scoring (`rowLosses`: bounds, NLL)
- * runs on a CPU engine holding its weights (generation stays on tfjs).
+ * and generation (`generateCausal` with the KV cache, or `generateMasked`)
+ * run on a CPU engine holding its weights.
  */
 export type EvalModel = Transformer | WebGpuTransformer;
 
@@ -180,7 +206,7 @@ const cpuScorers = new WeakMap<object, CpuTransformer>();
 /**
  * The model to evaluate: `model` itself on tfjs, else a WebGPU engine with
  * its weights on the run's device, or on the CPU engine the tfjs model with
- * its scoring on a CPU engine (dispose it when done; the tfjs model stays
+ * its scoring and generation on a CPU engine (dispose it when done; the tfjs model stays
  * the caller's).
  *
  * @param model The trained tfjs model.
@@ -204,17 +230,24 @@ export async function evaluationModel(
       evaluationOnly: true,
       weights,
     });
-    const rowLosses = scorer.rowLosses.bind(scorer);
-    // The tfjs model (forward, decoding, generation) with the engine's
-    // TermScorer: the processes' score and bound take rowLosses first.
+    // The tfjs model (forward, step-by-step decoding) with the engine's
+    // TermScorer and generator: the processes' score and bound take
+    // rowLosses first, their samplers generateCausal (KV cache) or
+    // generateMasked.
+    const own = new Map<PropertyKey, unknown>([
+      ["rowLosses", scorer.rowLosses.bind(scorer)],
+      model.config.kind === "causal"
+        ? ["generateCausal", scorer.generateCausal.bind(scorer)]
+        : ["generateMasked", scorer.generateMasked.bind(scorer)],
+    ]);
     const scored = new Proxy(model, {
       get(target, prop) {
-        if (prop === "rowLosses") return rowLosses;
+        if (own.has(prop)) return own.get(prop);
         const v = Reflect.get(target, prop, target);
         return typeof v === "function" ? v.bind(target) : v;
       },
       has(target, prop) {
-        return prop === "rowLosses" || Reflect.has(target, prop);
+        return own.has(prop) || Reflect.has(target, prop);
       },
     });
     cpuScorers.set(scored, scorer);
@@ -254,8 +287,9 @@ export interface PlacedModel {
 
 /**
  * Place a trained model on an engine for generation: `tfjs` (the model
- * itself), `webgpu` (the fused engine, a software adapter too) or `auto`
- * (the fused engine on a real GPU). The placed model owns `model`.
+ * itself), `webgpu` (the fused engine, a software adapter too), `cpu` (the
+ * engine's plan on the CPU kernels) or `auto` (see
+ * {@linkcode chooseEngine}). The placed model owns `model`.
  *
  * @param model The trained tfjs model.
  * @param choice The engine.
@@ -274,7 +308,7 @@ export interface PlacedModel {
  */
 export async function placeModel(
   model: Transformer,
-  choice: "tfjs" | "webgpu" | "auto",
+  choice: "tfjs" | "webgpu" | "cpu" | "auto",
 ): Promise<PlacedModel> {
   const engine = await chooseEngine({ engine: choice, diffusionLoss: "mdlm" });
   const placed = await evaluationModel(model, engine);

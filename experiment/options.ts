@@ -106,14 +106,14 @@ export const OPTIONS = {
    * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
    * of `@d3pm/webgpu`, on any adapter, software ones too), `cpu` (the same
    * plan on `@d3pm/cpu`'s kernels), or `auto` (the fused engine on a real
-   * GPU adapter, else tfjs).
+   * GPU adapter, else the CPU engine; tfjs for the d3pm objective).
    */
   engine: {
     kind: "choice",
     choices: ["auto", "tfjs", "webgpu", "cpu"],
     default: "auto",
     help:
-      "training engine: auto (the fused WebGPU engine on a real GPU), tfjs, webgpu, cpu (the fused plan on the CPU kernels)",
+      "training engine: auto (the fused WebGPU engine on a real GPU, else cpu; tfjs for --diffusion-loss d3pm), tfjs, webgpu, cpu (the fused plan on the CPU kernels)",
   },
   /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
   logEvery: {

@@ -15,6 +15,7 @@ import { likelihoodFigures, testBound } from "./evaluation.ts";
 import { loadTrained, readRun } from "./load.ts";
 import { ConfigError } from "./options.ts";
 import { RunFolder } from "./run_folder.ts";
+import { placeModel } from "./engine.ts";
 
 /** Options of {@linkcode scoreTest}. */
 export interface ScoreOptions {
@@ -26,6 +27,11 @@ export interface ScoreOptions {
   blocks?: number;
   /** Where progress lines go (default: nowhere). */
   log?: (line: string) => void;
+  /**
+   * Where scoring runs (default `tfjs`): `cpu` (the CPU engine), `webgpu`
+   * or `auto` (see `chooseEngine`); said on `log`.
+   */
+  engine?: "tfjs" | "webgpu" | "cpu" | "auto";
 }
 
 /** A model's test likelihood. */
@@ -80,6 +86,9 @@ export async function scoreTest(
     options.log ?? (() => {}),
   );
   const trained = await loadTrained(dir, { seed, model: options.model });
+  const placed = await placeModel(trained.model, options.engine ?? "tfjs");
+  options.log?.(`engine: ${placed.engine}`);
+  const model = placed.model;
   try {
     const process = trained.process as ContestantProcess & {
       bound?: unknown;
@@ -89,12 +98,12 @@ export async function scoreTest(
     if (typeof process.bound === "function") {
       estimate = await testBound(
         process as unknown as MaskedDiffusion,
-        trained.model,
+        model,
         { config, data },
       );
     } else if (typeof process.score === "function") {
       const score = process.score.bind(process);
-      estimate = await overBlocks(data.test, (x0) => score(trained.model, x0));
+      estimate = await overBlocks(data.test, (x0) => score(model, x0));
     } else {
       throw new ConfigError(
         `The ${options.model} contestant's process has neither an exact likelihood nor a bound to score`,
@@ -107,6 +116,6 @@ export async function scoreTest(
       figures: likelihoodFigures(estimate, { data }, trained.contestant.bound),
     };
   } finally {
-    trained.model.dispose();
+    placed.dispose(); // the tfjs model too
   }
 }

@@ -20,8 +20,8 @@ export interface ToolModel {
   model: string;
   /** Which seed's model. */
   seed: number;
-  /** `tfjs`, `webgpu` (the fused engine; no intermediate steps) or `auto`. */
-  engine: "tfjs" | "webgpu" | "auto";
+  /** `tfjs`, `webgpu` (the fused engine; no intermediate steps), `cpu` (its plan on the CPU kernels) or `auto`. */
+  engine: "tfjs" | "webgpu" | "cpu" | "auto";
   /** Unmasking steps (default min(64, T)); denoisers only. */
   steps?: number;
   /** Unmasking strategy (default: the contestant's). */

@@ -2,8 +2,17 @@
 // experiment: it follows the tfjs loss curve, evaluation scores on it with
 // the same figures, and a run killed on it resumes to the same weights.
 // (tests/engine_test.ts: the same for the WebGPU engine.)
-import { assert, assertEquals, assertThrows } from "@std/assert";
-import { chooseEngine, ConfigError, resolveConfig } from "@d3pm/experiment";
+import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
+import {
+  chooseEngine,
+  ConfigError,
+  evaluationModel,
+  releaseEvaluationModel,
+  resolveConfig,
+} from "@d3pm/experiment";
+import { requestEngineDevice } from "@d3pm/webgpu";
+import { isCausalGenerator, isMaskedGenerator } from "@d3pm/core";
+import { preset, Transformer } from "@d3pm/transformer";
 import { createCpuKernels } from "@d3pm/cpu";
 import { ignoreUnless } from "@d3pm/core/testing";
 import { FAST_EVAL, killAt, runTool } from "./_run.ts";
@@ -122,6 +131,25 @@ Deno.test({
       report.includes("Training engine: cpu"),
       "report names the engine",
     );
+    // `deno task evaluate --engine cpu` scores as the run's evaluation did
+    // (the same engine, the same draws: equal figures); on tfjs within 1e-5.
+    for (const [i, model] of ["ar", "d3pm"].entries()) {
+      const nll = async (engine: string) => {
+        const r = await runTool("evaluate.ts", [
+          "--run",
+          gpu,
+          "--model",
+          model,
+          "--engine",
+          engine,
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.stderr.includes(`engine: ${engine}`), r.stderr);
+        return JSON.parse(r.stdout).figures.nll as number;
+      };
+      assertEquals(await nll("cpu"), eg[i].test.nll, model);
+      assertLess(Math.abs((await nll("tfjs")) - eg[i].test.nll), 1e-5);
+    }
     await Deno.remove(gpu, { recursive: true });
     await Deno.remove(cpu, { recursive: true });
   },
@@ -173,5 +201,79 @@ Deno.test({
       ConfigError,
       "Option --engine cpu trains the mdlm objective only",
     );
+  },
+});
+
+// A real GPU here: auto takes the WebGPU engine, so the CPU case is skipped.
+const realGpu = await requestEngineDevice().then(
+  (f) => (f.device.destroy(), f.software ? null : `a real GPU: ${f.label}`),
+  () => null,
+);
+
+Deno.test({
+  name:
+    "--engine auto without a real GPU resolves to the CPU engine, and to tfjs with the reason in one line for the d3pm objective",
+  ignore: noKernels || realGpu !== null,
+  async fn() {
+    const cpu = await chooseEngine({ engine: "auto", diffusionLoss: "mdlm" });
+    assertEquals(cpu.kind, "cpu");
+    assert(
+      cpu.reason.startsWith("cpu: the fused plan on the CPU kernels ("),
+      cpu.reason,
+    );
+    const d3pm = await chooseEngine({ engine: "auto", diffusionLoss: "d3pm" });
+    assertEquals(d3pm.kind, "tfjs");
+    assert(
+      d3pm.reason.includes(
+        "the CPU engine trains the mdlm objective only and this run uses d3pm",
+      ) && !d3pm.reason.includes("\n"),
+      d3pm.reason,
+    );
+    // The default run's configuration resolves (auto is not refused with
+    // the mdlm default).
+    assertEquals(resolveConfig({}).engine, "auto");
+  },
+});
+
+Deno.test({
+  name:
+    "evaluation on the CPU engine scores and generates there: the AR's model is a CausalGenerator (KV cache), the denoiser's a MaskedGenerator",
+  ignore: noKernels,
+  async fn() {
+    const engine = { kind: "cpu" as const, reason: "cpu" };
+    for (const kind of ["causal", "bidirectional"] as const) {
+      const config = preset("micro", {
+        kind,
+        vocabSize: 16,
+        contextLength: 8,
+      });
+      const model = new Transformer(config, { seed: 0 });
+      const placed = await evaluationModel(model, engine);
+      assert("rowLosses" in placed);
+      assertEquals(isCausalGenerator(placed), kind === "causal");
+      assertEquals(isMaskedGenerator(placed), kind === "bidirectional");
+      const out = isCausalGenerator(placed)
+        ? await placed.generateCausal({
+          batchSize: 2,
+          length: 8,
+          start: 1,
+          temperature: 0,
+          seed: 0,
+        })
+        : isMaskedGenerator(placed)
+        ? await placed.generateMasked({
+          batchSize: 2,
+          length: 8,
+          maskId: 15,
+          steps: [{ t: 1, reveal: 1 }],
+          strategy: "ancestral",
+          cache: false,
+          seed: 0,
+        })
+        : null;
+      assertEquals(out?.tokens.length, 16);
+      releaseEvaluationModel(placed);
+      model.dispose();
+    }
   },
 });

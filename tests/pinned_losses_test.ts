@@ -16,6 +16,11 @@
 //  - steps 13–40: 2e-3 nats (3.2× the largest drift there), against gross
 //    changes that leave the first steps alone.
 // Same-machine determinism (resume, engine) stays exact in its own tests.
+//
+// The pins are the tfjs path's (per-step losses on the `blas` backend), so
+// the run names `--engine tfjs`: `auto` now trains on the CPU engine where
+// no GPU is, which logs every `--log-every` steps (tests/cpu_engine_test.ts
+// holds it to the tfjs curve).
 import { assert, assertEquals } from "@std/assert";
 import { runTool } from "./_run.ts";
 
@@ -38,6 +43,8 @@ async function microLosses(
   try {
     const r = await runTool("experiment.ts", [
       ...PINNED.command.split(" "),
+      "--engine",
+      "tfjs",
       ...extra,
       "--out",
       out,

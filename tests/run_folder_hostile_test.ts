@@ -18,6 +18,9 @@ import {
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
 import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
 
+// The tfjs path, named: it logs every step, which the checks of "each step
+// once per model" count (`auto` trains on the CPU engine where no GPU is,
+// logging every --log-every steps).
 const RUN = [
   "--preset",
   "micro",
@@ -25,6 +28,8 @@ const RUN = [
   "6",
   "--warmup",
   "1",
+  "--engine",
+  "tfjs",
   ...FAST_EVAL,
   "--exact-blocks",
   "1",

@@ -68,10 +68,14 @@ globalThis.addEventListener("unload", () => {
 });
 
 // Each cell: micro, 40 steps per model, checkpoints every 10, the run's own
-// AR as judge (no judge to train): a few seconds.
+// AR as judge (no judge to train): a few seconds. On tfjs, named: it logs
+// every step, and the cancel waits for the AR's step 14 (`auto` trains on
+// the CPU engine where no GPU is, logging every --log-every steps).
 const CELL = [
   "--preset",
   "micro",
+  "--engine",
+  "tfjs",
   "--steps",
   "40",
   "--warmup",

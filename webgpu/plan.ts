@@ -41,3 +41,10 @@ export {
   recordHead,
   recordScore,
 } from "./_plan.ts";
+export {
+  type DecodeArena,
+  type DecodeInts,
+  MAX_SUPPRESS,
+  planDecode,
+  recordDecode,
+} from "./_decode.ts";
