@@ -300,6 +300,19 @@ export const OPTIONS = {
     help: "largest training time (< 1: a clipped mask rate)",
   },
   /**
+   * Share of the D3PM's training rows drawn fully masked, at t = 1 (0:
+   * none, as older runs). A clipped `tMax` never shows the denoiser a row
+   * with nothing visible; these rows do.
+   */
+  fullMaskShare: {
+    kind: "number",
+    min: 0,
+    max: 1,
+    default: 0,
+    olderRuns: 0,
+    help: "share of the D3PM's training rows fully masked at t = 1 (0: none)",
+  },
+  /**
    * One training time per `row` (MDLM) or per `token`, or one mask `count`
    * per row (the same objective without the `1/t` weight's heavy tail).
    */
@@ -460,7 +473,7 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  * import { assertEquals } from "@std/assert";
  * const now = resolveConfig({ preset: "micro" });
  * const { alibi: _, alibiMode: __, ...older } = now; // a run made before ALiBi
- * assertEquals(ADDED_KEYS, { alibi: 0, alibiMode: "symmetric" });
+ * assertEquals(ADDED_KEYS, { alibi: 0, alibiMode: "symmetric", fullMaskShare: 0 });
  * assertEquals(configDiff(older as typeof now, now), "");
  * assertEquals(
  *   configDiff(older as typeof now, { ...now, alibi: 2 }),

@@ -124,13 +124,15 @@ function d3pmProcess(
     schedule: { kind: "log-linear" },
     objective: c.diffusionLoss,
     padId: data.specials.pad,
-    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row"
+    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row" ||
+        c.fullMaskShare > 0
       ? {
         times: {
           min: c.tMin,
           max: c.tMax,
           perToken: c.timesPer === "token",
           ...(c.timesPer === "count" ? { byCount: true } : {}),
+          ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
         },
       }
       : {}),
@@ -204,6 +206,10 @@ const REPORT: ContestantReport = {
     `${
       c.tMin !== 0.001 || c.tMax !== 1
         ? `The D3PM's training loss draws t from [${c.tMin}, ${c.tMax}] (a clipped mask rate): it is a training objective, not the bound — the validation curve and the test figures are the bound. `
+        : ""
+    }${
+      c.fullMaskShare > 0
+        ? `A share ${c.fullMaskShare} of its training rows is fully masked, at t = 1. `
         : ""
     }The D3PM's validation is its bound with one fixed set of draws, the same at every validation.`,
   sections: (r) => [exactSection(r)],
