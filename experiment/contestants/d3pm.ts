@@ -74,12 +74,14 @@ export function d3pmContestant(
     process: d3pmProcess,
     restore: (spec) =>
       maskedDiffusion(spec as Parameters<typeof maskedDiffusion>[0]),
-    modelConfig: (c, vocab) =>
-      backbone(c, vocab, {
+    modelConfig: (c, vocab) => ({
+      ...backbone(c, vocab, {
         kind: "bidirectional",
         timeConditioning: c.timeConditioning,
         alibi: true,
       }),
+      ...(c.shift ? { shift: true } : {}),
+    }),
     peakLr: (c) => c.lr,
     engine: maskedEngineShape,
     /**
@@ -211,6 +213,16 @@ const REPORT: ContestantReport = {
       c.fullMaskShare > 0
         ? `A share ${c.fullMaskShare} of its training rows is fully masked, at t = 1. `
         : ""
+    }${
+      c.initFrom
+        ? `The D3PM starts from the weights of ${c.initFrom} (its training tokens are counted in the D3PM's row as its source's)${
+          c.annealSteps
+            ? `, its attention relaxed from causal to bidirectional over the first ${c.annealSteps} steps`
+            : ""
+        }. `
+        : ""
+    }${
+      c.shift ? "Its position i predicts token i + 1 (DiffuGPT's shift). " : ""
     }The D3PM's validation is its bound with one fixed set of draws, the same at every validation.`,
   sections: (r) => [exactSection(r)],
 };
