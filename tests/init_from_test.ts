@@ -106,6 +106,8 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
     "--anneal-steps",
     "5",
     "--shift",
+    "--judge",
+    out,
     "--out",
     adapted,
   ]);
@@ -127,6 +129,8 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
     "--anneal-steps",
     "5",
     "--shift",
+    "--judge",
+    out,
     "--out",
     adapted,
     "--resume",
