@@ -215,7 +215,7 @@ const REPORT: ContestantReport = {
         : ""
     }${
       c.initFrom
-        ? `The D3PM starts from the weights of ${c.initFrom} (its training tokens are counted in the D3PM's row as its source's)${
+        ? `The D3PM starts from the weights of ${c.initFrom} (the source's training tokens and FLOPs are in results.json, training.initFrom: the D3PM's total compute is theirs plus its own)${
           c.annealSteps
             ? `, its attention relaxed from causal to bidirectional over the first ${c.annealSteps} steps`
             : ""
