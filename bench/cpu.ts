@@ -5,6 +5,11 @@
  * - `tfjs-blas`: the project's current path, as bench:backend builds it
  *   (`Transformer` + `causalLmLoss` + `AdamW` on the `blas` backend, no
  *   clipping);
+ * - `cpu-engine`: the CPU engine (`CpuTransformer`: the WebGPU engine's
+ *   plan run on the @d3pm/cpu kernels, global-norm clipping included) —
+ *   the step `--engine cpu` trains with; `cpu-engine-1t` on one thread;
+ *   at the tiny shape `cpu-engine-d3pm`, the tiny preset's D3PM step
+ *   (bidirectional, rotary, ALiBi neighbour heads at slope 16, MDLM weights);
  * - `cpu-kernels`: the @d3pm/cpu kernels called in the WebGPU plan's order
  *   over one arena (bench/_cpu_step.ts) — every kernel the CPU engine's step
  *   will run, but not the engine: a rough lower bound of its step; products
@@ -42,6 +47,7 @@ import {
   adamw,
   attentionForward,
   type CpuKernels,
+  CpuTransformer,
   createCpuKernels,
   crossEntropy,
   geluForward,
@@ -311,6 +317,69 @@ async function kernelContestant(
   };
 }
 
+// The CPU engine (CpuTransformer: the WebGPU engine's plan on the
+// kernels): the bench's causal model, or — `d3pm` — the tiny preset's
+// denoiser (bidirectional, rotary, ALiBi neighbour heads at slope 16, the
+// mask id out of the softmax) on an MDLM batch masking about half the block.
+async function engineContestant(
+  s: Shape,
+  threads: number,
+  name: string,
+  d3pm = false,
+): Promise<Contestant> {
+  const T = s.config.contextLength, n = s.batch * T, V = s.config.vocabSize;
+  const config: ModelConfig = d3pm
+    ? {
+      ...s.config,
+      kind: "bidirectional",
+      positions: "rotary",
+      alibi: 16,
+      alibiMode: "neighbours",
+    }
+    : s.config;
+  const engine = await CpuTransformer.create(config, {
+    batchSize: s.batch,
+    length: T,
+    seed: 1,
+    threads,
+    ...(d3pm ? { excludeToken: V - 1 } : {}),
+  });
+  const rand = prng(7);
+  const tokens = Int32Array.from(
+    { length: s.batch * (T + 1) },
+    () => Math.floor(rand.next() * (V - 1)),
+  );
+  const inputs = new Int32Array(n), targets = new Int32Array(n);
+  const weights = new Float32Array(n);
+  for (let b = 0; b < s.batch; b++) {
+    for (let i = 0; i < T; i++) {
+      const x = tokens[b * (T + 1) + i], j = b * T + i;
+      if (d3pm) {
+        const masked = rand.next() < 0.5;
+        inputs[j] = masked ? V - 1 : x;
+        targets[j] = masked ? x : -1;
+        weights[j] = masked ? 2 / n : 0;
+      } else {
+        inputs[j] = x;
+        targets[j] = tokens[b * (T + 1) + i + 1];
+        weights[j] = 1 / n;
+      }
+    }
+  }
+  const batch = { inputs, targets, weights };
+  return {
+    name,
+    blasThreads: 1,
+    async step() {
+      const t0 = performance.now();
+      engine.step(batch, 3e-4);
+      const { loss } = await engine.readLoss();
+      return { ms: performance.now() - t0, loss };
+    },
+    close: () => engine.dispose(),
+  };
+}
+
 // Lines of a subprocess's stdout, one at a time.
 class Lines {
   #reader: ReadableStreamDefaultReader<string>;
@@ -423,10 +492,17 @@ async function benchShape(
   const threads = args.threads;
   const contestants: Contestant[] = [
     await tfjsContestant(s),
+    await engineContestant(s, threads, "cpu-engine"),
     await kernelContestant(s, threads, "split", "cpu-kernels"),
   ];
+  if (s.name === "tiny") {
+    contestants.push(
+      await engineContestant(s, threads, "cpu-engine-d3pm", true),
+    );
+  }
   if (threads > 1) {
     contestants.push(
+      await engineContestant(s, 1, "cpu-engine-1t"),
       await kernelContestant(s, threads, "blas", "cpu-kernels-blas"),
       await kernelContestant(s, 1, "split", "cpu-kernels-1t"),
     );
@@ -486,6 +562,13 @@ async function benchShape(
         }
         : {}),
       threads: c.name.endsWith("-1t") ? 1 : threads,
+      ...(c.name.startsWith("cpu-engine")
+        ? {
+          note: c.name === "cpu-engine-d3pm"
+            ? "CpuTransformer: the tiny preset's D3PM step (bidirectional, rotary, ALiBi neighbours 16, MDLM weights)"
+            : "CpuTransformer: the WebGPU engine's plan on the CPU kernels, clipping included",
+        }
+        : {}),
       ...(c.name.startsWith("cpu-kernels")
         ? {
           products: c.name === "cpu-kernels-blas"
@@ -530,6 +613,14 @@ async function benchShape(
     tokens_per_step: tokens,
     model_gflops_per_token: round(fpt / 1e9, 5),
     sgemm_gflops: round(gflops, 1),
+    cpu_engine_vs_pytorch: ratio("cpu-engine", "pytorch"),
+    cpu_engine_vs_tfjs_blas: ratio("cpu-engine", "tfjs-blas"),
+    cpu_engine_mfu: tps.has("cpu-engine")
+      ? round((tps.get("cpu-engine")! * fpt) / (gflops * 1e9), 3)
+      : null,
+    cpu_engine_vs_kernels: ratio("cpu-engine", "cpu-kernels"),
+    cpu_engine_1t_vs_pytorch_1t: ratio("cpu-engine-1t", "pytorch-1t"),
+    cpu_engine_d3pm_vs_causal: ratio("cpu-engine-d3pm", "cpu-engine"),
     cpu_kernels_vs_pytorch: ratio("cpu-kernels", "pytorch"),
     cpu_kernels_vs_tfjs_blas: ratio("cpu-kernels", "tfjs-blas"),
     cpu_kernels_split_vs_blas: ratio("cpu-kernels", "cpu-kernels-blas"),

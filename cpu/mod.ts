@@ -40,3 +40,20 @@ export * from "./cross_entropy.ts";
 export * from "./optimizer.ts";
 export * from "./dropout.ts";
 export * from "./adaln.ts";
+export * from "./engine.ts";
+// Types from other workspace packages that appear in this package's signatures.
+export type {
+  AlibiMode,
+  ModelConfig,
+  ModelKind,
+  PositionKind,
+} from "@d3pm/transformer";
+export type {
+  ModelShape,
+  StoredTensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  TermScorer,
+  WeightedTokens,
+} from "@d3pm/core";

@@ -70,7 +70,7 @@ const sum = (parts: readonly EstimatePart[]) =>
  */
 export function estimateRun(
   c: ExperimentConfig,
-  options: { engine?: "tfjs" | "webgpu" } = {},
+  options: { engine?: "tfjs" | "webgpu" | "cpu" } = {},
 ): RunEstimate {
   const V = c.tokenizer === "bpe" ? c.vocabSize : FIXED_VOCAB[c.tokenizer];
   const T = c.blockLength, d = c.dModel, L = c.nLayer, H = c.nHead;
@@ -181,7 +181,7 @@ export interface BudgetOptions {
   /** Bytes of memory the run may use (default: what the system has available now). */
   available?: number;
   /** The training engine (default tfjs: activations in host memory). */
-  engine?: "tfjs" | "webgpu";
+  engine?: "tfjs" | "webgpu" | "cpu";
 }
 
 /**

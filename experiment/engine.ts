@@ -1,11 +1,13 @@
 /**
  * Which engine trains and evaluates the models: tfjs on the chosen backend,
- * or the fused WebGPU engine — training a model on the latter, and placing a
- * trained model where evaluation and generation run.
+ * the fused WebGPU engine, or the same plan on the CPU kernels — training a
+ * model on the latter two, and placing a trained model where evaluation and
+ * generation run.
  *
  * @module
  */
 import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
+import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
@@ -14,17 +16,33 @@ import { ConfigError, type ExperimentConfig } from "./options.ts";
 /** The engine a run trains on. */
 export type Engine =
   | { kind: "tfjs"; reason: string }
-  | { kind: "webgpu"; device: GPUDevice; reason: string };
+  | { kind: "webgpu"; device: GPUDevice; reason: string }
+  | { kind: "cpu"; reason: string };
+
+// Whether the CPU engine's kernels start here (a CBLAS loads, threads
+// start); the reason when not.
+async function cpuKernelsProblem(): Promise<string | null> {
+  try {
+    (await createCpuKernels({ words: 64, threads: 1 })).dispose();
+    return null;
+  } catch (e) {
+    return (e as Error).message.split("\n")[0];
+  }
+}
 
 /**
  * Resolve `config.engine`: `webgpu` insists on the fused engine (a software
- * adapter too), `auto` takes it only on a real GPU adapter.
+ * adapter too), `cpu` on the CPU engine (the same plan on `@d3pm/cpu`'s
+ * kernels), `auto` takes the fused engine only on a real GPU adapter, else
+ * tfjs (not yet the CPU engine: runs on it log every `--log-every` steps, so
+ * the default run's per-step figures, pinned by tests, would change).
  *
  * @param config The engine asked for, and the D3PM's objective (the fused
- *   engine trains `mdlm` only).
+ *   engines train `mdlm` only).
  * @returns The engine and why (a WebGPU engine's device is the caller's to
  *   destroy).
- * @throws {ConfigError} When `webgpu` is asked for and no adapter answers.
+ * @throws {ConfigError} When `webgpu` is asked for and no adapter answers,
+ *   or `cpu` and its kernels cannot start.
  *
  * @example
  * ```ts
@@ -40,6 +58,13 @@ export async function chooseEngine(
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
   }
+  if (config.engine === "cpu") {
+    const problem = await cpuKernelsProblem();
+    if (problem !== null) {
+      throw new ConfigError(`Option --engine cpu: ${problem}`);
+    }
+    return { kind: "cpu", reason: "cpu: the fused plan on the CPU kernels" };
+  }
   let found;
   try {
     found = await requestEngineDevice();
@@ -53,7 +78,7 @@ export async function chooseEngine(
       kind: "tfjs",
       reason: `tfjs (no WebGPU adapter for the fused engine: ${
         (e as Error).message
-      })`,
+      }; --engine cpu runs its plan on the CPU)`,
     };
   }
   if (found.software && config.engine === "auto") {
@@ -61,7 +86,7 @@ export async function chooseEngine(
     return {
       kind: "tfjs",
       reason:
-        `tfjs (the WebGPU adapter is software, ${found.label}: the fused engine would be slower; --engine webgpu uses it anyway)`,
+        `tfjs (the WebGPU adapter is software, ${found.label}: the fused engine would be slower; --engine webgpu uses it anyway, --engine cpu runs its plan on the CPU)`,
     };
   }
   if (config.diffusionLoss === "d3pm") {
@@ -83,8 +108,8 @@ export async function chooseEngine(
 
 /** Options of {@linkcode trainOnEngine}: the model and what `trainEngine` needs besides the engine. */
 export interface EngineRun {
-  /** The device the engine runs on. */
-  device: GPUDevice;
+  /** The engine it runs on: the fused WebGPU engine's device, or the CPU engine. */
+  engine: Exclude<Engine, { kind: "tfjs" }>;
   /** The model's configuration. */
   model: ModelConfig;
   /** Seed of its initial weights (the same as the tfjs model's). */
@@ -114,18 +139,23 @@ export async function trainOnEngine(
 }> {
   const c = run.config;
   const ema = c.emaDecay > 0;
-  const engine = await WebGpuTransformer.create(run.model, {
+  const options = {
     batchSize: c.batchSize,
     length: run.length,
     seed: run.seed,
-    device: run.device,
     adamw: { weightDecay: c.weightDecay },
     clipNorm: c.clipNorm,
     ...(ema ? { emaDecay: c.emaDecay } : {}),
     ...(run.excludeToken !== undefined
       ? { excludeToken: run.excludeToken }
       : {}),
-  });
+  };
+  const engine = run.engine.kind === "webgpu"
+    ? await WebGpuTransformer.create(run.model, {
+      ...options,
+      device: run.engine.device,
+    })
+    : await CpuTransformer.create(run.model, options);
   try {
     const result = await trainEngine({ ...run.options, engine, ema });
     const weights = ema ? await engine.emaWeights() : await engine.getWeights();
@@ -138,14 +168,20 @@ export async function trainOnEngine(
 /**
  * What evaluation and generation run on: the tfjs model, or — when the run
  * trains on the fused engine — an engine holding the same weights, so that
- * bounds, NLL, samples and infilling run on the GPU (one sync per batch).
+ * bounds, NLL, samples and infilling run on the GPU (one sync per batch);
+ * on the CPU engine, the tfjs model whose scoring (`rowLosses`: bounds, NLL)
+ * runs on a CPU engine holding its weights (generation stays on tfjs).
  */
 export type EvalModel = Transformer | WebGpuTransformer;
 
+// The CPU engines behind the scored tfjs models evaluationModel made.
+const cpuScorers = new WeakMap<object, CpuTransformer>();
+
 /**
  * The model to evaluate: `model` itself on tfjs, else a WebGPU engine with
- * its weights on the run's device (dispose it when done; the tfjs model
- * stays the caller's).
+ * its weights on the run's device, or on the CPU engine the tfjs model with
+ * its scoring on a CPU engine (dispose it when done; the tfjs model stays
+ * the caller's).
  *
  * @param model The trained tfjs model.
  * @param engine Where evaluation runs.
@@ -155,13 +191,34 @@ export async function evaluationModel(
   model: Transformer,
   engine: Engine,
 ): Promise<EvalModel> {
-  if (engine.kind !== "webgpu") return model;
+  if (engine.kind === "tfjs") return model;
   const weights = new Map<string, StoredTensor>();
   for (const [name, v] of model.variables) {
     weights.set(name, {
       shape: [...v.shape],
       data: (await v.data()) as Float32Array,
     });
+  }
+  if (engine.kind === "cpu") {
+    const scorer = await CpuTransformer.create(model.config, {
+      evaluationOnly: true,
+      weights,
+    });
+    const rowLosses = scorer.rowLosses.bind(scorer);
+    // The tfjs model (forward, decoding, generation) with the engine's
+    // TermScorer: the processes' score and bound take rowLosses first.
+    const scored = new Proxy(model, {
+      get(target, prop) {
+        if (prop === "rowLosses") return rowLosses;
+        const v = Reflect.get(target, prop, target);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+      has(target, prop) {
+        return prop === "rowLosses" || Reflect.has(target, prop);
+      },
+    });
+    cpuScorers.set(scored, scorer);
+    return scored;
   }
   // Evaluation only: no gradients, AdamW moments or training plan.
   return await WebGpuTransformer.create(model.config, {
@@ -178,6 +235,11 @@ export async function evaluationModel(
  */
 export function releaseEvaluationModel(model: EvalModel): void {
   if (model instanceof WebGpuTransformer) model.dispose();
+  const scorer = cpuScorers.get(model);
+  if (scorer) {
+    cpuScorers.delete(model);
+    scorer.dispose();
+  }
 }
 
 /** A trained model placed where generation runs, with what releases it all. */

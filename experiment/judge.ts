@@ -206,7 +206,7 @@ async function trainJudge(
   return model;
 }
 
-/** The seed-0 AR model of another finished run, checked against this run's data. */
+/** The first seed's AR model of another finished run, checked against this run's data. */
 async function otherRun(
   c: ExperimentConfig,
   data: RunData,
@@ -237,10 +237,11 @@ async function otherRun(
       `Option --judge ${c.judge}: that run used other data, tokenizer or block length (${tokenizerId}, ${other.blockLength}); a judge must share them (${data.tokenizer.id}, ${c.blockLength})`,
     );
   }
+  const seed = other.firstSeed ?? 0; // a sweep's cell may start at seed k
   try {
     return [
-      await loadModel(folder.modelDir(0, "ar")),
-      `the AR model of seed 0 of the run in ${c.judge}`,
+      await loadModel(folder.modelDir(seed, "ar")),
+      `the AR model of seed ${seed} of the run in ${c.judge}`,
     ];
   } catch (e) {
     throw new ConfigError(

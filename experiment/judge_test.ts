@@ -13,6 +13,7 @@ const CHANGED: Record<OptionKey, unknown> = {
   preset: "tiny",
   models: "ar",
   seeds: 3,
+  firstSeed: 2,
   backend: "cpu",
   engine: "tfjs",
   logEvery: 5,

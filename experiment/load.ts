@@ -94,7 +94,8 @@ export async function readRun(dir: string): Promise<RunState> {
     }
   } catch { /* not finished */ }
   const models: RunModel[] = [];
-  for (let seed = 0; seed < config.seeds; seed++) {
+  const first = config.firstSeed ?? 0;
+  for (let seed = first; seed < first + config.seeds; seed++) {
     for (const kind of config.models.split(",")) {
       models.push({ seed, kind, trained: await isTrained(folder, seed, kind) });
     }
@@ -201,7 +202,7 @@ export async function loadTrained<P extends ContestantProcess>(
 ): Promise<TrainedModel<P>> {
   const { config } = await readRun(dir);
   const folder = new RunFolder(dir);
-  const seed = which.seed ?? 0;
+  const seed = which.seed ?? config.firstSeed ?? 0;
   const contestant = typeof which.model === "string"
     ? contestantOf(which.model) as unknown as Contestant<P>
     : which.model;
@@ -334,7 +335,7 @@ export async function locateWeights(
 ): Promise<WeightsSource> {
   const { config } = await readRun(dir);
   const folder = new RunFolder(dir);
-  const seed = which.seed ?? 0;
+  const seed = which.seed ?? config.firstSeed ?? 0;
   const kind = which.model;
   if (!await isTrained(folder, seed, kind)) {
     throw new ConfigError(

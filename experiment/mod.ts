@@ -41,3 +41,5 @@ export * from "./report.ts";
 export * from "./load.ts";
 export * from "./tools.ts";
 export * from "./score.ts";
+export * from "./sweep.ts";
+export * from "./merge.ts";

@@ -81,6 +81,19 @@ export const OPTIONS = {
     default: 1,
     help: "seeds 0..N−1, each a fresh set of models",
   },
+  /**
+   * The first seed: the run trains seeds `firstSeed..firstSeed+seeds−1`, so
+   * that one seed of a sweep is a run of its own (`--seeds 1 --first-seed 2`
+   * is seed 2 of `--seeds 3`, bit for bit).
+   */
+  firstSeed: {
+    kind: "integer",
+    min: 0,
+    max: 1000,
+    default: 0,
+    olderRuns: 0,
+    help: "first seed: the run trains seeds first-seed..first-seed+N−1",
+  },
   /** tfjs backend. */
   backend: {
     kind: "choice",
@@ -91,15 +104,16 @@ export const OPTIONS = {
   },
   /**
    * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
-   * of `@d3pm/webgpu`, on any adapter, software ones too), or `auto` (the
-   * fused engine on a real GPU adapter, else tfjs).
+   * of `@d3pm/webgpu`, on any adapter, software ones too), `cpu` (the same
+   * plan on `@d3pm/cpu`'s kernels), or `auto` (the fused engine on a real
+   * GPU adapter, else tfjs).
    */
   engine: {
     kind: "choice",
-    choices: ["auto", "tfjs", "webgpu"],
+    choices: ["auto", "tfjs", "webgpu", "cpu"],
     default: "auto",
     help:
-      "training engine: auto (the fused WebGPU engine on a real GPU), tfjs, webgpu",
+      "training engine: auto (the fused WebGPU engine on a real GPU), tfjs, webgpu, cpu (the fused plan on the CPU kernels)",
   },
   /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
   logEvery: {
@@ -510,8 +524,9 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  * import { ADDED_KEYS, configDiff, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
  * const now = resolveConfig({ preset: "micro" });
- * const { alibi: _, alibiMode: __, ...older } = now; // a run made before ALiBi
+ * const { alibi: _, alibiMode: __, firstSeed: ___, ...older } = now; // a run made before ALiBi
  * assertEquals(ADDED_KEYS, {
+ *   firstSeed: 0,
  *   alibi: 0,
  *   alibiMode: "symmetric",
  *   fullMaskShare: 0,
@@ -652,8 +667,9 @@ export const RULES: readonly Rule[] = [
   {
     options: ["engine", "diffusionLoss"],
     check: (c) =>
-      c.engine === "webgpu" && c.diffusionLoss === "d3pm"
-        ? "Option --engine webgpu trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm"
+      (c.engine === "webgpu" || c.engine === "cpu") &&
+        c.diffusionLoss === "d3pm"
+        ? `Option --engine ${c.engine} trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm`
         : undefined,
   },
   {

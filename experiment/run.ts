@@ -102,7 +102,8 @@ export async function runExperiment(
       progress: options.progress !== false,
     };
     const results: ModelResult[] = [];
-    for (let seed = 0; seed < config.seeds; seed++) {
+    const first = config.firstSeed ?? 0;
+    for (let seed = first; seed < first + config.seeds; seed++) {
       results.push(...await runSeed(ctx, seed));
     }
     const result: ExperimentResult = {
@@ -190,7 +191,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     await Deno.writeTextFile(
       folder.samplesPath,
       `=== seed ${seed} ===\n${shown.join("\n")}\n`,
-      { append: seed > 0 },
+      { append: seed > (config.firstSeed ?? 0) },
     );
     return results;
   } finally {

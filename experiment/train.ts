@@ -146,9 +146,9 @@ export async function trainContestant(
   await Deno.mkdir(folder.modelDir(seed, kind), { recursive: true });
   const adapted = kind === "d3pm" &&
     (c.initFrom !== "" || c.annealSteps > 0 || c.shift);
-  if (adapted && ctx.engine?.kind === "webgpu") {
+  if (adapted && ctx.engine && ctx.engine.kind !== "tfjs") {
     throw new ConfigError(
-      "Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only; use --engine tfjs",
+      `Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not the ${ctx.engine.kind} engine; use --engine tfjs`,
     );
   }
   const model = buildModel(entrant, seed, ctx);
@@ -177,8 +177,8 @@ export async function trainContestant(
         return lr(step);
       };
     }
-    const result = ctx.engine?.kind === "webgpu"
-      ? await fitOnEngine(model, entrant, ctx.engine.device, common, c)
+    const result = ctx.engine && ctx.engine.kind !== "tfjs"
+      ? await fitOnEngine(model, entrant, ctx.engine, common, c)
       : await fitOnTfjs(model, entrant, common, c);
     model.attentionWindow = Infinity; // annealing over: evaluated bidirectional
     if (c.keep === "best" && validator) await validator.restoreBest(model);
@@ -321,14 +321,14 @@ async function fitOnTfjs(
 async function fitOnEngine(
   model: Transformer,
   entrant: Entrant,
-  device: GPUDevice,
+  engine: Exclude<Engine, { kind: "tfjs" }>,
   common: Common,
   c: ExperimentConfig,
 ): Promise<{ seconds: number; lastLoss: number }> {
   const L = c.blockLength;
   const shape = entrant.contestant.engine(entrant.process, L);
   const { result, weights } = await trainOnEngine({
-    device,
+    engine,
     model: model.config,
     seed: weightSeed(entrant.contestant, common.seed ?? 0),
     length: shape.length,

@@ -173,9 +173,10 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
 
 /** What an export reads from the run folder, checked before anything is written. */
 async function readExport(options: ExportOptions) {
-  const seed = options.seed ?? 0;
   const kind = options.model ?? "ar";
   const state = await readRun(options.run);
+  const first = state.config.firstSeed ?? 0; // a sweep's cell may start at seed k
+  const seed = options.seed ?? first;
   const kinds = state.config.models.split(",");
   if (!kinds.includes(kind)) {
     throw new InteropError(
@@ -184,10 +185,13 @@ async function readExport(options: ExportOptions) {
       }): pass --model ${kinds.join("|")}`,
     );
   }
-  if (!(Number.isInteger(seed) && seed >= 0 && seed < state.config.seeds)) {
+  if (
+    !(Number.isInteger(seed) && seed >= first &&
+      seed < first + state.config.seeds)
+  ) {
     throw new InteropError(
-      `The run in ${options.run} has seeds 0..${
-        state.config.seeds - 1
+      `The run in ${options.run} has seeds ${first}..${
+        first + state.config.seeds - 1
       }, not ${seed}`,
     );
   }

@@ -2,7 +2,8 @@
  * The CPU-portability check: the test suite (its numeric part: everything but
  * webgpu/, whose kernels never touch the BLAS; the transformers comparisons
  * of tests/hf_test.ts, which run on tfjs's cpu backend; and the dashboard's
- * server and browser tests, which compare no trained figures) once under each OpenBLAS
+ * server and browser tests, which compare no trained figures; the Slurm round trip
+ * of tests/sweep_slurm_test.ts) once under each OpenBLAS
  * kernel set this CPU can execute — SkylakeX where it has AVX-512, Haswell
  * (also what Zen runs), Sandybridge, and the Nehalem baseline — so that a pin
  * or a tolerance that holds only for this machine's kernels fails here, not
@@ -106,11 +107,13 @@ for (const coretype of args) {
   const out = await new Deno.Command(Deno.execPath(), {
     // tests/hf_test.ts compares exports with transformers in Python on the
     // tfjs cpu backend: no BLAS kernel in the comparison, minutes per run.
+    // tests/sweep_slurm_test.ts tests the scheduler's round trip (its runs'
+    // figures are compared at one thread count, within the run).
     args: [
       "test",
       "-A",
       "--doc",
-      "--ignore=webgpu/,dashboard/,tests/hf_test.ts,tests/dashboard_browser_test.ts",
+      "--ignore=webgpu/,dashboard/,tests/hf_test.ts,tests/dashboard_browser_test.ts,tests/sweep_slurm_test.ts",
     ],
     cwd: ROOT,
     env: { NO_COLOR: "1", OPENBLAS_CORETYPE: coretype },

@@ -41,8 +41,8 @@ EXPORT(cross_entropy)(u32 lo, u32 hi, u32 V, float* logits, const int* targets,
     float lse = mx + (float)host_log(s);
     float ws = w / s;
     f4 scale = splat(ws);
-    for (v = 0; v < V4; v += 4) store(l + v, mul(load(l + v), scale));
-    for (; v < V; v++) l[v] *= ws;
+    for (v = 0; v < V4; v += 4) store(l + v, ftz4(mul(load(l + v), scale)));
+    for (; v < V; v++) l[v] = ftz1(l[v] * ws);
     l[tgt] -= w;
     if (exclude < V) l[exclude] = 0.0f;
     loss[r] = w * (lse - tl);

@@ -1,0 +1,336 @@
+/**
+ * `deno task sweep`: many experiment runs as data. `plan` expands a grid
+ * (seeds, `--set key=v1,v2`, or a JSON file) into cells under one sweep
+ * folder and prints them; `run` also executes them, here (`--on local
+ * --jobs N`) or as a Slurm job array (`--on slurm`, or `--dry-run` to print
+ * the script); `status DIR` reads the cells' folders. The work is
+ * `@d3pm/experiment`'s sweep functions.
+ *
+ * @module
+ */
+import {
+  flagOf,
+  type OptionSpec,
+  readCommandLine,
+  runCli,
+  UsageError,
+} from "@d3pm/cli";
+import {
+  OPTIONS as EXPERIMENT,
+  parseGrid,
+  parseSeeds,
+  planSweep,
+  readSweep,
+  recordSubmission,
+  runLocal,
+  saveSweep,
+  sbatchScript,
+  statusLine,
+  SWEEP_OWNED,
+  sweepPaths,
+  type SweepSpec,
+  sweepStatus,
+  type SweepValue,
+} from "@d3pm/experiment";
+
+/** The repository (where `deno task experiment` runs). */
+const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** The sweep's own options. */
+const SWEEP = {
+  dir: {
+    kind: "string",
+    value: "DIR",
+    default: "runs/sweep",
+    help: "the sweep folder (cells/<name>/ run folders, logs/, sweep.json)",
+  },
+  seeds: {
+    kind: "string",
+    value: "SEEDS",
+    help:
+      "seeds: N (0..N−1), A..B or A,B,… — one cell each (default 0, or the file's)",
+  },
+  set: {
+    kind: "string",
+    value: "GRID",
+    help: 'swept options: "key=v1,v2; key2=v3,v4" (the product is taken)',
+  },
+  on: {
+    kind: "choice",
+    choices: ["local", "slurm"],
+    help: "run: local (processes here) or slurm (an sbatch job array)",
+  },
+  jobs: {
+    kind: "integer",
+    min: 1,
+    max: 256,
+    default: 1,
+    help: "local: processes at once (the cores are divided among them)",
+  },
+  dryRun: {
+    kind: "boolean",
+    default: false,
+    help: "slurm: print the sbatch script, submit nothing",
+  },
+  partition: { kind: "string", value: "NAME", help: "slurm: --partition" },
+  time: { kind: "string", value: "HH:MM:SS", help: "slurm: --time per cell" },
+  cpusPerTask: {
+    kind: "integer",
+    min: 1,
+    help: "slurm: --cpus-per-task (also the BLAS threads)",
+  },
+  gpus: { kind: "integer", min: 0, help: "slurm: GPUs per cell (--gres)" },
+  parallel: {
+    kind: "integer",
+    min: 1,
+    help: "slurm: most cells at once (--array=…%N)",
+  },
+  sbatch: {
+    kind: "string",
+    value: "LINES",
+    help: 'slurm: extra #SBATCH lines, ";"-separated ("--qos=long; --mem=32G")',
+  },
+  wait: {
+    kind: "boolean",
+    default: false,
+    help: "slurm: wait until the array has finished (sbatch --wait)",
+  },
+  deno: {
+    kind: "string",
+    value: "PATH",
+    help: "the deno that runs the cells (default: this one)",
+  },
+} as const satisfies Record<string, OptionSpec>;
+
+/** The experiment's options a sweep passes on, without defaults: only what is given is fixed. */
+const PASSED: Record<string, OptionSpec> = Object.fromEntries(
+  Object.entries(EXPERIMENT)
+    .filter(([k]) => !(SWEEP_OWNED as readonly string[]).includes(k))
+    .map(([k, spec]) => {
+      const { default: _, ...rest } = spec as OptionSpec;
+      return [k, rest];
+    }),
+);
+
+const OPTIONS = { ...SWEEP, ...PASSED };
+
+const SUMMARY =
+  `Runs many experiments as one sweep. A sweep is a grid: the product of the
+--set values, times the seeds; each cell is one \`deno task experiment\` run
+with its own run folder DIR/cells/<name> (seed k is --seeds 1 --first-seed k,
+the same as seed k of --seeds N in one process). Experiment options given here
+are fixed for every cell.
+
+  deno task sweep plan [SPEC.json] [options]   expand and print the cells; write DIR/sweep.json
+  deno task sweep run [SPEC.json] --on local|slurm [options]
+  deno task sweep run DIR --on …               re-run a saved sweep (finished cells are skipped,
+                                               interrupted ones resume)
+  deno task sweep status DIR                   pending, running, finished or failed, per cell
+
+SPEC.json: {"options": {"preset": "tiny"}, "grid": {"lr": [0.001, 0.002]}, "seeds": "0..2"}`;
+
+const EPILOGUE = `Examples:
+  deno task sweep plan --seeds 0..2 --preset tiny --dir runs/tiny-3seed
+  deno task sweep run --seeds 0..2 --preset tiny --dir runs/tiny-3seed --on local --jobs 3
+  deno task sweep run --seeds 0..2 --set "lr=1e-3,2e-3" --dir runs/lr --on slurm --time 01:00:00 --cpus-per-task 2
+  deno task sweep run runs/lr --on slurm --dry-run      # print the script
+  deno task sweep status runs/lr
+  deno task report --merge runs/lr                      # one report over the cells`;
+
+/** The fixed options and the grid from the command line and a spec file. */
+async function specOf(
+  file: string | undefined,
+  values: Record<string, unknown>,
+  given: Record<string, unknown>,
+): Promise<SweepSpec> {
+  let spec: SweepSpec = {};
+  if (file) {
+    try {
+      spec = JSON.parse(await Deno.readTextFile(file));
+    } catch (e) {
+      throw new UsageError(
+        `Cannot read the sweep file ${file}: ${
+          (e as Error).message.split("\n")[0]
+        } (a JSON object {"options", "grid", "seeds"})`,
+      );
+    }
+    if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
+      throw new UsageError(
+        `The sweep file ${file} must hold a JSON object {"options", "grid", "seeds"}`,
+      );
+    }
+  }
+  const options: Record<string, SweepValue> = { ...spec.options };
+  for (const k of Object.keys(PASSED)) {
+    if (given[k] !== undefined) options[k] = given[k] as SweepValue;
+  }
+  const grid: Record<string, SweepValue[]> = { ...spec.grid };
+  if (typeof values.set === "string") {
+    Object.assign(grid, parseGrid(values.set));
+  }
+  return {
+    options,
+    grid,
+    seeds: typeof values.seeds === "string"
+      ? parseSeeds(values.seeds)
+      : spec.seeds ?? [0],
+  };
+}
+
+if (import.meta.main) {
+  await runCli(async () => {
+    const { values, given, positionals } = readCommandLine(Deno.args, {
+      command: "deno task sweep plan|run|status",
+      summary: SUMMARY,
+      options: OPTIONS,
+      epilogue: EPILOGUE,
+    }, { positionals: true });
+    const [verb, target, ...extra] = positionals;
+    if (!["plan", "run", "status"].includes(verb ?? "")) {
+      throw new UsageError(
+        `deno task sweep needs a command: plan, run or status, got ${
+          verb === undefined ? "none" : JSON.stringify(verb)
+        } (see --help)`,
+      );
+    }
+    if (extra.length > 0) {
+      throw new UsageError(
+        `Unexpected argument ${JSON.stringify(extra[0])}: one SPEC.json or DIR`,
+      );
+    }
+    const isDir = target !== undefined &&
+      (await Deno.stat(target).catch(() => undefined))?.isDirectory === true;
+    if (verb === "status") {
+      if (!target || !isDir) {
+        throw new UsageError(
+          `deno task sweep status needs a sweep folder (holding sweep.json), got ${
+            target ?? "none"
+          }`,
+        );
+      }
+      const sweep = await readSweep(target);
+      const all = await sweepStatus(sweep);
+      for (const s of all) console.log(statusLine(s));
+      const count = (st: string) => all.filter((s) => s.state === st).length;
+      console.log(
+        `${all.length} cells: ${count("finished")} finished, ${
+          count("running")
+        } running, ${count("pending")} pending, ${count("failed")} failed`,
+      );
+      return;
+    }
+    let sweep;
+    if (isDir) {
+      const fixed = Object.keys(given).filter((k) => k in PASSED);
+      if (fixed.length || values.set || values.seeds) {
+        throw new UsageError(
+          `A saved sweep (${target}) is re-run as it is: drop ${
+            [
+              ...fixed,
+              ...(values.set ? ["set"] : []),
+              ...(values.seeds ? ["seeds"] : []),
+            ]
+              .map((k) => `--${flagOf(k)}`).join(", ")
+          }, or plan a new one with --dir`,
+        );
+      }
+      sweep = await readSweep(target!);
+    } else {
+      const spec = await specOf(target, values, given);
+      sweep = await saveSweep(planSweep(spec, { dir: values.dir }));
+    }
+    const experiment = `${
+      values.deno ?? Deno.execPath()
+    } run -A ${ROOT}/examples/experiment.ts`;
+    if (verb === "plan") {
+      console.log(
+        `${sweep.cells.length} cells in ${sweep.dir} (swept: ${
+          sweep.swept.join(", ") || "nothing"
+        }):`,
+      );
+      for (const c of sweep.cells) {
+        console.log(
+          `${String(c.index).padStart(3)}  deno task experiment ${
+            c.args.join(" ")
+          }`,
+        );
+      }
+      return;
+    }
+    if (values.on === undefined) {
+      throw new UsageError(
+        "deno task sweep run needs --on local or --on slurm",
+      );
+    }
+    if (values.on === "local") {
+      const started = performance.now();
+      await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
+      const failed = await runLocal(sweep, {
+        jobs: values.jobs,
+        workdir: Deno.cwd(),
+        experiment,
+      });
+      console.log(JSON.stringify({
+        sweep: sweep.dir,
+        on: "local",
+        jobs: values.jobs,
+        cells: sweep.cells.length,
+        failed: failed.map((c) => c.name),
+        seconds: Math.round((performance.now() - started) / 1000),
+      }));
+      if (failed.length) Deno.exit(1);
+      return;
+    }
+    // Slurm: submit only the cells that are not finished.
+    const open = (await sweepStatus(sweep)).filter((s) =>
+      s.state !== "finished"
+    ).map((s) => s.cell.index);
+    const script = sbatchScript(sweep, {
+      workdir: Deno.cwd(),
+      experiment,
+      partition: values.partition,
+      time: values.time,
+      cpusPerTask: values.cpusPerTask,
+      gpus: values.gpus,
+      parallel: values.parallel,
+      extra: values.sbatch?.split(";").map((s) => s.trim()).filter(Boolean),
+      cells: open,
+    });
+    if (values.dryRun) {
+      console.log(script.trimEnd());
+      return;
+    }
+    const path = sweepPaths(sweep.dir).sbatch;
+    await Deno.writeTextFile(path, script);
+    const out = await new Deno.Command("sbatch", {
+      args: ["--parsable", ...(values.wait ? ["--wait"] : []), path],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch((e) => {
+      throw new Error(
+        `Cannot run sbatch (${
+          (e as Error).message.split("\n")[0]
+        }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
+      );
+    });
+    const text = new TextDecoder().decode(out.stdout).trim();
+    const jobId = text.split(";")[0].split("\n")[0];
+    if (!/^\d+$/.test(jobId)) {
+      throw new Error(
+        `sbatch failed: ${
+          new TextDecoder().decode(out.stderr).trim().split("\n")[0]
+        }`,
+      );
+    }
+    await recordSubmission(sweep.dir, { on: "slurm", jobId });
+    console.log(JSON.stringify({
+      sweep: sweep.dir,
+      on: "slurm",
+      jobId,
+      cells: open.length,
+      script: path,
+      ...(values.wait ? { exit: out.code } : {}),
+    }));
+    if (values.wait && !out.success) Deno.exit(1);
+  });
+}

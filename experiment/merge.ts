@@ -1,0 +1,454 @@
+/**
+ * One report across run folders (the cells of a sweep, or any finished
+ * runs): per cell, and grouped over seeds (mean ± sd, best, range), with a
+ * loss chart and a speed–quality chart per group. Folders are merged only
+ * when they share the data, the tokenizer and every option but the swept
+ * ones; otherwise the merge is refused with a one-line reason naming the
+ * difference.
+ *
+ * @module
+ */
+import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
+import { configDifferences, MetricsLog } from "@d3pm/train";
+import { flagOf } from "@d3pm/cli";
+import { readJsonBounded } from "@d3pm/core";
+import {
+  type ChartLabels,
+  curvesOf,
+  lossChart,
+  speedQualityChart,
+} from "./charts.ts";
+import { contestants, labelOf } from "./registry.ts";
+import { ADDED_KEYS, ConfigError, RESUMABLE_KEYS } from "./options.ts";
+import type { ExperimentResult, ModelResult } from "./results.ts";
+import { readSweep, type SweepValue } from "./sweep.ts";
+
+/** One finished run in a merge. */
+export interface MergedRun {
+  /** Its folder. */
+  dir: string;
+  /** Its name in the report (the sweep cell's, else the folder's). */
+  name: string;
+  /** The swept values (and `seed`). */
+  values: Record<string, SweepValue>;
+  /** What it measured. */
+  result: ExperimentResult;
+}
+
+/** What {@linkcode collectRuns} found. */
+export interface Merge {
+  /** The finished runs, in the given order. */
+  runs: MergedRun[];
+  /** The keys that may differ (always `seed`). */
+  swept: string[];
+  /** Folders of a sweep without results yet (left out, named in the report). */
+  unfinished: string[];
+}
+
+/** Options of {@linkcode collectRuns}. */
+export interface CollectOptions {
+  /** Options that may differ between plain run folders (a sweep's own are read from `sweep.json`). */
+  vary?: readonly string[];
+}
+
+async function readResult(dir: string): Promise<ExperimentResult> {
+  let r: unknown;
+  try {
+    r = await readJsonBounded(`${dir}/results.json`, {
+      limit: 64 << 20,
+      what: "results file",
+    });
+  } catch {
+    throw new ConfigError(
+      `Cannot merge ${dir}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`,
+    );
+  }
+  const ok = typeof r === "object" && r !== null &&
+    Array.isArray((r as ExperimentResult).results) &&
+    typeof (r as ExperimentResult).config === "object";
+  if (!ok) {
+    throw new ConfigError(
+      `Cannot merge ${dir}: results.json is not a run's results`,
+    );
+  }
+  return r as ExperimentResult;
+}
+
+/**
+ * The runs of the given folders (sweep folders expand to their cells) and
+ * the check that they may be merged.
+ *
+ * @param targets Run folders and sweep folders.
+ * @param options Options plain run folders may differ in.
+ * @returns The runs.
+ * @throws {ConfigError} A one-line reason: a folder without results, or
+ *   two runs that differ in data, tokenizer or an option not swept.
+ */
+export async function collectRuns(
+  targets: readonly string[],
+  options: CollectOptions = {},
+): Promise<Merge> {
+  if (targets.length === 0) {
+    throw new ConfigError(
+      "Nothing to merge: give run folders or a sweep folder",
+    );
+  }
+  const runs: MergedRun[] = [];
+  const unfinished: string[] = [];
+  const swept = new Set<string>(["seed", ...(options.vary ?? [])]);
+  for (const target of targets) {
+    const dir = target.replace(/\/+$/, "");
+    const sweep = await readSweep(dir).catch(() => undefined);
+    if (sweep) {
+      sweep.swept.forEach((k) => swept.add(k));
+      for (const cell of sweep.cells) {
+        const r = await readResult(cell.out).catch(() => undefined);
+        if (!r) unfinished.push(cell.out);
+        else {runs.push({
+            dir: cell.out,
+            name: cell.name,
+            values: cell.values,
+            result: r,
+          });}
+      }
+    } else {
+      const result = await readResult(dir);
+      runs.push({ dir, name: dir.split("/").at(-1)!, values: {}, result });
+    }
+  }
+  for (const run of runs) {
+    const c = run.result.config as unknown as Record<string, SweepValue>;
+    for (const k of swept) {
+      if (k !== "seed" && !(k in run.values)) run.values[k] = c[k];
+    }
+    const seeds = [...new Set(run.result.results.map((m) => m.seed))];
+    run.values.seed = seeds.length === 1 ? seeds[0] : seeds.join("+");
+  }
+  if (runs.length === 0) {
+    throw new ConfigError(
+      `Nothing to merge: no cell of ${targets.join(", ")} has finished`,
+    );
+  }
+  checkMergeable(runs, [...swept]);
+  return { runs, swept: [...swept], unfinished };
+}
+
+/**
+ * Refuse runs that differ in what a comparison holds fixed: the data, the
+ * tokenizer, and every option but the swept ones (and those that only steer
+ * the process).
+ *
+ * @param runs The runs.
+ * @param swept Options that may differ (`seed`: seeds and first seed).
+ * @throws {ConfigError} Naming the first difference.
+ *
+ * @example
+ * ```ts
+ * import { checkMergeable, ConfigError, resolveConfig } from "@d3pm/experiment";
+ * import { assertThrows } from "@std/assert";
+ * const run = (dir: string, lr: number) => ({
+ *   dir, name: dir, values: {},
+ *   result: { config: resolveConfig({ lr, out: dir }), data: { source: "wt2" }, tokenizer: { id: "byte" } } as never,
+ * });
+ * checkMergeable([run("a", 1e-3), run("b", 2e-3)], ["lr"]);
+ * assertThrows(
+ *   () => checkMergeable([run("a", 1e-3), run("b", 2e-3)], ["seed"]),
+ *   ConfigError,
+ *   "Cannot merge a and b: --lr is 0.002 in b but 0.001 in a",
+ * );
+ * ```
+ */
+export function checkMergeable(
+  runs: readonly MergedRun[],
+  swept: readonly string[],
+): void {
+  const [first, ...rest] = runs;
+  const ignore = [
+    ...RESUMABLE_KEYS,
+    "seeds",
+    "firstSeed",
+    ...swept.filter((k) => k !== "seed"),
+  ];
+  for (const run of rest) {
+    const a = first.result, b = run.result;
+    const why = (what: string) =>
+      new ConfigError(
+        `Cannot merge ${first.dir} and ${run.dir}: ${what} (a merge compares runs that differ only in the swept options${
+          swept.length > 1 ? `: ${swept.join(", ")}` : ": seeds"
+        }; pass --vary KEY to compare an option)`,
+      );
+    const da = a.data ?? {}, db = b.data ?? {};
+    for (const k of ["source", "trainTokens", "testTokens"] as const) {
+      if (da[k] !== db[k]) {
+        throw why(
+          `their data differ (${k} ${db[k]} in ${run.dir} but ${
+            da[k]
+          } in ${first.dir})`,
+        );
+      }
+    }
+    if (a.tokenizer?.id !== b.tokenizer?.id) {
+      throw why(
+        `their tokenizers differ (${b.tokenizer?.id} in ${run.dir} but ${a.tokenizer?.id} in ${first.dir})`,
+      );
+    }
+    const diff = configDifferences(a.config, b.config, {
+      defaults: ADDED_KEYS,
+      ignore,
+    });
+    if (diff.length > 0) {
+      const d = diff[0];
+      throw why(
+        `--${flagOf(d.key)} is ${JSON.stringify(d.now)} in ${run.dir} but ${
+          JSON.stringify(d.saved)
+        } in ${first.dir}`.replace(/"/g, ""),
+      );
+    }
+  }
+}
+
+/** A group: runs with the same swept values but the seed. */
+interface Group {
+  key: string;
+  values: Record<string, SweepValue>;
+  runs: MergedRun[];
+}
+
+function groupsOf(merge: Merge): Group[] {
+  const groups = new Map<string, Group>();
+  for (const run of merge.runs) {
+    const values = Object.fromEntries(
+      merge.swept.filter((k) => k !== "seed").map((k) => [k, run.values[k]]),
+    );
+    const key = Object.entries(values).map(([k, v]) => `${flagOf(k)} ${v}`)
+      .join(", ") || "all runs";
+    const g = groups.get(key) ?? { key, values, runs: [] };
+    g.runs.push(run);
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
+
+const LABELS: ChartLabels = {
+  label: (kind) => labelOf(kind).short,
+  validation: (kind) =>
+    contestants().find((c) => c.kind === kind)?.validation.name ??
+      "validation",
+};
+
+/** One row per model of a group: seeds, BPT mean ± sd, best, range, means of gen PPL and speed. */
+export interface GroupRow {
+  /** The swept values but the seed (`all runs` when nothing else is swept). */
+  group: string;
+  /** The contestant. */
+  model: string;
+  /** The seeds merged. */
+  seeds: number[];
+  /** Test bits per token over the seeds. */
+  bpt: { mean: number; sd: number; best: number; min: number; max: number };
+  /** Mean generative perplexity. */
+  genPpl: number;
+  /** Mean generation speed (batches/s). */
+  batchesPerSecond: number;
+  /** Whether BPT is a bound. */
+  bound: boolean;
+}
+
+/**
+ * The grouped figures of a merge: per swept setting (but the seed) and
+ * model, test BPT over seeds.
+ *
+ * @param merge The runs.
+ * @returns One row per group and model.
+ */
+export function groupRows(merge: Merge): GroupRow[] {
+  return groupsOf(merge).flatMap((g) => {
+    const all = g.runs.flatMap((r) => r.result.results);
+    const kinds = [...new Set(all.map((m) => m.model))];
+    return kinds.map((model) => {
+      const ms = all.filter((m) => m.model === model);
+      const s = summarize(ms.map((m) => m.test.bpt));
+      return {
+        group: g.key,
+        model,
+        seeds: ms.map((m) => m.seed),
+        bpt: { mean: s.mean, sd: s.sd, best: s.min, min: s.min, max: s.max },
+        genPpl: summarize(ms.map((m) => m.generation.genPpl)).mean,
+        batchesPerSecond: summarize(ms.map((m) =>
+          m.generation.speed.batchesPerSecond
+        )).mean,
+        bound: ms[0].test.bound === true,
+      };
+    });
+  });
+}
+
+/** A file-name-safe form of a group key. */
+const slug = (s: string) => s.replace(/[^\w.+-]+/g, "_");
+
+/**
+ * Write the merged report: `report.md`, one `loss-<group>.svg` and one
+ * `speed_quality-<group>.svg` per group, and `merged.json` (the grouped rows).
+ *
+ * @param merge The runs.
+ * @param out The folder to write to.
+ * @returns The report's text.
+ */
+export async function writeMergedReport(
+  merge: Merge,
+  out: string,
+): Promise<string> {
+  await Deno.mkdir(out, { recursive: true });
+  const groups = groupsOf(merge);
+  const ref = merge.runs[0].result;
+  const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
+  const swept = merge.swept.filter((k) => k !== "seed");
+  const perCell = markdownTable(
+    [
+      "Cell",
+      "Model",
+      "Seed",
+      "BPT",
+      "NLL (nats)",
+      "gen PPL",
+      "entropy",
+      "batches/s",
+      "train s",
+    ],
+    merge.runs.flatMap((run) =>
+      run.result.results.map((m) => [
+        run.name,
+        labelOf(m.model).short,
+        m.seed,
+        `${le(m)}${fixed(m.test.bpt)}`,
+        `${le(m)}${fixed(m.test.nll)}`,
+        fixed(m.generation.genPpl, 1),
+        fixed(m.generation.entropy, 2),
+        fixed(m.generation.speed.batchesPerSecond, 3),
+        fixed(m.training.seconds, 0),
+      ])
+    ),
+  );
+  const rows = groupRows(merge);
+  const grouped = markdownTable(
+    [
+      ...(swept.length ? ["Setting"] : []),
+      "Model",
+      "Seeds",
+      "BPT mean ± sd",
+      "best",
+      "range",
+      "gen PPL (mean)",
+      "batches/s (mean)",
+    ],
+    rows.map((r) => [
+      ...(swept.length ? [r.group] : []),
+      labelOf(r.model).short,
+      `${r.seeds.length} (${r.seeds.join(", ")})`,
+      `${r.bound ? "≤ " : ""}${fixed(r.bpt.mean)} ± ${fixed(r.bpt.sd)}`,
+      `${r.bound ? "≤ " : ""}${fixed(r.bpt.best)}`,
+      `${fixed(r.bpt.min)}–${fixed(r.bpt.max)}`,
+      fixed(r.genPpl, 1),
+      fixed(r.batchesPerSecond, 3),
+    ]),
+  );
+  const charts: string[] = [];
+  for (const g of groups) {
+    const metrics: Record<string, unknown>[] = [];
+    for (const run of g.runs) {
+      metrics.push(
+        ...await MetricsLog.read(`${run.dir}/metrics.jsonl`).catch(() => []),
+      );
+    }
+    const name = slug(g.key);
+    const loss = lossChart(curvesOf(metrics), LABELS);
+    await Deno.writeTextFile(
+      `${out}/loss-${name}.svg`,
+      chart(loss.series, loss.options),
+    );
+    const speed = speedQualityChart(
+      { results: g.runs.flatMap((r) => r.result.results) },
+      LABELS,
+    );
+    await Deno.writeTextFile(
+      `${out}/speed_quality-${name}.svg`,
+      chart(speed.series, speed.options),
+    );
+    charts.push(
+      `### ${g.key}\n\n![loss, ${g.key}](loss-${name}.svg)\n![speed vs quality, ${g.key}](speed_quality-${name}.svg)`,
+    );
+  }
+  const c = ref.config;
+  const md = `# Merged report: ${merge.runs.length} runs${
+    swept.length
+      ? `, swept over ${swept.map((k) => `--${flagOf(k)}`).join(", ")}`
+      : ""
+  } and seeds
+
+Shared by every run (checked): ${c.preset} preset, models ${c.models}, data ${ref.data.source}
+(${ref.data.trainTokens} train tokens), tokenizer \`${ref.tokenizer.id}\` (${ref.tokenizer.vocabSize} ids),
+${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens; every other option but the swept ones.
+Folders: ${merge.runs.map((r) => `\`${r.dir}\``).join(", ")}.${
+    merge.unfinished.length
+      ? `\nNot finished, left out: ${
+        merge.unfinished.map((d) => `\`${d}\``).join(", ")
+      }.`
+      : ""
+  }
+
+## Grouped over seeds
+
+BPT = test bits per token (≤: an upper bound); best = the lowest; range = lowest–highest.
+
+${grouped}
+
+## Per cell
+
+${perCell}
+
+## Curves
+
+${charts.join("\n\n")}
+`;
+  await Deno.writeTextFile(`${out}/report.md`, md);
+  await Deno.writeTextFile(
+    `${out}/merged.json`,
+    JSON.stringify(
+      { runs: merge.runs.map((r) => r.dir), swept: merge.swept, rows },
+      null,
+      2,
+    ) + "\n",
+  );
+  return md;
+}
+
+/**
+ * What a run measured that does not depend on the machine or the clock:
+ * its results with every time and speed figure removed, for comparing two
+ * runs bit for bit.
+ *
+ * @param m One model's result.
+ * @returns The result without seconds, rates and speeds.
+ *
+ * @example
+ * ```ts
+ * import { measuredFigures } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(
+ *   measuredFigures({ test: { nll: 2 }, training: { seconds: 5, lastLoss: 3 } } as never),
+ *   { test: { nll: 2 }, training: { lastLoss: 3 } },
+ * );
+ * ```
+ */
+export function measuredFigures(m: ModelResult): unknown {
+  const strip = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(strip);
+    if (typeof x !== "object" || x === null) return x;
+    return Object.fromEntries(
+      Object.entries(x).filter(([k]) =>
+        !/seconds|PerSecond|^speed$|^tokensPer|elapsed/i.test(k)
+      ).map(([k, v]) => [k, strip(v)]),
+    );
+  };
+  return strip(m);
+}

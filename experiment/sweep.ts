@@ -1,0 +1,736 @@
+/**
+ * Sweeps as data: a grid over the experiment's options (and seeds) expands
+ * into cells, each one full `deno task experiment` command with its own run
+ * folder under one sweep folder (`<dir>/cells/<name>`), recorded in
+ * `<dir>/sweep.json`. Every executor runs the same per-cell shell step
+ * ({@linkcode cellStep}): a finished cell is skipped, any other resumes its
+ * folder (`--resume` starts an empty one afresh), and its log and exit code
+ * land in `<dir>/logs/`. {@linkcode sbatchScript} writes the Slurm job array;
+ * {@linkcode sweepStatus} reads the folders, whatever ran them.
+ *
+ * @module
+ */
+import { convertOption, flagOf, keyOf } from "@d3pm/cli";
+import { MetricsLog } from "@d3pm/train";
+import { resolveConfig } from "./config.ts";
+import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
+import { readRun } from "./load.ts";
+import { RunFolder } from "./run_folder.ts";
+
+/** Options a sweep never sets per cell: each cell's folder and seed are the sweep's. */
+export const SWEEP_OWNED: readonly OptionKey[] = [
+  "out",
+  "resume",
+  "force",
+  "seeds",
+  "firstSeed",
+];
+
+/** One option value as given: a number, a boolean or text. */
+export type SweepValue = string | number | boolean;
+
+/** A sweep: fixed options, a grid of swept options, and seeds. */
+export interface SweepSpec {
+  /** Options every cell shares (camelCase keys of the experiment's `OPTIONS`). */
+  options?: Record<string, SweepValue>;
+  /** Swept options: each key's values; cells are the product, in key order. */
+  grid?: Record<string, SweepValue[]>;
+  /** Seeds: a list, a count N (0..N−1), or text `0..7` / `0,3,5`; default 0. */
+  seeds?: number[] | number | string;
+}
+
+/** One cell of a sweep. */
+export interface SweepCell {
+  /** Position in the sweep (the Slurm array index). */
+  index: number;
+  /** Folder name: the swept values, e.g. `lr-0.002_seed-1`. */
+  name: string;
+  /** The swept values of this cell (the seed under `seed`). */
+  values: Record<string, SweepValue>;
+  /** Its run folder. */
+  out: string;
+  /** The `deno task experiment` arguments, `--resume` included. */
+  args: string[];
+}
+
+/** An expanded sweep, as saved in `sweep.json`. */
+export interface Sweep {
+  /** Format version. */
+  version: 1;
+  /** The sweep folder. */
+  dir: string;
+  /** What was asked. */
+  spec: SweepSpec;
+  /** Keys that differ between cells (`seed` for the seed). */
+  swept: string[];
+  /** The cells. */
+  cells: SweepCell[];
+  /** Submissions and local runs, oldest first. */
+  submissions: { on: string; at: string; jobId?: string }[];
+}
+
+/**
+ * Seeds from text: `0..7` (inclusive), `0,3,5`, or a count `3` (0..2).
+ *
+ * @param text What was given.
+ * @returns The seeds, each once, in the given order.
+ *
+ * @example
+ * ```ts
+ * import { parseSeeds } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(parseSeeds("0..2"), [0, 1, 2]);
+ * assertEquals(parseSeeds("3"), [0, 1, 2]);
+ * assertEquals(parseSeeds("4,1"), [4, 1]);
+ * assertThrows(() => parseSeeds("2..1"), Error, "--seeds");
+ * ```
+ */
+export function parseSeeds(text: string | number | number[]): number[] {
+  const bad = () =>
+    new ConfigError(
+      `Option --seeds must be a count N (seeds 0..N−1), a range A..B or a list A,B,… of integers in [0, 1000], got ${
+        JSON.stringify(text)
+      }`,
+    );
+  const ok = (n: number) => Number.isInteger(n) && n >= 0 && n <= 1000;
+  let seeds: number[];
+  if (Array.isArray(text)) seeds = text;
+  else if (typeof text === "number" || /^\s*\d+\s*$/.test(text)) {
+    const n = Number(text);
+    if (!ok(n) || n < 1) throw bad();
+    seeds = [...Array(n).keys()];
+  } else {
+    const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(text);
+    if (range) {
+      const [a, b] = [Number(range[1]), Number(range[2])];
+      if (b < a) throw bad();
+      seeds = Array.from({ length: b - a + 1 }, (_, i) => a + i);
+    } else seeds = text.split(",").map((s) => s.trim() === "" ? NaN : +s);
+  }
+  if (!seeds.length || !seeds.every(ok) || new Set(seeds).size < seeds.length) {
+    throw bad();
+  }
+  return seeds;
+}
+
+/**
+ * A grid from `--set` text: `key=v1,v2` items separated by `;` or spaces
+ * (keys as flags or camelCase).
+ *
+ * @param text What was given.
+ * @returns The grid, values as text (checked by {@linkcode planSweep}).
+ *
+ * @example
+ * ```ts
+ * import { parseGrid } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(parseGrid("lr=1e-3,2e-3; ar-lr=0,1e-3"), {
+ *   lr: ["1e-3", "2e-3"],
+ *   arLr: ["0", "1e-3"],
+ * });
+ * ```
+ */
+export function parseGrid(text: string): Record<string, string[]> {
+  const grid: Record<string, string[]> = {};
+  for (const item of text.split(/[;\s]+/).filter((s) => s !== "")) {
+    const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(item);
+    if (!m) {
+      throw new ConfigError(
+        `Option --set takes key=v1,v2 items separated by ";", got ${
+          JSON.stringify(item)
+        }`,
+      );
+    }
+    grid[keyOf(m[1].replace(/^--/, ""))] = m[2].split(",");
+  }
+  return grid;
+}
+
+/** Options of {@linkcode planSweep}. */
+export interface PlanOptions {
+  /** The sweep folder. */
+  dir: string;
+}
+
+function checkKey(key: string, where: string): OptionKey {
+  if (!Object.hasOwn(OPTIONS, key)) {
+    throw new ConfigError(
+      `Unknown option ${where} --${
+        flagOf(key)
+      }: a sweep takes the experiment's options (${
+        Object.keys(OPTIONS).filter((k) =>
+          !SWEEP_OWNED.includes(k as OptionKey)
+        ).map((k) => `--${flagOf(k)}`).join(", ")
+      })`,
+    );
+  }
+  if (SWEEP_OWNED.includes(key as OptionKey)) {
+    throw new ConfigError(
+      `Option --${
+        flagOf(key)
+      } is set by the sweep for each cell (its folder and seed): use --seeds A..B for seeds`,
+    );
+  }
+  return key as OptionKey;
+}
+
+/** A value as text for a folder name: `0.001`, `true`, `ar,d3pm` → `ar+d3pm`. */
+function nameOf(v: SweepValue): string {
+  return String(v).replace(/[^\w.+-]/g, "+");
+}
+
+/**
+ * Expand a sweep into its cells: the product of the grid (in key order),
+ * seeds innermost. Every value is checked against the option table and
+ * every cell's whole configuration against the experiment's rules before
+ * anything runs.
+ *
+ * @param spec The grid, fixed options and seeds.
+ * @param options The sweep folder.
+ * @returns The sweep (not yet saved; see {@linkcode saveSweep}).
+ * @throws {ConfigError} On an unknown option, a bad value or a cell that
+ *   cannot run, naming the cell.
+ *
+ * @example Two learning rates × two seeds
+ * ```ts
+ * import { planSweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = planSweep(
+ *   { options: { preset: "micro" }, grid: { lr: [1e-3, 2e-3] }, seeds: "0..1" },
+ *   { dir: "runs/sw" },
+ * );
+ * assertEquals(s.cells.map((c) => c.name), [
+ *   "lr-0.001_seed-0", "lr-0.001_seed-1", "lr-0.002_seed-0", "lr-0.002_seed-1",
+ * ]);
+ * assertEquals(s.swept, ["lr", "seed"]);
+ * assertEquals(s.cells[3].args, [
+ *   "--preset", "micro", "--lr", "0.002", "--seeds", "1", "--first-seed", "1",
+ *   "--out", "runs/sw/cells/lr-0.002_seed-1", "--resume",
+ * ]);
+ * ```
+ */
+export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
+  const fixed: Record<string, SweepValue> = {};
+  for (const [k, v] of Object.entries(spec.options ?? {})) {
+    const key = checkKey(keyOf(k), "in the sweep's options:");
+    fixed[key] = convert(key, v);
+  }
+  const grid: [OptionKey, SweepValue[]][] = Object.entries(spec.grid ?? {})
+    .map(([k, vs]) => {
+      const key = checkKey(keyOf(k), "in the grid:");
+      if (key in fixed) {
+        throw new ConfigError(
+          `Option --${
+            flagOf(key)
+          } is both fixed and swept: give it in one place`,
+        );
+      }
+      if (!Array.isArray(vs) || vs.length === 0) {
+        throw new ConfigError(
+          `The grid's --${flagOf(key)} needs a non-empty list of values`,
+        );
+      }
+      const converted = vs.map((v) => convert(key, v));
+      if (new Set(converted.map(String)).size < converted.length) {
+        throw new ConfigError(
+          `The grid's --${flagOf(key)} lists a value twice: ${vs.join(", ")}`,
+        );
+      }
+      return [key, converted];
+    });
+  const seeds = parseSeeds(spec.seeds ?? [0]);
+  const swept = [
+    ...grid.filter(([, vs]) => vs.length > 1).map(([k]) => k as string),
+    ...(seeds.length > 1 ? ["seed"] : []),
+  ];
+  let combos: Record<string, SweepValue>[] = [{}];
+  for (const [key, vs] of grid) {
+    combos = combos.flatMap((c) => vs.map((v) => ({ ...c, [key]: v })));
+  }
+  const dir = options.dir.replace(/\/+$/, "");
+  const cells: SweepCell[] = [];
+  for (const combo of combos) {
+    for (const seed of seeds) {
+      const values = { ...combo, seed };
+      const name = Object.entries(values).map(([k, v]) =>
+        `${flagOf(k)}-${nameOf(v)}`
+      ).join("_");
+      const out = `${dir}/cells/${name}`;
+      const given = { ...fixed, ...combo };
+      try {
+        resolveConfig({ ...given, seeds: 1, firstSeed: seed, out });
+      } catch (e) {
+        throw new ConfigError(
+          `Cell ${name} cannot run: ${(e as Error).message}`,
+        );
+      }
+      cells.push({
+        index: cells.length,
+        name,
+        values,
+        out,
+        args: [
+          ...Object.entries(given).flatMap(([k, v]) => [
+            `--${flagOf(k)}`,
+            String(v),
+          ]),
+          "--seeds",
+          "1",
+          "--first-seed",
+          String(seed),
+          "--out",
+          out,
+          "--resume",
+        ],
+      });
+    }
+  }
+  return { version: 1, dir, spec, swept, cells, submissions: [] };
+}
+
+function convert(key: OptionKey, v: unknown): SweepValue {
+  try {
+    return convertOption(key, OPTIONS[key], v) as SweepValue;
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+}
+
+/** Where a sweep's files are. */
+export interface SweepPaths {
+  /** The sweep's record. */
+  json: string;
+  /** The Slurm job-array script. */
+  sbatch: string;
+  /** The log of a cell (both executors append to it). */
+  log(cell: SweepCell): string;
+  /** The exit code of a cell's last attempt. */
+  exit(cell: SweepCell): string;
+}
+
+/**
+ * Where a sweep's files are.
+ *
+ * @param dir The sweep folder.
+ * @returns Its paths.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, sweepPaths } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const s = planSweep({ seeds: 1 }, { dir: "runs/s" });
+ * assertEquals(sweepPaths("runs/s").log(s.cells[0]), "runs/s/logs/seed-0.log");
+ * ```
+ */
+export function sweepPaths(dir: string): SweepPaths {
+  return {
+    json: `${dir}/sweep.json`,
+    sbatch: `${dir}/sweep.sbatch`,
+    log: (cell) => `${dir}/logs/${cell.name}.log`,
+    exit: (cell) => `${dir}/logs/${cell.name}.exit`,
+  };
+}
+
+/**
+ * Save a sweep into its folder, or take the one already there: a folder
+ * that holds another sweep (other cells) is refused.
+ *
+ * @param sweep The planned sweep.
+ * @returns The sweep as saved (with the submissions already recorded).
+ * @throws {ConfigError} When the folder holds a different sweep.
+ */
+export async function saveSweep(sweep: Sweep): Promise<Sweep> {
+  const path = sweepPaths(sweep.dir).json;
+  const old = await readSweep(sweep.dir).catch((e) => {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  });
+  if (old) {
+    const key = (s: Sweep) =>
+      JSON.stringify(s.cells.map((c) => [c.name, c.args]));
+    if (key(old) !== key(sweep)) {
+      throw new ConfigError(
+        `${sweep.dir} holds another sweep (${old.cells.length} cells: ${
+          old.cells.slice(0, 3).map((c) => c.name).join(", ")
+        }…): choose another --dir, or re-run it with: deno task sweep run ${sweep.dir} --on …`,
+      );
+    }
+    return old;
+  }
+  await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
+  await Deno.writeTextFile(path, JSON.stringify(sweep, null, 2) + "\n");
+  return sweep;
+}
+
+/**
+ * Read a saved sweep.
+ *
+ * @param dir The sweep folder.
+ * @returns The sweep.
+ */
+export async function readSweep(dir: string): Promise<Sweep> {
+  const sweep = JSON.parse(
+    await Deno.readTextFile(sweepPaths(dir).json),
+  ) as Sweep;
+  if (sweep.version !== 1 || !Array.isArray(sweep.cells)) {
+    throw new ConfigError(`${dir}/sweep.json is not a sweep record`);
+  }
+  return sweep;
+}
+
+/**
+ * Record a submission (or a local run) in `sweep.json`.
+ *
+ * @param dir The sweep folder.
+ * @param entry Which executor, and the Slurm job id.
+ */
+export async function recordSubmission(
+  dir: string,
+  entry: { on: string; jobId?: string },
+): Promise<void> {
+  const sweep = await readSweep(dir);
+  sweep.submissions.push({ ...entry, at: new Date().toISOString() });
+  await Deno.writeTextFile(
+    sweepPaths(dir).json,
+    JSON.stringify(sweep, null, 2) + "\n",
+  );
+}
+
+/**
+ * Quote a word for bash (unchanged when it needs no quotes).
+ *
+ * @param s The word.
+ * @returns It, quoted if need be.
+ *
+ * @example
+ * ```ts
+ * import { shellQuote } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(shellQuote("runs/a"), "runs/a");
+ * assertEquals(shellQuote("it's"), "'it'\\''s'");
+ * ```
+ */
+export function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** How a cell's step runs the experiment. */
+export interface StepOptions {
+  /** The command that runs the experiment script, e.g. `deno run -A examples/experiment.ts`. */
+  experiment: string;
+}
+
+/**
+ * The shell lines that run one cell, the same for every executor: skip a
+ * finished cell; otherwise run (or resume) it, appending to its log, and
+ * record its exit code.
+ *
+ * @param sweep The sweep.
+ * @param cell The cell.
+ * @param options The experiment command.
+ * @returns Bash lines.
+ *
+ * @example
+ * ```ts
+ * import { cellStep, planSweep } from "@d3pm/experiment";
+ * import { assertStringIncludes } from "@std/assert";
+ * const s = planSweep({ seeds: 2 }, { dir: "runs/s" });
+ * const step = cellStep(s, s.cells[1], { experiment: "deno task experiment" });
+ * assertStringIncludes(step, "if [ -f runs/s/cells/seed-1/results.json ]");
+ * assertStringIncludes(step, "--first-seed 1 --out runs/s/cells/seed-1 --resume >> runs/s/logs/seed-1.log 2>&1");
+ * ```
+ */
+export function cellStep(
+  sweep: Sweep,
+  cell: SweepCell,
+  options: StepOptions,
+): string {
+  const p = sweepPaths(sweep.dir);
+  const q = shellQuote;
+  return [
+    `if [ -f ${q(cell.out)}/results.json ]; then`,
+    `  echo "cell ${cell.name}: finished, skipped"; exit 0`,
+    `fi`,
+    `mkdir -p ${q(`${sweep.dir}/logs`)}; rm -f ${q(p.exit(cell))}`,
+    `echo "=== $(date -u +%FT%TZ) cell ${cell.name} on $(hostname)" >> ${
+      q(p.log(cell))
+    }`,
+    `${options.experiment} ${cell.args.map(q).join(" ")} >> ${
+      q(p.log(cell))
+    } 2>&1`,
+    `rc=$?; echo $rc > ${q(p.exit(cell))}`,
+    `[ $rc -eq 0 ] || echo "cell ${cell.name}: failed (exit $rc), log ${
+      p.log(cell)
+    }" >&2`,
+    `exit $rc`,
+  ].join("\n");
+}
+
+/** Slurm settings of {@linkcode sbatchScript}. */
+export interface SlurmOptions extends StepOptions {
+  /** The folder the experiment runs in (the repository). */
+  workdir: string;
+  /** `--partition`. */
+  partition?: string;
+  /** `--time` (e.g. `01:00:00`). */
+  time?: string;
+  /** `--cpus-per-task`. */
+  cpusPerTask?: number;
+  /** GPUs per task (`--gres=gpu:N`). */
+  gpus?: number;
+  /** Most array tasks at once (`%N`). */
+  parallel?: number;
+  /** Extra `#SBATCH` lines (with or without the `#SBATCH` prefix). */
+  extra?: string[];
+  /** Only these cells (re-submitting some). */
+  cells?: readonly number[];
+}
+
+/**
+ * The sbatch job-array script of a sweep: one array task per cell,
+ * `--requeue` (a requeued task resumes its folder), the cell's step chosen
+ * by `SLURM_ARRAY_TASK_ID`.
+ *
+ * @param sweep The sweep.
+ * @param options Where, how long, which resources.
+ * @returns The script.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, sbatchScript } from "@d3pm/experiment";
+ * import { assertStringIncludes } from "@std/assert";
+ * const s = planSweep({ seeds: 3 }, { dir: "/x/s" });
+ * const text = sbatchScript(s, {
+ *   workdir: "/repo", experiment: "deno task experiment", gpus: 1, time: "02:00:00",
+ * });
+ * assertStringIncludes(text, "#SBATCH --array=0-2\n");
+ * assertStringIncludes(text, "#SBATCH --requeue\n");
+ * assertStringIncludes(text, "#SBATCH --gres=gpu:1\n");
+ * assertStringIncludes(text, "  2)\n");
+ * ```
+ */
+export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
+  const ids = options.cells ?? sweep.cells.map((c) => c.index);
+  if (ids.length === 0) {
+    throw new ConfigError("Nothing to submit: every cell is finished");
+  }
+  const array = ranges(ids) + (options.parallel ? `%${options.parallel}` : "");
+  const lines = [
+    "#!/bin/bash",
+    `#SBATCH --job-name=sweep-${sweep.dir.split("/").at(-1)}`,
+    `#SBATCH --array=${array}`,
+    "#SBATCH --requeue",
+    "#SBATCH --open-mode=append",
+    `#SBATCH --output=${sweep.dir}/logs/slurm-%A_%a.out`,
+    ...(options.partition ? [`#SBATCH --partition=${options.partition}`] : []),
+    ...(options.time ? [`#SBATCH --time=${options.time}`] : []),
+    ...(options.cpusPerTask
+      ? [`#SBATCH --cpus-per-task=${options.cpusPerTask}`]
+      : []),
+    ...(options.gpus ? [`#SBATCH --gres=gpu:${options.gpus}`] : []),
+    ...(options.extra ?? []).map((l) =>
+      l.startsWith("#SBATCH") ? l : `#SBATCH ${l}`
+    ),
+    `# ${sweep.cells.length} cells of the sweep in ${sweep.dir} (sweep.json);`,
+    "# a requeued or re-submitted task resumes its run folder; a finished one is skipped.",
+    ...(options.cpusPerTask
+      ? [
+        `export OPENBLAS_NUM_THREADS=${options.cpusPerTask} OMP_NUM_THREADS=${options.cpusPerTask} MKL_NUM_THREADS=${options.cpusPerTask}`,
+      ]
+      : []),
+    `cd ${shellQuote(options.workdir)} || exit 1`,
+    'case "$SLURM_ARRAY_TASK_ID" in',
+    ...sweep.cells.filter((c) => ids.includes(c.index)).flatMap((c) => [
+      `  ${c.index})`,
+      ...cellStep(sweep, c, options).split("\n").map((l) => `    ${l}`),
+      "    ;;",
+    ]),
+    '  *) echo "no cell $SLURM_ARRAY_TASK_ID in this sweep" >&2; exit 2 ;;',
+    "esac",
+  ];
+  return lines.join("\n") + "\n";
+}
+
+/** `0,1,2,5` → `0-2,5`. */
+function ranges(ids: readonly number[]): string {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length;) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  return out.join(",");
+}
+
+/** A cell's state. */
+export interface CellStatus {
+  /** The cell. */
+  cell: SweepCell;
+  /**
+   * `pending`: not started, or interrupted (a re-run resumes it);
+   * `running`: a live process holds its lock; `finished`: it has results;
+   * `failed`: its last attempt exited with an error (not killed by a
+   * signal: a cancelled or preempted cell is pending).
+   */
+  state: "pending" | "running" | "finished" | "failed";
+  /** Training steps done (every model, every seed), from `metrics.jsonl`. */
+  steps: number;
+  /** Training steps of the whole cell. */
+  totalSteps: number;
+  /** The last training line: `model seed step`. */
+  at?: string;
+  /** The exit code of the last attempt, when it was not 0. */
+  exitCode?: number;
+  /** The cell's log. */
+  log: string;
+}
+
+/**
+ * The state of every cell of a sweep, from its run folders and logs.
+ *
+ * @param sweep The sweep.
+ * @returns One status per cell.
+ */
+export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
+  const p = sweepPaths(sweep.dir);
+  const out: CellStatus[] = [];
+  for (const cell of sweep.cells) {
+    let exitCode: number | undefined;
+    try {
+      exitCode = Number((await Deno.readTextFile(p.exit(cell))).trim());
+    } catch { /* no attempt finished */ }
+    let run;
+    try {
+      run = await readRun(cell.out);
+    } catch { /* not started */ }
+    const steps = run?.config.steps ?? 0;
+    const models = run?.config.models.split(",").length ?? 0;
+    const totalSteps = steps * models * (run?.config.seeds ?? 1);
+    let done = 0, at: string | undefined;
+    if (run) {
+      const last = new Map<string, number>();
+      let rows: Record<string, unknown>[] = [];
+      try {
+        rows = await MetricsLog.read(`${cell.out}/metrics.jsonl`);
+      } catch { /* none yet */ }
+      for (const r of rows) {
+        if (typeof r.step !== "number" || typeof r.loss !== "number") continue;
+        const k = `${r.model} seed ${r.seed}`;
+        last.set(k, Math.max(last.get(k) ?? 0, r.step));
+        at = `${k} step ${r.step}`;
+      }
+      for (const s of last.values()) done += Math.min(s, steps);
+    }
+    // Preparing (tokenizing, training the judge): locked, no config.json yet.
+    const preparing = !run &&
+      await new RunFolder(cell.out).writer().catch(() => undefined) !==
+        undefined;
+    const state = run?.status === "running" || preparing
+      ? "running"
+      : run?.status === "finished"
+      ? "finished"
+      : exitCode !== undefined && exitCode !== 0 && exitCode < 128
+      ? "failed" // above 128: killed by a signal (scancel, preemption) — resumable
+      : "pending";
+    out.push({
+      cell,
+      state,
+      steps: state === "finished" ? totalSteps : done,
+      totalSteps,
+      at,
+      exitCode: exitCode !== 0 ? exitCode : undefined,
+      log: p.log(cell),
+    });
+  }
+  return out;
+}
+
+/**
+ * One line per cell for people.
+ *
+ * @param s A cell's status.
+ * @returns The line.
+ */
+export function statusLine(s: CellStatus): string {
+  const pct = s.totalSteps > 0
+    ? ` ${
+      Math.round((100 * s.steps) / s.totalSteps)
+    }% (${s.steps}/${s.totalSteps} steps${
+      s.at && s.state !== "finished" ? `, at ${s.at}` : ""
+    })`
+    : "";
+  const why = s.state === "failed"
+    ? ` exit ${s.exitCode}, log ${s.log}`
+    : s.state === "pending" && (s.steps > 0 || s.exitCode !== undefined)
+    ? ` (interrupted${
+      s.exitCode !== undefined ? ` by signal ${s.exitCode - 128}` : ""
+    }: a re-run resumes it; log ${s.log})`
+    : "";
+  return `${String(s.cell.index).padStart(3)}  ${
+    s.state.padEnd(8)
+  }  ${s.cell.name}${pct}${why}`;
+}
+
+/** Options of {@linkcode runLocal}. */
+export interface LocalOptions extends StepOptions {
+  /** Processes at once. */
+  jobs: number;
+  /** The folder the experiment runs in (the repository). */
+  workdir: string;
+  /** CPU cores to divide among the jobs (default: this machine's). */
+  cores?: number;
+  /** Where progress lines go (default stderr). */
+  log?: (line: string) => void;
+}
+
+/**
+ * Run a sweep's cells here, `jobs` processes at once, the cores divided
+ * among them (each gets `OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS` and
+ * `MKL_NUM_THREADS` of `cores / jobs`, at least 1).
+ *
+ * @param sweep The sweep.
+ * @param options Processes, the experiment command.
+ * @returns The cells that failed (empty when all finished).
+ */
+export async function runLocal(
+  sweep: Sweep,
+  options: LocalOptions,
+): Promise<SweepCell[]> {
+  const log = options.log ?? ((s: string) => console.error(s));
+  const cores = options.cores ?? navigator.hardwareConcurrency ?? 1;
+  const threads = String(Math.max(1, Math.floor(cores / options.jobs)));
+  const queue = [...sweep.cells];
+  const failed: SweepCell[] = [];
+  const worker = async () => {
+    for (let cell = queue.shift(); cell; cell = queue.shift()) {
+      const started = performance.now();
+      const child = new Deno.Command("bash", {
+        args: ["-c", cellStep(sweep, cell, options)],
+        cwd: options.workdir,
+        env: {
+          OPENBLAS_NUM_THREADS: threads,
+          OMP_NUM_THREADS: threads,
+          MKL_NUM_THREADS: threads,
+        },
+        stdout: "inherit",
+        stderr: "inherit",
+      }).spawn();
+      const { code } = await child.status;
+      const s = ((performance.now() - started) / 1000).toFixed(0);
+      if (code !== 0) failed.push(cell);
+      log(
+        code === 0
+          ? `cell ${cell.name}: done (${s} s)`
+          : `cell ${cell.name}: failed (exit ${code}), log ${
+            sweepPaths(sweep.dir).log(cell)
+          }`,
+      );
+    }
+  };
+  await Promise.all(
+    Array.from({ length: Math.min(options.jobs, sweep.cells.length) }, worker),
+  );
+  return failed;
+}

@@ -1,0 +1,318 @@
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import {
+  cellStep,
+  checkMergeable,
+  ConfigError,
+  type MergedRun,
+  planSweep,
+  resolveConfig,
+  RunFolder,
+  saveSweep,
+  sbatchScript,
+  statusLine,
+  sweepPaths,
+  sweepStatus,
+} from "./mod.ts";
+
+Deno.test("planSweep() takes the product of the grid in key order, seeds innermost, each cell its own folder and seed", () => {
+  const s = planSweep({
+    options: { preset: "micro", steps: 20 },
+    grid: { lr: ["1e-3", "2e-3"], "time-conditioning": [false, true] },
+    seeds: "3..4",
+  }, { dir: "runs/g/" });
+  assertEquals(s.dir, "runs/g");
+  assertEquals(s.swept, ["lr", "timeConditioning", "seed"]);
+  assertEquals(s.cells.length, 8);
+  assertEquals(
+    s.cells.map((c) => c.name).slice(0, 3),
+    [
+      "lr-0.001_time-conditioning-false_seed-3",
+      "lr-0.001_time-conditioning-false_seed-4",
+      "lr-0.001_time-conditioning-true_seed-3",
+    ],
+  );
+  const last = s.cells[7];
+  assertEquals(last.index, 7);
+  assertEquals(last.values, { lr: 0.002, timeConditioning: true, seed: 4 });
+  assertEquals(last.args, [
+    "--preset",
+    "micro",
+    "--steps",
+    "20",
+    "--lr",
+    "0.002",
+    "--time-conditioning",
+    "true",
+    "--seeds",
+    "1",
+    "--first-seed",
+    "4",
+    "--out",
+    "runs/g/cells/lr-0.002_time-conditioning-true_seed-4",
+    "--resume",
+  ]);
+  // One value is fixed, not swept: it is not in the names.
+  const one = planSweep({ grid: { lr: [0.003] } }, { dir: "d" });
+  assertEquals(one.swept, []);
+  assertEquals(one.cells.map((c) => c.name), ["lr-0.003_seed-0"]);
+});
+
+Deno.test("planSweep() refuses unknown options, the sweep's own, bad values and cells that cannot run, in one line", () => {
+  const plan = (spec: Parameters<typeof planSweep>[0]) => () =>
+    planSweep(spec, { dir: "d" });
+  assertThrows(
+    plan({ grid: { lrr: [1] } }),
+    ConfigError,
+    "Unknown option in the grid: --lrr",
+  );
+  assertThrows(
+    plan({ options: { out: "x" } }),
+    ConfigError,
+    "Option --out is set by the sweep for each cell",
+  );
+  assertThrows(
+    plan({ grid: { seeds: [1, 2] } }),
+    ConfigError,
+    "use --seeds A..B for seeds",
+  );
+  assertThrows(
+    plan({ grid: { dropout: [0, 1] } }),
+    ConfigError,
+    "Option --dropout must be a number in [0, 1), got 1",
+  );
+  assertThrows(
+    plan({ options: { steps: 5 }, grid: { warmup: [1, 9] } }),
+    ConfigError,
+    "Cell warmup-9_seed-0 cannot run: Option --warmup (9) must not exceed --steps (5)",
+  );
+  assertThrows(plan({ grid: { lr: [1e-3, 0.001] } }), ConfigError, "twice");
+  assertThrows(plan({ seeds: "1..0" }), ConfigError, "--seeds");
+  for (const e of ["lrr", "out"]) {
+    try {
+      plan(e === "out" ? { options: { out: "x" } } : { grid: { lrr: [1] } })();
+    } catch (err) {
+      assert(!(err as Error).message.includes("\n"));
+    }
+  }
+});
+
+Deno.test("sbatchScript() writes one requeueable array task per open cell, with the site's settings", () => {
+  const s = planSweep({ seeds: "0..4" }, { dir: "/s/w" });
+  const text = sbatchScript(s, {
+    workdir: "/repo dir",
+    experiment: "/bin/deno run -A /repo/examples/experiment.ts",
+    partition: "gpu",
+    time: "04:00:00",
+    cpusPerTask: 8,
+    gpus: 1,
+    parallel: 2,
+    extra: ["--qos=long", "#SBATCH --mem=32G"],
+    cells: [0, 1, 3],
+  });
+  for (
+    const line of [
+      "#!/bin/bash\n",
+      "#SBATCH --array=0-1,3%2\n",
+      "#SBATCH --requeue\n",
+      "#SBATCH --open-mode=append\n",
+      "#SBATCH --output=/s/w/logs/slurm-%A_%a.out\n",
+      "#SBATCH --partition=gpu\n",
+      "#SBATCH --time=04:00:00\n",
+      "#SBATCH --cpus-per-task=8\n",
+      "#SBATCH --gres=gpu:1\n",
+      "#SBATCH --qos=long\n",
+      "#SBATCH --mem=32G\n",
+      "export OPENBLAS_NUM_THREADS=8 OMP_NUM_THREADS=8 MKL_NUM_THREADS=8\n",
+      "cd '/repo dir' || exit 1\n",
+      'case "$SLURM_ARRAY_TASK_ID" in\n',
+      "  3)\n",
+    ]
+  ) assertStringIncludes(text, line);
+  assert(!text.includes("  2)\n"), "a finished cell is not submitted");
+  assertStringIncludes(
+    text,
+    "/bin/deno run -A /repo/examples/experiment.ts --seeds 1 --first-seed 3 --out /s/w/cells/seed-3 --resume >> /s/w/logs/seed-3.log 2>&1",
+  );
+  // Every #SBATCH line comes before the first command.
+  const lines = text.split("\n");
+  const firstCommand = lines.findIndex((l) => l !== "" && !l.startsWith("#"));
+  assert(lines.slice(firstCommand).every((l) => !l.startsWith("#SBATCH")));
+  assertThrows(
+    () => sbatchScript(s, { workdir: "/", experiment: "x", cells: [] }),
+    ConfigError,
+    "every cell is finished",
+  );
+});
+
+Deno.test("cellStep() skips a finished cell, resumes the others and records the exit code", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = planSweep({ seeds: 2 }, { dir });
+  // A stand-in experiment: prints its arguments, fails for seed 1.
+  const fake =
+    `f() { echo "args: $*"; case "$*" in *"first-seed 1"*) return 3;; esac; }; f`;
+  const run = async (i: number) =>
+    (await new Deno.Command("bash", {
+      args: ["-c", cellStep(s, s.cells[i], { experiment: fake })],
+      stdout: "piped",
+      stderr: "piped",
+    }).output()).code;
+  assertEquals(await run(0), 0);
+  assertEquals(await run(1), 3);
+  const p = sweepPaths(dir);
+  assertEquals((await Deno.readTextFile(p.exit(s.cells[1]))).trim(), "3");
+  assertStringIncludes(
+    await Deno.readTextFile(p.log(s.cells[0])),
+    `args: --seeds 1 --first-seed 0 --out ${dir}/cells/seed-0 --resume`,
+  );
+  await Deno.mkdir(s.cells[1].out, { recursive: true });
+  await Deno.writeTextFile(`${s.cells[1].out}/results.json`, "{}");
+  assertEquals(await run(1), 0, "a finished cell is skipped");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweepStatus() reads pending, running, finished and failed cells and their progress from the folders", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = await saveSweep(
+    planSweep({ options: { preset: "micro", steps: 25 }, seeds: 7 }, { dir }),
+  );
+  const start = async (i: number) =>
+    await new RunFolder(s.cells[i].out).start(
+      resolveConfig({
+        preset: "micro",
+        steps: 25,
+        seeds: 1,
+        firstSeed: i,
+        out: s.cells[i].out,
+      }),
+    );
+  const metrics = (i: number, lines: object[]) =>
+    Deno.writeTextFile(
+      `${s.cells[i].out}/metrics.jsonl`,
+      lines.map((l) => JSON.stringify(l)).join("\n") + "\n",
+    );
+  // 1: running, AR done (25 steps) and D3PM at step 4 (a resumed step 4 counts once).
+  const release = await start(1);
+  await metrics(1, [
+    ...Array.from({ length: 25 }, (_, k) => ({
+      model: "ar",
+      seed: 1,
+      step: k + 1,
+      loss: 5,
+    })),
+    { model: "d3pm", seed: 1, step: 4, loss: 5 },
+    { model: "d3pm", seed: 1, step: 4, loss: 5 },
+    { model: "d3pm", seed: 1, step: 4, valid: 5 },
+  ]);
+  // 2: finished. 3: failed. 4: interrupted (no exit code). 5: cancelled (killed by SIGTERM).
+  (await start(2))();
+  await Deno.writeTextFile(`${s.cells[2].out}/results.json`, "{}");
+  (await start(3))();
+  await Deno.writeTextFile(sweepPaths(dir).exit(s.cells[3]), "1\n");
+  (await start(4))();
+  await metrics(4, [{ model: "ar", seed: 4, step: 3, loss: 5 }]);
+  (await start(5))();
+  await Deno.writeTextFile(sweepPaths(dir).exit(s.cells[5]), "143\n");
+  // 6: preparing: its lock is held, nothing written yet.
+  const preparing = await new RunFolder(s.cells[6].out).acquire(
+    resolveConfig({
+      preset: "micro",
+      steps: 25,
+      seeds: 1,
+      firstSeed: 6,
+      out: s.cells[6].out,
+    }),
+  );
+  const st = await sweepStatus(s);
+  release();
+  preparing.release();
+  assertEquals(st.map((x) => x.state), [
+    "pending",
+    "running",
+    "finished",
+    "failed",
+    "pending",
+    "pending",
+    "running",
+  ]);
+  assertEquals(st.map((x) => [x.steps, x.totalSteps]), [
+    [0, 0],
+    [29, 50],
+    [50, 50],
+    [0, 50],
+    [3, 50],
+    [0, 50],
+    [0, 0],
+  ]);
+  assertEquals(st[1].at, "d3pm seed 1 step 4");
+  assertEquals(st[3].exitCode, 1);
+  assertEquals(st[3].log, `${dir}/logs/seed-3.log`);
+  assertStringIncludes(
+    statusLine(st[3]),
+    `failed    seed-3 0% (0/50 steps) exit 1, log ${dir}/logs/seed-3.log`,
+  );
+  assertStringIncludes(
+    statusLine(st[5]),
+    "interrupted by signal 15: a re-run resumes it",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("saveSweep() refuses a folder that holds another sweep and takes back the same one", async () => {
+  const dir = await Deno.makeTempDir();
+  await saveSweep(planSweep({ seeds: 2 }, { dir }));
+  await saveSweep(planSweep({ seeds: 2 }, { dir }));
+  const e = await saveSweep(planSweep({ seeds: 3 }, { dir })).catch((e) => e);
+  assert(e instanceof ConfigError);
+  assertStringIncludes(e.message, `${dir} holds another sweep (2 cells`);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("checkMergeable() refuses runs that differ in data, tokenizer or an option not swept, naming it", () => {
+  const run = (
+    dir: string,
+    over: Record<string, unknown> = {},
+    extra: { tokenizer?: string; source?: string } = {},
+  ): MergedRun => ({
+    dir,
+    name: dir,
+    values: {},
+    result: {
+      config: resolveConfig({ preset: "micro", out: dir, ...over }),
+      data: { source: extra.source ?? "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: extra.tokenizer ?? "byte", vocabSize: 260 },
+    } as never,
+  });
+  // Seeds, folders and the process's own options may differ.
+  checkMergeable([
+    run("a", { seeds: 1, firstSeed: 0 }),
+    run("b", { seeds: 2, firstSeed: 1, backend: "cpu", resume: true }),
+  ], ["seed"]);
+  checkMergeable([run("a"), run("b", { lr: 2e-3 })], ["lr", "seed"]);
+  const refused = (runs: MergedRun[], swept: string[], text: string) =>
+    assertThrows(() => checkMergeable(runs, swept), ConfigError, text);
+  refused(
+    [run("a"), run("b", { lr: 2e-3 })],
+    ["seed"],
+    "Cannot merge a and b: --lr is 0.002 in b but 0.005 in a",
+  );
+  refused(
+    [run("a"), run("b", { lr: 2e-3, dropout: 0.2 })],
+    ["lr", "seed"],
+    "--dropout is 0.2 in b but",
+  );
+  refused(
+    [run("a"), run("c", {}, { tokenizer: "bpe-x" })],
+    ["seed"],
+    "their tokenizers differ (bpe-x in c but byte in a)",
+  );
+  refused(
+    [run("a"), run("d", {}, { source: "wt103" })],
+    ["seed"],
+    "their data differ (source wt103 in d but wt2 in a)",
+  );
+});

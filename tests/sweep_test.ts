@@ -1,0 +1,255 @@
+// `deno task sweep` and `deno task report --merge` as a user runs them: a
+// two-seed sweep of a few-second micro run, planned, printed as an sbatch
+// script, run here as two processes, read back by status, merged, and
+// compared with the same seeds run in one process.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { locateWeights, measuredFigures } from "@d3pm/experiment";
+import { errorLine, ROOT, runScript, runTool } from "./_run.ts";
+
+// A cell of a few seconds: micro, 8 steps a model, a tiny evaluation.
+const CELL = [
+  "--preset",
+  "micro",
+  "--steps",
+  "8",
+  "--warmup",
+  "1",
+  "--batch-size",
+  "2",
+  "--checkpoint-every",
+  "4",
+  "--eval-blocks",
+  "2",
+  "--elbo-samples",
+  "1",
+  "--exact-blocks",
+  "0",
+  "--diffusion-steps",
+  "4",
+  "--gen-steps",
+  "2",
+  "--gen-tokens",
+  "32",
+  "--gen-batch",
+  "1",
+  "--samples",
+  "1",
+  "--judge",
+  "self",
+  "--valid-every",
+  "4",
+  "--log-every",
+  "2",
+];
+
+const ONE_THREAD = {
+  OPENBLAS_NUM_THREADS: "1",
+  OMP_NUM_THREADS: "1",
+  MKL_NUM_THREADS: "1",
+};
+
+Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by status and merged; each seed as in one process", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "sweep-" });
+  const plan = await runTool("sweep.ts", [
+    "plan",
+    "--seeds",
+    "0..1",
+    ...CELL,
+    "--dir",
+    dir,
+  ]);
+  assertEquals(plan.code, 0, plan.stderr);
+  assertStringIncludes(plan.stdout, `2 cells in ${dir} (swept: seed):`);
+  assertStringIncludes(
+    plan.stdout,
+    `--seeds 1 --first-seed 1 --out ${dir}/cells/seed-1 --resume`,
+  );
+  const dry = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "slurm",
+    "--dry-run",
+    "--time",
+    "00:10:00",
+  ]);
+  assertEquals(dry.code, 0, dry.stderr);
+  assertStringIncludes(dry.stdout, "#SBATCH --array=0-1\n#SBATCH --requeue\n");
+  assertStringIncludes(dry.stdout, "#SBATCH --time=00:10:00\n");
+  const before = await runTool("sweep.ts", ["status", dir]);
+  assertStringIncludes(
+    before.stdout,
+    "2 cells: 0 finished, 0 running, 2 pending",
+  );
+  const local = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "local",
+    "--jobs",
+    "2",
+  ]);
+  assertEquals(local.code, 0, local.stderr);
+  assertEquals(JSON.parse(local.stdout.trim().split("\n").at(-1)!).failed, []);
+  const after = await runTool("sweep.ts", ["status", dir]);
+  assertStringIncludes(
+    after.stdout,
+    "  1  finished  seed-1 100% (16/16 steps)",
+  );
+  // Again: every cell is finished, nothing runs.
+  const again = await runTool("sweep.ts", ["run", dir, "--on", "local"]);
+  assertEquals(again.code, 0, again.stderr);
+  assertStringIncludes(again.stdout, "cell seed-0: finished, skipped");
+  // The same two seeds in one process, at the cells' thread count
+  // (2 jobs on this machine's cores; one thread each on 2 cores).
+  const one = await Deno.makeTempDir();
+  const threads = Math.max(1, Math.floor(navigator.hardwareConcurrency / 2));
+  const whole = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}examples/experiment.ts`,
+      ...CELL,
+      "--seeds",
+      "2",
+      "--out",
+      one,
+    ],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+    env: threads === 1 ? ONE_THREAD : {
+      OPENBLAS_NUM_THREADS: String(threads),
+      OMP_NUM_THREADS: String(threads),
+      MKL_NUM_THREADS: String(threads),
+    },
+  }).output();
+  assertEquals(whole.code, 0, new TextDecoder().decode(whole.stderr));
+  const results = async (d: string) =>
+    JSON.parse(await Deno.readTextFile(`${d}/results.json`)).results;
+  const inOne = await results(one);
+  for (const seed of [0, 1]) {
+    const cell = await results(`${dir}/cells/seed-${seed}`);
+    assertEquals(
+      cell.map(measuredFigures),
+      inOne.filter((m: { seed: number }) => m.seed === seed).map(
+        measuredFigures,
+      ),
+      `seed ${seed}`,
+    );
+  }
+  // The tools find a cell's models without being told its seed.
+  await locateWeights(`${dir}/cells/seed-1`, { model: "d3pm" });
+  // Merged: the sweep folder gets report.md; the one-process folder merges
+  // with the cells (its seeds 0 and 1 next to theirs).
+  const merged = await runScript("examples/report.ts", ["--merge", dir]);
+  assertEquals(merged.code, 0, merged.stderr);
+  const md = await Deno.readTextFile(`${dir}/report.md`);
+  assertStringIncludes(md, "| AR | 2 (0, 1) |");
+  assertStringIncludes(md, "| seed-1 | D3PM | 1 |");
+  // A run of another learning rate is refused, naming it, unless varied.
+  const other = await Deno.makeTempDir();
+  const lr = await runTool("experiment.ts", [
+    ...CELL,
+    "--lr",
+    "0.002",
+    "--out",
+    other,
+  ]);
+  assertEquals(lr.code, 0, lr.stderr);
+  const refused = await runScript("examples/report.ts", [
+    "--merge",
+    dir,
+    other,
+    "--out",
+    `${dir}/m`,
+  ]);
+  assertEquals(refused.code, 1);
+  assertStringIncludes(
+    errorLine(refused),
+    `error: Cannot merge ${dir}/cells/seed-0 and ${other}: --lr is 0.002 in ${other} but 0.005 in ${dir}/cells/seed-0`,
+  );
+  const varied = await runScript("examples/report.ts", [
+    "--merge",
+    dir,
+    other,
+    "--out",
+    `${dir}/m`,
+    "--vary",
+    "lr",
+  ]);
+  assertEquals(varied.code, 0, varied.stderr);
+  const mv = await Deno.readTextFile(`${dir}/m/report.md`);
+  assertStringIncludes(mv, "| lr 0.005 | AR | 2 (0, 1) |");
+  assertStringIncludes(mv, "| lr 0.002 | AR | 1 (0) |");
+  assert((await Deno.stat(`${dir}/m/loss-lr_0.002.svg`)).isFile);
+  for (const d of [dir, one, other]) await Deno.remove(d, { recursive: true });
+});
+
+Deno.test("deno task sweep refuses a missing command, a bad grid and a re-plan over another sweep, in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  const none = await runTool("sweep.ts", ["--seeds", "2"]);
+  assertEquals(
+    errorLine(none),
+    "error: deno task sweep needs a command: plan, run or status, got none (see --help)",
+  );
+  const bad = await runTool("sweep.ts", [
+    "plan",
+    "--set",
+    "lr=fast",
+    "--dir",
+    dir,
+  ]);
+  assertEquals(
+    errorLine(bad),
+    'error: Option --lr must be a number > 0, got "fast"',
+  );
+  assertEquals(
+    (await runTool("sweep.ts", ["plan", "--seeds", "2", "--dir", dir])).code,
+    0,
+  );
+  const other = await runTool("sweep.ts", [
+    "plan",
+    "--seeds",
+    "3",
+    "--dir",
+    dir,
+  ]);
+  assertStringIncludes(
+    errorLine(other),
+    `error: ${dir} holds another sweep (2 cells: seed-0, seed-1…)`,
+  );
+  // A grid from a JSON file, with command-line options on top.
+  const file = `${dir}/grid.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      options: { preset: "micro" },
+      grid: { lr: [0.001, 0.002] },
+      seeds: "0..1",
+    }),
+  );
+  const fromFile = await runTool("sweep.ts", [
+    "plan",
+    file,
+    "--steps",
+    "30",
+    "--dir",
+    `${dir}/f`,
+  ]);
+  assertEquals(fromFile.code, 0, fromFile.stderr);
+  assertStringIncludes(
+    fromFile.stdout,
+    `4 cells in ${dir}/f (swept: lr, seed):`,
+  );
+  assertStringIncludes(
+    fromFile.stdout,
+    `  3  deno task experiment --preset micro --steps 30 --lr 0.002 --seeds 1 --first-seed 1 --out ${dir}/f/cells/lr-0.002_seed-1 --resume`,
+  );
+  const noOn = await runTool("sweep.ts", ["run", dir]);
+  assertEquals(
+    errorLine(noOn),
+    "error: deno task sweep run needs --on local or --on slurm",
+  );
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,43 @@
+/**
+ * The engine's plan for other executors: the model as an ordered list of
+ * executor-neutral kernel calls (`Kernels`), over the parameter table and
+ * an activation arena planned once per shape. The WebGPU engine records it
+ * as WGSL dispatches; `@d3pm/cpu`'s `CpuTransformer` runs the same calls on
+ * the CPU. Re-exports of the engine's private planning modules, unchanged.
+ *
+ * @example
+ * ```ts
+ * import { parameterTable, planArena } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assert } from "@std/assert";
+ * const c = preset("micro");
+ * const table = parameterTable(c);
+ * const arena = planArena(c, 2, 8, "training", 1 << 20);
+ * assert(table.size > 0 && arena.size > 0);
+ * ```
+ *
+ * @module
+ */
+export type * from "./_kernels.ts";
+export {
+  type Arena,
+  embeddingIndex,
+  type IntLayout,
+  type LayerActs,
+  type ParameterEntry,
+  type ParameterTable,
+  parameterTable,
+  planArena,
+  planInts,
+  type PlanMode,
+  ropeTables,
+  timeFeatures,
+} from "./_layout.ts";
+export {
+  type ForwardHooks,
+  recordBackward,
+  recordEvaluation,
+  recordForward,
+  recordHead,
+  recordScore,
+} from "./_plan.ts";
