@@ -675,9 +675,9 @@ export const RULES: readonly Rule[] = [
   {
     options: ["engine", "initFrom", "annealSteps", "shift"],
     check: (c) =>
-      c.engine === "webgpu" &&
+      (c.engine === "webgpu" || c.engine === "cpu") &&
         (c.initFrom !== "" || c.annealSteps > 0 || c.shift)
-        ? "Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only; use --engine tfjs"
+        ? `Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not --engine ${c.engine}; use --engine tfjs`
         : undefined,
   },
   {

@@ -117,6 +117,31 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
   );
   assertEquals(results.results[0].training.initFrom.tokens, figures.tokens);
   assertEquals(results.config.initFrom, out);
+  // The annealing reaches training: without it, step 1 (causal under
+  // annealing, bidirectional without) has another loss; from step 6 on
+  // both runs see the whole block.
+  const plain = await Deno.makeTempDir();
+  const p = await runTool("experiment.ts", [
+    ...SOURCE,
+    "--models",
+    "d3pm",
+    "--steps",
+    "10",
+    "--init-from",
+    out,
+    "--shift",
+    "--judge",
+    out,
+    "--out",
+    plain,
+  ]);
+  assertEquals(p.code, 0, p.stderr);
+  const stepLoss = async (dir: string, step: number) =>
+    (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l))
+      .find((x) => x.step === step && "loss" in x).loss;
+  assertNotEquals(await stepLoss(adapted, 1), await stepLoss(plain, 1));
+  await Deno.remove(plain, { recursive: true });
   // --resume with another source is refused: the source is fingerprinted.
   const other = await runTool("experiment.ts", [
     ...SOURCE,

@@ -33,4 +33,14 @@ Deno.test("--full-mask-share reaches the D3PM's process; 0 (older runs) leaves i
     Error,
     "Option --full-mask-share must be a number in [0, 1], got 2",
   );
+  assertThrows(
+    () => resolveConfig({ engine: "webgpu", initFrom: "runs/ar" }),
+    Error,
+    "Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not --engine webgpu",
+  );
+  assertThrows(
+    () => resolveConfig({ annealSteps: 2000 }),
+    Error,
+    "Option --anneal-steps (2000) must not exceed --steps (1000)",
+  );
 });
