@@ -37,6 +37,11 @@ CPU).`,
       default: 5,
       help: "evaluations per estimator",
     },
+    "rates-only": {
+      kind: "boolean",
+      default: false,
+      help: "only the last line: the masked tokens' cross-entropy by rate",
+    },
   },
 }, { usageExit: 2 }).values;
 
@@ -44,7 +49,7 @@ await initBackend({ prefer: "auto" });
 const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
 const data = await prepareData(run.config, new RunFolder(args.run), () => {});
 for (
-  const [samples, draws] of [
+  const [samples, draws] of args["rates-only"] ? [] : [
     [1, "time"],
     [1, "count"],
     [16, "time"],

@@ -177,6 +177,15 @@ export interface MdlmLossOptions {
    * tail (default false; not with `perToken`).
    */
   byCount?: boolean;
+  /**
+   * Share of rows trained fully masked, at t = 1 (default 0: none). The
+   * clipped range never shows the denoiser a row with nothing visible; this
+   * mixes such rows in: `⌊share·B + u⌋` rows of each batch (the first ones,
+   * `u` one uniform draw, taken only when the share is above 0), every token
+   * but padding masked, weighted `−α′(1)/(1 − α(1))`. A training objective
+   * only, like a clipped range.
+   */
+  fullMaskShare?: number;
   /** Padding id: such tokens are never masked and never counted. */
   padId?: number;
   /** Passed to the model (dropout on). Default true. */
@@ -273,6 +282,45 @@ interface MdlmDraws {
 }
 
 function mdlmDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
+  const share = options.fullMaskShare ?? 0;
+  if (!(share >= 0 && share <= 1)) {
+    throw new RangeError(
+      `mdlm loss: fullMaskShare must be in [0, 1], got ${share}`,
+    );
+  }
+  const d = clippedDraws(x0, options);
+  return share > 0 ? withFullRows(d, x0, options, share) : d;
+}
+
+/**
+ * Mask the first `⌊share·B + u⌋` rows of `d` fully, at t = 1, with the
+ * weight of t = 1 (see `fullMaskShare`).
+ */
+function withFullRows(
+  d: MdlmDraws,
+  x0: TokenBatch,
+  options: MdlmLossOptions,
+  share: number,
+): MdlmDraws {
+  const { schedule, maskId, prng, padId } = options;
+  const { batchSize: b, length: l, tokens } = x0;
+  const full = Math.min(b, Math.floor(share * b + prng.next()));
+  const w = -schedule.alphaPrime(1) / (1 - schedule.alpha(1));
+  const perToken = !d.rowWeight;
+  for (let r = 0; r < full; r++) {
+    if (d.rowWeight) d.rowWeight[r] = w;
+    if (!perToken) d.t[r] = 1;
+    for (let i = r * l; i < (r + 1) * l; i++) {
+      if (perToken) d.t[i] = 1;
+      const counted = tokens[i] !== padId;
+      d.xt[i] = counted ? maskId : tokens[i];
+      d.weight[i] = counted ? w : 0;
+    }
+  }
+  return d;
+}
+
+function clippedDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
   const { schedule, maskId, prng, padId } = options;
   const { batchSize: b, length: l, tokens } = x0;
   const weight = tokenWeights(x0, padId);

@@ -9,6 +9,7 @@ import {
 import {
   d3pmLoss,
   mdlmLoss,
+  mdlmTerms,
   sampleTimes,
   subsCrossEntropy,
   unmaskRate,
@@ -274,5 +275,66 @@ Deno.test("losses reject mismatched batches and vocabularies with one-line error
       }),
     RangeError,
     "Model vocabulary 5 does not match the transition's 9 states",
+  );
+});
+
+Deno.test("mdlmTerms() with fullMaskShare trains that share of rows fully masked at t = 1", () => {
+  const l = 16, b = 4;
+  const x0 = {
+    tokens: Int32Array.from({ length: b * l }, (_, i) => i % 7),
+    batchSize: b,
+    length: l,
+  };
+  const base = { schedule: logLinear(), maskId: 9, tMin: 0.3, tMax: 0.8 };
+  const rowFull = (terms: ReturnType<typeof mdlmTerms>, r: number) =>
+    terms.inputs.slice(r * l, (r + 1) * l).every((x) => x === 9);
+  for (const byCount of [false, true]) {
+    // A share of 1/2 at batch 4: ⌊2 + u⌋ = 2 rows, the first two, at t = 1
+    // with weight −α′(1)/(1 − α(1)) = 1 per token over the token count.
+    const half = mdlmTerms(x0, {
+      ...base,
+      byCount,
+      prng: prng(1),
+      fullMaskShare: 0.5,
+    });
+    assertEquals([0, 1, 2, 3].map((r) => rowFull(half, r)), [
+      true,
+      true,
+      false,
+      false,
+    ]);
+    assertEquals(Array.from(half.t!.slice(0, 2)), [1, 1]);
+    for (let i = 0; i < 2 * l; i++) {
+      assertAlmostEquals(half.weights[i], 1 / (b * l), 1e-7);
+    }
+    // A share of 0 draws exactly what no share draws (older runs).
+    const none = mdlmTerms(x0, { ...base, byCount, prng: prng(2) });
+    const zero = mdlmTerms(x0, {
+      ...base,
+      byCount,
+      prng: prng(2),
+      fullMaskShare: 0,
+    });
+    assertEquals(zero.inputs, none.inputs);
+    assertEquals(zero.weights, none.weights);
+  }
+  // Over many batches a share of 1/4 masks a quarter of the rows fully; the
+  // clipped range alone (t ≤ 0.8) seldom does (0.8^16 at best).
+  const rng = prng(3);
+  let full = 0, clipped = 0;
+  for (let k = 0; k < 200; k++) {
+    const on = mdlmTerms(x0, { ...base, prng: rng, fullMaskShare: 0.25 });
+    const off = mdlmTerms(x0, { ...base, prng: rng });
+    for (let r = 0; r < b; r++) {
+      full += rowFull(on, r) ? 1 : 0;
+      clipped += rowFull(off, r) ? 1 : 0;
+    }
+  }
+  assertAlmostEquals(full / (200 * b), 0.25, 0.04);
+  assert(clipped < 0.02 * 200 * b, `${clipped} rows fully masked by chance`);
+  assertThrows(
+    () => mdlmTerms(x0, { ...base, prng: prng(0), fullMaskShare: 1.5 }),
+    RangeError,
+    "fullMaskShare must be in [0, 1], got 1.5",
   );
 });

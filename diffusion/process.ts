@@ -62,13 +62,16 @@ export interface MaskedDiffusionSpec {
    * How the `mdlm` loss draws times (training only; bounds always use all of
    * [0, 1]): the range `[min, max]` (default [0.001, 1]; a clipped range is
    * BD3-LM's variance reduction), one time per row or per token, or
-   * (`byCount`) one mask count per row ({@linkcode drawByCount}).
+   * (`byCount`) one mask count per row ({@linkcode drawByCount}), and
+   * (`fullMaskShare`, default 0) the share of rows trained fully masked at
+   * t = 1 (`mdlmLoss`'s `fullMaskShare`).
    */
   times?: {
     min?: number;
     max?: number;
     perToken?: boolean;
     byCount?: boolean;
+    fullMaskShare?: number;
   };
 }
 
@@ -252,6 +255,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
           tMax: s.times?.max,
           perToken: s.times?.perToken,
           byCount: s.times?.byCount,
+          fullMaskShare: s.times?.fullMaskShare,
         })
         : d3pmLoss(model, batch, { transition, prng, padId, training }),
     lossTerms(batch, { prng }) {
@@ -269,6 +273,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         tMax: s.times?.max,
         perToken: s.times?.perToken,
         byCount: s.times?.byCount,
+        fullMaskShare: s.times?.fullMaskShare,
       });
     },
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
@@ -387,8 +392,10 @@ function checkTimes(
     fail("times must be an object");
   }
   for (const k of Object.keys(times)) {
-    if (!["min", "max", "perToken", "byCount"].includes(k)) {
-      fail(`unknown times key "${k}"; accepted: min, max, perToken, byCount`);
+    if (!["min", "max", "perToken", "byCount", "fullMaskShare"].includes(k)) {
+      fail(
+        `unknown times key "${k}"; accepted: min, max, perToken, byCount, fullMaskShare`,
+      );
     }
   }
   const min = times.min ?? 1e-3, max = times.max ?? 1;
@@ -400,6 +407,10 @@ function checkTimes(
   }
   if (times.byCount !== undefined && typeof times.byCount !== "boolean") {
     fail("times.byCount must be true or false");
+  }
+  const share = times.fullMaskShare ?? 0;
+  if (!(typeof share === "number" && share >= 0 && share <= 1)) {
+    fail(`times.fullMaskShare must be a number in [0, 1], got ${share}`);
   }
   if (times.byCount && times.perToken) {
     fail(

@@ -35,6 +35,7 @@ export * from "./data.ts";
 export * from "./engine.ts";
 export * from "./judge.ts";
 export * from "./train.ts";
+export * from "./init_from.ts";
 export * from "./run.ts";
 export * from "./report.ts";
 export * from "./load.ts";

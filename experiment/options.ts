@@ -314,6 +314,57 @@ export const OPTIONS = {
     help: "largest training time (< 1: a clipped mask rate)",
   },
   /**
+   * Share of the D3PM's training rows drawn fully masked, at t = 1 (0:
+   * none, as older runs). A clipped `tMax` never shows the denoiser a row
+   * with nothing visible; these rows do.
+   */
+  fullMaskShare: {
+    kind: "number",
+    min: 0,
+    max: 1,
+    default: 0,
+    olderRuns: 0,
+    help: "share of the D3PM's training rows fully masked at t = 1 (0: none)",
+  },
+  /**
+   * Start the D3PM's denoiser from a trained model's weights:
+   * `RUN[/seed-N/ar|mlm]` (default: the same seed's `ar`). The vocabulary
+   * must be the run's. Empty: from scratch, as older runs.
+   */
+  initFrom: {
+    kind: "string",
+    value: "RUN",
+    default: "",
+    olderRuns: "",
+    help:
+      "start the D3PM from a trained model: RUN[/seed-N/ar|mlm] (default the same seed's ar; empty: from scratch)",
+  },
+  /**
+   * Attention-mask annealing of the D3PM: over this many first steps the
+   * window of later positions each position sees grows from 0 (causal) to
+   * the whole block (0: bidirectional from the start, as older runs).
+   */
+  annealSteps: {
+    kind: "integer",
+    min: 0,
+    default: 0,
+    olderRuns: 0,
+    help:
+      "steps over which the D3PM's attention relaxes from causal to bidirectional (0: none)",
+  },
+  /**
+   * DiffuGPT's shift for the D3PM: position i's output predicts position
+   * i + 1 (position 0 its own), as a causal model's does (false: none, as
+   * older runs).
+   */
+  shift: {
+    kind: "boolean",
+    default: false,
+    olderRuns: false,
+    help:
+      "the D3PM's position i predicts token i + 1, as a causal model's (DiffuGPT's shift)",
+  },
+  /**
    * One training time per `row` (MDLM) or per `token`, or one mask `count`
    * per row (the same objective without the `1/t` weight's heavy tail).
    */
@@ -474,7 +525,15 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  * import { assertEquals } from "@std/assert";
  * const now = resolveConfig({ preset: "micro" });
  * const { alibi: _, alibiMode: __, firstSeed: ___, ...older } = now; // a run made before ALiBi
- * assertEquals(ADDED_KEYS, { firstSeed: 0, alibi: 0, alibiMode: "symmetric" });
+ * assertEquals(ADDED_KEYS, {
+ *   firstSeed: 0,
+ *   alibi: 0,
+ *   alibiMode: "symmetric",
+ *   fullMaskShare: 0,
+ *   initFrom: "",
+ *   annealSteps: 0,
+ *   shift: false,
+ * });
  * assertEquals(configDiff(older as typeof now, now), "");
  * assertEquals(
  *   configDiff(older as typeof now, { ...now, alibi: 2 }),
@@ -611,6 +670,21 @@ export const RULES: readonly Rule[] = [
       (c.engine === "webgpu" || c.engine === "cpu") &&
         c.diffusionLoss === "d3pm"
         ? `Option --engine ${c.engine} trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm`
+        : undefined,
+  },
+  {
+    options: ["engine", "initFrom", "annealSteps", "shift"],
+    check: (c) =>
+      (c.engine === "webgpu" || c.engine === "cpu") &&
+        (c.initFrom !== "" || c.annealSteps > 0 || c.shift)
+        ? `Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not --engine ${c.engine}; use --engine tfjs`
+        : undefined,
+  },
+  {
+    options: ["annealSteps", "steps"],
+    check: (c) =>
+      c.annealSteps > c.steps
+        ? `Option --anneal-steps (${c.annealSteps}) must not exceed --steps (${c.steps})`
         : undefined,
   },
   {

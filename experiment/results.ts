@@ -6,6 +6,7 @@
  */
 import type { LikelihoodFigures, SpeedFigures } from "@d3pm/eval";
 import type { ExperimentConfig } from "./options.ts";
+import type { InitFigures } from "./init_from.ts";
 
 /** Training figures of one model, over every session of a resumed run. */
 export interface TrainingFigures {
@@ -25,6 +26,11 @@ export interface TrainingFigures {
     bestStep: number;
     kept: "last" | "best";
   };
+  /**
+   * The model it started from (`--init-from`) and what that cost to train:
+   * the run's total compute is its own plus this.
+   */
+  initFrom?: InitFigures;
 }
 
 /** Generation speed with the quality of what was generated. */

@@ -18,10 +18,16 @@ import { loadModel, saveModel, Transformer } from "@d3pm/transformer";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import type { RunData } from "./data.ts";
 import { type Engine, trainOnEngine } from "./engine.ts";
-import { ADDED_KEYS, type ExperimentConfig } from "./options.ts";
+import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
 import type { TrainingFigures } from "./results.ts";
 import type { DataRecord, RunFolder } from "./run_folder.ts";
 import { trainingFingerprint } from "./config.ts";
+import {
+  annealWindow,
+  type InitFigures,
+  initialiseFrom,
+  parseInitFrom,
+} from "./init_from.ts";
 
 /** A contestant entered into a run: the contestant with the run's process. */
 export interface Entrant<P extends ContestantProcess = ContestantProcess> {
@@ -138,15 +144,43 @@ export async function trainContestant(
   const { config: c, folder } = ctx;
   const kind = entrant.contestant.kind;
   await Deno.mkdir(folder.modelDir(seed, kind), { recursive: true });
+  const adapted = kind === "d3pm" &&
+    (c.initFrom !== "" || c.annealSteps > 0 || c.shift);
+  if (adapted && ctx.engine && ctx.engine.kind !== "tfjs") {
+    throw new ConfigError(
+      `Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not the ${ctx.engine.kind} engine; use --engine tfjs`,
+    );
+  }
   const model = buildModel(entrant, seed, ctx);
+  let initFrom: InitFigures | undefined;
   const validator = c.validEvery > 0
     ? await Validator.open(entrant, seed, ctx)
     : undefined;
   try {
+    if (kind === "d3pm" && c.initFrom !== "") {
+      // On resume the checkpoint's weights replace these; the figures stay.
+      initFrom = await initialiseFrom(
+        model,
+        parseInitFrom(c.initFrom, seed),
+        ctx.data.tokenizer,
+      );
+    }
     const common = loopOptions(entrant, seed, ctx, validator);
+    if (kind === "d3pm" && c.annealSteps > 0) {
+      const lr = common.lr;
+      common.lr = (step) => {
+        model.attentionWindow = annealWindow(
+          step,
+          c.annealSteps,
+          c.blockLength,
+        );
+        return lr(step);
+      };
+    }
     const result = ctx.engine && ctx.engine.kind !== "tfjs"
       ? await fitOnEngine(model, entrant, ctx.engine, common, c)
       : await fitOnTfjs(model, entrant, common, c);
+    model.attentionWindow = Infinity; // annealing over: evaluated bidirectional
     if (c.keep === "best" && validator) await validator.restoreBest(model);
     await saveModel(model, folder.modelDir(seed, kind));
     await writeFileAtomic(
@@ -160,6 +194,7 @@ export async function trainContestant(
         lastLoss: result.lastLoss,
         tokens: c.steps * c.batchSize * c.blockLength,
         ...(await validator?.summary().then((valid) => valid && { valid })),
+        ...(initFrom ? { initFrom } : {}),
       },
     };
   } catch (e) {

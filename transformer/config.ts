@@ -60,6 +60,13 @@ export interface ModelConfig {
    * left neighbour. Needs `alibi > 0` and two heads or more.
    */
   alibiMode?: AlibiMode;
+  /**
+   * Bidirectional models only (absent: false): the logits at position i
+   * are read as the prediction of position i + 1, and position 0 keeps its
+   * own — DiffuGPT's shift, which lets a denoiser started from a causal
+   * model keep what each position learned to predict.
+   */
+  shift?: boolean;
 }
 
 /** Where ALiBi heads look: at the position itself, or heads 0 and 1 at its neighbours. */
@@ -116,12 +123,12 @@ export function validateConfig(value: unknown): ModelConfig {
   for (const key of Object.keys(o)) {
     if (
       !(KEYS as readonly string[]).includes(key) && key !== "alibi" &&
-      key !== "alibiMode"
+      key !== "alibiMode" && key !== "shift"
     ) {
       fail(
         `unknown key "${key}"; accepted keys: ${
           KEYS.join(", ")
-        }, alibi, alibiMode`,
+        }, alibi, alibiMode, shift`,
       );
     }
   }
@@ -215,6 +222,15 @@ export function validateConfig(value: unknown): ModelConfig {
       }
       config.alibiMode = "neighbours";
     }
+  }
+  if (o.shift !== undefined) {
+    if (typeof o.shift !== "boolean") {
+      fail(`shift must be true or false, got ${JSON.stringify(o.shift)}`);
+    }
+    if (o.shift && config.kind !== "bidirectional") {
+      fail(`shift is for bidirectional models only, got kind ${config.kind}`);
+    }
+    if (o.shift) config.shift = true;
   }
   return config;
 }

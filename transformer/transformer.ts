@@ -121,6 +121,34 @@ export class Transformer implements CausalLM<KVCache> {
   /** ALiBi penalties by sequence length, computed once (the tensor is per call). */
   #alibi = new Map<number, Float32Array>();
 
+  /**
+   * Bidirectional models only: how many later positions each position may
+   * attend to (`Infinity`, the default: all; 0: none, as a causal model).
+   * Attention-mask annealing relaxes it from 0 to the context length while
+   * a denoiser started from causal weights trains; it is not saved.
+   *
+   * @example
+   * ```ts
+   * import * as tf from "@tensorflow/tfjs";
+   * import { preset, Transformer } from "@d3pm/transformer";
+   * import { assertEquals, assertNotEquals } from "@std/assert";
+   * await tf.setBackend("cpu");
+   * const config = { vocabSize: 16, nLayer: 1, dModel: 8, nHead: 2, dMlp: 16 };
+   * const causal = new Transformer(preset("tiny", config), { seed: 1 });
+   * const denoiser = new Transformer(
+   *   preset("tiny", { ...config, kind: "bidirectional" }),
+   *   { weights: new Map([...causal.variables].map(([k, v]) => [k, { data: v.dataSync() as Float32Array, shape: v.shape }])) },
+   * );
+   * const x = tf.tensor2d([[1, 2, 3, 4]], [1, 4], "int32");
+   * const [a, b] = [causal.forward(x).arraySync(), denoiser.forward(x).arraySync()];
+   * assertNotEquals(a, b); // position 0 sees the later ones
+   * denoiser.attentionWindow = 0; // causal again
+   * const c = denoiser.forward(x).arraySync();
+   * assertEquals(c.flat(2).map((v) => v.toFixed(4)), a.flat(2).map((v) => v.toFixed(4)));
+   * ```
+   */
+  attentionWindow = Infinity;
+
   /** Whether the logits depend on the diffusion time (adaLN conditioning). */
   get timeConditioned(): boolean {
     return this.config.timeConditioning;
@@ -189,11 +217,7 @@ export class Transformer implements CausalLM<KVCache> {
     return tf.tidy(() => {
       const length = tokens.shape[1];
       const ctx: AttentionContext = {
-        mask: this.config.kind === "causal"
-          ? causalMask(length, 0)
-          : this.config.alibi
-          ? this.#alibiBias(length)
-          : null,
+        mask: this.#mask(length),
         rope: this.config.positions === "rotary"
           ? ropeTables(0, length, this.#headDim)
           : null,
@@ -204,6 +228,13 @@ export class Transformer implements CausalLM<KVCache> {
       };
       let x = ctx.drop(this.#embed(tokens, 0)) as tf.Tensor3D; // [B, T, d]
       for (let i = 0; i < this.config.nLayer; i++) x = this.#block(i, x, ctx);
+      if (this.config.shift && length > 1) {
+        // Position i + 1 reads position i's output; position 0 its own.
+        x = tf.concat([
+          tf.slice(x, [0, 0, 0], [-1, 1, -1]),
+          tf.slice(x, [0, 0, 0], [-1, length - 1, -1]),
+        ], 1) as tf.Tensor3D;
+      }
       if (options.lastOnly) {
         x = tf.slice(x, [0, length - 1, 0], [-1, 1, -1]); // [B, 1, d]
       }
@@ -444,6 +475,23 @@ export class Transformer implements CausalLM<KVCache> {
   }
 
   // The ALiBi penalty [H, T, T] of this model for sequences of `length`.
+  /** The scores' additive mask in `forward`: causal, ALiBi and the attention window. */
+  #mask(length: number): tf.Tensor2D | tf.Tensor3D | null {
+    if (this.config.kind === "causal") return causalMask(length, 0);
+    const alibi = this.config.alibi ? this.#alibiBias(length) : null;
+    const w = this.attentionWindow;
+    if (!(w < length - 1)) return alibi;
+    const values = new Float32Array(length * length);
+    for (let i = 0; i < length; i++) {
+      const from = i + Math.max(0, Math.floor(w)) + 1;
+      if (from < length) {
+        values.fill(MASKED, i * length + from, (i + 1) * length);
+      }
+    }
+    const window = tf.tensor2d(values, [length, length]);
+    return alibi ? tf.add(alibi, window) as tf.Tensor3D : window;
+  }
+
   #alibiBias(length: number): tf.Tensor3D {
     const nHead = this.config.nHead;
     let values = this.#alibi.get(length);

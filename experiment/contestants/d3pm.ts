@@ -74,12 +74,14 @@ export function d3pmContestant(
     process: d3pmProcess,
     restore: (spec) =>
       maskedDiffusion(spec as Parameters<typeof maskedDiffusion>[0]),
-    modelConfig: (c, vocab) =>
-      backbone(c, vocab, {
+    modelConfig: (c, vocab) => ({
+      ...backbone(c, vocab, {
         kind: "bidirectional",
         timeConditioning: c.timeConditioning,
         alibi: true,
       }),
+      ...(c.shift ? { shift: true } : {}),
+    }),
     peakLr: (c) => c.lr,
     engine: maskedEngineShape,
     /**
@@ -124,13 +126,15 @@ function d3pmProcess(
     schedule: { kind: "log-linear" },
     objective: c.diffusionLoss,
     padId: data.specials.pad,
-    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row"
+    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row" ||
+        c.fullMaskShare > 0
       ? {
         times: {
           min: c.tMin,
           max: c.tMax,
           perToken: c.timesPer === "token",
           ...(c.timesPer === "count" ? { byCount: true } : {}),
+          ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
         },
       }
       : {}),
@@ -205,6 +209,20 @@ const REPORT: ContestantReport = {
       c.tMin !== 0.001 || c.tMax !== 1
         ? `The D3PM's training loss draws t from [${c.tMin}, ${c.tMax}] (a clipped mask rate): it is a training objective, not the bound — the validation curve and the test figures are the bound. `
         : ""
+    }${
+      c.fullMaskShare > 0
+        ? `A share ${c.fullMaskShare} of its training rows is fully masked, at t = 1. `
+        : ""
+    }${
+      c.initFrom
+        ? `The D3PM starts from the weights of ${c.initFrom} (the source's training tokens and FLOPs are in results.json, training.initFrom: the D3PM's total compute is theirs plus its own)${
+          c.annealSteps
+            ? `, its attention relaxed from causal to bidirectional over the first ${c.annealSteps} steps`
+            : ""
+        }. `
+        : ""
+    }${
+      c.shift ? "Its position i predicts token i + 1 (DiffuGPT's shift). " : ""
     }The D3PM's validation is its bound with one fixed set of draws, the same at every validation.`,
   sections: (r) => [exactSection(r)],
 };

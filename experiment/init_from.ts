@@ -1,0 +1,201 @@
+/**
+ * Starting the D3PM's denoiser from a trained model (`--init-from`): which
+ * model a `RUN[/seed-N/ar|mlm]` names, loading its weights after checking
+ * the vocabulary, what its training cost (for matched total compute), and
+ * the attention window of attention-mask annealing (`--anneal-steps`).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { Tokenizer } from "@d3pm/tokenizer";
+import type { Transformer } from "@d3pm/transformer";
+import { loadTrained } from "./load.ts";
+import { ConfigError } from "./options.ts";
+
+/** The model an `--init-from` names. */
+export interface InitSource {
+  /** The run folder. */
+  dir: string;
+  /** Its seed. */
+  seed: number;
+  /** Its contestant: `ar` or `mlm`. */
+  model: "ar" | "mlm";
+}
+
+/** What the source model cost to train, counted into the run's compute. */
+export interface InitFigures extends InitSource {
+  /** Tokens the source trained on. */
+  tokens: number;
+  /** Its parameters. */
+  parameters: number;
+  /** Its training work, `6 · parameters · tokens` FLOPs (forward and backward). */
+  flops: number;
+}
+
+/**
+ * The model an `--init-from` value names: `RUN` (the same seed's `ar`),
+ * `RUN/seed-N` (its `ar`), or `RUN/seed-N/ar|mlm`.
+ *
+ * @param spec The option's value.
+ * @param seed The run's seed (the default).
+ * @returns The source.
+ *
+ * @example
+ * ```ts
+ * import { parseInitFrom } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(parseInitFrom("runs/ar", 2), { dir: "runs/ar", seed: 2, model: "ar" });
+ * assertEquals(parseInitFrom("runs/x/seed-0/mlm", 2), { dir: "runs/x", seed: 0, model: "mlm" });
+ * assertThrows(() => parseInitFrom("runs/x/seed-0/d3pm", 0), Error, "ar or mlm");
+ * ```
+ */
+export function parseInitFrom(spec: string, seed: number): InitSource {
+  const parts = spec.replace(/\/+$/, "").split("/");
+  let model: string | undefined, s = seed;
+  if (parts.length >= 2 && /^seed-\d+$/.test(parts.at(-2)!)) {
+    model = parts.pop();
+  }
+  if (parts.length >= 2 && /^seed-\d+$/.test(parts.at(-1)!)) {
+    s = Number(parts.pop()!.slice(5));
+  }
+  if (model !== undefined && model !== "ar" && model !== "mlm") {
+    throw new ConfigError(
+      `Option --init-from names model "${model}" in ${spec}; accepted: RUN, RUN/seed-N, RUN/seed-N/ar or mlm`,
+    );
+  }
+  return {
+    dir: parts.join("/") || ".",
+    seed: s,
+    model: (model ?? "ar") as "ar" | "mlm",
+  };
+}
+
+/** A text whose ids two tokenizers must agree on to share a vocabulary. */
+const PROBE =
+  " = Valkyria Chronicles III = \n The game 's battle system , the BliTZ system , is carried over directly from Valkyira Chronicles . @-@ 1,234 ( £ ) é";
+
+/**
+ * Put a trained model's weights into a fresh denoiser: the source's
+ * tokenizer must be the run's (the same id, size, special ids, and ids of a
+ * probe text); the denoiser may have more embedding rows than the source
+ * (a mask row the source lacks: it keeps its fresh initialisation), every
+ * other weight must have the same shape.
+ *
+ * @param model The denoiser, freshly built.
+ * @param source The source model.
+ * @param tokenizer The run's tokenizer.
+ * @returns What the source cost to train.
+ */
+export async function initialiseFrom(
+  model: Transformer,
+  source: InitSource,
+  tokenizer: Tokenizer,
+): Promise<InitFigures> {
+  const from = await loadTrained(source.dir, {
+    seed: source.seed,
+    model: source.model,
+  });
+  try {
+    checkVocabulary(from.tokenizer, tokenizer, source);
+    const weights = new Map<string, tf.Tensor>();
+    for (const [name, v] of model.variables) {
+      const w = from.model.variables.get(name);
+      if (!w) {
+        throw new ConfigError(
+          `Cannot start the D3PM from ${
+            describe(source)
+          }: it has no weight ${name} (trained with other model options)`,
+        );
+      }
+      const same = w.shape.every((n, i) => n === v.shape[i]) &&
+        w.shape.length === v.shape.length;
+      const moreRows = name === "wte.weight" && w.shape[1] === v.shape[1] &&
+        w.shape[0] < v.shape[0];
+      if (!same && !moreRows) {
+        throw new ConfigError(
+          `Cannot start the D3PM from ${
+            describe(source)
+          }: ${name} is [${w.shape}] there and [${v.shape}] here (the model options must match)`,
+        );
+      }
+      weights.set(
+        name,
+        same ? w : tf.tidy(() => tf.concat([w, v.slice([w.shape[0], 0])], 0)),
+      );
+    }
+    model.setWeights(weights);
+    for (const [name, w] of weights) {
+      if (w !== from.model.variables.get(name)) w.dispose();
+    }
+    const c = from.config;
+    let parameters = 0;
+    for (const v of from.model.variables.values()) parameters += v.size;
+    const tokens = c.steps * c.batchSize * c.blockLength;
+    return { ...source, tokens, parameters, flops: 6 * parameters * tokens };
+  } finally {
+    from.model.dispose();
+  }
+}
+
+function describe(s: InitSource): string {
+  return `${s.dir}/seed-${s.seed}/${s.model}`;
+}
+
+/**
+ * Refuse a source whose vocabulary is not the run's.
+ *
+ * @param theirs The source's tokenizer.
+ * @param ours The run's.
+ * @param source The source, for the message.
+ */
+export function checkVocabulary(
+  theirs: Pick<Tokenizer, "id" | "vocabSize" | "special" | "encode">,
+  ours: Pick<Tokenizer, "id" | "vocabSize" | "special" | "encode">,
+  source: InitSource,
+): void {
+  const why = theirs.id !== ours.id
+    ? `tokenizer ${theirs.id} there, ${ours.id} here`
+    : theirs.vocabSize !== ours.vocabSize
+    ? `${theirs.vocabSize} ids there, ${ours.vocabSize} here`
+    : JSON.stringify(theirs.special) !== JSON.stringify(ours.special)
+    ? `special ids ${JSON.stringify(theirs.special)} there, ${
+      JSON.stringify(ours.special)
+    } here`
+    : theirs.encode(PROBE).join() !== ours.encode(PROBE).join()
+    ? "the same text has other ids there"
+    : undefined;
+  if (why) {
+    throw new ConfigError(
+      `Cannot start the D3PM from ${
+        describe(source)
+      }: its vocabulary is not this run's (${why}); train the source with the same --tokenizer, --vocab-size and --data`,
+    );
+  }
+}
+
+/**
+ * Attention-mask annealing: how many later positions each position sees
+ * before training step `step` (counted from 0): 0 (causal) at step 0,
+ * growing linearly to the whole block at `annealSteps`, then `Infinity`.
+ *
+ * @param step Steps done.
+ * @param annealSteps Steps of the annealing (0: none).
+ * @param length The block length.
+ * @returns The window for `Transformer.attentionWindow`.
+ *
+ * @example
+ * ```ts
+ * import { annealWindow } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([0, 50, 99, 100].map((s) => annealWindow(s, 100, 128)), [0, 63, 125, Infinity]);
+ * assertEquals(annealWindow(0, 0, 128), Infinity);
+ * ```
+ */
+export function annealWindow(
+  step: number,
+  annealSteps: number,
+  length: number,
+): number {
+  if (annealSteps === 0 || step >= annealSteps) return Infinity;
+  return Math.floor(((length - 1) * step) / annealSteps);
+}

@@ -1,0 +1,253 @@
+// --init-from, --anneal-steps and --shift: the D3PM started from a trained
+// AR model's weights, its attention annealed from causal to bidirectional,
+// and DiffuGPT's shift.
+import * as tf from "@tensorflow/tfjs";
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
+import {
+  annealWindow,
+  checkVocabulary,
+  D3PM,
+  initialiseFrom,
+  loadTrained,
+  resolveConfig,
+} from "@d3pm/experiment";
+import { Transformer } from "@d3pm/transformer";
+import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
+
+await tf.setBackend("cpu");
+
+const SOURCE = [
+  "--preset",
+  "micro",
+  "--models",
+  "ar",
+  "--steps",
+  "40",
+  "--warmup",
+  "5",
+  "--valid-every",
+  "0",
+  "--exact-blocks",
+  "0",
+  "--judge",
+  "self",
+  ...FAST_EVAL,
+];
+
+/** Mean cross-entropy of `logits [1, T, V]` at positions `from..T−1` against `targets`. */
+function crossEntropy(
+  logits: tf.Tensor3D,
+  targets: number[],
+  from: number,
+): number {
+  return tf.tidy(() => {
+    const [, t, v] = logits.shape;
+    const lp = tf.logSoftmax(logits.reshape([t, v])).arraySync() as number[][];
+    let sum = 0;
+    for (let i = from; i < t; i++) sum -= lp[i][targets[i]];
+    return sum / (t - from);
+  });
+}
+
+Deno.test("--init-from loads the AR's weights: with shift and a causal window the denoiser's step-0 loss is the AR's, from scratch it is not", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [...SOURCE, "--out", out]);
+  assertEquals(r.code, 0, r.stderr);
+  const ar = await loadTrained(out, { model: "ar" });
+  const config = resolveConfig({ preset: "micro", alibi: 0, shift: true });
+  const v = ar.tokenizer.vocabSize;
+  const fresh = () => new Transformer(D3PM.modelConfig(config, v), { seed: 2 });
+  const denoiser = fresh(), scratch = fresh();
+  const figures = await initialiseFrom(
+    denoiser,
+    { dir: out, seed: 0, model: "ar" },
+    ar.tokenizer,
+  );
+  assertEquals(figures.tokens, 40 * 16 * ar.config.blockLength);
+  assertEquals(figures.flops, 6 * figures.parameters * figures.tokens);
+  const ids = Array.from(ar.tokenizer.encode(" = Valkyria Chronicles III = "));
+  const x = tf.tensor2d([ids], [1, ids.length], "int32");
+  // The AR's loss: position i predicts i + 1.
+  const arLogits = ar.model.forward(x);
+  const arLoss = crossEntropy(
+    arLogits.slice([0, 0, 0], [1, ids.length - 1, v]) as tf.Tensor3D,
+    ids.slice(1),
+    0,
+  );
+  denoiser.attentionWindow = 0;
+  scratch.attentionWindow = 0;
+  const [shifted, fromScratch] = [denoiser, scratch].map((m) =>
+    crossEntropy(m.forward(x), ids, 1)
+  );
+  assert(Math.abs(shifted - arLoss) < 1e-4, `${shifted} vs the AR's ${arLoss}`);
+  assert(Math.abs(fromScratch - arLoss) > 0.5, `scratch ${fromScratch}`);
+  // Bidirectional again, it is no longer the AR.
+  denoiser.attentionWindow = Infinity;
+  assert(Math.abs(crossEntropy(denoiser.forward(x), ids, 1) - arLoss) > 1e-3);
+  tf.dispose([x, arLogits]);
+  [denoiser, scratch, ar.model].forEach((m) => m.dispose());
+
+  // A run with it trains, and says what the source cost.
+  const adapted = await Deno.makeTempDir();
+  const a = await runTool("experiment.ts", [
+    ...SOURCE,
+    "--models",
+    "d3pm",
+    "--steps",
+    "10",
+    "--init-from",
+    out,
+    "--anneal-steps",
+    "5",
+    "--shift",
+    "--judge",
+    out,
+    "--out",
+    adapted,
+  ]);
+  assertEquals(a.code, 0, a.stderr);
+  const results = JSON.parse(
+    await Deno.readTextFile(`${adapted}/results.json`),
+  );
+  assertEquals(results.results[0].training.initFrom.tokens, figures.tokens);
+  assertEquals(results.config.initFrom, out);
+  // The annealing reaches training: without it, step 1 (causal under
+  // annealing, bidirectional without) has another loss; from step 6 on
+  // both runs see the whole block.
+  const plain = await Deno.makeTempDir();
+  const p = await runTool("experiment.ts", [
+    ...SOURCE,
+    "--models",
+    "d3pm",
+    "--steps",
+    "10",
+    "--init-from",
+    out,
+    "--shift",
+    "--judge",
+    out,
+    "--out",
+    plain,
+  ]);
+  assertEquals(p.code, 0, p.stderr);
+  const stepLoss = async (dir: string, step: number) =>
+    (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+      .map((l) => JSON.parse(l))
+      .find((x) => x.step === step && "loss" in x).loss;
+  assertNotEquals(await stepLoss(adapted, 1), await stepLoss(plain, 1));
+  await Deno.remove(plain, { recursive: true });
+  // --resume with another source is refused: the source is fingerprinted.
+  const other = await runTool("experiment.ts", [
+    ...SOURCE,
+    "--models",
+    "d3pm",
+    "--steps",
+    "10",
+    "--init-from",
+    `${out}/seed-0/mlm`,
+    "--anneal-steps",
+    "5",
+    "--shift",
+    "--judge",
+    out,
+    "--out",
+    adapted,
+    "--resume",
+  ]);
+  assertNotEquals(other.code, 0);
+  assert(errorLine(other).includes("--init-from"), errorLine(other));
+  await Deno.remove(out, { recursive: true });
+  await Deno.remove(adapted, { recursive: true });
+});
+
+Deno.test("--init-from refuses a source with another vocabulary, naming what differs", async () => {
+  const tok = (id: string, probe: number[]) => ({
+    id,
+    vocabSize: 260,
+    special: { bos: 256, eos: 257, pad: 258, mask: 259 },
+    encode: () => Uint32Array.from(probe),
+  });
+  const source = { dir: "runs/x", seed: 0, model: "ar" as const };
+  checkVocabulary(tok("byte", [1, 2]), tok("byte", [1, 2]), source);
+  assertThrows(
+    () => checkVocabulary(tok("bpe-a", [1]), tok("bpe-b", [1]), source),
+    Error,
+    "Cannot start the D3PM from runs/x/seed-0/ar: its vocabulary is not this run's (tokenizer bpe-a there, bpe-b here)",
+  );
+  assertThrows(
+    () => checkVocabulary(tok("bpe", [1, 2]), tok("bpe", [1, 3]), source),
+    Error,
+    "the same text has other ids there",
+  );
+  await assertRejects(
+    () =>
+      initialiseFrom(
+        new Transformer(
+          D3PM.modelConfig(resolveConfig({ preset: "micro" }), 260),
+        ),
+        { dir: "/nonexistent-run", seed: 0, model: "ar" },
+        tok("byte", []) as never,
+      ),
+    Error,
+    "no config.json",
+  );
+});
+
+Deno.test("annealing: the window grows from causal to the whole block, and a position sees exactly that many later ones", () => {
+  assertEquals(
+    [0, 1, 25, 50, 99, 100, 1000].map((s) => annealWindow(s, 100, 8)),
+    [0, 0, 1, 3, 6, Infinity, Infinity],
+  );
+  const model = new Transformer(
+    D3PM.modelConfig(resolveConfig({ preset: "micro", alibi: 0 }), 32),
+    { seed: 1 },
+  );
+  const row = [1, 2, 3, 4, 5, 6, 7, 8];
+  const logitsAt0 = (changed: number, w: number) => {
+    model.attentionWindow = w;
+    const ids = row.map((t, i) => (i === changed ? 20 : t));
+    return tf.tidy(() =>
+      Array.from(
+        model.forward(tf.tensor2d([ids], [1, 8], "int32")).slice(
+          [0, 0, 0],
+          [1, 1, 32],
+        ).dataSync(),
+      )
+    );
+  };
+  // With window 2, position 0 sees positions 1 and 2, not 3.
+  const base = logitsAt0(-1, 2);
+  assertNotEquals(logitsAt0(2, 2), base);
+  assertEquals(logitsAt0(3, 2), base);
+  assertNotEquals(logitsAt0(3, Infinity), logitsAt0(-1, Infinity));
+  model.dispose();
+});
+
+Deno.test("shift: position i + 1 gives what position i gave without it, position 0 its own", () => {
+  const config = D3PM.modelConfig(
+    resolveConfig({ preset: "micro", alibi: 0 }),
+    32,
+  );
+  const plain = new Transformer(config, { seed: 3 });
+  const shifted = new Transformer({ ...config, shift: true }, { seed: 3 });
+  const x = tf.tensor2d([[5, 6, 7, 8]], [1, 4], "int32");
+  const a = plain.forward(x).arraySync()[0];
+  const b = shifted.forward(x).arraySync()[0];
+  assertEquals(b[0], a[0]);
+  for (let i = 1; i < 4; i++) assertEquals(b[i], a[i - 1]);
+  assertThrows(
+    () =>
+      new Transformer({ ...config, kind: "causal", shift: true }, { seed: 3 }),
+    RangeError,
+    "shift is for bidirectional models only",
+  );
+  x.dispose();
+  plain.dispose();
+  shifted.dispose();
+});
