@@ -60,6 +60,10 @@ const CHANGED: Record<OptionKey, unknown> = {
   infillFraction: 0.3,
   judge: "self",
   judgeSteps: 99,
+  fullMaskShare: 0.1,
+  initFrom: "runs/src",
+  annealSteps: 5,
+  shift: true,
 };
 
 // What the auto judge's training reads from the configuration. `data`,
