@@ -44,7 +44,9 @@ for (const l of lines) {
     }
     case "webgpu.step":
       console.log(
-        `${at} step ${l.size} (${l.nLayer} × d ${l.dModel}, MLP ${l.dMlp}, V ${l.vocab}, ${l.kind}${
+        `${at} step ${l.size}${
+          l.engineKernels ? ` [${l.engineKernels} kernels]` : ""
+        } (${l.nLayer} × d ${l.dModel}, MLP ${l.dMlp}, V ${l.vocab}, ${l.kind}${
           l.timeConditioning ? ", adaLN" : ""
         }) batch ${l.batch} × ${l.length}: ${
           num(l.tokensPerSecond, 0)
@@ -74,9 +76,9 @@ for (const l of lines) {
       console.log(
         l.skipped
           ? `${at} matmul ${l.shape}: skipped (${l.skipped})`
-          : `${at} matmul ${l.shape} ${l.m}×${l.n}×${l.k} tile ${l.tile}: ${
-            num(l.gflops, 0)
-          } GFLOP/s`,
+          : `${at} matmul ${l.shape} ${l.m}×${l.n}×${l.k} tile ${l.tile}${
+            l.kernel ? ` ${l.kernel} kernel` : ""
+          }${l.dtype ? ` ${l.dtype}` : ""}: ${num(l.gflops, 0)} GFLOP/s`,
       );
       break;
     case "webgpu.generate":
