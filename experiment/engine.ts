@@ -33,17 +33,28 @@ async function cpuKernelsProblem(): Promise<string | null> {
 // `auto` without a real GPU: the CPU engine, unless the run trains the
 // d3pm objective (the fused engines train mdlm only) or its kernels cannot
 // start; then tfjs, saying why in one line.
+/** What an engine choice reads of the configuration. */
+type EngineChoice =
+  & Pick<ExperimentConfig, "engine" | "diffusionLoss">
+  & Partial<Pick<ExperimentConfig, "initFrom" | "annealSteps" | "shift">>;
+
+/** Why the fused engines cannot train this run (undefined: they can). */
+function tfjsOnly(config: EngineChoice): string | undefined {
+  if (config.diffusionLoss === "d3pm") {
+    return "the fused engines train the mdlm objective only and this run uses d3pm";
+  }
+  if (config.initFrom || (config.annealSteps ?? 0) > 0 || config.shift) {
+    return "--init-from, --anneal-steps and --shift are implemented on tfjs only";
+  }
+  return undefined;
+}
+
 async function autoOnCpu(
-  config: Pick<ExperimentConfig, "diffusionLoss">,
+  config: EngineChoice,
   why: string,
 ): Promise<Engine> {
-  if (config.diffusionLoss === "d3pm") {
-    return {
-      kind: "tfjs",
-      reason:
-        `tfjs (${why}; the CPU engine trains the mdlm objective only and this run uses d3pm)`,
-    };
-  }
+  const only = tfjsOnly(config);
+  if (only) return { kind: "tfjs", reason: `tfjs (${why}; ${only})` };
   const problem = await cpuKernelsProblem();
   if (problem !== null) {
     return {
@@ -81,7 +92,7 @@ async function autoOnCpu(
  * ```
  */
 export async function chooseEngine(
-  config: Pick<ExperimentConfig, "engine" | "diffusionLoss">,
+  config: EngineChoice,
 ): Promise<Engine> {
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
@@ -114,13 +125,10 @@ export async function chooseEngine(
       `the WebGPU adapter is software, ${found.label}`,
     );
   }
-  if (config.diffusionLoss === "d3pm") {
+  const only = tfjsOnly(config);
+  if (only) {
     found.device.destroy();
-    return {
-      kind: "tfjs",
-      reason:
-        "tfjs (the fused engine trains the mdlm objective only; this run uses d3pm)",
-    };
+    return { kind: "tfjs", reason: `tfjs (${only})` };
   }
   return {
     kind: "webgpu",

@@ -212,7 +212,7 @@ const realGpu = await requestEngineDevice().then(
 
 Deno.test({
   name:
-    "--engine auto without a real GPU resolves to the CPU engine, and to tfjs with the reason in one line for the d3pm objective",
+    "--engine auto without a real GPU resolves to the CPU engine, and to tfjs with the reason in one line for the d3pm objective and the adaptation's options",
   ignore: noKernels || realGpu !== null,
   async fn() {
     const cpu = await chooseEngine({ engine: "auto", diffusionLoss: "mdlm" });
@@ -225,10 +225,24 @@ Deno.test({
     assertEquals(d3pm.kind, "tfjs");
     assert(
       d3pm.reason.includes(
-        "the CPU engine trains the mdlm objective only and this run uses d3pm",
+        "the fused engines train the mdlm objective only and this run uses d3pm",
       ) && !d3pm.reason.includes("\n"),
       d3pm.reason,
     );
+    // So do the options only tfjs implements (the adaptation's).
+    for (
+      const extra of [{ initFrom: "runs/x" }, { annealSteps: 5 }, {
+        shift: true,
+      }]
+    ) {
+      const e = await chooseEngine({
+        engine: "auto",
+        diffusionLoss: "mdlm",
+        ...extra,
+      });
+      assertEquals(e.kind, "tfjs", JSON.stringify(extra));
+      assert(e.reason.includes("implemented on tfjs only"), e.reason);
+    }
     // The default run's configuration resolves (auto is not refused with
     // the mdlm default).
     assertEquals(resolveConfig({}).engine, "auto");
