@@ -103,3 +103,39 @@ export async function perturbedModel(
   }
   return { model, weights };
 }
+
+/** Greedy rows after `start` and `prefix`, recomputing tfjs on each prefix. */
+export function greedyAfter(
+  model: Transformer,
+  b: number,
+  l: number,
+  start: number,
+  prefix: number[],
+): Int32Array {
+  const out = new Int32Array(b * l);
+  for (let r = 0; r < b; r++) {
+    out[r * l] = start;
+    out.set(prefix, r * l + 1);
+  }
+  for (let i = 1 + prefix.length; i < l; i++) {
+    const rows = new Int32Array(b * i);
+    for (let r = 0; r < b; r++) rows.set(out.subarray(r * l, r * l + i), r * i);
+    const logits = tf.tidy(() =>
+      model.forward(tf.tensor2d(rows, [b, i], "int32")).slice(
+        [0, i - 1, 0],
+        [b, 1, -1],
+      )
+    );
+    const data = logits.dataSync();
+    logits.dispose();
+    const v = data.length / b;
+    for (let r = 0; r < b; r++) {
+      let best = 0;
+      for (let j = 1; j < v; j++) {
+        if (data[r * v + j] > data[r * v + best]) best = j;
+      }
+      out[r * l + i] = best;
+    }
+  }
+  return out;
+}
