@@ -9,10 +9,13 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { generate } from "@d3pm/autoregressive";
 import { CpuTransformer } from "./mod.ts";
+import { chiSquarePower } from "../webgpu/_test_stats.ts";
 import {
+  firstDrawFit,
   greedyAfter,
   parityConfig,
   perturbedModel,
+  softmaxAfter,
 } from "../webgpu/_test_util.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -36,7 +39,13 @@ for (const positions of ["learned", "rotary"] as const) {
         (free[3] + 13) % 37,
       ];
       const want = greedyAfter(model, b, l, start, prefix);
-      const greedyAfterFirst = greedyAfter(model, 1, l, start, prefix.slice(0, 1));
+      const greedyAfterFirst = greedyAfter(
+        model,
+        1,
+        l,
+        start,
+        prefix.slice(0, 1),
+      );
       assert(
         want[2] !== greedyAfterFirst[2] || want[3] !== greedyAfterFirst[3],
         "the prompt must leave the greedy path",
@@ -176,6 +185,49 @@ Deno.test({
       assertEquals(Array.from(out.subarray(7, 10)), [3, 8, 9]);
     } finally {
       engine.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "CpuTransformer.generateCausal at temperature 1 after a prefix: the first drawn token follows tfjs's softmax given the prompt",
+  ...opts,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const config = parityConfig("causal", "learned");
+    const { model, weights } = await perturbedModel(config, 2);
+    const engine = await CpuTransformer.create(config, {
+      evaluationOnly: true,
+      weights,
+      threads: 2,
+    });
+    try {
+      const rows = 4000, start = 3, prefix = [7, 20];
+      const got = await engine.generateCausal({
+        batchSize: rows,
+        length: 4,
+        start,
+        prefix,
+        temperature: 1,
+        seed: 9,
+      });
+      const fit = firstDrawFit(model, got.tokens, rows, [start, ...prefix]);
+      assert(fit.ok.p >= 1e-5, `χ² ${fit.ok.chi2} on ${fit.ok.df} df`);
+      // Near misses the test tells apart: the prompt shifted by one, the
+      // prompt's ids reversed.
+      for (const wrong of [[start, 7], [start, 20, 7]]) {
+        const power = chiSquarePower(
+          fit.probs,
+          softmaxAfter(model, wrong),
+          rows,
+          1e-5,
+        );
+        assert(power >= 0.99, `power ${power} against ${wrong}`);
+      }
+    } finally {
+      engine.dispose();
+      model.dispose();
     }
   },
 });

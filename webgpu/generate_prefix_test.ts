@@ -9,11 +9,14 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { generate } from "@d3pm/autoregressive";
 import { WebGpuTransformer } from "./mod.ts";
+import { chiSquarePower } from "./_test_stats.ts";
 import {
+  firstDrawFit,
   gpu,
   greedyAfter,
   parityConfig,
   perturbedModel,
+  softmaxAfter,
   testDevice,
 } from "./_test_util.ts";
 
@@ -106,3 +109,45 @@ for (const positions of ["learned", "rotary"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "generateCausal at temperature 1 after a prefix: the first drawn token follows tfjs's softmax given the prompt",
+  ...gpu,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const config = parityConfig("causal", "learned");
+    const { model, weights } = await perturbedModel(config, 2);
+    const engine = await WebGpuTransformer.create(config, {
+      batchSize: 2,
+      length: 7,
+      weights,
+      device: testDevice(),
+    });
+    const rows = 4000, start = 3, prefix = [7, 20];
+    const got = await engine.generateCausal({
+      batchSize: rows,
+      length: 4,
+      start,
+      prefix,
+      temperature: 1,
+      seed: 9,
+    });
+    for (let r = 0; r < rows; r++) {
+      assertEquals([got.tokens[r * 4 + 1], got.tokens[r * 4 + 2]], prefix);
+    }
+    const fit = firstDrawFit(model, got.tokens, rows, [start, ...prefix]);
+    assert(fit.ok.p >= 1e-5, `χ² ${fit.ok.chi2} on ${fit.ok.df} df`);
+    for (const wrong of [[start, 7], [start, 20, 7]]) {
+      const power = chiSquarePower(
+        fit.probs,
+        softmaxAfter(model, wrong),
+        rows,
+        1e-5,
+      );
+      assert(power >= 0.99, `power ${power} against ${wrong}`);
+    }
+    model.dispose();
+    engine.dispose();
+  },
+});
