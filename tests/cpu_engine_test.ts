@@ -277,3 +277,42 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "deno task sample --engine cpu --model ar --prompt continues the prompt on the CPU engine",
+  ignore: noKernels,
+  async fn() {
+    const out = await Deno.makeTempDir();
+    const r = await runTool("experiment.ts", [
+      ...ARGS,
+      "--models",
+      "ar",
+      "--steps",
+      "10",
+      "--out",
+      out,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const s = await runTool("sample.ts", [
+      "--run",
+      out,
+      "--engine",
+      "cpu",
+      "--model",
+      "ar",
+      "--prompt",
+      "The city",
+      "--count",
+      "2",
+    ]);
+    assertEquals(s.code, 0, s.stderr);
+    const lines = s.stdout.trim().split("\n");
+    assertEquals(lines.length, 2, s.stdout);
+    for (const line of lines) {
+      assert(line.startsWith("<|bos|>The city"), line);
+      assert(line.length > "<|bos|>The city".length, line);
+    }
+    await Deno.remove(out, { recursive: true });
+  },
+});
