@@ -33,7 +33,9 @@ export interface ArGenerateOptions extends DrawOptions {
   /**
    * Called after each generated token with the rows so far (`step` counts
    * generated tokens, `steps` is how many the rows will get); a promise it
-   * returns is awaited before the next token.
+   * returns is awaited before the next token. A device generator (a
+   * `CausalGenerator`) makes whole rows in one call: it is called once, with
+   * the finished rows.
    */
   onStep?: (s: ArStep) => unknown;
 }
@@ -95,22 +97,25 @@ export async function generate(
       } fit after the start token`,
     );
   }
-  if (isCausalGenerator(model) && (prefix.length > 0 || options.onStep)) {
-    throw new RangeError(
-      "generate: a prefix or onStep needs a model that decodes step by step (a CausalLM); a device generator makes whole rows in one call",
-    );
-  }
   if (isCausalGenerator(model)) {
-    // On the model's device: the draws come from its own streams, seeded
-    // from this PRNG (one sync for the whole batch).
+    // On the model's device: the prefix teacher-forced there, the draws
+    // from its own streams, seeded from this PRNG (one sync for the whole
+    // batch). Whole rows in one call: onStep is called once, at the end.
     const out = await model.generateCausal({
       batchSize: b,
       length: l,
       start: options.start,
+      ...(prefix.length > 0 ? { prefix } : {}),
       temperature: options.temperature ?? 1,
       topP: options.topP,
       suppress: options.suppress,
       seed: Math.floor(prng.next() * 2 ** 32) >>> 0,
+    });
+    await options.onStep?.({
+      step: l - 1 - prefix.length,
+      steps: l - 1 - prefix.length,
+      tokens: out.tokens.slice(),
+      forwardPasses: out.forwardPasses,
     });
     return out.tokens;
   }

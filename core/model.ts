@@ -216,6 +216,12 @@ export interface CausalGenerationOptions extends DeviceDraw {
   length: number;
   /** The first token of every row (e.g. BOS). */
   start: number;
+  /**
+   * Ids every row continues after `start` (a prompt; default none), at
+   * most `length − 1`: each is teacher-forced (the step's input is the given
+   * id, no draw is made there) and the rest of the row is drawn.
+   */
+  prefix?: ArrayLike<number>;
 }
 
 /** One step of a masked-diffusion sampler, from t down to s. */

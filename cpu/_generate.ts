@@ -191,6 +191,28 @@ function decodeRows(g: GenerationContext, b: number, l: number): number {
   return lo;
 }
 
+/** A causal generation's prefix, checked: token ids, at most `length − 1`. */
+export function prefixIds(
+  vocab: number,
+  length: number,
+  ids: ArrayLike<number> = [],
+): Int32Array {
+  if (ids.length > length - 1) {
+    fail(
+      `generateCausal: the prefix has ${ids.length} ids; at most length − 1 = ${
+        length - 1
+      } fit after the start token`,
+    );
+  }
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!(Number.isInteger(id) && id >= 0 && id < vocab)) {
+      fail(`prefix ids must be token ids in [0, ${vocab}), got ${id}`);
+    }
+  }
+  return Int32Array.from(ids);
+}
+
 /** Causal generation with the KV cache (see `CpuTransformer.generateCausal`). */
 export function generateCausal(
   g: GenerationContext,
@@ -212,6 +234,7 @@ export function generateCausal(
   }
   const draw = drawSettings(o);
   const suppress = suppressList(c.vocabSize, o.suppress);
+  const prefix = prefixIds(c.vocabSize, l, o.prefix);
   const V = c.vocabSize, out = new Int32Array(b * l);
   const rows = decodeRows(g, b, l);
   let passes = 0;
@@ -234,7 +257,10 @@ export function generateCausal(
     );
     for (let i = 1; i < l; i++) {
       p.exec.run(["step"]);
-      if (draw.temperature === 0) p.exec.run(["argmax"]);
+      if (i <= prefix.length) {
+        // Teacher-forced: the prompt's id goes in, nothing is drawn.
+        g.ints.fill(prefix[i - 1], ints.next, ints.next + r);
+      } else if (draw.temperature === 0) p.exec.run(["argmax"]);
       else {
         for (let k = 0; k < r; k++) {
           const row = g.act.subarray(

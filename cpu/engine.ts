@@ -849,9 +849,11 @@ export class CpuTransformer
    * position serving every position, run by the CPU executor in chunks of
    * rows that fit the inference region. Greedy (temperature 0) is the
    * plan's argmax; otherwise each row draws in JS in float64 (temperature,
-   * top-k, top-p, suppressed ids) from its own stream of `seed`.
+   * top-k, top-p, suppressed ids) from its own stream of `seed`. A
+   * `prefix` (a prompt) is teacher-forced: its ids follow `start` in every
+   * row as given and the draws continue after it.
    *
-   * @param options Rows, length (start token included), start id, draw.
+   * @param options Rows, length (start token included), start id, prefix, draw.
    * @returns B·L ids, the decode steps run, and 0 syncs.
    *
    * @example
@@ -863,6 +865,8 @@ export class CpuTransformer
    * const engine = await CpuTransformer.create(config, { evaluationOnly: true, seed: 0, threads: 1 });
    * const out = await engine.generateCausal({ batchSize: 2, length: 5, start: 1, temperature: 0, seed: 0 });
    * assertEquals(out.tokens.length, 10);
+   * const prompted = await engine.generateCausal({ batchSize: 1, length: 5, start: 1, prefix: [7, 3], temperature: 0, seed: 0 });
+   * assertEquals(Array.from(prompted.tokens.subarray(0, 3)), [1, 7, 3]);
    * engine.dispose();
    * ```
    */

@@ -15,6 +15,12 @@ import { isCausalGenerator, isMaskedGenerator } from "@d3pm/core";
 import { preset, Transformer } from "@d3pm/transformer";
 import { createCpuKernels } from "@d3pm/cpu";
 import { ignoreUnless } from "@d3pm/core/testing";
+import {
+  DEFAULT_LIMITS,
+  generateFrames,
+  parseGenerationInput,
+  trainedModelLoader,
+} from "@d3pm/dashboard";
 import { FAST_EVAL, killAt, runTool } from "./_run.ts";
 
 // No CBLAS: skipped, with the reason.
@@ -289,5 +295,77 @@ Deno.test({
       releaseEvaluationModel(placed);
       model.dispose();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "deno task sample --engine cpu --model ar --prompt, and the dashboard's AR prompt, continue the prompt on the CPU engine",
+  ignore: noKernels,
+  async fn() {
+    const out = await Deno.makeTempDir();
+    const r = await runTool("experiment.ts", [
+      ...ARGS,
+      "--models",
+      "ar",
+      "--steps",
+      "10",
+      "--out",
+      out,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const s = await runTool("sample.ts", [
+      "--run",
+      out,
+      "--engine",
+      "cpu",
+      "--model",
+      "ar",
+      "--prompt",
+      "The city",
+      "--count",
+      "2",
+    ]);
+    assertEquals(s.code, 0, s.stderr);
+    const lines = s.stdout.trim().split("\n");
+    assertEquals(lines.length, 2, s.stdout);
+    for (const line of lines) {
+      assert(line.startsWith("<|bos|>The city"), line);
+      assert(line.length > "<|bos|>The city".length, line);
+    }
+    // The dashboard's generation on the CPU engine: the start row holds the
+    // prompt, one frame at the end (no intermediate steps) keeps it.
+    const loaded = await trainedModelLoader("cpu")(out, 0, "ar");
+    try {
+      const input = parseGenerationInput(
+        { run: "r", model: "ar", prompt: "The city" },
+        DEFAULT_LIMITS,
+      );
+      const events = [];
+      for await (
+        const e of generateFrames(loaded, input, new AbortController().signal)
+      ) events.push(e);
+      const first = events[0];
+      if (!("start" in first)) throw new Error("no start event first");
+      const start = first.start;
+      assert(start.engine.startsWith("cpu"), start.engine);
+      const frames = events.slice(1).flatMap((e) =>
+        "frame" in e ? [e.frame] : []
+      );
+      assertEquals(frames.length, 1);
+      const given = start.given.length;
+      assertEquals(frames[0].step, start.steps);
+      assertEquals(
+        frames[0].tokens.slice(0, given),
+        start.tokens.slice(0, given),
+      );
+      assertEquals(
+        loaded.tokenizer.decode(Int32Array.from(frames[0].tokens)).slice(0, 15),
+        "<|bos|>The city",
+      );
+    } finally {
+      loaded.placed.dispose();
+    }
+    await Deno.remove(out, { recursive: true });
   },
 });

@@ -83,6 +83,19 @@ export async function generateCausal(
     fail(`start must be a token id in [0, ${c.vocabSize}), got ${start}`);
   }
   const draw = drawSettings(options);
+  const prefix = Int32Array.from(options.prefix ?? []);
+  if (prefix.length > l - 1) {
+    fail(
+      `generateCausal: the prefix has ${prefix.length} ids; at most length − 1 = ${
+        l - 1
+      } fit after the start token`,
+    );
+  }
+  for (const id of prefix) {
+    if (!(id >= 0 && id < c.vocabSize)) {
+      fail(`prefix ids must be token ids in [0, ${c.vocabSize}), got ${id}`);
+    }
+  }
   const plan = state.plans<DecodePlan>("decode", PLANS).get(
     `${b}x${l}`,
     () => buildDecodePlan(state, b, l),
@@ -95,9 +108,10 @@ export async function generateCausal(
   // categorical dispatch per step (its own stream), recorded once.
   let draws: Dispatch[][] | null = null;
   let uniform: GPUBuffer | null = null;
-  if (draw.temperature > 0) {
+  const P = prefix.length;
+  if (draw.temperature > 0 && P < l - 1) {
     const rec = state.recorder(plan.act, plan.intBuf);
-    for (let i = 1; i < l; i++) {
+    for (let i = P + 1; i < l; i++) {
       rec.begin(`draw:${i}`);
       recordDraw(rec, c, plan.act, draw, {
         logitsOffset: plan.arena.logits,
@@ -110,20 +124,39 @@ export async function generateCausal(
     uniform = done.uniform;
     draws = Array.from(
       { length: l - 1 },
-      (_, k) => done.lists.get(`draw:${k + 1}`)!,
+      (_, k) => done.lists.get(`draw:${k + 1}`) ?? [],
     );
+  }
+  // The prefix, teacher-forced: step i ≤ P commits prefix[i − 1] for every
+  // row, copied into the next slots between passes (no draw there).
+  let forced: GPUBuffer | null = null;
+  if (P > 0) {
+    const rows = new Int32Array(P * b);
+    for (let i = 0; i < P; i++) rows.fill(prefix[i], i * b, (i + 1) * b);
+    forced = state.buffer(rows.byteLength, 0x04 | 0x08); // COPY_SRC | COPY_DST
+    state.device.queue.writeBuffer(forced, 0, rows);
   }
   try {
     const encoder = state.device.createCommandEncoder();
     const start0 = performance.now();
-    const pass = encoder.beginComputePass();
     const stepList = plan.lists.get("step")!;
     const greedy = plan.lists.get("argmax")!;
     const commit = plan.lists.get("commit")!;
     let count = 0;
+    let pass = encoder.beginComputePass();
     for (let i = 1; i < l; i++) {
       count += dispatchAll(pass, stepList);
-      count += dispatchAll(pass, draws?.[i - 1] ?? greedy);
+      if (i <= P) {
+        pass.end();
+        encoder.copyBufferToBuffer(
+          forced!,
+          (i - 1) * b * 4,
+          plan.intBuf,
+          plan.ints.next * 4,
+          b * 4,
+        );
+        pass = encoder.beginComputePass();
+      } else count += dispatchAll(pass, draws?.[i - 1] ?? greedy);
       count += dispatchAll(pass, commit);
     }
     pass.end();
@@ -136,6 +169,6 @@ export async function generateCausal(
     );
     return { tokens, forwardPasses: l - 1, syncs };
   } finally {
-    state.destroy(uniform);
+    state.destroy(uniform, forced);
   }
 }

@@ -1,7 +1,8 @@
 // Shared by the engine's tests: one device for all of them, the parity
 // shapes, a seeded batch, and the tolerance check. Private.
 
-import { prng, type StoredTensor } from "@d3pm/core";
+import { prng, type StoredTensor, tokenProbabilities } from "@d3pm/core";
+import { chiSquare, type Fit } from "./_test_stats.ts";
 import { ignoreUnless } from "@d3pm/core/testing";
 import * as tf from "@tensorflow/tfjs";
 import { requestEngineDevice, WebGpuUnavailableError } from "./device.ts";
@@ -102,4 +103,71 @@ export async function perturbedModel(
     weights.set(name, { shape: [...v.shape], data });
   }
   return { model, weights };
+}
+
+/** Greedy rows after `start` and `prefix`, recomputing tfjs on each prefix. */
+export function greedyAfter(
+  model: Transformer,
+  b: number,
+  l: number,
+  start: number,
+  prefix: number[],
+): Int32Array {
+  const out = new Int32Array(b * l);
+  for (let r = 0; r < b; r++) {
+    out[r * l] = start;
+    out.set(prefix, r * l + 1);
+  }
+  for (let i = 1 + prefix.length; i < l; i++) {
+    const rows = new Int32Array(b * i);
+    for (let r = 0; r < b; r++) rows.set(out.subarray(r * l, r * l + i), r * i);
+    const logits = tf.tidy(() =>
+      model.forward(tf.tensor2d(rows, [b, i], "int32")).slice(
+        [0, i - 1, 0],
+        [b, 1, -1],
+      )
+    );
+    const data = logits.dataSync();
+    logits.dispose();
+    const v = data.length / b;
+    for (let r = 0; r < b; r++) {
+      let best = 0;
+      for (let j = 1; j < v; j++) {
+        if (data[r * v + j] > data[r * v + best]) best = j;
+      }
+      out[r * l + i] = best;
+    }
+  }
+  return out;
+}
+
+/** The tfjs model's next-token probabilities after `context` (float64). */
+export function softmaxAfter(
+  model: Transformer,
+  context: number[],
+): Float64Array {
+  const logits = tf.tidy(() =>
+    model.forward(tf.tensor2d(context, [1, context.length], "int32")).slice(
+      [0, context.length - 1, 0],
+      [1, 1, -1],
+    ).dataSync()
+  );
+  return tokenProbabilities(logits as Float32Array, {});
+}
+
+/**
+ * χ² of the first drawn token of `rows` rows (each `start, …prefix, drawn…`)
+ * against the tfjs model's softmax after `context` (the row's given part).
+ */
+export function firstDrawFit(
+  model: Transformer,
+  tokens: Int32Array,
+  rows: number,
+  context: number[],
+): { ok: Fit; probs: Float64Array } {
+  const l = tokens.length / rows, at = context.length;
+  const probs = softmaxAfter(model, context);
+  const h = new Float64Array(probs.length);
+  for (let r = 0; r < rows; r++) h[tokens[r * l + at]]++;
+  return { ok: chiSquare(h, probs), probs };
 }

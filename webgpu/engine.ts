@@ -311,9 +311,11 @@ export class WebGpuTransformer
    * token at the current position, runs the blocks with one query over the
    * cache, draws the next token into the token buffer and advances the
    * position there, so the steps chain without the host. All `length − 1`
-   * steps go into **one command buffer**; the rows are read back once.
+   * steps go into **one command buffer**; the rows are read back once. A
+   * `prefix` (a prompt) is teacher-forced: for the steps inside it its ids
+   * are copied into the next slots between passes instead of a draw.
    *
-   * @param options Rows, length, start token, temperature (0: greedy).
+   * @param options Rows, length, start token, prefix, temperature (0: greedy).
    * @returns The rows (start token first), passes and syncs.
    */
   async generateCausal(options: CausalGenerationOptions): Promise<Generation> {
