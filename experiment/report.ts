@@ -15,7 +15,7 @@ import type {
   SpeedRow,
 } from "./contestant.ts";
 import { contestants, labelOf } from "./registry.ts";
-import type { ExperimentResult, ModelResult } from "./results.ts";
+import type { ExperimentResult, ModelResult, SpeedQuality } from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
 import {
   type ChartLabels,
@@ -120,7 +120,7 @@ function likelihoodSection(r: ExperimentResult): string {
       `${le(m)}${fixed(m.test.bpb, 3)}`,
       fixed(m.generation.speed.batchesPerSecond, 3),
       fixed(m.generation.speed.tokensPerSecond, 0),
-      fixed(m.generation.genPpl, 1),
+      genPplCell(m.generation),
       fixed(m.generation.entropy, 2),
     ]),
   );
@@ -193,6 +193,16 @@ ${
 ${THESIS}`;
 }
 
+/** Gen PPL, with its 95% interval and the unigram JSD when measured. */
+function genPplCell(
+  g: Pick<SpeedQuality, "genPpl" | "genPplInterval" | "unigramJsd">,
+): string {
+  const i = g.genPplInterval;
+  return `${fixed(g.genPpl, 1)}${
+    i ? ` (95%: ${fixed(i.low, 1)}–${fixed(i.high, 1)}, n = ${i.samples})` : ""
+  }${g.unigramJsd !== undefined ? `; JSD ${fixed(g.unigramJsd, 3)}` : ""}`;
+}
+
 function curveSection(r: ExperimentResult): string {
   const rows = r.results.flatMap((m) =>
     speedRows(m).map((row) => [
@@ -201,7 +211,7 @@ function curveSection(r: ExperimentResult): string {
       row.passes === undefined ? "–" : fixed(row.passes, 1),
       fixed(row.point.speed.batchesPerSecond, 3),
       fixed(row.point.speed.tokensPerSecond, 0),
-      fixed(row.point.genPpl, 1),
+      genPplCell(row.point),
       fixed(row.point.entropy, 2),
     ])
   );
