@@ -93,17 +93,20 @@ async function scoreGeneration(
   const { bos, eos, pad, mask } = data.specials;
   const ignore = new Set([bos, eos, pad, mask]);
   // The reference: the second half of the whole test split; the floor:
-  // disjoint chunks of real text of the samples' size from its first half.
+  // real text of the samples' size, rows drawn at random from its first
+  // half (contiguous rows share their articles' topics, which samples don't).
   const half = Math.floor(data.test.count / 2);
   const reference = data.test.data.subarray(half * L);
   const jsd = unigramJsd(rows, reference, ignore);
+  const pick = prng(0xf100);
   const floors: number[] = [];
-  for (let k = 0; k < 8 && (k + 1) * o.samples <= half; k++) {
-    floors.push(unigramJsd(
-      data.test.data.subarray(k * o.samples * L, (k + 1) * o.samples * L),
-      reference,
-      ignore,
-    ));
+  const real = new Uint32Array(o.samples * L);
+  for (let k = 0; k < 8; k++) {
+    for (let r = 0; r < o.samples; r++) {
+      const from = pick.nextInt(half);
+      real.set(data.test.data.subarray(from * L, (from + 1) * L), r * L);
+    }
+    floors.push(unigramJsd(real, reference, ignore));
   }
   return {
     model: o.model,
@@ -116,7 +119,7 @@ async function scoreGeneration(
     judgeNllStderr: ppl.stderr,
     unigramJsdBits: jsd,
     unigramJsdFloor: {
-      chunks: floors.length,
+      draws: floors.length,
       min: Math.min(...floors),
       max: Math.max(...floors),
     },

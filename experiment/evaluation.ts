@@ -28,7 +28,6 @@ import {
   perplexityInterval,
   perSampleNll,
   sampleEntropy,
-  unigramJsd,
 } from "@d3pm/eval";
 import type { ModelConfig } from "@d3pm/transformer";
 import type {
@@ -171,7 +170,7 @@ export function testBound(
  * `config.genBatch` rows, and judge the last batch — or, with
  * `config.genSamples` > 0, that many rows (the timed ones, then more
  * generated untimed) one by one: generative perplexity with its 95%
- * interval, and the unigram JS divergence to the test split.
+ * interval, and the entropy over all of them.
  *
  * @param ctx The evaluation context.
  * @param generate Generates one batch.
@@ -248,15 +247,9 @@ async function judgedRows(
   }
   const { nlls, tokens } = await perSampleNll(rows, L, ctx.judge);
   const q = perplexityInterval(nlls, tokens);
-  const s = ctx.data.specials;
   return {
     genPpl: q.genPpl,
     genPplInterval: { low: q.low, high: q.high, samples: q.samples },
-    unigramJsd: unigramJsd(
-      rows,
-      ctx.data.test.data,
-      new Set([s.bos, s.eos, s.pad, s.mask]),
-    ),
     entropy: sampleEntropy(rows, L),
   };
 }

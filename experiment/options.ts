@@ -435,9 +435,9 @@ export const OPTIONS = {
     help: "rows per generated batch (thesis: 4)",
   },
   /**
-   * Generated rows judged one by one for generative perplexity, its 95%
-   * interval and the unigram JS divergence to the test split; rows beyond
-   * the timed ones are generated untimed. 0: the last timed batch alone,
+   * Generated rows judged one by one for generative perplexity and its 95%
+   * interval (and the entropy); rows beyond the timed ones are generated
+   * untimed. 0: the last timed batch alone,
    * without an interval (what runs before it did).
    */
   genSamples: {

@@ -193,14 +193,14 @@ ${
 ${THESIS}`;
 }
 
-/** Gen PPL, with its 95% interval and the unigram JSD when measured. */
+/** Gen PPL, with its 95% interval when measured (`--gen-samples`). */
 function genPplCell(
-  g: Pick<SpeedQuality, "genPpl" | "genPplInterval" | "unigramJsd">,
+  g: Pick<SpeedQuality, "genPpl" | "genPplInterval">,
 ): string {
   const i = g.genPplInterval;
   return `${fixed(g.genPpl, 1)}${
     i ? ` (95%: ${fixed(i.low, 1)}–${fixed(i.high, 1)}, n = ${i.samples})` : ""
-  }${g.unigramJsd !== undefined ? `; JSD ${fixed(g.unigramJsd, 3)}` : ""}`;
+  }`;
 }
 
 function curveSection(r: ExperimentResult): string {

@@ -44,12 +44,6 @@ export interface SpeedQuality {
    * per-sample judge NLL, mapped through exp) and the rows it rests on.
    */
   genPplInterval?: { low: number; high: number; samples: number };
-  /**
-   * Jensen–Shannon divergence (bits) of the samples' token unigram
-   * frequencies from the run's test blocks' (`--gen-samples` rows; biased
-   * upward on few tokens, so compare models of one run).
-   */
-  unigramJsd?: number;
   /** Mean per-sample token entropy, nats. */
   entropy: number;
 }
