@@ -193,8 +193,21 @@ ${
 ${THESIS}`;
 }
 
-/** Gen PPL, with its 95% interval when measured (`--gen-samples`). */
-function genPplCell(
+/**
+ * A report cell: gen PPL, with its 95% interval when measured
+ * (`--gen-samples`).
+ *
+ * @param g The generation figures.
+ * @returns The cell's text.
+ *
+ * @example
+ * ```ts
+ * import { genPplCell } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(genPplCell({ genPpl: 219.3 }), "219.3");
+ * ```
+ */
+export function genPplCell(
   g: Pick<SpeedQuality, "genPpl" | "genPplInterval">,
 ): string {
   const i = g.genPplInterval;
