@@ -25,6 +25,8 @@ import {
   type LikelihoodFigures,
   measureSpeed,
   overBlocks,
+  perplexityInterval,
+  perSampleNll,
   sampleEntropy,
 } from "@d3pm/eval";
 import type { ModelConfig } from "@d3pm/transformer";
@@ -165,7 +167,10 @@ export function testBound(
 
 /**
  * Time `config.genTokens` tokens of generation in batches of
- * `config.genBatch` rows, and judge the last batch.
+ * `config.genBatch` rows, and judge the last batch — or, with
+ * `config.genSamples` > 0, that many rows (the timed ones, then more
+ * generated untimed) one by one: generative perplexity with its 95%
+ * interval, and the entropy over all of them.
  *
  * @param ctx The evaluation context.
  * @param generate Generates one batch.
@@ -176,7 +181,7 @@ export function testBound(
  * import { measureGeneration, resolveConfig } from "@d3pm/experiment";
  * import { prng } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
- * const config = resolveConfig({ preset: "micro", genTokens: 64, genBatch: 1 });
+ * const config = resolveConfig({ preset: "micro", genTokens: 64, genBatch: 1, genSamples: 0 });
  * const ctx = {
  *   config, data: {} as never, rng: prng(0),
  *   judge: () => Promise.resolve({ nats: Math.log(2), stderr: 0, tokens: 1 }),
@@ -194,21 +199,58 @@ export async function measureGeneration(
 ): Promise<SpeedQuality & { tokens: Int32Array }> {
   const { config: c } = ctx;
   let tokens: Int32Array = new Int32Array(0);
+  const batches: Int32Array[] = [];
   const speed = await measureSpeed(async () => {
     const out = await generate();
     tokens = out.tokens;
+    batches.push(out.tokens);
     return out.forwardPasses;
   }, {
     totalTokens: c.genTokens,
     batchSize: c.genBatch,
     length: c.blockLength,
   });
-  const q = await generativePerplexity(tokens, c.blockLength, ctx.judge);
+  if (c.genSamples === 0) {
+    const q = await generativePerplexity(tokens, c.blockLength, ctx.judge);
+    return {
+      speed,
+      genPpl: q.genPpl,
+      entropy: sampleEntropy(tokens, c.blockLength),
+      tokens,
+    };
+  }
+  const judged = await judgedRows(ctx, batches, generate);
+  return { ...judged, speed, tokens };
+}
+
+/** `genSamples` rows judged one by one (see {@linkcode measureGeneration}). */
+async function judgedRows(
+  ctx: EvalContext,
+  batches: Int32Array[],
+  generate: () => Promise<{ tokens: Int32Array }>,
+): Promise<Omit<SpeedQuality, "speed">> {
+  const { config: c } = ctx;
+  const L = c.blockLength;
+  let have = batches.reduce((a, b) => a + b.length / L, 0);
+  while (have < c.genSamples) {
+    const out = await generate();
+    batches.push(out.tokens);
+    have += out.tokens.length / L;
+  }
+  const rows = new Int32Array(c.genSamples * L);
+  let at = 0;
+  for (const b of batches) {
+    const take = Math.min(b.length, rows.length - at);
+    rows.set(b.subarray(0, take), at);
+    at += take;
+    if (at === rows.length) break;
+  }
+  const { nlls, tokens } = await perSampleNll(rows, L, ctx.judge);
+  const q = perplexityInterval(nlls, tokens);
   return {
-    speed,
     genPpl: q.genPpl,
-    entropy: sampleEntropy(tokens, c.blockLength),
-    tokens,
+    genPplInterval: { low: q.low, high: q.high, samples: q.samples },
+    entropy: sampleEntropy(rows, L),
   };
 }
 

@@ -55,6 +55,7 @@ const CHANGED: Record<OptionKey, unknown> = {
   exactBlocks: 3,
   genTokens: 99,
   genBatch: 3,
+  genSamples: 5,
   genSteps: "3",
   samples: 5,
   infillFraction: 0.3,

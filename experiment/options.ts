@@ -434,6 +434,22 @@ export const OPTIONS = {
     default: 4,
     help: "rows per generated batch (thesis: 4)",
   },
+  /**
+   * Generated rows judged one by one for generative perplexity and its 95%
+   * interval (and the entropy); rows beyond the timed ones are generated
+   * untimed. 0: the last timed batch alone,
+   * without an interval (what runs before it did).
+   */
+  genSamples: {
+    kind: "integer",
+    min: 0,
+    max: 65536,
+    note: "0: the last timed batch, no interval",
+    default: 64,
+    olderRuns: 0,
+    help:
+      "generated rows judged for gen PPL with its 95% interval (0: the last timed batch, no interval)",
+  },
   /** D3PM step counts for the speed–quality curve, comma-separated. */
   genSteps: {
     kind: "string",

@@ -15,7 +15,7 @@ import type {
   SpeedRow,
 } from "./contestant.ts";
 import { contestants, labelOf } from "./registry.ts";
-import type { ExperimentResult, ModelResult } from "./results.ts";
+import type { ExperimentResult, ModelResult, SpeedQuality } from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
 import {
   type ChartLabels,
@@ -120,7 +120,7 @@ function likelihoodSection(r: ExperimentResult): string {
       `${le(m)}${fixed(m.test.bpb, 3)}`,
       fixed(m.generation.speed.batchesPerSecond, 3),
       fixed(m.generation.speed.tokensPerSecond, 0),
-      fixed(m.generation.genPpl, 1),
+      genPplCell(m.generation),
       fixed(m.generation.entropy, 2),
     ]),
   );
@@ -193,6 +193,29 @@ ${
 ${THESIS}`;
 }
 
+/**
+ * A report cell: gen PPL, with its 95% interval when measured
+ * (`--gen-samples`).
+ *
+ * @param g The generation figures.
+ * @returns The cell's text.
+ *
+ * @example
+ * ```ts
+ * import { genPplCell } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(genPplCell({ genPpl: 219.3 }), "219.3");
+ * ```
+ */
+export function genPplCell(
+  g: Pick<SpeedQuality, "genPpl" | "genPplInterval">,
+): string {
+  const i = g.genPplInterval;
+  return `${fixed(g.genPpl, 1)}${
+    i ? ` (95%: ${fixed(i.low, 1)}–${fixed(i.high, 1)}, n = ${i.samples})` : ""
+  }`;
+}
+
 function curveSection(r: ExperimentResult): string {
   const rows = r.results.flatMap((m) =>
     speedRows(m).map((row) => [
@@ -201,7 +224,7 @@ function curveSection(r: ExperimentResult): string {
       row.passes === undefined ? "–" : fixed(row.passes, 1),
       fixed(row.point.speed.batchesPerSecond, 3),
       fixed(row.point.speed.tokensPerSecond, 0),
-      fixed(row.point.genPpl, 1),
+      genPplCell(row.point),
       fixed(row.point.entropy, 2),
     ])
   );

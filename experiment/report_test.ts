@@ -1,5 +1,5 @@
 import { assertEquals } from "@std/assert";
-import { plateauExit, plateauWindow } from "./report.ts";
+import { genPplCell, plateauExit, plateauWindow } from "./report.ts";
 
 Deno.test("plateauExit: the first step whose window mean is 0.25 nat below the entropy", () => {
   const losses = [7, 7, 7, 6.5, 6.3, 6.2, 6.1, 6.0];
@@ -41,4 +41,15 @@ Deno.test("the loss chart names only the contestants that have curves, and one c
     spec.series.map((s) => [s.name.split(" ")[0], s.color]),
   );
   assertEquals(colours.size, 2);
+});
+
+Deno.test("genPplCell: gen PPL with its 95% interval and sample count when measured", () => {
+  assertEquals(genPplCell({ genPpl: 367.94 }), "367.9");
+  assertEquals(
+    genPplCell({
+      genPpl: 219.3,
+      genPplInterval: { low: 202.04, high: 238.06, samples: 128 },
+    }),
+    "219.3 (95%: 202.0–238.1, n = 128)",
+  );
 });

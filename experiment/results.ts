@@ -39,6 +39,11 @@ export interface SpeedQuality {
   speed: SpeedFigures;
   /** Generative perplexity under the judge. */
   genPpl: number;
+  /**
+   * Its 95% interval (`--gen-samples`: the t-interval of the mean
+   * per-sample judge NLL, mapped through exp) and the rows it rests on.
+   */
+  genPplInterval?: { low: number; high: number; samples: number };
   /** Mean per-sample token entropy, nats. */
   entropy: number;
 }

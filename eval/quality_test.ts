@@ -1,0 +1,138 @@
+import { assert, assertAlmostEquals, assertThrows } from "@std/assert";
+import { prng } from "@d3pm/core";
+import {
+  perplexityInterval,
+  perSampleNll,
+  studentT975,
+  unigramJsd,
+} from "./quality.ts";
+
+// Synthetic per-sample NLLs (nats per token).
+const NLLS = [5.1, 5.9, 4.7, 6.3, 5.5, 5.0, 6.1, 5.4];
+
+Deno.test("perplexityInterval() is exp of the t-interval of the mean per-sample NLL (closed form)", () => {
+  const m = NLLS.length;
+  const mean = NLLS.reduce((a, b) => a + b) / m;
+  const s2 = NLLS.reduce((a, x) => a + (x - mean) ** 2, 0) / (m - 1);
+  const half = 2.365 * Math.sqrt(s2 / m); // t(0.975, 7)
+  const r = perplexityInterval(NLLS);
+  // Catches: the PPL as the mean of per-sample PPLs (it is e^(mean NLL)).
+  assertAlmostEquals(r.genPpl, Math.exp(mean), 1e-9);
+  assert(
+    Math.abs(r.genPpl - NLLS.reduce((a, x) => a + Math.exp(x), 0) / m) > 1,
+  );
+  // Catches: variance over m instead of m − 1, z instead of t, the interval
+  // on the PPLs rather than mapped from the NLL's.
+  assertAlmostEquals(r.low, Math.exp(mean - half), 1e-9);
+  assertAlmostEquals(r.high, Math.exp(mean + half), 1e-9);
+  assertAlmostEquals(r.stderr, Math.sqrt(s2 / m), 1e-12);
+  assert(r.samples === m);
+});
+
+Deno.test("perplexityInterval() weights samples by their tokens: equal to the pooled mean, and the delta method by brute force", () => {
+  const tokens = [10, 30, 20, 20, 40, 10, 30, 20];
+  const r = perplexityInterval(NLLS, tokens);
+  // Brute force: the corpus mean is the NLL of every token pooled.
+  const pooled: number[] = [];
+  NLLS.forEach((x, i) => pooled.push(...Array(tokens[i]).fill(x)));
+  const mean = pooled.reduce((a, b) => a + b) / pooled.length;
+  assertAlmostEquals(r.nll, mean, 1e-12);
+  // The delta method: the sample mean of zᵢ = nᵢ(ℓᵢ − ℓ̄)/n̄ has mean 0 and
+  // its standard error is the ratio's.
+  const nbar = pooled.length / tokens.length;
+  const z = NLLS.map((x, i) => tokens[i] * (x - mean) / nbar);
+  const m = z.length;
+  const se = Math.sqrt(z.reduce((a, v) => a + v * v, 0) / (m - 1) / m);
+  assertAlmostEquals(r.stderr, se, 1e-12);
+  // Equal counts give the unweighted interval.
+  const same = perplexityInterval(NLLS, NLLS.map(() => 127));
+  assertAlmostEquals(same.high, perplexityInterval(NLLS).high, 1e-9);
+});
+
+Deno.test("perplexityInterval() covers the true perplexity 95% of the time on few samples (t, not z)", () => {
+  // 4000 trials of 5 normal NLLs: the coverage's standard error is 0.0034,
+  // and the band ±0.015 is 4.4 of them. The near miss — z = 1.96 for t(4) =
+  // 2.776 — covers 0.878, 21 standard errors below the band: power ≈ 1.
+  const rng = prng(11);
+  const normal = () =>
+    Math.sqrt(-2 * Math.log(1 - rng.next())) *
+    Math.cos(2 * Math.PI * rng.next());
+  const mu = 5, sigma = 0.7, trials = 4000, m = 5;
+  let covered = 0, coveredZ = 0;
+  for (let t = 0; t < trials; t++) {
+    const x = Array.from({ length: m }, () => mu + sigma * normal());
+    const r = perplexityInterval(x);
+    if (r.low <= Math.exp(mu) && Math.exp(mu) <= r.high) covered++;
+    const zHalf = 1.96 * r.stderr;
+    if (Math.abs(r.nll - mu) <= zHalf) coveredZ++;
+  }
+  assert(Math.abs(covered / trials - 0.95) < 0.015, `${covered / trials}`);
+  assert(Math.abs(coveredZ / trials - 0.95) > 0.015, `${coveredZ / trials}`);
+});
+
+Deno.test("studentT975() follows the table and its expansion beyond 30 degrees of freedom", () => {
+  assertAlmostEquals(studentT975(1), 12.706, 1e-9);
+  assertAlmostEquals(studentT975(30), 2.042, 1e-9);
+  // Exact values: t(0.975, 31) = 2.0395, 40: 2.0211, 120: 1.9799.
+  assertAlmostEquals(studentT975(31), 2.0395, 2e-4);
+  assertAlmostEquals(studentT975(40), 2.0211, 2e-4);
+  assertAlmostEquals(studentT975(120), 1.9799, 2e-4);
+  assertThrows(() => studentT975(0), RangeError, "integer ≥ 1");
+  assertThrows(() => perplexityInterval([1]), RangeError, "at least 2");
+});
+
+Deno.test("perSampleNll() hands each row to the judge alone, in order", async () => {
+  const seen: number[][] = [];
+  const judge = (x0: { tokens: Int32Array; batchSize: number }) => {
+    seen.push([...x0.tokens]);
+    assert(x0.batchSize === 1);
+    return Promise.resolve({ nats: x0.tokens[0] / 2, stderr: 0, tokens: 2 });
+  };
+  const r = await perSampleNll(
+    Int32Array.of(2, 9, 9, 4, 8, 8, 6, 7, 7),
+    3,
+    judge,
+  );
+  assert(JSON.stringify(seen) === "[[2,9,9],[4,8,8],[6,7,7]]");
+  assert(JSON.stringify([...r.nlls]) === "[1,2,3]");
+  assert(JSON.stringify([...r.tokens]) === "[2,2,2]");
+});
+
+Deno.test("unigramJsd() equals a brute-force Jensen–Shannon divergence over the whole vocabulary", () => {
+  const rng = prng(3);
+  const V = 12;
+  const a = Array.from({ length: 200 }, () => rng.nextInt(V));
+  const b = Array.from({ length: 317 }, () => rng.nextInt(V) % 7);
+  // Brute force: dense distributions, KL to the midpoint in bits.
+  const dist = (xs: number[], skip: Set<number>) => {
+    const kept = xs.filter((x) => !skip.has(x));
+    return Array.from(
+      { length: V },
+      (_, v) => kept.filter((x) => x === v).length / kept.length,
+    );
+  };
+  const brute = (skip: Set<number>) => {
+    const p = dist(a, skip), q = dist(b, skip);
+    let kl1 = 0, kl2 = 0;
+    for (let v = 0; v < V; v++) {
+      const m = (p[v] + q[v]) / 2;
+      if (p[v] > 0) kl1 += p[v] * Math.log2(p[v] / m);
+      if (q[v] > 0) kl2 += q[v] * Math.log2(q[v] / m);
+    }
+    return (kl1 + kl2) / 2;
+  };
+  // Catches: natural log instead of bits, the midpoint left out (plain KL),
+  // the ignored ids kept in one side's total.
+  assertAlmostEquals(unigramJsd(a, b), brute(new Set()), 1e-12);
+  assertAlmostEquals(
+    unigramJsd(a, b, new Set([0, 3])),
+    brute(new Set([0, 3])),
+    1e-12,
+  );
+  assertAlmostEquals(unigramJsd(b, a), unigramJsd(a, b), 1e-12);
+  assertThrows(
+    () => unigramJsd([1, 1], [2], new Set([1])),
+    RangeError,
+    "samples",
+  );
+});
