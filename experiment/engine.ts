@@ -34,7 +34,7 @@ async function cpuKernelsProblem(): Promise<string | null> {
 // d3pm objective (the fused engines train mdlm only) or its kernels cannot
 // start; then tfjs, saying why in one line.
 /** What an engine choice reads of the configuration. */
-type EngineChoice =
+export type EngineChoice =
   & Pick<ExperimentConfig, "engine" | "diffusionLoss">
   & Partial<Pick<ExperimentConfig, "initFrom" | "annealSteps" | "shift">>;
 

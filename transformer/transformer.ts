@@ -147,7 +147,7 @@ export class Transformer implements CausalLM<KVCache> {
    * assertEquals(c.flat(2).map((v) => v.toFixed(4)), a.flat(2).map((v) => v.toFixed(4)));
    * ```
    */
-  attentionWindow = Infinity;
+  attentionWindow: number = Infinity;
 
   /** Whether the logits depend on the diffusion time (adaLN conditioning). */
   get timeConditioned(): boolean {
