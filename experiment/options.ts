@@ -549,6 +549,7 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  *   initFrom: "",
  *   annealSteps: 0,
  *   shift: false,
+ *   genSamples: 0,
  * });
  * assertEquals(configDiff(older as typeof now, now), "");
  * assertEquals(
