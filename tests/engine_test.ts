@@ -1,10 +1,9 @@
 // The fused WebGPU engine inside the experiment, on whatever adapter this
 // machine has (lavapipe in CI): it follows the tfjs loss curve, and a run
 // killed on it resumes to the same weights.
-import { assert, assertEquals } from "@std/assert";
 import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
 import { ignoreUnless } from "@d3pm/core/testing";
-import { FAST_EVAL, killAt, runTool } from "./_run.ts";
+import { followsTfjs, resumesOnEngine } from "./_engine_runs.ts";
 
 // No adapter: skipped (a failure where WebGPU is required). Any other error
 // of the device request is a failure.
@@ -19,140 +18,16 @@ const noAdapter = ignoreUnless(
   ),
 );
 
-const ARGS = [
-  "--preset",
-  "micro",
-  "--steps",
-  "40",
-  "--warmup",
-  "5",
-  "--valid-every",
-  "20",
-  "--exact-blocks",
-  "0",
-  "--judge",
-  "self",
-  ...FAST_EVAL,
-];
-
-/**
- * All three contestants: the MLM's BERT loss goes through the engine's
- * weighted cross-entropy too; the D3PM and the MLM with neighbour heads
- * (ALiBi in the engine's attention kernels).
- */
-const THREE = [
-  "--models",
-  "ar,d3pm,mlm",
-  "--alibi",
-  "2",
-  "--alibi-mode",
-  "neighbours",
-];
-
-function losses(text: string, model: string): Map<number, number> {
-  return new Map(
-    text.trim().split("\n").map((l) => JSON.parse(l))
-      .filter((r) => r.model === model && "loss" in r)
-      .map((r) => [r.step, r.loss]),
-  );
-}
-
 Deno.test({
   name:
     "training on the fused engine follows the tfjs curve within 0.02 nats at every logged step, for all three models (ALiBi neighbour heads on the bidirectional two)",
   ignore: noAdapter,
-  async fn() {
-    const gpu = await Deno.makeTempDir(), cpu = await Deno.makeTempDir();
-    const a = await runTool("experiment.ts", [
-      ...ARGS,
-      ...THREE,
-      "--engine",
-      "webgpu",
-      "--out",
-      gpu,
-    ]);
-    assertEquals(a.code, 0, a.stderr);
-    assert(a.stderr.includes("engine: webgpu: the fused engine on"), a.stderr);
-    const b = await runTool("experiment.ts", [
-      ...ARGS,
-      ...THREE,
-      "--engine",
-      "tfjs",
-      "--out",
-      cpu,
-    ]);
-    assertEquals(b.code, 0, b.stderr);
-    const ga = await Deno.readTextFile(`${gpu}/metrics.jsonl`);
-    const cb = await Deno.readTextFile(`${cpu}/metrics.jsonl`);
-    for (const model of ["ar", "d3pm", "mlm"]) {
-      const engine = losses(ga, model), tfjs = losses(cb, model);
-      assertEquals([...engine.keys()], [10, 20, 30, 40]); // --log-every 10
-      for (const [step, loss] of engine) {
-        // The engine logs the mean of the last 10 steps.
-        let mean = 0;
-        for (let s = step - 9; s <= step; s++) mean += tfjs.get(s)! / 10;
-        assert(
-          Math.abs(loss - mean) < 0.02,
-          `${model} step ${step}: ${loss} vs ${mean}`,
-        );
-      }
-    }
-    // Evaluation ran on the engine (the same draws as tfjs's): the test
-    // figures of the two runs differ only by their training's drift — the
-    // MLM's bound (the D3PM bound with the MLM as denoiser) included.
-    const results = async (dir: string) =>
-      JSON.parse(await Deno.readTextFile(`${dir}/results.json`)).results as {
-        model: string;
-        test: { nll: number };
-      }[];
-    const [eg, tf] = [await results(gpu), await results(cpu)];
-    // Drift seen here: AR 5e-4, D3PM 4e-6, MLM 5e-7 nats; 0.005 is 10× the
-    // largest, and a bound scored with the mask left in the softmax
-    // (D3PM +0.026, MLM +0.018) is caught.
-    for (const [i, tol] of [[0, 0.005], [1, 0.005], [2, 0.005]]) {
-      const d = Math.abs(eg[i].test.nll - tf[i].test.nll);
-      assert(
-        d < tol,
-        `${eg[i].model}: ${eg[i].test.nll} vs ${tf[i].test.nll}`,
-      );
-    }
-    const report = await Deno.readTextFile(`${gpu}/report.md`);
-    assert(
-      report.includes("Training engine: webgpu"),
-      "report names the engine",
-    );
-    await Deno.remove(gpu, { recursive: true });
-    await Deno.remove(cpu, { recursive: true });
-  },
+  fn: () => followsTfjs("webgpu", "the fused engine on"),
 });
 
 Deno.test({
   name:
     "a run killed on the fused engine resumes to the same weights as an uninterrupted one",
   ignore: noAdapter,
-  async fn() {
-    const args = [...ARGS, "--engine", "webgpu", "--checkpoint-every", "10"];
-    const whole = await Deno.makeTempDir(), cut = await Deno.makeTempDir();
-    assertEquals(
-      (await runTool("experiment.ts", [...args, "--out", whole])).code,
-      0,
-    );
-    await killAt(args, cut, '"model":"d3pm","seed":0,"step":20');
-    const r = await runTool("experiment.ts", [
-      ...args,
-      "--out",
-      cut,
-      "--resume",
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    for (const m of ["ar", "d3pm"]) {
-      assertEquals(
-        await Deno.readFile(`${cut}/seed-0/${m}/model.safetensors`),
-        await Deno.readFile(`${whole}/seed-0/${m}/model.safetensors`),
-        `${m} weights differ after resume`,
-      );
-    }
-    await Deno.remove(whole, { recursive: true });
-    await Deno.remove(cut, { recursive: true });
-  },
+  fn: () => resumesOnEngine("webgpu"),
 });
