@@ -16,9 +16,12 @@ import {
 } from "@d3pm/core";
 import type { ModelConfig } from "@d3pm/transformer";
 import {
+  checkDraw,
+  checkMasked,
+  checkSuppress,
   type DecodeArena,
   type DecodeInts,
-  MAX_SUPPRESS,
+  type DrawSettings,
   type ParameterTable,
   planDecode,
   recordDecode,
@@ -65,47 +68,13 @@ export interface DecodePlan {
 }
 
 /** Temperature (0: greedy), top-k (0: off), top-p and the seed, checked. */
-export interface Draw {
-  temperature: number;
-  topK: number;
-  topP: number;
-  seed: number;
-}
+export type Draw = DrawSettings;
 
-function drawSettings(o: {
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed: number;
-}): Draw {
-  const temperature = o.temperature ?? 1;
-  const topK = o.topK ?? 0;
-  const topP = o.topP ?? 1;
-  if (!(temperature >= 0 && Number.isFinite(temperature))) {
-    fail(`temperature must be ≥ 0 (0: greedy), got ${temperature}`);
-  }
-  if (!(Number.isInteger(topK) && topK >= 0)) {
-    fail(`topK must be an integer ≥ 0 (0: off), got ${topK}`);
-  }
-  if (!(topP > 0 && topP <= 1)) fail(`topP must be in (0, 1], got ${topP}`);
-  if (!(Number.isInteger(o.seed) && o.seed >= 0 && o.seed < 2 ** 32)) {
-    fail(`seed must be a u32, got ${o.seed}`);
-  }
-  return { temperature, topK, topP, seed: o.seed };
-}
+const drawSettings = (o: Parameters<typeof checkDraw>[0]): Draw =>
+  checkDraw(o, fail);
 
-function suppressList(vocab: number, ids: readonly number[] = []): number[] {
-  const unique = [...new Set(ids)];
-  if (unique.length > MAX_SUPPRESS) {
-    fail(`suppress holds at most ${MAX_SUPPRESS} ids, got ${unique.length}`);
-  }
-  for (const id of unique) {
-    if (!(Number.isInteger(id) && id >= 0 && id < vocab)) {
-      fail(`suppress ids must be token ids in [0, ${vocab}), got ${id}`);
-    }
-  }
-  return unique;
-}
+const suppressList = (vocab: number, ids: readonly number[] = []): number[] =>
+  checkSuppress(vocab, ids, fail);
 
 // Row r's stream of a call seeded `seed`: rows draw the same whatever the
 // chunking.
@@ -285,54 +254,14 @@ export async function generateMasked(
 ): Promise<Generation> {
   const c = g.config;
   const { batchSize: b, length: l, maskId } = o;
-  if (c.kind !== "bidirectional") {
-    fail("generateMasked needs a bidirectional model");
-  }
-  if (!Number.isInteger(b) || b < 1) {
-    fail(`batchSize must be an integer ≥ 1, got ${b}`);
-  }
-  if (!Number.isInteger(l) || l < 1 || l > c.contextLength) {
-    fail(`length must be an integer in [1, ${c.contextLength}], got ${l}`);
-  }
-  if (!(Number.isInteger(maskId) && maskId >= 0 && maskId < c.vocabSize)) {
-    fail(`maskId must be a token id in [0, ${c.vocabSize}), got ${maskId}`);
-  }
-  if (o.steps.length < 1) fail("steps must hold at least one step");
-  o.steps.forEach(({ t, reveal }, k) => {
-    if (!(t >= 0 && t <= 1) || !(reveal >= 0 && reveal <= 1)) {
-      fail(
-        `steps[${k}] needs t and reveal in [0, 1], got t ${t}, reveal ${reveal}`,
-      );
-    }
-  });
-  const blockLength = o.blockLength ?? l;
-  if (!Number.isInteger(blockLength) || blockLength < 1) {
-    fail(`blockLength must be a positive integer, got ${blockLength}`);
-  }
-  if (o.strategy !== "ancestral" && o.strategy !== "confidence") {
-    fail(
-      `strategy must be "ancestral" or "confidence", got ${
-        JSON.stringify(o.strategy)
-      }`,
-    );
-  }
-  if (o.cache && c.timeConditioning) {
-    fail(
-      "cannot cache logits: the model is time-conditioned (its logits change with t even when no token does)",
-    );
-  }
-  const draw = drawSettings(o);
-  if (draw.temperature === 0) {
-    fail("temperature must be > 0 for masked sampling");
-  }
+  const { draw, blockLength, suppress } = checkMasked(
+    c,
+    o,
+    { maxLength: c.contextLength },
+    fail,
+  );
+  if (o.prompt !== undefined) g.checkIds(o.prompt, "prompt");
   const n = b * l, V = c.vocabSize;
-  if (o.prompt !== undefined) {
-    if (o.prompt.length !== n) {
-      fail(`prompt must hold B·L = ${n} ids, got ${o.prompt.length}`);
-    }
-    g.checkIds(o.prompt, "prompt");
-  }
-  const suppress = suppressList(V, [maskId, ...(o.suppress ?? [])]);
   const tokens = o.prompt ? o.prompt.slice() : new Int32Array(n).fill(maskId);
   const streams = Array.from({ length: b }, (_, r) => rowStream(draw.seed, r));
   const steps = o.steps.length;

@@ -3,7 +3,11 @@
 // kernel of _sampling.ts) over rows of logits. Private.
 
 import type { ModelConfig } from "@d3pm/transformer";
-import { MAX_SUPPRESS } from "./_decode.ts";
+import {
+  checkDraw,
+  checkSuppress,
+  type DrawSettings,
+} from "./_generation_checks.ts";
 import type { Recorder } from "./_recorder.ts";
 import {
   categoricalSource,
@@ -12,13 +16,7 @@ import {
 } from "./_sampling.ts";
 import { fail } from "./_state.ts";
 
-/** Temperature (0: greedy), top-k (0: off), top-p and the seed of a generation. */
-export interface DrawSettings {
-  temperature: number;
-  topK: number;
-  topP: number;
-  seed: number;
-}
+export type { DrawSettings } from "./_generation_checks.ts";
 
 /** The draw settings of a generation's options, checked. */
 export function drawSettings(o: {
@@ -27,20 +25,7 @@ export function drawSettings(o: {
   topP?: number;
   seed: number;
 }): DrawSettings {
-  const temperature = o.temperature ?? 1;
-  const topK = o.topK ?? 0;
-  const topP = o.topP ?? 1;
-  if (!(temperature >= 0 && Number.isFinite(temperature))) {
-    fail(`temperature must be ≥ 0 (0: greedy), got ${temperature}`);
-  }
-  if (!(Number.isInteger(topK) && topK >= 0)) {
-    fail(`topK must be an integer ≥ 0 (0: off), got ${topK}`);
-  }
-  if (!(topP > 0 && topP <= 1)) fail(`topP must be in (0, 1], got ${topP}`);
-  if (!(Number.isInteger(o.seed) && o.seed >= 0 && o.seed < 2 ** 32)) {
-    fail(`seed must be a u32, got ${o.seed}`);
-  }
-  return { temperature, topK, topP, seed: o.seed };
+  return checkDraw(o, fail);
 }
 
 /** The count and ids of a suppress list (distinct ids, at most MAX_SUPPRESS), checked. */
@@ -48,15 +33,7 @@ export function suppressList(
   vocab: number,
   ids: readonly number[] = [],
 ): Int32Array {
-  const unique = [...new Set(ids)];
-  if (unique.length > MAX_SUPPRESS) {
-    fail(`suppress holds at most ${MAX_SUPPRESS} ids, got ${unique.length}`);
-  }
-  for (const id of unique) {
-    if (!(Number.isInteger(id) && id >= 0 && id < vocab)) {
-      fail(`suppress ids must be token ids in [0, ${vocab}), got ${id}`);
-    }
-  }
+  const unique = checkSuppress(vocab, ids, fail);
   return Int32Array.of(unique.length, ...unique);
 }
 

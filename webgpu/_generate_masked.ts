@@ -5,15 +5,11 @@
 
 import type { Generation, MaskedGenerationOptions } from "@d3pm/core";
 import { MAX_SUPPRESS } from "./_decode.ts";
+import { checkMasked } from "./_generation_checks.ts";
 import { planInts, timeFeatures } from "./_layout.ts";
 import { GATE, type MaskedInts, maskedInts, selectSource } from "./_masked.ts";
 import type { Dispatch } from "./_recorder.ts";
-import {
-  type DrawSettings,
-  drawSettings,
-  recordDraw,
-  suppressList,
-} from "./_draw.ts";
+import { type DrawSettings, recordDraw } from "./_draw.ts";
 import {
   dispatchAll,
   type EngineState,
@@ -80,56 +76,15 @@ function check(
   o: MaskedGenerationOptions,
 ): { draw: DrawSettings; blockLength: number; suppress: Int32Array } {
   const c = s.config;
-  const { batchSize: b, length: l, maskId } = o;
-  if (c.kind !== "bidirectional") {
-    fail("generateMasked needs a bidirectional model");
-  }
-  if (!Number.isInteger(b) || b < 1 || b > 65535) {
-    fail(`batchSize must be an integer in [1, 65535], got ${b}`);
-  }
-  const maxL = Math.min(c.contextLength, 3072);
-  if (!Number.isInteger(l) || l < 1 || l > maxL) {
-    fail(`length must be an integer in [1, ${maxL}], got ${l}`);
-  }
-  if (!(Number.isInteger(maskId) && maskId >= 0 && maskId < c.vocabSize)) {
-    fail(`maskId must be a token id in [0, ${c.vocabSize}), got ${maskId}`);
-  }
-  if (o.steps.length < 1) fail("steps must hold at least one step");
-  o.steps.forEach(({ t, reveal }, k) => {
-    if (!(t >= 0 && t <= 1) || !(reveal >= 0 && reveal <= 1)) {
-      fail(
-        `steps[${k}] needs t and reveal in [0, 1], got t ${t}, reveal ${reveal}`,
-      );
-    }
-  });
-  const blockLength = o.blockLength ?? l;
-  if (!Number.isInteger(blockLength) || blockLength < 1) {
-    fail(`blockLength must be a positive integer, got ${blockLength}`);
-  }
-  if (o.strategy !== "ancestral" && o.strategy !== "confidence") {
-    fail(
-      `strategy must be "ancestral" or "confidence", got ${
-        JSON.stringify(o.strategy)
-      }`,
-    );
-  }
-  if (o.cache && c.timeConditioning) {
-    fail(
-      "cannot cache logits: the model is time-conditioned (its logits change with t even when no token does)",
-    );
-  }
-  const draw = drawSettings(o);
-  if (draw.temperature === 0) {
-    fail("temperature must be > 0 for masked sampling");
-  }
-  if (o.prompt !== undefined) {
-    if (o.prompt.length !== b * l) {
-      fail(`prompt must hold B·L = ${b * l} ids, got ${o.prompt.length}`);
-    }
-    s.checkIds(o.prompt, "prompt");
-  }
-  const suppress = suppressList(c.vocabSize, [maskId, ...(o.suppress ?? [])]);
-  return { draw, blockLength, suppress };
+  const checked = checkMasked(
+    c,
+    o,
+    { maxBatch: 65535, maxLength: Math.min(c.contextLength, 3072) },
+    fail,
+  );
+  if (o.prompt !== undefined) s.checkIds(o.prompt, "prompt");
+  const suppress = Int32Array.of(checked.suppress.length, ...checked.suppress);
+  return { ...checked, suppress };
 }
 
 // This call's gates and draws, recorded once (one uniform block each):

@@ -42,6 +42,13 @@ export {
   recordScore,
 } from "./_plan.ts";
 export {
+  checkDraw,
+  checkMasked,
+  checkSuppress,
+  type DrawSettings,
+  type Fail,
+} from "./_generation_checks.ts";
+export {
   type DecodeArena,
   type DecodeInts,
   MAX_SUPPRESS,
