@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import type { Transformer } from "@d3pm/transformer";
 import { loadTrained } from "./load.ts";
-import { ConfigError } from "./options.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
 
 /** The model an `--init-from` names. */
 export interface InitSource {
@@ -91,10 +91,7 @@ export async function initialiseFrom(
   source: InitSource,
   tokenizer: Tokenizer,
 ): Promise<InitFigures> {
-  const from = await loadTrained(source.dir, {
-    seed: source.seed,
-    model: source.model,
-  });
+  const from = await loadSource(source);
   try {
     checkVocabulary(from.tokenizer, tokenizer, source);
     const weights = new Map<string, tf.Tensor>();
@@ -134,6 +131,58 @@ export async function initialiseFrom(
     return { ...source, tokens, parameters, flops: 6 * parameters * tokens };
   } finally {
     from.model.dispose();
+  }
+}
+
+/**
+ * Check, before a run writes anything, that every seed's `--init-from`
+ * source loads and shares the run's vocabulary (so that a wrong path fails
+ * at once, not after the judge and the other models have trained).
+ *
+ * @param c The run's configuration (nothing to check without
+ *   `--init-from`); the caller checks that it trains a D3PM.
+ * @param tokenizer The run's tokenizer.
+ * @throws {ConfigError} Naming the source and what is wrong with it.
+ *
+ * @example
+ * ```ts
+ * import { checkInitFrom, ConfigError, resolveConfig } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertRejects } from "@std/assert";
+ * const c = resolveConfig({ preset: "micro", initFrom: "/nowhere" });
+ * await assertRejects(() => checkInitFrom(c, new ByteTokenizer()), ConfigError, "Option --init-from /nowhere");
+ * ```
+ */
+export async function checkInitFrom(
+  c: Pick<ExperimentConfig, "initFrom" | "seeds" | "firstSeed">,
+  tokenizer: Tokenizer,
+): Promise<void> {
+  if (c.initFrom === "") return;
+  const first = c.firstSeed ?? 0;
+  for (let seed = first; seed < first + c.seeds; seed++) {
+    const source = parseInitFrom(c.initFrom, seed);
+    const from = await loadSource(source);
+    try {
+      checkVocabulary(from.tokenizer, tokenizer, source);
+    } finally {
+      from.model.dispose();
+    }
+  }
+}
+
+/** The source's trained model, or a ConfigError naming the option. */
+async function loadSource(source: InitSource) {
+  try {
+    return await loadTrained(source.dir, {
+      seed: source.seed,
+      model: source.model,
+    });
+  } catch (e) {
+    throw new ConfigError(
+      `Option --init-from ${describe(source)}: ${
+        (e as Error).message.split("\n")[0]
+      }`,
+    );
   }
 }
 

@@ -19,6 +19,7 @@ import { contestantOf } from "./registry.ts";
 import { enter, parameterTotal, trainContestant } from "./train.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
+import { checkInitFrom } from "./init_from.ts";
 import { checkBudget } from "./budget.ts";
 import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
@@ -90,6 +91,9 @@ export async function runExperiment(
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
     judge = await openJudge(config, data, log);
+    if (modelList(config).includes("d3pm")) {
+      await checkInitFrom(config, data.tokenizer);
+    }
     await lock.begin(data.record);
     await data.persist(folder);
     const ctx: SeedContext = {

@@ -7,6 +7,7 @@ import {
   assertEquals,
   assertNotEquals,
   assertRejects,
+  assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import {
@@ -250,4 +251,24 @@ Deno.test("shift: position i + 1 gives what position i gave without it, position
   x.dispose();
   plain.dispose();
   shifted.dispose();
+});
+
+Deno.test("--init-from naming no run is refused in one line before the run folder is made", async () => {
+  const out = `${await Deno.makeTempDir()}/run`;
+  const r = await runTool("experiment.ts", [
+    "--preset",
+    "micro",
+    "--models",
+    "d3pm",
+    "--engine",
+    "tfjs",
+    "--init-from",
+    `${out}-missing`,
+    "--out",
+    out,
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(errorLine(r), `Option --init-from ${out}-missing`);
+  assertEquals(await Deno.stat(out).then(() => true, () => false), false);
+  await Deno.remove(out.slice(0, -4), { recursive: true });
 });
