@@ -79,7 +79,7 @@ export async function readRun(dir: string): Promise<RunState> {
   const config = await folder.savedConfig();
   if (!config) {
     throw new ConfigError(
-      `Cannot read run ${dir}: no config.json there (run deno task experiment first, or pass --run DIR)`,
+      `Cannot read run ${dir}: no config.json there (not a run folder; deno task experiment --out ${dir} makes one)`,
     );
   }
   const writer = await folder.writer();
