@@ -692,8 +692,10 @@ export function resumeParity(ex: Executor): void {
 // Generation.
 
 /**
- * A tfjs model and an evaluation engine on the same weights, far from the
- * init; `edit` scales or zeroes parameters by name (1 keeps one).
+ * A tfjs model and an engine on the same weights, far from the init; `edit`
+ * scales or zeroes parameters by name (1 keeps one). An evaluation engine,
+ * or with `training` one of the training shape B 2, T 7 (generation runs in
+ * the same inference region beside the training state).
  */
 async function pair(
   ex: Executor,
@@ -701,6 +703,7 @@ async function pair(
   seed: number,
   edit: (name: string) => number = () => 1,
   scoreRows?: number,
+  training = false,
 ): Promise<{ model: Transformer; engine: ParityEngine }> {
   const { model, weights } = await perturbedModel(config, seed);
   const changed = new Map<string, tf.Tensor>();
@@ -715,7 +718,7 @@ async function pair(
   model.setWeights(changed);
   tf.dispose([...changed.values()]);
   const engine = await ex.create(config, {
-    evaluationOnly: true,
+    ...(training ? { batchSize: B, length: T } : { evaluationOnly: true }),
     weights: edited,
     ...(scoreRows !== undefined ? { scoreRows } : {}),
   });
@@ -727,20 +730,33 @@ async function pair(
 // the power).
 const SHARP = (name: string) => (name.startsWith("ln_f.") ? 2 : 1);
 
-/** One sync per generation and no buffer left, where the executor counts them. */
+/** The row shapes each engine has generated (its decode plans). */
+const shapesSeen = new WeakMap<ParityEngine, Set<string>>();
+
+/**
+ * One sync per generation, where the executor counts them; and where it
+ * counts buffers, a shape it has generated before leaves none behind (the
+ * first call of a shape builds and keeps its decode plan).
+ */
 async function generation(
   ex: Executor,
   engine: ParityEngine,
   options: CausalGenerationOptions,
 ): Promise<Generation> {
-  const live = ex.liveBuffers?.(engine);
+  const seen = shapesSeen.get(engine) ?? new Set<string>();
+  shapesSeen.set(engine, seen);
+  const shape = `${options.batchSize}x${options.length}`;
+  const live = seen.has(shape) ? ex.liveBuffers?.(engine) : undefined;
+  seen.add(shape);
   const syncs = ex.syncs?.(engine);
   const got = await engine.generateCausal(options);
   if (syncs !== undefined) {
     assertEquals(got.syncs, 1);
     assertEquals(ex.syncs!(engine) - syncs, 1);
   }
-  if (live !== undefined) assertEquals(ex.liveBuffers!(engine), live);
+  if (live !== undefined) {
+    assertEquals(ex.liveBuffers!(engine), live, "buffers left behind");
+  }
   return got;
 }
 
@@ -788,7 +804,8 @@ export function causalGenerationParity(ex: Executor): void {
         const config = parityConfig("causal", positions);
         // scoreRows 1 (CPU): an inference region of one 9-position row, so
         // that a decode plan of 5 rows does not fit and the rows run in
-        // chunks.
+        // chunks. A training engine with learned positions, an evaluation
+        // one with rotary positions.
         for (const scoreRows of ex.rowChunks) {
           const { model, engine } = await pair(
             ex,
@@ -796,6 +813,7 @@ export function causalGenerationParity(ex: Executor): void {
             11,
             () => 1,
             scoreRows,
+            positions === "learned",
           );
           // The greedy rows vary, and excluding the first pick changes them.
           const plain = greedyAfter(model, 5, 9, 4, []);
@@ -1027,7 +1045,7 @@ export function causalGenerationParity(ex: Executor): void {
       );
       assertLess(wrong.p, 1e-5, "float64 draws at temperature 0.9 pass");
       // The same seed gives the same rows.
-      const again = await engine.generateCausal(options);
+      const again = await generation(ex, engine, options);
       assertEquals(again.tokens, got.tokens);
       model.dispose();
       engine.dispose();
@@ -1305,12 +1323,16 @@ export function maskedGenerationParity(ex: Executor): void {
       `.generateMasked (${label}): rows follow the exact float64 law and a near miss would not`,
       async () => {
         const learned = "positions" in extra;
-        // Sharp models: rotary positions (seed 10), learned ones (seed 6).
+        // Sharp models: rotary positions (seed 10), learned ones (seed 6);
+        // ancestral sampling on training engines, the others on evaluation
+        // ones.
         const { model, engine } = await pair(
           ex,
           parityConfig("bidirectional", learned ? "learned" : "rotary"),
           learned ? 6 : 10,
           SHARP,
+          undefined,
+          label.startsWith("ancestral"),
         );
         const process = diffusion(6, PAD);
         const { positions: _, ...sampling } = { positions: "", ...extra };
