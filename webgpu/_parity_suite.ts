@@ -27,9 +27,10 @@
 import { prng, type StoredTensor, tokenProbabilities } from "@d3pm/core";
 import type {
   CausalGenerationOptions,
+  CausalGenerator,
   Generation,
-  MaskedGenerationOptions,
-  WeightedTokens,
+  MaskedGenerator,
+  TermScorer,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertLess, assertRejects } from "@std/assert";
@@ -39,7 +40,7 @@ import {
   Transformer,
   validateConfig,
 } from "@d3pm/transformer";
-import { AdamW, clipByGlobalNorm } from "@d3pm/train";
+import { AdamW, clipByGlobalNorm, type StepEngine } from "@d3pm/train";
 import { causalLmLoss, generate } from "@d3pm/autoregressive";
 import { maskedDiffusion, subsCrossEntropy } from "@d3pm/diffusion";
 import type { TrainBatch } from "./types.ts";
@@ -67,8 +68,13 @@ import {
   samplerLaw,
 } from "./_test_stats.ts";
 
-/** What the suite calls on an engine: the methods both executors share. */
-export interface ParityEngine {
+/**
+ * What the suite calls on an engine: the contracts both executors implement
+ * (training steps, scoring, both generators) and the methods the parity
+ * checks read.
+ */
+export interface ParityEngine
+  extends StepEngine, TermScorer, CausalGenerator, MaskedGenerator {
   /** The model's configuration. */
   readonly config: ModelConfig;
   /** Whether the model reads t. */
@@ -82,38 +88,14 @@ export interface ParityEngine {
   ): Promise<tf.Tensor3D>;
   /** Forward and backward of one batch: gradients and loss, no step. */
   backward(batch: TrainBatch): void;
-  /** One training step. */
+  /** One training step on a batch of the engine's shape. */
   step(batch: TrainBatch, lr: number): void;
-  /** The loss since the last reading. */
-  readLoss(): Promise<{ loss: number; steps: number; gradNorm: number }>;
   /** The last backward's gradients by parameter name. */
   readGradients(): Promise<Map<string, StoredTensor>>;
-  /** The parameters. */
-  getWeights(): Promise<Map<string, StoredTensor>>;
-  /** Replace the parameters. */
-  setWeights(weights: ReadonlyMap<string, StoredTensor>): void;
   /** The EMA. */
   emaWeights(): Promise<Map<string, StoredTensor>>;
   /** Replace the EMA. */
   setEmaWeights(weights: ReadonlyMap<string, StoredTensor>): void;
-  /** AdamW's step and moments. */
-  optimizerState(): Promise<
-    { step: number; m: Map<string, Float32Array>; v: Map<string, Float32Array> }
-  >;
-  /** Restore them. */
-  loadOptimizerState(
-    state: {
-      step: number;
-      m: ReadonlyMap<string, Float32Array>;
-      v: ReadonlyMap<string, Float32Array>;
-    },
-  ): void;
-  /** Per-row weighted cross-entropy of each batch. */
-  rowLosses(list: readonly WeightedTokens[]): Promise<Float64Array[]>;
-  /** AR generation with the KV cache. */
-  generateCausal(options: CausalGenerationOptions): Promise<Generation>;
-  /** Masked-diffusion generation. */
-  generateMasked(options: MaskedGenerationOptions): Promise<Generation>;
   /** Free everything. */
   dispose(): void;
 }
@@ -163,12 +145,19 @@ const LR = 1e-2;
 // Small enough that every step is clipped (asserted below).
 const CLIP = 0.1;
 
+/** A test of the suite on `ex`, tfjs on its reference `cpu` backend. */
 function testOf(
   ex: Executor,
   name: string,
   fn: () => Promise<void>,
 ): void {
-  Deno.test({ name: `${ex.name}${name}`, ...ex.test, fn });
+  Deno.test({
+    name: `${ex.name}${name}`,
+    ...ex.test,
+    fn: async () => {
+      await fn();
+    },
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -291,7 +280,6 @@ async function parity(
   c: Case,
   seed: number,
 ): Promise<void> {
-  await tf.setBackend("cpu");
   const weights = await weightsOf(config, seed);
   const model = new Transformer(config, { weights });
   const engine = await ex.create(config, {
@@ -385,7 +373,6 @@ async function longRowParity(
   ex: Executor,
   config: ModelConfig,
 ): Promise<void> {
-  await tf.setBackend("cpu");
   const length = 70;
   const inputs = randomIds(length, V, 31);
   const targets = randomIds(length, V, 32);
@@ -538,7 +525,6 @@ export function scoringParity(ex: Executor): void {
     ex,
     ".rowLosses matches tfjs per row (several shapes, chunked rows, an excluded id)",
     async () => {
-      await tf.setBackend("cpu");
       const config = parityConfig("bidirectional", "rotary");
       const weights = await weightsOf(config, 3);
       const model = new Transformer(config, { weights });
@@ -780,11 +766,80 @@ function truncated(p: Float64Array, topK: number, topP: number): Float64Array {
   return out;
 }
 
-/** The first-token histogram of `rows` rows of length 2. */
-function firstTokens(tokens: Int32Array, rows: number): number[] {
+/**
+ * `rows` rows `3, drawn` on the engine of a causal model (learned positions,
+ * seed 2, `edit` as in `pair`) with `draw` and PAD suppressed: the engine
+ * and model, the generation's options and rows, the drawn ids' histogram,
+ * and the tfjs model's logits after token 3.
+ */
+async function firstDraws(
+  ex: Executor,
+  edit: (name: string) => number,
+  rows: number,
+  draw: { topK?: number; topP?: number; seed: number },
+) {
+  const { model, engine } = await pair(
+    ex,
+    parityConfig("causal", "learned"),
+    2,
+    edit,
+  );
+  const options: CausalGenerationOptions = {
+    batchSize: rows,
+    length: 2,
+    start: 3,
+    temperature: 1,
+    suppress: [PAD],
+    ...draw,
+  };
+  const got = await generation(ex, engine, options);
+  const logits = tf.tidy(() =>
+    model.forward(tf.tensor2d([3], [1, 1], "int32")).dataSync()
+  );
   const h = new Array(V).fill(0);
-  for (let r = 0; r < rows; r++) h[tokens[r * 2 + 1]]++;
-  return h;
+  for (let r = 0; r < rows; r++) h[got.tokens[r * 2 + 1]]++;
+  return { model, engine, options, got, h, logits };
+}
+
+/**
+ * The one-sample χ² at level 1e-5 against `p` tells each near miss apart:
+ * its power at `rows` draws is ≥ 0.99, and float64 draws from it are
+ * rejected.
+ */
+function assertNearMisses(
+  p: Float64Array,
+  misses: [string, Float64Array][],
+  rows: number,
+): void {
+  const rng = prng(10);
+  for (const [label, q] of misses) {
+    const power = chiSquarePower(p, q, rows, 1e-5);
+    assert(power >= 0.99, `power ${power} against ${label}`);
+    const wrong = chiSquare(
+      histogram(drawFrom(q, rows, () => rng.next()), V),
+      p,
+    );
+    assert(
+      wrong.impossible > 0 || wrong.p < 1e-5,
+      `float64 draws with ${label} pass`,
+    );
+  }
+}
+
+/** `fn` on an evaluation engine of the causal model of `seed` (its init). */
+async function withEvaluationEngine(
+  ex: Executor,
+  positions: "learned" | "rotary",
+  seed: number,
+  fn: (engine: ParityEngine) => Promise<void>,
+): Promise<void> {
+  const config = parityConfig("causal", positions);
+  const engine = await ex.create(config, { evaluationOnly: true, seed });
+  try {
+    await fn(engine);
+  } finally {
+    engine.dispose();
+  }
 }
 
 /**
@@ -800,7 +855,6 @@ export function causalGenerationParity(ex: Executor): void {
       ex,
       `.generateCausal (${positions}): greedy rows equal tfjs's, in one chunk of rows or several`,
       async () => {
-        await tf.setBackend("cpu");
         const config = parityConfig("causal", positions);
         // scoreRows 1 (CPU): an inference region of one 9-position row, so
         // that a decode plan of 5 rows does not fit and the rows run in
@@ -845,7 +899,6 @@ export function causalGenerationParity(ex: Executor): void {
       ex,
       `.generateCausal (${positions}) with a prefix: kept verbatim, greedy continuation equals tfjs's`,
       async () => {
-        await tf.setBackend("cpu");
         const config = parityConfig("causal", positions);
         const { model, weights } = await perturbedModel(config, 11);
         const b = 3, l = 9, start = 4;
@@ -925,10 +978,8 @@ export function causalGenerationParity(ex: Executor): void {
   testOf(
     ex,
     ".generateCausal: a prefix filling the row, and bad prefixes refused",
-    async () => {
-      const config = parityConfig("causal", "learned");
-      const engine = await ex.create(config, { evaluationOnly: true, seed: 0 });
-      try {
+    () =>
+      withEvaluationEngine(ex, "learned", 0, async (engine) => {
         const full = await engine.generateCausal({
           batchSize: 2,
           length: 4,
@@ -938,43 +989,33 @@ export function causalGenerationParity(ex: Executor): void {
           seed: 0,
         });
         assertEquals(Array.from(full.tokens), [1, 5, 6, 7, 1, 5, 6, 7]);
-        await assertRejects(
-          () =>
-            engine.generateCausal({
-              batchSize: 1,
-              length: 4,
-              start: 1,
-              prefix: [5, 6, 7, 8],
-              seed: 0,
-            }),
-          RangeError,
-          "at most length − 1 = 3",
-        );
-        await assertRejects(
-          () =>
-            engine.generateCausal({
-              batchSize: 1,
-              length: 4,
-              start: 1,
-              prefix: [37],
-              seed: 0,
-            }),
-          RangeError,
-          "prefix ids must be token ids in [0, 37)",
-        );
-      } finally {
-        engine.dispose();
-      }
-    },
+        for (
+          const [prefix, message] of [
+            [[5, 6, 7, 8], "at most length − 1 = 3"],
+            [[37], "prefix ids must be token ids in [0, 37)"],
+          ] as const
+        ) {
+          await assertRejects(
+            () =>
+              engine.generateCausal({
+                batchSize: 1,
+                length: 4,
+                start: 1,
+                prefix,
+                seed: 0,
+              }),
+            RangeError,
+            message,
+          );
+        }
+      }),
   );
 
   testOf(
     ex,
     ": generate on a device generator hands the prefix to the engine and calls onStep once with the finished rows",
-    async () => {
-      const config = parityConfig("causal", "rotary");
-      const engine = await ex.create(config, { evaluationOnly: true, seed: 2 });
-      try {
+    () =>
+      withEvaluationEngine(ex, "rotary", 2, async (engine) => {
         const steps: { step: number; steps: number; tokens: number[] }[] = [];
         const out = await generate(engine, {
           batchSize: 2,
@@ -994,56 +1035,29 @@ export function causalGenerationParity(ex: Executor): void {
         assertEquals([steps[0].step, steps[0].steps], [4, 4]);
         assertEquals(steps[0].tokens, Array.from(out));
         assertEquals(Array.from(out.subarray(7, 10)), [3, 8, 9]);
-      } finally {
-        engine.dispose();
-      }
-    },
+      }),
   );
 
   testOf(
     ex,
     ".generateCausal at temperature 1: tokens follow the model's softmax, not temperature 0.9",
     async () => {
-      await tf.setBackend("cpu");
-      const { model, engine } = await pair(
-        ex,
-        parityConfig("causal", "learned"),
-        2,
-        SHARP,
-      );
+      // Sharpened: temperature 0.9 is told apart at 4000 rows.
       const rows = 4000;
-      const options = {
-        batchSize: rows,
-        length: 2,
-        start: 3,
-        temperature: 1,
-        suppress: [PAD],
-        seed: 9,
-      };
-      const got = await generation(ex, engine, options);
-      const logits = tf.tidy(() =>
-        model.forward(tf.tensor2d([3], [1, 1], "int32")).dataSync()
+      const { model, engine, options, got, h, logits } = await firstDraws(
+        ex,
+        SHARP,
+        rows,
+        { seed: 9 },
       );
       const p = tokenProbabilities(logits, { suppress: [PAD] });
-      const h = firstTokens(got.tokens, rows);
       assertEquals(h[PAD], 0);
-      // One-sample χ² against the exact law, level 1e-5; its power against
-      // temperature 0.9 at these rows must be ≥ 0.99, and float64 draws at
-      // temperature 0.9 must be rejected.
       const fit = chiSquare(h, p);
       assert(fit.p >= 1e-5, `χ² ${fit.chi2} on ${fit.df} df: p ${fit.p}`);
-      const cold = tokenProbabilities(logits, {
-        suppress: [PAD],
-        temperature: 0.9,
-      });
-      const power = chiSquarePower(p, cold, rows, 1e-5);
-      assert(power >= 0.99, `power ${power} against temperature 0.9`);
-      const rng = prng(10);
-      const wrong = chiSquare(
-        histogram(drawFrom(cold, rows, () => rng.next()), V),
-        p,
-      );
-      assertLess(wrong.p, 1e-5, "float64 draws at temperature 0.9 pass");
+      assertNearMisses(p, [[
+        "temperature 0.9",
+        tokenProbabilities(logits, { suppress: [PAD], temperature: 0.9 }),
+      ]], rows);
       // The same seed gives the same rows.
       const again = await generation(ex, engine, options);
       assertEquals(again.tokens, got.tokens);
@@ -1056,28 +1070,15 @@ export function causalGenerationParity(ex: Executor): void {
     ex,
     ".generateCausal with top-k and top-p: tokens follow the truncated softmax, and a sampler ignoring either would not",
     async () => {
-      await tf.setBackend("cpu");
-      // The unsharpened model (seed 2): a flat enough softmax after token 3
-      // that top-k 12 and top-p 0.8 each cut ids the other keeps (the
+      // The unsharpened model: a flat enough softmax after token 3 that
+      // top-k 12 and top-p 0.8 each cut ids the other keeps (the
       // temperature's near miss is the plain test's, on a sharper model).
-      const { model, engine } = await pair(
-        ex,
-        parityConfig("causal", "learned"),
-        2,
-      );
       const rows = 4000, topK = 12, topP = 0.8;
-      const got = await generation(ex, engine, {
-        batchSize: rows,
-        length: 2,
-        start: 3,
-        temperature: 1,
-        topK,
-        topP,
-        suppress: [PAD],
-        seed: 7,
-      });
-      const logits = tf.tidy(() =>
-        model.forward(tf.tensor2d([3], [1, 1], "int32")).dataSync()
+      const { model, engine, h, logits } = await firstDraws(
+        ex,
+        () => 1,
+        rows,
+        { topK, topP, seed: 7 },
       );
       const full = tokenProbabilities(logits, { suppress: [PAD] });
       const p = truncated(full, topK, topP);
@@ -1092,27 +1093,13 @@ export function causalGenerationParity(ex: Executor): void {
         topP - mass > 1e-3 && mass + sorted[kept.length - 1] - topP > 1e-3,
         `the nucleus edge ${mass} is too close to top-p`,
       );
-      const h = firstTokens(got.tokens, rows);
       const fit = chiSquare(h, p);
       assertEquals(fit.impossible, 0, "ids outside the top-k/top-p set drawn");
       assert(fit.p >= 1e-5, `χ² ${fit.chi2} on ${fit.df} df: p ${fit.p}`);
-      const misses: [string, Float64Array][] = [
+      assertNearMisses(p, [
         ["top-p off", truncated(full, topK, 1)],
         ["top-k off", truncated(full, 0, topP)],
-      ];
-      const rng = prng(10);
-      for (const [label, q] of misses) {
-        const power = chiSquarePower(p, q, rows, 1e-5);
-        assert(power >= 0.99, `power ${power} against ${label}`);
-        const wrong = chiSquare(
-          histogram(drawFrom(q, rows, () => rng.next()), V),
-          p,
-        );
-        assert(
-          wrong.impossible > 0 || wrong.p < 1e-5,
-          `float64 draws with ${label} pass`,
-        );
-      }
+      ], rows);
       model.dispose();
       engine.dispose();
     },
@@ -1122,7 +1109,6 @@ export function causalGenerationParity(ex: Executor): void {
     ex,
     ".generateCausal at temperature 1 after a prefix: the first drawn token follows tfjs's softmax given the prompt",
     async () => {
-      await tf.setBackend("cpu");
       const config = parityConfig("causal", "learned");
       const { model, weights } = await perturbedModel(config, 2);
       const engine = await ex.create(config, { evaluationOnly: true, weights });
@@ -1160,6 +1146,70 @@ export function causalGenerationParity(ex: Executor): void {
   );
 }
 
+/**
+ * A generation's bad options, on either generator and on the wrong kind of
+ * model, each refused with the one-line error naming the value.
+ */
+export function generationErrors(ex: Executor): void {
+  testOf(ex, " generation: bad options give one-line errors", async () => {
+    const causal = await ex.create(parityConfig("causal", "learned"), {
+      batchSize: 1,
+      length: 4,
+      seed: 0,
+    });
+    const bidi = await ex.create(parityConfig("bidirectional", "learned"), {
+      evaluationOnly: true,
+      seed: 1,
+    });
+    try {
+      const ar = { batchSize: 1, length: 4, start: 0, temperature: 0, seed: 0 };
+      const masked = {
+        batchSize: 1,
+        length: 3,
+        maskId: MASK,
+        steps: [{ t: 1, reveal: 1 }],
+        strategy: "ancestral" as const,
+        cache: false,
+        seed: 0,
+      };
+      const cases: [() => Promise<unknown>, string][] = [
+        [
+          () => causal.generateCausal({ ...ar, length: 10 }),
+          "length must be an integer in [2, 9], got 10",
+        ],
+        [
+          () => causal.generateCausal({ ...ar, start: 37 }),
+          "start must be a token id in [0, 37), got 37",
+        ],
+        [
+          () => causal.generateMasked(masked),
+          "generateMasked needs a bidirectional model",
+        ],
+        [() => bidi.generateCausal(ar), "generateCausal needs a causal model"],
+        [
+          () =>
+            bidi.generateMasked({ ...masked, steps: [{ t: 2, reveal: 1 }] }),
+          "steps[0] needs t and reveal in [0, 1], got t 2, reveal 1",
+        ],
+        [
+          () => bidi.generateMasked({ ...masked, prompt: Int32Array.of(1, 2) }),
+          "prompt must hold B·L = 3 ids, got 2",
+        ],
+        [
+          () => bidi.generateMasked({ ...masked, temperature: 0 }),
+          "temperature must be > 0 for masked sampling",
+        ],
+      ];
+      for (const [call, message] of cases) {
+        await assertRejects(call, RangeError, message);
+      }
+    } finally {
+      causal.dispose();
+      bidi.dispose();
+    }
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Masked-diffusion sampling against the exact float64 law of the sampler
 // (dynamic programming over the partially revealed rows of length 3, with
@@ -1173,6 +1223,8 @@ const REPORT = Deno.env.get("SAMPLING_REPORT") === "1";
 /** The power every law test must have against each of its near misses. */
 const POWER = 0.99;
 const L = 3, ROWS = 1000;
+/** The rows of the law tests: L positions over V ids, MASK the mask. */
+const ROW = { vocab: V, length: L, maskId: MASK } as const;
 const HALVE = (r: number[]) =>
   r.map((x, k) => (k === r.length - 1 ? x : x / 2));
 
@@ -1354,16 +1406,12 @@ export function maskedGenerationParity(ex: Executor): void {
           assert(got.forwardPasses <= 6, `${got.forwardPasses}`);
         }
         const states = await lawStates(await referenceLogits(model), {
-          vocab: V,
-          length: L,
-          maskId: MASK,
+          ...ROW,
           suppress: [MASK, PAD],
         });
         const reveal = revealSchedule((t) => process.discrete.alphaBar(t), 6);
         const o: LawOptions = {
-          vocab: V,
-          length: L,
-          maskId: MASK,
+          ...ROW,
           reveal,
           suppress: [MASK, PAD],
           strategy: extra.strategy,
@@ -1436,18 +1484,14 @@ export function maskedGenerationParity(ex: Executor): void {
         const times = [6, 5, 4, 3, 2, 1].map((t) => t / 6);
         const at = (ts: number[]) =>
           lawStates((_, n, t) => stamp(n, t), {
-            vocab: V,
-            length: L,
-            maskId: MASK,
+            ...ROW,
             suppress: [MASK, PAD],
             times: ts,
           });
         const states = await at(times);
         const reveal = revealSchedule((t) => process.discrete.alphaBar(t), 6);
         const o: LawOptions = {
-          vocab: V,
-          length: L,
-          maskId: MASK,
+          ...ROW,
           reveal,
           times,
           suppress: [MASK, PAD],
@@ -1509,17 +1553,13 @@ export function maskedGenerationParity(ex: Executor): void {
       for (let r = 0; r < rows; r++) assertEquals(got.tokens[r * L + 1], 5);
       const one = Int32Array.of(MASK, 5, MASK);
       const states = await lawStates(await referenceLogits(model), {
-        vocab: V,
-        length: L,
-        maskId: MASK,
+        ...ROW,
         suppress: [MASK],
         prompt: one,
       });
       const reveal = revealSchedule((t) => process.discrete.alphaBar(t), 4);
       const o: LawOptions = {
-        vocab: V,
-        length: L,
-        maskId: MASK,
+        ...ROW,
         reveal,
         suppress: [MASK],
         strategy: "ancestral",

@@ -7,15 +7,7 @@ import { requestEngineDevice, WebGpuUnavailableError } from "./device.ts";
 import { WebGpuTransformer } from "./engine.ts";
 import type { Executor } from "./_parity_suite.ts";
 
-export {
-  firstDrawFit,
-  greedyAfter,
-  parityConfig,
-  perturbedModel,
-  randomIds,
-  relError,
-  softmaxAfter,
-} from "./_test_models.ts";
+export * from "./_test_models.ts";
 
 let device: GPUDevice | null = null;
 /** Why GPU tests are skipped, or null when an adapter exists. */

@@ -13,13 +13,8 @@ import {
   trainingParity,
 } from "./_parity_suite.ts";
 import { WebGpuTransformer } from "./mod.ts";
-import {
-  gpu,
-  parityConfig,
-  randomIds,
-  testDevice,
-  webgpuExecutor,
-} from "./_test_util.ts";
+import { gpu, testDevice, webgpuExecutor } from "./_test_util.ts";
+import { parityConfig, randomIds } from "./_test_models.ts";
 
 trainingParity(webgpuExecutor);
 scoringParity(webgpuExecutor);
