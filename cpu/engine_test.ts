@@ -7,14 +7,19 @@
 // determinism and bit-identical resume (dropout, EMA); tolerances stated
 // there. Also: the engine's own one-line errors.
 
-import { assertRejects, assertThrows } from "@std/assert";
+import { assertLess, assertRejects, assertThrows } from "@std/assert";
 import { CpuTransformer } from "./mod.ts";
 import {
   resumeParity,
   scoringParity,
   trainingParity,
 } from "../webgpu/_parity_suite.ts";
-import { parityConfig, randomIds } from "../webgpu/_test_models.ts";
+import {
+  parityConfig,
+  perturbedModel,
+  randomIds,
+  relError,
+} from "../webgpu/_test_models.ts";
 import { cpuExecutor } from "./_test_util.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
@@ -48,6 +53,43 @@ Deno.test({
         RangeError,
         "CpuTransformer: step needs a training engine",
       );
+    } finally {
+      e.dispose();
+    }
+  },
+});
+
+// Short rows fit more rows into a pass than `scoreRows`, but a
+// time-conditioned model's modulations are per row: 48 rows of 3 once
+// overflowed the inference region (a RangeError) on masked sampling.
+Deno.test({
+  name:
+    "CpuTransformer.forwardIds runs many short rows of a time-conditioned model, each row's logits as when run alone",
+  ...opts,
+  fn: async () => {
+    const config = parityConfig("bidirectional", "rotary", {
+      timeConditioning: true,
+    });
+    // Weights far from the init (its adaLN is zero: t would not matter).
+    const { model, weights } = await perturbedModel(config, 3);
+    model.dispose();
+    const e = await CpuTransformer.create(config, {
+      evaluationOnly: true,
+      weights,
+      threads: 2,
+    });
+    try {
+      const rows = 50, l = 3, V = 37;
+      const ids = randomIds(rows * l, V, 5);
+      const t = Array.from({ length: rows }, (_, r) => (r + 1) / (rows + 1));
+      const all = await e.forwardIds(ids, rows, l, t);
+      for (const r of [0, 17, 49]) {
+        const one = await e.forwardIds(ids.slice(r * l, (r + 1) * l), 1, l, [
+          t[r],
+        ]);
+        const err = relError(all.subarray(r * l * V, (r + 1) * l * V), one);
+        assertLess(err, 1e-6, `row ${r}: relative error ${err}`);
+      }
     } finally {
       e.dispose();
     }
