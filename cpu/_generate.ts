@@ -308,9 +308,12 @@ export async function generateMasked(
           for (let i = s0; i < s1; i++) {
             if (tokens[r * l + i] === maskId) masked.push({ i, ...drawAt(i) });
           }
-          const take = last
-            ? masked.length
-            : Math.floor(masked.length * reveal + 0.5);
+          // round(m·reveal), halves up, in float32 as the WebGPU sampler
+          // and the tfjs sampler count: a schedule's exact halves come out
+          // of float64 as 0.4999… and would reveal one token fewer.
+          const take = last ? masked.length : Math.floor(
+            Math.fround(Math.fround(masked.length * Math.fround(reveal)) + 0.5),
+          );
           masked.sort((x, y) => y.p - x.p || x.i - y.i);
           for (let j = 0; j < take; j++) {
             tokens[r * l + masked[j].i] = masked[j].id;

@@ -8,6 +8,8 @@ import { loadCblas } from "@d3pm/backend/cblas";
 import * as tf from "@tensorflow/tfjs";
 import { assert } from "@std/assert";
 import { type CpuKernels, createCpuKernels } from "./kernels.ts";
+import { CpuTransformer } from "./engine.ts";
+import type { Executor } from "../webgpu/_parity_suite.ts";
 
 let missing: string | null = null;
 try {
@@ -18,6 +20,19 @@ try {
 
 /** Options of every kernel test: skipped (or failed where required) without a CBLAS. */
 export const blas = { ignore: ignoreUnless("blas", missing) };
+
+/**
+ * The CPU engine for the parity suite (webgpu/_parity_suite.ts), on two
+ * threads splitting every call; it always runs. Its scoring and decoding
+ * run in one chunk of rows (16) or in chunks of one row.
+ */
+export const cpuExecutor: Executor = {
+  name: "CpuTransformer",
+  test: { ignore: false, sanitizeResources: false, sanitizeOps: false },
+  create: (config, options) =>
+    CpuTransformer.create(config, { ...options, threads: 2 }),
+  rowChunks: [16, 1],
+};
 
 /**
  * Run `fn` with kernels of `words` words on `threads` threads (default 2)

@@ -775,9 +775,16 @@ export class CpuTransformer
     }
     this.#checkIds(ids, "tokens");
     const out = new Float32Array(batch * length * V);
+    // Rows per pass: as many as the logits buffer holds at this length —
+    // but a time-conditioned model's modulations are per row, and the
+    // inference region holds them for `scoreRows` rows only.
     const fr = Math.max(
       1,
-      Math.min(batch, Math.floor(this.#evalLogits.length / (length * V))),
+      Math.min(
+        batch,
+        Math.floor(this.#evalLogits.length / (length * V)),
+        c.timeConditioning ? this.#scoreRows : Infinity,
+      ),
     );
     for (let r0 = 0; r0 < batch; r0 += fr) {
       const r = Math.min(fr, batch - r0);
