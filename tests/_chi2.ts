@@ -1,48 +1,7 @@
-// The χ² test of homogeneity of two samples of a categorical variable.
+// The χ² test of homogeneity of two samples of a categorical variable, and
+// of counts against exact probabilities (the tail from the sampling tests' statistics).
 
-function logGamma(x: number): number {
-  const c = [
-    76.18009172947146,
-    -86.50532032941677,
-    24.01409824083091,
-    -1.231739572450155,
-    0.1208650973866179e-2,
-    -0.5395239384953e-5,
-  ];
-  let y = x;
-  const t = x + 5.5 - (x + 0.5) * Math.log(x + 5.5);
-  let s = 1.000000000190015;
-  for (const k of c) s += k / ++y;
-  return -t + Math.log(2.5066282746310005 * s / x);
-}
-
-/** The regularized upper incomplete gamma Q(a, x) (Numerical Recipes' gammq). */
-export function gammaQ(a: number, x: number): number {
-  if (x <= 0) return 1;
-  if (x < a + 1) {
-    let sum = 1 / a, del = sum, ap = a;
-    for (let n = 0; n < 1000; n++) {
-      del *= x / ++ap;
-      sum += del;
-      if (Math.abs(del) < Math.abs(sum) * 1e-14) break;
-    }
-    return 1 - sum * Math.exp(-x + a * Math.log(x) - logGamma(a));
-  }
-  let b = x + 1 - a, c = 1 / 1e-300, d = 1 / b, h = d;
-  for (let i = 1; i < 1000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < 1e-300) d = 1e-300;
-    c = b + an / c;
-    if (Math.abs(c) < 1e-300) c = 1e-300;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < 1e-14) break;
-  }
-  return Math.exp(-x + a * Math.log(x) - logGamma(a)) * h;
-}
+import { gammaQ } from "../webgpu/_test_stats.ts";
 
 /** What {@linkcode homogeneity} found. */
 export interface Homogeneity {
