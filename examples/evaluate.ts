@@ -14,6 +14,8 @@ import { readCommandLine, runCli } from "@d3pm/cli";
 import { prng, type TokenBatch } from "@d3pm/core";
 import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
+  chooseEngine,
+  engineFingerprint,
   genStepList,
   judgeKey,
   judgePlan,
@@ -70,8 +72,20 @@ async function scoreGeneration(
     placed.dispose();
   }
   const genSeconds = (performance.now() - started) / 1000;
-  const judgeDir = `.cache/judges/${judgeKey(judgePlan(config, data))}`;
-  const judgePlaced = await placeModel(await loadModel(judgeDir), o.engine);
+  // The run's auto judge: cached per engine, so the one the run's own
+  // engine choice resolves to here (scoring then runs on --engine).
+  const runEngine = await chooseEngine(config);
+  if (runEngine.kind === "webgpu") runEngine.device.destroy();
+  const fingerprint = await engineFingerprint(runEngine);
+  const judgeDir = `.cache/judges/${
+    judgeKey(judgePlan(config, data, fingerprint))
+  }`;
+  const judgeModel = await loadModel(judgeDir).catch((e: Error) => {
+    throw new Error(
+      `No auto judge of this run's data and engine (${fingerprint}) in ${judgeDir}: ${e.message}; a run with --judge auto on this machine trains it`,
+    );
+  });
+  const judgePlaced = await placeModel(judgeModel, o.engine);
   const ar = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,

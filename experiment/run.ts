@@ -90,7 +90,7 @@ export async function runExperiment(
     // What the run will cost, before the data and the models are allocated.
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
-    judge = await openJudge(config, data, log);
+    judge = await openJudge(config, data, { engine, log });
     if (modelList(config).includes("d3pm")) {
       await checkInitFrom(config, data.tokenizer);
     }
