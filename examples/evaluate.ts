@@ -37,6 +37,8 @@ async function scoreGeneration(
     seed: number;
     samples: number;
     engine: "tfjs" | "webgpu" | "cpu" | "auto";
+    /** The tfjs backend's one line (initBackend's reason). */
+    backend: string;
     log: (line: string) => void;
   },
 ): Promise<Record<string, unknown>> {
@@ -76,7 +78,7 @@ async function scoreGeneration(
   // engine choice resolves to here (scoring then runs on --engine).
   const runEngine = await chooseEngine(config);
   if (runEngine.kind === "webgpu") runEngine.device.destroy();
-  const fingerprint = await engineFingerprint(runEngine);
+  const fingerprint = await engineFingerprint(runEngine, o.backend);
   const judgeDir = `.cache/judges/${
     judgeKey(judgePlan(config, data, fingerprint))
   }`;
@@ -193,13 +195,14 @@ evaluation did: the exact NLL of a causal model, the continuous bound of a
 denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       options: OPTIONS,
     });
-    await initBackend({ prefer: values.backend });
+    const backend = await initBackend({ prefer: values.backend });
     if (values["gen-samples"] > 0) {
       const out = await scoreGeneration(values.run, {
         model: values.model,
         seed: values.seed,
         samples: values["gen-samples"],
         engine: values.engine,
+        backend: backend.reason,
         log: (line) => console.error(line),
       });
       console.log(JSON.stringify({ run: values.run, ...out }));

@@ -143,7 +143,7 @@ export async function chooseEngine(
 /**
  * What decides the float rounding of what an engine trains, for the cache
  * keys of trained models (the `auto` judge's): the engine's kind and, on tfjs,
- * its backend and the cores; on the CPU engine its kernel threads (a product's bits follow
+ * its backend (with its BLAS and threads); on the CPU engine its kernel threads (a product's bits follow
  * its split over the threads, so 1 and 2 threads train different bits), how
  * products use them, and the CBLAS (vendor, version, OpenBLAS's kernel
  * family); on WebGPU, the adapter (the engine's one line). Engines, backends
@@ -152,6 +152,9 @@ export async function chooseEngine(
  * another's.
  *
  * @param engine The resolved engine.
+ * @param backend On tfjs, the backend's one line (`initBackend`'s reason,
+ *   e.g. `blas: OpenBLAS 0.3.21, coretype SkylakeX, 2 threads`: a threaded
+ *   BLAS rounds by its thread count); without it, the backend's name.
  * @returns One line, the same for the same engine on the same machine.
  *
  * @example
@@ -162,12 +165,14 @@ export async function chooseEngine(
  * assert(cpu.startsWith("cpu: ") && cpu.includes(" threads"));
  * ```
  */
-export async function engineFingerprint(engine: Engine): Promise<string> {
+export async function engineFingerprint(
+  engine: Engine,
+  backend?: string,
+): Promise<string> {
   if (engine.kind === "tfjs") {
+    if (backend !== undefined) return `tfjs on ${backend}`;
     await tf.ready(); // before it, no backend is chosen
-    // A threaded backend's products may round by the thread count (the
-    // cores, unless told otherwise).
-    return `tfjs on ${tf.getBackend()}, ${navigator.hardwareConcurrency} cores`;
+    return `tfjs on ${tf.getBackend()}`;
   }
   if (engine.kind === "webgpu") return engine.reason;
   // The same defaults CpuTransformer.create takes (threads: the cores).

@@ -57,6 +57,8 @@ export interface JudgeOptions {
    * there.
    */
   engine: Engine;
+  /** On tfjs, the backend's one line (`initBackend`'s reason): part of the key. */
+  backend?: string;
   /** Where progress lines go. */
   log: (line: string) => void;
   /** The folder of cached `auto` judges (default `.cache/judges`). */
@@ -114,7 +116,11 @@ export async function openJudge(
     const [model, describe] = await otherRun(config, data);
     return await judged(model, () => Promise.resolve(describe));
   }
-  const plan = judgePlan(config, data, await engineFingerprint(engine));
+  const plan = judgePlan(
+    config,
+    data,
+    await engineFingerprint(engine, options.backend),
+  );
   const dir = `${options.cacheDir ?? ".cache/judges"}/${judgeKey(plan)}`;
   let model: Transformer;
   try {

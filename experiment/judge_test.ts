@@ -154,11 +154,21 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
   // The CPU engine's bits follow its thread count (products split over the
   // threads): the fingerprint names it.
   assert(cpu.includes(` ${navigator.hardwareConcurrency} threads`), cpu);
-  const keys = [tfjs, cpu, cpu.replace(/\d+ threads/, "999 threads")].map((
-    e,
-  ) => judgeKey(judgePlan(c, DATA, e)));
-  assertEquals(new Set(keys).size, 3, keys.join(" "));
-  assertEquals(judgeKey(judgePlan(c, DATA, cpu)), keys[1]); // stable
+  // On tfjs, the backend's line (its BLAS threads) when the run has one.
+  const blas = (n: number) =>
+    engineFingerprint(
+      { kind: "tfjs", reason: "tfjs" },
+      `blas: OpenBLAS 0.3.21, coretype SkylakeX, ${n} threads`,
+    );
+  const keys = [
+    tfjs,
+    await blas(1),
+    await blas(2),
+    cpu,
+    cpu.replace(/\d+ threads/, "999 threads"),
+  ].map((e) => judgeKey(judgePlan(c, DATA, e)));
+  assertEquals(new Set(keys).size, 5, keys.join(" "));
+  assertEquals(judgeKey(judgePlan(c, DATA, cpu)), keys[3]); // stable
 });
 
 // A few steps of the micro preset's shape on made-up data.

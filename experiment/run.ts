@@ -91,7 +91,11 @@ export async function runExperiment(
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
     const judgeStarted = performance.now();
-    judge = await openJudge(config, data, { engine, log });
+    judge = await openJudge(config, data, {
+      engine,
+      backend: backend.reason,
+      log,
+    });
     if (judge) log(`judge: ready in ${seconds(judgeStarted)} s`);
     if (modelList(config).includes("d3pm")) {
       await checkInitFrom(config, data.tokenizer);
