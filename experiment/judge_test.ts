@@ -4,13 +4,16 @@ import { loadModel } from "@d3pm/transformer";
 import {
   type Engine,
   engineFingerprint,
+  evaluationModel,
   type ExperimentConfig,
   judgeKey,
   judgePlan,
   openJudge,
   type OptionKey,
+  releaseEvaluationModel,
   resolveConfig,
 } from "./mod.ts";
+import { autoregressive } from "@d3pm/autoregressive";
 
 // Another valid value of every option. A Record over every key: an option
 // added to the table does not compile here until it is classified below.
@@ -186,6 +189,11 @@ const TINY_DATA = {
   valid: blocks(4, 2),
   trainSha256: "made-up",
 } as unknown as Parameters<typeof openJudge>[1];
+const X0 = {
+  tokens: Int32Array.from(TINY_DATA.valid.data),
+  batchSize: 4,
+  length: L,
+};
 
 Deno.test({
   name:
@@ -208,12 +216,7 @@ Deno.test({
         log: (l) => lines.push(l),
         cacheDir,
       });
-      const x0 = {
-        tokens: Int32Array.from(TINY_DATA.valid.data),
-        batchSize: 4,
-        length: L,
-      };
-      const nats = (await judge!.score(x0)).nats;
+      const nats = (await judge!.score(X0)).nats;
       judge!.dispose();
       const dir = / in (\S+) for later runs|cached AR model from (\S+)/.exec(
         lines.join("\n"),
@@ -242,6 +245,17 @@ Deno.test({
       // Each saved with saveModel (what --judge and the tools load); the
       // CPU engine's is its own training, not the tfjs one's.
       const [ma, mb] = [await loadModel(a.dir), await loadModel(b.dir)];
+      // The CPU engine's judge scores on the engine: its score is the
+      // engine's score of its weights, bit for bit, not tfjs's.
+      const ar = autoregressive({
+        kind: "autoregressive",
+        start: SPECIALS.bos,
+        padId: SPECIALS.pad,
+      });
+      const placed = await evaluationModel(mb, cpu);
+      assertEquals((await ar.score(placed, X0)).nats, b.nats);
+      releaseEvaluationModel(placed);
+      assertNotEquals((await ar.score(mb, X0)).nats, b.nats);
       let differ = 0, most = 0;
       for (const [name, v] of ma.variables) {
         const x = v.dataSync(), y = mb.variables.get(name)!.dataSync();
