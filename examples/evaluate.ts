@@ -14,6 +14,8 @@ import { readCommandLine, runCli } from "@d3pm/cli";
 import { prng, type TokenBatch } from "@d3pm/core";
 import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
+  chooseEngine,
+  engineFingerprint,
   genStepList,
   judgeKey,
   judgePlan,
@@ -35,6 +37,8 @@ async function scoreGeneration(
     seed: number;
     samples: number;
     engine: "tfjs" | "webgpu" | "cpu" | "auto";
+    /** The tfjs backend's one line (initBackend's reason). */
+    backend: string;
     log: (line: string) => void;
   },
 ): Promise<Record<string, unknown>> {
@@ -70,8 +74,20 @@ async function scoreGeneration(
     placed.dispose();
   }
   const genSeconds = (performance.now() - started) / 1000;
-  const judgeDir = `.cache/judges/${judgeKey(judgePlan(config, data))}`;
-  const judgePlaced = await placeModel(await loadModel(judgeDir), o.engine);
+  // The run's auto judge: cached per engine, so the one the run's own
+  // engine choice resolves to here (scoring then runs on --engine).
+  const runEngine = await chooseEngine(config);
+  if (runEngine.kind === "webgpu") runEngine.device.destroy();
+  const fingerprint = await engineFingerprint(runEngine, o.backend);
+  const judgeDir = `.cache/judges/${
+    judgeKey(judgePlan(config, data, fingerprint))
+  }`;
+  const judgeModel = await loadModel(judgeDir).catch((e: Error) => {
+    throw new Error(
+      `No auto judge of this run's data and engine (${fingerprint}) in ${judgeDir}: ${e.message}; a run with --judge auto on this machine trains it`,
+    );
+  });
+  const judgePlaced = await placeModel(judgeModel, o.engine);
   const ar = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
@@ -179,13 +195,14 @@ evaluation did: the exact NLL of a causal model, the continuous bound of a
 denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       options: OPTIONS,
     });
-    await initBackend({ prefer: values.backend });
+    const backend = await initBackend({ prefer: values.backend });
     if (values["gen-samples"] > 0) {
       const out = await scoreGeneration(values.run, {
         model: values.model,
         seed: values.seed,
         samples: values["gen-samples"],
         engine: values.engine,
+        backend: backend.reason,
         log: (line) => console.error(line),
       });
       console.log(JSON.stringify({ run: values.run, ...out }));

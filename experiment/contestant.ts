@@ -274,13 +274,13 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
    * draws at every validation).
    *
    * @param process Its process.
-   * @param model The weights to validate.
+   * @param model The weights to validate (tfjs, or on the run's engine).
    * @param data The run's data.
    * @returns The estimate.
    */
   validate(
     process: P,
-    model: Transformer,
+    model: EvalModel,
     data: RunData,
   ): Promise<NllEstimate>;
   /**

@@ -11,6 +11,7 @@ import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
+import * as tf from "@tensorflow/tfjs";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 
 /** The engine a run trains on. */
@@ -139,6 +140,53 @@ export async function chooseEngine(
   };
 }
 
+/**
+ * What decides the float rounding of what an engine trains, for the cache
+ * keys of trained models (the `auto` judge's): the engine's kind and, on tfjs,
+ * its backend (with its BLAS and threads); on the CPU engine its kernel threads (a product's bits follow
+ * its split over the threads, so 1 and 2 threads train different bits), how
+ * products use them, and the CBLAS (vendor, version, OpenBLAS's kernel
+ * family); on WebGPU, the adapter (the engine's one line). Engines, backends
+ * and thread counts agree to float32 rounding, not bit for bit, and training
+ * amplifies the difference: a model cached by one must not stand for
+ * another's.
+ *
+ * @param engine The resolved engine.
+ * @param backend On tfjs, the backend's one line (`initBackend`'s reason,
+ *   e.g. `blas: OpenBLAS 0.3.21, coretype SkylakeX, 2 threads`: a threaded
+ *   BLAS rounds by its thread count); without it, the backend's name.
+ * @returns One line, the same for the same engine on the same machine.
+ *
+ * @example
+ * ```ts
+ * import { engineFingerprint } from "@d3pm/experiment";
+ * import { assert } from "@std/assert";
+ * const cpu = await engineFingerprint({ kind: "cpu", reason: "cpu" });
+ * assert(cpu.startsWith("cpu: ") && cpu.includes(" threads"));
+ * ```
+ */
+export async function engineFingerprint(
+  engine: Engine,
+  backend?: string,
+): Promise<string> {
+  if (engine.kind === "tfjs") {
+    if (backend !== undefined) return `tfjs on ${backend}`;
+    await tf.ready(); // before it, no backend is chosen
+    return `tfjs on ${tf.getBackend()}`;
+  }
+  if (engine.kind === "webgpu") return engine.reason;
+  // The same defaults CpuTransformer.create takes (threads: the cores).
+  const k = await createCpuKernels({ words: 64 });
+  try {
+    const b = k.cblas;
+    return `cpu: ${k.threads} threads, ${k.products} products, ${b.vendor} ${b.version}${
+      b.coretype ? ` ${b.coretype}` : ""
+    }`;
+  } finally {
+    k.dispose();
+  }
+}
+
 /** Options of {@linkcode trainOnEngine}: the model and what `trainEngine` needs besides the engine. */
 export interface EngineRun {
   /** The engine it runs on: the fused WebGPU engine's device, or the CPU engine. */
@@ -153,8 +201,11 @@ export interface EngineRun {
   excludeToken?: number;
   /** The loop's options. */
   options: Omit<Parameters<typeof trainEngine>[0], "engine" | "ema">;
-  /** The run's configuration (batch, optimiser, EMA). */
-  config: ExperimentConfig;
+  /** The run's batch, optimiser and EMA settings (0: no EMA). */
+  config: Pick<
+    ExperimentConfig,
+    "batchSize" | "weightDecay" | "clipNorm" | "emaDecay"
+  >;
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * The judge of generative perplexity: a causal model that is not under
  * test. By default an AR model of the run's shape, trained separately (its
- * own seed, longer) and cached per data, tokenizer and block length, so
- * every run on the same data is judged by the same model.
+ * own seed, longer) on the run's engine and cached per data, tokenizer,
+ * block length and engine, so every run on the same data and engine is
+ * judged by the same model.
  *
  * @module
  */
@@ -26,7 +27,15 @@ import type { RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
 import { AR } from "./contestants/ar.ts";
 import type { EvalContext } from "./evaluation.ts";
-import type { Entrant } from "./train.ts";
+import { type Entrant, setStoredWeights } from "./train.ts";
+import {
+  type Engine,
+  engineFingerprint,
+  type EvalModel,
+  evaluationModel,
+  releaseEvaluationModel,
+  trainOnEngine,
+} from "./engine.ts";
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {
@@ -40,49 +49,92 @@ export interface Judge {
 
 const JUDGE_SEED = 7919;
 
+/** What {@linkcode openJudge} needs besides the run's configuration and data. */
+export interface JudgeOptions {
+  /**
+   * The run's resolved engine: the `auto` judge trains there (its cache key
+   * names it, see {@linkcode engineFingerprint}), and every judge scores
+   * there.
+   */
+  engine: Engine;
+  /** On tfjs, the backend's one line (`initBackend`'s reason): part of the key. */
+  backend?: string;
+  /** Where progress lines go. */
+  log: (line: string) => void;
+  /** The folder of cached `auto` judges (default `.cache/judges`). */
+  cacheDir?: string;
+}
+
 /**
  * The judge named by `config.judge`; `self` returns undefined (the run's AR
  * model judges, once trained). Validated before the run writes anything.
+ * The `auto` judge trains on the run's engine (tfjs, or the fused CPU or
+ * WebGPU engine, as the contestants do) and is cached per engine; every
+ * judge scores on the run's engine.
  *
  * @param config The run's configuration.
  * @param data The run's data (the auto judge trains on its train split).
- * @param log Where progress lines go.
+ * @param options The engine, the log, the cache folder.
  * @returns The judge (dispose it when done), or undefined for `self`.
  * @throws {ConfigError} When the folder of `--judge` holds no usable run.
  */
 export async function openJudge(
   config: ExperimentConfig,
-  data: RunData,
-  log: (line: string) => void,
+  data: Pick<
+    RunData,
+    "train" | "valid" | "specials" | "tokenizer" | "trainSha256"
+  >,
+  options: JudgeOptions,
 ): Promise<Judge | undefined> {
   if (config.judge === "self") return undefined;
+  const { engine, log } = options;
   const process = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
     padId: data.specials.pad,
   });
-  const judged = (model: Transformer, describe: string): Judge => ({
-    describe,
-    score: (x0) => process.score(model, x0),
-    dispose: () => model.dispose(),
-  });
-  if (config.judge !== "auto") return judged(...await otherRun(config, data));
-  const plan = judgePlan(config, data);
-  const dir = `.cache/judges/${judgeKey(plan)}`;
+  // The judge scores where the contestants are evaluated: on the run's engine.
+  const judged = async (
+    model: Transformer,
+    describe: (score: Judge["score"]) => Promise<string>,
+  ): Promise<Judge> => {
+    let placed: EvalModel | undefined;
+    const dispose = () => {
+      if (placed) releaseEvaluationModel(placed);
+      model.dispose();
+    };
+    try {
+      placed = await evaluationModel(model, engine);
+      const score = (x0: TokenBatch) => process.score(placed!, x0);
+      return { describe: await describe(score), score, dispose };
+    } catch (e) {
+      dispose();
+      throw e;
+    }
+  };
+  if (config.judge !== "auto") {
+    const [model, describe] = await otherRun(config, data);
+    return await judged(model, () => Promise.resolve(describe));
+  }
+  const plan = judgePlan(
+    config,
+    data,
+    await engineFingerprint(engine, options.backend),
+  );
+  const dir = `${options.cacheDir ?? ".cache/judges"}/${judgeKey(plan)}`;
   let model: Transformer;
   try {
     model = await loadModel(dir);
     log(`judge: cached AR model from ${dir}`);
   } catch {
-    model = await trainJudge(plan, data, dir, log);
+    model = await trainJudge(plan, data, engine, dir, log);
   }
-  const valid = await overBlocks(data.valid, (x0) => process.score(model, x0));
-  return judged(
-    model,
-    `a separate AR model of the same shape, trained for ${config.judgeSteps} steps (seed ${JUDGE_SEED}; valid NLL ${
+  return await judged(model, async (score) => {
+    const valid = await overBlocks(data.valid, score);
+    return `a separate AR model of the same shape, trained for ${config.judgeSteps} steps on the ${engine.kind} engine (seed ${JUDGE_SEED}; valid NLL ${
       valid.nats.toFixed(3)
-    } nats), cached in ${dir}`,
-  );
+    } nats), cached in ${dir}`;
+  });
 }
 
 /**
@@ -116,6 +168,12 @@ export interface JudgePlan {
   clipNorm: number;
   /** EMA decay of the judged weights (undefined: none). */
   emaDecay?: number;
+  /**
+   * The engine that trains it, as {@linkcode engineFingerprint} names it
+   * (kind, backend, threads, CBLAS): engines round differently, so one
+   * engine's judge never stands for another's.
+   */
+  engine: string;
 }
 
 /**
@@ -123,17 +181,19 @@ export interface JudgePlan {
  *
  * @param c The run's configuration.
  * @param data The run's tokenizer and train split's hash.
+ * @param engine The engine that trains it ({@linkcode engineFingerprint}).
  * @returns The plan.
  *
- * @example The judge follows the run's optimiser settings, not its length
+ * @example The judge follows the run's optimiser settings and engine, not its length
  * ```ts
  * import { judgeKey, judgePlan, resolveConfig } from "@d3pm/experiment";
  * import { assertEquals, assertNotEquals } from "@std/assert";
  * const data = { tokenizer: { id: "byte", vocabSize: 260 }, trainSha256: "ab" } as const;
  * const c = resolveConfig({ preset: "micro" });
- * const key = judgeKey(judgePlan(c, data));
- * assertNotEquals(judgeKey(judgePlan({ ...c, warmup: 5 }, data)), key);
- * assertEquals(judgeKey(judgePlan({ ...c, steps: 5 }, data)), key);
+ * const key = judgeKey(judgePlan(c, data, "tfjs on cpu"));
+ * assertNotEquals(judgeKey(judgePlan({ ...c, warmup: 5 }, data, "tfjs on cpu")), key);
+ * assertNotEquals(judgeKey(judgePlan(c, data, "cpu: 2 threads")), key);
+ * assertEquals(judgeKey(judgePlan({ ...c, steps: 5 }, data, "tfjs on cpu")), key);
  * ```
  */
 export function judgePlan(
@@ -142,6 +202,7 @@ export function judgePlan(
     readonly tokenizer: Pick<RunData["tokenizer"], "id" | "vocabSize">;
     readonly trainSha256: string;
   },
+  engine: string,
 ): JudgePlan {
   return {
     tokenizer: data.tokenizer.id,
@@ -155,6 +216,7 @@ export function judgePlan(
     weightDecay: c.weightDecay,
     clipNorm: c.clipNorm,
     ...(c.emaDecay > 0 ? { emaDecay: c.emaDecay } : {}),
+    engine,
   };
 }
 
@@ -165,51 +227,93 @@ export function judgePlan(
  * @returns 16 hex digits.
  */
 export function judgeKey(plan: JudgePlan): string {
-  return sha256Hex(JSON.stringify({ version: 2, plan })).slice(0, 16);
+  // Version 3: the plan names its engine (version 2 judges were tfjs's).
+  return sha256Hex(JSON.stringify({ version: 3, plan })).slice(0, 16);
 }
 
-/** Train the judge of `plan` on the run's train split; it is saved to `dir`. */
+/**
+ * Train the judge of `plan` on the run's train split, on `engine` (tfjs, or
+ * the fused engine through the contestants' seam, its weights exported into
+ * a tfjs model); it is saved to `dir` with `saveModel` either way.
+ */
 async function trainJudge(
   plan: JudgePlan,
   data: Pick<RunData, "train" | "specials">,
+  engine: Engine,
   dir: string,
   log: (line: string) => void,
 ): Promise<Transformer> {
   log(
-    `judge: training a separate AR model for ${plan.steps} steps (cached in ${dir} for later runs)`,
+    `judge: training a separate AR model for ${plan.steps} steps on the ${engine.kind} engine (cached in ${dir} for later runs)`,
   );
   const model = new Transformer(plan.shape, { seed: plan.seed });
   const process = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
   });
-  const result = await train({
-    variables: model.variables,
-    loss: (batch) =>
-      process.loss(model, { ...batch, length: plan.blockLength }),
+  const loop = {
     blocks: data.train,
     batchSize: plan.batchSize,
     steps: plan.steps,
     lr: warmupCosine(plan.lr),
     seed: plan.seed,
-    adamw: { weightDecay: plan.weightDecay },
-    clipNorm: plan.clipNorm,
-    emaDecay: plan.emaDecay,
     progress: "judge",
-  });
-  if (result.ema) {
-    model.setWeights(result.ema.values);
-    result.ema.dispose();
+  };
+  try {
+    if (engine.kind === "tfjs") {
+      const result = await train({
+        ...loop,
+        variables: model.variables,
+        loss: (batch) =>
+          process.loss(model, { ...batch, length: plan.blockLength }),
+        adamw: { weightDecay: plan.weightDecay },
+        clipNorm: plan.clipNorm,
+        emaDecay: plan.emaDecay,
+      });
+      if (result.ema) {
+        model.setWeights(result.ema.values);
+        result.ema.dispose();
+      }
+      result.optimizer.dispose();
+    } else {
+      const { weights } = await trainOnEngine({
+        engine,
+        model: plan.shape,
+        seed: plan.seed,
+        length: AR.engine(process, plan.blockLength).length,
+        options: {
+          ...loop,
+          terms: (batch, rng) =>
+            process.lossTerms({ ...batch, length: plan.blockLength }, {
+              prng: rng,
+            }),
+          logEvery: JUDGE_LOG_EVERY,
+        },
+        config: {
+          batchSize: plan.batchSize,
+          weightDecay: plan.weightDecay,
+          clipNorm: plan.clipNorm,
+          emaDecay: plan.emaDecay ?? 0,
+        },
+      });
+      setStoredWeights(model, weights);
+    }
+    await saveModel(model, dir);
+    return model;
+  } catch (e) {
+    model.dispose();
+    throw e;
   }
-  result.optimizer.dispose();
-  await saveModel(model, dir);
-  return model;
 }
+
+// Steps between the engine's loss readings while the judge trains (the
+// progress line's loss; training is the same for any value).
+const JUDGE_LOG_EVERY = 50;
 
 /** The first seed's AR model of another finished run, checked against this run's data. */
 async function otherRun(
   c: ExperimentConfig,
-  data: RunData,
+  data: Pick<RunData, "tokenizer">,
 ): Promise<[Transformer, string]> {
   const folder = new RunFolder(c.judge);
   const other = await folder.savedConfig();

@@ -1,11 +1,19 @@
-import { assertEquals, assertNotEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import { prng } from "@d3pm/core";
+import { loadModel } from "@d3pm/transformer";
 import {
+  type Engine,
+  engineFingerprint,
+  evaluationModel,
   type ExperimentConfig,
   judgeKey,
   judgePlan,
+  openJudge,
   type OptionKey,
+  releaseEvaluationModel,
   resolveConfig,
 } from "./mod.ts";
+import { autoregressive } from "@d3pm/autoregressive";
 
 // Another valid value of every option. A Record over every key: an option
 // added to the table does not compile here until it is classified below.
@@ -92,38 +100,181 @@ const DATA = {
   tokenizer: { id: "byte", vocabSize: 260 },
   trainSha256: "0123",
 } as const;
+// An engine's fingerprint (engineFingerprint's form).
+const ENGINE = "tfjs on cpu";
 
 Deno.test("the judge's cache key changes with every option its training reads, and with no other", () => {
   const c = resolveConfig({ preset: "micro" });
-  const key = judgeKey(judgePlan(c, DATA));
+  const key = judgeKey(judgePlan(c, DATA, ENGINE));
   const changing: OptionKey[] = [];
   for (const k of Object.keys(CHANGED) as OptionKey[]) {
     const other = { ...c, [k]: CHANGED[k] } as ExperimentConfig;
     assertNotEquals(JSON.stringify(other[k]), JSON.stringify(c[k]), k);
-    if (judgeKey(judgePlan(other, DATA)) !== key) changing.push(k);
+    if (judgeKey(judgePlan(other, DATA, ENGINE)) !== key) changing.push(k);
   }
   assertEquals(changing, [...TRAINING]);
 });
 
 Deno.test("the judge's cache key changes with the data, the tokenizer and its real size", () => {
   const c = resolveConfig({ preset: "micro" });
-  const key = judgeKey(judgePlan(c, DATA));
+  const key = judgeKey(judgePlan(c, DATA, ENGINE));
   assertNotEquals(
-    judgeKey(judgePlan(c, { ...DATA, trainSha256: "4567" })),
+    judgeKey(judgePlan(c, { ...DATA, trainSha256: "4567" }, ENGINE)),
     key,
   );
   assertNotEquals(
     judgeKey(
-      judgePlan(c, { ...DATA, tokenizer: { id: "bpe-x", vocabSize: 260 } }),
+      judgePlan(
+        c,
+        { ...DATA, tokenizer: { id: "bpe-x", vocabSize: 260 } },
+        ENGINE,
+      ),
     ),
     key,
   );
   assertNotEquals(
     judgeKey(
-      judgePlan(c, { ...DATA, tokenizer: { id: "byte", vocabSize: 300 } }),
+      judgePlan(
+        c,
+        { ...DATA, tokenizer: { id: "byte", vocabSize: 300 } },
+        ENGINE,
+      ),
     ),
     key,
   );
   // Without EMA the plan has none (and a different key from any decay).
-  assertNotEquals(judgeKey(judgePlan({ ...c, emaDecay: 0 }, DATA)), key);
+  assertNotEquals(
+    judgeKey(judgePlan({ ...c, emaDecay: 0 }, DATA, ENGINE)),
+    key,
+  );
+});
+
+Deno.test("the judge's cache key names the engine that trains it: kind, backend, threads", async () => {
+  const c = resolveConfig({ preset: "micro" });
+  const tfjs = await engineFingerprint({ kind: "tfjs", reason: "tfjs" });
+  const cpu = await engineFingerprint({ kind: "cpu", reason: "cpu" });
+  assertEquals(tfjs.startsWith("tfjs on "), true, tfjs);
+  // The CPU engine's bits follow its thread count (products split over the
+  // threads): the fingerprint names it.
+  assert(cpu.includes(` ${navigator.hardwareConcurrency} threads`), cpu);
+  // On tfjs, the backend's line (its BLAS threads) when the run has one.
+  const blas = (n: number) =>
+    engineFingerprint(
+      { kind: "tfjs", reason: "tfjs" },
+      `blas: OpenBLAS 0.3.21, coretype SkylakeX, ${n} threads`,
+    );
+  const keys = [
+    tfjs,
+    await blas(1),
+    await blas(2),
+    cpu,
+    cpu.replace(/\d+ threads/, "999 threads"),
+  ].map((e) => judgeKey(judgePlan(c, DATA, e)));
+  assertEquals(new Set(keys).size, 5, keys.join(" "));
+  assertEquals(judgeKey(judgePlan(c, DATA, cpu)), keys[3]); // stable
+});
+
+// A few steps of the micro preset's shape on made-up data.
+const V = 16, L = 32;
+const SPECIALS = { bos: 12, eos: 13, pad: 14, mask: 15 };
+function blocks(count: number, seed: number) {
+  const r = prng(seed), data = new Uint32Array(count * L);
+  for (let i = 0; i < data.length; i++) data[i] = r.nextInt(12);
+  return { data, count, length: L };
+}
+const TINY_DATA = {
+  tokenizer: { id: "made-up", vocabSize: V },
+  specials: SPECIALS,
+  train: blocks(64, 1),
+  valid: blocks(4, 2),
+  trainSha256: "made-up",
+} as unknown as Parameters<typeof openJudge>[1];
+const X0 = {
+  tokens: Int32Array.from(TINY_DATA.valid.data),
+  batchSize: 4,
+  length: L,
+};
+
+Deno.test({
+  name:
+    "the auto judge trains on the run's engine, is cached per engine and reused only by the same engine",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cacheDir = await Deno.makeTempDir();
+    const c = resolveConfig({
+      preset: "micro",
+      judgeSteps: 6,
+      warmup: 1,
+      batchSize: 2,
+      emaDecay: 0,
+    });
+    const open = async (engine: Engine) => {
+      const lines: string[] = [];
+      const judge = await openJudge(c, TINY_DATA, {
+        engine,
+        log: (l) => lines.push(l),
+        cacheDir,
+      });
+      const nats = (await judge!.score(X0)).nats;
+      judge!.dispose();
+      const dir = / in (\S+) for later runs|cached AR model from (\S+)/.exec(
+        lines.join("\n"),
+      )!;
+      return {
+        trained: lines.some((l) => l.startsWith("judge: training")),
+        dir: dir[1] ?? dir[2],
+        nats,
+      };
+    };
+    const tfjs: Engine = { kind: "tfjs", reason: "tfjs" };
+    const cpu: Engine = { kind: "cpu", reason: "cpu" };
+    try {
+      const a = await open(tfjs);
+      const b = await open(cpu);
+      const b2 = await open(cpu);
+      const a2 = await open(tfjs);
+      assertEquals([a.trained, b.trained, b2.trained, a2.trained], [
+        true,
+        true,
+        false,
+        false,
+      ]);
+      assertNotEquals(a.dir, b.dir);
+      assertEquals([b2.dir, a2.dir], [b.dir, a.dir]);
+      // Each saved with saveModel (what --judge and the tools load); the
+      // CPU engine's is its own training, not the tfjs one's.
+      const [ma, mb] = [await loadModel(a.dir), await loadModel(b.dir)];
+      // The CPU engine's judge scores on the engine: its score is the
+      // engine's score of its weights, bit for bit, not tfjs's.
+      const ar = autoregressive({
+        kind: "autoregressive",
+        start: SPECIALS.bos,
+        padId: SPECIALS.pad,
+      });
+      const placed = await evaluationModel(mb, cpu);
+      assertEquals((await ar.score(placed, X0)).nats, b.nats);
+      releaseEvaluationModel(placed);
+      assertNotEquals((await ar.score(mb, X0)).nats, b.nats);
+      let differ = 0, most = 0;
+      for (const [name, v] of ma.variables) {
+        const x = v.dataSync(), y = mb.variables.get(name)!.dataSync();
+        for (let i = 0; i < x.length; i++) {
+          if (x[i] !== y[i]) differ++;
+          most = Math.max(most, Math.abs(x[i] - y[i]));
+        }
+      }
+      ma.dispose();
+      mb.dispose();
+      assert(differ > 0, "the engines trained the same bits");
+      // ...to float32 rounding: 6 steps agree closely.
+      assert(most < 1e-3, `largest weight difference ${most}`);
+      // Scored on each engine: the same NLL to rounding, the cached judge's
+      // exactly the fresh one's.
+      assert(Math.abs(a.nats - b.nats) < 1e-3, `${a.nats} vs ${b.nats}`);
+      assertEquals([a2.nats, b2.nats], [a.nats, b.nats]);
+    } finally {
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
 });

@@ -90,7 +90,13 @@ export async function runExperiment(
     // What the run will cost, before the data and the models are allocated.
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
-    judge = await openJudge(config, data, log);
+    const judgeStarted = performance.now();
+    judge = await openJudge(config, data, {
+      engine,
+      backend: backend.reason,
+      log,
+    });
+    if (judge) log(`judge: ready in ${seconds(judgeStarted)} s`);
     if (modelList(config).includes("d3pm")) {
       await checkInitFrom(config, data.tokenizer);
     }
@@ -137,6 +143,9 @@ export async function runExperiment(
   }
 }
 
+// Seconds since `t0` (a performance.now()), for the log.
+const seconds = (t0: number) => ((performance.now() - t0) / 1000).toFixed(1);
+
 /** What every seed of a run shares. */
 interface SeedContext {
   config: ExperimentConfig;
@@ -160,7 +169,13 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
   const evals: EvalModel[] = [];
   try {
     for (const e of entrants) {
+      const trainStarted = performance.now();
       trained.push(await trainContestant(e, seed, { ...run, metrics }));
+      run.log(
+        `seed ${seed} ${e.contestant.kind}: trained in ${
+          seconds(trainStarted)
+        } s (validation and saving included)`,
+      );
     }
     run.log(`seed ${seed}: evaluating`);
     const ctx: EvalContext = {
@@ -173,11 +188,17 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     const shown: string[] = [];
     for (const [i, e] of entrants.entries()) {
       // On the fused engine's runs, evaluation and generation run there too.
+      const evalStarted = performance.now();
       evals.push(await evaluationModel(trained[i].model, run.engine));
       const { result, samples } = await e.contestant.evaluate(
         e.process,
         evals[i],
         ctx,
+      );
+      run.log(
+        `seed ${seed} ${e.contestant.kind}: evaluated in ${
+          seconds(evalStarted)
+        } s`,
       );
       const full: ModelResult = {
         ...result,

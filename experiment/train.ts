@@ -17,7 +17,12 @@ import {
 import { loadModel, saveModel, Transformer } from "@d3pm/transformer";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import type { RunData } from "./data.ts";
-import { type Engine, trainOnEngine } from "./engine.ts";
+import {
+  type Engine,
+  evaluationModel,
+  releaseEvaluationModel,
+  trainOnEngine,
+} from "./engine.ts";
 import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
 import type { TrainingFigures } from "./results.ts";
 import type { DataRecord, RunFolder } from "./run_folder.ts";
@@ -386,11 +391,17 @@ class Validator {
   ): Promise<void> {
     setStoredWeights(this.scratch, await weights());
     const { contestant, process } = this.entrant;
-    const { nats } = await contestant.validate(
-      process,
-      this.scratch,
-      this.ctx.data,
-    );
+    // On the fused engines' runs, validation scores there too (as the test
+    // evaluation does): the tfjs model's scoring was most of its time.
+    const placed = this.ctx.engine
+      ? await evaluationModel(this.scratch, this.ctx.engine)
+      : this.scratch;
+    let nats: number;
+    try {
+      ({ nats } = await contestant.validate(process, placed, this.ctx.data));
+    } finally {
+      releaseEvaluationModel(placed);
+    }
     await this.ctx.metrics.append({
       model: this.#kind,
       seed: this.seed,
