@@ -85,7 +85,7 @@ export interface CpuTransformerOptions {
   emaDecay?: number;
   /** A token id left out of the training loss's softmax (MDLM's mask id). */
   excludeToken?: number;
-  /** Kernel threads (default: the cores). */
+  /** Kernel threads (default: `defaultThreads()`: `OPENBLAS_NUM_THREADS` when set, else the cores). */
   threads?: number;
   /** Rows of the head's logits chunk (default 128). */
   chunkRows?: number;

@@ -22,7 +22,8 @@ export interface CpuKernelsOptions {
   words: number;
   /**
    * Threads that run the kernels (the host and threads − 1 workers; default
-   * `navigator.hardwareConcurrency`). Each kernel splits its outermost
+   * {@linkcode defaultThreads}: `OPENBLAS_NUM_THREADS` when set, else the
+   * cores, at most 32). Each kernel splits its outermost
    * independent index (rows, heads, columns) over them; results are the
    * same bits for any count.
    */
@@ -103,6 +104,42 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
 }
 
 /**
+ * The thread count kernels take by default: `OPENBLAS_NUM_THREADS` when it is
+ * set (the one knob for BLAS work on either engine, and what
+ * `sweep --on local --jobs N` gives each cell), else the cores; at most 32.
+ *
+ * @returns An integer in [1, 32].
+ * @throws {RangeError} When `OPENBLAS_NUM_THREADS` is set but is not an
+ *   integer ≥ 1.
+ *
+ * @example
+ * ```ts
+ * import { defaultThreads } from "@d3pm/cpu";
+ * import { assert } from "@std/assert";
+ * const n = defaultThreads();
+ * assert(Number.isInteger(n) && n >= 1 && n <= 32);
+ * ```
+ */
+export function defaultThreads(): number {
+  let set: string | undefined;
+  try {
+    set = Deno.env.get("OPENBLAS_NUM_THREADS");
+  } catch { /* no env permission: the cores */ }
+  if (set !== undefined && set.trim() !== "") {
+    const n = Number(set);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new RangeError(
+        `OPENBLAS_NUM_THREADS must be an integer ≥ 1 (the CPU kernels' threads), got ${
+          JSON.stringify(set)
+        }`,
+      );
+    }
+    return Math.min(n, 32);
+  }
+  return Math.max(1, Math.min(navigator.hardwareConcurrency ?? 1, 32));
+}
+
+/**
  * Create kernel memory of `words` 4-byte words with the kernels' module and
  * threads on it.
  *
@@ -136,7 +173,7 @@ export async function createCpuKernels(
       `Cannot create CPU kernels: words must be an integer in [0, 2^30], got ${words}`,
     );
   }
-  const threads = options.threads ?? navigator.hardwareConcurrency ?? 1;
+  const threads = options.threads ?? defaultThreads();
   if (!Number.isInteger(threads) || threads < 1 || threads > 32) {
     throw new RangeError(
       `Cannot create CPU kernels: threads must be an integer in [1, 32], got ${threads}`,

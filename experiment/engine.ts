@@ -175,7 +175,7 @@ export async function engineFingerprint(
     return `tfjs on ${tf.getBackend()}`;
   }
   if (engine.kind === "webgpu") return engine.reason;
-  // The same defaults CpuTransformer.create takes (threads: the cores).
+  // The same defaults CpuTransformer.create takes (threads: defaultThreads()).
   const k = await createCpuKernels({ words: 64 });
   try {
     const b = k.cblas;
