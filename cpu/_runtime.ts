@@ -10,13 +10,15 @@ import {
   KERNEL_NAMES,
   makeJobs,
 } from "./_jobs.ts";
-import { type BlasThreads, blasThreads } from "./_blas_threads.ts";
+import { holdSingleThreaded } from "./_blas_threads.ts";
 import type { CpuKernels, Dropout } from "./kernels.ts";
 
 /** How products use the threads (see CpuKernelsOptions.products). */
 export type Products = "split" | "blas";
 
 const STACK_BYTES = 64 * 1024;
+// How long dispose waits for the threads to acknowledge the quit.
+const QUIT_MS = 5000;
 const PAGE = 65536;
 
 /** The memory, the exports and the threads of one CpuKernels. */
@@ -32,8 +34,7 @@ export class Runtime {
   readonly products: Products;
   readonly #jobs: Job[];
   readonly #ids = new Map<string, number>();
-  readonly #blasThreads: BlasThreads | null;
-  readonly #blasThreadsBefore: number;
+  readonly #releaseBlasThreads: (() => void) | null;
   readonly #ctrl: Int32Array;
   readonly #args: Float64Array;
   readonly #workers: Worker[];
@@ -50,8 +51,7 @@ export class Runtime {
     cblas: Cblas;
     ownsCblas: boolean;
     products: Products;
-    blasThreads: BlasThreads | null;
-    blasThreadsBefore: number;
+    releaseBlasThreads: (() => void) | null;
     control: number;
     heap: number;
     end: number;
@@ -66,8 +66,7 @@ export class Runtime {
     this.cblas = o.cblas;
     this.#ownsCblas = o.ownsCblas;
     this.products = o.products;
-    this.#blasThreads = o.blasThreads;
-    this.#blasThreadsBefore = o.blasThreadsBefore;
+    this.#releaseBlasThreads = o.releaseBlasThreads;
     this.#jobs = makeJobs(o.exports, this.buffer, o.cblas.sgemm);
     JOB_NAMES.forEach((n, i) => this.#ids.set(n, i));
     this.#ctrl = new Int32Array(this.buffer, o.control, CONTROL.words);
@@ -213,19 +212,32 @@ export class Runtime {
     }
   }
 
+  /**
+   * Join the threads, then release the CBLAS: each worker closes its CBLAS
+   * and acknowledges the quit before it is terminated, so no thread is in
+   * the library (or its close) when the thread count is restored and the
+   * host's handle closed.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    if (this.#workers.length > 0) {
-      this.#ctrl[CONTROL.id] = -1;
-      Atomics.add(this.#ctrl, CONTROL.gen, 1);
-      Atomics.notify(this.#ctrl, CONTROL.gen);
+    const all = this.#workers.length;
+    if (all > 0) {
+      const ctrl = this.#ctrl;
+      Atomics.store(ctrl, CONTROL.done, 0);
+      ctrl[CONTROL.id] = -1;
+      Atomics.add(ctrl, CONTROL.gen, 1);
+      Atomics.notify(ctrl, CONTROL.gen);
+      // A thread stuck in a kernel is not waited for past the deadline.
+      const deadline = Date.now() + QUIT_MS;
+      for (;;) {
+        const done = Atomics.load(ctrl, CONTROL.done);
+        if (done >= all || Date.now() > deadline) break;
+        Atomics.wait(ctrl, CONTROL.done, done, 50);
+      }
       for (const w of this.#workers) w.terminate();
     }
-    if (this.#blasThreads) {
-      this.#blasThreads.set(this.#blasThreadsBefore);
-      this.#blasThreads.close();
-    }
+    this.#releaseBlasThreads?.();
     if (this.#ownsCblas) this.cblas.close();
   }
 }
@@ -277,14 +289,10 @@ export async function createRuntime(o: {
   }
   // Split products run a single-threaded CBLAS on each kernel thread.
   let products = o.products;
-  let control_: BlasThreads | null = null, before = 0;
+  let release: (() => void) | null = null;
   if (products === "split" && o.threads > 1) {
-    control_ = blasThreads(o.cblas.library);
-    if (control_ === null) products = "blas";
-    else {
-      before = control_.get();
-      control_.set(1);
-    }
+    release = holdSingleThreaded(o.cblas.library);
+    if (release === null) products = "blas";
   }
   const started: Worker[] = [];
   try {
@@ -309,18 +317,16 @@ export async function createRuntime(o: {
               memory,
               stackTop: stacks + (i + 1) * STACK_BYTES,
               control,
-              names: [...KERNEL_NAMES],
               index: i + 1,
+              // Products run on the workers only when split.
+              library: products === "split" ? o.cblas.library : null,
             });
           }),
       ),
     );
   } catch (error) {
     for (const w of started) w.terminate();
-    if (control_) {
-      control_.set(before);
-      control_.close();
-    }
+    release?.();
     throw error;
   }
   return new Runtime({
@@ -331,8 +337,7 @@ export async function createRuntime(o: {
     cblas: o.cblas,
     ownsCblas: o.ownsCblas,
     products,
-    blasThreads: control_,
-    blasThreadsBefore: before,
+    releaseBlasThreads: release,
     control,
     heap,
     end: pages * PAGE,
