@@ -16,6 +16,15 @@ import type { CpuKernels, Dropout } from "./kernels.ts";
 /** How products use the threads (see CpuKernelsOptions.products). */
 export type Products = "split" | "blas";
 
+/**
+ * Time per job name (bench:cpu-profile): calls, wall ms of run(), and of
+ * that the ms the host waited for the threads after its own part.
+ */
+export type JobProfile = Map<
+  string,
+  { calls: number; ms: number; waitMs: number; split: number }
+>;
+
 const STACK_BYTES = 64 * 1024;
 // How long dispose waits for the threads to acknowledge the quit.
 const QUIT_MS = 5000;
@@ -42,6 +51,9 @@ export class Runtime {
   readonly #end: number;
   #disposed = false;
   #scratch: Float32Array | null = null;
+  /** Set to collect time per job (bench:cpu-profile); null: not timed. */
+  profile: JobProfile | null = null;
+  #waited = NaN;
 
   constructor(o: {
     memory: WebAssembly.Memory;
@@ -164,6 +176,9 @@ export class Runtime {
   ): void {
     if (this.#disposed) throw new Error("Cannot run a kernel: disposed");
     if (outer <= 0) return;
+    if (this.profile !== null) {
+      return this.#timed(name, outer, args, work, align);
+    }
     const id = this.#ids.get(name)!;
     const job = this.#jobs[id];
     // Products on the host alone when the CBLAS threads them itself.
@@ -197,6 +212,8 @@ export class Runtime {
     } catch (e) {
       error = e;
     }
+    // Timed (under #timed): how long the host waits for the threads.
+    const t0 = this.#waited === -1 ? performance.now() : 0;
     // Every thread acknowledges every job, taking part or not, so none can
     // still be reading this job's words when the next one is written.
     const all = this.#workers.length;
@@ -206,6 +223,7 @@ export class Runtime {
       if (done >= all) break;
       if (++spins > SPIN) Atomics.wait(ctrl, CONTROL.done, done, 1000);
     }
+    if (t0 !== 0) this.#waited = performance.now() - t0;
     if (error !== null) throw error;
     if (Atomics.exchange(ctrl, CONTROL.failed, 0) !== 0) {
       throw new Error(`cpu job ${name} failed in a kernel thread`);
@@ -218,6 +236,42 @@ export class Runtime {
    * the library (or its close) when the thread count is restored and the
    * host's handle closed.
    */
+  #timed(
+    name: JobName,
+    outer: number,
+    args: number[],
+    work: number,
+    align: number,
+  ): void {
+    const profile = this.profile!;
+    this.profile = null;
+    this.#waited = -1;
+    const t0 = performance.now();
+    try {
+      this.run(name, outer, args, work, align);
+    } finally {
+      const ms = performance.now() - t0;
+      this.profile = profile;
+      // Products by shape: C's rows × columns × the inner dimension, the
+      // transposes, and the epilogue fused on the rows.
+      const key = name !== "gemm"
+        ? name
+        : `gemm ${args[2]}×${args[3]}×${args[4]} ${args[0] ? "T" : "N"}${
+          args[1] ? "T" : "N"
+        }${args[14] >= 0 ? ` +${JOB_NAMES[args[14]]}` : ""}`;
+      const e = profile.get(key) ??
+        { calls: 0, ms: 0, waitMs: 0, split: 0 };
+      e.calls++;
+      e.ms += ms;
+      if (this.#waited >= 0) {
+        e.waitMs += this.#waited;
+        e.split++;
+      }
+      profile.set(key, e);
+      this.#waited = NaN;
+    }
+  }
+
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
