@@ -52,13 +52,6 @@ step's MFU against a 1024³ sgemm on the same threads. Prints JSON lines.`,
       default: navigator.hardwareConcurrency,
       help: "kernel threads (the cores)",
     },
-    schedule: {
-      kind: "choice",
-      choices: ["claimed", "static", "both"],
-      default: "both",
-      help:
-        "how calls meet the threads; both: one engine of each, alternating step by step",
-    },
   },
 } as const;
 
@@ -138,6 +131,12 @@ function sgemmGflops(threads: number): number {
   return (2 * N ** 3) / (median(times) / 1000) / 1e9;
 }
 
+const engine = await CpuTransformer.create(config, {
+  batchSize: B,
+  length: T,
+  seed: 1,
+  threads: args.threads,
+});
 const rand = prng(7);
 const inputs = Int32Array.from(
   { length: n },
@@ -148,107 +147,70 @@ const targets = Int32Array.from(
   () => Math.floor(rand.next() * V),
 );
 const batch = { inputs, targets, weights: new Float32Array(n).fill(1 / n) };
-const schedules = args.schedule === "both"
-  ? ["claimed", "static"] as const
-  : [args.schedule];
-const engines = await Promise.all(
-  schedules.map((schedule) =>
-    CpuTransformer.create(config, {
-      batchSize: B,
-      length: T,
-      seed: 1,
-      threads: args.threads,
-      schedule,
-    })
-  ),
-);
-const steps = schedules.map(() => [] as number[]);
-const jobs = schedules.map(() => [] as JobProfile[]);
-const losses = schedules.map(() => NaN);
+const rt = runtimeOf(engine.kernels);
+const steps: number[] = [];
+const jobs: JobProfile[] = [];
 try {
-  for (const engine of engines) {
-    for (let i = 0; i < args.warmup; i++) {
-      engine.step(batch, 3e-4);
-      await engine.readLoss();
-    }
+  for (let i = 0; i < args.warmup; i++) {
+    engine.step(batch, 3e-4);
+    await engine.readLoss();
   }
-  // Alternating step by step, in a rotating order: the machine's load
-  // falls on both alike.
   for (let i = 0; i < args.steps; i++) {
-    for (let j = 0; j < engines.length; j++) {
-      const e = (i + j) % engines.length, engine = engines[e];
-      const rt = runtimeOf(engine.kernels);
-      const profile: JobProfile = new Map();
-      rt.profile = profile;
-      const t0 = performance.now();
-      engine.step(batch, 3e-4);
-      losses[e] = (await engine.readLoss()).loss;
-      steps[e].push(performance.now() - t0);
-      rt.profile = null;
-      jobs[e].push(profile);
-    }
+    const profile: JobProfile = new Map();
+    rt.profile = profile;
+    const t0 = performance.now();
+    engine.step(batch, 3e-4);
+    await engine.readLoss();
+    steps.push(performance.now() - t0);
+    rt.profile = null;
+    jobs.push(profile);
   }
 } finally {
-  for (const engine of engines) engine.dispose();
+  engine.dispose();
 }
 const gflops = sgemmGflops(args.threads);
-const fpt = flopsPerToken(config);
-const tps: number[] = [];
 
-for (let e = 0; e < engines.length; e++) {
-  const schedule = schedules[e];
-  const step = median(steps[e]);
-  const names = new Set(jobs[e].flatMap((p) => [...p.keys()]));
-  const rows = [...names].map((job) => {
-    const at = (
-      f: (x: { calls: number; ms: number; waitMs: number }) => number,
-    ) => median(jobs[e].map((p) => (p.has(job) ? f(p.get(job)!) : 0)));
-    return {
-      job,
-      ms: at((x) => x.ms),
-      wait: at((x) => x.waitMs),
-      calls: at((x) => x.calls),
-    };
-  }).sort((a, b) => b.ms - a.ms);
-  const inJobs = rows.reduce((t, r) => t + r.ms, 0);
-  for (const r of rows) {
-    emit({
-      shape: args.shape,
-      schedule,
-      job: r.job,
-      ms_per_step: round(r.ms, 3),
-      share: round(r.ms / step, 3),
-      calls_per_step: r.calls,
-      join_wait_ms: round(r.wait, 3),
-    });
-  }
-  const sum = (p: (job: string) => boolean) =>
-    rows.filter((r) => p(r.job)).reduce((t, r) => t + r.ms, 0);
-  const products = sum((j) => j.startsWith("gemm"));
-  const attention = sum((j) => j.startsWith("attention_"));
-  tps.push(n / (step / 1000));
+const step = median(steps);
+const names = new Set(jobs.flatMap((p) => [...p.keys()]));
+const rows = [...names].map((job) => {
+  const at = (
+    f: (e: { calls: number; ms: number; waitMs: number }) => number,
+  ) => median(jobs.map((p) => (p.has(job) ? f(p.get(job)!) : 0)));
+  return {
+    job,
+    ms: at((e) => e.ms),
+    wait: at((e) => e.waitMs),
+    calls: at((e) => e.calls),
+  };
+}).sort((a, b) => b.ms - a.ms);
+const inJobs = rows.reduce((t, r) => t + r.ms, 0);
+for (const r of rows) {
   emit({
     shape: args.shape,
-    schedule,
-    threads: args.threads,
-    steps: steps[e].length,
-    step_ms_median: round(step, 2),
-    step_ms: steps[e].map((t) => round(t, 1)),
-    products_ms: round(products, 2),
-    attention_ms: round(attention, 2),
-    other_kernels_ms: round(inJobs - products - attention, 2),
-    join_wait_ms: round(rows.reduce((t, r) => t + r.wait, 0), 2),
-    host_other_ms: round(step - inJobs, 2),
-    loss: round(losses[e], 5),
-    sgemm_gflops: round(gflops, 1),
-    tokens_per_s: round(tps[e], 1),
-    mfu: round((tps[e] * fpt) / (gflops * 1e9), 3),
+    job: r.job,
+    ms_per_step: round(r.ms, 3),
+    share: round(r.ms / step, 3),
+    calls_per_step: r.calls,
+    join_wait_ms: round(r.wait, 3),
   });
 }
-if (engines.length === 2) {
-  emit({
-    shape: args.shape,
-    claimed_vs_static: round(tps[0] / tps[1], 3),
-    same_loss: losses[0] === losses[1],
-  });
-}
+const sum = (p: (job: string) => boolean) =>
+  rows.filter((r) => p(r.job)).reduce((t, r) => t + r.ms, 0);
+const products = sum((j) => j.startsWith("gemm"));
+const attention = sum((j) => j.startsWith("attention_"));
+const fpt = flopsPerToken(config);
+emit({
+  shape: args.shape,
+  threads: args.threads,
+  steps: steps.length,
+  step_ms_median: round(step, 2),
+  step_ms: steps.map((t) => round(t, 1)),
+  products_ms: round(products, 2),
+  attention_ms: round(attention, 2),
+  other_kernels_ms: round(inJobs - products - attention, 2),
+  join_wait_ms: round(rows.reduce((t, r) => t + r.wait, 0), 2),
+  host_other_ms: round(step - inJobs, 2),
+  sgemm_gflops: round(gflops, 1),
+  tokens_per_s: round(n / (step / 1000), 1),
+  mfu: round((n / (step / 1000)) * fpt / (gflops * 1e9), 3),
+});

@@ -2,16 +2,7 @@
 // exports, a bump allocator and the kernel threads. Private.
 
 import type { Cblas } from "@d3pm/backend/cblas";
-import {
-  ARG_OFFSET,
-  CHUNKS_PER_THREAD,
-  claimChunk,
-  claimWord,
-  CONTROL,
-  CONTROL_BYTES,
-  MAX_CHUNKS,
-  SPIN,
-} from "./_control.ts";
+import { ARG_OFFSET, CONTROL, CONTROL_BYTES, SPIN } from "./_control.ts";
 import {
   type Job,
   JOB_NAMES,
@@ -24,9 +15,6 @@ import type { CpuKernels, Dropout } from "./kernels.ts";
 
 /** How products use the threads (see CpuKernelsOptions.products). */
 export type Products = "split" | "blas";
-
-/** How a call's parts meet the threads (see CpuKernelsOptions.schedule). */
-export type Schedule = "claimed" | "static";
 
 /**
  * Time per job name (bench:cpu-profile): calls, wall ms of run(), and of
@@ -53,8 +41,6 @@ export class Runtime {
   readonly #grain: number;
   readonly #ownsCblas: boolean;
   readonly products: Products;
-  readonly schedule: Schedule;
-  #tag = 0;
   readonly #jobs: Job[];
   readonly #ids = new Map<string, number>();
   readonly #releaseBlasThreads: (() => void) | null;
@@ -77,7 +63,6 @@ export class Runtime {
     cblas: Cblas;
     ownsCblas: boolean;
     products: Products;
-    schedule: Schedule;
     releaseBlasThreads: (() => void) | null;
     control: number;
     heap: number;
@@ -93,7 +78,6 @@ export class Runtime {
     this.cblas = o.cblas;
     this.#ownsCblas = o.ownsCblas;
     this.products = o.products;
-    this.schedule = o.schedule;
     this.#releaseBlasThreads = o.releaseBlasThreads;
     this.#jobs = makeJobs(o.exports, this.buffer, o.cblas.sgemm);
     JOB_NAMES.forEach((n, i) => this.#ids.set(n, i));
@@ -209,9 +193,6 @@ export class Runtime {
         `${name}: ${args.length} arguments, at most ${CONTROL.args}`,
       );
     }
-    if (this.schedule === "claimed") {
-      return this.#claimed(name, id, outer, args, parts, align);
-    }
     const ctrl = this.#ctrl;
     const per = Math.ceil(outer / parts / align) * align;
     parts = Math.ceil(outer / per);
@@ -249,6 +230,12 @@ export class Runtime {
     }
   }
 
+  /**
+   * Join the threads, then release the CBLAS: each worker closes its CBLAS
+   * and acknowledges the quit before it is terminated, so no thread is in
+   * the library (or its close) when the thread count is restored and the
+   * host's handle closed.
+   */
   #timed(
     name: JobName,
     outer: number,
@@ -285,66 +272,6 @@ export class Runtime {
     }
   }
 
-  // The call in chunks (CHUNKS_PER_THREAD per taking thread, starts a
-  // multiple of align) that the host and the workers take in turn, each
-  // thread as it comes: a thread late to wake, or preempted on a loaded
-  // machine, leaves its chunks to the others instead of making the host wait
-  // for its share. Chunks split only outer indices, so the bits are those of
-  // any split. The host waits for the chunks taken, not for every thread.
-  #claimed(
-    name: JobName,
-    id: number,
-    outer: number,
-    args: number[],
-    parts: number,
-    align: number,
-  ): void {
-    const ctrl = this.#ctrl, job = this.#jobs[id];
-    const want = Math.min(MAX_CHUNKS, parts * CHUNKS_PER_THREAD);
-    const per = Math.ceil(outer / want / align) * align;
-    const chunks = Math.ceil(outer / per);
-    ctrl[CONTROL.ranges] = per;
-    ctrl[CONTROL.ranges + 1] = outer;
-    for (let i = 0; i < args.length; i++) this.#args[i] = args[i];
-    ctrl[CONTROL.id] = id;
-    Atomics.store(ctrl, CONTROL.finished, 0);
-    this.#tag = (this.#tag + 1) & 0x3fff;
-    // Published last: a thread that takes a chunk has read this job's words.
-    const word = claimWord(this.#tag, chunks);
-    Atomics.store(ctrl, CONTROL.claim, word);
-    Atomics.add(ctrl, CONTROL.gen, 1);
-    Atomics.notify(ctrl, CONTROL.gen);
-    let error: unknown = null;
-    for (;;) {
-      const c = claimChunk(ctrl, word);
-      if (c < 0) break;
-      try {
-        job(c * per, Math.min(outer, (c + 1) * per), args);
-      } catch (e) {
-        error ??= e;
-      }
-      Atomics.add(ctrl, CONTROL.finished, 1);
-    }
-    const t0 = this.#waited === -1 ? performance.now() : 0;
-    let spins = 0;
-    for (;;) {
-      const done = Atomics.load(ctrl, CONTROL.finished);
-      if (done >= chunks) break;
-      if (++spins > SPIN) Atomics.wait(ctrl, CONTROL.finished, done, 1000);
-    }
-    if (t0 !== 0) this.#waited = performance.now() - t0;
-    if (error !== null) throw error;
-    if (Atomics.exchange(ctrl, CONTROL.failed, 0) !== 0) {
-      throw new Error(`cpu job ${name} failed in a kernel thread`);
-    }
-  }
-
-  /**
-   * Join the threads, then release the CBLAS: each worker closes its CBLAS
-   * and acknowledges the quit before it is terminated, so no thread is in
-   * the library (or its close) when the thread count is restored and the
-   * host's handle closed.
-   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -378,7 +305,6 @@ export async function createRuntime(o: {
   cblas: Cblas;
   ownsCblas: boolean;
   products: Products;
-  schedule: Schedule;
 }): Promise<Runtime> {
   const probe = WebAssembly.Module.imports(o.module);
   if (!probe.some((i) => i.kind === "memory")) {
@@ -446,7 +372,6 @@ export async function createRuntime(o: {
               stackTop: stacks + (i + 1) * STACK_BYTES,
               control,
               index: i + 1,
-              claimed: o.schedule === "claimed",
               // Products run on the workers only when split.
               library: products === "split" ? o.cblas.library : null,
             });
@@ -466,7 +391,6 @@ export async function createRuntime(o: {
     cblas: o.cblas,
     ownsCblas: o.ownsCblas,
     products,
-    schedule: o.schedule,
     releaseBlasThreads: release,
     control,
     heap,

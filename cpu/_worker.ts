@@ -6,7 +6,7 @@
 /// <reference lib="deno.worker" />
 
 import { loadCblas, type Sgemm } from "@d3pm/backend/cblas";
-import { ARG_OFFSET, claimChunk, CONTROL, SPIN } from "./_control.ts";
+import { ARG_OFFSET, CONTROL, SPIN } from "./_control.ts";
 import { JOB_NAMES, makeJobs } from "./_jobs.ts";
 
 interface Start {
@@ -17,12 +17,10 @@ interface Start {
   index: number;
   /** The CBLAS to load for product jobs, or null (none run here). */
   library: string | null;
-  /** Claimed scheduling (chunks taken in turn), else static parts. */
-  claimed: boolean;
 }
 
 self.onmessage = async (e: MessageEvent<Start>) => {
-  const { module, memory, stackTop, control, index, library, claimed } = e.data;
+  const { module, memory, stackTop, control, index, library } = e.data;
   const instance = await WebAssembly.instantiate(module, {
     env: { memory, log: Math.log },
   });
@@ -50,32 +48,6 @@ self.onmessage = async (e: MessageEvent<Start>) => {
       if (++spins > SPIN) Atomics.wait(ctrl, CONTROL.gen, gen);
     }
     gen = Atomics.load(ctrl, CONTROL.gen);
-    if (claimed) {
-      // Take chunks until none is left (see _runtime.ts #claimed); the
-      // claim word is read before the job's words it vouches for.
-      const first = Atomics.load(ctrl, CONTROL.claim);
-      const id = ctrl[CONTROL.id];
-      if (id < 0) break;
-      const per = ctrl[CONTROL.ranges], outer = ctrl[CONTROL.ranges + 1];
-      const chunks = (first >>> 9) & 0x1ff;
-      for (;;) {
-        const c = claimChunk(ctrl, first);
-        if (c < 0) break;
-        try {
-          jobs[id](c * per, Math.min(outer, (c + 1) * per), a);
-        } catch (error) {
-          Atomics.store(ctrl, CONTROL.failed, 1);
-          console.error(
-            `cpu job ${JOB_NAMES[id]} failed in thread ${index}:`,
-            error,
-          );
-        }
-        if (Atomics.add(ctrl, CONTROL.finished, 1) + 1 === chunks) {
-          Atomics.notify(ctrl, CONTROL.finished);
-        }
-      }
-      continue;
-    }
     const id = ctrl[CONTROL.id];
     if (id < 0) break;
     if (index < ctrl[CONTROL.parts]) {

@@ -151,14 +151,12 @@ async function bits(
   threads: number,
   products: "split" | "blas",
   grain = 1,
-  schedule: "claimed" | "static" = "claimed",
 ): Promise<Uint32Array> {
   const k = await createCpuKernels({
     words: 1 << 20,
     threads,
     grain,
     products,
-    schedule,
   });
   try {
     return chain(k);
@@ -188,37 +186,6 @@ Deno.test({
     for (const threads of [2, 3]) {
       const once = await bits(threads, "split");
       assertEquals(await bits(threads, "split"), once, `${threads} threads`);
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "claimed and static schedules give the same bits, and claimed chunks give them again call after call in one set of kernels",
-  ...blas,
-  fn: async () => {
-    for (const threads of [2, 3]) {
-      const claimed = await bits(threads, "split", 1, "claimed");
-      assertEquals(
-        await bits(threads, "split", 1, "static"),
-        claimed,
-        `${threads} threads`,
-      );
-      // Hundreds of jobs back to back in one set of kernels: workers late
-      // to a job, chunks taken by whoever comes, the job tags moving on.
-      const k = await createCpuKernels({
-        words: 1 << 23,
-        threads,
-        grain: 1,
-        schedule: "claimed",
-      });
-      try {
-        for (let i = 0; i < 8; i++) {
-          assertEquals(chain(k), claimed, `${threads} threads, run ${i + 1}`);
-        }
-      } finally {
-        k.dispose();
-      }
     }
   },
 });

@@ -87,8 +87,6 @@ export interface CpuTransformerOptions {
   excludeToken?: number;
   /** Kernel threads (default: the cores). */
   threads?: number;
-  /** How a call's parts meet the threads (default `claimed`; see `CpuKernelsOptions.schedule`). */
-  schedule?: "claimed" | "static";
   /** Rows of the head's logits chunk (default 128). */
   chunkRows?: number;
   /** Rows per scoring pass (default 16): a list's batches run in chunks of this many rows. */
@@ -339,7 +337,6 @@ export class CpuTransformer
     const k = await createCpuKernels({
       words: total,
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
-      ...(options.schedule !== undefined ? { schedule: options.schedule } : {}),
     });
     try {
       return new CpuTransformer(c, k, options, shape, weights, {

@@ -44,14 +44,6 @@ export interface CpuKernelsOptions {
    */
   products?: "split" | "blas";
   /**
-   * How a call's parts meet the threads. `claimed` (default): the call is cut
-   * into a few chunks per thread that the host and the workers take in turn
-   * as each comes, so a thread that wakes late or is preempted (a loaded
-   * machine) leaves its chunks to the others. `static`: one part per thread,
-   * the host waiting for each. The bits are the same either way.
-   */
-  schedule?: "claimed" | "static";
-  /**
    * The least work (element operations) worth a thread (default 65,536):
    * smaller calls run on the host alone. Tests pass 1 to split every call.
    */
@@ -161,16 +153,6 @@ export async function createCpuKernels(
       }`,
     );
   }
-  if (
-    options.schedule !== undefined && options.schedule !== "claimed" &&
-    options.schedule !== "static"
-  ) {
-    throw new RangeError(
-      `Cannot create CPU kernels: schedule must be "claimed" or "static", got ${
-        JSON.stringify(options.schedule)
-      }`,
-    );
-  }
   if (!(Number.isFinite(grain) && grain >= 1)) {
     throw new RangeError(
       `Cannot create CPU kernels: grain must be a number ≥ 1, got ${grain}`,
@@ -186,7 +168,6 @@ export async function createCpuKernels(
       threads,
       grain,
       products: options.products ?? "split",
-      schedule: options.schedule ?? "claimed",
       cblas,
       ownsCblas: options.cblas === undefined,
     });
