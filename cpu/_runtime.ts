@@ -230,12 +230,8 @@ export class Runtime {
     }
   }
 
-  /**
-   * Join the threads, then release the CBLAS: each worker closes its CBLAS
-   * and acknowledges the quit before it is terminated, so no thread is in
-   * the library (or its close) when the thread count is restored and the
-   * host's handle closed.
-   */
+  // run() timed into the profile: the whole call, and the host's wait for
+  // the threads after its own part.
   #timed(
     name: JobName,
     outer: number,
@@ -272,6 +268,12 @@ export class Runtime {
     }
   }
 
+  /**
+   * Join the threads, then release the CBLAS: each worker closes its CBLAS
+   * and acknowledges the quit before it is terminated, so no thread is in
+   * the library (or its close) when the thread count is restored and the
+   * host's handle closed.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
