@@ -136,7 +136,11 @@ export interface Cblas {
   threads?: number;
   /** One line for people, e.g. `OpenBLAS 0.3.21, coretype SkylakeX, 2 threads`. */
   description: string;
-  /** Unload the library; `sgemm` must not be called afterwards. */
+  /**
+   * Close this handle; `sgemm` must not be called afterwards. The library
+   * itself stays loaded until the thread (the process, for the main thread)
+   * ends: see {@linkcode loadCblas}.
+   */
   close(): void;
 }
 
@@ -259,6 +263,17 @@ function envPath(): string | undefined {
 
 type Library = Deno.DynamicLibrary<typeof SYMBOLS>;
 
+// One handle per library, never closed: the library is loaded once per
+// thread and never unloaded. Unloading OpenBLAS runs its destructor (joins
+// its thread pool, frees its buffers) in whichever thread closes the last
+// handle — a kernel worker tearing down, possibly while the process exits —
+// and loading it again starts a new pool; a CPU engine's dispose did both.
+const pinned = new Map<string, Deno.DynamicLibrary<Record<string, never>>>();
+
+function pin(library: string): void {
+  if (!pinned.has(library)) pinned.set(library, Deno.dlopen(library, {}));
+}
+
 function describe(lib: Library, library: string): Cblas {
   const s = lib.symbols;
   const sgemm = s.cblas_sgemm as unknown as Sgemm;
@@ -326,7 +341,10 @@ function describe(lib: Library, library: string): Cblas {
 /**
  * Load a CBLAS through `Deno.dlopen` (needs `--allow-ffi`; `--allow-env` and
  * `--allow-read` let it honour `D3PM_CBLAS_PATH` and set `OPENBLAS_CORETYPE`
- * from `/proc/cpuinfo`).
+ * from `/proc/cpuinfo`). The first load of a library in a thread keeps it
+ * loaded for the thread's life: closing the returned handle never unloads it
+ * (OpenBLAS unloaded and loaded again per engine, its destructor running in
+ * a worker's teardown, was a hazard at exit).
  *
  * @param options Which library to load and the OpenBLAS core type.
  * @returns The loaded library with its `sgemm`.
@@ -352,7 +370,9 @@ export function loadCblas(options: LoadCblasOptions = {}): Cblas {
   const failures: string[] = [];
   for (const candidate of candidates) {
     try {
-      return describe(Deno.dlopen(candidate, SYMBOLS), candidate);
+      const lib = Deno.dlopen(candidate, SYMBOLS);
+      pin(candidate);
+      return describe(lib, candidate);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (/permission|--allow-ffi/i.test(message)) {

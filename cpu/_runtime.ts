@@ -10,13 +10,24 @@ import {
   KERNEL_NAMES,
   makeJobs,
 } from "./_jobs.ts";
-import { type BlasThreads, blasThreads } from "./_blas_threads.ts";
+import { holdSingleThreaded } from "./_blas_threads.ts";
 import type { CpuKernels, Dropout } from "./kernels.ts";
 
 /** How products use the threads (see CpuKernelsOptions.products). */
 export type Products = "split" | "blas";
 
+/**
+ * Time per job name (bench:cpu-profile): calls, wall ms of run(), and of
+ * that the ms the host waited for the threads after its own part.
+ */
+export type JobProfile = Map<
+  string,
+  { calls: number; ms: number; waitMs: number; split: number }
+>;
+
 const STACK_BYTES = 64 * 1024;
+// How long dispose waits for the threads to acknowledge the quit.
+const QUIT_MS = 5000;
 const PAGE = 65536;
 
 /** The memory, the exports and the threads of one CpuKernels. */
@@ -32,8 +43,7 @@ export class Runtime {
   readonly products: Products;
   readonly #jobs: Job[];
   readonly #ids = new Map<string, number>();
-  readonly #blasThreads: BlasThreads | null;
-  readonly #blasThreadsBefore: number;
+  readonly #releaseBlasThreads: (() => void) | null;
   readonly #ctrl: Int32Array;
   readonly #args: Float64Array;
   readonly #workers: Worker[];
@@ -41,6 +51,9 @@ export class Runtime {
   readonly #end: number;
   #disposed = false;
   #scratch: Float32Array | null = null;
+  /** Set to collect time per job (bench:cpu-profile); null: not timed. */
+  profile: JobProfile | null = null;
+  #waited = NaN;
 
   constructor(o: {
     memory: WebAssembly.Memory;
@@ -50,8 +63,7 @@ export class Runtime {
     cblas: Cblas;
     ownsCblas: boolean;
     products: Products;
-    blasThreads: BlasThreads | null;
-    blasThreadsBefore: number;
+    releaseBlasThreads: (() => void) | null;
     control: number;
     heap: number;
     end: number;
@@ -66,8 +78,7 @@ export class Runtime {
     this.cblas = o.cblas;
     this.#ownsCblas = o.ownsCblas;
     this.products = o.products;
-    this.#blasThreads = o.blasThreads;
-    this.#blasThreadsBefore = o.blasThreadsBefore;
+    this.#releaseBlasThreads = o.releaseBlasThreads;
     this.#jobs = makeJobs(o.exports, this.buffer, o.cblas.sgemm);
     JOB_NAMES.forEach((n, i) => this.#ids.set(n, i));
     this.#ctrl = new Int32Array(this.buffer, o.control, CONTROL.words);
@@ -165,6 +176,9 @@ export class Runtime {
   ): void {
     if (this.#disposed) throw new Error("Cannot run a kernel: disposed");
     if (outer <= 0) return;
+    if (this.profile !== null) {
+      return this.#timed(name, outer, args, work, align);
+    }
     const id = this.#ids.get(name)!;
     const job = this.#jobs[id];
     // Products on the host alone when the CBLAS threads them itself.
@@ -198,6 +212,8 @@ export class Runtime {
     } catch (e) {
       error = e;
     }
+    // Timed (under #timed): how long the host waits for the threads.
+    const t0 = this.#waited === -1 ? performance.now() : 0;
     // Every thread acknowledges every job, taking part or not, so none can
     // still be reading this job's words when the next one is written.
     const all = this.#workers.length;
@@ -207,25 +223,77 @@ export class Runtime {
       if (done >= all) break;
       if (++spins > SPIN) Atomics.wait(ctrl, CONTROL.done, done, 1000);
     }
+    if (t0 !== 0) this.#waited = performance.now() - t0;
     if (error !== null) throw error;
     if (Atomics.exchange(ctrl, CONTROL.failed, 0) !== 0) {
       throw new Error(`cpu job ${name} failed in a kernel thread`);
     }
   }
 
+  // run() timed into the profile: the whole call, and the host's wait for
+  // the threads after its own part.
+  #timed(
+    name: JobName,
+    outer: number,
+    args: number[],
+    work: number,
+    align: number,
+  ): void {
+    const profile = this.profile!;
+    this.profile = null;
+    this.#waited = -1;
+    const t0 = performance.now();
+    try {
+      this.run(name, outer, args, work, align);
+    } finally {
+      const ms = performance.now() - t0;
+      this.profile = profile;
+      // Products by shape: C's rows × columns × the inner dimension, the
+      // transposes, and the epilogue fused on the rows.
+      const key = name !== "gemm"
+        ? name
+        : `gemm ${args[2]}×${args[3]}×${args[4]} ${args[0] ? "T" : "N"}${
+          args[1] ? "T" : "N"
+        }${args[14] >= 0 ? ` +${JOB_NAMES[args[14]]}` : ""}`;
+      const e = profile.get(key) ??
+        { calls: 0, ms: 0, waitMs: 0, split: 0 };
+      e.calls++;
+      e.ms += ms;
+      if (this.#waited >= 0) {
+        e.waitMs += this.#waited;
+        e.split++;
+      }
+      profile.set(key, e);
+      this.#waited = NaN;
+    }
+  }
+
+  /**
+   * Join the threads, then release the CBLAS: each worker closes its CBLAS
+   * and acknowledges the quit before it is terminated, so no thread is in
+   * the library (or its close) when the thread count is restored and the
+   * host's handle closed.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    if (this.#workers.length > 0) {
-      this.#ctrl[CONTROL.id] = -1;
-      Atomics.add(this.#ctrl, CONTROL.gen, 1);
-      Atomics.notify(this.#ctrl, CONTROL.gen);
+    const all = this.#workers.length;
+    if (all > 0) {
+      const ctrl = this.#ctrl;
+      Atomics.store(ctrl, CONTROL.done, 0);
+      ctrl[CONTROL.id] = -1;
+      Atomics.add(ctrl, CONTROL.gen, 1);
+      Atomics.notify(ctrl, CONTROL.gen);
+      // A thread stuck in a kernel is not waited for past the deadline.
+      const deadline = Date.now() + QUIT_MS;
+      for (;;) {
+        const done = Atomics.load(ctrl, CONTROL.done);
+        if (done >= all || Date.now() > deadline) break;
+        Atomics.wait(ctrl, CONTROL.done, done, 50);
+      }
       for (const w of this.#workers) w.terminate();
     }
-    if (this.#blasThreads) {
-      this.#blasThreads.set(this.#blasThreadsBefore);
-      this.#blasThreads.close();
-    }
+    this.#releaseBlasThreads?.();
     if (this.#ownsCblas) this.cblas.close();
   }
 }
@@ -277,14 +345,10 @@ export async function createRuntime(o: {
   }
   // Split products run a single-threaded CBLAS on each kernel thread.
   let products = o.products;
-  let control_: BlasThreads | null = null, before = 0;
+  let release: (() => void) | null = null;
   if (products === "split" && o.threads > 1) {
-    control_ = blasThreads(o.cblas.library);
-    if (control_ === null) products = "blas";
-    else {
-      before = control_.get();
-      control_.set(1);
-    }
+    release = holdSingleThreaded(o.cblas.library);
+    if (release === null) products = "blas";
   }
   const started: Worker[] = [];
   try {
@@ -309,18 +373,16 @@ export async function createRuntime(o: {
               memory,
               stackTop: stacks + (i + 1) * STACK_BYTES,
               control,
-              names: [...KERNEL_NAMES],
               index: i + 1,
+              // Products run on the workers only when split.
+              library: products === "split" ? o.cblas.library : null,
             });
           }),
       ),
     );
   } catch (error) {
     for (const w of started) w.terminate();
-    if (control_) {
-      control_.set(before);
-      control_.close();
-    }
+    release?.();
     throw error;
   }
   return new Runtime({
@@ -331,8 +393,7 @@ export async function createRuntime(o: {
     cblas: o.cblas,
     ownsCblas: o.ownsCblas,
     products,
-    blasThreads: control_,
-    blasThreadsBefore: before,
+    releaseBlasThreads: release,
     control,
     heap,
     end: pages * PAGE,

@@ -67,6 +67,10 @@ self.onmessage = async (e: MessageEvent<Start>) => {
     Atomics.add(ctrl, CONTROL.done, 1);
     Atomics.notify(ctrl, CONTROL.done);
   }
+  // Out of the library before the host is told: it restores the CBLAS's
+  // thread count and closes its own handle once every thread has said so.
   cblas?.close();
+  Atomics.add(ctrl, CONTROL.done, 1);
+  Atomics.notify(ctrl, CONTROL.done);
   self.close();
 };

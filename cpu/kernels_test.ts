@@ -1,7 +1,22 @@
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { loadCblas } from "@d3pm/backend/cblas";
 import { createCpuKernels } from "./kernels.ts";
 import { blas } from "./_test_util.ts";
+
+const THREADS = {
+  openblas_get_num_threads: { parameters: [], result: "i32" },
+  openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+} as const;
+
+function openblasThreads(
+  library: string,
+): Deno.DynamicLibrary<typeof THREADS> | null {
+  try {
+    return Deno.dlopen(library, THREADS);
+  } catch {
+    return null;
+  }
+}
 
 Deno.test({
   name:
@@ -40,6 +55,53 @@ Deno.test({
     } finally {
       lib.close();
       cblas.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "createCpuKernels() with overlapping lives keeps OpenBLAS at one thread until the last is disposed, then restores the count before the first",
+  ...blas,
+  fn: async () => {
+    const cblas = loadCblas();
+    const lib = openblasThreads(cblas.library);
+    if (lib === null) return cblas.close(); // not OpenBLAS: nothing is set
+    try {
+      lib.symbols.openblas_set_num_threads(3);
+      const a = await createCpuKernels({ words: 64, threads: 2, cblas });
+      const b = await createCpuKernels({ words: 64, threads: 2, cblas });
+      a.dispose();
+      // b still splits its products: a threaded OpenBLAS under b's threads
+      // would run two of its pools' calls at once.
+      assertEquals(lib.symbols.openblas_get_num_threads(), 1);
+      b.dispose();
+      assertEquals(lib.symbols.openblas_get_num_threads(), 3);
+    } finally {
+      lib.close();
+      cblas.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "createCpuKernels() leaves the CBLAS loaded after dispose (never unloaded while the process lives)",
+  ...blas,
+  ignore: blas.ignore || Deno.build.os !== "linux",
+  fn: async () => {
+    const loaded = (library: string) =>
+      Deno.readTextFileSync("/proc/self/maps").includes(
+        library.slice(library.lastIndexOf("/") + 1).replace(/\.so.*$/, ""),
+      );
+    for (let i = 0; i < 2; i++) {
+      const k = await createCpuKernels({ words: 64, threads: 2 });
+      const library = k.cblas.library;
+      k.dispose();
+      // Unloading ran OpenBLAS's destructor (pool joined, buffers freed) in
+      // whichever thread closed the last handle, a worker tearing down among
+      // them, and the next engine loaded it afresh.
+      assert(loaded(library), `${library} was unloaded by dispose`);
     }
   },
 });

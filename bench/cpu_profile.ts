@@ -1,0 +1,216 @@
+/**
+ * Where the CPU engine's training step goes (issue 23's MFU target): the
+ * bench:cpu reference step (4 layers, d 256, 4 heads, MLP 1024, T 128,
+ * batch 8, V 4096; or `--shape tiny`) on `CpuTransformer`, every kernel job
+ * timed on the host around its whole call (its split over the threads and
+ * the join included), products keyed by their shape. Per job: ms per step,
+ * its share of the step, calls, and the ms the host spent waiting for the
+ * threads after its own part (the join: uneven parts, wake-up latency, and
+ * on a loaded machine the other threads' lost time slices). `host_other`
+ * is the step's time outside any job (the plan's closures, argument
+ * checks, the loss read). Also the step's MFU against a 1024³ sgemm on the
+ * same threads, measured in the same window. JSON lines.
+ *
+ *   deno task bench:cpu-profile [--shape reference|tiny] [--steps 10]
+ *                               [--warmup 3] [--threads 2]
+ */
+import { prng } from "@d3pm/core";
+import {
+  CBLAS_NO_TRANS,
+  CBLAS_ROW_MAJOR,
+  loadCblas,
+} from "@d3pm/backend/cblas";
+import { CpuTransformer } from "@d3pm/cpu";
+import { type ModelConfig, parameterShapes, preset } from "@d3pm/transformer";
+import { readCommandLine } from "@d3pm/cli";
+import { type JobProfile, runtimeOf } from "../cpu/_runtime.ts";
+import { blasThreads } from "../cpu/_blas_threads.ts";
+
+const SHAPES: Record<string, { d: number; mlp: number; batch: number }> = {
+  tiny: { d: 128, mlp: 512, batch: 4 },
+  reference: { d: 256, mlp: 1024, batch: 8 },
+};
+
+const USAGE = {
+  command: "deno task bench:cpu-profile",
+  summary:
+    `Times the CPU engine's training step kernel job by kernel job (products by
+shape), with the host's wait for the threads after its own part, and the
+step's MFU against a 1024³ sgemm on the same threads. Prints JSON lines.`,
+  options: {
+    shape: {
+      kind: "choice",
+      choices: ["reference", "tiny"],
+      default: "reference",
+      help: "bench:cpu's reference step or the tiny preset's",
+    },
+    steps: { kind: "integer", min: 1, default: 10, help: "timed steps" },
+    warmup: { kind: "integer", min: 0, default: 3, help: "untimed steps" },
+    threads: {
+      kind: "integer",
+      min: 1,
+      default: navigator.hardwareConcurrency,
+      help: "kernel threads (the cores)",
+    },
+  },
+} as const;
+
+const args = readCommandLine(Deno.args, USAGE, { usageExit: 2 }).values;
+const shape = SHAPES[args.shape];
+const config: ModelConfig = preset("tiny", {
+  kind: "causal",
+  vocabSize: 4096,
+  contextLength: 128,
+  nLayer: 4,
+  dModel: shape.d,
+  nHead: 4,
+  dMlp: shape.mlp,
+  positions: "learned",
+  dropout: 0,
+});
+const B = shape.batch, T = config.contextLength, V = config.vocabSize;
+const n = B * T;
+
+function emit(record: Record<string, unknown>): void {
+  console.log(JSON.stringify(record));
+}
+
+function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+// As bench:cpu: 6 × the matrix parameters (tied embedding included,
+// positions not) + 12 · layers · T · d.
+function flopsPerToken(c: ModelConfig): number {
+  let p = 0;
+  for (const [name, s] of parameterShapes(c)) {
+    if (name !== "wpe.weight") p += s.reduce((a, b) => a * b, 1);
+  }
+  return 6 * p + 12 * c.nLayer * c.contextLength * c.dModel;
+}
+
+function sgemmGflops(threads: number): number {
+  const cblas = loadCblas();
+  const control = blasThreads(cblas.library);
+  const before = control?.get();
+  control?.set(threads);
+  const N = 1024, rand = prng(3);
+  const a = Float32Array.from({ length: N * N }, () => rand.next() - 0.5);
+  const c = new Float32Array(N * N);
+  const times: number[] = [];
+  for (let i = 0; i < 17; i++) {
+    const t0 = performance.now();
+    cblas.sgemm(
+      CBLAS_ROW_MAJOR,
+      CBLAS_NO_TRANS,
+      CBLAS_NO_TRANS,
+      N,
+      N,
+      N,
+      1,
+      a,
+      N,
+      a,
+      N,
+      0,
+      c,
+      N,
+    );
+    if (i >= 2) times.push(performance.now() - t0);
+  }
+  if (control && before !== undefined) control.set(before);
+  control?.close();
+  cblas.close();
+  return (2 * N ** 3) / (median(times) / 1000) / 1e9;
+}
+
+const engine = await CpuTransformer.create(config, {
+  batchSize: B,
+  length: T,
+  seed: 1,
+  threads: args.threads,
+});
+const rand = prng(7);
+const inputs = Int32Array.from(
+  { length: n },
+  () => Math.floor(rand.next() * V),
+);
+const targets = Int32Array.from(
+  { length: n },
+  () => Math.floor(rand.next() * V),
+);
+const batch = { inputs, targets, weights: new Float32Array(n).fill(1 / n) };
+const rt = runtimeOf(engine.kernels);
+const steps: number[] = [];
+const jobs: JobProfile[] = [];
+try {
+  for (let i = 0; i < args.warmup; i++) {
+    engine.step(batch, 3e-4);
+    await engine.readLoss();
+  }
+  for (let i = 0; i < args.steps; i++) {
+    const profile: JobProfile = new Map();
+    rt.profile = profile;
+    const t0 = performance.now();
+    engine.step(batch, 3e-4);
+    await engine.readLoss();
+    steps.push(performance.now() - t0);
+    rt.profile = null;
+    jobs.push(profile);
+  }
+} finally {
+  engine.dispose();
+}
+const gflops = sgemmGflops(args.threads);
+
+const step = median(steps);
+const names = new Set(jobs.flatMap((p) => [...p.keys()]));
+const rows = [...names].map((job) => {
+  const at = (
+    f: (e: { calls: number; ms: number; waitMs: number }) => number,
+  ) => median(jobs.map((p) => (p.has(job) ? f(p.get(job)!) : 0)));
+  return {
+    job,
+    ms: at((e) => e.ms),
+    wait: at((e) => e.waitMs),
+    calls: at((e) => e.calls),
+  };
+}).sort((a, b) => b.ms - a.ms);
+const inJobs = rows.reduce((t, r) => t + r.ms, 0);
+for (const r of rows) {
+  emit({
+    shape: args.shape,
+    job: r.job,
+    ms_per_step: round(r.ms, 3),
+    share: round(r.ms / step, 3),
+    calls_per_step: r.calls,
+    join_wait_ms: round(r.wait, 3),
+  });
+}
+const sum = (p: (job: string) => boolean) =>
+  rows.filter((r) => p(r.job)).reduce((t, r) => t + r.ms, 0);
+const products = sum((j) => j.startsWith("gemm"));
+const attention = sum((j) => j.startsWith("attention_"));
+const fpt = flopsPerToken(config);
+emit({
+  shape: args.shape,
+  threads: args.threads,
+  steps: steps.length,
+  step_ms_median: round(step, 2),
+  step_ms: steps.map((t) => round(t, 1)),
+  products_ms: round(products, 2),
+  attention_ms: round(attention, 2),
+  other_kernels_ms: round(inJobs - products - attention, 2),
+  join_wait_ms: round(rows.reduce((t, r) => t + r.wait, 0), 2),
+  host_other_ms: round(step - inJobs, 2),
+  sgemm_gflops: round(gflops, 1),
+  tokens_per_s: round(n / (step / 1000), 1),
+  mfu: round((n / (step / 1000)) * fpt / (gflops * 1e9), 3),
+});
