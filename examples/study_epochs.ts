@@ -6,7 +6,7 @@
  * @module
  */
 import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
-import { saveSweep, shellQuote } from "@d3pm/experiment";
+import { PRESETS, saveSweep, shellQuote } from "@d3pm/experiment";
 import {
   collectEpochs,
   epochsSweep,
@@ -60,6 +60,25 @@ export const STUDY_OPTIONS = {
     kind: "integer",
     min: 1,
     help: "valid blocks per validation",
+  },
+  settings: {
+    kind: "choice",
+    choices: ["pinned", "preset"],
+    default: "pinned",
+    help:
+      "training settings: pinned (at tiny, those of the study's first figures: D3PM without ALiBi, tfjs engine) or preset (the preset's own today: at tiny the D3PM with neighbour heads, the preset's batch size, engine auto)",
+  },
+  engine: {
+    kind: "choice",
+    choices: ["auto", "tfjs", "webgpu", "cpu"],
+    help:
+      "training engine (default: the settings'; auto: the fused engine on a real GPU, else cpu)",
+  },
+  batchSize: {
+    kind: "integer",
+    min: 1,
+    help:
+      "blocks per step (default: the scale's with --settings pinned, the preset's with preset)",
   },
   seed: {
     kind: "integer",
@@ -142,7 +161,7 @@ export interface StudyArgs {
  * The flags that give a scale, seed and folder in full, so that a cell runs
  * the sizes it was planned with even if the scale's defaults move.
  *
- * @param name The scale's name (its batch size).
+ * @param name The scale's name.
  * @param scale The sizes.
  * @param seed The seed.
  * @param out The folder.
@@ -171,6 +190,11 @@ export function studyArgs(
     String(scale.patience),
     "--valid-blocks",
     String(scale.validBlocks),
+    "--settings",
+    scale.settings,
+    ...(scale.engine !== undefined ? ["--engine", scale.engine] : []),
+    "--batch-size",
+    String(scale.batchSize),
     "--seed",
     String(seed),
     "--out",
@@ -200,6 +224,12 @@ export function parseStudyArgs(
   }
   if (v.patience !== undefined) scale.patience = v.patience;
   if (v.validBlocks !== undefined) scale.validBlocks = v.validBlocks;
+  scale.settings = v.settings;
+  if (v.engine !== undefined) scale.engine = v.engine;
+  if (v.batchSize !== undefined) scale.batchSize = v.batchSize;
+  else if (v.settings === "preset") {
+    scale.batchSize = PRESETS[scale.preset].batchSize;
+  }
   const modes = [
     v.sweep && "--sweep",
     v.cell !== undefined && "--cell",

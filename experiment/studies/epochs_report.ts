@@ -78,7 +78,9 @@ Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.
       chosen
         ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, chosen by the sweep below; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
         : ""
-    } Wall time so far: ${fixed(seconds / 60, 1)} minutes.
+    } ${settingsLine(scale, base)} Wall time so far: ${
+      fixed(seconds / 60, 1)
+    } minutes.
 
 ${comparison(scale, runs)}
 
@@ -94,6 +96,18 @@ ${sweepTable}
 ![sweep](sweep.svg)
 `,
   );
+}
+
+/** The models' training settings and the engine, in one sentence. */
+function settingsLine(scale: StudyScale, base: ExperimentConfig): string {
+  const alibi = base.alibi > 0
+    ? `ALiBi slope ${base.alibi} (${base.alibiMode})`
+    : "no ALiBi";
+  return `Training settings ${scale.settings} (${
+    scale.settings === "pinned" && base.preset === "tiny"
+      ? "the tiny preset's when the study's first figures were measured"
+      : `the ${base.preset} preset's`
+  }): AR lr ${base.arLr}, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps, EMA ${base.emaDecay}; engine ${base.engine}.`;
 }
 
 /** The table of every U with both models, and a sentence on each. */

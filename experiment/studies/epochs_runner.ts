@@ -45,9 +45,12 @@ import type { Verdict } from "./epochs_analysis.ts";
 
 /**
  * The `tiny` preset's training settings when the study's README figures were
- * measured, pinned so that the study stays reproducible as the preset moves.
+ * measured (on the tfjs engine: the CPU engine came later), pinned so that
+ * the study stays reproducible as the preset moves. `settings: "preset"`
+ * takes the preset's own instead.
  */
 const STUDY_TINY: Partial<ExperimentConfig> = {
+  engine: "tfjs",
   lr: 2e-3,
   arLr: 4e-3,
   tMin: 0.3,
@@ -278,11 +281,31 @@ async function studyContext(
   return { base, data, scale, out, seed, engine, params, emit };
 }
 
-/** The configuration every run of the study starts from. */
-function studyBase(scale: StudyScale): ExperimentConfig {
+/**
+ * The configuration every run of the study starts from: the preset, at
+ * `tiny` with `settings: "pinned"` the settings of the study's first
+ * figures, then the scale's engine, batch and validation blocks.
+ *
+ * @param scale The study's sizes and settings.
+ * @returns The configuration.
+ *
+ * @example
+ * ```ts
+ * import { SCALES, studyBase } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const pinned = studyBase(SCALES.cpu);
+ * assertEquals([pinned.alibi, pinned.lr, pinned.engine], [0, 2e-3, "tfjs"]);
+ * const today = studyBase({ ...SCALES.cpu, settings: "preset", batchSize: 4 });
+ * assertEquals([today.alibi, today.alibiMode, today.engine], [16, "neighbours", "auto"]);
+ * ```
+ */
+export function studyBase(scale: StudyScale): ExperimentConfig {
   return resolveConfig({
     preset: scale.preset,
-    ...(scale.preset === "tiny" ? STUDY_TINY : {}),
+    ...(scale.preset === "tiny" && scale.settings === "pinned"
+      ? STUDY_TINY
+      : {}),
+    ...(scale.engine !== undefined ? { engine: scale.engine } : {}),
     batchSize: scale.batchSize,
     validBlocks: scale.validBlocks,
     keep: "last",
