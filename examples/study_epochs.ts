@@ -54,7 +54,13 @@ export const STUDY_OPTIONS = {
     kind: "integer",
     min: 1,
     help:
-      "stop an AR run after N epochs without a new best (the D3PM always runs its whole budget)",
+      "stop an AR run after N epochs without a new best (the D3PM: --d3pm-patience)",
+  },
+  d3pmPatience: {
+    kind: "integer",
+    min: 1,
+    help:
+      "stop a D3PM run after N epochs without a new best (default: none, the whole budget)",
   },
   validBlocks: {
     kind: "integer",
@@ -188,6 +194,9 @@ export function studyArgs(
     scale.decays.join(","),
     "--patience",
     String(scale.patience),
+    ...(scale.d3pmPatience !== undefined
+      ? ["--d3pm-patience", String(scale.d3pmPatience)]
+      : []),
     "--valid-blocks",
     String(scale.validBlocks),
     "--settings",
@@ -223,6 +232,7 @@ export function parseStudyArgs(
     scale.decays = numberList("decays", v.decays, 0, 100);
   }
   if (v.patience !== undefined) scale.patience = v.patience;
+  if (v.d3pmPatience !== undefined) scale.d3pmPatience = v.d3pmPatience;
   if (v.validBlocks !== undefined) scale.validBlocks = v.validBlocks;
   scale.settings = v.settings;
   if (v.engine !== undefined) scale.engine = v.engine;

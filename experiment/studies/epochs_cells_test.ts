@@ -1,6 +1,12 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { ConfigError } from "../options.ts";
-import { epochsCells, epochsSweep, runEpochsCell } from "./epochs_runner.ts";
+import { PRESETS } from "../presets.ts";
+import {
+  epochsCells,
+  epochsSweep,
+  runEpochsCell,
+  studyBase,
+} from "./epochs_runner.ts";
 import { SCALES, type StudyScale } from "./epochs_scale.ts";
 
 const SCALE: StudyScale = {
@@ -86,4 +92,25 @@ Deno.test("runEpochsCell() refuses an unknown cell, and a main AR cell before th
     "Cell main-u200-ar needs the AR sweep's winner, but sweep-u100-ar-do0-wd0.1,",
   );
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("studyBase() pins the tiny preset's old settings (no ALiBi, tfjs) with settings pinned, and takes the preset's own with settings preset", () => {
+  const pinned = studyBase(SCALES.cpu);
+  assertEquals(
+    [pinned.alibi, pinned.lr, pinned.arLr, pinned.warmup, pinned.engine],
+    [0, 2e-3, 4e-3, 30, "tfjs"],
+  );
+  assertEquals(pinned.batchSize, 8);
+  const today = studyBase({ ...SCALES.cpu, settings: "preset", batchSize: 4 });
+  const tiny = PRESETS.tiny;
+  assertEquals(
+    [today.alibi, today.alibiMode, today.lr, today.arLr, today.warmup],
+    [tiny.alibi, tiny.alibiMode, tiny.lr, tiny.arLr, tiny.warmup],
+  );
+  assertEquals([today.alibi, today.engine, today.batchSize], [16, "auto", 4]);
+  const onCpu = studyBase({ ...SCALES.cpu, engine: "cpu" });
+  assertEquals([onCpu.engine, onCpu.alibi], ["cpu", 0]);
+  // Another preset has no pinned settings: its own either way.
+  const small = studyBase(SCALES.gpu);
+  assertEquals([small.lr, small.engine], [PRESETS.small.lr, "auto"]);
 });

@@ -74,7 +74,11 @@ export async function writeStudyReport(
     `${out}/report.md`,
     `# Data-constrained study: AR vs D3PM over many epochs
 
-Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first). U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
+Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, ${
+      scale.d3pmPatience !== undefined
+        ? `a D3PM run after ${scale.d3pmPatience}`
+        : "a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first)"
+    }. U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
       chosen
         ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, chosen by the sweep below; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
         : ""

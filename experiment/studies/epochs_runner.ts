@@ -150,6 +150,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     `study: ${name}: ${spec.blocks.count} blocks, ${perEpoch} steps an epoch, up to ${epochs} epochs (${steps} steps)`,
   );
   const data = { ...ctx.data, train: spec.blocks };
+  const patience = spec.model === "ar" ? scale.patience : scale.d3pmPatience;
   const folder = new RunFolder(config.out);
   await folder.check(config);
   const release = await folder.start(config);
@@ -175,8 +176,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     });
     if (valid < best) [best, bestEpoch] = [valid, epoch];
     else if (
-      spec.model === "ar" && epoch - bestEpoch >= scale.patience &&
-      epoch < epochs
+      patience !== undefined && epoch - bestEpoch >= patience && epoch < epochs
     ) throw new Patience();
   });
   let stopped: RunCurve["stopped"] = "budget";
@@ -196,7 +196,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     console.error(
       `\nstudy: ${name}: stopped at epoch ${
         curve.at(-1)!.epoch
-      }, ${scale.patience} epochs after its best (epoch ${bestEpoch})`,
+      }, ${patience} epochs after its best (epoch ${bestEpoch})`,
     );
   } finally {
     release();

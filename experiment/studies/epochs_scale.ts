@@ -25,6 +25,12 @@ export interface StudyScale {
    * and a patience rule would cut it off there.
    */
   patience: number;
+  /**
+   * Stop a D3PM run after this many epochs without a new best; absent: it
+   * runs its whole budget. For a D3PM that leaves the plateau at once (the
+   * `tiny` preset's, with its neighbour-head prior) and over-fits at a small U.
+   */
+  d3pmPatience?: number;
   /** Valid blocks per validation. */
   validBlocks: number;
   /** Blocks per step. */
