@@ -105,3 +105,21 @@ Deno.test("parseStudyArgs() with --settings preset takes the preset's batch size
     "Option --engine must be one of auto, tfjs, webgpu, cpu",
   );
 });
+
+Deno.test("parseStudyArgs() reads --d3pm-patience, and a cell's arguments carry it only when given", () => {
+  const p = parseStudyArgs(["--d3pm-patience", "10"]);
+  if ("help" in p) throw new Error("parsed as --help");
+  assertEquals(p.scale.d3pmPatience, 10);
+  assert(p.args.join(" ").includes("--d3pm-patience 10"));
+  const back = parseStudyArgs([...p.args, "--cell", "main-u10000-d3pm"]);
+  assert(!("help" in back) && back.scale.d3pmPatience === 10);
+  const none = parseStudyArgs([]);
+  if ("help" in none) throw new Error("parsed as --help");
+  assertEquals(none.scale.d3pmPatience, undefined);
+  assert(!none.args.includes("--d3pm-patience"));
+  assertThrows(
+    () => parseStudyArgs(["--d3pm-patience", "0"]),
+    UsageError,
+    "Option --d3pm-patience must be a positive integer",
+  );
+});

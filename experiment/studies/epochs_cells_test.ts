@@ -4,7 +4,9 @@ import { PRESETS } from "../presets.ts";
 import {
   epochsCells,
   epochsSweep,
+  patienceSpent,
   runEpochsCell,
+  runPatience,
   studyBase,
 } from "./epochs_runner.ts";
 import { SCALES, type StudyScale } from "./epochs_scale.ts";
@@ -113,4 +115,22 @@ Deno.test("studyBase() pins the tiny preset's old settings (no ALiBi, tfjs) with
   // Another preset has no pinned settings: its own either way.
   const small = studyBase(SCALES.gpu);
   assertEquals([small.lr, small.engine], [PRESETS.small.lr, "auto"]);
+});
+
+Deno.test("runPatience() and patienceSpent(): an AR run stops `patience` epochs after its best, a D3PM run only with d3pmPatience, neither at its last epoch", () => {
+  const scale: StudyScale = { ...SCALES.cpu, patience: 4 };
+  assertEquals(runPatience(scale, "ar"), 4);
+  assertEquals(runPatience(scale, "d3pm"), undefined);
+  assertEquals(runPatience({ ...scale, d3pmPatience: 10 }, "d3pm"), 10);
+  assertEquals(runPatience({ ...scale, d3pmPatience: 10 }, "ar"), 4);
+  const at = (epoch: number, bestEpoch: number, epochs = 50) => ({
+    epoch,
+    bestEpoch,
+    epochs,
+  });
+  assertEquals(patienceSpent(at(6, 3), 4), false); // 3 epochs since the best
+  assertEquals(patienceSpent(at(7, 3), 4), true); // 4
+  assertEquals(patienceSpent(at(7, 3, 7), 4), false); // the last epoch: ends anyway
+  assertEquals(patienceSpent(at(40, 3), undefined), false); // no patience
+  assertEquals(patienceSpent(at(13, 3), 10), true);
 });

@@ -113,6 +113,53 @@ interface RunSpec {
   name?: string;
 }
 
+/**
+ * How many epochs without a new best end a run of `model`: the scale's
+ * `patience` for the AR, its `d3pmPatience` for the D3PM (absent: none).
+ *
+ * @param scale The study's sizes.
+ * @param model Which model.
+ * @returns The patience, or undefined for none.
+ *
+ * @example
+ * ```ts
+ * import { runPatience, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(runPatience(SCALES.cpu, "ar"), 4);
+ * assertEquals(runPatience(SCALES.cpu, "d3pm"), undefined);
+ * ```
+ */
+export function runPatience(
+  scale: StudyScale,
+  model: "ar" | "d3pm",
+): number | undefined {
+  return model === "ar" ? scale.patience : scale.d3pmPatience;
+}
+
+/**
+ * Whether a run stops after the validation of `at.epoch`: `patience` epochs
+ * have passed since its best, and it is not its last epoch anyway.
+ *
+ * @param at This epoch, the best one so far, and the epochs planned.
+ * @param patience Epochs without a new best (undefined: never stop early).
+ * @returns Whether to stop.
+ *
+ * @example
+ * ```ts
+ * import { patienceSpent } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(patienceSpent({ epoch: 7, bestEpoch: 3, epochs: 50 }, 4), true);
+ * assertEquals(patienceSpent({ epoch: 7, bestEpoch: 3, epochs: 50 }, undefined), false);
+ * ```
+ */
+export function patienceSpent(
+  at: { epoch: number; bestEpoch: number; epochs: number },
+  patience: number | undefined,
+): boolean {
+  return patience !== undefined && at.epoch - at.bestEpoch >= patience &&
+    at.epoch < at.epochs;
+}
+
 /** A run's configuration: its epochs' steps, one validation per epoch. */
 function runConfig(ctx: StudyContext, spec: RunSpec) {
   const { base, scale } = ctx;
@@ -150,7 +197,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     `study: ${name}: ${spec.blocks.count} blocks, ${perEpoch} steps an epoch, up to ${epochs} epochs (${steps} steps)`,
   );
   const data = { ...ctx.data, train: spec.blocks };
-  const patience = spec.model === "ar" ? scale.patience : scale.d3pmPatience;
+  const patience = runPatience(scale, spec.model);
   const folder = new RunFolder(config.out);
   await folder.check(config);
   const release = await folder.start(config);
@@ -175,9 +222,9 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
       bound: spec.model === "d3pm",
     });
     if (valid < best) [best, bestEpoch] = [valid, epoch];
-    else if (
-      patience !== undefined && epoch - bestEpoch >= patience && epoch < epochs
-    ) throw new Patience();
+    else if (patienceSpent({ epoch, bestEpoch, epochs }, patience)) {
+      throw new Patience();
+    }
   });
   let stopped: RunCurve["stopped"] = "budget";
   try {
