@@ -1,5 +1,5 @@
 // deno task bench:bound — the spread of the D3PM's Monte-Carlo bound: a
-// finished run's trained D3PM scored on its test blocks several times with
+// finished run's trained D3PM scored on its test (or valid) blocks several times with
 // different draws, by time and by mask count, at 1 and 16 draws per block.
 // One JSON line per estimator: mean, sd across repeats, the reported standard
 // error of one evaluation, and seconds per evaluation. A last line: the mean
@@ -31,6 +31,18 @@ CPU).`,
       help: "a finished run folder",
     },
     seed: { kind: "integer", min: 0, default: 0, help: "which seed" },
+    split: {
+      kind: "choice",
+      choices: ["test", "valid"],
+      default: "test",
+      help:
+        "score the test blocks, or the valid blocks (the first --valid-blocks of the run, as its validation does)",
+    },
+    "single-only": {
+      kind: "boolean",
+      default: false,
+      help: "only the estimators with one draw per block (as validation draws)",
+    },
     repeats: {
       kind: "integer",
       min: 2,
@@ -48,13 +60,17 @@ CPU).`,
 await initBackend({ prefer: "auto" });
 const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
 const data = await prepareData(run.config, new RunFolder(args.run), () => {});
+const blocks = args.split === "valid" ? data.valid : data.test;
 for (
   const [samples, draws] of args["rates-only"] ? [] : [
     [1, "time"],
     [1, "count"],
     [16, "time"],
     [16, "count"],
-  ] as const
+  ].filter(([samples]) => !args["single-only"] || samples === 1) as [
+    number,
+    "time" | "count",
+  ][]
 ) {
   const xs: number[] = [];
   let stderr = 0;
@@ -62,7 +78,7 @@ for (
   for (let i = 0; i < args.repeats; i++) {
     const rng = prng(1000 + i);
     const est = await overBlocks(
-      data.test,
+      blocks,
       (x0) => run.process.bound(run.model, x0, { prng: rng, samples, draws }),
     );
     xs.push(est.nats);
@@ -76,7 +92,8 @@ for (
     bench: "bound-spread",
     run: args.run,
     seed: args.seed,
-    blocks: data.test.count,
+    split: args.split,
+    blocks: blocks.count,
     draws,
     samplesPerBlock: samples,
     repeats: args.repeats,

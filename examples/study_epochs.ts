@@ -6,7 +6,7 @@
  * @module
  */
 import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
-import { saveSweep, shellQuote } from "@d3pm/experiment";
+import { PRESETS, saveSweep, shellQuote } from "@d3pm/experiment";
 import {
   collectEpochs,
   epochsSweep,
@@ -54,12 +54,37 @@ export const STUDY_OPTIONS = {
     kind: "integer",
     min: 1,
     help:
-      "stop an AR run after N epochs without a new best (the D3PM always runs its whole budget)",
+      "stop an AR run after N epochs without a new best (the D3PM: --d3pm-patience)",
+  },
+  d3pmPatience: {
+    kind: "integer",
+    min: 1,
+    help:
+      "stop a D3PM run after N epochs without a new best (default: none, the whole budget)",
   },
   validBlocks: {
     kind: "integer",
     min: 1,
     help: "valid blocks per validation",
+  },
+  settings: {
+    kind: "choice",
+    choices: ["pinned", "preset"],
+    default: "pinned",
+    help:
+      "training settings: pinned (at tiny, those of the study's first figures: D3PM without ALiBi, tfjs engine) or preset (the preset's own today: at tiny the D3PM with neighbour heads, the preset's batch size, engine auto)",
+  },
+  engine: {
+    kind: "choice",
+    choices: ["auto", "tfjs", "webgpu", "cpu"],
+    help:
+      "training engine (default: the settings'; auto: the fused engine on a real GPU, else cpu)",
+  },
+  batchSize: {
+    kind: "integer",
+    min: 1,
+    help:
+      "blocks per step (default: the scale's with --settings pinned, the preset's with preset)",
   },
   seed: {
     kind: "integer",
@@ -142,7 +167,7 @@ export interface StudyArgs {
  * The flags that give a scale, seed and folder in full, so that a cell runs
  * the sizes it was planned with even if the scale's defaults move.
  *
- * @param name The scale's name (its batch size).
+ * @param name The scale's name.
  * @param scale The sizes.
  * @param seed The seed.
  * @param out The folder.
@@ -169,8 +194,16 @@ export function studyArgs(
     scale.decays.join(","),
     "--patience",
     String(scale.patience),
+    ...(scale.d3pmPatience !== undefined
+      ? ["--d3pm-patience", String(scale.d3pmPatience)]
+      : []),
     "--valid-blocks",
     String(scale.validBlocks),
+    "--settings",
+    scale.settings,
+    ...(scale.engine !== undefined ? ["--engine", scale.engine] : []),
+    "--batch-size",
+    String(scale.batchSize),
     "--seed",
     String(seed),
     "--out",
@@ -199,7 +232,14 @@ export function parseStudyArgs(
     scale.decays = numberList("decays", v.decays, 0, 100);
   }
   if (v.patience !== undefined) scale.patience = v.patience;
+  if (v.d3pmPatience !== undefined) scale.d3pmPatience = v.d3pmPatience;
   if (v.validBlocks !== undefined) scale.validBlocks = v.validBlocks;
+  scale.settings = v.settings;
+  if (v.engine !== undefined) scale.engine = v.engine;
+  if (v.batchSize !== undefined) scale.batchSize = v.batchSize;
+  else if (v.settings === "preset") {
+    scale.batchSize = PRESETS[scale.preset].batchSize;
+  }
   const modes = [
     v.sweep && "--sweep",
     v.cell !== undefined && "--cell",

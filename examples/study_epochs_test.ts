@@ -75,3 +75,51 @@ Deno.test("studyArgs() spell out a study that parseStudyArgs() reads back as it 
     "Options --sweep and --collect do not go together",
   );
 });
+
+Deno.test("parseStudyArgs() with --settings preset takes the preset's batch size unless --batch-size is given; --engine is kept; both read back from the cell's arguments", () => {
+  const p = parseStudyArgs(["--settings", "preset", "--engine", "cpu"]);
+  if ("help" in p) throw new Error("parsed as --help");
+  assertEquals(
+    [p.scale.settings, p.scale.engine, p.scale.batchSize],
+    ["preset", "cpu", 4], // the tiny preset's batch
+  );
+  const back = parseStudyArgs([...p.args, "--cell", "main-u10000-d3pm"]);
+  if ("help" in back) throw new Error("parsed as --help");
+  assertEquals(back.scale, p.scale);
+  const pinned = parseStudyArgs([]);
+  if ("help" in pinned) throw new Error("parsed as --help");
+  assertEquals(
+    [pinned.scale.settings, pinned.scale.engine, pinned.scale.batchSize],
+    ["pinned", undefined, 8], // the cpu scale's, as measured
+  );
+  const sized = parseStudyArgs(["--settings", "preset", "--batch-size", "6"]);
+  assert(!("help" in sized) && sized.scale.batchSize === 6);
+  assertThrows(
+    () => parseStudyArgs(["--settings", "today"]),
+    UsageError,
+    'Option --settings must be one of pinned, preset, got "today"',
+  );
+  assertThrows(
+    () => parseStudyArgs(["--engine", "gpu"]),
+    UsageError,
+    "Option --engine must be one of auto, tfjs, webgpu, cpu",
+  );
+});
+
+Deno.test("parseStudyArgs() reads --d3pm-patience, and a cell's arguments carry it only when given", () => {
+  const p = parseStudyArgs(["--d3pm-patience", "10"]);
+  if ("help" in p) throw new Error("parsed as --help");
+  assertEquals(p.scale.d3pmPatience, 10);
+  assert(p.args.join(" ").includes("--d3pm-patience 10"));
+  const back = parseStudyArgs([...p.args, "--cell", "main-u10000-d3pm"]);
+  assert(!("help" in back) && back.scale.d3pmPatience === 10);
+  const none = parseStudyArgs([]);
+  if ("help" in none) throw new Error("parsed as --help");
+  assertEquals(none.scale.d3pmPatience, undefined);
+  assert(!none.args.includes("--d3pm-patience"));
+  assertThrows(
+    () => parseStudyArgs(["--d3pm-patience", "0"]),
+    UsageError,
+    "Option --d3pm-patience must be a positive integer",
+  );
+});

@@ -1,6 +1,14 @@
 import { assertEquals, assertRejects } from "@std/assert";
 import { ConfigError } from "../options.ts";
-import { epochsCells, epochsSweep, runEpochsCell } from "./epochs_runner.ts";
+import { PRESETS } from "../presets.ts";
+import {
+  epochsCells,
+  epochsSweep,
+  patienceSpent,
+  runEpochsCell,
+  runPatience,
+  studyBase,
+} from "./epochs_runner.ts";
 import { SCALES, type StudyScale } from "./epochs_scale.ts";
 
 const SCALE: StudyScale = {
@@ -86,4 +94,43 @@ Deno.test("runEpochsCell() refuses an unknown cell, and a main AR cell before th
     "Cell main-u200-ar needs the AR sweep's winner, but sweep-u100-ar-do0-wd0.1,",
   );
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("studyBase() pins the tiny preset's old settings (no ALiBi, tfjs) with settings pinned, and takes the preset's own with settings preset", () => {
+  const pinned = studyBase(SCALES.cpu);
+  assertEquals(
+    [pinned.alibi, pinned.lr, pinned.arLr, pinned.warmup, pinned.engine],
+    [0, 2e-3, 4e-3, 30, "tfjs"],
+  );
+  assertEquals(pinned.batchSize, 8);
+  const today = studyBase({ ...SCALES.cpu, settings: "preset", batchSize: 4 });
+  const tiny = PRESETS.tiny;
+  assertEquals(
+    [today.alibi, today.alibiMode, today.lr, today.arLr, today.warmup],
+    [tiny.alibi, tiny.alibiMode, tiny.lr, tiny.arLr, tiny.warmup],
+  );
+  assertEquals([today.alibi, today.engine, today.batchSize], [16, "auto", 4]);
+  const onCpu = studyBase({ ...SCALES.cpu, engine: "cpu" });
+  assertEquals([onCpu.engine, onCpu.alibi], ["cpu", 0]);
+  // Another preset has no pinned settings: its own either way.
+  const small = studyBase(SCALES.gpu);
+  assertEquals([small.lr, small.engine], [PRESETS.small.lr, "auto"]);
+});
+
+Deno.test("runPatience() and patienceSpent(): an AR run stops `patience` epochs after its best, a D3PM run only with d3pmPatience, neither at its last epoch", () => {
+  const scale: StudyScale = { ...SCALES.cpu, patience: 4 };
+  assertEquals(runPatience(scale, "ar"), 4);
+  assertEquals(runPatience(scale, "d3pm"), undefined);
+  assertEquals(runPatience({ ...scale, d3pmPatience: 10 }, "d3pm"), 10);
+  assertEquals(runPatience({ ...scale, d3pmPatience: 10 }, "ar"), 4);
+  const at = (epoch: number, bestEpoch: number, epochs = 50) => ({
+    epoch,
+    bestEpoch,
+    epochs,
+  });
+  assertEquals(patienceSpent(at(6, 3), 4), false); // 3 epochs since the best
+  assertEquals(patienceSpent(at(7, 3), 4), true); // 4
+  assertEquals(patienceSpent(at(7, 3, 7), 4), false); // the last epoch: ends anyway
+  assertEquals(patienceSpent(at(40, 3), undefined), false); // no patience
+  assertEquals(patienceSpent(at(13, 3), 10), true);
 });

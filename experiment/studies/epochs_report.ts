@@ -74,11 +74,17 @@ export async function writeStudyReport(
     `${out}/report.md`,
     `# Data-constrained study: AR vs D3PM over many epochs
 
-Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first). U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
+Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, ${
+      scale.d3pmPatience !== undefined
+        ? `a D3PM run after ${scale.d3pmPatience}`
+        : "a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first)"
+    }. U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
       chosen
         ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, chosen by the sweep below; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
         : ""
-    } Wall time so far: ${fixed(seconds / 60, 1)} minutes.
+    } ${settingsLine(scale, base)} Wall time so far: ${
+      fixed(seconds / 60, 1)
+    } minutes.
 
 ${comparison(scale, runs)}
 
@@ -94,6 +100,18 @@ ${sweepTable}
 ![sweep](sweep.svg)
 `,
   );
+}
+
+/** The models' training settings and the engine, in one sentence. */
+function settingsLine(scale: StudyScale, base: ExperimentConfig): string {
+  const alibi = base.alibi > 0
+    ? `ALiBi slope ${base.alibi} (${base.alibiMode})`
+    : "no ALiBi";
+  return `Training settings ${scale.settings} (${
+    scale.settings === "pinned" && base.preset === "tiny"
+      ? "the tiny preset's when the study's first figures were measured"
+      : `the ${base.preset} preset's`
+  }): AR lr ${base.arLr}, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps, EMA ${base.emaDecay}; engine ${base.engine}.`;
 }
 
 /** The table of every U with both models, and a sentence on each. */

@@ -45,9 +45,12 @@ import type { Verdict } from "./epochs_analysis.ts";
 
 /**
  * The `tiny` preset's training settings when the study's README figures were
- * measured, pinned so that the study stays reproducible as the preset moves.
+ * measured (on the tfjs engine: the CPU engine came later), pinned so that
+ * the study stays reproducible as the preset moves. `settings: "preset"`
+ * takes the preset's own instead.
  */
 const STUDY_TINY: Partial<ExperimentConfig> = {
+  engine: "tfjs",
   lr: 2e-3,
   arLr: 4e-3,
   tMin: 0.3,
@@ -110,6 +113,53 @@ interface RunSpec {
   name?: string;
 }
 
+/**
+ * How many epochs without a new best end a run of `model`: the scale's
+ * `patience` for the AR, its `d3pmPatience` for the D3PM (absent: none).
+ *
+ * @param scale The study's sizes.
+ * @param model Which model.
+ * @returns The patience, or undefined for none.
+ *
+ * @example
+ * ```ts
+ * import { runPatience, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(runPatience(SCALES.cpu, "ar"), 4);
+ * assertEquals(runPatience(SCALES.cpu, "d3pm"), undefined);
+ * ```
+ */
+export function runPatience(
+  scale: StudyScale,
+  model: "ar" | "d3pm",
+): number | undefined {
+  return model === "ar" ? scale.patience : scale.d3pmPatience;
+}
+
+/**
+ * Whether a run stops after the validation of `at.epoch`: `patience` epochs
+ * have passed since its best, and it is not its last epoch anyway.
+ *
+ * @param at This epoch, the best one so far, and the epochs planned.
+ * @param patience Epochs without a new best (undefined: never stop early).
+ * @returns Whether to stop.
+ *
+ * @example
+ * ```ts
+ * import { patienceSpent } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(patienceSpent({ epoch: 7, bestEpoch: 3, epochs: 50 }, 4), true);
+ * assertEquals(patienceSpent({ epoch: 7, bestEpoch: 3, epochs: 50 }, undefined), false);
+ * ```
+ */
+export function patienceSpent(
+  at: { epoch: number; bestEpoch: number; epochs: number },
+  patience: number | undefined,
+): boolean {
+  return patience !== undefined && at.epoch - at.bestEpoch >= patience &&
+    at.epoch < at.epochs;
+}
+
 /** A run's configuration: its epochs' steps, one validation per epoch. */
 function runConfig(ctx: StudyContext, spec: RunSpec) {
   const { base, scale } = ctx;
@@ -147,6 +197,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     `study: ${name}: ${spec.blocks.count} blocks, ${perEpoch} steps an epoch, up to ${epochs} epochs (${steps} steps)`,
   );
   const data = { ...ctx.data, train: spec.blocks };
+  const patience = runPatience(scale, spec.model);
   const folder = new RunFolder(config.out);
   await folder.check(config);
   const release = await folder.start(config);
@@ -171,10 +222,9 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
       bound: spec.model === "d3pm",
     });
     if (valid < best) [best, bestEpoch] = [valid, epoch];
-    else if (
-      spec.model === "ar" && epoch - bestEpoch >= scale.patience &&
-      epoch < epochs
-    ) throw new Patience();
+    else if (patienceSpent({ epoch, bestEpoch, epochs }, patience)) {
+      throw new Patience();
+    }
   });
   let stopped: RunCurve["stopped"] = "budget";
   try {
@@ -193,7 +243,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
     console.error(
       `\nstudy: ${name}: stopped at epoch ${
         curve.at(-1)!.epoch
-      }, ${scale.patience} epochs after its best (epoch ${bestEpoch})`,
+      }, ${patience} epochs after its best (epoch ${bestEpoch})`,
     );
   } finally {
     release();
@@ -278,11 +328,31 @@ async function studyContext(
   return { base, data, scale, out, seed, engine, params, emit };
 }
 
-/** The configuration every run of the study starts from. */
-function studyBase(scale: StudyScale): ExperimentConfig {
+/**
+ * The configuration every run of the study starts from: the preset, at
+ * `tiny` with `settings: "pinned"` the settings of the study's first
+ * figures, then the scale's engine, batch and validation blocks.
+ *
+ * @param scale The study's sizes and settings.
+ * @returns The configuration.
+ *
+ * @example
+ * ```ts
+ * import { SCALES, studyBase } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const pinned = studyBase(SCALES.cpu);
+ * assertEquals([pinned.alibi, pinned.lr, pinned.engine], [0, 2e-3, "tfjs"]);
+ * const today = studyBase({ ...SCALES.cpu, settings: "preset", batchSize: 4 });
+ * assertEquals([today.alibi, today.alibiMode, today.engine], [16, "neighbours", "auto"]);
+ * ```
+ */
+export function studyBase(scale: StudyScale): ExperimentConfig {
   return resolveConfig({
     preset: scale.preset,
-    ...(scale.preset === "tiny" ? STUDY_TINY : {}),
+    ...(scale.preset === "tiny" && scale.settings === "pinned"
+      ? STUDY_TINY
+      : {}),
+    ...(scale.engine !== undefined ? { engine: scale.engine } : {}),
     batchSize: scale.batchSize,
     validBlocks: scale.validBlocks,
     keep: "last",

@@ -25,10 +25,30 @@ export interface StudyScale {
    * and a patience rule would cut it off there.
    */
   patience: number;
+  /**
+   * Stop a D3PM run after this many epochs without a new best; absent: it
+   * runs its whole budget. For a D3PM that leaves the plateau at once (the
+   * `tiny` preset's, with its neighbour-head prior) and over-fits at a small U.
+   */
+  d3pmPatience?: number;
   /** Valid blocks per validation. */
   validBlocks: number;
   /** Blocks per step. */
   batchSize: number;
+  /**
+   * The models' training settings: `pinned` (at the `tiny` preset, those the
+   * preset had when the study's first figures were measured, on the tfjs
+   * engine, so that they stay reproducible as the preset moves) or `preset`
+   * (the preset's own today: at `tiny`, the D3PM with the neighbour-head
+   * ALiBi prior and its own lr).
+   */
+  settings: "pinned" | "preset";
+  /**
+   * The training engine; absent: the settings' (tfjs for `pinned` at
+   * `tiny`, else the experiment's `auto`: the fused engine on a real GPU,
+   * else the CPU engine).
+   */
+  engine?: "auto" | "tfjs" | "webgpu" | "cpu";
 }
 
 /**
@@ -52,6 +72,7 @@ export const SCALES: Readonly<Record<"cpu" | "gpu", StudyScale>> = {
     patience: 4,
     validBlocks: 32,
     batchSize: 8,
+    settings: "pinned",
   },
   // A GPU (the fused engine when there is one): a larger model, U and compute.
   gpu: {
@@ -63,6 +84,7 @@ export const SCALES: Readonly<Record<"cpu" | "gpu", StudyScale>> = {
     patience: 10,
     validBlocks: 128,
     batchSize: 32,
+    settings: "pinned",
   },
 };
 
