@@ -49,6 +49,11 @@ export type {
   PositionKind,
 } from "@d3pm/transformer";
 export type {
+  CausalGenerationOptions,
+  CausalGenerator,
+  Generation,
+  MaskedGenerationOptions,
+  MaskedGenerator,
   ModelShape,
   StoredTensor,
   Tensor1D,
