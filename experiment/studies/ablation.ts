@@ -348,7 +348,14 @@ export async function runVariant(
   });
   const folder = new RunFolder(config.out);
   await folder.check(config);
-  const release = await folder.start(config);
+  // Whole on its own, like an experiment's run folder: its data record and BPE.
+  const release = await folder.start(config, data.record);
+  try {
+    await data.persist(folder);
+  } catch (e) {
+    release();
+    throw e;
+  }
   const entrant = variant.model === "ar"
     ? enter(AR, { config, data })
     // Time draws for validation, as when the first rows were measured, so

@@ -1,4 +1,5 @@
 import { assertEquals, assertRejects } from "@std/assert";
+import { loadTrained } from "../load.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
 import {
@@ -133,4 +134,30 @@ Deno.test("runPatience() and patienceSpent(): an AR run stops `patience` epochs 
   assertEquals(patienceSpent(at(7, 3, 7), 4), false); // the last epoch: ends anyway
   assertEquals(patienceSpent(at(40, 3), undefined), false); // no patience
   assertEquals(patienceSpent(at(13, 3), 10), true);
+});
+
+Deno.test("runEpochsCell() leaves a run folder loadTrained() opens on its own: its config, data record and BPE tokenizer", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-cell-run-" });
+  // The tiny preset's BPE, a few steps of one D3PM cell.
+  const scale: StudyScale = {
+    ...SCALES.cpu,
+    u: [1000],
+    tokens: 1024,
+    dropouts: [0],
+    decays: [0.1],
+    validBlocks: 2,
+    batchSize: 2,
+  };
+  await runEpochsCell({ scale, seed: 3, out, cell: "main-u1000-d3pm" });
+  const dir = `${out}/main-u1000-d3pm`;
+  const run = await loadTrained(dir, { model: "d3pm" }); // seed 3: the run's
+  try {
+    assertEquals(run.config.tokenizer, "bpe");
+    assertEquals(run.tokenizer.vocabSize, run.model.config.vocabSize);
+    const data = JSON.parse(await Deno.readTextFile(`${dir}/data.json`));
+    assertEquals(data.tokenizer.id, run.tokenizer.id);
+  } finally {
+    run.model.dispose();
+    await Deno.remove(out, { recursive: true });
+  }
 });

@@ -184,6 +184,7 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
     checkpointEvery: steps,
     warmup: Math.min(base.warmup, steps),
     out: `${ctx.out}/${name}`,
+    firstSeed: ctx.seed,
     force: true,
   });
   return { config, name, perEpoch, epochs, steps };
@@ -200,7 +201,15 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
   const patience = runPatience(scale, spec.model);
   const folder = new RunFolder(config.out);
   await folder.check(config);
-  const release = await folder.start(config);
+  // Like an experiment's run folder, each run's is whole on its own: its
+  // data record and its BPE (loadTrained and bench:bound open it).
+  const release = await folder.start(config, ctx.data.record);
+  try {
+    await ctx.data.persist(folder);
+  } catch (e) {
+    release();
+    throw e;
+  }
   const contestant: Contestant = spec.model === "ar" ? AR : D3PM;
   const entrant = enter(contestant, { config, data });
   const curve: CurvePoint[] = [];
