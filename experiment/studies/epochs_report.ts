@@ -28,7 +28,18 @@ export interface StudyReportContext {
   params: number;
   /** Seed of the models and batches. */
   seed: number;
+  /**
+   * The train split's unigram entropy, nats (absent: unknown, and the
+   * report says nothing of the unigram plateau).
+   */
+  unigramEntropy?: number;
 }
+
+/**
+ * Nats below the unigram entropy within which a D3PM's best validation
+ * counts as the unigram plateau (the margin of `plateauExit`).
+ */
+export const PLATEAU_MARGIN = 0.25;
 
 /**
  * A count of unique tokens, short: `10K`, `1M`.
@@ -77,10 +88,14 @@ export async function writeStudyReport(
 Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, ${
       scale.d3pmPatience !== undefined
         ? `a D3PM run after ${scale.d3pmPatience}`
-        : "a D3PM run goes to the end (it sits on the unigram plateau for hundreds of steps first)"
+        : `a D3PM run goes to the end${plateauNote(ctx, runs)}`
     }. U: a prefix of the train split, by articles. AR: exact NLL; D3PM: its ELBO bound with one fixed set of draws (an upper bound). FLOPs: 6 · parameters · training tokens. ${
       chosen
-        ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, chosen by the sweep below; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
+        ? `AR dropout ${chosen.dropout} and weight decay ${chosen.weightDecay}, ${
+          scale.dropouts.length * scale.decays.length > 1
+            ? "chosen by the sweep below"
+            : "the one setting given (no sweep)"
+        }; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
         : ""
     } ${settingsLine(scale, base)} Wall time so far: ${
       fixed(seconds / 60, 1)
@@ -90,16 +105,44 @@ ${comparison(scale, runs)}
 
 ![validation against epochs](valid-vs-epochs.svg)
 ![validation against FLOPs](valid-vs-flops.svg)
-
+${
+      sweep.length
+        ? `
 ## AR regularisation sweep (U = ${
-      sweep.length ? kilo(sweep[0].u) : "–"
-    }; the lowest best valid NLL wins)
+          kilo(sweep[0].u)
+        }; the lowest best valid NLL wins)
 
 ${sweepTable}
 
 ![sweep](sweep.svg)
-`,
+`
+        : ""
+    }`,
   );
+}
+
+/**
+ * Why the D3PM runs go to the end, where the data says so: the D3PM runs
+ * (without patience) whose best validation is not `PLATEAU_MARGIN` nats
+ * below the unigram entropy sat on the unigram plateau. Empty when none
+ * did, or the entropy is unknown.
+ */
+function plateauNote(
+  ctx: StudyReportContext,
+  runs: readonly RunCurve[],
+): string {
+  const h = ctx.unigramEntropy;
+  if (h === undefined) return "";
+  const flat = runs.filter((r) =>
+    r.phase === "main" && r.model === "d3pm" &&
+    bestPoint(r.curve).valid > h - PLATEAU_MARGIN
+  );
+  if (!flat.length) return "";
+  return ` (at U = ${
+    flat.map((r) => kilo(r.u)).join(", ")
+  } its best bound is within ${PLATEAU_MARGIN} nat of the train split's unigram entropy, ${
+    fixed(h, 3)
+  } nats: it sits on the unigram plateau, where a patience rule would cut it off)`;
 }
 
 /** The models' training settings and the engine, in one sentence. */

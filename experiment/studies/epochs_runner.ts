@@ -97,6 +97,8 @@ export interface StudyContext {
   engine: Engine;
   /** Parameters of each model (the same for both). */
   params: number;
+  /** The train split's unigram entropy, nats. */
+  unigramEntropy: number;
   /** Writes one JSON line to stdout and the results file. */
   emit: (record: Record<string, unknown>) => Promise<void>;
 }
@@ -334,7 +336,8 @@ async function studyContext(
     if (lines) lines.push(record);
     else await Deno.writeTextFile(results, line + "\n", { append: true });
   };
-  return { base, data, scale, out, seed, engine, params, emit };
+  const { unigramEntropy } = data.facts;
+  return { base, data, scale, out, seed, engine, params, unigramEntropy, emit };
 }
 
 /**
@@ -567,6 +570,8 @@ export function epochsSweep(options: EpochsSweepOptions): Sweep {
 interface CellResult {
   cell: string;
   params: number;
+  /** The train split's unigram entropy (absent in cells run before it was kept). */
+  unigramEntropy?: number;
   seconds: number;
   run: RunCurve;
   lines: Record<string, unknown>[];
@@ -649,6 +654,7 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
     const result: CellResult = {
       cell: cell.name,
       params: ctx.params,
+      unigramEntropy: ctx.unigramEntropy,
       seconds: (performance.now() - start) / 1000,
       run,
       lines,
@@ -720,7 +726,14 @@ export async function collectEpochs(
   const first = found.values().next().value!;
   const seconds = [...found.values()].reduce((s, r) => s + r.seconds, 0);
   await writeStudyReport(
-    { out, scale, base: studyBase(scale), params: first.params, seed },
+    {
+      out,
+      scale,
+      base: studyBase(scale),
+      params: first.params,
+      seed,
+      unigramEntropy: first.unigramEntropy,
+    },
     runs,
     chosen,
     seconds,
