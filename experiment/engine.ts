@@ -334,6 +334,64 @@ export function releaseEvaluationModel(model: EvalModel): void {
   }
 }
 
+/** A run's trained models placed where it evaluates, each once, when first asked for. */
+export interface EvaluationModels {
+  /** The `i`-th model where the run evaluates ({@linkcode evaluationModel}). */
+  place(i: number): Promise<EvalModel>;
+  /** Release every placed model (never the tfjs models). */
+  release(): Promise<void>;
+}
+
+/**
+ * Place a run's trained models on its engine lazily and once each: the
+ * evaluation of model `i` and a judge that scores with model `i` (`--judge
+ * self`) share one placed model.
+ *
+ * @param models The trained tfjs models (the caller's).
+ * @param engine Where evaluation runs.
+ * @returns The placements.
+ *
+ * @example
+ * ```ts
+ * import { evaluationModels } from "@d3pm/experiment";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8 }), { seed: 0 });
+ * const placed = evaluationModels([model], { kind: "tfjs", reason: "tfjs" });
+ * assertEquals(await placed.place(0), model); // tfjs: the model itself
+ * await placed.release();
+ * model.dispose();
+ * ```
+ */
+export function evaluationModels(
+  models: readonly Transformer[],
+  engine: Engine,
+): EvaluationModels {
+  const placed = new Map<number, Promise<EvalModel>>();
+  return {
+    place(i) {
+      let p = placed.get(i);
+      if (!p) {
+        if (!models[i]) {
+          throw new RangeError(
+            `Cannot place model ${i}: there are ${models.length} models`,
+          );
+        }
+        p = evaluationModel(models[i], engine);
+        placed.set(i, p);
+      }
+      return p;
+    },
+    async release() {
+      for (const p of placed.values()) {
+        const m = await p.catch(() => undefined); // a failed one holds nothing
+        if (m) releaseEvaluationModel(m);
+      }
+      placed.clear();
+    },
+  };
+}
+
 /** A trained model placed where generation runs, with what releases it all. */
 export interface PlacedModel {
   /** The model to generate with. */

@@ -358,18 +358,21 @@ async function otherRun(
 
 /**
  * `--judge self`: the seed's own AR model scores the samples (config
- * validation ensures it is trained).
+ * validation ensures it is trained), on the run's engine as the other
+ * judges do: `place` hands it over where the run evaluates
+ * ({@linkcode evaluationModels}), not the tfjs model a fused engine's run
+ * only holds for its weights.
  *
  * @param entrants The seed's contestants.
- * @param trained Their trained models, in the same order.
+ * @param place The `i`-th entrant's trained model where the run evaluates.
  * @returns The scorer.
  */
 export function selfJudge(
   entrants: readonly Entrant[],
-  trained: readonly { model: Transformer }[],
+  place: (i: number) => Promise<EvalModel>,
 ): EvalContext["judge"] {
   const i = entrants.findIndex((e) => e.contestant.kind === AR.kind);
   if (i < 0) throw new Error("--judge self needs the AR model in --models");
   const ar = entrants[i].process as ReturnType<typeof AR.restore>;
-  return (x0) => ar.score(trained[i].model, x0);
+  return async (x0) => ar.score(await place(i), x0);
 }

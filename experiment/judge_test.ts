@@ -1,10 +1,12 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { prng } from "@d3pm/core";
-import { loadModel } from "@d3pm/transformer";
+import { loadModel, preset, Transformer } from "@d3pm/transformer";
 import {
   type Engine,
   engineFingerprint,
+  type Entrant,
   evaluationModel,
+  evaluationModels,
   type ExperimentConfig,
   judgeKey,
   judgePlan,
@@ -12,6 +14,7 @@ import {
   type OptionKey,
   releaseEvaluationModel,
   resolveConfig,
+  selfJudge,
 } from "./mod.ts";
 import { autoregressive } from "@d3pm/autoregressive";
 
@@ -276,5 +279,56 @@ Deno.test({
     } finally {
       await Deno.remove(cacheDir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "the self judge scores with the run's AR model on the run's engine, as the auto judge does, placed once for the judge and the evaluation",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const ar = autoregressive({
+      kind: "autoregressive",
+      start: SPECIALS.bos,
+      padId: SPECIALS.pad,
+    });
+    // The AR second: the judge finds it by kind, not by place.
+    const entrants = [
+      { contestant: { kind: "d3pm" }, process: undefined },
+      { contestant: { kind: "ar" }, process: ar },
+    ] as unknown as Entrant[];
+    const model = new Transformer(
+      preset("micro", { vocabSize: V, contextLength: L }),
+      { seed: 3 },
+    );
+    const other = new Transformer(model.config, { seed: 4 }); // the D3PM's place
+    const tfjsNats = (await ar.score(model, X0)).nats;
+    const cpu = evaluationModels([other, model], {
+      kind: "cpu",
+      reason: "cpu",
+    });
+    try {
+      const judge = selfJudge(entrants, cpu.place);
+      const nats = (await judge(X0)).nats;
+      // The CPU engine's own score of the weights, bit for bit, not tfjs's.
+      const placed = await cpu.place(1);
+      assertEquals((await ar.score(placed, X0)).nats, nats);
+      assertNotEquals(nats, tfjsNats);
+      assert(Math.abs(nats - tfjsNats) < 1e-3, `${nats} vs ${tfjsNats}`);
+      // One placement, shared: the evaluation gets the judge's.
+      assert(placed === await cpu.place(1));
+    } finally {
+      await cpu.release();
+    }
+    // On tfjs it is the model itself.
+    const onTfjs = evaluationModels([other, model], {
+      kind: "tfjs",
+      reason: "tfjs",
+    });
+    assertEquals((await selfJudge(entrants, onTfjs.place)(X0)).nats, tfjsNats);
+    await onTfjs.release();
+    model.dispose();
+    other.dispose();
   },
 });

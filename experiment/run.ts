@@ -25,9 +25,8 @@ import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
   chooseEngine,
   type Engine,
-  type EvalModel,
-  evaluationModel,
-  releaseEvaluationModel,
+  type EvaluationModels,
+  evaluationModels,
 } from "./engine.ts";
 import { formatSamples, sampleLabel, writeReport } from "./report.ts";
 
@@ -166,7 +165,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
     [];
-  const evals: EvalModel[] = [];
+  let evals: EvaluationModels | undefined;
   try {
     for (const e of entrants) {
       const trainStarted = performance.now();
@@ -178,21 +177,22 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
       );
     }
     run.log(`seed ${seed}: evaluating`);
+    // On the fused engine's runs, evaluation, generation and the self judge
+    // run there too, on one placed model each.
+    evals = evaluationModels(trained.map((t) => t.model), run.engine);
     const ctx: EvalContext = {
       config,
       data,
       rng: prng(10_000 + seed),
-      judge: run.judge?.score ?? selfJudge(entrants, trained),
+      judge: run.judge?.score ?? selfJudge(entrants, evals.place),
     };
     const results: ModelResult[] = [];
     const shown: string[] = [];
     for (const [i, e] of entrants.entries()) {
-      // On the fused engine's runs, evaluation and generation run there too.
       const evalStarted = performance.now();
-      evals.push(await evaluationModel(trained[i].model, run.engine));
       const { result, samples } = await e.contestant.evaluate(
         e.process,
-        evals[i],
+        await evals.place(i),
         ctx,
       );
       run.log(
@@ -220,7 +220,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     );
     return results;
   } finally {
-    for (const m of evals) releaseEvaluationModel(m);
+    await evals?.release();
     for (const t of trained) t.model.dispose();
   }
 }
