@@ -14,6 +14,7 @@ import { convertOption, flagOf, keyOf } from "@d3pm/cli";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
 import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
+import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
 import { RunFolder } from "./run_folder.ts";
 
@@ -815,6 +816,70 @@ export function statusLine(s: CellStatus): string {
   }  ${s.cell.name}${pct}${why}`;
 }
 
+/**
+ * What a cell will cost, to start the longest first: an experiment cell's
+ * estimated work (training and evaluation FLOPs of its configuration, see
+ * `estimateRun`); a study's cell (whose values are the study's, not the
+ * experiment's options) 1 for a D3PM and 0 for any other model — the
+ * epochs study's D3PM runs its whole budget where an AR run stops on
+ * patience, and a D3PM's evaluation draws several bounds where the AR's
+ * NLL is one pass.
+ *
+ * @param sweep The sweep.
+ * @param cell One of its cells.
+ * @returns A cost; only its order among the sweep's cells means anything.
+ *
+ * @example
+ * ```ts
+ * import { cellCost, planSweep } from "@d3pm/experiment";
+ * import { assert } from "@std/assert";
+ * const s = planSweep({ options: { preset: "micro" }, grid: { steps: [100, 400] } }, { dir: "runs/s" });
+ * assert(cellCost(s, s.cells[1]) > cellCost(s, s.cells[0]));
+ * ```
+ */
+export function cellCost(sweep: Sweep, cell: SweepCell): number {
+  if (sweep.script !== undefined && sweep.script !== EXPERIMENT_SCRIPT) {
+    return cell.values.model === "d3pm" ? 1 : 0;
+  }
+  const given: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(sweep.spec.options ?? {})) {
+    const key = keyOf(k) as OptionKey;
+    given[key] = convert(key, v);
+  }
+  const { seed, ...values } = cell.values;
+  try {
+    const c = resolveConfig({
+      ...given,
+      ...values,
+      seeds: 1,
+      firstSeed: Number(seed ?? 0),
+      out: cell.out,
+    });
+    const e = estimateRun(c);
+    return [...e.training, ...e.evaluation].reduce((t, p) => t + p.amount, 0);
+  } catch {
+    return 0; // planSweep checked every cell: a sweep.json edited by hand
+  }
+}
+
+/**
+ * The order a wave's cells start in when run here: the costliest first
+ * ({@linkcode cellCost}), so that the last cell to finish is not a long one
+ * started last; equal costs keep the sweep's order.
+ *
+ * @param sweep The sweep.
+ * @param wave Cells of one wave.
+ * @returns The same cells, costliest first.
+ */
+export function startOrder(
+  sweep: Sweep,
+  wave: readonly SweepCell[],
+): SweepCell[] {
+  return wave.map((cell) => ({ cell, cost: cellCost(sweep, cell) }))
+    .sort((a, b) => b.cost - a.cost || a.cell.index - b.cell.index)
+    .map((x) => x.cell);
+}
+
 /** Options of {@linkcode runLocal}. */
 export interface LocalOptions extends StepOptions {
   /** Processes at once. */
@@ -830,7 +895,8 @@ export interface LocalOptions extends StepOptions {
 /**
  * Run a sweep's cells here, `jobs` processes at once, the cores divided
  * among them (each gets `OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS` and
- * `MKL_NUM_THREADS` of `cores / jobs`, at least 1).
+ * `MKL_NUM_THREADS` of `cores / jobs`, at least 1); wave by wave, each
+ * wave's costliest cells first ({@linkcode startOrder}).
  *
  * @param sweep The sweep.
  * @param options Processes, the experiment command.
@@ -880,7 +946,7 @@ export async function runLocal(
       }
       continue;
     }
-    queue = [...wave];
+    queue = startOrder(sweep, wave);
     await Promise.all(
       Array.from({ length: Math.min(options.jobs, wave.length) }, worker),
     );
