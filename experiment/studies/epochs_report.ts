@@ -123,9 +123,10 @@ ${sweepTable}
 
 /**
  * Why the D3PM runs go to the end, where the data says so: the D3PM runs
- * (without patience) whose best validation is not `PLATEAU_MARGIN` nats
- * below the unigram entropy sat on the unigram plateau. Empty when none
- * did, or the entropy is unknown.
+ * (without patience) whose best validation is within `PLATEAU_MARGIN` nats
+ * of the unigram entropy (either side) sat on the unigram plateau. Empty
+ * when none did (a run still above it has not reached it; one below it has
+ * left it), or the entropy is unknown.
  */
 function plateauNote(
   ctx: StudyReportContext,
@@ -135,7 +136,7 @@ function plateauNote(
   if (h === undefined) return "";
   const flat = runs.filter((r) =>
     r.phase === "main" && r.model === "d3pm" &&
-    bestPoint(r.curve).valid > h - PLATEAU_MARGIN
+    Math.abs(bestPoint(r.curve).valid - h) <= PLATEAU_MARGIN
   );
   if (!flat.length) return "";
   return ` (at U = ${
