@@ -12,7 +12,11 @@ import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, type ExperimentConfig } from "./options.ts";
+import {
+  ConfigError,
+  type ExperimentConfig,
+  tfjsOnlyOptions,
+} from "./options.ts";
 
 /** The engine a run trains on. */
 export type Engine =
@@ -32,22 +36,20 @@ async function cpuKernelsProblem(): Promise<string | null> {
 }
 
 // `auto` without a real GPU: the CPU engine, unless the run trains the
-// d3pm objective (the fused engines train mdlm only) or its kernels cannot
-// start; then tfjs, saying why in one line.
+// d3pm objective (the fused engines train mdlm only), sets an option only
+// tfjs implements, or its kernels cannot start; then tfjs, saying why in
+// one line.
 /** What an engine choice reads of the configuration. */
 export type EngineChoice =
   & Pick<ExperimentConfig, "engine" | "diffusionLoss">
-  & Partial<Pick<ExperimentConfig, "initFrom" | "annealSteps" | "shift">>;
+  & Partial<Pick<ExperimentConfig, "annealSteps" | "shift">>;
 
 /** Why the fused engines cannot train this run (undefined: they can). */
 function tfjsOnly(config: EngineChoice): string | undefined {
   if (config.diffusionLoss === "d3pm") {
     return "the fused engines train the mdlm objective only and this run uses d3pm";
   }
-  if (config.initFrom || (config.annealSteps ?? 0) > 0 || config.shift) {
-    return "--init-from, --anneal-steps and --shift are implemented on tfjs only";
-  }
-  return undefined;
+  return tfjsOnlyOptions(config);
 }
 
 async function autoOnCpu(
@@ -193,8 +195,13 @@ export interface EngineRun {
   engine: Exclude<Engine, { kind: "tfjs" }>;
   /** The model's configuration. */
   model: ModelConfig;
-  /** Seed of its initial weights (the same as the tfjs model's). */
+  /** Seed of its initial weights (the same as the tfjs model's), and of its dropout. */
   seed: number;
+  /**
+   * Initial weights instead of the seeded ones (names and shapes of the
+   * model's parameters): the D3PM started from a trained model.
+   */
+  weights?: ReadonlyMap<string, StoredTensor>;
   /** Positions per row of the engine's fixed step (AR: block − 1). */
   length: number;
   /** The mask id left out of the softmax (MDLM), if any. */
@@ -233,6 +240,7 @@ export async function trainOnEngine(
     ...(run.excludeToken !== undefined
       ? { excludeToken: run.excludeToken }
       : {}),
+    ...(run.weights ? { weights: run.weights } : {}),
   };
   const engine = run.engine.kind === "webgpu"
     ? await WebGpuTransformer.create(run.model, {
