@@ -1,0 +1,202 @@
+// --init-from on the CPU engine: the engine starts from the source's weights
+// (the mask row freshly drawn, as on tfjs) and trains as tfjs does from them.
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import {
+  D3PM,
+  initialiseFrom,
+  loadTrained,
+  resolveConfig,
+  trainOnEngine,
+} from "@d3pm/experiment";
+import { createCpuKernels } from "@d3pm/cpu";
+import type { StoredTensor } from "@d3pm/core";
+import { Transformer } from "@d3pm/transformer";
+import { FAST_EVAL, runTool } from "./_run.ts";
+
+await tf.setBackend("cpu");
+
+const noKernels = await createCpuKernels({ words: 64, threads: 1 }).then(
+  (k) => (k.dispose(), false),
+  () => true,
+);
+
+const MICRO = [
+  "--preset",
+  "micro",
+  "--warmup",
+  "5",
+  "--valid-every",
+  "0",
+  "--exact-blocks",
+  "0",
+  ...FAST_EVAL,
+];
+
+/** A micro AR trained 40 steps: the source. */
+async function source(): Promise<string> {
+  const out = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [
+    ...MICRO,
+    "--models",
+    "ar",
+    "--steps",
+    "40",
+    "--judge",
+    "self",
+    "--out",
+    out,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  return out;
+}
+
+async function stored(m: Transformer): Promise<Map<string, StoredTensor>> {
+  const out = new Map<string, StoredTensor>();
+  for (const [name, v] of m.variables) {
+    out.set(name, {
+      shape: [...v.shape],
+      data: Float32Array.from(await v.data() as Float32Array),
+    });
+  }
+  return out;
+}
+
+Deno.test({
+  name:
+    "--init-from on the CPU engine: the engine's first step sees the source's weights and the fresh mask row, and its losses and test figures follow tfjs's",
+  ignore: noKernels,
+  async fn() {
+    const src = await source();
+    // In process: the weights the engine is handed are the ones it steps
+    // from (lr 0 and no decay: one step leaves them as they were).
+    const ar = await loadTrained(src, { model: "ar" });
+    const config = resolveConfig({ preset: "micro" });
+    const v = ar.tokenizer.vocabSize;
+    const modelConfig = D3PM.modelConfig(config, v);
+    const denoiser = new Transformer(modelConfig, { seed: 2 });
+    const fresh = await stored(new Transformer(modelConfig, { seed: 2 }));
+    await initialiseFrom(
+      denoiser,
+      { dir: src, seed: 0, model: "ar" },
+      ar.tokenizer,
+    );
+    const given = await stored(denoiser);
+    const L = 16, B = 2;
+    const data = Uint32Array.from(
+      { length: 4 * L },
+      (_, i) => (i * 7) % (v - 1),
+    );
+    const { weights } = await trainOnEngine({
+      engine: { kind: "cpu", reason: "cpu" },
+      model: modelConfig,
+      seed: 2,
+      length: L,
+      weights: given,
+      options: {
+        blocks: { data, count: 4, length: L },
+        batchSize: B,
+        steps: 1,
+        lr: () => 0,
+        terms: (batch) => ({
+          rows: B,
+          length: L,
+          inputs: Int32Array.from(batch.tokens),
+          targets: Int32Array.from(batch.tokens),
+          weights: new Float32Array(B * L).fill(1 / (B * L)),
+        }),
+        logEvery: 1,
+        progress: false,
+      },
+      config: { batchSize: B, weightDecay: 0, clipNorm: 1, emaDecay: 0 },
+    });
+    // The engine stepped from exactly what it was handed: every weight,
+    // the mask token's embedding row included.
+    assertEquals([...weights.keys()], [...given.keys()]);
+    for (const [name, w] of given) {
+      assertEquals(weights.get(name)!.shape, w.shape, name);
+      assertEquals(weights.get(name)!.data, w.data, name);
+    }
+    const mask = ar.tokenizer.special.mask!, d = modelConfig.dModel;
+    const maskRow = weights.get("wte.weight")!.data.subarray(
+      mask * d,
+      (mask + 1) * d,
+    );
+    assert(maskRow.some((x) => x !== 0), "the mask row is not zeroed");
+    // And what it was handed is the source's weights; rows the source lacks
+    // (none with the byte tokenizer, whose AR has the mask row) keep the
+    // denoiser's fresh draw.
+    const sourceWeights = await stored(ar.model);
+    assertEquals([...sourceWeights.keys()].sort(), [...given.keys()].sort());
+    for (const [name, w] of sourceWeights) {
+      const got = given.get(name)!;
+      const n = w.data.length;
+      assertEquals(got.shape[1], w.shape[1], name);
+      assertEquals(got.data.subarray(0, n), w.data, name);
+      assertEquals(got.data.subarray(n), fresh.get(name)!.data.subarray(n));
+    }
+    // Which is not the engine's own seeded draw (the same as `fresh`).
+    assertNotEquals(
+      weights.get("h.0.mlp.c_fc.weight")!.data,
+      fresh.get("h.0.mlp.c_fc.weight")!.data,
+    );
+    denoiser.dispose();
+    ar.model.dispose();
+
+    // End to end: the same adapted run on the CPU engine and on tfjs.
+    const run = async (engine: string) => {
+      const out = await Deno.makeTempDir();
+      const r = await runTool("experiment.ts", [
+        ...MICRO,
+        "--models",
+        "d3pm",
+        "--steps",
+        "10",
+        "--log-every",
+        "1",
+        "--init-from",
+        src,
+        "--judge",
+        src,
+        "--engine",
+        engine,
+        "--out",
+        out,
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      assert(r.stderr.includes(`engine: ${engine}`), r.stderr);
+      const losses = new Map<number, number>(
+        (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n")
+          .map((l) => JSON.parse(l))
+          .filter((x) => x.model === "d3pm" && "loss" in x)
+          .map((x) => [x.step, x.loss]),
+      );
+      const results = JSON.parse(
+        await Deno.readTextFile(`${out}/results.json`),
+      );
+      await Deno.remove(out, { recursive: true });
+      return { losses, results };
+    };
+    const cpu = await run("cpu"), tfjs = await run("tfjs");
+    assertEquals([...cpu.losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // Step 1: the same weights and draws, float rounding apart.
+    const [a1, b1] = [cpu.losses.get(1)!, tfjs.losses.get(1)!];
+    assert(Math.abs(a1 - b1) < 1e-4, `step 1: cpu ${a1} vs tfjs ${b1}`);
+    // Then within the engine-vs-tfjs tolerance of tests/_engine_runs.ts.
+    for (const [step, loss] of cpu.losses) {
+      const theirs = tfjs.losses.get(step)!;
+      assert(
+        Math.abs(loss - theirs) < 0.02,
+        `step ${step}: cpu ${loss} vs tfjs ${theirs}`,
+      );
+    }
+    const [ra, rb] = [cpu.results.results[0], tfjs.results.results[0]];
+    assert(
+      Math.abs(ra.test.nll - rb.test.nll) < 0.005,
+      `test: cpu ${ra.test.nll} vs tfjs ${rb.test.nll}`,
+    );
+    // Both account for the source the same way.
+    assertEquals(ra.training.initFrom, rb.training.initFrom);
+    await Deno.remove(src, { recursive: true });
+  },
+});
