@@ -1,5 +1,7 @@
-// --init-from on the CPU engine: the engine starts from the source's weights
-// (the mask row freshly drawn, as on tfjs) and trains as tfjs does from them.
+// --init-from on the fused engines: the engine starts from the weights the
+// tfjs model was given (the source's; rows the source lacks freshly drawn)
+// and trains as tfjs does from them — on the CPU engine, and on WebGPU
+// where an adapter answers (lavapipe in CI).
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import {
@@ -10,15 +12,31 @@ import {
   trainOnEngine,
 } from "@d3pm/experiment";
 import { createCpuKernels } from "@d3pm/cpu";
+import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
+import { ignoreUnless } from "@d3pm/core/testing";
 import type { StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
 import { FAST_EVAL, runTool } from "./_run.ts";
 
 await tf.setBackend("cpu");
 
-const noKernels = await createCpuKernels({ words: 64, threads: 1 }).then(
-  (k) => (k.dispose(), false),
-  () => true,
+// No CBLAS, or no adapter: skipped with the reason.
+const noKernels = ignoreUnless(
+  "blas",
+  await createCpuKernels({ words: 64, threads: 1 }).then(
+    (k) => (k.dispose(), null),
+    (e: Error) => e.message,
+  ),
+);
+const noAdapter = ignoreUnless(
+  "webgpu",
+  await requestEngineDevice().then(
+    (d) => (d.device.destroy(), null),
+    (e: Error) => {
+      if (e instanceof WebGpuUnavailableError) return e.message;
+      throw e;
+    },
+  ),
 );
 
 const MICRO = [
@@ -62,9 +80,74 @@ async function stored(m: Transformer): Promise<Map<string, StoredTensor>> {
   return out;
 }
 
+/**
+ * The same adapted D3PM run (10 steps, every step logged) on `engine` and on
+ * tfjs: step 1 within 1e-4 (the same weights and draws), every step within
+ * the engine-vs-tfjs tolerance of tests/_engine_runs.ts (0.02 nats), the
+ * test NLL within 0.005.
+ */
+async function followsTfjsFrom(
+  src: string,
+  engine: "cpu" | "webgpu",
+): Promise<void> {
+  const run = async (on: string) => {
+    const out = await Deno.makeTempDir();
+    const r = await runTool("experiment.ts", [
+      ...MICRO,
+      "--models",
+      "d3pm",
+      "--steps",
+      "10",
+      "--log-every",
+      "1",
+      "--init-from",
+      src,
+      "--judge",
+      src,
+      "--engine",
+      on,
+      "--out",
+      out,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    assert(r.stderr.includes(`engine: ${on}`), r.stderr);
+    const losses = new Map<number, number>(
+      (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n")
+        .map((l) => JSON.parse(l))
+        .filter((x) => x.model === "d3pm" && "loss" in x)
+        .map((x) => [x.step, x.loss]),
+    );
+    const results = JSON.parse(
+      await Deno.readTextFile(`${out}/results.json`),
+    );
+    await Deno.remove(out, { recursive: true });
+    return { losses, results };
+  };
+  const fused = await run(engine), tfjs = await run("tfjs");
+  assertEquals([...fused.losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  // Step 1: the same weights and draws, float rounding apart.
+  const [a1, b1] = [fused.losses.get(1)!, tfjs.losses.get(1)!];
+  assert(Math.abs(a1 - b1) < 1e-4, `step 1: ${engine} ${a1} vs tfjs ${b1}`);
+  // Then within the engine-vs-tfjs tolerance of tests/_engine_runs.ts.
+  for (const [step, loss] of fused.losses) {
+    const theirs = tfjs.losses.get(step)!;
+    assert(
+      Math.abs(loss - theirs) < 0.02,
+      `step ${step}: ${engine} ${loss} vs tfjs ${theirs}`,
+    );
+  }
+  const [ra, rb] = [fused.results.results[0], tfjs.results.results[0]];
+  assert(
+    Math.abs(ra.test.nll - rb.test.nll) < 0.005,
+    `test: ${engine} ${ra.test.nll} vs tfjs ${rb.test.nll}`,
+  );
+  // Both account for the source the same way.
+  assertEquals(ra.training.initFrom, rb.training.initFrom);
+}
+
 Deno.test({
   name:
-    "--init-from on the CPU engine: the engine's first step sees the source's weights and the fresh mask row, and its losses and test figures follow tfjs's",
+    "--init-from on the CPU engine: it steps from exactly the weights it is handed (the source's, the mask token's row included), and its losses and test figures follow tfjs's",
   ignore: noKernels,
   async fn() {
     const src = await source();
@@ -143,60 +226,18 @@ Deno.test({
     denoiser.dispose();
     ar.model.dispose();
 
-    // End to end: the same adapted run on the CPU engine and on tfjs.
-    const run = async (engine: string) => {
-      const out = await Deno.makeTempDir();
-      const r = await runTool("experiment.ts", [
-        ...MICRO,
-        "--models",
-        "d3pm",
-        "--steps",
-        "10",
-        "--log-every",
-        "1",
-        "--init-from",
-        src,
-        "--judge",
-        src,
-        "--engine",
-        engine,
-        "--out",
-        out,
-      ]);
-      assertEquals(r.code, 0, r.stderr);
-      assert(r.stderr.includes(`engine: ${engine}`), r.stderr);
-      const losses = new Map<number, number>(
-        (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim().split("\n")
-          .map((l) => JSON.parse(l))
-          .filter((x) => x.model === "d3pm" && "loss" in x)
-          .map((x) => [x.step, x.loss]),
-      );
-      const results = JSON.parse(
-        await Deno.readTextFile(`${out}/results.json`),
-      );
-      await Deno.remove(out, { recursive: true });
-      return { losses, results };
-    };
-    const cpu = await run("cpu"), tfjs = await run("tfjs");
-    assertEquals([...cpu.losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    // Step 1: the same weights and draws, float rounding apart.
-    const [a1, b1] = [cpu.losses.get(1)!, tfjs.losses.get(1)!];
-    assert(Math.abs(a1 - b1) < 1e-4, `step 1: cpu ${a1} vs tfjs ${b1}`);
-    // Then within the engine-vs-tfjs tolerance of tests/_engine_runs.ts.
-    for (const [step, loss] of cpu.losses) {
-      const theirs = tfjs.losses.get(step)!;
-      assert(
-        Math.abs(loss - theirs) < 0.02,
-        `step ${step}: cpu ${loss} vs tfjs ${theirs}`,
-      );
-    }
-    const [ra, rb] = [cpu.results.results[0], tfjs.results.results[0]];
-    assert(
-      Math.abs(ra.test.nll - rb.test.nll) < 0.005,
-      `test: cpu ${ra.test.nll} vs tfjs ${rb.test.nll}`,
-    );
-    // Both account for the source the same way.
-    assertEquals(ra.training.initFrom, rb.training.initFrom);
+    await followsTfjsFrom(src, "cpu");
+    await Deno.remove(src, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "--init-from on the WebGPU engine: its losses and test figures follow tfjs's from the source's weights",
+  ignore: noAdapter,
+  async fn() {
+    const src = await source();
+    await followsTfjsFrom(src, "webgpu");
     await Deno.remove(src, { recursive: true });
   },
 });
