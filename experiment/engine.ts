@@ -100,6 +100,12 @@ export async function chooseEngine(
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
   }
+  const only = tfjsOnly(config);
+  if (only && config.engine !== "auto") {
+    throw new ConfigError(
+      `${only}, not --engine ${config.engine}; use --engine tfjs`,
+    );
+  }
   if (config.engine === "cpu") {
     const problem = await cpuKernelsProblem();
     if (problem !== null) {
@@ -128,7 +134,6 @@ export async function chooseEngine(
       `the WebGPU adapter is software, ${found.label}`,
     );
   }
-  const only = tfjsOnly(config);
   if (only) {
     found.device.destroy();
     return { kind: "tfjs", reason: `tfjs (${only})` };
@@ -377,7 +382,12 @@ export async function placeModel(
   model: Transformer,
   choice: "tfjs" | "webgpu" | "cpu" | "auto",
 ): Promise<PlacedModel> {
-  const engine = await chooseEngine({ engine: choice, diffusionLoss: "mdlm" });
+  // A shifted denoiser reads output i − 1 at position i: tfjs only.
+  const engine = await chooseEngine({
+    engine: choice,
+    diffusionLoss: "mdlm",
+    shift: model.config.shift ?? false,
+  });
   const placed = await evaluationModel(model, engine);
   return {
     model: placed,

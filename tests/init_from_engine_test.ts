@@ -3,16 +3,26 @@
 // and trains as tfjs does from them — on the CPU engine, and on WebGPU
 // where an adapter answers (lavapipe in CI).
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+} from "@std/assert";
 import {
   D3PM,
   initialiseFrom,
   loadTrained,
+  placeModel,
   resolveConfig,
   trainOnEngine,
 } from "@d3pm/experiment";
-import { createCpuKernels } from "@d3pm/cpu";
-import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
+import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
+import {
+  requestEngineDevice,
+  WebGpuTransformer,
+  WebGpuUnavailableError,
+} from "@d3pm/webgpu";
 import { ignoreUnless } from "@d3pm/core/testing";
 import type { StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
@@ -239,5 +249,57 @@ Deno.test({
     const src = await source();
     await followsTfjsFrom(src, "webgpu");
     await Deno.remove(src, { recursive: true });
+  },
+});
+
+const SHIFT_ONLY_TFJS =
+  "shift (position i predicts token i + 1) is implemented on the tfjs model only";
+
+Deno.test({
+  name:
+    "a shifted denoiser stays on tfjs: the CPU engine refuses its config, placing it on auto falls back to tfjs saying why, on cpu is refused",
+  ignore: noKernels,
+  async fn() {
+    const config = {
+      ...D3PM.modelConfig(resolveConfig({ preset: "micro" }), 32),
+      shift: true,
+    };
+    await assertRejects(
+      () => CpuTransformer.create(config, { evaluationOnly: true, seed: 0 }),
+      RangeError,
+      SHIFT_ONLY_TFJS,
+    );
+    const model = new Transformer(config, { seed: 0 });
+    const placed = await placeModel(model, "auto");
+    assertEquals(placed.model, model);
+    assert(
+      placed.engine.startsWith("tfjs (") &&
+        placed.engine.includes(
+          "Option --shift is implemented on the tfjs engine only",
+        ),
+      placed.engine,
+    );
+    await assertRejects(
+      () => placeModel(model, "cpu"),
+      Error,
+      "Option --shift is implemented on the tfjs engine only, not --engine cpu",
+    );
+    placed.dispose();
+  },
+});
+
+Deno.test({
+  name: "the WebGPU engine refuses a shifted denoiser's config",
+  ignore: noAdapter,
+  async fn() {
+    const config = {
+      ...D3PM.modelConfig(resolveConfig({ preset: "micro" }), 32),
+      shift: true,
+    };
+    await assertRejects(
+      () => WebGpuTransformer.create(config, { evaluationOnly: true, seed: 0 }),
+      RangeError,
+      SHIFT_ONLY_TFJS,
+    );
   },
 });
