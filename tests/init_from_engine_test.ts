@@ -26,7 +26,7 @@ import {
 import { ignoreUnless } from "@d3pm/core/testing";
 import type { StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
-import { FAST_EVAL, runTool } from "./_run.ts";
+import { FAST_EVAL, killAt, runTool } from "./_run.ts";
 
 await tf.setBackend("cpu");
 
@@ -157,7 +157,7 @@ async function followsTfjsFrom(
 
 Deno.test({
   name:
-    "--init-from on the CPU engine: it steps from exactly the weights it is handed (the source's, the mask token's row included), and its losses and test figures follow tfjs's",
+    "--init-from on the CPU engine: it steps from exactly the weights it is handed (the source's, the mask token's row included), its losses and test figures follow tfjs's, and a killed run resumes to the whole run's weights",
   ignore: noKernels,
   async fn() {
     const src = await source();
@@ -237,6 +237,45 @@ Deno.test({
     ar.model.dispose();
 
     await followsTfjsFrom(src, "cpu");
+
+    // Killed mid-run on the engine and resumed: the checkpoint's weights
+    // replace the source's again, to the same weights as a whole run.
+    const args = [
+      ...MICRO,
+      "--models",
+      "d3pm",
+      "--steps",
+      "80",
+      "--checkpoint-every",
+      "10",
+      "--init-from",
+      src,
+      "--judge",
+      src,
+      "--engine",
+      "cpu",
+    ];
+    const whole = await Deno.makeTempDir(), cut = await Deno.makeTempDir();
+    const w = await runTool("experiment.ts", [...args, "--out", whole]);
+    assertEquals(w.code, 0, w.stderr);
+    await killAt(args, cut, '"model":"d3pm","seed":0,"step":20');
+    const r = await runTool("experiment.ts", [
+      ...args,
+      "--out",
+      cut,
+      "--resume",
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const [a, b] = [
+      await Deno.readFile(`${cut}/seed-0/d3pm/model.safetensors`),
+      await Deno.readFile(`${whole}/seed-0/d3pm/model.safetensors`),
+    ];
+    assert(
+      a.length === b.length && a.every((x, i) => x === b[i]),
+      "the resumed run's weights differ from the whole run's",
+    );
+    await Deno.remove(whole, { recursive: true });
+    await Deno.remove(cut, { recursive: true });
     await Deno.remove(src, { recursive: true });
   },
 });
