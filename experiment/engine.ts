@@ -77,14 +77,17 @@ async function autoOnCpu(
  * adapter too), `cpu` on the CPU engine (the same plan on `@d3pm/cpu`'s
  * kernels), `auto` takes the fused engine on a real GPU adapter, else the
  * CPU engine — or tfjs, saying why, when the run trains the d3pm objective
- * (the fused engines train mdlm only) or the CPU kernels cannot start.
+ * (the fused engines train mdlm only), sets an option only tfjs implements
+ * (`tfjsOnlyOptions`: `--anneal-steps`, `--shift`), or the CPU kernels cannot
+ * start. `webgpu` and `cpu` refuse those options.
  *
  * @param config The engine asked for, and the D3PM's objective (the fused
  *   engines train `mdlm` only).
  * @returns The engine and why (a WebGPU engine's device is the caller's to
  *   destroy).
  * @throws {ConfigError} When `webgpu` is asked for and no adapter answers,
- *   or `cpu` and its kernels cannot start.
+ *   or `cpu` and its kernels cannot start, or either with an option only
+ *   tfjs implements.
  *
  * @example
  * ```ts
