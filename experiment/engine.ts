@@ -364,7 +364,9 @@ export interface PlacedModel {
  * Place a trained model on an engine for generation: `tfjs` (the model
  * itself), `webgpu` (the fused engine, a software adapter too), `cpu` (the
  * engine's plan on the CPU kernels) or `auto` (see
- * {@linkcode chooseEngine}). The placed model owns `model`.
+ * {@linkcode chooseEngine}). A shifted denoiser (`config.shift`) is tfjs's
+ * only: `auto` keeps it there, `webgpu` and `cpu` are refused. The placed
+ * model owns `model`.
  *
  * @param model The trained tfjs model.
  * @param choice The engine.
