@@ -942,6 +942,13 @@ function check(
   if (typeof evaluationOnly !== "boolean") {
     fail(`evaluationOnly must be true or false, got ${evaluationOnly}`);
   }
+  if (c.shift) {
+    // Its output 0 predicts two tokens; the fused step and scoring read
+    // output i as position i only.
+    fail(
+      "shift (position i predicts token i + 1) is implemented on the tfjs model only, got shift: true",
+    );
+  }
   const { batchSize, length } = o;
   if (!evaluationOnly || batchSize !== undefined) {
     if (!Number.isInteger(batchSize) || batchSize! < 1) {

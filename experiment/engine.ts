@@ -12,7 +12,11 @@ import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { ConfigError, type ExperimentConfig } from "./options.ts";
+import {
+  ConfigError,
+  type ExperimentConfig,
+  tfjsOnlyOptions,
+} from "./options.ts";
 
 /** The engine a run trains on. */
 export type Engine =
@@ -32,22 +36,20 @@ async function cpuKernelsProblem(): Promise<string | null> {
 }
 
 // `auto` without a real GPU: the CPU engine, unless the run trains the
-// d3pm objective (the fused engines train mdlm only) or its kernels cannot
-// start; then tfjs, saying why in one line.
+// d3pm objective (the fused engines train mdlm only), sets an option only
+// tfjs implements, or its kernels cannot start; then tfjs, saying why in
+// one line.
 /** What an engine choice reads of the configuration. */
 export type EngineChoice =
   & Pick<ExperimentConfig, "engine" | "diffusionLoss">
-  & Partial<Pick<ExperimentConfig, "initFrom" | "annealSteps" | "shift">>;
+  & Partial<Pick<ExperimentConfig, "annealSteps" | "shift">>;
 
 /** Why the fused engines cannot train this run (undefined: they can). */
 function tfjsOnly(config: EngineChoice): string | undefined {
   if (config.diffusionLoss === "d3pm") {
     return "the fused engines train the mdlm objective only and this run uses d3pm";
   }
-  if (config.initFrom || (config.annealSteps ?? 0) > 0 || config.shift) {
-    return "--init-from, --anneal-steps and --shift are implemented on tfjs only";
-  }
-  return undefined;
+  return tfjsOnlyOptions(config);
 }
 
 async function autoOnCpu(
@@ -75,14 +77,17 @@ async function autoOnCpu(
  * adapter too), `cpu` on the CPU engine (the same plan on `@d3pm/cpu`'s
  * kernels), `auto` takes the fused engine on a real GPU adapter, else the
  * CPU engine — or tfjs, saying why, when the run trains the d3pm objective
- * (the fused engines train mdlm only) or the CPU kernels cannot start.
+ * (the fused engines train mdlm only), sets an option only tfjs implements
+ * (`tfjsOnlyOptions`: `--anneal-steps`, `--shift`), or the CPU kernels cannot
+ * start. `webgpu` and `cpu` refuse those options.
  *
  * @param config The engine asked for, and the D3PM's objective (the fused
  *   engines train `mdlm` only).
  * @returns The engine and why (a WebGPU engine's device is the caller's to
  *   destroy).
  * @throws {ConfigError} When `webgpu` is asked for and no adapter answers,
- *   or `cpu` and its kernels cannot start.
+ *   or `cpu` and its kernels cannot start, or either with an option only
+ *   tfjs implements.
  *
  * @example
  * ```ts
@@ -97,6 +102,12 @@ export async function chooseEngine(
 ): Promise<Engine> {
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
+  }
+  const only = tfjsOnly(config);
+  if (only && config.engine !== "auto") {
+    throw new ConfigError(
+      `${only}, not --engine ${config.engine}; use --engine tfjs`,
+    );
   }
   if (config.engine === "cpu") {
     const problem = await cpuKernelsProblem();
@@ -126,7 +137,6 @@ export async function chooseEngine(
       `the WebGPU adapter is software, ${found.label}`,
     );
   }
-  const only = tfjsOnly(config);
   if (only) {
     found.device.destroy();
     return { kind: "tfjs", reason: `tfjs (${only})` };
@@ -193,8 +203,13 @@ export interface EngineRun {
   engine: Exclude<Engine, { kind: "tfjs" }>;
   /** The model's configuration. */
   model: ModelConfig;
-  /** Seed of its initial weights (the same as the tfjs model's). */
+  /** Seed of its initial weights (the same as the tfjs model's), and of its dropout. */
   seed: number;
+  /**
+   * Initial weights instead of the seeded ones (names and shapes of the
+   * model's parameters): the D3PM started from a trained model.
+   */
+  weights?: ReadonlyMap<string, StoredTensor>;
   /** Positions per row of the engine's fixed step (AR: block − 1). */
   length: number;
   /** The mask id left out of the softmax (MDLM), if any. */
@@ -233,6 +248,7 @@ export async function trainOnEngine(
     ...(run.excludeToken !== undefined
       ? { excludeToken: run.excludeToken }
       : {}),
+    ...(run.weights ? { weights: run.weights } : {}),
   };
   const engine = run.engine.kind === "webgpu"
     ? await WebGpuTransformer.create(run.model, {
@@ -406,7 +422,9 @@ export interface PlacedModel {
  * Place a trained model on an engine for generation: `tfjs` (the model
  * itself), `webgpu` (the fused engine, a software adapter too), `cpu` (the
  * engine's plan on the CPU kernels) or `auto` (see
- * {@linkcode chooseEngine}). The placed model owns `model`.
+ * {@linkcode chooseEngine}). A shifted denoiser (`config.shift`) is tfjs's
+ * only: `auto` keeps it there, `webgpu` and `cpu` are refused. The placed
+ * model owns `model`.
  *
  * @param model The trained tfjs model.
  * @param choice The engine.
@@ -427,7 +445,12 @@ export async function placeModel(
   model: Transformer,
   choice: "tfjs" | "webgpu" | "cpu" | "auto",
 ): Promise<PlacedModel> {
-  const engine = await chooseEngine({ engine: choice, diffusionLoss: "mdlm" });
+  // A shifted denoiser reads output i − 1 at position i: tfjs only.
+  const engine = await chooseEngine({
+    engine: choice,
+    diffusionLoss: "mdlm",
+    shift: model.config.shift ?? false,
+  });
   const placed = await evaluationModel(model, engine);
   return {
     model: placed,

@@ -337,7 +337,7 @@ export const OPTIONS = {
     default: "",
     olderRuns: "",
     help:
-      "start the D3PM from a trained model: RUN[/seed-N/ar|mlm] (default the same seed's ar; empty: from scratch)",
+      "start the D3PM from a trained model: RUN[/seed-N/ar|mlm] (default the same seed's ar; empty: from scratch; every engine)",
   },
   /**
    * Attention-mask annealing of the D3PM: over this many first steps the
@@ -350,7 +350,7 @@ export const OPTIONS = {
     default: 0,
     olderRuns: 0,
     help:
-      "steps over which the D3PM's attention relaxes from causal to bidirectional (0: none)",
+      "steps over which the D3PM's attention relaxes from causal to bidirectional (0: none; tfjs engine only)",
   },
   /**
    * DiffuGPT's shift for the D3PM: position i's output predicts position
@@ -362,7 +362,7 @@ export const OPTIONS = {
     default: false,
     olderRuns: false,
     help:
-      "the D3PM's position i predicts token i + 1, as a causal model's (DiffuGPT's shift)",
+      "the D3PM's position i predicts token i + 1, as a causal model's (DiffuGPT's shift; tfjs engine only)",
   },
   /**
    * One training time per `row` (MDLM) or per `token`, or one mask `count`
@@ -627,6 +627,42 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * The options this run sets that only the tfjs engine implements, as the
+ * start of a sentence (undefined: none) — the one list the option check,
+ * `--engine auto` and training read. `--anneal-steps` needs an attention
+ * mask the fused kernels lack; `--shift` makes position 0's output predict
+ * two tokens, where the fused cross-entropy takes one target per position
+ * (and the engines' scoring and generation read output i as position i).
+ * `--init-from` runs on every engine: it only sets the initial weights.
+ *
+ * @param c The D3PM's adaptation options.
+ * @returns e.g. `Option --shift is implemented on the tfjs engine only`.
+ *
+ * @example
+ * ```ts
+ * import { tfjsOnlyOptions } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(tfjsOnlyOptions({ annealSteps: 0, shift: false }), undefined);
+ * assertEquals(
+ *   tfjsOnlyOptions({ annealSteps: 5, shift: true }),
+ *   "Options --anneal-steps and --shift are implemented on the tfjs engine only",
+ * );
+ * ```
+ */
+export function tfjsOnlyOptions(
+  c: Partial<Pick<ExperimentConfig, "annealSteps" | "shift">>,
+): string | undefined {
+  const set = [
+    ...((c.annealSteps ?? 0) > 0 ? ["--anneal-steps"] : []),
+    ...(c.shift ? ["--shift"] : []),
+  ];
+  if (set.length === 0) return undefined;
+  return set.length === 1
+    ? `Option ${set[0]} is implemented on the tfjs engine only`
+    : `Options ${set.join(" and ")} are implemented on the tfjs engine only`;
+}
+
 /** Largest BPE vocabulary accepted. */
 const MAX_VOCAB = 1 << 20;
 
@@ -690,12 +726,13 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
-    options: ["engine", "initFrom", "annealSteps", "shift"],
-    check: (c) =>
-      (c.engine === "webgpu" || c.engine === "cpu") &&
-        (c.initFrom !== "" || c.annealSteps > 0 || c.shift)
-        ? `Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not --engine ${c.engine}; use --engine tfjs`
-        : undefined,
+    options: ["engine", "annealSteps", "shift"],
+    check: (c) => {
+      const only = tfjsOnlyOptions(c);
+      return (c.engine === "webgpu" || c.engine === "cpu") && only
+        ? `${only}, not --engine ${c.engine}; use --engine tfjs`
+        : undefined;
+    },
   },
   {
     options: ["annealSteps", "steps"],

@@ -23,7 +23,12 @@ import {
   releaseEvaluationModel,
   trainOnEngine,
 } from "./engine.ts";
-import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
+import {
+  ADDED_KEYS,
+  ConfigError,
+  type ExperimentConfig,
+  tfjsOnlyOptions,
+} from "./options.ts";
 import type { TrainingFigures } from "./results.ts";
 import type { DataRecord, RunFolder } from "./run_folder.ts";
 import { trainingFingerprint } from "./config.ts";
@@ -149,11 +154,10 @@ export async function trainContestant(
   const { config: c, folder } = ctx;
   const kind = entrant.contestant.kind;
   await Deno.mkdir(folder.modelDir(seed, kind), { recursive: true });
-  const adapted = kind === "d3pm" &&
-    (c.initFrom !== "" || c.annealSteps > 0 || c.shift);
-  if (adapted && ctx.engine && ctx.engine.kind !== "tfjs") {
+  const only = kind === "d3pm" ? tfjsOnlyOptions(c) : undefined;
+  if (only && ctx.engine && ctx.engine.kind !== "tfjs") {
     throw new ConfigError(
-      `Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not the ${ctx.engine.kind} engine; use --engine tfjs`,
+      `${only}, not the ${ctx.engine.kind} engine; use --engine tfjs`,
     );
   }
   const model = buildModel(entrant, seed, ctx);
@@ -183,7 +187,7 @@ export async function trainContestant(
       };
     }
     const result = ctx.engine && ctx.engine.kind !== "tfjs"
-      ? await fitOnEngine(model, entrant, ctx.engine, common, c)
+      ? await fitOnEngine(model, entrant, ctx.engine, common, c, initFrom)
       : await fitOnTfjs(model, entrant, common, c);
     model.attentionWindow = Infinity; // annealing over: evaluated bidirectional
     if (c.keep === "best" && validator) await validator.restoreBest(model);
@@ -329,6 +333,7 @@ async function fitOnEngine(
   engine: Exclude<Engine, { kind: "tfjs" }>,
   common: Common,
   c: ExperimentConfig,
+  initFrom: InitFigures | undefined,
 ): Promise<{ seconds: number; lastLoss: number }> {
   const L = c.blockLength;
   const shape = entrant.contestant.engine(entrant.process, L);
@@ -336,6 +341,9 @@ async function fitOnEngine(
     engine,
     model: model.config,
     seed: weightSeed(entrant.contestant, common.seed ?? 0),
+    // Started from a trained model: the engine takes the tfjs model's
+    // weights (the source's, the mask row freshly drawn), not its own draw.
+    ...(initFrom ? { weights: await storedWeights(model) } : {}),
     length: shape.length,
     excludeToken: shape.excludeToken,
     options: {
@@ -461,6 +469,20 @@ class Validator {
   dispose(): void {
     this.scratch.dispose();
   }
+}
+
+// A model's weights as stored tensors (copies), for an engine to start from.
+async function storedWeights(
+  model: Transformer,
+): Promise<Map<string, StoredTensor>> {
+  const weights = new Map<string, StoredTensor>();
+  for (const [name, v] of model.variables) {
+    weights.set(name, {
+      shape: [...v.shape],
+      data: Float32Array.from((await v.data()) as Float32Array),
+    });
+  }
+  return weights;
 }
 
 /**

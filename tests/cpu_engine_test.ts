@@ -94,7 +94,7 @@ const realGpu = await requestEngineDevice().then(
 
 Deno.test({
   name:
-    "--engine auto without a real GPU resolves to the CPU engine, and to tfjs with the reason in one line for the d3pm objective and the adaptation's options",
+    "--engine auto without a real GPU resolves to the CPU engine (--init-from too), and to tfjs with the reason in one line for the d3pm objective, --anneal-steps and --shift",
   ignore: noKernels || realGpu !== null,
   async fn() {
     const cpu = await chooseEngine({ engine: "auto", diffusionLoss: "mdlm" });
@@ -111,20 +111,24 @@ Deno.test({
       ) && !d3pm.reason.includes("\n"),
       d3pm.reason,
     );
-    // So do the options only tfjs implements (the adaptation's).
-    for (
-      const extra of [{ initFrom: "runs/x" }, { annealSteps: 5 }, {
-        shift: true,
-      }]
-    ) {
+    // So do the options only tfjs implements (annealing and the shift);
+    // --init-from, which only sets the initial weights, stays on the CPU
+    // engine.
+    for (const extra of [{ annealSteps: 5 }, { shift: true }]) {
       const e = await chooseEngine({
         engine: "auto",
         diffusionLoss: "mdlm",
         ...extra,
       });
       assertEquals(e.kind, "tfjs", JSON.stringify(extra));
-      assert(e.reason.includes("implemented on tfjs only"), e.reason);
+      assert(
+        e.reason.includes("implemented on the tfjs engine only") &&
+          !e.reason.includes("\n"),
+        e.reason,
+      );
     }
+    const adapted = await chooseEngine(resolveConfig({ initFrom: "runs/x" }));
+    assertEquals(adapted.kind, "cpu", adapted.reason);
     // The default run's configuration resolves (auto is not refused with
     // the mdlm default).
     assertEquals(resolveConfig({}).engine, "auto");

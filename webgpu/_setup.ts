@@ -45,6 +45,13 @@ function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
       );
     }
   }
+  if (c.shift) {
+    // Its output 0 predicts two tokens; the fused step and scoring read
+    // output i as position i only.
+    fail(
+      "shift (position i predicts token i + 1) is implemented on the tfjs model only, got shift: true",
+    );
+  }
   const hd = c.dModel / c.nHead;
   if (hd > 256) fail(`head size dModel/nHead must be ≤ 256, got ${hd}`);
   if (

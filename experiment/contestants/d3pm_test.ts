@@ -33,10 +33,26 @@ Deno.test("--full-mask-share reaches the D3PM's process; 0 (older runs) leaves i
     Error,
     "Option --full-mask-share must be a number in [0, 1], got 2",
   );
+  // --init-from runs on the fused engines; annealing and the shift do not.
+  assertEquals(
+    resolveConfig({ engine: "webgpu", initFrom: "runs/ar" }).initFrom,
+    "runs/ar",
+  );
   assertThrows(
-    () => resolveConfig({ engine: "webgpu", initFrom: "runs/ar" }),
+    () =>
+      resolveConfig({
+        engine: "webgpu",
+        initFrom: "runs/ar",
+        annealSteps: 5,
+        shift: true,
+      }),
     Error,
-    "Options --init-from, --anneal-steps and --shift are implemented on the tfjs engine only, not --engine webgpu",
+    "Options --anneal-steps and --shift are implemented on the tfjs engine only, not --engine webgpu; use --engine tfjs",
+  );
+  assertThrows(
+    () => resolveConfig({ engine: "cpu", shift: true }),
+    Error,
+    "Option --shift is implemented on the tfjs engine only, not --engine cpu",
   );
   assertThrows(
     () => resolveConfig({ annealSteps: 2000 }),
