@@ -46,12 +46,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { prng } from "@d3pm/core";
 import { initBackend } from "@d3pm/backend";
-import {
-  type Cblas,
-  CBLAS_NO_TRANS,
-  CBLAS_ROW_MAJOR,
-  loadCblas,
-} from "@d3pm/backend/cblas";
+import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import {
   adamw,
   attentionForward,
@@ -62,17 +57,13 @@ import {
   geluForward,
   layernormForward,
 } from "@d3pm/cpu";
-import {
-  type ModelConfig,
-  parameterShapes,
-  preset,
-  Transformer,
-} from "@d3pm/transformer";
+import { type ModelConfig, preset, Transformer } from "@d3pm/transformer";
 import { AdamW } from "@d3pm/train";
 import { autoregressive, causalLmLoss } from "@d3pm/autoregressive";
 import { maskedDiffusion } from "@d3pm/diffusion";
 import { readCommandLine, UsageError } from "@d3pm/cli";
 import { planCpuStep, stepWords, type Timings } from "./_cpu_step.ts";
+import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 import * as js from "./_js_kernels.ts";
 
 interface Shape {
@@ -192,56 +183,9 @@ function emit(record: Record<string, unknown>): void {
   console.log(JSON.stringify(record));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 function round(x: number, digits = 3): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
-}
-
-// Model FLOPs per token: 6 × the parameters in matrix products (tied
-// embedding included, positions not) + 12 · layers · T · d for attention
-// (PaLM, appendix B), as bench:backend.
-function flopsPerToken(c: ModelConfig): number {
-  let n = 0;
-  for (const [name, shape] of parameterShapes(c)) {
-    if (name !== "wpe.weight") n += shape.reduce((a, b) => a * b, 1);
-  }
-  return 6 * n + 12 * c.nLayer * c.contextLength * c.dModel;
-}
-
-/** GFLOP/s of a 1024³ cblas_sgemm (median of 15 after 2). */
-function sgemmGflops(cblas: Cblas): number {
-  const n = 1024, rand = prng(3);
-  const a = Float32Array.from({ length: n * n }, () => rand.next() - 0.5);
-  const b = Float32Array.from({ length: n * n }, () => rand.next() - 0.5);
-  const c = new Float32Array(n * n);
-  const times: number[] = [];
-  for (let i = 0; i < 17; i++) {
-    const t0 = performance.now();
-    cblas.sgemm(
-      CBLAS_ROW_MAJOR,
-      CBLAS_NO_TRANS,
-      CBLAS_NO_TRANS,
-      n,
-      n,
-      n,
-      1,
-      a,
-      n,
-      b,
-      n,
-      0,
-      c,
-      n,
-    );
-    if (i >= 2) times.push(performance.now() - t0);
-  }
-  return (2 * n ** 3) / (median(times) / 1000) / 1e9;
 }
 
 // The untimed pause before each contestant's turn.

@@ -15,16 +15,13 @@
  *                               [--warmup 3] [--threads 2]
  */
 import { prng } from "@d3pm/core";
-import {
-  CBLAS_NO_TRANS,
-  CBLAS_ROW_MAJOR,
-  loadCblas,
-} from "@d3pm/backend/cblas";
+import { loadCblas } from "@d3pm/backend/cblas";
 import { CpuTransformer } from "@d3pm/cpu";
-import { type ModelConfig, parameterShapes, preset } from "@d3pm/transformer";
+import { type ModelConfig, preset } from "@d3pm/transformer";
 import { readCommandLine } from "@d3pm/cli";
 import { type JobProfile, runtimeOf } from "../cpu/_runtime.ts";
 import { blasThreads } from "../cpu/_blas_threads.ts";
+import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 
 const SHAPES: Record<string, { d: number; mlp: number; batch: number }> = {
   tiny: { d: 128, mlp: 512, batch: 4 },
@@ -80,55 +77,18 @@ function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-// As bench:cpu: 6 × the matrix parameters (tied embedding included,
-// positions not) + 12 · layers · T · d.
-function flopsPerToken(c: ModelConfig): number {
-  let p = 0;
-  for (const [name, s] of parameterShapes(c)) {
-    if (name !== "wpe.weight") p += s.reduce((a, b) => a * b, 1);
-  }
-  return 6 * p + 12 * c.nLayer * c.contextLength * c.dModel;
-}
-
-function sgemmGflops(threads: number): number {
+function sgemmAt(threads: number): number {
   const cblas = loadCblas();
   const control = blasThreads(cblas.library);
   const before = control?.get();
   control?.set(threads);
-  const N = 1024, rand = prng(3);
-  const a = Float32Array.from({ length: N * N }, () => rand.next() - 0.5);
-  const c = new Float32Array(N * N);
-  const times: number[] = [];
-  for (let i = 0; i < 17; i++) {
-    const t0 = performance.now();
-    cblas.sgemm(
-      CBLAS_ROW_MAJOR,
-      CBLAS_NO_TRANS,
-      CBLAS_NO_TRANS,
-      N,
-      N,
-      N,
-      1,
-      a,
-      N,
-      a,
-      N,
-      0,
-      c,
-      N,
-    );
-    if (i >= 2) times.push(performance.now() - t0);
+  try {
+    return sgemmGflops(cblas);
+  } finally {
+    if (control && before !== undefined) control.set(before);
+    control?.close();
+    cblas.close();
   }
-  if (control && before !== undefined) control.set(before);
-  control?.close();
-  cblas.close();
-  return (2 * N ** 3) / (median(times) / 1000) / 1e9;
 }
 
 const engine = await CpuTransformer.create(config, {
@@ -168,7 +128,7 @@ try {
 } finally {
   engine.dispose();
 }
-const gflops = sgemmGflops(args.threads);
+const gflops = sgemmAt(args.threads);
 
 const step = median(steps);
 const names = new Set(jobs.flatMap((p) => [...p.keys()]));
