@@ -26,7 +26,8 @@ import {
 import { ignoreUnless } from "@d3pm/core/testing";
 import type { StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
-import { FAST_EVAL, killAt, runTool } from "./_run.ts";
+import { FAST_EVAL, runTool } from "./_run.ts";
+import { resumesBitIdentically } from "./_engine_runs.ts";
 
 await tf.setBackend("cpu");
 
@@ -255,27 +256,7 @@ Deno.test({
       "--engine",
       "cpu",
     ];
-    const whole = await Deno.makeTempDir(), cut = await Deno.makeTempDir();
-    const w = await runTool("experiment.ts", [...args, "--out", whole]);
-    assertEquals(w.code, 0, w.stderr);
-    await killAt(args, cut, '"model":"d3pm","seed":0,"step":20');
-    const r = await runTool("experiment.ts", [
-      ...args,
-      "--out",
-      cut,
-      "--resume",
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    const [a, b] = [
-      await Deno.readFile(`${cut}/seed-0/d3pm/model.safetensors`),
-      await Deno.readFile(`${whole}/seed-0/d3pm/model.safetensors`),
-    ];
-    assert(
-      a.length === b.length && a.every((x, i) => x === b[i]),
-      "the resumed run's weights differ from the whole run's",
-    );
-    await Deno.remove(whole, { recursive: true });
-    await Deno.remove(cut, { recursive: true });
+    await resumesBitIdentically(args, ["d3pm"]);
     await Deno.remove(src, { recursive: true });
   },
 });
