@@ -266,6 +266,26 @@ export async function trainOnEngine(
 }
 
 /**
+ * A tfjs model's weights as stored tensors (copies), for an engine to hold
+ * or start from.
+ *
+ * @param model The tfjs model.
+ * @returns Its parameters by name.
+ */
+export async function storedWeights(
+  model: Transformer,
+): Promise<Map<string, StoredTensor>> {
+  const weights = new Map<string, StoredTensor>();
+  for (const [name, v] of model.variables) {
+    weights.set(name, {
+      shape: [...v.shape],
+      data: Float32Array.from((await v.data()) as Float32Array),
+    });
+  }
+  return weights;
+}
+
+/**
  * What evaluation and generation run on: the tfjs model, or — when the run
  * trains on the fused engine — an engine holding the same weights, so that
  * bounds, NLL, samples and infilling run on the GPU (one sync per batch);
@@ -293,13 +313,7 @@ export async function evaluationModel(
   engine: Engine,
 ): Promise<EvalModel> {
   if (engine.kind === "tfjs") return model;
-  const weights = new Map<string, StoredTensor>();
-  for (const [name, v] of model.variables) {
-    weights.set(name, {
-      shape: [...v.shape],
-      data: (await v.data()) as Float32Array,
-    });
-  }
+  const weights = await storedWeights(model);
   if (engine.kind === "cpu") {
     const scorer = await CpuTransformer.create(model.config, {
       evaluationOnly: true,

@@ -21,6 +21,7 @@ import {
   type Engine,
   evaluationModel,
   releaseEvaluationModel,
+  storedWeights,
   trainOnEngine,
 } from "./engine.ts";
 import {
@@ -469,20 +470,6 @@ class Validator {
   dispose(): void {
     this.scratch.dispose();
   }
-}
-
-// A model's weights as stored tensors (copies), for an engine to start from.
-async function storedWeights(
-  model: Transformer,
-): Promise<Map<string, StoredTensor>> {
-  const weights = new Map<string, StoredTensor>();
-  for (const [name, v] of model.variables) {
-    weights.set(name, {
-      shape: [...v.shape],
-      data: Float32Array.from((await v.data()) as Float32Array),
-    });
-  }
-  return weights;
 }
 
 /**
