@@ -4,6 +4,8 @@
 // engine resumes to the same weights.
 import { assert, assertEquals } from "@std/assert";
 import { FAST_EVAL, killAt, runTool } from "./_run.ts";
+import { ignoreUnless } from "@d3pm/core/testing";
+import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
 
 /** A 40-step micro run, validated at step 20, judged by itself. */
 export const ARGS: readonly string[] = [
@@ -160,4 +162,24 @@ export async function resumesBitIdentically(
   }
   await Deno.remove(whole, { recursive: true });
   await Deno.remove(cut, { recursive: true });
+}
+
+/**
+ * `ignore` for a test that needs a WebGPU adapter: the reason when none
+ * answers (a failure where WebGPU is required, see `ignoreUnless`); any other
+ * error of the device request is thrown.
+ */
+export async function noWebGpuAdapter(): Promise<
+  ReturnType<typeof ignoreUnless>
+> {
+  return ignoreUnless(
+    "webgpu",
+    await requestEngineDevice().then(
+      (d) => (d.device.destroy(), null),
+      (e: Error) => {
+        if (e instanceof WebGpuUnavailableError) return e.message;
+        throw e;
+      },
+    ),
+  );
 }

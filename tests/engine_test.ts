@@ -1,22 +1,15 @@
 // The fused WebGPU engine inside the experiment, on whatever adapter this
 // machine has (lavapipe in CI): it follows the tfjs loss curve, and a run
 // killed on it resumes to the same weights.
-import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
-import { ignoreUnless } from "@d3pm/core/testing";
-import { followsTfjs, resumesOnEngine } from "./_engine_runs.ts";
+import {
+  followsTfjs,
+  noWebGpuAdapter,
+  resumesOnEngine,
+} from "./_engine_runs.ts";
 
 // No adapter: skipped (a failure where WebGPU is required). Any other error
 // of the device request is a failure.
-const noAdapter = ignoreUnless(
-  "webgpu",
-  await requestEngineDevice().then(
-    (d) => (d.device.destroy(), null),
-    (e: Error) => {
-      if (e instanceof WebGpuUnavailableError) return e.message;
-      throw e;
-    },
-  ),
-);
+const noAdapter = await noWebGpuAdapter();
 
 Deno.test({
   name:

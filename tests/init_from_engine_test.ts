@@ -18,16 +18,12 @@ import {
   trainOnEngine,
 } from "@d3pm/experiment";
 import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
-import {
-  requestEngineDevice,
-  WebGpuTransformer,
-  WebGpuUnavailableError,
-} from "@d3pm/webgpu";
+import { WebGpuTransformer } from "@d3pm/webgpu";
 import { ignoreUnless } from "@d3pm/core/testing";
 import type { StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
 import { FAST_EVAL, runTool } from "./_run.ts";
-import { resumesBitIdentically } from "./_engine_runs.ts";
+import { noWebGpuAdapter, resumesBitIdentically } from "./_engine_runs.ts";
 
 await tf.setBackend("cpu");
 
@@ -39,16 +35,7 @@ const noKernels = ignoreUnless(
     (e: Error) => e.message,
   ),
 );
-const noAdapter = ignoreUnless(
-  "webgpu",
-  await requestEngineDevice().then(
-    (d) => (d.device.destroy(), null),
-    (e: Error) => {
-      if (e instanceof WebGpuUnavailableError) return e.message;
-      throw e;
-    },
-  ),
-);
+const noAdapter = await noWebGpuAdapter();
 
 const MICRO = [
   "--preset",
