@@ -89,7 +89,25 @@ ${
   } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
 (${tokens} tokens) per model, matched. The run took ${
     fixed(r.seconds / 60, 1)
-  } minutes.`;
+  } minutes.${mixedEngines(r)}`;
+}
+
+// The models whose training steps ran on more than one engine (a resume
+// on another engine, thread count or BLAS), as a sentence, or "".
+function mixedEngines(r: ExperimentResult): string {
+  const mixed = r.results.flatMap((m) => {
+    const spans = m.training.engines ?? [];
+    if (spans.length < 2) return [];
+    const parts = spans.map((s, i) =>
+      `steps ${s.fromStep + 1}–${
+        spans[i + 1]?.fromStep ?? r.config.steps
+      } on ${s.engine}`
+    );
+    return [`seed ${m.seed} ${m.model}: ${parts.join(", ")}`];
+  });
+  return mixed.length === 0 ? "" : `
+**Resumed on another engine** (its rounding differs, so these figures are not
+bit-identical to an uninterrupted run's): ${mixed.join("; ")}.`;
 }
 
 function likelihoodSection(r: ExperimentResult): string {

@@ -7,6 +7,7 @@
 import type { LikelihoodFigures, SpeedFigures } from "@d3pm/eval";
 import type { ExperimentConfig } from "./options.ts";
 import type { InitFigures } from "./init_from.ts";
+import type { EngineSpan } from "@d3pm/train";
 
 /** Training figures of one model, over every session of a resumed run. */
 export interface TrainingFigures {
@@ -31,6 +32,13 @@ export interface TrainingFigures {
    * the run's total compute is its own plus this.
    */
   initFrom?: InitFigures;
+  /**
+   * What ran the training steps, in order (`@d3pm/train`'s spans): one
+   * entry, unless the run was resumed on another engine, thread count or
+   * BLAS (its figures are then not bit-identical to an uninterrupted
+   * run's, and the report says so). Absent in runs of older versions.
+   */
+  engines?: EngineSpan[];
 }
 
 /** Generation speed with the quality of what was generated. */

@@ -25,6 +25,7 @@ import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
   chooseEngine,
   type Engine,
+  engineFingerprint,
   type EvaluationModels,
   evaluationModels,
 } from "./engine.ts";
@@ -86,6 +87,7 @@ export async function runExperiment(
     const backend = await initBackend({ prefer: config.backend }); // prints which and why
     engine = await chooseEngine(config);
     log(`engine: ${engine.reason}`);
+    const engineName = await engineFingerprint(engine, backend.reason);
     // What the run will cost, before the data and the models are allocated.
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
@@ -107,6 +109,7 @@ export async function runExperiment(
       folder,
       judge,
       engine,
+      engineName,
       log,
       progress: options.progress !== false,
     };
@@ -152,6 +155,7 @@ interface SeedContext {
   folder: RunFolder;
   judge: Judge | undefined;
   engine: Engine;
+  engineName: string;
   log: (line: string) => void;
   progress: boolean;
 }

@@ -12,6 +12,7 @@ import {
   type StepInfo,
   train,
   type TrainOptions,
+  type TrainResult,
   warmupCosine,
 } from "@d3pm/train";
 import { loadModel, saveModel, Transformer } from "@d3pm/transformer";
@@ -134,6 +135,12 @@ export interface TrainContext {
   progress: boolean;
   /** The training engine (default tfjs). */
   engine?: Engine;
+  /**
+   * What trains, as `engineFingerprint` (engine.ts) names it (kept in the
+   * checkpoints: a run resumed on another engine or thread count says
+   * which steps each ran, in `training.engines`).
+   */
+  engineName?: string;
 }
 
 /**
@@ -203,6 +210,7 @@ export async function trainContestant(
         seconds: result.seconds,
         lastLoss: result.lastLoss,
         tokens: c.steps * c.batchSize * c.blockLength,
+        ...(result.engines ? { engines: result.engines } : {}),
         ...(await validator?.summary().then((valid) => valid && { valid })),
         ...(initFrom ? { initFrom } : {}),
       },
@@ -216,6 +224,7 @@ export async function trainContestant(
 }
 
 type Common = Omit<TrainOptions, "variables" | "loss">;
+type Fit = Pick<TrainResult, "seconds" | "lastLoss" | "engines">;
 
 /** The training loop's options both engines share: data, schedule, checkpoints, hooks. */
 function loopOptions(
@@ -238,6 +247,7 @@ function loopOptions(
     seed,
     checkpoint: folder.checkpointPath(seed, kind),
     checkpointEvery: c.checkpointEvery,
+    engineName: ctx.engineName,
     resume: c.resume,
     ...checkpointTies(c, kind, seed, ctx.data.record),
     progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
@@ -307,7 +317,7 @@ async function fitOnTfjs(
   entrant: Entrant,
   common: Common,
   c: ExperimentConfig,
-): Promise<{ seconds: number; lastLoss: number }> {
+): Promise<Fit> {
   const result = await train({
     ...common,
     variables: model.variables,
@@ -335,7 +345,7 @@ async function fitOnEngine(
   common: Common,
   c: ExperimentConfig,
   initFrom: InitFigures | undefined,
-): Promise<{ seconds: number; lastLoss: number }> {
+): Promise<Fit> {
   const L = c.blockLength;
   const shape = entrant.contestant.engine(entrant.process, L);
   const { result, weights } = await trainOnEngine({

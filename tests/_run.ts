@@ -19,9 +19,13 @@ export const FAST_EVAL: readonly string[] = [
 
 export const ROOT: string = new URL("..", import.meta.url).pathname;
 
-/** Run `examples/<script>` with `args`. */
-export async function runTool(script: string, args: string[]): Promise<Ran> {
-  return await runScript(`examples/${script}`, args);
+/** Run `examples/<script>` with `args` (and `env` added to this process's). */
+export async function runTool(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Ran> {
+  return await runScript(`examples/${script}`, args, 600_000, env);
 }
 
 /**
@@ -32,13 +36,14 @@ export async function runScript(
   script: string,
   args: string[],
   timeoutMs = 600_000,
+  env: Record<string, string> = {},
 ): Promise<Ran> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}${script}`, ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const dec = new TextDecoder();
@@ -67,10 +72,12 @@ export async function killAt(
   out: string,
   marker: string,
   timeoutMs = 600_000,
+  env: Record<string, string> = {},
 ): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", out],
     cwd: ROOT,
+    env,
     stdout: "null",
     stderr: "null",
   }).spawn();

@@ -188,7 +188,57 @@ Deno.test("after a kill, resume reports real training seconds, tokens/s and fina
   const report = await Deno.readTextFile(`${cut}/report.md`);
   const training = report.slice(report.indexOf("## Training"));
   assert(!training.includes("–"), `a training figure is missing: ${training}`);
+  // Resumed where it started: one engine span per model, as the whole run's.
+  for (const i of [0, 1]) {
+    assertEquals(b.results[i].training.engines, a.results[i].training.engines);
+    assertEquals(b.results[i].training.engines.length, 1);
+    assertEquals(b.results[i].training.engines[0].fromStep, 0);
+  }
+  assert(!report.includes("Resumed on another engine"));
   await Deno.remove(whole, { recursive: true });
+  await Deno.remove(cut, { recursive: true });
+});
+
+Deno.test("a run resumed with another thread count says which steps each trained, in results.json and the report", async () => {
+  const args = [
+    ...QUICK,
+    ...FAST_EVAL,
+    "--steps",
+    "30",
+    "--checkpoint-every",
+    "10",
+  ];
+  const cut = await Deno.makeTempDir();
+  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14', 600_000, {
+    OPENBLAS_NUM_THREADS: "2",
+  });
+  // The thread count may change on resume (another node of a cluster); the
+  // BLAS's rounding then changes with it.
+  const r = await runTool(
+    "experiment.ts",
+    [...args, "--out", cut, "--resume"],
+    {
+      OPENBLAS_NUM_THREADS: "1",
+    },
+  );
+  assertEquals(r.code, 0, r.stderr);
+  const results = JSON.parse(await Deno.readTextFile(`${cut}/results.json`))
+    .results;
+  const spans = (model: string) =>
+    results.find((m: { model: string }) => m.model === model).training.engines;
+  const ar = spans("ar"), d3pm = spans("d3pm");
+  // The AR had finished on 2 threads: its resume trained nothing.
+  assertEquals(ar.length, 1);
+  assertMatch(ar[0].engine, /^tfjs on blas.*, 2 threads/);
+  assertEquals(d3pm.length, 2);
+  assertEquals(d3pm[0], ar[0]);
+  assertMatch(d3pm[1].engine, /^tfjs on blas.*, 1 threads/);
+  assertEquals(d3pm[1].fromStep, 10); // the last checkpoint before the kill
+  const report = await Deno.readTextFile(`${cut}/report.md`);
+  assertMatch(
+    report.replaceAll("\n", " "),
+    /\*\*Resumed on another engine\*\*.*seed 0 d3pm: steps 1–10 on tfjs on blas.*2 threads, steps 11–30 on tfjs on blas.*1 threads/,
+  );
   await Deno.remove(cut, { recursive: true });
 });
 

@@ -37,6 +37,21 @@ export interface CheckpointState {
   elapsed?: number;
   /** Training loss of the last step before this checkpoint. */
   lastLoss?: number;
+  /**
+   * What ran the steps up to this checkpoint: one entry per session that
+   * ran on a different engine than the one before it, with the step it
+   * started from (absent in checkpoints of older versions, and when the
+   * loop was given no `engineName`).
+   */
+  engines?: EngineSpan[];
+}
+
+/** Steps from `fromStep` on were run by `engine` (until the next span's `fromStep`). */
+export interface EngineSpan {
+  /** What ran them: the loop's `engineName` option (backend, threads, BLAS kernels). */
+  engine: string;
+  /** The first step it ran (0-based: the steps completed before it). */
+  fromStep: number;
 }
 
 /** A checkpoint read back. */
@@ -231,6 +246,19 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   ) {
     throw new CheckpointError(
       `Checkpoint ${path} is corrupt: its state lacks step, optimizerStep, data or prng`,
+    );
+  }
+  const spans = state.engines;
+  if (
+    spans !== undefined &&
+    !(Array.isArray(spans) &&
+      spans.every((s) =>
+        typeof s?.engine === "string" && Number.isInteger(s?.fromStep) &&
+        s.fromStep >= 0 && s.fromStep <= state.step
+      ))
+  ) {
+    throw new CheckpointError(
+      `Checkpoint ${path} is corrupt: its state's engines is not a list of {engine, fromStep ≤ ${state.step}}`,
     );
   }
   const out: Checkpoint = {

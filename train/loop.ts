@@ -25,6 +25,7 @@ import { Ema } from "./ema.ts";
 import {
   type Checkpoint,
   type CheckpointState,
+  type EngineSpan,
   loadCheckpoint,
   saveCheckpoint,
 } from "./checkpoint.ts";
@@ -128,6 +129,13 @@ export interface TrainOptions {
   configDefaults?: Readonly<Record<string, unknown>>;
   /** Append one record per step here. */
   metrics?: MetricsLog;
+  /**
+   * What runs the steps (an engine, its backend, threads and kernels: the
+   * things that change the rounding). Kept in checkpoints, so a run resumed
+   * on another engine says which steps each one ran
+   * ({@linkcode TrainResult.engines}); it does not stop a resume.
+   */
+  engineName?: string;
   /** Label of the progress line; `false` for none (default `train`). */
   progress?: string | false;
   /**
@@ -149,6 +157,12 @@ export interface TrainResult {
   steps: number;
   /** The step at which this call started (0, or the resumed step). */
   startStep: number;
+  /**
+   * What ran the steps, in order, when the loop was given an `engineName`: one
+   * span unless a resume ran on another engine (a span from a checkpoint
+   * of an older version is missing: the first `fromStep` is then above 0).
+   */
+  engines?: EngineSpan[];
   /** Loss of the last step. */
   lastLoss: number;
   /** The EMA of the weights, when enabled (dispose it when done). */
@@ -481,6 +495,7 @@ async function drive(
   let earlier = 0; // seconds of training in earlier sessions
   let lastLoss = NaN;
   let checkpointed = false;
+  let engines: EngineSpan[] | undefined;
 
   if (
     options.resume && options.checkpoint &&
@@ -509,6 +524,14 @@ async function drive(
     earlier = ck.state.elapsed ?? 0;
     lastLoss = ck.state.lastLoss ?? NaN;
     checkpointed = true;
+    engines = ck.state.engines?.map((s) => ({ ...s }));
+  }
+  if (options.engineName !== undefined) {
+    engines ??= [];
+    const last = engines.at(-1);
+    if (startStep < steps && last?.engine !== options.engineName) {
+      engines.push({ engine: options.engineName, fromStep: startStep });
+    }
   }
 
   const progress = options.progress === false
@@ -528,6 +551,7 @@ async function drive(
       config: options.config ?? null,
       elapsed: seconds(),
       lastLoss,
+      ...(engines ? { engines } : {}),
     };
     await saveCheckpoint(options.checkpoint, {
       model: st.model,
@@ -578,7 +602,13 @@ async function drive(
     }
   }
   progress?.done();
-  return { steps, startStep, lastLoss, seconds: seconds() };
+  return {
+    steps,
+    startStep,
+    lastLoss,
+    seconds: seconds(),
+    ...(engines ? { engines } : {}),
+  };
 }
 
 function assign(

@@ -286,6 +286,71 @@ Deno.test("train() resume: a changed config is refused; a key added since the ch
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("train() keeps which engine ran which steps in its checkpoints, across resumes", async () => {
+  const dir = await Deno.makeTempDir();
+  const ck = `${dir}/ck.safetensors`;
+  const common = {
+    blocks,
+    batchSize: 4,
+    steps: 12,
+    lr: () => 0.05,
+    seed: 3,
+    checkpoint: ck,
+    checkpointEvery: 5,
+    progress: false as const,
+  };
+  const run = async (
+    engineName: string | undefined,
+    killAt?: number,
+  ) => {
+    const m = setup();
+    try {
+      const r = await train({
+        ...common,
+        engineName,
+        resume: true,
+        variables: m.variables,
+        loss: m.loss,
+        onStep: (s) => {
+          if (s.step === killAt) throw new Error("killed");
+        },
+      });
+      r.optimizer.dispose();
+      return r.engines;
+    } finally {
+      m.dispose();
+    }
+  };
+  // Killed at step 7 on A: the checkpoint of step 5 says A ran 0–5.
+  await assertRejects(() => run("A", 7), Error, "killed");
+  assertEquals((await loadCheckpoint(ck)).state.engines, [
+    { engine: "A", fromStep: 0 },
+  ]);
+  // Resumed on A again: still one span (no new entry for the same engine).
+  await assertRejects(() => run("A", 11), Error, "killed");
+  assertEquals((await loadCheckpoint(ck)).state.engines, [
+    { engine: "A", fromStep: 0 },
+  ]);
+  // Resumed on B from step 10: two spans, in the result and the checkpoint.
+  const spans = [
+    { engine: "A", fromStep: 0 },
+    { engine: "B", fromStep: 10 },
+  ];
+  assertEquals(await run("B"), spans);
+  assertEquals((await loadCheckpoint(ck)).state.engines, spans);
+  // A finished run "resumed" on C trains nothing and records nothing.
+  assertEquals(await run("C"), spans);
+  assertEquals((await loadCheckpoint(ck)).state.step, 12);
+
+  // A checkpoint without spans (an older version's, or no engine given):
+  // the resumed steps are attributed from where they start, not from 0.
+  await Deno.remove(ck);
+  await assertRejects(() => run(undefined, 7), Error, "killed");
+  assertEquals((await loadCheckpoint(ck)).state.engines, undefined);
+  assertEquals(await run("B"), [{ engine: "B", fromStep: 5 }]);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("train() stops on a NaN loss with a one-line error and keeps the last checkpoint", async () => {
   const dir = await Deno.makeTempDir();
   const ck = `${dir}/ck.safetensors`;
@@ -366,5 +431,42 @@ Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt 
     CheckpointError,
     "is not a training checkpoint",
   );
+  const m = setup();
+  const r = await train({
+    blocks,
+    batchSize: 4,
+    steps: 2,
+    lr: () => 0.05,
+    checkpoint: `${dir}/ck`,
+    engineName: "A",
+    variables: m.variables,
+    loss: m.loss,
+    progress: false,
+  });
+  r.optimizer.dispose();
+  m.dispose();
+  const { decodeSafetensors } = await import("@d3pm/core");
+  const bytes = await Deno.readFile(`${dir}/ck`);
+  const parsed = decodeSafetensors(bytes);
+  const state = JSON.parse(parsed.metadata.state);
+  for (
+    const engines of [[{ engine: "A", fromStep: 3 }], "A", [{
+      engine: 1,
+      fromStep: 0,
+    }]]
+  ) {
+    await Deno.writeFile(
+      `${dir}/bad`,
+      encodeSafetensors(parsed.tensors, {
+        ...parsed.metadata,
+        state: JSON.stringify({ ...state, engines }),
+      }),
+    );
+    await assertRejects(
+      () => loadCheckpoint(`${dir}/bad`),
+      CheckpointError,
+      "its state's engines is not a list of {engine, fromStep ≤ 2}",
+    );
+  }
   await Deno.remove(dir, { recursive: true });
 });
