@@ -388,6 +388,7 @@ export async function writeMergedReport(
 Shared by every run (checked): ${c.preset} preset, models ${c.models}, data ${ref.data.source}
 (${ref.data.trainTokens} train tokens), tokenizer \`${ref.tokenizer.id}\` (${ref.tokenizer.vocabSize} ids),
 ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens; every other option but the swept ones.
+${enginesLine(merge.runs)}
 Folders: ${merge.runs.map((r) => `\`${r.dir}\``).join(", ")}.${
     merge.unfinished.length
       ? `\nNot finished, left out: ${
@@ -422,10 +423,31 @@ ${charts.join("\n\n")}
   return md;
 }
 
+// Which engines trained the cells (each model's spans; a cell's evaluation
+// engine when it has none, older runs): the cells' bits follow them.
+function enginesLine(runs: readonly MergedRun[]): string {
+  const cells = new Map<string, string[]>();
+  for (const run of runs) {
+    const names = new Set(
+      run.result.results.flatMap((m) =>
+        m.training.engines?.map((s) => s.engine) ?? [run.result.engine]
+      ),
+    );
+    for (const name of names) {
+      cells.set(name, [...(cells.get(name) ?? []), run.name]);
+    }
+  }
+  if (cells.size === 1) return `Trained on: ${[...cells.keys()][0]}.`;
+  return `Trained on ${cells.size} engines (their rounding differs): ${
+    [...cells].map(([e, names]) => `${e} (${names.join(", ")})`).join("; ")
+  }.`;
+}
+
 /**
  * What a run measured that does not depend on the machine or the clock:
- * its results with every time and speed figure removed, for comparing two
- * runs bit for bit.
+ * its results with every time and speed figure, and the engines that
+ * trained it (`training.engines`), removed, for comparing two runs bit for
+ * bit.
  *
  * @param m One model's result.
  * @returns The result without seconds, rates and speeds.
@@ -446,7 +468,7 @@ export function measuredFigures(m: ModelResult): unknown {
     if (typeof x !== "object" || x === null) return x;
     return Object.fromEntries(
       Object.entries(x).filter(([k]) =>
-        !/seconds|PerSecond|^speed$|^tokensPer|elapsed/i.test(k)
+        !/seconds|PerSecond|^speed$|^tokensPer|elapsed|^engines$/i.test(k)
       ).map(([k, v]) => [k, strip(v)]),
     );
   };

@@ -17,6 +17,7 @@ import {
   statusLine,
   sweepPaths,
   sweepStatus,
+  writeMergedReport,
 } from "./mod.ts";
 
 Deno.test("planSweep() takes the product of the grid in key order, seeds innermost, each cell its own folder and seed", () => {
@@ -315,4 +316,50 @@ Deno.test("checkMergeable() refuses runs that differ in data, tokenizer or an op
     ["seed"],
     "their data differ (source wt103 in d but wt2 in a)",
   );
+});
+
+Deno.test("writeMergedReport() names the engines that trained the cells: one line for one, each with its cells when they differ", async () => {
+  const model = (kind: string, seed: number, engines?: string[]) => ({
+    model: kind,
+    seed,
+    test: { bpt: 7, nll: 4.9, bound: kind === "d3pm" },
+    generation: { genPpl: 300, entropy: 4, speed: { batchesPerSecond: 1 } },
+    training: {
+      seconds: 1,
+      ...(engines
+        ? { engines: engines.map((engine, i) => ({ engine, fromStep: i * 4 })) }
+        : {}),
+    },
+  });
+  const run = (name: string, models: unknown[]): MergedRun => ({
+    dir: `/nonexistent/${name}`,
+    name,
+    values: {},
+    result: {
+      config: resolveConfig({ preset: "micro", out: name }),
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      engine: "cpu: the fused plan on the CPU kernels",
+      results: models,
+    } as never,
+  });
+  const out = await Deno.makeTempDir();
+  const merged = (runs: MergedRun[]) =>
+    writeMergedReport({ runs, swept: ["seed"], unfinished: [] }, out);
+  const one = await merged([
+    run("a", [model("ar", 0, ["E1"]), model("d3pm", 0, ["E1"])]),
+    run("b", [model("ar", 1, ["E1"]), model("d3pm", 1, ["E1"])]),
+  ]);
+  assertStringIncludes(one, "\nTrained on: E1.\n");
+  // A cell resumed on E2, and an older run without spans (its run's engine).
+  const three = await merged([
+    run("a", [model("ar", 0, ["E1"]), model("d3pm", 0, ["E1", "E2"])]),
+    run("b", [model("ar", 1, ["E1"]), model("d3pm", 1, ["E1"])]),
+    run("c", [model("ar", 2), model("d3pm", 2)]),
+  ]);
+  assertStringIncludes(
+    three,
+    "\nTrained on 3 engines (their rounding differs): E1 (a, b); E2 (a); cpu: the fused plan on the CPU kernels (c).\n",
+  );
+  await Deno.remove(out, { recursive: true });
 });

@@ -2,7 +2,12 @@
 // two-seed sweep of a few-second micro run, planned, printed as an sbatch
 // script, run here as two processes, read back by status, merged, and
 // compared with the same seeds run in one process.
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "@std/assert";
 import { locateWeights, measuredFigures } from "@d3pm/experiment";
 import { errorLine, ROOT, runScript, runTool } from "./_run.ts";
 
@@ -147,6 +152,8 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
   const md = await Deno.readTextFile(`${dir}/report.md`);
   assertStringIncludes(md, "| AR | 2 (0, 1) |");
   assertStringIncludes(md, "| seed-1 | D3PM | 1 |");
+  // Every cell trained on the same engine and thread count, named once.
+  assertMatch(md, /\nTrained on: [^\n;]*\b\d+ threads[^\n;]*\.\n/);
   // A run of another learning rate is refused, naming it, unless varied.
   const other = await Deno.makeTempDir();
   const lr = await runTool("experiment.ts", [
