@@ -291,7 +291,8 @@ export class CpuTransformer
    * @param config A model configuration.
    * @param options The training shape, seed or weights, optimiser settings,
    *   threads, or `evaluationOnly`.
-   * @returns The engine; call {@linkcode CpuTransformer.dispose} when done.
+   * @returns The engine; call {@linkcode CpuTransformer.dispose} when done
+   *   (its threads keep the process alive until then).
    * @throws {RangeError} On a bad shape or option.
    *
    * @example
@@ -916,7 +917,11 @@ export class CpuTransformer
     return await generateMasked(this.#generation(), options);
   }
 
-  /** Stop the threads and release the kernel memory. */
+  /**
+   * Stop the threads and release the kernel memory. Until then the worker
+   * threads keep the process alive: a script that never disposes its engine
+   * does not exit when its work is done.
+   */
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
