@@ -39,19 +39,22 @@ async function finishedRun(extra: string[] = []): Promise<string> {
   return out;
 }
 
+// A 30-step run with a checkpoint every 10 steps, for the kills below.
+const KILLED_ARGS = [
+  ...QUICK,
+  ...FAST_EVAL,
+  "--steps",
+  "30",
+  "--checkpoint-every",
+  "10",
+];
+
 // The same 30-step run twice: once whole, once killed at the D3PM's step 14
 // (its checkpoint of step 10 and the AR's last one on disk).
 async function wholeAndKilled(): Promise<
   { args: string[]; whole: string; cut: string }
 > {
-  const args = [
-    ...QUICK,
-    ...FAST_EVAL,
-    "--steps",
-    "30",
-    "--checkpoint-every",
-    "10",
-  ];
+  const args = KILLED_ARGS;
   const whole = await Deno.makeTempDir();
   assertEquals(
     (await runTool("experiment.ts", [...args, "--out", whole])).code,
@@ -200,14 +203,7 @@ Deno.test("after a kill, resume reports real training seconds, tokens/s and fina
 });
 
 Deno.test("a run resumed with another thread count says which steps each trained, in results.json and the report", async () => {
-  const args = [
-    ...QUICK,
-    ...FAST_EVAL,
-    "--steps",
-    "30",
-    "--checkpoint-every",
-    "10",
-  ];
+  const args = KILLED_ARGS;
   const cut = await Deno.makeTempDir();
   await killAt(args, cut, '"model":"d3pm","seed":0,"step":14', 600_000, {
     OPENBLAS_NUM_THREADS: "2",
