@@ -11,11 +11,11 @@ typedef struct {
   float centre;
 } Alibi;
 
-static inline Alibi alibi_of(float slope, u32 neighbours, u32 h, u32 H) {
+static inline Alibi alibi_of(const Math* K, float slope, u32 neighbours, u32 h, u32 H) {
   Alibi a = {0.0f, 0.0f};
   if (slope == 0.0f) return a;
   u32 nb = neighbours && h < 2;
-  a.m = nb ? slope : slope * exp1(-8.0f * (float)h / (float)H * 0.6931471805599453f);
+  a.m = nb ? slope : slope * exp1(K, -8.0f * (float)h / (float)H * 0.6931471805599453f);
   a.centre = nb ? (h == 0 ? -1.0f : 1.0f) : 0.0f;
   return a;
 }
@@ -28,11 +28,12 @@ EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, floa
                                   float* lse, float slope, u32 neighbours, float* pk,
                                   u32 seed, u32 site, float rate) {
   Drop dr = {seed, site, rate};
+  Math K = math_constants();
   for (u32 r = lo; r < hi; r++) {
     u32 p = r % T, h = (r / T) % H;
     float* row = s + r * T;
     u32 end = causal ? p + 1 : T, end4 = end & ~3u;
-    Alibi al = alibi_of(slope, neighbours, h, H);
+    Alibi al = alibi_of(&K, slope, neighbours, h, H);
     if (al.m != 0.0f) {
       for (u32 j = 0; j < end; j++) {
         float dist = (float)j - (float)p - al.centre;
@@ -46,13 +47,13 @@ EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, floa
     for (; j < end; j++) mx = row[j] > mx ? row[j] : mx;
     f4 mv = splat(mx), den4 = splat(0.0f);
     for (j = 0; j < end4; j += 4) {
-      f4 e = exp4(sub(load(row + j), mv));
+      f4 e = exp4(&K, sub(load(row + j), mv));
       store(row + j, e);
       den4 = add(den4, e);
     }
     float den = hsum(den4);
     for (; j < end; j++) {
-      float e = exp1(row[j] - mx);
+      float e = exp1(&K, row[j] - mx);
       row[j] = e;
       den += e;
     }

@@ -9,6 +9,7 @@
 // gradient 0). targets, weights and loss are indexed by the chunk's row.
 EXPORT(cross_entropy)(u32 lo, u32 hi, u32 V, float* logits, const int* targets,
                       const float* weights, float* loss, u32 exclude) {
+  Math K = math_constants();
   u32 V4 = V & ~3u;
   for (u32 r = lo; r < hi; r++) {
     float* l = logits + r * V;
@@ -28,13 +29,13 @@ EXPORT(cross_entropy)(u32 lo, u32 hi, u32 V, float* logits, const int* targets,
     for (; v < V; v++) mx = l[v] > mx ? l[v] : mx;
     f4 mv = splat(mx), s4 = splat(0.0f);
     for (v = 0; v < V4; v += 4) {
-      f4 e = exp4(sub(load(l + v), mv));
+      f4 e = exp4(&K, sub(load(l + v), mv));
       store(l + v, e);
       s4 = add(s4, e);
     }
     float s = hsum(s4);
     for (; v < V; v++) {
-      float e = exp1(l[v] - mx);
+      float e = exp1(&K, l[v] - mx);
       l[v] = e;
       s += e;
     }

@@ -70,6 +70,7 @@ EXPORT(gate_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
 // act 0 = GELU (tanh), 1 = SiLU.
 EXPORT(activation_rows)(u32 lo, u32 hi, u32 n, float* e, u32 lde, float* c, u32 ldc,
                         const float* bias, u32 act) {
+  Math K = math_constants();
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* er = e + m * lde;
@@ -81,12 +82,12 @@ EXPORT(activation_rows)(u32 lo, u32 hi, u32 n, float* e, u32 lde, float* c, u32 
         pre = add(pre, load(bias + j));
         store(er + j, pre);
       }
-      store(cr + j, act ? silu4(pre) : gelu4(pre));
+      store(cr + j, act ? silu4(&K, pre) : gelu4(&K, pre));
     }
     for (; j < n; j++) {
       float pre = er[j];
       if (bias) er[j] = pre = pre + bias[j];
-      cr[j] = lane(act ? silu4(splat(pre)) : gelu4(splat(pre)), 0);
+      cr[j] = lane(act ? silu4(&K, splat(pre)) : gelu4(&K, splat(pre)), 0);
     }
   }
 }
@@ -94,6 +95,7 @@ EXPORT(activation_rows)(u32 lo, u32 hi, u32 n, float* e, u32 lde, float* c, u32 
 // Activation backward: c ← c·act'(e); act 0 = GELU (tanh), 1 = SiLU.
 EXPORT(activation_backward_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc,
                                  const float* e, u32 lde, u32 act) {
+  Math K = math_constants();
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* cr = c + m * ldc;
@@ -101,11 +103,11 @@ EXPORT(activation_backward_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc,
     u32 j = 0;
     for (; j < n4; j += 4) {
       f4 x = load(er + j);
-      store(cr + j, mul(load(cr + j), act ? silu_grad4(x) : gelu_grad4(x)));
+      store(cr + j, mul(load(cr + j), act ? silu_grad4(&K, x) : gelu_grad4(&K, x)));
     }
     for (; j < n; j++) {
       f4 x = splat(er[j]);
-      cr[j] *= lane(act ? silu_grad4(x) : gelu_grad4(x), 0);
+      cr[j] *= lane(act ? silu_grad4(&K, x) : gelu_grad4(&K, x), 0);
     }
   }
 }
