@@ -59,7 +59,7 @@ EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, floa
     }
     float inv = 1.0f / den;
     f4 iv = splat(inv);
-    for (j = 0; j < end4; j += 4) store(row + j, ftz4(mul(load(row + j), iv)));
+    for (j = 0; j < end4; j += 4) store(row + j, ftz4(&K, mul(load(row + j), iv)));
     for (; j < end; j++) row[j] = ftz1(row[j] * inv);
     for (j = end; j < T; j++) row[j] = 0.0f;
     lse[r] = mx + (float)host_log(den);
@@ -80,6 +80,7 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
                                    const float* dy, float* D, float* pk, u32 seed,
                                    u32 site, float rate) {
   Drop dr = {seed, site, rate};
+  Math K = math_constants();
   u32 d = H * hd;
   for (u32 r = lo; r < hi; r++) {
     u32 p = r % T, bh = r / T, b = bh / H, h = bh % H;
@@ -99,8 +100,8 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
       float* kr = pk + r * T;
       for (; j < end4; j += 4) {
         f4 k = keep4(dr, r * T + j), pj = load(pr + j);
-        store(sr + j, ftz4(mul(pj, sub(mul(load(sr + j), k), dv4))));
-        store(kr + j, ftz4(mul(pj, k)));
+        store(sr + j, ftz4(&K, mul(pj, sub(mul(load(sr + j), k), dv4))));
+        store(kr + j, ftz4(&K, mul(pj, k)));
       }
       for (; j < end; j++) {
         float k = keep1(dr, r * T + j);
@@ -110,7 +111,7 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
       for (u32 q = end; q < T; q++) kr[q] = 0.0f;
     } else {
       for (; j < end4; j += 4) {
-        store(sr + j, ftz4(mul(load(pr + j), sub(load(sr + j), dv4))));
+        store(sr + j, ftz4(&K, mul(load(pr + j), sub(load(sr + j), dv4))));
       }
       for (; j < end; j++) sr[j] = ftz1(pr[j] * (sr[j] - dd));
     }

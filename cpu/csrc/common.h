@@ -42,12 +42,6 @@ static inline float hmax(f4 v) {
   return a > b ? a : b;
 }
 
-// Flush to zero: |x| below the smallest normal float (1.1754944e−38) → 0.
-// Subnormal operands make the products that read them (P·V, dS·K, the
-// head's dlogitsᵀ·lnf) many times slower on x86.
-static inline f4 ftz4(f4 x) {
-  return wasm_v128_and(x, wasm_f32x4_ge(wasm_f32x4_abs(x), splat(1.17549435e-38f)));
-}
 static inline float ftz1(float x) {
   return (x < 0.0f ? -x : x) >= 1.17549435e-38f ? x : 0.0f;
 }
@@ -63,10 +57,10 @@ __attribute__((weak)) float d3pm_math_table[] = {
     -87.3f, 88.7f, 1.44269504088896341f, 12582912.0f, 0.693359375f, -2.12194440e-4f,
     1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
     1.6666665459e-1f, 5.0000001201e-1f, 1.0f, 15.0f, 2.0f, 0.7978845608028654f,
-    0.044715f, 3.0f * 0.044715f, 0.0f, 0.5f, -15.0f};
+    0.044715f, 3.0f * 0.044715f, 0.0f, 0.5f, -15.0f, 1.17549435e-38f};
 typedef struct {
   f4 lo, hi, log2e, magic, ln2_hi, ln2_lo, p0, p1, p2, p3, p4, p5, one, clamp, two,
-      gelu_c, gelu_a, gelu_3a, zero, half, nclamp;
+      gelu_c, gelu_a, gelu_3a, zero, half, nclamp, tiny;
 } Math;
 static inline Math math_constants(void) {
   const float* t = d3pm_math_table;
@@ -74,10 +68,16 @@ static inline Math math_constants(void) {
             splat(t[5]),  splat(t[6]),  splat(t[7]),  splat(t[8]),  splat(t[9]),
             splat(t[10]), splat(t[11]), splat(t[12]), splat(t[13]), splat(t[14]),
             splat(t[15]), splat(t[16]), splat(t[17]), splat(t[18]), splat(t[19]),
-            splat(t[20])};
+            splat(t[20]), splat(t[21])};
   return k;
 }
 
+// Flush to zero: |x| below the smallest normal float (1.1754944e−38) → 0.
+// Subnormal operands make the products that read them (P·V, dS·K, the
+// head's dlogitsᵀ·lnf) many times slower on x86.
+static inline f4 ftz4(const Math* K, f4 x) {
+  return wasm_v128_and(x, wasm_f32x4_ge(wasm_f32x4_abs(x), K->tiny));
+}
 // exp(x), Cephes' expf: x = k·ln2 + r with |r| ≤ ln2/2 (ln2 split in two so
 // k·C1 is exact), a degree-6 polynomial for e^r, 2^k from the exponent bits.
 // k = round(x·log2 e) by adding and subtracting 1.5·2²³ (round to nearest

@@ -42,7 +42,7 @@ EXPORT(cross_entropy)(u32 lo, u32 hi, u32 V, float* logits, const int* targets,
     float lse = mx + (float)host_log(s);
     float ws = w / s;
     f4 scale = splat(ws);
-    for (v = 0; v < V4; v += 4) store(l + v, ftz4(mul(load(l + v), scale)));
+    for (v = 0; v < V4; v += 4) store(l + v, ftz4(&K, mul(load(l + v), scale)));
     for (; v < V; v++) l[v] = ftz1(l[v] * ws);
     l[tgt] -= w;
     if (exclude < V) l[exclude] = 0.0f;
