@@ -56,19 +56,20 @@ static inline float ftz1(float x) {
 __attribute__((weak)) float d3pm_math_table[] = {
     -87.3f, 88.7f, 1.44269504088896341f, 12582912.0f, 0.693359375f, -2.12194440e-4f,
     1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
-    1.6666665459e-1f, 5.0000001201e-1f, 1.0f, 15.0f, 2.0f, 0.7978845608028654f,
-    0.044715f, 3.0f * 0.044715f, 0.0f, 0.5f, -15.0f, 1.17549435e-38f};
+    1.6666665459e-1f, 5.0000001201e-1f, 1.0f, 30.0f,
+    // −2√(2/π), −2√(2/π)·0.044715, −6√(2/π)·0.044715 (rounded once, from double)
+    (float)(-2.0 * 0.7978845608028654), (float)(-2.0 * 0.7978845608028654 * 0.044715),
+    (float)(-6.0 * 0.7978845608028654 * 0.044715), 0.0f, -30.0f, 1.17549435e-38f};
 typedef struct {
-  f4 lo, hi, log2e, magic, ln2_hi, ln2_lo, p0, p1, p2, p3, p4, p5, one, clamp, two,
-      gelu_c, gelu_a, gelu_3a, zero, half, nclamp, tiny;
+  f4 lo, hi, log2e, magic, ln2_hi, ln2_lo, p0, p1, p2, p3, p4, p5, one, clamp, gelu_g1, gelu_g3,
+      gelu_3g3, zero, nclamp, tiny;
 } Math;
 static inline Math math_constants(void) {
   const float* t = d3pm_math_table;
   Math k = {splat(t[0]),  splat(t[1]),  splat(t[2]),  splat(t[3]),  splat(t[4]),
             splat(t[5]),  splat(t[6]),  splat(t[7]),  splat(t[8]),  splat(t[9]),
             splat(t[10]), splat(t[11]), splat(t[12]), splat(t[13]), splat(t[14]),
-            splat(t[15]), splat(t[16]), splat(t[17]), splat(t[18]), splat(t[19]),
-            splat(t[20]), splat(t[21])};
+            splat(t[15]), splat(t[16]), splat(t[17]), splat(t[18]), splat(t[19])};
   return k;
 }
 
@@ -109,25 +110,26 @@ static inline f4 exp4(const Math* K, f4 x) {
 // The same function on one value (the same bits as a lane of exp4).
 static inline float exp1(const Math* K, float x) { return lane(exp4(K, splat(x)), 0); }
 
-// tanh from exp with a clamp, as the WGSL kernels: 1 − 2/(e^{2x} + 1).
-static inline f4 tanh4(const Math* K, f4 x) {
-  x = vmin(vmax(x, K->nclamp), K->clamp);
-  f4 e = exp4(K, add(x, x));
-  return sub(K->one, dv(K->two, add(e, K->one)));
+// GELU, tanh approximation (GPT-2's gelu_new): ½x(1 + tanh u) with
+// u = √(2/π)(x + 0.044715x³), written as x·σ(2u) = x/(1 + e^z), z = −2u =
+// x(g1 + g3·x²), z clamped to [−30, 30] (|u| ≤ 15, as the WGSL kernels'
+// tanh clamp): one exp and one divide, no tanh.
+static inline f4 gelu_z(const Math* K, f4 x, f4 x2) {
+  f4 z = mul(x, add(K->gelu_g1, mul(K->gelu_g3, x2)));
+  return vmin(vmax(z, K->nclamp), K->clamp);
 }
-
-// GELU, tanh approximation (GPT-2's gelu_new).
 static inline f4 gelu4(const Math* K, f4 x) {
-  f4 t = tanh4(K, mul(K->gelu_c, add(x, mul(K->gelu_a, mul(x, mul(x, x))))));
-  return mul(mul(K->half, x), add(K->one, t));
+  f4 e = exp4(K, gelu_z(K, x, mul(x, x)));
+  return dv(x, add(K->one, e));
 }
+// d/dx x·s with s = 1/(1 + e^z): s − x·s(1 − s)·dz/dx, dz/dx = g1 + 3g3·x²,
+// with 1 − s = e^z·s (no cancellation as s → 1).
 static inline f4 gelu_grad4(const Math* K, f4 x) {
   f4 x2 = mul(x, x);
-  f4 t = tanh4(K, mul(K->gelu_c, add(x, mul(K->gelu_a, mul(x, x2)))));
-  f4 a = mul(K->half, add(K->one, t));
-  f4 b = mul(mul(mul(K->half, x), sub(K->one, mul(t, t))),
-             mul(K->gelu_c, add(K->one, mul(K->gelu_3a, x2))));
-  return add(a, b);
+  f4 e = exp4(K, gelu_z(K, x, x2));
+  f4 s = dv(K->one, add(K->one, e));
+  f4 dz = add(K->gelu_g1, mul(K->gelu_3g3, x2));
+  return sub(s, mul(mul(mul(x, s), mul(e, s)), dz));
 }
 static inline f4 sigmoid4(const Math* K, f4 x) {
   return dv(K->one, add(K->one, exp4(K, sub(K->zero, x))));
