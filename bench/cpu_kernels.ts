@@ -64,7 +64,7 @@ async function moduleAt(rev: string): Promise<string> {
 type Exports = Record<string, (...a: number[]) => void>;
 
 const memory = new WebAssembly.Memory({
-  initial: 512,
+  initial: 1024,
   maximum: 65536,
   shared: true,
 });
@@ -102,10 +102,21 @@ for (let r = 0; r < 512; r++) {
   F[MEAN / 4 + r] = 0.1 * Math.sin(r);
   F[RSTD / 4 + r] = 1 + 0.5 * Math.cos(r);
 }
+// AdamW over one thread's half of the tiny step's 1.33M parameters (m, v
+// right after p's gradient).
+const PN = 665_600, PP = RSTD + 4 * 512, PG = PP + 4 * PN, PM = PG + 4 * PN;
+const PV = PM + 4 * PN;
+for (let i = 0; i < PN; i++) F[PG / 4 + i] = 1e-3 * Math.cos(0.7 * i);
 const copy = (from: number, floats: number) =>
   F.copyWithin(OUT / 4, from / 4, from / 4 + floats);
 
-const cases: { kernel: string; shape: string; run: (e: Exports) => void }[] = [
+const cases: {
+  kernel: string;
+  shape: string;
+  run: (e: Exports) => void;
+  /** Restores the state a stateful kernel updates (before the compared calls). */
+  reset?: () => void;
+}[] = [
   {
     kernel: "activation_rows (gelu)",
     shape: "256×512",
@@ -179,6 +190,35 @@ const cases: { kernel: string; shape: string; run: (e: Exports) => void }[] = [
         OUT + 4 * 128,
       ),
   },
+  {
+    kernel: "adamw",
+    shape: `${PN} parameters`,
+    reset: () => {
+      for (let i = 0; i < PN; i++) F[PP / 4 + i] = 0.02 * Math.sin(i);
+      F.fill(0, PM / 4, PM / 4 + 2 * PN);
+    },
+    run: (e) => {
+      e.adamw(
+        0,
+        PN,
+        PN / 2,
+        PP,
+        PG,
+        PM,
+        PV,
+        0.9,
+        0.95,
+        1e-8,
+        0.1,
+        3e-4,
+        0.1,
+        0.05,
+        1,
+      );
+      // The first 4 MB of the updated parameters are compared.
+      F.copyWithin(OUT / 4, PP / 4, PP / 4 + N);
+    },
+  },
 ];
 
 for (const c of cases) {
@@ -186,6 +226,7 @@ for (const c of cases) {
   const outs: Float32Array[] = [];
   for (let round = 0; round < args.rounds + 1; round++) {
     modules.forEach((m, i) => {
+      if (round === 0) c.reset?.();
       const t0 = performance.now();
       for (let r = 0; r < args.reps; r++) c.run(m.exports);
       // Round 0 warms up; its outputs are compared.
