@@ -88,8 +88,9 @@ static inline f4 ftz4(const Math* K, f4 x) {
 // tiny values are subnormal, which x86 handles many times slower
 // (WebAssembly has no flush-to-zero mode): the softmax kernels flush their
 // outputs with ftz4.
-static inline f4 exp4(const Math* K, f4 x) {
-  x = vmin(vmax(x, K->lo), K->hi);
+// exp4 of an x already in [−87.3, 88.7] (the GELU's clamped z): the same
+// bits, without the clamp and the zeroing below it.
+static inline f4 exp4_in_range(const Math* K, f4 x) {
   f4 km = add(mul(x, K->log2e), K->magic);
   f4 k = sub(km, K->magic);
   f4 r = sub(x, mul(k, K->ln2_hi));
@@ -103,9 +104,13 @@ static inline f4 exp4(const Math* K, f4 x) {
   f4 y = add(add(mul(mul(p, r), r), r), K->one);
   // 2^k: (k + 127) << 23, the bits of 1.0f being 127 << 23.
   v128_t e = wasm_i32x4_add(wasm_i32x4_shl(km, 23), K->one);
+  return mul(y, e);
+}
+static inline f4 exp4(const Math* K, f4 x) {
+  x = vmin(vmax(x, K->lo), K->hi);
   // Below the clamp: 0, so a far key's probability is 0, not ~1e−38 (whose
   // products would be subnormal).
-  return wasm_v128_and(mul(y, e), wasm_f32x4_gt(x, K->lo));
+  return wasm_v128_and(exp4_in_range(K, x), wasm_f32x4_gt(x, K->lo));
 }
 // The same function on one value (the same bits as a lane of exp4).
 static inline float exp1(const Math* K, float x) { return lane(exp4(K, splat(x)), 0); }
@@ -119,14 +124,14 @@ static inline f4 gelu_z(const Math* K, f4 x, f4 x2) {
   return vmin(vmax(z, K->nclamp), K->clamp);
 }
 static inline f4 gelu4(const Math* K, f4 x) {
-  f4 e = exp4(K, gelu_z(K, x, mul(x, x)));
+  f4 e = exp4_in_range(K, gelu_z(K, x, mul(x, x)));
   return dv(x, add(K->one, e));
 }
 // d/dx x·s with s = 1/(1 + e^z): s − x·s(1 − s)·dz/dx, dz/dx = g1 + 3g3·x²,
 // with 1 − s = e^z·s (no cancellation as s → 1).
 static inline f4 gelu_grad4(const Math* K, f4 x) {
   f4 x2 = mul(x, x);
-  f4 e = exp4(K, gelu_z(K, x, x2));
+  f4 e = exp4_in_range(K, gelu_z(K, x, x2));
   f4 s = dv(K->one, add(K->one, e));
   f4 dz = add(K->gelu_g1, mul(K->gelu_3g3, x2));
   return sub(s, mul(mul(mul(x, s), mul(e, s)), dz));
