@@ -169,6 +169,31 @@ const cases: {
     },
   },
   {
+    kernel: "layernorm_forward",
+    shape: "256×128",
+    run: (e) =>
+      e.layernorm_forward(
+        0,
+        256,
+        128,
+        X,
+        OUT,
+        X,
+        SRC,
+        LOSS,
+        LOSS + 1024,
+        0,
+        0,
+        1,
+      ),
+  },
+  {
+    kernel: "layernorm_backward",
+    shape: "256×128",
+    run: (e) =>
+      e.layernorm_backward(0, 256, 128, SRC, X, MEAN, RSTD, X, OUT, 0),
+  },
+  {
     kernel: "column_sum",
     shape: "512 rows × 256 of 512 columns",
     run: (e) => e.column_sum(0, 256, 512, 512, SRC, OUT),
