@@ -2,7 +2,7 @@
 
 /** SHA-256 of the flags and sources the module was built from. */
 export const SOURCE_SHA256 =
-  "4d34992eadd3a1dd8a19a61ff6304ff16886c7168d7d98bd60f10df999f6fc43";
+  "609365f0f9a40399928f5e9c01ef6c37484f720d0338ba25cc4751f067d40c8b";
 /** SHA-256 of the module's bytes. */
 export const WASM_SHA256 =
   "307a6a888219648bb4cba1abf54d96f518994e3df43bda8f60578c74a0275125";

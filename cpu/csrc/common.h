@@ -51,8 +51,8 @@ static inline float ftz1(float x) {
 // each place it is used (several instructions) and clang rematerializes
 // constants inside loops, so a loop of exp4 with literal constants spent most
 // of its time building them; read from this table (weak, so clang cannot fold
-// its values) at a kernel's entry they stay in registers or locals: exp4 over
-// a row runs ~3.5× faster, with the same bits.
+// its values) at a kernel's entry they stay in registers or locals, with the
+// same bits (cpu/README.md; deno task bench:cpu-kernels).
 __attribute__((weak)) float d3pm_math_table[] = {
     -87.3f, 88.7f, 1.44269504088896341f, 12582912.0f, 0.693359375f, -2.12194440e-4f,
     1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
