@@ -40,10 +40,15 @@ EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, floa
         row[j] += -al.m * (dist < 0.0f ? -dist : dist);
       }
     }
-    f4 mx4 = splat(-3.0e38f);
+    // Two running maxima (max is exact: the same result as one).
+    f4 mx4 = splat(-3.0e38f), mx5 = mx4;
     u32 j = 0;
+    for (; j + 8 <= end4; j += 8) {
+      mx4 = vmax(mx4, load(row + j));
+      mx5 = vmax(mx5, load(row + j + 4));
+    }
     for (; j < end4; j += 4) mx4 = vmax(mx4, load(row + j));
-    float mx = hmax(mx4);
+    float mx = hmax(vmax(mx4, mx5));
     for (; j < end; j++) mx = row[j] > mx ? row[j] : mx;
     f4 mv = splat(mx), den4 = splat(0.0f);
     for (j = 0; j < end4; j += 4) {

@@ -22,10 +22,18 @@ EXPORT(cross_entropy)(u32 lo, u32 hi, u32 V, float* logits, const int* targets,
     }
     float tl = l[tgt];
     if (exclude < V) l[exclude] = -3.0e38f;
-    f4 mx4 = splat(-3.0e38f);
+    // Four running maxima (max is exact, so the same result as one): one
+    // would make this pass wait on pmax's latency every vector.
+    f4 mx4 = splat(-3.0e38f), mx5 = mx4, mx6 = mx4, mx7 = mx4;
     u32 v = 0;
+    for (; v + 16 <= V4; v += 16) {
+      mx4 = vmax(mx4, load(l + v));
+      mx5 = vmax(mx5, load(l + v + 4));
+      mx6 = vmax(mx6, load(l + v + 8));
+      mx7 = vmax(mx7, load(l + v + 12));
+    }
     for (; v < V4; v += 4) mx4 = vmax(mx4, load(l + v));
-    float mx = hmax(mx4);
+    float mx = hmax(vmax(vmax(mx4, mx5), vmax(mx6, mx7)));
     for (; v < V; v++) mx = l[v] > mx ? l[v] : mx;
     f4 mv = splat(mx), s4 = splat(0.0f);
     for (v = 0; v < V4; v += 4) {
