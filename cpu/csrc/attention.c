@@ -52,7 +52,7 @@ EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, floa
     for (; j < end; j++) mx = row[j] > mx ? row[j] : mx;
     f4 mv = splat(mx), den4 = splat(0.0f);
     for (j = 0; j < end4; j += 4) {
-      f4 e = exp4(&K, sub(load(row + j), mv));
+      f4 e = exp4_nonpos(&K, sub(load(row + j), mv));
       store(row + j, e);
       den4 = add(den4, e);
     }

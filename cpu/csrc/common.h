@@ -112,6 +112,12 @@ static inline f4 exp4(const Math* K, f4 x) {
   // products would be subnormal).
   return wasm_v128_and(exp4_in_range(K, x), wasm_f32x4_gt(x, K->lo));
 }
+// exp4 of an x ≤ 0 (a softmax's x − max): the same bits, without the upper
+// clamp.
+static inline f4 exp4_nonpos(const Math* K, f4 x) {
+  x = vmax(x, K->lo);
+  return wasm_v128_and(exp4_in_range(K, x), wasm_f32x4_gt(x, K->lo));
+}
 // The same function on one value (the same bits as a lane of exp4).
 static inline float exp1(const Math* K, float x) { return lane(exp4(K, splat(x)), 0); }
 

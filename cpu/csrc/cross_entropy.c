@@ -37,7 +37,7 @@ EXPORT(cross_entropy)(u32 lo, u32 hi, u32 V, float* logits, const int* targets,
     for (; v < V; v++) mx = l[v] > mx ? l[v] : mx;
     f4 mv = splat(mx), s4 = splat(0.0f);
     for (v = 0; v < V4; v += 4) {
-      f4 e = exp4(&K, sub(load(l + v), mv));
+      f4 e = exp4_nonpos(&K, sub(load(l + v), mv));
       store(l + v, e);
       s4 = add(s4, e);
     }
