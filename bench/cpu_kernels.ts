@@ -169,6 +169,28 @@ const cases: {
     },
   },
   {
+    kernel: "attention_softmax_forward (bidirectional, ALiBi neighbours 16)",
+    shape: "16 heads × 128×128",
+    run: (e) => {
+      copy(SRC, 16 * 128 * 128);
+      e.attention_softmax_forward(
+        0,
+        16 * 128,
+        128,
+        4,
+        0,
+        OUT,
+        LOSS,
+        16,
+        1,
+        0,
+        0,
+        0,
+        0,
+      );
+    },
+  },
+  {
     kernel: "layernorm_forward",
     shape: "256×128",
     run: (e) =>
