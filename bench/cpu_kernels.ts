@@ -191,6 +191,18 @@ const cases: {
     },
   },
   {
+    kernel: "dropout_backward (rate 0.1)",
+    shape: "256×512",
+    run: (e) => e.dropout_backward(0, 256 * 512, SRC, OUT, 7, 4096, 0.1),
+  },
+  {
+    kernel: "residual_rows (dropout 0.1)",
+    shape: "256×128",
+    reset: () => copy(SRC, 256 * 128),
+    run: (e) =>
+      e.residual_rows(0, 256, 128, OUT, 128, SRC, X, 128, 7, 4096, 0.1),
+  },
+  {
     kernel: "layernorm_forward",
     shape: "256×128",
     run: (e) =>

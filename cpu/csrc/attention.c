@@ -27,7 +27,7 @@ static inline Alibi alibi_of(const Math* K, float slope, u32 neighbours, u32 h, 
 EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, float* s,
                                   float* lse, float slope, u32 neighbours, float* pk,
                                   u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   Math K = math_constants();
   for (u32 r = lo; r < hi; r++) {
     u32 p = r % T, h = (r / T) % H;
@@ -70,7 +70,7 @@ EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, floa
     lse[r] = mx + (float)host_log(den);
     if (rate > 0.0f) {
       float* kr = pk + r * T;
-      for (j = 0; j + 4 <= T; j += 4) store(kr + j, mul(load(row + j), keep4(dr, r * T + j)));
+      for (j = 0; j + 4 <= T; j += 4) store(kr + j, mul(load(row + j), keep4(&dr, r * T + j)));
       for (; j < T; j++) kr[j] = row[j] * keep1(dr, r * T + j);
     }
   }
@@ -84,7 +84,7 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
                                    const float* P, float* ds, const float* y,
                                    const float* dy, float* D, float* pk, u32 seed,
                                    u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   Math K = math_constants();
   u32 d = H * hd;
   for (u32 r = lo; r < hi; r++) {
@@ -104,7 +104,7 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
     if (rate > 0.0f) {
       float* kr = pk + r * T;
       for (; j < end4; j += 4) {
-        f4 k = keep4(dr, r * T + j), pj = load(pr + j);
+        f4 k = keep4(&dr, r * T + j), pj = load(pr + j);
         store(sr + j, ftz4(&K, mul(pj, sub(mul(load(sr + j), k), dv4))));
         store(kr + j, ftz4(&K, mul(pj, k)));
       }

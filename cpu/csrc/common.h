@@ -155,10 +155,18 @@ static inline f4 silu_grad4(const Math* K, f4 x) {
 // engine's: keep(site, i) is 0 with probability rate, else 1/(1 − rate).
 // A site is the arena offset of the tensor the mask belongs to, i the
 // element's index in it; the seed changes every step.
+// The hash's constants, lane offsets 0..3, 2^−24: read once per kernel call
+// (weak: not folded, see d3pm_math_table) into a Drop's vectors.
+__attribute__((weak)) u32 d3pm_hash_table[8] = {0x7feb352du, 0x846ca68bu, 0x9e3779b9u, 0u,
+                                                1u,          2u,          3u,          0x33800000u};
 typedef struct {
   u32 seed;
   u32 site;
   float rate;
+  // keep4's operands: the site's head hash, the constants, rate and the kept
+  // value 1/(1 − rate), as vectors.
+  v128_t head, m1, m2, golden, lanes;
+  f4 inv24, ratev, keepv;
 } Drop;
 
 static inline u32 hash_u32(u32 x) {
@@ -169,23 +177,35 @@ static inline u32 hash_u32(u32 x) {
   x ^= x >> 16;
   return x;
 }
-static inline v128_t hash4(v128_t x) {
+static inline Drop drop_of(u32 seed, u32 site, float rate) {
+  const u32* t = d3pm_hash_table;
+  Drop d = {seed,
+            site,
+            rate,
+            wasm_i32x4_splat((int)hash_u32(seed ^ hash_u32(site))),
+            wasm_i32x4_splat((int)t[0]),
+            wasm_i32x4_splat((int)t[1]),
+            wasm_i32x4_splat((int)t[2]),
+            wasm_v128_load(t + 3),
+            wasm_f32x4_splat(__builtin_bit_cast(float, t[7])),
+            splat(rate),
+            splat(1.0f / (1.0f - rate))};
+  return d;
+}
+static inline v128_t hash4(const Drop* d, v128_t x) {
   x = wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
-  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x7feb352du));
+  x = wasm_i32x4_mul(x, d->m1);
   x = wasm_v128_xor(x, wasm_u32x4_shr(x, 15));
-  x = wasm_i32x4_mul(x, wasm_i32x4_splat((int)0x846ca68bu));
+  x = wasm_i32x4_mul(x, d->m2);
   return wasm_v128_xor(x, wasm_u32x4_shr(x, 16));
 }
 // The keep factors of elements i .. i + 3 of a site.
-static inline f4 keep4(Drop d, u32 i) {
-  u32 head = hash_u32(d.seed ^ hash_u32(d.site));
-  v128_t idx = wasm_i32x4_add(wasm_i32x4_splat((int)i), wasm_i32x4_make(0, 1, 2, 3));
-  v128_t h = hash4(wasm_v128_xor(
-      wasm_i32x4_splat((int)head),
-      hash4(wasm_v128_xor(idx, wasm_i32x4_splat((int)0x9e3779b9u)))));
-  f4 u = mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(h, 8)), splat(1.0f / 16777216.0f));
-  v128_t dropped = wasm_f32x4_lt(u, splat(d.rate));
-  return wasm_v128_andnot(splat(1.0f / (1.0f - d.rate)), dropped);
+static inline f4 keep4(const Drop* d, u32 i) {
+  v128_t idx = wasm_i32x4_add(wasm_i32x4_splat((int)i), d->lanes);
+  v128_t h = hash4(d, wasm_v128_xor(d->head, hash4(d, wasm_v128_xor(idx, d->golden))));
+  f4 u = mul(wasm_f32x4_convert_i32x4(wasm_u32x4_shr(h, 8)), d->inv24);
+  v128_t dropped = wasm_f32x4_lt(u, d->ratev);
+  return wasm_v128_andnot(d->keepv, dropped);
 }
 static inline float keep1(Drop d, u32 i) {
   u32 h = hash_u32(hash_u32(d.seed ^ hash_u32(d.site)) ^ hash_u32(i ^ 0x9e3779b9u));

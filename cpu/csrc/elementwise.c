@@ -18,7 +18,7 @@ EXPORT(bias_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias) {
 // rate > 0).
 EXPORT(residual_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
                       const float* e, u32 lde, u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* cr = c + m * ldc;
@@ -26,7 +26,7 @@ EXPORT(residual_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bia
     u32 j = 0;
     if (rate > 0.0f) {
       for (; j < n4; j += 4) {
-        f4 v = mul(add(load(cr + j), load(bias + j)), keep4(dr, m * n + j));
+        f4 v = mul(add(load(cr + j), load(bias + j)), keep4(&dr, m * n + j));
         store(cr + j, add(v, load(er + j)));
       }
       for (; j < n; j++) cr[j] = (cr[j] + bias[j]) * keep1(dr, m * n + j) + er[j];
@@ -43,7 +43,7 @@ EXPORT(residual_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bia
 EXPORT(gate_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
                   const float* e, u32 lde, float* aux, const float* gate, u32 stride,
                   u32 rows, u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* cr = c + m * ldc;
@@ -53,7 +53,7 @@ EXPORT(gate_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
     u32 j = 0;
     for (; j < n4; j += 4) {
       f4 br = add(load(ar + j), load(bias + j));
-      if (rate > 0.0f) br = mul(br, keep4(dr, m * n + j));
+      if (rate > 0.0f) br = mul(br, keep4(&dr, m * n + j));
       store(ar + j, br);
       store(cr + j, add(load(er + j), mul(br, add(splat(1.0f), load(g + j)))));
     }
@@ -115,8 +115,8 @@ EXPORT(activation_backward_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc,
 // Elements [lo, hi): dst = src·keep(site, i).
 EXPORT(dropout_backward)(u32 lo, u32 hi, const float* src, float* dst, u32 seed,
                          u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 i = lo;
-  for (; i + 4 <= hi; i += 4) store(dst + i, mul(load(src + i), keep4(dr, i)));
+  for (; i + 4 <= hi; i += 4) store(dst + i, mul(load(src + i), keep4(&dr, i)));
   for (; i < hi; i++) dst[i] = src[i] * keep1(dr, i);
 }
