@@ -2,11 +2,14 @@
  * The CPU engine's WebAssembly kernels against the same kernels of another
  * revision (issue 23): both modules instantiated on one shared memory in one
  * process, each kernel called on one thread at one thread's share of the
- * tiny training step (rows of 512 columns for GELU, 64 rows of a 128 × 4096
- * logits chunk for the cross-entropy, 16 heads × 128 causal rows for the
- * attention softmax, half the columns of a bias or LayerNorm gradient), the
- * two modules alternating round by round, medians. Also whether the two
- * modules' outputs are the same bits. JSON lines.
+ * tiny training step (GELU and SiLU rows of 512 columns, 64 rows of a
+ * 128 × 4096 logits chunk for the cross-entropy, 16 heads × 128 rows for the
+ * attention softmax — causal, and bidirectional with ALiBi —, dropout's
+ * backward and a residual with dropout, LayerNorm rows, half the columns of
+ * a bias or LayerNorm gradient, AdamW over half the parameters), the two
+ * modules alternating round by round, medians. Also whether the two
+ * modules' outputs are the same bits (a kernel that updates state in place
+ * gets its state restored before the compared calls). JSON lines.
  *
  *   deno task bench:cpu-kernels [--against main] [--rounds 15] [--reps 10]
  */
