@@ -67,3 +67,44 @@ for (
       }),
   });
 }
+
+// GELU (tanh form) in float64, with Math.tanh, and its derivative.
+const C = Math.sqrt(2 / Math.PI), A = 0.044715;
+const gelu64 = (x: number) => 0.5 * x * (1 + Math.tanh(C * (x + A * x ** 3)));
+const geluGrad64 = (x: number) => {
+  const t = Math.tanh(C * (x + A * x ** 3));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * C * (1 + 3 * A * x * x);
+};
+
+Deno.test({
+  name:
+    "geluForward() and geluBackward() stay within 5e-7·max(|f|, 1) of float64 gelu_new (Math.tanh) on a dense grid of [−10, 10] and at ±40",
+  ...blas,
+  fn: () =>
+    withKernels(300000, (k) => {
+      const rows = 64, cols = 1024, n = rows * cols;
+      const x = k.floats(n), y = k.floats(n);
+      for (let i = 0; i < n; i++) x[i] = -10 + (20 * i) / (n - 3);
+      x[n - 2] = 40;
+      x[n - 1] = -40;
+      const worst = (ref: (x: number) => number) => {
+        let q = 0, at = 0;
+        for (let i = 0; i < n; i++) {
+          const r = ref(x[i]),
+            e = Math.abs(y[i] - r) / Math.max(Math.abs(r), 1);
+          if (!(e <= q)) [q, at] = [e, x[i]];
+        }
+        return { q, at };
+      };
+      geluForward(k, { rows, cols, x, y });
+      const f = worst(gelu64);
+      y.fill(1);
+      geluBackward(k, { rows, cols, x, y });
+      const g = worst(geluGrad64);
+      for (const [what, w] of [["gelu", f], ["gelu'", g]] as const) {
+        if (!(w.q <= 5e-7)) {
+          throw new Error(`${what}: error ${w.q} · max(|f|, 1) at x = ${w.at}`);
+        }
+      }
+    }),
+});

@@ -9,7 +9,7 @@
 EXPORT(gate_backward)(u32 lo, u32 hi, u32 d, u32 T, const float* dout, const float* br,
                       const float* g, u32 stride, float* dbr, float* dg, u32 seed,
                       u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 i = lo;
   while (i < hi) {
     u32 b = i / d, c0 = i % d, c1 = (b + 1) * d < hi ? d : hi - b * d;
@@ -21,7 +21,7 @@ EXPORT(gate_backward)(u32 lo, u32 hi, u32 d, u32 T, const float* dout, const flo
         f4 x = load(dout + o);
         s = add(s, mul(x, load(br + o)));
         f4 v = mul(x, G);
-        if (rate > 0.0f) v = mul(v, keep4(dr, o));
+        if (rate > 0.0f) v = mul(v, keep4(&dr, o));
         store(dbr + o, v);
       }
       store(dg + b * stride + c, s);

@@ -11,11 +11,11 @@ typedef struct {
   float centre;
 } Alibi;
 
-static inline Alibi alibi_of(float slope, u32 neighbours, u32 h, u32 H) {
+static inline Alibi alibi_of(const Math* K, float slope, u32 neighbours, u32 h, u32 H) {
   Alibi a = {0.0f, 0.0f};
   if (slope == 0.0f) return a;
   u32 nb = neighbours && h < 2;
-  a.m = nb ? slope : slope * exp1(-8.0f * (float)h / (float)H * 0.6931471805599453f);
+  a.m = nb ? slope : slope * exp1(K, -8.0f * (float)h / (float)H * 0.6931471805599453f);
   a.centre = nb ? (h == 0 ? -1.0f : 1.0f) : 0.0f;
   return a;
 }
@@ -27,44 +27,50 @@ static inline Alibi alibi_of(float slope, u32 neighbours, u32 h, u32 H) {
 EXPORT(attention_softmax_forward)(u32 lo, u32 hi, u32 T, u32 H, u32 causal, float* s,
                                   float* lse, float slope, u32 neighbours, float* pk,
                                   u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
+  Math K = math_constants();
   for (u32 r = lo; r < hi; r++) {
     u32 p = r % T, h = (r / T) % H;
     float* row = s + r * T;
     u32 end = causal ? p + 1 : T, end4 = end & ~3u;
-    Alibi al = alibi_of(slope, neighbours, h, H);
+    Alibi al = alibi_of(&K, slope, neighbours, h, H);
     if (al.m != 0.0f) {
       for (u32 j = 0; j < end; j++) {
         float dist = (float)j - (float)p - al.centre;
         row[j] += -al.m * (dist < 0.0f ? -dist : dist);
       }
     }
-    f4 mx4 = splat(-3.0e38f);
+    // Two running maxima (max is exact: the same result as one).
+    f4 mx4 = splat(-3.0e38f), mx5 = mx4;
     u32 j = 0;
+    for (; j + 8 <= end4; j += 8) {
+      mx4 = vmax(mx4, load(row + j));
+      mx5 = vmax(mx5, load(row + j + 4));
+    }
     for (; j < end4; j += 4) mx4 = vmax(mx4, load(row + j));
-    float mx = hmax(mx4);
+    float mx = hmax(vmax(mx4, mx5));
     for (; j < end; j++) mx = row[j] > mx ? row[j] : mx;
     f4 mv = splat(mx), den4 = splat(0.0f);
     for (j = 0; j < end4; j += 4) {
-      f4 e = exp4(sub(load(row + j), mv));
+      f4 e = exp4_nonpos(&K, sub(load(row + j), mv));
       store(row + j, e);
       den4 = add(den4, e);
     }
     float den = hsum(den4);
     for (; j < end; j++) {
-      float e = exp1(row[j] - mx);
+      float e = exp1(&K, row[j] - mx);
       row[j] = e;
       den += e;
     }
     float inv = 1.0f / den;
     f4 iv = splat(inv);
-    for (j = 0; j < end4; j += 4) store(row + j, ftz4(mul(load(row + j), iv)));
+    for (j = 0; j < end4; j += 4) store(row + j, ftz4(&K, mul(load(row + j), iv)));
     for (; j < end; j++) row[j] = ftz1(row[j] * inv);
     for (j = end; j < T; j++) row[j] = 0.0f;
     lse[r] = mx + (float)host_log(den);
     if (rate > 0.0f) {
       float* kr = pk + r * T;
-      for (j = 0; j + 4 <= T; j += 4) store(kr + j, mul(load(row + j), keep4(dr, r * T + j)));
+      for (j = 0; j + 4 <= T; j += 4) store(kr + j, mul(load(row + j), keep4(&dr, r * T + j)));
       for (; j < T; j++) kr[j] = row[j] * keep1(dr, r * T + j);
     }
   }
@@ -78,7 +84,8 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
                                    const float* P, float* ds, const float* y,
                                    const float* dy, float* D, float* pk, u32 seed,
                                    u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
+  Math K = math_constants();
   u32 d = H * hd;
   for (u32 r = lo; r < hi; r++) {
     u32 p = r % T, bh = r / T, b = bh / H, h = bh % H;
@@ -97,9 +104,9 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
     if (rate > 0.0f) {
       float* kr = pk + r * T;
       for (; j < end4; j += 4) {
-        f4 k = keep4(dr, r * T + j), pj = load(pr + j);
-        store(sr + j, ftz4(mul(pj, sub(mul(load(sr + j), k), dv4))));
-        store(kr + j, ftz4(mul(pj, k)));
+        f4 k = keep4(&dr, r * T + j), pj = load(pr + j);
+        store(sr + j, ftz4(&K, mul(pj, sub(mul(load(sr + j), k), dv4))));
+        store(kr + j, ftz4(&K, mul(pj, k)));
       }
       for (; j < end; j++) {
         float k = keep1(dr, r * T + j);
@@ -109,7 +116,7 @@ EXPORT(attention_softmax_backward)(u32 lo, u32 hi, u32 T, u32 H, u32 hd, u32 cau
       for (u32 q = end; q < T; q++) kr[q] = 0.0f;
     } else {
       for (; j < end4; j += 4) {
-        store(sr + j, ftz4(mul(load(pr + j), sub(load(sr + j), dv4))));
+        store(sr + j, ftz4(&K, mul(load(pr + j), sub(load(sr + j), dv4))));
       }
       for (; j < end; j++) sr[j] = ftz1(pr[j] * (sr[j] - dd));
     }

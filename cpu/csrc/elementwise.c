@@ -18,7 +18,7 @@ EXPORT(bias_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias) {
 // rate > 0).
 EXPORT(residual_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
                       const float* e, u32 lde, u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* cr = c + m * ldc;
@@ -26,7 +26,7 @@ EXPORT(residual_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bia
     u32 j = 0;
     if (rate > 0.0f) {
       for (; j < n4; j += 4) {
-        f4 v = mul(add(load(cr + j), load(bias + j)), keep4(dr, m * n + j));
+        f4 v = mul(add(load(cr + j), load(bias + j)), keep4(&dr, m * n + j));
         store(cr + j, add(v, load(er + j)));
       }
       for (; j < n; j++) cr[j] = (cr[j] + bias[j]) * keep1(dr, m * n + j) + er[j];
@@ -43,7 +43,7 @@ EXPORT(residual_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bia
 EXPORT(gate_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
                   const float* e, u32 lde, float* aux, const float* gate, u32 stride,
                   u32 rows, u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* cr = c + m * ldc;
@@ -53,7 +53,7 @@ EXPORT(gate_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
     u32 j = 0;
     for (; j < n4; j += 4) {
       f4 br = add(load(ar + j), load(bias + j));
-      if (rate > 0.0f) br = mul(br, keep4(dr, m * n + j));
+      if (rate > 0.0f) br = mul(br, keep4(&dr, m * n + j));
       store(ar + j, br);
       store(cr + j, add(load(er + j), mul(br, add(splat(1.0f), load(g + j)))));
     }
@@ -70,6 +70,7 @@ EXPORT(gate_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc, const float* bias,
 // act 0 = GELU (tanh), 1 = SiLU.
 EXPORT(activation_rows)(u32 lo, u32 hi, u32 n, float* e, u32 lde, float* c, u32 ldc,
                         const float* bias, u32 act) {
+  Math K = math_constants();
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* er = e + m * lde;
@@ -81,12 +82,12 @@ EXPORT(activation_rows)(u32 lo, u32 hi, u32 n, float* e, u32 lde, float* c, u32 
         pre = add(pre, load(bias + j));
         store(er + j, pre);
       }
-      store(cr + j, act ? silu4(pre) : gelu4(pre));
+      store(cr + j, act ? silu4(&K, pre) : gelu4(&K, pre));
     }
     for (; j < n; j++) {
       float pre = er[j];
       if (bias) er[j] = pre = pre + bias[j];
-      cr[j] = lane(act ? silu4(splat(pre)) : gelu4(splat(pre)), 0);
+      cr[j] = lane(act ? silu4(&K, splat(pre)) : gelu4(&K, splat(pre)), 0);
     }
   }
 }
@@ -94,6 +95,7 @@ EXPORT(activation_rows)(u32 lo, u32 hi, u32 n, float* e, u32 lde, float* c, u32 
 // Activation backward: c ← c·act'(e); act 0 = GELU (tanh), 1 = SiLU.
 EXPORT(activation_backward_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc,
                                  const float* e, u32 lde, u32 act) {
+  Math K = math_constants();
   u32 n4 = n & ~3u;
   for (u32 m = lo; m < hi; m++) {
     float* cr = c + m * ldc;
@@ -101,11 +103,11 @@ EXPORT(activation_backward_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc,
     u32 j = 0;
     for (; j < n4; j += 4) {
       f4 x = load(er + j);
-      store(cr + j, mul(load(cr + j), act ? silu_grad4(x) : gelu_grad4(x)));
+      store(cr + j, mul(load(cr + j), act ? silu_grad4(&K, x) : gelu_grad4(&K, x)));
     }
     for (; j < n; j++) {
       f4 x = splat(er[j]);
-      cr[j] *= lane(act ? silu_grad4(x) : gelu_grad4(x), 0);
+      cr[j] *= lane(act ? silu_grad4(&K, x) : gelu_grad4(&K, x), 0);
     }
   }
 }
@@ -113,8 +115,8 @@ EXPORT(activation_backward_rows)(u32 lo, u32 hi, u32 n, float* c, u32 ldc,
 // Elements [lo, hi): dst = src·keep(site, i).
 EXPORT(dropout_backward)(u32 lo, u32 hi, const float* src, float* dst, u32 seed,
                          u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 i = lo;
-  for (; i + 4 <= hi; i += 4) store(dst + i, mul(load(src + i), keep4(dr, i)));
+  for (; i + 4 <= hi; i += 4) store(dst + i, mul(load(src + i), keep4(&dr, i)));
   for (; i < hi; i++) dst[i] = src[i] * keep1(dr, i);
 }

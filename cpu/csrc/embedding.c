@@ -8,7 +8,7 @@
 // times keep(site, n·d + c) when rate > 0.
 EXPORT(embed_forward)(u32 lo, u32 hi, u32 d, u32 T, const int* tokens, const float* wte,
                       const float* wpe, float* x, u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 d4 = d & ~3u;
   for (u32 n = lo; n < hi; n++) {
     const float* er = wte + (u32)tokens[n] * d;
@@ -18,7 +18,7 @@ EXPORT(embed_forward)(u32 lo, u32 hi, u32 d, u32 T, const int* tokens, const flo
     for (; c < d4; c += 4) {
       f4 v = load(er + c);
       if (pr) v = add(v, load(pr + c));
-      if (rate > 0.0f) v = mul(v, keep4(dr, n * d + c));
+      if (rate > 0.0f) v = mul(v, keep4(&dr, n * d + c));
       store(xr + c, v);
     }
     for (; c < d; c++) {
@@ -36,7 +36,7 @@ EXPORT(embed_forward)(u32 lo, u32 hi, u32 d, u32 T, const int* tokens, const flo
 EXPORT(embed_backward_wte)(u32 lo, u32 hi, u32 d, const float* dx, const int* uniq,
                            const int* starts, const int* positions, float* gwte,
                            u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   for (u32 k = lo; k < hi; k++) {
     float* g = gwte + (u32)uniq[k] * d;
     u32 q0 = (u32)starts[k], q1 = (u32)starts[k + 1];
@@ -48,10 +48,10 @@ EXPORT(embed_backward_wte)(u32 lo, u32 hi, u32 d, const float* dx, const int* un
         f4 a0 = load(dx + o), a1 = load(dx + o + 4), a2 = load(dx + o + 8),
            a3 = load(dx + o + 12);
         if (rate > 0.0f) {
-          a0 = mul(a0, keep4(dr, o));
-          a1 = mul(a1, keep4(dr, o + 4));
-          a2 = mul(a2, keep4(dr, o + 8));
-          a3 = mul(a3, keep4(dr, o + 12));
+          a0 = mul(a0, keep4(&dr, o));
+          a1 = mul(a1, keep4(&dr, o + 4));
+          a2 = mul(a2, keep4(&dr, o + 8));
+          a3 = mul(a3, keep4(&dr, o + 12));
         }
         s0 = add(s0, a0);
         s1 = add(s1, a1);
@@ -78,7 +78,7 @@ EXPORT(embed_backward_wte)(u32 lo, u32 hi, u32 d, const float* dx, const int* un
 // gwpe[t] = Σ_b dx[b, t] (times the mask), in batch order (written).
 EXPORT(embed_backward_wpe)(u32 lo, u32 hi, u32 d, u32 T, u32 batch, const float* dx,
                            float* gwpe, u32 seed, u32 site, float rate) {
-  Drop dr = {seed, site, rate};
+  Drop dr = drop_of(seed, site, rate);
   u32 d4 = d & ~3u;
   for (u32 t = lo; t < hi; t++) {
     float* g = gwpe + t * d;
@@ -88,7 +88,7 @@ EXPORT(embed_backward_wpe)(u32 lo, u32 hi, u32 d, u32 T, u32 batch, const float*
       for (u32 b = 0; b < batch; b++) {
         u32 o = (b * T + t) * d + c;
         f4 v = load(dx + o);
-        if (rate > 0.0f) v = mul(v, keep4(dr, o));
+        if (rate > 0.0f) v = mul(v, keep4(&dr, o));
         s = add(s, v);
       }
       store(g + c, s);

@@ -93,39 +93,70 @@ EXPORT(layernorm_backward)(u32 lo, u32 hi, u32 d, const float* dy, const float* 
 }
 
 // Columns [lo, hi) of the LayerNorm gain and bias gradients, summed over
-// rows in order: gw = Σ dy·x̂, gb = Σ dy (written).
+// rows in order: gw = Σ dy·x̂, gb = Σ dy (written). Strips of 8 columns are
+// summed in registers over all rows (the arrays gw and gb may alias dy as
+// far as the compiler knows, so a row-by-row update would load and store
+// them every row); the same additions in the same order, so the same bits.
 EXPORT(layernorm_params_backward)(u32 lo, u32 hi, u32 rows, u32 d, const float* dy,
                                   const float* x, const float* mean, const float* rstd,
                                   float* gw, float* gb) {
-  for (u32 c = lo; c < hi; c++) gw[c] = gb[c] = 0.0f;
-  u32 hi4 = lo + ((hi - lo) & ~3u);
-  for (u32 r = 0; r < rows; r++) {
-    const float* dyr = dy + r * d;
-    const float* xr = x + r * d;
-    float m = mean[r], rs = rstd[r];
-    f4 mv = splat(m), rv = splat(rs);
-    u32 c = lo;
-    for (; c < hi4; c += 4) {
-      f4 g = load(dyr + c);
-      store(gw + c, add(load(gw + c), mul(g, mul(sub(load(xr + c), mv), rv))));
-      store(gb + c, add(load(gb + c), g));
+  u32 c = lo;
+  for (; c + 8 <= hi; c += 8) {
+    f4 w0 = splat(0.0f), w1 = w0, b0 = w0, b1 = w0;
+    for (u32 r = 0; r < rows; r++) {
+      const float* dyr = dy + r * d + c;
+      const float* xr = x + r * d + c;
+      f4 mv = splat(mean[r]), rv = splat(rstd[r]);
+      f4 g0 = load(dyr), g1 = load(dyr + 4);
+      w0 = add(w0, mul(g0, mul(sub(load(xr), mv), rv)));
+      w1 = add(w1, mul(g1, mul(sub(load(xr + 4), mv), rv)));
+      b0 = add(b0, g0);
+      b1 = add(b1, g1);
     }
-    for (; c < hi; c++) {
-      gw[c] += dyr[c] * ((xr[c] - m) * rs);
-      gb[c] += dyr[c];
+    store(gw + c, w0);
+    store(gw + c + 4, w1);
+    store(gb + c, b0);
+    store(gb + c + 4, b1);
+  }
+  for (; c < hi; c++) {
+    float w = 0.0f, b = 0.0f;
+    for (u32 r = 0; r < rows; r++) {
+      float g = dy[r * d + c];
+      w += g * ((x[r * d + c] - mean[r]) * rstd[r]);
+      b += g;
     }
+    gw[c] = w;
+    gb[c] = b;
   }
 }
 
 // Columns [lo, hi) of out = Σ_rows x (x row stride ld), in row order: the
-// bias gradients (written).
+// bias gradients (written). Strips of 16 columns are summed in registers
+// over all rows (as layernorm_params_backward: the same bits).
 EXPORT(column_sum)(u32 lo, u32 hi, u32 rows, u32 ld, const float* x, float* out) {
-  for (u32 c = lo; c < hi; c++) out[c] = 0.0f;
-  u32 hi4 = lo + ((hi - lo) & ~3u);
-  for (u32 r = 0; r < rows; r++) {
-    const float* xr = x + r * ld;
-    u32 c = lo;
-    for (; c < hi4; c += 4) store(out + c, add(load(out + c), load(xr + c)));
-    for (; c < hi; c++) out[c] += xr[c];
+  u32 c = lo;
+  for (; c + 16 <= hi; c += 16) {
+    f4 s0 = splat(0.0f), s1 = s0, s2 = s0, s3 = s0;
+    for (u32 r = 0; r < rows; r++) {
+      const float* xr = x + r * ld + c;
+      s0 = add(s0, load(xr));
+      s1 = add(s1, load(xr + 4));
+      s2 = add(s2, load(xr + 8));
+      s3 = add(s3, load(xr + 12));
+    }
+    store(out + c, s0);
+    store(out + c + 4, s1);
+    store(out + c + 8, s2);
+    store(out + c + 12, s3);
+  }
+  for (; c + 4 <= hi; c += 4) {
+    f4 s0 = splat(0.0f);
+    for (u32 r = 0; r < rows; r++) s0 = add(s0, load(x + r * ld + c));
+    store(out + c, s0);
+  }
+  for (; c < hi; c++) {
+    float s = 0.0f;
+    for (u32 r = 0; r < rows; r++) s += x[r * ld + c];
+    out[c] = s;
   }
 }
