@@ -14,7 +14,7 @@ import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import { createRuntime } from "./_runtime.ts";
 
 export type { Cblas, Sgemm } from "@d3pm/backend/cblas";
-import { WASM_BASE64 } from "./_wasm.ts";
+import { WASM_BASE64, WASM_SHA256 } from "./_wasm.ts";
 
 /** Options of {@linkcode createCpuKernels}. */
 export interface CpuKernelsOptions {
@@ -50,6 +50,21 @@ export interface CpuKernelsOptions {
    */
   grain?: number;
 }
+
+/**
+ * SHA-256 of the kernels' WebAssembly module (built from `cpu/csrc` by
+ * `deno task build:cpu`): it changes whenever the kernels' code, and so
+ * possibly their rounding, does. Caches of trained models and records of
+ * what trained a run name it.
+ *
+ * @example
+ * ```ts
+ * import { KERNELS_SHA256 } from "@d3pm/cpu";
+ * import { assertMatch } from "@std/assert";
+ * assertMatch(KERNELS_SHA256, /^[0-9a-f]{64}$/);
+ * ```
+ */
+export const KERNELS_SHA256: string = WASM_SHA256;
 
 /** Kernel memory, the module on it, its threads and a CBLAS. */
 export interface CpuKernels {

@@ -7,7 +7,7 @@
  * @module
  */
 import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
-import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
+import { CpuTransformer, createCpuKernels, KERNELS_SHA256 } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
@@ -155,8 +155,10 @@ export async function chooseEngine(
  * keys of trained models (the `auto` judge's): the engine's kind and, on tfjs,
  * its backend (with its BLAS and threads); on the CPU engine its kernel threads (a product's bits follow
  * its split over the threads, so 1 and 2 threads train different bits), how
- * products use them, and the CBLAS (vendor, version, OpenBLAS's kernel
- * family); on WebGPU, the adapter (the engine's one line). Engines, backends
+ * products use them, the CBLAS (vendor, version, OpenBLAS's kernel
+ * family) and the kernels' module (`KERNELS_SHA256`'s first 12 digits: a
+ * change to the kernels' code retrains the judge); on WebGPU, the adapter
+ * (the engine's one line; a change to its WGSL is not named). Engines, backends
  * and thread counts agree to float32 rounding, not bit for bit, and training
  * amplifies the difference: a model cached by one must not stand for
  * another's.
@@ -173,6 +175,7 @@ export async function chooseEngine(
  * import { assert } from "@std/assert";
  * const cpu = await engineFingerprint({ kind: "cpu", reason: "cpu" });
  * assert(cpu.startsWith("cpu: ") && cpu.includes(" threads"));
+ * assert(/, kernels [0-9a-f]{12}$/.test(cpu));
  * ```
  */
 export async function engineFingerprint(
@@ -191,7 +194,7 @@ export async function engineFingerprint(
     const b = k.cblas;
     return `cpu: ${k.threads} threads, ${k.products} products, ${b.vendor} ${b.version}${
       b.coretype ? ` ${b.coretype}` : ""
-    }`;
+    }, kernels ${KERNELS_SHA256.slice(0, 12)}`;
   } finally {
     k.dispose();
   }

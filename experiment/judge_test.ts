@@ -152,7 +152,7 @@ Deno.test("the judge's cache key changes with the data, the tokenizer and its re
   );
 });
 
-Deno.test("the judge's cache key names the engine that trains it: kind, backend, threads", async () => {
+Deno.test("the judge's cache key names the engine that trains it: kind, backend, threads, kernels", async () => {
   const c = resolveConfig({ preset: "micro" });
   const tfjs = await engineFingerprint({ kind: "tfjs", reason: "tfjs" });
   const cpu = await engineFingerprint({ kind: "cpu", reason: "cpu" });
@@ -172,8 +172,10 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
     await blas(2),
     cpu,
     cpu.replace(/\d+ threads/, "999 threads"),
+    // Another build of the CPU kernels: another judge.
+    cpu.replace(/kernels [0-9a-f]{12}$/, "kernels 000000000000"),
   ].map((e) => judgeKey(judgePlan(c, DATA, e)));
-  assertEquals(new Set(keys).size, 5, keys.join(" "));
+  assertEquals(new Set(keys).size, 6, keys.join(" "));
   assertEquals(judgeKey(judgePlan(c, DATA, cpu)), keys[3]); // stable
 });
 
