@@ -343,10 +343,12 @@ export async function createRuntime(o: {
       );
     }
   }
-  // Split products run a single-threaded CBLAS on each kernel thread.
+  // Split products run a single-threaded CBLAS on each kernel thread (one
+  // thread too: `threads: 1` is one thread for everything, not the CBLAS's
+  // own count for the products).
   let products = o.products;
   let release: (() => void) | null = null;
-  if (products === "split" && o.threads > 1) {
+  if (products === "split") {
     release = holdSingleThreaded(o.cblas.library);
     if (release === null) products = "blas";
   }

@@ -25,7 +25,8 @@ export interface CpuKernelsOptions {
    * {@linkcode defaultThreads}: `OPENBLAS_NUM_THREADS` when set, else the
    * cores, at most 32). Each kernel splits its outermost
    * independent index (rows, heads, columns) over them; results are the
-   * same bits for any count.
+   * same bits for any count. With `split` products these are all the
+   * threads, products included: 1 is one thread for everything.
    */
   threads?: number;
   /** The CBLAS for products (default: `loadCblas()`, closed on dispose). */

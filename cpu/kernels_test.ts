@@ -20,7 +20,7 @@ function openblasThreads(
 
 Deno.test({
   name:
-    "createCpuKernels() with split products sets OpenBLAS to one thread while it lives and restores it on dispose",
+    "createCpuKernels() with split products sets OpenBLAS to one thread while it lives (with one kernel thread too) and restores it on dispose",
   ...blas,
   fn: async () => {
     const cblas = loadCblas();
@@ -43,6 +43,11 @@ Deno.test({
       assertEquals(k.products, "split");
       assertEquals(lib.symbols.openblas_get_num_threads(), 1);
       k.dispose();
+      assertEquals(lib.symbols.openblas_get_num_threads(), 3);
+      // One kernel thread is one thread for the products too.
+      const one = await createCpuKernels({ words: 64, threads: 1, cblas });
+      assertEquals(lib.symbols.openblas_get_num_threads(), 1);
+      one.dispose();
       assertEquals(lib.symbols.openblas_get_num_threads(), 3);
       const b = await createCpuKernels({
         words: 64,
