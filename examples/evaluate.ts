@@ -2,16 +2,18 @@
  * `deno task evaluate`: a trained model of a run folder (finished, or
  * imported) scored on the test split again (`@d3pm/experiment`'s
  * `scoreTest`); prints one JSON line. With `--gen-samples N`, instead: N
- * rows generated and judged by the run's auto judge — generative perplexity
- * with its 95% interval, and the unigram Jensen–Shannon divergence to the
- * test split (beside its floor: real test text of the same size).
+ * rows generated and judged by the run's auto judge (or, with `--judge`, the
+ * AR model of a run folder: one judge for runs whose auto judges differ) —
+ * generative perplexity with its 95% interval, and the unigram
+ * Jensen–Shannon divergence to the test split (beside its floor: real test
+ * text of the same size).
  *
  * @module
  */
 import { autoregressive } from "@d3pm/autoregressive";
 import { initBackend } from "@d3pm/backend";
-import { readCommandLine, runCli } from "@d3pm/cli";
-import { prng, type TokenBatch } from "@d3pm/core";
+import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
+import { type NllEstimate, prng, type TokenBatch } from "@d3pm/core";
 import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
   chooseEngine,
@@ -20,6 +22,7 @@ import {
   judgeKey,
   judgePlan,
   loadTrained,
+  openJudge,
   placeModel,
   prepareData,
   readRun,
@@ -39,6 +42,8 @@ async function scoreGeneration(
     engine: "tfjs" | "webgpu" | "cpu" | "auto";
     /** The tfjs backend's one line (initBackend's reason). */
     backend: string;
+    /** `auto`: the run's cached auto judge; `self` or a run folder: its AR model. */
+    judge: string;
     log: (line: string) => void;
   },
 ): Promise<Record<string, unknown>> {
@@ -46,8 +51,18 @@ async function scoreGeneration(
   // Every test block: the unigram reference and its floor need real text.
   const config = { ...saved, resume: true, evalBlocks: 0 };
   const data = await prepareData(config, new RunFolder(dir), o.log);
-  const trained = await loadTrained(dir, { seed: o.seed, model: o.model });
-  const placed = await placeModel(trained.model, o.engine);
+  // The judge first: a wrong --judge is refused before any generation.
+  const judge = o.judge === "auto"
+    ? await autoJudge(config, data, o)
+    : await runJudge(o.judge === "self" ? dir : o.judge, config, data, o);
+  let trained, placed;
+  try {
+    trained = await loadTrained(dir, { seed: o.seed, model: o.model });
+    placed = await placeModel(trained.model, o.engine);
+  } catch (e) {
+    judge.dispose();
+    throw e;
+  }
   o.log(`engine: ${placed.engine}`);
   const L = config.blockLength;
   const steps = Math.max(...genStepList(config));
@@ -70,39 +85,19 @@ async function scoreGeneration(
       });
       rows.set(out.tokens.subarray(0, batch * L), r * L);
     }
+  } catch (e) {
+    judge.dispose();
+    throw e;
   } finally {
     placed.dispose();
   }
   const genSeconds = (performance.now() - started) / 1000;
-  // The run's auto judge: cached per engine, so the one the run's own
-  // engine choice resolves to here (scoring then runs on --engine).
-  const runEngine = await chooseEngine(config);
-  if (runEngine.kind === "webgpu") runEngine.device.destroy();
-  const fingerprint = await engineFingerprint(runEngine, o.backend);
-  const judgeDir = `.cache/judges/${
-    judgeKey(judgePlan(config, data, fingerprint))
-  }`;
-  const judgeModel = await loadModel(judgeDir).catch((e: Error) => {
-    throw new Error(
-      `No auto judge of this run's data and engine (${fingerprint}) in ${judgeDir}: ${e.message}; a run with --judge auto on this machine trains it`,
-    );
-  });
-  const judgePlaced = await placeModel(judgeModel, o.engine);
-  const ar = autoregressive({
-    kind: "autoregressive",
-    start: data.specials.bos,
-    padId: data.specials.pad,
-  });
   const t0 = performance.now();
   let judged;
   try {
-    judged = await perSampleNll(
-      rows,
-      L,
-      (x0: TokenBatch) => ar.score(judgePlaced.model, x0),
-    );
+    judged = await perSampleNll(rows, L, judge.score);
   } finally {
-    judgePlaced.dispose();
+    judge.dispose();
   }
   const judgeSeconds = (performance.now() - t0) / 1000;
   const ppl = perplexityInterval(judged.nlls, judged.tokens);
@@ -140,7 +135,81 @@ async function scoreGeneration(
       max: Math.max(...floors),
     },
     seconds: { generate: genSeconds, judge: judgeSeconds },
-    judge: judgeDir,
+    judge: judge.describe,
+  };
+}
+
+type Judged = {
+  score(x0: TokenBatch): Promise<NllEstimate>;
+  describe: string;
+  dispose(): void;
+};
+type RunConfig = Awaited<ReturnType<typeof readRun>>["config"];
+type Data = Awaited<ReturnType<typeof prepareData>>;
+
+/** The run's auto judge, from the cache (scoring on `o.engine`). */
+async function autoJudge(
+  config: RunConfig,
+  data: Data,
+  o: { engine: "tfjs" | "webgpu" | "cpu" | "auto"; backend: string },
+): Promise<Judged> {
+  // Cached per engine, so the one the run's own engine choice resolves to
+  // here (scoring then runs on --engine).
+  const runEngine = await chooseEngine(config);
+  if (runEngine.kind === "webgpu") runEngine.device.destroy();
+  const fingerprint = await engineFingerprint(runEngine, o.backend);
+  const judgeDir = `.cache/judges/${
+    judgeKey(judgePlan(config, data, fingerprint))
+  }`;
+  const judgeModel = await loadModel(judgeDir).catch((e: Error) => {
+    throw new Error(
+      `No auto judge of this run's data and engine (${fingerprint}) in ${judgeDir}: ${e.message}; a run with --judge auto on this machine trains it, or pass --judge RUN`,
+    );
+  });
+  const placed = await placeModel(judgeModel, o.engine);
+  const ar = autoregressive({
+    kind: "autoregressive",
+    start: data.specials.bos,
+    padId: data.specials.pad,
+  });
+  return {
+    score: (x0) => ar.score(placed.model, x0),
+    describe: judgeDir,
+    dispose: () => placed.dispose(),
+  };
+}
+
+/** The AR model of the run in `judgeRun`, checked as the experiment's --judge RUN. */
+async function runJudge(
+  judgeRun: string,
+  config: RunConfig,
+  data: Data,
+  o: {
+    engine: "tfjs" | "webgpu" | "cpu" | "auto";
+    backend: string;
+    log: (line: string) => void;
+  },
+): Promise<Judged> {
+  const engine = await chooseEngine({ ...config, engine: o.engine });
+  let judge;
+  try {
+    judge = await openJudge({ ...config, judge: judgeRun }, data, {
+      engine,
+      backend: o.backend,
+      log: o.log,
+    });
+  } catch (e) {
+    if (engine.kind === "webgpu") engine.device.destroy();
+    throw e;
+  }
+  const j = judge!;
+  return {
+    score: (x0) => j.score(x0),
+    describe: j.describe,
+    dispose: () => {
+      j.dispose();
+      if (engine.kind === "webgpu") engine.device.destroy();
+    },
   };
 }
 
@@ -176,6 +245,13 @@ const OPTIONS = {
     help:
       "where scoring runs: tfjs (on --backend), cpu (the fused plan on the CPU kernels), webgpu (the fused engine) or auto (webgpu on a real GPU, else cpu)",
   },
+  judge: {
+    kind: "string",
+    value: "auto|self|RUN",
+    default: "auto",
+    help:
+      "with --gen-samples: the judge — auto (the run's cached auto judge), self (this run's AR model) or a run folder with the same data, tokenizer and block length (its AR model: one judge for runs whose auto judges differ)",
+  },
   "gen-samples": {
     kind: "integer",
     min: 0,
@@ -194,6 +270,14 @@ if (import.meta.main) {
 evaluation did: the exact NLL of a causal model, the continuous bound of a
 denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       options: OPTIONS,
+    }, {
+      check: ({ values }) => {
+        if (values.judge !== "auto" && values["gen-samples"] === 0) {
+          throw new UsageError(
+            `Option --judge ${values.judge} judges generated rows: it needs --gen-samples N (N ≥ 1)`,
+          );
+        }
+      },
     });
     const backend = await initBackend({ prefer: values.backend });
     if (values["gen-samples"] > 0) {
@@ -203,6 +287,7 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
         samples: values["gen-samples"],
         engine: values.engine,
         backend: backend.reason,
+        judge: values.judge,
         log: (line) => console.error(line),
       });
       console.log(JSON.stringify({ run: values.run, ...out }));

@@ -35,7 +35,7 @@ const noKernels = ignoreUnless(
 
 Deno.test({
   name:
-    "training on the CPU engine follows the tfjs curve within 0.02 nats at every logged step, for all three models (ALiBi neighbour heads on the bidirectional two)",
+    "training on the CPU engine follows the tfjs curve within 0.02 nats at every logged step, for all three models (ALiBi neighbour heads on the bidirectional two); evaluate scores and judges its models",
   ignore: noKernels,
   fn: () =>
     followsTfjs("cpu", "the fused plan on the CPU kernels", async (dir, eg) => {
@@ -58,6 +58,42 @@ Deno.test({
         assertEquals(await nll("cpu"), eg[i].test.nll, model);
         assertLess(Math.abs((await nll("tfjs")) - eg[i].test.nll), 1e-5);
       }
+      // `evaluate --gen-samples` judged by a run's AR model (--judge): the
+      // same rows under `self` and under the run named; a folder that is no
+      // run, and --judge without --gen-samples, refused in one line each.
+      const judged = (
+        judge: string,
+        extra: string[] = ["--gen-samples", "4"],
+      ) =>
+        runTool("evaluate.ts", [
+          "--run",
+          dir,
+          "--model",
+          "d3pm",
+          "--engine",
+          "cpu",
+          "--judge",
+          judge,
+          ...extra,
+        ]);
+      const self = await judged("self"), named = await judged(dir);
+      assertEquals(self.code, 0, self.stderr);
+      const [a, b] = [JSON.parse(self.stdout), JSON.parse(named.stdout)];
+      assertEquals(a.judge, `the AR model of seed 0 of the run in ${dir}`);
+      assertEquals(a.samples, 4);
+      assertEquals({ ...a, seconds: 0 }, { ...b, seconds: 0 });
+      assertLess(Math.abs(a.genPpl - Math.exp(a.judgeNll)), 1e-9 * a.genPpl);
+      const none = await judged(`${dir}/nowhere`);
+      assertEquals(none.code, 1);
+      assert(
+        none.stderr.includes(
+          `Option --judge ${dir}/nowhere: no finished run there`,
+        ),
+        none.stderr,
+      );
+      const bare = await judged("self", []);
+      assertEquals(bare.code, 1);
+      assert(bare.stderr.includes("it needs --gen-samples N"), bare.stderr);
     }),
 });
 
