@@ -113,13 +113,46 @@ for (let i = 0; i < PN; i++) F[PG / 4 + i] = 1e-3 * Math.cos(0.7 * i);
 const copy = (from: number, floats: number) =>
   F.copyWithin(OUT / 4, from / 4, from / 4 + floats);
 
-const cases: {
+interface Case {
   kernel: string;
   shape: string;
   run: (e: Exports) => void;
   /** Restores the state a stateful kernel updates (before the compared calls). */
   reset?: () => void;
-}[] = [
+}
+
+// The attention softmax over 16 heads of 128×128 scores.
+function softmaxCase(
+  name: string,
+  causal: number,
+  slope: number,
+  mode: number,
+): Case {
+  return {
+    kernel: `attention_softmax_forward (${name})`,
+    shape: "16 heads × 128×128",
+    run: (e) => {
+      copy(SRC, 16 * 128 * 128);
+      e.attention_softmax_forward(
+        0,
+        16 * 128,
+        128,
+        4,
+        causal,
+        OUT,
+        LOSS,
+        slope,
+        mode,
+        0,
+        0,
+        0,
+        0,
+      );
+    },
+  };
+}
+
+const cases: Case[] = [
   {
     kernel: "activation_rows (gelu)",
     shape: "256×512",
@@ -149,50 +182,8 @@ const cases: {
       e.cross_entropy(0, 64, 4096, OUT, TARGETS, WEIGHTS, LOSS, 0xffffffff);
     },
   },
-  {
-    kernel: "attention_softmax_forward (causal)",
-    shape: "16 heads × 128×128",
-    run: (e) => {
-      copy(SRC, 16 * 128 * 128);
-      e.attention_softmax_forward(
-        0,
-        16 * 128,
-        128,
-        4,
-        1,
-        OUT,
-        LOSS,
-        0,
-        0,
-        0,
-        0,
-        0,
-        0,
-      );
-    },
-  },
-  {
-    kernel: "attention_softmax_forward (bidirectional, ALiBi neighbours 16)",
-    shape: "16 heads × 128×128",
-    run: (e) => {
-      copy(SRC, 16 * 128 * 128);
-      e.attention_softmax_forward(
-        0,
-        16 * 128,
-        128,
-        4,
-        0,
-        OUT,
-        LOSS,
-        16,
-        1,
-        0,
-        0,
-        0,
-        0,
-      );
-    },
-  },
+  softmaxCase("causal", 1, 0, 0),
+  softmaxCase("bidirectional, ALiBi neighbours 16", 0, 16, 1),
   {
     kernel: "dropout_backward (rate 0.1)",
     shape: "256×512",
