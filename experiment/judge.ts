@@ -59,6 +59,12 @@ export interface JudgeOptions {
   engine: Engine;
   /** On tfjs, the backend's one line (`initBackend`'s reason): part of the key. */
   backend?: string;
+  /**
+   * The engine's fingerprint when the caller already has it
+   * ({@linkcode engineFingerprint} of `engine` and `backend`): not computed
+   * again (on the CPU engine that starts its kernels).
+   */
+  engineName?: string;
   /** Where progress lines go. */
   log: (line: string) => void;
   /** The folder of cached `auto` judges (default `.cache/judges`). */
@@ -119,7 +125,7 @@ export async function openJudge(
   const plan = judgePlan(
     config,
     data,
-    await engineFingerprint(engine, options.backend),
+    options.engineName ?? await engineFingerprint(engine, options.backend),
   );
   const dir = `${options.cacheDir ?? ".cache/judges"}/${judgeKey(plan)}`;
   let model: Transformer;

@@ -95,6 +95,7 @@ export async function runExperiment(
     judge = await openJudge(config, data, {
       engine,
       backend: backend.reason,
+      engineName,
       log,
     });
     if (judge) log(`judge: ready in ${seconds(judgeStarted)} s`);
