@@ -6,7 +6,11 @@
  *
  * @module
  */
-import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
+import {
+  requestEngineDevice,
+  WebGpuTransformer,
+  WGSL_SHA256,
+} from "@d3pm/webgpu";
 import { CpuTransformer, createCpuKernels, KERNELS_SHA256 } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
@@ -158,7 +162,8 @@ export async function chooseEngine(
  * products use them, the CBLAS (vendor, version, OpenBLAS's kernel
  * family) and the kernels' module (`KERNELS_SHA256`'s first 12 digits: a
  * change to the kernels' code retrains the judge); on WebGPU, the adapter
- * (the engine's one line; a change to its WGSL is not named). Engines, backends
+ * (the engine's one line) and the kernels' WGSL (`WGSL_SHA256`'s first 12
+ * digits). Engines, backends
  * and thread counts agree to float32 rounding, not bit for bit, and training
  * amplifies the difference: a model cached by one must not stand for
  * another's.
@@ -187,7 +192,9 @@ export async function engineFingerprint(
     await tf.ready(); // before it, no backend is chosen
     return `tfjs on ${tf.getBackend()}`;
   }
-  if (engine.kind === "webgpu") return engine.reason;
+  if (engine.kind === "webgpu") {
+    return `${engine.reason}, kernels ${WGSL_SHA256.slice(0, 12)}`;
+  }
   // The same defaults CpuTransformer.create takes (threads: defaultThreads()).
   const k = await createCpuKernels({ words: 64 });
   try {

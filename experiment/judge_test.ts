@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { loadModel, preset, Transformer } from "@d3pm/transformer";
+import { WGSL_SHA256 } from "@d3pm/webgpu";
 import {
   type Engine,
   engineFingerprint,
@@ -156,6 +157,18 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
   const c = resolveConfig({ preset: "micro" });
   const tfjs = await engineFingerprint({ kind: "tfjs", reason: "tfjs" });
   const cpu = await engineFingerprint({ kind: "cpu", reason: "cpu" });
+  // No adapter needed: the fingerprint reads the engine's line, not the device.
+  const webgpu = await engineFingerprint({
+    kind: "webgpu",
+    device: {} as GPUDevice,
+    reason: "webgpu: the fused engine on an adapter",
+  });
+  assertEquals(
+    webgpu,
+    `webgpu: the fused engine on an adapter, kernels ${
+      WGSL_SHA256.slice(0, 12)
+    }`,
+  );
   assertEquals(tfjs.startsWith("tfjs on "), true, tfjs);
   // The CPU engine's bits follow its thread count (products split over the
   // threads): the fingerprint names it.
@@ -174,8 +187,11 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
     cpu.replace(/\d+ threads/, "999 threads"),
     // Another build of the CPU kernels: another judge.
     cpu.replace(/kernels [0-9a-f]{12}$/, "kernels 000000000000"),
+    // The WebGPU engine: its adapter's line and its WGSL build.
+    webgpu,
+    webgpu.replace(/kernels [0-9a-f]{12}$/, "kernels 000000000000"),
   ].map((e) => judgeKey(judgePlan(c, DATA, e)));
-  assertEquals(new Set(keys).size, 6, keys.join(" "));
+  assertEquals(new Set(keys).size, 8, keys.join(" "));
   assertEquals(judgeKey(judgePlan(c, DATA, cpu)), keys[3]); // stable
 });
 
