@@ -43,3 +43,4 @@ export * from "./sampler.ts";
 export * from "./infill.ts";
 export * from "./process.ts";
 export * from "./mlm.ts";
+export * from "./orders.ts";
