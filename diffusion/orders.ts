@@ -222,8 +222,10 @@ async function rowSums(
   },
 ): Promise<Float64Array> {
   if (isTermScorer(model)) return (await model.rowLosses([b]))[0];
-  // The targets where scored, the inputs elsewhere (SUBS costs 0 there).
-  const x0 = b.targets.map((y, i) => (y < 0 ? b.inputs[i] : y));
+  // The targets where scored; elsewhere any id but the mask, whose cross-
+  // entropy (weight 0) must stay finite.
+  const other = b.excludeToken === 0 ? 1 : 0;
+  const x0 = b.targets.map((y) => (y < 0 ? other : y));
   const per = tf.tidy(() => {
     const logits = model.forward(
       tf.tensor2d(b.inputs, [b.rows, b.length], "int32"),
