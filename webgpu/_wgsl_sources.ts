@@ -1,5 +1,5 @@
-// The sources WGSL_SHA256 (wgsl_hash.ts) covers, read from disk by its test.
-// Private: a published package does not read its own files.
+// The sources WGSL_SHA256 (wgsl_hash.ts) covers, read from disk by its test
+// (not published: a package does not read its own files).
 
 import { sha256Hex } from "@d3pm/core";
 
@@ -16,8 +16,11 @@ export async function wgslSources(): Promise<{ name: string; text: string }[]> {
     if (!entry.isFile || !name.endsWith(".ts") || name.endsWith("_test.ts")) {
       continue;
     }
-    // Test helpers, and the file that holds the hash itself.
-    if (name.startsWith("_test_") || name === "wgsl_hash.ts") continue;
+    // Test helpers, the file that holds the hash, and this one (no WGSL).
+    if (
+      name.startsWith("_test_") || name === "wgsl_hash.ts" ||
+      name === "_wgsl_sources.ts"
+    ) continue;
     // Line endings as committed, whatever the checkout made of them.
     const text = (await Deno.readTextFile(new URL(name, dir)))
       .replaceAll("\r\n", "\n");

@@ -22,4 +22,4 @@
  * ```
  */
 export const WGSL_SHA256: string =
-  "6ace66ef04046ee569802e8c34ad3013dc235a87d4edebdf428f612c872281e4";
+  "84c6cc14c68ecd96155b1d116be2f1ba826a245037a437b18f1b5b16ae173299";
