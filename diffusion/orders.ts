@@ -44,19 +44,22 @@ export interface OrderNlls {
  * For each row and each of `orders` uniformly random orders σ of its
  * non-padding positions, −log p(x | σ) = −Σ_j log p(x_σ(j) | x_σ(<j)): the
  * denoiser reveals one token at a time, the others masked (SUBS: the mask's
- * logit left out). One forward pass per scored token. A time-conditioned
- * model is given the masked fraction as its time.
+ * logit left out). One forward pass per scored token. The denoiser must not
+ * read `t` (MDLM's absorbing case): a time-conditioned one is refused, as its
+ * bound needs `t` drawn given the mask count, which no single `t` per pass
+ * gives.
  *
  * Over uniform orders the mean of these is the absorbing process's
- * continuous-time ELBO (MDLM), and the mixture `E_σ p(x | σ)` is the
- * likelihood of the model that generates one token at a time in a uniform
- * order: {@linkcode orderBounds} turns them into both bounds.
+ * continuous-time ELBO (MDLM), for any schedule; the mixture `E_σ p(x | σ)`
+ * is the likelihood of the model that generates one token at a time in a
+ * uniform order: {@linkcode orderBounds} turns them into both bounds.
  *
  * @param model The denoiser.
  * @param x0 Clean rows.
  * @param options Mask id, orders per row, PRNG.
  * @returns −log p(x | σ) per row and order.
- * @throws {RangeError} When `orders` is not a positive integer.
+ * @throws {RangeError} When `orders` is not a positive integer, or the model
+ *   reads `t`.
  *
  * @example A denoiser that knows nothing costs ln(V − 1) per token in every order
  * ```ts
@@ -90,6 +93,11 @@ export async function orderNlls(
       `orderNlls: orders must be a positive integer, got ${orders}`,
     );
   }
+  if (model.timeConditioned) {
+    throw new RangeError(
+      "orderNlls: the denoiser reads t; orders bound only a denoiser built with timeConditioning false",
+    );
+  }
   const { batchSize: rows, length: l, tokens } = x0;
   const nll = new Float64Array(rows * orders);
   const counts = new Float64Array(rows);
@@ -99,7 +107,10 @@ export async function orderNlls(
     for (let i = 0; i < l; i++) if (x[i] !== padId) positions.push(i);
     const n = positions.length;
     counts[r] = n;
-    if (n === 0) continue;
+    if (n === 0) {
+      options.onRow?.(r + 1, rows);
+      continue;
+    }
     for (let k = 0; k < orders; k++) {
       const sigma = positions.slice();
       for (let i = n - 1; i > 0; i--) { // Fisher–Yates: a uniform order
@@ -110,14 +121,12 @@ export async function orderNlls(
       const inputs = new Int32Array(n * l);
       const targets = new Int32Array(n * l).fill(-1);
       const weights = new Float32Array(n * l);
-      const t = new Float32Array(n);
       for (let j = 0; j < n; j++) {
         const row = inputs.subarray(j * l, (j + 1) * l);
         row.set(x);
         for (let q = j; q < n; q++) row[sigma[q]] = maskId;
         targets[j * l + sigma[j]] = x[sigma[j]];
         weights[j * l + sigma[j]] = 1;
-        t[j] = (n - j) / n;
       }
       const sums = await rowSums(model, {
         rows: n,
@@ -125,7 +134,6 @@ export async function orderNlls(
         inputs,
         targets,
         weights,
-        t,
         excludeToken: maskId,
       });
       nll[r * orders + k] = sums.reduce((a, s) => a + s, 0);
@@ -139,7 +147,7 @@ export async function orderNlls(
 export interface OrderBounds {
   /**
    * The mean over orders: an unbiased estimate of the continuous-time ELBO
-   * (as an NLL, an upper bound); `stderr` across rows and orders.
+   * (as an NLL, an upper bound); `stderr` across rows (of each row's mean).
    */
   elbo: { nats: number; stderr: number; tokens: number };
   /**
@@ -158,7 +166,8 @@ export interface OrderBounds {
  *
  * @param m Per-order NLLs.
  * @returns Both bounds in nats per token, and the spread across orders.
- * @throws {RangeError} When no row has a token.
+ * @throws {RangeError} When no row has a token, or `nll` does not hold
+ *   `orders` values per row.
  *
  * @example Two orders at 2 and 4 nats over 2 tokens
  * ```ts
@@ -173,6 +182,11 @@ export interface OrderBounds {
 export function orderBounds(m: OrderNlls): OrderBounds {
   const { nll, orders: k, counts } = m;
   const rows = counts.length;
+  if (!Number.isInteger(k) || k < 1 || nll.length !== rows * k) {
+    throw new RangeError(
+      `orderBounds: nll holds ${nll.length} values for ${rows} rows × ${k} orders`,
+    );
+  }
   const tokens = counts.reduce((a, c) => a + c, 0);
   if (tokens === 0) {
     throw new RangeError("orderBounds: no row has a token (all padding)");
@@ -217,7 +231,6 @@ async function rowSums(
     inputs: Int32Array;
     targets: Int32Array;
     weights: Float32Array;
-    t: Float32Array;
     excludeToken: number;
   },
 ): Promise<Float64Array> {
@@ -229,7 +242,7 @@ async function rowSums(
   const per = tf.tidy(() => {
     const logits = model.forward(
       tf.tensor2d(b.inputs, [b.rows, b.length], "int32"),
-      { t: tf.tensor1d(b.t), training: false },
+      { training: false },
     );
     return subsCrossEntropy(logits, x0, b.inputs, b.excludeToken)
       .mul(tf.tensor2d(b.weights, [b.rows, b.length])).sum(1);

@@ -9,6 +9,8 @@ import {
 } from "@d3pm/core";
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { orderBounds, orderNlls } from "./orders.ts";
+import { continuousElbo } from "./elbo.ts";
+import { cosineAlpha, logLinear } from "./schedule.ts";
 
 await tf.setBackend("cpu");
 
@@ -179,5 +181,52 @@ Deno.test("orderNlls: padding is context, never masked or scored; a bad order co
   await orderNlls(scorer, x0, { maskId: MASK, orders: 0, prng: prng(0) }).then(
     () => assert(false, "orders 0 accepted"),
     (e) => assert(/orders must be a positive integer, got 0/.test(e.message)),
+  );
+});
+
+Deno.test("the mean over all orders is the continuous-time ELBO that continuousElbo estimates, for two schedules", async () => {
+  let exact = 0;
+  for (const x of ROWS) {
+    const e = allOrderNlls(x);
+    exact += e.reduce((a, v) => a + v, 0) / e.length;
+  }
+  exact /= ROWS.length * L;
+  for (const schedule of [logLinear(), cosineAlpha()]) {
+    const est = await continuousElbo(closedForm, x0, {
+      schedule,
+      maskId: MASK,
+      prng: prng(5),
+      samples: 4000,
+      draws: "count",
+    });
+    // An independent estimator (masks by count, weighted by the schedule):
+    // within 4 of its standard errors of the exact order average.
+    assert(
+      Math.abs(est.nats - exact) < 4 * est.stderr,
+      `${est.nats} ± ${est.stderr} vs ${exact}`,
+    );
+    assert(est.stderr < 0.02, `${est.stderr}`);
+  }
+});
+
+Deno.test("orderNlls refuses a denoiser that reads t, and orderBounds a table of the wrong size", async () => {
+  const timed = { ...scorer, timeConditioned: true };
+  await orderNlls(timed, x0, { maskId: MASK, orders: 1, prng: prng(0) }).then(
+    () => assert(false, "a time-conditioned denoiser accepted"),
+    (e) => assert(/reads t/.test(e.message), e.message),
+  );
+  let message = "";
+  try {
+    orderBounds({
+      nll: Float64Array.of(1, 2, 3),
+      orders: 2,
+      counts: Float64Array.of(4, 4),
+    });
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(
+    message,
+    "orderBounds: nll holds 3 values for 2 rows × 2 orders",
   );
 });

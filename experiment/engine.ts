@@ -7,9 +7,9 @@
  * @module
  */
 import {
+  ENGINE_SHA256,
   requestEngineDevice,
   WebGpuTransformer,
-  WGSL_SHA256,
 } from "@d3pm/webgpu";
 import { CpuTransformer, createCpuKernels, KERNELS_SHA256 } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
@@ -162,8 +162,8 @@ export async function chooseEngine(
  * products use them, the CBLAS (vendor, version, OpenBLAS's kernel
  * family) and the kernels' module (`KERNELS_SHA256`'s first 12 digits: a
  * change to the kernels' code retrains the judge); on WebGPU, the adapter
- * (the engine's one line) and the kernels' WGSL (`WGSL_SHA256`'s first 12
- * digits). Engines, backends
+ * (the engine's one line) and the engine's build (`ENGINE_SHA256`'s first 12
+ * digits: its WGSL and the host code around it). Engines, backends
  * and thread counts agree to float32 rounding, not bit for bit, and training
  * amplifies the difference: a model cached by one must not stand for
  * another's.
@@ -193,7 +193,7 @@ export async function engineFingerprint(
     return `tfjs on ${tf.getBackend()}`;
   }
   if (engine.kind === "webgpu") {
-    return `${engine.reason}, kernels ${WGSL_SHA256.slice(0, 12)}`;
+    return `${engine.reason}, build ${ENGINE_SHA256.slice(0, 12)}`;
   }
   // The same defaults CpuTransformer.create takes (threads: defaultThreads()).
   const k = await createCpuKernels({ words: 64 });

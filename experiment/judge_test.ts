@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { loadModel, preset, Transformer } from "@d3pm/transformer";
-import { WGSL_SHA256 } from "@d3pm/webgpu";
+import { ENGINE_SHA256 } from "@d3pm/webgpu";
 import {
   type Engine,
   engineFingerprint,
@@ -165,8 +165,8 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
   });
   assertEquals(
     webgpu,
-    `webgpu: the fused engine on an adapter, kernels ${
-      WGSL_SHA256.slice(0, 12)
+    `webgpu: the fused engine on an adapter, build ${
+      ENGINE_SHA256.slice(0, 12)
     }`,
   );
   assertEquals(tfjs.startsWith("tfjs on "), true, tfjs);
@@ -187,9 +187,9 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
     cpu.replace(/\d+ threads/, "999 threads"),
     // Another build of the CPU kernels: another judge.
     cpu.replace(/kernels [0-9a-f]{12}$/, "kernels 000000000000"),
-    // The WebGPU engine: its adapter's line and its WGSL build.
+    // The WebGPU engine: its adapter's line and its build.
     webgpu,
-    webgpu.replace(/kernels [0-9a-f]{12}$/, "kernels 000000000000"),
+    webgpu.replace(/build [0-9a-f]{12}$/, "build 000000000000"),
   ].map((e) => judgeKey(judgePlan(c, DATA, e)));
   assertEquals(new Set(keys).size, 8, keys.join(" "));
   assertEquals(judgeKey(judgePlan(c, DATA, cpu)), keys[3]); // stable

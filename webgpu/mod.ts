@@ -24,7 +24,7 @@ export * from "./engine.ts";
 export * from "./types.ts";
 export * from "./matmul.ts";
 export * from "./memory.ts";
-export * from "./wgsl_hash.ts";
+export * from "./engine_hash.ts";
 // Types from other workspace packages that appear in this package's signatures.
 export type { ModelConfig, ModelKind, PositionKind } from "@d3pm/transformer";
 export type { StoredTensor, Tensor1D, Tensor2D, Tensor3D } from "@d3pm/core";

@@ -1,0 +1,26 @@
+/**
+ * Which build of the engine is this: the SHA-256 of its sources, for the
+ * cache keys of what the engine trains (as `@d3pm/cpu`'s `KERNELS_SHA256`
+ * names the CPU engine's kernels).
+ *
+ * @module
+ */
+
+/**
+ * SHA-256 of this build of the engine's sources: every module the package
+ * publishes (its WGSL and the host code that picks, sizes, packs and orders
+ * the dispatches), names and texts in name order. A change to any of them
+ * changes it, so a model trained and cached by another build (the
+ * experiment's `auto` judge) is not taken for this one's: builds may agree
+ * to float32 rounding only. Its test recomputes it from the files and names
+ * the new value after a change.
+ *
+ * @example
+ * ```ts
+ * import { ENGINE_SHA256 } from "@d3pm/webgpu";
+ * import { assertMatch } from "@std/assert";
+ * assertMatch(ENGINE_SHA256, /^[0-9a-f]{64}$/);
+ * ```
+ */
+export const ENGINE_SHA256: string =
+  "cf4d895c9ded020f9c0799e0a489666f7d440da0595d8e2a95139e769ce9c28d";
