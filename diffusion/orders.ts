@@ -157,6 +157,12 @@ export interface OrderBounds {
    * tighter as `orders` grows. `stderr` across rows.
    */
   importance: { nats: number; stderr: number; tokens: number };
+  /**
+   * `elbo − importance` (≥ 0), with its paired standard error across rows:
+   * both bounds come from the same orders, so their difference is far
+   * steadier than either.
+   */
+  gain: { nats: number; stderr: number; tokens: number };
   /** Mean over rows of the standard deviation of −log p(x | σ) across orders, in nats per row. */
   orderSpread: number;
 }
@@ -218,6 +224,7 @@ export function orderBounds(m: OrderNlls): OrderBounds {
   return {
     elbo: estimate(mean),
     importance: estimate(iw),
+    gain: estimate(mean.map((x, r) => x - iw[r])),
     orderSpread: scored > 0 ? spread / scored : NaN,
   };
 }

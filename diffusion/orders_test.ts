@@ -147,6 +147,8 @@ Deno.test("orderBounds: the mean is the ELBO (the mean over all orders), the imp
   // The mixture is strictly tighter here, by more than the tolerance.
   assert(elbo / tokens - mixture / tokens > 0.05, `${elbo} ${mixture}`);
   assert(b.importance.nats < b.elbo.nats);
+  assertAlmostEquals(b.gain.nats, b.elbo.nats - b.importance.nats, 1e-12);
+  assert(b.gain.stderr > 0 && b.gain.stderr < b.elbo.stderr);
   assert(b.orderSpread > 0.3);
 });
 
