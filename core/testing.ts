@@ -19,8 +19,12 @@
  * assertEquals(ignoreUnless("example-capability", "not on this machine"), true);
  * ```
  *
+ * Also {@linkcode packageSourceHash}, for tests that pin a package's build
+ * hash.
+ *
  * @module
  */
+import { sha256Hex } from "./sha256.ts";
 
 /**
  * What `CI=true` requires when `D3PM_REQUIRE` is unset: what `.ci/run`
@@ -120,4 +124,62 @@ export function ignoreUnless(
   }
   console.warn(`skipping tests that need ${capability}: ${missing}`);
   return true;
+}
+
+/** What {@linkcode packageSourceHash} hashed. */
+export interface PackageSources {
+  /** SHA-256 over the names and texts, in name order. */
+  hash: string;
+  /** The modules hashed, in name order. */
+  names: string[];
+}
+
+/**
+ * The SHA-256 of a package's own code as it publishes it: every `.ts`
+ * module directly in its folder, except tests (`*_test.ts`), what its
+ * `deno.json` leaves out of publishing (`publish.exclude`, by file name),
+ * and `leftOut` (the module holding the pinned hash); names and texts (line
+ * endings as committed, LF) in name order. A test compares it with the
+ * package's committed constant, so any change to the code changes the
+ * build's name (`ENGINE_SHA256` of `@d3pm/cpu` and `@d3pm/webgpu`: cache
+ * keys of what their engines train).
+ *
+ * @param dir The package's folder (`new URL(".", import.meta.url)`).
+ * @param leftOut File names left out besides the tests and the excluded.
+ * @returns The hash and the modules it covers.
+ *
+ * @example
+ * ```ts
+ * import { packageSourceHash } from "@d3pm/core/testing";
+ * import { assert, assertMatch } from "@std/assert";
+ * const { hash, names } = await packageSourceHash(new URL("./", import.meta.resolve("@d3pm/core")));
+ * assertMatch(hash, /^[0-9a-f]{64}$/);
+ * assert(names.includes("sha256.ts") && !names.some((n) => n.endsWith("_test.ts")));
+ * ```
+ */
+export async function packageSourceHash(
+  dir: URL,
+  leftOut: readonly string[] = [],
+): Promise<PackageSources> {
+  const config = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", dir)),
+  ) as { publish?: { exclude?: string[] } };
+  const excluded = new Set(leftOut);
+  for (const pattern of config.publish?.exclude ?? []) excluded.add(pattern);
+  const files: { name: string; text: string }[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const name = entry.name;
+    if (!entry.isFile || !name.endsWith(".ts")) continue;
+    if (name.endsWith("_test.ts") || excluded.has(name)) continue;
+    const text = (await Deno.readTextFile(new URL(name, dir)))
+      .replaceAll("\r\n", "\n");
+    files.push({ name, text });
+  }
+  files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const parts: string[] = [];
+  for (const { name, text } of files) parts.push(name, text);
+  return {
+    hash: sha256Hex(parts.join("\n\u0000\n")),
+    names: files.map((f) => f.name),
+  };
 }

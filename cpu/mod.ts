@@ -31,6 +31,7 @@
  */
 
 export * from "./kernels.ts";
+export * from "./engine_hash.ts";
 export * from "./matmul.ts";
 export * from "./layernorm.ts";
 export * from "./attention.ts";

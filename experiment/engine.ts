@@ -7,11 +7,11 @@
  * @module
  */
 import {
-  ENGINE_SHA256,
   requestEngineDevice,
+  WEBGPU_ENGINE_SHA256,
   WebGpuTransformer,
 } from "@d3pm/webgpu";
-import { CpuTransformer, createCpuKernels, KERNELS_SHA256 } from "@d3pm/cpu";
+import { CPU_ENGINE_SHA256, CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
@@ -160,9 +160,10 @@ export async function chooseEngine(
  * its backend (with its BLAS and threads); on the CPU engine its kernel threads (a product's bits follow
  * its split over the threads, so 1 and 2 threads train different bits), how
  * products use them, the CBLAS (vendor, version, OpenBLAS's kernel
- * family) and the kernels' module (`KERNELS_SHA256`'s first 12 digits: a
- * change to the kernels' code retrains the judge); on WebGPU, the adapter
- * (the engine's one line) and the engine's build (`ENGINE_SHA256`'s first 12
+ * family) and the engine's build (`CPU_ENGINE_SHA256`'s first 12 digits:
+ * its kernels and the host code that splits them; a change to either
+ * retrains the judge); on WebGPU, the adapter
+ * (the engine's one line) and the engine's build (`WEBGPU_ENGINE_SHA256`'s first 12
  * digits: its WGSL and the host code around it). Engines, backends
  * and thread counts agree to float32 rounding, not bit for bit, and training
  * amplifies the difference: a model cached by one must not stand for
@@ -180,7 +181,7 @@ export async function chooseEngine(
  * import { assert } from "@std/assert";
  * const cpu = await engineFingerprint({ kind: "cpu", reason: "cpu" });
  * assert(cpu.startsWith("cpu: ") && cpu.includes(" threads"));
- * assert(/, kernels [0-9a-f]{12}$/.test(cpu));
+ * assert(/, build [0-9a-f]{12}$/.test(cpu));
  * ```
  */
 export async function engineFingerprint(
@@ -193,7 +194,7 @@ export async function engineFingerprint(
     return `tfjs on ${tf.getBackend()}`;
   }
   if (engine.kind === "webgpu") {
-    return `${engine.reason}, build ${ENGINE_SHA256.slice(0, 12)}`;
+    return `${engine.reason}, build ${WEBGPU_ENGINE_SHA256.slice(0, 12)}`;
   }
   // The same defaults CpuTransformer.create takes (threads: defaultThreads()).
   const k = await createCpuKernels({ words: 64 });
@@ -201,7 +202,7 @@ export async function engineFingerprint(
     const b = k.cblas;
     return `cpu: ${k.threads} threads, ${k.products} products, ${b.vendor} ${b.version}${
       b.coretype ? ` ${b.coretype}` : ""
-    }, kernels ${KERNELS_SHA256.slice(0, 12)}`;
+    }, build ${CPU_ENGINE_SHA256.slice(0, 12)}`;
   } finally {
     k.dispose();
   }

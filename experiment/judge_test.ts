@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { loadModel, preset, Transformer } from "@d3pm/transformer";
-import { ENGINE_SHA256 } from "@d3pm/webgpu";
+import { WEBGPU_ENGINE_SHA256 } from "@d3pm/webgpu";
 import {
   type Engine,
   engineFingerprint,
@@ -166,7 +166,7 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
   assertEquals(
     webgpu,
     `webgpu: the fused engine on an adapter, build ${
-      ENGINE_SHA256.slice(0, 12)
+      WEBGPU_ENGINE_SHA256.slice(0, 12)
     }`,
   );
   assertEquals(tfjs.startsWith("tfjs on "), true, tfjs);
@@ -186,7 +186,7 @@ Deno.test("the judge's cache key names the engine that trains it: kind, backend,
     cpu,
     cpu.replace(/\d+ threads/, "999 threads"),
     // Another build of the CPU kernels: another judge.
-    cpu.replace(/kernels [0-9a-f]{12}$/, "kernels 000000000000"),
+    cpu.replace(/build [0-9a-f]{12}$/, "build 000000000000"),
     // The WebGPU engine: its adapter's line and its build.
     webgpu,
     webgpu.replace(/build [0-9a-f]{12}$/, "build 000000000000"),

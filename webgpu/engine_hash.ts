@@ -1,7 +1,7 @@
 /**
  * Which build of the engine is this: the SHA-256 of its sources, for the
- * cache keys of what the engine trains (as `@d3pm/cpu`'s `KERNELS_SHA256`
- * names the CPU engine's kernels).
+ * cache keys of what the engine trains (as `@d3pm/cpu`'s `CPU_ENGINE_SHA256`
+ * names the CPU engine's).
  *
  * @module
  */
@@ -17,10 +17,10 @@
  *
  * @example
  * ```ts
- * import { ENGINE_SHA256 } from "@d3pm/webgpu";
+ * import { WEBGPU_ENGINE_SHA256 } from "@d3pm/webgpu";
  * import { assertMatch } from "@std/assert";
- * assertMatch(ENGINE_SHA256, /^[0-9a-f]{64}$/);
+ * assertMatch(WEBGPU_ENGINE_SHA256, /^[0-9a-f]{64}$/);
  * ```
  */
-export const ENGINE_SHA256: string =
+export const WEBGPU_ENGINE_SHA256: string =
   "cf4d895c9ded020f9c0799e0a489666f7d440da0595d8e2a95139e769ce9c28d";
