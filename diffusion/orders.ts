@@ -165,6 +165,12 @@ export interface OrderBounds {
   gain: { nats: number; stderr: number; tokens: number };
   /** Mean over rows of the standard deviation of −log p(x | σ) across orders, in nats per row. */
   orderSpread: number;
+  /**
+   * The gain infinitely many orders would give were −log p(x | σ) normal
+   * across orders: half of each row's variance, in nats per token (NaN with
+   * one order).
+   */
+  normalLimitGain: number;
 }
 
 /**
@@ -198,7 +204,7 @@ export function orderBounds(m: OrderNlls): OrderBounds {
     throw new RangeError("orderBounds: no row has a token (all padding)");
   }
   const mean = new Float64Array(rows), iw = new Float64Array(rows);
-  let spread = 0, scored = 0;
+  let spread = 0, halfVariance = 0, scored = 0;
   for (let r = 0; r < rows; r++) {
     if (counts[r] === 0) continue;
     const v = nll.subarray(r * k, (r + 1) * k);
@@ -206,9 +212,9 @@ export function orderBounds(m: OrderNlls): OrderBounds {
     const low = Math.min(...v); // log-mean-exp of −v, shifted
     iw[r] = low - Math.log(v.reduce((a, x) => a + Math.exp(low - x), 0) / k);
     if (k > 1) {
-      spread += Math.sqrt(
-        v.reduce((a, x) => a + (x - mean[r]) ** 2, 0) / (k - 1),
-      );
+      const variance = v.reduce((a, x) => a + (x - mean[r]) ** 2, 0) / (k - 1);
+      spread += Math.sqrt(variance);
+      halfVariance += variance / 2;
       scored++;
     }
   }
@@ -226,6 +232,7 @@ export function orderBounds(m: OrderNlls): OrderBounds {
     importance: estimate(iw),
     gain: estimate(mean.map((x, r) => x - iw[r])),
     orderSpread: scored > 0 ? spread / scored : NaN,
+    normalLimitGain: scored > 0 ? halfVariance / tokens : NaN,
   };
 }
 

@@ -150,6 +150,14 @@ Deno.test("orderBounds: the mean is the ELBO (the mean over all orders), the imp
   assertAlmostEquals(b.gain.nats, b.elbo.nats - b.importance.nats, 1e-12);
   assert(b.gain.stderr > 0 && b.gain.stderr < b.elbo.stderr);
   assert(b.orderSpread > 0.3);
+  // Half the mean variance across orders per token: here the rows' true
+  // variances over all 24 orders, within Monte-Carlo error.
+  let half = 0;
+  for (const x of ROWS) {
+    const e = allOrderNlls(x), mu = e.reduce((a, v) => a + v, 0) / e.length;
+    half += e.reduce((a, v) => a + (v - mu) ** 2, 0) / e.length / 2;
+  }
+  assertAlmostEquals(b.normalLimitGain, half / tokens, 0.1 * half / tokens);
 });
 
 Deno.test("orderNlls: padding is context, never masked or scored; a bad order count is refused", async () => {
