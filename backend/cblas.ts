@@ -16,6 +16,7 @@
  * @module
  */
 import { coretypeForFlags, readCpuFlags } from "./_cpu_flags.ts";
+import { type FortranSgemm, sgemmThroughFortran } from "./_fortran_sgemm.ts";
 export {
   coretypeForFlags,
   readCpuFlags,
@@ -122,8 +123,19 @@ export type Sgemm = (
 
 /** A CBLAS loaded through `Deno.dlopen`. */
 export interface Cblas {
-  /** The `cblas_sgemm` function. */
+  /**
+   * The `cblas_sgemm` function (or, for a library with only the Fortran
+   * `sgemm_`, the same contract through it: see {@linkcode Cblas.entry}).
+   */
   sgemm: Sgemm;
+  /**
+   * The library's symbol behind {@linkcode Cblas.sgemm}: `cblas_sgemm`, or
+   * the Fortran `sgemm_` of a library that exports no CBLAS (PyTorch's
+   * `libtorch_cpu.so`, which carries MKL's, or a reference BLAS); row-major
+   * products go through it as the transposed column-major product, which is
+   * what a CBLAS does itself. Absent on a hand-made `Cblas`: `cblas_sgemm`.
+   */
+  entry?: "cblas_sgemm" | "sgemm_";
   /** The library file or name that loaded. */
   library: string;
   /** Which implementation it is. */
@@ -162,6 +174,7 @@ export interface LoadCblasOptions {
 
 const SYMBOLS = {
   cblas_sgemm: {
+    optional: true,
     parameters: [
       "i32",
       "i32",
@@ -180,10 +193,36 @@ const SYMBOLS = {
     ],
     result: "void",
   },
+  // Fortran: every argument by reference (no hidden string lengths: both
+  // transposes are one character, and no BLAS reads the lengths of those).
+  sgemm_: {
+    optional: true,
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
+    result: "void",
+  },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
   openblas_get_corename: { parameters: [], result: "pointer", optional: true },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
+  MKL_Get_Version_String: {
+    parameters: ["buffer", "i32"],
+    result: "void",
+    optional: true,
+  },
   bli_info_get_version_str: {
     parameters: [],
     result: "pointer",
@@ -276,8 +315,19 @@ function pin(library: string): void {
 
 function describe(lib: Library, library: string): Cblas {
   const s = lib.symbols;
-  const sgemm = s.cblas_sgemm as unknown as Sgemm;
   const close = () => lib.close();
+  let sgemm: Sgemm, entry: "cblas_sgemm" | "sgemm_", via = "";
+  if (s.cblas_sgemm !== null) {
+    sgemm = s.cblas_sgemm as unknown as Sgemm;
+    entry = "cblas_sgemm";
+  } else if (s.sgemm_ !== null) {
+    sgemm = sgemmThroughFortran(s.sgemm_ as unknown as FortranSgemm);
+    entry = "sgemm_";
+    via = ", through Fortran sgemm_";
+  } else {
+    close();
+    throw new Error("exports neither cblas_sgemm nor sgemm_");
+  }
   if (s.openblas_get_config !== null) {
     const config = cString(s.openblas_get_config());
     const version = config.match(/OpenBLAS\s+([\d.]+)/)?.[1] ?? config;
@@ -287,6 +337,7 @@ function describe(lib: Library, library: string): Cblas {
     const threads = s.openblas_get_num_threads?.() ?? undefined;
     return {
       sgemm,
+      entry,
       library,
       vendor: "OpenBLAS",
       version,
@@ -294,19 +345,30 @@ function describe(lib: Library, library: string): Cblas {
       threads,
       description: `OpenBLAS ${version}${
         coretype ? `, coretype ${coretype}` : ""
-      }${threads !== undefined ? `, ${threads} threads` : ""}`,
+      }${threads !== undefined ? `, ${threads} threads` : ""}${via}`,
       close,
     };
   }
   if (s.MKL_Get_Max_Threads !== null) {
     const threads = s.MKL_Get_Max_Threads();
+    let version = "";
+    if (s.MKL_Get_Version_String !== null) {
+      const text = new Uint8Array(256);
+      s.MKL_Get_Version_String(text, text.length);
+      const end = text.indexOf(0);
+      version = new TextDecoder().decode(text.subarray(0, end < 0 ? 0 : end))
+        .match(/Version\s+([\w.]+)/)?.[1] ?? "";
+    }
     return {
       sgemm,
+      entry,
       library,
       vendor: "MKL",
-      version: "",
+      version,
       threads,
-      description: `MKL (${library}), ${threads} threads`,
+      description: `MKL${
+        version ? ` ${version}` : ""
+      } (${library}), ${threads} threads${via}`,
       close,
     };
   }
@@ -317,23 +379,25 @@ function describe(lib: Library, library: string): Cblas {
       : undefined;
     return {
       sgemm,
+      entry,
       library,
       vendor: "BLIS",
       version,
       threads,
       description: `BLIS ${version}${
         threads !== undefined ? `, ${threads} threads` : ""
-      }`,
+      }${via}`,
       close,
     };
   }
   const vendor = library.includes("Accelerate") ? "Accelerate" : "CBLAS";
   return {
     sgemm,
+    entry,
     library,
     vendor,
     version: "",
-    description: `${vendor} (${library})`,
+    description: `${vendor} (${library})${via}`,
     close,
   };
 }
@@ -370,9 +434,9 @@ export function loadCblas(options: LoadCblasOptions = {}): Cblas {
   const failures: string[] = [];
   for (const candidate of candidates) {
     try {
-      const lib = Deno.dlopen(candidate, SYMBOLS);
+      const cblas = describe(Deno.dlopen(candidate, SYMBOLS), candidate);
       pin(candidate);
-      return describe(lib, candidate);
+      return cblas;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (/permission|--allow-ffi/i.test(message)) {

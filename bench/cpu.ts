@@ -65,6 +65,7 @@ import { readCommandLine, UsageError } from "@d3pm/cli";
 import { planCpuStep, stepWords, type Timings } from "./_cpu_step.ts";
 import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 import * as js from "./_js_kernels.ts";
+import { blasThreads } from "../cpu/_blas_threads.ts";
 
 interface Shape {
   name: string;
@@ -861,16 +862,12 @@ async function evaluationBench(threads: number, rounds: number): Promise<void> {
 }
 
 const cblas = loadCblas();
-// OpenBLAS's thread count is one per process: set before each turn.
-let setBlasThreads: ((n: number) => void) | null = null;
-try {
-  const lib = Deno.dlopen(cblas.library, {
-    openblas_set_num_threads: { parameters: ["i32"], result: "void" },
-  });
-  setBlasThreads = (n) => lib.symbols.openblas_set_num_threads(n);
-} catch {
-  // Not OpenBLAS: every contestant runs with the library's own setting.
-}
+// The library's thread count is one per process (OpenBLAS, MKL, BLIS): set
+// before each turn.
+const threadControl = blasThreads(cblas.library);
+const setBlasThreads: ((n: number) => void) | null = threadControl === null
+  ? null // no thread control: every contestant runs with the library's own
+  : (n) => threadControl.set(n);
 emit({
   bench: "cpu",
   cores: navigator.hardwareConcurrency,

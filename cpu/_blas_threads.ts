@@ -14,6 +14,14 @@ const SYMBOLS = {
   },
   openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   MKL_Set_Num_Threads: { parameters: ["i32"], result: "void", optional: true },
+  // The global setter behind MKL_Set_Num_Threads, which an MKL linked into
+  // another library (PyTorch's libtorch_cpu.so) exports without the public
+  // name.
+  mkl_serv_set_num_threads: {
+    parameters: ["i32"],
+    result: "void",
+    optional: true,
+  },
   MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
   bli_thread_set_num_threads: {
     parameters: ["i64"],
@@ -48,8 +56,9 @@ export function blasThreads(path: string): BlasThreads | null {
     const set = s.openblas_set_num_threads, get = s.openblas_get_num_threads;
     return { get: () => get(), set: (n) => set(n), close };
   }
-  if (s.MKL_Set_Num_Threads && s.MKL_Get_Max_Threads) {
-    const set = s.MKL_Set_Num_Threads, get = s.MKL_Get_Max_Threads;
+  const mklSet = s.MKL_Set_Num_Threads ?? s.mkl_serv_set_num_threads;
+  if (mklSet && s.MKL_Get_Max_Threads) {
+    const set = mklSet, get = s.MKL_Get_Max_Threads;
     return { get: () => get(), set: (n) => set(n), close };
   }
   if (s.bli_thread_set_num_threads && s.bli_thread_get_num_threads) {

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "c04594a15e2260d8b37fb6676406e29a1ff077a150e0c2eee9bd214815f151bf";
+  "df7a2af89f5d4f44944e911b09c2d3ba9c3fdee104bf7de55cbc62249ec27aa7";
