@@ -52,6 +52,13 @@ N passed, N failed over all of them.`,
       default: "no",
       help: "leave out the kernel set the backend picks itself",
     },
+    scope: {
+      kind: "choice",
+      choices: ["all", "numerics"],
+      default: "all",
+      help:
+        "numerics: leave out the tests of what runs and files do (run-folder locks, races and hostile inputs, sweeps, tokenizer, data, CLI), which no kernel set changes",
+    },
   },
 } as const;
 
@@ -104,14 +111,39 @@ if (args.length === 0) {
 }
 
 const ROOT = new URL("..", import.meta.url).pathname;
+// Never under another kernel set: the GPU's and the dashboard's tests;
+// tests/hf_test.ts compares exports with transformers in Python on the tfjs
+// cpu backend (no BLAS kernel in the comparison, minutes per run);
+// tests/sweep_slurm_test.ts tests the scheduler's round trip (its runs'
+// figures are compared at one thread count, within the run).
+const IGNORED = [
+  "webgpu/",
+  "dashboard/",
+  "tests/hf_test.ts",
+  "tests/dashboard_browser_test.ts",
+  "tests/sweep_slurm_test.ts",
+];
+// `--scope numerics` leaves out these too: they assert errors, locks, files,
+// resumes equal to the run they resume and sweeps' bookkeeping — nothing a
+// kernel set's rounding moves. Pins and tolerances (backend/, cpu/, the
+// models, training, evaluation, experiment/, tests/pinned_losses_test.ts, the
+// documentation's examples) stay in.
+const BEHAVIOUR = [
+  "tests/run_folder_test.ts",
+  "tests/run_folder_races_test.ts",
+  "tests/run_folder_hostile_test.ts",
+  "tests/hostile_inputs_test.ts",
+  "tests/sweep_test.ts",
+  "tests/sweep_studies_test.ts",
+  "tests/gpu_run_test.ts",
+  "tokenizer/",
+  "data/",
+  "cli/",
+];
 let passed = 0, failed = 0;
 for (const coretype of args) {
   const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
-    // tests/hf_test.ts compares exports with transformers in Python on the
-    // tfjs cpu backend: no BLAS kernel in the comparison, minutes per run.
-    // tests/sweep_slurm_test.ts tests the scheduler's round trip (its runs'
-    // figures are compared at one thread count, within the run).
     // The documentation's examples under the last (oldest) kernel set only:
     // compiling them is most of a run's start-up (about a minute here), and
     // each is then checked under the native set and the baseline.
@@ -119,7 +151,10 @@ for (const coretype of args) {
       "test",
       "-A",
       ...(coretype === args.at(-1) ? ["--doc"] : []),
-      "--ignore=webgpu/,dashboard/,tests/hf_test.ts,tests/dashboard_browser_test.ts,tests/sweep_slurm_test.ts",
+      `--ignore=${
+        IGNORED.concat(values.scope === "numerics" ? BEHAVIOUR : [])
+          .join(",")
+      }`,
     ],
     cwd: ROOT,
     env: { NO_COLOR: "1", OPENBLAS_CORETYPE: coretype },
