@@ -1,7 +1,8 @@
 // Generation on the CPU engine: causal decoding with the KV cache (the
 // WebGPU engine's decode plan, _decode.ts, run by the CPU executor) and
-// masked-diffusion sampling over the engine's forward passes. The draws,
-// the gate and the reveal run in JS in float64 (`@d3pm/core`'s
+// masked-diffusion sampling over the engine's forward passes (logits made
+// only for the positions drawn). The draws, the gate and the reveal run in JS
+// in float64 (`@d3pm/core`'s
 // `tokenProbabilities` and `sampleCategorical`, one `prng` stream per row)
 // where the WebGPU engine runs its own kernels. Private.
 
@@ -48,13 +49,22 @@ export interface GenerationContext {
   chunkFloats: number;
   /** Decode plans by `${B}x${L}`. */
   plans: Map<string, DecodePlan>;
-  /** Logits B·T·V of a forward pass (t per row when time-conditioned). */
-  forward(
+  /**
+   * The final hidden states (B·T·d) of the same forward passes as
+   * `forward`, without the head.
+   */
+  hidden(
     ids: Int32Array,
     batch: number,
     length: number,
     t?: ArrayLike<number>,
-  ): Promise<Float32Array>;
+  ): Float32Array;
+  /** Logits (k, V) of k rows (positions b·L + i) of `hidden`'s states. */
+  headRows(
+    hidden: Float32Array,
+    rows: ArrayLike<number>,
+    out: Float32Array,
+  ): void;
   checkIds(ids: ArrayLike<number>, what: string): void;
 }
 
@@ -265,8 +275,12 @@ export async function generateMasked(
   const tokens = o.prompt ? o.prompt.slice() : new Int32Array(n).fill(maskId);
   const streams = Array.from({ length: b }, (_, r) => rowStream(draw.seed, r));
   const steps = o.steps.length;
-  let logits: Float32Array | null = null;
+  // A pass makes the hidden states; logits are made only for the positions
+  // drawn (a revealed one once in the whole call, under ancestral
+  // sampling), not B·T·V per pass.
+  let hidden: Float32Array | null = null;
   let prev = -1, passes = 0;
+  const one = new Float32Array(V);
   for (let s0 = 0; s0 < l; s0 += blockLength) {
     const s1 = Math.min(l, s0 + blockLength);
     for (let k = 0; k < steps; k++) {
@@ -281,33 +295,39 @@ export async function generateMasked(
       const run = count > 0 && (!o.cache || k === 0 || count !== prev);
       prev = count;
       if (count === 0) continue;
-      if (run || logits === null) {
+      if (run || hidden === null) {
         const t = c.timeConditioning
           ? new Float32Array(b).fill(o.steps[k].t)
           : undefined;
-        logits = await g.forward(tokens, b, l, t);
+        hidden = g.hidden(tokens, b, l, t);
         passes++;
       }
+      const h = hidden;
       for (let r = 0; r < b; r++) {
         const rng = streams[r];
-        const drawAt = (i: number) =>
-          drawRow(
-            logits!.subarray((r * l + i) * V, (r * l + i + 1) * V),
-            draw,
-            suppress,
-            rng,
-          );
         if (o.strategy === "ancestral") {
           for (let i = s0; i < s1; i++) {
             if (tokens[r * l + i] !== maskId) continue;
             if (reveal < 1 && !(rng.next() < reveal)) continue;
-            tokens[r * l + i] = drawAt(i).id;
+            g.headRows(h, [r * l + i], one);
+            tokens[r * l + i] = drawRow(one, draw, suppress, rng).id;
           }
         } else {
-          const masked: { i: number; id: number; p: number }[] = [];
+          const at: number[] = [];
           for (let i = s0; i < s1; i++) {
-            if (tokens[r * l + i] === maskId) masked.push({ i, ...drawAt(i) });
+            if (tokens[r * l + i] === maskId) at.push(r * l + i);
           }
+          const logits = new Float32Array(at.length * V);
+          g.headRows(h, at, logits);
+          const masked = at.map((pos, j) => ({
+            i: pos - r * l,
+            ...drawRow(
+              logits.subarray(j * V, (j + 1) * V),
+              draw,
+              suppress,
+              rng,
+            ),
+          }));
           // round(m·reveal), halves up, in float32 as the WebGPU sampler
           // and the tfjs sampler count: a schedule's exact halves come out
           // of float64 as 0.4999… and would reveal one token fewer.

@@ -44,6 +44,11 @@ import {
   ropeTables,
   timeFeatures,
 } from "@d3pm/webgpu/plan";
+import {
+  CBLAS_NO_TRANS,
+  CBLAS_ROW_MAJOR,
+  CBLAS_TRANS,
+} from "@d3pm/backend/cblas";
 import { type CpuKernels, createCpuKernels } from "./kernels.ts";
 import { CpuExecutor, type StepScalars, stepScalars } from "./_executor.ts";
 import {
@@ -809,6 +814,81 @@ export class CpuTransformer
     return Promise.resolve(out);
   }
 
+  // The final hidden states (lnf, B·T·d) of the forward passes of
+  // forwardIds, in the same chunks of rows (so the same products, the same
+  // bits), without the head: masked generation makes logits only for the
+  // positions it draws (#headRows).
+  #hiddenIds(
+    ids: Int32Array,
+    batch: number,
+    length: number,
+    t?: ArrayLike<number>,
+  ): Float32Array {
+    const c = this.config, V = c.vocabSize, d = c.dModel;
+    this.#checkIds(ids, "tokens");
+    const out = new Float32Array(batch * length * d);
+    const fr = Math.max(
+      1,
+      Math.min(
+        batch,
+        Math.floor(this.#evalLogits.length / (length * V)),
+        c.timeConditioning ? this.#scoreRows : Infinity,
+      ),
+    );
+    for (let r0 = 0; r0 < batch; r0 += fr) {
+      const r = Math.min(fr, batch - r0);
+      const p = this.#plan(r, length, "forward", 0xffffffff);
+      this.#writeRope(p);
+      this.#writeTime(
+        p,
+        t === undefined ? undefined : Array.from(t).slice(r0, r0 + r),
+        "forward",
+      );
+      p.intView.set(
+        ids.subarray(r0 * length, (r0 + r) * length),
+        p.ints.tokens,
+      );
+      p.exec.run(["forward"]);
+      out.set(
+        p.act.subarray(p.arena.lnf, p.arena.lnf + r * length * d),
+        r0 * length * d,
+      );
+    }
+    return out;
+  }
+
+  // Logits (k, V) = hidden[rows] · wteᵀ for k chosen rows of #hiddenIds's
+  // states: one product on this thread.
+  #headRows(
+    hidden: Float32Array,
+    rows: ArrayLike<number>,
+    out: Float32Array,
+  ): void {
+    const c = this.config, V = c.vocabSize, d = c.dModel, k = rows.length;
+    if (k === 0) return;
+    const gathered = new Float32Array(k * d);
+    for (let j = 0; j < k; j++) {
+      gathered.set(hidden.subarray(rows[j] * d, (rows[j] + 1) * d), j * d);
+    }
+    const wte = this.#table.byName.get("wte.weight")!.offset;
+    this.kernels.cblas.sgemm(
+      CBLAS_ROW_MAJOR,
+      CBLAS_NO_TRANS,
+      CBLAS_TRANS,
+      k,
+      V,
+      d,
+      1,
+      gathered,
+      d,
+      this.#params.subarray(wte, wte + V * d),
+      d,
+      0,
+      out,
+      V,
+    );
+  }
+
   /**
    * The model contract's call: logits [B, T, V] as a tfjs tensor (tfjs is
    * loaded here, on the first call).
@@ -846,7 +926,8 @@ export class CpuTransformer
       scalars: this.#s,
       chunkFloats: this.#chunkFloats,
       plans: this.#decodePlans,
-      forward: (ids, b, l, t) => this.forwardIds(ids, b, l, t),
+      hidden: (ids, b, l, t) => this.#hiddenIds(ids, b, l, t),
+      headRows: (hidden, rows, out) => this.#headRows(hidden, rows, out),
       checkIds: (ids, what) => this.#checkIds(ids, what),
     };
   }

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "df7a2af89f5d4f44944e911b09c2d3ba9c3fdee104bf7de55cbc62249ec27aa7";
+  "30366d6f5522ed4e7bc2159bde71a344246631e4ba4b351ba2bca02dd8296a2e";
