@@ -197,21 +197,7 @@ const SYMBOLS = {
   // transposes are one character, and no BLAS reads the lengths of those).
   sgemm_: {
     optional: true,
-    parameters: [
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-      "buffer",
-    ],
+    parameters: Array<"buffer">(13).fill("buffer"),
     result: "void",
   },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },

@@ -781,14 +781,39 @@ export class CpuTransformer
     }
     this.#checkIds(ids, "tokens");
     const out = new Float32Array(batch * length * V);
-    // Rows per pass: as many as the logits buffer holds at this length —
-    // but a time-conditioned model's modulations are per row, and the
-    // inference region holds them for `scoreRows` rows only.
+    this.#passes(
+      ids,
+      batch,
+      length,
+      t,
+      ["forward", "head"],
+      (_, r0, r) =>
+        out.set(
+          this.#evalLogits.subarray(0, r * length * V),
+          r0 * length * V,
+        ),
+    );
+    return Promise.resolve(out);
+  }
+
+  // The forward passes of B·T ids in chunks of rows — as many as the logits
+  // buffer holds at this length, but a time-conditioned model's modulations
+  // are per row, and the inference region holds them for `scoreRows` rows
+  // only — each chunk's plan run over `segments`, then `take` reads it.
+  #passes(
+    ids: Int32Array,
+    batch: number,
+    length: number,
+    t: ArrayLike<number> | undefined,
+    segments: string[],
+    take: (p: Plan, r0: number, r: number) => void,
+  ): void {
+    const c = this.config;
     const fr = Math.max(
       1,
       Math.min(
         batch,
-        Math.floor(this.#evalLogits.length / (length * V)),
+        Math.floor(this.#evalLogits.length / (length * c.vocabSize)),
         c.timeConditioning ? this.#scoreRows : Infinity,
       ),
     );
@@ -805,55 +830,28 @@ export class CpuTransformer
         ids.subarray(r0 * length, (r0 + r) * length),
         p.ints.tokens,
       );
-      p.exec.run(["forward", "head"]);
-      out.set(
-        this.#evalLogits.subarray(0, r * length * V),
-        r0 * length * V,
-      );
+      p.exec.run(segments);
+      take(p, r0, r);
     }
-    return Promise.resolve(out);
   }
 
-  // The final hidden states (lnf, B·T·d) of the forward passes of
-  // forwardIds, in the same chunks of rows (so the same products, the same
-  // bits), without the head: masked generation makes logits only for the
-  // positions it draws (#headRows).
+  // The final hidden states (lnf, B·T·d) of forwardIds's passes (the same
+  // chunks, so the same products and bits) without the head: masked
+  // generation makes logits only for the positions it draws (#headRows).
   #hiddenIds(
     ids: Int32Array,
     batch: number,
     length: number,
     t?: ArrayLike<number>,
   ): Float32Array {
-    const c = this.config, V = c.vocabSize, d = c.dModel;
+    const d = this.config.dModel;
     this.#checkIds(ids, "tokens");
     const out = new Float32Array(batch * length * d);
-    const fr = Math.max(
-      1,
-      Math.min(
-        batch,
-        Math.floor(this.#evalLogits.length / (length * V)),
-        c.timeConditioning ? this.#scoreRows : Infinity,
-      ),
-    );
-    for (let r0 = 0; r0 < batch; r0 += fr) {
-      const r = Math.min(fr, batch - r0);
-      const p = this.#plan(r, length, "forward", 0xffffffff);
-      this.#writeRope(p);
-      this.#writeTime(
-        p,
-        t === undefined ? undefined : Array.from(t).slice(r0, r0 + r),
-        "forward",
-      );
-      p.intView.set(
-        ids.subarray(r0 * length, (r0 + r) * length),
-        p.ints.tokens,
-      );
-      p.exec.run(["forward"]);
+    this.#passes(ids, batch, length, t, ["forward"], (p, r0, r) =>
       out.set(
         p.act.subarray(p.arena.lnf, p.arena.lnf + r * length * d),
         r0 * length * d,
-      );
-    }
+      ));
     return out;
   }
 

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "30366d6f5522ed4e7bc2159bde71a344246631e4ba4b351ba2bca02dd8296a2e";
+  "da78a366746042bd816c5308ac4aca51c798348f7dd87266f772dddc671994e6";
