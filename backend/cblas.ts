@@ -193,8 +193,9 @@ const SYMBOLS = {
     ],
     result: "void",
   },
-  // Fortran: every argument by reference (no hidden string lengths: both
-  // transposes are one character, and no BLAS reads the lengths of those).
+  // Fortran: every argument by reference. gfortran's ABI adds the two
+  // character arguments' lengths after them; MKL's and OpenBLAS's sgemm_
+  // (C entry points) do not read them, so they are left off.
   sgemm_: {
     optional: true,
     parameters: Array<"buffer">(13).fill("buffer"),

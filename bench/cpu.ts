@@ -538,7 +538,7 @@ async function benchShape(
       ...(c.name.startsWith("cpu-kernels")
         ? {
           products: c.name === "cpu-kernels-blas"
-            ? "one call, OpenBLAS's threads"
+            ? "one call, the library's threads"
             : "split over the kernel threads",
         }
         : {}),

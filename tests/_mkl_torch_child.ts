@@ -8,19 +8,26 @@ import { validateConfig } from "@d3pm/transformer";
 import { blasThreads } from "../cpu/_blas_threads.ts";
 
 const path = Deno.args[0];
+Deno.env.delete("D3PM_CBLAS_PATH"); // the comparison side: the default search
 const torch = loadCblas({ path, coretype: false });
 const open = loadCblas();
 
-// One product on both libraries: A 37×53 (stored transposed), B 53×29.
-const [m, n, k] = [37, 29, 53];
-const a = Float32Array.from({ length: k * m }, (_, i) => Math.sin(i));
-const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(3 * i));
-const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);
-torch.sgemm(101, 112, 111, m, n, k, 1, a, m, b, n, 0, c1, n);
-open.sgemm(101, 112, 111, m, n, k, 1, a, m, b, n, 0, c2, n);
+// Products on both libraries, every transpose: A 37×253, B 253×29, each
+// stored as its transpose flag says.
+const [m, n, k] = [37, 29, 253];
 let productDiff = 0;
-for (let i = 0; i < c1.length; i++) {
-  productDiff = Math.max(productDiff, Math.abs(c1[i] - c2[i]));
+for (const ta of [111, 112]) {
+  for (const tb of [111, 112]) {
+    const a = Float32Array.from({ length: k * m }, (_, i) => Math.sin(i));
+    const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(3 * i));
+    const lda = ta === 112 ? m : k, ldb = tb === 112 ? k : n;
+    const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);
+    torch.sgemm(101, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c1, n);
+    open.sgemm(101, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c2, n);
+    for (let i = 0; i < c1.length; i++) {
+      productDiff = Math.max(productDiff, Math.abs(c1[i] - c2[i]));
+    }
+  }
 }
 
 // Its thread control, set and restored.
@@ -82,6 +89,7 @@ const openLosses = await losses(open.library);
 
 console.log(JSON.stringify({
   vendor: torch.vendor,
+  openVendor: open.vendor,
   entry: torch.entry,
   description: torch.description,
   productDiff,

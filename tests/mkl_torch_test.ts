@@ -47,6 +47,7 @@ Deno.test({
       new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!,
     );
     assertEquals(r.vendor, "MKL", r.description);
+    assertEquals(r.openVendor, "OpenBLAS"); // not PyTorch's MKL twice
     assertEquals(r.entry, "sgemm_");
     assert(r.description.includes("through Fortran sgemm_"), r.description);
     assert(r.productDiff <= 1e-4, `product differs by ${r.productDiff}`);

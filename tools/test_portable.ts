@@ -57,7 +57,7 @@ N passed, N failed over all of them.`,
       choices: ["all", "numerics"],
       default: "all",
       help:
-        "numerics: leave out the tests of what runs and files do (run-folder locks, races and hostile inputs, sweeps, tokenizer, data, CLI), which no kernel set changes",
+        "numerics: leave out the tests of errors, locks and files (run-folder races and hostile inputs, the GPU run's script, tokenizer, data, CLI), which no kernel set changes",
     },
   },
 } as const;
@@ -123,18 +123,17 @@ const IGNORED = [
   "tests/dashboard_browser_test.ts",
   "tests/sweep_slurm_test.ts",
 ];
-// `--scope numerics` leaves out these too: they assert errors, locks, files,
-// resumes equal to the run they resume and sweeps' bookkeeping — nothing a
-// kernel set's rounding moves. Pins and tolerances (backend/, cpu/, the
-// models, training, evaluation, experiment/, tests/pinned_losses_test.ts, the
-// documentation's examples) stay in.
+// `--scope numerics` leaves out these too: they assert errors, locks,
+// refusals and files — nothing a kernel set's rounding or determinism moves.
+// Pins and tolerances (backend/, cpu/, the models, training, evaluation,
+// experiment/, tests/pinned_losses_test.ts, the documentation's examples) and
+// the tests of bits equal across processes (a resumed run's against the whole
+// run's, a sweep's cells against one process: each kernel set must be
+// deterministic) stay in.
 const BEHAVIOUR = [
-  "tests/run_folder_test.ts",
   "tests/run_folder_races_test.ts",
   "tests/run_folder_hostile_test.ts",
   "tests/hostile_inputs_test.ts",
-  "tests/sweep_test.ts",
-  "tests/sweep_studies_test.ts",
   "tests/gpu_run_test.ts",
   "tokenizer/",
   "data/",
