@@ -82,7 +82,11 @@ const args = kernelSets(values);
 
 /** The kernel sets of `--coretypes` (all this CPU runs when empty). */
 function chosenOf(coretypes: string): string[] {
-  return coretypes === "" ? runnable : coretypes.split(",");
+  if (coretypes === "") return runnable;
+  // Any case, as OPENBLAS_CORETYPE takes them (HASWELL, haswell, Haswell).
+  return coretypes.split(",").map((c) =>
+    runnable.find((r) => r.toLowerCase() === c.trim().toLowerCase()) ?? c
+  );
 }
 
 /** The kernel sets to run: chosen, without the native one if asked, at most `limit`. */
