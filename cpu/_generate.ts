@@ -2,9 +2,9 @@
 // WebGPU engine's decode plan, _decode.ts, run by the CPU executor) and
 // masked-diffusion sampling over the engine's forward passes (logits made
 // only for the positions drawn). The draws, the gate and the reveal run in JS
-// in float64 (`@d3pm/core`'s
-// `tokenProbabilities` and `sampleCategorical`, one `prng` stream per row)
-// where the WebGPU engine runs its own kernels. Private.
+// in float64 (`@d3pm/core`'s `tokenProbabilities` and `sampleCategorical`,
+// one `prng` stream per row) where the WebGPU engine runs its own kernels.
+// Private.
 
 import {
   type CausalGenerationOptions,
@@ -50,8 +50,9 @@ export interface GenerationContext {
   /** Decode plans by `${B}x${L}`. */
   plans: Map<string, DecodePlan>;
   /**
-   * The final hidden states (B·T·d) of the same forward passes as
-   * `forward`, without the head.
+   * The final hidden states (B·T·d) of the engine's forward passes (those of
+   * `forwardIds`, in the same chunks of rows) without the head; t per row
+   * when time-conditioned.
    */
   hidden(
     ids: Int32Array,

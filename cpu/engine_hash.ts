@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "da78a366746042bd816c5308ac4aca51c798348f7dd87266f772dddc671994e6";
+  "9088b6a6f95b6f4ed6af76c31c81b8d75090c6a075909124e587394ec1c335be";
