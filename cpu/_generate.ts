@@ -259,10 +259,10 @@ export function generateCausal(
 }
 
 /** Masked-diffusion sampling (see `CpuTransformer.generateMasked`). */
-export async function generateMasked(
+export function generateMasked(
   g: GenerationContext,
   o: MaskedGenerationOptions,
-): Promise<Generation> {
+): Generation {
   const c = g.config;
   const { batchSize: b, length: l, maskId } = o;
   const { draw, blockLength, suppress } = checkMasked(
@@ -281,7 +281,12 @@ export async function generateMasked(
   // sampling), not B·T·V per pass.
   let hidden: Float32Array | null = null;
   let prev = -1, passes = 0;
-  const one = new Float32Array(V);
+  // Scratch: one position's row (ancestral), a block row's masked logits
+  // (confidence).
+  const pos = new Int32Array(1), one = new Float32Array(V);
+  const rowLogits = o.strategy === "ancestral"
+    ? one
+    : new Float32Array(Math.min(blockLength, l) * V);
   for (let s0 = 0; s0 < l; s0 += blockLength) {
     const s1 = Math.min(l, s0 + blockLength);
     for (let k = 0; k < steps; k++) {
@@ -310,7 +315,8 @@ export async function generateMasked(
           for (let i = s0; i < s1; i++) {
             if (tokens[r * l + i] !== maskId) continue;
             if (reveal < 1 && !(rng.next() < reveal)) continue;
-            g.headRows(h, [r * l + i], one);
+            pos[0] = r * l + i;
+            g.headRows(h, pos, one);
             tokens[r * l + i] = drawRow(one, draw, suppress, rng).id;
           }
         } else {
@@ -318,12 +324,11 @@ export async function generateMasked(
           for (let i = s0; i < s1; i++) {
             if (tokens[r * l + i] === maskId) at.push(r * l + i);
           }
-          const logits = new Float32Array(at.length * V);
-          g.headRows(h, at, logits);
-          const masked = at.map((pos, j) => ({
-            i: pos - r * l,
+          g.headRows(h, at, rowLogits);
+          const masked = at.map((position, j) => ({
+            i: position - r * l,
             ...drawRow(
-              logits.subarray(j * V, (j + 1) * V),
+              rowLogits.subarray(j * V, (j + 1) * V),
               draw,
               suppress,
               rng,

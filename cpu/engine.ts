@@ -188,6 +188,8 @@ export class CpuTransformer
   /** The kernels (memory, threads, CBLAS) the engine runs on. */
   readonly kernels: CpuKernels;
   #table: ParameterTable;
+  // #headRows's gathered rows, grown to the most a call has asked for.
+  #gathered = new Float32Array(0);
   #params: Float32Array;
   #grads: Float32Array | null = null;
   #m: Float32Array | null = null;
@@ -864,7 +866,8 @@ export class CpuTransformer
   ): void {
     const c = this.config, V = c.vocabSize, d = c.dModel, k = rows.length;
     if (k === 0) return;
-    const gathered = new Float32Array(k * d);
+    if (this.#gathered.length < k * d) this.#gathered = new Float32Array(k * d);
+    const gathered = this.#gathered;
     for (let j = 0; j < k; j++) {
       gathered.set(hidden.subarray(rows[j] * d, (rows[j] + 1) * d), j * d);
     }
@@ -993,7 +996,7 @@ export class CpuTransformer
     options: MaskedGenerationOptions,
   ): Promise<Generation> {
     this.#check();
-    return await generateMasked(this.#generation(), options);
+    return await Promise.resolve(generateMasked(this.#generation(), options));
   }
 
   /**

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "9088b6a6f95b6f4ed6af76c31c81b8d75090c6a075909124e587394ec1c335be";
+  "772f3de6297c9fbbc656d528e6e17cddf2b4140f76a941dc1417c2d8d5134c45";
