@@ -46,6 +46,24 @@ function at(
   return order === ROW ? x[r * ld + c] : x[c * ld + r];
 }
 
+// C (m×n, row-major, ldc = n) = op(A)·op(B) within 1e-5, against float64.
+function assertRowMajorProduct(
+  c: Float32Array,
+  [m, n, k]: [number, number, number],
+  [a, ta, lda]: [Float32Array, number, number],
+  [b, tb, ldb]: [Float32Array, number, number],
+): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let p = 0; p < k; p++) {
+        sum += at(a, ROW, ta, lda, i, p) * at(b, ROW, tb, ldb, p, j);
+      }
+      assert(Math.abs(c[i * n + j] - sum) <= 1e-5, `(${i}, ${j})`);
+    }
+  }
+}
+
 Deno.test("sgemm through Fortran sgemm_ matches a float64 product for every order, transpose and padded leading dimension", () => {
   const f = openFortran();
   try {
@@ -106,13 +124,7 @@ Deno.test("sgemm through Fortran sgemm_ works on views at an offset (the engines
     const b = arena.subarray(20, 20 + 12); // 3×4
     const c = new Float32Array(8 + 5).subarray(5); // 2×4
     f.sgemm(ROW, N, N, 2, 4, 3, 1, a, 3, b, 4, 0, c, 4);
-    for (let i = 0; i < 2; i++) {
-      for (let j = 0; j < 4; j++) {
-        let sum = 0;
-        for (let p = 0; p < 3; p++) sum += a[i * 3 + p] * b[p * 4 + j];
-        assert(Math.abs(c[i * 4 + j] - sum) <= 1e-6, `(${i}, ${j})`);
-      }
-    }
+    assertRowMajorProduct(c, [2, 4, 3], [a, N, 3], [b, N, 4]);
   } finally {
     f.close();
   }
@@ -126,13 +138,7 @@ Deno.test("sgemm through Fortran sgemm_ reads CblasConjTrans (113) as the transp
     f.sgemm(ROW, 113, N, 3, 3, 4, 1, a, 3, b, 3, 0, c1, 3);
     f.sgemm(ROW, T, N, 3, 3, 4, 1, a, 3, b, 3, 0, c2, 3);
     assertEquals([...c1], [...c2]);
-    for (let i = 0; i < 3; i++) {
-      for (let j = 0; j < 3; j++) {
-        let sum = 0;
-        for (let p = 0; p < 4; p++) sum += a[p * 3 + i] * b[p * 3 + j];
-        assert(Math.abs(c1[i * 3 + j] - sum) <= 1e-5, `(${i}, ${j})`);
-      }
-    }
+    assertRowMajorProduct(c1, [3, 3, 4], [a, T, 3], [b, N, 3]);
   } finally {
     f.close();
   }

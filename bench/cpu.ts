@@ -479,7 +479,7 @@ async function benchShape(
       contestants.push(await torchContestant(s, python, 1, "pytorch-1t"));
     }
   }
-  setBlasThreads?.(threads);
+  setBlasThreads(threads);
   const gflops = sgemmGflops(cblas);
   const times = new Map<string, number[]>(contestants.map((c) => [c.name, []]));
   const losses = new Map<string, number>();
@@ -488,7 +488,7 @@ async function benchShape(
       if (c.name === "tfjs-blas") {
         await initBackend({ prefer: "blas", fallback: false, log: () => {} });
       }
-      if (c.blasThreads !== undefined) setBlasThreads?.(c.blasThreads);
+      if (c.blasThreads !== undefined) setBlasThreads(c.blasThreads);
       for (let i = 0; i < args.warmup; i++) await c.step();
       c.kernels?.splice(0);
     }
@@ -501,7 +501,7 @@ async function benchShape(
         if (c.name === "tfjs-blas") {
           await initBackend({ prefer: "blas", fallback: false, log: () => {} });
         }
-        if (c.blasThreads !== undefined) setBlasThreads?.(c.blasThreads);
+        if (c.blasThreads !== undefined) setBlasThreads(c.blasThreads);
         for (let i = 0; i < args.steps; i++) {
           const { ms, loss } = await c.step();
           times.get(c.name)!.push(ms);
@@ -829,7 +829,7 @@ async function evaluationBench(threads: number, rounds: number): Promise<void> {
         ? ["tfjs-blas", "cpu-engine"]
         : ["cpu-engine", "tfjs-blas"];
       for (const who of order) {
-        setBlasThreads?.(who === "tfjs-blas" ? threads : 1);
+        setBlasThreads(who === "tfjs-blas" ? threads : 1);
         const t0 = performance.now();
         await run(who === "tfjs-blas" ? pair.tfjs : pair.cpu);
         if (r >= 0) times[who].push(performance.now() - t0);
@@ -864,10 +864,9 @@ async function evaluationBench(threads: number, rounds: number): Promise<void> {
 const cblas = loadCblas();
 // The library's thread count is one per process (OpenBLAS, MKL, BLIS): set
 // before each turn.
+// Without thread control every contestant runs with the library's own.
 const threadControl = blasThreads(cblas.library);
-const setBlasThreads: ((n: number) => void) | null = threadControl === null
-  ? null // no thread control: every contestant runs with the library's own
-  : (n) => threadControl.set(n);
+const setBlasThreads = (n: number) => threadControl?.set(n);
 emit({
   bench: "cpu",
   cores: navigator.hardwareConcurrency,
