@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { loadCblas } from "@d3pm/backend/cblas";
+import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import { readCommandLine } from "@d3pm/cli";
 import { prng } from "@d3pm/core";
 import { blasThreads } from "../cpu/_blas_threads.ts";
@@ -49,8 +49,14 @@ if (threadCounts.some((t) => !Number.isInteger(t) || t < 1)) {
   Deno.exit(2);
 }
 
-const base = loadCblas();
-const other = loadCblas({ path: args.library, coretype: false });
+let base: Cblas, other: Cblas;
+try {
+  base = loadCblas();
+  other = loadCblas({ path: args.library, coretype: false });
+} catch (error) {
+  console.error(`--library: ${error instanceof Error ? error.message : error}`);
+  Deno.exit(2);
+}
 const controls = [blasThreads(base.library), blasThreads(other.library)];
 console.log(JSON.stringify({
   bench: "sgemm-libraries",
@@ -80,7 +86,7 @@ for (const threads of threadCounts) {
     const a = fill(m * k), b = fill(k * n);
     const lda = ta === T ? m : k, ldb = tb === T ? k : n;
     const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);
-    const call = (lib: typeof base, c: Float32Array) =>
+    const call = (lib: Cblas, c: Float32Array) =>
       lib.sgemm(101, ta, tb, m, n, k, 1, a, lda, b, ldb, 0, c, n);
     call(base, c1); // warm-up
     call(other, c2);
