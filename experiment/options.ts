@@ -490,7 +490,8 @@ export const OPTIONS = {
     kind: "integer",
     min: 1,
     default: 600,
-    help: "training steps of the auto judge",
+    help:
+      "training steps of the auto judge (at least --warmup: it trains with the run's warm-up)",
   },
 } as const satisfies Readonly<Record<string, ExperimentOption>>;
 
@@ -774,6 +775,15 @@ export const RULES: readonly Rule[] = [
     check: (c) =>
       c.warmup > c.steps
         ? `Option --warmup (${c.warmup}) must not exceed --steps (${c.steps})`
+        : undefined,
+  },
+  {
+    // The auto judge trains with the run's warm-up over its own steps
+    // (judgePlan); the other judges train nothing.
+    options: ["warmup", "judgeSteps", "judge"],
+    check: (c) =>
+      c.judge === "auto" && c.warmup > c.judgeSteps
+        ? `Option --warmup (${c.warmup}) must not exceed --judge-steps (${c.judgeSteps}): the auto judge trains with the run's warm-up; raise --judge-steps, lower --warmup, or use --judge self or a run folder`
         : undefined,
   },
   {
