@@ -8,9 +8,14 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Tokenizer } from "@d3pm/tokenizer";
-import type { Transformer } from "@d3pm/transformer";
+import {
+  type ModelConfig,
+  parameterShapes,
+  type Transformer,
+} from "@d3pm/transformer";
 import { loadTrained } from "./load.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { D3PM } from "./contestants/d3pm.ts";
 
 /** The model an `--init-from` names. */
 export interface InitSource {
@@ -94,27 +99,11 @@ export async function initialiseFrom(
   const from = await loadSource(source);
   try {
     checkVocabulary(from.tokenizer, tokenizer, source);
+    checkShape(from.model.config, model.config, source);
     const weights = new Map<string, tf.Tensor>();
     for (const [name, v] of model.variables) {
-      const w = from.model.variables.get(name);
-      if (!w) {
-        throw new ConfigError(
-          `Cannot start the D3PM from ${
-            describe(source)
-          }: it has no weight ${name} (trained with other model options)`,
-        );
-      }
-      const same = w.shape.every((n, i) => n === v.shape[i]) &&
-        w.shape.length === v.shape.length;
-      const moreRows = name === "wte.weight" && w.shape[1] === v.shape[1] &&
-        w.shape[0] < v.shape[0];
-      if (!same && !moreRows) {
-        throw new ConfigError(
-          `Cannot start the D3PM from ${
-            describe(source)
-          }: ${name} is [${w.shape}] there and [${v.shape}] here (the model options must match)`,
-        );
-      }
+      const w = from.model.variables.get(name)!;
+      const same = w.shape.every((n, i) => n === v.shape[i]);
       weights.set(
         name,
         same ? w : tf.tidy(() => tf.concat([w, v.slice([w.shape[0], 0])], 0)),
@@ -136,8 +125,10 @@ export async function initialiseFrom(
 
 /**
  * Check, before a run writes anything, that every seed's `--init-from`
- * source loads and shares the run's vocabulary (so that a wrong path fails
- * at once, not after the judge and the other models have trained).
+ * source loads, is not the run's own folder, and fits the run's D3PM: the
+ * same vocabulary and the same weights (so that a wrong source fails at
+ * once, not after the judge and the other models have trained and the run
+ * folder is written).
  *
  * @param c The run's configuration (nothing to check without
  *   `--init-from`); the caller checks that it trains a D3PM.
@@ -154,19 +145,94 @@ export async function initialiseFrom(
  * ```
  */
 export async function checkInitFrom(
-  c: Pick<ExperimentConfig, "initFrom" | "seeds" | "firstSeed">,
+  c: ExperimentConfig,
   tokenizer: Tokenizer,
 ): Promise<void> {
   if (c.initFrom === "") return;
   const first = c.firstSeed ?? 0;
+  const shape = D3PM.modelConfig(c, tokenizer.vocabSize);
   for (let seed = first; seed < first + c.seeds; seed++) {
     const source = parseInitFrom(c.initFrom, seed);
     const from = await loadSource(source);
     try {
+      if (await samePlace(source.dir, c.out)) {
+        throw new ConfigError(
+          `Option --init-from ${c.initFrom} names the run's own --out folder: the D3PM would start from the AR model this run trains there, not the one there now (--force moves that aside); move or copy the source run elsewhere`,
+        );
+      }
       checkVocabulary(from.tokenizer, tokenizer, source);
+      checkShape(from.model.config, shape, source);
     } finally {
       from.model.dispose();
     }
+  }
+}
+
+/** Whether two paths name one existing folder (through links too). */
+async function samePlace(a: string, b: string): Promise<boolean> {
+  try {
+    return await Deno.realPath(a) === await Deno.realPath(b);
+  } catch {
+    return false; // one of them does not exist
+  }
+}
+
+/**
+ * Refuse a source whose weights are not the denoiser's: every weight of
+ * one must be in the other with the same shape (the denoiser's embedding
+ * may have more rows: a mask row the source lacks keeps its fresh
+ * initialisation), and the heads must split them alike.
+ *
+ * @param theirs The source model's configuration.
+ * @param ours The denoiser's.
+ * @param source The source, for the message.
+ * @throws {ConfigError} Naming the first difference.
+ *
+ * @example
+ * ```ts
+ * import { checkShape, D3PM, resolveConfig } from "@d3pm/experiment";
+ * import { assertThrows } from "@std/assert";
+ * const source = { dir: "runs/x", seed: 0, model: "ar" as const };
+ * const d3pm = D3PM.modelConfig(resolveConfig({ preset: "micro" }), 260);
+ * checkShape({ ...d3pm, kind: "causal", vocabSize: 259 }, d3pm, source);
+ * assertThrows(
+ *   () => checkShape({ ...d3pm, nLayer: 2 }, d3pm, source),
+ *   Error,
+ *   "it has weight h.1.ln_1.weight, which the D3PM lacks",
+ * );
+ * ```
+ */
+export function checkShape(
+  theirs: ModelConfig,
+  ours: ModelConfig,
+  source: InitSource,
+): void {
+  const there = parameterShapes(theirs), here = parameterShapes(ours);
+  const missing = [...here.keys()].find((n) => !there.has(n));
+  const extra = [...there.keys()].find((n) => !here.has(n));
+  const differs = [...here].find(([name, v]) => {
+    const w = there.get(name);
+    if (!w) return false;
+    const moreRows = name === "wte.weight" && w[1] === v[1] && w[0] < v[0];
+    return !moreRows && w.join() !== v.join();
+  });
+  const why = missing !== undefined
+    ? `it has no weight ${missing}`
+    : extra !== undefined
+    ? `it has weight ${extra}, which the D3PM lacks`
+    : differs
+    ? `${differs[0]} is [${there.get(differs[0])}] there and [${
+      differs[1]
+    }] here`
+    : theirs.nHead !== ours.nHead
+    ? `${theirs.nHead} attention heads there, ${ours.nHead} here`
+    : undefined;
+  if (why) {
+    throw new ConfigError(
+      `Cannot start the D3PM from ${
+        describe(source)
+      }: ${why} (the model options must match: --n-layer, --d-model, --n-head, --d-mlp, --positions, --block-length, --time-conditioning)`,
+    );
   }
 }
 

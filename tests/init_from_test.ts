@@ -12,7 +12,9 @@ import {
 } from "@std/assert";
 import {
   annealWindow,
+  checkShape,
   checkVocabulary,
+  ConfigError,
   D3PM,
   initialiseFrom,
   loadTrained,
@@ -271,4 +273,87 @@ Deno.test("--init-from naming no run is refused in one line before the run folde
   assertStringIncludes(errorLine(r), `Option --init-from ${out}-missing`);
   assertEquals(await Deno.stat(out).then(() => true, () => false), false);
   await Deno.remove(out.slice(0, -4), { recursive: true });
+});
+
+Deno.test("checkShape refuses a source with weights the denoiser lacks, or other heads, and allows a missing mask row", () => {
+  const source = { dir: "runs/x", seed: 0, model: "ar" as const };
+  const d3pm = D3PM.modelConfig(resolveConfig({ preset: "micro" }), 260);
+  const ar = { ...d3pm, kind: "causal" as const, alibi: undefined };
+  checkShape({ ...ar, vocabSize: 259 }, d3pm, source);
+  checkShape(ar, d3pm, source);
+  const refused: [Partial<typeof d3pm>, string][] = [
+    [{ nLayer: 2 }, "it has weight h.1.ln_1.weight, which the D3PM lacks"],
+    [
+      { positions: "learned" },
+      "it has weight wpe.weight, which the D3PM lacks",
+    ],
+    [{ nHead: 4 }, "4 attention heads there, 2 here"],
+    [{ vocabSize: 261 }, "wte.weight is [261,64] there and [260,64] here"],
+    [{ dMlp: 96 }, "h.0.mlp.c_fc.weight is [64,96] there"],
+  ];
+  for (const [change, why] of refused) {
+    assertThrows(
+      () => checkShape({ ...ar, ...change }, d3pm, source),
+      ConfigError,
+      `Cannot start the D3PM from runs/x/seed-0/ar: ${why}`,
+    );
+  }
+  assertThrows(
+    () => checkShape(ar, { ...d3pm, nLayer: 2 }, source),
+    ConfigError,
+    "it has no weight h.1.ln_1.weight",
+  );
+});
+
+Deno.test("--init-from a source of another shape, or the run's own folder, is refused before the run writes or moves anything", async () => {
+  const dir = await Deno.makeTempDir();
+  const quick = [
+    "--preset",
+    "micro",
+    "--steps",
+    "2",
+    "--warmup",
+    "1",
+    "--valid-every",
+    "0",
+    "--exact-blocks",
+    "0",
+    "--judge",
+    "self",
+    ...FAST_EVAL,
+  ];
+  const src = `${dir}/src`;
+  const made = await runTool("experiment.ts", [...quick, "--out", src]);
+  assertEquals(made.code, 0, made.stderr);
+  const files = async (d: string) =>
+    (await Array.fromAsync(Deno.readDir(d), (e) => e.name)).sort();
+  const before = await files(src);
+  // A 2-layer D3PM from a 1-layer AR: refused before the run's AR trains.
+  const wider = await runTool("experiment.ts", [
+    ...quick,
+    "--n-layer",
+    "2",
+    "--init-from",
+    src,
+    "--out",
+    `${dir}/wider`,
+  ]);
+  assertEquals(wider.code, 1, wider.stderr);
+  assertStringIncludes(errorLine(wider), "it has no weight h.1.ln_1.weight");
+  assert(!wider.stderr.includes("trained in"), wider.stderr);
+  // --force into the source itself: the D3PM would start from this run's
+  // own new AR; refused, and the source is neither moved nor touched.
+  const own = await runTool("experiment.ts", [
+    ...quick,
+    "--force",
+    "--init-from",
+    src,
+    "--out",
+    `${src}/`,
+  ]);
+  assertEquals(own.code, 1, own.stderr);
+  assertStringIncludes(errorLine(own), "names the run's own --out folder");
+  assertEquals(await files(dir), ["src"]);
+  assertEquals(await files(src), before);
+  await Deno.remove(dir, { recursive: true });
 });
