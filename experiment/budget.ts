@@ -93,7 +93,8 @@ export function estimateRun(
   // factors below are measured (a micro run at batch 2,048 peaked at 3.0
   // GB of RSS against 3.0 GB estimated).
   const perToken = L * (10 * d + 2 * c.dMlp);
-  const rows = Math.max(c.batchSize, c.genBatch);
+  // The exact bound scores its blocks in one batch.
+  const rows = Math.max(c.batchSize, c.genBatch, c.exactBlocks);
   const memory: EstimatePart[] = [
     {
       what:
@@ -109,12 +110,22 @@ export function estimateRun(
     {
       what: "attention scores and probabilities",
       amount: 4 * 10 * rows * H * T * T * L,
-      options: ["--block-length", "--batch-size", "--gen-batch"],
+      options: [
+        "--block-length",
+        "--batch-size",
+        "--gen-batch",
+        "--exact-blocks",
+      ],
     },
     {
       what: "logits, their softmax and gradient",
       amount: 4 * 10 * rows * T * V,
-      options: ["--batch-size", "--gen-batch", "--vocab-size"],
+      options: [
+        "--batch-size",
+        "--gen-batch",
+        "--exact-blocks",
+        "--vocab-size",
+      ],
     },
     {
       what: "the diffusion process's tables and the generated tokens",

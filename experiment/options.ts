@@ -743,6 +743,20 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
+    options: ["exactBlocks", "evalBlocks"],
+    check: (c) =>
+      c.evalBlocks > 0 && c.exactBlocks > c.evalBlocks
+        ? `Option --exact-blocks (${c.exactBlocks}) must not exceed --eval-blocks (${c.evalBlocks}): the exact bound runs on the first of the evaluated test blocks`
+        : undefined,
+  },
+  {
+    options: ["genSamples"],
+    check: (c) =>
+      c.genSamples === 1
+        ? "Option --gen-samples must be 0 (the last timed batch, no interval) or at least 2 (a 95% interval needs two samples), got 1"
+        : undefined,
+  },
+  {
     options: ["keep", "validEvery"],
     check: (c) =>
       c.keep === "best" && c.validEvery === 0

@@ -1,5 +1,17 @@
-import { assertEquals, assertThrows } from "@std/assert";
-import { ConfigError, resolveConfig } from "./mod.ts";
+import {
+  assert,
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import {
+  checkBudget,
+  ConfigError,
+  D3PM,
+  estimateRun,
+  type ExperimentResult,
+  resolveConfig,
+} from "./mod.ts";
 
 Deno.test("the auto judge's steps must cover the run's warm-up; other judges train nothing", () => {
   // micro: warmup 20.
@@ -18,4 +30,77 @@ Deno.test("the auto judge's steps must cover the run's warm-up; other judges tra
       judge,
     );
   }
+});
+
+Deno.test("--exact-blocks may not exceed the evaluated test blocks (all of them with --eval-blocks 0)", () => {
+  assertThrows(
+    () => resolveConfig({ preset: "micro", evalBlocks: 4, exactBlocks: 5 }),
+    ConfigError,
+    "Option --exact-blocks (5) must not exceed --eval-blocks (4): the exact bound runs on the first of the evaluated test blocks",
+  );
+  assertEquals(
+    resolveConfig({ preset: "micro", evalBlocks: 4, exactBlocks: 4 })
+      .exactBlocks,
+    4,
+  );
+  assertEquals(
+    resolveConfig({ preset: "micro", evalBlocks: 0, exactBlocks: 100 })
+      .exactBlocks,
+    100,
+  );
+});
+
+Deno.test("--gen-samples 1 is refused: no interval from one sample; 0 and 2 are taken", () => {
+  assertThrows(
+    () => resolveConfig({ preset: "micro", genSamples: 1 }),
+    ConfigError,
+    "Option --gen-samples must be 0 (the last timed batch, no interval) or at least 2 (a 95% interval needs two samples), got 1",
+  );
+  for (const n of [0, 2]) {
+    assertEquals(
+      resolveConfig({ preset: "micro", genSamples: n }).genSamples,
+      n,
+    );
+  }
+});
+
+Deno.test("the memory estimate counts the exact bound's batch of --exact-blocks rows", () => {
+  const c = resolveConfig({ preset: "micro", evalBlocks: 0, judge: "self" });
+  const peak = (exactBlocks: number) =>
+    estimateRun({ ...c, exactBlocks }).memory.reduce((s, p) => s + p.amount, 0);
+  assertEquals(peak(c.batchSize), peak(1)); // within the training batch
+  assert(peak(64 * c.batchSize) > 10 * peak(1));
+  assertThrows(
+    () => checkBudget({ ...c, exactBlocks: 1 << 20 }, { available: 2 ** 34 }),
+    ConfigError,
+    "--exact-blocks",
+  );
+});
+
+Deno.test("the report's exact-bound section names the blocks the bound ran on, not --exact-blocks", () => {
+  const config = resolveConfig({
+    preset: "micro",
+    evalBlocks: 0,
+    exactBlocks: 8,
+  });
+  const figures = {
+    nll: 3,
+    bpt: 4.3,
+    ppl: 20,
+    bpb: 4.3,
+    stderr: 0.1,
+    bound: true,
+    tokens: 96,
+  };
+  const result = {
+    config,
+    results: [{
+      model: "d3pm",
+      seed: 0,
+      test: figures,
+      exact: { ...figures, rows: 3 },
+    }],
+  } as unknown as ExperimentResult;
+  const [section] = D3PM.report!.sections!(result, {} as never);
+  assertStringIncludes(section, "on the first 3 test block(s)");
 });

@@ -243,9 +243,14 @@ function exactSection(r: ExperimentResult): string {
         ]]
         : []
     );
+  // The blocks it ran on (fewer than --exact-blocks on a shorter test split).
+  const blocks =
+    r.results.find((m): m is D3pmResult =>
+      m.model === "d3pm" && (m as D3pmResult).exact !== undefined
+    )?.exact?.rows ?? c.exactBlocks;
   return `## Exact discrete bound vs Monte-Carlo continuous bound (D3PM)
 
-Exact: all T = ${c.diffusionSteps} terms plus the prior term, on the first ${c.exactBlocks} test block(s); each
+Exact: all T = ${c.diffusionSteps} terms plus the prior term, on the first ${blocks} test block(s); each
 block is one random draw of the masks at every step, so its error bar comes from the spread across blocks.
 
 ${
