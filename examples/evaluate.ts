@@ -23,6 +23,7 @@ import {
   judgePlan,
   loadTrained,
   openJudge,
+  OPTIONS as EXPERIMENT_OPTIONS,
   placeModel,
   prepareData,
   readRun,
@@ -255,6 +256,7 @@ const OPTIONS = {
   "gen-samples": {
     kind: "integer",
     min: 0,
+    max: EXPERIMENT_OPTIONS.genSamples.max, // the rows are held at once
     default: 0,
     help:
       "instead of the test split: generate this many rows (the D3PM at its largest --gen-steps) and judge them with the run's auto judge: gen PPL with its 95% interval and the unigram JS divergence to the test split (0: off)",
@@ -272,9 +274,14 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       options: OPTIONS,
     }, {
       check: ({ values }) => {
+        if (values["gen-samples"] === 1) {
+          throw new UsageError(
+            "Option --gen-samples must be 0 (off) or at least 2 (a 95% interval needs two samples), got 1",
+          );
+        }
         if (values.judge !== "auto" && values["gen-samples"] === 0) {
           throw new UsageError(
-            `Option --judge ${values.judge} judges generated rows: it needs --gen-samples N (N ≥ 1)`,
+            `Option --judge ${values.judge} judges generated rows: it needs --gen-samples N (N ≥ 2)`,
           );
         }
       },

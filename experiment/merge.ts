@@ -19,7 +19,7 @@ import {
   speedQualityChart,
 } from "./charts.ts";
 import { contestants, labelOf } from "./registry.ts";
-import { ADDED_KEYS, ConfigError, RESUMABLE_KEYS } from "./options.ts";
+import { ADDED_KEYS, ConfigError, OPTIONS, RESUMABLE_KEYS } from "./options.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { readSweep, type SweepValue } from "./sweep.ts";
 
@@ -91,6 +91,14 @@ export async function collectRuns(
   if (targets.length === 0) {
     throw new ConfigError(
       "Nothing to merge: give run folders or a sweep folder",
+    );
+  }
+  const unknown = options.vary?.find((k) =>
+    k !== "seed" && !Object.hasOwn(OPTIONS, k)
+  );
+  if (unknown !== undefined) {
+    throw new ConfigError(
+      `Cannot vary ${unknown}: not an option of the experiment (deno task experiment --help lists them; kebab-case or camelCase)`,
     );
   }
   const runs: MergedRun[] = [];
@@ -205,6 +213,28 @@ export function checkMergeable(
       );
     }
   }
+  // Each seed once per setting: a run given twice (or a copy of it) would
+  // count as two seeds in the means, spreads and ranges.
+  const setting = (run: MergedRun) =>
+    swept.filter((k) => k !== "seed").map((k) =>
+      `--${flagOf(k)} ${run.values[k]}`
+    ).join(", ");
+  const seen = new Map<string, string>();
+  for (const run of runs) {
+    for (const m of run.result.results ?? []) {
+      const at = setting(run);
+      const key = JSON.stringify([at, m.model, m.seed]);
+      const other = seen.get(key);
+      if (other !== undefined) {
+        throw new ConfigError(
+          `Cannot merge ${other} and ${run.dir}: both hold seed ${m.seed} of ${m.model}${
+            at ? ` at ${at}` : ""
+          } (the same run given twice, or a copy of it: the figures over seeds would count it twice)`,
+        );
+      }
+      seen.set(key, run.dir);
+    }
+  }
 }
 
 /** A group: runs with the same swept values but the seed. */
@@ -291,13 +321,17 @@ const slug = (s: string) => s.replace(/[^\w.+-]+/g, "_");
  * `speed_quality-<group>.svg` per group, and `merged.json` (the grouped rows).
  *
  * @param merge The runs.
- * @param out The folder to write to.
+ * @param out The folder to write to: new, a sweep folder, or one that
+ *   holds an earlier merged report; never a run's own folder.
  * @returns The report's text.
+ * @throws {ConfigError} When `out` is a file or holds a run or a model,
+ *   before anything is written.
  */
 export async function writeMergedReport(
   merge: Merge,
   out: string,
 ): Promise<string> {
+  await checkReportFolder(out);
   await Deno.mkdir(out, { recursive: true });
   const groups = groupsOf(merge);
   const ref = merge.runs[0].result;
@@ -421,6 +455,28 @@ ${charts.join("\n\n")}
     ) + "\n",
   );
   return md;
+}
+
+/**
+ * Refuse a report folder that is a file, or that holds a run or a model
+ * (`config.json` or `results.json`): its own report.md and plots would be
+ * overwritten by the merged ones.
+ */
+async function checkReportFolder(out: string): Promise<void> {
+  const stat = await Deno.stat(out).catch(() => undefined);
+  if (!stat) return;
+  if (!stat.isDirectory) {
+    throw new ConfigError(
+      `Cannot write the merged report to ${out}: it is a file, not a folder`,
+    );
+  }
+  for (const name of ["config.json", "results.json"]) {
+    if (await Deno.stat(`${out}/${name}`).then(() => true, () => false)) {
+      throw new ConfigError(
+        `Cannot write the merged report to ${out}: it holds a run or a model (${name}), whose own report.md and plots would be overwritten; choose a new folder`,
+      );
+    }
+  }
 }
 
 // Which engines trained the cells (each model's spans; a cell's evaluation

@@ -1,12 +1,14 @@
 import {
   assert,
   assertEquals,
+  assertRejects,
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
 import {
   cellStep,
   checkMergeable,
+  collectRuns,
   ConfigError,
   type MergedRun,
   planSweep,
@@ -362,4 +364,92 @@ Deno.test("writeMergedReport() names the engines that trained the cells: one lin
     "\nTrained on 3 engines (their rounding differs): E1 (a, b); E2 (a); cpu: the fused plan on the CPU kernels (c).\n",
   );
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("checkMergeable() refuses a seed held twice in one setting (a run given twice, or a copy), not across settings", () => {
+  const run = (dir: string, seed: number, lr = 5e-3): MergedRun => ({
+    dir,
+    name: dir,
+    values: { lr, seed },
+    result: {
+      config: resolveConfig({ preset: "micro", out: dir, lr }),
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      results: [{ model: "ar", seed }, { model: "d3pm", seed }],
+    } as never,
+  });
+  checkMergeable([run("a", 0), run("b", 1)], ["seed"]);
+  checkMergeable([run("a", 0), run("b", 0, 2e-3)], ["lr", "seed"]);
+  assertThrows(
+    () => checkMergeable([run("a", 0), run("a", 0)], ["seed"]),
+    ConfigError,
+    "Cannot merge a and a: both hold seed 0 of ar (the same run given twice, or a copy of it",
+  );
+  assertThrows(
+    () =>
+      checkMergeable([run("a", 0), run("b", 0, 2e-3), run("c", 0)], [
+        "lr",
+        "seed",
+      ]),
+    ConfigError,
+    "Cannot merge a and c: both hold seed 0 of ar at --lr 0.005",
+  );
+});
+
+Deno.test("collectRuns() refuses to vary what is not an option of the experiment", async () => {
+  await assertRejects(
+    () => collectRuns(["/nonexistent/a"], { vary: ["learningRate"] }),
+    ConfigError,
+    "Cannot vary learningRate: not an option of the experiment",
+  );
+});
+
+Deno.test("writeMergedReport() refuses a folder that holds a run or a model, or a file, and writes nothing there", async () => {
+  const dir = await Deno.makeTempDir();
+  const runs = [0, 1].map((seed): MergedRun => ({
+    dir: `/nonexistent/${seed}`,
+    name: String(seed),
+    values: {},
+    result: {
+      config: resolveConfig({ preset: "micro" }),
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      engine: "cpu",
+      results: [{
+        model: "ar",
+        seed,
+        test: { bpt: 7, nll: 4.9 },
+        generation: { genPpl: 300, entropy: 4, speed: { batchesPerSecond: 1 } },
+        training: { seconds: 1 },
+      }],
+    } as never,
+  }));
+  const merge = { runs, swept: ["seed"], unfinished: [] };
+  for (const name of ["config.json", "results.json"]) {
+    const out = `${dir}/${name}-run`;
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(`${out}/${name}`, "{}");
+    await Deno.writeTextFile(`${out}/report.md`, "the run's own");
+    await assertRejects(
+      () => writeMergedReport(merge, out),
+      ConfigError,
+      `Cannot write the merged report to ${out}: it holds a run or a model (${name})`,
+    );
+    assertEquals(await Deno.readTextFile(`${out}/report.md`), "the run's own");
+    assertEquals([...Deno.readDirSync(out)].length, 2);
+  }
+  await Deno.writeTextFile(`${dir}/file`, "x");
+  await assertRejects(
+    () => writeMergedReport(merge, `${dir}/file`),
+    ConfigError,
+    "it is a file, not a folder",
+  );
+  // A new folder, and again over the earlier merged report: written.
+  for (let i = 0; i < 2; i++) {
+    assertStringIncludes(
+      await writeMergedReport(merge, `${dir}/merged`),
+      "# Merged report: 2 runs",
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
 });

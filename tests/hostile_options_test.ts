@@ -1,0 +1,56 @@
+// A second adversarial pass over the experiment's newer options and tools:
+// each hostile value refused in one `error: …` line naming what is wrong and
+// what is accepted, before any work starts and with nothing written.
+import { assert, assertEquals } from "@std/assert";
+import { type Ran, runScript } from "./_run.ts";
+
+// A tool that ignored its arguments and started long work is killed.
+const run = (script: string, args: string[]) => runScript(script, args, 60_000);
+
+// Exactly one stderr line, `error: …`, exit code 1 or 2, no stack trace.
+function assertOneLineError(r: Ran, fragment: string): void {
+  const lines = r.stderr.trim().split("\n");
+  const why = `exit ${r.code}, stderr:\n${r.stderr}`;
+  assert(r.code === 1 || r.code === 2, why);
+  assertEquals(lines.length, 1, why);
+  assert(lines[0].startsWith("error: "), why);
+  assert(lines[0].includes(fragment), `"${lines[0]}" lacks "${fragment}"`);
+}
+
+Deno.test("evaluate --gen-samples refuses 1 (no interval) and more rows than a run may judge, before reading the run", async () => {
+  const none = "/nonexistent/run";
+  assertOneLineError(
+    await run("examples/evaluate.ts", ["--run", none, "--gen-samples", "1"]),
+    "Option --gen-samples must be 0 (off) or at least 2 (a 95% interval needs two samples), got 1",
+  );
+  assertOneLineError(
+    await run("examples/evaluate.ts", [
+      "--run",
+      none,
+      "--gen-samples",
+      "100000000",
+    ]),
+    "Option --gen-samples must be an integer in [0, 65536], got 100000000",
+  );
+  assertOneLineError(
+    await run("examples/evaluate.ts", ["--run", none, "--judge", "self"]),
+    "it needs --gen-samples N (N ≥ 2)",
+  );
+});
+
+Deno.test("experiment: the auto judge's --judge-steps below --warmup is refused before anything is written", async () => {
+  const out = `${await Deno.makeTempDir()}/run`;
+  assertOneLineError(
+    await run("examples/experiment.ts", [
+      "--preset",
+      "micro",
+      "--judge-steps",
+      "10",
+      "--out",
+      out,
+    ]),
+    "Option --warmup (20) must not exceed --judge-steps (10)",
+  );
+  assertEquals(await Deno.stat(out).then(() => true, () => false), false);
+  await Deno.remove(out.slice(0, -4), { recursive: true });
+});
