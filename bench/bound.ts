@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs";
 import { subsCrossEntropy } from "@d3pm/diffusion";
 import { overBlocks } from "@d3pm/eval";
 import { initBackend } from "@d3pm/backend";
-import { readCommandLine } from "@d3pm/cli";
+import { readCommandLine, runCli } from "@d3pm/cli";
 import { D3PM, loadTrained, prepareData, RunFolder } from "@d3pm/experiment";
 
 const args = readCommandLine(Deno.args, {
@@ -57,100 +57,103 @@ CPU).`,
   },
 }, { usageExit: 2 }).values;
 
-await initBackend({ prefer: "auto" });
-const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
-const data = await prepareData(run.config, new RunFolder(args.run), () => {});
-const blocks = args.split === "valid" ? data.valid : data.test;
-for (
-  const [samples, draws] of args["rates-only"] ? [] : [
-    [1, "time"],
-    [1, "count"],
-    [16, "time"],
-    [16, "count"],
-  ].filter(([samples]) => !args["single-only"] || samples === 1) as [
-    number,
-    "time" | "count",
-  ][]
-) {
-  const xs: number[] = [];
-  let stderr = 0;
-  const start = performance.now();
-  for (let i = 0; i < args.repeats; i++) {
-    const rng = prng(1000 + i);
-    const est = await overBlocks(
-      blocks,
-      (x0) => run.process.bound(run.model, x0, { prng: rng, samples, draws }),
+// A bad run folder, seed or model is one `error: …` line, not a stack trace.
+await runCli(async () => {
+  await initBackend({ prefer: "auto" });
+  const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
+  const data = await prepareData(run.config, new RunFolder(args.run), () => {});
+  const blocks = args.split === "valid" ? data.valid : data.test;
+  for (
+    const [samples, draws] of args["rates-only"] ? [] : [
+      [1, "time"],
+      [1, "count"],
+      [16, "time"],
+      [16, "count"],
+    ].filter(([samples]) => !args["single-only"] || samples === 1) as [
+      number,
+      "time" | "count",
+    ][]
+  ) {
+    const xs: number[] = [];
+    let stderr = 0;
+    const start = performance.now();
+    for (let i = 0; i < args.repeats; i++) {
+      const rng = prng(1000 + i);
+      const est = await overBlocks(
+        blocks,
+        (x0) => run.process.bound(run.model, x0, { prng: rng, samples, draws }),
+      );
+      xs.push(est.nats);
+      stderr += est.stderr / args.repeats;
+    }
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(
+      xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1),
     );
-    xs.push(est.nats);
-    stderr += est.stderr / args.repeats;
+    console.log(JSON.stringify({
+      bench: "bound-spread",
+      run: args.run,
+      seed: args.seed,
+      split: args.split,
+      blocks: blocks.count,
+      draws,
+      samplesPerBlock: samples,
+      repeats: args.repeats,
+      mean,
+      sdAcrossRepeats: sd,
+      meanReportedStderr: stderr,
+      secondsPerEvaluation: (performance.now() - start) / 1000 / args.repeats,
+    }));
   }
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = Math.sqrt(
-    xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1),
-  );
-  console.log(JSON.stringify({
-    bench: "bound-spread",
-    run: args.run,
-    seed: args.seed,
-    split: args.split,
-    blocks: blocks.count,
-    draws,
-    samplesPerBlock: samples,
-    repeats: args.repeats,
-    mean,
-    sdAcrossRepeats: sd,
-    meanReportedStderr: stderr,
-    secondsPerEvaluation: (performance.now() - start) / 1000 / args.repeats,
-  }));
-}
-// Masked-token cross-entropy at fixed rates: exactly round(rate · L) tokens
-// of each test block masked, a uniform subset.
-const rates = [0.05, 0.15, 0.3, 0.5, 0.7, 0.85, 0.95, 1];
-const maskId = run.process.spec.maskId;
-const { length: l } = data.test;
-const byRate: Record<string, number> = {};
-for (const rate of rates) {
-  const k = Math.max(1, Math.round(rate * l));
-  const rng = prng(77);
-  let sum = 0, n = 0;
-  for (let first = 0; first < data.test.count; first += 8) {
-    const b = Math.min(8, data.test.count - first);
-    const tokens = Int32Array.from(
-      data.test.data.subarray(first * l, (first + b) * l),
-    );
-    const xt = Int32Array.from(tokens);
-    for (let r = 0; r < b; r++) {
-      const pos = Array.from({ length: l }, (_, i) => r * l + i);
-      for (let j = 0; j < k; j++) {
-        const pick = j + Math.floor(rng.next() * (l - j));
-        [pos[j], pos[pick]] = [pos[pick], pos[j]];
-        xt[pos[j]] = maskId;
+  // Masked-token cross-entropy at fixed rates: exactly round(rate · L) tokens
+  // of each test block masked, a uniform subset.
+  const rates = [0.05, 0.15, 0.3, 0.5, 0.7, 0.85, 0.95, 1];
+  const maskId = run.process.spec.maskId;
+  const { length: l } = data.test;
+  const byRate: Record<string, number> = {};
+  for (const rate of rates) {
+    const k = Math.max(1, Math.round(rate * l));
+    const rng = prng(77);
+    let sum = 0, n = 0;
+    for (let first = 0; first < data.test.count; first += 8) {
+      const b = Math.min(8, data.test.count - first);
+      const tokens = Int32Array.from(
+        data.test.data.subarray(first * l, (first + b) * l),
+      );
+      const xt = Int32Array.from(tokens);
+      for (let r = 0; r < b; r++) {
+        const pos = Array.from({ length: l }, (_, i) => r * l + i);
+        for (let j = 0; j < k; j++) {
+          const pick = j + Math.floor(rng.next() * (l - j));
+          [pos[j], pos[pick]] = [pos[pick], pos[j]];
+          xt[pos[j]] = maskId;
+        }
+      }
+      const ce = tf.tidy(() =>
+        subsCrossEntropy(
+          run.model.forward(tf.tensor2d(xt, [b, l], "int32"), {
+            training: false,
+          }),
+          tokens,
+          xt,
+          maskId,
+        )
+      );
+      const values = await ce.data();
+      ce.dispose();
+      for (let i = 0; i < values.length; i++) {
+        if (xt[i] === maskId) (sum += values[i]), n++;
       }
     }
-    const ce = tf.tidy(() =>
-      subsCrossEntropy(
-        run.model.forward(tf.tensor2d(xt, [b, l], "int32"), {
-          training: false,
-        }),
-        tokens,
-        xt,
-        maskId,
-      )
-    );
-    const values = await ce.data();
-    ce.dispose();
-    for (let i = 0; i < values.length; i++) {
-      if (xt[i] === maskId) (sum += values[i]), n++;
-    }
+    byRate[String(rate)] = sum / n;
   }
-  byRate[String(rate)] = sum / n;
-}
-console.log(JSON.stringify({
-  bench: "masked-ce-by-rate",
-  run: args.run,
-  seed: args.seed,
-  blocks: data.test.count,
-  natsPerMaskedToken: byRate,
-  unigramEntropy: data.facts.unigramEntropy,
-}));
-run.model.dispose();
+  console.log(JSON.stringify({
+    bench: "masked-ce-by-rate",
+    run: args.run,
+    seed: args.seed,
+    blocks: data.test.count,
+    natsPerMaskedToken: byRate,
+    unigramEntropy: data.facts.unigramEntropy,
+  }));
+  run.model.dispose();
+}, { usageExit: 2 });

@@ -7,7 +7,7 @@
 // time, and is tighter. One JSON line per order count: both, and the gain
 // with its paired standard error across blocks.
 import { prng } from "@d3pm/core";
-import { readCommandLine, UsageError } from "@d3pm/cli";
+import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { orderBounds, orderNlls } from "@d3pm/diffusion";
 import {
   D3PM,
@@ -60,68 +60,74 @@ block and order at the tiny preset on 2 cores.`,
   usageExit: 2,
   check: ({ values }) => {
     const ks = values.orders.split(",").map(Number);
-    if (!ks.every((k) => Number.isInteger(k) && k >= 1 && k <= 4096)) {
+    if (
+      !ks.every((k) => Number.isInteger(k) && k >= 1 && k <= 4096) ||
+      new Set(ks).size !== ks.length
+    ) {
       throw new UsageError(
-        `Option --orders: "${values.orders}" is not a list of integers in 1..4096`,
+        `Option --orders: "${values.orders}" is not a list of distinct integers in 1..4096`,
       );
     }
   },
 }).values;
 
-const ks = args.orders.split(",").map(Number).sort((a, b) => a - b);
-const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
-const data = await prepareData(run.config, new RunFolder(args.run), () => {});
-const blocks = Math.min(args.blocks, data.test.count);
-const L = data.test.length;
-const x0 = {
-  tokens: Int32Array.from(data.test.data.subarray(0, blocks * L)),
-  batchSize: blocks,
-  length: L,
-};
-const placed = await placeModel(run.model, args.engine);
-const K = ks.at(-1)!;
-const start = performance.now();
-let m;
-try {
-  m = await orderNlls(placed.model, x0, {
-    maskId: data.specials.mask,
-    orders: K,
-    prng: prng(args.seed).fork("order-bound"),
-    padId: data.specials.pad,
-    onRow: (done, total) =>
-      console.error(
-        `block ${done}/${total} (${
-          ((performance.now() - start) / 1000).toFixed(0)
-        } s)`,
-      ),
-  });
-} finally {
-  placed.dispose();
-}
-const seconds = (performance.now() - start) / 1000;
-for (const k of ks) {
-  // The first k orders of each block.
-  const nll = new Float64Array(blocks * k);
-  for (let r = 0; r < blocks; r++) {
-    nll.set(m.nll.subarray(r * K, r * K + k), r * k);
+// A bad run folder, seed or model is one `error: …` line, not a stack trace.
+await runCli(async () => {
+  const ks = args.orders.split(",").map(Number).sort((a, b) => a - b);
+  const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
+  const data = await prepareData(run.config, new RunFolder(args.run), () => {});
+  const blocks = Math.min(args.blocks, data.test.count);
+  const L = data.test.length;
+  const x0 = {
+    tokens: Int32Array.from(data.test.data.subarray(0, blocks * L)),
+    batchSize: blocks,
+    length: L,
+  };
+  const placed = await placeModel(run.model, args.engine);
+  const K = ks.at(-1)!;
+  const start = performance.now();
+  let m;
+  try {
+    m = await orderNlls(placed.model, x0, {
+      maskId: data.specials.mask,
+      orders: K,
+      prng: prng(args.seed).fork("order-bound"),
+      padId: data.specials.pad,
+      onRow: (done, total) =>
+        console.error(
+          `block ${done}/${total} (${
+            ((performance.now() - start) / 1000).toFixed(0)
+          } s)`,
+        ),
+    });
+  } finally {
+    placed.dispose();
   }
-  const b = orderBounds({ nll, orders: k, counts: m.counts });
-  console.log(JSON.stringify({
-    run: args.run,
-    seed: args.seed,
-    engine: placed.engine,
-    blocks,
-    orders: k,
-    elbo_nats: +b.elbo.nats.toFixed(4),
-    elbo_stderr: +b.elbo.stderr.toFixed(4),
-    importance_nats: +b.importance.nats.toFixed(4),
-    importance_stderr: +b.importance.stderr.toFixed(4),
-    gain_nats: +b.gain.nats.toFixed(4),
-    gain_stderr: +b.gain.stderr.toFixed(4),
-    gain_bits: +(b.gain.nats / Math.LN2).toFixed(4),
-    order_spread_nats_per_block: +b.orderSpread.toFixed(3),
-    normal_limit_gain_nats: k > 1 ? +b.normalLimitGain.toFixed(4) : null,
-    seconds_all_orders: +seconds.toFixed(1),
-  }));
-}
+  const seconds = (performance.now() - start) / 1000;
+  for (const k of ks) {
+    // The first k orders of each block.
+    const nll = new Float64Array(blocks * k);
+    for (let r = 0; r < blocks; r++) {
+      nll.set(m.nll.subarray(r * K, r * K + k), r * k);
+    }
+    const b = orderBounds({ nll, orders: k, counts: m.counts });
+    console.log(JSON.stringify({
+      run: args.run,
+      seed: args.seed,
+      engine: placed.engine,
+      blocks,
+      orders: k,
+      elbo_nats: +b.elbo.nats.toFixed(4),
+      elbo_stderr: +b.elbo.stderr.toFixed(4),
+      importance_nats: +b.importance.nats.toFixed(4),
+      importance_stderr: +b.importance.stderr.toFixed(4),
+      gain_nats: +b.gain.nats.toFixed(4),
+      gain_stderr: +b.gain.stderr.toFixed(4),
+      gain_bits: +(b.gain.nats / Math.LN2).toFixed(4),
+      order_spread_nats_per_block: +b.orderSpread.toFixed(3),
+      normal_limit_gain_nats: k > 1 ? +b.normalLimitGain.toFixed(4) : null,
+      seconds_all_orders: +seconds.toFixed(1),
+    }));
+  }
+}, { usageExit: 2 });
 Deno.exit(0); // the CPU engine's workers would keep the process alive

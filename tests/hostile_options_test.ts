@@ -54,3 +54,33 @@ Deno.test("experiment: the auto judge's --judge-steps below --warmup is refused 
   assertEquals(await Deno.stat(out).then(() => true, () => false), false);
   await Deno.remove(out.slice(0, -4), { recursive: true });
 });
+
+Deno.test("bench:bound and bench:order-bound name a bad run folder in one error line, without a stack trace", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/file`, "x");
+  for (const script of ["bench/bound.ts", "bench/order_bound.ts"]) {
+    for (
+      const [runDir, fragment] of [
+        [`${dir}/none`, `Cannot read run ${dir}/none: no config.json there`],
+        [`${dir}/file`, `${dir}/file`],
+      ]
+    ) {
+      const r = await run(
+        script,
+        ["--run", runDir, "--rates-only"].filter(
+          (a) => script === "bench/bound.ts" || a !== "--rates-only",
+        ),
+      );
+      const why = `${script}: exit ${r.code}, stderr:\n${r.stderr}`;
+      assertEquals(r.code, 1, why);
+      assert(!/^\s+at /m.test(r.stderr), why);
+      const last = r.stderr.trim().split("\n").at(-1)!;
+      assert(last.startsWith("error: ") && last.includes(fragment), why);
+    }
+  }
+  assertOneLineError(
+    await run("bench/order_bound.ts", ["--run", dir, "--orders", "4,4"]),
+    'Option --orders: "4,4" is not a list of distinct integers in 1..4096',
+  );
+  await Deno.remove(dir, { recursive: true });
+});
