@@ -736,6 +736,25 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
+    // The D3PM's adaptation options, off by default: set without a D3PM
+    // they would be recorded in config.json and never used.
+    options: ["initFrom", "annealSteps", "shift", "fullMaskShare", "models"],
+    check: (c) => {
+      if (c.models.split(",").includes("d3pm")) return undefined;
+      const set = [
+        ...(c.initFrom !== "" ? ["--init-from"] : []),
+        ...(c.annealSteps > 0 ? ["--anneal-steps"] : []),
+        ...(c.shift ? ["--shift"] : []),
+        ...(c.fullMaskShare > 0 ? ["--full-mask-share"] : []),
+      ];
+      return set.length > 0
+        ? `Option ${
+          set[0]
+        } applies to the D3PM only, and --models is ${c.models}: it would be recorded and never used; add d3pm to --models, or leave it out`
+        : undefined;
+    },
+  },
+  {
     options: ["annealSteps", "steps"],
     check: (c) =>
       c.annealSteps > c.steps

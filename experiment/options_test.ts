@@ -104,3 +104,29 @@ Deno.test("the report's exact-bound section names the blocks the bound ran on, n
   const [section] = D3PM.report!.sections!(result, {} as never);
   assertStringIncludes(section, "on the first 3 test block(s)");
 });
+
+Deno.test("the D3PM's adaptation options are refused without a D3PM in --models (recorded and never used)", () => {
+  const adaptation = [
+    ["initFrom", "runs/src", "--init-from"],
+    ["annealSteps", 5, "--anneal-steps"],
+    ["shift", true, "--shift"],
+    ["fullMaskShare", 0.1, "--full-mask-share"],
+  ] as const;
+  for (const [key, value, flag] of adaptation) {
+    for (const models of ["ar", "ar,mlm", "mlm"]) {
+      assertThrows(
+        () => resolveConfig({ preset: "micro", models, [key]: value }),
+        ConfigError,
+        `Option ${flag} applies to the D3PM only, and --models is ${models}`,
+      );
+    }
+    for (const models of ["d3pm", "ar,d3pm", "d3pm,mlm"]) {
+      const c = resolveConfig({ preset: "micro", models, [key]: value });
+      assertEquals(c[key], value);
+    }
+  }
+  assertEquals(
+    resolveConfig({ preset: "micro", models: "ar,mlm" }).models,
+    "ar,mlm",
+  );
+});
