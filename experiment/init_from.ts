@@ -16,6 +16,7 @@ import {
 import { loadTrained } from "./load.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { D3PM } from "./contestants/d3pm.ts";
+import { sameFolder } from "./_paths.ts";
 
 /** The model an `--init-from` names. */
 export interface InitSource {
@@ -155,7 +156,7 @@ export async function checkInitFrom(
     const source = parseInitFrom(c.initFrom, seed);
     const from = await loadSource(source);
     try {
-      if (await samePlace(source.dir, c.out)) {
+      if (await sameFolder(source.dir, c.out)) {
         throw new ConfigError(
           `Option --init-from ${c.initFrom} names the run's own --out folder: the D3PM would start from the AR model this run trains there, not the one there now (--force moves that aside); move or copy the source run elsewhere`,
         );
@@ -165,15 +166,6 @@ export async function checkInitFrom(
     } finally {
       from.model.dispose();
     }
-  }
-}
-
-/** Whether two paths name one existing folder (through links too). */
-async function samePlace(a: string, b: string): Promise<boolean> {
-  try {
-    return await Deno.realPath(a) === await Deno.realPath(b);
-  } catch {
-    return false; // one of them does not exist
   }
 }
 

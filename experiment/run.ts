@@ -12,7 +12,8 @@ import { prng, writeFileAtomic } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import type { Transformer } from "@d3pm/transformer";
 import { modelList } from "./config.ts";
-import type { ExperimentConfig } from "./options.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { sameFolder } from "./_paths.ts";
 import { prepareData, type RunData } from "./data.ts";
 import type { EvalContext } from "./evaluation.ts";
 import { contestantOf } from "./registry.ts";
@@ -91,6 +92,20 @@ export async function runExperiment(
     // What the run will cost, before the data and the models are allocated.
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
+    // Before the judge, whose training can take minutes.
+    if (modelList(config).includes("d3pm")) {
+      await checkInitFrom(config, data.tokenizer);
+    }
+    if (
+      config.judge !== "auto" && config.judge !== "self" &&
+      await sameFolder(config.judge, config.out)
+    ) {
+      // --force moves the run there aside after its AR was loaded as the
+      // judge, and the report would name this run's AR.
+      throw new ConfigError(
+        `Option --judge ${config.judge} names the run's own --out folder: the report would name this run's AR as the judge; use --judge self, or move or copy the judging run elsewhere`,
+      );
+    }
     const judgeStarted = performance.now();
     judge = await openJudge(config, data, {
       engine,
@@ -99,9 +114,6 @@ export async function runExperiment(
       log,
     });
     if (judge) log(`judge: ready in ${seconds(judgeStarted)} s`);
-    if (modelList(config).includes("d3pm")) {
-      await checkInitFrom(config, data.tokenizer);
-    }
     await lock.begin(data.record);
     await data.persist(folder);
     const ctx: SeedContext = {

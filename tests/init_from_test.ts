@@ -305,7 +305,7 @@ Deno.test("checkShape refuses a source with weights the denoiser lacks, or other
   );
 });
 
-Deno.test("--init-from a source of another shape, or the run's own folder, is refused before the run writes or moves anything", async () => {
+Deno.test("--init-from a source of another shape, or the run's own folder (or --judge it), is refused before the run writes or moves anything", async () => {
   const dir = await Deno.makeTempDir();
   const quick = [
     "--preset",
@@ -318,12 +318,16 @@ Deno.test("--init-from a source of another shape, or the run's own folder, is re
     "0",
     "--exact-blocks",
     "0",
-    "--judge",
-    "self",
     ...FAST_EVAL,
   ];
+  const self = ["--judge", "self"];
   const src = `${dir}/src`;
-  const made = await runTool("experiment.ts", [...quick, "--out", src]);
+  const made = await runTool("experiment.ts", [
+    ...quick,
+    ...self,
+    "--out",
+    src,
+  ]);
   assertEquals(made.code, 0, made.stderr);
   const files = async (d: string) =>
     (await Array.fromAsync(Deno.readDir(d), (e) => e.name)).sort();
@@ -331,6 +335,7 @@ Deno.test("--init-from a source of another shape, or the run's own folder, is re
   // A 2-layer D3PM from a 1-layer AR: refused before the run's AR trains.
   const wider = await runTool("experiment.ts", [
     ...quick,
+    ...self,
     "--n-layer",
     "2",
     "--init-from",
@@ -345,6 +350,7 @@ Deno.test("--init-from a source of another shape, or the run's own folder, is re
   // own new AR; refused, and the source is neither moved nor touched.
   const own = await runTool("experiment.ts", [
     ...quick,
+    ...self,
     "--force",
     "--init-from",
     src,
@@ -352,8 +358,47 @@ Deno.test("--init-from a source of another shape, or the run's own folder, is re
     `${src}/`,
   ]);
   assertEquals(own.code, 1, own.stderr);
-  assertStringIncludes(errorLine(own), "names the run's own --out folder");
+  assertStringIncludes(
+    errorLine(own),
+    `Option --init-from ${src} names the run's own --out folder`,
+  );
+  // The same for a judge: its AR was loaded before --force moved the run
+  // aside, and the report named this run's new AR as the judge.
+  const judged = await runTool("experiment.ts", [
+    ...quick,
+    "--force",
+    "--judge",
+    src,
+    "--out",
+    src,
+  ]);
+  assertEquals(judged.code, 1, judged.stderr);
+  assertStringIncludes(
+    errorLine(judged),
+    `Option --judge ${src} names the run's own --out folder`,
+  );
   assertEquals(await files(dir), ["src"]);
   assertEquals(await files(src), before);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a bad --init-from is refused before the auto judge trains", async () => {
+  const out = `${await Deno.makeTempDir()}/run`;
+  const r = await runTool("experiment.ts", [
+    "--preset",
+    "micro",
+    "--models",
+    "d3pm",
+    // A judge no cache holds: refused before it trains, it never does.
+    "--judge-steps",
+    String(300 + Math.floor(Math.random() * 99)),
+    "--init-from",
+    `${out}-missing`,
+    "--out",
+    out,
+  ]);
+  assertEquals(r.code, 1, r.stderr);
+  assertStringIncludes(errorLine(r), `Option --init-from ${out}-missing`);
+  assert(!r.stderr.includes("judge:"), r.stderr);
+  await Deno.remove(out.slice(0, -4), { recursive: true });
 });
