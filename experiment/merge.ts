@@ -22,6 +22,7 @@ import { contestants, labelOf } from "./registry.ts";
 import { ADDED_KEYS, ConfigError, OPTIONS, RESUMABLE_KEYS } from "./options.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { readSweep, type SweepValue } from "./sweep.ts";
+import { notAFolderOfItsOwn } from "./_paths.ts";
 
 /** One finished run in a merge. */
 export interface MergedRun {
@@ -331,7 +332,16 @@ export async function writeMergedReport(
   merge: Merge,
   out: string,
 ): Promise<string> {
-  await checkReportFolder(out);
+  const why = await notAFolderOfItsOwn(out);
+  if (why) {
+    throw new ConfigError(
+      `Cannot write the merged report to ${out}: ${why}${
+        why.startsWith("it holds")
+          ? ", whose own report.md and plots would be overwritten; choose a new folder"
+          : ""
+      }`,
+    );
+  }
   await Deno.mkdir(out, { recursive: true });
   const groups = groupsOf(merge);
   const ref = merge.runs[0].result;
@@ -455,28 +465,6 @@ ${charts.join("\n\n")}
     ) + "\n",
   );
   return md;
-}
-
-/**
- * Refuse a report folder that is a file, or that holds a run or a model
- * (`config.json` or `results.json`): its own report.md and plots would be
- * overwritten by the merged ones.
- */
-async function checkReportFolder(out: string): Promise<void> {
-  const stat = await Deno.stat(out).catch(() => undefined);
-  if (!stat) return;
-  if (!stat.isDirectory) {
-    throw new ConfigError(
-      `Cannot write the merged report to ${out}: it is a file, not a folder`,
-    );
-  }
-  for (const name of ["config.json", "results.json"]) {
-    if (await Deno.stat(`${out}/${name}`).then(() => true, () => false)) {
-      throw new ConfigError(
-        `Cannot write the merged report to ${out}: it holds a run or a model (${name}), whose own report.md and plots would be overwritten; choose a new folder`,
-      );
-    }
-  }
 }
 
 // Which engines trained the cells (each model's spans; a cell's evaluation

@@ -17,6 +17,7 @@ import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
 import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
 import { RunFolder } from "./run_folder.ts";
+import { notAFolderOfItsOwn } from "./_paths.ts";
 
 /** Options a sweep never sets per cell: each cell's folder and seed are the sweep's. */
 export const SWEEP_OWNED: readonly OptionKey[] = [
@@ -475,12 +476,17 @@ export function sweepPaths(dir: string): SweepPaths {
  *
  * @param sweep The planned sweep.
  * @returns The sweep as saved (with the submissions already recorded).
- * @throws {ConfigError} When the folder holds a different sweep.
+ * @throws {ConfigError} When the folder holds a different sweep, or a run
+ *   or a model, or is a file.
  */
 export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   const path = sweepPaths(sweep.dir).json;
   const old = await readSweep(sweep.dir).catch((e) => {
-    if (e instanceof Deno.errors.NotFound) return undefined;
+    // None there (a file in place of the folder is named below).
+    if (
+      e instanceof Deno.errors.NotFound ||
+      e instanceof Deno.errors.NotADirectory
+    ) return undefined;
     throw e;
   });
   if (old) {
@@ -494,6 +500,12 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
       );
     }
     return old;
+  }
+  const why = await notAFolderOfItsOwn(sweep.dir);
+  if (why) {
+    throw new ConfigError(
+      `Cannot make a sweep in ${sweep.dir}: ${why}; a sweep needs a folder of its own: choose another --dir`,
+    );
   }
   await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
   await Deno.writeTextFile(path, JSON.stringify(sweep, null, 2) + "\n");

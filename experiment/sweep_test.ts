@@ -453,3 +453,27 @@ Deno.test("writeMergedReport() refuses a folder that holds a run or a model, or 
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("saveSweep() refuses a folder that holds a run or a model, or a file, and writes nothing there", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const name of ["config.json", "results.json"]) {
+    const at = `${dir}/${name}-run`;
+    await Deno.mkdir(at);
+    await Deno.writeTextFile(`${at}/${name}`, "{}");
+    await assertRejects(
+      () => saveSweep(planSweep({ seeds: 1 }, { dir: at })),
+      ConfigError,
+      `Cannot make a sweep in ${at}: it holds a run or a model (${name})`,
+    );
+    assertEquals([...Deno.readDirSync(at)].map((e) => e.name), [name]);
+  }
+  await Deno.writeTextFile(`${dir}/file`, "x");
+  await assertRejects(
+    () => saveSweep(planSweep({ seeds: 1 }, { dir: `${dir}/file` })),
+    ConfigError,
+    `Cannot make a sweep in ${dir}/file: it is a file, not a folder`,
+  );
+  const fresh = await saveSweep(planSweep({ seeds: 1 }, { dir: `${dir}/new` }));
+  assertEquals(fresh.cells.length, 1);
+  await Deno.remove(dir, { recursive: true });
+});
