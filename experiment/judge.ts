@@ -322,7 +322,9 @@ async function otherRun(
   data: Pick<RunData, "tokenizer">,
 ): Promise<[Transformer, string]> {
   const folder = new RunFolder(c.judge);
-  const other = await folder.savedConfig();
+  const other = await folder.savedConfig().catch((e: Error) => {
+    throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
+  });
   if (!other) {
     throw new ConfigError(
       `Option --judge ${c.judge}: no finished run there (expected auto, self, or a run folder)`,
@@ -345,6 +347,11 @@ async function otherRun(
   if (!same) {
     throw new ConfigError(
       `Option --judge ${c.judge}: that run used other data, tokenizer or block length (${tokenizerId}, ${other.blockLength}); a judge must share them (${data.tokenizer.id}, ${c.blockLength})`,
+    );
+  }
+  if (!other.models.split(",").includes("ar")) {
+    throw new ConfigError(
+      `Option --judge ${c.judge}: that run trained no AR model (--models ${other.models}); a judge is a run's AR model`,
     );
   }
   const seed = other.firstSeed ?? 0; // a sweep's cell may start at seed k

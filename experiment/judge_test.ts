@@ -1,8 +1,14 @@
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+} from "@std/assert";
 import { prng } from "@d3pm/core";
 import { loadModel, preset, Transformer } from "@d3pm/transformer";
 import { WEBGPU_ENGINE_SHA256 } from "@d3pm/webgpu";
 import {
+  ConfigError,
   type Engine,
   engineFingerprint,
   type Entrant,
@@ -349,4 +355,34 @@ Deno.test({
     model.dispose();
     other.dispose();
   },
+});
+
+Deno.test("--judge names what is wrong with a folder: a file, or a run that trained no AR model", async () => {
+  const dir = await Deno.makeTempDir();
+  const c = resolveConfig({ preset: "micro", judgeSteps: 6, warmup: 1 });
+  const tfjs: Engine = { kind: "tfjs", reason: "tfjs" };
+  const open = (judge: string) =>
+    openJudge({ ...c, judge }, TINY_DATA, { engine: tfjs, log: () => {} });
+  await Deno.writeTextFile(`${dir}/file`, "x");
+  await assertRejects(
+    () => open(`${dir}/file`),
+    ConfigError,
+    `Option --judge ${dir}/file: ${dir}/file is not a run folder: it is a file, or a file is in its path`,
+  );
+  const run = `${dir}/d3pm-only`;
+  await Deno.mkdir(run);
+  await Deno.writeTextFile(
+    `${run}/config.json`,
+    JSON.stringify({ ...c, models: "d3pm", out: run }),
+  );
+  await Deno.writeTextFile(
+    `${run}/results.json`,
+    JSON.stringify({ tokenizer: TINY_DATA.tokenizer }),
+  );
+  await assertRejects(
+    () => open(run),
+    ConfigError,
+    `Option --judge ${run}: that run trained no AR model (--models d3pm); a judge is a run's AR model`,
+  );
+  await Deno.remove(dir, { recursive: true });
 });

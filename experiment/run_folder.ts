@@ -293,6 +293,11 @@ export class RunFolder {
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       if (e instanceof BoundedReadError) throw new ConfigError(e.message);
+      if (e instanceof Deno.errors.NotADirectory) {
+        throw new ConfigError(
+          `${this.dir} is not a run folder: it is a file, or a file is in its path`,
+        );
+      }
       throw new ConfigError(`Cannot read ${path}: ${e}`);
     }
   }
