@@ -35,7 +35,7 @@ export {
  * const before = Deno.env.get(CBLAS_PATH_ENV);
  * Deno.env.set(CBLAS_PATH_ENV, "/no/such/libcblas.so");
  * try {
- *   assertThrows(() => loadCblas(), Error, `${CBLAS_PATH_ENV}/path "/no/such/libcblas.so"`);
+ *   assertThrows(() => loadCblas(), Error, `${CBLAS_PATH_ENV}="/no/such/libcblas.so"`);
  * } finally {
  *   if (before === undefined) Deno.env.delete(CBLAS_PATH_ENV);
  *   else Deno.env.set(CBLAS_PATH_ENV, before);
@@ -431,14 +431,20 @@ export function loadCblas(options: LoadCblasOptions = {}): Cblas {
           `Cannot load a CBLAS: FFI is not permitted (run with --allow-ffi)`,
         );
       }
-      failures.push(`${candidate}: ${message.split("\n")[0]}`);
+      // Deno's dlopen error repeats "Could not open library: " and the path.
+      const why = message.split("\n")[0]
+        .replace(/^(Could not open library: )+/, "")
+        .replace(`${candidate}: `, "");
+      failures.push(`${candidate}: ${why}`);
     }
   }
   throw new Error(
     explicit !== undefined
-      ? `Cannot load a CBLAS from ${CBLAS_PATH_ENV}/path "${explicit}": ${
-        failures[0]
-      }`
+      ? `Cannot load a CBLAS from ${
+        options.path !== undefined
+          ? `path "${explicit}"`
+          : `${CBLAS_PATH_ENV}="${explicit}"`
+      }: ${failures[0]}`
       : `Cannot load a CBLAS: none of ${candidates.length} library names loads (install libopenblas0-pthread, or set ${CBLAS_PATH_ENV})`,
   );
 }

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   CBLAS_NO_TRANS,
+  CBLAS_PATH_ENV,
   CBLAS_ROW_MAJOR,
   CBLAS_TRANS,
   loadCblas,
@@ -43,12 +44,27 @@ Deno.test("loadCblas() sgemm handles both transposes and leading dimensions", ()
   blas.close();
 });
 
-Deno.test("loadCblas() names the path it could not load", () => {
-  assertThrows(
+Deno.test("loadCblas() names the path it could not load, where it came from, and the loader's reason once", () => {
+  const e = assertThrows(
     () => loadCblas({ path: "/nonexistent/libcblas.so" }),
     Error,
-    "/nonexistent/libcblas.so",
+    'Cannot load a CBLAS from path "/nonexistent/libcblas.so": /nonexistent/libcblas.so: ',
   );
+  // Deno's message says "Could not open library: " twice and the path again.
+  assert(!e.message.includes("Could not open library"), e.message);
+  assertEquals(e.message.split("/nonexistent/libcblas.so").length, 3);
+  const before = Deno.env.get(CBLAS_PATH_ENV);
+  Deno.env.set(CBLAS_PATH_ENV, "/nonexistent/libcblas.so");
+  try {
+    assertThrows(
+      () => loadCblas(),
+      Error,
+      `Cannot load a CBLAS from ${CBLAS_PATH_ENV}="/nonexistent/libcblas.so": `,
+    );
+  } finally {
+    if (before === undefined) Deno.env.delete(CBLAS_PATH_ENV);
+    else Deno.env.set(CBLAS_PATH_ENV, before);
+  }
 });
 
 Deno.test("coretypeForFlags() maps AVX-512, AVX2 and AVX to OpenBLAS core types", () => {
