@@ -21,7 +21,12 @@ import { type ModelConfig, preset } from "@d3pm/transformer";
 import { readCommandLine } from "@d3pm/cli";
 import { type JobProfile, runtimeOf } from "../cpu/_runtime.ts";
 import { blasThreads } from "../cpu/_blas_threads.ts";
-import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
+import {
+  flopsPerToken,
+  MAX_KERNEL_THREADS,
+  median,
+  sgemmGflops,
+} from "./_measure.ts";
 
 const SHAPES: Record<string, { d: number; mlp: number; batch: number }> = {
   tiny: { d: 128, mlp: 512, batch: 4 },
@@ -46,7 +51,8 @@ step's MFU against a 1024³ sgemm on the same threads. Prints JSON lines.`,
     threads: {
       kind: "integer",
       min: 1,
-      default: navigator.hardwareConcurrency,
+      max: MAX_KERNEL_THREADS,
+      default: Math.min(navigator.hardwareConcurrency, MAX_KERNEL_THREADS),
       help: "kernel threads (the cores)",
     },
   },

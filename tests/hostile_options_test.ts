@@ -84,3 +84,15 @@ Deno.test("bench:bound and bench:order-bound name a bad run folder in one error 
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("bench:cpu and bench:cpu-profile refuse more threads than the CPU kernels take, before any work", async () => {
+  for (const script of ["bench/cpu.ts", "bench/cpu_profile.ts"]) {
+    const r = await run(script, ["--threads", "33"]);
+    assertEquals(r.code, 2, r.stderr);
+    assertEquals(r.stdout, "", script);
+    assertOneLineError(
+      r,
+      "Option --threads must be an integer in [1, 32], got 33",
+    );
+  }
+});
