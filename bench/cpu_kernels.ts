@@ -53,7 +53,7 @@ async function moduleAt(rev: string): Promise<string> {
   }).output();
   if (!out.success) {
     console.error(
-      `--against ${rev}: no cpu/_wasm.ts at that revision (${
+      `error: Option --against ${rev}: no cpu/_wasm.ts at that revision (${
         new TextDecoder().decode(out.stderr).trim()
       }); accepted: a git revision of this repository, e.g. main`,
     );

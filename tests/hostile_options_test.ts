@@ -96,3 +96,10 @@ Deno.test("bench:cpu and bench:cpu-profile refuse more threads than the CPU kern
     );
   }
 });
+
+Deno.test("bench:cpu-kernels names a revision without the kernels in one error line", async () => {
+  assertOneLineError(
+    await run("bench/cpu_kernels.ts", ["--against", "no-such-revision"]),
+    "Option --against no-such-revision: no cpu/_wasm.ts at that revision",
+  );
+});
