@@ -179,9 +179,10 @@ export function estimateRun(
     },
     {
       what: "generation (a forward pass of the block per unmasking step)",
-      amount: forward * c.genTokens *
+      // The timed tokens, or more: --gen-samples rows judged at each count.
+      amount: forward * Math.max(c.genTokens, c.genSamples * T) *
         (causal + masked * steps.reduce((a, b) => a + b, 0)) * runs,
-      options: ["--gen-tokens", "--gen-steps"],
+      options: ["--gen-tokens", "--gen-samples", "--gen-steps"],
     },
   ];
   return { vocabSize: V, memory, training, evaluation };

@@ -130,3 +130,22 @@ Deno.test("the D3PM's adaptation options are refused without a D3PM in --models 
     "ar,mlm",
   );
 });
+
+Deno.test("the work estimate counts the --gen-samples rows generated beyond the timed tokens", () => {
+  const c = resolveConfig({ preset: "micro", judge: "self", genSamples: 0 });
+  const generation = (over: Partial<typeof c>) =>
+    estimateRun({ ...c, ...over }).evaluation.find((p) =>
+      p.what.startsWith("generation")
+    )!.amount;
+  const timed = c.genTokens / c.blockLength; // rows
+  assertEquals(generation({ genSamples: timed }), generation({}));
+  assertEquals(
+    generation({ genSamples: 4 * timed }),
+    4 * generation({ genSamples: timed }),
+  );
+  assertThrows(
+    () => checkBudget({ ...c, genSamples: 65536 }, { available: 2 ** 40 }),
+    ConfigError,
+    "mostly generation (a forward pass of the block per unmasking step)",
+  );
+});
