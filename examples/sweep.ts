@@ -164,6 +164,25 @@ async function specOf(
         `The sweep file ${file} must hold a JSON object {"options", "grid", "seeds"}`,
       );
     }
+    // A key it does not know (a run's config.json given by mistake) would
+    // be ignored, and a sweep of the defaults planned.
+    const unknown = Object.keys(spec).find((k) =>
+      !["options", "grid", "seeds"].includes(k)
+    );
+    const notObject = (["options", "grid"] as const).find((k) =>
+      spec[k] !== undefined &&
+      (typeof spec[k] !== "object" || spec[k] === null ||
+        Array.isArray(spec[k]))
+    );
+    if (unknown !== undefined || notObject !== undefined) {
+      throw new UsageError(
+        `The sweep file ${file} must hold a JSON object {"options", "grid", "seeds"} (options and grid objects), ${
+          unknown !== undefined
+            ? `not the key "${unknown}"`
+            : `got ${JSON.stringify(spec[notObject!])} for ${notObject}`
+        }`,
+      );
+    }
   }
   const options: Record<string, SweepValue> = { ...spec.options };
   for (const k of Object.keys(PASSED)) {

@@ -103,3 +103,26 @@ Deno.test("bench:cpu-kernels names a revision without the kernels in one error l
     "Option --against no-such-revision: no cpu/_wasm.ts at that revision",
   );
 });
+
+Deno.test("sweep plan refuses a spec file with keys it does not know (a run's config.json), writing nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const cases: [unknown, string][] = [
+    [{ preset: "micro", steps: 5 }, 'not the key "preset"'],
+    [{ options: "micro" }, 'got "micro" for options'],
+    [{ options: {}, grid: [1, 2] }, "got [1,2] for grid"],
+  ];
+  for (const [spec, fragment] of cases) {
+    await Deno.writeTextFile(`${dir}/spec.json`, JSON.stringify(spec));
+    assertOneLineError(
+      await run("examples/sweep.ts", [
+        "plan",
+        `${dir}/spec.json`,
+        "--dir",
+        `${dir}/sweep`,
+      ]),
+      fragment,
+    );
+  }
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["spec.json"]);
+  await Deno.remove(dir, { recursive: true });
+});
