@@ -494,9 +494,17 @@ async function writeTable(
 
 /** The variants of `only` (every one without it), in the grid's order. */
 function chosen(steps: number, only?: readonly string[]): Variant[] {
-  return grid(steps).filter((v) =>
-    !only || only.some((o) => v.name.includes(o))
-  );
+  const all = grid(steps);
+  // A term that matches nothing (a typo) would silently leave its variants out.
+  const none = only?.find((o) => !all.some((v) => v.name.includes(o)));
+  if (none !== undefined) {
+    throw new ConfigError(
+      `Option --only ${none} matches no variant; the variants are ${
+        all.map((v) => v.name).join(", ")
+      }`,
+    );
+  }
+  return all.filter((v) => !only || only.some((o) => v.name.includes(o)));
 }
 
 /** Options of {@linkcode ablationSweep}. */

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import {
   ABLATION_BASELINE,
   ablationMarkdown,
@@ -8,6 +8,7 @@ import {
   variantFolder,
 } from "./ablation.ts";
 import { resolveConfig } from "../config.ts";
+import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
 
 Deno.test("ablate: the baseline is pinned, whatever the tiny preset says now", () => {
@@ -91,6 +92,15 @@ Deno.test("ablationSweep() with --only keeps the variants the serial run would r
     .map((v) => v.name);
   assertEquals(s.cells.map((c) => flags(c.args)["--variant"]), expected);
   assert(expected.length > 4 && expected.length < grid(250).length);
+});
+
+Deno.test("ablationSweep() refuses an --only term that matches no variant (a typo left its variants out)", () => {
+  assertThrows(
+    () =>
+      ablationSweep({ steps: 250, out: "runs/ab", only: ["ar lr", "no EMAA"] }),
+    ConfigError,
+    "Option --only no EMAA matches no variant; the variants are ar lr 0.001",
+  );
 });
 
 Deno.test("collectAblation() gathers the variants' folders into the serial run's table, in the grid's order", async () => {
