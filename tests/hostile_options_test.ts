@@ -126,3 +126,15 @@ Deno.test("sweep plan refuses a spec file with keys it does not know (a run's co
   assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["spec.json"]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("sweep status and run name a folder that holds no sweep in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const args of [["status", dir], ["run", dir, "--on", "local"]]) {
+    assertOneLineError(
+      await run("examples/sweep.ts", args),
+      `${dir} holds no sweep (no sweep.json)`,
+    );
+  }
+  assertEquals([...Deno.readDirSync(dir)], []);
+  await Deno.remove(dir);
+});
