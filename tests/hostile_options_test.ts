@@ -138,3 +138,13 @@ Deno.test("sweep status and run name a folder that holds no sweep in one line", 
   assertEquals([...Deno.readDirSync(dir)], []);
   await Deno.remove(dir);
 });
+
+Deno.test("tools/same_figures refuses a second folder that holds no sweep", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/results.json`, '{"results": []}');
+  assertOneLineError(
+    await run("tools/same_figures.ts", [dir, dir]),
+    `${dir} holds no sweep (no sweep.json)`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});

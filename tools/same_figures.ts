@@ -36,6 +36,12 @@ if (!whole) {
   );
   Deno.exit(2);
 }
+// Another run folder (or a typo) in place of the sweep would read as every
+// cell missing.
+if (!(await Deno.stat(`${sweep}/sweep.json`).catch(() => undefined))) {
+  console.error(`error: ${sweep} holds no sweep (no sweep.json)`);
+  Deno.exit(2);
+}
 let same = 0;
 for (const r of whole.results) {
   const cell = await read(`${sweep}/cells/seed-${r.seed}/results.json`);
