@@ -15,6 +15,17 @@
 import { CpuTransformer } from "@d3pm/cpu";
 import { preset } from "@d3pm/transformer";
 import { prng } from "@d3pm/core";
+import { readCommandLine } from "@d3pm/cli";
+
+// No options: --help prints this, anything else is refused before the runs.
+readCommandLine(Deno.args, {
+  command: "deno run -A bench/cpu_thread_bits.ts",
+  summary:
+    `Trains 5 AdamW steps of the tiny preset's causal shape on 1, 2 and 3 CPU
+kernel threads and prints, per thread count, the weights that differ from the
+1-thread run's bits, the largest difference, and the mean loss (JSON lines).`,
+  options: {},
+}, { usageExit: 2 });
 
 const config = preset("tiny", { kind: "causal" });
 const B = 4, T = 127, V = config.vocabSize;

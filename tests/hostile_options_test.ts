@@ -148,3 +148,14 @@ Deno.test("tools/same_figures refuses a second folder that holds no sweep", asyn
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("bench/cpu_thread_bits.ts prints its usage for --help and refuses options, without training", async () => {
+  const help = await run("bench/cpu_thread_bits.ts", ["--help"]);
+  assertEquals(help.code, 0, help.stderr);
+  assert(help.stdout.startsWith("deno run -A bench/cpu_thread_bits.ts"));
+  assert(!help.stdout.includes('"bench"'), help.stdout);
+  assertOneLineError(
+    await run("bench/cpu_thread_bits.ts", ["--threads", "4"]),
+    "Unknown option --threads",
+  );
+});
