@@ -712,6 +712,15 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
+    options: ["initFrom"],
+    check: (c) =>
+      c.initFrom !== "" && c.initFrom.trim() === ""
+        ? `Option --init-from must be empty (from scratch) or RUN[/seed-N/ar|mlm], got ${
+          JSON.stringify(c.initFrom)
+        }`
+        : undefined,
+  },
+  {
     options: ["validEvery", "logEvery"],
     check: (c) =>
       c.validEvery % c.logEvery !== 0

@@ -149,3 +149,12 @@ Deno.test("the work estimate counts the --gen-samples rows generated beyond the 
     "mostly generation (a forward pass of the block per unmasking step)",
   );
 });
+
+Deno.test("--init-from of blanks is refused as --judge's is; empty is from scratch", () => {
+  assertThrows(
+    () => resolveConfig({ preset: "micro", initFrom: " " }),
+    ConfigError,
+    'Option --init-from must be empty (from scratch) or RUN[/seed-N/ar|mlm], got " "',
+  );
+  assertEquals(resolveConfig({ preset: "micro", initFrom: "" }).initFrom, "");
+});
