@@ -158,6 +158,7 @@ export async function prepareData(
     bytesPerToken: new TextEncoder().encode(testText).length /
       corpora.test.ids.length,
     unigramEntropy: unigramEntropy(corpora.train.ids, tokenizer.vocabSize),
+    validBlocks: valid.count,
   };
   log(
     `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${valid.count} valid and ${test.count} test blocks of ${config.blockLength}`,

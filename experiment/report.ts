@@ -344,8 +344,8 @@ function trainingSection(
   );
   return `## Training
 
-Seconds and tokens/s count every session of a resumed run. Validation: nats per token on the first
-${r.config.validBlocks} blocks of the valid split every ${r.config.validEvery} steps. ${
+Seconds and tokens/s count every session of a resumed run. Validation: nats per token on
+${validated(r)} every ${r.config.validEvery} steps. ${
     notes(r, (c) => c.report?.training?.(r.config))
   } "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
 is 0.25 nat below the train split's unigram entropy; "evaluated" says which weights the test figures use
@@ -533,4 +533,14 @@ export async function writeReport(
  */
 export function sampleLabel(m: ModelResult): string {
   return registered(m.model)?.sampleLabel?.(m) ?? label(m.model).short;
+}
+
+// The blocks each validation scored: fewer than --valid-blocks when the
+// valid split is shorter (said so), --valid-blocks in runs made before the
+// count was recorded.
+function validated(r: ExperimentResult): string {
+  const n = r.data.validBlocks ?? r.config.validBlocks;
+  return n < r.config.validBlocks
+    ? `all ${n} blocks of the valid split (--valid-blocks ${r.config.validBlocks} asks for more than it has)`
+    : `the first ${n} blocks of the valid split`;
 }

@@ -153,6 +153,11 @@ export interface DataFacts {
   bytesPerToken: number;
   /** Unigram entropy of the train split, nats per token. */
   unigramEntropy: number;
+  /**
+   * Blocks each validation scores: the first `--valid-blocks`, or all of a
+   * shorter valid split (undefined in runs made before it was recorded).
+   */
+  validBlocks?: number;
 }
 
 /** Everything a run measured (`results.json`). */

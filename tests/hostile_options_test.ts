@@ -2,7 +2,7 @@
 // each hostile value refused in one `error: …` line naming what is wrong and
 // what is accepted, before any work starts and with nothing written.
 import { assert, assertEquals } from "@std/assert";
-import { type Ran, runScript } from "./_run.ts";
+import { FAST_EVAL, type Ran, runScript } from "./_run.ts";
 
 // A tool that ignored its arguments and started long work is killed.
 const run = (script: string, args: string[]) => runScript(script, args, 60_000);
@@ -158,4 +158,46 @@ Deno.test("bench/cpu_thread_bits.ts prints its usage for --help and refuses opti
     await run("bench/cpu_thread_bits.ts", ["--threads", "4"]),
     "Unknown option --threads",
   );
+});
+
+Deno.test("a valid split shorter than --valid-blocks: the report names the blocks validated, not the option", async () => {
+  const dir = await Deno.makeTempDir();
+  const line = "the cat sat on the mat and the dog ran to the park \n";
+  await Deno.writeTextFile(`${dir}/wiki.train.tokens`, line.repeat(400));
+  await Deno.writeTextFile(`${dir}/wiki.valid.tokens`, line.repeat(3));
+  await Deno.writeTextFile(`${dir}/wiki.test.tokens`, line.repeat(40));
+  const r = await runScript("examples/experiment.ts", [
+    "--preset",
+    "micro",
+    "--data",
+    dir,
+    "--steps",
+    "2",
+    "--warmup",
+    "1",
+    "--log-every",
+    "1",
+    "--valid-every",
+    "2",
+    "--valid-blocks",
+    "16",
+    "--exact-blocks",
+    "0",
+    "--judge",
+    "self",
+    ...FAST_EVAL,
+    "--out",
+    `${dir}/run`,
+  ], 120_000);
+  assertEquals(r.code, 0, r.stderr);
+  // 3 lines of 52 bytes: 4 blocks of 32 byte tokens.
+  assert(r.stderr.includes(" 4 valid and "), r.stderr);
+  const report = await Deno.readTextFile(`${dir}/run/report.md`);
+  assert(
+    report.includes(
+      "all 4 blocks of the valid split (--valid-blocks 16 asks for more than it has)",
+    ),
+    report,
+  );
+  await Deno.remove(dir, { recursive: true });
 });
