@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { sha256Hex } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import {
   type ModelConfig,
@@ -17,6 +18,7 @@ import { loadTrained } from "./load.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { D3PM } from "./contestants/d3pm.ts";
 import { sameFolder } from "./_paths.ts";
+import { RunFolder } from "./run_folder.ts";
 
 /** The model an `--init-from` names. */
 export interface InitSource {
@@ -36,6 +38,13 @@ export interface InitFigures extends InitSource {
   parameters: number;
   /** Its training work, `6 · parameters · tokens` FLOPs (forward and backward). */
   flops: number;
+  /**
+   * SHA-256 (hex) of the source's `model.safetensors` when the D3PM started
+   * from it: a resumed run's checkpoint is tied to it, so a source replaced
+   * at the same path is refused, not silently counted (absent in runs made
+   * before it was recorded).
+   */
+  weightsSha256?: string;
 }
 
 /**
@@ -99,6 +108,13 @@ export async function initialiseFrom(
 ): Promise<InitFigures> {
   const from = await loadSource(source);
   try {
+    const weightsSha256 = sha256Hex(
+      await Deno.readFile(
+        `${
+          new RunFolder(source.dir).modelDir(source.seed, source.model)
+        }/model.safetensors`,
+      ),
+    );
     checkVocabulary(from.tokenizer, tokenizer, source);
     checkShape(from.model.config, model.config, source);
     const weights = new Map<string, tf.Tensor>();
@@ -118,7 +134,13 @@ export async function initialiseFrom(
     let parameters = 0;
     for (const v of from.model.variables.values()) parameters += v.size;
     const tokens = c.steps * c.batchSize * c.blockLength;
-    return { ...source, tokens, parameters, flops: 6 * parameters * tokens };
+    return {
+      ...source,
+      tokens,
+      parameters,
+      flops: 6 * parameters * tokens,
+      weightsSha256,
+    };
   } finally {
     from.model.dispose();
   }

@@ -182,7 +182,7 @@ export async function trainContestant(
         ctx.data.tokenizer,
       );
     }
-    const common = loopOptions(entrant, seed, ctx, validator);
+    const common = loopOptions(entrant, seed, ctx, validator, initFrom);
     if (kind === "d3pm" && c.annealSteps > 0) {
       const lr = common.lr;
       common.lr = (step) => {
@@ -232,9 +232,20 @@ function loopOptions(
   seed: number,
   ctx: TrainContext,
   validator: Validator | undefined,
+  initFrom?: InitFigures,
 ): Common {
   const { config: c, folder } = ctx;
   const kind = entrant.contestant.kind;
+  const ties = checkpointTies(c, kind, seed, ctx.data.record);
+  if (initFrom?.weightsSha256 !== undefined) {
+    // The source is named by its path in the fingerprint; its weights tie
+    // the checkpoint too, so a source replaced at that path (say by
+    // --force) is refused on resume. A checkpoint from before the tie
+    // reads as this source's.
+    const tie = { initFromWeightsSha256: initFrom.weightsSha256 };
+    Object.assign(ties.config, tie);
+    Object.assign(ties.configDefaults, tie);
+  }
   return {
     blocks: ctx.data.train,
     batchSize: c.batchSize,
@@ -249,7 +260,7 @@ function loopOptions(
     checkpointEvery: c.checkpointEvery,
     engineName: ctx.engineName,
     resume: c.resume,
-    ...checkpointTies(c, kind, seed, ctx.data.record),
+    ...ties,
     progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
     onStep: async (
       s: StepInfo,

@@ -20,9 +20,9 @@ import {
 import { CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { WebGpuTransformer } from "@d3pm/webgpu";
 import { ignoreUnless } from "@d3pm/core/testing";
-import type { StoredTensor } from "@d3pm/core";
+import { sha256Hex, type StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
-import { FAST_EVAL, runTool } from "./_run.ts";
+import { FAST_EVAL, killAt, runTool } from "./_run.ts";
 import { noWebGpuAdapter, resumesBitIdentically } from "./_engine_runs.ts";
 
 await tf.setBackend("cpu");
@@ -50,14 +50,14 @@ const MICRO = [
 ];
 
 /** A micro AR trained 40 steps: the source. */
-async function source(): Promise<string> {
+async function source(steps = 40): Promise<string> {
   const out = await Deno.makeTempDir();
   const r = await runTool("experiment.ts", [
     ...MICRO,
     "--models",
     "ar",
     "--steps",
-    "40",
+    String(steps),
     "--judge",
     "self",
     "--out",
@@ -245,6 +245,85 @@ Deno.test({
     ];
     await resumesBitIdentically(args, ["d3pm"]);
     await Deno.remove(src, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "--init-from: the checkpoint is tied to the source's weights, so a source replaced at the same path is refused on resume (results.json records their SHA-256)",
+  ignore: noKernels,
+  async fn() {
+    const [src, other] = [await source(), await source(30)];
+    const dir = await Deno.makeTempDir();
+    const at = `${dir}/src`, cut = `${dir}/cut`, whole = `${dir}/whole`;
+    const copy = async (from: string) => {
+      await Deno.remove(at, { recursive: true }).catch(() => {});
+      const cp = new Deno.Command("cp", { args: ["-r", from, at] });
+      assertEquals((await cp.output()).code, 0);
+    };
+    const sha = async (run: string) =>
+      sha256Hex(await Deno.readFile(`${run}/seed-0/ar/model.safetensors`));
+    assertNotEquals(await sha(src), await sha(other));
+    await copy(src);
+    const args = [
+      ...MICRO,
+      "--models",
+      "d3pm",
+      "--steps",
+      "80",
+      "--checkpoint-every",
+      "10",
+      "--init-from",
+      at,
+      "--judge",
+      src,
+      "--engine",
+      "cpu",
+    ];
+    const w = await runTool("experiment.ts", [...args, "--out", whole]);
+    assertEquals(w.code, 0, w.stderr);
+    const results = JSON.parse(
+      await Deno.readTextFile(`${whole}/results.json`),
+    );
+    assertEquals(
+      results.results[0].training.initFrom.weightsSha256,
+      await sha(src),
+    );
+    // Killed mid-run; the source replaced at its path (another AR); the
+    // resume is refused in one line, nothing of the run is reported.
+    await killAt(args, cut, '"model":"d3pm","seed":0,"step":20');
+    await copy(other);
+    const r = await runTool("experiment.ts", [
+      ...args,
+      "--out",
+      cut,
+      "--resume",
+    ]);
+    assertEquals(r.code, 1, r.stderr);
+    const line = r.stderr.trim().split("\n").at(-1)!;
+    assert(
+      line.includes("it was trained with a different configuration") &&
+        line.includes(
+          `initFromWeightsSha256: "${await sha(src)}" → "${await sha(other)}"`,
+        ),
+      line,
+    );
+    assertEquals(
+      await Deno.stat(`${cut}/results.json`).then(() => true, () => false),
+      false,
+    );
+    // The same source back: the resume goes on.
+    await copy(src);
+    const again = await runTool("experiment.ts", [
+      ...args,
+      "--out",
+      cut,
+      "--resume",
+    ]);
+    assertEquals(again.code, 0, again.stderr);
+    for (const d of [src, other, dir]) {
+      await Deno.remove(d, { recursive: true });
+    }
   },
 });
 
