@@ -321,6 +321,7 @@ export async function infillFigures(
     accuracy: fill.accuracy,
     nll: fill.nll,
     hidden: fill.hidden,
+    blocks: rows,
   };
 }
 

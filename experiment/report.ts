@@ -292,8 +292,12 @@ function infillSection(r: ExperimentResult): string {
   return `## Infilling (${who.join(" and ")})
 
 The first ${
-    Math.min(8, r.config.evalBlocks || 8)
-  } test blocks, each token hidden with the asked probability, filled in by the ancestral sampler at
+    // Older runs did not record the blocks: the rule they ran under.
+    filled[0].infill!.blocks ??
+      Math.min(
+        8,
+        r.config.evalBlocks || 8,
+      )} test blocks, each token hidden with the asked probability, filled in by the ancestral sampler at
 the largest step count; the NLL is one pass on the blanks.${
     who.length > 1
       ? ` ${

@@ -111,6 +111,11 @@ export interface InfillFigures {
   nll: number;
   /** Tokens hidden. */
   hidden: number;
+  /**
+   * Test blocks it ran on (the first ones: up to 8, fewer when the test
+   * split has fewer; absent in runs made before it was recorded).
+   */
+  blocks?: number;
 }
 
 /**

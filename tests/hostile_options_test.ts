@@ -201,3 +201,44 @@ Deno.test("a valid split shorter than --valid-blocks: the report names the block
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a test split shorter than the 8 infilling blocks, all evaluated: the report names the blocks infilled", async () => {
+  const dir = await Deno.makeTempDir();
+  const line = "the cat sat on the mat and the dog ran to the park \n";
+  await Deno.writeTextFile(`${dir}/wiki.train.tokens`, line.repeat(400));
+  await Deno.writeTextFile(`${dir}/wiki.valid.tokens`, line.repeat(40));
+  await Deno.writeTextFile(`${dir}/wiki.test.tokens`, line.repeat(3));
+  const r = await runScript("examples/experiment.ts", [
+    "--preset",
+    "micro",
+    "--data",
+    dir,
+    "--steps",
+    "2",
+    "--warmup",
+    "1",
+    "--valid-every",
+    "0",
+    "--exact-blocks",
+    "0",
+    "--judge",
+    "self",
+    ...FAST_EVAL,
+    "--eval-blocks",
+    "0",
+    "--out",
+    `${dir}/run`,
+  ], 120_000);
+  assertEquals(r.code, 0, r.stderr);
+  // 3 lines of 52 bytes: 4 test blocks of 32 byte tokens, all evaluated.
+  const results = JSON.parse(
+    await Deno.readTextFile(`${dir}/run/results.json`),
+  );
+  const d3pm = results.results.find((m: { model: string }) =>
+    m.model === "d3pm"
+  );
+  assertEquals(d3pm.infill.blocks, 4);
+  const report = await Deno.readTextFile(`${dir}/run/report.md`);
+  assert(report.includes("The first 4 test blocks, each token hidden"), report);
+  await Deno.remove(dir, { recursive: true });
+});
