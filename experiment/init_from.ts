@@ -30,14 +30,23 @@ export interface InitSource {
   model: "ar" | "mlm";
 }
 
-/** What the source model cost to train, counted into the run's compute. */
+/**
+ * What the source model cost to train, counted into the run's compute: the
+ * tokens and FLOPs of a run's model, none for an imported checkpoint (`deno
+ * task import`), whose training is not known.
+ */
 export interface InitFigures extends InitSource {
-  /** Tokens the source trained on. */
-  tokens: number;
+  /** Tokens the source trained on (absent for an imported checkpoint). */
+  tokens?: number;
   /** Its parameters. */
   parameters: number;
-  /** Its training work, `6 · parameters · tokens` FLOPs (forward and backward). */
-  flops: number;
+  /**
+   * Its training work, `6 · parameters · tokens` FLOPs (forward and
+   * backward; absent for an imported checkpoint).
+   */
+  flops?: number;
+  /** An imported checkpoint's origin, from the source's `import.json`. */
+  imported?: { from: string; architecture: string };
   /**
    * SHA-256 (hex) of the source's `model.safetensors` when the D3PM started
    * from it: a resumed run's checkpoint is tied to it, so a source replaced
@@ -123,7 +132,13 @@ export async function initialiseFrom(
       const same = w.shape.every((n, i) => n === v.shape[i]);
       weights.set(
         name,
-        same ? w : tf.tidy(() => tf.concat([w, v.slice([w.shape[0], 0])], 0)),
+        same
+          ? w
+          : tf.tidy(() =>
+            w.shape[0] > v.shape[0]
+              ? w.slice([0, 0], [v.shape[0], -1]) // the first positions
+              : tf.concat([w, v.slice([w.shape[0], 0])], 0) // + the fresh mask row
+          ),
       );
     }
     model.setWeights(weights);
@@ -133,6 +148,28 @@ export async function initialiseFrom(
     const c = from.config;
     let parameters = 0;
     for (const v of from.model.variables.values()) parameters += v.size;
+    // An imported checkpoint's config.json holds a preset's steps, not its
+    // training: its cost is unknown, and not counted.
+    const imported = await Deno.readTextFile(`${source.dir}/import.json`)
+      .then((t) => JSON.parse(t) as { from: string; architecture: string })
+      .catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return undefined;
+        throw new ConfigError(
+          `Option --init-from ${
+            describe(source)
+          }: its import.json is unreadable (${
+            (e as Error).message.split("\n")[0]
+          })`,
+        );
+      });
+    if (imported) {
+      return {
+        ...source,
+        parameters,
+        imported: { from: imported.from, architecture: imported.architecture },
+        weightsSha256,
+      };
+    }
     const tokens = c.steps * c.batchSize * c.blockLength;
     return {
       ...source,
@@ -228,7 +265,10 @@ export function checkShape(
     const w = there.get(name);
     if (!w) return false;
     const moreRows = name === "wte.weight" && w[1] === v[1] && w[0] < v[0];
-    return !moreRows && w.join() !== v.join();
+    // A learned position table longer than the block: its first rows.
+    const fewerPositions = name === "wpe.weight" && w[1] === v[1] &&
+      w[0] > v[0];
+    return !moreRows && !fewerPositions && w.join() !== v.join();
   });
   const why = missing !== undefined
     ? `it has no weight ${missing}`

@@ -73,7 +73,7 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
     ar.tokenizer,
   );
   assertEquals(figures.tokens, 40 * 16 * ar.config.blockLength);
-  assertEquals(figures.flops, 6 * figures.parameters * figures.tokens);
+  assertEquals(figures.flops, 6 * figures.parameters * figures.tokens!);
   const ids = Array.from(ar.tokenizer.encode(" = Valkyria Chronicles III = "));
   const x = tf.tensor2d([ids], [1, ids.length], "int32");
   // The AR's loss: position i predicts i + 1.

@@ -16,10 +16,11 @@ seconds). A request is {"op": ..., ...}:
       tokens (generate(do_sample=False)); with `text`, its ids and decoding;
       with `dtype`, the weights are loaded in that dtype (dtype=...), e.g.
       float32 for a float16 checkpoint.
-  make_gpt2  {"dir", "n_layer"?, "seed", "dtype": "float32"|"float16"|"bfloat16",
+  make_gpt2  {"dir", "n_layer"?, "n_embd"?, "n_head"?, "n_positions"?, "seed",
+              "dtype": "float32"|"float16"|"bfloat16",
               "format": "safetensors"|"bin", "old_names"?: bool}
-      Builds GPT2LMHeadModel(GPT2Config(...)) (the 124M configuration unless
-      n_layer is given) with random weights — nothing is downloaded — and
+      Builds GPT2LMHeadModel(GPT2Config(...)) (the 124M configuration but
+      for the sizes given) with random weights — nothing is downloaded — and
       saves it: save_pretrained, or a torch.save'd state dict in
       pytorch_model.bin (with old_names: GPT2Model's names without
       `transformer.`, and the attn.bias / attn.masked_bias buffers of
@@ -77,7 +78,8 @@ def logits(req):
 
 def make_gpt2(req):
     torch.manual_seed(req["seed"])
-    config = GPT2Config(**({"n_layer": req["n_layer"]} if "n_layer" in req else {}))
+    shape = ("n_layer", "n_embd", "n_head", "n_positions")
+    config = GPT2Config(**{k: req[k] for k in shape if k in req})
     model = GPT2LMHeadModel(config).eval()
     dtype = getattr(torch, req["dtype"])
     model = model.to(dtype)
