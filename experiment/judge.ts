@@ -23,7 +23,7 @@ import {
   Transformer,
 } from "@d3pm/transformer";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
-import type { RunData } from "./data.ts";
+import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
 import { AR } from "./contestants/ar.ts";
 import type { EvalContext } from "./evaluation.ts";
@@ -330,6 +330,8 @@ async function otherRun(
       `Option --judge ${c.judge}: no finished run there (expected auto, self, or a run folder)`,
     );
   }
+  const imported = await importedJudge(c, folder, other, data);
+  if (imported) return imported;
   let tokenizerId: unknown;
   try {
     const results = await readJsonBounded(folder.resultsPath, {
@@ -363,6 +365,61 @@ async function otherRun(
   } catch (e) {
     throw new ConfigError(
       `Option --judge ${c.judge}: cannot load its AR model (${
+        (e as Error).message
+      })`,
+    );
+  }
+}
+
+/**
+ * `--judge` naming a checkpoint brought in by `deno task import` (a folder
+ * with `import.json`), such as a GPT-2, the judge of the literature's gen
+ * PPL: trained elsewhere, so on any data, but it must read the run's ids
+ * (the same tokenizer) and hold a block (a context at least as long).
+ * Undefined when the folder holds no import.
+ */
+async function importedJudge(
+  c: ExperimentConfig,
+  folder: RunFolder,
+  other: ExperimentConfig,
+  data: Pick<RunData, "tokenizer">,
+): Promise<[Transformer, string] | undefined> {
+  const text = await Deno.readTextFile(`${folder.dir}/import.json`).catch(
+    (e) => {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
+    },
+  );
+  if (text === undefined) return undefined;
+  let record: { from?: unknown; architecture?: unknown };
+  try {
+    record = JSON.parse(text);
+  } catch {
+    throw new ConfigError(
+      `Option --judge ${c.judge}: its import.json is not JSON`,
+    );
+  }
+  const tokenizer = await openTokenizer(other, folder).catch((e: Error) => {
+    throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
+  });
+  if (
+    tokenizer.id !== data.tokenizer.id || other.blockLength < c.blockLength
+  ) {
+    throw new ConfigError(
+      `Option --judge ${c.judge}: that imported model (${tokenizer.id}, context ${other.blockLength}) cannot score this run's samples (${data.tokenizer.id}, blocks of ${c.blockLength}): a judge needs the same tokenizer and a context at least as long`,
+    );
+  }
+  const seed = other.firstSeed ?? 0;
+  try {
+    return [
+      await loadModel(folder.modelDir(seed, "ar")),
+      `${String(record.architecture)} imported from ${
+        String(record.from)
+      } (deno task import, in ${c.judge})`,
+    ];
+  } catch (e) {
+    throw new ConfigError(
+      `Option --judge ${c.judge}: cannot load its imported model (${
         (e as Error).message
       })`,
     );

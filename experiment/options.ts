@@ -483,7 +483,7 @@ export const OPTIONS = {
     value: "WHO",
     default: "auto",
     help:
-      "judge of gen PPL: auto (a separate AR model, trained once and cached), self (the run's AR), or a run folder",
+      "judge of gen PPL: auto (a separate AR model, trained once and cached), self (the run's AR), or a run folder (a finished run's AR, or a model brought in by deno task import)",
   },
   /** Training steps of the `auto` judge. */
   judgeSteps: {

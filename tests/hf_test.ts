@@ -11,7 +11,7 @@ import { loadTrained, readRun } from "@d3pm/experiment";
 import { BpeTokenizer, loadGpt2Tokenizer } from "@d3pm/tokenizer";
 import { tokenizerFiles } from "@d3pm/hf";
 import type { Transformer } from "@d3pm/transformer";
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { askPython, findPython, readFloats } from "./_python.ts";
 import { FAST_EVAL, runTool } from "./_run.ts";
 
@@ -394,7 +394,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "--init-from an imported GPT-2: the D3PM starts from its weights (its first positions at a shorter block; one step moves none by more than the learning rate), and its unknown training is not counted as the import's placeholder steps",
+    "--init-from and --judge an imported GPT-2: the D3PM starts from its weights (its first positions at a shorter block; one step moves none by more than the learning rate), its unknown training is not counted as the import's placeholder steps, and it judges the samples",
   ignore,
   async fn() {
     await tf.setBackend("cpu");
@@ -445,8 +445,9 @@ Deno.test({
       "1",
       "--warmup",
       "0",
-      "--judge-steps",
-      "5",
+      // Judged by the imported GPT-2 itself (a context of 32 ≥ the block).
+      "--judge",
+      src,
       "--valid-every",
       "0",
       "--exact-blocks",
@@ -464,6 +465,12 @@ Deno.test({
     assertEquals(initFrom.parameters, made.parameters + 4 * 32);
     assertEquals(initFrom.imported?.architecture, "GPT2LMHeadModel");
     assertEquals([initFrom.tokens, initFrom.flops], [undefined, undefined]);
+    assertEquals(
+      results!.judge,
+      `GPT2LMHeadModel imported from ${root}/hf (deno task import, in ${src})`,
+    );
+    const genPpl = results!.results[0].generation!.genPpl;
+    assert(Number.isFinite(genPpl) && genPpl > 1, `gen PPL ${genPpl}`);
     // One AdamW step moves a weight by at most lr (the sign of its first
     // gradient) plus lr · decay · |w|: every weight is the source's within
     // that, and some moved.
@@ -484,6 +491,30 @@ Deno.test({
       }
     }
     assert(moved > 1000, `${moved} weights moved`);
+    // Blocks longer than its context (32): refused as a judge, in one line.
+    const long = await runTool("experiment.ts", [
+      "--preset",
+      "micro",
+      "--tokenizer",
+      "gpt2",
+      "--models",
+      "d3pm",
+      "--block-length",
+      "64",
+      "--judge",
+      src,
+      "--out",
+      `${root}/long`,
+    ]);
+    assertEquals(long.code, 1, long.stderr);
+    assertStringIncludes(
+      long.stderr.trim().split("\n").at(-1)!,
+      `Option --judge ${src}: that imported model (gpt2`,
+    );
+    assertStringIncludes(
+      long.stderr,
+      "context 32) cannot score this run's samples",
+    );
     a.model.dispose();
     d.model.dispose();
     await Deno.remove(root, { recursive: true });
