@@ -334,7 +334,14 @@ Deno.test("9: sizes that would not fit are refused before allocating, with the f
       /Option --gen-batch must be an integer in \[1, 65536\], got 100000/,
     ],
     [
-      ["--diffusion-steps", "100000", "--exact-blocks", "1000"],
+      [
+        "--diffusion-steps",
+        "100000",
+        "--eval-blocks",
+        "1000",
+        "--exact-blocks",
+        "1000",
+      ],
       /evaluation would cost \d+ times its training .*: lower --exact-blocks or --diffusion-steps/,
     ],
   ];
