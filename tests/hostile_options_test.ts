@@ -160,12 +160,21 @@ Deno.test("bench/cpu_thread_bits.ts prints its usage for --help and refuses opti
   );
 });
 
-Deno.test("a valid split shorter than --valid-blocks: the report names the blocks validated, not the option", async () => {
+/**
+ * A micro run on a tiny corpus of one repeated 52-byte line (byte tokens,
+ * blocks of 32): `valid` and `test` lines in those splits, with
+ * `args` added; its folder, and its output.
+ */
+async function tinyCorpusRun(
+  valid: number,
+  test: number,
+  args: string[],
+): Promise<{ dir: string; r: Awaited<ReturnType<typeof runScript>> }> {
   const dir = await Deno.makeTempDir();
   const line = "the cat sat on the mat and the dog ran to the park \n";
   await Deno.writeTextFile(`${dir}/wiki.train.tokens`, line.repeat(400));
-  await Deno.writeTextFile(`${dir}/wiki.valid.tokens`, line.repeat(3));
-  await Deno.writeTextFile(`${dir}/wiki.test.tokens`, line.repeat(40));
+  await Deno.writeTextFile(`${dir}/wiki.valid.tokens`, line.repeat(valid));
+  await Deno.writeTextFile(`${dir}/wiki.test.tokens`, line.repeat(test));
   const r = await runScript("examples/experiment.ts", [
     "--preset",
     "micro",
@@ -175,20 +184,27 @@ Deno.test("a valid split shorter than --valid-blocks: the report names the block
     "2",
     "--warmup",
     "1",
+    "--exact-blocks",
+    "0",
+    "--judge",
+    "self",
+    ...FAST_EVAL,
+    ...args,
+    "--out",
+    `${dir}/run`,
+  ], 120_000);
+  return { dir, r };
+}
+
+Deno.test("a valid split shorter than --valid-blocks: the report names the blocks validated, not the option", async () => {
+  const { dir, r } = await tinyCorpusRun(3, 40, [
     "--log-every",
     "1",
     "--valid-every",
     "2",
     "--valid-blocks",
     "16",
-    "--exact-blocks",
-    "0",
-    "--judge",
-    "self",
-    ...FAST_EVAL,
-    "--out",
-    `${dir}/run`,
-  ], 120_000);
+  ]);
   assertEquals(r.code, 0, r.stderr);
   // 3 lines of 52 bytes: 4 blocks of 32 byte tokens.
   assert(r.stderr.includes(" 4 valid and "), r.stderr);
@@ -203,32 +219,12 @@ Deno.test("a valid split shorter than --valid-blocks: the report names the block
 });
 
 Deno.test("a test split shorter than the 8 infilling blocks, all evaluated: the report names the blocks infilled", async () => {
-  const dir = await Deno.makeTempDir();
-  const line = "the cat sat on the mat and the dog ran to the park \n";
-  await Deno.writeTextFile(`${dir}/wiki.train.tokens`, line.repeat(400));
-  await Deno.writeTextFile(`${dir}/wiki.valid.tokens`, line.repeat(40));
-  await Deno.writeTextFile(`${dir}/wiki.test.tokens`, line.repeat(3));
-  const r = await runScript("examples/experiment.ts", [
-    "--preset",
-    "micro",
-    "--data",
-    dir,
-    "--steps",
-    "2",
-    "--warmup",
-    "1",
+  const { dir, r } = await tinyCorpusRun(40, 3, [
     "--valid-every",
     "0",
-    "--exact-blocks",
-    "0",
-    "--judge",
-    "self",
-    ...FAST_EVAL,
     "--eval-blocks",
     "0",
-    "--out",
-    `${dir}/run`,
-  ], 120_000);
+  ]);
   assertEquals(r.code, 0, r.stderr);
   // 3 lines of 52 bytes: 4 test blocks of 32 byte tokens, all evaluated.
   const results = JSON.parse(

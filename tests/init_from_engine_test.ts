@@ -67,6 +67,28 @@ async function source(steps = 40): Promise<string> {
   return out;
 }
 
+/**
+ * A D3PM run on the CPU engine from `source`, long enough (80 steps,
+ * checkpoints every 10) to be killed mid-run and resumed.
+ */
+function killable(source: string, judge: string): string[] {
+  return [
+    ...MICRO,
+    "--models",
+    "d3pm",
+    "--steps",
+    "80",
+    "--checkpoint-every",
+    "10",
+    "--init-from",
+    source,
+    "--judge",
+    judge,
+    "--engine",
+    "cpu",
+  ];
+}
+
 async function stored(m: Transformer): Promise<Map<string, StoredTensor>> {
   const out = new Map<string, StoredTensor>();
   for (const [name, v] of m.variables) {
@@ -228,22 +250,7 @@ Deno.test({
 
     // Killed mid-run on the engine and resumed: the checkpoint's weights
     // replace the source's again, to the same weights as a whole run.
-    const args = [
-      ...MICRO,
-      "--models",
-      "d3pm",
-      "--steps",
-      "80",
-      "--checkpoint-every",
-      "10",
-      "--init-from",
-      src,
-      "--judge",
-      src,
-      "--engine",
-      "cpu",
-    ];
-    await resumesBitIdentically(args, ["d3pm"]);
+    await resumesBitIdentically(killable(src, src), ["d3pm"]);
     await Deno.remove(src, { recursive: true });
   },
 });
@@ -265,21 +272,7 @@ Deno.test({
       sha256Hex(await Deno.readFile(`${run}/seed-0/ar/model.safetensors`));
     assertNotEquals(await sha(src), await sha(other));
     await copy(src);
-    const args = [
-      ...MICRO,
-      "--models",
-      "d3pm",
-      "--steps",
-      "80",
-      "--checkpoint-every",
-      "10",
-      "--init-from",
-      at,
-      "--judge",
-      src,
-      "--engine",
-      "cpu",
-    ];
+    const args = killable(at, src);
     const w = await runTool("experiment.ts", [...args, "--out", whole]);
     assertEquals(w.code, 0, w.stderr);
     const results = JSON.parse(
