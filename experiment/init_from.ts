@@ -150,23 +150,18 @@ export async function initialiseFrom(
     for (const v of from.model.variables.values()) parameters += v.size;
     // An imported checkpoint's config.json holds a preset's steps, not its
     // training: its cost is unknown, and not counted.
-    const imported = await Deno.readTextFile(`${source.dir}/import.json`)
-      .then((t) => JSON.parse(t) as { from: string; architecture: string })
-      .catch((e) => {
-        if (e instanceof Deno.errors.NotFound) return undefined;
+    const imported = await new RunFolder(source.dir).importRecord().catch(
+      (e: Error) => {
         throw new ConfigError(
-          `Option --init-from ${
-            describe(source)
-          }: its import.json is unreadable (${
-            (e as Error).message.split("\n")[0]
-          })`,
+          `Option --init-from ${describe(source)}: ${e.message}`,
         );
-      });
+      },
+    );
     if (imported) {
       return {
         ...source,
         parameters,
-        imported: { from: imported.from, architecture: imported.architecture },
+        imported,
         weightsSha256,
       };
     }

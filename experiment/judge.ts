@@ -384,21 +384,10 @@ async function importedJudge(
   other: ExperimentConfig,
   data: Pick<RunData, "tokenizer">,
 ): Promise<[Transformer, string] | undefined> {
-  const text = await Deno.readTextFile(`${folder.dir}/import.json`).catch(
-    (e) => {
-      if (e instanceof Deno.errors.NotFound) return undefined;
-      throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
-    },
-  );
-  if (text === undefined) return undefined;
-  let record: { from?: unknown; architecture?: unknown };
-  try {
-    record = JSON.parse(text);
-  } catch {
-    throw new ConfigError(
-      `Option --judge ${c.judge}: its import.json is not JSON`,
-    );
-  }
+  const record = await folder.importRecord().catch((e: Error) => {
+    throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
+  });
+  if (record === undefined) return undefined;
   const tokenizer = await openTokenizer(other, folder).catch((e: Error) => {
     throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
   });
@@ -413,9 +402,7 @@ async function importedJudge(
   try {
     return [
       await loadModel(folder.modelDir(seed, "ar")),
-      `${String(record.architecture)} imported from ${
-        String(record.from)
-      } (deno task import, in ${c.judge})`,
+      `${record.architecture} imported from ${record.from} (deno task import, in ${c.judge})`,
     ];
   } catch (e) {
     throw new ConfigError(

@@ -263,6 +263,31 @@ export class RunFolder {
   }
 
   /**
+   * Where an imported run's model came from (`deno task import`).
+   *
+   * @returns Its origin and architecture, or undefined for a run that was
+   *   trained here (no `import.json`).
+   * @throws {ConfigError} When `import.json` is unreadable or malformed.
+   */
+  async importRecord(): Promise<
+    { from: string; architecture: string } | undefined
+  > {
+    const raw = await this.#readJson(this.importPath, "import record") as
+      | { from?: unknown; architecture?: unknown }
+      | undefined;
+    if (raw === undefined) return undefined;
+    if (
+      typeof raw !== "object" || raw === null ||
+      typeof raw.from !== "string" || typeof raw.architecture !== "string"
+    ) {
+      throw new ConfigError(
+        `${this.importPath} is not an import record (expected {"from", "architecture", …}, as deno task import writes it)`,
+      );
+    }
+    return { from: raw.from, architecture: raw.architecture };
+  }
+
+  /**
    * What the run recorded of its data when it started.
    *
    * @returns The record, or undefined for a run made before records were kept.
