@@ -236,16 +236,6 @@ function loopOptions(
 ): Common {
   const { config: c, folder } = ctx;
   const kind = entrant.contestant.kind;
-  const ties = checkpointTies(c, kind, seed, ctx.data.record);
-  if (initFrom?.weightsSha256 !== undefined) {
-    // The source is named by its path in the fingerprint; its weights tie
-    // the checkpoint too, so a source replaced at that path (say by
-    // --force) is refused on resume. A checkpoint from before the tie
-    // reads as this source's.
-    const tie = { initFromWeightsSha256: initFrom.weightsSha256 };
-    Object.assign(ties.config, tie);
-    Object.assign(ties.configDefaults, tie);
-  }
   return {
     blocks: ctx.data.train,
     batchSize: c.batchSize,
@@ -260,7 +250,14 @@ function loopOptions(
     checkpointEvery: c.checkpointEvery,
     engineName: ctx.engineName,
     resume: c.resume,
-    ...ties,
+    // A source replaced at its path (say by --force) is refused on resume.
+    ...checkpointTies(
+      c,
+      kind,
+      seed,
+      ctx.data.record,
+      initFrom?.weightsSha256,
+    ),
     progress: ctx.progress ? `seed ${seed} ${kind}` : false as const,
     onStep: async (
       s: StepInfo,
@@ -277,14 +274,18 @@ function loopOptions(
 /**
  * What a checkpoint is tied to — the run's training fingerprint, the
  * contestant and seed it belongs to, and the data (each split's SHA-256 and
- * the tokenizer) — as `train()` stores it in the checkpoint and compares it
- * on resume. A checkpoint written before a tie existed reads as this
- * contestant, seed and data (and older options as their `olderRuns` value).
+ * the tokenizer; for a D3PM started `--init-from` a model, that model's
+ * weights, since the fingerprint names it only by its path) — as `train()`
+ * stores it in the checkpoint and compares it on resume. A checkpoint
+ * written before a tie existed reads as this contestant, seed, data and
+ * source (and older options as their `olderRuns` value).
  *
  * @param c The run's configuration.
  * @param kind The contestant.
  * @param seed The seed.
  * @param data What the run trains on.
+ * @param initFromWeightsSha256 The SHA-256 of the `--init-from` source's
+ *   weights, when the contestant starts from one.
  * @returns `train()`'s `config` and `configDefaults`.
  *
  * @example A checkpoint of another contestant, seed or corpus does not match
@@ -305,6 +306,7 @@ export function checkpointTies(
   kind: string,
   seed: number,
   data: DataRecord,
+  initFromWeightsSha256?: string,
 ): {
   config: Record<string, unknown>;
   configDefaults: Record<string, unknown>;
@@ -315,6 +317,7 @@ export function checkpointTies(
     seed,
     dataSha256: data.sha256,
     tokenizerBuilt: data.tokenizer,
+    ...(initFromWeightsSha256 !== undefined ? { initFromWeightsSha256 } : {}),
   };
   return {
     config: { ...trainingFingerprint(c), ...ties },
