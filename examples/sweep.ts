@@ -201,16 +201,6 @@ async function specOf(
   };
 }
 
-/** The sweep saved in `dir`, or a one-line error naming a folder without one. */
-async function savedSweep(dir: string) {
-  return await readSweep(dir).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-    throw new UsageError(
-      `${dir} holds no sweep (no sweep.json): deno task sweep plan|run … --dir DIR makes one`,
-    );
-  });
-}
-
 if (import.meta.main) {
   await runCli(async () => {
     const { values, given, positionals } = readCommandLine(Deno.args, {
@@ -242,7 +232,7 @@ if (import.meta.main) {
           }`,
         );
       }
-      const sweep = await savedSweep(target);
+      const sweep = await readSweep(target);
       const all = await sweepStatus(sweep);
       for (const s of all) console.log(statusLine(s));
       const count = (st: string) => all.filter((s) => s.state === st).length;
@@ -268,7 +258,7 @@ if (import.meta.main) {
           }, or plan a new one with --dir`,
         );
       }
-      sweep = await savedSweep(target!);
+      sweep = await readSweep(target!);
     } else {
       const spec = await specOf(target, values, given);
       sweep = await saveSweep(planSweep(spec, { dir: values.dir }));

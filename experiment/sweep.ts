@@ -481,14 +481,11 @@ export function sweepPaths(dir: string): SweepPaths {
  */
 export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   const path = sweepPaths(sweep.dir).json;
-  const old = await readSweep(sweep.dir).catch((e) => {
-    // None there (a file in place of the folder is named below).
-    if (
-      e instanceof Deno.errors.NotFound ||
-      e instanceof Deno.errors.NotADirectory
-    ) return undefined;
-    throw e;
-  });
+  // None there: a new folder (a file in its place is named below).
+  const old = await Deno.stat(path).then(
+    () => readSweep(sweep.dir),
+    () => undefined,
+  );
   if (old) {
     const key = (s: Sweep) =>
       JSON.stringify(s.cells.map((c) => [c.name, c.args]));
@@ -517,11 +514,22 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
  *
  * @param dir The sweep folder.
  * @returns The sweep.
+ * @throws {ConfigError} When `dir` holds no sweep (another run folder, a
+ *   file, a typo) or its `sweep.json` is not a sweep record.
  */
 export async function readSweep(dir: string): Promise<Sweep> {
-  const sweep = JSON.parse(
-    await Deno.readTextFile(sweepPaths(dir).json),
-  ) as Sweep;
+  const text = await Deno.readTextFile(sweepPaths(dir).json).catch((e) => {
+    if (
+      e instanceof Deno.errors.NotFound ||
+      e instanceof Deno.errors.NotADirectory
+    ) {
+      throw new ConfigError(
+        `${dir} holds no sweep (no sweep.json): deno task sweep plan|run … --dir DIR makes one`,
+      );
+    }
+    throw e;
+  });
+  const sweep = JSON.parse(text) as Sweep;
   if (sweep.version !== 1 || !Array.isArray(sweep.cells)) {
     throw new ConfigError(`${dir}/sweep.json is not a sweep record`);
   }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { measuredFigures, type ModelResult } from "@d3pm/experiment";
+import { measuredFigures, type ModelResult, readSweep } from "@d3pm/experiment";
 import { equal } from "@std/assert";
 
 const [one, sweep] = Deno.args;
@@ -38,8 +38,10 @@ if (!whole) {
 }
 // Another run folder (or a typo) in place of the sweep would read as every
 // cell missing.
-if (!(await Deno.stat(`${sweep}/sweep.json`).catch(() => undefined))) {
-  console.error(`error: ${sweep} holds no sweep (no sweep.json)`);
+try {
+  await readSweep(sweep);
+} catch (e) {
+  console.error(`error: ${(e as Error).message}`);
   Deno.exit(2);
 }
 let same = 0;
