@@ -59,9 +59,3 @@ export function sgemmGflops(cblas: Cblas): number {
   }
   return (2 * n ** 3) / (median(times) / 1000) / 1e9;
 }
-
-/**
- * The most threads the CPU kernels take (`createCpuKernels` refuses more):
- * the most a CPU benchmark's `--threads` accepts, and its default's cap.
- */
-export const MAX_KERNEL_THREADS = 32;

@@ -56,6 +56,7 @@ import {
   crossEntropy,
   geluForward,
   layernormForward,
+  MAX_CPU_THREADS,
 } from "@d3pm/cpu";
 import { type ModelConfig, preset, Transformer } from "@d3pm/transformer";
 import { AdamW } from "@d3pm/train";
@@ -63,12 +64,7 @@ import { autoregressive, causalLmLoss } from "@d3pm/autoregressive";
 import { maskedDiffusion } from "@d3pm/diffusion";
 import { readCommandLine, UsageError } from "@d3pm/cli";
 import { planCpuStep, stepWords, type Timings } from "./_cpu_step.ts";
-import {
-  flopsPerToken,
-  MAX_KERNEL_THREADS,
-  median,
-  sgemmGflops,
-} from "./_measure.ts";
+import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 import * as js from "./_js_kernels.ts";
 import { blasThreads } from "../cpu/_blas_threads.ts";
 
@@ -134,8 +130,8 @@ the WebAssembly SIMD kernels. Prints JSON lines.`,
     threads: {
       kind: "integer",
       min: 1,
-      max: MAX_KERNEL_THREADS,
-      default: Math.min(navigator.hardwareConcurrency, MAX_KERNEL_THREADS),
+      max: MAX_CPU_THREADS,
+      default: Math.min(navigator.hardwareConcurrency, MAX_CPU_THREADS),
       help:
         "threads of every contestant (the cores); the kernels and PyTorch also run on 1",
     },

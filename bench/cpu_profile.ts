@@ -16,17 +16,12 @@
  */
 import { prng } from "@d3pm/core";
 import { loadCblas } from "@d3pm/backend/cblas";
-import { CpuTransformer } from "@d3pm/cpu";
+import { CpuTransformer, MAX_CPU_THREADS } from "@d3pm/cpu";
 import { type ModelConfig, preset } from "@d3pm/transformer";
 import { readCommandLine } from "@d3pm/cli";
 import { type JobProfile, runtimeOf } from "../cpu/_runtime.ts";
 import { blasThreads } from "../cpu/_blas_threads.ts";
-import {
-  flopsPerToken,
-  MAX_KERNEL_THREADS,
-  median,
-  sgemmGflops,
-} from "./_measure.ts";
+import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 
 const SHAPES: Record<string, { d: number; mlp: number; batch: number }> = {
   tiny: { d: 128, mlp: 512, batch: 4 },
@@ -51,8 +46,8 @@ step's MFU against a 1024³ sgemm on the same threads. Prints JSON lines.`,
     threads: {
       kind: "integer",
       min: 1,
-      max: MAX_KERNEL_THREADS,
-      default: Math.min(navigator.hardwareConcurrency, MAX_KERNEL_THREADS),
+      max: MAX_CPU_THREADS,
+      default: Math.min(navigator.hardwareConcurrency, MAX_CPU_THREADS),
       help: "kernel threads (the cores)",
     },
   },

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "772f3de6297c9fbbc656d528e6e17cddf2b4140f76a941dc1417c2d8d5134c45";
+  "2242b8a4ec766d1177c5fd1d5e612fc638a239e0302f7ac22b64881ded31da25";

@@ -119,6 +119,9 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+/** The most threads the CPU kernels take (`createCpuKernels` refuses more). */
+export const MAX_CPU_THREADS = 32;
+
 /**
  * The thread count kernels take by default: `OPENBLAS_NUM_THREADS` when it is
  * set (the one knob for BLAS work on either engine, and what
@@ -150,9 +153,12 @@ export function defaultThreads(): number {
         }`,
       );
     }
-    return Math.min(n, 32);
+    return Math.min(n, MAX_CPU_THREADS);
   }
-  return Math.max(1, Math.min(navigator.hardwareConcurrency ?? 1, 32));
+  return Math.max(
+    1,
+    Math.min(navigator.hardwareConcurrency ?? 1, MAX_CPU_THREADS),
+  );
 }
 
 /**
@@ -190,9 +196,11 @@ export async function createCpuKernels(
     );
   }
   const threads = options.threads ?? defaultThreads();
-  if (!Number.isInteger(threads) || threads < 1 || threads > 32) {
+  if (
+    !Number.isInteger(threads) || threads < 1 || threads > MAX_CPU_THREADS
+  ) {
     throw new RangeError(
-      `Cannot create CPU kernels: threads must be an integer in [1, 32], got ${threads}`,
+      `Cannot create CPU kernels: threads must be an integer in [1, ${MAX_CPU_THREADS}], got ${threads}`,
     );
   }
   const grain = options.grain ?? 65536;
