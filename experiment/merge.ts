@@ -222,8 +222,8 @@ export function checkMergeable(
     ).join(", ");
   const seen = new Map<string, string>();
   for (const run of runs) {
+    const at = setting(run);
     for (const m of run.result.results ?? []) {
-      const at = setting(run);
       const key = JSON.stringify([at, m.model, m.seed]);
       const other = seen.get(key);
       if (other !== undefined) {
