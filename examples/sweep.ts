@@ -11,6 +11,7 @@
 import {
   flagOf,
   type OptionSpec,
+  type OptionValues,
   readCommandLine,
   runCli,
   UsageError,
@@ -26,8 +27,11 @@ import {
   saveSweep,
   sbatchScript,
   shellQuote,
+  type SlurmOptions,
   statusLine,
+  type Sweep,
   SWEEP_OWNED,
+  type SweepCell,
   sweepCommand,
   sweepPaths,
   type SweepSpec,
@@ -201,6 +205,231 @@ async function specOf(
   };
 }
 
+/** The parsed command line. */
+type Values = OptionValues<typeof OPTIONS>;
+
+/** `status DIR`: one line per cell, then the counts. */
+async function printStatus(
+  target: string | undefined,
+  isDir: boolean,
+): Promise<void> {
+  if (!target || !isDir) {
+    throw new UsageError(
+      `deno task sweep status needs a sweep folder (holding sweep.json), got ${
+        target ?? "none"
+      }`,
+    );
+  }
+  const sweep = await readSweep(target);
+  const all = await sweepStatus(sweep);
+  for (const s of all) console.log(statusLine(s));
+  const count = (st: string) => all.filter((s) => s.state === st).length;
+  console.log(
+    `${all.length} cells: ${count("finished")} finished, ${
+      count("running")
+    } running, ${count("pending")} pending, ${count("failed")} failed`,
+  );
+}
+
+/** The sweep to plan or run: a saved one as it is, else a new one, saved. */
+async function sweepOf(
+  target: string | undefined,
+  isDir: boolean,
+  line: { values: Values; given: Partial<Values> },
+): Promise<Sweep> {
+  const { values, given } = line;
+  if (!isDir) {
+    const spec = await specOf(target, values, given);
+    return await saveSweep(planSweep(spec, { dir: values.dir }));
+  }
+  const fixed = Object.keys(given).filter((k) => k in PASSED);
+  if (fixed.length || values.set || values.seeds) {
+    throw new UsageError(
+      `A saved sweep (${target}) is re-run as it is: drop ${
+        [
+          ...fixed,
+          ...(values.set ? ["set"] : []),
+          ...(values.seeds ? ["seeds"] : []),
+        ]
+          .map((k) => `--${flagOf(k)}`).join(", ")
+      }, or plan a new one with --dir`,
+    );
+  }
+  return await readSweep(target!);
+}
+
+/** `plan`: the cells, each as the command line that runs it. */
+function printPlan(
+  sweep: Sweep,
+  program: string,
+  collect: string | undefined,
+): void {
+  console.log(
+    `${sweep.cells.length} cells in ${sweep.dir} (swept: ${
+      sweep.swept.join(", ") || "nothing"
+    }):`,
+  );
+  for (const c of sweep.cells) {
+    console.log(
+      `${String(c.index).padStart(3)}  ${program} ${
+        c.args.map(shellQuote).join(" ")
+      }`,
+    );
+  }
+  if (collect) console.log(`then: ${collect}`);
+}
+
+/** `run --on local`: the cells here, then a study's collect step; one JSON line. */
+async function runHere(
+  sweep: Sweep,
+  values: Values,
+  experiment: string,
+): Promise<void> {
+  const started = performance.now();
+  await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
+  const failedCells = await runLocal(sweep, {
+    jobs: values.jobs,
+    workdir: Deno.cwd(),
+    experiment,
+  });
+  const failed = failedCells.map((c) => c.name);
+  if (sweep.collect && failed.length === 0) {
+    // The study's own table and report from the finished cells.
+    const { code } = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `${experiment} ${sweep.collect.map(shellQuote).join(" ")}`,
+      ],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    if (code !== 0) failed.push("collect");
+  }
+  console.log(JSON.stringify({
+    sweep: sweep.dir,
+    on: "local",
+    jobs: values.jobs,
+    cells: sweep.cells.length,
+    failed,
+    seconds: Math.round((performance.now() - started) / 1000),
+  }));
+  if (failed.length) Deno.exit(1);
+}
+
+/** `run --on slurm --dry-run`: each wave's script, none submitted. */
+function printWaves(
+  sweep: Sweep,
+  parts: readonly SweepCell[][],
+  settings: SlurmOptions,
+): void {
+  parts.forEach((part, k) => {
+    const script = sbatchScript(sweep, {
+      ...settings,
+      cells: part.map((c) => c.index),
+      ...(k > 0 ? { after: `$JOB_OF_WAVE_${k - 1}` } : {}),
+    });
+    if (k > 0) {
+      console.log(
+        `\n# wave ${k}: sbatch --parsable this after wave ${k - 1}`,
+      );
+    }
+    console.log(script.trimEnd());
+  });
+}
+
+/** Submit one array per wave, each after the one before; the job ids. */
+async function submitWaves(
+  sweep: Sweep,
+  parts: readonly SweepCell[][],
+  o: { settings: SlurmOptions; wait: boolean },
+): Promise<{ jobIds: string[]; out?: Deno.CommandOutput; path: string }> {
+  const jobIds: string[] = [];
+  let out: Deno.CommandOutput | undefined, path = "";
+  for (const [k, part] of parts.entries()) {
+    const last = k === parts.length - 1;
+    const script = sbatchScript(sweep, {
+      ...o.settings,
+      cells: part.map((c) => c.index),
+      ...(k > 0 ? { after: jobIds[k - 1] } : {}),
+    });
+    path = k === 0
+      ? sweepPaths(sweep.dir).sbatch
+      : sweepPaths(sweep.dir).sbatch.replace(/\.sbatch$/, `-wave${k}.sbatch`);
+    await Deno.writeTextFile(path, script);
+    out = await new Deno.Command("sbatch", {
+      args: [
+        "--parsable",
+        ...(o.wait && last ? ["--wait"] : []),
+        path,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch((e) => {
+      throw new Error(
+        `Cannot run sbatch (${
+          (e as Error).message.split("\n")[0]
+        }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
+      );
+    });
+    const text = new TextDecoder().decode(out.stdout).trim();
+    const jobId = text.split(";")[0].split("\n")[0];
+    if (!/^\d+$/.test(jobId)) {
+      throw new Error(
+        `sbatch failed: ${
+          new TextDecoder().decode(out.stderr).trim().split("\n")[0]
+        }`,
+      );
+    }
+    jobIds.push(jobId);
+    await recordSubmission(sweep.dir, { on: "slurm", jobId });
+  }
+  return { jobIds, out, path };
+}
+
+/** `run --on slurm`: the cells that are not finished, as job arrays; one JSON line. */
+async function runOnSlurm(
+  sweep: Sweep,
+  values: Values,
+  o: { experiment: string; collect: string | undefined },
+): Promise<void> {
+  // Slurm: submit only the cells that are not finished; one array per
+  // wave of a study, each after the one before it has ended well.
+  const open = (await sweepStatus(sweep)).filter((s) => s.state !== "finished")
+    .map((s) => s.cell);
+  const parts = waves(open);
+  if (parts.length === 0) {
+    throw new UsageError(
+      `Nothing to submit: every cell of ${sweep.dir} is finished`,
+    );
+  }
+  const settings = {
+    workdir: Deno.cwd(),
+    experiment: o.experiment,
+    partition: values.partition,
+    time: values.time,
+    cpusPerTask: values.cpusPerTask,
+    gpus: values.gpus,
+    parallel: values.parallel,
+    extra: values.sbatch?.split(";").map((s) => s.trim()).filter(Boolean),
+  };
+  if (values.dryRun) return printWaves(sweep, parts, settings);
+  const { jobIds, out, path } = await submitWaves(sweep, parts, {
+    settings,
+    wait: values.wait,
+  });
+  console.log(JSON.stringify({
+    sweep: sweep.dir,
+    on: "slurm",
+    jobId: jobIds[0],
+    ...(jobIds.length > 1 ? { jobIds } : {}),
+    cells: open.length,
+    script: path,
+    ...(values.wait ? { exit: out!.code } : {}),
+    ...(o.collect ? { then: o.collect } : {}),
+  }));
+  if (values.wait && !out!.success) Deno.exit(1);
+}
+
 if (import.meta.main) {
   await runCli(async () => {
     const { values, given, positionals } = readCommandLine(Deno.args, {
@@ -224,45 +453,8 @@ if (import.meta.main) {
     }
     const isDir = target !== undefined &&
       (await Deno.stat(target).catch(() => undefined))?.isDirectory === true;
-    if (verb === "status") {
-      if (!target || !isDir) {
-        throw new UsageError(
-          `deno task sweep status needs a sweep folder (holding sweep.json), got ${
-            target ?? "none"
-          }`,
-        );
-      }
-      const sweep = await readSweep(target);
-      const all = await sweepStatus(sweep);
-      for (const s of all) console.log(statusLine(s));
-      const count = (st: string) => all.filter((s) => s.state === st).length;
-      console.log(
-        `${all.length} cells: ${count("finished")} finished, ${
-          count("running")
-        } running, ${count("pending")} pending, ${count("failed")} failed`,
-      );
-      return;
-    }
-    let sweep;
-    if (isDir) {
-      const fixed = Object.keys(given).filter((k) => k in PASSED);
-      if (fixed.length || values.set || values.seeds) {
-        throw new UsageError(
-          `A saved sweep (${target}) is re-run as it is: drop ${
-            [
-              ...fixed,
-              ...(values.set ? ["set"] : []),
-              ...(values.seeds ? ["seeds"] : []),
-            ]
-              .map((k) => `--${flagOf(k)}`).join(", ")
-          }, or plan a new one with --dir`,
-        );
-      }
-      sweep = await readSweep(target!);
-    } else {
-      const spec = await specOf(target, values, given);
-      sweep = await saveSweep(planSweep(spec, { dir: values.dir }));
-    }
+    if (verb === "status") return await printStatus(target, isDir);
+    const sweep = await sweepOf(target, isDir, { values, given });
     // The experiment, or a study's own script (a study's grid as cells).
     const experiment = sweepCommand(
       sweep,
@@ -275,146 +467,13 @@ if (import.meta.main) {
     const collect = sweep.collect
       ? `${program} ${sweep.collect.map(shellQuote).join(" ")}`
       : undefined;
-    if (verb === "plan") {
-      console.log(
-        `${sweep.cells.length} cells in ${sweep.dir} (swept: ${
-          sweep.swept.join(", ") || "nothing"
-        }):`,
-      );
-      for (const c of sweep.cells) {
-        console.log(
-          `${String(c.index).padStart(3)}  ${program} ${
-            c.args.map(shellQuote).join(" ")
-          }`,
-        );
-      }
-      if (collect) console.log(`then: ${collect}`);
-      return;
-    }
+    if (verb === "plan") return printPlan(sweep, program, collect);
     if (values.on === undefined) {
       throw new UsageError(
         "deno task sweep run needs --on local or --on slurm",
       );
     }
-    if (values.on === "local") {
-      const started = performance.now();
-      await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
-      const failedCells = await runLocal(sweep, {
-        jobs: values.jobs,
-        workdir: Deno.cwd(),
-        experiment,
-      });
-      const failed = failedCells.map((c) => c.name);
-      if (sweep.collect && failed.length === 0) {
-        // The study's own table and report from the finished cells.
-        const { code } = await new Deno.Command("bash", {
-          args: [
-            "-c",
-            `${experiment} ${sweep.collect.map(shellQuote).join(" ")}`,
-          ],
-          stdout: "inherit",
-          stderr: "inherit",
-        }).spawn().status;
-        if (code !== 0) failed.push("collect");
-      }
-      console.log(JSON.stringify({
-        sweep: sweep.dir,
-        on: "local",
-        jobs: values.jobs,
-        cells: sweep.cells.length,
-        failed,
-        seconds: Math.round((performance.now() - started) / 1000),
-      }));
-      if (failed.length) Deno.exit(1);
-      return;
-    }
-    // Slurm: submit only the cells that are not finished; one array per
-    // wave of a study, each after the one before it has ended well.
-    const open = (await sweepStatus(sweep)).filter((s) =>
-      s.state !== "finished"
-    ).map((s) => s.cell);
-    const parts = waves(open);
-    if (parts.length === 0) {
-      throw new UsageError(
-        `Nothing to submit: every cell of ${sweep.dir} is finished`,
-      );
-    }
-    const settings = {
-      workdir: Deno.cwd(),
-      experiment,
-      partition: values.partition,
-      time: values.time,
-      cpusPerTask: values.cpusPerTask,
-      gpus: values.gpus,
-      parallel: values.parallel,
-      extra: values.sbatch?.split(";").map((s) => s.trim()).filter(Boolean),
-    };
-    if (values.dryRun) {
-      parts.forEach((part, k) => {
-        const script = sbatchScript(sweep, {
-          ...settings,
-          cells: part.map((c) => c.index),
-          ...(k > 0 ? { after: `$JOB_OF_WAVE_${k - 1}` } : {}),
-        });
-        if (k > 0) {
-          console.log(
-            `\n# wave ${k}: sbatch --parsable this after wave ${k - 1}`,
-          );
-        }
-        console.log(script.trimEnd());
-      });
-      return;
-    }
-    const jobIds: string[] = [];
-    let out: Deno.CommandOutput | undefined, path = "";
-    for (const [k, part] of parts.entries()) {
-      const last = k === parts.length - 1;
-      const script = sbatchScript(sweep, {
-        ...settings,
-        cells: part.map((c) => c.index),
-        ...(k > 0 ? { after: jobIds[k - 1] } : {}),
-      });
-      path = k === 0
-        ? sweepPaths(sweep.dir).sbatch
-        : sweepPaths(sweep.dir).sbatch.replace(/\.sbatch$/, `-wave${k}.sbatch`);
-      await Deno.writeTextFile(path, script);
-      out = await new Deno.Command("sbatch", {
-        args: [
-          "--parsable",
-          ...(values.wait && last ? ["--wait"] : []),
-          path,
-        ],
-        stdout: "piped",
-        stderr: "piped",
-      }).output().catch((e) => {
-        throw new Error(
-          `Cannot run sbatch (${
-            (e as Error).message.split("\n")[0]
-          }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
-        );
-      });
-      const text = new TextDecoder().decode(out.stdout).trim();
-      const jobId = text.split(";")[0].split("\n")[0];
-      if (!/^\d+$/.test(jobId)) {
-        throw new Error(
-          `sbatch failed: ${
-            new TextDecoder().decode(out.stderr).trim().split("\n")[0]
-          }`,
-        );
-      }
-      jobIds.push(jobId);
-      await recordSubmission(sweep.dir, { on: "slurm", jobId });
-    }
-    console.log(JSON.stringify({
-      sweep: sweep.dir,
-      on: "slurm",
-      jobId: jobIds[0],
-      ...(jobIds.length > 1 ? { jobIds } : {}),
-      cells: open.length,
-      script: path,
-      ...(values.wait ? { exit: out!.code } : {}),
-      ...(collect ? { then: collect } : {}),
-    }));
-    if (values.wait && !out!.success) Deno.exit(1);
+    if (values.on === "local") return await runHere(sweep, values, experiment);
+    await runOnSlurm(sweep, values, { experiment, collect });
   });
 }
