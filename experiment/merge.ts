@@ -343,11 +343,27 @@ export async function writeMergedReport(
     );
   }
   await Deno.mkdir(out, { recursive: true });
-  const groups = groupsOf(merge);
-  const ref = merge.runs[0].result;
+  const perCell = perCellTable(merge);
+  const rows = groupRows(merge);
+  const grouped = groupedTable(rows, merge.swept.filter((k) => k !== "seed"));
+  const charts = await writeGroupCharts(groupsOf(merge), out);
+  const md = mergedMarkdown(merge, { grouped, perCell, charts });
+  await Deno.writeTextFile(`${out}/report.md`, md);
+  await Deno.writeTextFile(
+    `${out}/merged.json`,
+    JSON.stringify(
+      { runs: merge.runs.map((r) => r.dir), swept: merge.swept, rows },
+      null,
+      2,
+    ) + "\n",
+  );
+  return md;
+}
+
+/** The merged report's table of every model of every cell. */
+function perCellTable(merge: Merge): string {
   const le = (m: ModelResult) => (m.test.bound ? "≤ " : "");
-  const swept = merge.swept.filter((k) => k !== "seed");
-  const perCell = markdownTable(
+  return markdownTable(
     [
       "Cell",
       "Model",
@@ -373,8 +389,14 @@ export async function writeMergedReport(
       ])
     ),
   );
-  const rows = groupRows(merge);
-  const grouped = markdownTable(
+}
+
+/** The merged report's table of each group's models over seeds. */
+function groupedTable(
+  rows: readonly GroupRow[],
+  swept: readonly string[],
+): string {
+  return markdownTable(
     [
       ...(swept.length ? ["Setting"] : []),
       "Model",
@@ -396,6 +418,13 @@ export async function writeMergedReport(
       fixed(r.batchesPerSecond, 3),
     ]),
   );
+}
+
+/** Write each group's loss and speed–quality charts; their Markdown sections. */
+async function writeGroupCharts(
+  groups: readonly Group[],
+  out: string,
+): Promise<string[]> {
   const charts: string[] = [];
   for (const g of groups) {
     const metrics: Record<string, unknown>[] = [];
@@ -422,8 +451,18 @@ export async function writeMergedReport(
       `### ${g.key}\n\n![loss, ${g.key}](loss-${name}.svg)\n![speed vs quality, ${g.key}](speed_quality-${name}.svg)`,
     );
   }
+  return charts;
+}
+
+/** The merged report's Markdown around its tables and charts. */
+function mergedMarkdown(
+  merge: Merge,
+  parts: { grouped: string; perCell: string; charts: readonly string[] },
+): string {
+  const ref = merge.runs[0].result;
+  const swept = merge.swept.filter((k) => k !== "seed");
   const c = ref.config;
-  const md = `# Merged report: ${merge.runs.length} runs${
+  return `# Merged report: ${merge.runs.length} runs${
     swept.length
       ? `, swept over ${swept.map((k) => `--${flagOf(k)}`).join(", ")}`
       : ""
@@ -445,26 +484,16 @@ Folders: ${merge.runs.map((r) => `\`${r.dir}\``).join(", ")}.${
 
 BPT = test bits per token (≤: an upper bound); best = the lowest; range = lowest–highest.
 
-${grouped}
+${parts.grouped}
 
 ## Per cell
 
-${perCell}
+${parts.perCell}
 
 ## Curves
 
-${charts.join("\n\n")}
+${parts.charts.join("\n\n")}
 `;
-  await Deno.writeTextFile(`${out}/report.md`, md);
-  await Deno.writeTextFile(
-    `${out}/merged.json`,
-    JSON.stringify(
-      { runs: merge.runs.map((r) => r.dir), swept: merge.swept, rows },
-      null,
-      2,
-    ) + "\n",
-  );
-  return md;
 }
 
 // Which engines trained the cells (each model's spans; a cell's evaluation
