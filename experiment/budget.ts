@@ -73,9 +73,30 @@ export function estimateRun(
   options: { engine?: "tfjs" | "webgpu" | "cpu" } = {},
 ): RunEstimate {
   const V = c.tokenizer === "bpe" ? c.vocabSize : FIXED_VOCAB[c.tokenizer];
-  const T = c.blockLength, d = c.dModel, L = c.nLayer, H = c.nHead;
+  const T = c.blockLength, d = c.dModel, L = c.nLayer;
   const kinds = modelList(c);
-  // The largest model of the run (the D3PM's may carry a time MLP).
+  const params = largestModel(c, V, kinds);
+  const memory = memoryParts(c, V, params);
+  // On the fused engine activations and logits live in GPU memory (its
+  // arena is planned by the engine); the host holds the weights.
+  if (options.engine === "webgpu") memory.splice(1, 3);
+  // A forward pass over one token: two FLOPs per weight it uses, and the
+  // attention over the block.
+  const forward = 2 * params + 2 * L * T * d;
+  return {
+    vocabSize: V,
+    memory,
+    training: trainingParts(c, forward, kinds),
+    evaluation: evaluationParts(c, forward, kinds),
+  };
+}
+
+/** The parameters of the run's largest model (the D3PM's may carry a time MLP). */
+function largestModel(
+  c: ExperimentConfig,
+  V: number,
+  kinds: readonly string[],
+): number {
   let params = 0;
   for (const kind of kinds) {
     let p = 0;
@@ -87,6 +108,16 @@ export function estimateRun(
     }
     params = Math.max(params, p);
   }
+  return params;
+}
+
+/** Peak memory of one model's training or evaluation on the tfjs path, by part. */
+function memoryParts(
+  c: ExperimentConfig,
+  V: number,
+  params: number,
+): EstimatePart[] {
+  const T = c.blockLength, d = c.dModel, L = c.nLayer, H = c.nHead;
   // Floats kept per token and layer for the backward pass: the norms, q, k,
   // v, the attention output, the residuals and the MLP's two widths. tfjs
   // keeps several copies of each (its tape, broadcasts, gradients): the
@@ -95,7 +126,7 @@ export function estimateRun(
   const perToken = L * (10 * d + 2 * c.dMlp);
   // The exact bound scores its blocks in one batch.
   const rows = Math.max(c.batchSize, c.genBatch, c.exactBlocks);
-  const memory: EstimatePart[] = [
+  return [
     {
       what:
         "weights, gradients, AdamW moments, EMA and copies for validation and judging",
@@ -133,12 +164,15 @@ export function estimateRun(
       options: ["--diffusion-steps", "--gen-tokens"],
     },
   ];
-  // On the fused engine activations and logits live in GPU memory (its
-  // arena is planned by the engine); the host holds the weights.
-  if (options.engine === "webgpu") memory.splice(1, 3);
-  // A forward pass over one token: two FLOPs per weight it uses, and the
-  // attention over the block.
-  const forward = 2 * params + 2 * L * T * d;
+}
+
+/** Work of training every model of every seed, and the judge. */
+function trainingParts(
+  c: ExperimentConfig,
+  forward: number,
+  kinds: readonly string[],
+): EstimatePart[] {
+  const T = c.blockLength;
   const runs = c.seeds;
   const training: EstimatePart[] = [{
     what: "training",
@@ -152,6 +186,17 @@ export function estimateRun(
       options: ["--judge-steps"],
     });
   }
+  return training;
+}
+
+/** Work of evaluating every model of every seed and generating with it. */
+function evaluationParts(
+  c: ExperimentConfig,
+  forward: number,
+  kinds: readonly string[],
+): EstimatePart[] {
+  const T = c.blockLength;
+  const runs = c.seeds;
   const masked = kinds.filter((k) => contestantOf(k).unmasking).length;
   const causal = kinds.length - masked;
   const evalBlocks = c.evalBlocks > 0 ? c.evalBlocks : 1024;
@@ -159,7 +204,7 @@ export function estimateRun(
     ? Math.ceil(c.steps / c.validEvery) + 1
     : 0;
   const steps = genStepList(c);
-  const evaluation: EstimatePart[] = [
+  return [
     {
       what: "the exact discrete bound (a forward pass per diffusion step)",
       amount: forward * T * c.exactBlocks * c.diffusionSteps * masked * runs,
@@ -185,7 +230,6 @@ export function estimateRun(
       options: ["--gen-tokens", "--gen-samples", "--gen-steps"],
     },
   ];
-  return { vocabSize: V, memory, training, evaluation };
 }
 
 /** Options of {@linkcode checkBudget}. */
