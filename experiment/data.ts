@@ -124,42 +124,16 @@ export async function prepareData(
       `Tokenizer ${tokenizer.id} lacks bos/eos/pad/mask special tokens`,
     );
   }
-  const validSource = await source(config, "valid");
-  const testSource = await source(config, "test");
-  const sha256 = {
-    train: trainSha256,
-    valid: await sha256OfSource(validSource),
-    test: await sha256OfSource(testSource),
-  };
-  const corpora: Record<Split, TokenizedCorpus> = {
-    train: await tokenizeCorpus(trainSource, tokenizer, {
-      cacheDir: TOKEN_CACHE,
-      corpusSha256: sha256.train,
-    }),
-    valid: await tokenizeCorpus(validSource, tokenizer, {
-      cacheDir: TOKEN_CACHE,
-      corpusSha256: sha256.valid,
-    }),
-    test: await tokenizeCorpus(testSource, tokenizer, {
-      cacheDir: TOKEN_CACHE,
-      corpusSha256: sha256.test,
-    }),
-  };
+  const { sha256, corpora } = await tokenizeSplits(config, tokenizer, {
+    source: trainSource,
+    sha256: trainSha256,
+  });
   const pack = (c: TokenizedCorpus) =>
     packBlocks(c, { length: config.blockLength, bos, eos });
   const train = pack(corpora.train);
   const test = first(pack(corpora.test), config.evalBlocks);
   const valid = first(pack(corpora.valid), config.validBlocks);
-  const testText = tokenizer.decode(corpora.test.ids);
-  const facts: DataFacts = {
-    source: config.data || "embedded WikiText-2 (v1, tokenized release)",
-    trainTokens: corpora.train.ids.length,
-    testTokens: corpora.test.ids.length,
-    bytesPerToken: new TextEncoder().encode(testText).length /
-      corpora.test.ids.length,
-    unigramEntropy: unigramEntropy(corpora.train.ids, tokenizer.vocabSize),
-    validBlocks: valid.count,
-  };
+  const facts = factsOf(config, tokenizer, corpora, valid.count);
   log(
     `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${valid.count} valid and ${test.count} test blocks of ${config.blockLength}`,
   );
@@ -183,6 +157,58 @@ export async function prepareData(
       if (await pathExists(f.tokenizerPath)) return;
       await saveBpeTokenizer(tokenizer, f.tokenizerPath);
     },
+  };
+}
+
+/** Each split's SHA-256 and its tokens (through the token cache). */
+async function tokenizeSplits(
+  config: ExperimentConfig,
+  tokenizer: Tokenizer,
+  train: { source: CorpusSource; sha256: string },
+): Promise<{
+  sha256: Record<Split, string>;
+  corpora: Record<Split, TokenizedCorpus>;
+}> {
+  const validSource = await source(config, "valid");
+  const testSource = await source(config, "test");
+  const sha256 = {
+    train: train.sha256,
+    valid: await sha256OfSource(validSource),
+    test: await sha256OfSource(testSource),
+  };
+  const corpora: Record<Split, TokenizedCorpus> = {
+    train: await tokenizeCorpus(train.source, tokenizer, {
+      cacheDir: TOKEN_CACHE,
+      corpusSha256: sha256.train,
+    }),
+    valid: await tokenizeCorpus(validSource, tokenizer, {
+      cacheDir: TOKEN_CACHE,
+      corpusSha256: sha256.valid,
+    }),
+    test: await tokenizeCorpus(testSource, tokenizer, {
+      cacheDir: TOKEN_CACHE,
+      corpusSha256: sha256.test,
+    }),
+  };
+  return { sha256, corpora };
+}
+
+/** What the report says of the data. */
+function factsOf(
+  config: ExperimentConfig,
+  tokenizer: Tokenizer,
+  corpora: Record<Split, TokenizedCorpus>,
+  validBlocks: number,
+): DataFacts {
+  const testText = tokenizer.decode(corpora.test.ids);
+  return {
+    source: config.data || "embedded WikiText-2 (v1, tokenized release)",
+    trainTokens: corpora.train.ids.length,
+    testTokens: corpora.test.ids.length,
+    bytesPerToken: new TextEncoder().encode(testText).length /
+      corpora.test.ids.length,
+    unigramEntropy: unigramEntropy(corpora.train.ids, tokenizer.vocabSize),
+    validBlocks,
   };
 }
 
