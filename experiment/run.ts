@@ -93,19 +93,7 @@ export async function runExperiment(
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
     // Before the judge, whose training can take minutes.
-    if (modelList(config).includes("d3pm")) {
-      await checkInitFrom(config, data.tokenizer);
-    }
-    if (
-      config.judge !== "auto" && config.judge !== "self" &&
-      await sameFolder(config.judge, config.out)
-    ) {
-      // --force moves the run there aside after its AR was loaded as the
-      // judge, and the report would name this run's AR.
-      throw new ConfigError(
-        `Option --judge ${config.judge} names the run's own --out folder: the report would name this run's AR as the judge; use --judge self, or move or copy the judging run elsewhere`,
-      );
-    }
+    await checkSources(config, data);
     const judgeStarted = performance.now();
     judge = await openJudge(config, data, {
       engine,
@@ -144,18 +132,49 @@ export async function runExperiment(
       results,
       seconds: (performance.now() - started) / 1000,
     };
-    await writeFileAtomic(
-      folder.resultsPath,
-      JSON.stringify(result, null, 2) + "\n",
-    );
-    await writeReport(result, folder);
-    log(`report: ${config.out}/report.md (${result.seconds.toFixed(0)} s)`);
+    await saveResult(result, folder, log);
     return result;
   } finally {
     judge?.dispose();
     if (engine?.kind === "webgpu") engine.device.destroy();
     lock.release();
   }
+}
+
+/** Refuse a bad --init-from, or a --judge that is the run's own folder. */
+async function checkSources(
+  config: ExperimentConfig,
+  data: RunData,
+): Promise<void> {
+  if (modelList(config).includes("d3pm")) {
+    await checkInitFrom(config, data.tokenizer);
+  }
+  if (
+    config.judge !== "auto" && config.judge !== "self" &&
+    await sameFolder(config.judge, config.out)
+  ) {
+    // --force moves the run there aside after its AR was loaded as the
+    // judge, and the report would name this run's AR.
+    throw new ConfigError(
+      `Option --judge ${config.judge} names the run's own --out folder: the report would name this run's AR as the judge; use --judge self, or move or copy the judging run elsewhere`,
+    );
+  }
+}
+
+/** Write `results.json` and the report. */
+async function saveResult(
+  result: ExperimentResult,
+  folder: RunFolder,
+  log: (line: string) => void,
+): Promise<void> {
+  await writeFileAtomic(
+    folder.resultsPath,
+    JSON.stringify(result, null, 2) + "\n",
+  );
+  await writeReport(result, folder);
+  log(
+    `report: ${result.config.out}/report.md (${result.seconds.toFixed(0)} s)`,
+  );
 }
 
 // Seconds since `t0` (a performance.now()), for the log.
