@@ -226,50 +226,17 @@ export function lossChart(
         kind,
       );
       if (!bySeed || bySeed.size === 0) continue;
-      const seeds = [...bySeed.keys()].sort((a, b) => a - b);
-      const prep = (p: [number, number][]) => which === "train" ? smooth(p) : p;
       const what = which === "train"
         ? "train"
         : `valid (${labels.validation(kind)})`;
-      const style = which === "valid"
-        ? { dashed: true, markers: true }
-        : { markers: false };
-      const mode = options.mode ?? (seeds.length > 1 ? "mean" : "seeds");
-      if (mode === "seeds" || seeds.length === 1) {
-        seeds.forEach((seed, k) =>
-          series.push({
-            name: seeds.length > 1
-              ? `${name} ${what}, seed ${seed}`
-              : `${name} ${what}`,
-            points: prep(bySeed.get(seed)!),
-            color,
-            opacity: seeds.length > 1 ? Math.max(0.45, 1 - 0.2 * k) : 1,
-            ...style,
-          })
-        );
-        continue;
-      }
-      for (const seed of seeds) {
-        series.push({
-          name: `${name} ${what}, seed ${seed}`,
-          points: prep(bySeed.get(seed)!),
+      series.push(
+        ...curveSeries(bySeed, {
+          which,
+          name: `${name} ${what}`,
           color,
-          width: 1,
-          opacity: 0.3,
-          markers: false,
-          dashed: which === "valid",
-          hideInLegend: true,
-        });
-      }
-      const mean = meanCurve(seeds.map((s) => prep(bySeed.get(s)!)));
-      series.push({
-        name: `${name} ${what}, mean ± sd`,
-        points: mean.map(([x, m]) => [x, m]),
-        band: mean.map(([x, m, sd]) => [x, m - sd, m + sd]),
-        color,
-        width: 2.25,
-        ...style,
-      });
+          mode: options.mode,
+        }),
+      );
     }
   }
   return {
@@ -293,6 +260,63 @@ export function lossChart(
         : undefined,
     },
   };
+}
+
+/**
+ * The lines of one contestant's training or validation curve: each seed's,
+ * or their mean ± sd with each seed faint behind it.
+ */
+function curveSeries(
+  bySeed: Map<number, [number, number][]>,
+  o: {
+    which: "train" | "valid";
+    name: string;
+    color: string;
+    mode: LossChartOptions["mode"];
+  },
+): ChartSeries[] {
+  const { which, name, color } = o;
+  const series: ChartSeries[] = [];
+  const seeds = [...bySeed.keys()].sort((a, b) => a - b);
+  const prep = (p: [number, number][]) => which === "train" ? smooth(p) : p;
+  const style = which === "valid"
+    ? { dashed: true, markers: true }
+    : { markers: false };
+  const mode = o.mode ?? (seeds.length > 1 ? "mean" : "seeds");
+  if (mode === "seeds" || seeds.length === 1) {
+    seeds.forEach((seed, k) =>
+      series.push({
+        name: seeds.length > 1 ? `${name}, seed ${seed}` : name,
+        points: prep(bySeed.get(seed)!),
+        color,
+        opacity: seeds.length > 1 ? Math.max(0.45, 1 - 0.2 * k) : 1,
+        ...style,
+      })
+    );
+    return series;
+  }
+  for (const seed of seeds) {
+    series.push({
+      name: `${name}, seed ${seed}`,
+      points: prep(bySeed.get(seed)!),
+      color,
+      width: 1,
+      opacity: 0.3,
+      markers: false,
+      dashed: which === "valid",
+      hideInLegend: true,
+    });
+  }
+  const mean = meanCurve(seeds.map((s) => prep(bySeed.get(s)!)));
+  series.push({
+    name: `${name}, mean ± sd`,
+    points: mean.map(([x, m]) => [x, m]),
+    band: mean.map(([x, m, sd]) => [x, m - sd, m + sd]),
+    color,
+    width: 2.25,
+    ...style,
+  });
+  return series;
 }
 
 function seedCount(c: Curves): number {
