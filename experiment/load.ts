@@ -344,6 +344,27 @@ export async function locateWeights(
       })`,
     );
   }
+  return await chosenWeights(
+    { dir, config, folder, seed, kind },
+    which.weights,
+  );
+}
+
+/** A trained model of a run folder: where {@linkcode locateWeights} looks. */
+interface TrainedPlace {
+  dir: string;
+  config: ExperimentConfig;
+  folder: RunFolder;
+  seed: number;
+  kind: string;
+}
+
+/** The weights `choice` names (see {@linkcode locateWeights}). */
+async function chosenWeights(
+  at: TrainedPlace,
+  choice: WeightsChoice | undefined,
+): Promise<WeightsSource> {
+  const { dir, config, folder, seed, kind } = at;
   const evaluated = `${folder.modelDir(seed, kind)}/model.safetensors`;
   const ema = config.emaDecay > 0;
   const emaOf = (what: string) =>
@@ -357,7 +378,7 @@ export async function locateWeights(
     }
     return { path, prefix, description };
   };
-  switch (which.weights) {
+  switch (choice) {
     case undefined:
       return {
         path: evaluated,
