@@ -16,7 +16,7 @@
 export const MAX_FUNCTION_LINES = 80;
 
 /** The repository's root, to judge a file by its path inside it. */
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
 
 /** Test files: `x_test.ts`, `x.test.ts`, `test.ts`. */
 const TEST_FILE = /(^|\/)(\w[\w.-]*[_.])?test\.[cm]?tsx?$/;
