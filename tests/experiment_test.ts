@@ -62,6 +62,38 @@ Deno.test("the micro experiment writes a complete run whose numbers are finite a
     assert(speed.batchesPerSecond > 0 && speed.tokensPerSecond > 0);
     assert(Math.abs(m.test.bpt - m.test.nll / Math.LN2) < 1e-9);
   }
+  // The report's per-seed table states results.json's figures, each cell
+  // within half a unit of its last printed digit (the right figure in the
+  // right column, not just a number of the right shape).
+  const titles: Record<string, string> = {
+    ar: "AR (causal)",
+    d3pm: "D3PM (absorbing, MDLM loss)",
+  };
+  for (const m of result.results) {
+    const row = report.split("\n").find((l) =>
+      l.startsWith(`| ${titles[m.model]} | ${m.seed} |`)
+    );
+    if (row === undefined) throw new Error(`no per-seed row for ${m.model}`);
+    const cells = row.split("|").slice(3, -1).map((c) => c.trim());
+    const expected = [
+      m.test.bpt,
+      m.test.nll,
+      m.test.ppl,
+      m.test.bpb,
+      m.generation.speed.batchesPerSecond,
+      m.generation.speed.tokensPerSecond,
+      m.generation.genPpl,
+      m.generation.entropy,
+    ];
+    expected.forEach((want, i) => {
+      const printed = cells[i].replace(/^≤ /, "").split(" ")[0];
+      const digits = printed.split(".")[1]?.length ?? 0;
+      assert(
+        Math.abs(Number(printed) - want) <= 0.5 * 10 ** -digits + 1e-9,
+        `${m.model} column ${i + 2}: report ${cells[i]}, results.json ${want}`,
+      );
+    });
+  }
   const records = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
     .split("\n").map((l) => JSON.parse(l));
   const steps = records.filter((m) => "loss" in m);
