@@ -785,6 +785,13 @@ export const RULES: readonly Rule[] = [
         : undefined,
   },
   {
+    options: ["samples", "genBatch"],
+    check: (c) =>
+      c.samples > c.genBatch
+        ? `Option --samples (${c.samples}) must not exceed --gen-batch (${c.genBatch}): samples.txt shows rows of the last timed batch; accepted: 0 to ${c.genBatch}, or raise --gen-batch`
+        : undefined,
+  },
+  {
     options: ["keep", "validEvery"],
     check: (c) =>
       c.keep === "best" && c.validEvery === 0

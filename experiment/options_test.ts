@@ -64,6 +64,22 @@ Deno.test("--gen-samples 1 is refused: no interval from one sample; 0 and 2 are 
   }
 });
 
+Deno.test("--samples may not exceed --gen-batch: samples.txt shows rows of the last timed batch", () => {
+  assertThrows(
+    () => resolveConfig({ preset: "micro", genBatch: 4, samples: 5 }),
+    ConfigError,
+    "Option --samples (5) must not exceed --gen-batch (4): samples.txt shows rows of the last timed batch; accepted: 0 to 4, or raise --gen-batch",
+  );
+  assertEquals(
+    resolveConfig({ preset: "micro", genBatch: 4, samples: 4 }).samples,
+    4,
+  );
+  for (const preset of ["micro", "tiny", "small", "paper"] as const) {
+    const c = resolveConfig({ preset });
+    assert(c.samples <= c.genBatch, preset);
+  }
+});
+
 Deno.test("the memory estimate counts the exact bound's batch of --exact-blocks rows", () => {
   const c = resolveConfig({ preset: "micro", evalBlocks: 0, judge: "self" });
   const peak = (exactBlocks: number) =>
