@@ -29,7 +29,9 @@ import { sha256Hex } from "./sha256.ts";
 /**
  * What `CI=true` requires when `D3PM_REQUIRE` is unset: what `.ci/run`
  * installs (`torch`: a Python with torch and transformers, from
- * `tools/setup_hf.sh`; `chromium`: Debian's, from `tools/setup.sh`).
+ * `tools/setup_hf.sh`; `chromium`: Debian's, from `tools/setup.sh`;
+ * `slurm`: a one-node cluster, installed and started as root by
+ * `tools/slurm_local.sh start`, which the Slurm sweep test calls).
  */
 export const CI_REQUIRES: readonly string[] = [
   "webgpu",
@@ -37,6 +39,7 @@ export const CI_REQUIRES: readonly string[] = [
   "wasm",
   "torch",
   "chromium",
+  "slurm",
 ];
 
 /** A required capability is missing. */
