@@ -15,13 +15,43 @@
  *
  * @module
  */
-export * from "./run_ids.ts";
+export {
+  BadRunIdError,
+  checkRunId,
+  findRuns,
+  type FoundRun,
+  insideFile,
+  isInside,
+  resolveRun,
+} from "./run_ids.ts";
 export * from "./follow.ts";
 export * from "./sse.ts";
-export * from "./generation.ts";
-export * from "./routes.ts";
+export {
+  DEFAULT_LIMITS,
+  type Frame,
+  generateFrames,
+  type GenerationInput,
+  type GenerationLimits,
+  GenerationService,
+  type GenerationStart,
+  type LoadedModel,
+  type ModelLoader,
+  parseGenerationInput,
+  type Sampler,
+  SAMPLERS,
+  trainedModelLoader,
+} from "./generation.ts";
+export {
+  type DashboardContext,
+  errorResponse,
+  json,
+  listRunsRoute,
+  optionsRoute,
+  runDir,
+  type RunSummary,
+} from "./routes.ts";
 export * from "./server.ts";
-export * from "./page.ts";
+export { type BundleOptions, pageFiles } from "./page.ts";
 export * from "./export.ts";
 // Types from other workspace packages that appear in this package's signatures.
 export type {

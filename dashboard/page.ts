@@ -54,7 +54,7 @@ async function sourcesHash(): Promise<string> {
     .join("");
 }
 
-/** Options of {@linkcode buildBundle}. */
+/** Options of {@linkcode pageFiles} (and of the bundle task's build). */
 export interface BundleOptions {
   /** Rebuild even when the sources did not change. */
   force?: boolean;
@@ -148,7 +148,7 @@ export async function buildBundle(
 /**
  * The page's files, the bundle built first when needed.
  *
- * @param options Passed to {@linkcode buildBundle}.
+ * @param options Whether to rebuild the bundle.
  * @returns HTML, script and CSS.
  */
 export async function pageFiles(

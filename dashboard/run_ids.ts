@@ -177,9 +177,9 @@ export interface FoundRun {
 
 /**
  * Every run folder under `root`: folders holding a `config.json`, and
- * inside folders that hold none (a sweep), down to
- * {@linkcode MAX_RUN_DEPTH}; names an id cannot carry, hidden folders,
- * and symlinks out of the root are skipped.
+ * inside folders that hold none (a sweep), down to three levels; names an
+ * id cannot carry, hidden folders, and symlinks out of the root are
+ * skipped.
  *
  * @param root The served root.
  * @returns The runs, sorted by id; none when the root does not exist.

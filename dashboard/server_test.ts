@@ -9,10 +9,10 @@ import {
   findRuns,
   followLines,
   GenerationService,
-  HttpError,
   parseGenerationInput,
   resolveRun,
 } from "./mod.ts";
+import { HttpError } from "./generation.ts";
 import { fakeLoader, fakeRun, readEvents, snapshot } from "./_test_util.ts";
 import { sleep } from "./follow.ts";
 

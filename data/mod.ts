@@ -19,7 +19,19 @@
  * @module
  */
 export * from "./errors.ts";
-export * from "./wikitext.ts";
+export {
+  type CorpusSource,
+  embeddedWikiText2,
+  findWikiText,
+  isArticleTitle,
+  type Layout,
+  openBytes,
+  readArticles,
+  readLines,
+  type ReadOptions,
+  type ReadProgress,
+  type Split,
+} from "./wikitext.ts";
 export * from "./tokenized.ts";
 export * from "./pack.ts";
 export * from "./batches.ts";

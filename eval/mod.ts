@@ -19,5 +19,18 @@ export * from "./aggregate.ts";
 export * from "./speed.ts";
 export * from "./quality.ts";
 export * from "./svg.ts";
-export * from "./chart.ts";
+export {
+  chart,
+  type ChartLayout,
+  chartLayout,
+  type ChartOptions,
+  type ChartSeries,
+  fromPixelX,
+  linearTicks,
+  logTicks,
+  textWidth,
+  tickLabel,
+  toPixel,
+  wrapText,
+} from "./chart.ts";
 export * from "./report.ts";

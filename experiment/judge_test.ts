@@ -21,8 +21,8 @@ import {
   type OptionKey,
   releaseEvaluationModel,
   resolveConfig,
-  selfJudge,
 } from "./mod.ts";
+import { selfJudge } from "./judge.ts";
 import { autoregressive } from "@d3pm/autoregressive";
 
 // Another valid value of every option. A Record over every key: an option

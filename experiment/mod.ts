@@ -27,19 +27,109 @@ export * from "./registry.ts";
 export * from "./contestants/ar.ts";
 export * from "./contestants/d3pm.ts";
 export * from "./contestants/mlm.ts";
-export * from "./evaluation.ts";
+export {
+  backbone,
+  type EvalContext,
+  exactBoundDraws,
+  generateByUnmasking,
+  infillFigures,
+  likelihoodFigures,
+  maskedEngineShape,
+  measureGeneration,
+  testBound,
+  testBoundDraws,
+  unmaskingBy,
+  validateOver,
+  validationDraws,
+} from "./evaluation.ts";
 export * from "./results.ts";
 export * from "./run_folder.ts";
 export * from "./budget.ts";
-export * from "./data.ts";
-export * from "./engine.ts";
-export * from "./judge.ts";
-export * from "./train.ts";
+export {
+  openTokenizer,
+  prepareData,
+  type RunData,
+  type Specials,
+} from "./data.ts";
+export {
+  chooseEngine,
+  type Engine,
+  type EngineChoice,
+  engineFingerprint,
+  type EngineRun,
+  type EvalModel,
+  evaluationModel,
+  type EvaluationModels,
+  evaluationModels,
+  type PlacedModel,
+  placeModel,
+  releaseEvaluationModel,
+  trainOnEngine,
+} from "./engine.ts";
+export {
+  type Judge,
+  judgeKey,
+  type JudgeOptions,
+  type JudgePlan,
+  judgePlan,
+  openJudge,
+} from "./judge.ts";
+export {
+  checkpointTies,
+  enter,
+  type Entrant,
+  type TrainContext,
+  weightSeed,
+} from "./train.ts";
 export * from "./init_from.ts";
 export * from "./run.ts";
-export * from "./report.ts";
+export {
+  formatSamples,
+  genPplCell,
+  plateauExit,
+  plateauWindow,
+  sampleLabel,
+} from "./report.ts";
 export * from "./load.ts";
 export * from "./tools.ts";
 export * from "./score.ts";
-export * from "./sweep.ts";
-export * from "./merge.ts";
+export {
+  cellCost,
+  type CellStatus,
+  cellStep,
+  type LocalOptions,
+  parseGrid,
+  parseSeeds,
+  type PlanOptions,
+  planSweep,
+  readSweep,
+  recordSubmission,
+  runLocal,
+  saveSweep,
+  sbatchScript,
+  shellQuote,
+  type SlurmOptions,
+  statusLine,
+  type StepOptions,
+  type StudyCell,
+  studySweep,
+  type Sweep,
+  SWEEP_OWNED,
+  type SweepCell,
+  sweepCommand,
+  type SweepPaths,
+  sweepPaths,
+  type SweepSpec,
+  sweepStatus,
+  type SweepValue,
+  waves,
+} from "./sweep.ts";
+export {
+  checkMergeable,
+  type CollectOptions,
+  collectRuns,
+  measuredFigures,
+  type Merge,
+  type MergedRun,
+  writeMergedReport,
+} from "./merge.ts";

@@ -916,7 +916,7 @@ export interface LocalOptions extends StepOptions {
  * Run a sweep's cells here, `jobs` processes at once, the cores divided
  * among them (each gets `OPENBLAS_NUM_THREADS`, `OMP_NUM_THREADS` and
  * `MKL_NUM_THREADS` of `cores / jobs`, at least 1); wave by wave, each
- * wave's costliest cells first ({@linkcode startOrder}).
+ * wave's costliest cells first.
  *
  * @param sweep The sweep.
  * @param options Processes, the experiment command.

@@ -9,8 +9,8 @@ import {
   releaseEvaluationModel,
   resolveConfig,
   RunFolder,
-  trainContestant,
 } from "./mod.ts";
+import { trainContestant } from "./train.ts";
 
 Deno.test({
   name:

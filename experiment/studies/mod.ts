@@ -15,8 +15,23 @@
  *
  * @module
  */
-export * from "./ablation.ts";
+export {
+  ABLATION_BASELINE,
+  ablationBase,
+  type AblationCellOptions,
+  ablationMarkdown,
+  type AblationOptions,
+  type AblationRow,
+  ablationSweep,
+  type AblationSweepOptions,
+  collectAblation,
+  grid,
+  runAblation,
+  runAblationCell,
+  type Variant,
+  variantFolder,
+  type VariantResult,
+} from "./ablation.ts";
 export * from "./epochs_analysis.ts";
 export * from "./epochs_scale.ts";
 export * from "./epochs_runner.ts";
-export { type StudyReportContext, writeStudyReport } from "./epochs_report.ts";
