@@ -32,6 +32,17 @@ let note: string | undefined;
  * Prepare the environment for Vulkan (see the module doc); idempotent.
  *
  * @returns A note when the NVIDIA EGL manifest was chosen, else undefined.
+ *
+ * @example Called before the first adapter request; later calls change nothing
+ * ```ts
+ * import { prepareVulkan } from "@d3pm/backend/vulkan-env";
+ * import { assert, assertEquals } from "@std/assert";
+ * const note = prepareVulkan();
+ * const dir = Deno.env.get("XDG_RUNTIME_DIR");
+ * assert(dir); // Mesa's drivers stay quiet
+ * assertEquals(prepareVulkan(), note);
+ * assertEquals(Deno.env.get("XDG_RUNTIME_DIR"), dir);
+ * ```
  */
 export function prepareVulkan(): string | undefined {
   // In a browser (the dashboard's engine) there is no process to prepare.
@@ -49,6 +60,27 @@ export function prepareVulkan(): string | undefined {
  * `nvidia*.json`) is looked for when neither `VK_DRIVER_FILES` nor
  * `VK_ICD_FILENAMES` is set: container runtimes mount the driver under
  * `/usr/local/nvidia`, distributions install it in the loader's folders.
+ *
+ * @example A folder of one's own searched before the system's
+ * ```ts
+ * import { NVIDIA_ICD_DIRS, NVIDIA_LIBRARY_DIRS, planHeadlessNvidiaIcd } from "@d3pm/backend/vulkan-env";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(NVIDIA_ICD_DIRS[0], "/usr/local/nvidia/share/vulkan/icd.d"); // the container mount first
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/nvidia_icd.json`, JSON.stringify({
+ *   file_format_version: "1.0.1",
+ *   ICD: { library_path: "libGLX_nvidia.so.0", api_version: "1.3.0" },
+ * }));
+ * Deno.writeTextFileSync(`${dir}/libEGL_nvidia.so.0`, "");
+ * const plan = planHeadlessNvidiaIcd({
+ *   env: () => undefined, // no display, no ICD variable set
+ *   icdDirs: [dir, ...NVIDIA_ICD_DIRS],
+ *   libraryDirs: [dir, ...NVIDIA_LIBRARY_DIRS],
+ * })!;
+ * assertEquals(plan.replaces, `${dir}/nvidia_icd.json`);
+ * assertEquals(plan.variables("/tmp/egl.json"), { VK_ICD_FILENAMES: "/tmp/egl.json" });
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
  */
 export const NVIDIA_ICD_DIRS: readonly string[] = [
   "/usr/local/nvidia/share/vulkan/icd.d",
@@ -61,6 +93,14 @@ export const NVIDIA_ICD_DIRS: readonly string[] = [
 /**
  * Folders searched for `libEGL_nvidia.so.0` (after the folder of the GLX
  * library, when the manifest names it by an absolute path).
+ *
+ * @example The distributions' multiarch folders come first
+ * ```ts
+ * import { NVIDIA_LIBRARY_DIRS } from "@d3pm/backend/vulkan-env";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(NVIDIA_LIBRARY_DIRS.slice(0, 2), ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"]);
+ * assertEquals(NVIDIA_LIBRARY_DIRS.includes("/usr/local/nvidia/lib64"), true);
+ * ```
  */
 export const NVIDIA_LIBRARY_DIRS: readonly string[] = [
   "/usr/lib/x86_64-linux-gnu",

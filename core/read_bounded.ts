@@ -9,7 +9,21 @@
  */
 import { gunzipStream } from "./gzip.ts";
 
-/** A file that is not a regular file, or larger than its reader accepts. */
+/**
+ * A file that is not a regular file, or larger than its reader accepts.
+ *
+ * @example A reader tells a refused file from a missing one
+ * ```ts
+ * import { BoundedReadError, readTextBounded } from "@d3pm/core";
+ * import { assert, assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const refused = await readTextBounded(dir, { limit: 16 }).catch((e) => e);
+ * assert(refused instanceof BoundedReadError);
+ * assertEquals(refused.name, "BoundedReadError");
+ * assertEquals(refused.message, `Cannot read ${dir}: it is a folder (expected a regular file)`);
+ * await Deno.remove(dir);
+ * ```
+ */
 export class BoundedReadError extends Error {
   /**
    * A read refused; the message is one line naming the file.

@@ -32,6 +32,21 @@ import { sha256Hex } from "./sha256.ts";
  * `tools/setup_hf.sh`; `chromium`: Debian's, from `tools/setup.sh`;
  * `slurm`: a one-node cluster, installed and started as root by
  * `tools/slurm_local.sh start`, which the Slurm sweep test calls).
+ *
+ * @example Under `CI=true` what CI installs is required, nothing else
+ * ```ts
+ * import { CI_REQUIRES, isRequired } from "@d3pm/core/testing";
+ * import { assert, assertEquals } from "@std/assert";
+ * assert(CI_REQUIRES.includes("webgpu") && !CI_REQUIRES.includes("example-capability"));
+ * const saved = { CI: Deno.env.get("CI"), D3PM_REQUIRE: Deno.env.get("D3PM_REQUIRE") };
+ * Deno.env.delete("D3PM_REQUIRE");
+ * Deno.env.set("CI", "true");
+ * assertEquals([isRequired("webgpu"), isRequired("example-capability")], [true, false]);
+ * for (const [name, value] of Object.entries(saved)) {
+ *   if (value === undefined) Deno.env.delete(name);
+ *   else Deno.env.set(name, value);
+ * }
+ * ```
  */
 export const CI_REQUIRES: readonly string[] = [
   "webgpu",
@@ -42,7 +57,26 @@ export const CI_REQUIRES: readonly string[] = [
   "slurm",
 ];
 
-/** A required capability is missing. */
+/**
+ * A required capability is missing.
+ *
+ * @example Its message names the capability, why, and what requires it
+ * ```ts
+ * import { ignoreUnless, MissingCapabilityError } from "@d3pm/core/testing";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * Deno.env.set("D3PM_REQUIRE", "torch");
+ * const e = assertThrows(
+ *   () => ignoreUnless("torch", "no python3 with torch"),
+ *   MissingCapabilityError,
+ * );
+ * Deno.env.delete("D3PM_REQUIRE");
+ * assertEquals(e.name, "MissingCapabilityError");
+ * assertEquals(
+ *   e.message,
+ *   'required capability "torch" is missing: no python3 with torch (required by D3PM_REQUIRE=torch; unset it to skip instead)',
+ * );
+ * ```
+ */
 export class MissingCapabilityError extends Error {
   /**
    * An error naming the capability, why it is missing and what requires it.

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "2242b8a4ec766d1177c5fd1d5e612fc638a239e0302f7ac22b64881ded31da25";
+  "13d0de1379b5a8348cd204914a244197fd803f9d74f908daa649fdbcf35ebccb";

@@ -119,7 +119,21 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-/** The most threads the CPU kernels take (`createCpuKernels` refuses more). */
+/**
+ * The most threads the CPU kernels take (`createCpuKernels` refuses more).
+ *
+ * @example A thread option bounded like the kernels' own
+ * ```ts
+ * import { createCpuKernels, defaultThreads, MAX_CPU_THREADS } from "@d3pm/cpu";
+ * import { assert, assertRejects } from "@std/assert";
+ * assert(defaultThreads() <= MAX_CPU_THREADS);
+ * await assertRejects(
+ *   () => createCpuKernels({ words: 16, threads: MAX_CPU_THREADS + 1 }),
+ *   RangeError,
+ *   `threads must be an integer in [1, ${MAX_CPU_THREADS}], got ${MAX_CPU_THREADS + 1}`,
+ * );
+ * ```
+ */
 export const MAX_CPU_THREADS = 32;
 
 /**
