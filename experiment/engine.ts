@@ -240,6 +240,40 @@ export interface EngineRun {
  *
  * @param run The device, model, step shape and loop options.
  * @returns The loop's figures and the weights.
+ *
+ * @example Two steps of a micro causal model on the CPU engine
+ * ```ts
+ * import { trainOnEngine } from "@d3pm/experiment";
+ * import { preset } from "@d3pm/transformer";
+ * import { assert, assertEquals } from "@std/assert";
+ * const model = preset("micro", { vocabSize: 16, contextLength: 8, dModel: 8, dMlp: 16 });
+ * const L = 7, B = 2; // the AR's step: positions 1..7 of 8-token blocks
+ * const { result, weights } = await trainOnEngine({
+ *   engine: { kind: "cpu", reason: "cpu" },
+ *   model,
+ *   seed: 0,
+ *   length: L,
+ *   options: {
+ *     blocks: { data: Uint32Array.from({ length: 4 * 8 }, (_, i) => i % 16), count: 4, length: 8 },
+ *     batchSize: B,
+ *     steps: 2,
+ *     lr: () => 1e-3,
+ *     terms: (batch) => ({
+ *       rows: B,
+ *       length: L,
+ *       inputs: Int32Array.from({ length: B * L }, (_, i) => batch.tokens[Math.floor(i / L) * 8 + (i % L)]),
+ *       targets: Int32Array.from({ length: B * L }, (_, i) => batch.tokens[Math.floor(i / L) * 8 + (i % L) + 1]),
+ *       weights: new Float32Array(B * L).fill(1 / (B * L)),
+ *     }),
+ *     logEvery: 1,
+ *     progress: false,
+ *   },
+ *   config: { batchSize: B, weightDecay: 0, clipNorm: 1, emaDecay: 0 },
+ * });
+ * assertEquals(result.steps, 2);
+ * assert(Number.isFinite(result.lastLoss) && result.lastLoss > 0);
+ * assertEquals(weights.get("wte.weight")!.shape, [16, model.dModel]);
+ * ```
  */
 export async function trainOnEngine(
   run: EngineRun,
@@ -318,6 +352,20 @@ const cpuScorers = new WeakMap<object, CpuTransformer>();
  * @param model The trained tfjs model.
  * @param engine Where evaluation runs.
  * @returns The model to evaluate.
+ *
+ * @example On tfjs the model itself; on the CPU engine it scores there
+ * ```ts
+ * import { evaluationModel, releaseEvaluationModel } from "@d3pm/experiment";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assert, assertEquals } from "@std/assert";
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8, dModel: 8, dMlp: 16 }), { seed: 0 });
+ * assertEquals(await evaluationModel(model, { kind: "tfjs", reason: "tfjs" }), model);
+ * const onCpu = await evaluationModel(model, { kind: "cpu", reason: "cpu" });
+ * assert("rowLosses" in onCpu && !("rowLosses" in model));
+ * assertEquals(onCpu.config, model.config); // the same weights and shape
+ * releaseEvaluationModel(onCpu); // its CPU engine; the tfjs model stays
+ * model.dispose();
+ * ```
  */
 export async function evaluationModel(
   model: Transformer,
@@ -365,6 +413,24 @@ export async function evaluationModel(
  * Dispose what {@linkcode evaluationModel} made (never the tfjs model).
  *
  * @param model What it returned.
+ *
+ * @example The tfjs model itself is left to its owner
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { evaluationModel, releaseEvaluationModel } from "@d3pm/experiment";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8, dModel: 8, dMlp: 16 }), { seed: 0 });
+ * const evaluated = await evaluationModel(model, { kind: "cpu", reason: "cpu" });
+ * releaseEvaluationModel(evaluated);
+ * releaseEvaluationModel(model); // nothing to release: tfjs evaluated it
+ * const tokens = tf.tensor2d([[1, 2]], [1, 2], "int32");
+ * const logits = model.forward(tokens); // still the caller's, still working
+ * assertEquals(logits.shape, [1, 2, 16]);
+ * tf.dispose([tokens, logits]);
+ * model.dispose();
+ * ```
  */
 export function releaseEvaluationModel(model: EvalModel): void {
   if (model instanceof WebGpuTransformer) model.dispose();
@@ -397,7 +463,7 @@ export interface EvaluationModels {
  * import { evaluationModels } from "@d3pm/experiment";
  * import { preset, Transformer } from "@d3pm/transformer";
  * import { assertEquals } from "@std/assert";
- * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8 }), { seed: 0 });
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8, dModel: 8, dMlp: 16 }), { seed: 0 });
  * const placed = evaluationModels([model], { kind: "tfjs", reason: "tfjs" });
  * assertEquals(await placed.place(0), model); // tfjs: the model itself
  * await placed.release();
@@ -460,7 +526,7 @@ export interface PlacedModel {
  * import { placeModel } from "@d3pm/experiment";
  * import { preset, Transformer } from "@d3pm/transformer";
  * import { assertEquals } from "@std/assert";
- * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8 }), { seed: 0 });
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8, dModel: 8, dMlp: 16 }), { seed: 0 });
  * const placed = await placeModel(model, "tfjs");
  * assertEquals(placed.model, model);
  * placed.dispose();

@@ -83,6 +83,24 @@ export interface JudgeOptions {
  * @param options The engine, the log, the cache folder.
  * @returns The judge (dispose it when done), or undefined for `self`.
  * @throws {ConfigError} When the folder of `--judge` holds no usable run.
+ *
+ * @example `self` waits for the run's AR model; a folder that is no run is refused
+ * ```ts
+ * import { ConfigError, openJudge, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const c = resolveConfig({ preset: "micro" });
+ * const data = { tokenizer: { id: "byte", vocabSize: 260 }, specials: { bos: 256, pad: 258 } } as never;
+ * const options = { engine: { kind: "tfjs", reason: "tfjs" } as const, log: () => {} };
+ * assertEquals(await openJudge({ ...c, judge: "self" }, data, options), undefined);
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/file`, "x");
+ * await assertRejects(
+ *   () => openJudge({ ...c, judge: `${dir}/file` }, data, options),
+ *   ConfigError,
+ *   `Option --judge ${dir}/file: ${dir}/file is not a run folder`,
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function openJudge(
   config: ExperimentConfig,
@@ -231,6 +249,17 @@ export function judgePlan(
  *
  * @param plan The judge's plan.
  * @returns 16 hex digits.
+ *
+ * @example The cache folder of a run's `auto` judge
+ * ```ts
+ * import { judgeKey, judgePlan, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals, assertMatch, assertNotEquals } from "@std/assert";
+ * const data = { tokenizer: { id: "byte", vocabSize: 260 }, trainSha256: "ab" } as const;
+ * const plan = judgePlan(resolveConfig({ preset: "micro" }), data, "tfjs on cpu");
+ * assertMatch(judgeKey(plan), /^[0-9a-f]{16}$/);
+ * assertEquals(judgeKey(structuredClone(plan)), judgeKey(plan)); // the plan alone decides
+ * assertNotEquals(judgeKey({ ...plan, train: "cd" }), judgeKey(plan)); // other training data
+ * ```
  */
 export function judgeKey(plan: JudgePlan): string {
   // Version 3: the plan names its engine (version 2 judges were tfjs's).

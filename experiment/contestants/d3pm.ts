@@ -264,5 +264,21 @@ ${
   }`;
 }
 
-/** The D3PM contestant, as registered. */
+/**
+ * The D3PM contestant, as registered.
+ *
+ * @example The run's objective and diffusion steps become its process
+ * ```ts
+ * import { contestantOf, D3PM, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(contestantOf("d3pm"), D3PM);
+ * const c = resolveConfig({ preset: "micro", diffusionLoss: "d3pm", diffusionSteps: 100 });
+ * const process = D3PM.process(c, {
+ *   tokenizer: { vocabSize: 260 } as never,
+ *   specials: { bos: 256, eos: 257, pad: 258, mask: 259 },
+ * });
+ * assertEquals([process.spec.objective, process.spec.steps, process.spec.maskId], ["d3pm", 100, 259]);
+ * assertEquals([D3PM.bound, D3PM.modelConfig(c, 260).kind], [true, "bidirectional"]);
+ * ```
+ */
 export const D3PM: Contestant<MaskedDiffusion> = d3pmContestant();
