@@ -19,7 +19,21 @@ import { readRun } from "./load.ts";
 import { RunFolder } from "./run_folder.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
 
-/** Options a sweep never sets per cell: each cell's folder and seed are the sweep's. */
+/**
+ * Options a sweep never sets per cell: each cell's folder and seed are the sweep's.
+ *
+ * @example A grid or fixed option among them is refused
+ * ```ts
+ * import { ConfigError, planSweep, SWEEP_OWNED } from "@d3pm/experiment";
+ * import { assert, assertThrows } from "@std/assert";
+ * assert(SWEEP_OWNED.includes("out") && SWEEP_OWNED.includes("seeds"));
+ * assertThrows(
+ *   () => planSweep({ options: { seeds: 3 } }, { dir: "runs/sw" }),
+ *   ConfigError,
+ *   "Option --seeds is set by the sweep for each cell (its folder and seed): use --seeds A..B for seeds",
+ * );
+ * ```
+ */
 export const SWEEP_OWNED: readonly OptionKey[] = [
   "out",
   "resume",
@@ -478,6 +492,22 @@ export function sweepPaths(dir: string): SweepPaths {
  * @returns The sweep as saved (with the submissions already recorded).
  * @throws {ConfigError} When the folder holds a different sweep, or a run
  *   or a model, or is a file.
+ *
+ * @example Saved once; the same plan again takes it, another is refused
+ * ```ts
+ * import { ConfigError, planSweep, readSweep, saveSweep } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = `${await Deno.makeTempDir()}/sw`;
+ * const sweep = await saveSweep(planSweep({ options: { preset: "micro" }, seeds: 2 }, { dir }));
+ * assertEquals(await readSweep(dir), sweep);
+ * assertEquals(await saveSweep(planSweep({ options: { preset: "micro" }, seeds: 2 }, { dir })), sweep);
+ * await assertRejects(
+ *   () => saveSweep(planSweep({ seeds: 3 }, { dir })),
+ *   ConfigError,
+ *   `${dir} holds another sweep (2 cells: seed-0, seed-1…): choose another --dir`,
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   const path = sweepPaths(sweep.dir).json;
@@ -516,6 +546,19 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
  * @returns The sweep.
  * @throws {ConfigError} When `dir` holds no sweep (another run folder, a
  *   file, a typo) or its `sweep.json` is not a sweep record.
+ *
+ * @example A folder without `sweep.json` is named in one line
+ * ```ts
+ * import { ConfigError, readSweep } from "@d3pm/experiment";
+ * import { assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await assertRejects(
+ *   () => readSweep(dir),
+ *   ConfigError,
+ *   `${dir} holds no sweep (no sweep.json): deno task sweep plan|run … --dir DIR makes one`,
+ * );
+ * await Deno.remove(dir);
+ * ```
  */
 export async function readSweep(dir: string): Promise<Sweep> {
   const text = await Deno.readTextFile(sweepPaths(dir).json).catch((e) => {
@@ -541,6 +584,18 @@ export async function readSweep(dir: string): Promise<Sweep> {
  *
  * @param dir The sweep folder.
  * @param entry Which executor, and the Slurm job id.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, readSweep, recordSubmission, saveSweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const dir = `${await Deno.makeTempDir()}/sw`;
+ * await saveSweep(planSweep({ seeds: 2 }, { dir }));
+ * await recordSubmission(dir, { on: "slurm", jobId: "42" });
+ * const [entry] = (await readSweep(dir)).submissions;
+ * assertEquals([entry.on, entry.jobId], ["slurm", "42"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function recordSubmission(
   dir: string,
@@ -755,6 +810,18 @@ export interface CellStatus {
  *
  * @param sweep The sweep.
  * @returns One status per cell.
+ *
+ * @example A sweep saved but not run: every cell pending, at step 0
+ * ```ts
+ * import { planSweep, saveSweep, sweepStatus } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const dir = `${await Deno.makeTempDir()}/sw`;
+ * const sweep = await saveSweep(planSweep({ options: { preset: "micro" }, seeds: 2 }, { dir }));
+ * const status = await sweepStatus(sweep);
+ * assertEquals(status.map((s) => [s.cell.name, s.state, s.steps]), [["seed-0", "pending", 0], ["seed-1", "pending", 0]]);
+ * assertEquals(status[1].log, `${dir}/logs/seed-1.log`);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
   const p = sweepPaths(sweep.dir);
@@ -815,6 +882,22 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
  *
  * @param s A cell's status.
  * @returns The line.
+ *
+ * @example
+ * ```ts
+ * import { planSweep, statusLine } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const [cell] = planSweep({ seeds: 1 }, { dir: "runs/sw" }).cells;
+ * const log = "runs/sw/logs/seed-0.log";
+ * assertEquals(
+ *   statusLine({ cell, state: "running", steps: 30, totalSteps: 120, at: "ar seed 0 step 30", log }),
+ *   "  0  running   seed-0 25% (30/120 steps, at ar seed 0 step 30)",
+ * );
+ * assertEquals(
+ *   statusLine({ cell, state: "failed", steps: 0, totalSteps: 0, exitCode: 1, log }),
+ *   "  0  failed    seed-0 exit 1, log runs/sw/logs/seed-0.log",
+ * );
+ * ```
  */
 export function statusLine(s: CellStatus): string {
   const pct = s.totalSteps > 0
@@ -921,6 +1004,20 @@ export interface LocalOptions extends StepOptions {
  * @param sweep The sweep.
  * @param options Processes, the experiment command.
  * @returns The cells that failed (empty when all finished).
+ *
+ * @example A command that fails: each cell's exit code recorded, the cells returned
+ * ```ts
+ * import { planSweep, runLocal, saveSweep, sweepStatus } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * const sweep = await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/sw` }));
+ * const lines: string[] = [];
+ * const failed = await runLocal(sweep, { jobs: 2, workdir: root, experiment: "false", log: (l) => lines.push(l) });
+ * assertEquals(failed.map((c) => c.name), ["seed-0", "seed-1"]);
+ * assertEquals(lines[0], `cell seed-0: failed (exit 1), log ${root}/sw/logs/seed-0.log`);
+ * assertEquals((await sweepStatus(sweep)).map((s) => [s.state, s.exitCode]), [["failed", 1], ["failed", 1]]);
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function runLocal(
   sweep: Sweep,
