@@ -84,6 +84,26 @@ async function readResult(dir: string): Promise<ExperimentResult> {
  * @returns The runs.
  * @throws {ConfigError} A one-line reason: a folder without results, or
  *   two runs that differ in data, tokenizer or an option not swept.
+ *
+ * @example What cannot be merged is named in one line
+ * ```ts
+ * import { collectRuns, ConfigError, planSweep, saveSweep } from "@d3pm/experiment";
+ * import { assertRejects } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * await assertRejects(
+ *   () => collectRuns([root]),
+ *   ConfigError,
+ *   `Cannot merge ${root}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`,
+ * );
+ * await assertRejects(() => collectRuns([root], { vary: ["colour"] }), ConfigError, "Cannot vary colour");
+ * await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/sw` })); // planned, not run
+ * await assertRejects(
+ *   () => collectRuns([`${root}/sw`]),
+ *   ConfigError,
+ *   `Nothing to merge: no cell of ${root}/sw has finished`,
+ * );
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function collectRuns(
   targets: readonly string[],
@@ -327,6 +347,21 @@ const slug = (s: string) => s.replace(/[^\w.+-]+/g, "_");
  * @returns The report's text.
  * @throws {ConfigError} When `out` is a file or holds a run or a model,
  *   before anything is written.
+ *
+ * @example A run's own folder is refused, its files untouched
+ * ```ts
+ * import { ConfigError, writeMergedReport } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const run = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${run}/config.json`, "{}");
+ * await assertRejects(
+ *   () => writeMergedReport({ runs: [], swept: ["seed"], unfinished: [] }, run),
+ *   ConfigError,
+ *   `Cannot write the merged report to ${run}: it holds a run or a model (config.json), whose own report.md and plots would be overwritten; choose a new folder`,
+ * );
+ * assertEquals([...Deno.readDirSync(run)].map((e) => e.name), ["config.json"]);
+ * await Deno.remove(run, { recursive: true });
+ * ```
  */
 export async function writeMergedReport(
   merge: Merge,
