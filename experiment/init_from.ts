@@ -109,6 +109,27 @@ const PROBE =
  * @param source The source model.
  * @param tokenizer The run's tokenizer.
  * @returns What the source cost to train.
+ *
+ * @example A folder that holds no run is named, the denoiser left as built
+ * ```ts
+ * import { ConfigError, initialiseFrom, parseInitFrom } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assertRejects } from "@std/assert";
+ * const tokenizer = new ByteTokenizer();
+ * const model = new Transformer(
+ *   preset("micro", { kind: "bidirectional", vocabSize: 260, contextLength: 8, dModel: 8, dMlp: 16, dTime: 8 }),
+ *   { seed: 0 },
+ * );
+ * const dir = await Deno.makeTempDir();
+ * await assertRejects(
+ *   () => initialiseFrom(model, parseInitFrom(dir, 0), tokenizer),
+ *   ConfigError,
+ *   `Option --init-from ${dir}/seed-0/ar: Cannot read run ${dir}: no config.json there (not a run folder`,
+ * );
+ * model.dispose();
+ * await Deno.remove(dir);
+ * ```
  */
 export async function initialiseFrom(
   model: Transformer,
@@ -311,6 +332,22 @@ function describe(s: InitSource): string {
  * @param theirs The source's tokenizer.
  * @param ours The run's.
  * @param source The source, for the message.
+ *
+ * @example The same tokenizer passes; another id is named
+ * ```ts
+ * import { checkVocabulary, ConfigError, parseInitFrom } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertThrows } from "@std/assert";
+ * const ours = new ByteTokenizer();
+ * const source = parseInitFrom("runs/x", 0);
+ * checkVocabulary(new ByteTokenizer(), ours, source);
+ * const theirs = { id: "bpe-a", vocabSize: 260, special: ours.special, encode: (t: string) => ours.encode(t) };
+ * assertThrows(
+ *   () => checkVocabulary(theirs, ours, source),
+ *   ConfigError,
+ *   "Cannot start the D3PM from runs/x/seed-0/ar: its vocabulary is not this run's (tokenizer bpe-a there, byte-v1 here)",
+ * );
+ * ```
  */
 export function checkVocabulary(
   theirs: Pick<Tokenizer, "id" | "vocabSize" | "special" | "encode">,

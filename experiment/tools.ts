@@ -61,6 +61,25 @@ export interface FillTextOptions extends ToolModel {
  *
  * @param options The model, the engine and the sampler's settings.
  * @param print Where lines go.
+ *
+ * @example A folder that is no finished run is refused before anything is printed
+ * ```ts
+ * import { ConfigError, sampleText } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const run = await Deno.makeTempDir();
+ * const lines: string[] = [];
+ * await assertRejects(
+ *   () =>
+ *     sampleText({
+ *       run, model: "d3pm", seed: 0, engine: "tfjs", rng: 0, quiet: true,
+ *       count: 2, temperature: 1, topP: 1,
+ *     }, (line) => lines.push(line)),
+ *   ConfigError,
+ *   `Cannot read run ${run}: no config.json there (not a run folder; deno task experiment --out ${run} makes one)`,
+ * );
+ * assertEquals(lines, []);
+ * await Deno.remove(run);
+ * ```
  */
 export async function sampleText(
   options: SampleTextOptions,
@@ -130,6 +149,25 @@ export async function sampleText(
  * @param print Where lines go.
  * @throws {ConfigError} When the model does not fill blanks, or the text has
  *   no blank or does not fit the model's context.
+ *
+ * @example A folder that is no finished run is refused before anything is printed
+ * ```ts
+ * import { ConfigError, fillText } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const run = await Deno.makeTempDir();
+ * const lines: string[] = [];
+ * await assertRejects(
+ *   () =>
+ *     fillText({
+ *       run, model: "d3pm", seed: 0, engine: "tfjs", rng: 0, quiet: true,
+ *       text: "The [MASK*2] of France is Paris.",
+ *     }, (line) => lines.push(line)),
+ *   ConfigError,
+ *   `Cannot read run ${run}: no config.json there`,
+ * );
+ * assertEquals(lines, []);
+ * await Deno.remove(run);
+ * ```
  */
 export async function fillText(
   options: FillTextOptions,
