@@ -35,6 +35,17 @@ export interface Variant {
  * the ablation chose its defaults (one lr for both models, the full mask-rate
  * range, EMA 0.98, 30 warm-up steps). Pinned here so that the table stays
  * reproducible when the preset changes.
+ *
+ * @example Every variant starts from it, whatever the preset says now
+ * ```ts
+ * import { ABLATION_BASELINE, ablationBase } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const base = ablationBase(250);
+ * assertEquals([base.lr, base.emaDecay, base.warmup], [2e-3, 0.98, 30]);
+ * for (const [key, value] of Object.entries(ABLATION_BASELINE)) {
+ *   assertEquals(base[key as keyof typeof base], value, key);
+ * }
+ * ```
  */
 export const ABLATION_BASELINE: Readonly<Partial<ExperimentConfig>> = {
   lr: 2e-3,
@@ -451,6 +462,20 @@ export function ablationBase(steps: number): ExperimentConfig {
  * row. The table follows the grid's order.
  *
  * @param options Steps, folder, which variants.
+ *
+ * @example A name in `only` that matches no variant is refused before any run
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { runAblation } from "@d3pm/experiment/studies";
+ * import { assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * await assertRejects(
+ *   () => runAblation({ steps: 250, out, only: ["no such variant"] }),
+ *   ConfigError,
+ *   "Option --only no such variant matches no variant; the variants are ar lr 0.001",
+ * );
+ * await Deno.remove(out); // still empty
+ * ```
  */
 export async function runAblation(options: AblationOptions): Promise<void> {
   const { steps, out, only } = options;
@@ -578,6 +603,21 @@ export interface AblationCellOptions {
  *
  * @param options Steps, folder, the variant.
  * @throws {ConfigError} When no variant has that name.
+ *
+ * @example A name that is not the grid's is refused before any run
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { grid, runAblationCell } from "@d3pm/experiment/studies";
+ * import { assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const name = grid(250)[0].name; // "ar lr 0.001"
+ * await assertRejects(
+ *   () => runAblationCell({ steps: 250, out, variant: name.toUpperCase() }),
+ *   ConfigError,
+ *   'Unknown variant "AR LR 0.001": --variant takes a name of the grid',
+ * );
+ * await Deno.remove(out);
+ * ```
  */
 export async function runAblationCell(
   options: AblationCellOptions,
@@ -607,6 +647,25 @@ export async function runAblationCell(
  * @param options Steps and folder.
  * @returns How many variants had a row in their folder.
  * @throws {ConfigError} When no variant has one.
+ *
+ * @example One finished variant's row becomes the table
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { collectAblation, variantFolder, type VariantResult } from "@d3pm/experiment/studies";
+ * import { assertEquals, assertRejects, assertStringIncludes } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * await assertRejects(() => collectAblation({ steps: 250, out }), ConfigError, `No variant of ${out} has finished at 250 steps`);
+ * const row: VariantResult = {
+ *   name: "d3pm no EMA", model: "d3pm", valid: 5.5, validBpt: 7.93, plateauExit: 0, seconds: 60,
+ *   steps: 250, unigramEntropy: 6.7,
+ * };
+ * await Deno.mkdir(variantFolder(out, row.name));
+ * await Deno.writeTextFile(`${variantFolder(out, row.name)}/results.json`, JSON.stringify(row));
+ * assertEquals(await collectAblation({ steps: 250, out }), 1);
+ * assertStringIncludes(await Deno.readTextFile(`${out}/ablation.md`), "| d3pm no EMA | ≤ 5.500");
+ * assertEquals(JSON.parse(await Deno.readTextFile(`${out}/ablation.jsonl`)).name, "d3pm no EMA");
+ * await Deno.remove(out, { recursive: true });
+ * ```
  */
 export async function collectAblation(
   options: { steps: number; out: string },

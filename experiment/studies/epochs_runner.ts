@@ -279,6 +279,21 @@ export interface EpochsStudyOptions {
  * stdout), the report and its charts into `out` after every run.
  *
  * @param options Sizes, seed and folder.
+ *
+ * @example A scale the experiment cannot run is refused before any work
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { runEpochsStudy, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * await assertRejects(
+ *   () => runEpochsStudy({ scale: { ...SCALES.cpu, batchSize: 0 }, seed: 0, out }),
+ *   ConfigError,
+ *   "Option --batch-size must be an integer in [1, 65536], got 0",
+ * );
+ * assertEquals([...Deno.readDirSync(out)], []); // nothing written
+ * await Deno.remove(out);
+ * ```
  */
 export async function runEpochsStudy(
   options: EpochsStudyOptions,
@@ -612,6 +627,26 @@ export interface EpochsCellOptions extends EpochsStudyOptions {
  * @param options Scale, seed, folder and the cell.
  * @throws {ConfigError} On an unknown cell, or a main AR cell whose sweep
  *   has not finished.
+ *
+ * @example The cells are the study's; a main AR cell waits for the sweep's winner
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { runEpochsCell, SCALES } from "@d3pm/experiment/studies";
+ * import { assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const scale = { ...SCALES.cpu, u: [10_000, 20_000], dropouts: [0, 0.1], decays: [0.1] };
+ * await assertRejects(
+ *   () => runEpochsCell({ scale, seed: 0, out, cell: "main-u5-ar" }),
+ *   ConfigError,
+ *   'Unknown cell "main-u5-ar": --cell takes one of sweep-u10000-ar-do0-wd0.1, sweep-u10000-ar-do0.1-wd0.1, main-u10000-d3pm,',
+ * );
+ * await assertRejects(
+ *   () => runEpochsCell({ scale, seed: 0, out, cell: "main-u20000-ar" }),
+ *   ConfigError,
+ *   "Cell main-u20000-ar needs the AR sweep's winner, but sweep-u10000-ar-do0-wd0.1, sweep-u10000-ar-do0.1-wd0.1 has not finished",
+ * );
+ * await Deno.remove(out);
+ * ```
  */
 export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
   const start = performance.now();
@@ -676,6 +711,22 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
  *
  * @param options Scale, seed, folder.
  * @throws {ConfigError} When a cell has not finished.
+ *
+ * @example Cells not yet run are named, nothing written
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { collectEpochs, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const scale = { ...SCALES.cpu, u: [10_000], dropouts: [0], decays: [0.1] };
+ * await assertRejects(
+ *   () => collectEpochs({ scale, seed: 0, out }),
+ *   ConfigError,
+ *   `Cannot collect ${out}: 2 of 2 cells have not finished (sweep-u10000-ar-do0-wd0.1, main-u10000-d3pm); see deno task sweep status ${out}`,
+ * );
+ * assertEquals([...Deno.readDirSync(out)], []);
+ * await Deno.remove(out);
+ * ```
  */
 export async function collectEpochs(
   options: EpochsStudyOptions,
