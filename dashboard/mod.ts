@@ -34,6 +34,7 @@ export {
   type GenerationLimits,
   GenerationService,
   type GenerationStart,
+  HttpError,
   type LoadedModel,
   type ModelLoader,
   parseGenerationInput,
