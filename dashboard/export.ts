@@ -32,6 +32,22 @@ export interface ExportOptions {
  * @param options Which runs, and where progress goes.
  * @returns The ids exported.
  * @throws {HttpError} When a chosen run does not exist.
+ *
+ * @example A root without runs: the page alone; a run that is not there is named
+ * ```ts
+ * import { exportDashboard, HttpError } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const root = await Deno.makeTempDir(), out = await Deno.makeTempDir();
+ * assertEquals(await exportDashboard(root, out), []);
+ * assertEquals([...Deno.readDirSync(out)].map((e) => e.name).sort(), ["app.css", "app.js", "data.js", "index.html"]);
+ * await assertRejects(
+ *   () => exportDashboard(root, out, { runs: ["tiny-main"] }),
+ *   HttpError,
+ *   `No run "tiny-main" under ${root} (there: none)`,
+ * );
+ * await Deno.remove(root, { recursive: true });
+ * await Deno.remove(out, { recursive: true });
+ * ```
  */
 export async function exportDashboard(
   root: string,

@@ -19,7 +19,19 @@ import {
 } from "@d3pm/experiment";
 import type { Tokenizer } from "@d3pm/tokenizer";
 
-/** An error with the HTTP status it answers with. */
+/**
+ * An error with the HTTP status it answers with.
+ *
+ * @example A bad request is a 400 naming the field
+ * ```ts
+ * import { DEFAULT_LIMITS, HttpError, parseGenerationInput } from "@d3pm/dashboard";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const e = assertThrows(() => parseGenerationInput({ run: "a", model: "d3pm", sampler: "beam" }, DEFAULT_LIMITS), HttpError);
+ * assertEquals(e.status, 400);
+ * assertEquals(e.message, 'Bad generation request: sampler must be one of ancestral, cached, confidence, got "beam"');
+ * assertEquals(new HttpError(404, "No run x").status, 404);
+ * ```
+ */
 export class HttpError extends Error {
   /**
    * An error for a response.
@@ -47,7 +59,22 @@ export interface GenerationLimits {
   maxTemperature: number;
 }
 
-/** The defaults of {@linkcode GenerationLimits}. */
+/**
+ * The defaults of {@linkcode GenerationLimits}.
+ *
+ * @example A prompt over the default bound is refused
+ * ```ts
+ * import { DEFAULT_LIMITS, HttpError, parseGenerationInput } from "@d3pm/dashboard";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(DEFAULT_LIMITS.maxPromptChars, 2000);
+ * const prompt = "x".repeat(DEFAULT_LIMITS.maxPromptChars + 1);
+ * assertThrows(
+ *   () => parseGenerationInput({ run: "a", model: "ar", prompt }, DEFAULT_LIMITS),
+ *   HttpError,
+ *   "prompt is 2001 characters; at most 2000",
+ * );
+ * ```
+ */
 export const DEFAULT_LIMITS: GenerationLimits = {
   maxPromptChars: 2000,
   maxWaiting: 4,
@@ -56,7 +83,19 @@ export const DEFAULT_LIMITS: GenerationLimits = {
   maxTemperature: 5,
 };
 
-/** The samplers the playground offers. */
+/**
+ * The samplers the playground offers.
+ *
+ * @example Each is accepted by name
+ * ```ts
+ * import { DEFAULT_LIMITS, parseGenerationInput, SAMPLERS } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(SAMPLERS, ["ancestral", "cached", "confidence"]);
+ * for (const sampler of SAMPLERS) {
+ *   assertEquals(parseGenerationInput({ run: "a", model: "d3pm", sampler }, DEFAULT_LIMITS).sampler, sampler);
+ * }
+ * ```
+ */
 export const SAMPLERS = ["ancestral", "cached", "confidence"] as const;
 /** One of {@linkcode SAMPLERS}: `cached` is ancestral reusing logits while no token changed. */
 export type Sampler = typeof SAMPLERS[number];
@@ -279,6 +318,49 @@ class Cancelled extends Error {
  * @param signal Aborts the generation between steps.
  * @returns The start, then frames.
  * @throws {HttpError} 400 when the request does not fit the model.
+ *
+ * @example A micro denoiser unmasks a row of 8 in 4 steps
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { DEFAULT_LIMITS, type Frame, generateFrames, HttpError, parseGenerationInput } from "@d3pm/dashboard";
+ * import { maskedDiffusion } from "@d3pm/diffusion";
+ * import { D3PM, placeModel } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { preset, Transformer } from "@d3pm/transformer";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const model = new Transformer(
+ *   preset("micro", { kind: "bidirectional", vocabSize: 260, contextLength: 8, dModel: 8, dMlp: 16, dTime: 8 }),
+ *   { seed: 0 },
+ * );
+ * const loaded = {
+ *   contestant: D3PM,
+ *   process: maskedDiffusion({
+ *     kind: "masked-diffusion", vocab: 260, maskId: 259, steps: 100,
+ *     schedule: { kind: "log-linear" }, objective: "mdlm",
+ *   }),
+ *   tokenizer: new ByteTokenizer(),
+ *   length: 8,
+ *   placed: await placeModel(model, "tfjs"),
+ * };
+ * const input = parseGenerationInput({ run: "a", model: "d3pm", steps: 4 }, DEFAULT_LIMITS);
+ * const frames: Frame[] = [];
+ * for await (const event of generateFrames(loaded, input, new AbortController().signal)) {
+ *   if ("start" in event) assertEquals([event.start.maskId, event.start.steps, event.start.tokens], [259, 4, Array(8).fill(259)]);
+ *   else frames.push(event.frame);
+ * }
+ * assertEquals(frames.map((f) => f.step), [1, 2, 3, 4]);
+ * assertEquals(frames[3].tokens.includes(259), false); // nothing masked at the end
+ * const tooMany = parseGenerationInput({ run: "a", model: "d3pm", steps: 101 }, DEFAULT_LIMITS);
+ * await assertRejects(
+ *   async () => {
+ *     for await (const _ of generateFrames(loaded, tooMany, new AbortController().signal));
+ *   },
+ *   HttpError,
+ *   "steps must be at most the process's T = 100, got 101",
+ * );
+ * loaded.placed.dispose();
+ * ```
  */
 export async function* generateFrames(
   loaded: LoadedModel,
@@ -477,6 +559,17 @@ export type ModelLoader = (
  *
  * @param engine Where generation runs (`tfjs` shows every step).
  * @returns The loader.
+ *
+ * @example A folder that holds no run is refused in one line
+ * ```ts
+ * import { trainedModelLoader } from "@d3pm/dashboard";
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { assertRejects } from "@std/assert";
+ * const load = trainedModelLoader("tfjs");
+ * const dir = await Deno.makeTempDir();
+ * await assertRejects(() => load(dir, 0, "d3pm"), ConfigError, `Cannot read run ${dir}: no config.json there`);
+ * await Deno.remove(dir);
+ * ```
  */
 export function trainedModelLoader(
   engine: "tfjs" | "webgpu" | "cpu" | "auto",

@@ -150,6 +150,18 @@ export async function buildBundle(
  *
  * @param options Whether to rebuild the bundle.
  * @returns HTML, script and CSS.
+ *
+ * @example The page served; its script bundled once, then reused
+ * ```ts
+ * import { pageFiles } from "@d3pm/dashboard";
+ * import { assert, assertEquals } from "@std/assert";
+ * const page = await pageFiles();
+ * assert(page.html.startsWith("<!doctype html>"));
+ * assert(page.js.length > 0 && page.css.length > 0);
+ * const lines: string[] = [];
+ * assertEquals((await pageFiles({ log: (l) => lines.push(l) })).js, page.js);
+ * assertEquals(lines, []); // up to date: not bundled again
+ * ```
  */
 export async function pageFiles(
   options: BundleOptions = {},

@@ -85,6 +85,21 @@ export function errorResponse(status: number, message: string): Response {
  * @param id The id from the query (`null` when absent).
  * @returns The folder.
  * @throws {HttpError} 400 for a missing or malformed id, 404 for no such run.
+ *
+ * @example
+ * ```ts
+ * import { GenerationService, HttpError, runDir } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/sweep/run-1`, { recursive: true });
+ * await Deno.writeTextFile(`${root}/sweep/run-1/config.json`, "{}");
+ * const ctx = { root, generation: new GenerationService(() => Promise.reject(new Error("unused"))) };
+ * assertEquals(await runDir(ctx, "sweep/run-1"), await Deno.realPath(`${root}/sweep/run-1`));
+ * const status = (id: string | null) => runDir(ctx, id).catch((e: HttpError) => e.status);
+ * assertEquals([await status(null), await status("../etc"), await status("sweep/run-2")], [400, 400, 404]);
+ * await assertRejects(() => runDir(ctx, "sweep/run-2"), HttpError, 'No run "sweep/run-2" under the served folder');
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function runDir(
   ctx: DashboardContext,

@@ -10,7 +10,19 @@
  * @module
  */
 
-/** A run id that is not well formed (the server answers 400). */
+/**
+ * A run id that is not well formed (the server answers 400).
+ *
+ * @example Its message names the id and what an id may be
+ * ```ts
+ * import { BadRunIdError, checkRunId } from "@d3pm/dashboard";
+ * import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
+ * const e = assertThrows(() => checkRunId("runs/.hidden"), BadRunIdError);
+ * assertEquals(e.name, "BadRunIdError");
+ * assertStringIncludes(e.message, 'Bad run id "runs/.hidden": ');
+ * assertStringIncludes(e.message, "(an id is names of letters, digits, '.', '_' and '-' joined by '/', as /api/runs lists them)");
+ * ```
+ */
 export class BadRunIdError extends Error {
   /**
    * An error naming the id and what an id may be.
