@@ -64,12 +64,14 @@ export const CI_REQUIRES: readonly string[] = [
  * ```ts
  * import { ignoreUnless, MissingCapabilityError } from "@d3pm/core/testing";
  * import { assertEquals, assertThrows } from "@std/assert";
+ * const saved = Deno.env.get("D3PM_REQUIRE");
  * Deno.env.set("D3PM_REQUIRE", "torch");
  * const e = assertThrows(
  *   () => ignoreUnless("torch", "no python3 with torch"),
  *   MissingCapabilityError,
  * );
- * Deno.env.delete("D3PM_REQUIRE");
+ * if (saved === undefined) Deno.env.delete("D3PM_REQUIRE");
+ * else Deno.env.set("D3PM_REQUIRE", saved);
  * assertEquals(e.name, "MissingCapabilityError");
  * assertEquals(
  *   e.message,
