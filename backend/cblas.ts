@@ -1,6 +1,6 @@
 /**
- * A CBLAS (OpenBLAS, MKL, BLIS or Accelerate) loaded with `Deno.dlopen`, and
- * the `cblas.h` constants its `sgemm` takes. `D3PM_CBLAS_PATH` names the
+ * A CBLAS (OpenBLAS, MKL, BLIS or Accelerate) loaded with `Deno.dlopen`, its
+ * thread control, and the `cblas.h` constants its `sgemm` takes. `D3PM_CBLAS_PATH` names the
  * library; otherwise the usual names and paths are tried in order.
  *
  * @example
@@ -23,6 +23,7 @@ export {
   runnableCoretypes,
   X86_CORETYPES,
 } from "./_cpu_flags.ts";
+export { type BlasThreads, blasThreads } from "./_blas_threads.ts";
 
 /**
  * The environment variable that names the CBLAS library to load.

@@ -46,7 +46,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { prng } from "@d3pm/core";
 import { initBackend } from "@d3pm/backend";
-import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
+import { blasThreads, type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import {
   adamw,
   attentionForward,
@@ -66,7 +66,6 @@ import { readCommandLine, UsageError } from "@d3pm/cli";
 import { planCpuStep, stepWords, type Timings } from "./_cpu_step.ts";
 import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 import * as js from "./_js_kernels.ts";
-import { blasThreads } from "../cpu/_blas_threads.ts";
 
 interface Shape {
   name: string;

@@ -14,7 +14,6 @@
  *   deno task bench:cpu-kernels [--against main] [--rounds 15] [--reps 10]
  */
 import { readCommandLine } from "@d3pm/cli";
-import { WASM_BASE64 } from "../cpu/_wasm.ts";
 import { median } from "./_measure.ts";
 
 const USAGE = {
@@ -59,10 +58,21 @@ async function moduleAt(rev: string): Promise<string> {
     );
     Deno.exit(2);
   }
-  const text = new TextDecoder().decode(out.stdout);
+  return moduleOf(new TextDecoder().decode(out.stdout));
+}
+
+// The base64 module in the text of a cpu/_wasm.ts (its string literals):
+// the file is read, as the other revision's is, not imported (it is private
+// to @d3pm/cpu).
+function moduleOf(text: string): string {
   const body = text.slice(text.indexOf("WASM_BASE64"));
   return [...body.matchAll(/"([A-Za-z0-9+/=]+)"/g)].map((m) => m[1]).join("");
 }
+
+// The working tree's module.
+const treeModule = moduleOf(
+  await Deno.readTextFile(new URL("../cpu/_wasm.ts", import.meta.url)),
+);
 
 type Exports = Record<string, (...a: number[]) => void>;
 
@@ -79,7 +89,7 @@ async function instantiate(b64: string): Promise<Exports> {
   return instance.exports as Exports;
 }
 const modules = [
-  { name: "tree", exports: await instantiate(WASM_BASE64) },
+  { name: "tree", exports: await instantiate(treeModule) },
   {
     name: args.against,
     exports: await instantiate(await moduleAt(args.against)),

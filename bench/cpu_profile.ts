@@ -15,12 +15,11 @@
  *                               [--warmup 3] [--threads 2]
  */
 import { prng } from "@d3pm/core";
-import { loadCblas } from "@d3pm/backend/cblas";
+import { blasThreads, loadCblas } from "@d3pm/backend/cblas";
 import { CpuTransformer, MAX_CPU_THREADS } from "@d3pm/cpu";
 import { type ModelConfig, preset } from "@d3pm/transformer";
 import { readCommandLine } from "@d3pm/cli";
-import { type JobProfile, runtimeOf } from "../cpu/_runtime.ts";
-import { blasThreads } from "../cpu/_blas_threads.ts";
+import { type JobProfile, startJobProfile } from "@d3pm/cpu/profile";
 import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
 
 const SHAPES: Record<string, { d: number; mlp: number; batch: number }> = {
@@ -108,7 +107,6 @@ const targets = Int32Array.from(
   () => Math.floor(rand.next() * V),
 );
 const batch = { inputs, targets, weights: new Float32Array(n).fill(1 / n) };
-const rt = runtimeOf(engine.kernels);
 const steps: number[] = [];
 const jobs: JobProfile[] = [];
 try {
@@ -117,14 +115,12 @@ try {
     await engine.readLoss();
   }
   for (let i = 0; i < args.steps; i++) {
-    const profile: JobProfile = new Map();
-    rt.profile = profile;
+    const stop = startJobProfile(engine.kernels);
     const t0 = performance.now();
     engine.step(batch, 3e-4);
     await engine.readLoss();
     steps.push(performance.now() - t0);
-    rt.profile = null;
-    jobs.push(profile);
+    jobs.push(stop());
   }
 } finally {
   engine.dispose();

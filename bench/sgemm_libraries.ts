@@ -9,10 +9,9 @@
  *
  * @module
  */
-import { type Cblas, loadCblas } from "@d3pm/backend/cblas";
+import { blasThreads, type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import { readCommandLine } from "@d3pm/cli";
 import { prng } from "@d3pm/core";
-import { blasThreads } from "../cpu/_blas_threads.ts";
 import { median } from "./_measure.ts";
 
 const { values: args } = readCommandLine(

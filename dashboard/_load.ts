@@ -1,7 +1,10 @@
 // A bounded load on the dashboard over loopback: concurrent request loops
 // (lists, run pages, files, generations) and server-sent event clients
 // following a metrics log that grows, for a fixed time. Shared by the load
-// test and `deno task bench:dashboard`.
+// test and `deno task bench:dashboard [--seconds S] [--concurrency N]
+// [--sse N]` (this file run as a script: one JSON line of figures). It lives
+// here, unpublished, beside the test fakes it serves the dashboard with.
+import { readCommandLine, runCli } from "@d3pm/cli";
 import { dashboardHandler } from "./server.ts";
 import { GenerationService } from "./generation.ts";
 import { fakeLoader, fakeRun } from "./_test_util.ts";
@@ -168,4 +171,46 @@ export async function loadTest(
       cancelled: generation.cancelled,
     },
   };
+}
+
+if (import.meta.main) {
+  await runCli(async () => {
+    const { values } = readCommandLine(Deno.args, {
+      command: "deno task bench:dashboard",
+      summary:
+        "Loads the dashboard on loopback (fake models) and prints one JSON line.",
+      options: {
+        seconds: {
+          kind: "integer",
+          min: 1,
+          max: 600,
+          default: 5,
+          help: "how long",
+        },
+        concurrency: {
+          kind: "integer",
+          min: 1,
+          max: 5000,
+          default: 200,
+          help: "request loops",
+        },
+        sse: {
+          kind: "integer",
+          min: 0,
+          max: 1000,
+          default: 20,
+          help: "event-stream clients",
+        },
+      },
+    });
+    console.log(
+      JSON.stringify(
+        await loadTest({
+          seconds: values.seconds,
+          concurrency: values.concurrency,
+          sseClients: values.sse,
+        }),
+      ),
+    );
+  });
 }

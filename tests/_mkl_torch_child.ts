@@ -2,10 +2,9 @@
 // libtorch_cpu.so: MKL, Fortran sgemm_ only) beside the default one, and
 // prints one JSON line of what each did. A child, so that the test process
 // never loads PyTorch's library, and its exit is checked too.
-import { loadCblas } from "@d3pm/backend/cblas";
+import { blasThreads, loadCblas } from "@d3pm/backend/cblas";
 import { CpuTransformer } from "@d3pm/cpu";
 import { validateConfig } from "@d3pm/transformer";
-import { blasThreads } from "../cpu/_blas_threads.ts";
 
 const path = Deno.args[0];
 Deno.env.delete("D3PM_CBLAS_PATH"); // the comparison side: the default search
