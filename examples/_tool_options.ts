@@ -1,7 +1,40 @@
 // The options `deno task sample` and `deno task infill` share: which run,
 // model and seed, the unmasking steps and strategy, the sampler's seed, the
-// engine, and quiet output. The model choices come from the registry.
+// engine, and quiet output. The model choices come from the registry. Also
+// the entries the run-reading tools (evaluate, export, import) share, each
+// defined once here.
 import { contestants } from "@d3pm/experiment";
+
+/** `--run DIR`: the run folder a tool reads. */
+export const RUN_OPTION = {
+  kind: "string",
+  value: "DIR",
+  default: "runs/latest",
+  help: "the run folder",
+} as const;
+
+/** `--seed`: which seed's model of the run. */
+export const SEED_OPTION = {
+  kind: "integer",
+  min: 0,
+  default: 0,
+  help: "which seed's model",
+} as const;
+
+/** `--model NAME`: any contestant the run trained (evaluate, export). */
+export const TRAINED_MODEL_OPTION = {
+  kind: "string",
+  value: "NAME",
+  default: "ar",
+  help: "the contestant: ar, d3pm, mlm (one the run trained)",
+} as const;
+
+/** `--force`: replace an existing `--to` (export, import). */
+export const FORCE_OPTION = {
+  kind: "boolean",
+  default: false,
+  help: "replace an existing --to",
+} as const;
 
 /**
  * The shared options; `--model` offers the registered contestants (those
@@ -11,12 +44,7 @@ export function toolOptions(forInfill: boolean) {
   const models = contestants().filter((c) => !forInfill || c.unmasking)
     .map((c) => c.kind);
   return {
-    run: {
-      kind: "string",
-      value: "DIR",
-      default: "runs/latest",
-      help: "the run folder",
-    },
+    run: RUN_OPTION,
     model: {
       kind: "choice",
       choices: models,
@@ -24,7 +52,7 @@ export function toolOptions(forInfill: boolean) {
       value: "NAME",
       help: "the contestant",
     },
-    seed: { kind: "integer", min: 0, default: 0, help: "which seed's model" },
+    seed: SEED_OPTION,
     steps: {
       kind: "integer",
       min: 1,

@@ -10,6 +10,11 @@
  *
  * @module
  */
+import {
+  RUN_OPTION,
+  SEED_OPTION,
+  TRAINED_MODEL_OPTION,
+} from "./_tool_options.ts";
 import { autoregressive } from "@d3pm/autoregressive";
 import { initBackend } from "@d3pm/backend";
 import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
@@ -250,19 +255,9 @@ async function runJudge(
 }
 
 const OPTIONS = {
-  run: {
-    kind: "string",
-    value: "DIR",
-    default: "runs/latest",
-    help: "the run folder",
-  },
-  model: {
-    kind: "string",
-    value: "NAME",
-    default: "ar",
-    help: "the contestant: ar, d3pm, mlm (one the run trained)",
-  },
-  seed: { kind: "integer", min: 0, default: 0, help: "which seed's model" },
+  run: RUN_OPTION,
+  model: TRAINED_MODEL_OPTION,
+  seed: SEED_OPTION,
   blocks: {
     kind: "integer",
     min: 0,

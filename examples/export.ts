@@ -6,21 +6,17 @@
  */
 import { readCommandLine, runCli } from "@d3pm/cli";
 import { exportRun } from "@d3pm/hf";
+import {
+  FORCE_OPTION,
+  RUN_OPTION,
+  SEED_OPTION,
+  TRAINED_MODEL_OPTION,
+} from "./_tool_options.ts";
 
 const OPTIONS = {
-  run: {
-    kind: "string",
-    value: "DIR",
-    default: "runs/latest",
-    help: "the run folder",
-  },
-  seed: { kind: "integer", min: 0, default: 0, help: "which seed's model" },
-  model: {
-    kind: "string",
-    value: "NAME",
-    default: "ar",
-    help: "the contestant: ar, d3pm, mlm (one the run trained)",
-  },
+  run: RUN_OPTION,
+  seed: SEED_OPTION,
+  model: TRAINED_MODEL_OPTION,
   to: {
     kind: "string",
     value: "OUT",
@@ -33,11 +29,7 @@ const OPTIONS = {
     help:
       "the last step's weights, the best validation's (--keep best runs), or the EMA (--ema-decay runs); default: those the run evaluated",
   },
-  force: {
-    kind: "boolean",
-    default: false,
-    help: "replace an existing --to",
-  },
+  force: FORCE_OPTION,
 } as const;
 
 if (import.meta.main) {

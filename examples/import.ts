@@ -6,6 +6,7 @@
  */
 import { readCommandLine, runCli } from "@d3pm/cli";
 import { importCheckpoint } from "@d3pm/hf";
+import { FORCE_OPTION } from "./_tool_options.ts";
 
 const OPTIONS = {
   from: {
@@ -28,11 +29,7 @@ const OPTIONS = {
     help:
       "read the tokenizer from --from's files, or use the project's copy of GPT-2's",
   },
-  force: {
-    kind: "boolean",
-    default: false,
-    help: "replace an existing --to",
-  },
+  force: FORCE_OPTION,
 } as const;
 
 if (import.meta.main) {
