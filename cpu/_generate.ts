@@ -24,6 +24,7 @@ import {
   type DecodeInts,
   type DrawSettings,
   type ParameterTable,
+  type PlanCache,
   planDecode,
   recordDecode,
   ropeTables,
@@ -48,7 +49,7 @@ export interface GenerationContext {
   scalars: StepScalars;
   chunkFloats: number;
   /** Decode plans by `${B}x${L}`. */
-  plans: Map<string, DecodePlan>;
+  plans: PlanCache<DecodePlan>;
   /**
    * The final hidden states (B·T·d) of the engine's forward passes (those of
    * `forwardIds`, in the same chunks of rows) without the head; t per row
@@ -135,20 +136,17 @@ function decodePlan(
   batch: number,
   length: number,
 ): DecodePlan {
-  const key = `${batch}x${length}`;
-  const have = g.plans.get(key);
-  if (have) return have;
-  const { arena, ints } = planDecode(g.config, batch, length, g.chunkFloats);
-  const exec = new CpuExecutor(g.kernels, {
-    act: g.act,
-    params: g.params,
-    ints: g.ints,
-    probs: g.probs,
-  }, g.scalars);
-  recordDecode(exec, g.config, g.table, arena, ints, batch, length);
-  const p = { batch, length, arena, ints, exec };
-  g.plans.set(key, p);
-  return p;
+  return g.plans.get(`${batch}x${length}`, () => {
+    const { arena, ints } = planDecode(g.config, batch, length, g.chunkFloats);
+    const exec = new CpuExecutor(g.kernels, {
+      act: g.act,
+      params: g.params,
+      ints: g.ints,
+      probs: g.probs,
+    }, g.scalars);
+    recordDecode(exec, g.config, g.table, arena, ints, batch, length);
+    return { batch, length, arena, ints, exec };
+  });
 }
 
 // The most rows of a (·, L) decode plan the shared region holds.

@@ -25,16 +25,17 @@ import type {
 import {
   initialWeights,
   type ModelConfig,
-  parameterShapes,
   validateConfig,
 } from "@d3pm/transformer";
 import {
   type Arena,
   embeddingIndex,
   type IntLayout,
+  joinWeights,
   type ParameterTable,
   parameterTable,
   planArena,
+  PlanCache,
   planInts,
   recordBackward,
   recordEvaluation,
@@ -42,6 +43,7 @@ import {
   recordHead,
   recordScore,
   ropeTables,
+  splitWeights,
   timeFeatures,
 } from "@d3pm/webgpu/plan";
 import {
@@ -137,6 +139,12 @@ function fail(message: string): never {
 // Most floats of logits a forward pass writes at once.
 const LOGITS_FLOATS = 1 << 21;
 
+// Plans kept by shape, as the WebGPU engine keeps them: forward and scoring
+// plans together, and decode plans.
+const INFERENCE_PLANS = 4;
+const DECODE_PLANS = 2;
+const forget = () => {};
+
 interface Plan {
   batch: number;
   length: number;
@@ -208,8 +216,11 @@ export class CpuTransformer
   #evalInts: Int32Array;
   #evalProbs: Float32Array;
   #evalLogits: Float32Array;
-  #plans = new Map<string, Plan>();
-  #decodePlans = new Map<string, DecodePlan>();
+  // Plans by shape, bounded as the WebGPU engine's. A plan owns no memory
+  // (its views are of the shared inference region), so a dropped one is
+  // only forgotten.
+  #plans = new PlanCache<Plan>(INFERENCE_PLANS, forget);
+  #decodePlans = new PlanCache<DecodePlan>(DECODE_PLANS, forget);
   #disposed = false;
 
   private constructor(
@@ -240,7 +251,9 @@ export class CpuTransformer
     this.#s = stepScalars(o.clipNorm ?? 1, o.emaDecay ?? -1);
     const P = this.#table.size;
     this.#params = k.floats(P);
-    this.#params.set(joinWeights(this.#table, weights, "weights"));
+    this.#params.set(
+      joinWeights(this.#table, weights, { what: "weights", fail }),
+    );
     this.#evalAct = k.floats(sizes.evalAct);
     this.#evalInts = k.ints(sizes.evalInts);
     this.#evalProbs = k.floats(sizes.probs);
@@ -545,6 +558,29 @@ export class CpuTransformer
     return Promise.resolve(out);
   }
 
+  /**
+   * Recorded plans the engine holds now, by kind: forward and scoring plans
+   * (at most 4) and decode plans (at most 2), one per shape met, the oldest
+   * built dropped beyond that (as the WebGPU engine bounds its own).
+   *
+   * @example
+   * ```ts
+   * import { CpuTransformer } from "@d3pm/cpu";
+   * import { preset } from "@d3pm/transformer";
+   * import { assertEquals } from "@std/assert";
+   * const config = preset("micro", { vocabSize: 16, contextLength: 8 });
+   * const engine = await CpuTransformer.create(config, { evaluationOnly: true, seed: 0, threads: 1 });
+   * for (let length = 1; length <= 6; length++) {
+   *   await engine.forwardIds(new Int32Array(length).fill(3), 1, length);
+   * }
+   * assertEquals(engine.plansHeld, { inference: 4, decode: 0 });
+   * engine.dispose();
+   * ```
+   */
+  get plansHeld(): { inference: number; decode: number } {
+    return { inference: this.#plans.size, decode: this.#decodePlans.size };
+  }
+
   /** Updates applied so far. */
   get stepCount(): number {
     return this.#adamStep;
@@ -557,7 +593,7 @@ export class CpuTransformer
    */
   getWeights(): Promise<Map<string, StoredTensor>> {
     this.#check();
-    return Promise.resolve(split(this.config, this.#table, this.#params));
+    return Promise.resolve(splitWeights(this.config, this.#params));
   }
 
   /**
@@ -567,7 +603,9 @@ export class CpuTransformer
    */
   setWeights(weights: ReadonlyMap<string, StoredTensor>): void {
     this.#check();
-    this.#params.set(joinWeights(this.#table, weights, "setWeights"));
+    this.#params.set(
+      joinWeights(this.#table, weights, { what: "setWeights", fail }),
+    );
   }
 
   /**
@@ -577,7 +615,7 @@ export class CpuTransformer
    */
   readGradients(): Promise<Map<string, StoredTensor>> {
     this.#training("readGradients");
-    return Promise.resolve(split(this.config, this.#table, this.#grads!));
+    return Promise.resolve(splitWeights(this.config, this.#grads!));
   }
 
   /**
@@ -588,7 +626,7 @@ export class CpuTransformer
   emaWeights(): Promise<Map<string, StoredTensor>> {
     this.#training("emaWeights");
     if (!this.#ema) fail("emaWeights needs the emaDecay option");
-    return Promise.resolve(split(this.config, this.#table, this.#ema));
+    return Promise.resolve(splitWeights(this.config, this.#ema));
   }
 
   /**
@@ -599,7 +637,9 @@ export class CpuTransformer
   setEmaWeights(weights: ReadonlyMap<string, StoredTensor>): void {
     this.#training("setEmaWeights");
     if (!this.#ema) fail("setEmaWeights needs the emaDecay option");
-    this.#ema.set(joinWeights(this.#table, weights, "setEmaWeights"));
+    this.#ema.set(
+      joinWeights(this.#table, weights, { what: "setEmaWeights", fail }),
+    );
   }
 
   /**
@@ -613,8 +653,8 @@ export class CpuTransformer
       new Map([...x].map(([k, w]) => [k, w.data as Float32Array]));
     return Promise.resolve({
       step: this.#adamStep,
-      m: data(split(this.config, this.#table, this.#m!)),
-      v: data(split(this.config, this.#table, this.#v!)),
+      m: data(splitWeights(this.config, this.#m!)),
+      v: data(splitWeights(this.config, this.#v!)),
     });
   }
 
@@ -640,8 +680,8 @@ export class CpuTransformer
           [k, data],
         ) => [k, { shape: this.#table.byName.get(k)?.shape ?? [], data }]),
       );
-    this.#m!.set(joinWeights(this.#table, wrap(state.m), "m"));
-    this.#v!.set(joinWeights(this.#table, wrap(state.v), "v"));
+    this.#m!.set(joinWeights(this.#table, wrap(state.m), { what: "m", fail }));
+    this.#v!.set(joinWeights(this.#table, wrap(state.v), { what: "v", fail }));
     this.#adamStep = state.step;
   }
 
@@ -653,8 +693,18 @@ export class CpuTransformer
     exclude: number,
   ): Plan {
     const key = `${mode}:${batch}x${length}:${exclude}`;
-    const have = this.#plans.get(key);
-    if (have) return have;
+    return this.#plans.get(
+      key,
+      () => this.#record(batch, length, mode, exclude),
+    );
+  }
+
+  #record(
+    batch: number,
+    length: number,
+    mode: "forward" | "score",
+    exclude: number,
+  ): Plan {
     const c = this.config, n = batch * length;
     const arena = planArena(c, batch, length, mode, this.#chunkFloats);
     const ints = planInts(n);
@@ -674,7 +724,7 @@ export class CpuTransformer
       exec.begin("head");
       recordHead(exec, c, this.#table, arena, n);
     }
-    const p = {
+    return {
       batch,
       length,
       arena,
@@ -683,8 +733,6 @@ export class CpuTransformer
       act: this.#evalAct,
       intView: this.#evalInts,
     };
-    this.#plans.set(key, p);
-    return p;
   }
 
   /**
@@ -1074,51 +1122,4 @@ function check(
     }
   }
   return { batchSize: batchSize ?? 0, length: length ?? 0 };
-}
-
-// Named tensors into one table-shaped array.
-function joinWeights(
-  table: ParameterTable,
-  weights: ReadonlyMap<string, StoredTensor>,
-  what: string,
-): Float32Array {
-  for (const name of weights.keys()) {
-    if (!table.byName.has(name)) {
-      fail(`${what}: unexpected tensor "${name}" for this config`);
-    }
-  }
-  const out = new Float32Array(table.size);
-  for (const e of table.entries) {
-    const w = weights.get(e.name);
-    if (!w) fail(`${what}: missing tensor "${e.name}"`);
-    if (w.shape.join(",") !== e.shape.join(",")) {
-      fail(
-        `${what}: "${e.name}" has shape [${w.shape}], expected [${e.shape}]`,
-      );
-    }
-    if (w.data.length !== e.size) {
-      fail(
-        `${what}: "${e.name}" holds ${w.data.length} values, expected ${e.size}`,
-      );
-    }
-    out.set(w.data, e.offset);
-  }
-  return out;
-}
-
-// A table-shaped array as named tensors in the model's canonical order.
-function split(
-  c: ModelConfig,
-  table: ParameterTable,
-  data: Float32Array,
-): Map<string, StoredTensor> {
-  const byName = new Map<string, StoredTensor>();
-  for (const name of parameterShapes(c).keys()) {
-    const e = table.byName.get(name)!;
-    byName.set(e.name, {
-      shape: [...e.shape],
-      data: data.slice(e.offset, e.offset + e.size),
-    });
-  }
-  return byName;
 }

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "13d0de1379b5a8348cd204914a244197fd803f9d74f908daa649fdbcf35ebccb";
+  "01ee846cce0fa8ae4f94b21de89156116ecf92cc7373ef4d040285045d9b4f0e";

@@ -7,7 +7,12 @@
 // determinism and bit-identical resume (dropout, EMA); tolerances stated
 // there. Also: the engine's own one-line errors.
 
-import { assertLess, assertRejects, assertThrows } from "@std/assert";
+import {
+  assertEquals,
+  assertLess,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
 import { CpuTransformer } from "./mod.ts";
 import {
   resumeParity,
@@ -93,5 +98,48 @@ Deno.test({
     } finally {
       e.dispose();
     }
+  },
+});
+
+// Plans were kept in plain maps, one per shape ever met: a long-lived
+// engine (the dashboard's, a sweep's judge) held every one.
+Deno.test({
+  name:
+    "CpuTransformer keeps at most 4 inference and 2 decode plans, a dropped one rebuilt to the same bits, none after dispose",
+  ...opts,
+  fn: async () => {
+    const config = parityConfig("causal", "rotary");
+    const e = await CpuTransformer.create(config, {
+      evaluationOnly: true,
+      seed: 3,
+      threads: 1,
+    });
+    try {
+      const ids = randomIds(8, 37, 9);
+      const first = await e.forwardIds(ids.subarray(0, 1), 1, 1);
+      for (let length = 2; length <= 6; length++) {
+        await e.forwardIds(ids.subarray(0, length), 1, length);
+      }
+      assertEquals(e.plansHeld, { inference: 4, decode: 0 });
+      // Length 1's plan was the oldest built: dropped, then rebuilt.
+      assertEquals(await e.forwardIds(ids.subarray(0, 1), 1, 1), first);
+      assertEquals(e.plansHeld.inference, 4);
+      const greedy = (batchSize: number) =>
+        e.generateCausal({
+          batchSize,
+          length: 5,
+          start: 1,
+          temperature: 0,
+          seed: 0,
+        });
+      const one = await greedy(1);
+      await greedy(2);
+      await greedy(3);
+      assertEquals(e.plansHeld, { inference: 4, decode: 2 });
+      assertEquals((await greedy(1)).tokens, one.tokens);
+    } finally {
+      e.dispose();
+    }
+    assertEquals(e.plansHeld, { inference: 0, decode: 0 });
   },
 });

@@ -2,7 +2,9 @@
 // the parameter table (one buffer; gradients and Adam moments mirror it) and
 // the activation arena for a fixed (batch, length). Private.
 
+import type { StoredTensor } from "@d3pm/core";
 import { type ModelConfig, parameterShapes } from "@d3pm/transformer";
+import type { Fail } from "./_generation_checks.ts";
 
 /** One parameter tensor inside the parameter buffer. */
 export interface ParameterEntry {
@@ -59,6 +61,107 @@ export function parameterTable(config: ModelConfig): ParameterTable {
     size: offset,
     decayEnd,
   };
+}
+
+/**
+ * Named tensors laid out as the parameter table: exact names, shapes and
+ * value counts, or a one-line error through `options.fail` (default: a
+ * `RangeError`) naming `options.what` and the tensor. Both engines read
+ * weights, the EMA and AdamW's moments in with it.
+ *
+ * @param table The parameter table of the model.
+ * @param weights Every parameter by name.
+ * @param options `what` the tensors are (named in errors) and the engine's `fail`.
+ * @returns One table-shaped array.
+ *
+ * @example
+ * ```ts
+ * import { joinWeights, parameterTable, splitWeights } from "@d3pm/webgpu/plan";
+ * import { initialWeights, preset } from "@d3pm/transformer";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const config = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const table = parameterTable(config);
+ * const weights = initialWeights(config, 0);
+ * const flat = joinWeights(table, weights, { what: "weights" });
+ * assertEquals(flat.length, table.size);
+ * assertEquals(splitWeights(config, flat), weights);
+ * weights.delete("wte.weight");
+ * assertThrows(
+ *   () => joinWeights(table, weights, { what: "weights" }),
+ *   RangeError,
+ *   'weights: missing tensor "wte.weight"',
+ * );
+ * ```
+ */
+export function joinWeights(
+  table: ParameterTable,
+  weights: ReadonlyMap<string, StoredTensor>,
+  options: { what: string; fail?: Fail },
+): Float32Array<ArrayBuffer> {
+  const { what } = options;
+  const fail: Fail = options.fail ?? rangeError;
+  for (const name of weights.keys()) {
+    if (!table.byName.has(name)) {
+      fail(`${what}: unexpected tensor "${name}" for this config`);
+    }
+  }
+  const out = new Float32Array(table.size);
+  for (const e of table.entries) {
+    const w = weights.get(e.name);
+    if (!w) fail(`${what}: missing tensor "${e.name}"`);
+    if (w.shape.join(",") !== e.shape.join(",")) {
+      fail(
+        `${what}: "${e.name}" has shape [${w.shape}], expected [${e.shape}]`,
+      );
+    }
+    if (w.data.length !== e.size) {
+      fail(
+        `${what}: "${e.name}" holds ${w.data.length} values, expected ${e.size}`,
+      );
+    }
+    out.set(w.data, e.offset);
+  }
+  return out;
+}
+
+function rangeError(message: string): never {
+  throw new RangeError(message);
+}
+
+/**
+ * A table-shaped array (weights, gradients, the EMA, a moment) as named
+ * tensors in the model's canonical order (that of `parameterShapes`), each
+ * a copy.
+ *
+ * @param config The model's configuration.
+ * @param data Floats laid out as `parameterTable(config)`.
+ * @returns Every parameter by name.
+ *
+ * @example
+ * ```ts
+ * import { parameterTable, splitWeights } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * const config = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const flat = new Float32Array(parameterTable(config).size).fill(1);
+ * const named = splitWeights(config, flat);
+ * assertEquals(named.get("wte.weight")!.shape, [16, config.dModel]);
+ * ```
+ */
+export function splitWeights(
+  config: ModelConfig,
+  data: Float32Array,
+): Map<string, StoredTensor> {
+  const table = parameterTable(config);
+  const out = new Map<string, StoredTensor>();
+  for (const name of parameterShapes(config).keys()) {
+    const e = table.byName.get(name)!;
+    out.set(name, {
+      shape: [...e.shape],
+      data: data.slice(e.offset, e.offset + e.size),
+    });
+  }
+  return out;
 }
 
 /** Offsets (floats) of one layer's activations in the arena. */

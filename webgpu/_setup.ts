@@ -13,11 +13,10 @@ import {
 } from "@d3pm/transformer";
 import { requestEngineDevice } from "./device.ts";
 import { defaultChunkFloats } from "./memory.ts";
-import { parameterTable } from "./_layout.ts";
+import { joinWeights, parameterTable } from "./_layout.ts";
 import { kernelLayout } from "./_recorder.ts";
 import { S } from "./_wgsl.ts";
 import { type EngineSettings, EngineState, fail } from "./_state.ts";
-import { joinWeights } from "./_weights_io.ts";
 import type { WebGpuTransformerOptions } from "./types.ts";
 
 /** The training shape (0 × 0 when evaluation-only and not given). */
@@ -132,7 +131,7 @@ function build(
     kernelLayout(device),
   );
   try {
-    const flat = joinWeights(table, weights, "setWeights");
+    const flat = joinWeights(table, weights, { what: "setWeights", fail });
     device.queue.writeBuffer(state.params, 0, flat);
     if (options.evaluationOnly) return state;
     const bytes = table.size * 4;

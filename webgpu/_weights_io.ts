@@ -16,54 +16,9 @@ import {
   validateConfig,
   WEIGHTS_FILE,
 } from "@d3pm/transformer";
-import type { ParameterTable } from "./_layout.ts";
+import { joinWeights, splitWeights } from "./_layout.ts";
 import { type EngineState, fail } from "./_state.ts";
 import type { EngineAdamWState } from "./types.ts";
-
-// A flat copy of the table cut into named tensors, in canonical order.
-function split(
-  config: ModelConfig,
-  table: ParameterTable,
-  data: Float32Array,
-): Map<string, StoredTensor> {
-  const out = new Map<string, StoredTensor>();
-  for (const name of parameterShapes(config).keys()) {
-    const e = table.byName.get(name)!;
-    out.set(name, {
-      shape: [...e.shape],
-      data: data.slice(e.offset, e.offset + e.size),
-    });
-  }
-  return out;
-}
-
-/**
- * Named tensors laid out as the parameter table (exact names and shapes,
- * or a one-line error naming `what` and the tensor).
- */
-export function joinWeights(
-  table: ParameterTable,
-  weights: ReadonlyMap<string, StoredTensor>,
-  what: string,
-): Float32Array<ArrayBuffer> {
-  for (const name of weights.keys()) {
-    if (!table.byName.has(name)) {
-      fail(`${what}: unexpected tensor "${name}" for this config`);
-    }
-  }
-  const out = new Float32Array(table.size);
-  for (const e of table.entries) {
-    const w = weights.get(e.name);
-    if (!w) fail(`${what}: missing tensor "${e.name}"`);
-    if (w.shape.join(",") !== e.shape.join(",")) {
-      fail(
-        `${what}: "${e.name}" has shape [${w.shape}], expected [${e.shape}]`,
-      );
-    }
-    out.set(w.data, e.offset);
-  }
-  return out;
-}
 
 // A table-shaped buffer read back as named tensors (one sync).
 async function readTable(
@@ -71,7 +26,7 @@ async function readTable(
   buf: GPUBuffer,
 ): Promise<Map<string, StoredTensor>> {
   const data = await state.read(buf, 0, state.table.size * 4);
-  return split(state.config, state.table, data);
+  return splitWeights(state.config, data);
 }
 
 /** Every parameter by name (one sync). */
@@ -91,7 +46,7 @@ export function setWeights(
   state.device.queue.writeBuffer(
     state.params,
     0,
-    joinWeights(state.table, weights, "setWeights"),
+    joinWeights(state.table, weights, { what: "setWeights", fail }),
   );
 }
 
@@ -124,7 +79,7 @@ export function setEmaWeights(
   state.device.queue.writeBuffer(
     emaBuffer(state, "setEmaWeights"),
     0,
-    joinWeights(state.table, weights, "setEmaWeights"),
+    joinWeights(state.table, weights, { what: "setEmaWeights", fail }),
   );
 }
 
@@ -156,8 +111,16 @@ export function loadOptimizerState(
       ) => [k, { shape: state.table.byName.get(k)?.shape ?? [], data }]),
     );
   const queue = state.device.queue;
-  queue.writeBuffer(t.m, 0, joinWeights(state.table, wrap(adam.m), "m"));
-  queue.writeBuffer(t.v, 0, joinWeights(state.table, wrap(adam.v), "v"));
+  queue.writeBuffer(
+    t.m,
+    0,
+    joinWeights(state.table, wrap(adam.m), { what: "m", fail }),
+  );
+  queue.writeBuffer(
+    t.v,
+    0,
+    joinWeights(state.table, wrap(adam.v), { what: "v", fail }),
+  );
   t.adamStep = adam.step;
 }
 

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "cf4d895c9ded020f9c0799e0a489666f7d440da0595d8e2a95139e769ce9c28d";
+  "5bdae41b11c914905ef65cf31bbe5ace0328e89c1c66aaa83112ccd0dcb9ea88";

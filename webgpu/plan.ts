@@ -3,7 +3,9 @@
  * executor-neutral kernel calls (`Kernels`), over the parameter table and
  * an activation arena planned once per shape. The WebGPU engine records it
  * as WGSL dispatches; `@d3pm/cpu`'s `CpuTransformer` runs the same calls on
- * the CPU. Re-exports of the engine's private planning modules, unchanged.
+ * the CPU, with the same weights in and out (`joinWeights`, `splitWeights`)
+ * and the same bounded cache of plans by shape (`PlanCache`). Re-exports of
+ * the engine's private planning modules, unchanged.
  *
  * @example
  * ```ts
@@ -23,6 +25,7 @@ export {
   type Arena,
   embeddingIndex,
   type IntLayout,
+  joinWeights,
   type LayerActs,
   type ParameterEntry,
   type ParameterTable,
@@ -31,6 +34,7 @@ export {
   planInts,
   type PlanMode,
   ropeTables,
+  splitWeights,
   timeFeatures,
 } from "./_layout.ts";
 export {
@@ -55,3 +59,7 @@ export {
   planDecode,
   recordDecode,
 } from "./_decode.ts";
+export { PlanCache } from "./_plan_cache.ts";
+// Types from other workspace packages that appear in these signatures.
+export type { StoredTensor } from "@d3pm/core";
+export type { ModelConfig } from "@d3pm/transformer";
