@@ -3,13 +3,24 @@
 // call the library, and benchmarks set it per contestant. Re-exported by
 // cblas.ts.
 
+/** The thread-count getters, where the library has them (cblas.ts reports them too). */
+export const THREAD_GETTERS = {
+  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
+  MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
+  bli_thread_get_num_threads: {
+    parameters: [],
+    result: "i64",
+    optional: true,
+  },
+} as const;
+
 const SYMBOLS = {
+  ...THREAD_GETTERS,
   openblas_set_num_threads: {
     parameters: ["i32"],
     result: "void",
     optional: true,
   },
-  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
   MKL_Set_Num_Threads: { parameters: ["i32"], result: "void", optional: true },
   // The global setter behind MKL_Set_Num_Threads, which an MKL linked into
   // another library (PyTorch's libtorch_cpu.so) exports without the public
@@ -19,15 +30,9 @@ const SYMBOLS = {
     result: "void",
     optional: true,
   },
-  MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
   bli_thread_set_num_threads: {
     parameters: ["i64"],
     result: "void",
-    optional: true,
-  },
-  bli_thread_get_num_threads: {
-    parameters: [],
-    result: "i64",
     optional: true,
   },
 } as const;

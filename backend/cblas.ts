@@ -17,6 +17,7 @@
  */
 import { coretypeForFlags, readCpuFlags } from "./_cpu_flags.ts";
 import { type FortranSgemm, sgemmThroughFortran } from "./_fortran_sgemm.ts";
+import { THREAD_GETTERS } from "./_blas_threads.ts";
 export {
   coretypeForFlags,
   readCpuFlags,
@@ -204,8 +205,6 @@ const SYMBOLS = {
   },
   openblas_get_config: { parameters: [], result: "pointer", optional: true },
   openblas_get_corename: { parameters: [], result: "pointer", optional: true },
-  openblas_get_num_threads: { parameters: [], result: "i32", optional: true },
-  MKL_Get_Max_Threads: { parameters: [], result: "i32", optional: true },
   MKL_Get_Version_String: {
     parameters: ["buffer", "i32"],
     result: "void",
@@ -216,11 +215,7 @@ const SYMBOLS = {
     result: "pointer",
     optional: true,
   },
-  bli_thread_get_num_threads: {
-    parameters: [],
-    result: "i64",
-    optional: true,
-  },
+  ...THREAD_GETTERS,
 } as const;
 
 /**
