@@ -44,12 +44,21 @@ function decode(b64: string): Uint8Array<ArrayBuffer> {
 
 // The base64 module of cpu/_wasm.ts at a revision (its string literals).
 async function moduleAt(rev: string): Promise<string> {
-  const out = await new Deno.Command("git", {
-    args: ["show", `${rev}:cpu/_wasm.ts`],
-    cwd: new URL("..", import.meta.url),
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command("git", {
+      args: ["show", `${rev}:cpu/_wasm.ts`],
+      cwd: new URL("..", import.meta.url),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    console.error(
+      `error: Option --against ${rev} reads cpu/_wasm.ts at a git revision, and git is not installed; install git, or leave --against out`,
+    );
+    Deno.exit(2);
+  }
   if (!out.success) {
     console.error(
       `error: Option --against ${rev}: no cpu/_wasm.ts at that revision (${
