@@ -98,8 +98,13 @@ Deno.test("bench:cpu and bench:cpu-profile refuse more threads than the CPU kern
 });
 
 Deno.test("bench:cpu-kernels names a revision without the kernels in one error line (or git's absence)", async () => {
-  const hasGit = await new Deno.Command("git", { args: ["--version"] })
-    .output().then((o) => o.success, () => false);
+  let hasGit: boolean;
+  try {
+    hasGit = (await new Deno.Command("git", { args: ["--version"] }).output())
+      .success;
+  } catch { // Deno.Command throws NotFound where git is not installed
+    hasGit = false;
+  }
   if (hasGit) {
     assertOneLineError(
       await run("bench/cpu_kernels.ts", ["--against", "no-such-revision"]),
