@@ -38,7 +38,9 @@ export type CommandLine<T extends OptionTable> = {
 
 /**
  * Parse `argv` against a table of options, converting and checking every
- * value ({@linkcode convertOption}).
+ * value ({@linkcode convertOption}). An option given twice takes its last
+ * value, as in most command-line tools, so a script may append an override
+ * to a base command; only that value is converted and checked.
  *
  * @param argv The arguments (`Deno.args`).
  * @param table The accepted options.
@@ -62,6 +64,8 @@ export type CommandLine<T extends OptionTable> = {
  *   assertEquals(line.given, { alibi: -1, resume: true });
  * }
  * assertEquals(parseCommandLine(["-h"], table).help, true);
+ * const twice = parseCommandLine(["--steps", "4", "--steps", "8"], table);
+ * if (!twice.help) assertEquals(twice.values.steps, 8);
  * assertThrows(() => parseCommandLine(["--stepz", "3"], table), UsageError, "Unknown option --stepz: accepted options are --steps, --alibi, --resume, --help");
  * assertThrows(() => parseCommandLine(["stray"], table), UsageError, 'Unexpected argument "stray"');
  * ```
