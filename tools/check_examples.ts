@@ -8,11 +8,15 @@
  * missing, 0 when none is.
  *
  *   deno run -A tools/check_examples.ts core/mod.ts data/mod.ts …
+ *   deno run -A tools/check_examples.ts --workspace
  *
- * `deno task ok` runs it over the same modules as `deno doc --lint`.
+ * `--workspace` checks every published entry point (each workspace member's
+ * deno.json `exports`); `deno task ok` runs it that way, over the same
+ * modules as `tools/doc_lint.ts`.
  *
  * @module
  */
+import { workspaceEntryPoints } from "./_entry_points.ts";
 
 /** The declaration kinds that are types: they need no example. */
 const TYPE_KINDS = new Set([
@@ -37,10 +41,13 @@ interface DocJson {
   nodes: Record<string, { symbols: DocSymbol[] }>;
 }
 
-const modules = Deno.args;
-if (modules.length === 0 || modules.some((m) => m.startsWith("-"))) {
+const workspace = Deno.args.length === 1 && Deno.args[0] === "--workspace";
+const modules = workspace ? workspaceEntryPoints() : Deno.args;
+if (
+  modules.length === 0 || (!workspace && modules.some((m) => m.startsWith("-")))
+) {
   console.error(
-    "usage: deno run -A tools/check_examples.ts MODULE… (the published modules, e.g. core/mod.ts data/mod.ts)",
+    "usage: deno run -A tools/check_examples.ts MODULE… | --workspace (the published modules, e.g. core/mod.ts data/mod.ts; --workspace: every workspace member's exports)",
   );
   Deno.exit(2);
 }
