@@ -32,6 +32,8 @@ import { softmaxKernels } from "./_softmax.ts";
 import { transposeKernels } from "./_transpose.ts";
 import { unaryKernels } from "./_unary.ts";
 
+export type { Cblas, Sgemm } from "./cblas.ts";
+
 /**
  * The tfjs backend name under which the fast CPU backend registers.
  *

@@ -85,7 +85,7 @@ export interface ChartLayout {
 }
 
 /** The palette, colour-blind friendly (Okabe–Ito, darkened for white). */
-export const PALETTE: readonly string[] = [
+const PALETTE: readonly string[] = [
   "#0b6fb0",
   "#d1495b",
   "#2a9d5c",
