@@ -22,11 +22,15 @@ import { recordForward } from "./_plan.ts";
  * to p + 1), and B slots for the drawn tokens.
  */
 export interface DecodeInts {
+  /** The tokens (B, L), row-major. */
   tokens: number;
+  /** The current position p (1 int). */
   pos: number;
   /** Ids never drawn: a count, then up to MAX_SUPPRESS ids (per call). */
   suppress: number;
+  /** The drawn tokens (B). */
   next: number;
+  /** The ints of the layout. */
   size: number;
 }
 
@@ -37,17 +41,42 @@ export const MAX_SUPPRESS = 8;
 export interface DecodeArena {
   /** One position per row: the forward arena at (B, 1). */
   step: Arena;
-  /** Per layer, K and V caches (B, L, d). */
+  /** Per layer, the K cache (B, L, d). */
   k: number[];
+  /** Per layer, the V cache (B, L, d). */
   v: number[];
-  /** RoPE tables (L, hd/2). */
+  /** RoPE cosines (L, hd/2). */
   cos: number;
+  /** RoPE sines (L, hd/2). */
   sin: number;
   /** Logits of the step (B, V). */
   logits: number;
+  /** The arena's floats. */
   size: number;
 }
 
+/**
+ * Plan a decode plan's memory for B rows of up to L positions: the forward
+ * arena of one position per row, then per layer the K and V caches, the
+ * RoPE tables and the step's logits; and its int buffer.
+ *
+ * @param c The model's configuration (causal).
+ * @param batch B.
+ * @param length L.
+ * @param chunkFloats As `planArena`'s (the step's arena).
+ * @returns The float arena and the int layout.
+ *
+ * @example
+ * ```ts
+ * import { planDecode } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const { arena, ints } = planDecode(c, 2, 8, 1 << 20);
+ * assertEquals(arena.k.length, c.nLayer);
+ * assertEquals([ints.tokens, ints.pos], [0, 2 * 8]);
+ * ```
+ */
 export function planDecode(
   c: ModelConfig,
   batch: number,
@@ -86,6 +115,31 @@ export function planDecode(
  * Record a decode plan's lists: `step` (embedding of the token at p, the
  * blocks with cached attention, final LayerNorm, logits, suppressed ids),
  * `argmax` (greedy draw into the next slots) and `commit`.
+ *
+ * @param ops The executor recording (or running) the calls.
+ * @param c The model's configuration (causal).
+ * @param table Its parameter table.
+ * @param arena The decode arena (`planDecode`).
+ * @param ints The decode int layout (`planDecode`).
+ * @param batch B.
+ * @param length L.
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, parameterTable, planDecode, recordDecode } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * // A recorder: every kernel call becomes its name.
+ * const calls: string[] = [];
+ * const ops = new Proxy({ dropout: false }, {
+ *   get: (o, k) => k in o ? Reflect.get(o, k) : () => calls.push(String(k)),
+ * }) as unknown as Kernels;
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const { arena, ints } = planDecode(c, 2, 8, 1 << 20);
+ * recordDecode(ops, c, parameterTable(c), arena, ints, 2, 8);
+ * assertEquals(calls.filter((k) => k === "decodeAttention").length, c.nLayer);
+ * assertEquals(calls.slice(-4), ["begin", "argmax", "begin", "commit"]);
+ * ```
  */
 export function recordDecode(
   ops: Kernels,

@@ -12,13 +12,40 @@ export type Fail = (message: string) => never;
 
 /** Temperature (0: greedy), top-k (0: off), top-p and the seed of a generation. */
 export interface DrawSettings {
+  /** The softmax temperature (0: greedy). */
   temperature: number;
+  /** Draw among the k likeliest ids (0: off). */
   topK: number;
+  /** Draw among the likeliest ids holding this mass (1: off). */
   topP: number;
+  /** The seed of the generation's draws (a u32). */
   seed: number;
 }
 
-/** The draw settings of a generation's options, checked. */
+/**
+ * The draw settings of a generation's options, checked (defaults:
+ * temperature 1, top-k 0, top-p 1).
+ *
+ * @param o The generation's options.
+ * @param fail Throws the engine's one-line error.
+ * @returns The settings, defaults filled in.
+ *
+ * @example
+ * ```ts
+ * import { checkDraw } from "@d3pm/webgpu/plan";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const fail = (message: string): never => {
+ *   throw new RangeError(message);
+ * };
+ * assertEquals(checkDraw({ seed: 7 }, fail), {
+ *   temperature: 1,
+ *   topK: 0,
+ *   topP: 1,
+ *   seed: 7,
+ * });
+ * assertThrows(() => checkDraw({ topP: 0, seed: 7 }, fail), RangeError, "topP");
+ * ```
+ */
 export function checkDraw(o: {
   temperature?: number;
   topK?: number;
@@ -41,7 +68,25 @@ export function checkDraw(o: {
   return { temperature, topK, topP, seed: o.seed };
 }
 
-/** The distinct ids of a suppress list (at most MAX_SUPPRESS token ids), checked. */
+/**
+ * The distinct ids of a suppress list (at most 8 token ids), checked.
+ *
+ * @param vocab V: ids must lie in [0, V).
+ * @param ids The ids never to draw.
+ * @param fail Throws the engine's one-line error.
+ * @returns The distinct ids, in first-seen order.
+ *
+ * @example
+ * ```ts
+ * import { checkSuppress } from "@d3pm/webgpu/plan";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const fail = (message: string): never => {
+ *   throw new RangeError(message);
+ * };
+ * assertEquals(checkSuppress(16, [3, 3, 15], fail), [3, 15]);
+ * assertThrows(() => checkSuppress(16, [16], fail), RangeError, "[0, 16)");
+ * ```
+ */
 export function checkSuppress(
   vocab: number,
   ids: readonly number[],
@@ -64,6 +109,39 @@ export function checkSuppress(
  * executor's limits (`maxBatch` undefined: none): its draw settings, block
  * length and suppress list (the mask id first). The prompt's ids are the
  * caller's to check (against its vocabulary).
+ *
+ * @param c The model's configuration (bidirectional).
+ * @param o The generation's options.
+ * @param limits The executor's largest batch and length.
+ * @param fail Throws the engine's one-line error.
+ * @returns The draw settings, the block length and the ids never drawn.
+ *
+ * @example
+ * ```ts
+ * import { checkMasked } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const fail = (message: string): never => {
+ *   throw new RangeError(message);
+ * };
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8, kind: "bidirectional" });
+ * const o = {
+ *   batchSize: 2,
+ *   length: 8,
+ *   maskId: 15,
+ *   steps: [{ t: 1, reveal: 1 }],
+ *   strategy: "ancestral" as const,
+ *   cache: true,
+ *   seed: 0,
+ * };
+ * const checked = checkMasked(c, o, { maxLength: 8 }, fail);
+ * assertEquals([checked.blockLength, checked.suppress], [8, [15]]);
+ * assertThrows(
+ *   () => checkMasked(c, { ...o, length: 9 }, { maxLength: 8 }, fail),
+ *   RangeError,
+ *   "length must be an integer in [1, 8], got 9",
+ * );
+ * ```
  */
 export function checkMasked(
   c: ModelConfig,

@@ -21,8 +21,11 @@ export type Region = "act" | "params" | "grads" | "logits";
 
 /** A matrix in a region: its offset and row stride, in floats. */
 export interface Operand {
+  /** The region holding the matrix. */
   buf: Region;
+  /** Offset of its first element (floats). */
   off: number;
+  /** Row stride (leading dimension, floats). */
   ld: number;
 }
 
@@ -43,19 +46,25 @@ export type Accumulator = "loss" | "evaluation";
 
 /** A vector in a region: its offset in floats. */
 export interface RegionOffset {
+  /** The region holding the vector. */
   buf: Region;
+  /** Offset of its first element (floats). */
   off: number;
 }
 
 /** The sizes of a matmul: C[M, N] from op(A)[M, K] and op(B)[K, N]. */
 export interface MatmulDims {
+  /** Rows of C and of op(A). */
   m: number;
+  /** Columns of C and of op(B). */
   n: number;
+  /** The inner dimension: columns of op(A), rows of op(B). */
   k: number;
 }
 
 /** A matmul operand, stored transposed when `trans` ([K, M] for A, [N, K] for B). */
 export interface MatmulOperand extends Operand {
+  /** Stored transposed ([K, M] for A, [N, K] for B); default false. */
   trans?: boolean;
 }
 
@@ -71,56 +80,87 @@ export interface MatmulExtra {
 
 /** adaLN after a LayerNorm: (shift, scale) of each batch row at `shift`, `stride` apart, `length` rows each. */
 export interface LayerNormModulation {
+  /** Offset (act) of the first batch row's (shift, scale) pair. */
   shift: number;
+  /** Floats between two batch rows' pairs. */
   stride: number;
+  /** Rows (positions) per batch row. */
   length: number;
 }
 
 /** Offsets of a LayerNorm backward. */
 export interface LayerNormBackwardArgs {
+  /** The output gradient (rows, d). */
   dy: number;
+  /** The forward's input (rows, d). */
   x: number;
+  /** The forward's mean per row (rows). */
   mean: number;
+  /** The forward's reciprocal standard deviation per row (rows). */
   rstd: number;
+  /** The gain (`params`). */
   w: number;
   /** Written, or added to when `add` (the residual gradient). */
   dx: number;
+  /** Add to dx instead of writing it. */
   add: boolean;
   /** In `grads`. */
   gw: number;
+  /** The bias gradient (`grads`). */
   gb: number;
 }
 
 /** Offsets of an adaLN gate's backward. */
 export interface GateBackwardArgs {
+  /** The gradient reaching the residual sum (N, d). */
   dout: number;
+  /** The branch's output before its gate (N, d). */
   br: number;
+  /** Offset (act) of the first batch row's gate. */
   g: number;
+  /** Floats between two batch rows' gates. */
   stride: number;
+  /** The branch's gradient, written (N, d). */
   dbr: number;
+  /** The gate's gradient (B rows, `stride` apart), written. */
   dg: number;
+  /** The dropout site of the residual sum (its arena offset). */
   site: number;
 }
 
 /** Offsets of an adaLN modulation's backward. */
 export interface ModulateBackwardArgs {
+  /** The gradient of the modulated output (N, d); replaced by the gradient of LN(x)·w + b. */
   dh: number;
+  /** The LayerNorm's input (N, d). */
   x: number;
+  /** The LayerNorm's mean per row (N). */
   mean: number;
+  /** The LayerNorm's reciprocal standard deviation per row (N). */
   rstd: number;
+  /** The LayerNorm gain (`params`). */
   w: number;
+  /** The LayerNorm bias (`params`). */
   bias: number;
+  /** Offset (act) of the first batch row's (shift, scale) pair. */
   shift: number;
+  /** Floats between two batch rows' pairs. */
   stride: number;
+  /** The (shift, scale) gradients, written at the same layout. */
   dshift: number;
 }
 
 /** Offsets of the attention backward. */
 export interface AttentionBackwardArgs {
+  /** The forward's q, k, v (B, T, 3d). */
   qkv: number;
+  /** The forward's output (B, T, d). */
   y: number;
+  /** The forward's log-sum-exp (B, H, T). */
   lse: number;
+  /** The output gradient (B, T, d). */
   dy: number;
+  /** The q, k, v gradient, written (B, T, 3d). */
   dqkv: number;
   /** (B, H, T) scratch. */
   D: number;
@@ -128,36 +168,55 @@ export interface AttentionBackwardArgs {
 
 /** AdamW's constants. */
 export interface AdamWConstants {
+  /** The first moment's decay. */
   beta1: number;
+  /** The second moment's decay. */
   beta2: number;
+  /** Added to the second moment's root. */
   eps: number;
+  /** Decoupled weight decay (per unit of lr). */
   weightDecay: number;
 }
 
 /** Offsets of the decoding embedding (`wpe` < 0: none). */
 export interface DecodeEmbedArgs {
+  /** Int offset of the tokens (B, L). */
   tokens: number;
+  /** The token embedding (`params`). */
   wte: number;
+  /** The position embedding (`params`), < 0: none. */
   wpe: number;
+  /** The embeddings, written (B, d). */
   out: number;
+  /** Int offset of the current position p. */
   pos: number;
 }
 
 /** Offsets of the decoding attention over the KV cache. */
 export interface DecodeAttentionArgs {
+  /** This position's q, k, v (B, 3d). */
   qkv: number;
+  /** The key cache (B, L, d). */
   k: number;
+  /** The value cache (B, L, d). */
   v: number;
+  /** The output, written (B, d). */
   y: number;
+  /** Int offset of the current position p. */
   pos: number;
+  /** RoPE cosines (L, hd/2). */
   cos: number;
+  /** RoPE sines (L, hd/2). */
   sin: number;
 }
 
 /** Int offsets of the decoding commit. */
 export interface CommitArgs {
+  /** Int offset of the tokens (B, L). */
   tokens: number;
+  /** Int offset of the current position p. */
   pos: number;
+  /** Int offset of the drawn tokens (B). */
   next: number;
 }
 

@@ -8,10 +8,13 @@ import type { Fail } from "./_generation_checks.ts";
 
 /** One parameter tensor inside the parameter buffer. */
 export interface ParameterEntry {
+  /** The tfjs model's name, e.g. `h.0.attn.c_attn.weight`. */
   name: string;
+  /** The tensor's shape, as in safetensors. */
   shape: number[];
   /** Offset in floats. */
   offset: number;
+  /** Its floats (the product of the shape). */
   size: number;
   /** Decoupled weight decay applies (rank ≥ 2, as the tfjs AdamW default). */
   decay: boolean;
@@ -19,7 +22,9 @@ export interface ParameterEntry {
 
 /** The parameter table. */
 export interface ParameterTable {
+  /** Every parameter, in buffer order (decayed first). */
   entries: ParameterEntry[];
+  /** The same entries by name. */
   byName: Map<string, ParameterEntry>;
   /** Total floats. */
   size: number;
@@ -38,6 +43,20 @@ export interface ParameterTable {
  * | h.i.attn.c_attn.weight / c_proj.weight | (d, 3d) / (d, d) |
  * | h.i.mlp.c_fc.weight / c_proj.weight | (d, dMlp) / (dMlp, d) |
  * | then every bias and LayerNorm gain/bias | (·) |
+ *
+ * @param config The model's configuration.
+ * @returns Every parameter's offset and size in one buffer, and its total.
+ *
+ * @example
+ * ```ts
+ * import { parameterTable } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assert, assertEquals } from "@std/assert";
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const table = parameterTable(c);
+ * assertEquals(table.byName.get("wte.weight")!.shape, [16, c.dModel]);
+ * assert(table.entries.every((e) => e.decay === e.offset < table.decayEnd));
+ * ```
  */
 export function parameterTable(config: ModelConfig): ParameterTable {
   const shapes = [...parameterShapes(config)];
@@ -166,68 +185,117 @@ export function splitWeights(
 
 /** Offsets (floats) of one layer's activations in the arena. */
 export interface LayerActs {
-  ln1: number; // (N, d)
-  ln1Mean: number; // (N)
-  ln1Rstd: number; // (N)
-  qkv: number; // (N, 3d), q and k after RoPE
-  atty: number; // (N, d) attention output before c_proj
-  lse: number; // (B, H, T) log-sum-exp per query
-  resMid: number; // (N, d) residual after attention
-  ln2: number; // (N, d)
+  /** The first LayerNorm's output (N, d). */
+  ln1: number;
+  /** Its mean per row (N). */
+  ln1Mean: number;
+  /** Its reciprocal standard deviation per row (N). */
+  ln1Rstd: number;
+  /** q, k, v (N, 3d), q and k after RoPE. */
+  qkv: number;
+  /** The attention output before c_proj (N, d). */
+  atty: number;
+  /** The log-sum-exp per query (B, H, T). */
+  lse: number;
+  /** The residual after attention (N, d). */
+  resMid: number;
+  /** The second LayerNorm's output (N, d). */
+  ln2: number;
+  /** Its mean per row (N). */
   ln2Mean: number;
+  /** Its reciprocal standard deviation per row (N). */
   ln2Rstd: number;
-  fcPre: number; // (N, dMlp) before GELU
-  fcGelu: number; // (N, dMlp)
-  resOut: number; // (N, d) residual after the MLP
-  // Time conditioning only (-1 otherwise):
-  mods: number; // (B, 6d) shift, scale, gate (attention), shift, scale, gate (MLP)
-  attnOut: number; // (N, d) attention branch before its gate
-  mlpOut: number; // (N, d) MLP branch before its gate
+  /** The MLP's hidden layer before GELU (N, dMlp). */
+  fcPre: number;
+  /** The MLP's hidden layer after GELU (N, dMlp). */
+  fcGelu: number;
+  /** The residual after the MLP (N, d): the layer's output. */
+  resOut: number;
+  /** Time conditioning only (−1 otherwise): the adaLN modulations (B, 6d): shift, scale, gate for attention, then for the MLP. */
+  mods: number;
+  /** Time conditioning only (−1 otherwise): the attention branch before its gate (N, d). */
+  attnOut: number;
+  /** Time conditioning only (−1 otherwise): the MLP branch before its gate (N, d). */
+  mlpOut: number;
 }
 
 /** The activation arena for N = B·T rows. */
 export interface Arena {
-  res0: number; // (N, d) embeddings
+  /** The embeddings (N, d). */
+  res0: number;
+  /** Each layer's activations (an inference arena shares one set among layers). */
   layers: LayerActs[];
-  lnf: number; // (N, d)
+  /** The final LayerNorm's output (N, d). */
+  lnf: number;
+  /** Its mean per row (N). */
   lnfMean: number;
+  /** Its reciprocal standard deviation per row (N). */
   lnfRstd: number;
-  ropeCos: number; // (T, hd/2)
+  /** RoPE cosines (T, hd/2), written by the host. */
+  ropeCos: number;
+  /** RoPE sines (T, hd/2), written by the host. */
   ropeSin: number;
-  // Time conditioning only (-1 otherwise):
-  tfeat: number; // (B, dTime) sinusoidal features of t (written by the host)
-  hidPre: number; // (B, dTime) time MLP hidden, before SiLU
-  hid: number; // (B, dTime)
-  condPre: number; // (B, dTime) time MLP output, before SiLU
-  cond: number; // (B, dTime) SiLU of it: what every adaLN projection reads
-  modsF: number; // (B, 2d) shift, scale after ln_f
-  // Training only (-1 otherwise):
-  weights: number; // (N) per-token loss weights
-  rowLoss: number; // (N)
-  logits: number; // (R, V) one chunk of rows
-  chunkRows: number; // R
-  dres: number; // (N, d) gradient of the residual stream
-  dln: number; // (N, d)
-  datty: number; // (N, d)
-  dqkv: number; // (N, 3d)
-  dfc: number; // (N, dMlp)
-  attD: number; // (B, H, T) dy·y per query
-  normPartial: number; // (256)
-  dmods: number; // (B, 6d) one layer's modulation gradient (time conditioning)
-  dcond: number; // (B, dTime)
-  dhid: number; // (B, dTime)
-  dbr: number; // (N, d) gradient of a gated branch
-  size: number; // floats
+  /** Time conditioning only (−1 otherwise): sinusoidal features of t (B, dTime), written by the host. */
+  tfeat: number;
+  /** Time conditioning only: the time MLP's hidden layer before SiLU (B, dTime). */
+  hidPre: number;
+  /** Time conditioning only: the time MLP's hidden layer (B, dTime). */
+  hid: number;
+  /** Time conditioning only: the time MLP's output before SiLU (B, dTime). */
+  condPre: number;
+  /** Time conditioning only: its SiLU (B, dTime), what every adaLN projection reads. */
+  cond: number;
+  /** Time conditioning only: (shift, scale) after ln_f (B, 2d). */
+  modsF: number;
+  /** Training and scoring (−1 otherwise): per-token loss weights (N). */
+  weights: number;
+  /** Training and scoring: the weighted loss per token (N). */
+  rowLoss: number;
+  /** Training and scoring: one chunk of rows of logits (R, V). */
+  logits: number;
+  /** R, the rows of a logits chunk (0 when there is none). */
+  chunkRows: number;
+  /** Training only (−1 otherwise): the residual stream's gradient (N, d). */
+  dres: number;
+  /** Training only: a LayerNorm output's gradient (N, d). */
+  dln: number;
+  /** Training only: the attention output's gradient (N, d). */
+  datty: number;
+  /** Training only: the q, k, v gradient (N, 3d). */
+  dqkv: number;
+  /** Training only: the MLP hidden layer's gradient (N, dMlp). */
+  dfc: number;
+  /** Training only: dy·y per query (B, H, T), the attention backward's scratch. */
+  attD: number;
+  /** Training only: 256 floats of the gradient norm's partial sums. */
+  normPartial: number;
+  /** Training with time conditioning only: one layer's modulation gradient (B, 6d). */
+  dmods: number;
+  /** Training with time conditioning only: the gradient of cond (B, dTime). */
+  dcond: number;
+  /** Training with time conditioning only: the gradient of hid (B, dTime). */
+  dhid: number;
+  /** Training with time conditioning or dropout only: a gated or dropped branch's gradient (N, d). */
+  dbr: number;
+  /** The arena's floats. */
+  size: number;
 }
 
 /** Int inputs: tokens, targets and the embedding-gradient index (CSR). */
 export interface IntLayout {
-  tokens: number; // (N)
-  targets: number; // (N)
-  count: number; // (1) distinct tokens
-  uniq: number; // (N)
-  starts: number; // (N + 1)
-  positions: number; // (N)
+  /** The input tokens (N). */
+  tokens: number;
+  /** The targets (N). */
+  targets: number;
+  /** The count of distinct tokens (1). */
+  count: number;
+  /** The distinct tokens, ascending (N; `count` used). */
+  uniq: number;
+  /** Where each distinct token's positions start in `positions` (N + 1). */
+  starts: number;
+  /** The positions grouped by token (N). */
+  positions: number;
+  /** The ints of the layout. */
   size: number;
 }
 
@@ -237,7 +305,31 @@ export interface IntLayout {
  */
 export type PlanMode = "forward" | "score" | "training";
 
-/** Plan the arena once for a fixed shape. */
+/**
+ * Plan the activation arena once for a fixed shape: every tensor's offset
+ * (floats, 256-byte aligned; −1 for one the mode does not use). An inference
+ * arena keeps one set of layer activations for all layers.
+ *
+ * @param config The model's configuration.
+ * @param batch B.
+ * @param length T.
+ * @param mode What the plan records (`true`: training, `false`: forward).
+ * @param chunkFloats Floats of one chunk of logits rows (R = chunkFloats / V rows, at least 1).
+ * @returns The offsets and the arena's size.
+ *
+ * @example
+ * ```ts
+ * import { planArena } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assert, assertEquals } from "@std/assert";
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const training = planArena(c, 2, 8, "training", 1 << 20);
+ * const forward = planArena(c, 2, 8, "forward", 1 << 20);
+ * assertEquals(training.layers.length, c.nLayer);
+ * assertEquals(forward.dres, -1);
+ * assert(forward.size < training.size);
+ * ```
+ */
 export function planArena(
   config: ModelConfig,
   batch: number,
@@ -362,7 +454,21 @@ export function planArena(
   };
 }
 
-/** Plan the int inputs. */
+/**
+ * Plan the int inputs of N = B·T rows: tokens, targets, and the embedding
+ * gradient's index (`embeddingIndex`).
+ *
+ * @param n N, the rows.
+ * @returns The offsets and the ints needed.
+ *
+ * @example
+ * ```ts
+ * import { planInts } from "@d3pm/webgpu/plan";
+ * import { assertEquals } from "@std/assert";
+ * const ints = planInts(4);
+ * assertEquals([ints.tokens, ints.targets, ints.size], [0, 4, 22]);
+ * ```
+ */
 export function planInts(n: number): IntLayout {
   return {
     tokens: 0,
@@ -379,6 +485,24 @@ export function planInts(n: number): IntLayout {
  * The embedding-gradient index of a batch: its distinct tokens, and for each
  * the positions holding it (CSR), so the scatter-add needs no atomics and
  * sums in a fixed order.
+ *
+ * @param tokens The batch's N tokens.
+ * @param out The int inputs, written at `layout`'s `count`, `uniq`, `starts` and `positions`.
+ * @param layout Their offsets (`planInts(N)`).
+ *
+ * @example
+ * ```ts
+ * import { embeddingIndex, planInts } from "@d3pm/webgpu/plan";
+ * import { assertEquals } from "@std/assert";
+ * const layout = planInts(4);
+ * const out = new Int32Array(layout.size);
+ * embeddingIndex(Int32Array.of(5, 2, 5, 7), out, layout);
+ * assertEquals(out[layout.count], 3);
+ * const at = (o: number, k: number) => Array.from(out.subarray(o, o + k));
+ * assertEquals(at(layout.uniq, 3), [2, 5, 7]);
+ * assertEquals(at(layout.starts, 4), [0, 1, 3, 4]);
+ * assertEquals(at(layout.positions, 4), [1, 0, 2, 3]);
+ * ```
  */
 export function embeddingIndex(
   tokens: Int32Array,
@@ -402,7 +526,24 @@ export function embeddingIndex(
   out[layout.count] = count;
 }
 
-/** RoPE tables [T, hd/2] exactly as the tfjs model computes them (f64 → f32). */
+/**
+ * RoPE tables [T, hd/2] exactly as the tfjs model computes them (f64 → f32):
+ * angle(p, j) = p · 10000^(−2j / hd).
+ *
+ * @param length T.
+ * @param headDim hd.
+ * @returns cos and sin, row-major (T, hd/2).
+ *
+ * @example
+ * ```ts
+ * import { ropeTables } from "@d3pm/webgpu/plan";
+ * import { assertEquals } from "@std/assert";
+ * const { cos, sin } = ropeTables(2, 4);
+ * assertEquals(cos.length, 4);
+ * assertEquals([cos[0], sin[0]], [1, 0]); // position 0: no rotation
+ * assertEquals(cos[2], Math.fround(Math.cos(1))); // position 1, j = 0
+ * ```
+ */
 export function ropeTables(
   length: number,
   headDim: number,
@@ -423,6 +564,19 @@ export function ropeTables(
 /**
  * Sinusoidal features of t as the tfjs model computes them in float32
  * (`timeFeatures`): args = f32(f32(1000·t)·f32(freq_j)), [cos | sin].
+ *
+ * @param t The diffusion time of each batch row, in [0, 1].
+ * @param dim The features per row (dTime).
+ * @returns (B, dim), row-major.
+ *
+ * @example
+ * ```ts
+ * import { timeFeatures } from "@d3pm/webgpu/plan";
+ * import { assertEquals } from "@std/assert";
+ * const f = timeFeatures([0, 0.5], 4);
+ * assertEquals(f.length, 8);
+ * assertEquals(Array.from(f.subarray(0, 4)), [1, 1, 0, 0]); // t = 0
+ * ```
  */
 export function timeFeatures(
   t: ArrayLike<number>,

@@ -17,11 +17,42 @@ const act: Region = "act", params: Region = "params", grads: Region = "grads";
  * the KV cache).
  */
 export interface ForwardHooks {
+  /** Record the embedding of the token at the current position. */
   embed(): void;
+  /** Record layer `index`'s attention of one query over the KV cache. */
   attention(layer: LayerActs, index: number): void;
 }
 
-/** Record the model's forward (to the final LayerNorm) into `ops`. */
+/**
+ * Record the model's forward (to the final LayerNorm) into `ops`.
+ *
+ * @param ops The executor recording (or running) the calls.
+ * @param c The model's configuration.
+ * @param t Its parameter table.
+ * @param a The arena of this shape.
+ * @param ints The int inputs' offsets (`planInts(batch · length)`).
+ * @param batch B.
+ * @param length T.
+ * @param decode A cached decode step's embedding and attention instead.
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, parameterTable, planArena, planInts, recordForward } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * // A recorder: every kernel call becomes its name.
+ * const calls: string[] = [];
+ * const ops = new Proxy({ dropout: false }, {
+ *   get: (o, k) => k in o ? Reflect.get(o, k) : () => calls.push(String(k)),
+ * }) as unknown as Kernels;
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const arena = planArena(c, 2, 8, "forward", 1 << 20);
+ * recordForward(ops, c, parameterTable(c), arena, planInts(16), 2, 8);
+ * assertEquals(calls[0], "embedForward");
+ * assertEquals(calls.filter((k) => k === "attentionForward").length, c.nLayer);
+ * assertEquals(calls.at(-1), "layernormForward"); // ln_f
+ * ```
+ */
 export function recordForward(
   ops: Kernels,
   c: ModelConfig,
@@ -180,7 +211,32 @@ export function recordForward(
   );
 }
 
-/** Record the logits head after the forward: logits (N, V) = lnf · wteᵀ. */
+/**
+ * Record the logits head after the forward: logits (N, V) = lnf · wteᵀ,
+ * into the `logits` region.
+ *
+ * @param ops The executor recording (or running) the calls.
+ * @param c The model's configuration.
+ * @param t Its parameter table.
+ * @param a The arena the forward was recorded on.
+ * @param n N = B·T.
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, parameterTable, planArena, recordHead } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * // A recorder: every kernel call becomes its name.
+ * const calls: string[] = [];
+ * const ops = new Proxy({ dropout: false }, {
+ *   get: (o, k) => k in o ? Reflect.get(o, k) : () => calls.push(String(k)),
+ * }) as unknown as Kernels;
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const arena = planArena(c, 2, 8, "forward", 1 << 20);
+ * recordHead(ops, c, parameterTable(c), arena, 16);
+ * assertEquals(calls, ["matmul"]);
+ * ```
+ */
 export function recordHead(
   ops: Kernels,
   c: ModelConfig,
@@ -242,6 +298,30 @@ function recordHeadChunk(
 /**
  * Record an evaluation after the forward: the chunked head and weighted
  * cross-entropy only, its sum into the evaluation accumulator.
+ *
+ * @param ops The executor recording (or running) the calls.
+ * @param c The model's configuration.
+ * @param t Its parameter table.
+ * @param a The arena the forward was recorded on (mode `score` or `training`).
+ * @param ints The int inputs' offsets (targets).
+ * @param n N = B·T.
+ * @param exclude An id left out of the softmax, 0xffffffff for none.
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, parameterTable, planArena, planInts, recordEvaluation } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * // A recorder: every kernel call becomes its name.
+ * const calls: string[] = [];
+ * const ops = new Proxy({ dropout: false }, {
+ *   get: (o, k) => k in o ? Reflect.get(o, k) : () => calls.push(String(k)),
+ * }) as unknown as Kernels;
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const arena = planArena(c, 2, 8, "score", 1 << 20);
+ * recordEvaluation(ops, c, parameterTable(c), arena, planInts(16), 16, 0xffffffff);
+ * assertEquals(calls, ["matmul", "crossEntropy", "lossReduce"]);
+ * ```
  */
 export function recordEvaluation(
   ops: Kernels,
@@ -260,6 +340,31 @@ export function recordEvaluation(
  * Record the scoring head after the forward: the chunked head and the
  * weighted cross-entropy of every position into `a.rowLoss` (N values; the
  * logits chunk is left holding its gradient, unused).
+ *
+ * @param ops The executor recording (or running) the calls.
+ * @param c The model's configuration.
+ * @param t Its parameter table.
+ * @param a The arena the forward was recorded on (mode `score` or `training`).
+ * @param ints The int inputs' offsets (targets).
+ * @param n N = B·T.
+ * @param exclude An id left out of the softmax, 0xffffffff for none.
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, parameterTable, planArena, planInts, recordScore } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * // A recorder: every kernel call becomes its name.
+ * const calls: string[] = [];
+ * const ops = new Proxy({ dropout: false }, {
+ *   get: (o, k) => k in o ? Reflect.get(o, k) : () => calls.push(String(k)),
+ * }) as unknown as Kernels;
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * // Logits chunks of 4 rows: 16 rows take 4 chunks.
+ * const arena = planArena(c, 2, 8, "score", 4 * c.vocabSize);
+ * recordScore(ops, c, parameterTable(c), arena, planInts(16), 16, 0xffffffff);
+ * assertEquals(calls.filter((k) => k === "crossEntropy").length, 4);
+ * ```
  */
 export function recordScore(
   ops: Kernels,
@@ -280,7 +385,34 @@ export function recordScore(
 
 /**
  * Record the training pass after the forward: the chunked head with
- * weighted cross-entropy, the loss sum, and the whole backward.
+ * weighted cross-entropy, the loss sum, and the whole backward (to the
+ * parameter gradients; the optimiser is the caller's to record).
+ *
+ * @param ops The executor recording (or running) the calls.
+ * @param c The model's configuration.
+ * @param t Its parameter table.
+ * @param a The training arena the forward was recorded on.
+ * @param ints The int inputs' offsets (targets, the embedding index).
+ * @param batch B.
+ * @param length T.
+ * @param exclude An id left out of the softmax, 0xffffffff for none.
+ *
+ * @example
+ * ```ts
+ * import { type Kernels, parameterTable, planArena, planInts, recordBackward } from "@d3pm/webgpu/plan";
+ * import { preset } from "@d3pm/transformer";
+ * import { assertEquals } from "@std/assert";
+ * // A recorder: every kernel call becomes its name.
+ * const calls: string[] = [];
+ * const ops = new Proxy({ dropout: false }, {
+ *   get: (o, k) => k in o ? Reflect.get(o, k) : () => calls.push(String(k)),
+ * }) as unknown as Kernels;
+ * const c = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const arena = planArena(c, 2, 8, "training", 1 << 20);
+ * recordBackward(ops, c, parameterTable(c), arena, planInts(16), 2, 8, 0xffffffff);
+ * assertEquals(calls.filter((k) => k === "attentionBackward").length, c.nLayer);
+ * assertEquals(calls.at(-1), "embedBackward");
+ * ```
  */
 export function recordBackward(
   ops: Kernels,

@@ -55,11 +55,20 @@ export {
 export {
   type DecodeArena,
   type DecodeInts,
-  MAX_SUPPRESS,
   planDecode,
   recordDecode,
 } from "./_decode.ts";
 export { PlanCache } from "./_plan_cache.ts";
 // Types from other workspace packages that appear in these signatures.
-export type { StoredTensor } from "@d3pm/core";
-export type { ModelConfig } from "@d3pm/transformer";
+export type {
+  DeviceDraw,
+  MaskedGenerationOptions,
+  MaskedStep,
+  StoredTensor,
+} from "@d3pm/core";
+export type {
+  AlibiMode,
+  ModelConfig,
+  ModelKind,
+  PositionKind,
+} from "@d3pm/transformer";
