@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "5bdae41b11c914905ef65cf31bbe5ace0328e89c1c66aaa83112ccd0dcb9ea88";
+  "a20c77ce58f3b2f2ac261c8aa2987c2f10191e1616b2f45080fdf29acda2e918";
