@@ -1,7 +1,12 @@
 // The χ² test of homogeneity of two samples of a categorical variable, and
 // of counts against exact probabilities (the tail from the sampling tests' statistics).
 
-import { gammaQ } from "../webgpu/_test_stats.ts";
+import {
+  chiSquareCritical,
+  gammaQ,
+  noncentralTail,
+  normalTail,
+} from "../webgpu/_test_stats.ts";
 
 /** What {@linkcode homogeneity} found. */
 export interface Homogeneity {
@@ -67,4 +72,130 @@ export function goodnessOfFit(
   for (const [o, e] of cells) chi2 += (o - e) ** 2 / e;
   const df = Math.max(1, cells.length - 1);
   return { chi2, df, p: gammaQ(df / 2, chi2 / 2), categories: cells.length };
+}
+
+// ---- draws from known laws, against near misses ------------------------------
+
+/** One drawn token and the law it was drawn from, with each near miss's law instead. */
+export interface Draw {
+  /** The id drawn. */
+  x: number;
+  /** Its draw probabilities (the sampler's, at the row it was drawn from). */
+  p: Float64Array;
+  /** Per near miss, the probabilities a wrong sampler would have drawn from. */
+  q: Float64Array[];
+}
+
+/** What {@linkcode drawsTest} found, per near miss. */
+export interface Towards {
+  label: string;
+  /** z of Σ log q/p over the draws (large: they look like the near miss). */
+  z: number;
+  /**
+   * The test's power against the near miss at these draws' laws: the larger
+   * of P(more than {@linkcode IMPOSSIBLE_MAX} draws of probability 0 under p)
+   * (Poisson) and P(z > {@linkcode Z_REJECT}) (normal, exact moments).
+   */
+  power: number;
+}
+
+/** Draws of probability 0 a test tolerates (float32 nucleus edges). */
+export const IMPOSSIBLE_MAX = 2;
+/** One-sided z beyond which a likelihood ratio rejects (p ≈ 3.4e-6). */
+export const Z_REJECT = 4.5;
+const CLIP = -20; // log q/p below this counts as this (q = 0 where p > 0)
+
+const llr = (p: number, q: number) =>
+  q > 0 ? Math.max(CLIP, Math.log(q / p)) : CLIP;
+
+/** Mean and variance of log q/p under `under`, over ids with p > 0 (renormalised). */
+function moments(p: Float64Array, q: Float64Array, under: Float64Array) {
+  let mass = 0, m1 = 0, m2 = 0;
+  for (let i = 0; i < p.length; i++) {
+    if (!(p[i] > 0) || !(under[i] > 0)) continue;
+    const l = llr(p[i], q[i]);
+    mass += under[i];
+    m1 += under[i] * l;
+    m2 += under[i] * l * l;
+  }
+  const mean = mass > 0 ? m1 / mass : 0;
+  return { mean, variance: Math.max(0, m2 / mass - mean * mean), mass };
+}
+
+/**
+ * Tokens drawn one by one from known laws (each from the law at the row it
+ * was drawn from) against near misses: the count of draws of probability 0,
+ * and per near miss q the likelihood ratio Σ log q(x)/p(x) standardised by
+ * its exact mean and variance under p — the most powerful test against q.
+ * Draws are conditionally independent given the rows they were drawn from,
+ * so the sum's moments are the sums of the draws' moments.
+ *
+ * @param draws The draws.
+ * @param labels The near misses, in the order of each draw's `q`.
+ * @returns The impossible count, each z with its power, and why the draws
+ * are rejected (null when they pass).
+ */
+export function drawsTest(
+  draws: readonly Draw[],
+  labels: readonly string[],
+): { impossible: number; towards: Towards[]; rejected: string | null } {
+  let impossible = 0;
+  for (const d of draws) if (!(d.p[d.x] > 0)) impossible++;
+  const towards = labels.map((label, m) => {
+    let s = 0, mean0 = 0, var0 = 0, mean1 = 0, var1 = 0, outside = 0;
+    for (const d of draws) {
+      const q = d.q[m];
+      const h0 = moments(d.p, q, d.p), h1 = moments(d.p, q, q);
+      if (d.p[d.x] > 0) {
+        s += llr(d.p[d.x], q[d.x]);
+        mean0 += h0.mean;
+        var0 += h0.variance;
+      }
+      mean1 += h1.mass * h1.mean;
+      var1 += h1.mass * h1.variance;
+      outside += 1 - h1.mass;
+    }
+    const z = (s - mean0) / Math.sqrt(var0);
+    const byZeros = 1 -
+      Math.exp(-outside) * (1 + outside + (outside * outside) / 2);
+    const threshold = mean0 + Z_REJECT * Math.sqrt(var0);
+    const byRatio = var1 > 0
+      ? normalTail((threshold - mean1) / Math.sqrt(var1))
+      : Number(mean1 > threshold);
+    return { label, z, power: Math.max(byZeros, byRatio) };
+  });
+  const worst = towards.reduce(
+    (a, b) => (b.z > a.z ? b : a),
+    { label: "", z: -Infinity, power: 0 },
+  );
+  const rejected = impossible > IMPOSSIBLE_MAX
+    ? `${impossible} draws of probability 0`
+    : worst.z > Z_REJECT
+    ? `the draws look like "${worst.label}": z ${worst.z.toFixed(2)}`
+    : null;
+  return { impossible, towards, rejected };
+}
+
+/**
+ * The power of {@linkcode goodnessOfFit} at level `alpha` with `n` draws
+ * that really come from `q` instead of `probs` (noncentral χ², the same
+ * merged cells).
+ */
+export function goodnessOfFitPower(
+  probs: readonly number[],
+  q: readonly number[],
+  n: number,
+  alpha: number,
+): number {
+  const cells: [number, number][] = [];
+  let rest: [number, number] = [0, 0];
+  probs.forEach((p, k) => {
+    if (p * n >= 5) cells.push([p, q[k]]);
+    else rest = [rest[0] + p, rest[1] + q[k]];
+  });
+  if (rest[0] > 0) cells.push(rest);
+  let lambda = 0;
+  for (const [p, qq] of cells) lambda += (n * (qq - p) ** 2) / p;
+  const df = Math.max(1, cells.length - 1);
+  return noncentralTail(df, lambda, chiSquareCritical(df, alpha));
 }
