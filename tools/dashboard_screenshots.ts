@@ -126,6 +126,10 @@ try {
     const after = await row();
     shot = after.masked > 0 && after.total === last.total;
   }
+  const said = await page.$eval(
+    '[data-testid="stats-d3pm"]',
+    (e) => e.textContent ?? "",
+  );
   if (shot) {
     await Deno.rename(scratch, `${out}/playground.png`);
     console.error(`wrote ${out}/runs.png, run-live.png, playground.png`);
@@ -134,7 +138,7 @@ try {
     failure =
       `Cannot shoot the playground mid-generation: no frame with 30–70 % of the D3PM's open positions masked was caught in time (last seen: ${last.masked} of ${
         last.total - last.given
-      } masked); give more --steps (now ${args.steps}), at most the D3PM's T; playground.png left as it was`;
+      } masked; the D3PM panel says "${said}"); give more --steps (now ${args.steps}), at most the D3PM's T; playground.png left as it was`;
   }
 } finally {
   await close();
