@@ -97,6 +97,11 @@ export interface Towards {
    * (Poisson) and P(z > {@linkcode Z_REJECT}) (normal, exact moments).
    */
   power: number;
+  /**
+   * The z expected when the draws come from the near miss (its draws inside
+   * p's support; 0 when log q/p is constant there, as for top-p off).
+   */
+  expected: number;
 }
 
 /** Draws of probability 0 a test tolerates (float32 nucleus edges). */
@@ -162,11 +167,16 @@ export function drawsTest(
     const byRatio = var1 > 0
       ? normalTail((threshold - mean1) / Math.sqrt(var1))
       : Number(mean1 > threshold);
-    return { label, z, power: Math.max(byZeros, byRatio) };
+    return {
+      label,
+      z,
+      power: Math.max(byZeros, byRatio),
+      expected: var0 > 1e-12 ? (mean1 - mean0) / Math.sqrt(var0) : 0,
+    };
   });
   const worst = towards.reduce(
     (a, b) => (b.z > a.z ? b : a),
-    { label: "", z: -Infinity, power: 0 },
+    { label: "", z: -Infinity, power: 0, expected: 0 },
   );
   const rejected = impossible > IMPOSSIBLE_MAX
     ? `${impossible} draws of probability 0`
