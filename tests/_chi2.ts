@@ -4,9 +4,15 @@
 import {
   chiSquareCritical,
   gammaQ,
+  IMPOSSIBLE_MAX,
+  llr,
+  llrMoments as moments,
   noncentralTail,
   normalTail,
+  Z_REJECT,
 } from "../webgpu/_test_stats.ts";
+
+export { IMPOSSIBLE_MAX, Z_REJECT };
 
 /** What {@linkcode homogeneity} found. */
 export interface Homogeneity {
@@ -102,29 +108,6 @@ export interface Towards {
    * p's support; 0 when log q/p is constant there, as for top-p off).
    */
   expected: number;
-}
-
-/** Draws of probability 0 a test tolerates (float32 nucleus edges). */
-export const IMPOSSIBLE_MAX = 2;
-/** One-sided z beyond which a likelihood ratio rejects (p ≈ 3.4e-6). */
-export const Z_REJECT = 4.5;
-const CLIP = -20; // log q/p below this counts as this (q = 0 where p > 0)
-
-const llr = (p: number, q: number) =>
-  q > 0 ? Math.max(CLIP, Math.log(q / p)) : CLIP;
-
-/** Mean and variance of log q/p under `under`, over ids with p > 0 (renormalised). */
-function moments(p: Float64Array, q: Float64Array, under: Float64Array) {
-  let mass = 0, m1 = 0, m2 = 0;
-  for (let i = 0; i < p.length; i++) {
-    if (!(p[i] > 0) || !(under[i] > 0)) continue;
-    const l = llr(p[i], q[i]);
-    mass += under[i];
-    m1 += under[i] * l;
-    m2 += under[i] * l * l;
-  }
-  const mean = mass > 0 ? m1 / mass : 0;
-  return { mean, variance: Math.max(0, m2 / mass - mean * mean), mass };
 }
 
 /**

@@ -482,12 +482,17 @@ export const CHI2_ALPHA = 1e-5;
 
 const CLIP = -20; // log q/p below this counts as this (q = 0 where p > 0)
 
-function llr(p: number, q: number): number {
+/** log q/p, clipped below at -20 (q = 0 where p > 0 counts as -20). */
+export function llr(p: number, q: number): number {
   return q > 0 ? Math.max(CLIP, Math.log(q / p)) : CLIP;
 }
 
 /** Mean and variance of ℓ = log q/p under `under` (over rows with p > 0). */
-function llrMoments(p: Float64Array, q: Float64Array, under: Float64Array) {
+export function llrMoments(
+  p: Float64Array,
+  q: Float64Array,
+  under: Float64Array,
+): { mean: number; variance: number; mass: number } {
   let mass = 0, m1 = 0, m2 = 0;
   for (let i = 0; i < p.length; i++) {
     if (!(p[i] > 0) || !(under[i] > 0)) continue;
@@ -496,7 +501,7 @@ function llrMoments(p: Float64Array, q: Float64Array, under: Float64Array) {
     m1 += under[i] * l;
     m2 += under[i] * l * l;
   }
-  const mean = m1 / mass;
+  const mean = mass > 0 ? m1 / mass : 0;
   return { mean, variance: Math.max(0, m2 / mass - mean * mean), mass };
 }
 
