@@ -36,7 +36,9 @@ let startedHere = false;
 
 /** Why Slurm is not usable here (undefined: it is; started if need be). */
 async function slurmMissing(): Promise<string | undefined> {
-  if ((await sh("sinfo", ["-h", "-o", "%T"])).out.match(/idle|mix|alloc/)) {
+  // Bounded: sinfo retries for minutes where the host name does not resolve.
+  const up = await sh("bash", ["-c", "timeout 5 sinfo -h -o %T"]);
+  if (up.out.match(/idle|mix|alloc/)) {
     return undefined;
   }
   const installed = await sh("bash", [

@@ -72,6 +72,9 @@ running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 start() {
   install
+  # slurmctld and sinfo find the node by its name (SlurmctldHost).
+  getent hosts "$(hostname -s)" >/dev/null ||
+    die "the host name $(hostname -s) does not resolve (add it to /etc/hosts)"
   write_conf
   # munge: a key, then the daemon (its own pid file).
   if [ ! -s /etc/munge/munge.key ]; then
@@ -91,14 +94,16 @@ start() {
   fi
   running "$STATE/slurmctld.pid" || /usr/sbin/slurmctld
   running "$STATE/slurmd.pid" || /usr/sbin/slurmd
-  # Ready when the node answers.
-  for _ in $(seq 1 60); do
-    if sinfo -h -o "%T" 2>/dev/null | grep -Eq "idle|mix|alloc"; then
+  # Ready when the node answers. Each sinfo is bounded: where the host name
+  # does not resolve, sinfo retries for minutes, and the 60 s would not hold.
+  local deadline=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if timeout 5 sinfo -h -o "%T" 2>/dev/null | grep -Eq "idle|mix|alloc"; then
       scontrol update nodename="$(hostname -s)" state=resume >/dev/null 2>&1 || true
       sinfo
       return 0
     fi
-    if sinfo -h -o "%T" 2>/dev/null | grep -Eq "down|drain"; then
+    if timeout 5 sinfo -h -o "%T" 2>/dev/null | grep -Eq "down|drain"; then
       scontrol update nodename="$(hostname -s)" state=resume >/dev/null 2>&1 || true
     fi
     sleep 1
