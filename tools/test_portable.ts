@@ -186,7 +186,13 @@ for (const coretype of args) {
     for (const line of text.split("\n")) {
       if (/\.\.\. FAILED/.test(line)) console.log(`  ${line.trim()}`);
     }
-    if (Number(f) === 0) failed++;
+    if (Number(f) === 0) {
+      // Every test passed but the process did not exit cleanly: say how.
+      const tail = new TextDecoder().decode(out.stderr).trim().split("\n")
+        .slice(-10).join("\n  ");
+      console.log(`  deno exited ${out.code} after 0 failed\n  ${tail}`);
+      failed++;
+    }
   }
 }
 console.log(`${passed} passed, ${failed} failed`);
