@@ -124,6 +124,66 @@ export function isCausalLM(model: LanguageModel): model is CausalLM {
 }
 
 /**
+ * Block diffusion's attention layout (BD3-LM, Arriola et al. 2025): the
+ * positions form blocks of `size`; a block sees the blocks before it and
+ * itself.
+ */
+export interface BlockLayout {
+  /** Positions per block (≥ 1). */
+  size: number;
+  /**
+   * `false`: one stream `[B, L]`, block-causal (generation: the clean
+   * blocks so far, then the block being denoised). `true`: two streams
+   * `[x_t ; x_0]`, `[B, 2L]`, both at positions 0..L−1 — a noisy block
+   * sees itself and the clean blocks before it, a clean block the clean
+   * blocks up to itself — and the logits are the noisy stream's, `[B, L, V]`
+   * (training and scoring every block in one pass).
+   */
+  clean: boolean;
+}
+
+/**
+ * A bidirectional model that also runs with block diffusion's attention
+ * ({@linkcode BlockLayout}); `blockAttention` marks the support, so a model
+ * that would ignore the layout is refused rather than silently misused.
+ */
+export interface BlockAttentionLM extends LanguageModel {
+  /** Always true. */
+  readonly blockAttention: true;
+  /**
+   * Logits with block attention.
+   *
+   * @param tokens `[B, L]`, or `[B, 2L]` with `blocks.clean`.
+   * @param options Time, training mode and the block layout.
+   * @returns Logits `[B, L, V]`.
+   */
+  forward(
+    tokens: Tensor2D,
+    options?: ForwardOptions & { blocks?: BlockLayout },
+  ): Tensor3D;
+}
+
+/**
+ * Whether a model runs block diffusion's attention.
+ *
+ * @param model Any language model.
+ * @returns True when it declares `blockAttention`.
+ *
+ * @example
+ * ```ts
+ * import { hasBlockAttention, type LanguageModel } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(hasBlockAttention({ blockAttention: true } as unknown as LanguageModel), true);
+ * assertEquals(hasBlockAttention({} as LanguageModel), false);
+ * ```
+ */
+export function hasBlockAttention(
+  model: LanguageModel,
+): model is BlockAttentionLM {
+  return (model as Partial<BlockAttentionLM>).blockAttention === true;
+}
+
+/**
  * A training loss written as weighted cross-entropy over token positions —
  * `Σ_i weights[i] · −log softmax(logits_i)[targets[i]]` — the form a fused
  * engine computes without knowing which process it trains.

@@ -7,6 +7,7 @@
  */
 
 import {
+  type BlockLayout,
   type CausalLM,
   type ForwardOptions,
   type Prng,
@@ -58,6 +59,13 @@ export interface TransformerForwardOptions extends ForwardOptions {
    * sampling without a cache: the head is the costliest matmul).
    */
   lastOnly?: boolean;
+  /**
+   * Block diffusion's attention (bidirectional models only; see
+   * `BlockLayout`): with `clean`, the tokens are `[x_t ; x_0]` of `2L` and
+   * the logits the noisy stream's `[B, L, V]`. Not with `lastOnly`, `shift`
+   * or an attention window.
+   */
+  blocks?: BlockLayout;
 }
 
 // Added to attention scores of masked keys; finite so that no -∞ − (−∞)
@@ -111,6 +119,11 @@ interface AttentionContext {
 export class Transformer implements CausalLM<KVCache> {
   /** The validated configuration. */
   readonly config: ModelConfig;
+  /**
+   * `forward` takes block diffusion's layout (`options.blocks`; a
+   * bidirectional model's only — a causal one refuses it).
+   */
+  readonly blockAttention = true as const;
   /**
    * Every parameter by its GPT-2-scheme name, in canonical order (see
    * `parameterShapes`). All are trainable.
@@ -210,24 +223,38 @@ export class Transformer implements CausalLM<KVCache> {
     tokens: Tensor2D,
     options: TransformerForwardOptions = {},
   ): Tensor3D {
-    this.#checkTokens(tokens, "forward", 0);
+    const blocks = options.blocks;
+    if (blocks) this.#checkBlocks(tokens, blocks, options);
+    else this.#checkTokens(tokens, "forward", 0);
     const t = this.#checkTime(options.t, tokens.shape[0]);
     const rate = options.training ? this.config.dropout : 0;
     const seeds = options.prng ?? this.#dropoutPrng;
     return tf.tidy(() => {
       const length = tokens.shape[1];
+      // Two streams share the positions 0..L−1.
+      const span = blocks?.clean ? length / 2 : length;
+      const twice = <T extends tf.Tensor>(z: T): T =>
+        blocks?.clean ? tf.concat([z, z], 0) as T : z;
+      const rope = this.config.positions === "rotary"
+        ? ropeTables(0, span, this.#headDim)
+        : null;
       const ctx: AttentionContext = {
-        mask: this.#mask(length),
-        rope: this.config.positions === "rotary"
-          ? ropeTables(0, length, this.#headDim)
-          : null,
+        mask: blocks ? this.#blockMask(length, blocks) : this.#mask(length),
+        rope: rope ? { cos: twice(rope.cos), sin: twice(rope.sin) } : null,
         cond: t === null ? null : this.#conditioning(t),
         drop: rate > 0
           ? (x) => tf.dropout(x, rate, undefined, seeds.nextUint32())
           : (x) => x,
       };
-      let x = ctx.drop(this.#embed(tokens, 0)) as tf.Tensor3D; // [B, T, d]
+      const embedded = blocks?.clean
+        ? tf.concat(
+          tf.split(tokens, 2, 1).map((z) => this.#embed(z as tf.Tensor2D, 0)),
+          1,
+        ) as tf.Tensor3D
+        : this.#embed(tokens, 0);
+      let x = ctx.drop(embedded) as tf.Tensor3D; // [B, T, d]
       for (let i = 0; i < this.config.nLayer; i++) x = this.#block(i, x, ctx);
+      if (blocks?.clean) x = tf.slice(x, [0, 0, 0], [-1, span, -1]); // x_t's
       if (this.config.shift && length > 1) {
         // Position i + 1 reads position i's output; position 0 its own.
         x = tf.concat([
@@ -363,7 +390,12 @@ export class Transformer implements CausalLM<KVCache> {
     return this.variables.get(name)!;
   }
 
-  #checkTokens(tokens: tf.Tensor2D, what: string, offset: number): void {
+  #checkTokens(
+    tokens: tf.Tensor2D,
+    what: string,
+    offset: number,
+    streams = 1,
+  ): void {
     if (!(tokens instanceof tf.Tensor) || tokens.rank !== 2) {
       throw new RangeError(
         `Cannot ${what}: tokens must be a rank-2 tensor [B, T], got ${
@@ -378,14 +410,51 @@ export class Transformer implements CausalLM<KVCache> {
         `Cannot ${what}: tokens must be int32, got ${tokens.dtype}`,
       );
     }
-    const [b, length] = tokens.shape;
+    const [b, all] = tokens.shape;
+    const length = all / streams;
     if (b < 1 || length < 1 || offset + length > this.config.contextLength) {
       throw new RangeError(
         `Cannot ${what}: need 1 ≤ B and 1 ≤ T ≤ ${
           this.config.contextLength - offset
+        }${
+          streams > 1 ? ` per stream (${streams} streams)` : ""
         } (context ${this.config.contextLength}, ${offset} cached), got [${tokens.shape}]`,
       );
     }
+  }
+
+  #checkBlocks(
+    tokens: tf.Tensor2D,
+    blocks: BlockLayout,
+    options: TransformerForwardOptions,
+  ): void {
+    const fail = (what: string): never => {
+      throw new RangeError(`Cannot forward with block attention: ${what}`);
+    };
+    if (this.config.kind !== "bidirectional") {
+      fail(`needs a bidirectional model, got kind ${this.config.kind}`);
+    }
+    if (
+      this.config.shift || options.lastOnly || this.attentionWindow !== Infinity
+    ) {
+      fail("not with shift, lastOnly or an attention window");
+    }
+    if (!Number.isInteger(blocks.size) || blocks.size < 1) {
+      fail(`blocks.size must be an integer ≥ 1, got ${blocks.size}`);
+    }
+    const length = tokens instanceof tf.Tensor && tokens.rank === 2
+      ? tokens.shape[1]
+      : 0;
+    if (blocks.clean && length % 2 !== 0) {
+      fail(`two streams [x_t ; x_0] need an even length, got ${length}`);
+    }
+    // Two streams are checked as one of their halves.
+    this.#checkTokens(
+      tokens,
+      "forward with block attention",
+      0,
+      blocks.clean ? 2 : 1,
+    );
   }
 
   #checkTime(t: tf.Tensor1D | undefined, batch: number): tf.Tensor1D | null {
@@ -490,6 +559,33 @@ export class Transformer implements CausalLM<KVCache> {
     }
     const window = tf.tensor2d(values, [length, length]);
     return alibi ? tf.add(alibi, window) as tf.Tensor3D : window;
+  }
+
+  /**
+   * The scores' additive mask with block attention: which keys each query
+   * sees (`BlockLayout`), plus ALiBi measured between positions (each
+   * stream at 0..L−1).
+   */
+  #blockMask(length: number, blocks: BlockLayout): tf.Tensor2D | tf.Tensor3D {
+    const span = blocks.clean ? length / 2 : length;
+    const block = (p: number) => Math.floor((p % span) / blocks.size);
+    const noisy = (p: number) => blocks.clean && p < span;
+    const sees = (i: number, j: number) =>
+      !blocks.clean
+        ? block(j) <= block(i)
+        : noisy(i)
+        ? (noisy(j) ? block(j) === block(i) : block(j) < block(i))
+        : !noisy(j) && block(j) <= block(i);
+    const values = new Float32Array(length * length);
+    for (let i = 0; i < length; i++) {
+      for (let j = 0; j < length; j++) {
+        if (!sees(i, j)) values[i * length + j] = MASKED;
+      }
+    }
+    const mask = tf.tensor2d(values, [length, length]);
+    if (!this.config.alibi) return mask;
+    const alibi = this.#alibiBias(span);
+    return tf.add(blocks.clean ? tf.tile(alibi, [1, 2, 2]) : alibi, mask);
   }
 
   #alibiBias(length: number): tf.Tensor3D {
