@@ -44,3 +44,4 @@ export * from "./infill.ts";
 export * from "./process.ts";
 export * from "./mlm.ts";
 export * from "./orders.ts";
+export * from "./block.ts";

@@ -1,0 +1,220 @@
+// Block diffusion (@d3pm/diffusion's blockDiffusion) on a real denoiser,
+// against independent paths: one block of the whole row is MDLM (the same
+// draws give the same loss and bound); blocks of one token make the bound
+// an exact autoregressive NLL, computed here by plain causal forward passes;
+// and near-greedy sampling with blocks of one is greedy causal decoding.
+// (What each position may see is tested at the model, in
+// transformer/block_attention_test.ts: an untrained denoiser barely uses
+// one token more or less, so the bound's check here is of the estimator —
+// weights, the sum over blocks, the endpoint — within 4 standard errors.)
+import * as tf from "@tensorflow/tfjs";
+import { prng } from "@d3pm/core";
+import { blockDiffusion, maskedDiffusion } from "@d3pm/diffusion";
+import { preset, Transformer } from "@d3pm/transformer";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertThrows,
+} from "@std/assert";
+
+const V = 12, MASK = 11, L = 8;
+const SCHEDULE = { kind: "log-linear" } as const;
+
+function denoiser(seed: number): Transformer {
+  return new Transformer(
+    preset("micro", {
+      kind: "bidirectional",
+      vocabSize: V,
+      contextLength: L,
+      dModel: 16,
+      dMlp: 32,
+      nHead: 2,
+      positions: "rotary",
+      alibi: 1,
+      alibiMode: "neighbours",
+    }),
+    { seed },
+  );
+}
+
+function rows(n: number, salt: number): Int32Array {
+  return Int32Array.from({ length: n * L }, (_, i) => (i * 5 + salt) % MASK);
+}
+
+function bd3(blockSize: number) {
+  return blockDiffusion({
+    kind: "block-diffusion",
+    blockSize,
+    vocab: V,
+    maskId: MASK,
+    steps: 1000,
+    schedule: SCHEDULE,
+  });
+}
+
+Deno.test("block diffusion with one block per row is MDLM: the same loss and bound for the same draws", async () => {
+  await tf.setBackend("cpu");
+  const model = denoiser(1);
+  const x0 = { tokens: rows(3, 2), batchSize: 3, length: L };
+  const mdlm = maskedDiffusion({
+    kind: "masked-diffusion",
+    vocab: V,
+    maskId: MASK,
+    steps: 1000,
+    schedule: SCHEDULE,
+    objective: "mdlm",
+  });
+  const whole = bd3(L);
+  const a = whole.loss(model, x0, { prng: prng(4), training: false });
+  const b = mdlm.loss(model, x0, { prng: prng(4), training: false });
+  assertAlmostEquals(a.dataSync()[0], b.dataSync()[0], 1e-5);
+  for (const draws of ["count", "time"] as const) {
+    const p = await whole.bound(model, x0, {
+      prng: prng(5),
+      samples: 3,
+      draws,
+    });
+    const q = await mdlm.bound(model, x0, { prng: prng(5), samples: 3, draws });
+    assertAlmostEquals(p.nats, q.nats, 1e-5);
+    assertAlmostEquals(p.stderr, q.stderr, 1e-5);
+  }
+  // Two blocks are not one: the second block's first token no longer sees
+  // the tokens after it.
+  const halves = await bd3(L / 2).bound(model, x0, {
+    prng: prng(5),
+    samples: 3,
+  });
+  const one = await whole.bound(model, x0, { prng: prng(5), samples: 3 });
+  assert(Math.abs(halves.nats - one.nats) > 1e-4);
+  tf.dispose([a, b]);
+  model.dispose();
+});
+
+Deno.test("block diffusion with blocks of one token: its bound estimates the exact causal NLL", async () => {
+  await tf.setBackend("cpu");
+  const model = denoiser(2);
+  const n = 4;
+  const x0 = { tokens: rows(n, 3), batchSize: n, length: L };
+  // The exact NLL of this denoiser read causally: token i given the clean
+  // tokens before it and the mask at i, every other position absent.
+  let exact = 0;
+  model.attentionWindow = 0;
+  for (let r = 0; r < n; r++) {
+    for (let i = 0; i < L; i++) {
+      const input = Int32Array.from(x0.tokens.subarray(r * L, r * L + i + 1));
+      input[i] = MASK;
+      exact += tf.tidy(() => {
+        const logits = model.forward(tf.tensor2d(input, [1, i + 1], "int32"));
+        const row = tf.slice(logits, [0, i, 0], [1, 1, MASK]).reshape([MASK]); // mask's logit out
+        const logp = tf.sub(row, tf.logSumExp(row));
+        return -logp.dataSync()[x0.tokens[r * L + i]];
+      });
+    }
+  }
+  model.attentionWindow = Infinity;
+  exact /= n * L;
+  for (const draws of ["count", "time"] as const) {
+    const est = await bd3(1).bound(model, x0, {
+      prng: prng(6),
+      samples: 400,
+      draws,
+    });
+    assert(
+      Math.abs(est.nats - exact) < 4 * est.stderr,
+      `${draws}: ${est.nats} ± ${est.stderr} vs exact ${exact}`,
+    );
+  }
+  model.dispose();
+});
+
+Deno.test("block diffusion samples block by block: near-greedy with blocks of one is greedy causal decoding", async () => {
+  await tf.setBackend("cpu");
+  const model = denoiser(3);
+  const prefix = Int32Array.of(4, 7, 1);
+  const out = await bd3(1).sample(model, {
+    batchSize: 1,
+    length: L,
+    steps: 1,
+    prng: prng(8),
+    temperature: 1e-4,
+    prefix,
+  });
+  // Greedy: each token the argmax given the tokens before it and a mask.
+  const want = Int32Array.from([...prefix, ...new Array(L - 3).fill(0)]);
+  model.attentionWindow = 0;
+  for (let i = prefix.length; i < L; i++) {
+    const input = want.slice(0, i + 1);
+    input[i] = MASK;
+    want[i] = tf.tidy(() => {
+      const logits = model.forward(tf.tensor2d(input, [1, i + 1], "int32"));
+      const row = tf.slice(logits, [0, i, 0], [1, 1, MASK]).reshape([MASK]);
+      return tf.argMax(row).dataSync()[0];
+    });
+  }
+  model.attentionWindow = Infinity;
+  assertEquals([...out.tokens], [...want]);
+  assertEquals(out.forwardPasses, L - prefix.length); // one per new block
+  // Blocks of 4, several rows: every position filled, no mask drawn, and
+  // each row's steps reported with the whole row.
+  const seen: number[] = [];
+  const big = await bd3(4).sample(model, {
+    batchSize: 3,
+    length: L,
+    steps: 8,
+    prng: prng(9),
+    onStep: (s) => {
+      assertEquals(s.tokens.length, 3 * L);
+      seen.push(s.step);
+    },
+  });
+  assert(!big.tokens.includes(MASK));
+  assertEquals(seen.at(-1), 16); // 2 blocks × 8 steps
+  model.dispose();
+});
+
+Deno.test("block diffusion refuses what it cannot run, in one line", async () => {
+  await tf.setBackend("cpu");
+  const model = denoiser(4);
+  const x0 = { tokens: rows(1, 0), batchSize: 1, length: L };
+  const plain = {
+    config: model.config,
+    timeConditioned: false,
+    forward: (x: tf.Tensor2D) => model.forward(x),
+    dispose() {},
+  };
+  assertThrows(
+    () => bd3(4).loss(plain, x0, { prng: prng(0) }),
+    RangeError,
+    "needs a denoiser with block attention",
+  );
+  assertThrows(
+    () => bd3(3).loss(model, x0, { prng: prng(0) }),
+    RangeError,
+    "a row of 8 tokens is not a whole number of blocks of 3",
+  );
+  assertThrows(
+    () => bd3(4).lossTerms(x0, { prng: prng(0) }),
+    RangeError,
+    "train it on the tfjs engine",
+  );
+  assertThrows(
+    () => bd3(0),
+    RangeError,
+    "Invalid block diffusion process: blockSize must be an integer ≥ 1, got 0",
+  );
+  assertThrows(
+    () =>
+      blockDiffusion({
+        kind: "block-diffusion",
+        blockSize: 2,
+        vocab: V,
+        maskId: V,
+        steps: 10,
+        schedule: SCHEDULE,
+      }),
+    RangeError,
+    "Invalid block diffusion process: maskId 12 is not below vocab 12",
+  );
+  model.dispose();
+});
