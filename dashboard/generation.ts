@@ -576,7 +576,7 @@ export function trainedModelLoader(
 ): ModelLoader {
   return async (dir, seed, kind) => {
     const t = await loadTrained(dir, { seed, model: contestantOf(kind) });
-    const placed = await placeModel(t.model, engine);
+    const placed = await placeModel(t.model, engine, t.contestant.kind);
     return {
       contestant: t.contestant,
       process: t.process,

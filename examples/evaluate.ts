@@ -121,7 +121,11 @@ async function generateRows(
   },
 ): Promise<{ rows: Int32Array; seconds: number }> {
   const trained = await loadTrained(dir, { seed: o.seed, model: o.model });
-  const placed = await placeModel(trained.model, o.engine);
+  const placed = await placeModel(
+    trained.model,
+    o.engine,
+    trained.contestant.kind,
+  );
   o.log(`engine: ${placed.engine}`);
   const L = config.blockLength;
   const rng = prng(o.seed).fork(`gen-samples-${o.model}`);

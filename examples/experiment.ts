@@ -52,7 +52,7 @@ const options = {
     ...OPTIONS.models,
     help: `contestants, comma-separated, from ${
       contestants().map((c) => c.kind).join(", ")
-    } (mlm: the BERT objective on the D3PM's backbone)`,
+    } (mlm: the BERT objective on the D3PM's backbone; bd3: block diffusion, see --bd3-block)`,
   },
 };
 

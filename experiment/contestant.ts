@@ -224,6 +224,12 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
   readonly bound: boolean;
   /** What its validation measures (`NLL`, `bound`, …) and whether it is a bound. */
   readonly validation: { name: string; bound: boolean };
+  /**
+   * Why it trains and evaluates on the tfjs engine only, as the end of a
+   * sentence (e.g. `block diffusion needs block attention, which the fused
+   * engines lack`); absent: every engine runs it.
+   */
+  readonly tfjsOnly?: string;
   /** Present when it generates by unmasking (and so fills blanks). */
   readonly unmasking?: Unmasking<P>;
   /** What it adds to the report. */

@@ -13,6 +13,7 @@ import {
 } from "@d3pm/webgpu";
 import { CPU_ENGINE_SHA256, CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
+import { contestants } from "./registry.ts";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
@@ -46,12 +47,16 @@ async function cpuKernelsProblem(): Promise<string | null> {
 /** What an engine choice reads of the configuration. */
 export type EngineChoice =
   & Pick<ExperimentConfig, "engine" | "diffusionLoss">
-  & Partial<Pick<ExperimentConfig, "annealSteps" | "shift">>;
+  & Partial<Pick<ExperimentConfig, "annealSteps" | "shift" | "models">>;
 
 /** Why the fused engines cannot train this run (undefined: they can). */
 function tfjsOnly(config: EngineChoice): string | undefined {
   if (config.diffusionLoss === "d3pm") {
     return "the fused engines train the mdlm objective only and this run uses d3pm";
+  }
+  for (const kind of config.models?.split(",") ?? []) {
+    const why = contestants().find((c) => c.kind === kind)?.tfjsOnly;
+    if (why) return `the ${kind} contestant runs on tfjs only: ${why}`;
   }
   return tfjsOnlyOptions(config);
 }
@@ -513,12 +518,14 @@ export interface PlacedModel {
  * Place a trained model on an engine for generation: `tfjs` (the model
  * itself), `webgpu` (the fused engine, a software adapter too), `cpu` (the
  * engine's plan on the CPU kernels) or `auto` (see
- * {@linkcode chooseEngine}). A shifted denoiser (`config.shift`) is tfjs's
+ * {@linkcode chooseEngine}). A shifted denoiser (`config.shift`), or a model
+ * of a contestant that runs on tfjs only (`kind`, e.g. `bd3`), is tfjs's
  * only: `auto` keeps it there, `webgpu` and `cpu` are refused. The placed
  * model owns `model`.
  *
  * @param model The trained tfjs model.
  * @param choice The engine.
+ * @param kind Its contestant (default: none that runs on tfjs only).
  * @returns The placed model.
  *
  * @example
@@ -535,12 +542,15 @@ export interface PlacedModel {
 export async function placeModel(
   model: Transformer,
   choice: "tfjs" | "webgpu" | "cpu" | "auto",
+  kind?: string,
 ): Promise<PlacedModel> {
-  // A shifted denoiser reads output i − 1 at position i: tfjs only.
+  // A shifted denoiser reads output i − 1 at position i: tfjs only; so is a
+  // contestant that says so (`tfjsOnly`).
   const engine = await chooseEngine({
     engine: choice,
     diffusionLoss: "mdlm",
     shift: model.config.shift ?? false,
+    ...(kind ? { models: kind } : {}),
   });
   const placed = await evaluationModel(model, engine);
   return {

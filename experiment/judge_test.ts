@@ -83,6 +83,7 @@ const CHANGED: Record<OptionKey, unknown> = {
   initFrom: "runs/src",
   annealSteps: 5,
   shift: true,
+  bd3Block: 8,
 };
 
 // What the auto judge's training reads from the configuration. `data`,

@@ -27,6 +27,7 @@ export * from "./registry.ts";
 export * from "./contestants/ar.ts";
 export * from "./contestants/d3pm.ts";
 export * from "./contestants/mlm.ts";
+export * from "./contestants/bd3.ts";
 export {
   backbone,
   type EvalContext,

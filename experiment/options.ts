@@ -365,6 +365,18 @@ export const OPTIONS = {
       "the D3PM's position i predicts token i + 1, as a causal model's (DiffuGPT's shift; tfjs engine only)",
   },
   /**
+   * Tokens per block of the `bd3` contestant (block diffusion: MDLM within
+   * blocks, autoregressive across them); a divisor of the block length.
+   */
+  bd3Block: {
+    kind: "integer",
+    min: 1,
+    default: 4,
+    olderRuns: 4,
+    help:
+      "tokens per block of the bd3 contestant (block diffusion; divides --block-length)",
+  },
+  /**
    * One training time per `row` (MDLM) or per `token`, or one mask `count`
    * per row (the same objective without the `1/t` weight's heavy tail).
    */
@@ -550,6 +562,7 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  *   initFrom: "",
  *   annealSteps: 0,
  *   shift: false,
+ *   bd3Block: 4,
  *   genSamples: 0,
  * });
  * assertEquals(configDiff(older as typeof now, now), "");
@@ -760,6 +773,19 @@ export const RULES: readonly Rule[] = [
         ? `Option ${
           set[0]
         } applies to the D3PM only, and --models is ${c.models}: it would be recorded and never used; add d3pm to --models, or leave it out`
+        : undefined;
+    },
+  },
+  {
+    options: ["bd3Block", "blockLength", "models"],
+    check: (c) => {
+      if (!c.models.split(",").includes("bd3")) {
+        return c.bd3Block !== 4
+          ? `Option --bd3-block applies to the bd3 contestant only, and --models is ${c.models}: it would be recorded and never used; add bd3 to --models, or leave it out`
+          : undefined;
+      }
+      return c.blockLength % c.bd3Block !== 0
+        ? `Option --bd3-block (${c.bd3Block}) must divide --block-length (${c.blockLength}): a block is a whole number of bd3 blocks`
         : undefined;
     },
   },

@@ -1,5 +1,5 @@
 /**
- * The registry of contestants: the built-in AR, D3PM and MLM, and any
+ * The registry of contestants: the built-in AR, D3PM, MLM and BD3, and any
  * registered since, in training order. `--models`, the report, the tools and
  * run loading all look contestants up here.
  *
@@ -13,9 +13,10 @@ import type {
 import { AR } from "./contestants/ar.ts";
 import { D3PM } from "./contestants/d3pm.ts";
 import { MLM } from "./contestants/mlm.ts";
+import { BD3 } from "./contestants/bd3.ts";
 import { ConfigError } from "./options.ts";
 
-const REGISTRY: Contestant[] = [AR, D3PM, MLM];
+const REGISTRY: Contestant[] = [AR, D3PM, MLM, BD3];
 
 /**
  * Add a contestant (after those registered before it, in training order).

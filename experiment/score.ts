@@ -86,7 +86,11 @@ export async function scoreTest(
     options.log ?? (() => {}),
   );
   const trained = await loadTrained(dir, { seed, model: options.model });
-  const placed = await placeModel(trained.model, options.engine ?? "tfjs");
+  const placed = await placeModel(
+    trained.model,
+    options.engine ?? "tfjs",
+    trained.contestant.kind,
+  );
   options.log?.(`engine: ${placed.engine}`);
   const model = placed.model;
   try {

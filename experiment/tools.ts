@@ -86,7 +86,11 @@ export async function sampleText(
   print: (line: string) => void,
 ): Promise<void> {
   const trained = await loadTrained(options.run, options);
-  const placed = await placeModel(trained.model, options.engine);
+  const placed = await placeModel(
+    trained.model,
+    options.engine,
+    trained.contestant.kind,
+  );
   try {
     const { config, tokenizer, contestant, process } = trained;
     const rng = prng(options.rng);
@@ -195,7 +199,11 @@ export async function fillText(
   }
   const { steps, strategy } = unmaskingOf(trained, options);
   const every = Math.max(1, Math.round(steps / 16));
-  const placed = await placeModel(trained.model, options.engine);
+  const placed = await placeModel(
+    trained.model,
+    options.engine,
+    trained.contestant.kind,
+  );
   try {
     const out = await contestant.generate(process, placed.model, {
       length: prompt.length,

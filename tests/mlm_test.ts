@@ -121,7 +121,7 @@ Deno.test("--models accepts only ar, d3pm and mlm, and says so in one line", asy
   assertEquals(r.code, 1);
   assertEquals(
     errorLine(r),
-    'error: Option --models must be a comma-separated list of distinct models from ar, d3pm, mlm, got "x"',
+    'error: Option --models must be a comma-separated list of distinct models from ar, d3pm, mlm, bd3, got "x"',
   );
   assertEquals(r.stderr.trim().split("\n").length, 1);
   assertThrows(
