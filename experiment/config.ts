@@ -126,6 +126,16 @@ export function checkConfig(
       const message = rule.check(config);
       if (message) throw new ConfigError(message);
     }
+    // A contestant the fused engines cannot run (its registry entry says
+    // why): refused with --engine cpu or webgpu before anything starts.
+    const only = contestants().find((k) =>
+      k.tfjsOnly && modelList(config).includes(k.kind)
+    );
+    if (only && (config.engine === "cpu" || config.engine === "webgpu")) {
+      throw new ConfigError(
+        `the ${only.kind} contestant runs on tfjs only: ${only.tfjsOnly}, not --engine ${config.engine}; use --engine tfjs`,
+      );
+    }
     if (config.judge === "self" && !modelList(config).includes("ar")) {
       throw new ConfigError(
         `Option --judge self needs the AR model in --models (got "${config.models}"): use --judge auto, or add ar`,
