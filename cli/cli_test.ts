@@ -145,7 +145,6 @@ Deno.test("convertOption() reads decimal numbers only, and integers only when ex
   assertEquals(convertOption("lr", lr, "3e-4"), 3e-4);
   assertEquals(convertOption("lr", lr, ".5"), 0.5);
   assertEquals(convertOption("lr", lr, "+2."), 2);
-  assertEquals(convertOption("steps", steps, "1e3"), 1000);
   for (const s of ["1.5", "1e300", "9007199254740993", "0x10"]) {
     assertThrows(
       () => convertOption("steps", steps, s),
@@ -154,6 +153,39 @@ Deno.test("convertOption() reads decimal numbers only, and integers only when ex
     );
   }
   assertThrows(() => convertOption("steps", steps, 2 ** 60), UsageError);
+});
+
+Deno.test("convertOption() reads an integer only in digits: 1e1, 10.0, 0x10 and padded text are refused, naming the option", () => {
+  const steps = { kind: "integer", min: 1, help: "" } as const;
+  const alibi = { kind: "integer", help: "" } as const; // negatives allowed
+  assertEquals(convertOption("steps", steps, "10"), 10);
+  assertEquals(convertOption("steps", steps, "+10"), 10);
+  assertEquals(convertOption("steps", steps, "010"), 10); // decimal, not octal
+  assertEquals(convertOption("alibi", alibi, "-3"), -3);
+  assertEquals(convertOption("steps", steps, 10), 10); // a program's number
+  for (const s of ["1e1", "1E1", "10.0", "10.", "1.0e1"]) {
+    assertThrows(
+      () => convertOption("steps", steps, s),
+      UsageError,
+      `Option --steps must be a positive integer written in digits, got ${s} (write 10)`,
+    );
+  }
+  for (const s of ["0x10", " 10", "10 ", "1_0", "ten", "1e-1", "0.0"]) {
+    assertThrows(
+      () => convertOption("steps", steps, s),
+      UsageError,
+      "Option --steps must be a positive integer, got ",
+    );
+  }
+  assertThrows(
+    () => convertOption("alibi", alibi, "-1e1"),
+    UsageError,
+    "Option --alibi must be an integer written in digits, got -1e1 (write -10)",
+  );
+  // A number option still reads any decimal notation.
+  const lr = { kind: "number", above: 0, help: "" } as const;
+  assertEquals(convertOption("lr", lr, "1e-3"), 1e-3);
+  assertEquals(convertOption("lr", lr, "10.0"), 10);
 });
 
 Deno.test("listItems() refuses empty and repeated items", () => {

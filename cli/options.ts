@@ -198,6 +198,7 @@ function inRange(spec: OptionSpec, x: number): boolean {
  * assertEquals(convertOption("steps", steps, "30"), 30);
  * assertEquals(convertOption("resume", { kind: "boolean", help: "" }, ""), true); // a bare flag
  * assertThrows(() => convertOption("steps", steps, "-5"), UsageError, "Option --steps must be a positive integer, got -5");
+ * assertThrows(() => convertOption("steps", steps, "1e1"), UsageError, "Option --steps must be a positive integer written in digits, got 1e1 (write 10)");
  * assertThrows(() => convertOption("steps", steps, undefined), UsageError, "Option --steps needs a value: a positive integer");
  * ```
  */
@@ -235,14 +236,25 @@ export function convertOption(
       return raw;
     default: {
       // Decimal notation only: `Number()` would also read hex, binary,
-      // octal, "Infinity" and padded text ("0x10" as 16).
+      // octal, "Infinity" and padded text ("0x10" as 16). An integer is
+      // written in digits, as a count is: not "1e1" or "10.0".
+      const integer = spec.kind === "integer";
       const x = typeof raw === "number"
         ? raw
-        : typeof raw === "string" && DECIMAL.test(raw)
+        : typeof raw === "string" && (integer ? INTEGER : DECIMAL).test(raw)
         ? Number(raw)
         : NaN;
+      // A whole number in range, not in digits: say how to write it.
+      const whole = typeof raw === "string" && DECIMAL.test(raw) &&
+        Number.isSafeInteger(Number(raw)) && inRange(spec, Number(raw));
+      if (integer && Number.isNaN(x) && whole) {
+        throw new UsageError(
+          `Option ${flag} must be ${accepts} written in digits, got ${raw} (write ${
+            Number(raw)
+          })`,
+        );
+      }
       // An integer beyond 2^53 is not exact (1e300 "is" an integer).
-      const integer = spec.kind === "integer";
       if (
         !Number.isFinite(x) || (integer && !Number.isSafeInteger(x)) ||
         !inRange(spec, x)
@@ -294,6 +306,9 @@ export function listItems(key: string, text: string): string[] {
 
 /** A number as a person writes one: `12`, `-0.5`, `.5`, `3e-4`, `1E6`. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** An integer as a person writes one: digits, perhaps signed (`12`, `-1`). */
+const INTEGER = /^[+-]?\d+$/;
 
 function shown(raw: unknown): string {
   if (typeof raw === "number") return String(raw);

@@ -236,6 +236,7 @@ export function studySweep(
  * assertEquals(parseSeeds("3"), [0, 1, 2]);
  * assertEquals(parseSeeds("4,1"), [4, 1]);
  * assertThrows(() => parseSeeds("2..1"), Error, "--seeds");
+ * assertThrows(() => parseSeeds("0,1e1"), Error, "--seeds");
  * ```
  */
 export function parseSeeds(text: string | number | number[]): number[] {
@@ -258,7 +259,18 @@ export function parseSeeds(text: string | number | number[]): number[] {
       const [a, b] = [Number(range[1]), Number(range[2])];
       if (b < a) throw bad();
       seeds = Array.from({ length: b - a + 1 }, (_, i) => a + i);
-    } else seeds = text.split(",").map((s) => s.trim() === "" ? NaN : +s);
+    } else {
+      // Each seed is an integer option's value, checked as one (`1e1`,
+      // `0x1` are refused); the list's items may be spaced.
+      const seed = { kind: "integer", min: 0, max: 1000, help: "" } as const;
+      seeds = text.split(",").map((s) => {
+        try {
+          return convertOption("seeds", seed, s.trim()) as number;
+        } catch {
+          throw bad();
+        }
+      });
+    }
   }
   if (!seeds.length || !seeds.every(ok) || new Set(seeds).size < seeds.length) {
     throw bad();

@@ -254,3 +254,45 @@ Deno.test("a test split shorter than the 8 infilling blocks, all evaluated: the 
   assert(report.includes("The first 4 test blocks, each token hidden"), report);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("the experiment's, sample's, infill's and sweep's integer options take digits only (1e1, 10.0, 0x10, padded refused), writing nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const none = `${dir}/none`;
+  const cases: [string, string[], string][] = [
+    [
+      "examples/experiment.ts",
+      ["--preset", "micro", "--steps", "1e1", "--out", `${dir}/run`],
+      "Option --steps must be a positive integer written in digits, got 1e1 (write 10)",
+    ],
+    [
+      "examples/sample.ts",
+      ["--run", none, "--count", "10.0"],
+      "Option --count must be a positive integer written in digits, got 10.0 (write 10)",
+    ],
+    [
+      "examples/infill.ts",
+      ["--run", none, "--text", "a [MASK]", "--rng", "0x10"],
+      'Option --rng must be an integer in [0, 4294967295], got "0x10"',
+    ],
+    [
+      "examples/sweep.ts",
+      ["plan", "--dir", `${dir}/sweep`, "--jobs", " 10"],
+      'Option --jobs must be an integer in [1, 256], got " 10"',
+    ],
+    [
+      "examples/sweep.ts",
+      ["plan", "--dir", `${dir}/sweep`, "--set", "steps=8,1e1"],
+      "Option --steps must be a positive integer written in digits, got 1e1 (write 10)",
+    ],
+    [
+      "examples/sweep.ts",
+      ["plan", "--dir", `${dir}/sweep`, "--seeds", "0,1e1"],
+      'Option --seeds must be a count N (seeds 0..N−1), a range A..B or a list A,B,… of integers in [0, 1000], got "0,1e1"',
+    ],
+  ];
+  for (const [script, args, fragment] of cases) {
+    assertOneLineError(await run(script, args), fragment);
+  }
+  assertEquals([...Deno.readDirSync(dir)], []);
+  await Deno.remove(dir);
+});
