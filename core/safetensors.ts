@@ -368,6 +368,89 @@ function decode(
 }
 
 /**
+ * Check a safetensors file on disk as {@linkcode decodeSafetensors} checks
+ * its bytes — the header length, the header, every entry's dtype (F32),
+ * shape and offsets against the file's size, and with `expect` the names
+ * and shapes — reading only its first `8 + n` bytes, not the tensors: what
+ * a caller needs to refuse a file before loading it, at the cost of its
+ * header.
+ *
+ * @param path The file.
+ * @param options Header size and tensor count limits; the name for
+ *   messages (default `path`); expected names and shapes.
+ * @returns The entries in offset order, and the metadata.
+ * @throws {SafetensorsError} With a one-line message naming the problem and
+ *   the file.
+ *
+ * @example The header alone says what a file holds
+ * ```ts
+ * import { encodeSafetensors, readSafetensorsHeader, SafetensorsError } from "@d3pm/core";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const path = await Deno.makeTempFile();
+ * const w = { shape: [2, 3], data: new Float32Array(6) };
+ * await Deno.writeFile(path, encodeSafetensors(new Map([["w", w]]), { note: "hi" }));
+ * const { entries, metadata } = await readSafetensorsHeader(path);
+ * assertEquals(entries.map((e) => [e.name, e.shape]), [["w", [2, 3]]]);
+ * assertEquals(metadata, { note: "hi" });
+ * await assertRejects(
+ *   () => readSafetensorsHeader(path, { expect: new Map([["w", [3, 2]]]) }),
+ *   SafetensorsError,
+ *   'tensor "w" has shape [2, 3], expected [3, 2]',
+ * );
+ * await Deno.truncate(path, 40); // the data cut short
+ * await assertRejects(() => readSafetensorsHeader(path), SafetensorsError, path);
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readSafetensorsHeader(
+  path: string,
+  options: DecodeSafetensorsOptions = {},
+): Promise<SafetensorsHeader> {
+  const file = await Deno.open(path);
+  try {
+    const size = (await file.stat()).size;
+    const n = safetensorsHeaderLength(
+      await readExactly(file, Math.min(8, size)),
+      size,
+      options,
+    );
+    const header = parseSafetensorsHeader(
+      await readExactly(file, n),
+      size - 8 - n,
+      options,
+    );
+    if (options.expect) {
+      checkExpected(
+        header.entries,
+        typeof options.expect === "function"
+          ? options.expect(header.metadata)
+          : options.expect,
+      );
+    }
+    return header;
+  } catch (e) {
+    if (e instanceof SafetensorsError) {
+      throw new SafetensorsError(e.detail, options.source ?? path);
+    }
+    throw e;
+  } finally {
+    file.close();
+  }
+}
+
+/** The next `n` bytes of a file (fewer only at its end). */
+async function readExactly(file: Deno.FsFile, n: number): Promise<Uint8Array> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const read = await file.read(out.subarray(got));
+    if (read === null) return out.subarray(0, got);
+    got += read;
+  }
+  return out;
+}
+
+/**
  * The length of a safetensors file's JSON header, from the file's first 8
  * bytes, checked against the file's size and a maximum — the first step of
  * a reader that does not hold the whole file.

@@ -10,11 +10,13 @@ import * as tf from "@tensorflow/tfjs";
 import { sha256Hex } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import {
+  loadModel,
   type ModelConfig,
   parameterShapes,
   type Transformer,
+  WEIGHTS_FILE,
 } from "@d3pm/transformer";
-import { loadTrained } from "./load.ts";
+import { inspectTrained, type TrainedModelInfo } from "./load.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { D3PM } from "./contestants/d3pm.ts";
 import { sameFolder } from "./_paths.ts";
@@ -136,20 +138,24 @@ export async function initialiseFrom(
   source: InitSource,
   tokenizer: Tokenizer,
 ): Promise<InitFigures> {
-  const from = await loadSource(source);
+  // Checked from its files and its weights' header; then the weights are
+  // read once, hashed and loaded from the same bytes.
+  const info = await inspectSource(source);
+  checkVocabulary(info.tokenizer, tokenizer, source);
+  checkShape(info.modelConfig, model.config, source);
+  const bytes = await sourceStep(
+    source,
+    () => Deno.readFile(`${info.modelDir}/${WEIGHTS_FILE}`),
+  );
+  const weightsSha256 = sha256Hex(bytes);
+  const from = await sourceStep(
+    source,
+    () => loadModel(info.modelDir, { weights: bytes }),
+  );
   try {
-    const weightsSha256 = sha256Hex(
-      await Deno.readFile(
-        `${
-          new RunFolder(source.dir).modelDir(source.seed, source.model)
-        }/model.safetensors`,
-      ),
-    );
-    checkVocabulary(from.tokenizer, tokenizer, source);
-    checkShape(from.model.config, model.config, source);
     const weights = new Map<string, tf.Tensor>();
     for (const [name, v] of model.variables) {
-      const w = from.model.variables.get(name)!;
+      const w = from.variables.get(name)!;
       const same = w.shape.every((n, i) => n === v.shape[i]);
       weights.set(
         name,
@@ -164,11 +170,11 @@ export async function initialiseFrom(
     }
     model.setWeights(weights);
     for (const [name, w] of weights) {
-      if (w !== from.model.variables.get(name)) w.dispose();
+      if (w !== from.variables.get(name)) w.dispose();
     }
-    const c = from.config;
+    const c = info.config;
     let parameters = 0;
-    for (const v of from.model.variables.values()) parameters += v.size;
+    for (const v of from.variables.values()) parameters += v.size;
     // An imported checkpoint's config.json holds a preset's steps, not its
     // training: its cost is unknown, and not counted.
     const imported = await new RunFolder(source.dir).importRecord().catch(
@@ -195,16 +201,18 @@ export async function initialiseFrom(
       weightsSha256,
     };
   } finally {
-    from.model.dispose();
+    from.dispose();
   }
 }
 
 /**
  * Check, before a run writes anything, that every seed's `--init-from`
- * source loads, is not the run's own folder, and fits the run's D3PM: the
- * same vocabulary and the same weights (so that a wrong source fails at
- * once, not after the judge and the other models have trained and the run
- * folder is written).
+ * source is a trained model (its files as loading checks them, its weights
+ * file's header, not its weights: {@linkcode initialiseFrom} reads those
+ * once), is not the run's own folder, and fits the run's D3PM: the same
+ * vocabulary and the same weights (so that a wrong source fails at once,
+ * not after the judge and the other models have trained and the run folder
+ * is written).
  *
  * @param c The run's configuration (nothing to check without
  *   `--init-from`); the caller checks that it trains a D3PM.
@@ -229,18 +237,16 @@ export async function checkInitFrom(
   const shape = D3PM.modelConfig(c, tokenizer.vocabSize);
   for (let seed = first; seed < first + c.seeds; seed++) {
     const source = parseInitFrom(c.initFrom, seed);
-    const from = await loadSource(source);
-    try {
-      if (await sameFolder(source.dir, c.out)) {
-        throw new ConfigError(
-          `Option --init-from ${c.initFrom} names the run's own --out folder: the D3PM would start from the AR model this run trains there, not the one there now (--force moves that aside); move or copy the source run elsewhere`,
-        );
-      }
-      checkVocabulary(from.tokenizer, tokenizer, source);
-      checkShape(from.model.config, shape, source);
-    } finally {
-      from.model.dispose();
+    // Its files and its weights' header: the weights are read once, when
+    // the D3PM starts from them (initialiseFrom).
+    const from = await inspectSource(source);
+    if (await sameFolder(source.dir, c.out)) {
+      throw new ConfigError(
+        `Option --init-from ${c.initFrom} names the run's own --out folder: the D3PM would start from the AR model this run trains there, not the one there now (--force moves that aside); move or copy the source run elsewhere`,
+      );
     }
+    checkVocabulary(from.tokenizer, tokenizer, source);
+    checkShape(from.modelConfig, shape, source);
   }
 }
 
@@ -306,13 +312,25 @@ export function checkShape(
   }
 }
 
-/** The source's trained model, or a ConfigError naming the option. */
-async function loadSource(source: InitSource) {
+/**
+ * The source's trained model checked, its weights unread, or a ConfigError
+ * naming the option.
+ */
+function inspectSource(source: InitSource): Promise<TrainedModelInfo> {
+  return sourceStep(
+    source,
+    () =>
+      inspectTrained(source.dir, { seed: source.seed, model: source.model }),
+  );
+}
+
+/** A step of reading the source; its failure a ConfigError naming the option. */
+async function sourceStep<T>(
+  source: InitSource,
+  step: () => Promise<T>,
+): Promise<T> {
   try {
-    return await loadTrained(source.dir, {
-      seed: source.seed,
-      model: source.model,
-    });
+    return await step();
   } catch (e) {
     throw new ConfigError(
       `Option --init-from ${describe(source)}: ${

@@ -10,7 +10,12 @@
  */
 import { BoundedReadError, pathExists, readJsonBounded } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
-import { loadModel, type Transformer } from "@d3pm/transformer";
+import {
+  inspectModel,
+  loadModel,
+  type ModelConfig,
+  type Transformer,
+} from "@d3pm/transformer";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import { openTokenizer } from "./data.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
@@ -175,6 +180,19 @@ export interface TrainedModel<P extends ContestantProcess = ContestantProcess> {
 }
 
 /**
+ * A trained model of a run, checked as {@linkcode loadTrained} checks it,
+ * its weights not read: the model's configuration in place of the model.
+ */
+export interface TrainedModelInfo<
+  P extends ContestantProcess = ContestantProcess,
+> extends Omit<TrainedModel<P>, "model"> {
+  /** The model's configuration (its `config.json`). */
+  modelConfig: ModelConfig;
+  /** The folder of its `config.json` and `model.safetensors`. */
+  modelDir: string;
+}
+
+/**
  * Load a trained model of the run in `dir`, with its tokenizer and process.
  *
  * @typeParam P The contestant's process.
@@ -200,6 +218,47 @@ export async function loadTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
 ): Promise<TrainedModel<P>> {
+  const { modelDir, ...opened } = await openTrained(dir, which);
+  return { ...opened, model: await loadModel(modelDir) };
+}
+
+/**
+ * What {@linkcode loadTrained} checks of a trained model — the run, its
+ * tokenizer, the process and model configuration the run's configuration
+ * gives, the weights file's header against that configuration — without
+ * reading the weights (see `inspectModel`): to refuse a model before it is
+ * loaded.
+ *
+ * @typeParam P The contestant's process.
+ * @param dir The run folder.
+ * @param which The seed (default 0) and the contestant.
+ * @returns The model's configuration and what goes with it.
+ * @throws {ConfigError} As {@linkcode loadTrained} does.
+ *
+ * @example
+ * ```ts
+ * import { inspectTrained } from "@d3pm/experiment";
+ * import { assertRejects } from "@std/assert";
+ * await assertRejects(
+ *   () => inspectTrained("runs/none", { model: "ar" }),
+ *   Error,
+ *   "Cannot read run runs/none: no config.json there",
+ * );
+ * ```
+ */
+export async function inspectTrained<P extends ContestantProcess>(
+  dir: string,
+  which: { seed?: number; model: string | Contestant<P> },
+): Promise<TrainedModelInfo<P>> {
+  const opened = await openTrained(dir, which);
+  return { ...opened, modelConfig: await inspectModel(opened.modelDir) };
+}
+
+/** Everything {@linkcode loadTrained} checks and reads but the model. */
+async function openTrained<P extends ContestantProcess>(
+  dir: string,
+  which: { seed?: number; model: string | Contestant<P> },
+): Promise<Omit<TrainedModel<P>, "model"> & { modelDir: string }> {
   const { config } = await readRun(dir);
   const folder = new RunFolder(dir);
   const seed = which.seed ?? config.firstSeed ?? 0;
@@ -207,8 +266,8 @@ export async function loadTrained<P extends ContestantProcess>(
     ? contestantOf(which.model) as unknown as Contestant<P>
     : which.model;
   const kind = contestant.kind;
+  const modelDir = folder.modelDir(seed, kind);
   if (!await isTrained(folder, seed, kind)) {
-    const modelDir = folder.modelDir(seed, kind);
     throw new ConfigError(
       `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none)`,
     );
@@ -238,13 +297,12 @@ export async function loadTrained<P extends ContestantProcess>(
     expected.process,
   );
   await agreeing(
-    `${folder.modelDir(seed, kind)}/config.json`,
+    `${modelDir}/config.json`,
     "model configuration",
     expected.model as unknown as Record<string, unknown>,
   );
   const process = contestant.restore(spec);
-  const model = await loadModel(folder.modelDir(seed, kind));
-  return { config, tokenizer, contestant, model, process };
+  return { config, tokenizer, contestant, process, modelDir };
 }
 
 /**

@@ -12,14 +12,18 @@ import {
 } from "@std/assert";
 import {
   annealWindow,
+  checkInitFrom,
   checkShape,
   checkVocabulary,
   ConfigError,
   D3PM,
   initialiseFrom,
   loadTrained,
+  parseInitFrom,
   resolveConfig,
+  RunFolder,
 } from "@d3pm/experiment";
+import { decodeSafetensors, encodeSafetensors, sha256Hex } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
 import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
@@ -401,4 +405,70 @@ Deno.test("a bad --init-from is refused before the auto judge trains", async () 
   assertStringIncludes(errorLine(r), `Option --init-from ${out}-missing`);
   assert(!r.stderr.includes("judge:"), r.stderr);
   await Deno.remove(out.slice(0, -4), { recursive: true });
+});
+
+Deno.test("--init-from reads the source's weights once: the check reads their header only, and still refuses a truncated or reshaped weights file", async () => {
+  const dir = await Deno.makeTempDir();
+  const src = `${dir}/src`;
+  const made = await runTool("experiment.ts", [
+    ...SOURCE,
+    "--steps",
+    "2",
+    "--warmup",
+    "1",
+    "--out",
+    src,
+  ]);
+  assertEquals(made.code, 0, made.stderr);
+  const path = `${new RunFolder(src).modelDir(0, "ar")}/model.safetensors`;
+  const original = await Deno.readFile(path);
+  const ar = await loadTrained(src, { model: "ar" });
+  ar.model.dispose();
+  const c = resolveConfig({
+    preset: "micro",
+    models: "d3pm",
+    initFrom: src,
+    out: `${dir}/run`,
+  });
+  // Every whole-file read of the source's weights, by the code under test.
+  let reads = 0;
+  const readFile = Deno.readFile;
+  Deno.readFile = ((file, options) => {
+    if (String(file) === path) reads++;
+    return readFile(file, options);
+  }) as typeof Deno.readFile;
+  let figures;
+  try {
+    await checkInitFrom(c, ar.tokenizer);
+    assertEquals(reads, 0, "the check read the weights");
+    const model = new Transformer(
+      D3PM.modelConfig(c, ar.tokenizer.vocabSize),
+      { seed: 1 },
+    );
+    figures = await initialiseFrom(model, parseInitFrom(src, 0), ar.tokenizer);
+    model.dispose();
+    assertEquals(reads, 1, "the D3PM's start read the weights more than once");
+  } finally {
+    Deno.readFile = readFile;
+  }
+  assertEquals(figures.weightsSha256, sha256Hex(original));
+  // The check still reads what loading would refuse: data cut short, a
+  // tensor missing (a file of the right length for its own header).
+  const refused =
+    `Option --init-from ${src}/seed-0/ar: Cannot read safetensors ${path}: `;
+  await Deno.writeFile(path, original.subarray(0, original.length - 4));
+  await assertRejects(
+    () => checkInitFrom(c, ar.tokenizer),
+    ConfigError,
+    `${refused}tensor "ln_f.bias" data_offsets`,
+  );
+  const { tensors, metadata } = decodeSafetensors(original);
+  tensors.delete("ln_f.bias");
+  await Deno.writeFile(path, encodeSafetensors(tensors, metadata));
+  await assertRejects(
+    () => checkInitFrom(c, ar.tokenizer),
+    ConfigError,
+    `${refused}missing tensor "ln_f.bias"`,
+  );
+  await Deno.remove(dir, { recursive: true });
 });

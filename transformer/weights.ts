@@ -8,6 +8,7 @@
 import {
   decodeSafetensors,
   encodeSafetensors,
+  readSafetensorsHeader,
   SafetensorsError,
   type StoredTensor,
   writeFileAtomic,
@@ -63,6 +64,12 @@ export const CONFIG_FILE = "config.json";
 export interface LoadModelOptions {
   /** Seed of the dropout stream of the loaded model (default 0). */
   seed?: number;
+  /**
+   * The bytes of the directory's `model.safetensors` when the caller has
+   * read them already (to hash them, say): checked and loaded as the file
+   * would be, and the file is not read again.
+   */
+  weights?: Uint8Array;
 }
 
 /** Options of {@linkcode deserializeModel}. */
@@ -187,7 +194,7 @@ export async function saveModel(
  * the file, when present).
  *
  * @param dir The directory holding `config.json` and `model.safetensors`.
- * @param options The dropout seed.
+ * @param options The dropout seed; the weights' bytes when already read.
  * @returns A new model on the active backend.
  * @throws {SafetensorsError} On a malformed or mismatched weights file.
  * @throws {RangeError} On a missing or invalid `config.json`.
@@ -205,6 +212,57 @@ export async function loadModel(
   dir: string,
   options: LoadModelOptions = {},
 ): Promise<Transformer> {
+  const config = await readConfigFile(dir);
+  const weightsPath = `${dir}/${WEIGHTS_FILE}`;
+  const bytes = options.weights ?? await Deno.readFile(weightsPath);
+  const { tensors } = decodeSafetensors(bytes, {
+    source: weightsPath,
+    expect: expectedBy(config),
+  });
+  return new Transformer(config, { weights: tensors, seed: options.seed });
+}
+
+/**
+ * The configuration of a model saved by {@linkcode saveModel}, checked as
+ * {@linkcode loadModel} checks the model — `config.json` valid, the weights
+ * file well formed and as long as its header says, the config stored in it
+ * `config.json`'s, its tensors the config's names and shapes — reading only
+ * the header of `model.safetensors`, not the weights: to refuse a model
+ * before loading it costs a few kilobytes, not the model.
+ *
+ * @param dir The directory holding `config.json` and `model.safetensors`.
+ * @returns The model's configuration.
+ * @throws {SafetensorsError} On a malformed or mismatched weights file.
+ * @throws {RangeError} On a missing or invalid `config.json`.
+ *
+ * @example A model's shape, its weights unread; a truncated file refused
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs";
+ * import { inspectModel, preset, saveModel, Transformer, WEIGHTS_FILE } from "@d3pm/transformer";
+ * import { SafetensorsError } from "@d3pm/core";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * await tf.setBackend("cpu");
+ * const model = new Transformer(preset("micro", { vocabSize: 16, contextLength: 8 }));
+ * const dir = await Deno.makeTempDir();
+ * await saveModel(model, dir);
+ * assertEquals(await inspectModel(dir), model.config);
+ * const { size } = await Deno.stat(`${dir}/${WEIGHTS_FILE}`);
+ * await Deno.truncate(`${dir}/${WEIGHTS_FILE}`, size - 4);
+ * await assertRejects(() => inspectModel(dir), SafetensorsError, "data section");
+ * model.dispose();
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function inspectModel(dir: string): Promise<ModelConfig> {
+  const config = await readConfigFile(dir);
+  await readSafetensorsHeader(`${dir}/${WEIGHTS_FILE}`, {
+    expect: expectedBy(config),
+  });
+  return config;
+}
+
+/** A model directory's `config.json`, validated. */
+async function readConfigFile(dir: string): Promise<ModelConfig> {
   const configPath = `${dir}/${CONFIG_FILE}`;
   let text: string;
   try {
@@ -222,24 +280,27 @@ export async function loadModel(
   } catch {
     throw new RangeError(`Cannot load model: ${configPath} is not valid JSON`);
   }
-  const config = validateConfig(parsed);
-  const weightsPath = `${dir}/${WEIGHTS_FILE}`;
-  const bytes = await Deno.readFile(weightsPath);
-  const { tensors } = decodeSafetensors(bytes, {
-    source: weightsPath,
-    expect: (metadata) => {
-      if (
-        metadata.config !== undefined &&
-        JSON.stringify(configFromMetadata(metadata)) !== JSON.stringify(config)
-      ) {
-        throw new SafetensorsError(
-          `the config in ${WEIGHTS_FILE} differs from ${CONFIG_FILE}`,
-        );
-      }
-      return parameterShapes(config);
-    },
-  });
-  return new Transformer(config, { weights: tensors, seed: options.seed });
+  return validateConfig(parsed);
+}
+
+/**
+ * What a weights file of `config` holds: its tensors' names and shapes,
+ * and, when it stores a config, that one.
+ */
+function expectedBy(
+  config: ModelConfig,
+): (metadata: Record<string, string>) => Map<string, number[]> {
+  return (metadata) => {
+    if (
+      metadata.config !== undefined &&
+      JSON.stringify(configFromMetadata(metadata)) !== JSON.stringify(config)
+    ) {
+      throw new SafetensorsError(
+        `the config in ${WEIGHTS_FILE} differs from ${CONFIG_FILE}`,
+      );
+    }
+    return parameterShapes(config);
+  };
 }
 
 function configFromMetadata(metadata: Record<string, string>): ModelConfig {
