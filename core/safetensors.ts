@@ -395,7 +395,7 @@ function decode(
  * await assertRejects(
  *   () => readSafetensorsHeader(path, { expect: new Map([["w", [3, 2]]]) }),
  *   SafetensorsError,
- *   'tensor "w" has shape [2, 3], expected [3, 2]',
+ *   'tensor "w" has shape [2,3], expected [3,2]',
  * );
  * await Deno.truncate(path, 40); // the data cut short
  * await assertRejects(() => readSafetensorsHeader(path), SafetensorsError, path);
