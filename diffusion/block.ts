@@ -48,10 +48,11 @@ export interface BlockDiffusionSpec
   /** Tokens per block; a row's length must be a multiple of it. */
   blockSize: number;
   /**
-   * The training times' range (as MDLM's `times`: BD3-LM's clipped mask
-   * rate, a training objective only; bounds use all of [0, 1]).
+   * How training draws times, as MDLM's `times` (the range is BD3-LM's
+   * clipped mask rate, a training objective only; bounds use all of
+   * [0, 1]); a time per row noises every block of the row.
    */
-  times?: { min?: number; max?: number };
+  times?: MaskedDiffusionSpec["times"];
 }
 
 /** Options of {@linkcode BlockDiffusion.sample}. */
@@ -351,13 +352,6 @@ function checkSpec(spec: BlockDiffusionSpec): BlockDiffusionSpec {
     fail(
       `blockSize must be an integer ≥ 1, got ${JSON.stringify(spec.blockSize)}`,
     );
-  }
-  const times = spec.times as Record<string, unknown> | undefined;
-  if (times !== undefined && times !== null && typeof times === "object") {
-    const extra = Object.keys(times).filter((k) => k !== "min" && k !== "max");
-    if (extra.length) {
-      fail(`unknown times key "${extra[0]}"; accepted: min, max`);
-    }
   }
   // The rest is MDLM's spec, checked there.
   const { blockSize: _, kind: __, ...rest } = spec;

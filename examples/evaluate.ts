@@ -235,7 +235,12 @@ async function runJudge(
     log: (line: string) => void;
   },
 ): Promise<Judged> {
-  const engine = await chooseEngine({ ...config, engine: o.engine });
+  // The judge is an AR model: the run's other contestants do not bind it.
+  const engine = await chooseEngine({
+    ...config,
+    models: "ar",
+    engine: o.engine,
+  });
   let judge;
   try {
     judge = await openJudge({ ...config, judge: judgeRun }, data, {

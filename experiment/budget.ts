@@ -76,18 +76,26 @@ export function estimateRun(
   const T = c.blockLength, d = c.dModel, L = c.nLayer;
   const kinds = modelList(c);
   const params = largestModel(c, V, kinds);
-  const memory = memoryParts(c, V, params);
+  // Block diffusion reads [x_t ; x_0]: twice the positions per pass.
+  const streams = Math.max(...kinds.map((k) => contestantOf(k).streams ?? 1));
+  const memory = memoryParts(c, V, params, streams);
   // On the fused engine activations and logits live in GPU memory (its
   // arena is planned by the engine); the host holds the weights.
   if (options.engine === "webgpu") memory.splice(1, 3);
   // A forward pass over one token: two FLOPs per weight it uses, and the
   // attention over the block.
   const forward = 2 * params + 2 * L * T * d;
+  // The same per token of the block for a contestant reading s streams:
+  // s times the positions, each attending to s times the keys.
+  const forwardOf = (kind: string) => {
+    const s = contestantOf(kind).streams ?? 1;
+    return s * 2 * params + s * s * 2 * L * T * d;
+  };
   return {
     vocabSize: V,
     memory,
-    training: trainingParts(c, forward, kinds),
-    evaluation: evaluationParts(c, forward, kinds),
+    training: trainingParts(c, forward, forwardOf, kinds),
+    evaluation: evaluationParts(c, forward, forwardOf, kinds),
   };
 }
 
@@ -116,6 +124,7 @@ function memoryParts(
   c: ExperimentConfig,
   V: number,
   params: number,
+  streams: number,
 ): EstimatePart[] {
   const T = c.blockLength, d = c.dModel, L = c.nLayer, H = c.nHead;
   // Floats kept per token and layer for the backward pass: the norms, q, k,
@@ -135,12 +144,12 @@ function memoryParts(
     },
     {
       what: "activations of a training step",
-      amount: 4 * 7 * c.batchSize * T * perToken,
+      amount: 4 * 7 * c.batchSize * streams * T * perToken,
       options: ["--batch-size", "--block-length", "--n-layer"],
     },
     {
       what: "attention scores and probabilities",
-      amount: 4 * 10 * rows * H * T * T * L,
+      amount: 4 * 10 * rows * H * (streams * T) ** 2 * L,
       options: [
         "--block-length",
         "--batch-size",
@@ -170,13 +179,15 @@ function memoryParts(
 function trainingParts(
   c: ExperimentConfig,
   forward: number,
+  forwardOf: (kind: string) => number,
   kinds: readonly string[],
 ): EstimatePart[] {
   const T = c.blockLength;
   const runs = c.seeds;
+  const perModel = kinds.reduce((s, k) => s + forwardOf(k), 0);
   const training: EstimatePart[] = [{
     what: "training",
-    amount: 3 * forward * c.steps * c.batchSize * T * kinds.length * runs,
+    amount: 3 * perModel * c.steps * c.batchSize * T * runs,
     options: ["--steps", "--batch-size", "--seeds"],
   }];
   if (c.judge === "auto") {
@@ -193,17 +204,27 @@ function trainingParts(
 function evaluationParts(
   c: ExperimentConfig,
   forward: number,
+  forwardOf: (kind: string) => number,
   kinds: readonly string[],
 ): EstimatePart[] {
   const T = c.blockLength;
   const runs = c.seeds;
   const masked = kinds.filter((k) => contestantOf(k).unmasking).length;
-  const causal = kinds.length - masked;
   const evalBlocks = c.evalBlocks > 0 ? c.evalBlocks : 1024;
   const validations = c.validEvery > 0
     ? Math.ceil(c.steps / c.validEvery) + 1
     : 0;
-  const steps = genStepList(c);
+  const steps = genStepList(c).reduce((a, b) => a + b, 0);
+  // Passes of a bound: one per draw; of an exact NLL: one.
+  const scoring = kinds.reduce(
+    (s, k) => s + forwardOf(k) * (contestantOf(k).bound ? c.elboSamples : 1),
+    0,
+  );
+  const generating = kinds.reduce((s, k) => {
+    const x = contestantOf(k);
+    return s + forward *
+        (x.generationPasses?.(c) ?? (x.unmasking ? steps : 1));
+  }, 0);
   return [
     {
       what: "the exact discrete bound (a forward pass per diffusion step)",
@@ -212,21 +233,18 @@ function evaluationParts(
     },
     {
       what: "the test bound",
-      amount: forward * T * evalBlocks *
-        (causal + masked * c.elboSamples) * runs,
+      amount: T * evalBlocks * scoring * runs,
       options: ["--eval-blocks", "--elbo-samples"],
     },
     {
       what: "validation",
-      amount: forward * T * c.validBlocks * validations *
-        (causal + masked * c.elboSamples) * runs,
+      amount: T * c.validBlocks * validations * scoring * runs,
       options: ["--valid-blocks", "--valid-every"],
     },
     {
       what: "generation (a forward pass of the block per unmasking step)",
       // The timed tokens, or more: --gen-samples rows judged at each count.
-      amount: forward * Math.max(c.genTokens, c.genSamples * T) *
-        (causal + masked * steps.reduce((a, b) => a + b, 0)) * runs,
+      amount: Math.max(c.genTokens, c.genSamples * T) * generating * runs,
       options: ["--gen-tokens", "--gen-samples", "--gen-steps"],
     },
   ];

@@ -230,6 +230,21 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
    * engines lack`); absent: every engine runs it.
    */
   readonly tfjsOnly?: string;
+  /**
+   * Positions a training or scoring pass reads per token of the block
+   * (default 1; block diffusion reads `[x_t ; x_0]`: 2). The run's estimate
+   * scales its work and memory by it.
+   */
+  readonly streams?: number;
+  /**
+   * Forward passes of the whole block that generating one row costs, summed
+   * over the speed–quality curve, for the run's estimate (default: the sum
+   * of `--gen-steps` for a contestant that unmasks, else 1).
+   *
+   * @param c The run's configuration.
+   * @returns Passes, in units of one pass over the block.
+   */
+  generationPasses?(c: ExperimentConfig): number;
   /** Present when it generates by unmasking (and so fills blanks). */
   readonly unmasking?: Unmasking<P>;
   /** What it adds to the report. */

@@ -467,7 +467,8 @@ export const OPTIONS = {
     kind: "string",
     value: "LIST",
     default: "16,64,128",
-    help: "D3PM step counts of the speed–quality curve, comma-separated",
+    help:
+      "D3PM step counts of the speed–quality curve, comma-separated (bd3: steps per block)",
   },
   /** Samples of each model written to samples.txt. */
   samples: {
@@ -763,11 +764,13 @@ export const RULES: readonly Rule[] = [
     options: ["initFrom", "annealSteps", "shift", "fullMaskShare", "models"],
     check: (c) => {
       if (c.models.split(",").includes("d3pm")) return undefined;
+      // The fully masked rows apply to block diffusion too.
+      const bd3 = c.models.split(",").includes("bd3");
       const set = [
         ...(c.initFrom !== "" ? ["--init-from"] : []),
         ...(c.annealSteps > 0 ? ["--anneal-steps"] : []),
         ...(c.shift ? ["--shift"] : []),
-        ...(c.fullMaskShare > 0 ? ["--full-mask-share"] : []),
+        ...(c.fullMaskShare > 0 && !bd3 ? ["--full-mask-share"] : []),
       ];
       return set.length > 0
         ? `Option ${

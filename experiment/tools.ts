@@ -110,8 +110,12 @@ export async function sampleText(
     };
     const unmasking = contestant.unmasking;
     if (!unmasking) {
+      // Steps per block for block diffusion; an AR model has none.
+      const stepped = options.steps !== undefined
+        ? { ...request, steps: options.steps }
+        : request;
       for (let c = 0; c < options.count; c++) {
-        const out = await contestant.generate(process, placed.model, request);
+        const out = await contestant.generate(process, placed.model, stepped);
         print(tokenizer.decode(out.tokens));
       }
       return;

@@ -185,6 +185,14 @@ async function readExport(options: ExportOptions) {
       }): pass --model ${kinds.join("|")}`,
     );
   }
+  // Its layout exists on tfjs only (block attention): the exported
+  // modeling code would run it with another one, silently.
+  const only = contestantOf(kind).tfjsOnly;
+  if (only) {
+    throw new InteropError(
+      `Cannot export the ${kind} model: ${only}, and so does the exported modeling code (it would run the weights with full attention)`,
+    );
+  }
   if (
     !(Number.isInteger(seed) && seed >= first &&
       seed < first + state.config.seeds)

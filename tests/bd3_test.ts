@@ -3,6 +3,7 @@
 // on and why, the tools on seed-0/bd3, and its options' refusals.
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { pathExists } from "@d3pm/core";
+import { estimateRun, resolveConfig } from "@d3pm/experiment";
 import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
 const SHORT = [
@@ -29,6 +30,10 @@ Deno.test("an experiment with --models ar,bd3 trains block diffusion on tfjs and
     "ar,bd3",
     "--bd3-block",
     "8",
+    "--times-per",
+    "count",
+    "--full-mask-share",
+    "0.25",
     "--out",
     out,
   ]);
@@ -55,6 +60,14 @@ Deno.test("an experiment with --models ar,bd3 trains block diffusion on tfjs and
     await Deno.readTextFile(`${out}/seed-0/bd3/process.json`),
   );
   assertEquals([process.kind, process.blockSize], ["block-diffusion", 8]);
+  // The D3PM's training draws apply to it too.
+  assertEquals(process.times, {
+    min: 0.001,
+    max: 1,
+    perToken: false,
+    byCount: true,
+    fullMaskShare: 0.25,
+  });
 
   const report = await Deno.readTextFile(`${out}/report.md`);
   assert(report.startsWith("# AR vs BD3"), report.slice(0, 40));
@@ -100,7 +113,79 @@ Deno.test("an experiment with --models ar,bd3 trains block diffusion on tfjs and
     errorLine(cpu),
     "error: the bd3 contestant runs on tfjs only: block diffusion needs block attention, which the fused engines lack, not --engine cpu; use --engine tfjs",
   );
+  // Its steps per block reach the sampler (beyond T: refused there).
+  const steps = await runTool("sample.ts", [
+    "--run",
+    out,
+    "--model",
+    "bd3",
+    "--steps",
+    "100000",
+  ]);
+  assertEquals(steps.code, 1);
+  assertMatch(errorLine(steps), /steps/);
+  // The judge of another run's AR scores on the CPU engine: bd3 in this
+  // run's models does not bind it.
+  const judged = await runTool("evaluate.ts", [
+    "--run",
+    out,
+    "--model",
+    "ar",
+    "--blocks",
+    "2",
+    "--gen-samples",
+    "2",
+    "--judge",
+    out,
+    "--engine",
+    "cpu",
+  ]);
+  assertEquals(judged.code, 0, judged.stderr);
+  // Export refuses it: the exported modeling code has no block attention.
+  const exported = await runTool("export.ts", [
+    "--run",
+    out,
+    "--model",
+    "bd3",
+    "--to",
+    `${out}/hf`,
+  ]);
+  assertEquals(exported.code, 1);
+  assertEquals(
+    errorLine(exported),
+    "error: Cannot export the bd3 model: block diffusion needs block attention, which the fused engines lack, and so does the exported modeling code (it would run the weights with full attention)",
+  );
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("the run's estimate counts bd3's two streams: twice the positions per pass, each attending to twice the keys", () => {
+  const part = (
+    e: ReturnType<typeof estimateRun>,
+    k: keyof typeof e,
+    what: string,
+  ) =>
+    (e[k] as { what: string; amount: number }[]).find((p) =>
+      p.what.startsWith(what)
+    )!
+      .amount;
+  const d3pm = estimateRun(resolveConfig({ preset: "tiny", models: "d3pm" }));
+  const bd3 = estimateRun(
+    resolveConfig({ preset: "tiny", models: "bd3", engine: "tfjs" }),
+  );
+  const ratio = part(bd3, "training", "training") /
+    part(d3pm, "training", "training");
+  assert(ratio > 2 && ratio < 4, `training ${ratio}`);
+  assertEquals(
+    part(bd3, "memory", "activations") / part(d3pm, "memory", "activations"),
+    2,
+  );
+  assertEquals(
+    part(bd3, "memory", "attention") / part(d3pm, "memory", "attention"),
+    4,
+  );
+  const scored = part(bd3, "evaluation", "the test bound") /
+    part(d3pm, "evaluation", "the test bound");
+  assert(scored > 2 && scored < 4, `test bound ${scored}`);
 });
 
 Deno.test("bd3's options are refused in one line, before anything is written", async () => {

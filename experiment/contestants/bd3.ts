@@ -65,6 +65,12 @@ export const BD3: Contestant<BlockDiffusion> = {
   validation: { name: "bound", bound: true },
   tfjsOnly:
     "block diffusion needs block attention, which the fused engines lack",
+  streams: 2,
+  // Steps per block over the curve; a pass reads the blocks so far (half
+  // the block on average).
+  generationPasses: (c) =>
+    genStepList(c).reduce((a, b) => a + b, 0) * (c.blockLength / c.bd3Block) /
+    2,
   report: {
     likelihood: (c) =>
       `BD3 figures are upper bounds: the sum over blocks of ${c.bd3Block} tokens of each block's Monte-Carlo continuous-time ELBO given the clean blocks before it (${c.elboSamples} draw(s) per test block by mask count, the same draws as the D3PM's).`,
@@ -98,8 +104,18 @@ export const BD3: Contestant<BlockDiffusion> = {
       steps: c.diffusionSteps,
       schedule: { kind: "log-linear" },
       padId: data.specials.pad,
-      ...(c.tMin !== 0.001 || c.tMax !== 1
-        ? { times: { min: c.tMin, max: c.tMax } }
+      // The D3PM's training draws (d3pm.ts's process), as they apply here.
+      ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row" ||
+          c.fullMaskShare > 0
+        ? {
+          times: {
+            min: c.tMin,
+            max: c.tMax,
+            perToken: c.timesPer === "token",
+            ...(c.timesPer === "count" ? { byCount: true } : {}),
+            ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
+          },
+        }
         : {}),
     }),
   restore: (spec) =>
