@@ -237,6 +237,11 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
    */
   readonly streams?: number;
   /**
+   * Whether `--init-from` starts it from a trained model's weights (a
+   * bidirectional denoiser of the D3PM's shape; default false).
+   */
+  readonly startsFromWeights?: boolean;
+  /**
    * Forward passes of the whole block that generating one row costs, summed
    * over the speed–quality curve, for the run's estimate (default: the sum
    * of `--gen-steps` for a contestant that unmasks, else 1).

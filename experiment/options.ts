@@ -764,10 +764,10 @@ export const RULES: readonly Rule[] = [
     options: ["initFrom", "annealSteps", "shift", "fullMaskShare", "models"],
     check: (c) => {
       if (c.models.split(",").includes("d3pm")) return undefined;
-      // The fully masked rows apply to block diffusion too.
+      // The fully masked rows and the start apply to block diffusion too.
       const bd3 = c.models.split(",").includes("bd3");
       const set = [
-        ...(c.initFrom !== "" ? ["--init-from"] : []),
+        ...(c.initFrom !== "" && !bd3 ? ["--init-from"] : []),
         ...(c.annealSteps > 0 ? ["--anneal-steps"] : []),
         ...(c.shift ? ["--shift"] : []),
         ...(c.fullMaskShare > 0 && !bd3 ? ["--full-mask-share"] : []),

@@ -146,7 +146,7 @@ async function checkSources(
   config: ExperimentConfig,
   data: RunData,
 ): Promise<void> {
-  if (modelList(config).includes("d3pm")) {
+  if (modelList(config).some((k) => contestantOf(k).startsFromWeights)) {
     await checkInitFrom(config, data.tokenizer);
   }
   if (

@@ -174,7 +174,7 @@ export async function trainContestant(
     ? await Validator.open(entrant, seed, ctx)
     : undefined;
   try {
-    if (kind === "d3pm" && c.initFrom !== "") {
+    if (entrant.contestant.startsFromWeights && c.initFrom !== "") {
       // On resume the checkpoint's weights replace these; the figures stay.
       initFrom = await initialiseFrom(
         model,

@@ -141,6 +141,40 @@ Deno.test("an experiment with --models ar,bd3 trains block diffusion on tfjs and
     "cpu",
   ]);
   assertEquals(judged.code, 0, judged.stderr);
+  // --init-from starts it from the run's AR: recorded, and its first
+  // step already below the first step from scratch.
+  const adapted = `${out}/from-ar`;
+  const init = await runTool("experiment.ts", [
+    ...SHORT,
+    "--models",
+    "bd3",
+    "--bd3-block",
+    "8",
+    "--times-per",
+    "count",
+    "--full-mask-share",
+    "0.25",
+    "--judge",
+    out,
+    "--init-from",
+    out,
+    "--out",
+    adapted,
+  ]);
+  assertEquals(init.code, 0, init.stderr);
+  const from = JSON.parse(await Deno.readTextFile(`${adapted}/results.json`))
+    .results[0];
+  assertEquals([from.training.initFrom.model, from.training.initFrom.seed], [
+    "ar",
+    0,
+  ]);
+  const first = async (dir: string) =>
+    JSON.parse(
+      (await Deno.readTextFile(`${dir}/metrics.jsonl`)).split("\n").find((l) =>
+        l.includes('"model":"bd3"')
+      )!,
+    ).loss;
+  assert(await first(adapted) < await first(out) - 0.1);
   // Export refuses it: the exported modeling code has no block attention.
   const exported = await runTool("export.ts", [
     "--run",

@@ -66,6 +66,7 @@ export const BD3: Contestant<BlockDiffusion> = {
   tfjsOnly:
     "block diffusion needs block attention, which the fused engines lack",
   streams: 2,
+  startsFromWeights: true,
   // Steps per block over the curve; a pass reads the blocks so far (half
   // the block on average).
   generationPasses: (c) =>
@@ -89,7 +90,11 @@ export const BD3: Contestant<BlockDiffusion> = {
         c.tMin !== 0.001 || c.tMax !== 1
           ? ` (times drawn from [${c.tMin}, ${c.tMax}], as the D3PM's)`
           : ""
-      }, reading [x_t ; x_0] (twice the block's positions per pass). `,
+      }, reading [x_t ; x_0] (twice the block's positions per pass)${
+        c.initFrom
+          ? `, starting from the weights of ${c.initFrom} (results.json, training.initFrom, has the source's training tokens and FLOPs)`
+          : ""
+      }. `,
   },
   sampleLabel: (m) =>
     `BD3 (blocks of ${(m as Bd3Result).blockSize}, ${

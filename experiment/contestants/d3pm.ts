@@ -68,6 +68,7 @@ export function d3pmContestant(
     seedStream: 2,
     bound: true,
     validation: { name: "bound", bound: true },
+    startsFromWeights: true,
     unmasking: unmaskingBy("ancestral"),
     report: REPORT,
     sampleLabel: (m) => `D3PM (${(m as D3pmResult).curve.at(-1)?.steps} steps)`,
