@@ -33,6 +33,7 @@ import {
   type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
+import { mdlmLoss } from "./loss.ts";
 import {
   type MaskedDiffusion,
   maskedDiffusion,
@@ -52,7 +53,14 @@ export interface BlockDiffusionSpec
    * clipped mask rate, a training objective only; bounds use all of
    * [0, 1]); a time per row noises every block of the row.
    */
-  times?: MaskedDiffusionSpec["times"];
+  times?: MaskedDiffusionSpec["times"] & {
+    /**
+     * One time per block instead of one per row (BD3-LM's draws; default
+     * false): the same bound in expectation, lower variance; not with a
+     * time-conditioned denoiser, `perToken` or `byCount`.
+     */
+    perBlock?: boolean;
+  };
 }
 
 /** Options of {@linkcode BlockDiffusion.sample}. */
@@ -176,8 +184,10 @@ export interface BlockDiffusion {
 export function blockDiffusion(spec: BlockDiffusionSpec): BlockDiffusion {
   const s = checkSpec(spec);
   const { blockSize, kind: _, ...rest } = s;
+  const { perBlock: _p, ...innerTimes } = rest.times ?? {};
   const inner: MaskedDiffusion = maskedDiffusion({
     ...rest,
+    ...(rest.times ? { times: innerTimes } : {}),
     kind: "masked-diffusion",
     objective: "mdlm",
   });
@@ -191,7 +201,20 @@ export function blockDiffusion(spec: BlockDiffusionSpec): BlockDiffusion {
     exact: false,
     spec: s,
     loss: (model, batch, options) =>
-      inner.loss(twoStreams(model, batch, blockSize), batch, options),
+      s.times?.perBlock
+        ? mdlmLoss(twoStreams(model, batch, blockSize), batch, {
+          schedule: inner.continuous,
+          maskId: s.maskId,
+          padId: s.padId,
+          prng: options.prng,
+          training: options.training,
+          tMin: s.times.min,
+          tMax: s.times.max,
+          perToken: true,
+          timeSpan: blockSize,
+          fullMaskShare: s.times.fullMaskShare,
+        })
+        : inner.loss(twoStreams(model, batch, blockSize), batch, options),
     lossTerms() {
       throw new RangeError(
         "Block diffusion needs block attention, which the fused engines lack; train it on the tfjs engine",
@@ -353,8 +376,22 @@ function checkSpec(spec: BlockDiffusionSpec): BlockDiffusionSpec {
       `blockSize must be an integer ≥ 1, got ${JSON.stringify(spec.blockSize)}`,
     );
   }
+  const perBlock = (spec.times as { perBlock?: unknown } | undefined)
+    ?.perBlock;
+  if (perBlock !== undefined && typeof perBlock !== "boolean") {
+    fail("times.perBlock must be true or false");
+  }
+  if (perBlock && (spec.times?.perToken || spec.times?.byCount)) {
+    fail(
+      "times.perBlock draws one time per block; not with perToken or byCount",
+    );
+  }
   // The rest is MDLM's spec, checked there.
   const { blockSize: _, kind: __, ...rest } = spec;
+  if (rest.times) {
+    const { perBlock: ___, ...times } = rest.times;
+    rest.times = times;
+  }
   try {
     maskedDiffusion({ ...rest, kind: "masked-diffusion", objective: "mdlm" });
   } catch (e) {

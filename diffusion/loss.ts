@@ -172,6 +172,12 @@ export interface MdlmLossOptions {
    */
   perToken?: boolean;
   /**
+   * With `perToken`: one time per span of this many consecutive tokens of a
+   * row (default 1, each token its own) — block diffusion's time per block.
+   * It must divide the row's length.
+   */
+  timeSpan?: number;
+  /**
    * One mask count per row instead of one time ({@linkcode drawByCount}):
    * the same objective in expectation, without the `1/t` weight's heavy
    * tail (default false; not with `perToken`).
@@ -347,7 +353,17 @@ function clippedDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
   }
   const xt = new Int32Array(tokens.length);
   if (options.perToken) {
-    const t = sampleTimes(b * l, options);
+    const span = options.timeSpan ?? 1;
+    if (!(Number.isInteger(span) && span >= 1 && l % span === 0)) {
+      throw new RangeError(
+        `mdlm loss: timeSpan must be a positive divisor of the row length ${l}, got ${span}`,
+      );
+    }
+    const drawn = sampleTimes((b * l) / span, options);
+    const t = span === 1
+      ? drawn
+      : Float64Array.from({ length: b * l }, (_, i) =>
+        drawn[Math.floor(i / span)]);
     for (let i = 0; i < tokens.length; i++) {
       const a = schedule.alpha(t[i]);
       weight[i] *= -schedule.alphaPrime(t[i]) / (1 - a);

@@ -382,9 +382,10 @@ export const OPTIONS = {
    */
   timesPer: {
     kind: "choice",
-    choices: ["row", "token", "count"],
+    choices: ["row", "token", "count", "block"],
     default: "row",
-    help: "one training time per row or per token, or a mask count per row",
+    help:
+      "one training time per row or per token, or a mask count per row (block: a time per bd3 block; bd3 only)",
   },
   /** Test blocks evaluated (0: all). */
   evalBlocks: {
@@ -714,9 +715,19 @@ export const RULES: readonly Rule[] = [
   {
     options: ["timesPer", "timeConditioning"],
     check: (c) =>
-      c.timesPer === "token" && c.timeConditioning
-        ? "Option --times-per token needs --time-conditioning false (a time-conditioned denoiser takes one t per row)"
+      (c.timesPer === "token" || c.timesPer === "block") && c.timeConditioning
+        ? `Option --times-per ${c.timesPer} needs --time-conditioning false (a time-conditioned denoiser takes one t per row)`
         : undefined,
+  },
+  {
+    options: ["timesPer", "models"],
+    check: (c) => {
+      const models = c.models.split(",");
+      return c.timesPer === "block" &&
+          (!models.includes("bd3") || models.includes("d3pm"))
+        ? `Option --times-per block draws a time per bd3 block: it needs bd3 in --models and no d3pm (whose rows have no blocks), got --models ${c.models}`
+        : undefined;
+    },
   },
   {
     options: ["judge"],

@@ -234,6 +234,21 @@ Deno.test("bd3's options are refused in one line, before anything is written", a
       "error: Option --bd3-block (5) must divide --block-length (32): a block is a whole number of bd3 blocks",
     ],
     [
+      ["--models", "ar,d3pm,bd3", "--times-per", "block"],
+      "error: Option --times-per block draws a time per bd3 block: it needs bd3 in --models and no d3pm (whose rows have no blocks), got --models ar,d3pm,bd3",
+    ],
+    [
+      [
+        "--models",
+        "bd3",
+        "--times-per",
+        "block",
+        "--time-conditioning",
+        "true",
+      ],
+      "error: Option --times-per block needs --time-conditioning false (a time-conditioned denoiser takes one t per row)",
+    ],
+    [
       ["--models", "ar,d3pm", "--bd3-block", "8"],
       "error: Option --bd3-block applies to the bd3 contestant only, and --models is ar,d3pm: it would be recorded and never used; add bd3 to --models, or leave it out",
     ],

@@ -9,7 +9,12 @@
 // weights, the sum over blocks, the endpoint — within 4 standard errors.)
 import * as tf from "@tensorflow/tfjs";
 import { prng } from "@d3pm/core";
-import { blockDiffusion, maskedDiffusion } from "@d3pm/diffusion";
+import {
+  blockDiffusion,
+  logLinear,
+  maskedDiffusion,
+  mdlmTerms,
+} from "@d3pm/diffusion";
 import { preset, Transformer } from "@d3pm/transformer";
 import {
   assert,
@@ -87,6 +92,83 @@ Deno.test("block diffusion with one block per row is MDLM: the same loss and bou
   });
   const one = await whole.bound(model, x0, { prng: prng(5), samples: 3 });
   assert(Math.abs(halves.nats - one.nats) > 1e-4);
+  tf.dispose([a, b]);
+  model.dispose();
+});
+
+Deno.test("block diffusion's time per block: one time per span of the row, the same objective as a time per row", async () => {
+  await tf.setBackend("cpu");
+  // The weights −α′(t)/(1 − α(t)) show the times: equal within a block of
+  // 4, different across blocks (mdlmTerms shares the loss's draws).
+  const x0 = { tokens: rows(2, 1), batchSize: 2, length: L };
+  const terms = mdlmTerms(x0, {
+    schedule: logLinear(),
+    maskId: MASK,
+    prng: prng(3),
+    perToken: true,
+    timeSpan: 4,
+    tMin: 0.5,
+    tMax: 1,
+  });
+  const perBlock = new Map<number, Set<number>>();
+  terms.weights.forEach((w, i) => {
+    if (w === 0) return;
+    const k = Math.floor(i / 4);
+    perBlock.set(k, (perBlock.get(k) ?? new Set()).add(w));
+  });
+  assert(perBlock.size >= 3, `${perBlock.size} blocks with masks`);
+  for (const ws of perBlock.values()) assertEquals(ws.size, 1);
+  assert(new Set([...perBlock.values()].map((ws) => [...ws][0])).size > 1);
+  // A block of the whole row: exactly the time-per-row loss (the same
+  // draws in the same order).
+  const model = denoiser(6);
+  const spec = {
+    kind: "block-diffusion",
+    blockSize: L,
+    vocab: V,
+    maskId: MASK,
+    steps: 1000,
+    schedule: SCHEDULE,
+  } as const;
+  const a = blockDiffusion({ ...spec, times: { perBlock: true } }).loss(
+    model,
+    x0,
+    { prng: prng(4), training: false },
+  );
+  const b = blockDiffusion(spec).loss(model, x0, {
+    prng: prng(4),
+    training: false,
+  });
+  assertAlmostEquals(a.dataSync()[0], b.dataSync()[0], 1e-5);
+  // Blocks of 4: the same objective in expectation (400 draws each).
+  const mean = (perBlockTimes: boolean) => {
+    const p = blockDiffusion({
+      ...spec,
+      blockSize: 4,
+      ...(perBlockTimes ? { times: { perBlock: true } } : {}),
+    });
+    const rng = prng(perBlockTimes ? 7 : 8);
+    const xs: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      const loss = p.loss(model, x0, { prng: rng, training: false });
+      xs.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
+    const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+    const v = xs.reduce((s, x) => s + (x - m) ** 2, 0) / (xs.length - 1);
+    return { m, se: Math.sqrt(v / xs.length), sd: Math.sqrt(v) };
+  };
+  const byBlock = mean(true), byRow = mean(false);
+  assert(
+    Math.abs(byBlock.m - byRow.m) <
+      4 * Math.hypot(byBlock.se, byRow.se),
+    `${JSON.stringify(byBlock)} vs ${JSON.stringify(byRow)}`,
+  );
+  assertThrows(
+    () => blockDiffusion({ ...spec, times: { perBlock: true, byCount: true } }),
+    RangeError,
+    "times.perBlock draws one time per block; not with perToken or byCount",
+  );
   tf.dispose([a, b]);
   model.dispose();
 });

@@ -117,6 +117,7 @@ export const BD3: Contestant<BlockDiffusion> = {
             min: c.tMin,
             max: c.tMax,
             perToken: c.timesPer === "token",
+            ...(c.timesPer === "block" ? { perBlock: true } : {}),
             ...(c.timesPer === "count" ? { byCount: true } : {}),
             ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
           },
