@@ -544,3 +544,41 @@ export function maskedEngineShape(
 ): EngineShape {
   return { length: blockLength, excludeToken: process.spec.maskId };
 }
+
+/**
+ * The run's training draws as a masked process's `times` (`--t-min`,
+ * `--t-max`, `--times-per`, `--full-mask-share`): none when all are MDLM's
+ * defaults, so that the process (and `process.json`) is what older runs
+ * saved. Shared by the D3PM and block diffusion (`--times-per block` is
+ * block diffusion's only).
+ *
+ * @param c The run's configuration.
+ * @returns `{ times }`, or nothing.
+ */
+export function trainingTimes(c: ExperimentConfig): {
+  times?: {
+    min: number;
+    max: number;
+    perToken: boolean;
+    perBlock?: true;
+    byCount?: true;
+    fullMaskShare?: number;
+  };
+} {
+  if (
+    c.tMin === 0.001 && c.tMax === 1 && c.timesPer === "row" &&
+    c.fullMaskShare === 0
+  ) {
+    return {};
+  }
+  return {
+    times: {
+      min: c.tMin,
+      max: c.tMax,
+      perToken: c.timesPer === "token",
+      ...(c.timesPer === "block" ? { perBlock: true as const } : {}),
+      ...(c.timesPer === "count" ? { byCount: true as const } : {}),
+      ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
+    },
+  };
+}

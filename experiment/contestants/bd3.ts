@@ -18,6 +18,7 @@ import {
   likelihoodFigures,
   measureGeneration,
   testBoundDraws,
+  trainingTimes,
   validateOver,
 } from "../evaluation.ts";
 import { genStepList } from "../options.ts";
@@ -109,20 +110,8 @@ export const BD3: Contestant<BlockDiffusion> = {
       steps: c.diffusionSteps,
       schedule: { kind: "log-linear" },
       padId: data.specials.pad,
-      // The D3PM's training draws (d3pm.ts's process), as they apply here.
-      ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row" ||
-          c.fullMaskShare > 0
-        ? {
-          times: {
-            min: c.tMin,
-            max: c.tMax,
-            perToken: c.timesPer === "token",
-            ...(c.timesPer === "block" ? { perBlock: true } : {}),
-            ...(c.timesPer === "count" ? { byCount: true } : {}),
-            ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
-          },
-        }
-        : {}),
+      // The D3PM's training draws, as they apply here.
+      ...trainingTimes(c),
     }),
   restore: (spec) =>
     blockDiffusion(spec as Parameters<typeof blockDiffusion>[0]),

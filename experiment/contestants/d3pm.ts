@@ -21,6 +21,7 @@ import {
   maskedEngineShape,
   measureGeneration,
   testBound,
+  trainingTimes,
   unmaskingBy,
   validateOver,
 } from "../evaluation.ts";
@@ -127,18 +128,7 @@ function d3pmProcess(
     schedule: { kind: "log-linear" },
     objective: c.diffusionLoss,
     padId: data.specials.pad,
-    ...(c.tMin !== 0.001 || c.tMax !== 1 || c.timesPer !== "row" ||
-        c.fullMaskShare > 0
-      ? {
-        times: {
-          min: c.tMin,
-          max: c.tMax,
-          perToken: c.timesPer === "token",
-          ...(c.timesPer === "count" ? { byCount: true } : {}),
-          ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
-        },
-      }
-      : {}),
+    ...trainingTimes(c),
   });
 }
 
