@@ -164,6 +164,63 @@ export interface BlockAttentionLM extends LanguageModel {
 }
 
 /**
+ * A denoiser with block attention that also generates block by block with
+ * a cache of the clean blocks' keys and values (BD3-LM's KV cache): each
+ * denoising step reads only the block being generated.
+ *
+ * @typeParam Cache The implementation's cache type.
+ */
+export interface BlockDecoder<Cache extends DecodeCache = DecodeCache>
+  extends BlockAttentionLM {
+  /**
+   * An empty cache for `batchSize` rows.
+   *
+   * @param batchSize Rows generated together.
+   * @returns The cache; the caller disposes it.
+   */
+  createCache(batchSize: number): Cache;
+  /**
+   * Logits of one block placed after the clean blocks in `cache`, the block
+   * seeing every cached position and itself (the one-stream layout's last
+   * block). With `commit`, the block's keys and values join the cache (call
+   * it once the block is clean); without, the cache is unchanged.
+   *
+   * @param tokens The block, `[B, S]`.
+   * @param cache The clean blocks so far.
+   * @param options Whether to commit the block.
+   * @returns Logits `[B, S, V]`.
+   */
+  decodeBlock(
+    tokens: Tensor2D,
+    cache: Cache,
+    options?: { commit?: boolean },
+  ): Tensor3D;
+}
+
+/**
+ * Whether a model generates block by block with a cache
+ * ({@linkcode BlockDecoder}); a time-conditioned one does not (its clean
+ * blocks' keys would depend on the time).
+ *
+ * @param model Any language model.
+ * @returns True when it has block attention, `createCache` and `decodeBlock`.
+ *
+ * @example
+ * ```ts
+ * import { hasBlockDecoding, type LanguageModel } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const m = { blockAttention: true, timeConditioned: false, createCache() {}, decodeBlock() {} };
+ * assertEquals(hasBlockDecoding(m as unknown as LanguageModel), true);
+ * assertEquals(hasBlockDecoding({ ...m, timeConditioned: true } as unknown as LanguageModel), false);
+ * ```
+ */
+export function hasBlockDecoding(model: LanguageModel): model is BlockDecoder {
+  const m = model as Partial<BlockDecoder>;
+  return hasBlockAttention(model) && !model.timeConditioned &&
+    typeof m.createCache === "function" && typeof m.decodeBlock === "function";
+}
+
+/**
  * Whether a model runs block diffusion's attention.
  *
  * @param model Any language model.

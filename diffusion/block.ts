@@ -19,10 +19,13 @@
  */
 import {
   type BlockAttentionLM,
+  type BlockDecoder,
   type BlockLayout,
+  type DecodeCache,
   type ForwardOptions,
   type GenerateResult,
   hasBlockAttention,
+  hasBlockDecoding,
   type LanguageModel,
   type NllEstimate,
   type Prng,
@@ -71,6 +74,13 @@ export type BlockSampleOptions =
     length: number;
     /** Ids the rows start with, kept as given (a text prompt), `≤ length`. */
     prefix?: Int32Array;
+    /**
+     * Keep the clean blocks' keys and values (BD3-LM's KV cache), so that a
+     * step reads the block being generated only (default: whenever the
+     * denoiser can, `hasBlockDecoding`; true insists, false reads the blocks
+     * so far at every step). A pass commits each finished block.
+     */
+    kvCache?: boolean;
   };
 
 /** A block diffusion process over denoisers with block attention. */
@@ -292,7 +302,7 @@ async function sampleBlocks(
   size: number,
   options: BlockSampleOptions,
 ): Promise<GenerateResult> {
-  const { length, prefix, onStep, ...draw } = options;
+  const { length, prefix, onStep, kvCache, ...draw } = options;
   const rows = options.batchSize ?? 1;
   if (!(Number.isInteger(length) && length >= size && length % size === 0)) {
     throw new RangeError(
@@ -304,47 +314,89 @@ async function sampleBlocks(
       `Block diffusion: the prefix has ${prefix.length} tokens, more than the length ${length}`,
     );
   }
+  blockModel(model);
+  if (kvCache && !hasBlockDecoding(model)) {
+    throw new RangeError(
+      "Block diffusion: kvCache needs a denoiser that decodes blocks with a cache (a Transformer without time conditioning)",
+    );
+  }
   const maskId = inner.spec.maskId;
   const out = new Int32Array(rows * length).fill(maskId);
   for (let r = 0; r < rows; r++) out.set(prefix ?? [], r * length);
-  const denoiser = blockCausal(model, size);
+  // With a cache, a step reads the block only; without, the blocks so far.
+  const cache = kvCache !== false && hasBlockDecoding(model)
+    ? model.createCache(rows)
+    : undefined;
+  const denoiser = cache
+    ? fromCache(model as BlockDecoder, cache)
+    : blockCausal(model, size);
   const blocks = length / size;
   const steps = options.steps ?? inner.spec.steps;
   let passes = 0;
-  for (let k = 0; k < blocks; k++) {
-    const end = (k + 1) * size;
-    const prompt = new Int32Array(rows * end);
-    for (let r = 0; r < rows; r++) {
-      prompt.set(out.subarray(r * length, r * length + end), r * end);
-    }
-    if (!prompt.includes(maskId)) continue; // a block of the prefix
-    const before = passes;
-    const done = await inner.sample(denoiser, {
-      ...draw,
-      prompt,
-      ...(onStep
-        ? {
-          onStep: (s) => {
-            const row = out.slice();
-            for (let r = 0; r < rows; r++) {
-              row.set(s.tokens.subarray(r * end, (r + 1) * end), r * length);
-            }
-            return onStep({
-              step: k * steps + s.step,
-              steps: blocks * steps,
-              tokens: row,
-              forwardPasses: before + s.forwardPasses,
-            });
-          },
+  try {
+    for (let k = 0; k < blocks; k++) {
+      const from = cache ? k * size : 0, end = (k + 1) * size;
+      const window = (src: Int32Array, at: (r: number) => number) => {
+        const w = new Int32Array(rows * (end - from));
+        for (let r = 0; r < rows; r++) {
+          w.set(src.subarray(at(r), at(r) + end - from), r * (end - from));
         }
-        : {}),
-    });
-    passes += done.forwardPasses;
-    for (let r = 0; r < rows; r++) {
-      out.set(done.tokens.subarray(r * end, (r + 1) * end), r * length);
+        return w;
+      };
+      const place = (dst: Int32Array, w: Int32Array) => {
+        for (let r = 0; r < rows; r++) {
+          dst.set(
+            w.subarray(r * (end - from), (r + 1) * (end - from)),
+            r * length + from,
+          );
+        }
+        return dst;
+      };
+      let prompt: Int32Array = window(out, (r) => r * length + from);
+      if (prompt.includes(maskId)) {
+        const before = passes;
+        const done = await inner.sample(denoiser, {
+          ...draw,
+          prompt,
+          ...(onStep
+            ? {
+              onStep: (s) =>
+                onStep({
+                  step: k * steps + s.step,
+                  steps: blocks * steps,
+                  tokens: place(out.slice(), s.tokens),
+                  forwardPasses: before + s.forwardPasses,
+                }),
+            }
+            : {}),
+        });
+        passes += done.forwardPasses;
+        place(out, done.tokens);
+        prompt = done.tokens;
+      }
+      if (cache) {
+        // The clean block's keys and values join the cache: one more pass.
+        const block = tf.tensor2d(prompt, [rows, size], "int32");
+        (model as BlockDecoder).decodeBlock(block, cache, { commit: true })
+          .dispose();
+        block.dispose();
+        passes++;
+      }
     }
+  } finally {
+    cache?.dispose();
   }
   return { tokens: out, forwardPasses: passes };
+}
+
+/** The block being generated, read through the cache of the clean blocks. */
+function fromCache(model: BlockDecoder, cache: DecodeCache): LanguageModel {
+  return {
+    config: model.config,
+    timeConditioned: false,
+    forward: (x) => model.decodeBlock(x, cache),
+    dispose() {},
+  };
 }
 
 const KEYS = [

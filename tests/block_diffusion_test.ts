@@ -26,6 +26,39 @@ import {
 const V = 12, MASK = 11, L = 8;
 const SCHEDULE = { kind: "log-linear" } as const;
 
+// A denoiser trained for a moment on rows that count up by 3 (mod 11),
+// with every token masked and blocks of one (next-token prediction): what
+// it draws follows its context, so a sampler that loses the context shows.
+function countingDenoiser(seed: number): Transformer {
+  const model = denoiser(seed);
+  const process = blockDiffusion({
+    kind: "block-diffusion",
+    blockSize: 1,
+    vocab: V,
+    maskId: MASK,
+    steps: 1000,
+    schedule: SCHEDULE,
+    times: { min: 0.999, max: 1 },
+  });
+  const rng = prng(seed);
+  const optimizer = tf.train.adam(0.03);
+  for (let step = 0; step < 150; step++) {
+    const tokens = new Int32Array(16 * L);
+    for (let r = 0; r < 16; r++) {
+      const start = Math.floor(rng.next() * MASK);
+      for (let i = 0; i < L; i++) tokens[r * L + i] = (start + 3 * i) % MASK;
+    }
+    const batch = { tokens, batchSize: 16, length: L };
+    optimizer.minimize(
+      () => process.loss(model, batch, { prng: rng }),
+      false,
+      model.trainableVariables(),
+    );
+  }
+  optimizer.dispose();
+  return model;
+}
+
 function denoiser(seed: number): Transformer {
   return new Transformer(
     preset("micro", {
@@ -212,16 +245,21 @@ Deno.test("block diffusion with blocks of one token: its bound estimates the exa
 
 Deno.test("block diffusion samples block by block: near-greedy with blocks of one is greedy causal decoding", async () => {
   await tf.setBackend("cpu");
-  const model = denoiser(3);
-  const prefix = Int32Array.of(4, 7, 1);
-  const out = await bd3(1).sample(model, {
-    batchSize: 1,
-    length: L,
-    steps: 1,
-    prng: prng(8),
-    temperature: 1e-4,
-    prefix,
-  });
+  const model = countingDenoiser(3);
+  const prefix = Int32Array.of(4, 7, 10);
+  // With the KV cache (the default for this model) and without.
+  const greedy = (kvCache: boolean) =>
+    bd3(1).sample(model, {
+      batchSize: 1,
+      length: L,
+      steps: 1,
+      prng: prng(8),
+      temperature: 1e-4,
+      prefix,
+      kvCache,
+    });
+  const out = await greedy(true);
+  const uncached = await greedy(false);
   // Greedy: each token the argmax given the tokens before it and a mask.
   const want = Int32Array.from([...prefix, ...new Array(L - 3).fill(0)]);
   model.attentionWindow = 0;
@@ -235,8 +273,77 @@ Deno.test("block diffusion samples block by block: near-greedy with blocks of on
     });
   }
   model.attentionWindow = Infinity;
+  assertEquals([...want], [4, 7, 10, 2, 5, 8, 0, 3]); // it learnt to count
   assertEquals([...out.tokens], [...want]);
-  assertEquals(out.forwardPasses, L - prefix.length); // one per new block
+  assertEquals([...uncached.tokens], [...want]);
+  assertEquals(uncached.forwardPasses, L - prefix.length); // one a new block
+  // With the cache, also one pass a block to commit it (the prefix too).
+  assertEquals(out.forwardPasses, L - prefix.length + L);
+  // An untrained denoiser's argmax moves with how the prefix attends (its
+  // tokens see only earlier ones): the uncached path's layout.
+  const fresh = denoiser(3);
+  const start = Int32Array.of(4, 7, 1);
+  const plain = await bd3(1).sample(fresh, {
+    batchSize: 1,
+    length: L,
+    steps: 1,
+    prng: prng(8),
+    temperature: 1e-4,
+    prefix: start,
+    kvCache: false,
+  });
+  fresh.attentionWindow = 0;
+  const seq = [...start];
+  for (let i = start.length; i < L; i++) {
+    const input = Int32Array.from([...seq, MASK]);
+    seq.push(tf.tidy(() => {
+      const logits = fresh.forward(tf.tensor2d(input, [1, i + 1], "int32"));
+      const row = tf.slice(logits, [0, i, 0], [1, 1, MASK]).reshape([MASK]);
+      return tf.argMax(row).dataSync()[0];
+    }));
+  }
+  assertEquals([...plain.tokens], seq);
+  fresh.dispose();
+  // Without a cache every pass reads the rows so far with the one-stream,
+  // block-causal layout (a model without decodeBlock takes this path).
+  const layouts: unknown[] = [];
+  const spy = {
+    config: model.config,
+    timeConditioned: false,
+    blockAttention: true as const,
+    forward: (
+      x: tf.Tensor2D,
+      o: Parameters<Transformer["forward"]>[1] = {},
+    ) => {
+      layouts.push([x.shape[1], o.blocks]);
+      return model.forward(x, o);
+    },
+    dispose() {},
+  };
+  await bd3(4).sample(spy, { length: L, steps: 2, prng: prng(11) });
+  assertEquals(layouts, [
+    [4, { size: 4, clean: false }],
+    [4, { size: 4, clean: false }],
+    [8, { size: 4, clean: false }],
+    [8, { size: 4, clean: false }],
+  ]);
+  // Blocks of 4 at temperature 1, three rows, a prefix ending inside the
+  // first block: the cache gives the draws of the uncached path (its
+  // logits equal within float32 rounding), the prefix kept.
+  const drawn = (kvCache: boolean) =>
+    bd3(4).sample(model, {
+      batchSize: 3,
+      length: L,
+      steps: 3,
+      prng: prng(10),
+      prefix,
+      kvCache,
+    });
+  const [c, u] = [await drawn(true), await drawn(false)];
+  assertEquals([...c.tokens], [...u.tokens]);
+  for (let r = 0; r < 3; r++) {
+    assertEquals([...c.tokens.subarray(r * L, r * L + 3)], [...prefix]);
+  }
   // Blocks of 4, several rows: every position filled, no mask drawn, and
   // each row's steps reported with the whole row.
   const seen: number[] = [];

@@ -114,6 +114,59 @@ for (const [name, overrides] of SHAPES) {
   });
 }
 
+for (const [name, overrides] of SHAPES.slice(0, 2)) {
+  Deno.test(`decodeBlock (${name}): block by block through the KV cache, the one-stream layout's logits`, async () => {
+    await tf.setBackend("cpu");
+    const config = tinyConfig({ kind: "bidirectional", ...overrides });
+    const model = new Transformer(config, { seed: 7 });
+    const L = config.contextLength, size = 4, rows = 2;
+    const x = ids(rows, L, 5);
+    const whole = model.forward(tf.tensor2d(x, [rows, L], "int32"), {
+      blocks: { size, clean: false },
+    });
+    const cache = model.createCache(rows);
+    const before = tf.memory().numTensors;
+    for (let b = 0; b < L / size; b++) {
+      const block = tf.tensor2d(
+        x.map((r) => r.slice(b * size, (b + 1) * size)),
+        [rows, size],
+        "int32",
+      );
+      // A step that does not commit leaves the cache as it was.
+      const peek = model.decodeBlock(block, cache);
+      assertEquals(cache.length, b * size);
+      const got = model.decodeBlock(block, cache, { commit: true });
+      assertEquals(cache.length, (b + 1) * size);
+      const want = tf.slice(whole, [0, b * size, 0], [-1, size, -1]);
+      assert(
+        maxAbsDiff(got, want) < SAME,
+        `block ${b}: ${maxAbsDiff(got, want)}`,
+      );
+      assertEquals(maxAbsDiff(peek, got), 0);
+      tf.dispose([block, peek, got, want]);
+    }
+    // Only the cache's own tensors remain (its keys and values per layer).
+    assert(tf.memory().numTensors - before <= 2 * config.nLayer);
+    cache.dispose();
+    whole.dispose();
+    const timed = new Transformer(
+      tinyConfig({ kind: "bidirectional", timeConditioning: true }),
+      { seed: 1 },
+    );
+    const c2 = timed.createCache(1);
+    const one = tf.tensor2d([[1, 2]], [1, 2], "int32");
+    assertThrows(
+      () => timed.decodeBlock(one, c2),
+      Error,
+      "needs a bidirectional model without time conditioning",
+    );
+    tf.dispose(one);
+    c2.dispose();
+    timed.dispose();
+    model.dispose();
+  });
+}
+
 Deno.test("block attention: one block is the bidirectional forward, blocks of one the causal one", async () => {
   await tf.setBackend("cpu");
   const config = tinyConfig({

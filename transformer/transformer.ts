@@ -349,6 +349,94 @@ export class Transformer implements CausalLM<KVCache> {
   }
 
   /**
+   * Block diffusion's cached generation (`BlockDecoder`): logits of one
+   * block `tokens` placed after the clean blocks in `cache`, the block
+   * seeing every cached position and itself — what the one-stream block
+   * layout gives for the last block. With `commit`, the block's keys and
+   * values join the cache (once it is clean); without, the cache is
+   * unchanged. Bidirectional models without time conditioning, shift or an
+   * attention window; no dropout.
+   *
+   * @param tokens The block, int32 `[B, S]`.
+   * @param cache A cache from {@linkcode Transformer.createCache}.
+   * @param options Whether to commit the block.
+   * @returns Logits `[B, S, V]`; the caller disposes them.
+   *
+   * @example Two blocks through the cache: the logits of the one-stream layout
+   * ```ts
+   * import * as tf from "@tensorflow/tfjs";
+   * import { preset, Transformer } from "@d3pm/transformer";
+   * import { assert } from "@std/assert";
+   * await tf.setBackend("cpu");
+   * const model = new Transformer(preset("tiny", {
+   *   kind: "bidirectional", vocabSize: 16, nLayer: 1, dModel: 8, nHead: 2, dMlp: 16,
+   * }), { seed: 1 });
+   * const row = tf.tensor2d([[1, 2, 3, 4]], [1, 4], "int32");
+   * const whole = model.forward(row, { blocks: { size: 2, clean: false } });
+   * const cache = model.createCache(1);
+   * const [a, b] = tf.split(row, 2, 1) as tf.Tensor2D[];
+   * model.decodeBlock(a, cache, { commit: true }).dispose();
+   * const second = model.decodeBlock(b, cache);
+   * const want = tf.slice(whole, [0, 2, 0], [1, 2, 16]);
+   * assert(tf.max(tf.abs(tf.sub(second, want))).dataSync()[0] < 1e-5);
+   * tf.dispose([row, whole, a, b, second, want]);
+   * cache.dispose();
+   * model.dispose();
+   * ```
+   */
+  decodeBlock(
+    tokens: Tensor2D,
+    cache: KVCache,
+    options: { commit?: boolean } = {},
+  ): Tensor3D {
+    const c = this.config;
+    if (
+      c.kind !== "bidirectional" || c.timeConditioning || c.shift ||
+      this.attentionWindow !== Infinity
+    ) {
+      throw new Error(
+        `Cannot decode a block with a KV cache: needs a bidirectional model without time conditioning, shift or an attention window, got kind ${c.kind}, timeConditioning ${c.timeConditioning}`,
+      );
+    }
+    const offset = cache.length;
+    this.#checkTokens(tokens, "decode a block", offset);
+    if (tokens.shape[0] !== cache.batchSize) {
+      throw new RangeError(
+        `Cannot decode a block: tokens have batch ${
+          tokens.shape[0]
+        }, the cache has batch ${cache.batchSize}`,
+      );
+    }
+    return tf.tidy(() => {
+      const length = tokens.shape[1];
+      const past: (LayerKV | null)[] = [];
+      for (let i = 0; i < c.nLayer; i++) past.push(cache.layer(i));
+      const ctx: AttentionContext = {
+        // The block sees every cached position and itself: only ALiBi's
+        // distances, the block's rows of the whole span's.
+        mask: c.alibi
+          ? tf.slice(this.#alibiBias(offset + length), [0, offset, 0], [
+            -1,
+            length,
+            -1,
+          ])
+          : null,
+        rope: c.positions === "rotary"
+          ? ropeTables(offset, length, this.#headDim)
+          : null,
+        cond: null,
+        drop: (x) => x,
+        past,
+        present: [],
+      };
+      let x = this.#embed(tokens, offset); // [B, S, d]
+      for (let i = 0; i < c.nLayer; i++) x = this.#block(i, x, ctx);
+      if (options.commit) cache.update(ctx.present!, length);
+      return this.#head(x, null);
+    });
+  }
+
+  /**
    * The trainable variables, for `optimizer.minimize(f, false, varList)` or
    * `tf.variableGrads(f, varList)`.
    *
