@@ -227,3 +227,18 @@ Deno.test("block attention refuses what it cannot run, in one line", async () =>
   causal.dispose();
   model.dispose();
 });
+
+Deno.test("block attention's masks are kept per layout: two streams of 2·4 and one stream of 8 do not share one", async () => {
+  await tf.setBackend("cpu");
+  const config = tinyConfig({ kind: "bidirectional" });
+  const x = tf.tensor2d(ids(1, 8, 2), [1, 8], "int32");
+  const fresh = new Transformer(config, { seed: 9 });
+  const want = fresh.forward(x, { blocks: { size: 2, clean: false } });
+  const used = new Transformer(config, { seed: 9 });
+  used.forward(x, { blocks: { size: 2, clean: true } }).dispose();
+  const got = used.forward(x, { blocks: { size: 2, clean: false } });
+  assertEquals(maxAbsDiff(got, want), 0);
+  tf.dispose([x, want, got]);
+  fresh.dispose();
+  used.dispose();
+});

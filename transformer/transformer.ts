@@ -133,6 +133,8 @@ export class Transformer implements CausalLM<KVCache> {
   #headDim: number;
   /** ALiBi penalties by sequence length, computed once (the tensor is per call). */
   #alibi = new Map<number, Float32Array>();
+  /** Block layouts' masks by length, block size and streams, computed once. */
+  #blockMasks = new Map<string, Float32Array>();
 
   /**
    * Bidirectional models only: how many later positions each position may
@@ -326,26 +328,13 @@ export class Transformer implements CausalLM<KVCache> {
         }, the cache has batch ${cache.batchSize}`,
       );
     }
-    return tf.tidy(() => {
-      const length = tokens.shape[1];
-      const past: (LayerKV | null)[] = [];
-      for (let i = 0; i < this.config.nLayer; i++) past.push(cache.layer(i));
-      const ctx: AttentionContext = {
-        // One new token sees every cached one: no mask needed.
-        mask: length > 1 ? causalMask(length, offset) : null,
-        rope: this.config.positions === "rotary"
-          ? ropeTables(offset, length, this.#headDim)
-          : null,
-        cond: null,
-        drop: (x) => x,
-        past,
-        present: [],
-      };
-      let x = this.#embed(tokens, offset); // [B, S, d]
-      for (let i = 0; i < this.config.nLayer; i++) x = this.#block(i, x, ctx);
-      cache.update(ctx.present!, length);
-      return this.#head(x, null);
-    });
+    // One new token sees every cached one: no mask needed.
+    return this.#cachedPass(
+      tokens,
+      cache,
+      (length) => length > 1 ? causalMask(length, offset) : null,
+      true,
+    );
   }
 
   /**
@@ -407,21 +396,42 @@ export class Transformer implements CausalLM<KVCache> {
         }, the cache has batch ${cache.batchSize}`,
       );
     }
-    return tf.tidy(() => {
-      const length = tokens.shape[1];
-      const past: (LayerKV | null)[] = [];
-      for (let i = 0; i < c.nLayer; i++) past.push(cache.layer(i));
-      const ctx: AttentionContext = {
-        // The block sees every cached position and itself: only ALiBi's
-        // distances, the block's rows of the whole span's.
-        mask: c.alibi
+    // The block sees every cached position and itself: only ALiBi's
+    // distances, the block's rows of the whole span's.
+    return this.#cachedPass(
+      tokens,
+      cache,
+      (length) =>
+        c.alibi
           ? tf.slice(this.#alibiBias(offset + length), [0, offset, 0], [
             -1,
             length,
             -1,
           ])
           : null,
-        rope: c.positions === "rotary"
+      options.commit ?? false,
+    );
+  }
+
+  /**
+   * A pass of `tokens` after the positions in `cache` (no time, no
+   * dropout): the scores' mask from `mask(length)`; with `commit`, the
+   * new keys and values join the cache.
+   */
+  #cachedPass(
+    tokens: tf.Tensor2D,
+    cache: KVCache,
+    mask: (length: number) => tf.Tensor2D | tf.Tensor3D | null,
+    commit: boolean,
+  ): Tensor3D {
+    const offset = cache.length;
+    return tf.tidy(() => {
+      const length = tokens.shape[1];
+      const past: (LayerKV | null)[] = [];
+      for (let i = 0; i < this.config.nLayer; i++) past.push(cache.layer(i));
+      const ctx: AttentionContext = {
+        mask: mask(length),
+        rope: this.config.positions === "rotary"
           ? ropeTables(offset, length, this.#headDim)
           : null,
         cond: null,
@@ -430,8 +440,8 @@ export class Transformer implements CausalLM<KVCache> {
         present: [],
       };
       let x = this.#embed(tokens, offset); // [B, S, d]
-      for (let i = 0; i < c.nLayer; i++) x = this.#block(i, x, ctx);
-      if (options.commit) cache.update(ctx.present!, length);
+      for (let i = 0; i < this.config.nLayer; i++) x = this.#block(i, x, ctx);
+      if (commit) cache.update(ctx.present!, length);
       return this.#head(x, null);
     });
   }
@@ -656,19 +666,24 @@ export class Transformer implements CausalLM<KVCache> {
    */
   #blockMask(length: number, blocks: BlockLayout): tf.Tensor2D | tf.Tensor3D {
     const span = blocks.clean ? length / 2 : length;
-    const block = (p: number) => Math.floor((p % span) / blocks.size);
-    const noisy = (p: number) => blocks.clean && p < span;
-    const sees = (i: number, j: number) =>
-      !blocks.clean
-        ? block(j) <= block(i)
-        : noisy(i)
-        ? (noisy(j) ? block(j) === block(i) : block(j) < block(i))
-        : !noisy(j) && block(j) <= block(i);
-    const values = new Float32Array(length * length);
-    for (let i = 0; i < length; i++) {
-      for (let j = 0; j < length; j++) {
-        if (!sees(i, j)) values[i * length + j] = MASKED;
+    const key = `${length}:${blocks.size}:${blocks.clean}`;
+    let values = this.#blockMasks.get(key);
+    if (!values) {
+      const block = (p: number) => Math.floor((p % span) / blocks.size);
+      const noisy = (p: number) => blocks.clean && p < span;
+      const sees = (i: number, j: number) =>
+        !blocks.clean
+          ? block(j) <= block(i)
+          : noisy(i)
+          ? (noisy(j) ? block(j) === block(i) : block(j) < block(i))
+          : !noisy(j) && block(j) <= block(i);
+      values = new Float32Array(length * length);
+      for (let i = 0; i < length; i++) {
+        for (let j = 0; j < length; j++) {
+          if (!sees(i, j)) values[i * length + j] = MASKED;
+        }
       }
+      this.#blockMasks.set(key, values);
     }
     const mask = tf.tensor2d(values, [length, length]);
     if (!this.config.alibi) return mask;
