@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type GenerateResult,
   type LanguageModel,
   type MaskedGenerator,
   type NllEstimate,
@@ -581,4 +582,35 @@ export function trainingTimes(c: ExperimentConfig): {
       ...(c.fullMaskShare > 0 ? { fullMaskShare: c.fullMaskShare } : {}),
     },
   };
+}
+
+/**
+ * The speed–quality curve of a masked generator: for each of `--gen-steps`,
+ * timed and judged generation ({@linkcode measureGeneration}) with the
+ * seed's stream forked as `${fork}-${steps}`; the samples of the last.
+ *
+ * @param ctx The evaluation context.
+ * @param fork The stream's label before the step count.
+ * @param sample Generates a batch at a step count with the stream given.
+ * @returns The curve and the last samples.
+ */
+export async function stepCurve(
+  ctx: EvalContext,
+  fork: string,
+  sample: (steps: number, prng: Prng) => Promise<GenerateResult>,
+): Promise<
+  { curve: (SpeedQuality & { steps: number })[]; samples: Int32Array }
+> {
+  const curve: (SpeedQuality & { steps: number })[] = [];
+  let samples: Int32Array = new Int32Array(0);
+  for (const steps of genStepList(ctx.config)) {
+    const prng = ctx.rng.fork(`${fork}-${steps}`);
+    const { tokens, ...point } = await measureGeneration(
+      ctx,
+      () => sample(steps, prng),
+    );
+    curve.push({ ...point, steps });
+    samples = tokens;
+  }
+  return { curve, samples };
 }

@@ -16,7 +16,7 @@ import type { EvalModel } from "../engine.ts";
 import {
   backbone,
   likelihoodFigures,
-  measureGeneration,
+  stepCurve,
   testBoundDraws,
   trainingTimes,
   validateOver,
@@ -143,23 +143,17 @@ export const BD3: Contestant<BlockDiffusion> = {
           samples: c.elboSamples,
         }),
     );
-    const curve: Bd3Result["curve"] = [];
-    let samples: Int32Array = new Int32Array(0);
-    for (const steps of genStepList(c)) {
-      const genRng = ctx.rng.fork(`bd3-generation-${steps}`);
-      const { tokens, ...point } = await measureGeneration(
-        ctx,
-        () =>
-          process.sample(tfjsModel(model), {
-            batchSize: c.genBatch,
-            length: c.blockLength,
-            steps,
-            prng: genRng,
-          }),
-      );
-      curve.push({ ...point, steps });
-      samples = tokens;
-    }
+    const { curve, samples } = await stepCurve(
+      ctx,
+      "bd3-generation",
+      (steps, prng) =>
+        process.sample(tfjsModel(model), {
+          batchSize: c.genBatch,
+          length: c.blockLength,
+          steps,
+          prng,
+        }),
+    );
     const result: Omit<Bd3Result, "seed" | "parameters" | "training"> = {
       model: "bd3",
       blockSize: process.spec.blockSize,

@@ -19,13 +19,13 @@ import {
   infillFigures,
   likelihoodFigures,
   maskedEngineShape,
-  measureGeneration,
+  stepCurve,
   testBound,
   trainingTimes,
   unmaskingBy,
   validateOver,
 } from "../evaluation.ts";
-import { type ExperimentConfig, genStepList } from "../options.ts";
+import type { ExperimentConfig } from "../options.ts";
 import type { RunData } from "../data.ts";
 import type { D3pmResult, ExperimentResult } from "../results.ts";
 
@@ -157,30 +157,19 @@ async function d3pmBounds(
 }
 
 /** Speed and quality at each step count; the samples of the last. */
-async function d3pmCurve(
+function d3pmCurve(
   model: EvalModel,
   process: MaskedDiffusion,
   ctx: EvalContext,
 ): Promise<{ curve: D3pmResult["curve"]; samples: Int32Array }> {
   const c = ctx.config;
-  const curve: D3pmResult["curve"] = [];
-  let samples: Int32Array = new Int32Array(0);
-  for (const steps of genStepList(c)) {
-    const genRng = ctx.rng.fork(`generation-${steps}`);
-    const { tokens, ...point } = await measureGeneration(
-      ctx,
-      () =>
-        process.sample(model, {
-          batchSize: c.genBatch,
-          length: c.blockLength,
-          steps,
-          prng: genRng,
-        }),
-    );
-    curve.push({ ...point, steps });
-    samples = tokens;
-  }
-  return { curve, samples };
+  return stepCurve(ctx, "generation", (steps, prng) =>
+    process.sample(model, {
+      batchSize: c.genBatch,
+      length: c.blockLength,
+      steps,
+      prng,
+    }));
 }
 
 /** The D3PM's parts of the report. */
