@@ -135,11 +135,25 @@ export const STUDY_USAGE = {
   options: STUDY_OPTIONS,
 };
 
-function numberList(flag: string, raw: string, min: number, max: number) {
-  const xs = raw.split(",").map((s) => Number(s.trim()));
-  if (xs.some((x) => !Number.isFinite(x) || x < min || x > max)) {
+function numberList(
+  flag: string,
+  raw: string,
+  min: number,
+  max: number,
+  integers = false,
+) {
+  const items = raw.split(",").map((s) => s.trim());
+  const xs = items.map(Number);
+  const written = integers
+    ? /^\d+$/
+    : /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+  if (
+    items.some((s) => !written.test(s)) ||
+    xs.some((x) => !Number.isFinite(x) || x < min || x > max)
+  ) {
+    const what = integers ? "whole numbers written in digits" : "numbers";
     throw new UsageError(
-      `Option --${flag} must be comma-separated numbers in [${min}, ${max}], got "${raw}"`,
+      `Option --${flag} must be comma-separated ${what} in [${min}, ${max}], got "${raw}"`,
     );
   }
   return xs;
@@ -220,7 +234,7 @@ export function parseStudyArgs(
   const v = line.values;
   const scale = { ...SCALES[v.scale] };
   if (v.u !== undefined) {
-    scale.u = numberList("u", v.u, 2, 1e12).map(Math.round)
+    scale.u = numberList("u", v.u, 2, 1e12, true)
       .sort((a, b) => a - b);
   }
   if (v.tokens !== undefined) scale.tokens = v.tokens;

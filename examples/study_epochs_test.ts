@@ -18,7 +18,14 @@ Deno.test("parseStudyArgs() takes the scale's sizes and overrides them", () => {
 Deno.test("parseStudyArgs() names the bad option and what it accepts", () => {
   const bad: [string[], string][] = [
     [["--scale", "huge"], 'Option --scale must be one of cpu, gpu, got "huge"'],
-    [["--u", "10k"], "Option --u must be comma-separated numbers"],
+    [
+      ["--u", "10k"],
+      "Option --u must be comma-separated whole numbers written in digits in [2, 1000000000000]",
+    ],
+    [["--u", "1e4"], "Option --u must be comma-separated whole numbers"],
+    [["--u", "2.5,10"], "Option --u must be comma-separated whole numbers"],
+    [["--u", "100,"], "Option --u must be comma-separated whole numbers"],
+    [["--dropouts", "0.1,"], "Option --dropouts must be comma-separated"],
     [
       ["--dropouts", "1.5"],
       "Option --dropouts must be comma-separated numbers in [0, 0.99]",
