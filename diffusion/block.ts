@@ -223,6 +223,9 @@ export function blockDiffusion(spec: BlockDiffusionSpec): BlockDiffusion {
           perToken: true,
           timeSpan: blockSize,
           fullMaskShare: s.times.fullMaskShare,
+          ...(s.stagger && s.stagger.delta > 0 && s.stagger.span > 1
+            ? { stagger: s.stagger }
+            : {}),
         })
         : inner.loss(twoStreams(model, batch, blockSize), batch, options),
     lossTerms() {
@@ -408,6 +411,7 @@ const KEYS = [
   "schedule",
   "padId",
   "times",
+  "stagger",
 ];
 
 function checkSpec(spec: BlockDiffusionSpec): BlockDiffusionSpec {
@@ -436,6 +440,14 @@ function checkSpec(spec: BlockDiffusionSpec): BlockDiffusionSpec {
   if (perBlock && (spec.times?.perToken || spec.times?.byCount)) {
     fail(
       "times.perBlock draws one time per block; not with perToken or byCount",
+    );
+  }
+  if (
+    spec.stagger && Number.isInteger(spec.stagger.span) &&
+    spec.blockSize % spec.stagger.span !== 0
+  ) {
+    fail(
+      `stagger.span ${spec.stagger.span} must divide the block size ${spec.blockSize} (a span lies within one block)`,
     );
   }
   // The rest is MDLM's spec, checked there.

@@ -27,6 +27,8 @@ import type { ContinuousSchedule } from "./schedule.ts";
 import { ratioEstimate } from "./_ratio.ts";
 import { drawByCount } from "./counts.ts";
 import type { Transition } from "./transition.ts";
+import { checkStagger, type Stagger } from "./stagger.ts";
+import { tokenClock } from "./_clock.ts";
 
 /** Options of {@linkcode discreteElbo}. */
 export interface DiscreteElboOptions {
@@ -220,6 +222,11 @@ export interface ContinuousElboOptions {
    * the same bound in expectation without the `1/t` weight's heavy tail.
    */
   draws?: "time" | "count";
+  /**
+   * Staggered masking ({@linkcode Stagger}): each position on its own
+   * clock, its term weighted by its clock's rate; with `time` draws only.
+   */
+  stagger?: Stagger;
   /** Padding id: never masked, never counted. */
   padId?: number;
 }
@@ -274,7 +281,15 @@ export async function continuousElbo(
   // The draws first (the passes draw nothing), then every pass at once: the
   // endpoint term, exact, on the fully masked input at t = 1, and one
   // Monte-Carlo pass per sample.
-  const passes: { xt: Int32Array; t: Float64Array }[] = [];
+  if (options.stagger) {
+    checkStagger(options.stagger, l);
+    if (options.draws === "count") {
+      throw new RangeError(
+        'continuousElbo: a stagger needs time draws (a mask count per row assumes every position on one clock); use draws: "time"',
+      );
+    }
+  }
+  const passes: { xt: Int32Array; t: Float64Array; w?: Float32Array }[] = [];
   const a1 = schedule.alpha(1);
   if (a1 > 0) {
     passes.push({
@@ -311,14 +326,27 @@ export async function continuousElbo(
       const t = times.subarray(s * b, (s + 1) * b);
       const xt = new Int32Array(tokens.length);
       const weight = new Float64Array(b);
+      // Staggered: each token its own weight, the rows' weights 1.
+      const tokenW = options.stagger ? w.slice() : undefined;
       for (let r = 0; r < b; r++) {
+        if (tokenW) {
+          weight[r] = 1;
+          for (let i = r * l; i < (r + 1) * l; i++) {
+            const c = tokenClock(schedule, options.stagger, i - r * l, t[r]);
+            tokenW[i] *= c.weight;
+            xt[i] = tokens[i] !== padId && prng.next() >= c.alpha
+              ? maskId
+              : tokens[i];
+          }
+          continue;
+        }
         const a = schedule.alpha(t[r]);
         weight[r] = -schedule.alphaPrime(t[r]) / (1 - a);
         for (let i = r * l; i < (r + 1) * l; i++) {
           xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
         }
       }
-      passes.push({ xt, t });
+      passes.push({ xt, t, ...(tokenW ? { w: tokenW } : {}) });
       weights.push(weight);
     }
   }
@@ -342,13 +370,13 @@ export async function continuousElbo(
 async function rowSumsOf(
   model: LanguageModel | TermScorer,
   x0: TokenBatch,
-  passes: readonly { xt: Int32Array; t: Float64Array }[],
+  passes: readonly { xt: Int32Array; t: Float64Array; w?: Float32Array }[],
   maskId: number,
-  w: Float32Array,
+  shared: Float32Array,
 ): Promise<Float64Array[]> {
   const { batchSize: b, length: l, tokens } = x0;
   if (isTermScorer(model)) {
-    return await model.rowLosses(passes.map(({ xt, t }) => {
+    return await model.rowLosses(passes.map(({ xt, t, w = shared }) => {
       const targets = new Int32Array(xt.length);
       const weights = new Float32Array(xt.length);
       for (let i = 0; i < xt.length; i++) {
@@ -368,7 +396,7 @@ async function rowSumsOf(
     }));
   }
   const out: Float64Array[] = [];
-  for (const { xt, t } of passes) {
+  for (const { xt, t, w = shared } of passes) {
     const perRow = tf.tidy(() => {
       const logits = model.forward(tf.tensor2d(xt, [b, l], "int32"), {
         t: tf.tensor1d(Float32Array.from(t)),

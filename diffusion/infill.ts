@@ -38,6 +38,8 @@ export interface EvaluateInfillOptions {
   cache?: SampleOptions["cache"];
   /** How the sampler fills the blanks (see `sample`; default `ancestral`). */
   strategy?: SampleOptions["strategy"];
+  /** Per-position clean probabilities of a staggered process (see `sample`). */
+  positionAlphaBar?: SampleOptions["positionAlphaBar"];
 }
 
 /** What {@linkcode evaluateInfill} measured. */
@@ -142,6 +144,7 @@ export async function evaluateInfill(
     suppress: options.suppress,
     cache: options.cache,
     strategy: options.strategy,
+    positionAlphaBar: options.positionAlphaBar,
   });
   let right = 0;
   for (let i = 0; i < prompt.length; i++) {

@@ -24,6 +24,8 @@ import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
 import type { ContinuousSchedule, DiscreteSchedule } from "./schedule.ts";
 import type { Transition } from "./transition.ts";
 import { drawByCount } from "./counts.ts";
+import { checkStagger, type Stagger } from "./stagger.ts";
+import { tokenClock } from "./_clock.ts";
 
 /**
  * 1 for tokens that count, 0 for padding.
@@ -192,6 +194,12 @@ export interface MdlmLossOptions {
    * only, like a clipped range.
    */
   fullMaskShare?: number;
+  /**
+   * Staggered masking ({@linkcode Stagger}): each position on its own clock,
+   * a window of `t`, its term weighted by its clock's rate (default none:
+   * one clock). Not with `byCount` or `fullMaskShare`.
+   */
+  stagger?: Stagger;
   /** Padding id: such tokens are never masked and never counted. */
   padId?: number;
   /** Passed to the model (dropout on). Default true. */
@@ -264,7 +272,7 @@ export function mdlmLoss(
       training: options.training ?? true,
     });
     const ce = subsCrossEntropy(logits, tokens, d.xt, maskId); // [B, L]
-    const weighted = options.perToken
+    const weighted = !d.rowWeight
       ? ce.mul(tf.tensor2d(d.weight, [b, l]))
       : ce.mul(tf.tensor2d(d.rowWeight!, [b, 1])).mul(
         tf.tensor2d(tokenWeights(x0, options.padId), [b, l]),
@@ -281,7 +289,7 @@ interface MdlmDraws {
   xt: Int32Array;
   /** Weight per token, `−α′(t)/(1 − α(t))` (0 for padding). */
   weight: Float32Array;
-  /** Weight per row (row times only). */
+  /** Weight per row (row times without a stagger only). */
   rowWeight?: Float32Array;
   /** Tokens counted (padding excluded). */
   count: number;
@@ -293,6 +301,16 @@ function mdlmDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
     throw new RangeError(
       `mdlm loss: fullMaskShare must be in [0, 1], got ${share}`,
     );
+  }
+  if (options.stagger) {
+    checkStagger(options.stagger, x0.length);
+    if (options.byCount || share > 0) {
+      throw new RangeError(
+        `mdlm loss: a stagger draws a time per row (or token); it cannot be combined with ${
+          options.byCount ? "byCount" : "fullMaskShare"
+        }`,
+      );
+    }
   }
   const d = clippedDraws(x0, options);
   return share > 0 ? withFullRows(d, x0, options, share) : d;
@@ -365,13 +383,25 @@ function clippedDraws(x0: TokenBatch, options: MdlmLossOptions): MdlmDraws {
       : Float64Array.from({ length: b * l }, (_, i) =>
         drawn[Math.floor(i / span)]);
     for (let i = 0; i < tokens.length; i++) {
-      const a = schedule.alpha(t[i]);
-      weight[i] *= -schedule.alphaPrime(t[i]) / (1 - a);
-      xt[i] = tokens[i] !== padId && prng.next() >= a ? maskId : tokens[i];
+      const c = tokenClock(schedule, options.stagger, i % l, t[i]);
+      weight[i] *= c.weight;
+      xt[i] = tokens[i] !== padId && prng.next() >= c.alpha
+        ? maskId
+        : tokens[i];
     }
     return { t, xt, weight, count };
   }
   const t = sampleTimes(b, options);
+  if (options.stagger) {
+    for (let i = 0; i < tokens.length; i++) {
+      const c = tokenClock(schedule, options.stagger, i % l, t[(i / l) | 0]);
+      weight[i] *= c.weight;
+      xt[i] = tokens[i] !== padId && prng.next() >= c.alpha
+        ? maskId
+        : tokens[i];
+    }
+    return { t, xt, weight, count };
+  }
   const rowWeight = new Float32Array(b);
   for (let r = 0; r < b; r++) {
     const a = schedule.alpha(t[r]);

@@ -45,3 +45,4 @@ export * from "./process.ts";
 export * from "./mlm.ts";
 export * from "./orders.ts";
 export * from "./block.ts";
+export * from "./stagger.ts";

@@ -35,6 +35,7 @@ import {
   logLinear,
 } from "./schedule.ts";
 import { absorbing, type Transition } from "./transition.ts";
+import { checkStagger, type Stagger, staggeredTime } from "./stagger.ts";
 
 /** A noise schedule by name: the continuous `alpha(t)` it follows. */
 export type ScheduleSpec =
@@ -73,6 +74,14 @@ export interface MaskedDiffusionSpec {
     byCount?: boolean;
     fullMaskShare?: number;
   };
+  /**
+   * Staggered masking ({@linkcode Stagger}; default none): each position of
+   * a span on its own clock, the right-hand ones masked first. Training,
+   * bounds (by time: a count per row assumes one clock) and samplers (the
+   * JavaScript one) follow it; not with `objective: "d3pm"`,
+   * `times.byCount` or `times.fullMaskShare`.
+   */
+  stagger?: Stagger;
 }
 
 /** Options of {@linkcode MaskedDiffusion.bound}. */
@@ -89,7 +98,8 @@ export interface BoundOptions {
   /**
    * How `continuous` draws (default `count`: a mask count per row, no `1/t`
    * weight, lower variance; `time`: a time per row). Both estimate the same
-   * bound.
+   * bound. A staggered process draws by time (its default; `count` is
+   * refused).
    */
   draws?: "time" | "count";
 }
@@ -221,21 +231,40 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
   });
   const padId = s.padId;
   const suppress = padId !== undefined ? [padId] : [];
+  // Only a stagger that moves a clock changes anything (delta 0 or span 1
+  // is MDLM's process, drawn exactly as without one).
+  const stagger = s.stagger && s.stagger.delta > 0 && s.stagger.span > 1
+    ? s.stagger
+    : undefined;
+  const positionAlphaBar = stagger
+    ? (index: number, k: number) => {
+      if (k >= s.steps) return 0;
+      const tau = staggeredTime(stagger, index, k / s.steps).tau;
+      return tau >= 1 ? 0 : continuous.alpha(tau);
+    }
+    : undefined;
   const bound = (
     model: LanguageModel | TermScorer,
     x0: TokenBatch,
     options: BoundOptions,
-  ): Promise<NllEstimate> =>
-    (options.kind ?? "continuous") === "continuous"
+  ): Promise<NllEstimate> => {
+    if (stagger && options.kind === "exact") {
+      throw new RangeError(
+        "The exact discrete bound follows one clock for every position; a staggered process has the continuous bound only",
+      );
+    }
+    return (options.kind ?? "continuous") === "continuous"
       ? continuousElbo(model, x0, {
         schedule: continuous,
         maskId: s.maskId,
         prng: options.prng,
         samples: options.samples,
-        draws: options.draws ?? "count",
+        draws: options.draws ?? (stagger ? "time" : "count"),
         padId,
+        ...(stagger ? { stagger } : {}),
       })
       : discreteElbo(model, x0, { transition, prng: options.prng, padId });
+  };
   return {
     name: s.objective,
     spec: s,
@@ -256,6 +285,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
           perToken: s.times?.perToken,
           byCount: s.times?.byCount,
           fullMaskShare: s.times?.fullMaskShare,
+          ...(stagger ? { stagger } : {}),
         })
         : d3pmLoss(model, batch, { transition, prng, padId, training }),
     lossTerms(batch, { prng }) {
@@ -274,6 +304,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         perToken: s.times?.perToken,
         byCount: s.times?.byCount,
         fullMaskShare: s.times?.fullMaskShare,
+        ...(stagger ? { stagger } : {}),
       });
     },
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
@@ -282,6 +313,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
       sample(model, {
         ...options,
         schedule: discrete,
+        ...(positionAlphaBar ? { positionAlphaBar } : {}),
         maskId: s.maskId,
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
@@ -290,12 +322,14 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         ...options,
         prompt,
         schedule: discrete,
+        ...(positionAlphaBar ? { positionAlphaBar } : {}),
         maskId: s.maskId,
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
     evaluateInfill: (model, x0, options) =>
       evaluateInfill(model, x0, {
         ...options,
+        ...(positionAlphaBar ? { positionAlphaBar } : {}),
         maskId: s.maskId,
         schedule: discrete,
         suppress: [...suppress, ...(options.suppress ?? [])],
@@ -324,6 +358,7 @@ const KEYS = [
   "objective",
   "padId",
   "times",
+  "stagger",
 ];
 
 function checkSpec(spec: MaskedDiffusionSpec): MaskedDiffusionSpec {
@@ -381,6 +416,25 @@ function checkSpec(spec: MaskedDiffusionSpec): MaskedDiffusionSpec {
   if (extra.length) fail(`unknown schedule key "${extra[0]}"`);
   scheduleOf(sch as ScheduleSpec); // validates eps
   if (spec.times !== undefined) checkTimes(spec.times, fail);
+  if (spec.stagger !== undefined) {
+    try {
+      checkStagger(spec.stagger);
+      const extra = Object.keys(spec.stagger).find((k) =>
+        k !== "span" && k !== "delta"
+      );
+      if (extra) throw new RangeError(`unknown stagger key "${extra}"`);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (
+      spec.objective === "d3pm" || spec.times?.byCount ||
+      (spec.times?.fullMaskShare ?? 0) > 0
+    ) {
+      fail(
+        "stagger needs the mdlm objective drawn by time (not d3pm, times.byCount or times.fullMaskShare)",
+      );
+    }
+  }
   return structuredClone(spec);
 }
 

@@ -31,6 +31,17 @@ function revealCount(masked: number, reveal: number): number {
   );
 }
 
+/** The probability that a token masked at step t is revealed by step s. */
+function positionReveal(
+  alphaBar: (index: number, t: number) => number,
+  index: number,
+  t: number,
+  s: number,
+): number {
+  const aT = alphaBar(index, t), aS = alphaBar(index, s);
+  return aT >= 1 ? 1 : (aS - aT) / (1 - aT);
+}
+
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {
   /** Step index, 1-based. */
@@ -77,6 +88,15 @@ export interface SampleOptions {
    * time-conditioned model is refused (it would change the samples).
    */
   cache?: boolean;
+  /**
+   * The probability that the token at `index` of its row is still clean at
+   * step `t` (0..T), when it differs by position (a staggered process,
+   * {@linkcode Stagger}); default: `schedule.alphaBar(t)` everywhere. Each
+   * masked token is then revealed with its own posterior probability.
+   * Ancestral only, and on the JavaScript side (a device generator takes
+   * one reveal rate per step: the model's `forward` is used instead).
+   */
+  positionAlphaBar?: (index: number, t: number) => number;
   /** Softmax temperature (default 1); > 0. */
   temperature?: number;
   /** Nucleus: keep the smallest set of tokens with this much probability (default 1). */
@@ -188,6 +208,17 @@ export async function sample(
       "Cannot cache logits: the model is time-conditioned, so its logits change with t even when no token does; leave cache unset or false",
     );
   }
+  const perPosition = options.positionAlphaBar;
+  if (perPosition && strategy !== "ancestral") {
+    throw new RangeError(
+      'positionAlphaBar reveals each token with its own probability: use strategy "ancestral"',
+    );
+  }
+  if (perPosition && !("forward" in model)) {
+    throw new RangeError(
+      "positionAlphaBar needs the JavaScript sampler, so a model with forward(); this device generator has none",
+    );
+  }
   const useCache = options.cache ?? !model.timeConditioned;
   const suppress = [maskId, ...(options.suppress ?? [])];
   const draw = {
@@ -201,7 +232,7 @@ export async function sample(
     (_, k) => Math.round((T * (steps - k)) / steps),
   );
 
-  if (isMaskedGenerator(model)) {
+  if (isMaskedGenerator(model) && !perPosition) {
     // The same steps on the model's device, the reveal logic there too; its
     // draws come from its own streams, seeded from this PRNG (one sync; with
     // onStep and one block, one sync per step, so each step can be shown).
@@ -259,7 +290,7 @@ export async function sample(
   const predict = async (t: number): Promise<Float32Array> => {
     forwardPasses++;
     const logits = tf.tidy(() =>
-      model.forward(tf.tensor2d(tokens, [b, l], "int32"), {
+      (model as LanguageModel).forward(tf.tensor2d(tokens, [b, l], "int32"), {
         t: tf.fill([b], t / T) as Tensor1D,
         training: false,
       })
@@ -295,7 +326,10 @@ export async function sample(
         let changed = false;
         if (strategy === "ancestral") {
           for (const pos of eligible) {
-            if (s > 0 && prng.next() >= reveal) continue;
+            const chance = perPosition
+              ? positionReveal(perPosition, pos % l, t, s)
+              : reveal;
+            if (s > 0 && prng.next() >= chance) continue;
             const p = tokenProbabilities(
               logits.subarray(pos * vocab, (pos + 1) * vocab),
               draw,
