@@ -47,7 +47,9 @@ async function cpuKernelsProblem(): Promise<string | null> {
 /** What an engine choice reads of the configuration. */
 export type EngineChoice =
   & Pick<ExperimentConfig, "engine" | "diffusionLoss">
-  & Partial<Pick<ExperimentConfig, "annealSteps" | "shift" | "models">>;
+  & Partial<
+    Pick<ExperimentConfig, "annealSteps" | "shift" | "models" | "stagger">
+  >;
 
 /** Why the fused engines cannot train this run (undefined: they can). */
 function tfjsOnly(config: EngineChoice): string | undefined {
@@ -144,6 +146,14 @@ export async function chooseEngine(
     return await autoOnCpu(
       config,
       `the WebGPU adapter is software, ${found.label}`,
+    );
+  }
+  if ((config.stagger ?? 0) > 0 && config.engine === "auto") {
+    // The staggered sampler reads forward(), which the WebGPU engine lacks.
+    found.device.destroy();
+    return await autoOnCpu(
+      config,
+      "--stagger samples on the JavaScript side, which reads the model's forward pass, and the WebGPU engine has none",
     );
   }
   if (only) {

@@ -585,6 +585,38 @@ export function trainingTimes(c: ExperimentConfig): {
 }
 
 /**
+ * The run's staggered masking (`--stagger`, `--stagger-span`) as a masked
+ * process's `stagger`: none at 0, so that the process (and `process.json`)
+ * is what older runs saved. Shared by the D3PM and block diffusion.
+ *
+ * @param c The run's configuration.
+ * @returns `{ stagger }`, or nothing.
+ */
+export function staggerOf(
+  c: Pick<ExperimentConfig, "stagger" | "staggerSpan">,
+): { stagger?: { span: number; delta: number } } {
+  return c.stagger > 0
+    ? { stagger: { span: c.staggerSpan, delta: c.stagger } }
+    : {};
+}
+
+/**
+ * The report's sentence on `--stagger` ("" without one).
+ *
+ * @param c The run's configuration.
+ * @returns The sentence, with a trailing space.
+ */
+export function staggerSentence(
+  c: Pick<ExperimentConfig, "stagger" | "staggerSpan">,
+): string {
+  if (c.stagger === 0) return "";
+  const width = 1 - c.stagger;
+  return `Its masking is staggered (--stagger ${c.stagger}): within each span of ${c.staggerSpan} positions each position runs the schedule on its own window of t, ${
+    Number(width.toFixed(3))
+  } wide, the right-hand ones masked first, so that it is generated left to right more often than not; its bound is that process's ELBO, by time draws. `;
+}
+
+/**
  * The speed–quality curve of a masked generator: for each of `--gen-steps`,
  * timed and judged generation ({@linkcode measureGeneration}) with the
  * seed's stream forked as `${fork}-${steps}`; the samples of the last.

@@ -83,6 +83,8 @@ const CHANGED: Record<OptionKey, unknown> = {
   initFrom: "runs/src",
   annealSteps: 5,
   shift: true,
+  stagger: 0.5,
+  staggerSpan: 2,
   bd3Block: 8,
 };
 

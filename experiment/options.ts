@@ -377,6 +377,32 @@ export const OPTIONS = {
       "tokens per block of the bd3 contestant (block diffusion; divides --block-length)",
   },
   /**
+   * Staggered masking of the diffusion contestants (`Stagger` of
+   * `@d3pm/diffusion`): within each span of `staggerSpan` positions each
+   * position runs the schedule on its own window of t, the right-hand ones
+   * masked first, so that generation reveals a span left to right more
+   * often than not (0: one clock, MDLM's process, as older runs).
+   */
+  stagger: {
+    kind: "number",
+    min: 0,
+    below: 1,
+    default: 0,
+    olderRuns: 0,
+    note: "0: none",
+    help:
+      "stagger the masking clocks within spans, right-hand positions first (0: none; → 1: left to right)",
+  },
+  /** Positions per span of `stagger`: divides the block length and bd3's block. */
+  staggerSpan: {
+    kind: "integer",
+    min: 2,
+    default: 4,
+    olderRuns: 4,
+    help:
+      "positions per span of --stagger (divides --block-length and --bd3-block)",
+  },
+  /**
    * One training time per `row` (MDLM) or per `token`, or one mask `count`
    * per row (the same objective without the `1/t` weight's heavy tail).
    */
@@ -564,6 +590,8 @@ export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
  *   initFrom: "",
  *   annealSteps: 0,
  *   shift: false,
+ *   stagger: 0,
+ *   staggerSpan: 4,
  *   bd3Block: 4,
  *   genSamples: 0,
  * });
@@ -802,6 +830,49 @@ export const RULES: readonly Rule[] = [
         ? `Option --bd3-block (${c.bd3Block}) must divide --block-length (${c.blockLength}): a block is a whole number of bd3 blocks`
         : undefined;
     },
+  },
+  {
+    options: ["stagger", "staggerSpan", "models", "blockLength", "bd3Block"],
+    check: (c) => {
+      const models = c.models.split(",");
+      if (c.stagger === 0) {
+        return c.staggerSpan !== 4
+          ? "Option --stagger-span applies with --stagger above 0 only: it would be recorded and never used; set --stagger, or leave it out"
+          : undefined;
+      }
+      if (!models.includes("d3pm") && !models.includes("bd3")) {
+        return `Option --stagger applies to the d3pm and bd3 contestants only, and --models is ${c.models}: it would be recorded and never used; add one of them to --models, or leave it out`;
+      }
+      if (c.blockLength % c.staggerSpan !== 0) {
+        return `Option --stagger-span (${c.staggerSpan}) must divide --block-length (${c.blockLength})`;
+      }
+      return models.includes("bd3") && c.bd3Block % c.staggerSpan !== 0
+        ? `Option --stagger-span (${c.staggerSpan}) must divide --bd3-block (${c.bd3Block}): a span lies within one bd3 block`
+        : undefined;
+    },
+  },
+  {
+    options: ["stagger", "diffusionLoss", "timesPer", "fullMaskShare"],
+    check: (c) => {
+      if (c.stagger === 0) return undefined;
+      const clash = c.diffusionLoss === "d3pm"
+        ? "--diffusion-loss d3pm"
+        : c.timesPer === "count"
+        ? "--times-per count"
+        : c.fullMaskShare > 0
+        ? "--full-mask-share"
+        : undefined;
+      return clash
+        ? `Option --stagger needs the mdlm loss drawn by time (each position on its own clock), not ${clash}`
+        : undefined;
+    },
+  },
+  {
+    options: ["stagger", "engine"],
+    check: (c) =>
+      c.stagger > 0 && c.engine === "webgpu"
+        ? "Option --stagger samples on the JavaScript side, which reads the model's forward pass, and the WebGPU engine has none; use --engine cpu or tfjs"
+        : undefined,
   },
   {
     options: ["annealSteps", "steps"],

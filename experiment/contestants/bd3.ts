@@ -16,6 +16,8 @@ import type { EvalModel } from "../engine.ts";
 import {
   backbone,
   likelihoodFigures,
+  staggerOf,
+  staggerSentence,
   stepCurve,
   testBoundDraws,
   trainingTimes,
@@ -75,7 +77,9 @@ export const BD3: Contestant<BlockDiffusion> = {
     2,
   report: {
     likelihood: (c) =>
-      `BD3 figures are upper bounds: the sum over blocks of ${c.bd3Block} tokens of each block's Monte-Carlo continuous-time ELBO given the clean blocks before it (${c.elboSamples} draw(s) per test block by mask count, the same draws as the D3PM's).`,
+      `BD3 figures are upper bounds: the sum over blocks of ${c.bd3Block} tokens of each block's Monte-Carlo continuous-time ELBO given the clean blocks before it (${c.elboSamples} draw(s) per test block ${
+        c.stagger > 0 ? "by time (staggered clocks)" : "by mask count"
+      }, the same draws as the D3PM's).`,
     generation: (m) =>
       `BD3 at ${(m as Bd3Result).curve.at(-1)?.steps} steps per block of ${
         (m as Bd3Result).blockSize
@@ -95,7 +99,7 @@ export const BD3: Contestant<BlockDiffusion> = {
         c.initFrom
           ? `, starting from the weights of ${c.initFrom} (results.json, training.initFrom, has the source's training tokens and FLOPs)`
           : ""
-      }. `,
+      }. ${staggerSentence(c).replace(/^Its/, "The BD3's")}`,
   },
   sampleLabel: (m) =>
     `BD3 (blocks of ${(m as Bd3Result).blockSize}, ${
@@ -112,6 +116,7 @@ export const BD3: Contestant<BlockDiffusion> = {
       padId: data.specials.pad,
       // The D3PM's training draws, as they apply here.
       ...trainingTimes(c),
+      ...staggerOf(c),
     }),
   restore: (spec) =>
     blockDiffusion(spec as Parameters<typeof blockDiffusion>[0]),

@@ -19,6 +19,8 @@ import {
   infillFigures,
   likelihoodFigures,
   maskedEngineShape,
+  staggerOf,
+  staggerSentence,
   stepCurve,
   testBound,
   trainingTimes,
@@ -129,6 +131,7 @@ function d3pmProcess(
     objective: c.diffusionLoss,
     padId: data.specials.pad,
     ...trainingTimes(c),
+    ...staggerOf(c),
   });
 }
 
@@ -140,7 +143,10 @@ async function d3pmBounds(
 ): Promise<Pick<D3pmResult, "test" | "exact">> {
   const { config: c, data } = ctx;
   const test = await testBound(process, model, ctx);
-  if (c.exactBlocks === 0) return { test: likelihoodFigures(test, ctx, true) };
+  // A staggered process has no exact discrete bound (it assumes one clock).
+  if (c.exactBlocks === 0 || process.spec.stagger) {
+    return { test: likelihoodFigures(test, ctx, true) };
+  }
   const exactRng = exactBoundDraws();
   const e = await overBlocks(
     data.test,
@@ -175,7 +181,9 @@ function d3pmCurve(
 /** The D3PM's parts of the report. */
 const REPORT: ContestantReport = {
   likelihood: (c) =>
-    `D3PM figures are upper bounds over all L tokens of each test block (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples} draw(s) per test block by mask count, the same draws for every seed).`,
+    `D3PM figures are upper bounds over all L tokens of each test block (Monte-Carlo continuous-time ELBO with its standard error, ${c.elboSamples} draw(s) per test block ${
+      c.stagger > 0 ? "by time (staggered clocks)" : "by mask count"
+    }, the same draws for every seed).`,
   generation: (m) =>
     `D3PM at ${(m as D3pmResult).curve.at(-1)?.steps} steps (ancestral)`,
   speed: (m) =>
@@ -203,6 +211,8 @@ const REPORT: ContestantReport = {
         : ""
     }${
       c.shift ? "Its position i predicts token i + 1 (DiffuGPT's shift). " : ""
+    }${
+      staggerSentence(c)
     }The D3PM's validation is its bound with one fixed set of draws, the same at every validation.`,
   sections: (r) => [exactSection(r)],
 };
@@ -240,6 +250,8 @@ ${
         "continuous (all eval blocks)",
         "exact discrete",
       ], rows)
+      : c.stagger > 0
+      ? "(skipped: a staggered process has no exact discrete bound: it assumes one clock for every position)"
       : "(skipped: --exact-blocks 0)"
   }`;
 }

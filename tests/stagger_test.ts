@@ -1,0 +1,175 @@
+// `--stagger` end to end on the micro preset: the D3PM on the CPU engine and
+// the BD3 on tfjs train and score the staggered process, the run folder
+// records it, the tools read it back, and its options are refused in one
+// line before anything is written.
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertNotEquals,
+} from "@std/assert";
+import { pathExists } from "@d3pm/core";
+import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
+
+const SHORT = [
+  "--preset",
+  "micro",
+  "--steps",
+  "20",
+  "--warmup",
+  "5",
+  "--checkpoint-every",
+  "20",
+  "--valid-every",
+  "10",
+  "--log-every",
+  "10",
+  ...FAST_EVAL,
+];
+
+/** The first logged training loss of `model` in a run. */
+async function firstLoss(out: string, model: string): Promise<number> {
+  const line = (await Deno.readTextFile(`${out}/metrics.jsonl`)).split("\n")
+    .find((l) => l.includes(`"model":"${model}"`) && l.includes('"loss"'))!;
+  return JSON.parse(line).loss;
+}
+
+/** `evaluate --run out --model kind --blocks 4`'s test NLL. */
+async function evaluated(out: string, kind: string): Promise<number> {
+  const ev = await runTool("evaluate.ts", [
+    "--run",
+    out,
+    "--model",
+    kind,
+    "--blocks",
+    "4",
+  ]);
+  assertEquals(ev.code, 0, ev.stderr);
+  return JSON.parse(ev.stdout.trim().split("\n").at(-1)!).figures.nll;
+}
+
+Deno.test("a staggered D3PM trains on the CPU engine and a staggered BD3 on tfjs; both runs record the stagger and the tools reproduce their bounds", async () => {
+  const root = await Deno.makeTempDir();
+  const plain = `${root}/plain`, d3pm = `${root}/d3pm`, bd3 = `${root}/bd3`;
+  for (
+    const [out, args] of [
+      [plain, ["--models", "ar,d3pm", "--engine", "cpu", "--judge", "self"]],
+      [d3pm, [
+        "--models",
+        "d3pm",
+        "--engine",
+        "cpu",
+        "--stagger",
+        "0.6",
+        "--judge",
+        plain,
+      ]],
+      [bd3, [
+        "--judge",
+        plain,
+        "--models",
+        "bd3",
+        "--bd3-block",
+        "8",
+        "--stagger",
+        "0.6",
+        "--stagger-span",
+        "8",
+      ]],
+    ] as const
+  ) {
+    const r = await runTool("experiment.ts", [...SHORT, ...args, "--out", out]);
+    assertEquals(r.code, 0, r.stderr);
+  }
+  const process = async (out: string, kind: string) =>
+    JSON.parse(await Deno.readTextFile(`${out}/seed-0/${kind}/process.json`));
+  assertEquals((await process(d3pm, "d3pm")).stagger, { span: 4, delta: 0.6 });
+  assertEquals((await process(bd3, "bd3")).stagger, { span: 8, delta: 0.6 });
+  assertEquals("stagger" in await process(plain, "d3pm"), false);
+  // The same seed's first step sees other masks: the stagger is trained.
+  assertNotEquals(
+    await firstLoss(d3pm, "d3pm"),
+    await firstLoss(plain, "d3pm"),
+  );
+
+  const result = JSON.parse(await Deno.readTextFile(`${d3pm}/results.json`));
+  assert(result.engine.startsWith("cpu"), result.engine);
+  const [m] = result.results;
+  // No exact discrete bound for a staggered process; the report says why.
+  assertEquals(m.exact, undefined);
+  const report = await Deno.readTextFile(`${d3pm}/report.md`);
+  assert(report.includes("Its masking is staggered (--stagger 0.6)"), report);
+  assert(report.includes("(skipped: a staggered process has no exact"));
+  assert(report.includes("per test block by time (staggered clocks)"));
+  assert(Number.isFinite(m.generation.genPpl), JSON.stringify(m));
+
+  // The tools read the process back: the same bound (to 1e-7: sums of
+  // per-token weights, some large, are taken in another order).
+  assertAlmostEquals(await evaluated(d3pm, "d3pm"), m.test.nll, 1e-7);
+  const b = JSON.parse(await Deno.readTextFile(`${bd3}/results.json`))
+    .results[0];
+  assertAlmostEquals(await evaluated(bd3, "bd3"), b.test.nll, 1e-7);
+  assert(
+    (await Deno.readTextFile(`${bd3}/report.md`)).includes(
+      "The BD3's masking is staggered (--stagger 0.6)",
+    ),
+  );
+  // Sampling the staggered D3PM on the CPU engine (its sampler reads the
+  // model's forward pass) continues the prompt.
+  const s = await runTool("sample.ts", [
+    "--run",
+    d3pm,
+    "--model",
+    "d3pm",
+    "--prompt",
+    "The ",
+    "--engine",
+    "cpu",
+  ]);
+  assertEquals(s.code, 0, s.stderr);
+  // Frames as it unmasks; the last one holds no mask.
+  const last = s.stdout.trim().split(/^--- step .*$/m).at(-1)!.trim();
+  assert(last.startsWith("The ") && !last.includes("░"), s.stdout);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("--stagger's options are refused in one line, before anything is written", async () => {
+  const out = `${await Deno.makeTempDir()}/run`;
+  const cases: [string[], string][] = [
+    [
+      ["--models", "ar", "--stagger", "0.5"],
+      "error: Option --stagger applies to the d3pm and bd3 contestants only, and --models is ar: it would be recorded and never used; add one of them to --models, or leave it out",
+    ],
+    [
+      ["--models", "d3pm", "--stagger-span", "8"],
+      "error: Option --stagger-span applies with --stagger above 0 only: it would be recorded and never used; set --stagger, or leave it out",
+    ],
+    [
+      ["--models", "bd3", "--stagger", "0.5", "--bd3-block", "2"],
+      "error: Option --stagger-span (4) must divide --bd3-block (2): a span lies within one bd3 block",
+    ],
+    [
+      ["--models", "d3pm", "--stagger", "0.5", "--stagger-span", "5"],
+      "error: Option --stagger-span (5) must divide --block-length (32)",
+    ],
+    [
+      ["--models", "d3pm", "--stagger", "0.5", "--times-per", "count"],
+      "error: Option --stagger needs the mdlm loss drawn by time (each position on its own clock), not --times-per count",
+    ],
+    [
+      ["--models", "d3pm", "--stagger", "0.5", "--engine", "webgpu"],
+      "error: Option --stagger samples on the JavaScript side, which reads the model's forward pass, and the WebGPU engine has none; use --engine cpu or tfjs",
+    ],
+    [
+      ["--models", "d3pm", "--stagger", "1"],
+      "error: Option --stagger must be a number in [0, 1) (0: none), got 1",
+    ],
+  ];
+  for (const [args, line] of cases) {
+    const r = await runTool("experiment.ts", [...SHORT, ...args, "--out", out]);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(errorLine(r), line);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertEquals(await pathExists(out), false);
+  }
+});
