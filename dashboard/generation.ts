@@ -110,9 +110,9 @@ export interface GenerationInput {
   model: string;
   /** Text the row starts from. */
   prompt?: string;
-  /** A whole row to fill in: ids, with the mask id where to generate (denoisers). */
+  /** A whole row to fill in: ids, with the mask id where to generate (denoisers that fill blanks; not block diffusion). */
   tokens?: number[];
-  /** Unmasking steps (denoisers; default min(64, T)). */
+  /** Unmasking steps (denoisers; default min(64, T)); block diffusion: per block. */
   steps?: number;
   /** The sampler (denoisers). */
   sampler: Sampler;
@@ -295,8 +295,16 @@ export interface GenerationStart {
   given: number[];
   /** The mask id of a denoiser. */
   maskId?: number;
-  /** Steps it will make. */
+  /**
+   * Steps it will make; block generation: steps per block × blocks, the
+   * numbering of its frames (block k's step j is k × `stepsPerBlock` + j;
+   * blocks the prompt fills are skipped).
+   */
   steps: number;
+  /** Tokens per block (block generation). */
+  blockSize?: number;
+  /** Steps per block (block generation). */
+  stepsPerBlock?: number;
   /** Where it runs. */
   engine: string;
 }
@@ -311,7 +319,8 @@ class Cancelled extends Error {
 
 /**
  * Run one checked request on a loaded model: the start row, then a frame
- * per step (a causal model: per token), until done or `signal` aborts.
+ * per step (a causal model: per token; block diffusion: per step of each
+ * block, `steps` per block), until done or `signal` aborts.
  *
  * @param loaded The model.
  * @param input The checked request.
@@ -370,11 +379,14 @@ export async function* generateFrames(
   const { contestant, process, tokenizer, length } = loaded;
   const causal = contestant.network === "causal";
   const unmasking = contestant.unmasking;
-  if (!causal && !unmasking) {
+  // Block by block: steps per block, a prefix but no blanks.
+  const blockwise = unmasking ? undefined : contestant.blockUnmasking;
+  if (!causal && !unmasking && !blockwise) {
     throw new HttpError(400, `Model ${contestant.kind} does not generate here`);
   }
-  const maskId = unmasking?.maskId(process);
-  const T = unmasking?.steps(process) ?? 0;
+  const maskId = (unmasking ?? blockwise)?.maskId(process);
+  const T = (unmasking ?? blockwise)?.steps(process) ?? 0;
+  const blockSize = blockwise?.blockSize(process);
   const request: GenerationRequest = {
     length,
     prng: prng(input.rng),
@@ -384,6 +396,12 @@ export async function* generateFrames(
   let row: number[];
   let given: number[];
   if (input.tokens) {
+    if (blockwise) {
+      throw new HttpError(
+        400,
+        `Model ${contestant.kind} generates block by block, left to right: it cannot fill blanks given later context; send a prompt instead of tokens`,
+      );
+    }
     if (causal || maskId === undefined) {
       throw new HttpError(
         400,
@@ -432,18 +450,34 @@ export async function* generateFrames(
     }
   }
   let steps = length - given.length;
+  // Steps of blocks the prefix fills (skipped; the frames count from there).
+  let skipped = 0;
   if (!causal) {
     const s = input.steps ?? Math.min(64, T);
     if (s > T) {
       throw new HttpError(
         400,
-        `steps must be at most the process's T = ${T}, got ${s}`,
+        `steps must be at most the process's T = ${T}${
+          blockwise ? " (per block)" : ""
+        }, got ${s}`,
       );
     }
     request.steps = steps = s;
-    request.strategy = input.sampler === "confidence"
-      ? "confidence"
-      : "ancestral";
+    if (blockSize !== undefined) {
+      if (input.sampler === "confidence") {
+        throw new HttpError(
+          400,
+          `Model ${contestant.kind} unmasks each block ancestrally: sampler must be ancestral or cached, got confidence`,
+        );
+      }
+      // The frames number the steps of every block: block k's step j is k·s + j.
+      steps = Math.ceil(length / blockSize) * s;
+      skipped = Math.floor(given.length / blockSize) * s;
+    } else {
+      request.strategy = input.sampler === "confidence"
+        ? "confidence"
+        : "ancestral";
+    }
     if (input.sampler === "cached" && loaded.placed.model.timeConditioned) {
       throw new HttpError(
         400,
@@ -459,6 +493,9 @@ export async function* generateFrames(
       given,
       ...(maskId !== undefined ? { maskId } : {}),
       steps,
+      ...(blockSize !== undefined
+        ? { blockSize, stepsPerBlock: request.steps! }
+        : {}),
       engine: loaded.placed.engine,
     },
   };
@@ -481,7 +518,9 @@ export async function* generateFrames(
       forwardPasses: s.forwardPasses,
       elapsed,
       tokensPerSecond: elapsed > 0 ? done / elapsed : 0,
-      batchesPerSecond: elapsed > 0 ? (s.step / s.steps) / elapsed : 0,
+      batchesPerSecond: elapsed > 0
+        ? ((s.step - skipped) / (s.steps - skipped)) / elapsed
+        : 0,
     });
     wake?.();
     // A turn of the event loop: the frame goes out while the next step

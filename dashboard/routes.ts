@@ -589,7 +589,8 @@ export async function tokenizeRoute(
 
 /**
  * `GET /api/run/unmasking?run=ID&seed=S&model=KIND`: how a model generates:
- * its network, its mask id and `T` (denoisers), its start token (causal),
+ * its network, its mask id and `T` (denoisers; block diffusion adds
+ * `blockSize`, and its `T` bounds the steps of each block), its start token (causal),
  * its context — read from `process.json`, no weights loaded.
  *
  * @param ctx The context.
@@ -618,11 +619,18 @@ export async function unmaskingRoute(
     timeConditioned: o.state!.config.timeConditioning === true &&
       c.network === "bidirectional",
     spec,
+    ...(c.tfjsOnly ? { tfjsOnly: c.tfjsOnly } : {}),
     ...(c.unmasking
       ? {
         maskId: c.unmasking.maskId(process),
         T: c.unmasking.steps(process),
         strategy: c.unmasking.strategy,
+      }
+      : c.blockUnmasking
+      ? {
+        maskId: c.blockUnmasking.maskId(process),
+        T: c.blockUnmasking.steps(process),
+        blockSize: c.blockUnmasking.blockSize(process),
       }
       : {}),
   });

@@ -130,6 +130,37 @@ export interface Unmasking<P> {
   steps(process: P): number;
 }
 
+/**
+ * Block-by-block generation: left to right, each block unmasked in `steps`
+ * steps given the clean blocks before it. The tools count steps per block
+ * (`N/block`) and continue a prefix; no blanks are filled (a block cannot
+ * see the blocks after it).
+ */
+export interface BlockUnmasking<P> {
+  /**
+   * The mask id of a process.
+   *
+   * @param process The process.
+   * @returns The id of a position still to generate.
+   */
+  maskId(process: P): number;
+  /**
+   * The process's number of steps `T`: the most steps a block may take
+   * (the tools default to min(64, T) per block).
+   *
+   * @param process The process.
+   * @returns `T`.
+   */
+  steps(process: P): number;
+  /**
+   * Tokens per block.
+   *
+   * @param process The process.
+   * @returns The block size.
+   */
+  blockSize(process: P): number;
+}
+
 /** What the tools ask a contestant to generate. */
 export interface GenerationRequest {
   /** Tokens per row. */
@@ -252,6 +283,11 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
   generationPasses?(c: ExperimentConfig): number;
   /** Present when it generates by unmasking (and so fills blanks). */
   readonly unmasking?: Unmasking<P>;
+  /**
+   * Present when it generates block by block, each block by unmasking
+   * (steps per block; a prefix, never blanks).
+   */
+  readonly blockUnmasking?: BlockUnmasking<P>;
   /** What it adds to the report. */
   readonly report?: ContestantReport;
   /**

@@ -53,6 +53,10 @@ export interface ModelInfo {
   maskId?: number;
   T?: number;
   strategy?: "ancestral" | "confidence";
+  /** Tokens per block (block diffusion: `T` bounds each block's steps). */
+  blockSize?: number;
+  /** Why it generates on the server's tfjs only (absent: the browser can too). */
+  tfjsOnly?: string;
 }
 
 /** One step of a generation in the page. */

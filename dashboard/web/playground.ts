@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
-// The playground: a prompt, the AR model continuing it token by token and the
-// D3PM denoising a row at a chosen step count, side by side, each step shown
-// as it happens; click tokens to hide them and let the denoisers fill them in.
+// The playground: a prompt, the AR model continuing it token by token, the
+// D3PM denoising a row at a chosen step count and block diffusion (BD3)
+// denoising block by block at that count per block, side by side, each step
+// shown as it happens; click tokens to hide them and let the denoisers that
+// fill blanks fill them in.
 import { getJson, postEvents } from "./api.ts";
 import {
   type BrowserFrame,
@@ -22,6 +24,8 @@ interface Start {
   given: number[];
   maskId?: number;
   steps: number;
+  blockSize?: number;
+  stepsPerBlock?: number;
   engine: string;
 }
 
@@ -47,6 +51,8 @@ class Panel {
   frames = 0;
   maskedSeen: number[] = [];
   running = false;
+  /** Steps per block of the running generation (block diffusion). */
+  stepsPerBlock?: number;
   constructor(
     readonly info: ModelInfo,
     readonly label: string,
@@ -70,6 +76,8 @@ class Panel {
           { class: "muted" },
           info.network === "causal"
             ? "left to right, one token per step"
+            : info.blockSize !== undefined
+            ? `block by block, left to right: blocks of ${info.blockSize}, each unmasked in the steps (per block, T = ${info.T})`
             : `unmasking (T = ${info.T})`,
         ),
       ),
@@ -78,7 +86,7 @@ class Panel {
     );
     this.tokensEl.addEventListener("click", (e) => {
       const span = (e.target as HTMLElement).closest("[data-pos]");
-      if (!span || this.running || this.info.network === "causal") return;
+      if (!span || this.running || !this.fillsBlanks) return;
       const pos = Number(span.getAttribute("data-pos"));
       if (this.row[pos] === this.info.maskId) return;
       if (this.hidden.has(pos)) this.hidden.delete(pos);
@@ -86,6 +94,11 @@ class Panel {
       this.render(false);
       this.onHide();
     });
+  }
+
+  /** Whether it fills hidden tokens (block diffusion cannot: later blocks are unseen). */
+  get fillsBlanks(): boolean {
+    return this.info.network !== "causal" && this.info.blockSize === undefined;
   }
 
   masked(tokens: ArrayLike<number>): number {
@@ -106,6 +119,7 @@ class Panel {
 
   begin(start: Start): void {
     this.row = start.tokens;
+    this.stepsPerBlock = start.stepsPerBlock;
     this.given = new Set(start.given);
     this.hidden.clear();
     this.#prev = [];
@@ -203,7 +217,7 @@ export function playground(el: HTMLElement, id: string): () => void {
       id: "prompt",
       rows: 2,
       placeholder:
-        "A prompt (optional): the AR model continues it; the D3PM keeps it and fills in the rest",
+        "A prompt (optional): the AR model continues it; the D3PM keeps it and fills in the rest; BD3 continues it block by block",
       maxlength: 2000,
     });
     const steps = h("input", {
@@ -266,7 +280,7 @@ export function playground(el: HTMLElement, id: string): () => void {
     const message = h(
       "p",
       { class: "muted", id: "message" },
-      "Generate, then click tokens of a denoiser's row to hide them and fill them in.",
+      "Generate, then click tokens of the D3PM's row (a denoiser that fills blanks) to hide them and fill them in.",
     );
     const panelsEl = h("div", { class: "panels" });
     mount(
@@ -285,7 +299,7 @@ export function playground(el: HTMLElement, id: string): () => void {
           "div",
           { class: "row" },
           h("label", {}, "Model", seedSel),
-          h("label", {}, "Steps (D3PM)", steps),
+          h("label", {}, "Steps (D3PM; BD3: per block)", steps),
           h("label", {}, "Sampler", sampler),
           h("label", {}, "Temperature", temperature),
           h("label", {}, "Top-p", topP),
@@ -367,6 +381,11 @@ export function playground(el: HTMLElement, id: string): () => void {
       request: { prefix?: Int32Array; prompt?: Int32Array },
       signal: AbortSignal,
     ) => {
+      if (p.info.tfjsOnly) {
+        throw new Error(
+          `it generates on the server only: ${p.info.tfjsOnly}`,
+        );
+      }
       const seed = Number(seedSel.value);
       p.stats(
         "loading the weights into this browser's GPU (the first generation also compiles the kernels)…",
@@ -460,7 +479,7 @@ export function playground(el: HTMLElement, id: string): () => void {
         ) => (source.hidden.has(i) ? p.info.maskId! : x));
       };
       const active = mode === "fill"
-        ? panels.filter((p) => p.info.network !== "causal")
+        ? panels.filter((p) => p.fillsBlanks)
         : panels;
       const jobs = active.map(async (p) => {
         p.running = true;
@@ -501,7 +520,7 @@ export function playground(el: HTMLElement, id: string): () => void {
         fill.disabled = !panels.some((p) => p.hidden.size > 0);
         message.textContent = ctl.signal.aborted
           ? "Stopped."
-          : "Done. Click tokens of a denoiser's row to hide them, then fill them in.";
+          : "Done. Click tokens of the D3PM's row (a denoiser that fills blanks) to hide them, then fill them in.";
         el.dataset.done = String(Number(el.dataset.done ?? 0) + 1);
       }
     };
@@ -518,6 +537,12 @@ export function playground(el: HTMLElement, id: string): () => void {
 function statsText(p: Panel, f: Frame, elapsed: number, where: string): string {
   const what = p.info.network === "causal"
     ? `token ${f.step}/${f.steps}`
+    : p.stepsPerBlock !== undefined
+    ? `step ${f.step}/${f.steps} (${p.stepsPerBlock}/block: block ${
+      Math.ceil(f.step / p.stepsPerBlock)
+    }/${Math.round(f.steps / p.stepsPerBlock)}) · ${
+      p.masked(f.tokens)
+    } masked`
     : `step ${f.step}/${f.steps} · ${p.masked(f.tokens)} masked`;
   return `${what} · ${(f.tokensPerSecond ?? 0).toFixed(1)} tokens/s · ${
     (f.batchesPerSecond ?? 0).toFixed(3)

@@ -57,6 +57,11 @@ function tfjsModel(model: EvalModel): LanguageModel {
  * assertEquals(BD3.restore(process.toJSON()).toJSON(), process.toJSON());
  * assertEquals(BD3.modelConfig(c, 260).kind, "bidirectional");
  * assert(BD3.tfjsOnly?.includes("block attention"));
+ * // It generates block by block: steps per block, up to the process's T.
+ * assertEquals(
+ *   [BD3.blockUnmasking?.blockSize(process), BD3.blockUnmasking?.steps(process)],
+ *   [8, process.spec.steps],
+ * );
  * ```
  */
 export const BD3: Contestant<BlockDiffusion> = {
@@ -70,6 +75,11 @@ export const BD3: Contestant<BlockDiffusion> = {
     "block diffusion needs block attention, which the fused engines lack",
   streams: 2,
   startsFromWeights: true,
+  blockUnmasking: {
+    maskId: (p) => p.spec.maskId,
+    steps: (p) => p.spec.steps,
+    blockSize: (p) => p.spec.blockSize,
+  },
   // Steps per block over the curve; a pass reads the blocks so far (half
   // the block on average).
   generationPasses: (c) =>
@@ -181,6 +191,7 @@ export const BD3: Contestant<BlockDiffusion> = {
       prng: request.prng,
       temperature: request.temperature,
       topP: request.topP,
+      ...(request.cache !== undefined ? { cache: request.cache } : {}),
       ...(request.prefix ? { prefix: request.prefix } : {}),
       ...(request.onStep ? { onStep: request.onStep } : {}),
     });
