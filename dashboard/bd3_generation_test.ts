@@ -19,8 +19,8 @@ import {
   DEFAULT_LIMITS,
   type Frame,
   generateFrames,
-  type GenerationStart,
   GenerationService,
+  type GenerationStart,
   HttpError,
   type LoadedModel,
   parseGenerationInput,
@@ -239,7 +239,12 @@ Deno.test("the server streams a bd3 generation, tells the page its blocks, and r
           body: JSON.stringify(body),
         }),
       );
-    const res = await post({ run: "good", model: "bd3", steps: 1, prompt: "a" });
+    const res = await post({
+      run: "good",
+      model: "bd3",
+      steps: 1,
+      prompt: "a",
+    });
     assertEquals(res.status, 200);
     const events = await readEvents(
       res,

@@ -540,9 +540,7 @@ function statsText(p: Panel, f: Frame, elapsed: number, where: string): string {
     : p.stepsPerBlock !== undefined
     ? `step ${f.step}/${f.steps} (${p.stepsPerBlock}/block: block ${
       Math.ceil(f.step / p.stepsPerBlock)
-    }/${Math.round(f.steps / p.stepsPerBlock)}) · ${
-      p.masked(f.tokens)
-    } masked`
+    }/${Math.round(f.steps / p.stepsPerBlock)}) · ${p.masked(f.tokens)} masked`
     : `step ${f.step}/${f.steps} · ${p.masked(f.tokens)} masked`;
   return `${what} · ${(f.tokensPerSecond ?? 0).toFixed(1)} tokens/s · ${
     (f.batchesPerSecond ?? 0).toFixed(3)
