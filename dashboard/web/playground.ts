@@ -77,7 +77,7 @@ class Panel {
           info.network === "causal"
             ? "left to right, one token per step"
             : info.blockSize !== undefined
-            ? `block by block, left to right: blocks of ${info.blockSize}, each unmasked in the steps (per block, T = ${info.T})`
+            ? `block by block: blocks of ${info.blockSize}, steps per block (T = ${info.T})`
             : `unmasking (T = ${info.T})`,
         ),
       ),
@@ -280,7 +280,7 @@ export function playground(el: HTMLElement, id: string): () => void {
     const message = h(
       "p",
       { class: "muted", id: "message" },
-      "Generate, then click tokens of the D3PM's row (a denoiser that fills blanks) to hide them and fill them in.",
+      "Generate, then click tokens of a denoiser's row to hide them and fill them in (block diffusion fills none: a block does not see the blocks after it).",
     );
     const panelsEl = h("div", { class: "panels" });
     mount(
@@ -520,7 +520,9 @@ export function playground(el: HTMLElement, id: string): () => void {
         fill.disabled = !panels.some((p) => p.hidden.size > 0);
         message.textContent = ctl.signal.aborted
           ? "Stopped."
-          : "Done. Click tokens of the D3PM's row (a denoiser that fills blanks) to hide them, then fill them in.";
+          : panels.some((p) => p.fillsBlanks)
+          ? "Done. Click tokens of a denoiser's row to hide them, then fill them in (not block diffusion's)."
+          : "Done.";
         el.dataset.done = String(Number(el.dataset.done ?? 0) + 1);
       }
     };

@@ -1,0 +1,189 @@
+/// <reference lib="dom" />
+// The playground's BD3 panel in headless Chromium, quick: a run folder of
+// micro models (untrained weights, made here) served from tfjs; the page
+// lists bd3, labels its steps per block, fills its row block by block from
+// the server, keeps its row from being hidden (it fills no blanks), and says
+// it runs on the server only. A screenshot goes to $D3PM_SCREENSHOTS
+// (default: a temporary folder, printed).
+import { assert, assertEquals } from "@std/assert";
+import * as tf from "@tensorflow/tfjs";
+import { ignoreUnless } from "@d3pm/core/testing";
+import {
+  contestantOf,
+  type ContestantProcess,
+  placeModel,
+  resolveConfig,
+} from "@d3pm/experiment";
+import { ByteTokenizer } from "@d3pm/tokenizer";
+import { Transformer } from "@d3pm/transformer";
+import {
+  dashboardHandler,
+  GenerationService,
+  type LoadedModel,
+  pageFiles,
+} from "@d3pm/dashboard";
+import { chromiumMissing, launchChromium } from "./_browser.ts";
+import { fakeRun } from "../dashboard/_test_util.ts";
+
+const missing = await chromiumMissing();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test({
+  name:
+    "the playground in Chromium shows bd3 block by block from the server, its steps per block, its row not hideable",
+  ignore: ignoreUnless("chromium", missing),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const shots = Deno.env.get("D3PM_SCREENSHOTS") ??
+      await Deno.makeTempDir({ prefix: "d3pm-screens-" });
+    await Deno.mkdir(shots, { recursive: true });
+    const root = await Deno.makeTempDir({ prefix: "d3pm-dash-bd3-" });
+    const tokenizer = new ByteTokenizer();
+    const config = resolveConfig({
+      preset: "micro",
+      models: "ar,bd3",
+      "block-length": 16,
+      "bd3-block": 4,
+      "n-layer": 1,
+      "d-model": 8,
+      "n-head": 1,
+      tokenizer: "byte",
+    });
+    const specials = {
+      bos: tokenizer.special.bos,
+      eos: tokenizer.special.eos,
+      pad: tokenizer.special.pad,
+      mask: tokenizer.special.mask,
+    };
+    await fakeRun(`${root}/run`, { models: "ar,bd3" });
+    // The run's own configuration (16 tokens, blocks of 4), real processes.
+    await Deno.writeTextFile(
+      `${root}/run/config.json`,
+      JSON.stringify({ ...config, out: `${root}/run` }),
+    );
+    for (const kind of ["ar", "bd3"]) {
+      await Deno.writeTextFile(
+        `${root}/run/seed-0/${kind}/process.json`,
+        JSON.stringify(
+          contestantOf(kind).process(config, { tokenizer, specials }).toJSON(),
+        ),
+      );
+    }
+    const load = async (_dir: string, _seed: number, kind: string) => {
+      const c = contestantOf(kind);
+      const model = new Transformer(c.modelConfig(config, 260), { seed: 0 });
+      return {
+        contestant: c,
+        process: c.process(config, {
+          tokenizer,
+          specials,
+        }) as ContestantProcess,
+        tokenizer,
+        length: 16,
+        placed: await placeModel(model, "tfjs", kind),
+      } as LoadedModel;
+    };
+    const generation = new GenerationService(load);
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      dashboardHandler(
+        { root, generation, pollMs: 100 },
+        { page: await pageFiles(), hosts: ["127.0.0.1"] },
+      ),
+    );
+    const { browser, close } = await launchChromium();
+    const errors: string[] = [];
+    try {
+      const page = await browser.newPage();
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.setViewport({ width: 1280, height: 800 });
+      await page.goto(`http://127.0.0.1:${server.addr.port}/#/play/run`);
+      await page.waitForSelector('.tokens[data-model="bd3"]', {
+        timeout: 20_000,
+      });
+      const head = await page.$eval(
+        '[data-panel="bd3"] .card-head',
+        (e) => e.textContent ?? "",
+      );
+      assert(head.includes("blocks of 4"), head);
+      const label = await page.$eval(
+        "label:has(#steps)",
+        (e) => e.textContent ?? "",
+      );
+      assert(label.includes("per block"), label);
+      await page.$eval("#steps", (e) => ((e as HTMLInputElement).value = "2"));
+      await page.evaluate(() => {
+        const w = globalThis as unknown as { masks: number[] };
+        w.masks = [];
+        const el = document.querySelector('.tokens[data-model="bd3"]')!;
+        new MutationObserver(() =>
+          w.masks.push(Number((el as HTMLElement).dataset.masked))
+        ).observe(el, {
+          attributes: true,
+          attributeFilter: ["data-masked"],
+          childList: true,
+        });
+      });
+      await page.type("#prompt", "ab");
+      await page.click("#generate");
+      const end = Date.now() + 60_000;
+      while (
+        Date.now() < end &&
+        await page.$eval("#app", (e) => (e as HTMLElement).dataset.done) !==
+          "1"
+      ) await sleep(100);
+      const masks = await page.evaluate(() =>
+        (globalThis as unknown as { masks: number[] }).masks
+      );
+      // 14 to generate, 8 steps: start, then a frame per step down to 0.
+      assertEquals(masks[0], 14, `${masks}`);
+      assertEquals(masks.at(-1), 0, `${masks}`);
+      assert(masks.every((m, i) => i === 0 || m <= masks[i - 1]), `${masks}`);
+      const stats = await page.$eval(
+        '[data-testid="stats-bd3"]',
+        (e) => e.textContent ?? "",
+      );
+      assert(stats.includes("step 8/8 (2/block: block 4/4)"), stats);
+      const first = await page.$eval(
+        '.tokens[data-model="bd3"]',
+        (e) => e.textContent ?? "",
+      );
+      assert(first.startsWith("ab"), first);
+      await page.screenshot({ path: `${shots}/playground-bd3.png` });
+      console.log(`screenshot: ${shots}/playground-bd3.png`);
+      // Its row is not hidden by a click: it fills no blanks.
+      await page.click('.tokens[data-model="bd3"] [data-pos="5"]');
+      assertEquals(
+        await page.$$eval(
+          '.tokens[data-model="bd3"] .hidden-by-user',
+          (x) => x.length,
+        ),
+        0,
+      );
+      // In the browser: the panel says it runs on the server only.
+      const gpu = await page.$eval("#webgpu-status", (e) => e.textContent);
+      if (gpu?.startsWith("WebGPU: ")) {
+        await page.select("#where", "browser");
+        await page.click("#generate");
+        const end2 = Date.now() + 60_000;
+        let said = "";
+        while (Date.now() < end2 && !said.includes("server only")) {
+          said = await page.$eval(
+            '[data-testid="stats-bd3"]',
+            (e) => e.textContent ?? "",
+          );
+          await sleep(100);
+        }
+        assert(said.includes("block attention"), said);
+      }
+      assertEquals(errors, []);
+    } finally {
+      await close();
+      await server.shutdown();
+      await generation.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
