@@ -40,6 +40,14 @@ export interface StaggeredTime {
  * @param length A row's length, when known (a multiple of the span).
  * @throws {RangeError} When the span is not a positive integer (dividing
  *   `length`), or `delta` is outside [0, 1).
+ *
+ * @example
+ * ```ts
+ * import { checkStagger } from "@d3pm/diffusion";
+ * import { assertThrows } from "@std/assert";
+ * checkStagger({ span: 4, delta: 0.5 }, 128);
+ * assertThrows(() => checkStagger({ span: 4, delta: 0.5 }, 6), RangeError, "stagger.span 4 must divide the row length 6");
+ * ```
  */
 export function checkStagger(stagger: Stagger, length?: number): void {
   if (typeof stagger !== "object" || stagger === null) {
