@@ -11,7 +11,14 @@ import { subsCrossEntropy } from "@d3pm/diffusion";
 import { overBlocks } from "@d3pm/eval";
 import { initBackend } from "@d3pm/backend";
 import { readCommandLine, runCli } from "@d3pm/cli";
-import { D3PM, loadTrained, prepareData, RunFolder } from "@d3pm/experiment";
+import {
+  ConfigError,
+  D3PM,
+  loadTrained,
+  prepareData,
+  processStagger,
+  RunFolder,
+} from "@d3pm/experiment";
 
 const args = readCommandLine(Deno.args, {
   command: "deno task bench:bound",
@@ -61,6 +68,12 @@ CPU).`,
 await runCli(async () => {
   await initBackend({ prefer: "auto" });
   const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
+  if (processStagger(run.process) > 0) {
+    run.model.dispose();
+    throw new ConfigError(
+      `Cannot bench ${args.run}: its D3PM's masking is staggered, and it compares draws by mask count, which assume one clock for every position, and masking rates shared by every position`,
+    );
+  }
   const data = await prepareData(run.config, new RunFolder(args.run), () => {});
   const blocks = args.split === "valid" ? data.valid : data.test;
   for (

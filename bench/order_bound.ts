@@ -10,10 +10,12 @@ import { prng } from "@d3pm/core";
 import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { orderBounds, orderNlls } from "@d3pm/diffusion";
 import {
+  ConfigError,
   D3PM,
   loadTrained,
   placeModel,
   prepareData,
+  processStagger,
   RunFolder,
 } from "@d3pm/experiment";
 
@@ -75,6 +77,12 @@ block and order at the tiny preset on 2 cores.`,
 await runCli(async () => {
   const ks = args.orders.split(",").map(Number).sort((a, b) => a - b);
   const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
+  if (processStagger(run.process) > 0) {
+    run.model.dispose();
+    throw new ConfigError(
+      `Cannot bench ${args.run}: its D3PM's masking is staggered, and its random orders are uniform, and a staggered process's bound averages over the orders its clocks favour`,
+    );
+  }
   const data = await prepareData(run.config, new RunFolder(args.run), () => {});
   const blocks = Math.min(args.blocks, data.test.count);
   const L = data.test.length;

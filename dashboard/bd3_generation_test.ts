@@ -9,6 +9,7 @@ import {
   BD3,
   type Contestant,
   type ContestantProcess,
+  D3PM,
   placeModel,
   resolveConfig,
 } from "@d3pm/experiment";
@@ -278,4 +279,38 @@ Deno.test("the server streams a bd3 generation, tells the page its blocks, and r
     loaded.placed.dispose();
     await Deno.remove(base, { recursive: true });
   }
+});
+
+Deno.test("the page is told a staggered D3PM generates on the server only (the browser's engine has no synchronous forward pass)", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  const d3pm = D3PM.process(
+    resolveConfig({ preset: "micro", models: "ar,d3pm" }),
+    { tokenizer, specials: tokenizer.special },
+  ).toJSON();
+  const handler = dashboardHandler({
+    root: base,
+    generation: new GenerationService(() =>
+      Promise.reject(new Error("unused"))
+    ),
+    pollMs: 20,
+    keepAliveMs: 60_000,
+  }, { page: { html: "<p>x</p>", js: "", css: "" } });
+  const info = async (stagger?: { span: number; delta: number }) => {
+    await fakeRun(`${base}/r`, { models: "ar,d3pm" });
+    await Deno.writeTextFile(
+      `${base}/r/seed-0/d3pm/process.json`,
+      JSON.stringify(stagger ? { ...d3pm, stagger } : d3pm),
+    );
+    const res = await handler(
+      new Request("http://127.0.0.1/api/run/unmasking?run=r&seed=0&model=d3pm"),
+    );
+    const body = await res.json();
+    await Deno.remove(`${base}/r`, { recursive: true });
+    return body;
+  };
+  assertEquals((await info()).tfjsOnly, undefined);
+  const staggered = await info({ span: 4, delta: 0.5 });
+  assert(staggered.tfjsOnly.includes("its masking is staggered"), staggered);
+  assertEquals(staggered.spec.stagger, { span: 4, delta: 0.5 });
+  await Deno.remove(base, { recursive: true });
 });

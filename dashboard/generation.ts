@@ -15,6 +15,7 @@ import {
   loadTrained,
   type PlacedModel,
   placeModel,
+  processStagger,
   promptIds,
 } from "@d3pm/experiment";
 import type { Tokenizer } from "@d3pm/tokenizer";
@@ -615,7 +616,12 @@ export function trainedModelLoader(
 ): ModelLoader {
   return async (dir, seed, kind) => {
     const t = await loadTrained(dir, { seed, model: contestantOf(kind) });
-    const placed = await placeModel(t.model, engine, t.contestant.kind);
+    const placed = await placeModel(
+      t.model,
+      engine,
+      t.contestant.kind,
+      processStagger(t.process),
+    );
     return {
       contestant: t.contestant,
       process: t.process,

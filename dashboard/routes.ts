@@ -12,6 +12,7 @@ import {
   inspectRun,
   openTokenizer,
   OPTIONS as EXPERIMENT_OPTIONS,
+  processStagger,
   RunFolder,
   type RunOverview,
 } from "@d3pm/experiment";
@@ -619,7 +620,14 @@ export async function unmaskingRoute(
     timeConditioned: o.state!.config.timeConditioning === true &&
       c.network === "bidirectional",
     spec,
-    ...(c.tfjsOnly ? { tfjsOnly: c.tfjsOnly } : {}),
+    // Why the browser's WebGPU engine cannot generate it (the page then
+    // offers the server only).
+    ...(c.tfjsOnly ? { tfjsOnly: c.tfjsOnly } : processStagger(process) > 0
+      ? {
+        tfjsOnly:
+          "its masking is staggered, and the staggered sampler reads a synchronous forward pass, which the browser's WebGPU engine lacks",
+      }
+      : {}),
     ...(c.unmasking
       ? {
         maskId: c.unmasking.maskId(process),

@@ -238,9 +238,10 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
     : undefined;
   const positionAlphaBar = stagger
     ? (index: number, k: number) => {
+      // As discretize(): the schedule's alpha at each step but the last,
+      // where every position is masked.
       if (k >= s.steps) return 0;
-      const tau = staggeredTime(stagger, index, k / s.steps).tau;
-      return tau >= 1 ? 0 : continuous.alpha(tau);
+      return continuous.alpha(staggeredTime(stagger, index, k / s.steps).tau);
     }
     : undefined;
   const bound = (

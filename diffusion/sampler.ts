@@ -214,11 +214,9 @@ export async function sample(
       'positionAlphaBar reveals each token with its own probability: use strategy "ancestral"',
     );
   }
-  if (perPosition && !("forward" in model)) {
-    throw new RangeError(
-      "positionAlphaBar needs the JavaScript sampler, so a model with forward(); this device generator has none",
-    );
-  }
+  const noSyncForward =
+    "positionAlphaBar needs the JavaScript sampler, so a model whose forward() returns logits (a tfjs model); this device generator's is asynchronous or missing: sample it on tfjs or the CPU engine";
+  if (perPosition && !("forward" in model)) throw new RangeError(noSyncForward);
   const useCache = options.cache ?? !model.timeConditioned;
   const suppress = [maskId, ...(options.suppress ?? [])];
   const draw = {
@@ -289,12 +287,22 @@ export async function sample(
   let vocab = 0;
   const predict = async (t: number): Promise<Float32Array> => {
     forwardPasses++;
-    const logits = tf.tidy(() =>
-      (model as LanguageModel).forward(tf.tensor2d(tokens, [b, l], "int32"), {
-        t: tf.fill([b], t / T) as Tensor1D,
-        training: false,
-      })
-    );
+    const logits = tf.tidy(() => {
+      const out = (model as LanguageModel).forward(
+        tf.tensor2d(tokens, [b, l], "int32"),
+        { t: tf.fill([b], t / T) as Tensor1D, training: false },
+      );
+      // A device engine's forward() is asynchronous: not a LanguageModel.
+      if (typeof (out as { then?: unknown }).then === "function") {
+        (out as unknown as Promise<unknown>).catch(() => {});
+        throw new RangeError(
+          perPosition
+            ? noSyncForward
+            : "sample needs a model whose forward() returns logits, or a device generator; this forward() is asynchronous",
+        );
+      }
+      return out;
+    });
     vocab = logits.shape[2];
     const data = (await logits.data()) as Float32Array;
     logits.dispose();

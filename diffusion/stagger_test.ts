@@ -289,6 +289,57 @@ Deno.test("a staggered process samples each span left to right when its windows 
   assertEquals(b.tokens, a.tokens);
 });
 
+Deno.test("the staggered sampler is the exact reverse: after each step each position is clean with its own forward probability, with or without a prompt", async () => {
+  // eps 0.2: a position whose window has ended is still clean with
+  // probability alpha(1) = 0.2, which the sampler must reveal at once.
+  const spec = {
+    kind: "masked-diffusion" as const,
+    vocab: 5,
+    maskId: MASK,
+    steps: 4,
+    schedule: { kind: "log-linear" as const, eps: 0.2 },
+    objective: "mdlm" as const,
+    stagger: { span: 2, delta: 0.5 }, // windows [0.5, 1] and [0, 0.5]
+  };
+  const process = maskedDiffusion(spec);
+  const alpha = logLinear({ eps: 0.2 }).alpha;
+  const model = new ConstantDenoiser(5, Float32Array.of(0, 0, 0, 0, -30));
+  const rows = 4000;
+  for (const prompted of [false, true]) {
+    const clean: number[][] = [[], []];
+    await process.sample(model, {
+      batchSize: rows,
+      steps: 4,
+      prng: prng(prompted ? 12 : 11),
+      ...(prompted
+        ? { prompt: new Int32Array(rows * 2).fill(MASK) }
+        : { length: 2 }),
+      onStep: (st) => {
+        for (const j of [0, 1]) {
+          let n = 0;
+          for (let r = 0; r < rows; r++) {
+            n += st.tokens[r * 2 + j] !== MASK ? 1 : 0;
+          }
+          clean[j].push(n / rows);
+        }
+      },
+    });
+    for (const j of [0, 1]) {
+      for (let m = 1; m <= 4; m++) {
+        const s = (4 - m) / 4;
+        const want = m === 4 ? 1 : alpha(staggeredTime(spec.stagger, j, s).tau);
+        const se = Math.sqrt(Math.max(want * (1 - want), 0.01) / rows);
+        assert(
+          Math.abs(clean[j][m - 1] - want) < 4.5 * se,
+          `prompt ${prompted}, position ${j}, step ${m}: clean ${
+            clean[j][m - 1]
+          }, forward ${want}`,
+        );
+      }
+    }
+  }
+});
+
 Deno.test("block diffusion carries the stagger, whose span must lie within a block", () => {
   const bd3 = blockDiffusion({
     kind: "block-diffusion",
@@ -361,6 +412,20 @@ Deno.test("a stagger is refused where one clock is assumed, in one line", async 
         strategy: "confidence",
       }),
     'use strategy "ancestral"',
+  );
+  // A device engine's forward() is asynchronous: refused in one line.
+  const device = {
+    config: model.config,
+    timeConditioned: false,
+    forward: () => Promise.resolve(new Float32Array(0)),
+    generateMasked: () => {
+      throw new Error("not reached: the staggered sampler runs here");
+    },
+    dispose() {},
+  };
+  await assertRejectsMessage(
+    () => p.sample(device as never, { length: 4, prng: prng(0) }),
+    "this device generator's is asynchronous or missing",
   );
   // By time is the staggered process's default.
   const est = await p.bound(model, x0, { prng: prng(0) });

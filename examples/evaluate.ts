@@ -31,6 +31,7 @@ import {
   OPTIONS as EXPERIMENT_OPTIONS,
   placeModel,
   prepareData,
+  processStagger,
   readRun,
   RunFolder,
   scoreTest,
@@ -125,6 +126,7 @@ async function generateRows(
     trained.model,
     o.engine,
     trained.contestant.kind,
+    processStagger(trained.process),
   );
   o.log(`engine: ${placed.engine}`);
   const L = config.blockLength;

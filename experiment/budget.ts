@@ -209,7 +209,9 @@ function evaluationParts(
 ): EstimatePart[] {
   const T = c.blockLength;
   const runs = c.seeds;
-  const masked = kinds.filter((k) => contestantOf(k).unmasking).length;
+  // A staggered D3PM has no exact discrete bound: its passes are not paid.
+  const masked = kinds.filter((k) => contestantOf(k).unmasking).length -
+    (c.stagger > 0 && kinds.includes("d3pm") ? 1 : 0);
   const evalBlocks = c.evalBlocks > 0 ? c.evalBlocks : 1024;
   const validations = c.validEvery > 0
     ? Math.ceil(c.steps / c.validEvery) + 1

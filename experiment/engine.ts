@@ -51,6 +51,10 @@ export type EngineChoice =
     Pick<ExperimentConfig, "annealSteps" | "shift" | "models" | "stagger">
   >;
 
+/** Why a staggered process keeps off the WebGPU engine. */
+const STAGGER_SAMPLER =
+  "its sampler runs on the JavaScript side, which reads the model's logits from a synchronous forward pass, and the WebGPU engine's is asynchronous";
+
 /** Why the fused engines cannot train this run (undefined: they can). */
 function tfjsOnly(config: EngineChoice): string | undefined {
   if (config.diffusionLoss === "d3pm") {
@@ -120,6 +124,11 @@ export async function chooseEngine(
       `${only}, not --engine ${config.engine}; use --engine tfjs`,
     );
   }
+  if ((config.stagger ?? 0) > 0 && config.engine === "webgpu") {
+    throw new ConfigError(
+      `Option --engine webgpu: the model's process is staggered, and ${STAGGER_SAMPLER}; use --engine cpu or tfjs`,
+    );
+  }
   if (config.engine === "cpu") {
     const problem = await cpuKernelsProblem();
     if (problem !== null) {
@@ -151,10 +160,7 @@ export async function chooseEngine(
   if ((config.stagger ?? 0) > 0 && config.engine === "auto") {
     // The staggered sampler reads forward(), which the WebGPU engine lacks.
     found.device.destroy();
-    return await autoOnCpu(
-      config,
-      "--stagger samples on the JavaScript side, which reads the model's forward pass, and the WebGPU engine has none",
-    );
+    return await autoOnCpu(config, `--stagger: ${STAGGER_SAMPLER}`);
   }
   if (only) {
     found.device.destroy();
@@ -533,9 +539,14 @@ export interface PlacedModel {
  * only: `auto` keeps it there, `webgpu` and `cpu` are refused. The placed
  * model owns `model`.
  *
+ * A model whose process is staggered (`stagger`, the process's `delta`)
+ * keeps off the WebGPU engine: its sampler reads a synchronous forward
+ * pass (`auto` takes the CPU engine, `webgpu` is refused).
+ *
  * @param model The trained tfjs model.
  * @param choice The engine.
  * @param kind Its contestant (default: none that runs on tfjs only).
+ * @param stagger Its process's stagger (`processStagger`; default 0: none).
  * @returns The placed model.
  *
  * @example
@@ -553,6 +564,7 @@ export async function placeModel(
   model: Transformer,
   choice: "tfjs" | "webgpu" | "cpu" | "auto",
   kind?: string,
+  stagger = 0,
 ): Promise<PlacedModel> {
   // A shifted denoiser reads output i − 1 at position i: tfjs only; so is a
   // contestant that says so (`tfjsOnly`).
@@ -561,6 +573,7 @@ export async function placeModel(
     diffusionLoss: "mdlm",
     shift: model.config.shift ?? false,
     ...(kind ? { models: kind } : {}),
+    stagger,
   });
   const placed = await evaluationModel(model, engine);
   return {
@@ -572,4 +585,27 @@ export async function placeModel(
       if (engine.kind === "webgpu") engine.device.destroy();
     },
   };
+}
+
+/**
+ * The stagger of a process (its spec's `stagger.delta`; 0 without one), for
+ * {@linkcode placeModel}.
+ *
+ * @param process A run's process.
+ * @returns The delta.
+ *
+ * @example
+ * ```ts
+ * import { maskedDiffusion } from "@d3pm/diffusion";
+ * import { processStagger } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const spec = { kind: "masked-diffusion", vocab: 9, maskId: 8, steps: 10, schedule: { kind: "log-linear" }, objective: "mdlm" } as const;
+ * assertEquals(processStagger(maskedDiffusion(spec)), 0);
+ * assertEquals(processStagger(maskedDiffusion({ ...spec, stagger: { span: 2, delta: 0.5 } })), 0.5);
+ * ```
+ */
+export function processStagger(process: { toJSON(): unknown }): number {
+  const spec = process.toJSON() as { stagger?: { delta?: unknown } } | null;
+  const delta = spec?.stagger?.delta;
+  return typeof delta === "number" ? delta : 0;
 }

@@ -613,7 +613,7 @@ export function staggerSentence(
   const width = 1 - c.stagger;
   return `Its masking is staggered (--stagger ${c.stagger}): within each span of ${c.staggerSpan} positions each position runs the schedule on its own window of t, ${
     Number(width.toFixed(3))
-  } wide, the right-hand ones masked first, so that it is generated left to right more often than not; its bound is that process's ELBO, by time draws. `;
+  } wide, the right-hand ones masked first, so that it is generated left to right more often than not; its bound is that process's ELBO, by time draws. It generates through the JavaScript sampler reading the model's forward pass (each position revealed with its own probability), not a fused engine's generator: its speed is not comparable with an unstaggered model's on the fused engines. `;
 }
 
 /**

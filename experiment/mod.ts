@@ -64,6 +64,7 @@ export {
   evaluationModels,
   type PlacedModel,
   placeModel,
+  processStagger,
   releaseEvaluationModel,
   trainOnEngine,
 } from "./engine.ts";

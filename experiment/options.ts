@@ -857,13 +857,13 @@ export const RULES: readonly Rule[] = [
       if (c.stagger === 0) return undefined;
       const clash = c.diffusionLoss === "d3pm"
         ? "--diffusion-loss d3pm"
-        : c.timesPer === "count"
-        ? "--times-per count"
+        : c.timesPer === "count" || c.timesPer === "token"
+        ? `--times-per ${c.timesPer}`
         : c.fullMaskShare > 0
         ? "--full-mask-share"
         : undefined;
       return clash
-        ? `Option --stagger needs the mdlm loss drawn by time (each position on its own clock), not ${clash}`
+        ? `Option --stagger needs the mdlm loss drawn by a time per row or per bd3 block (each position's clock runs on that time), not ${clash}`
         : undefined;
     },
   },
@@ -871,7 +871,7 @@ export const RULES: readonly Rule[] = [
     options: ["stagger", "engine"],
     check: (c) =>
       c.stagger > 0 && c.engine === "webgpu"
-        ? "Option --stagger samples on the JavaScript side, which reads the model's forward pass, and the WebGPU engine has none; use --engine cpu or tfjs"
+        ? "Option --stagger samples on the JavaScript side, which reads the model's logits from a synchronous forward pass, and the WebGPU engine's is asynchronous; use --engine cpu or tfjs"
         : undefined,
   },
   {

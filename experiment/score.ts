@@ -15,7 +15,7 @@ import { likelihoodFigures, testBound } from "./evaluation.ts";
 import { loadTrained, readRun } from "./load.ts";
 import { ConfigError } from "./options.ts";
 import { RunFolder } from "./run_folder.ts";
-import { placeModel } from "./engine.ts";
+import { placeModel, processStagger } from "./engine.ts";
 
 /** Options of {@linkcode scoreTest}. */
 export interface ScoreOptions {
@@ -90,6 +90,7 @@ export async function scoreTest(
     trained.model,
     options.engine ?? "tfjs",
     trained.contestant.kind,
+    processStagger(trained.process),
   );
   options.log?.(`engine: ${placed.engine}`);
   const model = placed.model;

@@ -8,7 +8,7 @@
 import { prng } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import type { GenerationRequest } from "./contestant.ts";
-import { placeModel } from "./engine.ts";
+import { placeModel, processStagger } from "./engine.ts";
 import { loadTrained, type TrainedModel } from "./load.ts";
 import { ConfigError } from "./options.ts";
 
@@ -90,6 +90,7 @@ export async function sampleText(
     trained.model,
     options.engine,
     trained.contestant.kind,
+    processStagger(trained.process),
   );
   try {
     const { config, tokenizer, contestant, process } = trained;
@@ -207,6 +208,7 @@ export async function fillText(
     trained.model,
     options.engine,
     trained.contestant.kind,
+    processStagger(trained.process),
   );
   try {
     const out = await contestant.generate(process, placed.model, {

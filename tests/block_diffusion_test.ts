@@ -362,6 +362,90 @@ Deno.test("block diffusion samples block by block: near-greedy with blocks of on
   model.dispose();
 });
 
+Deno.test("staggered block diffusion: its training masks and its sampler both follow each block's clocks (rows and time per block; with and without the KV cache)", async () => {
+  await tf.setBackend("cpu");
+  const model = denoiser(5);
+  // Windows 0.2 wide that do not overlap, the linear schedule (alpha(1) =
+  // 0): at any t the masked positions of a block are a suffix of it.
+  const staggered = (perBlock: boolean) =>
+    blockDiffusion({
+      kind: "block-diffusion",
+      blockSize: 4,
+      vocab: V,
+      maskId: MASK,
+      steps: 100,
+      schedule: { kind: "linear" },
+      stagger: { span: 4, delta: 0.8 },
+      ...(perBlock ? { times: { perBlock: true } } : {}),
+    });
+  const inputs: Int32Array[] = [];
+  const spy = {
+    config: model.config,
+    timeConditioned: false,
+    blockAttention: true as const,
+    forward: (
+      x: tf.Tensor2D,
+      o: Parameters<Transformer["forward"]>[1] = {},
+    ) => {
+      inputs.push(x.dataSync() as Int32Array);
+      return model.forward(x, o);
+    },
+    dispose() {},
+  };
+  const batch = { tokens: rows(32, 1), batchSize: 32, length: L };
+  for (const perBlock of [false, true]) {
+    inputs.length = 0;
+    tf.tidy(() => staggered(perBlock).loss(spy, batch, { prng: prng(2) }));
+    // The pass reads [x_t ; x_0]: x_t is each row's first L ids.
+    const [x] = inputs;
+    let masked = 0;
+    for (let r = 0; r < 32; r++) {
+      for (let k = 0; k < L; k += 4) {
+        const block = Array.from(x.subarray(r * 2 * L + k, r * 2 * L + k + 4));
+        const first = block.indexOf(MASK);
+        masked += block.filter((v) => v === MASK).length;
+        if (first >= 0) {
+          assertEquals(
+            block.slice(first).every((v) => v === MASK),
+            true,
+            `perBlock ${perBlock}: row ${r}, block ${block}`,
+          );
+        }
+      }
+    }
+    assert(masked > 32 && masked < 32 * L - 32, `masked ${masked}`);
+  }
+  // Generation reveals each block left to right, a prefix kept.
+  for (const kvCache of [true, false]) {
+    const revealed = new Map<number, number>();
+    await staggered(false).sample(model, {
+      batchSize: 2,
+      length: L,
+      steps: 50,
+      prng: prng(6),
+      prefix: Int32Array.of(1),
+      kvCache,
+      onStep: (st) => {
+        st.tokens.forEach((v, i) => {
+          if (v !== MASK && !revealed.has(i)) revealed.set(i, st.step);
+        });
+      },
+    });
+    for (let r = 0; r < 2; r++) {
+      for (let i = 2; i < L; i++) {
+        if (i % 4 === 0) continue; // a block's first: after the block before
+        assert(
+          revealed.get(r * L + i)! > revealed.get(r * L + i - 1)!,
+          `kvCache ${kvCache}: row ${r}, position ${i} at step ${
+            revealed.get(r * L + i)
+          }, position ${i - 1} at ${revealed.get(r * L + i - 1)}`,
+        );
+      }
+    }
+  }
+  model.dispose();
+});
+
 Deno.test("block diffusion refuses what it cannot run, in one line", async () => {
   await tf.setBackend("cpu");
   const model = denoiser(4);

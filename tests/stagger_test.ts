@@ -9,7 +9,7 @@ import {
   assertNotEquals,
 } from "@std/assert";
 import { pathExists } from "@d3pm/core";
-import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
+import { errorLine, FAST_EVAL, runScript, runTool } from "./_run.ts";
 
 const SHORT = [
   "--preset",
@@ -130,6 +130,32 @@ Deno.test("a staggered D3PM trains on the CPU engine and a staggered BD3 on tfjs
   // Frames as it unmasks; the last one holds no mask.
   const last = s.stdout.trim().split(/^--- step .*$/m).at(-1)!.trim();
   assert(last.startsWith("The ") && !last.includes("░"), s.stdout);
+  // The WebGPU engine's forward pass is asynchronous: refused in one line
+  // (before any adapter is asked for), as are the benches whose estimators
+  // assume one clock.
+  const gpu = await runTool("sample.ts", [
+    "--run",
+    d3pm,
+    "--model",
+    "d3pm",
+    "--engine",
+    "webgpu",
+  ]);
+  assertEquals(gpu.code, 1);
+  assertEquals(
+    errorLine(gpu),
+    "error: Option --engine webgpu: the model's process is staggered, and its sampler runs on the JavaScript side, which reads the model's logits from a synchronous forward pass, and the WebGPU engine's is asynchronous; use --engine cpu or tfjs",
+  );
+  for (const bench of ["bench/order_bound.ts", "bench/bound.ts"]) {
+    const r = await runScript(bench, ["--run", d3pm]);
+    assertEquals(r.code, 1, r.stderr);
+    assert(
+      errorLine(r).startsWith(
+        `error: Cannot bench ${d3pm}: its D3PM's masking is staggered, and `,
+      ),
+      r.stderr,
+    );
+  }
   await Deno.remove(root, { recursive: true });
 });
 
@@ -154,11 +180,15 @@ Deno.test("--stagger's options are refused in one line, before anything is writt
     ],
     [
       ["--models", "d3pm", "--stagger", "0.5", "--times-per", "count"],
-      "error: Option --stagger needs the mdlm loss drawn by time (each position on its own clock), not --times-per count",
+      "error: Option --stagger needs the mdlm loss drawn by a time per row or per bd3 block (each position's clock runs on that time), not --times-per count",
+    ],
+    [
+      ["--models", "d3pm", "--stagger", "0.5", "--times-per", "token"],
+      "error: Option --stagger needs the mdlm loss drawn by a time per row or per bd3 block (each position's clock runs on that time), not --times-per token",
     ],
     [
       ["--models", "d3pm", "--stagger", "0.5", "--engine", "webgpu"],
-      "error: Option --stagger samples on the JavaScript side, which reads the model's forward pass, and the WebGPU engine has none; use --engine cpu or tfjs",
+      "error: Option --stagger samples on the JavaScript side, which reads the model's logits from a synchronous forward pass, and the WebGPU engine's is asynchronous; use --engine cpu or tfjs",
     ],
     [
       ["--models", "d3pm", "--stagger", "1"],
