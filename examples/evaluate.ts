@@ -274,6 +274,12 @@ const OPTIONS = {
     min: 0,
     help: "test blocks (0: all; default: the run's --eval-blocks)",
   },
+  samples: {
+    kind: "integer",
+    min: 1,
+    help:
+      "draws per test block of a denoiser's bound (default: the run's --elbo-samples, which reproduces its figure; more: a smaller standard error)",
+  },
   backend: {
     kind: "choice",
     choices: ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"],
@@ -320,6 +326,11 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
             "Option --gen-samples must be 0 (off) or at least 2 (a 95% interval needs two samples), got 1",
           );
         }
+        if (values.samples !== undefined && values["gen-samples"] > 0) {
+          throw new UsageError(
+            "Option --samples sets the test bound's draws; with --gen-samples no bound is scored: leave one out",
+          );
+        }
         if (values.judge !== "auto" && values["gen-samples"] === 0) {
           throw new UsageError(
             `Option --judge ${values.judge} judges generated rows: it needs --gen-samples N (N ≥ 2)`,
@@ -346,6 +357,7 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       model: values.model,
       seed: values.seed,
       blocks: values.blocks,
+      samples: values.samples,
       engine: values.engine,
       log: (line) => console.error(line),
     });

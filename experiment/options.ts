@@ -448,7 +448,8 @@ export const OPTIONS = {
     kind: "integer",
     min: 1,
     default: 2,
-    help: "draws (by mask count) per test block for the D3PM bound",
+    help:
+      "draws per test block for the diffusion bounds (by mask count; by time for a staggered process)",
   },
   /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
   exactBlocks: {

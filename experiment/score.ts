@@ -25,6 +25,11 @@ export interface ScoreOptions {
   seed?: number;
   /** Test blocks (0: all; default: the run's `--eval-blocks`). */
   blocks?: number;
+  /**
+   * Draws per test block of a bound (default: the run's `--elbo-samples`,
+   * which reproduces its figure); more draws, a smaller standard error.
+   */
+  samples?: number;
   /** Where progress lines go (default: nowhere). */
   log?: (line: string) => void;
   /**
@@ -79,6 +84,7 @@ export async function scoreTest(
     ...saved,
     resume: true,
     evalBlocks: options.blocks ?? saved.evalBlocks,
+    elboSamples: options.samples ?? saved.elboSamples,
   };
   const data = await prepareData(
     config,

@@ -106,6 +106,37 @@ Deno.test("a staggered D3PM trains on the CPU engine and a staggered BD3 on tfjs
   // The tools read the process back: the same bound (to 1e-7: sums of
   // per-token weights, some large, are taken in another order).
   assertAlmostEquals(await evaluated(d3pm, "d3pm"), m.test.nll, 1e-7);
+  // More draws than the run's one: a smaller standard error, the same bound
+  // within it.
+  const more = await runTool("evaluate.ts", [
+    "--run",
+    d3pm,
+    "--model",
+    "d3pm",
+    "--blocks",
+    "4",
+    "--samples",
+    "16",
+  ]);
+  assertEquals(more.code, 0, more.stderr);
+  const tight = JSON.parse(more.stdout.trim().split("\n").at(-1)!).figures;
+  assert(
+    tight.stderr < m.test.stderr / 2,
+    `${tight.stderr} vs ${m.test.stderr}`,
+  );
+  assert(Math.abs(tight.nll - m.test.nll) < 4 * m.test.stderr);
+  const both = await runTool("evaluate.ts", [
+    "--run",
+    d3pm,
+    "--samples",
+    "16",
+    "--gen-samples",
+    "2",
+  ]);
+  assertEquals(
+    errorLine(both),
+    "error: Option --samples sets the test bound's draws; with --gen-samples no bound is scored: leave one out",
+  );
   const b = JSON.parse(await Deno.readTextFile(`${bd3}/results.json`))
     .results[0];
   assertAlmostEquals(await evaluated(bd3, "bd3"), b.test.nll, 1e-7);
