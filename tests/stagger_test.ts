@@ -103,9 +103,11 @@ Deno.test("a staggered D3PM trains on the CPU engine and a staggered BD3 on tfjs
   assert(report.includes("per test block by time (staggered clocks)"));
   assert(Number.isFinite(m.generation.genPpl), JSON.stringify(m));
 
-  // The tools read the process back: the same bound (to 1e-7: sums of
-  // per-token weights, some large, are taken in another order).
-  assertAlmostEquals(await evaluated(d3pm, "d3pm"), m.test.nll, 1e-7);
+  // The tools read the process back: the same bound, to 1e-6 nats (sums of
+  // per-token weights, some large, are taken in another order: 1.6e-7 seen on
+  // an AMD EPYC under load; a process read without its stagger moves the
+  // bound by far more than that).
+  assertAlmostEquals(await evaluated(d3pm, "d3pm"), m.test.nll, 1e-6);
   // More draws than the run's one: a smaller standard error, the same bound
   // within it.
   const more = await runTool("evaluate.ts", [
@@ -139,7 +141,7 @@ Deno.test("a staggered D3PM trains on the CPU engine and a staggered BD3 on tfjs
   );
   const b = JSON.parse(await Deno.readTextFile(`${bd3}/results.json`))
     .results[0];
-  assertAlmostEquals(await evaluated(bd3, "bd3"), b.test.nll, 1e-7);
+  assertAlmostEquals(await evaluated(bd3, "bd3"), b.test.nll, 1e-6);
   assert(
     (await Deno.readTextFile(`${bd3}/report.md`)).includes(
       "The BD3's masking is staggered (--stagger 0.6)",
