@@ -4,7 +4,8 @@
 // loss, every gradient, 3 clipped AdamW steps (causal and bidirectional,
 // learned and rotary positions, ALiBi in both modes, time conditioning,
 // rows of 70 tokens), per-row scoring in chunks of rows, run-to-run
-// determinism and bit-identical resume (dropout, EMA); tolerances stated
+// determinism and bit-identical resume (dropout, EMA), and a checkpoint
+// resumed across engines (tfjs → CPU engine and back); tolerances stated
 // there. Also: the engine's own one-line errors.
 
 import {
@@ -15,6 +16,7 @@ import {
 } from "@std/assert";
 import { CpuTransformer } from "./mod.ts";
 import {
+  crossEngineResume,
   resumeParity,
   scoringParity,
   trainingParity,
@@ -32,6 +34,7 @@ const opts = { sanitizeResources: false, sanitizeOps: false };
 trainingParity(cpuExecutor);
 scoringParity(cpuExecutor);
 resumeParity(cpuExecutor);
+crossEngineResume(cpuExecutor);
 
 Deno.test({
   name: "CpuTransformer names a bad shape, batch or call in one line",

@@ -40,7 +40,14 @@ import {
   Transformer,
   validateConfig,
 } from "@d3pm/transformer";
-import { AdamW, clipByGlobalNorm, type StepEngine } from "@d3pm/train";
+import {
+  AdamW,
+  clipByGlobalNorm,
+  loadCheckpoint,
+  type StepEngine,
+  train,
+  trainEngine,
+} from "@d3pm/train";
 import { causalLmLoss, generate } from "@d3pm/autoregressive";
 import { maskedDiffusion, subsCrossEntropy } from "@d3pm/diffusion";
 import type { TrainBatch } from "./types.ts";
@@ -1605,6 +1612,148 @@ export function maskedGenerationParity(ex: Executor): void {
       assertEquals(Array.from(cached.tokens), Array.from(full.tokens));
       model.dispose();
       engine.dispose();
+    },
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Resume across engines.
+
+/** Training weights by name. */
+type Weights = Map<string, Float32Array>;
+
+/** The largest per-tensor relative error (max |a − b| / max |b|) and where. */
+function worstOf(
+  a: ReadonlyMap<string, Float32Array>,
+  b: ReadonlyMap<string, Float32Array>,
+): { error: number; at: string } {
+  assertEquals([...a.keys()].sort(), [...b.keys()].sort());
+  let error = 0, at = "";
+  for (const [k, x] of a) {
+    const e = relError(x, b.get(k)!);
+    if (e > error) [error, at] = [e, k];
+  }
+  return { error, at };
+}
+
+/**
+ * A training checkpoint is the same file whichever engine wrote it: one
+ * written by tfjs training (`train`) resumes on the executor's engine
+ * (`trainEngine`), and one written by the engine resumes on tfjs, each
+ * ending where an uninterrupted run on either ends. Drift: 8 AdamW steps
+ * apart, the engines' weights differ by ≤ 7e-4 (per tensor, relative to its
+ * largest weight; WebGPU and the CPU engine alike); a resume that lost the
+ * optimiser's step, swapped its moments or restarted the data differs by
+ * far more (docs/testing.md), so the bound is 2e-3.
+ */
+export function crossEngineResume(ex: Executor): void {
+  const steps = 8, cut = 4, drift = 2e-3;
+  const config = parityConfig("bidirectional", "rotary");
+  const process = diffusion(100);
+  const common = {
+    blocks: {
+      data: Uint32Array.from(randomIds(12 * T, V - 1, 3)),
+      count: 12,
+      length: T,
+    },
+    batchSize: B,
+    lr: (s: number) => 2e-2 * (1 - s / (2 * steps)),
+    seed: 4,
+    config: { test: "cross-engine resume" },
+    progress: false as const,
+  };
+  const onTfjs = async (n: number, checkpoint: string, resume: boolean) => {
+    await tf.setBackend("cpu");
+    const model = new Transformer(config, { seed: 9 });
+    const r = await train({
+      ...common,
+      variables: model.variables,
+      loss: (batch, rng) =>
+        process.loss(model, { ...batch, length: T }, { prng: rng }),
+      steps: n,
+      checkpoint,
+      resume,
+    });
+    r.optimizer.dispose();
+    const weights: Weights = new Map();
+    for (const [k, v] of model.variables) {
+      weights.set(k, (await v.data()) as Float32Array);
+    }
+    model.dispose();
+    return { weights, startStep: r.startStep };
+  };
+  const onEngine = async (n: number, checkpoint: string, resume: boolean) => {
+    const engine = await ex.create(config, {
+      batchSize: B,
+      length: T,
+      seed: 9,
+      excludeToken: MASK,
+    });
+    const r = await trainEngine({
+      ...common,
+      engine,
+      ema: false,
+      terms: (batch, rng) =>
+        process.lossTerms({ ...batch, length: T }, { prng: rng }),
+      steps: n,
+      checkpoint,
+      resume,
+    });
+    const weights: Weights = new Map();
+    for (const [k, v] of await engine.getWeights()) weights.set(k, v.data);
+    engine.dispose();
+    return { weights, startStep: r.startStep };
+  };
+  const section = (
+    ck: Awaited<ReturnType<typeof loadCheckpoint>>,
+    part: "model" | "adamM" | "adamV",
+  ): Weights =>
+    new Map(
+      [...ck[part]].map(([k, t]: [string, StoredTensor]) => [k, t.data]),
+    );
+  testOf(
+    ex,
+    ": a checkpoint written by tfjs resumes on the engine, and one written by the engine resumes on tfjs, ending where uninterrupted runs end",
+    async () => {
+      const dir = await Deno.makeTempDir();
+      const tfjsWhole = await onTfjs(steps, `${dir}/a.safetensors`, false);
+      const engineWhole = await onEngine(steps, `${dir}/b.safetensors`, false);
+      await onTfjs(cut, `${dir}/tfjs.safetensors`, false);
+      await onEngine(cut, `${dir}/engine.safetensors`, false);
+      // The same checkpoint from either engine: state, names, shapes, values.
+      const a = await loadCheckpoint(`${dir}/tfjs.safetensors`);
+      const b = await loadCheckpoint(`${dir}/engine.safetensors`);
+      const { elapsed: _a, lastLoss: la, ...sa } = a.state;
+      const { elapsed: _b, lastLoss: lb, ...sb } = b.state;
+      assertEquals(sa, sb);
+      assertEquals(sa.step, cut);
+      assertLess(Math.abs(la! - lb!) / la!, 1e-4, `last loss ${la} vs ${lb}`);
+      for (const part of ["model", "adamM", "adamV"] as const) {
+        const { error, at } = worstOf(section(b, part), section(a, part));
+        assertLess(error, drift, `${part} ${at}: ${error}`);
+      }
+      assertEquals(b.ema.size, 0);
+      // Each resumed on the other engine.
+      const toEngine = await onEngine(steps, `${dir}/tfjs.safetensors`, true);
+      const toTfjs = await onTfjs(steps, `${dir}/engine.safetensors`, true);
+      assertEquals([toEngine.startStep, toTfjs.startStep], [cut, cut]);
+      for (
+        const [label, got, want] of [
+          ["tfjs → engine vs the engine throughout", toEngine, engineWhole],
+          ["tfjs → engine vs tfjs throughout", toEngine, tfjsWhole],
+          ["engine → tfjs vs tfjs throughout", toTfjs, tfjsWhole],
+          ["engine → tfjs vs the engine throughout", toTfjs, engineWhole],
+        ] as const
+      ) {
+        const { error, at } = worstOf(got.weights, want.weights);
+        assertLess(error, drift, `${label}: ${at} ${error}`);
+      }
+      // And the resumed runs did train on from the checkpoint.
+      assert(
+        worstOf(toEngine.weights, section(a, "model")).error > 10 * drift,
+      );
+      assert(worstOf(toTfjs.weights, section(b, "model")).error > 10 * drift);
+      await Deno.remove(dir, { recursive: true });
     },
   );
 }
