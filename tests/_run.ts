@@ -1,4 +1,7 @@
 // Helpers to run the command-line tools as a user would, in a subprocess.
+import { assertEquals } from "@std/assert";
+import { pathExists } from "@d3pm/core";
+
 export interface Ran {
   code: number;
   stdout: string;
@@ -108,5 +111,24 @@ export async function killAt(
   }
   if (await Deno.stat(`${out}/results.json`).then(() => true, () => false)) {
     throw new Error(`the run killed at ${marker} had already written results`);
+  }
+}
+
+/**
+ * Each `[args, line]` of `cases`: the experiment with `base`, `args` and
+ * `--out out` exits 1 with exactly `line` as its one stderr line, and
+ * creates nothing at `out`.
+ */
+export async function assertRefused(
+  base: readonly string[],
+  cases: readonly (readonly [readonly string[], string])[],
+  out: string,
+): Promise<void> {
+  for (const [args, line] of cases) {
+    const r = await runTool("experiment.ts", [...base, ...args, "--out", out]);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(errorLine(r), line);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assertEquals(await pathExists(out), false, `${args.join(" ")}: ${out}`);
   }
 }

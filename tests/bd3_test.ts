@@ -2,9 +2,8 @@
 // micro preset, cut short — its results and report rows, the engine it runs
 // on and why, the tools on seed-0/bd3, and its options' refusals.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { pathExists } from "@d3pm/core";
 import { estimateRun, resolveConfig } from "@d3pm/experiment";
-import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
+import { assertRefused, errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
 const SHORT = [
   "--preset",
@@ -254,11 +253,5 @@ Deno.test("bd3's options are refused in one line, before anything is written", a
       "error: Option --bd3-block applies to the bd3 contestant only, and --models is ar,d3pm: it would be recorded and never used; add bd3 to --models, or leave it out",
     ],
   ];
-  for (const [args, line] of cases) {
-    const r = await runTool("experiment.ts", [...SHORT, ...args, "--out", out]);
-    assertEquals(r.code, 1, r.stderr);
-    assertEquals(errorLine(r), line);
-    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
-    assertEquals(await pathExists(out), false);
-  }
+  await assertRefused(SHORT, cases, out);
 });

@@ -8,8 +8,13 @@ import {
   assertEquals,
   assertNotEquals,
 } from "@std/assert";
-import { pathExists } from "@d3pm/core";
-import { errorLine, FAST_EVAL, runScript, runTool } from "./_run.ts";
+import {
+  assertRefused,
+  errorLine,
+  FAST_EVAL,
+  runScript,
+  runTool,
+} from "./_run.ts";
 
 const SHORT = [
   "--preset",
@@ -228,11 +233,5 @@ Deno.test("--stagger's options are refused in one line, before anything is writt
       "error: Option --stagger must be a number in [0, 1) (0: none), got 1",
     ],
   ];
-  for (const [args, line] of cases) {
-    const r = await runTool("experiment.ts", [...SHORT, ...args, "--out", out]);
-    assertEquals(r.code, 1, r.stderr);
-    assertEquals(errorLine(r), line);
-    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
-    assertEquals(await pathExists(out), false);
-  }
+  await assertRefused(SHORT, cases, out);
 });
