@@ -13,12 +13,14 @@ export const RUN_OPTION = {
   help: "the run folder",
 } as const;
 
-/** `--seed`: which seed's model of the run. */
+/**
+ * `--seed`: which seed's model of the run (none: the run's first seed, 0
+ * unless it was made with `--first-seed`).
+ */
 export const SEED_OPTION = {
   kind: "integer",
   min: 0,
-  default: 0,
-  help: "which seed's model",
+  help: "which seed's model (default: the run's first seed)",
 } as const;
 
 /** `--model NAME`: any contestant the run trained (evaluate, export). */

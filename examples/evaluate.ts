@@ -339,10 +339,14 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
       },
     });
     const backend = await initBackend({ prefer: values.backend });
+    // No --seed: the run's first seed (a run made with --first-seed K has
+    // no seed 0).
+    const seed = values.seed ??
+      (await readRun(values.run)).config.firstSeed ?? 0;
     if (values["gen-samples"] > 0) {
       const out = await scoreGeneration(values.run, {
         model: values.model,
-        seed: values.seed,
+        seed,
         samples: values["gen-samples"],
         engine: values.engine,
         backend: backend.reason,
@@ -355,7 +359,7 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
     }
     const score = await scoreTest(values.run, {
       model: values.model,
-      seed: values.seed,
+      seed,
       blocks: values.blocks,
       samples: values.samples,
       engine: values.engine,

@@ -18,8 +18,8 @@ export interface ToolModel {
   run: string;
   /** The contestant. */
   model: string;
-  /** Which seed's model. */
-  seed: number;
+  /** Which seed's model (default: the run's first seed). */
+  seed?: number;
   /** `tfjs`, `webgpu` (the fused engine; no intermediate steps), `cpu` (its plan on the CPU kernels) or `auto`. */
   engine: "tfjs" | "webgpu" | "cpu" | "auto";
   /** Unmasking steps (default min(64, T)); denoisers only. */
