@@ -115,7 +115,9 @@ if (args.length === 0) {
 }
 
 const ROOT = new URL("..", import.meta.url).pathname;
-// Never under another kernel set: the GPU's and the dashboard's tests;
+// Never under another kernel set: the GPU's and the dashboard's tests
+// (tests/engine_test.ts is the WebGPU engine's run against tfjs's, whose
+// tfjs side tests/cpu_engine_test.ts runs too; the browser tests);
 // tests/hf_test.ts compares exports with transformers in Python on the tfjs
 // cpu backend (no BLAS kernel in the comparison, minutes per run);
 // tests/sweep_slurm_test.ts tests the scheduler's round trip (its runs'
@@ -123,8 +125,10 @@ const ROOT = new URL("..", import.meta.url).pathname;
 const IGNORED = [
   "webgpu/",
   "dashboard/",
+  "tests/engine_test.ts",
   "tests/hf_test.ts",
   "tests/dashboard_browser_test.ts",
+  "tests/dashboard_bd3_browser_test.ts",
   "tests/sweep_slurm_test.ts",
 ];
 // `--scope numerics` leaves out these too: they assert errors, locks,
