@@ -307,19 +307,7 @@ Deno.test("block diffusion samples block by block: near-greedy with blocks of on
   // Without a cache every pass reads the rows so far with the one-stream,
   // block-causal layout (a model without decodeBlock takes this path).
   const layouts: unknown[] = [];
-  const spy = {
-    config: model.config,
-    timeConditioned: false,
-    blockAttention: true as const,
-    forward: (
-      x: tf.Tensor2D,
-      o: Parameters<Transformer["forward"]>[1] = {},
-    ) => {
-      layouts.push([x.shape[1], o.blocks]);
-      return model.forward(x, o);
-    },
-    dispose() {},
-  };
+  const spy = spyOn(model, (x, o) => layouts.push([x.shape[1], o.blocks]));
   await bd3(4).sample(spy, { length: L, steps: 2, prng: prng(11) });
   assertEquals(layouts, [
     [4, { size: 4, clean: false }],
@@ -379,19 +367,10 @@ Deno.test("staggered block diffusion: its training masks and its sampler both fo
       ...(perBlock ? { times: { perBlock: true } } : {}),
     });
   const inputs: Int32Array[] = [];
-  const spy = {
-    config: model.config,
-    timeConditioned: false,
-    blockAttention: true as const,
-    forward: (
-      x: tf.Tensor2D,
-      o: Parameters<Transformer["forward"]>[1] = {},
-    ) => {
-      inputs.push(x.dataSync() as Int32Array);
-      return model.forward(x, o);
-    },
-    dispose() {},
-  };
+  const spy = spyOn(
+    model,
+    (x) => inputs.push(x.dataSync() as Int32Array),
+  );
   const batch = { tokens: rows(32, 1), batchSize: 32, length: L };
   for (const perBlock of [false, true]) {
     inputs.length = 0;
@@ -491,3 +470,29 @@ Deno.test("block diffusion refuses what it cannot run, in one line", async () =>
   );
   model.dispose();
 });
+
+/**
+ * A block-attention denoiser that calls `model` and shows `seen` each
+ * forward pass's input and options first (a model without `decodeBlock`).
+ */
+function spyOn(
+  model: Transformer,
+  seen: (
+    x: tf.Tensor2D,
+    o: Parameters<Transformer["forward"]>[1] & object,
+  ) => void,
+) {
+  return {
+    config: model.config,
+    timeConditioned: false,
+    blockAttention: true as const,
+    forward: (
+      x: tf.Tensor2D,
+      o: Parameters<Transformer["forward"]>[1] = {},
+    ) => {
+      seen(x, o);
+      return model.forward(x, o);
+    },
+    dispose() {},
+  };
+}
