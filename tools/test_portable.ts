@@ -8,8 +8,9 @@
  * (also what Zen runs), Sandybridge, and the Nehalem baseline — so that a pin
  * or a tolerance that holds only for this machine's kernels fails here, not
  * on the next developer's AMD or ARM box. The documentation's examples run
- * under the oldest kernel set chosen only (their compilation is about a
- * minute of each run).
+ * under the oldest kernel set chosen only (loading them is about a minute and
+ * a half of a run); with `--scope numerics` only those that can reach the
+ * BLAS (backend/, cpu/, and any that imports them or calls `initBackend`).
  *
  *   deno task test:portable [--coretypes Haswell,Nehalem] [--skip-native yes] [--limit N]
  *
@@ -31,7 +32,8 @@ const USAGE = {
   command: "deno task test:portable",
   summary:
     `Runs the tests outside webgpu/ under each OpenBLAS kernel set this CPU can
-execute (the documentation's examples under the oldest of them), and prints
+execute (the documentation's examples under the oldest of them; with
+--scope numerics only those that can reach the BLAS), and prints
 N passed, N failed over all of them.`,
   options: {
     coretypes: {
@@ -57,7 +59,7 @@ N passed, N failed over all of them.`,
       choices: ["all", "numerics"],
       default: "all",
       help:
-        "numerics: leave out the tests of errors, locks and files (run-folder races and hostile inputs, the GPU run's script, tokenizer, data, CLI), which no kernel set changes",
+        "numerics: leave out the tests of errors, locks and files (the run folder's refusals, races and hostile inputs, the GPU run's script, tokenizer, data, CLI), which no kernel set changes, and the examples that cannot reach the BLAS",
     },
   },
 } as const;
@@ -139,6 +141,11 @@ const IGNORED = [
 // run's, a sweep's cells against one process: each kernel set must be
 // deterministic) stay in.
 const BEHAVIOUR = [
+  // Refusals, locks, --force, caches, reports and Ctrl-C of a run folder; its
+  // one bit-identity case (an old run resumes to the whole run's weights) is
+  // the same-kernel-set determinism tests/experiment_test.ts's kill-and-resume
+  // tests assert under this set.
+  "tests/run_folder_test.ts",
   "tests/run_folder_races_test.ts",
   "tests/run_folder_hostile_test.ts",
   "tests/hostile_inputs_test.ts",
@@ -147,56 +154,105 @@ const BEHAVIOUR = [
   "data/",
   "cli/",
 ];
+const ignored = IGNORED.concat(values.scope === "numerics" ? BEHAVIOUR : []);
+
+/**
+ * The files whose documentation examples can reach the BLAS: every one in
+ * backend/ and cpu/ (the packages over it), and any other whose examples
+ * import them or call `initBackend` (the README's quick start). The other
+ * examples run on tfjs's own `cpu` backend, or touch no floats; the native
+ * run checks them.
+ */
+async function blasExamples(): Promise<string[]> {
+  const files: string[] = [];
+  const out = await new Deno.Command("git", {
+    args: ["ls-files", "*.ts", "*.md"],
+    cwd: ROOT,
+    stdout: "piped",
+  }).output();
+  for (const file of new TextDecoder().decode(out.stdout).split("\n")) {
+    if (file === "" || /(^|\/)tests\/|_test\.ts$/.test(file)) continue;
+    if (ignored.some((i) => file.startsWith(i))) continue;
+    const text = await Deno.readTextFile(`${ROOT}${file}`);
+    const examples = [...text.matchAll(/```(?:ts|typescript)\n([\s\S]*?)```/g)]
+      .map((m) => m[1]);
+    if (examples.length === 0) continue;
+    if (
+      /^(backend|cpu)\//.test(file) ||
+      examples.some((e) => /initBackend|@d3pm\/(backend|cpu)\b/.test(e))
+    ) files.push(file);
+  }
+  return files;
+}
+
 let passed = 0, failed = 0;
 for (const coretype of args) {
   const t0 = performance.now();
-  const out = await new Deno.Command(Deno.execPath(), {
-    // The documentation's examples under the last (oldest) kernel set only:
-    // compiling them is most of a run's start-up (about a minute here), and
-    // each is then checked under the native set and the baseline.
-    args: [
-      "test",
-      "-A",
-      ...(coretype === args.at(-1) ? ["--doc"] : []),
-      `--ignore=${
-        IGNORED.concat(values.scope === "numerics" ? BEHAVIOUR : [])
-          .join(",")
-      }`,
-    ],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", OPENBLAS_CORETYPE: coretype },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout) +
-    new TextDecoder().decode(out.stderr);
-  const summary = text.match(
-    /^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed(?: \| (\d+) ignored)?/m,
-  );
+  // The documentation's examples under the last (oldest) kernel set only:
+  // compiling them is most of a run's start-up (about a minute and a half
+  // for all of them here), and each is then checked under the native set and
+  // the baseline. `--scope numerics`: only the examples that can reach the
+  // BLAS, in a second `deno test` over those files alone.
+  const last = coretype === args.at(-1);
+  const runs = [[
+    "test",
+    "-A",
+    ...(last && values.scope === "all" ? ["--doc"] : []),
+    `--ignore=${ignored.join(",")}`,
+  ]];
+  if (last && values.scope === "numerics") {
+    runs.push(["test", "-A", "--doc", ...await blasExamples()]);
+  }
+  let p = 0, f = 0, ig = 0, code = 0;
+  const failures: string[] = [];
+  let tail = "";
+  let broken = false;
+  for (const testArgs of runs) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: testArgs,
+      cwd: ROOT,
+      env: { NO_COLOR: "1", OPENBLAS_CORETYPE: coretype },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout) +
+      new TextDecoder().decode(out.stderr);
+    const summary = text.match(
+      /^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed(?: \| (\d+) ignored)?/m,
+    );
+    if (summary === null) {
+      console.log(`${coretype}: no test summary (deno exited ${out.code})`);
+      console.log(text.trim().split("\n").slice(-20).join("\n"));
+      broken = true;
+      break;
+    }
+    p += Number(summary[2]);
+    f += Number(summary[3]);
+    ig += Number(summary[4] ?? 0);
+    if (out.code !== 0) code = out.code;
+    for (const line of text.split("\n")) {
+      if (/\.\.\. FAILED/.test(line)) failures.push(`  ${line.trim()}`);
+    }
+    if (out.code !== 0 && Number(summary[3]) === 0) {
+      tail = new TextDecoder().decode(out.stderr).trim().split("\n")
+        .slice(-10).join("\n  ");
+    }
+  }
   const seconds = ((performance.now() - t0) / 1000).toFixed(0);
-  if (summary === null) {
-    console.log(`${coretype}: no test summary (deno exited ${out.code})`);
-    console.log(text.trim().split("\n").slice(-20).join("\n"));
+  if (broken) {
     failed++;
     continue;
   }
-  const [, , p, f, ig] = summary;
-  passed += Number(p);
-  failed += Number(f);
+  passed += p;
+  failed += f;
   console.log(
-    `${coretype}: ${p} passed, ${f} failed, ${ig ?? 0} ignored (${seconds} s)`,
+    `${coretype}: ${p} passed, ${f} failed, ${ig} ignored (${seconds} s)`,
   );
-  if (Number(f) > 0 || out.code !== 0) {
-    for (const line of text.split("\n")) {
-      if (/\.\.\. FAILED/.test(line)) console.log(`  ${line.trim()}`);
-    }
-    if (Number(f) === 0) {
-      // Every test passed but the process did not exit cleanly: say how.
-      const tail = new TextDecoder().decode(out.stderr).trim().split("\n")
-        .slice(-10).join("\n  ");
-      console.log(`  deno exited ${out.code} after 0 failed\n  ${tail}`);
-      failed++;
-    }
+  for (const line of failures) console.log(line);
+  if (code !== 0 && f === 0) {
+    // Every test passed but a process did not exit cleanly: say how.
+    console.log(`  deno exited ${code} after 0 failed\n  ${tail}`);
+    failed++;
   }
 }
 console.log(`${passed} passed, ${failed} failed`);
