@@ -161,7 +161,9 @@ const ignored = IGNORED.concat(values.scope === "numerics" ? BEHAVIOUR : []);
  * backend/ and cpu/ (the packages over it), and any other whose examples
  * import them or call `initBackend` (the README's quick start). The other
  * examples run on tfjs's own `cpu` backend, or touch no floats; the native
- * run checks them.
+ * run checks them. Files named on `deno test`'s command line are loaded as
+ * test modules, so scripts (tools/, examples/, bench/: their top level runs a
+ * command) are never among them, nor are tests.
  */
 async function blasExamples(): Promise<string[]> {
   const files: string[] = [];
@@ -171,7 +173,10 @@ async function blasExamples(): Promise<string[]> {
     stdout: "piped",
   }).output();
   for (const file of new TextDecoder().decode(out.stdout).split("\n")) {
-    if (file === "" || /(^|\/)tests\/|_test\.ts$/.test(file)) continue;
+    if (
+      file === "" ||
+      /(^|\/)tests\/|_test\.ts$|^(tools|examples|bench)\//.test(file)
+    ) continue;
     if (ignored.some((i) => file.startsWith(i))) continue;
     const text = await Deno.readTextFile(`${ROOT}${file}`);
     const examples = [...text.matchAll(/```(?:ts|typescript)\n([\s\S]*?)```/g)]
