@@ -190,14 +190,60 @@ async function blasExamples(): Promise<string[]> {
   return files;
 }
 
+/** One `deno test` under a kernel set: its counts, its failures and how it exited. */
+interface TestRun {
+  passed: number;
+  failed: number;
+  ignored: number;
+  /** The lines of the failed tests. */
+  failures: string[];
+  /** Deno's exit code, and its last stderr lines when it failed without a failed test. */
+  code: number;
+  tail: string;
+}
+
+/** Run `deno test` with `testArgs` under `coretype`; null without a summary. */
+async function runTests(
+  testArgs: string[],
+  coretype: string,
+): Promise<TestRun | null> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: testArgs,
+    cwd: ROOT,
+    env: { NO_COLOR: "1", OPENBLAS_CORETYPE: coretype },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  const text = new TextDecoder().decode(out.stdout) + stderr;
+  const summary = text.match(
+    /^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed(?: \| (\d+) ignored)?/m,
+  );
+  if (summary === null) {
+    console.log(`${coretype}: no test summary (deno exited ${out.code})`);
+    console.log(text.trim().split("\n").slice(-20).join("\n"));
+    return null;
+  }
+  return {
+    passed: Number(summary[2]),
+    failed: Number(summary[3]),
+    ignored: Number(summary[4] ?? 0),
+    failures: text.split("\n").filter((l) => /\.\.\. FAILED/.test(l))
+      .map((l) => `  ${l.trim()}`),
+    code: out.code,
+    tail: stderr.trim().split("\n").slice(-10).join("\n  "),
+  };
+}
+
 let passed = 0, failed = 0;
 for (const coretype of args) {
   const t0 = performance.now();
   // The documentation's examples under the last (oldest) kernel set only:
-  // compiling them is most of a run's start-up (about a minute and a half
-  // for all of them here), and each is then checked under the native set and
-  // the baseline. `--scope numerics`: only the examples that can reach the
-  // BLAS, in a second `deno test` over those files alone.
+  // loading them is most of a run's start-up (about a minute and a half for
+  // all of them here), and each is then checked under the native set and the
+  // baseline. `--scope numerics`: only the examples that can reach the BLAS,
+  // in a second `deno test` over those files alone (none: no second run, as
+  // `deno test` without files would run everything).
   const last = coretype === args.at(-1);
   const runs = [[
     "test",
@@ -205,59 +251,37 @@ for (const coretype of args) {
     ...(last && values.scope === "all" ? ["--doc"] : []),
     `--ignore=${ignored.join(",")}`,
   ]];
-  if (last && values.scope === "numerics") {
-    runs.push(["test", "-A", "--doc", ...await blasExamples()]);
-  }
-  let p = 0, f = 0, ig = 0, code = 0;
-  const failures: string[] = [];
-  let tail = "";
-  let broken = false;
+  const examples = last && values.scope === "numerics"
+    ? await blasExamples()
+    : [];
+  if (examples.length > 0) runs.push(["test", "-A", "--doc", ...examples]);
+  const results: TestRun[] = [];
   for (const testArgs of runs) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: testArgs,
-      cwd: ROOT,
-      env: { NO_COLOR: "1", OPENBLAS_CORETYPE: coretype },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout) +
-      new TextDecoder().decode(out.stderr);
-    const summary = text.match(
-      /^(ok|FAILED) \| (\d+) passed.*?\| (\d+) failed(?: \| (\d+) ignored)?/m,
-    );
-    if (summary === null) {
-      console.log(`${coretype}: no test summary (deno exited ${out.code})`);
-      console.log(text.trim().split("\n").slice(-20).join("\n"));
-      broken = true;
-      break;
-    }
-    p += Number(summary[2]);
-    f += Number(summary[3]);
-    ig += Number(summary[4] ?? 0);
-    if (out.code !== 0) code = out.code;
-    for (const line of text.split("\n")) {
-      if (/\.\.\. FAILED/.test(line)) failures.push(`  ${line.trim()}`);
-    }
-    if (out.code !== 0 && Number(summary[3]) === 0) {
-      tail = new TextDecoder().decode(out.stderr).trim().split("\n")
-        .slice(-10).join("\n  ");
-    }
+    const r = await runTests(testArgs, coretype);
+    if (r === null) break;
+    results.push(r);
   }
   const seconds = ((performance.now() - t0) / 1000).toFixed(0);
-  if (broken) {
+  if (results.length < runs.length) {
     failed++;
     continue;
   }
-  passed += p;
-  failed += f;
+  const sum = (k: "passed" | "failed" | "ignored") =>
+    results.reduce((a, r) => a + r[k], 0);
+  passed += sum("passed");
+  failed += sum("failed");
   console.log(
-    `${coretype}: ${p} passed, ${f} failed, ${ig} ignored (${seconds} s)`,
+    `${coretype}: ${sum("passed")} passed, ${sum("failed")} failed, ${
+      sum("ignored")
+    } ignored (${seconds} s)`,
   );
-  for (const line of failures) console.log(line);
-  if (code !== 0 && f === 0) {
-    // Every test passed but a process did not exit cleanly: say how.
-    console.log(`  deno exited ${code} after 0 failed\n  ${tail}`);
-    failed++;
+  for (const r of results) {
+    for (const line of r.failures) console.log(line);
+    if (r.code !== 0 && r.failed === 0) {
+      // Every test passed but the process did not exit cleanly: say how.
+      console.log(`  deno exited ${r.code} after 0 failed\n  ${r.tail}`);
+      failed++;
+    }
   }
 }
 console.log(`${passed} passed, ${failed} failed`);
