@@ -38,7 +38,7 @@ export interface EvaluateInfillOptions {
   cache?: SampleOptions["cache"];
   /** How the sampler fills the blanks (see `sample`; default `ancestral`). */
   strategy?: SampleOptions["strategy"];
-  /** Per-position clean probabilities of a staggered process (see `sample`). */
+  /** Per-position clean probabilities of a staggered process (see `sample`); the scoring time follows their row mean. */
   positionAlphaBar?: SampleOptions["positionAlphaBar"];
 }
 
@@ -57,7 +57,9 @@ export interface InfillEvaluation {
 /**
  * Evaluate infilling: hide each token of `x0` with probability `fraction`,
  * score the hidden ones in one pass at the time where that fraction is
- * masked, then fill them in with the sampler and count exact matches.
+ * masked (with `positionAlphaBar`, a staggered process's clocks, where the
+ * row's mean masked fraction reaches it), then fill them in with the sampler
+ * and count exact matches.
  *
  * @param model A denoiser.
  * @param x0 Clean rows.
@@ -106,9 +108,19 @@ export async function evaluateInfill(
   }
   const hidden = prompt.reduce((s, x) => s + (x === maskId ? 1 : 0), 0);
   // The time at which this fraction is masked: alphaBar(t) = 1 − fraction.
+  // A staggered process keeps a clock per position, so its masked fraction
+  // at a step is the row's mean over them (the model reads that one t).
   const T = options.schedule.steps;
+  const perPosition = options.positionAlphaBar;
+  const alphaBar = perPosition
+    ? (k: number) => {
+      let s = 0;
+      for (let i = 0; i < l; i++) s += perPosition(i, k);
+      return s / l;
+    }
+    : (k: number) => options.schedule.alphaBar(k);
   let t = T;
-  while (t > 0 && options.schedule.alphaBar(t - 1) <= 1 - fraction) t--;
+  while (t > 0 && alphaBar(t - 1) <= 1 - fraction) t--;
   let sum: number;
   if (isTermScorer(model)) {
     const targets = prompt.map((x, i) => (x === maskId ? x0.tokens[i] : -1));

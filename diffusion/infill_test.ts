@@ -12,6 +12,7 @@ import {
   assertRejects,
 } from "@std/assert";
 import { evaluateInfill } from "./infill.ts";
+import { maskedDiffusion } from "./process.ts";
 import { absorbingBeta, discretize, logLinear } from "./schedule.ts";
 
 await tf.setBackend("cpu");
@@ -171,4 +172,36 @@ Deno.test("evaluateInfill() scores exactly the hidden tokens, with their context
     assert(scorer.terms[0].t!.every((x) => Math.abs(x - want / T) < 1e-6));
     assertEquals(scorer.terms[0].inputs, rows);
   }
+});
+
+Deno.test("evaluateInfill() of a staggered process scores at the step where the row's mean masked fraction reaches the fraction, not where one clock would", async () => {
+  // Span 4, delta 0.5: position j's clock runs over [(3 − j)/6, (3 − j)/6 + 0.5],
+  // so for t in [1/6, 1/3] the masked share of a row is (1 − eps)(t − 1/12)
+  // (positions 3 and 2 at 2t and 2t − 1/3, the others clean), in closed form.
+  const T = 60, fraction = 0.16, eps = 1e-3;
+  const process = maskedDiffusion({
+    kind: "masked-diffusion",
+    vocab: 9,
+    maskId: MASK,
+    steps: T,
+    schedule: { kind: "log-linear", eps },
+    objective: "mdlm",
+    stagger: { span: 4, delta: 0.5 },
+  });
+  let want = 10; // inside [1/6, 1/3]: step 10 is t = 1/6
+  while ((1 - eps) * (want / T - 1 / 12) < fraction) want++;
+  assertEquals(want, 15); // t = 0.25; one clock would give step 10 (t ≈ 0.16)
+  const x0 = {
+    tokens: Int32Array.from({ length: 4 * 24 }, (_, i) => (i * 7 + 3) % 8),
+    batchSize: 4,
+    length: 24,
+  };
+  const opts = { fraction, steps: 4, prng: prng(5) };
+  const model = new TimedToy();
+  await process.evaluateInfill(model, x0, opts);
+  const { t } = model.calls[0];
+  assert(t.every((x) => Math.abs(x - want / T) < 1e-6), `t ${t[0]}`);
+  const scorer = new TimedScorer();
+  await process.evaluateInfill(scorer, x0, { ...opts, prng: prng(5) });
+  assert(scorer.terms[0].t!.every((x) => Math.abs(x - want / T) < 1e-6));
 });
