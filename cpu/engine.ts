@@ -36,6 +36,7 @@ import {
   parameterTable,
   planArena,
   PlanCache,
+  planDecode,
   planInts,
   recordBackward,
   recordEvaluation,
@@ -338,8 +339,20 @@ export class CpuTransformer
     const P = table.size, H = c.nHead, Tm = c.contextLength;
     const chunkFloats = (options.chunkRows ?? 128) * c.vocabSize;
     const SR = options.scoreRows ?? 16;
-    const evalAct = planArena(c, SR, Tm, "score", chunkFloats).size;
-    const evalInts = planInts(SR * Tm).size;
+    // The region serves scoring and forward passes of `SR` rows, and a
+    // causal model's decode plan of at least one row at full length: its KV
+    // cache grows with the layers, the score plan's activations do not.
+    const decode = c.kind === "causal" && !c.timeConditioning
+      ? planDecode(c, 1, Tm, chunkFloats)
+      : undefined;
+    const evalAct = Math.max(
+      planArena(c, SR, Tm, "score", chunkFloats).size,
+      decode?.arena.size ?? 0,
+    );
+    const evalInts = Math.max(
+      planInts(SR * Tm).size,
+      decode?.ints.size ?? 0,
+    );
     const probs = SR * H * Tm * Tm;
     const fr = forwardRows(c, SR, Tm);
     const logits = fr * Tm * c.vocabSize;

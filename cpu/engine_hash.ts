@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "01ee846cce0fa8ae4f94b21de89156116ecf92cc7373ef4d040285045d9b4f0e";
+  "2cf89b6502f4e93c97112bbbacd8d89bfcf2873016067cc935102fb97ba68b73";
