@@ -99,6 +99,18 @@ Deno.test("parseCommandLine() names the option, what it accepts and what it got"
     ["stray"],
     'Unexpected argument "stray": options look like --key value',
   );
+  // What follows -- was dropped unread: `-- --steps 5` ran with the default.
+  refused(
+    ["--steps", "2", "--", "--steps", "5"],
+    'Unexpected argument "--steps" after --: this command takes only options',
+  );
+  refused(["--", "x"], 'Unexpected argument "x" after --');
+});
+
+Deno.test("parseCommandLine(): -- as a value is a value, and ends the options of a command with arguments", () => {
+  const line = parseCommandLine(["--text", "--"], TABLE);
+  assertEquals(line.help ? undefined : line.values.text, "--");
+  assertEquals(parsed(["--", "--steps"], true).positionals, ["--steps"]);
 });
 
 Deno.test("parseCommandLine() gives other arguments back when asked to, and -h wins", () => {

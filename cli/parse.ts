@@ -68,6 +68,7 @@ export type CommandLine<T extends OptionTable> = {
  * if (!twice.help) assertEquals(twice.values.steps, 8);
  * assertThrows(() => parseCommandLine(["--stepz", "3"], table), UsageError, "Unknown option --stepz: accepted options are --steps, --alibi, --resume, --help");
  * assertThrows(() => parseCommandLine(["stray"], table), UsageError, 'Unexpected argument "stray"');
+ * assertThrows(() => parseCommandLine(["--", "--steps", "2"], table), UsageError, 'Unexpected argument "--steps" after --');
  * ```
  */
 export function parseCommandLine<const T extends OptionTable>(
@@ -88,6 +89,19 @@ export function parseCommandLine<const T extends OptionTable>(
     },
   });
   if (args.help) return { help: true };
+  // What follows `--` is never an option; a command without positional
+  // arguments would otherwise drop it unread (`-- --steps 2`).
+  const ended = tokens.indexOf("--");
+  if (unknown === undefined && !options.positionals && ended >= 0) {
+    const rest = tokens.slice(ended + 1);
+    if (rest.length > 0) {
+      throw new UsageError(
+        `Unexpected argument ${
+          JSON.stringify(rest[0])
+        } after --: this command takes only options (--key value), and -- ends them`,
+      );
+    }
+  }
   if (unknown !== undefined) {
     const accepted = [...byFlag.keys(), "help"].map((f) => `--${f}`).join(", ");
     throw new UsageError(
@@ -145,7 +159,12 @@ function normalize(
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === "--" || !a.startsWith("--") || a.includes("=")) {
+    if (a === "--") {
+      // The end of the options: what follows is kept as given.
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (!a.startsWith("--") || a.includes("=")) {
       out.push(a);
       continue;
     }
