@@ -369,7 +369,9 @@ export class RunFolder {
     try {
       for await (const e of Deno.readDir(this.dir)) {
         if (e.name === "config.json") return "run";
-        if (e.name !== ".lock" && !TEMP.test(e.name)) other = true;
+        // A lock is a file this tool wrote; a `.lock` folder is the user's.
+        const ours = e.name === ".lock" ? e.isFile : TEMP.test(e.name);
+        if (!ours) other = true;
       }
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return "empty";
@@ -569,6 +571,20 @@ export class RunFolder {
         }
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
+      // Only a regular file is a lock this tool wrote: anything else at the
+      // path (a folder, a link, a FIFO) is never taken over nor removed.
+      const kind = await Deno.lstat(this.lockPath).catch(() => undefined);
+      if (kind && !kind.isFile) {
+        throw new ConfigError(
+          `${this.lockPath} is a ${
+            kind.isDirectory
+              ? "folder"
+              : kind.isSymlink
+              ? "symbolic link"
+              : "special file"
+          }, not a lock this tool wrote (a lock is a file): move it away, or choose another --out`,
+        );
+      }
       const seen = await this.#lockText();
       const holder = seen === undefined ? undefined : parseLock(seen);
       if (holder && isAlive(holder)) {
@@ -585,7 +601,7 @@ export class RunFolder {
       );
       // Only the lock judged stale: another process may have replaced it.
       if (await this.#lockText() === seen) {
-        await Deno.remove(this.lockPath, { recursive: true }).catch(() => {});
+        await Deno.remove(this.lockPath).catch(() => {});
       }
     }
     throw new ConfigError(

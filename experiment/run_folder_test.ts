@@ -196,3 +196,40 @@ Deno.test("config.json that is not a run's configuration is refused naming the f
   await assertRejects(() => folder.savedConfig(), ConfigError, "is a FIFO");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a .lock that is not a file is the user's: never taken over nor removed", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    // A folder holding only a `.lock` folder: not an empty folder.
+    await Deno.mkdir(`${out}/.lock`, { recursive: true });
+    await Deno.writeTextFile(`${out}/.lock/keep.txt`, "precious");
+    await assertRejects(
+      () => new RunFolder(out).start(config(out)),
+      ConfigError,
+      "holds files but no run",
+    );
+    // A run folder with a `.lock` folder: refused, the folder kept.
+    await Deno.writeTextFile(
+      `${out}/config.json`,
+      JSON.stringify(config(out), null, 2),
+    );
+    await assertRejects(
+      () => new RunFolder(out).start(config(out, { resume: true })),
+      ConfigError,
+      `${out}/.lock is a folder, not a lock this tool wrote`,
+    );
+    assertEquals(await Deno.readTextFile(`${out}/.lock/keep.txt`), "precious");
+    // A link named .lock: refused, the link and its target kept.
+    await Deno.remove(`${out}/.lock`, { recursive: true });
+    await Deno.writeTextFile(`${dir}/target`, "mine");
+    await Deno.symlink(`${dir}/target`, `${out}/.lock`);
+    await assertRejects(
+      () => new RunFolder(out).lock(),
+      ConfigError,
+      "is a symbolic link, not a lock",
+    );
+    assertEquals(await Deno.readTextFile(`${out}/.lock`), "mine");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
