@@ -81,6 +81,7 @@ export {
   enter,
   type Entrant,
   type TrainContext,
+  validationSummary,
   weightSeed,
 } from "./train.ts";
 export * from "./init_from.ts";

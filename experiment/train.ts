@@ -457,38 +457,30 @@ class Validator {
 
   /**
    * Final and best validation, from the log (so a resumed run counts all of
-   * it); none, with a warning, when the log holds none of this model's.
+   * it); none, with a warning, when the log lacks any of this model's
+   * scheduled validations ({@linkcode validationSummary}).
    */
   async summary(): Promise<TrainingFigures["valid"]> {
-    const byStep = new Map<number, number>();
     const path = this.ctx.folder.metricsPath;
     const records = await MetricsLog.read(path).catch((e) => {
       if (e instanceof Deno.errors.NotFound) return [];
       throw e;
     });
-    for (const r of records) {
-      if (
-        r.model === this.#kind && r.seed === this.seed &&
-        typeof r.valid === "number" && Number.isSafeInteger(r.step)
-      ) byStep.set(Number(r.step), r.valid);
-    }
-    const steps = [...byStep.keys()].sort((a, b) => a - b);
-    if (steps.length === 0) {
-      console.error(
-        `warning: ${path} holds no validation of ${this.#kind} (seed ${this.seed}) — emptied or replaced since it trained; its results have no validation figures`,
-      );
-      return undefined;
-    }
-    const last = steps.at(-1)!;
-    const best = steps.reduce((b, s) =>
-      byStep.get(s)! < byStep.get(b)! ? s : b
+    const { valid, missing } = validationSummary(
+      records,
+      this.#kind,
+      this.seed,
+      this.ctx.config,
     );
-    return {
-      final: byStep.get(last)!,
-      best: byStep.get(best)!,
-      bestStep: best,
-      kept: this.ctx.config.keep,
-    };
+    if (missing.length > 0) {
+      const shown = missing.length > 4
+        ? `${missing.slice(0, 4).join(", ")}, … (${missing.length} steps)`
+        : missing.join(", ");
+      console.error(
+        `warning: ${path} lacks the validation of ${this.#kind} (seed ${this.seed}) at step ${shown} — emptied, cut short or replaced since it trained; its results have no validation figures`,
+      );
+    }
+    return valid;
   }
 
   dispose(): void {
@@ -530,4 +522,69 @@ export function parameterTotal(model: Transformer): number {
   let n = 0;
   for (const v of model.variables.values()) n += v.size;
   return n;
+}
+
+/**
+ * A model's final and best validation from the metrics log's records, or
+ * none when the log lacks any validation the run made: every
+ * `validEvery`-th step and the last (`steps`). A log cut short would
+ * otherwise give an earlier step's figure as the final one, and a best
+ * chosen among what is left.
+ *
+ * @param records The log's records.
+ * @param kind The contestant.
+ * @param seed The seed.
+ * @param config The run's steps, validation interval and `keep`.
+ * @returns The figures (undefined when any validation is missing, or the
+ *   run validates none) and the steps whose validation is missing.
+ *
+ * @example A log cut after step 100 of 300 gives no figures
+ * ```ts
+ * import { validationSummary } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const config = { steps: 300, validEvery: 100, keep: "last" } as const;
+ * const at = (step: number, valid: number) => ({ model: "ar", seed: 0, step, valid });
+ * const whole = [at(100, 3), at(200, 2.5), at(300, 2.6)];
+ * assertEquals(validationSummary(whole, "ar", 0, config).valid, {
+ *   final: 2.6, best: 2.5, bestStep: 200, kept: "last",
+ * });
+ * const cut = validationSummary(whole.slice(0, 1), "ar", 0, config);
+ * assertEquals([cut.valid, cut.missing], [undefined, [200, 300]]);
+ * ```
+ */
+export function validationSummary(
+  records: readonly Record<string, unknown>[],
+  kind: string,
+  seed: number,
+  config: Pick<ExperimentConfig, "steps" | "validEvery" | "keep">,
+): { valid: TrainingFigures["valid"]; missing: number[] } {
+  const byStep = new Map<number, number>();
+  for (const r of records) {
+    if (
+      r.model === kind && r.seed === seed &&
+      typeof r.valid === "number" && Number.isSafeInteger(r.step)
+    ) byStep.set(Number(r.step), r.valid);
+  }
+  const { steps, validEvery } = config;
+  const scheduled: number[] = [];
+  if (validEvery > 0) {
+    for (let s = validEvery; s < steps; s += validEvery) scheduled.push(s);
+    scheduled.push(steps);
+  }
+  const missing = scheduled.filter((s) => !byStep.has(s));
+  if (scheduled.length === 0 || missing.length > 0) {
+    return { valid: undefined, missing };
+  }
+  const best = scheduled.reduce((b, s) =>
+    byStep.get(s)! < byStep.get(b)! ? s : b
+  );
+  return {
+    valid: {
+      final: byStep.get(steps)!,
+      best: byStep.get(best)!,
+      bestStep: best,
+      kept: config.keep,
+    },
+    missing,
+  };
 }

@@ -63,3 +63,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test("validation figures need every validation the run made: a log cut short gives none, not an earlier step's as the final", async () => {
+  const { validationSummary } = await import("./mod.ts");
+  const config = { steps: 300, validEvery: 100, keep: "best" } as const;
+  const at = (step: number, valid: number, model = "ar") => ({
+    model,
+    seed: 0,
+    step,
+    valid,
+  });
+  const log = [
+    at(100, 2.79),
+    at(100, 3.16, "d3pm"),
+    { model: "ar", seed: 0, step: 150, loss: 2.6 },
+    at(200, 2.51),
+    at(300, 2.45),
+  ];
+  assertEquals(validationSummary(log, "ar", 0, config), {
+    valid: { final: 2.45, best: 2.45, bestStep: 300, kept: "best" },
+    missing: [],
+  });
+  // The log lost its tail (the file cut at a byte, then a resume): the
+  // final figure was step 100's, reported as the 300-step model's.
+  assertEquals(validationSummary(log.slice(0, 3), "ar", 0, config), {
+    valid: undefined,
+    missing: [200, 300],
+  });
+  // A middle validation lost: its best could have been that one.
+  assertEquals(
+    validationSummary([at(100, 2.79), at(300, 2.45)], "ar", 0, config)
+      .missing,
+    [200],
+  );
+  // The last step validates even off the interval; none scheduled, none given.
+  assertEquals(
+    validationSummary([at(4, 5)], "ar", 0, { ...config, steps: 4 }).valid
+      ?.final,
+    5,
+  );
+  assertEquals(
+    validationSummary([at(4, 5)], "ar", 0, { ...config, validEvery: 0 }),
+    { valid: undefined, missing: [] },
+  );
+  assertEquals(
+    validationSummary([at(100, 2), at(200, 2), at(300, 2)], "d3pm", 0, config)
+      .missing,
+    [100, 200, 300],
+  );
+});

@@ -441,7 +441,7 @@ Deno.test("10, 11: run files that are FIFOs, devices or garbage are named; an em
   await Deno.writeTextFile(`${run}/metrics.jsonl`, "");
   const emptied = await resume();
   assertEquals(emptied.code, 0, emptied.stderr);
-  assertMatch(emptied.stderr, /holds no validation of ar \(seed 0\)/);
+  assertMatch(emptied.stderr, /lacks the validation of ar \(seed 0\) at step/);
   await Deno.remove(run, { recursive: true });
 });
 
