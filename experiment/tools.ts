@@ -7,7 +7,12 @@
  */
 import { prng } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
-import type { GenerationRequest } from "./contestant.ts";
+import type {
+  Contestant,
+  ContestantProcess,
+  GenerationRequest,
+} from "./contestant.ts";
+import { contestants } from "./registry.ts";
 import { placeModel, processStagger } from "./engine.ts";
 import { loadTrained, type TrainedModel } from "./load.ts";
 import { ConfigError } from "./options.ts";
@@ -86,6 +91,12 @@ export async function sampleText(
   print: (line: string) => void,
 ): Promise<void> {
   const trained = await loadTrained(options.run, options);
+  try {
+    checkToolOptions(trained.contestant, trained.process, options);
+  } catch (e) {
+    trained.model.dispose();
+    throw e;
+  }
   const placed = await placeModel(
     trained.model,
     options.engine,
@@ -276,6 +287,63 @@ export function promptIds(
 }
 
 /** The unmasking steps and strategy of a tool's request. */
+/**
+ * Refuse a tool's option that the chosen model would not use, rather than
+ * ignore it: `--strategy` and `--every` need a model that generates by
+ * unmasking (the D3PM, the MLM), `--steps` one that generates in steps (or
+ * block diffusion's steps per block, at most its `T`).
+ *
+ * @param contestant The model's contestant.
+ * @param process Its process.
+ * @param options The tool's options (`every` for `deno task sample`).
+ * @throws {ConfigError} Naming the option and the models that take it.
+ *
+ * @example `--strategy` is not ignored for the AR model
+ * ```ts
+ * import { AR, checkToolOptions, ConfigError } from "@d3pm/experiment";
+ * import { assertThrows } from "@std/assert";
+ * assertThrows(
+ *   () => checkToolOptions(AR, undefined as never, { strategy: "confidence" }),
+ *   ConfigError,
+ *   "Option --strategy applies only to a model that generates by unmasking (d3pm, mlm); --model ar does not: leave it out",
+ * );
+ * ```
+ */
+export function checkToolOptions<P extends ContestantProcess>(
+  contestant: Pick<Contestant<P>, "kind" | "unmasking" | "blockUnmasking">,
+  process: P,
+  options: { steps?: number; strategy?: string; every?: number },
+): void {
+  const takers = (has: (c: Contestant) => unknown) =>
+    contestants().filter(has).map((c) => c.kind).join(", ");
+  const refuse = (flag: string, what: string) => {
+    throw new ConfigError(
+      `Option ${flag} applies only to a model that ${what}; --model ${contestant.kind} does not: leave it out`,
+    );
+  };
+  const unmasks = (c: Pick<Contestant, "unmasking">) => c.unmasking;
+  if (!contestant.unmasking) {
+    const what = `generates by unmasking (${takers(unmasks)})`;
+    if (options.strategy !== undefined) refuse("--strategy", what);
+    if (options.every !== undefined) refuse("--every", what);
+  }
+  const block = contestant.blockUnmasking;
+  if (!contestant.unmasking && !block && options.steps !== undefined) {
+    refuse(
+      "--steps",
+      `generates in steps (${takers((c) => c.unmasking || c.blockUnmasking)})`,
+    );
+  }
+  if (block && options.steps !== undefined) {
+    const T = block.steps(process);
+    if (options.steps > T) {
+      throw new ConfigError(
+        `Option --steps must be an integer in [1, ${T}] (the model's diffusion steps per block), got ${options.steps}`,
+      );
+    }
+  }
+}
+
 function unmaskingOf(
   trained: TrainedModel,
   options: ToolModel,
