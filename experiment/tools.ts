@@ -378,6 +378,16 @@ function unmaskingOf(
  * const ids = blanksOf("ab[MASK*2]c", { tokenizer: new ByteTokenizer(), maskId: 259, length: 8 });
  * assertEquals([...ids], [97, 98, 259, 259, 99]);
  * ```
+ *
+ * @example A blank that is not well formed is refused, not kept as text
+ * ```ts
+ * import { blanksOf, ConfigError } from "@d3pm/experiment";
+ * import { ByteTokenizer } from "@d3pm/tokenizer";
+ * import { assertThrows } from "@std/assert";
+ * const options = { tokenizer: new ByteTokenizer(), maskId: 259, length: 8 };
+ * assertThrows(() => blanksOf("a[MASK] b[MASK*-1]", options), ConfigError, "[MASK*-1]: the count must be an integer in [1, 8]");
+ * assertThrows(() => blanksOf("a[MASK] b[MASK*2", options), ConfigError, 'malformed blank at "[MASK*2"');
+ * ```
  */
 export function blanksOf(
   text: string,
@@ -386,18 +396,33 @@ export function blanksOf(
   const { tokenizer, maskId, length } = options;
   const ids: number[] = [];
   let last = 0;
-  for (const m of text.matchAll(/\[MASK(?:\*(\d+))?\]/g)) {
-    ids.push(...tokenizer.encode(text.slice(last, m.index)));
-    const n = m[1] === undefined ? 1 : Number(m[1]);
+  // Text between blanks, where a `[MASK` that is no blank is a mistake
+  // (`[MASK*-1]`, `[MASK*3.5]`, an unclosed `[MASK*2`), not words to keep.
+  const literal = (part: string) => {
+    const at = part.indexOf("[MASK");
+    if (at >= 0) {
+      throw new ConfigError(
+        `The text has a malformed blank at ${
+          JSON.stringify(part.slice(at, at + 16))
+        }: write [MASK] or [MASK*N] with N in digits, 1 to ${length}`,
+      );
+    }
+    ids.push(...tokenizer.encode(part));
+  };
+  for (const m of text.matchAll(/\[MASK(?:\*([^\][]*))?\]/g)) {
+    literal(text.slice(last, m.index));
+    const n = m[1] === undefined ? 1 : /^\d+$/.test(m[1]) ? Number(m[1]) : NaN;
     if (!(n >= 1 && n <= length)) {
       throw new ConfigError(
-        `[MASK*${m[1]}]: the count must be in [1, ${length}]`,
+        `[MASK*${
+          m[1]
+        }]: the count must be an integer in [1, ${length}], in digits`,
       );
     }
     for (let i = 0; i < n; i++) ids.push(maskId);
     last = m.index! + m[0].length;
   }
-  ids.push(...tokenizer.encode(text.slice(last)));
+  literal(text.slice(last));
   if (!ids.includes(maskId)) {
     throw new ConfigError(
       "The text has no blank: write [MASK] or [MASK*N] where tokens should be filled",

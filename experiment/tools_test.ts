@@ -45,3 +45,28 @@ Deno.test("checkToolOptions refuses --strategy, --every and --steps for a model 
   checkToolOptions(D3PM, none, { steps: 4, strategy: "confidence", every: 2 });
   checkToolOptions(AR, none, {});
 });
+
+// A blank that is not well formed was kept as text: `a[MASK] b[MASK*-1]`
+// filled one blank and left "[MASK*-1]" in the row as bytes, and
+// `ab[MASK*3.5]cd` alone said "the text has no blank".
+Deno.test("blanksOf refuses a malformed blank instead of keeping it as text", async () => {
+  const { blanksOf } = await import("./mod.ts");
+  const { ByteTokenizer } = await import("@d3pm/tokenizer");
+  const { assertEquals } = await import("@std/assert");
+  const options = { tokenizer: new ByteTokenizer(), maskId: 259, length: 32 };
+  for (const bad of ["-1", "1e9", "0x3", "3.5", "", " 2"]) {
+    assertThrows(
+      () => blanksOf(`a[MASK] b[MASK*${bad}]c`, options),
+      ConfigError,
+      `[MASK*${bad}]: the count must be an integer in [1, 32], in digits`,
+    );
+  }
+  for (const text of ["a[MASK] b[MASK*2", "a[MASK] [MASK", "[MASK[MASK]"]) {
+    assertThrows(
+      () => blanksOf(text, options),
+      ConfigError,
+      "The text has a malformed blank at",
+    );
+  }
+  assertEquals([...blanksOf("[MASK*2]x[MASK]", options)], [259, 259, 120, 259]);
+});
