@@ -39,6 +39,9 @@ export interface RunEstimate {
 /** Ids of the fixed tokenizers (bytes or GPT-2's, and 4 special ids). */
 const FIXED_VOCAB = { byte: 260, gpt2: 50261 } as const;
 
+/** The memory part of a bound's draws (what a scoring tool allocates). */
+const BOUND_DRAWS = "the test bound's draws (all samples of 8 blocks at once)";
+
 /** Memory the tfjs path holds beyond the estimate (the runtime, the data). */
 const OVERHEAD = 512 << 20;
 
@@ -168,6 +171,13 @@ function memoryParts(
       ],
     },
     {
+      // A bound draws all of a batch of blocks' samples before its passes
+      // (eval's overBlocks: 8 blocks; measured at about 24 bytes a token).
+      what: BOUND_DRAWS,
+      amount: 24 * 8 * streams * T * c.elboSamples,
+      options: ["--elbo-samples"],
+    },
+    {
       what: "the diffusion process's tables and the generated tokens",
       amount: 8 * 4 * c.diffusionSteps + 4 * c.genTokens * 2,
       options: ["--diffusion-steps", "--gen-tokens"],
@@ -258,6 +268,16 @@ export interface BudgetOptions {
   available?: number;
   /** The training engine (default tfjs: activations in host memory). */
   engine?: "tfjs" | "webgpu" | "cpu";
+  /**
+   * Check memory only (a tool that evaluates a trained run: no training
+   * to weigh its work against).
+   */
+  memoryOnly?: boolean;
+  /**
+   * The tool's own flags for the run's options a refusal names
+   * (`deno task evaluate`: `--elbo-samples` is its `--samples`).
+   */
+  flags?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -290,18 +310,32 @@ export function checkBudget(
 ): string {
   const available = options.available ?? availableMemory();
   const e = estimateRun(c, options);
-  const peak = sum(e.memory) + OVERHEAD;
+  // A scoring tool holds one model's weights and a bound's draws.
+  const memory = options.memoryOnly
+    ? [
+      { ...e.memory[0], what: "weights", amount: e.memory[0].amount / 8 },
+      ...e.memory.filter((p) => p.what === BOUND_DRAWS),
+    ]
+    : e.memory;
+  const peak = sum(memory) + OVERHEAD;
   const largest = (parts: EstimatePart[]) =>
     parts.reduce((a, b) => b.amount > a.amount ? b : a);
+  const named = (part: EstimatePart) =>
+    part.options.map((o) => options.flags?.[o] ?? o).join(" or ");
   if (peak > available) {
-    const part = largest(e.memory);
+    const part = largest(memory);
     throw new ConfigError(
       `The run would need about ${formatBytes(peak)} of memory, more than the ${
         formatBytes(available)
       } available, mostly for ${part.what} (${
         formatBytes(part.amount)
-      }): lower ${part.options.join(" or ")}`,
+      }): lower ${named(part)}`,
     );
+  }
+  if (options.memoryOnly) {
+    return `estimate: peak memory about ${formatBytes(peak)} (${
+      formatBytes(available)
+    } available)`;
   }
   const train = sum(e.training);
   const evaluate = sum(e.evaluation);

@@ -93,6 +93,36 @@ Deno.test("the memory estimate counts the exact bound's batch of --exact-blocks 
   );
 });
 
+// `deno task evaluate --samples 1000000000` failed with "Array buffer
+// allocation failed" (no option named): the bound draws all samples of a
+// batch of blocks at once, and nothing estimated them.
+Deno.test("the memory estimate counts the test bound's draws; a scoring tool's check names its own flag", () => {
+  const c = resolveConfig({ preset: "micro", judge: "self" });
+  const peak = (elboSamples: number) =>
+    estimateRun({ ...c, elboSamples }).memory.reduce((s, p) => s + p.amount, 0);
+  assert(peak(1e6) > peak(1) + 1e6 * 8 * c.blockLength * 16);
+  const evaluate = {
+    available: 2 ** 34,
+    memoryOnly: true,
+    flags: { "--elbo-samples": "--samples" },
+  };
+  assertThrows(
+    () => checkBudget({ ...c, elboSamples: 1e9 }, evaluate),
+    ConfigError,
+    "mostly for the test bound's draws (all samples of 8 blocks at once) (5.6 TiB): lower --samples",
+  );
+  // Memory only: a run's training is not weighed (nor its batch counted).
+  assertStringIncludes(
+    checkBudget({ ...c, elboSamples: 1000, batchSize: 65536 }, evaluate),
+    "estimate: peak memory about",
+  );
+  assertThrows(
+    () => checkBudget({ ...c, elboSamples: 1e9 }, { available: 2 ** 34 }),
+    ConfigError,
+    "lower --elbo-samples",
+  );
+});
+
 Deno.test("the report's exact-bound section names the blocks the bound ran on, not --exact-blocks", () => {
   const config = resolveConfig({
     preset: "micro",

@@ -14,6 +14,7 @@ import { prepareData } from "./data.ts";
 import { likelihoodFigures, testBound } from "./evaluation.ts";
 import { loadTrained, readRun } from "./load.ts";
 import { ConfigError } from "./options.ts";
+import { checkBudget } from "./budget.ts";
 import { RunFolder } from "./run_folder.ts";
 import { placeModel, processStagger } from "./engine.ts";
 
@@ -86,12 +87,25 @@ export async function scoreTest(
     evalBlocks: options.blocks ?? saved.evalBlocks,
     elboSamples: options.samples ?? saved.elboSamples,
   };
+  // Before the data or the model: `--samples 1e9` would allocate its draws.
+  checkBudget(config, {
+    memoryOnly: true,
+    flags: { "--elbo-samples": "--samples", "--eval-blocks": "--blocks" },
+  });
   const data = await prepareData(
     config,
     new RunFolder(dir),
     options.log ?? (() => {}),
   );
   const trained = await loadTrained(dir, { seed, model: options.model });
+  const bounded = typeof (trained.process as { bound?: unknown }).bound ===
+    "function";
+  if (options.samples !== undefined && !bounded) {
+    trained.model.dispose();
+    throw new ConfigError(
+      `Option --samples sets the draws of a denoiser's bound; the ${options.model} model is scored exactly: leave it out`,
+    );
+  }
   const placed = await placeModel(
     trained.model,
     options.engine ?? "tfjs",
