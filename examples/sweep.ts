@@ -16,6 +16,7 @@ import {
   runCli,
   UsageError,
 } from "@d3pm/cli";
+import { readJsonBounded } from "@d3pm/core";
 import {
   OPTIONS as EXPERIMENT,
   parseGrid,
@@ -30,6 +31,7 @@ import {
   type SlurmOptions,
   statusLine,
   type Sweep,
+  SWEEP_FILE_LIMIT,
   SWEEP_OWNED,
   type SweepCell,
   sweepCommand,
@@ -155,7 +157,10 @@ async function specOf(
   let spec: SweepSpec = {};
   if (file) {
     try {
-      spec = JSON.parse(await Deno.readTextFile(file));
+      spec = await readJsonBounded(file, {
+        limit: SWEEP_FILE_LIMIT,
+        what: "sweep file",
+      }) as SweepSpec;
     } catch (e) {
       throw new UsageError(
         `Cannot read the sweep file ${file}: ${

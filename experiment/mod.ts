@@ -117,6 +117,7 @@ export {
   type StudyCell,
   studySweep,
   type Sweep,
+  SWEEP_FILE_LIMIT,
   SWEEP_OWNED,
   type SweepCell,
   sweepCommand,

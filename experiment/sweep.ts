@@ -11,6 +11,7 @@
  * @module
  */
 import { convertOption, flagOf, keyOf } from "@d3pm/cli";
+import { BoundedReadError, readJsonBounded } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
 import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
@@ -237,6 +238,7 @@ export function studySweep(
  * assertEquals(parseSeeds("4,1"), [4, 1]);
  * assertThrows(() => parseSeeds("2..1"), Error, "--seeds");
  * assertThrows(() => parseSeeds("0,1e1"), Error, "--seeds");
+ * assertThrows(() => parseSeeds("0..1000000000"), Error, "integers in [0, 1000]");
  * ```
  */
 export function parseSeeds(text: string | number | number[]): number[] {
@@ -257,7 +259,8 @@ export function parseSeeds(text: string | number | number[]): number[] {
     const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(text);
     if (range) {
       const [a, b] = [Number(range[1]), Number(range[2])];
-      if (b < a) throw bad();
+      // Checked before the list is made (`0..1000000000` would be built).
+      if (b < a || !ok(a) || !ok(b)) throw bad();
       seeds = Array.from({ length: b - a + 1 }, (_, i) => a + i);
     } else {
       // Each seed is an integer option's value, checked as one (`1e1`,
@@ -288,11 +291,12 @@ export function parseSeeds(text: string | number | number[]): number[] {
  * @example
  * ```ts
  * import { parseGrid } from "@d3pm/experiment";
- * import { assertEquals } from "@std/assert";
+ * import { assertEquals, assertThrows } from "@std/assert";
  * assertEquals(parseGrid("lr=1e-3,2e-3; ar-lr=0,1e-3"), {
  *   lr: ["1e-3", "2e-3"],
  *   arLr: ["0", "1e-3"],
  * });
+ * assertThrows(() => parseGrid("lr=1e-3; lr=2e-3"), Error, "Option --set gives --lr twice");
  * ```
  */
 export function parseGrid(text: string): Record<string, string[]> {
@@ -306,7 +310,15 @@ export function parseGrid(text: string): Record<string, string[]> {
         }`,
       );
     }
-    grid[keyOf(m[1].replace(/^--/, ""))] = m[2].split(",");
+    const key = keyOf(m[1].replace(/^--/, ""));
+    if (Object.hasOwn(grid, key)) {
+      throw new ConfigError(
+        `Option --set gives --${flagOf(key)} twice (${key}=${
+          grid[key].join(",")
+        } and ${item}): give each option once, its values comma-separated`,
+      );
+    }
+    grid[key] = m[2].split(",");
   }
   return grid;
 }
@@ -551,6 +563,9 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   return sweep;
 }
 
+/** The most bytes a sweep file or record is read to (a FIFO or a device: refused). */
+export const SWEEP_FILE_LIMIT = 64 << 20;
+
 /**
  * Read a saved sweep.
  *
@@ -573,7 +588,11 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
  * ```
  */
 export async function readSweep(dir: string): Promise<Sweep> {
-  const text = await Deno.readTextFile(sweepPaths(dir).json).catch((e) => {
+  // A regular file of bounded size: a FIFO or /dev/zero is refused, not read.
+  const sweep = await readJsonBounded(sweepPaths(dir).json, {
+    limit: SWEEP_FILE_LIMIT,
+    what: "sweep record",
+  }).catch((e) => {
     if (
       e instanceof Deno.errors.NotFound ||
       e instanceof Deno.errors.NotADirectory
@@ -582,10 +601,13 @@ export async function readSweep(dir: string): Promise<Sweep> {
         `${dir} holds no sweep (no sweep.json): deno task sweep plan|run … --dir DIR makes one`,
       );
     }
+    if (e instanceof BoundedReadError) throw new ConfigError(e.message);
     throw e;
-  });
-  const sweep = JSON.parse(text) as Sweep;
-  if (sweep.version !== 1 || !Array.isArray(sweep.cells)) {
+  }) as Sweep | null;
+  if (
+    typeof sweep !== "object" || sweep === null || sweep.version !== 1 ||
+    !Array.isArray(sweep.cells)
+  ) {
     throw new ConfigError(`${dir}/sweep.json is not a sweep record`);
   }
   return sweep;

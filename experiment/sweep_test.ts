@@ -477,3 +477,44 @@ Deno.test("saveSweep() refuses a folder that holds a run or a model, or a file, 
   assertEquals(fresh.cells.length, 1);
   await Deno.remove(dir, { recursive: true });
 });
+
+// Found by a hostile pass: `--set "lr=0.001; lr=0.002"` planned lr 0.002
+// alone (the first silently dropped), `--seeds 0..1000000000` failed with
+// "Invalid array length", and a sweep.json (or sweep file) that is
+// /dev/zero was read for ever.
+Deno.test("a grid key given twice, a seed range beyond 1000 and a sweep record that is a device are refused in one line", async () => {
+  const { parseGrid, parseSeeds, readSweep, ConfigError } = await import(
+    "./mod.ts"
+  );
+  const { assertRejects, assertThrows } = await import("@std/assert");
+  assertThrows(
+    () => parseGrid("lr=0.001; lr=0.002"),
+    ConfigError,
+    "Option --set gives --lr twice (lr=0.001 and lr=0.002)",
+  );
+  assertThrows(() => parseGrid("ar-lr=0 arLr=1"), ConfigError, "--ar-lr twice");
+  assertThrows(
+    () => parseSeeds("0..1000000000"),
+    ConfigError,
+    "integers in [0, 1000]",
+  );
+  assertThrows(() => parseSeeds("1001..1002"), ConfigError, "--seeds");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.symlink("/dev/zero", `${dir}/sweep.json`);
+    await assertRejects(
+      () => readSweep(dir),
+      ConfigError,
+      `Cannot read ${dir}/sweep.json: it is a character device`,
+    );
+    await Deno.remove(`${dir}/sweep.json`);
+    await Deno.writeTextFile(`${dir}/sweep.json`, "null");
+    await assertRejects(
+      () => readSweep(dir),
+      ConfigError,
+      "not a sweep record",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
