@@ -28,10 +28,12 @@ export interface ExportOptions {
  * Write the dashboard of runs under `root` into `out`.
  *
  * @param root The folder of run folders.
- * @param out The folder to write (created; files in it are replaced).
+ * @param out The folder to write: new, empty, or an earlier export (whose
+ *   files are replaced); a folder holding anything else is refused.
  * @param options Which runs, and where progress goes.
  * @returns The ids exported.
- * @throws {HttpError} When a chosen run does not exist.
+ * @throws {HttpError} When `root` is not a folder, `out` holds other files,
+ *   or a chosen run does not exist.
  *
  * @example A root without runs: the page alone; a run that is not there is named
  * ```ts
@@ -54,6 +56,7 @@ export async function exportDashboard(
   out: string,
   options: ExportOptions = {},
 ): Promise<string[]> {
+  await checkExportFolder(root, out);
   const all = await findRuns(root);
   const ids = options.runs ?? all.map((r) => r.id);
   for (const id of ids) {
@@ -111,4 +114,72 @@ export async function exportDashboard(
     `window.__D3PM_STATIC__ = ${JSON.stringify(data)};\n`,
   );
   return [...ids];
+}
+
+/** The files an export writes: all a folder may hold for an export to replace it. */
+export const EXPORT_FILES: readonly string[] = [
+  "index.html",
+  "app.js",
+  "app.css",
+  "data.js",
+];
+
+/**
+ * Refuse an export whose root is not a folder, or whose `out` is a file or
+ * a folder holding anything but an earlier export's files: an export
+ * replaces those files, and must never overwrite a user's own
+ * (`--export ~/site` over a hand-written `index.html`).
+ */
+async function checkExportFolder(root: string, out: string): Promise<void> {
+  const kind = async (path: string) =>
+    await Deno.stat(path).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    });
+  const r = await kind(root);
+  if (!r?.isDirectory) {
+    throw new HttpError(
+      404,
+      `--runs ${root} ${
+        r ? "is a file" : "does not exist"
+      }: it must be the folder of run folders`,
+    );
+  }
+  const o = await kind(out);
+  if (o === undefined) return;
+  if (!o.isDirectory) {
+    throw new HttpError(409, `--export ${out} is a file, not a folder`);
+  }
+  const others = [...Deno.readDirSync(out)]
+    .filter((e) => !(e.isFile && EXPORT_FILES.includes(e.name)))
+    .map((e) => e.name).sort();
+  if (others.length > 0) {
+    throw new HttpError(
+      409,
+      `--export ${out} holds files that are not an export's (${
+        others.slice(0, 3).join(", ")
+      }${
+        others.length > 3 ? ", …" : ""
+      }): an export needs a new or empty folder, or an earlier export to replace; choose another --export`,
+    );
+  }
+  // An earlier export holds index.html with its marker; another index.html is the user's.
+  if (EXPORT_FILES.some((f) => o && existsSync(`${out}/${f}`))) {
+    const html = await Deno.readTextFile(`${out}/index.html`).catch(() => "");
+    if (!html.includes('<script src="data.js"></script>')) {
+      throw new HttpError(
+        409,
+        `--export ${out} holds files that are not an export's (its index.html was not written by an export): choose another --export`,
+      );
+    }
+  }
+}
+
+function existsSync(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { readCommandLine, runCli } from "@d3pm/cli";
+import { listItems, readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { initBackend } from "@d3pm/backend";
 import {
   checkListen,
@@ -95,10 +95,20 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
   deno task serve                      # http://127.0.0.1:8000
   deno task serve --runs runs --port 8080
   deno task serve --export site --only tiny-main`,
+    }, {
+      check: ({ values }) => {
+        if (values.only !== undefined && values.export === undefined) {
+          throw new UsageError(
+            "Option --only chooses the runs of an --export: give --export DIR, or leave --only out (the server shows every run)",
+          );
+        }
+      },
     });
     if (values.export !== undefined) {
       const ids = await exportDashboard(values.runs, values.export, {
-        runs: values.only?.split(",").filter((s) => s !== ""),
+        runs: values.only === undefined
+          ? undefined
+          : listItems("only", values.only),
         log: console.error,
       });
       console.log(
