@@ -171,6 +171,9 @@ export interface TrainResult {
   optimizer: AdamW;
 }
 
+/** Longest stretch of training without a turn of the event loop. */
+const YIELD_MS = 50;
+
 /**
  * Train variables on batches of blocks. Deterministic: the same options give
  * the same weights, and a run resumed from a checkpoint ends with the same
@@ -562,7 +565,16 @@ async function drive(
     });
   };
 
+  // An engine's step may never leave the microtask queue (the CPU engine's
+  // kernels run synchronously, its readings resolve at once): yield to the
+  // event loop now and then, or a signal listener (Ctrl-C) waits until the
+  // training ends (the auto judge's 1,000 steps ran on after it).
+  let yielded = performance.now();
   for (let step = startStep; step < steps; step++) {
+    if (performance.now() - yielded > YIELD_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      yielded = performance.now();
+    }
     const lr = options.lr(step);
     const done = step + 1;
     const r = await stepper.step(() => batches.next(), rng, lr, done);

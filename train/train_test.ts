@@ -470,3 +470,51 @@ Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt 
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+// Ctrl-C during the auto judge's training was handled only when the
+// training ended (19 s later on a micro run): the CPU engine's steps never
+// left the microtask queue, so the signal listener never ran. A timer set
+// before training must fire while it runs.
+Deno.test("trainEngine turns the event loop while it trains, so a signal listener runs", async () => {
+  const { trainEngine } = await import("./loop.ts");
+  let steps = 0;
+  let firedAt: number | undefined;
+  const timer = setTimeout(() => firedAt = steps, 0);
+  const busy = (ms: number) => {
+    const end = performance.now() + ms;
+    while (performance.now() < end) { /* a synchronous kernel */ }
+  };
+  const engine = {
+    step() {
+      busy(2);
+      steps++;
+    },
+    readLoss: () => Promise.resolve({ loss: 1, steps: 1, gradNorm: 0 }),
+    getWeights: () => Promise.resolve(new Map()),
+    setWeights() {},
+    optimizerState: () =>
+      Promise.resolve({ step: 0, m: new Map(), v: new Map() }),
+    loadOptimizerState() {},
+  };
+  await trainEngine({
+    engine,
+    ema: false,
+    terms: (b) => ({
+      rows: 1,
+      length: 2,
+      inputs: b.tokens,
+      targets: b.tokens,
+      weights: Float32Array.of(0.5, 0.5),
+    }),
+    blocks: { data: Uint32Array.of(1, 2, 3, 4), count: 2, length: 2 },
+    batchSize: 1,
+    steps: 200,
+    lr: () => 0.1,
+    progress: false,
+  });
+  clearTimeout(timer);
+  assert(
+    firedAt !== undefined && firedAt < 200,
+    `the timer fired at step ${firedAt}`,
+  );
+});
