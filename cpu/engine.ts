@@ -159,6 +159,9 @@ interface Plan {
 // Words a k.floats(n) takes (64-byte alignment).
 const words = (n: number) => Math.ceil(n / 16) * 16 + 16;
 
+/** Longest stretch of scoring without a turn of the event loop. */
+const TURN_MS = 50;
+
 /**
  * The Transformer on the CPU engine: the config, parameter names and
  * safetensors of `@d3pm/transformer`, causal and bidirectional attention,
@@ -756,65 +759,81 @@ export class CpuTransformer
    * @param list Batches of terms (rows ≥ 1, 1 ≤ length ≤ contextLength).
    * @returns Per batch, its rows' weighted sums (nats).
    */
-  rowLosses(list: readonly WeightedTokens[]): Promise<Float64Array[]> {
+  async rowLosses(list: readonly WeightedTokens[]): Promise<Float64Array[]> {
     this.#check();
+    // A list may hold thousands of passes (the exact bound: one per
+    // diffusion step): between batches, turn the event loop now and then,
+    // so that a signal listener (Ctrl-C) runs. Each batch is scored and
+    // read out in one synchronous stretch of the shared region.
+    const out: Float64Array[] = [];
+    let turned = performance.now();
+    for (let b = 0; b < list.length; b++) {
+      if (performance.now() - turned > TURN_MS) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        turned = performance.now();
+        this.#check();
+      }
+      out.push(this.#rowLossesOf(list[b], b));
+    }
+    return out;
+  }
+
+  #rowLossesOf(terms: WeightedTokens, b: number): Float64Array {
     const c = this.config;
-    return Promise.resolve(list.map((terms, b) => {
-      const { rows, length } = terms;
-      const what = `rowLosses: batch ${b}`;
-      if (
-        !Number.isInteger(rows) || rows < 1 || !Number.isInteger(length) ||
-        length < 1 || length > c.contextLength
-      ) {
+    const { rows, length } = terms;
+    const what = `rowLosses: batch ${b}`;
+    if (
+      !Number.isInteger(rows) || rows < 1 || !Number.isInteger(length) ||
+      length < 1 || length > c.contextLength
+    ) {
+      fail(
+        `${what} needs rows ≥ 1 and 1 ≤ length ≤ ${c.contextLength}, got ${rows} × ${length}`,
+      );
+    }
+    const n = rows * length;
+    for (const key of ["inputs", "targets", "weights"] as const) {
+      if (terms[key].length !== n) {
         fail(
-          `${what} needs rows ≥ 1 and 1 ≤ length ≤ ${c.contextLength}, got ${rows} × ${length}`,
+          `${what}: ${key} must hold rows·length = ${n} values, got ${
+            terms[key].length
+          }`,
         );
       }
-      const n = rows * length;
-      for (const key of ["inputs", "targets", "weights"] as const) {
-        if (terms[key].length !== n) {
-          fail(
-            `${what}: ${key} must hold rows·length = ${n} values, got ${
-              terms[key].length
-            }`,
-          );
+    }
+    this.#checkIds(terms.inputs, `${what}: inputs`);
+    const ex = terms.excludeToken;
+    if (
+      ex !== undefined &&
+      !(Number.isInteger(ex) && ex >= 0 && ex < c.vocabSize)
+    ) {
+      fail(
+        `${what}: excludeToken must be an id in [0, ${c.vocabSize}), got ${ex}`,
+      );
+    }
+    const sums = new Float64Array(rows);
+    for (let r0 = 0; r0 < rows; r0 += this.#scoreRows) {
+      const r = Math.min(this.#scoreRows, rows - r0);
+      const p = this.#plan(r, length, "score", ex ?? 0xffffffff);
+      const a = r0 * length, m = r * length;
+      this.#writeRope(p);
+      this.#writeTime(p, terms.t?.subarray(r0, r0 + r), what);
+      for (let i = 0; i < m; i++) {
+        if (terms.targets[a + i] >= c.vocabSize) {
+          fail(`${what}: targets[${a + i}] must be < ${c.vocabSize}`);
         }
       }
-      this.#checkIds(terms.inputs, `${what}: inputs`);
-      const ex = terms.excludeToken;
-      if (
-        ex !== undefined &&
-        !(Number.isInteger(ex) && ex >= 0 && ex < c.vocabSize)
-      ) {
-        fail(
-          `${what}: excludeToken must be an id in [0, ${c.vocabSize}), got ${ex}`,
-        );
+      p.intView.set(terms.inputs.subarray(a, a + m), p.ints.tokens);
+      p.intView.set(terms.targets.subarray(a, a + m), p.ints.targets);
+      p.act.set(terms.weights.subarray(a, a + m), p.arena.weights);
+      p.exec.run(["forward", "score"]);
+      const loss = p.act.subarray(p.arena.rowLoss, p.arena.rowLoss + m);
+      for (let i = 0; i < r; i++) {
+        let s = 0;
+        for (let j = 0; j < length; j++) s += loss[i * length + j];
+        sums[r0 + i] = s;
       }
-      const sums = new Float64Array(rows);
-      for (let r0 = 0; r0 < rows; r0 += this.#scoreRows) {
-        const r = Math.min(this.#scoreRows, rows - r0);
-        const p = this.#plan(r, length, "score", ex ?? 0xffffffff);
-        const a = r0 * length, m = r * length;
-        this.#writeRope(p);
-        this.#writeTime(p, terms.t?.subarray(r0, r0 + r), what);
-        for (let i = 0; i < m; i++) {
-          if (terms.targets[a + i] >= c.vocabSize) {
-            fail(`${what}: targets[${a + i}] must be < ${c.vocabSize}`);
-          }
-        }
-        p.intView.set(terms.inputs.subarray(a, a + m), p.ints.tokens);
-        p.intView.set(terms.targets.subarray(a, a + m), p.ints.targets);
-        p.act.set(terms.weights.subarray(a, a + m), p.arena.weights);
-        p.exec.run(["forward", "score"]);
-        const loss = p.act.subarray(p.arena.rowLoss, p.arena.rowLoss + m);
-        for (let i = 0; i < r; i++) {
-          let s = 0;
-          for (let j = 0; j < length; j++) s += loss[i * length + j];
-          sums[r0 + i] = s;
-        }
-      }
-      return sums;
-    }));
+    }
+    return sums;
   }
 
   /**

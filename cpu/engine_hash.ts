@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "2cf89b6502f4e93c97112bbbacd8d89bfcf2873016067cc935102fb97ba68b73";
+  "837e6948a5e61e04527ff081f3bd27f03049cd92bfc997afa1dff47aeca251d7";
