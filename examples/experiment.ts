@@ -8,6 +8,7 @@
  */
 import { flagOf, readCommandLine, runCli } from "@d3pm/cli";
 import {
+  commandLineOf,
   contestants,
   OPTIONS,
   PRESETS,
@@ -70,9 +71,8 @@ if (import.meta.main) {
     Deno.addSignalListener("SIGINT", () => {
       const folder = new RunFolder(config.out);
       const checkpoints = folder.checkpointFiles();
-      const again = `deno task experiment ${
-        Deno.args.filter((a) => a !== "--resume" && a !== "--force").join(" ")
-      }`;
+      const { resume: _r, force: _f, ...rest } = given;
+      const again = commandLineOf("deno task experiment", rest);
       let started = false;
       try {
         started = Deno.statSync(folder.configPath).isFile;

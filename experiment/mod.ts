@@ -100,6 +100,7 @@ export {
   cellCost,
   type CellStatus,
   cellStep,
+  commandLineOf,
   type LocalOptions,
   parseGrid,
   parseSeeds,

@@ -661,6 +661,41 @@ export function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/**
+ * The command line that gives `options` again, each value quoted for bash:
+ * for a message that says how to continue a run (`--resume` and `--force`
+ * left out by the caller). Rebuilt from the parsed options, not the
+ * arguments as typed: `--force true` or `--out "a b"` would otherwise leave
+ * a stray `true` or split a path.
+ *
+ * @param command The command, e.g. `deno task experiment`.
+ * @param options The options given (camelCase keys).
+ * @returns The line.
+ *
+ * @example
+ * ```ts
+ * import { commandLineOf } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(
+ *   commandLineOf("deno task experiment", { preset: "micro", out: "runs/a b", shift: true, lr: 0.001 }),
+ *   "deno task experiment --preset micro --out 'runs/a b' --shift --lr 0.001",
+ * );
+ * ```
+ */
+export function commandLineOf(
+  command: string,
+  options: Readonly<Record<string, string | number | boolean | undefined>>,
+): string {
+  const words = [command];
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    const flag = `--${flagOf(key)}`;
+    if (value === true) words.push(flag);
+    else words.push(flag, shellQuote(String(value)));
+  }
+  return words.join(" ");
+}
+
 /** How a cell's step runs the experiment. */
 export interface StepOptions {
   /** The command that runs the experiment script, e.g. `deno run -A examples/experiment.ts`. */

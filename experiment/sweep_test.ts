@@ -518,3 +518,43 @@ Deno.test("a grid key given twice, a seed range beyond 1000 and a sweep record t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Ctrl-C's "continue with:" line was Deno.args joined by spaces, less
+// "--resume" and "--force": `--out "runs/a b"` came back split, and
+// `--force true` left a stray "true" — both refused when pasted.
+Deno.test("commandLineOf gives back a command a shell reads as the same options", async () => {
+  const { commandLineOf } = await import("./mod.ts");
+  const line = commandLineOf("deno task experiment", {
+    preset: "micro",
+    out: "runs/a b",
+    data: "it's",
+    timeConditioning: true,
+    shift: false,
+    lr: 0.001,
+    judge: undefined,
+  });
+  assertEquals(
+    line,
+    "deno task experiment --preset micro --out 'runs/a b' --data 'it'\\''s' --time-conditioning --shift false --lr 0.001",
+  );
+  const words = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      `printf '%s\\n' ${line.slice("deno task experiment ".length)}`,
+    ],
+    stdout: "piped",
+  }).output();
+  assertEquals(new TextDecoder().decode(words.stdout).trim().split("\n"), [
+    "--preset",
+    "micro",
+    "--out",
+    "runs/a b",
+    "--data",
+    "it's",
+    "--time-conditioning",
+    "--shift",
+    "false",
+    "--lr",
+    "0.001",
+  ]);
+});
