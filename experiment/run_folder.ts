@@ -397,16 +397,7 @@ export class RunFolder {
    */
   async acquire(config: ExperimentConfig): Promise<RunLock> {
     await this.check(config); // before creating anything
-    let created = false;
-    try {
-      await Deno.mkdir(this.dir); // not recursive: tells who made it
-      created = true;
-    } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        await Deno.mkdir(this.dir, { recursive: true });
-        created = true;
-      } else if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-    }
+    const created = await this.#make();
     // Whichever acquire in this process wins the lock may remove the folder
     // another one created (a losing creator cannot: the lock is in it).
     if (created) CREATED.add(this.dir);
@@ -460,6 +451,40 @@ export class RunFolder {
         }
       },
     };
+  }
+
+  /**
+   * Make the folder (false: it was there); a folder that cannot be made,
+   * or a link to nothing, is named in one line.
+   */
+  async #make(): Promise<boolean> {
+    let created = false;
+    // A folder that cannot be made names --out and why, in one line.
+    const cannot = (e: unknown) =>
+      new ConfigError(
+        `Cannot create --out ${this.dir}: ${
+          (e instanceof Error ? e.message : String(e)).split(/[:(]/)[0].trim()
+        }; choose a folder you can write`,
+      );
+    try {
+      await Deno.mkdir(this.dir); // not recursive: tells who made it
+      created = true;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        await Deno.mkdir(this.dir, { recursive: true }).catch((e) => {
+          throw cannot(e);
+        });
+        created = true;
+      } else if (!(e instanceof Deno.errors.AlreadyExists)) throw cannot(e);
+    }
+    // A link to a folder that is not there.
+    if (!created && !(await Deno.stat(this.dir).catch(() => undefined))) {
+      const to = await Deno.readLink(this.dir).catch(() => "?");
+      throw new ConfigError(
+        `--out ${this.dir} is a symbolic link to ${to}, which does not exist: create that folder, or choose another --out`,
+      );
+    }
+    return created;
   }
 
   /** A resume on data other than the run's own is refused. */

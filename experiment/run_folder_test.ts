@@ -233,3 +233,27 @@ Deno.test("a .lock that is not a file is the user's: never taken over nor remove
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// `--out` as a link to nothing said "Cannot lock …: the folder does not
+// exist" (it does, as a link), and a folder that cannot be made gave the
+// system's "No such file or directory (os error 2): mkdir '/proc/x'"
+// without naming --out.
+Deno.test("an --out that cannot be made, or links to nothing, is named in one line", async () => {
+  const { dir } = await tempRun();
+  try {
+    const link = `${dir}/link`;
+    await Deno.symlink(`${dir}/nowhere`, link);
+    await assertRejects(
+      () => new RunFolder(link).start(config(link)),
+      ConfigError,
+      `--out ${link} is a symbolic link to ${dir}/nowhere, which does not exist`,
+    );
+    await assertRejects(
+      () => new RunFolder("/proc/x").start(config("/proc/x")),
+      ConfigError,
+      "Cannot create --out /proc/x: No such file or directory; choose a folder you can write",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
