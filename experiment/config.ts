@@ -8,6 +8,7 @@
  */
 import { convertOption, flagOf, keyOf, UsageError } from "@d3pm/cli";
 import { configDifferences } from "@d3pm/train";
+import { validateConfig } from "@d3pm/transformer";
 import {
   ADDED_KEYS,
   ConfigError,
@@ -141,8 +142,45 @@ export function checkConfig(
         `Option --judge self needs the AR model in --models (got "${config.models}"): use --judge auto, or add ar`,
       );
     }
+    checkShapes(config);
     return config;
   });
+}
+
+/** The model configuration's keys as the options that set them. */
+const MODEL_FLAGS: Readonly<Record<string, string>> = {
+  contextLength: "--block-length",
+  nLayer: "--n-layer",
+  nHead: "--n-head",
+  dModel: "--d-model",
+  dMlp: "--d-mlp",
+  alibiMode: "--alibi-mode",
+};
+
+/**
+ * Every contestant's network, built from the options and checked by the
+ * transformer's own rules (`validateConfig`), before anything is written:
+ * a rule the options do not repeat (`--positions rotary` needs an even
+ * head size) was found only after the run folder had been written. Its
+ * message names the options, not the model's camelCase keys.
+ */
+function checkShapes(c: ExperimentConfig): void {
+  const vocab = c.tokenizer === "bpe" ? c.vocabSize : 1024;
+  for (const kind of modelList(c)) {
+    const contestant = contestants().find((k) => k.kind === kind)!;
+    try {
+      validateConfig(contestant.modelConfig(c, vocab));
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      const why = e.message.replace(/^Invalid model config: /, "").replace(
+        /\b(contextLength|nLayer|nHead|dModel|dMlp|alibiMode)\b/g,
+        (key) => MODEL_FLAGS[key],
+      );
+      throw new ConfigError(
+        `The options give the ${kind} model a shape the Transformer refuses: ${why}`,
+      );
+    }
+  }
 }
 
 /** Run `f`; a usage error of one option becomes a {@linkcode ConfigError}. */

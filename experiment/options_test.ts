@@ -204,3 +204,28 @@ Deno.test("--init-from of blanks is refused as --judge's is; empty is from scrat
   );
   assertEquals(resolveConfig({ preset: "micro", initFrom: "" }).initFrom, "");
 });
+
+// `--d-model 2 --n-head 2` passed the options' rules, then the run wrote
+// config.json, data.json and seed-0/ before the Transformer refused the
+// shape ("Invalid model config: rotary positions need an even head size
+// dModel/nHead, got 1"): a folder that then needed --force.
+Deno.test("a shape the Transformer refuses is refused with the options, before a run starts", () => {
+  assertThrows(
+    () => resolveConfig({ preset: "micro", dModel: 2, nHead: 2 }),
+    ConfigError,
+    "The options give the ar model a shape the Transformer refuses: rotary positions need an even head size --d-model/--n-head, got 1",
+  );
+  assertThrows(
+    () =>
+      resolveConfig({
+        preset: "micro",
+        dModel: 6,
+        nHead: 2,
+        models: "d3pm",
+        judge: "auto",
+      }),
+    ConfigError,
+    "the d3pm model",
+  );
+  resolveConfig({ preset: "micro", dModel: 2, nHead: 2, positions: "learned" });
+});
