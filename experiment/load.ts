@@ -55,6 +55,9 @@ export interface RunState {
   models: RunModel[];
 }
 
+/** How `results.json` is read: a regular file of at most 64 MiB. */
+const RESULTS_READ = { limit: 64 << 20, what: "results file" } as const;
+
 /**
  * The state of the run in `dir`.
  *
@@ -90,10 +93,7 @@ export async function readRun(dir: string): Promise<RunState> {
   const writer = await folder.writer();
   let results: ExperimentResult | undefined;
   try {
-    const read = await readJsonBounded(folder.resultsPath, {
-      limit: 64 << 20,
-      what: "results file",
-    });
+    const read = await readJsonBounded(folder.resultsPath, RESULTS_READ);
     if (typeof read === "object" && read !== null && !Array.isArray(read)) {
       results = read as ExperimentResult;
     }
@@ -557,14 +557,18 @@ export async function inspectRun(dir: string): Promise<RunOverview> {
     return { dir, status: "corrupt", reason: oneLine(e), ...at };
   }
   if (state.results === undefined && await pathExists(folder.resultsPath)) {
-    // readRun reads an unreadable results file as "not finished".
+    // readRun reads an unreadable results file as "not finished"; read
+    // again, as bounded (a FIFO or /dev/zero was read for ever here), to
+    // say why.
     try {
-      JSON.parse(await Deno.readTextFile(folder.resultsPath));
+      await readJsonBounded(folder.resultsPath, RESULTS_READ);
     } catch (e) {
       return {
         dir,
         status: "corrupt",
-        reason: `${folder.resultsPath} is not valid JSON (${oneLine(e)})`,
+        reason: e instanceof BoundedReadError
+          ? oneLine(e)
+          : `${folder.resultsPath} is not valid JSON (${oneLine(e)})`,
         state,
         ...at,
       };

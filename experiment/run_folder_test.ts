@@ -257,3 +257,34 @@ Deno.test("an --out that cannot be made, or links to nothing, is named in one li
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// The dashboard and `sweep status` read a results.json that readRun could
+// not parse a second time, unbounded: one linked to /dev/zero hung
+// `serve --export` (30 s, then killed).
+Deno.test("inspectRun reads an unreadable results.json bounded: a device is named, not read", async () => {
+  const { inspectRun } = await import("./mod.ts");
+  const { dir, out } = await tempRun();
+  try {
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(
+      `${out}/config.json`,
+      JSON.stringify(config(out), null, 2),
+    );
+    await Deno.symlink("/dev/zero", `${out}/results.json`);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const o = await Promise.race([
+      inspectRun(out),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("inspectRun still reading after 5 s")),
+          5000,
+        );
+      }),
+    ]);
+    clearTimeout(timer);
+    assertEquals(o.status, "corrupt");
+    assert(o.reason?.includes("it is a character device"), o.reason);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
