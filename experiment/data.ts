@@ -128,11 +128,30 @@ export async function prepareData(
     source: trainSource,
     sha256: trainSha256,
   });
-  const pack = (c: TokenizedCorpus) =>
-    packBlocks(c, { length: config.blockLength, bos, eos });
-  const train = pack(corpora.train);
-  const test = first(pack(corpora.test), config.evalBlocks);
-  const valid = first(pack(corpora.valid), config.validBlocks);
+  // A split shorter than one block names the split and the option.
+  const pack = (split: "train" | "valid" | "test") => {
+    try {
+      return packBlocks(corpora[split], {
+        length: config.blockLength,
+        bos,
+        eos,
+      });
+    } catch (e) {
+      if (
+        !(e instanceof Error) || !/larger than the corpus/.test(e.message)
+      ) {
+        throw e;
+      }
+      throw new ConfigError(
+        `The ${split} split is shorter than one block of --block-length ${config.blockLength} (${
+          /\((\d+) ids/.exec(e.message)?.[1] ?? "fewer"
+        } ids with separators): lower --block-length, or give a longer corpus`,
+      );
+    }
+  };
+  const train = pack("train");
+  const test = first(pack("test"), config.evalBlocks);
+  const valid = first(pack("valid"), config.validBlocks);
   const facts = factsOf(config, tokenizer, corpora, valid.count);
   log(
     `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${valid.count} valid and ${test.count} test blocks of ${config.blockLength}`,

@@ -112,3 +112,29 @@ Deno.test("validation figures need every validation the run made: a log cut shor
     [100, 200, 300],
   );
 });
+
+// A corpus shorter than one block said "Cannot pack blocks: … use a
+// shorter length or last: \"pad\"" — an argument of the packing function,
+// not an option of the run.
+Deno.test("a split shorter than one block names the split and --block-length", async () => {
+  const { assertRejects } = await import("@std/assert");
+  const { ConfigError } = await import("./mod.ts");
+  const data = await Deno.makeTempDir(), out = await Deno.makeTempDir();
+  try {
+    for (const split of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(
+        `${data}/wiki.${split}.tokens`,
+        " = T = \nhello\n",
+      );
+    }
+    const config = resolveConfig({ preset: "micro", data, out: `${out}/r` });
+    await assertRejects(
+      () => prepareData(config, new RunFolder(`${out}/r`), () => {}),
+      ConfigError,
+      "The train split is shorter than one block of --block-length 32 (16 ids with separators): lower --block-length",
+    );
+  } finally {
+    await Deno.remove(data, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
