@@ -69,23 +69,9 @@ if (import.meta.main) {
     const config = resolveConfig(given);
     // Ctrl-C: say what is on disk and how to continue it.
     Deno.addSignalListener("SIGINT", () => {
-      const folder = new RunFolder(config.out);
-      const checkpoints = folder.checkpointFiles();
       const { resume: _r, force: _f, ...rest } = given;
       const again = commandLineOf("deno task experiment", rest);
-      let started = false;
-      try {
-        started = Deno.statSync(folder.configPath).isFile;
-      } catch { /* not started */ }
-      console.error(
-        checkpoints.length > 0
-          ? `\ninterrupted: ${checkpoints.length} checkpoint(s) in ${folder.dir} (${
-            checkpoints.map((p) => p.slice(folder.dir.length + 1)).join(", ")
-          }); continue with: ${again} --resume`
-          : started
-          ? `\ninterrupted before any checkpoint was written: nothing in ${folder.dir} can be resumed; start again with: ${again} --force (the partial run is moved aside)`
-          : `\ninterrupted during preparation: nothing was written to ${folder.dir}; run the same command again`,
-      );
+      console.error(new RunFolder(config.out).interruptionNote(again));
       RunFolder.releaseHeld();
       Deno.exit(130);
     });

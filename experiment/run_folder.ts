@@ -434,6 +434,7 @@ export class RunFolder {
       begin: async (data) => {
         if (config.resume && data) await this.#checkData(data);
         written = true;
+        BEGUN.add(this.dir);
         CREATED.delete(this.dir);
         if (config.force && !config.resume) await this.#moveAside();
         for (const path of await removeStaleTemps(this.dir)) {
@@ -662,6 +663,40 @@ export class RunFolder {
   }
 
   /**
+   * What an interrupted run has left here, and how to go on: for Ctrl-C.
+   * Before this process began writing (the preparation: data, tokenizer,
+   * judge) the folder is as it was — even with `--force` its earlier run
+   * is untouched, and its checkpoints are not this run's to resume.
+   *
+   * @param again The command that gives the run's options again, without
+   *   `--resume` and `--force`.
+   * @returns One line (after a newline).
+   *
+   * @example Nothing begun: nothing to resume, whatever the folder holds
+   * ```ts
+   * import { RunFolder } from "@d3pm/experiment";
+   * import { assertEquals } from "@std/assert";
+   * const folder = new RunFolder(await Deno.makeTempDir());
+   * assertEquals(
+   *   folder.interruptionNote("deno task experiment --out x"),
+   *   `\ninterrupted during preparation: nothing was written to ${folder.dir}; run the same command again`,
+   * );
+   * await Deno.remove(folder.dir);
+   * ```
+   */
+  interruptionNote(again: string): string {
+    if (!BEGUN.has(this.dir)) {
+      return `\ninterrupted during preparation: nothing was written to ${this.dir}; run the same command again`;
+    }
+    const checkpoints = this.checkpointFiles();
+    return checkpoints.length > 0
+      ? `\ninterrupted: ${checkpoints.length} checkpoint(s) in ${this.dir} (${
+        checkpoints.map((p) => p.slice(this.dir.length + 1)).join(", ")
+      }); continue with: ${again} --resume`
+      : `\ninterrupted before any checkpoint was written: nothing in ${this.dir} can be resumed; start again with: ${again} --force (the partial run is moved aside)`;
+  }
+
+  /**
    * The process writing the run now, if any: the pid in the lock when that
    * very process is alive (a stale lock counts as none).
    *
@@ -678,6 +713,8 @@ const HELD = new Set<() => void>();
 
 /** Run folders this process created and has not yet written to or removed. */
 const CREATED = new Set<string>();
+/** Folders this process has begun writing a run into (`RunLock.begin`). */
+const BEGUN = new Set<string>();
 
 /**
  * Create `path` holding `text`, whole: a reader never sees it empty or

@@ -288,3 +288,35 @@ Deno.test("inspectRun reads an unreadable results.json bounded: a device is name
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// `--force --lr 0.002` over a finished run, Ctrl-C during the judge's
+// training: "interrupted: 2 checkpoint(s) in … continue with: … --lr 0.002
+// --resume" — the earlier run's checkpoints, which that command is then
+// refused to resume. Before this process writes, nothing is its to resume.
+Deno.test("Ctrl-C's note counts checkpoints only once this process has begun writing", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    await Deno.mkdir(`${out}/seed-0/ar`, { recursive: true });
+    await Deno.writeTextFile(
+      `${out}/config.json`,
+      JSON.stringify(config(out), null, 2),
+    );
+    await Deno.writeTextFile(`${out}/seed-0/ar/checkpoint.safetensors`, "x");
+    const folder = new RunFolder(out);
+    const forced = await folder.acquire(config(out, { force: true }));
+    assertEquals(
+      folder.interruptionNote("deno task experiment --out x"),
+      `\ninterrupted during preparation: nothing was written to ${out}; run the same command again`,
+    );
+    forced.release();
+    const resumed = await folder.acquire(config(out, { resume: true }));
+    await resumed.begin();
+    assertEquals(
+      folder.interruptionNote("deno task experiment --out x"),
+      `\ninterrupted: 1 checkpoint(s) in ${out} (seed-0/ar/checkpoint.safetensors); continue with: deno task experiment --out x --resume`,
+    );
+    resumed.release();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
