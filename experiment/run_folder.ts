@@ -369,8 +369,11 @@ export class RunFolder {
     try {
       for await (const e of Deno.readDir(this.dir)) {
         if (e.name === "config.json") return "run";
-        // A lock is a file this tool wrote; a `.lock` folder is the user's.
-        const ours = e.name === ".lock" ? e.isFile : TEMP.test(e.name);
+        // Whatever is at `.lock` may be taken over, but a folder with
+        // something in it: that is the user's.
+        const ours = e.name === ".lock"
+          ? !(e.isDirectory && !await isEmptyFolder(`${this.dir}/.lock`))
+          : TEMP.test(e.name);
         if (!ours) other = true;
       }
     } catch (e) {
@@ -597,18 +600,11 @@ export class RunFolder {
         }
         if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
       }
-      // Only a regular file is a lock this tool wrote: anything else at the
-      // path (a folder, a link, a FIFO) is never taken over nor removed.
-      const kind = await Deno.lstat(this.lockPath).catch(() => undefined);
-      if (kind && !kind.isFile) {
+      // A folder with something in it at the path is the user's: never
+      // taken over (its takeover removed it recursively, files and all).
+      if (!await isEmptyFolder(this.lockPath).then((e) => e, () => true)) {
         throw new ConfigError(
-          `${this.lockPath} is a ${
-            kind.isDirectory
-              ? "folder"
-              : kind.isSymlink
-              ? "symbolic link"
-              : "special file"
-          }, not a lock this tool wrote (a lock is a file): move it away, or choose another --out`,
+          `${this.lockPath} is a folder with files in it, not a lock this tool wrote (a lock is a file): move it away, or choose another --out`,
         );
       }
       const seen = await this.#lockText();
@@ -737,6 +733,15 @@ async function createWhole(path: string, text: string): Promise<void> {
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
+}
+
+/**
+ * Whether `path` is a folder holding nothing (false: a folder with
+ * entries; true: an empty folder; a path that is no folder throws).
+ */
+async function isEmptyFolder(path: string): Promise<boolean> {
+  for await (const _ of Deno.readDir(path)) return false;
+  return true;
 }
 
 /** Temporary files of `writeFileAtomic` (`<name>.<uuid>.tmp`). */
