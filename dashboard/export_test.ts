@@ -51,3 +51,47 @@ Deno.test("an export never overwrites a folder that is not an export's, and need
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+// The playground's unmasking route read a model's process.json whole before
+// it checked the size: one linked to /dev/zero was read for ever (and a
+// run's files are read only inside the run elsewhere).
+Deno.test("the unmasking route reads process.json bounded and inside the run", async () => {
+  const { fakeRun } = await import("./_test_util.ts");
+  const { unmaskingRoute } = await import("./routes.ts");
+  const { GenerationService } = await import("./generation.ts");
+  const root = await Deno.makeTempDir();
+  try {
+    await fakeRun(`${root}/r`);
+    const process = `${root}/r/seed-0/d3pm/process.json`;
+    await Deno.remove(process);
+    await Deno.symlink("/dev/zero", process);
+    const ctx = {
+      root,
+      generation: new GenerationService(() => Promise.reject(new Error("x"))),
+    };
+    const q = new URLSearchParams({ run: "r", seed: "0", model: "d3pm" });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await assertRejects(
+      () =>
+        Promise.race([
+          unmaskingRoute(ctx, q),
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => reject(new Error("still reading")), 5000);
+          }),
+        ]),
+      HttpError,
+      "has no process.json inside the run",
+    );
+    clearTimeout(timer);
+    // Inside the run but over 1 MiB: named.
+    await Deno.remove(process);
+    await Deno.writeTextFile(process, " ".repeat(2 << 20));
+    await assertRejects(
+      () => unmaskingRoute(ctx, q),
+      HttpError,
+      "process description",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -16,6 +16,7 @@ import {
   RunFolder,
   type RunOverview,
 } from "@d3pm/experiment";
+import { readJsonBounded } from "@d3pm/core";
 import { type Followed, followLines } from "./follow.ts";
 import {
   type GenerationService,
@@ -607,11 +608,21 @@ export async function unmaskingRoute(
   const folder = new RunFolder(dir);
   const o = await inspectRun(dir);
   const c = contestantOf(kind);
-  const text = await Deno.readTextFile(folder.processPath(seed, kind));
-  if (text.length > 1 << 20) {
-    throw new HttpError(500, "process.json is over 1 MiB");
+  // A regular file inside the run, of at most 1 MiB: one linked to
+  // /dev/zero was read whole before its size was checked.
+  const real = await insideFile(dir, folder.processPath(seed, kind));
+  if (!real) {
+    throw new HttpError(
+      404,
+      `The ${kind} model of seed ${seed} has no process.json inside the run`,
+    );
   }
-  const spec = JSON.parse(text);
+  const spec = await readJsonBounded(real, {
+    limit: 1 << 20,
+    what: "process description",
+  }).catch((e: Error) => {
+    throw new HttpError(500, e.message);
+  });
   const process = c.restore(spec);
   return json({
     kind,
