@@ -207,10 +207,24 @@ export async function saveCheckpoint(
  * ```
  */
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  // A damaged checkpoint blocks the resume of its model until it is dealt
+  // with: each refusal says how.
+  const corrupt = (why: string) =>
+    new CheckpointError(
+      `Checkpoint ${path} is corrupt: ${why}; restore it, or delete it to train this model again from step 0`,
+    );
   let bytes: Uint8Array;
   try {
+    // Only a regular file: a FIFO or a device is never read.
+    const info = await Deno.stat(path);
+    if (!info.isFile) {
+      throw new CheckpointError(
+        `Cannot read checkpoint ${path}: it is not a regular file (a folder, a FIFO or a device)`,
+      );
+    }
     bytes = await Deno.readFile(path);
   } catch (e) {
+    if (e instanceof CheckpointError) throw e;
     throw new CheckpointError(
       `Cannot read checkpoint ${path}: ${
         e instanceof Deno.errors.NotFound ? "no such file" : String(e)
@@ -221,9 +235,7 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   try {
     contents = decodeSafetensors(bytes);
   } catch (e) {
-    throw new CheckpointError(
-      `Checkpoint ${path} is corrupt: ${(e as Error).message}`,
-    );
+    throw corrupt((e as Error).message);
   }
   if (contents.metadata.format !== FORMAT) {
     throw new CheckpointError(
@@ -236,17 +248,13 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
   try {
     state = JSON.parse(contents.metadata.state);
   } catch {
-    throw new CheckpointError(
-      `Checkpoint ${path} is corrupt: its state is not JSON`,
-    );
+    throw corrupt("its state is not JSON");
   }
   if (
     !Number.isInteger(state?.step) || !Number.isInteger(state?.optimizerStep) ||
     !Array.isArray(state?.prng) || typeof state?.data !== "object"
   ) {
-    throw new CheckpointError(
-      `Checkpoint ${path} is corrupt: its state lacks step, optimizerStep, data or prng`,
-    );
+    throw corrupt("its state lacks step, optimizerStep, data or prng");
   }
   const spans = state.engines;
   if (
@@ -257,8 +265,8 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
         s.fromStep >= 0 && s.fromStep <= state.step
       ))
   ) {
-    throw new CheckpointError(
-      `Checkpoint ${path} is corrupt: its state's engines is not a list of {engine, fromStep ≤ ${state.step}}`,
+    throw corrupt(
+      `its state's engines is not a list of {engine, fromStep ≤ ${state.step}}`,
     );
   }
   const out: Checkpoint = {

@@ -414,10 +414,23 @@ Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt 
     `${dir}/junk`,
     new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8, 9]),
   );
+  // A corrupt checkpoint blocked its model's resume with no way out named.
   await assertRejects(
     () => loadCheckpoint(`${dir}/junk`),
     CheckpointError,
     `Checkpoint ${dir}/junk is corrupt`,
+  );
+  await assertRejects(
+    () => loadCheckpoint(`${dir}/junk`),
+    CheckpointError,
+    "; restore it, or delete it to train this model again from step 0",
+  );
+  // A device is named, never read.
+  await Deno.symlink("/dev/zero", `${dir}/zero`);
+  await assertRejects(
+    () => loadCheckpoint(`${dir}/zero`),
+    CheckpointError,
+    `Cannot read checkpoint ${dir}/zero: it is not a regular file`,
   );
   const { encodeSafetensors } = await import("@d3pm/core");
   await Deno.writeFile(
