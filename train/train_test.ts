@@ -78,6 +78,12 @@ Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and hol
   assertAlmostEquals(lr(14), 0.1, 1e-12);
   assertAlmostEquals(lr(100), 0.1, 1e-12);
   for (let s = 4; s < 14; s++) assert(lr(s + 1) <= lr(s));
+  // The default minimum, peak / 10, is what every experiment trains with
+  // (experiment/train.ts and judge.ts pass no min): 0.3 / 10 at the end,
+  // and the cosine's midpoint (0.3 + 0.03) / 2. Catches a changed default.
+  const byDefault = warmupCosine({ peak: 0.3, warmup: 2, total: 12 });
+  assertAlmostEquals(byDefault(12), 0.03, 1e-15);
+  assertAlmostEquals(byDefault(7), 0.165, 1e-15);
   assertThrows(
     () => warmupCosine({ peak: 1, warmup: 5, total: 4 }),
     RangeError,
