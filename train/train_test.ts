@@ -71,6 +71,43 @@ Deno.test("AdamW matches a float64 reference of decoupled weight decay over 20 s
   tf.dispose([p, b]);
 });
 
+Deno.test("AdamW's defaults are β1 0.9, β2 0.95, ε 1e-8, weight decay 0.1 on rank ≥ 2 only (the engines' defaults), in a 5-step float64 reference", () => {
+  // Every run trains with these defaults (train/loop.ts passes only what a
+  // config sets), and cpu/engine.ts and webgpu/_setup.ts default to the same
+  // numbers, so a changed default here would split tfjs from the engines.
+  // Tolerance 1e-6 on O(1) weights (float32). Catches β2 0.999 (Adam's
+  // usual default) and decay on biases.
+  const p = tf.variable(tf.tensor2d([0.5, -1.2, 2.0, 0.1], [2, 2]));
+  const b = tf.variable(tf.tensor1d([0.3, -0.3]));
+  const opt = new AdamW(new Map<string, tf.Variable>([["p", p], ["b", b]]));
+  const x = [0.5, -1.2, 2.0, 0.1, 0.3, -0.3];
+  const m = x.map(() => 0), v = x.map(() => 0);
+  for (let t = 1; t <= 5; t++) {
+    const g = x.map((xi, i) => (i < 4 ? xi * xi * 3 - 0.5 : 0.2 * t - 1));
+    const grads = new Map<string, tf.Tensor>([
+      ["p", tf.tensor2d(g.slice(0, 4), [2, 2])],
+      ["b", tf.tensor1d(g.slice(4))],
+    ]);
+    opt.step(grads, 0.05);
+    tf.dispose([...grads.values()]);
+    for (let i = 0; i < x.length; i++) {
+      m[i] = 0.9 * m[i] + 0.1 * g[i];
+      v[i] = 0.95 * v[i] + 0.05 * g[i] ** 2;
+      const u = m[i] / (1 - 0.9 ** t) /
+        (Math.sqrt(v[i] / (1 - 0.95 ** t)) + 1e-8);
+      x[i] -= 0.05 * (u + (i < 4 ? 0.1 * x[i] : 0));
+    }
+  }
+  const got = [...p.dataSync(), ...b.dataSync()];
+  x.forEach((xi, i) => assertAlmostEquals(got[i], xi, 1e-6, `param ${i}`));
+  assertEquals(
+    [opt.beta1, opt.beta2, opt.eps, opt.weightDecay],
+    [0.9, 0.95, 1e-8, 0.1],
+  );
+  opt.dispose();
+  tf.dispose([p, b]);
+});
+
 Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and holds the minimum", () => {
   const lr = warmupCosine({ peak: 1, warmup: 4, total: 14, min: 0.1 });
   assertEquals([0, 1, 2, 3].map(lr), [0.25, 0.5, 0.75, 1]);
