@@ -513,3 +513,41 @@ Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt 
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("MetricsLog.append() drops a torn last record exactly (short, and longer than its 64 KiB read-back chunk) and appends on a line of its own", async () => {
+  // Reference: the file is the complete lines before the torn tail, then the
+  // new record; read() then returns every complete record and warns of
+  // nothing. Catches an off-by-one cut (keeping the tail's newline out, so
+  // the next record glues onto the last good one, which read() would then
+  // drop as not JSON) and a chunked read-back that loses its place.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const good = '{"step":1}\n{"step":2}\n';
+  const orig = console.error;
+  const stderr: string[] = [];
+  console.error = (m: string) => void stderr.push(m);
+  try {
+    for (const torn of ['{"step":3,"lo', `{"pad":"${"x".repeat(70_000)}`]) {
+      await Deno.writeTextFile(path, good + torn);
+      await new MetricsLog(path).append({ step: 4 });
+      assertEquals(await Deno.readTextFile(path), good + '{"step":4}\n');
+      const warnings: string[] = [];
+      const records = await MetricsLog.read(path, (m) => warnings.push(m));
+      assertEquals(records, [{ step: 1 }, { step: 2 }, { step: 4 }]);
+      assertEquals(warnings, []);
+    }
+    // A clean file is left as it is; a file of one torn record is emptied.
+    await new MetricsLog(path).append({ step: 5 });
+    assertEquals(
+      await Deno.readTextFile(path),
+      good + '{"step":4}\n{"step":5}\n',
+    );
+    await Deno.writeTextFile(path, '{"st');
+    await new MetricsLog(path).append({ step: 1 });
+    assertEquals(await Deno.readTextFile(path), '{"step":1}\n');
+  } finally {
+    console.error = orig;
+  }
+  assertEquals(stderr.filter((m) => m.includes("torn record")).length, 3);
+  await Deno.remove(dir, { recursive: true });
+});
