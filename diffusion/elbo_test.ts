@@ -261,3 +261,32 @@ Deno.test("discreteElbo() on a term scorer equals the dense KL path draw for dra
   }
   model.dispose();
 });
+
+Deno.test("the bounds' per-row ratio estimate: with equal rows, the mean of the row means and its textbook standard error", async () => {
+  const { ratioEstimate } = await import("./_ratio.ts");
+  // Reference: with every row of c tokens the estimate is the mean of the
+  // per-row means m_r = S_r / c, and its standard error is the sample sd of
+  // the m_r (n − 1) over √n. Tolerance 1e-12. Unequal rows with one
+  // per-token mean have no spread: standard error 0. Catches the variance over n
+  // instead of n − 1 (×0.89 at n = 5, unseen by every bound test: they
+  // only compare a mean with a few of its standard errors) and a missing √n.
+  const sums = Float64Array.of(12.5, 9.75, 14, 11.25, 10);
+  const c = 5;
+  const est = ratioEstimate(sums, new Float64Array(5).fill(c));
+  const means = Array.from(sums, (s) => s / c);
+  const mu = means.reduce((a, b) => a + b, 0) / 5;
+  const sd = Math.sqrt(means.reduce((a, m) => a + (m - mu) ** 2, 0) / 4);
+  assertEquals(est.tokens, 25);
+  assertAlmostEquals(est.nats, mu, 1e-12);
+  assertAlmostEquals(est.stderr, sd / Math.sqrt(5), 1e-12);
+  // Rows of 2, 4 and 6 tokens at 1.5 nats each: no spread at all.
+  const flat = ratioEstimate(
+    Float64Array.of(3, 6, 9),
+    Float64Array.of(2, 4, 6),
+  );
+  assertAlmostEquals(flat.nats, 1.5, 1e-12);
+  assertAlmostEquals(flat.stderr, 0, 1e-12);
+  assert(
+    Number.isNaN(ratioEstimate(Float64Array.of(3), Float64Array.of(2)).stderr),
+  );
+});
