@@ -277,6 +277,47 @@ Deno.test("train() resumed from a checkpoint ends bit-identical to an uninterrup
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("train() resumed from a finished run's checkpoint reports that run's final loss and carries its training time", async () => {
+  // Nothing is left to train, so the result comes from the checkpoint alone:
+  // the last loss exactly, and seconds counted from the checkpoint's elapsed
+  // time (what results.json reports as training seconds and tokens/s after a
+  // resume). Catches the checkpoint's lastLoss or elapsed dropped on resume
+  // (NaN, and a few microseconds instead of the run's time).
+  const dir = await Deno.makeTempDir();
+  const ck = `${dir}/ck.safetensors`;
+  const common = {
+    blocks,
+    batchSize: 4,
+    steps: 4,
+    lr: () => 0.05,
+    seed: 3,
+    checkpoint: ck,
+    progress: false as const,
+  };
+  const a = setup();
+  const r1 = await train({ ...common, variables: a.variables, loss: a.loss });
+  const elapsed = (await loadCheckpoint(ck)).state.elapsed!;
+  assert(elapsed > 0 && elapsed <= r1.seconds, `${elapsed} vs ${r1.seconds}`);
+  const b = setup(7);
+  const r2 = await train({
+    ...common,
+    variables: b.variables,
+    loss: b.loss,
+    resume: true,
+  });
+  assertEquals([r2.startStep, r2.steps], [4, 4]);
+  assert(Number.isFinite(r1.lastLoss));
+  assertEquals(r2.lastLoss, r1.lastLoss);
+  assert(
+    r2.seconds >= elapsed,
+    `${r2.seconds} s after resume, ${elapsed} s saved`,
+  );
+  for (const r of [r1, r2]) r.optimizer.dispose();
+  a.dispose();
+  b.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("train() resume: a changed config is refused; a key added since the checkpoint reads as its configDefaults value", async () => {
   const dir = await Deno.makeTempDir();
   const ck = `${dir}/ck.safetensors`;
