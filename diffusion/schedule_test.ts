@@ -89,6 +89,19 @@ Deno.test("linearBeta() is DDPM's linspace(start, end, T): beta(1) = start, beta
   assertAlmostEquals(s.beta(T), end, 1e-12);
 });
 
+Deno.test("linearBeta({ steps: 1 }) is its last step: beta(1) = end, not numpy's linspace(start, end, 1) = start", () => {
+  // Documented choice (see linearBeta): beta(T) = end for every T.
+  const s = linearBeta({ steps: 1, start: 0.1, end: 0.3 });
+  assertAlmostEquals(s.beta(1), 0.3, 1e-15);
+  assertAlmostEquals(s.alphaBar(1), 0.7, 1e-15);
+  assertEquals(s.alphaBar(0), 1);
+  // T = 2 is the plain linspace: start then end.
+  const two = linearBeta({ steps: 2, start: 0.1, end: 0.3 });
+  assertAlmostEquals(two.beta(1), 0.1, 1e-15);
+  assertAlmostEquals(two.beta(2), 0.3, 1e-15);
+  assertAlmostEquals(two.alphaBar(2), 0.9 * 0.7, 1e-15);
+});
+
 Deno.test("cosineBeta() follows the Nichol–Dhariwal curve and ends fully noised", () => {
   const s = cosineBeta({ steps: 1000, s: 0.008 });
   const f = (t: number) =>
