@@ -5,13 +5,23 @@
 // (causality, determinism, gradients); this one checks the numbers.
 
 import * as tf from "@tensorflow/tfjs";
-import { assert } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { type ModelConfig, Transformer } from "./mod.ts";
 import { normals } from "./_init.ts";
 import { tinyConfig, useBackend } from "./_test_util.ts";
 
 type W = Map<string, Float64Array>;
+
+/**
+ * One row's dropout multipliers (0 or 1/(1 − rate)): the embeddings [T, d],
+ * and per layer the attention weights [H, T, T], the attention output and
+ * the MLP output [T, d].
+ */
+interface Dropout {
+  emb: Float32Array;
+  layers: { w: Float32Array; a: Float32Array; m: Float32Array }[];
+}
 
 const layerNorm = (x: number[], g: Float64Array, b: Float64Array) => {
   const n = x.length;
@@ -69,6 +79,7 @@ function reference(
   tokens: number[],
   t: number | null,
   window = Infinity,
+  drop?: Dropout,
 ): number[][] {
   const d = c.dModel, T = tokens.length, H = c.nHead, hd = d / H;
   const get = (n: string) => w.get(n)!;
@@ -95,6 +106,7 @@ function reference(
       wte[id * d + k] +
       (c.positions === "learned" ? get("wpe.weight")[p * d + k] : 0))
   );
+  if (drop) x = x.map((r, p) => r.map((z, k) => z * drop.emb[p * d + k]));
   for (let l = 0; l < c.nLayer; l++) {
     const p = (n: string) => get(`h.${l}.${n}`);
     const mods = cond ? linear(cond, p("ada.weight"), p("ada.bias")) : null;
@@ -127,7 +139,8 @@ function reference(
         const sum = e.reduce((a, z) => a + z, 0);
         for (let j = 0; j < T; j++) {
           for (let e2 = 0; e2 < hd; e2++) {
-            merged[i][head * hd + e2] += (e[j] / sum) * v[j][e2];
+            const kept = drop ? drop.layers[l].w[(head * T + i) * T + j] : 1;
+            merged[i][head * hd + e2] += (e[j] / sum) * kept * v[j][e2];
           }
         }
       }
@@ -135,6 +148,9 @@ function reference(
     let a = merged.map((r) =>
       linear(r, p("attn.c_proj.weight"), p("attn.c_proj.bias"))
     );
+    if (drop) {
+      a = a.map((r, i) => r.map((z, k) => z * drop.layers[l].a[i * d + k]));
+    }
     if (mods) a = a.map((r) => r.map((z, k) => z * (1 + mod(2)[k])));
     x = x.map((r, i) => r.map((z, k) => z + a[i][k]));
     h = x.map((r) => layerNorm(r, p("ln_2.weight"), p("ln_2.bias")));
@@ -146,6 +162,9 @@ function reference(
         p("mlp.c_proj.bias"),
       )
     );
+    if (drop) {
+      m = m.map((r, i) => r.map((z, k) => z * drop.layers[l].m[i * d + k]));
+    }
     if (mods) m = m.map((r) => r.map((z, k) => z * (1 + mod(5)[k])));
     x = x.map((r, i) => r.map((z, k) => z + m[i][k]));
   }
@@ -162,6 +181,24 @@ function reference(
       (_, id) => r.reduce((a, z, k) => a + z * wte[id * d + k], 0),
     )
   );
+}
+
+// Every weight random (gains, biases and adaLN included), so that no term
+// hides behind a zero or a one; the float64 copies for the reference.
+function randomise(model: Transformer): W {
+  const rng = prng(11);
+  const w: W = new Map();
+  const ts = new Map<string, tf.Tensor>();
+  for (const [n, v] of model.variables) {
+    const std = n.startsWith("wte") || n.startsWith("wpe") ? 1 : 0.3;
+    const data = normals(rng, v.size, std);
+    if (/ln_[12f]\.weight$/.test(n)) data.forEach((z, i) => data[i] = 1 + z);
+    w.set(n, Float64Array.from(data));
+    ts.set(n, tf.tensor(data, v.shape));
+  }
+  model.setWeights(ts);
+  tf.dispose([...ts.values()]);
+  return w;
 }
 
 const cases: [string, Partial<ModelConfig>, number?][] = [
@@ -187,6 +224,7 @@ const cases: [string, Partial<ModelConfig>, number?][] = [
   }],
   ["bidirectional with shift", { kind: "bidirectional", shift: true }],
   ["bidirectional, attention window 2", { kind: "bidirectional" }, 2],
+  ["causal with dropout 0.3, not training", { dropout: 0.3 }],
 ];
 
 for (const [name, overrides, window] of cases) {
@@ -194,20 +232,7 @@ for (const [name, overrides, window] of cases) {
     await useBackend("cpu");
     const config = tinyConfig(overrides);
     const model = new Transformer(config, { seed: 3 });
-    // Every weight random (gains, biases and adaLN included), so that no
-    // term hides behind a zero or a one.
-    const rng = prng(11);
-    const w: W = new Map();
-    const ts = new Map<string, tf.Tensor>();
-    for (const [n, v] of model.variables) {
-      const std = n.startsWith("wte") || n.startsWith("wpe") ? 1 : 0.3;
-      const data = normals(rng, v.size, std);
-      if (/ln_[12f]\.weight$/.test(n)) data.forEach((z, i) => data[i] = 1 + z);
-      w.set(n, Float64Array.from(data));
-      ts.set(n, tf.tensor(data, v.shape));
-    }
-    model.setWeights(ts);
-    tf.dispose([...ts.values()]);
+    const w = randomise(model);
     if (window !== undefined) model.attentionWindow = window;
     const rows = [[3, 17, 0, 31, 8, 8, 22, 5, 14], [1, 2, 3, 4, 5, 6, 7, 8, 9]];
     const times = [0.37, 0.81];
@@ -228,6 +253,92 @@ for (const [name, overrides, window] of cases) {
       );
     });
     // float32 against float64: a few ulps of the largest logit per op.
+    assert(scale > 1, `logits should not be tiny, max |logit| ${scale}`);
+    assert(
+      worst <= 1e-4 * scale,
+      `max |Δlogit| ${worst} > 1e-4 · ${scale.toFixed(2)}`,
+    );
+  });
+}
+
+for (
+  const [name, overrides] of [
+    ["causal, learned positions", {}],
+    ["bidirectional, rotary, time-conditioned, ALiBi", {
+      kind: "bidirectional",
+      positions: "rotary",
+      timeConditioning: true,
+      alibi: 0.7,
+    }],
+  ] as [string, Partial<ModelConfig>][]
+) {
+  Deno.test(`forward({ training }) equals the float64 re-implementation with dropout on the embeddings, attention weights, attention and MLP outputs: ${name} (cpu)`, async () => {
+    // The masks are tf.dropout's of the same seeds, in the order the model
+    // draws them (embeddings, then per layer attention weights, attention
+    // output, MLP output): a dropout moved, dropped or at another rate
+    // gives other logits.
+    await useBackend("cpu");
+    const rate = 0.3;
+    const config = tinyConfig({ ...overrides, dropout: rate });
+    const model = new Transformer(config, { seed: 3 });
+    const w = randomise(model);
+    const seeds: number[] = [];
+    const inner = prng(99);
+    const recording = {
+      ...inner,
+      nextUint32: () => {
+        const s = inner.nextUint32();
+        seeds.push(s);
+        return s;
+      },
+    };
+    const rows = [[3, 17, 0, 31, 8, 8, 22, 5, 14], [1, 2, 3, 4, 5, 6, 7, 8, 9]];
+    const times = [0.37, 0.81];
+    const [B, T, d, H] = [2, 9, config.dModel, config.nHead];
+    const tokens = tf.tensor2d(rows, [B, T], "int32");
+    const t = tf.tensor1d(times);
+    const logits = model.forward(tokens, {
+      t,
+      training: true,
+      prng: recording,
+    });
+    const got = logits.arraySync() as number[][][];
+    tf.dispose([tokens, t, logits]);
+    model.dispose();
+    assertEquals(seeds.length, 1 + 3 * config.nLayer, "dropout draws");
+    const maskOf = (shape: number[], seed: number) =>
+      tf.tidy(() =>
+        tf.dropout(tf.ones(shape), rate, undefined, seed).dataSync()
+      ) as Float32Array;
+    const emb = maskOf([B, T, d], seeds[0]);
+    const layers = Array.from({ length: config.nLayer }, (_, l) => ({
+      w: maskOf([B, H, T, T], seeds[1 + 3 * l]),
+      a: maskOf([B, T, d], seeds[2 + 3 * l]),
+      m: maskOf([B, T, d], seeds[3 + 3 * l]),
+    }));
+    // The rate itself: about 30% of the embedding entries dropped.
+    const zeros = emb.filter((z) => z === 0).length / emb.length;
+    assert(Math.abs(zeros - rate) < 0.1, `dropped ${zeros}`);
+    let worst = 0, scale = 0;
+    rows.forEach((row, b) => {
+      const slice = (m: Float32Array, n: number) =>
+        m.subarray(b * n, (b + 1) * n);
+      const drop: Dropout = {
+        emb: slice(emb, T * d),
+        layers: layers.map((x) => ({
+          w: slice(x.w, H * T * T),
+          a: slice(x.a, T * d),
+          m: slice(x.m, T * d),
+        })),
+      };
+      const want = reference(config, w, row, times[b], Infinity, drop);
+      want.forEach((r, i) =>
+        r.forEach((z, v) => {
+          worst = Math.max(worst, Math.abs(z - got[b][i][v]));
+          scale = Math.max(scale, Math.abs(z));
+        })
+      );
+    });
     assert(scale > 1, `logits should not be tiny, max |logit| ${scale}`);
     assert(
       worst <= 1e-4 * scale,
