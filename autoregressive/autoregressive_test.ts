@@ -1,4 +1,4 @@
-import { type CausalLM, prng } from "@d3pm/core";
+import { type CausalLM, prng, type WeightedTokens } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -208,4 +208,127 @@ Deno.test("generate() with an empty prefix draws exactly what it draws without o
     onStep: () => {},
   });
   assertEquals(Array.from(b), Array.from(a));
+});
+
+/** Float64 next-token probabilities from a bigram row: softmax(row/T), then the nucleus. */
+function referenceProbabilities(
+  row: Float32Array,
+  temperature: number,
+  topP: number,
+): number[] {
+  const m = Math.max(...row);
+  const e = Array.from(row, (x) => Math.exp((x - m) / temperature));
+  const z = e.reduce((a, b) => a + b, 0);
+  const p = e.map((x) => x / z);
+  const order = p.map((_, j) => j).sort((a, b) => p[b] - p[a]);
+  const keep = new Set<number>();
+  let mass = 0;
+  for (const j of order) {
+    if (mass >= topP) break;
+    keep.add(j);
+    mass += p[j];
+  }
+  return p.map((x, j) => (keep.has(j) ? x / mass : 0));
+}
+
+Deno.test("generate() draws each token from softmax(logits / T) cut to the nucleus: replayed exactly by an independent float64 sampler on the same PRNG", async () => {
+  // The reference reads the same PRNG in the same order (rows within a
+  // step, then the next step) and inverts the CDF of its own probabilities.
+  // Exact equality (a draw flips only if u lands within ~1e-16 of a CDF
+  // step). Catches: the temperature or top-p ignored, applied as T·logits,
+  // or the next token drawn from the wrong row's logits.
+  const model = new Bigram(6);
+  const b = 4, l = 16, start = 2;
+  for (
+    const [temperature, topP] of [[0.7, 1], [1.6, 1], [1, 0.8], [0.8, 0.9]]
+  ) {
+    const out = await generate(model, {
+      batchSize: b,
+      length: l,
+      start,
+      prng: prng(21),
+      temperature,
+      topP,
+    });
+    const rng = prng(21);
+    const want = new Int32Array(b * l);
+    for (let r = 0; r < b; r++) want[r * l] = start;
+    for (let i = 1; i < l; i++) {
+      for (let r = 0; r < b; r++) {
+        const prev = want[r * l + i - 1];
+        const p = referenceProbabilities(
+          model.table.subarray(prev * V, (prev + 1) * V),
+          temperature,
+          topP,
+        );
+        const u = rng.next();
+        let j = 0, acc = p[0];
+        while (u >= acc && j < V - 1) acc += p[++j];
+        while (p[j] === 0) j--; // never a cut id
+        want[r * l + i] = j;
+      }
+    }
+    assertEquals(
+      Array.from(out),
+      Array.from(want),
+      `T ${temperature} p ${topP}`,
+    );
+  }
+});
+
+Deno.test("causalNll() leaves out exactly the pad targets, by brute force, on a model and on a TermScorer", async () => {
+  // Padding is a *target* property: a pad target is not scored, while a pad
+  // input still predicts the next (non-pad) token. Brute force in float64,
+  // tolerance 1e-5 (float32 logits). Catches the weight read from the
+  // input position, which the old `tokens < n` check let through.
+  const model = new Bigram(8);
+  const PAD = 0;
+  const padded = {
+    tokens: Int32Array.of(
+      ...[3, 1, 0, 0, 0, 0],
+      ...[5, 0, 4, 2, 0, 6],
+      ...[1, 2, 3, 4, 5, 6],
+    ),
+    batchSize: 3,
+    length: 6,
+  };
+  let want = 0, n = 0;
+  for (let r = 0; r < 3; r++) {
+    for (let i = 1; i < 6; i++) {
+      const prev = padded.tokens[r * 6 + i - 1], cur = padded.tokens[r * 6 + i];
+      if (cur === PAD) continue;
+      want -=
+        logSoftmaxRow(model.table.subarray(prev * V, (prev + 1) * V))[cur];
+      n++;
+    }
+  }
+  assertEquals(n, 9);
+  const got = await causalNll(model, padded, { padId: PAD });
+  assertEquals(got.tokens, n);
+  assertAlmostEquals(got.nats, want / n, 1e-5);
+  // The same through a scorer that sums its weighted terms in float64.
+  const scorer = {
+    config: model.config,
+    timeConditioned: false,
+    rowLosses: (list: readonly WeightedTokens[]) =>
+      Promise.resolve(
+        list.map((w) =>
+          Float64Array.from({ length: w.rows }, (_, r) => {
+            let s = 0;
+            for (let j = r * w.length; j < (r + 1) * w.length; j++) {
+              if (w.targets[j] < 0 || w.weights[j] === 0) continue;
+              const row = model.table.subarray(
+                w.inputs[j] * V,
+                (w.inputs[j] + 1) * V,
+              );
+              s -= w.weights[j] * logSoftmaxRow(row)[w.targets[j]];
+            }
+            return s;
+          })
+        ),
+      ),
+  };
+  const viaScorer = await causalNll(scorer, padded, { padId: PAD });
+  assertEquals(viaScorer.tokens, n);
+  assertAlmostEquals(viaScorer.nats, want / n, 1e-5);
 });

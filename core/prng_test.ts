@@ -16,6 +16,38 @@ Deno.test("prng() is deterministic for a seed and differs across seeds", () => {
   assertEquals(draws(1).filter((x, i) => x === other[i]).length, 0);
 });
 
+Deno.test("the generator is xoshiro128** (Vigna's reference outputs) seeded by splitmix32", () => {
+  // Known answers, exact, computed by a separate Python transcription of
+  // the reference C code (prng.di.unimi.it/xoshiro128starstar.c; from state
+  // {1, 2, 3, 4} it starts 11520, 0, 5927040, 70819200, the sequence other
+  // ports publish) and of this file's splitmix32 (golden-ratio step,
+  // MurmurHash3's finaliser) for the seeded state. Every recorded run's data order, noise and samples hang on
+  // these numbers. Catches a changed rotation or shift (rotl(s3, 13) for 11:
+  // still uniform, so the statistical tests pass), a changed seeding, and
+  // next() built from other bits.
+  const r = restorePrng([1, 2, 3, 4]);
+  assertEquals(
+    Array.from({ length: 8 }, () => r.nextUint32()),
+    [
+      11520,
+      0,
+      5927040,
+      70819200,
+      2031721883,
+      1637235492,
+      1287239034,
+      3734860849,
+    ],
+  );
+  assertEquals(restorePrng([1, 2, 3, 4]).next(), 2.682209014892578e-6);
+  const seeded = prng(42);
+  assertEquals(seeded.state(), [939911724, 3948730756, 321366731, 3317318717]);
+  assertEquals(
+    Array.from({ length: 4 }, () => seeded.nextUint32()),
+    [2837322924, 544945897, 479756282, 3500138142],
+  );
+});
+
 Deno.test("prng().next() is uniform on [0, 1): mean, variance and decile counts", () => {
   const r = prng(123);
   const n = 200_000;

@@ -291,10 +291,35 @@ Deno.test("decodeSafetensors() names the file given as source and keeps hostile 
   assert(error.message.includes("only F32 is accepted"), error.message);
 });
 
+// Bytes per value by the safetensors format's dtype names, written out
+// here from their bit widths (F64 is 64 bits, F8_E4M3 8, BOOL one byte)
+// rather than read from SAFETENSORS_DTYPES, so that a wrong size there fails.
+const SPEC_BYTES: Record<string, number> = {
+  F64: 64 / 8,
+  F32: 32 / 8,
+  F16: 16 / 8,
+  BF16: 16 / 8,
+  F8_E4M3: 8 / 8,
+  F8_E5M2: 8 / 8,
+  I64: 64 / 8,
+  I32: 32 / 8,
+  I16: 16 / 8,
+  I8: 8 / 8,
+  U64: 64 / 8,
+  U32: 32 / 8,
+  U16: 16 / 8,
+  U8: 8 / 8,
+  BOOL: 1,
+};
+
+Deno.test("SAFETENSORS_DTYPES gives each dtype's size by its bit width", () => {
+  assertEquals({ ...SAFETENSORS_DTYPES }, SPEC_BYTES);
+});
+
 Deno.test("parseSafetensorsHeader() sizes every dtype it is asked to accept and refuses the others", () => {
-  const dtypes = Object.keys(SAFETENSORS_DTYPES);
+  const dtypes = Object.keys(SPEC_BYTES);
   for (const dtype of dtypes) {
-    const size = SAFETENSORS_DTYPES[dtype];
+    const size = SPEC_BYTES[dtype];
     const header = new TextEncoder().encode(JSON.stringify({
       w: { dtype, shape: [2, 3], data_offsets: [0, 6 * size] },
     }));

@@ -333,6 +333,47 @@ Deno.test("followLines() yields complete lines of a growing file, holds back a t
   await Deno.remove(path);
 });
 
+Deno.test("followLines() keeps a line of exactly maxLine bytes and skips one byte more, also when it arrives in two writes", async () => {
+  // maxLine is the longest line kept ("a longer one is skipped"). Lines of
+  // 8 and 9 bytes around maxLine = 8, the ends counted in bytes with the
+  // newline. Catches `<` for `<=` (the 8-byte line lost) and a split line
+  // judged by its last part only.
+  const path = await Deno.makeTempFile();
+  const eight = '{"a":12}', nine = '{"a":123}';
+  await Deno.writeTextFile(path, `${eight}\n${nine}\n{"b":1}\n`);
+  const got = [];
+  for await (const f of followLines(path, { once: true, maxLine: 8 })) {
+    got.push(f);
+  }
+  assertEquals(got, [{ line: eight, end: 9 }, { line: '{"b":1}', end: 27 }]);
+  // The 9-byte line in two writes, 5 bytes then 4 and its newline.
+  await Deno.writeTextFile(path, "");
+  const stop = new AbortController();
+  const split: unknown[] = [];
+  const done = (async () => {
+    for await (
+      const f of followLines(path, {
+        signal: stop.signal,
+        pollMs: 10,
+        maxLine: 8,
+      })
+    ) split.push(f);
+  })();
+  try {
+    await Deno.writeTextFile(path, nine.slice(0, 5), { append: true });
+    await sleep(60);
+    await Deno.writeTextFile(path, `${nine.slice(5)}\n${eight}\n`, {
+      append: true,
+    });
+    await sleep(60);
+  } finally {
+    stop.abort();
+    await done;
+  }
+  assertEquals(split, [{ line: eight, end: 19 }]);
+  await Deno.remove(path);
+});
+
 Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-Event-ID resumes without re-sending", async () => {
   const s = await setup();
   try {

@@ -1,4 +1,4 @@
-import { prng, type TokenBatch } from "@d3pm/core";
+import { prng, type TokenBatch, type WeightedTokens } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -179,4 +179,114 @@ Deno.test("ELBO estimators leak no tensors", async () => {
     });
   }
   assertEquals(tf.memory().numTensors, before);
+});
+
+/** A time-conditioned denoiser that reads its token and t: logits = W[x] + t·U. */
+class TimedBigram {
+  readonly timeConditioned = true;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: V,
+    contextLength: 64,
+  };
+  readonly w: tf.Tensor2D;
+  readonly u: tf.Tensor1D;
+  constructor(seed: number) {
+    this.w = tf.randomNormal([V, V], 0, 1.5, "float32", seed);
+    this.u = tf.randomNormal([V], 0, 3, "float32", seed + 1);
+  }
+  forward(tokens: tf.Tensor2D, options: { t?: tf.Tensor1D } = {}): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [b] = tokens.shape;
+      const base = tf.gather(this.w, tokens) as unknown as tf.Tensor3D; // [B, L, V]
+      const t = options.t!.reshape([b, 1, 1]);
+      return base.add(t.mul(this.u.reshape([1, 1, V]))) as tf.Tensor3D;
+    });
+  }
+  dispose(): void {
+    tf.dispose([this.w, this.u]);
+  }
+}
+
+Deno.test("discreteElbo() on a term scorer equals the dense KL path draw for draw, for a denoiser that reads t (SUBS reveal weights and times)", async () => {
+  // Reference: the dense path (vbTerms: the KL of the posteriors from their
+  // definitions). The scorer sums Σ w·CE with the mask left out of the
+  // softmax, through the same tfjs model at the times it is handed. Same
+  // PRNG, so the same x_t at every step; tolerance 1e-5 (float32 logits).
+  // Catches the scorer path handing the model (t − 1)/T, or a reveal
+  // weight other than (ᾱ_{t−1} − ᾱ_t)/(1 − ᾱ_t) — unseen where only the
+  // WebGPU engine (skipped without an adapter) takes this path.
+  const model = new TimedBigram(12);
+  const scorer = {
+    config: model.config,
+    timeConditioned: true,
+    rowLosses: (list: readonly WeightedTokens[]) =>
+      Promise.resolve(list.map((w) =>
+        Float64Array.from(
+          tf.tidy(() => {
+            const logits = model.forward(
+              tf.tensor2d(w.inputs, [w.rows, w.length], "int32"),
+              { t: tf.tensor1d(w.t!) },
+            );
+            const keep = tf.oneHot(tf.scalar(w.excludeToken!, "int32"), V)
+              .mul(-1e9);
+            const logp = tf.logSoftmax(logits.add(keep.reshape([1, 1, V])));
+            const target = tf.oneHot(
+              tf.tensor2d(w.targets, [w.rows, w.length], "int32"),
+              V,
+            );
+            const ce = logp.mul(target).sum(-1).neg()
+              .mul(tf.tensor2d(w.weights, [w.rows, w.length]));
+            return ce.sum(1);
+          }).dataSync(),
+        )
+      )),
+  };
+  for (
+    const schedule of [absorbingBeta({ steps: 12 }), cosineBeta({ steps: 12 })]
+  ) {
+    const q = absorbing(schedule, { numStates: V, maskId: MASK });
+    const x0 = randomBatch(6, 10, 5);
+    const dense = await discreteElbo(model, x0, {
+      transition: q,
+      prng: prng(8),
+    });
+    const terms = await discreteElbo(scorer, x0, {
+      transition: q,
+      prng: prng(8),
+    });
+    assertEquals(terms.tokens, dense.tokens);
+    assertAlmostEquals(terms.nats, dense.nats, 1e-5, schedule.name);
+    assertAlmostEquals(terms.stderr, dense.stderr, 1e-5, schedule.name);
+  }
+  model.dispose();
+});
+
+Deno.test("the bounds' per-row ratio estimate: with equal rows, the mean of the row means and its textbook standard error", async () => {
+  const { ratioEstimate } = await import("./_ratio.ts");
+  // Reference: with every row of c tokens the estimate is the mean of the
+  // per-row means m_r = S_r / c, and its standard error is the sample sd of
+  // the m_r (n − 1) over √n. Tolerance 1e-12. Unequal rows with one
+  // per-token mean have no spread: standard error 0. Catches the variance over n
+  // instead of n − 1 (×0.89 at n = 5, unseen by every bound test: they
+  // only compare a mean with a few of its standard errors) and a missing √n.
+  const sums = Float64Array.of(12.5, 9.75, 14, 11.25, 10);
+  const c = 5;
+  const est = ratioEstimate(sums, new Float64Array(5).fill(c));
+  const means = Array.from(sums, (s) => s / c);
+  const mu = means.reduce((a, b) => a + b, 0) / 5;
+  const sd = Math.sqrt(means.reduce((a, m) => a + (m - mu) ** 2, 0) / 4);
+  assertEquals(est.tokens, 25);
+  assertAlmostEquals(est.nats, mu, 1e-12);
+  assertAlmostEquals(est.stderr, sd / Math.sqrt(5), 1e-12);
+  // Rows of 2, 4 and 6 tokens at 1.5 nats each: no spread at all.
+  const flat = ratioEstimate(
+    Float64Array.of(3, 6, 9),
+    Float64Array.of(2, 4, 6),
+  );
+  assertAlmostEquals(flat.nats, 1.5, 1e-12);
+  assertAlmostEquals(flat.stderr, 0, 1e-12);
+  assert(
+    Number.isNaN(ratioEstimate(Float64Array.of(3), Float64Array.of(2)).stderr),
+  );
 });

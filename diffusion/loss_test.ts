@@ -134,6 +134,33 @@ Deno.test("sampleTimes() puts one antithetic time in each 1/B stratum of (tMin, 
   assert(free.every((x) => x > 0.5 && x <= 1));
 });
 
+Deno.test("sampleTimes() is the documented closed form t_b = tMin + (tMax − tMin)(1 − ((u + b/B) mod 1)), tMin 1e-3 and tMax 1 by default", () => {
+  // u is the PRNG's first draw; exact up to float64 rounding (1e-15). The
+  // defaults are what mdlmLoss() trains with when a process sets no times
+  // (it hands its options to sampleTimes()). Catches a changed default tMin
+  // (1e-2 for 1e-3: every strata test above passes tMin itself), the
+  // strata shifted by one, and tMax ignored.
+  const B = 8;
+  for (
+    const [options, lo, hi] of [
+      [{}, 1e-3, 1],
+      [{ tMin: 0.2, tMax: 0.7 }, 0.2, 0.7],
+    ] as const
+  ) {
+    const u = prng(17).next();
+    const t = sampleTimes(B, { prng: prng(17), ...options });
+    for (let b = 0; b < B; b++) {
+      const want = lo + (hi - lo) * (1 - ((u + b / B) % 1));
+      assertAlmostEquals(
+        t[b],
+        want,
+        1e-15,
+        `${JSON.stringify(options)} b ${b}`,
+      );
+    }
+  }
+});
+
 Deno.test("mdlmLoss() with a uniform denoiser averages ln K over many batches", () => {
   const model = new ConstantDenoiser(9);
   const r = prng(1);

@@ -240,3 +240,37 @@ Deno.test("orderNlls refuses a denoiser that reads t, and orderBounds a table of
     "orderBounds: nll holds 3 values for 2 rows × 2 orders",
   );
 });
+
+Deno.test("orderBounds: on a given table, each bound and its standard error in closed form (equal rows: the textbook se of a mean)", () => {
+  // 4 rows of 5 tokens, 3 orders each. Per row: the ELBO is the mean of the
+  // orders' NLLs, the importance bound −log mean exp(−NLL); per token, the
+  // estimate is their mean over rows and the standard error their sample sd
+  // (n − 1) over √4. Tolerance 1e-12. Catches the variance over n instead
+  // of n − 1, unseen by the Monte-Carlo tests (they compare means only).
+  const nll = Float64Array.of(
+    ...[10, 12, 11],
+    ...[7, 9.5, 8],
+    ...[13, 12.5, 15],
+    ...[9, 9, 10.5],
+  );
+  const b = orderBounds({
+    nll,
+    orders: 3,
+    counts: new Float64Array(4).fill(5),
+  });
+  const rows = [0, 1, 2, 3].map((r) =>
+    Array.from(nll.subarray(3 * r, 3 * r + 3))
+  );
+  const check = (est: { nats: number; stderr: number }, perRow: number[]) => {
+    const x = perRow.map((v) => v / 5);
+    const mu = x.reduce((a, v) => a + v, 0) / 4;
+    const sd = Math.sqrt(x.reduce((a, v) => a + (v - mu) ** 2, 0) / 3);
+    assertAlmostEquals(est.nats, mu, 1e-12);
+    assertAlmostEquals(est.stderr, sd / 2, 1e-12);
+  };
+  check(b.elbo, rows.map((v) => (v[0] + v[1] + v[2]) / 3));
+  check(
+    b.importance,
+    rows.map((v) => -Math.log(v.reduce((a, x) => a + Math.exp(-x), 0) / 3)),
+  );
+});

@@ -427,6 +427,44 @@ Deno.test("tokenProbabilities() applies temperature and nucleus in float64", () 
   );
 });
 
+Deno.test("tokenProbabilities() nucleus is the smallest set with mass ≥ topP, by brute force over every subset, boundaries included", () => {
+  // Reference: enumerate all 2^V subsets, keep those with mass ≥ topP, take
+  // the fewest ids (ties: the most mass); the result is that set's
+  // renormalised probabilities. Tolerance 1e-12 (float64 sums of 6 terms).
+  // A topP exactly equal to a prefix sum of the sorted probabilities is the
+  // boundary: that prefix already has mass ≥ topP, so nothing more is kept.
+  // Catches: `acc <= topP` (one id too many at the boundary), dropping the
+  // id that crosses topP, renormalising by 1 instead of the kept mass.
+  const rng = prng(5);
+  const n = 6;
+  for (let trial = 0; trial < 40; trial++) {
+    const logits = Array.from({ length: n }, () => 3 * rng.next());
+    const full = tokenProbabilities(logits);
+    const sorted = Array.from(full.keys()).sort((a, b) => full[b] - full[a]);
+    const prefix: number[] = [];
+    let acc = 0;
+    for (const j of sorted) prefix.push(acc += full[j]);
+    const tops = [0.05 + 0.9 * rng.next(), prefix[trial % (n - 1)]];
+    for (const topP of tops) {
+      let best = -1, bestSize = Infinity, bestMass = -1;
+      for (let mask = 1; mask < 1 << n; mask++) {
+        let mass = 0, size = 0;
+        // Sum in descending-probability order, as a prefix sum would.
+        for (const j of sorted) if (mask & (1 << j)) (mass += full[j], size++);
+        if (mass < topP) continue;
+        if (size < bestSize || (size === bestSize && mass > bestMass)) {
+          [best, bestSize, bestMass] = [mask, size, mass];
+        }
+      }
+      const got = tokenProbabilities(logits, { topP });
+      for (let j = 0; j < n; j++) {
+        const want = best & (1 << j) ? full[j] / bestMass : 0;
+        assertAlmostEquals(got[j], want, 1e-12, `trial ${trial} topP ${topP}`);
+      }
+    }
+  }
+});
+
 Deno.test("sampling leaks no tensors", async () => {
   const m = constant();
   await sample(m, {

@@ -168,7 +168,15 @@ export function absorbingBeta(
 }
 
 /**
- * Linearly increasing `beta(t)` from `start` to `end` (DDPM-style).
+ * Linearly increasing `beta(t)` from `start` to `end` (DDPM-style):
+ * `beta(t) = start + (end − start)·(t − 1)/(T − 1)`, numpy's
+ * `linspace(start, end, T)`, so `beta(1) = start` and `beta(T) = end`.
+ *
+ * With `steps: 1` the two cannot both hold, and the one step is the last:
+ * `beta(1) = end` (numpy's `linspace(start, end, 1)` would give `start`).
+ * Every length then ends on the same `beta(T) = end`, and a one-step
+ * schedule noises as much as the last step of a longer one instead of
+ * keeping nearly all the data (1 − start, 0.9999 by default).
  *
  * @param options `steps` (default 1000), `start` (1e-4) and `end` (0.02), in [0, 1].
  * @returns The schedule.

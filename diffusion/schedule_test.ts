@@ -72,6 +72,36 @@ Deno.test("absorbingBeta() is D3PM's 1/(T − t + 1), with alphaBar(t) = 1 − t
   }
 });
 
+Deno.test("linearBeta() is DDPM's linspace(start, end, T): beta(1) = start, beta(T) = end, equal steps between", () => {
+  // Closed form, 1e-12: beta(t) = start + (end − start)(t − 1)/(T − 1) and
+  // alphaBar(t) = Π_{s ≤ t} (1 − beta(s)). Catches an off-by-one grid
+  // (t/T, or t/(T − 1)), which the running-product test above cannot see.
+  const T = 50, start = 0.01, end = 0.2;
+  const s = linearBeta({ steps: T, start, end });
+  let prod = 1;
+  for (let t = 1; t <= T; t++) {
+    const beta = start + ((end - start) * (t - 1)) / (T - 1);
+    assertAlmostEquals(s.beta(t), beta, 1e-12, `beta(${t})`);
+    prod *= 1 - beta;
+    assertAlmostEquals(s.alphaBar(t), prod, 1e-12, `alphaBar(${t})`);
+  }
+  assertAlmostEquals(s.beta(1), start, 1e-15);
+  assertAlmostEquals(s.beta(T), end, 1e-12);
+});
+
+Deno.test("linearBeta({ steps: 1 }) is its last step: beta(1) = end, not numpy's linspace(start, end, 1) = start", () => {
+  // Documented choice (see linearBeta): beta(T) = end for every T.
+  const s = linearBeta({ steps: 1, start: 0.1, end: 0.3 });
+  assertAlmostEquals(s.beta(1), 0.3, 1e-15);
+  assertAlmostEquals(s.alphaBar(1), 0.7, 1e-15);
+  assertEquals(s.alphaBar(0), 1);
+  // T = 2 is the plain linspace: start then end.
+  const two = linearBeta({ steps: 2, start: 0.1, end: 0.3 });
+  assertAlmostEquals(two.beta(1), 0.1, 1e-15);
+  assertAlmostEquals(two.beta(2), 0.3, 1e-15);
+  assertAlmostEquals(two.alphaBar(2), 0.9 * 0.7, 1e-15);
+});
+
 Deno.test("cosineBeta() follows the Nichol–Dhariwal curve and ends fully noised", () => {
   const s = cosineBeta({ steps: 1000, s: 0.008 });
   const f = (t: number) =>

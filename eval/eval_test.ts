@@ -73,6 +73,28 @@ Deno.test("measureSpeed() reports batches and tokens per second over enough batc
   assertEquals(s.forwardPassesPerBatch, 3);
 });
 
+Deno.test("measureSpeed() times the measured batches only, not the warm-up (a stubbed clock)", async () => {
+  // The generator advances a fake clock: 50 s for the warm-up (compiling
+  // kernels, say), 2 s for each measured batch. Exact: 3 batches in 6 s.
+  // Catches the warm-up counted in the time (56 s) or in the batches.
+  const now = performance.now;
+  let clock = 0, calls = 0;
+  performance.now = () => clock;
+  try {
+    const s = await measureSpeed(() => {
+      clock += ++calls === 1 ? 50_000 : 2_000;
+      return Promise.resolve(2);
+    }, { totalTokens: 100, batchSize: 4, length: 10 });
+    assertEquals(calls, 4);
+    assertEquals(s.seconds, 6);
+    assertEquals(s.batchesPerSecond, 0.5);
+    assertEquals(s.tokensPerSecond, 20);
+    assertEquals(s.forwardPassesPerBatch, 2);
+  } finally {
+    performance.now = now;
+  }
+});
+
 Deno.test("sampleEntropy() and generativePerplexity() agree with closed forms", async () => {
   assertAlmostEquals(
     sampleEntropy(Int32Array.of(0, 1, 2, 3), 4),

@@ -81,6 +81,58 @@ Deno.test("studentT975() follows the table and its expansion beyond 30 degrees o
   assertThrows(() => perplexityInterval([1]), RangeError, "at least 2");
 });
 
+/**
+ * P(|T| < t) for Student's t with integer ν, in closed form (Abramowitz &
+ * Stegun 26.7.3–4, θ = atan(t/√ν)): a finite series in cos²θ.
+ */
+function tTwoSided(t: number, nu: number): number {
+  const th = Math.atan(t / Math.sqrt(nu));
+  const c2 = Math.cos(th) ** 2;
+  let term = 1, sum = 1;
+  if (nu % 2 === 1) {
+    for (let k = 1; k <= (nu - 3) / 2; k++) {
+      term *= ((2 * k) / (2 * k + 1)) * c2;
+      sum += term;
+    }
+    const tail = nu === 1 ? 0 : Math.sin(th) * Math.cos(th) * sum;
+    return (2 / Math.PI) * (th + tail);
+  }
+  for (let k = 1; k <= (nu - 2) / 2; k++) {
+    term *= ((2 * k - 1) / (2 * k)) * c2;
+    sum += term;
+  }
+  return Math.sin(th) * sum;
+}
+
+/** t(0.975, ν) by bisection on the closed-form CDF, to ~1e-14. */
+function tQuantile975(nu: number): number {
+  let lo = 0, hi = 100;
+  for (let i = 0; i < 100; i++) {
+    const mid = (lo + hi) / 2;
+    if (tTwoSided(mid, nu) < 0.95) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+Deno.test("studentT975() is within the table's rounding, and its expansion within its next term, of the exact quantile", () => {
+  // The reference is exact (bisection on the closed-form CDF; it gives
+  // 12.7062047 at ν = 1, 2.0395134 at 31). The table rows are printed to 3
+  // decimals, so each is within 5e-4. The 4-term Cornish–Fisher expansion's
+  // next term is ≈ 1.6/ν⁴ (1.7e-6 at ν = 31), so the bound 2e-6·(31/ν)⁴.
+  // Catches: a table row off by 0.001 or more, a wrong coefficient in the
+  // expansion (16 → 15 in the ν⁻² term moves ν = 31 by 8e-5; the sign of
+  // 15z in the ν⁻³ term by 5e-6), which the 2e-4 checks above let through.
+  for (let nu = 1; nu <= 30; nu++) {
+    const err = Math.abs(studentT975(nu) - tQuantile975(nu));
+    assert(err <= 5e-4 + 1e-12, `table ν = ${nu}: off by ${err}`);
+  }
+  for (const nu of [31, 32, 35, 40, 50, 60, 90, 120, 200, 1000]) {
+    const err = Math.abs(studentT975(nu) - tQuantile975(nu));
+    assert(err <= 2e-6 * (31 / nu) ** 4 + 1e-12, `ν = ${nu}: off by ${err}`);
+  }
+});
+
 Deno.test("perSampleNll() hands each row to the judge alone, in order", async () => {
   const seen: number[][] = [];
   const judge = (x0: { tokens: Int32Array; batchSize: number }) => {

@@ -1,4 +1,4 @@
-import { assertEquals } from "@std/assert";
+import { assertAlmostEquals, assertEquals } from "@std/assert";
 import { genPplCell, plateauExit, plateauWindow } from "./report.ts";
 
 Deno.test("plateauExit: the first step whose window mean is 0.25 nat below the entropy", () => {
@@ -52,4 +52,41 @@ Deno.test("genPplCell: gen PPL with its 95% interval and sample count when measu
     }),
     "219.3 (95%: 202.0–238.1, n = 128)",
   );
+});
+
+Deno.test("smooth() is the trailing mean of the last max(1, ⌊n/50⌋) points, fewer at the start; meanCurve() the mean and sample sd at shared x", async () => {
+  const { meanCurve, smooth } = await import("./charts.ts");
+  // Brute force: average the window directly. Tolerance 1e-12 (running sums
+  // of O(1) values over 230 points). Catches the first points divided by
+  // the full window (the curve's start dragged toward 0), a window one too
+  // wide, and the sd over n instead of n − 1.
+  const pts: [number, number][] = Array.from(
+    { length: 230 },
+    (_, i) => [i + 1, 5 + Math.sin(i) + 3 / (i + 1)],
+  );
+  const w = 4; // ⌊230 / 50⌋
+  const got = smooth(pts);
+  assertEquals(got.map(([x]) => x), pts.map(([x]) => x));
+  for (let i = 0; i < pts.length; i++) {
+    const window = pts.slice(Math.max(0, i - w + 1), i + 1).map(([, y]) => y);
+    const want = window.reduce((a, b) => a + b, 0) / window.length;
+    assertAlmostEquals(got[i][1], want, 1e-12, `point ${i}`);
+  }
+  const curves: [number, number][][] = [
+    [[1, 5], [2, 4], [3, 3.5]],
+    [[1, 6], [3, 3.25]],
+    [[1, 7.5], [2, 9], [3, 3]],
+  ];
+  const mean = meanCurve(curves);
+  assertEquals(mean.map(([x]) => x), [1, 3]); // x = 2 is not in every curve
+  for (const [x, m, sd] of mean) {
+    const ys = curves.map((c) => c.find(([cx]) => cx === x)![1]);
+    const mu = (ys[0] + ys[1] + ys[2]) / 3;
+    assertAlmostEquals(m, mu, 1e-12);
+    assertAlmostEquals(
+      sd,
+      Math.sqrt(ys.reduce((a, y) => a + (y - mu) ** 2, 0) / 2),
+      1e-12,
+    );
+  }
 });

@@ -1,5 +1,6 @@
 import {
   assert,
+  assertAlmostEquals,
   assertEquals,
   assertRejects,
   assertStringIncludes,
@@ -557,4 +558,58 @@ Deno.test("commandLineOf gives back a command a shell reads as the same options"
     "--lr",
     "0.001",
   ]);
+});
+
+Deno.test("groupRows() groups runs by every swept value but the seed: BPT mean, sample sd, best (lowest) and range, brute force", async () => {
+  const { groupRows } = await import("./merge.ts");
+  // 2 learning rates × 3 seeds, an AR and a D3PM in each run. Reference:
+  // the group's values listed by hand, mean and sample sd (n − 1) computed
+  // here; tolerance 1e-12. Catches the seed kept in the group key (six
+  // groups of one, sd 0), the best BPT taken as the highest, and the sd over
+  // n.
+  const bpt: Record<string, number[]> = {
+    "0.001 ar": [5.1, 5.4, 5.0],
+    "0.001 d3pm": [7.2, 6.9, 7.8],
+    "0.002 ar": [4.8, 4.95, 5.3],
+    "0.002 d3pm": [6.6, 7.1, 6.75],
+  };
+  const runs: MergedRun[] = [];
+  for (const lr of [1e-3, 2e-3]) {
+    for (const seed of [0, 1, 2]) {
+      runs.push({
+        dir: `/nonexistent/lr${lr}-s${seed}`,
+        name: `lr${lr}-s${seed}`,
+        values: { lr, seed },
+        result: {
+          results: ["ar", "d3pm"].map((model) => ({
+            model,
+            seed,
+            test: { bpt: bpt[`${lr} ${model}`][seed], bound: model === "d3pm" },
+            generation: {
+              genPpl: 100 * (seed + 1),
+              speed: { batchesPerSecond: seed + 2 },
+            },
+          })),
+        } as never,
+      });
+    }
+  }
+  const rows = groupRows({ runs, swept: ["lr", "seed"], unfinished: [] });
+  assertEquals(rows.length, 4);
+  for (const r of rows) {
+    const lr = r.group.match(/([\d.e-]+)$/)![1];
+    const v = bpt[`${Number(lr)} ${r.model}`];
+    const mean = (v[0] + v[1] + v[2]) / 3;
+    const sd = Math.sqrt(v.reduce((a, x) => a + (x - mean) ** 2, 0) / 2);
+    assertEquals(r.seeds, [0, 1, 2], r.group);
+    assertAlmostEquals(r.bpt.mean, mean, 1e-12);
+    assertAlmostEquals(r.bpt.sd, sd, 1e-12);
+    assertEquals(
+      [r.bpt.best, r.bpt.min, r.bpt.max],
+      [Math.min(...v), Math.min(...v), Math.max(...v)],
+    );
+    assertAlmostEquals(r.genPpl, 200, 1e-12);
+    assertAlmostEquals(r.batchesPerSecond, 3, 1e-12);
+    assertEquals(r.bound, r.model === "d3pm");
+  }
 });

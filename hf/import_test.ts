@@ -505,6 +505,17 @@ Deno.test("importCheckpoint() refuses unknown architectures and settings the pro
   await refused(dir, "rotary embeddings on 0.25 of each head with base 10000");
   await write({ ...neox, hidden_act: "gelu" });
   await refused(dir, 'hidden_act is "gelu"');
+  // A key left out means transformers' GPTNeoXConfig default, which is not
+  // the project's: use_parallel_residual True, rotary_pct 0.25, hidden_act
+  // "gelu" (erf). Catches an absent key read as the project's value.
+  const without = (key: string) =>
+    Object.fromEntries(Object.entries(neox).filter(([k]) => k !== key));
+  await write(without("use_parallel_residual"));
+  await refused(dir, "use_parallel_residual is true");
+  await write(without("rotary_pct"));
+  await refused(dir, "rotary embeddings on 0.25 of each head");
+  await write(without("hidden_act"));
+  await refused(dir, 'hidden_act is "gelu"');
   await Deno.writeTextFile(`${dir}/config.json`, "{ not json");
   await refused(dir, "config.json is not valid JSON");
   await Deno.remove(`${dir}/config.json`);

@@ -2,6 +2,7 @@
 // through the experiment command line.
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { loadCheckpoint, saveCheckpoint } from "@d3pm/train";
+import { curvesOf } from "@d3pm/experiment/charts";
 import {
   errorLine,
   FAST_EVAL as SHARED_FAST_EVAL,
@@ -180,6 +181,15 @@ Deno.test("after a kill, resume reports real training seconds, tokens/s and fina
   assertEquals(r.code, 0, r.stderr);
   assertMatch(r.stderr, /torn record/);
   await Deno.stat(orphan).then(() => assert(false, "orphan kept"), () => {});
+  // Only the torn tail went: read as the report and the dashboard read the
+  // append-only log (a resumed run's redone steps replace the first try's),
+  // every step's loss and validation are the uninterrupted run's, bit for bit.
+  const curves = async (dir: string) =>
+    curvesOf(
+      (await Deno.readTextFile(`${dir}/metrics.jsonl`)).trim().split("\n")
+        .map((l) => JSON.parse(l)),
+    );
+  assertEquals(await curves(cut), await curves(whole));
   const a = JSON.parse(await Deno.readTextFile(`${whole}/results.json`));
   const b = JSON.parse(await Deno.readTextFile(`${cut}/results.json`));
   for (const i of [0, 1]) {

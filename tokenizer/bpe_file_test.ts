@@ -4,6 +4,7 @@ import { fuzzString } from "./_fuzz.ts";
 import {
   BpeFileError,
   bpeFromJson,
+  bpeId,
   bpeToJson,
   loadBpeTokenizer,
   saveBpeTokenizer,
@@ -14,6 +15,31 @@ import { trainBpe } from "./train.ts";
 const text = fuzzString(randomFloats(3), 20_000, false) +
   " the cat sat on the mat".repeat(50);
 const trained = trainBpe(text, { vocabSize: 700 });
+
+Deno.test("bpeId() is the SHA-256 of the merges' JSON, so any change to the merges changes the id", () => {
+  // Pinned with coreutils: printf '%s' '[[104,105],[256,33]]' | sha256sum.
+  assertEquals(bpeId([[104, 105], [256, 33]]), "bpe-v1:bbb88c4ea794a492");
+  assertEquals(bpeId([]), "bpe-v1:4f53cda18c2baa0c"); // printf '%s' '[]'
+  // Caches of tokenized corpora are keyed by the id: a reordered, swapped,
+  // shortened or edited merge list is another tokenizer.
+  const base: [number, number][] = [[104, 105], [256, 33], [32, 116]];
+  const variants: [number, number][][] = [
+    base,
+    [base[1], base[0], base[2]],
+    [[105, 104], base[1], base[2]],
+    base.slice(1),
+    base.slice(0, -1),
+    [base[0], base[1], [32, 117]],
+  ];
+  const ids = variants.map(bpeId);
+  assertEquals(new Set(ids).size, variants.length, ids.join(" "));
+  assertEquals(
+    trained.id,
+    bpeId(
+      trained.vocabulary.merges.map(([a, b]) => [a, b] as [number, number]),
+    ),
+  );
+});
 
 Deno.test("saveBpeTokenizer() and loadBpeTokenizer() round-trip the merges, id and ids", async () => {
   const dir = await Deno.makeTempDir();

@@ -71,6 +71,43 @@ Deno.test("AdamW matches a float64 reference of decoupled weight decay over 20 s
   tf.dispose([p, b]);
 });
 
+Deno.test("AdamW's defaults are β1 0.9, β2 0.95, ε 1e-8, weight decay 0.1 on rank ≥ 2 only (the engines' defaults), in a 5-step float64 reference", () => {
+  // Every run trains with these defaults (train/loop.ts passes only what a
+  // config sets), and cpu/engine.ts and webgpu/_setup.ts default to the same
+  // numbers, so a changed default here would split tfjs from the engines.
+  // Tolerance 1e-6 on O(1) weights (float32). Catches β2 0.999 (Adam's
+  // usual default) and decay on biases.
+  const p = tf.variable(tf.tensor2d([0.5, -1.2, 2.0, 0.1], [2, 2]));
+  const b = tf.variable(tf.tensor1d([0.3, -0.3]));
+  const opt = new AdamW(new Map<string, tf.Variable>([["p", p], ["b", b]]));
+  const x = [0.5, -1.2, 2.0, 0.1, 0.3, -0.3];
+  const m = x.map(() => 0), v = x.map(() => 0);
+  for (let t = 1; t <= 5; t++) {
+    const g = x.map((xi, i) => (i < 4 ? xi * xi * 3 - 0.5 : 0.2 * t - 1));
+    const grads = new Map<string, tf.Tensor>([
+      ["p", tf.tensor2d(g.slice(0, 4), [2, 2])],
+      ["b", tf.tensor1d(g.slice(4))],
+    ]);
+    opt.step(grads, 0.05);
+    tf.dispose([...grads.values()]);
+    for (let i = 0; i < x.length; i++) {
+      m[i] = 0.9 * m[i] + 0.1 * g[i];
+      v[i] = 0.95 * v[i] + 0.05 * g[i] ** 2;
+      const u = m[i] / (1 - 0.9 ** t) /
+        (Math.sqrt(v[i] / (1 - 0.95 ** t)) + 1e-8);
+      x[i] -= 0.05 * (u + (i < 4 ? 0.1 * x[i] : 0));
+    }
+  }
+  const got = [...p.dataSync(), ...b.dataSync()];
+  x.forEach((xi, i) => assertAlmostEquals(got[i], xi, 1e-6, `param ${i}`));
+  assertEquals(
+    [opt.beta1, opt.beta2, opt.eps, opt.weightDecay],
+    [0.9, 0.95, 1e-8, 0.1],
+  );
+  opt.dispose();
+  tf.dispose([p, b]);
+});
+
 Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and holds the minimum", () => {
   const lr = warmupCosine({ peak: 1, warmup: 4, total: 14, min: 0.1 });
   assertEquals([0, 1, 2, 3].map(lr), [0.25, 0.5, 0.75, 1]);
@@ -78,6 +115,12 @@ Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and hol
   assertAlmostEquals(lr(14), 0.1, 1e-12);
   assertAlmostEquals(lr(100), 0.1, 1e-12);
   for (let s = 4; s < 14; s++) assert(lr(s + 1) <= lr(s));
+  // The default minimum, peak / 10, is what every experiment trains with
+  // (experiment/train.ts and judge.ts pass no min): 0.3 / 10 at the end,
+  // and the cosine's midpoint (0.3 + 0.03) / 2. Catches a changed default.
+  const byDefault = warmupCosine({ peak: 0.3, warmup: 2, total: 12 });
+  assertAlmostEquals(byDefault(12), 0.03, 1e-15);
+  assertAlmostEquals(byDefault(7), 0.165, 1e-15);
   assertThrows(
     () => warmupCosine({ peak: 1, warmup: 5, total: 4 }),
     RangeError,
@@ -231,6 +274,47 @@ Deno.test("train() resumed from a checkpoint ends bit-identical to an uninterrup
     r.optimizer.dispose();
   }
   for (const s of [whole, first, second]) s.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("train() resumed from a finished run's checkpoint reports that run's final loss and carries its training time", async () => {
+  // Nothing is left to train, so the result comes from the checkpoint alone:
+  // the last loss exactly, and seconds counted from the checkpoint's elapsed
+  // time (what results.json reports as training seconds and tokens/s after a
+  // resume). Catches the checkpoint's lastLoss or elapsed dropped on resume
+  // (NaN, and a few microseconds instead of the run's time).
+  const dir = await Deno.makeTempDir();
+  const ck = `${dir}/ck.safetensors`;
+  const common = {
+    blocks,
+    batchSize: 4,
+    steps: 4,
+    lr: () => 0.05,
+    seed: 3,
+    checkpoint: ck,
+    progress: false as const,
+  };
+  const a = setup();
+  const r1 = await train({ ...common, variables: a.variables, loss: a.loss });
+  const elapsed = (await loadCheckpoint(ck)).state.elapsed!;
+  assert(elapsed > 0 && elapsed <= r1.seconds, `${elapsed} vs ${r1.seconds}`);
+  const b = setup(7);
+  const r2 = await train({
+    ...common,
+    variables: b.variables,
+    loss: b.loss,
+    resume: true,
+  });
+  assertEquals([r2.startStep, r2.steps], [4, 4]);
+  assert(Number.isFinite(r1.lastLoss));
+  assertEquals(r2.lastLoss, r1.lastLoss);
+  assert(
+    r2.seconds >= elapsed,
+    `${r2.seconds} s after resume, ${elapsed} s saved`,
+  );
+  for (const r of [r1, r2]) r.optimizer.dispose();
+  a.dispose();
+  b.dispose();
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -530,4 +614,42 @@ Deno.test("trainEngine turns the event loop while it trains, so a signal listene
     firedAt !== undefined && firedAt < 200,
     `the timer fired at step ${firedAt}`,
   );
+});
+
+Deno.test("MetricsLog.append() drops a torn last record exactly (short, and longer than its 64 KiB read-back chunk) and appends on a line of its own", async () => {
+  // Reference: the file is the complete lines before the torn tail, then the
+  // new record; read() then returns every complete record and warns of
+  // nothing. Catches an off-by-one cut (keeping the tail's newline out, so
+  // the next record glues onto the last good one, which read() would then
+  // drop as not JSON) and a chunked read-back that loses its place.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const good = '{"step":1}\n{"step":2}\n';
+  const orig = console.error;
+  const stderr: string[] = [];
+  console.error = (m: string) => void stderr.push(m);
+  try {
+    for (const torn of ['{"step":3,"lo', `{"pad":"${"x".repeat(70_000)}`]) {
+      await Deno.writeTextFile(path, good + torn);
+      await new MetricsLog(path).append({ step: 4 });
+      assertEquals(await Deno.readTextFile(path), good + '{"step":4}\n');
+      const warnings: string[] = [];
+      const records = await MetricsLog.read(path, (m) => warnings.push(m));
+      assertEquals(records, [{ step: 1 }, { step: 2 }, { step: 4 }]);
+      assertEquals(warnings, []);
+    }
+    // A clean file is left as it is; a file of one torn record is emptied.
+    await new MetricsLog(path).append({ step: 5 });
+    assertEquals(
+      await Deno.readTextFile(path),
+      good + '{"step":4}\n{"step":5}\n',
+    );
+    await Deno.writeTextFile(path, '{"st');
+    await new MetricsLog(path).append({ step: 1 });
+    assertEquals(await Deno.readTextFile(path), '{"step":1}\n');
+  } finally {
+    console.error = orig;
+  }
+  assertEquals(stderr.filter((m) => m.includes("torn record")).length, 3);
+  await Deno.remove(dir, { recursive: true });
 });

@@ -641,7 +641,6 @@ export class Transformer implements CausalLM<KVCache> {
     return tf.add(x, m);
   }
 
-  // The ALiBi penalty [H, T, T] of this model for sequences of `length`.
   /** The scores' additive mask in `forward`: causal, ALiBi and the attention window. */
   #mask(length: number): tf.Tensor2D | tf.Tensor3D | null {
     if (this.config.kind === "causal") return causalMask(length, 0);
@@ -691,6 +690,7 @@ export class Transformer implements CausalLM<KVCache> {
     return tf.add(blocks.clean ? tf.tile(alibi, [1, 2, 2]) : alibi, mask);
   }
 
+  // The ALiBi penalty [H, T, T] of this model for sequences of `length`.
   #alibiBias(length: number): tf.Tensor3D {
     const nHead = this.config.nHead;
     let values = this.#alibi.get(length);
