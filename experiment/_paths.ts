@@ -16,15 +16,21 @@ export async function sameFolder(a: string, b: string): Promise<boolean> {
 
 /**
  * Why `dir` cannot be the folder of a merged report or a sweep — it is a
- * file, or it holds a run or a model (`config.json`, `results.json`), whose
- * own files would be overwritten or hidden — or undefined when it can (a
- * new folder, or one of the same kind).
+ * file, it holds a run or a model (`config.json`, `results.json`), whose
+ * own files would be overwritten or hidden, or it holds anything else that
+ * is not this tool's own output (`own`): a user's `report.md` in a folder
+ * of notes was overwritten by `report --merge --out`, and a sweep was
+ * planned among a user's files — or undefined when it can (a new or empty
+ * folder, or one of the same kind).
  *
  * @param dir The folder.
+ * @param own Whether an entry is what this tool writes there (given all
+ *   the folder's names).
  * @returns The reason, to follow `Cannot … to DIR: `.
  */
 export async function notAFolderOfItsOwn(
   dir: string,
+  own: (name: string, names: ReadonlySet<string>) => boolean = () => false,
 ): Promise<string | undefined> {
   const stat = await Deno.stat(dir).catch(() => undefined);
   if (!stat) return undefined;
@@ -33,6 +39,14 @@ export async function notAFolderOfItsOwn(
     if (await Deno.stat(`${dir}/${name}`).then(() => true, () => false)) {
       return `it holds a run or a model (${name})`;
     }
+  }
+  const names = new Set<string>();
+  for await (const e of Deno.readDir(dir)) names.add(e.name);
+  const others = [...names].filter((n) => !own(n, names)).sort();
+  if (others.length > 0) {
+    return `it holds other files (${others.slice(0, 3).join(", ")}${
+      others.length > 3 ? ", …" : ""
+    }), which are not this tool's to write among`;
   }
   return undefined;
 }

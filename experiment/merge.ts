@@ -367,11 +367,19 @@ export async function writeMergedReport(
   merge: Merge,
   out: string,
 ): Promise<string> {
-  const why = await notAFolderOfItsOwn(out);
+  // A new folder, a sweep's (its report goes beside its cells), or an
+  // earlier merged report (its merged.json marks it).
+  const why = await notAFolderOfItsOwn(
+    out,
+    (name, names) =>
+      ["merged.json", "sweep.json", "cells", "logs"].includes(name) ||
+      (names.has("merged.json") &&
+        (name === "report.md" || /^(loss|speed_quality)-.*\.svg$/.test(name))),
+  );
   if (why) {
     throw new ConfigError(
       `Cannot write the merged report to ${out}: ${why}${
-        why.startsWith("it holds")
+        why.startsWith("it holds a run")
           ? ", whose own report.md and plots would be overwritten; choose a new folder"
           : ""
       }`,

@@ -552,7 +552,15 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
     }
     return old;
   }
-  const why = await notAFolderOfItsOwn(sweep.dir);
+  // A new sweep: a folder holding at most a sweep's logs/ and its cells'
+  // folders (cells/, or a study's variant folders, perhaps run before).
+  const roots = new Set(["logs", "cells"]);
+  for (const c of sweep.cells) {
+    if (c.out.startsWith(`${sweep.dir}/`)) {
+      roots.add(c.out.slice(sweep.dir.length + 1).split("/")[0]);
+    }
+  }
+  const why = await notAFolderOfItsOwn(sweep.dir, (name) => roots.has(name));
   if (why) {
     throw new ConfigError(
       `Cannot make a sweep in ${sweep.dir}: ${why}; a sweep needs a folder of its own: choose another --dir`,

@@ -452,7 +452,38 @@ Deno.test("writeMergedReport() refuses a folder that holds a run or a model, or 
       "# Merged report: 2 runs",
     );
   }
+  // A folder of the user's notes with their own report.md (no merged.json):
+  // it was overwritten; now refused, left as it was.
+  const notes = `${dir}/notes`;
+  await Deno.mkdir(notes);
+  await Deno.writeTextFile(`${notes}/report.md`, "my report");
+  await assertRejects(
+    () => writeMergedReport(merge, notes),
+    ConfigError,
+    `Cannot write the merged report to ${notes}: it holds other files (report.md)`,
+  );
+  assertEquals(await Deno.readTextFile(`${notes}/report.md`), "my report");
+  assertEquals([...Deno.readDirSync(notes)].length, 1);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("saveSweep() plans only into a new or empty folder, or its own sweep, never among a user's files", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/notes.txt`, "mine");
+    const sweep = planSweep({ options: { preset: "micro" } }, { dir });
+    await assertRejects(
+      () => saveSweep(sweep),
+      ConfigError,
+      `Cannot make a sweep in ${dir}: it holds other files (notes.txt)`,
+    );
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["notes.txt"]);
+    await Deno.remove(`${dir}/notes.txt`);
+    await saveSweep(sweep);
+    await saveSweep(sweep); // its own sweep: the same again
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("saveSweep() refuses a folder that holds a run or a model, or a file, and writes nothing there", async () => {
