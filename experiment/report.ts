@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "@d3pm/core";
 import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
 import type {
@@ -508,14 +509,15 @@ export async function writeReport(
     infillSection(r),
     trainingSection(r, trainingLosses(metrics)),
   ].filter((x) => x !== "").join("\n\n");
-  await Deno.writeTextFile(`${folder.dir}/report.md`, md);
+  // Each file whole or not at all: a Ctrl-C mid-write leaves the last one.
+  await writeFileAtomic(`${folder.dir}/report.md`, md);
   const loss = lossChart(curvesOf(metrics), CHART_LABELS);
-  await Deno.writeTextFile(
+  await writeFileAtomic(
     `${folder.dir}/loss.svg`,
     chart(loss.series, loss.options),
   );
   const speed = speedQualityChart(r, CHART_LABELS);
-  await Deno.writeTextFile(
+  await writeFileAtomic(
     `${folder.dir}/speed_quality.svg`,
     chart(speed.series, speed.options),
   );

@@ -4,7 +4,7 @@
 // sample sd over n − 1, best = lowest BPT, range, mean batches/s, and the
 // stability sentence's sd ratio). No experiment is run.
 
-import { assertAlmostEquals, assertEquals } from "@std/assert";
+import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { resolveConfig } from "./config.ts";
 import { likelihoodFigures } from "./evaluation.ts";
 import { writeReport } from "./report.ts";
@@ -166,6 +166,20 @@ Deno.test("report.md: the per-seed figures and the Across seeds section against 
       true,
       stability,
     );
+
+    // Written again, each file is replaced whole (a new file renamed over
+    // it), never rewritten in place: a second name of the old file (a hard
+    // link) keeps the old bytes, so a Ctrl-C mid-write cannot tear it.
+    const files = ["report.md", "loss.svg", "speed_quality.svg"];
+    for (const f of files) {
+      await Deno.writeTextFile(`${dir}/${f}`, "old");
+      await Deno.link(`${dir}/${f}`, `${dir}/${f}.kept`);
+    }
+    await writeReport(r, new RunFolder(dir));
+    for (const f of files) {
+      assertEquals(await Deno.readTextFile(`${dir}/${f}.kept`), "old", f);
+      assert((await Deno.readTextFile(`${dir}/${f}`)).length > 100, f);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -249,10 +249,16 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
         decode: (x) => data.tokenizer.decode(x),
       }));
     }
-    await Deno.writeTextFile(
+    // The seeds so far and this one, written whole (never a torn append).
+    const before = seed > (config.firstSeed ?? 0)
+      ? await Deno.readTextFile(folder.samplesPath).catch((e) => {
+        if (e instanceof Deno.errors.NotFound) return "";
+        throw e;
+      })
+      : "";
+    await writeFileAtomic(
       folder.samplesPath,
-      `=== seed ${seed} ===\n${shown.join("\n")}\n`,
-      { append: seed > (config.firstSeed ?? 0) },
+      `${before}=== seed ${seed} ===\n${shown.join("\n")}\n`,
     );
     return results;
   } finally {

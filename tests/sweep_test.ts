@@ -143,6 +143,14 @@ Deno.test("a sweep is planned, printed as sbatch, run as local jobs, read by sta
       `seed ${seed}`,
     );
   }
+  // samples.txt of the two seeds in one process is the cells' one after the
+  // other (each seed's section added whole after the seeds before it).
+  const samples = (d: string) => Deno.readTextFile(`${d}/samples.txt`);
+  assertEquals(
+    await samples(one),
+    (await samples(`${dir}/cells/seed-0`)) +
+      (await samples(`${dir}/cells/seed-1`)),
+  );
   // The tools find a cell's models without being told its seed.
   await locateWeights(`${dir}/cells/seed-1`, { model: "d3pm" });
   // Merged: the sweep folder gets report.md; the one-process folder merges
