@@ -116,7 +116,16 @@ export async function exportDashboard(
   return [...ids];
 }
 
-/** The files an export writes: all a folder may hold for an export to replace it. */
+/**
+ * The files an export writes: all a folder may hold for an export to replace it.
+ *
+ * @example
+ * ```ts
+ * import { EXPORT_FILES } from "@d3pm/dashboard";
+ * import { assert } from "@std/assert";
+ * assert(EXPORT_FILES.includes("index.html") && EXPORT_FILES.includes("data.js"));
+ * ```
+ */
 export const EXPORT_FILES: readonly string[] = [
   "index.html",
   "app.js",

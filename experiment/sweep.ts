@@ -571,7 +571,16 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   return sweep;
 }
 
-/** The most bytes a sweep file or record is read to (a FIFO or a device: refused). */
+/**
+ * The most bytes a sweep file or record is read to (a FIFO or a device: refused).
+ *
+ * @example
+ * ```ts
+ * import { SWEEP_FILE_LIMIT } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(SWEEP_FILE_LIMIT, 64 * 2 ** 20); // 64 MiB
+ * ```
+ */
 export const SWEEP_FILE_LIMIT = 64 << 20;
 
 /**
