@@ -21,7 +21,13 @@ import {
 import { contestants, labelOf } from "./registry.ts";
 import { ADDED_KEYS, ConfigError, OPTIONS, RESUMABLE_KEYS } from "./options.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
-import { readSweep, type SweepValue } from "./sweep.ts";
+import type { ExperimentConfig } from "./options.ts";
+import {
+  cellConfig,
+  readSweep,
+  type SweepCell,
+  type SweepValue,
+} from "./sweep.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
 
 /** One finished run in a merge. */
@@ -132,6 +138,7 @@ export async function collectRuns(
       sweep.swept.forEach((k) => swept.add(k));
       for (const cell of sweep.cells) {
         const r = await readResult(cell.out).catch(() => undefined);
+        if (r) checkCell(dir, cell, cellConfig(sweep, cell), r);
         if (!r) unfinished.push(cell.out);
         else {runs.push({
             dir: cell.out,
@@ -160,6 +167,44 @@ export async function collectRuns(
   }
   checkMergeable(runs, [...swept]);
   return { runs, swept: [...swept], unfinished };
+}
+
+/**
+ * A sweep cell's folder must hold the cell's run: a folder copied from
+ * another cell or sweep, or a config edited by hand, would be reported
+ * under the cell's values (and its swept options are not compared between
+ * cells).
+ */
+function checkCell(
+  dir: string,
+  cell: SweepCell,
+  expected: ExperimentConfig | undefined,
+  r: ExperimentResult,
+): void {
+  if (expected === undefined) return; // a study's cell: its values are the study's
+  const d = configDifferences(r.config, expected, {
+    defaults: ADDED_KEYS,
+    ignore: RESUMABLE_KEYS,
+  })[0] ?? (r.results.some((m) => m.seed !== cell.values.seed)
+    ? {
+      key: "seed",
+      saved: [...new Set(r.results.map((m) => m.seed))].join(","),
+      now: cell.values.seed,
+    }
+    : undefined);
+  if (d !== undefined) {
+    throw new ConfigError(
+      `Cannot merge ${dir}: cell ${cell.name}'s folder ${cell.out} holds another run (${
+        d.key === "seed" ? "its seed" : `--${flagOf(d.key)}`
+      } is ${JSON.stringify(d.saved)} there but ${
+        JSON.stringify(d.now)
+      } in the cell): a folder copied or edited by hand, or another sweep's; re-run the cell in a folder of its own`
+        .replace(
+          /"/g,
+          "",
+        ),
+    );
+  }
 }
 
 /**

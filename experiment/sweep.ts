@@ -14,7 +14,12 @@ import { convertOption, flagOf, keyOf } from "@d3pm/cli";
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
-import { ConfigError, type OptionKey, OPTIONS } from "./options.ts";
+import {
+  ConfigError,
+  type ExperimentConfig,
+  type OptionKey,
+  OPTIONS,
+} from "./options.ts";
 import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
 import { RunFolder } from "./run_folder.ts";
@@ -392,29 +397,7 @@ export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
     const key = checkKey(keyOf(k), "in the sweep's options:");
     fixed[key] = convert(key, v);
   }
-  const grid: [OptionKey, SweepValue[]][] = Object.entries(spec.grid ?? {})
-    .map(([k, vs]) => {
-      const key = checkKey(keyOf(k), "in the grid:");
-      if (key in fixed) {
-        throw new ConfigError(
-          `Option --${
-            flagOf(key)
-          } is both fixed and swept: give it in one place`,
-        );
-      }
-      if (!Array.isArray(vs) || vs.length === 0) {
-        throw new ConfigError(
-          `The grid's --${flagOf(key)} needs a non-empty list of values`,
-        );
-      }
-      const converted = vs.map((v) => convert(key, v));
-      if (new Set(converted.map(String)).size < converted.length) {
-        throw new ConfigError(
-          `The grid's --${flagOf(key)} lists a value twice: ${vs.join(", ")}`,
-        );
-      }
-      return [key, converted];
-    });
+  const grid = gridOf(spec, fixed);
   const seeds = parseSeeds(spec.seeds ?? [0]);
   const swept = [
     ...grid.filter(([, vs]) => vs.length > 1).map(([k]) => k as string),
@@ -426,21 +409,24 @@ export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
   }
   const dir = options.dir.replace(/\/+$/, "");
   const cells: SweepCell[] = [];
+  const distinct = distinctCells();
   for (const combo of combos) {
     for (const seed of seeds) {
-      const values = { ...combo, seed };
+      const values: Record<string, SweepValue> = { ...combo, seed };
       const name = Object.entries(values).map(([k, v]) =>
         `${flagOf(k)}-${nameOf(v)}`
       ).join("_");
       const out = `${dir}/cells/${name}`;
       const given = { ...fixed, ...combo };
+      let config: ExperimentConfig;
       try {
-        resolveConfig({ ...given, seeds: 1, firstSeed: seed, out });
+        config = resolveConfig({ ...given, seeds: 1, firstSeed: seed, out });
       } catch (e) {
         throw new ConfigError(
           `Cell ${name} cannot run: ${(e as Error).message}`,
         );
       }
+      distinct(name, values, config);
       cells.push({
         index: cells.length,
         name,
@@ -463,6 +449,84 @@ export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
     }
   }
   return { version: 1, dir, spec, swept, cells, submissions: [] };
+}
+
+/** The grid's keys and their values, each checked and converted. */
+function gridOf(
+  spec: SweepSpec,
+  fixed: Record<string, SweepValue>,
+): [OptionKey, SweepValue[]][] {
+  const seen = new Set<string>();
+  return Object.entries(spec.grid ?? {})
+    .map(([k, vs]) => {
+      const key = checkKey(keyOf(k), "in the grid:");
+      if (seen.has(key)) {
+        throw new ConfigError(
+          `The grid gives --${flagOf(key)} twice (as ${k} and as ${
+            Object.keys(spec.grid!).find((j) => j !== k && keyOf(j) === key)
+          }): list its values once`,
+        );
+      }
+      seen.add(key);
+      if (key in fixed) {
+        throw new ConfigError(
+          `Option --${
+            flagOf(key)
+          } is both fixed and swept: give it in one place`,
+        );
+      }
+      if (!Array.isArray(vs) || vs.length === 0) {
+        throw new ConfigError(
+          `The grid's --${flagOf(key)} needs a non-empty list of values`,
+        );
+      }
+      const converted = vs.map((v) => convert(key, v));
+      if (new Set(converted.map(String)).size < converted.length) {
+        throw new ConfigError(
+          `The grid's --${flagOf(key)} lists a value twice: ${vs.join(", ")}`,
+        );
+      }
+      return [key, converted];
+    });
+}
+
+/**
+ * A check that each cell has a folder and a configuration of its own.
+ * Values that differ only in characters a folder name cannot hold (`a/b`,
+ * `a+b`) would share one run folder: the second cell would be skipped as
+ * finished and report the first one's figures. Two cells of one
+ * configuration (values the experiment reads alike, `--models ar,d3pm` and
+ * `d3pm,ar`) are one run made twice, counted as two settings when merged.
+ */
+function distinctCells(): (
+  name: string,
+  values: Record<string, SweepValue>,
+  config: ExperimentConfig,
+) => void {
+  const named = new Map<string, Record<string, SweepValue>>();
+  const configs = new Map<string, string>();
+  return (name, values, config) => {
+    const twin = named.get(name);
+    if (twin !== undefined) {
+      const key = Object.keys(values).find((k) => twin[k] !== values[k])!;
+      throw new ConfigError(
+        `Two cells would share the folder cells/${name}: --${flagOf(key)} ${
+          JSON.stringify(twin[key])
+        } and ${
+          JSON.stringify(values[key])
+        } give the same name (folder names keep letters, digits and . + - _): make the values differ in those`,
+      );
+    }
+    named.set(name, values);
+    const { out: _, ...same } = config;
+    const sameAs = configs.get(JSON.stringify(same));
+    if (sameAs !== undefined) {
+      throw new ConfigError(
+        `Cells ${sameAs} and ${name} are the same run (the experiment reads their values alike): list each setting once`,
+      );
+    }
+    configs.set(JSON.stringify(same), name);
+  };
 }
 
 function convert(key: OptionKey, v: unknown): SweepValue {
@@ -1030,24 +1094,45 @@ export function cellCost(sweep: Sweep, cell: SweepCell): number {
   if (sweep.script !== undefined && sweep.script !== EXPERIMENT_SCRIPT) {
     return cell.values.model === "d3pm" ? 1 : 0;
   }
-  const given: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(sweep.spec.options ?? {})) {
-    const key = keyOf(k) as OptionKey;
-    given[key] = convert(key, v);
+  const c = cellConfig(sweep, cell);
+  if (c === undefined) return 0; // planSweep checked every cell: a sweep.json edited by hand
+  const e = estimateRun(c);
+  return [...e.training, ...e.evaluation].reduce((t, p) => t + p.amount, 0);
+}
+
+/**
+ * The whole configuration an experiment cell runs with: the sweep's fixed
+ * options, the cell's swept values, one seed, its folder.
+ *
+ * @param sweep The sweep.
+ * @param cell One of its cells.
+ * @returns The configuration; undefined for a study's cell (its values are
+ *   the study's) or one that no longer resolves (a `sweep.json` edited by
+ *   hand).
+ */
+export function cellConfig(
+  sweep: Sweep,
+  cell: SweepCell,
+): ExperimentConfig | undefined {
+  if (sweep.script !== undefined && sweep.script !== EXPERIMENT_SCRIPT) {
+    return undefined;
   }
-  const { seed, ...values } = cell.values;
   try {
-    const c = resolveConfig({
+    const given: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(sweep.spec.options ?? {})) {
+      const key = keyOf(k) as OptionKey;
+      given[key] = convert(key, v);
+    }
+    const { seed, ...values } = cell.values;
+    return resolveConfig({
       ...given,
       ...values,
       seeds: 1,
       firstSeed: Number(seed ?? 0),
       out: cell.out,
     });
-    const e = estimateRun(c);
-    return [...e.training, ...e.evaluation].reduce((t, p) => t + p.amount, 0);
   } catch {
-    return 0; // planSweep checked every cell: a sweep.json edited by hand
+    return undefined;
   }
 }
 

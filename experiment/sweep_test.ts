@@ -644,3 +644,110 @@ Deno.test("groupRows() groups runs by every swept value but the seed: BPT mean, 
     assertEquals(r.bound, r.model === "d3pm");
   }
 });
+
+Deno.test("planSweep() refuses two cells that would share a folder, or are the same run, naming them", () => {
+  // Before: both cells ran into cells/init-from-+x+a+b_seed-0; the second
+  // was skipped as finished and reported the first one's figures.
+  assertThrows(
+    () => planSweep({ grid: { initFrom: ["/x/a/b", "/x/a+b"] } }, { dir: "d" }),
+    ConfigError,
+    'Two cells would share the folder cells/init-from-+x+a+b_seed-0: --init-from "/x/a/b" and "/x/a+b" give the same name',
+  );
+  // The experiment reads both model lists alike: one run, made twice.
+  assertThrows(
+    () => planSweep({ grid: { models: ["ar,d3pm", "d3pm,ar"] } }, { dir: "d" }),
+    ConfigError,
+    "Cells models-ar+d3pm_seed-0 and models-d3pm+ar_seed-0 are the same run",
+  );
+  // Every cell of a larger grid has its own folder and configuration.
+  const s = planSweep({
+    options: { preset: "micro" },
+    grid: {
+      lr: [1e-3, 2e-3, 3e-3],
+      dropout: [0, 0.1],
+      models: ["ar", "ar,d3pm"],
+    },
+    seeds: "0..2",
+  }, { dir: "d" });
+  assertEquals(new Set(s.cells.map((c) => c.out)).size, 36);
+});
+
+Deno.test("collectRuns() refuses a sweep cell whose folder holds another run (copied from another cell, another seed, an edited config)", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  const sweep = await saveSweep(planSweep({
+    options: { preset: "micro", steps: 20 },
+    grid: { lr: [1e-3, 2e-3] },
+    seeds: 2,
+  }, { dir }));
+  const results = (i: number, over: Record<string, unknown> = {}) => {
+    const c = sweep.cells[i];
+    return {
+      config: {
+        ...resolveConfig({
+          preset: "micro",
+          steps: 20,
+          lr: c.values.lr,
+          seeds: 1,
+          firstSeed: c.values.seed,
+          out: c.out,
+          resume: true,
+        }),
+        ...over,
+      },
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      results: ["ar", "d3pm"].map((model) => ({
+        model,
+        seed: Number(over.firstSeed ?? c.values.seed),
+      })),
+    };
+  };
+  const write = async (i: number, r: unknown) => {
+    await Deno.mkdir(sweep.cells[i].out, { recursive: true });
+    await Deno.writeTextFile(
+      `${sweep.cells[i].out}/results.json`,
+      JSON.stringify(r),
+    );
+  };
+  for (let i = 0; i < 4; i++) await write(i, results(i));
+  const ok = await collectRuns([dir]);
+  assertEquals(ok.runs.map((r) => r.values), sweep.cells.map((c) => c.values));
+  // Cell 1 (lr 0.001, seed 1) holds cell 3's run (lr 0.002, seed 1).
+  // Before: merged as a second lr 0.002 figure under lr 0.001.
+  await write(1, results(3));
+  await assertRejects(
+    () => collectRuns([dir]),
+    ConfigError,
+    `Cannot merge ${dir}: cell lr-0.001_seed-1's folder ${dir}/cells/lr-0.001_seed-1 holds another run (--lr is 0.002 there but 0.001 in the cell)`,
+  );
+  // Another seed of the same setting (cell 0's run).
+  await write(1, results(0));
+  await assertRejects(
+    () => collectRuns([dir]),
+    ConfigError,
+    "(--first-seed is 0 there but 1 in the cell)",
+  );
+  // An option the sweep fixed, edited by hand.
+  await write(1, results(1, { steps: 30 }));
+  await assertRejects(
+    () => collectRuns([dir]),
+    ConfigError,
+    "(--steps is 30 there but 20 in the cell)",
+  );
+  await write(1, results(1));
+  assertEquals((await collectRuns([dir])).runs.length, 4);
+  await Deno.remove(dir.replace(/\/sw$/, ""), { recursive: true });
+});
+
+Deno.test("planSweep() refuses a grid key given twice, as a flag and in camelCase", () => {
+  // Before: both spellings were kept; the cells took the product of both
+  // lists and the last value won in each (four cells of two settings).
+  assertThrows(
+    () =>
+      planSweep({ grid: { "ar-lr": [1e-3, 2e-3], arLr: [3e-3, 4e-3] } }, {
+        dir: "d",
+      }),
+    ConfigError,
+    "The grid gives --ar-lr twice (as arLr and as ar-lr): list its values once",
+  );
+});
