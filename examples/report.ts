@@ -8,7 +8,12 @@
  * @module
  */
 import { keyOf, readCommandLine, runCli, UsageError } from "@d3pm/cli";
-import { collectRuns, readSweep, writeMergedReport } from "@d3pm/experiment";
+import {
+  collectRuns,
+  readSweep,
+  sweepPaths,
+  writeMergedReport,
+} from "@d3pm/experiment";
 
 const OPTIONS = {
   merge: {
@@ -51,7 +56,10 @@ Runs must share the data, the tokenizer and every option but the swept ones.`,
     let out = values.out;
     if (out === undefined) {
       const sweep = positionals.length === 1
-        ? await readSweep(positionals[0]).catch(() => undefined)
+        ? await Deno.stat(sweepPaths(positionals[0]).json).then(
+          () => readSweep(positionals[0]),
+          () => undefined,
+        )
         : undefined;
       if (!sweep) {
         throw new UsageError(

@@ -26,6 +26,7 @@ import {
   cellConfig,
   readSweep,
   type SweepCell,
+  sweepPaths,
   type SweepValue,
 } from "./sweep.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
@@ -133,7 +134,11 @@ export async function collectRuns(
   const swept = new Set<string>(["seed", ...(options.vary ?? [])]);
   for (const target of targets) {
     const dir = target.replace(/\/+$/, "");
-    const sweep = await readSweep(dir).catch(() => undefined);
+    // A folder without sweep.json is a run; a broken sweep.json is named.
+    const sweep = await Deno.stat(sweepPaths(dir).json).then(
+      () => readSweep(dir),
+      () => undefined,
+    );
     if (sweep) {
       sweep.swept.forEach((k) => swept.add(k));
       for (const cell of sweep.cells) {

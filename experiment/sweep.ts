@@ -684,14 +684,56 @@ export async function readSweep(dir: string): Promise<Sweep> {
     }
     if (e instanceof BoundedReadError) throw new ConfigError(e.message);
     throw e;
-  }) as Sweep | null;
-  if (
-    typeof sweep !== "object" || sweep === null || sweep.version !== 1 ||
-    !Array.isArray(sweep.cells)
-  ) {
-    throw new ConfigError(`${dir}/sweep.json is not a sweep record`);
+  }) as Sweep;
+  const why = notASweep(sweep);
+  if (why) {
+    throw new ConfigError(`${dir}/sweep.json is not a sweep record: ${why}`);
   }
-  return sweep;
+  return await movedTo(sweep, dir);
+}
+
+/** What a parsed `sweep.json` lacks (edited by hand, cut short); none when it is whole. */
+function notASweep(s: Sweep): string | undefined {
+  if (typeof s !== "object" || s === null || s.version !== 1) {
+    return "no version 1";
+  }
+  if (typeof s.dir !== "string") return "no dir";
+  if (!Array.isArray(s.cells)) return "no cells";
+  if (!Array.isArray(s.submissions)) return "no submissions";
+  const text = (x: unknown) => typeof x === "string" && x !== "";
+  const bad = s.cells.findIndex((c, i) =>
+    typeof c !== "object" || c === null || c.index !== i || !text(c.name) ||
+    !text(c.out) || typeof c.values !== "object" || c.values === null ||
+    !Array.isArray(c.args) || !c.args.every((a) => typeof a === "string")
+  );
+  return bad >= 0
+    ? `cell ${bad} needs index ${bad}, a name, values, out and args`
+    : undefined;
+}
+
+/**
+ * A sweep read from a folder it was not planned in (moved, or copied
+ * elsewhere): its cells' folders, logs and arguments are the ones under
+ * the folder it is read from. Without this, status read the old place's
+ * cells (or none), and a run wrote into the old place.
+ */
+async function movedTo(sweep: Sweep, dir: string): Promise<Sweep> {
+  const to = dir.replace(/\/+$/, "") || "/";
+  const real = (p: string) => Deno.realPath(p).catch(() => undefined);
+  const from = sweep.dir;
+  if (from === to || await real(from) === await real(to)) return sweep;
+  const move = (p: string) =>
+    p === from ? to : p.startsWith(`${from}/`) ? to + p.slice(from.length) : p;
+  return {
+    ...sweep,
+    dir: to,
+    cells: sweep.cells.map((c) => ({
+      ...c,
+      out: move(c.out),
+      args: c.args.map(move),
+    })),
+    ...(sweep.collect ? { collect: sweep.collect.map(move) } : {}),
+  };
 }
 
 /**

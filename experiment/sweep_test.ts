@@ -751,3 +751,84 @@ Deno.test("planSweep() refuses a grid key given twice, as a flag and in camelCas
     "The grid gives --ar-lr twice (as arLr and as ar-lr): list its values once",
   );
 });
+
+Deno.test("readSweep() names a broken sweep.json in one line, for sweep and merge alike", async () => {
+  const { readSweep } = await import("./sweep.ts");
+  const dir = await Deno.makeTempDir();
+  // Before: the bare "Unexpected end of JSON input"; a record without
+  // dir or cells' fields failed later on "undefined"; report --merge took
+  // the folder for a run ("no results.json there").
+  const record = (why: string) =>
+    `${dir}/sweep.json is not a sweep record: ${why}`;
+  const cases: [string, string][] = [
+    [
+      '{"version":1,"cells":[',
+      `${dir}/sweep.json is not valid JSON (expected a sweep record): Unexpected end of JSON input`,
+    ],
+    ['{"version":1,"dir":"x","submissions":[]}', record("no cells")],
+    ['{"version":1,"cells":[],"submissions":[]}', record("no dir")],
+    [
+      '{"version":1,"dir":"x","submissions":[],"cells":[{"index":0}]}',
+      record("cell 0 needs index 0, a name, values, out and args"),
+    ],
+  ];
+  for (const [text, line] of cases) {
+    await Deno.writeTextFile(`${dir}/sweep.json`, text);
+    await assertRejects(() => readSweep(dir), ConfigError, line);
+    await assertRejects(() => collectRuns([dir]), ConfigError, line);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a sweep folder moved or copied elsewhere is read at its new place: status, steps and merge use its own cells", async () => {
+  const { readSweep } = await import("./sweep.ts");
+  const root = await Deno.makeTempDir();
+  const planned = await saveSweep(
+    planSweep({ options: { preset: "micro", steps: 20 }, seeds: 2 }, {
+      dir: `${root}/a`,
+    }),
+  );
+  const finish = async (dir: string, i: number) => {
+    const out = `${dir}/cells/seed-${i}`;
+    (await new RunFolder(out).start(
+      resolveConfig({
+        preset: "micro",
+        steps: 20,
+        seeds: 1,
+        firstSeed: i,
+        out,
+      }),
+    ))();
+    await Deno.writeTextFile(`${out}/results.json`, "{}");
+  };
+  await finish(`${root}/a`, 0);
+  // A copy next to the original (the original stays), and a move.
+  await new Deno.Command("cp", { args: ["-r", `${root}/a`, `${root}/copy`] })
+    .output();
+  await finish(`${root}/copy`, 1);
+  await Deno.rename(`${root}/a`, `${root}/moved`);
+  for (const [dir, finished] of [["copy", 2], ["moved", 1]] as const) {
+    const s = await readSweep(`${root}/${dir}/`);
+    assertEquals(s.dir, `${root}/${dir}`);
+    assertEquals(s.cells[1].out, `${root}/${dir}/cells/seed-1`);
+    assertEquals(s.cells[1].args.at(-2), `${root}/${dir}/cells/seed-1`);
+    // Before: the copy read the original's cells (1 finished), the moved
+    // folder read none (0 finished), and a run wrote into the old place.
+    const st = await sweepStatus(s);
+    assertEquals(
+      st.filter((x) => x.state === "finished").length,
+      finished,
+      dir,
+    );
+    assertEquals(st[0].log, `${root}/${dir}/logs/seed-0.log`);
+    assertStringIncludes(
+      cellStep(s, s.cells[0], { experiment: "x" }),
+      `--out ${root}/${dir}/cells/seed-0 --resume`,
+    );
+  }
+  // Read where it was planned, spelt otherwise: as saved.
+  const b = await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/b` }));
+  assertEquals((await readSweep(`${root}/b/../b`)).cells, b.cells);
+  assertEquals(planned.cells[0].out, `${root}/a/cells/seed-0`);
+  await Deno.remove(root, { recursive: true });
+});
