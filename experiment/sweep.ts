@@ -918,6 +918,21 @@ export interface SlurmOptions extends StepOptions {
  */
 export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
   const ids = options.cells ?? sweep.cells.map((c) => c.index);
+  // An extra line that sets the array or a dependency would come after the
+  // sweep's own and win: tasks of no cell, or a wave started too soon.
+  const owned = (options.extra ?? []).find((l) =>
+    /^(#SBATCH\s+)?(--(array|dependency)(=|\s|$)|-[ad])/.test(l.trim())
+  );
+  if (owned !== undefined) {
+    throw new ConfigError(
+      `Option --sbatch cannot set ${
+        owned.trim().replace(/^#SBATCH\s+/, "").match(/^--?[a-z]+/)![0].replace(
+          /^-([ad])\w+$/,
+          "-$1",
+        )
+      } (got "${owned.trim()}"): the sweep sets the array (one task per open cell; --parallel N for %N) and the waves' dependencies`,
+    );
+  }
   if (ids.length === 0) {
     throw new ConfigError("Nothing to submit: every cell is finished");
   }

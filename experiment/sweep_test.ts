@@ -832,3 +832,202 @@ Deno.test("a sweep folder moved or copied elsewhere is read at its new place: st
   assertEquals(planned.cells[0].out, `${root}/a/cells/seed-0`);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("planSweep() refuses a value given twice in two spellings (--set text), before any cell is named", () => {
+  // The grid's values are compared once converted: "1e-3" and "0.001" are
+  // one learning rate. (A planted comparison of the raw text passed.)
+  assertThrows(
+    () => planSweep({ grid: { lr: ["1e-3", "0.001"] } }, { dir: "d" }),
+    ConfigError,
+    "The grid's --lr lists a value twice: 1e-3, 0.001",
+  );
+  assertThrows(
+    () => planSweep({ grid: { steps: ["10", "010"] } }, { dir: "d" }),
+    ConfigError,
+    "The grid's --steps lists a value twice: 10, 010",
+  );
+});
+
+Deno.test("checkMergeable() refuses a difference in every option but the process's own, seeds and the swept ones: brute force over the configuration", () => {
+  // Independent list of what a merge may ignore (run-folder.md, sweeps.md).
+  const free = [
+    "backend",
+    "logEvery",
+    "out",
+    "resume",
+    "force",
+    "seeds",
+    "firstSeed",
+  ];
+  const base = resolveConfig({ preset: "micro" }) as unknown as Record<
+    string,
+    unknown
+  >;
+  const run = (dir: string, config: Record<string, unknown>): MergedRun => ({
+    dir,
+    name: dir,
+    values: {},
+    result: {
+      config,
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      results: [],
+    } as never,
+  });
+  const other = (v: unknown) =>
+    typeof v === "number" ? v + 1 : typeof v === "boolean" ? !v : `${v}x`;
+  let compared = 0;
+  for (const key of Object.keys(base)) {
+    const b = run("b", { ...base, [key]: other(base[key]) });
+    if (free.includes(key)) {
+      checkMergeable([run("a", base), b], ["seed"]);
+      continue;
+    }
+    assertThrows(
+      () => checkMergeable([run("a", base), b], ["seed"]),
+      ConfigError,
+      "Cannot merge a and b: --",
+      key,
+    );
+    // Swept: allowed.
+    checkMergeable([run("a", base), b], [key, "seed"]);
+    compared++;
+  }
+  assert(compared > 40, `${compared} options compared`);
+});
+
+Deno.test("groupRows() groups by every swept key: lr × dropout × 3 seeds is four groups of three seeds", async () => {
+  const { groupRows } = await import("./merge.ts");
+  const runs: MergedRun[] = [];
+  for (const lr of [1e-3, 2e-3]) {
+    for (const dropout of [0, 0.1]) {
+      for (const seed of [0, 1, 2]) {
+        runs.push({
+          dir: `/nonexistent/${lr}-${dropout}-${seed}`,
+          name: `${lr}-${dropout}-${seed}`,
+          values: { lr, dropout, seed },
+          result: {
+            results: [{
+              model: "ar",
+              seed,
+              test: { bpt: 1000 * lr + dropout + seed / 100 },
+              generation: { genPpl: 1, speed: { batchesPerSecond: 1 } },
+            }],
+          } as never,
+        });
+      }
+    }
+  }
+  const rows = groupRows({
+    runs,
+    swept: ["lr", "dropout", "seed"],
+    unfinished: [],
+  });
+  // (A planted key of the first swept option only made two groups of six.)
+  assertEquals(rows.map((r) => [r.group, r.seeds]), [
+    ["lr 0.001, dropout 0", [0, 1, 2]],
+    ["lr 0.001, dropout 0.1", [0, 1, 2]],
+    ["lr 0.002, dropout 0", [0, 1, 2]],
+    ["lr 0.002, dropout 0.1", [0, 1, 2]],
+  ]);
+  for (const r of rows) {
+    const [lr, dropout] = r.group.match(/[\d.]+/g)!.map(Number);
+    assertAlmostEquals(r.bpt.mean, 1000 * lr + dropout + 0.01, 1e-12);
+  }
+});
+
+Deno.test("writeMergedReport() prints each group's range lowest–highest and best, and names the unfinished cells", async () => {
+  const bpts = [5.25, 4.5, 6.125];
+  const runs = bpts.map((bpt, seed): MergedRun => ({
+    dir: `/nonexistent/${seed}`,
+    name: `seed-${seed}`,
+    values: { seed },
+    result: {
+      config: resolveConfig({ preset: "micro" }),
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      engine: "cpu",
+      results: [{
+        model: "ar",
+        seed,
+        test: { bpt, nll: 3 },
+        generation: { genPpl: 300, entropy: 4, speed: { batchesPerSecond: 1 } },
+        training: { seconds: 1 },
+      }],
+    } as never,
+  }));
+  const out = await Deno.makeTempDir();
+  const md = await writeMergedReport({
+    runs,
+    swept: ["seed"],
+    unfinished: ["/nonexistent/3"],
+  }, out);
+  // mean 5.2917, sd 0.8128 (by hand: deviations −0.0417, −0.7917, 0.8333).
+  assertStringIncludes(
+    md,
+    "| AR | 3 (0, 1, 2) | 5.29 ± 0.81 | 4.50 | 4.50–6.13 | 300.0 | 1.000 |",
+  );
+  assertStringIncludes(md, "Not finished, left out: `/nonexistent/3`.");
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("collectRuns() leaves a sweep's unfinished cells out and names them", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  const sweep = await saveSweep(
+    planSweep({ options: { preset: "micro" }, seeds: 3 }, { dir }),
+  );
+  for (const i of [0, 2]) {
+    const c = sweep.cells[i];
+    await Deno.mkdir(c.out, { recursive: true });
+    await Deno.writeTextFile(
+      `${c.out}/results.json`,
+      JSON.stringify({
+        config: resolveConfig({
+          preset: "micro",
+          seeds: 1,
+          firstSeed: i,
+          out: c.out,
+        }),
+        data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+        tokenizer: { id: "byte", vocabSize: 260 },
+        results: [{ model: "ar", seed: i }],
+      }),
+    );
+  }
+  const m = await collectRuns([dir]);
+  assertEquals(m.runs.map((r) => r.name), ["seed-0", "seed-2"]);
+  assertEquals(m.unfinished, [`${dir}/cells/seed-1`]);
+  await Deno.remove(dir.replace(/\/sw$/, ""), { recursive: true });
+});
+
+Deno.test("sbatchScript() refuses extra #SBATCH lines that set the array or a dependency, in one line", () => {
+  const s = planSweep({ seeds: 2 }, { dir: "/s/w" });
+  const script = (extra: string[]) => () =>
+    sbatchScript(s, { workdir: "/", experiment: "x", extra });
+  // Before: written after the sweep's own --array=0-1 and taking effect
+  // (Slurm reads the last): task 5 ran "no cell 5 in this sweep".
+  assertThrows(
+    script(["--array=5"]),
+    ConfigError,
+    'Option --sbatch cannot set --array (got "--array=5"): the sweep sets the array',
+  );
+  for (
+    const l of ["#SBATCH -a 0-9", "--dependency=afterany:7", "-d afterok:1"]
+  ) {
+    assertThrows(script([l]), ConfigError, "Option --sbatch cannot set");
+  }
+  for (
+    const l of [
+      "--account=a",
+      "--array-x",
+      "-A proj",
+      "--mem=4G",
+      "--deadline=now",
+    ]
+  ) {
+    assertStringIncludes(
+      script([l])(),
+      l.replace(/^--/, "#SBATCH --").replace(/^-A/, "#SBATCH -A"),
+    );
+  }
+});

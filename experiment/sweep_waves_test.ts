@@ -2,10 +2,12 @@ import { assertEquals, assertStringIncludes } from "@std/assert";
 import {
   planSweep,
   runLocal,
+  saveSweep,
   sbatchScript,
   startOrder,
   studySweep,
   type Sweep,
+  sweepPaths,
   waves,
 } from "./sweep.ts";
 
@@ -154,4 +156,47 @@ Deno.test("runLocal() starts each wave's cells costliest first", async () => {
     "e",
   ]);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("waves() orders the waves by number whatever the cells' order, each wave's cells in the sweep's order", () => {
+  const c = (index: number, wave?: number) => ({
+    index,
+    name: `c${index}`,
+    values: {},
+    out: `o${index}`,
+    args: [],
+    wave,
+  });
+  // A planted order of first appearance passed every other test.
+  assertEquals(
+    waves([c(0, 2), c(1, 1), c(2), c(3, 1), c(4, 0)]).map((w) =>
+      w.map((x) => x.index)
+    ),
+    [[2, 4], [1, 3], [0]],
+  );
+});
+
+Deno.test("runLocal() gives each of N jobs floor(cores / N) BLAS threads, at least 1", async () => {
+  const root = await Deno.makeTempDir();
+  for (
+    const [cores, jobs, threads] of [[3, 2, 1], [8, 3, 2], [1, 4, 1], [4, 1, 4]]
+  ) {
+    const sweep = await saveSweep(
+      planSweep({ seeds: 1 }, { dir: `${root}/c${cores}j${jobs}` }),
+    );
+    await runLocal(sweep, {
+      jobs,
+      cores,
+      workdir: root,
+      experiment:
+        'f() { echo "threads $OPENBLAS_NUM_THREADS $OMP_NUM_THREADS $MKL_NUM_THREADS"; }; f',
+      log: () => {},
+    });
+    assertStringIncludes(
+      await Deno.readTextFile(sweepPaths(sweep.dir).log(sweep.cells[0])),
+      `threads ${threads} ${threads} ${threads}\n`,
+      `${cores} cores, ${jobs} jobs`,
+    );
+  }
+  await Deno.remove(root, { recursive: true });
 });

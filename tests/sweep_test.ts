@@ -268,3 +268,60 @@ Deno.test("deno task sweep refuses a missing command, a bad grid and a re-plan o
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("deno task sweep run --on slurm --dry-run re-submits failed, interrupted and pending cells, never finished ones", async () => {
+  const dir = await Deno.makeTempDir();
+  const plan = await runTool("sweep.ts", [
+    "plan",
+    "--seeds",
+    "0..3",
+    "--preset",
+    "micro",
+    "--dir",
+    dir,
+  ]);
+  assertEquals(plan.code, 0, plan.stderr);
+  // 0 finished (results.json, its folder's config), 1 failed (exit 1),
+  // 2 interrupted (killed: exit 143), 3 never started.
+  const { RunFolder, resolveConfig } = await import("@d3pm/experiment");
+  for (const i of [0, 1, 2]) {
+    const out = `${dir}/cells/seed-${i}`;
+    (await new RunFolder(out).start(
+      resolveConfig({ preset: "micro", seeds: 1, firstSeed: i, out }),
+    ))();
+  }
+  await Deno.writeTextFile(`${dir}/cells/seed-0/results.json`, "{}");
+  await Deno.writeTextFile(`${dir}/logs/seed-1.exit`, "1\n");
+  await Deno.writeTextFile(`${dir}/logs/seed-2.exit`, "143\n");
+  const status = await runTool("sweep.ts", ["status", dir]);
+  assertStringIncludes(
+    status.stdout,
+    "4 cells: 1 finished, 0 running, 2 pending, 1 failed",
+  );
+  const dry = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "slurm",
+    "--dry-run",
+  ]);
+  assertEquals(dry.code, 0, dry.stderr);
+  // (A planted re-submission of the pending cells only left the failed cell out.)
+  assertStringIncludes(dry.stdout, "#SBATCH --array=1-3\n");
+  for (const i of [1, 2, 3]) assertStringIncludes(dry.stdout, `\n  ${i})\n`);
+  assert(!dry.stdout.includes("\n  0)\n"), "a finished cell is not submitted");
+  const owned = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "slurm",
+    "--dry-run",
+    "--sbatch",
+    "--mem=4G; --array=0-9",
+  ]);
+  assertEquals(
+    errorLine(owned),
+    'error: Option --sbatch cannot set --array (got "--array=0-9"): the sweep sets the array (one task per open cell; --parallel N for %N) and the waves\' dependencies',
+  );
+  await Deno.remove(dir, { recursive: true });
+});
