@@ -356,6 +356,9 @@ function checkKey(key: string, where: string): OptionKey {
   return key as OptionKey;
 }
 
+/** The longest cell name: 255 bytes a file name, less `.exit`. */
+const MAX_NAME = 250;
+
 /** A value as text for a folder name: `0.001`, `true`, `ar,d3pm` → `ar+d3pm`. */
 function nameOf(v: SweepValue): string {
   return String(v).replace(/[^\w.+-]/g, "+");
@@ -506,6 +509,16 @@ function distinctCells(): (
   const named = new Map<string, Record<string, SweepValue>>();
   const configs = new Map<string, string>();
   return (name, values, config) => {
+    // Its log is `<name>.log`, its exit code `<name>.exit`: a longer name
+    // than a file system's 255 bytes fails only when the cell runs.
+    const bytes = new TextEncoder().encode(name).length;
+    if (bytes > MAX_NAME) {
+      throw new ConfigError(
+        `Cell ${
+          name.slice(0, 40)
+        }… would be named in ${bytes} bytes, more than a folder name holds (${MAX_NAME}): sweep shorter values (paths: a shorter folder or a link) or fewer options`,
+      );
+    }
     const twin = named.get(name);
     if (twin !== undefined) {
       const key = Object.keys(values).find((k) => twin[k] !== values[k])!;

@@ -1031,3 +1031,22 @@ Deno.test("sbatchScript() refuses extra #SBATCH lines that set the array or a de
     );
   }
 });
+
+Deno.test("planSweep() refuses a cell name longer than a file name holds, before anything runs", () => {
+  // Before: planned; the name failed only when a cell ran (its folder,
+  // log and exit-code files are longer than a file name).
+  const long = `/tmp/${"d".repeat(120)}`;
+  assertThrows(
+    () =>
+      planSweep({
+        grid: { initFrom: [`${long}/a`, `${long}/b`], data: [`${long}/c`] },
+      }, { dir: "d" }),
+    ConfigError,
+    "bytes, more than a folder name holds (250)",
+  );
+  // 250 bytes is fine: init-from- (10) + 233 + _seed-0 (7).
+  const s = planSweep({ grid: { initFrom: [`/${"e".repeat(232)}`] } }, {
+    dir: "d",
+  });
+  assertEquals(new TextEncoder().encode(s.cells[0].name).length, 250);
+});
