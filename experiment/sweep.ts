@@ -1077,9 +1077,16 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
     const preparing = !run &&
       await new RunFolder(cell.out).writer().catch(() => undefined) !==
         undefined;
+    // Finished as every executor's step reads it (results.json there), so
+    // that status, re-submission and merge agree on a cell whose
+    // config.json is missing or was edited beyond reading.
+    const results = await Deno.stat(`${cell.out}/results.json`).then(
+      (s) => s.isFile,
+      () => false,
+    );
     const state = run?.status === "running" || preparing
       ? "running"
-      : run?.status === "finished"
+      : run?.status === "finished" || results
       ? "finished"
       : exitCode !== undefined && exitCode !== 0 && exitCode < 128
       ? "failed" // above 128: killed by a signal (scancel, preemption) — resumable

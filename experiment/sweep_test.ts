@@ -1050,3 +1050,25 @@ Deno.test("planSweep() refuses a cell name longer than a file name holds, before
   });
   assertEquals(new TextEncoder().encode(s.cells[0].name).length, 250);
 });
+
+Deno.test("sweepStatus() reads a cell with results.json as finished, as the cells' step does, even when its config.json is gone or unreadable", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = await saveSweep(planSweep({ seeds: 3 }, { dir }));
+  for (const i of [0, 1, 2]) {
+    const out = s.cells[i].out;
+    (await new RunFolder(out).start(
+      resolveConfig({ seeds: 1, firstSeed: i, out }),
+    ))();
+    await Deno.writeTextFile(`${out}/results.json`, "{}");
+  }
+  await Deno.writeTextFile(`${s.cells[1].out}/config.json`, '{"lr": ');
+  await Deno.remove(`${s.cells[2].out}/config.json`);
+  // Before: pending, and re-submitted to Slurm, where the step skipped it
+  // as finished and the merge took its results.
+  assertEquals((await sweepStatus(s)).map((x) => x.state), [
+    "finished",
+    "finished",
+    "finished",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
