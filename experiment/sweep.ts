@@ -255,6 +255,11 @@ export function parseSeeds(text: string | number | number[]): number[] {
     );
   const ok = (n: number) => Number.isInteger(n) && n >= 0 && n <= 1000;
   let seeds: number[];
+  // A spec file's "seeds" may be any JSON: an object or true is refused
+  // here (it failed on "text.split is not a function").
+  if (!["string", "number"].includes(typeof text) && !Array.isArray(text)) {
+    throw bad();
+  }
   if (Array.isArray(text)) seeds = text;
   else if (typeof text === "number" || /^\s*\d+\s*$/.test(text)) {
     const n = Number(text);

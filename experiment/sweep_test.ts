@@ -1072,3 +1072,17 @@ Deno.test("sweepStatus() reads a cell with results.json as finished, as the cell
   ]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("parseSeeds() refuses seeds of a spec file that are no count, text or list, in one line", async () => {
+  const { parseSeeds } = await import("./sweep.ts");
+  // Before: "text.split is not a function" for an object or true.
+  for (const seeds of [{}, true, { from: 0 }]) {
+    assertThrows(
+      () => parseSeeds(seeds as never),
+      ConfigError,
+      `Option --seeds must be a count N (seeds 0..N−1), a range A..B or a list A,B,… of integers in [0, 1000], got ${
+        JSON.stringify(seeds)
+      }`,
+    );
+  }
+});
