@@ -11,7 +11,7 @@
  * @module
  */
 import { convertOption, flagOf, keyOf } from "@d3pm/cli";
-import { BoundedReadError, readJsonBounded } from "@d3pm/core";
+import { BoundedReadError, readJsonBounded, readTextBounded } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
 import {
@@ -1048,14 +1048,22 @@ export interface CellStatus {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
+/** The largest cell exit file read: a number and a newline. */
+const EXIT_FILE_LIMIT = 64;
+
 export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
   const p = sweepPaths(sweep.dir);
   const out: CellStatus[] = [];
   for (const cell of sweep.cells) {
     let exitCode: number | undefined;
     try {
-      exitCode = Number((await Deno.readTextFile(p.exit(cell))).trim());
-    } catch { /* no attempt finished */ }
+      // Bounded: a cell's exit file is a number, not whatever was put there.
+      const text = await readTextBounded(p.exit(cell), {
+        limit: EXIT_FILE_LIMIT,
+        what: "cell exit code",
+      });
+      if (/^\d+$/.test(text.trim())) exitCode = Number(text.trim());
+    } catch { /* no attempt finished, or no exit code there */ }
     let run;
     try {
       run = await readRun(cell.out);

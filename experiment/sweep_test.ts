@@ -1086,3 +1086,18 @@ Deno.test("parseSeeds() refuses seeds of a spec file that are no count, text or 
     );
   }
 });
+
+Deno.test("sweepStatus() reads a cell's exit file bounded: an oversized one is no exit code", async () => {
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/sw` }));
+  const p = sweepPaths(sweep.dir);
+  await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
+  await Deno.writeTextFile(p.exit(sweep.cells[0]), "1\n");
+  // A number padded past any exit code: read whole, it said "failed".
+  await Deno.writeTextFile(p.exit(sweep.cells[1]), "1" + " ".repeat(1 << 21));
+  assertEquals(
+    (await sweepStatus(sweep)).map((s) => [s.state, s.exitCode]),
+    [["failed", 1], ["pending", undefined]],
+  );
+  await Deno.remove(root, { recursive: true });
+});
