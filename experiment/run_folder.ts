@@ -351,7 +351,9 @@ export class RunFolder {
       const diff = configDiff(saved, config);
       if (diff) {
         throw new ConfigError(
-          `Cannot resume ${this.dir}: ${diff} (start a new run with --out DIR, or --force to replace this one)`,
+          `Cannot resume ${this.dir}: ${diff} (${await this.#elsewhere(
+            "start a new run with --out DIR, or --force to replace this one",
+          )})`,
         );
       }
       return;
@@ -361,6 +363,27 @@ export class RunFolder {
         `${this.dir} already holds a run: pass --resume to continue it, --force to replace it (it is moved aside), or --out DIR for a new folder`,
       );
     }
+  }
+
+  /**
+   * How to start afresh instead of resuming: `alone` for a run of its own;
+   * for a sweep's cell (a folder under `<sweep>/cells/` beside a
+   * `sweep.json`), whose command the sweep gives (`--out` and `--force`
+   * are the sweep's), the sweep-level remedy.
+   */
+  async #elsewhere(alone: string): Promise<string> {
+    const at = this.dir.lastIndexOf("/");
+    const parent = at < 0 ? "." : this.dir.slice(0, at) || "/";
+    const name = this.dir.slice(at + 1);
+    if (!/(^|\/)cells$/.test(parent)) return alone;
+    const sweep = parent.replace(/\/?cells$/, "") || ".";
+    const isSweep = await Deno.stat(`${sweep}/sweep.json`).then(
+      (s) => s.isFile,
+      () => false,
+    );
+    return isSweep
+      ? `this is cell ${name} of the sweep ${sweep}: move ${this.dir} aside and run the sweep again to start the cell afresh, or plan a new sweep with --dir DIR`
+      : alone;
   }
 
   /** `empty` (nothing, or only a lock and temporary files), `run` (a config.json), or `other`. */
@@ -509,7 +532,9 @@ export class RunFolder {
               short(now.sha256[s])
             } now`
           ).join("; ")
-        }); restore the files it started with, or start a new run with --out DIR`,
+        }); restore the files it started with, or ${await this.#elsewhere(
+          "start a new run with --out DIR",
+        )}`,
       );
     }
     if (
@@ -517,7 +542,10 @@ export class RunFolder {
       then.tokenizer.vocabSize !== now.tokenizer.vocabSize
     ) {
       throw new ConfigError(
-        `Cannot resume ${this.dir}: its tokenizer was ${then.tokenizer.id} with ${then.tokenizer.vocabSize} ids, now ${now.tokenizer.id} with ${now.tokenizer.vocabSize}; restore ${this.tokenizerPath}, or start a new run with --out DIR`,
+        `Cannot resume ${this.dir}: its tokenizer was ${then.tokenizer.id} with ${then.tokenizer.vocabSize} ids, now ${now.tokenizer.id} with ${now.tokenizer.vocabSize}; restore ${this.tokenizerPath}, or ${await this
+          .#elsewhere(
+            "start a new run with --out DIR",
+          )}`,
       );
     }
   }

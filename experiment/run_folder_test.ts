@@ -316,3 +316,31 @@ Deno.test("Ctrl-C's note counts checkpoints only once this process has begun wri
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a sweep cell that cannot resume names the sweep's remedy, not --out or --force", async () => {
+  const root = await Deno.makeTempDir();
+  const cell = `${root}/sw/cells/seed-0`;
+  await Deno.mkdir(cell, { recursive: true });
+  await Deno.writeTextFile(`${root}/sw/sweep.json`, "{}\n");
+  const folder = new RunFolder(cell);
+  (await folder.start(config(cell)))();
+  const err = await assertRejects(
+    () => folder.check({ ...config(cell), resume: true, steps: 5 }),
+    ConfigError,
+  );
+  assertEquals(
+    err.message,
+    `Cannot resume ${cell}: --steps is 5 but the run used 800 (this is cell seed-0 of the sweep ${root}/sw: move ${cell} aside and run the sweep again to start the cell afresh, or plan a new sweep with --dir DIR)`,
+  );
+  // A folder named cells with no sweep.json beside it is no sweep's.
+  const alone = `${root}/other/cells/a`;
+  await Deno.mkdir(alone, { recursive: true });
+  const run = new RunFolder(alone);
+  (await run.start(config(alone)))();
+  await assertRejects(
+    () => run.check({ ...config(alone), resume: true, steps: 5 }),
+    ConfigError,
+    "(start a new run with --out DIR, or --force to replace this one)",
+  );
+  await Deno.remove(root, { recursive: true });
+});
