@@ -10,6 +10,7 @@
  */
 import {
   flagOf,
+  keyOf,
   type OptionSpec,
   type OptionValues,
   readCommandLine,
@@ -199,7 +200,21 @@ async function specOf(
   }
   const grid: Record<string, SweepValue[]> = { ...spec.grid };
   if (typeof values.set === "string") {
-    Object.assign(grid, parseGrid(values.set));
+    // A key in both would have --set silently replace the file's values
+    // (or, spelt otherwise, sweep it twice): refused, naming both.
+    const set = parseGrid(values.set);
+    const inFile = new Map(Object.keys(grid).map((k) => [keyOf(k), k]));
+    const both = Object.keys(set).find((k) => inFile.has(k));
+    if (both !== undefined) {
+      throw new UsageError(
+        `--${flagOf(both)} is swept both by --set (${both}=${
+          set[both].join(",")
+        }) and by the grid of the sweep file ${file} (${inFile.get(both)}: ${
+          JSON.stringify(grid[inFile.get(both)!])
+        }): give it in one place`,
+      );
+    }
+    Object.assign(grid, set);
   }
   return {
     options,

@@ -325,3 +325,35 @@ Deno.test("deno task sweep run --on slurm --dry-run re-submits failed, interrupt
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("deno task sweep refuses a --set key that the sweep file's grid also sweeps, naming both", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/grid.json`;
+  await Deno.writeTextFile(
+    file,
+    JSON.stringify({
+      options: { preset: "micro" },
+      grid: { lr: [0.001, 0.002], arLr: [0] },
+    }),
+  );
+  const plan = (set: string) =>
+    runTool("sweep.ts", ["plan", file, "--set", set, "--dir", `${dir}/s`]);
+  const same = await plan("lr=0.003");
+  assertEquals(
+    errorLine(same),
+    `error: --lr is swept both by --set (lr=0.003) and by the grid of the sweep file ${file} (lr: [0.001,0.002]): give it in one place`,
+  );
+  const spelt = await plan("ar-lr=0.001");
+  assertEquals(
+    errorLine(spelt),
+    `error: --ar-lr is swept both by --set (arLr=0.001) and by the grid of the sweep file ${file} (arLr: [0]): give it in one place`,
+  );
+  // Keys apart: the file's grid and --set's, both swept.
+  const apart = await plan("dropout=0,0.1");
+  assertEquals(apart.code, 0, apart.stderr);
+  assertStringIncludes(
+    apart.stdout,
+    `4 cells in ${dir}/s (swept: lr, dropout):`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
