@@ -735,6 +735,96 @@ export class RunFolder {
 /** The releases of the locks this process holds. */
 const HELD = new Set<() => void>();
 
+/**
+ * Take a lock file guarding a short read-modify-write of a shared file (a
+ * sweep's `sweep.json`): a file naming this process (pid, start time,
+ * command) and this call, created whole and exclusively. While a live
+ * process — or another call of this one — holds it, wait (up to `waitMs`);
+ * a lock whose process is gone is taken over, as a run folder's is.
+ *
+ * @param path The lock file.
+ * @param waitMs How long to wait for a live holder.
+ * @returns A function that releases it.
+ * @throws {ConfigError} When a live holder keeps it past `waitMs`, or the
+ *   path cannot be taken (a folder with files in it).
+ *
+ * @example Two calls at once: the second waits for the first
+ * ```ts
+ * import { lockFile } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const order: string[] = [];
+ * const first = await lockFile(`${dir}/x.lock`, 5000);
+ * const second = lockFile(`${dir}/x.lock`, 5000).then((release) => {
+ *   order.push("second");
+ *   release();
+ * });
+ * await new Promise((r) => setTimeout(r, 50));
+ * order.push("first");
+ * first();
+ * await second;
+ * assertEquals(order, ["first", "second"]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function lockFile(
+  path: string,
+  waitMs: number,
+): Promise<() => void> {
+  const mine = JSON.stringify({ ...SELF, call: crypto.randomUUID() }) + "\n";
+  const until = Date.now() + waitMs;
+  const text = () =>
+    readTextBounded(path, { limit: SMALL_FILE, what: "lock" }).catch((e) =>
+      e instanceof Deno.errors.NotFound ? null : undefined
+    );
+  for (let takeovers = 0;;) {
+    try {
+      await createWhole(path, mine);
+      let held = true;
+      const release = () => {
+        if (!held) return;
+        held = false;
+        HELD.delete(release);
+        try {
+          if (Deno.readTextFileSync(path) === mine) Deno.removeSync(path);
+        } catch { /* already gone */ }
+      };
+      HELD.add(release);
+      return release;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+    const seen = await text();
+    if (seen === null) continue; // let go meanwhile
+    const holder = seen === undefined ? undefined : parseLock(seen);
+    if (holder && isAlive(holder)) {
+      if (Date.now() > until) {
+        throw new ConfigError(
+          `${path} has been held by another process (pid ${holder.pid}${
+            holder.command ? `, ${shorten(holder.command)}` : ""
+          }) for over ${
+            waitMs / 1000
+          } s; wait for it (if no such process is alive, delete ${path})`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 10 + 20 * Math.random()));
+      continue;
+    }
+    if (++takeovers > 3) {
+      throw new ConfigError(
+        `Cannot take ${path}: it is not a lock this tool can take over (a lock is a file); move it away`,
+      );
+    }
+    console.error(
+      `note: ${path} was left by a process that is gone (${
+        holder ? `pid ${holder.pid}` : "unreadable"
+      }); taking it over`,
+    );
+    // Only the lock judged stale: another process may have replaced it.
+    if (await text() === seen) await Deno.remove(path).catch(() => {});
+  }
+}
+
 /** Run folders this process created and has not yet written to or removed. */
 const CREATED = new Set<string>();
 /** Folders this process has begun writing a run into (`RunLock.begin`). */

@@ -11,7 +11,12 @@
  * @module
  */
 import { convertOption, flagOf, keyOf } from "@d3pm/cli";
-import { BoundedReadError, readJsonBounded, readTextBounded } from "@d3pm/core";
+import {
+  BoundedReadError,
+  readJsonBounded,
+  readTextBounded,
+  writeFileAtomic,
+} from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "./config.ts";
 import {
@@ -22,7 +27,7 @@ import {
 } from "./options.ts";
 import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
-import { RunFolder } from "./run_folder.ts";
+import { lockFile, RunFolder } from "./run_folder.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
 
 /**
@@ -649,7 +654,7 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
     );
   }
   await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
-  await Deno.writeTextFile(path, JSON.stringify(sweep, null, 2) + "\n");
+  await writeFileAtomic(path, JSON.stringify(sweep, null, 2) + "\n");
   return sweep;
 }
 
@@ -776,12 +781,28 @@ export async function recordSubmission(
   dir: string,
   entry: { on: string; jobId?: string },
 ): Promise<void> {
-  const sweep = await readSweep(dir);
-  sweep.submissions.push({ ...entry, at: new Date().toISOString() });
-  await Deno.writeTextFile(
-    sweepPaths(dir).json,
-    JSON.stringify(sweep, null, 2) + "\n",
-  );
+  // Read, changed and written back under the sweep folder's lock (two
+  // `sweep run`s at once would each keep only their own record), and
+  // written atomically (a reader never sees half a sweep.json).
+  const release = await lockFile(sweepLock(dir), SWEEP_LOCK_WAIT_MS);
+  try {
+    const sweep = await readSweep(dir);
+    sweep.submissions.push({ ...entry, at: new Date().toISOString() });
+    await writeFileAtomic(
+      sweepPaths(dir).json,
+      JSON.stringify(sweep, null, 2) + "\n",
+    );
+  } finally {
+    release();
+  }
+}
+
+/** How long {@linkcode recordSubmission} waits for another writer of `sweep.json`. */
+const SWEEP_LOCK_WAIT_MS = 30_000;
+
+/** The lock a writer of `sweep.json` holds (beside it). */
+function sweepLock(dir: string): string {
+  return `${sweepPaths(dir).json}.lock`;
 }
 
 /**

@@ -13,6 +13,8 @@ import {
   ConfigError,
   type MergedRun,
   planSweep,
+  readSweep,
+  recordSubmission,
   resolveConfig,
   RunFolder,
   saveSweep,
@@ -1098,6 +1100,33 @@ Deno.test("sweepStatus() reads a cell's exit file bounded: an oversized one is n
   assertEquals(
     (await sweepStatus(sweep)).map((s) => [s.state, s.exitCode]),
     [["failed", 1], ["pending", undefined]],
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("recordSubmission() serialises writers of sweep.json under a lock: none is lost, a stale lock is taken over", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = `${root}/sw`;
+  await saveSweep(planSweep({ seeds: 2 }, { dir }));
+  // Eight at once: each reads, adds its own and writes back.
+  await Promise.all(
+    Array.from(
+      { length: 8 },
+      (_, i) => recordSubmission(dir, { on: "slurm", jobId: String(i) }),
+    ),
+  );
+  assertEquals(
+    (await readSweep(dir)).submissions.map((s) => s.jobId).sort(),
+    ["0", "1", "2", "3", "4", "5", "6", "7"],
+  );
+  // A lock left by a process that is gone is taken over, and let go.
+  await Deno.writeTextFile(`${dir}/sweep.json.lock`, '{"pid": 2147483646}\n');
+  await recordSubmission(dir, { on: "local --jobs 1" });
+  assertEquals((await readSweep(dir)).submissions.length, 9);
+  // Nothing left beside sweep.json: no lock, no temporary file.
+  assertEquals(
+    [...Deno.readDirSync(dir)].map((e) => e.name).sort(),
+    ["logs", "sweep.json"],
   );
   await Deno.remove(root, { recursive: true });
 });
