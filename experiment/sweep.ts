@@ -862,6 +862,12 @@ export function commandLineOf(
 export interface StepOptions {
   /** The command that runs the experiment script, e.g. `deno run -A examples/experiment.ts`. */
   experiment: string;
+  /**
+   * Print a failed cell's line (`cell NAME: failed (exit N), log …`) to
+   * stderr; default true. {@linkcode runLocal} turns it off: it reports
+   * each cell's end itself, once.
+   */
+  failureLine?: boolean;
 }
 
 /**
@@ -903,9 +909,11 @@ export function cellStep(
       q(p.log(cell))
     } 2>&1`,
     `rc=$?; echo $rc > ${q(p.exit(cell))}`,
-    `[ $rc -eq 0 ] || echo "cell ${cell.name}: failed (exit $rc), log ${
-      p.log(cell)
-    }" >&2`,
+    ...options.failureLine === false ? [] : [
+      `[ $rc -eq 0 ] || echo "cell ${cell.name}: failed (exit $rc), log ${
+        p.log(cell)
+      }" >&2`,
+    ],
     `exit $rc`,
   ].join("\n");
 }
@@ -1314,7 +1322,8 @@ export async function runLocal(
     for (let cell = queue.shift(); cell; cell = queue.shift()) {
       const started = performance.now();
       const child = new Deno.Command("bash", {
-        args: ["-c", cellStep(sweep, cell, options)],
+        // The step's own failure line left out: the log below is the one.
+        args: ["-c", cellStep(sweep, cell, { ...options, failureLine: false })],
         cwd: options.workdir,
         env: {
           OPENBLAS_NUM_THREADS: threads,

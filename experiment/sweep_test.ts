@@ -1130,3 +1130,38 @@ Deno.test("recordSubmission() serialises writers of sweep.json under a lock: non
   );
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("runLocal() prints each failed cell once (its log line), not again from the cell's step", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = `${root}/sw`;
+  await saveSweep(planSweep({ seeds: 2 }, { dir }));
+  // A process of its own: the step's stderr is the process's.
+  const code = `
+    import { readSweep, runLocal } from ${
+    JSON.stringify(new URL("./mod.ts", import.meta.url).href)
+  };
+    await runLocal(await readSweep(${
+    JSON.stringify(dir)
+  }), { jobs: 1, workdir: ${JSON.stringify(root)}, experiment: "false" });
+  `;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, stderr);
+  for (const name of ["seed-0", "seed-1"]) {
+    assertEquals(
+      stderr.split("\n").filter((l) => l.includes(`cell ${name}: failed`)),
+      [`cell ${name}: failed (exit 1), log ${dir}/logs/${name}.log`],
+    );
+  }
+  // The step Slurm runs still prints it (no runLocal there to log it).
+  const sweep = planSweep({ seeds: 1 }, { dir });
+  assertStringIncludes(
+    cellStep(sweep, sweep.cells[0], { experiment: "false" }),
+    `echo "cell seed-0: failed (exit $rc), log ${dir}/logs/seed-0.log" >&2`,
+  );
+  await Deno.remove(root, { recursive: true });
+});
