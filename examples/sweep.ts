@@ -307,13 +307,15 @@ async function runHere(
 ): Promise<void> {
   const started = performance.now();
   await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
+  const busy: string[] = [];
   const failedCells = await runLocal(sweep, {
     jobs: values.jobs,
     workdir: Deno.cwd(),
     experiment,
+    onBusy: (c) => busy.push(c.name),
   });
   const failed = failedCells.map((c) => c.name);
-  if (sweep.collect && failed.length === 0) {
+  if (sweep.collect && failed.length === 0 && busy.length === 0) {
     // The study's own table and report from the finished cells.
     const { code } = await new Deno.Command("bash", {
       args: [
@@ -331,10 +333,17 @@ async function runHere(
     jobs: values.jobs,
     cells: sweep.cells.length,
     failed,
+    busy,
     seconds: Math.round((performance.now() - started) / 1000),
   }));
   if (failed.length) Deno.exit(1);
+  // None failed, but cells in use by another run were left to it (and any
+  // later wave not run): not done yet, nothing wrong; 75 is EX_TEMPFAIL.
+  if (busy.length) Deno.exit(BUSY_EXIT);
 }
+
+/** The exit status of a local run that left cells to another run. */
+const BUSY_EXIT = 75;
 
 /** `run --on slurm --dry-run`: each wave's script, none submitted. */
 function printWaves(

@@ -1283,6 +1283,12 @@ export interface LocalOptions extends StepOptions {
   cores?: number;
   /** Where progress lines go (default stderr). */
   log?: (line: string) => void;
+  /**
+   * Called for a cell that another process is running (its folder's lock
+   * held by a live process: another `sweep run`, a Slurm task): left to
+   * it, neither failed nor finished here.
+   */
+  onBusy?: (cell: SweepCell) => void;
 }
 
 /**
@@ -1293,7 +1299,9 @@ export interface LocalOptions extends StepOptions {
  *
  * @param sweep The sweep.
  * @param options Processes, the experiment command.
- * @returns The cells that failed (empty when all finished).
+ * @returns The cells that failed (empty when all finished). A cell that
+ *   another live process is running is not among them: it is logged as
+ *   `busy` and given to `onBusy`, and the later waves are not run.
  *
  * @example A command that fails: each cell's exit code recorded, the cells returned
  * ```ts
@@ -1318,6 +1326,7 @@ export async function runLocal(
   const threads = String(Math.max(1, Math.floor(cores / options.jobs)));
   let queue: SweepCell[] = [];
   const failed: SweepCell[] = [];
+  const busy: SweepCell[] = [];
   const worker = async () => {
     for (let cell = queue.shift(); cell; cell = queue.shift()) {
       const started = performance.now();
@@ -1335,6 +1344,21 @@ export async function runLocal(
       }).spawn();
       const { code } = await child.status;
       const s = ((performance.now() - started) / 1000).toFixed(0);
+      // Refused because another live process holds the cell's folder: not
+      // a failure of the cell, and the exit code this attempt wrote is not
+      // the cell's (its holder's step writes that).
+      const holder = code === 0
+        ? undefined
+        : await new RunFolder(cell.out).writer().catch(() => undefined);
+      if (holder !== undefined) {
+        await Deno.remove(sweepPaths(sweep.dir).exit(cell)).catch(() => {});
+        busy.push(cell);
+        options.onBusy?.(cell);
+        log(
+          `cell ${cell.name}: busy: in use by another run (pid ${holder}), left to it`,
+        );
+        continue;
+      }
       if (code !== 0) failed.push(cell);
       log(
         code === 0
@@ -1351,6 +1375,17 @@ export async function runLocal(
       for (const cell of wave) {
         log(`cell ${cell.name}: not run (an earlier wave failed)`);
         failed.push(cell);
+      }
+      continue;
+    }
+    if (busy.length > 0) {
+      // Not failed: the run holding the earlier cell may start these.
+      for (const cell of wave) {
+        log(
+          `cell ${cell.name}: not run (cell ${
+            busy[0].name
+          } of an earlier wave is busy in another run)`,
+        );
       }
       continue;
     }

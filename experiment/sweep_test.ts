@@ -17,6 +17,7 @@ import {
   recordSubmission,
   resolveConfig,
   RunFolder,
+  runLocal,
   saveSweep,
   sbatchScript,
   statusLine,
@@ -1162,6 +1163,49 @@ Deno.test("runLocal() prints each failed cell once (its log line), not again fro
   assertStringIncludes(
     cellStep(sweep, sweep.cells[0], { experiment: "false" }),
     `echo "cell seed-0: failed (exit $rc), log ${dir}/logs/seed-0.log" >&2`,
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("runLocal() reports a cell another live run holds as busy, not failed, and runs no later wave", async () => {
+  const root = await Deno.makeTempDir();
+  const planned = planSweep({ seeds: 2 }, { dir: `${root}/sw` });
+  planned.cells[1].wave = 1;
+  const sweep = await saveSweep(planned);
+  // Another run holds seed-0 (here: this process, alive); the attempt
+  // here fails as the experiment does on a locked folder.
+  await Deno.mkdir(sweep.cells[0].out, { recursive: true });
+  const release = await new RunFolder(sweep.cells[0].out).lock();
+  const lines: string[] = [];
+  const busy: string[] = [];
+  const failed = await runLocal(sweep, {
+    jobs: 1,
+    workdir: root,
+    experiment: "false",
+    log: (l) => lines.push(l),
+    onBusy: (c) => busy.push(c.name),
+  });
+  release();
+  assertEquals(failed, []);
+  assertEquals(busy, ["seed-0"]);
+  assertEquals(lines, [
+    `cell seed-0: busy: in use by another run (pid ${Deno.pid}), left to it`,
+    "cell seed-1: not run (cell seed-0 of an earlier wave is busy in another run)",
+  ]);
+  // This attempt's exit code is not the cell's: status does not call it failed.
+  assertEquals((await sweepStatus(sweep)).map((s) => s.state), [
+    "pending",
+    "pending",
+  ]);
+  // Not held: the same exit is a failure.
+  assertEquals(
+    (await runLocal(sweep, {
+      jobs: 1,
+      workdir: root,
+      experiment: "false",
+      log: () => {},
+    })).map((c) => c.name),
+    ["seed-0", "seed-1"],
   );
   await Deno.remove(root, { recursive: true });
 });

@@ -8,7 +8,7 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "@std/assert";
-import { locateWeights, measuredFigures } from "@d3pm/experiment";
+import { locateWeights, measuredFigures, RunFolder } from "@d3pm/experiment";
 import { errorLine, ROOT, runScript, runTool } from "./_run.ts";
 
 // A cell of a few seconds: micro, 8 steps a model, a tiny evaluation.
@@ -354,6 +354,36 @@ Deno.test("deno task sweep refuses a --set key that the sweep file's grid also s
   assertStringIncludes(
     apart.stdout,
     `4 cells in ${dir}/s (swept: lr, dropout):`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno task sweep run --on local leaves a cell another run holds to it: busy, not failed, exit 75", async () => {
+  const dir = await Deno.makeTempDir();
+  const plan = await runTool("sweep.ts", [
+    "plan",
+    ...CELL,
+    "--dir",
+    `${dir}/s`,
+  ]);
+  assertEquals(plan.code, 0, plan.stderr);
+  // Another run holds the only cell: this process, alive, its lock taken.
+  const cell = `${dir}/s/cells/seed-0`;
+  await Deno.mkdir(cell, { recursive: true });
+  const release = await new RunFolder(cell).lock();
+  const run = await runTool("sweep.ts", ["run", `${dir}/s`, "--on", "local"]);
+  release();
+  assertEquals(run.code, 75, run.stderr);
+  assertStringIncludes(
+    run.stderr,
+    `cell seed-0: busy: in use by another run (pid ${Deno.pid}), left to it`,
+  );
+  assert(!run.stderr.includes("failed"), run.stderr);
+  const line = JSON.parse(run.stdout.trim().split("\n").at(-1)!);
+  assertEquals([line.failed, line.busy], [[], ["seed-0"]]);
+  assertStringIncludes(
+    await Deno.readTextFile(`${dir}/s/logs/seed-0.log`),
+    "in use by another run",
   );
   await Deno.remove(dir, { recursive: true });
 });
