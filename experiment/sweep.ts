@@ -1059,6 +1059,9 @@ export interface CellStatus {
   log: string;
 }
 
+/** The largest cell exit file read: a number and a newline. */
+const EXIT_FILE_LIMIT = 64;
+
 /**
  * The state of every cell of a sweep, from its run folders and logs.
  *
@@ -1077,9 +1080,6 @@ export interface CellStatus {
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-/** The largest cell exit file read: a number and a newline. */
-const EXIT_FILE_LIMIT = 64;
-
 export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
   const p = sweepPaths(sweep.dir);
   const out: CellStatus[] = [];
