@@ -417,12 +417,14 @@ export async function writeMergedReport(
   merge: Merge,
   out: string,
 ): Promise<string> {
-  // A new folder, a sweep's (its report goes beside its cells), or an
-  // earlier merged report (its merged.json marks it).
+  // A new folder, a sweep's (its report goes beside its cells, batch
+  // scripts and logs: a sweep's folder is its own), or an earlier merged
+  // report (its merged.json marks it).
   const why = await notAFolderOfItsOwn(
     out,
     (name, names) =>
-      ["merged.json", "sweep.json", "cells", "logs"].includes(name) ||
+      names.has("sweep.json") ||
+      ["merged.json", "cells", "logs"].includes(name) ||
       (names.has("merged.json") &&
         (name === "report.md" || /^(loss|speed_quality)-.*\.svg$/.test(name))),
   );
