@@ -6,7 +6,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type StoredTensor, type Tensor, writeFileAtomic } from "@d3pm/core";
+import {
+  BoundedReadError,
+  readJsonBounded,
+  type StoredTensor,
+  type Tensor,
+  writeFileAtomic,
+} from "@d3pm/core";
 import {
   MetricsLog,
   type StepInfo,
@@ -383,6 +389,47 @@ async function fitOnEngine(
   return result;
 }
 
+/**
+ * The best validation so far that a `keep: best` run recorded in its
+ * `best.json`: a few bytes, so read bounded (a FIFO or a device put there
+ * hung the resume, or filled memory) and checked for its shape (a damaged
+ * one was taken as "no best yet", silently).
+ *
+ * @param path The model's `best.json`.
+ * @returns The record, or undefined when there is none yet.
+ * @throws {ConfigError} In one line naming the file, when it is not a small
+ *   regular file holding `{"step", "nats"}`.
+ */
+export async function readBestRecord(
+  path: string,
+): Promise<{ step: number; nats: number } | undefined> {
+  const fix =
+    "restore it, or delete it (the best weights are then chosen among the validations after the resume)";
+  let raw: unknown;
+  try {
+    raw = await readJsonBounded(path, {
+      limit: 64 << 10,
+      what: "best-validation record",
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    const why = e instanceof BoundedReadError
+      ? e.message
+      : `Cannot read ${path}: ${(e as Error).message?.split("\n")[0] ?? e}`;
+    throw new ConfigError(`${why}; ${fix}`);
+  }
+  const r = raw as { step?: unknown; nats?: unknown } | null;
+  if (
+    typeof r !== "object" || r === null || !Number.isSafeInteger(r.step) ||
+    !(typeof r.nats === "number" || r.nats === null) // NaN is written null
+  ) {
+    throw new ConfigError(
+      `${path} is not a best-validation record (expected {"step", "nats"}); ${fix}`,
+    );
+  }
+  return { step: r.step as number, nats: r.nats ?? NaN };
+}
+
 /** Validation during training: metrics records, and the best weights for `keep: best`. */
 class Validator {
   #best: { step: number; nats: number } | undefined;
@@ -401,9 +448,7 @@ class Validator {
   ): Promise<Validator> {
     const scratch = buildModel(entrant, seed, ctx);
     const v = new Validator(entrant, seed, ctx, scratch);
-    try {
-      v.#best = JSON.parse(await Deno.readTextFile(v.#bestJson));
-    } catch { /* none yet */ }
+    v.#best = await readBestRecord(v.#bestJson);
     return v;
   }
 

@@ -1,7 +1,8 @@
-import { assertEquals, assertNotEquals } from "@std/assert";
+import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { MetricsLog } from "@d3pm/train";
 import {
   AR,
+  ConfigError,
   type Engine,
   enter,
   evaluationModel,
@@ -11,6 +12,7 @@ import {
   RunFolder,
 } from "./mod.ts";
 import { trainContestant } from "./train.ts";
+import { within } from "../core/_within_test_util.ts";
 
 Deno.test({
   name:
@@ -136,5 +138,47 @@ Deno.test("a split shorter than one block names the split and --block-length", a
   } finally {
     await Deno.remove(data, { recursive: true });
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+// best.json of a `keep: best` run was read whole with Deno.readTextFile on
+// every resume, its errors swallowed: a FIFO there hung the resume, a
+// device filled memory, and a damaged record silently meant "no best yet".
+Deno.test("best.json is read bounded: a FIFO, a device, a large or damaged file is refused in one line naming it; none is no best yet", async () => {
+  const { readBestRecord } = await import("./train.ts");
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/best.json`;
+  try {
+    assertEquals(await readBestRecord(path), undefined);
+    await Deno.writeTextFile(path, '{"step":200,"nats":2.5}\n');
+    assertEquals(await readBestRecord(path), { step: 200, nats: 2.5 });
+    await Deno.writeTextFile(path, '{"step":100,"nats":null}\n');
+    assert(Number.isNaN((await readBestRecord(path))?.nats));
+    const refused = async (why: string) => {
+      const got = await within(5000, () => readBestRecord(path), path);
+      if (got === "timeout") throw new Error(`${why}: still reading after 5 s`);
+      if (!("error" in got)) throw new Error(`${why}: accepted`);
+      const e = got.error;
+      if (!(e instanceof ConfigError)) throw new Error(`${why}: ${e}`);
+      const msg = e.message;
+      assert(msg.includes(path) && msg.includes(why), msg);
+      assert(msg.includes("delete it") && !msg.includes("\n"), msg);
+      await Deno.remove(path);
+    };
+    await Deno.remove(path);
+    await new Deno.Command("mkfifo", { args: [path] }).output();
+    await refused("a FIFO");
+    await Deno.symlink("/dev/zero", path);
+    await refused("a character device");
+    await (await Deno.create(path)).truncate(64 << 20);
+    await refused("is larger than");
+    for (const bad of ["{step", "null", "[]", '{"step":1.5,"nats":2}']) {
+      await Deno.writeTextFile(path, bad);
+      await refused(
+        bad === "{step" ? "not valid JSON" : "not a best-validation record",
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
