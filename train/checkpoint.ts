@@ -10,9 +10,11 @@
  * @module
  */
 import {
+  BoundedReadError,
   decodeSafetensors,
   encodeSafetensors,
   type PrngState,
+  readBounded,
   type StoredTensor,
   type Tensor,
   writeFileAtomic,
@@ -173,12 +175,58 @@ export async function saveCheckpoint(
   await writeFileAtomic(path, bytes);
 }
 
+/** The most bytes a checkpoint is read with when no model bounds it (8 GiB). */
+const MAX_CHECKPOINT = 8 * 2 ** 30;
+
+/** Options of {@linkcode loadCheckpoint}. */
+export interface LoadCheckpointOptions {
+  /**
+   * The most bytes the file may hold, checked before it is read (see
+   * {@linkcode checkpointBytes}); default 8 GiB.
+   */
+  maxBytes?: number;
+}
+
+/**
+ * The most bytes a checkpoint of a model can hold: four float32 copies of
+ * the weights with an EMA (weights, EMA, two AdamW moments), three without,
+ * and room for the header (each tensor's entry, and the state with its
+ * configuration, up to 1 MiB).
+ *
+ * @param weights The model's weights, by name (their shapes count).
+ * @param ema Whether the checkpoint holds an EMA.
+ * @returns The bound, for {@linkcode LoadCheckpointOptions.maxBytes}.
+ *
+ * @example
+ * ```ts
+ * import { checkpointBytes } from "@d3pm/train";
+ * import { assert } from "@std/assert";
+ * const w = new Map([["w", { shape: [1000, 100] }]]);
+ * const bound = checkpointBytes(w, false);
+ * assert(bound > 3 * 4 * 100_000 && bound < 3 * 4 * 100_000 + (2 << 20));
+ * ```
+ */
+export function checkpointBytes(
+  weights: ReadonlyMap<string, { shape: readonly number[] }>,
+  ema: boolean,
+): number {
+  const copies = ema ? 4 : 3;
+  let bytes = 1 << 20;
+  for (const [name, { shape }] of weights) {
+    const elements = shape.reduce((a, b) => a * b, 1);
+    bytes += copies * (4 * elements + 256 + 2 * name.length);
+  }
+  return bytes;
+}
+
 /**
  * Read and validate a checkpoint.
  *
  * @param path The file.
+ * @param options The most bytes it may hold.
  * @returns Its tensors and state.
- * @throws {CheckpointError} When it is missing, malformed or not a checkpoint.
+ * @throws {CheckpointError} When it is missing, malformed or not a
+ *   checkpoint, not a regular file, or larger than `maxBytes`.
  *
  * @example Inspect the checkpoint a training run wrote
  * ```ts
@@ -206,7 +254,10 @@ export async function saveCheckpoint(
  * await Deno.remove(path);
  * ```
  */
-export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+export async function loadCheckpoint(
+  path: string,
+  options: LoadCheckpointOptions = {},
+): Promise<Checkpoint> {
   // A damaged checkpoint blocks the resume of its model until it is dealt
   // with: each refusal says how.
   const corrupt = (why: string) =>
@@ -215,16 +266,21 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     );
   let bytes: Uint8Array;
   try {
-    // Only a regular file: a FIFO or a device is never read.
-    const info = await Deno.stat(path);
-    if (!info.isFile) {
+    // Only a regular file (a FIFO or a device is never read), and never
+    // more than the model's checkpoint can be: checked before reading, so
+    // a planted or damaged large file is not allocated first.
+    bytes = await readBounded(path, {
+      limit: options.maxBytes ?? MAX_CHECKPOINT,
+      what: options.maxBytes === undefined
+        ? "training checkpoint"
+        : "training checkpoint of this model",
+    });
+  } catch (e) {
+    if (e instanceof BoundedReadError) {
       throw new CheckpointError(
-        `Cannot read checkpoint ${path}: it is not a regular file (a folder, a FIFO or a device)`,
+        `${e.message}; restore it, or delete it to train this model again from step 0`,
       );
     }
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof CheckpointError) throw e;
     throw new CheckpointError(
       `Cannot read checkpoint ${path}: ${
         e instanceof Deno.errors.NotFound ? "no such file" : String(e)

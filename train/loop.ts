@@ -24,6 +24,7 @@ import { clipByGlobalNorm } from "./clip.ts";
 import { Ema } from "./ema.ts";
 import {
   type Checkpoint,
+  checkpointBytes,
   type CheckpointState,
   type EngineSpan,
   loadCheckpoint,
@@ -300,6 +301,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         v: new Map([...ck.adamV].map(([k, t]) => [k, t.data])),
       });
     },
+    checkpointBytes: () =>
+      Promise.resolve(checkpointBytes(variables, ema !== undefined)),
     evalWeights: () => Promise.resolve(ema?.values ?? variables),
   };
   const done = await drive(stepper, options);
@@ -450,6 +453,8 @@ export async function trainEngine(
         v: new Map([...ck.adamV].map(([k, t]) => [k, t.data])),
       });
     },
+    checkpointBytes: async () =>
+      checkpointBytes(await engine.getWeights(), options.ema),
     evalWeights: () => options.ema ? engine.emaWeights!() : engine.getWeights(),
   };
   return await drive(stepper, options);
@@ -477,6 +482,8 @@ interface Stepper {
     v: Map<string, Float32Array>;
   }>;
   load(ck: Checkpoint, where: string): void;
+  /** The most bytes this model's checkpoint can hold (read no more). */
+  checkpointBytes(): Promise<number>;
   evalWeights(): Promise<ReadonlyMap<string, Tensor | StoredTensor>>;
 }
 
@@ -504,7 +511,9 @@ async function drive(
     options.resume && options.checkpoint &&
     (await pathExists(options.checkpoint))
   ) {
-    const ck = await loadCheckpoint(options.checkpoint);
+    const ck = await loadCheckpoint(options.checkpoint, {
+      maxBytes: await stepper.checkpointBytes(),
+    });
     if (options.config !== undefined) {
       const [diff] = configDifferences(ck.state.config, options.config, {
         defaults: options.configDefaults,

@@ -13,7 +13,11 @@ import { warmupCosine } from "./lr_schedule.ts";
 import { clipByGlobalNorm } from "./clip.ts";
 import { Ema } from "./ema.ts";
 import { MetricsLog } from "./metrics.ts";
-import { CheckpointError, loadCheckpoint } from "./checkpoint.ts";
+import {
+  checkpointBytes,
+  CheckpointError,
+  loadCheckpoint,
+} from "./checkpoint.ts";
 import { train, TrainError } from "./loop.ts";
 
 await tf.setBackend("cpu");
@@ -514,7 +518,7 @@ Deno.test("loadCheckpoint() names the file and the problem for missing, corrupt 
   await assertRejects(
     () => loadCheckpoint(`${dir}/zero`),
     CheckpointError,
-    `Cannot read checkpoint ${dir}/zero: it is not a regular file`,
+    `Cannot read ${dir}/zero: it is a character device (expected a training checkpoint, a regular file)`,
   );
   const { encodeSafetensors } = await import("@d3pm/core");
   await Deno.writeFile(
@@ -652,4 +656,60 @@ Deno.test("MetricsLog.append() drops a torn last record exactly (short, and long
   }
   assertEquals(stderr.filter((m) => m.includes("torn record")).length, 3);
   await Deno.remove(dir, { recursive: true });
+});
+
+// A checkpoint was read whole before anything checked its size: a 1.5 GB
+// file where a micro model's 0.8 MB checkpoint belongs took 3.4 GB of
+// memory before "corrupt". The resume now bounds it by the model's own
+// checkpoint size (all weights, EMA, both moments, and the header), before
+// a byte is read.
+Deno.test("a checkpoint larger than the model's can be is refused before it is read, naming the file and the bound", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/checkpoint.safetensors`;
+  const w = tf.variable(tf.zeros([64, 64]));
+  const variables = new Map([["w", w]]);
+  const options = {
+    variables,
+    loss: () => tf.tidy(() => w.sub(1).square().mean()) as tf.Scalar,
+    blocks: { data: Uint32Array.of(1, 2, 3, 4), count: 2, length: 2 },
+    batchSize: 1,
+    lr: () => 0.1,
+    checkpoint: path,
+    progress: false as const,
+    emaDecay: 0.5,
+  };
+  try {
+    const first = await train({ ...options, steps: 2 });
+    first.optimizer.dispose();
+    first.ema!.dispose();
+    // Its own checkpoint is within the bound (weights, EMA, two moments).
+    const size = (await Deno.stat(path)).size;
+    assert(size < checkpointBytes(variables, true), `${size}`);
+    assert(size > checkpointBytes(variables, false) - (1 << 20), `${size}`);
+    // Grown to 256 MiB (sparse: no disk used), it is refused unread.
+    await (await Deno.open(path, { write: true })).truncate(256 << 20);
+    const rss = Deno.memoryUsage().rss;
+    const e = await assertRejects(
+      () => train({ ...options, steps: 4, resume: true }),
+      CheckpointError,
+    );
+    assert(
+      e.message.startsWith(`Cannot read ${path}: it is larger than the `) &&
+        e.message.includes("a training checkpoint of this model may be") &&
+        e.message.endsWith(
+          "; restore it, or delete it to train this model again from step 0",
+        ),
+      e.message,
+    );
+    assert(Deno.memoryUsage().rss - rss < 128 << 20, "read before refused");
+    // With no model to bound it, loadCheckpoint takes a bound.
+    await assertRejects(
+      () => loadCheckpoint(path, { maxBytes: 1 << 20 }),
+      CheckpointError,
+      "is larger than the 1.0 MiB a training checkpoint of this model may be",
+    );
+  } finally {
+    w.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
