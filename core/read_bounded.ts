@@ -80,6 +80,68 @@ function kindOf(info: Deno.FileInfo): string {
   return "not a regular file";
 }
 
+/** The file's stat, refusing anything but a regular file. */
+async function regularFile(
+  path: string | URL,
+  what: string | undefined,
+): Promise<{ shown: string; info: Deno.FileInfo }> {
+  const shown = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+  const info = await Deno.stat(path);
+  if (!info.isFile) {
+    throw new BoundedReadError(
+      `Cannot read ${shown}: it is ${kindOf(info)} (expected ${
+        what ? `a ${what}, a regular file` : "a regular file"
+      })`,
+    );
+  }
+  return { shown, info };
+}
+
+/**
+ * The first bytes of a regular file and its size, for a reader that learns
+ * from a header how large the file must be before it reads the rest (with
+ * {@linkcode readBounded}, that size as the limit).
+ *
+ * @param path The file.
+ * @param options How many bytes at most (`bytes`), and what the file is.
+ * @returns Up to `bytes` bytes from its start (fewer when it is shorter),
+ *   and its size when opened.
+ * @throws {BoundedReadError} For a FIFO, a device, a folder, or a read error.
+ * @throws {Deno.errors.NotFound} When nothing is there.
+ *
+ * @example
+ * ```ts
+ * import { readHeadBounded } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.bin`, "HEADbody");
+ * const { head, size } = await readHeadBounded(`${dir}/a.bin`, { bytes: 4 });
+ * assertEquals([new TextDecoder().decode(head), size], ["HEAD", 8]);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readHeadBounded(
+  path: string | URL,
+  options: { bytes: number; what?: string },
+): Promise<{ head: Uint8Array; size: number }> {
+  const { shown } = await regularFile(path, options.what);
+  using file = await Deno.open(path);
+  const size = (await file.stat()).size;
+  const head = new Uint8Array(Math.min(options.bytes, size));
+  let got = 0;
+  try {
+    while (got < head.length) {
+      const n = await file.read(head.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new BoundedReadError(`Cannot read ${shown}: ${why}`);
+  }
+  return { head: head.subarray(0, got), size };
+}
+
 /**
  * The bytes of a regular file, refusing anything else and anything larger
  * than `limit` (a file that grows while read is cut off at the limit and
@@ -114,15 +176,7 @@ export async function readBounded(
   options: ReadBoundedOptions,
 ): Promise<Uint8Array> {
   const what = options.what ?? "file";
-  const shown = path instanceof URL ? decodeURIComponent(path.pathname) : path;
-  const info = await Deno.stat(path);
-  if (!info.isFile) {
-    throw new BoundedReadError(
-      `Cannot read ${shown}: it is ${kindOf(info)} (expected ${
-        options.what ? `a ${what}, a regular file` : "a regular file"
-      })`,
-    );
-  }
+  const { shown, info } = await regularFile(path, options.what);
   const tooLarge = (inflated: boolean) =>
     new BoundedReadError(
       `Cannot read ${shown}: it ${

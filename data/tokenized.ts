@@ -11,7 +11,14 @@
  *
  * @module
  */
-import { createSha256, sha256Hex, writeFileAtomic } from "@d3pm/core";
+import {
+  BoundedReadError,
+  createSha256,
+  readBounded,
+  readHeadBounded,
+  sha256Hex,
+  writeFileAtomic,
+} from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { type CorpusSource, openBytes, readArticles } from "./wikitext.ts";
 import type { ReadProgress } from "./wikitext.ts";
@@ -41,6 +48,8 @@ export interface TokenizeOptions {
 }
 
 const MAGIC = "D3PMTOK1";
+/** The most bytes a cache's JSON header may hold. */
+const MAX_HEADER = 1 << 20;
 
 interface CacheHeader {
   version: 1;
@@ -163,37 +172,56 @@ async function readCache(
   tokenizer: Tokenizer,
   warn: (m: string) => void,
 ): Promise<TokenizedCorpus | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    warn(`cannot read token cache ${path} (${e}); rebuilding it`);
-    return undefined;
-  }
   const problem = (why: string) => {
     warn(`token cache ${path} is ${why}; rebuilding it`);
     return undefined;
   };
+  const unreadable = (e: unknown) => {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    // A FIFO, a device or a read error: refused unread, and replaced.
+    warn(
+      `${
+        e instanceof BoundedReadError
+          ? e.message
+          : `cannot read token cache ${path} (${e})`
+      }; rebuilding it`,
+    );
+    return undefined;
+  };
+  // The header first: it says how large the file must be, checked before
+  // the rest is read (a planted or padded file is never read whole).
+  let head: Uint8Array;
+  let size: number;
+  try {
+    ({ head, size } = await readHeadBounded(path, {
+      bytes: 12 + MAX_HEADER,
+      what: "token cache",
+    }));
+  } catch (e) {
+    return unreadable(e);
+  }
   if (
-    bytes.length < 12 ||
-    new TextDecoder().decode(bytes.subarray(0, 8)) !== MAGIC
+    head.length < 12 ||
+    new TextDecoder().decode(head.subarray(0, 8)) !== MAGIC
   ) {
     return problem("not a token cache (bad magic)");
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getUint32(8, true);
-  if (12 + headerLength > bytes.length) return problem("truncated");
+  const headerLength = new DataView(head.buffer, head.byteOffset, 12)
+    .getUint32(8, true);
+  if (headerLength > MAX_HEADER) {
+    return problem("corrupt (header over 1 MiB)");
+  }
+  if (12 + headerLength > head.length) return problem("truncated");
   let header: CacheHeader;
   try {
     header = JSON.parse(
-      new TextDecoder().decode(bytes.subarray(12, 12 + headerLength)),
+      new TextDecoder().decode(head.subarray(12, 12 + headerLength)),
     );
   } catch {
     return problem("corrupt (header is not JSON)");
   }
-  if (header.version !== 1) {
-    return problem(`of unknown version ${header.version}`);
+  if (header?.version !== 1) {
+    return problem(`of unknown version ${header?.version}`);
   }
   if (
     header.corpusSha256 !== corpusSha256 ||
@@ -209,6 +237,18 @@ async function readCache(
     return problem("corrupt (bad counts)");
   }
   const start = 12 + headerLength;
+  const expected = start + 4 * (numDocs + 1) + idBytes * numTokens;
+  if (size !== expected) {
+    return problem(
+      `truncated or padded (size does not match its header: ${size} bytes, not ${expected})`,
+    );
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBounded(path, { limit: expected, what: "token cache" });
+  } catch (e) {
+    return unreadable(e);
+  }
   const payload = bytes.subarray(start);
   if (payload.length !== 4 * (numDocs + 1) + idBytes * numTokens) {
     return problem("truncated or padded (size does not match its header)");

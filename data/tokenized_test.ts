@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
+import { within } from "../core/_within_test_util.ts";
 import { tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
 import { DataError } from "./errors.ts";
@@ -177,6 +178,72 @@ Deno.test("tokenizeCorpus() names a corrupt .gz or a directory and reports inval
       DataError,
       `${dir}/wiki.train.tokens is not a file`,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The token cache was read whole with Deno.readFile before its header was
+// looked at: a FIFO in its place hung the run's data preparation, a link
+// to /dev/zero never ended, and a planted or padded file of any size was
+// allocated whole before "truncated or padded".
+Deno.test("tokenizeCorpus() refuses a FIFO, a device or an oversized cache without reading it, and rebuilds it with a warning", async () => {
+  const { dir, cacheDir, source } = await setup(
+    " = A = \n some text \n".repeat(50),
+  );
+  const tok = new ByteTokenizer();
+  const good = await tokenizeCorpus(source, tok, { cacheDir });
+  const [file] = await cacheFiles(cacheDir);
+  const original = await Deno.readFile(file);
+  const plants: [string, string, () => Promise<void>][] = [
+    ["a FIFO", "it is a FIFO", async () => {
+      await new Deno.Command("mkfifo", { args: [file] }).output();
+    }],
+    [
+      "/dev/zero",
+      "it is a character device",
+      () => Deno.symlink("/dev/zero", file),
+    ],
+    ["padded to 256 MiB", "size does not match its header", async () => {
+      await Deno.writeFile(file, original);
+      await (await Deno.open(file, { write: true })).truncate(256 << 20);
+    }],
+    ["a header of 2 GiB", "header over 1 MiB", async () => {
+      const b = original.slice();
+      new DataView(b.buffer).setUint32(8, 2 ** 31, true);
+      await Deno.writeFile(file, b);
+      await (await Deno.open(file, { write: true })).truncate(256 << 20);
+    }],
+  ];
+  try {
+    for (const [what, why, plant] of plants) {
+      await Deno.remove(file);
+      await plant();
+      const warnings: string[] = [];
+      const rss = Deno.memoryUsage().rss;
+      const got = await within(
+        5000,
+        () =>
+          tokenizeCorpus(source, tok, {
+            cacheDir,
+            onWarning: (m) => warnings.push(m),
+          }),
+        file,
+      );
+      if (got === "timeout") {
+        throw new Error(`${what}: still reading after 5 s`);
+      }
+      if ("error" in got) throw got.error;
+      assert(Deno.memoryUsage().rss - rss < 96 << 20, `${what}: read whole`);
+      assertEquals(got.value, good, what);
+      assertEquals(warnings.length, 1, `${what}: ${warnings}`);
+      assert(
+        warnings[0].includes(file) && warnings[0].includes(why) &&
+          warnings[0].endsWith("; rebuilding it"),
+        `${what}: ${warnings[0]}`,
+      );
+      assertEquals(await Deno.readFile(file), original, `${what}: rebuilt`);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
