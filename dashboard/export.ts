@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { BoundedReadError, formatBytes, readTextBounded } from "@d3pm/core";
+import { followLines } from "./follow.ts";
 import { GenerationService, HttpError } from "./generation.ts";
 import { pageFiles } from "./page.ts";
 import {
@@ -22,6 +24,80 @@ export interface ExportOptions {
   runs?: readonly string[];
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * The most bytes of a run's metrics log an export holds (default 64 MiB):
+   * a longer log keeps every validation and evaluation record and every
+   * k-th training record of each model, and says so.
+   */
+  maxMetricsBytes?: number;
+}
+
+/** The most bytes of a run's `report.md` or `samples.txt` an export holds. */
+export const EXPORT_TEXT_LIMIT = 16 << 20;
+
+/**
+ * A run's `report.md` or `samples.txt`, bounded (a 400 MB file took 2 GB of
+ * memory and failed with "Invalid string length", naming nothing).
+ */
+async function readRunText(path: string, name: string): Promise<string> {
+  try {
+    return await readTextBounded(path, {
+      limit: EXPORT_TEXT_LIMIT,
+      what: `run's ${name} in an export`,
+    });
+  } catch (e) {
+    if (e instanceof BoundedReadError) {
+      throw new HttpError(
+        413,
+        `${e.message}: shorten or remove it, or leave its run out with --only`,
+      );
+    }
+    throw e;
+  }
+}
+
+/**
+ * The lines of a metrics log for an export, streamed (a line at a time,
+ * never the file whole): every line when the log fits in `limit` bytes;
+ * otherwise every line but training-loss records, and every k-th of those
+ * per model and seed (k = the log's size over `limit`, rounded up), with
+ * a note saying so.
+ */
+async function exportedMetrics(
+  path: string,
+  limit: number,
+): Promise<{ lines: string[]; note: string }> {
+  const { size } = await Deno.stat(path);
+  const every = Math.max(1, Math.ceil(size / limit));
+  const lines: string[] = [];
+  const seen = new Map<string, number>();
+  let training = 0;
+  for await (const f of followLines(path, { once: true })) {
+    if (!("line" in f) || f.line.trim() === "") continue;
+    if (every > 1) {
+      let r: Record<string, unknown> | undefined;
+      try {
+        r = JSON.parse(f.line);
+      } catch { /* kept as it is: the page skips it */ }
+      if (
+        r && typeof r === "object" && typeof r.loss === "number" &&
+        !("valid" in r)
+      ) {
+        training++;
+        const key = `${r.model}/${r.seed}`;
+        const n = seen.get(key) ?? 0;
+        seen.set(key, n + 1);
+        if (n % every !== 0) continue;
+      }
+    }
+    lines.push(f.line);
+  }
+  const note = every > 1
+    ? `; metrics.jsonl is ${formatBytes(size)}, over the ${
+      formatBytes(limit)
+    } an export holds: 1 in ${every} of its ${training} training-loss records, and all others`
+    : "";
+  return { lines, note };
 }
 
 /**
@@ -57,6 +133,7 @@ export async function exportDashboard(
   options: ExportOptions = {},
 ): Promise<string[]> {
   await checkExportFolder(root, out);
+  const limits = { metrics: options.maxMetricsBytes ?? 64 << 20 };
   const all = await findRuns(root);
   const ids = options.runs ?? all.map((r) => r.id);
   for (const id of ids) {
@@ -90,16 +167,16 @@ export async function exportDashboard(
     const files: Record<string, string> = {};
     for (const name of ["report.md", "samples.txt"]) {
       const real = await insideFile(dir, `${dir}/${name}`);
-      if (real) files[name] = await Deno.readTextFile(real);
+      if (real) files[name] = await readRunText(real, name);
     }
     const metrics = await insideFile(dir, `${dir}/metrics.jsonl`);
-    const lines = metrics
-      ? (await Deno.readTextFile(metrics)).split("\n").filter((l) =>
-        l.trim() !== ""
-      )
-      : [];
-    data.run[id] = { info, metrics: lines, files };
-    options.log?.(`exported ${id} (${lines.length} metrics records)`);
+    const kept = metrics
+      ? await exportedMetrics(metrics, limits.metrics)
+      : { lines: [], note: "" };
+    data.run[id] = { info, metrics: kept.lines, files };
+    options.log?.(
+      `exported ${id} (${kept.lines.length} metrics records${kept.note})`,
+    );
   }
   const page = await pageFiles({ log: options.log });
   await Deno.mkdir(out, { recursive: true });

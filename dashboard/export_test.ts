@@ -2,7 +2,7 @@
 // data.js into any folder: a user's own index.html beside their files was
 // overwritten, and a --runs folder that does not exist gave an export of 0
 // runs. An export now needs a new or empty folder, or an earlier export.
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { exportDashboard } from "./mod.ts";
 import { HttpError } from "./generation.ts";
 
@@ -93,5 +93,101 @@ Deno.test("the unmasking route reads process.json bounded and inside the run", a
     );
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+// `serve --export` read each run's report.md, samples.txt and metrics.jsonl
+// whole into one data.js string: a 400 MB report.md took 2 GB of memory and
+// failed with "Invalid string length", naming nothing, leaving a
+// half-written export; a 370 MB metrics log took 3.4 GB and wrote a 400 MB
+// data.js. Texts are now bounded, refused in one line naming the file; the
+// log streams, thinned to fit and said so.
+Deno.test("an export reads a run's texts bounded and streams its metrics log, thinning a long one per model and saying so", async () => {
+  const { fakeRun } = await import("./_test_util.ts");
+  const { within } = await import("../core/_within_test_util.ts");
+  const root = await Deno.makeTempDir(), out = await Deno.makeTempDir();
+  const exported = async () => {
+    const js = await Deno.readTextFile(`${out}/data.js`);
+    return JSON.parse(
+      js.slice(js.indexOf("=") + 1).trim().replace(/;$/, ""),
+    ).run.r as { metrics: string[]; files: Record<string, string> };
+  };
+  try {
+    await fakeRun(`${root}/r`, { results: true });
+    // A FIFO for samples.txt: not read (not a regular file), not waited on.
+    await new Deno.Command("mkfifo", { args: [`${root}/r/samples.txt`] })
+      .output();
+    const log: string[] = [];
+    const got = await within(
+      10_000,
+      () => exportDashboard(root, out, { log: (l) => log.push(l) }),
+      `${root}/r/samples.txt`,
+    );
+    if (got === "timeout") throw new Error("samples.txt FIFO: hung");
+    if ("error" in got) throw got.error;
+    assertEquals((await exported()).metrics.length, 2);
+    assertEquals(Object.keys((await exported()).files), ["report.md"]);
+    await Deno.remove(`${root}/r/samples.txt`);
+
+    // A long log: two models interleaved, validations among them.
+    const lines: string[] = [];
+    for (let step = 1; step <= 300; step++) {
+      for (const model of ["ar", "d3pm"]) {
+        lines.push(JSON.stringify({ model, seed: 0, step, loss: 3 }));
+        if (step % 50 === 0) {
+          lines.push(JSON.stringify({ model, seed: 0, step, valid: 2 }));
+        }
+      }
+    }
+    const text = lines.join("\n") + "\n";
+    await Deno.writeTextFile(`${root}/r/metrics.jsonl`, text);
+    // It fits: every line, as it is.
+    await exportDashboard(root, out);
+    assertEquals((await exported()).metrics, lines);
+    // Over the limit: every validation, and 1 in k training records of
+    // each model from its first (k = size / limit, rounded up).
+    log.length = 0;
+    const limit = 8 << 10;
+    await exportDashboard(root, out, {
+      log: (l) => log.push(l),
+      maxMetricsBytes: limit,
+    });
+    const k = Math.ceil(text.length / limit);
+    const kept = (await exported()).metrics.map((l) => JSON.parse(l));
+    for (const model of ["ar", "d3pm"]) {
+      const mine = kept.filter((r) => r.model === model);
+      assertEquals(
+        mine.filter((r) => "valid" in r).map((r) => r.step),
+        [50, 100, 150, 200, 250, 300],
+      );
+      assertEquals(
+        mine.filter((r) => "loss" in r).map((r) => r.step),
+        Array.from({ length: Math.ceil(300 / k) }, (_, i) => 1 + i * k),
+        model,
+      );
+    }
+    assert(
+      log[0].includes(
+        `over the 8.0 KiB an export holds: 1 in ${k} of its 600 training-loss records`,
+      ),
+      log[0],
+    );
+
+    // A report.md over 16 MiB: refused in one line naming it (sparse: no disk).
+    const report = `${root}/r/report.md`;
+    await (await Deno.open(report, { write: true })).truncate(20 << 20);
+    const e = await assertRejects(() => exportDashboard(root, out), HttpError);
+    assert(
+      e.message.startsWith(
+        `Cannot read ${await Deno.realPath(
+          report,
+        )}: it is larger than the 16.0 MiB`,
+      ) &&
+        e.message.includes("--only") && !e.message.includes("\n"),
+      e.message,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(out, { recursive: true });
   }
 });
