@@ -6,9 +6,12 @@
  */
 
 import {
+  BoundedReadError,
   decodeSafetensors,
   encodeSafetensors,
+  readBounded,
   readSafetensorsHeader,
+  readTextBounded,
   SafetensorsError,
   type StoredTensor,
   writeFileAtomic,
@@ -214,7 +217,7 @@ export async function loadModel(
 ): Promise<Transformer> {
   const config = await readConfigFile(dir);
   const weightsPath = `${dir}/${WEIGHTS_FILE}`;
-  const bytes = options.weights ?? await Deno.readFile(weightsPath);
+  const bytes = options.weights ?? await readWeightsFile(weightsPath, config);
   const { tensors } = decodeSafetensors(bytes, {
     source: weightsPath,
     expect: expectedBy(config),
@@ -261,13 +264,67 @@ export async function inspectModel(dir: string): Promise<ModelConfig> {
   return config;
 }
 
+/**
+ * The most bytes a weights file of `config` can hold: its float32
+ * parameters, and room for the header (each tensor's entry and the config,
+ * 1 MiB and a few hundred bytes a tensor).
+ *
+ * @param config The model's configuration.
+ * @returns The bound.
+ *
+ * @example
+ * ```ts
+ * import { parameterCount, preset, weightsFileBytes } from "@d3pm/transformer";
+ * import { assert } from "@std/assert";
+ * const config = preset("tiny");
+ * assert(weightsFileBytes(config) > 4 * parameterCount(config));
+ * ```
+ */
+export function weightsFileBytes(config: ModelConfig): number {
+  let bytes = 1 << 20;
+  for (const [name, shape] of parameterShapes(config)) {
+    bytes += 4 * shape.reduce((a, b) => a * b, 1) + 256 + 2 * name.length;
+  }
+  return bytes;
+}
+
+/**
+ * A model's weights file, read bounded by what its config can hold (a 1.5
+ * GB file in place of a micro model's 0.2 MB took 3.2 GB of memory before
+ * "the data section has …"); a FIFO or a device is refused unread.
+ */
+async function readWeightsFile(
+  path: string,
+  config: ModelConfig,
+): Promise<Uint8Array> {
+  try {
+    return await readBounded(path, {
+      limit: weightsFileBytes(config),
+      what: "weights file for its config.json",
+    });
+  } catch (e) {
+    if (e instanceof BoundedReadError) {
+      throw new RangeError(
+        `Cannot load model: ${e.message}; restore it, or train the model again`,
+      );
+    }
+    throw e;
+  }
+}
+
 /** A model directory's `config.json`, validated. */
 async function readConfigFile(dir: string): Promise<ModelConfig> {
   const configPath = `${dir}/${CONFIG_FILE}`;
   let text: string;
   try {
-    text = await Deno.readTextFile(configPath);
+    text = await readTextBounded(configPath, {
+      limit: 1 << 20,
+      what: "model configuration",
+    });
   } catch (e) {
+    if (e instanceof BoundedReadError) {
+      throw new RangeError(`Cannot load model: ${e.message}`);
+    }
     throw new RangeError(
       `Cannot load model: cannot read ${configPath} (${
         e instanceof Error ? e.message.split("\n")[0] : e

@@ -117,3 +117,60 @@ Deno.test("loadModel() rejects a directory whose files disagree", async () => {
   model.dispose();
   await Deno.remove(dir, { recursive: true });
 });
+
+// loadModel read config.json and model.safetensors whole with no bound:
+// `sample` on a run whose model.safetensors was a 1.5 GB file took 3.2 GB
+// of memory before refusing it, a link to /dev/zero never ended, and a
+// FIFO hung it. Both are now read bounded: the weights by what the config
+// can hold, before a byte is read.
+Deno.test("loadModel() reads config.json and the weights bounded: a FIFO, a device or a file larger than the config's weights is refused in one line naming it", async () => {
+  const { within } = await import("../core/_within_test_util.ts");
+  const { weightsFileBytes } = await import("./weights.ts");
+  await useBackend("cpu");
+  const config = tinyConfig();
+  const model = new Transformer(config, { seed: 1 });
+  const dir = await Deno.makeTempDir();
+  const weights = `${dir}/${WEIGHTS_FILE}`, cfg = `${dir}/${CONFIG_FILE}`;
+  try {
+    await saveModel(model, dir);
+    const size = (await Deno.stat(weights)).size;
+    assert(size <= weightsFileBytes(config), `${size}`);
+    const saved = await Deno.readFile(weights);
+    const refused = async (path: string, why: string) => {
+      const rss = Deno.memoryUsage().rss;
+      const got = await within(5000, () => loadModel(dir), path);
+      if (got === "timeout") throw new Error(`${why}: still reading after 5 s`);
+      if (!("error" in got)) {
+        (got.value as Transformer).dispose();
+        throw new Error(`${why}: loaded`);
+      }
+      const msg = (got.error as Error).message;
+      assert(got.error instanceof RangeError, msg);
+      assert(
+        msg.startsWith(`Cannot load model: Cannot read ${path}: ${why}`) &&
+          !msg.includes("\n"),
+        msg,
+      );
+      assert(Deno.memoryUsage().rss - rss < 96 << 20, `${why}: read whole`);
+      await Deno.remove(path);
+    };
+    await Deno.remove(weights);
+    await new Deno.Command("mkfifo", { args: [weights] }).output();
+    await refused(weights, "it is a FIFO");
+    await Deno.symlink("/dev/zero", weights);
+    await refused(weights, "it is a character device");
+    await Deno.writeFile(weights, saved);
+    await (await Deno.open(weights, { write: true })).truncate(256 << 20);
+    await refused(weights, "it is larger than the ");
+    await Deno.writeFile(weights, saved);
+    const text = await Deno.readTextFile(cfg);
+    await Deno.remove(cfg);
+    await new Deno.Command("mkfifo", { args: [cfg] }).output();
+    await refused(cfg, "it is a FIFO");
+    await Deno.writeTextFile(cfg, text);
+    (await loadModel(dir)).dispose(); // restored, it loads
+  } finally {
+    model.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
