@@ -406,6 +406,13 @@ export async function readSafetensorsHeader(
   path: string,
   options: DecodeSafetensorsOptions = {},
 ): Promise<SafetensorsHeader> {
+  // Only a regular file: a FIFO would block the open, a device never ends.
+  if (!(await Deno.stat(path)).isFile) {
+    throw new SafetensorsError(
+      "it is not a regular file (a folder, a FIFO or a device)",
+      path,
+    );
+  }
   const file = await Deno.open(path);
   try {
     const size = (await file.stat()).size;

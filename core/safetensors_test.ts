@@ -4,6 +4,7 @@ import {
   type DecodeSafetensorsOptions,
   encodeSafetensors,
   parseSafetensorsHeader,
+  readSafetensorsHeader,
   SAFETENSORS_DTYPES,
   SafetensorsError,
   safetensorsHeaderBytes,
@@ -384,4 +385,37 @@ Deno.test("safetensorsHeaderBytes() is the head of what encodeSafetensors() writ
   assertEquals(file.subarray(0, head.length), head);
   assertEquals(8 + safetensorsHeaderLength(file, file.length), head.length);
   assertEquals(file.length, head.length + 20);
+});
+
+// readSafetensorsHeader (inspectModel: `--init-from`'s check of its source)
+// opened the file before looking at it: a FIFO put where the source's
+// model.safetensors was hung the run.
+Deno.test("readSafetensorsHeader() refuses a FIFO or a device unread, naming it", async () => {
+  const { within } = await import("./_within_test_util.ts");
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/model.safetensors`;
+  try {
+    for (
+      const [what, plant] of [
+        ["a FIFO", () => new Deno.Command("mkfifo", { args: [path] }).output()],
+        ["/dev/zero", () => Deno.symlink("/dev/zero", path)],
+      ] as const
+    ) {
+      await plant();
+      const got = await within(5000, () => readSafetensorsHeader(path), path);
+      if (got === "timeout") {
+        throw new Error(`${what}: still reading after 5 s`);
+      }
+      if (!("error" in got)) throw new Error(`${what}: accepted`);
+      const e = got.error as Error;
+      assert(e instanceof SafetensorsError, `${what}: ${e}`);
+      assertEquals(
+        e.message,
+        `Cannot read safetensors ${path}: it is not a regular file (a folder, a FIFO or a device)`,
+      );
+      await Deno.remove(path);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -13,6 +13,7 @@ import {
   loadModel,
   type ModelConfig,
   parameterShapes,
+  readWeightsFile,
   type Transformer,
   WEIGHTS_FILE,
 } from "@d3pm/transformer";
@@ -145,7 +146,7 @@ export async function initialiseFrom(
   checkShape(info.modelConfig, model.config, source);
   const bytes = await sourceStep(
     source,
-    () => Deno.readFile(`${info.modelDir}/${WEIGHTS_FILE}`),
+    () => readWeightsFile(`${info.modelDir}/${WEIGHTS_FILE}`, info.modelConfig),
   );
   const weightsSha256 = sha256Hex(bytes);
   const from = await sourceStep(

@@ -430,26 +430,39 @@ Deno.test("--init-from reads the source's weights once: the check reads their he
     initFrom: src,
     out: `${dir}/run`,
   });
-  // Every whole-file read of the source's weights, by the code under test.
-  let reads = 0;
-  const readFile = Deno.readFile;
+  // Every opening of the source's weights by the code under test (a
+  // header read opens the file, and so does the bounded whole-file read),
+  // and every Deno.readFile of them.
+  let opens = 0, reads = 0;
+  const readFile = Deno.readFile, open = Deno.open;
   Deno.readFile = ((file, options) => {
     if (String(file) === path) reads++;
     return readFile(file, options);
   }) as typeof Deno.readFile;
+  Deno.open = ((file, options) => {
+    if (String(file) === path) opens++;
+    return open(file, options);
+  }) as typeof Deno.open;
   let figures;
   try {
     await checkInitFrom(c, ar.tokenizer);
-    assertEquals(reads, 0, "the check read the weights");
+    assertEquals([opens, reads], [1, 0], "the check read more than a header");
+    opens = 0;
     const model = new Transformer(
       D3PM.modelConfig(c, ar.tokenizer.vocabSize),
       { seed: 1 },
     );
     figures = await initialiseFrom(model, parseInitFrom(src, 0), ar.tokenizer);
     model.dispose();
-    assertEquals(reads, 1, "the D3PM's start read the weights more than once");
+    // Its header checked, then the weights read (once).
+    assertEquals(
+      [opens, reads],
+      [2, 0],
+      "the D3PM's start read the weights more than once",
+    );
   } finally {
     Deno.readFile = readFile;
+    Deno.open = open;
   }
   assertEquals(figures.weightsSha256, sha256Hex(original));
   // The check still reads what loading would refuse: data cut short, a

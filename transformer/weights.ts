@@ -292,8 +292,21 @@ export function weightsFileBytes(config: ModelConfig): number {
  * A model's weights file, read bounded by what its config can hold (a 1.5
  * GB file in place of a micro model's 0.2 MB took 3.2 GB of memory before
  * "the data section has …"); a FIFO or a device is refused unread.
+ *
+ * @param path The `model.safetensors`.
+ * @param config The configuration of the model it holds.
+ * @returns Its bytes (for {@linkcode LoadModelOptions.weights}).
+ * @throws {RangeError} In one line naming the file, for a FIFO, a device, or
+ *   a file over {@linkcode weightsFileBytes}.
+ *
+ * @example
+ * ```ts
+ * import { preset, readWeightsFile } from "@d3pm/transformer";
+ * import { assertRejects } from "@std/assert";
+ * await assertRejects(() => readWeightsFile("/dev/zero", preset("tiny")), RangeError, "character device");
+ * ```
  */
-async function readWeightsFile(
+export async function readWeightsFile(
   path: string,
   config: ModelConfig,
 ): Promise<Uint8Array> {
