@@ -251,7 +251,12 @@ async function checkExportFolder(root: string, out: string): Promise<void> {
   }
   // An earlier export holds index.html with its marker; another index.html is the user's.
   if (EXPORT_FILES.some((f) => o && existsSync(`${out}/${f}`))) {
-    const html = await Deno.readTextFile(`${out}/index.html`).catch(() => "");
+    // An export's index.html is a few hundred bytes: a larger one (or one
+    // that cannot be read) is not an export's, and is not read whole.
+    const html = await readTextBounded(`${out}/index.html`, {
+      limit: 1 << 20,
+      what: "exported page",
+    }).catch(() => "");
     if (!html.includes('<script src="data.js"></script>')) {
       throw new HttpError(
         409,

@@ -191,3 +191,24 @@ Deno.test("an export reads a run's texts bounded and streams its metrics log, th
     await Deno.remove(out, { recursive: true });
   }
 });
+
+// The check that an --export folder holds an earlier export read its
+// index.html whole: a user's large index.html there was loaded into memory
+// only to find it lacks the export's marker.
+Deno.test("an --export folder's index.html is read bounded: a large one is not an export's and is not read whole", async () => {
+  const root = await Deno.makeTempDir(), out = await Deno.makeTempDir();
+  try {
+    await (await Deno.create(`${out}/index.html`)).truncate(256 << 20);
+    const rss = Deno.memoryUsage().rss;
+    await assertRejects(
+      () => exportDashboard(root, out),
+      HttpError,
+      "its index.html was not written by an export",
+    );
+    assert(Deno.memoryUsage().rss - rss < 96 << 20, "read whole");
+    assertEquals((await Deno.stat(`${out}/index.html`)).size, 256 << 20);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
