@@ -32,7 +32,16 @@ export interface ExportOptions {
   maxMetricsBytes?: number;
 }
 
-/** The most bytes of a run's `report.md` or `samples.txt` an export holds. */
+/**
+ * The most bytes of a run's `report.md` or `samples.txt` an export holds.
+ *
+ * @example
+ * ```ts
+ * import { EXPORT_TEXT_LIMIT } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(EXPORT_TEXT_LIMIT, 16 * 2 ** 20); // 16 MiB
+ * ```
+ */
 export const EXPORT_TEXT_LIMIT = 16 << 20;
 
 /**
