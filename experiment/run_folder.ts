@@ -607,19 +607,7 @@ export class RunFolder {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
         await createWhole(this.lockPath, mine);
-        let held = true;
-        const unlock = () => {
-          if (!held) return;
-          held = false;
-          HELD.delete(unlock);
-          try {
-            if (Deno.readTextFileSync(this.lockPath) === mine) {
-              Deno.removeSync(this.lockPath);
-            }
-          } catch { /* already gone */ }
-        };
-        HELD.add(unlock);
-        return unlock;
+        return holding(this.lockPath, mine);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
           throw new ConfigError(
@@ -780,17 +768,7 @@ export async function lockFile(
   for (let takeovers = 0;;) {
     try {
       await createWhole(path, mine);
-      let held = true;
-      const release = () => {
-        if (!held) return;
-        held = false;
-        HELD.delete(release);
-        try {
-          if (Deno.readTextFileSync(path) === mine) Deno.removeSync(path);
-        } catch { /* already gone */ }
-      };
-      HELD.add(release);
-      return release;
+      return holding(path, mine);
     } catch (e) {
       if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
     }
@@ -823,6 +801,25 @@ export async function lockFile(
     // Only the lock judged stale: another process may have replaced it.
     if (await text() === seen) await Deno.remove(path).catch(() => {});
   }
+}
+
+/**
+ * The release of a lock file this process has just created with `mine`:
+ * it removes the file only while it still holds `mine` (a takeover may have
+ * replaced it), once, and is registered in `HELD` until then.
+ */
+function holding(path: string, mine: string): () => void {
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    HELD.delete(release);
+    try {
+      if (Deno.readTextFileSync(path) === mine) Deno.removeSync(path);
+    } catch { /* already gone */ }
+  };
+  HELD.add(release);
+  return release;
 }
 
 /** Run folders this process created and has not yet written to or removed. */
