@@ -805,3 +805,35 @@ function checkExpected(
     }
   }
 }
+
+/**
+ * The most bytes a safetensors file of these float32 tensors can take:
+ * `copies` of each tensor's data (a checkpoint holds weights, optimiser
+ * moments and perhaps an EMA), a few hundred bytes of header a tensor, and
+ * 1 MiB for the rest of the header. A bound to read a file to, before its
+ * size is trusted.
+ *
+ * @param tensors Each tensor's name and shape.
+ * @param copies Float32 copies of each (default 1).
+ * @returns The bound in bytes.
+ *
+ * @example
+ * ```ts
+ * import { encodeSafetensors, safetensorsBound } from "@d3pm/core";
+ * import { assert } from "@std/assert";
+ * const tensors = new Map([["w", { dtype: "F32" as const, shape: [3, 4], data: new Float32Array(12) }]]);
+ * const bytes = encodeSafetensors(tensors).length;
+ * assert(bytes <= safetensorsBound([["w", [3, 4]]]));
+ * ```
+ */
+export function safetensorsBound(
+  tensors: Iterable<readonly [string, readonly number[]]>,
+  copies = 1,
+): number {
+  let bytes = 1 << 20;
+  for (const [name, shape] of tensors) {
+    const elements = shape.reduce((a, b) => a * b, 1);
+    bytes += copies * (4 * elements + 256 + 2 * name.length);
+  }
+  return bytes;
+}

@@ -15,6 +15,7 @@ import {
   encodeSafetensors,
   type PrngState,
   readBounded,
+  safetensorsBound,
   type StoredTensor,
   type Tensor,
   writeFileAtomic,
@@ -210,13 +211,10 @@ export function checkpointBytes(
   weights: ReadonlyMap<string, { shape: readonly number[] }>,
   ema: boolean,
 ): number {
-  const copies = ema ? 4 : 3;
-  let bytes = 1 << 20;
-  for (const [name, { shape }] of weights) {
-    const elements = shape.reduce((a, b) => a * b, 1);
-    bytes += copies * (4 * elements + 256 + 2 * name.length);
-  }
-  return bytes;
+  return safetensorsBound(
+    [...weights].map(([name, { shape }]) => [name, shape] as const),
+    ema ? 4 : 3,
+  );
 }
 
 /**

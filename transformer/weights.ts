@@ -12,6 +12,7 @@ import {
   readBounded,
   readSafetensorsHeader,
   readTextBounded,
+  safetensorsBound,
   SafetensorsError,
   type StoredTensor,
   writeFileAtomic,
@@ -281,11 +282,7 @@ export async function inspectModel(dir: string): Promise<ModelConfig> {
  * ```
  */
 export function weightsFileBytes(config: ModelConfig): number {
-  let bytes = 1 << 20;
-  for (const [name, shape] of parameterShapes(config)) {
-    bytes += 4 * shape.reduce((a, b) => a * b, 1) + 256 + 2 * name.length;
-  }
-  return bytes;
+  return safetensorsBound(parameterShapes(config));
 }
 
 /**
