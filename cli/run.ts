@@ -1,7 +1,9 @@
 /**
  * How a script starts and ends: `--help` prints the usage and exits 0; an
  * error prints one `error: …` line (no stack trace unless `D3PM_DEBUG` is
- * set) and exits 1, or the script's usage code for a bad command line.
+ * set) and exits 1, or the script's usage code for a bad command line, or
+ * the error's own `exitCode` where it has one (a run folder in use by
+ * another run: 75).
  *
  * @module
  */
@@ -84,7 +86,8 @@ export interface RunCliOptions {
 
 /**
  * Run a script's main function: an error becomes one `error: …` line on
- * stderr and exit code 1 (a {@linkcode UsageError}: `usageExit`).
+ * stderr and exit code 1 (a {@linkcode UsageError}: `usageExit`; an error
+ * with an integer `exitCode` from 1 to 125: that code).
  *
  * @param main The script.
  * @param options The exit code of a usage error.
@@ -108,6 +111,17 @@ export async function runCli(
     const message = e instanceof Error ? e.message : String(e);
     console.error(`error: ${message.split("\n")[0]}`);
     if (Deno.env.get("D3PM_DEBUG")) console.error((e as Error).stack);
-    Deno.exit(e instanceof UsageError ? options.usageExit ?? 1 : 1);
+    Deno.exit(
+      e instanceof UsageError ? options.usageExit ?? 1 : ownExitCode(e) ?? 1,
+    );
   }
+}
+
+/** An error's own exit code (`exitCode`, 1 to 125; above are the shell's). */
+function ownExitCode(e: unknown): number | undefined {
+  const code = (e as { exitCode?: unknown } | null)?.exitCode;
+  return Number.isInteger(code) && (code as number) >= 1 &&
+      (code as number) <= 125
+    ? code as number
+    : undefined;
 }

@@ -19,6 +19,7 @@ import {
 } from "@d3pm/cli";
 import { readJsonBounded } from "@d3pm/core";
 import {
+  FOLDER_BUSY_EXIT,
   OPTIONS as EXPERIMENT,
   parseGrid,
   parseSeeds,
@@ -339,11 +340,8 @@ async function runHere(
   if (failed.length) Deno.exit(1);
   // None failed, but cells in use by another run were left to it (and any
   // later wave not run): not done yet, nothing wrong; 75 is EX_TEMPFAIL.
-  if (busy.length) Deno.exit(BUSY_EXIT);
+  if (busy.length) Deno.exit(FOLDER_BUSY_EXIT);
 }
-
-/** The exit status of a local run that left cells to another run. */
-const BUSY_EXIT = 75;
 
 /** `run --on slurm --dry-run`: each wave's script, none submitted. */
 function printWaves(
@@ -456,7 +454,14 @@ async function runOnSlurm(
     ...(values.wait ? { exit: out!.code } : {}),
     ...(o.collect ? { then: o.collect } : {}),
   }));
-  if (values.wait && !out!.success) Deno.exit(1);
+  if (values.wait && !out!.success) {
+    // sbatch --wait exits with the array's highest task code: 75 only when
+    // no task failed above it; a failed cell (exit 1) is known by its file.
+    const failed = (await sweepStatus(sweep)).some((s) =>
+      s.state === "failed" && open.includes(s.cell)
+    );
+    Deno.exit(out!.code === FOLDER_BUSY_EXIT && !failed ? FOLDER_BUSY_EXIT : 1);
+  }
 }
 
 if (import.meta.main) {

@@ -40,6 +40,25 @@ import {
 const SMALL_FILE = 1 << 20;
 
 /**
+ * The exit code of a script refused because its run folder is in use by
+ * another live run (`EX_TEMPFAIL`): nothing failed, try again once that
+ * run ends. A sweep's cell that exits with it is left to that run, busy.
+ *
+ * @example A folder another run holds: the refusal carries this code
+ * ```ts
+ * import { FOLDER_BUSY_EXIT, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const folder = new RunFolder(await Deno.makeTempDir());
+ * const release = await folder.lock();
+ * const refused = await folder.lock().catch((e) => e);
+ * assertEquals(refused.exitCode, FOLDER_BUSY_EXIT);
+ * release();
+ * await Deno.remove(folder.dir, { recursive: true });
+ * ```
+ */
+export const FOLDER_BUSY_EXIT = 75;
+
+/**
  * What a run trained on, written to `data.json` when it starts: a resume
  * on other data is refused, and the tokenizer's real size is on record.
  */
@@ -600,7 +619,7 @@ export class RunFolder {
    *
    * @returns A function that releases it.
    * @throws {ConfigError} When a live process holds it, naming it and how
-   *   to clear a lock that is wrong.
+   *   to clear a lock that is wrong (with `exitCode` {@linkcode FOLDER_BUSY_EXIT}).
    */
   async lock(): Promise<() => void> {
     const mine = JSON.stringify(SELF) + "\n";
@@ -626,10 +645,14 @@ export class RunFolder {
       const seen = await this.#lockText();
       const holder = seen === undefined ? undefined : parseLock(seen);
       if (holder && isAlive(holder)) {
-        throw new ConfigError(
-          `${this.dir} is in use by another run (pid ${holder.pid}${
-            holder.command ? `, ${shorten(holder.command)}` : ""
-          }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
+        // runCli exits with its code: a sweep leaves the cell to that run.
+        throw Object.assign(
+          new ConfigError(
+            `${this.dir} is in use by another run (pid ${holder.pid}${
+              holder.command ? `, ${shorten(holder.command)}` : ""
+            }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
+          ),
+          { exitCode: FOLDER_BUSY_EXIT },
         );
       }
       console.error(

@@ -27,7 +27,7 @@ import {
 } from "./options.ts";
 import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
-import { lockFile, RunFolder } from "./run_folder.ts";
+import { FOLDER_BUSY_EXIT, lockFile, RunFolder } from "./run_folder.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
 
 /**
@@ -863,8 +863,8 @@ export interface StepOptions {
   /** The command that runs the experiment script, e.g. `deno run -A examples/experiment.ts`. */
   experiment: string;
   /**
-   * Print a failed cell's line (`cell NAME: failed (exit N), log …`) to
-   * stderr; default true. {@linkcode runLocal} turns it off: it reports
+   * Print a failed or busy cell's line (`cell NAME: failed (exit N), log …`)
+   * to stderr; default true. {@linkcode runLocal} turns it off: it reports
    * each cell's end itself, once.
    */
   failureLine?: boolean;
@@ -873,7 +873,10 @@ export interface StepOptions {
 /**
  * The shell lines that run one cell, the same for every executor: skip a
  * finished cell; otherwise run (or resume) it, appending to its log, and
- * record its exit code.
+ * record its exit code — unless the experiment was refused because another
+ * live run holds the cell's folder ({@linkcode FOLDER_BUSY_EXIT}): then the
+ * cell is left to that run (`cell NAME: busy: in use by another run (pid N),
+ * left to it`), no exit code is kept, and the step exits with that code.
  *
  * @param sweep The sweep.
  * @param cell The cell.
@@ -908,7 +911,19 @@ export function cellStep(
     `${options.experiment} ${cell.args.map(q).join(" ")} >> ${
       q(p.log(cell))
     } 2>&1`,
-    `rc=$?; echo $rc > ${q(p.exit(cell))}`,
+    `rc=$?`,
+    // Refused: another live run holds the folder. Not this cell's end (its
+    // holder records that): no exit code kept, the cell left to it.
+    `if [ $rc -eq ${FOLDER_BUSY_EXIT} ]; then`,
+    ...options.failureLine === false ? [] : [
+      `  holder=$(grep -o '"pid":[0-9]*' ${
+        q(`${cell.out}/.lock`)
+      } 2>/dev/null | cut -d: -f2)`,
+      `  echo "${busyLine(cell, "${holder:+ (pid $holder)}")}" >&2`,
+    ],
+    `  exit $rc`,
+    `fi`,
+    `echo $rc > ${q(p.exit(cell))}`,
     ...options.failureLine === false ? [] : [
       `[ $rc -eq 0 ] || echo "cell ${cell.name}: failed (exit $rc), log ${
         p.log(cell)
@@ -916,6 +931,11 @@ export function cellStep(
     ],
     `exit $rc`,
   ].join("\n");
+}
+
+/** The line of a cell left to the live run that holds its folder. */
+function busyLine(cell: SweepCell, pid: string): string {
+  return `cell ${cell.name}: busy: in use by another run${pid}, left to it`;
 }
 
 /** Slurm settings of {@linkcode sbatchScript}. */
@@ -1350,13 +1370,11 @@ export async function runLocal(
       const holder = code === 0
         ? undefined
         : await new RunFolder(cell.out).writer().catch(() => undefined);
-      if (holder !== undefined) {
+      if (code === FOLDER_BUSY_EXIT || holder !== undefined) {
         await Deno.remove(sweepPaths(sweep.dir).exit(cell)).catch(() => {});
         busy.push(cell);
         options.onBusy?.(cell);
-        log(
-          `cell ${cell.name}: busy: in use by another run (pid ${holder}), left to it`,
-        );
+        log(busyLine(cell, holder === undefined ? "" : ` (pid ${holder})`));
         continue;
       }
       if (code !== 0) failed.push(cell);

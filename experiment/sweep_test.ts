@@ -11,6 +11,7 @@ import {
   checkMergeable,
   collectRuns,
   ConfigError,
+  FOLDER_BUSY_EXIT,
   type MergedRun,
   planSweep,
   readSweep,
@@ -1207,5 +1208,48 @@ Deno.test("runLocal() reports a cell another live run holds as busy, not failed,
     })).map((c) => c.name),
     ["seed-0", "seed-1"],
   );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("the Slurm array task of a cell another live run holds leaves it busy, as runLocal does: no exit code kept, exit 75", async () => {
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 1 }, { dir: `${root}/sw` }));
+  await Deno.mkdir(sweep.cells[0].out, { recursive: true });
+  const release = await new RunFolder(sweep.cells[0].out).lock();
+  // The experiment refused as it is on a held folder: FOLDER_BUSY_EXIT.
+  const script = sbatchScript(sweep, {
+    workdir: root,
+    experiment: `bash -c 'exit ${FOLDER_BUSY_EXIT}'`,
+  });
+  const task = await new Deno.Command("bash", {
+    args: ["-c", script],
+    env: { SLURM_ARRAY_TASK_ID: "0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  release();
+  assertEquals(task.code, FOLDER_BUSY_EXIT);
+  assertEquals(
+    new TextDecoder().decode(task.stderr).trim(),
+    `cell seed-0: busy: in use by another run (pid ${Deno.pid}), left to it`,
+  );
+  // The attempt's code is not the cell's: status does not call it failed.
+  assertEquals((await sweepStatus(sweep)).map((s) => s.state), ["pending"]);
+  // runLocal reads the same code as busy even once the holder has gone.
+  const busy: string[] = [];
+  const lines: string[] = [];
+  assertEquals(
+    await runLocal(sweep, {
+      jobs: 1,
+      workdir: root,
+      experiment: `bash -c 'exit ${FOLDER_BUSY_EXIT}'`,
+      log: (l) => lines.push(l),
+      onBusy: (c) => busy.push(c.name),
+    }),
+    [],
+  );
+  assertEquals([busy, lines], [["seed-0"], [
+    "cell seed-0: busy: in use by another run, left to it",
+  ]]);
   await Deno.remove(root, { recursive: true });
 });

@@ -358,6 +358,52 @@ Deno.test("deno task sweep refuses a --set key that the sweep file's grid also s
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a Slurm array task of a cell another run holds leaves it to it as --on local does: busy, not failed, exit 75", async () => {
+  const dir = await Deno.makeTempDir();
+  const plan = await runTool("sweep.ts", [
+    "plan",
+    ...CELL,
+    "--dir",
+    `${dir}/s`,
+  ]);
+  assertEquals(plan.code, 0, plan.stderr);
+  const cell = `${dir}/s/cells/seed-0`;
+  await Deno.mkdir(cell, { recursive: true });
+  const release = await new RunFolder(cell).lock();
+  // The array task as Slurm runs it: the script, its task id set.
+  const dry = await runTool("sweep.ts", [
+    "run",
+    `${dir}/s`,
+    "--on",
+    "slurm",
+    "--dry-run",
+  ]);
+  assertEquals(dry.code, 0, dry.stderr);
+  const task = await new Deno.Command("bash", {
+    args: ["-c", dry.stdout],
+    env: { SLURM_ARRAY_TASK_ID: "0" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  release();
+  const stderr = new TextDecoder().decode(task.stderr);
+  assertEquals(task.code, 75, stderr);
+  assertEquals(
+    stderr.trim(),
+    `cell seed-0: busy: in use by another run (pid ${Deno.pid}), left to it`,
+  );
+  assertStringIncludes(
+    await Deno.readTextFile(`${dir}/s/logs/seed-0.log`),
+    "in use by another run",
+  );
+  const status = await runTool("sweep.ts", ["status", `${dir}/s`]);
+  assertStringIncludes(
+    status.stdout,
+    "1 cells: 0 finished, 0 running, 1 pending",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("deno task sweep run --on local leaves a cell another run holds to it: busy, not failed, exit 75", async () => {
   const dir = await Deno.makeTempDir();
   const plan = await runTool("sweep.ts", [
