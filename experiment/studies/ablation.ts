@@ -18,6 +18,7 @@ import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { plateauExit, plateauWindow } from "../report.ts";
 import { RunFolder } from "../run_folder.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
+import { readStudyJson, readStudyText } from "./_results.ts";
 import { enter, trainContestant } from "../train.ts";
 
 /** One variant: a model and the options that differ from the baseline. */
@@ -675,15 +676,13 @@ export async function collectAblation(
   const kept = await keptRows(file, steps);
   let entropy: number | undefined, found = 0;
   for (const v of grid(steps)) {
-    let r: VariantResult;
-    try {
-      r = JSON.parse(
-        await Deno.readTextFile(`${variantFolder(out, v.name)}/results.json`),
-      );
-    } catch {
-      continue;
-    }
-    if (r.steps !== steps || r.name !== v.name) continue;
+    // Bounded: a results.json that is a FIFO, a device or too large is
+    // refused naming it; a missing one is a variant not yet run.
+    const r = await readStudyJson(
+      `${variantFolder(out, v.name)}/results.json`,
+      "variant's results file",
+    ) as VariantResult | undefined;
+    if (r?.steps !== steps || r.name !== v.name) continue;
     const { steps: _, unigramEntropy, ...row } = r;
     kept.set(row.name, row);
     entropy = unigramEntropy;
@@ -710,13 +709,14 @@ async function keptRows(
   steps: number,
 ): Promise<Map<string, AblationRow>> {
   const kept = new Map<string, AblationRow>();
+  const text = await readStudyText(file, "ablation rows file") ?? "";
   try {
-    for (const line of (await Deno.readTextFile(file)).split("\n")) {
+    for (const line of text.split("\n")) {
       if (!line.trim()) continue;
       const row = JSON.parse(line) as AblationRow & { steps?: number };
       if ((row.steps ?? 250) === steps) kept.set(row.name, row);
     }
-  } catch { /* no earlier rows */ }
+  } catch { /* rows written by hand: the earlier ones kept, as they parse */ }
   return kept;
 }
 

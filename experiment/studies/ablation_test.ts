@@ -10,6 +10,7 @@ import {
 import { resolveConfig } from "../config.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
+import { assertRefusesHostile, HOSTILE } from "./_hostile_test_util.ts";
 
 Deno.test("ablate: the baseline is pinned, whatever the tiny preset says now", () => {
   const base = resolveConfig({ preset: "tiny", ...ABLATION_BASELINE });
@@ -146,5 +147,30 @@ Deno.test("collectAblation() gathers the variants' folders into the serial run's
     { ...row(a.name, a.model, 7.5), steps },
     { ...row(b.name, b.model, 7.25), steps },
   ]);
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("collectAblation() refuses a variant's results.json that is a FIFO, /dev/zero or too large, in one line naming it, within 5 s", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-hostile-" });
+  const steps = 30;
+  const dir = variantFolder(out, grid(steps)[0].name);
+  await Deno.mkdir(dir, { recursive: true });
+  for (const { kind, says } of HOSTILE) {
+    await assertRefusesHostile(
+      `${dir}/results.json`,
+      kind,
+      says,
+      () => collectAblation({ steps, out }),
+    );
+  }
+  // The rows kept from earlier runs, read the same way.
+  for (const { kind, says } of HOSTILE) {
+    await assertRefusesHostile(
+      `${out}/ablation.jsonl`,
+      kind,
+      says,
+      () => collectAblation({ steps, out }),
+    );
+  }
   await Deno.remove(out, { recursive: true });
 });

@@ -2,7 +2,9 @@ import { assertEquals, assertRejects } from "@std/assert";
 import { loadTrained } from "../load.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
+import { assertRefusesHostile, HOSTILE } from "./_hostile_test_util.ts";
 import {
+  collectEpochs,
   epochsCells,
   epochsSweep,
   patienceSpent,
@@ -160,4 +162,26 @@ Deno.test("runEpochsCell() leaves a run folder loadTrained() opens on its own: i
     run.model.dispose();
     await Deno.remove(out, { recursive: true });
   }
+});
+
+Deno.test("collectEpochs() and runEpochsCell() refuse a cell's results.json that is a FIFO, /dev/zero or too large, in one line naming it, within 5 s", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-hostile-" });
+  const first = epochsCells(SCALE)[0].name;
+  await Deno.mkdir(`${out}/${first}`);
+  for (const { kind, says } of HOSTILE) {
+    await assertRefusesHostile(
+      `${out}/${first}/results.json`,
+      kind,
+      says,
+      () => collectEpochs({ scale: SCALE, seed: 0, out }),
+    );
+    // A main AR cell reads the sweep's cells for their winner.
+    await assertRefusesHostile(
+      `${out}/${first}/results.json`,
+      kind,
+      says,
+      () => runEpochsCell({ scale: SCALE, seed: 0, out, cell: "main-u200-ar" }),
+    );
+  }
+  await Deno.remove(out, { recursive: true });
 });

@@ -27,6 +27,7 @@ import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
 import { RunFolder } from "../run_folder.ts";
+import { readStudyJson } from "./_results.ts";
 import {
   buildModel,
   enter,
@@ -600,15 +601,14 @@ async function cellResults(
   const found = new Map<string, CellResult>();
   const missing: string[] = [];
   for (const c of cells) {
-    try {
-      const r = JSON.parse(
-        await Deno.readTextFile(`${out}/${c.name}/results.json`),
-      ) as CellResult;
-      if (r.cell !== c.name) throw new Error("another cell's");
-      found.set(c.name, r);
-    } catch {
-      missing.push(c.name);
-    }
+    // Bounded: a results.json that is a FIFO, a device or too large is
+    // refused naming it; a missing one (or another cell's) is not done.
+    const r = await readStudyJson(
+      `${out}/${c.name}/results.json`,
+      "cell's results file",
+    ) as CellResult | undefined;
+    if (r?.cell === c.name) found.set(c.name, r);
+    else missing.push(c.name);
   }
   return { found, missing };
 }
