@@ -12,6 +12,7 @@ import { GenerationService, HttpError } from "./generation.ts";
 import { pageFiles } from "./page.ts";
 import {
   type DashboardContext,
+  EXPORT_TEXT_LIMIT,
   listRunsRoute,
   optionsRoute,
   runRoute,
@@ -32,17 +33,9 @@ export interface ExportOptions {
   maxMetricsBytes?: number;
 }
 
-/**
- * The most bytes of a run's `report.md` or `samples.txt` an export holds.
- *
- * @example
- * ```ts
- * import { EXPORT_TEXT_LIMIT } from "@d3pm/dashboard";
- * import { assertEquals } from "@std/assert";
- * assertEquals(EXPORT_TEXT_LIMIT, 16 * 2 ** 20); // 16 MiB
- * ```
- */
-export const EXPORT_TEXT_LIMIT = 16 << 20;
+// The export holds a run's report.md and samples.txt up to the limit the
+// file route serves them to: one cap, defined beside that route.
+export { EXPORT_TEXT_LIMIT } from "./routes.ts";
 
 /**
  * A run's `report.md` or `samples.txt`, bounded (a 400 MB file took 2 GB of

@@ -16,7 +16,7 @@ import {
   RunFolder,
   type RunOverview,
 } from "@d3pm/experiment";
-import { readJsonBounded } from "@d3pm/core";
+import { formatBytes, readJsonBounded } from "@d3pm/core";
 import { type Followed, followLines } from "./follow.ts";
 import {
   type GenerationService,
@@ -280,6 +280,20 @@ export async function runRoute(
   });
 }
 
+/**
+ * The most bytes of a run's `report.md` or `samples.txt` an export holds,
+ * and of any of {@linkcode RUN_FILES} the file route serves (a larger one
+ * is refused with 413, naming it and this limit).
+ *
+ * @example
+ * ```ts
+ * import { EXPORT_TEXT_LIMIT } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(EXPORT_TEXT_LIMIT, 16 * 2 ** 20); // 16 MiB
+ * ```
+ */
+export const EXPORT_TEXT_LIMIT = 16 << 20;
+
 /** The files of a run folder a page may read, and their types. */
 export const RUN_FILES: Readonly<Record<string, string>> = {
   "report.md": "text/markdown; charset=utf-8",
@@ -314,9 +328,23 @@ export async function fileRoute(
   const real = await insideFile(dir, `${dir}/${name}`);
   if (!real) throw new HttpError(404, `Run ${id} has no ${name} (yet)`);
   const file = await Deno.open(real, { read: true });
-  return new Response(file.readable, {
+  // Capped as the export's copy is: a 400 MB samples.txt was streamed
+  // whole to the page, which then held it as one string.
+  const size = (await file.stat()).size;
+  if (size > EXPORT_TEXT_LIMIT) {
+    file.close();
+    throw new HttpError(
+      413,
+      `Cannot serve ${name} of run ${id}: it is larger than the ${
+        formatBytes(EXPORT_TEXT_LIMIT)
+      } the dashboard serves of a run's file; shorten or remove it`,
+    );
+  }
+  // The bytes there when it was checked: a file still growing is cut there.
+  return new Response(firstBytes(file.readable, size), {
     headers: {
       "content-type": RUN_FILES[name],
+      "content-length": String(size),
       "cache-control": "no-store",
       "x-content-type-options": "nosniff",
       ...(name.endsWith(".svg")
@@ -454,6 +482,27 @@ async function trainedModel(
     );
   }
   return { seed: Number(seed), kind };
+}
+
+/** A stream of at most `n` bytes of `source` (the rest cancelled). */
+function firstBytes(
+  source: ReadableStream<Uint8Array>,
+  n: number,
+): ReadableStream<Uint8Array> {
+  let left = n;
+  return source.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        const part = chunk.subarray(0, left);
+        left -= part.length;
+        if (part.length > 0) controller.enqueue(part);
+        if (left === 0) controller.terminate();
+      },
+      start(controller) {
+        if (left === 0) controller.terminate();
+      },
+    }),
+  );
 }
 
 /**

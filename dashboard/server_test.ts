@@ -6,6 +6,7 @@ import {
   checkRunId,
   dashboardHandler,
   DEFAULT_LIMITS,
+  EXPORT_TEXT_LIMIT,
   findRuns,
   followLines,
   GenerationService,
@@ -243,6 +244,37 @@ Deno.test("the server refuses what is not a run of the root: bad ids 400, traver
     assertEquals(await weights.text(), "weights");
   } finally {
     assertEquals(await snapshot(s.base), before, "the server wrote nothing");
+    await s.done();
+  }
+});
+
+Deno.test("the file route serves a run's file up to the export's cap: a larger one is refused with 413 in one line naming it and the cap; one still growing is cut where it was checked", async () => {
+  const s = await setup();
+  const path = `${s.root}/good/samples.txt`;
+  const sized = async (bytes: number) => {
+    const file = await Deno.open(path, { write: true, create: true });
+    await file.truncate(bytes); // sparse
+    file.close();
+  };
+  try {
+    await sized(EXPORT_TEXT_LIMIT + 1);
+    const big = await s.get("/api/run/file?run=good&name=samples.txt");
+    assertEquals(big.status, 413);
+    assertEquals(
+      (await big.json()).error,
+      "Cannot serve samples.txt of run good: it is larger than the 16.0 MiB the dashboard serves of a run's file; shorten or remove it",
+    );
+    await sized(EXPORT_TEXT_LIMIT);
+    const full = await s.get("/api/run/file?run=good&name=samples.txt");
+    assertEquals(full.status, 200);
+    assertEquals((await full.arrayBuffer()).byteLength, EXPORT_TEXT_LIMIT);
+    // Appended to after the response began: the bytes checked, no more.
+    await Deno.writeTextFile(path, "one\n");
+    const growing = await s.get("/api/run/file?run=good&name=samples.txt");
+    await Deno.writeTextFile(path, "two\n".repeat(1000), { append: true });
+    assertEquals(growing.headers.get("content-length"), "4");
+    assertEquals(await growing.text(), "one\n");
+  } finally {
     await s.done();
   }
 });
