@@ -26,6 +26,7 @@ import {
   type LikelihoodFigures,
   measureSpeed,
   overBlocks,
+  type OverBlocksOptions,
   perplexityInterval,
   perSampleNll,
   sampleEntropy,
@@ -151,6 +152,8 @@ export function validateOver(
  * @param process A masked diffusion or masked language model.
  * @param model The trained denoiser.
  * @param ctx The evaluation context.
+ * @param options `onProgress`: called with test blocks done and total after
+ *   each batch (figures unchanged).
  * @returns Nats per token, an upper bound.
  *
  * @example A micro denoiser on two test blocks: the same figure on every call
@@ -181,12 +184,14 @@ export function testBound(
   process: MaskedDiffusion | MaskedLanguageModel,
   model: EvalModel,
   ctx: Pick<EvalContext, "config" | "data">,
+  options: Pick<OverBlocksOptions, "onProgress"> = {},
 ): Promise<NllEstimate> {
   const rng = testBoundDraws();
   return overBlocks(
     ctx.data.test,
     (x0) =>
       process.bound(model, x0, { prng: rng, samples: ctx.config.elboSamples }),
+    { onProgress: options.onProgress },
   );
 }
 

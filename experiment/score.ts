@@ -17,6 +17,7 @@ import { ConfigError } from "./options.ts";
 import { checkBudget } from "./budget.ts";
 import { RunFolder } from "./run_folder.ts";
 import { placeModel, processStagger } from "./engine.ts";
+import { Progress } from "@d3pm/train";
 
 /** Options of {@linkcode scoreTest}. */
 export interface ScoreOptions {
@@ -38,6 +39,13 @@ export interface ScoreOptions {
    * or `auto` (see `chooseEngine`); said on `log`.
    */
   engine?: "tfjs" | "webgpu" | "cpu" | "auto";
+  /**
+   * Scoring that runs longer than this many seconds (default 10) says on
+   * `log` how far it is, batch by batch of test blocks: a line every tenth
+   * of the blocks or every 30 s, with an ETA (as training's progress lines).
+   * Shorter scoring prints none.
+   */
+  quietSeconds?: number;
 }
 
 /** A model's test likelihood. */
@@ -114,6 +122,7 @@ export async function scoreTest(
   );
   options.log?.(`engine: ${placed.engine}`);
   const model = placed.model;
+  const onProgress = scoringProgress(`score ${options.model}`, options);
   try {
     const process = trained.process as ContestantProcess & {
       bound?: unknown;
@@ -125,10 +134,13 @@ export async function scoreTest(
         process as unknown as MaskedDiffusion,
         model,
         { config, data },
+        { onProgress },
       );
     } else if (typeof process.score === "function") {
       const score = process.score.bind(process);
-      estimate = await overBlocks(data.test, (x0) => score(model, x0));
+      estimate = await overBlocks(data.test, (x0) => score(model, x0), {
+        onProgress,
+      });
     } else {
       throw new ConfigError(
         `The ${options.model} contestant's process has neither an exact likelihood nor a bound to score`,
@@ -143,4 +155,29 @@ export async function scoreTest(
   } finally {
     placed.dispose(); // the tfjs model too
   }
+}
+
+/**
+ * The progress of a scoring, for `overBlocks`: silent for its first
+ * `quietSeconds`, then training's lines (blocks done, elapsed, ETA) on `log`.
+ */
+function scoringProgress(
+  label: string,
+  options: Pick<ScoreOptions, "log" | "quietSeconds">,
+): ((done: number, total: number) => void) | undefined {
+  const log = options.log;
+  if (!log) return undefined;
+  const quiet = (options.quietSeconds ?? 10) * 1000;
+  const start = performance.now();
+  let progress: Progress | undefined;
+  return (done, total) => {
+    if (performance.now() - start < quiet) return;
+    progress ??= new Progress({
+      label: `${label}: test blocks`,
+      total,
+      interactive: false,
+      write: (s) => log(s.trimEnd()),
+    });
+    progress.update(done);
+  };
 }

@@ -93,7 +93,7 @@ export class Progress {
     ) {
       while (this.#nextFraction <= frac) this.#nextFraction += 0.1;
       write(
-        `${label} ${done}/${total}  ${shown}  elapsed ${
+        `${label} ${done}/${total}  ${shown ? `${shown}  ` : ""}elapsed ${
           duration(elapsed)
         }  ETA ${duration(eta)}\n`,
       );
