@@ -11,7 +11,10 @@ export type OptionKind = "string" | "integer" | "number" | "boolean" | "choice";
 
 /**
  * One option: what it holds, what it accepts, and what `--help` says of it.
- * Bounds are inclusive (`min`, `max`) or exclusive (`above`, `below`).
+ * Bounds are inclusive (`min`, `max`) or exclusive (`above`, `below`). A
+ * `number` is besides 0 or a float32 normal in size (2⁻¹²⁶ ≈ 1.18e-38 to
+ * ≈ 3.40e38): the models compute in float32, where a subnormal such as
+ * `--lr 1e-320` flushes to 0 and a larger value overflows.
  */
 export interface OptionSpec {
   /** What it holds. */
@@ -200,6 +203,8 @@ function inRange(spec: OptionSpec, x: number): boolean {
  * assertThrows(() => convertOption("steps", steps, "-5"), UsageError, "Option --steps must be a positive integer, got -5");
  * assertThrows(() => convertOption("steps", steps, "1e1"), UsageError, "Option --steps must be a positive integer written in digits, got 1e1 (write 10)");
  * assertThrows(() => convertOption("steps", steps, undefined), UsageError, "Option --steps needs a value: a positive integer");
+ * const lr = { kind: "number", above: 0, help: "learning rate" } as const;
+ * assertThrows(() => convertOption("lr", lr, "1e-320"), UsageError, "Option --lr must be a number > 0 that float32 holds"); // a subnormal
  * ```
  */
 export function convertOption(
@@ -259,6 +264,13 @@ export function convertOption(
         !Number.isFinite(x) || (integer && !Number.isSafeInteger(x)) ||
         !inRange(spec, x)
       ) throw bad();
+      if (!integer && !float32Normal(x)) {
+        throw new UsageError(
+          `Option ${flag} must be ${accepts} that float32 holds (0, or about 1.18e-38 to 3.40e38 in size: the models compute in float32, where it would flush to 0 or overflow), got ${
+            shown(raw)
+          }`,
+        );
+      }
       return x;
     }
   }
@@ -302,6 +314,18 @@ export function listItems(key: string, text: string): string[] {
     seen.add(item);
   }
   return items;
+}
+
+/** float32's smallest normal number, 2⁻¹²⁶. */
+const FLOAT32_MIN_NORMAL = 2 ** -126;
+
+/** float32's largest finite number. */
+const FLOAT32_MAX = (2 - 2 ** -23) * 2 ** 127;
+
+/** 0, or a number float32 holds as a normal (neither subnormal nor infinite). */
+function float32Normal(x: number): boolean {
+  const size = Math.abs(x);
+  return size === 0 || (size >= FLOAT32_MIN_NORMAL && size <= FLOAT32_MAX);
 }
 
 /** A number as a person writes one: `12`, `-0.5`, `.5`, `3e-4`, `1E6`. */

@@ -2,7 +2,9 @@
 // from what the option means (a probability is in [0, 1), a learning rate
 // > 0, a block needs 2 tokens), not read from OPTIONS: the edge is taken
 // and the next value past it refused. A bound moved, opened or closed in
-// the table (or in convertOption's comparisons) fails this test.
+// the table (or in convertOption's comparisons) fails this test. The
+// real-valued options, listed here too, take only what float32 (the models'
+// arithmetic) holds as a normal number: 0, or 2^-126 to its largest finite.
 
 import { assertEquals, assertThrows } from "@std/assert";
 import { convertOption, UsageError } from "@d3pm/cli";
@@ -71,5 +73,47 @@ Deno.test("every numeric option takes the edges of its range and refuses the nex
     if (r.below !== undefined) [ok(r.below - step), refused(r.below)];
     // Unbounded above: a large value is taken.
     if (r.max === undefined && r.below === undefined) ok(1e6);
+  }
+});
+
+// The options that hold a real number (the rest are integers or words).
+const REALS = [
+  "dropout",
+  "alibi",
+  "lr",
+  "arLr",
+  "weightDecay",
+  "clipNorm",
+  "emaDecay",
+  "tMin",
+  "tMax",
+  "fullMaskShare",
+  "stagger",
+  "infillFraction",
+];
+
+Deno.test("every real-valued option refuses a subnormal and a value float32 overflows on, and takes float32's normal edges", () => {
+  const reals = Object.entries(OPTIONS).filter(([, s]) => s.kind === "number")
+    .map(([k]) => k);
+  assertEquals(reals.sort(), [...REALS].sort());
+  const smallestNormal = 1.1754943508222875e-38; // 2^-126
+  const largest = 3.4028234663852886e38; // (2 - 2^-23) · 2^127
+  for (const key of REALS) {
+    const spec = OPTIONS[key as keyof typeof OPTIONS];
+    const r = RANGES[key];
+    const refused = (x: number | string) =>
+      assertThrows(
+        () => convertOption(key, spec, x),
+        UsageError,
+        "that float32 holds",
+        `${key} ${x}`,
+      );
+    for (const x of [1e-320, "1e-320", 5e-324, 1.17e-38]) refused(x);
+    assertEquals(convertOption(key, spec, smallestNormal), smallestNormal);
+    if (r.max === undefined && r.below === undefined) {
+      assertEquals(convertOption(key, spec, largest), largest);
+      refused(3.5e38);
+      refused("1e39");
+    }
   }
 });
