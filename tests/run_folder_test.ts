@@ -326,7 +326,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
   const second = await runTool("experiment.ts", [...args, "--resume"]);
   child.kill("SIGKILL");
   assertEquals((await child.status).signal, "SIGKILL", "the first run ended");
-  assertEquals(second.code, 1);
+  assertEquals(second.code, 75); // FOLDER_BUSY_EXIT: refused, not failed
   assertMatch(
     errorLine(second),
     /is in use by another run \(pid \d+, deno .*examples\/experiment.ts --preset micro .*\); wait for it, or use --out DIR \(if no such run is alive, delete .*\/\.lock\)$/,
