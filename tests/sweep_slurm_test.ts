@@ -7,7 +7,12 @@
 // start, the test is skipped — and fails under CI=true, which requires it.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { ignoreUnless } from "@d3pm/core/testing";
-import { measuredFigures, readSweep, sweepStatus } from "@d3pm/experiment";
+import {
+  measuredFigures,
+  readSweep,
+  RunFolder,
+  sweepStatus,
+} from "@d3pm/experiment";
 import { FAST_EVAL, ROOT, runScript, runTool } from "./_run.ts";
 
 async function sh(
@@ -211,6 +216,47 @@ Deno.test({
       "the merged loss chart is missing",
     );
     await Deno.remove(whole, { recursive: true });
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "a Slurm array task whose cell another live run holds leaves it to it: busy, no exit code kept, --wait exits 75",
+  ignore: ignoreUnless("slurm", missing),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "sweep-slurm-busy-" });
+    const plan = await runTool("sweep.ts", [
+      "plan",
+      "--seeds",
+      "1",
+      ...CELL,
+      "--dir",
+      dir,
+    ]);
+    assertEquals(plan.code, 0, plan.stderr);
+    const [cell] = (await readSweep(dir)).cells;
+    // Another run holds the cell: this process, alive, its lock taken.
+    await Deno.mkdir(cell.out, { recursive: true });
+    const release = await new RunFolder(cell.out).lock();
+    const run = await runTool("sweep.ts", [
+      "run",
+      dir,
+      "--on",
+      "slurm",
+      "--wait",
+      "--cpus-per-task",
+      "1",
+    ]);
+    release();
+    assertEquals(run.code, 75, run.stderr);
+    const { jobId, exit } = JSON.parse(run.stdout.trim().split("\n").at(-1)!);
+    assertEquals(exit, 75);
+    assertStringIncludes(
+      await Deno.readTextFile(`${dir}/logs/slurm-${jobId}_0.out`),
+      `cell seed-0: busy: in use by another run (pid ${Deno.pid}), left to it`,
+    );
+    assertEquals((await sweepStatus(await readSweep(dir)))[0].state, "pending");
     await Deno.remove(dir, { recursive: true });
   },
 });
