@@ -260,3 +260,44 @@ Deno.test({
     await Deno.remove(dir, { recursive: true });
   },
 });
+
+Deno.test({
+  name:
+    "sweep run --on slurm --wait exits 1, not 75, when a cell failed beside one left busy (sbatch --wait gives the highest task code, 75)",
+  ignore: ignoreUnless("slurm", missing),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "sweep-slurm-mixed-" });
+    const plan = await runTool("sweep.ts", [
+      "plan",
+      "--seeds",
+      "2",
+      ...CELL,
+      "--dir",
+      dir,
+    ]);
+    assertEquals(plan.code, 0, plan.stderr);
+    const [held, broken] = (await readSweep(dir)).cells;
+    await Deno.mkdir(held.out, { recursive: true });
+    const release = await new RunFolder(held.out).lock();
+    // A folder holding a user's file is never used: that cell fails (exit 1).
+    await Deno.mkdir(broken.out, { recursive: true });
+    await Deno.writeTextFile(`${broken.out}/notes.txt`, "mine");
+    const run = await runTool("sweep.ts", [
+      "run",
+      dir,
+      "--on",
+      "slurm",
+      "--wait",
+      "--cpus-per-task",
+      "1",
+    ]);
+    release();
+    assertEquals(run.code, 1, run.stderr);
+    assertEquals(JSON.parse(run.stdout.trim().split("\n").at(-1)!).exit, 75);
+    assertEquals(
+      (await sweepStatus(await readSweep(dir))).map((s) => s.state),
+      ["pending", "failed"],
+    );
+    await Deno.remove(dir, { recursive: true });
+  },
+});
