@@ -8,6 +8,7 @@
  * @module
  */
 import { initBackend } from "@d3pm/backend";
+import { writeFileAtomic } from "@d3pm/core";
 import { fixed, markdownTable } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "../config.ts";
@@ -399,7 +400,8 @@ export async function runVariant(
       steps: base.steps,
       unigramEntropy: data.facts.unigramEntropy,
     };
-    await Deno.writeTextFile(
+    // Whole or not at all: its presence marks the cell finished.
+    await writeFileAtomic(
       folder.resultsPath,
       JSON.stringify(result, null, 2) + "\n",
     );

@@ -15,6 +15,7 @@
  * @module
  */
 import { initBackend } from "@d3pm/backend";
+import { writeFileAtomic } from "@d3pm/core";
 import type { Blocks } from "@d3pm/data";
 import { fixed } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
@@ -694,7 +695,8 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
       run,
       lines,
     };
-    await Deno.writeTextFile(
+    // Whole or not at all: its presence marks the cell finished.
+    await writeFileAtomic(
       `${ctx.out}/${cell.name}/results.json`,
       JSON.stringify(result) + "\n",
     );
