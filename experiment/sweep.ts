@@ -917,7 +917,7 @@ export function cellStep(
     `if [ $rc -eq ${FOLDER_BUSY_EXIT} ]; then`,
     ...options.failureLine === false ? [] : [
       `  holder=$(grep -o '"pid":[0-9]*' ${
-        q(`${cell.out}/.lock`)
+        q(new RunFolder(cell.out).lockPath)
       } 2>/dev/null | cut -d: -f2)`,
       `  echo "${busyLine(cell, "${holder:+ (pid $holder)}")}" >&2`,
     ],
