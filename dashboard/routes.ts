@@ -328,8 +328,8 @@ export async function fileRoute(
   const real = await insideFile(dir, `${dir}/${name}`);
   if (!real) throw new HttpError(404, `Run ${id} has no ${name} (yet)`);
   const file = await Deno.open(real, { read: true });
-  // Capped as the export's copy is: a 400 MB samples.txt was streamed
-  // whole to the page, which then held it as one string.
+  // Capped as the export's copy is: a file of any size was streamed whole
+  // to the page, which holds it as one string.
   const size = (await file.stat()).size;
   if (size > EXPORT_TEXT_LIMIT) {
     file.close();

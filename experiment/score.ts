@@ -122,7 +122,11 @@ export async function scoreTest(
   );
   options.log?.(`engine: ${placed.engine}`);
   const model = placed.model;
-  const onProgress = scoringProgress(`score ${options.model}`, options);
+  const onProgress = scoringProgress(
+    `score ${options.model}`,
+    data.test.count,
+    options,
+  );
   try {
     const process = trained.process as ContestantProcess & {
       bound?: unknown;
@@ -158,26 +162,26 @@ export async function scoreTest(
 }
 
 /**
- * The progress of a scoring, for `overBlocks`: silent for its first
- * `quietSeconds`, then training's lines (blocks done, elapsed, ETA) on `log`.
+ * The progress of a scoring of `total` test blocks, for `overBlocks`:
+ * silent for its first `quietSeconds`, then training's lines (blocks done,
+ * elapsed, ETA: both counted from the scoring's start) on `log`.
  */
 function scoringProgress(
   label: string,
+  total: number,
   options: Pick<ScoreOptions, "log" | "quietSeconds">,
-): ((done: number, total: number) => void) | undefined {
+): ((done: number) => void) | undefined {
   const log = options.log;
   if (!log) return undefined;
   const quiet = (options.quietSeconds ?? 10) * 1000;
   const start = performance.now();
-  let progress: Progress | undefined;
-  return (done, total) => {
-    if (performance.now() - start < quiet) return;
-    progress ??= new Progress({
-      label: `${label}: test blocks`,
-      total,
-      interactive: false,
-      write: (s) => log(s.trimEnd()),
-    });
-    progress.update(done);
+  const progress = new Progress({
+    label: `${label}: test blocks`,
+    total,
+    interactive: false,
+    write: (s) => log(s.trimEnd()),
+  });
+  return (done) => {
+    if (performance.now() - start >= quiet) progress.update(done);
   };
 }
