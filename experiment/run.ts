@@ -8,7 +8,7 @@
  * @module
  */
 import { initBackend } from "@d3pm/backend";
-import { prng, writeFileAtomic } from "@d3pm/core";
+import { prng, readTextBounded, writeFileAtomic } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
 import type { Transformer } from "@d3pm/transformer";
 import { modelList } from "./config.ts";
@@ -31,6 +31,12 @@ import {
   evaluationModels,
 } from "./engine.ts";
 import { formatSamples, sampleLabel, writeReport } from "./report.ts";
+
+/**
+ * The earlier seeds' samples.txt, read back to be rewritten whole: a few KiB
+ * a seed, so 64 MiB is never a real run's; a FIFO or device there is refused.
+ */
+const SAMPLES_READ = { limit: 64 << 20, what: "samples file" } as const;
 
 /** Options of {@linkcode runExperiment}. */
 export interface RunOptions {
@@ -251,7 +257,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
     }
     // The seeds so far and this one, written whole (never a torn append).
     const before = seed > (config.firstSeed ?? 0)
-      ? await Deno.readTextFile(folder.samplesPath).catch((e) => {
+      ? await readTextBounded(folder.samplesPath, SAMPLES_READ).catch((e) => {
         if (e instanceof Deno.errors.NotFound) return "";
         throw e;
       })
