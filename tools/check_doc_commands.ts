@@ -53,8 +53,10 @@ export interface DocCommand {
   line: number;
   /** The command as quoted, on one line. */
   text: string;
-  /** The task's name. */
+  /** The task's name, or the script of `deno run … SCRIPT.ts`. */
   task: string;
+  /** A `deno run` of a script, not a task. */
+  script: boolean;
   /** The words after the task's name, variables spliced in. */
   args: string[];
   /** Quoted in inline code (a trailing flag without a value names it). */
@@ -71,8 +73,12 @@ export interface HelpTable {
 
 const SHELL_LANGUAGES = new Set(["", "sh", "bash", "shell", "console", "zsh"]);
 
-/** `deno task` or `deno@2.9.6 task`, then the task's name. */
-const TASK = /\bdeno(?:@[\w.-]+)?\s+task\s+/g;
+/**
+ * `deno task` or `deno@2.9.6 task`, then the task's name; or `deno run`, its
+ * flags, then a script.
+ */
+const COMMAND =
+  /\bdeno(?:@[\w.-]+)?\s+(?:task\s+|run\s+(?:-[\w=.,-]+\s+)*(?=\S+\.ts\b))/g;
 
 /** Tasks that take positional arguments, and how. */
 const POSITIONALS: Record<string, "verb" | "subcommand" | "any"> = {
@@ -173,7 +179,7 @@ function commandsIn(
   vars: ReadonlyMap<string, string>,
 ): DocCommand[] {
   const found: DocCommand[] = [];
-  for (const m of text.matchAll(TASK)) {
+  for (const m of text.matchAll(COMMAND)) {
     const rest = text.slice(m.index + m[0].length);
     // `[--seed N]`: an optional part is checked as if given.
     const words = splice(shellWords(rest), vars).map((w) =>
@@ -182,8 +188,10 @@ function commandsIn(
     if (words.length === 0) continue;
     const [task, ...args] = words;
     // The quoted text, up to where the words ended (a comment, an operator).
-    const shown = `deno task ${rest}`.split(/\s+#|\s\|\s|\s;|\s&&/)[0].trim();
-    found.push({ ...at, text: shown, task, args });
+    const shown = `${m[0]}${rest}`.replace(/\s+/g, " ")
+      .split(/\s+#|\s\|\s|\s;|\s&&|\s>/)[0].trim();
+    const script = /\brun\s/.test(m[0]);
+    found.push({ ...at, text: shown, task, args, script });
   }
   return found;
 }
@@ -327,6 +335,7 @@ export class TaskHelp {
   readonly #root: string;
   readonly #tasks: Record<string, string>;
   readonly #cache = new Map<string, Promise<HelpTable | string>>();
+  readonly #scripts = new Set<string>();
 
   /**
    * @param root The repository root (where deno.json is).
@@ -337,7 +346,7 @@ export class TaskHelp {
     this.#tasks = config.tasks ?? {};
   }
 
-  /** The tasks of deno.json. */
+  /** The tasks of deno.json (and the scripts resolved so far). */
   get tasks(): readonly string[] {
     return Object.keys(this.#tasks);
   }
@@ -348,6 +357,31 @@ export class TaskHelp {
     if (script === undefined) return false;
     const source = Deno.readTextFileSync(`${this.#root}/${script}`);
     return /readCommandLine|parseCommandLine|"--help"/.test(source);
+  }
+
+  /**
+   * What a `deno run … PATH.ts` runs: the task whose script PATH is (or
+   * ends in, after a folder: `/shared/d3pm/examples/experiment.ts`), else
+   * the script itself when it is in the repository and reads
+   * `@d3pm/cli` (it is then asked `deno run -A PATH --help`), else
+   * undefined: not checked.
+   */
+  resolveScript(path: string): string | undefined {
+    const task = Object.keys(this.#tasks).find((t) => {
+      const script = scriptOf(this.#tasks[t]);
+      return script !== undefined &&
+        (path === script || path.endsWith(`/${script}`));
+    });
+    if (task !== undefined) return task;
+    try {
+      const source = Deno.readTextFileSync(`${this.#root}/${path}`);
+      if (!/readCommandLine|parseCommandLine/.test(source)) return undefined;
+    } catch {
+      return undefined;
+    }
+    this.#tasks[path] = `deno run -A ${path}`;
+    this.#scripts.add(path);
+    return path;
   }
 
   /**
@@ -370,8 +404,11 @@ export class TaskHelp {
   }
 
   async #ask(task: string, sub?: string): Promise<HelpTable | string> {
+    const run = this.#scripts.has(task)
+      ? ["run", "-A", task]
+      : ["task", "-q", task];
     const out = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", task, ...(sub === undefined ? [] : [sub]), "--help"],
+      args: [...run, ...(sub === undefined ? [] : [sub]), "--help"],
       cwd: this.#root,
       env: { NO_COLOR: "1" },
       stdout: "piped",
@@ -380,7 +417,9 @@ export class TaskHelp {
     }).output();
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr);
-    const named = `deno task ${task}${sub === undefined ? "" : ` ${sub}`}`;
+    const named = `deno ${run.filter((a) => a !== "-q").join(" ")}${
+      sub === undefined ? "" : ` ${sub}`
+    }`;
     if (!out.success) {
       const why = stderr.split("\n").find((l) => l.startsWith("error: ")) ??
         stderr.trim().split("\n").at(-1) ?? "";
@@ -402,6 +441,11 @@ export async function checkCommand(
   command: DocCommand,
   help: TaskHelp,
 ): Promise<string[]> {
+  if (command.script) {
+    const task = help.resolveScript(command.task);
+    if (task === undefined) return [];
+    command = { ...command, task, script: false };
+  }
   const { task } = command;
   if (isPlaceholder(task)) return [];
   if (!help.tasks.includes(task)) {
@@ -577,8 +621,12 @@ async function main(args: string[]): Promise<number> {
     commands.push(...extractCommands(await Deno.readTextFile(path), file));
   }
   // Ask each task once, two at a time, before checking.
-  const wanted = [...new Set(commands.map((c) => c.task))].filter((t) =>
-    help.tasks.includes(t) && help.readsOptions(t) &&
+  const tasks = commands.map((c) =>
+    c.script ? help.resolveScript(c.task) : c.task
+  );
+  const unchecked = tasks.filter((t) => t === undefined).length;
+  const wanted = [...new Set(tasks)].filter((t): t is string =>
+    t !== undefined && help.tasks.includes(t) && help.readsOptions(t) &&
     POSITIONALS[t] !== "subcommand"
   );
   for (let i = 0; i < wanted.length; i += 2) {
@@ -595,7 +643,7 @@ async function main(args: string[]): Promise<number> {
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.error(
-    `${commands.length} commands in ${files.length} files checked against ${help.asked} --help runs in ${seconds} s: ${stale} stale`,
+    `${commands.length} commands in ${files.length} files (${unchecked} a deno run of a script without options: not checked) against ${help.asked} --help runs in ${seconds} s: ${stale} stale`,
   );
   return stale === 0 ? 0 : 1;
 }
