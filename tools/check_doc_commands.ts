@@ -515,11 +515,21 @@ function checkArgs(
       if (base?.kind === "boolean") [spec, negated] = [base, true];
     }
     if (!spec) {
-      problems.push(
-        `unknown option --${name}: accepted are ${
-          [...table.options.keys()].map((f) => `--${f}`).join(", ")
-        }`,
+      const near = [...table.options.keys()].find((f) =>
+        distance(f, name) <= 2
       );
+      problems.push(
+        `unknown option --${name}${
+          near ? ` (--${near}?)` : ""
+        }: not among the options of ${
+          table.synopsis.replace(/ \[options\]$/, "")
+        } --help`,
+      );
+      // Its value, if it has one, goes with it.
+      const next = args[i + 1];
+      if (inline === undefined && next !== undefined && !next.startsWith("-")) {
+        i++;
+      }
       continue;
     }
     let value = inline;
@@ -555,6 +565,23 @@ function checkArgs(
     ...checkPositionals(seen, table, positionals, command.task),
   );
   return problems;
+}
+
+/** The edit distance of two short words (insertions, deletions, changes). */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j] + 1,
+        next[j - 1] + 1,
+        row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 /** `name=value` or `name`. */

@@ -1,0 +1,120 @@
+// tools/check_doc_commands.ts, the `deno task ok` check that every
+// `deno task …` command the Markdown files quote names a task and only flags
+// and values the task accepts: over the repository, over planted stale
+// commands and commands that hold, and over a real doc with a flag renamed.
+import { assert, assertEquals } from "@std/assert";
+import { extractCommands } from "../tools/check_doc_commands.ts";
+import { ROOT, runScript } from "./_run.ts";
+
+const FIXTURES = "tests/testdata/doc_commands";
+const check = (...files: string[]) =>
+  runScript("tools/check_doc_commands.ts", files, 120_000);
+
+/** The stale lines: `FILE:LINE` and what is wrong, without the command. */
+function problems(stdout: string): string[] {
+  return stdout.trim().split("\n").filter(Boolean).map((l) =>
+    l.replace(/: .* — /, " — ")
+  );
+}
+
+Deno.test("every command the repository's Markdown quotes holds", async () => {
+  const started = performance.now();
+  const r = await check();
+  assertEquals([r.code, r.stdout], [0, ""], r.stderr);
+  const m = /^(\d+) commands in (\d+) files .*: 0 stale$/m.exec(r.stderr);
+  if (!m) throw new Error(`no summary line: ${r.stderr}`);
+  assert(Number(m[1]) >= 250 && Number(m[2]) >= 30, r.stderr);
+  const seconds = (performance.now() - started) / 1000;
+  assert(seconds < 60, `took ${seconds} s`);
+});
+
+Deno.test("planted stale commands are each named by file and line: an unknown flag, task, verb or study, a bad choice, a number that does not parse, a stray word", async () => {
+  const r = await check(`${FIXTURES}/stale.md`);
+  assertEquals(r.code, 1, r.stderr);
+  const f = `${FIXTURES}/stale.md`;
+  assertEquals(problems(r.stdout), [
+    `${f}:6 — unknown option --stepz (--steps?): not among the options of deno task experiment --help`,
+    `${f}:7 — no task "experimnt" in deno.json`,
+    `${f}:8 — Option --engine must be one of tfjs, webgpu, cpu, auto, got "cuda"`,
+    `${f}:9 — Option --lr must be a number, got "fast"`,
+    `${f}:9 — Option --seeds must be an integer, got 1.5`,
+    `${f}:10 — unknown command "launch": expected one of plan, run, status`,
+    `${f}:11 — deno task study epoch --help exits 1: error: Unknown study "epoch": expected one of epochs`,
+    `${f}:12 — Option --scale must be one of cpu, gpu, got "huge"`,
+    // After an env prefix, by npx, on a continued line.
+    `${f}:13 — Option --js-vs-wasm must be one of on, off, got "maybe"`,
+    // In a variable the block assigned.
+    `${f}:16 — unknown option --d-modle (--d-model?): not among the options of deno task experiment --help`,
+    // A deno run of a task's script.
+    `${f}:17 — unknown option --tempreature (--temperature?): not among the options of deno task sample --help`,
+    // Inline code over two lines.
+    `${f}:21 — Option --gen-samples must be an integer, got "many"`,
+    `${f}:23 — unexpected argument "extra": this task takes only options`,
+  ]);
+  assert(r.stderr.includes("12 commands in 1 files"), r.stderr);
+  assert(r.stderr.endsWith(": 12 stale\n"), r.stderr);
+});
+
+Deno.test("commands that hold pass: comments, pipes, env prefixes, npx, variables, placeholders, optional parts, sub-commands, a value that looks like a flag", async () => {
+  const r = await check(`${FIXTURES}/fresh.md`);
+  assertEquals([r.code, r.stdout], [0, ""], r.stderr);
+  assert(r.stderr.includes("0 stale"), r.stderr);
+});
+
+Deno.test("a real doc with one flag renamed and one choice made up fails at those lines", async () => {
+  const doc = await Deno.readTextFile(`${ROOT}docs/ablation.md`);
+  const lines = doc.split("\n");
+  const at = lines.findIndex((l) =>
+    l.startsWith("deno task sweep run runs/ablate-30 --on local --jobs 2")
+  );
+  const slurm = lines.findIndex((l) =>
+    l.startsWith("deno task sweep run runs/ablate --on slurm")
+  );
+  assert(at >= 0 && slurm >= 0, "docs/ablation.md's sweep commands moved");
+  lines[at] = lines[at].replace("--jobs 2", "--workers 2");
+  lines[slurm] = lines[slurm].replace("--on slurm", "--on pbs");
+  const dir = await Deno.makeTempDir();
+  try {
+    const copy = `${dir}/ablation.md`;
+    await Deno.writeTextFile(copy, lines.join("\n"));
+    const r = await check(copy);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(problems(r.stdout), [
+      `${copy}:${
+        at + 1
+      } — unknown option --workers: not among the options of deno task sweep plan|run|status --help`,
+      `${copy}:${
+        slurm + 1
+      } — Option --on must be one of local, slurm, got "pbs"`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("extractCommands: the line of each command, continued lines joined, variables spliced, other languages' blocks left out", () => {
+  const md = [
+    "Run `deno task",
+    "sample --quiet` first.",
+    "",
+    "```sh",
+    'X="--steps 10"',
+    "FOO=1 deno task experiment $X \\",
+    "  --lr 1e-3 | tee log   # done",
+    "```",
+    "",
+    "```ts",
+    'const c = "deno task experiment --bogus";',
+    "```",
+  ].join("\n");
+  const got = extractCommands(md, "x.md").map((c) => [
+    c.line,
+    c.task,
+    c.args.join(" "),
+    c.inline,
+  ]);
+  assertEquals(got, [
+    [1, "sample", "--quiet", true],
+    [6, "experiment", "--steps 10 --lr 1e-3", false],
+  ]);
+});
