@@ -40,7 +40,7 @@ const OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run nothing: write the variants as sweep cells (--out/sweep.json) for deno task sweep run --out --on local|slurm",
+      "run nothing: write the variants as sweep cells (DIR/sweep.json, DIR the --out) for deno task sweep run DIR --on local|slurm",
   },
   variant: {
     kind: "string",

@@ -102,7 +102,7 @@ export const STUDY_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run nothing: write the study's runs as sweep cells (--out/sweep.json) for deno task sweep run --out --on local|slurm",
+      "run nothing: write the study's runs as sweep cells (DIR/sweep.json, DIR the --out) for deno task sweep run DIR --on local|slurm",
   },
   cell: {
     kind: "string",
