@@ -39,7 +39,11 @@
  * every other task none. Other tasks (`ok`, `test`, the bash ones) are
  * checked to exist; arguments given to one are reported as unchecked.
  *
- * `tests/testdata/` (planted stale commands) is left out of the default set.
+ * With no files named (the whole repository), the commands each task's
+ * `--help` shows on lines of their own (`  deno task report --merge …`, its
+ * examples) are checked too, as `deno task NAME --help:LINE`; `[options]`
+ * there stands for options. `tests/testdata/` (planted stale commands) is
+ * left out of the default set.
  *
  * @module
  */
@@ -69,6 +73,12 @@ export interface HelpTable {
   synopsis: string;
   /** Each option by flag (kebab-case, without dashes). */
   options: Map<string, OptionSpec>;
+  /**
+   * The commands the help shows on lines of their own (`  deno task …`,
+   * the synopsis aside), with their 1-based lines, up to a run of three
+   * spaces (a column of descriptions).
+   */
+  examples: { line: number; text: string }[];
 }
 
 const SHELL_LANGUAGES = new Set(["", "sh", "bash", "shell", "console", "zsh"]);
@@ -181,10 +191,13 @@ function commandsIn(
   const found: DocCommand[] = [];
   for (const m of text.matchAll(COMMAND)) {
     const rest = text.slice(m.index + m[0].length);
-    // `[--seed N]`: an optional part is checked as if given.
-    const words = splice(shellWords(rest), vars).map((w) =>
-      w.replace(/^\[/, "").replace(/\]$/, "")
-    ).filter((w) => w !== "");
+    // `[--seed N]`: an optional part is checked as if given; `[options]`
+    // stands for options.
+    const words = splice(shellWords(rest), vars).filter((w) =>
+      w !== "[options]"
+    ).map((w) => w.replace(/^\[/, "").replace(/\]$/, "")).filter((w) =>
+      w !== ""
+    );
     if (words.length === 0) continue;
     const [task, ...args] = words;
     // The quoted text, up to where the words ended (a comment, an operator).
@@ -302,7 +315,12 @@ export function parseHelp(help: string): HelpTable | undefined {
     const text = [first ?? "", ...help].join(" ").trim();
     options.set(flag, specOf(value, text));
   }
-  return { synopsis: lines[0].trim(), options };
+  const examples = lines.flatMap((line, i) =>
+    i > 0 && /^\s{2,}deno task /.test(line)
+      ? [{ line: i + 1, text: line.trim().split(/\s{3,}/)[0] }]
+      : []
+  );
+  return { synopsis: lines[0].trim(), options, examples };
 }
 
 /** An option's kind from its placeholder and help text. */
@@ -652,12 +670,23 @@ async function main(args: string[]): Promise<number> {
     c.script ? help.resolveScript(c.task) : c.task
   );
   const unchecked = tasks.filter((t) => t === undefined).length;
-  const wanted = [...new Set(tasks)].filter((t): t is string =>
+  // Over the repository, every task's --help, for the commands it shows.
+  const all = args.length === 0 ? help.tasks : [];
+  const wanted = [...new Set([...tasks, ...all])].filter((t): t is string =>
     t !== undefined && help.tasks.includes(t) && help.readsOptions(t) &&
     POSITIONALS[t] !== "subcommand"
   );
   for (let i = 0; i < wanted.length; i += 2) {
     await Promise.all(wanted.slice(i, i + 2).map((t) => help.table(t)));
+  }
+  const inDocs = commands.length;
+  for (const task of all.filter((t) => wanted.includes(t))) {
+    const table = await help.table(task);
+    if (typeof table === "string") continue;
+    for (const { line, text } of table.examples) {
+      const at = { file: `deno task ${task} --help`, line, inline: false };
+      commands.push(...commandsIn(text, at, new Map()));
+    }
   }
   let stale = 0;
   for (const command of commands) {
@@ -670,7 +699,9 @@ async function main(args: string[]): Promise<number> {
   }
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   console.error(
-    `${commands.length} commands in ${files.length} files (${unchecked} a deno run of a script without options: not checked) against ${help.asked} --help runs in ${seconds} s: ${stale} stale`,
+    `${inDocs} commands in ${files.length} files (${unchecked} a deno run of a script without options: not checked) and ${
+      commands.length - inDocs
+    } in the tasks' --help, against ${help.asked} --help runs in ${seconds} s: ${stale} stale`,
   );
   return stale === 0 ? 0 : 1;
 }
