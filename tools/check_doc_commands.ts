@@ -636,16 +636,43 @@ function checkPositionals(
   return problems;
 }
 
-/** The Markdown files git tracks, but for `tests/testdata/`. */
+/**
+ * The Markdown files git tracks, but for `tests/testdata/`; without git (a
+ * copy of the tree), those under the root but for deno.json's `exclude`
+ * and hidden folders.
+ */
 async function trackedMarkdown(root: string): Promise<string[]> {
-  const out = await new Deno.Command("git", {
-    args: ["ls-files", "*.md", "**/*.md"],
-    cwd: root,
-    stdout: "piped",
-  }).output();
-  return [
-    ...new Set(new TextDecoder().decode(out.stdout).split("\n")),
-  ].filter((f) => f && !f.startsWith("tests/testdata/")).sort();
+  const keep = (f: string) => f !== "" && !f.startsWith("tests/testdata/");
+  try {
+    const out = await new Deno.Command("git", {
+      args: ["ls-files", "*.md"],
+      cwd: root,
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    if (out.success) {
+      return new TextDecoder().decode(out.stdout).split("\n").filter(keep)
+        .sort();
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${root}/deno.json`));
+  const excluded: string[] = config.exclude ?? [];
+  const found: string[] = [];
+  const walk = async (dir: string) => {
+    for await (const entry of Deno.readDir(`${root}/${dir}`)) {
+      const path = dir ? `${dir}/${entry.name}` : entry.name;
+      if (
+        entry.name.startsWith(".") || entry.name === "node_modules" ||
+        excluded.some((x) => `${path}/`.startsWith(x.replace(/\/?$/, "/")))
+      ) continue;
+      if (entry.isDirectory) await walk(path);
+      else if (entry.isFile && path.endsWith(".md")) found.push(path);
+    }
+  };
+  await walk("");
+  return found.filter(keep).sort();
 }
 
 /** Check the files (default: every tracked Markdown file); exit 1 on a stale one. */
