@@ -31,7 +31,7 @@ Deno.test("every command the repository's Markdown and the tasks' --help quote h
   assert(seconds < 60, `took ${seconds} s`);
 });
 
-Deno.test("planted stale commands are each named by file and line: an unknown flag, task, verb or study, a bad choice, a number that does not parse, a stray word", async () => {
+Deno.test("planted stale commands are each named by file and line: an unknown flag, task, verb or study, a bad choice, a number that does not parse, a stray word, a missing verb", async () => {
   const r = await check(`${FIXTURES}/stale.md`);
   assertEquals(r.code, 1, r.stderr);
   const f = `${FIXTURES}/stale.md`;
@@ -53,12 +53,13 @@ Deno.test("planted stale commands are each named by file and line: an unknown fl
     // Inline code over two lines.
     `${f}:21 — Option --gen-samples must be an integer, got "many"`,
     `${f}:23 — unexpected argument "extra": this task takes only options`,
+    `${f}:25 — deno task sweep needs a command`,
   ]);
-  assert(r.stderr.includes("12 commands in 1 files"), r.stderr);
-  assert(r.stderr.endsWith(": 12 stale\n"), r.stderr);
+  assert(r.stderr.includes("13 commands in 1 files"), r.stderr);
+  assert(r.stderr.endsWith(": 13 stale\n"), r.stderr);
 });
 
-Deno.test("commands that hold pass: comments, pipes, env prefixes, npx, variables, placeholders, optional parts, sub-commands, a value that looks like a flag", async () => {
+Deno.test("commands that hold pass: comments, pipes, env prefixes, npx, variables, placeholders, optional parts, sub-commands, a value that looks like a flag, --help", async () => {
   const r = await check(`${FIXTURES}/fresh.md`);
   assertEquals([r.code, r.stdout], [0, ""], r.stderr);
   assert(r.stderr.includes("0 stale"), r.stderr);

@@ -490,7 +490,12 @@ export async function checkCommand(
       if (typeof t === "string") problems.push(t);
       else {
         problems.push(
-          ...checkArgs(args.filter((a) => a !== sub), t, "none", command),
+          ...checkArgs(
+            args.filter((_, i) => i !== args.indexOf(sub)),
+            t,
+            "none",
+            command,
+          ),
         );
       }
     }
@@ -579,9 +584,13 @@ function checkArgs(
       }
     }
   }
-  problems.push(
-    ...checkPositionals(seen, table, positionals, command.task),
-  );
+  // `deno task sweep --help` asks for help: it needs no command.
+  const help = args.includes("--help") || args.includes("-h");
+  if (!help || seen.length > 0) {
+    problems.push(
+      ...checkPositionals(seen, table, positionals, command.task),
+    );
+  }
   return problems;
 }
 
