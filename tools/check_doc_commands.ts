@@ -18,7 +18,16 @@
  *   trailing `\`, to a `#` comment or a shell operator (`|`, `;`, `&&`, `>`,
  *   `)`…); an env prefix (`D3PM_PEER_PYTHON=… deno task …`) is passed over;
  * - in inline code (one span of single backticks, perhaps over several lines
- *   of a paragraph): the same, from `deno task` to the span's end.
+ *   of a paragraph): the same, from `deno task` to the span's end;
+ * - a `deno run … SCRIPT.ts` the same way: checked as the task that runs
+ *   SCRIPT.ts (a path that ends in it counts: `/shared/d3pm/examples/…`), or
+ *   against SCRIPT.ts's own `--help` when no task runs it and it reads
+ *   `@d3pm/cli`; other scripts are counted and not checked.
+ *
+ * A bare `deno task NAME` names the task: only that it exists is checked. In
+ * inline code a flag without its value at the span's end names the flag
+ * (`deno task evaluate --gen-samples`); in a code block it is missing its
+ * value. `[--seed N]` (an optional part) is checked as if given.
  *
  * Placeholders (not checked, only their flag is): a word in capitals (`RUN`,
  * `DIR`, `N`, `FLAGS`), `<run>`, anything with `…` or `...`, and `$VAR`
