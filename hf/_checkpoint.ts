@@ -10,7 +10,7 @@ import {
   SafetensorsError,
   safetensorsHeaderLength,
 } from "@d3pm/core";
-import { RandomAccessFile, readJsonObject } from "./_file.ts";
+import { notRegular, RandomAccessFile, readJsonObject } from "./_file.ts";
 import { readPickle, type TensorRef } from "./_pickle.ts";
 import { isZip, recordDataOffset, zipRecords } from "./_zip.ts";
 import { InteropError } from "./errors.ts";
@@ -45,17 +45,23 @@ export interface CheckpointFiles {
 export const MAX_TENSORS = 65_536;
 const MAX_INDEX_BYTES = 16 * 1024 * 1024;
 const MAX_PICKLE_BYTES = 64 * 1024 * 1024;
+// "little" or "big": the record is read whole, so its size is bounded first.
+const MAX_BYTEORDER_BYTES = 16;
 
 /** What the importer reads, for messages. */
 export const SUPPORTED_WEIGHTS =
   "model.safetensors (or shards listed in model.safetensors.index.json) or pytorch_model.bin in torch's zip format";
 
+// Whether a weights file is there: a regular file is, nothing is not, and
+// anything else under that name (a FIFO, a device, a folder) is refused
+// rather than passed over for another format or read.
 async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
+  const why = await notRegular(path);
+  if (why === undefined) return true;
+  if (why === "nothing is there") return false;
+  throw new InteropError(
+    `Cannot read ${path}: ${why} (expected a regular file)`,
+  );
 }
 
 /**
@@ -110,6 +116,13 @@ async function shards(dir: string): Promise<string[]> {
     files.add(file);
   }
   if (files.size === 0) throw new InteropError(`${path} names no shards`);
+  for (const file of files) {
+    if (await notRegular(`${dir}/${file}`) === "nothing is there") {
+      throw new InteropError(
+        `${path} names the shard ${file}, which is not in ${dir} (an incomplete download?)`,
+      );
+    }
+  }
   return [...files].sort();
 }
 
@@ -203,12 +216,19 @@ async function openTorchZip(
     const prefix = pkl[0].slice(0, -"data.pkl".length);
     const order = records.get(`${prefix}byteorder`);
     if (order) {
+      if (order.size > MAX_BYTEORDER_BYTES) {
+        throw new InteropError(
+          `${path}: its byteorder record is ${order.size} bytes; torch.save writes "little" or "big"`,
+        );
+      }
       const text = new TextDecoder().decode(
         await file.read(await recordDataOffset(file, order), order.size),
       );
       if (text !== "little") {
         throw new InteropError(
-          `${path} was saved on a ${text}-endian machine; only little-endian checkpoints are read`,
+          `${path} was saved on a ${
+            text.replace(/[^\x20-\x7e]/g, "?")
+          }-endian machine; only little-endian checkpoints are read`,
         );
       }
     }

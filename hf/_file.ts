@@ -1,6 +1,7 @@
 // Random access to a file: bounded reads at offsets, so a reader never holds
 // more of a checkpoint than the tensor it converts.
 
+import { BoundedReadError, readTextBounded } from "@d3pm/core";
 import { InteropError } from "./errors.ts";
 
 /** An open file read at offsets. */
@@ -14,8 +15,14 @@ export class RandomAccessFile {
     this.size = size;
   }
 
-  /** Open `path` for reading. */
+  /**
+   * Open `path` for reading: a regular file only, checked before it is
+   * opened (opening a FIFO blocks until a writer comes; a device never ends).
+   *
+   * @throws {InteropError} For anything but a regular file, or nothing there.
+   */
   static async open(path: string): Promise<RandomAccessFile> {
+    await regularFile(path);
     const file = await Deno.open(path, { read: true });
     try {
       const info = await file.stat();
@@ -61,18 +68,55 @@ export class RandomAccessFile {
   }
 }
 
-/** Read a small text file whole, refusing one over `limit` bytes. */
+/**
+ * Why `path` cannot be read as a file: nothing there, or not a regular file
+ * (a folder, a FIFO, a device); undefined for a regular file. Symbolic links
+ * are followed (a Hugging Face cache links every file into its blobs).
+ */
+export async function notRegular(path: string): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return "nothing is there";
+    return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  }
+  if (info.isFile) return undefined;
+  return info.isDirectory
+    ? "it is a folder"
+    : info.isFifo
+    ? "it is a FIFO"
+    : info.isCharDevice || info.isBlockDevice
+    ? "it is a device"
+    : info.isSocket
+    ? "it is a socket"
+    : "it is not a regular file";
+}
+
+async function regularFile(path: string): Promise<void> {
+  const why = await notRegular(path);
+  if (why) {
+    throw new InteropError(
+      `Cannot read ${path}: ${why} (expected a regular file)`,
+    );
+  }
+}
+
+/**
+ * Read a small text file whole through core's bounded reader: a regular
+ * file of at most `limit` bytes (a FIFO, a device or a folder is refused,
+ * never read). A missing file throws `Deno.errors.NotFound`.
+ */
 export async function readSmallText(
   path: string,
   limit: number,
 ): Promise<string> {
-  const info = await Deno.stat(path);
-  if (info.size > limit) {
-    throw new InteropError(
-      `${path} is ${info.size} bytes, more than the ${limit} a file of its kind may have`,
-    );
+  try {
+    return await readTextBounded(path, { limit });
+  } catch (e) {
+    if (e instanceof BoundedReadError) throw new InteropError(e.message);
+    throw e;
   }
-  return await Deno.readTextFile(path);
 }
 
 /** Parse a small JSON file whose top level must be an object. */

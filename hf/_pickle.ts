@@ -291,7 +291,8 @@ export function readPickle(bytes: Uint8Array, source: string): PickleValue {
         const items = popMark();
         const list = top();
         if (!Array.isArray(list)) fail("APPENDS to something not a list");
-        (list as PickleValue[]).push(...items);
+        // One at a time: a spread of many items overflows the call stack.
+        for (const item of items) (list as PickleValue[]).push(item);
         break;
       }
       case 0x7d: // EMPTY_DICT

@@ -102,7 +102,9 @@ export async function zipRecords(
       if (id === 0x0001) {
         let f = e + 4;
         const next = () => {
-          if (f + 8 > e + 4 + length) fail(`entry ${name}: short ZIP64 field`);
+          if (f + 8 > e + 4 + length || f + 8 > extraEnd) {
+            fail(`entry ${name}: short ZIP64 field`);
+          }
           const v = Number(dv.getBigUint64(f, true));
           f += 8;
           return v;

@@ -33,7 +33,7 @@ import {
   modelingSource,
 } from "./_d3pm.ts";
 import { toFloat32 } from "./_dtype.ts";
-import { readSmallText } from "./_file.ts";
+import { readJsonObject } from "./_file.ts";
 import { gpt2Config, gpt2Tensors } from "./_gpt2.ts";
 import { neoxConfig, neoxRefusal, neoxTensors } from "./_gpt_neox.ts";
 import { checkTarget, writeDirectory, writeSafetensors } from "./_output.ts";
@@ -212,10 +212,11 @@ async function readExport(options: ExportOptions) {
   const folder = new RunFolder(options.run);
   const modelDir = folder.modelDir(seed, kind);
   const model = validateConfig(
-    JSON.parse(await readSmallText(`${modelDir}/config.json`, 1 << 20)),
+    await readJsonObject(`${modelDir}/config.json`, 1 << 20),
   );
-  const process: unknown = JSON.parse(
-    await readSmallText(folder.processPath(seed, kind), 1 << 20),
+  const process: unknown = await readJsonObject(
+    folder.processPath(seed, kind),
+    1 << 20,
   );
   const tokenizer = await openTokenizer(state.config, folder);
   const missing = SPECIAL_ORDER.filter((k) =>

@@ -1,0 +1,234 @@
+// An adversarial pass over the Hugging Face interop (audit27): each test is
+// an input that was mishandled — a read that hung on a FIFO or never ended on
+// a device, a --force that deleted a user's folder, a raw RangeError, a
+// multi-megabyte "one-line" error, a valid checkpoint refused — and is now a
+// one-line refusal (or an import) with nothing written. See hf/README.md,
+// "Hostile inputs".
+import { assert, assertEquals, assertRejects } from "@std/assert";
+import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
+import { readRun } from "@d3pm/experiment";
+import { within } from "../core/_within_test_util.ts";
+import {
+  fakeRun,
+  leftovers,
+  stateDictPickle,
+  storedZip,
+  torchZip,
+  writeGpt2Dir,
+} from "./_test_util.ts";
+import { zipRecords } from "./_zip.ts";
+import { RandomAccessFile } from "./_file.ts";
+
+const SHAPE = { vocab: 260, d: 8, layers: 2, heads: 2, positions: 16 };
+
+async function mkfifo(path: string): Promise<void> {
+  await new Deno.Command("mkfifo", { args: [path] }).output();
+}
+
+/** The error a call ended with, failing on a hang or a success. */
+function errorOf(
+  out: { value: unknown } | { error: unknown } | "timeout",
+  what: string,
+): Error {
+  if (out === "timeout") throw new Error(`${what}: hung`);
+  if (!("error" in out)) throw new Error(`${what}: succeeded`);
+  return out.error as Error;
+}
+
+/** The import's one-line refusal within 5 s (a FIFO read is released after), nothing written. */
+async function refusedWithin(
+  from: string,
+  fragment: string,
+  fifo?: string,
+): Promise<void> {
+  const parent = await Deno.makeTempDir();
+  const out = await within(
+    5000,
+    () => importCheckpoint({ from, to: `${parent}/run` }),
+    fifo,
+  );
+  const e = errorOf(out, fragment);
+  assert(e instanceof InteropError, `${e.name}: ${e.message}`);
+  assert(e.message.includes(fragment), `"${e.message}" lacks "${fragment}"`);
+  assert(!e.message.includes("\n") && e.message.length < 400, "one line");
+  assertEquals(await leftovers(parent), [], "nothing written");
+  await Deno.remove(parent, { recursive: true });
+}
+
+Deno.test("import: a FIFO or a device in place of config.json, the weights, a shard or the index is refused, not read", async () => {
+  const dir = await Deno.makeTempDir();
+  const from = `${dir}/hf`;
+  await writeGpt2Dir(from, { shape: SHAPE });
+  const config = await Deno.readTextFile(`${from}/config.json`);
+  await Deno.remove(`${from}/config.json`);
+  await mkfifo(`${from}/config.json`);
+  await refusedWithin(
+    from,
+    `${from}/config.json: it is a FIFO (expected a regular file)`,
+    `${from}/config.json`,
+  );
+  await Deno.remove(`${from}/config.json`);
+  await Deno.symlink("/dev/zero", `${from}/config.json`);
+  await refusedWithin(from, `${from}/config.json: it is a character device`);
+  await Deno.remove(`${from}/config.json`);
+  await Deno.writeTextFile(`${from}/config.json`, config);
+
+  // model.safetensors: a FIFO is named, not passed over as "no weights".
+  await Deno.rename(`${from}/model.safetensors`, `${dir}/weights`);
+  await mkfifo(`${from}/model.safetensors`);
+  await refusedWithin(
+    from,
+    `${from}/model.safetensors: it is a FIFO (expected a regular file)`,
+  );
+  await Deno.remove(`${from}/model.safetensors`);
+
+  // Shards: a FIFO shard, a missing shard, a FIFO index.
+  await Deno.symlink(`${dir}/weights`, `${from}/model-1.safetensors`);
+  const index = (files: string[]) =>
+    JSON.stringify({
+      weight_map: Object.fromEntries(files.map((f, i) => [`t${i}`, f])),
+    });
+  await Deno.writeTextFile(
+    `${from}/model.safetensors.index.json`,
+    index(["model-1.safetensors", "model-2.safetensors"]),
+  );
+  await refusedWithin(
+    from,
+    "names the shard model-2.safetensors, which is not in",
+  );
+  await mkfifo(`${from}/model-2.safetensors`);
+  await refusedWithin(
+    from,
+    `${from}/model-2.safetensors: it is a FIFO (expected a regular file)`,
+    `${from}/model-2.safetensors`,
+  );
+  await Deno.remove(`${from}/model-2.safetensors`);
+  await Deno.remove(`${from}/model.safetensors.index.json`);
+  await mkfifo(`${from}/model.safetensors.index.json`);
+  await refusedWithin(
+    from,
+    "model.safetensors.index.json: it is a FIFO",
+    `${from}/model.safetensors.index.json`,
+  );
+  // The same folder with a plain index imports (a symlinked shard, as in a
+  // Hugging Face cache, is read).
+  await Deno.remove(`${from}/model.safetensors.index.json`);
+  await Deno.writeTextFile(
+    `${from}/model.safetensors.index.json`,
+    index(["model-1.safetensors"]),
+  );
+  await importCheckpoint({ from, to: `${dir}/run` });
+  assertEquals((await readRun(`${dir}/run`)).status, "imported");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("RandomAccessFile.open refuses a FIFO before opening it", async () => {
+  const dir = await Deno.makeTempDir();
+  await mkfifo(`${dir}/f`);
+  const out = await within(
+    3000,
+    () => RandomAccessFile.open(`${dir}/f`),
+    `${dir}/f`,
+  );
+  assertEquals(
+    errorOf(out, "open").message,
+    `Cannot read ${dir}/f: it is a FIFO (expected a regular file)`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("export: a FIFO in place of the weights or the model's config.json is refused; a malformed config.json or process.json is named", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  const modelDir = `${run}/seed-0/ar`;
+  const attempt = async (fragment: string, fifo?: string) => {
+    const out = await within(
+      5000,
+      () => exportRun({ run, to: `${root}/out` }),
+      fifo,
+    );
+    const e = errorOf(out, fragment);
+    assert(e instanceof InteropError, `${e.name}: ${e.message}`);
+    assert(e.message.includes(fragment), `"${e.message}" lacks "${fragment}"`);
+    assertEquals(await leftovers(root), ["run"], "nothing written");
+  };
+  const aside = await Deno.makeTempDir();
+  for (const name of ["model.safetensors", "config.json"]) {
+    const path = `${modelDir}/${name}`;
+    await Deno.rename(path, `${aside}/${name}`);
+    await mkfifo(path);
+    await attempt(`${path}: it is a FIFO (expected a regular file)`, path);
+    await Deno.remove(path);
+    await Deno.rename(`${aside}/${name}`, path);
+  }
+  await Deno.remove(aside, { recursive: true });
+  for (const name of ["config.json", "process.json"]) {
+    const path = `${modelDir}/${name}`;
+    const text = await Deno.readTextFile(path);
+    await Deno.writeTextFile(path, "{bad");
+    await attempt(`${path} is not valid JSON`);
+    await Deno.writeTextFile(path, text);
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("pickle and zip: APPENDS of 300,000 items, a 20 MB byteorder record and a ZIP64 field past its entry are one-line refusals", async () => {
+  const dir = await Deno.makeTempDir();
+  const from = `${dir}/hf`;
+  await writeGpt2Dir(from, { shape: SHAPE });
+  await Deno.remove(`${from}/model.safetensors`);
+  const bin = `${from}/pytorch_model.bin`;
+  // A list of 300,000 Nones appended at once: no call-stack overflow.
+  const appends = new Uint8Array(300_008);
+  appends.set([0x80, 2, 0x5d, 0x28]);
+  appends.fill(0x4e, 4, 300_004);
+  appends.set([0x65, 0x2e], 300_004);
+  await Deno.writeFile(bin, torchZip(appends.subarray(0, 300_006), new Map()));
+  await refusedWithin(from, "does not hold a state dict");
+  // A byteorder record is "little" or "big": a huge one is not read.
+  const dict = stateDictPickle([{ name: "w", shape: [2], key: "0" }]);
+  await Deno.writeFile(
+    bin,
+    torchZip(dict, new Map([["0", new Uint8Array(8)]]), {
+      byteorder: "l".repeat(20 << 20),
+    }),
+  );
+  await refusedWithin(from, "its byteorder record is 20971520 bytes");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("zipRecords() refuses a ZIP64 field that runs past its entry's extra field", async () => {
+  const dir = await Deno.makeTempDir();
+  // One record whose central entry ends the directory: its size saturated
+  // (0xffffffff) and a ZIP64 field claiming 100 bytes where 8 follow.
+  const zip = storedZip([{ name: "a/data.pkl", data: new Uint8Array(4) }]);
+  const view = new DataView(zip.buffer);
+  const eocd = zip.length - 22;
+  const central = view.getUint32(eocd + 16, true);
+  const nameLength = view.getUint16(central + 28, true);
+  const entryEnd = central + 46 + nameLength;
+  const extra = new Uint8Array([1, 0, 100, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const out = new Uint8Array(zip.length + extra.length);
+  out.set(zip.subarray(0, entryEnd));
+  out.set(extra, entryEnd);
+  out.set(zip.subarray(entryEnd), entryEnd + extra.length);
+  const ov = new DataView(out.buffer);
+  ov.setUint16(central + 30, extra.length, true);
+  ov.setUint32(central + 20, 0xffffffff, true);
+  ov.setUint32(central + 24, 0xffffffff, true);
+  const end = out.length - 22;
+  ov.setUint32(end + 12, ov.getUint32(end + 12, true) + extra.length, true);
+  await Deno.writeFile(`${dir}/z.bin`, out);
+  const file = await RandomAccessFile.open(`${dir}/z.bin`);
+  try {
+    await assertRejects(
+      () => zipRecords(file),
+      InteropError,
+      "entry a/data.pkl: short ZIP64 field",
+    );
+  } finally {
+    file.close();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
