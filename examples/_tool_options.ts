@@ -35,7 +35,8 @@ export const TRAINED_MODEL_OPTION = {
 export const FORCE_OPTION = {
   kind: "boolean",
   default: false,
-  help: "replace an existing --to",
+  help:
+    "replace an existing --to that this command wrote (or an empty folder); any other folder or file is kept",
 } as const;
 
 /**

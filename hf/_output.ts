@@ -7,52 +7,143 @@ import { pathExists, safetensorsHeaderBytes } from "@d3pm/core";
 import { InteropError } from "./errors.ts";
 
 /**
- * Refuse an existing target unless forced (checked before any work, and
- * again before the rename).
+ * Where an export or an import goes, and what `--force` may replace there:
+ * only a folder the same command wrote (its marker file says so) or an
+ * empty one. A folder of the user's, a file, `/` or the source itself are
+ * never replaced, with or without `--force`.
  */
-export async function checkTarget(
-  target: string,
-  force: boolean,
-  flag: string,
-): Promise<void> {
-  if (!force && await pathExists(target)) {
+export interface Target {
+  /** The folder to write (no trailing slash: see {@linkcode targetPath}). */
+  path: string;
+  /** Replace an existing folder the command wrote. */
+  force: boolean;
+  /** The command-line flag, for messages (`--to`). */
+  flag: string;
+  /** What the command writes, for messages (`an export deno task export wrote`). */
+  what: string;
+  /** The file that marks it, for messages (`import.json`). */
+  marker: string;
+  /** Whether an existing folder is one the command wrote. */
+  wrote(dir: string): Promise<boolean>;
+}
+
+/**
+ * A target as given on the command line, without trailing slashes (`out/`
+ * is `out`; `/` stays `/`); an empty one is refused.
+ *
+ * @throws {InteropError} For an empty path.
+ */
+export function targetPath(path: string, flag: string): string {
+  if (path === "") {
+    throw new InteropError(`${flag} is empty: it takes the folder to write`);
+  }
+  return path.replace(/(.)\/+$/, "$1");
+}
+
+/**
+ * Refuse an existing target unless forced, and even then unless it is a
+ * folder the command wrote, or empty (checked before any work, and again
+ * before the rename).
+ */
+export async function checkTarget(target: Target): Promise<void> {
+  const { path, flag } = target;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
     throw new InteropError(
-      `${target} already exists: pass --force to replace it, or choose another ${flag}`,
+      `Cannot write ${flag} ${path}: ${
+        (e instanceof Error ? e.message : String(e)).split("\n")[0]
+      }`,
+    );
+  }
+  if (!target.force) {
+    throw new InteropError(
+      `${path} already exists: pass --force to replace it, or choose another ${flag}`,
+    );
+  }
+  if (!info.isDirectory) {
+    throw new InteropError(
+      `${path} is ${
+        info.isSymlink ? "a symbolic link" : "a file"
+      }, not a folder: --force replaces only ${target.what}; choose another ${flag}`,
+    );
+  }
+  if (!await isEmpty(path) && !await target.wrote(path)) {
+    throw new InteropError(
+      `${path} holds files but no ${target.marker}: --force replaces only ${target.what} (or an empty folder); choose another ${flag}`,
     );
   }
 }
 
+async function isEmpty(dir: string): Promise<boolean> {
+  for await (const _ of Deno.readDir(dir)) return false;
+  return true;
+}
+
 /**
- * Build a directory under a temporary name and move it to `target`. With
+ * Build a directory under a temporary name and move it to the target. With
  * `force` an existing target is moved aside, replaced, then removed; a
  * failure removes the temporary directory and leaves the target as it was.
  */
 export async function writeDirectory(
-  target: string,
-  options: { force: boolean; flag: string },
+  target: Target,
   fill: (dir: string) => Promise<void>,
 ): Promise<void> {
-  await checkTarget(target, options.force, options.flag);
-  const parent = target.includes("/")
-    ? target.slice(0, target.lastIndexOf("/")) || "/"
+  await checkTarget(target);
+  const path = target.path;
+  const parent = path.includes("/")
+    ? path.slice(0, path.lastIndexOf("/")) || "/"
     : ".";
-  await Deno.mkdir(parent, { recursive: true });
-  const temp = `${target}.${crypto.randomUUID()}.partial`;
-  await Deno.mkdir(temp);
+  const created = await makeParents(parent);
+  const temp = `${path}.${crypto.randomUUID()}.partial`;
+  try {
+    await Deno.mkdir(temp);
+  } catch (e) {
+    await removeEmpty(created);
+    throw e;
+  }
   try {
     await fill(temp);
-    await checkTarget(target, options.force, options.flag);
-    if (await pathExists(target)) {
-      const aside = `${target}.${crypto.randomUUID()}.replaced`;
-      await Deno.rename(target, aside);
-      await Deno.rename(temp, target);
+    await checkTarget(target);
+    if (await pathExists(path)) {
+      const aside = `${path}.${crypto.randomUUID()}.replaced`;
+      await Deno.rename(path, aside);
+      await Deno.rename(temp, path);
       await Deno.remove(aside, { recursive: true });
     } else {
-      await Deno.rename(temp, target);
+      await Deno.rename(temp, path);
     }
   } catch (e) {
     await Deno.remove(temp, { recursive: true }).catch(() => {});
+    await removeEmpty(created);
     throw e;
+  }
+}
+
+// Create `dir` and its missing ancestors; the folders created, deepest first.
+async function makeParents(dir: string): Promise<string[]> {
+  const created: string[] = [];
+  for (let d = dir; !await pathExists(d);) {
+    created.push(d);
+    const at = d.lastIndexOf("/");
+    if (at < 0) break;
+    d = d.slice(0, at) || "/";
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  return created;
+}
+
+// Remove the folders a failed write created, deepest first, each only when
+// it is still empty (nothing of anyone else's is removed).
+async function removeEmpty(created: string[]): Promise<void> {
+  for (const d of created) {
+    try {
+      await Deno.remove(d);
+    } catch {
+      return;
+    }
   }
 }
 

@@ -36,7 +36,13 @@ import { toFloat32 } from "./_dtype.ts";
 import { readJsonObject } from "./_file.ts";
 import { gpt2Config, gpt2Tensors } from "./_gpt2.ts";
 import { neoxConfig, neoxRefusal, neoxTensors } from "./_gpt_neox.ts";
-import { checkTarget, writeDirectory, writeSafetensors } from "./_output.ts";
+import {
+  checkTarget,
+  type Target,
+  targetPath,
+  writeDirectory,
+  writeSafetensors,
+} from "./_output.ts";
 import { InteropError } from "./errors.ts";
 import { modelCard } from "./model_card.ts";
 import { tokenizerFiles } from "./tokenizer_files.ts";
@@ -143,8 +149,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
       return toFloat32(await t.read(), t.dtype, t.where);
     };
     await writeDirectory(
-      options.to,
-      { force: options.force ?? false, flag: "--to" },
+      input.to,
       async (dir) => {
         await writeSafetensors(
           `${dir}/model.safetensors`,
@@ -164,16 +169,28 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     weights.close();
   }
   return {
-    dir: options.to,
+    dir: input.to.path,
     architecture,
     files: ["model.safetensors", ...text.keys()].sort(),
     weights: source.description,
   };
 }
 
+const WEIGHTS_CHOICES: readonly string[] = ["last", "best", "ema"];
+
 /** What an export reads from the run folder, checked before anything is written. */
 async function readExport(options: ExportOptions) {
   const kind = options.model ?? "ar";
+  if (
+    options.weights !== undefined &&
+    !WEIGHTS_CHOICES.includes(options.weights)
+  ) {
+    throw new InteropError(
+      `weights ${JSON.stringify(options.weights)} is not one of ${
+        WEIGHTS_CHOICES.join(", ")
+      }`,
+    );
+  }
   const state = await readRun(options.run);
   const first = state.config.firstSeed ?? 0; // a sweep's cell may start at seed k
   const seed = options.seed ?? first;
@@ -203,7 +220,8 @@ async function readExport(options: ExportOptions) {
       }, not ${seed}`,
     );
   }
-  await checkTarget(options.to, options.force ?? false, "--to");
+  const to = exportTarget(options.to, options.force ?? false);
+  await checkTarget(to);
   const source = await locateWeights(options.run, {
     seed,
     model: kind,
@@ -235,7 +253,27 @@ async function readExport(options: ExportOptions) {
     );
   }
   const ids = tokenizer.special as SpecialIds;
-  return { seed, kind, state, source, model, process, tokenizer, ids };
+  return { seed, kind, state, source, model, process, tokenizer, ids, to };
+}
+
+// Where an export goes: --force replaces only an export (its config.json
+// carries d3pm_deno), or an empty folder.
+function exportTarget(path: string, force: boolean): Target {
+  return {
+    path: targetPath(path, "--to"),
+    force,
+    flag: "--to",
+    what: "a folder deno task export wrote",
+    marker: "config.json with d3pm_deno",
+    wrote: async (dir) => {
+      try {
+        const config = await readJsonObject(`${dir}/config.json`, 4 << 20);
+        return Object.hasOwn(config, "d3pm_deno");
+      } catch {
+        return false;
+      }
+    },
+  };
 }
 
 /** The transformers class of a model, its config and its tensors; or why none fits. */

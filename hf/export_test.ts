@@ -256,7 +256,17 @@ Deno.test("exportRun() refuses a model the run lacks, a seed it lacks, an existi
     InteropError,
     `${out} already exists: pass --force to replace it`,
   );
-  // NaN in the weights: refused, and a forced export keeps the old target.
+  // --force replaces only an export: a folder of the user's is kept.
+  await assertRejects(
+    () => exportRun({ run, to: out, force: true }),
+    InteropError,
+    `${out} holds files but no config.json with d3pm_deno: --force replaces only a folder deno task export wrote (or an empty folder); choose another --to`,
+  );
+  assertEquals(await leftovers(out), ["mine.txt"]);
+  // NaN in the weights: refused, and a forced export keeps the old export.
+  const prev = `${root}/prev`;
+  await exportRun({ run, to: prev });
+  const before = await Deno.readFile(`${prev}/model.safetensors`);
   const path = `${run}/seed-0/ar/model.safetensors`;
   const bytes = await Deno.readFile(path);
   const good = bytes.slice();
@@ -264,16 +274,21 @@ Deno.test("exportRun() refuses a model the run lacks, a seed it lacks, an existi
   view.setFloat32(bytes.length - 4, NaN, true); // the last value of the last tensor
   await Deno.writeFile(path, bytes);
   await assertRejects(
-    () => exportRun({ run, to: out, force: true }),
+    () => exportRun({ run, to: prev, force: true }),
     InteropError,
     "holds NaN at index",
   );
+  assertEquals(await Deno.readFile(`${prev}/model.safetensors`), before);
   assertEquals(await Deno.readTextFile(`${out}/mine.txt`), "keep me");
-  assertEquals(await leftovers(root), ["out", "run"], "no temporary folders");
-  await Deno.writeFile(path, good);
-  await exportRun({ run, to: out, force: true });
   assertEquals(
-    await leftovers(out, [
+    await leftovers(root),
+    ["out", "prev", "run"],
+    "no temporary folders",
+  );
+  await Deno.writeFile(path, good);
+  await exportRun({ run, to: prev, force: true });
+  assertEquals(
+    await leftovers(prev, [
       "README.md",
       "config.json",
       "generation_config.json",

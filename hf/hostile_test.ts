@@ -173,6 +173,122 @@ Deno.test("export: a FIFO in place of the weights or the model's config.json is 
   await Deno.remove(root, { recursive: true });
 });
 
+Deno.test("--force replaces only what the command wrote: a user's folder, a file, the source and the run stay", async () => {
+  const root = await Deno.makeTempDir();
+  const from = `${root}/hf`;
+  await writeGpt2Dir(from, { shape: SHAPE });
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  const user = `${root}/user`;
+  await Deno.mkdir(user);
+  await Deno.writeTextFile(`${user}/thesis.tex`, "precious");
+  await Deno.writeTextFile(`${root}/file`, "a file");
+  const snapshot = async () =>
+    JSON.stringify([
+      await leftovers(root),
+      await leftovers(from),
+      await leftovers(run),
+      await Deno.readTextFile(`${user}/thesis.tex`),
+      await Deno.readTextFile(`${root}/file`),
+    ]);
+  const before = await snapshot();
+  const cases: [() => Promise<unknown>, string][] = [
+    [
+      () => importCheckpoint({ from, to: user, force: true }),
+      `${user} holds files but no import.json`,
+    ],
+    [
+      () => importCheckpoint({ from, to: from, force: true }),
+      `${from} holds files but no import.json`,
+    ],
+    [
+      () => importCheckpoint({ from, to: run, force: true }),
+      `${run} holds files but no import.json`,
+    ],
+    [
+      () => importCheckpoint({ from, to: `${root}/file`, force: true }),
+      `${root}/file is a file, not a folder`,
+    ],
+    [
+      () => exportRun({ run, to: user, force: true }),
+      `${user} holds files but no config.json with d3pm_deno`,
+    ],
+    [
+      () => exportRun({ run, to: run, force: true }),
+      `${run} holds files but no config.json with d3pm_deno`,
+    ],
+    [
+      () => exportRun({ run, to: from, force: true }),
+      `${from} holds files but no config.json with d3pm_deno`,
+    ],
+    [
+      () => exportRun({ run, to: "/", force: true }),
+      "/ holds files but no config.json with d3pm_deno",
+    ],
+  ];
+  for (const [attempt, fragment] of cases) {
+    const e = await assertRejects(attempt, InteropError);
+    assert(e.message.includes(fragment), `"${e.message}" lacks "${fragment}"`);
+  }
+  assertEquals(await snapshot(), before, "nothing replaced or left behind");
+  // An empty folder, an export and an imported run are replaced.
+  await Deno.mkdir(`${root}/empty`);
+  await exportRun({ run, to: `${root}/empty`, force: true });
+  await exportRun({ run, to: `${root}/empty`, force: true });
+  await importCheckpoint({ from, to: `${root}/imported` });
+  await importCheckpoint({ from, to: `${root}/imported`, force: true });
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("--to with a trailing slash writes that folder; an empty --to is refused; a failed write removes the parents it made", async () => {
+  const root = await Deno.makeTempDir();
+  const from = `${root}/hf`;
+  await writeGpt2Dir(from, { shape: SHAPE });
+  const out = await importCheckpoint({ from, to: `${root}/new//` });
+  assertEquals(out.dir, `${root}/new`);
+  assertEquals((await readRun(`${root}/new`)).status, "imported");
+  await assertRejects(
+    () => importCheckpoint({ from, to: "" }),
+    InteropError,
+    "--to is empty: it takes the folder to write",
+  );
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  const exported = await exportRun({ run, to: `${root}/exp/` });
+  assertEquals(exported.dir, `${root}/exp`);
+  await assertRejects(
+    () => exportRun({ run, to: "" }),
+    InteropError,
+    "--to is empty",
+  );
+  // A weight that is not finite fails the write: the folders made for
+  // --to a/b/c go with it.
+  const path = `${run}/seed-0/ar/model.safetensors`;
+  const bytes = await Deno.readFile(path);
+  new DataView(bytes.buffer).setFloat32(bytes.length - 4, NaN, true);
+  await Deno.writeFile(path, bytes);
+  await assertRejects(
+    () => exportRun({ run, to: `${root}/a/b/c` }),
+    InteropError,
+    "holds NaN",
+  );
+  assertEquals(await leftovers(root), ["exp", "hf", "new", "run"]);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("exportRun() refuses a weights choice it does not know in one line", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  await assertRejects(
+    () => exportRun({ run, to: `${root}/x`, weights: "final" as "last" }),
+    InteropError,
+    'weights "final" is not one of last, best, ema',
+  );
+  assertEquals(await leftovers(root), ["run"]);
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("pickle and zip: APPENDS of 300,000 items, a 20 MB byteorder record and a ZIP64 field past its entry are one-line refusals", async () => {
   const dir = await Deno.makeTempDir();
   const from = `${dir}/hf`;

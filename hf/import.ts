@@ -37,12 +37,14 @@ import {
 } from "./_checkpoint.ts";
 import { d3pmImport } from "./_d3pm.ts";
 import { FLOAT_DTYPES, toFloat32 } from "./_dtype.ts";
-import { readJsonObject } from "./_file.ts";
+import { notRegular, readJsonObject } from "./_file.ts";
 import { gpt2Import } from "./_gpt2.ts";
 import { neoxImport } from "./_gpt_neox.ts";
 import {
   checkTarget,
   type OutTensor,
+  type Target,
+  targetPath,
   writeDirectory,
   writeSafetensors,
 } from "./_output.ts";
@@ -147,7 +149,8 @@ export async function importCheckpoint(
   options: ImportOptions,
 ): Promise<ImportResult> {
   const from = options.from.replace(/\/+$/, "") || "/";
-  await checkTarget(options.to, options.force ?? false, "--to");
+  const to = importTarget(options.to, options.force ?? false);
+  await checkTarget(to);
   const { hf, modelType, architecture, contestant: fallback } =
     await readArchitecture(from);
   const checkpoint = await openCheckpoint(from);
@@ -179,13 +182,13 @@ export async function importCheckpoint(
       model,
       kind,
       tokenizer,
-      options.to,
+      to.path,
       provenance,
     );
     // Read before anything is written: an untied head is refused.
     const embedding = await importEmbedding(checkpoint, plan, tokenizer);
     const result: ImportResult = {
-      dir: options.to,
+      dir: to.path,
       architecture,
       model: kind,
       config: model,
@@ -207,8 +210,7 @@ export async function importCheckpoint(
       ...record,
     };
     await writeDirectory(
-      options.to,
-      { force: options.force ?? false, flag: "--to" },
+      to,
       (dir) =>
         writeRun(dir, {
           config,
@@ -224,6 +226,20 @@ export async function importCheckpoint(
   } finally {
     checkpoint.close();
   }
+}
+
+// Where an import goes: --force replaces only a run folder an import
+// wrote (its import.json says so), or an empty folder.
+function importTarget(path: string, force: boolean): Target {
+  return {
+    path: targetPath(path, "--to"),
+    force,
+    flag: "--to",
+    what: "a run folder deno task import wrote",
+    marker: "import.json",
+    wrote: async (dir) =>
+      await notRegular(new RunFolder(dir).importPath) === undefined,
+  };
 }
 
 // The run folder's files (see importCheckpoint).

@@ -536,7 +536,7 @@ Deno.test("importCheckpoint() names what it reads when a directory has no weight
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("importCheckpoint() refuses an existing target without force, and replaces it with force", async () => {
+Deno.test("importCheckpoint() refuses an existing target without force, and with force replaces only a run folder it wrote", async () => {
   const dir = await Deno.makeTempDir();
   await writeGpt2Dir(dir, { shape: SHAPE });
   const to = `${dir}/out`;
@@ -547,26 +547,42 @@ Deno.test("importCheckpoint() refuses an existing target without force, and repl
     InteropError,
     `${to} already exists: pass --force to replace it, or choose another --to`,
   );
+  // --force does not replace a folder of the user's, nor the source itself.
+  await assertRejects(
+    () => importCheckpoint({ from: dir, to, force: true }),
+    InteropError,
+    `${to} holds files but no import.json: --force replaces only a run folder deno task import wrote (or an empty folder); choose another --to`,
+  );
   assertEquals(await Deno.readTextFile(`${to}/mine.txt`), "keep me");
-  // A failed forced import leaves the old folder as it was.
+  await assertRejects(
+    () => importCheckpoint({ from: dir, to: dir, force: true }),
+    InteropError,
+    "holds files but no import.json",
+  );
+  const run = `${dir}/run`;
+  await importCheckpoint({ from: dir, to: run });
+  const before = await Deno.readTextFile(`${run}/import.json`);
+  // A failed forced import leaves the old run folder as it was.
   await Deno.writeTextFile(
     `${dir}/config.json`,
     JSON.stringify(gpt2ConfigJson(SHAPE, { n_layer: 5 })),
   );
   await assertRejects(
-    () => importCheckpoint({ from: dir, to, force: true }),
+    () => importCheckpoint({ from: dir, to: run, force: true }),
     InteropError,
   );
-  assertEquals(await Deno.readTextFile(`${to}/mine.txt`), "keep me");
+  assertEquals(await Deno.readTextFile(`${run}/import.json`), before);
   await Deno.writeTextFile(
     `${dir}/config.json`,
     JSON.stringify(gpt2ConfigJson(SHAPE)),
   );
-  await importCheckpoint({ from: dir, to, force: true });
-  assertEquals((await readRun(to)).status, "imported");
+  await importCheckpoint({ from: dir, to: run, force: true });
+  assertEquals((await readRun(run)).status, "imported");
   assertEquals(
-    (await leftovers(dir)).filter((n) => n.startsWith("out")),
-    ["out"],
+    (await leftovers(dir)).filter((n) =>
+      n.startsWith("out") || n.startsWith("run")
+    ),
+    ["out", "run"],
     "no temporary folders",
   );
   await Deno.remove(dir, { recursive: true });
