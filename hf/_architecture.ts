@@ -73,18 +73,49 @@ export function transpose(
   return out;
 }
 
+/**
+ * A config value, or `fallback` when the key is absent. An explicit null is
+ * a value, not an absence: transformers 5 refuses it for a typed field, and
+ * transformers 4 keeps it as None, which its code reads as false
+ * (`scale_attn_weights: null` gives `scaling = 1.0`: no 1/√head size), so it
+ * is checked like any other value and refused where the project needs
+ * another.
+ */
+function given(
+  config: Record<string, unknown>,
+  key: string,
+  fallback: unknown,
+): unknown {
+  return Object.hasOwn(config, key) ? config[key] : fallback;
+}
+
 /** A config value that must be a positive integer (its default when absent). */
 export function positive(
   config: Record<string, unknown>,
   key: string,
   fallback?: number,
 ): number {
-  const v = config[key] ?? fallback;
+  const v = given(config, key, fallback);
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
     throw new InteropError(
       `config.json: ${key} must be a positive integer, got ${
         JSON.stringify(v)
       }`,
+    );
+  }
+  return v;
+}
+
+/** A config value that must be true or false (its default when absent). */
+export function boolean(
+  config: Record<string, unknown>,
+  key: string,
+  fallback: boolean,
+): boolean {
+  const v = given(config, key, fallback);
+  if (typeof v !== "boolean") {
+    throw new InteropError(
+      `config.json: ${key} must be true or false, got ${JSON.stringify(v)}`,
     );
   }
   return v;
@@ -96,7 +127,7 @@ export function rate(
   key: string,
   fallback: number,
 ): number {
-  const v = config[key] ?? fallback;
+  const v = given(config, key, fallback);
   if (typeof v !== "number" || !(v >= 0 && v < 1)) {
     throw new InteropError(
       `config.json: ${key} must be a number in [0, 1), got ${
@@ -115,7 +146,7 @@ export function requireValue(
   fallback: unknown,
   why: string,
 ): void {
-  const v = config[key] ?? fallback;
+  const v = given(config, key, fallback);
   if (!accepted.some((a) => a === v)) {
     throw new InteropError(
       `config.json: ${key} is ${
@@ -139,7 +170,7 @@ export function requireEpsilon(
   config: Record<string, unknown>,
   key: string,
 ): void {
-  const v = config[key] ?? 1e-5;
+  const v = given(config, key, 1e-5);
   if (typeof v !== "number" || Math.abs(v - 1e-5) > 1e-12) {
     throw new InteropError(
       `config.json: ${key} is ${

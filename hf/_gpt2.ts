@@ -4,6 +4,7 @@
 
 import { type ModelConfig, parameterShapes } from "@d3pm/transformer";
 import {
+  boolean,
   type ExportTensor,
   type ImportPlan,
   positive,
@@ -143,7 +144,7 @@ export function gpt2Import(
     embedding: `${prefix}wte.weight`,
     tensors,
     ...(names.includes("lm_head.weight") ? { head: "lm_head.weight" } : {}),
-    tied: config.tie_word_embeddings !== false,
+    tied: boolean(config, "tie_word_embeddings", true),
     dropped,
     vocabSize: positive(config, "vocab_size", 50257),
   };

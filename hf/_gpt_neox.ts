@@ -8,6 +8,7 @@
 
 import { type ModelConfig, parameterShapes } from "@d3pm/transformer";
 import {
+  boolean,
   type ExportTensor,
   type ImportPlan,
   type ImportTensor,
@@ -339,7 +340,7 @@ export function neoxImport(
     embedding: "gpt_neox.embed_in.weight",
     tensors,
     ...(head ? { head } : {}),
-    tied: config.tie_word_embeddings === true,
+    tied: boolean(config, "tie_word_embeddings", false),
     dropped: names.filter((n) => DROPPED.test(n)),
     vocabSize: positive(config, "vocab_size"),
   };

@@ -348,3 +348,57 @@ Deno.test("zipRecords() refuses a ZIP64 field that runs past its entry's extra f
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a byte-level GPT-2 (256 ids, no merges) imports as a byte-tokenizer run", async () => {
+  const dir = await Deno.makeTempDir();
+  const from = `${dir}/hf`;
+  await writeGpt2Dir(from, {
+    shape: { vocab: 256, d: 8, layers: 1, heads: 2, positions: 16 },
+  });
+  const out = await importCheckpoint({ from, to: `${dir}/run` });
+  assertEquals([out.vocabulary.tokenizer, out.config.vocabSize], ["byte", 260]);
+  const { config } = await readRun(`${dir}/run`);
+  assertEquals(config.tokenizer, "byte");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("config.json: null for a flag that changes the maths is refused, not read as its default", async () => {
+  const dir = await Deno.makeTempDir();
+  const cases: [Record<string, unknown>, string][] = [
+    [
+      { scale_attn_weights: null },
+      "config.json: scale_attn_weights is null; the project's model scales attention by 1/√head size (accepted: true)",
+    ],
+    [
+      { layer_norm_epsilon: null },
+      "config.json: layer_norm_epsilon is null; the project's LayerNorm uses 1e-5",
+    ],
+    [
+      { activation_function: null },
+      "config.json: activation_function is null; the project's model uses GELU's tanh approximation (accepted: \"gelu_new\"",
+    ],
+    [
+      { tie_word_embeddings: null },
+      "config.json: tie_word_embeddings must be true or false, got null",
+    ],
+    [
+      { n_head: null },
+      "config.json: n_head must be a positive integer, got null",
+    ],
+  ];
+  for (const [extra, message] of cases) {
+    const from = `${dir}/hf`;
+    await writeGpt2Dir(from, { shape: SHAPE, configExtra: extra });
+    await refusedWithin(from, message);
+    await Deno.remove(from, { recursive: true });
+  }
+  // reorder_and_upcast_attn computes the same attention (in float32) and is
+  // read; n_inner null is GPT-2's 4 × n_embd.
+  await writeGpt2Dir(`${dir}/hf`, {
+    shape: SHAPE,
+    configExtra: { reorder_and_upcast_attn: true, n_inner: null },
+  });
+  const out = await importCheckpoint({ from: `${dir}/hf`, to: `${dir}/run` });
+  assertEquals(out.config.dMlp, 4 * SHAPE.d);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -551,7 +551,9 @@ function experimentConfig(
       preset: tokenizer.kind === "gpt2" ? "paper" : "tiny",
       ...folder,
       tokenizer: tokenizer.kind,
-      vocabSize: model.vocabSize,
+      // The vocabulary size is an option of a BPE only (the byte and GPT-2
+      // tokenizers fix it): given with another, the run's options refuse it.
+      ...(tokenizer.kind === "bpe" ? { vocabSize: model.vocabSize } : {}),
       blockLength: model.contextLength,
       nLayer: model.nLayer,
       nHead: model.nHead,
