@@ -279,13 +279,28 @@ export function neoxImport(
   );
   requireEpsilon(config, "layer_norm_eps");
   requireValue(config, "attention_bias", [true], true, "has attention biases");
-  const rope = (config.rope_parameters ?? config.rope_scaling ?? {}) as Record<
-    string,
-    unknown
-  >;
+  // transformers merges rope_scaling into rope_parameters (the scaling's
+  // type wins): both are read, and every type either names must be the
+  // default — a linear rope_scaling beside default rope_parameters scales
+  // the positions there.
+  const ropes = ["rope_parameters", "rope_scaling"].flatMap((key) => {
+    const v = config[key];
+    if (v === undefined || v === null) return [];
+    if (typeof v !== "object" || Array.isArray(v)) {
+      throw new InteropError(
+        `config.json: ${key} must be an object or null, got ${
+          JSON.stringify(v)
+        }`,
+      );
+    }
+    return [v as Record<string, unknown>];
+  });
+  const rope: Record<string, unknown> = Object.assign({}, ...ropes);
   const fraction = rope.partial_rotary_factor ?? config.rotary_pct ?? 0.25;
   const base = rope.rope_theta ?? config.rotary_emb_base ?? ROPE_BASE;
-  const type = rope.rope_type ?? rope.type ?? "default";
+  const types = ropes.flatMap((r) => [r.rope_type, r.type])
+    .filter((t) => t !== undefined);
+  const type = types.find((t) => t !== "default") ?? "default";
   if (fraction !== 1 || base !== ROPE_BASE || type !== "default") {
     throw new InteropError(
       `config.json: rotary embeddings on ${

@@ -402,3 +402,69 @@ Deno.test("config.json: null for a flag that changes the maths is refused, not r
   assertEquals(out.config.dMlp, 4 * SHAPE.d);
   await Deno.remove(dir, { recursive: true });
 });
+
+async function editConfig(
+  dir: string,
+  edit: (c: Record<string, unknown>) => void,
+): Promise<void> {
+  const c = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  edit(c);
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(c));
+}
+
+Deno.test("GPT-NeoX: a linear rope_scaling beside default rope_parameters is refused (transformers scales the positions), as is a rope_parameters that is not an object", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0, positions: "rotary" });
+  const neox = `${root}/neox`;
+  await exportRun({ run, to: neox });
+  await editConfig(neox, (c) => c.rope_scaling = { type: "linear", factor: 2 });
+  await refusedWithin(neox, 'base 10000 ("linear"); the project rotates');
+  await editConfig(neox, (c) => {
+    c.rope_scaling = null;
+    c.rope_parameters = "default";
+  });
+  await refusedWithin(
+    neox,
+    'config.json: rope_parameters must be an object or null, got "default"',
+  );
+  // rope_scaling null (old GPT-NeoX configs) is no scaling.
+  await editConfig(neox, (c) => {
+    c.rope_scaling = null;
+    c.rope_parameters = {
+      rope_type: "default",
+      rope_theta: 10000,
+      partial_rotary_factor: 1,
+    };
+  });
+  await importCheckpoint({ from: neox, to: `${root}/back` });
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("an exported denoiser whose d3pm_deno.process names another mask id, vocabulary or 10^12 steps is refused, not restored", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0, models: "d3pm" });
+  const hf = `${root}/hf`;
+  await exportRun({ run, model: "d3pm", to: hf });
+  const config = await Deno.readTextFile(`${hf}/config.json`);
+  const process = (c: Record<string, unknown>) =>
+    (c.d3pm_deno as { process: Record<string, unknown> }).process;
+  const cases: [(p: Record<string, unknown>) => void, string][] = [
+    [(p) => p.maskId = 5, "(at process.maskId)"],
+    [(p) => p.vocab = 261, "(at process.vocab)"],
+    [(p) => p.steps = 1e12, "(at process.steps)"],
+  ];
+  for (const [edit, fragment] of cases) {
+    await Deno.writeTextFile(`${hf}/config.json`, config);
+    await editConfig(hf, (c) => edit(process(c)));
+    await refusedWithin(
+      hf,
+      `config.json's d3pm_deno.process differs from the process its run and tokenizer make ${fragment}`,
+    );
+  }
+  await Deno.writeTextFile(`${hf}/config.json`, config);
+  const out = await importCheckpoint({ from: hf, to: `${root}/back` });
+  assertEquals(out.model, "d3pm");
+  await Deno.remove(root, { recursive: true });
+});

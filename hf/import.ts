@@ -296,11 +296,46 @@ function runOf(
   }
   const base = tokenizer.baseSize;
   const specials = { bos: base, eos: base + 1, pad: base + 2, mask: base + 3 };
-  const process = provenance?.process !== undefined
-    ? contestant.restore(provenance.process).toJSON()
-    : contestant.process(config, { tokenizer: tokenizer.tokenizer, specials })
-      .toJSON();
+  // The process is the one the run's configuration and this vocabulary
+  // make. A d3pm_deno.process that says otherwise (another mask id, vocab
+  // or step count) is refused, not restored: restoring it would trust its
+  // sizes, and a model run with another mask id computes something else.
+  const process = contestant.process(config, {
+    tokenizer: tokenizer.tokenizer,
+    specials,
+  }).toJSON();
+  if (provenance?.process !== undefined) {
+    const differs = firstDifference(provenance.process, process);
+    if (differs !== undefined) {
+      throw new InteropError(
+        `config.json's d3pm_deno.process differs from the process its run and tokenizer make (at ${differs}): restore the config.json deno task export wrote`,
+      );
+    }
+  }
   return { config, process };
+}
+
+// The first path where two JSON values differ (object keys in any order),
+// or undefined when they are equal.
+function firstDifference(
+  a: unknown,
+  b: unknown,
+  path = "process",
+): string | undefined {
+  if (
+    typeof a !== "object" || a === null || typeof b !== "object" || b === null
+  ) {
+    return Object.is(a, b) ? undefined : path;
+  }
+  if (Array.isArray(a) !== Array.isArray(b)) return path;
+  const x = a as Record<string, unknown>, y = b as Record<string, unknown>;
+  const keys = new Set([...Object.keys(x), ...Object.keys(y)]);
+  for (const k of [...keys].sort()) {
+    if (!Object.hasOwn(x, k) || !Object.hasOwn(y, k)) return `${path}.${k}`;
+    const d = firstDifference(x[k], y[k], `${path}.${k}`);
+    if (d !== undefined) return d;
+  }
+  return undefined;
 }
 
 // The directory's config.json and the architecture it names, refused
