@@ -136,6 +136,18 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const weights = await openSafetensorsFile(source.path);
   try {
     const shapes = parameterShapes(model);
+    // Every tensor of the model's (under the prefix) is one the model has:
+    // a file of more layers than its config is not exported as fewer.
+    const extra = [...weights.tensors.keys()].find((n) =>
+      n.startsWith(source.prefix) && !shapes.has(n.slice(source.prefix.length))
+    );
+    if (extra !== undefined) {
+      throw new InteropError(
+        `${source.path}: tensor ${
+          extra.slice(0, 80)
+        } is not part of the model its config.json describes (${model.nLayer} layers, width ${model.dModel})`,
+      );
+    }
     const stored = async (name: string): Promise<Float32Array> => {
       const t = weights.tensors.get(source.prefix + name);
       const shape = shapes.get(name)!;
@@ -174,6 +186,17 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     files: ["model.safetensors", ...text.keys()].sort(),
     weights: source.description,
   };
+}
+
+// A model's config.json, checked; a bad one is named.
+function modelConfigOf(path: string, value: unknown): ModelConfig {
+  try {
+    return validateConfig(value);
+  } catch (e) {
+    throw new InteropError(
+      `${path}: ${(e as Error).message.split("\n")[0]}`,
+    );
+  }
 }
 
 const WEIGHTS_CHOICES: readonly string[] = ["last", "best", "ema"];
@@ -229,7 +252,8 @@ async function readExport(options: ExportOptions) {
   });
   const folder = new RunFolder(options.run);
   const modelDir = folder.modelDir(seed, kind);
-  const model = validateConfig(
+  const model = modelConfigOf(
+    `${modelDir}/config.json`,
     await readJsonObject(`${modelDir}/config.json`, 1 << 20),
   );
   const process: unknown = await readJsonObject(
@@ -250,6 +274,19 @@ async function readExport(options: ExportOptions) {
   if (tokenizer.vocabSize !== model.vocabSize) {
     throw new InteropError(
       `${modelDir}/config.json has ${model.vocabSize} ids but the run's tokenizer ${tokenizer.vocabSize}`,
+    );
+  }
+  // The model's config.json must be the one its run makes (as an import
+  // checks of an export): a hand-edited one (another head count, fewer
+  // layers) would be exported with weights it does not describe.
+  const expected = validateConfig(
+    contestantOf(kind).modelConfig(state.config, tokenizer.vocabSize),
+  );
+  if (JSON.stringify(expected) !== JSON.stringify(model)) {
+    throw new InteropError(
+      `${modelDir}/config.json describes another model than the run's config.json makes (${
+        JSON.stringify(model)
+      } vs ${JSON.stringify(expected)})`,
     );
   }
   const ids = tokenizer.special as SpecialIds;

@@ -468,3 +468,43 @@ Deno.test("an exported denoiser whose d3pm_deno.process names another mask id, v
   assertEquals(out.model, "d3pm");
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("export: a model config.json that is not the run's (another head count, same shapes) or a weights file with tensors the model lacks is refused", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  const configPath = `${run}/seed-0/ar/config.json`;
+  const config = await Deno.readTextFile(configPath);
+  const attempt = async (fragment: string) => {
+    const e = await assertRejects(
+      () => exportRun({ run, to: `${root}/out` }),
+      InteropError,
+    );
+    assert(e.message.includes(fragment), `"${e.message}" lacks "${fragment}"`);
+    assertEquals(await leftovers(root), ["run"]);
+  };
+  const edited = JSON.parse(config);
+  edited.nHead *= 2; // the same tensor shapes, another attention
+  await Deno.writeTextFile(configPath, JSON.stringify(edited));
+  await attempt(
+    `${configPath} describes another model than the run's config.json makes`,
+  );
+  await Deno.writeTextFile(configPath, JSON.stringify({ ...edited, kind: 1 }));
+  await attempt(`${configPath}: Invalid model config`);
+  await Deno.writeTextFile(configPath, config);
+  const { decodeSafetensors, encodeSafetensors } = await import("@d3pm/core");
+  const weights = `${run}/seed-0/ar/model.safetensors`;
+  const decoded = decodeSafetensors(await Deno.readFile(weights));
+  decoded.tensors.set("h.7.ln_1.weight", {
+    shape: [2],
+    data: new Float32Array(2),
+  });
+  await Deno.writeFile(
+    weights,
+    encodeSafetensors(decoded.tensors, decoded.metadata),
+  );
+  await attempt(
+    `${weights}: tensor h.7.ln_1.weight is not part of the model its config.json describes`,
+  );
+  await Deno.remove(root, { recursive: true });
+});
