@@ -508,3 +508,33 @@ Deno.test("export: a model config.json that is not the run's (another head count
   );
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("an export whose tokenizer files lost or reordered the four special tokens is refused, not imported with their trained rows dropped", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  const hf = `${root}/hf`;
+  await exportRun({ run, to: hf });
+  const path = `${hf}/tokenizer_config.json`;
+  const text = await Deno.readTextFile(path);
+  const config = JSON.parse(text);
+  const decoder = config.added_tokens_decoder as Record<string, unknown>;
+  const ids = Object.keys(decoder).map(Number).filter((i) => i >= 256);
+  const [bos, eos] = [decoder[ids[0]], decoder[ids[1]]];
+  decoder[ids[0]] = eos;
+  decoder[ids[1]] = bos;
+  await Deno.writeTextFile(path, JSON.stringify(config));
+  await refusedWithin(
+    hf,
+    "add <|bos|>, <|eos|>, <|pad|>, <|mask|> but not at ids 256..259 in that order",
+  );
+  await Deno.remove(path);
+  await refusedWithin(
+    hf,
+    "is an export of this project (d3pm_deno) but its tokenizer files do not add <|bos|>, <|eos|>, <|pad|>, <|mask|> at ids 256..259",
+  );
+  await Deno.writeTextFile(path, text);
+  const out = await importCheckpoint({ from: hf, to: `${root}/back` });
+  assertEquals([out.vocabulary.dropped, out.vocabulary.added], [0, {}]);
+  await Deno.remove(root, { recursive: true });
+});

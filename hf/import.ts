@@ -174,6 +174,15 @@ export async function importCheckpoint(
       options.tokenizer ?? "dir",
       plan,
     );
+    // The project's own export stores trained rows for its four special
+    // tokens; tokenizer files that lost them would have those rows dropped.
+    if (provenance !== undefined && !tokenizer.hasSpecials) {
+      throw new InteropError(
+        `${from}/config.json is an export of this project (d3pm_deno) but its tokenizer files do not add <|bos|>, <|eos|>, <|pad|>, <|mask|> at ids ${tokenizer.baseSize}..${
+          tokenizer.baseSize + 3
+        }: restore the tokenizer_config.json deno task export wrote`,
+      );
+    }
     const model = validateConfig({
       ...plan.model,
       vocabSize: tokenizer.baseSize + 4,

@@ -250,6 +250,25 @@ export async function readTokenizerFiles(
   const hasSpecials = SPECIAL_ORDER.every((kind, i) =>
     at.get(baseSize + i) === specialTokenText(kind)
   );
+  // All four of the project's special tokens, but not at the ids an export
+  // gives them: the rows there are the model's own specials, which an
+  // import would otherwise drop and replace by mean rows.
+  if (
+    !hasSpecials &&
+    SPECIAL_ORDER.every((kind) =>
+      added.some((a) =>
+        a.content === specialTokenText(kind) && a.id >= baseSize
+      )
+    )
+  ) {
+    throw new InteropError(
+      `The tokenizer files in ${dir} add ${
+        SPECIAL_ORDER.map((k) => specialTokenText(k)).join(", ")
+      } but not at ids ${baseSize}..${
+        baseSize + 3
+      } in that order, where an export puts them: restore the tokenizer files deno task export wrote`,
+    );
+  }
   const eotBytes = new TextEncoder().encode(GPT2_END_OF_TEXT).join();
   const eot = vocabulary.tokens.findIndex((t) => t.join() === eotBytes);
   const common = {
