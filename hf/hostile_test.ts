@@ -538,3 +538,25 @@ Deno.test("an export whose tokenizer files lost or reordered the four special to
   assertEquals([out.vocabulary.dropped, out.vocabulary.added], [0, {}]);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("names quoted from a file reach the message with their control characters escaped: one line, no terminal escapes", async () => {
+  const dir = await Deno.makeTempDir();
+  const from = `${dir}/hf`;
+  await writeGpt2Dir(from, {
+    shape: SHAPE,
+    configExtra: { architectures: ["\u001b[2J\u001b[31mGPT"] },
+  });
+  await refusedWithin(from, "Unknown architecture \\u001b[2J\\u001b[31mGPT");
+  await Deno.remove(from, { recursive: true });
+  await writeGpt2Dir(from, {
+    shape: SHAPE,
+    extra: [{
+      name: "evil\nerror: all good",
+      dtype: "F32",
+      shape: [1],
+      bytes: new Uint8Array(4),
+    }],
+  });
+  await refusedWithin(from, "e.g. evil\\nerror: all good");
+  await Deno.remove(dir, { recursive: true });
+});
