@@ -560,3 +560,30 @@ Deno.test("names quoted from a file reach the message with their control charact
   await refusedWithin(from, "e.g. evil\\nerror: all good");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("--tokenizer gpt2 over a directory whose own tokenizer files are another tokenizer is refused, not imported with GPT-2's", async () => {
+  const dir = await Deno.makeTempDir();
+  const from = `${dir}/hf`;
+  // 50,257 rows (GPT-2's count) but the files are a BPE of its own.
+  await writeGpt2Dir(from, {
+    shape: { vocab: 50257, d: 8, layers: 1, heads: 2, positions: 16 },
+  });
+  const parent = `${dir}/out`;
+  await Deno.mkdir(parent);
+  await assertRejects(
+    () => importCheckpoint({ from, to: `${parent}/run`, tokenizer: "gpt2" }),
+    InteropError,
+    `--tokenizer gpt2, but ${from} holds its own tokenizer files (vocab.json, merges.txt:`,
+  );
+  assertEquals(await leftovers(parent), []);
+  // Without tokenizer files, --tokenizer gpt2 is what the directory needs.
+  await Deno.remove(`${from}/vocab.json`);
+  await Deno.remove(`${from}/merges.txt`);
+  const out = await importCheckpoint({
+    from,
+    to: `${parent}/run`,
+    tokenizer: "gpt2",
+  });
+  assertEquals(out.vocabulary.tokenizer, "gpt2");
+  await Deno.remove(dir, { recursive: true });
+});

@@ -553,6 +553,13 @@ async function chooseTokenizer(
         `No tokenizer files in ${from} (vocab.json and merges.txt, or tokenizer.json): add them, or pass --tokenizer gpt2 to use the project's copy of GPT-2's`,
       );
     }
+    if (read && read.kind !== "gpt2") {
+      throw new InteropError(
+        `--tokenizer gpt2, but ${from} holds its own tokenizer files (${
+          read.files.join(", ")
+        }: ${read.baseSize} ids, not GPT-2's): leave out --tokenizer gpt2 to read them`,
+      );
+    }
     const gpt2 = await loadGpt2Tokenizer();
     return {
       kind: "gpt2",
