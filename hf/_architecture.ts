@@ -106,6 +106,27 @@ export function positive(
   return v;
 }
 
+/**
+ * The layer count of a config: a positive integer no larger than the number
+ * of tensors the checkpoint stores (every layer has several), checked before
+ * any plan is built — n_layer 10^7 had the importer list 120 million tensor
+ * names and die out of memory.
+ */
+export function layerCount(
+  config: Record<string, unknown>,
+  key: string,
+  stored: number,
+  fallback?: number,
+): number {
+  const n = positive(config, key, fallback);
+  if (n > stored) {
+    throw new InteropError(
+      `config.json: ${key} is ${n}, more layers than the checkpoint's ${stored} tensors can hold`,
+    );
+  }
+  return n;
+}
+
 /** A config value that must be true or false (its default when absent). */
 export function boolean(
   config: Record<string, unknown>,

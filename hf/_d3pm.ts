@@ -8,6 +8,7 @@ import { type ModelConfig, parameterShapes } from "@d3pm/transformer";
 import {
   type ExportTensor,
   type ImportPlan,
+  layerCount,
   positive,
   rate,
   requireEpsilon,
@@ -77,10 +78,14 @@ export function d3pmTensors(model: ModelConfig): ExportTensor[] {
  * Read a denoiser's config (one this project exported) for import.
  *
  * @param config The parsed `config.json`.
+ * @param names The checkpoint's tensor names.
  * @returns The plan.
  * @throws {InteropError} For a value the project's model does not have.
  */
-export function d3pmImport(config: Record<string, unknown>): ImportPlan {
+export function d3pmImport(
+  config: Record<string, unknown>,
+  names: readonly string[],
+): ImportPlan {
   const positions = config.positions ?? "learned";
   if (positions !== "learned" && positions !== "rotary") {
     throw new InteropError(
@@ -110,7 +115,7 @@ export function d3pmImport(config: Record<string, unknown>): ImportPlan {
   const model: Omit<ModelConfig, "vocabSize"> = {
     kind: "bidirectional",
     contextLength: positive(config, "n_positions"),
-    nLayer: positive(config, "n_layer"),
+    nLayer: layerCount(config, "n_layer", names.length),
     nHead: positive(config, "n_head"),
     dModel: positive(config, "n_embd"),
     dMlp: positive(config, "n_inner"),

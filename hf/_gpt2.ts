@@ -7,6 +7,7 @@ import {
   boolean,
   type ExportTensor,
   type ImportPlan,
+  layerCount,
   positive,
   rate,
   requireEpsilon,
@@ -75,7 +76,7 @@ export function gpt2Import(
   // transformers' GPT2Config defaults, used where a key is absent.
   const dModel = positive(config, "n_embd", 768);
   const nHead = positive(config, "n_head", 12);
-  const nLayer = positive(config, "n_layer", 12);
+  const nLayer = layerCount(config, "n_layer", names.length, 12);
   const contextLength = positive(config, "n_positions", 1024);
   const inner = config.n_inner ?? null;
   const dMlp = inner === null ? 4 * dModel : positive(config, "n_inner");

@@ -12,6 +12,7 @@ import {
   type ExportTensor,
   type ImportPlan,
   type ImportTensor,
+  layerCount,
   positive,
   rate,
   requireEpsilon,
@@ -313,7 +314,7 @@ export function neoxImport(
   const model: Omit<ModelConfig, "vocabSize"> = {
     kind: "causal",
     contextLength: positive(config, "max_position_embeddings", 2048),
-    nLayer: positive(config, "num_hidden_layers"),
+    nLayer: layerCount(config, "num_hidden_layers", names.length),
     nHead,
     dModel,
     dMlp: positive(config, "intermediate_size"),

@@ -587,3 +587,19 @@ Deno.test("--tokenizer gpt2 over a directory whose own tokenizer files are anoth
   assertEquals(out.vocabulary.tokenizer, "gpt2");
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("a layer count beyond what the checkpoint's tensors can hold is refused before any plan is built (n_layer 10^7 ran out of memory)", async () => {
+  const dir = await Deno.makeTempDir();
+  const from = `${dir}/hf`;
+  await writeGpt2Dir(from, {
+    shape: SHAPE,
+    configExtra: { n_layer: 10_000_000 },
+  });
+  const start = performance.now();
+  await refusedWithin(
+    from,
+    "config.json: n_layer is 10000000, more layers than the checkpoint's 28 tensors can hold",
+  );
+  assert(performance.now() - start < 2000, "refused at once");
+  await Deno.remove(dir, { recursive: true });
+});

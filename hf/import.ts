@@ -160,7 +160,7 @@ export async function importCheckpoint(
       ? gpt2Import(hf, names)
       : modelType === "gpt_neox"
       ? neoxImport(hf, names)
-      : d3pmImport(hf);
+      : d3pmImport(hf, names);
     const provenance = hf.d3pm_deno as
       | { contestant?: unknown; run?: unknown; process?: unknown }
       | undefined;
