@@ -37,7 +37,17 @@ export function targetPath(path: string, flag: string): string {
   if (path === "") {
     throw new InteropError(`${flag} is empty: it takes the folder to write`);
   }
-  return path.replace(/(.)\/+$/, "$1");
+  const trimmed = path.replace(/(.)\/+$/, "$1");
+  // The folder is built beside its name and renamed into place: `.` and
+  // `..` have no "beside" (the temporary folder landed inside the target,
+  // which then "held files").
+  const last = trimmed.slice(trimmed.lastIndexOf("/") + 1);
+  if (last === "." || last === "..") {
+    throw new InteropError(
+      `${flag} ${path} ends in ${last}: name the folder itself (e.g. ../out)`,
+    );
+  }
+  return trimmed;
 }
 
 /**

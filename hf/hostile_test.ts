@@ -252,6 +252,15 @@ Deno.test("--to with a trailing slash writes that folder; an empty --to is refus
     InteropError,
     "--to is empty: it takes the folder to write",
   );
+  for (const to of [".", "./", `${root}/new/..`]) {
+    await assertRejects(
+      () => importCheckpoint({ from, to, force: true }),
+      InteropError,
+      `--to ${to} ends in ${
+        to.endsWith("..") ? ".." : "."
+      }: name the folder itself`,
+    );
+  }
   const run = `${root}/run`;
   await fakeRun(run, { emaDecay: 0 });
   const exported = await exportRun({ run, to: `${root}/exp/` });
