@@ -22,6 +22,8 @@ import { type NllEstimate, prng, type TokenBatch } from "@d3pm/core";
 import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
   chooseEngine,
+  chooseRunEngine,
+  type Engine,
   engineFingerprint,
   genStepList,
   judgeKey,
@@ -54,13 +56,13 @@ async function scoreGeneration(
     log: (line: string) => void;
   },
 ): Promise<Record<string, unknown>> {
-  const { config: saved } = await readRun(dir);
+  const { config: saved, results } = await readRun(dir);
   // Every test block: the unigram reference and its floor need real text.
   const config = { ...saved, resume: true, evalBlocks: 0 };
   const data = await prepareData(config, new RunFolder(dir), o.log);
   // The judge first: a wrong --judge is refused before any generation.
   const judge = o.judge === "auto"
-    ? await autoJudge(config, data, o)
+    ? await autoJudge(config, data, { ...o, runEngine: results?.engine })
     : await runJudge(o.judge === "self" ? dir : o.judge, config, data, o);
   const L = config.blockLength;
   const steps = Math.max(...genStepList(config));
@@ -198,11 +200,20 @@ type Data = Awaited<ReturnType<typeof prepareData>>;
 async function autoJudge(
   config: RunConfig,
   data: Data,
-  o: { engine: "tfjs" | "webgpu" | "cpu" | "auto"; backend: string },
+  o: {
+    engine: "tfjs" | "webgpu" | "cpu" | "auto";
+    backend: string;
+    /** The finished run's `engine` (results.json), which trained its judge. */
+    runEngine?: string;
+  },
 ): Promise<Judged> {
-  // Cached per engine, so the one the run's own engine choice resolves to
-  // here (scoring then runs on --engine).
-  const runEngine = await chooseEngine(config);
+  // Cached per engine, so the one the run trained its judge on: tfjs when
+  // its results say so (a run before bd3 fell back alone kept every model
+  // and the judge there), else the run's own engine choice resolved here
+  // (scoring then runs on --engine).
+  const runEngine: Engine = o.runEngine?.startsWith("tfjs")
+    ? { kind: "tfjs", reason: o.runEngine }
+    : await chooseRunEngine(config);
   if (runEngine.kind === "webgpu") runEngine.device.destroy();
   const fingerprint = await engineFingerprint(runEngine, o.backend);
   const judgeDir = `.cache/judges/${

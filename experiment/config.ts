@@ -128,13 +128,15 @@ export function checkConfig(
       if (message) throw new ConfigError(message);
     }
     // A contestant the fused engines cannot run (its registry entry says
-    // why): refused with --engine cpu or webgpu before anything starts.
+    // why): refused with --engine cpu or webgpu before anything starts (an
+    // explicit engine is every model's; under auto it alone falls back to
+    // tfjs, see chooseRunEngine).
     const only = contestants().find((k) =>
       k.tfjsOnly && modelList(config).includes(k.kind)
     );
     if (only && (config.engine === "cpu" || config.engine === "webgpu")) {
       throw new ConfigError(
-        `the ${only.kind} contestant runs on tfjs only: ${only.tfjsOnly}, not --engine ${config.engine}; use --engine tfjs`,
+        `the ${only.kind} contestant runs on tfjs only: ${only.tfjsOnly}, not --engine ${config.engine}; use --engine auto (then ${only.kind} alone trains on tfjs) or tfjs`,
       );
     }
     if (config.judge === "self" && !modelList(config).includes("ar")) {

@@ -176,6 +176,68 @@ export async function chooseEngine(
 }
 
 /**
+ * The engine of a run: {@linkcode chooseEngine} for its models less those
+ * that run on tfjs only (a contestant's `tfjsOnly`, e.g. `bd3`), which fall
+ * back to tfjs one by one ({@linkcode modelEngine}) while the others keep
+ * the engine `auto` picks. An explicit `--engine cpu` or `webgpu` is
+ * refused with such a contestant, as {@linkcode chooseEngine} refuses it.
+ *
+ * @param config The engine asked for, the D3PM's objective and the models.
+ * @returns The run's engine (the judge's too).
+ * @throws {ConfigError} As {@linkcode chooseEngine}.
+ *
+ * @example Without a GPU, bd3 in the models no longer keeps the run on tfjs
+ * ```ts
+ * import { chooseRunEngine, modelEngine } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const run = await chooseRunEngine({ engine: "tfjs", diffusionLoss: "mdlm", models: "ar,bd3" });
+ * assertEquals(run.kind, "tfjs");
+ * assertEquals(modelEngine(run, "bd3"), run); // on tfjs already
+ * ```
+ */
+export async function chooseRunEngine(
+  config: EngineChoice,
+): Promise<Engine> {
+  if (config.engine !== "auto") return await chooseEngine(config);
+  const fused = (config.models ?? "").split(",").filter((k) =>
+    !contestants().find((c) => c.kind === k)?.tfjsOnly
+  );
+  return await chooseEngine({ ...config, models: fused.join(",") });
+}
+
+/**
+ * The engine one contestant of a run trains and evaluates on: the run's
+ * engine ({@linkcode chooseRunEngine}), or tfjs, saying why in one line,
+ * for a contestant that runs on tfjs only.
+ *
+ * @param run The run's engine.
+ * @param kind The contestant.
+ * @returns Its engine (the run's own object when it is the run's).
+ *
+ * @example
+ * ```ts
+ * import { modelEngine } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const cpu = { kind: "cpu", reason: "cpu" } as const;
+ * assertEquals(modelEngine(cpu, "ar"), cpu);
+ * assertEquals(modelEngine(cpu, "bd3"), {
+ *   kind: "tfjs",
+ *   reason: "tfjs (the bd3 contestant runs on tfjs only: block diffusion needs block attention, which the fused engines lack)",
+ * });
+ * ```
+ */
+export function modelEngine(run: Engine, kind: string): Engine {
+  if (run.kind === "tfjs") return run;
+  const why = contestants().find((c) => c.kind === kind)?.tfjsOnly;
+  return why
+    ? {
+      kind: "tfjs",
+      reason: `tfjs (the ${kind} contestant runs on tfjs only: ${why})`,
+    }
+    : run;
+}
+
+/**
  * What decides the float rounding of what an engine trains, for the cache
  * keys of trained models (the `auto` judge's): the engine's kind and, on tfjs,
  * its backend (with its BLAS and threads); on the CPU engine its kernel threads (a product's bits follow
@@ -476,7 +538,8 @@ export interface EvaluationModels {
  * self`) share one placed model.
  *
  * @param models The trained tfjs models (the caller's).
- * @param engine Where evaluation runs.
+ * @param engine Where evaluation runs: the run's engine, or one per model
+ *   (a contestant that runs on tfjs only is evaluated on tfjs).
  * @returns The placements.
  *
  * @example
@@ -493,8 +556,10 @@ export interface EvaluationModels {
  */
 export function evaluationModels(
   models: readonly Transformer[],
-  engine: Engine,
+  engine: Engine | readonly Engine[],
 ): EvaluationModels {
+  const engineOf = (i: number) =>
+    Array.isArray(engine) ? engine[i] : engine as Engine;
   const placed = new Map<number, Promise<EvalModel>>();
   return {
     place(i) {
@@ -505,7 +570,7 @@ export function evaluationModels(
             `Cannot place model ${i}: there are ${models.length} models`,
           );
         }
-        p = evaluationModel(models[i], engine);
+        p = evaluationModel(models[i], engineOf(i));
         placed.set(i, p);
       }
       return p;

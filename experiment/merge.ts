@@ -598,7 +598,8 @@ function enginesLine(runs: readonly MergedRun[]): string {
   for (const run of runs) {
     const names = new Set(
       run.result.results.flatMap((m) =>
-        m.training.engines?.map((s) => s.engine) ?? [run.result.engine]
+        m.training.engines?.map((s) => s.engine) ??
+          [m.engine ?? run.result.engine]
       ),
     );
     for (const name of names) {
@@ -614,7 +615,7 @@ function enginesLine(runs: readonly MergedRun[]): string {
 /**
  * What a run measured that does not depend on the machine or the clock:
  * its results with every time and speed figure, and the engines that
- * trained it (`training.engines`), removed, for comparing two runs bit for
+ * trained it (`training.engines`, the model's `engine`), removed, for comparing two runs bit for
  * bit.
  *
  * @param m One model's result.
@@ -636,7 +637,7 @@ export function measuredFigures(m: ModelResult): unknown {
     if (typeof x !== "object" || x === null) return x;
     return Object.fromEntries(
       Object.entries(x).filter(([k]) =>
-        !/seconds|PerSecond|^speed$|^tokensPer|elapsed|^engines$/i.test(k)
+        !/seconds|PerSecond|^speed$|^tokensPer|elapsed|^engines?$/i.test(k)
       ).map(([k, v]) => [k, strip(v)]),
     );
   };

@@ -54,6 +54,7 @@ export {
 } from "./data.ts";
 export {
   chooseEngine,
+  chooseRunEngine,
   type Engine,
   type EngineChoice,
   engineFingerprint,
@@ -62,6 +63,7 @@ export {
   evaluationModel,
   type EvaluationModels,
   evaluationModels,
+  modelEngine,
   type PlacedModel,
   placeModel,
   processStagger,

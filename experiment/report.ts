@@ -76,7 +76,9 @@ function header(r: ExperimentResult): string {
   } — ${c.preset} preset
 
 Command: \`${r.command}\` (full configuration in \`config.json\`).
-Backend: ${r.backend}. Training engine: ${r.engine}. Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
+Backend: ${r.backend}. Training engine: ${r.engine}.${
+    ownEngines(r)
+  } Tokenizer: \`${r.tokenizer.id}\` (${r.tokenizer.vocabSize} ids). Data: ${d.source} —
 ${d.trainTokens} train tokens, ${d.testTokens} test tokens, ${
     fixed(d.bytesPerToken, 3)
   } bytes/token;
@@ -91,6 +93,23 @@ ${
 (${tokens} tokens) per model, matched. The run took ${
     fixed(r.seconds / 60, 1)
   } minutes.${mixedEngines(r)}`;
+}
+
+// The contestants that trained and evaluated on an engine of their own
+// (one that runs on tfjs only, in a run on a fused engine), as a sentence,
+// or "": their times are that engine's, not the run's.
+function ownEngines(r: ExperimentResult): string {
+  const own = new Map<string, string>();
+  for (const m of r.results) {
+    if (m.engine !== undefined && m.engine !== r.engine) {
+      own.set(m.model, m.engine);
+    }
+  }
+  return [...own].map(([k, e]) =>
+    ` ${
+      label(k).short
+    } trained and evaluated on ${e}: its times are that engine's.`
+  ).join("");
 }
 
 // The models whose training steps ran on more than one engine (a resume

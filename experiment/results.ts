@@ -64,6 +64,13 @@ export interface ResultBase {
   seed: number;
   /** Parameters. */
   parameters: number;
+  /**
+   * The engine that trained and evaluated it, and why: the run's `engine`,
+   * or tfjs for a contestant that runs on tfjs only (e.g. `bd3`) in a run
+   * on a fused engine. Absent in runs made before models could differ:
+   * the run's `engine` then trained every model.
+   */
+  engine?: string;
   /** Training. */
   training: TrainingFigures;
   /** Test likelihood (a bound for the D3PM and the MLM: the Monte-Carlo continuous ELBO). */

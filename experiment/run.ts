@@ -17,18 +17,24 @@ import { sameFolder } from "./_paths.ts";
 import { prepareData, type RunData } from "./data.ts";
 import type { EvalContext } from "./evaluation.ts";
 import { contestantOf } from "./registry.ts";
-import { enter, parameterTotal, trainContestant } from "./train.ts";
+import {
+  enter,
+  type Entrant,
+  parameterTotal,
+  trainContestant,
+} from "./train.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
 import { checkInitFrom } from "./init_from.ts";
 import { checkBudget } from "./budget.ts";
 import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
-  chooseEngine,
+  chooseRunEngine,
   type Engine,
   engineFingerprint,
   type EvaluationModels,
   evaluationModels,
+  modelEngine,
 } from "./engine.ts";
 import { formatSamples, sampleLabel, writeReport } from "./report.ts";
 
@@ -92,9 +98,17 @@ export async function runExperiment(
   let engine: Engine | undefined;
   try {
     const backend = await initBackend({ prefer: config.backend }); // prints which and why
-    engine = await chooseEngine(config);
+    // One engine for the run (and its judge); a contestant that runs on
+    // tfjs only falls back to tfjs alone, the others keep the run's.
+    engine = await chooseRunEngine(config);
     log(`engine: ${engine.reason}`);
     const engineName = await engineFingerprint(engine, backend.reason);
+    const engines = await contestantEngines(
+      config,
+      { engine, name: engineName },
+      backend.reason,
+      log,
+    );
     // What the run will cost, before the data and the models are allocated.
     log(checkBudget(config, { engine: engine.kind }));
     const data = await prepareData(config, folder, log);
@@ -115,8 +129,7 @@ export async function runExperiment(
       data,
       folder,
       judge,
-      engine,
-      engineName,
+      engines,
       log,
       progress: options.progress !== false,
     };
@@ -145,6 +158,38 @@ export async function runExperiment(
     if (engine?.kind === "webgpu") engine.device.destroy();
     lock.release();
   }
+}
+
+/** A contestant's engine and its fingerprint (`engineFingerprint`). */
+interface OwnEngine {
+  engine: Engine;
+  name: string;
+}
+
+/**
+ * Each contestant's engine ({@linkcode modelEngine}: the run's, or tfjs for
+ * one that runs on tfjs only, said on `log`) and its fingerprint.
+ */
+async function contestantEngines(
+  config: ExperimentConfig,
+  run: OwnEngine,
+  backend: string,
+  log: (line: string) => void,
+): Promise<Map<string, OwnEngine>> {
+  const engines = new Map<string, OwnEngine>();
+  for (const kind of modelList(config)) {
+    const own = modelEngine(run.engine, kind);
+    if (own === run.engine) {
+      engines.set(kind, run);
+      continue;
+    }
+    engines.set(kind, {
+      engine: own,
+      name: await engineFingerprint(own, backend),
+    });
+    log(`engine: ${kind} on ${own.reason}`);
+  }
+  return engines;
 }
 
 /** Refuse a bad --init-from, or a --judge that is the run's own folder. */
@@ -192,10 +237,33 @@ interface SeedContext {
   data: RunData;
   folder: RunFolder;
   judge: Judge | undefined;
-  engine: Engine;
-  engineName: string;
+  /** Each contestant's engine ({@linkcode modelEngine}) and its fingerprint. */
+  engines: ReadonlyMap<string, OwnEngine>;
   log: (line: string) => void;
   progress: boolean;
+}
+
+/** Train one contestant of a seed on its engine, saying how long it took. */
+async function trainOne(
+  run: SeedContext,
+  e: Entrant,
+  seed: number,
+  metrics: MetricsLog,
+  own: OwnEngine,
+): Promise<{ model: Transformer; training: ModelResult["training"] }> {
+  const trainStarted = performance.now();
+  const trained = await trainContestant(e, seed, {
+    ...run,
+    metrics,
+    engine: own.engine,
+    engineName: own.name,
+  });
+  run.log(
+    `seed ${seed} ${e.contestant.kind}: trained in ${
+      seconds(trainStarted)
+    } s (validation and saving included)`,
+  );
+  return trained;
 }
 
 /** Train the models of one seed, evaluate them, append their samples. */
@@ -204,24 +272,23 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
   const entrants = modelList(config).map((k) =>
     enter(contestantOf(k), { config, data })
   );
+  const engineOf = (e: (typeof entrants)[number]) =>
+    run.engines.get(e.contestant.kind)!;
   const metrics = new MetricsLog(folder.metricsPath);
   const trained: { model: Transformer; training: ModelResult["training"] }[] =
     [];
   let evals: EvaluationModels | undefined;
   try {
     for (const e of entrants) {
-      const trainStarted = performance.now();
-      trained.push(await trainContestant(e, seed, { ...run, metrics }));
-      run.log(
-        `seed ${seed} ${e.contestant.kind}: trained in ${
-          seconds(trainStarted)
-        } s (validation and saving included)`,
-      );
+      trained.push(await trainOne(run, e, seed, metrics, engineOf(e)));
     }
     run.log(`seed ${seed}: evaluating`);
     // On the fused engine's runs, evaluation, generation and the self judge
     // run there too, on one placed model each.
-    evals = evaluationModels(trained.map((t) => t.model), run.engine);
+    evals = evaluationModels(
+      trained.map((t) => t.model),
+      entrants.map((e) => engineOf(e).engine),
+    );
     const ctx: EvalContext = {
       config,
       data,
@@ -246,6 +313,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
         ...result,
         seed,
         parameters: parameterTotal(trained[i].model),
+        engine: engineOf(e).engine.reason,
         training: trained[i].training,
       };
       results.push(full);
