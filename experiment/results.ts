@@ -65,10 +65,11 @@ export interface ResultBase {
   /** Parameters. */
   parameters: number;
   /**
-   * The engine that trained and evaluated it, and why: the run's `engine`,
-   * or tfjs for a contestant that runs on tfjs only (e.g. `bd3`) in a run
-   * on a fused engine. Absent in runs made before models could differ:
-   * the run's `engine` then trained every model.
+   * The engine that evaluated it and trained its steps of this session,
+   * and why (`training.engines` names what trained each step): the run's
+   * `engine`, or tfjs for a contestant that runs on tfjs only (e.g. `bd3`)
+   * in a run on a fused engine. Absent in runs made before models could
+   * differ: the run's `engine` then was every model's.
    */
   engine?: string;
   /** Training. */

@@ -6,11 +6,13 @@ import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import {
   chooseRunEngine,
   ConfigError,
+  evaluationModels,
   measuredFigures,
   modelEngine,
   resolveConfig,
   runExperiment,
 } from "@d3pm/experiment";
+import { preset, Transformer } from "@d3pm/transformer";
 
 const BD3_ON_TFJS =
   /^tfjs \(the bd3 contestant runs on tfjs only: block diffusion needs block attention/;
@@ -25,6 +27,24 @@ Deno.test("under auto, bd3 in --models leaves the run on the CPU engine and fall
   const bd3 = modelEngine(run, "bd3");
   assertEquals(bd3.kind, "tfjs");
   assertMatch(bd3.reason, BD3_ON_TFJS);
+  // Each model is placed for evaluation on its own engine: bd3's is the
+  // tfjs model itself (a fused engine has no forward pass to run it on).
+  const shape = preset("micro", {
+    vocabSize: 16,
+    contextLength: 8,
+    dModel: 8,
+    dMlp: 16,
+  });
+  const models = [0, 1].map((seed) => new Transformer(shape, { seed }));
+  const cpu = { kind: "cpu", reason: "cpu" } as const;
+  const placed = evaluationModels(models, [cpu, modelEngine(cpu, "bd3")]);
+  try {
+    assert("rowLosses" in await placed.place(0));
+    assertEquals(await placed.place(1), models[1]);
+  } finally {
+    await placed.release();
+    for (const m of models) m.dispose();
+  }
   // The d3pm objective still keeps the whole run on tfjs (every model).
   const d3pmLoss = await chooseRunEngine({ ...config, diffusionLoss: "d3pm" });
   assertEquals(d3pmLoss.kind, "tfjs");
