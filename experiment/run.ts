@@ -109,8 +109,10 @@ export async function runExperiment(
       backend.reason,
       log,
     );
-    // What the run will cost, before the data and the models are allocated.
-    log(checkBudget(config, { engine: engine.kind }));
+    // What the run will cost, before the data and the models are allocated
+    // (a model that falls back to tfjs holds its activations in host memory).
+    const onTfjs = [...engines.values()].some((e) => e.engine.kind === "tfjs");
+    log(checkBudget(config, { engine: onTfjs ? "tfjs" : engine.kind }));
     const data = await prepareData(config, folder, log);
     // Before the judge, whose training can take minutes.
     await checkSources(config, data);
