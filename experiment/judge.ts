@@ -57,6 +57,12 @@ export interface JudgeOptions {
    * there.
    */
   engine: Engine;
+  /**
+   * Where the judge scores instead of `engine` (the run passes tfjs when a
+   * model of its falls back to tfjs beside the CPU engine: a live CPU engine
+   * holds the CBLAS at one thread, which would change that model's bits).
+   */
+  scoreOn?: Engine;
   /** On tfjs, the backend's one line (`initBackend`'s reason): part of the key. */
   backend?: string;
   /**
@@ -128,7 +134,7 @@ export async function openJudge(
       model.dispose();
     };
     try {
-      placed = await evaluationModel(model, engine);
+      placed = await evaluationModel(model, options.scoreOn ?? engine);
       const score = (x0: TokenBatch) => process.score(placed!, x0);
       return { describe: await describe(score), score, dispose };
     } catch (e) {

@@ -119,6 +119,7 @@ export async function runExperiment(
     const judgeStarted = performance.now();
     judge = await openJudge(config, data, {
       engine,
+      ...(onTfjs && engine.kind === "cpu" ? { scoreOn: tfjsEngine } : {}),
       backend: backend.reason,
       engineName,
       log,
@@ -132,6 +133,7 @@ export async function runExperiment(
       folder,
       judge,
       engines,
+      cpuAside: onTfjs && engine.kind === "cpu",
       log,
       progress: options.progress !== false,
     };
@@ -161,6 +163,11 @@ export async function runExperiment(
     lock.release();
   }
 }
+
+const tfjsEngine: Engine = {
+  kind: "tfjs",
+  reason: "tfjs (beside a model that falls back to tfjs)",
+};
 
 /** A contestant's engine and its fingerprint (`engineFingerprint`). */
 interface OwnEngine {
@@ -241,6 +248,14 @@ interface SeedContext {
   judge: Judge | undefined;
   /** Each contestant's engine ({@linkcode modelEngine}) and its fingerprint. */
   engines: ReadonlyMap<string, OwnEngine>;
+  /**
+   * A model falls back to tfjs beside the CPU engine. A live CPU engine
+   * holds the CBLAS at one thread (its threads split the products), which
+   * would change that model's bits: none stays alive while it trains or
+   * evaluates (each placed model is released after its evaluation, the
+   * judge scores on tfjs), so its figures are those of a run on tfjs alone.
+   */
+  cpuAside: boolean;
   log: (line: string) => void;
   progress: boolean;
 }
@@ -295,7 +310,11 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
       config,
       data,
       rng: prng(10_000 + seed),
-      judge: run.judge?.score ?? selfJudge(entrants, evals.place),
+      judge: run.judge?.score ??
+        selfJudge(
+          entrants,
+          run.cpuAside ? (i) => Promise.resolve(trained[i].model) : evals.place,
+        ),
     };
     const results: ModelResult[] = [];
     const shown: string[] = [];
@@ -306,6 +325,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
         await evals.place(i),
         ctx,
       );
+      if (run.cpuAside) await evals.release();
       run.log(
         `seed ${seed} ${e.contestant.kind}: evaluated in ${
           seconds(evalStarted)

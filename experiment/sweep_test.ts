@@ -368,6 +368,14 @@ Deno.test("writeMergedReport() names the engines that trained the cells: one lin
     three,
     "\nTrained on 3 engines (their rounding differs): E1 (a, b); E2 (a); cpu: the fused plan on the CPU kernels (c).\n",
   );
+  // Without spans, a model's own engine (bd3 on tfjs in a CPU run) counts.
+  const own = await merged([
+    run("d", [model("ar", 3), { ...model("bd3", 3), engine: "tfjs (bd3)" }]),
+  ]);
+  assertStringIncludes(
+    own,
+    "\nTrained on 2 engines (their rounding differs): cpu: the fused plan on the CPU kernels (d); tfjs (bd3) (d).\n",
+  );
   await Deno.remove(out, { recursive: true });
 });
 
