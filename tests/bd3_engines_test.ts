@@ -2,7 +2,13 @@
 // that runs on tfjs only) keeps the engine `auto` picks for the others; bd3
 // alone trains and evaluates on tfjs, and results.json and the report say
 // which engine each model used. Its figures are those of the all-tfjs run.
-import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotEquals,
+  assertRejects,
+} from "@std/assert";
 import {
   chooseRunEngine,
   ConfigError,
@@ -13,6 +19,7 @@ import {
   runExperiment,
 } from "@d3pm/experiment";
 import { preset, Transformer } from "@d3pm/transformer";
+import { runTool } from "./_run.ts";
 
 const BD3_ON_TFJS =
   /^tfjs \(the bd3 contestant runs on tfjs only: block diffusion needs block attention/;
@@ -145,6 +152,31 @@ Deno.test("a run of ar,d3pm,bd3 trains ar and d3pm on the CPU engine and bd3 on 
     const bd3Samples = async (dir: string) =>
       (await Deno.readTextFile(`${dir}/samples.txt`)).split("BD3 (")[1];
     assertEquals(await bd3Samples(mixedOut), await bd3Samples(tfjsOut));
+    // evaluate's auto judge is the one the run trained: on the CPU engine
+    // here, on tfjs for a run made before models could differ (its results
+    // name tfjs as the run's engine and no model's own).
+    const judgeOf = (text: string) =>
+      text.match(/\.cache\/judges\/[0-9a-f]{16}/)?.[0];
+    const evaluatedJudge = async () => {
+      const r = await runTool("evaluate.ts", [
+        "--run",
+        mixedOut,
+        "--model",
+        "ar",
+        "--blocks",
+        "2",
+        "--gen-samples",
+        "2",
+      ]);
+      assertEquals(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout.trim().split("\n").at(-1)!).judge;
+    };
+    assertNotEquals(judgeOf(mixed.judge), judgeOf(tfjs.judge));
+    assertEquals(await evaluatedJudge(), judgeOf(mixed.judge));
+    saved.engine = tfjs.engine;
+    for (const m of saved.results) delete m.engine;
+    await Deno.writeTextFile(`${mixedOut}/results.json`, JSON.stringify(saved));
+    assertEquals(await evaluatedJudge(), judgeOf(tfjs.judge));
     // Which engine a model used is no measured figure.
     assertEquals(
       (measuredFigures(bd3) as Record<string, unknown>).engine,
