@@ -63,24 +63,29 @@ export async function followsTfjs(
   then?: (dir: string, figures: TestFigures) => Promise<void>,
 ): Promise<void> {
   const fused = await Deno.makeTempDir(), tfjs = await Deno.makeTempDir();
-  const a = await runTool("experiment.ts", [
-    ...ARGS,
-    ...THREE,
-    "--engine",
-    engine,
-    "--out",
-    fused,
+  // The two runs are independent (their own folders; the shared caches are
+  // written atomically): side by side, the tfjs run's one JavaScript thread
+  // beside the engine's.
+  const [a, b] = await Promise.all([
+    runTool("experiment.ts", [
+      ...ARGS,
+      ...THREE,
+      "--engine",
+      engine,
+      "--out",
+      fused,
+    ]),
+    runTool("experiment.ts", [
+      ...ARGS,
+      ...THREE,
+      "--engine",
+      "tfjs",
+      "--out",
+      tfjs,
+    ]),
   ]);
   assertEquals(a.code, 0, a.stderr);
   assert(a.stderr.includes(`engine: ${engine}: ${says}`), a.stderr);
-  const b = await runTool("experiment.ts", [
-    ...ARGS,
-    ...THREE,
-    "--engine",
-    "tfjs",
-    "--out",
-    tfjs,
-  ]);
   assertEquals(b.code, 0, b.stderr);
   const ga = await Deno.readTextFile(`${fused}/metrics.jsonl`);
   const cb = await Deno.readTextFile(`${tfjs}/metrics.jsonl`);
@@ -139,15 +144,14 @@ export async function resumesBitIdentically(
   models: string[],
 ): Promise<void> {
   const whole = await Deno.makeTempDir(), cut = await Deno.makeTempDir();
-  const w = await runTool("experiment.ts", [...args, "--out", whole]);
-  assertEquals(w.code, 0, w.stderr);
-  await killAt(args, cut, '"model":"d3pm","seed":0,"step":20');
-  const r = await runTool("experiment.ts", [
-    ...args,
-    "--out",
-    cut,
-    "--resume",
+  // The whole run beside the killed one and its resume (their own folders).
+  const [w, r] = await Promise.all([
+    runTool("experiment.ts", [...args, "--out", whole]),
+    killAt(args, cut, '"model":"d3pm","seed":0,"step":20').then(() =>
+      runTool("experiment.ts", [...args, "--out", cut, "--resume"])
+    ),
   ]);
+  assertEquals(w.code, 0, w.stderr);
   assertEquals(r.code, 0, r.stderr);
   for (const m of models) {
     const a = await Deno.readFile(`${cut}/seed-0/${m}/model.safetensors`);

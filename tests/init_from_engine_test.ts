@@ -143,7 +143,8 @@ async function followsTfjsFrom(
     await Deno.remove(out, { recursive: true });
     return { losses, results };
   };
-  const fused = await run(engine), tfjs = await run("tfjs");
+  // Independent runs (their own folders), side by side.
+  const [fused, tfjs] = await Promise.all([run(engine), run("tfjs")]);
   assertEquals([...fused.losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   // Step 1: the same weights and draws, float rounding apart.
   const [a1, b1] = [fused.losses.get(1)!, tfjs.losses.get(1)!];
