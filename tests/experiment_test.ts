@@ -138,27 +138,44 @@ async function waitFor(
   return false;
 }
 
+// The tfjs path's resume (it logs every step, so the kill lands at step 24);
+// the CPU engine's is tests/cpu_engine_test.ts's.
+const KILLED = [
+  ...MICRO,
+  "--engine",
+  "tfjs",
+  "--steps",
+  "40",
+  "--checkpoint-every",
+  "10",
+  "--warmup",
+  "5",
+];
+
+// The uninterrupted run both kill tests compare with (the same arguments):
+// made once, beside the first test's killed run, and removed when the
+// module unloads.
+let uninterrupted: Promise<string> | undefined;
+function wholeRun(): Promise<string> {
+  return uninterrupted ??= (async () => {
+    const out = await Deno.makeTempDir();
+    const r = await runTool("experiment.ts", [...KILLED, "--out", out]);
+    assertEquals(r.code, 0, r.stderr);
+    globalThis.addEventListener(
+      "unload",
+      () => Deno.removeSync(out, { recursive: true }),
+    );
+    return out;
+  })();
+}
+
 for (const during of ["ar", "d3pm"] as const) {
   Deno.test(`an experiment killed during ${during} training and resumed ends with the same weights as an uninterrupted one`, async () => {
-    // The tfjs path's resume (it logs every step, so the kill lands at
-    // step 24); the CPU engine's is tests/cpu_engine_test.ts's.
-    const args = [
-      ...MICRO,
-      "--engine",
-      "tfjs",
-      "--steps",
-      "40",
-      "--checkpoint-every",
-      "10",
-      "--warmup",
-      "5",
-    ];
-    const whole = await Deno.makeTempDir();
+    const args = KILLED;
+    const made = wholeRun();
+    // Awaited below; a failure here must not leave it unhandled.
+    made.catch(() => {});
     const cut = await Deno.makeTempDir();
-    assertEquals(
-      (await runTool("experiment.ts", [...args, "--out", whole])).code,
-      0,
-    );
 
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -194,12 +211,12 @@ for (const during of ["ar", "d3pm"] as const) {
       "--resume",
     ]);
     assertEquals(resumed.code, 0, resumed.stderr);
+    const whole = await made;
     for (const m of ["ar", "d3pm"]) {
       const a = await Deno.readFile(`${whole}/seed-0/${m}/model.safetensors`);
       const b = await Deno.readFile(`${cut}/seed-0/${m}/model.safetensors`);
       assertEquals(b, a, `${m} weights differ after resume`);
     }
-    await Deno.remove(whole, { recursive: true });
     await Deno.remove(cut, { recursive: true });
   });
 }
