@@ -67,6 +67,32 @@ async function source(steps = 40): Promise<string> {
   return out;
 }
 
+// The 40-step source, made once for the tests below, which only read it
+// (train from it, judge with it, copy it), and removed when the module
+// unloads.
+let shared: Promise<string> | undefined;
+function sharedSource(): Promise<string> {
+  return shared ??= source().then((dir) => {
+    globalThis.addEventListener(
+      "unload",
+      () => Deno.removeSync(dir, { recursive: true }),
+    );
+    return dir;
+  });
+}
+
+// The tfjs side of followsTfjsFrom for each source: the same run whichever
+// engine it is compared with, so run once.
+const tfjsFrom = new Map<string, Promise<FromRun>>();
+
+/** What followsTfjsFrom compares of one run: its losses by step, its results.json. */
+interface FromRun {
+  losses: Map<number, number>;
+  results: {
+    results: { test: { nll: number }; training: { initFrom: unknown } }[];
+  };
+}
+
 /**
  * A D3PM run on the CPU engine from `source`, long enough (80 steps,
  * checkpoints every 10) to be killed mid-run and resumed.
@@ -110,7 +136,7 @@ async function followsTfjsFrom(
   src: string,
   engine: "cpu" | "webgpu",
 ): Promise<void> {
-  const run = async (on: string) => {
+  const run = async (on: string): Promise<FromRun> => {
     const out = await Deno.makeTempDir();
     const r = await runTool("experiment.ts", [
       ...MICRO,
@@ -143,8 +169,10 @@ async function followsTfjsFrom(
     await Deno.remove(out, { recursive: true });
     return { losses, results };
   };
-  // Independent runs (their own folders), side by side.
-  const [fused, tfjs] = await Promise.all([run(engine), run("tfjs")]);
+  // Independent runs (their own folders), side by side; tfjs's once per
+  // source.
+  if (!tfjsFrom.has(src)) tfjsFrom.set(src, run("tfjs"));
+  const [fused, tfjs] = await Promise.all([run(engine), tfjsFrom.get(src)!]);
   assertEquals([...fused.losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   // Step 1: the same weights and draws, float rounding apart.
   const [a1, b1] = [fused.losses.get(1)!, tfjs.losses.get(1)!];
@@ -171,7 +199,7 @@ Deno.test({
     "--init-from on the CPU engine: it steps from exactly the weights it is handed (the source's, the mask token's row included), its losses and test figures follow tfjs's, and a killed run resumes to the whole run's weights",
   ignore: noKernels,
   async fn() {
-    const src = await source();
+    const src = await sharedSource();
     // In process: the weights the engine is handed are the ones it steps
     // from (lr 0 and no decay: one step leaves them as they were).
     const ar = await loadTrained(src, { model: "ar" });
@@ -252,7 +280,6 @@ Deno.test({
     // Killed mid-run on the engine and resumed: the checkpoint's weights
     // replace the source's again, to the same weights as a whole run.
     await resumesBitIdentically(killable(src, src), ["d3pm"]);
-    await Deno.remove(src, { recursive: true });
   },
 });
 
@@ -261,7 +288,7 @@ Deno.test({
     "--init-from: the checkpoint is tied to the source's weights, so a source replaced at the same path is refused on resume (results.json records their SHA-256)",
   ignore: noKernels,
   async fn() {
-    const [src, other] = [await source(), await source(30)];
+    const [src, other] = await Promise.all([sharedSource(), source(30)]);
     const dir = await Deno.makeTempDir();
     const at = `${dir}/src`, cut = `${dir}/cut`, whole = `${dir}/whole`;
     const copy = async (from: string) => {
@@ -315,7 +342,7 @@ Deno.test({
       "--resume",
     ]);
     assertEquals(again.code, 0, again.stderr);
-    for (const d of [src, other, dir]) {
+    for (const d of [other, dir]) {
       await Deno.remove(d, { recursive: true });
     }
   },
@@ -326,9 +353,7 @@ Deno.test({
     "--init-from on the WebGPU engine: its losses and test figures follow tfjs's from the source's weights",
   ignore: noAdapter,
   async fn() {
-    const src = await source();
-    await followsTfjsFrom(src, "webgpu");
-    await Deno.remove(src, { recursive: true });
+    await followsTfjsFrom(await sharedSource(), "webgpu");
   },
 });
 
