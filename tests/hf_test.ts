@@ -150,9 +150,10 @@ Deno.test({
       text: string;
       request: Record<string, unknown>;
     }
-    const cases: Case[] = [];
-    // Train, export and make the inputs of every model.
-    for (const [name, extra] of Object.entries(runs)) {
+    // Train, export and make the inputs of every model: the three runs
+    // side by side (their own folders), each's exports after it.
+    const prepare = async (name: string, extra: string[]) => {
+      const cases: Case[] = [];
       const run = `${root}/run-${name}`;
       const trained = await runTool("experiment.ts", [
         ...common,
@@ -215,7 +216,11 @@ Deno.test({
           },
         });
       }
-    }
+      return cases;
+    };
+    const cases = (await Promise.all(
+      Object.entries(runs).map(([name, extra]) => prepare(name, extra)),
+    )).flat();
     // transformers' side, in one interpreter.
     const replies = await askPython(peer.python!, cases.map((c) => c.request));
     const results: string[] = [];
