@@ -23,7 +23,11 @@ import { ignoreUnless } from "@d3pm/core/testing";
 import { sha256Hex, type StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
 import { FAST_EVAL, killAt, runTool } from "./_run.ts";
-import { noWebGpuAdapter, resumesBitIdentically } from "./_engine_runs.ts";
+import {
+  inTurnOr,
+  noWebGpuAdapter,
+  resumesBitIdentically,
+} from "./_engine_runs.ts";
 
 await tf.setBackend("cpu");
 
@@ -169,10 +173,16 @@ async function followsTfjsFrom(
     await Deno.remove(out, { recursive: true });
     return { losses, results };
   };
-  // Independent runs (their own folders), side by side; tfjs's once per
-  // source.
-  if (!tfjsFrom.has(src)) tfjsFrom.set(src, run("tfjs"));
-  const [fused, tfjs] = await Promise.all([run(engine), tfjsFrom.get(src)!]);
+  // Independent runs (their own folders): side by side on the CPU engine,
+  // in turn on WebGPU (inTurnOr); tfjs's once per source.
+  const tfjsRun = () => {
+    if (!tfjsFrom.has(src)) tfjsFrom.set(src, run("tfjs"));
+    return tfjsFrom.get(src)!;
+  };
+  const [fused, tfjs] = await inTurnOr(engine === "cpu", [
+    () => run(engine),
+    tfjsRun,
+  ]);
   assertEquals([...fused.losses.keys()], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
   // Step 1: the same weights and draws, float rounding apart.
   const [a1, b1] = [fused.losses.get(1)!, tfjs.losses.get(1)!];
