@@ -11,6 +11,7 @@ import {
   type Scalar,
   type Tensor1D,
   type Tensor2D,
+  type Tensor3D,
   type TermScorer,
   type TokenBatch,
 } from "@d3pm/core";
@@ -78,9 +79,16 @@ export function causalLmLoss(
  * 2..L from the ones before (the first token has no context and is not
  * scored); padding targets are not counted.
  *
+ * With `outputs`, the softmax runs over ids `0..outputs−1` only (the rows
+ * above carry no probability; a target among them scores +∞), and `alias`
+ * scores a target as another id: an imported GPT-2 scores the project's
+ * `<|bos|>`/`<|eos|>` as its `<|endoftext|>` over its own 50,257 outputs.
+ * These scores read the model's logits from its `forward` (an engine's
+ * asynchronous one too), not a `TermScorer`'s losses over every id.
+ *
  * @param model A causal model.
  * @param x0 The rows.
- * @param options The padding id.
+ * @param options The padding id; the outputs and target aliases.
  * @returns Nats per scored token (exact: stderr 0) and the count.
  *
  * @example
@@ -100,25 +108,45 @@ export function causalLmLoss(
  * const est = await causalNll(uniform, x0);
  * assertEquals(est.tokens, 4);
  * assertAlmostEquals(est.nats, Math.log(4), 1e-6);
+ * // Three outputs, id 3 scored as id 2: a uniform softmax over three.
+ * const three = await causalNll(uniform, x0, { outputs: 3, alias: [[3, 2]] });
+ * assertAlmostEquals(three.nats, Math.log(3), 1e-6);
  * ```
  */
 export async function causalNll(
   model: LanguageModel | TermScorer,
   x0: TokenBatch,
-  options: { padId?: number } = {},
+  options: {
+    padId?: number;
+    outputs?: number;
+    alias?: readonly (readonly [number, number])[];
+  } = {},
 ): Promise<NllEstimate> {
   checkBatch(x0, "causalNll");
-  const { batchSize: n, length: l, tokens: ids } = x0;
+  const { batchSize: n, length: l } = x0;
+  const { outputs, alias } = options;
+  let ids = x0.tokens;
+  if (alias?.length) {
+    // Inputs stay; each target is read as its alias.
+    const to = new Map(alias.map(([a, b]) => [a, b]));
+    ids = Int32Array.from(ids, (id, k) => k % l === 0 ? id : to.get(id) ?? id);
+  }
   const weights = new Float32Array(n * (l - 1));
   let tokens = 0;
   for (let r = 0; r < n; r++) {
     for (let i = 1; i < l; i++) {
-      const w = ids[r * l + i] === options.padId ? 0 : 1;
+      const w = x0.tokens[r * l + i] === options.padId ? 0 : 1;
       weights[r * (l - 1) + i - 1] = w;
       tokens += w;
     }
   }
-  if (isTermScorer(model)) {
+  const restricted = outputs !== undefined;
+  if (restricted && !("forward" in model)) {
+    throw new RangeError(
+      `causalNll: this scorer runs its softmax over every id and has no forward pass whose logits could leave out the ids from ${outputs} on`,
+    );
+  }
+  if (isTermScorer(model) && !restricted) {
     // The same terms, summed on the scorer (one readback).
     const inputs = new Int32Array(n * (l - 1));
     const targets = new Int32Array(n * (l - 1));
@@ -132,16 +160,43 @@ export async function causalNll(
     const nats = rows.reduce((s, x) => s + x, 0);
     return { nats: nats / Math.max(tokens, 1), stderr: 0, tokens };
   }
-  const sum = tf.tidy(() => {
-    const x = tf.tensor2d(ids, [n, l], "int32");
-    const logits = model.forward(x.slice([0, 0], [n, l - 1]) as Tensor2D, {
+  if (restricted) {
+    // A weighted target outside the outputs has probability 0.
+    for (let r = 0; r < n; r++) {
+      for (let i = 1; i < l; i++) {
+        if (weights[r * (l - 1) + i - 1] > 0 && ids[r * l + i] >= outputs) {
+          return { nats: Infinity, stderr: 0, tokens };
+        }
+      }
+    }
+  }
+  // An engine's forward pass (WebGPU's) may return a promise.
+  const lm = model as unknown as {
+    forward(
+      x: Tensor2D,
+      o: { training: boolean },
+    ): Tensor3D | Promise<Tensor3D>;
+  };
+  const input = tf.tensor2d(ids, [n, l], "int32");
+  let all: Tensor3D;
+  try {
+    all = await lm.forward(input.slice([0, 0], [n, l - 1]) as Tensor2D, {
       training: false,
     });
+  } finally {
+    input.dispose();
+  }
+  const sum = tf.tidy(() => {
+    const x = tf.tensor2d(ids, [n, l], "int32");
+    const logits = restricted
+      ? all.slice([0, 0, 0], [n, l - 1, Math.min(outputs, all.shape[2])])
+      : all;
     const logp = tf.logSoftmax(logits); // [n, L−1, V]
     const target = tf.oneHot(x.slice([0, 1], [n, l - 1]), logits.shape[2]);
     return logp.mul(target).sum(-1).mul(tf.tensor2d(weights, [n, l - 1]))
       .sum().neg();
   });
+  all.dispose();
   const nats = (await sum.data())[0];
   sum.dispose();
   return { nats: nats / Math.max(tokens, 1), stderr: 0, tokens };

@@ -38,6 +38,17 @@ export interface AutoregressiveSpec {
   padId?: number;
   /** Further ids never drawn (e.g. the mask). */
   suppress?: number[];
+  /**
+   * Only ids below it are the model's outputs: scoring's softmax runs over
+   * them, so rows above (an imported GPT-2's added special rows) carry no
+   * probability. Absent: every id is an output.
+   */
+  outputs?: number;
+  /**
+   * Targets scored as another id, `[from, to]` pairs: an imported GPT-2's
+   * `<|bos|>` and `<|eos|>` as its `<|endoftext|>`.
+   */
+  alias?: [number, number][];
 }
 
 /** The autoregressive process: a {@linkcode GenerativeProcess} of causal models. */
@@ -98,7 +109,12 @@ export function autoregressive(spec: AutoregressiveSpec): Autoregressive {
     loss: (model, batch, options = {}) =>
       causalLmLoss(model, batch, { training: options.training }),
     lossTerms: (batch) => causalTerms(batch),
-    score: (model, x0) => causalNll(model, x0, { padId: s.padId }),
+    score: (model, x0) =>
+      causalNll(model, x0, {
+        padId: s.padId,
+        outputs: s.outputs,
+        alias: s.alias,
+      }),
     async sample(model, options) {
       const tokens = await generate(model, {
         ...options,
@@ -137,7 +153,14 @@ function causalTerms(batch: TokenBatch): WeightedTokens {
   };
 }
 
-const KEYS = new Set(["kind", "start", "padId", "suppress"]);
+const KEYS = new Set([
+  "kind",
+  "start",
+  "padId",
+  "suppress",
+  "outputs",
+  "alias",
+]);
 
 function checkSpec(spec: AutoregressiveSpec): AutoregressiveSpec {
   const fail = (what: string): never => {
@@ -163,10 +186,30 @@ function checkSpec(spec: AutoregressiveSpec): AutoregressiveSpec {
     if (!Array.isArray(spec.suppress)) fail("suppress must be an array of ids");
     spec.suppress.forEach((v) => id("suppress[]", v));
   }
+  if (spec.outputs !== undefined) {
+    id("outputs", spec.outputs);
+    if (spec.outputs < 1) fail("outputs must be at least 1");
+  }
+  if (spec.alias !== undefined) {
+    if (
+      !Array.isArray(spec.alias) ||
+      !spec.alias.every((p) => Array.isArray(p) && p.length === 2)
+    ) {
+      fail("alias must be an array of [from, to] id pairs");
+    }
+    spec.alias.forEach(([a, b]) => {
+      id("alias[][0]", a);
+      id("alias[][1]", b);
+    });
+  }
   return {
     kind: "autoregressive",
     start: spec.start,
     ...(spec.padId !== undefined ? { padId: spec.padId } : {}),
     ...(spec.suppress ? { suppress: [...spec.suppress] } : {}),
+    ...(spec.outputs !== undefined ? { outputs: spec.outputs } : {}),
+    ...(spec.alias
+      ? { alias: spec.alias.map(([a, b]) => [a, b] as [number, number]) }
+      : {}),
   };
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { autoregressive } from "@d3pm/autoregressive";
+import { autoregressive, type AutoregressiveSpec } from "@d3pm/autoregressive";
 import {
   type NllEstimate,
   readJsonBounded,
@@ -25,6 +25,7 @@ import {
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
+import { inspectTrained } from "./load.ts";
 import { AR } from "./contestants/ar.ts";
 import type { EvalContext } from "./evaluation.ts";
 import { type Entrant, setStoredWeights } from "./train.ts";
@@ -118,10 +119,13 @@ export async function openJudge(
 ): Promise<Judge | undefined> {
   if (config.judge === "self") return undefined;
   const { engine, log } = options;
+  // An imported judge scores over its own outputs (see hf/import.ts).
+  const other = config.judge !== "auto" ? await otherRun(config, data) : [];
   const process = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
     padId: data.specials.pad,
+    ...other[2],
   });
   // The judge scores where the contestants are evaluated: on the run's engine.
   const judged = async (
@@ -143,7 +147,7 @@ export async function openJudge(
     }
   };
   if (config.judge !== "auto") {
-    const [model, describe] = await otherRun(config, data);
+    const [model, describe] = other as [Transformer, string];
     return await judged(model, () => Promise.resolve(describe));
   }
   const plan = judgePlan(
@@ -351,11 +355,15 @@ async function trainJudge(
 // progress line's loss; training is the same for any value).
 const JUDGE_LOG_EVERY = 50;
 
+// What an imported judge's process adds to the judge's: its outputs and
+// target aliases.
+type ImportedScoring = Pick<AutoregressiveSpec, "outputs" | "alias">;
+
 /** The first seed's AR model of another finished run, checked against this run's data. */
 async function otherRun(
   c: ExperimentConfig,
   data: Pick<RunData, "tokenizer">,
-): Promise<[Transformer, string]> {
+): Promise<[Transformer, string, ImportedScoring?]> {
   const folder = new RunFolder(c.judge);
   const other = await folder.savedConfig().catch((e: Error) => {
     throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
@@ -418,7 +426,7 @@ async function importedJudge(
   folder: RunFolder,
   other: ExperimentConfig,
   data: Pick<RunData, "tokenizer">,
-): Promise<[Transformer, string] | undefined> {
+): Promise<[Transformer, string, ImportedScoring] | undefined> {
   const record = await folder.importRecord().catch((e: Error) => {
     throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
   });
@@ -435,9 +443,17 @@ async function importedJudge(
   }
   const seed = other.firstSeed ?? 0;
   try {
+    // Its process: the outputs its softmax runs over, the targets it reads
+    // as <|endoftext|> (an import that predates them is refused).
+    const { process } = await inspectTrained(c.judge, { seed, model: AR });
+    const { outputs, alias } = process.spec;
     return [
       await loadModel(folder.modelDir(seed, "ar")),
       `${record.architecture} imported from ${record.from} (deno task import, in ${c.judge})`,
+      {
+        ...(outputs !== undefined ? { outputs } : {}),
+        ...(alias ? { alias } : {}),
+      },
     ];
   } catch (e) {
     throw new ConfigError(

@@ -291,11 +291,24 @@ async function openTrained<P extends ContestantProcess>(
     }).toJSON() as Record<string, unknown>,
     model: contestant.modelConfig(config, tokenizer.vocabSize),
   };
+  // An imported model's process adds what its import found (the outputs
+  // its softmax runs over, see hf/import.ts); one imported before that
+  // was recorded is refused.
+  const imported = await folder.importRecord();
   const spec = await agreeing(
     folder.processPath(seed, kind),
     "process description",
     expected.process,
+    imported ? IMPORT_KEYS : [],
   );
+  if (
+    imported && spec.outputs === undefined &&
+    Object.values(imported.added ?? {}).some((how) =>
+      how.startsWith("row of <|endoftext|>")
+    )
+  ) {
+    throw new ConfigError(staleImport(dir, imported.from));
+  }
   await agreeing(
     `${modelDir}/config.json`,
     "model configuration",
@@ -303,6 +316,18 @@ async function openTrained<P extends ContestantProcess>(
   );
   const process = contestant.restore(spec);
   return { config, tokenizer, contestant, process, modelDir };
+}
+
+// The keys of an imported causal model's process its import sets (and the
+// run's configuration does not give): its outputs, aliases and suppressed ids.
+const IMPORT_KEYS = ["suppress", "outputs", "alias"];
+
+// Why an imported run folder written before its added special rows were
+// kept out of the softmax is refused: its copies of <|endoftext|> drew
+// probability the checkpoint never gave, so its NLL and the gen PPL it
+// judged were not the checkpoint's.
+function staleImport(dir: string, from: string): string {
+  return `${dir} was imported before an imported model's added special rows were kept out of its softmax (its copies of <|endoftext|> drew probability, so its NLL and gen PPL were not the checkpoint's): import it again with deno task import --from ${from} --to ${dir} --force`;
 }
 
 /**
@@ -314,6 +339,7 @@ async function agreeing(
   path: string,
   what: string,
   expected: Record<string, unknown>,
+  own: readonly string[] = [],
 ): Promise<Record<string, unknown>> {
   let saved: unknown;
   try {
@@ -329,6 +355,7 @@ async function agreeing(
   }
   const record = saved as Record<string, unknown>;
   for (const [key, value] of Object.entries(record)) {
+    if (own.includes(key)) continue;
     if (JSON.stringify(value) !== JSON.stringify(expected[key])) {
       throw new ConfigError(
         `${path} does not belong to this run: its ${key} is ${

@@ -284,15 +284,17 @@ export class RunFolder {
   /**
    * Where an imported run's model came from (`deno task import`).
    *
-   * @returns Its origin and architecture, or undefined for a run that was
-   *   trained here (no `import.json`).
+   * @returns Its origin and architecture (and the vocabulary rows the
+   *   import added, with how each was initialised), or undefined for a run
+   *   that was trained here (no `import.json`).
    * @throws {ConfigError} When `import.json` is unreadable or malformed.
    */
   async importRecord(): Promise<
-    { from: string; architecture: string } | undefined
+    | { from: string; architecture: string; added?: Record<string, string> }
+    | undefined
   > {
     const raw = await this.#readJson(this.importPath, "import record") as
-      | { from?: unknown; architecture?: unknown }
+      | { from?: unknown; architecture?: unknown; vocabulary?: unknown }
       | undefined;
     if (raw === undefined) return undefined;
     if (
@@ -303,7 +305,14 @@ export class RunFolder {
         `${this.importPath} is not an import record (expected {"from", "architecture", …}, as deno task import writes it)`,
       );
     }
-    return { from: raw.from, architecture: raw.architecture };
+    const added = (raw.vocabulary as { added?: unknown } | undefined)?.added;
+    return {
+      from: raw.from,
+      architecture: raw.architecture,
+      ...(typeof added === "object" && added !== null && !Array.isArray(added)
+        ? { added: added as Record<string, string> }
+        : {}),
+    };
   }
 
   /**

@@ -116,8 +116,11 @@ const SUPPORTED =
  * rows are added: `<|bos|>` and `<|eos|>` copy the row of `<|endoftext|>`
  * (GPT-2's document separator, which plays both parts there) when the
  * vocabulary has it, else the mean row; `<|pad|>` and `<|mask|>` take the
- * mean of the base rows (a typical logit: they draw no extra probability).
- * Rows beyond the tokenizer's ids (a padded vocabulary) are dropped; a
+ * mean of the base rows. The head is tied, so these rows are output rows
+ * too: an imported causal model's process (`process.json`) keeps them out
+ * of the softmax (`outputs`: the base ids), scores `<|bos|>`/`<|eos|>`
+ * targets as `<|endoftext|>` (`alias`) and never draws them (`suppress`),
+ * so its NLL and the gen PPL it judges are the checkpoint's own. Rows beyond the tokenizer's ids (a padded vocabulary) are dropped; a
  * directory that already holds the four (the project's own export) keeps
  * its rows. The output head must be tied to the embedding (stored equal, or
  * absent): the project's model has no separate head.
@@ -309,10 +312,16 @@ function runOf(
   // make. A d3pm_deno.process that says otherwise (another mask id, vocab
   // or step count) is refused, not restored: restoring it would trust its
   // sizes, and a model run with another mask id computes something else.
-  const process = contestant.process(config, {
+  const own = contestant.process(config, {
     tokenizer: tokenizer.tokenizer,
     specials,
   }).toJSON();
+  // Rows added here, or an export of a model imported so (its process
+  // says so), score over the checkpoint's outputs only.
+  const saved = provenance?.process as { outputs?: unknown } | undefined;
+  const process = !tokenizer.hasSpecials || saved?.outputs !== undefined
+    ? outputsOnly(own, kind, tokenizer)
+    : own;
   if (provenance?.process !== undefined) {
     const differs = firstDifference(provenance.process, process);
     if (differs !== undefined) {
@@ -322,6 +331,37 @@ function runOf(
     }
   }
   return { config, process };
+}
+
+/**
+ * The causal model's process when its special rows were added: the added
+ * rows are output rows too (the head is tied), so they would draw
+ * probability GPT-2 never gave them — the copies of `<|endoftext|>` its
+ * logit each. Scoring's softmax runs over the base ids only (`outputs`),
+ * `<|bos|>`/`<|eos|>` targets are scored as `<|endoftext|>` (`alias`), and
+ * the sampler never draws an added id (`suppress`): NLL, the judge's gen
+ * PPL and samples are the checkpoint's own. Without `<|endoftext|>` (a BPE
+ * that lacks it) nothing can stand for a document's end, and the process
+ * stays the run's.
+ */
+function outputsOnly(
+  process: object,
+  kind: string,
+  tokenizer: ReadTokenizer,
+): object {
+  const eot = tokenizer.endOfText;
+  if (kind !== "ar" || eot === undefined) return process;
+  const base = tokenizer.baseSize;
+  const [bos, eos, pad, mask] = [base, base + 1, base + 2, base + 3];
+  const ar = process as { padId?: number; suppress?: number[] };
+  return {
+    ...process,
+    suppress: [
+      ...new Set([...(ar.suppress ?? []), mask, pad, bos, eos]),
+    ].filter((id) => id !== ar.padId),
+    outputs: base,
+    alias: [[bos, eot], [eos, eot]],
+  };
 }
 
 // The first path where two JSON values differ (object keys in any order),

@@ -7,11 +7,23 @@
 // (tools/setup_hf.sh); elsewhere they are skipped with the reason.
 import * as tf from "@tensorflow/tfjs";
 import { ignoreUnless } from "@d3pm/core/testing";
-import { loadTrained, readRun } from "@d3pm/experiment";
+import {
+  AR,
+  ConfigError,
+  evaluationModel,
+  loadTrained,
+  readRun,
+  releaseEvaluationModel,
+} from "@d3pm/experiment";
 import { BpeTokenizer, loadGpt2Tokenizer } from "@d3pm/tokenizer";
 import { tokenizerFiles } from "@d3pm/hf";
 import type { Transformer } from "@d3pm/transformer";
-import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
 import { askPython, findPython, readFloats } from "./_python.ts";
 import { FAST_EVAL, runTool } from "./_run.ts";
 
@@ -524,6 +536,135 @@ Deno.test({
     );
     a.model.dispose();
     d.model.dispose();
+    await Deno.remove(root, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "An imported GPT-2 scores tokens as transformers does: its added special rows draw no probability, and <|eos|> at a document's end scores as <|endoftext|> (per token ≤ 2e-4 nats; tfjs and the CPU engine)",
+  ignore,
+  async fn() {
+    await tf.setBackend("cpu");
+    const root = await Deno.makeTempDir({ prefix: "hf-mass-" });
+    // <|endoftext|> about 12 nats above the rest everywhere, as a trained
+    // GPT-2 puts it at a document's end (most of the mass there).
+    await askPython(peer.python!, [{
+      op: "make_gpt2",
+      dir: `${root}/hf`,
+      seed: 5,
+      dtype: "float32",
+      format: "safetensors",
+      n_layer: 1,
+      n_embd: 32,
+      n_head: 2,
+      n_positions: 32,
+      eot: 12,
+    }]);
+    await writeGpt2Tokenizer(`${root}/hf`);
+    const run = `${root}/run`;
+    const r = await runTool("import.ts", ["--from", `${root}/hf`, "--to", run]);
+    assertEquals(r.code, 0, r.stderr);
+    // The project's ids as its data packs documents ([bos] ids [eos]); the
+    // same for GPT-2, whose <|endoftext|> plays both parts.
+    const [BOS, EOS, EOT] = [50257, 50258, 50256];
+    const ours = [
+      BOS,
+      464,
+      983,
+      2540,
+      2478,
+      287,
+      EOS,
+      BOS,
+      15496,
+      995,
+      11,
+      428,
+      318,
+      EOS,
+      BOS,
+      257,
+    ];
+    const theirs = ours.map((id) => id === BOS || id === EOS ? EOT : id);
+    await askPython(peer.python!, [{
+      op: "logits",
+      dir: `${root}/hf`,
+      ids: [theirs],
+      out: `${root}/logits.f32`,
+    }]);
+    const logits = await readFloats(`${root}/logits.f32`);
+    const V = 50257, T = ours.length;
+    // transformers' NLL of token k (1..T−1): its log-softmax, in float64.
+    const reference = [0];
+    for (let k = 1; k < T; k++) {
+      const row = logits.subarray((k - 1) * V, k * V);
+      const max = row.reduce((m, x) => Math.max(m, x), -Infinity);
+      let sum = 0;
+      for (const x of row) sum += Math.exp(x - max);
+      reference.push(max + Math.log(sum) - row[theirs[k]]);
+    }
+    // GPT-2 puts most of a document's end on <|endoftext|>: the case where
+    // copies of its row would take most.
+    assert(reference[6] < Math.log(2), `p(<|endoftext|>) ${reference[6]}`);
+    const { model, process } = await loadTrained(run, { model: AR });
+    const placed = await evaluationModel(model, { kind: "cpu", reason: "cpu" });
+    try {
+      // The project's NLL of token k: the scoring API's sums over the
+      // prefixes 0..k and 0..k−1 (evaluate's figure is their mean).
+      const sums = [0];
+      for (let k = 1; k < T; k++) {
+        const x0 = {
+          tokens: Int32Array.from(ours.slice(0, k + 1)),
+          batchSize: 1,
+          length: k + 1,
+        };
+        sums.push((await process.score(model, x0)).nats * k);
+      }
+      const lines: string[] = [];
+      for (let k = 1; k < T; k++) {
+        const nll = sums[k] - sums[k - 1];
+        const d = Math.abs(nll - reference[k]);
+        if (ours[k] === EOS) {
+          lines.push(
+            `token ${k} (<|eos|>): ours ${nll.toFixed(5)}, transformers ${
+              reference[k].toFixed(5)
+            }`,
+          );
+        }
+        assert(d <= 2e-4, `token ${k} (${ours[k]}): |Δ| ${d}`);
+      }
+      const mean = reference.slice(1).reduce((a, b) => a + b) / (T - 1);
+      const x0 = { tokens: Int32Array.from(ours), batchSize: 1, length: T };
+      for (const [where, m] of [["tfjs", model], ["cpu", placed]] as const) {
+        const nats = (await process.score(m, x0)).nats;
+        lines.push(`mean (${where}): ${nats.toFixed(6)} vs ${mean.toFixed(6)}`);
+        assert(Math.abs(nats - mean) <= TOLERANCE, `${where}: ${nats} ${mean}`);
+      }
+      // Its sampler never draws an added id.
+      assertEquals(
+        [...process.spec.suppress!, process.spec.padId].sort(),
+        [50257, 50258, 50259, 50260],
+      );
+      console.log(`imported GPT-2's NLL:\n  ${lines.join("\n  ")}`);
+    } finally {
+      releaseEvaluationModel(placed);
+      model.dispose();
+    }
+    // A folder imported before: its process without them is refused.
+    const path = `${run}/seed-0/ar/process.json`;
+    const { outputs: _, alias: __, ...old } = JSON.parse(
+      await Deno.readTextFile(path),
+    );
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ ...old, suppress: [50260] }),
+    );
+    await assertRejects(
+      () => loadTrained(run, { model: AR }),
+      ConfigError,
+      `${run} was imported before an imported model's added special rows were kept out of its softmax`,
+    );
     await Deno.remove(root, { recursive: true });
   },
 });

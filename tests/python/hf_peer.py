@@ -18,13 +18,16 @@ seconds). A request is {"op": ..., ...}:
       float32 for a float16 checkpoint.
   make_gpt2  {"dir", "n_layer"?, "n_embd"?, "n_head"?, "n_positions"?, "seed",
               "dtype": "float32"|"float16"|"bfloat16",
-              "format": "safetensors"|"bin", "old_names"?: bool}
+              "format": "safetensors"|"bin", "old_names"?: bool, "eot"?: float}
       Builds GPT2LMHeadModel(GPT2Config(...)) (the 124M configuration but
       for the sizes given) with random weights — nothing is downloaded — and
       saves it: save_pretrained, or a torch.save'd state dict in
       pytorch_model.bin (with old_names: GPT2Model's names without
       `transformer.`, and the attn.bias / attn.masked_bias buffers of
-      checkpoints of that era).
+      checkpoints of that era). With `eot`, <|endoftext|> (50256) gets a logit
+      about `eot` above the others everywhere, as a trained GPT-2 gives it at
+      a document's end: ln_f's weight is scaled by 0.1, its bias becomes a
+      unit vector u and the tied row of 50256 gains eot · u.
 """
 
 import json
@@ -81,6 +84,13 @@ def make_gpt2(req):
     shape = ("n_layer", "n_embd", "n_head", "n_positions")
     config = GPT2Config(**{k: req[k] for k in shape if k in req})
     model = GPT2LMHeadModel(config).eval()
+    if "eot" in req:
+        with torch.no_grad():
+            u = torch.randn(config.n_embd)
+            u /= u.norm()
+            model.transformer.ln_f.weight.mul_(0.1)
+            model.transformer.ln_f.bias.copy_(u)
+            model.transformer.wte.weight[50256] += req["eot"] * u
     dtype = getattr(torch, req["dtype"])
     model = model.to(dtype)
     if req["format"] == "safetensors":
