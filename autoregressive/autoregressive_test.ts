@@ -332,3 +332,39 @@ Deno.test("causalNll() leaves out exactly the pad targets, by brute force, on a 
   assertEquals(viaScorer.tokens, n);
   assertAlmostEquals(viaScorer.nats, want / n, 1e-5);
 });
+
+Deno.test("outputs and alias: the softmax runs over ids below outputs, aliased targets score as their id, the spec round-trips", async () => {
+  const model = new Bigram(3);
+  const ar = autoregressive({
+    kind: "autoregressive",
+    start: 0,
+    outputs: 5,
+    alias: [[6, 4]],
+  });
+  assertEquals(autoregressive(ar.toJSON()).toJSON(), ar.toJSON());
+  // By hand: log-softmax over ids 0..4 of the bigram table, 6 read as 4.
+  const row = [0, 2, 6, 1, 6];
+  const x0 = { tokens: Int32Array.from(row), batchSize: 1, length: 5 };
+  let nats = 0;
+  for (let i = 1; i < row.length; i++) {
+    const logits = [
+      ...model.table.subarray(row[i - 1] * V, row[i - 1] * V + 5),
+    ];
+    const max = Math.max(...logits);
+    const lse = max +
+      Math.log(logits.reduce((s, x) => s + Math.exp(x - max), 0));
+    nats += lse - logits[row[i] === 6 ? 4 : row[i]];
+  }
+  assertAlmostEquals((await ar.score(model, x0)).nats, nats / 4, 1e-5);
+  // A target outside the outputs and not aliased has probability 0.
+  const five = { tokens: Int32Array.of(0, 5), batchSize: 1, length: 2 };
+  assertEquals((await ar.score(model, five)).nats, Infinity);
+  assertThrows(
+    () =>
+      autoregressive(
+        { kind: "autoregressive", start: 0, alias: [[1]] } as never,
+      ),
+    RangeError,
+    "alias must be an array of [from, to] id pairs",
+  );
+});

@@ -125,11 +125,12 @@ export async function causalNll(
   checkBatch(x0, "causalNll");
   const { batchSize: n, length: l } = x0;
   const { outputs, alias } = options;
-  let ids = x0.tokens;
+  const ids = x0.tokens;
+  // The ids as targets: each read as its alias (the inputs stay).
+  let read = ids;
   if (alias?.length) {
-    // Inputs stay; each target is read as its alias.
     const to = new Map(alias.map(([a, b]) => [a, b]));
-    ids = Int32Array.from(ids, (id, k) => k % l === 0 ? id : to.get(id) ?? id);
+    read = Int32Array.from(ids, (id) => to.get(id) ?? id);
   }
   const weights = new Float32Array(n * (l - 1));
   let tokens = 0;
@@ -152,7 +153,7 @@ export async function causalNll(
     const targets = new Int32Array(n * (l - 1));
     for (let r = 0; r < n; r++) {
       inputs.set(ids.subarray(r * l, (r + 1) * l - 1), r * (l - 1));
-      targets.set(ids.subarray(r * l + 1, (r + 1) * l), r * (l - 1));
+      targets.set(read.subarray(r * l + 1, (r + 1) * l), r * (l - 1));
     }
     const [rows] = await model.rowLosses([
       { rows: n, length: l - 1, inputs, targets, weights },
@@ -164,7 +165,7 @@ export async function causalNll(
     // A weighted target outside the outputs has probability 0.
     for (let r = 0; r < n; r++) {
       for (let i = 1; i < l; i++) {
-        if (weights[r * (l - 1) + i - 1] > 0 && ids[r * l + i] >= outputs) {
+        if (weights[r * (l - 1) + i - 1] > 0 && read[r * l + i] >= outputs) {
           return { nats: Infinity, stderr: 0, tokens };
         }
       }
@@ -177,17 +178,17 @@ export async function causalNll(
       o: { training: boolean },
     ): Tensor3D | Promise<Tensor3D>;
   };
-  const input = tf.tensor2d(ids, [n, l], "int32");
+  const input = tf.tidy(() =>
+    tf.tensor2d(ids, [n, l], "int32").slice([0, 0], [n, l - 1]) as Tensor2D
+  );
   let all: Tensor3D;
   try {
-    all = await lm.forward(input.slice([0, 0], [n, l - 1]) as Tensor2D, {
-      training: false,
-    });
+    all = await lm.forward(input, { training: false });
   } finally {
     input.dispose();
   }
   const sum = tf.tidy(() => {
-    const x = tf.tensor2d(ids, [n, l], "int32");
+    const x = tf.tensor2d(read, [n, l], "int32");
     const logits = restricted
       ? all.slice([0, 0, 0], [n, l - 1, Math.min(outputs, all.shape[2])])
       : all;

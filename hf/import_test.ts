@@ -202,6 +202,19 @@ Deno.test("importCheckpoint() gives <|bos|> and <|eos|> the row of GPT-2's <|end
   assertEquals(row(wte, 50259), mean); // <|pad|>
   assertEquals(row(wte, 50260), mean); // <|mask|>
   assertEquals(result.vocabulary.added.bos, "row of <|endoftext|> (50256)");
+  // Tied, the added rows are output rows: the process scores over GPT-2's
+  // 50,257 outputs, <|bos|>/<|eos|> as <|endoftext|>, and never draws them.
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${to}/seed-0/ar/process.json`)),
+    {
+      kind: "autoregressive",
+      start: 50257,
+      padId: 50259,
+      suppress: [50260, 50257, 50258],
+      outputs: 50257,
+      alias: [[50257, 50256], [50258, 50256]],
+    },
+  );
   await Deno.remove(dir, { recursive: true });
   await Deno.remove(to.slice(0, -4), { recursive: true });
 });
