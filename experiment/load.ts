@@ -395,8 +395,9 @@ export interface WeightsSource {
  * @param dir The run folder.
  * @param which The seed (default 0), the contestant, and the weights.
  * @returns The file, the names' prefix, and a description.
- * @throws {ConfigError} When the model did not finish training, or the run
- *   kept no such weights (naming the option that keeps them).
+ * @throws {ConfigError} When the model did not finish training, the run
+ *   kept no such weights (naming the option that keeps them), or `weights`
+ *   is none of the three.
  *
  * @example
  * ```ts
@@ -411,6 +412,8 @@ export interface WeightsSource {
  * const last = await locateWeights(out, { model: "ar", weights: "last" });
  * assertEquals(last.path, `${folder.modelDir(0, "ar")}/model.safetensors`);
  * await assertRejects(() => locateWeights(out, { model: "ar", weights: "ema" }), Error, "kept no EMA");
+ * // A caller's unknown choice is refused in one line, not a TypeError later.
+ * await assertRejects(() => locateWeights(out, { model: "ar", weights: "final" as "last" }), Error, "Unknown weights choice \"final\": expected last, best or ema");
  * await Deno.remove(out, { recursive: true });
  * ```
  */
@@ -515,6 +518,12 @@ async function chosenWeights(
           description: "the last step's weights",
         }
         : await fromCheckpoint("model/", "the last step's weights");
+    default:
+      throw new ConfigError(
+        `Unknown weights choice ${
+          JSON.stringify(String(choice)).slice(0, 40)
+        }: expected last, best or ema (or none: the weights the run evaluated)`,
+      );
   }
 }
 
