@@ -38,6 +38,7 @@ import {
   RunFolder,
   scoreTest,
 } from "@d3pm/experiment";
+import { Progress } from "@d3pm/train";
 import { loadModel } from "@d3pm/transformer";
 import * as tf from "@tensorflow/tfjs";
 
@@ -75,9 +76,15 @@ async function scoreGeneration(
   }
   const { rows, seconds: genSeconds } = generated;
   const t0 = performance.now();
+  const onJudged = rowProgress(`judge ${o.model}`, o.samples, o.log);
+  let done = 0;
   let judged;
   try {
-    judged = await perSampleNll(rows, L, judge.score);
+    judged = await perSampleNll(rows, L, async (x0) => {
+      const est = await judge.score(x0);
+      onJudged(done += x0.batchSize);
+      return est;
+    });
   } finally {
     judge.dispose();
   }
@@ -104,6 +111,27 @@ async function scoreGeneration(
     },
     seconds: { generate: genSeconds, judge: judgeSeconds },
     judge: judge.describe,
+  };
+}
+
+/**
+ * Rows generated or judged: silent for 10 s (as the test scoring's
+ * `quietSeconds`), then training's lines with an ETA on `log`.
+ */
+function rowProgress(
+  label: string,
+  total: number,
+  log: (line: string) => void,
+): (done: number) => void {
+  const started = performance.now();
+  const progress = new Progress({
+    label: `${label}: rows`,
+    total,
+    interactive: false,
+    write: (s) => log(s.trimEnd()),
+  });
+  return (done) => {
+    if (performance.now() - started >= 10_000) progress.update(done);
   };
 }
 
@@ -135,6 +163,7 @@ async function generateRows(
   const rng = prng(o.seed).fork(`gen-samples-${o.model}`);
   const rows = new Int32Array(o.samples * L);
   const started = performance.now();
+  const onRows = rowProgress(`generate ${o.model}`, o.samples, o.log);
   const process = trained.process as unknown as {
     sample(m: unknown, opt: Record<string, unknown>): Promise<
       { tokens: Int32Array }
@@ -150,6 +179,7 @@ async function generateRows(
         ...(o.model === "ar" ? {} : { steps: o.steps }),
       });
       rows.set(out.tokens.subarray(0, batch * L), r * L);
+      onRows(r + batch);
     }
   } finally {
     placed.dispose();

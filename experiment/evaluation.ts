@@ -41,6 +41,7 @@ import type { RunData } from "./data.ts";
 import type { EvalModel } from "./engine.ts";
 import { type ExperimentConfig, genStepList } from "./options.ts";
 import type { InfillFigures, SpeedQuality } from "./results.ts";
+import { Progress } from "@d3pm/train";
 
 /** What evaluation needs besides the model. */
 export interface EvalContext {
@@ -52,6 +53,17 @@ export interface EvalContext {
   rng: Prng;
   /** Scores samples for generative perplexity. */
   judge: (x0: TokenBatch) => Promise<NllEstimate>;
+  /**
+   * With `--gen-samples`, generating and judging the rows that run longer
+   * than `quietSeconds` (default 10) say on `log` how far they are
+   * (`generate MODEL: rows N/T  elapsed …  ETA …`, then `judge MODEL: …`,
+   * as the test scoring's lines); figures and random draws unchanged.
+   */
+  progress?: {
+    model: string;
+    log: (line: string) => void;
+    quietSeconds?: number;
+  };
 }
 
 /** Seed of the validation draws (fixed for the whole run). */
@@ -261,11 +273,14 @@ async function judgedRows(
 ): Promise<Omit<SpeedQuality, "speed">> {
   const { config: c } = ctx;
   const L = c.blockLength;
+  const started = performance.now();
+  const generated = rowProgress("generate", c.genSamples, started, ctx);
   let have = batches.reduce((a, b) => a + b.length / L, 0);
   while (have < c.genSamples) {
     const out = await generate();
     batches.push(out.tokens);
     have += out.tokens.length / L;
+    generated?.(Math.min(have, c.genSamples));
   }
   const rows = new Int32Array(c.genSamples * L);
   let at = 0;
@@ -275,12 +290,45 @@ async function judgedRows(
     at += take;
     if (at === rows.length) break;
   }
-  const { nlls, tokens } = await perSampleNll(rows, L, ctx.judge);
+  const judged = rowProgress("judge", c.genSamples, started, ctx);
+  let done = 0;
+  const judge = judged
+    ? async (x0: TokenBatch) => {
+      const est = await ctx.judge(x0);
+      judged(done += x0.batchSize);
+      return est;
+    }
+    : ctx.judge;
+  const { nlls, tokens } = await perSampleNll(rows, L, judge);
   const q = perplexityInterval(nlls, tokens);
   return {
     genPpl: q.genPpl,
     genPplInterval: { low: q.low, high: q.high, samples: q.samples },
     entropy: sampleEntropy(rows, L),
+  };
+}
+
+/**
+ * The progress of `total` rows generated or judged (`ctx.progress`): silent
+ * until `quietSeconds` past `started`, then training's lines on its `log`.
+ */
+function rowProgress(
+  verb: string,
+  total: number,
+  started: number,
+  ctx: Pick<EvalContext, "progress">,
+): ((done: number) => void) | undefined {
+  const o = ctx.progress;
+  if (!o) return undefined;
+  const quiet = (o.quietSeconds ?? 10) * 1000;
+  const progress = new Progress({
+    label: `${verb} ${o.model}: rows`,
+    total,
+    interactive: false,
+    write: (s) => o.log(s.trimEnd()),
+  });
+  return (done) => {
+    if (performance.now() - started >= quiet) progress.update(done);
   };
 }
 
@@ -642,8 +690,11 @@ export async function stepCurve(
   let samples: Int32Array = new Int32Array(0);
   for (const steps of genStepList(ctx.config)) {
     const prng = ctx.rng.fork(`${fork}-${steps}`);
+    const p = ctx.progress;
     const { tokens, ...point } = await measureGeneration(
-      ctx,
+      p
+        ? { ...ctx, progress: { ...p, model: `${p.model} (${steps} steps)` } }
+        : ctx,
       () => sample(steps, prng),
     );
     curve.push({ ...point, steps });

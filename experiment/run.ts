@@ -323,7 +323,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
       const { result, samples } = await e.contestant.evaluate(
         e.process,
         await evals.place(i),
-        ctx,
+        { ...ctx, progress: { model: e.contestant.kind, log: run.log } },
       );
       if (run.cpuAside) await evals.release();
       run.log(

@@ -2,7 +2,8 @@
 // ETA once it has run past its quiet seconds (here 0), and the very figures
 // of a silent scoring.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { scoreTest } from "@d3pm/experiment";
+import { measureGeneration, resolveConfig, scoreTest } from "@d3pm/experiment";
+import { prng } from "@d3pm/core";
 import { fakeRun } from "../hf/_test_util.ts";
 
 Deno.test("scoreTest() prints progress lines with an ETA past its quiet seconds, and the same figures as a silent scoring", async () => {
@@ -48,4 +49,90 @@ Deno.test("scoreTest() prints progress lines with an ETA past its quiet seconds,
     assertEquals(loud.blocks, 24);
   }
   await Deno.remove(root, { recursive: true });
+});
+
+// The generation-quality step (--gen-samples): rows generated, then judged,
+// with progress lines past the quiet seconds, and the very figures and
+// random draws of a silent one.
+Deno.test("measureGeneration() with --gen-samples prints generate and judge progress lines past its quiet seconds, with the same figures and draws as a silent one", async () => {
+  const config = resolveConfig({
+    preset: "micro",
+    genTokens: 1,
+    genBatch: 2,
+    genSamples: 20,
+  });
+  const L = config.blockLength;
+  const measure = async (progress?: { quietSeconds: number }) => {
+    const lines: string[] = [];
+    const rng = prng(3);
+    const stream = rng.fork("gen");
+    let calls = 0;
+    const ctx = {
+      config,
+      data: {} as never,
+      rng,
+      // A row's NLL from its ids, one judged row at a time.
+      judge: (x0: { tokens: Int32Array; batchSize: number }) =>
+        Promise.resolve({
+          nats: x0.tokens.reduce((a, b) => a + b, 0) / L,
+          stderr: 0,
+          tokens: L - 1,
+        }),
+      ...(progress
+        ? {
+          progress: {
+            model: "toy",
+            log: (l: string) => lines.push(l),
+            ...progress,
+          },
+        }
+        : {}),
+    };
+    const out = await measureGeneration(ctx, () => {
+      calls++;
+      const tokens = Int32Array.from(
+        { length: 2 * L },
+        () => stream.nextInt(9),
+      );
+      return Promise.resolve({ tokens, forwardPasses: L });
+    });
+    const { speed: _, ...figures } = out;
+    return {
+      figures,
+      calls,
+      draws: [rng.state(), stream.state()],
+      lines,
+    };
+  };
+  const loud = await measure({ quietSeconds: 0 });
+  // Rows 1–4 generated timed; 6, 8, …, 20 untimed (each a tenth or more).
+  const generated = loud.lines.filter((l) => l.startsWith("generate toy:"));
+  assertEquals(generated.length, 8, loud.lines.join("\n"));
+  for (const [i, line] of generated.entries()) {
+    assertMatch(
+      line,
+      new RegExp(
+        `^generate toy: rows ${6 + 2 * i}/20  elapsed \\d+s  ETA \\d+s$`,
+      ),
+    );
+  }
+  // Row by row: a line every tenth (rounding may shift one by a row).
+  const judged = loud.lines.filter((l) => l.startsWith("judge toy:"));
+  assertEquals(judged.length, 10, loud.lines.join("\n"));
+  for (const line of judged) {
+    assertMatch(line, /^judge toy: rows \d+\/20  elapsed \d+s  ETA \d+s$/);
+  }
+  assert(judged.at(-1)!.startsWith("judge toy: rows 20/20 "));
+  // Silent within its quiet seconds.
+  const quiet = await measure({ quietSeconds: 3600 });
+  assertEquals(quiet.lines, []);
+  // The figures (gen PPL, its interval and samples, entropy, the samples)
+  // and the streams' draws of a generation with no progress at all.
+  const silent = await measure();
+  assertEquals(loud.figures.genPplInterval?.samples, 20);
+  for (const other of [quiet, silent]) {
+    assertEquals(other.figures, loud.figures);
+    assertEquals(other.calls, loud.calls);
+    assertEquals(other.draws, loud.draws);
+  }
 });
