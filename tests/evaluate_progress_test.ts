@@ -120,7 +120,7 @@ Deno.test("measureGeneration() with --gen-samples prints generate and judge prog
   const judged = loud.lines.filter((l) => l.startsWith("judge toy:"));
   assertEquals(judged.length, 10, loud.lines.join("\n"));
   for (const line of judged) {
-    assertMatch(line, /^judge toy: rows \d+\/20  elapsed \d+s  ETA \d+s$/);
+    assertMatch(line, /^judge toy: rows \d+\/20 {2}elapsed \d+s {2}ETA \d+s$/);
   }
   assert(judged.at(-1)!.startsWith("judge toy: rows 20/20 "));
   // Silent within its quiet seconds.
