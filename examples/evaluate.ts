@@ -123,16 +123,14 @@ function rowProgress(
   total: number,
   log: (line: string) => void,
 ): (done: number) => void {
-  const started = performance.now();
   const progress = new Progress({
     label: `${label}: rows`,
     total,
     interactive: false,
+    quietSeconds: 10,
     write: (s) => log(s.trimEnd()),
   });
-  return (done) => {
-    if (performance.now() - started >= 10_000) progress.update(done);
-  };
+  return (done) => progress.update(done);
 }
 
 /**

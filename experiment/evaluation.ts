@@ -273,8 +273,7 @@ async function judgedRows(
 ): Promise<Omit<SpeedQuality, "speed">> {
   const { config: c } = ctx;
   const L = c.blockLength;
-  const started = performance.now();
-  const generated = rowProgress("generate", c.genSamples, started, ctx);
+  const generated = rowProgress("generate", c.genSamples, ctx);
   let have = batches.reduce((a, b) => a + b.length / L, 0);
   while (have < c.genSamples) {
     const out = await generate();
@@ -290,7 +289,7 @@ async function judgedRows(
     at += take;
     if (at === rows.length) break;
   }
-  const judged = rowProgress("judge", c.genSamples, started, ctx);
+  const judged = rowProgress("judge", c.genSamples, ctx);
   let done = 0;
   const judge = judged
     ? async (x0: TokenBatch) => {
@@ -310,26 +309,23 @@ async function judgedRows(
 
 /**
  * The progress of `total` rows generated or judged (`ctx.progress`): silent
- * until `quietSeconds` past `started`, then training's lines on its `log`.
+ * for its first `quietSeconds`, then training's lines on its `log`.
  */
 function rowProgress(
   verb: string,
   total: number,
-  started: number,
   ctx: Pick<EvalContext, "progress">,
 ): ((done: number) => void) | undefined {
   const o = ctx.progress;
   if (!o) return undefined;
-  const quiet = (o.quietSeconds ?? 10) * 1000;
   const progress = new Progress({
     label: `${verb} ${o.model}: rows`,
     total,
     interactive: false,
+    quietSeconds: o.quietSeconds ?? 10,
     write: (s) => o.log(s.trimEnd()),
   });
-  return (done) => {
-    if (performance.now() - started >= quiet) progress.update(done);
-  };
+  return (done) => progress.update(done);
 }
 
 /**

@@ -173,15 +173,12 @@ function scoringProgress(
 ): ((done: number) => void) | undefined {
   const log = options.log;
   if (!log) return undefined;
-  const quiet = (options.quietSeconds ?? 10) * 1000;
-  const start = performance.now();
   const progress = new Progress({
     label: `${label}: test blocks`,
     total,
     interactive: false,
+    quietSeconds: options.quietSeconds ?? 10,
     write: (s) => log(s.trimEnd()),
   });
-  return (done) => {
-    if (performance.now() - start >= quiet) progress.update(done);
-  };
+  return (done) => progress.update(done);
 }

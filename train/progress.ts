@@ -16,6 +16,12 @@ export interface ProgressOptions {
   write?: (text: string) => void;
   /** Redraw in place (default: whether stderr is a terminal). */
   interactive?: boolean;
+  /**
+   * Write nothing for this many seconds from the start (default 0): work
+   * that ends sooner prints no line; longer work shows its lines after it,
+   * elapsed and ETA still counted from the start.
+   */
+  quietSeconds?: number;
 }
 
 function duration(s: number): string {
@@ -38,6 +44,12 @@ function duration(s: number): string {
  * for (let i = 1; i <= 10; i++) p.update(i, { loss: 1 / i });
  * p.done();
  * assert(out.some((l) => l.includes("train 10/10")));
+ * // Quiet for its first minute: a loop that ends sooner prints nothing.
+ * const quiet: string[] = [];
+ * const q = new Progress({ label: "score", total: 2, write: (s) => quiet.push(s), interactive: false, quietSeconds: 60 });
+ * q.update(1);
+ * q.update(2);
+ * assert(quiet.length === 0);
  * ```
  */
 export class Progress {
@@ -57,6 +69,7 @@ export class Progress {
     this.#opts = {
       write: (s) => Deno.stderr.writeSync(encoder.encode(s)),
       interactive: Deno.stderr.isTerminal(),
+      quietSeconds: 0,
       ...options,
     };
   }
@@ -68,8 +81,9 @@ export class Progress {
    * @param figures Named numbers to show (rounded).
    */
   update(done: number, figures: Record<string, number> = {}): void {
-    const { total, label, interactive, write } = this.#opts;
+    const { total, label, interactive, write, quietSeconds } = this.#opts;
     const elapsed = (performance.now() - this.#start) / 1000;
+    if (elapsed < quietSeconds) return;
     const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
     const shown = Object.entries(figures).map(([k, v]) =>
       `${k} ${Math.abs(v) >= 1000 ? v.toFixed(0) : v.toPrecision(4)}`
