@@ -187,17 +187,21 @@ export async function causalNll(
   } finally {
     input.dispose();
   }
-  const sum = tf.tidy(() => {
-    const x = tf.tensor2d(read, [n, l], "int32");
-    const logits = restricted
-      ? all.slice([0, 0, 0], [n, l - 1, Math.min(outputs, all.shape[2])])
-      : all;
-    const logp = tf.logSoftmax(logits); // [n, L−1, V]
-    const target = tf.oneHot(x.slice([0, 1], [n, l - 1]), logits.shape[2]);
-    return logp.mul(target).sum(-1).mul(tf.tensor2d(weights, [n, l - 1]))
-      .sum().neg();
-  });
-  all.dispose();
+  let sum: Scalar;
+  try {
+    sum = tf.tidy(() => {
+      const x = tf.tensor2d(read, [n, l], "int32");
+      const logits = restricted
+        ? all.slice([0, 0, 0], [n, l - 1, Math.min(outputs, all.shape[2])])
+        : all;
+      const logp = tf.logSoftmax(logits); // [n, L−1, V]
+      const target = tf.oneHot(x.slice([0, 1], [n, l - 1]), logits.shape[2]);
+      return logp.mul(target).sum(-1).mul(tf.tensor2d(weights, [n, l - 1]))
+        .sum().neg() as Scalar;
+    });
+  } finally {
+    all.dispose(); // the forward pass's logits, also when scoring throws
+  }
   const nats = (await sum.data())[0];
   sum.dispose();
   return { nats: nats / Math.max(tokens, 1), stderr: 0, tokens };
