@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { RESULTS_READ } from "./_limits.ts";
 import { autoregressive, type AutoregressiveSpec } from "@d3pm/autoregressive";
 import {
   type NllEstimate,
@@ -377,10 +378,10 @@ async function otherRun(
   if (imported) return imported;
   let tokenizerId: unknown;
   try {
-    const results = await readJsonBounded(folder.resultsPath, {
-      limit: 64 << 20,
-      what: "results file",
-    }) as { tokenizer?: { id?: unknown } } | null;
+    const results = await readJsonBounded(
+      folder.resultsPath,
+      RESULTS_READ,
+    ) as { tokenizer?: { id?: unknown } } | null;
     tokenizerId = results?.tokenizer?.id;
   } catch {
     throw new ConfigError(

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { RESULTS_READ } from "./_limits.ts";
 import { BoundedReadError, pathExists, readJsonBounded } from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import {
@@ -56,7 +57,6 @@ export interface RunState {
 }
 
 /** How `results.json` is read: a regular file of at most 64 MiB. */
-const RESULTS_READ = { limit: 64 << 20, what: "results file" } as const;
 
 /**
  * The state of the run in `dir`.

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { RESULTS_READ } from "./_limits.ts";
 import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { configDifferences, MetricsLog } from "@d3pm/train";
 import { flagOf } from "@d3pm/cli";
@@ -62,10 +63,7 @@ export interface CollectOptions {
 async function readResult(dir: string): Promise<ExperimentResult> {
   let r: unknown;
   try {
-    r = await readJsonBounded(`${dir}/results.json`, {
-      limit: 64 << 20,
-      what: "results file",
-    });
+    r = await readJsonBounded(`${dir}/results.json`, RESULTS_READ);
   } catch {
     throw new ConfigError(
       `Cannot merge ${dir}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`,

@@ -4,10 +4,11 @@
  * too large, is refused in one line naming it instead of hanging the study
  * or filling its memory.
  */
+import { RESULTS_READ } from "../_limits.ts";
 import { readJsonBounded, readTextBounded } from "@d3pm/core";
 
 /** The largest `results.json` (or rows file) a study reads: as a run's. */
-export const STUDY_FILE_LIMIT = 64 << 20;
+export const STUDY_FILE_LIMIT = RESULTS_READ.limit;
 
 /**
  * The JSON of a cell's file, or undefined where there is none (not run, or
