@@ -1,0 +1,650 @@
+/**
+ * Mutation testing for one source file: plant one near-miss bug at a time,
+ * run a test command, and report whether the tests caught it ("killed") or
+ * passed anyway ("survived"). The file is always restored: a backup is
+ * written next to it first (`FILE.mutate-orig`), the original is written back
+ * after every mutant, in a `finally`, and on SIGINT/SIGTERM; a run that finds
+ * a backup left by a killed run refuses to start until `--restore`.
+ *
+ *   deno run -A tools/mutate.ts --file diffusion/schedule.ts \
+ *     --max 40 -- deno test -A --no-check diffusion/schedule_test.ts
+ *
+ * Operators (`--ops`, default all), each a near miss, only in code (never in
+ * comments, strings, templates or regular expressions):
+ *
+ * - `arith`: binary `+`↔`-`, `*`↔`/` and `+=`↔`-=`, `*=`↔`/=` (binary means
+ *   spaced as `deno fmt` writes it: ` + `).
+ * - `compare`: `<`↔`<=`, `>`↔`>=` (spaced, so never a generic).
+ * - `literal`: integer literal n → n + 1 and n − 1 (n > 0); a non-integer
+ *   decimal literal x → x·1.1 (`0.5` → `0.55`, `1e-3` → `0.0011`).
+ * - `unary`: a unary minus dropped (`-x` → `x`).
+ * - `math`: `Math.max`↔`Math.min`, `Math.floor`↔`Math.ceil`,
+ *   `Math.log`↔`Math.log1p`, `Math.exp`↔`Math.expm1`, and tfjs's
+ *   `.add(`↔`.sub(`, `.mul(`↔`.div(`, `tf.maximum`↔`tf.minimum`,
+ *   `.log()`↔`.log1p()`.
+ *
+ * Prints one JSON line per mutant, `{file, line, col, op, mutant, killed,
+ * timeout, ms}` (a timeout counts as killed), then a summary line
+ * `{summary: true, file, planted, killed, survived, timeouts, ms}`. Exit 0
+ * whatever survived (2 on bad input or when the tests fail unmutated).
+ *
+ * @module
+ */
+import { parseArgs } from "@std/cli";
+
+/** Operator classes, see the module doc. */
+export const OPS = ["arith", "compare", "literal", "unary", "math"] as const;
+/** One operator class. */
+export type Op = typeof OPS[number];
+
+/** One planted near miss: replace `from` at `index` by `to`. */
+export interface Mutant {
+  /** Offset into the source. */
+  index: number;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  col: number;
+  /** Operator class. */
+  op: Op;
+  /** Text replaced. */
+  from: string;
+  /** Replacement. */
+  to: string;
+}
+
+/**
+ * Which characters of a TypeScript source are code: not in a comment, a
+ * string, a template literal (its `${…}` included) or a regular expression.
+ *
+ * @param src The source.
+ * @returns `true` at each code position.
+ */
+export function codeMask(src: string): boolean[] {
+  const mask = new Array<boolean>(src.length).fill(false);
+  let lastSig = ""; // last significant code character, for regex vs division
+  let i = 0;
+  const n = src.length;
+  while (i < n) {
+    const c = src[i], d = src[i + 1];
+    if (c === "/" && d === "/") {
+      while (i < n && src[i] !== "\n") i++;
+      continue;
+    }
+    if (c === "/" && d === "*") {
+      const end = src.indexOf("*/", i + 2);
+      i = end < 0 ? n : end + 2;
+      continue;
+    }
+    if (c === '"' || c === "'") {
+      i++;
+      while (i < n && src[i] !== c && src[i] !== "\n") {
+        i += src[i] === "\\" ? 2 : 1;
+      }
+      i++;
+      lastSig = "a";
+      continue;
+    }
+    if (c === "`") {
+      i = skipTemplate(src, i);
+      lastSig = "a";
+      continue;
+    }
+    if (c === "/" && !/[\w$)\]}]/.test(lastSig)) {
+      // A regular expression literal.
+      i++;
+      let inClass = false;
+      while (i < n && src[i] !== "\n") {
+        if (src[i] === "\\") i += 2;
+        else if (src[i] === "[") inClass = true, i++;
+        else if (src[i] === "]") inClass = false, i++;
+        else if (src[i] === "/" && !inClass) break;
+        else i++;
+      }
+      i++;
+      while (i < n && /\w/.test(src[i])) i++;
+      lastSig = "a";
+      continue;
+    }
+    mask[i] = true;
+    if (!/\s/.test(c)) lastSig = c;
+    // `return /re/` and friends: a keyword before `/` starts a regex.
+    if (/[\w$]/.test(c) && !/[\w$]/.test(src[i + 1] ?? "")) {
+      const word = /[\w$]+$/.exec(src.slice(Math.max(0, i - 10), i + 1))![0];
+      if (/^(return|typeof|case|in|of|void|throw|new|delete)$/.test(word)) {
+        lastSig = "(";
+      }
+    }
+    i++;
+  }
+  return mask;
+}
+
+/** Skip a template literal starting at `start` (a backtick); returns the index after it. */
+function skipTemplate(src: string, start: number): number {
+  let i = start + 1;
+  while (i < src.length) {
+    const c = src[i];
+    if (c === "\\") i += 2;
+    else if (c === "`") return i + 1;
+    else if (c === "$" && src[i + 1] === "{") {
+      i += 2;
+      let depth = 1;
+      while (i < src.length && depth > 0) {
+        const e = src[i];
+        if (e === "`") i = skipTemplate(src, i);
+        else if (e === '"' || e === "'") {
+          i++;
+          while (i < src.length && src[i] !== e) i += src[i] === "\\" ? 2 : 1;
+          i++;
+        } else {
+          if (e === "{") depth++;
+          else if (e === "}") depth--;
+          i++;
+        }
+      }
+    } else i++;
+  }
+  return i;
+}
+
+const SWAPS: [Op, RegExp, Record<string, string>][] = [
+  ["arith", / (\+|-|\*|\/) (?!=)/g, { "+": "-", "-": "+", "*": "/", "/": "*" }],
+  ["arith", / (\+=|-=|\*=|\/=) /g, {
+    "+=": "-=",
+    "-=": "+=",
+    "*=": "/=",
+    "/=": "*=",
+  }],
+  ["compare", / (<=|>=|<|>) /g, { "<": "<=", "<=": "<", ">": ">=", ">=": ">" }],
+  ["math", /(Math\.(?:max|min|floor|ceil|log1p|log|expm1|exp))\(/g, {
+    "Math.max": "Math.min",
+    "Math.min": "Math.max",
+    "Math.floor": "Math.ceil",
+    "Math.ceil": "Math.floor",
+    "Math.log": "Math.log1p",
+    "Math.log1p": "Math.log",
+    "Math.exp": "Math.expm1",
+    "Math.expm1": "Math.exp",
+  }],
+  ["math", /(\.add|\.sub|\.mul|\.div|tf\.maximum|tf\.minimum)\(/g, {
+    ".add": ".sub",
+    ".sub": ".add",
+    ".mul": ".div",
+    ".div": ".mul",
+    "tf.maximum": "tf.minimum",
+    "tf.minimum": "tf.maximum",
+  }],
+  ["math", /(\.log1p|\.log)\(\)/g, { ".log": ".log1p", ".log1p": ".log" }],
+];
+
+/**
+ * Every mutant of a source, in source order.
+ *
+ * @param src The source.
+ * @param ops Operator classes to plant (default all).
+ * @returns The mutants.
+ *
+ * @example
+ * ```ts
+ * import { findMutants } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * const ms = findMutants("const y = a + 2; // a + 2\n", ["arith", "literal"]);
+ * assertEquals(ms.map((m) => `${m.from}→${m.to}`), ["+→-", "2→3", "2→1"]);
+ * ```
+ */
+export function findMutants(
+  src: string,
+  ops: readonly Op[] = OPS,
+): Mutant[] {
+  const mask = codeMask(src);
+  const out: Omit<Mutant, "line" | "col">[] = [];
+  const inCode = (from: number, len: number) => {
+    for (let k = from; k < from + len; k++) if (!mask[k]) return false;
+    return true;
+  };
+  for (const [op, re, map] of SWAPS) {
+    if (!ops.includes(op)) continue;
+    for (const m of src.matchAll(re)) {
+      const text = m[1];
+      const index = m.index! + m[0].indexOf(text);
+      if (inCode(m.index!, m[0].length)) {
+        out.push({ index, op, from: text, to: map[text] });
+      }
+    }
+  }
+  if (ops.includes("literal")) {
+    const num =
+      /(?<![\w$.])(\d+\.\d+(?:e[+-]?\d+)?|\d+e[+-]?\d+|\d+)(?![\w$.])/gi;
+    for (const m of src.matchAll(num)) {
+      const text = m[1];
+      if (!inCode(m.index!, text.length)) continue;
+      if (/^\d+$/.test(text)) {
+        const v = Number(text);
+        out.push({
+          index: m.index!,
+          op: "literal",
+          from: text,
+          to: `${v + 1}`,
+        });
+        if (v > 0) {
+          out.push({
+            index: m.index!,
+            op: "literal",
+            from: text,
+            to: `${v - 1}`,
+          });
+        }
+      } else {
+        const to = `${Number((Number(text) * 1.1).toPrecision(6))}`;
+        out.push({ index: m.index!, op: "literal", from: text, to });
+      }
+    }
+  }
+  if (ops.includes("unary")) {
+    // A minus after an operator, bracket, comma or keyword, before an operand.
+    const re = /(?:[=(,[?:!&|]|return|=>) ?(-)(?=[\w$(.])/g;
+    for (const m of src.matchAll(re)) {
+      const index = m.index! + m[0].length - 1;
+      if (inCode(index, 1) && src[index + 1] !== "-") {
+        out.push({ index, op: "unary", from: "-", to: "" });
+      }
+    }
+  }
+  out.sort((a, b) => a.index - b.index);
+  const lineStarts = [0];
+  for (let k = 0; k < src.length; k++) {
+    if (src[k] === "\n") lineStarts.push(k + 1);
+  }
+  return out.map((m) => {
+    let lo = 0, hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lineStarts[mid] <= m.index) lo = mid;
+      else hi = mid - 1;
+    }
+    return { ...m, line: lo + 1, col: m.index - lineStarts[lo] + 1 };
+  });
+}
+
+/**
+ * The source with one mutant planted.
+ *
+ * @param src The source.
+ * @param m The mutant.
+ * @returns The mutated source.
+ */
+export function applyMutant(src: string, m: Mutant): string {
+  if (src.slice(m.index, m.index + m.from.length) !== m.from) {
+    throw new Error(`mutant at ${m.line}:${m.col} does not match the source`);
+  }
+  return src.slice(0, m.index) + m.to + src.slice(m.index + m.from.length);
+}
+
+/**
+ * At most `max` of `items`, evenly spread (all of them when there are fewer).
+ *
+ * @param items The items.
+ * @param max How many to keep.
+ * @returns The kept items, in order.
+ */
+export function spread<T>(items: readonly T[], max: number): T[] {
+  if (items.length <= max) return [...items];
+  return Array.from(
+    { length: max },
+    (_, k) => items[Math.floor((k * items.length) / max)],
+  );
+}
+
+/** What a test run gave. */
+export interface Outcome {
+  /** Whether the tests passed. */
+  passed: boolean;
+  /** Whether it was stopped for running past the timeout. */
+  timeout: boolean;
+}
+
+/** Runs the tests once (against whatever the file holds now). */
+export type Runner = (timeoutMs: number) => Promise<Outcome>;
+
+/** One mutant's result line. */
+export interface Result {
+  file: string;
+  line: number;
+  col: number;
+  op: Op;
+  mutant: string;
+  killed: boolean;
+  timeout: boolean;
+  ms: number;
+}
+
+/** The path of the backup written before any mutant is planted. */
+export const backupPath = (file: string): string => `${file}.mutate-orig`;
+
+/**
+ * Plant each mutant in `file` in turn and run the tests; the file is written
+ * back after each and, whatever happens, in a `finally` (from the backup
+ * written first, which is then removed).
+ *
+ * @param file The source file.
+ * @param mutants The mutants (of its current text).
+ * @param run Runs the tests.
+ * @param timeoutMs Per-mutant timeout.
+ * @param onResult Called with each result.
+ * @param stop Once aborted, no further mutant is planted.
+ * @returns The results.
+ */
+export async function mutateFile(
+  file: string,
+  mutants: readonly Mutant[],
+  run: Runner,
+  timeoutMs: number,
+  onResult: (r: Result) => void = () => {},
+  stop?: AbortSignal,
+): Promise<Result[]> {
+  const original = await Deno.readTextFile(file);
+  const backup = backupPath(file);
+  await Deno.writeTextFile(backup, original, { createNew: true });
+  const results: Result[] = [];
+  try {
+    for (const m of mutants) {
+      if (stop?.aborted) break;
+      await Deno.writeTextFile(file, applyMutant(original, m));
+      const t0 = performance.now();
+      try {
+        const o = await run(timeoutMs);
+        const r: Result = {
+          file,
+          line: m.line,
+          col: m.col,
+          op: m.op,
+          mutant: `${m.from} → ${m.to === "" ? "(removed)" : m.to}`,
+          killed: !o.passed,
+          timeout: o.timeout,
+          ms: Math.round(performance.now() - t0),
+        };
+        results.push(r);
+        onResult(r);
+      } finally {
+        await Deno.writeTextFile(file, original);
+      }
+    }
+  } finally {
+    await restore(file);
+  }
+  return results;
+}
+
+/**
+ * Write the backup back over `file` and remove it (no-op without a backup).
+ *
+ * @param file The source file.
+ * @returns Whether a backup was restored.
+ */
+export async function restore(file: string): Promise<boolean> {
+  const backup = backupPath(file);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(backup);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+  await Deno.writeTextFile(file, text);
+  if (await Deno.readTextFile(file) !== text) {
+    throw new Error(`${file} could not be restored from ${backup}`);
+  }
+  await Deno.remove(backup);
+  return true;
+}
+
+/** The running test process, so a signal can stop it. */
+let child: Deno.ChildProcess | undefined;
+
+/**
+ * A runner that spawns `cmd` in its own process group, its output discarded,
+ * and kills the group at the timeout.
+ *
+ * @param cmd Command and arguments.
+ * @returns The runner.
+ */
+export function commandRunner(cmd: readonly string[]): Runner {
+  return async (timeoutMs) => {
+    const p = new Deno.Command(cmd[0], {
+      args: cmd.slice(1),
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      detached: true,
+    }).spawn();
+    child = p;
+    let timeout = false;
+    const timer = setTimeout(() => {
+      timeout = true;
+      killGroup(p);
+    }, timeoutMs);
+    try {
+      const status = await p.status;
+      return { passed: status.success && !timeout, timeout };
+    } finally {
+      clearTimeout(timer);
+      child = undefined;
+    }
+  };
+}
+
+function killGroup(p: Deno.ChildProcess): void {
+  try {
+    Deno.kill(-p.pid, "SIGKILL");
+  } catch {
+    try {
+      p.kill("SIGKILL");
+    } catch { /* already gone */ }
+  }
+}
+
+/** Parse `a-b,c-d` into inclusive line ranges. */
+export function parseLines(spec: string): [number, number][] {
+  return spec.split(",").map((part) => {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`--lines: expected a-b[,c-d], got "${spec}"`);
+    const a = Number(m[1]), b = Number(m[2] ?? m[1]);
+    if (a < 1 || b < a) throw new Error(`--lines: bad range "${part}"`);
+    return [a, b];
+  });
+}
+
+const HELP =
+  `usage: deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…
+
+Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
+the tests passed = the mutant survived), and restores FILE after each, in a
+finally and on SIGINT/SIGTERM. Prints JSON lines {file, line, col, op, mutant,
+killed, timeout, ms} and a summary line.
+
+options:
+  --file FILE      the source file to mutate
+  --max N          at most N mutants, evenly spread over the candidates (default 50)
+  --lines A-B      only mutants on these lines (comma-separated ranges)
+  --ops LIST       operator classes: ${OPS.join(",")} (default all)
+  --timeout S      seconds per mutant (default 3 × the unmutated run, at least 30)
+  --list           print the mutants without running anything
+  --restore        restore FILE from FILE.mutate-orig left by a killed run, and exit
+  --help           this text
+
+example:
+  deno run -A tools/mutate.ts --file diffusion/schedule.ts --max 40 \\
+    -- deno test -A --no-check diffusion/schedule_test.ts`;
+
+async function main(argv: string[]): Promise<number> {
+  const dash = argv.indexOf("--");
+  const own = dash < 0 ? argv : argv.slice(0, dash);
+  const cmd = dash < 0 ? [] : argv.slice(dash + 1);
+  const known = [
+    "file",
+    "max",
+    "lines",
+    "ops",
+    "timeout",
+    "list",
+    "restore",
+    "help",
+  ];
+  const a = parseArgs(own, {
+    string: ["file", "max", "lines", "ops", "timeout"],
+    boolean: ["list", "restore", "help"],
+    unknown: (arg: string) => {
+      if (
+        arg.startsWith("-") && !known.includes(arg.replace(/^-+|=.*$/g, ""))
+      ) {
+        throw new Error(`unknown option ${arg} (see --help)`);
+      }
+      if (!arg.startsWith("-")) {
+        throw new Error(
+          `unexpected argument ${arg}: put the test command after --`,
+        );
+      }
+      return true;
+    },
+  });
+  if (a.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!a.file) throw new Error("--file FILE is required (see --help)");
+  const file = a.file;
+  if (a.restore) {
+    const done = await restore(file);
+    console.error(
+      done ? `restored ${file}` : `no ${backupPath(file)}: nothing to restore`,
+    );
+    return 0;
+  }
+  const max = a.max === undefined ? 50 : Number(a.max);
+  if (!Number.isInteger(max) || max < 1) {
+    throw new Error(`--max must be a positive integer, got ${a.max}`);
+  }
+  const ops = a.ops === undefined ? [...OPS] : a.ops.split(",");
+  for (const op of ops) {
+    if (!(OPS as readonly string[]).includes(op)) {
+      throw new Error(`--ops: unknown class "${op}" (${OPS.join(", ")})`);
+    }
+  }
+  let timeoutS: number | undefined;
+  if (a.timeout !== undefined) {
+    timeoutS = Number(a.timeout);
+    if (!(timeoutS > 0)) {
+      throw new Error(`--timeout must be a positive number, got ${a.timeout}`);
+    }
+  }
+  const ranges = a.lines === undefined ? undefined : parseLines(a.lines);
+  let src: string;
+  try {
+    src = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  if (await exists(backupPath(file))) {
+    throw new Error(
+      `${backupPath(file)} exists (a killed run?): check it, then --restore`,
+    );
+  }
+  const all = findMutants(src, ops as Op[]).filter((m) =>
+    !ranges || ranges.some(([x, y]) => m.line >= x && m.line <= y)
+  );
+  const chosen = spread(all, max);
+  if (a.list) {
+    for (const m of chosen) {
+      console.log(JSON.stringify({
+        file,
+        line: m.line,
+        col: m.col,
+        op: m.op,
+        mutant: `${m.from} → ${m.to === "" ? "(removed)" : m.to}`,
+      }));
+    }
+    console.error(`${chosen.length} of ${all.length} candidates`);
+    return 0;
+  }
+  if (cmd.length === 0) {
+    throw new Error("no test command: give it after -- (see --help)");
+  }
+  const run = commandRunner(cmd);
+  const t0 = performance.now();
+  let base: Outcome;
+  try {
+    base = await run(timeoutS ? timeoutS * 1000 : 600_000);
+  } catch (e) {
+    throw new Error(`cannot run ${cmd[0]}: ${(e as Error).message}`);
+  }
+  if (!base.passed) {
+    throw new Error(
+      `the tests fail with no mutant planted${
+        base.timeout ? " (timeout)" : ""
+      }: ${cmd.join(" ")}`,
+    );
+  }
+  const baseMs = performance.now() - t0;
+  const timeoutMs = timeoutS ? timeoutS * 1000 : Math.max(30_000, 3 * baseMs);
+  // A signal stops the run: the test process is killed, no further mutant is
+  // planted, and mutateFile's finally restores the file. A second signal
+  // restores at once and exits.
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stop.signal.aborted) {
+      restore(file).finally(() => Deno.exit(130));
+      return;
+    }
+    stop.abort();
+    if (child) killGroup(child);
+  };
+  Deno.addSignalListener("SIGINT", onSignal);
+  Deno.addSignalListener("SIGTERM", onSignal);
+  let results: Result[];
+  try {
+    results = await mutateFile(
+      file,
+      chosen,
+      run,
+      timeoutMs,
+      (r) => console.log(JSON.stringify(r)),
+      stop.signal,
+    );
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    Deno.removeSignalListener("SIGTERM", onSignal);
+  }
+  const killed = results.filter((r) => r.killed).length;
+  console.log(JSON.stringify({
+    summary: true,
+    file,
+    candidates: all.length,
+    planted: results.length,
+    killed,
+    survived: results.length - killed,
+    timeouts: results.filter((r) => r.timeout).length,
+    baselineMs: Math.round(baseMs),
+    ms: Math.round(performance.now() - t0),
+    ...(stop.signal.aborted ? { interrupted: true } : {}),
+  }));
+  return stop.signal.aborted ? 130 : 0;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (import.meta.main) {
+  try {
+    Deno.exit(await main(Deno.args));
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+}

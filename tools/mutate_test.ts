@@ -1,0 +1,229 @@
+import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import {
+  applyMutant,
+  backupPath,
+  findMutants,
+  mutateFile,
+  type Result,
+} from "./mutate.ts";
+
+const TOOL = new URL("./mutate.ts", import.meta.url).pathname;
+const DENO = Deno.execPath();
+
+// The fixture: the test checks the sum, not the clamp, so `Math.min → Math.max`
+// and `+ → -` are killed and the two changes to the clamp's 10 survive.
+const MOD = `/** Fixture. */
+export function clampAdd(a: number, b: number): number {
+  // a + b is clamped at 10; "a - b" and \`\${a * b}\` are not code
+  return Math.min(a + b, 10);
+}
+`;
+const CHECK = `import { clampAdd } from "./mod.ts";
+if (clampAdd(2, 3) !== 5) Deno.exit(1);
+`;
+
+async function fixture(check = CHECK): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "mutate_test_" });
+  await Deno.writeTextFile(`${dir}/mod.ts`, MOD);
+  await Deno.writeTextFile(`${dir}/check.ts`, check);
+  return dir;
+}
+
+async function tool(args: string[]) {
+  const out = await new Deno.Command(DENO, {
+    args: ["run", "-A", TOOL, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+async function assertRestored(dir: string): Promise<void> {
+  assertEquals(await Deno.readTextFile(`${dir}/mod.ts`), MOD);
+  const left = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+  assertEquals(left, ["check.ts", "mod.ts"], "a backup was left behind");
+}
+
+Deno.test("findMutants plants only in code, only binary (spaced) operators", () => {
+  const src = [
+    "const re = /a+b/g; // x + 1",
+    'const s = "a - b" + `${c * 2}`;',
+    "function f<T>(x: Array<T>): T { return x[0]; }",
+    "const y = -a * b / c, z = x <= 1 ? Math.max(p, q) : t.add(u).log();",
+  ].join("\n");
+  const got = findMutants(src).map((m) =>
+    `${m.line}:${m.col} ${m.from}→${m.to}`
+  );
+  assertEquals(got, [
+    "2:19 +→-",
+    "3:42 0→1",
+    "4:11 -→",
+    "4:14 *→/",
+    "4:18 /→*",
+    "4:29 <=→<",
+    "4:32 1→2",
+    "4:32 1→0",
+    "4:36 Math.max→Math.min",
+    "4:54 .add→.sub",
+    "4:61 .log→.log1p",
+  ]);
+  const m = findMutants("x = 0.5 * y;", ["literal"])[0];
+  assertEquals(applyMutant("x = 0.5 * y;", m), "x = 0.55 * y;");
+});
+
+Deno.test("the tool kills two of the fixture's mutants, two survive, and the file is restored", async () => {
+  const dir = await fixture();
+  try {
+    const r = await tool([
+      "--file",
+      `${dir}/mod.ts`,
+      "--",
+      DENO,
+      "run",
+      `${dir}/check.ts`,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const results = lines.slice(0, -1) as Result[];
+    assertEquals(
+      results.map((x) => [x.line, x.col, x.mutant, x.killed]),
+      [
+        [4, 10, "Math.min → Math.max", true],
+        [4, 21, "+ → -", true],
+        [4, 26, "10 → 11", false],
+        [4, 26, "10 → 9", false],
+      ],
+    );
+    const s = lines.at(-1);
+    assertEquals([s.summary, s.planted, s.killed, s.survived], [
+      true,
+      4,
+      2,
+      2,
+    ]);
+    await assertRestored(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("mutateFile restores the file and removes its backup when the runner throws", async () => {
+  const dir = await fixture();
+  try {
+    const file = `${dir}/mod.ts`;
+    let calls = 0;
+    await assertRejects(
+      () =>
+        mutateFile(file, findMutants(MOD), () => {
+          calls++;
+          assert(Deno.readTextFileSync(file) !== MOD, "no mutant planted");
+          if (calls === 2) throw new Error("runner broke");
+          return Promise.resolve({ passed: true, timeout: false });
+        }, 1000),
+      Error,
+      "runner broke",
+    );
+    assertEquals(calls, 2);
+    await assertRestored(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("SIGINT mid-mutant stops the tool (exit 130) and restores the file", async () => {
+  // The check sleeps 5 s once a mutant is planted, so SIGINT lands mid-run.
+  const dir = await fixture(
+    `const src = await Deno.readTextFile(new URL("./mod.ts", import.meta.url));
+if (!src.includes("Math.min(a + b, 10)")) await new Promise((r) => setTimeout(r, 5_000));
+`,
+  );
+  try {
+    const p = new Deno.Command(DENO, {
+      args: [
+        "run",
+        "-A",
+        TOOL,
+        "--file",
+        `${dir}/mod.ts`,
+        "--timeout",
+        "120",
+        "--",
+        DENO,
+        "run",
+        "-A",
+        `${dir}/check.ts`,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const t0 = Date.now();
+    while (Deno.readTextFileSync(`${dir}/mod.ts`) === MOD) {
+      assert(Date.now() - t0 < 60_000, "no mutant was planted in 60 s");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the check is running
+    p.kill("SIGINT");
+    const out = await p.output();
+    assertEquals(out.code, 130, new TextDecoder().decode(out.stderr));
+    assert(Date.now() - t0 < 30_000, "the tool did not stop promptly");
+    await assertRestored(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a backup left by a killed run stops the tool until --restore", async () => {
+  const dir = await fixture();
+  try {
+    const file = `${dir}/mod.ts`;
+    await Deno.writeTextFile(backupPath(file), MOD);
+    await Deno.writeTextFile(file, applyMutant(MOD, findMutants(MOD)[0]));
+    const r = await tool([
+      "--file",
+      file,
+      "--",
+      DENO,
+      "run",
+      `${dir}/check.ts`,
+    ]);
+    assertEquals(r.code, 2);
+    assertMatch(r.stderr, /^error: .*mutate-orig exists .*--restore\n$/);
+    assertEquals((await tool(["--file", file, "--restore"])).code, 0);
+    await assertRestored(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad input is one line of error, exit 2", async () => {
+  const dir = await fixture();
+  try {
+    const f = `${dir}/mod.ts`;
+    for (
+      const [args, pattern] of [
+        [["--max", "0", "--file", f, "--list"], /--max must be a positive/],
+        [["--file", f, "--ops", "arith,bogus", "--list"], /unknown class/],
+        [["--file", f, "--lines", "9-3", "--list"], /bad range/],
+        [["--file", f, "--frobnicate"], /unknown option --frobnicate/],
+        [["--file", f], /no test command/],
+        [["--file", `${dir}/none.ts`, "--list"], /cannot read/],
+        [
+          ["--file", f, "--", DENO, "eval", "Deno.exit(1)"],
+          /fail with no mutant/,
+        ],
+      ] as [string[], RegExp][]
+    ) {
+      const r = await tool(args);
+      assertEquals(r.code, 2, args.join(" "));
+      assertMatch(r.stderr, /^error: [^\n]*\n$/);
+      assertMatch(r.stderr, pattern);
+    }
+    await assertRestored(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
