@@ -137,3 +137,38 @@ Deno.test("schedule factories reject bad options with one-line errors", () => {
   );
   assertThrows(() => cosineBeta({ s: -0.1 }), RangeError, "s must be ≥ 0");
 });
+
+// Mutation pass (docs/testing.md, "Mutation testing"): each assertion below
+// kills a mutant that survived the tests above.
+Deno.test("logLinear() defaults to MDLM's eps 1e-3 and rejects eps 0 and 1; cosineAlpha(1) is exactly 0", () => {
+  // alpha(1) = 1 − (1 − eps) = eps, to 1e-15 (kills the default 1e-3 → 0.0011).
+  assertAlmostEquals(logLinear().alpha(1), 1e-3, 1e-15);
+  assertEquals(logLinear().name, "logLinear(eps=0.001)");
+  // Both ends of (0, 1) are open (kills `eps > 0` → `>=`, `eps < 1` → `<=`
+  // and `< 1` → `< 2`).
+  for (const eps of [0, 1, 1.5]) {
+    assertThrows(() => logLinear({ eps }), RangeError, "eps must be in (0, 1)");
+  }
+  // Exactly 0, not cos(π/2) = 6.1e-17 (kills `t === 1` → `t === 2`).
+  assertEquals(cosineAlpha().alpha(1), 0);
+});
+
+Deno.test("a discrete schedule that is fully masked before T corrupts with probability 1 afterwards", () => {
+  // linearBeta with start = end = 1: alphaBar = [1, 0, 0, 0]; beta(t) for
+  // t ≥ 2 is the 0/0 case, defined as 1 (kills the zero test reading
+  // alphaBar[t − 2], which gives NaN, and `? 1` → `? 0` / `? 2`).
+  const s = linearBeta({ steps: 3, start: 1, end: 1 });
+  assertEquals([0, 1, 2, 3].map((t) => s.alphaBar(t)), [1, 0, 0, 0]);
+  assertEquals([1, 2, 3].map((t) => s.beta(t)), [1, 1, 1]);
+});
+
+Deno.test("absorbingBeta() has exactly T steps, D3PM's T = 1000 by default", () => {
+  // Kills the default 1000 → 999 / 1001 and a table one entry too long
+  // (`steps + 1` → `steps + 2`, which adds a step T + 1).
+  const d = absorbingBeta();
+  assertEquals(d.steps, 1000);
+  assertAlmostEquals(d.alphaBar(999), 0.001, 1e-15);
+  const s = absorbingBeta({ steps: 10 });
+  assertEquals(s.steps, 10);
+  assertThrows(() => s.alphaBar(11), RangeError, "[0, 10]");
+});
