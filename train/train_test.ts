@@ -132,6 +132,33 @@ Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and hol
   );
 });
 
+Deno.test("warmupCosine() reaches the peak at step warmup, and allows warm-up 0, min = peak and total = warmup", () => {
+  // Closed form, 1e-15: lr(s) = peak·(s + 1)/warmup for s < warmup, then
+  // min + ½(peak − min)(1 + cos(π(s − warmup)/(total − warmup))), so
+  // lr(warmup) = peak. Mutation pass (docs/testing.md): kills `step < warmup`
+  // → `<=` (lr(warmup) = peak·(warmup + 1)/warmup).
+  const lr = warmupCosine({ peak: 1, warmup: 4, total: 14, min: 0.1 });
+  assertAlmostEquals(lr(4), 1, 1e-15);
+  // No warm-up: the cosine starts at the peak (kills `warmup < 0` → `<=`
+  // and `< 0` → `< 1`).
+  const cold = warmupCosine({ peak: 2, warmup: 0, total: 4, min: 0 });
+  assertAlmostEquals(cold(0), 2, 1e-15);
+  assertAlmostEquals(cold(2), 1, 1e-15);
+  // A constant rate, min = peak (kills `min > peak` → `>=`).
+  const flat = warmupCosine({ peak: 0.5, warmup: 0, total: 3, min: 0.5 });
+  assertEquals([0, 1, 2, 3].map(flat), [0.5, 0.5, 0.5, 0.5]);
+  // Warm-up only, total = warmup: then the minimum (kills `total < warmup`
+  // → `<=`).
+  const short = warmupCosine({ peak: 1, warmup: 2, total: 2, min: 0.25 });
+  assertEquals([0, 1, 2, 9].map(short), [0.5, 1, 0.25, 0.25]);
+  // A peak of 0 is refused (kills `peak > 0` → `>=`).
+  assertThrows(
+    () => warmupCosine({ peak: 0, warmup: 0, total: 1, min: 0 }),
+    RangeError,
+    "peak > 0",
+  );
+});
+
 Deno.test("clipByGlobalNorm() scales only when the norm is above the limit", async () => {
   const grads = new Map<string, tf.Tensor>([["a", tf.tensor1d([1, 2])], [
     "b",
