@@ -8,6 +8,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import type { Batch, Blocks } from "@d3pm/data";
+import { adamwUpdate } from "@d3pm/backend/fused-ops";
 import { AdamW } from "./adamw.ts";
 import { warmupCosine } from "./lr_schedule.ts";
 import { clipByGlobalNorm } from "./clip.ts";
@@ -110,6 +111,40 @@ Deno.test("AdamW's defaults are β1 0.9, β2 0.95, ε 1e-8, weight decay 0.1 on 
   );
   opt.dispose();
   tf.dispose([p, b]);
+});
+
+Deno.test("adamwUpdate() adds eps to √v̂ (a float64 reference where eps matters) and refuses step 0", () => {
+  // The AdamW tests above use eps 1e-8 on gradients of O(1), where ε's sign
+  // is below float32. Here eps 0.1 and gradients 0.05–0.3, so m̂/(√v̂ + ε)
+  // and m̂/(√v̂ − ε) differ by O(1); 3 steps against a float64 reference,
+  // 1e-6. Mutation pass (docs/testing.md): kills `tf.add(√v̂, eps)` →
+  // `tf.sub` and the step check `step >= 1` → `>= 0`.
+  const g = [[0.2, -0.05], [0.3, 0.1], [-0.1, 0.25]];
+  let param: tf.Tensor = tf.tensor1d([0.5, -0.4]);
+  let m: tf.Tensor = tf.zeros([2]), v: tf.Tensor = tf.zeros([2]);
+  const x = [0.5, -0.4], mr = [0, 0], vr = [0, 0];
+  const o = { lr: 0.1, beta1: 0.9, beta2: 0.95, eps: 0.1, weightDecay: 0.2 };
+  for (let t = 1; t <= 3; t++) {
+    const grad = tf.tensor1d(g[t - 1]);
+    const next = adamwUpdate({ param, grad, m, v }, { ...o, step: t });
+    tf.dispose([param, grad, m, v]);
+    ({ param, m, v } = next);
+    for (let i = 0; i < 2; i++) {
+      mr[i] = 0.9 * mr[i] + 0.1 * g[t - 1][i];
+      vr[i] = 0.95 * vr[i] + 0.05 * g[t - 1][i] ** 2;
+      const u = mr[i] / (1 - 0.9 ** t) /
+        (Math.sqrt(vr[i] / (1 - 0.95 ** t)) + 0.1);
+      x[i] -= 0.1 * (u + 0.2 * x[i]);
+    }
+  }
+  const got = param.dataSync();
+  x.forEach((xi, i) => assertAlmostEquals(got[i], xi, 1e-6, `param ${i}`));
+  assertThrows(
+    () => adamwUpdate({ param, grad: param, m, v }, { ...o, step: 0 }),
+    RangeError,
+    "step must be an integer ≥ 1, got 0",
+  );
+  tf.dispose([param, m, v]);
 });
 
 Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and holds the minimum", () => {
