@@ -211,6 +211,18 @@ Deno.test("clipByGlobalNorm() scales only when the norm is above the limit", asy
   ]);
 });
 
+Deno.test("clipByGlobalNorm() refuses a limit of 0", async () => {
+  // A limit of 0 would scale every gradient to 0 (kills `maxNorm > 0` →
+  // `>=`; mutation pass, docs/testing.md).
+  const g = new Map<string, tf.Tensor>([["a", tf.tensor1d([3, 4])]]);
+  await assertRejects(
+    () => clipByGlobalNorm(g, 0),
+    RangeError,
+    "maxNorm must be > 0, got 0",
+  );
+  tf.dispose([...g.values()]);
+});
+
 Deno.test("Ema averages with its decay and withAveraged() puts the trained weights back", async () => {
   const p = tf.variable(tf.tensor1d([0, 0]));
   const ema = new Ema(new Map([["p", p]]), { decay: 0.9 });
