@@ -125,6 +125,24 @@ Deno.test("subsCrossEntropy() never predicts the mask and costs nothing where to
   tf.dispose([logits, ce]);
 });
 
+Deno.test("subsCrossEntropy() takes the mask at id 0 and refuses ids outside the vocabulary", () => {
+  // Mask id 0, loved by the model: dropped, so uniform over {1, 2}: ln 2,
+  // 1e-5 (float32). Mutation pass (docs/testing.md): kills `maskId < 0` →
+  // `<= 0`.
+  const logits = tf.tensor3d([[[100, 0, 0]]]);
+  const ce = subsCrossEntropy(logits, Int32Array.of(1), Int32Array.of(0), 0);
+  assertAlmostEquals(ce.arraySync()[0][0], Math.log(2), 1e-5);
+  for (const maskId of [-1, 3]) {
+    assertThrows(
+      () =>
+        subsCrossEntropy(logits, Int32Array.of(1), Int32Array.of(0), maskId),
+      RangeError,
+      `maskId must be in [0, 3), got ${maskId}`,
+    );
+  }
+  tf.dispose([logits, ce]);
+});
+
 Deno.test("sampleTimes() puts one antithetic time in each 1/B stratum of (tMin, 1]", () => {
   const t = Array.from(sampleTimes(8, { prng: prng(3), tMin: 0 })).sort();
   const strata = new Set(t.map((x) => Math.min(7, Math.floor(x * 8 - 1e-12))));

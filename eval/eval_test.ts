@@ -47,6 +47,48 @@ Deno.test("overBlocks() hands every block to the scorer once and weights batches
   assert(Number.isNaN(some.stderr));
 });
 
+Deno.test("overBlocks() scores batches of 8 by default, reports progress after each, and takes batchSize 1 but not 0", async () => {
+  // 16 blocks: exactly two batches of 8, progress (8, 16) and (16, 16), and
+  // no third, empty batch. Mutation pass (docs/testing.md): kills the
+  // default 8 → 7 or 9, `first < total` → `<=`, progress `first + n` →
+  // `first - n`, and the batch-size check `b < 1` → `b <= 1` / `b < 2` /
+  // `b < 0` (batch size 0 would loop for ever).
+  const blocks: Blocks = {
+    data: new Uint32Array(16 * 2),
+    count: 16,
+    length: 2,
+  };
+  const sizes: number[] = [];
+  const progress: [number, number][] = [];
+  const scorer = (x0: { batchSize: number; tokens: Int32Array }) => {
+    sizes.push(x0.batchSize);
+    return Promise.resolve({ nats: 1, stderr: 0, tokens: x0.tokens.length });
+  };
+  await overBlocks(blocks, scorer, {
+    onProgress: (done, total) => progress.push([done, total]),
+  });
+  assertEquals(sizes, [8, 8]);
+  assertEquals(progress, [[8, 16], [16, 16]]);
+  sizes.length = 0;
+  const one = await overBlocks(blocks, scorer, { batchSize: 1, maxBlocks: 3 });
+  assertEquals([sizes, one.tokens], [[1, 1, 1], 6]);
+  await assertRejects(
+    () => overBlocks(blocks, scorer, { batchSize: 0 }),
+    RangeError,
+    "batchSize must be a positive integer, got 0",
+  );
+  // One token: its own nats and stderr, not halved (kills `Math.max(tokens,
+  // 1)` → `Math.max(tokens, 2)`); no blocks: 0, not 0/0 (kills → `0`).
+  const single: Blocks = { data: Uint32Array.of(3), count: 1, length: 1 };
+  const alone = await overBlocks(
+    single,
+    () => Promise.resolve({ nats: 2.5, stderr: 0.5, tokens: 1 }),
+  );
+  assertEquals([alone.nats, alone.stderr, alone.tokens], [2.5, 0.5, 1]);
+  const none = await overBlocks(blocks, scorer, { maxBlocks: 0 });
+  assertEquals([none.nats, none.stderr, none.tokens], [0, 0, 0]);
+});
+
 Deno.test("figures() converts nats and marks bounds", () => {
   const f = figures(Math.LN2 * 4.6, {
     tokens: 10,
