@@ -23,6 +23,7 @@ import {
 } from "./schedule.ts";
 import { absorbing, type Transition, uniform } from "./transition.ts";
 import { ConstantDenoiser, TinyDenoiser } from "./_test_models.ts";
+import { drawByCount } from "./counts.ts";
 
 await tf.setBackend("cpu");
 
@@ -382,4 +383,113 @@ Deno.test("mdlmTerms() with fullMaskShare trains that share of rows fully masked
     RangeError,
     "fullMaskShare must be in [0, 1], got 1.5",
   );
+});
+
+// Mutation pass (docs/testing.md, "Mutation testing"): the loss tests checked
+// the terms (vbTerms, the draws) but not how d3pmLoss and mdlmTerms assemble
+// them on every path.
+Deno.test("d3pmLoss() is the padding-weighted mean of T·vb + λ·ce at the replayed draws", () => {
+  // Reference: replay the stream (per row: step 1 + nextInt(T), then
+  // q.noise), padding kept as padding, vbTerms (held to the definitions
+  // above) at those draws, and Σ w(T·vb + λ·ce)/Σ w; float32, 1e-5
+  // relative. λ 0.3 so that the ce term shows. Kills the first token of each
+  // row left un-noised (`i = 0` → `i = 1`) and `vb·T + λ·ce` → `− λ·ce`.
+  const q = absorbing(absorbingBeta({ steps: 10 }), {
+    numStates: 7,
+    maskId: 6,
+  });
+  const logits = Float32Array.of(0.3, -0.2, 1.1, 0.4, -0.7, 0.9, 2);
+  const model = new ConstantDenoiser(7, logits);
+  const b = 3, l = 5, T = 10, lambda = 0.3, padId = 0;
+  const tokens = Int32Array.from(
+    { length: b * l },
+    (_, i) => i % l === l - 1 ? padId : 1 + ((i * 3) % 5),
+  );
+  const x0 = { tokens, batchSize: b, length: l };
+  for (const seed of [1, 2, 3]) {
+    const got = d3pmLoss(model, x0, {
+      transition: q,
+      prng: prng(seed),
+      hybridLambda: lambda,
+      padId,
+    });
+    const rng = prng(seed);
+    const steps = new Int32Array(b), xt = new Int32Array(b * l);
+    for (let r = 0; r < b; r++) {
+      steps[r] = 1 + rng.nextInt(T);
+      const row = q.noise(tokens.subarray(r * l, (r + 1) * l), steps[r], rng);
+      for (let i = 0; i < l; i++) {
+        xt[r * l + i] = tokens[r * l + i] === padId ? padId : row[i];
+      }
+    }
+    const out = model.forward(tf.zeros([b, l], "int32"));
+    const { vb, ce } = vbTerms(out, tokens, xt, steps, q);
+    const [v, c] = [vb.dataSync(), ce.dataSync()];
+    let sum = 0, count = 0;
+    for (let i = 0; i < b * l; i++) {
+      if (tokens[i] === padId) continue;
+      sum += T * v[i] + lambda * c[i];
+      count++;
+    }
+    const want = sum / count;
+    assertAlmostEquals(got.dataSync()[0], want, 1e-5 * want, `seed ${seed}`);
+    tf.dispose([got, out, vb, ce]);
+  }
+});
+
+Deno.test("mdlmTerms() by count weighs each masked token by its row's drawByCount weight, over (1e-3, 1] by default", () => {
+  // Reference: drawByCount on the same stream with the documented default
+  // range tMin 1e-3, tMax 1; a masked token's weight is its row's weight
+  // over the token count (float32, 1e-6 relative). Kills the default
+  // tMax 1 → 2 or 0, `weight[i] *= rowWeight[row]` → `/=`, and the row
+  // index `⌊i/l⌋` → `⌈i/l⌉` or `i·l`.
+  const b = 4, l = 6;
+  const x0 = {
+    tokens: Int32Array.from({ length: b * l }, (_, i) => i % 5),
+    batchSize: b,
+    length: l,
+  };
+  for (const seed of [4, 5]) {
+    const terms = mdlmTerms(x0, {
+      schedule: logLinear(),
+      maskId: 7,
+      prng: prng(seed),
+      byCount: true,
+    });
+    const d = drawByCount(x0, logLinear(), {
+      maskId: 7,
+      prng: prng(seed),
+      tMin: 1e-3,
+      tMax: 1,
+    });
+    assertEquals(terms.inputs, d.xt);
+    for (let i = 0; i < b * l; i++) {
+      const want = d.xt[i] === 7 ? d.weight[Math.floor(i / l)] / (b * l) : 0;
+      assertAlmostEquals(terms.weights[i], want, 1e-6 * want, `token ${i}`);
+    }
+  }
+});
+
+Deno.test("mdlmTerms() with a stagger of delta 0 draws exactly what no stagger draws", () => {
+  // delta 0 leaves every token on the row's clock, and both paths take one
+  // uniform per token in order, so the draws and weights are identical.
+  // Kills the stagger path's token loop starting at 1 (token 0 never
+  // noised, every later draw shifted).
+  const b = 3, l = 8;
+  const x0 = {
+    tokens: Int32Array.from({ length: b * l }, (_, i) => 1 + (i % 6)),
+    batchSize: b,
+    length: l,
+  };
+  const base = { schedule: logLinear(), maskId: 9 };
+  for (const seed of [6, 7]) {
+    const plain = mdlmTerms(x0, { ...base, prng: prng(seed) });
+    const flat = mdlmTerms(x0, {
+      ...base,
+      prng: prng(seed),
+      stagger: { span: 4, delta: 0 },
+    });
+    assertEquals(flat.inputs, plain.inputs);
+    assertEquals(flat.weights, plain.weights);
+  }
 });
