@@ -262,6 +262,41 @@ Deno.test("discreteElbo() on a term scorer equals the dense KL path draw for dra
   model.dispose();
 });
 
+Deno.test("discreteElbo() on a term scorer hands padding as padding and every unscored position as target −1", async () => {
+  // What the scorer is handed, checked directly (its sums hide both: a
+  // padded or unscored position has weight 0). Padding at position 0 of a
+  // row, the first token the pad-restoring loop visits. Mutation pass
+  // (docs/testing.md): kills that loop starting at 1 and the unscored
+  // target −1 → 1.
+  const padId = 3;
+  const x0 = randomBatch(2, 6, 9);
+  x0.tokens[0] = padId;
+  x0.tokens[6] = padId;
+  const seen: WeightedTokens[] = [];
+  const scorer = {
+    config: { kind: "bidirectional" as const, vocabSize: V, contextLength: 64 },
+    timeConditioned: true,
+    rowLosses: (list: readonly WeightedTokens[]) => {
+      seen.push(...list);
+      return Promise.resolve(list.map((w) => new Float64Array(w.rows)));
+    },
+  };
+  const q = absorbing(absorbingBeta({ steps: 5 }), {
+    numStates: V,
+    maskId: MASK,
+  });
+  await discreteElbo(scorer, x0, { transition: q, prng: prng(2), padId });
+  assertEquals(seen.length, 5);
+  for (const w of seen) {
+    for (let i = 0; i < x0.tokens.length; i++) {
+      if (x0.tokens[i] === padId) {
+        assertEquals([w.inputs[i], w.weights[i]], [padId, 0], `pad ${i}`);
+      }
+      assertEquals(w.targets[i] === -1, w.weights[i] === 0, `token ${i}`);
+    }
+  }
+});
+
 Deno.test("the bounds' per-row ratio estimate: with equal rows, the mean of the row means and its textbook standard error", async () => {
   const { ratioEstimate } = await import("./_ratio.ts");
   // Reference: with every row of c tokens the estimate is the mean of the
