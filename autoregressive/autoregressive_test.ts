@@ -368,3 +368,46 @@ Deno.test("outputs and alias: the softmax runs over ids below outputs, aliased t
     "alias must be an array of [from, to] id pairs",
   );
 });
+
+// Mutation pass (docs/testing.md, "Mutation testing"): each assertion below
+// kills a mutant of autoregressive/loss.ts that the tests above let pass.
+Deno.test("causalNll() edge cases: length 1 refused, a scorer handed rows × (L − 1) terms, one token not halved, a padded row's out-of-range target still infinite", async () => {
+  const model = new Bigram(4);
+  // Length 1 has no next token (kills `l < 2` → `l < 1`).
+  await assertRejects(
+    () =>
+      causalNll(model, { tokens: Int32Array.of(3), batchSize: 1, length: 1 }),
+    RangeError,
+    "length ≥ 2",
+  );
+  // A scorer is handed exactly rows × (L − 1) inputs and targets (kills
+  // `n * (l - 1)` → `n * (l - 0)`), and one scored token's mean is its own
+  // loss (kills `Math.max(tokens, 1)` → `Math.max(tokens, 2)`).
+  const seen: WeightedTokens[] = [];
+  const scorer = {
+    config: model.config,
+    timeConditioned: false,
+    rowLosses: (list: readonly WeightedTokens[]) => {
+      seen.push(...list);
+      return Promise.resolve(
+        list.map((w) => new Float64Array(w.rows).fill(2.5)),
+      );
+    },
+  };
+  const one = { tokens: Int32Array.of(1, 2), batchSize: 1, length: 2 };
+  const got = await causalNll(scorer, one);
+  assertEquals([got.nats, got.tokens], [2.5, 1]);
+  assertEquals([seen[0].inputs.length, seen[0].targets.length], [1, 1]);
+  // Outputs below 5: row 1's target 5 follows a pad target, so the check
+  // must read each target's own weight (kills the row stride `l − 1` →
+  // `l − 2`, which reads the pad's weight 0 and scores the 5 as 0 nats).
+  const rows = {
+    tokens: Int32Array.of(1, 2, 3, 1, 0, 5),
+    batchSize: 2,
+    length: 3,
+  };
+  assertEquals(
+    (await causalNll(model, rows, { padId: 0, outputs: 5 })).nats,
+    Infinity,
+  );
+});
