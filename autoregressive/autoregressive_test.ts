@@ -389,14 +389,25 @@ Deno.test("causalNll() edge cases: length 1 refused, a scorer handed rows × (L 
     timeConditioned: false,
     rowLosses: (list: readonly WeightedTokens[]) => {
       seen.push(...list);
+      // 2.5 nats per weighted term.
       return Promise.resolve(
-        list.map((w) => new Float64Array(w.rows).fill(2.5)),
+        list.map((w) =>
+          Float64Array.from({ length: w.rows }, (_, r) =>
+            2.5 * w.weights
+              .slice(r * w.length, (r + 1) * w.length)
+              .reduce((a, x) => a + x, 0))
+        ),
       );
     },
   };
   const one = { tokens: Int32Array.of(1, 2), batchSize: 1, length: 2 };
   const got = await causalNll(scorer, one);
-  assertEquals([got.nats, got.tokens], [2.5, 1]);
+  assertEquals([got.nats, got.stderr, got.tokens], [2.5, 0, 1]);
+  // Every target padding: 0 nats over 0 tokens, not 0/0 (kills
+  // `Math.max(tokens, 1)` → `Math.max(tokens, 0)`); the NLL is exact, so its
+  // stderr is 0 (kills `stderr: 0` → `1`).
+  const pads = await causalNll(scorer, one, { padId: 2 });
+  assertEquals([pads.nats, pads.stderr, pads.tokens], [0, 0, 0]);
   assertEquals([seen[0].inputs.length, seen[0].targets.length], [1, 1]);
   // Outputs below 5: row 1's target 5 follows a pad target, so the check
   // must read each target's own weight (kills the row stride `l − 1` →
@@ -409,5 +420,13 @@ Deno.test("causalNll() edge cases: length 1 refused, a scorer handed rows × (L 
   assertEquals(
     (await causalNll(model, rows, { padId: 0, outputs: 5 })).nats,
     Infinity,
+  );
+  // A pad id at or above the outputs is not scored, so it is no target of
+  // probability 0 (kills `weight > 0` → `>= 0`).
+  const padHigh = { tokens: Int32Array.of(1, 2, 6), batchSize: 1, length: 3 };
+  assert(
+    Number.isFinite(
+      (await causalNll(model, padHigh, { padId: 6, outputs: 5 })).nats,
+    ),
   );
 });
