@@ -5,6 +5,7 @@ import {
   assertAlmostEquals,
   assertEquals,
   assertRejects,
+  assertThrows,
 } from "@std/assert";
 import { continuousElbo, discreteElbo } from "./elbo.ts";
 import {
@@ -324,4 +325,54 @@ Deno.test("the bounds' per-row ratio estimate: with equal rows, the mean of the 
   assert(
     Number.isNaN(ratioEstimate(Float64Array.of(3), Float64Array.of(2)).stderr),
   );
+});
+
+Deno.test("ratioEstimate() at its edges: one token, two rows, one row (NaN), no tokens (refused)", async () => {
+  const { ratioEstimate } = await import("./_ratio.ts");
+  // Mutation pass (docs/testing.md). Two rows of one token, 2 and 4 nats:
+  // mean 3, standard error sd/√n = √2/√2 = 1 (kills `n > 1` → `n > 2`).
+  const two = ratioEstimate(Float64Array.of(2, 4), Float64Array.of(1, 1));
+  assertEquals([two.nats, two.tokens], [3, 2]);
+  assertAlmostEquals(two.stderr, 1, 1e-12);
+  // One row has no spread to measure: NaN, also where (S/c)·c ≠ S in
+  // float64 (0.9 over 3 tokens), which would give ∞ with `n > 1` → `n >= 1`
+  // or `n > 0`.
+  const one = ratioEstimate(Float64Array.of(0.9), Float64Array.of(3));
+  assert(Number.isNaN(one.stderr), `stderr ${one.stderr}`);
+  // One token is enough; none is refused (kills `tokens === 0` → `=== 1`).
+  assertEquals(ratioEstimate(Float64Array.of(2), Float64Array.of(1)).nats, 2);
+  assertThrows(
+    () => ratioEstimate(Float64Array.of(0, 0), Float64Array.of(0, 0)),
+    RangeError,
+    "no tokens",
+  );
+});
+
+Deno.test("continuousElbo() hands a term scorer one time per row and target −1 wherever the weight is 0, for every sample", async () => {
+  // What the scorer is handed, checked directly. Mutation pass
+  // (docs/testing.md): kills a sample's times taken over two samples'
+  // span (`times.subarray(s·b, (s + 2)·b)`) and the unscored target −1 → −2.
+  const seen: WeightedTokens[] = [];
+  const scorer = {
+    config: { kind: "bidirectional" as const, vocabSize: V, contextLength: 64 },
+    timeConditioned: true,
+    rowLosses: (list: readonly WeightedTokens[]) => {
+      seen.push(...list);
+      return Promise.resolve(list.map((w) => new Float64Array(w.rows)));
+    },
+  };
+  const x0 = randomBatch(3, 4, 11);
+  await continuousElbo(scorer, x0, {
+    schedule: logLinear(),
+    maskId: MASK,
+    prng: prng(4),
+    samples: 3,
+  });
+  assertEquals(seen.length, 4); // the endpoint pass (alpha(1) = 1e-3) and 3 samples
+  for (const w of seen) {
+    assertEquals([w.t!.length, w.inputs.length], [3, 12]);
+    for (let i = 0; i < 12; i++) {
+      assertEquals(w.targets[i] === -1, w.weights[i] === 0, `token ${i}`);
+    }
+  }
 });

@@ -298,6 +298,27 @@ Deno.test("sample() takes any step count up to T, one forward pass per step", as
     RangeError,
     "steps must be an integer in [1, 10], got 11",
   );
+  // Both ends are closed: 0 steps and length 0 are refused (mutation pass,
+  // docs/testing.md: kills `steps < 1` → `steps < 0` and `l < 1` → `l < 0`).
+  for (
+    const [steps, length, message] of [
+      [0, 3, "steps must be an integer in [1, 10], got 0"],
+      [10, 0, "length must be a positive integer (or give a prompt), got 0"],
+    ] as const
+  ) {
+    await assertRejects(
+      () =>
+        sample(constant(), {
+          schedule: absorbingBeta({ steps: 10 }),
+          maskId: MASK,
+          prng: prng(0),
+          length,
+          steps,
+        }),
+      RangeError,
+      message,
+    );
+  }
 });
 
 Deno.test("sample() is deterministic for a seed", async () => {
