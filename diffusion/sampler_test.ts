@@ -489,13 +489,16 @@ Deno.test("tokenProbabilities() nucleus is the smallest set with mass ≥ topP, 
 Deno.test("tokenProbabilities() subtracts the largest logit (no overflow at ±1000) and rejects topP 0", () => {
   // Closed form: logits (a, a − 1) give (1, e⁻¹)/(1 + e⁻¹) for any a; 1e-12.
   // At a = ±1000 exp overflows or underflows unless the largest logit is
-  // subtracted first (kills the max loop starting at j = 1, which skips
-  // logit 0, and `logits[j] - max` → `+ max`). Mutation pass, docs/testing.md.
+  // subtracted first (kills `logits[j] - max` → `+ max`). Mutation pass,
+  // docs/testing.md.
   const want = [1 / (1 + Math.exp(-1)), Math.exp(-1) / (1 + Math.exp(-1))];
   for (const a of [1000, -1000, 0]) {
     const p = tokenProbabilities([a, a - 1]);
     want.forEach((w, j) => assertAlmostEquals(p[j], w, 1e-12, `a ${a}`));
   }
+  // Logit 0 far above the rest: exp(800) overflows unless it is the one
+  // subtracted (kills the max loop starting at j = 1); e^−800 underflows to 0.
+  assertEquals(Array.from(tokenProbabilities([800, 0, -5])), [1, 0, 0]);
   // topP 0 would keep nothing and divide by 0 (kills `topP > 0` → `>=`).
   assertThrows(
     () => tokenProbabilities([0, 1], { topP: 0 }),
