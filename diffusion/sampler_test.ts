@@ -1,4 +1,8 @@
-import { type LanguageModel, prng } from "@d3pm/core";
+import {
+  type LanguageModel,
+  type MaskedGenerationOptions,
+  prng,
+} from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
 import {
   assert,
@@ -565,4 +569,44 @@ Deno.test("sample() never caches for a time-conditioned model and refuses cache:
     assertEquals(a.tokens, p.tokens, `seed ${seed}`);
     assertEquals(auto.calls, plain.calls);
   }
+});
+
+Deno.test("sample() hands a device generator the schedule's steps: t/T, reveal (ᾱ_s − ᾱ_t)/(1 − ᾱ_t) (1 at s = 0), the stream's 32-bit seed, all revealed after the last", async () => {
+  // A stub generator records what it is asked (the device path, otherwise
+  // run only by the engine tests). Reference: the grid round(T(S − k)/S) for
+  // T 12, S 4 is 12, 9, 6, 3, 0; reveal from the schedule's ᾱ, 1e-15; the
+  // seed is ⌊u·2³²⌋ of the stream's first uniform. Mutation pass
+  // (docs/testing.md): kills `grid[k + 1]` → `grid[k + 2]`, the reveal's
+  // `1 − ᾱ_t` → `0 − ᾱ_t` and `ᾱ_s − ᾱ_t` → `+`, the seed ⌊u·2³¹⌋, and
+  // revealAllAtEnd on the step before the last.
+  const calls: MaskedGenerationOptions[] = [];
+  const gen = {
+    timeConditioned: true,
+    generateMasked: (o: MaskedGenerationOptions) => {
+      calls.push(o);
+      return Promise.resolve({
+        tokens: (o.prompt ?? new Int32Array(o.batchSize * o.length)).slice(),
+        forwardPasses: o.steps.length,
+        syncs: 1,
+      });
+    },
+  };
+  const schedule = cosineBeta({ steps: 12 });
+  const grid = [12, 9, 6, 3, 0];
+  const options = { schedule, maskId: MASK, length: 5, steps: 4 };
+  await sample(gen, { ...options, prng: prng(1) });
+  assertEquals(calls.length, 1);
+  assertEquals(calls[0].seed, Math.floor(prng(1).next() * 2 ** 32) >>> 0);
+  assertEquals(calls[0].steps.length, 4);
+  calls[0].steps.forEach((step, k) => {
+    const t = grid[k], s = grid[k + 1];
+    const aT = schedule.alphaBar(t), aS = schedule.alphaBar(s);
+    assertAlmostEquals(step.t, t / 12, 1e-15, `step ${k}`);
+    const want = s === 0 ? 1 : (aS - aT) / (1 - aT);
+    assertAlmostEquals(step.reveal, want, 1e-15, `step ${k}`);
+  });
+  // With onStep, one call per step; only the last reveals what is left.
+  calls.length = 0;
+  await sample(gen, { ...options, prng: prng(1), onStep: () => {} });
+  assertEquals(calls.map((c) => c.revealAllAtEnd), [false, false, false, true]);
 });
