@@ -172,3 +172,31 @@ Deno.test("absorbingBeta() has exactly T steps, D3PM's T = 1000 by default", () 
   assertEquals(s.steps, 10);
   assertThrows(() => s.alphaBar(11), RangeError, "[0, 10]");
 });
+
+Deno.test("linearBeta(), cosineBeta() and discretize() default to DDPM's, Nichol–Dhariwal's and T = 1000, with exactly T steps and closed ranges", () => {
+  // DDPM: T 1000, β from 1e-4 to 0.02; Nichol–Dhariwal: T 1000, s 0.008
+  // (closed forms, 1e-15 and 1e-12). Mutation pass (docs/testing.md): kills
+  // the defaults ± 1 or × 1.1, linearBeta's table one entry too long, and
+  // the range checks `v >= 0` → `> 0`, `v <= 1` → `<= 2`, `s >= 0` → `> 0`.
+  const d = linearBeta();
+  assertEquals(d.steps, 1000);
+  assertAlmostEquals(d.beta(1), 1e-4, 1e-15);
+  assertAlmostEquals(d.beta(1000), 0.02, 1e-15);
+  assertEquals(linearBeta({ steps: 10 }).steps, 10);
+  assertEquals(linearBeta({ steps: 4, start: 0, end: 1 }).beta(1), 0);
+  assertThrows(
+    () => linearBeta({ end: 1.5 }),
+    RangeError,
+    "end must be in [0, 1]",
+  );
+  const c = cosineBeta();
+  assertEquals(c.steps, 1000);
+  const f = (t: number) =>
+    Math.cos(((t / 1000 + 0.008) / 1.008) * Math.PI / 2) ** 2;
+  assertAlmostEquals(c.alphaBar(500), f(500) / f(0), 1e-12);
+  const s0 = cosineBeta({ steps: 4, s: 0 });
+  assertAlmostEquals(s0.alphaBar(2), Math.cos(Math.PI / 4) ** 2, 1e-12);
+  // discretize: T 1000 by default, exactly T steps.
+  assertEquals(discretize(linearAlpha()).steps, 1000);
+  assertEquals(discretize(linearAlpha(), { steps: 10 }).steps, 10);
+});
