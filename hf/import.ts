@@ -16,6 +16,7 @@ import {
   checkConfig,
   contestantOf,
   type ExperimentConfig,
+  IMPORT_VERSION,
   resolveConfig,
   RunFolder,
 } from "@d3pm/experiment";
@@ -215,6 +216,7 @@ export async function importCheckpoint(
     };
     const { dir: _, ...record } = result;
     const provenanceRecord = {
+      importVersion: IMPORT_VERSION,
       from: await Deno.realPath(from),
       files: checkpoint.files,
       format: checkpoint.format,
