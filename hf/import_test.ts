@@ -19,6 +19,7 @@ import {
   stateDictPickle,
   storedZip,
   torchZip,
+  writeByteBpeFiles,
   writeGpt2Dir,
 } from "./_test_util.ts";
 
@@ -282,6 +283,48 @@ Deno.test("an import made before outputs were recorded is told by import.json's 
   );
   assertEquals(process.outputs, undefined);
   await inspectTrained(`${root}/bpe-run`, { model: "ar" });
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("importCheckpoint() says in one notice line how many added tokens it dropped and which, the first five; import.json lists them all", async () => {
+  const root = await Deno.makeTempDir();
+  const from = `${root}/hf`;
+  // 260 base ids (4 merges), 267 embedding rows: 7 added tokens, listed by
+  // tokenizer_config.json out of order, that the project's tokenizer lacks.
+  await writeGpt2Dir(from, { shape: { ...SHAPE, vocab: 267 } });
+  await writeByteBpeFiles(from, [[97, 97], [97, 98], [97, 99], [97, 100]]);
+  const names = ["<|im_start|>", "<|im_end|>", "[PAD]", "a", "b", "c", "d"];
+  await Deno.writeTextFile(
+    `${from}/tokenizer_config.json`,
+    JSON.stringify({
+      added_tokens_decoder: Object.fromEntries(
+        names.map((content, i) => [String(260 + i), { content }]).reverse(),
+      ),
+    }),
+  );
+  const lines: string[] = [];
+  const result = await importCheckpoint({
+    from,
+    to: `${root}/run`,
+    log: (line) => lines.push(line),
+  });
+  const all = names.map((n, i) => `${JSON.stringify(n)} (${260 + i})`);
+  assertEquals(result.vocabulary.dropped, 7);
+  assertEquals(result.vocabulary.droppedTokens, all);
+  assertEquals(lines, [
+    `notice: ${from}'s tokenizer files add 7 tokens the project's tokenizer lacks, dropped with their rows (text holding them is read as plain text): "<|im_start|>" (260), "<|im_end|>" (261), "[PAD]" (262), "a" (263), "b" (264), and 2 more; import.json lists them all`,
+  ]);
+  const record = JSON.parse(await Deno.readTextFile(`${root}/run/import.json`));
+  assertEquals(record.vocabulary.droppedTokens, all);
+  // Without added tokens: no notice.
+  const plain = `${root}/plain`;
+  await writeGpt2Dir(plain, { shape: SHAPE });
+  await importCheckpoint({
+    from: plain,
+    to: `${root}/plain-run`,
+    log: (line) => lines.push(line),
+  });
+  assertEquals(lines.length, 1);
   await Deno.remove(root, { recursive: true });
 });
 
