@@ -388,6 +388,12 @@ export async function* generateFrames(
   const maskId = (unmasking ?? blockwise)?.maskId(process);
   const T = (unmasking ?? blockwise)?.steps(process) ?? 0;
   const blockSize = blockwise?.blockSize(process);
+  if (causal && input.steps !== undefined) {
+    throw new HttpError(
+      400,
+      `steps sets a denoiser's unmasking steps; the causal model ${contestant.kind} draws one token per position: leave steps out, got ${input.steps}`,
+    );
+  }
   const request: GenerationRequest = {
     length,
     prng: prng(input.rng),
@@ -667,8 +673,10 @@ export class GenerationService {
   refused = 0;
   /** Generations completed. */
   completed = 0;
-  /** Generations cancelled (client gone or time-out). */
+  /** Generations cancelled (client gone or time-out, waiting included). */
   cancelled = 0;
+  /** Generations that failed: refused by the model (steps over its T, a row that does not fit) or an error. */
+  failed = 0;
 
   /**
    * A service.
@@ -794,7 +802,18 @@ export class GenerationService {
       release = await this.acquire(key, all);
     } catch (e) {
       clearTimeout(timer);
-      throw e;
+      if (!(e instanceof Cancelled)) throw e;
+      this.cancelled++;
+      // A wait over the time limit is a time-out, as a generation over it
+      // is (it was a 500 naming "Cancelled: gave up waiting").
+      throw timeout.signal.aborted && !signal.aborted
+        ? new HttpError(
+          504,
+          `Generation timed out after ${
+            this.limits.timeoutMs / 1000
+          } s waiting for the model (another generation held it)`,
+        )
+        : new HttpError(503, "The client left while waiting for the model");
     }
     let started = false, freed = false;
     const free = () => {
@@ -814,7 +833,8 @@ export class GenerationService {
         done = !all.aborted;
       } finally {
         if (done) self.completed++;
-        else self.cancelled++;
+        else if (all.aborted) self.cancelled++;
+        else self.failed++;
         free();
       }
       if (timeout.signal.aborted && !signal.aborted) {

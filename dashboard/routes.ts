@@ -757,10 +757,21 @@ export async function generateRoute(
   const dir = await runDir(ctx, input.run);
   await trainedModel(dir, String(input.seed), input.model);
   const stream = await ctx.generation.open(dir, input, req.signal);
+  // The checks that need the model (steps within its T, a row that fits its
+  // context, a sampler it takes) run before its first event: waiting for it
+  // answers them with their status and one line, not inside a 200 stream.
+  const first = await stream.next();
+  if (first.done) {
+    throw new HttpError(503, "The generation was cancelled before it started");
+  }
+  async function* all() {
+    yield first.value;
+    yield* stream;
+  }
   async function* events(): AsyncGenerator<ServerEvent> {
     let last: unknown;
     try {
-      for await (const e of stream) {
+      for await (const e of all()) {
         if ("start" in e) {
           yield { event: "start", data: JSON.stringify(e.start) };
         } else {

@@ -227,6 +227,7 @@ async function route(
             completed: ctx.generation.completed,
             cancelled: ctx.generation.cancelled,
             refused: ctx.generation.refused,
+            failed: ctx.generation.failed,
           },
           memory: Deno.memoryUsage(),
         }),

@@ -549,12 +549,9 @@ Deno.test("POST /api/generate streams the start row and a frame per step, masks 
       model: "d3pm",
       tokens: [1, 2, 259],
     });
-    const err = await readEvents(
-      wrong,
-      (ev) => ev.some((e) => e.event === "error"),
-    );
+    assertEquals(wrong.status, 400);
     assertEquals(
-      JSON.parse(err.at(-1)!.data).error,
+      (await wrong.json()).error,
       "tokens must be a row of 8 ids (the model's context), got 3",
     );
     assertEquals(
@@ -640,6 +637,69 @@ Deno.test("a generation over its time limit ends with a 504 error event and free
     await readEvents(next, (ev) => ev.some((e) => e.event === "done"));
   } finally {
     await s.done();
+  }
+});
+
+Deno.test("what only the model can check is refused with its status before any event: steps over T, a time-out while waiting; refusals are counted as failed, not cancelled", async () => {
+  const s = await setup({ delayMs: 30, timeoutMs: 300 });
+  try {
+    const over = await generate(s, { run: "good", model: "d3pm", steps: 51 });
+    assertEquals(over.status, 400);
+    assertEquals(
+      (await over.json()).error,
+      "steps must be at most the process's T = 50, got 51",
+    );
+    assertEquals([s.generation.failed, s.generation.cancelled], [1, 0]);
+    // The model holds its place for 50 × 30 ms, past the 300 ms limit: the
+    // one waiting behind it times out waiting — a 504 naming it, not a 500.
+    const first = await generate(s, { run: "good", model: "d3pm", steps: 50 });
+    assertEquals(first.status, 200);
+    const waited = await generate(s, { run: "good", model: "d3pm", steps: 1 });
+    assertEquals(waited.status, 504);
+    assertMatch(
+      (await waited.json()).error,
+      /^Generation timed out after 0.3 s waiting for the model/,
+    );
+    await readEvents(first, (ev) => ev.some((e) => e.event === "error"));
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a causal model refuses steps (it draws one token per position) with a 400 before any event", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await fakeRun(`${base}/r`, { models: "ar" });
+    const causal = fakeLoader(1);
+    const generation = new GenerationService(async (dir, seed, kind) => {
+      const m = await causal(dir, seed, kind);
+      return {
+        ...m,
+        contestant: {
+          ...m.contestant,
+          kind: "ar",
+          network: "causal",
+          unmasking: undefined,
+        },
+      };
+    });
+    const handler = dashboardHandler({ root: base, generation }, {
+      page: PAGE,
+    });
+    const res = await handler(
+      new Request("http://127.0.0.1/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ run: "r", model: "ar", steps: 4 }),
+      }),
+    );
+    assertEquals(res.status, 400);
+    assertMatch(
+      (await res.json()).error,
+      /^steps sets a denoiser's unmasking steps; the causal model ar draws one token per position/,
+    );
+  } finally {
+    await Deno.remove(base, { recursive: true });
   }
 });
 
