@@ -17,7 +17,7 @@ import {
   optionsRoute,
   runRoute,
 } from "./routes.ts";
-import { findRuns, insideFile } from "./run_ids.ts";
+import { findRuns, insideFile, RunLinksOutError } from "./run_ids.ts";
 
 /** Options of {@linkcode exportDashboard}. */
 export interface ExportOptions {
@@ -137,7 +137,15 @@ export async function exportDashboard(
   await checkExportFolder(root, out);
   const limits = { metrics: options.maxMetricsBytes ?? 64 << 20 };
   const all = await findRuns(root);
-  const ids = options.runs ?? all.map((r) => r.id);
+  // A run with a link out of it is not exported (nothing of it is read); named when chosen.
+  const ids = options.runs ?? all.filter((r) => !r.linksOut).map((r) => r.id);
+  for (const r of all) {
+    if (r.linksOut && !ids.includes(r.id)) {
+      options.log?.(
+        `skipped ${new RunLinksOutError(r.id, r.linksOut).message}`,
+      );
+    }
+  }
   for (const id of ids) {
     if (!all.some((r) => r.id === id)) {
       throw new HttpError(

@@ -22,7 +22,9 @@ export {
   type FoundRun,
   insideFile,
   isInside,
+  linkOutOfRun,
   resolveRun,
+  RunLinksOutError,
 } from "./run_ids.ts";
 export * from "./follow.ts";
 export * from "./sse.ts";

@@ -23,7 +23,13 @@ import {
   HttpError,
   parseGenerationInput,
 } from "./generation.ts";
-import { BadRunIdError, findRuns, insideFile, resolveRun } from "./run_ids.ts";
+import {
+  BadRunIdError,
+  findRuns,
+  insideFile,
+  resolveRun,
+  RunLinksOutError,
+} from "./run_ids.ts";
 import { eventResponse, type ServerEvent } from "./sse.ts";
 
 /** What every route may use. */
@@ -121,6 +127,7 @@ export async function runDir(
     return dir;
   } catch (e) {
     if (e instanceof BadRunIdError) throw new HttpError(400, e.message);
+    if (e instanceof RunLinksOutError) throw new HttpError(404, e.message);
     throw e;
   }
 }
@@ -242,7 +249,15 @@ function labelShort(kind: string): string {
  */
 export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
   const found = await findRuns(ctx.root);
-  const runs = await Promise.all(found.map((r) => summarizeRun(r.id, r.dir)));
+  const runs = await Promise.all(
+    found.map((r) =>
+      r.linksOut === undefined ? summarizeRun(r.id, r.dir) : {
+        id: r.id,
+        status: "corrupt" as const,
+        reason: new RunLinksOutError(r.id, r.linksOut).message,
+      }
+    ),
+  );
   return json({ runs });
 }
 

@@ -717,3 +717,66 @@ Deno.test("the page is served with a restrictive content security policy", async
     await s.done();
   }
 });
+
+Deno.test("a run with a link out of it is read nowhere: listed as corrupt naming the link (not quoting the file), every route 404; a model's folder is not a run", async () => {
+  const s = await setup();
+  try {
+    await Deno.writeTextFile(`${s.base}/secret.json`, "SECRET-abcdef not json");
+    const links: Record<string, string> = {
+      results: "results.json",
+      data: "data.json",
+      model: "seed-0/ar",
+      config: "config.json",
+    };
+    for (const [run, link] of Object.entries(links)) {
+      await fakeRun(`${s.root}/${run}`, { results: true });
+      await Deno.remove(`${s.root}/${run}/${link}`, { recursive: true })
+        .catch(() => {});
+      await Deno.symlink(
+        link === "seed-0/ar"
+          ? `${s.outside}/seed-0/ar`
+          : `${s.base}/secret.json`,
+        `${s.root}/${run}/${link}`,
+      );
+    }
+    const before = await snapshot(s.root);
+    const listed = (await (await s.get("/api/runs")).json()).runs as {
+      id: string;
+      status: string;
+      reason?: string;
+    }[];
+    for (const [run, link] of Object.entries(links)) {
+      const r = listed.find((x) => x.id === run);
+      assertEquals(r?.status, "corrupt", run);
+      assertEquals(
+        r?.reason,
+        `Run "${run}" is not served: ${link} is a link out of the run folder (the dashboard reads only what lies inside a run); replace the link with the file`,
+      );
+      for (
+        const path of [
+          `/api/run?run=${run}`,
+          `/api/run/vocab?run=${run}`,
+          `/api/run/file?run=${run}&name=report.md`,
+          `/api/run/model?run=${run}&seed=0&model=ar&part=weights`,
+          `/api/run/unmasking?run=${run}&seed=0&model=ar`,
+          `/api/run/tokenize?run=${run}&text=a`,
+        ]
+      ) {
+        const res = await s.get(path);
+        const text = await res.text();
+        assertEquals(res.status, 404, path);
+        assert(!text.includes("SECRET"), `${path}: ${text}`);
+      }
+    }
+    assert(!JSON.stringify(listed).includes("SECRET"));
+    // Nothing listed lies inside another run.
+    assert(
+      !listed.some((r) => r.id.startsWith("config/")),
+      JSON.stringify(listed),
+    );
+    assertEquals((await s.get("/api/run?run=good/seed-0/ar")).status, 404);
+    assertEquals(await snapshot(s.root), before);
+  } finally {
+    await s.done();
+  }
+});
