@@ -42,6 +42,8 @@ export interface DashboardContext {
   pollMs?: number;
   /** Keep-alive interval of event streams, ms. */
   keepAliveMs?: number;
+  /** How long a request body may take to arrive, ms (default 10,000; then 408). */
+  bodyTimeoutMs?: number;
 }
 
 /**
@@ -761,7 +763,7 @@ export async function generateRoute(
   if (!type.startsWith("application/json")) {
     throw new HttpError(415, "Send the request as application/json");
   }
-  const text = await readLimited(req, 256 << 10);
+  const text = await readLimited(req, 256 << 10, ctx.bodyTimeoutMs ?? 10_000);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -805,7 +807,11 @@ export async function generateRoute(
   return eventResponse(events(), { signal: req.signal });
 }
 
-async function readLimited(req: Request, limit: number): Promise<string> {
+async function readLimited(
+  req: Request,
+  limit: number,
+  timeoutMs: number,
+): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > limit) {
     throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
@@ -814,25 +820,46 @@ async function readLimited(req: Request, limit: number): Promise<string> {
   const reader = req.body.getReader();
   const parts: Uint8Array[] = [];
   let n = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.length;
-    if (n > limit) {
-      await reader.cancel();
-      throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
-    }
-    parts.push(value);
-  }
-  const all = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
+  // A client that never finishes its body was waited for without end.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Rejected first: the cancel ends the pending read as if the body were whole.
+      reject(
+        new HttpError(
+          408,
+          `The request body did not arrive within ${timeoutMs / 1000} s`,
+        ),
+      );
+      reader.cancel().catch(() => {});
+    }, timeoutMs);
+  });
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
-  } catch {
-    throw new HttpError(400, "The body is not UTF-8");
+    return await readAll();
+  } finally {
+    clearTimeout(timer);
+  }
+  async function readAll(): Promise<string> {
+    while (true) {
+      const { done, value } = await Promise.race([reader.read(), late]);
+      if (done) break;
+      n += value.length;
+      if (n > limit) {
+        await reader.cancel();
+        throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
+      }
+      parts.push(value);
+    }
+    const all = new Uint8Array(n);
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(all);
+    } catch {
+      throw new HttpError(400, "The body is not UTF-8");
+    }
   }
 }

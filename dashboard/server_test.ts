@@ -780,3 +780,60 @@ Deno.test("a run with a link out of it is read nowhere: listed as corrupt naming
     await s.done();
   }
 });
+
+Deno.test("an error quoting a file of a run names it by run id, never by its path on disk", async () => {
+  const s = await setup();
+  try {
+    await Deno.writeTextFile(`${s.root}/good/data.json`, "{damaged");
+    const res = await s.get("/api/run/vocab?run=good");
+    const { error } = await res.json();
+    assertEquals(res.status, 500);
+    assertMatch(
+      error,
+      /^Internal error: ConfigError: good\/data\.json is not valid JSON/,
+    );
+    assert(!error.includes(s.base), error);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a generation request whose body never finishes is answered 408 after the body's time limit, not waited for without end", async () => {
+  const s = await setup();
+  try {
+    const handler = dashboardHandler(
+      { root: s.root, generation: s.generation, bodyTimeoutMs: 100 },
+      { page: PAGE },
+    );
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"run": "go'));
+      }, // and nothing more
+      cancel() {
+        cancelled = true;
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const res = await Promise.race([
+      handler(
+        new Request("http://127.0.0.1/api/generate", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        }),
+      ),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("still waiting")), 3000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assertEquals(res.status, 408);
+    assertEquals(
+      (await res.json()).error,
+      "The request body did not arrive within 0.1 s",
+    );
+    assert(cancelled, "the body was cancelled");
+  } finally {
+    await s.done();
+  }
+});
