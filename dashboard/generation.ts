@@ -17,7 +17,9 @@ import {
   placeModel,
   processStagger,
   promptIds,
+  RunFolder,
 } from "@d3pm/experiment";
+import { filesStamp } from "./run_ids.ts";
 import type { Tokenizer } from "@d3pm/tokenizer";
 
 /**
@@ -752,7 +754,24 @@ export class GenerationService {
    * @returns The model.
    */
   async model(dir: string, seed: number, kind: string): Promise<LoadedModel> {
-    const key = `${dir}\u0000${seed}\u0000${kind}`;
+    const base = `${dir}\u0000${seed}\u0000${kind}`;
+    // The files as they are now: a run retrained in its folder (--force) is
+    // loaded again — the old weights were kept and generated from.
+    const folder = new RunFolder(dir);
+    const m = folder.modelDir(seed, kind);
+    const key = `${base}\u0000${await filesStamp([
+      folder.configPath,
+      folder.tokenizerPath,
+      `${m}/model.safetensors`,
+      `${m}/config.json`,
+      `${m}/process.json`,
+    ])}`;
+    for (const [k, old] of this.#models) {
+      if (k !== key && k.startsWith(`${base}\u0000`)) {
+        this.#models.delete(k);
+        old.model.then((x) => x.placed.dispose(), () => {});
+      }
+    }
     let entry = this.#models.get(key);
     if (!entry) {
       entry = { model: this.#load(dir, seed, kind), used: 0 };
@@ -772,7 +791,8 @@ export class GenerationService {
   }
 
   #busy(modelKey: string): boolean {
-    return this.#slots.has(modelKey);
+    // A model's key is its slot's key and the stamp of its files.
+    return this.#slots.has(modelKey.split("\u0000").slice(0, 3).join("\u0000"));
   }
 
   /**

@@ -18,6 +18,7 @@
 export {
   BadRunIdError,
   checkRunId,
+  filesStamp,
   findRuns,
   type FoundRun,
   insideFile,

@@ -25,6 +25,7 @@ import {
 } from "./generation.ts";
 import {
   BadRunIdError,
+  filesStamp,
   findRuns,
   insideFile,
   resolveRun,
@@ -583,7 +584,13 @@ const VOCABS = new Map<
 async function vocabOf(
   dir: string,
 ): Promise<{ pieces: string[]; special: Record<string, number> }> {
-  const key = dir;
+  // Keyed by the files too: a run retrained in its folder gets its new tokenizer's pieces.
+  const folder = new RunFolder(dir);
+  const key = `${dir}\u0000${await filesStamp([
+    folder.configPath,
+    folder.tokenizerPath,
+    folder.dataPath,
+  ])}`;
   let v = VOCABS.get(key);
   if (!v) {
     v = (async () => {

@@ -365,3 +365,35 @@ export async function findRuns(root: string): Promise<FoundRun[]> {
   await walk(realRoot, [], 1);
   return out;
 }
+
+/**
+ * A stamp of files as they are now (modification time, size, inode; `-`
+ * for one missing): a cache keyed by it sees a file replaced — a run
+ * retrained with `--force` in the same folder.
+ *
+ * @param paths The files.
+ * @returns The stamp.
+ *
+ * @example
+ * ```ts
+ * import { filesStamp } from "@d3pm/dashboard";
+ * import { assert, assertEquals } from "@std/assert";
+ * const path = await Deno.makeTempFile();
+ * const before = await filesStamp([path, `${path}.none`]);
+ * assertEquals(before, await filesStamp([path, `${path}.none`]));
+ * await Deno.writeTextFile(path, "retrained");
+ * assert(before !== await filesStamp([path, `${path}.none`]));
+ * await Deno.remove(path);
+ * ```
+ */
+export async function filesStamp(paths: readonly string[]): Promise<string> {
+  const parts = await Promise.all(paths.map(async (p) => {
+    try {
+      const i = await Deno.stat(p);
+      return `${i.mtime?.getTime() ?? 0}:${i.size}:${i.ino ?? 0}`;
+    } catch {
+      return "-";
+    }
+  }));
+  return parts.join("|");
+}

@@ -837,3 +837,35 @@ Deno.test("a generation request whose body never finishes is answered 408 after 
     await s.done();
   }
 });
+
+Deno.test("a run retrained in its folder is loaded again: the model kept for it is dropped and released once its files change", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await fakeRun(`${base}/r`);
+    const inner = fakeLoader(1);
+    let released = 0;
+    const loader = Object.assign(
+      async (dir: string, seed: number, kind: string) => {
+        const m = await inner(dir, seed, kind);
+        return { ...m, placed: { ...m.placed, dispose: () => released++ } };
+      },
+      { loads: 0 },
+    );
+    const service = new GenerationService(loader);
+    const a = await service.model(`${base}/r`, 0, "d3pm");
+    assertEquals(await service.model(`${base}/r`, 0, "d3pm"), a); // kept
+    assertEquals(inner.loads, 1);
+    // deno task experiment --force: new weights in the same place.
+    await Deno.writeTextFile(
+      `${base}/r/seed-0/d3pm/model.safetensors`,
+      "retrained weights",
+    );
+    const b = await service.model(`${base}/r`, 0, "d3pm");
+    assert(a !== b, "the old model was served");
+    assertEquals([inner.loads, released], [2, 1]);
+    await service.close();
+    assertEquals(released, 2);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
