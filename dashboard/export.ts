@@ -17,7 +17,12 @@ import {
   optionsRoute,
   runRoute,
 } from "./routes.ts";
-import { findRuns, insideFile, RunLinksOutError } from "./run_ids.ts";
+import {
+  checkRunsRoot,
+  findRuns,
+  insideFile,
+  RunLinksOutError,
+} from "./run_ids.ts";
 
 /** Options of {@linkcode exportDashboard}. */
 export interface ExportOptions {
@@ -232,14 +237,10 @@ async function checkExportFolder(root: string, out: string): Promise<void> {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
     });
-  const r = await kind(root);
-  if (!r?.isDirectory) {
-    throw new HttpError(
-      404,
-      `--runs ${root} ${
-        r ? "is a file" : "does not exist"
-      }: it must be the folder of run folders`,
-    );
+  try {
+    await checkRunsRoot(root);
+  } catch (e) {
+    throw new HttpError(404, (e as Error).message);
   }
   const o = await kind(out);
   if (o === undefined) return;

@@ -18,6 +18,7 @@
 export {
   BadRunIdError,
   checkRunId,
+  checkRunsRoot,
   filesStamp,
   findRuns,
   type FoundRun,

@@ -397,3 +397,57 @@ export async function filesStamp(paths: readonly string[]): Promise<string> {
   }));
   return parts.join("|");
 }
+
+/**
+ * Check the folder of run folders a server or an export is given: a file,
+ * a FIFO or a device is refused in one line (the server served it as a
+ * folder of no runs); one that does not exist is refused, or, for a
+ * server that waits for runs to appear, named in a note.
+ *
+ * @param root The `--runs` folder.
+ * @param options `missing`: what a folder that does not exist gets (default `refuse`).
+ * @returns The note to print, if any.
+ * @throws {Error} When it is not a folder (or is missing, unless noted).
+ *
+ * @example
+ * ```ts
+ * import { checkRunsRoot } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const file = await Deno.makeTempFile();
+ * await assertRejects(() => checkRunsRoot(file), Error, `--runs ${file} is a file: it must be the folder of run folders`);
+ * assertEquals(await checkRunsRoot(`${file}.none`, { missing: "note" }), `note: --runs ${file}.none does not exist yet: its runs are shown as they are written`);
+ * await Deno.remove(file);
+ * ```
+ */
+export async function checkRunsRoot(
+  root: string,
+  options: { missing?: "refuse" | "note" } = {},
+): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new Error(`--runs ${root} cannot be read: ${(e as Error).message}`);
+    }
+    if (options.missing === "note") {
+      return `note: --runs ${root} does not exist yet: its runs are shown as they are written`;
+    }
+    throw new Error(
+      `--runs ${root} does not exist: it must be the folder of run folders`,
+    );
+  }
+  if (info.isDirectory) return undefined;
+  const what = info.isFile
+    ? "a file"
+    : info.isFifo
+    ? "a FIFO"
+    : info.isCharDevice || info.isBlockDevice
+    ? "a device"
+    : info.isSocket
+    ? "a socket"
+    : "not a folder";
+  throw new Error(
+    `--runs ${root} is ${what}: it must be the folder of run folders`,
+  );
+}

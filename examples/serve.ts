@@ -11,6 +11,7 @@ import { listItems, readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { initBackend } from "@d3pm/backend";
 import {
   checkListen,
+  checkRunsRoot,
   dashboardHandler,
   exportDashboard,
   GenerationService,
@@ -81,6 +82,16 @@ const OPTIONS = {
   },
 } as const;
 
+/** One line naming the address that cannot be listened on and what --host and --port take. */
+function listenError(e: unknown, host: string, port: number): UsageError {
+  const why = (e as Error).message.replace(/ \(os error \d+\)$/, "");
+  return new UsageError(
+    e instanceof Deno.errors.AddrInUse
+      ? `Cannot listen on ${host}:${port}: the port is in use; choose another --port, or --port 0 for any free one`
+      : `Cannot listen on ${host}:${port}: ${why}; --host takes an address of this machine (127.0.0.1, ::1, or 0.0.0.0 for all) or a name that resolves to one, --port a port in [0, 65535] this user may bind`,
+  );
+}
+
 if (import.meta.main) {
   await runCli(async () => {
     const { values } = readCommandLine(Deno.args, {
@@ -116,11 +127,21 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
       );
       return;
     }
+    const note = await checkRunsRoot(values.runs, { missing: "note" });
+    if (note) console.error(note);
     const { token, warning } = checkListen({
       host: values.host,
       token: values.token,
     });
-    if (warning) console.error(warning);
+    // Before the page is bundled and the backend started: a port in use or
+    // a host not of this machine is named at once.
+    if (values.port !== 0) {
+      try {
+        Deno.listen({ hostname: values.host, port: values.port }).close();
+      } catch (e) {
+        throw listenError(e, values.host, values.port);
+      }
+    }
     const page = await pageFiles({ log: console.error });
     await initBackend({ prefer: "auto" });
     const generation = new GenerationService(
@@ -140,18 +161,25 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
           : undefined,
       },
     );
-    const server = Deno.serve({
-      hostname: values.host,
-      port: values.port,
-      onListen: ({ hostname, port }) => {
-        const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
-        console.log(
-          `dashboard of ${values.runs}: http://${shown}:${port}/${
-            token ? `?token=${token}` : ""
-          }`,
-        );
-      },
-    }, handler);
+    let server: Deno.HttpServer;
+    try {
+      server = Deno.serve({
+        hostname: values.host,
+        port: values.port,
+        onListen: ({ hostname, port }) => {
+          // The warning (with the token) once listening, not before a failure.
+          if (warning) console.error(warning);
+          const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+          console.log(
+            `dashboard of ${values.runs}: http://${shown}:${port}/${
+              token ? `?token=${token}` : ""
+            }`,
+          );
+        },
+      }, handler);
+    } catch (e) {
+      throw listenError(e, values.host, values.port);
+    }
     const stop = () => server.shutdown();
     Deno.addSignalListener("SIGINT", stop);
     await server.finished;
