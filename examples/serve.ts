@@ -92,6 +92,42 @@ function listenError(e: unknown, host: string, port: number): UsageError {
   );
 }
 
+/** Before the page is bundled and the backend started: a port in use or a host not of this machine is named at once. */
+function checkAddress(host: string, port: number): void {
+  if (port === 0) return;
+  try {
+    Deno.listen({ hostname: host, port }).close();
+  } catch (e) {
+    throw listenError(e, host, port);
+  }
+}
+
+/** Serve `handler` on --host and --port, printing the address once listening. */
+function listen(
+  values: { host: string; port: number; runs: string },
+  handler: (req: Request) => Promise<Response>,
+  onListen: () => void,
+  token: string | undefined,
+): Deno.HttpServer {
+  try {
+    return Deno.serve({
+      hostname: values.host,
+      port: values.port,
+      onListen: ({ hostname, port }) => {
+        onListen();
+        const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+        console.log(
+          `dashboard of ${values.runs}: http://${shown}:${port}/${
+            token ? `?token=${token}` : ""
+          }`,
+        );
+      },
+    }, handler);
+  } catch (e) {
+    throw listenError(e, values.host, values.port);
+  }
+}
+
 if (import.meta.main) {
   await runCli(async () => {
     const { values } = readCommandLine(Deno.args, {
@@ -133,15 +169,7 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
       host: values.host,
       token: values.token,
     });
-    // Before the page is bundled and the backend started: a port in use or
-    // a host not of this machine is named at once.
-    if (values.port !== 0) {
-      try {
-        Deno.listen({ hostname: values.host, port: values.port }).close();
-      } catch (e) {
-        throw listenError(e, values.host, values.port);
-      }
-    }
+    checkAddress(values.host, values.port);
     const page = await pageFiles({ log: console.error });
     await initBackend({ prefer: "auto" });
     const generation = new GenerationService(
@@ -161,25 +189,10 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
           : undefined,
       },
     );
-    let server: Deno.HttpServer;
-    try {
-      server = Deno.serve({
-        hostname: values.host,
-        port: values.port,
-        onListen: ({ hostname, port }) => {
-          // The warning (with the token) once listening, not before a failure.
-          if (warning) console.error(warning);
-          const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
-          console.log(
-            `dashboard of ${values.runs}: http://${shown}:${port}/${
-              token ? `?token=${token}` : ""
-            }`,
-          );
-        },
-      }, handler);
-    } catch (e) {
-      throw listenError(e, values.host, values.port);
-    }
+    const server = listen(values, handler, () => {
+      // The warning (with the token) once listening, not before a failure.
+      if (warning) console.error(warning);
+    }, token);
     const stop = () => server.shutdown();
     Deno.addSignalListener("SIGINT", stop);
     await server.finished;
