@@ -869,3 +869,27 @@ Deno.test("a run retrained in its folder is loaded again: the model kept for it 
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("the vocabulary of a run is read again once its files change (a run replaced in its folder), not served from the cache", async () => {
+  const s = await setup();
+  try {
+    const first = await s.get("/api/run/vocab?run=good");
+    assertEquals((await first.json()).pieces.length, 260);
+    // The folder now holds a run whose data record names another tokenizer.
+    await Deno.writeTextFile(
+      `${s.root}/good/data.json`,
+      JSON.stringify({
+        sha256: { train: "a", valid: "b", test: "c" },
+        tokenizer: { id: "bpe-other", vocabSize: 512 },
+      }),
+    );
+    const again = await s.get("/api/run/vocab?run=good");
+    assertEquals(again.status, 500);
+    assertMatch(
+      (await again.json()).error,
+      /not the tokenizer the run built \(bpe-other/,
+    );
+  } finally {
+    await s.done();
+  }
+});
