@@ -766,8 +766,10 @@ export async function generateRoute(
   ctx: DashboardContext,
   req: Request,
 ): Promise<Response> {
-  const type = req.headers.get("content-type") ?? "";
-  if (!type.startsWith("application/json")) {
+  // The media type alone, without parameters (`; charset=utf-8`).
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim()
+    .toLowerCase();
+  if (type !== "application/json") {
     throw new HttpError(415, "Send the request as application/json");
   }
   const text = await readLimited(req, 256 << 10, ctx.bodyTimeoutMs ?? 10_000);

@@ -558,6 +558,17 @@ Deno.test("POST /api/generate streams the start row and a frame per step, masks 
       (await s.get("/api/generate", { method: "POST", body: "{}" })).status,
       415,
     );
+    for (
+      const type of ["application/jsonp", "text/plain", "application/json-seq"]
+    ) {
+      const r = await s.get("/api/generate", {
+        method: "POST",
+        headers: { "content-type": type },
+        body: "{}",
+      });
+      assertEquals(r.status, 415, type);
+      await r.body?.cancel();
+    }
     assertEquals(
       (await s.get("/api/generate", {
         method: "POST",
