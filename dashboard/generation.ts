@@ -1,7 +1,8 @@
 /**
  * Generation for the playground, on the server: requests validated, queued
- * per model with a bound (429 beyond it), timed out, cancelled when the
- * client goes away, and each step streamed as a frame. Models are loaded
+ * per model with a bound (429 beyond it), bounded in number running over all
+ * models (429 beyond it), timed out, cancelled when the client goes away, and
+ * each step streamed as a frame. Models are loaded
  * once and kept (the least recently used dropped beyond a bound).
  *
  * @module
@@ -54,6 +55,12 @@ export interface GenerationLimits {
   maxPromptChars: number;
   /** Requests waiting per model beyond the one running (default 4); more get 429. */
   maxWaiting: number;
+  /**
+   * Generations running at once over all models (default 4): a request for
+   * a model with none running gets 429 beyond it (one waiting for a busy
+   * model takes over its place when it ends).
+   */
+  maxRunning: number;
   /** Models kept loaded (default 4). */
   maxLoaded: number;
   /** A request's time limit, ms, waiting included (default 120,000). */
@@ -81,6 +88,7 @@ export interface GenerationLimits {
 export const DEFAULT_LIMITS: GenerationLimits = {
   maxPromptChars: 2000,
   maxWaiting: 4,
+  maxRunning: 4,
   maxLoaded: 4,
   timeoutMs: 120_000,
   maxTemperature: 5,
@@ -648,8 +656,9 @@ interface Slot {
 
 /**
  * The queue and the loaded models: at most one generation per model at a
- * time, at most `maxWaiting` waiting per model, models loaded on first use
- * and kept up to `maxLoaded`.
+ * time, at most `maxWaiting` waiting per model, at most `maxRunning`
+ * running over all models, models loaded on first use and kept up to
+ * `maxLoaded`.
  *
  * @example One running, one waiting, the next refused with 429
  * ```ts
@@ -664,17 +673,39 @@ interface Slot {
  * release();
  * (await waiting)();
  * ```
+ *
+ * @example Two running over all models at most: a third model waits for none, it is refused
+ * ```ts
+ * import { GenerationService, HttpError } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const service = new GenerationService(() => Promise.reject(new Error("unused")), { maxRunning: 2 });
+ * const signal = new AbortController().signal;
+ * const a = await service.acquire("a", signal);
+ * const b = await service.acquire("b", signal);
+ * assertEquals(service.running, 2);
+ * await assertRejects(() => service.acquire("c", signal), HttpError, "2 generations run over all models (the bound)");
+ * a();
+ * (await service.acquire("c", signal))(); // a's place is free
+ * b();
+ * assertEquals(service.running, 0);
+ * ```
  */
 export class GenerationService {
   /** The bounds in force. */
   readonly limits: GenerationLimits;
   #load: ModelLoader;
   #slots = new Map<string, Slot>();
+  #running = 0;
   #models = new Map<string, { model: Promise<LoadedModel>; used: number }>();
-  /** Requests answered 429. */
+  /** Requests answered 429 (a model's queue full, or `maxRunning` reached). */
   refused = 0;
   /** Generations completed. */
   completed = 0;
+
+  /** Generations running now, over all models (waiting ones aside). */
+  get running(): number {
+    return this.#running;
+  }
   /** Generations cancelled (client gone or time-out, waiting included). */
   cancelled = 0;
   /** Generations that failed: refused by the model (steps over its T, a row that does not fit) or an error. */
@@ -696,26 +727,37 @@ export class GenerationService {
    *
    * @param key The model (`dir seed kind`).
    * @param signal Gives up waiting.
-   * @returns A function that frees the turn.
-   * @throws {HttpError} 429 when the model's queue is full.
+   * @returns A function that frees the turn (call it once).
+   * @throws {HttpError} 429 when the model's queue is full, or when the
+   *   model has none running and `maxRunning` generations run.
    */
   async acquire(key: string, signal: AbortSignal): Promise<() => void> {
     let slot = this.#slots.get(key);
     if (!slot) {
+      if (this.#running >= this.limits.maxRunning) {
+        this.refused++;
+        throw new HttpError(
+          429,
+          `The server is busy: ${this.#running} generations run over all models (the bound); retry in a moment`,
+        );
+      }
       slot = { key, running: false, waiting: [] };
       this.#slots.set(key, slot);
     }
     const s = slot;
     const release = () => {
       const next = s.waiting.shift();
+      // The next in the model's queue takes over its place in the bound.
       if (next) next.go();
       else {
         s.running = false;
+        this.#running--;
         this.#slots.delete(key);
       }
     };
     if (!s.running) {
       s.running = true;
+      this.#running++;
       return release;
     }
     if (s.waiting.length >= this.limits.maxWaiting) {

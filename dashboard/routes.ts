@@ -782,7 +782,14 @@ export async function generateRoute(
   const input = parseGenerationInput(body, ctx.generation.limits);
   const dir = await runDir(ctx, input.run);
   await trainedModel(dir, String(input.seed), input.model);
-  const stream = await ctx.generation.open(dir, input, req.signal);
+  // The client gone: its connection closed (the request's signal) or its
+  // stream cancelled (the response's body), whichever comes first.
+  const gone = new AbortController();
+  const stream = await ctx.generation.open(
+    dir,
+    input,
+    AbortSignal.any([req.signal, gone.signal]),
+  );
   // The checks that need the model (steps within its T, a row that fits its
   // context, a sampler it takes) run before its first event: waiting for it
   // answers them with their status and one line, not inside a 200 stream.
@@ -791,8 +798,14 @@ export async function generateRoute(
     throw new HttpError(503, "The generation was cancelled before it started");
   }
   async function* all() {
-    yield first.value;
-    yield* stream;
+    try {
+      yield first.value;
+      yield* stream;
+    } finally {
+      // A stream cancelled after its first event still stops the generation
+      // and frees its places (the model's turn, the bound over all models).
+      await stream.return(undefined);
+    }
   }
   async function* events(): AsyncGenerator<ServerEvent> {
     let last: unknown;
@@ -813,7 +826,10 @@ export async function generateRoute(
       };
     }
   }
-  return eventResponse(events(), { signal: req.signal });
+  return eventResponse(events(), {
+    signal: req.signal,
+    onClose: () => gone.abort("the client left"),
+  });
 }
 
 async function readLimited(

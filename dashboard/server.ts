@@ -246,6 +246,7 @@ async function route(
         JSON.stringify({
           ok: true,
           generation: {
+            running: ctx.generation.running,
             completed: ctx.generation.completed,
             cancelled: ctx.generation.cancelled,
             refused: ctx.generation.refused,

@@ -29,6 +29,7 @@ async function setup(
     token?: string;
     delayMs?: number;
     maxWaiting?: number;
+    maxRunning?: number;
     timeoutMs?: number;
   } = {},
 ) {
@@ -59,6 +60,7 @@ async function setup(
   const loader = fakeLoader(options.delayMs ?? 2);
   const generation = new GenerationService(loader, {
     maxWaiting: options.maxWaiting ?? 4,
+    maxRunning: options.maxRunning ?? 4,
     timeoutMs: options.timeoutMs ?? 10_000,
   });
   const handler = dashboardHandler({
@@ -625,6 +627,61 @@ Deno.test("generation is queued per model with a bound: beyond it 429, and a cli
       "the abandoned generation was cancelled",
     );
     assertEquals(s.generation.refused, 1);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("generations running over all models are bounded: a request for an idle model beyond it gets 429 in one line, a client that leaves frees its place, a model's queue still takes over its place", async () => {
+  const s = await setup({ delayMs: 30, maxRunning: 2 });
+  try {
+    const leaves = new AbortController();
+    const a = await generate(
+      s,
+      { run: "good", model: "d3pm", steps: 40 },
+      leaves.signal,
+    );
+    const b = await generate(s, { run: "good", model: "ar", steps: 40 });
+    assertEquals([a.status, b.status], [200, 200]);
+    const aStarted = readEvents(a, (ev) => ev.some((e) => e.event === "frame"));
+    assertEquals(s.generation.running, 2);
+    // A third model (another run's): none of its own running, the bound reached.
+    const third = await generate(s, {
+      run: "sweep/r1",
+      model: "d3pm",
+      steps: 2,
+    });
+    assertEquals(third.status, 429);
+    assertEquals(
+      (await third.json()).error,
+      "The server is busy: 2 generations run over all models (the bound); retry in a moment",
+    );
+    // One waiting behind a running model is its model's queue's, not refused.
+    const behind = generate(s, { run: "good", model: "ar", steps: 1 });
+    await sleep(20);
+    assertEquals(s.generation.refused, 1);
+    await aStarted;
+    leaves.abort(); // the client leaves: its place in the bound is freed
+    await sleep(100);
+    assertEquals(s.generation.running, 1);
+    const now = await generate(s, { run: "sweep/r1", model: "d3pm", steps: 2 });
+    assertEquals(now.status, 200);
+    const events = await readEvents(
+      now,
+      (ev) => ev.some((e) => e.event === "done"),
+    );
+    assertEquals(events.at(-1)!.event, "done");
+    await b.body?.cancel(); // b leaves: the one behind it takes over its place
+    const next = await behind;
+    assertEquals(next.status, 200);
+    await readEvents(next, (ev) => ev.some((e) => e.event === "done"));
+    await sleep(50);
+    assertEquals(s.generation.running, 0);
+    const health = await (await s.get("/api/health")).json();
+    assertEquals([health.generation.running, health.generation.refused], [
+      0,
+      1,
+    ]);
   } finally {
     await s.done();
   }

@@ -61,6 +61,14 @@ const OPTIONS = {
     help:
       "generation requests waiting per model beyond the one running; more get 429",
   },
+  maxGenerations: {
+    kind: "integer",
+    min: 1,
+    max: 64,
+    default: 4,
+    help:
+      "generations running at once over all models (each --queue waits behind its model's); a request for an idle model beyond it gets 429",
+  },
   timeout: {
     kind: "integer",
     min: 1,
@@ -176,6 +184,7 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
       trainedModelLoader(values.engine),
       {
         maxWaiting: values.queue,
+        maxRunning: values.maxGenerations,
         timeoutMs: values.timeout * 1000,
       },
     );
