@@ -65,7 +65,7 @@ export interface GenerationLimits {
   maxLoaded: number;
   /** A request's time limit, ms, waiting included (default 120,000). */
   timeoutMs: number;
-  /** Highest temperature (default 5). */
+  /** Highest temperature (default 5; the lowest is 0, greedy). */
   maxTemperature: number;
 }
 
@@ -127,7 +127,7 @@ export interface GenerationInput {
   steps?: number;
   /** The sampler (denoisers). */
   sampler: Sampler;
-  /** Softmax temperature. */
+  /** Softmax temperature; 0 is greedy (the most likely token at each draw). */
   temperature: number;
   /** Nucleus mass. */
   topP: number;
@@ -149,7 +149,13 @@ export interface GenerationInput {
  * import { assertEquals, assertThrows } from "@std/assert";
  * const ok = parseGenerationInput({ run: "a", model: "d3pm", steps: 8 }, DEFAULT_LIMITS);
  * assertEquals([ok.seed, ok.sampler, ok.temperature, ok.topP], [0, "ancestral", 1, 1]);
- * assertThrows(() => parseGenerationInput({ run: "a", model: "d3pm", temperature: 0 }, DEFAULT_LIMITS), HttpError, "temperature");
+ * // 0 is greedy; below it, or above the bound, is refused.
+ * assertEquals(parseGenerationInput({ run: "a", model: "d3pm", temperature: 0 }, DEFAULT_LIMITS).temperature, 0);
+ * assertThrows(
+ *   () => parseGenerationInput({ run: "a", model: "d3pm", temperature: -0.5 }, DEFAULT_LIMITS),
+ *   HttpError,
+ *   "temperature must be a number in [0, 5] (0: greedy), got -0.5",
+ * );
  * ```
  */
 export function parseGenerationInput(
@@ -255,8 +261,8 @@ export function parseGenerationInput(
     sampler: sampler as Sampler,
     temperature: number(
       "temperature",
-      (v) => v > 0 && v <= limits.maxTemperature,
-      `a number in (0, ${limits.maxTemperature}]`,
+      (v) => v >= 0 && v <= limits.maxTemperature,
+      `a number in [0, ${limits.maxTemperature}] (0: greedy)`,
       1,
     ),
     topP: number("topP", (v) => v > 0 && v <= 1, "a number in (0, 1]", 1),
@@ -402,6 +408,17 @@ export async function* generateFrames(
     throw new HttpError(
       400,
       `steps sets a denoiser's unmasking steps; the causal model ${contestant.kind} draws one token per position: leave steps out, got ${input.steps}`,
+    );
+  }
+  if (input.temperature === 0 && !causal && !syncForward(loaded.placed.model)) {
+    // The denoisers' greedy runs in the JavaScript sampler, which reads a
+    // synchronous forward pass; a device generator draws at a temperature
+    // > 0 only (a causal model's engines take 0 as their argmax).
+    throw new HttpError(
+      400,
+      `temperature 0 (greedy) unmasks in the JavaScript sampler, which reads a synchronous forward pass; the ${contestant.kind} model here runs on ${
+        loaded.placed.engine.split(/[:( ]/)[0]
+      }, whose generator draws at a temperature > 0 only: give a small temperature such as 0.01, or serve with --engine tfjs or cpu`,
     );
   }
   const request: GenerationRequest = {
@@ -587,6 +604,14 @@ export async function* generateFrames(
       await work;
     }
   }
+}
+
+const AsyncFunction = (async () => {}).constructor;
+
+/** Whether a placed model's `forward` returns logits synchronously (tfjs, the CPU engine's), not a promise (WebGPU's). */
+function syncForward(model: unknown): boolean {
+  const forward = (model as { forward?: unknown }).forward;
+  return typeof forward === "function" && !(forward instanceof AsyncFunction);
 }
 
 function countGenerated(

@@ -461,7 +461,11 @@ Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-E
 Deno.test("parseGenerationInput() refuses each bad field with one line naming it", () => {
   const base = { run: "r", model: "d3pm" };
   const bad: [Record<string, unknown>, string][] = [
-    [{ ...base, temperature: 0 }, "temperature must be a number in (0, 5]"],
+    [
+      { ...base, temperature: -0.01 },
+      "temperature must be a number in [0, 5] (0: greedy), got -0.01",
+    ],
+    [{ ...base, temperature: 5.01 }, "temperature must be a number in [0, 5]"],
     [{ ...base, temperature: "hot" }, "temperature"],
     [{ ...base, topP: 1.5 }, "topP must be a number in (0, 1]"],
     [{ ...base, steps: 0 }, "steps must be an integer in [1, 100000]"],
