@@ -348,7 +348,8 @@ export function playground(el: HTMLElement, id: string): () => void {
     const settings = () => ({
       steps: Number(steps.value),
       sampler: sampler.value as "ancestral" | "cached" | "confidence",
-      temperature: Number(temperature.value),
+      // An emptied field is the default, not 0 (greedy).
+      temperature: temperature.value === "" ? 1 : Number(temperature.value),
       topP: Number(topP.value),
       rng: Number(rng.value),
     });
