@@ -276,6 +276,42 @@ Deno.test("generate() draws each token from softmax(logits / T) cut to the nucle
   }
 });
 
+Deno.test("generate() at temperature 0 is greedy: each token the brute-force argmax of its row (suppressed ids never), whatever the PRNG", async () => {
+  const model = new Bigram(6);
+  const b = 2, l = 12, start = 2;
+  const row = (x: number) => model.table.subarray(x * V, (x + 1) * V);
+  const argmax = (x: number, suppress: number[]) => {
+    let best = -1;
+    for (let v = 0; v < V; v++) {
+      if (suppress.includes(v)) continue;
+      if (best < 0 || row(x)[v] > row(x)[best]) best = v;
+    }
+    return best;
+  };
+  // Suppressing the start row's argmax: the greedy path must take the next.
+  for (const suppress of [[], [argmax(start, [])]]) {
+    const want = new Int32Array(b * l);
+    for (let r = 0; r < b; r++) {
+      want[r * l] = start;
+      for (let i = 1; i < l; i++) {
+        want[r * l + i] = argmax(want[r * l + i - 1], suppress);
+      }
+    }
+    for (const seed of [0, 1]) {
+      const out = await generate(model, {
+        batchSize: b,
+        length: l,
+        start,
+        prng: prng(seed),
+        temperature: 0,
+        topP: 0.9,
+        suppress,
+      });
+      assertEquals(Array.from(out), Array.from(want), `${suppress} ${seed}`);
+    }
+  }
+});
+
 Deno.test("causalNll() leaves out exactly the pad targets, by brute force, on a model and on a TermScorer", async () => {
   // Padding is a *target* property: a pad target is not scored, while a pad
   // input still predicts the next (non-pad) token. Brute force in float64,

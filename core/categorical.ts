@@ -2,6 +2,7 @@
  * Categorical draws in float64, shared by every sampler: softmax with
  * temperature, nucleus and suppressed ids, then an inverse-CDF draw. Float64
  * matters: float32 draws lose the tail and lower the effective temperature.
+ * Temperature 0 is greedy: all the probability on the first largest logit.
  *
  * @module
  */
@@ -9,7 +10,11 @@ import type { Prng } from "./prng.ts";
 
 /** How a token distribution is shaped before a draw. */
 export interface DrawOptions {
-  /** Softmax temperature, > 0 (default 1). */
+  /**
+   * Softmax temperature, ≥ 0 (default 1); 0 is greedy: the first largest
+   * logit of the ids not suppressed gets probability 1 (its limit as the
+   * temperature falls to 0, ties to the lowest id).
+   */
   temperature?: number;
   /** Nucleus: keep the smallest set of ids with this much probability (default 1). */
   topP?: number;
@@ -22,8 +27,10 @@ export interface DrawOptions {
  * with temperature, nucleus and suppressed ids applied.
  *
  * @param logits The position's logits.
- * @param options Temperature, top-p and ids to suppress.
- * @returns Probabilities summing to 1.
+ * @param options Temperature (0: greedy), top-p and ids to suppress.
+ * @returns Probabilities summing to 1 (at temperature 0, one 1).
+ * @throws {RangeError} For a temperature below 0 or NaN, or a top-p
+ *   outside (0, 1].
  *
  * @example
  * ```ts
@@ -32,6 +39,9 @@ export interface DrawOptions {
  * const p = tokenProbabilities([0, Math.log(3), 5], { suppress: [2] });
  * assertAlmostEquals(p[1], 0.75, 1e-12);
  * assertEquals(p[2], 0);
+ * // Greedy: the largest logit not suppressed.
+ * const greedy = tokenProbabilities([0, Math.log(3), 5], { temperature: 0, suppress: [2] });
+ * assertEquals([...greedy], [0, 1, 0]);
  * ```
  */
 export function tokenProbabilities(
@@ -40,8 +50,10 @@ export function tokenProbabilities(
 ): Float64Array {
   const temperature = options.temperature ?? 1;
   const topP = options.topP ?? 1;
-  if (!(temperature > 0)) {
-    throw new RangeError(`temperature must be > 0, got ${temperature}`);
+  if (!(temperature >= 0)) {
+    throw new RangeError(
+      `temperature must be ≥ 0 (0: greedy), got ${temperature}`,
+    );
   }
   if (!(topP > 0 && topP <= 1)) {
     throw new RangeError(`topP must be in (0, 1], got ${topP}`);
@@ -50,8 +62,18 @@ export function tokenProbabilities(
   const p = new Float64Array(v);
   const banned = new Set(options.suppress ?? []);
   let max = -Infinity;
+  let first = -1;
   for (let j = 0; j < v; j++) {
-    if (!banned.has(j) && logits[j] > max) max = logits[j];
+    if (!banned.has(j) && logits[j] > max) {
+      max = logits[j];
+      first = j;
+    }
+  }
+  if (temperature === 0) {
+    // The limit of the softmax as the temperature falls to 0; the nucleus
+    // keeps it whole.
+    if (first >= 0) p[first] = 1;
+    return p;
   }
   let z = 0;
   for (let j = 0; j < v; j++) {

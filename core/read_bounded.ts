@@ -71,6 +71,39 @@ export function formatBytes(bytes: number): string {
   return u === 0 ? `${x} B` : `${x.toFixed(1)} ${units[u]}`;
 }
 
+/**
+ * Why `path` cannot be read as a regular file, as the phrase a message
+ * holds (`it is a FIFO`, `it is a character device`, `it is a folder`), or
+ * undefined for a regular file. Symbolic links are followed (a Hugging Face
+ * cache links every file into its blobs). Check before opening: opening a
+ * FIFO blocks until a writer comes, and a device never ends.
+ *
+ * @param path The file.
+ * @returns The reason, or undefined when it is a regular file.
+ * @throws {Deno.errors.NotFound} When nothing is there (callers tell
+ *   "absent" from "bad"); any other error of `Deno.stat` as it is.
+ *
+ * @example
+ * ```ts
+ * import { notRegularFile } from "@d3pm/core";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/a.txt`, "hi");
+ * await Deno.symlink(`${dir}/a.txt`, `${dir}/link`);
+ * assertEquals(await notRegularFile(`${dir}/a.txt`), undefined);
+ * assertEquals(await notRegularFile(`${dir}/link`), undefined);
+ * assertEquals(await notRegularFile(dir), "it is a folder");
+ * await assertRejects(() => notRegularFile(`${dir}/none`), Deno.errors.NotFound);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function notRegularFile(
+  path: string | URL,
+): Promise<string | undefined> {
+  const info = await Deno.stat(path);
+  return info.isFile ? undefined : `it is ${kindOf(info)}`;
+}
+
 function kindOf(info: Deno.FileInfo): string {
   if (info.isDirectory) return "a folder";
   if (info.isFifo) return "a FIFO";

@@ -1,5 +1,10 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { BoundedReadError, readBounded, readJsonBounded } from "./mod.ts";
+import {
+  BoundedReadError,
+  notRegularFile,
+  readBounded,
+  readJsonBounded,
+} from "./mod.ts";
 
 Deno.test("readBounded() refuses FIFOs and devices at once, without reading or waiting", async () => {
   const dir = await Deno.makeTempDir();
@@ -57,4 +62,33 @@ Deno.test("readBounded() bounds a file whose size the system does not report", a
     BoundedReadError,
     "is larger than the 10 B a file may be",
   );
+});
+
+Deno.test("notRegularFile() follows links to a regular file and names a FIFO, a device and a folder", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/blob`, "weights");
+    // A Hugging Face cache links each file into its blobs.
+    await Deno.symlink(`${dir}/blob`, `${dir}/model.safetensors`);
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    await Deno.symlink("/dev/zero", `${dir}/zero`);
+    const said = await Promise.all(
+      ["blob", "model.safetensors", "fifo", "zero", "."].map((name) =>
+        notRegularFile(`${dir}/${name}`)
+      ),
+    );
+    assertEquals(said, [
+      undefined,
+      undefined,
+      "it is a FIFO",
+      "it is a character device",
+      "it is a folder",
+    ]);
+    await assertRejects(
+      () => notRegularFile(`${dir}/none`),
+      Deno.errors.NotFound,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

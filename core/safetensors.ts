@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { notRegularFile } from "./read_bounded.ts";
 
 /** A float32 tensor as stored in a safetensors file. */
 export interface StoredTensor {
@@ -407,7 +408,7 @@ export async function readSafetensorsHeader(
   options: DecodeSafetensorsOptions = {},
 ): Promise<SafetensorsHeader> {
   // Only a regular file: a FIFO would block the open, a device never ends.
-  if (!(await Deno.stat(path)).isFile) {
+  if (await notRegularFile(path) !== undefined) {
     throw new SafetensorsError(
       "it is not a regular file (a folder, a FIFO or a device)",
       path,

@@ -17,7 +17,12 @@ import {
   optionsRoute,
   runRoute,
 } from "./routes.ts";
-import { findRuns, insideFile } from "./run_ids.ts";
+import {
+  checkRunsRoot,
+  findRuns,
+  insideFile,
+  RunLinksOutError,
+} from "./run_ids.ts";
 
 /** Options of {@linkcode exportDashboard}. */
 export interface ExportOptions {
@@ -137,7 +142,15 @@ export async function exportDashboard(
   await checkExportFolder(root, out);
   const limits = { metrics: options.maxMetricsBytes ?? 64 << 20 };
   const all = await findRuns(root);
-  const ids = options.runs ?? all.map((r) => r.id);
+  // A run with a link out of it is not exported (nothing of it is read); named when chosen.
+  const ids = options.runs ?? all.filter((r) => !r.linksOut).map((r) => r.id);
+  for (const r of all) {
+    if (r.linksOut && !ids.includes(r.id)) {
+      options.log?.(
+        `skipped ${new RunLinksOutError(r.id, r.linksOut).message}`,
+      );
+    }
+  }
   for (const id of ids) {
     if (!all.some((r) => r.id === id)) {
       throw new HttpError(
@@ -224,14 +237,10 @@ async function checkExportFolder(root: string, out: string): Promise<void> {
       if (e instanceof Deno.errors.NotFound) return undefined;
       throw e;
     });
-  const r = await kind(root);
-  if (!r?.isDirectory) {
-    throw new HttpError(
-      404,
-      `--runs ${root} ${
-        r ? "is a file" : "does not exist"
-      }: it must be the folder of run folders`,
-    );
+  try {
+    await checkRunsRoot(root);
+  } catch (e) {
+    throw new HttpError(404, (e as Error).message);
   }
   const o = await kind(out);
   if (o === undefined) return;

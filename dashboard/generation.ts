@@ -1,7 +1,8 @@
 /**
  * Generation for the playground, on the server: requests validated, queued
- * per model with a bound (429 beyond it), timed out, cancelled when the
- * client goes away, and each step streamed as a frame. Models are loaded
+ * per model with a bound (429 beyond it), bounded in number running over all
+ * models (429 beyond it), timed out, cancelled when the client goes away, and
+ * each step streamed as a frame. Models are loaded
  * once and kept (the least recently used dropped beyond a bound).
  *
  * @module
@@ -17,7 +18,9 @@ import {
   placeModel,
   processStagger,
   promptIds,
+  RunFolder,
 } from "@d3pm/experiment";
+import { filesStamp } from "./run_ids.ts";
 import type { Tokenizer } from "@d3pm/tokenizer";
 
 /**
@@ -52,11 +55,17 @@ export interface GenerationLimits {
   maxPromptChars: number;
   /** Requests waiting per model beyond the one running (default 4); more get 429. */
   maxWaiting: number;
+  /**
+   * Generations running at once over all models (default 4): a request for
+   * a model with none running gets 429 beyond it (one waiting for a busy
+   * model takes over its place when it ends).
+   */
+  maxRunning: number;
   /** Models kept loaded (default 4). */
   maxLoaded: number;
   /** A request's time limit, ms, waiting included (default 120,000). */
   timeoutMs: number;
-  /** Highest temperature (default 5). */
+  /** Highest temperature (default 5; the lowest is 0, greedy). */
   maxTemperature: number;
 }
 
@@ -79,6 +88,7 @@ export interface GenerationLimits {
 export const DEFAULT_LIMITS: GenerationLimits = {
   maxPromptChars: 2000,
   maxWaiting: 4,
+  maxRunning: 4,
   maxLoaded: 4,
   timeoutMs: 120_000,
   maxTemperature: 5,
@@ -117,7 +127,7 @@ export interface GenerationInput {
   steps?: number;
   /** The sampler (denoisers). */
   sampler: Sampler;
-  /** Softmax temperature. */
+  /** Softmax temperature; 0 is greedy (the most likely token at each draw). */
   temperature: number;
   /** Nucleus mass. */
   topP: number;
@@ -139,7 +149,13 @@ export interface GenerationInput {
  * import { assertEquals, assertThrows } from "@std/assert";
  * const ok = parseGenerationInput({ run: "a", model: "d3pm", steps: 8 }, DEFAULT_LIMITS);
  * assertEquals([ok.seed, ok.sampler, ok.temperature, ok.topP], [0, "ancestral", 1, 1]);
- * assertThrows(() => parseGenerationInput({ run: "a", model: "d3pm", temperature: 0 }, DEFAULT_LIMITS), HttpError, "temperature");
+ * // 0 is greedy; below it, or above the bound, is refused.
+ * assertEquals(parseGenerationInput({ run: "a", model: "d3pm", temperature: 0 }, DEFAULT_LIMITS).temperature, 0);
+ * assertThrows(
+ *   () => parseGenerationInput({ run: "a", model: "d3pm", temperature: -0.5 }, DEFAULT_LIMITS),
+ *   HttpError,
+ *   "temperature must be a number in [0, 5] (0: greedy), got -0.5",
+ * );
  * ```
  */
 export function parseGenerationInput(
@@ -245,8 +261,8 @@ export function parseGenerationInput(
     sampler: sampler as Sampler,
     temperature: number(
       "temperature",
-      (v) => v > 0 && v <= limits.maxTemperature,
-      `a number in (0, ${limits.maxTemperature}]`,
+      (v) => v >= 0 && v <= limits.maxTemperature,
+      `a number in [0, ${limits.maxTemperature}] (0: greedy)`,
       1,
     ),
     topP: number("topP", (v) => v > 0 && v <= 1, "a number in (0, 1]", 1),
@@ -388,6 +404,23 @@ export async function* generateFrames(
   const maskId = (unmasking ?? blockwise)?.maskId(process);
   const T = (unmasking ?? blockwise)?.steps(process) ?? 0;
   const blockSize = blockwise?.blockSize(process);
+  if (causal && input.steps !== undefined) {
+    throw new HttpError(
+      400,
+      `steps sets a denoiser's unmasking steps; the causal model ${contestant.kind} draws one token per position: leave steps out, got ${input.steps}`,
+    );
+  }
+  if (input.temperature === 0 && !causal && !syncForward(loaded.placed.model)) {
+    // The denoisers' greedy runs in the JavaScript sampler, which reads a
+    // synchronous forward pass; a device generator draws at a temperature
+    // > 0 only (a causal model's engines take 0 as their argmax).
+    throw new HttpError(
+      400,
+      `temperature 0 (greedy) unmasks in the JavaScript sampler, which reads a synchronous forward pass; the ${contestant.kind} model here runs on ${
+        loaded.placed.engine.split(/[:( ]/)[0]
+      }, whose generator draws at a temperature > 0 only: give a small temperature such as 0.01, or serve with --engine tfjs or cpu`,
+    );
+  }
   const request: GenerationRequest = {
     length,
     prng: prng(input.rng),
@@ -573,6 +606,14 @@ export async function* generateFrames(
   }
 }
 
+const AsyncFunction = (async () => {}).constructor;
+
+/** Whether a placed model's `forward` returns logits synchronously (tfjs, the CPU engine's), not a promise (WebGPU's). */
+function syncForward(model: unknown): boolean {
+  const forward = (model as { forward?: unknown }).forward;
+  return typeof forward === "function" && !(forward instanceof AsyncFunction);
+}
+
 function countGenerated(
   tokens: Int32Array,
   given: number[],
@@ -640,8 +681,9 @@ interface Slot {
 
 /**
  * The queue and the loaded models: at most one generation per model at a
- * time, at most `maxWaiting` waiting per model, models loaded on first use
- * and kept up to `maxLoaded`.
+ * time, at most `maxWaiting` waiting per model, at most `maxRunning`
+ * running over all models, models loaded on first use and kept up to
+ * `maxLoaded`.
  *
  * @example One running, one waiting, the next refused with 429
  * ```ts
@@ -656,19 +698,43 @@ interface Slot {
  * release();
  * (await waiting)();
  * ```
+ *
+ * @example Two running over all models at most: a third model waits for none, it is refused
+ * ```ts
+ * import { GenerationService, HttpError } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const service = new GenerationService(() => Promise.reject(new Error("unused")), { maxRunning: 2 });
+ * const signal = new AbortController().signal;
+ * const a = await service.acquire("a", signal);
+ * const b = await service.acquire("b", signal);
+ * assertEquals(service.running, 2);
+ * await assertRejects(() => service.acquire("c", signal), HttpError, "2 generations run over all models (the bound)");
+ * a();
+ * (await service.acquire("c", signal))(); // a's place is free
+ * b();
+ * assertEquals(service.running, 0);
+ * ```
  */
 export class GenerationService {
   /** The bounds in force. */
   readonly limits: GenerationLimits;
   #load: ModelLoader;
   #slots = new Map<string, Slot>();
+  #running = 0;
   #models = new Map<string, { model: Promise<LoadedModel>; used: number }>();
-  /** Requests answered 429. */
+  /** Requests answered 429 (a model's queue full, or `maxRunning` reached). */
   refused = 0;
   /** Generations completed. */
   completed = 0;
-  /** Generations cancelled (client gone or time-out). */
+
+  /** Generations running now, over all models (waiting ones aside). */
+  get running(): number {
+    return this.#running;
+  }
+  /** Generations cancelled (client gone or time-out, waiting included). */
   cancelled = 0;
+  /** Generations that failed: refused by the model (steps over its T, a row that does not fit) or an error. */
+  failed = 0;
 
   /**
    * A service.
@@ -686,26 +752,37 @@ export class GenerationService {
    *
    * @param key The model (`dir seed kind`).
    * @param signal Gives up waiting.
-   * @returns A function that frees the turn.
-   * @throws {HttpError} 429 when the model's queue is full.
+   * @returns A function that frees the turn (call it once).
+   * @throws {HttpError} 429 when the model's queue is full, or when the
+   *   model has none running and `maxRunning` generations run.
    */
   async acquire(key: string, signal: AbortSignal): Promise<() => void> {
     let slot = this.#slots.get(key);
     if (!slot) {
+      if (this.#running >= this.limits.maxRunning) {
+        this.refused++;
+        throw new HttpError(
+          429,
+          `The server is busy: ${this.#running} generations run over all models (the bound); retry in a moment`,
+        );
+      }
       slot = { key, running: false, waiting: [] };
       this.#slots.set(key, slot);
     }
     const s = slot;
     const release = () => {
       const next = s.waiting.shift();
+      // The next in the model's queue takes over its place in the bound.
       if (next) next.go();
       else {
         s.running = false;
+        this.#running--;
         this.#slots.delete(key);
       }
     };
     if (!s.running) {
       s.running = true;
+      this.#running++;
       return release;
     }
     if (s.waiting.length >= this.limits.maxWaiting) {
@@ -744,7 +821,24 @@ export class GenerationService {
    * @returns The model.
    */
   async model(dir: string, seed: number, kind: string): Promise<LoadedModel> {
-    const key = `${dir}\u0000${seed}\u0000${kind}`;
+    const base = `${dir}\u0000${seed}\u0000${kind}`;
+    // The files as they are now: a run retrained in its folder (--force) is
+    // loaded again — the old weights were kept and generated from.
+    const folder = new RunFolder(dir);
+    const m = folder.modelDir(seed, kind);
+    const key = `${base}\u0000${await filesStamp([
+      folder.configPath,
+      folder.tokenizerPath,
+      `${m}/model.safetensors`,
+      `${m}/config.json`,
+      `${m}/process.json`,
+    ])}`;
+    for (const [k, old] of this.#models) {
+      if (k !== key && k.startsWith(`${base}\u0000`)) {
+        this.#models.delete(k);
+        old.model.then((x) => x.placed.dispose(), () => {});
+      }
+    }
     let entry = this.#models.get(key);
     if (!entry) {
       entry = { model: this.#load(dir, seed, kind), used: 0 };
@@ -764,7 +858,8 @@ export class GenerationService {
   }
 
   #busy(modelKey: string): boolean {
-    return this.#slots.has(modelKey);
+    // A model's key is its slot's key and the stamp of its files.
+    return this.#slots.has(modelKey.split("\u0000").slice(0, 3).join("\u0000"));
   }
 
   /**
@@ -794,7 +889,18 @@ export class GenerationService {
       release = await this.acquire(key, all);
     } catch (e) {
       clearTimeout(timer);
-      throw e;
+      if (!(e instanceof Cancelled)) throw e;
+      this.cancelled++;
+      // A wait over the time limit is a time-out, as a generation over it
+      // is (it was a 500 naming "Cancelled: gave up waiting").
+      throw timeout.signal.aborted && !signal.aborted
+        ? new HttpError(
+          504,
+          `Generation timed out after ${
+            this.limits.timeoutMs / 1000
+          } s waiting for the model (another generation held it)`,
+        )
+        : new HttpError(503, "The client left while waiting for the model");
     }
     let started = false, freed = false;
     const free = () => {
@@ -814,7 +920,8 @@ export class GenerationService {
         done = !all.aborted;
       } finally {
         if (done) self.completed++;
-        else self.cancelled++;
+        else if (all.aborted) self.cancelled++;
+        else self.failed++;
         free();
       }
       if (timeout.signal.aborted && !signal.aborted) {

@@ -18,11 +18,15 @@
 export {
   BadRunIdError,
   checkRunId,
+  checkRunsRoot,
+  filesStamp,
   findRuns,
   type FoundRun,
   insideFile,
   isInside,
+  linkOutOfRun,
   resolveRun,
+  RunLinksOutError,
 } from "./run_ids.ts";
 export * from "./follow.ts";
 export * from "./sse.ts";

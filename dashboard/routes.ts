@@ -23,7 +23,14 @@ import {
   HttpError,
   parseGenerationInput,
 } from "./generation.ts";
-import { BadRunIdError, findRuns, insideFile, resolveRun } from "./run_ids.ts";
+import {
+  BadRunIdError,
+  filesStamp,
+  findRuns,
+  insideFile,
+  resolveRun,
+  RunLinksOutError,
+} from "./run_ids.ts";
 import { eventResponse, type ServerEvent } from "./sse.ts";
 
 /** What every route may use. */
@@ -36,6 +43,8 @@ export interface DashboardContext {
   pollMs?: number;
   /** Keep-alive interval of event streams, ms. */
   keepAliveMs?: number;
+  /** How long a request body may take to arrive, ms (default 10,000; then 408). */
+  bodyTimeoutMs?: number;
 }
 
 /**
@@ -121,6 +130,7 @@ export async function runDir(
     return dir;
   } catch (e) {
     if (e instanceof BadRunIdError) throw new HttpError(400, e.message);
+    if (e instanceof RunLinksOutError) throw new HttpError(404, e.message);
     throw e;
   }
 }
@@ -242,7 +252,15 @@ function labelShort(kind: string): string {
  */
 export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
   const found = await findRuns(ctx.root);
-  const runs = await Promise.all(found.map((r) => summarizeRun(r.id, r.dir)));
+  const runs = await Promise.all(
+    found.map((r) =>
+      r.linksOut === undefined ? summarizeRun(r.id, r.dir) : {
+        id: r.id,
+        status: "corrupt" as const,
+        reason: new RunLinksOutError(r.id, r.linksOut).message,
+      }
+    ),
+  );
   return json({ runs });
 }
 
@@ -566,7 +584,13 @@ const VOCABS = new Map<
 async function vocabOf(
   dir: string,
 ): Promise<{ pieces: string[]; special: Record<string, number> }> {
-  const key = dir;
+  // Keyed by the files too: a run retrained in its folder gets its new tokenizer's pieces.
+  const folder = new RunFolder(dir);
+  const key = `${dir}\u0000${await filesStamp([
+    folder.configPath,
+    folder.tokenizerPath,
+    folder.dataPath,
+  ])}`;
   let v = VOCABS.get(key);
   if (!v) {
     v = (async () => {
@@ -742,11 +766,13 @@ export async function generateRoute(
   ctx: DashboardContext,
   req: Request,
 ): Promise<Response> {
-  const type = req.headers.get("content-type") ?? "";
-  if (!type.startsWith("application/json")) {
+  // The media type alone, without parameters (`; charset=utf-8`).
+  const type = (req.headers.get("content-type") ?? "").split(";")[0].trim()
+    .toLowerCase();
+  if (type !== "application/json") {
     throw new HttpError(415, "Send the request as application/json");
   }
-  const text = await readLimited(req, 256 << 10);
+  const text = await readLimited(req, 256 << 10, ctx.bodyTimeoutMs ?? 10_000);
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -756,11 +782,35 @@ export async function generateRoute(
   const input = parseGenerationInput(body, ctx.generation.limits);
   const dir = await runDir(ctx, input.run);
   await trainedModel(dir, String(input.seed), input.model);
-  const stream = await ctx.generation.open(dir, input, req.signal);
+  // The client gone: its connection closed (the request's signal) or its
+  // stream cancelled (the response's body), whichever comes first.
+  const gone = new AbortController();
+  const stream = await ctx.generation.open(
+    dir,
+    input,
+    AbortSignal.any([req.signal, gone.signal]),
+  );
+  // The checks that need the model (steps within its T, a row that fits its
+  // context, a sampler it takes) run before its first event: waiting for it
+  // answers them with their status and one line, not inside a 200 stream.
+  const first = await stream.next();
+  if (first.done) {
+    throw new HttpError(503, "The generation was cancelled before it started");
+  }
+  async function* all() {
+    try {
+      yield first.value;
+      yield* stream;
+    } finally {
+      // A stream cancelled after its first event still stops the generation
+      // and frees its places (the model's turn, the bound over all models).
+      await stream.return(undefined);
+    }
+  }
   async function* events(): AsyncGenerator<ServerEvent> {
     let last: unknown;
     try {
-      for await (const e of stream) {
+      for await (const e of all()) {
         if ("start" in e) {
           yield { event: "start", data: JSON.stringify(e.start) };
         } else {
@@ -776,10 +826,17 @@ export async function generateRoute(
       };
     }
   }
-  return eventResponse(events(), { signal: req.signal });
+  return eventResponse(events(), {
+    signal: req.signal,
+    onClose: () => gone.abort("the client left"),
+  });
 }
 
-async function readLimited(req: Request, limit: number): Promise<string> {
+async function readLimited(
+  req: Request,
+  limit: number,
+  timeoutMs: number,
+): Promise<string> {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > limit) {
     throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
@@ -788,25 +845,46 @@ async function readLimited(req: Request, limit: number): Promise<string> {
   const reader = req.body.getReader();
   const parts: Uint8Array[] = [];
   let n = 0;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    n += value.length;
-    if (n > limit) {
-      await reader.cancel();
-      throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
-    }
-    parts.push(value);
-  }
-  const all = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    all.set(p, at);
-    at += p.length;
-  }
+  // A client that never finishes its body was waited for without end.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Rejected first: the cancel ends the pending read as if the body were whole.
+      reject(
+        new HttpError(
+          408,
+          `The request body did not arrive within ${timeoutMs / 1000} s`,
+        ),
+      );
+      reader.cancel().catch(() => {});
+    }, timeoutMs);
+  });
   try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(all);
-  } catch {
-    throw new HttpError(400, "The body is not UTF-8");
+    return await readAll();
+  } finally {
+    clearTimeout(timer);
+  }
+  async function readAll(): Promise<string> {
+    while (true) {
+      const { done, value } = await Promise.race([reader.read(), late]);
+      if (done) break;
+      n += value.length;
+      if (n > limit) {
+        await reader.cancel();
+        throw new HttpError(413, `The body is over ${limit >> 10} KiB`);
+      }
+      parts.push(value);
+    }
+    const all = new Uint8Array(n);
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    try {
+      return new TextDecoder("utf-8", { fatal: true }).decode(all);
+    } catch {
+      throw new HttpError(400, "The body is not UTF-8");
+    }
   }
 }

@@ -108,14 +108,116 @@ export function isInside(root: string, path: string): boolean {
 }
 
 /**
+ * A run folder with a symlink in it that resolves outside it: the server
+ * reads nothing of such a run (its `results.json`, `data.json`, a model's
+ * folder were read through the link, and a damaged one quoted in the
+ * reason it is corrupt), and answers 404 naming the link.
+ *
+ * @example
+ * ```ts
+ * import { RunLinksOutError } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const e = new RunLinksOutError("main", "results.json");
+ * assertEquals(e.message, 'Run "main" is not served: results.json is a link out of the run folder (the dashboard reads only what lies inside a run); replace the link with the file');
+ * ```
+ */
+export class RunLinksOutError extends Error {
+  /**
+   * The error naming the run and the link.
+   *
+   * @param id The run's id.
+   * @param link The link, relative to the run folder.
+   */
+  constructor(readonly id: string, readonly link: string) {
+    super(
+      `Run ${
+        JSON.stringify(id)
+      } is not served: ${link} is a link out of the run folder (the dashboard reads only what lies inside a run); replace the link with the file`,
+    );
+    this.name = "RunLinksOutError";
+  }
+}
+
+/** Entries of a run folder looked at for links out, at most. */
+const MAX_RUN_ENTRIES = 10_000;
+
+/**
+ * The first symlink in a run folder, down to its models' folders
+ * (`seed-N/KIND/FILE`, all the server reads), that resolves outside it; a
+ * dangling link reads nothing and is not named.
+ *
+ * @param dir The run folder (a real path).
+ * @returns The link's path relative to `dir`, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { linkOutOfRun } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.mkdir(`${dir}/seed-0/ar`, { recursive: true });
+ * await Deno.writeTextFile(`${dir}/report.md`, "# r");
+ * await Deno.symlink(`${dir}/report.md`, `${dir}/seed-0/ar/inside.md`);
+ * assertEquals(await linkOutOfRun(dir), undefined);
+ * await Deno.symlink("/etc/hostname", `${dir}/seed-0/ar/process.json`);
+ * assertEquals(await linkOutOfRun(dir), "seed-0/ar/process.json");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function linkOutOfRun(dir: string): Promise<string | undefined> {
+  let seen = 0;
+  const walk = async (
+    sub: string,
+    depth: number,
+  ): Promise<string | undefined> => {
+    const entries: Deno.DirEntry[] = [];
+    try {
+      for await (const e of Deno.readDir(sub ? `${dir}/${sub}` : dir)) {
+        if (++seen > MAX_RUN_ENTRIES) break;
+        entries.push(e);
+      }
+    } catch {
+      return undefined;
+    }
+    for (const e of entries.sort((a, b) => a.name < b.name ? -1 : 1)) {
+      const rel = sub ? `${sub}/${e.name}` : e.name;
+      if (e.isSymlink) {
+        let real: string;
+        try {
+          real = await Deno.realPath(`${dir}/${rel}`);
+        } catch {
+          continue; // dangling
+        }
+        if (!isInside(dir, real)) return rel;
+      } else if (e.isDirectory && depth < 3) {
+        const found = await walk(rel, depth + 1);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return await walk("", 1);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The folder of run `id` under `root`, when it is a run folder (it holds a
- * `config.json`) that really lies inside the root.
+ * `config.json`) that really lies inside the root, not inside another run
+ * (a model's folder, `RUN/seed-0/ar`, holds a `config.json` too).
  *
  * @param root The served root.
  * @param id The run id.
  * @returns The folder's real path, or undefined when there is no such run
  *   (or it resolves outside the root).
  * @throws {BadRunIdError} When the id is not well formed.
+ * @throws {RunLinksOutError} When the run holds a link out of it.
  *
  * @example
  * ```ts
@@ -133,7 +235,7 @@ export async function resolveRun(
   root: string,
   id: string,
 ): Promise<string | undefined> {
-  checkRunId(id);
+  const parts = checkRunId(id);
   let realRoot: string, real: string;
   try {
     realRoot = await Deno.realPath(root);
@@ -142,7 +244,16 @@ export async function resolveRun(
     return undefined;
   }
   if (!isInside(realRoot, real) || real === realRoot) return undefined;
-  return await insideFile(realRoot, `${real}/config.json`) ? real : undefined;
+  if (!(await exists(`${real}/config.json`))) return undefined;
+  for (let i = 1; i < parts.length; i++) {
+    // Inside a run: a model's folder, not a run.
+    if (await exists(`${root}/${parts.slice(0, i).join("/")}/config.json`)) {
+      return undefined;
+    }
+  }
+  const link = await linkOutOfRun(real);
+  if (link !== undefined) throw new RunLinksOutError(id, link);
+  return real;
 }
 
 /**
@@ -185,6 +296,8 @@ export interface FoundRun {
   id: string;
   /** Its real path. */
   dir: string;
+  /** A link in it out of it (see {@linkcode linkOutOfRun}): nothing of it is read. */
+  linksOut?: string;
 }
 
 /**
@@ -237,8 +350,13 @@ export async function findRuns(root: string): Promise<FoundRun[]> {
         continue;
       }
       const id = [...prefix, name];
-      if (await insideFile(realRoot, `${real}/config.json`)) {
-        out.push({ id: id.join("/"), dir: real });
+      if (await exists(`${real}/config.json`)) {
+        const link = await linkOutOfRun(real);
+        out.push({
+          id: id.join("/"),
+          dir: real,
+          ...(link !== undefined ? { linksOut: link } : {}),
+        });
       } else if (depth < MAX_RUN_DEPTH) {
         await walk(real, id, depth + 1);
       }
@@ -246,4 +364,90 @@ export async function findRuns(root: string): Promise<FoundRun[]> {
   };
   await walk(realRoot, [], 1);
   return out;
+}
+
+/**
+ * A stamp of files as they are now (modification time, size, inode; `-`
+ * for one missing): a cache keyed by it sees a file replaced — a run
+ * retrained with `--force` in the same folder.
+ *
+ * @param paths The files.
+ * @returns The stamp.
+ *
+ * @example
+ * ```ts
+ * import { filesStamp } from "@d3pm/dashboard";
+ * import { assert, assertEquals } from "@std/assert";
+ * const path = await Deno.makeTempFile();
+ * const before = await filesStamp([path, `${path}.none`]);
+ * assertEquals(before, await filesStamp([path, `${path}.none`]));
+ * await Deno.writeTextFile(path, "retrained");
+ * assert(before !== await filesStamp([path, `${path}.none`]));
+ * await Deno.remove(path);
+ * ```
+ */
+export async function filesStamp(paths: readonly string[]): Promise<string> {
+  const parts = await Promise.all(paths.map(async (p) => {
+    try {
+      const i = await Deno.stat(p);
+      return `${i.mtime?.getTime() ?? 0}:${i.size}:${i.ino ?? 0}`;
+    } catch {
+      return "-";
+    }
+  }));
+  return parts.join("|");
+}
+
+/**
+ * Check the folder of run folders a server or an export is given: a file,
+ * a FIFO or a device is refused in one line (the server served it as a
+ * folder of no runs); one that does not exist is refused, or, for a
+ * server that waits for runs to appear, named in a note.
+ *
+ * @param root The `--runs` folder.
+ * @param options `missing`: what a folder that does not exist gets (default `refuse`).
+ * @returns The note to print, if any.
+ * @throws {Error} When it is not a folder (or is missing, unless noted).
+ *
+ * @example
+ * ```ts
+ * import { checkRunsRoot } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const file = await Deno.makeTempFile();
+ * await assertRejects(() => checkRunsRoot(file), Error, `--runs ${file} is a file: it must be the folder of run folders`);
+ * assertEquals(await checkRunsRoot(`${file}.none`, { missing: "note" }), `note: --runs ${file}.none does not exist yet: its runs are shown as they are written`);
+ * await Deno.remove(file);
+ * ```
+ */
+export async function checkRunsRoot(
+  root: string,
+  options: { missing?: "refuse" | "note" } = {},
+): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new Error(`--runs ${root} cannot be read: ${(e as Error).message}`);
+    }
+    if (options.missing === "note") {
+      return `note: --runs ${root} does not exist yet: its runs are shown as they are written`;
+    }
+    throw new Error(
+      `--runs ${root} does not exist: it must be the folder of run folders`,
+    );
+  }
+  if (info.isDirectory) return undefined;
+  const what = info.isFile
+    ? "a file"
+    : info.isFifo
+    ? "a FIFO"
+    : info.isCharDevice || info.isBlockDevice
+    ? "a device"
+    : info.isSocket
+    ? "a socket"
+    : "not a folder";
+  throw new Error(
+    `--runs ${root} is ${what}: it must be the folder of run folders`,
+  );
 }

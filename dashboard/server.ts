@@ -135,11 +135,33 @@ export function dashboardHandler(
     try {
       return await route(ctx, options.page, req, url);
     } catch (e) {
-      if (e instanceof HttpError) return errorResponse(e.status, e.message);
+      // The page names runs by id: an error quoting a path under the root
+      // (a damaged data.json's) names it by id too, never the disk's path.
+      const roots = await rootPaths(ctx.root);
+      if (e instanceof HttpError) {
+        return errorResponse(e.status, withoutRoot(e.message, roots));
+      }
       const msg = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      return errorResponse(500, `Internal error: ${msg.split("\n")[0]}`);
+      return errorResponse(
+        500,
+        `Internal error: ${withoutRoot(msg.split("\n")[0], roots)}`,
+      );
     }
   };
+}
+
+/** The root as given and as resolved, each ending in `/`, longest first. */
+async function rootPaths(root: string): Promise<string[]> {
+  const real = await Deno.realPath(root).catch(() => root);
+  const abs = root.startsWith("/") ? root : `${Deno.cwd()}/${root}`;
+  return [...new Set([real, abs, root])]
+    .map((r) => r.endsWith("/") ? r : `${r}/`)
+    .sort((a, b) => b.length - a.length);
+}
+
+function withoutRoot(message: string, roots: string[]): string {
+  for (const r of roots) message = message.replaceAll(r, "");
+  return message;
 }
 
 const SECURITY_HEADERS = {
@@ -224,9 +246,11 @@ async function route(
         JSON.stringify({
           ok: true,
           generation: {
+            running: ctx.generation.running,
             completed: ctx.generation.completed,
             cancelled: ctx.generation.cancelled,
             refused: ctx.generation.refused,
+            failed: ctx.generation.failed,
           },
           memory: Deno.memoryUsage(),
         }),

@@ -29,6 +29,7 @@ async function setup(
     token?: string;
     delayMs?: number;
     maxWaiting?: number;
+    maxRunning?: number;
     timeoutMs?: number;
   } = {},
 ) {
@@ -59,6 +60,7 @@ async function setup(
   const loader = fakeLoader(options.delayMs ?? 2);
   const generation = new GenerationService(loader, {
     maxWaiting: options.maxWaiting ?? 4,
+    maxRunning: options.maxRunning ?? 4,
     timeoutMs: options.timeoutMs ?? 10_000,
   });
   const handler = dashboardHandler({
@@ -459,7 +461,11 @@ Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-E
 Deno.test("parseGenerationInput() refuses each bad field with one line naming it", () => {
   const base = { run: "r", model: "d3pm" };
   const bad: [Record<string, unknown>, string][] = [
-    [{ ...base, temperature: 0 }, "temperature must be a number in (0, 5]"],
+    [
+      { ...base, temperature: -0.01 },
+      "temperature must be a number in [0, 5] (0: greedy), got -0.01",
+    ],
+    [{ ...base, temperature: 5.01 }, "temperature must be a number in [0, 5]"],
     [{ ...base, temperature: "hot" }, "temperature"],
     [{ ...base, topP: 1.5 }, "topP must be a number in (0, 1]"],
     [{ ...base, steps: 0 }, "steps must be an integer in [1, 100000]"],
@@ -549,18 +555,26 @@ Deno.test("POST /api/generate streams the start row and a frame per step, masks 
       model: "d3pm",
       tokens: [1, 2, 259],
     });
-    const err = await readEvents(
-      wrong,
-      (ev) => ev.some((e) => e.event === "error"),
-    );
+    assertEquals(wrong.status, 400);
     assertEquals(
-      JSON.parse(err.at(-1)!.data).error,
+      (await wrong.json()).error,
       "tokens must be a row of 8 ids (the model's context), got 3",
     );
     assertEquals(
       (await s.get("/api/generate", { method: "POST", body: "{}" })).status,
       415,
     );
+    for (
+      const type of ["application/jsonp", "text/plain", "application/json-seq"]
+    ) {
+      const r = await s.get("/api/generate", {
+        method: "POST",
+        headers: { "content-type": type },
+        body: "{}",
+      });
+      assertEquals(r.status, 415, type);
+      await r.body?.cancel();
+    }
     assertEquals(
       (await s.get("/api/generate", {
         method: "POST",
@@ -622,6 +636,61 @@ Deno.test("generation is queued per model with a bound: beyond it 429, and a cli
   }
 });
 
+Deno.test("generations running over all models are bounded: a request for an idle model beyond it gets 429 in one line, a client that leaves frees its place, a model's queue still takes over its place", async () => {
+  const s = await setup({ delayMs: 30, maxRunning: 2 });
+  try {
+    const leaves = new AbortController();
+    const a = await generate(
+      s,
+      { run: "good", model: "d3pm", steps: 40 },
+      leaves.signal,
+    );
+    const b = await generate(s, { run: "good", model: "ar", steps: 40 });
+    assertEquals([a.status, b.status], [200, 200]);
+    const aStarted = readEvents(a, (ev) => ev.some((e) => e.event === "frame"));
+    assertEquals(s.generation.running, 2);
+    // A third model (another run's): none of its own running, the bound reached.
+    const third = await generate(s, {
+      run: "sweep/r1",
+      model: "d3pm",
+      steps: 2,
+    });
+    assertEquals(third.status, 429);
+    assertEquals(
+      (await third.json()).error,
+      "The server is busy: 2 generations run over all models (the bound); retry in a moment",
+    );
+    // One waiting behind a running model is its model's queue's, not refused.
+    const behind = generate(s, { run: "good", model: "ar", steps: 1 });
+    await sleep(20);
+    assertEquals(s.generation.refused, 1);
+    await aStarted;
+    leaves.abort(); // the client leaves: its place in the bound is freed
+    await sleep(100);
+    assertEquals(s.generation.running, 1);
+    const now = await generate(s, { run: "sweep/r1", model: "d3pm", steps: 2 });
+    assertEquals(now.status, 200);
+    const events = await readEvents(
+      now,
+      (ev) => ev.some((e) => e.event === "done"),
+    );
+    assertEquals(events.at(-1)!.event, "done");
+    await b.body?.cancel(); // b leaves: the one behind it takes over its place
+    const next = await behind;
+    assertEquals(next.status, 200);
+    await readEvents(next, (ev) => ev.some((e) => e.event === "done"));
+    await sleep(50);
+    assertEquals(s.generation.running, 0);
+    const health = await (await s.get("/api/health")).json();
+    assertEquals([health.generation.running, health.generation.refused], [
+      0,
+      1,
+    ]);
+  } finally {
+    await s.done();
+  }
+});
+
 Deno.test("a generation over its time limit ends with a 504 error event and frees the model", async () => {
   const s = await setup({ delayMs: 40, timeoutMs: 150 });
   try {
@@ -643,6 +712,69 @@ Deno.test("a generation over its time limit ends with a 504 error event and free
   }
 });
 
+Deno.test("what only the model can check is refused with its status before any event: steps over T, a time-out while waiting; refusals are counted as failed, not cancelled", async () => {
+  const s = await setup({ delayMs: 30, timeoutMs: 300 });
+  try {
+    const over = await generate(s, { run: "good", model: "d3pm", steps: 51 });
+    assertEquals(over.status, 400);
+    assertEquals(
+      (await over.json()).error,
+      "steps must be at most the process's T = 50, got 51",
+    );
+    assertEquals([s.generation.failed, s.generation.cancelled], [1, 0]);
+    // The model holds its place for 50 × 30 ms, past the 300 ms limit: the
+    // one waiting behind it times out waiting — a 504 naming it, not a 500.
+    const first = await generate(s, { run: "good", model: "d3pm", steps: 50 });
+    assertEquals(first.status, 200);
+    const waited = await generate(s, { run: "good", model: "d3pm", steps: 1 });
+    assertEquals(waited.status, 504);
+    assertMatch(
+      (await waited.json()).error,
+      /^Generation timed out after 0.3 s waiting for the model/,
+    );
+    await readEvents(first, (ev) => ev.some((e) => e.event === "error"));
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a causal model refuses steps (it draws one token per position) with a 400 before any event", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await fakeRun(`${base}/r`, { models: "ar" });
+    const causal = fakeLoader(1);
+    const generation = new GenerationService(async (dir, seed, kind) => {
+      const m = await causal(dir, seed, kind);
+      return {
+        ...m,
+        contestant: {
+          ...m.contestant,
+          kind: "ar",
+          network: "causal",
+          unmasking: undefined,
+        },
+      };
+    });
+    const handler = dashboardHandler({ root: base, generation }, {
+      page: PAGE,
+    });
+    const res = await handler(
+      new Request("http://127.0.0.1/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ run: "r", model: "ar", steps: 4 }),
+      }),
+    );
+    assertEquals(res.status, 400);
+    assertMatch(
+      (await res.json()).error,
+      /^steps sets a denoiser's unmasking steps; the causal model ar draws one token per position/,
+    );
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
 Deno.test("the page is served with a restrictive content security policy", async () => {
   const s = await setup();
   try {
@@ -653,6 +785,182 @@ Deno.test("the page is served with a restrictive content security policy", async
       /default-src 'self'/,
     );
     assertEquals(await (await s.get("/app.js")).text(), "/*js*/");
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a run with a link out of it is read nowhere: listed as corrupt naming the link (not quoting the file), every route 404; a model's folder is not a run", async () => {
+  const s = await setup();
+  try {
+    await Deno.writeTextFile(`${s.base}/secret.json`, "SECRET-abcdef not json");
+    const links: Record<string, string> = {
+      results: "results.json",
+      data: "data.json",
+      model: "seed-0/ar",
+      config: "config.json",
+    };
+    for (const [run, link] of Object.entries(links)) {
+      await fakeRun(`${s.root}/${run}`, { results: true });
+      await Deno.remove(`${s.root}/${run}/${link}`, { recursive: true })
+        .catch(() => {});
+      await Deno.symlink(
+        link === "seed-0/ar"
+          ? `${s.outside}/seed-0/ar`
+          : `${s.base}/secret.json`,
+        `${s.root}/${run}/${link}`,
+      );
+    }
+    const before = await snapshot(s.root);
+    const listed = (await (await s.get("/api/runs")).json()).runs as {
+      id: string;
+      status: string;
+      reason?: string;
+    }[];
+    for (const [run, link] of Object.entries(links)) {
+      const r = listed.find((x) => x.id === run);
+      assertEquals(r?.status, "corrupt", run);
+      assertEquals(
+        r?.reason,
+        `Run "${run}" is not served: ${link} is a link out of the run folder (the dashboard reads only what lies inside a run); replace the link with the file`,
+      );
+      for (
+        const path of [
+          `/api/run?run=${run}`,
+          `/api/run/vocab?run=${run}`,
+          `/api/run/file?run=${run}&name=report.md`,
+          `/api/run/model?run=${run}&seed=0&model=ar&part=weights`,
+          `/api/run/unmasking?run=${run}&seed=0&model=ar`,
+          `/api/run/tokenize?run=${run}&text=a`,
+        ]
+      ) {
+        const res = await s.get(path);
+        const text = await res.text();
+        assertEquals(res.status, 404, path);
+        assert(!text.includes("SECRET"), `${path}: ${text}`);
+      }
+    }
+    assert(!JSON.stringify(listed).includes("SECRET"));
+    // Nothing listed lies inside another run.
+    assert(
+      !listed.some((r) => r.id.startsWith("config/")),
+      JSON.stringify(listed),
+    );
+    assertEquals((await s.get("/api/run?run=good/seed-0/ar")).status, 404);
+    assertEquals(await snapshot(s.root), before);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("an error quoting a file of a run names it by run id, never by its path on disk", async () => {
+  const s = await setup();
+  try {
+    await Deno.writeTextFile(`${s.root}/good/data.json`, "{damaged");
+    const res = await s.get("/api/run/vocab?run=good");
+    const { error } = await res.json();
+    assertEquals(res.status, 500);
+    assertMatch(
+      error,
+      /^Internal error: ConfigError: good\/data\.json is not valid JSON/,
+    );
+    assert(!error.includes(s.base), error);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a generation request whose body never finishes is answered 408 after the body's time limit, not waited for without end", async () => {
+  const s = await setup();
+  try {
+    const handler = dashboardHandler(
+      { root: s.root, generation: s.generation, bodyTimeoutMs: 100 },
+      { page: PAGE },
+    );
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode('{"run": "go'));
+      }, // and nothing more
+      cancel() {
+        cancelled = true;
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const res = await Promise.race([
+      handler(
+        new Request("http://127.0.0.1/api/generate", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        }),
+      ),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("still waiting")), 3000);
+      }),
+    ]).finally(() => clearTimeout(timer));
+    assertEquals(res.status, 408);
+    assertEquals(
+      (await res.json()).error,
+      "The request body did not arrive within 0.1 s",
+    );
+    assert(cancelled, "the body was cancelled");
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a run retrained in its folder is loaded again: the model kept for it is dropped and released once its files change", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await fakeRun(`${base}/r`);
+    const inner = fakeLoader(1);
+    let released = 0;
+    const loader = Object.assign(
+      async (dir: string, seed: number, kind: string) => {
+        const m = await inner(dir, seed, kind);
+        return { ...m, placed: { ...m.placed, dispose: () => released++ } };
+      },
+      { loads: 0 },
+    );
+    const service = new GenerationService(loader);
+    const a = await service.model(`${base}/r`, 0, "d3pm");
+    assertEquals(await service.model(`${base}/r`, 0, "d3pm"), a); // kept
+    assertEquals(inner.loads, 1);
+    // deno task experiment --force: new weights in the same place.
+    await Deno.writeTextFile(
+      `${base}/r/seed-0/d3pm/model.safetensors`,
+      "retrained weights",
+    );
+    const b = await service.model(`${base}/r`, 0, "d3pm");
+    assert(a !== b, "the old model was served");
+    assertEquals([inner.loads, released], [2, 1]);
+    await service.close();
+    assertEquals(released, 2);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("the vocabulary of a run is read again once its files change (a run replaced in its folder), not served from the cache", async () => {
+  const s = await setup();
+  try {
+    const first = await s.get("/api/run/vocab?run=good");
+    assertEquals((await first.json()).pieces.length, 260);
+    // The folder now holds a run whose data record names another tokenizer.
+    await Deno.writeTextFile(
+      `${s.root}/good/data.json`,
+      JSON.stringify({
+        sha256: { train: "a", valid: "b", test: "c" },
+        tokenizer: { id: "bpe-other", vocabSize: 512 },
+      }),
+    );
+    const again = await s.get("/api/run/vocab?run=good");
+    assertEquals(again.status, 500);
+    assertMatch(
+      (await again.json()).error,
+      /not the tokenizer the run built \(bpe-other/,
+    );
   } finally {
     await s.done();
   }

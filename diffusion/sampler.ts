@@ -4,7 +4,8 @@
  * semi-autoregressive blocks, with temperature and nucleus sampling. All
  * categorical draws are made in float64 on the JavaScript side: float32
  * Gumbel noise lowers the effective temperature and makes samples look
- * better than they are.
+ * better than they are. Temperature 0 is greedy: each revealed token is its
+ * position's argmax.
  *
  * @module
  */
@@ -97,7 +98,13 @@ export interface SampleOptions {
    * one reveal rate per step: the model's `forward` is used instead).
    */
   positionAlphaBar?: (index: number, t: number) => number;
-  /** Softmax temperature (default 1); > 0. */
+  /**
+   * Softmax temperature (default 1), ≥ 0. 0 is greedy: each revealed token
+   * is the first largest logit of its position (not the mask, not a
+   * suppressed id); `confidence` then ranks them by their probability at
+   * temperature 1. Greedy runs on the JavaScript side, reading the model's
+   * `forward` (a device generator draws at a temperature > 0 only).
+   */
   temperature?: number;
   /** Nucleus: keep the smallest set of tokens with this much probability (default 1). */
   topP?: number;
@@ -216,7 +223,11 @@ export async function sample(
   }
   const noSyncForward =
     "positionAlphaBar needs the JavaScript sampler, so a model whose forward() returns logits (a tfjs model); this device generator's is asynchronous or missing: sample it on tfjs or the CPU engine";
+  const greedy = options.temperature === 0;
+  const noGreedyForward =
+    "temperature 0 (greedy) needs the JavaScript sampler, so a model whose forward() returns logits; this device generator's is asynchronous or missing and it draws at a temperature > 0 only: sample it on tfjs or the CPU engine, or give a small temperature such as 0.01";
   if (perPosition && !("forward" in model)) throw new RangeError(noSyncForward);
+  if (greedy && !("forward" in model)) throw new RangeError(noGreedyForward);
   const useCache = options.cache ?? !model.timeConditioned;
   const suppress = [maskId, ...(options.suppress ?? [])];
   const draw = {
@@ -230,7 +241,7 @@ export async function sample(
     (_, k) => Math.round((T * (steps - k)) / steps),
   );
 
-  if (isMaskedGenerator(model) && !perPosition) {
+  if (isMaskedGenerator(model) && !perPosition && !greedy) {
     // The same steps on the model's device, the reveal logic there too; its
     // draws come from its own streams, seeded from this PRNG (one sync; with
     // onStep and one block, one sync per step, so each step can be shown).
@@ -298,6 +309,8 @@ export async function sample(
         throw new RangeError(
           perPosition
             ? noSyncForward
+            : greedy
+            ? noGreedyForward
             : "sample needs a model whose forward() returns logits, or a device generator; this forward() is asynchronous",
         );
       }
@@ -353,12 +366,15 @@ export async function sample(
               ? rowPos.length
               : revealCount(rowPos.length, reveal);
             const scored = rowPos.map((pos) => {
-              const p = tokenProbabilities(
-                logits.subarray(pos * vocab, (pos + 1) * vocab),
-                draw,
-              );
+              const row = logits.subarray(pos * vocab, (pos + 1) * vocab);
+              const p = tokenProbabilities(row, draw);
               const x = sampleCategorical(p, prng);
-              return { pos, x, conf: p[x] };
+              // Greedy: every pick has probability 1; rank them by the
+              // model's own (temperature 1).
+              const conf = greedy
+                ? tokenProbabilities(row, { ...draw, temperature: 1 })[x]
+                : p[x];
+              return { pos, x, conf };
             });
             scored.sort((a, c) => c.conf - a.conf);
             for (const { pos, x } of scored.slice(0, n)) tokens[pos] = x;

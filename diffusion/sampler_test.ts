@@ -441,9 +441,9 @@ Deno.test("tokenProbabilities() applies temperature and nucleus in float64", () 
   const tiny = tokenProbabilities([0, -100]);
   assert(tiny[1] > 0 && tiny[1] < 1e-40);
   assertThrows(
-    () => tokenProbabilities(logits, { temperature: 0 }),
+    () => tokenProbabilities(logits, { temperature: -0.5 }),
     RangeError,
-    "temperature must be > 0",
+    "temperature must be ≥ 0 (0: greedy), got -0.5",
   );
   assertThrows(
     () => tokenProbabilities(logits, { topP: 1.5 }),
@@ -609,4 +609,169 @@ Deno.test("sample() hands a device generator the schedule's steps: t/T, reveal (
   calls.length = 0;
   await sample(gen, { ...options, prng: prng(1), onStep: () => {} });
   assertEquals(calls.map((c) => c.revealAllAtEnd), [false, false, false, true]);
+});
+
+Deno.test("tokenProbabilities() at temperature 0 puts 1 on the brute-force argmax: suppressed ids skipped, ties to the lowest id, the nucleus kept whole", () => {
+  const r = prng(5);
+  for (let trial = 0; trial < 200; trial++) {
+    // Few distinct values, so that ties are common.
+    const logits = Float32Array.from(
+      { length: 9 },
+      () => Math.floor(r.next() * 4),
+    );
+    const suppress = [0, 1, 2, 3, 4, 5, 6, 7, 8].filter(() => r.next() < 0.3);
+    if (suppress.length === 9) continue;
+    let best = -1;
+    for (let j = 0; j < 9; j++) {
+      if (suppress.includes(j)) continue;
+      if (best < 0 || logits[j] > logits[best]) best = j;
+    }
+    const want = Array.from({ length: 9 }, (_, j) => (j === best ? 1 : 0));
+    for (const topP of [1, 0.3]) {
+      const p = tokenProbabilities(logits, { temperature: 0, suppress, topP });
+      assertEquals(Array.from(p), want, `${logits} ${suppress} ${topP}`);
+    }
+  }
+});
+
+/**
+ * Logits at position i from its neighbours' tokens (a fixed random table
+ * per side; the mask has rows too), so that what is revealed changes what
+ * the others predict.
+ */
+class RandomNeighbours implements LanguageModel {
+  calls = 0;
+  readonly timeConditioned = false;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: V,
+    contextLength: 64,
+  };
+  readonly left: Float32Array;
+  readonly right: Float32Array;
+  constructor(seed: number) {
+    const r = prng(seed);
+    this.left = Float32Array.from({ length: V * V }, () => 4 * r.next());
+    this.right = Float32Array.from({ length: V * V }, () => 4 * r.next());
+  }
+  /** Logits of every position, in plain JavaScript: the brute force's. */
+  logits(tokens: Int32Array, b: number, l: number): Float32Array {
+    const out = new Float32Array(b * l * V);
+    for (let r = 0; r < b; r++) {
+      for (let i = 0; i < l; i++) {
+        const a = i > 0 ? tokens[r * l + i - 1] : MASK;
+        const c = i < l - 1 ? tokens[r * l + i + 1] : MASK;
+        for (let v = 0; v < V; v++) {
+          out[(r * l + i) * V + v] = this.left[a * V + v] +
+            this.right[c * V + v];
+        }
+      }
+    }
+    return out;
+  }
+  forward(tokens: tf.Tensor2D): tf.Tensor3D {
+    this.calls++;
+    const [b, l] = tokens.shape;
+    const x = Int32Array.from(tokens.dataSync());
+    return tf.tensor3d(this.logits(x, b, l), [b, l, V]);
+  }
+  dispose(): void {}
+}
+
+Deno.test("sample() at temperature 0 reveals each token as the brute-force argmax of the denoiser's logits at that step (never the mask or a suppressed id), ranking confidence at temperature 1", async () => {
+  const b = 3, l = 12;
+  const model = new RandomNeighbours(4);
+  // Brute force over one step: every position revealed at it holds the
+  // first largest logit of the tokens before it, mask and suppressed out.
+  const argmax = (row: Float32Array, out: number[]) => {
+    let best = -1;
+    for (let v = 0; v < V; v++) {
+      if (v === MASK || out.includes(v)) continue;
+      if (best < 0 || row[v] > row[best]) best = v;
+    }
+    return best;
+  };
+  const maxProb = (row: Float32Array, out: number[]) => {
+    const keep = [...row.keys()].filter((v) => v !== MASK && !out.includes(v));
+    const m = Math.max(...keep.map((v) => row[v]));
+    const z = keep.reduce((s, v) => s + Math.exp(row[v] - m), 0);
+    return 1 / z; // the argmax's probability at temperature 1
+  };
+  for (const strategy of ["ancestral", "confidence"] as const) {
+    for (const suppress of [[], [1]]) {
+      const runs: Int32Array[] = [];
+      for (const seed of [0, 1]) {
+        const seen: SampleStep[] = [];
+        const out = await sample(model, {
+          schedule: absorbingBeta({ steps: 6 }),
+          maskId: MASK,
+          prng: prng(seed),
+          batchSize: b,
+          length: l,
+          strategy,
+          suppress,
+          temperature: 0,
+          onStep: (s) => seen.push(s),
+        });
+        let before = new Int32Array(b * l).fill(MASK);
+        for (const s of seen) {
+          const logits = model.logits(before, b, l);
+          const row = (i: number) => logits.subarray(i * V, (i + 1) * V);
+          for (let i = 0; i < b * l; i++) {
+            if (before[i] !== MASK || s.tokens[i] === MASK) continue;
+            assertEquals(
+              s.tokens[i],
+              argmax(row(i), suppress),
+              `${strategy} step ${s.step} position ${i}`,
+            );
+            if (strategy !== "confidence") continue;
+            // Most confident first: none left masked in its row beats it.
+            const r0 = Math.floor(i / l) * l;
+            for (let j = r0; j < r0 + l; j++) {
+              if (s.tokens[j] !== MASK) continue;
+              assert(
+                maxProb(row(j), suppress) <= maxProb(row(i), suppress),
+                `${strategy} step ${s.step}: ${j} left masked, ${i} revealed`,
+              );
+            }
+          }
+          before = Int32Array.from(s.tokens);
+        }
+        assertEquals(before, out.tokens);
+        assert(out.tokens.every((x) => x !== MASK && !suppress.includes(x)));
+        runs.push(out.tokens);
+      }
+      // Greedy: the same text whatever the seed (ancestral: only the
+      // order of reveals is random, and it changes the text).
+      if (strategy === "confidence") assertEquals(runs[0], runs[1]);
+    }
+  }
+});
+
+Deno.test("sample() at temperature 0 reads a device generator's forward (its own sampler draws at a temperature > 0), and refuses one without, naming the alternative", async () => {
+  const model = new RandomNeighbours(4);
+  const generateMasked = () => {
+    throw new Error("the device's sampler was called");
+  };
+  const options = {
+    schedule: absorbingBeta({ steps: 4 }),
+    maskId: MASK,
+    length: 6,
+    temperature: 0,
+  };
+  const plain = await sample(model, { ...options, prng: prng(0) });
+  const device = Object.assign(new RandomNeighbours(4), { generateMasked });
+  const viaForward = await sample(device, { ...options, prng: prng(0) });
+  assertEquals(viaForward.tokens, plain.tokens);
+  await assertRejects(
+    () =>
+      sample({
+        config: model.config,
+        timeConditioned: false,
+        generateMasked,
+        dispose() {},
+      } as never, { ...options, prng: prng(0) }),
+    RangeError,
+    "temperature 0 (greedy) needs the JavaScript sampler, so a model whose forward() returns logits; this device generator's is asynchronous or missing and it draws at a temperature > 0 only: sample it on tfjs or the CPU engine, or give a small temperature such as 0.01",
+  );
 });

@@ -14,6 +14,19 @@ export const RUN_OPTION = {
 } as const;
 
 /**
+ * `--temperature`: the samplers' softmax temperature; 0 is greedy (sample,
+ * infill).
+ */
+export const TEMPERATURE_OPTION = {
+  kind: "number",
+  min: 0,
+  default: 1,
+  note: "0: greedy",
+  help:
+    "softmax temperature; 0 is greedy: the most likely token at each draw (a denoiser's greedy unmasking runs on --engine tfjs or cpu)",
+} as const;
+
+/**
  * `--seed`: which seed's model of the run (none: the run's first seed, 0
  * unless it was made with `--first-seed`).
  */

@@ -44,7 +44,10 @@ pickled pytorch_model.bin is read without running it.`,
       options: OPTIONS,
     });
     const start = performance.now();
-    const out = await importCheckpoint(values);
+    const out = await importCheckpoint({
+      ...values,
+      log: (line) => console.error(line),
+    });
     const added = Object.keys(out.vocabulary.added);
     console.log(
       `${out.dir}: ${out.architecture} as the ${out.model} model of seed 0 (${out.config.nLayer} layers, width ${out.config.dModel}, ${out.config.vocabSize} ids${

@@ -9,7 +9,7 @@ import { readCommandLine, runCli } from "@d3pm/cli";
 import { initBackend } from "@d3pm/backend";
 import { fillText } from "@d3pm/experiment";
 import * as tf from "@tensorflow/tfjs";
-import { toolOptions } from "./_tool_options.ts";
+import { TEMPERATURE_OPTION, toolOptions } from "./_tool_options.ts";
 
 const OPTIONS = {
   text: {
@@ -19,6 +19,7 @@ const OPTIONS = {
     help: 'the text with blanks, e.g. --text "The [MASK*2] of France"',
   },
   ...toolOptions(true),
+  temperature: TEMPERATURE_OPTION,
 } as const;
 
 if (import.meta.main) {

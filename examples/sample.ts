@@ -9,17 +9,12 @@ import { readCommandLine, runCli } from "@d3pm/cli";
 import { initBackend } from "@d3pm/backend";
 import { sampleText } from "@d3pm/experiment";
 import * as tf from "@tensorflow/tfjs";
-import { toolOptions } from "./_tool_options.ts";
+import { TEMPERATURE_OPTION, toolOptions } from "./_tool_options.ts";
 
 const OPTIONS = {
   ...toolOptions(false),
   count: { kind: "integer", min: 1, default: 1, help: "samples" },
-  temperature: {
-    kind: "number",
-    above: 0,
-    default: 1,
-    help: "softmax temperature",
-  },
+  temperature: TEMPERATURE_OPTION,
   topP: {
     kind: "number",
     above: 0,

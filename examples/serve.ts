@@ -11,6 +11,7 @@ import { listItems, readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { initBackend } from "@d3pm/backend";
 import {
   checkListen,
+  checkRunsRoot,
   dashboardHandler,
   exportDashboard,
   GenerationService,
@@ -60,6 +61,14 @@ const OPTIONS = {
     help:
       "generation requests waiting per model beyond the one running; more get 429",
   },
+  maxGenerations: {
+    kind: "integer",
+    min: 1,
+    max: 64,
+    default: 4,
+    help:
+      "generations running at once over all models (each --queue waits behind its model's); a request for an idle model beyond it gets 429",
+  },
   timeout: {
     kind: "integer",
     min: 1,
@@ -80,6 +89,52 @@ const OPTIONS = {
       "with --export: the run ids to export, comma-separated (default: all)",
   },
 } as const;
+
+/** One line naming the address that cannot be listened on and what --host and --port take. */
+function listenError(e: unknown, host: string, port: number): UsageError {
+  const why = (e as Error).message.replace(/ \(os error \d+\)$/, "");
+  return new UsageError(
+    e instanceof Deno.errors.AddrInUse
+      ? `Cannot listen on ${host}:${port}: the port is in use; choose another --port, or --port 0 for any free one`
+      : `Cannot listen on ${host}:${port}: ${why}; --host takes an address of this machine (127.0.0.1, ::1, or 0.0.0.0 for all) or a name that resolves to one, --port a port in [0, 65535] this user may bind`,
+  );
+}
+
+/** Before the page is bundled and the backend started: a port in use or a host not of this machine is named at once. */
+function checkAddress(host: string, port: number): void {
+  if (port === 0) return;
+  try {
+    Deno.listen({ hostname: host, port }).close();
+  } catch (e) {
+    throw listenError(e, host, port);
+  }
+}
+
+/** Serve `handler` on --host and --port, printing the address once listening. */
+function listen(
+  values: { host: string; port: number; runs: string },
+  handler: (req: Request) => Promise<Response>,
+  onListen: () => void,
+  token: string | undefined,
+): Deno.HttpServer {
+  try {
+    return Deno.serve({
+      hostname: values.host,
+      port: values.port,
+      onListen: ({ hostname, port }) => {
+        onListen();
+        const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+        console.log(
+          `dashboard of ${values.runs}: http://${shown}:${port}/${
+            token ? `?token=${token}` : ""
+          }`,
+        );
+      },
+    }, handler);
+  } catch (e) {
+    throw listenError(e, values.host, values.port);
+  }
+}
 
 if (import.meta.main) {
   await runCli(async () => {
@@ -116,17 +171,20 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
       );
       return;
     }
+    const note = await checkRunsRoot(values.runs, { missing: "note" });
+    if (note) console.error(note);
     const { token, warning } = checkListen({
       host: values.host,
       token: values.token,
     });
-    if (warning) console.error(warning);
+    checkAddress(values.host, values.port);
     const page = await pageFiles({ log: console.error });
     await initBackend({ prefer: "auto" });
     const generation = new GenerationService(
       trainedModelLoader(values.engine),
       {
         maxWaiting: values.queue,
+        maxRunning: values.maxGenerations,
         timeoutMs: values.timeout * 1000,
       },
     );
@@ -140,18 +198,10 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
           : undefined,
       },
     );
-    const server = Deno.serve({
-      hostname: values.host,
-      port: values.port,
-      onListen: ({ hostname, port }) => {
-        const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
-        console.log(
-          `dashboard of ${values.runs}: http://${shown}:${port}/${
-            token ? `?token=${token}` : ""
-          }`,
-        );
-      },
-    }, handler);
+    const server = listen(values, handler, () => {
+      // The warning (with the token) once listening, not before a failure.
+      if (warning) console.error(warning);
+    }, token);
     const stop = () => server.shutdown();
     Deno.addSignalListener("SIGINT", stop);
     await server.finished;

@@ -171,7 +171,7 @@ export interface GenerationRequest {
   steps?: number;
   /** Unmasking strategy (masked generation). */
   strategy?: "ancestral" | "confidence";
-  /** Softmax temperature. */
+  /** Softmax temperature (default 1); 0 is greedy (the argmax at each draw). */
   temperature?: number;
   /** Nucleus sampling. */
   topP?: number;

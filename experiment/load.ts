@@ -293,7 +293,8 @@ async function openTrained<P extends ContestantProcess>(
   };
   // An imported model's process adds what its import found (the outputs
   // its softmax runs over, see hf/import.ts); one imported before that
-  // was recorded is refused.
+  // was recorded (an import record before IMPORT_VERSION 2) whose import
+  // added rows and whose process lacks them is refused.
   const imported = await folder.importRecord();
   const spec = await agreeing(
     folder.processPath(seed, kind),
@@ -302,10 +303,8 @@ async function openTrained<P extends ContestantProcess>(
     imported ? IMPORT_KEYS : [],
   );
   if (
-    imported && spec.outputs === undefined &&
-    Object.values(imported.added ?? {}).some((how) =>
-      how.startsWith("row of <|endoftext|>")
-    )
+    imported && imported.version < 2 && spec.outputs === undefined &&
+    Object.keys(imported.added ?? {}).length > 0
   ) {
     throw new ConfigError(staleImport(dir, imported.from));
   }
@@ -323,11 +322,11 @@ async function openTrained<P extends ContestantProcess>(
 const IMPORT_KEYS = ["suppress", "outputs", "alias"];
 
 // Why an imported run folder written before its added special rows were
-// kept out of the softmax is refused: its copies of <|endoftext|> drew
-// probability the checkpoint never gave, so its NLL and the gen PPL it
-// judged were not the checkpoint's.
+// kept out of the softmax is refused: those rows (copies of <|endoftext|>
+// for a GPT-2) drew probability the checkpoint never gave, so its NLL and
+// the gen PPL it judged were not the checkpoint's.
 function staleImport(dir: string, from: string): string {
-  return `${dir} was imported before an imported model's added special rows were kept out of its softmax (its copies of <|endoftext|> drew probability, so its NLL and gen PPL were not the checkpoint's): import it again with deno task import --from ${from} --to ${dir} --force`;
+  return `${dir} was imported before an imported model's added special rows were kept out of its softmax (those rows drew probability the checkpoint never gave, so its NLL and gen PPL were not the checkpoint's): import it again with deno task import --from ${from} --to ${dir} --force`;
 }
 
 /**

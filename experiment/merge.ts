@@ -613,8 +613,8 @@ function enginesLine(runs: readonly MergedRun[]): string {
 /**
  * What a run measured that does not depend on the machine or the clock:
  * its results with every time and speed figure, and the engines that
- * trained it (`training.engines`, the model's `engine`), removed, for comparing two runs bit for
- * bit.
+ * trained and evaluated it (`training.engines`, the model's `engine` and
+ * `evaluatedOn`), removed, for comparing two runs bit for bit.
  *
  * @param m One model's result.
  * @returns The result without seconds, rates and speeds.
@@ -635,7 +635,8 @@ export function measuredFigures(m: ModelResult): unknown {
     if (typeof x !== "object" || x === null) return x;
     return Object.fromEntries(
       Object.entries(x).filter(([k]) =>
-        !/seconds|PerSecond|^speed$|^tokensPer|elapsed|^engines?$/i.test(k)
+        !/seconds|PerSecond|^speed$|^tokensPer|elapsed|^engines?$|^evaluatedOn$/i
+          .test(k)
       ).map(([k, v]) => [k, strip(v)]),
     );
   };

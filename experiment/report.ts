@@ -92,16 +92,19 @@ ${
   } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
 (${tokens} tokens) per model, matched. The run took ${
     fixed(r.seconds / 60, 1)
-  } minutes.${mixedEngines(r)}`;
+  } minutes.${mixedEngines(r)}${evaluatedElsewhere(r)}`;
 }
 
 // The contestants that trained and evaluated on an engine of their own
 // (one that runs on tfjs only, in a run on a fused engine), as a sentence,
-// or "": their times are that engine's, not the run's.
+// or "": their times are that engine's, not the run's. A model evaluated
+// on another engine than trained it is said by evaluatedElsewhere instead.
 function ownEngines(r: ExperimentResult): string {
   const own = new Map<string, string>();
   for (const m of r.results) {
-    if (m.engine !== undefined && m.engine !== r.engine) {
+    if (
+      m.engine !== undefined && m.engine !== r.engine && !trainedElsewhere(m)
+    ) {
       own.set(m.model, m.engine);
     }
   }
@@ -128,6 +131,30 @@ function mixedEngines(r: ExperimentResult): string {
   return mixed.length === 0 ? "" : `
 **Resumed on another engine** (its rounding differs, so these figures are not
 bit-identical to an uninterrupted run's): ${mixed.join("; ")}.`;
+}
+
+// Whether the engine that evaluated `m` is not the one that ran its last
+// training step: a model an older run finished, evaluated again on the
+// engine of a resume (e.g. the AR of a run made when bd3 put every model on
+// tfjs, resumed where only bd3 stays on tfjs).
+function trainedElsewhere(m: ModelResult): boolean {
+  const last = m.training.engines?.at(-1)?.engine;
+  return m.evaluatedOn !== undefined && last !== undefined &&
+    last !== m.evaluatedOn;
+}
+
+// The models evaluated on another engine than trained them, as a
+// sentence, or "": their figures were measured there, not where they
+// trained.
+function evaluatedElsewhere(r: ExperimentResult): string {
+  const models = r.results.filter(trainedElsewhere).map((m) =>
+    `seed ${m.seed} ${label(m.model).short} trained on ${
+      [...new Set(m.training.engines!.map((s) => s.engine))].join(", then ")
+    }, evaluated on ${m.evaluatedOn}`
+  );
+  return models.length === 0 ? "" : `
+**Evaluated on another engine than trained it** (its test, generation and
+speed figures are the evaluating engine's): ${models.join("; ")}.`;
 }
 
 function likelihoodSection(r: ExperimentResult): string {

@@ -90,3 +90,97 @@ Deno.test("smooth() is the trailing mean of the last max(1, ⌊n/50⌋) points, 
     );
   }
 });
+
+Deno.test("report.md says which engine trained and which evaluated a model a resume evaluated on another engine, and nothing for one that trained where it was evaluated", async () => {
+  const { resolveConfig } = await import("./config.ts");
+  const { writeReport } = await import("./report.ts");
+  const { RunFolder } = await import("./run_folder.ts");
+  type Result = import("./results.ts").ModelResult;
+  const tfjs = "tfjs on blas (OpenBLAS, 2 threads)";
+  const cpu = "cpu: 2 threads, 4 products, OpenBLAS 0.3.26, build 0123456789ab";
+  const model = (
+    kind: string,
+    engine: string,
+    evaluatedOn: string,
+    trainedOn: string,
+  ): Result => ({
+    model: kind,
+    seed: 0,
+    parameters: 1234,
+    engine,
+    evaluatedOn,
+    training: {
+      seconds: 1,
+      lastLoss: 3,
+      tokens: 100,
+      engines: [{ engine: trainedOn, fromStep: 0 }],
+    },
+    test: { nll: 3, bpt: 4.3, ppl: 20, tokens: 64, bound: false },
+    generation: {
+      speed: {
+        batches: 1,
+        seconds: 1,
+        batchesPerSecond: 1,
+        tokensPerSecond: 64,
+      },
+      genPpl: 100,
+      entropy: 4,
+    },
+  } as Result);
+  const report = async (results: Result[]) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/metrics.jsonl`, "");
+      await writeReport({
+        command: "test",
+        config: resolveConfig({ preset: "micro", out: dir, models: "ar" }),
+        backend: "blas",
+        engine: "cpu (auto: no GPU)",
+        tokenizer: { id: "byte", vocabSize: 260 },
+        data: {
+          source: "synthetic",
+          trainTokens: 1000,
+          testTokens: 640,
+          bytesPerToken: 3.7,
+          unigramEntropy: 4,
+        },
+        judge: "none",
+        results,
+        seconds: 60,
+      }, new RunFolder(dir));
+      return (await Deno.readTextFile(`${dir}/report.md`)).replaceAll(
+        "\n",
+        " ",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+  // An AR an older run trained on tfjs, evaluated on the CPU engine of
+  // the resume: the run's engine is its `engine`, but not what trained it.
+  const resumed = await report([
+    model("ar", "cpu (auto: no GPU)", cpu, tfjs),
+  ]);
+  assertEquals(
+    resumed.includes(
+      `**Evaluated on another engine than trained it** (its test, generation and speed figures are the evaluating engine's): seed 0 AR trained on ${tfjs}, evaluated on ${cpu}.`,
+    ),
+    true,
+    resumed.slice(0, 1200),
+  );
+  // One trained and evaluated on the CPU engine: no such line.
+  const fresh = await report([model("ar", "cpu (auto: no GPU)", cpu, cpu)]);
+  assertEquals(fresh.includes("Evaluated on another engine"), false);
+  assertEquals(fresh.includes("trained and evaluated on"), false);
+  // A model on an engine of its own that trained there too keeps its line.
+  const own = await report([
+    model("ar", "tfjs (the ar contestant runs on tfjs only)", tfjs, tfjs),
+  ]);
+  assertEquals(own.includes("Evaluated on another engine"), false);
+  assertEquals(
+    own.includes(
+      "AR trained and evaluated on tfjs (the ar contestant runs on tfjs only): its times are that engine's.",
+    ),
+    true,
+  );
+});

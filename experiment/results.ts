@@ -65,13 +65,22 @@ export interface ResultBase {
   /** Parameters. */
   parameters: number;
   /**
-   * The engine that evaluated it and trained its steps of this session,
-   * and why (`training.engines` names what trained each step): the run's
+   * The engine this session put it on, and why: the one that evaluated it
+   * and trained whatever of its steps this session ran — the run's
    * `engine`, or tfjs for a contestant that runs on tfjs only (e.g. `bd3`)
-   * in a run on a fused engine. Absent in runs made before models could
-   * differ: the run's `engine` then was every model's.
+   * in a run on a fused engine. What trained each step, in every session,
+   * is `training.engines`: a model finished before a resume on another
+   * engine was trained there and only evaluated on this one. Absent in
+   * runs made before models could differ: the run's `engine` then was
+   * every model's.
    */
   engine?: string;
+  /**
+   * What evaluated it (test likelihood, generation, infilling), named as
+   * `training.engines` names what trained it (backend, threads, BLAS), so
+   * the two compare. Absent in runs made before it was recorded.
+   */
+  evaluatedOn?: string;
   /** Training. */
   training: TrainingFigures;
   /** Test likelihood (a bound for the D3PM and the MLM: the Monte-Carlo continuous ELBO). */

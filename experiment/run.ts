@@ -336,6 +336,7 @@ async function runSeed(run: SeedContext, seed: number): Promise<ModelResult[]> {
         seed,
         parameters: parameterTotal(trained[i].model),
         engine: engineOf(e).engine.reason,
+        evaluatedOn: engineOf(e).name,
         training: trained[i].training,
       };
       results.push(full);

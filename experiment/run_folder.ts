@@ -59,6 +59,23 @@ const SMALL_FILE = 1 << 20;
 export const FOLDER_BUSY_EXIT = 75;
 
 /**
+ * The version of `import.json` that `deno task import` writes, as its
+ * `importVersion`. A record without one (version 1) was written before an
+ * imported causal model's added special rows were kept out of its softmax
+ * (its process's `outputs`/`alias`): loading such a run whose process lacks
+ * them is refused with the command that imports it again. Raise it when a
+ * change to the importer makes earlier imports wrong.
+ *
+ * @example
+ * ```ts
+ * import { IMPORT_VERSION } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(IMPORT_VERSION, 2);
+ * ```
+ */
+export const IMPORT_VERSION = 2;
+
+/**
  * What a run trained on, written to `data.json` when it starts: a resume
  * on other data is refused, and the tokenizer's real size is on record.
  */
@@ -284,31 +301,46 @@ export class RunFolder {
   /**
    * Where an imported run's model came from (`deno task import`).
    *
-   * @returns Its origin and architecture (and the vocabulary rows the
-   *   import added, with how each was initialised), or undefined for a run
-   *   that was trained here (no `import.json`).
+   * @returns Its origin and architecture, the vocabulary rows the import
+   *   added (with how each was initialised) and the record's `version`
+   *   (1 when it has none: see {@linkcode IMPORT_VERSION}), or undefined for
+   *   a run that was trained here (no `import.json`).
    * @throws {ConfigError} When `import.json` is unreadable or malformed.
    */
   async importRecord(): Promise<
-    | { from: string; architecture: string; added?: Record<string, string> }
+    | {
+      from: string;
+      architecture: string;
+      version: number;
+      added?: Record<string, string>;
+    }
     | undefined
   > {
     const raw = await this.#readJson(this.importPath, "import record") as
-      | { from?: unknown; architecture?: unknown; vocabulary?: unknown }
+      | {
+        from?: unknown;
+        architecture?: unknown;
+        vocabulary?: unknown;
+        importVersion?: unknown;
+      }
       | undefined;
     if (raw === undefined) return undefined;
     if (
       typeof raw !== "object" || raw === null ||
-      typeof raw.from !== "string" || typeof raw.architecture !== "string"
+      typeof raw.from !== "string" || typeof raw.architecture !== "string" ||
+      !(raw.importVersion === undefined ||
+        (Number.isSafeInteger(raw.importVersion) &&
+          (raw.importVersion as number) >= 2))
     ) {
       throw new ConfigError(
-        `${this.importPath} is not an import record (expected {"from", "architecture", …}, as deno task import writes it)`,
+        `${this.importPath} is not an import record (expected {"from", "architecture", …} and an importVersion ≥ 2 if any, as deno task import writes it)`,
       );
     }
     const added = (raw.vocabulary as { added?: unknown } | undefined)?.added;
     return {
       from: raw.from,
       architecture: raw.architecture,
+      version: (raw.importVersion as number | undefined) ?? 1,
       ...(typeof added === "object" && added !== null && !Array.isArray(added)
         ? { added: added as Record<string, string> }
         : {}),

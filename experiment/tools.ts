@@ -41,7 +41,7 @@ export interface ToolModel {
 export interface SampleTextOptions extends ToolModel {
   /** Samples. */
   count: number;
-  /** Softmax temperature. */
+  /** Softmax temperature; 0 is greedy (the most likely token at each draw). */
   temperature: number;
   /** Nucleus sampling. */
   topP: number;
@@ -58,6 +58,8 @@ export interface SampleTextOptions extends ToolModel {
 export interface FillTextOptions extends ToolModel {
   /** The text, with blanks written `[MASK]` or `[MASK*N]`. */
   text: string;
+  /** Softmax temperature (default 1); 0 is greedy (each blank its argmax). */
+  temperature?: number;
 }
 
 /**
@@ -226,6 +228,9 @@ export async function fillText(
       length: prompt.length,
       prng: prng(options.rng),
       prompt,
+      ...(options.temperature !== undefined
+        ? { temperature: options.temperature }
+        : {}),
       steps,
       strategy,
       onStep: (s) => {

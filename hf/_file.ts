@@ -1,7 +1,7 @@
 // Random access to a file: bounded reads at offsets, so a reader never holds
 // more of a checkpoint than the tensor it converts.
 
-import { BoundedReadError, readTextBounded } from "@d3pm/core";
+import { BoundedReadError, notRegularFile, readTextBounded } from "@d3pm/core";
 import { InteropError } from "./errors.ts";
 
 /** An open file read at offsets. */
@@ -70,27 +70,16 @@ export class RandomAccessFile {
 
 /**
  * Why `path` cannot be read as a file: nothing there, or not a regular file
- * (a folder, a FIFO, a device); undefined for a regular file. Symbolic links
- * are followed (a Hugging Face cache links every file into its blobs).
+ * (core's {@linkcode notRegularFile}: a folder, a FIFO, a device); undefined
+ * for a regular file. Symbolic links are followed.
  */
 export async function notRegular(path: string): Promise<string | undefined> {
-  let info: Deno.FileInfo;
   try {
-    info = await Deno.stat(path);
+    return await notRegularFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return "nothing is there";
     return (e instanceof Error ? e.message : String(e)).split("\n")[0];
   }
-  if (info.isFile) return undefined;
-  return info.isDirectory
-    ? "it is a folder"
-    : info.isFifo
-    ? "it is a FIFO"
-    : info.isCharDevice || info.isBlockDevice
-    ? "it is a device"
-    : info.isSocket
-    ? "it is a socket"
-    : "it is not a regular file";
 }
 
 async function regularFile(path: string): Promise<void> {

@@ -16,6 +16,7 @@ import {
   checkConfig,
   contestantOf,
   type ExperimentConfig,
+  IMPORT_VERSION,
   resolveConfig,
   RunFolder,
 } from "@d3pm/experiment";
@@ -65,6 +66,11 @@ export interface ImportOptions {
    * project's copy of GPT-2's, for a directory without tokenizer files).
    */
   tokenizer?: "dir" | "gpt2";
+  /**
+   * Where a notice goes (default: nowhere): one line when tokens the
+   * tokenizer files add are dropped (`vocabulary.droppedTokens`).
+   */
+  log?: (line: string) => void;
 }
 
 /** What an import read and wrote. */
@@ -83,8 +89,14 @@ export interface ImportResult {
     tokenizer: string;
     /** Rows of the stored embedding. */
     stored: number;
-    /** Rows dropped beyond the tokenizer's ids (a padded vocabulary). */
+    /** Rows dropped beyond the tokenizer's ids (a padded vocabulary, or added tokens). */
     dropped: number;
+    /**
+     * Tokens the tokenizer files add beyond the ids kept, `"content" (id)`,
+     * by id: the project's tokenizer lacks them, so their rows are dropped
+     * and text holding them is read as plain text.
+     */
+    droppedTokens: string[];
     /** Rows added for the project's special ids, with how each was initialised. */
     added: Record<string, string>;
   };
@@ -208,6 +220,9 @@ export async function importCheckpoint(
         tokenizer: tokenizer.kind,
         stored: embedding.stored,
         dropped: embedding.dropped,
+        droppedTokens: tokenizer.extra.map((t) =>
+          `${JSON.stringify(t.content)} (${t.id})`
+        ),
         added: embedding.added,
       },
       droppedTensors: plan.dropped,
@@ -215,6 +230,7 @@ export async function importCheckpoint(
     };
     const { dir: _, ...record } = result;
     const provenanceRecord = {
+      importVersion: IMPORT_VERSION,
       from: await Deno.realPath(from),
       files: checkpoint.files,
       format: checkpoint.format,
@@ -234,10 +250,21 @@ export async function importCheckpoint(
           record: provenanceRecord,
         }),
     );
+    const dropped = result.vocabulary.droppedTokens;
+    if (dropped.length > 0) options.log?.(droppedNotice(from, dropped));
     return result;
   } finally {
     checkpoint.close();
   }
+}
+
+// One line on the added tokens an import dropped: how many, the first few.
+function droppedNotice(from: string, dropped: string[]): string {
+  const shown = dropped.slice(0, 5).join(", ");
+  const more = dropped.length > 5 ? `, and ${dropped.length - 5} more` : "";
+  return `notice: ${from}'s tokenizer files add ${dropped.length} token${
+    dropped.length === 1 ? "" : "s"
+  } the project's tokenizer lacks, dropped with their rows (text holding them is read as plain text): ${shown}${more}; import.json lists them all`;
 }
 
 // Where an import goes: --force replaces only a run folder an import
@@ -607,6 +634,7 @@ async function chooseTokenizer(
       baseSize: gpt2.baseSize,
       hasSpecials: read?.kind === "gpt2" && read.hasSpecials,
       endOfText: 50256,
+      extra: read?.kind === "gpt2" ? read.extra : [],
       files: [],
     };
   }

@@ -3,7 +3,12 @@
 // before anything is written.
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { importCheckpoint, InteropError } from "@d3pm/hf";
-import { readRun } from "@d3pm/experiment";
+import {
+  ConfigError,
+  IMPORT_VERSION,
+  inspectTrained,
+  readRun,
+} from "@d3pm/experiment";
 import {
   f32Bytes,
   gpt2ConfigJson,
@@ -14,6 +19,7 @@ import {
   stateDictPickle,
   storedZip,
   torchZip,
+  writeByteBpeFiles,
   writeGpt2Dir,
 } from "./_test_util.ts";
 
@@ -217,6 +223,109 @@ Deno.test("importCheckpoint() gives <|bos|> and <|eos|> the row of GPT-2's <|end
   );
   await Deno.remove(dir, { recursive: true });
   await Deno.remove(to.slice(0, -4), { recursive: true });
+});
+
+Deno.test("an import made before outputs were recorded is told by import.json's missing importVersion, not by the wording of its added rows", async () => {
+  const root = await Deno.makeTempDir();
+  type Json = Record<string, unknown>;
+  const edit = async (path: string, change: (o: Json) => unknown) =>
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify(change(JSON.parse(await Deno.readTextFile(path)))),
+    );
+  // A GPT-2 vocabulary: <|bos|> and <|eos|> copy <|endoftext|>'s row, and
+  // the process scores over the checkpoint's outputs.
+  const gpt2 = `${root}/gpt2`;
+  await writeGpt2Dir(gpt2, {
+    shape: { vocab: 50257, d: 4, layers: 1, heads: 2, positions: 8 },
+  });
+  const { tokenizerFiles } = await import("./tokenizer_files.ts");
+  const { loadGpt2Tokenizer } = await import("@d3pm/tokenizer");
+  const files = tokenizerFiles(await loadGpt2Tokenizer(), { contextLength: 8 });
+  await Deno.writeTextFile(`${gpt2}/vocab.json`, files.get("vocab.json")!);
+  await Deno.writeTextFile(`${gpt2}/merges.txt`, files.get("merges.txt")!);
+  const run = `${root}/run`;
+  await importCheckpoint({ from: gpt2, to: run });
+  const record = JSON.parse(await Deno.readTextFile(`${run}/import.json`));
+  assertEquals(record.importVersion, IMPORT_VERSION);
+  await inspectTrained(run, { model: "ar" });
+  // Imported between the outputs and the version: no version, but its
+  // process has them — accepted.
+  await edit(`${run}/import.json`, ({ importVersion: _, ...old }) => old);
+  await inspectTrained(run, { model: "ar" });
+  // Imported before: no version and no outputs (whatever its added rows
+  // say) — refused with the command that imports it again.
+  await edit(`${run}/seed-0/ar/process.json`, (p) => {
+    const { outputs: _, alias: __, ...old } = p;
+    return { ...old, suppress: [50260] };
+  });
+  await edit(`${run}/import.json`, (r) => ({
+    ...r,
+    vocabulary: {
+      ...r.vocabulary as Json,
+      added: { bos: "copy of the end-of-text row", eos: "the same" },
+    },
+  }));
+  await assertRejects(
+    () => inspectTrained(run, { model: "ar" }),
+    ConfigError,
+    `import it again with deno task import --from ${await Deno.realPath(
+      gpt2,
+    )} --to ${run} --force`,
+  );
+  // A new import whose process rightly has no outputs (no <|endoftext|>:
+  // the added rows stay outputs) is accepted.
+  const bpe = `${root}/bpe`;
+  await writeGpt2Dir(bpe, { shape: SHAPE });
+  await importCheckpoint({ from: bpe, to: `${root}/bpe-run` });
+  const process = JSON.parse(
+    await Deno.readTextFile(`${root}/bpe-run/seed-0/ar/process.json`),
+  );
+  assertEquals(process.outputs, undefined);
+  await inspectTrained(`${root}/bpe-run`, { model: "ar" });
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("importCheckpoint() says in one notice line how many added tokens it dropped and which, the first five; import.json lists them all", async () => {
+  const root = await Deno.makeTempDir();
+  const from = `${root}/hf`;
+  // 260 base ids (4 merges), 267 embedding rows: 7 added tokens, listed by
+  // tokenizer_config.json out of order, that the project's tokenizer lacks.
+  await writeGpt2Dir(from, { shape: { ...SHAPE, vocab: 267 } });
+  await writeByteBpeFiles(from, [[97, 97], [97, 98], [97, 99], [97, 100]]);
+  const names = ["<|im_start|>", "<|im_end|>", "[PAD]", "a", "b", "c", "d"];
+  await Deno.writeTextFile(
+    `${from}/tokenizer_config.json`,
+    JSON.stringify({
+      added_tokens_decoder: Object.fromEntries(
+        names.map((content, i) => [String(260 + i), { content }]).reverse(),
+      ),
+    }),
+  );
+  const lines: string[] = [];
+  const result = await importCheckpoint({
+    from,
+    to: `${root}/run`,
+    log: (line) => lines.push(line),
+  });
+  const all = names.map((n, i) => `${JSON.stringify(n)} (${260 + i})`);
+  assertEquals(result.vocabulary.dropped, 7);
+  assertEquals(result.vocabulary.droppedTokens, all);
+  assertEquals(lines, [
+    `notice: ${from}'s tokenizer files add 7 tokens the project's tokenizer lacks, dropped with their rows (text holding them is read as plain text): "<|im_start|>" (260), "<|im_end|>" (261), "[PAD]" (262), "a" (263), "b" (264), and 2 more; import.json lists them all`,
+  ]);
+  const record = JSON.parse(await Deno.readTextFile(`${root}/run/import.json`));
+  assertEquals(record.vocabulary.droppedTokens, all);
+  // Without added tokens: no notice.
+  const plain = `${root}/plain`;
+  await writeGpt2Dir(plain, { shape: SHAPE });
+  await importCheckpoint({
+    from: plain,
+    to: `${root}/plain-run`,
+    log: (line) => lines.push(line),
+  });
+  assertEquals(lines.length, 1);
+  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("importCheckpoint() takes --tokenizer gpt2 for a directory without tokenizer files, and refuses without it", async () => {

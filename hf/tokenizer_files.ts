@@ -151,6 +151,13 @@ export interface ReadTokenizer {
   hasSpecials: boolean;
   /** The id of GPT-2's `<|endoftext|>`, when the vocabulary has it. */
   endOfText?: number;
+  /**
+   * Tokens the files add beyond the ids the project's tokenizer keeps (the
+   * base ids, and the four special tokens when the files add them there),
+   * by id: the project's tokenizer has no such token, so an import drops
+   * their rows and reads their text as plain text.
+   */
+  extra: { id: number; content: string }[];
   /** The file(s) it was read from. */
   files: string[];
 }
@@ -269,12 +276,16 @@ export async function readTokenizerFiles(
       } in that order, where an export puts them: restore the tokenizer files deno task export wrote`,
     );
   }
+  const kept = hasSpecials ? baseSize + 4 : baseSize;
+  const extra = [...at].filter(([id]) => id >= kept).sort(([a], [b]) => a - b)
+    .map(([id, content]) => ({ id, content }));
   const eotBytes = new TextEncoder().encode(GPT2_END_OF_TEXT).join();
   const eot = vocabulary.tokens.findIndex((t) => t.join() === eotBytes);
   const common = {
     baseSize,
     hasSpecials,
     ...(eot >= 0 ? { endOfText: eot } : {}),
+    extra,
     files,
   };
   const gpt2 = await loadGpt2Tokenizer();

@@ -117,6 +117,10 @@ Deno.test("a run of ar,d3pm,bd3 trains ar and d3pm on the CPU engine and bd3 on 
       assertMatch(m.training.engines![0].engine, /^cpu: \d+ threads/);
     }
     assertMatch(bd3.training.engines![0].engine, /^tfjs on /);
+    // Each was evaluated where it trained, named in the same terms.
+    for (const m of [ar, d3pm, bd3]) {
+      assertEquals(m.evaluatedOn, m.training.engines![0].engine, m.model);
+    }
     const saved = JSON.parse(
       await Deno.readTextFile(`${mixedOut}/results.json`),
     );
@@ -132,6 +136,7 @@ Deno.test("a run of ar,d3pm,bd3 trains ar and d3pm on the CPU engine and bd3 on 
       report.slice(0, 800),
     );
     assert(!report.includes("Resumed on another engine"));
+    assert(!report.includes("Evaluated on another engine"));
 
     // The same run on tfjs alone (the old behaviour of every bd3 run): bd3
     // trained the same bits, so its training and test figures agree.

@@ -273,6 +273,42 @@ Deno.test({
       );
       if (!mid) await page.screenshot({ path: `${shots}/playground-mid.png` });
 
+      // Temperature 0 (greedy): the browser's engine has no synchronous
+      // forward pass, so its D3PM panel says greedy runs on the server; the
+      // server then runs it to the end.
+      await page.$eval(
+        "#temperature",
+        (e) => ((e as HTMLInputElement).value = "0"),
+      );
+      const greedyDone = (n: string) => async () =>
+        (await page.$eval("#app", (e) => (e as HTMLElement).dataset.done)) ===
+          n;
+      await page.click("#generate");
+      await until("the browser's greedy refusal", greedyDone("3"));
+      const refusal = await page.$eval(
+        '[data-testid="stats-d3pm"]',
+        (e) => e.textContent ?? "",
+      );
+      assert(
+        refusal.startsWith(
+          "error: temperature 0 (greedy) unmasks on the server only",
+        ),
+        refusal,
+      );
+      await page.select("#where", "server");
+      await watchMasks(page, "d3pm");
+      await page.click("#generate");
+      await until("the server's greedy generation", greedyDone("4"));
+      const greedyMasks = await page.evaluate(() =>
+        (globalThis as unknown as { masks: number[] }).masks
+      );
+      assert(decreasingToZero(greedyMasks), `greedy frames: ${greedyMasks}`);
+      await page.$eval(
+        "#temperature",
+        (e) => ((e as HTMLInputElement).value = "1"),
+      );
+      await page.select("#where", "browser");
+
       // One law: N rows filled by the server's sampler (tfjs) and by the
       // browser's engine, the same prompt, 3 blanks, 2 ancestral steps at
       // top-p 0.9. Each side is held to the exact law, draw by draw: a blank

@@ -322,6 +322,62 @@ Deno.test("the sample and infill tools run on a finished run and refuse bad opti
   assertEquals(f.code, 0, f.stderr);
   const filled = f.stdout.trim();
   assert(filled.startsWith("ab") && filled.endsWith("cd"), filled);
+  // --temperature 0 is greedy: the same text whatever the sampler's seed
+  // (a denoiser's by confidence: under ancestral the order of reveals is
+  // drawn).
+  for (
+    const [tool, args] of [
+      ["sample.ts", ["--model", "ar", "--quiet"]],
+      ["sample.ts", ["--steps", "4", "--strategy", "confidence", "--quiet"]],
+      // On the CPU engine: the AR by its argmax plan, the D3PM by the
+      // JavaScript sampler reading the engine's forward pass.
+      ["sample.ts", ["--model", "ar", "--engine", "cpu", "--quiet"]],
+      ["sample.ts", [
+        "--engine",
+        "cpu",
+        "--steps",
+        "4",
+        "--strategy",
+        "confidence",
+        "--quiet",
+      ]],
+      ["infill.ts", [
+        "--text",
+        "ab[MASK*3]cd",
+        "--steps",
+        "4",
+        "--strategy",
+        "confidence",
+        "--quiet",
+      ]],
+    ] as const
+  ) {
+    const texts: string[] = [];
+    for (const rng of ["1", "2"]) {
+      const g = await runTool(tool, [
+        "--run",
+        out,
+        ...args,
+        "--temperature",
+        "0",
+        "--rng",
+        rng,
+      ]);
+      assertEquals(g.code, 0, g.stderr);
+      texts.push(g.stdout);
+    }
+    assertEquals(texts[0], texts[1], `${tool} ${args.join(" ")}`);
+  }
+  const cold = await runTool("sample.ts", [
+    "--run",
+    out,
+    "--temperature",
+    "-1",
+  ]);
+  assertMatch(
+    errorLine(cold),
+    /^error: Option --temperature must be a number ≥ 0 \(0: greedy\), got -1/,
+  );
   const bad = await runTool("infill.ts", ["--run", out, "--text", "no blanks"]);
   assertMatch(errorLine(bad), /^error: The text has no blank/);
   const missing = await runTool("sample.ts", ["--run", `${out}/nope`]);

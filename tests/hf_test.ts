@@ -651,7 +651,13 @@ Deno.test({
       releaseEvaluationModel(placed);
       model.dispose();
     }
-    // A folder imported before: its process without them is refused.
+    // A folder imported before: its import record without a version and
+    // its process without them is refused.
+    const record = `${run}/import.json`;
+    const { importVersion: ___, ...unversioned } = JSON.parse(
+      await Deno.readTextFile(record),
+    );
+    await Deno.writeTextFile(record, JSON.stringify(unversioned));
     const path = `${run}/seed-0/ar/process.json`;
     const { outputs: _, alias: __, ...old } = JSON.parse(
       await Deno.readTextFile(path),

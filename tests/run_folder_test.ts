@@ -245,6 +245,20 @@ Deno.test("a run resumed with another thread count says which steps each trained
     report.replaceAll("\n", " "),
     /\*\*Resumed on another engine\*\*.*seed 0 d3pm: steps 1–10 on tfjs on blas.*2 threads, steps 11–30 on tfjs on blas.*1 threads/,
   );
+  // The AR, finished on 2 threads, was evaluated on 1: said apart (the
+  // D3PM's last steps ran where it was evaluated: not).
+  const evaluatedOn = (model: string) =>
+    results.find((m: { model: string }) => m.model === model).evaluatedOn;
+  assertMatch(evaluatedOn("ar"), /^tfjs on blas.*, 1 threads/);
+  assertEquals(evaluatedOn("d3pm"), d3pm[1].engine);
+  const elsewhere = (report.split(
+    "**Evaluated on another engine than trained it**",
+  )[1] ?? "").split("\n\n")[0].replaceAll("\n", " ");
+  assertMatch(
+    elsewhere,
+    /: seed 0 AR trained on tfjs on blas.*2 threads, evaluated on tfjs on blas.*1 threads\.$/,
+  );
+  assert(!elsewhere.includes("D3PM"), elsewhere);
   await Deno.remove(cut, { recursive: true });
 });
 

@@ -237,7 +237,7 @@ export function playground(el: HTMLElement, id: string): () => void {
     const temperature = h("input", {
       id: "temperature",
       type: "number",
-      min: 0.05,
+      min: 0,
       max: 5,
       step: 0.05,
       value: 1,
@@ -301,7 +301,7 @@ export function playground(el: HTMLElement, id: string): () => void {
           h("label", {}, "Model", seedSel),
           h("label", {}, "Steps (D3PM; BD3: per block)", steps),
           h("label", {}, "Sampler", sampler),
-          h("label", {}, "Temperature", temperature),
+          h("label", {}, "Temperature (0: greedy)", temperature),
           h("label", {}, "Top-p", topP),
           h("label", {}, "Random seed", rng),
           h("label", {}, "Run", where),
@@ -348,7 +348,8 @@ export function playground(el: HTMLElement, id: string): () => void {
     const settings = () => ({
       steps: Number(steps.value),
       sampler: sampler.value as "ancestral" | "cached" | "confidence",
-      temperature: Number(temperature.value),
+      // An emptied field is the default, not 0 (greedy).
+      temperature: temperature.value === "" ? 1 : Number(temperature.value),
       topP: Number(topP.value),
       rng: Number(rng.value),
     });
@@ -384,6 +385,11 @@ export function playground(el: HTMLElement, id: string): () => void {
       if (p.info.tfjsOnly) {
         throw new Error(
           `it generates on the server only: ${p.info.tfjsOnly}`,
+        );
+      }
+      if (settings().temperature === 0 && p.info.network !== "causal") {
+        throw new Error(
+          "temperature 0 (greedy) unmasks on the server only: this browser's WebGPU engine has no synchronous forward pass and its sampler draws at a temperature > 0 only; choose Run: on the server, or a small temperature such as 0.01",
         );
       }
       const seed = Number(seedSel.value);
