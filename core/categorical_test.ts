@@ -1,5 +1,5 @@
 import { assertEquals, assertThrows } from "@std/assert";
-import { sampleCategorical } from "./categorical.ts";
+import { sampleCategorical, tokenProbabilities } from "./categorical.ts";
 import type { Prng } from "./prng.ts";
 
 // Mutation pass (docs/testing.md, "Mutation testing"): the samplers' tests
@@ -36,4 +36,15 @@ Deno.test("sampleCategorical() falls back to the last positive weight when round
   const u = 1 - 2 ** -53;
   assertEquals(sampleCategorical([0.1, 0.2, 0.3], fixed(u)), 2);
   assertEquals(sampleCategorical([0.1, 0.2, 0.3, 0], fixed(u)), 2);
+});
+
+Deno.test("tokenProbabilities() at temperature 0 with every id suppressed gives no id any probability", () => {
+  // No id is left to be the argmax, so none gets 1 (a draw then refuses
+  // all-zero weights). Mutation pass (docs/testing.md), on main's greedy
+  // path: kills `first = -1` → `1` and → `-0`, which hand a suppressed id 1.
+  const p = tokenProbabilities([3, 1, 2], {
+    temperature: 0,
+    suppress: [0, 1, 2],
+  });
+  assertEquals(Array.from(p), [0, 0, 0]);
 });
