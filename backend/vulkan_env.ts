@@ -1,9 +1,11 @@
 /**
  * The process environment WebGPU needs on headless Linux machines, prepared
  * once per process before the first adapter request: a private
- * `XDG_RUNTIME_DIR` (Mesa's drivers complain without one), and on NVIDIA
+ * `XDG_RUNTIME_DIR` (Mesa's drivers complain without one), on NVIDIA
  * machines whose Vulkan manifest names the X-only GLX library, a manifest
- * for the headless EGL one. Used by the backend ladder and the WebGPU engine.
+ * for the headless EGL one, and where Vulkan is installed, Deno's WebGPU kept
+ * to Vulkan (`DENO_WEBGPU_BACKEND=vulkan`; see {@linkcode planWebGpuBackends}).
+ * Used by the backend ladder and the WebGPU engine.
  *
  * @example
  * ```ts
@@ -51,6 +53,8 @@ export function prepareVulkan(): string | undefined {
     prepared = true;
     note = headlessNvidiaIcd();
     quietRuntimeDir();
+    // After the NVIDIA manifest: the ICD variables it sets count as drivers.
+    vulkanOnly();
   }
   return note;
 }
@@ -342,5 +346,107 @@ function quietRuntimeDir(): void {
     Deno.env.set("XDG_RUNTIME_DIR", dir);
   } catch {
     // No env or write permission: the warning is harmless.
+  }
+}
+
+/**
+ * The variable Deno's WebGPU reads, once, when its first adapter request
+ * creates the wgpu instance: the backends it probes, comma-separated
+ * (`vulkan`, `gl`, `metal`, `dx12`); unset, all of them.
+ */
+export const WEBGPU_BACKEND_ENV = "DENO_WEBGPU_BACKEND";
+
+/** Where {@linkcode planWebGpuBackends} looks; the defaults are the system's. */
+export interface WebGpuBackendSearch {
+  /** The operating system (default: `Deno.build.os`). */
+  os?: string;
+  /**
+   * Reads a variable (default: `Deno.env.get`). An empty value counts as set
+   * for {@linkcode WEBGPU_BACKEND_ENV} (Deno then probes no backend: a choice
+   * left alone), as unset for the ICD variables.
+   */
+  env?: (name: string) => string | undefined;
+  /** Manifest folders used when no ICD variable is set (default {@linkcode NVIDIA_ICD_DIRS}: the loader's usual folders). */
+  icdDirs?: readonly string[];
+  /** Where the Vulkan loader `libvulkan.so.1` is looked for (default {@linkcode NVIDIA_LIBRARY_DIRS}). */
+  libraryDirs?: readonly string[];
+}
+
+/**
+ * The WebGPU backends to name in {@linkcode WEBGPU_BACKEND_ENV} before the
+ * first adapter request: `"vulkan"` on Linux when the variable is unset and
+ * Vulkan is installed (the loader `libvulkan.so.1` and at least one driver
+ * manifest: the files or folders `VK_DRIVER_FILES` or `VK_ICD_FILENAMES`
+ * names, else the loader's usual folders), else undefined (nothing to set).
+ *
+ * Why: with every backend enabled, wgpu also probes OpenGL ES through EGL
+ * (libglvnd's `libEGL.so.1`, Mesa's `swrast_dri.so`) on the thread that asks
+ * for the adapter, although the adapter it returns where Vulkan is installed
+ * is Vulkan's (lavapipe on a machine without a GPU). That probe leaves
+ * per-thread state in libglvnd, which frees it twice when that thread ends
+ * while the process exits: libEGL's exit-time teardown
+ * (`__eglCurrentTeardown`) frees every thread's state without holding the
+ * lock that the ending thread's key destructor takes to free its own. Under
+ * `deno test` the test module runs on such a thread, and Deno exits without
+ * waiting for it to end: the process aborted at exit after its tests passed
+ * (`double free or corruption (out)`, `corrupted size vs. prev_size in
+ * fastbins`, status 134), about once in 70 processes of an in-process test of
+ * the engines. With Vulkan alone no EGL library is loaded.
+ *
+ * @param search Where to look (defaults: this system and process).
+ * @returns `"vulkan"`, or undefined when the variable should stay as it is.
+ *
+ * @example
+ * ```ts
+ * import { planWebGpuBackends } from "@d3pm/backend/vulkan-env";
+ * import { assertEquals } from "@std/assert";
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/lvp_icd.x86_64.json`, "{}");
+ * Deno.writeTextFileSync(`${dir}/libvulkan.so.1`, "");
+ * const search = { os: "linux", icdDirs: [dir], libraryDirs: [dir] };
+ * assertEquals(planWebGpuBackends({ ...search, env: () => undefined }), "vulkan");
+ * // A choice already made is kept; so is every other system.
+ * assertEquals(planWebGpuBackends({ ...search, env: (n) => n === "DENO_WEBGPU_BACKEND" ? "vulkan,gl" : undefined }), undefined);
+ * assertEquals(planWebGpuBackends({ ...search, os: "darwin", env: () => undefined }), undefined);
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function planWebGpuBackends(
+  search: WebGpuBackendSearch = {},
+): "vulkan" | undefined {
+  if ((search.os ?? Deno.build.os) !== "linux") return undefined;
+  const raw = search.env ?? rawEnv;
+  if (raw(WEBGPU_BACKEND_ENV) !== undefined) return undefined;
+  const get = (name: string) => raw(name) || undefined;
+  const loader = (search.libraryDirs ?? NVIDIA_LIBRARY_DIRS).some((dir) =>
+    isFile(`${dir}/libvulkan.so.1`)
+  );
+  if (!loader) return undefined;
+  // The loader reads VK_DRIVER_FILES when it is set, else VK_ICD_FILENAMES,
+  // else its folders.
+  const named = ICD_VARS.map(get).find((v) => v !== undefined);
+  const manifests = named !== undefined
+    ? named.split(":").filter((e) => e !== "").flatMap((entry) =>
+      isDir(entry) ? jsonFiles(entry) : isFile(entry) ? [entry] : []
+    )
+    : (search.icdDirs ?? NVIDIA_ICD_DIRS).flatMap((dir) => jsonFiles(dir));
+  return manifests.length > 0 ? "vulkan" : undefined;
+}
+
+function rawEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Keep Deno's WebGPU to Vulkan where {@linkcode planWebGpuBackends} says so. */
+function vulkanOnly(): void {
+  try {
+    const backends = planWebGpuBackends();
+    if (backends !== undefined) Deno.env.set(WEBGPU_BACKEND_ENV, backends);
+  } catch {
+    // No --allow-env or --allow-read: every backend is probed, as before.
   }
 }

@@ -1,5 +1,11 @@
 import { assertEquals } from "@std/assert";
-import { NVIDIA_ICD_DIRS, planHeadlessNvidiaIcd } from "./vulkan_env.ts";
+import {
+  NVIDIA_ICD_DIRS,
+  NVIDIA_LIBRARY_DIRS,
+  planHeadlessNvidiaIcd,
+  planWebGpuBackends,
+  WEBGPU_BACKEND_ENV,
+} from "./vulkan_env.ts";
 
 // A fake driver layout in a temporary folder: icd.d/ with manifests,
 // lib/ with libEGL_nvidia.so.0 (an empty file: only its existence counts).
@@ -162,4 +168,161 @@ Deno.test("planHeadlessNvidiaIcd() changes nothing with a display, an EGL manife
 
 Deno.test("NVIDIA_ICD_DIRS searches the container driver mount first", () => {
   assertEquals(NVIDIA_ICD_DIRS[0], "/usr/local/nvidia/share/vulkan/icd.d");
+});
+
+// A fake Vulkan install: icd.d/ with one manifest, lib/ with the loader.
+function vulkanLayout(
+  parts: { manifest?: boolean; loader?: boolean } = {},
+): {
+  root: string;
+  search: { icdDirs: string[]; libraryDirs: string[] };
+  done: () => void;
+} {
+  const root = Deno.makeTempDirSync({ prefix: "vulkan_env_test_" });
+  Deno.mkdirSync(`${root}/icd.d`);
+  Deno.mkdirSync(`${root}/lib`);
+  if (parts.manifest ?? true) {
+    Deno.writeTextFileSync(`${root}/icd.d/lvp_icd.x86_64.json`, "{}");
+  }
+  if (parts.loader ?? true) {
+    Deno.writeTextFileSync(`${root}/lib/libvulkan.so.1`, "");
+  }
+  return {
+    root,
+    search: { icdDirs: [`${root}/icd.d`], libraryDirs: [`${root}/lib`] },
+    done: () => Deno.removeSync(root, { recursive: true }),
+  };
+}
+
+Deno.test("planWebGpuBackends() keeps Deno's WebGPU to Vulkan on Linux with a loader and a driver manifest, and only then", () => {
+  const { root, search, done } = vulkanLayout();
+  try {
+    const linux = { ...search, os: "linux" };
+    assertEquals(planWebGpuBackends({ ...linux, env: envOf({}) }), "vulkan");
+    // A choice already made is kept, an empty one too (Deno: no backend).
+    for (const value of ["vulkan,gl", "gl", ""]) {
+      assertEquals(
+        planWebGpuBackends({
+          ...linux,
+          env: envOf({ [WEBGPU_BACKEND_ENV]: value }),
+        }),
+        undefined,
+        value,
+      );
+    }
+    // Other systems: their backends are not Vulkan's (Metal, DX12).
+    for (const os of ["darwin", "windows"]) {
+      assertEquals(
+        planWebGpuBackends({ ...search, os, env: envOf({}) }),
+        undefined,
+      );
+    }
+    // The ICD variables name the drivers when set: VK_DRIVER_FILES first.
+    const manifest = `${root}/icd.d/lvp_icd.x86_64.json`;
+    for (
+      const vars of [
+        { VK_ICD_FILENAMES: manifest },
+        { VK_DRIVER_FILES: `${root}/icd.d` },
+        { VK_DRIVER_FILES: "", VK_ICD_FILENAMES: `/nowhere.json:${manifest}` },
+      ] as Record<string, string>[]
+    ) {
+      assertEquals(
+        planWebGpuBackends({ ...linux, icdDirs: [], env: envOf(vars) }),
+        "vulkan",
+        JSON.stringify(vars),
+      );
+    }
+    assertEquals(
+      planWebGpuBackends({
+        ...linux,
+        env: envOf({
+          VK_DRIVER_FILES: `${root}/none.json`,
+          VK_ICD_FILENAMES: manifest,
+        }),
+      }),
+      undefined,
+    );
+  } finally {
+    done();
+  }
+  // No driver manifest, or no loader: wgpu's other backends stay.
+  for (const parts of [{ manifest: false }, { loader: false }]) {
+    const { search, done } = vulkanLayout(parts);
+    try {
+      assertEquals(
+        planWebGpuBackends({ ...search, os: "linux", env: envOf({}) }),
+        undefined,
+        JSON.stringify(parts),
+      );
+    } finally {
+      done();
+    }
+  }
+});
+
+// A child process with a clean environment (this process's may already hold
+// what an earlier prepareVulkan set): prepareVulkan, an adapter, and which
+// graphics libraries that mapped.
+async function adapterChild(
+  vars: Record<string, string>,
+): Promise<{ adapter: boolean; backend: string | null; egl: boolean }> {
+  const url = new URL("./vulkan_env.ts", import.meta.url).href;
+  const keep = [
+    "PATH",
+    "HOME",
+    "DENO_DIR",
+    "LD_LIBRARY_PATH",
+    "VK_DRIVER_FILES",
+    "VK_ICD_FILENAMES",
+  ];
+  const env: Record<string, string> = { NO_COLOR: "1", ...vars };
+  for (const name of keep) {
+    const value = Deno.env.get(name);
+    if (value !== undefined && !(name in env)) env[name] = value;
+  }
+  const code = `import { prepareVulkan } from ${JSON.stringify(url)};
+prepareVulkan();
+const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+const maps = Deno.readTextFileSync("/proc/self/maps");
+console.log(JSON.stringify({
+  adapter: adapter != null,
+  backend: Deno.env.get("DENO_WEBGPU_BACKEND") ?? null,
+  egl: /libEGL/.test(maps),
+}));`;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--no-config", code],
+    clearEnv: true,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout).trim();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  return JSON.parse(text.split("\n").at(-1)!);
+}
+
+Deno.test({
+  name:
+    "prepareVulkan() keeps wgpu's EGL probe out of a process with Vulkan installed (it aborted such processes at exit), and leaves a DENO_WEBGPU_BACKEND that is set",
+  ignore: Deno.build.os !== "linux" ||
+    planWebGpuBackends({
+        env: (n) => n === WEBGPU_BACKEND_ENV ? undefined : Deno.env.get(n),
+      }) === undefined,
+  async fn() {
+    const fixed = await adapterChild({});
+    assertEquals(fixed, { adapter: true, backend: "vulkan", egl: false });
+    // Set by the user: kept, and then wgpu probes EGL as it did before
+    // (where libglvnd's libEGL is installed).
+    const chosen = await adapterChild({ [WEBGPU_BACKEND_ENV]: "vulkan,gl" });
+    assertEquals(chosen.adapter, true);
+    assertEquals(chosen.backend, "vulkan,gl");
+    const libEgl = NVIDIA_LIBRARY_DIRS.some((dir) => {
+      try {
+        return Deno.statSync(`${dir}/libEGL.so.1`).isFile;
+      } catch {
+        return false;
+      }
+    });
+    if (libEgl) assertEquals(chosen.egl, true);
+  },
 });
