@@ -390,8 +390,9 @@ export interface WebGpuBackendSearch {
  * `deno test` the test module runs on such a thread, and Deno exits without
  * waiting for it to end: the process aborted at exit after its tests passed
  * (`double free or corruption (out)`, `corrupted size vs. prev_size in
- * fastbins`, status 134), about once in 70 processes of an in-process test of
- * the engines. With Vulkan alone no EGL library is loaded.
+ * fastbins`, status 134): 8 in 1,000 processes running the in-process part of
+ * `tests/init_from_engine_test.ts`, 0 in 1,000 with Vulkan alone, which loads
+ * no EGL library (see `cpu/README.md`).
  *
  * @param search Where to look (defaults: this system and process).
  * @returns `"vulkan"`, or undefined when the variable should stay as it is.
