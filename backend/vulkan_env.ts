@@ -353,6 +353,16 @@ function quietRuntimeDir(): void {
  * The variable Deno's WebGPU reads, once, when its first adapter request
  * creates the wgpu instance: the backends it probes, comma-separated
  * (`vulkan`, `gl`, `metal`, `dx12`); unset, all of them.
+ *
+ * @example
+ * ```ts
+ * import { WEBGPU_BACKEND_ENV } from "@d3pm/backend/vulkan-env";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(WEBGPU_BACKEND_ENV, "DENO_WEBGPU_BACKEND");
+ * // To keep OpenGL ES as a fallback, set it before the first adapter request
+ * // (prepareVulkan then leaves a choice already made alone), e.g. in the shell:
+ * //   DENO_WEBGPU_BACKEND=vulkan,gl deno task experiment
+ * ```
  */
 export const WEBGPU_BACKEND_ENV = "DENO_WEBGPU_BACKEND";
 
