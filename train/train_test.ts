@@ -147,6 +147,165 @@ Deno.test("adamwUpdate() adds eps to √v̂ (a float64 reference where eps matte
   tf.dispose([param, m, v]);
 });
 
+/** Float64 AdamW on a flat vector: `decay[i]` says whether entry i decays. */
+function adamwReference(
+  x0: number[],
+  grads: number[][],
+  lrs: number[],
+  o: { beta1: number; beta2: number; eps: number; weightDecay: number },
+  decay: boolean[],
+): number[] {
+  const x = [...x0], m = x.map(() => 0), v = x.map(() => 0);
+  grads.forEach((g, k) => {
+    const t = k + 1;
+    for (let i = 0; i < x.length; i++) {
+      m[i] = o.beta1 * m[i] + (1 - o.beta1) * g[i];
+      v[i] = o.beta2 * v[i] + (1 - o.beta2) * g[i] ** 2;
+      const u = m[i] / (1 - o.beta1 ** t) /
+        (Math.sqrt(v[i] / (1 - o.beta2 ** t)) + o.eps);
+      x[i] -= lrs[k] * (u + (decay[i] ? o.weightDecay * x[i] : 0));
+    }
+  });
+  return x;
+}
+
+Deno.test("AdamW accepts β1 = 0, β2 = 0 and lr 0 (the closed ends of its ranges) in a float64 reference, and refuses β = 1, β > 1 and lr < 0", () => {
+  // β ∈ [0, 1) and lr ≥ 0 are half-open / closed ranges: β = 0 is a valid
+  // (memoryless) moment, lr 0 a valid step (a warm-up's first: the moments and
+  // the step count still advance, so the next step's bias correction uses
+  // t = 2). Each optimiser runs 3 steps with lr 0, 0.1, 0.05 against
+  // adamwReference, 1e-6 on O(1) weights (float32). Mutation pass
+  // (docs/testing.md): kills `x >= 0` → `x > 0`, `x < 1` → `x <= 1` and
+  // `1` → `2` in the β check, and `lr < 0` → `lr <= 0`.
+  const grads = [[0.4, -0.2, 0.1], [-0.3, 0.5, 0.2], [0.1, 0.1, -0.6]];
+  const lrs = [0, 0.1, 0.05];
+  for (const [beta1, beta2] of [[0, 0.5], [0.5, 0], [0, 0]]) {
+    const o = { beta1, beta2, eps: 1e-8, weightDecay: 0.1 };
+    const w = tf.variable(tf.tensor2d([0.5, -1.2], [1, 2]));
+    const b = tf.variable(tf.tensor1d([0.3]));
+    const opt = new AdamW(
+      new Map<string, tf.Variable>([["w", w], ["b", b]]),
+      o,
+    );
+    for (let k = 0; k < 3; k++) {
+      const gs = new Map<string, tf.Tensor>([
+        ["w", tf.tensor2d(grads[k].slice(0, 2), [1, 2])],
+        ["b", tf.tensor1d(grads[k].slice(2))],
+      ]);
+      opt.step(gs, lrs[k]);
+      tf.dispose([...gs.values()]);
+    }
+    const want = adamwReference([0.5, -1.2, 0.3], grads, lrs, o, [
+      true,
+      true,
+      false,
+    ]);
+    const got = [...w.dataSync(), ...b.dataSync()];
+    want.forEach((x, i) =>
+      assertAlmostEquals(got[i], x, 1e-6, `β ${beta1}, ${beta2}: param ${i}`)
+    );
+    assertEquals(opt.stepCount, 3);
+    assertThrows(
+      () => opt.step(new Map(), -0.01),
+      RangeError,
+      "lr must be finite and ≥ 0, got -0.01",
+    );
+    opt.dispose();
+    tf.dispose([w, b]);
+  }
+  const x = tf.variable(tf.scalar(1));
+  for (
+    const [k, bad] of [["beta1", 1], ["beta2", 1], ["beta1", 1.5]] as const
+  ) {
+    assertThrows(
+      () => new AdamW(new Map([["x", x]]), { [k]: bad }),
+      RangeError,
+      `${k} must be in [0, 1), got ${bad}`,
+    );
+  }
+  x.dispose();
+});
+
+Deno.test("AdamW.state() → load() into a fresh optimiser resumes bit-identical to an uninterrupted run (from step 0 and step 3); bad states are refused", async () => {
+  // Independent of train(): 6 steps uninterrupted (checked against
+  // adamwReference, 1e-6) versus k steps, state() and the weights copied into
+  // new variables and a new AdamW, load(), then 6 − k more steps: equal bit
+  // for bit (the same float32 ops on the same inputs). k = 0 loads a fresh
+  // optimiser's state, step 0. Mutation pass (docs/testing.md): kills the
+  // load check `state.step < 0` → `<= 0` and `< 1`; also fails with load's
+  // `#step = state.step` dropped or its m and v swapped (planted by hand).
+  const o = { beta1: 0.8, beta2: 0.9, eps: 1e-8, weightDecay: 0.2 };
+  const x0 = [0.5, -1.2, 2.0, 0.1, 0.3, -0.3];
+  const grads = [1, 2, 3, 4, 5, 6].map((t) =>
+    x0.map((_, i) => Math.sin(1.3 * t + 0.7 * i) * (i < 4 ? 1 : 0.2 * t))
+  );
+  const lrs = [0.02, 0.05, 0.05, 0.04, 0.03, 0.01];
+  const make = (x: number[]) => {
+    const vars = new Map<string, tf.Variable>([
+      ["p", tf.variable(tf.tensor2d(x.slice(0, 4), [2, 2]))],
+      ["b", tf.variable(tf.tensor1d(x.slice(4)))],
+    ]);
+    return { vars, opt: new AdamW(vars, o) };
+  };
+  const run = (opt: AdamW, from: number, to: number) => {
+    for (let k = from; k < to; k++) {
+      const gs = new Map<string, tf.Tensor>([
+        ["p", tf.tensor2d(grads[k].slice(0, 4), [2, 2])],
+        ["b", tf.tensor1d(grads[k].slice(4))],
+      ]);
+      opt.step(gs, lrs[k]);
+      tf.dispose([...gs.values()]);
+    }
+  };
+  const read = (vars: Map<string, tf.Variable>) => [
+    ...vars.get("p")!.dataSync(),
+    ...vars.get("b")!.dataSync(),
+  ];
+  const whole = make(x0);
+  run(whole.opt, 0, 6);
+  const want = read(whole.vars);
+  const decay = x0.map((_, i) => i < 4);
+  adamwReference(x0, grads, lrs, o, decay).forEach((x, i) =>
+    assertAlmostEquals(want[i], x, 1e-6, `param ${i}`)
+  );
+  for (const k of [0, 3]) {
+    const first = make(x0);
+    run(first.opt, 0, k);
+    const state = await first.opt.state();
+    assertEquals(state.step, k);
+    const second = make(read(first.vars));
+    second.opt.load(state);
+    assertEquals(second.opt.stepCount, k);
+    run(second.opt, k, 6);
+    assertEquals(read(second.vars), want, `resumed at step ${k}`);
+    assertEquals(second.opt.stepCount, 6);
+    for (const { vars, opt } of [first, second]) {
+      opt.dispose();
+      tf.dispose([...vars.values()]);
+    }
+  }
+  const state = await whole.opt.state();
+  const bad: [Partial<typeof state>, string][] = [
+    [{ step: -1 }, "step must be an integer ≥ 0, got -1"],
+    [{ step: 1.5 }, "step must be an integer ≥ 0, got 1.5"],
+    [{ m: new Map([["p", state.m.get("p")!]]) }, "m of b is missing"],
+    [
+      { v: new Map([...state.v, ["b", new Float32Array(3)]]) },
+      "v of b is 3 values, expected 2",
+    ],
+  ];
+  for (const [change, msg] of bad) {
+    assertThrows(
+      () => whole.opt.load({ ...state, ...change }),
+      RangeError,
+      msg,
+    );
+  }
+  assertEquals(whole.opt.stepCount, 6);
+  whole.opt.dispose();
+  tf.dispose([...whole.vars.values()]);
+});
+
 Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and holds the minimum", () => {
   const lr = warmupCosine({ peak: 1, warmup: 4, total: 14, min: 0.1 });
   assertEquals([0, 1, 2, 3].map(lr), [0.25, 0.5, 0.75, 1]);
