@@ -31,6 +31,7 @@
  * @module
  */
 import { parseArgs } from "@std/cli";
+import { pathExists } from "@d3pm/core";
 
 /** Operator classes, see the module doc. */
 export const OPS = ["arith", "compare", "literal", "unary", "math"] as const;
@@ -545,7 +546,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (e) {
     throw new Error(`cannot read ${file}: ${(e as Error).message}`);
   }
-  if (await exists(backupPath(file))) {
+  if (await pathExists(backupPath(file))) {
     throw new Error(
       `${backupPath(file)} exists (a killed run?): check it, then --restore`,
     );
@@ -629,15 +630,6 @@ async function main(argv: string[]): Promise<number> {
     ...(stop.signal.aborted ? { interrupted: true } : {}),
   }));
   return stop.signal.aborted ? 130 : 0;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 if (import.meta.main) {
