@@ -104,7 +104,24 @@ export async function notRegularFile(
   return info.isFile ? undefined : `it is ${kindOf(info)}`;
 }
 
-function kindOf(info: Deno.FileInfo): string {
+/**
+ * What a path's stat says it is, as a message names it: `a folder`,
+ * `a FIFO`, `a character device`, `a block device`, `a socket`, or `not a
+ * regular file` (a regular file included: callers ask about what is not
+ * the kind they expect).
+ *
+ * @param info The path's `Deno.stat`.
+ * @returns The phrase.
+ *
+ * @example
+ * ```ts
+ * import { kindOf } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(kindOf(await Deno.stat(Deno.cwd())), "a folder");
+ * assertEquals(kindOf(await Deno.stat("/dev/null")), "a character device");
+ * ```
+ */
+export function kindOf(info: Deno.FileInfo): string {
   if (info.isDirectory) return "a folder";
   if (info.isFifo) return "a FIFO";
   if (info.isCharDevice) return "a character device";

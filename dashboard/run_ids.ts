@@ -10,6 +10,8 @@
  * @module
  */
 
+import { kindOf } from "@d3pm/core";
+
 /**
  * A run id that is not well formed (the server answers 400).
  *
@@ -438,15 +440,7 @@ export async function checkRunsRoot(
     );
   }
   if (info.isDirectory) return undefined;
-  const what = info.isFile
-    ? "a file"
-    : info.isFifo
-    ? "a FIFO"
-    : info.isCharDevice || info.isBlockDevice
-    ? "a device"
-    : info.isSocket
-    ? "a socket"
-    : "not a folder";
+  const what = info.isFile ? "a file" : kindOf(info);
   throw new Error(
     `--runs ${root} is ${what}: it must be the folder of run folders`,
   );
