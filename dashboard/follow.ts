@@ -12,7 +12,9 @@ export type Followed =
   /** A complete line (without its newline) and the byte offset after it. */
   | { line: string; end: number }
   /** The file shrank or was replaced: what came before is gone; lines start again at 0. */
-  | { reset: true };
+  | { reset: true }
+  /** The folder of {@linkcode FollowOptions.folder} is gone (deleted or moved): nothing more follows. */
+  | { gone: true };
 
 /** Options of {@linkcode followLines}. */
 export interface FollowOptions {
@@ -26,14 +28,23 @@ export interface FollowOptions {
   maxLine?: number;
   /** Stop at the end of the file instead of waiting for more (default false). */
   once?: boolean;
+  /**
+   * The folder the file lives in: while the file is missing, this folder
+   * is checked too, and once it is gone (or is no folder) the generator
+   * yields `{ gone: true }` and returns, instead of waiting for a file
+   * that has nowhere to appear. A missing file in a folder that exists is
+   * waited for, as without this option.
+   */
+  folder?: string;
 }
 
 /**
  * Yield the complete lines of `path` from `from` on, then wait for lines
  * appended later (polling the size), until `signal` aborts. A torn last
  * line is held back until its newline arrives; a file that does not exist
- * yet is waited for; a file that shrinks yields `{ reset: true }` and is
- * read again from the start.
+ * yet is waited for (unless its `folder` is gone: then `{ gone: true }`
+ * ends it); a file that shrinks yields `{ reset: true }` and is read again
+ * from the start.
  *
  * @param path The file.
  * @param options Start offset, abort signal, poll interval, line limit.
@@ -113,7 +124,25 @@ export async function* followLines(
       continue;
     }
     if (options.once) return;
+    if (size === undefined && options.folder !== undefined) {
+      if (!(await isFolder(options.folder))) {
+        yield { gone: true };
+        return;
+      }
+    }
     await sleep(pollMs, signal);
+  }
+}
+
+/** Whether `path` is a folder now; only a missing path or a non-folder is false. */
+async function isFolder(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch (e) {
+    // Anything but "not there" (a permission error, say) is not taken as
+    // gone: the stream keeps waiting, as it did.
+    return !(e instanceof Deno.errors.NotFound ||
+      e instanceof Deno.errors.NotADirectory);
   }
 }
 

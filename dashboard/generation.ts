@@ -7,6 +7,7 @@
  *
  * @module
  */
+import * as tf from "@tensorflow/tfjs";
 import { prng } from "@d3pm/core";
 import {
   type Contestant,
@@ -410,7 +411,10 @@ export async function* generateFrames(
       `steps sets a denoiser's unmasking steps; the causal model ${contestant.kind} draws one token per position: leave steps out, got ${input.steps}`,
     );
   }
-  if (input.temperature === 0 && !causal && !syncForward(loaded.placed.model)) {
+  if (
+    input.temperature === 0 && !causal &&
+    !(await syncForward(loaded.placed.model, length, maskId ?? 0))
+  ) {
     // The denoisers' greedy runs in the JavaScript sampler, which reads a
     // synchronous forward pass; a device generator draws at a temperature
     // > 0 only (a causal model's engines take 0 as their argmax).
@@ -606,12 +610,54 @@ export async function* generateFrames(
   }
 }
 
-const AsyncFunction = (async () => {}).constructor;
+/** What {@linkcode syncForward} found, per placed model (it never changes engine). */
+const SYNC_FORWARD = new WeakMap<object, boolean>();
 
-/** Whether a placed model's `forward` returns logits synchronously (tfjs, the CPU engine's), not a promise (WebGPU's). */
-function syncForward(model: unknown): boolean {
-  const forward = (model as { forward?: unknown }).forward;
-  return typeof forward === "function" && !(forward instanceof AsyncFunction);
+/**
+ * Whether a placed model's `forward` returns logits synchronously (tfjs, the
+ * CPU engine's), not a promise (WebGPU's) — what the JavaScript sampler
+ * reads. Found by calling it, once per placed model, as the sampler does
+ * (one row of masks at t = 1): how the function is written says nothing
+ * (a plain function may return a promise). A forward that throws is taken
+ * as synchronous: the sampler then fails as it would have.
+ */
+async function syncForward(
+  model: unknown,
+  length: number,
+  maskId: number,
+): Promise<boolean> {
+  const m = model as {
+    forward?: (x: tf.Tensor2D, o: object) => unknown;
+  };
+  if (typeof m.forward !== "function") return false;
+  const known = SYNC_FORWARD.get(m);
+  if (known !== undefined) return known;
+  let pending: PromiseLike<unknown> | undefined;
+  try {
+    tf.tidy(() => {
+      const out = m.forward!(
+        tf.fill([1, length], maskId, "int32") as tf.Tensor2D,
+        { t: tf.ones([1]), training: false },
+      );
+      // Not returned: the tidy disposes a tensor; a promise is kept.
+      if (typeof (out as { then?: unknown } | null)?.then === "function") {
+        pending = out as PromiseLike<unknown>;
+      }
+    });
+  } catch {
+    // Not known: the next request tries again.
+    return true;
+  }
+  const sync = pending === undefined;
+  if (pending) {
+    // Settled before the refusal, so no work of it outlives the request.
+    await Promise.resolve(pending).then(
+      (v) => tf.dispose(v as never),
+      () => {},
+    );
+  }
+  SYNC_FORWARD.set(m, sync);
+  return sync;
 }
 
 function countGenerated(

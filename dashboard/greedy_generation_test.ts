@@ -5,7 +5,7 @@
 // denoiser whose generator lacks a synchronous forward pass (the WebGPU
 // engine's) is refused in one line before any event.
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
   AR,
   type Contestant,
@@ -202,10 +202,13 @@ Deno.test("temperature 0 on the server is greedy: each token the D3PM reveals is
   }
 });
 
-Deno.test("temperature 0 for a denoiser whose generator has no synchronous forward pass (the WebGPU engine's) is refused with a 400 in one line naming the alternatives, before any event; a causal model there, a small temperature and the CPU engine are not", async () => {
+Deno.test("temperature 0 for a denoiser whose generator has no synchronous forward pass (the WebGPU engine's, or any forward returning a promise) is refused with a 400 in one line naming the alternatives, before any event; a causal model there, a small temperature and the CPU engine are not", async () => {
   const fake = fakeLoader(1);
   // As the WebGPU engine places a model: an asynchronous forward and its own sampler.
-  const onDevice = async (kind: string): Promise<LoadedModel> => {
+  const onDevice = async (
+    kind: string,
+    forward: () => unknown = async () => {},
+  ): Promise<LoadedModel> => {
     const m = await fake("", 0, kind);
     return {
       ...m,
@@ -220,7 +223,7 @@ Deno.test("temperature 0 for a denoiser whose generator has no synchronous forwa
       placed: {
         model: {
           timeConditioned: false,
-          forward: async () => {},
+          forward,
           generateMasked: () => {},
         } as never,
         engine: "webgpu: the fused engine on a test adapter",
@@ -252,6 +255,31 @@ Deno.test("temperature 0 for a denoiser whose generator has no synchronous forwa
     assertEquals(s.generation.completed, 2);
   } finally {
     await Deno.remove(s.base, { recursive: true });
+  }
+  // A plain (not async) function that returns a promise is refused alike,
+  // before any event; it is called once per placed model, its promise
+  // settled before the answer.
+  let calls = 0, settled = 0;
+  const plain = await onDevice("d3pm", function forward() {
+    calls++;
+    return new Promise<void>((r) => setTimeout(r, 20)).then(() => {
+      settled++;
+    });
+  });
+  const p = await server({ d3pm: plain });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const refused = await p.post({ model: "d3pm", steps: 2, temperature: 0 });
+      assertEquals(refused.status, 400);
+      assertMatch(
+        (await refused.json()).error,
+        /^temperature 0 \(greedy\) unmasks in the JavaScript sampler, .* runs on webgpu, /,
+      );
+    }
+    assertEquals([calls, settled], [1, 1]);
+    assertEquals([p.generation.failed, p.generation.completed], [2, 0]);
+  } finally {
+    await Deno.remove(p.base, { recursive: true });
   }
   // The CPU engine's placed model reads the tfjs model's forward: accepted.
   const cpu = await micro(D3PM as unknown as Contestant, 1, "cpu");

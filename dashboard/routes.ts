@@ -381,7 +381,8 @@ export async function fileRoute(
  * reconnecting `EventSource` sends `Last-Event-ID` and gets only what is
  * new), then each line appended while the client listens. Events:
  * `metric` (one JSON record), `caught-up` (the file's end reached once),
- * `reset` (the file was replaced: drop what you have).
+ * `reset` (the file was replaced: drop what you have), `gone` (the last:
+ * the run's folder was deleted or moved; `{"reason": "…"}`, one line).
  *
  * @param ctx The context.
  * @param id The run id.
@@ -439,8 +440,21 @@ export async function metricsRoute(
         from: end,
         signal: all,
         pollMs: ctx.pollMs,
+        folder: dir,
       })
     ) {
+      if ("gone" in f) {
+        // The last event: the stream ends here and holds nothing more (a
+        // run not written yet, its folder there, is waited for instead).
+        yield {
+          event: "gone",
+          data: JSON.stringify({
+            reason:
+              `Run ${id}'s folder is gone (deleted or moved): nothing more to follow`,
+          }),
+        };
+        return;
+      }
       const e = toEvent(f);
       if (e) yield e;
     }
@@ -453,6 +467,7 @@ export async function metricsRoute(
 }
 
 function toEvent(f: Followed): ServerEvent | undefined {
+  if ("gone" in f) return undefined; // not from a follow without `folder`
   if ("reset" in f) return { event: "reset", data: "{}", id: "0" };
   // Only JSON objects go out: a damaged line is skipped, not forwarded.
   try {

@@ -458,6 +458,68 @@ Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-E
   }
 });
 
+Deno.test("GET /api/run/metrics of a run whose folder is deleted ends with one `gone` event naming why; one whose folder exists without a log yet keeps waiting", async () => {
+  const s = await setup();
+  try {
+    // Not written yet: the folder is there, metrics.jsonl is not. Many
+    // polls (20 ms each) pass without an end; the log is then followed.
+    await fakeRun(`${s.root}/fresh`);
+    await Deno.remove(`${s.root}/fresh/metrics.jsonl`);
+    const ac = new AbortController();
+    const waiting = await s.get("/api/run/metrics?run=fresh", {
+      signal: ac.signal,
+    });
+    const writeLater = sleep(400).then(() =>
+      Deno.writeTextFile(
+        `${s.root}/fresh/metrics.jsonl`,
+        '{"model":"ar","seed":0,"step":1,"loss":5}\n',
+      )
+    );
+    const early = await readEvents(
+      waiting,
+      (ev) => ev.some((e) => e.event === "metric" || e.event === "gone"),
+    );
+    await writeLater;
+    ac.abort();
+    assertEquals(early.map((e) => e.event), ["caught-up", "metric"]);
+
+    // Deleted while followed: the stream ends by itself (the body closes),
+    // its last event naming why in one line; nothing is aborted here, so
+    // a timer or poll left behind would also fail the test's sanitizers.
+    const res = await s.get("/api/run/metrics?run=live");
+    const removeLater = sleep(100).then(() =>
+      Deno.remove(`${s.root}/live`, { recursive: true })
+    );
+    const t0 = performance.now();
+    const text = await Promise.race([
+      res.text(),
+      sleep(5_000).then(() => null),
+    ]);
+    await removeLater;
+    if (text === null) {
+      throw new Error("the stream of a deleted run did not end in 5 s");
+    }
+    assert(performance.now() - t0 < 2_000);
+    const blocks = text.split("\n\n").filter((b) => b.startsWith("event:"));
+    assertEquals(blocks.map((b) => b.split("\n")[0]), [
+      "event: metric",
+      "event: metric",
+      "event: caught-up",
+      "event: gone",
+    ]);
+    assertEquals(
+      JSON.parse(blocks.at(-1)!.split("\n").at(-1)!.slice(6)),
+      {
+        reason:
+          "Run live's folder is gone (deleted or moved): nothing more to follow",
+      },
+    );
+    assert(!text.includes(s.root)); // no path on disk
+  } finally {
+    await s.done();
+  }
+});
+
 Deno.test("parseGenerationInput() refuses each bad field with one line naming it", () => {
   const base = { run: "r", model: "d3pm" };
   const bad: [Record<string, unknown>, string][] = [

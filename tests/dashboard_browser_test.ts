@@ -557,6 +557,35 @@ Deno.test({
         `masks left after step 1: χ² ${revealTest.chi2} on ${revealTest.df} df, p ${revealTest.p}`,
       );
 
+      // A run deleted while its page follows it: the stream's last event
+      // names why, and the page says so instead of reconnecting.
+      const doomed = `${root}/doomed`;
+      await Deno.mkdir(doomed);
+      for (const f of ["config.json", "metrics.jsonl"]) {
+        await Deno.copyFile(`${run}/${f}`, `${doomed}/${f}`);
+      }
+      await page.goto(`${base}/#/run/doomed`);
+      await until(
+        "the copy's log caught up",
+        async () =>
+          (await page.$eval(
+            "[data-testid=live-state]",
+            (e) => e.textContent,
+          )) ===
+            "complete",
+      );
+      await Deno.remove(doomed, { recursive: true });
+      await until(
+        "the page saying the run is gone",
+        async () =>
+          (await page.$eval(
+            "[data-testid=live-state]",
+            (e) => e.textContent,
+          )) ===
+            "Run doomed's folder is gone (deleted or moved): nothing more to follow",
+        10_000,
+      );
+
       // The static export opens from disk.
       const site = `${root}/site`;
       await exportDashboard(root, site, { runs: ["micro"] });

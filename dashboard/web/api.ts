@@ -102,6 +102,8 @@ export function followMetrics(
     caughtUp?: () => void;
     reset?: () => void;
     error?: (live: boolean) => void;
+    /** The run's folder was deleted or moved: the stream is over (why, one line). */
+    gone?: (reason: string) => void;
   },
 ): () => void {
   if (STATIC) {
@@ -121,6 +123,16 @@ export function followMetrics(
   });
   es.addEventListener("caught-up", () => on.caughtUp?.());
   es.addEventListener("reset", () => on.reset?.());
+  // The last event: closed here, or the browser would reconnect to a run
+  // that is no longer there.
+  es.addEventListener("gone", (e) => {
+    es.close();
+    let reason = "the run's folder is gone";
+    try {
+      reason = String(JSON.parse((e as MessageEvent).data).reason ?? reason);
+    } catch { /* the default */ }
+    on.gone?.(reason);
+  });
   es.onerror = () => on.error?.(es.readyState !== EventSource.CLOSED);
   return () => es.close();
 }

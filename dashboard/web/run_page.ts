@@ -219,6 +219,10 @@ export function runPage(el: HTMLElement, id: string): () => void {
       error: (retrying) => {
         liveNote.textContent = retrying ? "reconnecting…" : "disconnected";
       },
+      gone: (reason) => {
+        liveNote.textContent = reason;
+        liveNote.className = "live";
+      },
     });
     if (info.results) {
       const spec = speedQualityChart(info.results as never, labels, {
