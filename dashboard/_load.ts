@@ -33,6 +33,9 @@ export async function loadTest(
   const root = await Deno.makeTempDir({ prefix: "d3pm-load-" });
   await fakeRun(`${root}/good`, { results: true });
   await fakeRun(`${root}/live`, { lockPid: Deno.pid });
+  // Served runs are older than this: the link check walks a run folder
+  // changed within the last 2 s on every request, then keeps its verdict.
+  await sleep(2_100);
   const generation = new GenerationService(fakeLoader(1), { maxWaiting: 4 });
   const handler = dashboardHandler({
     root,

@@ -146,7 +146,13 @@ const MAX_RUN_ENTRIES = 10_000;
 /**
  * The first symlink in a run folder, down to its models' folders
  * (`seed-N/KIND/FILE`, all the server reads), that resolves outside it; a
- * dangling link reads nothing and is not named.
+ * dangling link reads nothing and is not named. A folder found clean is
+ * not walked again while every folder walked keeps its device, inode,
+ * mtime and ctime (an entry added, removed or renamed anywhere walked
+ * changes its folder's) and each link in it still resolves inside it or
+ * nowhere: one `lstat` per folder and one `realPath` per link instead of
+ * reading every folder. Folders changed within 2 s of a walk are not
+ * trusted to show a later change (coarse file times) and are walked again.
  *
  * @param dir The run folder (a real path).
  * @returns The link's path relative to `dir`, or undefined.
@@ -166,14 +172,25 @@ const MAX_RUN_ENTRIES = 10_000;
  * ```
  */
 export async function linkOutOfRun(dir: string): Promise<string | undefined> {
+  const known = CLEAN.get(dir);
+  if (known && stillClean(dir, known)) return undefined;
+  CLEAN.delete(dir);
+  const started = Date.now();
   let seen = 0;
+  const folders: string[] = [];
+  const signatures: Promise<string | undefined>[] = [];
+  const links: string[] = [];
   const walk = async (
     sub: string,
     depth: number,
   ): Promise<string | undefined> => {
+    const path = sub ? `${dir}/${sub}` : dir;
+    // Its signature before its entries: a change after it shows as a new one.
+    folders.push(path);
+    signatures.push(signature(path, started));
     const entries: Deno.DirEntry[] = [];
     try {
-      for await (const e of Deno.readDir(sub ? `${dir}/${sub}` : dir)) {
+      for await (const e of Deno.readDir(path)) {
         if (++seen > MAX_RUN_ENTRIES) break;
         entries.push(e);
       }
@@ -183,6 +200,7 @@ export async function linkOutOfRun(dir: string): Promise<string | undefined> {
     for (const e of entries.sort((a, b) => a.name < b.name ? -1 : 1)) {
       const rel = sub ? `${sub}/${e.name}` : e.name;
       if (e.isSymlink) {
+        links.push(rel);
         let real: string;
         try {
           real = await Deno.realPath(`${dir}/${rel}`);
@@ -197,7 +215,102 @@ export async function linkOutOfRun(dir: string): Promise<string | undefined> {
     }
     return undefined;
   };
-  return await walk("", 1);
+  const found = await walk("", 1);
+  const sigs = await Promise.all(signatures);
+  // Only a clean verdict over every entry is kept, and only when no folder
+  // walked changed too recently for its times to tell a later change.
+  if (
+    found === undefined && seen <= MAX_RUN_ENTRIES &&
+    sigs.every((x) => x !== undefined)
+  ) {
+    if (CLEAN.size >= MAX_CLEAN) CLEAN.clear();
+    CLEAN.set(dir, { folders, signatures: sigs as string[], links });
+  }
+  return found;
+}
+
+/** A run folder found clean: the folders walked, their signatures, its links (all inside or dangling). */
+interface Clean {
+  folders: string[];
+  signatures: string[];
+  links: string[];
+}
+
+/** Run folders found clean, by real path (at most {@linkcode MAX_CLEAN}; then it starts again). */
+const CLEAN = new Map<string, Clean>();
+const MAX_CLEAN = 4096;
+
+/**
+ * Times older than this before a walk are trusted to show any later change:
+ * the file system's clock ticks coarsely and Deno gives `ctime` in whole
+ * seconds, so a change within the same second as the last one could leave
+ * a folder's times as they were.
+ */
+const SETTLED_MS = 2_000;
+
+/**
+ * What identifies a folder's entries as they are: device, inode, mtime
+ * (entries added, removed, renamed — a link added inside it too) and ctime
+ * (its permissions as well, which decide whether it reads). Undefined when
+ * it cannot be read or changed less than {@linkcode SETTLED_MS} before
+ * `before` (not trusted, so not kept).
+ */
+async function signature(
+  path: string,
+  before: number,
+): Promise<string | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.lstat(path);
+  } catch {
+    return undefined;
+  }
+  const m = info.mtime?.getTime(), c = info.ctime?.getTime();
+  if (
+    m === undefined || c === undefined ||
+    m > before - SETTLED_MS || c > before - SETTLED_MS
+  ) return undefined;
+  return signatureOf(info);
+}
+
+function signatureOf(info: Deno.FileInfo): string | undefined {
+  const m = info.mtime?.getTime(), c = info.ctime?.getTime();
+  if (m === undefined || c === undefined || info.ino === null) return undefined;
+  return `${info.dev}:${info.ino}:${m}:${c}:${info.mode}`;
+}
+
+/** {@linkcode signature} without its age check, synchronously. */
+function signatureSync(path: string): string | undefined {
+  try {
+    return signatureOf(Deno.lstatSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a folder found clean still is: every folder walked has its
+ * signature (no entry added, removed, renamed, no permission changed), and
+ * every link in it is still dangling or resolves inside it (its target may
+ * have changed with nothing walked changing).
+ */
+function stillClean(dir: string, known: Clean): boolean {
+  // Synchronous: an lstat of a folder just walked is a few microseconds,
+  // while an asynchronous call costs the thread-pool round trip a readDir
+  // costs, and so saved nothing (dashboard/load_test.ts).
+  for (let i = 0; i < known.folders.length; i++) {
+    if (signatureSync(known.folders[i]) !== known.signatures[i]) return false;
+  }
+  for (const rel of known.links) {
+    let real: string;
+    try {
+      real = Deno.realPathSync(`${dir}/${rel}`); // a link: rare
+    } catch {
+      continue; // dangling
+    }
+    if (!isInside(dir, real)) return false;
+  }
+  return true;
 }
 
 async function exists(path: string): Promise<boolean> {

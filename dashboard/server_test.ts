@@ -10,6 +10,7 @@ import {
   findRuns,
   followLines,
   GenerationService,
+  linkOutOfRun,
   parseGenerationInput,
   resolveRun,
 } from "./mod.ts";
@@ -913,6 +914,58 @@ Deno.test("a run with a link out of it is read nowhere: listed as corrupt naming
   } finally {
     await s.done();
   }
+});
+
+Deno.test("linkOutOfRun() on a settled run it found clean (kept, checked by a stat per folder) still finds a link out as a walk does: one added deep inside or at the top, a dangling link whose target appears outside, a link inside by way of a link outside that is retargeted, a model's folder swapped for one holding a link out", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  const outside = `${base}/outside`;
+  await Deno.mkdir(outside);
+  await Deno.writeTextFile(`${outside}/secret.txt`, "TOP-SECRET");
+  const names = ["deep", "top", "dangling", "alias", "swapped", "same"];
+  const run = Object.fromEntries(names.map((n) => [n, `${base}/${n}`]));
+  for (const dir of Object.values(run)) await fakeRun(dir);
+  // Dangling now: a link to a file outside that is not there yet.
+  await Deno.symlink(
+    `${outside}/later.txt`,
+    `${run.dangling}/seed-0/ar/notes.txt`,
+  );
+  // Inside now, by way of a link outside the run (base/via → the run).
+  await Deno.symlink(run.alias, `${base}/via`);
+  await Deno.symlink(
+    `${base}/via/config.json`,
+    `${run.alias}/seed-0/ar/copy.json`,
+  );
+  await Deno.mkdir(`${base}/spare`);
+  await Deno.symlink(
+    `${outside}/secret.txt`,
+    `${base}/spare/model.safetensors`,
+  );
+  await sleep(2_300); // settled: each folder's times can show a change
+  for (const dir of Object.values(run)) {
+    assertEquals(await linkOutOfRun(dir), undefined, dir);
+    assertEquals(await linkOutOfRun(dir), undefined, dir); // kept: checked
+  }
+  await Deno.symlink(
+    `${outside}/secret.txt`,
+    `${run.deep}/seed-0/d3pm/extra.json`,
+  );
+  await Deno.symlink(`${outside}/secret.txt`, `${run.top}/samples.txt`);
+  await Deno.writeTextFile(`${outside}/later.txt`, "now there");
+  await Deno.writeTextFile(`${outside}/config.json`, "{}");
+  await Deno.remove(`${base}/via`);
+  await Deno.symlink(outside, `${base}/via`);
+  await Deno.rename(`${run.swapped}/seed-0/ar`, `${base}/old-ar`);
+  await Deno.rename(`${base}/spare`, `${run.swapped}/seed-0/ar`);
+  const want: Record<string, string | undefined> = {
+    deep: "seed-0/d3pm/extra.json",
+    top: "samples.txt",
+    dangling: "seed-0/ar/notes.txt",
+    alias: "seed-0/ar/copy.json",
+    swapped: "seed-0/ar/model.safetensors",
+    same: undefined,
+  };
+  for (const n of names) assertEquals(await linkOutOfRun(run[n]), want[n], n);
+  await Deno.remove(base, { recursive: true });
 });
 
 Deno.test("an error quoting a file of a run names it by run id, never by its path on disk", async () => {
