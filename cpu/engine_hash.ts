@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "837e6948a5e61e04527ff081f3bd27f03049cd92bfc997afa1dff47aeca251d7";
+  "469a2f10c9126d235ef1ddeba75bdb5215419d1f556afee1d9e1d83c8af22f2c";
