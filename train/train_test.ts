@@ -78,7 +78,7 @@ Deno.test("AdamW matches a float64 reference of decoupled weight decay over 20 s
 
 Deno.test("AdamW's defaults are β1 0.9, β2 0.95, ε 1e-8, weight decay 0.1 on rank ≥ 2 only (the engines' defaults), in a 5-step float64 reference", () => {
   // Every run trains with these defaults (train/loop.ts passes only what a
-  // config sets), and cpu/engine.ts and webgpu/_setup.ts default to the same
+  // config sets), and cpu/_setup.ts and webgpu/_setup.ts default to the same
   // numbers, so a changed default here would split tfjs from the engines.
   // Tolerance 1e-6 on O(1) weights (float32). Catches β2 0.999 (Adam's
   // usual default) and decay on biases.
