@@ -26,10 +26,10 @@ export interface ProgressOptions {
 
 function duration(s: number): string {
   if (!Number.isFinite(s)) return "?";
-  const m = Math.floor(s / 60);
-  return m > 0
-    ? `${m}m${String(Math.round(s % 60)).padStart(2, "0")}s`
-    : `${s.toFixed(0)}s`;
+  // Round once, then split: 119.6 s is 2m00s, not 1m60s (nor 59.6 s "60s").
+  const whole = Math.round(s);
+  const m = Math.floor(whole / 60);
+  return m > 0 ? `${m}m${String(whole % 60).padStart(2, "0")}s` : `${whole}s`;
 }
 
 /**
