@@ -93,7 +93,9 @@ export function toolOptions(forInfill: boolean) {
       choices: ["tfjs", "webgpu", "cpu", "auto"],
       default: "tfjs",
       help:
-        "tfjs, webgpu (the fused engine: the whole sampler on the GPU, one sync per sample, no intermediate steps shown), cpu (the fused plan on the CPU kernels: KV-cache decoding, no intermediate steps shown) or auto (webgpu on a real GPU, else cpu; tfjs if the CPU kernels cannot start). A --prompt works on every engine",
+        `tfjs, webgpu (the fused engine: the whole sampler on the GPU, one sync per sample, no intermediate steps shown), cpu (the fused plan on the CPU kernels: KV-cache decoding, no intermediate steps shown) or auto (webgpu on a real GPU, else cpu; tfjs if the CPU kernels cannot start)${
+          forInfill ? "" : ". A --prompt works on every engine"
+        }`,
     },
     quiet: {
       kind: "boolean",
