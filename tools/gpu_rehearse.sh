@@ -26,6 +26,22 @@
 # namespaces; lavapipe (mesa-vulkan-drivers) and apt for the bundle's .debs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# -h/--help prints the comment above; an option is refused, not taken for
+# the folder (`deno task gpu:rehearse --help` built into a folder named --help).
+case "${1:-}" in
+  -h | --help)
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+    exit 0
+    ;;
+  -*)
+    echo "gpu_rehearse: unknown option $1 (accepted: OUT_DIR, or -h/--help)" >&2
+    exit 2
+    ;;
+esac
+if [ $# -gt 1 ]; then
+  echo "gpu_rehearse: one argument at most, OUT_DIR (given: $*)" >&2
+  exit 2
+fi
 ROOT=$PWD
 OUT=${1:-runs/gpu_rehearse-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"

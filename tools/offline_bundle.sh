@@ -24,6 +24,22 @@
 # Prints the folder; warns when it and the tracked tree exceed 60 MiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# -h/--help prints the comment above; an option is refused, not taken for
+# the folder (`deno task gpu:bundle --help` built into a folder named --help).
+case "${1:-}" in
+  -h | --help)
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+    exit 0
+    ;;
+  -*)
+    echo "offline_bundle: unknown option $1 (accepted: OUT_DIR, or -h/--help)" >&2
+    exit 2
+    ;;
+esac
+if [ $# -gt 1 ]; then
+  echo "offline_bundle: one argument at most, OUT_DIR (given: $*)" >&2
+  exit 2
+fi
 ROOT=$PWD
 DENO_VERSION=2.9.6
 OUT=${1:-dist/gpu-bundle}
