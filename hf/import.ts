@@ -426,7 +426,9 @@ async function readArchitecture(from: string): Promise<{
   try {
     info = await Deno.stat(from);
   } catch {
-    throw new InteropError(`No such directory: ${from}`);
+    throw new InteropError(
+      `No such directory: ${from}: --from takes a local Hugging Face model directory (config.json with ${SUPPORTED_FILES}); nothing is downloaded`,
+    );
   }
   if (!info.isDirectory) {
     throw new InteropError(

@@ -653,7 +653,11 @@ Deno.test("importCheckpoint() names what it reads when a directory has no weight
     dir,
     "expected model.safetensors (or shards listed in model.safetensors.index.json) or pytorch_model.bin in torch's zip format; found tf_model.h5",
   );
-  await refused(`${dir}/none`, "No such directory");
+  await refused(
+    `${dir}/none`,
+    "No such directory: " + dir +
+      "/none: --from takes a local Hugging Face model directory (config.json with model.safetensors",
+  );
   await refused(`${dir}/tf_model.h5`, "is not a directory");
   await Deno.remove(dir, { recursive: true });
 });
