@@ -59,7 +59,7 @@ export const OPTIONS = {
     choices: ["micro", "tiny", "small", "paper"],
     default: "tiny",
     help:
-      "micro (about a minute, for tests of the wiring), tiny (a 2-core CPU in about ten minutes), small (a 2-core CPU in about an hour, 3 seeds), paper (the thesis setting, for a GPU: GPT-2 small, GPT-2 vocabulary, context 1024; pass --data DIR with WikiText-103)",
+      "micro (about a minute, for tests of the wiring), tiny (the default: about 2½ minutes on a quiet 2-core CPU, judge included; about 8½ with --engine tfjs), small (a 2-core CPU in about an hour, 3 seeds), paper (the thesis setting, for a GPU: GPT-2 small, GPT-2 vocabulary, context 1024; pass --data DIR with WikiText-103)",
   },
   /**
    * The contestants, comma-separated (`ar`, `d3pm`, `mlm`: a BERT-style
