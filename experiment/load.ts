@@ -121,6 +121,21 @@ export async function readRun(dir: string): Promise<RunState> {
   };
 }
 
+// What a run holds, for a refusal: "trained there: ar, d3pm of seed 0; ar of
+// seed 1" (the --model and --seed values that work), or "none trained there
+// yet".
+function trainedThere(models: RunModel[]): string {
+  const bySeed = new Map<number, string[]>();
+  for (const m of models) {
+    if (m.trained) bySeed.set(m.seed, [...bySeed.get(m.seed) ?? [], m.kind]);
+  }
+  if (bySeed.size === 0) return "none trained there yet";
+  return `trained there: ${
+    [...bySeed].map(([seed, kinds]) => `${kinds.join(", ")} of seed ${seed}`)
+      .join("; ")
+  }`;
+}
+
 async function isTrained(
   folder: RunFolder,
   seed: number,
@@ -259,7 +274,7 @@ async function openTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
 ): Promise<Omit<TrainedModel<P>, "model"> & { modelDir: string }> {
-  const { config } = await readRun(dir);
+  const { config, models } = await readRun(dir);
   const folder = new RunFolder(dir);
   const seed = which.seed ?? config.firstSeed ?? 0;
   const contestant = typeof which.model === "string"
@@ -269,7 +284,9 @@ async function openTrained<P extends ContestantProcess>(
   const modelDir = folder.modelDir(seed, kind);
   if (!await isTrained(folder, seed, kind)) {
     throw new ConfigError(
-      `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none)`,
+      `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none); ${
+        trainedThere(models)
+      }`,
     );
   }
   const tokenizer = await openTokenizer(config, folder);
@@ -420,7 +437,7 @@ export async function locateWeights(
   dir: string,
   which: { seed?: number; model: string; weights?: WeightsChoice },
 ): Promise<WeightsSource> {
-  const { config } = await readRun(dir);
+  const { config, models } = await readRun(dir);
   const folder = new RunFolder(dir);
   const seed = which.seed ?? config.firstSeed ?? 0;
   const kind = which.model;
@@ -428,7 +445,7 @@ export async function locateWeights(
     throw new ConfigError(
       `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${
         folder.modelDir(seed, kind)
-      })`,
+      }); ${trainedThere(models)}`,
     );
   }
   return await chosenWeights(
