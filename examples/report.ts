@@ -72,6 +72,7 @@ Runs must share the data, the tokenizer and every option but the swept ones.`,
       vary: values.vary?.split(",").map((s) => keyOf(s.trim())).filter(Boolean),
     });
     await writeMergedReport(merge, out);
-    console.log(`report: ${out}/report.md (${merge.runs.length} runs)`);
+    const n = merge.runs.length;
+    console.log(`report: ${out}/report.md (${n} run${n === 1 ? "" : "s"})`);
   });
 }
