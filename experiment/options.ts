@@ -71,7 +71,7 @@ export const OPTIONS = {
     value: "LIST",
     default: "ar,d3pm",
     help:
-      "contestants, comma-separated: ar, d3pm, mlm (BERT objective, D3PM's backbone)",
+      "contestants, comma-separated, from ar, d3pm, mlm, bd3 (mlm: the BERT objective on the D3PM's backbone; bd3: block diffusion, see --bd3-block)",
   },
   /** Number of seeds (0..seeds−1), each a fresh set of models. */
   seeds: {
