@@ -16,7 +16,11 @@ import {
 const OPTIONS = {
   run: RUN_OPTION,
   seed: SEED_OPTION,
-  model: TRAINED_MODEL_OPTION,
+  model: {
+    ...TRAINED_MODEL_OPTION,
+    help:
+      "the contestant: ar, d3pm, mlm (one the run trained; bd3's block attention has no exported form)",
+  },
   to: {
     kind: "string",
     value: "OUT",
