@@ -90,7 +90,10 @@ Models: ${c.nLayer} layers, d_model ${c.dModel}, ${c.nHead} heads, context ${c.b
 ${
     r.results[0]?.parameters ?? "?"
   } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
-(${tokens} tokens) per model, matched. The run took ${
+(${tokens} tokens) per model, matched. ${
+    // results.json's seconds are this process's: after a --resume, only
+    // the last session's (training's seconds below count every session).
+    c.resume ? "This session (a --resume) took" : "The run took"} ${
     fixed(r.seconds / 60, 1)
   } minutes.${mixedEngines(r)}${evaluatedElsewhere(r)}`;
 }

@@ -127,13 +127,18 @@ Deno.test("report.md says which engine trained and which evaluated a model a res
       entropy: 4,
     },
   } as Result);
-  const report = async (results: Result[]) => {
+  const report = async (results: Result[], resume = false) => {
     const dir = await Deno.makeTempDir();
     try {
       await Deno.writeTextFile(`${dir}/metrics.jsonl`, "");
       await writeReport({
         command: "test",
-        config: resolveConfig({ preset: "micro", out: dir, models: "ar" }),
+        config: resolveConfig({
+          preset: "micro",
+          out: dir,
+          models: "ar",
+          resume,
+        }),
         backend: "blas",
         engine: "cpu (auto: no GPU)",
         tokenizer: { id: "byte", vocabSize: 260 },
@@ -170,6 +175,18 @@ Deno.test("report.md says which engine trained and which evaluated a model a res
   );
   // One trained and evaluated on the CPU engine: no such line.
   const fresh = await report([model("ar", "cpu (auto: no GPU)", cpu, cpu)]);
+  // results.json's seconds are the session's: a resume's report says so
+  // (a --resume of a finished 18-minute run said "The run took 1.8 minutes").
+  assertEquals(fresh.includes("matched. The run took 1.0 minutes."), true);
+  const again = await report(
+    [model("ar", "cpu (auto: no GPU)", cpu, cpu)],
+    true,
+  );
+  assertEquals(
+    again.includes("matched. This session (a --resume) took 1.0 minutes."),
+    true,
+    again.slice(0, 1200),
+  );
   assertEquals(fresh.includes("Evaluated on another engine"), false);
   assertEquals(fresh.includes("trained and evaluated on"), false);
   // A model on an engine of its own that trained there too keeps its line.
