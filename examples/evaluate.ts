@@ -345,7 +345,7 @@ const OPTIONS = {
     max: EXPERIMENT_OPTIONS.genSamples.max, // the rows are held at once
     default: 0,
     help:
-      "instead of the test split: generate this many rows (the D3PM at its largest --gen-steps) and judge them with the run's auto judge: gen PPL with its 95% interval and the unigram JS divergence to the test split (0: off)",
+      "instead of the test split: generate this many rows (a denoiser at the run's largest --gen-steps) and score them under --judge: gen PPL with its 95% interval and the unigram JS divergence to the test split (0: off)",
   },
 } as const;
 
