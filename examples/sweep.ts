@@ -129,8 +129,9 @@ const SUMMARY =
   `Runs many experiments as one sweep. A sweep is a grid: the product of the
 --set values, times the seeds; each cell is one \`deno task experiment\` run
 with its own run folder DIR/cells/<name> (seed k is --seeds 1 --first-seed k,
-the same as seed k of --seeds N in one process). Experiment options given here
-are fixed for every cell.
+bit for bit seed k of --seeds N in one process at the same BLAS thread count:
+--jobs N gives each cell cores/N threads). Experiment options given here are
+fixed for every cell.
 
   deno task sweep plan [SPEC.json] [options]   expand and print the cells; write DIR/sweep.json
   deno task sweep run [SPEC.json] --on local|slurm [options]
