@@ -555,7 +555,8 @@ function mergedMarkdown(
   const ref = merge.runs[0].result;
   const swept = merge.swept.filter((k) => k !== "seed");
   const c = ref.config;
-  return `# Merged report: ${merge.runs.length} runs${
+  const n = merge.runs.length;
+  return `# Merged report: ${n} run${n === 1 ? "" : "s"}${
     swept.length
       ? `, swept over ${swept.map((k) => `--${flagOf(k)}`).join(", ")}`
       : ""
