@@ -150,6 +150,7 @@ const BEHAVIOUR = [
   "tests/run_folder_hostile_test.ts",
   "tests/hostile_inputs_test.ts",
   "tests/gpu_run_test.ts",
+  "tests/gpu_scripts_help_test.ts",
   "tokenizer/",
   "data/",
   "cli/",
