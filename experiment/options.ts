@@ -337,7 +337,7 @@ export const OPTIONS = {
     default: "",
     olderRuns: "",
     help:
-      "start the D3PM from a trained model: RUN[/seed-N/ar|mlm] (default the same seed's ar; empty: from scratch; every engine)",
+      "start the D3PM from a trained model: RUN[/seed-N/ar|mlm], RUN alone meaning its ar of the same seed (every engine; default none: from scratch)",
   },
   /**
    * Attention-mask annealing of the D3PM: over this many first steps the
