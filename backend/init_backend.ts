@@ -180,7 +180,7 @@ const webgpu: Rung = async (strict) => {
     info.isFallbackAdapter === true || SOFTWARE.test(label);
   if (software && !strict) {
     throw new Unavailable(
-      `only a software adapter (${label}), not a real GPU; --backend webgpu (prefer: "webgpu") uses it anyway`,
+      `only a software adapter (${label}), not a real GPU; asked for by name it is used anyway (--backend webgpu where a command has it; prefer: "webgpu")`,
     );
   }
   try {
