@@ -149,7 +149,7 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
       epilogue: `Examples:
   deno task serve                      # http://127.0.0.1:8000
   deno task serve --runs runs --port 8080
-  deno task serve --export site --only tiny-main`,
+  deno task serve --export dist/site --only tiny-main`,
     }, {
       check: ({ values }) => {
         if (values.only !== undefined && values.export === undefined) {
