@@ -62,6 +62,12 @@ export interface FillTextOptions extends ToolModel {
   temperature?: number;
 }
 
+// The line above each sample unless --quiet (samples hold line breaks:
+// without it, the AR model's --count 3 ran its texts together).
+function sampleHeader(c: number, forwardPasses: number): string {
+  return `=== sample ${c + 1} (${forwardPasses} forward passes) ===`;
+}
+
 /**
  * Generate `count` samples from a finished run's model and print them; a
  * denoiser's rows are shown as they are unmasked (░ = still masked).
@@ -130,6 +136,7 @@ export async function sampleText(
         : request;
       for (let c = 0; c < options.count; c++) {
         const out = await contestant.generate(process, placed.model, stepped);
+        if (!options.quiet) print(sampleHeader(c, out.forwardPasses));
         print(tokenizer.decode(out.tokens));
       }
       return;
@@ -154,7 +161,7 @@ export async function sampleText(
       print(
         options.quiet
           ? tokenizer.decode(out.tokens)
-          : `=== sample ${c + 1} (${out.forwardPasses} forward passes) ===`,
+          : sampleHeader(c, out.forwardPasses),
       );
       if (!options.quiet) print(tokenizer.decode(out.tokens));
     }

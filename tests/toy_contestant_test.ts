@@ -156,6 +156,30 @@ Deno.test("a contestant registered in one file trains, evaluates, reports, loads
     }, (l) => lines.push(l));
     assert(lines.includes("--- step 2/4 (2 forward passes) ---"), lines[0]);
     assert(lines.some((l) => l.startsWith("=== sample 1")));
+    // The AR model's samples get the same header (they ran together), and
+    // --quiet prints only the texts.
+    for (const quiet of [false, true]) {
+      const ar: string[] = [];
+      await sampleText({
+        ...tool,
+        model: "ar",
+        rng: 0,
+        quiet,
+        count: 2,
+        temperature: 1,
+        topP: 1,
+      }, (l) => ar.push(l));
+      assertEquals(
+        ar.filter((l) => l.startsWith("=== sample ")).map((l) =>
+          l.replace(/\(\d+ forward passes\)/, "(N forward passes)")
+        ),
+        quiet ? [] : [
+          "=== sample 1 (N forward passes) ===",
+          "=== sample 2 (N forward passes) ===",
+        ],
+      );
+      assertEquals(ar.length, quiet ? 2 : 4);
+    }
     const filled: string[] = [];
     await fillText(
       { ...tool, text: "ab[MASK*3]cd", steps: 4, rng: 0, quiet: true },
