@@ -144,7 +144,8 @@ export const OPTIONS = {
     kind: "boolean",
     default: false,
     resumable: true,
-    help: "continue the run in --out",
+    help:
+      "continue the run in --out (trained models are not retrained; every model is evaluated again, a finished run's too)",
   },
   /** Start afresh in a folder that holds an earlier run (moved aside, not deleted). */
   force: {
