@@ -116,6 +116,20 @@ ${lines.join("\n")}
 }
 
 if (import.meta.main) {
+  if (Deno.args.includes("-h") || Deno.args.includes("--help")) {
+    console.log(
+      "deno task build:cpu\n\nCompiles cpu/csrc/*.c with clang (apt-get install clang lld) into\ncpu/_wasm.ts, the kernels' WebAssembly module. Takes no options.",
+    );
+    Deno.exit(0);
+  }
+  if (Deno.args.length > 0) {
+    console.error(
+      `error: deno task build:cpu takes no arguments (-h/--help shows what it does), got ${
+        JSON.stringify(Deno.args[0])
+      }`,
+    );
+    Deno.exit(2);
+  }
   const wasm = await build();
   const path = new URL("_wasm.ts", HERE);
   await Deno.writeTextFile(path, await moduleFile(wasm));

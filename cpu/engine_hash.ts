@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "469a2f10c9126d235ef1ddeba75bdb5215419d1f556afee1d9e1d83c8af22f2c";
+  "d6d19676b40c3d6e276d06320281699f0fc7032cfa3d0d3a34258804cd07527d";

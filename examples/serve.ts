@@ -167,7 +167,9 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
         log: console.error,
       });
       console.log(
-        `wrote ${values.export}/index.html (${ids.length} runs): open it in a browser`,
+        `wrote ${values.export}/index.html (${ids.length} ${
+          ids.length === 1 ? "run" : "runs"
+        }): open it in a browser`,
       );
       return;
     }

@@ -151,6 +151,7 @@ const BEHAVIOUR = [
   "tests/hostile_inputs_test.ts",
   "tests/gpu_run_test.ts",
   "tests/gpu_scripts_help_test.ts",
+  "tests/build_scripts_help_test.ts",
   "tokenizer/",
   "data/",
   "cli/",
