@@ -16,6 +16,7 @@ import {
   RESUMABLE_KEYS,
   runExperiment,
   RunFolder,
+  shellQuote,
 } from "@d3pm/experiment";
 
 const SUMMARY =
@@ -76,7 +77,11 @@ if (import.meta.main) {
       Deno.exit(130);
     });
     await runExperiment(config, {
-      command: ["deno task experiment", ...Deno.args].join(" "),
+      // As typed, each word quoted for bash: a path with a space or a
+      // quote in it gives the same command back.
+      command: ["deno task experiment", ...Deno.args.map(shellQuote)].join(
+        " ",
+      ),
     });
   });
 }

@@ -18,6 +18,7 @@ import {
   type Transformer,
 } from "@d3pm/transformer";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
+import { modelList } from "./config.ts";
 import { openTokenizer } from "./data.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { contestantOf } from "./registry.ts";
@@ -282,6 +283,22 @@ async function openTrained<P extends ContestantProcess>(
     : which.model;
   const kind = contestant.kind;
   const modelDir = folder.modelDir(seed, kind);
+  // Only what the run's configuration trains: a seed-N/KIND folder of
+  // another seed or contestant (copied in from another run) is not this
+  // run's model, whatever its files say.
+  const first = config.firstSeed ?? 0;
+  const models = modelList(config);
+  if (
+    !models.includes(kind) || seed < first || seed >= first + config.seeds
+  ) {
+    throw new ConfigError(
+      `${dir} has no ${kind} model for seed ${seed}: its config.json trains ${
+        models.join(", ")
+      } for seed${config.seeds > 1 ? "s" : ""} ${
+        config.seeds > 1 ? `${first}..${first + config.seeds - 1}` : first
+      }; choose among those (a folder seed-${seed}/${kind} put there is not the run's)`,
+    );
+  }
   if (!await isTrained(folder, seed, kind)) {
     throw new ConfigError(
       `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none); ${

@@ -59,7 +59,7 @@ Deno.test("without --seed, evaluate and sample read the first seed of a run made
   assertEquals(zero.code, 1);
   assert(
     errorLine(zero).startsWith(
-      `error: No trained ar model for seed 0 in ${out}`,
+      `error: ${out} has no ar model for seed 0: its config.json trains ar for seed 2`,
     ),
     zero.stderr,
   );

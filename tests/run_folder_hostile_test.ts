@@ -47,7 +47,8 @@ let made: Promise<string> | undefined;
 /** A copy of one finished micro run (made once). */
 async function finishedCopy(): Promise<string> {
   made ??= (async () => {
-    const out = await Deno.makeTempDir();
+    // A space and a quote in its path (see the report's command test).
+    const out = `${await Deno.makeTempDir()}/it's a run`;
     const r = await runTool("experiment.ts", [...RUN, "--out", out]);
     assertEquals(r.code, 0, r.stderr);
     return out;
@@ -82,6 +83,37 @@ Deno.test("hostile: three processes start, --force and --resume one folder at on
   assertEquals(new Set(steps).size, 12);
   assertEquals(await new RunFolder(out).writer(), undefined);
   await Deno.remove(out.slice(0, -4), { recursive: true });
+});
+
+Deno.test("hostile: the report's command gives the run back in bash, whatever its --out holds", async () => {
+  const run = await finishedCopy();
+  // The path it was made in, as its configuration records it.
+  const { out } = JSON.parse(await Deno.readTextFile(`${run}/config.json`));
+  assert(out.includes("it's a run"), out);
+  const { command } = JSON.parse(
+    await Deno.readTextFile(`${run}/results.json`),
+  );
+  assert(command.startsWith("deno task experiment "), command);
+  // The words bash reads from it (the arguments were joined unquoted:
+  // `--out /tmp/x/it's a run` is an unterminated quote).
+  const words = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      'eval "set -- $1" && printf "%s\\0" "$@"',
+      "_",
+      command.slice("deno task experiment ".length),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assertEquals(words.code, 0, new TextDecoder().decode(words.stderr));
+  const args = new TextDecoder().decode(words.stdout).split("\0").slice(0, -1);
+  assertEquals(args, [...RUN, "--out", out]);
+  assert(
+    (await Deno.readTextFile(`${run}/report.md`)).includes(command),
+    "report.md states the same command",
+  );
+  await Deno.remove(run, { recursive: true });
 });
 
 Deno.test("hostile: in one process, only one of many simultaneous acquires of a folder wins", async () => {
@@ -324,6 +356,31 @@ Deno.test("hostile: models, processes, tokenizers and data records put in a fini
     const run = await fresh();
     await plant(run);
     await assertRejects(() => loads(run), ConfigError, why, what);
+    await Deno.remove(run, { recursive: true });
+  }
+  // A seed or a contestant the run does not train, its folder copied in
+  // (of the same configuration, so every file agrees): not the run's model
+  // (sample and evaluate had scored it as the run's seed 1).
+  {
+    const run = await fresh();
+    await new Deno.Command("cp", {
+      args: ["-a", `${run}/seed-0`, `${run}/seed-1`],
+    }).output();
+    await new Deno.Command("cp", {
+      args: ["-a", `${run}/seed-0/d3pm`, `${run}/seed-0/mlm`],
+    }).output();
+    for (
+      const [which, why] of [
+        [{ seed: 1, model: "ar" }, "has no ar model for seed 1"],
+        [{ seed: 0, model: "mlm" }, "has no mlm model for seed 0"],
+      ] as const
+    ) {
+      await assertRejects(
+        async () => (await loadTrained(run, which)).model.dispose(),
+        ConfigError,
+        `${why}: its config.json trains ar, d3pm for seed 0`,
+      );
+    }
     await Deno.remove(run, { recursive: true });
   }
   // A BPE run whose tokenizer.json is replaced by another BPE, of its size or not.
