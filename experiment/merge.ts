@@ -12,7 +12,8 @@ import { RESULTS_READ } from "./_limits.ts";
 import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { configDifferences, MetricsLog } from "@d3pm/train";
 import { flagOf } from "@d3pm/cli";
-import { readJsonBounded } from "@d3pm/core";
+import { BoundedReadError, readJsonBounded } from "@d3pm/core";
+import { RunFolder } from "./run_folder.ts";
 import {
   type ChartLabels,
   curvesOf,
@@ -64,20 +65,58 @@ async function readResult(dir: string): Promise<ExperimentResult> {
   let r: unknown;
   try {
     r = await readJsonBounded(`${dir}/results.json`, RESULTS_READ);
-  } catch {
+  } catch (e) {
+    // Only a missing file is "no results": a torn, unreadable or oversized
+    // one is named as what it is.
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new ConfigError(
+        `Cannot merge ${dir}: ${
+          e instanceof BoundedReadError
+            ? e.message
+            : `its results.json cannot be read (${
+              e instanceof SyntaxError ? "not JSON: torn or edited" : e
+            })`
+        }; restore it, or run the experiment there again with --resume to write it`,
+      );
+    }
+    const writer = await new RunFolder(dir).writer().catch(() => undefined);
     throw new ConfigError(
-      `Cannot merge ${dir}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`,
+      writer !== undefined
+        ? `Cannot merge ${dir}: its run is still going (pid ${writer}) and has no results.json yet; merge it once it has finished`
+        : `Cannot merge ${dir}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`,
     );
   }
   const ok = typeof r === "object" && r !== null &&
     Array.isArray((r as ExperimentResult).results) &&
-    typeof (r as ExperimentResult).config === "object";
+    typeof (r as ExperimentResult).config === "object" &&
+    (r as ExperimentResult).config !== null;
   if (!ok) {
     throw new ConfigError(
       `Cannot merge ${dir}: results.json is not a run's results`,
     );
   }
-  return r as ExperimentResult;
+  const result = r as ExperimentResult;
+  // The results must be those of the run the folder holds: a results.json
+  // copied from another run, or a config.json edited since, would report
+  // figures under options they were not measured with.
+  const saved = await new RunFolder(dir).savedConfig().catch((e) => {
+    throw new ConfigError(`Cannot merge ${dir}: ${(e as Error).message}`);
+  });
+  const d = saved &&
+    configDifferences(result.config, saved, {
+      defaults: ADDED_KEYS,
+      ignore: RESUMABLE_KEYS,
+    })[0];
+  if (d) {
+    throw new ConfigError(
+      `Cannot merge ${dir}: its results.json was measured with --${
+        flagOf(d.key)
+      } ${JSON.stringify(d.saved)} but its config.json gives ${
+        JSON.stringify(d.now)
+      } (one was copied or edited by hand); restore it, or run the experiment there again`,
+    );
+  }
+  return result;
 }
 
 /**

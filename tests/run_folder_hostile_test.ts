@@ -8,6 +8,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { configDifferences } from "@d3pm/train";
 import {
   checkpointTies,
+  collectRuns,
   ConfigError,
   type DataRecord,
   loadTrained,
@@ -449,4 +450,61 @@ Deno.test("hostile: a resume with an edited data record, or none, checks what it
   assertEquals(await folder.savedData(), record);
   assert(await exists(`${run}/results.json`));
   await Deno.remove(run, { recursive: true });
+});
+
+Deno.test("hostile: report --merge names a torn, FIFO or foreign results.json and a run still going, instead of 'no results.json there'", async () => {
+  const run = await finishedCopy();
+  const other = await finishedCopy();
+  const results = `${other}/results.json`;
+  const config = `${other}/config.json`;
+  const kept = await Deno.readTextFile(results);
+  const keptConfig = await Deno.readTextFile(config);
+  const merged = () => collectRuns([other, run]);
+  const cases: [string, () => Promise<void>, string][] = [
+    [
+      "torn",
+      () => Deno.writeTextFile(results, kept.slice(0, 100)),
+      "is not valid JSON",
+    ],
+    ["a FIFO", async () => {
+      await Deno.remove(results);
+      await new Deno.Command("mkfifo", { args: [results] }).output();
+    }, "it is a FIFO"],
+    // A config.json edited since (or a results.json copied from another
+    // run): the figures were not measured with what the folder says.
+    [
+      "config edited",
+      () =>
+        Deno.writeTextFile(
+          config,
+          keptConfig.replace(/"lr": [^,]+,/, '"lr": 0.00123,'),
+        ),
+      "its results.json was measured with --lr 0.005 but its config.json gives 0.00123",
+    ],
+  ];
+  for (const [what, plant, why] of cases) {
+    await plant();
+    await assertRejects(merged, ConfigError, why, what);
+    await Deno.remove(results).catch(() => {});
+    await Deno.writeTextFile(results, kept);
+    await Deno.writeTextFile(config, keptConfig);
+  }
+  // A resumable option differs: the same run.
+  await Deno.writeTextFile(
+    config,
+    keptConfig.replace(/"backend": "[^"]+"/, '"backend": "wasm"'),
+  );
+  await assertRejects(merged, ConfigError, "both hold seed 0 of ar");
+  // No results yet, its lock held by a live process (this one).
+  await Deno.remove(results);
+  const release = await new RunFolder(other).lock();
+  await assertRejects(
+    merged,
+    ConfigError,
+    `its run is still going (pid ${Deno.pid})`,
+  );
+  release();
+  await assertRejects(merged, ConfigError, "no results.json there");
+  await Deno.remove(run, { recursive: true });
+  await Deno.remove(other, { recursive: true });
 });
