@@ -547,12 +547,7 @@ export class RunFolder {
   async #make(): Promise<boolean> {
     let created = false;
     // A folder that cannot be made names --out and why, in one line.
-    const cannot = (e: unknown) =>
-      new ConfigError(
-        `Cannot create --out ${this.dir}: ${
-          (e instanceof Error ? e.message : String(e)).split(/[:(]/)[0].trim()
-        }; choose a folder you can write`,
-      );
+    const cannot = (e: unknown) => cannotWrite(this.dir, "create", e);
     try {
       await Deno.mkdir(this.dir); // not recursive: tells who made it
       created = true;
@@ -674,7 +669,9 @@ export class RunFolder {
             `Cannot lock ${this.dir}: the folder does not exist`,
           );
         }
-        if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+        if (!(e instanceof Deno.errors.AlreadyExists)) {
+          throw cannotWrite(this.dir, "lock", e);
+        }
       }
       // A folder with something in it at the path is the user's: never
       // taken over (its takeover removed it recursively, files and all).
@@ -702,8 +699,14 @@ export class RunFolder {
         }); taking it over`,
       );
       // Only the lock judged stale: another process may have replaced it.
+      // A lock that cannot be removed (a read-only disk) is said so, not
+      // taken for another run that keeps taking it.
       if (await this.#lockText() === seen) {
-        await Deno.remove(this.lockPath).catch(() => {});
+        await Deno.remove(this.lockPath).catch((e) => {
+          if (!(e instanceof Deno.errors.NotFound)) {
+            throw cannotWrite(this.dir, "lock", e);
+          }
+        });
       }
     }
     throw new ConfigError(
@@ -884,6 +887,28 @@ function holding(path: string, mine: string): () => void {
   };
   HELD.add(release);
   return release;
+}
+
+/**
+ * Why `--out` cannot be created or locked, in one line: the system's reason
+ * without its error code and path (`Read-only file system`), and what to do.
+ * An error that is not the system's (a bug) is passed on as it is.
+ */
+function cannotWrite(dir: string, action: "create" | "lock", e: unknown) {
+  if (
+    !(e instanceof Error) ||
+    !(Object.values(Deno.errors).some((kind) => e instanceof kind) ||
+      /\(os error \d+\)/.test(e.message))
+  ) return e;
+  return new ConfigError(
+    `Cannot ${action} --out ${dir}: ${
+      e.message.split(/[:(]/)[0].trim()
+    }; choose a folder you can write${
+      action === "lock"
+        ? " (a run there can still be read by sample, evaluate and report --merge; copy it elsewhere to resume it)"
+        : ""
+    }`,
+  );
 }
 
 /** Run folders this process created and has not yet written to or removed. */

@@ -508,3 +508,48 @@ Deno.test("hostile: report --merge names a torn, FIFO or foreign results.json an
   await Deno.remove(run, { recursive: true });
   await Deno.remove(other, { recursive: true });
 });
+
+// A read-only mount of a finished run (root only: it mounts one).
+Deno.test({
+  name:
+    "hostile: a run on a read-only disk is refused in one line naming --out, also with a stale lock in it",
+  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  fn: async () => {
+    const run = await finishedCopy();
+    const ro = await Deno.makeTempDir();
+    const mount = (...args: string[]) =>
+      new Deno.Command("mount", { args, stderr: "null" }).output();
+    if (!(await mount("--bind", run, ro)).success) return; // no mounts here
+    try {
+      if (!(await mount("-o", "remount,ro,bind", ro)).success) return;
+      const c = { ...(await new RunFolder(ro).savedConfig())!, resume: true };
+      const refused = `Cannot lock --out ${ro}: Read-only file system`;
+      await assertRejects(
+        () => new RunFolder(ro).acquire(c),
+        ConfigError,
+        refused,
+      );
+      // A stale lock it cannot remove: said so (it said "another run keeps
+      // taking it" after two takeovers that removed nothing).
+      await mount("-o", "remount,rw,bind", ro);
+      await Deno.writeTextFile(`${run}/.lock`, '{"pid": 4194303}');
+      await mount("-o", "remount,ro,bind", ro);
+      await assertRejects(
+        () => new RunFolder(ro).acquire(c),
+        ConfigError,
+        refused,
+      );
+      await assertRejects(
+        () => new RunFolder(`${ro}/new`).acquire({ ...c, out: `${ro}/new` }),
+        ConfigError,
+        `Cannot create --out ${ro}/new: Read-only file system`,
+      );
+      // Reading it still works.
+      (await loadTrained(ro, { model: "ar" })).model.dispose();
+    } finally {
+      await new Deno.Command("umount", { args: [ro] }).output();
+      await Deno.remove(ro);
+      await Deno.remove(run, { recursive: true });
+    }
+  },
+});
