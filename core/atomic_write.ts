@@ -50,6 +50,11 @@ export async function writeFileAtomic(
     await Deno.rename(tmp, target);
   } catch (e) {
     await Deno.remove(tmp).catch(() => {});
+    // A failed write names the file (a full disk said only "No space left
+    // on device (os error 28)"); the error keeps its class.
+    if (e instanceof Error && !e.message.includes(target)) {
+      e.message = `Cannot write ${target}: ${e.message}`;
+    }
     throw e;
   }
 }

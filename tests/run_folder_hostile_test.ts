@@ -17,6 +17,7 @@ import {
   RunFolder,
 } from "@d3pm/experiment";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
+import { writeFileAtomic } from "@d3pm/core";
 import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
 
 // The tfjs path, named: it logs every step, which the checks of "each step
@@ -550,6 +551,36 @@ Deno.test({
       await new Deno.Command("umount", { args: [ro] }).output();
       await Deno.remove(ro);
       await Deno.remove(run, { recursive: true });
+    }
+  },
+});
+
+// A full disk (root only: it mounts a 64 KiB tmpfs).
+Deno.test({
+  name:
+    "hostile: a write that fills the disk names the file, keeps the old one and leaves no temporary file",
+  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
+      stderr: "null",
+    }).output();
+    if (!mounted.success) return Deno.remove(dir); // no mounts here
+    try {
+      const path = `${dir}/checkpoint.safetensors`;
+      await writeFileAtomic(path, "old");
+      // It said only "No space left on device (os error 28)": which file?
+      await assertRejects(
+        () => writeFileAtomic(path, new Uint8Array(128 << 10)),
+        Error,
+        `Cannot write ${path}: No space left on device`,
+      );
+      assertEquals(await Deno.readTextFile(path), "old");
+      assertEquals(names(dir), ["checkpoint.safetensors"]);
+    } finally {
+      await new Deno.Command("umount", { args: [dir] }).output();
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });
