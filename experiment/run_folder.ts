@@ -519,6 +519,13 @@ export class RunFolder {
       release,
       begin: async (data) => {
         if (config.resume && data) await this.#checkData(data);
+        // A --resume of a folder holding no run (a mistyped --out) starts
+        // one: said, not silent.
+        if (config.resume && !await this.savedConfig()) {
+          console.error(
+            `note: --out ${this.dir} holds no run yet: --resume starts one there (check --out if you meant to continue a run)`,
+          );
+        }
         written = true;
         BEGUN.add(this.dir);
         CREATED.delete(this.dir);

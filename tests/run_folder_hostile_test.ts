@@ -178,6 +178,29 @@ Deno.test("hostile: --out paths that are not a place for a run are refused and l
   await Deno.remove(run, { recursive: true });
 });
 
+Deno.test("hostile: --resume of a folder holding no run (a mistyped --out) says it starts one; of a run, says nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const notes: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => notes.push(args.join(" "));
+  try {
+    for (const out of [`${dir}/typo`, `${dir}/typo`]) {
+      const lock = await new RunFolder(out).acquire(
+        config(out, { resume: true }),
+      );
+      await lock.begin();
+      lock.release();
+    }
+  } finally {
+    console.error = error;
+  }
+  // Once: the second --resume continues the run the first started.
+  assertEquals(notes, [
+    `note: --out ${dir}/typo holds no run yet: --resume starts one there (check --out if you meant to continue a run)`,
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("hostile: lock files that are garbage, empty, huge, folders, FIFOs or devices never block for good, and never let a live run be replaced", async () => {
   const dir = await Deno.makeTempDir();
   const out = `${dir}/run`;
