@@ -68,14 +68,20 @@ if (import.meta.main) {
       epilogue: EPILOGUE,
     });
     const config = resolveConfig(given);
-    // Ctrl-C: say what is on disk and how to continue it.
-    Deno.addSignalListener("SIGINT", () => {
-      const { resume: _r, force: _f, ...rest } = given;
-      const again = commandLineOf("deno task experiment", rest);
-      console.error(new RunFolder(config.out).interruptionNote(again));
-      RunFolder.releaseHeld();
-      Deno.exit(130);
-    });
+    // Ctrl-C, or SIGTERM (kill, a batch system's time limit): say what is
+    // on disk and how to continue it, and release the lock.
+    const signals = Deno.build.os === "windows"
+      ? [["SIGINT", 130] as const]
+      : [["SIGINT", 130] as const, ["SIGTERM", 143] as const];
+    for (const [signal, code] of signals) {
+      Deno.addSignalListener(signal, () => {
+        const { resume: _r, force: _f, ...rest } = given;
+        const again = commandLineOf("deno task experiment", rest);
+        console.error(new RunFolder(config.out).interruptionNote(again));
+        RunFolder.releaseHeld();
+        Deno.exit(code);
+      });
+    }
     await runExperiment(config, {
       // As typed, each word quoted for bash: a path with a space or a
       // quote in it gives the same command back.

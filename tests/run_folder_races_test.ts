@@ -467,25 +467,32 @@ Deno.test("10: tokenizer:train refuses a FIFO or a device as its input instead o
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("11: Ctrl-C during preparation does not mention checkpoints that do not exist", async () => {
-  const out = `${await Deno.makeTempDir()}/run`;
-  // A judge to train makes the preparation long enough to interrupt.
-  const child = spawn([
-    ...QUICK,
-    ...FAST_EVAL,
-    "--judge-steps",
-    String(300 + Math.floor(Math.random() * 99)),
-    "--out",
-    out,
-  ], "piped");
-  await until(() => exists(`${out}/.lock`), 4000);
-  await new Promise((r) => setTimeout(r, 300));
-  child.kill("SIGINT");
-  const { code, stderr } = await child.output();
-  const text = new TextDecoder().decode(stderr);
-  assertEquals(code, 130, text);
-  assertMatch(text, /interrupted during preparation: nothing was written to /);
-  assert(!text.includes("checkpoint"), text);
-  assertEquals(await exists(out), false, "the lock and its folder are gone");
-  await Deno.remove(out.slice(0, -4), { recursive: true });
+Deno.test("11: Ctrl-C or SIGTERM during preparation does not mention checkpoints that do not exist, and leaves no lock", async () => {
+  // SIGTERM (kill, a batch system's time limit) left the folder and its
+  // .lock behind, and no note.
+  for (const [signal, exit] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    const out = `${await Deno.makeTempDir()}/run`;
+    // A judge to train makes the preparation long enough to interrupt.
+    const child = spawn([
+      ...QUICK,
+      ...FAST_EVAL,
+      "--judge-steps",
+      String(300 + Math.floor(Math.random() * 99)),
+      "--out",
+      out,
+    ], "piped");
+    await until(() => exists(`${out}/.lock`), 4000);
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill(signal);
+    const { code, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    assertEquals(code, exit, text);
+    assertMatch(
+      text,
+      /interrupted during preparation: nothing was written to /,
+    );
+    assert(!text.includes("checkpoint"), text);
+    assertEquals(await exists(out), false, "the lock and its folder are gone");
+    await Deno.remove(out.slice(0, -4), { recursive: true });
+  }
 });
