@@ -491,22 +491,14 @@ export class RunFolder {
     try {
       unlock = await this.lock();
     } catch (e) {
-      if (created) {
-        await Deno.remove(this.dir).then(() => CREATED.delete(this.dir))
-          .catch(() => {});
-      }
+      if (created) removeCreated(this.dir);
       throw e;
     }
     let written = false;
     const release = () => {
       HELD.delete(release);
       unlock();
-      if (CREATED.has(this.dir) && !written) {
-        CREATED.delete(this.dir);
-        try {
-          Deno.removeSync(this.dir); // only when empty
-        } catch { /* something is in it */ }
-      }
+      if (CREATED.has(this.dir) && !written) removeCreated(this.dir);
     };
     HELD.add(release);
     try {
@@ -529,6 +521,7 @@ export class RunFolder {
         written = true;
         BEGUN.add(this.dir);
         CREATED.delete(this.dir);
+        PARENTS.delete(this.dir);
         if (config.force && !config.resume) await this.#moveAside();
         for (const path of await removeStaleTemps(this.dir)) {
           console.error(`note: removed ${path}, left by an interrupted write`);
@@ -560,9 +553,18 @@ export class RunFolder {
       created = true;
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) {
+        // The folders above it that are made too: removed with it when the
+        // run is refused (they were left behind, empty).
+        const parents: string[] = [];
+        for (
+          let p = parentOf(this.dir);
+          !await Deno.stat(p).then(() => true, () => false);
+          p = parentOf(p)
+        ) if (!/(^|\/)\.\.?$/.test(p)) parents.push(p);
         await Deno.mkdir(this.dir, { recursive: true }).catch((e) => {
           throw cannot(e);
         });
+        PARENTS.set(this.dir, parents);
         created = true;
       } else if (!(e instanceof Deno.errors.AlreadyExists)) throw cannot(e);
     }
@@ -920,6 +922,37 @@ function cannotWrite(dir: string, action: "create" | "lock", e: unknown) {
 
 /** Run folders this process created and has not yet written to or removed. */
 const CREATED = new Set<string>();
+/** The folders above a created run folder that its creation made, deepest first. */
+const PARENTS = new Map<string, string[]>();
+
+/**
+ * Remove a run folder this process created, and the folders made with it,
+ * each only while empty (deepest first; the first that is not ends it).
+ */
+function removeCreated(dir: string): void {
+  try {
+    Deno.removeSync(dir); // only when empty
+  } catch {
+    // Something is in it (another acquire's lock, which may remove it).
+    return;
+  }
+  CREATED.delete(dir);
+  const made = PARENTS.get(dir) ?? [];
+  PARENTS.delete(dir);
+  for (const path of made) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      return; // something else is in it
+    }
+  }
+}
+
+/** The folder `path` is in (`.` for a bare name). */
+function parentOf(path: string): string {
+  const at = path.replace(/\/+$/, "").lastIndexOf("/");
+  return at < 0 ? "." : at === 0 ? "/" : path.slice(0, at);
+}
 /** Folders this process has begun writing a run into (`RunLock.begin`). */
 const BEGUN = new Set<string>();
 

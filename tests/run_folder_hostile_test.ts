@@ -201,6 +201,28 @@ Deno.test("hostile: --resume of a folder holding no run (a mistyped --out) says 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("hostile: a run refused after its --out was made removes the folders made above it too, and only those", async () => {
+  const dir = await Deno.makeTempDir();
+  await Deno.mkdir(`${dir}/kept`);
+  // Refused under the lock (released before begin): the folder is as it
+  // was — a/b, and c and d (made through c/..), were left behind, empty.
+  for (
+    const out of [`${dir}/a/b/run`, `${dir}/c/../d/run`, `${dir}/kept/e/run`]
+  ) {
+    (await new RunFolder(out).acquire(config(out))).release();
+    assertEquals(names(dir), ["kept"], out);
+  }
+  assertEquals(names(`${dir}/kept`), []);
+  // A folder made above it that holds something by then is kept.
+  const lock = await new RunFolder(`${dir}/f/run`).acquire(
+    config(`${dir}/f/run`),
+  );
+  await Deno.writeTextFile(`${dir}/f/note`, "the user's");
+  lock.release();
+  assertEquals(names(`${dir}/f`), ["note"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("hostile: lock files that are garbage, empty, huge, folders, FIFOs or devices never block for good, and never let a live run be replaced", async () => {
   const dir = await Deno.makeTempDir();
   const out = `${dir}/run`;
