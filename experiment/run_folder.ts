@@ -399,6 +399,12 @@ export class RunFolder {
    * @throws {ConfigError} A one-line reason and what to do instead.
    */
   async check(config: ExperimentConfig): Promise<void> {
+    const outer = await this.#enclosingRun();
+    if (outer !== undefined) {
+      throw new ConfigError(
+        `--out ${this.dir} is inside the run folder ${outer} (it has a run's config.json): a run folder holds one run, and a --force of it would move this one aside, even while it runs; choose an --out outside it`,
+      );
+    }
     const contents = await this.#contents();
     if (contents === "other") {
       throw new ConfigError(
@@ -444,6 +450,28 @@ export class RunFolder {
     return isSweep
       ? `this is cell ${name} of the sweep ${sweep}: move ${this.dir} aside and run the sweep again to start the cell afresh, or plan a new sweep with --dir DIR`
       : alone;
+  }
+
+  /**
+   * The run folder this one is inside, if any: the nearest existing folder
+   * above it, resolved (links, `..`), and each folder above that, whose
+   * `config.json` is a run's configuration (another tool's config.json is
+   * not).
+   */
+  async #enclosingRun(): Promise<string | undefined> {
+    let real: string | undefined;
+    for (let p = parentOf(this.dir); real === undefined; p = parentOf(p)) {
+      real = await Deno.realPath(p).catch(() => undefined);
+      if (real === undefined && parentOf(p) === p) return undefined;
+    }
+    for (let q = real;; q = parentOf(q)) {
+      const isRun = await new RunFolder(q).savedConfig().then(
+        (c) => c !== undefined,
+        () => false,
+      );
+      if (isRun) return q;
+      if (parentOf(q) === q) return undefined;
+    }
   }
 
   /** `empty` (nothing, or only a lock and temporary files), `run` (a config.json), or `other`. */
@@ -950,8 +978,10 @@ function removeCreated(dir: string): void {
 
 /** The folder `path` is in (`.` for a bare name). */
 function parentOf(path: string): string {
-  const at = path.replace(/\/+$/, "").lastIndexOf("/");
-  return at < 0 ? "." : at === 0 ? "/" : path.slice(0, at);
+  const bare = path.replace(/\/+$/, "");
+  if (bare === "") return path === "" ? "." : "/"; // the root is its own
+  const at = bare.lastIndexOf("/");
+  return at < 0 ? "." : at === 0 ? "/" : bare.slice(0, at);
 }
 /** Folders this process has begun writing a run into (`RunLock.begin`). */
 const BEGUN = new Set<string>();
