@@ -21,13 +21,14 @@
  */
 import {
   BoundedReadError,
+  kindOf,
   readJsonBounded,
   readTextBounded,
   removeStaleTemps,
   writeFileAtomic,
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
-import { configDiff } from "./config.ts";
+import { configDiff, modelList } from "./config.ts";
 import {
   ADDED_KEYS,
   ConfigError,
@@ -422,12 +423,40 @@ export class RunFolder {
           )})`,
         );
       }
+      await this.#checkModelFolders(config);
       return;
     }
     if (contents === "run" && !config.force) {
       throw new ConfigError(
         `${this.dir} already holds a run: pass --resume to continue it, --force to replace it (it is moved aside), or --out DIR for a new folder`,
       );
+    }
+  }
+
+  /**
+   * On resume, every `seed-N` and `seed-N/KIND` the run will write must be a
+   * folder where it exists: a file there failed the run only when that
+   * model's turn came (`Not a directory (os error 20): mkdir …`), after the
+   * models before it had trained.
+   */
+  async #checkModelFolders(config: ExperimentConfig): Promise<void> {
+    const absent = async (path: string) => {
+      const info = await Deno.stat(path).catch(() => undefined);
+      if (info && !info.isDirectory) {
+        throw new ConfigError(
+          `Cannot resume ${this.dir}: ${path} is ${
+            info.isFile ? "a file" : kindOf(info)
+          }, where the run keeps its models (a folder); move it away, or restore the folder`,
+        );
+      }
+      return info === undefined;
+    };
+    const first = config.firstSeed ?? 0;
+    for (let seed = first; seed < first + config.seeds; seed++) {
+      if (await absent(`${this.dir}/seed-${seed}`)) continue; // none yet
+      for (const kind of modelList(config)) {
+        await absent(this.modelDir(seed, kind));
+      }
     }
   }
 

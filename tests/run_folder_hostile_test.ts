@@ -474,6 +474,31 @@ Deno.test("hostile: models, processes, tokenizers and data records put in a fini
   await Deno.remove(base, { recursive: true });
 });
 
+Deno.test("hostile: a resume where a model's folder is a file or a FIFO is refused before anything runs", async () => {
+  const run = await finishedCopy();
+  const folder = new RunFolder(run);
+  const c = { ...(await folder.savedConfig())!, out: run, resume: true };
+  // The AR's folder gone (it trains again), the D3PM's a file: refused
+  // now, not after the AR's training with "Not a directory (os error 20)".
+  await Deno.remove(folder.modelDir(0, "ar"), { recursive: true });
+  await Deno.remove(folder.modelDir(0, "d3pm"), { recursive: true });
+  await Deno.writeTextFile(folder.modelDir(0, "d3pm"), "x");
+  await assertRejects(
+    () => folder.acquire(c),
+    ConfigError,
+    `${run}/seed-0/d3pm is a file, where the run keeps its models`,
+  );
+  await Deno.remove(`${run}/seed-0`, { recursive: true });
+  await new Deno.Command("mkfifo", { args: [`${run}/seed-0`] }).output();
+  await assertRejects(
+    () => folder.acquire(c),
+    ConfigError,
+    `${run}/seed-0 is a FIFO, where the run keeps its models`,
+  );
+  assertEquals(await folder.writer(), undefined);
+  await Deno.remove(run, { recursive: true });
+});
+
 Deno.test("hostile: a resume with an edited data record, or none, checks what it can and loses nothing", async () => {
   const run = await finishedCopy();
   const folder = new RunFolder(run);
