@@ -521,7 +521,7 @@ export class RunFolder {
       if (e instanceof Deno.errors.NotADirectory) {
         throw new ConfigError(`--out ${this.dir} is a file, not a folder`);
       }
-      throw e;
+      throw cannotUse(this.dir, "read", e); // a link loop, a name too long
     }
     return other ? "other" : "empty";
   }
@@ -604,7 +604,7 @@ export class RunFolder {
   async #make(): Promise<boolean> {
     let created = false;
     // A folder that cannot be made names --out and why, in one line.
-    const cannot = (e: unknown) => cannotWrite(this.dir, "create", e);
+    const cannot = (e: unknown) => cannotUse(this.dir, "create", e);
     try {
       await Deno.mkdir(this.dir); // not recursive: tells who made it
       created = true;
@@ -736,7 +736,7 @@ export class RunFolder {
           );
         }
         if (!(e instanceof Deno.errors.AlreadyExists)) {
-          throw cannotWrite(this.dir, "lock", e);
+          throw cannotUse(this.dir, "lock", e);
         }
       }
       // A folder with something in it at the path is the user's: never
@@ -770,7 +770,7 @@ export class RunFolder {
       if (await this.#lockText() === seen) {
         await Deno.remove(this.lockPath).catch((e) => {
           if (!(e instanceof Deno.errors.NotFound)) {
-            throw cannotWrite(this.dir, "lock", e);
+            throw cannotUse(this.dir, "lock", e);
           }
         });
       }
@@ -956,11 +956,15 @@ function holding(path: string, mine: string): () => void {
 }
 
 /**
- * Why `--out` cannot be created or locked, in one line: the system's reason
+ * Why `--out` cannot be read, created or locked, in one line: the system's reason
  * without its error code and path (`Read-only file system`), and what to do.
  * An error that is not the system's (a bug) is passed on as it is.
  */
-function cannotWrite(dir: string, action: "create" | "lock", e: unknown) {
+function cannotUse(
+  dir: string,
+  action: "read" | "create" | "lock",
+  e: unknown,
+) {
   if (
     !(e instanceof Error) ||
     !(Object.values(Deno.errors).some((kind) => e instanceof kind) ||
@@ -969,7 +973,9 @@ function cannotWrite(dir: string, action: "create" | "lock", e: unknown) {
   return new ConfigError(
     `Cannot ${action} --out ${dir}: ${
       e.message.split(/[:(]/)[0].trim()
-    }; choose a folder you can write${
+    }; choose ${
+      action === "read" ? "another --out" : "a folder you can write"
+    }${
       action === "lock"
         ? " (a run there can still be read by sample, evaluate and report --merge; copy it elsewhere to resume it)"
         : ""

@@ -140,6 +140,7 @@ Deno.test("hostile: --out paths that are not a place for a run are refused and l
   const run = await finishedCopy();
   await Deno.writeTextFile(`${dir}/file`, "x");
   await Deno.symlink(run, `${dir}/link`);
+  await Deno.symlink(`${dir}/loop`, `${dir}/loop`);
   await new Deno.Command("cp", {
     args: ["-a", `${run}/seed-0/ar`, `${dir}/model`],
   }).output();
@@ -158,6 +159,9 @@ Deno.test("hostile: --out paths that are not a place for a run are refused and l
     [`${run}/seed-0/../sub`, true, inside],
     [`${dir}/link/sub`, false, `${inside} ${run}`],
     [`${dir}/model`, true, "is not a run's configuration"],
+    // The system's line, whole path and code, was all they said.
+    [`${dir}/loop/run`, false, `Cannot read --out ${dir}/loop/run: Too many`],
+    [`${dir}/${"x".repeat(300)}`, true, "File name too long; choose another"],
     [`${dir}/file`, true, "is a file, not a folder"],
     [`${dir}/file/run`, false, "is a file, not a folder"],
     [run, false, "already holds a run"],
@@ -173,11 +177,11 @@ Deno.test("hostile: --out paths that are not a place for a run are refused and l
     );
   }
   assertEquals(names(run), before);
-  assertEquals(names(dir), ["file", "link", "model"]);
+  assertEquals(names(dir), ["file", "link", "loop", "model"]);
   // Through a folder not yet there and a "..": not inside a run.
   const beside = `${dir}/none/../run`;
   (await new RunFolder(beside).acquire(config(beside))).release();
-  assertEquals(names(dir), ["file", "link", "model"]);
+  assertEquals(names(dir), ["file", "link", "loop", "model"]);
   assertEquals(await new RunFolder(run).writer(), undefined);
   // Through a link, --force moves the files of the run it points to.
   const lock = await new RunFolder(`${dir}/link`).acquire(
