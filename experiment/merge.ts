@@ -68,6 +68,11 @@ async function readResult(dir: string): Promise<ExperimentResult> {
   } catch (e) {
     // Only a missing file is "no results": a torn, unreadable or oversized
     // one is named as what it is.
+    if (e instanceof Deno.errors.NotADirectory) {
+      throw new ConfigError(
+        `Cannot merge ${dir}: it is a file, not a run folder or a sweep folder`,
+      );
+    }
     if (!(e instanceof Deno.errors.NotFound)) {
       throw new ConfigError(
         `Cannot merge ${dir}: ${

@@ -595,6 +595,11 @@ Deno.test("hostile: report --merge names a torn, FIFO or foreign results.json an
   );
   release();
   await assertRejects(merged, ConfigError, "no results.json there");
+  await assertRejects(
+    () => collectRuns([`${other}/config.json`]),
+    ConfigError,
+    "it is a file, not a run folder",
+  );
   await Deno.remove(run, { recursive: true });
   await Deno.remove(other, { recursive: true });
 });
