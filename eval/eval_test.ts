@@ -199,3 +199,57 @@ Deno.test("lineChart() draws one polyline per series inside the plot area", () =
     }
   }
 });
+
+Deno.test("sampleEntropy() is the mean over rows of each row's own entropy", () => {
+  // Row 1 repeats one id (0 nats), row 2 holds 4 distinct ids (ln 4), row 3
+  // two ids twice each (ln 2). Catches a row's counts running into the next
+  // row, and the rows' mean taken over one row too many.
+  const ids = Int32Array.of(7, 7, 7, 7, 0, 1, 2, 3, 5, 6, 5, 6);
+  assertAlmostEquals(
+    sampleEntropy(ids, 4),
+    (0 + Math.log(4) + Math.log(2)) / 3,
+    1e-12,
+  );
+});
+
+Deno.test("generativePerplexity() takes rows of 2 ids and refuses rows of 1", async () => {
+  // The judge scores a row from its second token on, so a row needs 2.
+  // Catches `length < 2` → `<= 2`, `< 3` (2 refused) and `< 1` (1 taken).
+  const g = await generativePerplexity(
+    Int32Array.of(1, 2, 3, 4),
+    2,
+    (x0) => Promise.resolve({ nats: 0.5, stderr: 0, tokens: x0.batchSize }),
+  );
+  assertAlmostEquals(g.genPpl, Math.exp(0.5), 1e-12);
+  await assertRejects(
+    () => generativePerplexity(Int32Array.of(1, 2), 1, () => Promise.reject()),
+    RangeError,
+    "not rows of length 1",
+  );
+});
+
+Deno.test("summarize() of two seeds has the sample s.d. |a − b|/√2", () => {
+  // Catches the sd given only from 3 seeds on (`n > 1` → `n > 2`).
+  const s = summarize([1, 4]);
+  assertAlmostEquals(s.sd, 3 / Math.SQRT2, 1e-12);
+  assertEquals([s.mean, s.min, s.max, s.n], [2.5, 1, 4, 2]);
+});
+
+Deno.test("measureSpeed() times one batch at least, and reports the passes a generator gives, none when it gives none", async () => {
+  // Fewer tokens than a batch holds, or none: one timed batch after the
+  // warm-up. Catches `Math.max(1, …)` → `max(2, …)` or `max(0, …)` (no
+  // batch timed: 0/0 batches per second).
+  for (const totalTokens of [1, 0]) {
+    for (const passes of [undefined, 1]) {
+      let calls = 0;
+      const s = await measureSpeed(() => {
+        calls++;
+        return Promise.resolve(passes);
+      }, { totalTokens, batchSize: 4, length: 10 });
+      assertEquals([s.batches, s.tokens, calls], [1, 40, 2]);
+      // Catches a missing count taken as 1 pass (`?? 0` → `?? 1`), and the
+      // passes reported from 0 on (`passes > 0` → `>= 0`) or from 2 (`> 1`).
+      assertEquals(s.forwardPassesPerBatch, passes);
+    }
+  }
+});

@@ -1,4 +1,10 @@
-import { assert, assertAlmostEquals, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
 import { prng } from "@d3pm/core";
 import {
   perplexityInterval,
@@ -187,4 +193,39 @@ Deno.test("unigramJsd() equals a brute-force Jensen–Shannon divergence over th
     RangeError,
     "samples",
   );
+});
+
+Deno.test("perplexityInterval() of 2 samples is the closed form with t₀.₉₇₅(1) = 12.706", () => {
+  // Catches `m < 2` → `<= 2` or `< 3` (2 samples refused).
+  const q = perplexityInterval([1, 3]);
+  const se = Math.sqrt(((1 - 2) ** 2 + (3 - 2) ** 2) / 1) / Math.SQRT2;
+  assertAlmostEquals(q.nll, 2, 1e-12);
+  assertAlmostEquals(q.stderr, se, 1e-12);
+  assertAlmostEquals(q.low, Math.exp(2 - 12.706 * se), 1e-12);
+  assertAlmostEquals(q.high, Math.exp(2 + 12.706 * se), 1e-9);
+  assertThrows(() => perplexityInterval([1]), RangeError, "at least 2");
+});
+
+Deno.test("perSampleNll() takes rows of 2 ids and refuses rows of 1", async () => {
+  // Catches `length < 2` → `< 1` (rows of one id judged).
+  const r = await perSampleNll(
+    Int32Array.of(4, 5),
+    2,
+    (x0) => Promise.resolve({ nats: x0.tokens[0], stderr: 0, tokens: 1 }),
+  );
+  assertEquals([...r.nlls], [4]);
+  await assertRejects(
+    () => perSampleNll(Int32Array.of(4, 5), 1, () => Promise.reject()),
+    RangeError,
+    "not rows of length 1",
+  );
+});
+
+Deno.test("unigramJsd() of a single counted id: 1 bit from a disjoint reference, 0 from itself; no counted samples refused", () => {
+  // JSD(δ_a, δ_b) = 1 bit for a ≠ b. Catches the emptiness test on the
+  // samples as `total === 1` (one counted id refused, none accepted).
+  assertAlmostEquals(unigramJsd([1], [2]), 1, 1e-12);
+  assertEquals(unigramJsd([3, 9], [3], new Set([9])), 0);
+  assertThrows(() => unigramJsd([], [2]), RangeError, "the samples");
+  assertThrows(() => unigramJsd([2], []), RangeError, "the reference");
 });
