@@ -13,7 +13,8 @@
  * comments, strings, templates or regular expressions):
  *
  * - `arith`: binary `+`↔`-`, `*`↔`/` and `+=`↔`-=`, `*=`↔`/=` (binary means
- *   spaced as `deno fmt` writes it: ` + `).
+ *   spaced as `deno fmt` writes it: ` + `; the `*` of `import * as` and
+ *   `export * from` is left alone).
  * - `compare`: `<`↔`<=`, `>`↔`>=` (spaced, so never a generic).
  * - `literal`: integer literal n → n + 1 and n − 1 (n > 0); a non-integer
  *   decimal literal x → x·1.1 (`0.5` → `0.55`, `1e-3` → `0.0011`).
@@ -192,6 +193,9 @@ const SWAPS: [Op, RegExp, Record<string, string>][] = [
  * import { assertEquals } from "@std/assert";
  * const ms = findMutants("const y = a + 2; // a + 2\n", ["arith", "literal"]);
  * assertEquals(ms.map((m) => `${m.from}→${m.to}`), ["+→-", "2→3", "2→1"]);
+ * // A namespace import or re-export is no product.
+ * const ns = findMutants('import * as tf from "t";\nexport * from "u";\nx = a * b;\n', ["arith"]);
+ * assertEquals(ns.map((m) => m.line), [3]);
  * ```
  */
 export function findMutants(
@@ -209,6 +213,15 @@ export function findMutants(
     for (const m of src.matchAll(re)) {
       const text = m[1];
       const index = m.index! + m[0].indexOf(text);
+      // `import * as x` and `export * from`: a namespace, not a product.
+      if (
+        text === "*" &&
+        /(?:^|[^\w$])(?:import|export)$/.test(
+          src.slice(Math.max(0, m.index! - 7), m.index!),
+        )
+      ) {
+        continue;
+      }
       if (inCode(m.index!, m[0].length)) {
         out.push({ index, op, from: text, to: map[text] });
       }
