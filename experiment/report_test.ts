@@ -1,5 +1,10 @@
 import { assertAlmostEquals, assertEquals } from "@std/assert";
-import { genPplCell, plateauExit, plateauWindow } from "./report.ts";
+import {
+  formatSamples,
+  genPplCell,
+  plateauExit,
+  plateauWindow,
+} from "./report.ts";
 
 Deno.test("plateauExit: the first step whose window mean is 0.25 nat below the entropy", () => {
   const losses = [7, 7, 7, 6.5, 6.3, 6.2, 6.1, 6.0];
@@ -11,12 +16,35 @@ Deno.test("plateauExit: the first step whose window mean is 0.25 nat below the e
   assertEquals(plateauExit(losses, 6.74, 4), 7);
   assertEquals(plateauExit(losses, 5, 2), 0); // never
   assertEquals(plateauExit([], 6.74, 2), 0);
+  // The first full window counts: catches `i + 1 >= window` → `>`, `i >=`
+  // or `i − 1 >=` (exit one step later or never).
+  assertEquals(plateauExit([6, 6], 6.74, 2), 2);
+  assertEquals(plateauExit([6], 6.74, 1), 1);
+  // Strictly below, by the default margin 0.25 (exact in binary): 6.5 is
+  // not below 6.75 − 0.25, 6.48 is, 6.47 is not below 6.75 − 0.275.
+  assertEquals(plateauExit([6.5, 6.5, 6], 6.75, 1), 3);
+  assertEquals(plateauExit([6.6, 6.48], 6.75, 1), 2);
+  assertEquals(plateauExit([6.48], 6.75, 1, 0.275), 0);
 });
 
 Deno.test("plateauWindow: 25 steps' worth of 8-row batches", () => {
   assertEquals(plateauWindow(8), 25);
   assertEquals(plateauWindow(4), 50);
   assertEquals(plateauWindow(1000), 1);
+  // 200 rows: 200/134 = 1.49 rounds to 1 (201 rows would give 2), 200/16 =
+  // 12.5 to 13 (199 rows: 12).
+  assertEquals(plateauWindow(134), 1);
+  assertEquals(plateauWindow(16), 13);
+});
+
+Deno.test("formatSamples: no more rows than the ids hold", () => {
+  // Catches the rows counted as `ids.length · L` (empty rows printed).
+  const text = formatSamples("AR", Int32Array.of(1, 2, 3, 4), {
+    length: 2,
+    count: 5,
+    decode: (x) => [...x].join(" "),
+  });
+  assertEquals(text, "--- AR sample 1 ---\n1 2\n\n--- AR sample 2 ---\n3 4\n");
 });
 
 Deno.test("the loss chart names only the contestants that have curves, and one colour per contestant", async () => {
