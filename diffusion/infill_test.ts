@@ -1,5 +1,8 @@
 import {
+  type Generation,
   type LanguageModel,
+  type MaskedGenerationOptions,
+  type MaskedGenerator,
   prng,
   type TermScorer,
   type WeightedTokens,
@@ -204,4 +207,133 @@ Deno.test("evaluateInfill() of a staggered process scores at the step where the 
   const scorer = new TimedScorer();
   await process.evaluateInfill(scorer, x0, { ...opts, prng: prng(5) });
   assert(scorer.terms[0].t!.every((x) => Math.abs(x - want / T) < 1e-6));
+});
+
+/**
+ * A term scorer and device generator that records what it is asked: each
+ * hidden target costs `loss` nats, and generation fills every blank with
+ * `fill`'s token there.
+ */
+class Recorder implements TermScorer, MaskedGenerator {
+  readonly timeConditioned = false;
+  readonly config = {
+    kind: "bidirectional" as const,
+    vocabSize: 9,
+    contextLength: 64,
+  };
+  terms: WeightedTokens[] = [];
+  generations: MaskedGenerationOptions[] = [];
+  constructor(readonly loss: number, readonly fill: Int32Array) {}
+  rowLosses(list: readonly WeightedTokens[]): Promise<Float64Array[]> {
+    this.terms.push(...list);
+    return Promise.resolve(list.map((w) => {
+      const sums = new Float64Array(w.rows);
+      for (let k = 0; k < w.rows * w.length; k++) {
+        if (w.targets[k] >= 0) sums[Math.floor(k / w.length)] += this.loss;
+      }
+      return sums;
+    }));
+  }
+  generateMasked(o: MaskedGenerationOptions): Promise<Generation> {
+    this.generations.push(o);
+    const tokens = o.prompt!.map((x, k) => x === o.maskId ? this.fill[k] : x);
+    return Promise.resolve({ tokens, forwardPasses: 1, syncs: 1 });
+  }
+}
+
+Deno.test("evaluateInfill() hides exactly the positions whose draw is below the fraction, fills them with the draws after those, in at most T steps", async () => {
+  const x0 = {
+    tokens: Int32Array.from({ length: 3 * 8 }, (_, i) => (i * 3) % 8),
+    batchSize: 3,
+    length: 8,
+  };
+  const schedule = absorbingBeta({ steps: 20 });
+  const model = new Recorder(1, x0.tokens);
+  await evaluateInfill(model, x0, {
+    fraction: 0.4,
+    maskId: MASK,
+    schedule,
+    steps: 50,
+    prng: prng(11),
+  });
+  // Replayed: one draw per position in order, then the generator's seed.
+  // Catches the first position never drawn (`i = 1`), and one draw too
+  // many (`i <= length`: the generator's seed from the next draw).
+  const u = prng(11);
+  const want = x0.tokens.map((x) => u.next() < 0.4 ? MASK : x);
+  assertEquals(model.terms[0].inputs, want);
+  assertEquals(
+    model.generations[0].seed,
+    Math.floor(u.next() * 2 ** 32) >>> 0,
+  );
+  // 50 steps asked of a T = 20 process: 20 (catches `min` → `max`).
+  assertEquals(model.generations[0].steps.length, 20);
+});
+
+Deno.test("evaluateInfill() scores at the step where exactly the fraction is masked, when one is", async () => {
+  const schedule = absorbingBeta({ steps: 20 });
+  // 1 − ᾱ(5) is exact (Sterbenz), and so is 1 − (1 − ᾱ(5)) = ᾱ(5): the
+  // masked fraction reaches the asked one at step 5 exactly. Catches
+  // `ᾱ(t − 1) <= 1 − fraction` → `<` (step 6).
+  const fraction = 1 - schedule.alphaBar(5);
+  assertEquals(1 - fraction, schedule.alphaBar(5));
+  const x0 = {
+    tokens: Int32Array.from({ length: 16 }, (_, i) => i % 8),
+    batchSize: 2,
+    length: 8,
+  };
+  const model = new Recorder(1, x0.tokens);
+  await evaluateInfill(model, x0, {
+    fraction,
+    maskId: MASK,
+    schedule,
+    steps: 4,
+    prng: prng(2),
+  });
+  assert(model.terms[0].t!.every((t) => Math.abs(t - 5 / 20) < 1e-7));
+  await assertRejects(
+    () =>
+      evaluateInfill(model, x0, {
+        fraction: 0,
+        maskId: MASK,
+        schedule,
+        steps: 4,
+        prng: prng(2),
+      }),
+    RangeError,
+    "fraction must be in (0, 1)",
+  );
+});
+
+Deno.test("evaluateInfill() with one hidden token counts it, the first position included; with none, 0 rather than 0/0", async () => {
+  const schedule = absorbingBeta({ steps: 20 });
+  const x0 = { tokens: Int32Array.of(3, 1, 4, 1), batchSize: 1, length: 4 };
+  // A seed whose draws hide the first position and no other, found by replay.
+  let seed = 0;
+  for (;; seed++) {
+    const u = prng(seed);
+    const draws = [u.next(), u.next(), u.next(), u.next()];
+    if (draws[0] < 0.3 && draws.slice(1).every((d) => d >= 0.3)) break;
+  }
+  const model = new Recorder(2.5, x0.tokens);
+  const one = await evaluateInfill(model, x0, {
+    fraction: 0.3,
+    maskId: MASK,
+    schedule,
+    steps: 4,
+    prng: prng(seed),
+  });
+  // Catches the divisor `max(hidden, 1)` → `max(hidden, 2)` (NLL 1.25,
+  // accuracy 0.5) and the accuracy's loop from position 1 (accuracy 0).
+  assertEquals([one.hidden, one.nll, one.accuracy], [1, 2.5, 1]);
+  // A fraction no draw goes below: nothing hidden, NLL and accuracy 0
+  // (catches `max(hidden, 1)` → `max(hidden, 0)`: 0/0).
+  const none = await evaluateInfill(model, x0, {
+    fraction: 1e-12,
+    maskId: MASK,
+    schedule,
+    steps: 4,
+    prng: prng(seed),
+  });
+  assertEquals([none.hidden, none.nll, none.accuracy], [0, 0, 0]);
 });
