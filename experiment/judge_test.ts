@@ -3,6 +3,7 @@ import {
   assertEquals,
   assertNotEquals,
   assertRejects,
+  assertThrows,
 } from "@std/assert";
 import { prng } from "@d3pm/core";
 import { loadModel, preset, Transformer } from "@d3pm/transformer";
@@ -388,4 +389,59 @@ Deno.test("--judge names what is wrong with a folder: a file, or a run that trai
     `Option --judge ${run}: that run trained no AR model (--models d3pm); a judge is a run's AR model`,
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {version: 3, plan}; the plan's seed is 7919, and no EMA adds no field", async () => {
+  // Caches written by this release are found by the next only if the key's
+  // form stays: recomputed here with WebCrypto. Catches the version 3 → 2, 4.
+  const c = resolveConfig({ preset: "micro" });
+  const plan = judgePlan(c, DATA, ENGINE);
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(JSON.stringify({ version: 3, plan })),
+  );
+  const hex = [...new Uint8Array(digest)].map((b) =>
+    b.toString(16).padStart(2, "0")
+  ).join("");
+  assertEquals(judgeKey(plan), hex.slice(0, 16));
+  // The seed every cached judge trained with (catches 7919 → 7918, 7920).
+  assertEquals(plan.seed, 7919);
+  // A judge without EMA: no emaDecay field, as version-3 keys were made
+  // (catches `emaDecay > 0` → `>= 0`).
+  assertEquals(
+    "emaDecay" in judgePlan({ ...c, emaDecay: 0 }, DATA, ENGINE),
+    false,
+  );
+  assertEquals(plan.emaDecay, c.emaDecay);
+});
+
+Deno.test("--judge self scores with the AR entrant wherever it is in --models, the first included, and refuses a run without one", async () => {
+  const entrant = (kind: string) =>
+    ({
+      contestant: { kind },
+      process: {
+        score: (model: string) =>
+          Promise.resolve({
+            nats: Number(model.slice(1)),
+            stderr: 0,
+            tokens: 1,
+          }),
+      },
+    }) as unknown as Entrant;
+  const place = (i: number) => Promise.resolve(`m${i}` as never);
+  const x0 = { tokens: new Int32Array(4), batchSize: 1, length: 4 };
+  // Catches `i < 0` → `<= 0` or `< 1` (the AR first refused).
+  assertEquals(
+    (await selfJudge([entrant("ar"), entrant("d3pm")], place)(x0)).nats,
+    0,
+  );
+  assertEquals(
+    (await selfJudge([entrant("d3pm"), entrant("ar")], place)(x0)).nats,
+    1,
+  );
+  assertThrows(
+    () => selfJudge([entrant("d3pm")], place),
+    Error,
+    "--judge self needs the AR model in --models",
+  );
 });
