@@ -398,6 +398,27 @@ Deno.test("Ema averages with its decay and withAveraged() puts the trained weigh
   p.dispose();
 });
 
+Deno.test("Ema's decay: 0.999 by default, 0 accepted (the average is the last weights), 1 and above refused", () => {
+  const p = tf.variable(tf.tensor1d([4, 8]));
+  const vars = new Map([["p", p]]);
+  // Catches the default 0.999 changed (0.999 · 1.1 is refused, too).
+  const byDefault = new Ema(vars);
+  assertEquals(byDefault.decay, 0.999);
+  byDefault.dispose();
+  // Decay 0: each update replaces the average by the weights (catches
+  // `decay >= 0` → `> 0`).
+  const none = new Ema(vars, { decay: 0 });
+  p.assign(tf.tensor1d([1, -3]));
+  none.update();
+  assertEquals(Array.from(none.values.get("p")!.dataSync()), [1, -3]);
+  none.dispose();
+  // [0, 1): catches `decay < 1` → `<= 1` and `< 2`.
+  for (const decay of [1, 1.5, -0.1]) {
+    assertThrows(() => new Ema(vars, { decay }), RangeError, "[0, 1)");
+  }
+  p.dispose();
+});
+
 // A tiny next-token model: logits = onehot(x_i) · W, predicting x_{i+1}; the
 // loss also draws from the PRNG, so resuming must restore its state exactly.
 const V = 6;
