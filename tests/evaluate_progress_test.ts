@@ -136,3 +136,37 @@ Deno.test("measureGeneration() with --gen-samples prints generate and judge prog
     assertEquals(other.draws, loud.draws);
   }
 });
+
+Deno.test("scoreTest()'s progress is quiet for 10 s by default (a stubbed clock for the progress line alone)", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  // 24 test blocks: three batches of 8, updated at 9.5 s, 10.5 s and 11.5 s
+  // after the progress starts. Only the progress line's clock reads are
+  // stubbed (told by the caller's file), so the scoring runs as ever.
+  await fakeRun(run, { steps: 10, warmup: 1, evalBlocks: 24, models: "ar" });
+  const real = Object.getOwnPropertyDescriptor(performance, "now");
+  const realNow = performance.now.bind(performance);
+  const ticks = [0, 9_500, 10_500, 11_500];
+  let reads = 0;
+  Object.defineProperty(performance, "now", {
+    configurable: true,
+    value: () =>
+      /train\/progress\.ts/.test(new Error().stack ?? "")
+        ? ticks[Math.min(reads++, ticks.length - 1)]
+        : realNow(),
+  });
+  const lines: string[] = [];
+  try {
+    await scoreTest(run, { model: "ar", log: (l) => lines.push(l) });
+  } finally {
+    if (real) Object.defineProperty(performance, "now", real);
+    else delete (performance as { now?: unknown }).now;
+    await Deno.remove(root, { recursive: true });
+  }
+  assertEquals(reads, 4); // the start and three updates
+  // Catches a default of 9 s (8/24 shown) or 11 s (16/24 hidden).
+  const done = lines.filter((l) => l.startsWith("score ar:")).map((l) =>
+    /blocks (\d+)\/24/.exec(l)![1]
+  );
+  assertEquals(done, ["16", "24"]);
+});
