@@ -445,3 +445,37 @@ Deno.test("--judge self scores with the AR entrant wherever it is in --models, t
     "--judge self needs the AR model in --models",
   );
 });
+
+Deno.test("--judge naming a run made before --first-seed judges with its seed-0 AR model", async () => {
+  const { fakeRun } = await import("../hf/_test_util.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = `${dir}/older`;
+    const made = await fakeRun(run, { models: "ar" });
+    // A run made before --first-seed: its config.json has no firstSeed.
+    const { firstSeed: _, ...older } = made;
+    await Deno.writeTextFile(`${run}/config.json`, JSON.stringify(older));
+    await Deno.writeTextFile(
+      `${run}/results.json`,
+      JSON.stringify({ tokenizer: { id: "byte" } }),
+    );
+    const c = resolveConfig({ preset: "micro", judge: run });
+    const data = {
+      ...TINY_DATA,
+      tokenizer: { id: "byte", vocabSize: 260 },
+    } as Parameters<typeof openJudge>[1];
+    // Catches `firstSeed ?? 0` → `?? 1` (seed 1's model, which no run of
+    // one seed has).
+    const judge = await openJudge(c, data, {
+      engine: { kind: "tfjs", reason: "tfjs" },
+      log: () => {},
+    });
+    assert(
+      judge!.describe.includes(`the AR model of seed 0 of the run in ${run}`),
+      judge!.describe,
+    );
+    judge!.dispose();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
