@@ -446,7 +446,7 @@ Deno.test("--judge self scores with the AR entrant wherever it is in --models, t
   );
 });
 
-Deno.test("--judge naming a run made before --first-seed judges with its seed-0 AR model", async () => {
+Deno.test("--judge naming another run's folder, one made before --first-seed, opens its seed-0 AR model with the run's own process", async () => {
   const { fakeRun } = await import("../hf/_test_util.ts");
   const dir = await Deno.makeTempDir();
   try {
@@ -464,8 +464,9 @@ Deno.test("--judge naming a run made before --first-seed judges with its seed-0 
       ...TINY_DATA,
       tokenizer: { id: "byte", vocabSize: 260 },
     } as Parameters<typeof openJudge>[1];
-    // Catches `firstSeed ?? 0` → `?? 1` (seed 1's model, which no run of
-    // one seed has).
+    // Its config.json reads firstSeed as 0 (the option's olderRuns value).
+    // Catches the process options read from `other[1]` (the description)
+    // instead of `other[2]` (an import's outputs; none here).
     const judge = await openJudge(c, data, {
       engine: { kind: "tfjs", reason: "tfjs" },
       log: () => {},
