@@ -287,13 +287,13 @@ async function openTrained<P extends ContestantProcess>(
   // another seed or contestant (copied in from another run) is not this
   // run's model, whatever its files say.
   const first = config.firstSeed ?? 0;
-  const models = modelList(config);
+  const kinds = modelList(config);
   if (
-    !models.includes(kind) || seed < first || seed >= first + config.seeds
+    !kinds.includes(kind) || seed < first || seed >= first + config.seeds
   ) {
     throw new ConfigError(
       `${dir} has no ${kind} model for seed ${seed}: its config.json trains ${
-        models.join(", ")
+        kinds.join(", ")
       } for seed${config.seeds > 1 ? "s" : ""} ${
         config.seeds > 1 ? `${first}..${first + config.seeds - 1}` : first
       }; choose among those (a folder seed-${seed}/${kind} put there is not the run's)`,

@@ -3,7 +3,7 @@ import { inspectTrained, locateWeights } from "./load.ts";
 import { resolveConfig } from "./config.ts";
 import { RunFolder } from "./run_folder.ts";
 
-Deno.test("a model the run did not train is refused naming the models and seeds it did (or none yet)", async () => {
+Deno.test("a model the run did not train is refused naming the models and seeds it did (or none yet); one its configuration does not train, naming what it does", async () => {
   const out = await Deno.makeTempDir();
   try {
     const folder = new RunFolder(out);
@@ -31,13 +31,16 @@ Deno.test("a model the run did not train is refused naming the models and seeds 
       `No trained d3pm model for seed 1 in ${out}`,
     );
     assertEquals(tail(d3pm1), held);
-    const mlm = await assertRejects(
-      () => inspectTrained(out, { model: "mlm" }),
-      Error,
-      `No trained mlm model for seed 0 in ${out}`,
-    );
-    assertEquals(tail(mlm), held);
-    assertEquals(mlm.message.includes("\n"), false);
+    // A contestant or seed the configuration does not train is refused
+    // before its folder is looked at, naming what the run trains.
+    for (const [seed, kind] of [[0, "mlm"], [2, "ar"]] as const) {
+      const outside = await assertRejects(
+        () => inspectTrained(out, { model: kind, seed }),
+        Error,
+        `${out} has no ${kind} model for seed ${seed}: its config.json trains ar, d3pm for seeds 0..1`,
+      );
+      assertEquals(outside.message.includes("\n"), false);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
