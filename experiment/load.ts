@@ -9,12 +9,18 @@
  * @module
  */
 import { RESULTS_READ } from "./_limits.ts";
-import { BoundedReadError, pathExists, readJsonBounded } from "@d3pm/core";
+import {
+  BoundedReadError,
+  pathExists,
+  readJsonBounded,
+  sha256Hex,
+} from "@d3pm/core";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import {
   inspectModel,
   loadModel,
   type ModelConfig,
+  readWeightsFile,
   type Transformer,
 } from "@d3pm/transformer";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
@@ -23,7 +29,7 @@ import { openTokenizer } from "./data.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
-import { RunFolder } from "./run_folder.ts";
+import { RunFolder, WEIGHTS_SHA256 } from "./run_folder.ts";
 
 /** One model of a run: which seed and contestant, and whether it finished training. */
 export interface RunModel {
@@ -217,7 +223,10 @@ export interface TrainedModelInfo<
  *   contestant itself (which types the process).
  * @returns The model and what goes with it.
  * @throws {ConfigError} When the folder holds no run, the contestant is not
- *   registered, or that model did not finish training.
+ *   registered, that model did not finish training, or its
+ *   `model.safetensors` is not the file its `process.json` records the
+ *   SHA-256 of (another seed's or run's weights copied in; a folder written
+ *   before the SHA-256 was recorded loads unchecked).
  *
  * @example
  * ```ts
@@ -234,16 +243,27 @@ export async function loadTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
 ): Promise<TrainedModel<P>> {
-  const { modelDir, ...opened } = await openTrained(dir, which);
-  return { ...opened, model: await loadModel(modelDir) };
+  const { modelDir, weightsSha256, ...opened } = await openTrained(
+    dir,
+    which,
+  );
+  if (weightsSha256 === undefined) {
+    return { ...opened, model: await loadModel(modelDir) };
+  }
+  // Read once: hashed, checked, and loaded from the same bytes.
+  const path = `${modelDir}/model.safetensors`;
+  const bytes = await readWeightsFile(path, await inspectModel(modelDir));
+  checkWeights(path, weightsSha256, sha256Hex(bytes));
+  return { ...opened, model: await loadModel(modelDir, { weights: bytes }) };
 }
 
 /**
  * What {@linkcode loadTrained} checks of a trained model — the run, its
  * tokenizer, the process and model configuration the run's configuration
- * gives, the weights file's header against that configuration — without
- * reading the weights (see `inspectModel`): to refuse a model before it is
- * loaded.
+ * gives, the weights file's header against that configuration, its SHA-256
+ * against the one recorded — without loading the weights (see
+ * `inspectModel`; the file is read once to hash it): to refuse a model
+ * before it is loaded.
  *
  * @typeParam P The contestant's process.
  * @param dir The run folder.
@@ -266,15 +286,32 @@ export async function inspectTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
 ): Promise<TrainedModelInfo<P>> {
-  const opened = await openTrained(dir, which);
-  return { ...opened, modelConfig: await inspectModel(opened.modelDir) };
+  const { weightsSha256, ...opened } = await openTrained(dir, which);
+  const modelConfig = await inspectModel(opened.modelDir);
+  if (weightsSha256 !== undefined) {
+    const folder = new RunFolder(dir);
+    const seed = which.seed ?? opened.config.firstSeed ?? 0;
+    const kind = opened.contestant.kind;
+    checkWeights(
+      folder.weightsPath(seed, kind),
+      weightsSha256,
+      await folder.weightsSha256(seed, kind),
+    );
+  }
+  return { ...opened, modelConfig };
 }
 
-/** Everything {@linkcode loadTrained} checks and reads but the model. */
+/**
+ * Everything {@linkcode loadTrained} checks and reads but the model, and
+ * the SHA-256 its weights had when written (none in a folder written
+ * before it was recorded).
+ */
 async function openTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
-): Promise<Omit<TrainedModel<P>, "model"> & { modelDir: string }> {
+): Promise<
+  Omit<TrainedModel<P>, "model"> & { modelDir: string; weightsSha256?: string }
+> {
   const { config, models } = await readRun(dir);
   const folder = new RunFolder(dir);
   const seed = which.seed ?? config.firstSeed ?? 0;
@@ -283,22 +320,7 @@ async function openTrained<P extends ContestantProcess>(
     : which.model;
   const kind = contestant.kind;
   const modelDir = folder.modelDir(seed, kind);
-  // Only what the run's configuration trains: a seed-N/KIND folder of
-  // another seed or contestant (copied in from another run) is not this
-  // run's model, whatever its files say.
-  const first = config.firstSeed ?? 0;
-  const kinds = modelList(config);
-  if (
-    !kinds.includes(kind) || seed < first || seed >= first + config.seeds
-  ) {
-    throw new ConfigError(
-      `${dir} has no ${kind} model for seed ${seed}: its config.json trains ${
-        kinds.join(", ")
-      } for seed${config.seeds > 1 ? "s" : ""} ${
-        config.seeds > 1 ? `${first}..${first + config.seeds - 1}` : first
-      }; choose among those (a folder seed-${seed}/${kind} put there is not the run's)`,
-    );
-  }
+  configured(dir, config, seed, kind);
   if (!await isTrained(folder, seed, kind)) {
     throw new ConfigError(
       `No trained ${kind} model for seed ${seed} in ${dir} (expected model.safetensors and process.json in ${modelDir}; a run that did not finish this model has none); ${
@@ -330,12 +352,13 @@ async function openTrained<P extends ContestantProcess>(
   // was recorded (an import record before IMPORT_VERSION 2) whose import
   // added rows and whose process lacks them is refused.
   const imported = await folder.importRecord();
-  const spec = await agreeing(
+  const { [WEIGHTS_SHA256]: weightsSha256, ...spec } = await agreeing(
     folder.processPath(seed, kind),
     "process description",
     expected.process,
-    imported ? IMPORT_KEYS : [],
+    [WEIGHTS_SHA256, ...imported ? IMPORT_KEYS : []],
   );
+  sha256Of(folder.processPath(seed, kind), weightsSha256);
   if (
     imported && imported.version < 2 && spec.outputs === undefined &&
     Object.keys(imported.added ?? {}).length > 0
@@ -348,7 +371,64 @@ async function openTrained<P extends ContestantProcess>(
     expected.model as unknown as Record<string, unknown>,
   );
   const process = contestant.restore(spec);
-  return { config, tokenizer, contestant, process, modelDir };
+  return {
+    config,
+    tokenizer,
+    contestant,
+    process,
+    modelDir,
+    ...(weightsSha256 !== undefined
+      ? { weightsSha256: weightsSha256 as string }
+      : {}),
+  };
+}
+
+// Only what the run's configuration trains: a seed-N/KIND folder of
+// another seed or contestant (copied in from another run) is not this
+// run's model, whatever its files say.
+function configured(
+  dir: string,
+  config: ExperimentConfig,
+  seed: number,
+  kind: string,
+): void {
+  const first = config.firstSeed ?? 0;
+  const trains = modelList(config);
+  if (
+    !trains.includes(kind) || seed < first || seed >= first + config.seeds
+  ) {
+    throw new ConfigError(
+      `${dir} has no ${kind} model for seed ${seed}: its config.json trains ${
+        trains.join(", ")
+      } for seed${config.seeds > 1 ? "s" : ""} ${
+        config.seeds > 1 ? `${first}..${first + config.seeds - 1}` : first
+      }; choose among those (a folder seed-${seed}/${kind} put there is not the run's)`,
+    );
+  }
+}
+
+// A recorded SHA-256 (or none) must be 64 hex digits.
+function sha256Of(path: string, value: unknown): void {
+  if (value === undefined || /^[0-9a-f]{64}$/.test(String(value))) return;
+  throw new ConfigError(
+    `${path} does not belong to this run: its ${WEIGHTS_SHA256} is not a SHA-256 (64 hex digits); restore it`,
+  );
+}
+
+/**
+ * Refuse a weights file whose SHA-256 is not the one recorded when it was
+ * written (another seed's or run's copied in, or an edited one).
+ */
+function checkWeights(path: string, recorded: string, found: string): void {
+  if (found === recorded) return;
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  throw new ConfigError(
+    `${path} is not the weights this run wrote there: SHA-256 ${
+      found.slice(0, 12)
+    }…, where its process.json records ${
+      recorded.slice(0, 12)
+    }… (copied from another seed or run, or changed); restore that file, or write it again: --resume the run (from ${dir}/checkpoint.safetensors), or train (or import) it anew`,
+  );
 }
 
 // The keys of an imported causal model's process its import sets (and the
@@ -374,6 +454,27 @@ async function agreeing(
   expected: Record<string, unknown>,
   own: readonly string[] = [],
 ): Promise<Record<string, unknown>> {
+  const record = await savedObject(path, what);
+  for (const [key, value] of Object.entries(record)) {
+    if (own.includes(key)) continue;
+    if (JSON.stringify(value) !== JSON.stringify(expected[key])) {
+      throw new ConfigError(
+        `${path} does not belong to this run: its ${key} is ${
+          JSON.stringify(value)?.slice(0, 80)
+        } where the run's configuration gives ${
+          JSON.stringify(expected[key])?.slice(0, 80) ?? "none"
+        }`,
+      );
+    }
+  }
+  return record;
+}
+
+/** A saved JSON object of a model, read within 1 MiB. */
+async function savedObject(
+  path: string,
+  what: string,
+): Promise<Record<string, unknown>> {
   let saved: unknown;
   try {
     saved = await readJsonBounded(path, { limit: 1 << 20, what });
@@ -387,18 +488,6 @@ async function agreeing(
     );
   }
   const record = saved as Record<string, unknown>;
-  for (const [key, value] of Object.entries(record)) {
-    if (own.includes(key)) continue;
-    if (JSON.stringify(value) !== JSON.stringify(expected[key])) {
-      throw new ConfigError(
-        `${path} does not belong to this run: its ${key} is ${
-          JSON.stringify(value)?.slice(0, 80)
-        } where the run's configuration gives ${
-          JSON.stringify(expected[key])?.slice(0, 80) ?? "none"
-        }`,
-      );
-    }
-  }
   return record;
 }
 
@@ -429,8 +518,9 @@ export interface WeightsSource {
  * @param which The seed (default 0), the contestant, and the weights.
  * @returns The file, the names' prefix, and a description.
  * @throws {ConfigError} When the model did not finish training, the run
- *   kept no such weights (naming the option that keeps them), or `weights`
- *   is none of the three.
+ *   kept no such weights (naming the option that keeps them), `weights`
+ *   is none of the three, or the weights the run evaluated are not the
+ *   file whose SHA-256 its `process.json` records.
  *
  * @example
  * ```ts
@@ -465,10 +555,26 @@ export async function locateWeights(
       }); ${trainedThere(models)}`,
     );
   }
-  return await chosenWeights(
+  const source = await chosenWeights(
     { dir, config, folder, seed, kind },
     which.weights,
   );
+  // The weights the run evaluated: those its process.json records.
+  if (source.path === folder.weightsPath(seed, kind)) {
+    // (A process.json that cannot be read is left to its readers to name.)
+    const recorded = (await savedObject(
+      folder.processPath(seed, kind),
+      "process description",
+    ).catch(() => undefined))?.[WEIGHTS_SHA256];
+    if (typeof recorded === "string") {
+      checkWeights(
+        source.path,
+        recorded,
+        await folder.weightsSha256(seed, kind),
+      );
+    }
+  }
+  return source;
 }
 
 /** A trained model of a run folder: where {@linkcode locateWeights} looks. */

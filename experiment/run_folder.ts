@@ -21,6 +21,7 @@
  */
 import {
   BoundedReadError,
+  createSha256,
   kindOf,
   readJsonBounded,
   readTextBounded,
@@ -36,6 +37,39 @@ import {
   type OptionKey,
   OPTIONS,
 } from "./options.ts";
+
+/**
+ * The key of a model's `process.json` that records the SHA-256 of its
+ * `model.safetensors` as written (not part of the process: the loader
+ * takes it out). A `process.json` written before it lacks it; its weights
+ * load unchecked.
+ *
+ * @example
+ * ```ts
+ * import { WEIGHTS_SHA256 } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(WEIGHTS_SHA256, "weightsSha256");
+ * ```
+ */
+export const WEIGHTS_SHA256 = "weightsSha256";
+
+// The SHA-256 (hex) of a regular file, read in 1 MiB chunks (a FIFO or
+// device, which would be read for ever, is refused before it is opened).
+async function fileSha256(path: string): Promise<string> {
+  const info = await Deno.stat(path);
+  if (!info.isFile) {
+    throw new ConfigError(
+      `${path}: it is ${kindOf(info)} (expected a regular file); restore it`,
+    );
+  }
+  const h = createSha256();
+  using file = await Deno.open(path);
+  const buf = new Uint8Array(1 << 20);
+  for (let n; (n = await file.read(buf)) !== null;) {
+    h.update(buf.subarray(0, n));
+  }
+  return h.hex();
+}
 
 /** The largest `config.json`, `data.json` or `.lock` a reader accepts. */
 const SMALL_FILE = 1 << 20;
@@ -225,6 +259,52 @@ export class RunFolder {
    */
   processPath(seed: number, kind: string): string {
     return `${this.modelDir(seed, kind)}/process.json`;
+  }
+  /**
+   * A model's weights file (`model.safetensors`).
+   *
+   * @param seed The seed.
+   * @param kind The contestant (`ar`, `d3pm`, `mlm`, …).
+   * @returns Its path.
+   */
+  weightsPath(seed: number, kind: string): string {
+    return `${this.modelDir(seed, kind)}/model.safetensors`;
+  }
+
+  /**
+   * The SHA-256 of a model's `model.safetensors` as it is now.
+   *
+   * @param seed The seed.
+   * @param kind The contestant.
+   * @returns 64 hex digits.
+   */
+  async weightsSha256(seed: number, kind: string): Promise<string> {
+    return await fileSha256(this.weightsPath(seed, kind));
+  }
+
+  /**
+   * Write a model's `process.json` — the last of its files: a model is
+   * trained once it has one — with the SHA-256 of the `model.safetensors`
+   * now beside it as `weightsSha256` (see {@linkcode WEIGHTS_SHA256}),
+   * which the loader (`loadTrained`, `inspectTrained`, `locateWeights`)
+   * checks. Every writer of a model folder (training, a resume, an import)
+   * writes its process so.
+   *
+   * @param seed The seed.
+   * @param kind The contestant.
+   * @param process Its process description (`process.toJSON()`).
+   * @returns When the file is in place.
+   */
+  async writeProcess(
+    seed: number,
+    kind: string,
+    process: object,
+  ): Promise<void> {
+    const sha = await this.weightsSha256(seed, kind);
+    await writeFileAtomic(
+      this.processPath(seed, kind),
+      JSON.stringify({ ...process, [WEIGHTS_SHA256]: sha }, null, 2) + "\n",
+    );
   }
 
   /**

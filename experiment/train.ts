@@ -206,10 +206,7 @@ export async function trainContestant(
     model.attentionWindow = Infinity; // annealing over: evaluated bidirectional
     if (c.keep === "best" && validator) await validator.restoreBest(model);
     await saveModel(model, folder.modelDir(seed, kind));
-    await writeFileAtomic(
-      folder.processPath(seed, kind),
-      JSON.stringify(entrant.process.toJSON(), null, 2) + "\n",
-    );
+    await folder.writeProcess(seed, kind, entrant.process.toJSON());
     return {
       model,
       training: {

@@ -17,6 +17,7 @@ import {
   openTokenizer,
   readRun,
   RunFolder,
+  WEIGHTS_SHA256,
   type WeightsChoice,
 } from "@d3pm/experiment";
 import {
@@ -256,7 +257,9 @@ async function readExport(options: ExportOptions) {
     `${modelDir}/config.json`,
     await readJsonObject(`${modelDir}/config.json`, 1 << 20),
   );
-  const process: unknown = await readJsonObject(
+  // The weights' SHA-256 process.json records (checked by locateWeights)
+  // is the run folder's, not the process's: an export's files differ.
+  const { [WEIGHTS_SHA256]: _, ...process } = await readJsonObject(
     folder.processPath(seed, kind),
     1 << 20,
   );

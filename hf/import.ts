@@ -309,7 +309,7 @@ async function writeRun(
     config: JSON.stringify(run.model),
   });
   await Deno.writeTextFile(`${modelDir}/config.json`, json(run.model));
-  await Deno.writeTextFile(folder.processPath(0, run.kind), json(run.process));
+  await folder.writeProcess(0, run.kind, run.process);
   await Deno.writeTextFile(folder.importPath, json(run.record));
 }
 

@@ -8,6 +8,7 @@ import {
   IMPORT_VERSION,
   inspectTrained,
   readRun,
+  RunFolder,
 } from "@d3pm/experiment";
 import {
   f32Bytes,
@@ -98,9 +99,11 @@ Deno.test("importCheckpoint() writes a run folder of a GPT-2: the weights as sto
   assertEquals(state.models, [{ seed: 0, kind: "ar", trained: true }]);
   assertEquals(state.config.tokenizer, "bpe");
   assertEquals(state.config.vocabSize, 264);
-  const process = JSON.parse(
+  const { weightsSha256, ...process } = JSON.parse(
     await Deno.readTextFile(`${to}/seed-0/ar/process.json`),
   );
+  // The weights' SHA-256 as written, which the loader checks.
+  assertEquals(weightsSha256, await new RunFolder(to).weightsSha256(0, "ar"));
   assertEquals(process, {
     kind: "autoregressive",
     start: 260,
@@ -210,8 +213,11 @@ Deno.test("importCheckpoint() gives <|bos|> and <|eos|> the row of GPT-2's <|end
   assertEquals(result.vocabulary.added.bos, "row of <|endoftext|> (50256)");
   // Tied, the added rows are output rows: the process scores over GPT-2's
   // 50,257 outputs, <|bos|>/<|eos|> as <|endoftext|>, and never draws them.
+  const { weightsSha256: _, ...process } = JSON.parse(
+    await Deno.readTextFile(`${to}/seed-0/ar/process.json`),
+  );
   assertEquals(
-    JSON.parse(await Deno.readTextFile(`${to}/seed-0/ar/process.json`)),
+    process,
     {
       kind: "autoregressive",
       start: 50257,

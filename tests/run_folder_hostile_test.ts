@@ -11,11 +11,15 @@ import {
   collectRuns,
   ConfigError,
   type DataRecord,
+  inspectTrained,
   loadTrained,
+  locateWeights,
   openTokenizer,
   resolveConfig,
   RunFolder,
+  WEIGHTS_SHA256,
 } from "@d3pm/experiment";
+import { inspectModel, serializeModel, Transformer } from "@d3pm/transformer";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
 import { writeFileAtomic } from "@d3pm/core";
 import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
@@ -476,6 +480,51 @@ Deno.test("hostile: models, processes, tokenizers and data records put in a fini
   }
   await Deno.remove(run, { recursive: true });
   await Deno.remove(base, { recursive: true });
+});
+
+Deno.test("hostile: weights put in a model's place (another seed's, of the same shapes) are refused by every loader; a folder without their recorded SHA-256 loads as before", async () => {
+  const run = await finishedCopy();
+  const folder = new RunFolder(run);
+  const path = folder.weightsPath(0, "ar");
+  const process = `${run}/seed-0/ar/process.json`;
+  const recorded = JSON.parse(await Deno.readTextFile(process))[WEIGHTS_SHA256];
+  // The experiment recorded the weights it wrote.
+  assertEquals(recorded, await folder.weightsSha256(0, "ar"));
+  // Another seed's weights of this configuration (`cp runB/seed-1/ar/model.safetensors`).
+  const modelConfig = await inspectModel(folder.modelDir(0, "ar"));
+  const other = new Transformer(modelConfig, { seed: 7 });
+  const original = await Deno.readFile(path);
+  await Deno.writeFile(path, serializeModel(other));
+  other.dispose();
+  const found = await folder.weightsSha256(0, "ar");
+  const why = `${path} is not the weights this run wrote there: SHA-256 ${
+    found.slice(0, 12)
+  }…, where its process.json records ${recorded.slice(0, 12)}…`;
+  await assertRejects(
+    async () => (await loadTrained(run, { model: "ar" })).model.dispose(),
+    ConfigError,
+    why,
+  );
+  await assertRejects(
+    () => inspectTrained(run, { model: "ar" }),
+    ConfigError,
+    why,
+  );
+  await assertRejects(
+    () => locateWeights(run, { model: "ar" }),
+    ConfigError,
+    why,
+  );
+  // Restored, it loads again; a process.json of before the record loads as it did.
+  await Deno.writeFile(path, original);
+  (await loadTrained(run, { model: "ar" })).model.dispose();
+  const { [WEIGHTS_SHA256]: _, ...older } = JSON.parse(
+    await Deno.readTextFile(process),
+  );
+  await Deno.writeTextFile(process, JSON.stringify(older));
+  await Deno.writeFile(path, serializeModel(new Transformer(modelConfig)));
+  (await loadTrained(run, { model: "ar" })).model.dispose();
+  await Deno.remove(run, { recursive: true });
 });
 
 Deno.test("hostile: a resume where a model's folder is a file or a FIFO is refused before anything runs", async () => {
