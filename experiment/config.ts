@@ -19,6 +19,7 @@ import {
   type PresetName,
   RESUMABLE_KEYS,
   RULES,
+  VERIFIED_KEYS,
 } from "./options.ts";
 import { PRESETS } from "./presets.ts";
 import { contestants } from "./registry.ts";
@@ -227,11 +228,15 @@ export function modelList(c: Pick<ExperimentConfig, "models">): string[] {
 
 /**
  * The differences that forbid a resume, as one line, or "" when none.
- * Keys in {@linkcode RESUMABLE_KEYS} are ignored; a key the saved
- * configuration lacks reads as its {@linkcode ADDED_KEYS} value.
+ * Keys in {@linkcode RESUMABLE_KEYS} are ignored, and those in
+ * {@linkcode VERIFIED_KEYS} when the run has the record that verifies them
+ * (`verified`: its `data.json`); a key the saved configuration lacks reads
+ * as its {@linkcode ADDED_KEYS} value.
  *
  * @param saved The configuration the run started with.
  * @param now The configuration asked for now.
+ * @param options `verified`: the run's record will verify the
+ *   {@linkcode VERIFIED_KEYS} (its `data.json` exists).
  * @returns One `--key is X but the run used Y` clause per difference,
  * joined by `; `, or the empty string.
  *
@@ -250,10 +255,13 @@ export function modelList(c: Pick<ExperimentConfig, "models">): string[] {
 export function configDiff(
   saved: Readonly<Partial<ExperimentConfig>>,
   now: ExperimentConfig,
+  options: { verified?: boolean } = {},
 ): string {
   return configDifferences(saved, now, {
     defaults: ADDED_KEYS,
-    ignore: RESUMABLE_KEYS,
+    ignore: options.verified
+      ? [...RESUMABLE_KEYS, ...VERIFIED_KEYS]
+      : RESUMABLE_KEYS,
   }).map((d) =>
     `--${flagOf(d.key)} is ${JSON.stringify(d.now)} but the run used ${
       JSON.stringify(d.saved)

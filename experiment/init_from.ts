@@ -22,6 +22,7 @@ import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { D3PM } from "./contestants/d3pm.ts";
 import { sameFolder } from "./_paths.ts";
 import { RunFolder } from "./run_folder.ts";
+import { checkWeights } from "./_weights.ts";
 
 /** The model an `--init-from` names. */
 export interface InitSource {
@@ -144,11 +145,7 @@ export async function initialiseFrom(
   const info = await inspectSource(source);
   checkVocabulary(info.tokenizer, tokenizer, source);
   checkShape(info.modelConfig, model.config, source);
-  const bytes = await sourceStep(
-    source,
-    () => readWeightsFile(`${info.modelDir}/${WEIGHTS_FILE}`, info.modelConfig),
-  );
-  const weightsSha256 = sha256Hex(bytes);
+  const { bytes, weightsSha256 } = await sourceWeights(source, info);
   const from = await sourceStep(
     source,
     () => loadModel(info.modelDir, { weights: bytes }),
@@ -323,6 +320,26 @@ function inspectSource(source: InitSource): Promise<TrainedModelInfo> {
     () =>
       inspectTrained(source.dir, { seed: source.seed, model: source.model }),
   );
+}
+
+/**
+ * The source's weights, read once, and their SHA-256, which must be the
+ * one its run recorded (another seed's or run's weights put at its place
+ * are refused).
+ */
+async function sourceWeights(
+  source: InitSource,
+  info: TrainedModelInfo,
+): Promise<{ bytes: Uint8Array; weightsSha256: string }> {
+  const path = `${info.modelDir}/${WEIGHTS_FILE}`;
+  return await sourceStep(source, async () => {
+    const bytes = await readWeightsFile(path, info.modelConfig);
+    const weightsSha256 = sha256Hex(bytes);
+    if (info.weightsSha256 !== undefined) {
+      checkWeights(path, info.weightsSha256, weightsSha256);
+    }
+    return { bytes, weightsSha256 };
+  });
 }
 
 /** A step of reading the source; its failure a ConfigError naming the option. */

@@ -26,7 +26,7 @@ import {
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
-import { inspectTrained } from "./load.ts";
+import { loadTrained } from "./load.ts";
 import { AR } from "./contestants/ar.ts";
 import type { EvalContext } from "./evaluation.ts";
 import { type Entrant, setStoredWeights } from "./train.ts";
@@ -402,6 +402,7 @@ async function otherRun(
   }
   const seed = other.firstSeed ?? 0; // a sweep's cell may start at seed k
   try {
+    await folder.verifyWeights(seed, "ar");
     return [
       await loadModel(folder.modelDir(seed, "ar")),
       `the AR model of seed ${seed} of the run in ${c.judge}`,
@@ -446,10 +447,12 @@ async function importedJudge(
   try {
     // Its process: the outputs its softmax runs over, the targets it reads
     // as <|endoftext|> (an import that predates them is refused).
-    const { process } = await inspectTrained(c.judge, { seed, model: AR });
+    // Loaded as any run's model: its weights checked against their
+    // recorded SHA-256 too.
+    const { process, model } = await loadTrained(c.judge, { seed, model: AR });
     const { outputs, alias } = process.spec;
     return [
-      await loadModel(folder.modelDir(seed, "ar")),
+      model,
       `${record.architecture} imported from ${record.from} (deno task import, in ${c.judge})`,
       {
         ...(outputs !== undefined ? { outputs } : {}),

@@ -30,6 +30,7 @@ import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
 import { RunFolder, WEIGHTS_SHA256 } from "./run_folder.ts";
+import { checkWeights } from "./_weights.ts";
 
 /** One model of a run: which seed and contestant, and whether it finished training. */
 export interface RunModel {
@@ -212,6 +213,11 @@ export interface TrainedModelInfo<
   modelConfig: ModelConfig;
   /** The folder of its `config.json` and `model.safetensors`. */
   modelDir: string;
+  /**
+   * The SHA-256 of its `model.safetensors` as the run wrote it (none in a
+   * folder written before it was recorded).
+   */
+  weightsSha256?: string;
 }
 
 /**
@@ -260,10 +266,10 @@ export async function loadTrained<P extends ContestantProcess>(
 /**
  * What {@linkcode loadTrained} checks of a trained model — the run, its
  * tokenizer, the process and model configuration the run's configuration
- * gives, the weights file's header against that configuration, its SHA-256
- * against the one recorded — without loading the weights (see
- * `inspectModel`; the file is read once to hash it): to refuse a model
- * before it is loaded.
+ * gives, the weights file's header against that configuration — without
+ * reading the weights (see `inspectModel`): to refuse a model before it is
+ * loaded. Its `weightsSha256` is the SHA-256 recorded for them, which a
+ * caller that reads them checks (as `loadTrained` and `--init-from` do).
  *
  * @typeParam P The contestant's process.
  * @param dir The run folder.
@@ -286,19 +292,8 @@ export async function inspectTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
 ): Promise<TrainedModelInfo<P>> {
-  const { weightsSha256, ...opened } = await openTrained(dir, which);
-  const modelConfig = await inspectModel(opened.modelDir);
-  if (weightsSha256 !== undefined) {
-    const folder = new RunFolder(dir);
-    const seed = which.seed ?? opened.config.firstSeed ?? 0;
-    const kind = opened.contestant.kind;
-    checkWeights(
-      folder.weightsPath(seed, kind),
-      weightsSha256,
-      await folder.weightsSha256(seed, kind),
-    );
-  }
-  return { ...opened, modelConfig };
+  const opened = await openTrained(dir, which);
+  return { ...opened, modelConfig: await inspectModel(opened.modelDir) };
 }
 
 /**
@@ -309,9 +304,7 @@ export async function inspectTrained<P extends ContestantProcess>(
 async function openTrained<P extends ContestantProcess>(
   dir: string,
   which: { seed?: number; model: string | Contestant<P> },
-): Promise<
-  Omit<TrainedModel<P>, "model"> & { modelDir: string; weightsSha256?: string }
-> {
+): Promise<Omit<TrainedModelInfo<P>, "modelConfig">> {
   const { config, models } = await readRun(dir);
   const folder = new RunFolder(dir);
   const seed = which.seed ?? config.firstSeed ?? 0;
@@ -412,22 +405,6 @@ function sha256Of(path: string, value: unknown): void {
   if (value === undefined || /^[0-9a-f]{64}$/.test(String(value))) return;
   throw new ConfigError(
     `${path} does not belong to this run: its ${WEIGHTS_SHA256} is not a SHA-256 (64 hex digits); restore it`,
-  );
-}
-
-/**
- * Refuse a weights file whose SHA-256 is not the one recorded when it was
- * written (another seed's or run's copied in, or an edited one).
- */
-function checkWeights(path: string, recorded: string, found: string): void {
-  if (found === recorded) return;
-  const dir = path.slice(0, path.lastIndexOf("/"));
-  throw new ConfigError(
-    `${path} is not the weights this run wrote there: SHA-256 ${
-      found.slice(0, 12)
-    }…, where its process.json records ${
-      recorded.slice(0, 12)
-    }… (copied from another seed or run, or changed); restore that file, or write it again: --resume the run (from ${dir}/checkpoint.safetensors), or train (or import) it anew`,
   );
 }
 
@@ -561,18 +538,7 @@ export async function locateWeights(
   );
   // The weights the run evaluated: those its process.json records.
   if (source.path === folder.weightsPath(seed, kind)) {
-    // (A process.json that cannot be read is left to its readers to name.)
-    const recorded = (await savedObject(
-      folder.processPath(seed, kind),
-      "process description",
-    ).catch(() => undefined))?.[WEIGHTS_SHA256];
-    if (typeof recorded === "string") {
-      checkWeights(
-        source.path,
-        recorded,
-        await folder.weightsSha256(seed, kind),
-      );
-    }
+    await folder.verifyWeights(seed, kind);
   }
   return source;
 }

@@ -18,8 +18,14 @@ import {
 
 /** One experiment option: a command-line option with what a resume may do with it. */
 export interface ExperimentOption extends OptionSpec {
-  /** `--resume` may change it: it steers the process, not what is trained or measured. */
-  readonly resumable?: boolean;
+  /**
+   * `--resume` may change it: `true`, it steers the process, not what is
+   * trained or measured; `"verified"`, it names where the run's inputs
+   * are, and a resume may name another place when the files there hash to
+   * the run's record of them (`data`: each split's SHA-256 in `data.json`;
+   * a run without that record keeps its value).
+   */
+  readonly resumable?: boolean | "verified";
   /**
    * Set for an option added after runs had been made: the value that
    * reproduces what those runs did. A saved `config.json` or checkpoint
@@ -128,6 +134,7 @@ export const OPTIONS = {
     kind: "string",
     value: "DIR",
     default: "",
+    resumable: "verified",
     help:
       "WikiText folder (wiki.{train,valid,test}.tokens|raw[.gz]; default: the embedded WikiText-2)",
   },
@@ -570,6 +577,29 @@ function keysWhere(
  */
 export const RESUMABLE_KEYS: readonly OptionKey[] = keysWhere((s) =>
   s.resumable === true
+);
+
+/**
+ * Keys a `--resume` may change when the run's record verifies the new
+ * value (the options marked `resumable: "verified"`): `--data` moved, its
+ * files the same by `data.json`'s SHA-256s (checked as the run begins
+ * writing; a split that differs is refused by name). The resumed run's
+ * `config.json` then records the new value: where the files it measured
+ * are now.
+ *
+ * @example
+ * ```ts
+ * import { configDiff, resolveConfig, VERIFIED_KEYS } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(VERIFIED_KEYS, ["data"]);
+ * const started = resolveConfig({ preset: "micro", data: "/old" });
+ * const moved = resolveConfig({ preset: "micro", data: "/new", resume: true });
+ * assertEquals(configDiff(started, moved, { verified: true }), "");
+ * assertEquals(configDiff(started, moved), '--data is "/new" but the run used "/old"');
+ * ```
+ */
+export const VERIFIED_KEYS: readonly OptionKey[] = keysWhere((s) =>
+  s.resumable === "verified"
 );
 
 /**

@@ -30,12 +30,14 @@ import {
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
 import { configDiff, modelList } from "./config.ts";
+import { checkWeights } from "./_weights.ts";
 import {
   ADDED_KEYS,
   ConfigError,
   type ExperimentConfig,
   type OptionKey,
   OPTIONS,
+  VERIFIED_KEYS,
 } from "./options.ts";
 
 /**
@@ -283,6 +285,33 @@ export class RunFolder {
   }
 
   /**
+   * Check a model's `model.safetensors` against the SHA-256 its
+   * `process.json` records (see {@linkcode RunFolder.writeProcess}); a
+   * `process.json` without one (written before it was recorded), or that
+   * cannot be read (its readers name it), checks nothing.
+   *
+   * @param seed The seed.
+   * @param kind The contestant.
+   * @returns When the file is the one recorded.
+   * @throws {ConfigError} When it is not (naming both hashes and what to do).
+   */
+  async verifyWeights(seed: number, kind: string): Promise<void> {
+    const recorded = await this.#readJson(
+      this.processPath(seed, kind),
+      "process description",
+    ).then(
+      (p) => (p as Record<string, unknown> | undefined)?.[WEIGHTS_SHA256],
+      () => undefined,
+    );
+    if (typeof recorded !== "string") return;
+    checkWeights(
+      this.weightsPath(seed, kind),
+      recorded,
+      await this.weightsSha256(seed, kind),
+    );
+  }
+
+  /**
    * Write a model's `process.json` — the last of its files: a model is
    * trained once it has one — with the SHA-256 of the `model.safetensors`
    * now beside it as `weightsSha256` (see {@linkcode WEIGHTS_SHA256}),
@@ -495,7 +524,13 @@ export class RunFolder {
     const saved = await this.savedConfig();
     if (config.resume) {
       if (!saved) return; // nothing to resume: a fresh start
-      const diff = configDiff(saved, config);
+      // --data may name another folder when data.json will verify its
+      // files (RunLock.begin refuses a split that differs, by name).
+      const verified = await this.savedData().then(
+        (d) => d !== undefined,
+        () => false,
+      );
+      const diff = configDiff(saved, config, { verified });
       if (diff) {
         throw new ConfigError(
           `Cannot resume ${this.dir}: ${diff} (${await this.#elsewhere(
@@ -647,7 +682,7 @@ export class RunFolder {
     return {
       release,
       begin: async (data) => {
-        if (config.resume && data) await this.#checkData(data);
+        if (config.resume) await this.#checkData(config, data);
         // A --resume of a folder holding no run (a mistyped --out) starts
         // one: said, not silent.
         if (config.resume && !await this.savedConfig()) {
@@ -716,7 +751,26 @@ export class RunFolder {
   }
 
   /** A resume on data other than the run's own is refused. */
-  async #checkData(now: DataRecord): Promise<void> {
+  async #checkData(
+    config: ExperimentConfig,
+    now: DataRecord | undefined,
+  ): Promise<void> {
+    // A moved --data (a VERIFIED_KEYS change RunFolder.check let through)
+    // is taken only once its files are hashed here.
+    const saved = await this.savedConfig();
+    const moved = VERIFIED_KEYS.filter((k) =>
+      saved !== undefined && saved[k] !== undefined && saved[k] !== config[k]
+    ).map((k) =>
+      `--${flagOf(k)} is ${JSON.stringify(config[k])} but the run used ${
+        JSON.stringify(saved![k])
+      }`
+    ).join("; ");
+    if (!now) {
+      if (!moved) return;
+      throw new ConfigError(
+        `Cannot resume ${this.dir}: ${moved}, and no data record was given to verify the files there; resume with the run's --data`,
+      );
+    }
     const then = await this.savedData();
     if (!then) return; // a run made before data records: nothing to compare
     const changed = (["train", "valid", "test"] as const).filter((s) =>
@@ -725,9 +779,11 @@ export class RunFolder {
     const short = (h: string) => `${h.slice(0, 12)}…`;
     if (changed.length > 0) {
       throw new ConfigError(
-        `Cannot resume ${this.dir}: the ${
+        `Cannot resume ${this.dir}: ${moved ? `${moved}, and there ` : ""}the ${
           changed.join(" and ")
-        } data changed since the run started (${
+        } data ${
+          moved ? "differ from the run's" : "changed since the run started"
+        } (${
           changed.map((s) =>
             `${s} SHA-256 ${short(then.sha256[s])} then, ${
               short(now.sha256[s])

@@ -36,6 +36,7 @@ import {
   ConfigError,
   type ExperimentConfig,
   tfjsOnlyOptions,
+  VERIFIED_KEYS,
 } from "./options.ts";
 import type { TrainingFigures } from "./results.ts";
 import type { DataRecord, RunFolder } from "./run_folder.ts";
@@ -289,7 +290,9 @@ function loopOptions(
  * @param data What the run trains on.
  * @param initFromWeightsSha256 The SHA-256 of the `--init-from` source's
  *   weights, when the contestant starts from one.
- * @returns `train()`'s `config` and `configDefaults`.
+ * @returns `train()`'s `config`, `configDefaults` and `configIgnore` (the
+ *   {@linkcode VERIFIED_KEYS}: a moved `--data` resumes once `data.json`
+ *   verified its files, which `dataSha256` ties too).
  *
  * @example A checkpoint of another contestant, seed or corpus does not match
  * ```ts
@@ -313,6 +316,7 @@ export function checkpointTies(
 ): {
   config: Record<string, unknown>;
   configDefaults: Record<string, unknown>;
+  configIgnore: readonly string[];
 } {
   // Keys of their own: `data` and `tokenizer` are options.
   const ties = {
@@ -325,6 +329,9 @@ export function checkpointTies(
   return {
     config: { ...trainingFingerprint(c), ...ties },
     configDefaults: { ...ADDED_KEYS, ...ties },
+    // A moved --data is resumed only once data.json verified its files
+    // (RunFolder.check, RunLock.begin), and dataSha256 ties them here.
+    configIgnore: VERIFIED_KEYS,
   };
 }
 

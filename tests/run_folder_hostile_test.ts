@@ -10,11 +10,14 @@ import {
   checkpointTies,
   collectRuns,
   ConfigError,
+  D3PM,
   type DataRecord,
+  initialiseFrom,
   inspectTrained,
   loadTrained,
   locateWeights,
   openTokenizer,
+  parseInitFrom,
   resolveConfig,
   RunFolder,
   WEIGHTS_SHA256,
@@ -505,11 +508,19 @@ Deno.test("hostile: weights put in a model's place (another seed's, of the same 
     ConfigError,
     why,
   );
-  await assertRejects(
-    () => inspectTrained(run, { model: "ar" }),
-    ConfigError,
-    why,
+  // inspectTrained reads no weights: it gives the recorded SHA-256 to
+  // the reader that does, as --init-from.
+  const info = await inspectTrained(run, { model: "ar" });
+  assertEquals(info.weightsSha256, recorded);
+  const d3pm = new Transformer(
+    D3PM.modelConfig(info.config, info.tokenizer.vocabSize),
   );
+  await assertRejects(
+    () => initialiseFrom(d3pm, parseInitFrom(run, 0), info.tokenizer),
+    ConfigError,
+    `Option --init-from ${run}/seed-0/ar: ${why}`,
+  );
+  d3pm.dispose();
   await assertRejects(
     () => locateWeights(run, { model: "ar" }),
     ConfigError,
@@ -589,6 +600,75 @@ Deno.test("hostile: a resume with an edited data record, or none, checks what it
   assertEquals(await folder.savedData(), record);
   assert(await exists(`${run}/results.json`));
   await Deno.remove(run, { recursive: true });
+});
+
+Deno.test("hostile: a run whose data moved resumes from the new --data when data.json verifies its files, and records that path; a split that differs is refused by name", async () => {
+  const run = await finishedCopy();
+  const folder = new RunFolder(run);
+  // The run trained on the embedded WikiText-2; the same files, moved.
+  const moved = await Deno.makeTempDir();
+  for (const split of ["train", "valid", "test"]) {
+    await Deno.copyFile(
+      `${ROOT}data/corpus/wikitext-2/wiki.${split}.tokens.gz`,
+      `${moved}/wiki.${split}.tokens.gz`,
+    );
+  }
+  const before = JSON.parse(await Deno.readTextFile(`${run}/results.json`));
+  const r = await runTool("experiment.ts", [
+    ...RUN,
+    "--out",
+    run,
+    "--resume",
+    "--data",
+    moved,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals((await folder.savedConfig())!.data, moved);
+  const after = JSON.parse(await Deno.readTextFile(`${run}/results.json`));
+  assertEquals(after.config.data, moved);
+  const tests = (r: { results: { test: unknown }[] }) =>
+    r.results.map((m) => m.test);
+  assertEquals(tests(after), tests(before), "the same figures");
+  assertEquals(tests(after).length, 2);
+  // One split that differs there: refused, naming it, nothing rewritten.
+  const config = await Deno.readTextFile(folder.configPath);
+  const other = await Deno.makeTempDir();
+  for (const split of ["train", "test"]) {
+    await Deno.copyFile(
+      `${moved}/wiki.${split}.tokens.gz`,
+      `${other}/wiki.${split}.tokens.gz`,
+    );
+  }
+  await Deno.copyFile(
+    `${ROOT}data/corpus/wikitext-2/wiki.test.tokens.gz`,
+    `${other}/wiki.valid.tokens.gz`,
+  );
+  const refused = await runTool("experiment.ts", [
+    ...RUN,
+    "--out",
+    run,
+    "--resume",
+    "--data",
+    other,
+  ]);
+  assertEquals(refused.code, 1, refused.stderr);
+  assert(
+    refused.stderr.includes(
+      `Cannot resume ${run}: --data is "${other}" but the run used "${moved}", and there the valid data differ from the run's (valid SHA-256 `,
+    ),
+    refused.stderr,
+  );
+  assertEquals(await Deno.readTextFile(folder.configPath), config);
+  // Without data.json nothing verifies another --data: refused as before.
+  await Deno.remove(folder.dataPath);
+  await assertRejects(
+    () => folder.acquire({ ...JSON.parse(config), data: other, resume: true }),
+    ConfigError,
+    `--data is "${other}" but the run used "${moved}"`,
+  );
+  for (const dir of [run, moved, other]) {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("hostile: report --merge names a torn, FIFO or foreign results.json and a run still going, instead of 'no results.json there'", async () => {

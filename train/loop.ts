@@ -128,6 +128,12 @@ export interface TrainOptions {
    * configuration without the key reads as this value on resume.
    */
   configDefaults?: Readonly<Record<string, unknown>>;
+  /**
+   * Keys of `config` a resume does not compare: the caller has verified
+   * what they name another way (a data path whose files hash to the
+   * checkpoint's own record of them).
+   */
+  configIgnore?: readonly string[];
   /** Append one record per step here. */
   metrics?: MetricsLog;
   /**
@@ -517,6 +523,7 @@ async function drive(
     if (options.config !== undefined) {
       const [diff] = configDifferences(ck.state.config, options.config, {
         defaults: options.configDefaults,
+        ignore: options.configIgnore,
       });
       if (diff) {
         const change = `${JSON.stringify(diff.saved)} → ${

@@ -1,0 +1,34 @@
+/**
+ * The check every reader of a run's trained weights makes: the file's
+ * SHA-256 against the one its `process.json` recorded when it was written
+ * (see `RunFolder.writeProcess`).
+ *
+ * @module
+ */
+import { ConfigError } from "./options.ts";
+
+/**
+ * Refuse a weights file whose SHA-256 is not the one recorded when it was
+ * written (another seed's or run's copied in, or an edited one).
+ *
+ * @param path The weights file.
+ * @param recorded The SHA-256 its `process.json` records.
+ * @param found The file's SHA-256 now.
+ * @throws {ConfigError} In one line: the file, both hashes' first 12 hex
+ *   digits, and what to do.
+ */
+export function checkWeights(
+  path: string,
+  recorded: string,
+  found: string,
+): void {
+  if (found === recorded) return;
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  throw new ConfigError(
+    `${path} is not the weights this run wrote there: SHA-256 ${
+      found.slice(0, 12)
+    }…, where its process.json records ${
+      recorded.slice(0, 12)
+    }… (copied from another seed or run, or changed); restore that file, or write it again: --resume the run (from ${dir}/checkpoint.safetensors), or train (or import) it anew`,
+  );
+}
