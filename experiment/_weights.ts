@@ -32,3 +32,22 @@ export function checkWeights(
     }… (copied from another seed or run, or changed); restore that file, or write it again: --resume the run (from ${dir}/checkpoint.safetensors), or train (or import) it anew`,
   );
 }
+
+/**
+ * Refuse a model folder whose `process.json` records another seed's
+ * weights (the whole folder copied from another seed); none recorded
+ * (written before) passes.
+ *
+ * @param path The `process.json`.
+ * @param recorded Its recorded seed, if any.
+ * @param seed The seed asked for.
+ * @throws {ConfigError} In one line, with what to do.
+ */
+export function checkSeed(path: string, recorded: unknown, seed: number): void {
+  if (recorded === undefined || recorded === seed) return;
+  throw new ConfigError(
+    `${path} records the weights of seed ${
+      JSON.stringify(recorded)?.slice(0, 20)
+    }, not of seed ${seed} (the model folder was copied from another seed): restore this seed's folder, or train it anew (remove the folder, then --resume)`,
+  );
+}

@@ -29,8 +29,8 @@ import { openTokenizer } from "./data.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
-import { RunFolder, WEIGHTS_SHA256 } from "./run_folder.ts";
-import { checkWeights } from "./_weights.ts";
+import { RunFolder, WEIGHTS_SEED, WEIGHTS_SHA256 } from "./run_folder.ts";
+import { checkSeed, checkWeights } from "./_weights.ts";
 
 /** One model of a run: which seed and contestant, and whether it finished training. */
 export interface RunModel {
@@ -345,13 +345,18 @@ async function openTrained<P extends ContestantProcess>(
   // was recorded (an import record before IMPORT_VERSION 2) whose import
   // added rows and whose process lacks them is refused.
   const imported = await folder.importRecord();
-  const { [WEIGHTS_SHA256]: weightsSha256, ...spec } = await agreeing(
+  const {
+    [WEIGHTS_SHA256]: weightsSha256,
+    [WEIGHTS_SEED]: weightsSeed,
+    ...spec
+  } = await agreeing(
     folder.processPath(seed, kind),
     "process description",
     expected.process,
-    [WEIGHTS_SHA256, ...imported ? IMPORT_KEYS : []],
+    [WEIGHTS_SHA256, WEIGHTS_SEED, ...imported ? IMPORT_KEYS : []],
   );
   sha256Of(folder.processPath(seed, kind), weightsSha256);
+  checkSeed(folder.processPath(seed, kind), weightsSeed, seed);
   if (
     imported && imported.version < 2 && spec.outputs === undefined &&
     Object.keys(imported.added ?? {}).length > 0

@@ -30,7 +30,7 @@ import {
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
 import { configDiff, modelList } from "./config.ts";
-import { checkWeights } from "./_weights.ts";
+import { checkSeed, checkWeights } from "./_weights.ts";
 import {
   ADDED_KEYS,
   ConfigError,
@@ -54,6 +54,21 @@ import {
  * ```
  */
 export const WEIGHTS_SHA256 = "weightsSha256";
+
+/**
+ * The key of a model's `process.json` that records the seed whose weights
+ * its folder holds (a process does not name its seed, so a whole model
+ * folder copied from another seed would agree with every other check).
+ * Written and read as {@linkcode WEIGHTS_SHA256} is.
+ *
+ * @example
+ * ```ts
+ * import { WEIGHTS_SEED } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(WEIGHTS_SEED, "weightsSeed");
+ * ```
+ */
+export const WEIGHTS_SEED = "weightsSeed";
 
 // The SHA-256 (hex) of a regular file, read in 1 MiB chunks (a FIFO or
 // device, which would be read for ever, is refused before it is opened).
@@ -288,7 +303,8 @@ export class RunFolder {
    * Check a model's `model.safetensors` against the SHA-256 its
    * `process.json` records (see {@linkcode RunFolder.writeProcess}); a
    * `process.json` without one (written before it was recorded), or that
-   * cannot be read (its readers name it), checks nothing.
+   * cannot be read (its readers name it), checks nothing. Its recorded seed
+   * must be `seed`.
    *
    * @param seed The seed.
    * @param kind The contestant.
@@ -296,13 +312,13 @@ export class RunFolder {
    * @throws {ConfigError} When it is not (naming both hashes and what to do).
    */
   async verifyWeights(seed: number, kind: string): Promise<void> {
-    const recorded = await this.#readJson(
-      this.processPath(seed, kind),
-      "process description",
-    ).then(
-      (p) => (p as Record<string, unknown> | undefined)?.[WEIGHTS_SHA256],
+    const path = this.processPath(seed, kind);
+    const saved = await this.#readJson(path, "process description").then(
+      (p) => p as Record<string, unknown> | undefined,
       () => undefined,
     );
+    checkSeed(path, saved?.[WEIGHTS_SEED], seed);
+    const recorded = saved?.[WEIGHTS_SHA256];
     if (typeof recorded !== "string") return;
     checkWeights(
       this.weightsPath(seed, kind),
@@ -314,7 +330,8 @@ export class RunFolder {
   /**
    * Write a model's `process.json` — the last of its files: a model is
    * trained once it has one — with the SHA-256 of the `model.safetensors`
-   * now beside it as `weightsSha256` (see {@linkcode WEIGHTS_SHA256}),
+   * now beside it as `weightsSha256` (see {@linkcode WEIGHTS_SHA256}) and
+   * the seed as `weightsSeed`,
    * which the loader (`loadTrained`, `inspectTrained`, `locateWeights`)
    * checks. Every writer of a model folder (training, a resume, an import)
    * writes its process so.
@@ -332,7 +349,11 @@ export class RunFolder {
     const sha = await this.weightsSha256(seed, kind);
     await writeFileAtomic(
       this.processPath(seed, kind),
-      JSON.stringify({ ...process, [WEIGHTS_SHA256]: sha }, null, 2) + "\n",
+      JSON.stringify(
+        { ...process, [WEIGHTS_SHA256]: sha, [WEIGHTS_SEED]: seed },
+        null,
+        2,
+      ) + "\n",
     );
   }
 

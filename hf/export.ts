@@ -17,6 +17,7 @@ import {
   openTokenizer,
   readRun,
   RunFolder,
+  WEIGHTS_SEED,
   WEIGHTS_SHA256,
   type WeightsChoice,
 } from "@d3pm/experiment";
@@ -257,12 +258,14 @@ async function readExport(options: ExportOptions) {
     `${modelDir}/config.json`,
     await readJsonObject(`${modelDir}/config.json`, 1 << 20),
   );
-  // The weights' SHA-256 process.json records (checked by locateWeights)
-  // is the run folder's, not the process's: an export's files differ.
-  const { [WEIGHTS_SHA256]: _, ...process } = await readJsonObject(
-    folder.processPath(seed, kind),
-    1 << 20,
-  );
+  // The weights' SHA-256 and seed process.json records (checked by
+  // locateWeights) are the run folder's, not the process's: an export's
+  // files differ.
+  const { [WEIGHTS_SHA256]: _, [WEIGHTS_SEED]: __, ...process } =
+    await readJsonObject(
+      folder.processPath(seed, kind),
+      1 << 20,
+    );
   const tokenizer = await openTokenizer(state.config, folder);
   const missing = SPECIAL_ORDER.filter((k) =>
     tokenizer.special[k] === undefined

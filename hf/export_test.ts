@@ -93,7 +93,7 @@ Deno.test("exportRun() writes each architecture's files, and importCheckpoint() 
       );
       // The same process (each folder records its own weights' SHA-256).
       const processOf = async (dir: string) => {
-        const { weightsSha256: _, ...process } = JSON.parse(
+        const { weightsSha256: _, weightsSeed: __, ...process } = JSON.parse(
           await Deno.readTextFile(`${dir}/process.json`),
         );
         return process;

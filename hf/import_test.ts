@@ -99,11 +99,12 @@ Deno.test("importCheckpoint() writes a run folder of a GPT-2: the weights as sto
   assertEquals(state.models, [{ seed: 0, kind: "ar", trained: true }]);
   assertEquals(state.config.tokenizer, "bpe");
   assertEquals(state.config.vocabSize, 264);
-  const { weightsSha256, ...process } = JSON.parse(
+  const { weightsSha256, weightsSeed, ...process } = JSON.parse(
     await Deno.readTextFile(`${to}/seed-0/ar/process.json`),
   );
   // The weights' SHA-256 as written, which the loader checks.
   assertEquals(weightsSha256, await new RunFolder(to).weightsSha256(0, "ar"));
+  assertEquals(weightsSeed, 0);
   assertEquals(process, {
     kind: "autoregressive",
     start: 260,
@@ -213,7 +214,7 @@ Deno.test("importCheckpoint() gives <|bos|> and <|eos|> the row of GPT-2's <|end
   assertEquals(result.vocabulary.added.bos, "row of <|endoftext|> (50256)");
   // Tied, the added rows are output rows: the process scores over GPT-2's
   // 50,257 outputs, <|bos|>/<|eos|> as <|endoftext|>, and never draws them.
-  const { weightsSha256: _, ...process } = JSON.parse(
+  const { weightsSha256: _, weightsSeed: __, ...process } = JSON.parse(
     await Deno.readTextFile(`${to}/seed-0/ar/process.json`),
   );
   assertEquals(

@@ -20,6 +20,7 @@ import {
   parseInitFrom,
   resolveConfig,
   RunFolder,
+  WEIGHTS_SEED,
   WEIGHTS_SHA256,
 } from "@d3pm/experiment";
 import { inspectModel, serializeModel, Transformer } from "@d3pm/transformer";
@@ -526,10 +527,32 @@ Deno.test("hostile: weights put in a model's place (another seed's, of the same 
     ConfigError,
     why,
   );
+  // The whole folder copied from another seed (its process.json records
+  // the copied weights' hash, and that seed).
+  await Deno.writeFile(path, original);
+  const current = JSON.parse(await Deno.readTextFile(process));
+  await Deno.writeTextFile(
+    process,
+    JSON.stringify({ ...current, [WEIGHTS_SEED]: 1 }),
+  );
+  const seedWhy =
+    `${process} records the weights of seed 1, not of seed 0 (the model folder was copied from another seed)`;
+  await assertRejects(
+    async () => (await loadTrained(run, { model: "ar" })).model.dispose(),
+    ConfigError,
+    seedWhy,
+  );
+  await assertRejects(
+    () => locateWeights(run, { model: "ar" }),
+    ConfigError,
+    seedWhy,
+  );
+  await Deno.writeTextFile(process, JSON.stringify(current));
+  assertEquals(current[WEIGHTS_SEED], 0);
   // Restored, it loads again; a process.json of before the record loads as it did.
   await Deno.writeFile(path, original);
   (await loadTrained(run, { model: "ar" })).model.dispose();
-  const { [WEIGHTS_SHA256]: _, ...older } = JSON.parse(
+  const { [WEIGHTS_SHA256]: _, [WEIGHTS_SEED]: __, ...older } = JSON.parse(
     await Deno.readTextFile(process),
   );
   await Deno.writeTextFile(process, JSON.stringify(older));
