@@ -282,7 +282,7 @@ Deno.test("the server streams a bd3 generation, tells the page its blocks, and r
   }
 });
 
-Deno.test("the page is told a staggered D3PM generates on the server only (the browser's engine has no synchronous forward pass)", async () => {
+Deno.test("the page is told a staggered D3PM generates on the server only (the browser's engine has no synchronous forward pass), and gets the process without the run's weights record", async () => {
   const base = await Deno.realPath(await Deno.makeTempDir());
   const d3pm = D3PM.process(
     resolveConfig({ preset: "micro", models: "ar,d3pm" }),
@@ -300,7 +300,12 @@ Deno.test("the page is told a staggered D3PM generates on the server only (the b
     await fakeRun(`${base}/r`, { models: "ar,d3pm" });
     await Deno.writeTextFile(
       `${base}/r/seed-0/d3pm/process.json`,
-      JSON.stringify(stagger ? { ...d3pm, stagger } : d3pm),
+      // With the weights record a run writes beside the process.
+      JSON.stringify({
+        ...(stagger ? { ...d3pm, stagger } : d3pm),
+        weightsSha256: "0".repeat(64),
+        weightsSeed: 0,
+      }),
     );
     const res = await handler(
       new Request("http://127.0.0.1/api/run/unmasking?run=r&seed=0&model=d3pm"),
@@ -309,7 +314,9 @@ Deno.test("the page is told a staggered D3PM generates on the server only (the b
     await Deno.remove(`${base}/r`, { recursive: true });
     return body;
   };
-  assertEquals((await info()).tfjsOnly, undefined);
+  const plain = await info();
+  assertEquals(plain.tfjsOnly, undefined);
+  assertEquals(plain.spec, d3pm);
   const staggered = await info({ span: 4, delta: 0.5 });
   assert(staggered.tfjsOnly.includes("its masking is staggered"), staggered);
   assertEquals(staggered.spec.stagger, { span: 4, delta: 0.5 });

@@ -12,6 +12,7 @@ import {
   inspectRun,
   openTokenizer,
   OPTIONS as EXPERIMENT_OPTIONS,
+  processSpec,
   processStagger,
   RunFolder,
   type RunOverview,
@@ -705,12 +706,18 @@ export async function unmaskingRoute(
       `The ${kind} model of seed ${seed} has no process.json inside the run`,
     );
   }
-  const spec = await readJsonBounded(real, {
+  // The description without the weights record the run writes beside it
+  // (no process's restore, here or in the browser, accepts that).
+  const saved = await readJsonBounded(real, {
     limit: 1 << 20,
     what: "process description",
   }).catch((e: Error) => {
     throw new HttpError(500, e.message);
   });
+  const spec = saved !== null && typeof saved === "object" &&
+      !Array.isArray(saved)
+    ? processSpec(saved as Record<string, unknown>)
+    : saved;
   const process = c.restore(spec);
   return json({
     kind,

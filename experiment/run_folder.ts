@@ -70,6 +70,30 @@ export const WEIGHTS_SHA256 = "weightsSha256";
  */
 export const WEIGHTS_SEED = "weightsSeed";
 
+/**
+ * The process description a saved `process.json` holds: the file without
+ * its weights record ({@linkcode WEIGHTS_SHA256}, {@linkcode WEIGHTS_SEED}),
+ * which no process's `restore` accepts. For readers of the file other than
+ * the loader (which checks the record): the dashboard's playground.
+ *
+ * @param saved The parsed `process.json`.
+ * @returns The same object without the two keys (a copy).
+ *
+ * @example
+ * ```ts
+ * import { processSpec } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const saved = { kind: "autoregressive", start: 256, weightsSha256: "ab", weightsSeed: 0 };
+ * assertEquals(processSpec(saved), { kind: "autoregressive", start: 256 });
+ * ```
+ */
+export function processSpec(
+  saved: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
+  const { [WEIGHTS_SHA256]: _sha, [WEIGHTS_SEED]: _seed, ...spec } = saved;
+  return spec;
+}
+
 // The SHA-256 (hex) of a regular file, read in 1 MiB chunks (a FIFO or
 // device, which would be read for ever, is refused before it is opened).
 async function fileSha256(path: string): Promise<string> {
