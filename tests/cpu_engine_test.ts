@@ -243,7 +243,11 @@ Deno.test({
       "2",
     ]);
     assertEquals(s.code, 0, s.stderr);
-    const lines = s.stdout.trim().split("\n");
+    // Each sample under its "=== sample N (…) ===" line.
+    const lines = s.stdout.split(
+      /^=== sample \d+ \(\d+ forward passes\) ===\n/m,
+    )
+      .slice(1).map((t) => t.trim());
     assertEquals(lines.length, 2, s.stdout);
     for (const line of lines) {
       assert(line.startsWith("<|bos|>The city"), line);
