@@ -23,7 +23,7 @@ import { Progress } from "@d3pm/train";
 export interface ScoreOptions {
   /** The contestant. */
   model: string;
-  /** The seed (default 0). */
+  /** The seed (default the run's first seed: 0 unless made with `--first-seed`). */
   seed?: number;
   /** Test blocks (0: all; default: the run's `--eval-blocks`). */
   blocks?: number;
@@ -87,7 +87,7 @@ export async function scoreTest(
   options: ScoreOptions,
 ): Promise<TestScore> {
   const { config: saved } = await readRun(dir);
-  const seed = options.seed ?? 0;
+  const seed = options.seed ?? saved.firstSeed ?? 0;
   // `resume` keeps the run's own tokenizer (a trained BPE is in the folder).
   const config = {
     ...saved,

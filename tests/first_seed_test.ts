@@ -2,9 +2,10 @@
 // 0: the tools that read a run's model take its first seed when --seed is
 // not given, and name the missing seed in one line when it is.
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import { scoreTest } from "@d3pm/experiment";
 import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
-Deno.test("without --seed, evaluate and sample read the first seed of a run made with --first-seed", async () => {
+Deno.test("without --seed, evaluate, sample and the library's scoreTest read the first seed of a run made with --first-seed", async () => {
   const out = `${await Deno.makeTempDir()}/run`;
   const run = await runTool("experiment.ts", [
     "--preset",
@@ -43,6 +44,11 @@ Deno.test("without --seed, evaluate and sample read the first seed of a run made
   assertEquals(got.seed, 2);
   // The same model: the run's exact test NLL on its 4 blocks.
   assertAlmostEquals(got.figures.nll, ar.test.nll, 1e-6);
+
+  // The library's scoreTest takes the same default as the tool.
+  const lib = await scoreTest(out, { model: "ar", blocks: 4 });
+  assertEquals(lib.seed, 2);
+  assertAlmostEquals(lib.figures.nll, ar.test.nll, 1e-6);
 
   const sample = await runTool("sample.ts", ["--run", out, "--model", "ar"]);
   assertEquals(sample.code, 0, sample.stderr);
