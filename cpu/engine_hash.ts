@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "d6d19676b40c3d6e276d06320281699f0fc7032cfa3d0d3a34258804cd07527d";
+  "62a10bc64d4a6ebf2106cbe8d33a8bf1e5825211f379e0ee8e97cfe11787115b";
