@@ -122,7 +122,9 @@ export async function openJudge(
   if (config.judge === "self") return undefined;
   const { engine, log } = options;
   // An imported judge scores over its own outputs (see hf/import.ts).
-  const other = config.judge !== "auto" ? await otherRun(config, data, log) : [];
+  const other = config.judge !== "auto"
+    ? await otherRun(config, data, log)
+    : [];
   const process = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
