@@ -283,6 +283,50 @@ function checkCell(
 }
 
 /**
+ * Why two runs of a merge differ in their data, or undefined: the same
+ * data by what they are (their data.json, {@linkcode compareData}), not by
+ * the --data path (which the results' `source` is) — moved data are the
+ * same data, and a file replaced at the same path is not; then the corpus
+ * facts. A note (data compared by path alone) goes into `notes`.
+ */
+function dataDifference(
+  first: MergedRun,
+  run: MergedRun,
+  swept: readonly string[],
+  notes: Set<string>,
+): string | undefined {
+  const a = first.result, b = run.result;
+  if (!swept.includes("data")) {
+    const { differ, note } = compareData(
+      {
+        name: first.dir,
+        data: a.config.data,
+        ...(first.dataRecord ? { record: first.dataRecord } : {}),
+      },
+      {
+        name: run.dir,
+        data: b.config.data,
+        ...(run.dataRecord ? { record: run.dataRecord } : {}),
+      },
+    );
+    if (differ) return differ;
+    if (note) notes.add(note);
+  }
+  const verified = first.dataRecord !== undefined &&
+    run.dataRecord !== undefined;
+  const da = a.data ?? {}, db = b.data ?? {};
+  const facts = verified
+    ? ["trainTokens", "testTokens"] as const
+    : ["source", "trainTokens", "testTokens"] as const;
+  const k = facts.find((k) => da[k] !== db[k]);
+  return k === undefined
+    ? undefined
+    : `their data differ (${k} ${db[k]} in ${run.dir} but ${
+      da[k]
+    } in ${first.dir})`;
+}
+
+/**
  * Refuse runs that differ in what a comparison holds fixed: the data, the
  * tokenizer, and every option but the swept ones (and those that only steer
  * the process). The data are compared by what they are — each run's
@@ -335,41 +379,8 @@ export function checkMergeable(
           swept.length > 1 ? `: ${swept.join(", ")}` : ": seeds"
         }; pass --vary KEY to compare an option)`,
       );
-    // The same data by what they are (data.json), not by the --data path
-    // (which the report's source is): moved data are the same data, and
-    // a file replaced at the same path is not.
-    if (!swept.includes("data")) {
-      const { differ, note } = compareData(
-        {
-          name: first.dir,
-          data: a.config.data,
-          ...(first.dataRecord ? { record: first.dataRecord } : {}),
-        },
-        {
-          name: run.dir,
-          data: b.config.data,
-          ...(run.dataRecord ? { record: run.dataRecord } : {}),
-        },
-      );
-      if (differ) throw why(differ);
-      if (note) notes.add(note);
-    }
-    const verified = first.dataRecord !== undefined &&
-      run.dataRecord !== undefined;
-    const da = a.data ?? {}, db = b.data ?? {};
-    for (
-      const k of verified
-        ? ["trainTokens", "testTokens"] as const
-        : ["source", "trainTokens", "testTokens"] as const
-    ) {
-      if (da[k] !== db[k]) {
-        throw why(
-          `their data differ (${k} ${db[k]} in ${run.dir} but ${
-            da[k]
-          } in ${first.dir})`,
-        );
-      }
-    }
+    const data = dataDifference(first, run, swept, notes);
+    if (data) throw why(data);
     if (a.tokenizer?.id !== b.tokenizer?.id) {
       throw why(
         `their tokenizers differ (${b.tokenizer?.id} in ${run.dir} but ${a.tokenizer?.id} in ${first.dir})`,
