@@ -287,7 +287,8 @@ function checkCell(
  * data by what they are (their data.json, {@linkcode compareData}), not by
  * the --data path (which the results' `source` is) — moved data are the
  * same data, and a file replaced at the same path is not; then the corpus
- * facts. A note (data compared by path alone) goes into `notes`.
+ * facts. None when `data` is swept. A note (data compared by path alone)
+ * goes into `notes`.
  */
 function dataDifference(
   first: MergedRun,
@@ -295,23 +296,23 @@ function dataDifference(
   swept: readonly string[],
   notes: Set<string>,
 ): string | undefined {
+  // Swept: runs on other data are what is compared.
+  if (swept.includes("data")) return undefined;
   const a = first.result, b = run.result;
-  if (!swept.includes("data")) {
-    const { differ, note } = compareData(
-      {
-        name: first.dir,
-        data: a.config.data,
-        ...(first.dataRecord ? { record: first.dataRecord } : {}),
-      },
-      {
-        name: run.dir,
-        data: b.config.data,
-        ...(run.dataRecord ? { record: run.dataRecord } : {}),
-      },
-    );
-    if (differ) return differ;
-    if (note) notes.add(note);
-  }
+  const { differ, note } = compareData(
+    {
+      name: first.dir,
+      data: a.config.data,
+      ...(first.dataRecord ? { record: first.dataRecord } : {}),
+    },
+    {
+      name: run.dir,
+      data: b.config.data,
+      ...(run.dataRecord ? { record: run.dataRecord } : {}),
+    },
+  );
+  if (differ) return differ;
+  if (note) notes.add(note);
   const verified = first.dataRecord !== undefined &&
     run.dataRecord !== undefined;
   const da = a.data ?? {}, db = b.data ?? {};

@@ -220,6 +220,15 @@ Deno.test("report --merge merges runs whose data.json agree under other --data p
     await collectRuns([old1, old2], { log: (l) => notes.push(l) });
     assertEquals(notes.length, 1);
     assert(notes[0].startsWith(`note: ${old1} and ${old2} have no data.json`));
+    // --vary data: runs on other data are what is compared (the results'
+    // source, their --data path, refused these before; plant: no early
+    // return for a swept `data` in merge.ts's dataDifference).
+    const other = `${dir}/other`;
+    await mergeRun(other, "/data/other", 3);
+    assertEquals(
+      (await collectRuns([old1, other], { vary: ["data"] })).runs.length,
+      2,
+    );
     await assertRejects(
       () => collectRuns([old1, moved]),
       ConfigError,
