@@ -60,11 +60,20 @@ async function scoreGeneration(
   const { config: saved, results } = await readRun(dir);
   // Every test block: the unigram reference and its floor need real text.
   const config = { ...saved, resume: true, evalBlocks: 0 };
-  const data = await prepareData(config, new RunFolder(dir), o.log);
-  // The judge first: a wrong --judge is refused before any generation.
+  const folder = new RunFolder(dir);
+  const data = await prepareData(config, folder, o.log);
+  // The judge first: a wrong --judge is refused before any generation. A
+  // judge run must share what this run trained on: its data.json (the
+  // files read now only for a run made before data records).
+  const trained = await folder.savedData();
   const judge = o.judge === "auto"
     ? await autoJudge(config, data, { ...o, runEngine: results?.engine })
-    : await runJudge(o.judge === "self" ? dir : o.judge, config, data, o);
+    : await runJudge(
+      o.judge === "self" ? dir : o.judge,
+      config,
+      trained ? { ...data, record: trained } : data,
+      o,
+    );
   const L = config.blockLength;
   const steps = Math.max(...genStepList(config));
   let generated;

@@ -160,6 +160,19 @@ Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.js
         record.sha256.valid.slice(0, 12)
       }… in this run (their data.json); a judge must share the run's data`,
     );
+    // The evaluated run trained on other files than those at its path now
+    // (its data.json): a judge of the files now is not its judge. Plant:
+    // evaluate.ts passing the data as read now (`data`) to runJudge.
+    const test = "1".repeat(64);
+    await writeRecord(run, { ...record, sha256: { ...record.sha256, test } });
+    const then = await evaluate(moved);
+    assertEquals(then.code, 1, then.stderr);
+    assertStringIncludes(
+      errorLine(then),
+      `their data differ (--data "/data/wikitext-2-moved" in ${moved}, "" in this run): test SHA-256 ${
+        record.sha256.test.slice(0, 12)
+      }… in ${moved} but 111111111111… in this run (their data.json)`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
