@@ -326,3 +326,90 @@ Deno.test("--weights last|ema read only the model's own final checkpoint: anothe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Plant: Validator.restoreBest without its checkSeed/checkWeights (the
+// best/ copied in becomes the model the run evaluates, and process.json
+// then records it as the run's).
+Deno.test("a --keep best resume refuses another seed's best/ (with or without its best.json) copied into an unfinished model, instead of evaluating it as this seed's", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/run`;
+    const args = [
+      "--preset",
+      "micro",
+      "--models",
+      "ar",
+      "--steps",
+      "6",
+      "--warmup",
+      "1",
+      "--eval-blocks",
+      "4",
+      "--elbo-samples",
+      "1",
+      "--gen-tokens",
+      "32",
+      "--gen-steps",
+      "4",
+      "--exact-blocks",
+      "1",
+      "--judge",
+      "self",
+      "--keep",
+      "best",
+      "--log-every",
+      "2",
+      "--valid-every",
+      "2",
+      "--seeds",
+      "2",
+      "--out",
+      out,
+    ];
+    const first = await runScript("examples/experiment.ts", args);
+    assertEquals(first.code, 0, first.stderr);
+    const own = `${out}/seed-0/ar`, other = `${out}/seed-1/ar`;
+    const record = JSON.parse(await Deno.readTextFile(`${own}/best.json`));
+    assertEquals(record.weightsSeed, 0);
+    const kept = await Deno.readFile(`${own}/best/model.safetensors`);
+    const unfinish = async () => {
+      for (const f of ["model.safetensors", "process.json"]) {
+        await Deno.remove(`${own}/${f}`).catch(() => {});
+      }
+    };
+    const resume = () =>
+      runScript("examples/experiment.ts", [...args, "--resume"]);
+    // Its best/ weights alone: best.json's SHA-256.
+    await unfinish();
+    await Deno.copyFile(
+      `${other}/best/model.safetensors`,
+      `${own}/best/model.safetensors`,
+    );
+    const weights = await resume();
+    assertEquals(weights.code, 1, weights.stderr);
+    assertStringIncludes(
+      errorLine(weights),
+      `error: ${own}/best/model.safetensors is not the weights this run wrote there: SHA-256 `,
+    );
+    assertStringIncludes(
+      errorLine(weights),
+      `where ${own}/best.json records ${record.weightsSha256.slice(0, 12)}…`,
+    );
+    // With its best.json: the seed it records.
+    await Deno.copyFile(`${other}/best.json`, `${own}/best.json`);
+    const seed = await resume();
+    assertEquals(seed.code, 1, seed.stderr);
+    assertEquals(
+      errorLine(seed),
+      `error: ${own}/best.json records the weights of seed 1, not of seed 0 (the model folder was copied from another seed): restore this seed's folder, or train it anew (remove the folder, then --resume)`,
+    );
+    // Restored: the resume finishes with the model's own best weights.
+    await Deno.writeFile(`${own}/best/model.safetensors`, kept);
+    await Deno.writeTextFile(`${own}/best.json`, JSON.stringify(record));
+    const ok = await resume();
+    assertEquals(ok.code, 0, ok.stderr);
+    assertEquals(await Deno.readFile(`${own}/model.safetensors`), kept);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
