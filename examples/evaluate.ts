@@ -62,18 +62,13 @@ async function scoreGeneration(
   const config = { ...saved, resume: true, evalBlocks: 0 };
   const folder = new RunFolder(dir);
   const data = await prepareData(config, folder, o.log);
-  // The judge first: a wrong --judge is refused before any generation. A
-  // judge run must share what this run trained on: its data.json (the
-  // files read now only for a run made before data records).
-  const trained = await folder.savedData();
+  // The files at its --data must be those it trained on (data.json): so
+  // the judge run is compared with what this run trained on.
+  await folder.verifyData(data.record);
+  // The judge first: a wrong --judge is refused before any generation.
   const judge = o.judge === "auto"
     ? await autoJudge(config, data, { ...o, runEngine: results?.engine })
-    : await runJudge(
-      o.judge === "self" ? dir : o.judge,
-      config,
-      trained ? { ...data, record: trained } : data,
-      o,
-    );
+    : await runJudge(o.judge === "self" ? dir : o.judge, config, data, o);
   const L = config.blockLength;
   const steps = Math.max(...genStepList(config));
   let generated;

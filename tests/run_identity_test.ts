@@ -119,7 +119,7 @@ Deno.test("--judge RUN takes a run whose data.json agrees under another --data p
 
 // The evaluate tool's --judge RUN goes through the same check (a
 // subprocess: examples/evaluate.ts). Plant: judge.ts comparing the path.
-Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.json under another path is taken; the same path with a replaced file is refused in one line", async () => {
+Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.json under another path is taken; the same path with a replaced file is refused in one line; so is a run whose own files changed since it trained", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const run = `${dir}/run`;
@@ -161,18 +161,24 @@ Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.js
       }… in this run (their data.json); a judge must share the run's data`,
     );
     // The evaluated run trained on other files than those at its path now
-    // (its data.json): a judge of the files now is not its judge. Plant:
-    // evaluate.ts passing the data as read now (`data`) to runJudge.
+    // (its data.json): refused before any scoring, or judging. Plant:
+    // evaluate.ts (and score.ts) without the folder.verifyData call.
     const test = "1".repeat(64);
     await writeRecord(run, { ...record, sha256: { ...record.sha256, test } });
     const then = await evaluate(moved);
     assertEquals(then.code, 1, then.stderr);
-    assertStringIncludes(
-      errorLine(then),
-      `their data differ (--data "/data/wikitext-2-moved" in ${moved}, "" in this run): test SHA-256 ${
+    const changed =
+      `error: The test data of the run in ${run} (--data "") changed since it trained (test SHA-256 111111111111… then, ${
         record.sha256.test.slice(0, 12)
-      }… in ${moved} but 111111111111… in this run (their data.json)`,
-    );
+      }… now; then: its data.json): its figures would be of other files; restore the files it trained on`;
+    assertEquals(errorLine(then), changed);
+    // And the test split's score (scoreTest).
+    const score = await runScript("examples/evaluate.ts", ["--run", run]);
+    assertEquals(score.code, 1, score.stderr);
+    assertEquals(errorLine(score), changed);
+    await writeRecord(run, record);
+    const scored = await runScript("examples/evaluate.ts", ["--run", run]);
+    assertEquals(scored.code, 0, scored.stderr);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
