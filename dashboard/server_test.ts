@@ -988,7 +988,7 @@ async function listedRuns(
   );
 }
 
-Deno.test("linkOutOfRun() gives no verdict, and keeps none, when a folder of a run cannot be read (out of file descriptors): the run is 503 and listed as corrupt, and its link out is found once the folder reads", async () => {
+Deno.test("linkOutOfRun() gives no verdict, and keeps none, when a folder of a run cannot be read (out of file descriptors): the run is 503 and listed as corrupt, and its link out is found once the folder reads (a folder that fails once is walked again)", async () => {
   const s = await setup();
   const dir = `${s.root}/good`, failing = `${dir}/seed-0/ar`;
   const readDir = Deno.readDir;
@@ -1031,6 +1031,21 @@ Deno.test("linkOutOfRun() gives no verdict, and keeps none, when a folder of a r
   try {
     // Nothing was kept: the next walk reads the folder and finds the link.
     assertEquals(await linkOutOfRun(dir), "seed-0/ar/notes.json");
+    // A folder that fails once (renamed while walked) is walked again.
+    await Deno.remove(`${failing}/notes.json`);
+    let fails = 1;
+    (Deno as { readDir: typeof Deno.readDir }).readDir = (path) => {
+      if (String(path) === failing && fails-- > 0) {
+        throw new Deno.errors.NotFound(`readdir '${path}'`);
+      }
+      return readDir(path);
+    };
+    try {
+      assertEquals(await linkOutOfRun(dir, "good"), undefined);
+    } finally {
+      (Deno as { readDir: typeof Deno.readDir }).readDir = readDir;
+    }
+    await Deno.symlink(`${s.base}/secret.txt`, `${failing}/notes.json`);
     assertEquals((await s.get("/api/run?run=good")).status, 404);
   } finally {
     await s.done();
