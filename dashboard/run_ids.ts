@@ -175,11 +175,31 @@ export class RunUncheckedError extends Error {
   }
 }
 
-/** Entries of a run folder looked at for links out, at most (more: not served). */
+/**
+ * Entries of a run folder looked at for links out, at most (more: not served).
+ *
+ * @example
+ * ```ts
+ * import { MAX_RUN_ENTRIES } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(MAX_RUN_ENTRIES, 10_000);
+ * ```
+ */
 export const MAX_RUN_ENTRIES = 10_000;
 /**
  * Folders below a run folder walked for links out, at most (a run's deepest
  * is `seed-N/KIND/best`, 3; a folder deeper than this: not served).
+ *
+ * @example
+ * ```ts
+ * import { linkOutOfRun, MAX_WALK_DEPTH, RunUncheckedError } from "@d3pm/dashboard";
+ * import { assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const deep = Array.from({ length: MAX_WALK_DEPTH + 1 }, (_, i) => `n${i}`);
+ * await Deno.mkdir(`${dir}/${deep.join("/")}`, { recursive: true });
+ * await assertRejects(() => linkOutOfRun(dir), RunUncheckedError, "deep");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export const MAX_WALK_DEPTH = 8;
 
