@@ -171,6 +171,13 @@ const BEHAVIOUR = [
   "tests/check_examples_test.ts",
   "tests/entry_points_test.ts",
   "tools/",
+  // A run folder's locks and refusals in-process, the tools' and the
+  // epochs study's argument checks, serve's refusals, loadTrained's refusals.
+  "experiment/run_folder_test.ts",
+  "experiment/tools_test.ts",
+  "experiment/load_test.ts",
+  "examples/study_epochs_test.ts",
+  "examples/serve_test.ts",
 ];
 // `--scope numerics` leaves out the tests of the packages below the BLAS too:
 // core/ (bytes, hashes, the PRNG) imports no backend, and the tests of
