@@ -159,6 +159,7 @@ const BEHAVIOUR = [
   // config checks, the repository's own tools and checks: no float is
   // computed, so no kernel set can change them.
   "tests/hostile_options_test.ts",
+  "tests/experiment_refusals_test.ts",
   "hf/hostile_test.ts",
   "hf/_pickle_test.ts",
   "hf/tokenizer_files_test.ts",
