@@ -192,6 +192,10 @@ const TFJS_CPU = [
   "autoregressive/",
   "eval/",
   "train/",
+  // Block diffusion and block attention on a real denoiser: every test sets
+  // tfjs's `cpu` backend first, as diffusion/'s do.
+  "tests/block_diffusion_test.ts",
+  "transformer/block_attention_test.ts",
 ];
 const ignored = IGNORED.concat(values.scope === "numerics" ? BEHAVIOUR : []);
 const ignoredTests = ignored.concat(
