@@ -179,6 +179,14 @@ const BEHAVIOUR = [
   "experiment/load_test.ts",
   "examples/study_epochs_test.ts",
   "examples/serve_test.ts",
+  // Sweep planning, status and merging, and the reports' figures from given
+  // results (brute force in JavaScript); the CPU engine's pinned hash.
+  "experiment/sweep_test.ts",
+  "experiment/sweep_waves_test.ts",
+  "experiment/report_test.ts",
+  "experiment/report_figures_test.ts",
+  "experiment/studies/epochs_report_test.ts",
+  "cpu/engine_hash_test.ts",
 ];
 // `--scope numerics` leaves out the tests of the packages below the BLAS too:
 // core/ (bytes, hashes, the PRNG) imports no backend, and the tests of
