@@ -160,6 +160,8 @@ const BEHAVIOUR = [
   // computed, so no kernel set can change them.
   "tests/hostile_options_test.ts",
   "tests/experiment_refusals_test.ts",
+  // Runs identified by their data.json and weights records: refusals.
+  "tests/run_identity_test.ts",
   "hf/hostile_test.ts",
   "hf/_pickle_test.ts",
   "hf/tokenizer_files_test.ts",
