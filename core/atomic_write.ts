@@ -61,9 +61,12 @@ export async function writeFileAtomic(
 
 /**
  * Remove the temporary files that {@linkcode writeFileAtomic} left in `dir`
- * (and its subfolders) when a process was killed mid-write.
+ * (and its subfolders) when a process was killed mid-write. A file that
+ * vanishes meanwhile (its writer renamed or removed it) is passed over.
  *
  * @param dir A folder; a missing one is fine.
+ * @param keep Names of temporary files to leave (another process's, still
+ *   being written: a run folder's lock attempts, `.lock.<uuid>.tmp`).
  * @returns The paths removed.
  *
  * @example
@@ -78,7 +81,10 @@ export async function writeFileAtomic(
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function removeStaleTemps(dir: string): Promise<string[]> {
+export async function removeStaleTemps(
+  dir: string,
+  keep: (name: string) => boolean = () => false,
+): Promise<string[]> {
   const removed: string[] = [];
   let entries: Deno.DirEntry[];
   try {
@@ -89,9 +95,14 @@ export async function removeStaleTemps(dir: string): Promise<string[]> {
   }
   for (const entry of entries) {
     const path = `${dir}/${entry.name}`;
-    if (entry.isDirectory) removed.push(...await removeStaleTemps(path));
-    else if (entry.isFile && TEMP.test(entry.name)) {
-      await Deno.remove(path);
+    if (entry.isDirectory) removed.push(...await removeStaleTemps(path, keep));
+    else if (entry.isFile && TEMP.test(entry.name) && !keep(entry.name)) {
+      try {
+        await Deno.remove(path);
+      } catch (e) {
+        if (e instanceof Deno.errors.NotFound) continue; // gone meanwhile
+        throw e;
+      }
       removed.push(path);
     }
   }

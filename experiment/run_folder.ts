@@ -30,6 +30,7 @@ import {
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
 import { configDiff, modelList } from "./config.ts";
+import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
 import {
   ADDED_KEYS,
@@ -782,7 +783,14 @@ export class RunFolder {
         CREATED.delete(this.dir);
         PARENTS.delete(this.dir);
         if (config.force && !config.resume) await this.#moveAside();
-        for (const path of await removeStaleTemps(this.dir)) {
+        // Another process's lock attempt (`.lock.<uuid>.tmp`, created and
+        // removed by any lock()) is not this run's to remove mid-write.
+        for (
+          const path of await removeStaleTemps(
+            this.dir,
+            (name) => LOCK_TEMP.test(name),
+          )
+        ) {
           console.error(`note: removed ${path}, left by an interrupted write`);
         }
         await writeFileAtomic(
@@ -897,9 +905,19 @@ export class RunFolder {
       new Date().toISOString().replace(/[:.]/g, "-")
     }`;
     await Deno.mkdir(aside);
-    for (const e of [...Deno.readDirSync(this.dir)]) {
-      if (e.name === ".lock") continue;
-      await Deno.rename(`${this.dir}/${e.name}`, `${aside}/${e.name}`);
+    // All but the lock and other processes' lock attempts (which come and
+    // go: one moved made that process's lock fail), renamed synchronously
+    // so that a signal (whose handler exits) cannot split the run between
+    // the two folders; an entry gone since the listing is passed over.
+    const names = [...Deno.readDirSync(this.dir)].map((e) => e.name)
+      .filter((name) => name !== ".lock" && !LOCK_TEMP.test(name));
+    hooks.beforeMoveAside?.(this.dir, names);
+    for (const name of names) {
+      try {
+        Deno.renameSync(`${this.dir}/${name}`, `${aside}/${name}`);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      }
     }
     console.error(`note: moved the earlier run in ${this.dir} to ${aside}`);
   }
@@ -946,6 +964,13 @@ export class RunFolder {
         return holding(this.lockPath, mine);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
+          // Our attempt's file vanished under a folder that is there: try
+          // again (a --force of an older version moved it aside).
+          if (
+            await Deno.stat(this.dir).then((i) => i.isDirectory, () => false)
+          ) {
+            continue;
+          }
           throw new ConfigError(
             `Cannot lock ${this.dir}: the folder does not exist`,
           );
@@ -1271,6 +1296,9 @@ async function isEmptyFolder(path: string): Promise<boolean> {
 /** Temporary files of `writeFileAtomic` (`<name>.<uuid>.tmp`). */
 const TEMP =
   /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+/** A lock attempt's temporary file (`createWhole`'s `.lock.<uuid>.tmp`). */
+const LOCK_TEMP =
+  /^\.lock\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
 /**
  * A lock's text: JSON naming the holder, or (written by older versions) a

@@ -3,6 +3,7 @@
 // normalised, and every file a reader takes from the folder is checked.
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ConfigError, resolveConfig, RunFolder } from "./mod.ts";
+import { hooks } from "./_run_folder_hooks.ts";
 
 const config = (out: string, extra: Record<string, unknown> = {}) =>
   resolveConfig({ preset: "micro", out, ...extra });
@@ -128,6 +129,45 @@ Deno.test("--force moves a stopped run aside under its own lock, also through a 
   );
   assertEquals((await new RunFolder(out).savedConfig())?.steps, 800);
   assertEquals(await new RunFolder(out).writer(), undefined);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("--force moves the whole run aside though entries vanish meanwhile, never another process's lock attempt; a resume leaves those attempts", async () => {
+  const { dir, out } = await tempRun();
+  (await new RunFolder(out).start(config(out, { steps: 5, warmup: 1 })))();
+  await Deno.writeTextFile(`${out}/metrics.jsonl`, '{"step":1}\n');
+  await Deno.writeTextFile(`${out}/samples.txt`, "x");
+  // Another process's lock() attempt, created and removed by it: listed by
+  // --force, then gone before its rename (a raw ENOENT stopped the move
+  // halfway, the run split between two folders), or moved aside (that
+  // process's lock then failed with "the folder does not exist").
+  const attempt = `${out}/.lock.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(attempt, "{}");
+  const listed: string[] = [];
+  hooks.beforeMoveAside = (_, names) => {
+    listed.push(...names);
+    Deno.removeSync(`${out}/samples.txt`); // gone meanwhile too
+  };
+  try {
+    const lock = await new RunFolder(out).acquire(config(out, { force: true }));
+    await lock.begin();
+    lock.release();
+  } finally {
+    delete hooks.beforeMoveAside;
+  }
+  const names = (d: string) =>
+    [...Deno.readDirSync(d)].map((e) => e.name).sort();
+  assert(!listed.some((n) => n.startsWith(".lock")), listed.join());
+  const aside = `${dir}/${
+    names(dir).find((n) => n.startsWith("run.replaced-"))
+  }`;
+  assertEquals(names(aside), ["config.json", "metrics.jsonl"]);
+  assertEquals(names(out), [attempt.slice(out.length + 1), "config.json"]);
+  // On --resume, stale temporary files go, another's lock attempt stays.
+  const stale = `${out}/metrics.jsonl.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(stale, "half");
+  (await new RunFolder(out).start(config(out, { resume: true })))();
+  assertEquals(names(out), [attempt.slice(out.length + 1), "config.json"]);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -1,0 +1,16 @@
+/**
+ * Points where a test steps into the run folder's work between two of its
+ * steps, deterministically (another process's file vanishing between a
+ * listing and a rename). None is set in use.
+ *
+ * @module
+ */
+
+/** The hooks; each is called, when set, at the point it names. */
+export const hooks: {
+  /**
+   * `--force`: after the folder's entries to move aside were listed, before
+   * the first is moved.
+   */
+  beforeMoveAside?: (dir: string, names: readonly string[]) => void;
+} = {};
