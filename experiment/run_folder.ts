@@ -685,18 +685,34 @@ export class RunFolder {
   }
 
   /**
-   * The run folder this one is inside, if any: the nearest existing folder
-   * above it, resolved (links, `..`), and each folder above that, whose
-   * `config.json` is a run's configuration (another tool's config.json is
-   * not).
+   * The run folder this one is inside, if any: --out's real path (that of
+   * its nearest existing folder, links and `..` resolved, and the rest of
+   * it), then each folder above it, whose `config.json` is a run's
+   * configuration (another tool's config.json is not). Walked from the
+   * real path's parent: `--out .` is not inside itself, and a link to a
+   * folder inside a run is inside that run.
    */
   async #enclosingRun(): Promise<string | undefined> {
+    const tail: string[] = [];
     let real: string | undefined;
-    for (let p = parentOf(this.dir); real === undefined; p = parentOf(p)) {
+    for (let p = this.dir; real === undefined;) {
       real = await Deno.realPath(p).catch(() => undefined);
-      if (real === undefined && parentOf(p) === p) return undefined;
+      if (real !== undefined) break;
+      const parent = parentOf(p);
+      if (parent === p) return undefined;
+      const bare = p.replace(/\/+$/, "");
+      tail.unshift(bare.slice(bare.lastIndexOf("/") + 1));
+      p = parent;
     }
-    for (let q = real;; q = parentOf(q)) {
+    // The part not there yet is made as named (folders, not links).
+    const parts: string[] = [];
+    for (const part of [...real.split("/"), ...tail]) {
+      if (part === "..") parts.pop();
+      else if (part !== "" && part !== ".") parts.push(part);
+    }
+    const out = `/${parts.join("/")}`;
+    if (out === "/") return undefined;
+    for (let q = parentOf(out);; q = parentOf(q)) {
       const isRun = await new RunFolder(q).savedConfig().then(
         (c) => c !== undefined,
         () => false,
@@ -901,10 +917,25 @@ export class RunFolder {
    */
   async #moveAside(): Promise<void> {
     if (await this.#contents() !== "run") return;
-    const aside = `${this.dir}.replaced-${
+    // Beside the folder itself, not beside a link to it (a rename across
+    // filesystems fails), nor inside it (`--out .`: `..replaced-…`).
+    const real = await Deno.realPath(this.dir);
+    const aside = `${real}.replaced-${
       new Date().toISOString().replace(/[:.]/g, "-")
     }`;
-    await Deno.mkdir(aside);
+    const cannot = (e: unknown, moved: boolean) =>
+      new ConfigError(
+        `Cannot move the earlier run in ${this.dir} aside to ${aside}: ${
+          e instanceof Error ? e.message.split(/[:(]/)[0].trim() : e
+        }; ${
+          moved
+            ? `part of it is there now: move it back into ${this.dir}`
+            : "nothing was moved"
+        } (move the run away yourself, or choose another --out)`,
+      );
+    await Deno.mkdir(aside).catch((e) => {
+      throw cannot(e, false);
+    });
     // All but the lock and other processes' lock attempts (which come and
     // go: one moved made that process's lock fail), renamed synchronously
     // so that a signal (whose handler exits) cannot split the run between
@@ -912,11 +943,27 @@ export class RunFolder {
     const names = [...Deno.readDirSync(this.dir)].map((e) => e.name)
       .filter((name) => name !== ".lock" && !LOCK_TEMP.test(name));
     hooks.beforeMoveAside?.(this.dir, names);
+    const moved: string[] = [];
     for (const name of names) {
       try {
         Deno.renameSync(`${this.dir}/${name}`, `${aside}/${name}`);
+        moved.push(name);
       } catch (e) {
-        if (!(e instanceof Deno.errors.NotFound)) throw e;
+        if (e instanceof Deno.errors.NotFound) continue;
+        // One that cannot move (another filesystem mounted inside): the
+        // ones moved go back, the aside folder goes, the run is whole.
+        for (const back of moved) {
+          try {
+            Deno.renameSync(`${aside}/${back}`, `${this.dir}/${back}`);
+          } catch { /* left there: said */ }
+        }
+        let emptied = true;
+        try {
+          Deno.removeSync(aside); // only when empty
+        } catch {
+          emptied = false;
+        }
+        throw cannot(e, !emptied);
       }
     }
     console.error(`note: moved the earlier run in ${this.dir} to ${aside}`);

@@ -171,6 +171,46 @@ Deno.test("--force moves the whole run aside though entries vanish meanwhile, ne
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a run is inside a run folder by --out's real path: --out . resumes and --force its own run, a link into a run is refused", async () => {
+  const { dir, out } = await tempRun();
+  const cwd = Deno.cwd();
+  try {
+    await Deno.mkdir(out);
+    Deno.chdir(out);
+    (await new RunFolder(".").start(config(".")))(); // a run with --out .
+    // parentOf(".") is "." itself: it was refused as "inside the run folder".
+    for (const o of [".", "./", "sub/..", `../run`]) {
+      await new RunFolder(o).check(config(o, { resume: true }));
+    }
+    const lock = await new RunFolder(".").acquire(config(".", { force: true }));
+    await lock.begin();
+    lock.release();
+  } finally {
+    Deno.chdir(cwd);
+  }
+  // Moved beside it, not into it (`..replaced-…` inside `.`).
+  const aside = [...Deno.readDirSync(dir)].map((e) => e.name)
+    .filter((n) => n.startsWith("run.replaced-"));
+  assertEquals(aside.length, 1);
+  assertEquals(
+    [...Deno.readDirSync(`${dir}/${aside[0]}`)].map((e) => e.name),
+    ["config.json"],
+  );
+  // A link to a folder inside a run: its parent is the link's folder, not
+  // the run's, and a --force of that run moved this one aside.
+  await Deno.mkdir(`${out}/sub`);
+  await Deno.symlink(`${out}/sub`, `${dir}/link`);
+  await Deno.symlink(`${out}`, `${dir}/run-link`);
+  for (const o of [`${dir}/link`, `${dir}/link/`, `${dir}/run-link/sub/x`]) {
+    await assertRejects(
+      () => new RunFolder(o).acquire(config(o)),
+      ConfigError,
+      `--out ${o.replace(/\/$/, "")} is inside the run folder ${out}`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("the check is made again under the lock: a run started meanwhile is not overwritten", async () => {
   const { dir, out } = await tempRun();
   const folder = new RunFolder(out);
