@@ -1257,10 +1257,15 @@ function cannotUse(
     !(Object.values(Deno.errors).some((kind) => e instanceof kind) ||
       /\(os error \d+\)/.test(e.message))
   ) return e;
+  const reason = e.message.split(/[:(]/)[0].trim();
+  // A full disk (or quota): the folder is fine, the space is not.
+  if (/\(os error (28|122)\)/.test(e.message)) {
+    return new ConfigError(
+      `Cannot ${action} --out ${dir}: ${reason}; free space there, or choose an --out on another disk`,
+    );
+  }
   return new ConfigError(
-    `Cannot ${action} --out ${dir}: ${
-      e.message.split(/[:(]/)[0].trim()
-    }; choose ${
+    `Cannot ${action} --out ${dir}: ${reason}; choose ${
       action === "read" ? "another --out" : "a folder you can write"
     }${
       action === "lock"
@@ -1318,14 +1323,32 @@ const BEGUN = new Set<string>();
 async function createWhole(path: string, text: string): Promise<void> {
   const tmp = `${path}.${crypto.randomUUID()}.tmp`;
   try {
+    // A failure to write the text (a full disk) is no reason to try
+    // another way: it would fail too, and leave an empty file at `path`.
     await Deno.writeTextFile(tmp, text, { createNew: true });
-    await Deno.link(tmp, path);
-  } catch (e) {
-    if (
-      e instanceof Deno.errors.AlreadyExists ||
-      e instanceof Deno.errors.NotFound
-    ) throw e;
-    await Deno.writeTextFile(path, text, { createNew: true });
+    try {
+      await Deno.link(tmp, path);
+      return;
+    } catch (e) {
+      if (
+        e instanceof Deno.errors.AlreadyExists ||
+        e instanceof Deno.errors.NotFound
+      ) throw e;
+    }
+    // No hard links here: an exclusive create, removed again when its
+    // text cannot be written (created by this call: no one else's).
+    const file = await Deno.open(path, { write: true, createNew: true });
+    try {
+      const bytes = new TextEncoder().encode(text);
+      for (let at = 0; at < bytes.length;) {
+        at += await file.write(bytes.subarray(at));
+      }
+    } catch (e) {
+      file.close();
+      await Deno.remove(path).catch(() => {});
+      throw e;
+    }
+    file.close();
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }

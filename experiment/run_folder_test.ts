@@ -424,3 +424,36 @@ Deno.test("a sweep cell that cannot resume names the sweep's remedy, not --out o
   );
   await Deno.remove(root, { recursive: true });
 });
+
+// A full disk (root only: it mounts a 64 KiB tmpfs and fills it).
+Deno.test({
+  name:
+    "a lock on a full disk is refused in one line saying so, and leaves no empty .lock nor the folders it made",
+  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
+      stderr: "null",
+    }).output();
+    if (!mounted.success) return Deno.remove(dir); // no mounts here
+    try {
+      await Deno.writeFile(`${dir}/fill`, new Uint8Array(256 << 10)).catch(
+        () => {},
+      );
+      const out = `${dir}/a/run`;
+      // It fell back to creating .lock itself, failed writing it and left
+      // it empty: `a/run` stayed, and it said "copy it elsewhere to resume".
+      const e = await assertRejects(
+        () => new RunFolder(out).acquire(config(out)),
+        ConfigError,
+        `Cannot lock --out ${out}: No space left on device; free space there, or choose an --out on another disk`,
+      );
+      assert(!e.message.includes("\n"));
+      assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["fill"]);
+    } finally {
+      await new Deno.Command("umount", { args: [dir] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
