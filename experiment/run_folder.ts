@@ -644,15 +644,29 @@ export class RunFolder {
    */
   async #checkModelFolders(config: ExperimentConfig): Promise<void> {
     const absent = async (path: string) => {
-      const info = await Deno.stat(path).catch(() => undefined);
-      if (info && !info.isDirectory) {
+      // A link to nothing read as absent: the run failed at that model's
+      // turn (`File exists (os error 17): mkdir …`).
+      const entry = await Deno.lstat(path).catch(() => undefined);
+      if (entry === undefined) return true;
+      const info = entry.isSymlink
+        ? await Deno.stat(path).catch(() => undefined)
+        : entry;
+      if (info === undefined) {
+        const to = await Deno.readLink(path).catch(() => "?");
+        throw new ConfigError(
+          `Cannot resume ${this.dir}: ${path} is a symbolic link to ${to}, which does not exist, where the run keeps its models (a folder); restore that folder, or remove the link`,
+        );
+      }
+      if (!info.isDirectory) {
         throw new ConfigError(
           `Cannot resume ${this.dir}: ${path} is ${
+            entry.isSymlink ? "a symbolic link to " : ""
+          }${
             info.isFile ? "a file" : kindOf(info)
           }, where the run keeps its models (a folder); move it away, or restore the folder`,
         );
       }
-      return info === undefined;
+      return false;
     };
     const first = config.firstSeed ?? 0;
     for (let seed = first; seed < first + config.seeds; seed++) {

@@ -211,6 +211,35 @@ Deno.test("a run is inside a run folder by --out's real path: --out . resumes an
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a resume where a model's folder is a link to nothing, or to a file, is refused by name before anything runs", async () => {
+  const { dir, out } = await tempRun();
+  (await new RunFolder(out).start(config(out)))();
+  const resume = config(out, { resume: true });
+  // Deno.stat read a link to nothing as absent: the run failed at that
+  // model's turn with "File exists (os error 17): mkdir …/seed-1/ar".
+  await Deno.symlink(`${dir}/gone`, `${out}/seed-0`);
+  await assertRejects(
+    () => new RunFolder(out).acquire(resume),
+    ConfigError,
+    `${out}/seed-0 is a symbolic link to ${dir}/gone, which does not exist, where the run keeps its models`,
+  );
+  await Deno.writeTextFile(`${dir}/file`, "x");
+  await Deno.remove(`${out}/seed-0`);
+  await Deno.mkdir(`${out}/seed-0`);
+  await Deno.symlink(`${dir}/file`, `${out}/seed-0/ar`);
+  await assertRejects(
+    () => new RunFolder(out).acquire(resume),
+    ConfigError,
+    `${out}/seed-0/ar is a symbolic link to a file, where the run keeps its models`,
+  );
+  // A link to a folder is a folder.
+  await Deno.remove(`${out}/seed-0/ar`);
+  await Deno.mkdir(`${dir}/models`);
+  await Deno.symlink(`${dir}/models`, `${out}/seed-0/ar`);
+  (await new RunFolder(out).acquire(resume)).release();
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("the check is made again under the lock: a run started meanwhile is not overwritten", async () => {
   const { dir, out } = await tempRun();
   const folder = new RunFolder(out);
