@@ -944,7 +944,7 @@ export class RunFolder {
         }; ${
           moved
             ? `part of it is there now: move it back into ${this.dir}`
-            : "nothing was moved"
+            : `the run is left whole in ${this.dir}`
         } (move the run away yourself, or choose another --out)`,
       );
     await Deno.mkdir(aside).catch((e) => {

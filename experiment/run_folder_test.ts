@@ -454,6 +454,75 @@ Deno.test("a sweep cell that cannot resume names the sweep's remedy, not --out o
   await Deno.remove(root, { recursive: true });
 });
 
+Deno.test({
+  name:
+    "--force through a link to another filesystem moves the run beside the folder it names",
+  ignore: Deno.build.os !== "linux" ||
+    Deno.statSync("/dev/shm").dev ===
+      Deno.statSync(Deno.env.get("TMPDIR") ?? "/tmp").dev,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const shm = await Deno.makeTempDir({ dir: "/dev/shm" });
+    const out = `${shm}/run`;
+    (await new RunFolder(out).start(config(out, { steps: 5, warmup: 1 })))();
+    await Deno.symlink(out, `${dir}/link`);
+    // Beside the link: the rename across filesystems failed with the raw
+    // EXDEV and left an empty `link.replaced-…` folder.
+    const lock = await new RunFolder(`${dir}/link`).acquire(
+      config(`${dir}/link`, { force: true }),
+    );
+    await lock.begin();
+    lock.release();
+    assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["link"]);
+    const aside = [...Deno.readDirSync(shm)].map((e) => e.name)
+      .filter((n) => n.startsWith("run.replaced-"));
+    assertEquals(aside.length, 1);
+    assertEquals(
+      (await new RunFolder(`${shm}/${aside[0]}`).savedConfig())?.steps,
+      5,
+    );
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(shm, { recursive: true });
+  },
+});
+
+// A file that cannot be renamed (root only: a mount inside the run).
+Deno.test({
+  name:
+    "--force that cannot move a file aside says so in one line and leaves the run whole, with no aside folder",
+  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  fn: async () => {
+    const { dir, out } = await tempRun();
+    (await new RunFolder(out).start(config(out, { steps: 5, warmup: 1 })))();
+    await Deno.writeTextFile(`${out}/metrics.jsonl`, "{}\n");
+    await Deno.mkdir(`${out}/seed-0`);
+    const mounted = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", `${out}/seed-0`],
+      stderr: "null",
+    }).output();
+    if (!mounted.success) return Deno.remove(dir, { recursive: true });
+    try {
+      const before = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+      const e = await assertRejects(
+        () => new RunFolder(out).start(config(out, { force: true })),
+        ConfigError,
+        `Cannot move the earlier run in ${out} aside to ${out}.replaced-`,
+      );
+      assert(e.message.includes(`the run is left whole in ${out}`), e.message);
+      assert(!e.message.includes("\n"));
+      assertEquals(
+        [...Deno.readDirSync(out)].map((e) => e.name).sort(),
+        before,
+      );
+      assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["run"]);
+      assertEquals((await new RunFolder(out).savedConfig())?.steps, 5);
+    } finally {
+      await new Deno.Command("umount", { args: [`${out}/seed-0`] }).output();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 // A full disk (root only: it mounts a 64 KiB tmpfs and fills it).
 Deno.test({
   name:
