@@ -347,21 +347,39 @@ export class RunFolder {
   /**
    * Check a model's `model.safetensors` against the SHA-256 its
    * `process.json` records (see {@linkcode RunFolder.writeProcess}); a
-   * `process.json` without one (written before it was recorded), or that
-   * cannot be read (its readers name it), checks nothing. Its recorded seed
-   * must be `seed`.
+   * `process.json` without one (written before it was recorded), or none at
+   * all, checks nothing; one that cannot be read or is no JSON object is
+   * refused, naming it. Its recorded seed must be `seed`.
    *
    * @param seed The seed.
    * @param kind The contestant.
    * @returns When the file is the one recorded.
-   * @throws {ConfigError} When it is not (naming both hashes and what to do).
+   * @throws {ConfigError} When it is not (naming both hashes and what to
+   *   do), or `process.json` cannot be read.
    */
   async verifyWeights(seed: number, kind: string): Promise<void> {
     const path = this.processPath(seed, kind);
-    const saved = await this.#readJson(path, "process description").then(
-      (p) => p as Record<string, unknown> | undefined,
-      () => undefined,
-    );
+    // Only a missing file is no record: one that cannot be read or parsed
+    // (torn, a FIFO) passed the check, whatever weights were beside it.
+    const refuse = (why: string) =>
+      new ConfigError(
+        `${
+          why.split("\n")[0]
+        }; the weights beside it cannot be checked against it: restore it, or --resume the run to write it again`,
+      );
+    const saved = await this.#readJson(path, "process description").catch(
+      (e) => {
+        throw refuse((e as Error).message);
+      },
+    ) as Record<string, unknown> | undefined;
+    if (
+      saved !== undefined &&
+      (typeof saved !== "object" || saved === null || Array.isArray(saved))
+    ) {
+      throw refuse(
+        `${path} is not a process description (expected a JSON object)`,
+      );
+    }
     checkSeed(path, saved?.[WEIGHTS_SEED], seed);
     const recorded = saved?.[WEIGHTS_SHA256];
     if (typeof recorded !== "string") return;

@@ -240,6 +240,40 @@ Deno.test("a resume where a model's folder is a link to nothing, or to a file, i
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("verifyWeights takes only a missing process.json as no record: a torn, FIFO or non-object one is refused naming it", async () => {
+  const { dir, out } = await tempRun();
+  const folder = new RunFolder(out);
+  await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+  await Deno.writeTextFile(folder.weightsPath(0, "ar"), "weights");
+  await folder.writeProcess(0, "ar", { kind: "autoregressive" });
+  await folder.verifyWeights(0, "ar");
+  const path = folder.processPath(0, "ar");
+  const whole = await Deno.readTextFile(path);
+  await Deno.writeTextFile(folder.weightsPath(0, "ar"), "other weights");
+  // A torn one passed (any read or parse error read as "no record"), and
+  // the weights beside it were taken unchecked.
+  await Deno.writeTextFile(path, whole.slice(0, -3));
+  const torn = await assertRejects(
+    () => folder.verifyWeights(0, "ar"),
+    ConfigError,
+    `${path} is not valid JSON (expected a process description)`,
+  );
+  assert(torn.message.includes("restore it"), torn.message);
+  assert(!torn.message.includes("\n"));
+  await Deno.writeTextFile(path, "null");
+  await assertRejects(
+    () => folder.verifyWeights(0, "ar"),
+    ConfigError,
+    `${path} is not a process description (expected a JSON object)`,
+  );
+  await Deno.remove(path);
+  await new Deno.Command("mkfifo", { args: [path] }).output();
+  await assertRejects(() => folder.verifyWeights(0, "ar"), ConfigError, path);
+  await Deno.remove(path);
+  await folder.verifyWeights(0, "ar"); // none: no record, nothing to check
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("the check is made again under the lock: a run started meanwhile is not overwritten", async () => {
   const { dir, out } = await tempRun();
   const folder = new RunFolder(out);
