@@ -22,7 +22,13 @@ import {
   speedQualityChart,
 } from "./charts.ts";
 import { contestants, labelOf } from "./registry.ts";
-import { ADDED_KEYS, ConfigError, OPTIONS, RESUMABLE_KEYS } from "./options.ts";
+import {
+  ADDED_KEYS,
+  ConfigError,
+  OPTIONS,
+  RESUMABLE_KEYS,
+  VERIFIED_KEYS,
+} from "./options.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import type { ExperimentConfig } from "./options.ts";
 import {
@@ -121,13 +127,21 @@ async function readResult(dir: string): Promise<ExperimentResult> {
   // The results must be those of the run the folder holds: a results.json
   // copied from another run, or a config.json edited since, would report
   // figures under options they were not measured with.
-  const saved = await new RunFolder(dir).savedConfig().catch((e) => {
+  const folder = new RunFolder(dir);
+  const saved = await folder.savedConfig().catch((e) => {
     throw new ConfigError(`Cannot merge ${dir}: ${(e as Error).message}`);
   });
+  // A --resume with a moved --data (VERIFIED_KEYS), its files verified by
+  // the folder's data.json, rewrites config.json before results.json: an
+  // interrupted one leaves them naming two paths of the same data.
+  const verified = await folder.savedData().then(
+    (d) => d !== undefined,
+    () => false,
+  );
   const d = saved &&
     configDifferences(result.config, saved, {
       defaults: ADDED_KEYS,
-      ignore: RESUMABLE_KEYS,
+      ignore: verified ? [...RESUMABLE_KEYS, ...VERIFIED_KEYS] : RESUMABLE_KEYS,
     })[0];
   if (d) {
     throw new ConfigError(

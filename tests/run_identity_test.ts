@@ -9,7 +9,11 @@ import {
   assertRejects,
   assertStringIncludes,
 } from "@std/assert";
-import { decodeSafetensors, encodeSafetensors } from "@d3pm/core";
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  writeFileAtomic,
+} from "@d3pm/core";
 import {
   collectRuns,
   ConfigError,
@@ -212,6 +216,34 @@ async function mergeRun(
   );
   if (record) await writeRecord(run, record);
 }
+
+// Plant: readResults ignoring only RESUMABLE_KEYS (not VERIFIED_KEYS when
+// data.json is there): the run refused, "one was copied or edited by hand".
+Deno.test("report --merge takes a run whose --resume with a moved --data was interrupted (config.json names the new path, results.json the old) when its data.json is there", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = `${dir}/a`;
+    await mergeRun(a, "/data/old", 0, RECORD);
+    // The resume verified the files by data.json and rewrote config.json,
+    // then was killed before results.json.
+    const config = JSON.parse(await Deno.readTextFile(`${a}/config.json`));
+    await writeFileAtomic(
+      `${a}/config.json`,
+      JSON.stringify({ ...config, data: "/data/new" }),
+    );
+    const m = await collectRuns([a]);
+    assertEquals(m.runs.map((r) => r.dir), [a]);
+    // Without data.json nothing shows they are the same files.
+    await Deno.remove(`${a}/data.json`);
+    await assertRejects(
+      () => collectRuns([a]),
+      ConfigError,
+      `Cannot merge ${a}: its results.json was measured with --data "/data/old" but its config.json gives "/data/new"`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 // Plants: merge.ts's configDifferences not ignoring "data" (and the
 // `source` check kept for verified runs): the moved run refused; compareData
