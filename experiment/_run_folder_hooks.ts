@@ -13,4 +13,9 @@ export const hooks: {
    * the first is moved.
    */
   beforeMoveAside?: (dir: string, names: readonly string[]) => void;
+  /**
+   * A stale lock's takeover: after the lock was read and judged stale,
+   * before it is removed.
+   */
+  beforeTakeover?: (path: string) => void;
 } = {};

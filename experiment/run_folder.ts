@@ -1086,13 +1086,9 @@ export class RunFolder {
       // Only the lock judged stale: another process may have replaced it.
       // A lock that cannot be removed (a read-only disk) is said so, not
       // taken for another run that keeps taking it.
-      if (await this.#lockText() === seen) {
-        await Deno.remove(this.lockPath).catch((e) => {
-          if (!(e instanceof Deno.errors.NotFound)) {
-            throw cannotUse(this.dir, "lock", e);
-          }
-        });
-      }
+      await takeOver(this.lockPath, seen).catch((e) => {
+        throw cannotUse(this.dir, "lock", e);
+      });
     }
     throw new ConfigError(
       `Cannot lock ${this.dir}: another run keeps taking it`,
@@ -1251,8 +1247,36 @@ export async function lockFile(
       }); taking it over`,
     );
     // Only the lock judged stale: another process may have replaced it.
-    if (await text() === seen) await Deno.remove(path).catch(() => {});
+    await takeOver(path, seen ?? undefined).catch(() => {});
   }
+}
+
+/**
+ * Remove the lock at `path` judged stale when it read `seen`, atomically:
+ * it is renamed to a name of its own first (`<path>.<uuid>.tmp`), then
+ * removed only if it still reads `seen`; a lock another process took over
+ * and wrote meanwhile is put back. (Reading, then removing, removed such a
+ * fresh lock when the takeover came between the two.)
+ */
+async function takeOver(path: string, seen: string | undefined) {
+  hooks.beforeTakeover?.(path);
+  const taken = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.rename(path, taken);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return; // let go meanwhile
+    throw e;
+  }
+  const text = await readTextBounded(taken, { limit: SMALL_FILE, what: "lock" })
+    .catch(() => undefined);
+  if (text !== seen) {
+    // Another's live lock: back in place (unless a third took the path).
+    await Deno.link(taken, path).catch(() => {});
+  }
+  // A folder that is not empty now (the user's) goes back where it was.
+  await Deno.remove(taken).catch(() =>
+    Deno.rename(taken, path).catch(() => {})
+  );
 }
 
 /**

@@ -274,6 +274,37 @@ Deno.test("verifyWeights takes only a missing process.json as no record: a torn,
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a stale lock's takeover never removes a live lock another process took meanwhile", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  await Deno.writeTextFile(`${out}/.lock`, '{"pid": 4194303}'); // gone
+  // Another process takes the stale lock over between this one's reading
+  // it and removing it: its fresh lock (a live process: `sleep`) was removed.
+  const live = sleeper();
+  const stat = await Deno.readTextFile(`/proc/${live.pid}/stat`);
+  const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  const fresh = JSON.stringify({ pid: live.pid, start, command: "deno other" });
+  hooks.beforeTakeover = (path) => {
+    delete hooks.beforeTakeover;
+    Deno.removeSync(path);
+    Deno.writeTextFileSync(path, fresh);
+  };
+  try {
+    await assertRejects(
+      () => new RunFolder(out).lock(),
+      ConfigError,
+      `is in use by another run (pid ${live.pid}, deno other)`,
+    );
+  } finally {
+    delete hooks.beforeTakeover;
+    live.kill();
+    await live.status;
+  }
+  assertEquals(await Deno.readTextFile(`${out}/.lock`), fresh);
+  assertEquals([...Deno.readDirSync(out)].map((e) => e.name), [".lock"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("the check is made again under the lock: a run started meanwhile is not overwritten", async () => {
   const { dir, out } = await tempRun();
   const folder = new RunFolder(out);
