@@ -841,6 +841,23 @@ export class RunFolder {
         ) {
           console.error(`note: removed ${path}, left by an interrupted write`);
         }
+        // A lock attempt (or takeover) whose process is gone stays for ever
+        // otherwise: it names a process, like a lock.
+        for (const e of [...Deno.readDirSync(this.dir)]) {
+          if (!LOCK_TEMP.test(e.name)) continue;
+          const path = `${this.dir}/${e.name}`;
+          const text = await readTextBounded(path, {
+            limit: SMALL_FILE,
+            what: "lock",
+          }).catch(() => undefined);
+          const holder = text === undefined ? undefined : parseLock(text);
+          if (holder && !isAlive(holder)) {
+            await Deno.remove(path).catch(() => {});
+            console.error(
+              `note: removed ${path}, left by a lock attempt of a process that is gone`,
+            );
+          }
+        }
         await writeFileAtomic(
           this.configPath,
           JSON.stringify(config, null, 2) + "\n",

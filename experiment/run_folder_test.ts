@@ -166,6 +166,9 @@ Deno.test("--force moves the whole run aside though entries vanish meanwhile, ne
   // On --resume, stale temporary files go, another's lock attempt stays.
   const stale = `${out}/metrics.jsonl.${crypto.randomUUID()}.tmp`;
   await Deno.writeTextFile(stale, "half");
+  // ...but one whose process is gone (killed mid-attempt) is removed.
+  const dead = `${out}/.lock.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(dead, '{"pid": 4194303}');
   (await new RunFolder(out).start(config(out, { resume: true })))();
   assertEquals(names(out), [attempt.slice(out.length + 1), "config.json"]);
   await Deno.remove(dir, { recursive: true });
