@@ -86,9 +86,12 @@ const PAGE = 65536;
 /**
  * Tests only: kernel threads started from now on sleep `delayMs` before
  * each part of a job (a late thread, so that a missing join reads stale
- * rows).
+ * rows); `grain`, when set, replaces every new runtime's grain.
  */
-export const testHooks = { delayMs: 0 };
+export const testHooks: { delayMs: number; grain: number | null } = {
+  delayMs: 0,
+  grain: null,
+};
 
 /** The memory, the exports and the threads of one CpuKernels. */
 export class Runtime {
@@ -387,6 +390,8 @@ export class Runtime {
   // Wait until every thread has finished the jobs before number `target`
   // (int32 sequence numbers, compared modulo 2³²).
   #waitAll(target: number): void {
+    // Disposed: the threads left, with jobs posted or not.
+    if (this.#disposed) return;
     const ctrl = this.#ctrl;
     for (let t = 1; t <= this.#workers.length; t++) {
       const at = CONTROL.completed + t;
@@ -567,7 +572,7 @@ export async function createRuntime(o: {
     memory,
     exports: exports as Record<string, unknown>,
     threads: o.threads,
-    grain: o.grain,
+    grain: testHooks.grain ?? o.grain,
     cblas: o.cblas,
     ownsCblas: o.ownsCblas,
     products,
