@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "d6d19676b40c3d6e276d06320281699f0fc7032cfa3d0d3a34258804cd07527d";
+  "61452ead45622ba9e23148f6eace995fd95afa870091dcbcdf3cb456a1822464";
