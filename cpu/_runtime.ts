@@ -26,7 +26,8 @@ export type Products = "split" | "blas";
 
 /**
  * Time per job name (bench:cpu-profile): calls, wall ms of run(), and of
- * that the ms the host waited for the threads after its own part.
+ * that the ms the host waited for the threads after its own part (and,
+ * after row-local jobs whose join was left out, before it).
  */
 export type JobProfile = Map<
   string,
@@ -69,8 +70,7 @@ function chainKey(
   parts: number,
 ): Chain | null {
   const [unit, rows, total] = local;
-  if (per % unit !== 0) return null;
-  if (outer % unit !== 0 && outer * rows / unit < total) return null;
+  if (per % unit !== 0 || outer % unit !== 0) return null;
   return { parts, rows: (per / unit) * rows, total };
 }
 

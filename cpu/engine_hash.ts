@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "61452ead45622ba9e23148f6eace995fd95afa870091dcbcdf3cb456a1822464";
+  "14543895d63a0042fa4083fe21e19b104374ecc59cc6e5eaef9786459faf9228";
