@@ -10,6 +10,7 @@ import {
   CBLAS_ROW_MAJOR,
   CBLAS_TRANS,
 } from "@d3pm/backend/cblas";
+import { checkTerms } from "@d3pm/webgpu/plan";
 import { type EngineState, fail, type Plan } from "./_state.ts";
 import type { GenerationContext } from "./_generate.ts";
 
@@ -49,34 +50,8 @@ function rowLossesOf(
   const c = state.config, scoreRows = state.settings.scoreRows;
   const { rows, length } = terms;
   const what = `rowLosses: batch ${b}`;
-  if (
-    !Number.isInteger(rows) || rows < 1 || !Number.isInteger(length) ||
-    length < 1 || length > c.contextLength
-  ) {
-    fail(
-      `${what} needs rows ≥ 1 and 1 ≤ length ≤ ${c.contextLength}, got ${rows} × ${length}`,
-    );
-  }
-  const n = rows * length;
-  for (const key of ["inputs", "targets", "weights"] as const) {
-    if (terms[key].length !== n) {
-      fail(
-        `${what}: ${key} must hold rows·length = ${n} values, got ${
-          terms[key].length
-        }`,
-      );
-    }
-  }
-  state.checkIds(terms.inputs, `${what}: inputs`);
+  checkTerms(terms, c.contextLength, c.vocabSize, what, fail);
   const ex = terms.excludeToken;
-  if (
-    ex !== undefined &&
-    !(Number.isInteger(ex) && ex >= 0 && ex < c.vocabSize)
-  ) {
-    fail(
-      `${what}: excludeToken must be an id in [0, ${c.vocabSize}), got ${ex}`,
-    );
-  }
   const sums = new Float64Array(rows);
   for (let r0 = 0; r0 < rows; r0 += scoreRows) {
     const r = Math.min(scoreRows, rows - r0);
@@ -84,11 +59,6 @@ function rowLossesOf(
     const a = r0 * length, m = r * length;
     state.writeRope(p);
     state.writeTime(p, terms.t?.subarray(r0, r0 + r), what);
-    for (let i = 0; i < m; i++) {
-      if (terms.targets[a + i] >= c.vocabSize) {
-        fail(`${what}: targets[${a + i}] must be < ${c.vocabSize}`);
-      }
-    }
     p.intView.set(terms.inputs.subarray(a, a + m), p.ints.tokens);
     p.intView.set(terms.targets.subarray(a, a + m), p.ints.targets);
     p.act.set(terms.weights.subarray(a, a + m), p.arena.weights);

@@ -11,6 +11,8 @@ import {
   validateConfig,
 } from "@d3pm/transformer";
 import {
+  checkEngineOptions,
+  type EngineShape,
   parameterTable,
   planArena,
   planDecode,
@@ -19,12 +21,6 @@ import {
 import { createCpuKernels } from "./kernels.ts";
 import { type EngineSettings, EngineState, fail } from "./_state.ts";
 import type { CpuTransformerOptions } from "./engine.ts";
-
-/** The training shape (0 × 0 when evaluation-only and not given). */
-export interface EngineShape {
-  batchSize: number;
-  length: number;
-}
 
 // Most floats of logits a forward pass writes at once.
 const LOGITS_FLOATS = 1 << 21;
@@ -119,53 +115,12 @@ function forwardRows(c: ModelConfig, rows: number, length: number): number {
 
 // Check the options against the config; returns the training shape.
 function check(c: ModelConfig, o: CpuTransformerOptions): EngineShape {
-  const evaluationOnly = o.evaluationOnly ?? false;
-  if (typeof evaluationOnly !== "boolean") {
-    fail(`evaluationOnly must be true or false, got ${evaluationOnly}`);
-  }
-  if (c.shift) {
-    // Its output 0 predicts two tokens; the fused step and scoring read
-    // output i as position i only.
-    fail(
-      "shift (position i predicts token i + 1) is implemented on the tfjs model only, got shift: true",
-    );
-  }
-  const { batchSize, length } = o;
-  if (!evaluationOnly || batchSize !== undefined) {
-    if (!Number.isInteger(batchSize) || batchSize! < 1) {
-      fail(`batchSize must be a positive integer, got ${batchSize}`);
-    }
-  }
-  if (!evaluationOnly || length !== undefined) {
-    if (!Number.isInteger(length) || length! < 1 || length! > c.contextLength) {
-      fail(
-        `length must be an integer in [1, ${c.contextLength}], got ${length}`,
-      );
-    }
-  }
-  if (
-    o.excludeToken !== undefined &&
-    !(Number.isInteger(o.excludeToken) && o.excludeToken >= 0 &&
-      o.excludeToken < c.vocabSize)
-  ) {
-    fail(
-      `excludeToken must be an id in [0, ${c.vocabSize}), got ${o.excludeToken}`,
-    );
-  }
-  if (o.emaDecay !== undefined && !(o.emaDecay >= 0 && o.emaDecay < 1)) {
-    fail(`emaDecay must be in [0, 1), got ${o.emaDecay}`);
-  }
-  if (evaluationOnly && o.emaDecay !== undefined) {
-    fail("emaDecay needs a training engine, but evaluationOnly is set");
-  }
-  if (o.clipNorm !== undefined && !(o.clipNorm > 0)) {
-    fail(`clipNorm must be > 0 (Infinity: off), got ${o.clipNorm}`);
-  }
+  const shape = checkEngineOptions(c, o, fail);
   for (const key of ["chunkRows", "scoreRows"] as const) {
     const v = o[key];
     if (v !== undefined && !(Number.isInteger(v) && v >= 1)) {
       fail(`${key} must be a positive integer, got ${v}`);
     }
   }
-  return { batchSize: batchSize ?? 0, length: length ?? 0 };
+  return shape;
 }

@@ -11,6 +11,7 @@ import type { StoredTensor } from "@d3pm/core";
 import type { ModelConfig } from "@d3pm/transformer";
 import {
   type Arena,
+  checkIds,
   type IntLayout,
   joinWeights,
   type ParameterTable,
@@ -234,13 +235,7 @@ export class EngineState {
 
   /** Every id an integer in [0, V), or a one-line error naming `what[i]`. */
   checkIds(ids: ArrayLike<number>, what: string): void {
-    const v = this.config.vocabSize;
-    for (let i = 0; i < ids.length; i++) {
-      const x = ids[i];
-      if (!(Number.isInteger(x) && x >= 0 && x < v)) {
-        fail(`${what}[${i}] must be a token id in [0, ${v}), got ${x}`);
-      }
-    }
+    checkIds(ids, this.config.vocabSize, what, fail);
   }
 
   /** An inference plan of a shape on the shared inference region, cached. */

@@ -3,7 +3,11 @@
 // order), the backward alone, the evaluation of a batch with the training
 // plan, and the loss readings. Private.
 
-import { embeddingIndex } from "@d3pm/webgpu/plan";
+import {
+  checkTrainBatch,
+  embeddingIndex,
+  stepDropoutSeed,
+} from "@d3pm/webgpu/plan";
 import { type EngineState, fail, type TrainingState } from "./_state.ts";
 import type { CpuLossReading, CpuTrainBatch } from "./engine.ts";
 
@@ -17,46 +21,12 @@ function writeBatch(
   dropoutSeed?: number,
 ): void {
   const p = t.plan, c = state.config, s = state.scalars;
-  const n = p.batch * p.length;
   if (c.dropout > 0) {
-    if (
-      dropoutSeed !== undefined &&
-      !(Number.isInteger(dropoutSeed) && dropoutSeed >= 0 &&
-        dropoutSeed < 2 ** 32)
-    ) {
-      fail(`dropoutSeed must be a u32, got ${dropoutSeed}`);
-    }
     // The WebGPU engine's seed of step k: a resumed run draws the same masks.
-    s.dropSeed = dropoutSeed ??
-      ((Math.imul(state.settings.seed ^ 0x9e3779b9, 0x85ebca6b) +
-        Math.imul(step, 0xc2b2ae35)) >>> 0);
+    s.dropSeed = stepDropoutSeed(state.settings.seed, step, dropoutSeed, fail);
     s.dropRate = c.dropout;
   }
-  for (const key of ["inputs", "targets", "weights"] as const) {
-    const arr = batch[key];
-    if (!(arr instanceof (key === "weights" ? Float32Array : Int32Array))) {
-      fail(
-        `batch.${key} must be a ${
-          key === "weights" ? "Float32Array" : "Int32Array"
-        }`,
-      );
-    }
-    if (arr.length !== n) {
-      fail(
-        `batch.${key} must hold B·T = ${p.batch}·${p.length} = ${n} values, got ${arr.length}`,
-      );
-    }
-  }
-  state.checkIds(batch.inputs, "batch.inputs");
-  for (let i = 0; i < n; i++) {
-    if (batch.targets[i] >= c.vocabSize) {
-      fail(
-        `batch.targets[${i}] must be < ${c.vocabSize} (negative: ignored), got ${
-          batch.targets[i]
-        }`,
-      );
-    }
-  }
+  checkTrainBatch(batch, p, c.vocabSize, fail);
   state.writeTime(p, batch.t, "batch.t");
   p.intView.set(batch.inputs, p.ints.tokens);
   p.intView.set(batch.targets, p.ints.targets);

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "14543895d63a0042fa4083fe21e19b104374ecc59cc6e5eaef9786459faf9228";
+  "c0e147d6e4a5a098869738bc18b4fa75e0254d7e3ed01e14b40cc9247e134373";

@@ -17,6 +17,7 @@ import {
 import { CpuTransformer } from "./mod.ts";
 import {
   crossEngineResume,
+  refusalParity,
   resumeParity,
   scoringParity,
   trainingParity,
@@ -33,6 +34,7 @@ const opts = { sanitizeResources: false, sanitizeOps: false };
 
 trainingParity(cpuExecutor);
 scoringParity(cpuExecutor);
+refusalParity(cpuExecutor);
 resumeParity(cpuExecutor);
 crossEngineResume(cpuExecutor);
 

@@ -142,12 +142,16 @@ export async function exportDashboard(
   await checkExportFolder(root, out);
   const limits = { metrics: options.maxMetricsBytes ?? 64 << 20 };
   const all = await findRuns(root);
-  // A run with a link out of it is not exported (nothing of it is read); named when chosen.
-  const ids = options.runs ?? all.filter((r) => !r.linksOut).map((r) => r.id);
+  // A run with a link out of it, or whose links could not all be checked,
+  // is not exported (nothing of it is read); named when chosen.
+  const ids = options.runs ??
+    all.filter((r) => !r.linksOut && !r.unchecked).map((r) => r.id);
   for (const r of all) {
-    if (r.linksOut && !ids.includes(r.id)) {
+    if ((r.linksOut || r.unchecked) && !ids.includes(r.id)) {
       options.log?.(
-        `skipped ${new RunLinksOutError(r.id, r.linksOut).message}`,
+        `skipped ${
+          r.unchecked ?? new RunLinksOutError(r.id, r.linksOut!).message
+        }`,
       );
     }
   }

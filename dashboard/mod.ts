@@ -25,8 +25,11 @@ export {
   insideFile,
   isInside,
   linkOutOfRun,
+  MAX_RUN_ENTRIES,
+  MAX_WALK_DEPTH,
   resolveRun,
   RunLinksOutError,
+  RunUncheckedError,
 } from "./run_ids.ts";
 export * from "./follow.ts";
 export * from "./sse.ts";

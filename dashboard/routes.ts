@@ -31,6 +31,7 @@ import {
   insideFile,
   resolveRun,
   RunLinksOutError,
+  RunUncheckedError,
 } from "./run_ids.ts";
 import { eventResponse, type ServerEvent } from "./sse.ts";
 
@@ -132,6 +133,9 @@ export async function runDir(
   } catch (e) {
     if (e instanceof BadRunIdError) throw new HttpError(400, e.message);
     if (e instanceof RunLinksOutError) throw new HttpError(404, e.message);
+    if (e instanceof RunUncheckedError) {
+      throw new HttpError(e.transient ? 503 : 404, e.message);
+    }
     throw e;
   }
 }
@@ -255,11 +259,14 @@ export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
   const found = await findRuns(ctx.root);
   const runs = await Promise.all(
     found.map((r) =>
-      r.linksOut === undefined ? summarizeRun(r.id, r.dir) : {
-        id: r.id,
-        status: "corrupt" as const,
-        reason: new RunLinksOutError(r.id, r.linksOut).message,
-      }
+      r.linksOut === undefined && r.unchecked === undefined
+        ? summarizeRun(r.id, r.dir)
+        : {
+          id: r.id,
+          status: "corrupt" as const,
+          reason: r.unchecked ??
+            new RunLinksOutError(r.id, r.linksOut!).message,
+        }
     ),
   );
   return json({ runs });

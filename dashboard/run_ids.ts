@@ -140,13 +140,85 @@ export class RunLinksOutError extends Error {
   }
 }
 
-/** Entries of a run folder looked at for links out, at most. */
-const MAX_RUN_ENTRIES = 10_000;
+/**
+ * A run folder whose links could not all be checked: a folder in it could
+ * not be read (out of file descriptors, no permission to list it — its
+ * files can still be opened by name), it holds more than
+ * {@linkcode MAX_RUN_ENTRIES} entries, or it nests folders deeper than
+ * {@linkcode MAX_WALK_DEPTH}. Such a walk is no clean verdict: the run is
+ * not served (404, or 503 for a folder that could not be read, which may
+ * pass) and the verdict is not kept.
+ *
+ * @example
+ * ```ts
+ * import { RunUncheckedError } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const e = new RunUncheckedError("main", "it holds more than 10,000 files and folders", false);
+ * assertEquals(e.message, 'Run "main" is not served: it holds more than 10,000 files and folders');
+ * ```
+ */
+export class RunUncheckedError extends Error {
+  /**
+   * The error naming the run and why it could not be checked.
+   *
+   * @param id The run's id.
+   * @param why Why its links could not all be checked.
+   * @param transient Whether a later try may pass (a folder not read).
+   */
+  constructor(
+    readonly id: string,
+    readonly why: string,
+    readonly transient: boolean,
+  ) {
+    super(`Run ${JSON.stringify(id)} is not served: ${why}`);
+    this.name = "RunUncheckedError";
+  }
+}
 
 /**
- * The first symlink in a run folder, down to its models' folders
- * (`seed-N/KIND/FILE`, all the server reads), that resolves outside it; a
- * dangling link reads nothing and is not named. A folder found clean is
+ * Entries of a run folder looked at for links out, at most (more: not served).
+ *
+ * @example
+ * ```ts
+ * import { MAX_RUN_ENTRIES } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(MAX_RUN_ENTRIES, 10_000);
+ * ```
+ */
+export const MAX_RUN_ENTRIES = 10_000;
+/**
+ * Folders below a run folder walked for links out, at most (a run's deepest
+ * is `seed-N/KIND/best`, 3; a folder deeper than this: not served).
+ *
+ * @example
+ * ```ts
+ * import { linkOutOfRun, MAX_WALK_DEPTH, RunUncheckedError } from "@d3pm/dashboard";
+ * import { assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const deep = Array.from({ length: MAX_WALK_DEPTH + 1 }, (_, i) => `n${i}`);
+ * await Deno.mkdir(`${dir}/${deep.join("/")}`, { recursive: true });
+ * await assertRejects(() => linkOutOfRun(dir), RunUncheckedError, "deep");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export const MAX_WALK_DEPTH = 8;
+
+/** A walk cut off: not a verdict. */
+class Cut extends Error {
+  constructor(readonly why: string, readonly transient: boolean) {
+    super(why);
+  }
+}
+
+/**
+ * The first symlink in a run folder, anywhere in it, that resolves outside
+ * it; a dangling link reads nothing and is not named. Every folder of the
+ * run is walked (a link to a folder inside is not followed: its target is
+ * walked where it lies), so no path through the run reaches a file outside
+ * unnoticed. A walk that cannot see everything — a folder that cannot be
+ * read, more than {@linkcode MAX_RUN_ENTRIES} entries, folders nested more
+ * than {@linkcode MAX_WALK_DEPTH} deep — throws {@linkcode RunUncheckedError}
+ * instead of a verdict. A folder found clean is
  * not walked again while every folder walked keeps its device, inode,
  * mtime and ctime (an entry added, removed or renamed anywhere walked
  * changes its folder's) and each link in it still resolves inside it or
@@ -155,12 +227,14 @@ const MAX_RUN_ENTRIES = 10_000;
  * trusted to show a later change (coarse file times) and are walked again.
  *
  * @param dir The run folder (a real path).
+ * @param id The run's id, for the error (default: `dir`).
  * @returns The link's path relative to `dir`, or undefined.
+ * @throws {RunUncheckedError} When the walk could not see the whole run.
  *
  * @example
  * ```ts
- * import { linkOutOfRun } from "@d3pm/dashboard";
- * import { assertEquals } from "@std/assert";
+ * import { linkOutOfRun, RunUncheckedError } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
  * const dir = await Deno.realPath(await Deno.makeTempDir());
  * await Deno.mkdir(`${dir}/seed-0/ar`, { recursive: true });
  * await Deno.writeTextFile(`${dir}/report.md`, "# r");
@@ -168,13 +242,37 @@ const MAX_RUN_ENTRIES = 10_000;
  * assertEquals(await linkOutOfRun(dir), undefined);
  * await Deno.symlink("/etc/hostname", `${dir}/seed-0/ar/process.json`);
  * assertEquals(await linkOutOfRun(dir), "seed-0/ar/process.json");
+ * await Deno.remove(`${dir}/seed-0/ar/process.json`);
+ * await Deno.mkdir(`${dir}/a/b/c/d/e/f/g/h/i`, { recursive: true });
+ * await assertRejects(() => linkOutOfRun(dir, "main"), RunUncheckedError, 'Run "main" is not served: it nests folders more than 8 deep (a/b/c/d/e/f/g/h/i)');
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function linkOutOfRun(dir: string): Promise<string | undefined> {
+export async function linkOutOfRun(
+  dir: string,
+  id: string = dir,
+): Promise<string | undefined> {
   const known = CLEAN.get(dir);
   if (known && stillClean(dir, known)) return undefined;
   CLEAN.delete(dir);
+  try {
+    return await walkRun(dir);
+  } catch (e) {
+    if (!(e instanceof Cut)) throw e;
+    if (!e.transient) throw new RunUncheckedError(id, e.why, false);
+  }
+  // A folder that could not be read: once more (a folder renamed or
+  // removed while walked), then refused.
+  try {
+    return await walkRun(dir);
+  } catch (e) {
+    if (!(e instanceof Cut)) throw e;
+    throw new RunUncheckedError(id, e.why, e.transient);
+  }
+}
+
+/** {@linkcode linkOutOfRun}'s walk; its verdict kept when clean and settled. */
+async function walkRun(dir: string): Promise<string | undefined> {
   const started = Date.now();
   let seen = 0;
   const folders: string[] = [];
@@ -191,11 +289,27 @@ export async function linkOutOfRun(dir: string): Promise<string | undefined> {
     const entries: Deno.DirEntry[] = [];
     try {
       for await (const e of Deno.readDir(path)) {
-        if (++seen > MAX_RUN_ENTRIES) break;
+        if (++seen > MAX_RUN_ENTRIES) {
+          throw new Cut(
+            `it holds more than ${
+              MAX_RUN_ENTRIES.toLocaleString("en-US")
+            } files and folders, more than the dashboard checks for links out of a run`,
+            false,
+          );
+        }
         entries.push(e);
       }
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (e instanceof Cut) throw e;
+      // An unread folder may hide a link out (a folder without read
+      // permission still opens its files by name): no verdict.
+      const code = (e as { code?: string }).code ?? (e as Error).name;
+      throw new Cut(
+        `its folder ${
+          sub || "."
+        } could not be read (${code}), so its links could not be checked; try again`,
+        true,
+      );
     }
     for (const e of entries.sort((a, b) => a.name < b.name ? -1 : 1)) {
       const rel = sub ? `${sub}/${e.name}` : e.name;
@@ -208,21 +322,25 @@ export async function linkOutOfRun(dir: string): Promise<string | undefined> {
           continue; // dangling
         }
         if (!isInside(dir, real)) return rel;
-      } else if (e.isDirectory && depth < 3) {
+      } else if (e.isDirectory) {
+        if (depth >= MAX_WALK_DEPTH) {
+          throw new Cut(
+            `it nests folders more than ${MAX_WALK_DEPTH} deep (${rel}), deeper than the dashboard checks for links out of a run`,
+            false,
+          );
+        }
         const found = await walk(rel, depth + 1);
         if (found) return found;
       }
     }
     return undefined;
   };
-  const found = await walk("", 1);
+  const found = await walk("", 0);
   const sigs = await Promise.all(signatures);
-  // Only a clean verdict over every entry is kept, and only when no folder
-  // walked changed too recently for its times to tell a later change.
-  if (
-    found === undefined && seen <= MAX_RUN_ENTRIES &&
-    sigs.every((x) => x !== undefined)
-  ) {
+  // Only a clean verdict over every entry is kept (a cut walk threw), and
+  // only when no folder walked changed too recently for its times to tell
+  // a later change.
+  if (found === undefined && sigs.every((x) => x !== undefined)) {
     if (CLEAN.size >= MAX_CLEAN) CLEAN.clear();
     CLEAN.set(dir, { folders, signatures: sigs as string[], links });
   }
@@ -333,6 +451,7 @@ async function exists(path: string): Promise<boolean> {
  *   (or it resolves outside the root).
  * @throws {BadRunIdError} When the id is not well formed.
  * @throws {RunLinksOutError} When the run holds a link out of it.
+ * @throws {RunUncheckedError} When its links could not all be checked.
  *
  * @example
  * ```ts
@@ -366,7 +485,7 @@ export async function resolveRun(
       return undefined;
     }
   }
-  const link = await linkOutOfRun(real);
+  const link = await linkOutOfRun(real, id);
   if (link !== undefined) throw new RunLinksOutError(id, link);
   return real;
 }
@@ -413,6 +532,8 @@ export interface FoundRun {
   dir: string;
   /** A link in it out of it (see {@linkcode linkOutOfRun}): nothing of it is read. */
   linksOut?: string;
+  /** Why its links could not all be checked ({@linkcode RunUncheckedError}'s message): nothing of it is read. */
+  unchecked?: string;
 }
 
 /**
@@ -466,11 +587,18 @@ export async function findRuns(root: string): Promise<FoundRun[]> {
       }
       const id = [...prefix, name];
       if (await exists(`${real}/config.json`)) {
-        const link = await linkOutOfRun(real);
+        let link: string | undefined, unchecked: string | undefined;
+        try {
+          link = await linkOutOfRun(real, id.join("/"));
+        } catch (e) {
+          if (!(e instanceof RunUncheckedError)) throw e;
+          unchecked = e.message;
+        }
         out.push({
           id: id.join("/"),
           dir: real,
           ...(link !== undefined ? { linksOut: link } : {}),
+          ...(unchecked !== undefined ? { unchecked } : {}),
         });
       } else if (depth < MAX_RUN_DEPTH) {
         await walk(real, id, depth + 1);

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+  assertThrows,
+} from "@std/assert";
 import { inspectRun } from "@d3pm/experiment";
 import {
   BadRunIdError,
@@ -11,8 +17,10 @@ import {
   followLines,
   GenerationService,
   linkOutOfRun,
+  MAX_WALK_DEPTH,
   parseGenerationInput,
   resolveRun,
+  RunUncheckedError,
 } from "./mod.ts";
 import { HttpError } from "./generation.ts";
 import { fakeLoader, fakeRun, readEvents, snapshot } from "./_test_util.ts";
@@ -966,6 +974,182 @@ Deno.test("linkOutOfRun() on a settled run it found clean (kept, checked by a st
   };
   for (const n of names) assertEquals(await linkOutOfRun(run[n]), want[n], n);
   await Deno.remove(base, { recursive: true });
+});
+
+/** The runs /api/runs lists, by id. */
+async function listedRuns(
+  s: { get: (path: string) => Promise<Response> },
+): Promise<Map<string, { status: string; reason?: string }>> {
+  const { runs } = await (await s.get("/api/runs")).json();
+  return new Map(
+    (runs as { id: string; status: string; reason?: string }[]).map((
+      r,
+    ) => [r.id, r]),
+  );
+}
+
+Deno.test("linkOutOfRun() gives no verdict, and keeps none, when a folder of a run cannot be read (out of file descriptors): the run is 503 and listed as corrupt, and its link out is found once the folder reads (a folder that fails once is walked again)", async () => {
+  const s = await setup();
+  const dir = `${s.root}/good`, failing = `${dir}/seed-0/ar`;
+  const readDir = Deno.readDir;
+  try {
+    await Deno.symlink(`${s.base}/secret.txt`, `${failing}/notes.json`);
+    await sleep(2_300); // settled: a clean verdict would be kept
+    // readdir fails with EMFILE there; lstat and realPath still work.
+    (Deno as { readDir: typeof Deno.readDir }).readDir = (path) => {
+      if (String(path) === failing) {
+        throw Object.assign(
+          new Error(`Too many open files (os error 24): readdir '${path}'`),
+          { code: "EMFILE" },
+        );
+      }
+      return readDir(path);
+    };
+    const why =
+      "its folder seed-0/ar could not be read (EMFILE), so its links could not be checked; try again";
+    await assertRejects(
+      () => linkOutOfRun(dir, "good"),
+      RunUncheckedError,
+      `Run "good" is not served: ${why}`,
+    );
+    const res = await s.get("/api/run?run=good");
+    const text = await res.text();
+    assertEquals(res.status, 503, text);
+    assert(text.includes(why) && !text.includes(s.base), text);
+    const listed = (await listedRuns(s)).get("good");
+    assertEquals(
+      listed,
+      {
+        id: "good",
+        status: "corrupt",
+        reason: `Run "good" is not served: ${why}`,
+      } as typeof listed,
+    );
+  } finally {
+    (Deno as { readDir: typeof Deno.readDir }).readDir = readDir;
+  }
+  try {
+    // Nothing was kept: the next walk reads the folder and finds the link.
+    assertEquals(await linkOutOfRun(dir), "seed-0/ar/notes.json");
+    // A folder that fails once (renamed while walked) is walked again.
+    await Deno.remove(`${failing}/notes.json`);
+    let fails = 1;
+    (Deno as { readDir: typeof Deno.readDir }).readDir = (path) => {
+      if (String(path) === failing && fails-- > 0) {
+        throw new Deno.errors.NotFound(`readdir '${path}'`);
+      }
+      return readDir(path);
+    };
+    try {
+      assertEquals(await linkOutOfRun(dir, "good"), undefined);
+    } finally {
+      (Deno as { readDir: typeof Deno.readDir }).readDir = readDir;
+    }
+    await Deno.symlink(`${s.base}/secret.txt`, `${failing}/notes.json`);
+    assertEquals((await s.get("/api/run?run=good")).status, 404);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("linkOutOfRun() walks every folder of a run: a link out below a folder that a link inside points to (seed-0/ar → keep/a/b/ar), one in a model's best/, and a run nesting folders deeper than MAX_WALK_DEPTH is refused in one line (404, listed as corrupt)", async () => {
+  const s = await setup();
+  try {
+    const secret = `${s.base}/secret.txt`;
+    const relinked = `${s.root}/relinked`;
+    await fakeRun(relinked);
+    await Deno.mkdir(`${relinked}/keep/a/b`, { recursive: true });
+    await Deno.rename(`${relinked}/seed-0/ar`, `${relinked}/keep/a/b/ar`);
+    await Deno.remove(`${relinked}/keep/a/b/ar/process.json`);
+    await Deno.symlink(secret, `${relinked}/keep/a/b/ar/process.json`);
+    await Deno.symlink(`${relinked}/keep/a/b/ar`, `${relinked}/seed-0/ar`);
+    const best = `${s.root}/best`;
+    await fakeRun(best);
+    await Deno.mkdir(`${best}/seed-0/ar/best`);
+    await Deno.symlink(secret, `${best}/seed-0/ar/best/model.safetensors`);
+    const deepest = Array.from({ length: MAX_WALK_DEPTH }, (_, i) => `n${i}`);
+    await fakeRun(`${s.root}/deep`);
+    await Deno.mkdir(`${s.root}/deep/${deepest.join("/")}`, {
+      recursive: true,
+    });
+    await fakeRun(`${s.root}/deeper`);
+    const deeper = [...deepest, "n8"].join("/");
+    await Deno.mkdir(`${s.root}/deeper/${deeper}`, { recursive: true });
+    assertEquals(
+      await linkOutOfRun(relinked),
+      "keep/a/b/ar/process.json",
+    );
+    assertEquals(
+      await linkOutOfRun(best),
+      "seed-0/ar/best/model.safetensors",
+    );
+    assertEquals(await linkOutOfRun(`${s.root}/deep`), undefined);
+    const why =
+      `it nests folders more than ${MAX_WALK_DEPTH} deep (${deeper}), deeper than the dashboard checks for links out of a run`;
+    await assertRejects(
+      () => linkOutOfRun(`${s.root}/deeper`, "deeper"),
+      RunUncheckedError,
+      `Run "deeper" is not served: ${why}`,
+    );
+    for (const id of ["relinked", "best", "deeper"]) {
+      for (
+        const path of [
+          `/api/run?run=${id}`,
+          `/api/run/unmasking?run=${id}&seed=0&model=ar`,
+          `/api/run/model?run=${id}&seed=0&model=ar&part=weights`,
+        ]
+      ) {
+        const res = await s.get(path);
+        const text = await res.text();
+        assertEquals(res.status, 404, path);
+        assert(!text.includes("SECRET"), `${path}: ${text}`);
+      }
+    }
+    assertEquals((await s.get("/api/run?run=deep")).status, 200);
+    const listed = await listedRuns(s);
+    assertEquals(
+      listed.get("deeper")?.reason,
+      `Run "deeper" is not served: ${why}`,
+    );
+    for (const id of ["relinked", "best", "deeper"]) {
+      assertEquals(listed.get(id)?.status, "corrupt", id);
+    }
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("linkOutOfRun() refuses a run of more than MAX_RUN_ENTRIES entries in one line (404, listed as corrupt) instead of judging it by the entries it looked at", async () => {
+  const s = await setup();
+  try {
+    const dir = `${s.root}/many`;
+    await fakeRun(dir);
+    await Deno.mkdir(`${dir}/aaa`);
+    for (let i = 0; i < 10_001; i++) {
+      Deno.writeTextFileSync(`${dir}/aaa/f${i}`, "");
+    }
+    await Deno.symlink(
+      `${s.base}/secret.txt`,
+      `${dir}/seed-0/ar/notes.json`,
+    );
+    const why =
+      "it holds more than 10,000 files and folders, more than the dashboard checks for links out of a run";
+    await assertRejects(
+      () => linkOutOfRun(dir, "many"),
+      RunUncheckedError,
+      `Run "many" is not served: ${why}`,
+    );
+    const res = await s.get("/api/run?run=many");
+    assertEquals(
+      [res.status, await res.text()].join(" "),
+      `404 ${JSON.stringify({ error: `Run "many" is not served: ${why}` })}`,
+    );
+    assertEquals((await listedRuns(s)).get("many")?.status, "corrupt");
+    await Deno.remove(`${dir}/aaa`, { recursive: true });
+    assertEquals(await linkOutOfRun(dir), "seed-0/ar/notes.json");
+  } finally {
+    await s.done();
+  }
 });
 
 Deno.test("an error quoting a file of a run names it by run id, never by its path on disk", async () => {

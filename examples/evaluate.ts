@@ -60,7 +60,11 @@ async function scoreGeneration(
   const { config: saved, results } = await readRun(dir);
   // Every test block: the unigram reference and its floor need real text.
   const config = { ...saved, resume: true, evalBlocks: 0 };
-  const data = await prepareData(config, new RunFolder(dir), o.log);
+  const folder = new RunFolder(dir);
+  const data = await prepareData(config, folder, o.log);
+  // The files at its --data must be those it trained on (data.json): so
+  // the judge run is compared with what this run trained on.
+  await folder.verifyData(data.record);
   // The judge first: a wrong --judge is refused before any generation.
   const judge = o.judge === "auto"
     ? await autoJudge(config, data, { ...o, runEngine: results?.engine })

@@ -14,6 +14,8 @@ import { ConfigError } from "./options.ts";
  * @param path The weights file.
  * @param recorded The SHA-256 its `process.json` records.
  * @param found The file's SHA-256 now.
+ * @param record Another record than the model's `process.json` (a
+ *   `keep: best` model's `best.json`), and what to do instead.
  * @throws {ConfigError} In one line: the file, both hashes' first 12 hex
  *   digits, and what to do.
  */
@@ -21,15 +23,19 @@ export function checkWeights(
   path: string,
   recorded: string,
   found: string,
+  record?: { record: string; fix: string },
 ): void {
   if (found === recorded) return;
   const dir = path.slice(0, path.lastIndexOf("/"));
   throw new ConfigError(
     `${path} is not the weights this run wrote there: SHA-256 ${
       found.slice(0, 12)
-    }…, where its process.json records ${
+    }…, where ${record?.record ?? "its process.json"} records ${
       recorded.slice(0, 12)
-    }… (copied from another seed or run, or changed); restore that file, or write it again: --resume the run (from ${dir}/checkpoint.safetensors), or train (or import) it anew`,
+    }… (copied from another seed or run, or changed); ${
+      record?.fix ??
+        `restore that file, or write it again: --resume the run (from ${dir}/checkpoint.safetensors), or train (or import) it anew`
+    }`,
   );
 }
 

@@ -26,6 +26,7 @@ import {
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
+import { compareData } from "./_same_data.ts";
 import { loadTrained } from "./load.ts";
 import { AR } from "./contestants/ar.ts";
 import type { EvalContext } from "./evaluation.ts";
@@ -114,14 +115,16 @@ export async function openJudge(
   config: ExperimentConfig,
   data: Pick<
     RunData,
-    "train" | "valid" | "specials" | "tokenizer" | "trainSha256"
+    "train" | "valid" | "specials" | "tokenizer" | "trainSha256" | "record"
   >,
   options: JudgeOptions,
 ): Promise<Judge | undefined> {
   if (config.judge === "self") return undefined;
   const { engine, log } = options;
   // An imported judge scores over its own outputs (see hf/import.ts).
-  const other = config.judge !== "auto" ? await otherRun(config, data) : [];
+  const other = config.judge !== "auto"
+    ? await otherRun(config, data, log)
+    : [];
   const process = autoregressive({
     kind: "autoregressive",
     start: data.specials.bos,
@@ -363,7 +366,8 @@ type ImportedScoring = Pick<AutoregressiveSpec, "outputs" | "alias">;
 /** The first seed's AR model of another finished run, checked against this run's data. */
 async function otherRun(
   c: ExperimentConfig,
-  data: Pick<RunData, "tokenizer">,
+  data: Pick<RunData, "tokenizer" | "record">,
+  log: (line: string) => void,
 ): Promise<[Transformer, string, ImportedScoring?]> {
   const folder = new RunFolder(c.judge);
   const other = await folder.savedConfig().catch((e: Error) => {
@@ -388,11 +392,25 @@ async function otherRun(
       `Option --judge ${c.judge}: that run has not finished (no readable results.json)`,
     );
   }
-  const same = other.data === c.data && other.blockLength === c.blockLength &&
+  // The same data by what they are (data.json), not by the --data path.
+  const record = await folder.savedData().catch((e: Error) => {
+    throw new ConfigError(`Option --judge ${c.judge}: ${e.message}`);
+  });
+  const { differ, note } = compareData(
+    { name: "this run", data: c.data, record: data.record },
+    { name: c.judge, data: other.data, ...(record ? { record } : {}) },
+  );
+  if (differ) {
+    throw new ConfigError(
+      `Option --judge ${c.judge}: ${differ}; a judge must share the run's data`,
+    );
+  }
+  if (note) log(note);
+  const same = other.blockLength === c.blockLength &&
     tokenizerId === data.tokenizer.id;
   if (!same) {
     throw new ConfigError(
-      `Option --judge ${c.judge}: that run used other data, tokenizer or block length (${tokenizerId}, ${other.blockLength}); a judge must share them (${data.tokenizer.id}, ${c.blockLength})`,
+      `Option --judge ${c.judge}: that run used another tokenizer or block length (${tokenizerId}, ${other.blockLength}); a judge must share them (${data.tokenizer.id}, ${c.blockLength})`,
     );
   }
   if (!other.models.split(",").includes("ar")) {

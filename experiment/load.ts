@@ -13,8 +13,10 @@ import {
   BoundedReadError,
   pathExists,
   readJsonBounded,
+  readSafetensorsHeader,
   sha256Hex,
 } from "@d3pm/core";
+import { configDifferences } from "@d3pm/train";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import {
   inspectModel,
@@ -31,6 +33,7 @@ import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
 import { RunFolder, WEIGHTS_SEED, WEIGHTS_SHA256 } from "./run_folder.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
+import { checkpointTies } from "./train.ts";
 
 /** One model of a run: which seed and contestant, and whether it finished training. */
 export interface RunModel {
@@ -493,16 +496,21 @@ export interface WeightsSource {
  * above 0). `last`: the last step's own weights; `best`: the best
  * validation's (a run with `--keep best`); `ema`: the EMA of the last step
  * (a run with `--ema-decay` above 0). Weights the run evaluated come from
- * `model.safetensors`; others from `best/model.safetensors` or the final
- * training checkpoint (`model/` and `ema/` tensors).
+ * `model.safetensors` (checked against its `process.json`'s SHA-256);
+ * others from the final training checkpoint (`model/` and `ema/` tensors;
+ * checked by the ties it carries and its step).
  *
  * @param dir The run folder.
  * @param which The seed (default 0), the contestant, and the weights.
  * @returns The file, the names' prefix, and a description.
  * @throws {ConfigError} When the model did not finish training, the run
- *   kept no such weights (naming the option that keeps them), `weights`
- *   is none of the three, or the weights the run evaluated are not the
- *   file whose SHA-256 its `process.json` records.
+ *   kept no such weights (naming the option that keeps them; a `best/`
+ *   folder in a `--keep last` run, which writes none, is not its), `weights`
+ *   is none of the three, the weights the run evaluated are not the file
+ *   whose SHA-256 its `process.json` records, or the checkpoint the last
+ *   step's or EMA weights are read from is not this model's final one (its
+ *   ties — training fingerprint, contestant, seed, data — or its step
+ *   differ).
  *
  * @example
  * ```ts
@@ -541,11 +549,87 @@ export async function locateWeights(
     { dir, config, folder, seed, kind },
     which.weights,
   );
-  // The weights the run evaluated: those its process.json records.
+  // The weights the run evaluated: those its process.json records; the
+  // last step's or EMA: its final checkpoint, by the ties it carries.
   if (source.path === folder.weightsPath(seed, kind)) {
     await folder.verifyWeights(seed, kind);
+  } else if (source.path === folder.checkpointPath(seed, kind)) {
+    await checkFinalCheckpoint({ dir, config, folder, seed, kind });
   }
   return source;
+}
+
+/**
+ * The checkpoint {@linkcode locateWeights} reads the last step's or the EMA
+ * weights from must be this model's final one: the ties `train()` stores
+ * in it and compares on resume ({@linkcode checkpointTies}: the training
+ * fingerprint, contestant, seed, and the data as `data.json` records them)
+ * must be this run's, and its step the run's last. Another seed's, model's
+ * or run's checkpoint copied in, or an earlier one of this model, is
+ * refused; only its header is read. A checkpoint written before a tie
+ * existed reads as matching it, as on resume.
+ */
+// The format train() writes its checkpoints in (@d3pm/train's checkpoint.ts).
+const CHECKPOINT_FORMAT = "d3pm-checkpoint-v1";
+
+async function checkFinalCheckpoint(at: TrainedPlace): Promise<void> {
+  const { dir, config, folder, seed, kind } = at;
+  const path = folder.checkpointPath(seed, kind);
+  const fix =
+    "restore the checkpoint this run wrote there, or export the weights it evaluated (no --weights)";
+  const refuse = (why: string) =>
+    new ConfigError(
+      `${path} is not the final checkpoint of the ${kind} model of seed ${seed} in ${dir}: ${why}; ${fix}`,
+    );
+  let state: { step?: unknown; config?: unknown };
+  try {
+    const { metadata } = await readSafetensorsHeader(path);
+    if (metadata.format !== CHECKPOINT_FORMAT) {
+      throw new Error(`no ${CHECKPOINT_FORMAT} state in its header`);
+    }
+    state = JSON.parse(metadata.state);
+  } catch (e) {
+    throw refuse(
+      `it cannot be read as one (${(e as Error).message?.split("\n")[0]})`,
+    );
+  }
+  const record = await folder.savedData();
+  const ties = checkpointTies(
+    config,
+    kind,
+    seed,
+    record ??
+      {
+        sha256: { train: "", valid: "", test: "" },
+        tokenizer: { id: "", vocabSize: 0 },
+      },
+  );
+  const [d] = configDifferences(state.config, ties.config, {
+    defaults: ties.configDefaults,
+    ignore: [
+      ...ties.configIgnore,
+      // Tied to the --init-from source on resume; its weights are not read here.
+      "initFromWeightsSha256",
+      // A run made before data.json: nothing to compare them with.
+      ...record ? [] : ["dataSha256", "tokenizerBuilt"],
+    ],
+  });
+  if (d) {
+    throw refuse(
+      `its ${d.key} is ${
+        JSON.stringify(d.saved)?.slice(0, 80)
+      } where this run gives ${
+        JSON.stringify(d.now)?.slice(0, 80)
+      } (copied from another seed, model or run)`,
+    );
+  }
+  if (state.step !== config.steps) {
+    throw refuse(
+      `it is at step ${
+        JSON.stringify(state.step)?.slice(0, 20)
+      }, not the run's last (${config.steps}): an earlier checkpoint put back`,
+    );
+  }
 }
 
 /** A trained model of a run folder: where {@linkcode locateWeights} looks. */
@@ -595,16 +679,14 @@ async function chosenWeights(
           description: "the best validation's weights",
         };
       }
+      // A --keep last run writes no best/ (the validator keeps the best
+      // weights for --keep best only): one there is not this run's.
       const best = `${folder.modelDir(seed, kind)}/best/model.safetensors`;
-      if (await pathExists(best)) {
-        return {
-          path: best,
-          prefix: "",
-          description: "the best validation's weights",
-        };
-      }
+      const there = await pathExists(best)
+        ? ` (${best} is not this run's: a --keep last run writes none)`
+        : "";
       throw new ConfigError(
-        `The run in ${dir} kept no best weights (it evaluated the last step's): train with --keep best and --valid-every N to keep the best validation's`,
+        `The run in ${dir} kept no best weights (it evaluated the last step's)${there}: train with --keep best and --valid-every N to keep the best validation's`,
       );
     }
     case "ema":

@@ -13,7 +13,8 @@ import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { configDifferences, MetricsLog } from "@d3pm/train";
 import { flagOf } from "@d3pm/cli";
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
-import { RunFolder } from "./run_folder.ts";
+import { type DataRecord, RunFolder } from "./run_folder.ts";
+import { compareData } from "./_same_data.ts";
 import {
   type ChartLabels,
   curvesOf,
@@ -43,6 +44,12 @@ export interface MergedRun {
   values: Record<string, SweepValue>;
   /** What it measured. */
   result: ExperimentResult;
+  /**
+   * What it trained on (its `data.json`), which a merge compares in place
+   * of the `--data` path; none for a run made before data records (its
+   * path is compared).
+   */
+  dataRecord?: DataRecord;
 }
 
 /** What {@linkcode collectRuns} found. */
@@ -59,6 +66,16 @@ export interface Merge {
 export interface CollectOptions {
   /** Options that may differ between plain run folders (a sweep's own are read from `sweep.json`). */
   vary?: readonly string[];
+  /** Where notes go (runs whose data are compared by path alone); default stderr. */
+  log?: (line: string) => void;
+}
+
+// A run's data.json, which a merge compares (none: a run made before data
+// records); a malformed one is named.
+async function readDataRecord(dir: string): Promise<DataRecord | undefined> {
+  return await new RunFolder(dir).savedData().catch((e: Error) => {
+    throw new ConfigError(`Cannot merge ${dir}: ${e.message}`);
+  });
 }
 
 async function readResult(dir: string): Promise<ExperimentResult> {
@@ -187,16 +204,27 @@ export async function collectRuns(
         const r = await readResult(cell.out).catch(() => undefined);
         if (r) checkCell(dir, cell, cellConfig(sweep, cell), r);
         if (!r) unfinished.push(cell.out);
-        else {runs.push({
+        else {
+          const dataRecord = await readDataRecord(cell.out);
+          runs.push({
             dir: cell.out,
             name: cell.name,
             values: cell.values,
             result: r,
-          });}
+            ...(dataRecord ? { dataRecord } : {}),
+          });
+        }
       }
     } else {
       const result = await readResult(dir);
-      runs.push({ dir, name: dir.split("/").at(-1)!, values: {}, result });
+      const dataRecord = await readDataRecord(dir);
+      runs.push({
+        dir,
+        name: dir.split("/").at(-1)!,
+        values: {},
+        result,
+        ...(dataRecord ? { dataRecord } : {}),
+      });
     }
   }
   for (const run of runs) {
@@ -212,7 +240,7 @@ export async function collectRuns(
       `Nothing to merge: no cell of ${targets.join(", ")} has finished`,
     );
   }
-  checkMergeable(runs, [...swept]);
+  checkMergeable(runs, [...swept], options.log ?? console.error);
   return { runs, swept: [...swept], unfinished };
 }
 
@@ -255,12 +283,62 @@ function checkCell(
 }
 
 /**
+ * Why two runs of a merge differ in their data, or undefined: the same
+ * data by what they are (their data.json, {@linkcode compareData}), not by
+ * the --data path (which the results' `source` is) — moved data are the
+ * same data, and a file replaced at the same path is not; then the corpus
+ * facts. None when `data` is swept. A note (data compared by path alone)
+ * goes into `notes`.
+ */
+function dataDifference(
+  first: MergedRun,
+  run: MergedRun,
+  swept: readonly string[],
+  notes: Set<string>,
+): string | undefined {
+  // Swept: runs on other data are what is compared.
+  if (swept.includes("data")) return undefined;
+  const a = first.result, b = run.result;
+  const { differ, note } = compareData(
+    {
+      name: first.dir,
+      data: a.config.data,
+      ...(first.dataRecord ? { record: first.dataRecord } : {}),
+    },
+    {
+      name: run.dir,
+      data: b.config.data,
+      ...(run.dataRecord ? { record: run.dataRecord } : {}),
+    },
+  );
+  if (differ) return differ;
+  if (note) notes.add(note);
+  const verified = first.dataRecord !== undefined &&
+    run.dataRecord !== undefined;
+  const da = a.data ?? {}, db = b.data ?? {};
+  const facts = verified
+    ? ["trainTokens", "testTokens"] as const
+    : ["source", "trainTokens", "testTokens"] as const;
+  const k = facts.find((k) => da[k] !== db[k]);
+  return k === undefined
+    ? undefined
+    : `their data differ (${k} ${db[k]} in ${run.dir} but ${
+      da[k]
+    } in ${first.dir})`;
+}
+
+/**
  * Refuse runs that differ in what a comparison holds fixed: the data, the
  * tokenizer, and every option but the swept ones (and those that only steer
- * the process).
+ * the process). The data are compared by what they are — each run's
+ * `dataRecord` (its `data.json`: the splits' SHA-256 and the tokenizer) —
+ * whatever `--data` path each gave; a run without one (made before data
+ * records) is compared by its `--data` path, with a note when that is the
+ * same.
  *
  * @param runs The runs.
  * @param swept Options that may differ (`seed`: seeds and first seed).
+ * @param log Where notes go (default: nowhere).
  * @throws {ConfigError} Naming the first difference.
  *
  * @example
@@ -282,14 +360,18 @@ function checkCell(
 export function checkMergeable(
   runs: readonly MergedRun[],
   swept: readonly string[],
+  log: (line: string) => void = () => {},
 ): void {
   const [first, ...rest] = runs;
   const ignore = [
     ...RESUMABLE_KEYS,
     "seeds",
     "firstSeed",
+    // What the data are is compared below (or they are swept).
+    "data",
     ...swept.filter((k) => k !== "seed"),
   ];
+  const notes = new Set<string>();
   for (const run of rest) {
     const a = first.result, b = run.result;
     const why = (what: string) =>
@@ -298,16 +380,8 @@ export function checkMergeable(
           swept.length > 1 ? `: ${swept.join(", ")}` : ": seeds"
         }; pass --vary KEY to compare an option)`,
       );
-    const da = a.data ?? {}, db = b.data ?? {};
-    for (const k of ["source", "trainTokens", "testTokens"] as const) {
-      if (da[k] !== db[k]) {
-        throw why(
-          `their data differ (${k} ${db[k]} in ${run.dir} but ${
-            da[k]
-          } in ${first.dir})`,
-        );
-      }
-    }
+    const data = dataDifference(first, run, swept, notes);
+    if (data) throw why(data);
     if (a.tokenizer?.id !== b.tokenizer?.id) {
       throw why(
         `their tokenizers differ (${b.tokenizer?.id} in ${run.dir} but ${a.tokenizer?.id} in ${first.dir})`,
@@ -326,6 +400,7 @@ export function checkMergeable(
       );
     }
   }
+  for (const note of notes) log(note);
   // Each seed once per setting: a run given twice (or a copy of it) would
   // count as two seeds in the means, spreads and ranges.
   const setting = (run: MergedRun) =>

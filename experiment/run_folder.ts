@@ -162,6 +162,26 @@ export interface DataRecord {
   tokenizer: { id: string; vocabSize: number };
 }
 
+// The splits whose SHA-256 differ between a data record then and now, as
+// "valid and test" and "valid SHA-256 ab… then, cd… now; …"; none when
+// every split agrees.
+function changedSplits(
+  then: DataRecord,
+  now: DataRecord,
+): { splits: string; hashes: string } | undefined {
+  const changed = (["train", "valid", "test"] as const).filter((s) =>
+    then.sha256[s] !== now.sha256[s]
+  );
+  if (changed.length === 0) return undefined;
+  const short = (h: string) => `${h.slice(0, 12)}…`;
+  return {
+    splits: changed.join(" and "),
+    hashes: changed.map((s) =>
+      `${s} SHA-256 ${short(then.sha256[s])} then, ${short(now.sha256[s])} now`
+    ).join("; "),
+  };
+}
+
 /** The holder of a lock, as written in `.lock`. */
 export interface LockHolder {
   /** Its pid. */
@@ -527,6 +547,28 @@ export class RunFolder {
     return raw;
   }
 
+  /**
+   * For a reader of the run's data (`deno task evaluate`): the files its
+   * `--data` names now must be those it trained on, as `data.json`
+   * records them (a run made before data records checks nothing).
+   *
+   * @param now The data as read now (`prepareData`'s `record`).
+   * @returns When they are the recorded ones.
+   * @throws {ConfigError} Naming the split that changed, both hashes'
+   *   first 12 digits and what to do.
+   */
+  async verifyData(now: DataRecord): Promise<void> {
+    const then = await this.savedData();
+    const changed = then && changedSplits(then, now);
+    if (!changed) return;
+    const config = await this.savedConfig().catch(() => undefined);
+    throw new ConfigError(
+      `The ${changed.splits} data of the run in ${this.dir} (--data ${
+        JSON.stringify(config?.data ?? "")
+      }) changed since it trained (${changed.hashes}; then: its data.json): its figures would be of other files; restore the files it trained on`,
+    );
+  }
+
   async #readJson(path: string, what: string): Promise<unknown> {
     try {
       return await readJsonBounded(path, { limit: SMALL_FILE, what });
@@ -818,25 +860,17 @@ export class RunFolder {
     }
     const then = await this.savedData();
     if (!then) return; // a run made before data records: nothing to compare
-    const changed = (["train", "valid", "test"] as const).filter((s) =>
-      then.sha256[s] !== now.sha256[s]
-    );
-    const short = (h: string) => `${h.slice(0, 12)}…`;
-    if (changed.length > 0) {
+    const changed = changedSplits(then, now);
+    if (changed) {
       throw new ConfigError(
-        `Cannot resume ${this.dir}: ${moved ? `${moved}, and there ` : ""}the ${
-          changed.join(" and ")
-        } data ${
+        `Cannot resume ${this.dir}: ${
+          moved ? `${moved}, and there ` : ""
+        }the ${changed.splits} data ${
           moved ? "differ from the run's" : "changed since the run started"
-        } (${
-          changed.map((s) =>
-            `${s} SHA-256 ${short(then.sha256[s])} then, ${
-              short(now.sha256[s])
-            } now`
-          ).join("; ")
-        }); restore the files it started with, or ${await this.#elsewhere(
-          "start a new run with --out DIR",
-        )}`,
+        } (${changed.hashes}); restore the files it started with, or ${await this
+          .#elsewhere(
+            "start a new run with --out DIR",
+          )}`,
       );
     }
     if (

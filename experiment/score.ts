@@ -100,11 +100,10 @@ export async function scoreTest(
     memoryOnly: true,
     flags: { "--elbo-samples": "--samples", "--eval-blocks": "--blocks" },
   });
-  const data = await prepareData(
-    config,
-    new RunFolder(dir),
-    options.log ?? (() => {}),
-  );
+  const folder = new RunFolder(dir);
+  const data = await prepareData(config, folder, options.log ?? (() => {}));
+  // The files at its --data must be those it trained on (data.json).
+  await folder.verifyData(data.record);
   const trained = await loadTrained(dir, { seed, model: options.model });
   const bounded = typeof (trained.process as { bound?: unknown }).bound ===
     "function";

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs";
 import {
   BoundedReadError,
   readJsonBounded,
+  sha256Hex,
   type StoredTensor,
   type Tensor,
   writeFileAtomic,
@@ -21,7 +22,14 @@ import {
   type TrainResult,
   warmupCosine,
 } from "@d3pm/train";
-import { loadModel, saveModel, Transformer } from "@d3pm/transformer";
+import {
+  inspectModel,
+  loadModel,
+  readWeightsFile,
+  saveModel,
+  Transformer,
+} from "@d3pm/transformer";
+import { checkSeed, checkWeights } from "./_weights.ts";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import type { RunData } from "./data.ts";
 import {
@@ -406,7 +414,7 @@ async function fitOnEngine(
  */
 export async function readBestRecord(
   path: string,
-): Promise<{ step: number; nats: number } | undefined> {
+): Promise<BestRecord | undefined> {
   const fix =
     "restore it, or delete it (the best weights are then chosen among the validations after the resume)";
   let raw: unknown;
@@ -431,12 +439,34 @@ export async function readBestRecord(
       `${path} is not a best-validation record (expected {"step", "nats"}); ${fix}`,
     );
   }
-  return { step: r.step as number, nats: r.nats ?? NaN };
+  const { weightsSha256, weightsSeed } = raw as Record<string, unknown>;
+  return {
+    step: r.step as number,
+    nats: r.nats ?? NaN,
+    ...(typeof weightsSha256 === "string" ? { weightsSha256 } : {}),
+    ...(weightsSeed !== undefined ? { weightsSeed } : {}),
+  };
+}
+
+/**
+ * A `keep: best` model's `best.json`: the best validation so far, and the
+ * SHA-256 and seed of the `best/model.safetensors` it was kept in (as
+ * `process.json` records the model's; none in a record written before).
+ */
+export interface BestRecord {
+  /** The step of the best validation. */
+  step: number;
+  /** Its validation NLL (nats per token; NaN written as null). */
+  nats: number;
+  /** The SHA-256 of `best/model.safetensors` as written. */
+  weightsSha256?: string;
+  /** The seed whose weights they are. */
+  weightsSeed?: unknown;
 }
 
 /** Validation during training: metrics records, and the best weights for `keep: best`. */
 class Validator {
-  #best: { step: number; nats: number } | undefined;
+  #best: BestRecord | undefined;
   private constructor(
     readonly entrant: Entrant,
     readonly seed: number,
@@ -494,12 +524,42 @@ class Validator {
     this.#best = { step, nats };
     if (this.ctx.config.keep !== "best") return;
     await saveModel(this.scratch, this.#bestDir);
+    // Its record: the weights' SHA-256 and seed, checked by restoreBest.
+    this.#best = {
+      step,
+      nats,
+      weightsSha256: sha256Hex(await Deno.readFile(this.#bestWeights)),
+      weightsSeed: this.seed,
+    };
     await writeFileAtomic(this.#bestJson, JSON.stringify(this.#best) + "\n");
   }
 
-  /** Put the best validation's weights into `model`. */
+  get #bestWeights(): string {
+    return `${this.#bestDir}/model.safetensors`;
+  }
+
+  /**
+   * Put the best validation's weights into `model`: those `best.json`
+   * records (another seed's or run's `best/` copied in before a resume is
+   * refused, not evaluated as this model). Checked only here, at the end:
+   * a kill between writing `best/` and `best.json` left them apart, and
+   * the resume validates that step again and rewrites both.
+   */
   async restoreBest(model: Transformer): Promise<void> {
-    const best = await loadModel(this.#bestDir);
+    const path = this.#bestWeights;
+    const bytes = await readWeightsFile(
+      path,
+      await inspectModel(this.#bestDir),
+    );
+    checkSeed(this.#bestJson, this.#best?.weightsSeed, this.seed);
+    if (this.#best?.weightsSha256 !== undefined) {
+      checkWeights(path, this.#best.weightsSha256, sha256Hex(bytes), {
+        record: this.#bestJson,
+        fix:
+          "restore this model's best/ and best.json, or train the model anew (remove its folder, then --resume)",
+      });
+    }
+    const best = await loadModel(this.#bestDir, { weights: bytes });
     model.setWeights(best.variables);
     best.dispose();
   }

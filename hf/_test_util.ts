@@ -4,6 +4,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { encodeSafetensors, prng, type StoredTensor } from "@d3pm/core";
 import {
+  checkpointTies,
   contestantOf,
   type ExperimentConfig,
   resolveConfig,
@@ -376,9 +377,24 @@ export async function fakeRun(
           });
         }
       }
+      // The final checkpoint as train() writes it: its state carries the
+      // run's ties (no data.json here: the data ties are not compared).
+      const state = {
+        step: config.steps,
+        optimizerStep: config.steps,
+        data: { seed: 0, epoch: 0, batch: 0 },
+        prng: [1, 2, 3, 4],
+        config: checkpointTies(config, kind, 0, {
+          sha256: { train: "", valid: "", test: "" },
+          tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
+        }).config,
+      };
       await Deno.writeFile(
         folder.checkpointPath(0, kind),
-        encodeSafetensors(tensors),
+        encodeSafetensors(tensors, {
+          format: "d3pm-checkpoint-v1",
+          state: JSON.stringify(state),
+        }),
       );
       last.dispose();
       ema.dispose();

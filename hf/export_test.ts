@@ -174,7 +174,7 @@ Deno.test("a trained run's models, exported and imported, score on the test spli
   await Deno.remove(root, { recursive: true });
 });
 
-Deno.test("exportRun() --weights takes the last step's, the best validation's or the EMA from where the run kept them", async () => {
+Deno.test("exportRun() --weights takes the last step's or the EMA from where the run kept them, and no best/ a --keep last run never writes", async () => {
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
   // micro: EMA 0.9 evaluated; its checkpoint holds model/ (last) and ema/.
@@ -186,20 +186,27 @@ Deno.test("exportRun() --weights takes the last step's, the best validation's or
   const checkpoint = await readWeights(`${dir}/checkpoint.safetensors`);
   const sources: Record<string, Map<string, { data: Float32Array }>> = {
     evaluated: await readWeights(`${dir}/model.safetensors`),
-    best: await readWeights(`${dir}/best/model.safetensors`),
     last: new Map(
       [...checkpoint].filter(([n]) => n.startsWith("model/")).map((
         [n, t],
       ) => [n.slice(6), t]),
     ),
   };
-  for (const weights of [undefined, "last", "best", "ema"] as const) {
+  // A --keep last run writes no best/: the one fakeRun planted is not its
+  // (read as the run's best validation before; plant: locateWeights'
+  // `best` branch returning best/model.safetensors when it exists).
+  await assertRejects(
+    () =>
+      exportRun({ run, model: "ar", to: `${root}/hf-best`, weights: "best" }),
+    Error,
+    `kept no best weights (it evaluated the last step's) (${dir}/best/model.safetensors is not this run's: a --keep last run writes none)`,
+  );
+  for (const weights of [undefined, "last", "ema"] as const) {
     const out = `${root}/hf-${weights ?? "default"}`;
     const result = await exportRun({ run, model: "ar", to: out, weights });
     const exported = await readWeights(`${out}/model.safetensors`);
     // The EMA of a --keep last run is what it evaluated.
-    const expected =
-      sources[weights === "last" || weights === "best" ? weights : "evaluated"];
+    const expected = sources[weights === "last" ? weights : "evaluated"];
     assertEquals(
       exported.get("gpt_neox.layers.0.input_layernorm.bias")!.data,
       expected.get("h.0.ln_1.bias")!.data,
@@ -213,8 +220,6 @@ Deno.test("exportRun() --weights takes the last step's, the best validation's or
       result.weights,
       weights === "last"
         ? "the last step's weights"
-        : weights === "best"
-        ? "the best validation's weights"
         : "the EMA (decay 0.9) of the last step's weights",
     );
   }

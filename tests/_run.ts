@@ -132,3 +132,54 @@ export async function assertRefused(
     assertEquals(await pathExists(out), false, `${args.join(" ")}: ${out}`);
   }
 }
+
+/**
+ * A copy of the folder `src` (its files and folders, nothing else) in a new
+ * temporary folder: a test that changes a shared run works on its own copy,
+ * as if it had made the run itself.
+ */
+export async function copyFolder(src: string): Promise<string> {
+  const to = await Deno.makeTempDir();
+  await copyInto(src, to);
+  return to;
+}
+
+async function copyInto(src: string, to: string): Promise<void> {
+  for await (const e of Deno.readDir(src)) {
+    if (e.isDirectory) {
+      await Deno.mkdir(`${to}/${e.name}`);
+      await copyInto(`${src}/${e.name}`, `${to}/${e.name}`);
+    } else if (e.isFile) {
+      await Deno.copyFile(`${src}/${e.name}`, `${to}/${e.name}`);
+    } else {
+      throw new Error(`${src}/${e.name}: not a file or a folder`);
+    }
+  }
+}
+
+/**
+ * Made once for the test file, on its first use: `make()` (the folders it
+ * returns are removed when the test process ends). The tests that share it
+ * only read it, or work on a {@linkcode copyFolder} of it.
+ */
+export function once<T extends Record<string, string>>(
+  make: () => Promise<T>,
+): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => {
+    if (made === undefined) {
+      made = make();
+      made.then((folders) =>
+        globalThis.addEventListener("unload", () => {
+          for (const dir of Object.values(folders)) {
+            try {
+              Deno.removeSync(dir, { recursive: true });
+            } catch {
+              // already gone
+            }
+          }
+        }), () => {});
+    }
+    return made;
+  };
+}

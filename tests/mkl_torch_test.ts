@@ -16,7 +16,9 @@ function torchLibrary(python: string): string {
   const out = new Deno.Command(python, {
     args: [
       "-c",
-      "import os, torch; print(os.path.join(os.path.dirname(torch.__file__), 'lib', 'libtorch_cpu.so'))",
+      // torch's folder without importing torch (findPython imported it
+      // already: a second import is seconds more).
+      "import os, importlib.util; print(os.path.join(importlib.util.find_spec('torch').submodule_search_locations[0], 'lib', 'libtorch_cpu.so'))",
     ],
     stdout: "piped",
     stderr: "piped",

@@ -4,9 +4,11 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { loadCheckpoint, saveCheckpoint } from "@d3pm/train";
 import { curvesOf } from "@d3pm/experiment/charts";
 import {
+  copyFolder,
   errorLine,
   FAST_EVAL as SHARED_FAST_EVAL,
   killAt,
+  once,
   ROOT,
   runTool,
 } from "./_run.ts";
@@ -40,6 +42,14 @@ async function finishedRun(extra: string[] = []): Promise<string> {
   return out;
 }
 
+// The finished default run, made once: each test that changes it (a
+// refused resume, a failed --force, a --force that moves it aside) takes a
+// copy of its own.
+const plainRun = once(async () => ({ out: await finishedRun() }));
+async function copyOfPlainRun(): Promise<string> {
+  return await copyFolder((await plainRun()).out);
+}
+
 // A 30-step run with a checkpoint every 10 steps, for the kills below.
 const KILLED_ARGS = [
   ...QUICK,
@@ -51,23 +61,28 @@ const KILLED_ARGS = [
 ];
 
 // The same 30-step run twice: once whole, once killed at the D3PM's step 14
-// (its checkpoint of step 10 and the AR's last one on disk).
-async function wholeAndKilled(): Promise<
-  { args: string[]; whole: string; cut: string }
-> {
-  const args = KILLED_ARGS;
+// (its checkpoint of step 10 and the AR's last one on disk). Made once for
+// the tests below: they read the whole run and each resumes its own copy of
+// the killed one, as it is left on disk.
+const madeWholeAndKilled = once(async () => {
   const whole = await Deno.makeTempDir();
   assertEquals(
-    (await runTool("experiment.ts", [...args, "--out", whole])).code,
+    (await runTool("experiment.ts", [...KILLED_ARGS, "--out", whole])).code,
     0,
   );
   const cut = await Deno.makeTempDir();
-  await killAt(args, cut, '"model":"d3pm","seed":0,"step":14');
-  return { args, whole, cut };
+  await killAt(KILLED_ARGS, cut, '"model":"d3pm","seed":0,"step":14');
+  return { whole, cut };
+});
+async function wholeAndKilled(): Promise<
+  { args: string[]; whole: string; cut: string }
+> {
+  const { whole, cut } = await madeWholeAndKilled();
+  return { args: KILLED_ARGS, whole, cut: await copyFolder(cut) };
 }
 
 Deno.test("a changed option is refused on resume with its diff, and a fresh run into a used folder is refused", async () => {
-  const out = await finishedRun();
+  const out = await copyOfPlainRun();
   const config = await Deno.readTextFile(`${out}/config.json`);
   const fresh = await runTool("experiment.ts", [
     ...QUICK,
@@ -97,7 +112,7 @@ Deno.test("a changed option is refused on resume with its diff, and a fresh run 
 });
 
 Deno.test("a run that fails validation writes nothing, even with --force", async () => {
-  const out = await finishedRun();
+  const out = await copyOfPlainRun();
   const before = await Deno.readTextFile(`${out}/config.json`);
   const r = await runTool("experiment.ts", [
     ...QUICK,
@@ -118,7 +133,7 @@ Deno.test("a run that fails validation writes nothing, even with --force", async
 });
 
 Deno.test("--force moves the earlier run aside instead of mixing with it", async () => {
-  const out = await finishedRun();
+  const out = await copyOfPlainRun();
   const r = await runTool("experiment.ts", [
     ...QUICK,
     ...FAST_EVAL,
@@ -208,7 +223,6 @@ Deno.test("after a kill, resume reports real training seconds, tokens/s and fina
     assertEquals(b.results[i].training.engines[0].fromStep, 0);
   }
   assert(!report.includes("Resumed on another engine"));
-  await Deno.remove(whole, { recursive: true });
   await Deno.remove(cut, { recursive: true });
 });
 
@@ -318,7 +332,6 @@ Deno.test("a run made before --alibi and --alibi-mode existed still resumes, and
   ]);
   assertEquals(changed.code, 1);
   assertMatch(errorLine(changed), /--alibi is 2 but the run used 0/);
-  await Deno.remove(whole, { recursive: true });
   await Deno.remove(cut, { recursive: true });
 });
 

@@ -91,7 +91,7 @@ Deno.test("the judge is a model not under test, named in the report; a mismatche
   assertEquals(c.code, 1);
   assertMatch(
     errorLine(c),
-    /^error: Option --judge .*: that run used other data, tokenizer or block length/,
+    /^error: Option --judge .*: that run used another tokenizer or block length/,
   );
   assertEquals([...Deno.readDirSync(third)], []);
   const d = await runTool("experiment.ts", [...QUICK, "--out", third]);

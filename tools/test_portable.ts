@@ -59,7 +59,7 @@ N passed, N failed over all of them.`,
       choices: ["all", "numerics"],
       default: "all",
       help:
-        "numerics: leave out the tests of errors, locks and files (the run folder's refusals, races and hostile inputs, the GPU run's script, tokenizer, data, CLI), which no kernel set changes, and the examples that cannot reach the BLAS",
+        "numerics: leave out the tests of errors, locks and files (the run folder's refusals, races and hostile inputs, the GPU run's script, tokenizer, data, CLI, option tables and the repository's tools), which no kernel set changes, and the examples that cannot reach the BLAS",
     },
   },
 } as const;
@@ -155,6 +155,40 @@ const BEHAVIOUR = [
   "tokenizer/",
   "data/",
   "cli/",
+  // Refusals of hostile options and Hugging Face inputs, option tables and
+  // config checks, the repository's own tools and checks: no float is
+  // computed, so no kernel set can change them.
+  "tests/hostile_options_test.ts",
+  "tests/experiment_refusals_test.ts",
+  // Runs identified by their data.json and weights records: refusals.
+  "tests/run_identity_test.ts",
+  "hf/hostile_test.ts",
+  "hf/_pickle_test.ts",
+  "hf/tokenizer_files_test.ts",
+  "experiment/options_test.ts",
+  "experiment/options_ranges_test.ts",
+  "experiment/config_resume_test.ts",
+  "transformer/config_test.ts",
+  "backend/vulkan_env_test.ts",
+  "tests/doc_commands_test.ts",
+  "tests/check_examples_test.ts",
+  "tests/entry_points_test.ts",
+  "tools/",
+  // A run folder's locks and refusals in-process, the tools' and the
+  // epochs study's argument checks, serve's refusals, loadTrained's refusals.
+  "experiment/run_folder_test.ts",
+  "experiment/tools_test.ts",
+  "experiment/load_test.ts",
+  "examples/study_epochs_test.ts",
+  "examples/serve_test.ts",
+  // Sweep planning, status and merging, and the reports' figures from given
+  // results (brute force in JavaScript); the CPU engine's pinned hash.
+  "experiment/sweep_test.ts",
+  "experiment/sweep_waves_test.ts",
+  "experiment/report_test.ts",
+  "experiment/report_figures_test.ts",
+  "experiment/studies/epochs_report_test.ts",
+  "cpu/engine_hash_test.ts",
 ];
 // `--scope numerics` leaves out the tests of the packages below the BLAS too:
 // core/ (bytes, hashes, the PRNG) imports no backend, and the tests of
@@ -168,11 +202,26 @@ const TFJS_CPU = [
   "autoregressive/",
   "eval/",
   "train/",
+  // Block diffusion and block attention on a real denoiser: every test sets
+  // tfjs's `cpu` backend first, as diffusion/'s do.
+  "tests/block_diffusion_test.ts",
+  "transformer/block_attention_test.ts",
 ];
 const ignored = IGNORED.concat(values.scope === "numerics" ? BEHAVIOUR : []);
 const ignoredTests = ignored.concat(
   values.scope === "numerics" ? TFJS_CPU : [],
 );
+
+/**
+ * Files in backend/ and cpu/ whose examples never reach the BLAS: the Vulkan
+ * driver search, the CPU-flag parsing (it reads /proc/cpuinfo, not
+ * OPENBLAS_CORETYPE) and the CPU engine's pinned hash.
+ */
+const NO_BLAS_EXAMPLES = [
+  "backend/vulkan_env.ts",
+  "backend/_cpu_flags.ts",
+  "cpu/engine_hash.ts",
+];
 
 /**
  * The files whose documentation examples can reach the BLAS: every one in
@@ -200,6 +249,7 @@ async function blasExamples(): Promise<string[]> {
     const examples = [...text.matchAll(/```(?:ts|typescript)\n([\s\S]*?)```/g)]
       .map((m) => m[1]);
     if (examples.length === 0) continue;
+    if (NO_BLAS_EXAMPLES.includes(file)) continue;
     if (
       /^(backend|cpu)\//.test(file) ||
       examples.some((e) => /initBackend|@d3pm\/(backend|cpu)\b/.test(e))

@@ -1757,3 +1757,117 @@ export function crossEngineResume(ex: Executor): void {
     },
   );
 }
+
+// ---------------------------------------------------------------------------
+// Refusals: the checks both engines share (_engine_checks.ts) give the same
+// one-line error on each executor, before any work.
+
+// The message of a call that must throw (at once or as a rejection).
+async function refusal(fn: () => unknown): Promise<string> {
+  try {
+    await fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error("expected a refusal, got none");
+}
+
+/**
+ * Bad options, training batches and scoring rows: each executor refuses
+ * them with the same words, its class's name first.
+ */
+export function refusalParity(ex: Executor): void {
+  testOf(
+    ex,
+    " refuses bad options, batches and scoring rows with the shared one-line errors",
+    async () => {
+      const config = parityConfig("causal", "learned");
+      const v = config.vocabSize;
+      const said = (m: string) => `${ex.name}: ${m}`;
+      const create = (o: ParityOptions) => refusal(() => ex.create(config, o));
+      assertEquals(
+        await create({ batchSize: 0, length: 4 }),
+        said("batchSize must be a positive integer, got 0"),
+      );
+      assertEquals(
+        await create({ batchSize: 2, length: config.contextLength + 1 }),
+        said(
+          `length must be an integer in [1, ${config.contextLength}], got ${
+            config.contextLength + 1
+          }`,
+        ),
+      );
+      assertEquals(
+        await create({ batchSize: 2, length: 4, excludeToken: v }),
+        said(`excludeToken must be an id in [0, ${v}), got ${v}`),
+      );
+      assertEquals(
+        await create({ evaluationOnly: true, emaDecay: 0.9 }),
+        said("emaDecay needs a training engine, but evaluationOnly is set"),
+      );
+      assertEquals(
+        await create({ batchSize: 2, length: 4, clipNorm: 0 }),
+        said("clipNorm must be > 0 (Infinity: off), got 0"),
+      );
+      const engine = await ex.create(config, { batchSize: 2, length: 4 });
+      try {
+        const batch = {
+          inputs: Int32Array.from([0, 1, 2, 3, 4, 5, 6, 7]),
+          targets: Int32Array.from([1, 2, 3, 4, 5, 6, 7, -1]),
+          weights: new Float32Array(8).fill(1 / 8),
+        };
+        assertEquals(
+          await refusal(() =>
+            engine.step({ ...batch, targets: batch.targets.slice(1) }, 1e-3)
+          ),
+          said("batch.targets must hold B·T = 2·4 = 8 values, got 7"),
+        );
+        assertEquals(
+          await refusal(() =>
+            engine.step({
+              ...batch,
+              inputs: Int32Array.from([...batch.inputs.slice(0, 7), v]),
+            }, 1e-3)
+          ),
+          said(`batch.inputs[7] must be a token id in [0, ${v}), got ${v}`),
+        );
+        assertEquals(
+          await refusal(() =>
+            engine.step({
+              ...batch,
+              targets: Int32Array.from([...batch.targets.slice(0, 7), v]),
+            }, 1e-3)
+          ),
+          said(`batch.targets[7] must be < ${v} (negative: ignored), got ${v}`),
+        );
+        assertEquals(engine.stepCount, 0, "a refused batch takes no step");
+        const rows = { rows: 2, length: 4, ...batch };
+        assertEquals(
+          await refusal(() =>
+            engine.rowLosses([rows, {
+              ...rows,
+              targets: Int32Array.from([...batch.targets.slice(0, 7), v]),
+            }])
+          ),
+          said(`rowLosses: batch 1: targets[7] must be < ${v}, got ${v}`),
+        );
+        assertEquals(
+          await refusal(() => engine.rowLosses([{ ...rows, length: 3 }])),
+          said(
+            "rowLosses: batch 0: inputs must hold rows·length = 6 values, got 8",
+          ),
+        );
+        assertEquals(
+          await refusal(() =>
+            engine.rowLosses([{ ...rows, excludeToken: -1 }])
+          ),
+          said(
+            `rowLosses: batch 0: excludeToken must be an id in [0, ${v}), got -1`,
+          ),
+        );
+      } finally {
+        engine.dispose();
+      }
+    },
+  );
+}

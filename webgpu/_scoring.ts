@@ -4,6 +4,7 @@
 // kept. Private.
 
 import type { WeightedTokens } from "@d3pm/core";
+import { checkTerms } from "./_engine_checks.ts";
 import { type EngineState, fail, type Plan } from "./_state.ts";
 
 /** Inference plans kept (forward and scoring shapes together). */
@@ -24,43 +25,20 @@ function plan(
 }
 
 // Check one batch of terms; returns its positions.
-function checkTerms(
+function checkBatchTerms(
   state: EngineState,
   terms: WeightedTokens,
   k: number,
 ): number {
-  const v = state.config.vocabSize, max = state.config.contextLength;
-  const { rows, length } = terms;
-  const what = `rowLosses: batch ${k}`;
-  if (
-    !Number.isInteger(rows) || rows < 1 || !Number.isInteger(length) ||
-    length < 1 || length > max
-  ) {
-    fail(
-      `${what} needs rows ≥ 1 and 1 ≤ length ≤ ${max}, got ${rows} × ${length}`,
-    );
-  }
-  const n = rows * length;
-  for (const key of ["inputs", "targets", "weights"] as const) {
-    if (terms[key].length !== n) {
-      fail(
-        `${what}: ${key} must hold rows·length = ${n} values, got ${
-          terms[key].length
-        }`,
-      );
-    }
-  }
-  state.checkIds(terms.inputs, `${what}: inputs`);
-  for (let i = 0; i < n; i++) {
-    if (terms.targets[i] >= v) {
-      fail(`${what}: targets[${i}] must be < ${v}, got ${terms.targets[i]}`);
-    }
-  }
-  const ex = terms.excludeToken;
-  if (ex !== undefined && !(Number.isInteger(ex) && ex >= 0 && ex < v)) {
-    fail(`${what}: excludeToken must be an id in [0, ${v}), got ${ex}`);
-  }
-  return n;
+  const c = state.config;
+  checkTerms(
+    terms,
+    c.contextLength,
+    c.vocabSize,
+    `rowLosses: batch ${k}`,
+    fail,
+  );
+  return terms.rows * terms.length;
 }
 
 /** Per batch of terms, its rows' weighted sums (see `WebGpuTransformer.rowLosses`). */
@@ -71,7 +49,7 @@ export async function rowLosses(
   state.check();
   if (list.length === 0) return [];
   const total = list.reduce(
-    (s, terms, k) => s + checkTerms(state, terms, k),
+    (s, terms, k) => s + checkBatchTerms(state, terms, k),
     0,
   );
   const out = state.buffer(total * 4, 0x04 | 0x08); // COPY_SRC | COPY_DST

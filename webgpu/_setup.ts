@@ -12,6 +12,7 @@ import {
   validateConfig,
 } from "@d3pm/transformer";
 import { requestEngineDevice } from "./device.ts";
+import { checkEngineOptions, type EngineShape } from "./_engine_checks.ts";
 import { defaultChunkFloats } from "./memory.ts";
 import { joinWeights, parameterTable } from "./_layout.ts";
 import { kernelLayout } from "./_recorder.ts";
@@ -19,58 +20,11 @@ import { S } from "./_wgsl.ts";
 import { type EngineSettings, EngineState, fail } from "./_state.ts";
 import type { WebGpuTransformerOptions } from "./types.ts";
 
-/** The training shape (0 × 0 when evaluation-only and not given). */
-export interface EngineShape {
-  batchSize: number;
-  length: number;
-}
-
 // Check the options against the config; returns the training shape.
 function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
-  const evaluationOnly = options.evaluationOnly ?? false;
-  if (typeof evaluationOnly !== "boolean") {
-    fail(`evaluationOnly must be true or false, got ${evaluationOnly}`);
-  }
-  const { batchSize, length } = options;
-  if (!evaluationOnly || batchSize !== undefined) {
-    if (!Number.isInteger(batchSize) || batchSize! < 1) {
-      fail(`batchSize must be a positive integer, got ${batchSize}`);
-    }
-  }
-  if (!evaluationOnly || length !== undefined) {
-    if (!Number.isInteger(length) || length! < 1 || length! > c.contextLength) {
-      fail(
-        `length must be an integer in [1, ${c.contextLength}], got ${length}`,
-      );
-    }
-  }
-  if (c.shift) {
-    // Its output 0 predicts two tokens; the fused step and scoring read
-    // output i as position i only.
-    fail(
-      "shift (position i predicts token i + 1) is implemented on the tfjs model only, got shift: true",
-    );
-  }
+  const shape = checkEngineOptions(c, options, fail);
   const hd = c.dModel / c.nHead;
   if (hd > 256) fail(`head size dModel/nHead must be ≤ 256, got ${hd}`);
-  if (
-    options.excludeToken !== undefined &&
-    !(Number.isInteger(options.excludeToken) && options.excludeToken >= 0 &&
-      options.excludeToken < c.vocabSize)
-  ) {
-    fail(
-      `excludeToken must be an id in [0, ${c.vocabSize}), got ${options.excludeToken}`,
-    );
-  }
-  if (
-    options.emaDecay !== undefined &&
-    !(options.emaDecay >= 0 && options.emaDecay < 1)
-  ) {
-    fail(`emaDecay must be in [0, 1), got ${options.emaDecay}`);
-  }
-  if (evaluationOnly && options.emaDecay !== undefined) {
-    fail("emaDecay needs a training engine, but evaluationOnly is set");
-  }
   if (![undefined, "auto", 64, 128].includes(options.matmulTile)) {
     fail(
       `matmulTile must be "auto", 64 or 128, got ${
@@ -83,10 +37,7 @@ function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
       `kernels must be "new" or "old", got ${JSON.stringify(options.kernels)}`,
     );
   }
-  if (options.clipNorm !== undefined && !(options.clipNorm > 0)) {
-    fail(`clipNorm must be > 0 (Infinity: off), got ${options.clipNorm}`);
-  }
-  return { batchSize: batchSize ?? 0, length: length ?? 0 };
+  return shape;
 }
 
 function settings(

@@ -25,6 +25,7 @@ import {
   recordScore,
 } from "./_plan.ts";
 import { PlanCache } from "./_plan_cache.ts";
+import { checkIds } from "./_engine_checks.ts";
 import type { EngineAdamW, EngineCounters } from "./types.ts";
 
 /** STORAGE | COPY_DST | COPY_SRC. */
@@ -243,12 +244,7 @@ export class EngineState {
 
   /** Every id in [0, V), or a one-line error naming `what[i]`. */
   checkIds(ids: Int32Array, what: string): void {
-    const v = this.config.vocabSize;
-    for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i] >= 0 && ids[i] < v)) {
-        fail(`${what}[${i}] must be a token id in [0, ${v}), got ${ids[i]}`);
-      }
-    }
+    checkIds(ids, this.config.vocabSize, what, fail);
   }
 
   /**

@@ -3,6 +3,7 @@
 // backward alone, the evaluation of a batch with the training plan, the
 // loss readings, and the per-kernel profile of a step. Private.
 
+import { checkTrainBatch, stepDropoutSeed } from "./_engine_checks.ts";
 import { embeddingIndex } from "./_layout.ts";
 import { S } from "./_wgsl.ts";
 import { type EngineState, fail, type TrainingState } from "./_state.ts";
@@ -18,52 +19,17 @@ function writeBatch(
   dropoutSeed?: number,
 ): void {
   const c = state.config, plan = t.plan;
-  const n = plan.batch * plan.length;
   if (c.dropout > 0) {
-    if (
-      dropoutSeed !== undefined &&
-      !(Number.isInteger(dropoutSeed) && dropoutSeed >= 0 &&
-        dropoutSeed < 2 ** 32)
-    ) {
-      fail(`dropoutSeed must be a u32, got ${dropoutSeed}`);
-    }
     // The masks of step k depend only on the seed and k, so a resumed run
     // draws the masks of the run it continues.
-    const seed = dropoutSeed ??
-      ((Math.imul(state.settings.seed ^ 0x9e3779b9, 0x85ebca6b) +
-        Math.imul(step, 0xc2b2ae35)) >>> 0);
+    const seed = stepDropoutSeed(state.settings.seed, step, dropoutSeed, fail);
     const words = new ArrayBuffer(8);
     new Uint32Array(words)[0] = seed;
     new Float32Array(words)[1] = c.dropout;
     state.device.queue.writeBuffer(t.scalars, S.dropSeed * 4, words);
   }
   state.writeTime(plan, batch.t, "batch.t");
-  for (const key of ["inputs", "targets", "weights"] as const) {
-    const arr = batch[key];
-    if (!(arr instanceof (key === "weights" ? Float32Array : Int32Array))) {
-      fail(
-        `batch.${key} must be a ${
-          key === "weights" ? "Float32Array" : "Int32Array"
-        }`,
-      );
-    }
-    if (arr.length !== n) {
-      fail(
-        `batch.${key} must hold B·T = ${plan.batch}·${plan.length} = ${n} values, got ${arr.length}`,
-      );
-    }
-  }
-  state.checkIds(batch.inputs, "batch.inputs");
-  const v = c.vocabSize;
-  for (let i = 0; i < n; i++) {
-    if (batch.targets[i] >= v) {
-      fail(
-        `batch.targets[${i}] must be < ${v} (negative: ignored), got ${
-          batch.targets[i]
-        }`,
-      );
-    }
-  }
+  checkTrainBatch(batch, plan, c.vocabSize, fail);
   const ints = new Int32Array(plan.ints.size);
   ints.set(batch.inputs, plan.ints.tokens);
   ints.set(batch.targets, plan.ints.targets);

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "a20c77ce58f3b2f2ac261c8aa2987c2f10191e1616b2f45080fdf29acda2e918";
+  "710126deb06d3ed19d72c496609417dc3247779e2177beee538f8b14393b479e";

@@ -8,6 +8,7 @@ import * as tf from "@tensorflow/tfjs";
 import { Transformer } from "@d3pm/transformer";
 import {
   assertLossAndGradients,
+  refusalParity,
   resumeParity,
   scoringParity,
   trainingParity,
@@ -18,6 +19,7 @@ import { parityConfig, randomIds } from "./_test_models.ts";
 
 trainingParity(webgpuExecutor);
 scoringParity(webgpuExecutor);
+refusalParity(webgpuExecutor);
 resumeParity(webgpuExecutor);
 
 // More rows than one dispatch dimension holds (65,535 workgroups): the

@@ -22,6 +22,15 @@
  */
 export type * from "./_kernels.ts";
 export {
+  checkEngineOptions,
+  checkIds,
+  checkTerms,
+  checkTrainBatch,
+  type CommonEngineOptions,
+  type EngineShape,
+  stepDropoutSeed,
+} from "./_engine_checks.ts";
+export {
   type Arena,
   embeddingIndex,
   type IntLayout,

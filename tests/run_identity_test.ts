@@ -1,0 +1,421 @@
+// Where a run was identified by a path or not at all: --judge RUN (the
+// experiment's and evaluate's) and report --merge compare what the data are
+// (data.json), not the --data path; export's --weights last|ema reads only
+// the model's own final checkpoint. Runs made by fakeRun (seeded weights,
+// no training). Each test names the plant that it fails on.
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+} from "@std/assert";
+import { decodeSafetensors, encodeSafetensors } from "@d3pm/core";
+import {
+  collectRuns,
+  ConfigError,
+  type DataRecord,
+  locateWeights,
+  openJudge,
+  prepareData,
+  resolveConfig,
+  RunFolder,
+} from "@d3pm/experiment";
+import { ByteTokenizer } from "@d3pm/tokenizer";
+import { fakeRun } from "../hf/_test_util.ts";
+import { errorLine, runScript } from "./_run.ts";
+
+const A = "a".repeat(64), B = "b".repeat(64), C = "c".repeat(64);
+const RECORD: DataRecord = {
+  sha256: { train: A, valid: B, test: C },
+  tokenizer: { id: "byte-v1", vocabSize: 260 },
+};
+const REPLACED: DataRecord = {
+  ...RECORD,
+  sha256: { ...RECORD.sha256, train: "d".repeat(64) },
+};
+
+async function writeRecord(run: string, record: DataRecord): Promise<void> {
+  await Deno.writeTextFile(
+    new RunFolder(run).dataPath,
+    JSON.stringify(record),
+  );
+}
+
+// A finished AR run (fakeRun) whose config.json gives `data` as --data.
+async function judgeRun(run: string, data: string): Promise<void> {
+  await fakeRun(run, { models: "ar", data });
+  await Deno.writeTextFile(
+    `${run}/results.json`,
+    JSON.stringify({ tokenizer: { id: "byte-v1" } }),
+  );
+}
+
+// Plants (each fails this test): judge.ts comparing `other.data === c.data`
+// again (the moved run refused, the replaced one taken); compareData
+// returning {} when a record is missing (the unverified path difference
+// taken).
+Deno.test("--judge RUN takes a run whose data.json agrees under another --data path, and refuses one whose files were replaced at the same path, naming both", async () => {
+  const dir = await Deno.makeTempDir();
+  const tok = new ByteTokenizer();
+  const data = (record?: DataRecord) =>
+    ({
+      tokenizer: { id: tok.id, vocabSize: tok.vocabSize },
+      specials: tok.special,
+      ...(record ? { record } : {}),
+    }) as unknown as Parameters<typeof openJudge>[1];
+  const open = async (judge: string, at: string, record?: DataRecord) => {
+    const lines: string[] = [];
+    const j = await openJudge(
+      resolveConfig({ preset: "micro", judge, data: at }),
+      data(record),
+      { engine: { kind: "tfjs", reason: "tfjs" }, log: (l) => lines.push(l) },
+    );
+    j!.dispose();
+    return { describe: j!.describe, lines };
+  };
+  try {
+    // Moved: the judge's run trained on /data/old, this run reads /data/new;
+    // the same files by their SHA-256.
+    const moved = `${dir}/moved`;
+    await judgeRun(moved, "/data/old");
+    await writeRecord(moved, RECORD);
+    const ok = await open(moved, "/data/new", RECORD);
+    assertStringIncludes(
+      ok.describe,
+      `the AR model of seed 0 of the run in ${moved}`,
+    );
+    assertEquals(ok.lines, []);
+    // Replaced: the same path, another train file.
+    const replaced = `${dir}/replaced`;
+    await judgeRun(replaced, "/data/same");
+    await writeRecord(replaced, REPLACED);
+    const e = await assertRejects(
+      () => open(replaced, "/data/same", RECORD),
+      ConfigError,
+    );
+    assertEquals(
+      e.message,
+      `Option --judge ${replaced}: their data differ (the same --data path "/data/same", its files replaced between the runs): train SHA-256 dddddddddddd… in ${replaced} but aaaaaaaaaaaa… in this run (their data.json); a judge must share the run's data`,
+    );
+    // A run made before data.json: by its path, with a note; another path
+    // is refused.
+    const older = `${dir}/older`;
+    await judgeRun(older, "/data/same");
+    const same = await open(older, "/data/same", RECORD);
+    assertEquals(same.lines.length, 1);
+    assertStringIncludes(
+      same.lines[0],
+      `note: ${older} has no data.json (made before data records): its data are taken to be this run's and ${older}'s by their --data path "/data/same" alone`,
+    );
+    await assertRejects(
+      () => open(older, "/data/new", RECORD),
+      ConfigError,
+      `--data is "/data/same" in ${older} but "/data/new" in this run, and ${older} has no data.json (made before data records) to show they are the same files`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The evaluate tool's --judge RUN goes through the same check (a
+// subprocess: examples/evaluate.ts). Plant: judge.ts comparing the path.
+Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.json under another path is taken; the same path with a replaced file is refused in one line; so is a run whose own files changed since it trained", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const run = `${dir}/run`;
+    const config = await fakeRun(run, { models: "ar", genTokens: 8 });
+    // What the run's data are now (the embedded WikiText-2).
+    const { record } = await prepareData(
+      { ...config, resume: true },
+      new RunFolder(run),
+      () => {},
+    );
+    await writeRecord(run, record);
+    const evaluate = (judge: string) =>
+      runScript("examples/evaluate.ts", [
+        "--run",
+        run,
+        "--gen-samples",
+        "2",
+        "--judge",
+        judge,
+      ], 300_000);
+    const moved = `${dir}/moved`;
+    await judgeRun(moved, "/data/wikitext-2-moved");
+    await writeRecord(moved, record);
+    const ok = await evaluate(moved);
+    assertEquals(ok.code, 0, ok.stderr);
+    assertStringIncludes(ok.stdout, `the run in ${moved}`);
+    const replaced = `${dir}/replaced`;
+    await judgeRun(replaced, "");
+    await writeRecord(replaced, {
+      ...record,
+      sha256: { ...record.sha256, valid: "0".repeat(64) },
+    });
+    const bad = await evaluate(replaced);
+    assertEquals(bad.code, 1, bad.stderr);
+    assertEquals(
+      errorLine(bad),
+      `error: Option --judge ${replaced}: their data differ (the same --data path "", its files replaced between the runs): valid SHA-256 000000000000… in ${replaced} but ${
+        record.sha256.valid.slice(0, 12)
+      }… in this run (their data.json); a judge must share the run's data`,
+    );
+    // The evaluated run trained on other files than those at its path now
+    // (its data.json): refused before any scoring, or judging. Plant:
+    // evaluate.ts (and score.ts) without the folder.verifyData call.
+    const test = "1".repeat(64);
+    await writeRecord(run, { ...record, sha256: { ...record.sha256, test } });
+    const then = await evaluate(moved);
+    assertEquals(then.code, 1, then.stderr);
+    const changed =
+      `error: The test data of the run in ${run} (--data "") changed since it trained (test SHA-256 111111111111… then, ${
+        record.sha256.test.slice(0, 12)
+      }… now; then: its data.json): its figures would be of other files; restore the files it trained on`;
+    assertEquals(errorLine(then), changed);
+    // And the test split's score (scoreTest).
+    const score = await runScript("examples/evaluate.ts", ["--run", run]);
+    assertEquals(score.code, 1, score.stderr);
+    assertEquals(errorLine(score), changed);
+    await writeRecord(run, record);
+    const scored = await runScript("examples/evaluate.ts", ["--run", run]);
+    assertEquals(scored.code, 0, scored.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// A finished run for a merge: config.json (fakeRun) and a results.json of
+// one seed measured with it.
+async function mergeRun(
+  run: string,
+  data: string,
+  seed: number,
+  record?: DataRecord,
+): Promise<void> {
+  const config = await fakeRun(run, {
+    models: "ar",
+    data,
+    firstSeed: seed,
+  });
+  await Deno.writeTextFile(
+    `${run}/results.json`,
+    JSON.stringify({
+      config,
+      tokenizer: { id: "byte-v1", vocabSize: 260 },
+      data: {
+        source: data || "embedded WikiText-2 (v1, tokenized release)",
+        trainTokens: 100,
+        testTokens: 10,
+      },
+      results: [{ model: "ar", seed }],
+    }),
+  );
+  if (record) await writeRecord(run, record);
+}
+
+// Plants: merge.ts's configDifferences not ignoring "data" (and the
+// `source` check kept for verified runs): the moved run refused; compareData
+// not called from checkMergeable: the replaced one merged.
+Deno.test("report --merge merges runs whose data.json agree under other --data paths, and refuses the same path with a replaced file, naming both", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = `${dir}/a`, moved = `${dir}/moved`, replaced = `${dir}/replaced`;
+    await mergeRun(a, "/data/old", 0, RECORD);
+    await mergeRun(moved, "/data/new", 1, RECORD);
+    await mergeRun(replaced, "/data/old", 2, REPLACED);
+    const notes: string[] = [];
+    const m = await collectRuns([a, moved], { log: (l) => notes.push(l) });
+    assertEquals(m.runs.map((r) => r.dir), [a, moved]);
+    assertEquals(notes, []);
+    await assertRejects(
+      () => collectRuns([a, replaced]),
+      ConfigError,
+      `Cannot merge ${a} and ${replaced}: their data differ (the same --data path "/data/old", its files replaced between the runs): train SHA-256 dddddddddddd… in ${replaced} but aaaaaaaaaaaa… in ${a} (their data.json)`,
+    );
+    // Runs made before data.json: by the path, with a note.
+    const old1 = `${dir}/old1`, old2 = `${dir}/old2`;
+    await mergeRun(old1, "/data/old", 0);
+    await mergeRun(old2, "/data/old", 1);
+    await collectRuns([old1, old2], { log: (l) => notes.push(l) });
+    assertEquals(notes.length, 1);
+    assert(notes[0].startsWith(`note: ${old1} and ${old2} have no data.json`));
+    // --vary data: runs on other data are what is compared (the results'
+    // source, their --data path, refused these before; plant: no early
+    // return for a swept `data` in merge.ts's dataDifference).
+    const other = `${dir}/other`;
+    await mergeRun(other, "/data/other", 3);
+    assertEquals(
+      (await collectRuns([old1, other], { vary: ["data"] })).runs.length,
+      2,
+    );
+    await assertRejects(
+      () => collectRuns([old1, moved]),
+      ConfigError,
+      `Cannot merge ${old1} and ${moved}: --data is "/data/new" in ${moved} but "/data/old" in ${old1}, and ${old1} has no data.json (made before data records) to show they are the same files`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plant: locateWeights without its checkFinalCheckpoint call (the
+// checkpoint an export reads `last` and `ema` from, unchecked).
+Deno.test("--weights last|ema read only the model's own final checkpoint: another run's or seed's copied in, or an earlier one, is refused in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // --keep best with micro's EMA: `last` and `ema` are both read from
+    // the checkpoint (model/ and ema/).
+    const shape = {
+      models: "ar",
+      steps: 10,
+      warmup: 1,
+      keep: "best",
+      validEvery: 10,
+    };
+    const run = `${dir}/run`;
+    const config = await fakeRun(run, shape, { checkpoint: true });
+    const folder = new RunFolder(run);
+    const path = folder.checkpointPath(0, "ar");
+    const own = await Deno.readFile(path);
+    assertEquals(
+      (await locateWeights(run, { model: "ar", weights: "last" })).path,
+      path,
+    );
+    const refused = async (why: string) => {
+      for (const weights of ["last", "ema"] as const) {
+        await assertRejects(
+          () => locateWeights(run, { model: "ar", weights }),
+          ConfigError,
+          `${path} is not the final checkpoint of the ar model of seed 0 in ${run}: ${why}; restore the checkpoint this run wrote there, or export the weights it evaluated (no --weights)`,
+        );
+      }
+    };
+    // Another run's (another --lr), copied in.
+    const other = `${dir}/other`;
+    await fakeRun(other, { ...shape, lr: 1e-3 }, { checkpoint: true });
+    await Deno.copyFile(new RunFolder(other).checkpointPath(0, "ar"), path);
+    await refused(
+      `its lr is 0.001 where this run gives ${config.lr} (copied from another seed, model or run)`,
+    );
+    // Another seed's, and an earlier one of this model: the state edited.
+    const edited = (change: (state: Record<string, unknown>) => void) => {
+      const { tensors, metadata } = decodeSafetensors(own);
+      const state = JSON.parse(metadata.state);
+      change(state);
+      return encodeSafetensors(tensors, {
+        ...metadata,
+        state: JSON.stringify(state),
+      });
+    };
+    await Deno.writeFile(
+      path,
+      edited((s) => (s.config as Record<string, unknown>).seed = 1),
+    );
+    await refused(
+      "its seed is 1 where this run gives 0 (copied from another seed, model or run)",
+    );
+    await Deno.writeFile(path, edited((s) => s.step = 5));
+    await refused(
+      "it is at step 5, not the run's last (10): an earlier checkpoint put back",
+    );
+    // A file that is no checkpoint.
+    await Deno.copyFile(folder.weightsPath(0, "ar"), path);
+    await refused(
+      "it cannot be read as one (no d3pm-checkpoint-v1 state in its header)",
+    );
+    await Deno.writeFile(path, own);
+    assertEquals(
+      (await locateWeights(run, { model: "ar", weights: "ema" })).prefix,
+      "ema/",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plant: Validator.restoreBest without its checkSeed/checkWeights (the
+// best/ copied in becomes the model the run evaluates, and process.json
+// then records it as the run's).
+Deno.test("a --keep best resume refuses another seed's best/ (with or without its best.json) copied into an unfinished model, instead of evaluating it as this seed's", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/run`;
+    const args = [
+      "--preset",
+      "micro",
+      "--models",
+      "ar",
+      "--steps",
+      "6",
+      "--warmup",
+      "1",
+      "--eval-blocks",
+      "4",
+      "--elbo-samples",
+      "1",
+      "--gen-tokens",
+      "32",
+      "--gen-steps",
+      "4",
+      "--exact-blocks",
+      "1",
+      "--judge",
+      "self",
+      "--keep",
+      "best",
+      "--log-every",
+      "2",
+      "--valid-every",
+      "2",
+      "--seeds",
+      "2",
+      "--out",
+      out,
+    ];
+    const first = await runScript("examples/experiment.ts", args);
+    assertEquals(first.code, 0, first.stderr);
+    const own = `${out}/seed-0/ar`, other = `${out}/seed-1/ar`;
+    const record = JSON.parse(await Deno.readTextFile(`${own}/best.json`));
+    assertEquals(record.weightsSeed, 0);
+    const kept = await Deno.readFile(`${own}/best/model.safetensors`);
+    const unfinish = async () => {
+      for (const f of ["model.safetensors", "process.json"]) {
+        await Deno.remove(`${own}/${f}`).catch(() => {});
+      }
+    };
+    const resume = () =>
+      runScript("examples/experiment.ts", [...args, "--resume"]);
+    // Its best/ weights alone: best.json's SHA-256.
+    await unfinish();
+    await Deno.copyFile(
+      `${other}/best/model.safetensors`,
+      `${own}/best/model.safetensors`,
+    );
+    const weights = await resume();
+    assertEquals(weights.code, 1, weights.stderr);
+    assertStringIncludes(
+      errorLine(weights),
+      `error: ${own}/best/model.safetensors is not the weights this run wrote there: SHA-256 `,
+    );
+    assertStringIncludes(
+      errorLine(weights),
+      `where ${own}/best.json records ${record.weightsSha256.slice(0, 12)}…`,
+    );
+    // With its best.json: the seed it records.
+    await Deno.copyFile(`${other}/best.json`, `${own}/best.json`);
+    const seed = await resume();
+    assertEquals(seed.code, 1, seed.stderr);
+    assertEquals(
+      errorLine(seed),
+      `error: ${own}/best.json records the weights of seed 1, not of seed 0 (the model folder was copied from another seed): restore this seed's folder, or train it anew (remove the folder, then --resume)`,
+    );
+    // Restored: the resume finishes with the model's own best weights.
+    await Deno.writeFile(`${own}/best/model.safetensors`, kept);
+    await Deno.writeTextFile(`${own}/best.json`, JSON.stringify(record));
+    const ok = await resume();
+    assertEquals(ok.code, 0, ok.stderr);
+    assertEquals(await Deno.readFile(`${own}/model.safetensors`), kept);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
