@@ -29,6 +29,7 @@ import type {
   RegionOffset,
 } from "@d3pm/webgpu/plan";
 import type { CpuKernels, Dropout } from "./kernels.ts";
+import { type Runtime, runtimeOf } from "./_runtime.ts";
 import { matmul as mm, type MatmulOptions } from "./matmul.ts";
 import { columnSum as colSum } from "./matmul.ts";
 import { layernormBackward, layernormForward } from "./layernorm.ts";
@@ -115,6 +116,7 @@ export class CpuExecutor implements Kernels {
   readonly dropout: boolean;
   readonly lists = new Map<string, Call[]>();
   #k: CpuKernels;
+  #rt: Runtime;
   #mem: ExecutorMemory;
   #s: StepScalars;
   #cur: Call[] = [];
@@ -130,18 +132,36 @@ export class CpuExecutor implements Kernels {
     dropout = false,
   ) {
     this.#k = k;
+    this.#rt = runtimeOf(k);
     this.#mem = mem;
     this.#s = scalars;
     this.dropout = dropout;
   }
 
-  /** Run the named lists in order. */
+  /**
+   * Run the named lists in order, the joins between row-local jobs of the
+   * same split left out (Runtime.pipelined); every job is joined before it
+   * returns.
+   */
   run(names: readonly string[]): void {
-    for (const name of names) {
+    const lists = names.map((name) => {
       const list = this.lists.get(name);
       if (!list) throw new Error(`CpuExecutor: no list "${name}"`);
-      for (const f of list) f();
-    }
+      return list;
+    });
+    this.#rt.pipelined(() => {
+      for (const list of lists) for (const f of list) f();
+    });
+  }
+
+  // A closure that reads or writes kernel memory in JS: the threads finish
+  // the jobs posted before it runs.
+  #host(f: Call): Call {
+    const rt = this.#rt;
+    return () => {
+      rt.sync();
+      f();
+    };
   }
 
   #view(buf: Region, off: number, len?: number): Float32Array {
@@ -210,6 +230,13 @@ export class CpuExecutor implements Kernels {
       b: { view: this.#view(b.buf, b.off), ld: b.ld, trans: b.trans },
       c: { view: this.#view(c.buf, c.off), ld: c.ld },
       epilogue,
+      // Rows of activations by the weights: no join needed beside row-local
+      // jobs of the same split (Runtime.run).
+      rowLocal: !a.trans && b.buf === "params" && a.buf !== "params" &&
+        a.buf !== "grads" && (c.buf === "act" || c.buf === "logits") &&
+        extra.gate === undefined &&
+        (extra.bias === undefined || extra.bias.buf === "params") &&
+        (extra.e === undefined || extra.e.buf !== "params"),
     };
     if (extra.bias) o.bias = this.#view(extra.bias.buf, extra.bias.off);
     if (extra.e) {
@@ -400,13 +427,13 @@ export class CpuExecutor implements Kernels {
       gradWpe: gWpe < 0 ? null : this.#view("grads", gWpe),
     };
     const k = this.#k, all = this.#mem.ints, at = ints.count;
-    this.#cur.push(() =>
+    this.#cur.push(this.#host(() =>
       embeddingBackward(k, {
         ...o,
         count: all[at],
         dropout: this.dropout ? this.#drop(site) : undefined,
       })
-    );
+    ));
   }
 
   rope(
@@ -541,7 +568,7 @@ export class CpuExecutor implements Kernels {
 
   lossReduce(n: number, rowLoss: number, into: Accumulator): void {
     const rl = this.#act(rowLoss, n), s = this.#s;
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       let sum = 0;
       for (let i = 0; i < n; i++) sum += rl[i];
       if (into === "loss") {
@@ -551,15 +578,15 @@ export class CpuExecutor implements Kernels {
         s.evalSum += sum;
         s.evalCount += 1;
       }
-    });
+    }));
   }
 
   gradNorm(n: number, _partial: number): void {
     const g = this.#view("grads", 0, n), k = this.#k, s = this.#s;
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       s.gradNorm = normKernel(k, g);
       s.scale = clipFactor(s.gradNorm, s.clipNorm);
-    });
+    }));
   }
 
   adamw(n: number, decayEnd: number, h: AdamWConstants): void {
@@ -598,7 +625,7 @@ export class CpuExecutor implements Kernels {
   ): void {
     const ints = this.#mem.ints, par = this.#mem.params;
     const out = this.#act(s.out, batch * d);
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       const pos = ints[s.pos];
       for (let r = 0; r < batch; r++) {
         const tok = ints[s.tokens + r * length + pos];
@@ -609,7 +636,7 @@ export class CpuExecutor implements Kernels {
           for (let c = 0; c < d; c++) out[o + c] += par[p0 + c];
         }
       }
-    });
+    }));
   }
 
   // One query per (row, head) over the cache, in float64 (the WGSL's
@@ -626,7 +653,7 @@ export class CpuExecutor implements Kernels {
     const act = this.#mem.act, ints = this.#mem.ints;
     const q = new Float64Array(hd), sc = new Float64Array(length);
     const acc = new Float64Array(hd);
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       const pos = ints[s.pos];
       for (let r = 0; r < batch; r++) {
         for (let h = 0; h < H; h++) {
@@ -670,22 +697,22 @@ export class CpuExecutor implements Kernels {
           for (let i = 0; i < hd; i++) act[y0 + i] = acc[i] / den;
         }
       }
-    });
+    }));
   }
 
   suppress(rows: number, vocab: number, l: RegionOffset, list: number): void {
     const ints = this.#mem.ints, x = this.#view(l.buf, l.off, rows * vocab);
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       const k = ints[list];
       for (let r = 0; r < rows; r++) {
         for (let i = 0; i < k; i++) x[r * vocab + ints[list + 1 + i]] = -3e38;
       }
-    });
+    }));
   }
 
   argmax(rows: number, vocab: number, logits: number, out: number): void {
     const ints = this.#mem.ints, x = this.#act(logits, rows * vocab);
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       for (let r = 0; r < rows; r++) {
         const o = r * vocab;
         let best = -Infinity, idx = 0;
@@ -697,17 +724,17 @@ export class CpuExecutor implements Kernels {
         }
         ints[out + r] = idx;
       }
-    });
+    }));
   }
 
   commit(batch: number, length: number, s: CommitArgs): void {
     const ints = this.#mem.ints;
-    this.#cur.push(() => {
+    this.#cur.push(this.#host(() => {
       const pos = ints[s.pos];
       for (let r = 0; r < batch; r++) {
         ints[s.tokens + r * length + pos + 1] = ints[s.next + r];
       }
       ints[s.pos] = pos + 1;
-    });
+    }));
   }
 }

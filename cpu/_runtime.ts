@@ -2,7 +2,15 @@
 // exports, a bump allocator and the kernel threads. Private.
 
 import type { Cblas } from "@d3pm/backend/cblas";
-import { ARG_OFFSET, CONTROL, CONTROL_BYTES, SPIN } from "./_control.ts";
+import {
+  ARG_OFFSET,
+  CONTROL,
+  CONTROL_BYTES,
+  SLOT,
+  slotOffset,
+  SLOTS,
+  SPIN,
+} from "./_control.ts";
 import {
   type Job,
   JOB_NAMES,
@@ -18,17 +26,72 @@ export type Products = "split" | "blas";
 
 /**
  * Time per job name (bench:cpu-profile): calls, wall ms of run(), and of
- * that the ms the host waited for the threads after its own part.
+ * that the ms the host waited for the threads after its own part (and,
+ * after row-local jobs whose join was left out, before it).
  */
 export type JobProfile = Map<
   string,
-  { calls: number; ms: number; waitMs: number; split: number }
+  {
+    calls: number;
+    ms: number;
+    waitMs: number;
+    split: number;
+    /** Calls that followed a row-local job of the same split (see Local). */
+    chained?: number;
+    /** The host's wait in the join before those calls (none: elided). */
+    chainedWaitMs?: number;
+  }
 >;
+
+/**
+ * A row-local job: every `unit` indices of its outer range cover `rows`
+ * rows of a row space of `total` rows (the step's token rows, or one
+ * chunk's), and each thread's part reads and writes, of the data any other
+ * job writes, only the rows of its own part (read-only data — the weights
+ * — aside). Two such jobs in a row whose parts cover the same rows need no
+ * join between them: each thread only reads rows it wrote itself, and runs
+ * its jobs in order.
+ */
+export type Local = readonly [unit: number, rows: number, total: number];
+
+// A split's rows: threads, and the rows each part (but the last) covers.
+interface Chain {
+  parts: number;
+  rows: number;
+  total: number;
+}
+
+// The chain key of a local job split into parts of `per` indices, or null
+// when its parts do not fall on whole units.
+function chainKey(
+  local: Local,
+  per: number,
+  outer: number,
+  parts: number,
+): Chain | null {
+  const [unit, rows, total] = local;
+  if (per % unit !== 0 || outer % unit !== 0) return null;
+  return { parts, rows: (per / unit) * rows, total };
+}
+
+function sameChain(a: Chain, b: Chain): boolean {
+  return a.parts === b.parts && a.rows === b.rows && a.total === b.total;
+}
 
 const STACK_BYTES = 64 * 1024;
 // How long dispose waits for the threads to acknowledge the quit.
 const QUIT_MS = 5000;
 const PAGE = 65536;
+
+/**
+ * Tests only: kernel threads started from now on sleep `delayMs` before
+ * each part of a job (a late thread, so that a missing join reads stale
+ * rows); `grain`, when set, replaces every new runtime's grain.
+ */
+export const testHooks: { delayMs: number; grain: number | null } = {
+  delayMs: 0,
+  grain: null,
+};
 
 /** The memory, the exports and the threads of one CpuKernels. */
 export class Runtime {
@@ -45,8 +108,26 @@ export class Runtime {
   readonly #ids = new Map<string, number>();
   readonly #releaseBlasThreads: (() => void) | null;
   readonly #ctrl: Int32Array;
-  readonly #args: Float64Array;
+  readonly #slots: { words: Int32Array; args: Float64Array }[];
   readonly #workers: Worker[];
+  // Jobs posted (wrapping as an int32, as in the control block).
+  #posted = 0;
+  // Inside pipelined(): a row-local job's join may be left to the next job.
+  #defer = false;
+  // The split of the row-local job still running on the threads (its join
+  // left out), or null.
+  #open: Chain | null = null;
+  // The split of the last split job when row-local, null otherwise: what
+  // the profile counts as a join that could be left out.
+  #last: Chain | null = null;
+  #chained = false;
+  #lastWait = 0;
+  /**
+   * Leave out the joins between row-local jobs of the same split inside
+   * pipelined() (default); false: join after every job, as before
+   * (bench:cpu-profile compares the two).
+   */
+  elide = true;
   #next: number;
   readonly #end: number;
   #disposed = false;
@@ -82,11 +163,18 @@ export class Runtime {
     this.#jobs = makeJobs(o.exports, this.buffer, o.cblas.sgemm);
     JOB_NAMES.forEach((n, i) => this.#ids.set(n, i));
     this.#ctrl = new Int32Array(this.buffer, o.control, CONTROL.words);
-    this.#args = new Float64Array(
-      this.buffer,
-      o.control + ARG_OFFSET,
-      CONTROL.args,
-    );
+    this.#slots = Array.from({ length: SLOTS }, (_, i) => ({
+      words: new Int32Array(
+        this.buffer,
+        o.control + slotOffset(i),
+        SLOT.words,
+      ),
+      args: new Float64Array(
+        this.buffer,
+        o.control + slotOffset(i) + ARG_OFFSET,
+        CONTROL.args,
+      ),
+    }));
     this.#workers = o.workers;
     this.#next = o.heap;
     this.#end = o.end;
@@ -165,7 +253,9 @@ export class Runtime {
   /**
    * Run a kernel over the outer range [0, outer), split over the threads
    * when `work` (element operations) pays for it; `align` keeps each part's
-   * start a multiple of it.
+   * start a multiple of it. `local`: the job is row-local (see Local); inside
+   * pipelined() the join after it is left to the next job, which joins
+   * first unless it is row-local with the same split.
    */
   run(
     name: JobName,
@@ -173,11 +263,12 @@ export class Runtime {
     args: number[],
     work: number,
     align = 1,
+    local?: Local,
   ): void {
     if (this.#disposed) throw new Error("Cannot run a kernel: disposed");
     if (outer <= 0) return;
     if (this.profile !== null) {
-      return this.#timed(name, outer, args, work, align);
+      return this.#timed(name, outer, args, work, align, local);
     }
     const id = this.#ids.get(name)!;
     const job = this.#jobs[id];
@@ -185,6 +276,8 @@ export class Runtime {
     const host = this.products === "blas" && id >= KERNEL_NAMES.length;
     let parts = host ? 1 : this.parts(work, Math.ceil(outer / align));
     if (parts <= 1) {
+      // All rows on the host: the threads finish theirs first.
+      this.sync();
       job(0, outer, args);
       return;
     }
@@ -193,40 +286,121 @@ export class Runtime {
         `${name}: ${args.length} arguments, at most ${CONTROL.args}`,
       );
     }
-    const ctrl = this.#ctrl;
     const per = Math.ceil(outer / parts / align) * align;
     parts = Math.ceil(outer / per);
-    for (let t = 0; t < parts; t++) {
-      ctrl[CONTROL.ranges + 2 * t] = t * per;
-      ctrl[CONTROL.ranges + 2 * t + 1] = Math.min(outer, (t + 1) * per);
+    const key = local === undefined ? null : chainKey(local, per, outer, parts);
+    this.#chained = key !== null && this.#last !== null &&
+      sameChain(key, this.#last);
+    this.#last = key;
+    // Timed (under #timed): how long the host waits for the threads.
+    const timed = this.#waited === -1;
+    let waited = 0;
+    if (!(this.#open !== null && key !== null && sameChain(key, this.#open))) {
+      const t0 = timed ? performance.now() : 0;
+      this.#open = null;
+      this.#join();
+      if (timed) waited += performance.now() - t0;
     }
-    for (let i = 0; i < args.length; i++) this.#args[i] = args[i];
-    ctrl[CONTROL.id] = id;
-    ctrl[CONTROL.parts] = parts;
-    Atomics.store(ctrl, CONTROL.done, 0);
-    Atomics.add(ctrl, CONTROL.gen, 1);
-    Atomics.notify(ctrl, CONTROL.gen);
-    let error: unknown = null;
+    // The slot's previous job done by every thread before it is rewritten.
+    const seq = this.#posted;
+    this.#waitAll((seq - SLOTS + 1) | 0);
+    const slot = this.#slots[seq & (SLOTS - 1)], w = slot.words;
+    for (let t = 0; t < parts; t++) {
+      w[SLOT.ranges + 2 * t] = t * per;
+      w[SLOT.ranges + 2 * t + 1] = Math.min(outer, (t + 1) * per);
+    }
+    for (let i = 0; i < args.length; i++) slot.args[i] = args[i];
+    w[SLOT.id] = id;
+    w[SLOT.parts] = parts;
+    const ctrl = this.#ctrl;
+    this.#posted = (seq + 1) | 0;
+    Atomics.store(ctrl, CONTROL.posted, this.#posted);
+    Atomics.notify(ctrl, CONTROL.posted);
     try {
       job(0, per, args);
-    } catch (e) {
-      error = e;
+    } catch (error) {
+      // The threads finish their parts before the error is thrown.
+      this.#open = null;
+      this.#last = null;
+      this.#waitAll(this.#posted);
+      Atomics.store(ctrl, CONTROL.failed, 0);
+      throw error;
     }
-    // Timed (under #timed): how long the host waits for the threads.
-    const t0 = this.#waited === -1 ? performance.now() : 0;
-    // Every thread acknowledges every job, taking part or not, so none can
-    // still be reading this job's words when the next one is written.
-    const all = this.#workers.length;
-    let spins = 0;
-    for (;;) {
-      const done = Atomics.load(ctrl, CONTROL.done);
-      if (done >= all) break;
-      if (++spins > SPIN) Atomics.wait(ctrl, CONTROL.done, done, 1000);
+    if (key !== null && this.#defer && this.elide) {
+      this.#open = key;
+      this.#lastWait = 0;
+      if (timed) this.#waited = waited;
+      return;
     }
-    if (t0 !== 0) this.#waited = performance.now() - t0;
-    if (error !== null) throw error;
-    if (Atomics.exchange(ctrl, CONTROL.failed, 0) !== 0) {
-      throw new Error(`cpu job ${name} failed in a kernel thread`);
+    const t0 = timed ? performance.now() : 0;
+    this.#join();
+    if (timed) {
+      this.#lastWait = performance.now() - t0;
+      this.#waited = waited + this.#lastWait;
+    }
+  }
+
+  /**
+   * Wait for the threads to finish every job posted (a join), then throw
+   * if one of them failed in a kernel.
+   */
+  sync(): void {
+    this.#open = null;
+    this.#last = null;
+    this.#join();
+  }
+
+  /**
+   * Run f with the joins between row-local jobs of the same split left out
+   * (see run); every job posted is joined before it returns or throws. Its
+   * code outside run() must call sync() before it touches kernel memory.
+   */
+  pipelined<T>(f: () => T): T {
+    if (this.#defer) return f();
+    this.#defer = true;
+    let ok = false;
+    try {
+      const r = f();
+      ok = true;
+      return r;
+    } finally {
+      this.#defer = false;
+      if (ok) this.sync();
+      else {
+        try {
+          this.sync();
+        } catch {
+          // f's own error is the one thrown.
+        }
+      }
+    }
+  }
+
+  #join(): void {
+    this.#waitAll(this.#posted);
+    const failed = Atomics.load(this.#ctrl, CONTROL.failed);
+    if (failed !== 0) {
+      Atomics.store(this.#ctrl, CONTROL.failed, 0);
+      throw new Error(
+        `cpu job ${JOB_NAMES[failed - 1]} failed in a kernel thread`,
+      );
+    }
+  }
+
+  // Wait until every thread has finished the jobs before number `target`
+  // (int32 sequence numbers, compared modulo 2³²).
+  #waitAll(target: number): void {
+    // Disposed: the threads left, with jobs posted or not.
+    if (this.#disposed) return;
+    const ctrl = this.#ctrl;
+    for (let t = 1; t <= this.#workers.length; t++) {
+      const at = CONTROL.completed + t;
+      let spins = 0;
+      for (;;) {
+        const done = Atomics.load(ctrl, at);
+        if (((done - target) | 0) >= 0) break;
+        if (++spins > SPIN) Atomics.wait(ctrl, at, done, 1000);
+      }
     }
   }
 
@@ -238,13 +412,16 @@ export class Runtime {
     args: number[],
     work: number,
     align: number,
+    local: Local | undefined,
   ): void {
     const profile = this.profile!;
     this.profile = null;
     this.#waited = -1;
+    this.#chained = false;
+    const before = this.#lastWait;
     const t0 = performance.now();
     try {
-      this.run(name, outer, args, work, align);
+      this.run(name, outer, args, work, align, local);
     } finally {
       const ms = performance.now() - t0;
       this.profile = profile;
@@ -263,14 +440,19 @@ export class Runtime {
         e.waitMs += this.#waited;
         e.split++;
       }
+      if (this.#chained) {
+        e.chained = (e.chained ?? 0) + 1;
+        e.chainedWaitMs = (e.chainedWaitMs ?? 0) + before;
+      }
       profile.set(key, e);
       this.#waited = NaN;
     }
   }
 
   /**
-   * Join the threads, then release the CBLAS: each worker closes its CBLAS
-   * and acknowledges the quit before it is terminated, so no thread is in
+   * Tell the threads to quit (each leaves after the job it is on, jobs
+   * still posted or not), then release the CBLAS: each worker closes its
+   * CBLAS and acknowledges the quit before it is terminated, so no thread is in
    * the library (or its close) when the thread count is restored and the
    * host's handle closed.
    */
@@ -280,16 +462,14 @@ export class Runtime {
     const all = this.#workers.length;
     if (all > 0) {
       const ctrl = this.#ctrl;
-      Atomics.store(ctrl, CONTROL.done, 0);
-      ctrl[CONTROL.id] = -1;
-      Atomics.add(ctrl, CONTROL.gen, 1);
-      Atomics.notify(ctrl, CONTROL.gen);
+      Atomics.store(ctrl, CONTROL.quit, 1);
+      Atomics.notify(ctrl, CONTROL.posted);
       // A thread stuck in a kernel is not waited for past the deadline.
       const deadline = Date.now() + QUIT_MS;
       for (;;) {
-        const done = Atomics.load(ctrl, CONTROL.done);
+        const done = Atomics.load(ctrl, CONTROL.quitDone);
         if (done >= all || Date.now() > deadline) break;
-        Atomics.wait(ctrl, CONTROL.done, done, 50);
+        Atomics.wait(ctrl, CONTROL.quitDone, done, 50);
       }
       for (const w of this.#workers) w.terminate();
     }
@@ -378,6 +558,7 @@ export async function createRuntime(o: {
               index: i + 1,
               // Products run on the workers only when split.
               library: products === "split" ? o.cblas.library : null,
+              delayMs: testHooks.delayMs,
             });
           }),
       ),
@@ -391,7 +572,7 @@ export async function createRuntime(o: {
     memory,
     exports: exports as Record<string, unknown>,
     threads: o.threads,
-    grain: o.grain,
+    grain: testHooks.grain ?? o.grain,
     cblas: o.cblas,
     ownsCblas: o.ownsCblas,
     products,

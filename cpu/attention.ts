@@ -123,21 +123,28 @@ export function attentionForward(
   const dropped = drop[2] > 0
     ? rt.ptr(o.dropout!.dropped, rows * T, `${what}: dropout.dropped`)
     : 0;
-  rt.run("attention_forward_heads", B * H, [
-    T,
-    H,
-    hd,
-    o.causal ? 1 : 0,
-    qkv,
-    y,
-    lse,
-    probs,
-    o.alibi?.slope ?? 0,
-    o.alibi?.neighbours ? 1 : 0,
-    dropped,
-    ...drop,
-    1 / Math.sqrt(hd),
-  ], B * H * T * T * (hd + 8));
+  rt.run(
+    "attention_forward_heads",
+    B * H,
+    [
+      T,
+      H,
+      hd,
+      o.causal ? 1 : 0,
+      qkv,
+      y,
+      lse,
+      probs,
+      o.alibi?.slope ?? 0,
+      o.alibi?.neighbours ? 1 : 0,
+      dropped,
+      ...drop,
+      1 / Math.sqrt(hd),
+    ],
+    B * H * T * T * (hd + 8),
+    1,
+    [H, T, n],
+  );
 }
 
 /** Options of {@linkcode attentionBackward}. */
@@ -206,22 +213,29 @@ export function attentionBackward(
   const dropped = drop[2] > 0
     ? rt.ptr(o.dropout!.dropped, rows * T, `${what}: dropout.dropped`)
     : 0;
-  rt.run("attention_backward_heads", B * H, [
-    T,
-    H,
-    hd,
-    o.causal ? 1 : 0,
-    qkv,
-    y,
-    dy,
-    probs,
-    dqkv,
-    ds,
-    D,
-    dropped,
-    ...drop,
-    1 / Math.sqrt(hd),
-  ], 2 * B * H * T * T * (hd + 4));
+  rt.run(
+    "attention_backward_heads",
+    B * H,
+    [
+      T,
+      H,
+      hd,
+      o.causal ? 1 : 0,
+      qkv,
+      y,
+      dy,
+      probs,
+      dqkv,
+      ds,
+      D,
+      dropped,
+      ...drop,
+      1 / Math.sqrt(hd),
+    ],
+    2 * B * H * T * T * (hd + 4),
+    1,
+    [H, T, n],
+  );
 }
 
 /** Options of {@linkcode rope}. */
@@ -277,13 +291,20 @@ export function rope(kernels: CpuKernels, o: RopeOptions): void {
   if (hd % 2 !== 0) {
     throw new RangeError(`${what}: headDim must be even, got ${hd}`);
   }
-  rt.run("rope_rows", rows, [
-    T,
-    H,
-    hd,
-    rt.ptr(o.qkv, rows * 3 * H * hd, `${what}: qkv`),
-    rt.ptr(o.cos, (T * hd) / 2, `${what}: cos`),
-    rt.ptr(o.sin, (T * hd) / 2, `${what}: sin`),
-    o.backward ? 1 : 0,
-  ], 4 * rows * H * hd);
+  rt.run(
+    "rope_rows",
+    rows,
+    [
+      T,
+      H,
+      hd,
+      rt.ptr(o.qkv, rows * 3 * H * hd, `${what}: qkv`),
+      rt.ptr(o.cos, (T * hd) / 2, `${what}: cos`),
+      rt.ptr(o.sin, (T * hd) / 2, `${what}: sin`),
+      o.backward ? 1 : 0,
+    ],
+    4 * rows * H * hd,
+    1,
+    [1, 1, rows],
+  );
 }

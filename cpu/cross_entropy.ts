@@ -63,12 +63,19 @@ export function crossEntropy(
       `${what}: exclude must be a token id ≥ 0 or null, got ${exclude}`,
     );
   }
-  rt.run("cross_entropy", rows, [
-    V,
-    rt.ptr(o.logits, rows * V, `${what}: logits`),
-    rt.ptr(o.targets, rows, `${what}: targets`),
-    rt.ptr(o.weights, rows, `${what}: weights`),
-    rt.ptr(o.loss, rows, `${what}: loss`),
-    exclude === null || exclude >= V ? 0xffffffff : exclude,
-  ], 8 * rows * V);
+  rt.run(
+    "cross_entropy",
+    rows,
+    [
+      V,
+      rt.ptr(o.logits, rows * V, `${what}: logits`),
+      rt.ptr(o.targets, rows, `${what}: targets`),
+      rt.ptr(o.weights, rows, `${what}: weights`),
+      rt.ptr(o.loss, rows, `${what}: loss`),
+      exclude === null || exclude >= V ? 0xffffffff : exclude,
+    ],
+    8 * rows * V,
+    1,
+    [1, 1, rows],
+  );
 }

@@ -59,15 +59,22 @@ export function embeddingForward(
   const what = "Cannot run embeddingForward";
   const n = dim(o.rows, "rows", what), d = dim(o.d, "d", what);
   const T = dim(o.length, "length", what);
-  rt.run("embed_forward", n, [
-    d,
-    T,
-    rt.ptr(o.tokens, n, `${what}: tokens`),
-    rt.ptr(o.wte, d, `${what}: wte`),
-    o.wpe ? rt.ptr(o.wpe, T * d, `${what}: wpe`) : 0,
-    rt.ptr(o.out, n * d, `${what}: out`),
-    ...dropArgs(o.dropout, what),
-  ], 2 * n * d);
+  rt.run(
+    "embed_forward",
+    n,
+    [
+      d,
+      T,
+      rt.ptr(o.tokens, n, `${what}: tokens`),
+      rt.ptr(o.wte, d, `${what}: wte`),
+      o.wpe ? rt.ptr(o.wpe, T * d, `${what}: wpe`) : 0,
+      rt.ptr(o.out, n * d, `${what}: out`),
+      ...dropArgs(o.dropout, what),
+    ],
+    2 * n * d,
+    1,
+    [1, 1, n],
+  );
 }
 
 /** The embedding-gradient index of a batch (CSR), views of kernel memory. */

@@ -23,4 +23,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "62a10bc64d4a6ebf2106cbe8d33a8bf1e5825211f379e0ee8e97cfe11787115b";
+  "c0e147d6e4a5a098869738bc18b4fa75e0254d7e3ed01e14b40cc9247e134373";

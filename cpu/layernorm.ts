@@ -98,18 +98,25 @@ export function layernormForward(
       `${what}: modulation`,
     );
   }
-  rt.run("layernorm_forward", rows, [
-    d,
-    rt.ptr(o.x, rows * d, `${what}: x`),
-    rt.ptr(o.y, rows * d, `${what}: y`),
-    rt.ptr(o.weight, d, `${what}: weight`),
-    rt.ptr(o.bias, d, `${what}: bias`),
-    rt.ptr(o.mean, rows, `${what}: mean`),
-    rt.ptr(o.rstd, rows, `${what}: rstd`),
-    modPtr,
-    stride,
-    length,
-  ], 4 * rows * d);
+  rt.run(
+    "layernorm_forward",
+    rows,
+    [
+      d,
+      rt.ptr(o.x, rows * d, `${what}: x`),
+      rt.ptr(o.y, rows * d, `${what}: y`),
+      rt.ptr(o.weight, d, `${what}: weight`),
+      rt.ptr(o.bias, d, `${what}: bias`),
+      rt.ptr(o.mean, rows, `${what}: mean`),
+      rt.ptr(o.rstd, rows, `${what}: rstd`),
+      modPtr,
+      stride,
+      length,
+    ],
+    4 * rows * d,
+    1,
+    o.modulation ? undefined : [1, 1, rows],
+  );
 }
 
 /** Options of {@linkcode layernormBackward}. */
@@ -182,16 +189,23 @@ export function layernormBackward(
   if (dx < dy + span && dy < dx + span) {
     throw new RangeError(`${what}: dx must not overlap dy`);
   }
-  rt.run("layernorm_backward", rows, [
-    d,
-    dy,
-    x,
-    mean,
-    rstd,
-    rt.ptr(o.weight, d, `${what}: weight`),
-    dx,
-    o.accumulate ? 1 : 0,
-  ], 6 * rows * d);
+  rt.run(
+    "layernorm_backward",
+    rows,
+    [
+      d,
+      dy,
+      x,
+      mean,
+      rstd,
+      rt.ptr(o.weight, d, `${what}: weight`),
+      dx,
+      o.accumulate ? 1 : 0,
+    ],
+    6 * rows * d,
+    1,
+    [1, 1, rows],
+  );
   rt.run(
     "layernorm_params_backward",
     d,

@@ -88,6 +88,14 @@ export interface MatmulOptions {
   };
   /** The residual branch's dropout (`bias_residual`, `bias_gate_residual`). */
   dropout?: Dropout;
+  /**
+   * The rows of C are rows of the caller's row space (A not transposed, so
+   * A's rows with them; the epilogue's E rows with them), and B (with the
+   * bias and gate) is data no other job of a run writes, the weights: the
+   * product then needs no join with row-local jobs of the same split before
+   * or after it (`CpuExecutor` sets it). Default false.
+   */
+  rowLocal?: boolean;
 }
 
 function extent(rows: number, cols: number, ld: number): number {
@@ -279,13 +287,18 @@ export function matmul(kernels: CpuKernels, o: MatmulOptions): void {
     kernel === null || byCols ? -1 : JOB_NAMES.indexOf(kernel),
     block,
   ];
+  const local = o.rowLocal === true && !ta && o.gate === undefined;
   rt.run(
     "gemm",
     blocks,
     byCols ? product : [...product, ...args],
     work,
+    1,
+    local && !byCols ? [1, block, m] : undefined,
   );
-  if (byCols && kernel !== null) rt.run(kernel, m, args, 8 * m * n);
+  if (byCols && kernel !== null) {
+    rt.run(kernel, m, args, 8 * m * n, 1, local ? [1, 1, m] : undefined);
+  }
 }
 
 /** Options of {@linkcode columnSum}. */

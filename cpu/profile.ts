@@ -67,3 +67,26 @@ export function startJobProfile(kernels: CpuKernels): () => JobProfile {
     return profile;
   };
 }
+
+/**
+ * Leave out the joins between row-local jobs of the same split (the
+ * default, `true`), or join after every job (`false`): for side-by-side
+ * timings (bench:cpu-profile --joins both). Results are the same bits
+ * either way.
+ *
+ * @param kernels An engine's kernels (`CpuTransformer.kernels`).
+ * @param on Whether to leave the joins out.
+ *
+ * @example
+ * ```ts
+ * import { createCpuKernels } from "@d3pm/cpu";
+ * import { setJoinElision } from "@d3pm/cpu/profile";
+ *
+ * const k = await createCpuKernels({ words: 64, threads: 1 });
+ * setJoinElision(k, false);
+ * k.dispose();
+ * ```
+ */
+export function setJoinElision(kernels: CpuKernels, on: boolean): void {
+  runtimeOf(kernels).elide = on;
+}

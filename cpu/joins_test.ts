@@ -1,0 +1,214 @@
+// The joins left out between row-local jobs (Runtime.run, pipelined): with
+// a kernel thread made late on purpose (it sleeps before every part), a
+// missing join makes the host read rows the thread has not written yet, so
+// the step's bits move. Two threads splitting every call (grain 1) train a
+// few steps with and without the late thread, joins left out, against an
+// engine joining after every job: losses, gradient norms and the final
+// weights must be the same bits. Also: a kernel that throws in the thread
+// inside a run of row-local jobs still fails the step, naming the job, and
+// dispose in the middle of such a run returns.
+
+import { assert, assertEquals, assertThrows } from "@std/assert";
+import type { ModelConfig } from "@d3pm/transformer";
+import { CpuTransformer, createCpuKernels } from "./mod.ts";
+import { setJoinElision } from "./profile.ts";
+import { runtimeOf, testHooks } from "./_runtime.ts";
+import { parityConfig, randomIds } from "../webgpu/_test_models.ts";
+import { blas } from "./_test_util.ts";
+
+const B = 4, T = 16;
+
+async function train(
+  config: ModelConfig,
+  o: { elide: boolean; delayMs: number },
+): Promise<{ losses: number[]; norms: number[]; weights: Uint32Array[] }> {
+  testHooks.grain = 1;
+  testHooks.delayMs = o.delayMs;
+  let e: CpuTransformer;
+  try {
+    e = await CpuTransformer.create(config, {
+      batchSize: B,
+      length: T,
+      seed: 5,
+      threads: 2,
+    });
+  } finally {
+    testHooks.grain = null;
+    testHooks.delayMs = 0;
+  }
+  try {
+    setJoinElision(e.kernels, o.elide);
+    const n = B * T, V = config.vocabSize;
+    const losses: number[] = [], norms: number[] = [];
+    for (let s = 0; s < 3; s++) {
+      const batch = {
+        inputs: randomIds(n, V, 10 + s),
+        targets: randomIds(n, V, 20 + s),
+        weights: new Float32Array(n).fill(1 / n),
+        ...(config.timeConditioning
+          ? { t: Array.from({ length: B }, (_, r) => (r + 1) / (B + 1)) }
+          : {}),
+      };
+      e.step(batch, 1e-2, { dropoutSeed: 7 + s });
+      const r = await e.readLoss();
+      losses.push(r.loss);
+      norms.push(r.gradNorm);
+    }
+    const weights = [...(await e.getWeights()).values()].map((w) =>
+      new Uint32Array(Float32Array.from(w.data as Float32Array).buffer)
+    );
+    return { losses, norms, weights };
+  } finally {
+    e.dispose();
+  }
+}
+
+const configs: [string, ModelConfig][] = [
+  ["causal, learned positions", {
+    ...parityConfig("causal", "learned"),
+    contextLength: T,
+  }],
+  ["bidirectional, rotary, ALiBi neighbours, time conditioning, dropout", {
+    ...parityConfig("bidirectional", "rotary", {
+      timeConditioning: true,
+      alibi: 1,
+      alibiMode: "neighbours",
+      dropout: 0.1,
+    }),
+    contextLength: T,
+  }],
+];
+
+for (const [what, config] of configs) {
+  Deno.test({
+    name:
+      `a late kernel thread, joins left out, gives the bits of joining after every job (${what})`,
+    ...blas,
+    fn: async () => {
+      const every = await train(config, { elide: false, delayMs: 0 });
+      const late = await train(config, { elide: true, delayMs: 2 });
+      assertEquals(late.losses, every.losses, "losses");
+      assertEquals(late.norms, every.norms, "gradient norms");
+      assertEquals(late.weights, every.weights, "weights");
+      assert(every.losses.every(Number.isFinite));
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "a kernel that throws in the thread inside a run of row-local jobs fails at the next join, naming it; dispose mid-run returns",
+  ...blas,
+  fn: async () => {
+    testHooks.grain = 1;
+    const e = await CpuTransformer.create(parityConfig("causal", "learned"), {
+      batchSize: 2,
+      length: 4,
+      seed: 1,
+      threads: 2,
+    });
+    testHooks.grain = null;
+    try {
+      const rt = runtimeOf(e.kernels);
+      const rows = 64, d = 16;
+      const ok = rt.floats(rows * d), y = rt.floats(rows * d);
+      const w = rt.floats(d).fill(1), stats = rt.floats(2 * rows);
+      const end = rt.buffer.byteLength;
+      // The host's rows [0, 32) of x in memory, the thread's past its end.
+      const x = end - (rows / 2) * d * 4;
+      const args = (xp: number) => [
+        d,
+        xp,
+        y.byteOffset,
+        w.byteOffset,
+        w.byteOffset,
+        stats.byteOffset,
+        stats.byteOffset + 4 * rows,
+        0,
+        0,
+        rows,
+      ];
+      const local = [1, 1, rows] as const;
+      assertThrows(
+        () =>
+          rt.pipelined(() => {
+            rt.run("layernorm_forward", rows, args(x), 1e9, 1, local);
+            rt.run(
+              "layernorm_forward",
+              rows,
+              args(ok.byteOffset),
+              1e9,
+              1,
+              local,
+            );
+          }),
+        Error,
+        "cpu job layernorm_forward failed in a kernel thread",
+      );
+      // The failure is cleared: the next run succeeds.
+      rt.pipelined(() =>
+        rt.run("layernorm_forward", rows, args(ok.byteOffset), 1e9, 1, local)
+      );
+      // Disposed while the thread still has row-local jobs: returns, and
+      // the run's final join does not wait for threads that left.
+      rt.pipelined(() => {
+        for (let i = 0; i < 20; i++) {
+          rt.run("layernorm_forward", rows, args(ok.byteOffset), 1e9, 1, local);
+        }
+        e.dispose();
+      });
+    } finally {
+      e.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a row-local job split elsewhere (another align) joins first: its host part reads rows the late thread wrote",
+  ...blas,
+  fn: async () => {
+    const rows = 64, d = 16;
+    const run = async (delayMs: number, elide: boolean) => {
+      testHooks.grain = 1;
+      testHooks.delayMs = delayMs;
+      const k = await createCpuKernels({ words: 1 << 16, threads: 2 });
+      testHooks.grain = null;
+      testHooks.delayMs = 0;
+      try {
+        const rt = runtimeOf(k);
+        rt.elide = elide;
+        const x = rt.floats(rows * d), y = rt.floats(rows * d);
+        const z = rt.floats(rows * d), w = rt.floats(d).fill(1);
+        const b = rt.floats(d), stats = rt.floats(2 * rows);
+        for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37) * (i % 7);
+        const args = (from: Float32Array, to: Float32Array) => [
+          d,
+          from.byteOffset,
+          to.byteOffset,
+          w.byteOffset,
+          b.byteOffset,
+          stats.byteOffset,
+          stats.byteOffset + 4 * rows,
+          0,
+          0,
+          rows,
+        ];
+        const local = [1, 1, rows] as const;
+        rt.pipelined(() => {
+          // Split at row 32, then at row 48: rows 32–47 of y, the thread's
+          // in the first job, are the host's in the second.
+          rt.run("layernorm_forward", rows, args(x, y), 1e9, 1, local);
+          rt.run("layernorm_forward", rows, args(y, z), 1e9, 48, local);
+        });
+        return Uint32Array.from(
+          new Uint32Array(z.buffer, z.byteOffset, z.length),
+        );
+      } finally {
+        k.dispose();
+      }
+    };
+    // Against joins after every job.
+    assertEquals(await run(30, true), await run(0, false));
+  },
+});
