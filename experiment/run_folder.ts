@@ -831,33 +831,7 @@ export class RunFolder {
         CREATED.delete(this.dir);
         PARENTS.delete(this.dir);
         if (config.force && !config.resume) await this.#moveAside();
-        // Another process's lock attempt (`.lock.<uuid>.tmp`, created and
-        // removed by any lock()) is not this run's to remove mid-write.
-        for (
-          const path of await removeStaleTemps(
-            this.dir,
-            (name) => LOCK_TEMP.test(name),
-          )
-        ) {
-          console.error(`note: removed ${path}, left by an interrupted write`);
-        }
-        // A lock attempt (or takeover) whose process is gone stays for ever
-        // otherwise: it names a process, like a lock.
-        for (const e of [...Deno.readDirSync(this.dir)]) {
-          if (!LOCK_TEMP.test(e.name)) continue;
-          const path = `${this.dir}/${e.name}`;
-          const text = await readTextBounded(path, {
-            limit: SMALL_FILE,
-            what: "lock",
-          }).catch(() => undefined);
-          const holder = text === undefined ? undefined : parseLock(text);
-          if (holder && !isAlive(holder)) {
-            await Deno.remove(path).catch(() => {});
-            console.error(
-              `note: removed ${path}, left by a lock attempt of a process that is gone`,
-            );
-          }
-        }
+        await this.#removeLeftovers();
         await writeFileAtomic(
           this.configPath,
           JSON.stringify(config, null, 2) + "\n",
@@ -870,6 +844,37 @@ export class RunFolder {
         }
       },
     };
+  }
+
+  // Files left by interrupted writes, and lock attempts (or takeovers) whose
+  // process is gone; another process's live lock attempt (`.lock.<uuid>.tmp`,
+  // created and removed by any lock()) is not this run's to remove mid-write.
+  async #removeLeftovers(): Promise<void> {
+    for (
+      const path of await removeStaleTemps(
+        this.dir,
+        (name) => LOCK_TEMP.test(name),
+      )
+    ) {
+      console.error(`note: removed ${path}, left by an interrupted write`);
+    }
+    // A lock attempt (or takeover) whose process is gone stays for ever
+    // otherwise: it names a process, like a lock.
+    for (const e of [...Deno.readDirSync(this.dir)]) {
+      if (!LOCK_TEMP.test(e.name)) continue;
+      const path = `${this.dir}/${e.name}`;
+      const text = await readTextBounded(path, {
+        limit: SMALL_FILE,
+        what: "lock",
+      }).catch(() => undefined);
+      const holder = text === undefined ? undefined : parseLock(text);
+      if (holder && !isAlive(holder)) {
+        await Deno.remove(path).catch(() => {});
+        console.error(
+          `note: removed ${path}, left by a lock attempt of a process that is gone`,
+        );
+      }
+    }
   }
 
   /**
