@@ -6,7 +6,7 @@
 // "Hostile inputs".
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
-import { readRun } from "@d3pm/experiment";
+import { ConfigError, readRun } from "@d3pm/experiment";
 import { within } from "../core/_within_test_util.ts";
 import {
   fakeRun,
@@ -142,14 +142,20 @@ Deno.test("export: a FIFO in place of the weights or the model's config.json is 
   const run = `${root}/run`;
   await fakeRun(run, { emaDecay: 0 });
   const modelDir = `${run}/seed-0/ar`;
-  const attempt = async (fragment: string, fifo?: string) => {
+  // A file export reads is an InteropError; the run's own process.json, read
+  // by the run folder's weights check first, a ConfigError (a broken run).
+  const attempt = async (
+    fragment: string,
+    fifo?: string,
+    kind: abstract new (...args: never[]) => Error = InteropError,
+  ) => {
     const out = await within(
       5000,
       () => exportRun({ run, to: `${root}/out` }),
       fifo,
     );
     const e = errorOf(out, fragment);
-    assert(e instanceof InteropError, `${e.name}: ${e.message}`);
+    assert(e instanceof kind, `${e.name}: ${e.message}`);
     assert(e.message.includes(fragment), `"${e.message}" lacks "${fragment}"`);
     assertEquals(await leftovers(root), ["run"], "nothing written");
   };
@@ -167,7 +173,11 @@ Deno.test("export: a FIFO in place of the weights or the model's config.json is 
     const path = `${modelDir}/${name}`;
     const text = await Deno.readTextFile(path);
     await Deno.writeTextFile(path, "{bad");
-    await attempt(`${path} is not valid JSON`);
+    await attempt(
+      `${path} is not valid JSON`,
+      undefined,
+      name === "process.json" ? ConfigError : InteropError,
+    );
     await Deno.writeTextFile(path, text);
   }
   await Deno.remove(root, { recursive: true });
