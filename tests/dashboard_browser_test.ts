@@ -234,10 +234,15 @@ Deno.test({
       );
 
       // The same in the browser's WebGPU.
-      const gpu = await page.$eval(
-        "#webgpu-status",
-        (e) => e.textContent ?? "",
-      );
+      // The page's adapter check runs beside the server's generation; wait
+      // for its verdict (it read "checking WebGPU…" once, CI under load).
+      const gpu = await until("the page's WebGPU check", async () => {
+        const text = await page.$eval(
+          "#webgpu-status",
+          (e) => e.textContent ?? "",
+        );
+        return text.startsWith("checking") ? undefined : text;
+      });
       assert(gpu.startsWith("WebGPU: "), `the browser has WebGPU (${gpu})`);
       await page.select("#where", "browser");
       await watchMasks(page, "d3pm");
