@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { parseArgs } from "@std/cli";
+import { parseCommandLine, usageText } from "@d3pm/cli";
 import { pathExists } from "@d3pm/core";
 
 /** Operator classes, see the module doc. */
@@ -469,64 +469,73 @@ export function parseLines(spec: string): [number, number][] {
   });
 }
 
-const HELP =
-  `usage: deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…
+/** The options of the tool. */
+const OPTIONS = {
+  file: {
+    kind: "string",
+    required: true,
+    value: "FILE",
+    help: "the source file to mutate",
+  },
+  max: {
+    kind: "integer",
+    min: 1,
+    default: 50,
+    help: "at most N mutants, evenly spread over the candidates",
+  },
+  lines: {
+    kind: "string",
+    value: "A-B",
+    help: "only mutants on these lines (comma-separated ranges)",
+  },
+  ops: {
+    kind: "string",
+    value: "LIST",
+    help: `operator classes: ${OPS.join(",")} (default all)`,
+  },
+  timeout: {
+    kind: "number",
+    above: 0,
+    value: "S",
+    help: "seconds per mutant (default 3 × the unmutated run, at least 30)",
+  },
+  list: {
+    kind: "boolean",
+    default: false,
+    help: "print the mutants without running anything",
+  },
+  restore: {
+    kind: "boolean",
+    default: false,
+    help: "restore FILE from FILE.mutate-orig left by a killed run, and exit",
+  },
+} as const;
 
-Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
+const USAGE = {
+  command: "deno run -A tools/mutate.ts",
+  synopsis:
+    "usage: deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…",
+  summary:
+    `Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
 the tests passed = the mutant survived), and restores FILE after each, in a
 finally and on SIGINT/SIGTERM. Prints JSON lines {file, line, col, op, mutant,
-killed, timeout, ms} and a summary line.
-
-options:
-  --file FILE      the source file to mutate
-  --max N          at most N mutants, evenly spread over the candidates (default 50)
-  --lines A-B      only mutants on these lines (comma-separated ranges)
-  --ops LIST       operator classes: ${OPS.join(",")} (default all)
-  --timeout S      seconds per mutant (default 3 × the unmutated run, at least 30)
-  --list           print the mutants without running anything
-  --restore        restore FILE from FILE.mutate-orig left by a killed run, and exit
-  --help           this text
-
-example:
+killed, timeout, ms} and a summary line.`,
+  options: OPTIONS,
+  epilogue: `example:
   deno run -A tools/mutate.ts --file diffusion/schedule.ts --max 40 \\
-    -- deno test -A --no-check diffusion/schedule_test.ts`;
+    -- deno test -A --no-check diffusion/schedule_test.ts`,
+};
 
 async function main(argv: string[]): Promise<number> {
   const dash = argv.indexOf("--");
   const own = dash < 0 ? argv : argv.slice(0, dash);
   const cmd = dash < 0 ? [] : argv.slice(dash + 1);
-  const known = [
-    "file",
-    "max",
-    "lines",
-    "ops",
-    "timeout",
-    "list",
-    "restore",
-    "help",
-  ];
-  const a = parseArgs(own, {
-    string: ["file", "max", "lines", "ops", "timeout"],
-    boolean: ["list", "restore", "help"],
-    unknown: (arg: string) => {
-      if (
-        arg.startsWith("-") && !known.includes(arg.replace(/^-+|=.*$/g, ""))
-      ) {
-        throw new Error(`unknown option ${arg} (see --help)`);
-      }
-      if (!arg.startsWith("-")) {
-        throw new Error(
-          `unexpected argument ${arg}: put the test command after --`,
-        );
-      }
-      return true;
-    },
-  });
-  if (a.help) {
-    console.log(HELP);
+  const line = parseCommandLine(own, OPTIONS);
+  if (line.help) {
+    console.log(usageText(USAGE).trimEnd());
     return 0;
   }
-  if (!a.file) throw new Error("--file FILE is required (see --help)");
+  const a = line.values;
   const file = a.file;
   if (a.restore) {
     const done = await restore(file);
@@ -535,23 +544,14 @@ async function main(argv: string[]): Promise<number> {
     );
     return 0;
   }
-  const max = a.max === undefined ? 50 : Number(a.max);
-  if (!Number.isInteger(max) || max < 1) {
-    throw new Error(`--max must be a positive integer, got ${a.max}`);
-  }
+  const max = a.max;
   const ops = a.ops === undefined ? [...OPS] : a.ops.split(",");
   for (const op of ops) {
     if (!(OPS as readonly string[]).includes(op)) {
       throw new Error(`--ops: unknown class "${op}" (${OPS.join(", ")})`);
     }
   }
-  let timeoutS: number | undefined;
-  if (a.timeout !== undefined) {
-    timeoutS = Number(a.timeout);
-    if (!(timeoutS > 0)) {
-      throw new Error(`--timeout must be a positive number, got ${a.timeout}`);
-    }
-  }
+  const timeoutS = a.timeout;
   const ranges = a.lines === undefined ? undefined : parseLines(a.lines);
   let src: string;
   try {
