@@ -14,41 +14,28 @@
  *
  * `rev` creates the engines in the other order (their memory placement).
  */
-import { prng } from "@d3pm/core";
 import { CpuTransformer } from "@d3pm/cpu";
 import { setJoinElision } from "@d3pm/cpu/profile";
-import { preset } from "@d3pm/transformer";
+import { PROFILE_SHAPES, profileConfig, randomBatch } from "./_profile_step.ts";
 
 const rest = [...Deno.args];
 const at = rest.indexOf("--old");
-if (at < 0 || at + 1 >= rest.length) {
+const oldPath = at < 0 ? undefined : rest.splice(at, 2)[1];
+const shapeName = rest[0] ?? "reference";
+if (oldPath === undefined || !Object.hasOwn(PROFILE_SHAPES, shapeName)) {
   console.error(
     "usage: deno run -A bench/cpu_joins_ab.ts --old PATH/cpu/mod.ts [reference|tiny] [steps] [rev]",
   );
   Deno.exit(2);
 }
-const oldPath = rest.splice(at, 2)[1];
 const { CpuTransformer: OldEngine } = await import(
   new URL(oldPath, `file://${Deno.cwd()}/`).href
 ) as { CpuTransformer: typeof CpuTransformer };
-const shapeName = rest[0] ?? "reference";
 const steps = Number(rest[1] ?? 12);
 const rev = rest[2] === "rev";
-const shape = shapeName === "reference"
-  ? { d: 256, mlp: 1024, batch: 8 }
-  : { d: 128, mlp: 512, batch: 4 };
-const config = preset("tiny", {
-  kind: "causal",
-  vocabSize: 4096,
-  contextLength: 128,
-  nLayer: 4,
-  dModel: shape.d,
-  nHead: 4,
-  dMlp: shape.mlp,
-  positions: "learned",
-  dropout: 0,
-});
-const B = shape.batch, T = 128, V = 4096, n = B * T;
+const shape = shapeName as keyof typeof PROFILE_SHAPES;
+const config = profileConfig(shape);
+const B = PROFILE_SHAPES[shape].batch, T = config.contextLength;
 const make = (E: typeof CpuTransformer) =>
   E.create(config, { batchSize: B, length: T, seed: 1, threads: 2 });
 // [old, new, new joining after every job]
@@ -64,16 +51,7 @@ const engines = rev
     await make(CpuTransformer),
   ];
 setJoinElision(engines[2].kernels, false);
-const rand = prng(7);
-const inputs = Int32Array.from(
-  { length: n },
-  () => Math.floor(rand.next() * V),
-);
-const targets = Int32Array.from(
-  { length: n },
-  () => Math.floor(rand.next() * V),
-);
-const batch = { inputs, targets, weights: new Float32Array(n).fill(1 / n) };
+const batch = randomBatch(B * T, config.vocabSize);
 const times: number[][] = engines.map(() => []);
 let same = true;
 try {

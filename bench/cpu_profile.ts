@@ -23,10 +23,9 @@
  *                               [--warmup 3] [--threads 2]
  *                               [--joins elide|every|both]
  */
-import { prng } from "@d3pm/core";
 import { blasThreads, loadCblas } from "@d3pm/backend/cblas";
 import { CpuTransformer, MAX_CPU_THREADS } from "@d3pm/cpu";
-import { type ModelConfig, preset } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer";
 import { readCommandLine } from "@d3pm/cli";
 import {
   type JobProfile,
@@ -34,11 +33,7 @@ import {
   startJobProfile,
 } from "@d3pm/cpu/profile";
 import { flopsPerToken, median, sgemmGflops } from "./_measure.ts";
-
-const SHAPES: Record<string, { d: number; mlp: number; batch: number }> = {
-  tiny: { d: 128, mlp: 512, batch: 4 },
-  reference: { d: 256, mlp: 1024, batch: 8 },
-};
+import { PROFILE_SHAPES, profileConfig, randomBatch } from "./_profile_step.ts";
 
 const USAGE = {
   command: "deno task bench:cpu-profile",
@@ -73,19 +68,8 @@ step's MFU against a 1024³ sgemm on the same threads. Prints JSON lines.`,
 } as const;
 
 const args = readCommandLine(Deno.args, USAGE, { usageExit: 2 }).values;
-const shape = SHAPES[args.shape];
-const config: ModelConfig = preset("tiny", {
-  kind: "causal",
-  vocabSize: 4096,
-  contextLength: 128,
-  nLayer: 4,
-  dModel: shape.d,
-  nHead: 4,
-  dMlp: shape.mlp,
-  positions: "learned",
-  dropout: 0,
-});
-const B = shape.batch, T = config.contextLength, V = config.vocabSize;
+const config: ModelConfig = profileConfig(args.shape);
+const B = PROFILE_SHAPES[args.shape].batch, T = config.contextLength;
 const n = B * T;
 
 function emit(record: Record<string, unknown>): void {
@@ -113,16 +97,7 @@ function sgemmAt(threads: number): number {
 
 const modes = args.joins === "both" ? ["every", "elide"] : [args.joins];
 const engines: CpuTransformer[] = [];
-const rand = prng(7);
-const inputs = Int32Array.from(
-  { length: n },
-  () => Math.floor(rand.next() * V),
-);
-const targets = Int32Array.from(
-  { length: n },
-  () => Math.floor(rand.next() * V),
-);
-const batch = { inputs, targets, weights: new Float32Array(n).fill(1 / n) };
+const batch = randomBatch(n, config.vocabSize);
 const stepsOf = modes.map(() => [] as number[]);
 const jobsOf = modes.map(() => [] as JobProfile[]);
 let sameBits = true;
