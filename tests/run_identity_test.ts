@@ -26,7 +26,7 @@ import {
 } from "@d3pm/experiment";
 import { ByteTokenizer } from "@d3pm/tokenizer";
 import { fakeRun } from "../hf/_test_util.ts";
-import { errorLine, runScript } from "./_run.ts";
+import { errorLine, FAST_EVAL, runScript } from "./_run.ts";
 
 const A = "a".repeat(64), B = "b".repeat(64), C = "c".repeat(64);
 const RECORD: DataRecord = {
@@ -381,14 +381,7 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
       "6",
       "--warmup",
       "1",
-      "--eval-blocks",
-      "4",
-      "--elbo-samples",
-      "1",
-      "--gen-tokens",
-      "32",
-      "--gen-steps",
-      "4",
+      ...FAST_EVAL,
       "--exact-blocks",
       "1",
       "--judge",
