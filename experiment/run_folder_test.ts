@@ -4,6 +4,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ConfigError, resolveConfig, RunFolder } from "./mod.ts";
 import { hooks } from "./_run_folder_hooks.ts";
+import { MAY_MOUNT, withTmpfs } from "../core/_mount_test_util.ts";
 
 const config = (out: string, extra: Record<string, unknown> = {}) =>
   resolveConfig({ preset: "micro", out, ...extra });
@@ -558,18 +559,13 @@ Deno.test({
 Deno.test({
   name:
     "--force that cannot move a file aside says so in one line and leaves the run whole, with no aside folder",
-  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  ignore: !MAY_MOUNT,
   fn: async () => {
     const { dir, out } = await tempRun();
     (await new RunFolder(out).start(config(out, { steps: 5, warmup: 1 })))();
     await Deno.writeTextFile(`${out}/metrics.jsonl`, "{}\n");
     await Deno.mkdir(`${out}/seed-0`);
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", `${out}/seed-0`],
-      stderr: "null",
-    }).output();
-    if (!mounted.success) return Deno.remove(dir, { recursive: true });
-    try {
+    await withTmpfs(`${out}/seed-0`, async () => {
       const before = [...Deno.readDirSync(out)].map((e) => e.name).sort();
       const e = await assertRejects(
         () => new RunFolder(out).start(config(out, { force: true })),
@@ -584,10 +580,7 @@ Deno.test({
       );
       assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["run"]);
       assertEquals((await new RunFolder(out).savedConfig())?.steps, 5);
-    } finally {
-      await new Deno.Command("umount", { args: [`${out}/seed-0`] }).output();
-      await Deno.remove(dir, { recursive: true });
-    }
+    }).finally(() => Deno.remove(dir, { recursive: true }));
   },
 });
 
@@ -595,15 +588,10 @@ Deno.test({
 Deno.test({
   name:
     "a lock on a full disk is refused in one line saying so, and leaves no empty .lock nor the folders it made",
-  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  ignore: !MAY_MOUNT,
   fn: async () => {
     const dir = await Deno.makeTempDir();
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
-      stderr: "null",
-    }).output();
-    if (!mounted.success) return Deno.remove(dir); // no mounts here
-    try {
+    await withTmpfs(dir, async () => {
       await Deno.writeFile(`${dir}/fill`, new Uint8Array(256 << 10)).catch(
         () => {},
       );
@@ -617,9 +605,6 @@ Deno.test({
       );
       assert(!e.message.includes("\n"));
       assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["fill"]);
-    } finally {
-      await new Deno.Command("umount", { args: [dir] }).output();
-      await Deno.remove(dir, { recursive: true });
-    }
+    }).finally(() => Deno.remove(dir, { recursive: true }));
   },
 });

@@ -27,6 +27,7 @@ import { inspectModel, serializeModel, Transformer } from "@d3pm/transformer";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
 import { writeFileAtomic } from "@d3pm/core";
 import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
+import { MAY_MOUNT, withTmpfs } from "../core/_mount_test_util.ts";
 
 // The tfjs path, named: it logs every step, which the checks of "each step
 // once per model" count (`auto` trains on the CPU engine where no GPU is,
@@ -766,7 +767,7 @@ Deno.test("hostile: report --merge names a torn, FIFO or foreign results.json an
 Deno.test({
   name:
     "hostile: a run on a read-only disk is refused in one line naming --out, also with a stale lock in it",
-  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  ignore: !MAY_MOUNT,
   fn: async () => {
     const run = await finishedCopy();
     const ro = await Deno.makeTempDir();
@@ -806,15 +807,10 @@ Deno.test({
 Deno.test({
   name:
     "hostile: a write that fills the disk names the file, keeps the old one and leaves no temporary file",
-  ignore: Deno.build.os !== "linux" || Deno.uid() !== 0,
+  ignore: !MAY_MOUNT,
   fn: async () => {
     const dir = await Deno.makeTempDir();
-    const mounted = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=64k", "tmpfs", dir],
-      stderr: "null",
-    }).output();
-    if (!mounted.success) return Deno.remove(dir); // no mounts here
-    try {
+    await withTmpfs(dir, async () => {
       const path = `${dir}/checkpoint.safetensors`;
       await writeFileAtomic(path, "old");
       // It said only "No space left on device (os error 28)": which file?
@@ -825,9 +821,6 @@ Deno.test({
       );
       assertEquals(await Deno.readTextFile(path), "old");
       assertEquals(names(dir), ["checkpoint.safetensors"]);
-    } finally {
-      await new Deno.Command("umount", { args: [dir] }).output();
-      await Deno.remove(dir, { recursive: true });
-    }
+    }).finally(() => Deno.remove(dir, { recursive: true }));
   },
 });
