@@ -20,7 +20,14 @@ Deno.test("CPU_ENGINE_SHA256 is the hash of the engine's committed sources, kern
   ) {
     assert(names.includes(name), `${name} not in ${names.join(" ")}`);
   }
-  for (const name of ["engine_hash.ts", "_test_util.ts", "_exit_child.ts"]) {
+  for (
+    const name of [
+      "engine_hash.ts",
+      "_test_util.ts",
+      "_exit_child.ts",
+      "_joins_child.ts",
+    ]
+  ) {
     assert(!names.includes(name), name);
   }
   assert(!names.some((n) => n.endsWith("_test.ts")));
