@@ -5,6 +5,21 @@ import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { ConfigError, resolveConfig, RunFolder } from "./mod.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { MAY_MOUNT, withTmpfs } from "../core/_mount_test_util.ts";
+import { within } from "../core/_within_test_util.ts";
+
+// The ConfigError `read` refuses the FIFO at `fifo` with, within 5 s: a
+// reader that opened it would hang the test, not fail it (it is released).
+async function refusedWithin(
+  read: () => Promise<unknown>,
+  fifo: string,
+): Promise<ConfigError> {
+  const got = await within(5000, read, fifo);
+  if (got === "timeout") throw new Error(`${fifo}: still reading after 5 s`);
+  if (!("error" in got)) throw new Error(`${fifo}: read, not refused`);
+  if (!(got.error instanceof ConfigError)) throw got.error;
+  assert(!got.error.message.includes("\n"), got.error.message);
+  return got.error;
+}
 
 const config = (out: string, extra: Record<string, unknown> = {}) =>
   resolveConfig({ preset: "micro", out, ...extra });
@@ -272,7 +287,10 @@ Deno.test("verifyWeights takes only a missing process.json as no record: a torn,
   );
   await Deno.remove(path);
   await new Deno.Command("mkfifo", { args: [path] }).output();
-  await assertRejects(() => folder.verifyWeights(0, "ar"), ConfigError, path);
+  assertEquals(
+    (await refusedWithin(() => folder.verifyWeights(0, "ar"), path)).message,
+    `Cannot read ${path}: it is a FIFO (expected a process description, a regular file); the weights beside it cannot be checked against it: restore it, or --resume the run to write it again`,
+  );
   await Deno.remove(path);
   await folder.verifyWeights(0, "ar"); // none: no record, nothing to check
   await Deno.remove(dir, { recursive: true });
@@ -371,7 +389,8 @@ Deno.test("config.json that is not a run's configuration is refused naming the f
   );
   await Deno.remove(folder.configPath);
   new Deno.Command("mkfifo", { args: [folder.configPath] }).outputSync();
-  await assertRejects(() => folder.savedConfig(), ConfigError, "is a FIFO");
+  const e = await refusedWithin(() => folder.savedConfig(), folder.configPath);
+  assert(e.message.includes("is a FIFO"), e.message);
   await Deno.remove(dir, { recursive: true });
 });
 
