@@ -559,6 +559,9 @@ export async function locateWeights(
   return source;
 }
 
+// The format train() writes its checkpoints in (@d3pm/train's checkpoint.ts).
+const CHECKPOINT_FORMAT = "d3pm-checkpoint-v1";
+
 /**
  * The checkpoint {@linkcode locateWeights} reads the last step's or the EMA
  * weights from must be this model's final one: the ties `train()` stores
@@ -569,9 +572,6 @@ export async function locateWeights(
  * refused; only its header is read. A checkpoint written before a tie
  * existed reads as matching it, as on resume.
  */
-// The format train() writes its checkpoints in (@d3pm/train's checkpoint.ts).
-const CHECKPOINT_FORMAT = "d3pm-checkpoint-v1";
-
 async function checkFinalCheckpoint(at: TrainedPlace): Promise<void> {
   const { dir, config, folder, seed, kind } = at;
   const path = folder.checkpointPath(seed, kind);
@@ -588,6 +588,10 @@ async function checkFinalCheckpoint(at: TrainedPlace): Promise<void> {
       throw new Error(`no ${CHECKPOINT_FORMAT} state in its header`);
     }
     state = JSON.parse(metadata.state);
+    // `null` or a number parses too: its fields would be read off nothing.
+    if (typeof state !== "object" || state === null || Array.isArray(state)) {
+      throw new Error("its state is not a JSON object");
+    }
   } catch (e) {
     throw refuse(
       `it cannot be read as one (${(e as Error).message?.split("\n")[0]})`,

@@ -350,6 +350,14 @@ Deno.test("--weights last|ema read only the model's own final checkpoint: anothe
     await refused(
       "it is at step 5, not the run's last (10): an earlier checkpoint put back",
     );
+    // A checkpoint whose state is JSON but no object (a TypeError, not a
+    // refusal, reading its config).
+    const { tensors, metadata } = decodeSafetensors(own);
+    await Deno.writeFile(
+      path,
+      encodeSafetensors(tensors, { ...metadata, state: "null" }),
+    );
+    await refused("it cannot be read as one (its state is not a JSON object)");
     // A file that is no checkpoint.
     await Deno.copyFile(folder.weightsPath(0, "ar"), path);
     await refused(
