@@ -18,6 +18,45 @@ try {
   missing = (e as Error).message;
 }
 
+/** What a child script printed, and how it ended. */
+export interface ChildRun {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Run the script `child` (a module of this package) in its own Deno
+ * process with the workspace's config; killed (SIGTERM) after `timeoutMs`,
+ * so that a hang in it fails the test that runs it.
+ */
+export async function runChild(
+  child: string,
+  timeoutMs = 300_000,
+): Promise<ChildRun> {
+  const config = new URL("../deno.json", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      config.pathname,
+      new URL(child, import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs),
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return {
+    code: out.code,
+    signal: out.signal,
+    stdout: text(out.stdout),
+    stderr: text(out.stderr),
+  };
+}
+
 /** Options of every kernel test: skipped (or failed where required) without a CBLAS. */
 export const blas = { ignore: ignoreUnless("blas", missing) };
 

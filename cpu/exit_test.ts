@@ -7,7 +7,7 @@
 // its thread count held across overlapping lives.)
 
 import { assert, assertEquals } from "@std/assert";
-import { blas } from "./_test_util.ts";
+import { blas, runChild } from "./_test_util.ts";
 
 const RUNS = 4;
 
@@ -16,16 +16,8 @@ Deno.test({
     "a process exits cleanly after CPU engines with overlapping lives, one still live at exit",
   ...blas,
   fn: async () => {
-    const child = new URL("./_exit_child.ts", import.meta.url);
-    const config = new URL("../deno.json", import.meta.url);
     for (let i = 0; i < RUNS; i++) {
-      const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", "--config", config.pathname, child.pathname],
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      const stdout = new TextDecoder().decode(out.stdout);
+      const { stdout, stderr, ...out } = await runChild("./_exit_child.ts");
       assertEquals(
         [out.code, out.signal],
         [0, null],

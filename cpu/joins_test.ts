@@ -15,7 +15,7 @@ import { CpuTransformer, createCpuKernels } from "./mod.ts";
 import { setJoinElision } from "./profile.ts";
 import { runtimeOf, testHooks } from "./_runtime.ts";
 import { parityConfig, randomIds } from "../webgpu/_test_models.ts";
-import { blas } from "./_test_util.ts";
+import { blas, runChild } from "./_test_util.ts";
 import { layernormArgs } from "./_joins_child.ts";
 
 const B = 4, T = 16;
@@ -143,23 +143,15 @@ Deno.test({
     "dispose in the middle of a run of row-local jobs, a late thread still on them, returns: the run's final join does not wait for threads that left",
   ...blas,
   fn: async () => {
-    const child = new URL("./_joins_child.ts", import.meta.url);
-    const config = new URL("../deno.json", import.meta.url);
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--config", config.pathname, child.pathname],
-      stdout: "piped",
-      stderr: "piped",
-      signal: AbortSignal.timeout(CHILD_MS),
-    }).output();
-    const stdout = new TextDecoder().decode(out.stdout).trim();
+    const out = await runChild("./_joins_child.ts", CHILD_MS);
     assertEquals(
-      [out.code, out.signal, stdout],
+      [out.code, out.signal, out.stdout.trim()],
       [0, null, "done"],
       `${
         out.signal === null
           ? ""
           : `killed after ${CHILD_MS} ms (a join waiting for threads that left?)\n`
-      }${new TextDecoder().decode(out.stderr)}`,
+      }${out.stderr}`,
     );
   },
 });
