@@ -226,11 +226,13 @@ export function checkTrainBatch(
   const n = shape.batch * shape.length;
   for (const key of ["inputs", "targets", "weights"] as const) {
     const arr = batch[key];
-    if (!(arr instanceof (key === "weights" ? Float32Array : Int32Array))) {
+    const type = key === "weights" ? Float32Array : Int32Array;
+    if (!(arr instanceof type)) {
+      const got = (arr as unknown as object)?.constructor?.name ?? arr;
       fail(
-        `batch.${key} must be a ${
-          key === "weights" ? "Float32Array" : "Int32Array"
-        }`,
+        `batch.${key} must be ${
+          key === "weights" ? "a" : "an"
+        } ${type.name} of B·T values, got ${got}`,
       );
     }
     if (arr.length !== n) {

@@ -1818,6 +1818,15 @@ export function refusalParity(ex: Executor): void {
         };
         assertEquals(
           await refusal(() =>
+            engine.step({
+              ...batch,
+              inputs: Array.from(batch.inputs) as unknown as Int32Array,
+            }, 1e-3)
+          ),
+          said("batch.inputs must be an Int32Array of B·T values, got Array"),
+        );
+        assertEquals(
+          await refusal(() =>
             engine.step({ ...batch, targets: batch.targets.slice(1) }, 1e-3)
           ),
           said("batch.targets must hold B·T = 2·4 = 8 values, got 7"),

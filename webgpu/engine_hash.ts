@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "710126deb06d3ed19d72c496609417dc3247779e2177beee538f8b14393b479e";
+  "e36fbeaa86977ed7c793d8978a924448a47a0a1ce57c616c4011effd98834bfe";
