@@ -165,6 +165,19 @@ export function ignoreUnless(
   return true;
 }
 
+/** The path of `url` from the folder `dir` (`../webgpu/_plan.ts`). */
+function relativeName(dir: URL, url: URL): string {
+  const from = dir.pathname.split("/").filter(Boolean);
+  const to = url.pathname.split("/").filter(Boolean);
+  let common = 0;
+  while (
+    common < from.length && common < to.length - 1 &&
+    from[common] === to[common]
+  ) common++;
+  return [...Array(from.length - common).fill(".."), ...to.slice(common)]
+    .join("/");
+}
+
 /** What {@linkcode packageSourceHash} hashed. */
 export interface PackageSources {
   /** SHA-256 over the names and texts, in name order. */
@@ -183,8 +196,13 @@ export interface PackageSources {
  * build's name (`ENGINE_SHA256` of `@d3pm/cpu` and `@d3pm/webgpu`: cache
  * keys of what their engines train).
  *
+ * Modules of other packages that the code runs (`also`: the CPU engine runs
+ * `@d3pm/webgpu`'s plan) are hashed with it, named by their path from `dir`
+ * (`../webgpu/_plan.ts`).
+ *
  * @param dir The package's folder (`new URL(".", import.meta.url)`).
  * @param leftOut File names left out besides the tests and the excluded.
+ * @param also Modules outside `dir` hashed with its own.
  * @returns The hash and the modules it covers.
  *
  * @example
@@ -194,11 +212,16 @@ export interface PackageSources {
  * const { hash, names } = await packageSourceHash(new URL("./", import.meta.resolve("@d3pm/core")));
  * assertMatch(hash, /^[0-9a-f]{64}$/);
  * assert(names.includes("sha256.ts") && !names.some((n) => n.endsWith("_test.ts")));
+ * const more = await packageSourceHash(new URL("./", import.meta.resolve("@d3pm/core")), [], [
+ *   new URL("../cli/parse.ts", import.meta.resolve("@d3pm/core")),
+ * ]);
+ * assert(more.names.includes("../cli/parse.ts") && more.hash !== hash);
  * ```
  */
 export async function packageSourceHash(
   dir: URL,
   leftOut: readonly string[] = [],
+  also: readonly URL[] = [],
 ): Promise<PackageSources> {
   const config = JSON.parse(
     await Deno.readTextFile(new URL("deno.json", dir)),
@@ -212,6 +235,11 @@ export async function packageSourceHash(
     if (name.endsWith("_test.ts") || excluded.has(name)) continue;
     const text = (await Deno.readTextFile(new URL(name, dir)))
       .replaceAll("\r\n", "\n");
+    files.push({ name, text });
+  }
+  for (const url of also) {
+    const name = relativeName(dir, url);
+    const text = (await Deno.readTextFile(url)).replaceAll("\r\n", "\n");
     files.push({ name, text });
   }
   files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

@@ -9,8 +9,10 @@
  * SHA-256 of this build of the CPU engine's sources: every module the package
  * publishes — the WASM kernels (`_wasm.ts`, whose own hash is
  * `KERNELS_SHA256`) and the host code that splits products over the threads,
- * sizes the work grain and orders the plan's calls — names and texts in name
- * order. A change to any of them changes it, so a model trained and cached by
+ * sizes the work grain and orders the plan's calls — and the modules of
+ * `@d3pm/webgpu` that the plan it executes loads (`@d3pm/webgpu/plan`: what
+ * it records, and in what order, decides the rounding as much), names and
+ * texts in name order. A change to any of them changes it, so a model trained and cached by
  * another build (the experiment's `auto` judge) is not taken for this one's:
  * builds may agree to float32 rounding only. Its test recomputes it from the
  * files and names the new value after a change.
@@ -23,4 +25,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "c0e147d6e4a5a098869738bc18b4fa75e0254d7e3ed01e14b40cc9247e134373";
+  "83d8fba23221346f0ba411e6759bf133b9bc1b7d214a9461d593e490b01bcd0a";

@@ -244,7 +244,7 @@ export function modelEngine(run: Engine, kind: string): Engine {
  * its split over the threads, so 1 and 2 threads train different bits), how
  * products use them, the CBLAS (vendor, version, OpenBLAS's kernel
  * family) and the engine's build (`CPU_ENGINE_SHA256`'s first 12 digits:
- * its kernels and the host code that splits them; a change to either
+ * its kernels, the host code that splits them and the plan it runs; a change to any
  * retrains the judge); on WebGPU, the adapter
  * (the engine's one line) and the engine's build (`WEBGPU_ENGINE_SHA256`'s first 12
  * digits: its WGSL and the host code around it). Engines, backends
