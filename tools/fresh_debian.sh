@@ -91,6 +91,11 @@ if [ -n "$ca" ] && [ -f "$ca" ]; then
 fi
 # HEAD of this repository, committed work only, as a fresh clone has it.
 git clone -q "$repo" "$dir/root/d3pm"
+# The mounts go with this script, however it ends (a kill or Ctrl-C mid-run
+# left /dev, /sys and /proc bound in DIR until --clean).
+unmount() { for m in dev sys proc; do umount -R "$dir/$m" 2>/dev/null || true; done; }
+trap unmount EXIT
+trap 'exit 130' INT TERM
 mount -t proc proc "$dir/proc"
 mount --rbind /sys "$dir/sys"
 mount --rbind /dev "$dir/dev"
@@ -101,6 +106,6 @@ chroot "$dir" /usr/bin/env -i "${env[@]}" /bin/bash -c \
   "cd /root/d3pm && bash tools/setup.sh && npx -y deno@2.9.6 task $job"
 status=$?
 set -e
-for m in dev sys proc; do umount -R "$dir/$m" 2>/dev/null || true; done
+unmount
 echo "fresh_debian: $job exited $status in $(($(date +%s) - start)) s"
 exit "$status"
