@@ -1,4 +1,5 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertIsError, assertRejects } from "@std/assert";
+import { within } from "./_within_test_util.ts";
 import {
   BoundedReadError,
   notRegularFile,
@@ -10,8 +11,18 @@ Deno.test("readBounded() refuses FIFOs and devices at once, without reading or w
   const dir = await Deno.makeTempDir();
   try {
     await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
-    await assertRejects(
+    // Within 5 s, the FIFO's reader released after: a reader that opens it
+    // fails the test instead of hanging it.
+    const fifo = await within(
+      5000,
       () => readBounded(`${dir}/fifo`, { limit: 1 << 20, what: "lock" }),
+      `${dir}/fifo`,
+    );
+    if (fifo === "timeout" || !("error" in fifo)) {
+      throw new Error(`a FIFO read: ${JSON.stringify(fifo)}`);
+    }
+    assertIsError(
+      fifo.error,
       BoundedReadError,
       `Cannot read ${dir}/fifo: it is a FIFO (expected a lock, a regular file)`,
     );
