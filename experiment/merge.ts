@@ -84,6 +84,16 @@ async function readDataRecord(dir: string): Promise<DataRecord | undefined> {
   });
 }
 
+// The one rule for a run's --data path wherever a merge compares a run's
+// configuration with another (its config.json, its sweep cell's): where a
+// data.json identifies its data, the path is not what they are (data that
+// moved are the same data, a file replaced at the same path is not) — the
+// records are compared between runs (compareData, in checkMergeable); a
+// run made before data records is compared by the path.
+function ignoredKeys(verified: boolean): readonly string[] {
+  return verified ? [...RESUMABLE_KEYS, ...VERIFIED_KEYS] : RESUMABLE_KEYS;
+}
+
 async function readResult(dir: string): Promise<ExperimentResult> {
   let r: unknown;
   try {
@@ -141,7 +151,7 @@ async function readResult(dir: string): Promise<ExperimentResult> {
   const d = saved &&
     configDifferences(result.config, saved, {
       defaults: ADDED_KEYS,
-      ignore: verified ? [...RESUMABLE_KEYS, ...VERIFIED_KEYS] : RESUMABLE_KEYS,
+      ignore: ignoredKeys(verified),
     })[0];
   if (d) {
     throw new ConfigError(
@@ -216,10 +226,10 @@ export async function collectRuns(
       sweep.swept.forEach((k) => swept.add(k));
       for (const cell of sweep.cells) {
         const r = await readResult(cell.out).catch(() => undefined);
-        if (r) checkCell(dir, cell, cellConfig(sweep, cell), r);
         if (!r) unfinished.push(cell.out);
         else {
           const dataRecord = await readDataRecord(cell.out);
+          checkCell(dir, cell, cellConfig(sweep, cell), r, dataRecord);
           runs.push({
             dir: cell.out,
             name: cell.name,
@@ -262,18 +272,22 @@ export async function collectRuns(
  * A sweep cell's folder must hold the cell's run: a folder copied from
  * another cell or sweep, or a config edited by hand, would be reported
  * under the cell's values (and its swept options are not compared between
- * cells).
+ * cells). Its data are identified as everywhere in a merge: by its
+ * `data.json` where it has one (then compared with the other runs' in
+ * {@linkcode checkMergeable}), so a sweep whose data moved (its cells
+ * resumed with `--data NEW`) merges; by the `--data` path where not.
  */
 function checkCell(
   dir: string,
   cell: SweepCell,
   expected: ExperimentConfig | undefined,
   r: ExperimentResult,
+  record: DataRecord | undefined,
 ): void {
   if (expected === undefined) return; // a study's cell: its values are the study's
   const d = configDifferences(r.config, expected, {
     defaults: ADDED_KEYS,
-    ignore: RESUMABLE_KEYS,
+    ignore: ignoredKeys(record !== undefined),
   })[0] ?? (r.results.some((m) => m.seed !== cell.values.seed)
     ? {
       key: "seed",
@@ -301,17 +315,13 @@ function checkCell(
  * data by what they are (their data.json, {@linkcode compareData}), not by
  * the --data path (which the results' `source` is) — moved data are the
  * same data, and a file replaced at the same path is not; then the corpus
- * facts. None when `data` is swept. A note (data compared by path alone)
- * goes into `notes`.
+ * facts. A note (data compared by path alone) goes into `notes`.
  */
 function dataDifference(
   first: MergedRun,
   run: MergedRun,
-  swept: readonly string[],
   notes: Set<string>,
 ): string | undefined {
-  // Swept: runs on other data are what is compared.
-  if (swept.includes("data")) return undefined;
   const a = first.result, b = run.result;
   const { differ, note } = compareData(
     {
@@ -388,14 +398,20 @@ export function checkMergeable(
   const notes = new Set<string>();
   for (const run of rest) {
     const a = first.result, b = run.result;
-    const why = (what: string) =>
+    const why = (what: string, ref = first) =>
       new ConfigError(
-        `Cannot merge ${first.dir} and ${run.dir}: ${what} (a merge compares runs that differ only in the swept options${
+        `Cannot merge ${ref.dir} and ${run.dir}: ${what} (a merge compares runs that differ only in the swept options${
           swept.length > 1 ? `: ${swept.join(", ")}` : ": seeds"
         }; pass --vary KEY to compare an option)`,
       );
-    const data = dataDifference(first, run, swept, notes);
-    if (data) throw why(data);
+    // Whose data a run must share: the first run's, or with `data` swept
+    // the first run's of its --data value (runs on other data are what is
+    // compared; those of one value share theirs, by data.json as anywhere).
+    const ref = swept.includes("data")
+      ? runs.find((r) => r.values.data === run.values.data)!
+      : first;
+    const data = ref === run ? undefined : dataDifference(ref, run, notes);
+    if (data) throw why(data, ref);
     if (a.tokenizer?.id !== b.tokenizer?.id) {
       throw why(
         `their tokenizers differ (${b.tokenizer?.id} in ${run.dir} but ${a.tokenizer?.id} in ${first.dir})`,

@@ -20,9 +20,12 @@ import {
   type DataRecord,
   locateWeights,
   openJudge,
+  planSweep,
   prepareData,
   resolveConfig,
   RunFolder,
+  saveSweep,
+  type Sweep,
 } from "@d3pm/experiment";
 import { ByteTokenizer } from "@d3pm/tokenizer";
 import { fakeRun } from "../hf/_test_util.ts";
@@ -450,5 +453,110 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
     assertEquals(await Deno.readFile(`${own}/model.safetensors`), kept);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// A sweep's finished cell: results.json measured with the cell's
+// configuration but `data` as --data, and `record` as its data.json.
+async function sweepCell(
+  sweep: Sweep,
+  i: number,
+  data: string,
+  record?: DataRecord,
+): Promise<void> {
+  const cell = sweep.cells[i];
+  const { seed, ...values } = cell.values;
+  const config = resolveConfig({
+    ...sweep.spec.options,
+    ...values,
+    seeds: 1,
+    firstSeed: Number(seed),
+    out: cell.out,
+    data,
+  });
+  await Deno.mkdir(cell.out, { recursive: true });
+  await Deno.writeTextFile(
+    `${cell.out}/results.json`,
+    JSON.stringify({
+      config,
+      tokenizer: { id: "byte-v1", vocabSize: 260 },
+      data: { source: data, trainTokens: 100, testTokens: 10 },
+      results: [{ model: "ar", seed: cell.values.seed }],
+    }),
+  );
+  if (record) await writeRecord(cell.out, record);
+  else await Deno.remove(`${cell.out}/data.json`).catch(() => {});
+}
+
+// Plants (each fails this test): checkCell ignoring only RESUMABLE_KEYS
+// (the code before: the moved cell "holds another run (--data is /data/new
+// there but /data/old in the cell)"); checkCell ignoring `data` without
+// data.json too (the unrecorded moved cell refused only by the pairwise
+// comparison, not as its folder holding another run: alone it would merge);
+// dataDifference skipped for a swept `data` (the replaced cell of one
+// --data value merged).
+Deno.test("report --merge SWEEP identifies its cells' data by data.json: cells resumed with a moved --data merge, a file replaced at the same path is refused, naming both cells", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = `${root}/sw`;
+    const sweep = await saveSweep(planSweep({
+      options: { preset: "micro", models: "ar", data: "/data/old" },
+      seeds: 3,
+    }, { dir }));
+    const [c0, c1, c2] = sweep.cells.map((c) => c.out);
+    await sweepCell(sweep, 0, "/data/old", RECORD);
+    // Cells 1 and 2 resumed after the data moved (--resume --data NEW; the
+    // resume verified the files by each cell's data.json).
+    await sweepCell(sweep, 1, "/data/new", RECORD);
+    await sweepCell(sweep, 2, "/data/new", RECORD);
+    const merged = await collectRuns([dir]);
+    assertEquals(merged.runs.map((r) => r.dir), [c0, c1, c2]);
+    // A file replaced at the sweep's own path: other data, refused.
+    await sweepCell(sweep, 1, "/data/old", REPLACED);
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      `Cannot merge ${c0} and ${c1}: their data differ (the same --data path "/data/old", its files replaced between the runs): train SHA-256 dddddddddddd… in ${c1} but aaaaaaaaaaaa… in ${c0} (their data.json)`,
+    );
+    // Replaced, then moved: other data under another path, refused too.
+    await sweepCell(sweep, 1, "/data/new", REPLACED);
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      `Cannot merge ${c0} and ${c1}: their data differ (--data "/data/new" in ${c1}, "/data/old" in ${c0}): train SHA-256`,
+    );
+    // A moved cell without data.json: nothing shows they are the same files.
+    await sweepCell(sweep, 1, "/data/new");
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      `Cannot merge ${dir}: cell seed-1's folder ${c1} holds another run (--data is /data/new there but /data/old in the cell)`,
+    );
+    // `data` swept: each value's cells share their data by data.json; the
+    // values are what is compared.
+    const vdir = `${root}/vary`;
+    const vary = await saveSweep(planSweep({
+      options: { preset: "micro", models: "ar" },
+      grid: { data: ["/data/a", "/data/b"] },
+      seeds: 2,
+    }, { dir: vdir }));
+    const other: DataRecord = {
+      ...RECORD,
+      sha256: { ...RECORD.sha256, valid: "e".repeat(64) },
+    };
+    await sweepCell(vary, 0, "/data/a", RECORD);
+    await sweepCell(vary, 1, "/data/a-moved", RECORD);
+    await sweepCell(vary, 2, "/data/b", other);
+    await sweepCell(vary, 3, "/data/b", other);
+    assertEquals((await collectRuns([vdir])).runs.length, 4);
+    await sweepCell(vary, 3, "/data/b", REPLACED);
+    const [, , v2, v3] = vary.cells.map((c) => c.out);
+    await assertRejects(
+      () => collectRuns([vdir]),
+      ConfigError,
+      `Cannot merge ${v2} and ${v3}: their data differ (the same --data path "/data/b", its files replaced between the runs)`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
