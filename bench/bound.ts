@@ -15,7 +15,7 @@ import {
   ConfigError,
   D3PM,
   loadTrained,
-  prepareData,
+  prepareRunData,
   processStagger,
   RunFolder,
 } from "@d3pm/experiment";
@@ -74,7 +74,8 @@ await runCli(async () => {
       `Cannot bench ${args.run}: its D3PM's masking is staggered, and it compares draws by mask count, which assume one clock for every position, and masking rates shared by every position`,
     );
   }
-  const data = await prepareData(run.config, new RunFolder(args.run), () => {});
+  // The files at its --data must be those it trained on (data.json).
+  const data = await prepareRunData(run.config, new RunFolder(args.run));
   const blocks = args.split === "valid" ? data.valid : data.test;
   for (
     const [samples, draws] of args["rates-only"] ? [] : [

@@ -14,7 +14,7 @@ import {
   D3PM,
   loadTrained,
   placeModel,
-  prepareData,
+  prepareRunData,
   processStagger,
   RunFolder,
 } from "@d3pm/experiment";
@@ -83,7 +83,8 @@ await runCli(async () => {
       `Cannot bench ${args.run}: its D3PM's masking is staggered, and its random orders are uniform, and a staggered process's bound averages over the orders its clocks favour`,
     );
   }
-  const data = await prepareData(run.config, new RunFolder(args.run), () => {});
+  // The files at its --data must be those it trained on (data.json).
+  const data = await prepareRunData(run.config, new RunFolder(args.run));
   const blocks = Math.min(args.blocks, data.test.count);
   const L = data.test.length;
   const x0 = {

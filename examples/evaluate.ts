@@ -33,6 +33,7 @@ import {
   OPTIONS as EXPERIMENT_OPTIONS,
   placeModel,
   prepareData,
+  prepareRunData,
   processStagger,
   readRun,
   RunFolder,
@@ -61,10 +62,9 @@ async function scoreGeneration(
   // Every test block: the unigram reference and its floor need real text.
   const config = { ...saved, resume: true, evalBlocks: 0 };
   const folder = new RunFolder(dir);
-  const data = await prepareData(config, folder, o.log);
   // The files at its --data must be those it trained on (data.json): so
   // the judge run is compared with what this run trained on.
-  await folder.verifyData(data.record);
+  const data = await prepareRunData(config, folder, { log: o.log });
   // The judge first: a wrong --judge is refused before any generation.
   const judge = o.judge === "auto"
     ? await autoJudge(config, data, { ...o, runEngine: results?.engine })

@@ -64,6 +64,11 @@ export interface RunData {
    * and real size — as `data.json` records it and a resume checks it.
    */
   record: DataRecord;
+  /**
+   * Where each split was read: a file's path, or the URL of one not on
+   * disk (what an error about the split names).
+   */
+  files?: Record<Split, string>;
   /** Write the tokenizer into the run folder (a trained BPE only). */
   persist(folder: RunFolder): Promise<void>;
 }
@@ -115,16 +120,9 @@ export async function prepareData(
     source: trainSource,
     sha256: trainSha256,
   }, log);
-  const { bos, eos, pad, mask } = tokenizer.special;
-  if (
-    bos === undefined || eos === undefined || pad === undefined ||
-    mask === undefined
-  ) {
-    throw new ConfigError(
-      `Tokenizer ${tokenizer.id} lacks bos/eos/pad/mask special tokens`,
-    );
-  }
-  const { sha256, corpora } = await tokenizeSplits(config, tokenizer, {
+  const specials = specialsOf(tokenizer);
+  const { bos, eos } = specials;
+  const { sha256, corpora, files } = await tokenizeSplits(config, tokenizer, {
     source: trainSource,
     sha256: trainSha256,
   });
@@ -158,7 +156,7 @@ export async function prepareData(
   );
   return {
     tokenizer,
-    specials: { bos, eos, pad, mask },
+    specials,
     train,
     valid,
     test,
@@ -168,6 +166,7 @@ export async function prepareData(
       sha256,
       tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
     },
+    files,
     persist: async (f) => {
       // Only a BPE trained for this run is kept; byte and GPT-2 are built in.
       if (config.tokenizer !== "bpe" || !(tokenizer instanceof BpeTokenizer)) {
@@ -179,6 +178,62 @@ export async function prepareData(
   };
 }
 
+/**
+ * The data of a finished run for a reader that scores it (`deno task
+ * evaluate`, the benches that take `--run`): {@linkcode prepareData}, then
+ * the check that the files its `--data` names now are those it trained on
+ * (`RunFolder.verifyData` against its `data.json`; a run made before data
+ * records checks nothing). The one place a reader of a run's data checks
+ * them.
+ *
+ * @param config The run's configuration (its `config.json`, `resume` set
+ *   so that its own tokenizer is read).
+ * @param folder The run folder.
+ * @param options `log`: where progress lines go (default: nowhere).
+ * @returns The run's data.
+ * @throws {ConfigError} When a split's file changed since the run trained:
+ *   one line naming the split, its file and both hashes' first 12 digits.
+ *
+ * @example A run whose test file is not the one it trained on is refused
+ * ```ts
+ * import { ConfigError, prepareRunData, resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const config = resolveConfig({ preset: "micro", evalBlocks: 4, resume: true });
+ * const folder = new RunFolder(dir);
+ * const { record } = await prepareRunData(config, folder); // no data.json: unchecked
+ * const test = "1".repeat(64);
+ * await Deno.writeTextFile(folder.dataPath, JSON.stringify({ ...record, sha256: { ...record.sha256, test } }));
+ * await assertRejects(() => prepareRunData(config, folder), ConfigError, "The test data of the run in");
+ * await Deno.writeTextFile(folder.dataPath, JSON.stringify(record));
+ * assertEquals((await prepareRunData(config, folder)).test.count, 4);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function prepareRunData(
+  config: ExperimentConfig,
+  folder: RunFolder,
+  options: { log?: (line: string) => void } = {},
+): Promise<RunData> {
+  const data = await prepareData(config, folder, options.log ?? (() => {}));
+  await folder.verifyData(data.record, { files: data.files });
+  return data;
+}
+
+/** The special ids a run needs, or a one-line refusal. */
+function specialsOf(tokenizer: Tokenizer): Specials {
+  const { bos, eos, pad, mask } = tokenizer.special;
+  if (
+    bos === undefined || eos === undefined || pad === undefined ||
+    mask === undefined
+  ) {
+    throw new ConfigError(
+      `Tokenizer ${tokenizer.id} lacks bos/eos/pad/mask special tokens`,
+    );
+  }
+  return { bos, eos, pad, mask };
+}
+
 /** Each split's SHA-256 and its tokens (through the token cache). */
 async function tokenizeSplits(
   config: ExperimentConfig,
@@ -187,6 +242,7 @@ async function tokenizeSplits(
 ): Promise<{
   sha256: Record<Split, string>;
   corpora: Record<Split, TokenizedCorpus>;
+  files: Record<Split, string>;
 }> {
   const validSource = await source(config, "valid");
   const testSource = await source(config, "test");
@@ -209,7 +265,16 @@ async function tokenizeSplits(
       corpusSha256: sha256.test,
     }),
   };
-  return { sha256, corpora };
+  const file = (s: CorpusSource) =>
+    s.url.startsWith("file:")
+      ? decodeURIComponent(new URL(s.url).pathname)
+      : s.url;
+  const files = {
+    train: file(train.source),
+    valid: file(validSource),
+    test: file(testSource),
+  };
+  return { sha256, corpora, files };
 }
 
 /** What the report says of the data. */

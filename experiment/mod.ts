@@ -49,6 +49,7 @@ export * from "./budget.ts";
 export {
   openTokenizer,
   prepareData,
+  prepareRunData,
   type RunData,
   type Specials,
 } from "./data.ts";

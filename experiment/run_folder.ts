@@ -169,13 +169,16 @@ export interface DataRecord {
 function changedSplits(
   then: DataRecord,
   now: DataRecord,
-): { splits: string; hashes: string } | undefined {
+):
+  | { which: ("train" | "valid" | "test")[]; splits: string; hashes: string }
+  | undefined {
   const changed = (["train", "valid", "test"] as const).filter((s) =>
     then.sha256[s] !== now.sha256[s]
   );
   if (changed.length === 0) return undefined;
   const short = (h: string) => `${h.slice(0, 12)}…`;
   return {
+    which: changed,
     splits: changed.join(" and "),
     hashes: changed.map((s) =>
       `${s} SHA-256 ${short(then.sha256[s])} then, ${short(now.sha256[s])} now`
@@ -572,18 +575,27 @@ export class RunFolder {
    * records them (a run made before data records checks nothing).
    *
    * @param now The data as read now (`prepareData`'s `record`).
+   * @param options `files`: where each split was read now (`prepareData`'s
+   *   `files`), named in the error.
    * @returns When they are the recorded ones.
-   * @throws {ConfigError} Naming the split that changed, both hashes'
-   *   first 12 digits and what to do.
+   * @throws {ConfigError} Naming the split that changed (and its file),
+   *   both hashes' first 12 digits and what to do.
    */
-  async verifyData(now: DataRecord): Promise<void> {
+  async verifyData(
+    now: DataRecord,
+    options: { files?: Partial<Record<keyof DataRecord["sha256"], string>> } =
+      {},
+  ): Promise<void> {
     const then = await this.savedData();
     const changed = then && changedSplits(then, now);
     if (!changed) return;
     const config = await this.savedConfig().catch(() => undefined);
+    const files = changed.which.flatMap((s) => options.files?.[s] ?? []);
     throw new ConfigError(
       `The ${changed.splits} data of the run in ${this.dir} (--data ${
         JSON.stringify(config?.data ?? "")
+      }${
+        files.length > 0 ? `: ${files.join(", ")}` : ""
       }) changed since it trained (${changed.hashes}; then: its data.json): its figures would be of other files; restore the files it trained on`,
     );
   }

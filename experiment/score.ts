@@ -10,7 +10,7 @@ import type { NllEstimate } from "@d3pm/core";
 import type { MaskedDiffusion } from "@d3pm/diffusion";
 import { type LikelihoodFigures, overBlocks } from "@d3pm/eval";
 import type { ContestantProcess } from "./contestant.ts";
-import { prepareData } from "./data.ts";
+import { prepareRunData } from "./data.ts";
 import { likelihoodFigures, testBound } from "./evaluation.ts";
 import { loadTrained, readRun } from "./load.ts";
 import { ConfigError } from "./options.ts";
@@ -101,9 +101,8 @@ export async function scoreTest(
     flags: { "--elbo-samples": "--samples", "--eval-blocks": "--blocks" },
   });
   const folder = new RunFolder(dir);
-  const data = await prepareData(config, folder, options.log ?? (() => {}));
   // The files at its --data must be those it trained on (data.json).
-  await folder.verifyData(data.record);
+  const data = await prepareRunData(config, folder, { log: options.log });
   const trained = await loadTrained(dir, { seed, model: options.model });
   const bounded = typeof (trained.process as { bound?: unknown }).bound ===
     "function";

@@ -132,7 +132,7 @@ Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.js
     const run = `${dir}/run`;
     const config = await fakeRun(run, { models: "ar", genTokens: 8 });
     // What the run's data are now (the embedded WikiText-2).
-    const { record } = await prepareData(
+    const { record, files } = await prepareData(
       { ...config, resume: true },
       new RunFolder(run),
       () => {},
@@ -174,10 +174,11 @@ Deno.test("evaluate --gen-samples --judge RUN: a judge run with the same data.js
     await writeRecord(run, { ...record, sha256: { ...record.sha256, test } });
     const then = await evaluate(moved);
     assertEquals(then.code, 1, then.stderr);
-    const changed =
-      `error: The test data of the run in ${run} (--data "") changed since it trained (test SHA-256 111111111111… then, ${
-        record.sha256.test.slice(0, 12)
-      }… now; then: its data.json): its figures would be of other files; restore the files it trained on`;
+    const changed = `error: The test data of the run in ${run} (--data "": ${
+      files!.test
+    }) changed since it trained (test SHA-256 111111111111… then, ${
+      record.sha256.test.slice(0, 12)
+    }… now; then: its data.json): its figures would be of other files; restore the files it trained on`;
     assertEquals(errorLine(then), changed);
     // And the test split's score (scoreTest).
     const score = await runScript("examples/evaluate.ts", ["--run", run]);
@@ -558,5 +559,59 @@ Deno.test("report --merge SWEEP identifies its cells' data by data.json: cells r
     );
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+// Plant: bench/bound.ts or bench/order_bound.ts reading the run's data with
+// prepareData (not prepareRunData, which checks them against data.json):
+// the replaced test file scored, exit 0.
+Deno.test("bench:bound and bench:order-bound refuse a run whose data file was replaced since it trained, in one line naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const data = `${dir}/data`;
+    await Deno.mkdir(data);
+    const line = "the cat sat on the mat and the dog ran to the park \n";
+    for (const [split, n] of [["train", 400], ["valid", 40], ["test", 40]]) {
+      await Deno.writeTextFile(
+        `${data}/wiki.${split}.tokens`,
+        line.repeat(n as number),
+      );
+    }
+    const run = `${dir}/run`;
+    const config = await fakeRun(run, { models: "d3pm", data });
+    const folder = new RunFolder(run);
+    const then = await prepareData(
+      { ...config, resume: true },
+      folder,
+      () => {},
+    );
+    await writeRecord(run, then.record);
+    // The test file replaced at the same path since the run trained.
+    const test = `${data}/wiki.test.tokens`;
+    await Deno.writeTextFile(test, line.toUpperCase().repeat(40));
+    const now = await prepareData(
+      { ...config, resume: true },
+      folder,
+      () => {},
+    );
+    const expected =
+      `error: The test data of the run in ${run} (--data "${data}": ${test}) changed since it trained (test SHA-256 ${
+        then.record.sha256.test.slice(0, 12)
+      }… then, ${
+        now.record.sha256.test.slice(0, 12)
+      }… now; then: its data.json): its figures would be of other files; restore the files it trained on`;
+    for (
+      const [script, args] of [
+        ["bench/bound.ts", ["--rates-only"]],
+        ["bench/order_bound.ts", ["--blocks", "1", "--orders", "1"]],
+      ] as const
+    ) {
+      const r = await runScript(script, ["--run", run, ...args]);
+      assertEquals(r.code, 1, `${script}: ${r.stderr}`);
+      assertEquals(errorLine(r), expected, script);
+      assert(!/^\s+at /m.test(r.stderr), r.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
