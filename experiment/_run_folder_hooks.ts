@@ -1,7 +1,8 @@
 /**
  * Points where a test steps into the run folder's work between two of its
  * steps, deterministically (another process's file vanishing between a
- * listing and a rename). None is set in use.
+ * listing and a rename, or its lock taken between this one's takeover and
+ * retry). None is set in use.
  *
  * @module
  */
@@ -18,4 +19,10 @@ export const hooks: {
    * before it is removed.
    */
   beforeTakeover?: (path: string) => void;
+  /**
+   * `RunFolder.lock`: before each attempt to create the lock (attempt 0,
+   * then 1 after a stale lock was taken over or an attempt's file vanished),
+   * where another process may take the path first.
+   */
+  beforeLockAttempt?: (path: string, attempt: number) => void;
 } = {};

@@ -1072,6 +1072,7 @@ export class RunFolder {
   async lock(): Promise<() => void> {
     const mine = JSON.stringify(SELF) + "\n";
     for (let attempt = 0; attempt < 2; attempt++) {
+      hooks.beforeLockAttempt?.(this.lockPath, attempt);
       try {
         await createWhole(this.lockPath, mine);
         return holding(this.lockPath, mine);

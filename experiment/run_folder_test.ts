@@ -327,6 +327,72 @@ Deno.test("a stale lock's takeover never removes a live lock another process too
   await Deno.remove(dir, { recursive: true });
 });
 
+// lock()'s retry, raced deterministically (hooks.beforeLockAttempt: the
+// step between a stale lock's takeover and the next attempt to create it).
+// Plants (each fails this test): the liveness check made on the first
+// attempt only (the other process's live lock taken over on the retry: it
+// is removed, and the line says "keeps taking it"); the retry loop unbounded
+// (attempt 2 reached: the hook throws).
+Deno.test("lock() retried after a takeover: another process's lock taken meanwhile refuses this one (exit 75) and stays; a lock that keeps coming back stale is refused after one retry", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  const lockPath = `${out}/.lock`;
+  const stale = '{"pid": 4194303}'; // gone
+  const live = sleeper();
+  const stat = await Deno.readTextFile(`/proc/${live.pid}/stat`);
+  const start = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  const fresh = JSON.stringify({ pid: live.pid, start, command: "deno other" });
+  const attempts: number[] = [];
+  try {
+    // Another process takes the path between this one's takeover of the
+    // stale lock and its retry.
+    await Deno.writeTextFile(lockPath, stale);
+    hooks.beforeLockAttempt = (path, attempt) => {
+      attempts.push(attempt);
+      if (attempt === 1) Deno.writeTextFileSync(path, fresh);
+    };
+    const e = await assertRejects(
+      () => new RunFolder(out).lock(),
+      ConfigError,
+      `${out} is in use by another run (pid ${live.pid}, deno other)`,
+    );
+    assertEquals((e as ConfigError & { exitCode?: number }).exitCode, 75);
+    assertEquals(attempts, [0, 1]);
+    assertEquals(await Deno.readTextFile(lockPath), fresh);
+    assertEquals([...Deno.readDirSync(out)].map((e) => e.name), [".lock"]);
+    // Each attempt finds a stale lock again (processes dying one after
+    // another): one retry, then a refusal, never a loop.
+    attempts.length = 0;
+    await Deno.writeTextFile(lockPath, stale);
+    hooks.beforeLockAttempt = (path, attempt) => {
+      attempts.push(attempt);
+      if (attempt > 1) throw new Error(`lock attempt ${attempt}: unbounded`);
+      if (attempt === 1) Deno.writeTextFileSync(path, stale);
+    };
+    await assertRejects(
+      () => new RunFolder(out).lock(),
+      ConfigError,
+      `Cannot lock ${out}: another run keeps taking it`,
+    );
+    assertEquals(attempts, [0, 1]);
+    assertEquals([...Deno.readDirSync(out)], []); // both stale ones removed
+    // The retry taken by no one: the lock is this process's.
+    attempts.length = 0;
+    await Deno.writeTextFile(lockPath, stale);
+    hooks.beforeLockAttempt = (_, attempt) => void attempts.push(attempt);
+    const release = await new RunFolder(out).lock();
+    assertEquals(attempts, [0, 1]);
+    assertEquals(JSON.parse(await Deno.readTextFile(lockPath)).pid, Deno.pid);
+    release();
+    assertEquals([...Deno.readDirSync(out)], []);
+  } finally {
+    delete hooks.beforeLockAttempt;
+    live.kill();
+    await live.status;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("the check is made again under the lock: a run started meanwhile is not overwritten", async () => {
   const { dir, out } = await tempRun();
   const folder = new RunFolder(out);
