@@ -86,11 +86,18 @@ const PAGE = 65536;
 /**
  * Tests only: kernel threads started from now on sleep `delayMs` before
  * each part of a job (a late thread, so that a missing join reads stale
- * rows); `grain`, when set, replaces every new runtime's grain.
+ * rows); `grain`, when set, replaces every new runtime's grain; `firstJob`
+ * is a new runtime's first sequence number (an int32; near 2³¹ − 1 the
+ * ring's numbers wrap within a test, wrap_test.ts).
  */
-export const testHooks: { delayMs: number; grain: number | null } = {
+export const testHooks: {
+  delayMs: number;
+  grain: number | null;
+  firstJob: number;
+} = {
   delayMs: 0,
   grain: null,
+  firstJob: 0,
 };
 
 /** The memory, the exports and the threads of one CpuKernels. */
@@ -110,8 +117,14 @@ export class Runtime {
   readonly #ctrl: Int32Array;
   readonly #slots: { words: Int32Array; args: Float64Array }[];
   readonly #workers: Worker[];
-  // Jobs posted (wrapping as an int32, as in the control block).
-  #posted = 0;
+  // Jobs posted (wrapping as an int32, as in the control block): the next
+  // job's sequence number. It does wrap — the control block's words are
+  // Int32, not 2⁵³-exact doubles — after 2³¹ jobs of one engine's life: the
+  // tiny preset's AR step posts 118 on 2 threads, 570 jobs/s measured (load
+  // 3.5 on 2 cores), so about 44 days (a long-lived serve, not a run).
+  // Every comparison is modulo 2³² (#waitAll; the worker's
+  // `seq !== posted`); wrap_test.ts runs across the wrap.
+  #posted: number;
   // Inside pipelined(): a row-local job's join may be left to the next job.
   #defer = false;
   // The split of the row-local job still running on the threads (its join
@@ -149,6 +162,7 @@ export class Runtime {
     heap: number;
     end: number;
     workers: Worker[];
+    firstJob: number;
   }) {
     this.memory = o.memory;
     // A shared memory's buffer is a SharedArrayBuffer (typed as ArrayBuffer
@@ -176,8 +190,14 @@ export class Runtime {
       ),
     }));
     this.#workers = o.workers;
+    this.#posted = o.firstJob;
     this.#next = o.heap;
     this.#end = o.end;
+  }
+
+  /** The next job's sequence number (an int32, wrapping; tests read it). */
+  get posted(): number {
+    return this.#posted;
   }
 
   /** Words (4 bytes) still free. */
@@ -532,6 +552,12 @@ export async function createRuntime(o: {
     release = holdSingleThreaded(o.cblas.library);
     if (release === null) products = "blas";
   }
+  // The ring's numbers start at firstJob (0 but in tests): posted, and
+  // every thread's count of jobs finished, before any thread reads them.
+  const firstJob = testHooks.firstJob | 0;
+  const ctrl = new Int32Array(memory.buffer, control, CONTROL.words);
+  ctrl[CONTROL.posted] = firstJob;
+  for (let t = 1; t <= workers; t++) ctrl[CONTROL.completed + t] = firstJob;
   const started: Worker[] = [];
   try {
     await Promise.all(
@@ -581,6 +607,7 @@ export async function createRuntime(o: {
     heap,
     end: pages * PAGE,
     workers: started,
+    firstJob,
   });
 }
 

@@ -25,4 +25,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "83d8fba23221346f0ba411e6759bf133b9bc1b7d214a9461d593e490b01bcd0a";
+  "9312f4c29fd1fbd89bbe8abe7b9fbaae141cd77b3e5c0aeadbab5a7662d69226";
