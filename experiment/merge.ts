@@ -358,7 +358,8 @@ function dataDifference(
  * `dataRecord` (its `data.json`: the splits' SHA-256 and the tokenizer) —
  * whatever `--data` path each gave; a run without one (made before data
  * records) is compared by its `--data` path, with a note when that is the
- * same.
+ * same. With `data` swept, runs on other `--data` values are what is
+ * compared, and the runs of one value must share their data, the same way.
  *
  * @param runs The runs.
  * @param swept Options that may differ (`seed`: seeds and first seed).
