@@ -208,7 +208,10 @@ function commandsIn(
       w !== ""
     );
     if (words.length === 0) continue;
-    const [task, ...args] = words;
+    // `--` ends the command's options: what follows is another command's
+    // (`tools/mutate.ts … -- deno test …`), not checked against this help.
+    const end = words.indexOf("--");
+    const [task, ...args] = end < 0 ? words : words.slice(0, end);
     // The quoted text, up to where the words ended (a comment, an operator).
     const shown = `${m[0]}${rest}`.replace(/\s+/g, " ")
       .split(/\s+#|\s\|\s|\s;|\s&&|\s>/)[0].trim();

@@ -513,10 +513,9 @@ const OPTIONS = {
 
 const USAGE = {
   command: "deno run -A tools/mutate.ts",
-  synopsis:
-    "usage: deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…",
-  summary:
-    `Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
+  summary: `deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…
+
+Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
 the tests passed = the mutant survived), and restores FILE after each, in a
 finally and on SIGINT/SIGTERM. Prints JSON lines {file, line, col, op, mutant,
 killed, timeout, ms} and a summary line.`,
