@@ -7,7 +7,7 @@
  */
 import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
-import { readBounded } from "@d3pm/core";
+import { readBounded, readJsonBounded } from "@d3pm/core";
 
 const SUMMARY =
   `Trains a byte-level BPE (GPT-2 pre-tokenization, deterministic: ties go to the
@@ -28,7 +28,7 @@ const OPTIONS = {
     kind: "string",
     value: "PATH",
     help:
-      "where to write the JSON (default runs/tokenizer/wikitext2-bpe-<N>.json)",
+      "where to write the JSON; an existing file is replaced only when it is a tokenizer this command wrote (default runs/tokenizer/wikitext2-bpe-<N>.json)",
   },
   input: {
     kind: "string",
@@ -70,6 +70,36 @@ async function checkOut(out: string): Promise<void> {
   const parent = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
   if (parent !== "" && await isDir(parent) === false) {
     fail(`--out ${out} is inside ${parent}, which is a file; ${accepted}`);
+  }
+  await checkReplaced(out, accepted);
+}
+
+/** The most bytes of an existing --out read to see whether it is a tokenizer. */
+const MAX_REPLACED = 64 << 20;
+
+// An existing --out is replaced only when it is a tokenizer this command
+// wrote: a user's file (or the --input itself) was overwritten, and a link
+// was replaced by a file, with no word.
+async function checkReplaced(out: string, accepted: string): Promise<void> {
+  const info = await Deno.lstat(out).catch(() => undefined);
+  if (info === undefined) return;
+  const keep = "choose another --out, or remove it first";
+  if (info.isSymlink) {
+    fail(
+      `--out ${out} is a symbolic link (writing would replace the link, not its file); ${accepted}: give the file's own path`,
+    );
+  }
+  const format = await readJsonBounded(out, {
+    limit: MAX_REPLACED,
+    what: "tokenizer",
+  }).then(
+    (j) => (j as { format?: unknown } | null)?.format,
+    () => undefined,
+  );
+  if (format !== "d3pm-bpe") {
+    fail(
+      `--out ${out} exists and is not a tokenizer this command wrote (a JSON file with "format": "d3pm-bpe"), so it is kept; ${keep}`,
+    );
   }
 }
 

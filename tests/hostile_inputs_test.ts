@@ -92,6 +92,49 @@ Deno.test("tokenizer:train reports other bad input in one line without a stack t
   }
 });
 
+Deno.test("tokenizer:train keeps an existing --out that is not its tokenizer (a user's file, its own --input, a FIFO, a link), and replaces its own", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const input = `${dir}/in.txt`;
+    const text = "hello world ".repeat(50);
+    await Deno.writeTextFile(input, text);
+    await Deno.writeTextFile(`${dir}/notes.json`, '{"mine": true}');
+    await Deno.symlink(`${dir}/notes.json`, `${dir}/link.json`);
+    await Deno.symlink(`${dir}/none.json`, `${dir}/dangling.json`);
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    const kept = "exists and is not a tokenizer this command wrote";
+    const link = "is a symbolic link (writing would replace the link";
+    const cases: [string, string][] = [
+      [`${dir}/notes.json`, kept],
+      [input, kept],
+      [fifo, kept],
+      [`${dir}/link.json`, link],
+      [`${dir}/dangling.json`, link],
+    ];
+    const args = (
+      out: string,
+    ) => ["--input", input, "--vocab", "260", "--out", out];
+    for (const [out, fragment] of cases) {
+      assertOneLineError(await run(TRAIN, args(out)), 2, fragment);
+    }
+    assertEquals(await Deno.readTextFile(input), text);
+    assertEquals(
+      await Deno.readTextFile(`${dir}/notes.json`),
+      '{"mine": true}',
+    );
+    assert((await Deno.lstat(`${dir}/link.json`)).isSymlink);
+    assert((await Deno.lstat(`${dir}/dangling.json`)).isSymlink);
+    // Its own tokenizer is replaced (running the same command twice works).
+    for (let i = 0; i < 2; i++) {
+      const r = await run(TRAIN, args(`${dir}/bpe.json`));
+      assertEquals(r.code, 0, r.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("tokenizer:train --help prints the usage and exits 0", async () => {
   const r = await run(TRAIN, ["--help"]);
   assertEquals(r.code, 0, r.stderr);
