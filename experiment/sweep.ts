@@ -13,6 +13,7 @@
 import { convertOption, flagOf, keyOf } from "@d3pm/cli";
 import {
   BoundedReadError,
+  formatBytes,
   readJsonBounded,
   readTextBounded,
   writeFileAtomic,
@@ -412,6 +413,7 @@ export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
   }
   const grid = gridOf(spec, fixed);
   const seeds = parseSeeds(spec.seeds ?? [0]);
+  checkCellCount(grid, seeds);
   const swept = [
     ...grid.filter(([, vs]) => vs.length > 1).map(([k]) => k as string),
     ...(seeds.length > 1 ? ["seed"] : []),
@@ -462,6 +464,29 @@ export function planSweep(spec: SweepSpec, options: PlanOptions): Sweep {
     }
   }
   return { version: 1, dir, spec, swept, cells, submissions: [] };
+}
+
+/** The most cells a sweep is planned with (its sweep.json about 6 MB). */
+const MAX_CELLS = 10_000;
+
+// The grid's product is counted before it is built: 300 × 300 values × 1,001
+// seeds (90 million cells) was expanded, each checked, for minutes of CPU
+// and gigabytes of memory, with no answer.
+function checkCellCount(
+  grid: [OptionKey, SweepValue[]][],
+  seeds: number[],
+): void {
+  const counts = [...grid.map(([, vs]) => vs.length), seeds.length];
+  const cells = counts.reduce((a, b) => a * b, 1);
+  if (cells > MAX_CELLS) {
+    throw new ConfigError(
+      `The sweep would have ${cells.toLocaleString("en")} cells (${
+        counts.join(" × ")
+      }, the grid's values times the seeds); a sweep takes at most ${
+        MAX_CELLS.toLocaleString("en")
+      }: sweep fewer values, or split it into sweeps in their own --dir`,
+    );
+  }
 }
 
 /** The grid's keys and their values, each checked and converted. */
@@ -653,8 +678,21 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
       `Cannot make a sweep in ${sweep.dir}: ${why}; a sweep needs a folder of its own: choose another --dir`,
     );
   }
+  // One readSweep could not read back (its values long, its cells many) is
+  // refused before anything is made.
+  const text = JSON.stringify(sweep, null, 2) + "\n";
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes > SWEEP_FILE_LIMIT) {
+    throw new ConfigError(
+      `Cannot make a sweep in ${sweep.dir}: its sweep.json would be ${
+        bytes.toLocaleString("en")
+      } bytes, more than the ${
+        formatBytes(SWEEP_FILE_LIMIT)
+      } a sweep is read back to: sweep fewer cells or shorter values`,
+    );
+  }
   await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
-  await writeFileAtomic(path, JSON.stringify(sweep, null, 2) + "\n");
+  await writeFileAtomic(path, text);
   return sweep;
 }
 

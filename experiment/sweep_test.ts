@@ -1261,3 +1261,45 @@ Deno.test("the Slurm array task of a cell another live run holds leaves it busy,
   ]]);
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("planSweep() counts the cells before building them: 300 × 300 values × 1,001 seeds is refused in one line at once; 10,000 are planned", () => {
+  const values = (n: number, base: number) =>
+    Array.from({ length: n }, (_, i) => base + i * 1e-5);
+  const started = performance.now();
+  assertThrows(
+    () =>
+      planSweep({
+        grid: { lr: values(300, 1e-3), weightDecay: values(300, 1e-2) },
+        seeds: "0..1000",
+      }, { dir: "runs/big" }),
+    ConfigError,
+    "The sweep would have 90,090,000 cells (300 × 300 × 1001, the grid's values times the seeds); a sweep takes at most 10,000",
+  );
+  assert(performance.now() - started < 1_000, "refused before expanding");
+  const s = planSweep({
+    grid: { lr: values(100, 1e-3), weightDecay: values(100, 1e-2) },
+  }, { dir: "runs/big" });
+  assertEquals(s.cells.length, 10_000);
+});
+
+Deno.test("saveSweep() refuses a sweep whose sweep.json readSweep could not read back (over 64 MiB), making nothing", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = `${root}/sw`;
+    const sweep = planSweep({ grid: { lr: [1e-3, 2e-3] } }, { dir });
+    sweep.cells[0].args.push("x".repeat(64 << 20));
+    await assertRejects(
+      () => saveSweep(sweep),
+      ConfigError,
+      `Cannot make a sweep in ${dir}: its sweep.json would be `,
+    );
+    await assertRejects(
+      () => saveSweep(sweep),
+      ConfigError,
+      " bytes, more than the 64.0 MiB a sweep is read back to: sweep fewer cells or shorter values",
+    );
+    assertEquals(await Array.fromAsync(Deno.readDir(root)), []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
