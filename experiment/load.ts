@@ -28,7 +28,9 @@ import {
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import { modelList } from "./config.ts";
 import { openTokenizer } from "./data.ts";
-import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
+import { ignoredKeys } from "./_ignored_keys.ts";
+import { flagOf } from "@d3pm/cli";
 import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
 import { RunFolder, WEIGHTS_SEED, WEIGHTS_SHA256 } from "./run_folder.ts";
@@ -109,6 +111,12 @@ export async function readRun(dir: string): Promise<RunState> {
       results = read as ExperimentResult;
     }
   } catch { /* not finished */ }
+  const differs = results && await resultsDiffer(folder, results, config);
+  if (differs) {
+    throw new ConfigError(
+      `${folder.resultsPath} ${differs} (one was copied or edited by hand); restore it, or run the experiment there again`,
+    );
+  }
   const models: RunModel[] = [];
   const first = config.firstSeed ?? 0;
   for (let seed = first; seed < first + config.seeds; seed++) {
@@ -130,6 +138,55 @@ export async function readRun(dir: string): Promise<RunState> {
     ...(results !== undefined ? { results } : {}),
     models,
   };
+}
+
+/**
+ * How a run's `results.json` differs from its `config.json`, if it does:
+ * `was measured with --lr 0.002 but its config.json gives 0.001`. Results
+ * copied from another run, or a configuration edited since, would report
+ * figures under options they were not measured with. The options a
+ * `--resume` may change are not compared, nor the `--data` path when the
+ * folder's `data.json` verified the files (a resume with a moved `--data`,
+ * interrupted, leaves the two naming two paths of the same data).
+ *
+ * @param folder The run folder.
+ * @param result Its results, as read.
+ * @param saved Its configuration, as read.
+ * @returns The first difference in words, or undefined when there is none
+ *   (or the results record no configuration, which the readers name).
+ *
+ * @example Results of another learning rate
+ * ```ts
+ * import { resolveConfig, resultsDiffer, RunFolder } from "@d3pm/experiment";
+ * import type { ExperimentResult } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const out = "runs/x";
+ * const config = resolveConfig({ preset: "micro", out });
+ * const result = { config: { ...config, lr: 0.002 }, results: [] } as unknown as ExperimentResult;
+ * assertEquals(
+ *   await resultsDiffer(new RunFolder(out), result, config),
+ *   "was measured with --lr 0.002 but its config.json gives 0.005",
+ * );
+ * ```
+ */
+export async function resultsDiffer(
+  folder: RunFolder,
+  result: ExperimentResult,
+  saved: ExperimentConfig,
+): Promise<string | undefined> {
+  if (typeof result.config !== "object" || result.config === null) return;
+  const verified = await folder.savedData().then(
+    (d) => d !== undefined,
+    () => false,
+  );
+  const d = configDifferences(result.config, saved, {
+    defaults: ADDED_KEYS,
+    ignore: ignoredKeys(verified),
+  })[0];
+  return d &&
+    `was measured with --${flagOf(d.key)} ${
+      JSON.stringify(d.saved)
+    } but its config.json gives ${JSON.stringify(d.now)}`;
 }
 
 // What a run holds, for a refusal: "trained there: ar, d3pm of seed 0; ar of

@@ -15,6 +15,7 @@ import { flagOf } from "@d3pm/cli";
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
 import { type DataRecord, RunFolder } from "./run_folder.ts";
 import { compareData } from "./_same_data.ts";
+import { resultsDiffer } from "./load.ts";
 import {
   type ChartLabels,
   curvesOf,
@@ -22,13 +23,7 @@ import {
   speedQualityChart,
 } from "./charts.ts";
 import { contestants, labelOf } from "./registry.ts";
-import {
-  ADDED_KEYS,
-  ConfigError,
-  OPTIONS,
-  RESUMABLE_KEYS,
-  VERIFIED_KEYS,
-} from "./options.ts";
+import { ADDED_KEYS, ConfigError, OPTIONS, RESUMABLE_KEYS } from "./options.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import type { ExperimentConfig } from "./options.ts";
 import {
@@ -39,6 +34,7 @@ import {
   type SweepValue,
 } from "./sweep.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
+import { ignoredKeys } from "./_ignored_keys.ts";
 
 /** One finished run in a merge. */
 export interface MergedRun {
@@ -84,16 +80,6 @@ async function readDataRecord(dir: string): Promise<DataRecord | undefined> {
   });
 }
 
-// The one rule for a run's --data path wherever a merge compares a run's
-// configuration with another (its config.json, its sweep cell's): where a
-// data.json identifies its data, the path is not what they are (data that
-// moved are the same data, a file replaced at the same path is not) — the
-// records are compared between runs (compareData, in checkMergeable); a
-// run made before data records is compared by the path.
-function ignoredKeys(verified: boolean): readonly string[] {
-  return verified ? [...RESUMABLE_KEYS, ...VERIFIED_KEYS] : RESUMABLE_KEYS;
-}
-
 async function readResult(dir: string): Promise<ExperimentResult> {
   let r: unknown;
   try {
@@ -134,32 +120,13 @@ async function readResult(dir: string): Promise<ExperimentResult> {
     );
   }
   const result = r as ExperimentResult;
-  // The results must be those of the run the folder holds: a results.json
-  // copied from another run, or a config.json edited since, would report
-  // figures under options they were not measured with.
-  const folder = new RunFolder(dir);
-  const saved = await folder.savedConfig().catch((e) => {
+  const saved = await new RunFolder(dir).savedConfig().catch((e) => {
     throw new ConfigError(`Cannot merge ${dir}: ${(e as Error).message}`);
   });
-  // A --resume with a moved --data (VERIFIED_KEYS), its files verified by
-  // the folder's data.json, rewrites config.json before results.json: an
-  // interrupted one leaves them naming two paths of the same data.
-  const verified = await folder.savedData().then(
-    (d) => d !== undefined,
-    () => false,
-  );
-  const d = saved &&
-    configDifferences(result.config, saved, {
-      defaults: ADDED_KEYS,
-      ignore: ignoredKeys(verified),
-    })[0];
+  const d = saved && await resultsDiffer(new RunFolder(dir), result, saved);
   if (d) {
     throw new ConfigError(
-      `Cannot merge ${dir}: its results.json was measured with --${
-        flagOf(d.key)
-      } ${JSON.stringify(d.saved)} but its config.json gives ${
-        JSON.stringify(d.now)
-      } (one was copied or edited by hand); restore it, or run the experiment there again`,
+      `Cannot merge ${dir}: its results.json ${d} (one was copied or edited by hand); restore it, or run the experiment there again`,
     );
   }
   return result;

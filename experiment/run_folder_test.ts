@@ -548,6 +548,37 @@ Deno.test("inspectRun reads an unreadable results.json bounded: a device is name
   }
 });
 
+// A results.json copied from another run (`cp run2/results.json run/`) was
+// listed by the dashboard as the run's figures, under a configuration they
+// were not measured with; only `report --merge` compared the two.
+Deno.test("readRun refuses a results.json measured with another configuration, naming the option; inspectRun lists the run as corrupt; resumable options may differ", async () => {
+  const { inspectRun, readRun } = await import("./mod.ts");
+  const { dir, out } = await tempRun();
+  try {
+    await Deno.mkdir(out);
+    const saved = config(out);
+    await Deno.writeTextFile(`${out}/config.json`, JSON.stringify(saved));
+    const results = (c: object) =>
+      Deno.writeTextFile(
+        `${out}/results.json`,
+        JSON.stringify({ config: c, results: [] }),
+      );
+    await results({ ...saved, lr: saved.lr * 2, out: "/elsewhere" });
+    const why = `${out}/results.json was measured with --lr ${
+      saved.lr * 2
+    } but its config.json gives ${saved.lr} (one was copied or edited by hand)`;
+    await assertRejects(() => readRun(out), ConfigError, why);
+    const o = await inspectRun(out);
+    assertEquals(o.status, "corrupt");
+    assert(o.reason?.startsWith(why), o.reason);
+    // A --resume may change --log-every: the same run's results.
+    await results({ ...saved, logEvery: saved.logEvery + 1 });
+    assertEquals((await readRun(out)).status, "finished");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // `--force --lr 0.002` over a finished run, Ctrl-C during the judge's
 // training: "interrupted: 2 checkpoint(s) in … continue with: … --lr 0.002
 // --resume" — the earlier run's checkpoints, which that command is then
