@@ -510,6 +510,11 @@ async function trainedModel(
     throw new HttpError(400, "model must be a contestant's kind, e.g. d3pm");
   }
   const o = await inspectRun(dir);
+  // A corrupt run (a torn config.json, a results.json of another run) was
+  // answered "has no model d3pm of seed 0", whatever it trained.
+  if (o.status === "corrupt") {
+    throw new HttpError(404, `The run is not served: ${o.reason}`);
+  }
   const m = o.state?.models.find((x) =>
     x.seed === Number(seed) && x.kind === kind
   );

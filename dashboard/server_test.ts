@@ -1264,3 +1264,36 @@ Deno.test("the vocabulary of a run is read again once its files change (a run re
     await s.done();
   }
 });
+
+// A run with a torn config.json, or a results.json copied from another run,
+// was answered "The run has no model d3pm of seed 0" — whatever it trained.
+Deno.test("a generation or model file of a corrupt run is refused with 404 naming why, by run id, not as a model it lacks", async () => {
+  const s = await setup();
+  try {
+    const good = JSON.parse(
+      await Deno.readTextFile(`${s.root}/good/config.json`),
+    );
+    await Deno.writeTextFile(
+      `${s.root}/good/results.json`,
+      JSON.stringify({ config: { ...good, lr: good.lr * 2 }, results: [] }),
+    );
+    const res = await generate(s, { run: "good", model: "d3pm", steps: 4 });
+    assertEquals(res.status, 404);
+    const { error } = await res.json();
+    assertMatch(
+      error,
+      /^The run is not served: good\/results\.json was measured with --lr \S+ but its config\.json gives /,
+    );
+    assert(!error.includes(s.base), error);
+    const torn = await s.get(
+      "/api/run/model?run=broken&seed=0&model=d3pm&part=config",
+    );
+    assertEquals(torn.status, 404);
+    assertMatch(
+      (await torn.json()).error,
+      /^The run is not served: broken\/config\.json is not valid JSON/,
+    );
+  } finally {
+    await s.done();
+  }
+});

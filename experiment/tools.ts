@@ -265,7 +265,8 @@ export async function fillText(
  * @param text The prompt.
  * @param options The tokenizer, the row length and whether the model is causal.
  * @returns The ids.
- * @throws {ConfigError} When the prompt is empty or too long for the row.
+ * @throws {ConfigError} When the prompt is empty, too long for the row, or
+ *   not well-formed Unicode (a lone surrogate).
  *
  * @example
  * ```ts
@@ -281,6 +282,16 @@ export function promptIds(
   text: string,
   options: { tokenizer: Tokenizer; length: number; causal: boolean },
 ): Int32Array {
+  // A lone surrogate (JSON's "\ud800") is no text: UTF-8 encoding made it
+  // U+FFFD, and the model continued a prompt that was not the one sent.
+  if (!text.isWellFormed()) {
+    const at = [...text].findIndex((c) => c.isWellFormed() === false);
+    throw new ConfigError(
+      `The prompt holds a lone UTF-16 surrogate at character ${at} (U+${
+        [...text][at].charCodeAt(0).toString(16).toUpperCase()
+      }): it is not text and would be read as U+FFFD; send well-formed Unicode`,
+    );
+  }
   const ids = Int32Array.from(options.tokenizer.encode(text));
   const room = options.length - (options.causal ? 2 : 1);
   if (ids.length === 0) {

@@ -2,8 +2,16 @@
 // others, not ignored: `deno task sample --model ar --strategy confidence`
 // (or `--steps 4`, `--every 3`) printed the same text as without them, and
 // `--model bd3 --strategy confidence` too.
-import { assertThrows } from "@std/assert";
-import { AR, BD3, checkToolOptions, ConfigError, D3PM } from "./mod.ts";
+import { assertEquals, assertThrows } from "@std/assert";
+import {
+  AR,
+  BD3,
+  checkToolOptions,
+  ConfigError,
+  D3PM,
+  promptIds,
+} from "./mod.ts";
+import { ByteTokenizer } from "@d3pm/tokenizer";
 
 Deno.test("checkToolOptions refuses --strategy, --every and --steps for a model that would ignore them", () => {
   const none = undefined as never;
@@ -69,4 +77,25 @@ Deno.test("blanksOf refuses a malformed blank instead of keeping it as text", as
     );
   }
   assertEquals([...blanksOf("[MASK*2]x[MASK]", options)], [259, 259, 120, 259]);
+});
+
+// `POST /api/generate {"prompt": "\ud800x"}` (valid JSON) generated from
+// [239, 191, 189, 120]: U+FFFD, not the prompt sent, with no word.
+Deno.test("promptIds refuses a prompt holding a lone surrogate in one line; a pair, an emoji, is text", () => {
+  const tokenizer = new ByteTokenizer();
+  const options = { tokenizer, length: 32, causal: false };
+  for (
+    const [text, at, unit] of [["\ud800x", 0, "D800"], [
+      "ab\udfff",
+      2,
+      "DFFF",
+    ]] as const
+  ) {
+    assertThrows(
+      () => promptIds(text, options),
+      ConfigError,
+      `The prompt holds a lone UTF-16 surrogate at character ${at} (U+${unit}): it is not text and would be read as U+FFFD; send well-formed Unicode`,
+    );
+  }
+  assertEquals([...promptIds("\ud83d\ude00", options)], [240, 159, 152, 128]);
 });
