@@ -62,6 +62,16 @@ export async function checkTarget(target: Target): Promise<void> {
     info = await Deno.lstat(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return;
+    // `--to a/file/out`: the system's "Not a directory (os error 20): lstat
+    // …" named neither the file nor what the flag takes.
+    const file = e instanceof Deno.errors.NotADirectory
+      ? await fileAbove(path)
+      : undefined;
+    if (file !== undefined) {
+      throw new InteropError(
+        `${flag} ${path} is inside ${file}, which is a file, not a folder; ${flag} takes a folder to write: choose another`,
+      );
+    }
     throw new InteropError(
       `Cannot write ${flag} ${path}: ${
         (e instanceof Error ? e.message : String(e)).split("\n")[0]
@@ -85,6 +95,19 @@ export async function checkTarget(target: Target): Promise<void> {
       `${path} holds files but no ${target.marker}: --force replaces only ${target.what} (or an empty folder); choose another ${flag}`,
     );
   }
+}
+
+// The first ancestor of `path` that exists and is not a folder.
+async function fileAbove(path: string): Promise<string | undefined> {
+  const parts = path.split("/");
+  for (let i = 1; i < parts.length; i++) {
+    const above = parts.slice(0, i).join("/");
+    if (above === "") continue;
+    const info = await Deno.stat(above).catch(() => undefined);
+    if (info === undefined) return undefined;
+    if (!info.isDirectory) return above;
+  }
+  return undefined;
 }
 
 async function isEmpty(dir: string): Promise<boolean> {

@@ -295,6 +295,33 @@ Deno.test("--to with a trailing slash writes that folder; an empty --to is refus
   await Deno.remove(root, { recursive: true });
 });
 
+Deno.test("--to inside a file (or a link to one) names that file and what --to takes, for export and import, writing nothing", async () => {
+  const root = await Deno.makeTempDir();
+  const from = `${root}/hf`;
+  await writeGpt2Dir(from, { shape: SHAPE });
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  await Deno.writeTextFile(`${root}/file`, "mine");
+  await Deno.symlink(`${root}/file`, `${root}/link`);
+  for (const file of [`${root}/file`, `${root}/link`]) {
+    const to = `${file}/a/b`;
+    const message =
+      `--to ${to} is inside ${file}, which is a file, not a folder; --to takes a folder to write: choose another`;
+    for (
+      const write of [
+        () => importCheckpoint({ from, to }),
+        () => exportRun({ run, to }),
+      ]
+    ) {
+      const e = await assertRejects(write, InteropError);
+      assertEquals(e.message, message);
+    }
+  }
+  assertEquals(await Deno.readTextFile(`${root}/file`), "mine");
+  assertEquals(await leftovers(root), ["file", "hf", "link", "run"]);
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("exportRun() refuses a weights choice it does not know in one line", async () => {
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
