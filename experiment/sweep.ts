@@ -976,6 +976,29 @@ function busyLine(cell: SweepCell, pid: string): string {
   return `cell ${cell.name}: busy: in use by another run${pid}, left to it`;
 }
 
+// What the script writes into an `#SBATCH` or comment line unquoted: a
+// line break there (`--partition $'gpu\nrm -rf ~'`) ended the line, and the
+// rest ran as a command of every array task.
+function checkOneLine(sweep: Sweep, options: SlurmOptions): void {
+  const written: [string, string | undefined][] = [
+    ["--dir", sweep.dir],
+    ["--partition", options.partition],
+    ["--time", options.time],
+    ["the study script", sweep.script],
+    ...(options.extra ?? []).map((l): [string, string] => ["--sbatch", l]),
+  ];
+  for (const [flag, value] of written) {
+    // deno-lint-ignore no-control-regex
+    if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) {
+      throw new ConfigError(
+        `Option ${flag} holds a control character (${
+          JSON.stringify(value).slice(0, 80)
+        }): the job script writes it into an #SBATCH line, which it would end, running the rest as a command; give it on one line`,
+      );
+    }
+  }
+}
+
 /** Slurm settings of {@linkcode sbatchScript}. */
 export interface SlurmOptions extends StepOptions {
   /** The folder the experiment runs in (the repository). */
@@ -1006,6 +1029,9 @@ export interface SlurmOptions extends StepOptions {
  * @param sweep The sweep.
  * @param options Where, how long, which resources.
  * @returns The script.
+ * @throws {ConfigError} For an extra line that sets the array or a
+ *   dependency, or a value written unquoted (the folder, --partition,
+ *   --time, --sbatch) that holds a line break or another control character.
  *
  * @example
  * ```ts
@@ -1022,6 +1048,7 @@ export interface SlurmOptions extends StepOptions {
  * ```
  */
 export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
+  checkOneLine(sweep, options);
   const ids = options.cells ?? sweep.cells.map((c) => c.index);
   // An extra line that sets the array or a dependency would come after the
   // sweep's own and win: tasks of no cell, or a wave started too soon.

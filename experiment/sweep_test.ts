@@ -1303,3 +1303,40 @@ Deno.test("saveSweep() refuses a sweep whose sweep.json readSweep could not read
     await Deno.remove(root, { recursive: true });
   }
 });
+
+// `sweep run --on slurm --partition $'gpu\nrm -rf ~'` wrote "rm -rf ~" as a
+// line of the job script, run by every array task.
+Deno.test("sbatchScript() refuses a line break in what it writes unquoted (--partition, --time, --sbatch, the sweep's folder), naming the option", () => {
+  const s = planSweep({ seeds: 2 }, { dir: "/s/w" });
+  const cases: [Record<string, unknown>, string][] = [
+    [
+      { partition: "gpu\nrm -rf ~" },
+      '--partition holds a control character ("gpu\\nrm -rf ~")',
+    ],
+    [{ time: "1:00:00\rx" }, "--time holds a control character"],
+    [
+      { extra: ["--mem=1G", "--qos=x\n--wrap=id"] },
+      "--sbatch holds a control character",
+    ],
+  ];
+  for (const [options, fragment] of cases) {
+    assertThrows(
+      () => sbatchScript(s, { workdir: "/", experiment: "x", ...options }),
+      ConfigError,
+      `Option ${fragment}`,
+    );
+  }
+  const moved = planSweep({ seeds: 2 }, { dir: "/s/w\nid" });
+  assertThrows(
+    () => sbatchScript(moved, { workdir: "/", experiment: "x" }),
+    ConfigError,
+    "Option --dir holds a control character",
+  );
+  const ok = sbatchScript(s, {
+    workdir: "/",
+    experiment: "x",
+    partition: "gpu",
+    time: "1:00:00",
+  });
+  assertStringIncludes(ok, "#SBATCH --partition=gpu\n#SBATCH --time=1:00:00\n");
+});
