@@ -465,6 +465,42 @@ async function runOnSlurm(
   }
 }
 
+/** The options only one way of running takes (the help's "local:", "slurm:"). */
+const ONLY_ON: Partial<Record<keyof typeof OPTIONS, "local" | "slurm">> = {
+  jobs: "local",
+  dryRun: "slurm",
+  partition: "slurm",
+  time: "slurm",
+  cpusPerTask: "slurm",
+  gpus: "slurm",
+  parallel: "slurm",
+  sbatch: "slurm",
+  wait: "slurm",
+};
+
+// An option of the other way of running was ignored: `run --on local
+// --dry-run` ran every cell; `--on slurm --jobs 4`, `plan --on slurm` took
+// nothing from it. Refused, as the tools refuse an option a model ignores.
+function checkWhere(verb: string, given: Record<string, unknown>): void {
+  const on = given.on as string | undefined;
+  if (verb !== "run" && on !== undefined) {
+    throw new UsageError(
+      `Option --on applies only to deno task sweep run; ${verb} does not take it: leave it out`,
+    );
+  }
+  for (const [key, where] of Object.entries(ONLY_ON)) {
+    if (given[key] === undefined) continue;
+    if (verb === "run" && (on === where || on === undefined)) continue;
+    throw new UsageError(
+      `Option --${
+        flagOf(key)
+      } applies only to deno task sweep run --on ${where}${
+        verb === "run" ? `, not --on ${on}` : `, not to ${verb}`
+      }: leave it out`,
+    );
+  }
+}
+
 if (import.meta.main) {
   await runCli(async () => {
     const { values, given, positionals } = readCommandLine(Deno.args, {
@@ -486,6 +522,7 @@ if (import.meta.main) {
         `Unexpected argument ${JSON.stringify(extra[0])}: one SPEC.json or DIR`,
       );
     }
+    checkWhere(verb!, given);
     const isDir = target !== undefined &&
       (await Deno.stat(target).catch(() => undefined))?.isDirectory === true;
     if (verb === "status") return await printStatus(target, isDir);

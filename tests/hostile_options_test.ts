@@ -155,6 +155,51 @@ Deno.test("sweep status and run name a folder that holds no sweep in one line", 
   await Deno.remove(dir);
 });
 
+// `sweep run DIR --on local --dry-run` ran every cell (13 s for a micro
+// cell) where a dry run was asked for; the other way's options were ignored.
+Deno.test("sweep refuses an option of the other way of running (--dry-run on local, --jobs on slurm) or of run alone (plan --on, status --wait), running nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const sweep = `${dir}/sw`;
+  const plan = await run("examples/sweep.ts", [
+    "plan",
+    "--preset",
+    "micro",
+    "--dir",
+    sweep,
+  ]);
+  assertEquals(plan.code, 0, plan.stderr);
+  const cases: [string[], string][] = [
+    [
+      ["run", sweep, "--on", "local", "--dry-run"],
+      "Option --dry-run applies only to deno task sweep run --on slurm, not --on local: leave it out",
+    ],
+    [
+      ["run", sweep, "--on", "local", "--partition", "gpu"],
+      "Option --partition applies only to deno task sweep run --on slurm, not --on local",
+    ],
+    [
+      ["run", sweep, "--on", "slurm", "--dry-run", "--jobs", "2"],
+      "Option --jobs applies only to deno task sweep run --on local, not --on slurm",
+    ],
+    [
+      ["plan", "--preset", "micro", "--dir", sweep, "--on", "slurm"],
+      "Option --on applies only to deno task sweep run; plan does not take it",
+    ],
+    [
+      ["status", sweep, "--wait"],
+      "Option --wait applies only to deno task sweep run --on slurm, not to status",
+    ],
+  ];
+  for (const [args, fragment] of cases) {
+    assertOneLineError(await run("examples/sweep.ts", args), fragment);
+  }
+  assertEquals([...Deno.readDirSync(sweep)].map((e) => e.name).sort(), [
+    "logs",
+    "sweep.json",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("tools/same_figures refuses a second folder that holds no sweep", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/results.json`, '{"results": []}');
