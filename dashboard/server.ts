@@ -292,11 +292,14 @@ export function isLoopback(host: string): boolean {
  *
  * @param options The host and the token given.
  * @returns The token to require (none on loopback unless given) and the warning to print.
+ * @throws {RangeError} For a token with a character other than letters,
+ *   digits and `- . _ ~` (a space, `;`, `+`, a control character).
  *
  * @example
  * ```ts
  * import { checkListen } from "@d3pm/dashboard";
- * import { assert, assertEquals } from "@std/assert";
+ * import { assert, assertEquals, assertThrows } from "@std/assert";
+ * assertThrows(() => checkListen({ host: "127.0.0.1", token: "a b;c" }), RangeError, "use letters, digits");
  * assertEquals(checkListen({ host: "127.0.0.1" }), { token: undefined, warning: undefined });
  * const open = checkListen({ host: "0.0.0.0" });
  * assert(open.token!.length >= 32 && open.warning!.includes("0.0.0.0"));
@@ -305,6 +308,18 @@ export function isLoopback(host: string): boolean {
 export function checkListen(
   options: ListenOptions,
 ): { token?: string; warning?: string } {
+  // A token travels in the address (`?token=`), a cookie and an
+  // Authorization header: `--token 'a b;c'` was set as the cookie `a b`
+  // (the `;` starts an attribute), and the page got 401 on every request.
+  if (
+    options.token !== undefined && !/^[A-Za-z0-9._~-]+$/.test(options.token)
+  ) {
+    throw new RangeError(
+      `--token ${
+        JSON.stringify(options.token).slice(0, 40)
+      } holds a character a cookie or an address cannot carry as it is: use letters, digits and - . _ ~ only`,
+    );
+  }
   if (isLoopback(options.host)) {
     return { token: options.token, warning: undefined };
   }

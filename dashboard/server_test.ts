@@ -1297,3 +1297,21 @@ Deno.test("a generation or model file of a corrupt run is refused with 404 namin
     await s.done();
   }
 });
+
+// `serve --token 'a b;c'` set the cookie `d3pm_token=a b;c`, which a
+// browser keeps as `a b`: every request of the page was then 401.
+Deno.test("checkListen() refuses a token a cookie, an address or a header cannot carry as it is, on loopback and beyond", () => {
+  for (const token of ["a b;c", "a+b", "x\ny", "tök", "a,b", 'a"b']) {
+    for (const host of ["127.0.0.1", "0.0.0.0"]) {
+      assertThrows(
+        () => checkListen({ host, token }),
+        RangeError,
+        "holds a character a cookie or an address cannot carry as it is: use letters, digits and - . _ ~ only",
+      );
+    }
+  }
+  assertEquals(
+    checkListen({ host: "0.0.0.0", token: "A-z_0.9~" }).token,
+    "A-z_0.9~",
+  );
+});

@@ -45,7 +45,7 @@ const OPTIONS = {
     kind: "string",
     value: "TOKEN",
     help:
-      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once)",
+      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once): letters, digits and - . _ ~",
   },
   engine: {
     kind: "choice",
