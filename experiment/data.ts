@@ -387,6 +387,20 @@ export async function openTokenizer(
   // The run recorded the tokenizer it built (a run made before records has
   // none): another one put in its place is refused.
   const record = await folder.savedData();
+  // A config.json of another run (a BPE run's copied into a byte run) failed
+  // as "Cannot read RUN/tokenizer.json: No such file or directory", naming a
+  // file the run never had.
+  const built = record?.tokenizer.id.split(/[-:]/)[0];
+  if (
+    built !== undefined && ["byte", "bpe", "gpt2"].includes(built) &&
+    built !== config.tokenizer
+  ) {
+    throw new ConfigError(
+      `${folder.configPath} gives --tokenizer ${config.tokenizer}, but the run built ${
+        record!.tokenizer.id
+      } (recorded in ${folder.dataPath}): its config.json was copied from another run or edited; restore it`,
+    );
+  }
   const tok = await builtTokenizer(config, folder, record);
   if (record && record.tokenizer.id !== tok.id) {
     throw new ConfigError(

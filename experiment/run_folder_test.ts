@@ -724,3 +724,33 @@ Deno.test({
     }).finally(() => Deno.remove(dir, { recursive: true }));
   },
 });
+
+// A BPE run's config.json copied into a byte run's folder (no results.json
+// yet) failed as "Cannot read RUN/tokenizer.json: No such file or
+// directory", naming a file the run never had.
+Deno.test("openTokenizer names config.json when it gives another tokenizer than data.json records the run built", async () => {
+  const { openTokenizer } = await import("./mod.ts");
+  const { dir, out } = await tempRun();
+  try {
+    await Deno.mkdir(out);
+    const sha256 = { train: "a", valid: "b", test: "c" };
+    await Deno.writeTextFile(
+      `${out}/data.json`,
+      JSON.stringify({ sha256, tokenizer: { id: "byte-v1", vocabSize: 260 } }),
+    );
+    const folder = new RunFolder(out);
+    const swapped = config(out, { tokenizer: "bpe", vocabSize: 300 });
+    await assertRejects(
+      () => openTokenizer(swapped, folder),
+      ConfigError,
+      `${out}/config.json gives --tokenizer bpe, but the run built byte-v1 (recorded in ${out}/data.json): its config.json was copied from another run or edited; restore it`,
+    );
+    const own = await openTokenizer(
+      config(out, { tokenizer: "byte", vocabSize: 260 }),
+      folder,
+    );
+    assertEquals(own.id, "byte-v1");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
