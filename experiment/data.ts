@@ -396,9 +396,9 @@ export async function openTokenizer(
     built !== config.tokenizer
   ) {
     throw new ConfigError(
-      `${folder.configPath} gives --tokenizer ${config.tokenizer}, but the run built ${
+      `${folder.configPath} gives --tokenizer ${config.tokenizer}, not the tokenizer the run built (${
         record!.tokenizer.id
-      } (recorded in ${folder.dataPath}): its config.json was copied from another run or edited; restore it`,
+      }, recorded in ${folder.dataPath}): one of the two is another run's or was edited; restore it`,
     );
   }
   const tok = await builtTokenizer(config, folder, record);

@@ -743,7 +743,7 @@ Deno.test("openTokenizer names config.json when it gives another tokenizer than 
     await assertRejects(
       () => openTokenizer(swapped, folder),
       ConfigError,
-      `${out}/config.json gives --tokenizer bpe, but the run built byte-v1 (recorded in ${out}/data.json): its config.json was copied from another run or edited; restore it`,
+      `${out}/config.json gives --tokenizer bpe, not the tokenizer the run built (byte-v1, recorded in ${out}/data.json): one of the two is another run's or was edited; restore it`,
     );
     const own = await openTokenizer(
       config(out, { tokenizer: "byte", vocabSize: 260 }),
