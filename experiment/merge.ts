@@ -375,8 +375,9 @@ export function checkMergeable(
     // Whose data a run must share: the first run's, or with `data` swept
     // the first run's of its --data value (runs on other data are what is
     // compared; those of one value share theirs, by data.json as anywhere).
+    const dataOf = (r: MergedRun) => r.values.data ?? r.result.config.data;
     const ref = swept.includes("data")
-      ? runs.find((r) => r.values.data === run.values.data)!
+      ? runs.find((r) => dataOf(r) === dataOf(run))!
       : first;
     const data = ref === run ? undefined : dataDifference(ref, run, notes);
     if (data) throw why(data, ref);
