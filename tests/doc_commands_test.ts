@@ -55,7 +55,7 @@ Deno.test("planted stale commands are each named by file and line: an unknown fl
     `${f}:23 — unexpected argument "extra": this task takes only options`,
     `${f}:25 — deno task sweep needs a command`,
     // Options before `--` are checked; the command after it is not.
-    `${f}:27 — unknown option --maxx (--max?): not among the options of deno run -A tools/mutate.ts --help`,
+    `${f}:28 — unknown option --maxx (--max?): not among the options of deno run -A tools/mutate.ts --help`,
   ]);
   assert(r.stderr.includes("14 commands in 1 files"), r.stderr);
   assert(r.stderr.endsWith(": 14 stale\n"), r.stderr);
