@@ -242,7 +242,8 @@ export async function collectRuns(
  * cells). Its data are identified as everywhere in a merge: by its
  * `data.json` where it has one (then compared with the other runs' in
  * {@linkcode checkMergeable}), so a sweep whose data moved (its cells
- * resumed with `--data NEW`) merges; by the `--data` path where not.
+ * resumed with `--data NEW`) merges; by the `--data` path where not, and
+ * always when `--data` is swept (the path is then the cell's value).
  */
 function checkCell(
   dir: string,
@@ -254,7 +255,10 @@ function checkCell(
   if (expected === undefined) return; // a study's cell: its values are the study's
   const d = configDifferences(r.config, expected, {
     defaults: ADDED_KEYS,
-    ignore: ignoredKeys(record !== undefined),
+    // The --data path is passed over where data.json shows what the data
+    // are (moved data are the same data), but not when --data is swept: then
+    // the path is the cell's value, and a run on another is another cell's.
+    ignore: ignoredKeys(record !== undefined && !("data" in cell.values)),
   })[0] ?? (r.results.some((m) => m.seed !== cell.values.seed)
     ? {
       key: "seed",

@@ -495,7 +495,8 @@ async function sweepCell(
 // data.json too (the unrecorded moved cell refused only by the pairwise
 // comparison, not as its folder holding another run: alone it would merge);
 // dataDifference skipped for a swept `data` (the replaced cell of one
-// --data value merged).
+// --data value merged); checkCell passing over a swept --data path where
+// data.json exists (value b's run copied under value a merged as a's).
 Deno.test("report --merge SWEEP identifies its cells' data by data.json: cells resumed with a moved --data merge, a file replaced at the same path is refused, naming both cells", async () => {
   const root = await Deno.makeTempDir();
   try {
@@ -546,10 +547,30 @@ Deno.test("report --merge SWEEP identifies its cells' data by data.json: cells r
       sha256: { ...RECORD.sha256, valid: "e".repeat(64) },
     };
     await sweepCell(vary, 0, "/data/a", RECORD);
-    await sweepCell(vary, 1, "/data/a-moved", RECORD);
+    await sweepCell(vary, 1, "/data/a", RECORD);
     await sweepCell(vary, 2, "/data/b", other);
     await sweepCell(vary, 3, "/data/b", other);
     assertEquals((await collectRuns([vdir])).runs.length, 4);
+    // With --data swept the path is the cell's value: a run on another path
+    // is another cell's (a copy of value b's run under value a), with or
+    // without a data.json, even where its value has no other cell.
+    const [v0] = vary.cells.map((c) => c.out);
+    for (
+      const [path, record] of [["/data/b", other], [
+        "/data/a-moved",
+        RECORD,
+      ]] as const
+    ) {
+      await sweepCell(vary, 0, path, record);
+      await assertRejects(
+        () => collectRuns([vdir]),
+        ConfigError,
+        `Cannot merge ${vdir}: cell ${
+          vary.cells[0].name
+        }'s folder ${v0} holds another run (--data is ${path} there but /data/a in the cell)`,
+      );
+    }
+    await sweepCell(vary, 0, "/data/a", RECORD);
     await sweepCell(vary, 3, "/data/b", REPLACED);
     const [, , v2, v3] = vary.cells.map((c) => c.out);
     await assertRejects(
