@@ -20,7 +20,10 @@ export async function within<T>(
   const out = await Promise.race([settled, timeout]);
   clearTimeout(timer);
   if (out === "timeout" && fifo) {
-    (await Deno.open(fifo, { write: true })).close();
+    // Read and write: opening a FIFO so never blocks (Linux), and it
+    // releases a reader blocked in its open or read; write-only would wait
+    // for ever for a reader that never came (a read stuck elsewhere).
+    (await Deno.open(fifo, { read: true, write: true })).close();
     await settled;
   }
   return out;

@@ -103,3 +103,20 @@ Deno.test("notRegularFile() follows links to a regular file and names a FIFO, a 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("within() returns at its deadline though the read never opened the FIFO it would release", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A read stuck elsewhere (it never opens the FIFO), done after 400 ms:
+    // releasing the FIFO must not wait for a reader (a write-only open would
+    // block for ever, and the test with it).
+    const slow = () =>
+      new Promise<number>((r) => timer = setTimeout(() => r(1), 400));
+    assertEquals(await within(100, slow, `${dir}/fifo`), "timeout");
+    clearTimeout(timer);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
