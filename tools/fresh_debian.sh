@@ -92,19 +92,30 @@ fi
 # HEAD of this repository, committed work only, as a fresh clone has it.
 git clone -q "$repo" "$dir/root/d3pm"
 # The mounts go with this script, however it ends (a kill or Ctrl-C mid-run
-# left /dev, /sys and /proc bound in DIR until --clean).
+# left /dev, /sys and /proc bound in DIR until --clean). Slaves of the host's
+# mounts: unmounting them never propagates back to the host.
 unmount() { for m in dev sys proc; do umount -R "$dir/$m" 2>/dev/null || true; done; }
 trap unmount EXIT
-trap 'exit 130' INT TERM
 mount -t proc proc "$dir/proc"
 mount --rbind /sys "$dir/sys"
+mount --make-rslave "$dir/sys"
 mount --rbind /dev "$dir/dev"
+mount --make-rslave "$dir/dev"
 echo "fresh_debian: bash tools/setup.sh && npx -y deno@2.9.6 task $job (Node $("$node" --version), HEAD $(git -C "$repo" rev-parse --short HEAD))"
 start=$(date +%s)
 set +e
-chroot "$dir" /usr/bin/env -i "${env[@]}" /bin/bash -c \
-  "cd /root/d3pm && bash tools/setup.sh && npx -y deno@2.9.6 task $job"
+# In its own session, waited on in the background: a signal to this script
+# stops the whole job at once (bash runs a trap only after a foreground
+# child ends), then the EXIT trap unmounts.
+setsid chroot "$dir" /usr/bin/env -i "${env[@]}" /bin/bash -c \
+  "cd /root/d3pm && bash tools/setup.sh && npx -y deno@2.9.6 task $job" &
+child=$!
+stop() { kill -TERM -- "-$child" 2>/dev/null; wait "$child"; exit "$1"; }
+trap 'stop 130' INT
+trap 'stop 143' TERM
+wait "$child"
 status=$?
+trap - INT TERM
 set -e
 unmount
 echo "fresh_debian: $job exited $status in $(($(date +%s) - start)) s"
