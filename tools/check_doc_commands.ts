@@ -557,7 +557,7 @@ function checkArgs(
         `unknown option --${name}${
           near ? ` (--${near}?)` : ""
         }: not among the options of ${
-          table.synopsis.replace(/ \[options\]$/, "")
+          table.synopsis.replace(/ (\[|--).*$/, "")
         } --help`,
       );
       // Its value, if it has one, goes with it.

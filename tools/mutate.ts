@@ -513,9 +513,10 @@ const OPTIONS = {
 
 const USAGE = {
   command: "deno run -A tools/mutate.ts",
-  summary: `deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…
-
-Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
+  synopsis:
+    "deno run -A tools/mutate.ts --file FILE [options] -- TEST COMMAND…",
+  summary:
+    `Plants one near-miss mutant at a time in FILE, runs TEST COMMAND (exit 0 =
 the tests passed = the mutant survived), and restores FILE after each, in a
 finally and on SIGINT/SIGTERM. Prints JSON lines {file, line, col, op, mutant,
 killed, timeout, ms} and a summary line.`,
@@ -529,10 +530,17 @@ async function main(argv: string[]): Promise<number> {
   const dash = argv.indexOf("--");
   const own = dash < 0 ? argv : argv.slice(0, dash);
   const cmd = dash < 0 ? [] : argv.slice(dash + 1);
-  const line = parseCommandLine(own, OPTIONS);
+  const line = parseCommandLine(own, OPTIONS, { positionals: true });
   if (line.help) {
     console.log(usageText(USAGE).trimEnd());
     return 0;
+  }
+  if (line.positionals.length > 0) {
+    throw new Error(
+      `unexpected argument "${
+        line.positionals[0]
+      }": put the test command after --`,
+    );
   }
   const a = line.values;
   const file = a.file;

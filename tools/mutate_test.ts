@@ -221,6 +221,10 @@ Deno.test("bad input is one line of error, exit 2", async () => {
           /Unknown option --frobnicate: accepted options are --file,/,
         ],
         [["--file", f], /no test command/],
+        [
+          ["--file", f, "deno", "test"],
+          /"deno": put the test command after --/,
+        ],
         [["--file", `${dir}/none.ts`, "--list"], /cannot read/],
         [
           ["--file", f, "--", DENO, "eval", "Deno.exit(1)"],
