@@ -178,6 +178,14 @@ function relativeName(dir: URL, url: URL): string {
     .join("/");
 }
 
+/** Options of {@linkcode packageSourceHash}. */
+export interface SourceHashOptions {
+  /** File names left out besides the tests and the excluded (the module holding the pinned hash). */
+  leftOut?: readonly string[];
+  /** Modules outside the folder hashed with its own, named by their path from it. */
+  also?: readonly URL[];
+}
+
 /** What {@linkcode packageSourceHash} hashed. */
 export interface PackageSources {
   /** SHA-256 over the names and texts, in name order. */
@@ -201,8 +209,8 @@ export interface PackageSources {
  * (`../webgpu/_plan.ts`).
  *
  * @param dir The package's folder (`new URL(".", import.meta.url)`).
- * @param leftOut File names left out besides the tests and the excluded.
- * @param also Modules outside `dir` hashed with its own.
+ * @param options File names left out besides the tests and the excluded
+ *   (`leftOut`), and modules outside `dir` hashed with its own (`also`).
  * @returns The hash and the modules it covers.
  *
  * @example
@@ -212,17 +220,17 @@ export interface PackageSources {
  * const { hash, names } = await packageSourceHash(new URL("./", import.meta.resolve("@d3pm/core")));
  * assertMatch(hash, /^[0-9a-f]{64}$/);
  * assert(names.includes("sha256.ts") && !names.some((n) => n.endsWith("_test.ts")));
- * const more = await packageSourceHash(new URL("./", import.meta.resolve("@d3pm/core")), [], [
- *   new URL("../cli/parse.ts", import.meta.resolve("@d3pm/core")),
- * ]);
+ * const more = await packageSourceHash(new URL("./", import.meta.resolve("@d3pm/core")), {
+ *   also: [new URL("../cli/parse.ts", import.meta.resolve("@d3pm/core"))],
+ * });
  * assert(more.names.includes("../cli/parse.ts") && more.hash !== hash);
  * ```
  */
 export async function packageSourceHash(
   dir: URL,
-  leftOut: readonly string[] = [],
-  also: readonly URL[] = [],
+  options: SourceHashOptions = {},
 ): Promise<PackageSources> {
+  const { leftOut = [], also = [] } = options;
   const config = JSON.parse(
     await Deno.readTextFile(new URL("deno.json", dir)),
   ) as { publish?: { exclude?: string[] } };
