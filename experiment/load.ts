@@ -13,10 +13,14 @@ import {
   BoundedReadError,
   pathExists,
   readJsonBounded,
-  readSafetensorsHeader,
   sha256Hex,
 } from "@d3pm/core";
-import { configDifferences } from "@d3pm/train";
+import {
+  CheckpointError,
+  type CheckpointState,
+  configDifferences,
+  readCheckpointState,
+} from "@d3pm/train";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import {
   inspectModel,
@@ -616,9 +620,6 @@ export async function locateWeights(
   return source;
 }
 
-// The format train() writes its checkpoints in (@d3pm/train's checkpoint.ts).
-const CHECKPOINT_FORMAT = "d3pm-checkpoint-v1";
-
 /**
  * The checkpoint {@linkcode locateWeights} reads the last step's or the EMA
  * weights from must be this model's final one: the ties `train()` stores
@@ -638,21 +639,12 @@ async function checkFinalCheckpoint(at: TrainedPlace): Promise<void> {
     new ConfigError(
       `${path} is not the final checkpoint of the ${kind} model of seed ${seed} in ${dir}: ${why}; ${fix}`,
     );
-  let state: { step?: unknown; config?: unknown };
+  let state: CheckpointState;
   try {
-    const { metadata } = await readSafetensorsHeader(path);
-    if (metadata.format !== CHECKPOINT_FORMAT) {
-      throw new Error(`no ${CHECKPOINT_FORMAT} state in its header`);
-    }
-    state = JSON.parse(metadata.state);
-    // `null` or a number parses too: its fields would be read off nothing.
-    if (typeof state !== "object" || state === null || Array.isArray(state)) {
-      throw new Error("its state is not a JSON object");
-    }
+    state = await readCheckpointState(path);
   } catch (e) {
-    throw refuse(
-      `it cannot be read as one (${(e as Error).message?.split("\n")[0]})`,
-    );
+    if (!(e instanceof CheckpointError)) throw e;
+    throw refuse(`it cannot be read as one (${e.detail})`);
   }
   const record = await folder.savedData();
   const ties = checkpointTies(

@@ -15,7 +15,9 @@ import {
   encodeSafetensors,
   type PrngState,
   readBounded,
+  readSafetensorsHeader,
   safetensorsBound,
+  SafetensorsError,
   type StoredTensor,
   type Tensor,
   writeFileAtomic,
@@ -93,14 +95,88 @@ export interface Checkpoint {
  */
 export class CheckpointError extends Error {
   /**
+   * What is wrong with the file, without its name or what to do about it
+   * (`its state is not a JSON object`): for a caller that names the file
+   * in its own words. The message, when none is given.
+   */
+  readonly detail: string;
+  /**
    * A checkpoint error.
    *
-   * @param message What is wrong.
+   * @param message What is wrong, naming the file.
+   * @param detail What is wrong, without the file's name (default: the message).
    */
-  constructor(message: string) {
+  constructor(message: string, detail?: string) {
     super(message);
     this.name = "CheckpointError";
+    this.detail = detail ?? message;
   }
+}
+
+// A damaged checkpoint blocks the resume of its model until it is dealt
+// with: each refusal says how.
+function corrupt(path: string, why: string): CheckpointError {
+  return new CheckpointError(
+    `Checkpoint ${path} is corrupt: ${why}; restore it, or delete it to train this model again from step 0`,
+    why,
+  );
+}
+
+function absent(path: string, e: unknown): CheckpointError {
+  const why = e instanceof Deno.errors.NotFound
+    ? "no such file"
+    : String(e).split("\n")[0];
+  return new CheckpointError(`Cannot read checkpoint ${path}: ${why}`, why);
+}
+
+/**
+ * The state a checkpoint's header holds (its `format` and `state`
+ * metadata), checked: one place reads it, for {@linkcode loadCheckpoint}
+ * and {@linkcode readCheckpointState}.
+ */
+function stateOf(
+  path: string,
+  metadata: Record<string, string>,
+): CheckpointState {
+  if (metadata.format !== FORMAT) {
+    throw new CheckpointError(
+      `${path} is not a training checkpoint (format ${
+        JSON.stringify(metadata.format)
+      }, expected ${FORMAT})`,
+      `no ${FORMAT} state in its header`,
+    );
+  }
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(metadata.state);
+  } catch {
+    throw corrupt(path, "its state is not JSON");
+  }
+  // `null`, a number or a list parse too: their fields would be read off nothing.
+  if (typeof state !== "object" || state === null || Array.isArray(state)) {
+    throw corrupt(path, "its state is not a JSON object");
+  }
+  if (
+    !Number.isInteger(state.step) || !Number.isInteger(state.optimizerStep) ||
+    !Array.isArray(state.prng) || typeof state.data !== "object"
+  ) {
+    throw corrupt(path, "its state lacks step, optimizerStep, data or prng");
+  }
+  const spans = state.engines;
+  if (
+    spans !== undefined &&
+    !(Array.isArray(spans) &&
+      spans.every((s) =>
+        typeof s?.engine === "string" && Number.isInteger(s?.fromStep) &&
+        s.fromStep >= 0 && s.fromStep <= state.step
+      ))
+  ) {
+    throw corrupt(
+      path,
+      `its state's engines is not a list of {engine, fromStep ≤ ${state.step}}`,
+    );
+  }
+  return state;
 }
 
 async function stored(v: Tensor | StoredTensor): Promise<StoredTensor> {
@@ -256,12 +332,6 @@ export async function loadCheckpoint(
   path: string,
   options: LoadCheckpointOptions = {},
 ): Promise<Checkpoint> {
-  // A damaged checkpoint blocks the resume of its model until it is dealt
-  // with: each refusal says how.
-  const corrupt = (why: string) =>
-    new CheckpointError(
-      `Checkpoint ${path} is corrupt: ${why}; restore it, or delete it to train this model again from step 0`,
-    );
   let bytes: Uint8Array;
   try {
     // Only a regular file (a FIFO or a device is never read), and never
@@ -279,50 +349,15 @@ export async function loadCheckpoint(
         `${e.message}; restore it, or delete it to train this model again from step 0`,
       );
     }
-    throw new CheckpointError(
-      `Cannot read checkpoint ${path}: ${
-        e instanceof Deno.errors.NotFound ? "no such file" : String(e)
-      }`,
-    );
+    throw absent(path, e);
   }
   let contents;
   try {
     contents = decodeSafetensors(bytes);
   } catch (e) {
-    throw corrupt((e as Error).message);
+    throw corrupt(path, (e as Error).message);
   }
-  if (contents.metadata.format !== FORMAT) {
-    throw new CheckpointError(
-      `${path} is not a training checkpoint (format ${
-        JSON.stringify(contents.metadata.format)
-      }, expected ${FORMAT})`,
-    );
-  }
-  let state: CheckpointState;
-  try {
-    state = JSON.parse(contents.metadata.state);
-  } catch {
-    throw corrupt("its state is not JSON");
-  }
-  if (
-    !Number.isInteger(state?.step) || !Number.isInteger(state?.optimizerStep) ||
-    !Array.isArray(state?.prng) || typeof state?.data !== "object"
-  ) {
-    throw corrupt("its state lacks step, optimizerStep, data or prng");
-  }
-  const spans = state.engines;
-  if (
-    spans !== undefined &&
-    !(Array.isArray(spans) &&
-      spans.every((s) =>
-        typeof s?.engine === "string" && Number.isInteger(s?.fromStep) &&
-        s.fromStep >= 0 && s.fromStep <= state.step
-      ))
-  ) {
-    throw corrupt(
-      `its state's engines is not a list of {engine, fromStep ≤ ${state.step}}`,
-    );
-  }
+  const state = stateOf(path, contents.metadata);
   const out: Checkpoint = {
     state,
     model: new Map(),
@@ -347,4 +382,62 @@ export async function loadCheckpoint(
     group.set(name.slice(slash + 1), t);
   }
   return out;
+}
+
+/**
+ * The state of a training checkpoint — its step, data position, PRNG,
+ * resolved configuration, engines — read from its header alone: no tensor
+ * is read, however large the checkpoint. The header is checked as
+ * {@linkcode loadCheckpoint} checks it (a regular file, a safetensors
+ * header of at most 100 MiB that fits the file, the format `train()`
+ * writes, a state that is a JSON object with its fields).
+ *
+ * @param path The file.
+ * @returns Its state.
+ * @throws {CheckpointError} In one line naming the file, when it is
+ *   missing, not a regular file, torn or malformed, not a checkpoint, or its
+ *   state is not an object with step, optimizerStep, data and prng; its
+ *   `detail` says what is wrong without the file's name.
+ *
+ * @example Read where a checkpoint stands, and tell a file that is none
+ * ```ts
+ * import { encodeSafetensors } from "@d3pm/core";
+ * import { CheckpointError, readCheckpointState, saveCheckpoint } from "@d3pm/train";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await saveCheckpoint(`${dir}/checkpoint.safetensors`, {
+ *   model: new Map([["w", { shape: [2], data: Float32Array.of(1, 2) }]]),
+ *   adamM: new Map([["w", new Float32Array(2)]]),
+ *   adamV: new Map([["w", new Float32Array(2)]]),
+ *   state: {
+ *     step: 7, optimizerStep: 7, data: { seed: 0, epoch: 1, batch: 3 },
+ *     prng: [1, 2, 3, 4], config: { lr: 0.1 },
+ *   },
+ * });
+ * const state = await readCheckpointState(`${dir}/checkpoint.safetensors`);
+ * assertEquals([state.step, state.config], [7, { lr: 0.1 }]);
+ * // Model weights alone are a safetensors file, but not a checkpoint.
+ * await Deno.writeFile(`${dir}/model.safetensors`, encodeSafetensors(new Map()));
+ * const e = await assertRejects(
+ *   () => readCheckpointState(`${dir}/model.safetensors`),
+ *   CheckpointError,
+ *   `${dir}/model.safetensors is not a training checkpoint`,
+ * );
+ * assertEquals(e.detail, "no d3pm-checkpoint-v1 state in its header");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readCheckpointState(
+  path: string,
+): Promise<CheckpointState> {
+  let metadata: Record<string, string>;
+  try {
+    // Only the first 8 + n bytes, n bounded (100 MiB), after the file is
+    // found to be a regular one: a FIFO or a device is never opened.
+    ({ metadata } = await readSafetensorsHeader(path));
+  } catch (e) {
+    if (e instanceof SafetensorsError) throw corrupt(path, e.detail);
+    throw absent(path, e);
+  }
+  return stateOf(path, metadata);
 }
