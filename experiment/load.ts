@@ -156,6 +156,9 @@ export async function readRun(dir: string): Promise<RunState> {
  * @param folder The run folder.
  * @param result Its results, as read.
  * @param saved Its configuration, as read.
+ * @param options Whether the folder's `data.json` verified its files, for
+ *   a caller that read it already (a merge reads it once, and refuses a
+ *   malformed one); read here when not given, a malformed one as not.
  * @returns The first difference in words, or undefined when there is none
  *   (or the results record no configuration, which the readers name).
  *
@@ -177,9 +180,10 @@ export async function resultsDiffer(
   folder: RunFolder,
   result: ExperimentResult,
   saved: ExperimentConfig,
+  options: { verified?: boolean } = {},
 ): Promise<string | undefined> {
   if (typeof result.config !== "object" || result.config === null) return;
-  const verified = await folder.savedData().then(
+  const verified = options.verified ?? await folder.savedData().then(
     (d) => d !== undefined,
     () => false,
   );

@@ -80,13 +80,13 @@ async function readDataRecord(dir: string): Promise<DataRecord | undefined> {
   });
 }
 
+// A run's results.json: a missing one is "no results" (a run still going
+// named), a torn, unreadable or oversized one is named as what it is.
 async function readResult(dir: string): Promise<ExperimentResult> {
   let r: unknown;
   try {
     r = await readJsonBounded(`${dir}/results.json`, RESULTS_READ);
   } catch (e) {
-    // Only a missing file is "no results": a torn, unreadable or oversized
-    // one is named as what it is.
     if (e instanceof Deno.errors.NotADirectory) {
       throw new ConfigError(
         `Cannot merge ${dir}: it is a file, not a run folder or a sweep folder`,
@@ -119,17 +119,60 @@ async function readResult(dir: string): Promise<ExperimentResult> {
       `Cannot merge ${dir}: results.json is not a run's results`,
     );
   }
-  const result = r as ExperimentResult;
-  const saved = await new RunFolder(dir).savedConfig().catch((e) => {
+  return r as ExperimentResult;
+}
+
+// The results must be those of the run the folder holds (resultsDiffer),
+// judged with the folder's data.json as collectRuns read it (once).
+async function checkSavedConfig(
+  dir: string,
+  result: ExperimentResult,
+  record: DataRecord | undefined,
+): Promise<void> {
+  const folder = new RunFolder(dir);
+  const saved = await folder.savedConfig().catch((e) => {
     throw new ConfigError(`Cannot merge ${dir}: ${(e as Error).message}`);
   });
-  const d = saved && await resultsDiffer(new RunFolder(dir), result, saved);
+  const d = saved &&
+    await resultsDiffer(folder, result, saved, {
+      verified: record !== undefined,
+    });
   if (d) {
     throw new ConfigError(
       `Cannot merge ${dir}: its results.json ${d} (one was copied or edited by hand); restore it, or run the experiment there again`,
     );
   }
-  return result;
+}
+
+/** A finished run's results and data record, as a merge reads them. */
+interface FinishedRun {
+  result: ExperimentResult;
+  dataRecord?: DataRecord;
+}
+
+// A finished run folder's results and data record, each file read once:
+// results.json, then data.json (a malformed one is named, never read as a
+// run without one), then config.json against the results.
+async function readFinished(dir: string): Promise<FinishedRun> {
+  const result = await readResult(dir);
+  const dataRecord = await readDataRecord(dir);
+  await checkSavedConfig(dir, result, dataRecord);
+  return { result, ...(dataRecord ? { dataRecord } : {}) };
+}
+
+// A sweep cell's run, or undefined while it is unfinished: no results.json,
+// or results that are not its folder's (left out, named in the report). A
+// cell with results whose data.json is malformed is refused naming
+// data.json, not counted as unfinished.
+async function readCell(dir: string): Promise<FinishedRun | undefined> {
+  const result = await readResult(dir).catch(() => undefined);
+  if (result === undefined) return undefined;
+  const dataRecord = await readDataRecord(dir);
+  const ok = await checkSavedConfig(dir, result, dataRecord).then(
+    () => true,
+    () => false,
+  );
+  return ok ? { result, ...(dataRecord ? { dataRecord } : {}) } : undefined;
 }
 
 /**
@@ -192,29 +235,30 @@ export async function collectRuns(
     if (sweep) {
       sweep.swept.forEach((k) => swept.add(k));
       for (const cell of sweep.cells) {
-        const r = await readResult(cell.out).catch(() => undefined);
-        if (!r) unfinished.push(cell.out);
+        const read = await readCell(cell.out);
+        if (!read) unfinished.push(cell.out);
         else {
-          const dataRecord = await readDataRecord(cell.out);
-          checkCell(dir, cell, cellConfig(sweep, cell), r, dataRecord);
+          checkCell(
+            dir,
+            cell,
+            cellConfig(sweep, cell),
+            read.result,
+            read.dataRecord,
+          );
           runs.push({
             dir: cell.out,
             name: cell.name,
             values: cell.values,
-            result: r,
-            ...(dataRecord ? { dataRecord } : {}),
+            ...read,
           });
         }
       }
     } else {
-      const result = await readResult(dir);
-      const dataRecord = await readDataRecord(dir);
       runs.push({
         dir,
         name: dir.split("/").at(-1)!,
         values: {},
-        result,
-        ...(dataRecord ? { dataRecord } : {}),
+        ...await readFinished(dir),
       });
     }
   }

@@ -221,7 +221,7 @@ async function mergeRun(
   if (record) await writeRecord(run, record);
 }
 
-// Plant: readResults ignoring only RESUMABLE_KEYS (not VERIFIED_KEYS when
+// Plant: resultsDiffer ignoring only RESUMABLE_KEYS (not VERIFIED_KEYS when
 // data.json is there): the run refused, "one was copied or edited by hand".
 Deno.test("report --merge takes a run whose --resume with a moved --data was interrupted (config.json names the new path, results.json the old) when its data.json is there", async () => {
   const dir = await Deno.makeTempDir();
@@ -246,6 +246,51 @@ Deno.test("report --merge takes a run whose --resume with a moved --data was int
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plant: merge.ts's old path — readResult reading data.json a second time
+// for itself, a malformed one read as "no data.json" (`() => false`): the
+// run refused as a results/config mismatch, the sweep's cell counted as
+// unfinished and left out.
+Deno.test("report --merge names a malformed data.json of a run interrupted while resuming with a moved --data, a sweep cell's too, instead of a results/config mismatch or an unfinished cell", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const malformed = '{"sha256": 1}';
+    const named = (dir: string) =>
+      `Cannot merge ${dir}: ${dir}/data.json is not a data record (expected {"sha256": {"train", "valid", "test"}, "tokenizer": {"id", "vocabSize"}}); restore it, or delete it to skip the data check`;
+    // A run folder: config.json rewritten to the new path, results.json
+    // still of the old, data.json damaged.
+    const a = `${root}/a`;
+    await mergeRun(a, "/data/old", 0, RECORD);
+    const config = JSON.parse(await Deno.readTextFile(`${a}/config.json`));
+    await writeFileAtomic(
+      `${a}/config.json`,
+      JSON.stringify({ ...config, data: "/data/new" }),
+    );
+    await Deno.writeTextFile(`${a}/data.json`, malformed);
+    await assertRejects(() => collectRuns([a]), ConfigError, named(a));
+    // A sweep's cell in the same state: refused, not left out as unfinished.
+    const dir = `${root}/sw`;
+    const sweep = await saveSweep(planSweep({
+      options: { preset: "micro", models: "ar", data: "/data/old" },
+      seeds: 2,
+    }, { dir }));
+    const [, c1] = sweep.cells.map((c) => c.out);
+    await sweepCell(sweep, 0, "/data/old", RECORD);
+    await sweepCell(sweep, 1, "/data/old", RECORD);
+    const { config: measured } = JSON.parse(
+      await Deno.readTextFile(`${c1}/results.json`),
+    );
+    await writeFileAtomic(
+      `${c1}/config.json`,
+      JSON.stringify({ ...measured, data: "/data/new" }),
+    );
+    assertEquals((await collectRuns([dir])).unfinished, []);
+    await Deno.writeTextFile(`${c1}/data.json`, malformed);
+    await assertRejects(() => collectRuns([dir]), ConfigError, named(c1));
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
 
