@@ -17,12 +17,7 @@ import {
   optionsRoute,
   runRoute,
 } from "./routes.ts";
-import {
-  checkRunsRoot,
-  findRuns,
-  insideFile,
-  RunLinksOutError,
-} from "./run_ids.ts";
+import { checkRunsRoot, findRuns, insideFile, notServed } from "./run_ids.ts";
 
 /** Options of {@linkcode exportDashboard}. */
 export interface ExportOptions {
@@ -145,14 +140,11 @@ export async function exportDashboard(
   // A run with a link out of it, or whose links could not all be checked,
   // is not exported (nothing of it is read); named when chosen.
   const ids = options.runs ??
-    all.filter((r) => !r.linksOut && !r.unchecked).map((r) => r.id);
+    all.filter((r) => notServed(r) === undefined).map((r) => r.id);
   for (const r of all) {
-    if ((r.linksOut || r.unchecked) && !ids.includes(r.id)) {
-      options.log?.(
-        `skipped ${
-          r.unchecked ?? new RunLinksOutError(r.id, r.linksOut!).message
-        }`,
-      );
+    const reason = notServed(r);
+    if (reason !== undefined && !ids.includes(r.id)) {
+      options.log?.(`skipped ${reason}`);
     }
   }
   for (const id of ids) {

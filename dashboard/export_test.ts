@@ -213,3 +213,69 @@ Deno.test("an --export folder's index.html is read bounded: a large one is not a
     await Deno.remove(out, { recursive: true });
   }
 });
+
+// The run list and an export worked out "links out of the run, or
+// unchecked" each for itself. Plants: notServed() without its `unchecked`
+// (the run too deep to check listed and exported); export.ts or routes.ts
+// filtering by `linksOut` alone (the same run exported, or summarised).
+Deno.test("notServed() is the one reason the run list and an export give for a run with a link out, and for one whose links could not all be checked", async () => {
+  const { fakeRun } = await import("./_test_util.ts");
+  const {
+    findRuns,
+    GenerationService,
+    listRunsRoute,
+    MAX_WALK_DEPTH,
+    notServed,
+  } = await import("./mod.ts");
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const root = `${base}/runs`;
+    await Deno.writeTextFile(`${base}/secret.txt`, "SECRET");
+    await fakeRun(`${root}/ok`);
+    await fakeRun(`${root}/linked`);
+    await Deno.remove(`${root}/linked/seed-0/ar/process.json`);
+    await Deno.symlink(
+      `${base}/secret.txt`,
+      `${root}/linked/seed-0/ar/process.json`,
+    );
+    await fakeRun(`${root}/deep`);
+    const deeper = Array.from({ length: MAX_WALK_DEPTH + 1 }, (_, i) => `n${i}`)
+      .join("/");
+    await Deno.mkdir(`${root}/deep/${deeper}`, { recursive: true });
+    const reasons = {
+      linked:
+        'Run "linked" is not served: seed-0/ar/process.json is a link out of the run folder (the dashboard reads only what lies inside a run); replace the link with the file',
+      deep:
+        `Run "deep" is not served: it nests folders more than ${MAX_WALK_DEPTH} deep (${deeper}), deeper than the dashboard checks for links out of a run`,
+    };
+    const found = await findRuns(root);
+    assertEquals(
+      found.map((r) => [r.id, notServed(r)]),
+      [["deep", reasons.deep], ["linked", reasons.linked], ["ok", undefined]],
+    );
+    const ctx = {
+      root,
+      generation: new GenerationService(() => Promise.reject(new Error("x"))),
+    };
+    const { runs } = await (await listRunsRoute(ctx)).json() as {
+      runs: { id: string; status: string; reason?: string }[];
+    };
+    assertEquals(
+      runs.map((r) => [r.id, r.status === "corrupt" ? r.reason : "listed"]),
+      [["deep", reasons.deep], ["linked", reasons.linked], ["ok", "listed"]],
+    );
+    const log: string[] = [];
+    const out = `${base}/export`;
+    assertEquals(
+      await exportDashboard(root, out, { log: (l) => log.push(l) }),
+      ["ok"],
+    );
+    assertEquals(log.filter((l) => l.startsWith("skipped ")), [
+      `skipped ${reasons.deep}`,
+      `skipped ${reasons.linked}`,
+    ]);
+    assert(!(await Deno.readTextFile(`${out}/data.js`)).includes("SECRET"));
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

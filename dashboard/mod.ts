@@ -27,6 +27,7 @@ export {
   linkOutOfRun,
   MAX_RUN_ENTRIES,
   MAX_WALK_DEPTH,
+  notServed,
   resolveRun,
   RunLinksOutError,
   RunUncheckedError,

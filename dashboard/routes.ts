@@ -29,6 +29,7 @@ import {
   filesStamp,
   findRuns,
   insideFile,
+  notServed,
   resolveRun,
   RunLinksOutError,
   RunUncheckedError,
@@ -258,16 +259,12 @@ function labelShort(kind: string): string {
 export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
   const found = await findRuns(ctx.root);
   const runs = await Promise.all(
-    found.map((r) =>
-      r.linksOut === undefined && r.unchecked === undefined
+    found.map((r) => {
+      const reason = notServed(r);
+      return reason === undefined
         ? summarizeRun(r.id, r.dir)
-        : {
-          id: r.id,
-          status: "corrupt" as const,
-          reason: r.unchecked ??
-            new RunLinksOutError(r.id, r.linksOut!).message,
-        }
-    ),
+        : { id: r.id, status: "corrupt" as const, reason };
+    }),
   );
   return json({ runs });
 }

@@ -537,6 +537,37 @@ export interface FoundRun {
 }
 
 /**
+ * Why a run {@linkcode findRuns} found is not served, or undefined when it
+ * is: its links could not all be checked ({@linkcode RunUncheckedError}'s
+ * message), or one of them leads out of it ({@linkcode RunLinksOutError}'s).
+ * Nothing of such a run is read; the run list gives this as its reason and
+ * an export names it when it skips the run.
+ *
+ * @param run The run as found.
+ * @returns The one-line reason, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { notServed } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(notServed({ id: "main", dir: "/runs/main" }), undefined);
+ * assertEquals(
+ *   notServed({ id: "main", dir: "/runs/main", linksOut: "results.json" }),
+ *   'Run "main" is not served: results.json is a link out of the run folder (the dashboard reads only what lies inside a run); replace the link with the file',
+ * );
+ * // A walk that gave no verdict comes first: its link found is not the only one.
+ * const unchecked = 'Run "main" is not served: it holds more than 10,000 files and folders';
+ * assertEquals(notServed({ id: "main", dir: "/runs/main", linksOut: "a", unchecked }), unchecked);
+ * ```
+ */
+export function notServed(run: FoundRun): string | undefined {
+  if (run.unchecked !== undefined) return run.unchecked;
+  return run.linksOut === undefined
+    ? undefined
+    : new RunLinksOutError(run.id, run.linksOut).message;
+}
+
+/**
  * Every run folder under `root`: folders holding a `config.json`, and
  * inside folders that hold none (a sweep), down to three levels; names an
  * id cannot carry, hidden folders, and symlinks out of the root are
