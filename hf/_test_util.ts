@@ -2,7 +2,7 @@
 // of any dtype, torch zip archives and their pickles), and run folders with
 // seeded random weights.
 import * as tf from "@tensorflow/tfjs";
-import { encodeSafetensors, prng, type StoredTensor } from "@d3pm/core";
+import { prng, type StoredTensor } from "@d3pm/core";
 import {
   checkpointTies,
   contestantOf,
@@ -11,6 +11,7 @@ import {
   RunFolder,
 } from "@d3pm/experiment";
 import { byteLevelBpe, saveBpeTokenizer } from "@d3pm/tokenizer";
+import { saveCheckpoint } from "@d3pm/train";
 import { parameterShapes, saveModel, Transformer } from "@d3pm/transformer";
 
 /** A raw tensor for {@linkcode rawSafetensors}. */
@@ -368,34 +369,30 @@ export async function fakeRun(
     if (options.checkpoint) {
       const last = new Transformer(modelConfig, { seed: 300 + i });
       const ema = new Transformer(modelConfig, { seed: 400 + i });
-      const tensors = new Map<string, StoredTensor>();
-      for (const [prefix, m] of [["model/", last], ["ema/", ema]] as const) {
-        for (const [name, v] of m.variables) {
-          tensors.set(prefix + name, {
-            shape: v.shape,
-            data: v.dataSync() as Float32Array,
-          });
-        }
-      }
-      // The final checkpoint as train() writes it: its state carries the
-      // run's ties (no data.json here: the data ties are not compared).
-      const state = {
-        step: config.steps,
-        optimizerStep: config.steps,
-        data: { seed: 0, epoch: 0, batch: 0 },
-        prng: [1, 2, 3, 4],
-        config: checkpointTies(config, kind, 0, {
-          sha256: { train: "", valid: "", test: "" },
-          tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
-        }).config,
-      };
-      await Deno.writeFile(
-        folder.checkpointPath(0, kind),
-        encodeSafetensors(tensors, {
-          format: "d3pm-checkpoint-v1",
-          state: JSON.stringify(state),
-        }),
+      // The final checkpoint as train() writes it (saveCheckpoint): its
+      // state carries the run's ties (no data.json here: the data ties are
+      // not compared); its AdamW moments are zeros, never read here.
+      const zeros = new Map(
+        [...last.variables].map((
+          [name, v],
+        ) => [name, new Float32Array(v.size)]),
       );
+      await saveCheckpoint(folder.checkpointPath(0, kind), {
+        model: last.variables,
+        ema: ema.variables,
+        adamM: zeros,
+        adamV: zeros,
+        state: {
+          step: config.steps,
+          optimizerStep: config.steps,
+          data: { seed: 0, epoch: 0, batch: 0 },
+          prng: [1, 2, 3, 4],
+          config: checkpointTies(config, kind, 0, {
+            sha256: { train: "", valid: "", test: "" },
+            tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
+          }).config,
+        },
+      });
       last.dispose();
       ema.dispose();
     }
