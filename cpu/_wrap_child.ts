@@ -8,7 +8,8 @@
 
 import { validateConfig } from "@d3pm/transformer";
 import { CpuTransformer, createCpuKernels, layernormForward } from "./mod.ts";
-import { runtimeOf, testHooks } from "./_runtime.ts";
+import { runtimeOf } from "./_runtime.ts";
+import { withTestHooks } from "./_test_hooks.ts";
 
 const WRAP = 2 ** 31; // the first number past the int32 range
 
@@ -27,20 +28,11 @@ function floats(n: number, seed: number, lo: number, hi: number): number[] {
 }
 
 // Hooks for one creation only.
-async function made<T>(
+function made<T>(
   o: { firstJob: number; delayMs: number },
   create: () => Promise<T>,
 ): Promise<T> {
-  testHooks.grain = 1;
-  testHooks.delayMs = o.delayMs;
-  testHooks.firstJob = o.firstJob;
-  try {
-    return await create();
-  } finally {
-    testHooks.grain = null;
-    testHooks.delayMs = 0;
-    testHooks.firstJob = 0;
-  }
+  return withTestHooks({ grain: 1, ...o }, create);
 }
 
 /** `jobs` LayerNorms in a row-local chain, each with its own weight and bias. */

@@ -59,6 +59,7 @@ Deno.test("CPU_ENGINE_SHA256 is the hash of the engine's committed sources, kern
       "_exit_child.ts",
       "_joins_child.ts",
       "_wrap_child.ts",
+      "_test_hooks.ts",
     ]
   ) {
     assert(!names.includes(name), name);

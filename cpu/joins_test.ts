@@ -9,13 +9,14 @@
 // dispose in the middle of such a run returns (in a child process, killed
 // if it hangs).
 
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import type { ModelConfig } from "@d3pm/transformer";
 import { CpuTransformer, createCpuKernels } from "./mod.ts";
 import { setJoinElision } from "./profile.ts";
 import { runtimeOf, testHooks } from "./_runtime.ts";
 import { parityConfig, randomIds } from "../webgpu/_test_models.ts";
 import { blas, runChild } from "./_test_util.ts";
+import { withTestHooks } from "./_test_hooks.ts";
 import { layernormArgs } from "./_joins_child.ts";
 
 const B = 4, T = 16;
@@ -24,20 +25,16 @@ async function train(
   config: ModelConfig,
   o: { elide: boolean; delayMs: number },
 ): Promise<{ losses: number[]; norms: number[]; weights: Uint32Array[] }> {
-  testHooks.grain = 1;
-  testHooks.delayMs = o.delayMs;
-  let e: CpuTransformer;
-  try {
-    e = await CpuTransformer.create(config, {
-      batchSize: B,
-      length: T,
-      seed: 5,
-      threads: 2,
-    });
-  } finally {
-    testHooks.grain = null;
-    testHooks.delayMs = 0;
-  }
+  const e = await withTestHooks(
+    { grain: 1, delayMs: o.delayMs },
+    () =>
+      CpuTransformer.create(config, {
+        batchSize: B,
+        length: T,
+        seed: 5,
+        threads: 2,
+      }),
+  );
   try {
     setJoinElision(e.kernels, o.elide);
     const n = B * T, V = config.vocabSize;
@@ -102,9 +99,10 @@ Deno.test({
     "a kernel that throws in the thread inside a run of row-local jobs fails at the next join, naming it, and the next run succeeds",
   ...blas,
   fn: async () => {
-    testHooks.grain = 1;
-    const k = await createCpuKernels({ words: 1 << 16, threads: 2 });
-    testHooks.grain = null;
+    const k = await withTestHooks(
+      { grain: 1 },
+      () => createCpuKernels({ words: 1 << 16, threads: 2 }),
+    );
     try {
       const rt = runtimeOf(k);
       const rows = 64, d = 16;
@@ -163,11 +161,10 @@ Deno.test({
   fn: async () => {
     const rows = 64, d = 16;
     const run = async (delayMs: number, elide: boolean) => {
-      testHooks.grain = 1;
-      testHooks.delayMs = delayMs;
-      const k = await createCpuKernels({ words: 1 << 16, threads: 2 });
-      testHooks.grain = null;
-      testHooks.delayMs = 0;
+      const k = await withTestHooks(
+        { grain: 1, delayMs },
+        () => createCpuKernels({ words: 1 << 16, threads: 2 }),
+      );
       try {
         const rt = runtimeOf(k);
         rt.elide = elide;
@@ -194,4 +191,17 @@ Deno.test({
     // Against joins after every job.
     assertEquals(await run(30, true), await run(0, false));
   },
+});
+
+Deno.test("withTestHooks resets the runtime's test hooks after a creation that throws", async () => {
+  await assertRejects(
+    () =>
+      withTestHooks({ grain: 1, delayMs: 5, firstJob: 7 }, () => {
+        assertEquals([testHooks.grain, testHooks.delayMs], [1, 5]);
+        return Promise.reject(new Error("creation failed"));
+      }),
+    Error,
+    "creation failed",
+  );
+  assertEquals(testHooks, { grain: null, delayMs: 0, firstJob: 0 });
 });
