@@ -2,14 +2,24 @@
 // across file systems: a small tmpfs mounted for the length of a test.
 // Private.
 
-async function mount(args: string[]): Promise<boolean> {
-  const out = await new Deno.Command("mount", { args, stderr: "null" })
-    .output().catch(() => undefined);
-  return out?.success === true;
+/** Run `mount ARGS`; a failure throws, naming the arguments and mount's own line. */
+export async function mount(...args: string[]): Promise<void> {
+  const out = await new Deno.Command("mount", { args }).output();
+  if (!out.success) {
+    throw new Error(
+      `mount ${args.join(" ")}: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
 }
 
+/** Unmount `at`; a failure throws (else the folder's removal fails with a puzzling EBUSY). */
 async function unmount(at: string): Promise<void> {
-  await new Deno.Command("umount", { args: [at] }).output();
+  const out = await new Deno.Command("umount", { args: [at] }).output();
+  if (!out.success) {
+    throw new Error(
+      `umount ${at}: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
+  }
 }
 
 const TMPFS = ["-t", "tmpfs", "-o", "size=64k", "tmpfs"];
@@ -21,7 +31,12 @@ async function probe(): Promise<boolean> {
   if (Deno.build.os !== "linux" || Deno.uid() !== 0) return false;
   const dir = await Deno.makeTempDir();
   try {
-    if (!(await mount([...TMPFS, dir]))) return false;
+    await mount(...TMPFS, dir);
+  } catch {
+    await Deno.remove(dir);
+    return false;
+  }
+  try {
     await unmount(dir);
     return true;
   } finally {
@@ -40,9 +55,7 @@ export async function withTmpfs(
   at: string,
   fn: () => Promise<void>,
 ): Promise<void> {
-  if (!(await mount([...TMPFS, at]))) {
-    throw new Error(`Cannot mount a tmpfs on ${at} (MAY_MOUNT said it could)`);
-  }
+  await mount(...TMPFS, at);
   try {
     await fn();
   } finally {

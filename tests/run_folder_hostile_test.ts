@@ -27,7 +27,7 @@ import { inspectModel, serializeModel, Transformer } from "@d3pm/transformer";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
 import { writeFileAtomic } from "@d3pm/core";
 import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
-import { MAY_MOUNT, withTmpfs } from "../core/_mount_test_util.ts";
+import { MAY_MOUNT, mount, withTmpfs } from "../core/_mount_test_util.ts";
 
 // The tfjs path, named: it logs every step, which the checks of "each step
 // once per model" count (`auto` trains on the CPU engine where no GPU is,
@@ -773,13 +773,6 @@ Deno.test({
     const ro = await Deno.makeTempDir();
     // Mounts work here (MAY_MOUNT): one that fails is an error (it returned
     // and passed, having checked nothing).
-    const mount = async (...args: string[]) => {
-      const r = await new Deno.Command("mount", { args }).output();
-      assert(
-        r.success,
-        `mount ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`,
-      );
-    };
     try {
       await mount("--bind", run, ro);
       await mount("-o", "remount,ro,bind", ro);
