@@ -171,7 +171,7 @@ async function child(
   return dec.decode(out.stdout);
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
 
 async function speed(
   coretypes: string[],

@@ -9,8 +9,9 @@
  */
 import type { PageFiles } from "./server.ts";
 
-const HERE = new URL(".", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
+// Decoded: a checkout path with a space is %20 in the URL.
+const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
 /** Where the bundle is written. */
 export const DIST: string = `${HERE}dist`;
 

@@ -45,7 +45,9 @@ import {
 } from "@d3pm/experiment";
 
 /** The repository (where `deno task experiment` runs). */
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+// Decoded: a checkout path with a space is %20 in the URL.
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
+  .replace(/\/$/, "");
 
 /** The sweep's own options. */
 const SWEEP = {
@@ -99,7 +101,8 @@ const SWEEP = {
   sbatch: {
     kind: "string",
     value: "LINES",
-    help: 'slurm: extra #SBATCH lines, ";"-separated ("--qos=long; --mem=32G")',
+    help:
+      'slurm: extra #SBATCH lines, ";"- or newline-separated ("--qos=long; --mem=32G")',
   },
   wait: {
     kind: "boolean",
@@ -438,7 +441,9 @@ async function runOnSlurm(
     cpusPerTask: values.cpusPerTask,
     gpus: values.gpus,
     parallel: values.parallel,
-    extra: values.sbatch?.split(";").map((s) => s.trim()).filter(Boolean),
+    // ";" or line breaks (`--sbatch "$(cat extra.sbatch)"`): each piece is
+    // its own #SBATCH line.
+    extra: values.sbatch?.split(/[;\n\r]/).map((s) => s.trim()).filter(Boolean),
   };
   if (values.dryRun) return printWaves(sweep, parts, settings);
   const { jobIds, out, path } = await submitWaves(sweep, parts, {

@@ -151,17 +151,43 @@ export const EXPERIMENT_SCRIPT = "examples/experiment.ts";
  * @example
  * ```ts
  * import { planSweep, sweepCommand } from "@d3pm/experiment";
- * import { assertEquals } from "@std/assert";
+ * import { assertEquals, assertThrows } from "@std/assert";
  * const s = planSweep({ seeds: 1 }, { dir: "runs/s" });
  * assertEquals(sweepCommand(s, "deno", "/repo"), "deno run -A /repo/examples/experiment.ts");
  * assertEquals(
  *   sweepCommand({ ...s, script: "examples/ablate.ts" }, "deno", "/repo"),
  *   "deno run -A /repo/examples/ablate.ts",
  * );
+ * assertEquals(
+ *   sweepCommand(s, "/opt/my deno/deno", "/a b"),
+ *   "'/opt/my deno/deno' run -A '/a b/examples/experiment.ts'",
+ * );
+ * assertThrows(() => sweepCommand(s, "deno\necho hi", "/repo"), Error, "Option --deno holds a control character");
  * ```
  */
 export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
-  return `${deno} run -A ${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`;
+  // Quoted: the line goes into a job script and a `bash -c` (a Deno or a
+  // checkout path with a space stays one word); a control character is
+  // refused (the script indents its lines, so a line break inside the
+  // quotes would change the path).
+  for (
+    const [what, value] of [["Option --deno", deno], [
+      "The checkout's path",
+      root,
+    ]]
+  ) {
+    // deno-lint-ignore no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(value)) {
+      throw new ConfigError(
+        `${what} holds a control character (${
+          JSON.stringify(value).slice(0, 80)
+        }): every cell's command line holds it; give a path without one`,
+      );
+    }
+  }
+  return `${shellQuote(deno)} run -A ${
+    shellQuote(`${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`)
+  }`;
 }
 
 /** A cell of a study's grid, before it has a place in the sweep. */

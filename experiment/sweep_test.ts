@@ -22,6 +22,7 @@ import {
   saveSweep,
   sbatchScript,
   statusLine,
+  sweepCommand,
   sweepPaths,
   sweepStatus,
   writeMergedReport,
@@ -1339,4 +1340,40 @@ Deno.test("sbatchScript() refuses a line break in what it writes unquoted (--par
     time: "1:00:00",
   });
   assertStringIncludes(ok, "#SBATCH --partition=gpu\n#SBATCH --time=1:00:00\n");
+});
+
+// The cells' command line (--deno and the checkout's path) went into the
+// job script and `bash -c` unquoted: `--deno $'/opt/my deno/deno\necho PWNED'`
+// wrote "echo PWNED run -A …" as a command of its own, and a path with a
+// space broke every cell.
+Deno.test("sweepCommand() quotes --deno and the script's path: a space or a line break in them stays inside one word of the job script", () => {
+  const s = planSweep({ seeds: 2 }, { dir: "/s/w" });
+  const command = sweepCommand(s, "/opt/my deno/deno", "/a b");
+  const script = sbatchScript(s, { workdir: "/", experiment: command });
+  assertStringIncludes(
+    script,
+    "\n    '/opt/my deno/deno' run -A '/a b/examples/experiment.ts' --seeds 1",
+  );
+  // What bash makes of it: the same words.
+  const words = new Deno.Command("bash", {
+    args: ["-c", `printf '%s|' ${command}`],
+  }).outputSync();
+  assertEquals(
+    new TextDecoder().decode(words.stdout),
+    "/opt/my deno/deno|run|-A|/a b/examples/experiment.ts|",
+  );
+  // A line break: refused, naming the option (the script indents its lines).
+  for (
+    const [deno, root, what] of [["deno\necho PWNED", "/a", "Option --deno"], [
+      "deno",
+      "/a\nb",
+      "The checkout's path",
+    ]]
+  ) {
+    assertThrows(
+      () => sweepCommand(s, deno, root),
+      ConfigError,
+      `${what} holds a control character`,
+    );
+  }
 });

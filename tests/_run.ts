@@ -20,7 +20,9 @@ export const FAST_EVAL: readonly string[] = [
   "4",
 ];
 
-export const ROOT: string = new URL("..", import.meta.url).pathname;
+export const ROOT: string = decodeURIComponent(
+  new URL("..", import.meta.url).pathname,
+);
 
 /** Run `examples/<script>` with `args` (and `env` added to this process's). */
 export async function runTool(

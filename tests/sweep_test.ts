@@ -323,6 +323,19 @@ Deno.test("deno task sweep run --on slurm --dry-run re-submits failed, interrupt
     errorLine(owned),
     'error: Option --sbatch cannot set --array (got "--array=0-9"): the sweep sets the array (one task per open cell; --parallel N for %N) and the waves\' dependencies',
   );
+  // Lines as a file holds them (`--sbatch "$(cat extra.sbatch)"`): each its
+  // own #SBATCH line (a line break was refused as a control character).
+  const lines = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "slurm",
+    "--dry-run",
+    "--sbatch",
+    "--qos=long\n--mem=32G\n",
+  ]);
+  assertEquals(lines.code, 0, lines.stderr);
+  assertStringIncludes(lines.stdout, "#SBATCH --qos=long\n#SBATCH --mem=32G\n");
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -704,7 +704,8 @@ async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+  const root = decodeURIComponent(new URL("..", import.meta.url).pathname)
+    .replace(/\/$/, "");
   const files = args.length > 0 ? args : await trackedMarkdown(root);
   const started = performance.now();
   const help = new TaskHelp(root);

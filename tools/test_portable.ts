@@ -116,7 +116,7 @@ if (args.length === 0) {
   Deno.exit(0);
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
 // Never under another kernel set: the GPU's and the dashboard's tests
 // (tests/engine_test.ts is the WebGPU engine's run against tfjs's, whose
 // tfjs side tests/cpu_engine_test.ts runs too; the browser tests);
