@@ -24,7 +24,15 @@ export async function within<T>(
     // releases a reader blocked in its open or read; write-only would wait
     // for ever for a reader that never came (a read stuck elsewhere).
     (await Deno.open(fifo, { read: true, write: true })).close();
-    await settled;
+    // The released read ends now; one stuck elsewhere is not waited for
+    // beyond another `ms` (the test fails on "timeout", and Deno's
+    // sanitizer names the op left running, instead of hanging).
+    let wait: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      settled,
+      new Promise((r) => wait = setTimeout(r, ms)),
+    ]);
+    clearTimeout(wait);
   }
   return out;
 }
