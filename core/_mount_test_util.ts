@@ -58,7 +58,14 @@ export async function withTmpfs(
   await mount(...TMPFS, at);
   try {
     await fn();
-  } finally {
-    await unmount(at);
+  } catch (e) {
+    // The test's own failure is what it reports; an unmount that fails
+    // after it (a file left open: "target is busy") is added, not put in
+    // its place.
+    await unmount(at).catch((u) => {
+      if (e instanceof Error) e.message += ` (then ${(u as Error).message})`;
+    });
+    throw e;
   }
+  await unmount(at);
 }
