@@ -19,8 +19,8 @@ import {
   type PresetName,
   RESUMABLE_KEYS,
   RULES,
-  VERIFIED_KEYS,
 } from "./options.ts";
+import { ignoredKeys } from "./_ignored_keys.ts";
 import { PRESETS } from "./presets.ts";
 import { contestants } from "./registry.ts";
 
@@ -259,9 +259,7 @@ export function configDiff(
 ): string {
   return configDifferences(saved, now, {
     defaults: ADDED_KEYS,
-    ignore: options.verified
-      ? [...RESUMABLE_KEYS, ...VERIFIED_KEYS]
-      : RESUMABLE_KEYS,
+    ignore: ignoredKeys(options.verified ?? false),
   }).map((d) =>
     `--${flagOf(d.key)} is ${JSON.stringify(d.now)} but the run used ${
       JSON.stringify(d.saved)
