@@ -51,11 +51,18 @@ function equalConstantTime(a: string, b: string): boolean {
   return d === 0;
 }
 
+// The cookie holds the token percent-encoded: a base64 token's `/ = +` are
+// then `%2F %3D %2B`, which no cookie parser splits or changes.
 function cookieToken(req: Request): string | undefined {
   const header = req.headers.get("cookie") ?? "";
   for (const part of header.split(";")) {
     const [k, ...v] = part.trim().split("=");
-    if (k === COOKIE) return v.join("=");
+    if (k !== COOKIE) continue;
+    try {
+      return decodeURIComponent(v.join("="));
+    } catch {
+      return undefined; // a malformed escape: no token
+    }
   }
   return undefined;
 }
@@ -68,6 +75,7 @@ function cookieToken(req: Request): string | undefined {
  * @param ctx What routes use.
  * @param options The token, allowed hosts and the page.
  * @returns The handler.
+ * @throws {RangeError} For an empty token (only `undefined` means none).
  *
  * @example
  * ```ts
@@ -85,6 +93,13 @@ export function dashboardHandler(
   ctx: DashboardContext,
   options: HandlerOptions,
 ): (req: Request) => Promise<Response> {
+  // `token: ""` once meant no token: an open server for a caller who
+  // thought they had set one.
+  if (options.token === "") {
+    throw new RangeError(
+      "Cannot serve the dashboard: the token is empty; give a non-empty one, or none (undefined) for no token",
+    );
+  }
   return async (req: Request): Promise<Response> => {
     let url: URL;
     try {
@@ -104,7 +119,7 @@ export function dashboardHandler(
         );
       }
     }
-    if (options.token) {
+    if (options.token !== undefined) {
       const given = url.searchParams.get("token") ??
         req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ??
         cookieToken(req);
@@ -126,8 +141,9 @@ export function dashboardHandler(
           status: 303,
           headers: {
             location: "/",
-            "set-cookie":
-              `${COOKIE}=${options.token}; Path=/; HttpOnly; SameSite=Strict`,
+            "set-cookie": `${COOKIE}=${
+              encodeURIComponent(options.token)
+            }; Path=/; HttpOnly; SameSite=Strict`,
           },
         });
       }
@@ -292,14 +308,16 @@ export function isLoopback(host: string): boolean {
  *
  * @param options The host and the token given.
  * @returns The token to require (none on loopback unless given) and the warning to print.
- * @throws {RangeError} For a token with a character other than letters,
- *   digits and `- . _ ~` (a space, `;`, `+`, a control character).
+ * @throws {RangeError} For an empty token, and for one outside RFC 6750's
+ *   b64token (letters, digits, `- . _ ~ + /`, then `=` padding only at the
+ *   end): a space, `;`, `,`, `"`, a control character.
  *
  * @example
  * ```ts
  * import { checkListen } from "@d3pm/dashboard";
  * import { assert, assertEquals, assertThrows } from "@std/assert";
  * assertThrows(() => checkListen({ host: "127.0.0.1", token: "a b;c" }), RangeError, "use letters, digits");
+ * assertEquals(checkListen({ host: "127.0.0.1", token: "q+/w==" }).token, "q+/w==");
  * assertEquals(checkListen({ host: "127.0.0.1" }), { token: undefined, warning: undefined });
  * const open = checkListen({ host: "0.0.0.0" });
  * assert(open.token!.length >= 32 && open.warning!.includes("0.0.0.0"));
@@ -308,16 +326,24 @@ export function isLoopback(host: string): boolean {
 export function checkListen(
   options: ListenOptions,
 ): { token?: string; warning?: string } {
-  // A token travels in the address (`?token=`), a cookie and an
-  // Authorization header: `--token 'a b;c'` was set as the cookie `a b`
-  // (the `;` starts an attribute), and the page got 401 on every request.
+  // A token travels in the address (`?token=`, percent-encoded), a cookie
+  // (percent-encoded) and an Authorization header, whose grammar is RFC
+  // 6750's b64token: `--token 'a b;c'` was set as the cookie `a b` (the `;`
+  // starts an attribute), and the page got 401 on every request. Base64
+  // (`openssl rand -base64 32`) is within it.
+  if (options.token === "") {
+    throw new RangeError(
+      "--token is empty: give a secret of letters, digits and - . _ ~ + / (then = padding)",
+    );
+  }
   if (
-    options.token !== undefined && !/^[A-Za-z0-9._~-]+$/.test(options.token)
+    options.token !== undefined &&
+    !/^[A-Za-z0-9._~+/-]+=*$/.test(options.token)
   ) {
     throw new RangeError(
       `--token ${
         JSON.stringify(options.token).slice(0, 40)
-      } holds a character a cookie or an address cannot carry as it is: use letters, digits and - . _ ~ only`,
+      } holds a character an Authorization header cannot carry: use letters, digits and - . _ ~ + / only, then = padding at the end`,
     );
   }
   if (isLoopback(options.host)) {
@@ -328,11 +354,42 @@ export function checkListen(
     token,
     warning:
       `warning: listening on ${options.host}: anyone who can reach this machine can reach the dashboard; every request must carry the token${
-        options.token
+        options.token !== undefined
           ? " you gave"
           : ` ${token} (generated; pass --token to choose one)`
       }`,
   };
+}
+
+/**
+ * The address `serve` prints: `http://HOST:PORT/`, with `?token=` holding
+ * the token percent-encoded (a base64 token's `+` would come back from the
+ * query as a space, its `/` and `=` are escaped too).
+ *
+ * @param hostname The interface listened on (an IPv6 one is bracketed).
+ * @param options The port, and the token when there is one.
+ * @returns The address to open once.
+ *
+ * @example
+ * ```ts
+ * import { dashboardAddress } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(dashboardAddress("::1", { port: 8000 }), "http://[::1]:8000/");
+ * assertEquals(
+ *   dashboardAddress("0.0.0.0", { port: 80, token: "a+b/c=" }),
+ *   "http://0.0.0.0:80/?token=a%2Bb%2Fc%3D",
+ * );
+ * ```
+ */
+export function dashboardAddress(
+  hostname: string,
+  options: { port: number; token?: string },
+): string {
+  const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
+  const query = options.token === undefined
+    ? ""
+    : `?token=${encodeURIComponent(options.token)}`;
+  return `http://${shown}:${options.port}/${query}`;
 }
 
 function randomToken(): string {

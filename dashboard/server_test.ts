@@ -10,6 +10,7 @@ import {
   BadRunIdError,
   checkListen,
   checkRunId,
+  dashboardAddress,
   dashboardHandler,
   DEFAULT_LIMITS,
   EXPORT_TEXT_LIMIT,
@@ -1300,18 +1301,70 @@ Deno.test("a generation or model file of a corrupt run is refused with 404 namin
 
 // `serve --token 'a b;c'` set the cookie `d3pm_token=a b;c`, which a
 // browser keeps as `a b`: every request of the page was then 401.
-Deno.test("checkListen() refuses a token a cookie, an address or a header cannot carry as it is, on loopback and beyond", () => {
-  for (const token of ["a b;c", "a+b", "x\ny", "tök", "a,b", 'a"b']) {
+Deno.test("checkListen() refuses a token a cookie, an address or a header cannot carry as it is, on loopback and beyond; an empty one in its own line", () => {
+  for (
+    const token of ["a b;c", "a b", "a;b", "x\ny", "tök", "a,b", 'a"b', "a=b"]
+  ) {
     for (const host of ["127.0.0.1", "0.0.0.0"]) {
       assertThrows(
         () => checkListen({ host, token }),
         RangeError,
-        "holds a character a cookie or an address cannot carry as it is: use letters, digits and - . _ ~ only",
+        "holds a character an Authorization header cannot carry: use letters, digits and - . _ ~ + / only, then = padding at the end",
       );
     }
   }
-  assertEquals(
-    checkListen({ host: "0.0.0.0", token: "A-z_0.9~" }).token,
-    "A-z_0.9~",
+  for (const host of ["127.0.0.1", "0.0.0.0"]) {
+    assertThrows(
+      () => checkListen({ host, token: "" }),
+      RangeError,
+      "--token is empty: give a secret",
+    );
+  }
+  for (const token of ["A-z_0.9~", "Zm9v+YmFy/YQ==", "a+b", "abc="]) {
+    assertEquals(checkListen({ host: "0.0.0.0", token }).token, token);
+  }
+});
+
+// `openssl rand -base64 32` gives `/ = +`: once refused, and a `+` in an
+// unencoded `?token=` came back as a space.
+Deno.test('a base64 token works end to end: the printed address logs in, its cookie, the Authorization header; a token: "" is refused, not an open server', async () => {
+  const token = "q+8/Zm9v+YmFy/x==";
+  const s = await setup({
+    token: checkListen({ host: "0.0.0.0", token }).token,
+  });
+  try {
+    const link = new URL(dashboardAddress("127.0.0.1", { port: 80, token }));
+    const login = await s.get(`/${link.search}`);
+    assertEquals(login.status, 303);
+    const cookie = login.headers.get("set-cookie")!.split(";")[0];
+    assertEquals(
+      (await s.get("/api/runs", { headers: { cookie } })).status,
+      200,
+    );
+    assertEquals(
+      (await s.get("/api/runs", {
+        headers: { authorization: `Bearer ${token}` },
+      }))
+        .status,
+      200,
+    );
+    // Unencoded, the `+` is a space: not the token.
+    assertEquals((await s.get(`/api/runs?token=${token}`)).status, 401);
+    assertEquals(
+      (await s.get("/api/runs", { headers: { cookie: "d3pm_token=%E0%A4%A" } }))
+        .status,
+      401,
+    );
+  } finally {
+    await s.done();
+  }
+  assertThrows(
+    () =>
+      dashboardHandler(
+        { root: "none", generation: new GenerationService(fakeLoader()) },
+        { page: PAGE, token: "" },
+      ),
+    RangeError,
+    "the token is empty",
   );
 });

@@ -12,6 +12,7 @@ import { initBackend } from "@d3pm/backend";
 import {
   checkListen,
   checkRunsRoot,
+  dashboardAddress,
   dashboardHandler,
   exportDashboard,
   GenerationService,
@@ -45,7 +46,7 @@ const OPTIONS = {
     kind: "string",
     value: "TOKEN",
     help:
-      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once): letters, digits and - . _ ~",
+      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once): letters, digits and - . _ ~ + / (then = padding), as base64 is",
   },
   engine: {
     kind: "choice",
@@ -123,10 +124,9 @@ function listen(
       port: values.port,
       onListen: ({ hostname, port }) => {
         onListen();
-        const shown = hostname.includes(":") ? `[${hostname}]` : hostname;
         console.log(
-          `dashboard of ${values.runs}: http://${shown}:${port}/${
-            token ? `?token=${token}` : ""
+          `dashboard of ${values.runs}: ${
+            dashboardAddress(hostname, { port, token })
           }`,
         );
       },
