@@ -6,12 +6,12 @@
  * @module
  */
 import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
-import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
-import { readBounded, readJsonBounded } from "@d3pm/core";
+import { BPE_FORMAT, saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
+import { fileAbove, readBounded, readJsonBounded } from "@d3pm/core";
 
 const SUMMARY =
   `Trains a byte-level BPE (GPT-2 pre-tokenization, deterministic: ties go to the
-smaller pair of ids) and writes it as JSON (format "d3pm-bpe", version 1).
+smaller pair of ids) and writes it as JSON (format "${BPE_FORMAT}", version 1).
 The default is the tokenizer of the default experiment preset: 4096 ids (4092
 base ids, then bos, eos, pad, mask) trained on the committed WikiText-2 train
 split.`;
@@ -67,9 +67,10 @@ async function checkOut(out: string): Promise<void> {
       `--out ${out} is a directory; ${accepted}, such as ${out}/bpe.json`,
     );
   }
-  const parent = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
-  if (parent !== "" && await isDir(parent) === false) {
-    fail(`--out ${out} is inside ${parent}, which is a file; ${accepted}`);
+  // Any folder above may be the file (`F/sub/bpe.json`), not only the parent.
+  const file = await fileAbove(out);
+  if (file !== undefined) {
+    fail(`--out ${out} is inside ${file}, which is a file; ${accepted}`);
   }
   await checkReplaced(out, accepted);
 }
@@ -96,9 +97,9 @@ async function checkReplaced(out: string, accepted: string): Promise<void> {
     (j) => (j as { format?: unknown } | null)?.format,
     () => undefined,
   );
-  if (format !== "d3pm-bpe") {
+  if (format !== BPE_FORMAT) {
     fail(
-      `--out ${out} exists and is not a tokenizer this command wrote (a JSON file with "format": "d3pm-bpe"), so it is kept; ${keep}`,
+      `--out ${out} exists and is not a tokenizer this command wrote (a JSON file with "format": "${BPE_FORMAT}"), so it is kept; ${keep}`,
     );
   }
 }

@@ -22,6 +22,7 @@
 import {
   BoundedReadError,
   createSha256,
+  fileAbove,
   kindOf,
   readJsonBounded,
   readTextBounded,
@@ -782,7 +783,13 @@ export class RunFolder {
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return "empty";
       if (e instanceof Deno.errors.NotADirectory) {
-        throw new ConfigError(`--out ${this.dir} is a file, not a folder`);
+        // `--out F/run` with F a file: F is the file, not F/run.
+        const file = await fileAbove(this.dir);
+        throw new ConfigError(
+          file === undefined
+            ? `--out ${this.dir} is a file, not a folder`
+            : `--out ${this.dir} is inside ${file}, which is a file, not a folder; --out takes a folder: choose another`,
+        );
       }
       throw cannotUse(this.dir, "read", e); // a link loop, a name too long
     }

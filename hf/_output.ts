@@ -3,7 +3,7 @@
 // no directory or a complete one; an existing target is replaced only when
 // forced. Weights are streamed into safetensors one tensor at a time.
 
-import { pathExists, safetensorsHeaderBytes } from "@d3pm/core";
+import { fileAbove, pathExists, safetensorsHeaderBytes } from "@d3pm/core";
 import { InteropError } from "./errors.ts";
 
 /**
@@ -95,19 +95,6 @@ export async function checkTarget(target: Target): Promise<void> {
       `${path} holds files but no ${target.marker}: --force replaces only ${target.what} (or an empty folder); choose another ${flag}`,
     );
   }
-}
-
-// The first ancestor of `path` that exists and is not a folder.
-async function fileAbove(path: string): Promise<string | undefined> {
-  const parts = path.split("/");
-  for (let i = 1; i < parts.length; i++) {
-    const above = parts.slice(0, i).join("/");
-    if (above === "") continue;
-    const info = await Deno.stat(above).catch(() => undefined);
-    if (info === undefined) return undefined;
-    if (!info.isDirectory) return above;
-  }
-  return undefined;
 }
 
 async function isEmpty(dir: string): Promise<boolean> {

@@ -68,7 +68,17 @@ Deno.test("tokenizer:train reports other bad input in one line without a stack t
         `cannot read --input ${dir}/none.txt`,
       ],
       [["--input="], 2, "Option --input needs a value: PATH"],
-      [["--input", input, "--out", `${input}/x.json`], 2, "which is a file"],
+      [
+        ["--input", input, "--out", `${input}/x.json`],
+        2,
+        `--out ${input}/x.json is inside ${input}, which is a file`,
+      ],
+      // Not only the parent: the file may be further up.
+      [
+        ["--input", input, "--out", `${input}/sub/x.json`],
+        2,
+        `--out ${input}/sub/x.json is inside ${input}, which is a file`,
+      ],
       [["--input", input, "--out="], 2, "Option --out needs a value: PATH"],
       [["--input", input, "--out", `${dir}/adir/`], 2, "is not a file path"],
       [

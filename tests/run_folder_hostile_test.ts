@@ -172,7 +172,17 @@ Deno.test("hostile: --out paths that are not a place for a run are refused and l
     [`${dir}/loop/run`, false, `Cannot read --out ${dir}/loop/run: Too many`],
     [`${dir}/${"x".repeat(300)}`, true, "File name too long; choose another"],
     [`${dir}/file`, true, "is a file, not a folder"],
-    [`${dir}/file/run`, false, "is a file, not a folder"],
+    // The file is `file`, not `file/run` (said so once).
+    [
+      `${dir}/file/run`,
+      false,
+      `--out ${dir}/file/run is inside ${dir}/file, which is a file, not a folder; --out takes a folder`,
+    ],
+    [
+      `${dir}/file/a/run`,
+      true,
+      `--out ${dir}/file/a/run is inside ${dir}/file, which is a file`,
+    ],
     [run, false, "already holds a run"],
     [`${run}///`, false, "already holds a run"],
     [`${dir}/link/`, false, "already holds a run"],
