@@ -506,13 +506,10 @@ async function trainedModel(
   if (kind === null || !/^[a-z][a-z0-9-]{0,39}$/.test(kind)) {
     throw new HttpError(400, "model must be a contestant's kind, e.g. d3pm");
   }
-  const o = await inspectRun(dir);
   // A corrupt run (a torn config.json, a results.json of another run) was
   // answered "has no model d3pm of seed 0", whatever it trained.
-  if (o.status === "corrupt") {
-    throw new HttpError(404, `The run is not served: ${o.reason}`);
-  }
-  const m = o.state?.models.find((x) =>
+  const state = await servedRun(dir);
+  const m = state.models.find((x) =>
     x.seed === Number(seed) && x.kind === kind
   );
   if (!m) {
@@ -619,14 +616,8 @@ async function vocabOf(
   let v = VOCABS.get(key);
   if (!v) {
     v = (async () => {
-      const o = await inspectRun(dir);
-      if (!o.state) {
-        throw new HttpError(
-          404,
-          `The run is ${o.status}: ${o.reason ?? "no configuration"}`,
-        );
-      }
-      const tok = await openTokenizer(o.state.config, new RunFolder(dir));
+      const state = await servedRun(dir);
+      const tok = await openTokenizer(state.config, new RunFolder(dir));
       const pieces: string[] = [];
       for (let i = 0; i < tok.vocabSize; i++) {
         try {
@@ -681,10 +672,31 @@ export async function tokenizeRoute(
       `text is ${text.length} characters; at most ${ctx.generation.limits.maxPromptChars}`,
     );
   }
-  const o = await inspectRun(dir);
-  if (!o.state) throw new HttpError(404, `The run is ${o.status}`);
-  const tok = await openTokenizer(o.state.config, new RunFolder(dir));
+  // "The run is corrupt" once, without saying why.
+  const state = await servedRun(dir);
+  const tok = await openTokenizer(state.config, new RunFolder(dir));
   return json({ ids: Array.from(tok.encode(text)) });
+}
+
+/**
+ * The state of the run in `dir`, or a 404 saying why it is not served: one
+ * wording, with the reason, for every route that needs the run read (a
+ * model, the vocabulary, tokenizing); these once said "not served: …",
+ * "corrupt: …" and "corrupt" with no reason.
+ */
+async function servedRun(
+  dir: string,
+): Promise<NonNullable<RunOverview["state"]>> {
+  const o = await inspectRun(dir);
+  if (o.state === undefined) {
+    throw new HttpError(
+      404,
+      `The run is not served: ${
+        o.reason ?? "its files cannot be read as a run"
+      }`,
+    );
+  }
+  return o.state;
 }
 
 /**

@@ -1268,7 +1268,7 @@ Deno.test("the vocabulary of a run is read again once its files change (a run re
 
 // A run with a torn config.json, or a results.json copied from another run,
 // was answered "The run has no model d3pm of seed 0" — whatever it trained.
-Deno.test("a generation or model file of a corrupt run is refused with 404 naming why, by run id, not as a model it lacks", async () => {
+Deno.test("a generation, model file, vocabulary or tokenizing of a corrupt run is refused with 404 naming why in one wording, by run id, not as a model it lacks", async () => {
   const s = await setup();
   try {
     const good = JSON.parse(
@@ -1294,6 +1294,23 @@ Deno.test("a generation or model file of a corrupt run is refused with 404 namin
       (await torn.json()).error,
       /^The run is not served: broken\/config\.json is not valid JSON/,
     );
+    // Tokenizing said "The run is corrupt", the vocabulary "The run is
+    // corrupt: …": one wording, with the reason, everywhere.
+    for (const path of ["/api/run/tokenize?text=a&", "/api/run/vocab?"]) {
+      for (
+        const [run, why] of [
+          ["broken", /broken\/config\.json is not valid JSON/],
+          ["good", /good\/results\.json was measured with --lr /],
+        ] as const
+      ) {
+        const res = await s.get(`${path}run=${run}`);
+        assertEquals(res.status, 404, `${path}run=${run}`);
+        const { error } = await res.json();
+        assert(error.startsWith("The run is not served: "), error);
+        assertMatch(error, why);
+        assert(!error.includes(s.base), error);
+      }
+    }
   } finally {
     await s.done();
   }
