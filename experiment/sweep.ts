@@ -706,17 +706,11 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   }
   // One readSweep could not read back (its values long, its cells many) is
   // refused before anything is made.
-  const text = JSON.stringify(sweep, null, 2) + "\n";
-  const bytes = new TextEncoder().encode(text).length;
-  if (bytes > SWEEP_FILE_LIMIT) {
-    throw new ConfigError(
-      `Cannot make a sweep in ${sweep.dir}: its sweep.json would be ${
-        bytes.toLocaleString("en")
-      } bytes, more than the ${
-        formatBytes(SWEEP_FILE_LIMIT)
-      } a sweep is read back to: sweep fewer cells or shorter values`,
-    );
-  }
+  const text = sweepText(
+    sweep,
+    `Cannot make a sweep in ${sweep.dir}`,
+    "sweep fewer cells or shorter values",
+  );
   await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
   await writeFileAtomic(path, text);
   return sweep;
@@ -854,11 +848,37 @@ export async function recordSubmission(
     sweep.submissions.push({ ...entry, at: new Date().toISOString() });
     await writeFileAtomic(
       sweepPaths(dir).json,
-      JSON.stringify(sweep, null, 2) + "\n",
+      sweepText(
+        sweep,
+        `Cannot record the submission${
+          entry.jobId ? ` of job ${entry.jobId}` : ""
+        } in ${dir}`,
+        "plan the sweep again in a new folder",
+      ),
     );
   } finally {
     release();
   }
+}
+
+/**
+ * A sweep's `sweep.json` text, refused (`what: … bytes, more than …; fix`)
+ * when {@linkcode readSweep} could not read it back: the one check of both
+ * writers, the plan's and a submission's.
+ */
+function sweepText(sweep: Sweep, what: string, fix: string): string {
+  const text = JSON.stringify(sweep, null, 2) + "\n";
+  const bytes = new TextEncoder().encode(text).length;
+  if (bytes > SWEEP_FILE_LIMIT) {
+    throw new ConfigError(
+      `${what}: its sweep.json would be ${
+        bytes.toLocaleString("en")
+      } bytes, more than the ${
+        formatBytes(SWEEP_FILE_LIMIT)
+      } a sweep is read back to: ${fix}`,
+    );
+  }
+  return text;
 }
 
 /** How long {@linkcode recordSubmission} waits for another writer of `sweep.json`. */

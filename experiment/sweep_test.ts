@@ -22,6 +22,7 @@ import {
   saveSweep,
   sbatchScript,
   statusLine,
+  SWEEP_FILE_LIMIT,
   sweepCommand,
   sweepPaths,
   sweepStatus,
@@ -1281,6 +1282,31 @@ Deno.test("planSweep() counts the cells before building them: 300 × 300 values 
     grid: { lr: values(100, 1e-3), weightDecay: values(100, 1e-2) },
   }, { dir: "runs/big" });
   assertEquals(s.cells.length, 10_000);
+});
+
+// recordSubmission rewrote sweep.json without saveSweep's size check: a
+// sweep just under the limit became unreadable after a submission.
+Deno.test("recordSubmission() refuses a record that would take sweep.json past what readSweep reads back, leaving it readable", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dir = `${root}/sw`;
+    const sweep = planSweep({ grid: { lr: [1e-3, 2e-3] } }, { dir });
+    const size = () =>
+      new TextEncoder().encode(JSON.stringify(sweep, null, 2) + "\n").length;
+    sweep.cells[0].args.push("");
+    sweep.cells[0].args[sweep.cells[0].args.length - 1] = "x".repeat(
+      SWEEP_FILE_LIMIT - size() - 16,
+    );
+    await saveSweep(sweep);
+    await assertRejects(
+      () => recordSubmission(dir, { on: "slurm", jobId: "42" }),
+      ConfigError,
+      `Cannot record the submission of job 42 in ${dir}: its sweep.json would be `,
+    );
+    assertEquals((await readSweep(dir)).submissions, []);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });
 
 Deno.test("saveSweep() refuses a sweep whose sweep.json readSweep could not read back (over 64 MiB), making nothing", async () => {
