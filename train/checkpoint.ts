@@ -158,7 +158,8 @@ function stateOf(
   }
   if (
     !Number.isInteger(state.step) || !Number.isInteger(state.optimizerStep) ||
-    !Array.isArray(state.prng) || typeof state.data !== "object"
+    !Array.isArray(state.prng) || typeof state.data !== "object" ||
+    state.data === null || Array.isArray(state.data)
   ) {
     throw corrupt(path, "its state lacks step, optimizerStep, data or prng");
   }

@@ -98,6 +98,23 @@ Deno.test("readCheckpointState() reads train()'s state from the header and refus
         "its state is not a JSON object",
       );
     }
+    // An object whose data (the batch order's state) is null or a list:
+    // "object" to typeof, read off nothing by a resume.
+    const saved = JSON.parse(metadata!.state);
+    for (const data of [null, [1]]) {
+      await Deno.writeFile(
+        `${dir}/odd`,
+        encodeSafetensors(tensors, {
+          ...metadata,
+          state: JSON.stringify({ ...saved, data }),
+        }),
+      );
+      await refused(
+        `${dir}/odd`,
+        `Checkpoint ${dir}/odd is corrupt: its state lacks step, optimizerStep, data or prng${fix}`,
+        "its state lacks step, optimizerStep, data or prng",
+      );
+    }
     await Deno.writeFile(
       `${dir}/odd`,
       encodeSafetensors(tensors, { ...metadata, state: "{step" }),
