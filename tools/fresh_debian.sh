@@ -107,12 +107,16 @@ set +e
 # In its own session, waited on in the background: a signal to this script
 # stops the whole job at once (bash runs a trap only after a foreground
 # child ends), then the EXIT trap unmounts.
+child=
+stop() {
+  if [ -n "$child" ]; then kill -TERM -- "-$child" 2>/dev/null; wait "$child"; fi
+  exit "$1"
+}
+trap 'stop 130' INT
+trap 'stop 143' TERM
 setsid chroot "$dir" /usr/bin/env -i "${env[@]}" /bin/bash -c \
   "cd /root/d3pm && bash tools/setup.sh && npx -y deno@2.9.6 task $job" &
 child=$!
-stop() { kill -TERM -- "-$child" 2>/dev/null; wait "$child"; exit "$1"; }
-trap 'stop 130' INT
-trap 'stop 143' TERM
 wait "$child"
 status=$?
 trap - INT TERM
