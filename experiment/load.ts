@@ -158,7 +158,10 @@ export async function readRun(dir: string): Promise<RunState> {
  * @param saved Its configuration, as read.
  * @param options Whether the folder's `data.json` verified its files, for
  *   a caller that read it already (a merge reads it once, and refuses a
- *   malformed one); read here when not given, a malformed one as not.
+ *   malformed one); read here when not given, a malformed one as not (and
+ *   named, when the `--data` paths are what differ).
+ * @throws {ConfigError} A malformed `data.json`, when the `--data` paths
+ *   differ.
  * @returns The first difference in words, or undefined when there is none
  *   (or the results record no configuration, which the readers name).
  *
@@ -183,14 +186,18 @@ export async function resultsDiffer(
   options: { verified?: boolean } = {},
 ): Promise<string | undefined> {
   if (typeof result.config !== "object" || result.config === null) return;
+  let unreadable: unknown;
   const verified = options.verified ?? await folder.savedData().then(
     (d) => d !== undefined,
-    () => false,
+    (e) => (unreadable = e, false),
   );
   const d = configDifferences(result.config, saved, {
     defaults: ADDED_KEYS,
     ignore: ignoredKeys(verified),
   })[0];
+  // The --data paths differ where a damaged data.json could not show they
+  // are the same data: that file is what to name, not the two records.
+  if (d?.key === "data" && unreadable !== undefined) throw unreadable;
   return d &&
     `was measured with --${flagOf(d.key)} ${
       JSON.stringify(d.saved)

@@ -22,6 +22,7 @@ import {
   openJudge,
   planSweep,
   prepareData,
+  readRun,
   resolveConfig,
   RunFolder,
   saveSweep,
@@ -270,6 +271,13 @@ Deno.test("report --merge names a malformed data.json of a run interrupted while
     );
     await Deno.writeTextFile(`${a}/data.json`, malformed);
     await assertRejects(() => collectRuns([a]), ConfigError, named(a));
+    // Read as a run (the dashboard, sample, export): data.json named too,
+    // not a results/config mismatch.
+    await assertRejects(
+      () => readRun(a),
+      ConfigError,
+      `${a}/data.json is not a data record`,
+    );
     // A sweep's cell in the same state: refused, not left out as unfinished.
     const dir = `${root}/sw`;
     const sweep = await saveSweep(planSweep({
