@@ -213,3 +213,45 @@ Deno.test("listItems() refuses empty and repeated items", () => {
     "Option --models has an empty item",
   );
 });
+
+Deno.test("convertOption() takes min and max themselves, and refuses above and below themselves", () => {
+  const closed = { kind: "number", min: 0, max: 1, help: "" } as const;
+  assertEquals(convertOption("p", closed, "0"), 0);
+  assertEquals(convertOption("p", closed, "1"), 1);
+  const steps = { kind: "integer", min: 2, max: 5, help: "" } as const;
+  assertEquals(convertOption("steps", steps, "2"), 2);
+  assertEquals(convertOption("steps", steps, 5), 5);
+  const open = { kind: "number", above: 0, below: 1, help: "" } as const;
+  assertEquals(convertOption("p", open, "0.5"), 0.5);
+  for (const s of ["0", "1"]) {
+    assertThrows(
+      () => convertOption("p", open, s),
+      UsageError,
+      `Option --p must be a number in (0, 1), got ${s}`,
+    );
+  }
+});
+
+Deno.test("convertOption() takes 0 and float32's normal range with both ends, and refuses subnormals and overflow", () => {
+  const x = { kind: "number", help: "" } as const;
+  // float32's bit patterns, read back as numbers: an independent reference.
+  const f32 = (bits: number) =>
+    new Float32Array(new Uint32Array([bits]).buffer)[0];
+  const minNormal = f32(0x00800000); // 2⁻¹²⁶
+  const maxSubnormal = f32(0x007fffff);
+  const max = f32(0x7f7fffff); // ≈ 3.40e38
+  for (const v of [0, minNormal, -minNormal, max, -max]) {
+    assertEquals(convertOption("x", x, v), v);
+    assertEquals(convertOption("x", x, String(v)), v);
+  }
+  // Half a float32 step past the largest: float32 rounds it to Infinity.
+  const past = max + 2 ** 103;
+  assertEquals(Math.fround(past), Infinity);
+  for (const v of [maxSubnormal, minNormal / 2, 1e-40, past, -past, 3.5e38]) {
+    assertThrows(
+      () => convertOption("x", x, v),
+      UsageError,
+      "Option --x must be a number that float32 holds",
+    );
+  }
+});
