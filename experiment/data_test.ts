@@ -3,10 +3,16 @@
 // bytes; each article wrapped in bos … eos, cut into blocks, a partial last
 // block dropped), and its bytes per token against the UTF-8 byte count.
 
-import { assertEquals } from "@std/assert";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+} from "@std/assert";
 import { embeddedWikiText2, readArticles, type Split } from "@d3pm/data";
 import { resolveConfig } from "./config.ts";
-import { prepareData } from "./data.ts";
+import { prepareData, trainPrefix } from "./data.ts";
+import { ConfigError } from "./options.ts";
 import { RunFolder } from "./run_folder.ts";
 
 /** The split's ids with separators, cut into blocks of `length`. */
@@ -65,6 +71,160 @@ Deno.test("prepareData(): train, valid and test blocks are their own splits' art
     assertEquals(data.facts.testTokens, test.bytes);
     assertEquals(data.facts.validBlocks, 3);
   } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+// A corpus folder of known articles: the byte tokenizer's ids are their
+// UTF-8 bytes, so every figure below is computed here from the texts.
+const ARTICLES = [
+  " = A = \n alpha beta \n",
+  " = B = \n gamma \n",
+  " = C = \n delta epsilon zeta \n",
+];
+
+async function corpusFolder(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "data-test-" });
+  for (const split of ["train", "valid", "test"]) {
+    await Deno.writeTextFile(`${dir}/wiki.${split}.tokens`, ARTICLES.join(""));
+  }
+  return dir;
+}
+
+/** The articles' bytes, each wrapped in bos … eos, and each one's start. */
+function wrapped(bos: number, eos: number) {
+  const docs = ARTICLES.map((a) => new TextEncoder().encode(a));
+  const ids: number[] = [];
+  const starts: number[] = [];
+  for (const d of docs) {
+    starts.push(ids.length);
+    ids.push(bos, ...d, eos);
+  }
+  return { ids: Uint32Array.from(ids), starts };
+}
+
+Deno.test("trainPrefix() is the first N ids of the train split's articles with bos/eos, in blocks, counting the articles begun; more than the split has is refused", async () => {
+  const dir = await corpusFolder();
+  const out = await Deno.makeTempDir();
+  try {
+    const L = 8;
+    const config = resolveConfig({
+      preset: "micro",
+      out,
+      data: dir,
+      tokenizer: "byte",
+      blockLength: L,
+    });
+    const data = await prepareData(config, new RunFolder(out), () => {});
+    const { ids, starts } = wrapped(data.specials.bos, data.specials.eos);
+    const first = ARTICLES[0].length + 2; // article 0 with its bos and eos
+    // Cuts: inside the first article, before and after its eos, at the start
+    // and just inside the second one, and the whole split.
+    for (const n of [9, first - 1, first, first + 1, 30, ids.length]) {
+      const { blocks, articles } = await trainPrefix(config, data, n);
+      const count = Math.floor(n / L);
+      assertEquals([blocks.count, blocks.length], [count, L], `${n}`);
+      assertEquals(blocks.data, ids.slice(0, count * L), `${n}`);
+      assertEquals(articles, starts.filter((s) => s < n).length, `${n}`);
+    }
+    await assertRejects(
+      () => trainPrefix(config, data, ids.length + 1),
+      ConfigError,
+      `The train split has ${ids.length} tokens with BOS/EOS, fewer than the ${
+        ids.length + 1
+      } asked for`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("prepareData(): --eval-blocks 0 keeps every test block and 1 keeps one; the unigram entropy is the train bytes' in nats", async () => {
+  const dir = await corpusFolder();
+  const out = await Deno.makeTempDir();
+  try {
+    const L = 8;
+    const at = (evalBlocks: number, validBlocks: number) =>
+      prepareData(
+        resolveConfig({
+          preset: "micro",
+          out,
+          data: dir,
+          tokenizer: "byte",
+          blockLength: L,
+          evalBlocks,
+          validBlocks,
+          exactBlocks: 1,
+        }),
+        new RunFolder(out),
+        () => {},
+      );
+    const all = await at(0, 1);
+    const { ids } = wrapped(all.specials.bos, all.specials.eos);
+    const count = Math.floor(ids.length / L);
+    assertEquals(all.test.count, count);
+    assertEquals(all.test.data, ids.slice(0, count * L));
+    assertEquals([all.valid.count, all.valid.data], [1, ids.slice(0, L)]);
+    const one = await at(1, count);
+    assertEquals([one.test.count, one.test.data], [1, ids.slice(0, L)]);
+    assertEquals(one.valid.count, count);
+    // −Σ p ln p over the byte counts of the train split (no separators);
+    // "z" occurs once.
+    const bytes = new TextEncoder().encode(ARTICLES.join(""));
+    const counts = new Map<number, number>();
+    for (const b of bytes) counts.set(b, (counts.get(b) ?? 0) + 1);
+    assert([...counts.values()].includes(1));
+    let h = 0;
+    for (const c of counts.values()) {
+      h -= (c / bytes.length) * Math.log(c / bytes.length);
+    }
+    assertAlmostEquals(all.facts.unigramEntropy, h, 1e-12);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("prepareData(): a BPE trained to its full size says nothing of shrinking and is read from the tokenizer cache the second time; one the corpus cannot fill says so", async () => {
+  const dir = await corpusFolder();
+  const out = await Deno.makeTempDir();
+  try {
+    const lines = async (vocabSize: number) => {
+      const log: string[] = [];
+      const config = resolveConfig({
+        preset: "micro",
+        out,
+        data: dir,
+        tokenizer: "bpe",
+        vocabSize,
+        blockLength: 8,
+      });
+      const data = await prepareData(
+        config,
+        new RunFolder(out),
+        (l) => log.push(l),
+      );
+      return { log, vocab: data.tokenizer.vocabSize };
+    };
+    const shrink = /^note: the train split has no more pairs to merge/;
+    // 262: the 260 ids of bytes and specials, and two merges (" a" and
+    // "a " are among the pairs seen twice).
+    const full = await lines(262);
+    assertEquals(full.vocab, 262);
+    assertEquals(full.log.filter((l) => shrink.test(l)), []);
+    const again = await lines(262);
+    assertEquals(
+      again.log.filter((l) => l.startsWith("tokenizer:")).map((l) =>
+        l.replace(/ from .*/, "")
+      ),
+      ["tokenizer: BPE 262"],
+    );
+    const big = await lines(5000);
+    assert(big.vocab < 5000);
+    assertEquals(big.log.filter((l) => shrink.test(l)).length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
     await Deno.remove(out, { recursive: true });
   }
 });
