@@ -1403,3 +1403,81 @@ Deno.test("sweepCommand() quotes --deno and the script's path: a space or a line
     );
   }
 });
+
+Deno.test("writeMergedReport() prints each cell's figures to their digits and writes merged.json as indented JSON with a final newline", async () => {
+  const run: MergedRun = {
+    dir: "/nonexistent/first",
+    name: "first",
+    values: { seed: 0 },
+    result: {
+      config: resolveConfig({ preset: "micro" }),
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      engine: "cpu",
+      results: [{
+        model: "ar",
+        seed: 0,
+        test: { bpt: 5.25, nll: 3.125 },
+        generation: {
+          genPpl: 123.456,
+          entropy: 4.56789,
+          speed: { batchesPerSecond: 1.23456 },
+        },
+        training: { seconds: 12.6 },
+      }],
+    } as never,
+  };
+  const out = await Deno.makeTempDir();
+  try {
+    const md = await writeMergedReport(
+      { runs: [run], swept: ["seed"], unfinished: [] },
+      out,
+    );
+    // gen PPL to 1 digit, entropy 2, batches/s 3, training seconds 0.
+    assertStringIncludes(
+      md,
+      "| first | AR | 0 | 5.25 | 3.13 | 123.5 | 4.57 | 1.235 | 13 |",
+    );
+    const text = await Deno.readTextFile(`${out}/merged.json`);
+    assert(text.startsWith('{\n  "runs": [\n    "/nonexistent/first"\n  ],'));
+    assert(text.endsWith("\n}\n"));
+    const merged = JSON.parse(text);
+    assertEquals([merged.runs, merged.swept], [["/nonexistent/first"], [
+      "seed",
+    ]]);
+    assertEquals(merged.rows.map((r: { seeds: number[] }) => r.seeds), [[0]]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectRuns() names a plain run folder by its last path segment, a trailing slash dropped", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const dirs = [`${root}/x/first`, `${root}/y/second`];
+    for (const [i, dir] of dirs.entries()) {
+      await Deno.mkdir(dir, { recursive: true });
+      await Deno.writeTextFile(
+        `${dir}/results.json`,
+        JSON.stringify({
+          config: resolveConfig({
+            preset: "micro",
+            seeds: 1,
+            firstSeed: i,
+            out: dir,
+          }),
+          data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+          tokenizer: { id: "byte", vocabSize: 260 },
+          results: [{ model: "ar", seed: i }],
+        }),
+      );
+    }
+    const m = await collectRuns([dirs[0], `${dirs[1]}/`], { log: () => {} });
+    assertEquals(m.runs.map((r) => [r.dir, r.name]), [
+      [dirs[0], "first"],
+      [dirs[1], "second"],
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
