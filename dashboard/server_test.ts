@@ -574,6 +574,37 @@ Deno.test("parseGenerationInput() refuses each bad field with one line naming it
   );
 });
 
+Deno.test("parseGenerationInput() takes each bound's own value and refuses the next one past it", () => {
+  const base = { run: "r", model: "d3pm" };
+  const parse = (extra: Record<string, unknown>) =>
+    parseGenerationInput({ ...base, ...extra }, DEFAULT_LIMITS);
+  const defaults = parse({});
+  assertEquals([defaults.seed, defaults.rng, defaults.topP], [0, 0, 1]);
+  const top = 2 ** 24 - 1; // the largest token id taken
+  const edges = parse({ tokens: [0, top], seed: 999, rng: 2 ** 32 - 1 });
+  assertEquals(
+    [edges.tokens, edges.seed, edges.rng],
+    [[0, top], 999, 2 ** 32 - 1],
+  );
+  assertEquals(parse({ steps: 100_000 }).steps, 100_000);
+  assertEquals(parse({ temperature: 5 }).temperature, 5);
+  assertEquals(parse({ topP: 1 }).topP, 1);
+  const prompt = "x".repeat(DEFAULT_LIMITS.maxPromptChars);
+  assertEquals(parse({ prompt }).prompt, prompt);
+  assertEquals(parse({ tokens: new Array(4096).fill(1) }).tokens?.length, 4096);
+  const bad: [Record<string, unknown>, string][] = [
+    [{ tokens: new Array(4097).fill(1) }, "at most 4,096 token ids"],
+    [{ tokens: [top + 1] }, "tokens must be"],
+    [{ seed: 1000 }, "seed must be an integer in [0, 999], got 1000"],
+    [{ rng: 2 ** 32 }, "rng must be an integer in [0, 4294967295]"],
+    [{ steps: 100_001 }, "steps must be an integer in [1, 100000]"],
+    [{ topP: 0 }, "topP must be a number in (0, 1], got 0"],
+  ];
+  for (const [extra, msg] of bad) {
+    assertThrows(() => parse(extra), HttpError, msg, JSON.stringify(extra));
+  }
+});
+
 async function generate(
   s: Awaited<ReturnType<typeof setup>>,
   body: unknown,
