@@ -1,5 +1,6 @@
 import { assertEquals, assertStringIncludes, assertThrows } from "@std/assert";
 import {
+  acceptedValues,
   convertOption,
   listItems,
   parseCommandLine,
@@ -254,4 +255,42 @@ Deno.test("convertOption() takes 0 and float32's normal range with both ends, an
       "Option --x must be a number that float32 holds",
     );
   }
+});
+
+Deno.test("convertOption() reads 1 as true, takes an empty value where the default is empty, and refuses a program's non-string for a string option", () => {
+  const flag = { kind: "boolean", help: "" } as const;
+  assertEquals(convertOption("resume", flag, "1"), true);
+  assertEquals(convertOption("resume", flag, "0"), false);
+  const prefix = { kind: "string", default: "", help: "" } as const;
+  assertEquals(convertOption("prefix", prefix, ""), "");
+  const text = { kind: "string", help: "" } as const;
+  assertThrows(
+    () => convertOption("text", text, ""),
+    UsageError,
+    "Option --text needs a value",
+  );
+  assertThrows(
+    () => convertOption("text", text, 5),
+    UsageError,
+    "Option --text must be a value, got 5",
+  );
+});
+
+Deno.test("acceptedValues() says a bounded count's range and a boolean's note", () => {
+  assertEquals(
+    acceptedValues({ kind: "integer", min: 1, max: 5, help: "" }),
+    "an integer in [1, 5]",
+  );
+  assertEquals(
+    acceptedValues({ kind: "boolean", note: "default on", help: "" }),
+    "true or false (default on)",
+  );
+  assertEquals(
+    acceptedValues({ kind: "number", below: 1, help: "" }),
+    "a number < 1",
+  );
+  assertEquals(
+    acceptedValues({ kind: "integer", above: 0, max: 3, help: "" }),
+    "an integer in (0, 3]",
+  );
 });
