@@ -189,6 +189,9 @@ export interface ParseSafetensorsHeaderOptions {
  *
  * @param tensors Name → shape and values, written in this order.
  * @param metadata Optional string→string map stored as `__metadata__`.
+ * @throws {RangeError} For a dimension that is not an integer ≥ 0, or a
+ *   shape whose size differs from the data's.
+ * @throws {TypeError} For data that is not a `Float32Array`.
  * @returns The file's bytes.
  *
  * @example
@@ -209,6 +212,18 @@ export function encodeSafetensors(
   metadata?: Record<string, string>,
 ): Uint8Array {
   for (const [name, { shape, data }] of tensors) {
+    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+      throw new RangeError(
+        `Cannot write safetensors: "${name}" has shape [${shape}]; dimensions must be integers ≥ 0`,
+      );
+    }
+    if (!(data instanceof Float32Array)) {
+      throw new TypeError(
+        `Cannot write safetensors: "${name}" holds ${
+          (data as unknown as object)?.constructor?.name ?? typeof data
+        }; only a Float32Array (F32) is accepted`,
+      );
+    }
     const numel = shape.reduce((a, b) => a * b, 1);
     if (numel !== data.length) {
       throw new RangeError(
@@ -250,6 +265,9 @@ export function encodeSafetensors(
  *
  * @param tensors Names and shapes, in the order their data will follow.
  * @param metadata Optional string→string map stored as `__metadata__`.
+ * @throws {RangeError} For a dimension that is not an integer ≥ 0, or a
+ *   shape whose size differs from the data's.
+ * @throws {TypeError} For data that is not a `Float32Array`.
  * @returns The header's bytes.
  * @throws {RangeError} For the reserved name `__metadata__`.
  *

@@ -419,3 +419,27 @@ Deno.test("readSafetensorsHeader() refuses a FIFO or a device unread, naming it"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("encodeSafetensors() refuses negative or fractional dimensions and non-float32 data instead of writing a corrupt file", () => {
+  // [-1, -2] and [0.5, 4] multiply to the data's 2 values; a Float64Array
+  // wrote 8 bytes a value under an F32 header.
+  const write = (shape: number[], data: Float32Array) => () =>
+    encodeSafetensors(new Map([["w", { shape, data }]]));
+  for (const shape of [[-1, -2], [0.5, 4]]) {
+    assertThrows(
+      write(shape, new Float32Array(2)),
+      RangeError,
+      `Cannot write safetensors: "w" has shape [${shape}]; dimensions must be integers ≥ 0`,
+    );
+  }
+  assertThrows(
+    write([2], new Float64Array(2) as unknown as Float32Array),
+    TypeError,
+    `Cannot write safetensors: "w" holds Float64Array; only a Float32Array (F32) is accepted`,
+  );
+  assertThrows(
+    write([2], [1, 2] as unknown as Float32Array),
+    TypeError,
+    `"w" holds Array; only a Float32Array`,
+  );
+});

@@ -80,9 +80,25 @@ export function packBlocks(
       'Cannot pack blocks: last: "pad" needs a pad id (the tokenizer\'s special.pad)',
     );
   }
+  for (
+    const [name, id] of [["bos", bos], ["eos", eos], ["pad", pad]] as const
+  ) {
+    if (
+      id !== undefined && !(Number.isInteger(id) && id >= 0 && id < 2 ** 32)
+    ) {
+      throw new DataError(
+        `Cannot pack blocks: ${name} must be an id (an integer in [0, 2^32)), got ${id}`,
+      );
+    }
+  }
+  checkOffsets(corpus);
   const numDocs = corpus.docOffsets.length - 1;
   const extra = (bos === undefined ? 0 : 1) + (eos === undefined ? 0 : 1);
   const total = corpus.ids.length + extra * numDocs;
+  if (last === "drop" && length > total) {
+    // Refused before allocating ceil(total / length) · length ids.
+    throw new DataError(tooLong(length, total, crossDocuments));
+  }
 
   // Upper bound on the output size, then trim.
   const maxBlocks = crossDocuments
@@ -116,12 +132,28 @@ export function packBlocks(
   }
   closeBlock();
   const count = pos / length;
-  if (count === 0) {
+  if (count === 0) throw new DataError(tooLong(length, total, crossDocuments));
+  return { data: data.slice(0, pos), count, length };
+}
+
+function tooLong(length: number, total: number, cross: boolean): string {
+  return `Cannot pack blocks: block length ${length} is larger than the corpus (${total} ids with separators${
+    cross ? "" : ", longest document shorter"
+  }); use a shorter length or last: "pad"`;
+}
+
+/** Offsets from 0 to `ids.length`, never decreasing. */
+function checkOffsets({ ids, docOffsets }: TokenizedCorpus): void {
+  const n = docOffsets.length;
+  let ok = n >= 1 && docOffsets[0] === 0 && docOffsets[n - 1] === ids.length;
+  for (let d = 1; ok && d < n; d++) ok = docOffsets[d] >= docOffsets[d - 1];
+  if (!ok) {
     throw new DataError(
-      `Cannot pack blocks: block length ${length} is larger than the corpus (${total} ids with separators${
-        crossDocuments ? "" : ", longest document shorter"
-      }); use a shorter length or last: "pad"`,
+      `Cannot pack blocks: docOffsets must rise from 0 to ids.length ${ids.length} without decreasing, got ${
+        n > 6
+          ? `${n} offsets from ${docOffsets[0]} to ${docOffsets[n - 1]}`
+          : `[${docOffsets}]`
+      }`,
     );
   }
-  return { data: data.slice(0, pos), count, length };
 }

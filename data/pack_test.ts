@@ -110,3 +110,37 @@ Deno.test("packBlocks() rejects impossible options with one-line errors", () => 
     'last must be "drop" or "pad"',
   );
 });
+
+Deno.test("packBlocks() refuses malformed docOffsets, ids that are not ids and a block longer than the corpus before allocating", () => {
+  const ids = Uint32Array.of(5, 6, 7, 8);
+  const pack = (docOffsets: number[], options: Partial<PackOptions> = {}) =>
+    packBlocks(
+      { ids, docOffsets: Uint32Array.from(docOffsets) },
+      { length: 2, ...options },
+    );
+  // Decreasing offsets packed 5 blocks out of 4 ids; offsets past the ids
+  // packed 16; no offsets reported a corpus of -2 ids.
+  for (const offsets of [[0, 3, 1, 4], [0, 30], [], [1, 4], [0, 3]]) {
+    assertThrows(
+      () => pack(offsets),
+      DataError,
+      `Cannot pack blocks: docOffsets must rise from 0 to ids.length 4 without decreasing, got [${offsets}]`,
+    );
+  }
+  // bos -1 was written as 4294967295.
+  for (const [name, id] of [["bos", -1], ["eos", 1.5], ["pad", NaN]] as const) {
+    assertThrows(
+      () =>
+        pack([0, 4], { [name]: id, last: "pad", pad: name === "pad" ? id : 0 }),
+      DataError,
+      `Cannot pack blocks: ${name} must be an id (an integer in [0, 2^32)), got ${id}`,
+    );
+  }
+  // length 1e12 asked for a 4 TB buffer before finding no block fits.
+  assertThrows(
+    () => pack([0, 4], { length: 1e12 }),
+    DataError,
+    "Cannot pack blocks: block length 1000000000000 is larger than the corpus (4 ids with separators)",
+  );
+  assertEquals(pack([0, 1, 4], { bos: 1 }).count, 3);
+});

@@ -273,6 +273,21 @@ export async function continuousElbo(
 ): Promise<NllEstimate> {
   const { schedule, maskId, prng, padId } = options;
   const samples = options.samples ?? 1;
+  if (!Number.isInteger(samples) || samples < 1) {
+    throw new RangeError(
+      `continuousElbo: samples must be a positive integer, got ${samples}`,
+    );
+  }
+  if (
+    options.draws !== undefined && options.draws !== "time" &&
+    options.draws !== "count"
+  ) {
+    throw new RangeError(
+      `continuousElbo: draws must be "time" or "count", got ${
+        JSON.stringify(options.draws)
+      }`,
+    );
+  }
   const { batchSize: b, length: l, tokens } = x0;
   const w = tokenWeights(x0, padId);
   const rowCounts = new Float64Array(b);

@@ -249,12 +249,20 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
     x0: TokenBatch,
     options: BoundOptions,
   ): Promise<NllEstimate> => {
-    if (stagger && options.kind === "exact") {
+    const kind = options.kind ?? "continuous";
+    if (kind !== "continuous" && kind !== "exact") {
+      throw new RangeError(
+        `bound: kind must be "continuous" or "exact", got ${
+          JSON.stringify(kind)
+        }`,
+      );
+    }
+    if (stagger && kind === "exact") {
       throw new RangeError(
         "The exact discrete bound follows one clock for every position; a staggered process has the continuous bound only",
       );
     }
-    return (options.kind ?? "continuous") === "continuous"
+    return kind === "continuous"
       ? continuousElbo(model, x0, {
         schedule: continuous,
         maskId: s.maskId,

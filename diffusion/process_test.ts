@@ -1,6 +1,6 @@
 import { prng } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { maskedDiffusion, type MaskedDiffusionSpec } from "./process.ts";
 import { mdlmLoss } from "./loss.ts";
 import { discreteElbo } from "./elbo.ts";
@@ -144,5 +144,39 @@ Deno.test("lossTerms() is the same loss as loss() for the same draws, per row an
     RangeError,
     "no weighted cross-entropy form",
   );
+  model.dispose();
+});
+
+Deno.test("bound() refuses an unknown kind or draws and a samples count that is not a positive integer", async () => {
+  // kind "bogus" ran the exact bound, draws "bogus" drew by time, and
+  // samples 0 blamed the batch ("no tokens (all padding)").
+  const process = maskedDiffusion(SPEC);
+  const model = new TinyDenoiser(6, 8, 16, 3);
+  const x0 = { tokens: Int32Array.of(0, 1, 2, 3), batchSize: 1, length: 4 };
+  const cases: [Record<string, unknown>, string][] = [
+    [
+      { kind: "bogus" },
+      'bound: kind must be "continuous" or "exact", got "bogus"',
+    ],
+    [
+      { draws: "bogus" },
+      'continuousElbo: draws must be "time" or "count", got "bogus"',
+    ],
+    [
+      { samples: 0 },
+      "continuousElbo: samples must be a positive integer, got 0",
+    ],
+    [
+      { samples: 2.5 },
+      "continuousElbo: samples must be a positive integer, got 2.5",
+    ],
+  ];
+  for (const [bad, message] of cases) {
+    await assertRejects(
+      async () => await process.bound(model, x0, { prng: prng(0), ...bad }),
+      RangeError,
+      message,
+    );
+  }
   model.dispose();
 });

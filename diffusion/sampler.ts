@@ -180,9 +180,15 @@ export async function sample(
       }`,
     );
   }
+  if (!Number.isInteger(b) || b < 1) {
+    throw new RangeError(`batchSize must be a positive integer, got ${b}`);
+  }
   let tokens: Int32Array;
   let l: number;
   if (options.prompt) {
+    if (options.prompt.length === 0) {
+      throw new RangeError("prompt is empty: give at least one id per row");
+    }
     if (options.prompt.length % b !== 0) {
       throw new RangeError(
         `prompt has ${options.prompt.length} ids, not a multiple of batchSize ${b}`,

@@ -775,3 +775,33 @@ Deno.test("sample() at temperature 0 reads a device generator's forward (its own
     "temperature 0 (greedy) needs the JavaScript sampler, so a model whose forward() returns logits; this device generator's is asynchronous or missing and it draws at a temperature > 0 only: sample it on tfjs or the CPU engine, or give a small temperature such as 0.01",
   );
 });
+
+Deno.test("sample() refuses a batchSize that is not a positive integer and an empty prompt, naming them", async () => {
+  // batchSize 0 returned no rows; -1 and 1.5 failed inside a typed array or tfjs.
+  const schedule = absorbingBeta({ steps: 10 });
+  for (const batchSize of [0, -1, 1.5, NaN]) {
+    await assertRejects(
+      () =>
+        sample(constant(), {
+          schedule,
+          maskId: MASK,
+          prng: prng(0),
+          length: 4,
+          batchSize,
+        }),
+      RangeError,
+      `batchSize must be a positive integer, got ${batchSize}`,
+    );
+  }
+  await assertRejects(
+    () =>
+      sample(constant(), {
+        schedule,
+        maskId: MASK,
+        prng: prng(0),
+        prompt: new Int32Array(0),
+      }),
+    RangeError,
+    "prompt is empty: give at least one id per row",
+  );
+});

@@ -253,3 +253,15 @@ Deno.test("measureSpeed() times one batch at least, and reports the passes a gen
     }
   }
 });
+
+Deno.test("sampleEntropy() refuses a length that is not whole rows instead of looping or averaging a ragged tail", () => {
+  // length 0 looped forever (n = Infinity); 3 over 10 ids averaged 3⅓ rows.
+  for (const [n, length] of [[10, 0], [10, 3], [0, 4], [8, -4], [8, 2.5]]) {
+    assertThrows(
+      () => sampleEntropy(new Int32Array(n), length),
+      RangeError,
+      `sampleEntropy: ${n} ids are not one or more rows of length ${length}`,
+    );
+  }
+  assertEquals(sampleEntropy(new Int32Array(8), 4), 0);
+});

@@ -15,6 +15,8 @@ import { overBlocks } from "./nll.ts";
  * @param tokens `count × length` ids.
  * @param length Ids per sample.
  * @returns Mean entropy in nats.
+ * @throws {RangeError} Unless `tokens` is one or more whole rows of `length`
+ *   (a positive integer).
  *
  * @example
  * ```ts
@@ -24,6 +26,14 @@ import { overBlocks } from "./nll.ts";
  * ```
  */
 export function sampleEntropy(tokens: Int32Array, length: number): number {
+  if (
+    !Number.isInteger(length) || length < 1 || tokens.length === 0 ||
+    tokens.length % length
+  ) {
+    throw new RangeError(
+      `sampleEntropy: ${tokens.length} ids are not one or more rows of length ${length} (a positive integer)`,
+    );
+  }
   const n = tokens.length / length;
   let total = 0;
   for (let s = 0; s < n; s++) {

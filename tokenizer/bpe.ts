@@ -8,6 +8,7 @@ import { mergePiece } from "./_merge.ts";
 import { PairMap } from "./_pair_map.ts";
 import { PieceCache, pieceHash } from "./_piece_cache.ts";
 import { pieceEnd } from "./_pretokenize.ts";
+import { checkText } from "./_text.ts";
 import {
   SPECIAL_ORDER,
   type SpecialTokens,
@@ -230,6 +231,7 @@ export class BpeTokenizer implements Tokenizer {
    * @returns The ids.
    */
   encode(text: string, options: EncodeOptions = {}): Uint32Array {
+    checkText(text);
     this.#begin(text.length);
     this.#encodeText(text, true, options.allowSpecial ?? false);
     return this.#finish();

@@ -112,3 +112,17 @@ Deno.test("token() returns the bytes of a base id and rejects special ids", () =
   assertEquals([...tok.token(256)], [104, 105]);
   assertThrows(() => tok.token(tok.special.bos), RangeError, "not a base id");
 });
+
+Deno.test("BpeTokenizer.encode() refuses a value that is not a string instead of returning no ids or a TypeError inside", () => {
+  const tok = new BpeTokenizer(byteLevelVocabulary([]), { id: "t" });
+  // 5 gave [] (no .length to walk), null failed reading "length" of null.
+  for (
+    const [text, got] of [[5, "number"], [null, "null"], [["a"], "object"]]
+  ) {
+    assertThrows(
+      () => tok.encode(text as unknown as string),
+      TypeError,
+      `Cannot encode: text must be a string, got ${got}`,
+    );
+  }
+});

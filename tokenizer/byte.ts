@@ -9,6 +9,7 @@ import {
   specialTokenText,
   type Tokenizer,
 } from "./tokenizer.ts";
+import { checkText } from "./_text.ts";
 
 /**
  * The plain byte-level tokenizer: ids 0–255 are the UTF-8 bytes of the text,
@@ -38,6 +39,7 @@ export class ByteTokenizer implements Tokenizer {
 
   /** UTF-8 bytes of `text`. */
   encode(text: string): Uint32Array {
+    checkText(text);
     return Uint32Array.from(this.#encoder.encode(text));
   }
 

@@ -25,3 +25,20 @@ Deno.test("ByteTokenizer shows special tokens by name and rejects ids outside th
   assertThrows(() => tok.decode([260]), RangeError, "outside the vocabulary");
   assertThrows(() => tok.decode([-1]), RangeError, "position 0");
 });
+
+Deno.test("ByteTokenizer.encode() refuses a value that is not a string instead of encoding its spelling", () => {
+  const tok = new ByteTokenizer();
+  // 42 was encoded as "42", null as "null", undefined as nothing.
+  for (
+    const [text, got] of [[42, "number"], [null, "null"], [
+      undefined,
+      "undefined",
+    ]]
+  ) {
+    assertThrows(
+      () => tok.encode(text as unknown as string),
+      TypeError,
+      `Cannot encode: text must be a string, got ${got}`,
+    );
+  }
+});

@@ -90,9 +90,14 @@ export class AdamW {
         throw new RangeError(`AdamW: ${k} must be in [0, 1), got ${x}`);
       }
     }
-    if (!(this.weightDecay >= 0)) {
+    if (!(this.weightDecay >= 0 && this.weightDecay < Infinity)) {
       throw new RangeError(
-        `AdamW: weightDecay must be ≥ 0, got ${this.weightDecay}`,
+        `AdamW: weightDecay must be finite and ≥ 0, got ${this.weightDecay}`,
+      );
+    }
+    if (!(this.eps > 0 && this.eps < Infinity)) {
+      throw new RangeError(
+        `AdamW: eps must be finite and > 0, got ${this.eps}`,
       );
     }
     this.#vars = variables;

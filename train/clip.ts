@@ -35,6 +35,11 @@ export async function clipByGlobalNorm(
       `clipByGlobalNorm: maxNorm must be > 0, got ${maxNorm}`,
     );
   }
+  if (grads.size === 0) {
+    throw new RangeError(
+      "clipByGlobalNorm: no gradients given; pass at least one",
+    );
+  }
   const sq = tf.tidy(() =>
     tf.addN([...grads.values()].map((g) => g.square().sum()))
   );

@@ -51,6 +51,9 @@ export function warmupCosine(
     );
   }
   return (step: number) => {
+    if (!(step >= 0)) {
+      throw new RangeError(`warmupCosine: step must be ≥ 0, got ${step}`);
+    }
     if (step < warmup) return (peak * (step + 1)) / warmup;
     if (step >= total || total === warmup) return min;
     const progress = (step - warmup) / (total - warmup);

@@ -967,3 +967,45 @@ Deno.test("a checkpoint larger than the model's can be is refused before it is r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("AdamW refuses an eps that is not finite and > 0 and an infinite weightDecay, which would make every weight NaN", () => {
+  const w = tf.variable(tf.ones([2, 2]));
+  const vars = new Map<string, tf.Variable>([["w", w]]);
+  for (const eps of [NaN, -1, 0, Infinity]) {
+    assertThrows(
+      () => new AdamW(vars, { eps }),
+      RangeError,
+      `AdamW: eps must be finite and > 0, got ${eps}`,
+    );
+  }
+  for (const weightDecay of [Infinity, NaN, -0.1]) {
+    assertThrows(
+      () => new AdamW(vars, { weightDecay }),
+      RangeError,
+      `AdamW: weightDecay must be finite and ≥ 0, got ${weightDecay}`,
+    );
+  }
+  w.dispose();
+});
+
+Deno.test("warmupCosine()'s schedule refuses a negative or NaN step instead of returning a negative or NaN rate", () => {
+  const lr = warmupCosine({ peak: 1, warmup: 2, total: 10 });
+  // lr(-5) was -2 (the warm-up line extended), lr(NaN) NaN.
+  for (const step of [-5, -1, NaN]) {
+    assertThrows(
+      () => lr(step),
+      RangeError,
+      `warmupCosine: step must be ≥ 0, got ${step}`,
+    );
+  }
+  assertEquals(lr(0), 0.5);
+});
+
+Deno.test("clipByGlobalNorm() refuses an empty gradient map with its own message", async () => {
+  // It failed inside tf.addN ("Must pass at least one tensor").
+  await assertRejects(
+    () => clipByGlobalNorm(new Map(), 1),
+    RangeError,
+    "clipByGlobalNorm: no gradients given; pass at least one",
+  );
+});
