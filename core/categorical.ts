@@ -112,7 +112,17 @@ export function sampleCategorical(
   prng: Prng,
 ): number {
   let total = 0;
-  for (let i = 0; i < weights.length; i++) total += weights[i];
+  for (let i = 0; i < weights.length; i++) {
+    if (!(weights[i] >= 0)) {
+      // A negative weight lowered the total and shifted every interval.
+      throw new RangeError(
+        `Cannot sample: weights must be non-negative numbers, got ${
+          weights[i]
+        } at index ${i}`,
+      );
+    }
+    total += weights[i];
+  }
   if (!(total > 0) || !Number.isFinite(total)) {
     throw new RangeError(
       `Cannot sample: weights must be finite, non-negative and not all zero (sum ${total})`,

@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "@std/assert";
 import { sampleCategorical, tokenProbabilities } from "./categorical.ts";
-import type { Prng } from "./prng.ts";
+import { type Prng, prng } from "./prng.ts";
 
 // Mutation pass (docs/testing.md, "Mutation testing"): the samplers' tests
 // draw from normalised probabilities with a real stream, which left
@@ -47,4 +47,22 @@ Deno.test("tokenProbabilities() at temperature 0 with every id suppressed gives 
     suppress: [0, 1, 2],
   });
   assertEquals(Array.from(p), [0, 0, 0]);
+});
+
+Deno.test("sampleCategorical() refuses a negative or NaN weight instead of drawing from shifted intervals", () => {
+  // [-1, 1, 1] summed to 1, so u in [0, 1) always landed on index 1 and
+  // index 2, of equal weight, was never drawn.
+  for (
+    const [weights, bad, at] of [[[-1, 1, 1], -1, 0], [
+      [1, NaN],
+      NaN,
+      1,
+    ]] as const
+  ) {
+    assertThrows(
+      () => sampleCategorical(weights, prng(0)),
+      RangeError,
+      `Cannot sample: weights must be non-negative numbers, got ${bad} at index ${at}`,
+    );
+  }
 });
