@@ -78,14 +78,18 @@ Deno.test("overBlocks() scores batches of 8 by default, reports progress after e
     "batchSize must be a positive integer, got 0",
   );
   // One token: its own nats and stderr, not halved (kills `Math.max(tokens,
-  // 1)` → `Math.max(tokens, 2)`); no blocks: 0, not 0/0 (kills → `0`).
+  // 1)` → `Math.max(tokens, 2)`); no tokens scored (all padding): 0, not
+  // 0/0 (kills → `0`). No blocks at all is refused (test below).
   const single: Blocks = { data: Uint32Array.of(3), count: 1, length: 1 };
   const alone = await overBlocks(
     single,
     () => Promise.resolve({ nats: 2.5, stderr: 0.5, tokens: 1 }),
   );
   assertEquals([alone.nats, alone.stderr, alone.tokens], [2.5, 0.5, 1]);
-  const none = await overBlocks(blocks, scorer, { maxBlocks: 0 });
+  const none = await overBlocks(
+    single,
+    () => Promise.resolve({ nats: 0, stderr: 0, tokens: 0 }),
+  );
   assertEquals([none.nats, none.stderr, none.tokens], [0, 0, 0]);
 });
 
@@ -264,4 +268,23 @@ Deno.test("sampleEntropy() refuses a length that is not whole rows instead of lo
     );
   }
   assertEquals(sampleEntropy(new Int32Array(8), 4), 0);
+});
+
+Deno.test("overBlocks() refuses to score no blocks and a maxBlocks that is not a positive integer, instead of reporting 0 nats", async () => {
+  const score = () => Promise.resolve({ nats: 2, stderr: 0, tokens: 4 });
+  // count 0 (or maxBlocks 0) returned { nats: 0, tokens: 0 }: BPT 0.
+  await assertRejects(
+    () => overBlocks({ data: new Uint32Array(0), count: 0, length: 4 }, score),
+    RangeError,
+    "overBlocks: no blocks to score (blocks.count 0)",
+  );
+  const blocks: Blocks = { data: new Uint32Array(12), count: 3, length: 4 };
+  for (const maxBlocks of [0, 2.5, -1, NaN]) {
+    await assertRejects(
+      () => overBlocks(blocks, score, { maxBlocks }),
+      RangeError,
+      `overBlocks: maxBlocks must be a positive integer, got ${maxBlocks}`,
+    );
+  }
+  assertEquals((await overBlocks(blocks, score, { maxBlocks: 2 })).tokens, 4);
 });

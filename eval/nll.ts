@@ -82,6 +82,8 @@ export interface OverBlocksOptions {
  * @param scoreBatch Scores one batch (e.g. `(x0) => process.score(model, x0, { prng })`).
  * @param options Batch size, subset, progress.
  * @returns The estimate over all blocks scored.
+ * @throws {RangeError} For a batchSize or maxBlocks that is not a positive
+ *   integer, or no blocks to score.
  *
  * @example
  * ```ts
@@ -110,7 +112,19 @@ export async function overBlocks(
       `overBlocks: batchSize must be a positive integer, got ${b}`,
     );
   }
-  const total = Math.min(blocks.count, options.maxBlocks ?? blocks.count);
+  const max = options.maxBlocks;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1)) {
+    throw new RangeError(
+      `overBlocks: maxBlocks must be a positive integer, got ${max}`,
+    );
+  }
+  const total = Math.min(blocks.count, max ?? blocks.count);
+  if (!(total >= 1)) {
+    // Else the mean of nothing came back as 0 nats: a perfect score.
+    throw new RangeError(
+      `overBlocks: no blocks to score (blocks.count ${blocks.count})`,
+    );
+  }
   const { data, length } = blocks;
   let sum = 0, tokens = 0, varSum = 0, known = true;
   for (let first = 0; first < total; first += b) {
