@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { parameterCount } from "./parameters.ts";
 
 /** Which attention mask the model uses. */
 export type ModelKind = "causal" | "bidirectional";
@@ -190,6 +191,7 @@ export function validateConfig(value: unknown): ModelConfig {
       `dTime must be even (sine and cosine halves), got ${config.dTime}`,
     );
   }
+  checkSizes(config);
   if (o.alibi !== undefined) {
     if (
       typeof o.alibi !== "number" || !Number.isFinite(o.alibi) || o.alibi < 0
@@ -233,6 +235,45 @@ export function validateConfig(value: unknown): ModelConfig {
     if (o.shift) config.shift = true;
   }
   return config;
+}
+
+/** Most values in one weight matrix (one typed array), and most parameters. */
+const MAX_MATRIX = 2 ** 31 - 1;
+const MAX_PARAMETERS = 2 ** 33;
+
+// Refused here, not after allocating gigabytes of weights: ids are int32, a
+// weight matrix is one typed array, and 2^33 float32 parameters are 32 GiB
+// before gradients and AdamW moments.
+function checkSizes(c: ModelConfig): void {
+  if (c.vocabSize > MAX_MATRIX) {
+    fail(
+      `vocabSize must be at most 2^31 − 1 (ids are int32), got ${c.vocabSize}`,
+    );
+  }
+  const d = c.dModel;
+  const matrices: [string, number][] = [
+    ["vocabSize × dModel", c.vocabSize * d],
+    [
+      "contextLength × dModel",
+      c.positions === "learned" ? c.contextLength * d : 0,
+    ],
+    ["dModel × 3·dModel", 3 * d * d],
+    ["dModel × dMlp", d * c.dMlp],
+    ["dTime × 6·dModel", c.timeConditioning ? c.dTime * 6 * d : 0],
+  ];
+  for (const [name, size] of matrices) {
+    if (size > MAX_MATRIX) {
+      fail(
+        `the ${name} weight would hold ${size} values, more than 2^31 − 1 in one matrix; use smaller sizes`,
+      );
+    }
+  }
+  const n = parameterCount(c);
+  if (n > MAX_PARAMETERS) {
+    fail(
+      `the model would have ${n} parameters, more than 2^33 (32 GiB of float32 weights); use fewer layers or smaller sizes`,
+    );
+  }
 }
 
 /** Names of the built-in presets (the experiment's presets use the same models). */

@@ -65,3 +65,37 @@ Deno.test("preset() applies overrides and rejects unknown names", () => {
     "accepted presets: micro, tiny, small, paper",
   );
 });
+
+Deno.test("validateConfig() refuses sizes no machine can allocate before any weight is made", () => {
+  // dModel 2^30 and vocabSize 1e12 were accepted; building the model then
+  // asked for terabytes.
+  rejects(
+    { ...base, vocabSize: 1e12 },
+    "vocabSize must be at most 2^31 − 1 (ids are int32), got 1000000000000",
+  );
+  rejects(
+    { ...base, dModel: 2 ** 30, nHead: 1 },
+    `the vocabSize × dModel weight would hold ${
+      base.vocabSize * 2 ** 30
+    } values, more than 2^31 − 1 in one matrix`,
+  );
+  rejects(
+    { ...base, vocabSize: 260, dMlp: 2 ** 25 },
+    `the dModel × dMlp weight would hold ${base.dModel * 2 ** 25} values`,
+  );
+  rejects(
+    { ...base, nLayer: 1e6 },
+    "parameters, more than 2^33 (32 GiB of float32 weights)",
+  );
+  // The largest matrix allowed: vocabSize × dModel = 2^31 − 1 values (learned
+  // positions: rotary needs an even head size).
+  const edge = {
+    ...base,
+    vocabSize: 2 ** 31 - 1,
+    dModel: 1,
+    nHead: 1,
+    dMlp: 4,
+    positions: "learned",
+  };
+  assertEquals(validateConfig(edge).vocabSize, 2 ** 31 - 1);
+});
