@@ -257,6 +257,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         }`,
       );
     }
+    checkClean(s, x0);
     if (stagger && kind === "exact") {
       throw new RangeError(
         "The exact discrete bound follows one clock for every position; a staggered process has the continuous bound only",
@@ -282,7 +283,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
     discrete,
     transition,
     loss: (model, batch, { prng, training }) =>
-      s.objective === "mdlm"
+      checkClean(s, batch) && s.objective === "mdlm"
         ? mdlmLoss(model, batch, {
           schedule: continuous,
           maskId: s.maskId,
@@ -298,6 +299,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         })
         : d3pmLoss(model, batch, { transition, prng, padId, training }),
     lossTerms(batch, { prng }) {
+      checkClean(s, batch);
       if (s.objective !== "mdlm") {
         throw new RangeError(
           `The ${s.objective} objective has no weighted cross-entropy form (its loss is a sum of KL terms); train it on the tfjs engine`,
@@ -319,7 +321,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
     bound,
     sample: (model, options) =>
-      sample(model, {
+      checkPrompt(s, options.prompt) && sample(model, {
         ...options,
         schedule: discrete,
         ...(positionAlphaBar ? { positionAlphaBar } : {}),
@@ -327,7 +329,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
     fillBlanks: (model, prompt, options) =>
-      sample(model, {
+      checkPrompt(s, prompt) && sample(model, {
         ...options,
         prompt,
         schedule: discrete,
@@ -336,7 +338,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
     evaluateInfill: (model, x0, options) =>
-      evaluateInfill(model, x0, {
+      checkClean(s, x0) && evaluateInfill(model, x0, {
         ...options,
         ...(positionAlphaBar ? { positionAlphaBar } : {}),
         maskId: s.maskId,
@@ -345,6 +347,43 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
       }),
     toJSON: () => structuredClone(s),
   };
+}
+
+/**
+ * Clean rows hold ids of the vocabulary other than the mask, `batchSize ×
+ * length` of them: an id past the vocabulary gave a loss of 0, a mask id in
+ * x0 a bound of 2.5e8 nats. Returns true (for `&&`).
+ */
+function checkClean(s: MaskedDiffusionSpec, x0: TokenBatch): true {
+  const { tokens, batchSize, length } = x0;
+  if (tokens.length !== batchSize * length) {
+    throw new RangeError(
+      `Clean rows: ${tokens.length} ids are not batchSize ${batchSize} × length ${length}`,
+    );
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i];
+    if (!(id >= 0 && id < s.vocab) || id === s.maskId) {
+      throw new RangeError(
+        `Clean rows: id ${id} at index ${i} is not a token id: expected an integer in [0, ${s.vocab}) other than the mask id ${s.maskId}`,
+      );
+    }
+  }
+  return true;
+}
+
+/** A prompt's ids are in the vocabulary (the mask id marks the blanks). */
+function checkPrompt(s: MaskedDiffusionSpec, prompt?: Int32Array): true {
+  for (let i = 0; prompt && i < prompt.length; i++) {
+    if (!(prompt[i] >= 0 && prompt[i] < s.vocab)) {
+      throw new RangeError(
+        `prompt: id ${
+          prompt[i]
+        } at index ${i} is outside the vocabulary [0, ${s.vocab}) (the mask id ${s.maskId} marks a blank)`,
+      );
+    }
+  }
+  return true;
 }
 
 function scheduleOf(spec: ScheduleSpec): ContinuousSchedule {

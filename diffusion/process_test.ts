@@ -180,3 +180,68 @@ Deno.test("bound() refuses an unknown kind or draws and a samples count that is 
   }
   model.dispose();
 });
+
+Deno.test("the process refuses clean rows with ids outside the vocabulary or the mask id, and prompts with ids outside the vocabulary", async () => {
+  // An id past the vocabulary gave a loss of 0 and a bound of 1.56 nats, a
+  // mask id in x0 a bound of 2.5e8 nats, and a prompt's id 50 came back in
+  // the sample.
+  const process = maskedDiffusion(SPEC); // vocab 6, mask 5, pad 4
+  const model = new TinyDenoiser(6, 8, 16, 3);
+  const rows = (...tokens: number[]) => ({
+    tokens: Int32Array.from(tokens),
+    batchSize: 1,
+    length: tokens.length,
+  });
+  for (const [id, at] of [[6, 2], [-1, 0], [5, 3]]) {
+    const x0 = rows(0, 1, 2, 3);
+    x0.tokens[at] = id;
+    const message =
+      `Clean rows: id ${id} at index ${at} is not a token id: expected an integer in [0, 6) other than the mask id 5`;
+    assertThrows(
+      () => process.loss(model, x0, { prng: prng(0) }),
+      RangeError,
+      message,
+    );
+    assertThrows(
+      () => process.lossTerms(x0, { prng: prng(0) }),
+      RangeError,
+      message,
+    );
+    await assertRejects(
+      async () => await process.bound(model, x0, { prng: prng(0) }),
+      RangeError,
+      message,
+    );
+  }
+  assertThrows(
+    () =>
+      process.loss(model, {
+        tokens: Int32Array.of(0, 1, 2),
+        batchSize: 1,
+        length: 4,
+      }, { prng: prng(0) }),
+    RangeError,
+    "Clean rows: 3 ids are not batchSize 1 × length 4",
+  );
+  for (
+    const prompt of [Int32Array.of(1, 50, 5, 5), Int32Array.of(1, -3, 5, 5)]
+  ) {
+    await assertRejects(
+      async () => await process.fillBlanks(model, prompt, { prng: prng(1) }),
+      RangeError,
+      `prompt: id ${
+        prompt[1]
+      } at index 1 is outside the vocabulary [0, 6) (the mask id 5 marks a blank)`,
+    );
+    await assertRejects(
+      async () => await process.sample(model, { prompt, prng: prng(1) }),
+      RangeError,
+      `prompt: id ${prompt[1]} at index 1 is outside the vocabulary [0, 6)`,
+    );
+  }
+  // Padding (4) is a clean id.
+  tf.dispose(
+    process.loss(model, rows(0, 1, 4, 4, 0, 1, 2, 3), { prng: prng(0) }),
+  );
+  model.dispose();
+});
