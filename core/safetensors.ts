@@ -212,11 +212,7 @@ export function encodeSafetensors(
   metadata?: Record<string, string>,
 ): Uint8Array {
   for (const [name, { shape, data }] of tensors) {
-    if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      throw new RangeError(
-        `Cannot write safetensors: "${name}" has shape [${shape}]; dimensions must be integers ≥ 0`,
-      );
-    }
+    checkShape(name, shape);
     if (!(data instanceof Float32Array)) {
       throw new TypeError(
         `Cannot write safetensors: "${name}" holds ${
@@ -257,6 +253,15 @@ export function encodeSafetensors(
   return out;
 }
 
+/** A shape a writer may write: every dimension an integer ≥ 0. */
+function checkShape(name: string, shape: readonly number[]): void {
+  if (!shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new RangeError(
+      `Cannot write safetensors: "${name}" has shape [${shape}]; dimensions must be integers ≥ 0`,
+    );
+  }
+}
+
 /**
  * The first bytes of a float32 safetensors file: the 8-byte header length
  * and the JSON header, padded with spaces so the data starts 8-byte
@@ -265,21 +270,20 @@ export function encodeSafetensors(
  *
  * @param tensors Names and shapes, in the order their data will follow.
  * @param metadata Optional string→string map stored as `__metadata__`.
- * @throws {RangeError} For a dimension that is not an integer ≥ 0, or a
- *   shape whose size differs from the data's.
- * @throws {TypeError} For data that is not a `Float32Array`.
  * @returns The header's bytes.
- * @throws {RangeError} For the reserved name `__metadata__`.
+ * @throws {RangeError} For a dimension that is not an integer ≥ 0, or the
+ *   reserved name `__metadata__`.
  *
  * @example
  * ```ts
  * import { decodeSafetensors, safetensorsHeaderBytes } from "@d3pm/core";
- * import { assertEquals } from "@std/assert";
+ * import { assertEquals, assertThrows } from "@std/assert";
  * const head = safetensorsHeaderBytes([{ name: "w", shape: [2] }]);
  * const file = new Uint8Array(head.length + 8);
  * file.set(head);
  * new DataView(file.buffer).setFloat32(head.length + 4, 1.5, true);
  * assertEquals([...decodeSafetensors(file).tensors.get("w")!.data], [0, 1.5]);
+ * assertThrows(() => safetensorsHeaderBytes([{ name: "w", shape: [-2, 3] }]), RangeError, "dimensions must be integers ≥ 0");
  * ```
  */
 export function safetensorsHeaderBytes(
@@ -295,6 +299,7 @@ export function safetensorsHeaderBytes(
         'Cannot write safetensors: "__metadata__" is reserved as a tensor name',
       );
     }
+    checkShape(name, shape);
     const bytes = 4 * shape.reduce((a, b) => a * b, 1);
     header[name] = {
       dtype: "F32",

@@ -212,6 +212,16 @@ Deno.test("the process refuses clean rows with ids outside the vocabulary or the
       RangeError,
       message,
     );
+    await assertRejects(
+      async () =>
+        await process.evaluateInfill(model, x0, {
+          fraction: 0.5,
+          steps: 4,
+          prng: prng(0),
+        }),
+      RangeError,
+      message,
+    );
   }
   assertThrows(
     () =>

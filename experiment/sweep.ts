@@ -163,6 +163,9 @@ export const EXPERIMENT_SCRIPT = "examples/experiment.ts";
  *   "'/opt/my deno/deno' run -A '/a b/examples/experiment.ts'",
  * );
  * assertThrows(() => sweepCommand(s, "deno\necho hi", "/repo"), Error, "Option --deno holds a control character");
+ * // The node's home, left to the node's shell.
+ * assertEquals(sweepCommand(s, "~/.deno/bin/deno", "/repo"), "~/.deno/bin/deno run -A /repo/examples/experiment.ts");
+ * assertEquals(sweepCommand(s, "$HOME/my deno/deno", "/repo"), "\"$HOME\"/'my deno/deno' run -A /repo/examples/experiment.ts");
  * ```
  */
 export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
@@ -185,9 +188,21 @@ export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
       );
     }
   }
-  return `${shellQuote(deno)} run -A ${
+  return `${nodePath(deno)} run -A ${
     shellQuote(`${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`)
   }`;
+}
+
+/**
+ * A path for the shell of the node that runs it: quoted, but a leading `~/`
+ * or `$HOME/` left to that shell (`--deno '$HOME/.deno/bin/deno'` names the
+ * node's home, not this machine's).
+ */
+function nodePath(path: string): string {
+  const home = /^(~|\$HOME|\$\{HOME\})\//.exec(path);
+  if (!home) return shellQuote(path);
+  const rest = path.slice(home[0].length);
+  return `${home[1] === "~" ? "~" : '"$HOME"'}/${rest ? shellQuote(rest) : ""}`;
 }
 
 /** A cell of a study's grid, before it has a place in the sweep. */
@@ -853,7 +868,9 @@ export async function recordSubmission(
         `Cannot record the submission${
           entry.jobId ? ` of job ${entry.jobId}` : ""
         } in ${dir}`,
-        "plan the sweep again in a new folder",
+        entry.jobId
+          ? `job ${entry.jobId} was submitted before this record: cancel it (scancel ${entry.jobId}), then plan the sweep again in a new folder`
+          : "plan the sweep again in a new folder",
       ),
     );
   } finally {
@@ -1129,9 +1146,11 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
       : []),
     ...(options.gpus ? [`#SBATCH --gres=gpu:${options.gpus}`] : []),
     ...(options.after ? [`#SBATCH --dependency=afterok:${options.after}`] : []),
-    ...(options.extra ?? []).map((l) =>
-      l.startsWith("#SBATCH") ? l : `#SBATCH ${l}`
-    ),
+    // A file's other comment lines (`--sbatch "$(cat extra.sbatch)"`: its
+    // `#!/bin/bash`, a `# note`) are not #SBATCH options: left out.
+    ...(options.extra ?? []).filter((l) =>
+      l.startsWith("#SBATCH") || !l.startsWith("#")
+    ).map((l) => l.startsWith("#SBATCH") ? l : `#SBATCH ${l}`),
     `# ${sweep.cells.length} cells of the sweep in ${sweep.dir} (sweep.json);`,
     sweep.script
       ? `# cells of ${sweep.script}: a requeued or re-submitted task runs its cell again; a finished one is skipped.`

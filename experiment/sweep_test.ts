@@ -1366,6 +1366,20 @@ Deno.test("sbatchScript() refuses a line break in what it writes unquoted (--par
     time: "1:00:00",
   });
   assertStringIncludes(ok, "#SBATCH --partition=gpu\n#SBATCH --time=1:00:00\n");
+  // The lines of a file (`--sbatch "$(cat extra.sbatch)"`): its other
+  // comments are left out, not written as `#SBATCH #!/bin/bash`.
+  const file = sbatchScript(s, {
+    workdir: "/",
+    experiment: "x",
+    extra: [
+      "#!/bin/bash",
+      "# memory for the big cells",
+      "--qos=long",
+      "#SBATCH --mem=1G",
+    ],
+  });
+  assertStringIncludes(file, "#SBATCH --qos=long\n#SBATCH --mem=1G\n");
+  assert(!file.includes("#SBATCH #"), file);
 });
 
 // The cells' command line (--deno and the checkout's path) went into the

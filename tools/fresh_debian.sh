@@ -108,8 +108,11 @@ set +e
 # stops the whole job at once (bash runs a trap only after a foreground
 # child ends), then the EXIT trap unmounts.
 child=
+# $! covers a signal between the job's start and `child=$!` (no earlier
+# background job sets it).
 stop() {
-  if [ -n "$child" ]; then kill -TERM -- "-$child" 2>/dev/null; wait "$child"; fi
+  local c=${child:-$!}
+  if [ -n "$c" ]; then kill -TERM -- "-$c" 2>/dev/null; wait "$c"; fi
   exit "$1"
 }
 trap 'stop 130' INT
