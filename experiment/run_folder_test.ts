@@ -2,7 +2,7 @@
 // start time, command), --force only moves a stopped run folder, a path is
 // normalised, and every file a reader takes from the folder is checked.
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
-import { ConfigError, resolveConfig, RunFolder } from "./mod.ts";
+import { ConfigError, lockFile, resolveConfig, RunFolder } from "./mod.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { MAY_MOUNT, withTmpfs } from "../core/_mount_test_util.ts";
 import { within } from "../core/_within_test_util.ts";
@@ -415,6 +415,8 @@ Deno.test("a refused or abandoned lock leaves no folder behind; an empty path is
   assertThrows(() => new RunFolder(""), ConfigError, "needs a path");
   assertEquals(new RunFolder("runs/a///").dir, "runs/a");
   assertEquals(new RunFolder("/").dir, "/");
+  assertEquals(new RunFolder("a/").dir, "a");
+  assertEquals(new RunFolder("//").dir, "/");
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -751,6 +753,311 @@ Deno.test("openTokenizer names config.json when it gives another tokenizer than 
     );
     assertEquals(own.id, "byte-v1");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The tests below were written against mutants of run_folder.ts that its
+// tests let pass (tools/mutate.ts and near misses planted by hand; see
+// docs/testing.md).
+
+Deno.test("weightsSha256 is the SHA-256 of the whole file, over more than one read; a FIFO is refused, not read", async () => {
+  const { dir, out } = await tempRun();
+  const folder = new RunFolder(out);
+  await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+  // 1 MiB + 3 bytes: two reads of the 1 MiB buffer, every byte distinct
+  // from its neighbour's position.
+  const bytes = new Uint8Array((1 << 20) + 3).map((_, i) => (i * 7 + 1) % 251);
+  await Deno.writeFile(folder.weightsPath(0, "ar"), bytes);
+  const want = [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
+  assertEquals(await folder.weightsSha256(0, "ar"), want);
+  await Deno.remove(folder.weightsPath(0, "ar"));
+  await new Deno.Command("mkfifo", { args: [folder.weightsPath(0, "ar")] })
+    .output();
+  const e = await refusedWithin(
+    () => folder.weightsSha256(0, "ar"),
+    folder.weightsPath(0, "ar"),
+  );
+  assert(
+    e.message.includes("it is a FIFO (expected a regular file)"),
+    e.message,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("config.json of exactly 1 MiB is read; one byte more is refused naming the cap", async () => {
+  const { dir, out } = await tempRun();
+  (await new RunFolder(out).start(config(out, { steps: 5, warmup: 1 })))();
+  const folder = new RunFolder(out);
+  const text = (await Deno.readTextFile(folder.configPath)).trimEnd();
+  await Deno.writeTextFile(folder.configPath, text.padEnd(1 << 20, " "));
+  assertEquals((await folder.savedConfig())?.steps, 5);
+  await Deno.writeTextFile(folder.configPath, text.padEnd((1 << 20) + 1, " "));
+  await assertRejects(
+    () => folder.savedConfig(),
+    ConfigError,
+    "is larger than the 1.0 MiB a run configuration may be",
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a lock's release removes only its own lock, once: not one a takeover wrote, nor the same process's next one", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  const folder = new RunFolder(out);
+  const release = await folder.lock();
+  // Taken over meanwhile (this lock judged stale by another process).
+  const theirs = JSON.stringify({ pid: 1, command: "deno other" }) + "\n";
+  await Deno.writeTextFile(folder.lockPath, theirs);
+  release();
+  assertEquals(await Deno.readTextFile(folder.lockPath), theirs);
+  await Deno.remove(folder.lockPath);
+  // Released, then locked again by this process (the same text): the
+  // first release, called again, leaves the second lock in place.
+  const first = await folder.lock();
+  first();
+  const second = await folder.lock();
+  first();
+  assert(await Deno.stat(folder.lockPath).then(() => true, () => false));
+  second();
+  await assertRejects(() => Deno.stat(folder.lockPath), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("lock() of a folder that does not exist says so, not that another run keeps taking it", async () => {
+  const { dir, out } = await tempRun();
+  await assertRejects(
+    () => new RunFolder(out).lock(),
+    ConfigError,
+    `Cannot lock ${out}: the folder does not exist`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("lockFile() takes over a lock whose process is gone, or that is garbage, at once", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/x.lock`;
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  for (const text of [JSON.stringify({ pid: gone.pid }), "garbage"]) {
+    await Deno.writeTextFile(path, text);
+    const got = await within(5000, () => lockFile(path, 60_000), path);
+    if (got === "timeout") throw new Error(`${text}: not taken in 5 s`);
+    if ("error" in got) throw got.error;
+    const lock = JSON.parse(await Deno.readTextFile(path));
+    assertEquals(lock.pid, Deno.pid);
+    (got as { value: () => void }).value();
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a data record without the test split's hash, or the tokenizer's size, is refused; an import record without its origin too", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  const folder = new RunFolder(out);
+  const record = {
+    sha256: { train: "a", valid: "b", test: "c" },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+  };
+  await Deno.writeTextFile(folder.dataPath, JSON.stringify(record));
+  assertEquals(await folder.savedData(), record);
+  for (
+    const bad of [
+      { ...record, sha256: { train: "a", valid: "b" } },
+      { ...record, tokenizer: { id: "byte-v1" } },
+      { ...record, tokenizer: { id: "byte-v1", vocabSize: 2.5 } },
+      { ...record, tokenizer: { vocabSize: 260 } },
+    ]
+  ) {
+    await Deno.writeTextFile(folder.dataPath, JSON.stringify(bad));
+    await assertRejects(
+      () => folder.savedData(),
+      ConfigError,
+      `${folder.dataPath} is not a data record`,
+    );
+  }
+  const imported = { from: "hf:gpt2", architecture: "gpt2", importVersion: 2 };
+  await Deno.writeTextFile(folder.importPath, JSON.stringify(imported));
+  assertEquals((await folder.importRecord())?.from, "hf:gpt2");
+  for (
+    const bad of [
+      { architecture: "gpt2" },
+      { from: 1, architecture: "gpt2" },
+      { from: "hf:gpt2" },
+      { ...imported, importVersion: 1 },
+    ]
+  ) {
+    await Deno.writeTextFile(folder.importPath, JSON.stringify(bad));
+    await assertRejects(
+      () => folder.importRecord(),
+      ConfigError,
+      `${folder.importPath} is not an import record`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("--force into an empty folder moves nothing aside (no empty .replaced- folder)", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  (await new RunFolder(out).start(config(out, { force: true })))();
+  assertEquals([...Deno.readDirSync(dir)].map((e) => e.name), ["run"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("verifyWeights refuses a process.json that is a JSON array", async () => {
+  const { dir, out } = await tempRun();
+  const folder = new RunFolder(out);
+  await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+  await Deno.writeTextFile(folder.weightsPath(0, "ar"), "weights");
+  await Deno.writeTextFile(folder.processPath(0, "ar"), "[]");
+  await assertRejects(
+    () => folder.verifyWeights(0, "ar"),
+    ConfigError,
+    `${
+      folder.processPath(0, "ar")
+    } is not a process description (expected a JSON object)`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the files a run writes are indented JSON with a final newline: config.json, data.json, process.json; an import record without a version reads as version 1", async () => {
+  const { dir, out } = await tempRun();
+  const c = config(out, { steps: 5, warmup: 1 });
+  const data = {
+    sha256: { train: "a", valid: "b", test: "c" },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+  };
+  const folder = new RunFolder(out);
+  (await folder.start(c, data))();
+  assertEquals(
+    await Deno.readTextFile(folder.configPath),
+    JSON.stringify(c, null, 2) + "\n",
+  );
+  assertEquals(
+    await Deno.readTextFile(folder.dataPath),
+    JSON.stringify(data, null, 2) + "\n",
+  );
+  await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+  await Deno.writeTextFile(folder.weightsPath(0, "ar"), "weights");
+  await folder.writeProcess(0, "ar", { kind: "autoregressive" });
+  const sha = await folder.weightsSha256(0, "ar");
+  assertEquals(
+    await Deno.readTextFile(folder.processPath(0, "ar")),
+    `{\n  "kind": "autoregressive",\n  "weightsSha256": "${sha}",\n  "weightsSeed": 0\n}\n`,
+  );
+  await Deno.writeTextFile(
+    folder.importPath,
+    JSON.stringify({ from: "hf:gpt2", architecture: "gpt2" }),
+  );
+  assertEquals((await folder.importRecord())?.version, 1);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a resume looks at its own seeds' model folders only: a file named for the seed after them is not in its way", async () => {
+  const { dir, out } = await tempRun();
+  const c = config(out, { seeds: 2 });
+  (await new RunFolder(out).start(c))();
+  await Deno.writeTextFile(`${out}/seed-2`, "not a run's");
+  (await new RunFolder(out).acquire(config(out, { seeds: 2, resume: true })))
+    .release();
+  await Deno.writeTextFile(`${out}/seed-1`, "in the way");
+  await assertRejects(
+    () => new RunFolder(out).acquire(config(out, { seeds: 2, resume: true })),
+    ConfigError,
+    `${out}/seed-1 is a file, where the run keeps its models`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("Ctrl-C's note after this process began writing, with no checkpoint yet, says nothing can be resumed", async () => {
+  const { dir, out } = await tempRun();
+  const folder = new RunFolder(out);
+  const release = await folder.start(config(out));
+  assertEquals(
+    folder.interruptionNote("deno task experiment --out x"),
+    `\ninterrupted before any checkpoint was written: nothing in ${out} can be resumed; start again with: deno task experiment --out x --force (the partial run is moved aside)`,
+  );
+  release();
+  await Deno.remove(dir, { recursive: true });
+});
+
+/** What `f` writes with console.error, line by line. */
+async function errorLines(f: () => Promise<unknown>): Promise<string[]> {
+  const lines: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => lines.push(args.join(" "));
+  try {
+    await f().catch(() => {});
+  } finally {
+    console.error = error;
+  }
+  return lines;
+}
+
+Deno.test("lockFile() tries three takeovers of a path it cannot take, then refuses it in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/x.lock`;
+  await Deno.mkdir(path);
+  await Deno.writeTextFile(`${path}/kept`, "the user's");
+  let refused: unknown;
+  const notes = await errorLines(() =>
+    lockFile(path, 1000).catch((e) => refused = e)
+  );
+  assertEquals(
+    notes,
+    Array(3).fill(
+      `note: ${path} was left by a process that is gone (unreadable); taking it over`,
+    ),
+  );
+  assert(refused instanceof ConfigError);
+  assertEquals(
+    (refused as ConfigError).message,
+    `Cannot take ${path}: it is not a lock this tool can take over (a lock is a file); move it away`,
+  );
+  assertEquals(await Deno.readTextFile(`${path}/kept`), "the user's");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a lock naming pid 0 reads as no holder; pid 1 at its own start time is alive; a holder's command is shown up to 120 characters", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  const folder = new RunFolder(out);
+  await Deno.writeTextFile(folder.lockPath, JSON.stringify({ pid: 0 }));
+  const notes = await errorLines(async () => (await folder.lock())());
+  assertEquals(notes, [
+    `note: ${folder.lockPath} was left by a process that is gone (unreadable); taking it over`,
+  ]);
+  const startOf = async (pid: number) => {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  };
+  await Deno.writeTextFile(
+    folder.lockPath,
+    JSON.stringify({ pid: 1, start: await startOf(1) }),
+  );
+  assertEquals(await folder.writer(), 1);
+  const child = sleeper();
+  try {
+    const start = await startOf(child.pid);
+    for (const [n, shown] of [[120, 120], [121, 117]]) {
+      const command = "x".repeat(n);
+      await Deno.writeTextFile(
+        folder.lockPath,
+        JSON.stringify({ pid: child.pid, start, command }),
+      );
+      await assertRejects(
+        () => folder.lock(),
+        ConfigError,
+        `(pid ${child.pid}, ${"x".repeat(shown)}${
+          shown < n ? "…" : ""
+        }); wait for it`,
+      );
+    }
+  } finally {
+    child.kill();
+    await child.status;
     await Deno.remove(dir, { recursive: true });
   }
 });
