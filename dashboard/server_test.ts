@@ -24,6 +24,7 @@ import {
   RunUncheckedError,
 } from "./mod.ts";
 import { HttpError } from "./generation.ts";
+import { summarizeRun } from "./routes.ts";
 import { fakeLoader, fakeRun, readEvents, snapshot } from "./_test_util.ts";
 import { sleep } from "./follow.ts";
 
@@ -1415,4 +1416,342 @@ Deno.test('a base64 token works end to end: the printed address logs in, its coo
     RangeError,
     "the token is empty",
   );
+});
+
+// Written against mutants of generation.ts that the tests let pass
+// (tools/mutate.ts and near misses planted by hand; see docs/testing.md).
+
+/** `p`'s value, or "stuck" after 2 s: a turn never handed on would hang the test. */
+async function unlessStuck<T>(p: Promise<T>): Promise<T | "stuck"> {
+  const stop = new AbortController();
+  try {
+    return await Promise.race([
+      p,
+      sleep(2000, stop.signal).then(() => "stuck" as const),
+    ]);
+  } finally {
+    stop.abort();
+  }
+}
+
+Deno.test("a generation's client that leaves while waiting gives up its place in the model's queue: the one behind it gets the turn, and the model is free after", async () => {
+  const service = new GenerationService(
+    () => Promise.reject(new Error("unused")),
+    { maxWaiting: 2 },
+  );
+  assertEquals(
+    [service.refused, service.completed, service.cancelled, service.failed],
+    [0, 0, 0, 0],
+  );
+  const stays = new AbortController().signal;
+  const turn = unlessStuck<() => void>;
+  for (const leaving of [0, 1]) {
+    const first = await service.acquire("m", stays);
+    const leaves = new AbortController();
+    const waiting = [0, 1].map((i) =>
+      service.acquire("m", i === leaving ? leaves.signal : stays)
+    );
+    leaves.abort();
+    await assertRejects(() => waiting[leaving], Error, "gave up waiting");
+    first();
+    const next = await turn(waiting[1 - leaving]);
+    if (next === "stuck") {
+      throw new Error(`the waiter beside place ${leaving} got no turn`);
+    }
+    assertEquals(service.running, 1);
+    next();
+    assertEquals(service.running, 0);
+    const again = await turn(service.acquire("m", stays));
+    if (again === "stuck") throw new Error("the model stayed busy");
+    again();
+  }
+  assertEquals(service.refused, 0);
+});
+
+Deno.test("a generation stream closed twice before its first read frees its turn once; a client that leaves while waiting gets 503, one already gone is never queued; one that leaves after the last frame is cancelled, not completed", async () => {
+  const s = await setup({ delayMs: 1 });
+  try {
+    const g = s.generation;
+    const dir = `${s.root}/good`;
+    const input = parseGenerationInput(
+      { run: "good", model: "d3pm", steps: 2 },
+      g.limits,
+    );
+    const stays = new AbortController().signal;
+    const first = await g.open(dir, input, stays);
+    const second = g.open(dir, input, stays);
+    await first.return(undefined); // never read: its turn goes to the next
+    const held = await unlessStuck(second);
+    if (held === "stuck") {
+      throw new Error("a stream closed unread kept its turn");
+    }
+    await first.return(undefined); // again: nothing more to free
+    assertEquals(g.running, 1);
+    const leaves = new AbortController();
+    const third = g.open(dir, input, leaves.signal);
+    await sleep(10);
+    leaves.abort();
+    const e = await assertRejects(
+      () => third,
+      HttpError,
+      "The client left while waiting for the model",
+    );
+    assertEquals(e.status, 503);
+    // A signal aborted before the request waits: refused at once, not queued.
+    await assertRejects(
+      () => g.acquire(`${dir}\u00000\u0000d3pm`, AbortSignal.abort()),
+      Error,
+      "gave up waiting",
+    );
+    await held.return(undefined);
+    assertEquals(g.running, 0);
+    const now = await g.acquire(`${dir}\u00000\u0000d3pm`, stays);
+    now();
+    assertEquals([g.completed, g.cancelled], [0, 1]);
+    // Read up to the last frame, then gone before the stream's end.
+    const late = new AbortController();
+    const stream = await g.open(dir, input, late.signal);
+    let frames = 0;
+    while (frames < 2) {
+      const r = await stream.next();
+      if (!r.done && "frame" in r.value) frames++;
+    }
+    late.abort();
+    assertEquals((await stream.next()).done, true);
+    assertEquals([g.completed, g.cancelled, g.failed], [0, 2, 0]);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("the models kept loaded are bounded by maxLoaded: the least recently used idle one is released, never one generating", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    for (const r of ["r", "q"]) await fakeRun(`${base}/${r}`);
+    const inner = fakeLoader(1);
+    const released: string[] = [];
+    const loader = Object.assign(
+      async (dir: string, seed: number, kind: string) => {
+        const m = await inner(dir, seed, kind);
+        const name = `${dir.slice(base.length + 1)} ${kind}`;
+        return {
+          ...m,
+          placed: { ...m.placed, dispose: () => released.push(name) },
+        };
+      },
+      { loads: 0 },
+    );
+    const service = new GenerationService(loader, { maxLoaded: 2 });
+    const r = `${base}/r`, q = `${base}/q`;
+    await service.model(r, 0, "d3pm");
+    await service.model(r, 0, "ar");
+    await sleep(5);
+    assertEquals(released, []); // two kept: the bound's own value
+    await service.model(r, 0, "d3pm"); // used again: "r ar" is the oldest
+    await sleep(5);
+    await service.model(q, 0, "d3pm");
+    await sleep(5);
+    assertEquals(released, ["r ar"]);
+    assertEquals(inner.loads, 3);
+    // "r d3pm" generating (its turn held): the oldest, but kept.
+    const turn = await service.acquire(
+      `${r}\u00000\u0000d3pm`,
+      new AbortController().signal,
+    );
+    await service.model(q, 0, "ar");
+    await sleep(5);
+    assertEquals(released, ["r ar", "q d3pm"]);
+    turn();
+    await service.model(r, 0, "ar");
+    await sleep(5);
+    assertEquals(released, ["r ar", "q d3pm", "r d3pm"]);
+    assertEquals(inner.loads, 5);
+    await service.close();
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+// Written against mutants of routes.ts that the tests let pass (see
+// docs/testing.md).
+Deno.test("a run's headline is each model's mean over its seeds: test BPT and batches per second", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const dir = `${base}/r`;
+    await fakeRun(dir, { models: "ar", seeds: 2, results: true });
+    await Deno.writeTextFile(
+      `${dir}/results.json`,
+      JSON.stringify({
+        command: "deno task experiment",
+        results: [3, 4].map((bpt, seed) => ({
+          model: "ar",
+          seed,
+          test: { bpt, bound: false },
+          generation: { speed: { batchesPerSecond: 2 + 4 * seed } },
+        })),
+      }),
+    );
+    const summary = await summarizeRun("r", dir);
+    assertEquals(summary.headline, [{
+      model: "ar",
+      label: "AR",
+      bpt: 3.5,
+      bound: false,
+      batchesPerSecond: 4,
+      seeds: 2,
+    }]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a tokenize request without ?text=, and a generation body that is not UTF-8 or absent, are refused with 400 in one line", async () => {
+  const s = await setup();
+  try {
+    const missing = await s.get("/api/run/tokenize?run=good");
+    assertEquals(missing.status, 400);
+    assertEquals((await missing.json()).error, "Missing ?text=");
+    const most = DEFAULT_LIMITS.maxPromptChars;
+    const whole = await s.get(
+      `/api/run/tokenize?run=good&text=${"a".repeat(most)}`,
+    );
+    assertEquals(whole.status, 200);
+    await whole.body?.cancel();
+    const over = await s.get(
+      `/api/run/tokenize?run=good&text=${"a".repeat(most + 1)}`,
+    );
+    assertEquals(over.status, 400);
+    assertEquals(
+      (await over.json()).error,
+      `text is ${most + 1} characters; at most ${most}`,
+    );
+    const bad = await s.get("/api/generate", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: new Uint8Array([0x7b, 0xff, 0x7d]), // "{", a lone 0xff, "}"
+    });
+    assertEquals(bad.status, 400);
+    assertEquals((await bad.json()).error, "The body is not UTF-8");
+    const none = await s.get("/api/generate", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+    });
+    assertEquals(none.status, 400);
+    // No content-length: a body streamed in three parts, 300 KiB in all,
+    // refused once past the 256 KiB cap (not only a first part over it).
+    const parts = [0, 1, 2].map(() => new Uint8Array(100 << 10).fill(0x20));
+    const streamed = await s.handler(
+      new Request("http://127.0.0.1/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: ReadableStream.from(parts),
+        duplex: "half",
+      } as RequestInit),
+    );
+    assertEquals(streamed.status, 413);
+    assertEquals((await streamed.json()).error, "The body is over 256 KiB");
+    // The cap's own size is read (as not JSON, here); one byte more is not.
+    for (const [n, status] of [[256 << 10, 400], [(256 << 10) + 1, 413]]) {
+      const r = await s.get("/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: " ".repeat(n),
+      });
+      assertEquals(r.status, status, `${n} bytes`);
+      await r.body?.cancel();
+      // Declared in content-length: refused before reading past the cap.
+      const declared = await s.get("/api/generate", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "content-length": String(n),
+        },
+        body: " ".repeat(n),
+      });
+      assertEquals(declared.status, status, `${n} bytes declared`);
+      await declared.body?.cancel();
+    }
+    // A body in two parts is read whole, in order.
+    const two = await s.handler(
+      new Request("http://127.0.0.1/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: ReadableStream.from(
+          ['{"run": "good", ', '"model": "d3pm", "steps": 0}'].map((t) =>
+            new TextEncoder().encode(t)
+          ),
+        ),
+        duplex: "half",
+      } as RequestInit),
+    );
+    assertEquals(two.status, 400);
+    assertMatch((await two.json()).error, /steps/);
+    assertEquals(
+      (await none.json()).error,
+      "Bad generation request: the body is not JSON",
+    );
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a model file request names what is wrong with its status: a bad seed, kind or part 400; a model the run lacks or has not finished 404", async () => {
+  const s = await setup();
+  try {
+    const ask = async (query: string) => {
+      const r = await s.get(`/api/run/model?run=good&${query}`);
+      return [
+        r.status,
+        r.status === 200 ? await r.text() : (await r.json()).error,
+      ];
+    };
+    assertEquals(await ask("seed=x&model=d3pm&part=config"), [
+      400,
+      "seed must be a whole number in [0, 999]",
+    ]);
+    assertEquals(await ask("seed=0&model=D3PM&part=config"), [
+      400,
+      "model must be a contestant's kind, e.g. d3pm",
+    ]);
+    assertEquals(await ask("seed=5&model=d3pm&part=config"), [
+      404,
+      "The run has no model d3pm of seed 5",
+    ]);
+    assertEquals(await ask("seed=0&model=d3pm&part=x"), [
+      400,
+      "part must be config, process or weights",
+    ]);
+    assertEquals(await ask("seed=0&model=d3pm&part=config"), [200, "{}"]);
+    const config = await s.get(
+      "/api/run/model?run=good&seed=0&model=d3pm&part=config",
+    );
+    assertEquals(config.headers.get("content-type"), "application/json");
+    await config.body?.cancel();
+    await Deno.remove(`${s.root}/good/seed-0/d3pm/config.json`);
+    assertEquals(await ask("seed=0&model=d3pm&part=config"), [
+      404,
+      "The d3pm model of seed 0 has no config.json",
+    ]);
+    await Deno.remove(`${s.root}/good/seed-0/ar/process.json`);
+    assertEquals(await ask("seed=0&model=ar&part=config"), [
+      404,
+      "The ar model of seed 0 has not finished training",
+    ]);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("the file route serves a file of 1 byte and one of 64 KiB + 1 whole", async () => {
+  const s = await setup();
+  try {
+    for (const n of [1, (64 << 10) + 1]) {
+      const bytes = new Uint8Array(n).map((_, i) => 97 + (i % 26));
+      await Deno.writeFile(`${s.root}/good/samples.txt`, bytes);
+      const r = await s.get("/api/run/file?run=good&name=samples.txt");
+      assertEquals(new Uint8Array(await r.arrayBuffer()), bytes);
+    }
+  } finally {
+    await s.done();
+  }
 });
