@@ -402,7 +402,7 @@ export interface WebGpuBackendSearch {
  * (`double free or corruption (out)`, `corrupted size vs. prev_size in
  * fastbins`, status 134): 8 in 1,000 processes running the in-process part of
  * `tests/init_from_engine_test.ts`, 0 in 1,000 with Vulkan alone, which loads
- * no EGL library (see `cpu/README.md`).
+ * no EGL library (see `docs/cpu-engine.md`, "Teardown").
  *
  * @param search Where to look (defaults: this system and process).
  * @returns `"vulkan"`, or undefined when the variable should stay as it is.
