@@ -294,3 +294,80 @@ Deno.test("acceptedValues() says a bounded count's range and a boolean's note", 
     "an integer in (0, 3]",
   );
 });
+
+/** The flags of a `--help` text's option lines, in order (`-h, --help` aside). */
+function helpFlags(text: string): string[] {
+  return [...text.matchAll(/^ {2}--([\w-]+)/gm)].map((m) => m[1]);
+}
+
+const GROUPED = {
+  command: "deno task g",
+  summary: "Does g.",
+  groups: { run: "Run", model: "Model", eval: "Evaluation" },
+  options: {
+    out: { kind: "string", group: "run", common: true, help: "run folder" },
+    nLayer: { kind: "integer", group: "model", help: "blocks" },
+    seeds: { kind: "integer", group: "run", help: "seeds" },
+    steps: { kind: "integer", group: "eval", common: true, help: "steps" },
+    dModel: { kind: "integer", group: "model", common: true, help: "width" },
+  },
+} as const;
+
+Deno.test("usageText() with groups lists every option once, under its group's heading, in the groups' order", () => {
+  const text = usageText(GROUPED, { all: true });
+  assertEquals(helpFlags(text), [
+    "out",
+    "seeds",
+    "n-layer",
+    "d-model",
+    "steps",
+  ]);
+  assertEquals(
+    [...text.matchAll(/^(\S.*) options:$/gm)].map((m) => m[1]),
+    ["Run", "Model", "Evaluation"],
+  );
+  assertStringIncludes(text, "Model options:\n  --n-layer N");
+  assertEquals(text.includes("options shown"), false);
+});
+
+Deno.test("usageText() shows the common options alone, each once, and says how to see all", () => {
+  const text = usageText(GROUPED);
+  assertEquals(helpFlags(text), ["out", "d-model", "steps"]);
+  assertStringIncludes(
+    text,
+    "\n3 of 5 options shown; deno task g --help all lists every one.\n",
+  );
+  assertStringIncludes(text, "-h, --help");
+  // A table without common options: --help and --help all are the same.
+  const plain = { command: "deno task x", summary: "Does x.", options: TABLE };
+  assertEquals(usageText(plain), usageText(plain, { all: true }));
+  assertEquals(helpFlags(usageText(plain)), Object.keys(TABLE));
+});
+
+Deno.test("usageText() refuses an option whose group the usage does not name: it would be missing from --help", () => {
+  for (const group of ["trainig", undefined]) {
+    assertThrows(
+      () =>
+        usageText({
+          ...GROUPED,
+          options: {
+            ...GROUPED.options,
+            lr: { kind: "number", group, help: "" },
+          },
+        }, { all: true }),
+      Error,
+      `Option --lr names group ${
+        JSON.stringify(group)
+      }, not one of the usage's groups: run, model, eval`,
+    );
+  }
+});
+
+Deno.test("parseCommandLine() reads --help all, -h all and --help=all as help with every option", () => {
+  for (const argv of [["--help", "all"], ["-h", "all"], ["--help=all"]]) {
+    assertEquals(parseCommandLine(argv, TABLE), { help: true, all: true });
+  }
+  for (const argv of [["--help"], ["-h"], ["--help", "--steps", "2"]]) {
+    assertEquals(parseCommandLine(argv, TABLE), { help: true, all: false });
+  }
+});

@@ -42,6 +42,16 @@ export interface OptionSpec {
   readonly value?: string;
   /** The option must be given (there is no default). */
   readonly required?: boolean;
+  /**
+   * The heading `--help` lists it under: a key of the usage's `groups`
+   * (see `usageText`); without groups, options are one list.
+   */
+  readonly group?: string;
+  /**
+   * A plain `--help` shows it. When any option of a table is common, a
+   * plain `--help` shows only those, and `--help all` every option.
+   */
+  readonly common?: boolean;
 }
 
 /** Options by camelCase key; the flag is the kebab-case key (`blockLength` → `--block-length`). */

@@ -2,7 +2,8 @@
  * The command line of every script: `--key value`, `--key=value`, bare
  * boolean flags (`--resume`, `--resume false`, `--no-matmul`), negative
  * numbers as values (`--alibi -1` reaches validation, which names the
- * option), `-h`/`--help`, and one-line errors for anything else.
+ * option), `-h`/`--help` (`--help all`: every option, where a plain
+ * `--help` shows the common ones), and one-line errors for anything else.
  *
  * @module
  */
@@ -25,6 +26,8 @@ export interface ParseOptions {
 export type CommandLine<T extends OptionTable> = {
   /** `-h` or `--help` was given: nothing else is read. */
   help: true;
+  /** `--help all` (or `-h all`, `--help=all`): every option, not only the common ones. */
+  all: boolean;
 } | {
   /** Not asked for help. */
   help: false;
@@ -63,7 +66,8 @@ export type CommandLine<T extends OptionTable> = {
  *   assertEquals(line.values, { steps: 10, alibi: -1, resume: true });
  *   assertEquals(line.given, { alibi: -1, resume: true });
  * }
- * assertEquals(parseCommandLine(["-h"], table).help, true);
+ * assertEquals(parseCommandLine(["-h"], table), { help: true, all: false });
+ * assertEquals(parseCommandLine(["--help", "all"], table), { help: true, all: true });
  * const twice = parseCommandLine(["--steps", "4", "--steps", "8"], table);
  * if (!twice.help) assertEquals(twice.values.steps, 8);
  * assertThrows(() => parseCommandLine(["--stepz", "3"], table), UsageError, "Unknown option --stepz: accepted options are --steps, --alibi, --resume, --help");
@@ -88,7 +92,13 @@ export function parseCommandLine<const T extends OptionTable>(
       return !arg.startsWith("-");
     },
   });
-  if (args.help) return { help: true };
+  if (args.help) {
+    const all = argv.some((a, i) =>
+      a === "--help=all" ||
+      ((a === "--help" || a === "-h") && argv[i + 1] === "all")
+    );
+    return { help: true, all };
+  }
   // What follows `--` is never an option; a command without positional
   // arguments would otherwise drop it unread (`-- --steps 2`).
   const ended = tokens.indexOf("--");

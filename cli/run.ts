@@ -36,7 +36,8 @@ export interface ReadOptions<T extends OptionTable> extends ParseOptions {
 }
 
 /**
- * Parse a script's command line; on `-h`/`--help` print the usage and exit 0.
+ * Parse a script's command line; on `-h`/`--help` print the usage and exit 0
+ * (`--help all`: with every option, where the table marks common ones).
  *
  * @param argv The arguments (`Deno.args`).
  * @param usage The command, summary and option table.
@@ -66,7 +67,7 @@ export function readCommandLine<const T extends OptionTable>(
   try {
     const line = parseCommandLine(argv, usage.options, options);
     if (line.help) {
-      console.log(usageText(usage).trimEnd());
+      console.log(usageText(usage, { all: line.all }).trimEnd());
       Deno.exit(0);
     }
     options.check?.(line);

@@ -10,6 +10,7 @@ import { flagOf, readCommandLine, runCli } from "@d3pm/cli";
 import {
   commandLineOf,
   contestants,
+  OPTION_GROUPS,
   OPTIONS,
   PRESETS,
   resolveConfig,
@@ -64,6 +65,7 @@ if (import.meta.main) {
       command: "deno task experiment",
       summary: SUMMARY,
       options,
+      groups: OPTION_GROUPS,
       defaults: PRESETS.tiny,
       epilogue: EPILOGUE,
     });

@@ -116,12 +116,16 @@ const SWEEP = {
   },
 } as const satisfies Record<string, OptionSpec>;
 
-/** The experiment's options a sweep passes on, without defaults: only what is given is fixed. */
+/**
+ * The experiment's options a sweep passes on, without defaults: only what
+ * is given is fixed. Not marked common: the sweep's `--help` lists them all
+ * after its own (the experiment's short help would hide the sweep's).
+ */
 const PASSED: Record<string, OptionSpec> = Object.fromEntries(
   Object.entries(EXPERIMENT)
     .filter(([k]) => !(SWEEP_OWNED as readonly string[]).includes(k))
     .map(([k, spec]) => {
-      const { default: _, ...rest } = spec as OptionSpec;
+      const { default: _, common: __, ...rest } = spec as OptionSpec;
       return [k, rest];
     }),
 );

@@ -16,8 +16,39 @@ import {
   type OptionValue,
 } from "@d3pm/cli";
 
+/**
+ * The headings `--help` lists the options under, by the key each option
+ * names as its `group`, in the order shown. A plain `--help` shows the
+ * options marked `common`; `--help all` every one.
+ *
+ * @example Every option names one of the groups
+ * ```ts
+ * import { OPTION_GROUPS, OPTIONS } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(OPTION_GROUPS[OPTIONS.lr.group], "Training");
+ * assertEquals(
+ *   Object.values(OPTIONS).filter((o) => !(o.group in OPTION_GROUPS)),
+ *   [],
+ * );
+ * ```
+ */
+export const OPTION_GROUPS = {
+  run: "Run",
+  data: "Data and tokenizer",
+  model: "Model",
+  training: "Training",
+  diffusion: "Diffusion",
+  evaluation: "Evaluation and judge",
+  engine: "Engine",
+} as const;
+
+/** A key of {@linkcode OPTION_GROUPS}. */
+export type OptionGroup = keyof typeof OPTION_GROUPS;
+
 /** One experiment option: a command-line option with what a resume may do with it. */
 export interface ExperimentOption extends OptionSpec {
+  /** The heading `--help` lists it under. */
+  readonly group: OptionGroup;
   /**
    * `--resume` may change it: `true`, it steers the process, not what is
    * trained or measured; `"verified"`, it names where the run's inputs
@@ -44,7 +75,8 @@ export interface ExperimentOption extends OptionSpec {
 }
 
 /**
- * Every option of the experiment, in `--help` order. The flag is the key in
+ * Every option of the experiment, in `--help` order within each of
+ * {@linkcode OPTION_GROUPS} (a plain `--help` shows the `common` ones). The flag is the key in
  * kebab-case (`blockLength` → `--block-length`). An option without a
  * default takes its preset's (the model's shape: the transformer preset of
  * the same name).
@@ -61,6 +93,8 @@ export interface ExperimentOption extends OptionSpec {
 export const OPTIONS = {
   /** The preset the run starts from. */
   preset: {
+    group: "run",
+    common: true,
     kind: "choice",
     choices: ["micro", "tiny", "small", "paper"],
     default: "tiny",
@@ -73,6 +107,8 @@ export const OPTIONS = {
    * stored in training order.
    */
   models: {
+    group: "run",
+    common: true,
     kind: "string",
     value: "LIST",
     default: "ar,d3pm",
@@ -81,6 +117,8 @@ export const OPTIONS = {
   },
   /** Number of seeds (0..seeds−1), each a fresh set of models. */
   seeds: {
+    group: "run",
+    common: true,
     kind: "integer",
     min: 1,
     max: 1000,
@@ -93,6 +131,7 @@ export const OPTIONS = {
    * is seed 2 of `--seeds 3`, bit for bit).
    */
   firstSeed: {
+    group: "run",
     kind: "integer",
     min: 0,
     max: 1000,
@@ -102,6 +141,7 @@ export const OPTIONS = {
   },
   /** tfjs backend. */
   backend: {
+    group: "engine",
     kind: "choice",
     choices: ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"],
     default: "auto",
@@ -115,6 +155,8 @@ export const OPTIONS = {
    * GPU adapter, else the CPU engine; tfjs for the d3pm objective).
    */
   engine: {
+    group: "engine",
+    common: true,
     kind: "choice",
     choices: ["auto", "tfjs", "webgpu", "cpu"],
     default: "auto",
@@ -123,6 +165,7 @@ export const OPTIONS = {
   },
   /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
   logEvery: {
+    group: "engine",
     kind: "integer",
     min: 1,
     default: 10,
@@ -131,6 +174,8 @@ export const OPTIONS = {
   },
   /** Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`); empty: the embedded WikiText-2. */
   data: {
+    group: "data",
+    common: true,
     kind: "string",
     value: "DIR",
     default: "",
@@ -140,6 +185,8 @@ export const OPTIONS = {
   },
   /** Run folder. */
   out: {
+    group: "run",
+    common: true,
     kind: "string",
     value: "DIR",
     default: "runs/latest",
@@ -148,6 +195,8 @@ export const OPTIONS = {
   },
   /** Continue from the checkpoints in `out`. */
   resume: {
+    group: "run",
+    common: true,
     kind: "boolean",
     default: false,
     resumable: true,
@@ -156,6 +205,8 @@ export const OPTIONS = {
   },
   /** Start afresh in a folder that holds an earlier run (moved aside, not deleted). */
   force: {
+    group: "run",
+    common: true,
     kind: "boolean",
     default: false,
     resumable: true,
@@ -163,6 +214,8 @@ export const OPTIONS = {
   },
   /** `bpe` (trained on the train split), `gpt2` or `byte`. */
   tokenizer: {
+    group: "data",
+    common: true,
     kind: "choice",
     choices: ["bpe", "gpt2", "byte"],
     default: "bpe",
@@ -170,6 +223,7 @@ export const OPTIONS = {
   },
   /** Vocabulary size of a trained BPE (special tokens included). */
   vocabSize: {
+    group: "data",
     kind: "integer",
     min: 1,
     max: 1 << 20,
@@ -178,29 +232,62 @@ export const OPTIONS = {
   },
   /** Tokens per block (the models' context). */
   blockLength: {
+    group: "data",
     kind: "integer",
     min: 2,
     max: 16384,
     help: "tokens per block: the models' context",
   },
   /** Transformer blocks. */
-  nLayer: { kind: "integer", min: 1, max: 1024, help: "Transformer blocks" },
+  nLayer: {
+    group: "model",
+    kind: "integer",
+    min: 1,
+    max: 1024,
+    help: "Transformer blocks",
+  },
   /** Attention heads. */
-  nHead: { kind: "integer", min: 1, max: 1024, help: "attention heads" },
+  nHead: {
+    group: "model",
+    kind: "integer",
+    min: 1,
+    max: 1024,
+    help: "attention heads",
+  },
   /** Residual width. */
-  dModel: { kind: "integer", min: 1, max: 65536, help: "residual width" },
+  dModel: {
+    group: "model",
+    kind: "integer",
+    min: 1,
+    max: 65536,
+    help: "residual width",
+  },
   /** MLP width. */
-  dMlp: { kind: "integer", min: 1, max: 262144, help: "MLP width" },
+  dMlp: {
+    group: "model",
+    kind: "integer",
+    min: 1,
+    max: 262144,
+    help: "MLP width",
+  },
   /** `learned` or `rotary` positions. */
   positions: {
+    group: "model",
     kind: "choice",
     choices: ["learned", "rotary"],
     help: "learned or rotary positions",
   },
   /** Dropout rate. */
-  dropout: { kind: "number", min: 0, below: 1, help: "dropout rate" },
+  dropout: {
+    group: "model",
+    kind: "number",
+    min: 0,
+    below: 1,
+    help: "dropout rate",
+  },
   /** Condition the D3PM denoiser on t (adaLN). */
   timeConditioning: {
+    group: "model",
     kind: "boolean",
     default: false,
     help: "condition the D3PM's denoiser on t (adaLN)",
@@ -210,6 +297,7 @@ export const OPTIONS = {
    * none): a prior towards neighbouring positions.
    */
   alibi: {
+    group: "model",
     kind: "number",
     min: 0,
     note: "0: none",
@@ -223,6 +311,7 @@ export const OPTIONS = {
    * neighbour, the others symmetric). Without effect when `alibi` is 0.
    */
   alibiMode: {
+    group: "model",
     kind: "choice",
     choices: ["symmetric", "neighbours"],
     default: "symmetric",
@@ -231,6 +320,8 @@ export const OPTIONS = {
   },
   /** Optimiser steps per model (the token budget is matched across models). */
   steps: {
+    group: "training",
+    common: true,
     kind: "integer",
     min: 1,
     default: 300,
@@ -238,6 +329,8 @@ export const OPTIONS = {
   },
   /** Blocks per step. */
   batchSize: {
+    group: "training",
+    common: true,
     kind: "integer",
     min: 1,
     max: 65536,
@@ -246,6 +339,8 @@ export const OPTIONS = {
   },
   /** Peak learning rate (of the D3PM and the MLM, and of the AR model unless `arLr` is set). */
   lr: {
+    group: "training",
+    common: true,
     kind: "number",
     above: 0,
     default: 1e-3,
@@ -253,6 +348,7 @@ export const OPTIONS = {
   },
   /** Peak learning rate of the AR model and its judge (0: the same as `lr`); each model gets its own best. */
   arLr: {
+    group: "training",
     kind: "number",
     min: 0,
     note: "0: the same as --lr",
@@ -260,9 +356,16 @@ export const OPTIONS = {
     help: "peak learning rate of the AR model and the judge (0: --lr)",
   },
   /** Warm-up steps. */
-  warmup: { kind: "integer", min: 0, default: 30, help: "warm-up steps" },
+  warmup: {
+    group: "training",
+    kind: "integer",
+    min: 0,
+    default: 30,
+    help: "warm-up steps",
+  },
   /** AdamW weight decay. */
   weightDecay: {
+    group: "training",
     kind: "number",
     min: 0,
     default: 0.1,
@@ -270,6 +373,7 @@ export const OPTIONS = {
   },
   /** Gradient clipping (global norm). */
   clipNorm: {
+    group: "training",
     kind: "number",
     above: 0,
     default: 1,
@@ -277,6 +381,7 @@ export const OPTIONS = {
   },
   /** EMA decay of the weights used for evaluation (0 disables). */
   emaDecay: {
+    group: "training",
     kind: "number",
     min: 0,
     below: 1,
@@ -285,6 +390,7 @@ export const OPTIONS = {
   },
   /** Steps between checkpoints. */
   checkpointEvery: {
+    group: "training",
     kind: "integer",
     min: 1,
     default: 100,
@@ -292,6 +398,7 @@ export const OPTIONS = {
   },
   /** `mdlm` (continuous SUBS objective) or `d3pm` (discrete hybrid bound). */
   diffusionLoss: {
+    group: "diffusion",
     kind: "choice",
     choices: ["mdlm", "d3pm"],
     default: "mdlm",
@@ -299,6 +406,7 @@ export const OPTIONS = {
   },
   /** Diffusion steps T of the discrete process. */
   diffusionSteps: {
+    group: "diffusion",
     kind: "integer",
     min: 1,
     max: 100000,
@@ -307,6 +415,7 @@ export const OPTIONS = {
   },
   /** Smallest time the D3PM's training loss draws (MDLM: 0.001). */
   tMin: {
+    group: "diffusion",
     kind: "number",
     min: 0,
     max: 1,
@@ -315,6 +424,7 @@ export const OPTIONS = {
   },
   /** Largest time it draws (1; below 1 with a raised `tMin`: BD3-LM's clipped rate). */
   tMax: {
+    group: "diffusion",
     kind: "number",
     min: 0,
     max: 1,
@@ -327,6 +437,7 @@ export const OPTIONS = {
    * with nothing visible; these rows do.
    */
   fullMaskShare: {
+    group: "diffusion",
     kind: "number",
     min: 0,
     max: 1,
@@ -340,6 +451,7 @@ export const OPTIONS = {
    * must be the run's. Empty: from scratch, as older runs.
    */
   initFrom: {
+    group: "diffusion",
     kind: "string",
     value: "RUN",
     default: "",
@@ -353,6 +465,7 @@ export const OPTIONS = {
    * the whole block (0: bidirectional from the start, as older runs).
    */
   annealSteps: {
+    group: "diffusion",
     kind: "integer",
     min: 0,
     default: 0,
@@ -366,6 +479,7 @@ export const OPTIONS = {
    * older runs).
    */
   shift: {
+    group: "diffusion",
     kind: "boolean",
     default: false,
     olderRuns: false,
@@ -377,6 +491,7 @@ export const OPTIONS = {
    * blocks, autoregressive across them); a divisor of the block length.
    */
   bd3Block: {
+    group: "diffusion",
     kind: "integer",
     min: 1,
     default: 4,
@@ -392,6 +507,7 @@ export const OPTIONS = {
    * often than not (0: one clock, MDLM's process, as older runs).
    */
   stagger: {
+    group: "diffusion",
     kind: "number",
     min: 0,
     below: 1,
@@ -403,6 +519,7 @@ export const OPTIONS = {
   },
   /** Positions per span of `stagger`: divides the block length and bd3's block. */
   staggerSpan: {
+    group: "diffusion",
     kind: "integer",
     min: 2,
     default: 4,
@@ -415,6 +532,7 @@ export const OPTIONS = {
    * per row (the same objective without the `1/t` weight's heavy tail).
    */
   timesPer: {
+    group: "diffusion",
     kind: "choice",
     choices: ["row", "token", "count", "block"],
     default: "row",
@@ -423,6 +541,7 @@ export const OPTIONS = {
   },
   /** Test blocks evaluated (0: all). */
   evalBlocks: {
+    group: "evaluation",
     kind: "integer",
     min: 0,
     note: "0: all",
@@ -431,6 +550,7 @@ export const OPTIONS = {
   },
   /** Steps between validations of the models on the valid split (0: none). */
   validEvery: {
+    group: "training",
     kind: "integer",
     min: 0,
     note: "0: none",
@@ -439,6 +559,7 @@ export const OPTIONS = {
   },
   /** Valid-split blocks per validation (the D3PM reuses one fixed set of draws). */
   validBlocks: {
+    group: "training",
     kind: "integer",
     min: 1,
     default: 32,
@@ -446,6 +567,7 @@ export const OPTIONS = {
   },
   /** Which weights are evaluated: the `last` step's, or the `best` validation's. */
   keep: {
+    group: "training",
     kind: "choice",
     choices: ["last", "best"],
     default: "last",
@@ -453,6 +575,7 @@ export const OPTIONS = {
   },
   /** Monte-Carlo draws (by mask count) per test block for the continuous bound. */
   elboSamples: {
+    group: "evaluation",
     kind: "integer",
     min: 1,
     default: 2,
@@ -461,6 +584,7 @@ export const OPTIONS = {
   },
   /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
   exactBlocks: {
+    group: "evaluation",
     kind: "integer",
     min: 0,
     note: "0: skip",
@@ -469,6 +593,7 @@ export const OPTIONS = {
   },
   /** Tokens generated per speed measurement (the thesis: 100,000). */
   genTokens: {
+    group: "evaluation",
     kind: "integer",
     min: 1,
     default: 4096,
@@ -476,6 +601,7 @@ export const OPTIONS = {
   },
   /** Rows per generated batch (the thesis: 4). */
   genBatch: {
+    group: "evaluation",
     kind: "integer",
     min: 1,
     max: 65536,
@@ -489,6 +615,7 @@ export const OPTIONS = {
    * without an interval (what runs before it did).
    */
   genSamples: {
+    group: "evaluation",
     kind: "integer",
     min: 0,
     max: 65536,
@@ -500,6 +627,7 @@ export const OPTIONS = {
   },
   /** D3PM step counts for the speed–quality curve, comma-separated. */
   genSteps: {
+    group: "evaluation",
     kind: "string",
     value: "LIST",
     default: "16,64,128",
@@ -508,6 +636,7 @@ export const OPTIONS = {
   },
   /** Samples of each model written to samples.txt. */
   samples: {
+    group: "evaluation",
     kind: "integer",
     min: 0,
     default: 3,
@@ -515,6 +644,7 @@ export const OPTIONS = {
   },
   /** Fraction of test tokens hidden for infilling. */
   infillFraction: {
+    group: "evaluation",
     kind: "number",
     above: 0,
     below: 1,
@@ -528,6 +658,8 @@ export const OPTIONS = {
    * judges its own samples), or the folder of another run (its seed-0 AR).
    */
   judge: {
+    group: "evaluation",
+    common: true,
     kind: "string",
     value: "WHO",
     default: "auto",
@@ -536,6 +668,7 @@ export const OPTIONS = {
   },
   /** Training steps of the `auto` judge. */
   judgeSteps: {
+    group: "evaluation",
     kind: "integer",
     min: 1,
     default: 600,

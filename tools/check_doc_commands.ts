@@ -302,7 +302,7 @@ function inlineCommands(
 
 /**
  * Read the option lines of a `--help` text written by `@d3pm/cli`'s
- * `usageText`.
+ * `usageText`: under `Options:`, or under each group's `HEADING options:`.
  *
  * @param help The text.
  * @returns The synopsis and the options, or undefined without an
@@ -310,14 +310,19 @@ function inlineCommands(
  */
 export function parseHelp(help: string): HelpTable | undefined {
   const lines = help.split("\n");
-  const start = lines.indexOf("Options:");
-  if (start < 0) return undefined;
+  // `Options:`, or one `HEADING options:` per group.
+  const starts = lines.flatMap((l, i) =>
+    /^(\S.* )?[Oo]ptions:$/.test(l) ? [i] : []
+  );
+  if (starts.length === 0) return undefined;
   // Each option: its first line `  --flag VALUE  help`, then indented lines.
   const entries: { head: string; help: string[] }[] = [];
-  for (const line of lines.slice(start + 1)) {
-    if (line.trim() === "") break;
-    if (/^ {2}-/.test(line)) entries.push({ head: line.trim(), help: [] });
-    else entries.at(-1)?.help.push(line.trim());
+  for (const start of starts) {
+    for (const line of lines.slice(start + 1)) {
+      if (line.trim() === "") break;
+      if (/^ {2}-/.test(line)) entries.push({ head: line.trim(), help: [] });
+      else entries.at(-1)?.help.push(line.trim());
+    }
   }
   const options = new Map<string, OptionSpec>();
   for (const { head, help } of entries) {
@@ -437,8 +442,26 @@ export class TaskHelp {
     const run = this.#scripts.has(task)
       ? ["run", "-A", task]
       : ["task", "-q", task];
+    const named = `deno ${run.filter((a) => a !== "-q").join(" ")}${
+      sub === undefined ? "" : ` ${sub}`
+    }`;
+    const args = [...run, ...(sub === undefined ? [] : [sub])];
+    let help = await this.#help(args, false);
+    // A plain --help that shows only the common options names `--help all`.
+    if (help.ok && /--help all\b/.test(help.text)) {
+      help = await this.#help(args, true);
+    }
+    if (!help.ok) return `${named} --help exits ${help.why}`;
+    return parseHelp(help.text) ?? `${named} --help lists no options`;
+  }
+
+  /** The stdout of `deno ARGS --help [all]`, or the exit code and error line. */
+  async #help(
+    args: string[],
+    all: boolean,
+  ): Promise<{ ok: true; text: string } | { ok: false; why: string }> {
     const out = await new Deno.Command(Deno.execPath(), {
-      args: [...run, ...(sub === undefined ? [] : [sub]), "--help"],
+      args: [...args, "--help", ...(all ? ["all"] : [])],
       cwd: this.#root,
       env: { NO_COLOR: "1" },
       stdout: "piped",
@@ -447,15 +470,10 @@ export class TaskHelp {
     }).output();
     const stdout = new TextDecoder().decode(out.stdout);
     const stderr = new TextDecoder().decode(out.stderr);
-    const named = `deno ${run.filter((a) => a !== "-q").join(" ")}${
-      sub === undefined ? "" : ` ${sub}`
-    }`;
-    if (!out.success) {
-      const why = stderr.split("\n").find((l) => l.startsWith("error: ")) ??
-        stderr.trim().split("\n").at(-1) ?? "";
-      return `${named} --help exits ${out.code}: ${why}`;
-    }
-    return parseHelp(stdout) ?? `${named} --help lists no options`;
+    if (out.success) return { ok: true, text: stdout };
+    const why = stderr.split("\n").find((l) => l.startsWith("error: ")) ??
+      stderr.trim().split("\n").at(-1) ?? "";
+    return { ok: false, why: `${out.code}: ${why}` };
   }
 }
 

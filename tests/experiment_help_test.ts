@@ -1,0 +1,99 @@
+// `deno task experiment --help` and `--help all`, as a user runs them: every
+// option of the one table once, under the headings of OPTION_GROUPS.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { flagOf } from "@d3pm/cli";
+import { OPTION_GROUPS, OPTIONS } from "@d3pm/experiment";
+import { runTool } from "./_run.ts";
+
+/** Each `HEADING options:` section of a help text with the flags under it. */
+function sections(text: string): { heading: string; flags: string[] }[] {
+  const out: { heading: string; flags: string[] }[] = [];
+  let open = false;
+  for (const line of text.split("\n")) {
+    const heading = /^(\S.*) options:$/.exec(line);
+    if (heading) {
+      out.push({ heading: heading[1], flags: [] });
+      open = true;
+    } else if (line.trim() === "") open = false;
+    else if (open) {
+      const flag = /^ {2}--([\w-]+)/.exec(line);
+      if (flag) out.at(-1)!.flags.push(flag[1]);
+    }
+  }
+  return out;
+}
+
+/** The flags listed more than once, and those of `want` not listed. */
+function tally(listed: string[], want: string[]) {
+  return {
+    twice: listed.filter((f, i) => listed.indexOf(f) !== i),
+    missing: want.filter((f) => !listed.includes(f)),
+    unknown: listed.filter((f) => !want.includes(f)),
+  };
+}
+
+const ALL = Object.keys(OPTIONS).map(flagOf);
+
+Deno.test("the option groups are each non-empty, and every option names one of them", () => {
+  const used = new Set(Object.values(OPTIONS).map((o) => o.group));
+  assertEquals(
+    Object.keys(OPTION_GROUPS).filter((g) => !used.has(g as never)),
+    [],
+  );
+  assertEquals([...used].filter((g) => !(g in OPTION_GROUPS)), []);
+});
+
+Deno.test("deno task experiment --help all lists every option exactly once, under the groups' headings in order", async () => {
+  const r = await runTool("experiment.ts", ["--help", "all"]);
+  assertEquals(r.code, 0, r.stderr);
+  const found = sections(r.stdout);
+  assertEquals(found.map((s) => s.heading), Object.values(OPTION_GROUPS));
+  for (const s of found) assert(s.flags.length > 0, `${s.heading}: no options`);
+  assertEquals(tally(found.flatMap((s) => s.flags), ALL), {
+    twice: [],
+    missing: [],
+    unknown: [],
+  });
+  // Each option under its own group's heading.
+  for (const s of found) {
+    for (const flag of s.flags) {
+      const key = Object.keys(OPTIONS).find((k) => flagOf(k) === flag)!;
+      assertEquals(
+        OPTION_GROUPS[OPTIONS[key as keyof typeof OPTIONS].group],
+        s.heading,
+        flag,
+      );
+    }
+  }
+  assertEquals(r.stdout.includes("options shown"), false);
+});
+
+Deno.test("deno task experiment --help lists the common options exactly once and names --help all", async () => {
+  const r = await runTool("experiment.ts", ["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const common = Object.entries(OPTIONS).filter(([, o]) =>
+    "common" in o && o.common
+  ).map(([k]) => flagOf(k));
+  assert(common.length >= 8 && common.length < ALL.length / 2, `${common}`);
+  assertEquals(
+    tally(sections(r.stdout).flatMap((s) => s.flags), common),
+    { twice: [], missing: [], unknown: [] },
+  );
+  assertStringIncludes(
+    r.stdout,
+    `${common.length} of ${ALL.length} options shown; deno task experiment --help all lists every one.`,
+  );
+  assert(r.stdout.split("\n").length < 100, "the short help is short");
+});
+
+Deno.test("deno task sweep --help still lists its own options and every experiment option it passes on", async () => {
+  const r = await runTool("sweep.ts", ["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const listed = [...r.stdout.matchAll(/^ {2}--([\w-]+)/gm)].map((m) => m[1]);
+  for (
+    const flag of ["dir", "seeds", "set", "on", "jobs", "steps", "d-model"]
+  ) {
+    assert(listed.includes(flag), `--${flag} missing from sweep --help`);
+  }
+  assertEquals(r.stdout.includes("options shown"), false);
+});
