@@ -39,7 +39,9 @@
  *
  * What a task accepts: a task whose script is `deno run … FILE.ts` that
  * reads `@d3pm/cli` (`readCommandLine`, `parseCommandLine` or `--help`) is
- * asked `deno task NAME --help`; the option lines give each flag's kind (no
+ * asked `deno task NAME --help` (then `--help all` when that help names it:
+ * a short help of the common options); the option lines, under `Options:`
+ * or each group's `HEADING options:`, give each flag's kind (no
  * value: boolean; `N`: integer; `X`: number; `a|b` or `: one of a, b`: a
  * choice; else a string). Bounds (`min`, `max`) do not show in `--help` and
  * are not checked. Positionals: `sweep` takes a verb from its synopsis
