@@ -3,10 +3,12 @@
  * steps of the tiny preset's causal shape (batch 4 × 127, seeded weights and
  * seeded random ids) on 1, 2 and 3 kernel threads, compared bit for bit with
  * the 1-thread run. Prints one JSON line per thread count: weights that
- * differ, the largest difference, and the mean loss of each. (It does: a
- * product's bits follow its split over the threads — `cpu/README.md`,
- * "Threads and determinism" — so the `auto` judge's cache key names the
- * threads.)
+ * differ, the largest difference, and the mean loss of each. (It may: a
+ * product's bits follow its split over the threads where the BLAS kernel's
+ * rounding depends on the block's rows — `cpu/README.md`, "Threads and
+ * determinism" — so the `auto` judge's cache key names the threads. With
+ * OpenBLAS 0.3.21 on a SkylakeX CPU: none differ under its own kernels,
+ * 1,143,130 of 1,317,632 under `OPENBLAS_CORETYPE=Haswell`.)
  *
  *   deno run -A bench/cpu_thread_bits.ts
  *
