@@ -3,7 +3,8 @@
 // and values the task accepts: over the repository, over planted stale
 // commands and commands that hold, and over a real doc with a flag renamed.
 import { assert, assertEquals } from "@std/assert";
-import { extractCommands } from "../tools/check_doc_commands.ts";
+import { extractCommands, parseHelp } from "../tools/check_doc_commands.ts";
+import { usageText } from "@d3pm/cli";
 import { ROOT, runScript } from "./_run.ts";
 
 const FIXTURES = "tests/testdata/doc_commands";
@@ -123,4 +124,28 @@ Deno.test("extractCommands: the line of each command, continued lines joined, va
     [1, "sample", "--quiet", true],
     [6, "experiment", "--steps 10 --lr 1e-3", false],
   ]);
+});
+
+Deno.test("parseHelp reads the options under every group's heading of a grouped --help all, and none of the epilogue", () => {
+  const text = usageText({
+    command: "deno task g",
+    summary: "Does g.",
+    groups: { run: "Run", model: "Model" },
+    options: {
+      out: { kind: "string", group: "run", common: true, help: "run folder" },
+      nLayer: { kind: "integer", group: "model", help: "blocks" },
+      keep: {
+        kind: "choice",
+        choices: ["last", "best"],
+        group: "model",
+        help: "which weights",
+      },
+    },
+    epilogue: "Examples:\n  deno task g --n-layer 2",
+  }, { all: true });
+  const table = parseHelp(text)!;
+  assertEquals([...table.options.keys()], ["out", "n-layer", "keep"]);
+  assertEquals(table.options.get("n-layer")!.kind, "integer");
+  assertEquals(table.options.get("keep")!.choices, ["last", "best"]);
+  assertEquals(table.examples.map((e) => e.text), ["deno task g --n-layer 2"]);
 });
