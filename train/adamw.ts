@@ -118,13 +118,18 @@ export class AdamW {
   /**
    * Apply one update.
    *
-   * @param grads Gradients by variable name (missing ones are treated as 0).
+   * A gradient whose name is not one of the optimiser's variables, or whose
+   * shape is not its variable's, is refused before anything is updated.
+   *
+   * @param grads Gradients by variable name (missing ones leave their
+   *   variable as it is this step).
    * @param lr Learning rate for this step.
    */
   step(grads: ReadonlyMap<string, Tensor>, lr: number): void {
     if (!Number.isFinite(lr) || lr < 0) {
       throw new RangeError(`AdamW: lr must be finite and ≥ 0, got ${lr}`);
     }
+    this.#checkGrads(grads);
     this.#step++;
     const step = this.#step;
     tf.tidy(() => {
@@ -146,6 +151,35 @@ export class AdamW {
         p.assign(next.param);
       }
     });
+  }
+
+  /** Every gradient names a variable of this optimiser, of its shape. */
+  #checkGrads(grads: ReadonlyMap<string, Tensor>): void {
+    for (const [name, g] of grads) {
+      const p = this.#vars.get(name);
+      if (!p) {
+        const names = [...this.#vars.keys()];
+        const shown = names.slice(0, 5).map((n) => JSON.stringify(n));
+        if (names.length > 5) shown.push(`… ${names.length - 5} more`);
+        throw new RangeError(
+          `AdamW: a gradient for ${
+            JSON.stringify(name)
+          }, which is not one of the optimiser's ${names.length} variables (${
+            shown.join(", ")
+          })`,
+        );
+      }
+      if (
+        g.shape.length !== p.shape.length ||
+        g.shape.some((d, i) => d !== p.shape[i])
+      ) {
+        throw new RangeError(
+          `AdamW: the gradient for ${JSON.stringify(name)} has shape [${
+            g.shape.join(", ")
+          }], its variable [${p.shape.join(", ")}]`,
+        );
+      }
+    }
   }
 
   /** A copy of the state, for checkpoints. */

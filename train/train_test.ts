@@ -988,6 +988,57 @@ Deno.test("AdamW refuses an eps that is not finite and > 0 and an infinite weigh
   w.dispose();
 });
 
+Deno.test("AdamW.step() refuses a gradient for a variable it does not know, or of another shape, before updating anything", () => {
+  const w = tf.variable(tf.ones([2, 2]));
+  const b = tf.variable(tf.ones([2]));
+  const opt = new AdamW(new Map([["w", w], ["b", b]]), { weightDecay: 0 });
+  const gw = tf.onesLike(w), gb = tf.onesLike(b), g3 = tf.ones([3]);
+  // The known gradient comes first: a check made while updating would have
+  // moved w before finding "wte" (the old step ignored "wte" altogether).
+  assertThrows(
+    () => opt.step(new Map([["w", gw], ["wte", gb]]), 0.1),
+    RangeError,
+    `AdamW: a gradient for "wte", which is not one of the optimiser's 2 variables ("w", "b")`,
+  );
+  assertThrows(
+    () => opt.step(new Map<string, tf.Tensor>([["w", gw], ["b", g3]]), 0.1),
+    RangeError,
+    `AdamW: the gradient for "b" has shape [3], its variable [2]`,
+  );
+  assertThrows(
+    () => opt.step(new Map<string, tf.Tensor>([["b", gw]]), 0.1),
+    RangeError,
+    `AdamW: the gradient for "b" has shape [2, 2], its variable [2]`,
+  );
+  // As many values, another shape: a flat kernel would have taken it.
+  const g4 = tf.ones([4]);
+  assertThrows(
+    () => opt.step(new Map<string, tf.Tensor>([["w", g4]]), 0.1),
+    RangeError,
+    `AdamW: the gradient for "w" has shape [4], its variable [2, 2]`,
+  );
+  g4.dispose();
+  assertEquals(opt.stepCount, 0);
+  assertEquals([...w.dataSync()], [1, 1, 1, 1]);
+  // A gradient left out leaves its variable as it is.
+  opt.step(new Map([["b", gb]]), 0.1);
+  assertEquals(opt.stepCount, 1);
+  assertEquals([...w.dataSync()], [1, 1, 1, 1]);
+  assert(b.dataSync()[0] < 1);
+  const many = new Map(
+    Array.from({ length: 7 }, (_, i) => [`v${i}`, tf.variable(tf.zeros([1]))]),
+  );
+  const big = new AdamW(many);
+  assertThrows(
+    () => big.step(new Map([["x", gb]]), 0.1),
+    RangeError,
+    `not one of the optimiser's 7 variables ("v0", "v1", "v2", "v3", "v4", … 2 more)`,
+  );
+  opt.dispose();
+  big.dispose();
+  tf.dispose([w, b, gw, gb, g3, ...many.values()]);
+});
+
 Deno.test("warmupCosine()'s schedule refuses a negative or NaN step instead of returning a negative or NaN rate", () => {
   const lr = warmupCosine({ peak: 1, warmup: 2, total: 10 });
   // lr(-5) was -2 (the warm-up line extended), lr(NaN) NaN.
