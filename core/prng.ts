@@ -102,7 +102,9 @@ function rotl(x: number, k: number): number {
 /**
  * A PRNG seeded with an integer; the same seed gives the same sequence.
  *
- * @param seed Any integer (taken modulo 2^32).
+ * @param seed Any safe integer, negative ones included (taken modulo 2^32:
+ *   -1 gives 2^32 - 1's stream); a fraction, NaN, ±Infinity or an integer
+ *   beyond ±(2^53 - 1) is refused with a `RangeError`.
  * @returns A fresh PRNG.
  *
  * @example
@@ -119,12 +121,14 @@ function rotl(x: number, k: number): number {
  * ```
  */
 export function prng(seed: number): Prng {
-  if (!Number.isFinite(seed)) {
+  // A fraction was truncated (1.5 gave 1's stream), and past 2^53 a number
+  // stands for several integers: both are refused, not guessed at.
+  if (!Number.isSafeInteger(seed)) {
     throw new RangeError(
-      `Cannot seed PRNG: seed must be a finite integer, got ${seed}`,
+      `Cannot seed PRNG: seed must be an integer in [-(2^53 - 1), 2^53 - 1] (taken modulo 2^32), got ${seed}`,
     );
   }
-  const sm = splitmix32(Math.trunc(seed));
+  const sm = splitmix32(seed);
   return new Xoshiro128([sm(), sm(), sm(), sm()]);
 }
 
@@ -162,7 +166,7 @@ export function restorePrng(state: PrngState): Prng {
  * A function of uniform floats in [0, 1) from a seeded {@linkcode prng}: for
  * test fixtures and generators that only need `() => number`.
  *
- * @param seed Any integer.
+ * @param seed Any safe integer, as {@linkcode prng} takes.
  * @returns The draw function.
  *
  * @example

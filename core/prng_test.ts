@@ -4,7 +4,7 @@ import {
   assertEquals,
   assertThrows,
 } from "@std/assert";
-import { prng, type PrngState, restorePrng } from "./prng.ts";
+import { prng, type PrngState, randomFloats, restorePrng } from "./prng.ts";
 
 Deno.test("prng() is deterministic for a seed and differs across seeds", () => {
   const draws = (seed: number) => {
@@ -90,7 +90,37 @@ Deno.test("restorePrng() continues the sequence of a saved state and rejects bad
     "four unsigned 32-bit integers",
   );
   assertThrows(() => restorePrng([0, 0, 0, 0]), RangeError, "all-zero");
-  assertThrows(() => prng(NaN), RangeError, "finite integer");
+});
+
+Deno.test("prng() refuses a seed that is not a safe integer (a fraction was truncated to another seed's stream) and takes negative ones modulo 2^32", () => {
+  for (
+    const seed of [
+      1.5,
+      0.5,
+      -1.5,
+      NaN,
+      Infinity,
+      -Infinity,
+      2 ** 53,
+      -(2 ** 53),
+      1e300,
+    ]
+  ) {
+    assertThrows(
+      () => prng(seed),
+      RangeError,
+      `Cannot seed PRNG: seed must be an integer in [-(2^53 - 1), 2^53 - 1] (taken modulo 2^32), got ${seed}`,
+    );
+    assertThrows(() => randomFloats(seed), RangeError, `got ${seed}`);
+  }
+  const draw = (p: ReturnType<typeof prng>) =>
+    Array.from({ length: 4 }, () => p.nextUint32());
+  // The documented domain: negative seeds (data/batches.ts derives int32
+  // ones) and the largest safe integers, modulo 2^32.
+  assertEquals(draw(prng(-1)), draw(prng(2 ** 32 - 1)));
+  assertEquals(draw(prng(2 ** 53 - 1)), draw(prng(2 ** 32 - 1)));
+  assertEquals(draw(prng(-(2 ** 53 - 1))), draw(prng(1)));
+  assertEquals(draw(prng(2 ** 32 + 5)), draw(prng(5)));
 });
 
 Deno.test("fork() gives streams that depend on the label and leave the parent alone", () => {
