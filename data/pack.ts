@@ -44,7 +44,8 @@ export interface PackOptions {
  * @param options Block length, separators and what to do with leftovers.
  * @returns The blocks.
  * @throws {DataError} When `length` < 2, `pad` is missing for `last: "pad"`,
- * or the corpus is too short for one block.
+ * the corpus is too short for one block, or the blocks would hold more than
+ * 2^31 − 1 ids (8 GiB; counted before anything is allocated).
  *
  * @example
  * ```ts
@@ -95,24 +96,35 @@ export function packBlocks(
   const numDocs = corpus.docOffsets.length - 1;
   const extra = (bos === undefined ? 0 : 1) + (eos === undefined ? 0 : 1);
   const total = corpus.ids.length + extra * numDocs;
-  if (last === "drop" && length > total) {
-    // Refused before allocating ceil(total / length) · length ids.
-    throw new DataError(tooLong(length, total, crossDocuments));
+  // The exact output, counted before allocating: a huge length with
+  // last: "pad" (or without crossDocuments, where the old upper bound grew
+  // with the documents) failed on V8's allocation.
+  const count = blockCount(corpus, length, extra, crossDocuments, last);
+  if (count === 0) throw new DataError(tooLong(length, total, crossDocuments));
+  if (count * length > MAX_PACKED_IDS) {
+    throw new DataError(
+      `Cannot pack blocks: ${count} block${
+        count === 1 ? "" : "s"
+      } of length ${length} (last: "${last}") hold ${
+        count * length
+      } ids, over the ${MAX_PACKED_IDS} (2^31 - 1) a pack may hold; use a shorter length`,
+    );
   }
 
-  // Upper bound on the output size, then trim.
-  const maxBlocks = crossDocuments
-    ? Math.ceil(total / length)
-    : numDocs + Math.ceil(total / length);
-  const data = new Uint32Array(maxBlocks * length);
+  const data = new Uint32Array(count * length);
+  // Writes past the end (a tail that is then dropped) are clipped: typed
+  // arrays ignore an index past their length, `put` clips a slice.
   let pos = 0; // write position in data
+  const put = (ids: Uint32Array) => {
+    const room = data.length - pos;
+    if (room > 0) {
+      data.set(ids.length > room ? ids.subarray(0, room) : ids, pos);
+    }
+    pos += ids.length;
+  };
   const writeDoc = (d: number) => {
     if (bos !== undefined) data[pos++] = bos;
-    data.set(
-      corpus.ids.subarray(corpus.docOffsets[d], corpus.docOffsets[d + 1]),
-      pos,
-    );
-    pos += corpus.docOffsets[d + 1] - corpus.docOffsets[d];
+    put(corpus.ids.subarray(corpus.docOffsets[d], corpus.docOffsets[d + 1]));
     if (eos !== undefined) data[pos++] = eos;
   };
   // Finish the current block: pad it, or roll back to its start.
@@ -131,9 +143,31 @@ export function packBlocks(
     if (!crossDocuments) closeBlock();
   }
   closeBlock();
-  const count = pos / length;
-  if (count === 0) throw new DataError(tooLong(length, total, crossDocuments));
-  return { data: data.slice(0, pos), count, length };
+  if (pos !== data.length) {
+    throw new Error(`packBlocks: wrote ${pos} ids, counted ${data.length}`);
+  }
+  return { data, count, length };
+}
+
+/** The packed output's bound in ids (8 GiB of Uint32), as `validateConfig`'s on a weight matrix. */
+const MAX_PACKED_IDS = 2 ** 31 - 1;
+
+/** How many blocks packing gives, without packing. */
+function blockCount(
+  { ids, docOffsets }: TokenizedCorpus,
+  length: number,
+  extra: number,
+  cross: boolean,
+  last: "drop" | "pad",
+): number {
+  const round = last === "pad" ? Math.ceil : Math.floor;
+  const numDocs = docOffsets.length - 1;
+  if (cross) return round((ids.length + extra * numDocs) / length);
+  let count = 0;
+  for (let d = 0; d < numDocs; d++) {
+    count += round((docOffsets[d + 1] - docOffsets[d] + extra) / length);
+  }
+  return count;
 }
 
 function tooLong(length: number, total: number, cross: boolean): string {

@@ -144,3 +144,52 @@ Deno.test("packBlocks() refuses malformed docOffsets, ids that are not ids and a
   );
   assertEquals(pack([0, 1, 4], { bos: 1 }).count, 3);
 });
+
+Deno.test('packBlocks() counts its blocks before allocating and refuses more than 2^31 - 1 ids by name (last: "pad" with length 1e12 failed on V8\'s allocation)', () => {
+  const ids = Uint32Array.of(5, 6, 7, 8);
+  const pad = { last: "pad", pad: 0 } as const;
+  for (
+    const [docOffsets, options, blocks, held] of [
+      [[0, 4], { length: 1e12 }, "1 block of length 1000000000000", 1e12],
+      [[0, 4], { length: 2 ** 31 }, "1 block of length 2147483648", 2 ** 31],
+      // Two blocks of 2^30 each: the ids over the bound, not the length.
+      [
+        [0, 2, 4],
+        { length: 2 ** 30, crossDocuments: false },
+        "2 blocks of length 1073741824",
+        2 ** 31,
+      ],
+    ] as const
+  ) {
+    assertThrows(
+      () =>
+        packBlocks({ ids, docOffsets: Uint32Array.from(docOffsets) }, {
+          ...pad,
+          ...options,
+        }),
+      DataError,
+      `Cannot pack blocks: ${blocks} (last: "pad") hold ${held} ids, over the 2147483647 (2^31 - 1) a pack may hold; use a shorter length`,
+    );
+  }
+  // Without crossDocuments the old bound, (documents + blocks) × length ids,
+  // asked for 40 GB here (100,000 one-id documents, length 100,000) before
+  // finding that no document fills a block.
+  const n = 100_000;
+  assertThrows(
+    () =>
+      packBlocks({
+        ids: new Uint32Array(n),
+        docOffsets: Uint32Array.from({ length: n + 1 }, (_, i) => i),
+      }, { length: n, crossDocuments: false }),
+    DataError,
+    "block length 100000 is larger than the corpus (100000 ids with separators, longest document shorter)",
+  );
+  // The output is the counted buffer itself, not a trimmed copy.
+  const out = packBlocks({ ids, docOffsets: Uint32Array.of(0, 3, 4) }, {
+    length: 3,
+    crossDocuments: false,
+    ...pad,
+  });
+  assertEquals([...out.data], [5, 6, 7, 8, 0, 0]);
+  assertEquals(out.data.buffer.byteLength, 6 * 4);
+});

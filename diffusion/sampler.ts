@@ -65,7 +65,11 @@ export interface SampleOptions {
   prng: Prng;
   /** Rows (default 1). */
   batchSize?: number;
-  /** Tokens per row; needed unless `prompt` is given. */
+  /**
+   * Tokens per row; needed unless `prompt` is given. At most the model's
+   * `config.contextLength` (a prompt's rows too), refused before anything is
+   * allocated; a device generator without a `config` checks it itself.
+   */
   length?: number;
   /**
    * A starting sequence, `batchSize × length`: positions holding `maskId` are
@@ -122,6 +126,23 @@ export interface SampleOptions {
    * in one call.
    */
   onStep?: (s: SampleStep) => unknown;
+}
+
+/**
+ * A row is at most the model's context (`forward`'s `L ≤ contextLength`); a
+ * device generator without a `config` checks its own length.
+ */
+function checkContext(
+  model: LanguageModel | MaskedGenerator,
+  l: number,
+  what: string,
+): void {
+  const context = (model as Partial<LanguageModel>).config?.contextLength;
+  if (context !== undefined && l > context) {
+    throw new RangeError(
+      `${what} must be at most the model's context length ${context}, got ${l}`,
+    );
+  }
 }
 
 /** What {@linkcode sample} returns. */
@@ -194,13 +215,14 @@ export async function sample(
         `prompt has ${options.prompt.length} ids, not a multiple of batchSize ${b}`,
       );
     }
-    tokens = options.prompt.slice();
-    l = tokens.length / b;
+    l = options.prompt.length / b;
     if (options.length !== undefined && options.length !== l) {
       throw new RangeError(
         `length ${options.length} does not match the prompt's ${l}`,
       );
     }
+    checkContext(model, l, "the prompt's rows");
+    tokens = options.prompt.slice();
   } else {
     l = options.length ?? 0;
     if (!Number.isInteger(l) || l < 1) {
@@ -208,6 +230,8 @@ export async function sample(
         `length must be a positive integer (or give a prompt), got ${l}`,
       );
     }
+    // Before allocating: length 1e9 failed on V8's "Invalid array length".
+    checkContext(model, l, "length");
     tokens = new Int32Array(b * l).fill(maskId);
   }
   const blockLength = options.blockLength ?? l;

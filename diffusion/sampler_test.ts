@@ -776,6 +776,44 @@ Deno.test("sample() at temperature 0 reads a device generator's forward (its own
   );
 });
 
+Deno.test("sample() refuses a length or a prompt's rows over the model's context length before allocating (length 1e9 failed on V8's array length)", async () => {
+  const schedule = absorbingBeta({ steps: 10 });
+  const model = new PositionDenoiser(); // context 64
+  for (const length of [65, 1e9, 2 ** 53 - 1]) {
+    await assertRejects(
+      () => sample(model, { schedule, maskId: MASK, prng: prng(0), length }),
+      RangeError,
+      `length must be at most the model's context length 64, got ${length}`,
+    );
+  }
+  await assertRejects(
+    () =>
+      sample(model, {
+        schedule,
+        maskId: MASK,
+        prng: prng(0),
+        prompt: new Int32Array(2 * 65).fill(MASK),
+        batchSize: 2,
+      }),
+    RangeError,
+    "the prompt's rows must be at most the model's context length 64, got 65",
+  );
+  assertEquals(model.calls, 0);
+  // The bound is closed: a row of exactly the context is sampled.
+  for (
+    const o of [{ length: 64 }, { prompt: new Int32Array(64).fill(MASK) }]
+  ) {
+    const out = await sample(model, {
+      schedule,
+      maskId: MASK,
+      prng: prng(0),
+      steps: 2,
+      ...o,
+    });
+    assertEquals(out.tokens.length, 64);
+  }
+});
+
 Deno.test("sample() refuses a batchSize that is not a positive integer and an empty prompt, naming them", async () => {
   // batchSize 0 returned no rows; -1 and 1.5 failed inside a typed array or tfjs.
   const schedule = absorbingBeta({ steps: 10 });
