@@ -68,7 +68,7 @@ export interface RunData {
    * Where each split was read: a file's path, or the URL of one not on
    * disk (what an error about the split names).
    */
-  files?: Record<Split, string>;
+  files: Record<Split, string>;
   /** Write the tokenizer into the run folder (a trained BPE only). */
   persist(folder: RunFolder): Promise<void>;
 }

@@ -70,6 +70,13 @@ Deno.test("prepareData(): train, valid and test blocks are their own splits' art
     assertEquals(data.facts.bytesPerToken, 1);
     assertEquals(data.facts.testTokens, test.bytes);
     assertEquals(data.facts.validBlocks, 3);
+    // RunData.files is required (it was optional though always set; this
+    // line did not type-check then): where each split was read.
+    const files: Record<Split, string> = data.files;
+    assertEquals(Object.keys(files).sort(), ["test", "train", "valid"]);
+    for (const split of ["train", "valid", "test"] as const) {
+      assert(files[split].includes(split), `${split}: ${files[split]}`);
+    }
   } finally {
     await Deno.remove(out, { recursive: true });
   }
