@@ -175,6 +175,15 @@ export async function exportDashboard(
   for (const id of ids) {
     const dir = all.find((r) => r.id === id)!.dir;
     const info = await (await runRoute(ctx, id)).json();
+    if (info.status === "corrupt") {
+      // As the served page: listed with its reason, nothing of it shown (a
+      // report.md beside "results.json … of another run" was shipped).
+      data.run[id] = { info, metrics: [], files: {} };
+      options.log?.(
+        `exported ${id} as corrupt, without its files (${info.reason})`,
+      );
+      continue;
+    }
     const files: Record<string, string> = {};
     for (const name of ["report.md", "samples.txt"]) {
       const real = await insideFile(dir, `${dir}/${name}`);

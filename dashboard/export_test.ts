@@ -279,3 +279,53 @@ Deno.test("notServed() is the one reason the run list and an export give for a r
     await Deno.remove(base, { recursive: true });
   }
 });
+
+// `serve --export` of a run whose results.json came from another run wrote
+// its report.md into data.js beside the reason the run is corrupt; the page
+// lists such a run with its reason and opens nothing of it.
+Deno.test("an export ships no report, samples or metrics of a run the run folder's checks call corrupt, and says so", async () => {
+  const { fakeRun } = await import("./_test_util.ts");
+  const base = await Deno.makeTempDir();
+  try {
+    const root = `${base}/runs`, out = `${base}/export`;
+    await fakeRun(`${root}/good`, { results: true });
+    await fakeRun(`${root}/copied`, { results: true });
+    await Deno.writeTextFile(`${root}/copied/samples.txt`, "SAMPLES");
+    const config = JSON.parse(
+      await Deno.readTextFile(`${root}/copied/config.json`),
+    );
+    await Deno.writeTextFile(
+      `${root}/copied/results.json`,
+      JSON.stringify({ config: { ...config, lr: config.lr * 2 }, results: [] }),
+    );
+    const log: string[] = [];
+    assertEquals(
+      await exportDashboard(root, out, { log: (l) => log.push(l) }),
+      ["copied", "good"],
+    );
+    const js = await Deno.readTextFile(`${out}/data.js`);
+    const run = JSON.parse(js.slice(js.indexOf("=") + 1).trim().slice(0, -1))
+      .run as Record<string, {
+        info: { status: string; reason: string };
+        metrics: string[];
+        files: Record<string, string>;
+      }>;
+    assertEquals(run.copied.info.status, "corrupt");
+    assert(
+      run.copied.info.reason.startsWith(
+        "copied/results.json was measured with --lr ",
+      ),
+      run.copied.info.reason,
+    );
+    assertEquals([run.copied.files, run.copied.metrics], [{}, []]);
+    assert(!js.includes("SAMPLES"));
+    assertEquals(Object.keys(run.good.files), ["report.md"]);
+    assertEquals(run.good.metrics.length, 2);
+    assertEquals(
+      log.filter((l) => l.startsWith("exported copied")),
+      [`exported copied as corrupt, without its files (${run.copied.info.reason})`],
+    );
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

@@ -682,13 +682,16 @@ export async function tokenizeRoute(
  * The state of the run in `dir`, or a 404 saying why it is not served: one
  * wording, with the reason, for every route that needs the run read (a
  * model, the vocabulary, tokenizing); these once said "not served: …",
- * "corrupt: …" and "corrupt" with no reason.
+ * "corrupt: …" and "corrupt" with no reason. A run `inspectRun` calls
+ * corrupt is refused even when it could read the rest (a `results.json`
+ * that is not JSON): the list shows it corrupt with its reason and links
+ * no page of it, so no route serves a part of it either.
  */
 async function servedRun(
   dir: string,
 ): Promise<NonNullable<RunOverview["state"]>> {
   const o = await inspectRun(dir);
-  if (o.state === undefined) {
+  if (o.state === undefined || o.status === "corrupt") {
     throw new HttpError(
       404,
       `The run is not served: ${

@@ -1300,7 +1300,7 @@ Deno.test("the vocabulary of a run is read again once its files change (a run re
 
 // A run with a torn config.json, or a results.json copied from another run,
 // was answered "The run has no model d3pm of seed 0" — whatever it trained.
-Deno.test("a generation, model file, vocabulary or tokenizing of a corrupt run is refused with 404 naming why in one wording, by run id, not as a model it lacks", async () => {
+Deno.test("a generation, model file, vocabulary or tokenizing of a corrupt run (a results.json that is not JSON included) is refused with 404 naming why in one wording, by run id, not as a model it lacks", async () => {
   const s = await setup();
   try {
     const good = JSON.parse(
@@ -1326,6 +1326,28 @@ Deno.test("a generation, model file, vocabulary or tokenizing of a corrupt run i
       (await torn.json()).error,
       /^The run is not served: broken\/config\.json is not valid JSON/,
     );
+    // A results.json that is not JSON: the list calls the run corrupt, yet
+    // its models, vocabulary and generations were served.
+    for (
+      const path of [
+        "/api/run/model?seed=0&model=d3pm&part=weights&",
+        "/api/run/unmasking?seed=0&model=d3pm&",
+      ]
+    ) {
+      const res = await s.get(`${path}run=halfresults`);
+      assertEquals(res.status, 404, path);
+      assertMatch(
+        (await res.json()).error,
+        /^The run is not served: halfresults\/results\.json is not valid JSON/,
+      );
+    }
+    const half = await generate(s, {
+      run: "halfresults",
+      model: "d3pm",
+      steps: 4,
+    });
+    assertEquals(half.status, 404);
+    assertMatch((await half.json()).error, /^The run is not served: /);
     // Tokenizing said "The run is corrupt", the vocabulary "The run is
     // corrupt: …": one wording, with the reason, everywhere.
     for (const path of ["/api/run/tokenize?text=a&", "/api/run/vocab?"]) {
@@ -1333,6 +1355,7 @@ Deno.test("a generation, model file, vocabulary or tokenizing of a corrupt run i
         const [run, why] of [
           ["broken", /broken\/config\.json is not valid JSON/],
           ["good", /good\/results\.json was measured with --lr /],
+          ["halfresults", /halfresults\/results\.json is not valid JSON/],
         ] as const
       ) {
         const res = await s.get(`${path}run=${run}`);
