@@ -628,7 +628,7 @@ export class RunFolder {
    * @throws {ConfigError} A one-line reason and what to do instead.
    */
   async check(config: ExperimentConfig): Promise<void> {
-    const outer = await this.#enclosingRun();
+    const outer = await enclosingRun(this.dir);
     if (outer !== undefined) {
       throw new ConfigError(
         `--out ${this.dir} is inside the run folder ${outer} (it has a run's config.json): a run folder holds one run, and a --force of it would move this one aside, even while it runs; choose an --out outside it`,
@@ -727,44 +727,6 @@ export class RunFolder {
     return isSweep
       ? `this is cell ${name} of the sweep ${sweep}: move ${this.dir} aside and run the sweep again to start the cell afresh, or plan a new sweep with --dir DIR`
       : alone;
-  }
-
-  /**
-   * The run folder this one is inside, if any: --out's real path (that of
-   * its nearest existing folder, links and `..` resolved, and the rest of
-   * it), then each folder above it, whose `config.json` is a run's
-   * configuration (another tool's config.json is not). Walked from the
-   * real path's parent: `--out .` is not inside itself, and a link to a
-   * folder inside a run is inside that run.
-   */
-  async #enclosingRun(): Promise<string | undefined> {
-    const tail: string[] = [];
-    let real: string | undefined;
-    for (let p = this.dir; real === undefined;) {
-      real = await Deno.realPath(p).catch(() => undefined);
-      if (real !== undefined) break;
-      const parent = parentOf(p);
-      if (parent === p) return undefined;
-      const bare = p.replace(/\/+$/, "");
-      tail.unshift(bare.slice(bare.lastIndexOf("/") + 1));
-      p = parent;
-    }
-    // The part not there yet is made as named (folders, not links).
-    const parts: string[] = [];
-    for (const part of [...real.split("/"), ...tail]) {
-      if (part === "..") parts.pop();
-      else if (part !== "" && part !== ".") parts.push(part);
-    }
-    const out = `/${parts.join("/")}`;
-    if (out === "/") return undefined;
-    for (let q = parentOf(out);; q = parentOf(q)) {
-      const isRun = await new RunFolder(q).savedConfig().then(
-        (c) => c !== undefined,
-        () => false,
-      );
-      if (isRun) return q;
-      if (parentOf(q) === q) return undefined;
-    }
   }
 
   /** `empty` (nothing, or only a lock and temporary files), `run` (a config.json), or `other`. */
@@ -1402,6 +1364,62 @@ function removeCreated(dir: string): void {
 }
 
 /** The folder `path` is in (`.` for a bare name). */
+/**
+ * The run folder a path is inside, if any: the path's real form (that of its
+ * nearest existing folder, links and `..` resolved, and the rest of it), then
+ * each folder above it, whose `config.json` is a run's configuration (another
+ * tool's config.json is not). Walked from the real path's parent: a run
+ * folder is not inside itself, and a link to a folder inside a run is inside
+ * that run. Every writer that must not write into a run (`--out` of a run,
+ * `export`/`import --to`) asks this.
+ *
+ * @param path A folder about to be written (it need not exist).
+ * @returns The enclosing run folder's real path, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { enclosingRun, resolveConfig } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const run = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(
+ *   `${run}/config.json`,
+ *   JSON.stringify(resolveConfig({ preset: "micro", out: run })),
+ * );
+ * assertEquals(await enclosingRun(`${run}/sub/export`), run);
+ * assertEquals(await enclosingRun(run), undefined); // not inside itself
+ * await Deno.remove(run, { recursive: true });
+ * ```
+ */
+export async function enclosingRun(path: string): Promise<string | undefined> {
+  const tail: string[] = [];
+  let real: string | undefined;
+  for (let p = path; real === undefined;) {
+    real = await Deno.realPath(p).catch(() => undefined);
+    if (real !== undefined) break;
+    const parent = parentOf(p);
+    if (parent === p) return undefined;
+    const bare = p.replace(/\/+$/, "");
+    tail.unshift(bare.slice(bare.lastIndexOf("/") + 1));
+    p = parent;
+  }
+  // The part not there yet is made as named (folders, not links).
+  const parts: string[] = [];
+  for (const part of [...real.split("/"), ...tail]) {
+    if (part === "..") parts.pop();
+    else if (part !== "" && part !== ".") parts.push(part);
+  }
+  const out = `/${parts.join("/")}`;
+  if (out === "/") return undefined;
+  for (let q = parentOf(out);; q = parentOf(q)) {
+    const isRun = await new RunFolder(q).savedConfig().then(
+      (c) => c !== undefined,
+      () => false,
+    );
+    if (isRun) return q;
+    if (parentOf(q) === q) return undefined;
+  }
+}
+
 function parentOf(path: string): string {
   const bare = path.replace(/\/+$/, "");
   if (bare === "") return path === "" ? "." : "/"; // the root is its own

@@ -4,6 +4,7 @@
 // forced. Weights are streamed into safetensors one tensor at a time.
 
 import { fileAbove, pathExists, safetensorsHeaderBytes } from "@d3pm/core";
+import { enclosingRun } from "@d3pm/experiment";
 import { InteropError } from "./errors.ts";
 
 /**
@@ -51,12 +52,21 @@ export function targetPath(path: string, flag: string): string {
 }
 
 /**
- * Refuse an existing target unless forced, and even then unless it is a
- * folder the command wrote, or empty (checked before any work, and again
+ * Refuse a target inside a run folder ({@linkcode enclosingRun}, as a run's
+ * `--out` is), and an existing target unless forced, and even then unless it
+ * is a folder the command wrote, or empty (checked before any work, and again
  * before the rename).
  */
 export async function checkTarget(target: Target): Promise<void> {
   const { path, flag } = target;
+  // As a run's --out: a folder inside a run goes with that run (a --force
+  // of it moves it aside, a reader of the run walks into it).
+  const outer = await enclosingRun(path);
+  if (outer !== undefined) {
+    throw new InteropError(
+      `${flag} ${path} is inside the run folder ${outer} (it has a run's config.json): a run folder holds one run, and a --force of it would move this folder aside with it; choose a ${flag} outside it`,
+    );
+  }
   let info: Deno.FileInfo;
   try {
     info = await Deno.lstat(path);

@@ -322,6 +322,42 @@ Deno.test("--to inside a file (or a link to one) names that file and what --to t
   await Deno.remove(root, { recursive: true });
 });
 
+// `export --to RUN/sub` wrote the export inside the run folder, where a
+// --force of the run would move it aside with the run; a run's --out there
+// was already refused. Both now ask the same enclosingRun().
+Deno.test("--to inside a run folder (or a link into one) is refused as a run's --out there is, for export and import, writing nothing", async () => {
+  const root = await Deno.realPath(await Deno.makeTempDir());
+  const from = `${root}/hf`;
+  await writeGpt2Dir(from, { shape: SHAPE });
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0 });
+  const before = await leftovers(run);
+  await Deno.mkdir(`${run}/keep`);
+  await Deno.symlink(`${run}/keep`, `${root}/into`);
+  for (
+    const to of [`${run}/sub`, `${run}/a/b`, `${run}/keep/x`, `${root}/into/x`]
+  ) {
+    const message =
+      `--to ${to} is inside the run folder ${run} (it has a run's config.json): a run folder holds one run, and a --force of it would move this folder aside with it; choose a --to outside it`;
+    for (
+      const write of [
+        () => importCheckpoint({ from, to }),
+        () => exportRun({ run, to }),
+        () => exportRun({ run, to, force: true }),
+      ]
+    ) {
+      const e = await assertRejects(write, InteropError);
+      assertEquals(e.message, message);
+    }
+  }
+  assertEquals(await leftovers(run), [...before, "keep"].sort());
+  assertEquals(await leftovers(`${run}/keep`), []);
+  // Beside the run is fine.
+  await exportRun({ run, to: `${root}/export` });
+  assert((await leftovers(`${root}/export`)).includes("config.json"));
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("exportRun() refuses a weights choice it does not know in one line", async () => {
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
