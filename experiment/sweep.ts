@@ -291,6 +291,7 @@ export function studySweep(
  * assertThrows(() => parseSeeds("2..1"), Error, "--seeds");
  * assertThrows(() => parseSeeds("0,1e1"), Error, "--seeds");
  * assertThrows(() => parseSeeds("0..1000000000"), Error, "integers in [0, 1000]");
+ * assertThrows(() => parseSeeds("1, 1"), Error, "gives seed 1 twice");
  * ```
  */
 export function parseSeeds(text: string | number | number[]): number[] {
@@ -332,8 +333,15 @@ export function parseSeeds(text: string | number | number[]): number[] {
       });
     }
   }
-  if (!seeds.length || !seeds.every(ok) || new Set(seeds).size < seeds.length) {
-    throw bad();
+  if (!seeds.length || !seeds.every(ok)) throw bad();
+  const twice = seeds.find((x, i) => seeds.indexOf(x) !== i);
+  if (twice !== undefined) {
+    // Its own line: the general one read as if "1,1" were no list at all.
+    throw new ConfigError(
+      `Option --seeds gives seed ${twice} twice (${
+        JSON.stringify(text)
+      }): a seed is one cell, list each once`,
+    );
   }
   return seeds;
 }

@@ -1101,6 +1101,32 @@ Deno.test("parseSeeds() refuses seeds of a spec file that are no count, text or 
   }
 });
 
+// `--seeds 1,1` got the general line ("must be a count N …, a range A..B or
+// a list A,B,…"), which it is; the repeat is now named.
+Deno.test("parseSeeds() names a seed given twice, in a list or a spec file's array, and still takes distinct seeds in any order", async () => {
+  const { parseSeeds } = await import("./sweep.ts");
+  for (
+    const [seeds, twice] of [
+      ["1,1", 1],
+      ["0, 3,0", 0],
+      ["2,5,7,5", 5],
+      [[4, 4], 4],
+    ] as const
+  ) {
+    assertThrows(
+      () => parseSeeds(seeds as string | number[]),
+      ConfigError,
+      `Option --seeds gives seed ${twice} twice (${
+        JSON.stringify(seeds)
+      }): a seed is one cell, list each once`,
+    );
+  }
+  assertEquals(parseSeeds("5,0,3"), [5, 0, 3]);
+  assertEquals(parseSeeds([2, 1]), [2, 1]);
+  // A list that is no list of seeds keeps the general line.
+  assertThrows(() => parseSeeds("1,1,x"), ConfigError, "must be a count N");
+});
+
 Deno.test("sweepStatus() reads a cell's exit file bounded: an oversized one is no exit code", async () => {
   const root = await Deno.makeTempDir();
   const sweep = await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/sw` }));
