@@ -70,7 +70,10 @@ export function runsPage(el: HTMLElement): () => void {
           compare.textContent = `Compare selected (${selected.size})`;
         },
       });
-      const canPlay = !STATIC && (r.trained ?? []).length > 0;
+      // A corrupt run's models are not served (a results.json that is not
+      // JSON still lists them as trained): no playground to offer.
+      const canPlay = !STATIC && r.status !== "corrupt" &&
+        (r.trained ?? []).length > 0;
       return h(
         "tr",
         { class: `run-row status-${r.status}`, "data-run": r.id },
