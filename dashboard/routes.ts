@@ -329,7 +329,8 @@ export const RUN_FILES: Readonly<Record<string, string>> = {
 
 /**
  * `GET /api/run/file?run=ID&name=NAME`: one of {@linkcode RUN_FILES}, when it
- * exists and lies inside the run (a symlink out of it is not found).
+ * exists and lies inside the run (a symlink out of it is not found) and the
+ * run is not corrupt (404 with the reason, as every route that reads a run).
  *
  * @param ctx The context.
  * @param id The run id.
@@ -348,6 +349,8 @@ export async function fileRoute(
       `name must be one of ${Object.keys(RUN_FILES).join(", ")}`,
     );
   }
+  // A corrupt run's report.md (figures its own check rejects) was served.
+  await servedRun(dir);
   const real = await insideFile(dir, `${dir}/${name}`);
   if (!real) throw new HttpError(404, `Run ${id} has no ${name} (yet)`);
   const file = await Deno.open(real, { read: true });
@@ -685,7 +688,8 @@ export async function tokenizeRoute(
  * "corrupt: …" and "corrupt" with no reason. A run `inspectRun` calls
  * corrupt is refused even when it could read the rest (a `results.json`
  * that is not JSON): the list shows it corrupt with its reason and links
- * no page of it, so no route serves a part of it either.
+ * no page of it, so no route serves a part of it either (the metrics stream
+ * aside: it follows a folder before it has a config.json).
  */
 async function servedRun(
   dir: string,

@@ -1350,7 +1350,14 @@ Deno.test("a generation, model file, vocabulary or tokenizing of a corrupt run (
     assertMatch((await half.json()).error, /^The run is not served: /);
     // Tokenizing said "The run is corrupt", the vocabulary "The run is
     // corrupt: …": one wording, with the reason, everywhere.
-    for (const path of ["/api/run/tokenize?text=a&", "/api/run/vocab?"]) {
+    for (
+      const path of [
+        "/api/run/tokenize?text=a&",
+        "/api/run/vocab?",
+        "/api/run/file?name=config.json&",
+        "/api/run/file?name=report.md&",
+      ]
+    ) {
       for (
         const [run, why] of [
           ["broken", /broken\/config\.json is not valid JSON/],
