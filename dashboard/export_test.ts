@@ -291,6 +291,9 @@ Deno.test("an export ships no report, samples or metrics of a run the run folder
     await fakeRun(`${root}/good`, { results: true });
     await fakeRun(`${root}/copied`, { results: true });
     await Deno.writeTextFile(`${root}/copied/samples.txt`, "SAMPLES");
+    // A torn results.json beside a readable config: corrupt, its state known.
+    await fakeRun(`${root}/half`, { results: true });
+    await Deno.writeTextFile(`${root}/half/results.json`, '{"config": {');
     const config = JSON.parse(
       await Deno.readTextFile(`${root}/copied/config.json`),
     );
@@ -301,12 +304,12 @@ Deno.test("an export ships no report, samples or metrics of a run the run folder
     const log: string[] = [];
     assertEquals(
       await exportDashboard(root, out, { log: (l) => log.push(l) }),
-      ["copied", "good"],
+      ["copied", "good", "half"],
     );
     const js = await Deno.readTextFile(`${out}/data.js`);
     const run = JSON.parse(js.slice(js.indexOf("=") + 1).trim().slice(0, -1))
       .run as Record<string, {
-        info: { status: string; reason: string };
+        info: { status: string; reason: string; [key: string]: unknown };
         metrics: string[];
         files: Record<string, string>;
       }>;
@@ -318,6 +321,17 @@ Deno.test("an export ships no report, samples or metrics of a run the run folder
       run.copied.info.reason,
     );
     assertEquals([run.copied.files, run.copied.metrics], [{}, []]);
+    // Its list row only: no full configuration, results, models or labels.
+    assertEquals(run.half.info.status, "corrupt");
+    assertEquals([run.half.files, run.half.metrics], [{}, []]);
+    for (const id of ["copied", "half"]) {
+      const info = run[id].info;
+      assertEquals(
+        [info.configFull, info.results, info.models, info.labels],
+        [undefined, undefined, [], {}],
+        id,
+      );
+    }
     assert(!js.includes("SAMPLES"));
     assertEquals(Object.keys(run.good.files), ["report.md"]);
     assertEquals(run.good.metrics.length, 2);

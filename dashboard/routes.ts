@@ -284,6 +284,11 @@ export async function runRoute(
   const dir = await runDir(ctx, id);
   const summary = await summarizeRun(id!, dir);
   const o = await inspectRun(dir);
+  // A corrupt run is its list row alone: what its checks reject (a torn
+  // results.json beside a readable config) is not shown, nor its models.
+  if (o.status === "corrupt") {
+    return json({ ...summary, models: [], labels: {} });
+  }
   const kinds = o.state ? o.state.config.models.split(",") : [];
   return json({
     ...summary,
