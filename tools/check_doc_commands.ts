@@ -538,6 +538,9 @@ export async function checkCommand(
   return checkArgs(args, table, mode ?? "none", command);
 }
 
+/** A word asking for help: `-h`, `--help` or `--help=all`. */
+const HELP = /^(-h|--help|--help=all)$/;
+
 /** Check the words after a task's name against its options. */
 function checkArgs(
   args: string[],
@@ -549,7 +552,7 @@ function checkArgs(
   // As @d3pm/cli reads them: a value is the next word unless that is an option.
   const isOption = (w: string) => {
     const name = splitFlag(w.replace(/^--/, ""))[0];
-    return w === "-h" || w === "--help" ||
+    return HELP.test(w) ||
       (w.startsWith("--") &&
         (table.options.has(name) ||
           (name.startsWith("no-") && table.options.has(name.slice(3)))));
@@ -557,7 +560,11 @@ function checkArgs(
   const seen: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const word = args[i];
-    if (word === "-h" || word === "--help") continue;
+    if (HELP.test(word)) {
+      // `--help all`: every option, as @d3pm/cli reads it.
+      if (!word.includes("=") && args[i + 1] === "all") i++;
+      continue;
+    }
     if (!word.startsWith("--")) {
       seen.push(word);
       continue;
@@ -617,7 +624,7 @@ function checkArgs(
     }
   }
   // `deno task sweep --help` asks for help: it needs no command.
-  const help = args.includes("--help") || args.includes("-h");
+  const help = args.some((w) => HELP.test(w));
   if (!help || seen.length > 0) {
     problems.push(
       ...checkPositionals(seen, table, positionals, command.task),
