@@ -105,7 +105,7 @@ export function packBlocks(
     throw new DataError(
       `Cannot pack blocks: ${count} block${
         count === 1 ? "" : "s"
-      } of length ${length} (last: "${last}") hold ${
+      } of length ${length} (last: "${last}") hold${count === 1 ? "s" : ""} ${
         count * length
       } ids, over the ${MAX_PACKED_IDS} (2^31 - 1) a pack may hold; use a shorter length`,
     );

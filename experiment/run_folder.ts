@@ -1363,7 +1363,6 @@ function removeCreated(dir: string): void {
   }
 }
 
-/** The folder `path` is in (`.` for a bare name). */
 /**
  * The run folder a path is inside, if any: the path's real form (that of its
  * nearest existing folder, links and `..` resolved, and the rest of it), then
@@ -1420,6 +1419,7 @@ export async function enclosingRun(path: string): Promise<string | undefined> {
   }
 }
 
+/** The folder `path` is in (`.` for a bare name). */
 function parentOf(path: string): string {
   const bare = path.replace(/\/+$/, "");
   if (bare === "") return path === "" ? "." : "/"; // the root is its own

@@ -156,6 +156,7 @@ export class AdamW {
   /** Every gradient names a variable of this optimiser, of its shape. */
   #checkGrads(grads: ReadonlyMap<string, Tensor>): void {
     for (const [name, g] of grads) {
+      if (!g) continue; // no gradient (tf.variableGrads' undefined): left alone
       const p = this.#vars.get(name);
       if (!p) {
         const names = [...this.#vars.keys()];
