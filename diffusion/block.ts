@@ -317,6 +317,12 @@ async function sampleBlocks(
       `Block diffusion: the prefix has ${prefix.length} tokens, more than the length ${length}`,
     );
   }
+  const context = model.config?.contextLength;
+  if (context !== undefined && length > context) {
+    throw new RangeError(
+      `Block diffusion: length must be at most the model's context length ${context}, got ${length}`,
+    );
+  }
   blockModel(model);
   if (kvCache && !hasBlockDecoding(model)) {
     throw new RangeError(

@@ -20,6 +20,7 @@ import {
   assert,
   assertAlmostEquals,
   assertEquals,
+  assertRejects,
   assertThrows,
 } from "@std/assert";
 
@@ -468,6 +469,23 @@ Deno.test("block diffusion refuses what it cannot run, in one line", async () =>
     RangeError,
     "Invalid block diffusion process: maskId 12 is not below vocab 12",
   );
+  // Past the context, named before any pass (the rows' check said "the
+  // prompt's rows" for a length the user gave), with the cache or without.
+  for (const kvCache of [true, false]) {
+    await assertRejects(
+      () =>
+        bd3(4).sample(model, {
+          length: 2 * L,
+          batchSize: 1,
+          kvCache,
+          prng: prng(0),
+        }),
+      RangeError,
+      `Block diffusion: length must be at most the model's context length ${L}, got ${
+        2 * L
+      }`,
+    );
+  }
   model.dispose();
 });
 
