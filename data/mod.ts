@@ -1,6 +1,6 @@
 /**
- * WikiText readers (the embedded WikiText-2 and user directories such as
- * WikiText-103), a tokenized-corpus cache, packing into fixed blocks with
+ * Corpus readers (the embedded WikiText-2, user directories such as
+ * WikiText-103, and folders of plain-text splits), a tokenized-corpus cache, packing into fixed blocks with
  * BOS/EOS, and a seeded, resumable batch iterator. Depends only on the
  * `Tokenizer` interface.
  *
@@ -22,6 +22,7 @@ export * from "./errors.ts";
 export {
   type CorpusSource,
   embeddedWikiText2,
+  findCorpus,
   findWikiText,
   isArticleTitle,
   type Layout,

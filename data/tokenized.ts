@@ -1,6 +1,7 @@
 /**
  * Tokenizing a corpus once, and caching the ids in a binary file keyed by the
- * corpus file's SHA-256 and the tokenizer's identity.
+ * corpus file's SHA-256, the tokenizer's identity and, for plain text, the
+ * `text` layout (its documents are cut otherwise than WikiText's).
  *
  * Cache file layout (all little-endian):
  * `"D3PMTOK1"` (8 bytes) · header length `n` (u32) · JSON header (`n` bytes) ·
@@ -124,9 +125,11 @@ export async function tokenizeCorpus(
   if (options.cacheDir) {
     corpusSha256 = options.corpusSha256 ?? await sha256OfSource(source);
     const tokSha = sha256Hex(tokenizer.id);
+    // Plain text is cut into documents otherwise than WikiText (no titles):
+    // the same bytes under another layout have their own cache file.
     cachePath = `${options.cacheDir}/${corpusSha256.slice(0, 16)}-${
       tokSha.slice(0, 16)
-    }.tok`;
+    }${source.layout === "text" ? "-text" : ""}.tok`;
     const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
     if (cached) return cached;
   }

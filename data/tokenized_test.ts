@@ -248,3 +248,22 @@ Deno.test("tokenizeCorpus() refuses a FIFO, a device or an oversized cache witho
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tokenizeCorpus() keeps the same bytes read as plain text in another cache file than read as WikiText, each with its own documents", async () => {
+  const text = " = A = \n x \n = B = \n y \n";
+  const { dir, cacheDir, source } = await setup(text);
+  try {
+    const tok = new ByteTokenizer();
+    const wiki = await tokenizeCorpus(source, tok, { cacheDir });
+    const plain = { ...source, layout: "text" as const };
+    const asText = await tokenizeCorpus(plain, tok, { cacheDir });
+    assertEquals(wiki.docOffsets.length, 3); // two articles
+    assertEquals(Array.from(asText.docOffsets), [0, text.length]); // one text
+    assertEquals((await cacheFiles(cacheDir)).length, 2);
+    // Each is read back from its own file.
+    assertEquals(await tokenizeCorpus(plain, tok, { cacheDir }), asText);
+    assertEquals(await tokenizeCorpus(source, tok, { cacheDir }), wiki);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,6 +1,6 @@
 /**
- * Locating and streaming WikiText corpora: the embedded WikiText-2 copy and
- * user directories (WikiText-103, raw WikiText-2) in either layout.
+ * Locating and streaming corpora: the embedded WikiText-2 copy and user
+ * directories (WikiText-103, raw WikiText-2, or plain UTF-8 text splits).
  *
  * @module
  */
@@ -10,11 +10,16 @@ import { DataError } from "./errors.ts";
 
 /** A split of a WikiText corpus. */
 export type Split = "train" | "valid" | "test";
-/** `tokens`: the tokenized release (`<unk>`, ` @-@ `); `raw`: original text. */
-export type Layout = "tokens" | "raw";
+/**
+ * `tokens`: WikiText's tokenized release (`<unk>`, ` @-@ `); `raw`: its
+ * original text; `text`: any plain UTF-8 text (no WikiText article titles).
+ * No layout's text is rewritten: ` @-@ ` and `<unk>` are read as they are.
+ */
+export type Layout = "tokens" | "raw" | "text";
 
 const SPLITS: readonly Split[] = ["train", "valid", "test"];
-const LAYOUTS: readonly Layout[] = ["tokens", "raw"];
+const WIKI_LAYOUTS: readonly Layout[] = ["tokens", "raw"];
+const LAYOUTS: readonly Layout[] = ["tokens", "raw", "text"];
 
 /** Where a corpus file is and how to read it. */
 export interface CorpusSource {
@@ -87,7 +92,7 @@ export function embeddedWikiText2(
       `Raw WikiText-2 ${split} split is not embedded (only raw test is): pass a directory holding wiki.${split}.raw`,
     );
   }
-  if (!LAYOUTS.includes(layout)) {
+  if (!WIKI_LAYOUTS.includes(layout)) {
     throw new DataError(
       `Unknown layout "${layout}": expected tokens or raw`,
     );
@@ -104,7 +109,8 @@ export function embeddedWikiText2(
 
 /**
  * Find a split in a user directory holding `wiki.{train,valid,test}.tokens`
- * or `.raw` (optionally gzipped, `.gz`), such as an unpacked WikiText-103.
+ * or `.raw` (optionally gzipped, `.gz`), such as an unpacked WikiText-103:
+ * {@linkcode findCorpus} restricted to the WikiText layouts.
  *
  * @param dir The directory.
  * @param split Which split.
@@ -127,9 +133,113 @@ export function embeddedWikiText2(
 export async function findWikiText(
   dir: string,
   split: Split,
-  options: { layout?: Layout } = {},
+  options: { layout?: Exclude<Layout, "text"> } = {},
+): Promise<CorpusSource> {
+  return await findCorpus(dir, split, {
+    layout: options.layout ?? WIKI_LAYOUTS,
+  });
+}
+
+/** The names {@linkcode findCorpus} accepts, as its errors quote them. */
+const ACCEPTED =
+  "wiki.{train,valid,test}.{tokens,raw}[.gz] (WikiText) or train.txt, valid.txt (or validation.txt), test.txt [.gz] (plain UTF-8 text)";
+const WIKI_NAME = /^wiki\.(train|valid|test)\.(tokens|raw)(\.gz)?$/;
+const TEXT_NAME = /^(train|valid|validation|test)\.txt(\.gz)?$/;
+/** The plain-text file names of each split, in the order they are tried. */
+const TEXT_NAMES: Record<Split, string[]> = {
+  train: ["train.txt", "train.txt.gz"],
+  valid: ["valid.txt", "valid.txt.gz", "validation.txt", "validation.txt.gz"],
+  test: ["test.txt", "test.txt.gz"],
+};
+
+/**
+ * Find a split in a user directory of either kind: WikiText files
+ * (`wiki.{train,valid,test}.{tokens,raw}`, e.g. an unpacked WikiText-103) or
+ * plain UTF-8 text splits (`train.txt`, `valid.txt` or `validation.txt`,
+ * `test.txt`), each optionally gzipped (`.gz`), directly in `dir`. Plain text
+ * gets the `text` layout: {@linkcode readArticles} does not split it at
+ * WikiText `= Title =` lines. A folder holding both kinds, or plain-text
+ * splits lacking one of the three, is refused in one line naming the files
+ * found and the names accepted.
+ *
+ * @param dir The directory.
+ * @param split Which split.
+ * @param options `layout`: the layout, or the layouts in the order tried;
+ * by default `tokens`, `raw`, then `text`.
+ * @returns The source of that split.
+ * @throws {DataError} When the directory is missing, not a directory,
+ * unreadable, empty, mixes WikiText and plain text, or lacks the split.
+ *
+ * @example
+ * ```ts
+ * import { findCorpus } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * for (const s of ["train", "validation", "test"]) {
+ *   await Deno.writeTextFile(`${dir}/${s}.txt`, "Some text.\n");
+ * }
+ * const valid = await findCorpus(dir, "valid");
+ * assertEquals(valid.layout, "text");
+ * assertEquals(valid.url.endsWith("/validation.txt"), true);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function findCorpus(
+  dir: string,
+  split: Split,
+  options: { layout?: Layout | readonly Layout[] } = {},
 ): Promise<CorpusSource> {
   checkSplit(split);
+  const layouts: readonly Layout[] = options.layout === undefined
+    ? LAYOUTS
+    : typeof options.layout === "string"
+    ? [options.layout]
+    : options.layout;
+  for (const layout of layouts) {
+    if (!LAYOUTS.includes(layout)) {
+      throw new DataError(
+        `Unknown layout "${layout}": expected tokens, raw or text`,
+      );
+    }
+  }
+  const names = await listDataDir(dir);
+  const wiki = names.filter((n) => WIKI_NAME.test(n)).sort();
+  const text = names.filter((n) => TEXT_NAME.test(n)).sort();
+  const wantsText = layouts.includes("text");
+  const wantsWiki = layouts.some((l) => l !== "text");
+  if (wantsText && wantsWiki && wiki.length > 0 && text.length > 0) {
+    throw new DataError(
+      `Data directory ${dir} holds both WikiText files and plain-text splits (found ${
+        [...wiki, ...text].join(", ")
+      }): keep one kind, expected ${ACCEPTED}`,
+    );
+  }
+  if (wantsText && (text.length > 0 || !wantsWiki)) {
+    return await textSplit(dir, split, text);
+  }
+  for (const layout of layouts.filter((l) => l !== "text")) {
+    for (const gz of [false, true]) {
+      const name = `wiki.${split}.${layout}${gz ? ".gz" : ""}`;
+      if (names.includes(name)) {
+        return await corpusFile(dir, name, { split, layout, gzip: gz });
+      }
+    }
+  }
+  const wanted = layouts.map((l) =>
+    l === "text"
+      ? TEXT_NAMES[split].filter((n) => !n.endsWith(".gz")).join(" or ") +
+        "[.gz]"
+      : `wiki.${split}.${l}[.gz]`
+  ).join(" or ");
+  throw new DataError(
+    `Data directory ${dir} has no ${split} split: expected ${wanted}, found ${
+      names.slice(0, 8).join(", ")
+    }${names.length > 8 ? ", …" : ""}`,
+  );
+}
+
+/** The names in a data directory, or a one-line refusal. */
+async function listDataDir(dir: string): Promise<string[]> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(dir);
@@ -137,12 +247,12 @@ export async function findWikiText(
     throw new DataError(
       `Cannot read data directory ${dir}: ${
         e instanceof Deno.errors.NotFound ? "it does not exist" : String(e)
-      } (expected a directory with wiki.{train,valid,test}.{tokens,raw})`,
+      } (expected a directory with ${ACCEPTED})`,
     );
   }
   if (!info.isDirectory) {
     throw new DataError(
-      `Data path ${dir} is not a directory (expected a directory with wiki.{train,valid,test}.{tokens,raw})`,
+      `Data path ${dir} is not a directory (expected a directory with ${ACCEPTED})`,
     );
   }
   const names: string[] = [];
@@ -153,44 +263,67 @@ export async function findWikiText(
   }
   if (names.length === 0) {
     throw new DataError(
-      `Data directory ${dir} is empty (expected wiki.{train,valid,test}.{tokens,raw})`,
+      `Data directory ${dir} is empty (expected ${ACCEPTED})`,
     );
   }
-  const layouts = options.layout ? [options.layout] : LAYOUTS;
-  for (const layout of layouts) {
-    if (!LAYOUTS.includes(layout)) {
-      throw new DataError(`Unknown layout "${layout}": expected tokens or raw`);
-    }
-    for (const gz of [false, true]) {
-      const name = `wiki.${split}.${layout}${gz ? ".gz" : ""}`;
-      if (names.includes(name)) {
-        const path = await Deno.realPath(`${dir}/${name}`);
-        const info = await Deno.stat(path);
-        if (!info.isFile) {
-          throw new DataError(
-            `Corpus file ${path} is not a file (expected ${name} to be ${
-              gz ? "gzip-compressed" : "plain"
-            } UTF-8 text)`,
-          );
-        }
-        if (info.size === 0) {
-          throw new DataError(`Corpus file ${path} is empty`);
-        }
-        return {
-          url: new URL(`file://${path}`).href,
-          split,
-          layout,
-          gzip: gz,
-        };
-      }
-    }
-  }
-  const wanted = layouts.map((l) => `wiki.${split}.${l}[.gz]`).join(" or ");
-  throw new DataError(
-    `Data directory ${dir} has no ${split} split: expected ${wanted}, found ${
-      names.slice(0, 8).join(", ")
-    }${names.length > 8 ? ", …" : ""}`,
+  return names;
+}
+
+/**
+ * A split of a plain-text folder: all three splits must be there (a run
+ * needs them), `valid.txt` and `validation.txt` not both; plain before `.gz`.
+ */
+async function textSplit(
+  dir: string,
+  split: Split,
+  text: string[],
+): Promise<CorpusSource> {
+  const found = `found ${text.join(", ") || "none"}`;
+  const missing = SPLITS.filter((s) =>
+    !TEXT_NAMES[s].some((n) => text.includes(n))
   );
+  if (missing.length > 0) {
+    throw new DataError(
+      `Data directory ${dir} has plain-text splits but no ${
+        missing.join(" or ")
+      } split (${found}): expected train.txt, valid.txt (or validation.txt) and test.txt, each plain or .gz`,
+    );
+  }
+  const stems = new Set(
+    text.filter((n) => /^valid/.test(n)).map((n) => n.split(".")[0]),
+  );
+  if (stems.size > 1) {
+    throw new DataError(
+      `Data directory ${dir} has both valid.txt and validation.txt (${found}): keep one as the valid split`,
+    );
+  }
+  const name = TEXT_NAMES[split].find((n) => text.includes(n))!;
+  return await corpusFile(dir, name, {
+    split,
+    layout: "text",
+    gzip: name.endsWith(".gz"),
+  });
+}
+
+/** The source of `dir/name`, which must be a non-empty file. */
+async function corpusFile(
+  dir: string,
+  name: string,
+  kind: Omit<CorpusSource, "url">,
+): Promise<CorpusSource> {
+  const path = await Deno.realPath(`${dir}/${name}`);
+  const info = await Deno.stat(path);
+  if (!info.isFile) {
+    throw new DataError(
+      `Corpus file ${path} is not a file (expected ${name} to be ${
+        kind.gzip ? "gzip-compressed" : "plain"
+      } UTF-8 text)`,
+    );
+  }
+  if (info.size === 0) {
+    throw new DataError(`Corpus file ${path} is empty`);
+  }
+  return { url: new URL(`file://${path}`).href, ...kind };
 }
 
 /**
@@ -460,7 +593,10 @@ export function isArticleTitle(line: string): boolean {
 /**
  * Stream the articles of a corpus: each starts at a ` = Title = ` line and
  * runs to the next one; its text is its lines, each followed by `\n`.
- * Whitespace-only text before the first title is dropped.
+ * Whitespace-only text before the first title is dropped. A plain-text
+ * source (layout `text`) has no titles: it is read as one document, in
+ * pieces of at most {@linkcode MAX_ARTICLE} characters cut at line breaks
+ * (silently; for WikiText such a cut is a warning).
  *
  * @param source Where the corpus is.
  * @param options Progress reporting.
@@ -487,12 +623,15 @@ export async function* readArticles(
   let parts: string[] = [];
   let size = 0;
   let cut = false;
+  // Plain text is not WikiText: a " = Title = " line in it is just a line.
+  const plain = source.layout === "text";
   for await (const line of await readLines(source, options)) {
     // A file without ` = Title = ` lines (or with a giant article) is read
     // in documents of at most MAX_ARTICLE characters, cut at line breaks.
     const long = size + line.length + 1 > MAX_ARTICLE && parts.length > 0;
-    if ((isArticleTitle(line) || long) && parts.length > 0) {
-      if (long && !cut) {
+    const title = !plain && isArticleTitle(line);
+    if ((title || long) && parts.length > 0) {
+      if (long && !cut && !plain) {
         cut = true;
         (options.onWarning ?? ((m) => console.error(`warning: ${m}`)))(
           `corpus file ${

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   embeddedWikiText2,
+  findCorpus,
   findWikiText,
   isArticleTitle,
   MAX_ARTICLE,
@@ -293,6 +294,78 @@ Deno.test("readLines() refuses a line longer than MAX_LINE, naming the file", as
       DataError,
       `Corpus file ${path} has a line longer than ${MAX_LINE} characters`,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("findCorpus() reads a folder of plain-text splits (validation.txt, .gz) as the text layout, never cut at WikiText title lines", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = "A first line.\n = Not a title = \nA last line.\n";
+    const gz = new Response(
+      new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+    );
+    await Deno.writeFile(
+      `${dir}/train.txt.gz`,
+      new Uint8Array(await gz.arrayBuffer()),
+    );
+    await Deno.writeTextFile(`${dir}/validation.txt`, text);
+    await Deno.writeTextFile(`${dir}/test.txt`, text);
+    const train = await findCorpus(dir, "train");
+    assertEquals([train.layout, train.gzip], ["text", true]);
+    const valid = await findCorpus(dir, "valid");
+    assertEquals([valid.layout, valid.url.split("/").pop()], [
+      "text",
+      "validation.txt",
+    ]);
+    const warnings: string[] = [];
+    // One document, the title-like line kept inside it.
+    assertEquals(
+      await Array.fromAsync(
+        readArticles(train, { onWarning: (m) => warnings.push(m) }),
+      ),
+      [text],
+    );
+    assertEquals(warnings, []);
+    // findWikiText() still looks only for WikiText names.
+    await assertRejects(
+      () => findWikiText(dir, "test"),
+      DataError,
+      "expected wiki.test.tokens[.gz] or wiki.test.raw[.gz], found",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("findCorpus() refuses in one line a folder mixing WikiText and plain text, or lacking a plain-text split, naming the files found and the names accepted", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/train.txt`, "x\n");
+    await Deno.writeTextFile(`${dir}/test.txt`, "x\n");
+    const partial = await assertRejects(
+      () => findCorpus(dir, "train"),
+      DataError,
+      "has plain-text splits but no valid split (found test.txt, train.txt): expected train.txt, valid.txt (or validation.txt) and test.txt",
+    );
+    assert(!partial.message.includes("\n"));
+    await Deno.writeTextFile(`${dir}/valid.txt`, "x\n");
+    assertEquals((await findCorpus(dir, "train")).layout, "text");
+    await Deno.writeTextFile(`${dir}/validation.txt`, "x\n");
+    await assertRejects(
+      () => findCorpus(dir, "train"),
+      DataError,
+      "has both valid.txt and validation.txt",
+    );
+    await Deno.remove(`${dir}/validation.txt`);
+    await Deno.writeTextFile(`${dir}/wiki.train.tokens`, " = A = \n");
+    const mixed = await assertRejects(
+      () => findCorpus(dir, "test"),
+      DataError,
+      "holds both WikiText files and plain-text splits (found wiki.train.tokens, test.txt, train.txt, valid.txt): keep one kind, expected wiki.{train,valid,test}.{tokens,raw}[.gz] (WikiText) or train.txt, valid.txt (or validation.txt), test.txt [.gz] (plain UTF-8 text)",
+    );
+    assert(!mixed.message.includes("\n"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

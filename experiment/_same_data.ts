@@ -1,7 +1,8 @@
 /**
  * The one comparison of two runs' data, for every reader that needs two
  * runs to share them (`--judge RUN`, `report --merge`): what the data are
- * (each split's SHA-256 and the tokenizer as built, from `data.json`), not
+ * (each split's SHA-256, plain text or WikiText, and the tokenizer as built,
+ * from `data.json`), not
  * where they were (the `--data` path, which data that moved change and a
  * file replaced in place does not).
  *
@@ -67,6 +68,15 @@ export function compareData(a: DataSide, b: DataSide): DataComparison {
     };
   }
   const ra = a.record, rb = b.record;
+  const kind = (r: DataRecord) =>
+    r.format === "text" ? "plain text" : "WikiText";
+  if (kind(ra) !== kind(rb)) {
+    return {
+      differ: `their data differ: ${kind(rb)} in ${b.name} but ${
+        kind(ra)
+      } in ${a.name} (their data.json)`,
+    };
+  }
   const changed = SPLITS.filter((s) => ra.sha256[s] !== rb.sha256[s]);
   if (changed.length > 0) {
     const where = a.data === b.data

@@ -1,8 +1,9 @@
 // compareData() split by split and on the tokenizer's real size: each
 // split's SHA-256 and the tokenizer's id and size are compared, by record.
-import { assertEquals } from "@std/assert";
+import { assertEquals, assertRejects } from "@std/assert";
 import { compareData } from "./_same_data.ts";
-import type { DataRecord } from "./run_folder.ts";
+import { ConfigError } from "./options.ts";
+import { type DataRecord, RunFolder } from "./run_folder.ts";
 
 const RECORD: DataRecord = {
   sha256: {
@@ -57,4 +58,24 @@ Deno.test("compareData() refuses a tokenizer of the same id but another real siz
     ).differ,
     "their tokenizers differ (bpe-v1-4567 with 4096 ids in b but bpe-v1-0123 with 4096 in a; their data.json)",
   );
+});
+
+Deno.test("RunFolder.verifyData() refuses the same bytes read as plain text where the run read WikiText", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    const then = {
+      sha256: { train: "a", valid: "b", test: "c" },
+      tokenizer: { id: "byte", vocabSize: 260 },
+    };
+    await Deno.writeTextFile(folder.dataPath, JSON.stringify(then));
+    await folder.verifyData(then);
+    await assertRejects(
+      () => folder.verifyData({ ...then, format: "text" }),
+      ConfigError,
+      "(read as WikiText then, as plain text now",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

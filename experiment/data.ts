@@ -10,7 +10,7 @@ import {
   type Blocks,
   type CorpusSource,
   embeddedWikiText2,
-  findWikiText,
+  findCorpus,
   packBlocks,
   readArticles,
   sha256OfSource,
@@ -60,6 +60,11 @@ export interface RunData {
   /** SHA-256 of the train split's file (a cache key). */
   trainSha256: string;
   /**
+   * `text` for a folder of plain-text splits (documents cut otherwise than
+   * WikiText's, so part of every cache key); absent for WikiText.
+   */
+  format?: "text";
+  /**
    * What the run trains on — each split's SHA-256 and the tokenizer's id
    * and real size — as `data.json` records it and a resume checks it.
    */
@@ -79,7 +84,7 @@ async function source(
   c: ExperimentConfig,
   split: Split,
 ): Promise<CorpusSource> {
-  return c.data ? await findWikiText(c.data, split) : embeddedWikiText2(split);
+  return c.data ? await findCorpus(c.data, split) : embeddedWikiText2(split);
 }
 
 /**
@@ -116,6 +121,7 @@ export async function prepareData(
   // The train split is hashed once: it keys both the BPE and the token cache.
   const trainSource = await source(config, "train");
   const trainSha256 = await sha256OfSource(trainSource);
+  const format = trainSource.layout === "text" ? "text" as const : undefined;
   const tokenizer = await loadTokenizer(config, folder, {
     source: trainSource,
     sha256: trainSha256,
@@ -162,9 +168,11 @@ export async function prepareData(
     test,
     facts,
     trainSha256,
+    ...(format ? { format } : {}),
     record: {
       sha256,
       tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
+      ...(format ? { format, files: baseNames(files) } : {}),
     },
     files,
     persist: async (f) => {
@@ -352,6 +360,16 @@ export async function trainPrefix(
   return { blocks, articles };
 }
 
+/** Each split's file name, without its folder. */
+function baseNames(files: Record<Split, string>): Record<Split, string> {
+  const base = (f: string) => f.split("/").pop() ?? f;
+  return {
+    train: base(files.train),
+    valid: base(files.valid),
+    test: base(files.test),
+  };
+}
+
 /** The first `n` blocks (all when `n` is 0 or more than there are). */
 function first(blocks: Blocks, n: number): Blocks {
   return n > 0 && n < blocks.count
@@ -464,9 +482,11 @@ async function loadTokenizer(
     // A resumed run keeps its own tokenizer: the models were trained on it.
     return await openTokenizer(config, folder);
   }
+  // A plain-text train split is cut into other documents than WikiText's:
+  // the same bytes train another BPE.
   const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${
     train.sha256.slice(0, 16)
-  }.json`;
+  }${train.source.layout === "text" ? "-text" : ""}.json`;
   if (await pathExists(cached)) {
     try {
       const tok = await loadBpeTokenizer(cached);

@@ -14,6 +14,8 @@ import { resolveConfig } from "./config.ts";
 import { prepareData, trainPrefix } from "./data.ts";
 import { ConfigError } from "./options.ts";
 import { RunFolder } from "./run_folder.ts";
+import { judgeKey, judgePlan } from "./judge.ts";
+import { compareData } from "./_same_data.ts";
 
 /** The split's ids with separators, cut into blocks of `length`. */
 async function blocksOf(
@@ -233,5 +235,55 @@ Deno.test("prepareData(): a BPE trained to its full size says nothing of shrinki
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("prepareData() on two plain-text folders: each records its format and files, and other text, or the same bytes as WikiText, gives another judge key and differing data", async () => {
+  const dirs: string[] = [];
+  const out = await Deno.makeTempDir();
+  const folder = async (names: string[], text: string) => {
+    const dir = await Deno.makeTempDir({ prefix: "own-text-" });
+    dirs.push(dir);
+    for (const n of names) await Deno.writeTextFile(`${dir}/${n}`, text);
+    return dir;
+  };
+  const own = ["train.txt", "validation.txt", "test.txt"];
+  const text = ARTICLES.join("").repeat(4);
+  try {
+    const prepared = async (data: string) => {
+      const config = resolveConfig({ preset: "micro", out, data });
+      const d = await prepareData(config, new RunFolder(out), () => {});
+      const key = judgeKey(judgePlan(config, d, "tfjs on cpu"));
+      return { d, key, side: { name: data, data, record: d.record } };
+    };
+    const a = await prepared(await folder(own, text));
+    const b = await prepared(await folder(own, text.replace("alpha", "omega")));
+    const w = await prepared(
+      await folder(
+        ["train", "valid", "test"].map((s) => `wiki.${s}.tokens`),
+        text,
+      ),
+    );
+    assertEquals(a.d.record.format, "text");
+    assertEquals(a.d.record.files, {
+      train: "train.txt",
+      valid: "validation.txt",
+      test: "test.txt",
+    });
+    // Plain text is one document: one bos, where WikiText has one per article.
+    const bos = (x: typeof a) =>
+      x.d.train.data.filter((id) => id === x.d.specials.bos).length;
+    assertEquals([bos(a), bos(w)], [1, 12]);
+    assertEquals(w.d.record.format, undefined);
+    assertEquals(w.d.trainSha256, a.d.trainSha256); // the same bytes
+    assertEquals(new Set([a.key, b.key, w.key]).size, 3);
+    assert(compareData(a.side, b.side).differ?.includes("train SHA-256"));
+    assert(
+      compareData(w.side, a.side).differ?.includes(
+        "plain text in " + a.side.name,
+      ),
+    );
+  } finally {
+    for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
   }
 });

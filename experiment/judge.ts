@@ -115,7 +115,13 @@ export async function openJudge(
   config: ExperimentConfig,
   data: Pick<
     RunData,
-    "train" | "valid" | "specials" | "tokenizer" | "trainSha256" | "record"
+    | "train"
+    | "valid"
+    | "specials"
+    | "tokenizer"
+    | "trainSha256"
+    | "format"
+    | "record"
   >,
   options: JudgeOptions,
 ): Promise<Judge | undefined> {
@@ -188,6 +194,8 @@ export interface JudgePlan {
   tokenizer: string;
   /** SHA-256 of the train split. */
   train: string;
+  /** `text` for plain-text splits (other documents than WikiText's). */
+  format?: "text";
   /** Tokens per block. */
   blockLength: number;
   /** The judge's model. */
@@ -239,12 +247,15 @@ export function judgePlan(
   data: {
     readonly tokenizer: Pick<RunData["tokenizer"], "id" | "vocabSize">;
     readonly trainSha256: string;
+    readonly format?: "text";
   },
   engine: string,
 ): JudgePlan {
   return {
     tokenizer: data.tokenizer.id,
     train: data.trainSha256,
+    // Absent for WikiText, so that WikiText judges keep their keys.
+    ...(data.format ? { format: data.format } : {}),
     blockLength: c.blockLength,
     shape: AR.modelConfig(c, data.tokenizer.vocabSize),
     seed: JUDGE_SEED,

@@ -162,6 +162,13 @@ export interface DataRecord {
   sha256: { train: string; valid: string; test: string };
   /** The tokenizer as built: its id and its real number of ids. */
   tokenizer: { id: string; vocabSize: number };
+  /**
+   * `text` when the run read a folder of plain-text splits (cut into
+   * documents otherwise than WikiText); absent for WikiText.
+   */
+  format?: "text";
+  /** With `format`: each split's file name (e.g. `validation.txt.gz`). */
+  files?: { train: string; valid: string; test: string };
 }
 
 // The splits whose SHA-256 differ between a data record then and now, as
@@ -173,6 +180,16 @@ function changedSplits(
 ):
   | { which: ("train" | "valid" | "test")[]; splits: string; hashes: string }
   | undefined {
+  // The same bytes read as plain text are cut into other documents.
+  const kind = (r: DataRecord) =>
+    r.format === "text" ? "plain text" : "WikiText";
+  if (kind(then) !== kind(now)) {
+    return {
+      which: ["train", "valid", "test"],
+      splits: "train, valid and test",
+      hashes: `read as ${kind(then)} then, as ${kind(now)} now`,
+    };
+  }
   const changed = (["train", "valid", "test"] as const).filter((s) =>
     then.sha256[s] !== now.sha256[s]
   );
