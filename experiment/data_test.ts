@@ -287,3 +287,54 @@ Deno.test("prepareData() on two plain-text folders: each records its format and 
     for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
   }
 });
+
+Deno.test("prepareData() caches a BPE trained on plain text apart from one trained on the same bytes as WikiText", async () => {
+  const dirs: string[] = [];
+  const out = await Deno.makeTempDir();
+  // A text of its own (a random word), so that no earlier run cached it.
+  const word = crypto.randomUUID().slice(0, 8);
+  const text = ` = ${word} = \n ${word} alpha beta \n = B = \n gamma \n`.repeat(
+    8,
+  );
+  try {
+    const made: string[] = [];
+    // The same bytes read as WikiText must train again, not load the BPE
+    // the plain-text run cached.
+    for (
+      const names of [["train.txt", "valid.txt", "test.txt"], [
+        "wiki.train.tokens",
+        "wiki.valid.tokens",
+        "wiki.test.tokens",
+      ]]
+    ) {
+      const dir = await Deno.makeTempDir({ prefix: "own-text-" });
+      dirs.push(dir);
+      for (const n of names) await Deno.writeTextFile(`${dir}/${n}`, text);
+      const config = resolveConfig({
+        preset: "micro",
+        out,
+        data: dir,
+        tokenizer: "bpe",
+        vocabSize: 280,
+      });
+      const lines: string[] = [];
+      const d = await prepareData(
+        config,
+        new RunFolder(out),
+        (l) => lines.push(l),
+      );
+      assert(
+        lines.some((l) => l.startsWith("tokenizer: training BPE")),
+        lines.join("\n"),
+      );
+      made.push(
+        `.cache/tokenizers/bpe-280-${d.trainSha256.slice(0, 16)}${
+          d.format ? "-text" : ""
+        }.json`,
+      );
+    }
+    for (const f of made) await Deno.remove(f); // both were written
+  } finally {
+    for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
+  }
+});
