@@ -22,16 +22,17 @@ import {
 
 const SUMMARY =
   `Trains an autoregressive Transformer (causal decoder) and a D3PM (bidirectional
-denoiser, absorbing-state diffusion, MDLM objective) on WikiText with matched
-token budgets; evaluates both (NLL, bits per token, perplexity, bits per byte —
-diffusion figures are ELBO upper bounds, with an exact discrete-time bound on a
-subset), measures generation speed (batches/s and tokens/s at batch size 4) and
+denoiser, absorbing-state diffusion, MDLM objective) on WikiText (or your own
+text: --data) with matched token budgets; evaluates both (NLL, bits per token,
+perplexity, bits per byte — diffusion figures are ELBO upper bounds, with an
+exact discrete-time bound on a subset), measures generation speed (batches/s and tokens/s at batch size 4) and
 sample quality (generative perplexity under a judge: by default a separate AR
 model, trained once and cached; with the samples' entropy), and infilling;
 across seeds. --models ar,d3pm,mlm adds a BERT-style masked language model on
 the D3PM's backbone, evaluated on the same tasks. Writes a run folder:
-config.json, metrics.jsonl, checkpoints (safetensors), samples.txt,
-results.json, report.md, loss.svg and speed_quality.svg.
+config.json, data.json (each split's SHA-256 and the tokenizer), metrics.jsonl,
+checkpoints (safetensors), samples.txt, results.json, report.md, loss.svg and
+speed_quality.svg.
 
 Defaults below are the tiny preset's; --preset changes them all.`;
 
@@ -40,7 +41,8 @@ const EPILOGUE = `Examples:
   deno task experiment
   deno task experiment --preset small --seeds 3 --out runs/small
   deno task experiment --models ar,d3pm,mlm --seeds 2 --out runs/tiny-mlm
-  deno task experiment --preset paper --data ~/wikitext-103 --backend webgpu
+  deno task experiment --preset paper --data ~/wikitext-103 --engine webgpu
+                                  # the fused engine on a GPU (auto picks it there)
   deno task experiment --out runs/latest --resume    # continue after an interruption
   deno task experiment --force                       # start afresh; the old run is moved aside
 

@@ -146,7 +146,8 @@ export const OPTIONS = {
     choices: ["auto", "tensorflow", "webgpu", "blas", "wasm", "cpu"],
     default: "auto",
     resumable: true,
-    help: "tfjs backend",
+    help:
+      "tfjs backend, for --engine tfjs only (the GPU engine is --engine webgpu)",
   },
   /**
    * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
@@ -172,7 +173,10 @@ export const OPTIONS = {
     resumable: true,
     help: "steps between loss readings on the fused engine",
   },
-  /** Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`); empty: the embedded WikiText-2. */
+  /**
+   * Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`, or plain text
+   * `train.txt`, `valid.txt`, `test.txt`); empty: the embedded WikiText-2.
+   */
   data: {
     group: "data",
     common: true,
@@ -181,7 +185,7 @@ export const OPTIONS = {
     default: "",
     resumable: "verified",
     help:
-      "WikiText folder (wiki.{train,valid,test}.tokens|raw[.gz]; default: the embedded WikiText-2)",
+      "corpus folder: WikiText (wiki.{train,valid,test}.tokens|raw[.gz]) or your own plain UTF-8 text (train.txt, valid.txt or validation.txt, test.txt, each optionally .gz); default: the embedded WikiText-2",
   },
   /** Run folder. */
   out: {

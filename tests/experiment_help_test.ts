@@ -97,3 +97,22 @@ Deno.test("deno task sweep --help still lists its own options and every experime
   }
   assertEquals(r.stdout.includes("options shown"), false);
 });
+
+Deno.test("deno task experiment --help names data.json among the run folder's files, and no example reaches for the GPU through --backend (tfjs only) but through --engine", async () => {
+  const r = await runTool("experiment.ts", ["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const summary = r.stdout.split(/\n\S.* options:\n/)[0].replace(/\s+/g, " ");
+  for (const file of ["config.json", "data.json", "metrics.jsonl"]) {
+    assertStringIncludes(summary, ` ${file}`);
+  }
+  const examples = r.stdout.split("Examples:\n")[1].split("\n\n")[0]
+    .split("\n").filter((l) => l.includes("deno task experiment"));
+  for (const line of examples) {
+    assert(
+      !line.includes("--backend") || line.includes("--engine tfjs"),
+      `--backend without --engine tfjs: ${line}`,
+    );
+  }
+  const paper = examples.find((l) => l.includes("--preset paper"));
+  assertStringIncludes(paper ?? "", "--engine webgpu");
+});
