@@ -20,6 +20,7 @@ import {
 import { readJsonBounded } from "@d3pm/core";
 import {
   FOLDER_BUSY_EXIT,
+  OPTION_GROUPS,
   OPTIONS as EXPERIMENT,
   parseGrid,
   parseSeeds,
@@ -52,28 +53,38 @@ const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
 /** The sweep's own options. */
 const SWEEP = {
   dir: {
+    group: "sweep",
+    common: true,
     kind: "string",
     value: "DIR",
     default: "runs/sweep",
     help: "the sweep folder (cells/<name>/ run folders, logs/, sweep.json)",
   },
   seeds: {
+    group: "sweep",
+    common: true,
     kind: "string",
     value: "SEEDS",
     help:
       "seeds: N (0..N−1), A..B or A,B,… — one cell each (default 0, or the file's)",
   },
   set: {
+    group: "sweep",
+    common: true,
     kind: "string",
     value: "GRID",
     help: 'swept options: "key=v1,v2; key2=v3,v4" (the product is taken)',
   },
   on: {
+    group: "sweep",
+    common: true,
     kind: "choice",
     choices: ["local", "slurm"],
     help: "run: local (processes here) or slurm (an sbatch job array)",
   },
   jobs: {
+    group: "sweep",
+    common: true,
     kind: "integer",
     min: 1,
     max: 256,
@@ -81,35 +92,65 @@ const SWEEP = {
     help: "local: processes at once (the cores are divided among them)",
   },
   dryRun: {
+    group: "sweep",
+    common: true,
     kind: "boolean",
     default: false,
     help: "slurm: print the sbatch script, submit nothing",
   },
-  partition: { kind: "string", value: "NAME", help: "slurm: --partition" },
-  time: { kind: "string", value: "HH:MM:SS", help: "slurm: --time per cell" },
+  partition: {
+    group: "sweep",
+    common: true,
+    kind: "string",
+    value: "NAME",
+    help: "slurm: --partition",
+  },
+  time: {
+    group: "sweep",
+    common: true,
+    kind: "string",
+    value: "HH:MM:SS",
+    help: "slurm: --time per cell",
+  },
   cpusPerTask: {
+    group: "sweep",
+    common: true,
     kind: "integer",
     min: 1,
     help: "slurm: --cpus-per-task (also the BLAS threads)",
   },
-  gpus: { kind: "integer", min: 0, help: "slurm: GPUs per cell (--gres)" },
+  gpus: {
+    group: "sweep",
+    common: true,
+    kind: "integer",
+    min: 0,
+    help: "slurm: GPUs per cell (--gres)",
+  },
   parallel: {
+    group: "sweep",
+    common: true,
     kind: "integer",
     min: 1,
     help: "slurm: most cells at once (--array=…%N)",
   },
   sbatch: {
+    group: "sweep",
+    common: true,
     kind: "string",
     value: "LINES",
     help:
       'slurm: extra #SBATCH lines, ";"- or newline-separated ("--qos=long; --mem=32G")',
   },
   wait: {
+    group: "sweep",
+    common: true,
     kind: "boolean",
     default: false,
     help: "slurm: wait until the array has finished (sbatch --wait)",
   },
   deno: {
+    group: "sweep",
+    common: true,
     kind: "string",
     value: "PATH",
     help: "the deno that runs the cells (default: this one)",
@@ -118,17 +159,21 @@ const SWEEP = {
 
 /**
  * The experiment's options a sweep passes on, without defaults: only what
- * is given is fixed. Not marked common: the sweep's `--help` lists them all
- * after its own (the experiment's short help would hide the sweep's).
+ * is given is fixed. They keep their groups and which are common: `--help`
+ * shows the sweep's own options and the experiment's common ones, `--help
+ * all` every one, under the experiment's headings.
  */
 const PASSED: Record<string, OptionSpec> = Object.fromEntries(
   Object.entries(EXPERIMENT)
     .filter(([k]) => !(SWEEP_OWNED as readonly string[]).includes(k))
     .map(([k, spec]) => {
-      const { default: _, common: __, ...rest } = spec as OptionSpec;
+      const { default: _, ...rest } = spec as OptionSpec;
       return [k, rest];
     }),
 );
+
+/** The sweep's own options first, then the experiment's groups. */
+const GROUPS = { sweep: "Sweep", ...OPTION_GROUPS };
 
 const OPTIONS = { ...SWEEP, ...PASSED };
 
@@ -513,9 +558,11 @@ function checkWhere(verb: string, given: Record<string, unknown>): void {
 if (import.meta.main) {
   await runCli(async () => {
     const { values, given, positionals } = readCommandLine(Deno.args, {
-      command: "deno task sweep plan|run|status",
+      command: "deno task sweep",
+      synopsis: "deno task sweep plan|run|status [options]",
       summary: SUMMARY,
       options: OPTIONS,
+      groups: GROUPS,
       epilogue: EPILOGUE,
     }, { positionals: true });
     const [verb, target, ...extra] = positionals;

@@ -2,7 +2,7 @@
 // option of the one table once, under the headings of OPTION_GROUPS.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { flagOf } from "@d3pm/cli";
-import { OPTION_GROUPS, OPTIONS } from "@d3pm/experiment";
+import { OPTION_GROUPS, OPTIONS, SWEEP_OWNED } from "@d3pm/experiment";
 import { runTool } from "./_run.ts";
 
 /** Each `HEADING options:` section of a help text with the flags under it. */
@@ -86,16 +86,72 @@ Deno.test("deno task experiment --help lists the common options exactly once and
   assert(r.stdout.split("\n").length < 100, "the short help is short");
 });
 
-Deno.test("deno task sweep --help still lists its own options and every experiment option it passes on", async () => {
-  const r = await runTool("sweep.ts", ["--help"]);
+/** The sweep's own options (examples/sweep.ts), its first help group. */
+const SWEEP_OWN = [
+  "dir",
+  "seeds",
+  "set",
+  "on",
+  "jobs",
+  "dry-run",
+  "partition",
+  "time",
+  "cpus-per-task",
+  "gpus",
+  "parallel",
+  "sbatch",
+  "wait",
+  "deno",
+];
+
+Deno.test("deno task sweep --help all lists its own options under Sweep, then every experiment option it passes on under the experiment's groups, each once", async () => {
+  const r = await runTool("sweep.ts", ["--help", "all"]);
   assertEquals(r.code, 0, r.stderr);
-  const listed = [...r.stdout.matchAll(/^ {2}--([\w-]+)/gm)].map((m) => m[1]);
-  for (
-    const flag of ["dir", "seeds", "set", "on", "jobs", "steps", "d-model"]
-  ) {
-    assert(listed.includes(flag), `--${flag} missing from sweep --help`);
+  const found = sections(r.stdout);
+  assertEquals(found.map((s) => s.heading), [
+    "Sweep",
+    ...Object.values(OPTION_GROUPS),
+  ]);
+  assertEquals(found[0].flags, SWEEP_OWN);
+  const passed = Object.keys(OPTIONS)
+    .filter((k) => !(SWEEP_OWNED as readonly string[]).includes(k))
+    .map(flagOf);
+  assertEquals(
+    tally(found.flatMap((s) => s.flags), [...SWEEP_OWN, ...passed]),
+    {
+      twice: [],
+      missing: [],
+      unknown: [],
+    },
+  );
+  for (const s of found.slice(1)) {
+    for (const flag of s.flags) {
+      const key = Object.keys(OPTIONS).find((k) => flagOf(k) === flag)!;
+      assertEquals(
+        OPTION_GROUPS[OPTIONS[key as keyof typeof OPTIONS].group],
+        s.heading,
+        flag,
+      );
+    }
   }
   assertEquals(r.stdout.includes("options shown"), false);
+});
+
+Deno.test("deno task sweep --help lists its own options and the experiment's common ones it passes on, and names --help all", async () => {
+  const r = await runTool("sweep.ts", ["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const found = sections(r.stdout);
+  assertEquals(found[0], { heading: "Sweep", flags: SWEEP_OWN });
+  const common = Object.entries(OPTIONS).filter(([k, o]) =>
+    "common" in o && o.common &&
+    !(SWEEP_OWNED as readonly string[]).includes(k)
+  ).map(([k]) => flagOf(k));
+  assertEquals(
+    tally(found.slice(1).flatMap((s) => s.flags), common),
+    { twice: [], missing: [], unknown: [] },
+  );
+  assertStringIncludes(r.stdout, "deno task sweep --help all lists every one.");
+  assert(r.stdout.split("\n").length < 120, "the short help is short");
 });
 
 Deno.test("deno task experiment --help names data.json among the run folder's files, and no example reaches for the GPU through --backend (tfjs only) but through --engine", async () => {
