@@ -289,6 +289,18 @@ async function textSplit(
       } split (${found}): expected train.txt, valid.txt (or validation.txt) and test.txt, each plain or .gz`,
     );
   }
+  // A split both plain and gzipped: the two may differ, and either could be
+  // the one meant (WikiText's folders keep taking the plain one).
+  const twin = text.find((n) =>
+    n.endsWith(".gz") && text.includes(n.slice(0, -3))
+  );
+  if (twin) {
+    throw new DataError(
+      `Data directory ${dir} has both ${
+        twin.slice(0, -3)
+      } and ${twin} (${found}): keep one of the two`,
+    );
+  }
   const stems = new Set(
     text.filter((n) => /^valid/.test(n)).map((n) => n.split(".")[0]),
   );
@@ -305,25 +317,65 @@ async function textSplit(
   });
 }
 
-/** The source of `dir/name`, which must be a non-empty file. */
+/**
+ * The source of `dir/name`, which must be a non-empty file, gzip exactly
+ * when its name ends in `.gz`: the caches are keyed by the stored bytes'
+ * hash, so the same bytes must never be read both ways.
+ */
 async function corpusFile(
   dir: string,
   name: string,
   kind: Omit<CorpusSource, "url">,
 ): Promise<CorpusSource> {
-  const path = await Deno.realPath(`${dir}/${name}`);
-  const info = await Deno.stat(path);
-  if (!info.isFile) {
+  const expected = `expected ${name} to be ${
+    kind.gzip ? "gzip-compressed" : "plain"
+  } UTF-8 text`;
+  let path: string;
+  let info: Deno.FileInfo;
+  try {
+    path = await Deno.realPath(`${dir}/${name}`);
+    info = await Deno.stat(path);
+  } catch (e) {
+    // A dangling link or a link loop: listed by readDir, unreadable here.
     throw new DataError(
-      `Corpus file ${path} is not a file (expected ${name} to be ${
-        kind.gzip ? "gzip-compressed" : "plain"
-      } UTF-8 text)`,
+      `Cannot read corpus file ${dir}/${name}: ${
+        e instanceof Deno.errors.NotFound
+          ? "it is a link to a file that does not exist"
+          : (e instanceof Error ? e.message : String(e)).split("\n")[0]
+            // the system's line repeats the path: "…: realpath '/a/b'"
+            .replace(/: \w+ '.*'$/, "")
+      } (${expected})`,
     );
   }
+  if (!info.isFile) {
+    throw new DataError(`Corpus file ${path} is not a file (${expected})`);
+  }
   if (info.size === 0) {
-    throw new DataError(`Corpus file ${path} is empty`);
+    throw new DataError(`Corpus file ${path} is empty (${expected})`);
+  }
+  const gzip = await startsAsGzip(path);
+  if (gzip !== kind.gzip) {
+    const other = kind.gzip ? name.slice(0, -3) : `${name}.gz`;
+    throw new DataError(
+      kind.gzip
+        ? `Corpus file ${path} is named .gz but is not gzip (it does not start with the gzip bytes 1f 8b): rename it ${other} if it is plain text, or compress it (gzip)`
+        : `Corpus file ${path} is gzip-compressed (it starts with the gzip bytes 1f 8b) but its name lacks .gz: rename it ${other}`,
+    );
   }
   return { url: new URL(`file://${path}`).href, ...kind };
+}
+
+/** Whether a file starts with gzip's magic bytes 1f 8b. */
+async function startsAsGzip(path: string): Promise<boolean> {
+  using file = await Deno.open(path);
+  const head = new Uint8Array(2);
+  let n = 0;
+  while (n < 2) {
+    const got = await file.read(head.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return n === 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
 /**
@@ -457,7 +509,16 @@ export async function readLines(
     .pipeThrough(new TextLineStream());
 }
 
-/** The longest line a corpus may have (in UTF-16 code units). */
+/**
+ * The longest line a corpus may have (in UTF-16 code units).
+ *
+ * @example
+ * ```ts
+ * import { MAX_LINE } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(MAX_LINE, 16 * 2 ** 20);
+ * ```
+ */
 export const MAX_LINE = 16 << 20;
 
 /**
@@ -559,13 +620,26 @@ function decodeUtf8(
       writer.abort(
         new DataError(
           `Cannot read corpus file ${name}: ${
-            (reason instanceof Error ? reason.message : String(reason))
-              .split("\n")[0]
+            upstreamReason(source, reason)
           } (expected ${source.gzip ? "gzip-compressed " : ""}UTF-8 text)`,
         ),
       ),
   });
   return { writable, readable: decode.readable };
+}
+
+/**
+ * Why a corpus file could not be read, in one line. DecompressionStream
+ * says only "failed to write whole buffer" of bytes after the end of the
+ * gzip stream (a second member, as `cat a.gz b.gz` makes, or trailing data).
+ */
+function upstreamReason(source: CorpusSource, reason: unknown): string {
+  const message = (reason instanceof Error ? reason.message : String(reason))
+    .split("\n")[0];
+  if (source.gzip && /failed to write whole buffer/.test(message)) {
+    return "it has bytes after the end of its gzip stream (several gzip members, as cat a.gz b.gz or gzip -c a b make, or data appended): recompress it as one (zcat FILE | gzip > NEW.gz)";
+  }
+  return message;
 }
 
 /**
@@ -655,5 +729,12 @@ export async function* readArticles(
  * The longest document {@linkcode readArticles} yields (in UTF-16 code
  * units): far above any WikiText article, so that a file without titles
  * is read in pieces rather than as one string.
+ *
+ * @example
+ * ```ts
+ * import { MAX_ARTICLE } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(MAX_ARTICLE, 4 * 2 ** 20);
+ * ```
  */
 export const MAX_ARTICLE = 4 << 20;

@@ -174,7 +174,6 @@ Deno.test("readArticles() names a corrupt .gz corpus in a one-line DataError", a
     for (
       const [what, bytes] of [
         ["truncated", gz.subarray(0, gz.length >> 1)],
-        ["not gzip", new TextEncoder().encode(text)],
         ["bad checksum", gz.map((b, i) => i === gz.length - 6 ? b ^ 1 : b)],
       ] as const
     ) {
@@ -366,6 +365,105 @@ Deno.test("findCorpus() refuses in one line a folder mixing WikiText and plain t
       "holds both WikiText files and plain-text splits (found wiki.train.tokens, test.txt, train.txt, valid.txt): keep one kind, expected wiki.{train,valid,test}.{tokens,raw}[.gz] (WikiText) or train.txt, valid.txt (or validation.txt), test.txt [.gz] (plain UTF-8 text)",
     );
     assert(!mixed.message.includes("\n"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function gzipped(text: string): Promise<Uint8Array> {
+  return new Uint8Array(
+    await new Response(
+      new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).arrayBuffer(),
+  );
+}
+
+Deno.test("findCorpus() refuses in one line a link to nothing, a link loop, a .gz that is not gzip, gzip named without .gz, and a split both plain and .gz", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const real = await Deno.realPath(dir);
+    for (const s of ["valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${s}.txt`, "Some text.\n");
+    }
+    const refused = async (what: string, message: string) => {
+      const e = await assertRejects(
+        () => findCorpus(dir, "train"),
+        DataError,
+        undefined,
+        what,
+      );
+      assertEquals(e.message, message, what);
+    };
+    await Deno.symlink(`${dir}/nowhere`, `${dir}/train.txt`);
+    await refused(
+      "dangling link",
+      `Cannot read corpus file ${dir}/train.txt: it is a link to a file that does not exist (expected train.txt to be plain UTF-8 text)`,
+    );
+    await Deno.remove(`${dir}/train.txt`);
+    await Deno.symlink(`${dir}/loop`, `${dir}/train.txt`);
+    await Deno.symlink(`${dir}/train.txt`, `${dir}/loop`);
+    await refused(
+      "link loop",
+      `Cannot read corpus file ${dir}/train.txt: Too many levels of symbolic links (os error 40) (expected train.txt to be plain UTF-8 text)`,
+    );
+    await Deno.remove(`${dir}/train.txt`);
+    await Deno.remove(`${dir}/loop`);
+    // The same bytes read both ways would share the caches' keys (the
+    // stored bytes' SHA-256): a plain file named .gz trained as text after
+    // its plain twin had filled the token cache.
+    await Deno.writeTextFile(`${dir}/train.txt.gz`, "Some text.\n");
+    await refused(
+      "not gzip",
+      `Corpus file ${real}/train.txt.gz is named .gz but is not gzip (it does not start with the gzip bytes 1f 8b): rename it train.txt if it is plain text, or compress it (gzip)`,
+    );
+    await Deno.remove(`${dir}/train.txt.gz`);
+    await Deno.writeFile(`${dir}/train.txt`, await gzipped("Some text.\n"));
+    await refused(
+      "gzip without .gz",
+      `Corpus file ${real}/train.txt is gzip-compressed (it starts with the gzip bytes 1f 8b) but its name lacks .gz: rename it train.txt.gz`,
+    );
+    await Deno.rename(`${dir}/train.txt`, `${dir}/train.txt.gz`);
+    assertEquals((await findCorpus(dir, "train")).gzip, true);
+    await Deno.writeTextFile(`${dir}/train.txt`, "Other text.\n");
+    await refused(
+      "both",
+      `Data directory ${dir} has both train.txt and train.txt.gz (found test.txt, train.txt, train.txt.gz, valid.txt): keep one of the two`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readArticles() says a .gz of several gzip members, or with bytes appended, has bytes after its gzip stream", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const one = await gzipped("A first line.\n");
+    const two = await gzipped("A second line.\n");
+    for (
+      const [what, bytes] of [
+        ["two members", new Uint8Array([...one, ...two])],
+        ["appended", new Uint8Array([...one, 0x67, 0, 0])],
+      ] as const
+    ) {
+      await Deno.writeFile(`${dir}/test.txt.gz`, bytes);
+      const source = {
+        url: `file://${dir}/test.txt.gz`,
+        split: "test",
+        layout: "text",
+        gzip: true,
+      } as const;
+      const e = await assertRejects(
+        () => Array.fromAsync(readArticles(source)),
+        DataError,
+        undefined,
+        what,
+      );
+      assertEquals(
+        e.message,
+        `Cannot read corpus file ${dir}/test.txt.gz: it has bytes after the end of its gzip stream (several gzip members, as cat a.gz b.gz or gzip -c a b make, or data appended): recompress it as one (zcat FILE | gzip > NEW.gz) (expected gzip-compressed UTF-8 text)`,
+        what,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
