@@ -134,6 +134,14 @@ export async function prepareData(
   });
   // A split shorter than one block names the split and the option.
   const pack = (split: "train" | "valid" | "test") => {
+    // No block length fits a split of no text: say so, not "lower it".
+    if (corpora[split].ids.length === 0) {
+      throw new ConfigError(
+        `The ${split} split (${
+          files[split]
+        }) holds no text: once read it is empty or only whitespace (spaces, tabs, line breaks), which is dropped; give it text`,
+      );
+    }
     try {
       return packBlocks(corpora[split], {
         length: config.blockLength,
@@ -154,6 +162,14 @@ export async function prepareData(
     }
   };
   const train = pack("train");
+  // Found here, before any run file exists, rather than by the batcher
+  // ("Cannot batch: batchSize 16 is larger than the 3 blocks available")
+  // once the run folder is made and the first model starts.
+  if (train.count < config.batchSize) {
+    throw new ConfigError(
+      `The train split (${files.train}) packs into ${train.count} block(s) of --block-length ${config.blockLength}, fewer than one batch of --batch-size ${config.batchSize}: lower --batch-size or --block-length, or give a longer train split`,
+    );
+  }
   const test = first(pack("test"), config.evalBlocks);
   const valid = first(pack("valid"), config.validBlocks);
   const facts = factsOf(config, tokenizer, corpora, valid.count);
