@@ -162,14 +162,6 @@ export async function prepareData(
     }
   };
   const train = pack("train");
-  // Found here, before any run file exists, rather than by the batcher
-  // ("Cannot batch: batchSize 16 is larger than the 3 blocks available")
-  // once the run folder is made and the first model starts.
-  if (train.count < config.batchSize) {
-    throw new ConfigError(
-      `The train split (${files.train}) packs into ${train.count} block(s) of --block-length ${config.blockLength}, fewer than one batch of --batch-size ${config.batchSize}: lower --batch-size or --block-length, or give a longer train split`,
-    );
-  }
   const test = first(pack("test"), config.evalBlocks);
   const valid = first(pack("valid"), config.validBlocks);
   const facts = factsOf(config, tokenizer, corpora, valid.count);

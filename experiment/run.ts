@@ -201,11 +201,22 @@ async function contestantEngines(
   return engines;
 }
 
-/** Refuse a bad --init-from, or a --judge that is the run's own folder. */
+/**
+ * Refuse a train split shorter than one batch, a bad --init-from, or a
+ * --judge that is the run's own folder.
+ */
 async function checkSources(
   config: ExperimentConfig,
   data: RunData,
 ): Promise<void> {
+  // Found here, before any run file exists, rather than by the batcher
+  // ("Cannot batch: batchSize 16 is larger than the 3 blocks available")
+  // once the run folder is made and the first model starts.
+  if (data.train.count < config.batchSize) {
+    throw new ConfigError(
+      `The train split (${data.files.train}) packs into ${data.train.count} block(s) of --block-length ${config.blockLength}, fewer than one batch of --batch-size ${config.batchSize}: lower --batch-size or --block-length, or give a longer train split`,
+    );
+  }
   if (modelList(config).some((k) => contestantOf(k).startsFromWeights)) {
     await checkInitFrom(config, data.tokenizer);
   }

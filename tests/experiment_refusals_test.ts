@@ -68,3 +68,34 @@ Deno.test("bad input fails with a one-line error and no stack trace", async () =
   );
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("a train split shorter than one batch is refused naming the file and both options, before any run file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = "Some words of text.\n".repeat(40); // 800 bytes
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${s}.txt`, text);
+    }
+    // 802 ids with bos/eos: 25 blocks of 32, fewer than --batch-size 26.
+    const out = `${dir}/run`;
+    const r = await runTool("experiment.ts", [
+      ...MICRO,
+      ...["--batch-size", "26", "--data", dir, "--out", out],
+    ]);
+    assertEquals(r.code, 1);
+    assertEquals(
+      errorLine(r),
+      `error: The train split (${await Deno.realPath(
+        dir,
+      )}/train.txt) packs into 25 block(s) of --block-length 32, fewer than one batch of --batch-size 26: lower --batch-size or --block-length, or give a longer train split`,
+    );
+    assertEquals(
+      await Array.fromAsync(Deno.readDir(dir), (e) => e.name).then((n) =>
+        n.sort()
+      ),
+      ["test.txt", "train.txt", "valid.txt"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
