@@ -151,8 +151,12 @@ Deno.test("tokenizeCorpus() names a corrupt .gz or a directory and reports inval
     assert(warnings[0].includes("wiki.test.tokens is not valid UTF-8: 1 "));
     await Deno.remove(`${dir}/wiki.test.tokens`);
 
-    // A corrupt .gz: a one-line DataError naming the file; no cache written.
-    await Deno.writeTextFile(`${dir}/wiki.valid.tokens.gz`, " = A = \n");
+    // A corrupt .gz (gzip's first bytes, then text): a one-line DataError
+    // naming the file; no cache written.
+    await Deno.writeFile(
+      `${dir}/wiki.valid.tokens.gz`,
+      Uint8Array.of(0x1f, 0x8b, ...new TextEncoder().encode(" = A = \n")),
+    );
     const gz = await findWikiText(dir, "valid");
     const e = await assertRejects(
       () => tokenizeCorpus(gz, tok, { cacheDir, onWarning: () => {} }),
