@@ -50,8 +50,9 @@ export interface ReadOptions {
   onProgress?: ((p: ReadProgress) => void) | false;
   /**
    * Called once, at the end of the file, with a one-line message when the
-   * file is not valid UTF-8 (random bytes, another encoding): it names the
-   * file and counts the invalid byte sequences read as U+FFFD. The default
+   * file is not valid UTF-8 (random bytes, another encoding) or holds NUL
+   * bytes (a file of zeros, UTF-16 text): it names the file and counts the
+   * invalid byte sequences read as U+FFFD and the NUL bytes. The default
    * prints it to stderr as `warning: …`.
    */
   onWarning?: (message: string) => void;
@@ -568,6 +569,9 @@ function decodeUtf8(
   const decoder = new TextDecoder("utf-8");
   let produced = 0;
   let present = 0;
+  let nul = 0; // NUL bytes: valid UTF-8, but no text holds them
+  let utf16 = false; // the file starts with a UTF-16 byte order mark
+  let started = false;
   let b2 = -1, b1 = -1; // the last two bytes before the current chunk
   const replacements = (text: string) => {
     for (
@@ -580,6 +584,14 @@ function decodeUtf8(
   };
   const decode = new TransformStream<Uint8Array, string>({
     transform(chunk, ctl) {
+      if (!started && chunk.length >= 2) {
+        started = true;
+        utf16 = (chunk[0] === 0xff && chunk[1] === 0xfe) ||
+          (chunk[0] === 0xfe && chunk[1] === 0xff);
+      }
+      for (let i = chunk.indexOf(0); i >= 0; i = chunk.indexOf(0, i + 1)) {
+        nul++;
+      }
       const at = (i: number) => i < 0 ? (i === -1 ? b1 : b2) : chunk[i];
       // EF BF BD starting at -2, -1 (across chunks) or inside the chunk.
       for (
@@ -605,9 +617,24 @@ function decodeUtf8(
       replacements(text);
       if (text !== "") ctl.enqueue(text);
       const invalid = produced - present;
-      if (invalid > 0) {
+      if (invalid > 0 || nul > 0) {
+        // One warning per file: the invalid sequences, the NUL bytes (a file
+        // of zeros, UTF-16 text) and, when it has one, the UTF-16 mark.
+        const parts = [
+          ...(invalid > 0
+            ? [`${invalid} invalid byte sequence(s) were read as U+FFFD`]
+            : []),
+          ...(nul > 0 ? [`${nul} NUL byte(s) were read as U+0000`] : []),
+        ];
+        const hint = utf16
+          ? "; it starts with a UTF-16 byte order mark: convert it (iconv -f UTF-16 -t UTF-8)"
+          : nul > 0
+          ? "; a binary file?"
+          : "";
         (onWarning ?? ((m) => console.error(`warning: ${m}`)))(
-          `corpus file ${name} is not valid UTF-8: ${invalid} invalid byte sequence(s) were read as U+FFFD (expected UTF-8 text)`,
+          `corpus file ${name} is not ${
+            nul > 0 ? "UTF-8 text" : "valid UTF-8"
+          }: ${parts.join(", and ")}${hint} (expected UTF-8 text)`,
         );
       }
     },

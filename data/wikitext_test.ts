@@ -468,3 +468,38 @@ Deno.test("readArticles() says a .gz of several gzip members, or with bytes appe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readLines() warns once of NUL bytes (a file of zeros, UTF-16 text), naming a UTF-16 byte order mark", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = `${dir}/test.txt`;
+    const source = {
+      url: `file://${path}`,
+      split: "test",
+      layout: "text",
+      gzip: false,
+    } as const;
+    const warned = async (bytes: Uint8Array) => {
+      await Deno.writeFile(path, bytes);
+      const warnings: string[] = [];
+      await Array.fromAsync(
+        await readLines(source, { onWarning: (m) => warnings.push(m) }),
+      );
+      return warnings;
+    };
+    // Zeros are valid UTF-8: they trained in silence.
+    assertEquals(await warned(new Uint8Array(300_000)), [
+      `corpus file ${path} is not UTF-8 text: 300000 NUL byte(s) were read as U+0000; a binary file? (expected UTF-8 text)`,
+    ]);
+    // "hi\n" in UTF-16LE after its mark FF FE: 3 NUL bytes, FF and FE invalid.
+    assertEquals(
+      await warned(Uint8Array.of(0xff, 0xfe, 0x68, 0, 0x69, 0, 0x0a, 0)),
+      [
+        `corpus file ${path} is not UTF-8 text: 2 invalid byte sequence(s) were read as U+FFFD, and 3 NUL byte(s) were read as U+0000; it starts with a UTF-16 byte order mark: convert it (iconv -f UTF-16 -t UTF-8) (expected UTF-8 text)`,
+      ],
+    );
+    assertEquals(await warned(new TextEncoder().encode("hi\n")), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
