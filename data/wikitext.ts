@@ -7,6 +7,7 @@
 import { TextLineStream } from "@std/streams";
 import { gunzipStream } from "@d3pm/core";
 import { DataError } from "./errors.ts";
+import { defaultProgress } from "./_progress.ts";
 
 /** A split of a WikiText corpus. */
 export type Split = "train" | "valid" | "test";
@@ -45,7 +46,8 @@ export interface ReadProgress {
 export interface ReadOptions {
   /**
    * Progress callback. The default prints a line to stderr every 10% for
-   * files over 32 MiB and stays silent for smaller ones; `false` silences it.
+   * files over 32 MiB, and every 10 s for any file still being read after
+   * 10 s (a small `.gz` can expand to gigabytes); `false` silences it.
    */
   onProgress?: ((p: ReadProgress) => void) | false;
   /**
@@ -430,24 +432,6 @@ export async function openBytes(
   }
   const len = Number(res.headers.get("content-length"));
   return { stream: res.body, size: Number.isFinite(len) ? len : undefined };
-}
-
-function defaultProgress(label: string): (p: ReadProgress) => void {
-  let next = 0.1;
-  const start = performance.now();
-  return ({ bytes, totalBytes }) => {
-    if (!totalBytes || totalBytes < 32 * 2 ** 20) return;
-    const f = bytes / totalBytes;
-    if (f < next && bytes < totalBytes) return;
-    while (next <= f) next += 0.1;
-    const s = (performance.now() - start) / 1000;
-    const mb = bytes / 2 ** 20;
-    console.error(
-      `${label}: ${(100 * f).toFixed(0)}% (${mb.toFixed(0)} MiB, ${
-        (mb / Math.max(s, 1e-3)).toFixed(0)
-      } MiB/s)`,
-    );
-  };
 }
 
 /** Pass bytes through, reporting how many went by. */
