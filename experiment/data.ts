@@ -168,6 +168,12 @@ export async function prepareData(
   log(
     `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${valid.count} valid and ${test.count} test blocks of ${config.blockLength}`,
   );
+  // The report says so of the valid split; of the test split nothing did.
+  if (config.evalBlocks > test.count) {
+    log(
+      `note: the test split (${files.test}) has ${test.count} block(s) of ${config.blockLength}, fewer than the ${config.evalBlocks} of --eval-blocks: the figures are on all ${test.count}`,
+    );
+  }
   return {
     tokenizer,
     specials,

@@ -369,3 +369,38 @@ Deno.test("prepareData() refuses in one line a split of only whitespace (not 'lo
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("prepareData() notes a test split of fewer blocks than --eval-blocks, naming its file and both counts", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = "Some words of text.\n".repeat(40); // 802 ids: 25 blocks of 32
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${s}.txt`, text);
+    }
+    const notes = async (evalBlocks: number) => {
+      const lines: string[] = [];
+      const config = resolveConfig({ preset: "micro", data: dir, evalBlocks });
+      const d = await prepareData(
+        config,
+        new RunFolder(`${dir}/run`),
+        (l) => lines.push(l),
+      );
+      return {
+        count: d.test.count,
+        notes: lines.filter((l) => l.startsWith("note:")),
+      };
+    };
+    assertEquals(await notes(26), {
+      count: 25,
+      notes: [
+        `note: the test split (${await Deno.realPath(
+          dir,
+        )}/test.txt) has 25 block(s) of 32, fewer than the 26 of --eval-blocks: the figures are on all 25`,
+      ],
+    });
+    assertEquals(await notes(25), { count: 25, notes: [] });
+    assertEquals(await notes(0), { count: 25, notes: [] }); // 0: all
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
