@@ -499,7 +499,7 @@ export async function readLines(
  *
  * @example
  * ```ts
- * import { MAX_LINE } from "@d3pm/data";
+ * import { MAX_LINE } from "./wikitext.ts";
  * import { assertEquals } from "@std/assert";
  * assertEquals(MAX_LINE, 16 * 2 ** 20);
  * ```
@@ -743,7 +743,7 @@ export async function* readArticles(
  *
  * @example
  * ```ts
- * import { MAX_ARTICLE } from "@d3pm/data";
+ * import { MAX_ARTICLE } from "./wikitext.ts";
  * import { assertEquals } from "@std/assert";
  * assertEquals(MAX_ARTICLE, 4 * 2 ** 20);
  * ```

@@ -329,6 +329,17 @@ function factsOf(
  * @param tokens How many tokens.
  * @returns The blocks and how many articles they hold.
  * @throws {ConfigError} When the train split is shorter than `tokens`.
+ *
+ * @example The first 64 tokens of the embedded WikiText-2, in blocks of 32
+ * ```ts
+ * import { prepareData, trainPrefix } from "./data.ts";
+ * import { resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const config = resolveConfig({ preset: "micro", evalBlocks: 4 });
+ * const data = await prepareData(config, new RunFolder("runs/none"), () => {});
+ * const { blocks, articles } = await trainPrefix(config, data, 64);
+ * assertEquals([blocks.count, blocks.length, articles], [2, 32, 1]);
+ * ```
  */
 export async function trainPrefix(
   config: ExperimentConfig,
