@@ -399,7 +399,7 @@ export async function fileRoute(
  *
  * @param ctx The context.
  * @param id The run id.
- * @param from Where to start (a query value or `Last-Event-ID`).
+ * @param from Where to start (`Last-Event-ID`, else the query's `from`).
  * @param signal The client's signal.
  * @returns The event stream.
  */

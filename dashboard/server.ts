@@ -241,10 +241,12 @@ async function route(
     case "/api/run/file":
       return await fileRoute(ctx, q.get("run"), q.get("name"));
     case "/api/run/metrics":
+      // A reconnecting EventSource sends its first address again, with
+      // Last-Event-ID: where it got to, past any ?from= it opened at.
       return await metricsRoute(
         ctx,
         q.get("run"),
-        q.get("from") ?? req.headers.get("last-event-id"),
+        req.headers.get("last-event-id") ?? q.get("from"),
         req.signal,
       );
     case "/api/run/model":

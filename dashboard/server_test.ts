@@ -1785,3 +1785,266 @@ Deno.test("the file route serves a file of 1 byte and one of 64 KiB + 1 whole", 
     await s.done();
   }
 });
+
+// Written against mutants of server.ts that the tests let pass
+// (tools/mutate.ts and near misses planted by hand; see docs/testing.md).
+
+Deno.test("the Host header decides, not the address dialled: another name on a loopback address is refused (DNS rebinding); [::1] and a port are this server's", async () => {
+  const handler = dashboardHandler(
+    { root: "none", generation: new GenerationService(fakeLoader()) },
+    { page: PAGE, hosts: ["127.0.0.1", "localhost", "::1"] },
+  );
+  const get = (url: string, host?: string) =>
+    handler(new Request(url, host ? { headers: { host } } : {}));
+  const rebound = await get("http://127.0.0.1/api/runs", "evil.example:8000");
+  assertEquals(rebound.status, 421);
+  assertEquals(
+    (await rebound.json()).error,
+    'Host "evil.example" is not this server\'s (127.0.0.1, localhost, ::1)',
+  );
+  for (const host of ["[::1]:8000", "[::1]", "localhost:80", "127.0.0.1"]) {
+    assertEquals(
+      (await get("http://127.0.0.1/api/runs", host)).status,
+      200,
+      host,
+    );
+  }
+  assertEquals((await get("http://[::1]:8000/api/runs")).status, 200);
+  // A name one character off, or longer, is another host.
+  for (const host of ["localhost.evil", "127.0.0.10", "::"]) {
+    assertEquals(
+      (await get("http://127.0.0.1/api/runs", host)).status,
+      421,
+      host,
+    );
+  }
+});
+
+Deno.test("a token is compared whole: one differing in its first or last character, a prefix or a longer one is refused; Bearer in any case and the cookie among others are taken", async () => {
+  const s = await setup({ token: "t0ken" });
+  try {
+    const status = async (headers: Record<string, string>) =>
+      (await s.get("/api/runs", { headers })).status;
+    for (const wrong of ["x0ken", "t0kex", "t0ke", "t0kenn", ""]) {
+      assertEquals(await status({ authorization: `Bearer ${wrong}` }), 401);
+      assertEquals(await status({ cookie: `d3pm_token=${wrong}` }), 401);
+      assertEquals((await s.get(`/api/runs?token=${wrong}`)).status, 401);
+    }
+    assertEquals(await status({ authorization: "bearer t0ken" }), 200);
+    assertEquals(await status({ authorization: "BEARER  t0ken" }), 200);
+    assertEquals(
+      await status({ cookie: "theme=dark; d3pm_token=t0ken; lang=en" }),
+      200,
+    );
+    assertEquals(await status({ cookie: "d3pm_token2=t0ken" }), 401);
+    // A token the client set itself, `=` and all, is read whole.
+    const padded = await setup({ token: "dG9r=" });
+    try {
+      assertEquals(
+        (await padded.get("/api/runs", {
+          headers: { cookie: "d3pm_token=dG9r=" },
+        })).status,
+        200,
+      );
+      assertEquals(
+        (await padded.get("/api/runs", {
+          headers: { cookie: "d3pm_token=dG9r" },
+        })).status,
+        401,
+      );
+    } finally {
+      await padded.done();
+    }
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("only GET / with ?token= logs in (a 303 to / setting an HttpOnly, SameSite=Strict cookie); elsewhere, or by HEAD, the token is checked and the route served", async () => {
+  const s = await setup({ token: "t0ken" });
+  try {
+    const login = await s.get("/?token=t0ken");
+    assertEquals(login.status, 303);
+    assertEquals(login.headers.get("location"), "/");
+    assertEquals(
+      login.headers.get("set-cookie"),
+      "d3pm_token=t0ken; Path=/; HttpOnly; SameSite=Strict",
+    );
+    assertEquals(await login.text(), "");
+    const runs = await s.get("/api/runs?token=t0ken");
+    assertEquals(runs.status, 200);
+    assert(Array.isArray((await runs.json()).runs));
+    const head = await s.get("/?token=t0ken", { method: "HEAD" });
+    assertEquals(head.status, 200);
+    assertEquals(head.headers.get("set-cookie"), null);
+    await head.body?.cancel();
+    const page = await s.get("/index.html?token=t0ken");
+    assertEquals([page.status, await page.text()], [200, PAGE.html]);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("the page's routes: /, /index.html, /app.js and /app.css with their types and the security headers, HEAD served, a favicon 204, other methods 405, an unknown path 404 (a POST outside /api/ too)", async () => {
+  const s = await setup();
+  try {
+    const security = {
+      "x-content-type-options": "nosniff",
+      "referrer-policy": "no-referrer",
+      "x-frame-options": "DENY",
+    };
+    const files: [string, string, string][] = [
+      ["/", "text/html; charset=utf-8", PAGE.html],
+      ["/index.html", "text/html; charset=utf-8", PAGE.html],
+      ["/app.js", "text/javascript; charset=utf-8", PAGE.js],
+      ["/app.css", "text/css; charset=utf-8", PAGE.css],
+    ];
+    for (const [path, type, body] of files) {
+      const res = await s.get(path);
+      assertEquals(res.status, 200, path);
+      assertEquals(res.headers.get("content-type"), type, path);
+      for (const [k, v] of Object.entries(security)) {
+        assertEquals(res.headers.get(k), v, `${path} ${k}`);
+      }
+      assertEquals(await res.text(), body, path);
+      const head = await s.get(path, { method: "HEAD" });
+      assertEquals(head.status, 200, `HEAD ${path}`);
+      await head.body?.cancel();
+    }
+    assertEquals(
+      (await s.get("/")).headers.get("content-security-policy"),
+      "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+    );
+    const icon = await s.get("/favicon.ico");
+    assertEquals([icon.status, await icon.text()], [204, ""]);
+    const cases: [string, RequestInit, number, string][] = [
+      [
+        "/api/runs",
+        { method: "OPTIONS" },
+        405,
+        "The dashboard is read-only: OPTIONS is not served",
+      ],
+      [
+        "/app.js",
+        { method: "PATCH", body: "x" },
+        405,
+        "The dashboard is read-only: PATCH is not served",
+      ],
+      ["/upload", { method: "POST", body: "x" }, 404, "No POST route /upload"],
+      [
+        "/api/runs",
+        { method: "POST", body: "x" },
+        405,
+        "No POST route /api/runs",
+      ],
+      ["/nowhere", {}, 404, "Nothing at /nowhere"],
+    ];
+    for (const [path, init, status, error] of cases) {
+      const res = await s.get(path, init);
+      assertEquals(
+        [res.status, (await res.json()).error],
+        [status, error],
+        `${init.method ?? "GET"} ${path}`,
+      );
+    }
+    const health = await s.get("/api/health");
+    assertEquals(health.headers.get("content-type"), "application/json");
+    const h = await health.json();
+    assertEquals([h.ok, h.generation], [true, {
+      running: 0,
+      completed: 0,
+      cancelled: 0,
+      refused: 0,
+      failed: 0,
+    }]);
+    assert(h.memory.rss > 0);
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("an error quoting a file of a run names it by run id when the root is given through a link or relative to the working folder", async () => {
+  const s = await setup();
+  const cwd = Deno.cwd();
+  try {
+    await Deno.writeTextFile(`${s.root}/good/data.json`, "{damaged");
+    await Deno.symlink(s.root, `${s.base}/link`);
+    Deno.chdir(s.base);
+    for (const root of [`${s.base}/link`, "runs", "link", "./runs/"]) {
+      const handler = dashboardHandler(
+        { root, generation: s.generation },
+        { page: PAGE },
+      );
+      const res = await handler(
+        new Request("http://127.0.0.1/api/run/vocab?run=good"),
+      );
+      const { error } = await res.json();
+      assertEquals(res.status, 500, root);
+      assertMatch(
+        error,
+        /^Internal error: ConfigError: good\/data\.json is not valid JSON/,
+        root,
+      );
+      assert(!error.includes(s.base), `${root}: ${error}`);
+    }
+  } finally {
+    Deno.chdir(cwd);
+    await s.done();
+  }
+});
+
+Deno.test("checkListen() makes a token of 24 random bytes as 48 hex digits, two per byte", () => {
+  const real = crypto.getRandomValues;
+  try {
+    crypto.getRandomValues = (<T extends ArrayBufferView | null>(a: T): T => {
+      const b = a as unknown as Uint8Array;
+      for (let i = 0; i < b.length; i++) b[i] = [0, 15, 16, 255][i % 4];
+      return a;
+    }) as typeof crypto.getRandomValues;
+    const { token, warning } = checkListen({ host: "0.0.0.0" });
+    assertEquals(token, "000f10ff".repeat(6));
+    assert(
+      warning!.endsWith(`${token} (generated; pass --token to choose one)`),
+    );
+  } finally {
+    crypto.getRandomValues = real;
+  }
+});
+
+// A stream opened at ?from= that reconnects sends the same address with
+// Last-Event-ID: resuming at from again sent its lines twice.
+Deno.test("GET /api/run/metrics of a stream opened at ?from= resumes at its Last-Event-ID when it reconnects, not at from again", async () => {
+  const s = await setup();
+  try {
+    const steps = async (path: string, headers: Record<string, string>) => {
+      const events = await readEvents(
+        await s.get(path, { headers }),
+        (ev) => ev.some((e) => e.event === "caught-up"),
+      );
+      return {
+        steps: events.filter((e) => e.event === "metric").map((e) =>
+          JSON.parse(e.data).step
+        ),
+        ids: events.filter((e) => e.event === "metric").map((e) => e.id!),
+      };
+    };
+    const all = await steps("/api/run/metrics?run=good", {});
+    assertEquals(all.steps, [1, 2]);
+    assertEquals(
+      (await steps("/api/run/metrics?run=good&from=0", {})).steps,
+      [1, 2],
+    );
+    assertEquals(
+      (await steps("/api/run/metrics?run=good&from=0", {
+        "last-event-id": all.ids[0],
+      })).steps,
+      [2],
+    );
+    assertEquals(
+      (await steps(`/api/run/metrics?run=good&from=${all.ids[0]}`, {})).steps,
+      [2],
+    );
+  } finally {
+    await s.done();
+  }
+});
