@@ -17,6 +17,7 @@ import {
   findRuns,
   followLines,
   GenerationService,
+  isLoopback,
   linkOutOfRun,
   MAX_WALK_DEPTH,
   parseGenerationInput,
@@ -2047,4 +2048,28 @@ Deno.test("GET /api/run/metrics of a stream opened at ?from= resumes at its Last
   } finally {
     await s.done();
   }
+});
+
+Deno.test("isLoopback() takes 127.0.0.0/8, localhost and ::1 whole, and no name that only starts like one; checkListen() needs no token on ::1", () => {
+  for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "::1"]) {
+    assertEquals(isLoopback(host), true, host);
+  }
+  for (
+    const host of [
+      "127.0.0.1.example.com",
+      "127.0.0.1:80",
+      "x127.0.0.1",
+      "localhost.example.com",
+      "::",
+      "0.0.0.0",
+      "128.0.0.1",
+    ]
+  ) {
+    assertEquals(isLoopback(host), false, host);
+  }
+  assertEquals(checkListen({ host: "::1" }), {
+    token: undefined,
+    warning: undefined,
+  });
+  assert(checkListen({ host: "127.0.0.1.example.com" }).token!.length === 48);
 });
