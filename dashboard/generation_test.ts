@@ -503,3 +503,24 @@ Deno.test("greedy's probe of the forward pass is the sampler's call, one row of 
   assertEquals(host.shapes, [[1, LENGTH, 1]]);
   assertEquals(tf.memory().numTensors, before);
 });
+
+Deno.test("generateFrames() asks the model for the sampler named: confidence unmasks by confidence, ancestral and cached ancestrally, cached alone with the cache", async () => {
+  const asked: Record<string, unknown> = {};
+  for (const sampler of ["ancestral", "cached", "confidence"]) {
+    const model = fakeModel("unmasking");
+    await run(model, { sampler, steps: 2 });
+    const { strategy, cache, steps } = model.requests[0];
+    asked[sampler] = { strategy, cache, steps };
+  }
+  assertEquals(asked, {
+    ancestral: { strategy: "ancestral", cache: false, steps: 2 },
+    cached: { strategy: "ancestral", cache: true, steps: 2 },
+    confidence: { strategy: "confidence", cache: false, steps: 2 },
+  });
+  const block = fakeModel("block");
+  await run(block, { sampler: "cached", steps: 2 });
+  assertEquals([block.requests[0].strategy, block.requests[0].cache], [
+    undefined,
+    true,
+  ]);
+});
