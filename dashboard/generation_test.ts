@@ -524,3 +524,31 @@ Deno.test("generateFrames() asks the model for the sampler named: confidence unm
     true,
   ]);
 });
+
+Deno.test("generateFrames() left by its consumer after a frame returns only once the model's generation has stopped, at its next step", async () => {
+  const model = fakeModel("unmasking");
+  let settled = false;
+  const generate = model.contestant.generate.bind(model.contestant);
+  model.contestant = {
+    ...model.contestant,
+    generate: (p, m, r) =>
+      generate(p, m, r).finally(() => {
+        settled = true;
+      }),
+  } as Contestant;
+  const input = parseGenerationInput(
+    { run: "r", model: "x", steps: 6 },
+    DEFAULT_LIMITS,
+  );
+  const leave = new AbortController();
+  const steps: number[] = [];
+  for await (const e of generateFrames(model, input, leave.signal)) {
+    if ("frame" in e) {
+      steps.push(e.frame.step);
+      leave.abort();
+      break;
+    }
+  }
+  assertEquals(settled, true, "the generation still ran after the return");
+  assertEquals(steps, [1]);
+});
