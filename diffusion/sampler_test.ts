@@ -843,3 +843,60 @@ Deno.test("sample() refuses a batchSize that is not a positive integer and an em
     "prompt is empty: give at least one id per row",
   );
 });
+
+Deno.test("sample() with positionAlphaBar reveals each position with its own posterior (ᾱ_s − ᾱ_t)/(1 − ᾱ_t), and a position with ᾱ_t = 1 at once; near misses fail", async () => {
+  // Three positions on three clocks, the schedule (1 − t/T) only the first's:
+  // position 0 reveals with 1/t, position 1 (ᾱ = 1 − (t/T)²) with
+  // 1 − (t − 1)²/t², position 2 (ᾱ ≡ 1, never noised) at the first step.
+  const T = 10, L = 3, B = 3000;
+  const curves = [
+    (t: number) => 1 - t / T,
+    (t: number) => 1 - (t / T) ** 2,
+    (_t: number) => 1,
+  ];
+  const steps: SampleStep[] = [];
+  await sample(constant(), {
+    schedule: absorbingBeta({ steps: T }),
+    maskId: MASK,
+    prng: prng(11),
+    length: L,
+    batchSize: B,
+    cache: true,
+    positionAlphaBar: (i, t) => curves[i](t),
+    onStep: (x) => steps.push(x),
+  });
+  // Per position, the reveal counts of steps t = T..2 against
+  // Binomial(masked, r_t): a χ² on 9 degrees of freedom, as a z-score
+  // (< 4.5: p ≈ 7e-6 under the law; a near miss of r_t, e.g. 1/(2 − ᾱ_t)
+  // for 1/(1 − ᾱ_t), moves the first step alone to z > 30).
+  let before = new Int32Array(B * L).fill(MASK);
+  const chi2 = [0, 0], df = [0, 0];
+  steps.forEach((step, k) => {
+    const t = T - k, s = t - 1;
+    for (let i = 0; i < L; i++) {
+      let m = 0, c = 0;
+      for (let r = 0; r < B; r++) {
+        if (before[r * L + i] !== MASK) continue;
+        m++;
+        if (step.tokens[r * L + i] !== MASK) c++;
+      }
+      if (i === 2) {
+        // ᾱ_t = 1: a masked token here is revealed at once.
+        assertEquals(c, m, `position 2 at t = ${t}: ${c} of ${m} revealed`);
+        continue;
+      }
+      const aT = curves[i](t), aS = curves[i](s);
+      const rate = (aS - aT) / (1 - aT);
+      if (s > 0 && m > 0) {
+        chi2[i] += (c - m * rate) ** 2 / (m * rate * (1 - rate));
+        df[i]++;
+      } else assertEquals(c, m); // the last step reveals everything
+    }
+    before = step.tokens;
+  });
+  for (const i of [0, 1]) {
+    assertEquals(df[i], T - 1);
+    const z = chiZ(chi2[i], df[i]);
+    assert(z < 4.5, `position ${i}: reveals z ${z}`);
+  }
+});
