@@ -323,6 +323,18 @@ Deno.test("sample() takes any step count up to T, one forward pass per step", as
       message,
     );
   }
+  // Neither a length nor a prompt: refused, not one token (mutation pass of
+  // 2026-12-06: `options.length ?? 0` → `?? 1` sampled a row of length 1).
+  await assertRejects(
+    () =>
+      sample(constant(), {
+        schedule: absorbingBeta({ steps: 10 }),
+        maskId: MASK,
+        prng: prng(0),
+      }),
+    RangeError,
+    "length must be a positive integer (or give a prompt), got 0",
+  );
 });
 
 Deno.test("sample() is deterministic for a seed", async () => {
