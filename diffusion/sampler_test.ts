@@ -335,6 +335,16 @@ Deno.test("sample() takes any step count up to T, one forward pass per step", as
     RangeError,
     "length must be a positive integer (or give a prompt), got 0",
   );
+  // The smallest row, length 1, is generated (`l < 1` → `l <= 1` refused it).
+  const one = await sample(constant(), {
+    schedule: absorbingBeta({ steps: 10 }),
+    maskId: MASK,
+    prng: prng(0),
+    length: 1,
+    batchSize: 3,
+  });
+  assertEquals(one.tokens.length, 3);
+  assert(!one.tokens.includes(MASK));
 });
 
 Deno.test("sample() is deterministic for a seed", async () => {
