@@ -376,3 +376,40 @@ Deno.test("continuousElbo() hands a term scorer one time per row and target −1
     }
   }
 });
+
+Deno.test("discreteElbo() on a tfjs model hands it padding as padding at every step, position 0 of a row included", async () => {
+  // What the denoiser reads, checked directly (the sums hide it: a padded
+  // position has weight 0, and this model ignores its input). Mutation pass
+  // of 2026-12-06: the pad-restoring loop starting at 1 (elbo.ts 102) fed
+  // a row's first padding token to the model noised, and survived.
+  const padId = 3;
+  const x0 = randomBatch(2, 6, 9);
+  x0.tokens[0] = padId;
+  x0.tokens[6] = padId;
+  x0.tokens[11] = padId;
+  const seen: Int32Array[] = [];
+  const spy = new ConstantDenoiser(V);
+  const forward = spy.forward.bind(spy);
+  spy.forward = (x: tf.Tensor2D) => {
+    seen.push(Int32Array.from(x.dataSync()));
+    return forward(x);
+  };
+  const q = absorbing(absorbingBeta({ steps: 5 }), {
+    numStates: V,
+    maskId: MASK,
+  });
+  const est = await discreteElbo(spy, x0, {
+    transition: q,
+    prng: prng(2),
+    padId,
+  });
+  assertEquals(est.tokens, x0.tokens.filter((x) => x !== padId).length);
+  assertEquals(seen.length, 5);
+  // Step 5 masks every token (ᾱ_5 = 0): what is not padding is the mask.
+  for (const [k, xt] of seen.entries()) {
+    for (let i = 0; i < xt.length; i++) {
+      if (x0.tokens[i] === padId) assertEquals(xt[i], padId, `pad ${i}`);
+      else if (k === 4) assertEquals(xt[i], MASK, `token ${i} at t = 5`);
+    }
+  }
+});
