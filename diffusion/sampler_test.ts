@@ -445,6 +445,41 @@ Deno.test("semi-autoregressive sampling fills blocks left to right", async () =>
   assert(Array.from(afterFirstBlock.subarray(0, 4)).every((x) => x !== MASK));
   assert(Array.from(afterFirstBlock.subarray(4)).every((x) => x === MASK));
   assert(seen[15].tokens.subarray(0, 8).every((x) => x !== MASK));
+  // Blocks of one position: each filled in its own T steps, left to right
+  // (mutation pass of 2026-12-06: `blockLength < 1` → `<= 1` refused it).
+  const ones: SampleStep[] = [];
+  await sample(constant(), {
+    schedule: absorbingBeta({ steps: 2 }),
+    maskId: MASK,
+    prng: prng(2),
+    length: 3,
+    blockLength: 1,
+    onStep: (s) => ones.push(s),
+  });
+  assertEquals(
+    ones.filter((_, k) => k % 2 === 1).map((s) =>
+      Array.from(s.tokens, (x) => x === MASK)
+    ),
+    [[false, true, true], [false, false, true], [false, false, false]],
+  );
+  // Block length 0 is refused (`< 0` let it through: an endless loop).
+  for (const blockLength of [0, -1, 1.5]) {
+    await assertRejects(
+      () =>
+        sample(constant(), {
+          schedule: absorbingBeta({ steps: 2 }),
+          maskId: MASK,
+          prng: prng(2),
+          length: 3,
+          blockLength,
+          onStep: (s) => {
+            if (s.step > 100) throw new Error("endless blocks");
+          },
+        }),
+      RangeError,
+      `blockLength must be a positive integer, got ${blockLength}`,
+    );
+  }
 });
 
 Deno.test("tokenProbabilities() applies temperature and nucleus in float64", () => {
