@@ -666,6 +666,41 @@ Deno.test("sample() hands a device generator the schedule's steps: t/T, reveal (
   calls.length = 0;
   await sample(gen, { ...options, prng: prng(1), onStep: () => {} });
   assertEquals(calls.map((c) => c.revealAllAtEnd), [false, false, false, true]);
+  // Every step of T (s = 1 is visited: its reveal is the posterior's, not
+  // the last step's 1), and a schedule that starts noising late (ᾱ_t = 1
+  // for t ≤ 2: reveal 1 there, not 0/0). Mutation pass of 2026-12-06:
+  // `s === 0` → `s === 1`, `aT >= 1` → `aT > 1`, `aT >= 2` survived.
+  const late: DiscreteSchedule = {
+    name: "late",
+    steps: 4,
+    beta: () => 0,
+    alphaBar: (t: number) => [1, 1, 1, 0.5, 0][t],
+  };
+  for (
+    const [sched, want] of [
+      [schedule, undefined],
+      [late, [0.5, 1, 1, 1]],
+    ] as const
+  ) {
+    calls.length = 0;
+    await sample(gen, {
+      schedule: sched,
+      maskId: MASK,
+      length: 5,
+      prng: prng(1),
+    });
+    const T = sched.steps;
+    const reveals = calls[0].steps.map((x) => x.reveal);
+    const expected = want ?? Array.from({ length: T }, (_, k) => {
+      const aT = sched.alphaBar(T - k), aS = sched.alphaBar(T - k - 1);
+      return k === T - 1 ? 1 : (aS - aT) / (1 - aT);
+    });
+    assertEquals(reveals.length, T);
+    reveals.forEach((r, k) =>
+      assertAlmostEquals(r, expected[k], 1e-15, `${sched.name} step ${k}`)
+    );
+    if (!want) assert(expected[T - 2] < 0.99, `${expected[T - 2]}`);
+  }
 });
 
 Deno.test("tokenProbabilities() at temperature 0 puts 1 on the brute-force argmax: suppressed ids skipped, ties to the lowest id, the nucleus kept whole", () => {
