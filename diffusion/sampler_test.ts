@@ -426,6 +426,21 @@ Deno.test("confidence sampling reveals round(m·reveal) with exact halves rounde
     steps.map((s) => s.tokens.filter((x) => x === MASK).length),
     [2, 2, 1, 1, 0, 0],
   );
+  // Just under and just over a half: 10 × 0.048 = 0.48 reveals none, 10 ×
+  // 0.052 = 0.52 one (mutation pass of 2026-12-06: `+ 0.5` → `+ 0.55`
+  // revealed one at 0.48 and survived).
+  for (const [r, left] of [[0.048, 10], [0.052, 9]]) {
+    const seen: SampleStep[] = [];
+    await sample(new PositionDenoiser(), {
+      schedule: revealing(() => r, 2),
+      maskId: MASK,
+      prng: prng(0),
+      length: 10,
+      strategy: "confidence",
+      onStep: (s) => seen.push(s),
+    });
+    assertEquals(seen[0].tokens.filter((x) => x === MASK).length, left);
+  }
 });
 
 Deno.test("semi-autoregressive sampling fills blocks left to right", async () => {
