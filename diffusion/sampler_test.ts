@@ -1007,3 +1007,76 @@ Deno.test("sample() with positionAlphaBar reveals each position with its own pos
     assert(z < 4.5, `position ${i}: reveals z ${z}`);
   }
 });
+
+Deno.test("sample() tells the model t/T of each visited step and numbers the steps 1..⌈L/block⌉·S, a short last block included", async () => {
+  // Mutation pass of 2026-12-06: the model's time t·T for t/T, the step
+  // count 0-based, and ⌊L/block⌋ blocks in `steps` survived.
+  const T = 12, S = 4, L = 5, block = 2;
+  const times: number[][] = [];
+  const model = {
+    config: { kind: "bidirectional" as const, vocabSize: V, contextLength: 8 },
+    timeConditioned: true,
+    dispose() {},
+    forward: (x: tf.Tensor2D, o?: { t?: tf.Tensor1D }) => {
+      times.push(Array.from(o!.t!.dataSync()));
+      return tf.zeros([...x.shape, V]) as tf.Tensor3D;
+    },
+  };
+  const seen: SampleStep[] = [];
+  const out = await sample(model, {
+    schedule: cosineBeta({ steps: T }),
+    maskId: MASK,
+    prng: prng(3),
+    length: L,
+    batchSize: 2,
+    steps: S,
+    blockLength: block,
+    onStep: (s) => seen.push(s),
+  });
+  // Three blocks (2, 2, 1), each over the grid round(T(S − k)/S) = 12, 9, 6, 3.
+  assertEquals(
+    seen.map((s) => s.step),
+    Array.from({ length: 12 }, (_, k) => k + 1),
+  );
+  assert(seen.every((s) => s.steps === 3 * S));
+  assertEquals(seen.at(-1)!.forwardPasses, out.forwardPasses);
+  assertEquals(out.forwardPasses, times.length);
+  const grid = [12, 9, 6, 3].map((t) => t / T);
+  for (const t of times) {
+    assertEquals(t.length, 2);
+    assert(grid.some((g) => Math.abs(t[0] - g) < 1e-7), `t ${t}`);
+    assertEquals(t[0], t[1]);
+  }
+  // A block's first step always calls the network (its positions are all
+  // masked): t = 1 three times.
+  assertEquals(times.filter((t) => t[0] === 1).length, 3);
+});
+
+Deno.test("sample() with onStep on a device generator reports steps 1..S and the passes summed over its calls", async () => {
+  // Mutation pass of 2026-12-06: the count starting at 1, `-=` for `+=`,
+  // and step k − 1, k + 2 or k for k + 1 survived.
+  const passes = [3, 1, 4, 1, 5];
+  let call = 0;
+  const gen = {
+    timeConditioned: true,
+    generateMasked: (o: MaskedGenerationOptions) =>
+      Promise.resolve({
+        tokens: (o.prompt ?? new Int32Array(o.batchSize * o.length)).slice(),
+        forwardPasses: passes[call++],
+        syncs: 1,
+      }),
+  };
+  const seen: SampleStep[] = [];
+  const out = await sample(gen, {
+    schedule: cosineBeta({ steps: 10 }),
+    maskId: MASK,
+    prng: prng(0),
+    length: 3,
+    steps: 5,
+    onStep: (s) => seen.push(s),
+  });
+  assertEquals(seen.map((s) => s.step), [1, 2, 3, 4, 5]);
+  assert(seen.every((s) => s.steps === 5));
+  assertEquals(seen.map((s) => s.forwardPasses), [3, 4, 8, 9, 14]);
+  assertEquals(out.forwardPasses, 14);
+});
