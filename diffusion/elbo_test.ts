@@ -413,3 +413,32 @@ Deno.test("discreteElbo() on a tfjs model hands it padding as padding at every s
     }
   }
 });
+
+Deno.test("continuousElbo() draws one time per row by default and refuses samples 0", async () => {
+  // Mutation pass of 2026-12-06: the default `samples ?? 1` → `?? 2` and
+  // the check `samples < 1` → `< 0` survived.
+  const model = new ConstantDenoiser(V);
+  const x0 = randomBatch(3, 5, 4);
+  const est = await continuousElbo(model, x0, {
+    schedule: logLinear(),
+    maskId: MASK,
+    prng: prng(0),
+  });
+  assertEquals(est.tokens, 3 * 5);
+  // The endpoint pass (logLinear: alpha(1) = eps > 0), then one sample.
+  assert(logLinear().alpha(1) > 0);
+  assertEquals(model.calls, 2);
+  for (const samples of [0, -1, 1.5]) {
+    await assertRejects(
+      () =>
+        continuousElbo(model, x0, {
+          schedule: logLinear(),
+          maskId: MASK,
+          prng: prng(0),
+          samples,
+        }),
+      RangeError,
+      `continuousElbo: samples must be a positive integer, got ${samples}`,
+    );
+  }
+});
