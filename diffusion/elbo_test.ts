@@ -442,3 +442,39 @@ Deno.test("continuousElbo() draws one time per row by default and refuses sample
     );
   }
 });
+
+Deno.test("continuousElbo() scores the endpoint term at t = 1: alpha(1) · ln 8 for a model uniform at t = 1 and exact before", async () => {
+  // A time-conditioned model: uniform over the 8 tokens when told t = 1,
+  // certain of the right token (0) otherwise. The integral over (0, 1) is 0
+  // (a drawn time is never exactly 1), so the bound is alpha(1) · ln 8,
+  // exactly (1e-6). Mutation pass of 2026-12-06: the endpoint pass's time
+  // 1 → 2 or 0 survived.
+  const model = {
+    config: { kind: "bidirectional" as const, vocabSize: V, contextLength: 16 },
+    timeConditioned: true,
+    dispose() {},
+    forward: (x: tf.Tensor2D, o?: { t?: tf.Tensor1D }) =>
+      tf.tidy(() => {
+        const [b, l] = x.shape;
+        const t = o!.t!.dataSync();
+        const out = new Float32Array(b * l * V);
+        for (let r = 0; r < b; r++) {
+          if (t[r] === 1) continue; // zeros: uniform (the mask is ruled out)
+          for (let i = 0; i < l; i++) {
+            out.fill(-50, (r * l + i) * V, (r * l + i + 1) * V);
+            out[(r * l + i) * V] = 50;
+          }
+        }
+        return tf.tensor3d(out, [b, l, V]);
+      }),
+  };
+  const x0 = { tokens: new Int32Array(64), batchSize: 4, length: 16 };
+  const schedule = logLinear({ eps: 0.2 });
+  const est = await continuousElbo(model, x0, {
+    schedule,
+    maskId: MASK,
+    prng: prng(0),
+    samples: 2,
+  });
+  assertAlmostEquals(est.nats, schedule.alpha(1) * Math.log(8), 1e-6);
+});
