@@ -1080,3 +1080,39 @@ Deno.test("sample() with onStep on a device generator reports steps 1..S and the
   assertEquals(seen.map((s) => s.forwardPasses), [3, 4, 8, 9, 14]);
   assertEquals(out.forwardPasses, 14);
 });
+
+Deno.test("sample() makes no forward pass for a prompt with nothing masked, and reveals all at once where ᾱ_t = 1", async () => {
+  // Mutation pass of 2026-12-06: `eligible.length > 0` → `>= 0` (a pass per
+  // step with nothing to reveal) and `aT >= 1` → `aT > 1` (0/0: confidence
+  // revealed nothing until the last step) survived.
+  for (const strategy of ["ancestral", "confidence"] as const) {
+    const m = constant();
+    const prompt = Int32Array.of(0, 1, 2, 3, 4, 0);
+    const out = await sample(m, {
+      schedule: absorbingBeta({ steps: 5 }),
+      maskId: MASK,
+      prng: prng(0),
+      prompt,
+      batchSize: 2,
+      strategy,
+    });
+    assertEquals([out.tokens, out.forwardPasses, m.calls], [prompt, 0, 0]);
+    // No noise at any step (ᾱ ≡ 1): a masked token is revealed at the first.
+    const still: DiscreteSchedule = {
+      name: "still",
+      steps: 4,
+      beta: () => 0,
+      alphaBar: () => 1,
+    };
+    const seen: SampleStep[] = [];
+    await sample(constant(), {
+      schedule: still,
+      maskId: MASK,
+      prng: prng(0),
+      length: 4,
+      strategy,
+      onStep: (s) => seen.push(s),
+    });
+    assert(!seen[0].tokens.includes(MASK), `${strategy}: ${seen[0].tokens}`);
+  }
+});
