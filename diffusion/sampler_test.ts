@@ -1006,6 +1006,18 @@ Deno.test("sample() with positionAlphaBar reveals each position with its own pos
     const z = chiZ(chi2[i], df[i]);
     assert(z < 4.5, `position ${i}: reveals z ${z}`);
   }
+  // The last step reveals what is left even where a clock never reaches
+  // ᾱ = 1 (here ᾱ_0 = 0.5): no mask is returned (`s > 0` → `s >= 0` drew
+  // a reveal there too and survived).
+  const out = await sample(constant(), {
+    schedule: absorbingBeta({ steps: T }),
+    maskId: MASK,
+    prng: prng(12),
+    length: L,
+    batchSize: 100,
+    positionAlphaBar: (_i, t) => 0.5 * (1 - t / T),
+  });
+  assert(!out.tokens.includes(MASK));
 });
 
 Deno.test("sample() tells the model t/T of each visited step and numbers the steps 1..⌈L/block⌉·S, a short last block included", async () => {
