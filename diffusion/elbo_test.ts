@@ -18,6 +18,7 @@ import {
   logLinear,
 } from "./schedule.ts";
 import { absorbing, uniform } from "./transition.ts";
+import { drawByCount } from "./counts.ts";
 import { ConstantDenoiser } from "./_test_models.ts";
 
 await tf.setBackend("cpu");
@@ -477,4 +478,62 @@ Deno.test("continuousElbo() scores the endpoint term at t = 1: alpha(1) · ln 8 
     samples: 2,
   });
   assertAlmostEquals(est.nats, schedule.alpha(1) * Math.log(8), 1e-6);
+});
+
+Deno.test("continuousElbo() with count draws hands each sample its own rows of one drawByCount draw and weighs them exactly", async () => {
+  // Reference: drawByCount on the batch tiled S times, from the same seed
+  // (continuousElbo draws nothing before it). A scorer that costs 1 nat per
+  // scored token makes the bound exact: (Σ_{s,r} w_{s,r}·masked_{s,r} +
+  // S·alpha(1)·Σ_r L) / (S·B·L), to 1e-9. Mutation pass of 2026-12-06:
+  // every index of the count path (elbo.ts 320–332) survived elbo_test.ts.
+  const b = 3, l = 4, S = 3;
+  const x0 = randomBatch(b, l, 12);
+  const schedule = logLinear({ eps: 0.2 });
+  const seen: WeightedTokens[] = [];
+  const scorer = {
+    config: { kind: "bidirectional" as const, vocabSize: V, contextLength: 64 },
+    timeConditioned: true,
+    rowLosses: (list: readonly WeightedTokens[]) => {
+      seen.push(...list);
+      return Promise.resolve(list.map((w) => {
+        const rows = new Float64Array(w.rows);
+        w.weights.forEach((x, i) => rows[Math.floor(i / w.length)] += x);
+        return rows;
+      }));
+    },
+  };
+  const est = await continuousElbo(scorer, x0, {
+    schedule,
+    maskId: MASK,
+    prng: prng(6),
+    samples: S,
+    draws: "count",
+  });
+  const tiled = new Int32Array(S * b * l);
+  for (let s = 0; s < S; s++) tiled.set(x0.tokens, s * b * l);
+  const ref = drawByCount(
+    { tokens: tiled, batchSize: S * b, length: l },
+    schedule,
+    {
+      maskId: MASK,
+      prng: prng(6),
+    },
+  );
+  assertEquals(seen.length, 1 + S); // the endpoint pass, then the samples
+  assert(seen[0].inputs.every((x) => x === MASK));
+  let sum = 0;
+  for (let s = 0; s < S; s++) {
+    const pass = seen[1 + s];
+    assertEquals(pass.inputs, ref.xt.subarray(s * b * l, (s + 1) * b * l));
+    assertEquals(pass.t, Float32Array.from(ref.t.subarray(s * b, (s + 1) * b)));
+    for (let r = 0; r < b; r++) {
+      let masked = 0;
+      for (let i = 0; i < l; i++) {
+        masked += +(ref.xt[(s * b + r) * l + i] === MASK);
+      }
+      sum += ref.weight[s * b + r] * masked + schedule.alpha(1) * l;
+    }
+  }
+  assertEquals(est.tokens, S * b * l);
+  assertAlmostEquals(est.nats, sum / (S * b * l), 1e-9);
 });
