@@ -1128,3 +1128,42 @@ Deno.test("sample() makes no forward pass for a prompt with nothing masked, and 
     assert(!seen[0].tokens.includes(MASK), `${strategy}: ${seen[0].tokens}`);
   }
 });
+
+Deno.test("greedy confidence sampling ranks by the probability at temperature 1, where temperature 2 would rank the other way", async () => {
+  // Position 0: logits (2, 0, 0, 0, 0): p = e²/(e² + 4) ≈ 0.649 at
+  // temperature 1, e/(e + 4) ≈ 0.405 at 2. Position 1: (1.6, 1.5, −30, …):
+  // 1/(1 + e^−0.1) ≈ 0.525 at 1, 1/(1 + e^−0.05) ≈ 0.512 at 2. One of the
+  // two is revealed at the first step: position 0 (mutation pass of
+  // 2026-12-06: the ranking's temperature 1 → 2 revealed position 1).
+  const rows = [
+    [2, 0, 0, 0, 0, 0],
+    [1.6, 1.5, -30, -30, -30, 0],
+  ];
+  const model = {
+    config: { kind: "bidirectional" as const, vocabSize: V, contextLength: 8 },
+    timeConditioned: false,
+    dispose() {},
+    forward: (x: tf.Tensor2D) =>
+      tf.tensor3d(rows.flat(), [1, 2, V]).tile([
+        x.shape[0],
+        1,
+        1,
+      ]) as tf.Tensor3D,
+  };
+  const p = (row: number[], temp: number) =>
+    Math.exp(row[0] / temp) /
+    row.slice(0, 5).reduce((s, x) => s + Math.exp(x / temp), 0);
+  assert(p(rows[0], 1) > p(rows[1], 1) && p(rows[0], 2) < p(rows[1], 2));
+  const seen: SampleStep[] = [];
+  const out = await sample(model, {
+    schedule: revealing(() => 0.5, 2),
+    maskId: MASK,
+    prng: prng(0),
+    length: 2,
+    strategy: "confidence",
+    temperature: 0,
+    onStep: (s) => seen.push(s),
+  });
+  assertEquals(Array.from(seen[0].tokens), [0, MASK]);
+  assertEquals(Array.from(out.tokens), [0, 0]);
+});
