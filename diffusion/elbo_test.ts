@@ -537,3 +537,25 @@ Deno.test("continuousElbo() with count draws hands each sample its own rows of o
   assertEquals(est.tokens, S * b * l);
   assertAlmostEquals(est.nats, sum / (S * b * l), 1e-9);
 });
+
+Deno.test("continuousElbo() on a tfjs model leaves padding out: a uniform denoiser still scores ln 8 over the other tokens", async () => {
+  // Mutation pass of 2026-12-06: the per-token weight multiplied in as a
+  // divisor (`.mul(w)` → `.div(w)`, elbo.ts 421) survived: no test gave
+  // the tfjs path padding (0/0 there).
+  const padId = 3;
+  const x0 = randomBatch(8, 16, 13);
+  for (let r = 0; r < 8; r++) x0.tokens.fill(padId, r * 16 + 10, r * 16 + 16);
+  const est = await continuousElbo(new ConstantDenoiser(V), x0, {
+    schedule: logLinear(),
+    maskId: MASK,
+    prng: prng(1),
+    samples: 8,
+    padId,
+  });
+  const counted = x0.tokens.filter((x) => x !== padId).length;
+  assertEquals(est.tokens, 8 * counted);
+  assert(
+    Math.abs(est.nats - Math.log(8)) < 4 * est.stderr,
+    `${est.nats} ± ${est.stderr}`,
+  );
+});
