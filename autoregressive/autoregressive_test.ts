@@ -466,3 +466,35 @@ Deno.test("causalNll() edge cases: length 1 refused, a scorer handed rows × (L 
     ),
   );
 });
+
+Deno.test("causalNll() with outputs checks the targets only: a row's first id (an input) may lie outside the outputs; a target outside gives +∞ with stderr 0", async () => {
+  // Mutation pass of 2026-12-06: the restricted check's loop over ids from
+  // 0 or to L (`i = 1` → `0`, `i < l` → `<=`) read a row's first id as the
+  // previous row's target, and the infinite estimate's `stderr: 0` → 1,
+  // survived. Reference: a model with zero logits is uniform over the 3
+  // outputs, ln 3 per target.
+  const uniform = {
+    config: { kind: "causal" as const, vocabSize: V, contextLength: 8 },
+    timeConditioned: false,
+    dispose() {},
+    forward: (x: tf.Tensor2D) => tf.zeros([...x.shape, V]) as tf.Tensor3D,
+  };
+  const rows = {
+    tokens: Int32Array.of(0, 1, 2, 5, 1, 0),
+    batchSize: 2,
+    length: 3,
+  };
+  const est = await causalNll(uniform, rows, { outputs: 3 });
+  assertEquals(est.tokens, 4);
+  assertAlmostEquals(est.nats, Math.log(3), 1e-6);
+  const out = {
+    tokens: Int32Array.of(0, 1, 2, 0, 1, 5),
+    batchSize: 2,
+    length: 3,
+  };
+  assertEquals(await causalNll(uniform, out, { outputs: 3 }), {
+    nats: Infinity,
+    stderr: 0,
+    tokens: 4,
+  });
+});
