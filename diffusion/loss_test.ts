@@ -12,6 +12,7 @@ import {
   mdlmTerms,
   sampleTimes,
   subsCrossEntropy,
+  tokenWeights,
   unmaskRate,
   vbTerms,
 } from "./loss.ts";
@@ -491,5 +492,24 @@ Deno.test("mdlmTerms() with a stagger of delta 0 draws exactly what no stagger d
     });
     assertEquals(flat.inputs, plain.inputs);
     assertEquals(flat.weights, plain.weights);
+  }
+});
+
+Deno.test("tokenWeights() is 0 exactly at padding, by brute force over every 2 × 2 batch of ids 0–2, a row's first position included", () => {
+  // Mutation pass of 2026-12-06: the loop from 1 (position 0's padding
+  // weighted 1) survived; the doc example has no padding at position 0.
+  for (let code = 0; code < 3 ** 4; code++) {
+    const tokens = Int32Array.from(
+      { length: 4 },
+      (_, i) => Math.floor(code / 3 ** i) % 3,
+    );
+    const x0 = { tokens, batchSize: 2, length: 2 };
+    for (const padId of [0, 2]) {
+      assertEquals(
+        Array.from(tokenWeights(x0, padId)),
+        Array.from(tokens, (x) => (x === padId ? 0 : 1)),
+      );
+    }
+    assertEquals(Array.from(tokenWeights(x0)), [1, 1, 1, 1]);
   }
 });
