@@ -497,4 +497,16 @@ Deno.test("causalNll() with outputs checks the targets only: a row's first id (a
     stderr: 0,
     tokens: 4,
   });
+  // The forward path's mean as the scorer's: one token is not halved, and
+  // no token is 0 nats, not 0/0 (`Math.max(tokens, 1)` → 2 or 0 survived
+  // there, loss.ts 207).
+  const one = { tokens: Int32Array.of(1, 2), batchSize: 1, length: 2 };
+  const single = await causalNll(uniform, one);
+  assertEquals(single.tokens, 1);
+  assertAlmostEquals(single.nats, Math.log(V), 1e-6);
+  assertEquals(await causalNll(uniform, one, { padId: 2 }), {
+    nats: 0,
+    stderr: 0,
+    tokens: 0,
+  });
 });
