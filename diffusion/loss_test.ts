@@ -516,3 +516,22 @@ Deno.test("tokenWeights() is 0 exactly at padding, by brute force over every 2 �
     assertEquals(Array.from(tokenWeights(x0)), [1, 1, 1, 1]);
   }
 });
+
+Deno.test("sampleTimes() refuses a range outside [0, 1] or empty, naming both ends, and takes [0, 1] itself", () => {
+  // Mutation pass of 2026-12-06: `tMax <= 1` → `<= 2` (times past 1, where
+  // alpha is undefined) survived: no test gave a bad range.
+  for (
+    const [tMin, tMax] of [[0, 1.5], [-0.1, 1], [0.5, 0.5], [0.6, 0.5], [
+      NaN,
+      1,
+    ]]
+  ) {
+    assertThrows(
+      () => sampleTimes(4, { prng: prng(0), tMin, tMax }),
+      RangeError,
+      `Cannot sample times: need 0 ≤ tMin < tMax ≤ 1, got tMin ${tMin}, tMax ${tMax}`,
+    );
+  }
+  const t = sampleTimes(64, { prng: prng(0), tMin: 0, tMax: 1 });
+  assert(t.every((x) => x > 0 && x <= 1));
+});
