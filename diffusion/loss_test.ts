@@ -535,3 +535,75 @@ Deno.test("sampleTimes() refuses a range outside [0, 1] or empty, naming both en
   const t = sampleTimes(64, { prng: prng(0), tMin: 0, tMax: 1 });
   assert(t.every((x) => x > 0 && x <= 1));
 });
+
+Deno.test("mdlmLoss() is Σ weight · (−log p̃) over mdlmTerms' targets at the same draws, padding included, on every path", () => {
+  // Reference: mdlmTerms on the same PRNG state gives the targets and the
+  // weights (w/count); the cost of a target is −log of the softmax over the
+  // non-mask ids of the constant logits, in float64. 1e-5 relative.
+  // Mutation pass of 2026-12-06: the row path's padding weight multiplied
+  // in as a divisor (`.mul(tokenWeights)` → `.div`, loss.ts 277: 0/0 at
+  // padding) survived: no test gave mdlmLoss padding.
+  const V = 7, maskId = 6, padId = 0;
+  const logits = Float32Array.of(0.3, -0.2, 1.1, 0.4, -0.7, 0.9, 2);
+  const model = new ConstantDenoiser(V, logits);
+  const lse = Math.log(
+    Array.from(logits.subarray(0, maskId)).reduce((s, x) => s + Math.exp(x), 0),
+  );
+  const b = 4, l = 8;
+  const tokens = Int32Array.from(
+    { length: b * l },
+    (_, i) => (i % l >= 6 ? padId : 1 + ((i * 3) % 5)),
+  );
+  const x0 = { tokens, batchSize: b, length: l };
+  const paths = [
+    {},
+    { perToken: true },
+    { perToken: true, timeSpan: 2 },
+    { byCount: true },
+    { fullMaskShare: 0.5 },
+    { stagger: { span: 4, delta: 0.5 } },
+  ];
+  for (const path of paths) {
+    for (const seed of [1, 2]) {
+      const options = { schedule: logLinear(), maskId, padId, ...path };
+      const got = mdlmLoss(model, x0, { ...options, prng: prng(seed) });
+      const terms = mdlmTerms(x0, { ...options, prng: prng(seed) });
+      let want = 0;
+      terms.targets.forEach((x, i) => {
+        if (x >= 0) want += terms.weights[i] * (lse - logits[x]);
+      });
+      assert(want > 0, JSON.stringify(path));
+      assertAlmostEquals(
+        got.dataSync()[0],
+        want,
+        1e-5 * want,
+        `${JSON.stringify(path)} seed ${seed}`,
+      );
+      got.dispose();
+    }
+  }
+});
+
+Deno.test("d3pmLoss() of one counted token is that token's T·vb + λ·ce, not half of it", () => {
+  // One step (T = 1, ᾱ_1 = 0): the token is masked, r_1 = 1, so the loss
+  // is (1 + λ)·(−log p̃(x_0)) over the non-mask ids, float64 by hand, 1e-5
+  // relative. Mutation pass of 2026-12-06: the count's floor
+  // `Math.max(count, 1)` → 2 (loss.ts 557) survived.
+  const logits = Float32Array.of(0.3, -0.2, 1.1, 0.4, -0.7, 0.9, 2);
+  const q = absorbing(absorbingBeta({ steps: 1 }), {
+    numStates: 7,
+    maskId: 6,
+  });
+  const x0 = { tokens: Int32Array.of(3, 0), batchSize: 1, length: 2 };
+  const got = d3pmLoss(new ConstantDenoiser(7, logits), x0, {
+    transition: q,
+    prng: prng(0),
+    padId: 0,
+  });
+  const lse = Math.log(
+    Array.from(logits.subarray(0, 6)).reduce((s, x) => s + Math.exp(x), 0),
+  );
+  const want = 1.01 * (lse - logits[3]);
+  assertAlmostEquals(got.dataSync()[0], want, 1e-5 * want);
+  got.dispose();
+});
