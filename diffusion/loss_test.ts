@@ -607,3 +607,57 @@ Deno.test("d3pmLoss() of one counted token is that token's T·vb + λ·ce, not h
   assertAlmostEquals(got.dataSync()[0], want, 1e-5 * want);
   got.dispose();
 });
+
+Deno.test("mdlmLoss() over one counted token is that token's term, over none 0; d3pmLoss() tells the model each row's step as s/T", () => {
+  // Mutation pass of 2026-12-06: mdlmLoss's `Math.max(count, 1)` → 2 or 0
+  // (loss.ts 280: one token halved, no token 0/0) and d3pmLoss's model
+  // time `s / T` → `s · T` (560) survived.
+  const logits = Float32Array.of(0.3, -0.2, 1.1, 0.4, -0.7, 0.9, 2);
+  const model = new ConstantDenoiser(7, logits);
+  const lse = Math.log(
+    Array.from(logits.subarray(0, 6)).reduce((s, x) => s + Math.exp(x), 0),
+  );
+  const options = { schedule: logLinear(), maskId: 6, padId: 0 };
+  const one = { tokens: Int32Array.of(0, 3, 0), batchSize: 1, length: 3 };
+  let scored = 0;
+  for (let seed = 0; scored < 3; seed++) {
+    const got = mdlmLoss(model, one, { ...options, prng: prng(seed) });
+    const terms = mdlmTerms(one, { ...options, prng: prng(seed) });
+    if (terms.targets[1] < 0) {
+      assertEquals(got.dataSync()[0], 0); // not masked this time
+    } else {
+      scored++;
+      // The term over a count of 1: the token's weight times its cost.
+      const want = terms.weights[1] * (lse - logits[3]);
+      assertAlmostEquals(got.dataSync()[0], want, 1e-5 * want);
+    }
+    got.dispose();
+  }
+  const none = { tokens: Int32Array.of(0, 0), batchSize: 1, length: 2 };
+  const zero = mdlmLoss(model, none, { ...options, prng: prng(0) });
+  assertEquals(zero.dataSync()[0], 0);
+  zero.dispose();
+  // d3pmLoss: a time-conditioned spy sees each row's step s ∈ [1, T] as s/T.
+  const T = 10, b = 6, l = 3;
+  const q = absorbing(absorbingBeta({ steps: T }), { numStates: 7, maskId: 6 });
+  const times: number[] = [];
+  const spy = new ConstantDenoiser(7, logits);
+  const forward = spy.forward.bind(spy);
+  spy.forward = (x: tf.Tensor2D, o?: { t?: tf.Tensor1D }) => {
+    times.push(...o!.t!.dataSync());
+    return forward(x);
+  };
+  const tokens = Int32Array.from({ length: b * l }, (_, i) => 1 + (i % 5));
+  d3pmLoss(spy, { tokens, batchSize: b, length: l }, {
+    transition: q,
+    prng: prng(3),
+  }).dispose();
+  const rng = prng(3), want: number[] = [];
+  for (let r = 0; r < b; r++) {
+    const s = 1 + rng.nextInt(T);
+    want.push(s / T);
+    q.noise(tokens.subarray(r * l, (r + 1) * l), s, rng);
+  }
+  assertEquals(times.length, b);
+  times.forEach((t, r) => assertAlmostEquals(t, want[r], 1e-7));
+});
