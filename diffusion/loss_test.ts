@@ -18,6 +18,7 @@ import {
 } from "./loss.ts";
 import {
   absorbingBeta,
+  cosineAlpha,
   cosineBeta,
   linearBeta,
   logLinear,
@@ -383,6 +384,45 @@ Deno.test("mdlmTerms() with fullMaskShare trains that share of rows fully masked
     () => mdlmTerms(x0, { ...base, prng: prng(0), fullMaskShare: 1.5 }),
     RangeError,
     "fullMaskShare must be in [0, 1], got 1.5",
+  );
+  // Mutation pass of 2026-12-06: a share of 1 refused (`share <= 1` → `< 1`),
+  // the full rows' weight read at t = 0 (`alphaPrime(1)` → `alphaPrime(0)`,
+  // the same for the log-linear schedule's constant slope) and a stagger
+  // taken with a share (`share > 0` → `> 1`) survived.
+  const all = mdlmTerms(x0, { ...base, prng: prng(4), fullMaskShare: 1 });
+  assertEquals([0, 1, 2, 3].map((r) => rowFull(all, r)), [
+    true,
+    true,
+    true,
+    true,
+  ]);
+  // Cosine: the weight −α′(1)/(1 − α(1)) over the token count, α′(1) by a
+  // second-order backward difference (step 1e-4; 1e-6 relative here).
+  const cos = cosineAlpha();
+  const h = 1e-4;
+  const slope =
+    (3 * cos.alpha(1) - 4 * cos.alpha(1 - h) + cos.alpha(1 - 2 * h)) /
+    (2 * h);
+  const want = -slope / (1 - cos.alpha(1)) / (b * l);
+  const curved = mdlmTerms(x0, {
+    ...base,
+    schedule: cos,
+    prng: prng(1),
+    fullMaskShare: 0.5,
+  });
+  for (let i = 0; i < 2 * l; i++) {
+    assertAlmostEquals(curved.weights[i], want, 1e-5 * want);
+  }
+  assertThrows(
+    () =>
+      mdlmTerms(x0, {
+        ...base,
+        prng: prng(0),
+        fullMaskShare: 0.5,
+        stagger: { span: 4, delta: 0.5 },
+      }),
+    RangeError,
+    "mdlm loss: a stagger draws a time per row (or token); it cannot be combined with fullMaskShare",
   );
 });
 
