@@ -396,6 +396,21 @@ Deno.test("mdlmTerms() with fullMaskShare trains that share of rows fully masked
     true,
     true,
   ]);
+  // The rows after the full ones are the draws without a share (the share's
+  // uniform is drawn after them), to the token: the full rows stop at their
+  // end (mutation pass of 2026-12-06: `i < (r + 1)·l` → `<=` masked the next
+  // row's first token and survived).
+  for (const perToken of [false, true]) {
+    const shared = mdlmTerms(x0, {
+      ...base,
+      perToken,
+      prng: prng(5),
+      fullMaskShare: 0.5,
+    });
+    const plain = mdlmTerms(x0, { ...base, perToken, prng: prng(5) });
+    assertEquals(shared.inputs.slice(2 * l), plain.inputs.slice(2 * l));
+    assertEquals(shared.weights.slice(2 * l), plain.weights.slice(2 * l));
+  }
   // Cosine: the weight −α′(1)/(1 − α(1)) over the token count, α′(1) by a
   // second-order backward difference (step 1e-4; 1e-6 relative here).
   const cos = cosineAlpha();
