@@ -716,3 +716,34 @@ Deno.test("mdlmLoss() over one counted token is that token's term, over none 0; 
   assertEquals(times.length, b);
   times.forEach((t, r) => assertAlmostEquals(t, want[r], 1e-7));
 });
+
+Deno.test("mdlmTerms()'s defaults are the documented ones: byCount over tMin 1e-3, per-token times one per token (timeSpan 1)", () => {
+  // The defaults against the same options given explicitly, draw for draw.
+  // Mutation pass of 2026-12-06: byCount's default tMin 1e-3 → 1.1e-3 and
+  // perToken's default timeSpan 1 → 2 survived.
+  const x0 = {
+    tokens: Int32Array.from({ length: 4 * 6 }, (_, i) => i % 5),
+    batchSize: 4,
+    length: 6,
+  };
+  const base = { schedule: logLinear(), maskId: 5 };
+  for (
+    const [implicit, explicit] of [
+      // Cosine: the weight n(m(tMax) − m(tMin))/(k(tMax − tMin)) then
+      // depends on tMin (the log-linear slope cancels it).
+      [{ byCount: true, schedule: cosineAlpha() }, {
+        byCount: true,
+        schedule: cosineAlpha(),
+        tMin: 1e-3,
+        tMax: 1,
+      }],
+      [{ perToken: true }, { perToken: true, timeSpan: 1 }],
+    ]
+  ) {
+    for (const seed of [1, 2, 3]) {
+      const a = mdlmTerms(x0, { ...base, ...implicit, prng: prng(seed) });
+      const b = mdlmTerms(x0, { ...base, ...explicit, prng: prng(seed) });
+      assertEquals([a.inputs, a.weights, a.t], [b.inputs, b.weights, b.t]);
+    }
+  }
+});
