@@ -747,3 +747,38 @@ Deno.test("mdlmTerms()'s defaults are the documented ones: byCount over tMin 1e-
     }
   }
 });
+
+Deno.test("mdlmTerms() per token with timeSpan s: one time per s positions, each token masked and weighted by its own time, replayed draw for draw", () => {
+  // Reference: the stream replayed (sampleTimes of B·L/s times, then one
+  // uniform per token, masked when ≥ α(t)); weight −α′(t)/(1 − α(t)) over
+  // the token count, float32, 1e-6 relative. Mutation pass of 2026-12-06:
+  // the span's time index ⌊i/s⌋ (→ ⌈i/s⌉, i·s), the count of times B·L/s
+  // (→ B·L·s) and the `span === 1` shortcut (→ `=== 2`, `=== 0`) survived
+  // loss_test.ts.
+  const b = 3, l = 8, schedule = cosineAlpha();
+  const x0 = {
+    tokens: Int32Array.from({ length: b * l }, (_, i) => i % 5),
+    batchSize: b,
+    length: l,
+  };
+  for (const timeSpan of [1, 2, 4]) {
+    for (const seed of [1, 2]) {
+      const terms = mdlmTerms(x0, {
+        schedule,
+        maskId: 5,
+        prng: prng(seed),
+        perToken: true,
+        timeSpan,
+      });
+      const rng = prng(seed);
+      const times = sampleTimes((b * l) / timeSpan, { prng: rng });
+      for (let i = 0; i < b * l; i++) {
+        const t = times[Math.floor(i / timeSpan)];
+        const masked = rng.next() >= schedule.alpha(t);
+        assertEquals(terms.inputs[i], masked ? 5 : x0.tokens[i], `token ${i}`);
+        const w = -schedule.alphaPrime(t) / (1 - schedule.alpha(t)) / (b * l);
+        assertAlmostEquals(terms.weights[i], masked ? w : 0, 1e-6 * w);
+      }
+    }
+  }
+});
