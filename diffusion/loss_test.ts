@@ -661,6 +661,15 @@ Deno.test("d3pmLoss() of one counted token is that token's T·vb + λ·ce, not h
   const want = 1.01 * (lse - logits[3]);
   assertAlmostEquals(got.dataSync()[0], want, 1e-5 * want);
   got.dispose();
+  // No counted token: 0, not 0/0 (`Math.max(count, 1)` → 0).
+  const pads = { tokens: Int32Array.of(0, 0), batchSize: 1, length: 2 };
+  const zero = d3pmLoss(new ConstantDenoiser(7, logits), pads, {
+    transition: q,
+    prng: prng(0),
+    padId: 0,
+  });
+  assertEquals(zero.dataSync()[0], 0);
+  zero.dispose();
 });
 
 Deno.test("mdlmLoss() over one counted token is that token's term, over none 0; d3pmLoss() tells the model each row's step as s/T", () => {
