@@ -976,7 +976,7 @@ Deno.test("sample() with positionAlphaBar reveals each position with its own pos
   // Binomial(masked, r_t): a χ² on 9 degrees of freedom, as a z-score
   // (< 4.5: p ≈ 7e-6 under the law; a near miss of r_t, e.g. 1/(2 − ᾱ_t)
   // for 1/(1 − ᾱ_t), moves the first step alone to z > 30).
-  let before = new Int32Array(B * L).fill(MASK);
+  let before: Int32Array = new Int32Array(B * L).fill(MASK);
   const chi2 = [0, 0], df = [0, 0];
   steps.forEach((step, k) => {
     const t = T - k, s = t - 1;
