@@ -15,9 +15,10 @@ export interface ProgressOptions {
 
 /**
  * A progress callback that prints a line every 10% for files of 32 MiB or
- * more, and for any file still being read after 10 s, one every 10 s: a
+ * more, and for smaller ones still being read after 10 s, one every 10 s: a
  * small `.gz` that expands to gigabytes (a gzip bomb, or just a very
- * repetitive text) was read for minutes in silence.
+ * repetitive text) was read for minutes in silence. The lines of a `.gz`
+ * say that it can expand far beyond its size.
  *
  * @param label What the lines start with (`reading test.txt.gz`).
  * @param options The clock and the printer.
@@ -59,11 +60,10 @@ export function defaultProgress(
           (totalBytes / 2 ** 20).toFixed(1)
         } MiB`
         : `${mb.toFixed(1)} MiB`;
-      print(
-        `${label}: ${of} read after ${
-          s.toFixed(0)
-        } s (a .gz can expand far beyond its size)`,
-      );
+      const hint = label.endsWith(".gz")
+        ? " (a .gz can expand far beyond its size)"
+        : "";
+      print(`${label}: ${of} read after ${s.toFixed(0)} s${hint}`);
       return;
     }
     const f = bytes / totalBytes;

@@ -18,6 +18,14 @@ Deno.test("defaultProgress() speaks every 10 s for a small file still being read
     "reading test.txt.gz: 11% of 4.5 MiB read after 10 s (a .gz can expand far beyond its size)",
     "reading test.txt.gz: 50% of 4.5 MiB read after 31 s (a .gz can expand far beyond its size)",
   ]);
+  // A plain file read slowly (its reader is slow): no word of expanding.
+  lines.length = 0;
+  now = 12;
+  defaultProgress("reading test.txt", options)({
+    bytes: 2 ** 20,
+    totalBytes: 2 * 2 ** 20,
+  });
+  assertEquals(lines, ["reading test.txt: 50% of 2.0 MiB read after 12 s"]);
   // A small file read within 10 s says nothing; a large one, every 10%.
   lines.length = 0;
   now = 9.9;

@@ -20,6 +20,7 @@ import {
   sha256Hex,
   writeFileAtomic,
 } from "@d3pm/core";
+import { DataError } from "./errors.ts";
 import type { Tokenizer } from "@d3pm/tokenizer";
 import { type CorpusSource, openBytes, readArticles } from "./wikitext.ts";
 import type { ReadProgress } from "./wikitext.ts";
@@ -86,7 +87,25 @@ interface CacheHeader {
 export async function sha256OfSource(source: CorpusSource): Promise<string> {
   const hash = createSha256();
   const { stream } = await openBytes(source);
-  for await (const chunk of stream) hash.update(chunk);
+  const head: number[] = [];
+  for await (const chunk of stream) {
+    for (let i = 0; head.length < 2 && i < chunk.length; i++) {
+      head.push(chunk[i]);
+    }
+    hash.update(chunk);
+  }
+  // The caches are keyed by this hash of the stored bytes: bytes read as
+  // gzip must be gzip, and plain ones not (a file swapped after findCorpus
+  // checked it, or a source made by hand, would share a cache read the
+  // other way).
+  const gzip = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  if (head.length > 0 && gzip !== source.gzip) {
+    throw new DataError(
+      `Corpus ${source.url} is ${
+        source.gzip ? "marked gzip but does not" : "marked plain but does"
+      } start with the gzip bytes 1f 8b: expected gzip exactly for a name ending in .gz`,
+    );
+  }
   return hash.hex();
 }
 

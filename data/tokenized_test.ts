@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
 import { within } from "../core/_within_test_util.ts";
-import { tokenizeCorpus } from "./tokenized.ts";
+import { sha256OfSource, tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
 import { DataError } from "./errors.ts";
 
@@ -267,6 +267,41 @@ Deno.test("tokenizeCorpus() keeps the same bytes read as plain text in another c
     // Each is read back from its own file.
     assertEquals(await tokenizeCorpus(plain, tok, { cacheDir }), asText);
     assertEquals(await tokenizeCorpus(source, tok, { cacheDir }), wiki);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("sha256OfSource() refuses bytes read the other way than the source says (gzip bytes marked plain, plain marked gzip): the caches are keyed by it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const gz = new Uint8Array(
+      await new Response(
+        new Blob(["x\n"]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).arrayBuffer(),
+    );
+    await Deno.writeFile(`${dir}/a.gz`, gz);
+    await Deno.writeTextFile(`${dir}/a.txt`, "x\n");
+    const source = (name: string, gzip: boolean) =>
+      ({
+        url: `file://${dir}/${name}`,
+        split: "test",
+        layout: "text",
+        gzip,
+      }) as const;
+    // A source made by hand, or a file swapped after findCorpus checked it.
+    await assertRejects(
+      () => sha256OfSource(source("a.gz", false)),
+      DataError,
+      "is marked plain but does start with the gzip bytes 1f 8b",
+    );
+    await assertRejects(
+      () => sha256OfSource(source("a.txt", true)),
+      DataError,
+      "is marked gzip but does not start with the gzip bytes 1f 8b",
+    );
+    assertEquals((await sha256OfSource(source("a.txt", false))).length, 64);
+    assertEquals((await sha256OfSource(source("a.gz", true))).length, 64);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -46,8 +46,9 @@ export interface ReadProgress {
 export interface ReadOptions {
   /**
    * Progress callback. The default prints a line to stderr every 10% for
-   * files over 32 MiB, and every 10 s for any file still being read after
-   * 10 s (a small `.gz` can expand to gigabytes); `false` silences it.
+   * files of 32 MiB or more, and for smaller ones (a small `.gz` can expand
+   * to gigabytes) one every 10 s once a read has taken 10 s; `false`
+   * silences it.
    */
   onProgress?: ((p: ReadProgress) => void) | false;
   /**
@@ -285,6 +286,11 @@ async function textSplit(
   const missing = SPLITS.filter((s) =>
     !TEXT_NAMES[s].some((n) => text.includes(n))
   );
+  if (text.length === 0) {
+    throw new DataError(
+      `Data directory ${dir} has no plain-text splits: expected train.txt, valid.txt (or validation.txt) and test.txt, each plain or .gz`,
+    );
+  }
   if (missing.length > 0) {
     throw new DataError(
       `Data directory ${dir} has plain-text splits but no ${
@@ -309,7 +315,9 @@ async function textSplit(
   );
   if (stems.size > 1) {
     throw new DataError(
-      `Data directory ${dir} has both valid.txt and validation.txt (${found}): keep one as the valid split`,
+      `Data directory ${dir} has both ${
+        text.filter((n) => /^valid/.test(n)).join(" and ")
+      }: keep one as the valid split`,
     );
   }
   const name = TEXT_NAMES[split].find((n) => text.includes(n))!;
@@ -356,7 +364,7 @@ async function corpusFile(
   if (info.size === 0) {
     throw new DataError(`Corpus file ${path} is empty (${expected})`);
   }
-  const gzip = await startsAsGzip(path);
+  const gzip = await startsAsGzip(path, expected);
   if (gzip !== kind.gzip) {
     const other = kind.gzip ? name.slice(0, -3) : `${name}.gz`;
     throw new DataError(
@@ -365,12 +373,34 @@ async function corpusFile(
         : `Corpus file ${path} is gzip-compressed (it starts with the gzip bytes 1f 8b) but its name lacks .gz: rename it ${other}`,
     );
   }
-  return { url: new URL(`file://${path}`).href, ...kind };
+  // Each segment percent-encoded: a folder named `p%41q` or `h#x` was
+  // checked here and read from `pAq` or `h` (the URL's own reading).
+  return { url: fileUrl(path), ...kind };
+}
+
+/** The `file:` URL of an absolute path, each segment percent-encoded. */
+function fileUrl(path: string): string {
+  return new URL(`file://${path.split("/").map(encodeURIComponent).join("/")}`)
+    .href;
 }
 
 /** Whether a file starts with gzip's magic bytes 1f 8b. */
-async function startsAsGzip(path: string): Promise<boolean> {
-  using file = await Deno.open(path);
+async function startsAsGzip(
+  path: string,
+  expected: string,
+): Promise<boolean> {
+  let opened: Deno.FsFile;
+  try {
+    opened = await Deno.open(path);
+  } catch (e) {
+    throw new DataError(
+      `Cannot read corpus file ${path}: ${
+        (e instanceof Error ? e.message : String(e)).split("\n")[0]
+          .replace(/: \w+ '.*'$/, "")
+      } (${expected})`,
+    );
+  }
+  using file = opened;
   const head = new Uint8Array(2);
   let n = 0;
   while (n < 2) {

@@ -355,9 +355,17 @@ Deno.test("findCorpus() refuses in one line a folder mixing WikiText and plain t
     await assertRejects(
       () => findCorpus(dir, "train"),
       DataError,
-      "has both valid.txt and validation.txt",
+      "has both valid.txt and validation.txt: keep one as the valid split",
     );
+    // The files named as they are (it said valid.txt and validation.txt).
     await Deno.remove(`${dir}/validation.txt`);
+    await Deno.writeFile(`${dir}/validation.txt.gz`, await gzipped("x\n"));
+    await assertRejects(
+      () => findCorpus(dir, "train"),
+      DataError,
+      "has both valid.txt and validation.txt.gz: keep one",
+    );
+    await Deno.remove(`${dir}/validation.txt.gz`);
     await Deno.writeTextFile(`${dir}/wiki.train.tokens`, " = A = \n");
     const mixed = await assertRejects(
       () => findCorpus(dir, "test"),
@@ -365,6 +373,14 @@ Deno.test("findCorpus() refuses in one line a folder mixing WikiText and plain t
       "holds both WikiText files and plain-text splits (found wiki.train.tokens, test.txt, train.txt, valid.txt): keep one kind, expected wiki.{train,valid,test}.{tokens,raw}[.gz] (WikiText) or train.txt, valid.txt (or validation.txt), test.txt [.gz] (plain UTF-8 text)",
     );
     assert(!mixed.message.includes("\n"));
+    // Asked for plain text where there is none: not "has plain-text splits".
+    const none = await Deno.makeTempDir({ dir });
+    await Deno.writeTextFile(`${none}/wiki.test.tokens`, " = A = \n");
+    await assertRejects(
+      () => findCorpus(none, "test", { layout: "text" }),
+      DataError,
+      `Data directory ${none} has no plain-text splits: expected train.txt`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -501,5 +517,25 @@ Deno.test("readLines() warns once of NUL bytes (a file of zeros, UTF-16 text), n
     assertEquals(await warned(new TextEncoder().encode("hi\n")), []);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("findCorpus() reads the file it checked in a folder whose name holds % or # (a URL read p%41q as pAq, h#x as h)", async () => {
+  const base = await Deno.makeTempDir();
+  try {
+    for (const [name, decoy] of [["p%41q", "pAq"], ["h#x", "h"]]) {
+      for (const [folder, text] of [[name, "meant\n"], [decoy, "decoy\n"]]) {
+        await Deno.mkdir(`${base}/${folder}`);
+        for (const split of ["train", "valid", "test"]) {
+          await Deno.writeTextFile(`${base}/${folder}/${split}.txt`, text);
+        }
+      }
+      const source = await findCorpus(`${base}/${name}`, "test");
+      const lines: string[] = [];
+      for await (const line of await readLines(source)) lines.push(line);
+      assertEquals(lines, ["meant"], name);
+    }
+  } finally {
+    await Deno.remove(base, { recursive: true });
   }
 });
