@@ -296,8 +296,9 @@ Deno.test("prepareData() caches a BPE trained on plain text apart from one train
   const text = ` = ${word} = \n ${word} alpha beta \n = B = \n gamma \n`.repeat(
     8,
   );
+  const made: string[] = [];
+  const hashes: string[] = [];
   try {
-    const made: string[] = [];
     // The same bytes read as WikiText must train again, not load the BPE
     // the plain-text run cached.
     for (
@@ -332,10 +333,18 @@ Deno.test("prepareData() caches a BPE trained on plain text apart from one train
           d.format ? "-text" : ""
         }.json`,
       );
+      hashes.push(d.trainSha256.slice(0, 16));
     }
-    for (const f of made) await Deno.remove(f); // both were written
+    for (const f of made) await Deno.stat(f); // both were written
   } finally {
     for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
+    // Its random text's tokenizers and token caches: none is of use again.
+    for (const f of made) await Deno.remove(f).catch(() => {});
+    for await (const e of Deno.readDir(".cache/tokens")) {
+      if (hashes.some((h) => e.name.startsWith(`${h}-`))) {
+        await Deno.remove(`.cache/tokens/${e.name}`);
+      }
+    }
   }
 });
 
