@@ -195,3 +195,35 @@ Deno.test('packBlocks() counts its blocks before allocating and refuses more tha
   assertEquals([...out.data], [5, 6, 7, 8, 0, 0]);
   assertEquals(out.data.buffer.byteLength, 6 * 4);
 });
+
+Deno.test("packBlocks() takes 2^32 - 1 as a separator or pad id, refuses 2^32, and counts separators in the too-long message", () => {
+  const c = corpusOf([[1, 2, 3], [4]]);
+  const top = 2 ** 32 - 1;
+  // bos 2^31 and 2^32 - 1 are ids (an integer in [0, 2^32)); 2^32 is not.
+  const big = packBlocks(c, { length: 2, bos: 2 ** 31, eos: top });
+  assertEquals(Array.from(big.data), [2 ** 31, 1, 2, 3, top, 2 ** 31, 4, top]);
+  assertEquals(
+    Array.from(packBlocks(c, { length: 3, last: "pad", pad: top }).data),
+    [1, 2, 3, 4, top, top],
+  );
+  assertThrows(
+    () => packBlocks(c, { length: 2, eos: 2 ** 32 }),
+    DataError,
+    "eos must be an id (an integer in [0, 2^32)), got 4294967296",
+  );
+  // No documents (offsets [0]) is well-formed: too short, not malformed.
+  assertThrows(
+    () =>
+      packBlocks({ ids: new Uint32Array(0), docOffsets: Uint32Array.of(0) }, {
+        length: 2,
+      }),
+    DataError,
+    "block length 2 is larger than the corpus (0 ids with separators)",
+  );
+  // 4 ids + a bos and an eos around each of the 2 documents = 8.
+  assertThrows(
+    () => packBlocks(c, { length: 9, bos: 0, eos: 0 }),
+    DataError,
+    "block length 9 is larger than the corpus (8 ids with separators)",
+  );
+});
