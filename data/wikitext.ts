@@ -348,12 +348,12 @@ async function corpusFile(
     info = await Deno.stat(path);
   } catch (e) {
     // A dangling link or a link loop: listed by readDir, unreadable here.
+    // The system's line repeats the path ("…: realpath '/a/b'"): cut it.
     throw new DataError(
       `Cannot read corpus file ${dir}/${name}: ${
         e instanceof Deno.errors.NotFound
           ? "it is a link to a file that does not exist"
           : (e instanceof Error ? e.message : String(e)).split("\n")[0]
-            // the system's line repeats the path: "…: realpath '/a/b'"
             .replace(/: \w+ '.*'$/, "")
       } (${expected})`,
     );
