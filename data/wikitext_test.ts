@@ -539,3 +539,33 @@ Deno.test("findCorpus() reads the file it checked in a folder whose name holds %
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("findCorpus() with its default layouts reads a WikiText folder as WikiText, refuses one stray plain-text split beside it, and names the missing splits of a lone train.txt", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/wiki.${s}.tokens`, " = A = \n a \n");
+    }
+    const source = await findCorpus(dir, "valid");
+    assertEquals(
+      [source.layout, source.gzip, source.url.split("/").pop()],
+      ["tokens", false, "wiki.valid.tokens"],
+    );
+    await Deno.writeTextFile(`${dir}/test.txt`, "x\n");
+    await assertRejects(
+      () => findCorpus(dir, "valid"),
+      DataError,
+      "holds both WikiText files and plain-text splits (found wiki.test.tokens, wiki.train.tokens, wiki.valid.tokens, test.txt)",
+    );
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.remove(`${dir}/wiki.${s}.tokens`);
+    }
+    await assertRejects(
+      () => findCorpus(dir, "test"),
+      DataError,
+      "has plain-text splits but no train or valid split (found test.txt)",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
