@@ -50,6 +50,12 @@ Deno.test("isArticleTitle() tells titles from section headings and text", () => 
   assert(!isArticleTitle(" = = = Sub = = = "));
   assert(!isArticleTitle(" The = sign = "));
   assert(!isArticleTitle(" "));
+  // Each end is checked on its own: a lopsided heading is no title; nor is
+  // an empty title (6 characters); one character is (7).
+  assert(!isArticleTitle(" = = A = "));
+  assert(!isArticleTitle(" = A = = "));
+  assert(!isArticleTitle(" =  = "));
+  assert(isArticleTitle(" = A = "));
 });
 
 Deno.test("readLines() reports progress up to the file size", async () => {
