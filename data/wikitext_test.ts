@@ -575,3 +575,47 @@ Deno.test("findCorpus() with its default layouts reads a WikiText folder as Wiki
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readArticles() cuts a text without titles exactly where the greedy reference does: a document of MAX_ARTICLE characters whole, one more character in the next", async () => {
+  /** Greedy reference: lines (with their \n) while the document fits. */
+  const reference = (lines: string[]): string[] => {
+    const docs: string[] = [];
+    let doc = "";
+    for (const line of lines) {
+      if (doc !== "" && doc.length + line.length + 1 > MAX_ARTICLE) {
+        docs.push(doc);
+        doc = "";
+      }
+      doc += line + "\n";
+    }
+    if (doc !== "") docs.push(doc);
+    return docs;
+  };
+  const row = "a".repeat(63); // 64 characters with its \n
+  const rows = (n: number) => Array<string>(n).fill(row);
+  const full = MAX_ARTICLE / 64; // rows in exactly MAX_ARTICLE characters
+  const cases: Record<string, string[]> = {
+    // Two documents of exactly MAX_ARTICLE, then one line.
+    exact: [...rows(full), ...rows(full), "y"],
+    // MAX_ARTICLE + 1: the 65-character last line starts a document.
+    over: [...rows(full - 1), "b".repeat(64)],
+    // One line of MAX_ARTICLE characters, then another: two documents.
+    single: ["c".repeat(MAX_ARTICLE - 1), "z"],
+  };
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const [name, lines] of Object.entries(cases)) {
+      const path = `${dir}/${name}.txt`;
+      await Deno.writeTextFile(path, lines.join("\n") + "\n");
+      const docs = await Array.fromAsync(readArticles(
+        { url: `file://${path}`, split: "train", layout: "text", gzip: false },
+        { onProgress: false },
+      ));
+      const want = reference(lines);
+      assertEquals(docs.map((d) => d.length), want.map((d) => d.length), name);
+      assert(docs.every((d, i) => d === want[i]), name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
