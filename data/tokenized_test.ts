@@ -306,3 +306,38 @@ Deno.test("sha256OfSource() refuses bytes read the other way than the source say
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tokenizeCorpus() keeps every id and document boundary when its buffer grows past 2^20 ids (a first article of 2.5 MB grows it twice, a later one again)", async () => {
+  // Articles whose byte ids are known by construction; the reference is
+  // each article encoded on its own, concatenated.
+  const articles = [
+    " = Big = \n" + ` ${"w".repeat(98)} \n`.repeat(25_000),
+    " = B = \n b \n",
+    " = C = \n" + ` ${"c".repeat(48)} \n`.repeat(40_000),
+    " = D = \n d \n",
+  ];
+  const { dir, cacheDir, source } = await setup(articles.join(""));
+  try {
+    const bytes = articles.map((a) => new ByteTokenizer().encode(a));
+    const want = {
+      ids: Uint32Array.from(bytes.flatMap((b) => Array.from(b))),
+      docOffsets: Uint32Array.from(
+        [0, 1, 2, 3, 4],
+        (d) => bytes.slice(0, d).reduce((a, b) => a + b.length, 0),
+      ),
+    };
+    assert(
+      want.ids.length > 2 ** 22 && bytes[0].length > 2 ** 21,
+    );
+    const opts = { cacheDir, onProgress: false as const };
+    const first = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+    assertEquals(first.docOffsets, want.docOffsets);
+    assert(first.ids.length === want.ids.length);
+    assert(first.ids.every((x, i) => x === want.ids[i]), "ids differ");
+    const cached = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+    assertEquals(cached.docOffsets, want.docOffsets);
+    assert(cached.ids.every((x, i) => x === want.ids[i]), "cached ids differ");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
