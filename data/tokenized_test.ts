@@ -327,7 +327,7 @@ Deno.test("tokenizeCorpus() keeps every id and document boundary when its buffer
       ),
     };
     assert(
-      want.ids.length > 2 ** 22 && bytes[0].length > 2 ** 21,
+      want.ids.length > 4 * 2 ** 20 - 2 ** 20 && bytes[0].length > 2 ** 21,
     );
     const opts = { cacheDir, onProgress: false as const };
     const first = await tokenizeCorpus(source, new ByteTokenizer(), opts);
@@ -337,6 +337,54 @@ Deno.test("tokenizeCorpus() keeps every id and document boundary when its buffer
     const cached = await tokenizeCorpus(source, new ByteTokenizer(), opts);
     assertEquals(cached.docOffsets, want.docOffsets);
     assert(cached.ids.every((x, i) => x === want.ids[i]), "cached ids differ");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizeCorpus() checks the header's corpus and tokenizer, not only the file name, and stores id 65536 of a 65,537-id vocabulary in 4 bytes", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n");
+  try {
+    // Another tokenizer's cache (or another corpus's) under this one's
+    // name, as a 64-bit prefix collision or a copied file would put it.
+    const shifted = new ShiftedBytes();
+    const own = await tokenizeCorpus(source, shifted, { cacheDir });
+    const [ownFile] = await cacheFiles(cacheDir);
+    const other = `${dir}/other`;
+    await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir: other });
+    const [otherFile] = await cacheFiles(other);
+    await Deno.copyFile(otherFile, ownFile);
+    const warnings: string[] = [];
+    const onWarning = (m: string) => warnings.push(m);
+    const again = await tokenizeCorpus(source, shifted, {
+      cacheDir,
+      onWarning,
+    });
+    assertEquals(again, own);
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes("stale (corpus or tokenizer changed)"));
+    // The same tokenizer, another corpus's cache under this corpus's name.
+    const { dir: dir2, source: source2 } = await setup(" = B = \n y \n");
+    try {
+      const moved = `${dir}/moved`;
+      await tokenizeCorpus(source2, shifted, { cacheDir: moved });
+      const [movedFile] = await cacheFiles(moved);
+      await Deno.copyFile(movedFile, ownFile);
+      warnings.length = 0;
+      assertEquals(
+        await tokenizeCorpus(source, shifted, { cacheDir, onWarning }),
+        own,
+      );
+      assert(warnings[0]?.includes("stale"), String(warnings));
+    } finally {
+      await Deno.remove(dir2, { recursive: true });
+    }
+    // 'x' (byte 120) becomes id 65536: past 16 bits, in a 65,537-id vocabulary.
+    const edge = new ShiftedBytes("edge-test", 65537, 65536 - 120);
+    const fresh = await tokenizeCorpus(source, edge, { cacheDir });
+    const cached = await tokenizeCorpus(source, edge, { cacheDir });
+    assert(fresh.ids.includes(65536));
+    assertEquals(cached, fresh);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
