@@ -619,3 +619,48 @@ Deno.test("readArticles() cuts a text without titles exactly where the greedy re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readLines() takes lines of exactly MAX_LINE characters across its chunks and refuses one of MAX_LINE + 1 after a line break", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    /** Lines of these lengths ("a"s), each ended by \n. */
+    const file = async (name: string, lengths: number[]) => {
+      const bytes = new Uint8Array(lengths.reduce((a, n) => a + n + 1, 0));
+      bytes.fill(97);
+      let at = 0;
+      for (const n of lengths) bytes[at += n] = 10, at++;
+      const path = `${dir}/${name}`;
+      await Deno.writeFile(path, bytes);
+      return {
+        url: `file://${path}`,
+        split: "train",
+        layout: "text",
+        gzip: false,
+      } as const;
+    };
+    const lengths = async (source: Awaited<ReturnType<typeof file>>) => {
+      const out: number[] = [];
+      for await (const line of await readLines(source, { onProgress: false })) {
+        out.push(line.length);
+      }
+      return out;
+    };
+    // Two lines of MAX_LINE: the second's \n starts a read chunk (MAX_LINE
+    // is a multiple of the reads' size), the first byte after a long run.
+    assertEquals(
+      await lengths(await file("exact.txt", [MAX_LINE, MAX_LINE, 3])),
+      [MAX_LINE, MAX_LINE, 3],
+    );
+    for (const ls of [[0, MAX_LINE + 1], [5, MAX_LINE + 1, 2]]) {
+      const source = await file(`over${ls[0]}.txt`, ls);
+      await assertRejects(
+        () => lengths(source),
+        DataError,
+        `has a line longer than ${MAX_LINE} characters`,
+        String(ls),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
