@@ -651,6 +651,11 @@ Deno.test("readLines() takes lines of exactly MAX_LINE characters across its chu
       await lengths(await file("exact.txt", [MAX_LINE, MAX_LINE, 3])),
       [MAX_LINE, MAX_LINE, 3],
     );
+    // One of MAX_LINE after a line break inside a chunk.
+    assertEquals(
+      await lengths(await file("inside.txt", [5, MAX_LINE, 2])),
+      [5, MAX_LINE, 2],
+    );
     for (const ls of [[0, MAX_LINE + 1], [5, MAX_LINE + 1, 2]]) {
       const source = await file(`over${ls[0]}.txt`, ls);
       await assertRejects(
