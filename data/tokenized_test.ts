@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
 import { within } from "../core/_within_test_util.ts";
+import { sha256Hex } from "@d3pm/core";
 import { sha256OfSource, tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
 import { DataError } from "./errors.ts";
@@ -385,6 +386,71 @@ Deno.test("tokenizeCorpus() checks the header's corpus and tokenizer, not only t
     const cached = await tokenizeCorpus(source, edge, { cacheDir });
     assert(fresh.ids.includes(65536));
     assertEquals(cached, fresh);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Rewrite a cache file: its JSON header (padded with spaces to `pad` bytes) and payload. */
+async function rewriteCache(
+  file: string,
+  edit: (header: Record<string, unknown>, payload: Uint8Array) => void,
+  pad = 0,
+): Promise<void> {
+  const bytes = await Deno.readFile(file);
+  const length = new DataView(bytes.buffer).getUint32(8, true);
+  const header = JSON.parse(
+    new TextDecoder().decode(bytes.subarray(12, 12 + length)),
+  );
+  const payload = bytes.slice(12 + length);
+  edit(header, payload);
+  header.payloadSha256 = sha256Hex(payload);
+  let json = JSON.stringify(header);
+  json += " ".repeat(Math.max(0, pad - json.length));
+  const head = new Uint8Array(12);
+  head.set(new TextEncoder().encode("D3PMTOK1"));
+  new DataView(head.buffer).setUint32(8, json.length, true);
+  await Deno.writeFile(
+    file,
+    new Uint8Array([...head, ...new TextEncoder().encode(json), ...payload]),
+  );
+}
+
+Deno.test("tokenizeCorpus() reads a cache header of exactly 1 MiB, refuses one byte more, keeps an offset's high byte, and reloads 4-byte and empty caches without a warning", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n");
+  try {
+    const warnings: string[] = [];
+    const opts = { cacheDir, onWarning: (m: string) => warnings.push(m) };
+    const want = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+    const [file] = await cacheFiles(cacheDir);
+    await rewriteCache(file, () => {}, 2 ** 20);
+    assertEquals(await tokenizeCorpus(source, new ByteTokenizer(), opts), want);
+    assertEquals(warnings, []);
+    await rewriteCache(file, () => {}, 2 ** 20 + 1);
+    assertEquals(await tokenizeCorpus(source, new ByteTokenizer(), opts), want);
+    assertEquals(warnings.length, 1);
+    assert(warnings[0].includes("corrupt (header over 1 MiB)"), warnings[0]);
+    // The last offset as stored, high byte included (a corpus of 2^24 ids
+    // or more, as WikiText-103's): the reader hands back what it stored.
+    warnings.length = 0;
+    await rewriteCache(file, (_, payload) => {
+      new DataView(payload.buffer).setUint32(4, 0x01000002, true);
+    });
+    const high = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+    assertEquals(Array.from(high.docOffsets), [0, 0x01000002]);
+    assertEquals(warnings, []);
+    // 4-byte ids and an empty corpus (0 documents, 0 ids) reload quietly.
+    const wide = new ShiftedBytes("wide-quiet", 100_000, 70_000);
+    const a = await tokenizeCorpus(source, wide, opts);
+    assertEquals(await tokenizeCorpus(source, wide, opts), a);
+    await Deno.writeTextFile(new URL(source.url), " \n");
+    const empty = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+    assertEquals([empty.ids.length, Array.from(empty.docOffsets)], [0, [0]]);
+    assertEquals(
+      await tokenizeCorpus(source, new ByteTokenizer(), opts),
+      empty,
+    );
+    assertEquals(warnings, []);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
