@@ -55,16 +55,7 @@ Deno.test("deno task experiment --help all lists every option exactly once, unde
     unknown: [],
   });
   // Each option under its own group's heading.
-  for (const s of found) {
-    for (const flag of s.flags) {
-      const key = Object.keys(OPTIONS).find((k) => flagOf(k) === flag)!;
-      assertEquals(
-        OPTION_GROUPS[OPTIONS[key as keyof typeof OPTIONS].group],
-        s.heading,
-        flag,
-      );
-    }
-  }
+  assertOwnGroups(found);
   assertEquals(r.stdout.includes("options shown"), false);
 });
 
@@ -124,16 +115,7 @@ Deno.test("deno task sweep --help all lists its own options under Sweep, then ev
       unknown: [],
     },
   );
-  for (const s of found.slice(1)) {
-    for (const flag of s.flags) {
-      const key = Object.keys(OPTIONS).find((k) => flagOf(k) === flag)!;
-      assertEquals(
-        OPTION_GROUPS[OPTIONS[key as keyof typeof OPTIONS].group],
-        s.heading,
-        flag,
-      );
-    }
-  }
+  assertOwnGroups(found.slice(1));
   assertEquals(r.stdout.includes("options shown"), false);
 });
 
@@ -172,3 +154,17 @@ Deno.test("deno task experiment --help names data.json among the run folder's fi
   const paper = examples.find((l) => l.includes("--preset paper"));
   assertStringIncludes(paper ?? "", "--engine webgpu");
 });
+
+/** Each experiment option listed under its own group's heading. */
+function assertOwnGroups(found: { heading: string; flags: string[] }[]): void {
+  for (const s of found) {
+    for (const flag of s.flags) {
+      const key = Object.keys(OPTIONS).find((k) => flagOf(k) === flag)!;
+      assertEquals(
+        OPTION_GROUPS[OPTIONS[key as keyof typeof OPTIONS].group],
+        s.heading,
+        flag,
+      );
+    }
+  }
+}
