@@ -126,3 +126,84 @@ Deno.test("BpeTokenizer.encode() refuses a value that is not a string instead of
     );
   }
 });
+
+Deno.test("BpeTokenizer decodes its four special ids by name (bos = base size, then eos, pad, mask) and a base id with a special spelling by its bytes", () => {
+  // Id 0 (the byte 0) also spelled "<|zero|>": the lowest id is a valid one.
+  const tok = new BpeTokenizer(byteLevelVocabulary([]), {
+    id: "t",
+    specialText: { "<|zero|>": 0 },
+  });
+  const text = "<|bos|>a<|eos|><|pad|><|mask|><|zero|>";
+  assertEquals([...tok.encode(text, { allowSpecial: true })], [
+    256,
+    97,
+    257,
+    258,
+    259,
+    0,
+  ]);
+  assertEquals(
+    tok.decode([256, 97, 257, 258, 259, 0]),
+    text.slice(0, -8) + "\0",
+  );
+  assertThrows(
+    () =>
+      new BpeTokenizer(byteLevelVocabulary([]), {
+        id: "t",
+        specialText: { "<|x|>": 256 },
+      }),
+    RangeError,
+    'special text "<|x|>" has id 256, expected an integer in [0, 256)',
+  );
+});
+
+Deno.test("BpeTokenizer accepts merges of id 0, keeps the first id of a byte spelled twice, and checks every byte a merge makes", () => {
+  const bytes = byteLevelVocabulary([]).tokens;
+  // "\0\0" merges by id 0 with itself.
+  const zero = new BpeTokenizer(byteLevelVocabulary([[0, 0]]), { id: "t" });
+  assertEquals([...zero.encode("\0\0\0")], [256, 0]);
+  // Id 256 spells the byte 0 again: the byte encodes as id 0, the first.
+  const twice = new BpeTokenizer({
+    tokens: [...bytes, Uint8Array.of(0)],
+    merges: [],
+  }, { id: "t" });
+  assertEquals([...twice.encode("\0")], [0]);
+  // Id 256 (the base size) in a merge is out of range, not a token.
+  assertThrows(
+    () =>
+      new BpeTokenizer({ tokens: bytes, merges: [[1, 256, 2]] }, { id: "t" }),
+    RangeError,
+    "merge 0 uses id 256, expected an integer in [0, 256)",
+  );
+  // "xb" is not "a" + "b" (the first byte differs), nor "ax" (the last).
+  for (const spelled of [[120, 98], [97, 120]]) {
+    assertThrows(
+      () =>
+        new BpeTokenizer({
+          tokens: [...bytes, Uint8Array.from(spelled)],
+          merges: [[97, 98, 256]],
+        }, { id: "t" }),
+      RangeError,
+      "merge 0 makes token 256, whose bytes are not those of 97 and 98 joined",
+    );
+  }
+});
+
+Deno.test("encodeStream() with allowSpecial gives encode()'s ids for a chunk boundary anywhere, inside a special spelling too", async () => {
+  const tok = new BpeTokenizer(byteLevelVocabulary([[97, 98], [32, 256]]), {
+    id: "t",
+  });
+  const text = "ab ab<|eos|> ab <|mask|>ab";
+  const whole = [...tok.encode(text, { allowSpecial: true })];
+  assertEquals(whole.filter((id) => id >= 256 + 2), [259, 261]);
+  for (let i = 0; i <= text.length; i++) {
+    for (let j = i; j <= text.length; j++) {
+      const ids: number[] = [];
+      const chunks = [text.slice(0, i), text.slice(i, j), text.slice(j)];
+      for await (
+        const batch of tok.encodeStream(chunks, { allowSpecial: true })
+      ) ids.push(...batch);
+      assertEquals(ids, whole, `chunks ${JSON.stringify(chunks)}`);
+    }
+  }
+});
