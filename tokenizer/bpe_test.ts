@@ -111,6 +111,22 @@ Deno.test("token() returns the bytes of a base id and rejects special ids", () =
   const tok = new BpeTokenizer(byteLevelVocabulary([[104, 105]]), { id: "t" });
   assertEquals([...tok.token(256)], [104, 105]);
   assertThrows(() => tok.token(tok.special.bos), RangeError, "not a base id");
+  // The first id and an id with one after it: its own bytes only.
+  const two = new BpeTokenizer(byteLevelVocabulary([[104, 105], [256, 33]]), {
+    id: "t",
+  });
+  assertEquals([...two.token(0)], [0]);
+  assertEquals([...two.token(256)], [104, 105]);
+  assertEquals([...two.token(257)], [104, 105, 33]);
+  // decode() takes [0, vocabSize): the last special id, not one past it.
+  assertEquals(two.decode([two.vocabSize - 1, 0]), "<|mask|>\0");
+  for (const id of [two.vocabSize, -1, 1.5]) {
+    assertThrows(
+      () => two.decode([104, id]),
+      RangeError,
+      `id ${id} at position 1 is outside the vocabulary [0, 262)`,
+    );
+  }
 });
 
 Deno.test("BpeTokenizer.encode() refuses a value that is not a string instead of returning no ids or a TypeError inside", () => {
