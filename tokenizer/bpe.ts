@@ -168,8 +168,10 @@ export class BpeTokenizer implements Tokenizer {
           `Cannot build BPE vocabulary: merge ${r} makes token ${m}, whose bytes are not those of ${a} and ${b} joined`,
         );
       }
-      // A repeated pair keeps its first (lowest) rank, as a dictionary would.
-      if (this.#ranks.get(a, b) < 0) this.#ranks.set(a, b, r);
+      // A repeated pair takes its last rank, as GPT-2's
+      // `dict(zip(bpe_merges, range(len(bpe_merges))))` and the tokenizers
+      // library's merge map do (a later entry replaces an earlier one).
+      this.#ranks.set(a, b, r);
       this.#merged[r] = m;
     }
 

@@ -223,3 +223,16 @@ Deno.test("encodeStream() with allowSpecial gives encode()'s ids for a chunk bou
     }
   }
 });
+
+Deno.test("BpeTokenizer gives a merge listed twice its last rank, as GPT-2's bpe_ranks dict (and the tokenizers library's merge map) does", () => {
+  // encoder.py: bpe_ranks = dict(zip(bpe_merges, range(len(bpe_merges)))),
+  // so "a b" listed at ranks 0 and 2 ranks 2, after "b c" (rank 1):
+  // "abc" → "a" + "bc", where the first rank would give "ab" + "c".
+  const bytes = byteLevelVocabulary([]).tokens;
+  const tok = new BpeTokenizer({
+    tokens: [...bytes, Uint8Array.of(97, 98), Uint8Array.of(98, 99)],
+    merges: [[97, 98, 256], [98, 99, 257], [97, 98, 256]],
+  }, { id: "t" });
+  assertEquals([...tok.encode("abc")], [97, 257]);
+  assertEquals([...tok.encode("ab")], [256]);
+});
