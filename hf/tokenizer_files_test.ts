@@ -116,3 +116,71 @@ Deno.test("tokenizerFiles() refuses a vocabulary with two ids spelling the same 
   );
   assert(e.message.includes("ids 256 and 257 spell the same bytes"));
 });
+
+Deno.test("readTokenizerFiles() lists added tokens past the kept ids as extra, refuses the four specials out of order, and names a malformed line in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  const bpe = byteLevelBpe([[116, 104]]); // 257 base ids
+  const write = async (decoder: Record<string, string>, merges?: string) => {
+    for (const [name, text] of tokenizerFiles(bpe, { contextLength: 8 })) {
+      await Deno.writeTextFile(`${dir}/${name}`, text);
+    }
+    const entries = Object.fromEntries(
+      Object.entries(decoder).map(([id, content]) => [id, { content }]),
+    );
+    await Deno.writeTextFile(
+      `${dir}/tokenizer_config.json`,
+      JSON.stringify({ added_tokens_decoder: entries }),
+    );
+    if (merges !== undefined) {
+      await Deno.writeTextFile(`${dir}/merges.txt`, merges);
+    }
+  };
+  const specials = {
+    257: "<|bos|>",
+    258: "<|eos|>",
+    259: "<|pad|>",
+    260: "<|mask|>",
+  };
+  // The specials at 257..260 are kept; 261 is the first extra.
+  await write({ ...specials, 261: "<|x|>", 262: "<|y|>" });
+  let back = (await readTokenizerFiles(dir))!;
+  assertEquals([back.baseSize, back.hasSpecials], [257, true]);
+  assertEquals(back.extra, [{ id: 261, content: "<|x|>" }, {
+    id: 262,
+    content: "<|y|>",
+  }]);
+  // Without them, an added token at the base size is already extra.
+  await write({ 257: "<|x|>" });
+  back = (await readTokenizerFiles(dir))!;
+  assertEquals([back.hasSpecials, back.extra], [false, [{
+    id: 257,
+    content: "<|x|>",
+  }]]);
+  // <|eos|> at the base size and <|bos|> after it: refused, not dropped.
+  await write({ ...specials, 257: "<|eos|>", 258: "<|bos|>" });
+  await assertRejects(
+    () => readTokenizerFiles(dir),
+    InteropError,
+    "but not at ids 257..260 in that order",
+  );
+  await write({}, "#version: 0.2\nt h\nt\n");
+  const error = await assertRejects(
+    () => readTokenizerFiles(dir),
+    InteropError,
+    "merges.txt line 3",
+  );
+  assert(!error.message.includes("\n"), error.message);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("tokenizerFiles() adds <|endoftext|> wherever the vocabulary spells it, id 0 included", () => {
+  const eot = new TextEncoder().encode("<|endoftext|>");
+  const tok = new BpeTokenizer({
+    tokens: [eot, ...Array.from({ length: 256 }, (_, b) => Uint8Array.of(b))],
+    merges: [],
+  }, { id: "t" });
+  const config = JSON.parse(
+    tokenizerFiles(tok, { contextLength: 8 }).get("tokenizer_config.json")!,
+  );
+  assertEquals(config.added_tokens_decoder["0"].content, "<|endoftext|>");
+});

@@ -209,9 +209,9 @@ Deno.test("encodeStream() with allowSpecial gives encode()'s ids for a chunk bou
   const tok = new BpeTokenizer(byteLevelVocabulary([[97, 98], [32, 256]]), {
     id: "t",
   });
-  const text = "ab ab<|eos|> ab <|mask|>ab";
+  const text = "<|bos|>ab ab<|eos|> ab <|no|><|mask|>ab";
   const whole = [...tok.encode(text, { allowSpecial: true })];
-  assertEquals(whole.filter((id) => id >= 256 + 2), [259, 261]);
+  assertEquals(whole.filter((id) => id >= 256 + 2), [258, 259, 261]);
   for (let i = 0; i <= text.length; i++) {
     for (let j = i; j <= text.length; j++) {
       const ids: number[] = [];
@@ -235,4 +235,26 @@ Deno.test("BpeTokenizer gives a merge listed twice its last rank, as GPT-2's bpe
   }, { id: "t" });
   assertEquals([...tok.encode("abc")], [97, 257]);
   assertEquals([...tok.encode("ab")], [256]);
+});
+
+Deno.test("BpeTokenizer encodes a piece longer than its output buffer whole: the bytes of 5,000 CJK characters, and of a fuzzed text streamed in two chunks split anywhere", async () => {
+  const bytes = new BpeTokenizer(byteLevelVocabulary([]), { id: "bytes" });
+  for (
+    const text of ["中".repeat(5000), "é".repeat(3000), "a" + "😀".repeat(2000)]
+  ) {
+    assertEquals([...bytes.encode(text)], [...new TextEncoder().encode(text)]);
+  }
+  const trained = trainBpe(corpus(3, 5_000), { vocabSize: 400 });
+  const rand = randomFloats(4);
+  for (let k = 0; k < 4; k++) {
+    const text = fuzzString(rand, 60, false);
+    const whole = [...trained.encode(text)];
+    for (let i = 0; i <= text.length; i++) {
+      const ids: number[] = [];
+      for await (
+        const batch of trained.encodeStream([text.slice(0, i), text.slice(i)])
+      ) ids.push(...batch);
+      assertEquals(ids, whole, `split at ${i} of ${JSON.stringify(text)}`);
+    }
+  }
 });
