@@ -258,3 +258,22 @@ Deno.test("BpeTokenizer encodes a piece longer than its output buffer whole: the
     }
   }
 });
+
+Deno.test("BpeTokenizer encodes the code points at each UTF-8 length boundary, and lone surrogates in any order, as TextEncoder does", () => {
+  const tok = new BpeTokenizer(byteLevelVocabulary([]), { id: "bytes" });
+  const points = [0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff];
+  const astral = [0x10000, 0x10ffff];
+  const texts = [
+    ...[...points, ...astral].map((c) => "a" + String.fromCodePoint(c) + "b"),
+    "\udc00\ud800", // low then high: two lone surrogates
+    "\udc00\udc00",
+    "\ud800\ud800\udc00", // a lone high, then a pair
+  ];
+  for (const text of texts) {
+    assertEquals(
+      [...tok.encode(text)],
+      [...new TextEncoder().encode(text)],
+      JSON.stringify(text),
+    );
+  }
+});
