@@ -42,3 +42,14 @@ Deno.test("ByteTokenizer.encode() refuses a value that is not a string instead o
     );
   }
 });
+
+Deno.test("ByteTokenizer's special ids are 256..259 (bos, eos, pad, mask) and the byte 255 decodes as a byte (U+FFFD), not a name", () => {
+  const tok = new ByteTokenizer();
+  assertEquals(tok.special, { bos: 256, eos: 257, pad: 258, mask: 259 });
+  assertEquals(
+    tok.decode([256, 257, 258, 259]),
+    "<|bos|><|eos|><|pad|><|mask|>",
+  );
+  // 0xff is never valid UTF-8; 0xc3 0xbf is "ÿ".
+  assertEquals(tok.decode([255, 0xc3, 0xbf]), "\ufffdÿ");
+});
