@@ -252,11 +252,14 @@ Deno.test("exportRun() refuses a model the run lacks, a seed it lacks, an existi
     InteropError,
     "has no mlm model (it trained ar, d3pm): pass --model ar|d3pm",
   );
-  await assertRejects(
-    () => exportRun({ run, seed: 3, to: `${root}/x` }),
-    InteropError,
-    "has seeds 0..0, not 3",
-  );
+  // One past the last seed (1) as well as far past it (3).
+  for (const seed of [1, 3]) {
+    await assertRejects(
+      () => exportRun({ run, seed, to: `${root}/x` }),
+      InteropError,
+      `has seeds 0..0, not ${seed}`,
+    );
+  }
   const out = `${root}/out`;
   await Deno.mkdir(out);
   await Deno.writeTextFile(`${out}/mine.txt`, "keep me");
