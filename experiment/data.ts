@@ -132,35 +132,8 @@ export async function prepareData(
     source: trainSource,
     sha256: trainSha256,
   });
-  // A split shorter than one block names the split and the option.
-  const pack = (split: "train" | "valid" | "test") => {
-    // No block length fits a split of no text: say so, not "lower it".
-    if (corpora[split].ids.length === 0) {
-      throw new ConfigError(
-        `The ${split} split (${
-          files[split]
-        }) holds no text: once read it is empty or only whitespace (spaces, tabs, line breaks), which is dropped; give it text`,
-      );
-    }
-    try {
-      return packBlocks(corpora[split], {
-        length: config.blockLength,
-        bos,
-        eos,
-      });
-    } catch (e) {
-      if (
-        !(e instanceof Error) || !/larger than the corpus/.test(e.message)
-      ) {
-        throw e;
-      }
-      throw new ConfigError(
-        `The ${split} split is shorter than one block of --block-length ${config.blockLength} (${
-          /\((\d+) ids/.exec(e.message)?.[1] ?? "fewer"
-        } ids with separators): lower --block-length, or give a longer corpus`,
-      );
-    }
-  };
+  const pack = (split: "train" | "valid" | "test") =>
+    packSplit(config, corpora[split], { split, file: files[split], bos, eos });
   const train = pack("train");
   const test = first(pack("test"), config.evalBlocks);
   const valid = first(pack("valid"), config.validBlocks);
@@ -198,6 +171,37 @@ export async function prepareData(
       await saveBpeTokenizer(tokenizer, f.tokenizerPath);
     },
   };
+}
+
+/**
+ * A split packed in blocks of `--block-length` with bos/eos; a split of no
+ * text, or one shorter than one block, is refused naming the split and the
+ * option.
+ */
+function packSplit(
+  config: ExperimentConfig,
+  corpus: Parameters<typeof packBlocks>[0],
+  at: { split: string; file: string; bos: number; eos: number },
+): ReturnType<typeof packBlocks> {
+  const { split, bos, eos } = at;
+  // No block length fits a split of no text: say so, not "lower it".
+  if (corpus.ids.length === 0) {
+    throw new ConfigError(
+      `The ${split} split (${at.file}) holds no text: once read it is empty or only whitespace (spaces, tabs, line breaks), which is dropped; give it text`,
+    );
+  }
+  try {
+    return packBlocks(corpus, { length: config.blockLength, bos, eos });
+  } catch (e) {
+    if (!(e instanceof Error) || !/larger than the corpus/.test(e.message)) {
+      throw e;
+    }
+    throw new ConfigError(
+      `The ${split} split is shorter than one block of --block-length ${config.blockLength} (${
+        /\((\d+) ids/.exec(e.message)?.[1] ?? "fewer"
+      } ids with separators): lower --block-length, or give a longer corpus`,
+    );
+  }
 }
 
 /**
