@@ -100,8 +100,12 @@ export async function sha256OfSource(source: CorpusSource): Promise<string> {
   // other way).
   const gzip = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
   if (head.length > 0 && gzip !== source.gzip) {
+    const url = new URL(source.url);
+    const name = url.protocol === "file:"
+      ? decodeURIComponent(url.pathname)
+      : `${url.href} (a server's Content-Encoding: gzip is undone by fetch)`;
     throw new DataError(
-      `Corpus ${source.url} is ${
+      `Corpus ${name} is ${
         source.gzip ? "marked gzip but does not" : "marked plain but does"
       } start with the gzip bytes 1f 8b: expected gzip exactly for a name ending in .gz`,
     );

@@ -446,12 +446,16 @@ export async function openBytes(
       file = await Deno.open(url);
       info = await file.stat();
     } catch (e) {
-      throw new DataError(`Cannot open corpus file ${url.pathname}: ${e}`);
+      throw new DataError(
+        `Cannot open corpus file ${fileName(source)}: ${e}`,
+      );
     }
     if (!info.isFile) {
       file.close();
       throw new DataError(
-        `Corpus file ${url.pathname} is not a file (expected UTF-8 text, plain or .gz)`,
+        `Corpus file ${
+          fileName(source)
+        } is not a file (expected UTF-8 text, plain or .gz)`,
       );
     }
     return { stream: file.readable, size: info.size };
@@ -507,7 +511,7 @@ export async function readLines(
   const report = options.onProgress === false
     ? undefined
     : options.onProgress ??
-      defaultProgress(`reading ${source.url.split("/").pop()}`);
+      defaultProgress(`reading ${fileName(source).split("/").pop()}`);
   let bytes = report
     ? stream.pipeThrough(
       counting((n) => report({ bytes: n, totalBytes: size })),

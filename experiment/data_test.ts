@@ -10,6 +10,7 @@ import {
   assertRejects,
 } from "@std/assert";
 import { embeddedWikiText2, readArticles, type Split } from "@d3pm/data";
+import { sha256Hex } from "@d3pm/core";
 import { resolveConfig } from "./config.ts";
 import { prepareData, trainPrefix } from "./data.ts";
 import { ConfigError } from "./options.ts";
@@ -296,8 +297,11 @@ Deno.test("prepareData() caches a BPE trained on plain text apart from one train
   const text = ` = ${word} = \n ${word} alpha beta \n = B = \n gamma \n`.repeat(
     8,
   );
-  const made: string[] = [];
-  const hashes: string[] = [];
+  // Known before training, so that a failed run still cleans up after it.
+  const hash = sha256Hex(text).slice(0, 16);
+  const made = ["-text", ""].map((f) =>
+    `.cache/tokenizers/bpe-280-${hash}${f}.json`
+  );
   try {
     // The same bytes read as WikiText must train again, not load the BPE
     // the plain-text run cached.
@@ -328,20 +332,17 @@ Deno.test("prepareData() caches a BPE trained on plain text apart from one train
         lines.some((l) => l.startsWith("tokenizer: training BPE")),
         lines.join("\n"),
       );
-      made.push(
-        `.cache/tokenizers/bpe-280-${d.trainSha256.slice(0, 16)}${
-          d.format ? "-text" : ""
-        }.json`,
-      );
-      hashes.push(d.trainSha256.slice(0, 16));
+      assertEquals(d.trainSha256.slice(0, 16), hash);
     }
     for (const f of made) await Deno.stat(f); // both were written
   } finally {
     for (const d of [...dirs, out]) await Deno.remove(d, { recursive: true });
     // Its random text's tokenizers and token caches: none is of use again.
     for (const f of made) await Deno.remove(f).catch(() => {});
-    for await (const e of Deno.readDir(".cache/tokens")) {
-      if (hashes.some((h) => e.name.startsWith(`${h}-`))) {
+    const tokens = await Array.fromAsync(Deno.readDir(".cache/tokens"))
+      .catch(() => []); // none made
+    for (const e of tokens) {
+      if (e.name.startsWith(`${hash}-`)) {
         await Deno.remove(`.cache/tokens/${e.name}`);
       }
     }
