@@ -22,7 +22,13 @@ import {
 } from "@d3pm/core";
 import { DataError } from "./errors.ts";
 import type { Tokenizer } from "@d3pm/tokenizer";
-import { type CorpusSource, openBytes, readArticles } from "./wikitext.ts";
+import {
+  type CorpusSource,
+  fileName,
+  isGzipHead,
+  openBytes,
+  readArticles,
+} from "./wikitext.ts";
 import type { ReadProgress } from "./wikitext.ts";
 
 /** A tokenized corpus: the ids of all documents, back to back. */
@@ -98,12 +104,10 @@ export async function sha256OfSource(source: CorpusSource): Promise<string> {
   // gzip must be gzip, and plain ones not (a file swapped after findCorpus
   // checked it, or a source made by hand, would share a cache read the
   // other way).
-  const gzip = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  if (head.length > 0 && gzip !== source.gzip) {
-    const url = new URL(source.url);
-    const name = url.protocol === "file:"
-      ? decodeURIComponent(url.pathname)
-      : `${url.href} (a server's Content-Encoding: gzip is undone by fetch)`;
+  if (head.length > 0 && isGzipHead(head) !== source.gzip) {
+    const name = source.url.startsWith("file:")
+      ? fileName(source)
+      : `${source.url} (a server's Content-Encoding: gzip is undone by fetch)`;
     throw new DataError(
       `Corpus ${name} is ${
         source.gzip ? "marked gzip but does not" : "marked plain but does"

@@ -348,13 +348,11 @@ async function corpusFile(
     info = await Deno.stat(path);
   } catch (e) {
     // A dangling link or a link loop: listed by readDir, unreadable here.
-    // The system's line repeats the path ("…: realpath '/a/b'"): cut it.
     throw new DataError(
       `Cannot read corpus file ${dir}/${name}: ${
         e instanceof Deno.errors.NotFound
           ? "it is a link to a file that does not exist"
-          : (e instanceof Error ? e.message : String(e)).split("\n")[0]
-            .replace(/: \w+ '.*'$/, "")
+          : systemLine(e)
       } (${expected})`,
     );
   }
@@ -394,10 +392,7 @@ async function startsAsGzip(
     opened = await Deno.open(path);
   } catch (e) {
     throw new DataError(
-      `Cannot read corpus file ${path}: ${
-        (e instanceof Error ? e.message : String(e)).split("\n")[0]
-          .replace(/: \w+ '.*'$/, "")
-      } (${expected})`,
+      `Cannot read corpus file ${path}: ${systemLine(e)} (${expected})`,
     );
   }
   using file = opened;
@@ -408,7 +403,22 @@ async function startsAsGzip(
     if (got === null) break;
     n += got;
   }
-  return n === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  return isGzipHead(head.subarray(0, n));
+}
+
+/**
+ * Whether bytes begin with gzip's magic 1f 8b (valid UTF-8 text cannot:
+ * 0x8b is a continuation byte). Shared with the token cache's hash, which
+ * checks a source's bytes against its `gzip` flag.
+ */
+export function isGzipHead(head: ArrayLike<number>): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** The first line of a system error without its repeated path ("…: open '/a/b'"). */
+function systemLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]
+    .replace(/: \w+ '.*'$/, "");
 }
 
 /**
@@ -567,7 +577,8 @@ function boundedLines(source: CorpusSource): TransformStream<string, string> {
   });
 }
 
-function fileName(source: CorpusSource): string {
+/** A source's file path (decoded) or its URL, as messages name it. */
+export function fileName(source: CorpusSource): string {
   const url = new URL(source.url);
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
 }
