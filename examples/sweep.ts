@@ -50,41 +50,31 @@ import {
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
   .replace(/\/$/, "");
 
-/** The sweep's own options. */
-const SWEEP = {
+/** The sweep's own options, all under "Sweep" and shown by a plain `--help`. */
+const SWEEP = ownOptions({
   dir: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "DIR",
     default: "runs/sweep",
     help: "the sweep folder (cells/<name>/ run folders, logs/, sweep.json)",
   },
   seeds: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "SEEDS",
     help:
       "seeds: N (0..N−1), A..B or A,B,… — one cell each (default 0, or the file's)",
   },
   set: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "GRID",
     help: 'swept options: "key=v1,v2; key2=v3,v4" (the product is taken)',
   },
   on: {
-    group: "sweep",
-    common: true,
     kind: "choice",
     choices: ["local", "slurm"],
     help: "run: local (processes here) or slurm (an sbatch job array)",
   },
   jobs: {
-    group: "sweep",
-    common: true,
     kind: "integer",
     min: 1,
     max: 256,
@@ -92,70 +82,64 @@ const SWEEP = {
     help: "local: processes at once (the cores are divided among them)",
   },
   dryRun: {
-    group: "sweep",
-    common: true,
     kind: "boolean",
     default: false,
     help: "slurm: print the sbatch script, submit nothing",
   },
   partition: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "NAME",
     help: "slurm: --partition",
   },
   time: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "HH:MM:SS",
     help: "slurm: --time per cell",
   },
   cpusPerTask: {
-    group: "sweep",
-    common: true,
     kind: "integer",
     min: 1,
     help: "slurm: --cpus-per-task (also the BLAS threads)",
   },
   gpus: {
-    group: "sweep",
-    common: true,
     kind: "integer",
     min: 0,
     help: "slurm: GPUs per cell (--gres)",
   },
   parallel: {
-    group: "sweep",
-    common: true,
     kind: "integer",
     min: 1,
     help: "slurm: most cells at once (--array=…%N)",
   },
   sbatch: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "LINES",
     help:
       'slurm: extra #SBATCH lines, ";"- or newline-separated ("--qos=long; --mem=32G")',
   },
   wait: {
-    group: "sweep",
-    common: true,
     kind: "boolean",
     default: false,
     help: "slurm: wait until the array has finished (sbatch --wait)",
   },
   deno: {
-    group: "sweep",
-    common: true,
     kind: "string",
     value: "PATH",
     help: "the deno that runs the cells (default: this one)",
   },
-} as const satisfies Record<string, OptionSpec>;
+});
+
+/** Options in the "sweep" group, each marked common. */
+function ownOptions<
+  const T extends Record<string, Omit<OptionSpec, "group" | "common">>,
+>(table: T): { [K in keyof T]: T[K] & { group: "sweep"; common: true } } {
+  return Object.fromEntries(
+    Object.entries(table).map(([k, spec]) => [
+      k,
+      { ...spec, group: "sweep", common: true },
+    ]),
+  ) as { [K in keyof T]: T[K] & { group: "sweep"; common: true } };
+}
 
 /**
  * The experiment's options a sweep passes on, without defaults: only what
