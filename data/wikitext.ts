@@ -8,6 +8,7 @@ import { TextLineStream } from "@std/streams";
 import { gunzipStream } from "@d3pm/core";
 import { DataError } from "./errors.ts";
 import { defaultProgress } from "./_progress.ts";
+import { gzipEnd } from "./_gzip_end.ts";
 
 /** A split of a WikiText corpus. */
 export type Split = "train" | "valid" | "test";
@@ -410,6 +411,17 @@ async function startsAsGzip(
  * Whether bytes begin with gzip's magic 1f 8b (valid UTF-8 text cannot:
  * 0x8b is a continuation byte). Shared with the token cache's hash, which
  * checks a source's bytes against its `gzip` flag.
+ *
+ * @param head The first bytes (two suffice).
+ * @returns Whether they are `1f 8b`.
+ *
+ * @example
+ * ```ts
+ * import { isGzipHead } from "./wikitext.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(isGzipHead([0x1f, 0x8b, 8]), true);
+ * assertEquals(isGzipHead(new TextEncoder().encode("text")), false);
+ * ```
  */
 export function isGzipHead(head: ArrayLike<number>): boolean {
   return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
@@ -528,7 +540,7 @@ export async function readLines(
     )
     : stream;
   if (source.gzip) {
-    bytes = gunzipStream(bytes);
+    bytes = gunzipWhole(bytes);
   }
   return bytes
     .pipeThrough(
@@ -536,6 +548,46 @@ export async function readLines(
     )
     .pipeThrough(boundedLines(source))
     .pipeThrough(new TextLineStream());
+}
+
+/**
+ * Gunzip, and check that the stream read is the whole file: a decompressor
+ * that stopped at the end of the first gzip member in silence, or read
+ * several, would give a count of bytes other than the size in the file's
+ * last 4 bytes (gzip's ISIZE, the last member's size mod 2^32).
+ */
+function gunzipWhole(
+  stored: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const last = new Uint8Array(4);
+  let seen = 0;
+  let out = 0;
+  const tail = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, ctl) {
+      for (const b of chunk.subarray(Math.max(0, chunk.length - 4))) {
+        last.copyWithin(0, 1);
+        last[3] = b;
+        seen++;
+      }
+      ctl.enqueue(chunk);
+    },
+  });
+  return gunzipStream(stored.pipeThrough(tail)).pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        out += chunk.length;
+        ctl.enqueue(chunk);
+      },
+      flush() {
+        const size = new DataView(last.buffer).getUint32(0, true);
+        if (seen >= 4 && size !== out % 2 ** 32) {
+          throw new DataError(
+            `it has bytes after the end of its gzip stream: the size in its last 4 bytes (${size}) is not the ${out} bytes decompressed (several gzip members, as cat a.gz b.gz or gzip -c a b make, or data appended): recompress it as one (zcat FILE | gzip > NEW.gz)`,
+          );
+        }
+      },
+    }),
+  );
 }
 
 /**
@@ -577,7 +629,20 @@ function boundedLines(source: CorpusSource): TransformStream<string, string> {
   });
 }
 
-/** A source's file path (decoded) or its URL, as messages name it. */
+/**
+ * A source's file path (decoded) or its URL, as messages name it.
+ *
+ * @param source The corpus.
+ * @returns The path of a `file:` URL, else the URL.
+ *
+ * @example
+ * ```ts
+ * import { fileName } from "./wikitext.ts";
+ * import { assertEquals } from "@std/assert";
+ * const source = { url: "file:///d/p%2541q/test.txt", split: "test", layout: "text", gzip: false } as const;
+ * assertEquals(fileName(source), "/d/p%41q/test.txt");
+ * ```
+ */
 export function fileName(source: CorpusSource): string {
   const url = new URL(source.url);
   return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
@@ -672,12 +737,13 @@ function decodeUtf8(
   const writable = new WritableStream<Uint8Array>({
     write: (chunk) => writer.write(chunk),
     close: () => writer.close(),
-    abort: (reason) =>
-      writer.abort(
+    abort: async (reason) =>
+      await writer.abort(
         new DataError(
-          `Cannot read corpus file ${name}: ${
-            upstreamReason(source, reason)
-          } (expected ${source.gzip ? "gzip-compressed " : ""}UTF-8 text)`,
+          `Cannot read corpus file ${name}: ${await upstreamReason(
+            source,
+            reason,
+          )} (expected ${source.gzip ? "gzip-compressed " : ""}UTF-8 text)`,
         ),
       ),
   });
@@ -685,17 +751,32 @@ function decodeUtf8(
 }
 
 /**
- * Why a corpus file could not be read, in one line. DecompressionStream
- * says only "failed to write whole buffer" of bytes after the end of the
- * gzip stream (a second member, as `cat a.gz b.gz` makes, or trailing data).
+ * Why a corpus file could not be read, in one line. For a `.gz` file the
+ * decompressor refused, what follows its first gzip member is found from
+ * the stream's behaviour ({@linkcode gzipEnd}), not from its message
+ * (Deno's says only "failed to write whole buffer").
  */
-function upstreamReason(source: CorpusSource, reason: unknown): string {
+async function upstreamReason(
+  source: CorpusSource,
+  reason: unknown,
+): Promise<string> {
   const message = (reason instanceof Error ? reason.message : String(reason))
     .split("\n")[0];
-  if (source.gzip && /failed to write whole buffer/.test(message)) {
-    return "it has bytes after the end of its gzip stream (several gzip members, as cat a.gz b.gz or gzip -c a b make, or data appended): recompress it as one (zcat FILE | gzip > NEW.gz)";
+  const url = new URL(source.url);
+  if (
+    !source.gzip || url.protocol !== "file:" || reason instanceof DataError
+  ) {
+    return message;
   }
-  return message;
+  const end = await gzipEnd(fileName(source));
+  if (end === undefined) return message;
+  const after =
+    `it has bytes after the end of its gzip stream at byte ${end.end} of ${end.size}`;
+  return end.member
+    ? `${after}: another gzip member (several members, as cat a.gz b.gz or gzip -c a b make): recompress it as one (zcat FILE | gzip > NEW.gz)`
+    : `${after}: ${
+      end.size - end.end
+    } byte(s) appended that are not gzip: cut them off (head -c ${end.end} FILE > NEW.gz)`;
 }
 
 /**

@@ -1,4 +1,10 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
 import {
   embeddedWikiText2,
   findCorpus,
@@ -461,10 +467,23 @@ Deno.test("readArticles() says a .gz of several gzip members, or with bytes appe
   try {
     const one = await gzipped("A first line.\n");
     const two = await gzipped("A second line.\n");
+    const n = one.length;
     for (
-      const [what, bytes] of [
-        ["two members", new Uint8Array([...one, ...two])],
-        ["appended", new Uint8Array([...one, 0x67, 0, 0])],
+      const [what, bytes, says] of [
+        [
+          "two members",
+          new Uint8Array([...one, ...two]),
+          `at byte ${n} of ${
+            n + two.length
+          }: another gzip member (several members, as cat a.gz b.gz or gzip -c a b make): recompress it as one (zcat FILE | gzip > NEW.gz)`,
+        ],
+        [
+          "appended",
+          new Uint8Array([...one, 0x67, 0, 0]),
+          `at byte ${n} of ${
+            n + 3
+          }: 3 byte(s) appended that are not gzip: cut them off (head -c ${n} FILE > NEW.gz)`,
+        ],
       ] as const
     ) {
       await Deno.writeFile(`${dir}/test.txt.gz`, bytes);
@@ -482,10 +501,109 @@ Deno.test("readArticles() says a .gz of several gzip members, or with bytes appe
       );
       assertEquals(
         e.message,
-        `Cannot read corpus file ${dir}/test.txt.gz: it has bytes after the end of its gzip stream (several gzip members, as cat a.gz b.gz or gzip -c a b make, or data appended): recompress it as one (zcat FILE | gzip > NEW.gz) (expected gzip-compressed UTF-8 text)`,
+        `Cannot read corpus file ${dir}/test.txt.gz: it has bytes after the end of its gzip stream ${says} (expected gzip-compressed UTF-8 text)`,
         what,
       );
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/**
+ * Run `body` with the global DecompressionStream replaced by one over the
+ * real stream whose errors all say `message`, and which, with `stopAt`,
+ * decompresses only the first `stopAt` bytes and ignores the rest.
+ */
+async function withDecompressor(
+  options: { message?: string; stopAt?: number },
+  body: () => Promise<void>,
+): Promise<void> {
+  const Real = globalThis.DecompressionStream;
+  const retold = () => new TypeError(options.message ?? "decompression failed");
+  class Retold {
+    readable: ReadableStream<Uint8Array>;
+    writable: WritableStream<Uint8Array>;
+    constructor(format: CompressionFormat) {
+      const real = new Real(format);
+      const writer = real.writable.getWriter();
+      const reader = real.readable.getReader();
+      let taken = 0;
+      this.writable = new WritableStream({
+        write: async (chunk) => {
+          const room = (options.stopAt ?? Infinity) - taken;
+          taken += chunk.length;
+          if (room <= 0) return;
+          await writer.write(
+            chunk.subarray(0, room) as Uint8Array<ArrayBuffer>,
+          ).catch(() => {
+            throw retold();
+          });
+        },
+        close: () =>
+          writer.close().catch(() => {
+            throw retold();
+          }),
+        abort: (r) => writer.abort(r),
+      });
+      this.readable = new ReadableStream({
+        async pull(ctl) {
+          try {
+            const r = await reader.read();
+            if (r.done) ctl.close();
+            else ctl.enqueue(r.value);
+          } catch {
+            ctl.error(retold());
+          }
+        },
+      });
+    }
+  }
+  globalThis.DecompressionStream = Retold as unknown as typeof Real;
+  try {
+    await body();
+  } finally {
+    globalThis.DecompressionStream = Real;
+  }
+}
+
+Deno.test("readArticles() finds the bytes after a .gz's first member whatever the decompressor's error says, and whether or not it stops there in silence", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const one = await gzipped("A first line.\n".repeat(500));
+    const two = await gzipped("A second line.\n");
+    const path = `${dir}/test.txt.gz`;
+    await Deno.writeFile(path, new Uint8Array([...one, ...two]));
+    const source = {
+      url: `file://${path}`,
+      split: "test",
+      layout: "text",
+      gzip: true,
+    } as const;
+    const read = () => Array.fromAsync(readArticles(source));
+    await withDecompressor({ message: "some other words" }, async () => {
+      const e = await assertRejects(read, DataError);
+      assertStringIncludes(
+        e.message,
+        `it has bytes after the end of its gzip stream at byte ${one.length} of ${
+          one.length + two.length
+        }: another gzip member`,
+      );
+    });
+    // A decompressor that stops at the first member's end: its 7000 bytes
+    // are not the 15 in the file's last 4 (the second member's size).
+    await withDecompressor({ stopAt: one.length }, async () => {
+      const e = await assertRejects(read, DataError);
+      assertStringIncludes(
+        e.message,
+        "it has bytes after the end of its gzip stream: the size in its last 4 bytes (15) is not the 7000 bytes decompressed (several gzip members",
+      );
+    });
+    // Whatever the stream says of a truncated file is passed on.
+    await Deno.writeFile(path, one.subarray(0, one.length - 3));
+    await withDecompressor({ message: "cut short" }, async () => {
+      await assertRejects(read, DataError, `${path}: cut short (expected`);
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
