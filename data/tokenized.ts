@@ -293,7 +293,41 @@ async function readCache(
   const ids = idBytes === 4
     ? new Uint32Array(raw.buffer)
     : Uint32Array.from(new Uint16Array(raw.buffer));
+  checkOffsets(path, docOffsets, numTokens);
   return { ids, docOffsets };
+}
+
+/**
+ * Refuse a cache whose checksum holds but whose document offsets do not run
+ * from 0 upward to its count of ids: a writer's bug or a file made by hand,
+ * not damage (that is rebuilt in silence but for a warning), so it is said.
+ */
+function checkOffsets(
+  path: string,
+  docOffsets: Uint32Array,
+  numTokens: number,
+): void {
+  const last = docOffsets.length - 1;
+  let wrong: string | undefined;
+  if (docOffsets[0] !== 0) {
+    wrong = `its first document offset is ${docOffsets[0]}, not 0`;
+  } else if (docOffsets[last] !== numTokens) {
+    wrong = `its last document offset is ${
+      docOffsets[last]
+    }, not its ${numTokens} ids`;
+  } else {
+    const d = docOffsets.findIndex((o, i) => i > 0 && o < docOffsets[i - 1]);
+    if (d > 0) {
+      wrong = `its document offset ${d} (${docOffsets[d]}) is below offset ${
+        d - 1
+      } (${docOffsets[d - 1]})`;
+    }
+  }
+  if (wrong !== undefined) {
+    throw new DataError(
+      `Token cache ${path} is inconsistent: ${wrong} (the offsets must run from 0 upward to the count of ids): delete it, and the next run rebuilds it`,
+    );
+  }
 }
 
 async function writeCache(

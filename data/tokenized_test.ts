@@ -416,7 +416,7 @@ async function rewriteCache(
   );
 }
 
-Deno.test("tokenizeCorpus() reads a cache header of exactly 1 MiB, refuses one byte more, keeps an offset's high byte, and reloads 4-byte and empty caches without a warning", async () => {
+Deno.test("tokenizeCorpus() reads a cache header of exactly 1 MiB, refuses one byte more, refuses offsets that do not run from 0 to its ids (the last read high byte and all), and reloads 4-byte and empty caches without a warning", async () => {
   const { dir, cacheDir, source } = await setup(" = A = \n x \n");
   try {
     const warnings: string[] = [];
@@ -430,14 +430,39 @@ Deno.test("tokenizeCorpus() reads a cache header of exactly 1 MiB, refuses one b
     assertEquals(await tokenizeCorpus(source, new ByteTokenizer(), opts), want);
     assertEquals(warnings.length, 1);
     assert(warnings[0].includes("corrupt (header over 1 MiB)"), warnings[0]);
-    // The last offset as stored, high byte included (a corpus of 2^24 ids
-    // or more, as WikiText-103's): the reader hands back what it stored.
     warnings.length = 0;
-    await rewriteCache(file, (_, payload) => {
-      new DataView(payload.buffer).setUint32(4, 0x01000002, true);
-    });
-    const high = await tokenizeCorpus(source, new ByteTokenizer(), opts);
-    assertEquals(Array.from(high.docOffsets), [0, 0x01000002]);
+    // A cache whose checksum holds but whose offsets do not run from 0
+    // upward to its count of ids (a writer's bug, or made by hand) is
+    // refused, naming the file; the last offset is read whole, high byte
+    // included (a corpus of 2^24 ids or more, as WikiText-103's).
+    const offsets = async (edit: (o: DataView) => void, says: string) => {
+      await rewriteCache(
+        file,
+        (_, payload) => edit(new DataView(payload.buffer)),
+      );
+      await assertRejects(
+        () => tokenizeCorpus(source, new ByteTokenizer(), opts),
+        DataError,
+        `Token cache ${file} is inconsistent: ${says} (the offsets must run from 0 upward to the count of ids): delete it, and the next run rebuilds it`,
+      );
+      await Deno.remove(file);
+      assertEquals(
+        await tokenizeCorpus(source, new ByteTokenizer(), opts),
+        want,
+      );
+    };
+    await offsets(
+      (o) => o.setUint32(4, 2 ** 24 + 12, true), // its ids' count but for the high byte
+      "its last document offset is 16777228, not its 12 ids",
+    );
+    await offsets(
+      (o) => o.setUint32(4, 11, true),
+      "its last document offset is 11, not its 12 ids",
+    );
+    await offsets(
+      (o) => o.setUint32(0, 1, true),
+      "its first document offset is 1, not 0",
+    );
     assertEquals(warnings, []);
     // 4-byte ids and an empty corpus (0 documents, 0 ids) reload quietly.
     const wide = new ShiftedBytes("wide-quiet", 100_000, 70_000);
@@ -451,6 +476,26 @@ Deno.test("tokenizeCorpus() reads a cache header of exactly 1 MiB, refuses one b
       empty,
     );
     assertEquals(warnings, []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizeCorpus() refuses a cache whose document offsets go down, naming the cache and the offsets", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
+  try {
+    const opts = { cacheDir, onWarning: () => {} };
+    const want = await tokenizeCorpus(source, new ByteTokenizer(), opts);
+    assertEquals(Array.from(want.docOffsets), [0, 12, 24]);
+    const [file] = await cacheFiles(cacheDir);
+    await rewriteCache(file, (_, payload) => {
+      new DataView(payload.buffer).setUint32(4, 25, true);
+    });
+    await assertRejects(
+      () => tokenizeCorpus(source, new ByteTokenizer(), opts),
+      DataError,
+      `Token cache ${file} is inconsistent: its document offset 2 (24) is below offset 1 (25) (the offsets`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
