@@ -26,12 +26,14 @@ export {
   findWikiText,
   isArticleTitle,
   type Layout,
+  layoutSuffix,
   openBytes,
   readArticles,
   readLines,
   type ReadOptions,
   type ReadProgress,
   type Split,
+  TEXT_READING,
 } from "./wikitext.ts";
 export * from "./tokenized.ts";
 export * from "./pack.ts";

@@ -26,6 +26,7 @@ import {
   type CorpusSource,
   fileName,
   isGzipHead,
+  layoutSuffix,
   openBytes,
   readArticles,
 } from "./wikitext.ts";
@@ -156,7 +157,7 @@ export async function tokenizeCorpus(
     // the same bytes under another layout have their own cache file.
     cachePath = `${options.cacheDir}/${corpusSha256.slice(0, 16)}-${
       tokSha.slice(0, 16)
-    }${source.layout === "text" ? "-text" : ""}.tok`;
+    }${layoutSuffix(source.layout)}.tok`;
     const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
     if (cached) return cached;
   }

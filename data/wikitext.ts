@@ -542,10 +542,11 @@ export async function readLines(
   if (source.gzip) {
     bytes = gunzipWhole(bytes);
   }
-  return bytes
-    .pipeThrough(
-      decodeUtf8(source, options.onWarning),
-    )
+  const text = bytes.pipeThrough(decodeUtf8(source, options.onWarning));
+  // WikiText is read as it always was (its token ids must not move).
+  return (source.layout === "text"
+    ? text.pipeThrough(universalNewlines())
+    : text)
     .pipeThrough(boundedLines(source))
     .pipeThrough(new TextLineStream());
 }
@@ -588,6 +589,59 @@ function gunzipWhole(
       },
     }),
   );
+}
+
+/**
+ * The version of how plain text (the `text` layout) is read, part of the
+ * keys of what is built from it (the token cache, the BPE, the judge), so
+ * that nothing read the old way is served for a new reading. 2: universal
+ * newlines, CRLF and a lone CR both read as LF (2026-12-06).
+ *
+ * @example
+ * ```ts
+ * import { TEXT_READING } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(TEXT_READING, 2);
+ * ```
+ */
+export const TEXT_READING = 2;
+
+/**
+ * The suffix of a cache name built from a source in this layout: none for
+ * WikiText (whose caches keep their names), `-text-v2` for plain text (see
+ * {@linkcode TEXT_READING}): the same bytes read as plain text give other
+ * documents (no titles) and other lines.
+ *
+ * @param layout The source's layout.
+ * @returns The suffix.
+ *
+ * @example
+ * ```ts
+ * import { layoutSuffix } from "@d3pm/data";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(layoutSuffix("tokens"), "");
+ * assertEquals(layoutSuffix("text"), "-text-v2");
+ * ```
+ */
+export function layoutSuffix(layout: Layout): string {
+  return layout === "text" ? `-text-v${TEXT_READING}` : "";
+}
+
+/**
+ * Universal newlines for plain text, as Python's text mode reads: CRLF and
+ * a lone CR (old Mac text) become LF, a pair split across chunks included,
+ * so an unterminated last line keeps no `\r`.
+ */
+function universalNewlines(): TransformStream<string, string> {
+  let cr = false; // the last chunk ended in CR: an LF first in this one is its pair
+  return new TransformStream({
+    transform(text, ctl) {
+      if (cr && text.startsWith("\n")) text = text.slice(1);
+      cr = text.endsWith("\r");
+      const lf = text.replace(/\r\n?/g, "\n");
+      if (lf !== "") ctl.enqueue(lf);
+    },
+  });
 }
 
 /**

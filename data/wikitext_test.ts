@@ -787,3 +787,48 @@ Deno.test("readLines() takes lines of exactly MAX_LINE characters across its chu
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readLines() reads plain text with universal newlines (CRLF and a lone CR are breaks, across chunks and in a .gz), and WikiText as before", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // CRLF pairs across each power-of-two boundary a read may cut at, a
+    // lone CR, a CR at the end of a chunk whose next one starts with text,
+    // and an unterminated last line.
+    const chars = Array.from({ length: 140_000 }, () => "a");
+    for (const b of [16_384, 32_768, 65_536, 131_072]) {
+      chars[b - 1] = "\r";
+      chars[b] = "\n";
+    }
+    chars[100] = "\r"; // a lone CR (old Mac text)
+    chars[49_151] = "\r"; // a lone CR at a 16 KiB boundary
+    chars[200] = "\n";
+    const text = chars.join("") + "b\r\n\r\nc\rlast\r";
+    const want = text.slice(0, -1).split(/\r\n|\r|\n/);
+    const gz = await gzipped(text);
+    for (
+      const [name, bytes] of [["test.txt", undefined], [
+        "test.txt.gz",
+        gz,
+      ]] as const
+    ) {
+      const path = `${dir}/${name}`;
+      if (bytes) await Deno.writeFile(path, bytes);
+      else await Deno.writeTextFile(path, text);
+      const read = (layout: "text" | "raw") =>
+        readLines({
+          url: `file://${path}`,
+          split: "test",
+          layout,
+          gzip: !!bytes,
+        }, {
+          onProgress: false,
+        }).then((l) => Array.fromAsync(l));
+      assertEquals(await read("text"), want, name);
+      // WikiText keeps its reading (its token ids must not move): only LF
+      // and CRLF break a line, and the last line keeps its CR.
+      assertEquals(await read("raw"), text.split(/\r?\n/), name);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,6 +11,7 @@ import {
   type CorpusSource,
   embeddedWikiText2,
   findCorpus,
+  layoutSuffix,
   packBlocks,
   readArticles,
   sha256OfSource,
@@ -515,7 +516,7 @@ async function loadTokenizer(
   // the same bytes train another BPE.
   const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${
     train.sha256.slice(0, 16)
-  }${train.source.layout === "text" ? "-text" : ""}.json`;
+  }${layoutSuffix(train.source.layout)}.json`;
   if (await pathExists(cached)) {
     try {
       const tok = await loadBpeTokenizer(cached);

@@ -9,7 +9,12 @@ import {
   assertEquals,
   assertRejects,
 } from "@std/assert";
-import { embeddedWikiText2, readArticles, type Split } from "@d3pm/data";
+import {
+  embeddedWikiText2,
+  layoutSuffix,
+  readArticles,
+  type Split,
+} from "@d3pm/data";
 import { sha256Hex } from "@d3pm/core";
 import { resolveConfig } from "./config.ts";
 import { prepareData, trainPrefix } from "./data.ts";
@@ -299,7 +304,7 @@ Deno.test("prepareData() caches a BPE trained on plain text apart from one train
   );
   // Known before training, so that a failed run still cleans up after it.
   const hash = sha256Hex(text).slice(0, 16);
-  const made = ["-text", ""].map((f) =>
+  const made = [layoutSuffix("text"), ""].map((f) =>
     `.cache/tokenizers/bpe-280-${hash}${f}.json`
   );
   try {

@@ -16,6 +16,7 @@ import {
   type TokenBatch,
 } from "@d3pm/core";
 import { overBlocks } from "@d3pm/eval";
+import { TEXT_READING } from "@d3pm/data";
 import { train, warmupCosine } from "@d3pm/train";
 import {
   loadModel,
@@ -196,6 +197,8 @@ export interface JudgePlan {
   train: string;
   /** `text` for plain-text splits (other documents than WikiText's). */
   format?: "text";
+  /** With `format`, how plain text was read ({@linkcode TEXT_READING}). */
+  reading?: number;
   /** Tokens per block. */
   blockLength: number;
   /** The judge's model. */
@@ -255,7 +258,7 @@ export function judgePlan(
     tokenizer: data.tokenizer.id,
     train: data.trainSha256,
     // Absent for WikiText, so that WikiText judges keep their keys.
-    ...(data.format ? { format: data.format } : {}),
+    ...(data.format ? { format: data.format, reading: TEXT_READING } : {}),
     blockLength: c.blockLength,
     shape: AR.modelConfig(c, data.tokenizer.vocabSize),
     seed: JUDGE_SEED,

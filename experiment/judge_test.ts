@@ -413,6 +413,12 @@ Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {versi
     false,
   );
   assertEquals(plan.emaDecay, c.emaDecay);
+  // A WikiText judge's plan has neither format nor reading (its key is kept);
+  // a plain-text one has both, so a change in how text is read (universal
+  // newlines: reading 2) never serves a judge trained on the old reading.
+  assertEquals(["format" in plan, "reading" in plan], [false, false]);
+  const text = judgePlan(c, { ...DATA, format: "text" }, ENGINE);
+  assertEquals([text.format, text.reading], ["text", 2]);
 });
 
 Deno.test("--judge self scores with the AR entrant wherever it is in --models, the first included, and refuses a run without one", async () => {
