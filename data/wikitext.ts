@@ -345,7 +345,10 @@ async function corpusFile(
   let path: string;
   let info: Deno.FileInfo;
   try {
-    path = await Deno.realPath(`${dir}/${name}`);
+    // The folder's links resolved, not the file's: a corpus file that is a
+    // link keeps the name the folder gives it (what data.json records, and
+    // messages say); its bytes, and so its hash, are its target's.
+    path = `${await Deno.realPath(dir)}/${name}`;
     info = await Deno.stat(path);
   } catch (e) {
     // A dangling link or a link loop: listed by readDir, unreadable here.

@@ -419,3 +419,30 @@ Deno.test("prepareData() notes a test split of fewer blocks than --eval-blocks, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("prepareData() records a corpus file that is a link under the name the folder gives it, with its target's hash", async () => {
+  const out = await Deno.makeTempDir();
+  const dir = await Deno.makeTempDir({ prefix: "own-text-" });
+  const elsewhere = await Deno.makeTempDir();
+  try {
+    const text = ARTICLES.join("").repeat(4);
+    await Deno.writeTextFile(`${elsewhere}/corpus-2026.txt`, text);
+    await Deno.symlink(`${elsewhere}/corpus-2026.txt`, `${dir}/train.txt`);
+    for (const n of ["valid.txt", "test.txt"]) {
+      await Deno.writeTextFile(`${dir}/${n}`, text);
+    }
+    const config = resolveConfig({ preset: "micro", out, data: dir });
+    const d = await prepareData(config, new RunFolder(out), () => {});
+    assertEquals(d.record.files, {
+      train: "train.txt",
+      valid: "valid.txt",
+      test: "test.txt",
+    });
+    assertEquals(d.files.train, `${await Deno.realPath(dir)}/train.txt`);
+    assertEquals(d.trainSha256, sha256Hex(text));
+  } finally {
+    for (const d of [out, dir, elsewhere]) {
+      await Deno.remove(d, { recursive: true });
+    }
+  }
+});
