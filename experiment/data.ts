@@ -247,6 +247,44 @@ export async function prepareRunData(
   return data;
 }
 
+/**
+ * Refuse, in one line naming the file and the options, a train split that
+ * packs into fewer blocks than one batch: found before any run file exists
+ * rather than by the batcher ("Cannot batch: batchSize 16 is larger than
+ * the 3 blocks available") once a model starts. The experiment checks its
+ * run, the ablation each variant (whose batch sizes differ).
+ *
+ * @param config The run's (or the variant's) batch size and block length.
+ * @param data Its train blocks and where they were read.
+ * @throws {ConfigError} When the train split is shorter than one batch.
+ *
+ * @example
+ * ```ts
+ * import { checkTrainBatch } from "./data.ts";
+ * import { assertThrows } from "@std/assert";
+ * const data = { train: { count: 3 }, files: { train: "/d/train.txt" } };
+ * checkTrainBatch({ batchSize: 3, blockLength: 32 }, data);
+ * assertThrows(
+ *   () => checkTrainBatch({ batchSize: 16, blockLength: 32 }, data),
+ *   Error,
+ *   "The train split (/d/train.txt) packs into 3 block(s) of --block-length 32, fewer than one batch of --batch-size 16",
+ * );
+ * ```
+ */
+export function checkTrainBatch(
+  config: Pick<ExperimentConfig, "batchSize" | "blockLength">,
+  data: {
+    readonly train: Pick<Blocks, "count">;
+    readonly files: Pick<RunData["files"], "train">;
+  },
+): void {
+  if (data.train.count < config.batchSize) {
+    throw new ConfigError(
+      `The train split (${data.files.train}) packs into ${data.train.count} block(s) of --block-length ${config.blockLength}, fewer than one batch of --batch-size ${config.batchSize}: lower --batch-size or --block-length, or give a longer train split`,
+    );
+  }
+}
+
 /** The special ids a run needs, or a one-line refusal. */
 function specialsOf(tokenizer: Tokenizer): Specials {
   const { bos, eos, pad, mask } = tokenizer.special;

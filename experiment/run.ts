@@ -14,7 +14,7 @@ import type { Transformer } from "@d3pm/transformer";
 import { modelList } from "./config.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { sameFolder } from "./_paths.ts";
-import { prepareData, type RunData } from "./data.ts";
+import { checkTrainBatch, prepareData, type RunData } from "./data.ts";
 import type { EvalContext } from "./evaluation.ts";
 import { contestantOf } from "./registry.ts";
 import {
@@ -209,14 +209,8 @@ async function checkSources(
   config: ExperimentConfig,
   data: RunData,
 ): Promise<void> {
-  // Found here, before any run file exists, rather than by the batcher
-  // ("Cannot batch: batchSize 16 is larger than the 3 blocks available")
-  // once the run folder is made and the first model starts.
-  if (data.train.count < config.batchSize) {
-    throw new ConfigError(
-      `The train split (${data.files.train}) packs into ${data.train.count} block(s) of --block-length ${config.blockLength}, fewer than one batch of --batch-size ${config.batchSize}: lower --batch-size or --block-length, or give a longer train split`,
-    );
-  }
+  // Before any run file exists (not the batcher's "Cannot batch").
+  checkTrainBatch(config, data);
   if (modelList(config).some((k) => contestantOf(k).startsFromWeights)) {
     await checkInitFrom(config, data.tokenizer);
   }

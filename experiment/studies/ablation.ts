@@ -14,7 +14,7 @@ import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "../config.ts";
 import { AR } from "../contestants/ar.ts";
 import { d3pmContestant } from "../contestants/d3pm.ts";
-import { prepareData, type RunData } from "../data.ts";
+import { checkTrainBatch, prepareData, type RunData } from "../data.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { plateauExit, plateauWindow } from "../report.ts";
 import { RunFolder } from "../run_folder.ts";
@@ -359,6 +359,9 @@ export async function runVariant(
     out: variantFolder(out, variant.name),
     force: true,
   });
+  // Before its folder is made, as the experiment checks its run (a variant
+  // of batch 32 needs 32 blocks): not the batcher's "Cannot batch".
+  checkTrainBatch(config, data);
   const folder = new RunFolder(config.out);
   await folder.check(config);
   // Whole on its own, like an experiment's run folder: its data record and BPE.

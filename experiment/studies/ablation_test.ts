@@ -1,12 +1,17 @@
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { pathExists } from "@d3pm/core";
 import {
   ABLATION_BASELINE,
+  ablationBase,
   ablationMarkdown,
   ablationSweep,
   collectAblation,
   grid,
+  runVariant,
   variantFolder,
 } from "./ablation.ts";
+import { prepareData } from "../data.ts";
+import { RunFolder } from "../run_folder.ts";
 import { resolveConfig } from "../config.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
@@ -173,4 +178,38 @@ Deno.test("collectAblation() refuses a variant's results.json that is a FIFO, /d
     );
   }
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("runVariant() refuses a train split shorter than the variant's batch in the experiment's one line, before its folder is made", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = "Some words of text.\n".repeat(40); // 800 bytes
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${s}.txt`, text);
+    }
+    const out = `${dir}/ablate`;
+    // 802 byte ids with bos/eos: 6 blocks of the tiny preset's 128.
+    const base = resolveConfig({
+      ...ablationBase(250),
+      data: dir,
+      tokenizer: "byte",
+      validBlocks: 1,
+    });
+    const data = await prepareData(base, new RunFolder(out), () => {});
+    const variant = grid(250)[0];
+    assertEquals([data.train.count, base.batchSize], [6, 8]);
+    const e = await assertRejects(
+      () => runVariant(variant, base, data, out),
+      ConfigError,
+    );
+    assertEquals(
+      e.message,
+      `The train split (${await Deno.realPath(
+        dir,
+      )}/train.txt) packs into 6 block(s) of --block-length 128, fewer than one batch of --batch-size 8: lower --batch-size or --block-length, or give a longer train split`,
+    );
+    assertEquals(await pathExists(variantFolder(out, variant.name)), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
