@@ -43,58 +43,69 @@ Deno.test("tokenizerFiles() of GPT-2 are OpenAI's encoder.json and vocab.bpe, wi
 
 Deno.test("readTokenizerFiles() reads back GPT-2's, a trained BPE's and the bytes' files as the same tokenizers", async () => {
   const dir = await Deno.makeTempDir();
-  const gpt2 = await loadGpt2Tokenizer();
-  const bpe = byteLevelBpe([[116, 104], [256, 101], [32, 257], [97, 110]]);
-  for (const [kind, tokenizer] of [["gpt2", gpt2], ["bpe", bpe]] as const) {
-    for (
-      const [name, text] of tokenizerFiles(tokenizer, { contextLength: 8 })
-    ) {
-      await Deno.writeTextFile(`${dir}/${name}`, text);
+  try {
+    const gpt2 = await loadGpt2Tokenizer();
+    const bpe = byteLevelBpe([[116, 104], [256, 101], [32, 257], [97, 110]]);
+    for (const [kind, tokenizer] of [["gpt2", gpt2], ["bpe", bpe]] as const) {
+      for (
+        const [name, text] of tokenizerFiles(tokenizer, { contextLength: 8 })
+      ) {
+        await Deno.writeTextFile(`${dir}/${name}`, text);
+      }
+      const back = (await readTokenizerFiles(dir))!;
+      assertEquals(back.kind, kind);
+      assertEquals(back.hasSpecials, true);
+      assertEquals(back.baseSize, tokenizer.vocabSize - 4);
+      const text = "the then an <|endoftext|> zebra";
+      assertEquals([...back.tokenizer.encode(text)], [
+        ...tokenizer.encode(text),
+      ]);
     }
-    const back = (await readTokenizerFiles(dir))!;
-    assertEquals(back.kind, kind);
-    assertEquals(back.hasSpecials, true);
-    assertEquals(back.baseSize, tokenizer.vocabSize - 4);
-    const text = "the then an <|endoftext|> zebra";
-    assertEquals([...back.tokenizer.encode(text)], [...tokenizer.encode(text)]);
+    assertEquals((await readTokenizerFiles(dir))!.endOfText, undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  assertEquals((await readTokenizerFiles(dir))!.endOfText, undefined);
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("readTokenizerFiles() reads a tokenizer.json of a byte-level BPE, and refuses other models and foreign layouts", async () => {
   const dir = await Deno.makeTempDir();
-  const bpe = byteLevelBpe([[116, 104], [256, 101]]);
-  const files = tokenizerFiles(bpe, { contextLength: 8 });
-  const vocab = JSON.parse(files.get("vocab.json")!);
-  const merges = files.get("merges.txt")!.trim().split("\n").slice(1);
-  const json = (model: Record<string, unknown>, pre = { type: "ByteLevel" }) =>
-    Deno.writeTextFile(
-      `${dir}/tokenizer.json`,
-      JSON.stringify({ model, pre_tokenizer: pre, added_tokens: [] }),
+  try {
+    const bpe = byteLevelBpe([[116, 104], [256, 101]]);
+    const files = tokenizerFiles(bpe, { contextLength: 8 });
+    const vocab = JSON.parse(files.get("vocab.json")!);
+    const merges = files.get("merges.txt")!.trim().split("\n").slice(1);
+    const json = (
+      model: Record<string, unknown>,
+      pre = { type: "ByteLevel" },
+    ) =>
+      Deno.writeTextFile(
+        `${dir}/tokenizer.json`,
+        JSON.stringify({ model, pre_tokenizer: pre, added_tokens: [] }),
+      );
+    // Both spellings of merges: "a b" strings and [a, b] pairs.
+    for (const m of [merges, merges.map((x) => x.split(" "))]) {
+      await json({ type: "BPE", vocab, merges: m });
+      const back = (await readTokenizerFiles(dir))!;
+      assertEquals([back.kind, back.hasSpecials], ["bpe", false]);
+      assertEquals([...back.tokenizer.encode("the")], [257]);
+    }
+    await json({ type: "WordPiece", vocab });
+    await assertRejects(
+      () => readTokenizerFiles(dir),
+      InteropError,
+      "is not a byte-level BPE",
     );
-  // Both spellings of merges: "a b" strings and [a, b] pairs.
-  for (const m of [merges, merges.map((x) => x.split(" "))]) {
-    await json({ type: "BPE", vocab, merges: m });
-    const back = (await readTokenizerFiles(dir))!;
-    assertEquals([back.kind, back.hasSpecials], ["bpe", false]);
-    assertEquals([...back.tokenizer.encode("the")], [257]);
+    // A byte-level BPE whose byte ids are not in byte order.
+    const swapped = { ...vocab, a: 98, b: 97 };
+    await json({ type: "BPE", vocab: swapped, merges });
+    await assertRejects(
+      () => readTokenizerFiles(dir),
+      InteropError,
+      "neither GPT-2's nor laid out as the project's BPE",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
-  await json({ type: "WordPiece", vocab });
-  await assertRejects(
-    () => readTokenizerFiles(dir),
-    InteropError,
-    "is not a byte-level BPE",
-  );
-  // A byte-level BPE whose byte ids are not in byte order.
-  const swapped = { ...vocab, a: 98, b: 97 };
-  await json({ type: "BPE", vocab: swapped, merges });
-  await assertRejects(
-    () => readTokenizerFiles(dir),
-    InteropError,
-    "neither GPT-2's nor laid out as the project's BPE",
-  );
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("tokenizerFiles() refuses a vocabulary with two ids spelling the same bytes", () => {
@@ -119,58 +130,61 @@ Deno.test("tokenizerFiles() refuses a vocabulary with two ids spelling the same 
 
 Deno.test("readTokenizerFiles() lists added tokens past the kept ids as extra, refuses the four specials out of order, and names a malformed line in one line", async () => {
   const dir = await Deno.makeTempDir();
-  const bpe = byteLevelBpe([[116, 104]]); // 257 base ids
-  const write = async (decoder: Record<string, string>, merges?: string) => {
-    for (const [name, text] of tokenizerFiles(bpe, { contextLength: 8 })) {
-      await Deno.writeTextFile(`${dir}/${name}`, text);
-    }
-    const entries = Object.fromEntries(
-      Object.entries(decoder).map(([id, content]) => [id, { content }]),
+  try {
+    const bpe = byteLevelBpe([[116, 104]]); // 257 base ids
+    const write = async (decoder: Record<string, string>, merges?: string) => {
+      for (const [name, text] of tokenizerFiles(bpe, { contextLength: 8 })) {
+        await Deno.writeTextFile(`${dir}/${name}`, text);
+      }
+      const entries = Object.fromEntries(
+        Object.entries(decoder).map(([id, content]) => [id, { content }]),
+      );
+      await Deno.writeTextFile(
+        `${dir}/tokenizer_config.json`,
+        JSON.stringify({ added_tokens_decoder: entries }),
+      );
+      if (merges !== undefined) {
+        await Deno.writeTextFile(`${dir}/merges.txt`, merges);
+      }
+    };
+    const specials = {
+      257: "<|bos|>",
+      258: "<|eos|>",
+      259: "<|pad|>",
+      260: "<|mask|>",
+    };
+    // The specials at 257..260 are kept; 261 is the first extra.
+    await write({ ...specials, 261: "<|x|>", 262: "<|y|>" });
+    let back = (await readTokenizerFiles(dir))!;
+    assertEquals([back.baseSize, back.hasSpecials], [257, true]);
+    assertEquals(back.extra, [{ id: 261, content: "<|x|>" }, {
+      id: 262,
+      content: "<|y|>",
+    }]);
+    // Without them, an added token at the base size is already extra.
+    await write({ 257: "<|x|>" });
+    back = (await readTokenizerFiles(dir))!;
+    assertEquals([back.hasSpecials, back.extra], [false, [{
+      id: 257,
+      content: "<|x|>",
+    }]]);
+    // <|eos|> at the base size and <|bos|> after it: refused, not dropped.
+    await write({ ...specials, 257: "<|eos|>", 258: "<|bos|>" });
+    await assertRejects(
+      () => readTokenizerFiles(dir),
+      InteropError,
+      "but not at ids 257..260 in that order",
     );
-    await Deno.writeTextFile(
-      `${dir}/tokenizer_config.json`,
-      JSON.stringify({ added_tokens_decoder: entries }),
+    await write({}, "#version: 0.2\nt h\nt\n");
+    const error = await assertRejects(
+      () => readTokenizerFiles(dir),
+      InteropError,
+      "merges.txt line 3",
     );
-    if (merges !== undefined) {
-      await Deno.writeTextFile(`${dir}/merges.txt`, merges);
-    }
-  };
-  const specials = {
-    257: "<|bos|>",
-    258: "<|eos|>",
-    259: "<|pad|>",
-    260: "<|mask|>",
-  };
-  // The specials at 257..260 are kept; 261 is the first extra.
-  await write({ ...specials, 261: "<|x|>", 262: "<|y|>" });
-  let back = (await readTokenizerFiles(dir))!;
-  assertEquals([back.baseSize, back.hasSpecials], [257, true]);
-  assertEquals(back.extra, [{ id: 261, content: "<|x|>" }, {
-    id: 262,
-    content: "<|y|>",
-  }]);
-  // Without them, an added token at the base size is already extra.
-  await write({ 257: "<|x|>" });
-  back = (await readTokenizerFiles(dir))!;
-  assertEquals([back.hasSpecials, back.extra], [false, [{
-    id: 257,
-    content: "<|x|>",
-  }]]);
-  // <|eos|> at the base size and <|bos|> after it: refused, not dropped.
-  await write({ ...specials, 257: "<|eos|>", 258: "<|bos|>" });
-  await assertRejects(
-    () => readTokenizerFiles(dir),
-    InteropError,
-    "but not at ids 257..260 in that order",
-  );
-  await write({}, "#version: 0.2\nt h\nt\n");
-  const error = await assertRejects(
-    () => readTokenizerFiles(dir),
-    InteropError,
-    "merges.txt line 3",
-  );
-  assert(!error.message.includes("\n"), error.message);
-  await Deno.remove(dir, { recursive: true });
+    assert(!error.message.includes("\n"), error.message);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("tokenizerFiles() adds <|endoftext|> wherever the vocabulary spells it, id 0 included", () => {
