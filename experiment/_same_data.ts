@@ -8,7 +8,30 @@
  *
  * @module
  */
+import { TEXT_READING } from "@d3pm/data";
 import type { DataRecord } from "./run_folder.ts";
+
+/**
+ * How a run's data were read, as messages name it: the same bytes read as
+ * WikiText or as plain text, or as plain text by another reading (reading 2
+ * made a CR a line break), are cut into other ids.
+ *
+ * @param r A data record.
+ * @returns `WikiText`, or `plain text (reading N of M)`.
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { dataKind } from "./_same_data.ts";
+ * const r = { sha256: { train: "a", valid: "b", test: "c" }, tokenizer: { id: "byte", vocabSize: 260 } };
+ * assertEquals(dataKind(r), "WikiText");
+ * assertEquals(dataKind({ ...r, format: "text" }), "plain text (reading 1 of 2)");
+ * ```
+ */
+export function dataKind(r: DataRecord): string {
+  return r.format !== "text"
+    ? "WikiText"
+    : `plain text (reading ${r.reading ?? 1} of ${TEXT_READING})`;
+}
 
 /** One run's data as a comparison sees them. */
 export interface DataSide {
@@ -68,12 +91,10 @@ export function compareData(a: DataSide, b: DataSide): DataComparison {
     };
   }
   const ra = a.record, rb = b.record;
-  const kind = (r: DataRecord) =>
-    r.format === "text" ? "plain text" : "WikiText";
-  if (kind(ra) !== kind(rb)) {
+  if (dataKind(ra) !== dataKind(rb)) {
     return {
-      differ: `their data differ: ${kind(rb)} in ${b.name} but ${
-        kind(ra)
+      differ: `their data differ: ${dataKind(rb)} in ${b.name} but ${
+        dataKind(ra)
       } in ${a.name} (their data.json)`,
     };
   }

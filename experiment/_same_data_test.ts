@@ -71,9 +71,47 @@ Deno.test("RunFolder.verifyData() refuses the same bytes read as plain text wher
     await Deno.writeTextFile(folder.dataPath, JSON.stringify(then));
     await folder.verifyData(then);
     await assertRejects(
-      () => folder.verifyData({ ...then, format: "text" }),
+      () => folder.verifyData({ ...then, format: "text", reading: 2 }),
       ConfigError,
-      "(read as WikiText then, as plain text now",
+      "(read as WikiText then, as plain text (reading 2 of 2) now",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("RunFolder.verifyData() refuses plain text read before CR became a line break (a record without reading), and compareData() two such runs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    const then = {
+      sha256: { train: "a", valid: "b", test: "c" },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      format: "text" as const,
+    };
+    await Deno.writeTextFile(folder.dataPath, JSON.stringify(then));
+    await folder.verifyData(then);
+    await assertRejects(
+      () => folder.verifyData({ ...then, reading: 2 }),
+      ConfigError,
+      "(read as plain text (reading 1 of 2) then, as plain text (reading 2 of 2) now",
+    );
+    await folder.verifyData({ ...then, reading: 1 });
+    const side = (name: string, record: DataRecord) => ({
+      name,
+      data: "/d",
+      record,
+    });
+    assertEquals(
+      compareData(side("a", then), side("b", { ...then, reading: 2 })).differ,
+      "their data differ: plain text (reading 2 of 2) in b but plain text (reading 1 of 2) in a (their data.json)",
+    );
+    assertEquals(
+      compareData(
+        side("a", { ...then, reading: 2 }),
+        side("b", { ...then, reading: 2 }),
+      ),
+      {},
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -16,6 +16,7 @@ import {
   readArticles,
   sha256OfSource,
   type Split,
+  TEXT_READING,
   tokenizeCorpus,
   type TokenizedCorpus,
 } from "@d3pm/data";
@@ -160,7 +161,9 @@ export async function prepareData(
     record: {
       sha256,
       tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
-      ...(format ? { format, files: baseNames(files) } : {}),
+      ...(format
+        ? { format, files: baseNames(files), reading: TEXT_READING }
+        : {}),
     },
     files,
     persist: async (f) => {

@@ -14,6 +14,7 @@ import {
   layoutSuffix,
   readArticles,
   type Split,
+  TEXT_READING,
 } from "@d3pm/data";
 import { sha256Hex } from "@d3pm/core";
 import { resolveConfig } from "./config.ts";
@@ -271,6 +272,7 @@ Deno.test("prepareData() on two plain-text folders: each records its format and 
       ),
     );
     assertEquals(a.d.record.format, "text");
+    assertEquals(a.d.record.reading, TEXT_READING);
     assertEquals(a.d.record.files, {
       train: "train.txt",
       valid: "validation.txt",
@@ -281,12 +283,13 @@ Deno.test("prepareData() on two plain-text folders: each records its format and 
       x.d.train.data.filter((id) => id === x.d.specials.bos).length;
     assertEquals([bos(a), bos(w)], [1, 12]);
     assertEquals(w.d.record.format, undefined);
+    assertEquals(w.d.record.reading, undefined);
     assertEquals(w.d.trainSha256, a.d.trainSha256); // the same bytes
     assertEquals(new Set([a.key, b.key, w.key]).size, 3);
     assert(compareData(a.side, b.side).differ?.includes("train SHA-256"));
     assert(
       compareData(w.side, a.side).differ?.includes(
-        "plain text in " + a.side.name,
+        `plain text (reading ${TEXT_READING} of ${TEXT_READING}) in ${a.side.name}`,
       ),
     );
   } finally {

@@ -31,6 +31,7 @@ import {
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
 import { configDiff, modelList } from "./config.ts";
+import { dataKind } from "./_same_data.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
 import {
@@ -169,6 +170,11 @@ export interface DataRecord {
   format?: "text";
   /** With `format`: each split's file name (e.g. `validation.txt.gz`). */
   files?: { train: string; valid: string; test: string };
+  /**
+   * With `format`: how the text was read (`TEXT_READING` of `@d3pm/data`; absent
+   * in a record made before it was kept: reading 1, a CR kept in its line).
+   */
+  reading?: number;
 }
 
 // The splits whose SHA-256 differ between a data record then and now, as
@@ -180,9 +186,8 @@ function changedSplits(
 ):
   | { which: ("train" | "valid" | "test")[]; splits: string; hashes: string }
   | undefined {
-  // The same bytes read as plain text are cut into other documents.
-  const kind = (r: DataRecord) =>
-    r.format === "text" ? "plain text" : "WikiText";
+  // The same bytes read otherwise are cut into other ids.
+  const kind = dataKind;
   if (kind(then) !== kind(now)) {
     return {
       which: ["train", "valid", "test"],
