@@ -6,9 +6,11 @@ import {
   parseSafetensorsHeader,
   readSafetensorsHeader,
   SAFETENSORS_DTYPES,
+  safetensorsBound,
   SafetensorsError,
   safetensorsHeaderBytes,
   safetensorsHeaderLength,
+  type StoredTensor,
 } from "./safetensors.ts";
 
 // A file with this header text (not re-encoded, so it may be malformed) and
@@ -441,5 +443,247 @@ Deno.test("encodeSafetensors() refuses negative or fractional dimensions and non
     write([2], [1, 2] as unknown as Float32Array),
     TypeError,
     `"w" holds Array; only a Float32Array`,
+  );
+});
+
+// The mutation pass of docs/testing.md (☾) found these edges untested.
+
+// An 8-byte little-endian header length, as the format stores it.
+function lengthBytes(n: number | bigint, size = 8): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+  return out.subarray(0, size);
+}
+
+Deno.test("safetensorsHeaderLength() takes a header of exactly 100 MiB, the file's size and 2 bytes, and refuses one byte past each", () => {
+  const MiB100 = 104_857_600; // 100 · 2^20, written out
+  const big = 2 ** 40;
+  assertEquals(safetensorsHeaderLength(lengthBytes(MiB100), big), MiB100);
+  assertThrows(
+    () => safetensorsHeaderLength(lengthBytes(MiB100 + 1), big),
+    SafetensorsError,
+    `header length ${MiB100 + 1} exceeds the maximum of ${MiB100} bytes`,
+  );
+  assertEquals(safetensorsHeaderLength(lengthBytes(16), 24), 16);
+  assertThrows(
+    () => safetensorsHeaderLength(lengthBytes(16), 23),
+    SafetensorsError,
+    "header length 16 exceeds the file size of 23 bytes",
+  );
+  assertEquals(safetensorsHeaderLength(lengthBytes(2), 10), 2);
+  assertThrows(
+    () => safetensorsHeaderLength(lengthBytes(1), 10),
+    SafetensorsError,
+    "header length 1 is too short for a JSON object",
+  );
+  // Fewer than 8 bytes of file, or of its start handed over.
+  assertThrows(
+    () => safetensorsHeaderLength(lengthBytes(0), 7),
+    SafetensorsError,
+    "file is 7 bytes, shorter than the 8-byte header length",
+  );
+  assertThrows(
+    () => safetensorsHeaderLength(lengthBytes(2, 7), 100),
+    SafetensorsError,
+    "shorter than the 8-byte header length",
+  );
+});
+
+Deno.test("encodeSafetensors() writes the bytes the format spells out: the length, the JSON from byte 8, spaces to the next multiple of 8, the data", () => {
+  const json =
+    '{"__metadata__":{"note":"hi"},"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}';
+  assertEquals(json.length, 83); // padded to 88: 5 spaces
+  const expected = [
+    ...[88, 0, 0, 0, 0, 0, 0, 0],
+    ...new TextEncoder().encode(json),
+    ...[0x20, 0x20, 0x20, 0x20, 0x20],
+    ...[0x00, 0x00, 0x80, 0x3f], // 1.0f = 0x3f800000, little-endian
+    ...[0x00, 0x00, 0x00, 0xc0], // -2.0f = 0xc0000000
+  ];
+  const got = encodeSafetensors(
+    new Map([["w", { shape: [2], data: Float32Array.of(1, -2) }]]),
+    { note: "hi" },
+  );
+  assertEquals([...got], expected);
+  // A header already a multiple of 8 long gets no padding.
+  const eight = '{"xyz":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}}';
+  assertEquals(eight.length, 56);
+  const none = encodeSafetensors(
+    new Map([["xyz", { shape: [0], data: new Float32Array(0) }]]),
+  );
+  assertEquals(none.length, 8 + 56);
+  assertEquals(new TextDecoder().decode(none.subarray(8)), eight);
+});
+
+Deno.test("decodeSafetensors() reads tensors listed out of offset order, and an empty one at the offset of a full one, in offset order", () => {
+  // The hub's files list names alphabetically, their data in another order.
+  const file = rawFile({
+    a: { dtype: "F32", shape: [1], data_offsets: [8, 12] },
+    b: { dtype: "F32", shape: [2], data_offsets: [0, 8] },
+    c: { dtype: "F32", shape: [0], data_offsets: [0, 0] },
+  }, 12);
+  const start = file.length - 12;
+  new DataView(file.buffer).setFloat32(start, 1.5, true);
+  new DataView(file.buffer).setFloat32(start + 4, -3, true);
+  new DataView(file.buffer).setFloat32(start + 8, 7, true);
+  const back = decodeSafetensors(file);
+  assertEquals([...back.tensors.keys()], ["c", "b", "a"]);
+  assertEquals([...back.tensors.get("b")!.data], [1.5, -3]);
+  assertEquals([...back.tensors.get("a")!.data], [7]);
+  // The empty tensor listed after the full one at the same offset.
+  const later = rawFile({
+    b: { dtype: "F32", shape: [1], data_offsets: [0, 4] },
+    c: { dtype: "F32", shape: [0, 3], data_offsets: [0, 0] },
+  }, 4);
+  assertEquals([...decodeSafetensors(later).tensors.keys()], ["c", "b"]);
+});
+
+Deno.test("decodeSafetensors() takes exactly maxTensors tensors beside __metadata__, and exactly 3 × (maxTensors + 1) fields", () => {
+  const t = (at: number) => ({
+    dtype: "F32",
+    shape: [1],
+    data_offsets: [at, at + 4],
+  });
+  const two = { __metadata__: { k: "v" }, a: t(0), b: t(4) };
+  assertEquals(
+    decodeSafetensors(rawFile(two, 8), { maxTensors: 2 }).tensors.size,
+    2,
+  );
+  rejects(rawFile(two, 8), "more than 1 tensors, the limit (stopped", {
+    maxTensors: 1,
+  });
+  // The scan counts commas inside entries: one tensor's 2 and 5 metadata
+  // keys' 4 reach the limit of 3 · (1 + 1) = 6; a sixth key passes it.
+  const meta = (n: number) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, "v"]));
+  assertEquals(
+    decodeSafetensors(rawFile({ __metadata__: meta(5), a: t(0) }, 4), {
+      maxTensors: 1,
+    }).metadata,
+    meta(5),
+  );
+  rejects(
+    rawFile({ __metadata__: meta(6), a: t(0) }, 4),
+    "more than 6 fields in its entries",
+    { maxTensors: 1 },
+  );
+});
+
+Deno.test("decodeSafetensors()'s scan before parsing stays in step after an empty string", () => {
+  const t = (at: number) => ({
+    dtype: "F32",
+    shape: [1],
+    data_offsets: [at, at + 4],
+  });
+  const file = rawFile(
+    { __metadata__: { k: "" }, a: t(0), b: t(4), c: t(8) },
+    12,
+  );
+  // Refused by the scan, before JSON.parse, at the second tensor's comma.
+  rejects(file, "more than 1 tensors, the limit (stopped reading at byte", {
+    maxTensors: 1,
+  });
+});
+
+Deno.test("decodeSafetensors() quotes JSON.parse's reason for a header that is not JSON, and cuts long names and shapes at 60 characters", () => {
+  const text = '{"a": {"dtype": "F32",';
+  let reason = "";
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    reason = (e as Error).message;
+  }
+  assert(reason.length > 0 && !reason.includes("\n"));
+  rejects(rawFile(text, 0), `header is not valid JSON (${reason})`);
+  // short(): a JSON-quoted name of 60 characters is whole, of 61 cut to 57 + "...".
+  const n58 = "n".repeat(58), n59 = "n".repeat(59);
+  rejects(rawFile({ [n58]: 1 }, 0), `tensor "${n58}" must be an object, got 1`);
+  rejects(
+    rawFile({ [n59]: 1 }, 0),
+    `tensor "${"n".repeat(56)}... must be an object`,
+  );
+  // dims(): a shape of 60 characters is whole, of 61 cut.
+  const s60 = [
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    12,
+  ];
+  const s61 = [
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    1234567,
+    123,
+  ];
+  assertEquals(`[${s60}]`.length, 60);
+  const w = rawFile(
+    { w: { dtype: "F32", shape: [1], data_offsets: [0, 4] } },
+    4,
+  );
+  rejects(w, `tensor "w" has shape [1], expected [${s60}]`, {
+    expect: new Map([["w", s60]]),
+  });
+  rejects(w, `expected [${`${s61}`.slice(0, 56)}...`, {
+    expect: new Map([["w", s61]]),
+  });
+});
+
+Deno.test("decodeSafetensors()'s scan skips escaped quotes and backslashes in strings, and refuses an array in an array entry", () => {
+  const t = (at: number) => ({
+    dtype: "F32",
+    shape: [1],
+    data_offsets: [at, at + 4],
+  });
+  // JSON text "x\"y\\": an escaped quote, then an escaped backslash before
+  // the closing quote.
+  for (const value of ['x"y\\', "\\", '"']) {
+    rejects(
+      rawFile({ __metadata__: { k: value }, a: t(0), b: t(4), c: t(8) }, 12),
+      "more than 1 tensors, the limit (stopped reading at byte",
+      { maxTensors: 1 },
+    );
+  }
+  rejects(rawFile('{"a": [[1, 2]]}', 0), "header nests an array at byte 7");
+});
+
+Deno.test("safetensorsBound() is 1 MiB plus, for each copy of each tensor, its float32 bytes, 256 and twice its name's length", () => {
+  assertEquals(safetensorsBound([["w", [3, 4]]]), 1_048_576 + 48 + 256 + 2);
+  assertEquals(
+    safetensorsBound([["w", [3, 4]], ["bias", [5]]], 3),
+    1_048_576 + 3 * (48 + 256 + 2) + 3 * (20 + 256 + 8),
+  );
+  assertEquals(safetensorsBound([]), 1_048_576);
+  // Above what encodeSafetensors() writes for three copies of them.
+  const copies = new Map<string, StoredTensor>();
+  for (const c of ["a", "b", "c"]) {
+    copies.set(`${c}/w`, { shape: [3, 4], data: new Float32Array(12) });
+  }
+  assert(
+    encodeSafetensors(copies).length <= safetensorsBound([["w/w", [3, 4]]], 3),
+  );
+});
+
+Deno.test("decodeSafetensors() refuses a shape whose first dimensions already fill the span and whose last is more than 1", () => {
+  rejects(
+    rawFile({ w: { dtype: "F32", shape: [2, 3], data_offsets: [0, 8] } }, 8),
+    'tensor "w" has shape [2,3] but data_offsets [0, 8] span 8 bytes',
+  );
+  rejects(
+    rawFile({ w: { dtype: "F32", shape: [1, 1, 2], data_offsets: [0, 4] } }, 4),
+    "has shape [1,1,2] but data_offsets [0, 4] span 4 bytes",
+  );
+  assertEquals(
+    decodeSafetensors(
+      rawFile({ w: { dtype: "F32", shape: [2, 1], data_offsets: [0, 8] } }, 8),
+    ).tensors.get("w")!.shape,
+    [2, 1],
   );
 });
