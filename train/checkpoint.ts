@@ -374,13 +374,14 @@ export async function loadCheckpoint(
   } as const;
   for (const [name, t] of contents.tensors) {
     const slash = name.indexOf("/");
-    const group = groups[name.slice(0, slash) as keyof typeof groups];
-    if (!group || slash < 0) {
+    const prefix = name.slice(0, slash);
+    // Own keys only: `constructor/x` must not find Object's constructor.
+    if (slash < 0 || !Object.hasOwn(groups, prefix)) {
       throw new CheckpointError(
         `Checkpoint ${path} has an unknown tensor ${name}`,
       );
     }
-    group.set(name.slice(slash + 1), t);
+    groups[prefix as keyof typeof groups].set(name.slice(slash + 1), t);
   }
   return out;
 }

@@ -1,7 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
-import { assertEquals, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { decodeSafetensors, encodeSafetensors } from "@d3pm/core";
 import {
+  checkpointBytes,
   CheckpointError,
   loadCheckpoint,
   readCheckpointState,
@@ -153,4 +154,125 @@ Deno.test("readCheckpointState() reads train()'s state from the header and refus
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// The mutation pass of docs/testing.md (☾) found these edges untested.
+
+const STATE = {
+  step: 2,
+  optimizerStep: 2,
+  data: { seed: 0, epoch: 0, batch: 2 },
+  prng: [1, 2, 3, 4],
+  config: {},
+};
+
+// A checkpoint file of these tensors and this state, written by hand.
+function checkpointFile(
+  names: string[],
+  state: Record<string, unknown> = STATE,
+): Uint8Array {
+  return encodeSafetensors(
+    new Map(names.map((n) => [n, { shape: [1], data: Float32Array.of(1) }])),
+    { format: "d3pm-checkpoint-v1", state: JSON.stringify(state) },
+  );
+}
+
+Deno.test("loadCheckpoint() takes engine spans from step 0 to the checkpoint's own step, and refuses -1", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/ck`;
+  try {
+    const engines = [{ engine: "A", fromStep: 0 }, {
+      engine: "B",
+      fromStep: 2,
+    }];
+    await Deno.writeFile(path, checkpointFile([], { ...STATE, engines }));
+    assertEquals((await loadCheckpoint(path)).state.engines, engines);
+    assertEquals((await readCheckpointState(path)).engines, engines);
+    await Deno.writeFile(
+      path,
+      checkpointFile([], {
+        ...STATE,
+        engines: [{ engine: "A", fromStep: -1 }],
+      }),
+    );
+    await assertRejects(
+      () => loadCheckpoint(path),
+      CheckpointError,
+      "its state's engines is not a list of {engine, fromStep ≤ 2}",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// `groups[prefix]` found Object.prototype's members: a tensor named
+// `constructor/x` threw "TypeError: group.set is not a function".
+Deno.test("loadCheckpoint() refuses a tensor outside its four groups by name, Object's own members included", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/ck`;
+  try {
+    for (
+      const name of [
+        "constructor/x",
+        "toString/x",
+        "__proto__/x",
+        "hasOwnProperty/x",
+        "x",
+        "/x",
+        "adam/x",
+      ]
+    ) {
+      await Deno.writeFile(path, checkpointFile([name]));
+      await assertRejects(
+        () => loadCheckpoint(path),
+        CheckpointError,
+        `Checkpoint ${path} has an unknown tensor ${name}`,
+      );
+    }
+    // Each group takes what follows its first slash.
+    await Deno.writeFile(
+      path,
+      checkpointFile(["model/a/b", "ema/c", "adam.m/a/b", "adam.v/a/b"]),
+    );
+    const ck = await loadCheckpoint(path);
+    assertEquals(
+      [ck.model, ck.ema, ck.adamM, ck.adamV].map((m) => [...m.keys()]),
+      [["a/b"], ["c"], ["a/b"], ["a/b"]],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("loadCheckpoint() without a bound refuses a file past 8 GiB unread, and says why another file cannot be read in one line", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/ck`;
+  try {
+    // Sparse: no disk used, and never read.
+    await Deno.writeFile(path, new Uint8Array(0));
+    await Deno.truncate(path, 8 * 1024 ** 3 + 1);
+    await assertRejects(
+      () => loadCheckpoint(path),
+      CheckpointError,
+      `Cannot read ${path}: it is larger than the 8.0 GiB a training checkpoint may be; restore it`,
+    );
+    // A path through a regular file: neither absent nor refused by size.
+    const e = await assertRejects(
+      () => loadCheckpoint(`${path}/x`),
+      CheckpointError,
+      `Cannot read checkpoint ${path}/x: NotADirectory: Not a directory`,
+    );
+    assertEquals(e.message.split("\n").length, 1);
+    assert(e.detail.startsWith("NotADirectory: Not a directory"), e.detail);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkpointBytes() is 1 MiB plus four float32 copies of each weight with an EMA, three without, and each tensor's 256 + 2 · name bytes", () => {
+  const w = new Map([["w", { shape: [1000, 100] }], ["bias", { shape: [7] }]]);
+  const each = (copies: number) =>
+    copies * (4 * 100_000 + 256 + 2) + copies * (4 * 7 + 256 + 8);
+  assertEquals(checkpointBytes(w, true), 1_048_576 + each(4));
+  assertEquals(checkpointBytes(w, false), 1_048_576 + each(3));
 });
