@@ -7,6 +7,7 @@ import {
 import { within } from "./_within_test_util.ts";
 import {
   BoundedReadError,
+  formatBytes,
   notRegularFile,
   readBounded,
   readJsonBounded,
@@ -126,6 +127,69 @@ Deno.test("within() returns within twice its deadline though the read never open
     assertEquals(out, "timeout");
     const ms = performance.now() - t0;
     assert(ms < 1500, `${ms} ms`); // 200 expected; slack for a loaded machine
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// The mutation pass of docs/testing.md (☾) found these edges untested.
+
+Deno.test("formatBytes() moves to the next unit at exactly 1024 and stops at PiB", () => {
+  assertEquals(formatBytes(0), "0 B");
+  assertEquals(formatBytes(1023), "1023 B");
+  assertEquals(formatBytes(1024), "1.0 KiB");
+  assertEquals(formatBytes(1536), "1.5 KiB");
+  assertEquals(formatBytes(2 ** 50), "1.0 PiB");
+  assertEquals(formatBytes(2 ** 60), "1024.0 PiB");
+});
+
+Deno.test("readBounded() joins a file read in many chunks in order, plain and through gunzip, at exactly its limit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // 300,000 bytes, none equal to its neighbour's: several reads' worth.
+    const data = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) % 251);
+    await Deno.writeFile(`${dir}/a.bin`, data);
+    assertEquals(
+      await readBounded(`${dir}/a.bin`, { limit: data.length }),
+      data,
+    );
+    await Deno.writeFile(
+      `${dir}/a.gz`,
+      await new Response(
+        new Blob([data]).stream().pipeThrough(new CompressionStream("gzip")),
+      ).bytes(),
+    );
+    assertEquals(
+      await readBounded(`${dir}/a.gz`, { limit: data.length, gunzip: true }),
+      data,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readBounded() says why gzip does not inflate, in one line naming the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const [bytes, why] of [
+        [new TextEncoder().encode("not gzip at all"), "invalid gzip header"],
+        [
+          Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3, 4, 5),
+          "corrupt deflate stream",
+        ],
+      ] as const
+    ) {
+      await Deno.writeFile(`${dir}/a.gz`, bytes);
+      const e = await assertRejects(
+        () => readBounded(`${dir}/a.gz`, { limit: 100, gunzip: true }),
+        BoundedReadError,
+      );
+      assertEquals(
+        e.message,
+        `Cannot read ${dir}/a.gz: not valid gzip (${why})`,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
