@@ -248,14 +248,23 @@ Deno.test("loadCheckpoint() without a bound refuses a file past 8 GiB unread, an
   const dir = await Deno.makeTempDir();
   const path = `${dir}/ck`;
   try {
-    // Sparse: no disk used, and never read.
-    await Deno.writeFile(path, new Uint8Array(0));
-    await Deno.truncate(path, 8 * 1024 ** 3 + 1);
-    await assertRejects(
-      () => loadCheckpoint(path),
-      CheckpointError,
-      `Cannot read ${path}: it is larger than the 8.0 GiB a training checkpoint may be; restore it`,
-    );
+    // A file of 16 bytes that Deno.stat reports as 8 GiB + 1: a bound set
+    // higher reads its 16 bytes (and finds them corrupt), never 8 GiB.
+    await Deno.writeFile(path, new Uint8Array(16));
+    const stat = Deno.stat;
+    (Deno as { stat: unknown }).stat = async (p: string | URL) =>
+      p === path
+        ? { ...(await stat(p)), size: 8 * 1024 ** 3 + 1 }
+        : await stat(p);
+    try {
+      await assertRejects(
+        () => loadCheckpoint(path),
+        CheckpointError,
+        `Cannot read ${path}: it is larger than the 8.0 GiB a training checkpoint may be; restore it`,
+      );
+    } finally {
+      (Deno as { stat: unknown }).stat = stat;
+    }
     // A path through a regular file: neither absent nor refused by size.
     const e = await assertRejects(
       () => loadCheckpoint(`${path}/x`),
