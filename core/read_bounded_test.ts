@@ -194,3 +194,37 @@ Deno.test("readBounded() says why gzip does not inflate, in one line naming the 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readBounded() with gunzip bounds what a file inflates to, not its size, and says so in its own words", async () => {
+  const dir = await Deno.makeTempDir();
+  const gzip = async (data: Uint8Array<ArrayBuffer>) =>
+    await new Response(
+      new Blob([data]).stream().pipeThrough(new CompressionStream("gzip")),
+    ).bytes();
+  try {
+    // Bytes that do not compress: the gzip file is larger than its content.
+    let x = 2463534242;
+    const noise = Uint8Array.from({ length: 1000 }, () => {
+      x ^= x << 13, x ^= x >>> 17, x ^= x << 5;
+      return x & 0xff;
+    });
+    const packed = await gzip(noise);
+    assert(packed.length > noise.length, `${packed.length}`);
+    await Deno.writeFile(`${dir}/n.gz`, packed);
+    assertEquals(
+      await readBounded(`${dir}/n.gz`, { limit: 1000, gunzip: true }),
+      noise,
+    );
+    await Deno.writeFile(`${dir}/z.gz`, await gzip(new Uint8Array(2000)));
+    const e = await assertRejects(
+      () => readBounded(`${dir}/z.gz`, { limit: 1024, gunzip: true }),
+      BoundedReadError,
+    );
+    assertEquals(
+      e.message,
+      `Cannot read ${dir}/z.gz: it inflates to more than the 1.0 KiB a file may be`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

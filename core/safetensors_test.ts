@@ -687,3 +687,19 @@ Deno.test("decodeSafetensors() refuses a shape whose first dimensions already fi
     [2, 1],
   );
 });
+
+Deno.test("decodeSafetensors() with expect refuses a tensor missing a trailing dimension of size 1", () => {
+  const w = rawFile(
+    { w: { dtype: "F32", shape: [2], data_offsets: [0, 8] } },
+    8,
+  );
+  rejects(w, 'tensor "w" has shape [2], expected [2,1]', {
+    expect: new Map([["w", [2, 1]]]),
+  });
+  const w21 = rawFile({
+    w: { dtype: "F32", shape: [2, 1], data_offsets: [0, 8] },
+  }, 8);
+  rejects(w21, 'tensor "w" has shape [2,1], expected [2]', {
+    expect: new Map([["w", [2]]]),
+  });
+});

@@ -555,3 +555,71 @@ Deno.test("readPickle() reads _rebuild_tensor_v3's dtype, its 7th argument, and 
     "a persistent id that is not a torch storage",
   );
 });
+
+Deno.test("readPickle() refuses near misses of a state dict's structure: torch-like modules, a stack left over, a MARK popped, fractional sizes, APPEND and BUILD on the wrong thing", () => {
+  const refuse = (p: Uint8Array, message: string) =>
+    assertThrows(() => readPickle(p, "x.bin"), InteropError, message);
+  refuse(
+    bytes(0x80, 2, 0x63, "torch.nn\nFloatStorage\n", 0x2e),
+    "it names torch.nn.FloatStorage",
+  );
+  refuse(
+    bytes(0x80, 2, 0x63, "torchvision\nfloat32\n", 0x2e),
+    "it names torchvision.float32",
+  );
+  refuse(
+    bytes(0x80, 2, 0x4e, 0x4e, 0x2e),
+    "the pickle stops with a stack of 2",
+  );
+  refuse(bytes(0x80, 2, 0x28, 0x85, 0x2e), "the pickle pops an empty stack");
+  const pid = (numel: number[]) => [
+    0x28,
+    0x8c,
+    7,
+    "storage",
+    0x63,
+    "torch\nFloatStorage\n",
+    0x8c,
+    1,
+    "0",
+    0x8c,
+    3,
+    "cpu",
+    ...numel,
+    0x74,
+    0x51,
+  ];
+  const half = [0x47, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0]; // BINFLOAT 0.5
+  refuse(bytes(0x80, 2, ...pid(half), 0x2e), "a storage size below 0");
+  refuse(
+    bytes(
+      0x80,
+      2,
+      0x63,
+      "torch._utils\n_rebuild_tensor_v2\n",
+      0x28,
+      ...pid([0x4b, 4]),
+      ...half, // the offset
+      0x4b,
+      4,
+      0x85,
+      0x4b,
+      1,
+      0x85,
+      0x89,
+      0x4e,
+      0x74,
+      0x52,
+      0x2e,
+    ),
+    "a tensor offset below 0",
+  );
+  refuse(
+    bytes(0x80, 2, 0x7d, 0x4b, 1, 0x61, 0x2e),
+    "APPEND to something not a list",
+  );
+  refuse(
+    bytes(0x80, 2, 0x4b, 1, 0x4e, 0x62, 0x2e),
+    "BUILD on something that is neither a dict nor a tensor",
+  );
+});

@@ -285,3 +285,31 @@ Deno.test("checkpointBytes() is 1 MiB plus four float32 copies of each weight wi
   assertEquals(checkpointBytes(w, true), 1_048_576 + each(4));
   assertEquals(checkpointBytes(w, false), 1_048_576 + each(3));
 });
+
+Deno.test("loadCheckpoint() and readCheckpointState() refuse a state without an integer optimizerStep, a prng list or a string engine", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/ck`;
+  try {
+    for (
+      const [state, why] of [
+        [{ ...STATE, optimizerStep: "2" }, "lacks step, optimizerStep"],
+        [{ ...STATE, optimizerStep: undefined }, "lacks step, optimizerStep"],
+        [{ ...STATE, prng: "1,2,3,4" }, "lacks step, optimizerStep"],
+        [
+          { ...STATE, engines: [{ engine: 7, fromStep: 0 }] },
+          "its state's engines is not a list",
+        ],
+      ] as const
+    ) {
+      await Deno.writeFile(path, checkpointFile([], state));
+      await assertRejects(() => loadCheckpoint(path), CheckpointError, why);
+      await assertRejects(
+        () => readCheckpointState(path),
+        CheckpointError,
+        why,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
