@@ -331,7 +331,13 @@ export async function readJsonBounded(
     throw new BoundedReadError(
       `${shown} is not valid JSON (expected a ${
         options.what ?? "JSON file"
-      }): ${(e as Error).message.split("\n")[0]}`,
+      }): ${oneLine((e as Error).message)}`,
     );
   }
+}
+
+/** V8 quotes the text it failed on, line breaks included: keep every line
+ * (the closing quote and "is not valid JSON" come last) on one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s*[\r\n]+\s*/g, " ").trim();
 }

@@ -2,6 +2,7 @@ import {
   assert,
   assertEquals,
   assertIsError,
+  assertMatch,
   assertRejects,
 } from "@std/assert";
 import { within } from "./_within_test_util.ts";
@@ -223,6 +224,29 @@ Deno.test("readBounded() with gunzip bounds what a file inflates to, not its siz
     assertEquals(
       e.message,
       `Cannot read ${dir}/z.gz: it inflates to more than the 1.0 KiB a file may be`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readJsonBounded() keeps V8's whole parse message, on one line, when the bad text spans lines", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/process.json`,
+      'garbage{\n  "steps": 1\n}\n',
+    );
+    const e = await assertRejects(
+      () => readJsonBounded(`${dir}/process.json`, { limit: 1024 }),
+      BoundedReadError,
+    );
+    // V8 cuts the quoted text short ("garbage{ "...); what matters is that
+    // the quote closes and the message ends as V8 ends it, on one line.
+    assert(!e.message.includes("\n"), e.message);
+    assertMatch(
+      e.message,
+      /: Unexpected token 'g', "garbage\{ .*" ?(\.\.\.)? is not valid JSON$/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
