@@ -250,6 +250,11 @@ export function modelList(c: Pick<ExperimentConfig, "models">): string[] {
  *   configDiff(saved, { ...saved, steps: 100, tokenizer: "gpt2" }),
  *   '--tokenizer is "gpt2" but the run used "byte"; --steps is 100 but the run used 800',
  * );
+ * // An option the run had and this version lacks (a removed option).
+ * assertEquals(
+ *   configDiff({ ...saved, gone: "" } as never, saved),
+ *   '--gone is (none) but the run used ""',
+ * );
  * ```
  */
 export function configDiff(
@@ -261,9 +266,9 @@ export function configDiff(
     defaults: ADDED_KEYS,
     ignore: ignoredKeys(options.verified ?? false),
   }).map((d) =>
-    `--${flagOf(d.key)} is ${JSON.stringify(d.now)} but the run used ${
-      JSON.stringify(d.saved)
-    }`
+    `--${flagOf(d.key)} is ${
+      JSON.stringify(d.now) ?? "(none)"
+    } but the run used ${JSON.stringify(d.saved) ?? "(none)"}`
   ).join("; ");
 }
 

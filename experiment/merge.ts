@@ -314,13 +314,9 @@ function checkCell(
     throw new ConfigError(
       `Cannot merge ${dir}: cell ${cell.name}'s folder ${cell.out} holds another run (${
         d.key === "seed" ? "its seed" : `--${flagOf(d.key)}`
-      } is ${JSON.stringify(d.saved)} there but ${
-        JSON.stringify(d.now)
-      } in the cell): a folder copied or edited by hand, or another sweep's; re-run the cell in a folder of its own`
-        .replace(
-          /"/g,
-          "",
-        ),
+      } is ${shownValue(d.saved)} there but ${
+        shownValue(d.now)
+      } in the cell): a folder copied or edited by hand, or another sweep's; re-run the cell in a folder of its own`,
     );
   }
 }
@@ -441,9 +437,9 @@ export function checkMergeable(
     if (diff.length > 0) {
       const d = diff[0];
       throw why(
-        `--${flagOf(d.key)} is ${JSON.stringify(d.now)} in ${run.dir} but ${
-          JSON.stringify(d.saved)
-        } in ${first.dir}`.replace(/"/g, ""),
+        `--${flagOf(d.key)} is ${shownValue(d.now)} in ${run.dir} but ${
+          shownValue(d.saved)
+        } in ${first.dir}`,
       );
     }
   }
@@ -808,4 +804,12 @@ export function measuredFigures(m: ModelResult): unknown {
     );
   };
   return strip(m);
+}
+
+/** An option's value in a merge's message: a path or name as it is, but an
+ * empty string as `""` and a value the run lacks as `(none)`, as
+ * configDiff (config.ts) shows them (a blank would read as a typo). */
+function shownValue(v: unknown): string {
+  if (v === undefined) return "(none)";
+  return typeof v === "string" && v !== "" ? v : JSON.stringify(v);
 }

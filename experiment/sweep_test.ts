@@ -315,6 +315,22 @@ Deno.test("checkMergeable() refuses runs that differ in data, tokenizer or an op
     ["lr", "seed"],
     "--dropout is 0.2 in b but",
   );
+  // An empty value reads "" (as a resume's refusal shows it), not a blank.
+  const from = run("b");
+  from.result = {
+    ...from.result,
+    config: { ...from.result.config, initFrom: "/tmp/R1" },
+  };
+  refused(
+    [run("a"), from],
+    ["seed"],
+    'Cannot merge a and b: --init-from is /tmp/R1 in b but "" in a (',
+  );
+  refused(
+    [from, run("a")],
+    ["seed"],
+    'Cannot merge b and a: --init-from is "" in a but /tmp/R1 in b (',
+  );
   refused(
     [run("a"), run("c", {}, { tokenizer: "bpe-x" })],
     ["seed"],
