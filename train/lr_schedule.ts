@@ -37,18 +37,9 @@ export function warmupCosine(
 ): (step: number) => number {
   const { peak, warmup, total } = options;
   const min = options.min ?? peak / 10;
-  if (!(peak > 0) || !(min >= 0) || min > peak) {
-    throw new RangeError(
-      `warmupCosine: need 0 ≤ min ≤ peak and peak > 0, got peak ${peak}, min ${min}`,
-    );
-  }
-  if (
-    !Number.isInteger(warmup) || warmup < 0 || !Number.isInteger(total) ||
-    total < warmup
-  ) {
-    throw new RangeError(
-      `warmupCosine: warmup and total must be integers with 0 ≤ warmup ≤ total, got ${warmup}, ${total}`,
-    );
+  const problems = scheduleProblems(options);
+  if (problems.length > 0) {
+    throw new RangeError(`warmupCosine: ${problems.join("; ")}`);
   }
   return (step: number) => {
     if (!(step >= 0)) {
@@ -59,4 +50,43 @@ export function warmupCosine(
     const progress = (step - warmup) / (total - warmup);
     return min + 0.5 * (peak - min) * (1 + Math.cos(Math.PI * progress));
   };
+}
+
+/** Each field of the options that is missing or out of range, by name with
+ * what it accepts (all of them at once: `{}` names peak, warmup and total). */
+function scheduleProblems(o: WarmupCosineOptions): string[] {
+  const got = (v: unknown) =>
+    v === undefined
+      ? "it is missing"
+      : `got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`;
+  const isNumber = (v: unknown): v is number =>
+    typeof v === "number" && Number.isFinite(v);
+  const isCount = (v: unknown): v is number =>
+    Number.isInteger(v) && (v as number) >= 0;
+  const problems: string[] = [];
+  if (!isNumber(o.peak) || !(o.peak > 0)) {
+    problems.push(`peak must be a finite number > 0, ${got(o.peak)}`);
+  }
+  if (!isCount(o.warmup)) {
+    problems.push(`warmup must be an integer ≥ 0, ${got(o.warmup)}`);
+  }
+  if (!isCount(o.total)) {
+    problems.push(`total must be an integer ≥ warmup, ${got(o.total)}`);
+  } else if (isCount(o.warmup) && o.total < o.warmup) {
+    problems.push(
+      `total must be ≥ warmup (0 ≤ warmup ≤ total), got total ${o.total}, warmup ${o.warmup}`,
+    );
+  }
+  if (
+    o.min !== undefined &&
+    (!isNumber(o.min) || !(o.min >= 0) ||
+      (isNumber(o.peak) && o.min > o.peak))
+  ) {
+    problems.push(
+      `min must be a number with 0 ≤ min ≤ peak (default peak / 10), ${
+        got(o.min)
+      }${isNumber(o.min) ? ` with peak ${o.peak}` : ""}`,
+    );
+  }
+  return problems;
 }

@@ -326,6 +326,51 @@ Deno.test("warmupCosine() rises linearly, peaks, decays by a half cosine and hol
   );
 });
 
+Deno.test("warmupCosine() names each missing or invalid field and what it accepts, all at once", () => {
+  // It said "need 0 ≤ min ≤ peak and peak > 0, got peak undefined, min NaN"
+  // for {}, and nothing of warmup and total.
+  const refused = (options: unknown, text: string) =>
+    assertThrows(
+      () => warmupCosine(options as never),
+      RangeError,
+      text,
+    );
+  refused(
+    {},
+    "warmupCosine: peak must be a finite number > 0, it is missing; " +
+      "warmup must be an integer ≥ 0, it is missing; " +
+      "total must be an integer ≥ warmup, it is missing",
+  );
+  refused(
+    { peak: "1e-3", warmup: 0, total: 1 },
+    'warmupCosine: peak must be a finite number > 0, got "1e-3"',
+  );
+  refused(
+    { peak: Infinity, warmup: 0, total: 1 },
+    "peak must be a finite number > 0, got Infinity",
+  );
+  refused(
+    { peak: 1, warmup: 1.5, total: 4 },
+    "warmupCosine: warmup must be an integer ≥ 0, got 1.5",
+  );
+  refused(
+    { peak: 1, warmup: 1, total: NaN },
+    "warmupCosine: total must be an integer ≥ warmup, got NaN",
+  );
+  refused(
+    { peak: 1, warmup: 5, total: 4 },
+    "warmupCosine: total must be ≥ warmup (0 ≤ warmup ≤ total), got total 4, warmup 5",
+  );
+  refused(
+    { peak: 1, warmup: 0, total: 4, min: 2 },
+    "warmupCosine: min must be a number with 0 ≤ min ≤ peak (default peak / 10), got 2 with peak 1",
+  );
+  refused(
+    { peak: 1, warmup: 0, total: 4, min: null },
+    "min must be a number with 0 ≤ min ≤ peak (default peak / 10), got null",
+  );
+});
+
 Deno.test("warmupCosine() reaches the peak at step warmup, and allows warm-up 0, min = peak and total = warmup", () => {
   // Closed form, 1e-15: lr(s) = peak·(s + 1)/warmup for s < warmup, then
   // min + ½(peak − min)(1 + cos(π(s − warmup)/(total − warmup))), so
@@ -349,7 +394,7 @@ Deno.test("warmupCosine() reaches the peak at step warmup, and allows warm-up 0,
   assertThrows(
     () => warmupCosine({ peak: 0, warmup: 0, total: 1, min: 0 }),
     RangeError,
-    "peak > 0",
+    "peak must be a finite number > 0, got 0",
   );
 });
 
