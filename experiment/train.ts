@@ -30,6 +30,7 @@ import {
   Transformer,
 } from "@d3pm/transformer";
 import { checkSeed, checkWeights } from "./_weights.ts";
+import { retrainedWarning } from "./_retrained.ts";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import type { RunData } from "./data.ts";
 import {
@@ -182,6 +183,10 @@ export async function trainContestant(
     throw new ConfigError(
       `${only}, not the ${ctx.engine.kind} engine; use --engine tfjs`,
     );
+  }
+  if (c.resume) {
+    const warning = await retrainedWarning(folder, seed, kind);
+    if (warning) console.error(warning);
   }
   const model = buildModel(entrant, seed, ctx);
   let initFrom: InitFigures | undefined;

@@ -510,6 +510,58 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
   }
 });
 
+Deno.test("a --resume that trains again a model whose weights fail their check, with no checkpoint to resume from, says so in one warning line", async () => {
+  // Plant: trainContestant not calling retrainedWarning (the code before:
+  // the AR was trained again in silence).
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/run`;
+    const args = [
+      "--preset",
+      "micro",
+      "--steps",
+      "6",
+      "--warmup",
+      "1",
+      ...FAST_EVAL,
+      "--judge",
+      "self",
+      "--out",
+      out,
+    ];
+    const first = await runScript("examples/experiment.ts", args);
+    assertEquals(first.code, 0, first.stderr);
+    const ar = `${out}/seed-0/ar`;
+    await Deno.copyFile(
+      `${out}/seed-0/d3pm/model.safetensors`,
+      `${ar}/model.safetensors`,
+    );
+    await Deno.remove(`${ar}/checkpoint.safetensors`);
+    const resumed = await runScript("examples/experiment.ts", [
+      ...args,
+      "--resume",
+    ]);
+    assertEquals(resumed.code, 0, resumed.stderr);
+    const warnings = resumed.stderr.split("\n").filter((l) =>
+      l.startsWith("warning:")
+    );
+    assertEquals(warnings.length, 1, resumed.stderr);
+    assertStringIncludes(
+      warnings[0],
+      `warning: ${ar}/model.safetensors is not the weights this run wrote there: SHA-256 `,
+    );
+    assertStringIncludes(
+      warnings[0],
+      `with no ${ar}/checkpoint.safetensors to resume from, the ar model of seed 0 is trained again from its first step, replacing it`,
+    );
+    // Trained again: its own weights, recorded, and a checkpoint.
+    await new RunFolder(out).verifyWeights(0, "ar");
+    assert(await Deno.stat(`${ar}/checkpoint.safetensors`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // A sweep's finished cell: results.json measured with the cell's
 // configuration but `data` as --data, and `record` as its data.json.
 async function sweepCell(

@@ -1,0 +1,36 @@
+import { assertEquals, assertMatch } from "@std/assert";
+import { retrainedWarning } from "./_retrained.ts";
+import { RunFolder } from "./run_folder.ts";
+
+Deno.test("retrainedWarning() names a trained model whose weights fail their check when no checkpoint resumes it, and nothing else", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    const weights = folder.weightsPath(0, "ar");
+    const warning = () => retrainedWarning(folder, 0, "ar");
+    // Nothing trained yet: a first training, not a retraining.
+    assertEquals(await warning(), undefined);
+    await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+    await Deno.writeTextFile(weights, "the AR's weights");
+    assertEquals(await warning(), undefined); // no process.json: unfinished
+    await folder.writeProcess(0, "ar", { kind: "autoregressive" });
+    // Its own weights, no checkpoint: passes its check, not this warning.
+    assertEquals(await warning(), undefined);
+    // Another model's weights copied in (the D3PM's, say).
+    await Deno.writeTextFile(weights, "the D3PM's weights");
+    const line = await warning();
+    assertMatch(
+      line ?? "",
+      new RegExp(
+        `^warning: ${weights} is not the weights this run wrote there: SHA-256 [0-9a-f]{12}…, where its process.json records [0-9a-f]{12}… \\(copied from another seed or run, or changed\\); with no ${
+          folder.checkpointPath(0, "ar")
+        } to resume from, the ar model of seed 0 is trained again from its first step, replacing it$`,
+      ),
+    );
+    // A checkpoint resumes it and rewrites the weights: nothing to say.
+    await Deno.writeTextFile(folder.checkpointPath(0, "ar"), "");
+    assertEquals(await warning(), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
