@@ -431,6 +431,7 @@ function stillClean(dir: string, known: Clean): boolean {
   return true;
 }
 
+// lstat, not core's pathExists: a config.json link, dangling too, makes a run.
 async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);

@@ -124,6 +124,20 @@ Deno.test("checkRunId() accepts relative paths of plain names and refuses traver
   }
 });
 
+Deno.test("a folder whose config.json is a dangling link is a run: its model folders are not listed or resolved as runs", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/a/seed-0/ar`, { recursive: true });
+    await Deno.writeTextFile(`${root}/a/seed-0/ar/config.json`, "{}");
+    await Deno.symlink(`${root}/gone.json`, `${root}/a/config.json`);
+    // Planted: exists() by stat (core's pathExists) lists a/seed-0/ar.
+    assertEquals((await findRuns(root)).map((r) => r.id), ["a"]);
+    assertEquals(await resolveRun(root, "a/seed-0/ar"), undefined);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("findRuns() lists runs and sweep members by id, and skips hidden folders and symlinks out of the root", async () => {
   const s = await setup();
   try {
