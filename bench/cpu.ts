@@ -95,11 +95,14 @@ function model(d: number, m: number): ModelConfig {
 const USAGE = {
   command: "deno task bench:cpu",
   summary:
-    `Times a training step at the tiny and the reference shape by the tfjs blas
-path, the @d3pm/cpu kernels in the plan's order (a lower bound of the CPU
-engine's step) and PyTorch eager (when importable), alternating round by round
-in one process window; the kernels one by one; a 1024³ sgemm; tight JS against
-the WebAssembly SIMD kernels. Prints JSON lines.`,
+    `Times a training step at the tiny and the reference shape by the CPU engine
+(cpu-engine: the step --engine cpu trains with, the row every headline figure
+comes from; cpu-engine-1t on one thread; cpu-engine-d3pm, at the tiny shape,
+the D3PM's step), the tfjs blas path (tfjs-blas), the @d3pm/cpu kernels in the
+plan's order (cpu-kernels: a lower bound of the CPU engine's step) and PyTorch
+eager (pytorch, when importable), alternating round by round in one process
+window; the kernels one by one; a 1024³ sgemm; tight JS against the
+WebAssembly SIMD kernels. Prints JSON lines.`,
   options: {
     shapes: {
       kind: "string",

@@ -25,13 +25,14 @@ const SUMMARY =
 denoiser, absorbing-state diffusion, MDLM objective) on WikiText (or your own
 text: --data) with matched token budgets; evaluates both (NLL, bits per token,
 perplexity, bits per byte — diffusion figures are ELBO upper bounds, with an
-exact discrete-time bound on a subset), measures generation speed (batches/s and tokens/s at batch size 4) and
-sample quality (generative perplexity under a judge: by default a separate AR
-model, trained once and cached; with the samples' entropy), and infilling;
-across seeds. --models ar,d3pm,mlm adds a BERT-style masked language model on
-the D3PM's backbone, evaluated on the same tasks. Writes a run folder:
-config.json, data.json (each split's SHA-256 and the tokenizer), metrics.jsonl,
-checkpoints (safetensors), samples.txt, results.json, report.md, loss.svg and
+exact discrete-time bound on a subset), measures generation speed (batches/s
+and tokens/s at --gen-batch rows a batch, default ${OPTIONS.genBatch.default}) and sample quality
+(generative perplexity under a judge: by default a separate AR model, trained
+once and cached; with the samples' entropy), and infilling; across seeds.
+--models ar,d3pm,mlm adds a BERT-style masked language model on the D3PM's
+backbone, evaluated on the same tasks. Writes a run folder: config.json,
+data.json (each split's SHA-256 and the tokenizer), metrics.jsonl, checkpoints
+(safetensors), samples.txt, results.json, report.md, loss.svg and
 speed_quality.svg.
 
 Defaults below are the tiny preset's; --preset changes them all.`;

@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { flagOf } from "@d3pm/cli";
 import { OPTION_GROUPS, OPTIONS, SWEEP_OWNED } from "@d3pm/experiment";
-import { runTool } from "./_run.ts";
+import { runScript, runTool } from "./_run.ts";
 
 /** Each `HEADING options:` section of a help text with the flags under it. */
 function sections(text: string): { heading: string; flags: string[] }[] {
@@ -168,3 +168,24 @@ function assertOwnGroups(found: { heading: string; flags: string[] }[]): void {
     }
   }
 }
+
+Deno.test("deno task experiment --help's summary is wrapped within 80 columns and gives the speed's batch as --gen-batch's, not a fixed 4; bench:cpu --help names the cpu-engine row", async () => {
+  const r = await runTool("experiment.ts", ["--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  const summary = r.stdout.split("\nDefaults below")[0];
+  const wide = summary.split("\n").filter((l) => [...l].length > 80);
+  assertEquals(wide, []);
+  const flat = summary.replace(/\s+/g, " ");
+  assertStringIncludes(
+    flat,
+    "tokens/s at --gen-batch rows a batch, default 4)",
+  );
+  assert(!flat.includes("at batch size 4"), flat);
+  const cpu = await runScript("bench/cpu.ts", ["--help"], 60_000);
+  assertEquals(cpu.code, 0, cpu.stderr);
+  const about = cpu.stdout.split("\nOptions:")[0];
+  assertEquals(about.split("\n").filter((l) => [...l].length > 80), []);
+  for (const row of ["cpu-engine:", "tfjs-blas", "cpu-kernels", "pytorch"]) {
+    assertStringIncludes(about.replace(/\s+/g, " "), row);
+  }
+});
