@@ -90,12 +90,85 @@ Models: ${c.nLayer} layers, d_model ${c.dModel}, ${c.nHead} heads, context ${c.b
 ${
     r.results[0]?.parameters ?? "?"
   } parameters each; ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens
-(${tokens} tokens) per model, matched. ${
+(${tokens} tokens) ${budgetSentence(r, tokens)} ${
     // results.json's seconds are this process's: after a --resume, only
     // the last session's (training's seconds below count every session).
     c.resume ? "This session (a --resume) took" : "The run took"} ${
     fixed(r.seconds / 60, 1)
   } minutes.${mixedEngines(r)}${evaluatedElsewhere(r)}`;
+}
+
+// The budget after "(N tokens)": "per model, matched." when no model
+// started from another's weights; else each such model's source (its
+// tokens and FLOPs) and its total, and "matched" only when every model's
+// total is the same (a run's AR and its adapted D3PM are not).
+function budgetSentence(r: ExperimentResult, tokens: number): string {
+  const adapted = r.results.filter((m) => m.training.initFrom);
+  if (adapted.length === 0) return "per model, matched.";
+  const total = (m: ModelResult) => {
+    const from = m.training.initFrom;
+    return from ? tokens + (from.tokens ?? NaN) : tokens;
+  };
+  const parts = kindsOf(r).flatMap((k) => {
+    const own = r.results.filter((m) => m.model === k && m.training.initFrom);
+    if (own.length === 0) return [];
+    const seeds = own.map((m) => m.training.initFrom!.seed);
+    const sameSeeds = own.length > 1 &&
+      own.every((m, i) => m.seed === seeds[i]);
+    const each = own.map((m) => (note: string) => {
+      const from = m.training.initFrom!;
+      const what = `the ${label(from.model).short} of ${from.dir} (${note})`;
+      if (from.tokens === undefined || from.flops === undefined) {
+        return `${what}, an imported checkpoint: its training is not known, not counted`;
+      }
+      const mine = 6 * m.parameters * tokens;
+      return `${what}, trained on ${from.tokens} tokens (${
+        flopsText(from.flops)
+      }): in all ${total(m)} tokens, ${flopsText(mine + from.flops)}`;
+    });
+    // A cost every seed shares is said once.
+    const shared = new Set(each.map((f) => f(""))).size === 1 &&
+      (sameSeeds || new Set(seeds).size === 1);
+    const text = shared
+      ? `from ${
+        each[0](
+          sameSeeds
+            ? "each seed's own"
+            : `seed ${[...new Set(seeds)].join(", ")}`,
+        )
+      }`
+      : own.map((m, i) =>
+        `at seed ${m.seed} from ${each[i](`seed ${seeds[i]}`)}`
+      )
+        .join("; ");
+    return [`The ${label(k).short} started ${text}.`];
+  });
+  const totals = new Set(r.results.map(total));
+  const matched = kindsOf(r).length > 1 && totals.size === 1 &&
+    Number.isFinite([...totals][0]);
+  return `per model of its own training (${
+    flopsText(6 * (r.results[0]?.parameters ?? NaN) * tokens)
+  }, 6 · parameters · tokens). ${parts.join(" ")} ${
+    matched
+      ? "Total compute matched."
+      : [...totals].some((t) => !Number.isFinite(t))
+      ? "Total compute not known: an imported source's training is not."
+      : kindsOf(r).length > 1
+      ? "Total compute not matched: the models' totals differ."
+      : "One contestant: nothing to match here; compare its total with other runs'."
+  }`;
+}
+
+/** FLOPs with an SI prefix, three significant digits: `4.05 TFLOP`. */
+function flopsText(x: number): string {
+  if (!Number.isFinite(x)) return "? FLOP";
+  const units = ["", "k", "M", "G", "T", "P", "E"];
+  let u = 0;
+  while (x >= 1000 && u < units.length - 1) {
+    x /= 1000;
+    u++;
+  }
+  return `${x.toPrecision(3)} ${units[u]}FLOP`;
 }
 
 // The contestants that trained and evaluated on an engine of their own

@@ -229,3 +229,161 @@ Deno.test("report.md says which engine trained and which evaluated a model a res
     true,
   );
 });
+
+Deno.test("report.md's budget counts an --init-from source's tokens and FLOPs, and says matched only when the totals are", async () => {
+  const { resolveConfig } = await import("./config.ts");
+  const { writeReport } = await import("./report.ts");
+  const { RunFolder } = await import("./run_folder.ts");
+  type Result = import("./results.ts").ModelResult;
+  const config = resolveConfig({ preset: "micro", models: "ar,d3pm" });
+  const own = config.steps * config.batchSize * config.blockLength;
+  const model = (
+    kind: string,
+    seed: number,
+    from?: { tokens?: number; seed?: number; dir?: string },
+  ): Result => ({
+    model: kind,
+    seed,
+    parameters: 1000,
+    training: {
+      seconds: 1,
+      lastLoss: 3,
+      tokens: own,
+      ...(from
+        ? {
+          initFrom: {
+            dir: from.dir ?? "runs/src",
+            seed: from.seed ?? seed,
+            model: "ar",
+            parameters: 1000,
+            ...(from.tokens !== undefined
+              ? { tokens: from.tokens, flops: 6 * 1000 * from.tokens }
+              : {}),
+          },
+        }
+        : {}),
+    },
+    test: { nll: 3, bpt: 4.3, ppl: 20, tokens: 64, bound: kind !== "ar" },
+    generation: {
+      speed: {
+        batches: 1,
+        seconds: 1,
+        batchesPerSecond: 1,
+        tokensPerSecond: 64,
+      },
+      genPpl: 100,
+      entropy: 4,
+    },
+    curve: [],
+  } as unknown as Result);
+  const report = async (results: Result[]) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/metrics.jsonl`, "");
+      await writeReport({
+        command: "test",
+        config: { ...config, out: dir },
+        backend: "blas",
+        engine: "cpu (auto: no GPU)",
+        tokenizer: { id: "byte", vocabSize: 260 },
+        data: {
+          source: "synthetic",
+          trainTokens: 1000,
+          testTokens: 640,
+          bytesPerToken: 3.7,
+          unigramEntropy: 4,
+        },
+        judge: "none",
+        results,
+        seconds: 60,
+      }, new RunFolder(dir));
+      const text = await Deno.readTextFile(`${dir}/report.md`);
+      return text.replaceAll("\n", " ").split("The run took")[0];
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+  // Hand-computed: micro trains `own` tokens a model; 1000 parameters, so
+  // 6000 FLOPs a token. A source of 3 × own tokens: in all 4 × own.
+  const flops = (tokens: number) => {
+    let x = 6000 * tokens, u = 0;
+    while (x >= 1000) (x /= 1000, u++);
+    return `${x.toPrecision(3)} ${["", "k", "M", "G", "T"][u]}FLOP`;
+  };
+  const line = `the AR of runs/src (seed 0), trained on ${3 * own} tokens (${
+    flops(3 * own)
+  }): in all ${4 * own} tokens, ${flops(4 * own)}.`;
+  // The AR trained from scratch beside the adapted D3PM: not matched.
+  const mixed = await report([
+    model("ar", 0),
+    model("d3pm", 0, { tokens: 3 * own }),
+  ]);
+  assertEquals(mixed.includes(`The D3PM started from ${line}`), true, mixed);
+  assertEquals(mixed.includes("per model, matched"), false, mixed);
+  assertEquals(
+    mixed.includes("Total compute not matched: the models' totals differ."),
+    true,
+    mixed,
+  );
+  // The D3PM alone: nothing in the run to match it with.
+  const alone = await report([model("d3pm", 0, { tokens: 3 * own })]);
+  assertEquals(alone.includes(`The D3PM started from ${line}`), true, alone);
+  assertEquals(
+    /\bmatched\b/.test(alone.replace("nothing to match", "")),
+    false,
+    alone,
+  );
+  // Two models whose totals agree: matched.
+  const both = await report([
+    model("ar", 0, { tokens: 3 * own }),
+    model("d3pm", 0, { tokens: 3 * own }),
+  ]);
+  assertEquals(both.includes("Total compute matched."), true, both);
+  // Two seeds, each from its own seed's source: said once.
+  const seeds = await report([
+    model("d3pm", 0, { tokens: 3 * own }),
+    model("d3pm", 1, { tokens: 3 * own }),
+  ]);
+  assertEquals(
+    seeds.includes(
+      `The D3PM started from ${line.replace("seed 0", "each seed's own")}`,
+    ),
+    true,
+    seeds,
+  );
+  // Seeds whose sources differ: one clause each.
+  const apart = await report([
+    model("d3pm", 0, { tokens: 3 * own }),
+    model("d3pm", 1, { tokens: own }),
+  ]);
+  assertEquals(
+    apart.includes(
+      `at seed 1 from the AR of runs/src (seed 1), trained on ${own} tokens (${
+        flops(own)
+      }): in all ${2 * own} tokens, ${flops(2 * own)}.`,
+    ),
+    true,
+    apart,
+  );
+  // An imported checkpoint: not counted, and said; never matched.
+  const imported = await report([model("ar", 0), model("d3pm", 0, {})]);
+  assertEquals(
+    imported.includes("an imported checkpoint: its training is not known"),
+    true,
+    imported,
+  );
+  assertEquals(
+    imported.includes(
+      "Total compute not known: an imported source's training is not.",
+    ),
+    true,
+    imported,
+  );
+  // Without --init-from, the line is as it was.
+  const plain = await report([model("ar", 0), model("d3pm", 0)]);
+  assertEquals(
+    plain.includes(`(${own} tokens) per model, matched.`),
+    true,
+    plain,
+  );
+});

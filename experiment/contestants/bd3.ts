@@ -107,7 +107,7 @@ export const BD3: Contestant<BlockDiffusion> = {
           : ""
       }, reading [x_t ; x_0] (twice the block's positions per pass)${
         c.initFrom
-          ? `, starting from the weights of ${c.initFrom} (results.json, training.initFrom, has the source's training tokens and FLOPs)`
+          ? `, starting from the weights of ${c.initFrom} (the budget above counts the source's training tokens and FLOPs into the BD3's total)`
           : ""
       }. ${staggerSentence(c).replace(/^Its/, "The BD3's")}`,
   },

@@ -203,7 +203,7 @@ const REPORT: ContestantReport = {
         : ""
     }${
       c.initFrom
-        ? `The D3PM starts from the weights of ${c.initFrom} (results.json, training.initFrom, has the source's training tokens and FLOPs, the D3PM's total compute being theirs plus its own; an imported checkpoint's training is not known, and not counted)${
+        ? `The D3PM starts from the weights of ${c.initFrom} (the budget above counts the source's training tokens and FLOPs into the D3PM's total, as results.json's training.initFrom holds them; an imported checkpoint's training is not known, and not counted)${
           c.annealSteps
             ? `, its attention relaxed from causal to bidirectional over the first ${c.annealSteps} steps`
             : ""
