@@ -32,6 +32,7 @@ export {
   variantFolder,
   type VariantResult,
 } from "./ablation.ts";
+export * from "./adaptation.ts";
 export * from "./epochs_analysis.ts";
 export * from "./epochs_scale.ts";
 export * from "./epochs_runner.ts";

@@ -1,0 +1,240 @@
+/**
+ * The command line of `deno task study adaptation`: the adaptation study
+ * (`@d3pm/experiment/studies`' `adaptationSweep`) planned as a sweep, run
+ * by the sweep's executors, its table collected from the cells.
+ *
+ * @module
+ */
+import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
+import { parseSeeds, saveSweep, shellQuote } from "@d3pm/experiment";
+import {
+  adaptationCells,
+  type AdaptationOptions,
+  adaptationSweep,
+  collectAdaptation,
+  experimentArgs,
+} from "@d3pm/experiment/studies";
+
+/** The repository (where the cells run). */
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
+  .replace(/\/$/, "");
+
+/** The study's options. */
+export const ADAPTATION_OPTIONS = {
+  preset: {
+    kind: "choice",
+    choices: ["micro", "tiny", "small", "paper"],
+    default: "tiny",
+    help: "model preset of every run",
+  },
+  seeds: {
+    kind: "string",
+    value: "SEEDS",
+    default: "0..2",
+    help: "seeds: N (0..N−1), A..B or A,B,… — every row once per seed",
+  },
+  steps: {
+    kind: "integer",
+    min: 2,
+    help:
+      "steps of the whole budget: the scratch AR and D3PM train them all, source + adaptation add up to them (default: the preset's)",
+  },
+  sourceSteps: {
+    kind: "integer",
+    min: 1,
+    help:
+      "steps of the source AR and MLM; the adapted D3PMs train the rest (default: half the budget, the 500 + 500 split at tiny)",
+  },
+  annealSteps: {
+    kind: "integer",
+    min: 1,
+    help:
+      "the annealed row's steps from causal to bidirectional attention (default: half the adaptation, 250 at tiny)",
+  },
+  engine: {
+    kind: "choice",
+    choices: ["auto", "tfjs", "webgpu", "cpu"],
+    help: "training engine of every run (default: the preset's)",
+  },
+  dir: {
+    kind: "string",
+    value: "DIR",
+    default: "runs/study-adaptation",
+    help: "the study's folder (sweep.json, cells/<cell>/, logs/, the table)",
+  },
+  on: {
+    kind: "choice",
+    choices: ["local", "slurm"],
+    default: "local",
+    help:
+      "run the cells here (local) or as Slurm job arrays, one per wave (slurm)",
+  },
+  jobs: {
+    kind: "integer",
+    min: 1,
+    max: 256,
+    help: "local: cells at once (default 1; the cores are divided among them)",
+  },
+  dryRun: {
+    kind: "boolean",
+    default: false,
+    help: "slurm: print the sbatch scripts, submit nothing",
+  },
+  sweep: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run nothing: write DIR/sweep.json and print the cells (deno task sweep run DIR --on … runs them)",
+  },
+  cell: {
+    kind: "string",
+    value: "NAME",
+    help: "run one cell (what the sweep's executors call)",
+  },
+  collect: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run nothing: gather the finished cells into DIR/adaptation.md and adaptation.json",
+  },
+} as const;
+
+const SUMMARY =
+  `The adaptation study at matched total compute: per seed, an AR and a D3PM
+trained from scratch over the whole budget; a source run (an AR and an MLM
+over the first --source-steps); and three D3PMs over the rest, each starting
+from that seed's source (--init-from): from the AR, from the AR with
+attention-mask annealing and shift, and from the MLM. The cells are one
+deno task experiment run each, planned as a sweep in two waves (the adapted
+D3PMs after the sources) and run by the sweep's executors; then the table
+(mean ± sd over seeds per row: test BPT, validation, below the unigram
+entropy, gen PPL under the judge with each seed's 95% interval, entropy,
+infill exact match) is written to DIR/adaptation.md and DIR/adaptation.json.
+A cell with results.json is skipped, an interrupted one resumed: run the
+same command again to finish a study.`;
+
+const EPILOGUE = `Examples:
+  deno task study adaptation                                   # tiny, seeds 0..2, one cell at a time
+  deno task study adaptation --on local --jobs 2
+  deno task study adaptation --on slurm --dry-run              # print both waves' scripts
+  deno task study adaptation --preset micro --seeds 0..1 --dir runs/ad-micro
+  deno task study adaptation --collect                         # the table from what has finished`;
+
+/** The study's `--help`. */
+export const ADAPTATION_USAGE = {
+  command: "deno task study adaptation",
+  summary: SUMMARY,
+  options: ADAPTATION_OPTIONS,
+  epilogue: EPILOGUE,
+};
+
+/**
+ * Run the study with its command-line arguments (those after
+ * `adaptation`).
+ *
+ * @param argv The arguments.
+ */
+export async function studyAdaptation(argv: string[]): Promise<void> {
+  const line = parseCommandLine(argv, ADAPTATION_OPTIONS);
+  if (line.help) {
+    console.log(usageText(ADAPTATION_USAGE).trimEnd());
+    return;
+  }
+  const v = line.values;
+  const options: AdaptationOptions = {
+    preset: v.preset,
+    seeds: parseSeeds(v.seeds),
+    dir: v.dir.replace(/\/+$/, ""),
+    ...(v.steps !== undefined ? { steps: v.steps } : {}),
+    ...(v.sourceSteps !== undefined ? { sourceSteps: v.sourceSteps } : {}),
+    ...(v.annealSteps !== undefined ? { annealSteps: v.annealSteps } : {}),
+    ...(v.engine !== undefined ? { engine: v.engine } : {}),
+  };
+  const modes = [
+    v.sweep && "--sweep",
+    v.cell !== undefined && "--cell",
+    v.collect && "--collect",
+  ].filter(Boolean);
+  if (modes.length > 1) {
+    throw new UsageError(
+      `Options ${
+        modes.join(" and ")
+      } do not go together: --sweep, --cell NAME or --collect`,
+    );
+  }
+  if (v.jobs !== undefined && v.on !== "local") {
+    throw new UsageError(
+      "Option --jobs applies only to --on local, not --on slurm: leave it out",
+    );
+  }
+  if (v.dryRun && v.on !== "slurm") {
+    throw new UsageError(
+      "Option --dry-run applies only to --on slurm, not --on local: leave it out",
+    );
+  }
+  if (v.cell !== undefined) return await runCell(options, v.cell);
+  if (v.collect) return await collect(options);
+  const sweep = await saveSweep(adaptationSweep(options));
+  if (v.sweep) {
+    console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
+    for (const c of sweep.cells) {
+      console.log(
+        `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
+          c.args.map(shellQuote).join(" ")
+        }`,
+      );
+    }
+    console.log(
+      `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
+    );
+    return;
+  }
+  // The sweep's own executors, as `deno task sweep run DIR` would run them
+  // (a local run ends with the collect step).
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}/examples/sweep.ts`,
+      "run",
+      sweep.dir,
+      "--on",
+      v.on,
+      ...(v.jobs !== undefined ? ["--jobs", String(v.jobs)] : []),
+      ...(v.dryRun ? ["--dry-run"] : []),
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (code !== 0) Deno.exit(code);
+}
+
+/** One cell: its `deno task experiment` run, exit code passed on. */
+async function runCell(options: AdaptationOptions, name: string) {
+  const cell = adaptationCells(options).find((c) => c.name === name);
+  if (!cell) {
+    throw new UsageError(
+      `Unknown cell "${name}" of the adaptation study: --cell takes a name of its plan (deno task study adaptation --sweep lists them)`,
+    );
+  }
+  const args = experimentArgs(cell);
+  console.error(
+    `cell ${name}: deno task experiment ${args.map(shellQuote).join(" ")}`,
+  );
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}/examples/experiment.ts`, ...args],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (code !== 0) Deno.exit(code);
+}
+
+/** The collect step: the table, and where it went. */
+async function collect(options: AdaptationOptions) {
+  const t = await collectAdaptation(options);
+  console.log(
+    `${options.dir}/adaptation.md, adaptation.json: ${
+      t.rows.filter((r) => r.seeds.length).length
+    } rows${t.missing.length ? `; not finished: ${t.missing.join(", ")}` : ""}`,
+  );
+}

@@ -1,0 +1,615 @@
+/**
+ * The adaptation study (`deno task study adaptation`): a D3PM started from
+ * a trained AR or MLM model's weights (`--init-from`), against a D3PM and
+ * an AR trained from scratch, at matched total compute. A source run trains
+ * the AR and the MLM for the first `sourceSteps` of the budget; each adapted
+ * D3PM trains the rest; the scratch models train the whole budget. So every
+ * row of the table but the sources' costs the same tokens and FLOPs.
+ *
+ * Its grid is a sweep of `deno task experiment` runs, one cell each: the
+ * scratch models and the source in wave 0, the adapted D3PMs (which read the
+ * source's weights) in wave 1. The table is made from the cells'
+ * `results.json`.
+ *
+ * @module
+ */
+import { flagOf } from "@d3pm/cli";
+import { writeFileAtomic } from "@d3pm/core";
+import { fixed, markdownTable, summarize } from "@d3pm/eval";
+import { resolveConfig } from "../config.ts";
+import { ConfigError } from "../options.ts";
+import { PRESETS } from "../presets.ts";
+import type { ExperimentResult, ModelResult } from "../results.ts";
+import { type StudyCell, studySweep, type Sweep } from "../sweep.ts";
+import { readStudyJson } from "./_results.ts";
+
+/** The study's sizes and folder. */
+export interface AdaptationOptions {
+  /** Model preset. */
+  preset: "micro" | "tiny" | "small" | "paper";
+  /** Seeds; each row is trained once per seed. */
+  seeds: readonly number[];
+  /** The study's folder (the sweep's: cells under `cells/`). */
+  dir: string;
+  /** Steps of the whole budget (default: the preset's). */
+  steps?: number;
+  /** Steps of the source models (default: half the budget). */
+  sourceSteps?: number;
+  /** Annealing steps of the annealed row (default: half the adaptation). */
+  annealSteps?: number;
+  /** The training engine of every cell (default: the preset's). */
+  engine?: string;
+}
+
+/** One row of the table: which cell and which of its models. */
+export interface AdaptationRow {
+  /** Its key, the cells' name prefix. */
+  key: string;
+  /** What it is, for people. */
+  label: string;
+  /** The cell kind that trains it. */
+  cell: string;
+  /** The model of that cell's results it reads. */
+  model: "ar" | "d3pm" | "mlm";
+}
+
+/**
+ * The table's rows, in order: the two from scratch, the three adapted
+ * D3PMs, and the two sources alone (half the compute).
+ */
+export const ADAPTATION_ROWS: readonly AdaptationRow[] = [
+  { key: "ar", label: "AR from scratch", cell: "ar", model: "ar" },
+  { key: "d3pm", label: "D3PM from scratch", cell: "d3pm", model: "d3pm" },
+  {
+    key: "from-ar",
+    label: "D3PM from the AR",
+    cell: "from-ar",
+    model: "d3pm",
+  },
+  {
+    key: "from-ar-anneal-shift",
+    label: "D3PM from the AR, annealing and shift",
+    cell: "from-ar-anneal-shift",
+    model: "d3pm",
+  },
+  {
+    key: "from-mlm",
+    label: "D3PM from the MLM",
+    cell: "from-mlm",
+    model: "d3pm",
+  },
+  {
+    key: "source-ar",
+    label: "the source AR alone",
+    cell: "source",
+    model: "ar",
+  },
+  {
+    key: "source-mlm",
+    label: "the source MLM alone",
+    cell: "source",
+    model: "mlm",
+  },
+];
+
+/** A cell of the study: one experiment run. */
+export interface AdaptationCell {
+  /** Folder-safe name: `<kind>_seed-<s>`. */
+  name: string;
+  /** Its kind (`ar`, `d3pm`, `source`, `from-ar`, …). */
+  kind: string;
+  /** Seed. */
+  seed: number;
+  /** 0: needs nothing; 1: starts from the same seed's source. */
+  wave: number;
+  /** Its run folder. */
+  out: string;
+  /** The experiment's options (camelCase keys), `--resume` included. */
+  options: Record<string, string | number | boolean>;
+}
+
+/** The budget's three step counts, defaults filled in and checked. */
+export function adaptationSteps(
+  options: AdaptationOptions,
+): { steps: number; sourceSteps: number; annealSteps: number } {
+  const steps = options.steps ?? PRESETS[options.preset].steps;
+  const sourceSteps = options.sourceSteps ?? Math.floor(steps / 2);
+  if (!(sourceSteps >= 1 && sourceSteps < steps)) {
+    throw new ConfigError(
+      `Option --source-steps must be in [1, ${
+        steps - 1
+      }] (below --steps ${steps}: the adapted D3PM trains the rest), got ${sourceSteps}`,
+    );
+  }
+  const rest = steps - sourceSteps;
+  const annealSteps = options.annealSteps ?? Math.floor(rest / 2);
+  if (!(annealSteps >= 1 && annealSteps <= rest)) {
+    throw new ConfigError(
+      `Option --anneal-steps must be in [1, ${rest}] (the adapted D3PM's ${rest} steps), got ${annealSteps}`,
+    );
+  }
+  return { steps, sourceSteps, annealSteps };
+}
+
+/**
+ * The study's cells: per seed, the AR and the D3PM over the whole budget
+ * and the source (AR and MLM over `sourceSteps`) in wave 0; the D3PM from
+ * the AR, from the AR with annealing and shift, and from the MLM over the
+ * rest in wave 1, each from the same seed's source. Every cell's whole
+ * configuration is resolved here, so a bad one is refused before any runs.
+ *
+ * @param options Sizes, seeds and folder.
+ * @returns The cells, wave 0 first, by seed.
+ * @throws {ConfigError} Naming the cell a configuration fails in.
+ *
+ * @example
+ * ```ts
+ * import { adaptationCells } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const cells = adaptationCells({ preset: "tiny", seeds: [0], dir: "runs/ad" });
+ * assertEquals(cells.map((c) => `${c.name}:${c.wave}`), [
+ *   "ar_seed-0:0", "d3pm_seed-0:0", "source_seed-0:0",
+ *   "from-ar_seed-0:1", "from-ar-anneal-shift_seed-0:1", "from-mlm_seed-0:1",
+ * ]);
+ * assertEquals(cells[5].options.initFrom, "runs/ad/cells/source_seed-0/seed-0/mlm");
+ * assertEquals([cells[0].options.steps, cells[2].options.steps, cells[3].options.steps], [1000, 500, 500]);
+ * ```
+ */
+export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
+  const { steps, sourceSteps, annealSteps } = adaptationSteps(options);
+  const dir = options.dir.replace(/\/+$/, "");
+  const cell = (
+    kind: string,
+    seed: number,
+    wave: number,
+    own: Record<string, string | number | boolean>,
+  ): AdaptationCell => {
+    const name = `${kind}_seed-${seed}`;
+    const out = `${dir}/cells/${name}`;
+    return {
+      name,
+      kind,
+      seed,
+      wave,
+      out,
+      options: {
+        preset: options.preset,
+        ...own,
+        ...(options.engine !== undefined ? { engine: options.engine } : {}),
+        seeds: 1,
+        firstSeed: seed,
+        out,
+        resume: true,
+      },
+    };
+  };
+  const source = (seed: number) => `${dir}/cells/source_seed-${seed}`;
+  const rest = steps - sourceSteps;
+  const first = options.seeds.flatMap((s) => [
+    cell("ar", s, 0, { models: "ar", steps }),
+    cell("d3pm", s, 0, { models: "d3pm", steps }),
+    cell("source", s, 0, { models: "ar,mlm", steps: sourceSteps }),
+  ]);
+  const second = options.seeds.flatMap((s) => [
+    cell("from-ar", s, 1, { models: "d3pm", steps: rest, initFrom: source(s) }),
+    cell("from-ar-anneal-shift", s, 1, {
+      models: "d3pm",
+      steps: rest,
+      initFrom: source(s),
+      annealSteps,
+      shift: true,
+    }),
+    cell("from-mlm", s, 1, {
+      models: "d3pm",
+      steps: rest,
+      initFrom: `${source(s)}/seed-${s}/mlm`,
+    }),
+  ]);
+  const cells = [...first, ...second];
+  for (const c of cells) {
+    try {
+      resolveConfig(c.options);
+    } catch (e) {
+      throw new ConfigError(
+        `Cell ${c.name} of the adaptation study cannot run: ${
+          (e as Error).message
+        }`,
+      );
+    }
+  }
+  return cells;
+}
+
+/**
+ * A cell's options as `deno task experiment` arguments.
+ *
+ * @param cell The cell.
+ * @returns The arguments, in the options' order.
+ *
+ * @example
+ * ```ts
+ * import { adaptationCells, experimentArgs } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const [ar] = adaptationCells({ preset: "tiny", seeds: [2], dir: "runs/ad" });
+ * assertEquals(experimentArgs(ar), [
+ *   "--preset", "tiny", "--models", "ar", "--steps", "1000", "--seeds", "1",
+ *   "--first-seed", "2", "--out", "runs/ad/cells/ar_seed-2", "--resume",
+ * ]);
+ * ```
+ */
+export function experimentArgs(cell: AdaptationCell): string[] {
+  return Object.entries(cell.options).flatMap(([key, value]) =>
+    value === false
+      ? []
+      : value === true
+      ? [`--${flagOf(key)}`]
+      : [`--${flagOf(key)}`, String(value)]
+  );
+}
+
+/**
+ * The study's options spelt out in full as `deno task study adaptation`
+ * arguments (after the name), so that a cell and the collect step plan the
+ * same grid even if the preset's defaults move.
+ *
+ * @param options Sizes, seeds and folder.
+ * @returns The arguments.
+ *
+ * @example
+ * ```ts
+ * import { adaptationArgs } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(adaptationArgs({ preset: "tiny", seeds: [0, 1], dir: "runs/ad/" }), [
+ *   "--preset", "tiny", "--seeds", "0,1", "--steps", "1000", "--source-steps", "500",
+ *   "--anneal-steps", "250", "--dir", "runs/ad",
+ * ]);
+ * ```
+ */
+export function adaptationArgs(options: AdaptationOptions): string[] {
+  const { steps, sourceSteps, annealSteps } = adaptationSteps(options);
+  return [
+    "--preset",
+    options.preset,
+    "--seeds",
+    options.seeds.join(","),
+    "--steps",
+    String(steps),
+    "--source-steps",
+    String(sourceSteps),
+    "--anneal-steps",
+    String(annealSteps),
+    ...(options.engine !== undefined ? ["--engine", options.engine] : []),
+    "--dir",
+    options.dir.replace(/\/+$/, ""),
+  ];
+}
+
+/**
+ * The study as a sweep whose cells run `examples/study.ts adaptation …
+ * --cell NAME` (each one `deno task experiment` run, in its folder under
+ * `cells/`), in two waves, and whose collect step (`--collect`) writes the
+ * table. Save it with `saveSweep`; run it with `deno task sweep run DIR
+ * --on local|slurm` (or `deno task study adaptation --on …`).
+ *
+ * @param options Sizes, seeds and folder.
+ * @returns The sweep.
+ *
+ * @example
+ * ```ts
+ * import { adaptationSweep } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const s = adaptationSweep({ preset: "tiny", seeds: [0, 1, 2], dir: "runs/ad" });
+ * assertEquals([s.cells.length, s.script, s.cells.filter((c) => c.wave === 1).length], [18, "examples/study.ts", 9]);
+ * assertEquals(s.cells[3].args.slice(-2), ["--cell", "ar_seed-1"]);
+ * assertEquals(s.collect?.at(-1), "--collect");
+ * ```
+ */
+export function adaptationSweep(options: AdaptationOptions): Sweep {
+  const common = ["adaptation", ...adaptationArgs(options)];
+  const cells: StudyCell[] = adaptationCells(options).map((c) => ({
+    name: c.name,
+    values: {
+      row: c.kind,
+      model: String(c.options.models),
+      seed: c.seed,
+    },
+    out: c.out,
+    args: [...common, "--cell", c.name],
+    wave: c.wave,
+  }));
+  return studySweep(options.dir, "examples/study.ts", cells, [
+    ...common,
+    "--collect",
+  ]);
+}
+
+/** One row's figures at one seed. */
+export interface AdaptationFigures {
+  /** Seed. */
+  seed: number;
+  /** Tokens its source trained on (0 from scratch). */
+  sourceTokens: number;
+  /** Tokens it trained on itself. */
+  tokens: number;
+  /** Test bits per token (a bound for the D3PM and the MLM). */
+  testBpt: number;
+  /** Whether the test figure is a bound. */
+  bound: boolean;
+  /** Validation, nats per token, of the weights kept (the D3PM's a bound). */
+  valid?: number;
+  /** The train split's unigram entropy minus `valid`, nats. */
+  belowUnigram?: number;
+  /** Generative perplexity under the judge. */
+  genPpl: number;
+  /** Its 95% interval, when the run measured one. */
+  genPplInterval?: { low: number; high: number; samples: number };
+  /** Mean per-sample entropy of the samples, nats. */
+  entropy: number;
+  /** Infilling exact-match accuracy (none for the AR). */
+  infillExact?: number;
+  /** The judge. */
+  judge: string;
+}
+
+/** A figure over seeds. */
+export interface SeedStat {
+  /** Seeds it averages. */
+  n: number;
+  /** Mean. */
+  mean: number;
+  /** Sample standard deviation (0 for one seed). */
+  sd: number;
+}
+
+/** One row of the table, over seeds. */
+export interface AdaptationTableRow {
+  /** The row's key. */
+  key: string;
+  /** What it is. */
+  label: string;
+  /** Per seed, as read from the cell's `results.json`. */
+  seeds: AdaptationFigures[];
+  /** Means ± sd over `seeds` (absent for a row none of whose cells finished). */
+  testBpt?: SeedStat;
+  /** Validation of the kept weights. */
+  valid?: SeedStat;
+  /** Validation below the unigram entropy. */
+  belowUnigram?: SeedStat;
+  /** Generative perplexity. */
+  genPpl?: SeedStat;
+  /** Sample entropy. */
+  entropy?: SeedStat;
+  /** Infill exact match. */
+  infillExact?: SeedStat;
+}
+
+/** The study's table, as `adaptation.json` holds it. */
+export interface AdaptationTable {
+  /** The study's settings. */
+  preset: string;
+  /** Steps of the whole budget. */
+  steps: number;
+  /** Steps of the sources. */
+  sourceSteps: number;
+  /** Annealing steps of the annealed row. */
+  annealSteps: number;
+  /** Seeds asked for. */
+  seeds: number[];
+  /** The rows, in {@linkcode ADAPTATION_ROWS}' order. */
+  rows: AdaptationTableRow[];
+  /** Cells without a `results.json` (not run, or not finished). */
+  missing: string[];
+}
+
+/** A row's figures from its cell's results, or undefined if absent. */
+function figuresOf(
+  r: ExperimentResult,
+  row: AdaptationRow,
+  seed: number,
+): AdaptationFigures | undefined {
+  const m: ModelResult | undefined = r.results.find((x) =>
+    x.model === row.model && x.seed === seed
+  );
+  if (!m) return undefined;
+  const v = m.training.valid;
+  const valid = v ? (v.kept === "best" ? v.best : v.final) : undefined;
+  const interval = m.generation.genPplInterval;
+  return {
+    seed,
+    sourceTokens: m.training.initFrom?.tokens ?? 0,
+    tokens: m.training.tokens,
+    testBpt: m.test.bpt,
+    bound: m.test.bound,
+    ...(valid !== undefined
+      ? { valid, belowUnigram: r.data.unigramEntropy - valid }
+      : {}),
+    genPpl: m.generation.genPpl,
+    ...(interval ? { genPplInterval: interval } : {}),
+    entropy: m.generation.entropy,
+    ...(m.infill ? { infillExact: m.infill.accuracy } : {}),
+    judge: r.judge,
+  };
+}
+
+/** Mean and sd of the defined values, or undefined when none is. */
+function stat(values: (number | undefined)[]): SeedStat | undefined {
+  const xs = values.filter((x): x is number => x !== undefined);
+  if (xs.length === 0) return undefined;
+  const { n, mean, sd } = summarize(xs);
+  return { n, mean, sd };
+}
+
+/**
+ * Read the finished cells' `results.json` into the table (each row, each
+ * seed: the row's model and seed of its cell's results).
+ *
+ * @param options Sizes, seeds and folder.
+ * @returns The table; cells not finished are listed in `missing`.
+ */
+export async function adaptationTable(
+  options: AdaptationOptions,
+): Promise<AdaptationTable> {
+  const { steps, sourceSteps, annealSteps } = adaptationSteps(options);
+  const cells = adaptationCells(options);
+  const results = new Map<string, ExperimentResult>();
+  const missing: string[] = [];
+  for (const c of cells) {
+    const r = await readStudyJson(
+      `${c.out}/results.json`,
+      "cell's results file",
+    );
+    if (r === undefined) missing.push(c.name);
+    else results.set(c.name, r as ExperimentResult);
+  }
+  const rows = ADAPTATION_ROWS.map((row): AdaptationTableRow => {
+    const seeds = options.seeds.flatMap((s) => {
+      const r = results.get(`${row.cell}_seed-${s}`);
+      const f = r ? figuresOf(r, row, s) : undefined;
+      return f ? [f] : [];
+    });
+    const of = (pick: (f: AdaptationFigures) => number | undefined) =>
+      stat(seeds.map(pick));
+    const stats = {
+      testBpt: of((f) => f.testBpt),
+      valid: of((f) => f.valid),
+      belowUnigram: of((f) => f.belowUnigram),
+      genPpl: of((f) => f.genPpl),
+      entropy: of((f) => f.entropy),
+      infillExact: of((f) => f.infillExact),
+    };
+    return {
+      key: row.key,
+      label: row.label,
+      seeds,
+      ...Object.fromEntries(
+        Object.entries(stats).filter(([, v]) => v !== undefined),
+      ),
+    };
+  });
+  return {
+    preset: options.preset,
+    steps,
+    sourceSteps,
+    annealSteps,
+    seeds: [...options.seeds],
+    rows,
+    missing,
+  };
+}
+
+/** `mean ± sd` with `digits`, `–` when absent; a bound gets `≤ `. */
+function cell(s: SeedStat | undefined, digits: number, le = false): string {
+  if (!s) return "–";
+  return `${le ? "≤ " : ""}${fixed(s.mean, digits)} ± ${fixed(s.sd, digits)}`;
+}
+
+/**
+ * The table as Markdown: one line per row, mean ± sd over its seeds, with
+ * a paragraph saying what was run and what is missing.
+ *
+ * @param t The table.
+ * @returns The Markdown.
+ *
+ * @example
+ * ```ts
+ * import { adaptationMarkdown, type AdaptationTable } from "@d3pm/experiment/studies";
+ * import { assertStringIncludes } from "@std/assert";
+ * const t: AdaptationTable = {
+ *   preset: "tiny", steps: 1000, sourceSteps: 500, annealSteps: 250, seeds: [0], missing: ["ar_seed-0"],
+ *   rows: [{ key: "d3pm", label: "D3PM from scratch", seeds: [], testBpt: { n: 2, mean: 7.7, sd: 0.01 } }],
+ * };
+ * assertStringIncludes(adaptationMarkdown(t), "| D3PM from scratch | 2 | – | ≤ 7.700 ± 0.010 |");
+ * ```
+ */
+export function adaptationMarkdown(t: AdaptationTable): string {
+  const bounds = new Map(ADAPTATION_ROWS.map((r) => [r.key, r.model]));
+  const lines = t.rows.map((r) => {
+    const model = bounds.get(r.key);
+    const first = r.seeds[0];
+    const intervals = r.seeds.map((f) =>
+      f.genPplInterval
+        ? `${fixed(f.genPplInterval.low, 0)}–${fixed(f.genPplInterval.high, 0)}`
+        : "–"
+    );
+    return [
+      r.label,
+      r.seeds.length ? String(r.seeds.length) : String(r.testBpt?.n ?? 0),
+      first ? `${first.sourceTokens} + ${first.tokens}` : "–",
+      cell(r.testBpt, 3, model !== "ar"),
+      cell(r.valid, 3, model === "d3pm"),
+      cell(r.belowUnigram, 2),
+      cell(r.genPpl, 0),
+      intervals.length ? intervals.join(", ") : "–",
+      cell(r.entropy, 2),
+      cell(r.infillExact, 3),
+    ];
+  });
+  const judges = [
+    ...new Set(t.rows.flatMap((r) => r.seeds.map((f) => f.judge))),
+  ];
+  return `# The adaptation study — ${t.preset} preset
+
+The budget: ${t.steps} steps a model. The source trains an AR and an MLM for
+${t.sourceSteps} steps; each adapted D3PM starts from the same seed's source
+and trains the other ${t.steps - t.sourceSteps} (the annealed row relaxes its
+attention from causal to bidirectional over its first ${t.annealSteps} steps and
+predicts the next token at each position, DiffuGPT's shift). The rows from
+scratch and the adapted rows cost the same tokens and FLOPs; the sources alone,
+half. Seeds: ${t.seeds.join(", ")}. Each figure is the mean ± sd over the
+seeds whose cell finished (sd 0 for one seed).
+
+${
+    markdownTable([
+      "model",
+      "seeds",
+      "tokens: source + own",
+      "test BPT",
+      "valid (nats)",
+      "below unigram",
+      "gen PPL (judge)",
+      "gen PPL 95% interval, per seed",
+      "entropy",
+      "infill exact",
+    ], lines)
+  }
+
+Test BPT is a bound (≤) for the D3PM and the MLM (the D3PM's bound with the
+MLM as its denoiser). Valid is the kept weights' validation: the AR's exact
+NLL, the D3PM's bound (≤), the MLM's own objective (no bound). Below unigram:
+the train split's unigram entropy minus valid. Gen PPL: under ${
+    judges.length === 1 ? judges[0] : `several judges (${judges.join("; ")})`
+  }. Infill exact: exact-match accuracy of the hidden tokens (none for the AR).
+${
+    t.missing.length
+      ? `\n**Not finished** (no results.json; their rows average the other seeds): ${
+        t.missing.join(", ")
+      }.\n`
+      : ""
+  }`;
+}
+
+/**
+ * The collect step: the table from the finished cells, as
+ * `adaptation.json` and `adaptation.md` in the study's folder.
+ *
+ * @param options Sizes, seeds and folder.
+ * @returns The table.
+ * @throws {ConfigError} When no cell has finished.
+ */
+export async function collectAdaptation(
+  options: AdaptationOptions,
+): Promise<AdaptationTable> {
+  const t = await adaptationTable(options);
+  if (t.rows.every((r) => r.seeds.length === 0)) {
+    throw new ConfigError(
+      `No cell of the adaptation study in ${options.dir} has finished (no cells/<cell>/results.json): run the cells first (deno task study adaptation --on local, or deno task sweep run ${options.dir} --on …)`,
+    );
+  }
+  const dir = options.dir.replace(/\/+$/, "");
+  await writeFileAtomic(
+    `${dir}/adaptation.json`,
+    JSON.stringify(t, null, 2) + "\n",
+  );
+  await writeFileAtomic(`${dir}/adaptation.md`, adaptationMarkdown(t));
+  return t;
+}
