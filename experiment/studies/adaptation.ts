@@ -56,6 +56,13 @@ export interface AdaptationRow {
 /**
  * The table's rows, in order: the two from scratch, the three adapted
  * D3PMs, and the two sources alone (half the compute).
+ *
+ * @example
+ * ```ts
+ * import { ADAPTATION_ROWS } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(ADAPTATION_ROWS.find((r) => r.key === "source-mlm")?.model, "mlm");
+ * ```
  */
 export const ADAPTATION_ROWS: readonly AdaptationRow[] = [
   { key: "ar", label: "AR from scratch", cell: "ar", model: "ar" },
@@ -108,7 +115,23 @@ export interface AdaptationCell {
   options: Record<string, string | number | boolean>;
 }
 
-/** The budget's three step counts, defaults filled in and checked. */
+/**
+ * The budget's three step counts, defaults filled in and checked.
+ *
+ * @param options Sizes, seeds and folder.
+ * @returns The whole budget, the sources' steps, the annealed row's steps.
+ * @throws {ConfigError} When the split leaves the adapted D3PM no steps,
+ *   or the annealing is longer than its training.
+ *
+ * @example
+ * ```ts
+ * import { adaptationSteps } from "@d3pm/experiment/studies";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(adaptationSteps({ preset: "tiny", seeds: [0], dir: "d" }), { steps: 1000, sourceSteps: 500, annealSteps: 250 });
+ * assertEquals(adaptationSteps({ preset: "tiny", seeds: [0], dir: "d", sourceSteps: 750 }).annealSteps, 125);
+ * assertThrows(() => adaptationSteps({ preset: "tiny", seeds: [0], dir: "d", sourceSteps: 750, annealSteps: 300 }), Error, "--anneal-steps must be in [1, 250]");
+ * ```
+ */
 export function adaptationSteps(
   options: AdaptationOptions,
 ): { steps: number; sourceSteps: number; annealSteps: number } {
@@ -445,6 +468,16 @@ function stat(values: (number | undefined)[]): SeedStat | undefined {
  *
  * @param options Sizes, seeds and folder.
  * @returns The table; cells not finished are listed in `missing`.
+ *
+ * @example Nothing run yet: every cell missing, every row empty
+ * ```ts
+ * import { adaptationTable } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * const t = await adaptationTable({ preset: "tiny", seeds: [0], dir });
+ * assertEquals([t.missing.length, t.rows.length, t.rows[0].seeds.length], [6, 7, 0]);
+ * await Deno.remove(dir);
+ * ```
  */
 export async function adaptationTable(
   options: AdaptationOptions,
@@ -595,6 +628,23 @@ ${
  * @param options Sizes, seeds and folder.
  * @returns The table.
  * @throws {ConfigError} When no cell has finished.
+ *
+ * @example One finished cell: the AR's row, the rest listed as missing
+ * ```ts
+ * import { collectAdaptation } from "@d3pm/experiment/studies";
+ * import { assertEquals, assertStringIncludes } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/cells/ar_seed-0`, { recursive: true });
+ * await Deno.writeTextFile(`${dir}/cells/ar_seed-0/results.json`, JSON.stringify({
+ *   judge: "a judge", data: { unigramEntropy: 6.5 },
+ *   results: [{ model: "ar", seed: 0, training: { tokens: 512000 }, test: { bpt: 6.85, bound: false },
+ *     generation: { genPpl: 262.5, entropy: 4.37 } }],
+ * }));
+ * const t = await collectAdaptation({ preset: "tiny", seeds: [0], dir });
+ * assertEquals(t.missing.length, 5);
+ * assertStringIncludes(await Deno.readTextFile(`${dir}/adaptation.md`), "| AR from scratch | 1 | 0 + 512000 | 6.850 ± 0.000 |");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function collectAdaptation(
   options: AdaptationOptions,

@@ -1,0 +1,323 @@
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertRejects,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import {
+  adaptationCells,
+  adaptationSweep,
+  collectAdaptation,
+  experimentArgs,
+} from "./adaptation.ts";
+import { waves } from "../sweep.ts";
+import { ConfigError } from "../options.ts";
+
+// The micro preset, cut to a few steps: 60 in all, 30 + 30 (the preset's
+// 20 warm-up steps fit the adaptation's 30).
+const SMALL = { preset: "micro", steps: 60, sourceSteps: 30 } as const;
+
+Deno.test("adaptation study: the plan's cells, their budgets and their dependencies", () => {
+  const dir = "runs/ad";
+  const cells = adaptationCells({ ...SMALL, seeds: [0, 1], dir });
+  const by = new Map(cells.map((c) => [c.name, c]));
+  assertEquals(cells.length, 12);
+  for (const s of [0, 1]) {
+    const c = (kind: string) => by.get(`${kind}_seed-${s}`)!;
+    // Each cell one seed of its own, in its own folder, resumable.
+    for (
+      const k of [
+        "ar",
+        "d3pm",
+        "source",
+        "from-ar",
+        "from-ar-anneal-shift",
+        "from-mlm",
+      ]
+    ) {
+      assertEquals(c(k).options.seeds, 1, k);
+      assertEquals(c(k).options.firstSeed, s, k);
+      assertEquals(c(k).options.out, `${dir}/cells/${k}_seed-${s}`, k);
+      assertEquals(c(k).options.resume, true, k);
+      assertEquals(c(k).options.preset, "micro", k);
+    }
+    assertEquals([c("ar").options.models, c("ar").options.steps], ["ar", 60]);
+    assertEquals([c("d3pm").options.models, c("d3pm").options.steps], [
+      "d3pm",
+      60,
+    ]);
+    assertEquals(
+      [c("source").options.models, c("source").options.steps],
+      ["ar,mlm", 30],
+    );
+    // Matched total compute: source + adaptation = the scratch budget.
+    for (const k of ["from-ar", "from-ar-anneal-shift", "from-mlm"]) {
+      assertEquals(c(k).options.models, "d3pm", k);
+      assertEquals(
+        Number(c(k).options.steps) + Number(c("source").options.steps),
+        60,
+        k,
+      );
+      assertEquals(c(k).wave, 1, k);
+    }
+    for (const k of ["ar", "d3pm", "source"]) assertEquals(c(k).wave, 0, k);
+    // The same seed's source: its AR (the folder; the run picks seed s's
+    // AR) or its MLM.
+    assertEquals(
+      c("from-ar").options.initFrom,
+      `${dir}/cells/source_seed-${s}`,
+    );
+    assertEquals(
+      c("from-mlm").options.initFrom,
+      `${dir}/cells/source_seed-${s}/seed-${s}/mlm`,
+    );
+    // Annealing (half the adaptation) and shift on one row only.
+    assertEquals(c("from-ar-anneal-shift").options.annealSteps, 15);
+    assertEquals(c("from-ar-anneal-shift").options.shift, true);
+    assertEquals(c("from-ar").options.annealSteps, undefined);
+    assertEquals(c("from-ar").options.shift, undefined);
+    assertEquals(
+      experimentArgs(c("from-ar-anneal-shift")).join(" "),
+      `--preset micro --models d3pm --steps 30 --init-from ${dir}/cells/source_seed-${s} --anneal-steps 15 --shift --seeds 1 --first-seed ${s} --out ${dir}/cells/from-ar-anneal-shift_seed-${s} --resume`,
+    );
+  }
+  // The sweep: wave 1 holds exactly the cells that read a source, and each
+  // source they read is a wave-0 cell's folder.
+  const sweep = adaptationSweep({ ...SMALL, seeds: [0, 1], dir });
+  const [first, second] = waves(sweep.cells);
+  assertEquals(first.map((c) => c.name), cells.slice(0, 6).map((c) => c.name));
+  for (const c of second) {
+    const from = String(by.get(c.name)!.options.initFrom);
+    assert(first.some((f) => from.startsWith(`${f.out}/`) || from === f.out));
+  }
+  for (const c of first) {
+    assertEquals(by.get(c.name)!.options.initFrom, undefined);
+  }
+  assertEquals(sweep.cells[7].args, [
+    "adaptation",
+    "--preset",
+    "micro",
+    "--seeds",
+    "0,1",
+    "--steps",
+    "60",
+    "--source-steps",
+    "30",
+    "--anneal-steps",
+    "15",
+    "--dir",
+    dir,
+    "--cell",
+    "from-ar-anneal-shift_seed-0",
+  ]);
+  // A budget a cell cannot run is refused naming the cell.
+  assertThrows(
+    () => adaptationCells({ ...SMALL, steps: 40, seeds: [0], dir }),
+    ConfigError,
+    "Cell from-ar_seed-0 of the adaptation study cannot run: Option --warmup (20) must not exceed --steps (10)",
+  );
+  assertThrows(
+    () => adaptationCells({ ...SMALL, sourceSteps: 60, seeds: [0], dir }),
+    ConfigError,
+    "Option --source-steps must be in [1, 59]",
+  );
+});
+
+/** A results.json of one cell: each model given as [kind, seed, figures]. */
+function results(
+  models: [string, number, {
+    bpt: number;
+    valid: [number, number, "last" | "best"];
+    gen: number;
+    interval?: [number, number];
+    entropy: number;
+    infill?: number;
+    source?: number;
+  }][],
+) {
+  return {
+    judge: "the cached AR judge",
+    data: { unigramEntropy: 6.5 },
+    results: models.map(([model, seed, f]) => ({
+      model,
+      seed,
+      training: {
+        tokens: 960,
+        valid: {
+          final: f.valid[0],
+          best: f.valid[1],
+          bestStep: 1,
+          kept: f.valid[2],
+        },
+        ...(f.source !== undefined
+          ? {
+            initFrom: {
+              dir: "x",
+              seed,
+              model: "ar",
+              parameters: 1,
+              tokens: f.source,
+              flops: 6,
+            },
+          }
+          : {}),
+      },
+      test: { bpt: f.bpt, bound: model !== "ar" },
+      generation: {
+        genPpl: f.gen,
+        entropy: f.entropy,
+        ...(f.interval
+          ? {
+            genPplInterval: {
+              low: f.interval[0],
+              high: f.interval[1],
+              samples: 64,
+            },
+          }
+          : {}),
+      },
+      ...(f.infill !== undefined ? { infill: { accuracy: f.infill } } : {}),
+    })),
+  };
+}
+
+Deno.test("adaptation study: the table is each row's model and seed of its own cell's results.json, mean ± sd", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const options = { ...SMALL, seeds: [0, 1], dir };
+    await assertRejects(
+      () => collectAdaptation(options),
+      ConfigError,
+      "No cell of the adaptation study",
+    );
+    const put = async (cell: string, body: unknown) => {
+      await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
+      await Deno.writeTextFile(
+        `${dir}/cells/${cell}/results.json`,
+        JSON.stringify(body),
+      );
+    };
+    const d3 = (bpt: number, valid: number, extra = {}) => ({
+      bpt,
+      valid: [valid, valid - 0.1, "last"] as [number, number, "last"],
+      gen: 500,
+      entropy: 4.4,
+      infill: 0.15,
+      ...extra,
+    });
+    for (const s of [0, 1]) {
+      await put(
+        `ar_seed-${s}`,
+        results([["ar", s, {
+          bpt: 6.8 + 0.1 * s,
+          valid: [5.0, 4.9 + 0.2 * s, "best"], // kept best: 4.9, 5.1
+          gen: 260 + 20 * s,
+          interval: [240 + s, 290 + s],
+          entropy: 4.3,
+        }]]),
+      );
+      await put(
+        `d3pm_seed-${s}`,
+        results([["d3pm", s, d3(7.7 + 0.2 * s, 5.6)]]),
+      );
+      // The source: the AR and the MLM; the MLM row must read the MLM.
+      await put(
+        `source_seed-${s}`,
+        results([
+          ["ar", s, {
+            bpt: 7.2,
+            valid: [5.3, 5.3, "last"],
+            gen: 571,
+            entropy: 4.5,
+          }],
+          ["mlm", s, {
+            bpt: 8.3 + s,
+            valid: [5.7, 5.6, "last"],
+            gen: 132,
+            entropy: 3.0,
+            infill: 0.1,
+          }],
+        ]),
+      );
+      await put(
+        `from-ar_seed-${s}`,
+        results([[
+          "d3pm",
+          s,
+          d3(7.5, 5.48 + 0.02 * s, { source: 480, infill: 0.2 + 0.1 * s }),
+        ]]),
+      );
+      await put(
+        `from-ar-anneal-shift_seed-${s}`,
+        results([["d3pm", s, d3(7.56, 5.51, { source: 480 })]]),
+      );
+    }
+    // from-mlm: seed 0 only (seed 1 not finished); its file also holds a
+    // stray result of another seed, which is not read.
+    await put(
+      "from-mlm_seed-0",
+      results([
+        ["d3pm", 3, d3(1, 1)],
+        ["d3pm", 0, d3(7.84, 5.8, { source: 480 })],
+      ]),
+    );
+    const t = await collectAdaptation(options);
+    assertEquals(t.missing, ["from-mlm_seed-1"]);
+    const row = (key: string) => t.rows.find((r) => r.key === key)!;
+    const close = (x: number | undefined, y: number) =>
+      assertAlmostEquals(x!, y, 1e-9);
+    // Hand-computed: two values a and b have mean (a+b)/2 and sd |a−b|/√2.
+    close(row("ar").testBpt?.mean, 6.85);
+    close(row("ar").testBpt?.sd, 0.1 / Math.SQRT2);
+    close(row("ar").valid?.mean, 5.0); // the kept (best) weights: 4.9, 5.1
+    close(row("ar").valid?.sd, 0.2 / Math.SQRT2);
+    close(row("ar").belowUnigram?.mean, 1.5);
+    close(row("ar").genPpl?.mean, 270);
+    assertEquals(row("ar").infillExact, undefined);
+    close(row("d3pm").testBpt?.mean, 7.8);
+    close(row("d3pm").valid?.mean, 5.6); // kept last: final, not best
+    close(row("from-ar").testBpt?.sd, 0);
+    close(row("from-ar").valid?.mean, 5.49);
+    close(row("from-ar").infillExact?.mean, 0.25);
+    close(row("from-ar").infillExact?.sd, 0.1 / Math.SQRT2);
+    assertEquals(row("from-ar").seeds[0].sourceTokens, 480);
+    close(row("from-ar-anneal-shift").testBpt?.mean, 7.56);
+    assertEquals(row("from-mlm").seeds.map((f) => f.seed), [0]);
+    close(row("from-mlm").testBpt?.mean, 7.84);
+    assertEquals(row("from-mlm").testBpt?.n, 1);
+    close(row("source-ar").testBpt?.mean, 7.2);
+    close(row("source-mlm").testBpt?.mean, 8.8);
+    close(row("source-mlm").entropy?.mean, 3.0);
+    // The files: the JSON is the table, the Markdown its lines.
+    assertEquals(
+      JSON.parse(await Deno.readTextFile(`${dir}/adaptation.json`)),
+      JSON.parse(JSON.stringify(t)),
+    );
+    const md = await Deno.readTextFile(`${dir}/adaptation.md`);
+    assertStringIncludes(
+      md,
+      "| AR from scratch | 2 | 0 + 960 | 6.850 ± 0.071 | 5.000 ± 0.141 | 1.50 ± 0.14 | 270 ± 14 | 240–290, 241–291 | 4.30 ± 0.00 | – |",
+    );
+    assertStringIncludes(
+      md,
+      "| D3PM from the AR | 2 | 480 + 960 | ≤ 7.500 ± 0.000 | ≤ 5.490 ± 0.014 | 1.01 ± 0.01 | 500 ± 0 | –, – | 4.40 ± 0.00 | 0.250 ± 0.071 |",
+    );
+    assertStringIncludes(
+      md,
+      "| D3PM from the MLM | 1 | 480 + 960 | ≤ 7.840 ± 0.000 |",
+    );
+    assertStringIncludes(
+      md,
+      "| the source MLM alone | 2 | 0 + 960 | ≤ 8.800 ± 0.707 | 5.700 ± 0.000 |",
+    );
+    assertStringIncludes(
+      md,
+      "**Not finished** (no results.json; their rows average the other seeds): from-mlm_seed-1.",
+    );
+    assertStringIncludes(md, "Gen PPL: under the cached AR judge.");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
