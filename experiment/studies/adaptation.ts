@@ -294,7 +294,10 @@ export function adaptationArgs(options: AdaptationOptions): string[] {
     "--preset",
     options.preset,
     "--seeds",
-    options.seeds.join(","),
+    // One seed as a range: `--seeds 2` is a count (0 and 1).
+    options.seeds.length === 1
+      ? `${options.seeds[0]}..${options.seeds[0]}`
+      : options.seeds.join(","),
     "--steps",
     String(steps),
     "--source-steps",

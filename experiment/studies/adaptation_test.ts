@@ -12,7 +12,7 @@ import {
   collectAdaptation,
   experimentArgs,
 } from "./adaptation.ts";
-import { waves } from "../sweep.ts";
+import { parseSeeds, waves } from "../sweep.ts";
 import { ConfigError } from "../options.ts";
 
 // The micro preset, cut to a few steps: 60 in all, 30 + 30 (the preset's
@@ -112,6 +112,12 @@ Deno.test("adaptation study: the plan's cells, their budgets and their dependenc
     "--cell",
     "from-ar-anneal-shift_seed-0",
   ]);
+  // A cell plans the study's seeds again from its arguments: one seed is
+  // spelt as a range (`--seeds 2` would be the count, seeds 0 and 1).
+  for (const seeds of [[2], [0], [3, 1]]) {
+    const args = adaptationSweep({ ...SMALL, seeds, dir }).cells[0].args;
+    assertEquals(parseSeeds(args[args.indexOf("--seeds") + 1]), seeds);
+  }
   // A budget a cell cannot run is refused naming the cell.
   assertThrows(
     () => adaptationCells({ ...SMALL, steps: 40, seeds: [0], dir }),
