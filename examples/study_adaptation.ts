@@ -54,7 +54,9 @@ export const ADAPTATION_OPTIONS = {
   engine: {
     kind: "choice",
     choices: ["auto", "tfjs", "webgpu", "cpu"],
-    help: "training engine of every run (default: the preset's)",
+    default: "tfjs",
+    help:
+      "training engine of every run: tfjs, as --anneal-steps and --shift need, so that every row's gen PPL has the same judge (the auto judge trains on the run's engine); auto puts the other rows on a fused engine, faster, under a second judge",
   },
   dir: {
     kind: "string",
@@ -148,7 +150,7 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
     ...(v.steps !== undefined ? { steps: v.steps } : {}),
     ...(v.sourceSteps !== undefined ? { sourceSteps: v.sourceSteps } : {}),
     ...(v.annealSteps !== undefined ? { annealSteps: v.annealSteps } : {}),
-    ...(v.engine !== undefined ? { engine: v.engine } : {}),
+    engine: v.engine,
   };
   const modes = [
     v.sweep && "--sweep",

@@ -37,7 +37,12 @@ export interface AdaptationOptions {
   sourceSteps?: number;
   /** Annealing steps of the annealed row (default: half the adaptation). */
   annealSteps?: number;
-  /** The training engine of every cell (default: the preset's). */
+  /**
+   * The training engine of every cell (default `tfjs`: the annealed row's
+   * `--anneal-steps` and `--shift` run on tfjs only, and the `auto` judge
+   * of gen PPL is trained on the run's engine, so one engine for every cell
+   * gives every row the same judge).
+   */
   engine?: string;
 }
 
@@ -198,7 +203,7 @@ export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
       options: {
         preset: options.preset,
         ...own,
-        ...(options.engine !== undefined ? { engine: options.engine } : {}),
+        engine: options.engine ?? "tfjs",
         seeds: 1,
         firstSeed: seed,
         out,
@@ -255,7 +260,7 @@ export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
  * import { assertEquals } from "@std/assert";
  * const [ar] = adaptationCells({ preset: "tiny", seeds: [2], dir: "runs/ad" });
  * assertEquals(experimentArgs(ar), [
- *   "--preset", "tiny", "--models", "ar", "--steps", "1000", "--seeds", "1",
+ *   "--preset", "tiny", "--models", "ar", "--steps", "1000", "--engine", "tfjs", "--seeds", "1",
  *   "--first-seed", "2", "--out", "runs/ad/cells/ar_seed-2", "--resume",
  * ]);
  * ```
@@ -284,7 +289,7 @@ export function experimentArgs(cell: AdaptationCell): string[] {
  * import { assertEquals } from "@std/assert";
  * assertEquals(adaptationArgs({ preset: "tiny", seeds: [0, 1], dir: "runs/ad/" }), [
  *   "--preset", "tiny", "--seeds", "0,1", "--steps", "1000", "--source-steps", "500",
- *   "--anneal-steps", "250", "--dir", "runs/ad",
+ *   "--anneal-steps", "250", "--engine", "tfjs", "--dir", "runs/ad",
  * ]);
  * ```
  */
@@ -304,7 +309,8 @@ export function adaptationArgs(options: AdaptationOptions): string[] {
     String(sourceSteps),
     "--anneal-steps",
     String(annealSteps),
-    ...(options.engine !== undefined ? ["--engine", options.engine] : []),
+    "--engine",
+    options.engine ?? "tfjs",
     "--dir",
     options.dir.replace(/\/+$/, ""),
   ];
@@ -583,6 +589,18 @@ export function adaptationMarkdown(t: AdaptationTable): string {
   const judges = [
     ...new Set(t.rows.flatMap((r) => r.seeds.map((f) => f.judge))),
   ];
+  // Gen PPL compares only under one judge: with several, which row had which.
+  const under = judges.length < 2
+    ? ""
+    : ` Gen PPL compares only under one judge: ${
+      judges.map((j, i) =>
+        `judge ${i + 1} (${j}) scored ${
+          t.rows.filter((r) => r.seeds.some((f) => f.judge === j)).map((r) =>
+            r.label
+          ).join(", ")
+        }`
+      ).join("; ")
+    }.`;
   return `# The adaptation study — ${t.preset} preset
 
 The budget: ${t.steps} steps a model. The source trains an AR and an MLM for
@@ -613,8 +631,8 @@ Test BPT is a bound (≤) for the D3PM and the MLM (the D3PM's bound with the
 MLM as its denoiser). Valid is the kept weights' validation: the AR's exact
 NLL, the D3PM's bound (≤), the MLM's own objective (no bound). Below unigram:
 the train split's unigram entropy minus valid. Gen PPL: under ${
-    judges.length === 1 ? judges[0] : `several judges (${judges.join("; ")})`
-  }. Infill exact: exact-match accuracy of the hidden tokens (none for the AR).
+    judges.length === 1 ? judges[0] : "several judges"
+  }.${under} Infill exact: exact-match accuracy of the hidden tokens (none for the AR).
 ${
     t.missing.length
       ? `\n**Not finished** (no results.json; their rows average the other seeds): ${

@@ -80,7 +80,7 @@ Deno.test("adaptation study: the plan's cells, their budgets and their dependenc
     assertEquals(c("from-ar").options.shift, undefined);
     assertEquals(
       experimentArgs(c("from-ar-anneal-shift")).join(" "),
-      `--preset micro --models d3pm --steps 30 --init-from ${dir}/cells/source_seed-${s} --anneal-steps 15 --shift --seeds 1 --first-seed ${s} --out ${dir}/cells/from-ar-anneal-shift_seed-${s} --resume`,
+      `--preset micro --models d3pm --steps 30 --init-from ${dir}/cells/source_seed-${s} --anneal-steps 15 --shift --engine tfjs --seeds 1 --first-seed ${s} --out ${dir}/cells/from-ar-anneal-shift_seed-${s} --resume`,
     );
   }
   // The sweep: wave 1 holds exactly the cells that read a source, and each
@@ -107,6 +107,8 @@ Deno.test("adaptation study: the plan's cells, their budgets and their dependenc
     "30",
     "--anneal-steps",
     "15",
+    "--engine",
+    "tfjs",
     "--dir",
     dir,
     "--cell",
@@ -142,9 +144,10 @@ function results(
     infill?: number;
     source?: number;
   }][],
+  judge = "the cached AR judge",
 ) {
   return {
-    judge: "the cached AR judge",
+    judge,
     data: { unigramEntropy: 6.5 },
     results: models.map(([model, seed, f]) => ({
       model,
@@ -322,7 +325,18 @@ Deno.test("adaptation study: the table is each row's model and seed of its own c
       md,
       "**Not finished** (no results.json; their rows average the other seeds): from-mlm_seed-1.",
     );
-    assertStringIncludes(md, "Gen PPL: under the cached AR judge.");
+    assertStringIncludes(md, "Gen PPL: under the cached AR judge. Infill");
+    // A row scored by another judge (a cell on another engine): said, with
+    // which rows each judge scored.
+    await put(
+      "from-ar-anneal-shift_seed-1",
+      results([["d3pm", 1, d3(7.56, 5.51, { source: 480 })]], "judge B"),
+    );
+    await collectAdaptation(options);
+    assertStringIncludes(
+      await Deno.readTextFile(`${dir}/adaptation.md`),
+      "Gen PPL: under several judges. Gen PPL compares only under one judge: judge 1 (the cached AR judge) scored AR from scratch, D3PM from scratch, D3PM from the AR, D3PM from the AR, annealing and shift, D3PM from the MLM, the source AR alone, the source MLM alone; judge 2 (judge B) scored D3PM from the AR, annealing and shift.",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
