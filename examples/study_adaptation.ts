@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
+import { flagOf, parseCommandLine, UsageError, usageText } from "@d3pm/cli";
 import { parseSeeds, saveSweep, shellQuote } from "@d3pm/experiment";
 import {
   adaptationCells,
@@ -14,6 +14,16 @@ import {
   collectAdaptation,
   experimentArgs,
 } from "@d3pm/experiment/studies";
+
+/** The options passed on to `deno task sweep run --on slurm`. */
+const SLURM_ONLY = [
+  "dryRun",
+  "partition",
+  "time",
+  "cpusPerTask",
+  "gpus",
+  "parallel",
+] as const;
 
 /** The repository (where the cells run). */
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname)
@@ -81,6 +91,19 @@ export const ADAPTATION_OPTIONS = {
     kind: "boolean",
     default: false,
     help: "slurm: print the sbatch scripts, submit nothing",
+  },
+  partition: { kind: "string", value: "NAME", help: "slurm: --partition" },
+  time: { kind: "string", value: "HH:MM:SS", help: "slurm: --time per cell" },
+  cpusPerTask: {
+    kind: "integer",
+    min: 1,
+    help: "slurm: --cpus-per-task (also the BLAS threads)",
+  },
+  gpus: { kind: "integer", min: 0, help: "slurm: GPUs per cell (--gres)" },
+  parallel: {
+    kind: "integer",
+    min: 1,
+    help: "slurm: most cells at once (--array=…%N)",
   },
   sweep: {
     kind: "boolean",
@@ -169,10 +192,14 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
       "Option --jobs applies only to --on local, not --on slurm: leave it out",
     );
   }
-  if (v.dryRun && v.on !== "slurm") {
-    throw new UsageError(
-      "Option --dry-run applies only to --on slurm, not --on local: leave it out",
-    );
+  for (const key of SLURM_ONLY) {
+    if (v.on !== "slurm" && v[key] !== undefined && v[key] !== false) {
+      throw new UsageError(
+        `Option --${
+          flagOf(key)
+        } applies only to --on slurm, not --on local: leave it out`,
+      );
+    }
   }
   if (v.cell !== undefined) return await runCell(options, v.cell);
   if (v.collect) return await collect(options);
@@ -203,7 +230,13 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
       "--on",
       v.on,
       ...(v.jobs !== undefined ? ["--jobs", String(v.jobs)] : []),
-      ...(v.dryRun ? ["--dry-run"] : []),
+      ...SLURM_ONLY.flatMap((key) =>
+        v[key] === undefined || v[key] === false
+          ? []
+          : v[key] === true
+          ? [`--${flagOf(key)}`]
+          : [`--${flagOf(key)}`, String(v[key])]
+      ),
     ],
     stdout: "inherit",
     stderr: "inherit",
