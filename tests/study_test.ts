@@ -74,7 +74,10 @@ Deno.test({
 
 Deno.test("study refuses a bad study name or flag with one line", async () => {
   const cases: [string[], RegExp][] = [
-    [["nope"], /^error: Unknown study "nope": expected one of epochs$/],
+    [
+      ["nope"],
+      /^error: Unknown study "nope": expected one of epochs, adaptation$/,
+    ],
     [
       ["epochs", "--scale", "huge"],
       /^error: Option --scale must be one of cpu, gpu, got "huge"$/,
@@ -84,6 +87,26 @@ Deno.test("study refuses a bad study name or flag with one line", async () => {
       /^error: Option --tokens must be a positive integer, got 0$/,
     ],
     [["epochs", "--bogus", "1"], /^error: Unknown option --bogus: accepted/],
+    [
+      ["adaptation", "--on", "slurm", "--jobs", "2"],
+      /^error: Option --jobs applies only to --on local, not --on slurm: leave it out$/,
+    ],
+    [
+      ["adaptation", "--time", "01:00:00"],
+      /^error: Option --time applies only to --on slurm, not --on local: leave it out$/,
+    ],
+    [
+      ["adaptation", "--source-steps", "1000"],
+      /^error: Option --source-steps must be in \[1, 999\] \(below --steps 1000: the adapted D3PM trains the rest\), got 1000$/,
+    ],
+    [
+      ["adaptation", "--cell", "nope"],
+      /^error: Unknown cell "nope" of the adaptation study: --cell takes a name of its plan/,
+    ],
+    [
+      ["adaptation", "--sweep", "--collect"],
+      /^error: Options --sweep and --collect do not go together/,
+    ],
   ];
   for (const [args, pattern] of cases) {
     const r = await runTool("study.ts", args);
@@ -97,6 +120,26 @@ Deno.test("study epochs --help lists its options", async () => {
   const r = await runTool("study.ts", ["epochs", "--help"]);
   assertEquals(r.code, 0);
   for (const flag of ["--scale", "--out", "--seed", "--u", "--tokens"]) {
+    assert(r.stdout.includes(flag), flag);
+  }
+});
+
+Deno.test("study adaptation --help lists its options", async () => {
+  const r = await runTool("study.ts", ["adaptation", "--help"]);
+  assertEquals(r.code, 0);
+  for (
+    const flag of [
+      "--preset",
+      "--seeds",
+      "--source-steps",
+      "--anneal-steps",
+      "--dir",
+      "--on local|slurm",
+      "--jobs",
+      "--dry-run",
+      "--collect",
+    ]
+  ) {
     assert(r.stdout.includes(flag), flag);
   }
 });
