@@ -1537,3 +1537,55 @@ Deno.test("collectRuns() names a plain run folder by its last path segment, a tr
     await Deno.remove(root, { recursive: true });
   }
 });
+
+// Found by the ☼ mutation pass: no test had a seed at 1000 or past it, a
+// one-seed range, or a study sweep read back.
+Deno.test("parseSeeds() takes seeds up to 1000 and a one-seed range A..A, and refuses 1001 as a range's end or in a list", async () => {
+  const { parseSeeds } = await import("./sweep.ts");
+  assertEquals(parseSeeds("3..3"), [3]);
+  assertEquals(parseSeeds("999..1000"), [999, 1000]);
+  assertEquals(parseSeeds("0,1000"), [0, 1000]);
+  assertEquals(parseSeeds([1000]), [1000]);
+  for (const seeds of ["0..1001", "1001..1001", "0,1001", [1001]]) {
+    assertThrows(
+      () => parseSeeds(seeds),
+      ConfigError,
+      `integers in [0, 1000], got ${JSON.stringify(seeds)}`,
+    );
+  }
+});
+
+Deno.test("sweepCommand() leaves a Deno path under ~/ or $HOME/ to the node's shell, the rest quoted", () => {
+  const sweep = planSweep({ seeds: 1 }, { dir: "runs/s" });
+  assertEquals(
+    sweepCommand(sweep, "~/.deno/bin/deno", "/r"),
+    "~/.deno/bin/deno run -A /r/examples/experiment.ts",
+  );
+  assertEquals(
+    sweepCommand(sweep, "$HOME/my deno", "/r"),
+    `"$HOME"/'my deno' run -A /r/examples/experiment.ts`,
+  );
+  assertEquals(
+    sweepCommand(sweep, "${HOME}/d", "/r"),
+    `"$HOME"/d run -A /r/examples/experiment.ts`,
+  );
+});
+
+Deno.test("studySweep() is saved as version 1 and read back; swept are the values that differ, a constant one is not", async () => {
+  const { studySweep } = await import("./sweep.ts");
+  const dir = `${await Deno.makeTempDir()}/st`;
+  const cells = ["a", "b", "c"].map((v, i) => ({
+    name: v,
+    values: { variant: v, model: "ar", steps: i < 2 ? 10 : 20, seed: 0 },
+    out: `${dir}/${v}`,
+    args: ["--variant", v],
+  }));
+  const sweep = await saveSweep(studySweep(dir, "examples/ablate.ts", cells));
+  assertEquals(sweep.swept, ["variant", "steps"]);
+  assertEquals(await readSweep(dir), sweep);
+  assertEquals(
+    JSON.parse(await Deno.readTextFile(`${dir}/sweep.json`)).version,
+    1,
+  );
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,254 @@
+// `deno task sweep run` end to end without training anything: a study
+// sweep whose script only writes its cells' results.json (or fails), run
+// here (`--on local`: the JSON line, the collect step, the exit codes) and
+// submitted to a stand-in `sbatch` on the PATH (`--on slurm`: one array
+// per wave, each after the one before, `--wait` on the last only, the job
+// ids recorded). Seconds, where tests/sweep_test.ts trains micro models.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { readSweep, saveSweep, studySweep } from "@d3pm/experiment";
+import { errorLine, ROOT, runTool } from "./_run.ts";
+
+// The study's script: `--cell NAME --out DIR` writes DIR/results.json (a
+// name starting "fail" exits 1); `--collect DIR` writes DIR/collected (exit
+// 3 when the folder holds "collect-fails").
+const SCRIPT = `
+const [flag, a, , b] = Deno.args;
+if (flag === "--collect") {
+  const bad = await Deno.stat(a + "/collect-fails").then(() => true, () => false);
+  await Deno.writeTextFile(a + "/collected", "yes");
+  Deno.exit(bad ? 3 : 0);
+}
+if (a.startsWith("fail")) Deno.exit(1);
+await Deno.mkdir(b, { recursive: true });
+await Deno.writeTextFile(b + "/results.json", "{}");
+`;
+
+// A stand-in sbatch: logs its arguments and prints the next job id as
+// `sbatch --parsable` does ("ID;CLUSTER"); `--wait` exits $FAKE_WAIT_EXIT.
+const SBATCH = `#!/bin/bash
+n=$(( $(cat "$FAKE_LOG.n" 2>/dev/null || echo 0) + 1 )); echo $n > "$FAKE_LOG.n"
+echo "$*" >> "$FAKE_LOG"
+echo "$((100 + n));cluster"
+[ "$2" = "--wait" ] && exit "\${FAKE_WAIT_EXIT:-0}"
+exit 0
+`;
+
+/** A saved study sweep in a new folder: `names` cells, wave 1 for `later`. */
+async function study(
+  names: string[],
+  later: string[] = [],
+): Promise<{ dir: string; tmp: string }> {
+  const tmp = await Deno.makeTempDir({ prefix: "sweep-runner-" });
+  await Deno.writeTextFile(`${tmp}/study.ts`, SCRIPT);
+  // The script is named relative to the checkout, as a study's is.
+  const up = "../".repeat(ROOT.split("/").filter(Boolean).length);
+  const dir = `${tmp}/sw`;
+  await saveSweep(studySweep(
+    dir,
+    `${up}${tmp.slice(1)}/study.ts`,
+    names.map((name) => ({
+      name,
+      values: { cell: name },
+      out: `${dir}/cells/${name}`,
+      args: ["--cell", name, "--out", `${dir}/cells/${name}`],
+      ...(later.includes(name) ? { wave: 1 } : {}),
+    })),
+    ["--collect", dir],
+  ));
+  return { dir, tmp };
+}
+
+/** The last stdout line of a run, parsed. */
+function summary(stdout: string): Record<string, unknown> {
+  return JSON.parse(stdout.trim().split("\n").at(-1)!);
+}
+
+Deno.test("sweep run --on local: every cell done, then the study's collect step; jobs 1 by default; exit 0", async () => {
+  const { dir, tmp } = await study(["a", "b"]);
+  const r = await runTool("sweep.ts", ["run", dir, "--on", "local"]);
+  assertEquals(r.code, 0, r.stderr);
+  const s = summary(r.stdout);
+  assertEquals(
+    { ...s, seconds: undefined },
+    {
+      sweep: dir,
+      on: "local",
+      jobs: 1,
+      cells: 2,
+      failed: [],
+      busy: [],
+      seconds: undefined,
+    },
+  );
+  // A few seconds: whole seconds, counted from the start.
+  assert(s.seconds === 0 || s.seconds === 1 || s.seconds === 2, r.stdout);
+  assertEquals(await Deno.readTextFile(`${dir}/collected`), "yes");
+  const sweep = await readSweep(dir);
+  assertEquals(sweep.version, 1);
+  assertEquals(sweep.submissions.map((e) => e.on), ["local --jobs 1"]);
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("sweep run --on local: a failed cell skips the collect step and exits 1; a failed collect is named", async () => {
+  const { dir, tmp } = await study(["a", "fail-b"]);
+  const r = await runTool("sweep.ts", ["run", dir, "--on", "local"]);
+  assertEquals(r.code, 1, r.stderr);
+  assertEquals(summary(r.stdout).failed, ["fail-b"]);
+  assert(
+    !(await Deno.stat(`${dir}/collected`).then(() => true, () => false)),
+    "no collect after a failed cell",
+  );
+  const two = await study(["a"]);
+  await Deno.writeTextFile(`${two.dir}/collect-fails`, "");
+  const c = await runTool("sweep.ts", ["run", two.dir, "--on", "local"]);
+  assertEquals(c.code, 1, c.stderr);
+  assertEquals(summary(c.stdout).failed, ["collect"]);
+  await Deno.remove(tmp, { recursive: true });
+  await Deno.remove(two.tmp, { recursive: true });
+});
+
+Deno.test("sweep run takes --jobs 1 and 256 but not 0 or 257; --cpus-per-task and --parallel 1 but not 0; --gpus 0 but not -1", async () => {
+  const { dir, tmp } = await study(["a"]);
+  for (const jobs of ["256", "1"]) {
+    const r = await runTool("sweep.ts", [
+      "run",
+      dir,
+      "--on",
+      "local",
+      "--jobs",
+      jobs,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(summary(r.stdout).jobs, Number(jobs));
+  }
+  for (const jobs of ["0", "257"]) {
+    const r = await runTool("sweep.ts", [
+      "run",
+      dir,
+      "--on",
+      "local",
+      "--jobs",
+      jobs,
+    ]);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(
+      errorLine(r),
+      `error: Option --jobs must be an integer in [1, 256], got ${jobs}`,
+    );
+  }
+  await Deno.remove(`${dir}/cells/a/results.json`);
+  const dry = ["run", dir, "--on", "slurm", "--dry-run"];
+  const ok = await runTool("sweep.ts", [
+    ...dry,
+    "--cpus-per-task",
+    "1",
+    "--parallel",
+    "1",
+    "--gpus",
+    "0",
+  ]);
+  assertEquals(ok.code, 0, ok.stderr);
+  assertStringIncludes(ok.stdout, "#SBATCH --array=0%1\n#SBATCH --requeue\n");
+  assertStringIncludes(ok.stdout, "#SBATCH --cpus-per-task=1\n");
+  assert(!ok.stdout.includes("--gres"), "no GPU line for --gpus 0");
+  for (
+    const [flag, v, must] of [
+      ["cpus-per-task", "0", "a positive integer"],
+      ["parallel", "0", "a positive integer"],
+      ["gpus", "-1", "an integer ≥ 0"],
+    ]
+  ) {
+    const r = await runTool("sweep.ts", [...dry, `--${flag}`, v]);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(
+      errorLine(r),
+      `error: Option --${flag} must be ${must}, got ${v}`,
+    );
+  }
+  await Deno.remove(tmp, { recursive: true });
+});
+
+/** A stand-in `sbatch` first on the PATH; its log. */
+async function fakeSbatch(
+  tmp: string,
+  waitExit = 0,
+): Promise<{ env: Record<string, string>; log: string }> {
+  await Deno.mkdir(`${tmp}/bin`);
+  await Deno.writeTextFile(`${tmp}/bin/sbatch`, SBATCH, { mode: 0o755 });
+  const log = `${tmp}/sbatch.log`;
+  return {
+    log,
+    env: {
+      PATH: `${tmp}/bin:${Deno.env.get("PATH")}`,
+      FAKE_LOG: log,
+      FAKE_WAIT_EXIT: String(waitExit),
+    },
+  };
+}
+
+Deno.test("sweep run --on slurm submits one array per wave, the second after the first's job id, and records both", async () => {
+  const { dir, tmp } = await study(["a", "b", "c"], ["c"]);
+  const { env, log } = await fakeSbatch(tmp);
+  const r = await runTool("sweep.ts", ["run", dir, "--on", "slurm"], env);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals(summary(r.stdout), {
+    sweep: dir,
+    on: "slurm",
+    jobId: "101",
+    jobIds: ["101", "102"],
+    cells: 3,
+    script: `${dir}/sweep-wave1.sbatch`,
+    then: summary(r.stdout).then,
+  });
+  assertEquals((await Deno.readTextFile(log)).split("\n"), [
+    `--parsable ${dir}/sweep.sbatch`,
+    `--parsable ${dir}/sweep-wave1.sbatch`,
+    "",
+  ]);
+  const first = await Deno.readTextFile(`${dir}/sweep.sbatch`);
+  const second = await Deno.readTextFile(`${dir}/sweep-wave1.sbatch`);
+  assertStringIncludes(first, "#SBATCH --array=0-1\n");
+  assert(!first.includes("--dependency"), first);
+  assertStringIncludes(
+    second,
+    "#SBATCH --array=2\n#SBATCH --requeue\n",
+  );
+  assertStringIncludes(second, "#SBATCH --dependency=afterok:101\n");
+  assertEquals(
+    (await readSweep(dir)).submissions.map((e) => [e.on, e.jobId]),
+    [["slurm", "101"], ["slurm", "102"]],
+  );
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test("sweep run --on slurm --wait waits on the last wave only and exits 1 on a failed array, 75 when only busy", async () => {
+  const one = await study(["a"]);
+  const fail = await fakeSbatch(one.tmp, 1);
+  const r = await runTool(
+    "sweep.ts",
+    ["run", one.dir, "--on", "slurm", "--wait"],
+    fail.env,
+  );
+  assertEquals(r.code, 1, r.stderr);
+  const s = summary(r.stdout);
+  assertEquals([s.jobId, s.jobIds, s.exit], ["101", undefined, 1]);
+  assertEquals(
+    await Deno.readTextFile(fail.log),
+    `--parsable --wait ${one.dir}/sweep.sbatch\n`,
+  );
+  const two = await study(["a", "b"], ["b"]);
+  const busy = await fakeSbatch(two.tmp, 75);
+  const b = await runTool(
+    "sweep.ts",
+    ["run", two.dir, "--on", "slurm", "--wait"],
+    busy.env,
+  );
+  assertEquals(b.code, 75, b.stderr);
+  assertEquals((await Deno.readTextFile(busy.log)).split("\n"), [
+    `--parsable ${two.dir}/sweep.sbatch`,
+    `--parsable --wait ${two.dir}/sweep-wave1.sbatch`,
+    "",
+  ]);
+  await Deno.remove(one.tmp, { recursive: true });
+  await Deno.remove(two.tmp, { recursive: true });
+});
