@@ -1589,3 +1589,91 @@ Deno.test("studySweep() is saved as version 1 and read back; swept are the value
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("saveSweep() makes a study's sweep in a folder that already holds its cells' own folders, and refuses one holding another", async () => {
+  const { studySweep } = await import("./sweep.ts");
+  const dir = `${await Deno.makeTempDir()}/st`;
+  const study = (d: string) =>
+    studySweep(
+      d,
+      "examples/ablate.ts",
+      ["a", "b"].map((v) => ({
+        name: v,
+        values: { variant: v },
+        out: `${d}/${v}`,
+        args: ["--variant", v],
+      })),
+    );
+  // The study ran its variant "a" before it was made a sweep.
+  await Deno.mkdir(`${dir}/a`, { recursive: true });
+  await saveSweep(study(dir));
+  assertEquals((await readSweep(dir)).cells.map((c) => c.out), [
+    `${dir}/a`,
+    `${dir}/b`,
+  ]);
+  const other = `${await Deno.makeTempDir()}/st`;
+  await Deno.mkdir(`${other}/notes`, { recursive: true });
+  await assertRejects(
+    () => saveSweep(study(other)),
+    ConfigError,
+    `Cannot make a sweep in ${other}: it holds other files (notes)`,
+  );
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(other, { recursive: true });
+});
+
+Deno.test("saveSweep() saves a sweep.json of exactly 64 MiB, which readSweep reads back, and refuses one byte more", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    for (
+      const [extra, dir] of [[0, `${root}/at`], [1, `${root}/over`]] as const
+    ) {
+      const sweep = planSweep({ seeds: 1 }, { dir });
+      const size = () =>
+        new TextEncoder().encode(JSON.stringify(sweep, null, 2) + "\n").length;
+      sweep.cells[0].args.push("");
+      const pad = SWEEP_FILE_LIMIT - size() + extra;
+      sweep.cells[0].args[sweep.cells[0].args.length - 1] = "x".repeat(pad);
+      assertEquals(size(), SWEEP_FILE_LIMIT + extra);
+      if (extra === 0) {
+        await saveSweep(sweep);
+        assertEquals((await readSweep(dir)).cells[0].args.at(-1)!.length, pad);
+      } else {
+        await assertRejects(
+          () => saveSweep(sweep),
+          ConfigError,
+          `its sweep.json would be ${
+            (SWEEP_FILE_LIMIT + 1).toLocaleString("en")
+          } bytes`,
+        );
+      }
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("cellStep()'s own lines: a failed cell's on stderr, none for a finished one; a busy cell's without grep's complaint when no lock is left", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = planSweep({ seeds: 1 }, { dir });
+  const run = async (experiment: string) => {
+    const out = await new Deno.Command("bash", {
+      args: ["-c", cellStep(s, s.cells[0], { experiment })],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return [out.code, new TextDecoder().decode(out.stderr)];
+  };
+  assertEquals(await run("true"), [0, ""]);
+  assertEquals(await run("false"), [
+    1,
+    `cell seed-0: failed (exit 1), log ${dir}/logs/seed-0.log\n`,
+  ]);
+  // Refused as busy, but the holder's lock already gone: no pid, and
+  // nothing of grep's on the terminal.
+  assertEquals(await run(`f() { return ${FOLDER_BUSY_EXIT}; }; f`), [
+    FOLDER_BUSY_EXIT,
+    "cell seed-0: busy: in use by another run, left to it\n",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -83,6 +83,11 @@ Deno.test("sweep run --on local: every cell done, then the study's collect step;
   // A few seconds: whole seconds, counted from the start.
   assert(s.seconds === 0 || s.seconds === 1 || s.seconds === 2, r.stdout);
   assertEquals(await Deno.readTextFile(`${dir}/collected`), "yes");
+  const extra = await runTool("sweep.ts", ["status", dir, "more"]);
+  assertEquals(
+    [extra.code, errorLine(extra)],
+    [1, 'error: Unexpected argument "more": one SPEC.json or DIR'],
+  );
   const sweep = await readSweep(dir);
   assertEquals(sweep.version, 1);
   assertEquals(sweep.submissions.map((e) => e.on), ["local --jobs 1"]);
@@ -189,6 +194,24 @@ async function fakeSbatch(
 Deno.test("sweep run --on slurm submits one array per wave, the second after the first's job id, and records both", async () => {
   const { dir, tmp } = await study(["a", "b", "c"], ["c"]);
   const { env, log } = await fakeSbatch(tmp);
+  // Printed first: the second wave waits on the first's job id.
+  const dry = await runTool("sweep.ts", [
+    "run",
+    dir,
+    "--on",
+    "slurm",
+    "--dry-run",
+  ]);
+  assertEquals(dry.code, 0, dry.stderr);
+  assertEquals(
+    dry.stdout.match(/^#SBATCH --(array|dependency)=.*$|^# wave .*$/gm),
+    [
+      "#SBATCH --array=0-1",
+      "# wave 1: sbatch --parsable this after wave 0",
+      "#SBATCH --array=2",
+      "#SBATCH --dependency=afterok:$JOB_OF_WAVE_0",
+    ],
+  );
   const r = await runTool("sweep.ts", ["run", dir, "--on", "slurm"], env);
   assertEquals(r.code, 0, r.stderr);
   assertEquals(summary(r.stdout), {
