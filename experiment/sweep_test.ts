@@ -1677,3 +1677,134 @@ Deno.test("cellStep()'s own lines: a failed cell's on stderr, none for a finishe
   ]);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("sbatchScript() writes its cells as sorted runs of consecutive ids, in whatever order they are given", () => {
+  const s = planSweep({ seeds: "0..9" }, { dir: "/s/w" });
+  const array = (cells: number[]) =>
+    sbatchScript(s, { workdir: "/r", experiment: "x", cells })
+      .split("\n").find((l) => l.startsWith("#SBATCH --array="));
+  assertEquals(array([0, 1, 2, 4, 5, 7]), "#SBATCH --array=0-2,4-5,7");
+  assertEquals(array([7, 5, 2, 0, 4, 1]), "#SBATCH --array=0-2,4-5,7");
+  assertEquals(array([9]), "#SBATCH --array=9");
+  assertEquals(array([8, 9]), "#SBATCH --array=8-9");
+});
+
+Deno.test("sweepStatus() reads an exit file of 64 bytes (the code padded), not one of 65", async () => {
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/sw` }));
+  const p = sweepPaths(sweep.dir);
+  await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
+  await Deno.writeTextFile(p.exit(sweep.cells[0]), "1".padEnd(64));
+  await Deno.writeTextFile(p.exit(sweep.cells[1]), "1".padEnd(65));
+  assertEquals(
+    (await sweepStatus(sweep)).map((s) => [s.state, s.exitCode]),
+    [["failed", 1], ["pending", undefined]],
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("sweepStatus() counts every seed of a cell's run: two seeds of two models trained to the end are 100%", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = await saveSweep(planSweep({ seeds: 1 }, { dir }));
+  const out = s.cells[0].out;
+  const release = await new RunFolder(out).start(
+    resolveConfig({ preset: "micro", steps: 25, seeds: 2, out }),
+  );
+  const rows = ["ar", "d3pm"].flatMap((model) =>
+    [0, 1].map((seed) => JSON.stringify({ model, seed, step: 25, loss: 5 }))
+  );
+  await Deno.writeTextFile(`${out}/metrics.jsonl`, rows.join("\n") + "\n");
+  const [st] = await sweepStatus(s);
+  release();
+  assertEquals([st.steps, st.totalSteps], [100, 100]);
+  assertStringIncludes(statusLine(st), "seed-0 100% (100/100 steps");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweepStatus() takes exit 127 as failed, 128 and above as interrupted (a signal's 128 + n)", async () => {
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 3 }, { dir: `${root}/sw` }));
+  const p = sweepPaths(sweep.dir);
+  await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
+  for (const [i, code] of [[0, 127], [1, 128], [2, 129]]) {
+    await Deno.writeTextFile(p.exit(sweep.cells[i]), `${code}\n`);
+  }
+  assertEquals(
+    (await sweepStatus(sweep)).map((s) => [s.state, s.exitCode]),
+    [["failed", 127], ["pending", 128], ["pending", 129]],
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("statusLine() gives no percentage before a run has steps, and calls a pending cell interrupted only once it trained a step", () => {
+  const cell = planSweep({ seeds: 1 }, { dir: "runs/s" }).cells[0];
+  const log = "runs/s/logs/seed-0.log";
+  const line = (steps: number, totalSteps: number) =>
+    statusLine({ cell, state: "pending", steps, totalSteps, log });
+  assertEquals(line(0, 0), "  0  pending   seed-0");
+  assertEquals(line(0, 1), "  0  pending   seed-0 0% (0/1 steps)");
+  assertEquals(
+    line(1, 1),
+    `  0  pending   seed-0 100% (1/1 steps) (interrupted: a re-run resumes it; log ${log})`,
+  );
+});
+
+Deno.test("startOrder() keeps the sweep's order among cells of equal cost", async () => {
+  const { startOrder } = await import("./sweep.ts");
+  const s = planSweep({ options: { preset: "micro" }, seeds: "0..9" }, {
+    dir: "runs/s",
+  });
+  assertEquals(
+    startOrder(s, s.cells).map((c) => c.index),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
+});
+
+Deno.test("runLocal() logs each finished cell's whole seconds, rounded, from its own start", async () => {
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 2 }, { dir: `${root}/sw` }));
+  // The clock runLocal reads: each cell's start and end, in turn (jobs 1).
+  const ticks = [5_000, 7_500, 10_000, 11_499.5];
+  const now = performance.now;
+  performance.now = () => ticks.shift() ?? now.call(performance);
+  const lines: string[] = [];
+  try {
+    assertEquals(
+      await runLocal(sweep, {
+        jobs: 1,
+        workdir: root,
+        experiment: "true",
+        log: (l) => lines.push(l),
+      }),
+      [],
+    );
+  } finally {
+    performance.now = now;
+  }
+  // 2.5 s rounds up to 3, 1.4995 s down to 1.
+  assertEquals(lines, ["cell seed-0: done (3 s)", "cell seed-1: done (1 s)"]);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("runLocal() runs no later wave after one failed cell of an earlier one", async () => {
+  const root = await Deno.makeTempDir();
+  const planned = planSweep({ seeds: 3 }, { dir: `${root}/sw` });
+  planned.cells[2].wave = 1;
+  const sweep = await saveSweep(planned);
+  const lines: string[] = [];
+  // Seed 1 fails, seed 0 finishes; seed 2 waits on both.
+  const failed = await runLocal(sweep, {
+    jobs: 1,
+    workdir: root,
+    experiment: `f() { case "$*" in *"first-seed 1"*) return 1;; esac; }; f`,
+    log: (l) => lines.push(l),
+  });
+  assertEquals(failed.map((c) => c.name), ["seed-1", "seed-2"]);
+  assertEquals(lines.at(-1), "cell seed-2: not run (an earlier wave failed)");
+  // Never started: no log of its own.
+  assertEquals(
+    await Deno.stat(`${sweep.dir}/logs/seed-2.log`).then(() => 1, () => 0),
+    0,
+  );
+  await Deno.remove(root, { recursive: true });
+});
