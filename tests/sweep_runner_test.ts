@@ -65,7 +65,9 @@ function summary(stdout: string): Record<string, unknown> {
 
 Deno.test("sweep run --on local: every cell done, then the study's collect step; jobs 1 by default; exit 0", async () => {
   const { dir, tmp } = await study(["a", "b"]);
+  const t0 = performance.now();
   const r = await runTool("sweep.ts", ["run", dir, "--on", "local"]);
+  const took = (performance.now() - t0) / 1000;
   assertEquals(r.code, 0, r.stderr);
   const s = summary(r.stdout);
   assertEquals(
@@ -80,8 +82,11 @@ Deno.test("sweep run --on local: every cell done, then the study's collect step;
       seconds: undefined,
     },
   );
-  // A few seconds: whole seconds, counted from the start.
-  assert(s.seconds === 0 || s.seconds === 1 || s.seconds === 2, r.stdout);
+  // Whole seconds, no more than the command took as seen from here.
+  assert(
+    Number.isInteger(s.seconds) && s.seconds as number <= Math.ceil(took),
+    `${s.seconds} s of ${took} s`,
+  );
   assertEquals(await Deno.readTextFile(`${dir}/collected`), "yes");
   const extra = await runTool("sweep.ts", ["status", dir, "more"]);
   assertEquals(
