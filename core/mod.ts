@@ -22,6 +22,7 @@ export * from "./atomic_write.ts";
 export * from "./exists.ts";
 export * from "./gzip.ts";
 export * from "./read_bounded.ts";
+export * from "./follow_lines.ts";
 export * from "./sha256.ts";
 export * from "./model.ts";
 export * from "./categorical.ts";

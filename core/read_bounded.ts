@@ -266,13 +266,29 @@ export async function readBounded(
 }
 
 /**
+ * The most bytes {@linkcode readTextBounded} reads into one string, whatever
+ * limit it is given: V8's longest string, 2^29 - 24 UTF-16 units (UTF-8
+ * decodes to at most one unit per byte, so a file this long always fits).
+ *
+ * @example
+ * ```ts
+ * import { MAX_TEXT_BYTES } from "@d3pm/core";
+ * import { assert } from "@std/assert";
+ * assert(MAX_TEXT_BYTES < 1 << 30); // a 1 GiB limit reads 512 MiB at most
+ * ```
+ */
+export const MAX_TEXT_BYTES: number = 2 ** 29 - 24;
+
+/**
  * The text of a regular UTF-8 file of at most `limit` bytes (see
  * {@linkcode readBounded}).
  *
  * @param path The file.
- * @param options The limit and what the file is.
+ * @param options The limit and what the file is; a limit over
+ *   {@linkcode MAX_TEXT_BYTES} is taken as that.
  * @returns Its text.
- * @throws {BoundedReadError} As {@linkcode readBounded}.
+ * @throws {BoundedReadError} As {@linkcode readBounded}, and for a file
+ *   over {@linkcode MAX_TEXT_BYTES} (refused unread, naming it).
  *
  * @example
  * ```ts
@@ -288,7 +304,30 @@ export async function readTextBounded(
   path: string | URL,
   options: ReadBoundedOptions,
 ): Promise<string> {
-  return new TextDecoder().decode(await readBounded(path, options));
+  const limit = Math.min(options.limit, MAX_TEXT_BYTES);
+  const { shown, info } = await regularFile(path, options.what);
+  if (limit < options.limit && !options.gunzip && info.size > limit) {
+    // Refused by its size, unread: decoding it would fail after reading
+    // it all ("buffer exceeds maximum length", naming nothing).
+    throw new BoundedReadError(
+      `Cannot read ${shown}: it is larger than the ${
+        formatBytes(limit)
+      } a string can hold, and a ${
+        options.what ?? "file"
+      } is read whole as one string`,
+    );
+  }
+  const bytes = await readBounded(path, { ...options, limit });
+  try {
+    return new TextDecoder().decode(bytes);
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new BoundedReadError(
+      `Cannot read ${shown}: its ${
+        formatBytes(bytes.length)
+      } do not decode to one string (${why})`,
+    );
+  }
 }
 
 /**

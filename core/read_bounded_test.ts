@@ -9,9 +9,11 @@ import { within } from "./_within_test_util.ts";
 import {
   BoundedReadError,
   formatBytes,
+  MAX_TEXT_BYTES,
   notRegularFile,
   readBounded,
   readJsonBounded,
+  readTextBounded,
 } from "./mod.ts";
 
 Deno.test("readBounded() refuses FIFOs and devices at once, without reading or waiting", async () => {
@@ -247,6 +249,26 @@ Deno.test("readJsonBounded() keeps V8's whole parse message, on one line, when t
     assertMatch(
       e.message,
       /: Unexpected token 'g', "garbage\{ .*" ?(\.\.\.)? is not valid JSON$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readTextBounded() refuses, unread and naming it, a file over what one string holds though its limit is larger", async () => {
+  // A metrics log of 629 MB under a 1 GiB limit was read whole, then failed
+  // to decode with "buffer exceeds maximum length", naming nothing. A sparse
+  // file one byte over MAX_TEXT_BYTES takes no disk and, refused by its
+  // size, no reading.
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  try {
+    using f = await Deno.open(path, { write: true, create: true });
+    await f.truncate(MAX_TEXT_BYTES + 1);
+    await assertRejects(
+      () => readTextBounded(path, { limit: 1 << 30, what: "metrics log" }),
+      BoundedReadError,
+      `Cannot read ${path}: it is larger than the 512.0 MiB a string can hold, and a metrics log is read whole as one string`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

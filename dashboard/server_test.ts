@@ -367,18 +367,19 @@ Deno.test("followLines() yields complete lines of a growing file, holds back a t
   try {
     await Deno.writeTextFile(path, '{"a":1}\n{"b"', { append: true });
     await sleep(60);
-    assertEquals(got, [{ line: '{"a":1}', end: 8 }]);
+    assertEquals(got, [{ line: '{"a":1}', end: 8, number: 1 }]);
     await Deno.writeTextFile(path, ':2}\n{"c":3}\n', { append: true });
     await sleep(60);
-    assertEquals(got.slice(1), [{ line: '{"b":2}', end: 16 }, {
-      line: '{"c":3}',
-      end: 24,
-    }]);
+    assertEquals(got.slice(1), [
+      { line: '{"b":2}', end: 16, number: 2 },
+      { line: '{"c":3}', end: 24, number: 3 },
+    ]);
     await Deno.writeTextFile(path, '{"new":1}\n'); // replaced: shorter
     await sleep(60);
     assertEquals(got.slice(3), [{ reset: true }, {
       line: '{"new":1}',
       end: 10,
+      number: 1,
     }]);
   } finally {
     stop.abort();
@@ -389,7 +390,7 @@ Deno.test("followLines() yields complete lines of a growing file, holds back a t
   for await (const f of followLines(path, { from: 8, once: true })) {
     resumed.push(f);
   }
-  assertEquals(resumed, [{ line: '{"y":2}', end: 16 }]);
+  assertEquals(resumed, [{ line: '{"y":2}', end: 16, number: 1 }]);
   await Deno.remove(path);
 });
 
@@ -405,7 +406,10 @@ Deno.test("followLines() keeps a line of exactly maxLine bytes and skips one byt
   for await (const f of followLines(path, { once: true, maxLine: 8 })) {
     got.push(f);
   }
-  assertEquals(got, [{ line: eight, end: 9 }, { line: '{"b":1}', end: 27 }]);
+  assertEquals(got, [
+    { line: eight, end: 9, number: 1 },
+    { line: '{"b":1}', end: 27, number: 3 },
+  ]);
   // The 9-byte line in two writes, 5 bytes then 4 and its newline.
   await Deno.writeTextFile(path, "");
   const stop = new AbortController();
@@ -430,7 +434,7 @@ Deno.test("followLines() keeps a line of exactly maxLine bytes and skips one byt
     stop.abort();
     await done;
   }
-  assertEquals(split, [{ line: eight, end: 19 }]);
+  assertEquals(split, [{ line: eight, end: 19, number: 2 }]);
   await Deno.remove(path);
 });
 

@@ -621,7 +621,14 @@ export async function writeReport(
   r: ExperimentResult,
   folder: RunFolder,
 ): Promise<void> {
-  const metrics = await MetricsLog.read(folder.metricsPath);
+  // Streamed, keeping the fields of the losses the report draws: not every
+  // record of a log that may be 1 GiB.
+  const metrics: MetricsRecord[] = [];
+  for await (const r of MetricsLog.records(folder.metricsPath)) {
+    if (typeof r.loss !== "number" && typeof r.valid !== "number") continue;
+    const { model, seed, step, loss, valid } = r;
+    metrics.push({ model, seed, step, loss, valid });
+  }
   const md = [
     header(r),
     likelihoodSection(r),

@@ -576,10 +576,19 @@ class Validator {
    */
   async summary(): Promise<TrainingFigures["valid"]> {
     const path = this.ctx.folder.metricsPath;
-    const records = await MetricsLog.read(path).catch((e) => {
-      if (e instanceof Deno.errors.NotFound) return [];
-      throw e;
-    });
+    // Streamed, keeping only this model's validations: a log of any size
+    // up to its 1 GiB cap resumes in little memory.
+    const records: Record<string, unknown>[] = [];
+    try {
+      for await (const r of MetricsLog.records(path)) {
+        if (
+          typeof r.valid === "number" && r.model === this.#kind &&
+          r.seed === this.seed
+        ) records.push(r);
+      }
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
     const { valid, missing } = validationSummary(
       records,
       this.#kind,

@@ -3,7 +3,12 @@
  *
  * @module
  */
-import { readTextBounded } from "@d3pm/core";
+import {
+  BoundedReadError,
+  followLines,
+  formatBytes,
+  readHeadBounded,
+} from "@d3pm/core";
 
 /**
  * Appends one JSON object per line to a file; never rewrites what is there.
@@ -46,12 +51,11 @@ export class MetricsLog {
   }
 
   /**
-   * Read every record of a log. A line that is not a JSON object — a torn
-   * last line, or garbage written into the middle — is dropped with a
-   * warning naming it, so one bad line never blocks a run. The log must be
-   * a regular file of at most 1 GiB.
+   * Read every record of a log (see {@linkcode MetricsLog.records}, which
+   * streams them: a caller that needs only some keeps only those).
    *
    * @param path The `.jsonl` file.
+   * @param warn Where a dropped line is reported (default: stderr).
    * @returns The records, in order.
    * @throws {BoundedReadError} For a FIFO, a device or a file over 1 GiB.
    *
@@ -73,36 +77,115 @@ export class MetricsLog {
    */
   static async read(
     path: string,
-    warn: (message: string) => void = (m) => console.error(`warning: ${m}`),
+    warn?: (message: string) => void,
   ): Promise<Record<string, unknown>[]> {
-    const text = await readTextBounded(path, {
-      limit: 1 << 30,
+    const records: Record<string, unknown>[] = [];
+    for await (const r of MetricsLog.records(path, { warn })) records.push(r);
+    return records;
+  }
+
+  /**
+   * The records of a log, a line at a time (never the file whole as one
+   * string, which V8 caps near 512 MiB: a 629 MB log failed a resume with
+   * "buffer exceeds maximum length"). A line that is not a JSON object — a
+   * torn last line, or garbage written into the middle — is dropped with a
+   * warning naming it, so one bad line never blocks a run; a line over
+   * 1 MiB is dropped unread. The log must be a regular file of at most
+   * `limit` bytes (1 GiB).
+   *
+   * @param path The `.jsonl` file.
+   * @param options Where warnings go, and the largest log read.
+   * @returns The records, in order, as they are read.
+   * @throws {BoundedReadError} For a FIFO, a device, a folder or a file
+   *   over the limit, naming it.
+   * @throws {Deno.errors.NotFound} When there is no log.
+   *
+   * @example Only what is needed is kept
+   * ```ts
+   * import { MetricsLog } from "@d3pm/train";
+   * import { assertEquals } from "@std/assert";
+   * const dir = await Deno.makeTempDir();
+   * await Deno.writeTextFile(`${dir}/m.jsonl`, '{"step":1,"loss":3}\n{"step":1,"valid":4}\n{"ste');
+   * const warnings: string[] = [];
+   * const valid = [];
+   * for await (const r of MetricsLog.records(`${dir}/m.jsonl`, { warn: (w) => warnings.push(w) })) {
+   *   if (typeof r.valid === "number") valid.push(r.valid);
+   * }
+   * assertEquals(valid, [4]);
+   * assertEquals(warnings, [`${dir}/m.jsonl:3 is a torn, unfinished record; ignored`]);
+   * await Deno.remove(dir, { recursive: true });
+   * ```
+   */
+  static async *records(
+    path: string,
+    options: MetricsReadOptions = {},
+  ): AsyncGenerator<Record<string, unknown>> {
+    const warn = options.warn ?? ((m) => console.error(`warning: ${m}`));
+    const limit = options.limit ?? 1 << 30;
+    // A regular file within the limit (readHeadBounded refuses the rest).
+    const { size } = await readHeadBounded(path, {
+      bytes: 0,
       what: "metrics log",
     });
-    const lines = text.split("\n");
-    const records: Record<string, unknown>[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      if (lines[i].trim() === "") continue;
+    if (size > limit) {
+      throw new BoundedReadError(
+        `Cannot read ${path}: it is larger than the ${
+          formatBytes(limit)
+        } a metrics log may be`,
+      );
+    }
+    let number = 0, end = 0;
+    for await (const f of followLines(path, { once: true })) {
+      if (!("line" in f)) continue; // no reset nor gone in a single pass
+      ({ number, end } = f);
       let record: unknown;
       try {
-        record = JSON.parse(lines[i]);
+        record = JSON.parse(f.line);
       } catch { /* below */ }
       if (
         typeof record === "object" && record !== null && !Array.isArray(record)
       ) {
-        records.push(record as Record<string, unknown>);
-        continue;
-      }
-      // A write cut short (a full disk, a kill) leaves a torn last line.
-      const torn = i === lines.length - 1 && !text.endsWith("\n");
-      warn(
-        `${path}:${i + 1} is ${
-          torn ? "a torn, unfinished record" : "not a JSON object"
-        }; ignored`,
-      );
+        yield record as Record<string, unknown>;
+      } else warn(`${path}:${number} is not a JSON object; ignored`);
     }
-    return records;
+    const torn = await tornTail(path, end);
+    // A write cut short (a full disk, a kill) leaves a torn last line.
+    if (torn) {
+      warn(`${path}:${number + torn} is a torn, unfinished record; ignored`);
+    }
   }
+}
+
+/** Options of {@linkcode MetricsLog.records}. */
+export interface MetricsReadOptions {
+  /** Where a dropped line is reported (default: stderr, as `warning: …`). */
+  warn?: (message: string) => void;
+  /** The largest log read, bytes (default 1 GiB). */
+  limit?: number;
+}
+
+/**
+ * After the last complete record (at `from`), whether the log ends in an
+ * unfinished line that is not blank: then how many lines on it is (the
+ * blank lines before it counted), else 0.
+ */
+async function tornTail(path: string, from: number): Promise<number> {
+  using file = await Deno.open(path);
+  const size = (await file.stat()).size;
+  // What follows the last record: blank lines, and perhaps a torn one
+  // (a line over 1 MiB is dropped unread, so at most that much is read).
+  const at = Math.max(from, size - (1 << 20));
+  const buf = new Uint8Array(size - at);
+  await file.seek(at, Deno.SeekMode.Start);
+  let got = 0;
+  while (got < buf.length) {
+    const n = await file.read(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  const text = new TextDecoder().decode(buf.subarray(0, got));
+  const lines = text.split("\n");
+  return lines[lines.length - 1].trim() === "" ? 0 : lines.length;
 }
 
 /** Cut an unfinished last line (no newline) off a log, with a warning. */
