@@ -15,7 +15,9 @@ const TEMP =
  * file is removed and the error rethrown; `path` keeps its old contents.
  *
  * @param path Target file (path or `file:` URL).
- * @param data Bytes, or text written as UTF-8.
+ * @param data Bytes, text written as UTF-8, or pieces of bytes written one
+ *   after another (made as they are written: a large file is never held
+ *   whole).
  * @returns When the file is in place.
  *
  * @example
@@ -26,23 +28,29 @@ const TEMP =
  * await writeFileAtomic(`${dir}/a.json`, '{"x": 1}');
  * assertEquals(await Deno.readTextFile(`${dir}/a.json`), '{"x": 1}');
  * assertEquals([...Deno.readDirSync(dir)].length, 1);
+ * await writeFileAtomic(`${dir}/b.bin`, [Uint8Array.of(1), Uint8Array.of(2, 3)]);
+ * assertEquals(await Deno.readFile(`${dir}/b.bin`), Uint8Array.of(1, 2, 3));
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
 export async function writeFileAtomic(
   path: string | URL,
-  data: Uint8Array | string,
+  data: Uint8Array | string | Iterable<Uint8Array>,
 ): Promise<void> {
   const target = path instanceof URL ? path.pathname : path;
   const tmp = `${target}.${crypto.randomUUID()}.tmp`;
-  const bytes = typeof data === "string"
-    ? new TextEncoder().encode(data)
+  const pieces = typeof data === "string"
+    ? [new TextEncoder().encode(data)]
+    : data instanceof Uint8Array
+    ? [data]
     : data;
   try {
     const file = await Deno.open(tmp, { write: true, createNew: true });
     try {
-      let at = 0;
-      while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      for (const bytes of pieces) {
+        let at = 0;
+        while (at < bytes.length) at += await file.write(bytes.subarray(at));
+      }
       await file.syncData();
     } finally {
       file.close();

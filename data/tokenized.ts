@@ -15,7 +15,6 @@
 import {
   BoundedReadError,
   createSha256,
-  readBounded,
   readHeadBounded,
   sha256Hex,
   writeFileAtomic,
@@ -161,19 +160,53 @@ export async function tokenizeCorpus(
     const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
     if (cached) return cached;
   }
-  const corpus = await tokenizeArticles(source, tokenizer, options);
-  if (cachePath) {
-    await writeCache(cachePath, corpus, corpusSha256, tokenizer);
+  const pieces = await tokenizeArticles(source, tokenizer, options);
+  if (!cachePath) return joinPieces(pieces);
+  // Written from the pieces, then read back into one buffer of the exact
+  // size: the ids are never held twice (pieces and their join).
+  await writeCache(cachePath, pieces, corpusSha256, tokenizer);
+  const { numTokens } = pieces;
+  pieces.docs.length = 0;
+  const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
+  if (!cached || cached.ids.length !== numTokens) {
+    throw new DataError(
+      `Token cache ${cachePath} did not read back as written (${numTokens} ids): check the disk, or delete it and run again`,
+    );
   }
-  return corpus;
+  return cached;
 }
+
+/**
+ * A corpus's ids as the tokenizer gave them, a typed array per document
+ * (never copied into a growing buffer: its doublings and final copy held
+ * the ids up to three times over).
+ */
+interface IdPieces {
+  docs: Uint32Array[];
+  docOffsets: Uint32Array;
+  numTokens: number;
+}
+
+/** The pieces in one buffer of their exact size, each let go once copied. */
+function joinPieces(pieces: IdPieces): TokenizedCorpus {
+  const ids = new Uint32Array(pieces.numTokens);
+  let at = 0;
+  for (let d = 0; d < pieces.docs.length; d++) {
+    ids.set(pieces.docs[d], at);
+    at += pieces.docs[d].length;
+    pieces.docs[d] = EMPTY;
+  }
+  return { ids, docOffsets: pieces.docOffsets };
+}
+
+const EMPTY = new Uint32Array(0);
 
 async function tokenizeArticles(
   source: CorpusSource,
   tokenizer: Tokenizer,
   options: TokenizeOptions,
-): Promise<TokenizedCorpus> {
-  let ids = new Uint32Array(1 << 20);
+): Promise<IdPieces> {
+  const docs: Uint32Array[] = [];
   let n = 0;
   const offsets: number[] = [0];
   for await (
@@ -183,18 +216,16 @@ async function tokenizeArticles(
     })
   ) {
     const doc = tokenizer.encode(text);
-    if (n + doc.length > ids.length) {
-      let cap = ids.length * 2;
-      while (cap < n + doc.length) cap *= 2;
-      const grown = new Uint32Array(cap);
-      grown.set(ids.subarray(0, n));
-      ids = grown;
-    }
-    ids.set(doc, n);
+    // A view of a larger buffer would keep all of it: copied to its size.
+    docs.push(
+      doc instanceof Uint32Array && doc.byteLength === doc.buffer.byteLength
+        ? doc
+        : Uint32Array.from(doc),
+    );
     n += doc.length;
     offsets.push(n);
   }
-  return { ids: ids.slice(0, n), docOffsets: Uint32Array.from(offsets) };
+  return { docs, docOffsets: Uint32Array.from(offsets), numTokens: n };
 }
 
 async function readCache(
@@ -274,29 +305,74 @@ async function readCache(
       `truncated or padded (size does not match its header: ${size} bytes, not ${expected})`,
     );
   }
-  let bytes: Uint8Array;
+  let read: TokenizedCorpus | "changed" | "corrupt";
   try {
-    bytes = await readBounded(path, { limit: expected, what: "token cache" });
+    read = await readPayload(path, start, header);
   } catch (e) {
     return unreadable(e);
   }
-  const payload = bytes.subarray(start);
-  if (payload.length !== 4 * (numDocs + 1) + idBytes * numTokens) {
+  if (read === "changed") {
     return problem("truncated or padded (size does not match its header)");
   }
-  if (sha256Hex(payload) !== header.payloadSha256) {
-    return problem("corrupt (checksum mismatch)");
-  }
-  // Copy into aligned buffers; the payload may start at any byte.
-  const docOffsets = new Uint32Array(numDocs + 1);
-  new Uint8Array(docOffsets.buffer).set(payload.subarray(0, 4 * (numDocs + 1)));
-  const raw = payload.slice(4 * (numDocs + 1));
-  const ids = idBytes === 4
-    ? new Uint32Array(raw.buffer)
-    : Uint32Array.from(new Uint16Array(raw.buffer));
+  if (read === "corrupt") return problem("corrupt (checksum mismatch)");
+  const { ids, docOffsets } = read;
   checkOffsets(path, docOffsets, numTokens);
   return { ids, docOffsets };
 }
+
+/**
+ * A cache's offsets and ids, read in pieces straight into their typed
+ * arrays and hashed as read: the ids are held once, at 4 bytes each (the
+ * file whole, then its ids sliced, then widened held them 8 bytes a token).
+ * `changed` when the file ends early, `corrupt` when the hash differs.
+ */
+async function readPayload(
+  path: string,
+  start: number,
+  header: CacheHeader,
+): Promise<TokenizedCorpus | "changed" | "corrupt"> {
+  const { numDocs, numTokens, idBytes } = header;
+  using file = await Deno.open(path);
+  await file.seek(start, Deno.SeekMode.Start);
+  const hash = createSha256();
+  const fill = async (into: Uint8Array) => {
+    let got = 0;
+    while (got < into.length) {
+      const n = await file.read(into.subarray(got));
+      if (n === null) return false;
+      got += n;
+    }
+    hash.update(into);
+    return true;
+  };
+  const docOffsets = new Uint32Array(numDocs + 1);
+  if (!await fill(new Uint8Array(docOffsets.buffer))) return "changed";
+  const ids = new Uint32Array(numTokens);
+  if (idBytes === 4) {
+    const bytes = new Uint8Array(ids.buffer);
+    for (let at = 0; at < bytes.length; at += CHUNK_IDS * 4) {
+      const part = bytes.subarray(
+        at,
+        Math.min(bytes.length, at + CHUNK_IDS * 4),
+      );
+      if (!await fill(part)) return "changed";
+    }
+  } else {
+    const scratch = new Uint16Array(CHUNK_IDS);
+    for (let at = 0; at < numTokens; at += CHUNK_IDS) {
+      const part = scratch.subarray(0, Math.min(CHUNK_IDS, numTokens - at));
+      if (!await fill(new Uint8Array(part.buffer, 0, part.byteLength))) {
+        return "changed";
+      }
+      ids.set(part, at);
+    }
+  }
+  if ((await file.read(new Uint8Array(1))) !== null) return "changed";
+  return hash.hex() === header.payloadSha256 ? { ids, docOffsets } : "corrupt";
+}
+
+/** Ids read or written at a time (4 MiB of 4-byte ids). */
+const CHUNK_IDS = 1 << 20;
 
 /**
  * Refuse a cache whose checksum holds but whose document offsets do not run
@@ -333,44 +409,55 @@ function checkOffsets(
 
 async function writeCache(
   path: string,
-  corpus: TokenizedCorpus,
+  pieces: IdPieces,
   corpusSha256: string,
   tokenizer: Tokenizer,
 ): Promise<void> {
   // Little-endian hosts only write typed arrays as-is (x86, ARM).
   const idBytes = tokenizer.vocabSize <= 65536 ? 2 : 4;
-  const ids = idBytes === 2
-    ? new Uint8Array(Uint16Array.from(corpus.ids).buffer)
-    : new Uint8Array(
-      corpus.ids.buffer,
-      corpus.ids.byteOffset,
-      corpus.ids.byteLength,
-    );
-  const offsets = new Uint8Array(
-    corpus.docOffsets.buffer,
-    corpus.docOffsets.byteOffset,
-    corpus.docOffsets.byteLength,
-  );
-  const payload = new Uint8Array(offsets.length + ids.length);
-  payload.set(offsets, 0);
-  payload.set(ids, offsets.length);
+  const offsets = new Uint8Array(pieces.docOffsets.buffer);
+  // The payload in pieces of at most CHUNK_IDS ids, made twice (to hash it
+  // for the header, then to write it): never one copy of all the ids.
+  function* payload(): Generator<Uint8Array> {
+    yield offsets;
+    const narrow = new Uint16Array(CHUNK_IDS);
+    for (const doc of pieces.docs) {
+      for (let at = 0; at < doc.length; at += CHUNK_IDS) {
+        const part = doc.subarray(at, Math.min(doc.length, at + CHUNK_IDS));
+        if (idBytes === 4) {
+          yield new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+        } else {
+          const n = narrow.subarray(0, part.length);
+          n.set(part);
+          yield new Uint8Array(n.buffer, 0, n.byteLength);
+        }
+      }
+    }
+  }
+  const hash = createSha256();
+  for (const p of payload()) hash.update(p);
   const header: CacheHeader = {
     version: 1,
     corpusSha256,
     tokenizerId: tokenizer.id,
-    numDocs: corpus.docOffsets.length - 1,
-    numTokens: corpus.ids.length,
+    numDocs: pieces.docOffsets.length - 1,
+    numTokens: pieces.numTokens,
     idBytes,
-    payloadSha256: sha256Hex(payload),
+    payloadSha256: hash.hex(),
   };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  const out = new Uint8Array(12 + headerBytes.length + payload.length);
-  out.set(new TextEncoder().encode(MAGIC), 0);
-  new DataView(out.buffer).setUint32(8, headerBytes.length, true);
-  out.set(headerBytes, 12);
-  out.set(payload, 12 + headerBytes.length);
+  const head = new Uint8Array(12 + headerBytes.length);
+  head.set(new TextEncoder().encode(MAGIC), 0);
+  new DataView(head.buffer).setUint32(8, headerBytes.length, true);
+  head.set(headerBytes, 12);
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || ".", {
     recursive: true,
   });
-  await writeFileAtomic(path, out);
+  await writeFileAtomic(
+    path,
+    (function* () {
+      yield head;
+      yield* payload();
+    })(),
+  );
 }
