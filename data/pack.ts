@@ -33,6 +33,14 @@ export interface PackOptions {
   last?: "drop" | "pad";
   /** The padding id, needed when `last` is `pad`. */
   pad?: number;
+  /**
+   * Pack into `corpus.ids`'s own buffer, overwriting the ids, when it can:
+   * documents run on (`crossDocuments`), the partial last block is dropped,
+   * and the buffer (from its start) has room for every separator —
+   * `tokenizeCorpus`'s `room` leaves it. The ids are then held once,
+   * not twice; otherwise a new buffer is made as without this option.
+   */
+  inPlace?: boolean;
 }
 
 /**
@@ -111,6 +119,17 @@ export function packBlocks(
     );
   }
 
+  if (
+    options.inPlace && crossDocuments && last === "drop" &&
+    corpus.ids.byteOffset === 0 && corpus.ids.buffer.byteLength >= 4 * total
+  ) {
+    packInPlace(corpus, bos, eos);
+    return {
+      data: new Uint32Array(corpus.ids.buffer, 0, count * length),
+      count,
+      length,
+    };
+  }
   const data = new Uint32Array(count * length);
   // Writes past the end (a tail that is then dropped) are clipped: typed
   // arrays ignore an index past their length, `put` clips a slice.
@@ -189,5 +208,28 @@ function checkOffsets({ ids, docOffsets }: TokenizedCorpus): void {
           : `[${docOffsets}]`
       }`,
     );
+  }
+}
+
+/**
+ * Documents wrapped in their separators, back to back, in the ids' own
+ * buffer: each document moves right by the separators before it, so the
+ * last is moved first and nothing is overwritten before it is moved.
+ */
+function packInPlace(
+  corpus: TokenizedCorpus,
+  bos: number | undefined,
+  eos: number | undefined,
+): void {
+  const all = new Uint32Array(corpus.ids.buffer);
+  const { docOffsets } = corpus;
+  const extra = (bos === undefined ? 0 : 1) + (eos === undefined ? 0 : 1);
+  for (let d = docOffsets.length - 2; d >= 0; d--) {
+    const from = docOffsets[d], to = docOffsets[d + 1];
+    let at = from + d * extra; // where the document's bos goes
+    if (bos !== undefined) at++;
+    all.copyWithin(at, from, to);
+    if (bos !== undefined) all[at - 1] = bos;
+    if (eos !== undefined) all[at + to - from] = eos;
   }
 }

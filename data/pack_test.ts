@@ -1,5 +1,5 @@
 import { prng } from "@d3pm/core";
-import { assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertThrows } from "@std/assert";
 import { packBlocks, type PackOptions } from "./pack.ts";
 import type { TokenizedCorpus } from "./tokenized.ts";
 import { DataError } from "./errors.ts";
@@ -226,4 +226,37 @@ Deno.test("packBlocks() takes 2^32 - 1 as a separator or pad id, refuses 2^32, a
     DataError,
     "block length 9 is larger than the corpus (8 ids with separators)",
   );
+});
+
+Deno.test("packBlocks() with inPlace packs into the ids' own buffer when it has room for the separators, and as before when not", () => {
+  // A corpus's ids and its packed blocks were held side by side (8 bytes a
+  // token); packed in place they are held once. Documents of 0 to 9 ids.
+  const r = prng(7);
+  const docs = Array.from(
+    { length: 40 },
+    () => Array.from({ length: Math.floor(r.next() * 10) }, (_, i) => i + 1),
+  );
+  const plain = corpusOf(docs);
+  const n = plain.ids.length;
+  const options = { length: 8, bos: 100, eos: 101 };
+  const expected = packBlocks(plain, options);
+  const roomy = {
+    ids: new Uint32Array(n + 2 * docs.length).subarray(0, n),
+    docOffsets: plain.docOffsets,
+  };
+  roomy.ids.set(plain.ids);
+  const packed = packBlocks(roomy, { ...options, inPlace: true });
+  assertEquals(packed.data.buffer, roomy.ids.buffer);
+  assertEquals(packed.count, expected.count);
+  assertEquals(Array.from(packed.data), Array.from(expected.data));
+  // One id short of room for every separator: a new buffer, the same blocks.
+  const tight = {
+    ids: new Uint32Array(n + 2 * docs.length - 1).subarray(0, n),
+    docOffsets: plain.docOffsets,
+  };
+  tight.ids.set(plain.ids);
+  const copied = packBlocks(tight, { ...options, inPlace: true });
+  assert(copied.data.buffer !== tight.ids.buffer);
+  assertEquals(Array.from(copied.data), Array.from(expected.data));
+  assertEquals(Array.from(tight.ids), Array.from(plain.ids)); // untouched
 });

@@ -53,6 +53,12 @@ export interface TokenizeOptions {
    * sequences). The default prints `warning: …` to stderr.
    */
   onWarning?: (message: string) => void;
+  /**
+   * Spare ids per document after the corpus in its ids' buffer (default
+   * 0): with 2, {@linkcode packBlocks} can wrap every document in bos/eos
+   * in place (its `inPlace`), holding the ids once.
+   */
+  room?: number;
 }
 
 const MAGIC = "D3PMTOK1";
@@ -147,6 +153,7 @@ export async function tokenizeCorpus(
 ): Promise<TokenizedCorpus> {
   const warn = options.onWarning ??
     ((m: string) => console.error(`warning: ${m}`));
+  const room = options.room ?? 0;
   let cachePath: string | undefined;
   let corpusSha256 = "";
   if (options.cacheDir) {
@@ -157,17 +164,23 @@ export async function tokenizeCorpus(
     cachePath = `${options.cacheDir}/${corpusSha256.slice(0, 16)}-${
       tokSha.slice(0, 16)
     }${layoutSuffix(source.layout)}.tok`;
-    const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
+    const cached = await readCache(cachePath, corpusSha256, tokenizer, {
+      warn,
+      room,
+    });
     if (cached) return cached;
   }
   const pieces = await tokenizeArticles(source, tokenizer, options);
-  if (!cachePath) return joinPieces(pieces);
+  if (!cachePath) return joinPieces(pieces, room);
   // Written from the pieces, then read back into one buffer of the exact
   // size: the ids are never held twice (pieces and their join).
   await writeCache(cachePath, pieces, corpusSha256, tokenizer);
   const { numTokens } = pieces;
   pieces.docs.length = 0;
-  const cached = await readCache(cachePath, corpusSha256, tokenizer, warn);
+  const cached = await readCache(cachePath, corpusSha256, tokenizer, {
+    warn,
+    room,
+  });
   if (!cached || cached.ids.length !== numTokens) {
     throw new DataError(
       `Token cache ${cachePath} did not read back as written (${numTokens} ids): check the disk, or delete it and run again`,
@@ -188,8 +201,8 @@ interface IdPieces {
 }
 
 /** The pieces in one buffer of their exact size, each let go once copied. */
-function joinPieces(pieces: IdPieces): TokenizedCorpus {
-  const ids = new Uint32Array(pieces.numTokens);
+function joinPieces(pieces: IdPieces, room: number): TokenizedCorpus {
+  const ids = withRoom(pieces.numTokens, room * pieces.docs.length);
   let at = 0;
   for (let d = 0; d < pieces.docs.length; d++) {
     ids.set(pieces.docs[d], at);
@@ -200,6 +213,11 @@ function joinPieces(pieces: IdPieces): TokenizedCorpus {
 }
 
 const EMPTY = new Uint32Array(0);
+
+/** `n` ids, zero, at the start of a buffer with `room` more. */
+function withRoom(n: number, room: number): Uint32Array {
+  return new Uint32Array(n + room).subarray(0, n);
+}
 
 async function tokenizeArticles(
   source: CorpusSource,
@@ -232,8 +250,9 @@ async function readCache(
   path: string,
   corpusSha256: string,
   tokenizer: Tokenizer,
-  warn: (m: string) => void,
+  options: { warn: (m: string) => void; room: number },
 ): Promise<TokenizedCorpus | undefined> {
+  const { warn } = options;
   const problem = (why: string) => {
     warn(`token cache ${path} is ${why}; rebuilding it`);
     return undefined;
@@ -307,7 +326,7 @@ async function readCache(
   }
   let read: TokenizedCorpus | "changed" | "corrupt";
   try {
-    read = await readPayload(path, start, header);
+    read = await readPayload(path, start, header, options.room);
   } catch (e) {
     return unreadable(e);
   }
@@ -330,6 +349,7 @@ async function readPayload(
   path: string,
   start: number,
   header: CacheHeader,
+  room: number,
 ): Promise<TokenizedCorpus | "changed" | "corrupt"> {
   const { numDocs, numTokens, idBytes } = header;
   using file = await Deno.open(path);
@@ -347,9 +367,9 @@ async function readPayload(
   };
   const docOffsets = new Uint32Array(numDocs + 1);
   if (!await fill(new Uint8Array(docOffsets.buffer))) return "changed";
-  const ids = new Uint32Array(numTokens);
+  const ids = withRoom(numTokens, room * numDocs);
   if (idBytes === 4) {
-    const bytes = new Uint8Array(ids.buffer);
+    const bytes = new Uint8Array(ids.buffer, 0, ids.byteLength);
     for (let at = 0; at < bytes.length; at += CHUNK_IDS * 4) {
       const part = bytes.subarray(
         at,

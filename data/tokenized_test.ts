@@ -505,3 +505,33 @@ Deno.test("tokenizeCorpus() refuses a cache whose document offsets go down, nami
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tokenizeCorpus() with room leaves that many spare ids per document after the ids in their buffer, fresh, cached, without a cache, in 2 and 4 bytes", async () => {
+  // The room lets packBlocks wrap each document in bos/eos in place, so a
+  // run holds its corpus once (4 bytes an id), not ids and blocks apart.
+  const { dir, cacheDir, source } = await setup(
+    " = A = \n xy \n = B = \n z \n",
+  );
+  try {
+    for (
+      const tokenizer of [new ByteTokenizer(), new ShiftedBytes("w", 65537)]
+    ) {
+      const bare = await tokenizeCorpus(source, tokenizer); // no room
+      // Fresh (written, read back), then from the cache, then uncached.
+      const docs = bare.docOffsets.length - 1;
+      assertEquals(docs, 2);
+      for (const cache of [cacheDir, cacheDir, undefined]) {
+        const c = await tokenizeCorpus(source, tokenizer, {
+          ...(cache ? { cacheDir: cache } : {}),
+          room: 2,
+        });
+        assertEquals(Array.from(c.ids), Array.from(bare.ids));
+        assertEquals(c.ids.byteOffset, 0);
+        assertEquals(c.ids.buffer.byteLength, 4 * (c.ids.length + 2 * docs));
+      }
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

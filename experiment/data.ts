@@ -82,6 +82,16 @@ export interface RunData {
 
 const TOKEN_CACHE = ".cache/tokens";
 
+/** Options of {@linkcode prepareData}. */
+export interface PrepareOptions {
+  /**
+   * Called with the ids of all three splits once they are tokenized,
+   * before they are packed (and before a judge trains): the run checks its
+   * memory budget with the corpus counted, and may refuse by throwing.
+   */
+  onTokenized?: (ids: number) => void;
+}
+
 async function source(
   c: ExperimentConfig,
   split: Split,
@@ -96,6 +106,7 @@ async function source(
  * @param config The run's configuration.
  * @param folder The run folder (a resumed run's BPE is read from it).
  * @param log Where progress lines go.
+ * @param options What to call once the corpus is tokenized.
  * @returns The run's data.
  * @throws {ConfigError} For a tokenizer without the special ids a run needs.
  *
@@ -114,6 +125,7 @@ export async function prepareData(
   config: ExperimentConfig,
   folder: RunFolder,
   log: (line: string) => void,
+  options: PrepareOptions = {},
 ): Promise<RunData> {
   if (config.preset === "paper" && !config.data) {
     log(
@@ -134,12 +146,18 @@ export async function prepareData(
     source: trainSource,
     sha256: trainSha256,
   });
+  // Read off the ids before they are packed in place (overwritten).
+  const facts = factsOf(config, tokenizer, corpora, 0);
+  options.onTokenized?.(
+    corpora.train.ids.length + corpora.valid.ids.length +
+      corpora.test.ids.length,
+  );
   const pack = (split: "train" | "valid" | "test") =>
     packSplit(config, corpora[split], { split, file: files[split], bos, eos });
   const train = pack("train");
   const test = first(pack("test"), config.evalBlocks);
   const valid = first(pack("valid"), config.validBlocks);
-  const facts = factsOf(config, tokenizer, corpora, valid.count);
+  facts.validBlocks = valid.count;
   log(
     `data: ${facts.trainTokens} train / ${facts.testTokens} test tokens, ${train.count} train blocks, ${valid.count} valid and ${test.count} test blocks of ${config.blockLength}`,
   );
@@ -195,7 +213,12 @@ function packSplit(
     );
   }
   try {
-    return packBlocks(corpus, { length: config.blockLength, bos, eos });
+    return packBlocks(corpus, {
+      length: config.blockLength,
+      bos,
+      eos,
+      inPlace: true,
+    });
   } catch (e) {
     if (!(e instanceof Error) || !/larger than the corpus/.test(e.message)) {
       throw e;
@@ -323,14 +346,17 @@ async function tokenizeSplits(
     train: await tokenizeCorpus(train.source, tokenizer, {
       cacheDir: TOKEN_CACHE,
       corpusSha256: sha256.train,
+      room: 2, // bos and eos: packed in place
     }),
     valid: await tokenizeCorpus(validSource, tokenizer, {
       cacheDir: TOKEN_CACHE,
       corpusSha256: sha256.valid,
+      room: 2,
     }),
     test: await tokenizeCorpus(testSource, tokenizer, {
       cacheDir: TOKEN_CACHE,
       corpusSha256: sha256.test,
+      room: 2,
     }),
   };
   const file = (s: CorpusSource) =>

@@ -48,7 +48,7 @@ async function blocksOf(
   return { stream: stream.subarray(0, count * length), count, bytes };
 }
 
-Deno.test("prepareData(): train, valid and test blocks are their own splits' articles packed with bos/eos, the first --eval-blocks/--valid-blocks kept", async () => {
+Deno.test("prepareData(): train, valid and test blocks are their own splits' articles packed with bos/eos, the first --eval-blocks/--valid-blocks kept, and onTokenized told all their ids", async () => {
   const out = await Deno.makeTempDir();
   try {
     const config = resolveConfig({
@@ -58,10 +58,18 @@ Deno.test("prepareData(): train, valid and test blocks are their own splits' art
       evalBlocks: 5,
       validBlocks: 3,
     });
-    const data = await prepareData(config, new RunFolder(out), () => {});
+    // The run re-checks its memory budget with the corpus's ids counted,
+    // told them once tokenized (before they are packed in place).
+    const told: number[] = [];
+    const data = await prepareData(config, new RunFolder(out), () => {}, {
+      onTokenized: (ids) => told.push(ids),
+    });
     const { bos, eos } = data.specials;
     const L = config.blockLength;
     assertEquals([bos, eos], [256, 257]);
+    const valid = await blocksOf("valid", L, bos, eos);
+    const testBytes = (await blocksOf("test", L, bos, eos)).bytes;
+    assertEquals(told, [data.facts.trainTokens + valid.bytes + testBytes]);
     for (
       const [split, got, keep] of [
         ["train", data.train, 0],

@@ -4,9 +4,11 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import { formatBytes } from "@d3pm/core";
 import {
   checkBudget,
   ConfigError,
+  CORPUS_ID_BYTES,
   D3PM,
   estimateRun,
   type ExperimentResult,
@@ -228,4 +230,27 @@ Deno.test("a shape the Transformer refuses is refused with the options, before a
     "the d3pm model",
   );
   resolveConfig({ preset: "micro", dModel: 2, nHead: 2, positions: "learned" });
+});
+
+Deno.test("the memory budget counts a tokenized corpus at CORPUS_ID_BYTES an id, and refuses one over it naming --data and the figure", () => {
+  // A 1 GB plain-text corpus needed ~12 GB and was never refused: the
+  // estimate knew only the options. With its ids counted, the same run
+  // passes with a small corpus and is refused with a large one.
+  const c = { ...resolveConfig({ preset: "micro" }), data: "/d/big" };
+  const available = 2 ** 31; // 2 GiB
+  const ok = checkBudget(c, { available, corpusIds: 1e6 });
+  assertStringIncludes(
+    ok,
+    `with the corpus (1000000 ids, ${formatBytes(1e6 * CORPUS_ID_BYTES)})`,
+  );
+  const without = checkBudget(c, { available });
+  assert(!without.includes("corpus"));
+  const ids = 1e9;
+  assertThrows(
+    () => checkBudget(c, { available, corpusIds: ids }),
+    ConfigError,
+    `The corpus of --data /d/big is ${ids} ids, about ${
+      formatBytes(ids * CORPUS_ID_BYTES)
+    } of memory at ${CORPUS_ID_BYTES} bytes an id`,
+  );
 });

@@ -55,6 +55,25 @@ export interface RunOptions {
 }
 
 /**
+ * The run's data, with what the run will cost checked before the data and
+ * the models are allocated (on `engine`: a model that falls back to tfjs
+ * holds its activations in host memory), and again once the corpus is
+ * tokenized, before it is packed or a judge trains: its ids cost memory the
+ * options alone do not tell.
+ */
+async function budgetedData(
+  config: ExperimentConfig,
+  folder: RunFolder,
+  options: { engine: "tfjs" | "webgpu" | "cpu"; log: (line: string) => void },
+): Promise<RunData> {
+  const { engine, log } = options;
+  log(checkBudget(config, { engine }));
+  return await prepareData(config, folder, log, {
+    onTokenized: (corpusIds) => log(checkBudget(config, { engine, corpusIds })),
+  });
+}
+
+/**
  * Run the experiment described by `config`. Everything is validated (the
  * folder's state, the data, the tokenizer) before the first file is written.
  *
@@ -109,11 +128,11 @@ export async function runExperiment(
       backend.reason,
       log,
     );
-    // What the run will cost, before the data and the models are allocated
-    // (a model that falls back to tfjs holds its activations in host memory).
     const onTfjs = [...engines.values()].some((e) => e.engine.kind === "tfjs");
-    log(checkBudget(config, { engine: onTfjs ? "tfjs" : engine.kind }));
-    const data = await prepareData(config, folder, log);
+    const data = await budgetedData(config, folder, {
+      engine: onTfjs ? "tfjs" : engine.kind,
+      log,
+    });
     // Before the judge, whose training can take minutes.
     await checkSources(config, data);
     const judgeStarted = performance.now();
