@@ -15,9 +15,9 @@ const TEMP =
  * file is removed and the error rethrown; `path` keeps its old contents.
  *
  * @param path Target file (path or `file:` URL).
- * @param data Bytes, text written as UTF-8, or pieces of bytes written one
- *   after another (made as they are written: a large file is never held
- *   whole).
+ * @param data Bytes, text written as UTF-8, or pieces of bytes (an
+ *   iterable or async iterable) written one after another as they are made:
+ *   a large file is never held whole.
  * @returns When the file is in place.
  *
  * @example
@@ -35,7 +35,11 @@ const TEMP =
  */
 export async function writeFileAtomic(
   path: string | URL,
-  data: Uint8Array | string | Iterable<Uint8Array>,
+  data:
+    | Uint8Array
+    | string
+    | Iterable<Uint8Array>
+    | AsyncIterable<Uint8Array>,
 ): Promise<void> {
   const target = path instanceof URL ? path.pathname : path;
   const tmp = `${target}.${crypto.randomUUID()}.tmp`;
@@ -47,7 +51,7 @@ export async function writeFileAtomic(
   try {
     const file = await Deno.open(tmp, { write: true, createNew: true });
     try {
-      for (const bytes of pieces) {
+      for await (const bytes of pieces) {
         let at = 0;
         while (at < bytes.length) at += await file.write(bytes.subarray(at));
       }

@@ -47,11 +47,10 @@ const OVERHEAD = 512 << 20;
 
 /**
  * Bytes of memory a corpus id costs a run, train, valid and test alike: its
- * 4-byte id, packed into blocks in the same buffer (`inPlace`), and the
- * pieces a fresh tokenization holds until they are collected. Measured
- * (peak RSS of `--preset micro --tokenizer byte --steps 20`, 64 MiB
- * against 1 MiB of plain text): 5.0 bytes an id tokenizing, 4.4 from the
- * token cache.
+ * 4-byte id, packed into blocks in the same buffer (`inPlace`), rounded
+ * up. Measured (peak RSS of `--preset micro --tokenizer byte --steps 20`,
+ * 64 against 128 MiB of plain text): 4.1 bytes an id tokenizing, 4.3 from
+ * the token cache (see docs/run-folder.md).
  *
  * @example
  * ```ts
