@@ -550,20 +550,14 @@ export function plateauWindow(batchSize: number): number {
 /** One record of `metrics.jsonl`. */
 type MetricsRecord = Awaited<ReturnType<typeof MetricsLog.read>>[number];
 
-/** Per model and seed (`"d3pm 0"`), the training losses by step. */
-function trainingLosses(
-  records: readonly MetricsRecord[],
-): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const rec of records) {
-    if (typeof rec.loss !== "number") continue;
-    const key = `${rec.model} ${rec.seed}`;
-    const losses = out.get(key) ?? [];
-    losses.length = Math.min(losses.length, Number(rec.step) - 1); // resumed
-    losses.push(rec.loss);
-    out.set(key, losses);
-  }
-  return out;
+/** Add a record's training loss to those per model and seed (`"d3pm 0"`), by step. */
+function trainingLoss(out: Map<string, number[]>, rec: MetricsRecord): void {
+  if (typeof rec.loss !== "number") return;
+  const key = `${rec.model} ${rec.seed}`;
+  const losses = out.get(key) ?? [];
+  losses.length = Math.min(losses.length, Number(rec.step) - 1); // resumed
+  losses.push(rec.loss);
+  out.set(key, losses);
 }
 
 /** The labels charts use: the registry's short labels and validation names. */
@@ -621,13 +615,13 @@ export async function writeReport(
   r: ExperimentResult,
   folder: RunFolder,
 ): Promise<void> {
-  // Streamed, keeping the fields of the losses the report draws: not every
-  // record of a log that may be 1 GiB.
-  const metrics: MetricsRecord[] = [];
-  for await (const r of MetricsLog.records(folder.metricsPath)) {
-    if (typeof r.loss !== "number" && typeof r.valid !== "number") continue;
-    const { model, seed, step, loss, valid } = r;
-    metrics.push({ model, seed, step, loss, valid });
+  // Streamed into the curves and losses the report draws, a record at a
+  // time: not every record of a log that may be 1 GiB.
+  const curves = curvesOf([]);
+  const losses = new Map<string, number[]>();
+  for await (const rec of MetricsLog.records(folder.metricsPath)) {
+    curvesOf([rec], curves);
+    trainingLoss(losses, rec);
   }
   const md = [
     header(r),
@@ -636,11 +630,11 @@ export async function writeReport(
     ...contestantSections(r),
     curveSection(r),
     infillSection(r),
-    trainingSection(r, trainingLosses(metrics)),
+    trainingSection(r, losses),
   ].filter((x) => x !== "").join("\n\n");
   // Each file whole or not at all: a Ctrl-C mid-write leaves the last one.
   await writeFileAtomic(`${folder.dir}/report.md`, md);
-  const loss = lossChart(curvesOf(metrics), CHART_LABELS);
+  const loss = lossChart(curves, CHART_LABELS);
   await writeFileAtomic(
     `${folder.dir}/loss.svg`,
     chart(loss.series, loss.options),
