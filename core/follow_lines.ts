@@ -12,9 +12,11 @@ export type Followed =
   /**
    * A complete line (without its newline), the byte offset after it, and
    * its number (1-based, counted from {@linkcode FollowOptions.from}; blank
-   * and over-long lines, never yielded, are counted too).
+   * lines, never yielded, are counted too).
    */
   | { line: string; end: number; number: number }
+  /** A complete line longer than `maxLine`, not read: its number and the offset after it. */
+  | { skipped: number; end: number }
   /** The file shrank or was replaced: what came before is gone; lines start again at 0. */
   | { reset: true }
   /** The folder of {@linkcode FollowOptions.folder} is gone (deleted or moved): nothing more follows. */
@@ -114,7 +116,7 @@ export async function* followLines(
           const bytes = pending.length ? concat([...pending, piece]) : piece;
           const line = decoder.decode(bytes);
           if (line.trim() !== "") yield { line, end: lineEnd, number };
-        }
+        } else yield { skipped: number, end: lineEnd };
         pending = [];
         pendingBytes = 0;
         skipping = false;

@@ -482,6 +482,7 @@ export async function metricsRoute(
 function toEvent(f: Followed): ServerEvent | undefined {
   if ("gone" in f) return undefined; // not from a follow without `folder`
   if ("reset" in f) return { event: "reset", data: "{}", id: "0" };
+  if ("skipped" in f) return undefined; // over the line limit: not forwarded
   // Only JSON objects go out: a damaged line is skipped, not forwarded.
   try {
     const v = JSON.parse(f.line);

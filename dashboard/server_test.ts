@@ -408,6 +408,7 @@ Deno.test("followLines() keeps a line of exactly maxLine bytes and skips one byt
   }
   assertEquals(got, [
     { line: eight, end: 9, number: 1 },
+    { skipped: 2, end: 19 },
     { line: '{"b":1}', end: 27, number: 3 },
   ]);
   // The 9-byte line in two writes, 5 bytes then 4 and its newline.
@@ -434,7 +435,10 @@ Deno.test("followLines() keeps a line of exactly maxLine bytes and skips one byt
     stop.abort();
     await done;
   }
-  assertEquals(split, [{ line: eight, end: 19, number: 2 }]);
+  assertEquals(split, [
+    { skipped: 1, end: 10 },
+    { line: eight, end: 19, number: 2 },
+  ]);
   await Deno.remove(path);
 });
 

@@ -89,8 +89,8 @@ export class MetricsLog {
    * string, which V8 caps near 512 MiB: a 629 MB log failed a resume with
    * "buffer exceeds maximum length"). A line that is not a JSON object — a
    * torn last line, or garbage written into the middle — is dropped with a
-   * warning naming it, so one bad line never blocks a run; a line over
-   * 1 MiB is dropped unread. The log must be a regular file of at most
+   * warning naming it, so one bad line never blocks a run (a line over
+   * 1 MiB unread). The log must be a regular file of at most
    * `limit` bytes (1 GiB).
    *
    * @param path The `.jsonl` file.
@@ -136,6 +136,11 @@ export class MetricsLog {
     }
     let number = 0, end = 0;
     for await (const f of followLines(path, { once: true })) {
+      if ("skipped" in f) {
+        ({ skipped: number, end } = f);
+        warn(`${path}:${number} is over 1 MiB, not a record; ignored`);
+        continue;
+      }
       if (!("line" in f)) continue; // no reset nor gone in a single pass
       ({ number, end } = f);
       let record: unknown;

@@ -5,7 +5,8 @@ import { MetricsLog } from "./metrics.ts";
 Deno.test("MetricsLog.read() reads a log longer than one string holds, a line at a time, and names a torn last line by its number", async () => {
   // A 629 MB log failed a resume with "buffer exceeds maximum length": it
   // was read whole into one string. Here a sparse run of NUL bytes (no disk,
-  // a line over 1 MiB, dropped unread) puts the log past MAX_TEXT_BYTES.
+  // a line over 1 MiB, dropped unread and named) puts the log past
+  // MAX_TEXT_BYTES.
   const dir = await Deno.makeTempDir();
   const path = `${dir}/metrics.jsonl`;
   try {
@@ -20,7 +21,10 @@ Deno.test("MetricsLog.read() reads a log longer than one string holds, a line at
     const warnings: string[] = [];
     const records = await MetricsLog.read(path, (m) => warnings.push(m));
     assertEquals(records, [{ step: 1, valid: 3 }, { step: 2, valid: 2 }]);
-    assertEquals(warnings, [`${path}:5 is a torn, unfinished record; ignored`]);
+    assertEquals(warnings, [
+      `${path}:2 is over 1 MiB, not a record; ignored`,
+      `${path}:5 is a torn, unfinished record; ignored`,
+    ]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
