@@ -535,3 +535,29 @@ Deno.test("tokenizeCorpus() with room leaves that many spare ids per document af
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tokenizeCorpus() streams a fresh corpus's ids through a temporary file into the cache, and leaves nothing behind when the tokenizer fails", async () => {
+  // The ids go to a temporary file as each document is tokenized (so that
+  // they are never all held twice); a failure midway removes it.
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
+  try {
+    let docs = 0;
+    const failing = new (class extends ShiftedBytes {
+      override encode(text: string): Uint32Array {
+        if (++docs === 2) throw new Error("tokenizer broke on document 2");
+        return super.encode(text);
+      }
+    })("failing");
+    await assertRejects(
+      () => tokenizeCorpus(source, failing, { cacheDir }),
+      Error,
+      "tokenizer broke on document 2",
+    );
+    assertEquals(await cacheFiles(cacheDir), []);
+    const ok = await tokenizeCorpus(source, new ShiftedBytes(), { cacheDir });
+    assertEquals((await cacheFiles(cacheDir)).length, 1); // the cache alone
+    assertEquals(ok.docOffsets.length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
