@@ -49,6 +49,7 @@ export * from "./budget.ts";
 export {
   openTokenizer,
   prepareData,
+  type PrepareOptions,
   prepareRunData,
   type RunData,
   type Specials,
