@@ -57,97 +57,138 @@ export interface Mutant {
 
 /**
  * Which characters of a TypeScript source are code: not in a comment, a
- * string, a template literal (its `${…}` included) or a regular expression.
+ * string, a template literal (its `${…}` substitutions included) or a regular
+ * expression. A small lexer: line and block comments, quoted strings, template
+ * text, a stack of open braces (so a `}` that closes a `${` resumes the
+ * template's text, and templates nest), and regular expression literals,
+ * told from division by the previous significant token (a `/` after a value —
+ * a name, a number, a string, `)` or `]` — divides; after anything else, or
+ * after a keyword such as `return`, it starts a regular expression). Inside a
+ * substitution the same lexer runs, so a comment, a string or a regular
+ * expression there cannot throw the template's end out of step.
  *
  * @param src The source.
  * @returns `true` at each code position.
+ *
+ * @example
+ * ```ts
+ * import { codeMask } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * const src = "a = `${f(/'/g) // it's\n}` / b; // c";
+ * const mask = codeMask(src);
+ * const shown = [...src].map((c, k) => mask[k] ? c : "_").join("");
+ * assertEquals(shown, "a = _____________________ / b; ____");
+ * ```
  */
 export function codeMask(src: string): boolean[] {
-  const mask = new Array<boolean>(src.length).fill(false);
-  let lastSig = ""; // last significant code character, for regex vs division
-  let i = 0;
   const n = src.length;
+  const mask = new Array<boolean>(n).fill(false);
+  // One entry per open `{`: true where it is a template's `${`.
+  const braces: boolean[] = [];
+  let inTemplate = 0; // how many of `braces` are `${`
+  let regexOk = true; // whether a `/` here starts a regular expression
+  let i = 0;
   while (i < n) {
     const c = src[i], d = src[i + 1];
+    let end = i + 1;
     if (c === "/" && d === "/") {
-      while (i < n && src[i] !== "\n") i++;
-      continue;
+      end = src.indexOf("\n", i);
+      if (end < 0) end = n;
+    } else if (c === "/" && d === "*") {
+      end = src.indexOf("*/", i + 2);
+      end = end < 0 ? n : end + 2;
+    } else if (c === '"' || c === "'") {
+      end = skipString(src, i);
+      regexOk = false;
+    } else if (c === "`" || (c === "}" && braces.at(-1) === true)) {
+      // Template text: from a backtick, or from the `}` that closes a `${`.
+      if (c === "}") braces.pop(), inTemplate--;
+      const t = skipTemplateText(src, i + 1);
+      end = t.end;
+      if (t.substitution) braces.push(true), inTemplate++;
+      regexOk = t.substitution;
+    } else if (c === "/" && regexOk) {
+      end = skipRegex(src, i);
+      regexOk = false;
+    } else if (/[\w$]/.test(c)) {
+      while (end < n && /[\w$]/.test(src[end])) end++;
+      // A keyword before `/` starts a regex; a property name never does.
+      regexOk = src[i - 1] !== "." && EXPR_KEYWORDS.has(src.slice(i, end));
+      if (inTemplate === 0) mask.fill(true, i, end);
+    } else {
+      if (c === "{") braces.push(false);
+      else if (c === "}") braces.pop();
+      if (!/\s/.test(c)) regexOk = c !== ")" && c !== "]" && c !== "}";
+      if (inTemplate === 0) mask[i] = true;
     }
-    if (c === "/" && d === "*") {
-      const end = src.indexOf("*/", i + 2);
-      i = end < 0 ? n : end + 2;
-      continue;
-    }
-    if (c === '"' || c === "'") {
-      i++;
-      while (i < n && src[i] !== c && src[i] !== "\n") {
-        i += src[i] === "\\" ? 2 : 1;
-      }
-      i++;
-      lastSig = "a";
-      continue;
-    }
-    if (c === "`") {
-      i = skipTemplate(src, i);
-      lastSig = "a";
-      continue;
-    }
-    if (c === "/" && !/[\w$)\]}]/.test(lastSig)) {
-      // A regular expression literal.
-      i++;
-      let inClass = false;
-      while (i < n && src[i] !== "\n") {
-        if (src[i] === "\\") i += 2;
-        else if (src[i] === "[") inClass = true, i++;
-        else if (src[i] === "]") inClass = false, i++;
-        else if (src[i] === "/" && !inClass) break;
-        else i++;
-      }
-      i++;
-      while (i < n && /\w/.test(src[i])) i++;
-      lastSig = "a";
-      continue;
-    }
-    mask[i] = true;
-    if (!/\s/.test(c)) lastSig = c;
-    // `return /re/` and friends: a keyword before `/` starts a regex.
-    if (/[\w$]/.test(c) && !/[\w$]/.test(src[i + 1] ?? "")) {
-      const word = /[\w$]+$/.exec(src.slice(Math.max(0, i - 10), i + 1))![0];
-      if (/^(return|typeof|case|in|of|void|throw|new|delete)$/.test(word)) {
-        lastSig = "(";
-      }
-    }
-    i++;
+    i = end;
   }
   return mask;
 }
 
-/** Skip a template literal starting at `start` (a backtick); returns the index after it. */
-function skipTemplate(src: string, start: number): number {
+/** Keywords after which an expression (so a regular expression) starts. */
+const EXPR_KEYWORDS = new Set([
+  "return",
+  "typeof",
+  "instanceof",
+  "case",
+  "in",
+  "of",
+  "void",
+  "throw",
+  "new",
+  "delete",
+  "yield",
+  "await",
+  "else",
+  "do",
+]);
+
+/** The index after the quoted string starting at `start` (or its line's end). */
+function skipString(src: string, start: number): number {
+  const q = src[start];
   let i = start + 1;
+  while (i < src.length && src[i] !== q && src[i] !== "\n") {
+    i += src[i] === "\\" ? 2 : 1;
+  }
+  return Math.min(i + 1, src.length);
+}
+
+/**
+ * Template text from `start` to its closing backtick or to a `${`: the index
+ * after it, and whether it was a `${`.
+ */
+function skipTemplateText(
+  src: string,
+  start: number,
+): { end: number; substitution: boolean } {
+  let i = start;
   while (i < src.length) {
     const c = src[i];
     if (c === "\\") i += 2;
-    else if (c === "`") return i + 1;
+    else if (c === "`") return { end: i + 1, substitution: false };
     else if (c === "$" && src[i + 1] === "{") {
-      i += 2;
-      let depth = 1;
-      while (i < src.length && depth > 0) {
-        const e = src[i];
-        if (e === "`") i = skipTemplate(src, i);
-        else if (e === '"' || e === "'") {
-          i++;
-          while (i < src.length && src[i] !== e) i += src[i] === "\\" ? 2 : 1;
-          i++;
-        } else {
-          if (e === "{") depth++;
-          else if (e === "}") depth--;
-          i++;
-        }
-      }
+      return { end: i + 2, substitution: true };
     } else i++;
   }
-  return i;
+  return { end: src.length, substitution: false };
+}
+
+/** The index after the regular expression literal (and flags) at `start`. */
+function skipRegex(src: string, start: number): number {
+  let i = start + 1;
+  let inClass = false;
+  while (i < src.length && src[i] !== "\n") {
+    const c = src[i];
+    if (c === "\\") i += 2;
+    else if (c === "[") inClass = true, i++;
+    else if (c === "]") inClass = false, i++;
+    else if (c === "/" && !inClass) break;
+    else i++;
+  }
+  i++;
+  while (i < src.length && /[\w$]/.test(src[i])) i++;
+  return Math.min(i, src.length);
 }
 
 const SWAPS: [Op, RegExp, Record<string, string>][] = [

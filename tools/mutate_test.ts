@@ -2,6 +2,7 @@ import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import {
   applyMutant,
   backupPath,
+  codeMask,
   findMutants,
   mutateFile,
   type Result,
@@ -241,4 +242,71 @@ Deno.test("bad input is one line of error, exit 2", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** The source with every non-code character (newlines kept) shown as `_`. */
+function shown(src: string): string {
+  const mask = codeMask(src);
+  return [...src].map((c, k) => mask[k] || c === "\n" ? c : "_").join("");
+}
+
+Deno.test("codeMask keeps step past an apostrophe in a comment inside ${…}", () => {
+  // data/wikitext.ts lost lines 345–751 to this: the old scan took the `'`
+  // for a string's start and never found the template's end.
+  const src = "const a = `x${f( // it's\n  y)}z`;\nconst b = c + d; // e\n";
+  assertEquals(
+    shown(src),
+    "const a = ______________\n_______;\nconst b = c + d; ____\n",
+  );
+});
+
+Deno.test("codeMask reads a regular expression with a quote inside ${…}", () => {
+  // experiment/sweep.ts's shellQuote: `'${s.replace(/'/g, …)}'`.
+  const src = "const q = `'${s.replace(/'/g, \"'\\\\''\")}'`;\n" +
+    "x = a / b / c; // it's\n" +
+    "p = `${/'/.test(s) ? 1 : 2}` / 2;\n";
+  assertEquals(
+    shown(src),
+    "const q = _______________________________;\n" +
+      "x = a / b / c; _______\n" +
+      "p = ________________________ / 2;\n",
+  );
+});
+
+Deno.test("codeMask follows nested templates and braces inside ${…}", () => {
+  const src = "t = `a${`b${c}d`}e` + f;\n" +
+    'u = `${g({ h: "}" })}${{ i: 1 }.i}` * j;\n' +
+    'v = `${{ a: 1 }.a + "`"}` / k;\n';
+  assertEquals(
+    shown(src),
+    "t = _______________ + f;\n" +
+      "u = _______________________________ * j;\n" +
+      "v = _____________________ / k;\n",
+  );
+});
+
+Deno.test("codeMask tells division from a regular expression by the token before", () => {
+  const src = [
+    "x = a / b; y = (c) / 2; z = v[0] / 3; w = 4 / 2 / 1;",
+    "r = /ab+c/.test(s) ? p : /[/]/g; q = f(/x\\/y/, 1);",
+    "function k() { return /e/; } o.return / 2; typeof /t/;",
+  ].join("\n");
+  assertEquals(
+    shown(src),
+    [
+      "x = a / b; y = (c) / 2; z = v[0] / 3; w = 4 / 2 / 1;",
+      "r = ______.test(s) ? p : ______; q = f(______, 1);",
+      "function k() { return ___; } o.return / 2; typeof ___;",
+    ].join("\n"),
+  );
+});
+
+Deno.test("codeMask skips escaped backticks and quotes, and backticks in comments and strings", () => {
+  const src = "e = `a\\`b${x}\\`` + y; s = \"\\\"`\" + '\\'`' + z;\n" +
+    "/* ` */ m = n; // `\nk = 1;\n";
+  assertEquals(
+    shown(src),
+    "e = ____________ + y; s = _____ + _____ + z;\n" +
+      "_______ m = n; ____\nk = 1;\n",
+  );
 });
