@@ -9,8 +9,8 @@
  *   deno run -A tools/mutate.ts --file diffusion/schedule.ts \
  *     --max 40 -- deno test -A --no-check diffusion/schedule_test.ts
  *
- * Operators (`--ops`, default all), each a near miss, only in code (never in
- * comments, strings, templates or regular expressions):
+ * Operators (`--ops`, default the first five), each a near miss, only in code
+ * (never in comments, strings, templates or regular expressions):
  *
  * - `arith`: binary `+`↔`-`, `*`↔`/` and `+=`↔`-=`, `*=`↔`/=` (binary means
  *   spaced as `deno fmt` writes it: ` + `; the `*` of `import * as` and
@@ -23,6 +23,9 @@
  *   `Math.log`↔`Math.log1p`, `Math.exp`↔`Math.expm1`, and tfjs's
  *   `.add(`↔`.sub(`, `.mul(`↔`.div(`, `tf.maximum`↔`tf.minimum`,
  *   `.log()`↔`.log1p()`.
+ * - `equality` (opt-in): `===`↔`!==`, `==`↔`!=` (spaced).
+ * - `logic` (opt-in): `&&`↔`||` (spaced), and a unary `!` dropped (`!x` →
+ *   `x`; not the non-null `x!`).
  *
  * Prints one JSON line per mutant, `{file, line, col, op, mutant, killed,
  * timeout, ms}` (a timeout counts as killed), then a summary line
@@ -34,10 +37,46 @@
 import { parseCommandLine, usageText } from "@d3pm/cli";
 import { pathExists } from "@d3pm/core";
 
-/** Operator classes, see the module doc. */
-export const OPS = ["arith", "compare", "literal", "unary", "math"] as const;
+/**
+ * Operator classes, see the module doc.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_OPS, OPS } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(OPS.filter((op) => !DEFAULT_OPS.includes(op)), ["equality", "logic"]);
+ * ```
+ */
+export const OPS = [
+  "arith",
+  "compare",
+  "literal",
+  "unary",
+  "math",
+  "equality",
+  "logic",
+] as const;
 /** One operator class. */
 export type Op = typeof OPS[number];
+/**
+ * The classes planted when `--ops` is not given: the first five. `equality`
+ * and `logic` came later and are opt-in, so a file's default candidates (and
+ * so the mutants `--max N` spreads over them) stay those of earlier passes.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_OPS } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(DEFAULT_OPS, ["arith", "compare", "literal", "unary", "math"]);
+ * ```
+ */
+export const DEFAULT_OPS: readonly Op[] = [
+  "arith",
+  "compare",
+  "literal",
+  "unary",
+  "math",
+];
 
 /** One planted near miss: replace `from` at `index` by `to`. */
 export interface Mutant {
@@ -219,13 +258,20 @@ const SWAPS: [Op, RegExp, Record<string, string>][] = [
     "tf.minimum": "tf.maximum",
   }],
   ["math", /(\.log1p|\.log)\(\)/g, { ".log": ".log1p", ".log1p": ".log" }],
+  ["equality", / (===|!==|==|!=) /g, {
+    "===": "!==",
+    "!==": "===",
+    "==": "!=",
+    "!=": "==",
+  }],
+  ["logic", / (&&|\|\|) /g, { "&&": "||", "||": "&&" }],
 ];
 
 /**
  * Every mutant of a source, in source order.
  *
  * @param src The source.
- * @param ops Operator classes to plant (default all).
+ * @param ops Operator classes to plant (default {@link DEFAULT_OPS}).
  * @returns The mutants.
  *
  * @example
@@ -241,10 +287,10 @@ const SWAPS: [Op, RegExp, Record<string, string>][] = [
  */
 export function findMutants(
   src: string,
-  ops: readonly Op[] = OPS,
+  ops: readonly Op[] = DEFAULT_OPS,
 ): Mutant[] {
   const mask = codeMask(src);
-  const out: Omit<Mutant, "line" | "col">[] = [];
+  const out: Planted[] = [];
   const inCode = (from: number, len: number) => {
     for (let k = from; k < from + len; k++) if (!mask[k]) return false;
     return true;
@@ -268,34 +314,7 @@ export function findMutants(
       }
     }
   }
-  if (ops.includes("literal")) {
-    const num =
-      /(?<![\w$.])(\d+\.\d+(?:e[+-]?\d+)?|\d+e[+-]?\d+|\d+)(?![\w$.])/gi;
-    for (const m of src.matchAll(num)) {
-      const text = m[1];
-      if (!inCode(m.index!, text.length)) continue;
-      if (/^\d+$/.test(text)) {
-        const v = Number(text);
-        out.push({
-          index: m.index!,
-          op: "literal",
-          from: text,
-          to: `${v + 1}`,
-        });
-        if (v > 0) {
-          out.push({
-            index: m.index!,
-            op: "literal",
-            from: text,
-            to: `${v - 1}`,
-          });
-        }
-      } else {
-        const to = `${Number((Number(text) * 1.1).toPrecision(6))}`;
-        out.push({ index: m.index!, op: "literal", from: text, to });
-      }
-    }
-  }
+  if (ops.includes("literal")) out.push(...literalMutants(src, inCode));
   if (ops.includes("unary")) {
     // A minus after an operator, bracket, comma or keyword, before an operand.
     const re = /(?:[=(,[?:!&|]|return|=>) ?(-)(?=[\w$(.])/g;
@@ -306,6 +325,7 @@ export function findMutants(
       }
     }
   }
+  if (ops.includes("logic")) out.push(...notMutants(src, inCode));
   out.sort((a, b) => a.index - b.index);
   const lineStarts = [0];
   for (let k = 0; k < src.length; k++) {
@@ -320,6 +340,67 @@ export function findMutants(
     }
     return { ...m, line: lo + 1, col: m.index - lineStarts[lo] + 1 };
   });
+}
+
+type Planted = Omit<Mutant, "line" | "col">;
+
+/** `literal` mutants: an integer n → n + 1 and n − 1 (n > 0), a decimal x → 1.1·x. */
+function literalMutants(
+  src: string,
+  inCode: (from: number, len: number) => boolean,
+): Planted[] {
+  const out: Planted[] = [];
+  const num =
+    /(?<![\w$.])(\d+\.\d+(?:e[+-]?\d+)?|\d+e[+-]?\d+|\d+)(?![\w$.])/gi;
+  for (const m of src.matchAll(num)) {
+    const text = m[1];
+    if (!inCode(m.index!, text.length)) continue;
+    if (/^\d+$/.test(text)) {
+      const v = Number(text);
+      out.push({
+        index: m.index!,
+        op: "literal",
+        from: text,
+        to: `${v + 1}`,
+      });
+      if (v > 0) {
+        out.push({
+          index: m.index!,
+          op: "literal",
+          from: text,
+          to: `${v - 1}`,
+        });
+      }
+    } else {
+      const to = `${Number((Number(text) * 1.1).toPrecision(6))}`;
+      out.push({ index: m.index!, op: "literal", from: text, to });
+    }
+  }
+  return out;
+}
+
+/**
+ * `logic`'s unary `!` dropped: a `!` before an operand (not `!=`), after an
+ * operator, a bracket or a keyword — not TypeScript's non-null `x!`, which
+ * follows a value.
+ */
+function notMutants(
+  src: string,
+  inCode: (from: number, len: number) => boolean,
+): Planted[] {
+  const out: Planted[] = [];
+  for (const m of src.matchAll(/!(?=[\w$(![])/g)) {
+    const index = m.index!;
+    if (!inCode(index, 1)) continue;
+    let j = index - 1;
+    while (j >= 0 && /\s/.test(src[j])) j--;
+    if (j >= 0 && /[\w$)\]]/.test(src[j])) {
+      const word = /[\w$]+$/.exec(src.slice(Math.max(0, j - 11), j + 1));
+      if (!word || !EXPR_KEYWORDS.has(word[0])) continue;
+    }
+    out.push({ index, op: "logic", from: "!", to: "" });
+  }
+  return out;
 }
 
 /**
@@ -532,7 +613,9 @@ const OPTIONS = {
   ops: {
     kind: "string",
     value: "LIST",
-    help: `operator classes: ${OPS.join(",")} (default all)`,
+    help: `operator classes: ${OPS.join(",")} (default ${
+      DEFAULT_OPS.join(",")
+    })`,
   },
   timeout: {
     kind: "number",
@@ -593,7 +676,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const max = a.max;
-  const ops = a.ops === undefined ? [...OPS] : a.ops.split(",");
+  const ops = a.ops === undefined ? [...DEFAULT_OPS] : a.ops.split(",");
   for (const op of ops) {
     if (!(OPS as readonly string[]).includes(op)) {
       throw new Error(`--ops: unknown class "${op}" (${OPS.join(", ")})`);

@@ -310,3 +310,86 @@ Deno.test("codeMask skips escaped backticks and quotes, and backticks in comment
       "_______ m = n; ____\nk = 1;\n",
   );
 });
+
+Deno.test("equality and logic are opt-in, planted only in code, and never on a non-null x!", () => {
+  const src = [
+    'if (a === b || c !== "x && y") return !d; // e == f && !g',
+    "const h = i! && !(j != k) ? m!.n : !!p == q;",
+    "const r = `${s && !t}`, u = /v || !w/;",
+    "x = o![0] + g!(1);",
+  ].join("\n");
+  const byDefault = new Set(findMutants(src).map((m) => m.op));
+  assertEquals([...byDefault], ["literal", "arith"]);
+  const got = findMutants(src, ["equality", "logic"]).map((m) =>
+    `${m.line}:${m.col} ${m.op} ${m.from}→${m.to}`
+  );
+  assertEquals(got, [
+    "1:7 equality ===→!==",
+    "1:13 logic ||→&&",
+    "1:18 equality !==→===",
+    "1:39 logic !→",
+    "2:14 logic &&→||",
+    "2:17 logic !→",
+    "2:21 equality !=→==",
+    "2:36 logic !→",
+    "2:37 logic !→",
+    "2:40 equality ==→!=",
+  ]);
+  const m = findMutants("x = !y;", ["logic"])[0];
+  assertEquals(applyMutant("x = !y;", m), "x = y;");
+});
+
+// `both(1, 2)` is true and `both(0, 2)` false: of its six equality and logic
+// mutants only `&& → ||` (b is never 3 where a !== b is false) survives.
+const LOGIC_MOD = `/** Fixture. */
+export function both(a: number, b: number): boolean {
+  if (a === 0 || !(b > 0)) return false;
+  return a !== b && b != 3;
+}
+`;
+
+Deno.test("--ops equality,logic kills five of the logic fixture's mutants, one survives", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "mutate_test_" });
+  try {
+    await Deno.writeTextFile(`${dir}/mod.ts`, LOGIC_MOD);
+    await Deno.writeTextFile(
+      `${dir}/check.ts`,
+      `import { both } from "./mod.ts";
+if (both(1, 2) !== true || both(0, 2) !== false) Deno.exit(1);
+`,
+    );
+    const r = await tool([
+      "--file",
+      `${dir}/mod.ts`,
+      "--ops",
+      "equality,logic",
+      "--",
+      DENO,
+      "run",
+      `${dir}/check.ts`,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    // Without --ops, none of them is a candidate.
+    const plain = await tool(["--file", `${dir}/mod.ts`, "--list"]);
+    assertEquals(
+      plain.stdout.trim().split("\n").map((l) => JSON.parse(l).op),
+      ["literal", "compare", "literal", "literal", "literal"],
+    );
+    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    assertEquals(
+      (lines.slice(0, -1) as Result[]).map((x) => [x.op, x.mutant, x.killed]),
+      [
+        ["equality", "=== → !==", true],
+        ["logic", "|| → &&", true],
+        ["logic", "! → (removed)", true],
+        ["equality", "!== → ===", true],
+        ["logic", "&& → ||", false],
+        ["equality", "!= → ==", true],
+      ],
+    );
+    assertEquals(lines.at(-1).survived, 1);
+    assertEquals(await Deno.readTextFile(`${dir}/mod.ts`), LOGIC_MOD);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
