@@ -443,6 +443,29 @@ Deno.test("Ema averages with its decay and withAveraged() puts the trained weigh
   p.dispose();
 });
 
+Deno.test("Ema.load() takes averages of the right sizes and refuses a missing or wrong-sized one", () => {
+  const p = tf.variable(tf.tensor1d([4, 8]));
+  const ema = new Ema(new Map([["p", p]]));
+  ema.load(new Map([["p", new Float32Array([1, 2])]]));
+  assertEquals(Array.from(ema.values.get("p")!.dataSync()), [1, 2]);
+  // Catches `!data || data.length !== v.size` → `&&` (and either half
+  // dropped): a missing entry would read `.length` of undefined, a wrong size
+  // reach tfjs; both must be this RangeError.
+  assertThrows(
+    () => ema.load(new Map([["q", new Float32Array([1, 2])]])),
+    RangeError,
+    "Ema: p is missing, expected 2",
+  );
+  assertThrows(
+    () => ema.load(new Map([["p", new Float32Array([1, 2, 3])]])),
+    RangeError,
+    "Ema: p is 3 values, expected 2",
+  );
+  assertEquals(Array.from(ema.values.get("p")!.dataSync()), [1, 2]);
+  ema.dispose();
+  p.dispose();
+});
+
 Deno.test("Ema's decay: 0.999 by default, 0 accepted (the average is the last weights), 1 and above refused", () => {
   const p = tf.variable(tf.tensor1d([4, 8]));
   const vars = new Map([["p", p]]);
