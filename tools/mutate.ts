@@ -409,6 +409,14 @@ function notMutants(
  * @param src The source.
  * @param m The mutant.
  * @returns The mutated source.
+ *
+ * @example
+ * ```ts
+ * import { applyMutant, findMutants } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * const src = "ok = a === b;";
+ * assertEquals(applyMutant(src, findMutants(src, ["equality"])[0]), "ok = a !== b;");
+ * ```
  */
 export function applyMutant(src: string, m: Mutant): string {
   if (src.slice(m.index, m.index + m.from.length) !== m.from) {
@@ -423,6 +431,14 @@ export function applyMutant(src: string, m: Mutant): string {
  * @param items The items.
  * @param max How many to keep.
  * @returns The kept items, in order.
+ *
+ * @example
+ * ```ts
+ * import { spread } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(spread([0, 1, 2, 3, 4, 5], 3), [0, 2, 4]);
+ * assertEquals(spread([0, 1], 3), [0, 1]);
+ * ```
  */
 export function spread<T>(items: readonly T[], max: number): T[] {
   if (items.length <= max) return [...items];
@@ -445,17 +461,34 @@ export type Runner = (timeoutMs: number) => Promise<Outcome>;
 
 /** One mutant's result line. */
 export interface Result {
+  /** The mutated file. */
   file: string;
+  /** 1-based line. */
   line: number;
+  /** 1-based column. */
   col: number;
+  /** Operator class. */
   op: Op;
+  /** `FROM → TO` (`(removed)` for a dropped `-` or `!`). */
   mutant: string;
+  /** Whether the tests failed (a timeout counts). */
   killed: boolean;
+  /** Whether the tests ran past the timeout. */
   timeout: boolean;
+  /** How long the test run took. */
   ms: number;
 }
 
-/** The path of the backup written before any mutant is planted. */
+/**
+ * The path of the backup written before any mutant is planted.
+ *
+ * @example
+ * ```ts
+ * import { backupPath } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(backupPath("train/ema.ts"), "train/ema.ts.mutate-orig");
+ * ```
+ */
 export const backupPath = (file: string): string => `${file}.mutate-orig`;
 
 /**
@@ -470,6 +503,24 @@ export const backupPath = (file: string): string => `${file}.mutate-orig`;
  * @param onResult Called with each result.
  * @param stop Once aborted, no further mutant is planted.
  * @returns The results.
+ *
+ * @example
+ * ```ts
+ * import { findMutants, mutateFile } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * const file = await Deno.makeTempFile({ suffix: ".ts" });
+ * const src = "export const n = a + b;\n";
+ * await Deno.writeTextFile(file, src);
+ * // A "test" that passes while the file still adds.
+ * const run = async () => ({
+ *   passed: (await Deno.readTextFile(file)).includes("a + b"),
+ *   timeout: false,
+ * });
+ * const rs = await mutateFile(file, findMutants(src, ["arith"]), run, 1000);
+ * assertEquals(rs.map((r) => [r.mutant, r.killed]), [["+ → -", true]]);
+ * assertEquals(await Deno.readTextFile(file), src);
+ * await Deno.remove(file);
+ * ```
  */
 export async function mutateFile(
   file: string,
@@ -517,6 +568,19 @@ export async function mutateFile(
  *
  * @param file The source file.
  * @returns Whether a backup was restored.
+ *
+ * @example
+ * ```ts
+ * import { backupPath, restore } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * const file = await Deno.makeTempFile();
+ * await Deno.writeTextFile(file, "mutated");
+ * await Deno.writeTextFile(backupPath(file), "original");
+ * assertEquals(await restore(file), true);
+ * assertEquals(await Deno.readTextFile(file), "original");
+ * assertEquals(await restore(file), false); // the backup is gone
+ * await Deno.remove(file);
+ * ```
  */
 export async function restore(file: string): Promise<boolean> {
   const backup = backupPath(file);
@@ -544,6 +608,14 @@ let child: Deno.ChildProcess | undefined;
  *
  * @param cmd Command and arguments.
  * @returns The runner.
+ *
+ * @example
+ * ```ts
+ * import { commandRunner } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * const fails = commandRunner([Deno.execPath(), "eval", "Deno.exit(1)"]);
+ * assertEquals(await fails(30_000), { passed: false, timeout: false });
+ * ```
  */
 export function commandRunner(cmd: readonly string[]): Runner {
   return async (timeoutMs) => {
@@ -580,7 +652,19 @@ function killGroup(p: Deno.ChildProcess): void {
   }
 }
 
-/** Parse `a-b,c-d` into inclusive line ranges. */
+/**
+ * Parse `a-b,c-d` into inclusive line ranges.
+ *
+ * @param spec The ranges, e.g. `1-166,200`.
+ * @returns `[first, last]` pairs.
+ *
+ * @example
+ * ```ts
+ * import { parseLines } from "./mutate.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(parseLines("1-166,200"), [[1, 166], [200, 200]]);
+ * ```
+ */
 export function parseLines(spec: string): [number, number][] {
   return spec.split(",").map((part) => {
     const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
