@@ -177,6 +177,23 @@ export interface DataRecord {
   reading?: number;
 }
 
+// Why a run's plain text, read by an earlier version of the reading, cannot
+// be taken as read now (the files are the same: restoring them would not
+// help); none when both read WikiText, or plain text the same way.
+function readingChanged(then: DataRecord, now: DataRecord): string | undefined {
+  if (then.format !== "text" || now.format !== "text") return undefined;
+  if (dataKind(then) === dataKind(now)) return undefined;
+  const read = (r: DataRecord) =>
+    (r.reading ?? 1) === 1
+      ? "reading 1, a CR kept inside its line"
+      : `reading ${r.reading}, CRLF and a lone CR line breaks`;
+  return `it read its plain text by ${
+    read(then)
+  }, and this version reads it by ${
+    read(now)
+  } (data.json's "reading"): where a file holds a CR the ids differ, so its figures would not be this data's`;
+}
+
 // The splits whose SHA-256 differ between a data record then and now, as
 // "valid and test" and "valid SHA-256 ab… then, cd… now; …"; none when
 // every split agrees.
@@ -186,8 +203,10 @@ function changedSplits(
 ):
   | { which: ("train" | "valid" | "test")[]; splits: string; hashes: string }
   | undefined {
-  // The same bytes read otherwise are cut into other ids.
-  const kind = dataKind;
+  // The same bytes read as the other format are cut into other ids (another
+  // reading of plain text: readingChanged, before this).
+  const kind = (r: DataRecord) =>
+    r.format === "text" ? "plain text" : "WikiText";
   if (kind(then) !== kind(now)) {
     return {
       which: ["train", "valid", "test"],
@@ -610,6 +629,12 @@ export class RunFolder {
       {},
   ): Promise<void> {
     const then = await this.savedData();
+    const reading = then && readingChanged(then, now);
+    if (reading) {
+      throw new ConfigError(
+        `The run in ${this.dir}: ${reading}; train it anew, or read it with the version that made it`,
+      );
+    }
     const changed = then && changedSplits(then, now);
     if (!changed) return;
     const config = await this.savedConfig().catch(() => undefined);
@@ -941,6 +966,14 @@ export class RunFolder {
     }
     const then = await this.savedData();
     if (!then) return; // a run made before data records: nothing to compare
+    const reading = readingChanged(then, now);
+    if (reading) {
+      throw new ConfigError(
+        `Cannot resume ${this.dir}: ${reading}; ${await this.#elsewhere(
+          "start a new run with --out DIR",
+        )}`,
+      );
+    }
     const changed = changedSplits(then, now);
     if (changed) {
       throw new ConfigError(

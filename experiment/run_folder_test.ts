@@ -1061,3 +1061,37 @@ Deno.test("a lock naming pid 0 reads as no holder; pid 1 at its own start time i
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a plain-text run read before CR became a line break is refused on resume and by verifyData as read otherwise, not as files changed (restoring them would not help)", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    const then = {
+      sha256: { train: "a", valid: "b", test: "c" },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      format: "text" as const,
+    };
+    const folder = new RunFolder(out);
+    const first = await folder.acquire(config(out));
+    await first.begin(then); // a record without "reading": reading 1
+    first.release();
+    const now = { ...then, reading: 2 };
+    const reason =
+      "it read its plain text by reading 1, a CR kept inside its line, and this version reads it by reading 2, CRLF and a lone CR line breaks";
+    const resumed = await folder.acquire(config(out, { resume: true }));
+    try {
+      const e = await assertRejects(() => resumed.begin(now), ConfigError);
+      assert(
+        e.message.startsWith(`Cannot resume ${out}: ${reason}`),
+        e.message,
+      );
+      assert(!e.message.includes("restore"), e.message);
+    } finally {
+      resumed.release();
+    }
+    const v = await assertRejects(() => folder.verifyData(now), ConfigError);
+    assert(v.message.startsWith(`The run in ${out}: ${reason}`), v.message);
+    await folder.verifyData({ ...then, reading: 1 }); // read as it was
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
