@@ -424,6 +424,41 @@ function exitStep(
   return Math.round(exit * c.batchSize / 8);
 }
 
+/**
+ * Refuse, before any variant trains, a train split shorter than one batch of
+ * any of `variants` (each resolved over `base`), in the experiment's one line
+ * (that of `checkTrainBatch`, naming the first variant's batch that does not
+ * fit).
+ *
+ * @param variants The variants to run.
+ * @param base The baseline configuration.
+ * @param data The data (its train split's block count and file).
+ *
+ * @example A train split of 12 blocks takes batch 8 but not batch 32
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { ablationBase, checkVariantBatches, grid } from "@d3pm/experiment/studies";
+ * import { assertThrows } from "@std/assert";
+ * const data = { train: { count: 12 }, files: { train: "train.txt" } };
+ * const variants = grid(250);
+ * checkVariantBatches(variants.slice(0, 8), ablationBase(250), data);
+ * assertThrows(
+ *   () => checkVariantBatches(variants, ablationBase(250), data),
+ *   ConfigError,
+ *   "fewer than one batch of --batch-size 32",
+ * );
+ * ```
+ */
+export function checkVariantBatches(
+  variants: readonly Variant[],
+  base: ExperimentConfig,
+  data: Parameters<typeof checkTrainBatch>[1],
+): void {
+  for (const v of variants) {
+    checkTrainBatch(resolveConfig({ ...base, ...v.overrides }), data);
+  }
+}
+
 /** Options of {@linkcode runAblation}. */
 export interface AblationOptions {
   /** Steps of the baseline (batch 8). */
@@ -491,6 +526,9 @@ export async function runAblation(options: AblationOptions): Promise<void> {
   await initBackend({ prefer: base.backend });
   const data = await prepareData(base, new RunFolder(out), console.error);
   await Deno.mkdir(out, { recursive: true });
+  // Every variant's batch before the first trains: a train split of 8–31
+  // blocks would otherwise fail at the batch-32 variant, after eight runs.
+  checkVariantBatches(variants, base, data);
   const file = `${out}/ablation.jsonl`;
   const kept = await keptRows(file, steps);
   for (const v of variants) {

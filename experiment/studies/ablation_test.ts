@@ -5,6 +5,7 @@ import {
   ablationBase,
   ablationMarkdown,
   ablationSweep,
+  checkVariantBatches,
   collectAblation,
   grid,
   runVariant,
@@ -209,6 +210,52 @@ Deno.test("runVariant() refuses a train split shorter than the variant's batch i
       )}/train.txt) packs into 6 block(s) of --block-length 128, fewer than one batch of --batch-size 8: lower --batch-size or --block-length, or give a longer train split`,
     );
     assertEquals(await pathExists(variantFolder(out, variant.name)), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("checkVariantBatches() refuses a train split of 8–31 blocks at the batch-32 variant, in the experiment's one line, before any variant trains", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const text = "Some words of text.\n".repeat(80); // 1,600 bytes
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${s}.txt`, text);
+    }
+    // 1,602 byte ids with bos/eos: 12 blocks of the tiny preset's 128,
+    // enough for the batch-8 variants but not for "d3pm batch 32".
+    const base = resolveConfig({
+      ...ablationBase(250),
+      data: dir,
+      tokenizer: "byte",
+      validBlocks: 1,
+    });
+    const data = await prepareData(
+      base,
+      new RunFolder(`${dir}/ablate`),
+      () => {},
+    );
+    const variants = grid(250);
+    assertEquals([data.train.count, base.batchSize], [12, 8]);
+    // The eight variants that the serial loop used to train first.
+    assertEquals(variants[8].name, "d3pm batch 32 (¼ steps)");
+    checkVariantBatches(variants.slice(0, 8), base, data);
+    const e = assertThrows(
+      () => checkVariantBatches(variants, base, data),
+      ConfigError,
+    );
+    assertEquals(
+      e.message,
+      `The train split (${await Deno.realPath(
+        dir,
+      )}/train.txt) packs into 12 block(s) of --block-length 128, fewer than one batch of --batch-size 32: lower --batch-size or --block-length, or give a longer train split`,
+    );
+    // Only the batch-32 variant in the list: still refused.
+    assertThrows(
+      () => checkVariantBatches([variants[8]], base, data),
+      ConfigError,
+      "--batch-size 32",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -24,6 +24,7 @@ export {
   type AblationRow,
   ablationSweep,
   type AblationSweepOptions,
+  checkVariantBatches,
   collectAblation,
   grid,
   runAblation,
