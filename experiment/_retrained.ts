@@ -7,6 +7,7 @@
 import { pathExists } from "@d3pm/core";
 import { ConfigError } from "./options.ts";
 import type { RunFolder } from "./run_folder.ts";
+import { WeightsError } from "./_weights.ts";
 
 /**
  * The `warning:` line for a model a resume trains from its first step
@@ -56,8 +57,11 @@ export async function retrainedWarning(
     return undefined;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    // Its reason, without its advice (which offers the resume now running).
-    const why = e.message.split("\n")[0].split("; ")[0];
+    // Its reason, without its advice (which offers the resume now running,
+    // or removing the folder that this training replaces).
+    const why = e instanceof WeightsError
+      ? e.reason
+      : e.message.split("\n")[0].split("; ")[0];
     return `warning: ${why}; with no ${
       folder.checkpointPath(seed, kind)
     } to resume from, the ${kind} model of seed ${seed} is trained again from its first step, replacing it`;

@@ -1,6 +1,7 @@
-import { assertEquals, assertMatch } from "@std/assert";
+import { assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { retrainedWarning } from "./_retrained.ts";
 import { RunFolder } from "./run_folder.ts";
+import { ConfigError } from "./options.ts";
 
 Deno.test("retrainedWarning() names a trained model whose weights fail their check when no checkpoint resumes it, and nothing else", async () => {
   const dir = await Deno.makeTempDir();
@@ -30,6 +31,42 @@ Deno.test("retrainedWarning() names a trained model whose weights fail their che
     // A checkpoint resumes it and rewrites the weights: nothing to say.
     await Deno.writeTextFile(folder.checkpointPath(0, "ar"), "");
     assertEquals(await warning(), undefined);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("retrainedWarning() names a model folder of another seed by its reason alone, without the refusal's advice to remove it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+    await Deno.writeTextFile(folder.weightsPath(0, "ar"), "the AR's weights");
+    await folder.writeProcess(0, "ar", { kind: "autoregressive" });
+    // Seed 1's folder copied over seed 0's: its weights match their
+    // SHA-256, its seed does not.
+    const path = folder.processPath(0, "ar");
+    const process = JSON.parse(await Deno.readTextFile(path));
+    assertEquals(process.weightsSeed, 0);
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ ...process, weightsSeed: 1 }),
+    );
+    assertEquals(
+      await retrainedWarning(folder, 0, "ar"),
+      `warning: ${path} records the weights of seed 1, not of seed 0 (the model folder was copied from another seed); with no ${
+        folder.checkpointPath(0, "ar")
+      } to resume from, the ar model of seed 0 is trained again from its first step, replacing it`,
+    );
+    // The refusal itself, as every other reader sees it, keeps its advice.
+    const e = await assertRejects(
+      () => folder.verifyWeights(0, "ar"),
+      ConfigError,
+    );
+    assertEquals(
+      e.message,
+      `${path} records the weights of seed 1, not of seed 0 (the model folder was copied from another seed): restore this seed's folder, or train it anew (remove the folder, then --resume)`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
