@@ -386,13 +386,26 @@ function persistent(
   const dtype = STORAGE_DTYPES[attr] ?? TORCH_DTYPES[attr];
   if (!dtype) fail(`a storage of type ${attr || "?"}`);
   const numel = (pid as PickleValue[])[4] as number;
-  if (!Number.isSafeInteger(numel) || numel < 0) fail("a storage size below 0");
+  if (!Number.isSafeInteger(numel) || numel < 0) {
+    fail(`a storage size that must be an integer ≥ 0, got ${shown(numel)}`);
+  }
   return {
     kind: "storage",
     dtype,
     key: (pid as PickleValue[])[2] as string,
     numel,
   };
+}
+
+/** A pickled value as a refusal names it: a number or short string itself. */
+function shown(v: PickleValue | undefined): string {
+  if (typeof v === "number") return String(v);
+  if (typeof v === "string") return JSON.stringify(v.slice(0, 40));
+  if (v === null || v === undefined) return "None";
+  if (typeof v === "boolean") return v ? "True" : "False";
+  if (v instanceof Uint8Array) return "bytes";
+  if (Array.isArray(v)) return "a tuple";
+  return v instanceof Map ? "a dict" : `a ${v.kind}`;
 }
 
 function intList(
@@ -441,7 +454,9 @@ function call(
       }
       const offset = a[1];
       if (!Number.isSafeInteger(offset) || (offset as number) < 0) {
-        fail("a tensor offset below 0");
+        fail(
+          `a tensor offset that must be an integer ≥ 0, got ${shown(offset)}`,
+        );
       }
       const tensor: TensorRef = {
         kind: "tensor",

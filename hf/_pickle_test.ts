@@ -590,8 +590,22 @@ Deno.test("readPickle() refuses near misses of a state dict's structure: torch-l
     0x51,
   ];
   const half = [0x47, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0]; // BINFLOAT 0.5
-  refuse(bytes(0x80, 2, ...pid(half), 0x2e), "a storage size below 0");
-  refuse(
+  const minusOne = [0x4a, 0xff, 0xff, 0xff, 0xff]; // BININT -1
+  // What is accepted, and what was there: not "below 0" for a 0.5.
+  const refused = (p: Uint8Array, message: string) =>
+    assertEquals(
+      assertThrows(() => readPickle(p, "x.bin"), InteropError).message,
+      `x.bin: ${message}`,
+    );
+  refused(
+    bytes(0x80, 2, ...pid(half), 0x2e),
+    "a storage size that must be an integer ≥ 0, got 0.5",
+  );
+  refused(
+    bytes(0x80, 2, ...pid(minusOne), 0x2e),
+    "a storage size that must be an integer ≥ 0, got -1",
+  );
+  const rebuilt = (offset: (number | string)[]) =>
     bytes(
       0x80,
       2,
@@ -599,7 +613,7 @@ Deno.test("readPickle() refuses near misses of a state dict's structure: torch-l
       "torch._utils\n_rebuild_tensor_v2\n",
       0x28,
       ...pid([0x4b, 4]),
-      ...half, // the offset
+      ...offset,
       0x4b,
       4,
       0x85,
@@ -611,8 +625,18 @@ Deno.test("readPickle() refuses near misses of a state dict's structure: torch-l
       0x74,
       0x52,
       0x2e,
-    ),
-    "a tensor offset below 0",
+    );
+  refused(
+    rebuilt(half),
+    "a tensor offset that must be an integer ≥ 0, got 0.5",
+  );
+  refused(
+    rebuilt(minusOne),
+    "a tensor offset that must be an integer ≥ 0, got -1",
+  );
+  refused(
+    rebuilt([0x8c, 1, "4"]),
+    'a tensor offset that must be an integer ≥ 0, got "4"',
   );
   refuse(
     bytes(0x80, 2, 0x7d, 0x4b, 1, 0x61, 0x2e),
