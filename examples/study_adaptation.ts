@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { flagOf, parseCommandLine, UsageError, usageText } from "@d3pm/cli";
+import {
+  flagOf,
+  type OptionValues,
+  parseCommandLine,
+  UsageError,
+  usageText,
+} from "@d3pm/cli";
 import { parseSeeds, saveSweep, shellQuote } from "@d3pm/experiment";
 import {
   adaptationCells,
@@ -13,6 +19,7 @@ import {
   adaptationSweep,
   collectAdaptation,
   experimentArgs,
+  flagArgs,
 } from "@d3pm/experiment/studies";
 
 /** The options passed on to `deno task sweep run --on slurm`. */
@@ -139,11 +146,14 @@ A cell with results.json is skipped, an interrupted one resumed: run the
 same command again to finish a study.`;
 
 const EPILOGUE = `Examples:
-  deno task study adaptation                                   # tiny, seeds 0..2, one cell at a time
+  # tiny, seeds 0..2, one cell at a time:
+  deno task study adaptation
   deno task study adaptation --on local --jobs 2
-  deno task study adaptation --on slurm --dry-run              # print both waves' scripts
+  # print both waves' scripts:
+  deno task study adaptation --on slurm --dry-run
   deno task study adaptation --preset micro --seeds 0..1 --dir runs/ad-micro
-  deno task study adaptation --collect                         # the table from what has finished`;
+  # the table from what has finished:
+  deno task study adaptation --collect`;
 
 /** The study's `--help`. */
 export const ADAPTATION_USAGE = {
@@ -152,6 +162,9 @@ export const ADAPTATION_USAGE = {
   options: ADAPTATION_OPTIONS,
   epilogue: EPILOGUE,
 };
+
+/** The study's option values, as parsed. */
+type AdaptationValues = OptionValues<typeof ADAPTATION_OPTIONS>;
 
 /**
  * Run the study with its command-line arguments (those after
@@ -166,6 +179,7 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
     return;
   }
   const v = line.values;
+  checkCompatible(v);
   const options: AdaptationOptions = {
     preset: v.preset,
     seeds: parseSeeds(v.seeds),
@@ -175,6 +189,40 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
     ...(v.annealSteps !== undefined ? { annealSteps: v.annealSteps } : {}),
     engine: v.engine,
   };
+  if (v.cell !== undefined) return await runCell(options, v.cell);
+  if (v.collect) return await collect(options);
+  const sweep = await saveSweep(adaptationSweep(options));
+  if (v.sweep) {
+    console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
+    for (const c of sweep.cells) {
+      console.log(
+        `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
+          c.args.map(shellQuote).join(" ")
+        }`,
+      );
+    }
+    console.log(
+      `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
+    );
+    return;
+  }
+  // The sweep's own executors, as `deno task sweep run DIR` would run them
+  // (a local run ends with the collect step).
+  const { code } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      `${ROOT}/examples/sweep.ts`,
+      ...sweepRunArgs(sweep.dir, v),
+    ],
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn().status;
+  if (code !== 0) Deno.exit(code);
+}
+
+/** Refuse options that do not go together, before anything is written. */
+function checkCompatible(v: AdaptationValues): void {
   const modes = [
     v.sweep && "--sweep",
     v.cell !== undefined && "--cell",
@@ -201,47 +249,19 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
       );
     }
   }
-  if (v.cell !== undefined) return await runCell(options, v.cell);
-  if (v.collect) return await collect(options);
-  const sweep = await saveSweep(adaptationSweep(options));
-  if (v.sweep) {
-    console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
-    for (const c of sweep.cells) {
-      console.log(
-        `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
-          c.args.map(shellQuote).join(" ")
-        }`,
-      );
-    }
-    console.log(
-      `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
-    );
-    return;
-  }
-  // The sweep's own executors, as `deno task sweep run DIR` would run them
-  // (a local run ends with the collect step).
-  const { code } = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}/examples/sweep.ts`,
-      "run",
-      sweep.dir,
-      "--on",
-      v.on,
-      ...(v.jobs !== undefined ? ["--jobs", String(v.jobs)] : []),
-      ...SLURM_ONLY.flatMap((key) =>
-        v[key] === undefined || v[key] === false
-          ? []
-          : v[key] === true
-          ? [`--${flagOf(key)}`]
-          : [`--${flagOf(key)}`, String(v[key])]
-      ),
-    ],
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn().status;
-  if (code !== 0) Deno.exit(code);
+}
+
+/** `deno task sweep run`'s arguments (after `run`) for the study's sweep. */
+function sweepRunArgs(dir: string, v: AdaptationValues): string[] {
+  return [
+    "run",
+    dir,
+    ...flagArgs({
+      on: v.on,
+      jobs: v.jobs,
+      ...Object.fromEntries(SLURM_ONLY.map((key) => [key, v[key]])),
+    }),
+  ];
 }
 
 /** One cell: its `deno task experiment` run, exit code passed on. */

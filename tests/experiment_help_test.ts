@@ -189,3 +189,10 @@ Deno.test("deno task experiment --help's summary is wrapped within 80 columns an
     assertStringIncludes(about.replace(/\s+/g, " "), row);
   }
 });
+
+Deno.test("deno task study adaptation --help fits every line, its examples included, within 80 columns", async () => {
+  const r = await runTool("study.ts", ["adaptation", "--help"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, "deno task study adaptation --collect");
+  assertEquals(r.stdout.split("\n").filter((l) => [...l].length > 80), []);
+});

@@ -266,8 +266,31 @@ export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
  * ```
  */
 export function experimentArgs(cell: AdaptationCell): string[] {
-  return Object.entries(cell.options).flatMap(([key, value]) =>
-    value === false
+  return flagArgs(cell.options);
+}
+
+/**
+ * Options (camelCase keys) as command-line arguments: `true` as the bare
+ * flag, `false` and `undefined` left out, any other value after its flag.
+ *
+ * @param options The options, in the order the arguments take.
+ * @returns The arguments.
+ *
+ * @example
+ * ```ts
+ * import { flagArgs } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(
+ *   flagArgs({ dryRun: true, shift: false, partition: undefined, cpusPerTask: 4 }),
+ *   ["--dry-run", "--cpus-per-task", "4"],
+ * );
+ * ```
+ */
+export function flagArgs(
+  options: Readonly<Record<string, string | number | boolean | undefined>>,
+): string[] {
+  return Object.entries(options).flatMap(([key, value]) =>
+    value === false || value === undefined
       ? []
       : value === true
       ? [`--${flagOf(key)}`]
