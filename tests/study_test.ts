@@ -72,7 +72,7 @@ Deno.test({
   },
 });
 
-Deno.test("study refuses a bad study name or flag with one line", async () => {
+Deno.test("study refuses a bad study name or flag with one line, before writing the study's folder", async () => {
   const cases: [string[], RegExp][] = [
     [
       ["nope"],
@@ -108,13 +108,33 @@ Deno.test("study refuses a bad study name or flag with one line", async () => {
       /^error: Options --sweep and --collect do not go together/,
     ],
   ];
-  for (const [args, pattern] of cases) {
-    const r = await runTool("study.ts", args);
-    assertEquals(r.code, 1, args.join(" "));
-    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
-    assertMatch(errorLine(r), pattern);
+  const tmp = await Deno.makeTempDir();
+  try {
+    for (const [given, pattern] of cases) {
+      // Each refusal comes before the study writes its folder.
+      const dir = `${tmp}/x`;
+      const args = given[0] === "adaptation" ? [...given, "--dir", dir] : given;
+      const r = await runTool("study.ts", args);
+      assertEquals(r.code, 1, args.join(" "));
+      assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assertMatch(errorLine(r), pattern);
+      assertEquals(await exists(dir), false, `${args.join(" ")} wrote ${dir}`);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });
+
+/** Whether a path exists. */
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
 
 Deno.test("study epochs --help lists its options", async () => {
   const r = await runTool("study.ts", ["epochs", "--help"]);
