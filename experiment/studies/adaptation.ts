@@ -60,7 +60,7 @@ export interface AdaptationRow {
 
 /**
  * The table's rows, in order: the two from scratch, the three adapted
- * D3PMs, and the two sources alone (half the compute).
+ * D3PMs, and the two sources alone (`sourceSteps` of the budget).
  *
  * @example
  * ```ts
@@ -568,6 +568,12 @@ function cell(s: SeedStat | undefined, digits: number, le = false): string {
   return `${le ? "≤ " : ""}${fixed(s.mean, digits)} ± ${fixed(s.sd, digits)}`;
 }
 
+/** The sources' share of the budget: `${a} of the ${b} steps (75%)`. */
+function sourceShare(sourceSteps: number, steps: number): string {
+  const percent = Number((100 * sourceSteps / steps).toFixed(1));
+  return `${sourceSteps} of the ${steps} steps (${percent}%)`;
+}
+
 /**
  * The table as Markdown: one line per row, mean ± sd over its seeds, with
  * a paragraph saying what was run and what is missing.
@@ -632,7 +638,9 @@ and trains the other ${t.steps - t.sourceSteps} (the annealed row relaxes its
 attention from causal to bidirectional over its first ${t.annealSteps} steps and
 predicts the next token at each position, DiffuGPT's shift). The rows from
 scratch and the adapted rows cost the same tokens and FLOPs; the sources alone,
-half. Seeds: ${t.seeds.join(", ")}. Each figure is the mean ± sd over the
+${sourceShare(t.sourceSteps, t.steps)}. Seeds: ${
+    t.seeds.join(", ")
+  }. Each figure is the mean ± sd over the
 seeds whose cell finished (sd 0 for one seed).
 
 ${

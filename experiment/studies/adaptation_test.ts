@@ -8,6 +8,7 @@ import {
 } from "@std/assert";
 import {
   adaptationCells,
+  adaptationMarkdown,
   adaptationSweep,
   collectAdaptation,
   experimentArgs,
@@ -192,6 +193,21 @@ function results(
   };
 }
 
+Deno.test("adaptation study: the table says the sources' real share of an uneven split", () => {
+  const md = adaptationMarkdown({
+    preset: "tiny",
+    steps: 1000,
+    sourceSteps: 750,
+    annealSteps: 125,
+    seeds: [0],
+    rows: [],
+    missing: [],
+  });
+  const flat = md.replace(/\s+/g, " ");
+  assertStringIncludes(flat, "the sources alone, 750 of the 1000 steps (75%).");
+  assert(!/\bhalf\b/.test(flat), flat);
+});
+
 Deno.test("adaptation study: the table is each row's model and seed of its own cell's results.json, mean ± sd", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -326,6 +342,11 @@ Deno.test("adaptation study: the table is each row's model and seed of its own c
       "**Not finished** (no results.json; their rows average the other seeds): from-mlm_seed-1.",
     );
     assertStringIncludes(md, "Gen PPL: under the cached AR judge. Infill");
+    // The sources' share is SMALL's split (30 of 60), not a fixed "half".
+    assertStringIncludes(
+      md.replace(/\s+/g, " "),
+      "the sources alone, 30 of the 60 steps (50%).",
+    );
     // A row scored by another judge (a cell on another engine): said, with
     // which rows each judge scored.
     await put(
