@@ -351,6 +351,14 @@ Deno.test("report.md's budget counts an --init-from source's tokens and FLOPs, a
     true,
     seeds,
   );
+  // Two seeds both from seed 0's source (--seeds 2 --init-from RUN/seed-0):
+  // said once, as seed 0's, not "each seed's own".
+  const one = await report([
+    model("d3pm", 0, { tokens: 3 * own, seed: 0 }),
+    model("d3pm", 1, { tokens: 3 * own, seed: 0 }),
+  ]);
+  assertEquals(one.includes(`The D3PM started from ${line}`), true, one);
+  assertEquals(one.includes("each seed's own"), false, one);
   // Seeds whose sources differ: one clause each.
   const apart = await report([
     model("d3pm", 0, { tokens: 3 * own }),
