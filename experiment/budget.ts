@@ -398,13 +398,48 @@ export function checkBudget(
 }
 
 function flops(x: number): string {
+  return formatFlops(x, { decimals: 1 });
+}
+
+/** How many digits {@linkcode formatFlops} writes: significant or decimals. */
+export type FlopsDigits = { significant: number } | { decimals: number };
+
+/**
+ * A count of floating-point operations with an SI prefix: `4.05 TFLOP`.
+ * The unit is the one the rounded figure fits below 1000 in, so 999.96
+ * kFLOP at three significant digits is `1.00 MFLOP`, never `1.00e+3 kFLOP`.
+ *
+ * @param x The count (not finite: `? FLOP`).
+ * @param digits Significant digits (default 3) or decimals.
+ * @returns The count for people.
+ *
+ * @example
+ * ```ts
+ * import { formatFlops } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(formatFlops(4.054e12), "4.05 TFLOP");
+ * assertEquals(formatFlops(999_960), "1.00 MFLOP");
+ * assertEquals(formatFlops(12_345, { decimals: 1 }), "12.3 kFLOP");
+ * assertEquals(formatFlops(NaN), "? FLOP");
+ * ```
+ */
+export function formatFlops(
+  x: number,
+  digits: FlopsDigits = { significant: 3 },
+): string {
+  if (!Number.isFinite(x)) return "? FLOP";
   const units = ["", "k", "M", "G", "T", "P", "E"];
+  const write = (v: number) =>
+    "significant" in digits
+      ? v.toPrecision(digits.significant)
+      : v.toFixed(digits.decimals);
   let u = 0;
-  while (x >= 1000 && u < units.length - 1) {
+  // Next unit while the figure as written reaches 1000 (999.96 → "1.00e+3").
+  while (Math.abs(Number(write(x))) >= 1000 && u < units.length - 1) {
     x /= 1000;
     u++;
   }
-  return `${x.toFixed(1)} ${units[u]}FLOP`;
+  return `${write(x)} ${units[u]}FLOP`;
 }
 
 /** Memory available to a new allocation now (the system's view). */

@@ -16,6 +16,7 @@ import type {
   SpeedRow,
 } from "./contestant.ts";
 import { contestants, labelOf } from "./registry.ts";
+import { formatFlops } from "./budget.ts";
 import type { ExperimentResult, ModelResult, SpeedQuality } from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
 import {
@@ -161,14 +162,7 @@ function budgetSentence(r: ExperimentResult, tokens: number): string {
 
 /** FLOPs with an SI prefix, three significant digits: `4.05 TFLOP`. */
 function flopsText(x: number): string {
-  if (!Number.isFinite(x)) return "? FLOP";
-  const units = ["", "k", "M", "G", "T", "P", "E"];
-  let u = 0;
-  while (x >= 1000 && u < units.length - 1) {
-    x /= 1000;
-    u++;
-  }
-  return `${x.toPrecision(3)} ${units[u]}FLOP`;
+  return formatFlops(x, { significant: 3 });
 }
 
 // The contestants that trained and evaluated on an engine of their own
