@@ -18,6 +18,7 @@ import {
   type AdaptationOptions,
   adaptationSweep,
   collectAdaptation,
+  collectOptions,
   experimentArgs,
   flagArgs,
 } from "@d3pm/experiment/studies";
@@ -127,7 +128,7 @@ export const ADAPTATION_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run nothing: gather the finished cells into DIR/adaptation.md and adaptation.json",
+      "run nothing: gather the finished cells of the plan in DIR/sweep.json into DIR/adaptation.md and adaptation.json (the plan's options; one that contradicts it is refused)",
   },
 } as const;
 
@@ -190,7 +191,7 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
     engine: v.engine,
   };
   if (v.cell !== undefined) return await runCell(options, v.cell);
-  if (v.collect) return await collect(options);
+  if (v.collect) return await collect(options, givenOptions(line.given));
   const sweep = await saveSweep(adaptationSweep(options));
   if (v.sweep) {
     console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
@@ -284,12 +285,40 @@ async function runCell(options: AdaptationOptions, name: string) {
   if (code !== 0) Deno.exit(code);
 }
 
-/** The collect step: the table, and where it went. */
-async function collect(options: AdaptationOptions) {
-  const t = await collectAdaptation(options);
+/** The study's options given on the command line, parsed (only those). */
+function givenOptions(
+  given: Partial<AdaptationValues>,
+): Partial<AdaptationOptions> {
+  return {
+    ...(given.preset !== undefined ? { preset: given.preset } : {}),
+    ...(given.seeds !== undefined ? { seeds: parseSeeds(given.seeds) } : {}),
+    ...(given.steps !== undefined ? { steps: given.steps } : {}),
+    ...(given.sourceSteps !== undefined
+      ? { sourceSteps: given.sourceSteps }
+      : {}),
+    ...(given.annealSteps !== undefined
+      ? { annealSteps: given.annealSteps }
+      : {}),
+    ...(given.engine !== undefined ? { engine: given.engine } : {}),
+  };
+}
+
+/**
+ * The collect step: the table of the plan in DIR/sweep.json (options that
+ * contradict it refused), and where it went.
+ */
+async function collect(
+  options: AdaptationOptions,
+  given: Partial<AdaptationOptions>,
+) {
+  const planned = await collectOptions(options.dir, given, options);
+  const t = await collectAdaptation(planned);
+  const off = t.mismatched ?? [];
   console.log(
     `${options.dir}/adaptation.md, adaptation.json: ${
       t.rows.filter((r) => r.seeds.length).length
-    } rows${t.missing.length ? `; not finished: ${t.missing.join(", ")}` : ""}`,
+    } rows${t.missing.length ? `; not finished: ${t.missing.join(", ")}` : ""}${
+      off.length ? `; not of this plan: ${off.join(", ")}` : ""
+    }`,
   );
 }

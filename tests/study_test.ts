@@ -1,6 +1,8 @@
 // `deno task study epochs` end to end at a minuscule size (seconds), and its
 // one-line errors.
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { resolveConfig } from "@d3pm/experiment";
+import { adaptationCells } from "@d3pm/experiment/studies";
 import { errorLine, runTool } from "./_run.ts";
 
 Deno.test({
@@ -161,5 +163,76 @@ Deno.test("study adaptation --help lists its options", async () => {
     ]
   ) {
     assert(r.stdout.includes(flag), flag);
+  }
+});
+
+Deno.test("study adaptation --collect tables the plan in DIR/sweep.json, and refuses an option that contradicts it", async () => {
+  const tmp = await Deno.makeTempDir();
+  try {
+    const dir = `${tmp}/s`;
+    const plan = { preset: "micro", seeds: [0], steps: 100, dir } as const;
+    const args = ["--preset", "micro", "--seeds", "1", "--steps", "100"];
+    const swept = await runTool("study.ts", [
+      "adaptation",
+      ...args,
+      "--dir",
+      dir,
+      "--sweep",
+    ]);
+    assertEquals(swept.code, 0, swept.stderr);
+    // The AR cell of that plan, finished.
+    const ar = adaptationCells(plan).find((c) => c.name === "ar_seed-0")!;
+    await Deno.mkdir(ar.out, { recursive: true });
+    await Deno.writeTextFile(
+      `${ar.out}/results.json`,
+      JSON.stringify({
+        config: resolveConfig(ar.options),
+        judge: "a judge",
+        data: { unigramEntropy: 6.5 },
+        results: [{
+          model: "ar",
+          seed: 0,
+          training: { tokens: 3200 },
+          test: { bpt: 6.85, bound: false },
+          generation: { genPpl: 262.5, entropy: 4.37 },
+        }],
+      }),
+    );
+    // Another budget than the plan's: refused in one line, nothing written.
+    const other = await runTool("study.ts", [
+      "adaptation",
+      "--collect",
+      "--steps",
+      "800",
+      "--dir",
+      dir,
+    ]);
+    assertEquals(other.code, 1, other.stderr);
+    assertEquals(other.stderr.trim().split("\n").length, 1, other.stderr);
+    assertMatch(
+      errorLine(other),
+      /^error: Option --steps 800 contradicts the study's plan in .*\/sweep\.json \(--steps 100\): leave it out, --collect takes the plan's$/,
+    );
+    assertEquals(await exists(`${dir}/adaptation.json`), false);
+    // No options but the folder (the defaults are tiny, seeds 0..2): the
+    // plan's micro preset, 100 steps, seed 0.
+    const r = await runTool("study.ts", [
+      "adaptation",
+      "--collect",
+      "--dir",
+      dir,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    const t = JSON.parse(await Deno.readTextFile(`${dir}/adaptation.json`));
+    assertEquals([t.preset, t.steps, t.sourceSteps, t.seeds], [
+      "micro",
+      100,
+      50,
+      [0],
+    ]);
+    assertEquals(t.rows[0].seeds.length, 1);
+    assertEquals(t.missing.length, 5);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });

@@ -13,14 +13,20 @@
  *
  * @module
  */
-import { flagOf } from "@d3pm/cli";
+import { flagOf, keyOf } from "@d3pm/cli";
 import { writeFileAtomic } from "@d3pm/core";
 import { fixed, markdownTable, summarize } from "@d3pm/eval";
 import { resolveConfig } from "../config.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
 import type { ExperimentResult, ModelResult } from "../results.ts";
-import { type StudyCell, studySweep, type Sweep } from "../sweep.ts";
+import {
+  parseSeeds,
+  readSweep,
+  type StudyCell,
+  studySweep,
+  type Sweep,
+} from "../sweep.ts";
 import { readStudyJson } from "./_results.ts";
 
 /** The study's sizes and folder. */
@@ -339,6 +345,124 @@ export function adaptationArgs(options: AdaptationOptions): string[] {
   ];
 }
 
+/** The options a plan fixes: all but the folder. */
+const PLANNED = [
+  "preset",
+  "seeds",
+  "steps",
+  "sourceSteps",
+  "annealSteps",
+  "engine",
+] as const;
+
+/**
+ * The study's options as planned in `DIR/sweep.json` (its collect step's
+ * arguments, as {@linkcode adaptationArgs} wrote them), or undefined where
+ * the folder holds no `sweep.json`.
+ *
+ * @param dir The study's folder.
+ * @returns The planned options, `dir` the one given.
+ * @throws {ConfigError} When `sweep.json` is not a sweep or not this
+ *   study's.
+ *
+ * @example
+ * ```ts
+ * import { adaptationPlan, adaptationSweep } from "@d3pm/experiment/studies";
+ * import { saveSweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * assertEquals(await adaptationPlan(dir), undefined);
+ * await saveSweep(adaptationSweep({ preset: "tiny", seeds: [1], dir, steps: 800 }));
+ * assertEquals(await adaptationPlan(dir), {
+ *   preset: "tiny", seeds: [1], steps: 800, sourceSteps: 400, annealSteps: 200, engine: "tfjs", dir,
+ * });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function adaptationPlan(
+  dir: string,
+): Promise<AdaptationOptions | undefined> {
+  const clean = dir.replace(/\/+$/, "");
+  try {
+    await Deno.lstat(`${clean}/sweep.json`);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  const args = (await readSweep(clean)).collect ?? [];
+  const found: Record<string, string> = {};
+  for (let i = 1; i + 1 < args.length; i += 2) {
+    found[keyOf(args[i].replace(/^--/, ""))] = args[i + 1];
+  }
+  const preset = found.preset as AdaptationOptions["preset"];
+  if (args[0] !== "adaptation" || !(preset in PRESETS) || !found.seeds) {
+    throw new ConfigError(
+      `${clean}/sweep.json is not an adaptation study's plan (its collect step is not "adaptation --preset … --collect"): give the study's own --dir`,
+    );
+  }
+  const int = (key: string) => Number(found[key]);
+  return {
+    preset,
+    seeds: parseSeeds(found.seeds),
+    steps: int("steps"),
+    sourceSteps: int("sourceSteps"),
+    annealSteps: int("annealSteps"),
+    engine: found.engine ?? "tfjs",
+    dir: clean,
+  };
+}
+
+/**
+ * The options the collect step uses: the plan's where `DIR/sweep.json`
+ * holds one, so the table is of the cells that plan ran, else those given.
+ * An option given that contradicts the plan is refused.
+ *
+ * @param dir The study's folder.
+ * @param given The options given on the command line (only those).
+ * @param fallback The options to use where there is no plan.
+ * @returns The options to collect with.
+ * @throws {ConfigError} Naming the first option that contradicts the plan.
+ *
+ * @example
+ * ```ts
+ * import { adaptationSweep, collectOptions } from "@d3pm/experiment/studies";
+ * import { saveSweep } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await saveSweep(adaptationSweep({ preset: "micro", seeds: [0], dir, steps: 800 }));
+ * const fallback = { preset: "tiny" as const, seeds: [0, 1, 2], dir };
+ * assertEquals((await collectOptions(dir, {}, fallback)).steps, 800);
+ * await assertRejects(
+ *   () => collectOptions(dir, { steps: 100 }, fallback),
+ *   Error,
+ *   "Option --steps 100 contradicts the study's plan",
+ * );
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function collectOptions(
+  dir: string,
+  given: Partial<AdaptationOptions>,
+  fallback: AdaptationOptions,
+): Promise<AdaptationOptions> {
+  const plan = await adaptationPlan(dir);
+  if (!plan) return fallback;
+  const text = (v: unknown) => Array.isArray(v) ? v.join(",") : String(v);
+  for (const key of PLANNED) {
+    const want = given[key];
+    if (want !== undefined && text(want) !== text(plan[key])) {
+      throw new ConfigError(
+        `Option --${flagOf(key)} ${
+          text(want)
+        } contradicts the study's plan in ${plan.dir}/sweep.json (--${
+          flagOf(key)
+        } ${text(plan[key])}): leave it out, --collect takes the plan's`,
+      );
+    }
+  }
+  return plan;
+}
+
 /**
  * The study as a sweep whose cells run `examples/study.ts adaptation …
  * --cell NAME` (each one `deno task experiment` run, in its folder under
@@ -454,6 +578,39 @@ export interface AdaptationTable {
   rows: AdaptationTableRow[];
   /** Cells without a `results.json` (not run, or not finished). */
   missing: string[];
+  /**
+   * Cells whose `results.json` is of other options than the plan's (steps,
+   * seed, `--init-from`, annealing), each with why; not in the rows. Absent
+   * when there are none.
+   */
+  mismatched?: string[];
+}
+
+/**
+ * Why a cell's results are not of its planned run (its resolved config's
+ * steps, seed, source or annealing differ), or undefined when they are.
+ */
+function mismatchOf(
+  r: ExperimentResult,
+  c: AdaptationCell,
+): string | undefined {
+  const got = r.config as Partial<ExperimentResult["config"]> | undefined;
+  if (!got) return `${c.name} (its results.json has no config)`;
+  // The source by its place in the study's folder: the folder may be
+  // spelt otherwise (relative, absolute) than when the cell ran.
+  const place = (p: unknown) =>
+    typeof p === "string" && p !== "" ? p.slice(p.lastIndexOf("/cells/")) : "";
+  const checks: [string, unknown, unknown][] = [
+    ["steps", got.steps, c.options.steps],
+    ["first seed", got.firstSeed, c.seed],
+    ["seeds", got.seeds, 1],
+    ["init from", place(got.initFrom), place(c.options.initFrom)],
+    ["anneal steps", got.annealSteps ?? 0, c.options.annealSteps ?? 0],
+  ];
+  const off = checks.filter(([, a, b]) => a !== b).map(([what, a, b]) =>
+    `${what} ${a === "" ? "none" : a}, planned ${b === "" ? "none" : b}`
+  );
+  return off.length ? `${c.name} (${off.join("; ")})` : undefined;
 }
 
 /** A row's figures from its cell's results, or undefined if absent. */
@@ -518,13 +675,16 @@ export async function adaptationTable(
   const cells = adaptationCells(options);
   const results = new Map<string, ExperimentResult>();
   const missing: string[] = [];
+  const mismatched: string[] = [];
   for (const c of cells) {
     const r = await readStudyJson(
       `${c.out}/results.json`,
       "cell's results file",
-    );
+    ) as ExperimentResult | undefined;
+    const off = r && mismatchOf(r, c);
     if (r === undefined) missing.push(c.name);
-    else results.set(c.name, r as ExperimentResult);
+    else if (off) mismatched.push(off);
+    else results.set(c.name, r);
   }
   const rows = ADAPTATION_ROWS.map((row): AdaptationTableRow => {
     const seeds = options.seeds.flatMap((s) => {
@@ -559,6 +719,7 @@ export async function adaptationTable(
     seeds: [...options.seeds],
     rows,
     missing,
+    ...(mismatched.length ? { mismatched } : {}),
   };
 }
 
@@ -572,6 +733,21 @@ function cell(s: SeedStat | undefined, digits: number, le = false): string {
 function sourceShare(sourceSteps: number, steps: number): string {
   const percent = Number((100 * sourceSteps / steps).toFixed(1));
   return `${sourceSteps} of the ${steps} steps (${percent}%)`;
+}
+
+/** The paragraphs on cells left out: not finished, not of this plan. */
+function cellNotes(t: AdaptationTable): string {
+  const missing = t.missing.length
+    ? `\n**Not finished** (no results.json; their rows average the other seeds): ${
+      t.missing.join(", ")
+    }.\n`
+    : "";
+  const mismatched = t.mismatched?.length
+    ? `\n**Not of this plan** (results.json of other options; left out of the rows): ${
+      t.mismatched.join(", ")
+    }.\n`
+    : "";
+  return missing + mismatched;
 }
 
 /**
@@ -664,13 +840,7 @@ NLL, the D3PM's bound (≤), the MLM's own objective (no bound). Below unigram:
 the train split's unigram entropy minus valid. Gen PPL: under ${
     judges.length === 1 ? judges[0] : "several judges"
   }.${under} Infill exact: exact-match accuracy of the hidden tokens (none for the AR).
-${
-    t.missing.length
-      ? `\n**Not finished** (no results.json; their rows average the other seeds): ${
-        t.missing.join(", ")
-      }.\n`
-      : ""
-  }`;
+${cellNotes(t)}`;
 }
 
 /**
@@ -688,6 +858,7 @@ ${
  * const dir = await Deno.makeTempDir();
  * await Deno.mkdir(`${dir}/cells/ar_seed-0`, { recursive: true });
  * await Deno.writeTextFile(`${dir}/cells/ar_seed-0/results.json`, JSON.stringify({
+ *   config: { steps: 1000, firstSeed: 0, seeds: 1, initFrom: "", annealSteps: 0 },
  *   judge: "a judge", data: { unigramEntropy: 6.5 },
  *   results: [{ model: "ar", seed: 0, training: { tokens: 512000 }, test: { bpt: 6.85, bound: false },
  *     generation: { genPpl: 262.5, entropy: 4.37 } }],
@@ -704,7 +875,11 @@ export async function collectAdaptation(
   const t = await adaptationTable(options);
   if (t.rows.every((r) => r.seeds.length === 0)) {
     throw new ConfigError(
-      `No cell of the adaptation study in ${options.dir} has finished (no cells/<cell>/results.json): run the cells first (deno task study adaptation --on local, or deno task sweep run ${options.dir} --on …)`,
+      t.mismatched?.length
+        ? `No cell of the adaptation study in ${options.dir} has results of this plan: ${
+          t.mismatched.join(", ")
+        } (collect with the options that planned them)`
+        : `No cell of the adaptation study in ${options.dir} has finished (no cells/<cell>/results.json): run the cells first (deno task study adaptation --on local, or deno task sweep run ${options.dir} --on …)`,
     );
   }
   const dir = options.dir.replace(/\/+$/, "");

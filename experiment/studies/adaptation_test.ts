@@ -15,6 +15,7 @@ import {
 } from "./adaptation.ts";
 import { parseSeeds, waves } from "../sweep.ts";
 import { ConfigError } from "../options.ts";
+import { resolveConfig } from "../config.ts";
 
 // The micro preset, cut to a few steps: 60 in all, 30 + 30 (the preset's
 // 20 warm-up steps fit the adaptation's 30).
@@ -135,6 +136,77 @@ Deno.test("adaptation study: the plan's cells, their budgets and their dependenc
 });
 
 /** A results.json of one cell: each model given as [kind, seed, figures]. */
+/** The resolved config a cell of the plan runs with (as its results hold). */
+function planned(
+  options: Parameters<typeof adaptationCells>[0],
+  name: string,
+  change: Record<string, unknown> = {},
+) {
+  const c = adaptationCells(options).find((c) => c.name === name)!;
+  return { ...resolveConfig(c.options), ...change };
+}
+
+Deno.test("adaptation study: a cell whose results.json is of another plan (steps, seed, source) is listed, not counted", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const options = { ...SMALL, seeds: [0], dir };
+    const put = async (cell: string, config: object, bpt: number) => {
+      await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
+      const model = cell.startsWith("ar") ? "ar" : "d3pm";
+      const body = results([[model, 0, {
+        bpt,
+        valid: [5, 5, "last"],
+        gen: 100,
+        entropy: 4,
+      }]]);
+      await Deno.writeTextFile(
+        `${dir}/cells/${cell}/results.json`,
+        JSON.stringify({ config, ...body }),
+      );
+    };
+    // Every cell of another plan (800 steps; seed 1): none of this one.
+    await put("ar_seed-0", planned(options, "ar_seed-0", { steps: 800 }), 6);
+    await assertRejects(
+      () => collectAdaptation(options),
+      ConfigError,
+      "No cell of the adaptation study in",
+    );
+    // The from-AR cell ran from the MLM; the D3PM at seed 1; the D3PM from
+    // scratch of this plan is the one row counted.
+    await put(
+      "from-ar_seed-0",
+      planned(options, "from-ar_seed-0", {
+        initFrom: `/elsewhere/cells/source_seed-0/seed-0/mlm`,
+      }),
+      7,
+    );
+    await put("d3pm_seed-0", planned(options, "d3pm_seed-0"), 7.7);
+    await put(
+      "from-mlm_seed-0",
+      planned(options, "from-mlm_seed-0", { firstSeed: 1 }),
+      7.9,
+    );
+    const t = await collectAdaptation(options);
+    assertEquals(t.mismatched, [
+      "ar_seed-0 (steps 800, planned 60)",
+      "from-ar_seed-0 (init from /cells/source_seed-0/seed-0/mlm, planned /cells/source_seed-0)",
+      "from-mlm_seed-0 (first seed 1, planned 0)",
+    ]);
+    const rows = t.rows.filter((r) => r.seeds.length).map((r) => r.key);
+    assertEquals(rows, ["d3pm"]);
+    const md = await Deno.readTextFile(`${dir}/adaptation.md`);
+    assertStringIncludes(
+      md,
+      "**Not of this plan** (results.json of other options; left out of the rows): ar_seed-0 (steps 800, planned 60),",
+    );
+    // The same folder spelt otherwise (a trailing slash, ./) still matches.
+    const spelt = await collectAdaptation({ ...options, dir: `${dir}/./` });
+    assertEquals(spelt.mismatched?.length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 function results(
   models: [string, number, {
     bpt: number;
@@ -217,11 +289,11 @@ Deno.test("adaptation study: the table is each row's model and seed of its own c
       ConfigError,
       "No cell of the adaptation study",
     );
-    const put = async (cell: string, body: unknown) => {
+    const put = async (cell: string, body: object) => {
       await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
       await Deno.writeTextFile(
         `${dir}/cells/${cell}/results.json`,
-        JSON.stringify(body),
+        JSON.stringify({ config: planned(options, cell), ...body }),
       );
     };
     const d3 = (bpt: number, valid: number, extra = {}) => ({
