@@ -48,6 +48,9 @@ Deno.test("deno task study adaptation runs its cells in two waves and makes the 
       await Deno.readTextFile(`${dir}/adaptation.json`),
     );
     assertEquals(table.missing, []);
+    // Every cell's results are of the plan (its config's steps, seed and
+    // source): none left out as another plan's.
+    assertEquals(table.mismatched, undefined);
     const row = (key: string) =>
       table.rows.find((r: { key: string }) => r.key === key);
     const pairs: [string, string, string][] = [
