@@ -452,7 +452,10 @@ function exitStep(
 export function checkVariantBatches(
   variants: readonly Variant[],
   base: ExperimentConfig,
-  data: Parameters<typeof checkTrainBatch>[1],
+  data: {
+    readonly train: { readonly count: number };
+    readonly files: { readonly train: string };
+  },
 ): void {
   for (const v of variants) {
     checkTrainBatch(resolveConfig({ ...base, ...v.overrides }), data);
