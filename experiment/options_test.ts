@@ -254,3 +254,55 @@ Deno.test("the memory budget counts a tokenized corpus at CORPUS_ID_BYTES an id,
     } of memory at ${CORPUS_ID_BYTES} bytes an id`,
   );
 });
+
+Deno.test("an option for another setting is refused unless it is the preset's own value", () => {
+  // micro: --tokenizer byte, whose vocabulary is fixed; its vocabSize 260.
+  resolveConfig({ preset: "micro", vocabSize: 260 });
+  assertThrows(
+    () => resolveConfig({ preset: "micro", vocabSize: 5000 }),
+    ConfigError,
+    "Option --vocab-size applies only with --tokenizer bpe, got --tokenizer byte",
+  );
+});
+
+Deno.test("a contestant that runs on tfjs only is refused with --engine cpu or webgpu, and taken with tfjs or auto; the others are taken with any", () => {
+  for (const engine of ["cpu", "webgpu"]) {
+    assertThrows(
+      () => resolveConfig({ preset: "micro", models: "ar,bd3", engine }),
+      ConfigError,
+      `the bd3 contestant runs on tfjs only: block diffusion needs block attention, which the fused engines lack, not --engine ${engine}`,
+    );
+  }
+  for (const engine of ["tfjs", "auto"]) {
+    resolveConfig({ preset: "micro", models: "ar,bd3", engine });
+  }
+  for (const engine of ["cpu", "webgpu", "tfjs", "auto"]) {
+    resolveConfig({ preset: "micro", models: "ar,d3pm,mlm", engine });
+  }
+});
+
+Deno.test("the shape check builds each model with its own contestant and the tokenizer's vocabulary", () => {
+  const big = { preset: "micro", dModel: 4096, nHead: 32, dMlp: 16384 };
+  // A BPE vocabulary of 2^19 ids at width 4096 is a 2^31-value matrix;
+  // the byte tokenizer's 1,024 rows at the same width are not.
+  assertThrows(
+    () => resolveConfig({ ...big, tokenizer: "bpe", vocabSize: 1 << 19 }),
+    ConfigError,
+    "the vocabSize × --d-model weight would hold 2147483648 values",
+  );
+  resolveConfig(big);
+  // At 42 layers the D3PM's time conditioning tips it past 2^33
+  // parameters: the D3PM is refused by name, and the AR's shape is taken.
+  assertThrows(
+    () =>
+      resolveConfig({
+        ...big,
+        nLayer: 42,
+        models: "ar,d3pm",
+        timeConditioning: true,
+      }),
+    ConfigError,
+    "The options give the d3pm model a shape the Transformer refuses: the model would have",
+  );
+  resolveConfig({ ...big, nLayer: 42, models: "ar,d3pm" });
+});
