@@ -44,9 +44,28 @@ Deno.test("the lock records this process's pid, start time and command", async (
     lock.start,
     stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19],
   );
-  assert(lock.command.startsWith("deno "), lock.command);
+  // The main module's path, decoded, not its file: URL.
+  const main = decodeURIComponent(new URL(Deno.mainModule).pathname);
+  assert(lock.command.startsWith(`deno ${main}`), lock.command);
   release();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a lock naming this very process by a bare pid (no start time) is alive: refused, not taken over", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    await Deno.mkdir(out);
+    await Deno.writeTextFile(`${out}/.lock`, `${Deno.pid}\n`);
+    const refused = await assertRejects(
+      () => new RunFolder(out).acquire(config(out)),
+      ConfigError,
+      `${out} is in use by another run (pid ${Deno.pid})`,
+    );
+    assertEquals((refused as { exitCode?: number }).exitCode, 75);
+    assertEquals(await Deno.readTextFile(`${out}/.lock`), `${Deno.pid}\n`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a lock naming a live process of another start time, or a bare pid of a process that is not a run, is stale", async () => {
@@ -1092,6 +1111,229 @@ Deno.test("a plain-text run read before CR became a line break is refused on res
     assert(v.message.startsWith(`The run in ${out}: ${reason}`), v.message);
     await folder.verifyData({ ...then, reading: 1 }); // read as it was
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a resume is refused at begin() when its data record differs from the run's: a split's hash, how the files are read, the tokenizer's id or size", async () => {
+  const { dir, out } = await tempRun();
+  const record = {
+    sha256: {
+      train: "a".repeat(64),
+      valid: "b".repeat(64),
+      test: "c".repeat(64),
+    },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+  };
+  const resume = config(out, { resume: true });
+  const beginWith = async (data: unknown) => {
+    const lock = await new RunFolder(out).acquire(resume);
+    try {
+      await lock.begin(data as never);
+    } finally {
+      lock.release();
+    }
+  };
+  try {
+    const first = await new RunFolder(out).acquire(config(out));
+    await first.begin(record);
+    first.release();
+    await beginWith(record); // the same data: taken
+    await beginWith(undefined); // no record now, nothing moved: taken
+    const refused = [
+      [
+        { ...record, sha256: { ...record.sha256, valid: "d".repeat(64) } },
+        `the valid data changed since the run started (valid SHA-256 bbbbbbbbbbbb… then, dddddddddddd… now)`,
+      ],
+      [
+        {
+          ...record,
+          sha256: {
+            ...record.sha256,
+            train: "d".repeat(64),
+            test: "e".repeat(64),
+          },
+        },
+        `the train and test data changed since the run started (train SHA-256 aaaaaaaaaaaa… then, dddddddddddd… now; test SHA-256`,
+      ],
+      [
+        { ...record, format: "text" },
+        "the train, valid and test data changed since the run started (read as WikiText then, as plain text now)",
+      ],
+      [
+        { ...record, tokenizer: { id: "bpe-v1", vocabSize: 260 } },
+        "its tokenizer was byte-v1 with 260 ids, now bpe-v1 with 260",
+      ],
+      [
+        { ...record, tokenizer: { id: "byte-v1", vocabSize: 261 } },
+        "its tokenizer was byte-v1 with 260 ids, now byte-v1 with 261",
+      ],
+    ] as const;
+    for (const [data, message] of refused) {
+      await assertRejects(
+        () => beginWith(data),
+        ConfigError,
+        `Cannot resume ${out}: ${message}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an import record's added vocabulary is kept only as an object; a record that is null or not an object is refused by name", async () => {
+  const { dir, out } = await tempRun();
+  await Deno.mkdir(out);
+  const folder = new RunFolder(out);
+  const imported = { from: "hf:gpt2", architecture: "gpt2", importVersion: 2 };
+  const write = (v: unknown) =>
+    Deno.writeTextFile(folder.importPath, JSON.stringify(v));
+  await write({ ...imported, vocabulary: { added: { "<x>": "50257" } } });
+  assertEquals((await folder.importRecord())?.added, { "<x>": "50257" });
+  for (const added of [["<x>"], null, "<x>", 3]) {
+    await write({ ...imported, vocabulary: { added } });
+    const got = await folder.importRecord();
+    assertEquals(got && "added" in got, false, JSON.stringify(added));
+  }
+  for (const bad of [null, 3, "hf:gpt2", [imported]]) {
+    await write(bad);
+    await assertRejects(
+      () => folder.importRecord(),
+      ConfigError,
+      `${folder.importPath} is not an import record`,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("verifyData takes the recorded data, or a run without a record; a changed split is refused naming it, its file and both hashes", async () => {
+  const { dir, out } = await tempRun();
+  const record = {
+    sha256: {
+      train: "a".repeat(64),
+      valid: "b".repeat(64),
+      test: "c".repeat(64),
+    },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+  };
+  try {
+    await Deno.mkdir(out);
+    const folder = new RunFolder(out);
+    await folder.verifyData(record); // a run made before data records
+    await Deno.writeTextFile(folder.configPath, JSON.stringify(config(out)));
+    await Deno.writeTextFile(folder.dataPath, JSON.stringify(record));
+    await folder.verifyData(record);
+    await assertRejects(
+      () =>
+        folder.verifyData(
+          { ...record, sha256: { ...record.sha256, test: "d".repeat(64) } },
+          { files: { test: "/d/test.txt" } },
+        ),
+      ConfigError,
+      `The test data of the run in ${out} (--data ${
+        JSON.stringify(config(out).data)
+      }: /d/test.txt) changed since it trained (test SHA-256 cccccccccccc… then, dddddddddddd… now; then: its data.json)`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a resume with --data moved is checked by data.json's hashes: refused at once by a run without one, and at begin() without a record to verify", async () => {
+  const { dir, out } = await tempRun();
+  const record = {
+    sha256: {
+      train: "a".repeat(64),
+      valid: "b".repeat(64),
+      test: "c".repeat(64),
+    },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+  };
+  const moved = config(out, { resume: true, data: `${dir}/moved` });
+  const was = JSON.stringify(config(out).data);
+  try {
+    await Deno.mkdir(out);
+    const folder = new RunFolder(out);
+    await Deno.writeTextFile(folder.configPath, JSON.stringify(config(out)));
+    // No data.json: nothing can verify the files at the new path.
+    await assertRejects(
+      () => folder.check(moved),
+      ConfigError,
+      `Cannot resume ${out}: --data is "${dir}/moved" but the run used ${was}`,
+    );
+    await Deno.writeTextFile(folder.dataPath, JSON.stringify(record));
+    await folder.check(moved);
+    const lock = await folder.acquire(moved);
+    try {
+      await assertRejects(
+        () => lock.begin(),
+        ConfigError,
+        `Cannot resume ${out}: --data is "${dir}/moved" but the run used ${was}, and no data record was given to verify the files there`,
+      );
+      await lock.begin(record); // the same files, moved: taken
+    } finally {
+      lock.release();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an --out that is a file, or is inside one, is named as such", async () => {
+  const { dir } = await tempRun();
+  try {
+    const file = `${dir}/file`;
+    await Deno.writeTextFile(file, "x");
+    await assertRejects(
+      () => new RunFolder(file).check(config(file)),
+      ConfigError,
+      `--out ${file} is a file, not a folder`,
+    );
+    await assertRejects(
+      () => new RunFolder(`${file}/run`).check(config(`${file}/run`)),
+      ConfigError,
+      `--out ${file}/run is inside ${file}, which is a file, not a folder; --out takes a folder: choose another`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a lock released before anything was written leaves a folder that was there before it", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    await Deno.mkdir(out);
+    (await new RunFolder(out).acquire(config(out))).release();
+    assertEquals((await Deno.stat(out)).isDirectory, true);
+    assertEquals([...Deno.readDirSync(out)], []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--resume of a folder that holds no run says it starts one; of a run, or a fresh start, says nothing of it", async () => {
+  const { dir, out } = await tempRun();
+  const notes: string[] = [];
+  const error = console.error;
+  console.error = (...args: unknown[]) => notes.push(args.join(" "));
+  const begin = async (extra: Record<string, unknown>) => {
+    const lock = await new RunFolder(out).acquire(config(out, extra));
+    try {
+      await lock.begin();
+    } finally {
+      lock.release();
+    }
+    return notes.splice(0).filter((n) => n.includes("holds no run yet"));
+  };
+  try {
+    assertEquals(await begin({}), []);
+    assertEquals(await begin({ resume: true }), []);
+    await Deno.remove(`${out}/config.json`);
+    assertEquals(await begin({ resume: true }), [
+      `note: --out ${out} holds no run yet: --resume starts one there (check --out if you meant to continue a run)`,
+    ]);
+  } finally {
+    console.error = error;
     await Deno.remove(dir, { recursive: true });
   }
 });
