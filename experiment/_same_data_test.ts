@@ -117,3 +117,23 @@ Deno.test("RunFolder.verifyData() refuses plain text read before CR became a lin
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("compareData() without a record on one side or both goes by the --data path: the same path taken with a note naming the run without one, another path refused", () => {
+  assertEquals(
+    compareData(
+      { name: "a", data: "/d", record: RECORD },
+      { name: "b", data: "/d" },
+    ),
+    {
+      note:
+        `note: b has no data.json (made before data records): its data are taken to be a's and b's by their --data path "/d" alone, not verified by the files' SHA-256`,
+    },
+  );
+  assertEquals(
+    compareData({ name: "a", data: "/d" }, { name: "b", data: "/e" }),
+    {
+      differ:
+        `--data is "/e" in b but "/d" in a, and a and b have no data.json (made before data records) to show they are the same files`,
+    },
+  );
+});
