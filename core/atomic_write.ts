@@ -18,6 +18,9 @@ const TEMP =
  * @param data Bytes, text written as UTF-8, or pieces of bytes (an
  *   iterable or async iterable) written one after another as they are made:
  *   a large file is never held whole.
+ * @param options `tag`: a word put in the temporary file's name before its
+ *   uuid (`<name>.<tag>.<uuid>.tmp`), e.g. the writer's pid, so a sweep can
+ *   tell whose it is.
  * @returns When the file is in place.
  *
  * @example
@@ -40,9 +43,11 @@ export async function writeFileAtomic(
     | string
     | Iterable<Uint8Array>
     | AsyncIterable<Uint8Array>,
+  options: { tag?: string } = {},
 ): Promise<void> {
   const target = path instanceof URL ? path.pathname : path;
-  const tmp = `${target}.${crypto.randomUUID()}.tmp`;
+  const tag = options.tag === undefined ? "" : `.${options.tag}`;
+  const tmp = `${target}${tag}.${crypto.randomUUID()}.tmp`;
   const pieces = typeof data === "string"
     ? [new TextEncoder().encode(data)]
     : data instanceof Uint8Array

@@ -27,3 +27,4 @@ export * from "./sha256.ts";
 export * from "./model.ts";
 export * from "./categorical.ts";
 export * from "./process.ts";
+export * from "./liveness.ts";

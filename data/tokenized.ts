@@ -15,8 +15,10 @@
 import {
   BoundedReadError,
   createSha256,
+  isProcessAlive,
   readHeadBounded,
   sha256Hex,
+  thisProcess,
   writeFileAtomic,
 } from "@d3pm/core";
 import { DataError } from "./errors.ts";
@@ -227,8 +229,13 @@ async function tokenizeToCache(
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || ".", {
     recursive: true,
   });
-  // Named as writeFileAtomic's temporaries: a stale one is removed alike.
-  const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+  // A Ctrl-C exits without the finally below, leaving a temporary as large
+  // as the cache: each names its writer, and those of a gone one are
+  // removed before writing anew (a live writer's, another run tokenizing
+  // the same corpus, are left).
+  await removeDeadTemps(path);
+  const tag = writerTag();
+  const tmp = `${path}.${tag}.${crypto.randomUUID()}.tmp`;
   try {
     let shape: CorpusShape;
     {
@@ -261,11 +268,45 @@ async function tokenizeToCache(
         yield offsets;
         yield* fileChunks(tmp);
       })(),
+      { tag },
     );
     return shape.numTokens;
   } finally {
     await Deno.remove(tmp).catch(() => {});
   }
+}
+
+/** This process in a temporary file's name: `pid<pid>` or `pid<pid>-<start>`. */
+function writerTag(): string {
+  const { pid, start } = thisProcess();
+  return `pid${pid}${start === undefined ? "" : `-${start}`}`;
+}
+
+/** A temporary file of `<cache>`: `<cache>.pid<pid>[-<start>].<uuid>.tmp`. */
+const WRITER_TEMP =
+  /^(.*)\.pid(\d+)(?:-(\d+))?\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * Remove the temporary files of the cache at `path` whose writer is gone
+ * (killed mid-tokenization). Returns the paths removed.
+ */
+async function removeDeadTemps(path: string): Promise<string[]> {
+  const cut = path.lastIndexOf("/");
+  const dir = cut < 0 ? "." : path.slice(0, cut) || "/";
+  const name = path.slice(cut + 1);
+  const removed: string[] = [];
+  for (const e of [...Deno.readDirSync(dir)]) {
+    const m = WRITER_TEMP.exec(e.name);
+    if (!e.isFile || !m || m[1] !== name) continue;
+    if (
+      isProcessAlive({ pid: Number(m[2]), ...(m[3] ? { start: m[3] } : {}) })
+    ) {
+      continue;
+    }
+    const temp = `${dir}/${e.name}`;
+    await Deno.remove(temp).then(() => removed.push(temp), () => {});
+  }
+  return removed;
 }
 
 /** A document's ids at `idBytes` each (little-endian), in parts of CHUNK_IDS. */

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
 import { within } from "../core/_within_test_util.ts";
-import { sha256Hex } from "@d3pm/core";
+import { sha256Hex, thisProcess } from "@d3pm/core";
 import { sha256OfSource, tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
 import { DataError } from "./errors.ts";
@@ -557,6 +557,32 @@ Deno.test("tokenizeCorpus() streams a fresh corpus's ids through a temporary fil
     const ok = await tokenizeCorpus(source, new ShiftedBytes(), { cacheDir });
     assertEquals((await cacheFiles(cacheDir)).length, 1); // the cache alone
     assertEquals(ok.docOffsets.length, 3);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process that is gone (a Ctrl-C exits without the finally), and keeps a live writer's and other caches'", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
+  try {
+    await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+    const [cache] = await cacheFiles(cacheDir);
+    // A pid that ran and is gone: a child that has exited.
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    const me = thisProcess();
+    const temp = (tag: string, of = cache) =>
+      `${of}.${tag}.${crypto.randomUUID()}.tmp`;
+    const dead = temp(`pid${child.pid}-1`);
+    const reused = temp(`pid${me.pid}-${Number(me.start ?? 0) + 1}`);
+    const live = temp(`pid${me.pid}${me.start ? `-${me.start}` : ""}`);
+    const other = temp(`pid${child.pid}-1`, `${cacheDir}/other.tok`);
+    for (const f of [dead, reused, live, other]) {
+      await Deno.writeTextFile(f, "ids");
+    }
+    await Deno.remove(cache); // tokenized afresh
+    await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+    assertEquals(await cacheFiles(cacheDir), [cache, live, other].sort());
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

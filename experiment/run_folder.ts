@@ -23,10 +23,12 @@ import {
   BoundedReadError,
   createSha256,
   fileAbove,
+  isProcessAlive,
   kindOf,
   readJsonBounded,
   readTextBounded,
   removeStaleTemps,
+  thisProcess,
   writeFileAtomic,
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
@@ -1561,21 +1563,9 @@ function parseLock(text: string): LockHolder | undefined {
   }
 }
 
-/** `/proc/<pid>/stat`'s start time (field 22), or undefined where there is none. */
-function startTime(pid: number | "self"): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command (field 2) is in parentheses and may hold spaces.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /** This process, as its lock names it. */
 const SELF: LockHolder = {
-  pid: Deno.pid,
-  ...(startTime("self") ? { start: startTime("self") } : {}),
+  ...thisProcess(),
   command: ["deno", mainScript(), ...Deno.args].join(" "),
 };
 
@@ -1590,26 +1580,9 @@ function mainScript(): string {
   }
 }
 
-/**
- * Whether the process a lock names still runs: on Linux its pid must exist
- * and, where the lock recorded one, have the same start time (a reused pid
- * is another process). Elsewhere a lock is taken to be alive.
- */
+/** Whether the process a lock names still runs ({@linkcode isProcessAlive}). */
 function isAlive(holder: LockHolder): boolean {
-  if (holder.pid === SELF.pid) {
-    return holder.start === undefined || holder.start === SELF.start;
-  }
-  if (Deno.build.os !== "linux") return true;
-  const start = startTime(holder.pid);
-  if (start === undefined) return false; // no such process
-  if (holder.start !== undefined) return holder.start === start;
-  // A bare pid (an older lock): alive if that process is a Deno.
-  try {
-    return Deno.readTextFileSync(`/proc/${holder.pid}/cmdline`)
-      .includes("deno");
-  } catch {
-    return false;
-  }
+  return isProcessAlive(holder);
 }
 
 function shorten(command: string): string {
