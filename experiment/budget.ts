@@ -442,8 +442,19 @@ export function formatFlops(
   return `${write(x)} ${units[u]}FLOP`;
 }
 
-/** Memory available to a new allocation now (the system's view). */
-function availableMemory(): number {
+/**
+ * Memory available to a new allocation now (the system's view).
+ *
+ * @returns Bytes; infinite where the system does not say.
+ *
+ * @example
+ * ```ts
+ * import { availableMemory } from "@d3pm/experiment";
+ * import { assert } from "@std/assert";
+ * assert(availableMemory() > 0);
+ * ```
+ */
+export function availableMemory(): number {
   try {
     return Deno.systemMemoryInfo().available;
   } catch {

@@ -26,7 +26,7 @@ import {
 import type { ExperimentResult, ModelResult } from "./results.ts";
 import { RunFolder } from "./run_folder.ts";
 import { checkInitFrom } from "./init_from.ts";
-import { checkBudget } from "./budget.ts";
+import { availableMemory, checkBudget } from "./budget.ts";
 import { type Judge, openJudge, selfJudge } from "./judge.ts";
 import {
   chooseRunEngine,
@@ -52,6 +52,12 @@ export interface RunOptions {
   progress?: boolean;
   /** The command line, for the report (default: `deno task experiment` with the preset). */
   command?: string;
+  /**
+   * How much memory is available (default {@linkcode availableMemory}).
+   * Asked once, before the corpus is tokenized: once its ids are held the
+   * system's figure has dropped by their size, which the estimate counts.
+   */
+  availableMemory?: () => number;
 }
 
 /**
@@ -64,12 +70,19 @@ export interface RunOptions {
 async function budgetedData(
   config: ExperimentConfig,
   folder: RunFolder,
-  options: { engine: "tfjs" | "webgpu" | "cpu"; log: (line: string) => void },
+  options: Pick<RunOptions, "availableMemory"> & {
+    engine: "tfjs" | "webgpu" | "cpu";
+    log: (line: string) => void;
+  },
 ): Promise<RunData> {
   const { engine, log } = options;
-  log(checkBudget(config, { engine }));
+  const available = (options.availableMemory ?? availableMemory)();
+  log(checkBudget(config, { engine, available }));
+  // The figure from before the ids were read: a second look would count
+  // them twice (held, and in the estimate at CORPUS_ID_BYTES each).
   return await prepareData(config, folder, log, {
-    onTokenized: (corpusIds) => log(checkBudget(config, { engine, corpusIds })),
+    onTokenized: (corpusIds) =>
+      log(checkBudget(config, { engine, corpusIds, available })),
   });
 }
 
@@ -117,8 +130,7 @@ export async function runExperiment(
   let engine: Engine | undefined;
   try {
     const backend = await initBackend({ prefer: config.backend }); // prints which and why
-    // One engine for the run (and its judge); a contestant that runs on
-    // tfjs only falls back to tfjs alone, the others keep the run's.
+    // One engine for the run and judge (a tfjs-only contestant: tfjs alone).
     engine = await chooseRunEngine(config);
     log(`engine: ${engine.reason}`);
     const engineName = await engineFingerprint(engine, backend.reason);
@@ -130,6 +142,7 @@ export async function runExperiment(
     );
     const onTfjs = [...engines.values()].some((e) => e.engine.kind === "tfjs");
     const data = await budgetedData(config, folder, {
+      ...options,
       engine: onTfjs ? "tfjs" : engine.kind,
       log,
     });
