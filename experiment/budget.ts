@@ -343,23 +343,19 @@ export function checkBudget(
     : e.memory;
   const corpus = (options.corpusIds ?? 0) * CORPUS_ID_BYTES;
   const peak = sum(memory) + OVERHEAD + corpus;
-  if (options.corpusIds !== undefined && peak > available) {
-    throw new ConfigError(
-      `The corpus of --data ${
-        c.data || "(embedded)"
-      } is ${options.corpusIds} ids, about ${
-        formatBytes(corpus)
-      } of memory at ${CORPUS_ID_BYTES} bytes an id, which brings the run to about ${
-        formatBytes(peak)
-      }, more than the ${
-        formatBytes(available)
-      } available: use a smaller corpus, or free memory`,
-    );
-  }
   const largest = (parts: EstimatePart[]) =>
     parts.reduce((a, b) => b.amount > a.amount ? b : a);
   const named = (part: EstimatePart) =>
     part.options.map((o) => options.flags?.[o] ?? o).join(" or ");
+  if (options.corpusIds !== undefined && peak > available) {
+    throw corpusRefusal(c, {
+      ids: options.corpusIds,
+      corpus,
+      peak,
+      available,
+      other: { ...largest(memory), named: named(largest(memory)) },
+    });
+  }
   if (peak > available) {
     const part = largest(memory);
     throw new ConfigError(
@@ -395,6 +391,43 @@ export function checkBudget(
   return `estimate: peak memory about ${formatBytes(peak)}${withCorpus} (${
     formatBytes(available)
   } available); ${flops(train)} of training, ${flops(evaluate)} of evaluation`;
+}
+
+/**
+ * The refusal of a run whose tokenized corpus tips it over the memory
+ * available: the corpus and the largest other part, each with what shrinks
+ * it, the larger first (a corpus of 1% of the total is no remedy).
+ */
+function corpusRefusal(
+  c: ExperimentConfig,
+  f: {
+    ids: number;
+    corpus: number;
+    peak: number;
+    available: number;
+    other: EstimatePart & { named: string };
+  },
+): ConfigError {
+  const smaller = c.data
+    ? "use a smaller corpus than --data"
+    : "use a smaller corpus (--data DIR)";
+  const lower = `lower ${f.other.named}`;
+  const remedies = f.corpus >= f.other.amount
+    ? [smaller, lower]
+    : [lower, smaller];
+  return new ConfigError(
+    `The corpus of ${
+      c.data ? `--data ${c.data}` : "the embedded WikiText-2"
+    } is ${f.ids} ids, about ${
+      formatBytes(f.corpus)
+    } of memory at ${CORPUS_ID_BYTES} bytes an id, which brings the run to about ${
+      formatBytes(f.peak)
+    }, more than the ${
+      formatBytes(f.available)
+    } available; besides the corpus, most is for ${f.other.what} (${
+      formatBytes(f.other.amount)
+    }): ${remedies.join(", ")}, or free memory`,
+  );
 }
 
 function flops(x: number): string {

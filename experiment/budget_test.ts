@@ -1,5 +1,13 @@
-import { assertEquals } from "@std/assert";
-import { formatFlops } from "./budget.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+  assertThrows,
+} from "@std/assert";
+import { checkBudget, formatFlops } from "./budget.ts";
+import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { resolveConfig } from "./config.ts";
 
 Deno.test("formatFlops moves to the next unit when the rounded figure reaches 1000, at either kind of digits", () => {
   // Three significant digits: 999.96 rounds to 1000, so the next unit.
@@ -17,4 +25,34 @@ Deno.test("formatFlops moves to the next unit when the rounded figure reaches 10
   assertEquals(formatFlops(999_940, { significant: 4 }), "999.9 kFLOP");
   assertEquals(formatFlops(999_960, { significant: 4 }), "1.000 MFLOP");
   assertEquals(formatFlops(Infinity), "? FLOP");
+});
+
+Deno.test("checkBudget() refuses a corpus over the memory naming the embedded WikiText-2 or --data, and the largest other part with its option, the larger remedy first", () => {
+  const micro = resolveConfig({ preset: "micro" });
+  const refusal = (c: ExperimentConfig, corpusIds: number) =>
+    assertThrows(
+      () => checkBudget(c, { available: 2 ** 20, corpusIds, engine: "cpu" }),
+      ConfigError,
+    ).message;
+  // A corpus of 5 MB beside activations of gigabytes: --batch-size fixes it.
+  const small = refusal({ ...micro, batchSize: 60000 }, 1e6);
+  assertStringIncludes(
+    small,
+    "The corpus of the embedded WikiText-2 is 1000000 ids, about 4.8 MiB of memory at 5 bytes an id",
+  );
+  assertMatch(
+    small,
+    /; besides the corpus, most is for [^(]+\([\d.]+ GiB\): lower --batch-size[^,]*, use a smaller corpus \(--data DIR\), or free memory$/,
+  );
+  assert(!small.includes("(embedded)"), small);
+  // A corpus of 20 GB: a smaller one first.
+  const big = refusal({ ...micro, data: "/data/wt103" }, 4e9);
+  assertStringIncludes(
+    big,
+    "The corpus of --data /data/wt103 is 4000000000 ids",
+  );
+  assertMatch(
+    big,
+    /: use a smaller corpus than --data, lower --[a-z-]+( or --[a-z-]+)*, or free memory$/,
+  );
 });
