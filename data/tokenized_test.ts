@@ -313,9 +313,9 @@ Deno.test("sha256OfSource() refuses bytes read the other way than the source say
   }
 });
 
-Deno.test("tokenizeCorpus() keeps every id and document boundary when its buffer grows past 2^20 ids (a first article of 2.5 MB grows it twice, a later one again)", async () => {
-  // Articles whose byte ids are known by construction; the reference is
-  // each article encoded on its own, concatenated.
+Deno.test("tokenizeCorpus() keeps every id and document boundary when its buffer grows past 2^20 ids (a first article of 2.5 MB grows it twice, a later one again), fresh, cached and uncached, in 2 and 4 bytes", async () => {
+  // Articles whose ids are known by construction; the reference is each
+  // article encoded on its own, concatenated.
   const articles = [
     " = Big = \n" + ` ${"w".repeat(98)} \n`.repeat(25_000),
     " = B = \n b \n",
@@ -324,25 +324,35 @@ Deno.test("tokenizeCorpus() keeps every id and document boundary when its buffer
   ];
   const { dir, cacheDir, source } = await setup(articles.join(""));
   try {
-    const bytes = articles.map((a) => new ByteTokenizer().encode(a));
-    const want = {
-      ids: Uint32Array.from(bytes.flatMap((b) => Array.from(b))),
-      docOffsets: Uint32Array.from(
-        [0, 1, 2, 3, 4],
-        (d) => bytes.slice(0, d).reduce((a, b) => a + b.length, 0),
-      ),
-    };
-    assert(
-      want.ids.length > 4 * 2 ** 20 - 2 ** 20 && bytes[0].length > 2 ** 21,
-    );
-    const opts = { cacheDir, onProgress: false as const };
-    const first = await tokenizeCorpus(source, new ByteTokenizer(), opts);
-    assertEquals(first.docOffsets, want.docOffsets);
-    assert(first.ids.length === want.ids.length);
-    assert(first.ids.every((x, i) => x === want.ids[i]), "ids differ");
-    const cached = await tokenizeCorpus(source, new ByteTokenizer(), opts);
-    assertEquals(cached.docOffsets, want.docOffsets);
-    assert(cached.ids.every((x, i) => x === want.ids[i]), "cached ids differ");
+    // 4-byte ids (a vocabulary over 65536) go to the cache as views of each
+    // document's own buffer, parts of 2^20 ids at their offset in it.
+    for (
+      const tokenizer of [new ByteTokenizer(), new ShiftedBytes("w", 65537)]
+    ) {
+      const encoded = articles.map((a) => tokenizer.encode(a));
+      const want = {
+        ids: Uint32Array.from(encoded.flatMap((b) => Array.from(b))),
+        docOffsets: Uint32Array.from(
+          [0, 1, 2, 3, 4],
+          (d) => encoded.slice(0, d).reduce((a, b) => a + b.length, 0),
+        ),
+      };
+      assert(
+        want.ids.length > 4 * 2 ** 20 - 2 ** 20 && encoded[0].length > 2 ** 21,
+      );
+      const opts = { cacheDir, onProgress: false as const };
+      const fresh = await tokenizeCorpus(source, tokenizer, opts);
+      const cached = await tokenizeCorpus(source, tokenizer, opts);
+      const uncached = await tokenizeCorpus(source, tokenizer, {
+        onProgress: false,
+      });
+      for (const [how, got] of Object.entries({ fresh, cached, uncached })) {
+        const what = `${how} ids of ${tokenizer.id}`;
+        assertEquals(got.docOffsets, want.docOffsets, what);
+        assert(got.ids.length === want.ids.length, what);
+        assert(got.ids.every((x, i) => x === want.ids[i]), `${what} differ`);
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
