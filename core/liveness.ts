@@ -6,31 +6,56 @@
  * @module
  */
 
-/** A process as a file names it: its pid and, where known, its start time. */
+/**
+ * A process as a file names it: its pid and, where known, its start time
+ * and pid namespace.
+ */
 export interface ProcessMark {
   /** Its pid. */
   pid: number;
   /** Its start time (`/proc/<pid>/stat` field 22, clock ticks since boot), where known. */
   start?: string;
+  /**
+   * Its pid namespace (`/proc/self/ns/pid`'s link, `pid:[4026531836]`),
+   * where known: its pid means nothing in another namespace (a container
+   * sharing the folder). Absent: taken to be this process's.
+   */
+  ns?: string;
 }
 
-/** `/proc/<pid>/stat`'s start time (field 22), or undefined where there is none. */
-function startTime(pid: number | "self"): string | undefined {
+/**
+ * `/proc/<pid>/stat`'s start time (field 22); `"gone"` where there is no
+ * such process (`NotFound`); undefined where it cannot be told (/proc
+ * unreadable: `--allow-read` without it, hidepid, not Linux).
+ */
+function startTime(pid: number | "self"): string | "gone" | undefined {
+  let stat: string;
   try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    // The command (field 2) is in parentheses and may hold spaces.
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? "gone" : undefined;
+  }
+  // The command (field 2) is in parentheses and may hold spaces.
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+}
+
+/** This process's pid namespace, or undefined where it cannot be read. */
+function pidNamespace(): string | undefined {
+  try {
+    return Deno.readLinkSync("/proc/self/ns/pid");
   } catch {
     return undefined;
   }
 }
 
-const SELF_START = startTime("self");
+const SELF_START = ((s) => s === "gone" ? undefined : s)(startTime("self"));
+const SELF_NS = pidNamespace();
 
 /**
  * This process's mark.
  *
- * @returns Its pid, and its start time where the system tells it.
+ * @returns Its pid, and its start time and pid namespace where the system
+ *   tells them.
  *
  * @example
  * ```ts
@@ -40,17 +65,24 @@ const SELF_START = startTime("self");
  * ```
  */
 export function thisProcess(): ProcessMark {
-  return { pid: Deno.pid, ...(SELF_START ? { start: SELF_START } : {}) };
+  return {
+    pid: Deno.pid,
+    ...(SELF_START ? { start: SELF_START } : {}),
+    ...(SELF_NS ? { ns: SELF_NS } : {}),
+  };
 }
 
 /**
  * Whether the process a mark names still runs: on Linux its pid must exist
  * and, where the mark recorded one, have the same start time (a reused pid
  * is another process); a bare pid is alive if that process is a Deno.
- * Elsewhere any other process is taken to be alive.
+ * Whatever cannot be told is taken to be alive: another pid namespace's
+ * process (a mark whose `ns` differs from this process's), a /proc that
+ * cannot be read (any error but `NotFound`), any system but Linux.
  *
  * @param mark The process, as a file named it.
- * @returns False only when it is known to be gone.
+ * @returns False only when it is known to be gone: no such pid in this
+ *   namespace, another start time, or (a bare pid) not a Deno.
  *
  * @example
  * ```ts
@@ -60,18 +92,21 @@ export function thisProcess(): ProcessMark {
  * ```
  */
 export function isProcessAlive(mark: ProcessMark): boolean {
+  // Another namespace's pid (or ours unknown) names no process we can see.
+  if (mark.ns !== undefined && mark.ns !== SELF_NS) return true;
   if (mark.pid === Deno.pid) {
     return mark.start === undefined || mark.start === SELF_START;
   }
   if (Deno.build.os !== "linux") return true;
   const start = startTime(mark.pid);
-  if (start === undefined) return false; // no such process
+  if (start === "gone") return false; // no such process
+  if (start === undefined) return true; // cannot tell
   if (mark.start !== undefined) return mark.start === start;
   // A bare pid (an older lock): alive if that process is a Deno.
   try {
     return Deno.readTextFileSync(`/proc/${mark.pid}/cmdline`)
       .includes("deno");
-  } catch {
-    return false;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
   }
 }

@@ -276,33 +276,44 @@ async function tokenizeToCache(
   }
 }
 
-/** This process in a temporary file's name: `pid<pid>` or `pid<pid>-<start>`. */
+/**
+ * This process in a temporary file's name: `pid<pid>[-<start>][-ns<inode>]`,
+ * the inode of its pid namespace (`/proc/self/ns/pid`, `pid:[<inode>]`).
+ */
 function writerTag(): string {
-  const { pid, start } = thisProcess();
-  return `pid${pid}${start === undefined ? "" : `-${start}`}`;
+  const { pid, start, ns } = thisProcess();
+  const inode = ns === undefined ? undefined : /\[(\d+)\]/.exec(ns)?.[1];
+  return `pid${pid}${start === undefined ? "" : `-${start}`}${
+    inode === undefined ? "" : `-ns${inode}`
+  }`;
 }
 
-/** A temporary file of `<cache>`: `<cache>.pid<pid>[-<start>].<uuid>.tmp`. */
+/** A temporary file of `<cache>`: `<cache>.pid<pid>[-<start>][-ns<inode>].<uuid>.tmp`. */
 const WRITER_TEMP =
-  /^(.*)\.pid(\d+)(?:-(\d+))?\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+  /^(.*)\.pid(\d+)(?:-(\d+))?(?:-ns(\d+))?\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
 /**
  * Remove the temporary files of the cache at `path` whose writer is gone
- * (killed mid-tokenization). Returns the paths removed.
+ * (killed mid-tokenization). Only a temp of this process's pid namespace is
+ * judged: another namespace's pid (a container sharing the cache) names no
+ * process this one can see, and a temp without a namespace (left before
+ * the tag had one) cannot be placed; both are kept. Returns the paths
+ * removed.
  */
 async function removeDeadTemps(path: string): Promise<string[]> {
   const cut = path.lastIndexOf("/");
   const dir = cut < 0 ? "." : path.slice(0, cut) || "/";
   const name = path.slice(cut + 1);
+  const ns = thisProcess().ns;
   const removed: string[] = [];
   for (const e of [...Deno.readDirSync(dir)]) {
     const m = WRITER_TEMP.exec(e.name);
     if (!e.isFile || !m || m[1] !== name) continue;
-    if (
-      isProcessAlive({ pid: Number(m[2]), ...(m[3] ? { start: m[3] } : {}) })
-    ) {
+    if (ns === undefined || m[4] === undefined || ns !== `pid:[${m[4]}]`) {
       continue;
     }
+    const mark = { pid: Number(m[2]), ...(m[3] ? { start: m[3] } : {}), ns };
+    if (isProcessAlive(mark)) continue;
     const temp = `${dir}/${e.name}`;
     await Deno.remove(temp).then(() => removed.push(temp), () => {});
   }

@@ -572,7 +572,7 @@ Deno.test("tokenizeCorpus() streams a fresh corpus's ids through a temporary fil
   }
 });
 
-Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process that is gone (a Ctrl-C exits without the finally), and keeps a live writer's and other caches'", async () => {
+Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process of its pid namespace that is gone (a Ctrl-C exits without the finally), and keeps a live writer's, another namespace's, untagged ones and other caches'", async () => {
   const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
   try {
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
@@ -581,18 +581,28 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     const child = new Deno.Command("true").spawn();
     await child.status;
     const me = thisProcess();
+    // This process's pid namespace, as the tag writes it: `-ns<inode>`.
+    const ns = `-ns${/\[(\d+)\]/.exec(me.ns ?? "")?.[1]}`;
     const temp = (tag: string, of = cache) =>
       `${of}.${tag}.${crypto.randomUUID()}.tmp`;
-    const dead = temp(`pid${child.pid}-1`);
-    const reused = temp(`pid${me.pid}-${Number(me.start ?? 0) + 1}`);
-    const live = temp(`pid${me.pid}${me.start ? `-${me.start}` : ""}`);
-    const other = temp(`pid${child.pid}-1`, `${cacheDir}/other.tok`);
-    for (const f of [dead, reused, live, other]) {
+    const dead = temp(`pid${child.pid}-1${ns}`);
+    const reused = temp(`pid${me.pid}-${Number(me.start ?? 0) + 1}${ns}`);
+    const live = temp(`pid${me.pid}${me.start ? `-${me.start}` : ""}${ns}`);
+    const other = temp(`pid${child.pid}-1${ns}`, `${cacheDir}/other.tok`);
+    // The same gone pid in another namespace (a container sharing the
+    // cache: its writer may run), and untagged by namespace (left before
+    // the tag had one): both kept.
+    const elsewhere = temp(`pid${child.pid}-1-ns1`);
+    const untagged = temp(`pid${child.pid}-1`);
+    for (const f of [dead, reused, live, other, elsewhere, untagged]) {
       await Deno.writeTextFile(f, "ids");
     }
     await Deno.remove(cache); // tokenized afresh
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
-    assertEquals(await cacheFiles(cacheDir), [cache, live, other].sort());
+    assertEquals(
+      await cacheFiles(cacheDir),
+      [cache, live, other, elsewhere, untagged].sort(),
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

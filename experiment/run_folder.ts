@@ -7,7 +7,7 @@
  * `docs/run-folder.md` states the rules.
  *
  * ```text
- * <out>/.lock                the process writing the run (pid, start time, command)
+ * <out>/.lock                the process writing the run (pid, start time, command, pid namespace)
  * <out>/config.json          the resolved configuration (written atomically, once the run starts)
  * <out>/data.json            what it trained on: the splits' SHA-256, the tokenizer and its real size
  * <out>/metrics.jsonl        per-step training metrics (append-only)
@@ -238,6 +238,11 @@ export interface LockHolder {
   start?: string;
   /** Its command line, where known. */
   command?: string;
+  /**
+   * Its pid namespace (`pid:[4026531836]`), where known; absent: this
+   * process's. A holder of another namespace is taken to be alive.
+   */
+  ns?: string;
 }
 
 /** A taken lock: start writing the run, or let it go. */
@@ -1557,6 +1562,7 @@ function parseLock(text: string): LockHolder | undefined {
       pid: v.pid,
       ...(typeof v.start === "string" ? { start: v.start } : {}),
       ...(typeof v.command === "string" ? { command: v.command } : {}),
+      ...(typeof v.ns === "string" ? { ns: v.ns } : {}),
     };
   } catch {
     return undefined;

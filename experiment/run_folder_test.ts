@@ -68,6 +68,40 @@ Deno.test("a lock naming this very process by a bare pid (no start time) is aliv
   }
 });
 
+Deno.test("a lock naming a gone pid is stale in this pid namespace (or none recorded), and held when it names another namespace (a container sharing the folder: its pid names no process here)", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    const folder = new RunFolder(out);
+    await Deno.mkdir(out);
+    const gone = new Deno.Command("true").spawn();
+    await gone.status;
+    // The lock this process writes records its namespace.
+    const release = await folder.lock();
+    const { ns } = JSON.parse(await Deno.readTextFile(folder.lockPath));
+    release();
+    assert(typeof ns === "string" && ns.startsWith("pid:["), `ns: ${ns}`);
+    for (const holder of [{}, { ns }]) {
+      await Deno.writeTextFile(
+        folder.lockPath,
+        JSON.stringify({ pid: gone.pid, start: "1", ...holder }),
+      );
+      assertEquals(await folder.writer(), undefined, JSON.stringify(holder));
+    }
+    await Deno.writeTextFile(
+      folder.lockPath,
+      JSON.stringify({ pid: gone.pid, start: "1", ns: "pid:[1]" }),
+    );
+    assertEquals(await folder.writer(), gone.pid);
+    await assertRejects(
+      () => folder.lock(),
+      ConfigError,
+      "in use by another run",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a lock naming a live process of another start time, or a bare pid of a process that is not a run, is stale", async () => {
   const { dir, out } = await tempRun();
   const child = sleeper();

@@ -1,0 +1,51 @@
+import { assert, assertEquals } from "@std/assert";
+import { isProcessAlive, thisProcess } from "./liveness.ts";
+
+/** A pid that ran and is gone: a child that has exited. */
+async function gonePid(): Promise<number> {
+  const child = new Deno.Command("true").spawn();
+  await child.status;
+  return child.pid;
+}
+
+Deno.test("isProcessAlive() is false for a gone pid of this namespace, and true for the same pid marked with another namespace (a container's: its pid names no process here)", async () => {
+  if (Deno.build.os !== "linux") return;
+  const pid = await gonePid();
+  const me = thisProcess();
+  assert(me.ns?.startsWith("pid:["), `ns: ${me.ns}`);
+  assertEquals(isProcessAlive({ pid, start: "1" }), false);
+  assertEquals(isProcessAlive({ pid, start: "1", ns: me.ns }), false);
+  assertEquals(isProcessAlive({ pid, start: "1", ns: "pid:[1]" }), true);
+  // This very pid and start, but in another namespace: another process.
+  assertEquals(isProcessAlive({ ...me, start: "1", ns: "pid:[1]" }), true);
+});
+
+Deno.test("isProcessAlive() takes a process whose /proc cannot be read (PermissionDenied: --allow-read without /proc, hidepid) to be alive; only NotFound is gone", async () => {
+  if (Deno.build.os !== "linux") return;
+  const pid = await gonePid();
+  const read = Deno.readTextFileSync;
+  const refuse = (error: Error) => {
+    Deno.readTextFileSync = (path: string | URL) => {
+      if (String(path).startsWith("/proc/")) throw error;
+      return read(path);
+    };
+  };
+  try {
+    for (
+      const error of [
+        new Deno.errors.PermissionDenied("Requires read access to /proc"),
+        new Deno.errors.NotCapable("Requires read access to /proc"),
+        new Error("EIO"),
+      ]
+    ) {
+      refuse(error);
+      assertEquals(isProcessAlive({ pid, start: "1" }), true, error.message);
+      assertEquals(isProcessAlive({ pid }), true, error.message); // bare pid
+    }
+    refuse(new Deno.errors.NotFound("No such file or directory"));
+    assertEquals(isProcessAlive({ pid, start: "1" }), false);
+    assertEquals(isProcessAlive({ pid }), false);
+  } finally {
+    Deno.readTextFileSync = read;
+  }
+});
