@@ -873,16 +873,18 @@ export async function collectAdaptation(
   options: AdaptationOptions,
 ): Promise<AdaptationTable> {
   const t = await adaptationTable(options);
+  const dir = options.dir.replace(/\/+$/, "");
   if (t.rows.every((r) => r.seeds.length === 0)) {
+    // Options that differ from the plan are refused with --collect, so the
+    // way out is another folder: a new plan, or the one that ran them.
     throw new ConfigError(
       t.mismatched?.length
         ? `No cell of the adaptation study in ${options.dir} has results of this plan: ${
           t.mismatched.join(", ")
-        } (collect with the options that planned them)`
+        }. These cells were run by another plan than ${dir}/sweep.json's: re-plan with their options in another --dir, or collect them from the folder that planned them`
         : `No cell of the adaptation study in ${options.dir} has finished (no cells/<cell>/results.json): run the cells first (deno task study adaptation --on local, or deno task sweep run ${options.dir} --on …)`,
     );
   }
-  const dir = options.dir.replace(/\/+$/, "");
   await writeFileAtomic(
     `${dir}/adaptation.json`,
     JSON.stringify(t, null, 2) + "\n",

@@ -166,10 +166,15 @@ Deno.test("adaptation study: a cell whose results.json is of another plan (steps
     };
     // Every cell of another plan (800 steps; seed 1): none of this one.
     await put("ar_seed-0", planned(options, "ar_seed-0", { steps: 800 }), 6);
-    await assertRejects(
+    // Collecting with the cell's options is refused as contradicting the
+    // plan, so the message points to another folder instead.
+    const refused = await assertRejects(
       () => collectAdaptation(options),
       ConfigError,
-      "No cell of the adaptation study in",
+    );
+    assertEquals(
+      refused.message,
+      `No cell of the adaptation study in ${dir} has results of this plan: ar_seed-0 (steps 800, planned 60). These cells were run by another plan than ${dir}/sweep.json's: re-plan with their options in another --dir, or collect them from the folder that planned them`,
     );
     // The from-AR cell ran from the MLM; the D3PM at seed 1; the D3PM from
     // scratch of this plan is the one row counted.
