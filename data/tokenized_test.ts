@@ -607,3 +607,26 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("tokenizeCorpus() writes the cache through a temporary file tagged with this process (pid, start, namespace), so a sweep by another process can tell it is alive", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n");
+  const rename = Deno.rename;
+  const renamed: string[] = [];
+  Deno.rename = (from: string | URL, to: string | URL) => {
+    renamed.push(`${from}`.slice(`${to}`.length));
+    return rename(from, to);
+  };
+  try {
+    await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+    const me = thisProcess();
+    const tag = `pid${me.pid}${me.start ? `-${me.start}` : ""}-ns${
+      /\[(\d+)\]/.exec(me.ns ?? "")?.[1]
+    }`;
+    assertEquals(renamed.length, 1); // the cache, in place
+    assertEquals(renamed[0].slice(0, tag.length + 2), `.${tag}.`);
+    assert(renamed[0].endsWith(".tmp"), renamed[0]);
+  } finally {
+    Deno.rename = rename;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
