@@ -440,7 +440,11 @@ export type FlopsDigits = { significant: number } | { decimals: number };
 /**
  * A count of floating-point operations with an SI prefix: `4.05 TFLOP`.
  * The unit is the one the rounded figure fits below 1000 in, so 999.96
- * kFLOP at three significant digits is `1.00 MFLOP`, never `1.00e+3 kFLOP`.
+ * kFLOP at three significant digits is `1.00 MFLOP`, never `1.00e+3 kFLOP`,
+ * and 950 at one significant digit is `1 kFLOP` (rounded once, not to 1000
+ * and then to `0.9`). Units go up to Y (10^24); past 999.5 YFLOP the count
+ * is written as a power of ten in FLOP (`1.00e+27 FLOP`), or at decimals as
+ * YFLOP over 1000.
  *
  * @param x The count (not finite: `? FLOP`).
  * @param digits Significant digits (default 3) or decimals.
@@ -452,6 +456,8 @@ export type FlopsDigits = { significant: number } | { decimals: number };
  * import { assertEquals } from "@std/assert";
  * assertEquals(formatFlops(4.054e12), "4.05 TFLOP");
  * assertEquals(formatFlops(999_960), "1.00 MFLOP");
+ * assertEquals(formatFlops(999.5e18), "1.00 ZFLOP");
+ * assertEquals(formatFlops(950, { significant: 1 }), "1 kFLOP");
  * assertEquals(formatFlops(12_345, { decimals: 1 }), "12.3 kFLOP");
  * assertEquals(formatFlops(NaN), "? FLOP");
  * ```
@@ -461,18 +467,32 @@ export function formatFlops(
   digits: FlopsDigits = { significant: 3 },
 ): string {
   if (!Number.isFinite(x)) return "? FLOP";
-  const units = ["", "k", "M", "G", "T", "P", "E"];
-  const write = (v: number) =>
-    "significant" in digits
-      ? v.toPrecision(digits.significant)
-      : v.toFixed(digits.decimals);
+  const units = ["", "k", "M", "G", "T", "P", "E", "Z", "Y"];
+  if ("significant" in digits) {
+    // Round once; the unit follows the rounded figure's power of ten.
+    const rounded = x.toExponential(digits.significant - 1); // d.dd…e±E
+    const power = Number(rounded.slice(rounded.indexOf("e") + 1));
+    const u = Math.max(0, Math.floor(power / 3));
+    if (u >= units.length) return `${rounded} FLOP`;
+    const figure = Number(rounded) / 1000 ** u;
+    // A figure with more integer digits than significant ones (900 at one)
+    // is whole already: toPrecision would write it "9e+2".
+    const text = Math.abs(figure) >= 10 ** digits.significant
+      ? figure.toFixed(0)
+      : figure.toPrecision(digits.significant);
+    return `${text} ${units[u]}FLOP`;
+  }
+  // Decimals count within the unit: the next unit while the figure as
+  // written reaches 1000 (999.96 → "1000.0"); 1 - 0.5e-(d+3) rounds to 1.
   let u = 0;
-  // Next unit while the figure as written reaches 1000 (999.96 → "1.00e+3").
-  while (Math.abs(Number(write(x))) >= 1000 && u < units.length - 1) {
+  while (
+    Math.abs(Number(x.toFixed(digits.decimals))) >= 1000 &&
+    u < units.length - 1
+  ) {
     x /= 1000;
     u++;
   }
-  return `${write(x)} ${units[u]}FLOP`;
+  return `${x.toFixed(digits.decimals)} ${units[u]}FLOP`;
 }
 
 /**

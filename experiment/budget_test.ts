@@ -25,6 +25,24 @@ Deno.test("formatFlops moves to the next unit when the rounded figure reaches 10
   assertEquals(formatFlops(999_940, { significant: 4 }), "999.9 kFLOP");
   assertEquals(formatFlops(999_960, { significant: 4 }), "1.000 MFLOP");
   assertEquals(formatFlops(Infinity), "? FLOP");
+  // Past E: Z and Y, never "1.00e+3 EFLOP".
+  assertEquals(formatFlops(999.4e18), "999 EFLOP");
+  assertEquals(formatFlops(999.5e18), "1.00 ZFLOP");
+  assertEquals(formatFlops(999.6e21), "1.00 YFLOP");
+  assertEquals(formatFlops(123.4e24), "123 YFLOP");
+  assertEquals(formatFlops(999.6e24), "1.00e+27 FLOP");
+  assertEquals(formatFlops(1e21, { decimals: 1 }), "1.0 ZFLOP");
+  assertEquals(formatFlops(999.96e21, { decimals: 1 }), "1.0 YFLOP");
+  assertEquals(formatFlops(2e27, { decimals: 1 }), "2000.0 YFLOP");
+  // One significant digit rounds once: 950 is 1e+3, so "1 kFLOP", not
+  // 0.95 rounded again to "0.9 kFLOP".
+  assertEquals(formatFlops(950, { significant: 1 }), "1 kFLOP");
+  assertEquals(formatFlops(949, { significant: 1 }), "900 FLOP"); // not 9e+2
+  assertEquals(formatFlops(955, { significant: 2 }), "960 FLOP");
+  assertEquals(formatFlops(9.5e5, { significant: 1 }), "1 MFLOP");
+  assertEquals(formatFlops(0.5), "0.500 FLOP");
+  assertEquals(formatFlops(0), "0.00 FLOP");
+  assertEquals(formatFlops(-999_960), "-1.00 MFLOP");
 });
 
 Deno.test("checkBudget() refuses a corpus over the memory naming the embedded WikiText-2 or --data, and the largest other part with its option, the larger remedy first", () => {
