@@ -49,3 +49,23 @@ Deno.test("isProcessAlive() takes a process whose /proc cannot be read (Permissi
     Deno.readTextFileSync = read;
   }
 });
+
+Deno.test("isProcessAlive() takes a bare pid whose command line cannot be read to be alive (cannot tell it is not a Deno)", async () => {
+  if (Deno.build.os !== "linux") return;
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  const read = Deno.readTextFileSync;
+  try {
+    assertEquals(isProcessAlive({ pid: child.pid }), false); // a sleep
+    Deno.readTextFileSync = (path: string | URL) => {
+      if (String(path).endsWith("/cmdline")) {
+        throw new Deno.errors.PermissionDenied("Requires read access");
+      }
+      return read(path);
+    };
+    assertEquals(isProcessAlive({ pid: child.pid }), true);
+  } finally {
+    Deno.readTextFileSync = read;
+    child.kill();
+    await child.status;
+  }
+});
