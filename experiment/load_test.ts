@@ -1,7 +1,8 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { inspectTrained, locateWeights } from "./load.ts";
+import { inspectTrained, listRuns, locateWeights, readRun } from "./load.ts";
 import { resolveConfig } from "./config.ts";
 import { RunFolder } from "./run_folder.ts";
+import { ConfigError } from "./options.ts";
 
 Deno.test("a model the run did not train is refused naming the models and seeds it did (or none yet); one its configuration does not train, naming what it does", async () => {
   const out = await Deno.makeTempDir();
@@ -43,5 +44,121 @@ Deno.test("a model the run did not train is refused naming the models and seeds 
     }
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+// A finished run folder written by hand: its config.json, and a
+// results.json holding `results` as given (the figures are not read here).
+async function handRun(
+  out: string,
+  results?: unknown,
+): Promise<ReturnType<typeof resolveConfig>> {
+  const saved = resolveConfig({ preset: "micro", out });
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(`${out}/config.json`, JSON.stringify(saved));
+  if (results !== undefined) {
+    await Deno.writeTextFile(`${out}/results.json`, JSON.stringify(results));
+  }
+  return saved;
+}
+
+Deno.test("readRun takes only an object as results.json: an array, string, number or null leaves the run stopped, with no results", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    for (const bad of [[{ config: {} }], "finished", 3, null]) {
+      await handRun(out, bad);
+      const state = await readRun(out);
+      assertEquals(state.status, "stopped", JSON.stringify(bad));
+      assertEquals("results" in state, false);
+      assertEquals("writer" in state, false);
+    }
+    // An object is the run's results, whole; no writer is named.
+    const saved = await handRun(out);
+    const results = { config: saved, results: [] };
+    await Deno.writeTextFile(`${out}/results.json`, JSON.stringify(results));
+    const finished = await readRun(out);
+    assertEquals(finished.status, "finished");
+    assertEquals(finished.results, results);
+    assertEquals("writer" in finished, false);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("readRun names the pid of the process holding a run, and no results", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const release = await new RunFolder(out).start(
+      resolveConfig({ preset: "micro", out }),
+    );
+    try {
+      const state = await readRun(out);
+      assertEquals(state.status, "running");
+      assertEquals(state.writer, Deno.pid);
+      assertEquals("results" in state, false);
+    } finally {
+      release();
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("readRun takes results.json without a configuration (the readers name it) and compares --data only where data.json did not verify the files", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const saved = await handRun(out);
+    for (const config of [undefined, null]) {
+      await handRun(out, { config, results: [] });
+      assertEquals((await readRun(out)).status, "finished");
+    }
+    const moved = { config: { ...saved, data: "/elsewhere" }, results: [] };
+    // No data.json: the two --data paths may be two data sets.
+    await handRun(out, moved);
+    await assertRejects(
+      () => readRun(out),
+      ConfigError,
+      `${out}/results.json was measured with --data "/elsewhere" but its config.json gives`,
+    );
+    // A data.json that verified the files: the same data, moved.
+    const record = {
+      sha256: { train: "a", valid: "b", test: "c" },
+      tokenizer: { id: "byte-v1", vocabSize: 260 },
+    };
+    await Deno.writeTextFile(`${out}/data.json`, JSON.stringify(record));
+    assertEquals((await readRun(out)).status, "finished");
+    // A malformed data.json cannot show it: it is what is named, and only
+    // where the --data paths are what differ.
+    await Deno.writeTextFile(`${out}/data.json`, "[]");
+    await assertRejects(
+      () => readRun(out),
+      ConfigError,
+      `${out}/data.json is not a data record`,
+    );
+    await handRun(out, { config: saved, results: [] });
+    assertEquals((await readRun(out)).status, "finished");
+    await handRun(out, { config: { ...saved, lr: saved.lr * 2 }, results: [] });
+    await assertRejects(
+      () => readRun(out),
+      ConfigError,
+      `${out}/results.json was measured with --lr ${saved.lr * 2}`,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("listRuns leaves out a folder that is not a run, and lists the runs beside it", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${root}/a-not-a-run`);
+    await Deno.writeTextFile(`${root}/c-file`, "");
+    await handRun(`${root}/b`);
+    const runs = await listRuns(root);
+    assertEquals(runs.map((r) => [r.dir, r.status]), [
+      [`${root}/b`, "stopped"],
+    ]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
   }
 });
