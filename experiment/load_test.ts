@@ -1,5 +1,11 @@
 import { assertEquals, assertRejects } from "@std/assert";
-import { inspectTrained, listRuns, locateWeights, readRun } from "./load.ts";
+import {
+  inspectRun,
+  inspectTrained,
+  listRuns,
+  locateWeights,
+  readRun,
+} from "./load.ts";
 import { resolveConfig } from "./config.ts";
 import { RunFolder } from "./run_folder.ts";
 import { ConfigError } from "./options.ts";
@@ -160,5 +166,26 @@ Deno.test("listRuns leaves out a folder that is not a run, and lists the runs be
     ]);
   } finally {
     await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("inspectRun calls a folder without config.json corrupt as readRun words it, and tells a stopped run without results.json from a finished one, neither corrupt", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    // A folder without config.json is not a run: readRun says so.
+    const none = await inspectRun(out);
+    assertEquals(none.status, "corrupt");
+    assertEquals(
+      none.reason,
+      `Cannot read run ${out}: no config.json there (not a run folder; deno task experiment --out ${out} makes one)`,
+    );
+    const saved = await handRun(out);
+    const stopped = await inspectRun(out);
+    assertEquals([stopped.status, stopped.reason], ["stopped", undefined]);
+    await handRun(out, { config: saved, results: [] });
+    const finished = await inspectRun(out);
+    assertEquals([finished.status, finished.reason], ["finished", undefined]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });

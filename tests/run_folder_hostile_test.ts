@@ -423,6 +423,16 @@ Deno.test("hostile: models, processes, tokenizers and data records put in a fini
       "is not a process description",
     ],
     [
+      "a process that is a number",
+      (run) => Deno.writeTextFile(`${run}/seed-0/ar/process.json`, "7"),
+      "is not a process description",
+    ],
+    [
+      "a process that is a string",
+      (run) => Deno.writeTextFile(`${run}/seed-0/ar/process.json`, '"ar"'),
+      "is not a process description",
+    ],
+    [
       "a 2 MiB process",
       (run) =>
         Deno.writeFile(
