@@ -1,0 +1,132 @@
+// What `report --merge` takes from one finished run folder: its
+// results.json must be a run's results, and the run's own.
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import {
+  checkMergeable,
+  collectRuns,
+  ConfigError,
+  resolveConfig,
+} from "./mod.ts";
+
+// A finished run folder written by hand: config.json, data.json when a
+// record is given, and results.json (`results`, or one measured with the
+// folder's configuration).
+async function finishedRun(
+  out: string,
+  options: { results?: unknown; data?: string; record?: boolean } = {},
+): Promise<void> {
+  const config = resolveConfig({ preset: "micro", out });
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(`${out}/config.json`, JSON.stringify(config));
+  if (options.record) {
+    await Deno.writeTextFile(
+      `${out}/data.json`,
+      JSON.stringify({
+        sha256: { train: "a", valid: "b", test: "c" },
+        tokenizer: { id: "byte-v1", vocabSize: 260 },
+      }),
+    );
+  }
+  const results = "results" in options ? options.results : {
+    config: { ...config, ...options.data ? { data: options.data } : {} },
+    data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+    results: [{ model: "ar", seed: 0 }],
+  };
+  await Deno.writeTextFile(`${out}/results.json`, JSON.stringify(results));
+}
+
+Deno.test("collectRuns() refuses a results.json that is not a run's results (null, no results list, no configuration) in one line", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const config = resolveConfig({ preset: "micro", out: `${root}/r` });
+    for (
+      const bad of [
+        null,
+        { config },
+        { config, results: {} },
+        { config: null, results: [] },
+        { results: [] },
+      ]
+    ) {
+      await finishedRun(`${root}/r`, { results: bad });
+      await assertRejects(
+        () => collectRuns([`${root}/r`]),
+        ConfigError,
+        `Cannot merge ${root}/r: results.json is not a run's results`,
+        JSON.stringify(bad),
+      );
+    }
+    await finishedRun(`${root}/r`);
+    assertEquals((await collectRuns([`${root}/r`])).runs.length, 1);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("collectRuns() takes a run measured on another --data path when its data.json verified the files, and refuses it without one", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const out = `${root}/r`;
+    await finishedRun(out, { data: "/moved", record: true });
+    assertEquals((await collectRuns([out])).runs.length, 1);
+    await Deno.remove(`${out}/data.json`);
+    await assertRejects(
+      () => collectRuns([out]),
+      ConfigError,
+      `Cannot merge ${out}: its results.json was measured with --data "/moved"`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("collectRuns() varies an option of the experiment or the seed, a run folder's values taken from its configuration", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const out = `${root}/r`;
+    await finishedRun(out);
+    for (const vary of [["lr"], ["seed"], ["seed", "lr"]]) {
+      const merge = await collectRuns([out], { vary });
+      assertEquals(merge.swept, [...new Set(["seed", ...vary])]);
+      // A run folder's values of the varied options are its configuration's.
+      assertEquals(
+        merge.runs[0].values,
+        vary.includes("lr") ? { lr: 0.005, seed: 0 } : { seed: 0 },
+      );
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("checkMergeable() compares the data's source name only where a run lacks data.json (the records say what the data are)", () => {
+  const record = {
+    sha256: { train: "a", valid: "b", test: "c" },
+    tokenizer: { id: "byte-v1", vocabSize: 260 },
+  };
+  const run = (dir: string, source: string, withRecord: boolean) => ({
+    dir,
+    name: dir,
+    values: {},
+    result: {
+      config: resolveConfig({ preset: "micro", out: dir }),
+      data: { source, trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte-v1" },
+      results: [],
+    } as never,
+    ...withRecord ? { dataRecord: record } : {},
+  });
+  // The same files, read under two names: the same data.
+  checkMergeable([run("a", "wt2", true), run("b", "/data/wt2", true)], [
+    "seed",
+  ]);
+  for (const [a, b] of [[false, false], [true, false], [false, true]]) {
+    assertThrows(
+      () =>
+        checkMergeable([run("a", "wt2", a), run("b", "wt103", b)], ["seed"]),
+      ConfigError,
+      "their data differ (source wt103 in b but wt2 in a)",
+    );
+  }
+});
