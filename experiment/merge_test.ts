@@ -6,6 +6,7 @@ import {
   collectRuns,
   ConfigError,
   resolveConfig,
+  writeMergedReport,
 } from "./mod.ts";
 
 // A finished run folder written by hand: config.json, data.json when a
@@ -128,5 +129,60 @@ Deno.test("checkMergeable() compares the data's source name only where a run lac
       ConfigError,
       "their data differ (source wt103 in b but wt2 in a)",
     );
+  }
+});
+
+Deno.test("writeMergedReport() names the swept options, not the seed, in its title and grouped table (no setting column over seeds alone)", async () => {
+  const model = (seed: number) => ({
+    model: "ar",
+    seed,
+    test: { bpt: 7 + seed, nll: 4.9, bound: false },
+    generation: { genPpl: 300, entropy: 4, speed: { batchesPerSecond: 1 } },
+    training: { seconds: 1 },
+  });
+  const run = (name: string, lr: number, seed: number) => ({
+    dir: `/nonexistent/${name}`,
+    name,
+    values: { lr, seed },
+    result: {
+      config: resolveConfig({ preset: "micro", out: name, lr }),
+      data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+      tokenizer: { id: "byte", vocabSize: 260 },
+      engine: "cpu",
+      results: [model(seed)],
+    } as never,
+  });
+  const out = await Deno.makeTempDir();
+  try {
+    const md = await writeMergedReport({
+      runs: [run("a", 0.001, 0), run("b", 0.002, 0), run("c", 0.002, 1)],
+      swept: ["seed", "lr"],
+      unfinished: [],
+    }, `${out}/m`);
+    assertEquals(
+      md.split("\n")[0],
+      "# Merged report: 3 runs, swept over --lr and seeds",
+    );
+    const grouped = md.slice(
+      md.indexOf("| Setting"),
+      md.indexOf("\n\n", md.indexOf("| Setting")),
+    );
+    assertEquals(grouped.split("\n").slice(2), [
+      "| lr 0.001 | AR | 1 (0) | 7.00 ± 0.00 | 7.00 | 7.00–7.00 | 300.0 | 1.000 |",
+      "| lr 0.002 | AR | 2 (0, 1) | 7.50 ± 0.71 | 7.00 | 7.00–8.00 | 300.0 | 1.000 |",
+    ]);
+    // Over seeds alone: one group, no setting column.
+    const seeds = await writeMergedReport({
+      runs: [run("b", 0.002, 0), run("c", 0.002, 1)],
+      swept: ["seed"],
+      unfinished: [],
+    }, `${out}/s`);
+    assertEquals(seeds.split("\n")[0], "# Merged report: 2 runs and seeds");
+    assertEquals(
+      seeds.split("\n").find((l) => l.includes("| BPT mean")),
+      "| Model | Seeds | BPT mean ± sd | best | range | gen PPL (mean) | batches/s (mean) |",
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });
