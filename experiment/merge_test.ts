@@ -5,7 +5,9 @@ import {
   checkMergeable,
   collectRuns,
   ConfigError,
+  planSweep,
   resolveConfig,
+  saveSweep,
   writeMergedReport,
 } from "./mod.ts";
 
@@ -184,5 +186,54 @@ Deno.test("writeMergedReport() names the swept options, not the seed, in its tit
     );
   } finally {
     await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectRuns() takes a sweep's cells resumed on a moved --data where their data.json verified the files, and refuses a cell without one", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  try {
+    const sweep = await saveSweep(planSweep({
+      options: { preset: "micro", steps: 20 },
+      grid: { lr: [1e-3, 2e-3] },
+      seeds: 1,
+    }, { dir }));
+    for (const c of sweep.cells) {
+      await Deno.mkdir(c.out, { recursive: true });
+      await Deno.writeTextFile(
+        `${c.out}/data.json`,
+        JSON.stringify({
+          sha256: { train: "a", valid: "b", test: "c" },
+          tokenizer: { id: "byte-v1", vocabSize: 260 },
+        }),
+      );
+      await Deno.writeTextFile(
+        `${c.out}/results.json`,
+        JSON.stringify({
+          config: resolveConfig({
+            preset: "micro",
+            steps: 20,
+            lr: c.values.lr,
+            seeds: 1,
+            firstSeed: c.values.seed,
+            out: c.out,
+            resume: true,
+            data: "/moved",
+          }),
+          data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+          tokenizer: { id: "byte-v1", vocabSize: 260 },
+          results: [{ model: "ar", seed: c.values.seed }],
+        }),
+      );
+    }
+    assertEquals((await collectRuns([dir])).runs.length, 2);
+    const cell = sweep.cells[1];
+    await Deno.remove(`${cell.out}/data.json`);
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      `Cannot merge ${dir}: cell ${cell.name}'s folder ${cell.out} holds another run (--data is /moved there`,
+    );
+  } finally {
+    await Deno.remove(dir.slice(0, -3), { recursive: true });
   }
 });
