@@ -12,7 +12,12 @@ import {
   UsageError,
   usageText,
 } from "@d3pm/cli";
-import { parseSeeds, saveSweep, shellQuote } from "@d3pm/experiment";
+import {
+  parseSeeds,
+  saveSweep,
+  shellQuote,
+  studyPlanText,
+} from "@d3pm/experiment";
 import {
   adaptationCells,
   type AdaptationOptions,
@@ -194,17 +199,7 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
   if (v.collect) return await collect(options, givenOptions(line.given));
   const sweep = await saveSweep(adaptationSweep(options));
   if (v.sweep) {
-    console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
-    for (const c of sweep.cells) {
-      console.log(
-        `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
-          c.args.map(shellQuote).join(" ")
-        }`,
-      );
-    }
-    console.log(
-      `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
-    );
+    console.log(studyPlanText(sweep));
     return;
   }
   // The sweep's own executors, as `deno task sweep run DIR` would run them

@@ -6,7 +6,7 @@
  * @module
  */
 import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
-import { PRESETS, saveSweep, shellQuote } from "@d3pm/experiment";
+import { PRESETS, saveSweep, studyPlanText } from "@d3pm/experiment";
 import {
   collectEpochs,
   epochsSweep,
@@ -293,17 +293,7 @@ export async function studyEpochs(argv: string[]): Promise<void> {
     const sweep = await saveSweep(
       epochsSweep({ scale, seed, out, args: parsed.args }),
     );
-    console.log(`${sweep.cells.length} cells in ${sweep.dir}:`);
-    for (const c of sweep.cells) {
-      console.log(
-        `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
-          c.args.map(shellQuote).join(" ")
-        }`,
-      );
-    }
-    console.log(
-      `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
-    );
+    console.log(studyPlanText(sweep));
   } else if (parsed.cell !== undefined) {
     await runEpochsCell({ scale, seed, out, cell: parsed.cell });
   } else if (parsed.collect) {

@@ -120,6 +120,7 @@ export {
   statusLine,
   type StepOptions,
   type StudyCell,
+  studyPlanText,
   studySweep,
   type Sweep,
   SWEEP_FILE_LIMIT,

@@ -933,6 +933,40 @@ export function shellQuote(s: string): string {
 }
 
 /**
+ * A study's planned sweep as its `--sweep` prints it: the count, a line a
+ * cell (index, wave, the `deno task study` command that runs it) and how to
+ * run them.
+ *
+ * @param sweep A saved study sweep (its cells' args start with the study).
+ * @returns The lines, joined by newlines.
+ *
+ * @example
+ * ```ts
+ * import { studyPlanText, type Sweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const sweep = {
+ *   dir: "runs/s",
+ *   cells: [{ index: 0, wave: 0, args: ["epochs", "--cell", "a b"] }],
+ * } as unknown as Sweep;
+ * assertEquals(
+ *   studyPlanText(sweep),
+ *   "1 cells in runs/s:\n  0  wave 0  deno task study epochs --cell 'a b'\nrun: deno task sweep run runs/s --on local --jobs N | --on slurm [--dry-run]",
+ * );
+ * ```
+ */
+export function studyPlanText(sweep: Sweep): string {
+  return [
+    `${sweep.cells.length} cells in ${sweep.dir}:`,
+    ...sweep.cells.map((c) =>
+      `${String(c.index).padStart(3)}  wave ${c.wave}  deno task study ${
+        c.args.map(shellQuote).join(" ")
+      }`
+    ),
+    `run: deno task sweep run ${sweep.dir} --on local --jobs N | --on slurm [--dry-run]`,
+  ].join("\n");
+}
+
+/**
  * The command line that gives `options` again, each value quoted for bash:
  * for a message that says how to continue a run (`--resume` and `--force`
  * left out by the caller). Rebuilt from the parsed options, not the
