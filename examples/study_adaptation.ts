@@ -12,6 +12,7 @@ import {
   UsageError,
   usageText,
 } from "@d3pm/cli";
+import { checkStudyMode } from "./_study_mode.ts";
 import {
   parseSeeds,
   saveSweep,
@@ -219,18 +220,7 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
 
 /** Refuse options that do not go together, before anything is written. */
 function checkCompatible(v: AdaptationValues): void {
-  const modes = [
-    v.sweep && "--sweep",
-    v.cell !== undefined && "--cell",
-    v.collect && "--collect",
-  ].filter(Boolean);
-  if (modes.length > 1) {
-    throw new UsageError(
-      `Options ${
-        modes.join(" and ")
-      } do not go together: --sweep, --cell NAME or --collect`,
-    );
-  }
+  checkStudyMode(v);
   if (v.jobs !== undefined && v.on !== "local") {
     throw new UsageError(
       "Option --jobs applies only to --on local, not --on slurm: leave it out",

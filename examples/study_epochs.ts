@@ -6,6 +6,7 @@
  * @module
  */
 import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
+import { checkStudyMode } from "./_study_mode.ts";
 import { PRESETS, saveSweep, studyPlanText } from "@d3pm/experiment";
 import {
   collectEpochs,
@@ -254,18 +255,7 @@ export function parseStudyArgs(
   else if (v.settings === "preset") {
     scale.batchSize = PRESETS[scale.preset].batchSize;
   }
-  const modes = [
-    v.sweep && "--sweep",
-    v.cell !== undefined && "--cell",
-    v.collect && "--collect",
-  ].filter(Boolean);
-  if (modes.length > 1) {
-    throw new UsageError(
-      `Options ${
-        modes.join(" and ")
-      } do not go together: --sweep, --cell NAME or --collect`,
-    );
-  }
+  checkStudyMode(v);
   return {
     scale,
     seed: v.seed,
