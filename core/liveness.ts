@@ -48,8 +48,12 @@ function pidNamespace(): string | undefined {
   }
 }
 
-const SELF_START = ((s) => s === "gone" ? undefined : s)(startTime("self"));
-const SELF_NS = pidNamespace();
+// This process's start time, read when asked (not at import: the module is
+// part of @d3pm/core, which the dashboard's browser bundle also loads).
+function selfStart(): string | undefined {
+  const s = startTime("self");
+  return s === "gone" ? undefined : s;
+}
 
 /**
  * This process's mark.
@@ -65,10 +69,11 @@ const SELF_NS = pidNamespace();
  * ```
  */
 export function thisProcess(): ProcessMark {
+  const start = selfStart(), ns = pidNamespace();
   return {
     pid: Deno.pid,
-    ...(SELF_START ? { start: SELF_START } : {}),
-    ...(SELF_NS ? { ns: SELF_NS } : {}),
+    ...(start ? { start } : {}),
+    ...(ns ? { ns } : {}),
   };
 }
 
@@ -93,9 +98,9 @@ export function thisProcess(): ProcessMark {
  */
 export function isProcessAlive(mark: ProcessMark): boolean {
   // Another namespace's pid (or ours unknown) names no process we can see.
-  if (mark.ns !== undefined && mark.ns !== SELF_NS) return true;
+  if (mark.ns !== undefined && mark.ns !== pidNamespace()) return true;
   if (mark.pid === Deno.pid) {
-    return mark.start === undefined || mark.start === SELF_START;
+    return mark.start === undefined || mark.start === selfStart();
   }
   if (Deno.build.os !== "linux") return true;
   const start = startTime(mark.pid);

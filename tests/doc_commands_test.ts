@@ -43,7 +43,7 @@ Deno.test("planted stale commands are each named by file and line: an unknown fl
     `${f}:9 — Option --lr must be a number, got "fast"`,
     `${f}:9 — Option --seeds must be an integer, got 1.5`,
     `${f}:10 — unknown command "launch": expected one of plan, run, status`,
-    `${f}:11 — deno task study epoch --help exits 1: error: Unknown study "epoch": expected one of epochs`,
+    `${f}:11 — deno task study epoch --help exits 1: error: Unknown study "epoch": expected one of epochs, adaptation`,
     `${f}:12 — Option --scale must be one of cpu, gpu, got "huge"`,
     // After an env prefix, by npx, on a continued line.
     `${f}:13 — Option --js-vs-wasm must be one of on, off, got "maybe"`,
