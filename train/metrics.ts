@@ -180,7 +180,18 @@ async function tornTail(path: string, from: number): Promise<number> {
   // What follows the last record: blank lines, and perhaps a torn one
   // (a line over 1 MiB is dropped unread, so at most that much is read).
   const at = Math.max(from, size - (1 << 20));
-  const buf = new Uint8Array(size - at);
+  const text = new TextDecoder().decode(await readAt(file, at, size - at));
+  const lines = text.split("\n");
+  return lines[lines.length - 1].trim() === "" ? 0 : lines.length;
+}
+
+// Up to `length` bytes of `file` from `at` (fewer where it ends sooner).
+async function readAt(
+  file: Deno.FsFile,
+  at: number,
+  length: number,
+): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
   await file.seek(at, Deno.SeekMode.Start);
   let got = 0;
   while (got < buf.length) {
@@ -188,9 +199,7 @@ async function tornTail(path: string, from: number): Promise<number> {
     if (n === null) break;
     got += n;
   }
-  const text = new TextDecoder().decode(buf.subarray(0, got));
-  const lines = text.split("\n");
-  return lines[lines.length - 1].trim() === "" ? 0 : lines.length;
+  return buf.subarray(0, got);
 }
 
 /** Cut an unfinished last line (no newline) off a log, with a warning. */
@@ -210,14 +219,7 @@ async function repairTornTail(path: string): Promise<void> {
     let at = size;
     while (at > 0) {
       const from = Math.max(0, at - chunk);
-      const buf = new Uint8Array(at - from);
-      await file.seek(from, Deno.SeekMode.Start);
-      let got = 0;
-      while (got < buf.length) {
-        const n = await file.read(buf.subarray(got));
-        if (n === null) break;
-        got += n;
-      }
+      const buf = await readAt(file, from, at - from);
       const nl = buf.lastIndexOf(10);
       if (at === size && nl === buf.length - 1) return; // ends cleanly
       if (nl >= 0 || from === 0) {
