@@ -315,11 +315,15 @@ const TAIL = (() => {
 })();
 const TAIL_ROWS = 16, TAIL_DRAWS = 1024;
 
-// A naive float32 draw: u = (h >> 8)·2^-24, E = −log u ≥ 2^-24.
+// A naive float32 draw: u = (h >> 8)·2^-24, E = −log u ≥ 2^-24 in exact
+// arithmetic. The floor is written out: WGSL lets log() err by 2^-21 near 1,
+// and on an NVIDIA H100 (Vulkan, 2026-12-06) −log(1 − 2^-24) came out as 0,
+// so E = 0 gave a tail id an infinite score and the mutant over-drew the
+// tail (54 draws for 32 expected, p ≈ 3e-4) instead of under-drawing it.
 const NAIVE = `
 fn log_exponential(k: vec2<u32>, i: u32) -> f32 {
   let u = f32(hi_word(k, i) >> 8u) * (1.0 / 16777216.0);
-  return log(-log(u));
+  return log(max(-log(u), 1.0 / 16777216.0));
 }
 `;
 
