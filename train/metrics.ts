@@ -153,10 +153,15 @@ export class MetricsLog {
         yield record as Record<string, unknown>;
       } else warn(`${path}:${number} is not a JSON object; ignored`);
     }
-    const torn = await tornTail(path, end);
-    // A write cut short (a full disk, a kill) leaves a torn last line.
-    if (torn) {
-      warn(`${path}:${number + torn} is a torn, unfinished record; ignored`);
+    const tail = await readTail(path, end);
+    // A complete record whose newline is missing (a disk that filled on the
+    // last byte, an editor that drops the final newline) is kept; a write
+    // cut short anywhere else (a full disk, a kill) leaves a torn line.
+    if (tail.record) yield tail.record;
+    else if (tail.lines) {
+      warn(
+        `${path}:${number + tail.lines} is a torn, unfinished record; ignored`,
+      );
     }
   }
 }
@@ -170,19 +175,51 @@ export interface MetricsReadOptions {
 }
 
 /**
- * After the last complete record (at `from`), whether the log ends in an
+ * After the last complete line (at `from`), whether the log ends in an
  * unfinished line that is not blank: then how many lines on it is (the
- * blank lines before it counted), else 0.
+ * blank lines before it counted), and the record it holds when it is a
+ * whole JSON object ({@linkcode wholeRecord}); else 0 lines.
  */
-async function tornTail(path: string, from: number): Promise<number> {
+async function readTail(
+  path: string,
+  from: number,
+): Promise<{ lines: number; record?: Record<string, unknown> }> {
   using file = await Deno.open(path);
   const size = (await file.stat()).size;
   // What follows the last record: blank lines, and perhaps a torn one
   // (a line over 1 MiB is dropped unread, so at most that much is read).
-  const at = Math.max(from, size - (1 << 20));
+  const at = Math.max(from, size - MAX_LINE);
   const text = new TextDecoder().decode(await readAt(file, at, size - at));
   const lines = text.split("\n");
-  return lines[lines.length - 1].trim() === "" ? 0 : lines.length;
+  const last = lines[lines.length - 1];
+  if (last.trim() === "") return { lines: 0 };
+  // Only a line read from its start can be a whole record.
+  const record = lines.length > 1 || at === from
+    ? wholeRecord(last)
+    : undefined;
+  return { lines: lines.length, ...(record ? { record } : {}) };
+}
+
+// The longest line read as a record (followLines' default maxLine).
+const MAX_LINE = 1 << 20;
+
+/**
+ * The record an unfinished last line holds when it is a whole JSON object.
+ * The writer appends `JSON.stringify(record) + "\n"` in one write, so a
+ * write cut short leaves a prefix of that text; a prefix that parses as an
+ * object must end with the object's closing brace, the last character
+ * before the newline: the record is whole and only its newline is missing.
+ */
+function wholeRecord(line: string): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : undefined;
 }
 
 // Up to `length` bytes of `file` from `at` (fewer where it ends sooner).
@@ -202,7 +239,11 @@ async function readAt(
   return buf.subarray(0, got);
 }
 
-/** Cut an unfinished last line (no newline) off a log, with a warning. */
+/**
+ * Make a log end in a newline before appending: an unfinished last line
+ * that is a whole record ({@linkcode wholeRecord}) gets its newline, with a
+ * note; any other is cut off, with a warning.
+ */
 async function repairTornTail(path: string): Promise<void> {
   let file: Deno.FsFile;
   try {
@@ -214,27 +255,39 @@ async function repairTornTail(path: string): Promise<void> {
   try {
     const size = (await file.stat()).size;
     if (size === 0) return;
-    // Read back from the end to the last newline.
-    const chunk = 1 << 16;
-    let at = size;
-    while (at > 0) {
-      const from = Math.max(0, at - chunk);
-      const buf = await readAt(file, from, at - from);
-      const nl = buf.lastIndexOf(10);
-      if (at === size && nl === buf.length - 1) return; // ends cleanly
-      if (nl >= 0 || from === 0) {
-        const keep = nl >= 0 ? from + nl + 1 : 0;
-        console.error(
-          `warning: ${path} ends in a torn record (${
-            size - keep
-          } bytes); dropped`,
-        );
-        await file.truncate(keep);
-        return;
-      }
-      at = from;
+    const keep = await lastLineStart(file, size);
+    if (keep === size) return; // ends cleanly
+    const tail = size - keep <= MAX_LINE
+      ? wholeRecord(
+        new TextDecoder().decode(await readAt(file, keep, size - keep)),
+      )
+      : undefined;
+    if (tail) {
+      console.error(
+        `note: ${path} ended without the newline after its last record; added`,
+      );
+      await file.seek(0, Deno.SeekMode.End);
+      await file.write(new Uint8Array([10]));
+      return;
     }
+    console.error(
+      `warning: ${path} ends in a torn record (${size - keep} bytes); dropped`,
+    );
+    await file.truncate(keep);
   } finally {
     file.close();
   }
+}
+
+// The offset just after the file's last newline (0 when it has none),
+// read back from its end.
+async function lastLineStart(file: Deno.FsFile, size: number): Promise<number> {
+  const chunk = 1 << 16;
+  for (let at = size; at > 0;) {
+    const from = Math.max(0, at - chunk);
+    const nl = (await readAt(file, from, at - from)).lastIndexOf(10);
+    if (nl >= 0) return from + nl + 1;
+    at = from;
+  }
+  return 0;
 }

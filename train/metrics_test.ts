@@ -50,3 +50,52 @@ Deno.test("MetricsLog.records() refuses a log over its limit before reading it, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Plants (each fails this test): the last line kept only when it ends in
+// a newline (the code before: the whole record read as torn and, on the
+// next append, cut off); any parseable last line kept (`7`, a JSON number
+// the writer never writes); a line read from the middle (its last 1 MiB)
+// taken as a whole record; the repair adding a newline to a torn line.
+Deno.test("MetricsLog keeps a whole last record that lacks its newline, adds the newline before appending, and still drops a torn one", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const read = async () => {
+    const warnings: string[] = [];
+    const records = await MetricsLog.read(path, (m) => warnings.push(m));
+    return { records, warnings };
+  };
+  try {
+    // What a write that lost only its last byte leaves behind.
+    await Deno.writeTextFile(
+      path,
+      '{"step":1,"loss":3}\n\n{"step":2,"loss":2}',
+    );
+    assertEquals(await read(), {
+      records: [{ step: 1, loss: 3 }, { step: 2, loss: 2 }],
+      warnings: [],
+    });
+    await new MetricsLog(path).append({ step: 3, loss: 1 });
+    assertEquals(
+      await Deno.readTextFile(path),
+      '{"step":1,"loss":3}\n\n{"step":2,"loss":2}\n{"step":3,"loss":1}\n',
+    );
+    // A prefix of a record, or a JSON value that is no record, is torn.
+    for (const tail of ['{"step":4,"loss":', "7"]) {
+      await Deno.writeTextFile(path, `{"step":1}\n${tail}`);
+      assertEquals(await read(), {
+        records: [{ step: 1 }],
+        warnings: [`${path}:2 is a torn, unfinished record; ignored`],
+      });
+      await new MetricsLog(path).append({ step: 2 });
+      assertEquals(await Deno.readTextFile(path), '{"step":1}\n{"step":2}\n');
+    }
+    // A line over 1 MiB whose last MiB parses is not a record.
+    const long = `xx{"a":"${"y".repeat((1 << 20) - 8)}"}`;
+    await Deno.writeTextFile(path, `{"step":1}\n${long}`);
+    assertEquals((await read()).records, [{ step: 1 }]);
+    await new MetricsLog(path).append({ step: 2 });
+    assertEquals(await Deno.readTextFile(path), '{"step":1}\n{"step":2}\n');
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
