@@ -3,7 +3,8 @@
  * boolean flags (`--resume`, `--resume false`, `--no-matmul`), negative
  * numbers as values (`--alibi -1` reaches validation, which names the
  * option), `-h`/`--help` (`--help all`: every option, where a plain
- * `--help` shows the common ones), and one-line errors for anything else.
+ * `--help` shows the common ones), and one-line errors for anything else —
+ * an argument that was not UTF-8 among them.
  *
  * @module
  */
@@ -49,7 +50,8 @@ export type CommandLine<T extends OptionTable> = {
  * @param table The accepted options.
  * @param options Whether other arguments are accepted.
  * @returns Help, or the values.
- * @throws {UsageError} On an unknown option, a stray argument or a bad value.
+ * @throws {UsageError} On an unknown option, a stray argument, a bad value,
+ *   or an argument holding U+FFFD ({@linkcode checkArgumentText}).
  *
  * @example
  * ```ts
@@ -80,6 +82,7 @@ export function parseCommandLine<const T extends OptionTable>(
   table: T,
   options: ParseOptions = {},
 ): CommandLine<T> {
+  checkArgumentText(argv);
   const byFlag = new Map(Object.keys(table).map((k) => [flagOf(k), k]));
   const tokens = normalize(argv, table, byFlag);
   let unknown: string | undefined;
@@ -146,6 +149,50 @@ export function parseCommandLine<const T extends OptionTable>(
     given: given as Partial<OptionValues<T>>,
     positionals: args._.map(String),
   };
+}
+
+/**
+ * Refuse an argument holding U+FFFD, the replacement character: Deno
+ * decodes the command line lossily, so bytes that are not UTF-8 (a Latin-1
+ * path, `$'\xff'`) reach a script as U+FFFD and would name another file or
+ * become other text in silence. A U+FFFD typed as such is refused too: in
+ * `Deno.args` the two cannot be told apart, and no option here needs it.
+ * Every script's command line goes through {@linkcode parseCommandLine},
+ * which calls this first.
+ *
+ * @param argv The arguments (`Deno.args`).
+ * @throws {UsageError} In one line naming the option (or the argument's
+ *   position) and the value.
+ *
+ * @example
+ * ```ts
+ * import { checkArgumentText, UsageError } from "@d3pm/cli";
+ * import { assertThrows } from "@std/assert";
+ * checkArgumentText(["--prompt", "café"]);
+ * assertThrows(
+ *   () => checkArgumentText(["--steps", "2", "--prompt", "caf\uFFFD"]),
+ *   UsageError,
+ *   'The value of --prompt ("caf\uFFFD") is not UTF-8',
+ * );
+ * assertThrows(() => checkArgumentText(["--out=r\uFFFD"]), UsageError, "The value of --out");
+ * assertThrows(() => checkArgumentText(["x\uFFFD"]), UsageError, "Argument 1");
+ * ```
+ */
+export function checkArgumentText(argv: readonly string[]): void {
+  const at = argv.findIndex((a) => a.includes("\uFFFD"));
+  if (at < 0) return;
+  const a = argv[at];
+  const before = argv[at - 1];
+  const what = a.startsWith("--")
+    ? a.includes("=") ? `The value of ${a.split("=")[0]}` : `Option ${a}`
+    : before?.startsWith("--") && !before.includes("=")
+    ? `The value of ${before}`
+    : `Argument ${at + 1}`;
+  throw new UsageError(
+    `${what} (${
+      JSON.stringify(a)
+    }) is not UTF-8: it holds U+FFFD, which stands for bytes that are not UTF-8 text (Deno reads the command line so); give it as UTF-8 (a file name: rename the file, or use a link with a UTF-8 name)`,
+  );
 }
 
 /**

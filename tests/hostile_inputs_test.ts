@@ -228,3 +228,64 @@ for (const [script, bad, message] of BENCHES) {
     assertOneLineError(await run(script, bad, 60_000), 2, message);
   });
 }
+
+// Through bash, since Deno.Command takes its arguments as strings: printf
+// writes the bytes. Plants (each fails this test): parseCommandLine not
+// calling checkArgumentText (the code before: the sample ran on a prompt of
+// U+FFFD, and the experiment made `runs-<U+FFFD>`); the check reading only
+// the arguments after an option, or only `--key=value`.
+Deno.test("an argument that is not UTF-8 is refused in one line naming its option, before anything is read or written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const byBash = async (script: string, args: string) => {
+      const out = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          `exec "$0" run -A ${script} ${args}`,
+          Deno.execPath(),
+        ],
+        cwd: new URL("..", import.meta.url),
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+        signal: AbortSignal.timeout(120_000),
+      }).output();
+      const dec = new TextDecoder();
+      return {
+        code: out.code,
+        stdout: dec.decode(out.stdout),
+        stderr: dec.decode(out.stderr),
+      };
+    };
+    const prompt = await byBash(
+      "examples/sample.ts",
+      `--run ${dir}/none --prompt "$(printf 'caf\\xe9')"`,
+    );
+    assertOneLineError(
+      prompt,
+      1,
+      'The value of --prompt ("caf\uFFFD") is not UTF-8: it holds U+FFFD',
+    );
+    const out = await byBash(
+      "examples/experiment.ts",
+      `--preset micro "--out=${dir}/run-$(printf '\\xff')"`,
+    );
+    assertOneLineError(
+      out,
+      1,
+      `The value of --out ("--out=${dir}/run-\uFFFD")`,
+    );
+    const stray = await byBash("examples/sample.ts", `"$(printf '\\xfe')"`);
+    assertOneLineError(stray, 1, 'Argument 1 ("\uFFFD") is not UTF-8');
+    assertEquals(await listing(dir), []);
+    // A UTF-8 value passes the check (and fails later, on the missing run).
+    const ok = await byBash(
+      "examples/sample.ts",
+      `--run ${dir}/none --prompt "$(printf 'caf\\xc3\\xa9')"`,
+    );
+    assertEquals(ok.code, 1, ok.stderr);
+    assert(!ok.stderr.includes("UTF-8"), ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
