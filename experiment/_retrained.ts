@@ -1,12 +1,20 @@
 /**
- * What a `--resume` says of a trained model it trains again: one whose
- * weights fail their check with no checkpoint to resume from.
+ * What a `--resume` does with a trained model that has no checkpoint to
+ * resume from: one whose weights fail their check is trained again, with a
+ * warning; one whose weights pass is finished, evaluated as it is, or —
+ * when its `process.json` does not record its training's figures — refused.
  *
  * @module
  */
-import { pathExists } from "@d3pm/core";
+import { pathExists, readJsonBounded } from "@d3pm/core";
+import type { EngineSpan } from "@d3pm/train";
+import type { InitFigures } from "./init_from.ts";
 import { ConfigError } from "./options.ts";
-import type { RunFolder } from "./run_folder.ts";
+import {
+  type RunFolder,
+  TRAINING_RECORD,
+  WEIGHTS_SHA256,
+} from "./run_folder.ts";
 import { WeightsError } from "./_weights.ts";
 
 /**
@@ -66,4 +74,115 @@ export async function retrainedWarning(
       folder.checkpointPath(seed, kind)
     } to resume from, the ${kind} model of seed ${seed} is trained again from its first step, replacing it`;
   }
+}
+
+/** What a trained model's `process.json` records of its training. */
+export interface RecordedTraining {
+  /** The SHA-256 of its `model.safetensors`, as its process.json records. */
+  weightsSha256: string;
+  /** Seconds spent training. */
+  seconds: number;
+  /** Training loss of the last step (NaN, written null, when none). */
+  lastLoss: number;
+  /** What ran the training steps (absent when the run named none). */
+  engines?: EngineSpan[];
+  /** The model it started from (`--init-from`). */
+  initFrom?: InitFigures;
+}
+
+/**
+ * On `--resume`, a model that is trained although its checkpoint is
+ * missing (deleted after it finished, say): its `model.safetensors` and
+ * `process.json` exist, and the weights pass their SHA-256 and seed check.
+ * Its training's figures are then those its `process.json` records (see
+ * {@linkcode TRAINING_RECORD}), and the resume evaluates it as it is
+ * rather than training it again over weights that are whole. Undefined
+ * for any other model: one with a checkpoint (resumed from it), one not
+ * trained, one whose weights fail their check ({@linkcode retrainedWarning}).
+ *
+ * @param folder The run folder.
+ * @param seed The seed.
+ * @param kind The contestant.
+ * @returns Its record, or undefined.
+ * @throws {ConfigError} In one line, when the model is trained but its
+ *   `process.json` records no SHA-256 or no training figures (written by an
+ *   import or an older version): naming the checkpoint, and the way out
+ *   (restore it, or remove the model's folder to train it anew).
+ *
+ * @example
+ * ```ts
+ * import { finishedTraining } from "./_retrained.ts";
+ * import { RunFolder } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const folder = new RunFolder(await Deno.makeTempDir());
+ * await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+ * await Deno.writeTextFile(folder.weightsPath(0, "ar"), "weights");
+ * await folder.writeProcess(0, "ar", {}, { training: { seconds: 9, lastLoss: 2.5 } });
+ * assertEquals((await finishedTraining(folder, 0, "ar"))?.seconds, 9);
+ * await folder.writeProcess(0, "ar", {}); // as an import writes it
+ * await assertRejects(() => finishedTraining(folder, 0, "ar"), Error, "does not record");
+ * await Deno.remove(folder.dir, { recursive: true });
+ * ```
+ */
+export async function finishedTraining(
+  folder: RunFolder,
+  seed: number,
+  kind: string,
+): Promise<RecordedTraining | undefined> {
+  const path = folder.processPath(seed, kind);
+  if (
+    await pathExists(folder.checkpointPath(seed, kind)) ||
+    !await pathExists(folder.weightsPath(seed, kind)) ||
+    !await pathExists(path)
+  ) return undefined;
+  try {
+    await folder.verifyWeights(seed, kind);
+  } catch (e) {
+    if (e instanceof ConfigError) return undefined; // trained again
+    throw e;
+  }
+  const saved = await readJsonBounded(path, {
+    limit: 1 << 20,
+    what: "process description",
+  }) as Record<string, unknown>;
+  const recorded = trainingOf(saved[TRAINING_RECORD]);
+  const sha = saved[WEIGHTS_SHA256];
+  if (typeof sha === "string" && recorded) {
+    return { weightsSha256: sha, ...recorded };
+  }
+  throw new ConfigError(
+    `${
+      folder.checkpointPath(seed, kind)
+    } is missing, and the ${kind} model of seed ${seed} beside it is trained, but its ${path} (written by an import or an older version) does not record the ${
+      typeof sha === "string" ? "training's figures" : "weights' SHA-256"
+    } a resume would read from the checkpoint: restore the checkpoint, or remove ${
+      folder.modelDir(seed, kind)
+    } to train the model anew`,
+  );
+}
+
+// The training record, when it has the shape writeProcess gives it.
+function trainingOf(
+  raw: unknown,
+): Omit<RecordedTraining, "weightsSha256"> | undefined {
+  const r = raw as Record<string, unknown> | null | undefined;
+  if (typeof r !== "object" || r === null || Array.isArray(r)) return;
+  const { seconds, lastLoss, engines, initFrom } = r;
+  const spans = Array.isArray(engines) &&
+    engines.every((s) =>
+      typeof s?.engine === "string" && Number.isSafeInteger(s?.fromStep)
+    );
+  if (
+    typeof seconds !== "number" ||
+    !(typeof lastLoss === "number" || lastLoss === null) ||
+    !(engines === undefined || spans) ||
+    !(initFrom === undefined ||
+      (typeof initFrom === "object" && initFrom !== null))
+  ) return;
+  return {
+    seconds,
+    lastLoss: lastLoss ?? NaN,
+    ...(engines ? { engines: engines as EngineSpan[] } : {}),
+    ...(initFrom ? { initFrom: initFrom as InitFigures } : {}),
+  };
 }

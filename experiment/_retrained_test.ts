@@ -1,5 +1,5 @@
 import { assertEquals, assertMatch, assertRejects } from "@std/assert";
-import { retrainedWarning } from "./_retrained.ts";
+import { finishedTraining, retrainedWarning } from "./_retrained.ts";
 import { RunFolder } from "./run_folder.ts";
 import { ConfigError } from "./options.ts";
 
@@ -67,6 +67,62 @@ Deno.test("retrainedWarning() names a model folder of another seed by its reason
       e.message,
       `${path} records the weights of seed 1, not of seed 0 (the model folder was copied from another seed): restore this seed's folder, or train it anew (remove the folder, then --resume)`,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plants (each fails this test): finishedTraining taking a model with a
+// checkpoint as finished (the checkpoint would not be resumed from), or
+// one whose weights fail their check (another model's weights evaluated
+// as this one's); a malformed record read as figures.
+Deno.test("finishedTraining() is a trained model without a checkpoint whose weights pass and whose record is whole, and refuses one without a record", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    const weights = folder.weightsPath(0, "ar");
+    const finished = () => finishedTraining(folder, 0, "ar");
+    const training = { seconds: 9, lastLoss: null, engines: [] };
+    assertEquals(await finished(), undefined); // nothing trained
+    await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+    await Deno.writeTextFile(weights, "the AR's weights");
+    assertEquals(await finished(), undefined); // no process.json: unfinished
+    await folder.writeProcess(0, "ar", { kind: "autoregressive" }, {
+      training,
+    });
+    const sha = JSON.parse(
+      await Deno.readTextFile(folder.processPath(0, "ar")),
+    ).weightsSha256;
+    assertEquals(await finished(), {
+      weightsSha256: sha,
+      seconds: 9,
+      lastLoss: NaN,
+      engines: [],
+    });
+    // A checkpoint resumes it instead.
+    await Deno.writeTextFile(folder.checkpointPath(0, "ar"), "");
+    assertEquals(await finished(), undefined);
+    await Deno.remove(folder.checkpointPath(0, "ar"));
+    // Weights that fail their check are trained again (retrainedWarning).
+    await Deno.writeTextFile(weights, "the D3PM's weights");
+    assertEquals(await finished(), undefined);
+    await Deno.writeTextFile(weights, "the AR's weights");
+    // A record of another shape is no record.
+    const path = folder.processPath(0, "ar");
+    const saved = JSON.parse(await Deno.readTextFile(path));
+    for (const bad of [{ ...training, seconds: "9" }, [], null]) {
+      await Deno.writeTextFile(
+        path,
+        JSON.stringify({ ...saved, training: bad }),
+      );
+      await assertRejects(
+        finished,
+        ConfigError,
+        `does not record the training's figures a resume would read from the checkpoint: restore the checkpoint, or remove ${
+          folder.modelDir(0, "ar")
+        } to train the model anew`,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

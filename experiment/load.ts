@@ -37,7 +37,13 @@ import { ignoredKeys } from "./_ignored_keys.ts";
 import { flagOf } from "@d3pm/cli";
 import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
-import { RunFolder, WEIGHTS_SEED, WEIGHTS_SHA256 } from "./run_folder.ts";
+import {
+  processSpec,
+  RunFolder,
+  TRAINING_RECORD,
+  WEIGHTS_SEED,
+  WEIGHTS_SHA256,
+} from "./run_folder.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
 import { checkpointTies } from "./train.ts";
 
@@ -420,16 +426,15 @@ async function openTrained<P extends ContestantProcess>(
   // was recorded (an import record before IMPORT_VERSION 2) whose import
   // added rows and whose process lacks them is refused.
   const imported = await folder.importRecord();
-  const {
-    [WEIGHTS_SHA256]: weightsSha256,
-    [WEIGHTS_SEED]: weightsSeed,
-    ...spec
-  } = await agreeing(
+  const saved = await agreeing(
     folder.processPath(seed, kind),
     "process description",
     expected.process,
-    [WEIGHTS_SHA256, WEIGHTS_SEED, ...imported ? IMPORT_KEYS : []],
+    [...RECORD_KEYS, ...imported ? IMPORT_KEYS : []],
   );
+  const { [WEIGHTS_SHA256]: weightsSha256, [WEIGHTS_SEED]: weightsSeed } =
+    saved;
+  const spec = processSpec(saved);
   sha256Of(folder.processPath(seed, kind), weightsSha256);
   checkSeed(folder.processPath(seed, kind), weightsSeed, seed);
   if (
@@ -455,6 +460,10 @@ async function openTrained<P extends ContestantProcess>(
       : {}),
   };
 }
+
+// The keys of a process.json that are the run folder's records, not the
+// process's (processSpec takes them out).
+const RECORD_KEYS = [WEIGHTS_SHA256, WEIGHTS_SEED, TRAINING_RECORD];
 
 // Only what the run's configuration trains: a seed-N/KIND folder of
 // another seed or contestant (copied in from another run) is not this

@@ -76,8 +76,27 @@ export const WEIGHTS_SHA256 = "weightsSha256";
 export const WEIGHTS_SEED = "weightsSeed";
 
 /**
+ * The key of a model's `process.json` that records what its training gave
+ * (`seconds`, `lastLoss`, `engines`, `initFrom`: the figures a checkpoint
+ * keeps, but for the validations, which are in the log), so that a trained
+ * model is whole without its checkpoint: a `--resume` whose checkpoint was
+ * deleted evaluates it as it is, not trained again. Written at training
+ * (`RunFolder.writeProcess`), read as {@linkcode WEIGHTS_SHA256} is; a
+ * `process.json` written before it, or by an import, lacks it.
+ *
+ * @example
+ * ```ts
+ * import { TRAINING_RECORD } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(TRAINING_RECORD, "training");
+ * ```
+ */
+export const TRAINING_RECORD = "training";
+
+/**
  * The process description a saved `process.json` holds: the file without
- * its weights record ({@linkcode WEIGHTS_SHA256}, {@linkcode WEIGHTS_SEED}),
+ * its weights record ({@linkcode WEIGHTS_SHA256}, {@linkcode WEIGHTS_SEED},
+ * {@linkcode TRAINING_RECORD}),
  * which no process's `restore` accepts. For readers of the file other than
  * the loader (which checks the record): the dashboard's playground.
  *
@@ -88,14 +107,19 @@ export const WEIGHTS_SEED = "weightsSeed";
  * ```ts
  * import { processSpec } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
- * const saved = { kind: "autoregressive", start: 256, weightsSha256: "ab", weightsSeed: 0 };
+ * const saved = { kind: "autoregressive", start: 256, weightsSha256: "ab", weightsSeed: 0, training: {} };
  * assertEquals(processSpec(saved), { kind: "autoregressive", start: 256 });
  * ```
  */
 export function processSpec(
   saved: Readonly<Record<string, unknown>>,
 ): Record<string, unknown> {
-  const { [WEIGHTS_SHA256]: _sha, [WEIGHTS_SEED]: _seed, ...spec } = saved;
+  const {
+    [WEIGHTS_SHA256]: _sha,
+    [WEIGHTS_SEED]: _seed,
+    [TRAINING_RECORD]: _training,
+    ...spec
+  } = saved;
   return spec;
 }
 
@@ -453,19 +477,27 @@ export class RunFolder {
    *
    * @param seed The seed.
    * @param kind The contestant.
-   * @param process Its process description (`process.toJSON()`).
+   * @param process Its process description (`process.toJSON()`), and
+   *   what its training gave (see {@linkcode TRAINING_RECORD}; training
+   *   writes it, an import has none).
    * @returns When the file is in place.
    */
   async writeProcess(
     seed: number,
     kind: string,
     process: object,
+    options: { training?: object } = {},
   ): Promise<void> {
     const sha = await this.weightsSha256(seed, kind);
     await writeFileAtomic(
       this.processPath(seed, kind),
       JSON.stringify(
-        { ...process, [WEIGHTS_SHA256]: sha, [WEIGHTS_SEED]: seed },
+        {
+          ...process,
+          [WEIGHTS_SHA256]: sha,
+          [WEIGHTS_SEED]: seed,
+          ...options.training ? { [TRAINING_RECORD]: options.training } : {},
+        },
         null,
         2,
       ) + "\n",

@@ -30,7 +30,11 @@ import {
   Transformer,
 } from "@d3pm/transformer";
 import { checkSeed, checkWeights } from "./_weights.ts";
-import { retrainedWarning } from "./_retrained.ts";
+import {
+  finishedTraining,
+  type RecordedTraining,
+  retrainedWarning,
+} from "./_retrained.ts";
 import type { Contestant, ContestantProcess } from "./contestant.ts";
 import type { RunData } from "./data.ts";
 import {
@@ -187,6 +191,12 @@ export async function trainContestant(
   if (c.resume) {
     const warning = await retrainedWarning(folder, seed, kind);
     if (warning) console.error(warning);
+    const finished = warning ? undefined : await finishedTraining(
+      folder,
+      seed,
+      kind,
+    );
+    if (finished) return await reloadFinished(entrant, seed, ctx, finished);
   }
   const model = buildModel(entrant, seed, ctx);
   let initFrom: InitFigures | undefined;
@@ -220,16 +230,79 @@ export async function trainContestant(
     model.attentionWindow = Infinity; // annealing over: evaluated bidirectional
     if (c.keep === "best" && validator) await validator.restoreBest(model);
     await saveModel(model, folder.modelDir(seed, kind));
-    await folder.writeProcess(seed, kind, entrant.process.toJSON());
+    // Its figures beside its weights: a resume that finds the checkpoint
+    // deleted evaluates this model as it is (reloadFinished).
+    const { seconds, lastLoss, engines } = result;
+    const training = { seconds, lastLoss, ...(engines ? { engines } : {}) };
+    await folder.writeProcess(seed, kind, entrant.process.toJSON(), {
+      training: { ...training, ...(initFrom ? { initFrom } : {}) },
+    });
     return {
       model,
       training: {
-        seconds: result.seconds,
-        lastLoss: result.lastLoss,
-        tokens: c.steps * c.batchSize * c.blockLength,
-        ...(result.engines ? { engines: result.engines } : {}),
+        ...trainingFigures(training, c),
         ...(await validator?.summary().then((valid) => valid && { valid })),
         ...(initFrom ? { initFrom } : {}),
+      },
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    validator?.dispose();
+  }
+}
+
+// A model's training figures in results.json's order, but for `valid` and
+// `initFrom`: its steps' tokens are the configuration's.
+function trainingFigures(
+  t: Pick<TrainingFigures, "seconds" | "lastLoss" | "engines">,
+  c: ExperimentConfig,
+): TrainingFigures {
+  return {
+    seconds: t.seconds,
+    lastLoss: t.lastLoss,
+    tokens: c.steps * c.batchSize * c.blockLength,
+    ...(t.engines ? { engines: t.engines } : {}),
+  };
+}
+
+/**
+ * A trained model whose checkpoint is missing (`finishedTraining`): its
+ * weights, checked again as read, and the figures its `process.json`
+ * records, with the validations from the log — not trained again.
+ */
+async function reloadFinished(
+  entrant: Entrant,
+  seed: number,
+  ctx: TrainContext,
+  recorded: RecordedTraining,
+): Promise<{ model: Transformer; training: TrainingFigures }> {
+  const { config: c, folder } = ctx;
+  const kind = entrant.contestant.kind;
+  const dir = folder.modelDir(seed, kind);
+  const path = folder.weightsPath(seed, kind);
+  console.error(
+    `note: ${
+      folder.checkpointPath(seed, kind)
+    } is missing, but the ${kind} model of seed ${seed} is trained (${path} is the one its process.json records, with its training's figures): it is evaluated as it is, not trained again`,
+  );
+  const bytes = await readWeightsFile(path, await inspectModel(dir));
+  checkWeights(path, recorded.weightsSha256, sha256Hex(bytes));
+  const model = buildModel(entrant, seed, ctx);
+  const validator = c.validEvery > 0
+    ? await Validator.open(entrant, seed, ctx)
+    : undefined;
+  try {
+    const saved = await loadModel(dir, { weights: bytes });
+    model.setWeights(saved.variables);
+    saved.dispose();
+    return {
+      model,
+      training: {
+        ...trainingFigures(recorded, c),
+        ...(await validator?.summary().then((valid) => valid && { valid })),
+        ...(recorded.initFrom ? { initFrom: recorded.initFrom } : {}),
       },
     };
   } catch (e) {

@@ -17,6 +17,7 @@ import {
   openTokenizer,
   readRun,
   RunFolder,
+  TRAINING_RECORD,
   WEIGHTS_SEED,
   WEIGHTS_SHA256,
   type WeightsChoice,
@@ -261,11 +262,15 @@ async function readExport(options: ExportOptions) {
   // The weights' SHA-256 and seed process.json records (checked by
   // locateWeights) are the run folder's, not the process's: an export's
   // files differ.
-  const { [WEIGHTS_SHA256]: _, [WEIGHTS_SEED]: __, ...process } =
-    await readJsonObject(
-      folder.processPath(seed, kind),
-      1 << 20,
-    );
+  const {
+    [WEIGHTS_SHA256]: _,
+    [WEIGHTS_SEED]: __,
+    [TRAINING_RECORD]: ___,
+    ...process
+  } = await readJsonObject(
+    folder.processPath(seed, kind),
+    1 << 20,
+  );
   const tokenizer = await openTokenizer(state.config, folder);
   const missing = SPECIAL_ORDER.filter((k) =>
     tokenizer.special[k] === undefined

@@ -562,6 +562,82 @@ Deno.test("a --resume that trains again a model whose weights fail their check, 
   }
 });
 
+// Plants (each fails this test): trainContestant not asking
+// finishedTraining (the code before: the AR was trained again in silence,
+// its 6 steps appended to metrics.jsonl again and a new checkpoint
+// written); reloadFinished giving the figures of a fresh training (seconds
+// 0, no engines) or no validations; finishedTraining taking a process.json
+// without the training record as finished (figures made up) or as a model
+// to train again (the weights replaced).
+Deno.test("a --resume whose finished model lost its checkpoint evaluates the model as it is, with its recorded figures, and refuses in one line when its process.json records none", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/run`;
+    const args = [
+      "--preset",
+      "micro",
+      "--steps",
+      "6",
+      "--warmup",
+      "1",
+      "--log-every",
+      "3",
+      "--valid-every",
+      "3",
+      ...FAST_EVAL,
+      "--judge",
+      "self",
+      "--out",
+      out,
+    ];
+    const first = await runScript("examples/experiment.ts", args);
+    assertEquals(first.code, 0, first.stderr);
+    const ar = `${out}/seed-0/ar`;
+    const weights = await Deno.readFile(`${ar}/model.safetensors`);
+    const log = await Deno.readTextFile(`${out}/metrics.jsonl`);
+    const before = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    await Deno.remove(`${ar}/checkpoint.safetensors`);
+    const resumed = await runScript("examples/experiment.ts", [
+      ...args,
+      "--resume",
+    ]);
+    assertEquals(resumed.code, 0, resumed.stderr);
+    assertStringIncludes(
+      resumed.stderr,
+      `note: ${ar}/checkpoint.safetensors is missing, but the ar model of seed 0 is trained (${ar}/model.safetensors is the one its process.json records, with its training's figures): it is evaluated as it is, not trained again`,
+    );
+    // Not trained again: no step logged twice, no checkpoint written.
+    assertEquals(await Deno.readTextFile(`${out}/metrics.jsonl`), log);
+    assertEquals(await Deno.readFile(`${ar}/model.safetensors`), weights);
+    await assertRejects(() => Deno.stat(`${ar}/checkpoint.safetensors`));
+    // The figures of the run that trained it.
+    const after = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    assertEquals(after.results[0].model, "ar");
+    assertEquals(after.results[0].training, before.results[0].training);
+    assert(before.results[0].training.valid, "the AR was validated");
+    assert(before.results[0].training.engines, "the AR's engine was named");
+    assertEquals(after.results[0].test, before.results[0].test);
+    // A process.json without the record (an older version's, an import's):
+    // refused, its weights kept.
+    const process = JSON.parse(await Deno.readTextFile(`${ar}/process.json`));
+    delete process.training;
+    await Deno.writeTextFile(`${ar}/process.json`, JSON.stringify(process));
+    const refused = await runScript("examples/experiment.ts", [
+      ...args,
+      "--resume",
+    ]);
+    assertEquals(refused.code, 1, refused.stderr);
+    assertEquals(
+      errorLine(refused),
+      `error: ${ar}/checkpoint.safetensors is missing, and the ar model of seed 0 beside it is trained, but its ${ar}/process.json (written by an import or an older version) does not record the training's figures a resume would read from the checkpoint: restore the checkpoint, or remove ${ar} to train the model anew`,
+    );
+    assertEquals(await Deno.readTextFile(`${out}/metrics.jsonl`), log);
+    assertEquals(await Deno.readFile(`${ar}/model.safetensors`), weights);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // A sweep's finished cell: results.json measured with the cell's
 // configuration but `data` as --data, and `record` as its data.json.
 async function sweepCell(
