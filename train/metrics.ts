@@ -141,7 +141,13 @@ export class MetricsLog {
         warn(`${path}:${number} is over 1 MiB, not a record; ignored`);
         continue;
       }
-      if (!("line" in f)) continue; // no reset nor gone in a single pass
+      if ("reset" in f) {
+        // Shrunk under us (a resume cutting a torn tail, a rewrite): what
+        // came before was read once; reading it again would repeat it.
+        warn(`${path} shrank while it was read; read up to line ${number}`);
+        break;
+      }
+      if (!("line" in f)) continue; // no gone without a folder
       ({ number, end } = f);
       let record: unknown;
       try {
@@ -177,8 +183,8 @@ export interface MetricsReadOptions {
 /**
  * After the last complete line (at `from`), whether the log ends in an
  * unfinished line that is not blank: then how many lines on it is (the
- * blank lines before it counted), and the record it holds when it is a
- * whole JSON object ({@linkcode wholeRecord}); else 0 lines.
+ * blank lines before it counted, however many), and the record it holds
+ * when it is a whole JSON object ({@linkcode wholeRecord}); else 0 lines.
  */
 async function readTail(
   path: string,
@@ -186,19 +192,29 @@ async function readTail(
 ): Promise<{ lines: number; record?: Record<string, unknown> }> {
   using file = await Deno.open(path);
   const size = (await file.stat()).size;
-  // What follows the last record: blank lines, and perhaps a torn one
-  // (a line over 1 MiB is dropped unread, so at most that much is read).
-  const at = Math.max(from, size - MAX_LINE);
-  const text = new TextDecoder().decode(await readAt(file, at, size - at));
-  const lines = text.split("\n");
-  const last = lines[lines.length - 1];
+  // Count the line breaks after `from` in parts (blank lines, any number,
+  // then perhaps a torn line), noting where the last line starts.
+  let breaks = 0, start = Math.min(from, size);
+  for (let at = start; at < size; at += TAIL_PART) {
+    const part = await readAt(file, at, Math.min(TAIL_PART, size - at));
+    for (let i = part.indexOf(10); i >= 0; i = part.indexOf(10, i + 1)) {
+      breaks++;
+      start = at + i + 1;
+    }
+  }
+  if (start === size) return { lines: 0 };
+  // A line over 1 MiB is no record (followLines skips such lines unread).
+  if (size - start > MAX_LINE) return { lines: breaks + 1 };
+  const last = new TextDecoder().decode(
+    await readAt(file, start, size - start),
+  );
   if (last.trim() === "") return { lines: 0 };
-  // Only a line read from its start can be a whole record.
-  const record = lines.length > 1 || at === from
-    ? wholeRecord(last)
-    : undefined;
-  return { lines: lines.length, ...(record ? { record } : {}) };
+  const record = wholeRecord(last);
+  return { lines: breaks + 1, ...(record ? { record } : {}) };
 }
+
+// How much of a log's tail is read at a time.
+const TAIL_PART = 4 << 20;
 
 // The longest line read as a record (followLines' default maxLine).
 const MAX_LINE = 1 << 20;

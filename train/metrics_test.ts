@@ -99,3 +99,73 @@ Deno.test("MetricsLog keeps a whole last record that lacks its newline, adds the
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Plant: the reset of a log that shrank mid-read followed (the code before:
+// followLines read it again from 0, and 44,153 of 216,369 records came twice
+// in a review's run) — steps repeat and no warning is given.
+Deno.test("MetricsLog.records() stops with a warning when the log shrinks while it is read, yielding no record twice", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  try {
+    // ~5.9 MB: more than followLines' 4 MiB part, so the shrink is seen
+    // between two parts.
+    const lines = Array.from(
+      { length: 250_000 },
+      (_, i) => `{"step":${i + 1},"loss":1.5}\n`,
+    );
+    await Deno.writeTextFile(path, lines.join(""));
+    const cut = lines.slice(0, 1000).join("").length; // a line boundary
+    const warnings: string[] = [];
+    const steps: number[] = [];
+    for await (
+      const r of MetricsLog.records(path, { warn: (m) => warnings.push(m) })
+    ) {
+      if (steps.length === 0) {
+        using f = await Deno.open(path, { write: true });
+        await f.truncate(cut);
+      }
+      steps.push(r.step as number);
+    }
+    // Every record of the first part, once, in order; then the warning.
+    const part = new TextEncoder().encode(lines.join("")).subarray(0, 4 << 20);
+    const whole = new TextDecoder().decode(part).split("\n").length - 1;
+    assertEquals(steps.length, whole);
+    assertEquals(steps[steps.length - 1], whole);
+    assertEquals(warnings, [
+      `${path} shrank while it was read; read up to line ${whole}`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plant: the tail's lines counted only within its last 1 MiB (the code
+// before) — a torn line over 1 MiB after a blank line was named as line 2,
+// and one after 1,048,581 blank lines as 1,048,575.
+Deno.test("MetricsLog names a torn last line by its true number after a long blank run or when it is over 1 MiB", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const warned = async () => {
+    const warnings: string[] = [];
+    await MetricsLog.read(path, (m) => warnings.push(m));
+    return warnings;
+  };
+  try {
+    await Deno.writeTextFile(
+      path,
+      `{"step":1}\n\n{"a":"${"y".repeat(1 << 20)}`,
+    );
+    assertEquals(await warned(), [
+      `${path}:3 is a torn, unfinished record; ignored`,
+    ]);
+    await Deno.writeTextFile(
+      path,
+      `{"step":1}\n${"\n".repeat(1_048_581)}{"ste`,
+    );
+    assertEquals(await warned(), [
+      `${path}:1048583 is a torn, unfinished record; ignored`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
