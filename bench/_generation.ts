@@ -4,8 +4,10 @@
 // size 4). Weights are the seeded initial ones: speed does not depend on
 // them (sample quality does; the experiment reports it).
 
+import type { Generation } from "@d3pm/core";
 import type { ModelConfig } from "@d3pm/transformer";
-import { WebGpuTransformer } from "@d3pm/webgpu";
+import { type KernelTime, WebGpuTransformer } from "@d3pm/webgpu";
+import { byFamily, profileDispatches } from "./_gpu_profile.ts";
 
 /** What one generation line reports. */
 export interface GenerationLine {
@@ -80,10 +82,82 @@ function line(
   };
 }
 
+/** What one generation profile line reports (`--profile`). */
+export interface GenerationProfileLine {
+  bench: "webgpu.generate.profile";
+  model: "ar" | "d3pm";
+  steps?: number;
+  batch: number;
+  length: number;
+  /** Forward passes of the profiled batch. */
+  forwardPasses: number;
+  dispatches: number;
+  dispatchesPerPass: number;
+  /** Dispatches with unwritten or out-of-order stamps (0 ms). */
+  badStamps: number;
+  /** Summed GPU time of every dispatch of the batch. */
+  gpuMs: number;
+  gpuMsPerPass: number;
+  /** The timed (unprofiled) batches' wall ms per pass, for comparison. */
+  timedMsPerPass: number;
+  byFamily: Record<string, number>;
+  kernels: (KernelTime & { msPerPass: number })[];
+}
+
+// One batch of `run` with every dispatch timed, as a profile line.
+async function profileLine(
+  device: GPUDevice,
+  timed: GenerationLine,
+  run: () => Promise<Generation>,
+): Promise<GenerationProfileLine> {
+  const { result, profile } = await profileDispatches(device, run);
+  const passes = Math.max(1, result.forwardPasses);
+  const r = (x: number) => +x.toFixed(4);
+  return {
+    bench: "webgpu.generate.profile",
+    model: timed.model,
+    ...(timed.steps ? { steps: timed.steps } : {}),
+    batch: timed.batch,
+    length: timed.length,
+    forwardPasses: result.forwardPasses,
+    dispatches: profile.dispatches,
+    dispatchesPerPass: +(profile.dispatches / passes).toFixed(1),
+    badStamps: profile.badStamps,
+    gpuMs: +profile.totalMs.toFixed(3),
+    gpuMsPerPass: r(profile.totalMs / passes),
+    timedMsPerPass: timed.msPerPass,
+    byFamily: byFamily(profile.kernels),
+    kernels: profile.kernels.map((k) => ({
+      ...k,
+      ms: +k.ms.toFixed(3),
+      msPerPass: r(k.ms / passes),
+    })),
+  };
+}
+
 /**
  * Time AR and D3PM generation of `tokens` tokens (rounded up to whole
  * batches of `batch` rows × contextLength) on `device`, print one JSON line
- * each, and the D3PM/AR ratio of batches/s at every step count.
+ * each, and the D3PM/AR ratio of batches/s at every step count. With
+ * `profile`, one more batch of AR and of the D3PM at the first step count
+ * runs with every dispatch timed (a `webgpu.generate.profile` line each;
+ * skipped with a note where the device lacks timestamp-query).
+ *
+ * @param device The device.
+ * @param base The model (its kind is set per generator).
+ * @param options Rows per batch, tokens, D3PM step counts, the log, profile.
+ * @returns The generation lines printed (not the profile lines).
+ *
+ * @example
+ * ```ts ignore
+ * import { generationBench } from "./_generation.ts";
+ * import { requestEngineDevice } from "@d3pm/webgpu";
+ * import { preset } from "@d3pm/transformer";
+ * const { device } = await requestEngineDevice();
+ * await generationBench(device, preset("micro"), {
+ *   batch: 2, tokens: 64, steps: [4], log: console.error, profile: true,
+ * });
+ * ```
  */
 export async function generationBench(
   device: GPUDevice,
@@ -93,6 +167,7 @@ export async function generationBench(
     tokens: number;
     steps: number[];
     log: (msg: string) => void;
+    profile?: boolean;
   },
 ): Promise<GenerationLine[]> {
   const { batch, log } = options;
@@ -105,6 +180,26 @@ export async function generationBench(
     lines.push(l);
     console.log(JSON.stringify(l));
   };
+  let profile = options.profile ?? false;
+  if (profile && !device.features.has("timestamp-query")) {
+    log(
+      "--profile: this device has no timestamp-query; generation not profiled",
+    );
+    profile = false;
+  }
+  const profiled = async (
+    timed: GenerationLine,
+    run: () => Promise<Generation>,
+  ) => {
+    if (!profile) return;
+    const start = performance.now();
+    console.log(JSON.stringify(await profileLine(device, timed, run)));
+    log(
+      `profiled one ${timed.model} batch in ${
+        ((performance.now() - start) / 1000).toFixed(1)
+      } s`,
+    );
+  };
   const create = (kind: "causal" | "bidirectional") =>
     WebGpuTransformer.create(
       { ...base, kind, timeConditioning: false, dropout: 0 },
@@ -113,7 +208,7 @@ export async function generationBench(
   log(`generation: ${batches} batches of ${batch} × ${length}`);
   const ar = await create("causal");
   try {
-    const t = await timeBatches(ar, batches, (i) =>
+    const run = (i: number) =>
       ar.generateCausal({
         batchSize: batch,
         length,
@@ -121,8 +216,11 @@ export async function generationBench(
         temperature: 1,
         suppress: [maskId],
         seed: i >>> 0,
-      }));
-    emit(line("ar", {}, batch, length, batches, t));
+      });
+    const t = await timeBatches(ar, batches, run);
+    const timed = line("ar", {}, batch, length, batches, t);
+    emit(timed);
+    await profiled(timed, () => run(0));
   } finally {
     ar.dispose();
   }
@@ -137,7 +235,7 @@ export async function generationBench(
         const aT = alpha(t), aS = k === steps - 1 ? 1 : alpha(s);
         return { t, reveal: k === steps - 1 ? 1 : (aS - aT) / (1 - aT) };
       });
-      const t = await timeBatches(d3pm, batches, (i) =>
+      const run = (i: number) =>
         d3pm.generateMasked({
           batchSize: batch,
           length,
@@ -146,8 +244,18 @@ export async function generationBench(
           strategy: "ancestral",
           cache: true,
           seed: i >>> 0,
-        }));
-      emit(line("d3pm", { steps, cache: true }, batch, length, batches, t));
+        });
+      const t = await timeBatches(d3pm, batches, run);
+      const timed = line(
+        "d3pm",
+        { steps, cache: true },
+        batch,
+        length,
+        batches,
+        t,
+      );
+      emit(timed);
+      if (steps === options.steps[0]) await profiled(timed, () => run(0));
     }
   } finally {
     d3pm.dispose();

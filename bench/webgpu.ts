@@ -45,7 +45,9 @@ import {
   timeMatmul,
   WebGpuTransformer,
 } from "@d3pm/webgpu";
+import { attentionBench, PAPER_ATTENTION } from "./_attention.ts";
 import { generationBench } from "./_generation.ts";
+import { byFamily } from "./_gpu_profile.ts";
 
 const SIZES = ["tiny", "reference", "paper"] as const;
 type Size = typeof SIZES[number];
@@ -96,7 +98,7 @@ the D3PM at several step counts). JSON lines on stdout.`,
       kind: "boolean",
       default: false,
       help:
-        "also time every kernel of one step (GPU timestamps, one pass per dispatch)",
+        "also time every kernel of one step, and of one AR batch and one D3PM batch (the first --gen-steps) when generating (GPU timestamps, one pass per dispatch)",
     },
     kernels: {
       kind: "choice",
@@ -109,6 +111,12 @@ the D3PM at several step counts). JSON lines on stdout.`,
       kind: "boolean",
       default: true,
       help: "the matmul GFLOP/s lines (--no-matmul skips them)",
+    },
+    attention: {
+      kind: "boolean",
+      default: true,
+      help:
+        "the attention kernels' lines: forward, backward-q and backward-kv alone at GPT-2 small's shape, causal and bidirectional (--no-attention skips them)",
     },
     step: {
       kind: "boolean",
@@ -376,26 +384,14 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
     if (!device.features.has("timestamp-query")) {
       log("--profile: this device has no timestamp-query; skipped");
     } else {
-      const { kernels, totalMs } = await engine.profileStep(batches[0], 1e-4);
-      const family = (k: string) => k.split(":")[0];
-      const families = new Map<string, number>();
-      for (const k of kernels) {
-        families.set(
-          family(k.kernel),
-          (families.get(family(k.kernel)) ?? 0) + k.ms,
-        );
-      }
+      const profile = await engine.profileStep(batches[0], 1e-4);
       console.log(JSON.stringify({
         bench: "webgpu.profile",
         size,
         engineKernels: kernels,
-        gpuMsPerStep: +totalMs.toFixed(3),
-        byFamily: Object.fromEntries(
-          [...families].sort((a, b) => b[1] - a[1]).map((
-            [k, ms],
-          ) => [k, +ms.toFixed(3)]),
-        ),
-        kernels: kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
+        gpuMsPerStep: +profile.totalMs.toFixed(3),
+        byFamily: byFamily(profile.kernels),
+        kernels: profile.kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
       }));
     }
   }
@@ -535,6 +531,20 @@ if (args.matmul) {
     }
   }
 }
+if (args.attention) {
+  // The paper step's attention (batch 2, 12 heads of 64, T 1024); on a
+  // software adapter T shrinks to 128 so that the run stays in seconds.
+  const shape = { ...PAPER_ATTENTION, length: software ? 128 : 1024 };
+  if (!device.features.has("timestamp-query")) {
+    console.log(JSON.stringify({
+      bench: "webgpu.attention",
+      ...shape,
+      skipped: "the device has no timestamp-query",
+    }));
+  } else {
+    await attentionBench(device, shape, { repeats: software ? 1 : 5, log });
+  }
+}
 if (args.generate) {
   const genBatch = args.genBatch;
   const genSteps = (args.genSteps ?? (software ? "16,64" : "16,64,256,1024"))
@@ -548,6 +558,7 @@ if (args.generate) {
       : 100_000,
     steps: genSteps,
     log,
+    profile: args.profile,
   });
 }
 device.destroy();
