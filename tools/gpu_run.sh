@@ -27,12 +27,20 @@
 #       reference       bench:webgpu --size reference (4 × d 256, MLP 1024,
 #                       T 128, batch 8), kernel profile, tfjs-webgpu's step,
 #                       generation (8,192 tokens; D3PM 16, 64, 256 steps)
-#       paper           --size paper step (GPT-2 small, batch 4 × 1024),
-#                       profile, matmul GFLOP/s at GPT-2 shapes; no tfjs
+#                       and its kernel profile (one AR batch, one D3PM
+#                       batch at 16 steps)
+#       paper           --size paper step (GPT-2 small, batch 4 × 1024, or 2
+#                       where the binding limit halves it), profile, matmul
+#                       GFLOP/s at GPT-2 shapes, the attention kernels alone
+#                       (forward, backward-q, backward-kv at batch 2, 12
+#                       heads × 64, T 1024, causal and bidirectional: ms and
+#                       TFLOP/s); no tfjs
 #       generate        generation at the paper size on its own: one batch
 #                       of 4 × 1024 (after one warm-up batch), AR and D3PM
 #                       at 16 and 64 steps (256 steps would be ~512 forward
-#                       passes of ~1.2 TFLOP: over a minute)
+#                       passes of ~1.2 TFLOP: over a minute); then one more
+#                       AR batch and one D3PM batch at 16 steps with every
+#                       kernel timed (GPU ms per kernel per decoding pass)
 #       reference-time  the reference step time-conditioned (adaLN)
 #     A step that fails or times out is reported and the rest still run.
 #
@@ -420,18 +428,20 @@ run_step() { # run_step NAME CAP CMD...
   return "$rc"
 }
 
+# The attention lines run in the paper step only; generation is profiled
+# wherever --profile meets generation (reference, generate).
 if [ "$REHEARSAL" = 1 ]; then
-  REF=(--size tiny --steps 2 --profile --gen-tokens 256 --gen-steps 16)
+  REF=(--size tiny --steps 2 --profile --no-attention --gen-tokens 256 --gen-steps 16)
   PAPER=(--size tiny --steps 2 --profile --no-tfjs --no-generate)
-  GEN=(--size tiny --no-step --no-matmul --no-tfjs --gen-tokens 128 --gen-steps 16,64)
-  TIME=(--size tiny --time --steps 2 --no-matmul --no-tfjs --no-generate)
+  GEN=(--size tiny --no-step --no-matmul --no-attention --no-tfjs --profile --gen-tokens 128 --gen-steps 16,64)
+  TIME=(--size tiny --time --steps 2 --no-matmul --no-attention --no-tfjs --no-generate)
   CAPS=(1200 240 240 120 120)
 else
-  REF=(--size reference --profile --gen-tokens 8192 --gen-steps 16,64,256)
+  REF=(--size reference --profile --no-attention --gen-tokens 8192 --gen-steps 16,64,256)
   PAPER=(--size paper --profile --no-tfjs --no-generate)
-  GEN=(--size paper --no-step --no-matmul --no-tfjs --gen-tokens 4096 --gen-steps 16,64)
-  TIME=(--size reference --time --profile --no-matmul --no-tfjs --no-generate)
-  CAPS=(150 75 90 75 40)
+  GEN=(--size paper --no-step --no-matmul --no-attention --no-tfjs --profile --gen-tokens 4096 --gen-steps 16,64)
+  TIME=(--size reference --time --profile --no-matmul --no-attention --no-tfjs --no-generate)
+  CAPS=(150 75 90 105 40)
 fi
 
 run_step tests "${CAPS[0]}" "$DENO" test -A --no-check --cached-only webgpu/

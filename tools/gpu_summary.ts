@@ -25,6 +25,7 @@ const num = (x: unknown, digits = 1) =>
     ? x.toLocaleString("en-US", { maximumFractionDigits: digits })
     : "?";
 
+const attention = new Map<string, Line[]>();
 for (const l of lines) {
   const at = `${l.step ?? "?"}:`;
   switch (l.bench) {
@@ -92,6 +93,45 @@ for (const l of lines) {
         } ms/pass, ${l.syncsPerBatch} sync(s)/batch`,
       );
       break;
+    case "webgpu.generate.profile": {
+      const top = Object.entries(l.byFamily as Record<string, number>)
+        .slice(0, 5).map(([k, ms]) =>
+          `${k} ${num(ms / Math.max(1, l.forwardPasses as number), 3)}`
+        ).join(", ");
+      console.log(
+        `${at} generate profile ${l.model}${
+          l.steps ? ` ${l.steps} steps` : ""
+        } ${l.batch} × ${l.length}: GPU ms per pass ${
+          num(l.gpuMsPerPass, 3)
+        } of ${num(l.timedMsPerPass, 2)} timed, ${
+          num(l.dispatchesPerPass)
+        } dispatches/pass (${top})${
+          l.badStamps ? `; ${l.badStamps} bad stamps` : ""
+        }`,
+      );
+      break;
+    }
+    case "webgpu.attention": {
+      // One line per kind, printed with its `all` line.
+      if (l.skipped) {
+        console.log(`${at} attention: skipped (${l.skipped})`);
+        break;
+      }
+      const kind = `${l.step}:${l.kind}`;
+      if (l.kernel !== "all") {
+        attention.set(kind, [...(attention.get(kind) ?? []), l]);
+        break;
+      }
+      const each = (attention.get(kind) ?? []).map((k) =>
+        `${k.kernel} ${num(k.ms, 3)} ms ${num(k.tflops, 2)} TFLOP/s`
+      ).join(", ");
+      console.log(
+        `${at} attention ${l.kind} ${l.batch} × ${l.heads} heads × ${l.headDim}, T ${l.length}: ${each}; all ${
+          num(l.ms, 3)
+        } ms, ${num(l.modelTflops, 2)} TFLOP/s at the model's FLOPs`,
+      );
+      break;
+    }
     case "webgpu.generate.ratio":
       console.log(
         `${at} D3PM/AR batches/s ${

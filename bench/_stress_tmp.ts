@@ -1,0 +1,16 @@
+import { preset } from "@d3pm/transformer";
+import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
+import { profileDispatches } from "./_gpu_profile.ts";
+const { device } = await requestEngineDevice();
+const config = preset("micro", { vocabSize: 64, contextLength: 1024, nLayer: 12, positions: "learned" });
+const engine = await WebGpuTransformer.create(config, { batchSize: 1, length: 2, seed: 0, device });
+const run = () => engine.generateCausal({ batchSize: 4, length: 1024, start: 0, temperature: 1, seed: 1 });
+let t = performance.now();
+const plain = await run();
+console.log("plain s", (performance.now() - t) / 1000);
+t = performance.now();
+const { result, profile } = await profileDispatches(device, run);
+console.log("profiled s", (performance.now() - t) / 1000, profile.dispatches, profile.badStamps, profile.totalMs.toFixed(1), profile.kernels.slice(0, 4));
+console.log("same tokens", result.tokens.every((x, i) => x === plain.tokens[i]));
+engine.dispose();
+device.destroy();
