@@ -1,12 +1,18 @@
 /**
  * The fused WebGPU engine's training step: tokens/s, model FLOPs per token
  * and achieved TFLOP/s, dispatches and GPU→CPU syncs per step, host µs per
- * dispatch, and the matmul kernel's GFLOP/s at GPT-2 shapes. Prints JSON
- * lines on stdout; progress goes to stderr.
+ * dispatch, the matmul kernel's GFLOP/s at GPT-2 shapes, the attention
+ * kernels alone at GPT-2 small's shape (bench/_attention.ts), and
+ * generation (bench/_generation.ts). Prints JSON lines on stdout; progress
+ * goes to stderr.
  *
  *   deno task bench:webgpu [--size tiny|reference|paper] [--batch B]
  *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
- *     [--no-matmul] [--no-step] [--kernels new|old|both]
+ *     [--profile] [--no-matmul] [--no-attention] [--no-step] [--no-tfjs]
+ *     [--no-generate] [--kernels new|old|both]
+ *
+ * `--profile` times every kernel of one step and, when generating, of one
+ * AR batch and one D3PM batch (GPU timestamps, one pass per dispatch).
  *
  * Sizes: `tiny` (default; seconds on lavapipe): 2 layers, d 64, 4 heads,
  * MLP 256, T 32, batch 2, V 512. `reference`: 4 layers, d 256, 4 heads,
@@ -57,8 +63,9 @@ const args = readCommandLine(Deno.args, {
   summary:
     `The fused WebGPU engine's training step: tokens/s, dispatches and GPU→CPU
 syncs per step, host µs per dispatch, the matmul kernel's GFLOP/s at GPT-2
-shapes, the same step on tfjs-webgpu, and generation (AR with the KV cache,
-the D3PM at several step counts). JSON lines on stdout.`,
+shapes, the attention kernels alone at GPT-2 small's shape, the same step on
+tfjs-webgpu, and generation (AR with the KV cache, the D3PM at several step
+counts). JSON lines on stdout.`,
   options: {
     size: {
       kind: "choice",
