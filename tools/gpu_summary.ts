@@ -26,6 +26,8 @@ const num = (x: unknown, digits = 1) =>
     : "?";
 
 const attention = new Map<string, Line[]>();
+// Two decimals on a GPU, four on a software adapter's 0.000x.
+const tflopsDigits = (x: unknown) => typeof x === "number" && x < 0.1 ? 4 : 2;
 for (const l of lines) {
   const at = `${l.step ?? "?"}:`;
   switch (l.bench) {
@@ -123,12 +125,16 @@ for (const l of lines) {
         break;
       }
       const each = (attention.get(kind) ?? []).map((k) =>
-        `${k.kernel} ${num(k.ms, 3)} ms ${num(k.tflops, 2)} TFLOP/s`
+        `${k.kernel} ${num(k.ms, 3)} ms ${
+          num(k.tflops, tflopsDigits(k.tflops))
+        } TFLOP/s`
       ).join(", ");
       console.log(
         `${at} attention ${l.kind} ${l.batch} × ${l.heads} heads × ${l.headDim}, T ${l.length}: ${each}; all ${
           num(l.ms, 3)
-        } ms, ${num(l.modelTflops, 2)} TFLOP/s at the model's FLOPs`,
+        } ms, ${
+          num(l.modelTflops, tflopsDigits(l.modelTflops))
+        } TFLOP/s at the model's FLOPs`,
       );
       break;
     }
