@@ -88,6 +88,12 @@ export interface RecordedTraining {
   engines?: EngineSpan[];
   /** The model it started from (`--init-from`). */
   initFrom?: InitFigures;
+  /**
+   * What it was trained under: `checkpointTies(…).config` (the training
+   * fingerprint, contestant, seed, data and `--init-from` weights), as a
+   * checkpoint stores it; compared before the model is taken as this run's.
+   */
+  config: Record<string, unknown>;
 }
 
 /**
@@ -117,7 +123,7 @@ export interface RecordedTraining {
  * const folder = new RunFolder(await Deno.makeTempDir());
  * await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
  * await Deno.writeTextFile(folder.weightsPath(0, "ar"), "weights");
- * await folder.writeProcess(0, "ar", {}, { training: { seconds: 9, lastLoss: 2.5 } });
+ * await folder.writeProcess(0, "ar", {}, { training: { seconds: 9, lastLoss: 2.5, config: { seed: 0 } } });
  * assertEquals((await finishedTraining(folder, 0, "ar"))?.seconds, 9);
  * await folder.writeProcess(0, "ar", {}); // as an import writes it
  * await assertRejects(() => finishedTraining(folder, 0, "ar"), Error, "does not record");
@@ -167,7 +173,7 @@ function trainingOf(
 ): Omit<RecordedTraining, "weightsSha256"> | undefined {
   const r = raw as Record<string, unknown> | null | undefined;
   if (typeof r !== "object" || r === null || Array.isArray(r)) return;
-  const { seconds, lastLoss, engines, initFrom } = r;
+  const { seconds, lastLoss, engines, initFrom, config } = r;
   const spans = Array.isArray(engines) &&
     engines.every((s) =>
       typeof s?.engine === "string" && Number.isSafeInteger(s?.fromStep)
@@ -177,9 +183,11 @@ function trainingOf(
     !(typeof lastLoss === "number" || lastLoss === null) ||
     !(engines === undefined || spans) ||
     !(initFrom === undefined ||
-      (typeof initFrom === "object" && initFrom !== null))
+      (typeof initFrom === "object" && initFrom !== null)) ||
+    typeof config !== "object" || config === null || Array.isArray(config)
   ) return;
   return {
+    config: config as Record<string, unknown>,
     seconds,
     lastLoss: lastLoss ?? NaN,
     ...(engines ? { engines: engines as EngineSpan[] } : {}),

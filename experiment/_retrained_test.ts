@@ -75,14 +75,16 @@ Deno.test("retrainedWarning() names a model folder of another seed by its reason
 // Plants (each fails this test): finishedTraining taking a model with a
 // checkpoint as finished (the checkpoint would not be resumed from), or
 // one whose weights fail their check (another model's weights evaluated
-// as this one's); a malformed record read as figures.
+// as this one's); a malformed record read as figures; one without what
+// it was trained under (`config`) taken.
 Deno.test("finishedTraining() is a trained model without a checkpoint whose weights pass and whose record is whole, and refuses one without a record", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const folder = new RunFolder(dir);
     const weights = folder.weightsPath(0, "ar");
     const finished = () => finishedTraining(folder, 0, "ar");
-    const training = { seconds: 9, lastLoss: null, engines: [] };
+    const config = { contestant: "ar", seed: 0 };
+    const training = { seconds: 9, lastLoss: null, engines: [], config };
     assertEquals(await finished(), undefined); // nothing trained
     await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
     await Deno.writeTextFile(weights, "the AR's weights");
@@ -98,6 +100,7 @@ Deno.test("finishedTraining() is a trained model without a checkpoint whose weig
       seconds: 9,
       lastLoss: NaN,
       engines: [],
+      config,
     });
     // A checkpoint resumes it instead.
     await Deno.writeTextFile(folder.checkpointPath(0, "ar"), "");
@@ -110,7 +113,8 @@ Deno.test("finishedTraining() is a trained model without a checkpoint whose weig
     // A record of another shape is no record.
     const path = folder.processPath(0, "ar");
     const saved = JSON.parse(await Deno.readTextFile(path));
-    for (const bad of [{ ...training, seconds: "9" }, [], null]) {
+    const { config: _, ...untied } = training; // this morning's records
+    for (const bad of [{ ...training, seconds: "9" }, untied, [], null]) {
       await Deno.writeTextFile(
         path,
         JSON.stringify({ ...saved, training: bad }),

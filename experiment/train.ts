@@ -15,6 +15,7 @@ import {
   writeFileAtomic,
 } from "@d3pm/core";
 import {
+  configDifferences,
   MetricsLog,
   type StepInfo,
   train,
@@ -229,13 +230,9 @@ export async function trainContestant(
       : await fitOnTfjs(model, entrant, common, c);
     model.attentionWindow = Infinity; // annealing over: evaluated bidirectional
     if (c.keep === "best" && validator) await validator.restoreBest(model);
-    await saveModel(model, folder.modelDir(seed, kind));
-    // Its figures beside its weights: a resume that finds the checkpoint
-    // deleted evaluates this model as it is (reloadFinished).
-    const { seconds, lastLoss, engines } = result;
-    const training = { seconds, lastLoss, ...(engines ? { engines } : {}) };
-    await folder.writeProcess(seed, kind, entrant.process.toJSON(), {
-      training: { ...training, ...(initFrom ? { initFrom } : {}) },
+    const training = await saveTrained(model, entrant, seed, ctx, {
+      ...result,
+      initFrom,
     });
     return {
       model,
@@ -251,6 +248,35 @@ export async function trainContestant(
   } finally {
     validator?.dispose();
   }
+}
+
+// A trained model's weights, and beside them in its process.json its
+// training's figures and what it was trained under (as a checkpoint holds
+// it): a resume that finds the checkpoint deleted evaluates this model as
+// it is (reloadFinished). Returns the figures.
+async function saveTrained(
+  model: Transformer,
+  entrant: Entrant,
+  seed: number,
+  ctx: TrainContext,
+  fit: Fit & { initFrom?: InitFigures },
+): Promise<Fit> {
+  const { config: c, folder } = ctx;
+  const kind = entrant.contestant.kind;
+  await saveModel(model, folder.modelDir(seed, kind));
+  const { seconds, lastLoss, engines, initFrom } = fit;
+  const training = { seconds, lastLoss, ...(engines ? { engines } : {}) };
+  const { config } = checkpointTies(
+    c,
+    kind,
+    seed,
+    ctx.data.record,
+    initFrom?.weightsSha256,
+  );
+  await folder.writeProcess(seed, kind, entrant.process.toJSON(), {
+    training: { ...training, ...(initFrom ? { initFrom } : {}), config },
+  });
+  return training;
 }
 
 // A model's training figures in results.json's order, but for `valid` and
@@ -270,7 +296,10 @@ function trainingFigures(
 /**
  * A trained model whose checkpoint is missing (`finishedTraining`): its
  * weights, checked again as read, and the figures its `process.json`
- * records, with the validations from the log — not trained again.
+ * records, with the validations from the log — not trained again, once
+ * what it was trained under is this run's (as a checkpoint's ties are
+ * compared on resume: another configuration, contestant, seed, data or
+ * `--init-from` source is refused in one line).
  */
 async function reloadFinished(
   entrant: Entrant,
@@ -282,27 +311,39 @@ async function reloadFinished(
   const kind = entrant.contestant.kind;
   const dir = folder.modelDir(seed, kind);
   const path = folder.weightsPath(seed, kind);
-  console.error(
-    `note: ${
-      folder.checkpointPath(seed, kind)
-    } is missing, but the ${kind} model of seed ${seed} is trained (${path} is the one its process.json records, with its training's figures): it is evaluated as it is, not trained again`,
-  );
-  const bytes = await readWeightsFile(path, await inspectModel(dir));
-  checkWeights(path, recorded.weightsSha256, sha256Hex(bytes));
   const model = buildModel(entrant, seed, ctx);
   const validator = c.validEvery > 0
     ? await Validator.open(entrant, seed, ctx)
     : undefined;
   try {
+    // The source's weights as they are now (hashed as read); the saved
+    // weights replace them below, as a checkpoint's do.
+    const initFrom = entrant.contestant.startsFromWeights && c.initFrom !== ""
+      ? await initialiseFrom(
+        model,
+        parseInitFrom(c.initFrom, seed),
+        ctx.data.tokenizer,
+      )
+      : undefined;
+    checkRecordedTies(recorded, c, kind, seed, ctx, initFrom, dir);
+    const bytes = await readWeightsFile(path, await inspectModel(dir));
+    checkWeights(path, recorded.weightsSha256, sha256Hex(bytes));
     const saved = await loadModel(dir, { weights: bytes });
     model.setWeights(saved.variables);
     saved.dispose();
+    console.error(
+      `note: ${
+        folder.checkpointPath(seed, kind)
+      } is missing, but the ${kind} model of seed ${seed} is trained (${path} is the one its process.json records, with its training's figures): it is evaluated as it is, not trained again`,
+    );
     return {
       model,
       training: {
         ...trainingFigures(recorded, c),
         ...(await validator?.summary().then((valid) => valid && { valid })),
-        ...(recorded.initFrom ? { initFrom: recorded.initFrom } : {}),
+        ...(initFrom ?? recorded.initFrom
+          ? { initFrom: initFrom ?? recorded.initFrom }
+          : {}),
       },
     };
   } catch (e) {
@@ -311,6 +352,38 @@ async function reloadFinished(
   } finally {
     validator?.dispose();
   }
+}
+
+// A finished model's recorded ties against this run's, as train() compares
+// a checkpoint's on resume: the first difference refused in one line.
+function checkRecordedTies(
+  recorded: RecordedTraining,
+  c: ExperimentConfig,
+  kind: string,
+  seed: number,
+  ctx: TrainContext,
+  initFrom: InitFigures | undefined,
+  dir: string,
+): void {
+  const ties = checkpointTies(
+    c,
+    kind,
+    seed,
+    ctx.data.record,
+    initFrom?.weightsSha256,
+  );
+  const [d] = configDifferences(recorded.config, ties.config, {
+    defaults: ties.configDefaults,
+    ignore: ties.configIgnore,
+  });
+  if (!d) return;
+  throw new ConfigError(
+    `Cannot resume the ${kind} model of seed ${seed} in ${dir}: its checkpoint is missing and its process.json says it was trained with a different configuration (${d.key}: ${
+      JSON.stringify(d.saved)?.slice(0, 80)
+    } → ${
+      JSON.stringify(d.now)?.slice(0, 80)
+    }); restore the checkpoint, or remove ${dir} to train it anew`,
+  );
 }
 
 type Common = Omit<TrainOptions, "variables" | "loss">;

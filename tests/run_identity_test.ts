@@ -569,7 +569,10 @@ Deno.test("a --resume that trains again a model whose weights fail their check, 
 // 0, no engines) or no validations; finishedTraining taking a process.json
 // without the training record as finished (figures made up) or as a model
 // to train again (the weights replaced).
-Deno.test("a --resume whose finished model lost its checkpoint evaluates the model as it is, with its recorded figures, and refuses in one line when its process.json records none", async () => {
+// Plants (each fails this test): checkRecordedTies skipped (the swapped
+// D3PM evaluated as the AR, the 3-step copy as the 6-step model: a review's
+// reproduction); the ties compared without `contestant`.
+Deno.test("a --resume whose finished model lost its checkpoint evaluates the model as it is, with its recorded figures, and refuses in one line when its process.json records none or another configuration", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/run`;
@@ -619,7 +622,8 @@ Deno.test("a --resume whose finished model lost its checkpoint evaluates the mod
     assertEquals(after.results[0].test, before.results[0].test);
     // A process.json without the record (an older version's, an import's):
     // refused, its weights kept.
-    const process = JSON.parse(await Deno.readTextFile(`${ar}/process.json`));
+    const whole = await Deno.readTextFile(`${ar}/process.json`);
+    const process = JSON.parse(whole);
     delete process.training;
     await Deno.writeTextFile(`${ar}/process.json`, JSON.stringify(process));
     const refused = await runScript("examples/experiment.ts", [
@@ -633,6 +637,43 @@ Deno.test("a --resume whose finished model lost its checkpoint evaluates the mod
     );
     assertEquals(await Deno.readTextFile(`${out}/metrics.jsonl`), log);
     assertEquals(await Deno.readFile(`${ar}/model.safetensors`), weights);
+    await Deno.writeTextFile(`${ar}/process.json`, whole);
+    // Another contestant's finished model in its place (the D3PM's, whose
+    // shapes the AR's match), or the same model trained for other steps:
+    // refused as a checkpoint of theirs would be, nothing evaluated.
+    const d3pm = `${out}/seed-0/d3pm`;
+    await Deno.remove(`${d3pm}/checkpoint.safetensors`);
+    await Deno.rename(ar, `${dir}/ar`);
+    await Deno.rename(d3pm, ar);
+    await Deno.rename(`${dir}/ar`, d3pm);
+    const swapped = await runScript("examples/experiment.ts", [
+      ...args,
+      "--resume",
+    ]);
+    assertEquals(swapped.code, 1, swapped.stderr);
+    assertEquals(
+      errorLine(swapped),
+      `error: Cannot resume the ar model of seed 0 in ${ar}: its checkpoint is missing and its process.json says it was trained with a different configuration (contestant: "d3pm" → "ar"); restore the checkpoint, or remove ${ar} to train it anew`,
+    );
+    await Deno.rename(ar, `${dir}/d3pm`);
+    await Deno.rename(d3pm, ar);
+    await Deno.rename(`${dir}/d3pm`, d3pm);
+    const other = `${dir}/other`;
+    const shorter = args.map((a) => a === out ? other : a === "6" ? "3" : a);
+    assertEquals((await runScript("examples/experiment.ts", shorter)).code, 0);
+    await Deno.remove(ar, { recursive: true });
+    await Deno.rename(`${other}/seed-0/ar`, ar);
+    await Deno.remove(`${ar}/checkpoint.safetensors`);
+    const copied = await runScript("examples/experiment.ts", [
+      ...args,
+      "--resume",
+    ]);
+    assertEquals(copied.code, 1, copied.stderr);
+    assertStringIncludes(
+      errorLine(copied),
+      `it was trained with a different configuration (steps: 3 → 6)`,
+    );
+    assertEquals(await Deno.readTextFile(`${out}/metrics.jsonl`), log);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
