@@ -7,8 +7,8 @@
  */
 
 /**
- * A process as a file names it: its pid and, where known, its start time
- * and pid namespace.
+ * A process as a file names it: its pid and, where known, its start time,
+ * pid namespace and host.
  */
 export interface ProcessMark {
   /** Its pid. */
@@ -21,6 +21,17 @@ export interface ProcessMark {
    * sharing the folder). Absent: taken to be this process's.
    */
   ns?: string;
+  /**
+   * Its host, and that host's boot (`/proc/sys/kernel/random/boot_id`; where
+   * that cannot be read, the host's name), where known: its pid means
+   * nothing on another host — every Linux host's first pid namespace has
+   * the same inode, so `ns` alone cannot tell two nodes of a cluster
+   * sharing a folder apart. Absent (a mark written before it was recorded):
+   * taken to be this host's.
+   */
+  host?: string;
+  /** Its host's name (`Deno.hostname()`), where known: for messages. */
+  hostname?: string;
 }
 
 /**
@@ -48,6 +59,29 @@ function pidNamespace(): string | undefined {
   }
 }
 
+/**
+ * This host and boot: `/proc/sys/kernel/random/boot_id` (a new one at every
+ * boot), else the host's name; undefined where neither can be read.
+ */
+function hostId(): string | undefined {
+  try {
+    const id = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    if (id) return id;
+  } catch {
+    // Not Linux, or /proc not readable: the host's name below.
+  }
+  return hostName();
+}
+
+/** This host's name, or undefined where it cannot be read (no --allow-sys). */
+function hostName(): string | undefined {
+  try {
+    return Deno.hostname() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // This process's start time, read when asked (not at import: the module is
 // part of @d3pm/core, which the dashboard's browser bundle also loads).
 function selfStart(): string | undefined {
@@ -58,8 +92,8 @@ function selfStart(): string | undefined {
 /**
  * This process's mark.
  *
- * @returns Its pid, and its start time and pid namespace where the system
- *   tells them.
+ * @returns Its pid, and its start time, pid namespace, host (boot id) and
+ *   host name where the system tells them.
  *
  * @example
  * ```ts
@@ -70,10 +104,13 @@ function selfStart(): string | undefined {
  */
 export function thisProcess(): ProcessMark {
   const start = selfStart(), ns = pidNamespace();
+  const host = hostId(), hostname = hostName();
   return {
     pid: Deno.pid,
     ...(start ? { start } : {}),
     ...(ns ? { ns } : {}),
+    ...(host ? { host } : {}),
+    ...(hostname ? { hostname } : {}),
   };
 }
 
@@ -81,22 +118,28 @@ export function thisProcess(): ProcessMark {
  * Whether the process a mark names still runs: on Linux its pid must exist
  * and, where the mark recorded one, have the same start time (a reused pid
  * is another process); a bare pid is alive if that process is a Deno.
- * Whatever cannot be told is taken to be alive: another pid namespace's
- * process (a mark whose `ns` differs from this process's), a /proc that
- * cannot be read (any error but `NotFound`), any system but Linux.
+ * Whatever cannot be told is taken to be alive: another host's process (a
+ * mark whose `host` differs from this one's: a cluster node sharing the
+ * folder, or this host before a reboot), another pid namespace's (a mark
+ * whose `ns` differs from this process's), a /proc that cannot be read (any
+ * error but `NotFound`), any system but Linux.
  *
  * @param mark The process, as a file named it.
  * @returns False only when it is known to be gone: no such pid in this
- *   namespace, another start time, or (a bare pid) not a Deno.
+ *   namespace on this host, another start time, or (a bare pid) not a Deno.
  *
  * @example
  * ```ts
  * import { isProcessAlive, thisProcess } from "@d3pm/core";
  * import { assert } from "@std/assert";
  * assert(isProcessAlive(thisProcess()));
+ * // Another host's pid 1 at start 0: nothing /proc here can say.
+ * assert(isProcessAlive({ pid: 1, start: "0", host: "another host's boot" }));
  * ```
  */
 export function isProcessAlive(mark: ProcessMark): boolean {
+  // Another host's pid (or this host unknown) names no process /proc shows.
+  if (mark.host !== undefined && mark.host !== hostId()) return true;
   // Another namespace's pid (or ours unknown) names no process we can see.
   if (mark.ns !== undefined && mark.ns !== pidNamespace()) return true;
   if (mark.pid === Deno.pid) {

@@ -20,6 +20,44 @@ Deno.test("isProcessAlive() is false for a gone pid of this namespace, and true 
   assertEquals(isProcessAlive({ ...me, start: "1", ns: "pid:[1]" }), true);
 });
 
+Deno.test("isProcessAlive() is false for a gone pid marked with this host, and true for the same pid and namespace marked with another host (a cluster node sharing the folder: every host's first pid namespace has the same inode)", async () => {
+  if (Deno.build.os !== "linux") return;
+  const pid = await gonePid();
+  const me = thisProcess();
+  assert(me.host, "this host's boot id or name");
+  assertEquals(
+    me.host,
+    Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim(),
+  );
+  assertEquals(
+    isProcessAlive({ pid, start: "1", ns: me.ns, host: me.host }),
+    false,
+  );
+  const other = crypto.randomUUID();
+  assertEquals(
+    isProcessAlive({ pid, start: "1", ns: me.ns, host: other }),
+    true,
+  );
+  // This very pid and start on another host: another process.
+  assertEquals(isProcessAlive({ ...me, start: "1", host: other }), true);
+});
+
+Deno.test("thisProcess() names the host by its name where the boot id cannot be read", () => {
+  const read = Deno.readTextFileSync;
+  Deno.readTextFileSync = (path: string | URL) => {
+    if (String(path).endsWith("/boot_id")) {
+      throw new Deno.errors.PermissionDenied("Requires read access");
+    }
+    return read(path);
+  };
+  try {
+    assertEquals(thisProcess().host, Deno.hostname());
+    assert(isProcessAlive(thisProcess()));
+  } finally {
+    Deno.readTextFileSync = read;
+  }
+});
+
 Deno.test("isProcessAlive() takes a process whose /proc cannot be read (PermissionDenied: --allow-read without /proc, hidepid) to be alive; only NotFound is gone", async () => {
   if (Deno.build.os !== "linux") return;
   const pid = await gonePid();

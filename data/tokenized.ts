@@ -236,17 +236,28 @@ async function tokenizeToCache(
   await removeDeadTemps(path);
   const tag = writerTag();
   const tmp = `${path}.${tag}.${crypto.randomUUID()}.tmp`;
+  // Writing and reading back the temporary, then the cache: a failure
+  // (a full disk, the temporary removed by another process) is one line
+  // naming both files, not "No space left on device (os error 28)".
+  const io = <T>(step: () => Promise<T>): Promise<T> =>
+    step().catch((e) => cannotWriteCache(path, tmp, e));
   try {
     let shape: CorpusShape;
     {
-      using ids = await Deno.open(tmp, { write: true, createNew: true });
+      using ids = await io(() =>
+        Deno.open(tmp, { write: true, createNew: true })
+      );
       shape = await tokenizeArticles(source, tokenizer, options, async (d) => {
-        for (const part of narrowed(d, idBytes)) await writeAll(ids, part);
+        for (const part of narrowed(d, idBytes)) {
+          await io(() => writeAll(ids, part));
+        }
       });
     }
     const offsets = new Uint8Array(shape.docOffsets.buffer);
     const hash = createSha256().update(offsets);
-    for await (const chunk of fileChunks(tmp)) hash.update(chunk);
+    await io(async () => {
+      for await (const chunk of fileChunks(tmp)) hash.update(chunk);
+    });
     const header: CacheHeader = {
       version: 1,
       corpusSha256: options.corpusSha256,
@@ -261,14 +272,16 @@ async function tokenizeToCache(
     head.set(new TextEncoder().encode(MAGIC), 0);
     new DataView(head.buffer).setUint32(8, headerBytes.length, true);
     head.set(headerBytes, 12);
-    await writeFileAtomic(
-      path,
-      (async function* () {
-        yield head;
-        yield offsets;
-        yield* fileChunks(tmp);
-      })(),
-      { tag },
+    await io(() =>
+      writeFileAtomic(
+        path,
+        (async function* () {
+          yield head;
+          yield offsets;
+          yield* fileChunks(tmp);
+        })(),
+        { tag },
+      )
     );
     return shape.numTokens;
   } finally {
@@ -277,42 +290,81 @@ async function tokenizeToCache(
 }
 
 /**
- * This process in a temporary file's name: `pid<pid>[-<start>][-ns<inode>]`,
- * the inode of its pid namespace (`/proc/self/ns/pid`, `pid:[<inode>]`).
+ * A failed write or read-back of a token cache, as one line naming it and
+ * its temporary: a temporary that vanished (`NotFound` on reopening it) was
+ * removed by another process sharing the cache's folder.
+ */
+async function cannotWriteCache(
+  path: string,
+  tmp: string,
+  e: unknown,
+): Promise<never> {
+  if (e instanceof DataError) throw e;
+  const gone = e instanceof Deno.errors.NotFound &&
+    !await Deno.stat(tmp).then(() => true, () => false);
+  const why = gone
+    ? "the temporary file vanished while it was written (another process sharing the folder removed it: a run of an older version on another host, or a cleaner); run again"
+    : (e instanceof Error ? e.message : String(e)).split("\n")[0]
+      .replace(`Cannot write ${path}: `, "").replace(/: \w+ '.*'$/, "");
+  throw new DataError(
+    `Cannot write token cache ${path} (temporary ${tmp}): ${why}`,
+  );
+}
+
+/**
+ * This process in a temporary file's name:
+ * `pid<pid>[-<start>][-ns<inode>][-h<host>]`, the inode of its pid namespace
+ * (`/proc/self/ns/pid`, `pid:[<inode>]`) and 16 hex digits of the SHA-256
+ * of its host's boot id (or name): every Linux host's first pid namespace
+ * has the same inode, so without the host a cluster node sharing the cache
+ * took another node's live writer for its own gone one.
  */
 function writerTag(): string {
-  const { pid, start, ns } = thisProcess();
+  const { pid, start, ns, host } = thisProcess();
   const inode = ns === undefined ? undefined : /\[(\d+)\]/.exec(ns)?.[1];
   return `pid${pid}${start === undefined ? "" : `-${start}`}${
     inode === undefined ? "" : `-ns${inode}`
-  }`;
+  }${host === undefined ? "" : `-h${hostTag(host)}`}`;
 }
 
-/** A temporary file of `<cache>`: `<cache>.pid<pid>[-<start>][-ns<inode>].<uuid>.tmp`. */
+/** A host in a temporary file's name (its id may hold any character). */
+function hostTag(host: string): string {
+  return sha256Hex(host).slice(0, 16);
+}
+
+/**
+ * A temporary file of `<cache>`:
+ * `<cache>.pid<pid>[-<start>][-ns<inode>][-h<host>].<uuid>.tmp`.
+ */
 const WRITER_TEMP =
-  /^(.*)\.pid(\d+)(?:-(\d+))?(?:-ns(\d+))?\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
+  /^(.*)\.pid(\d+)(?:-(\d+))?(?:-ns(\d+))?(?:-h([0-9a-f]{16}))?\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
 /**
  * Remove the temporary files of the cache at `path` whose writer is gone
- * (killed mid-tokenization). Only a temp of this process's pid namespace is
- * judged: another namespace's pid (a container sharing the cache) names no
- * process this one can see, and a temp without a namespace (left before
- * the tag had one) cannot be placed; both are kept. Returns the paths
- * removed.
+ * (killed mid-tokenization). Only a temp of this host and this process's
+ * pid namespace is judged: another host's pid (a cluster node sharing the
+ * cache) or another namespace's (a container) names no process this one
+ * can see, and a temp without a namespace or host (left before the tag had
+ * them) cannot be placed; all those are kept. Returns the paths removed.
  */
 async function removeDeadTemps(path: string): Promise<string[]> {
   const cut = path.lastIndexOf("/");
   const dir = cut < 0 ? "." : path.slice(0, cut) || "/";
   const name = path.slice(cut + 1);
-  const ns = thisProcess().ns;
+  const { ns, host } = thisProcess();
+  if (ns === undefined || host === undefined) return [];
+  const here = hostTag(host);
   const removed: string[] = [];
   for (const e of [...Deno.readDirSync(dir)]) {
     const m = WRITER_TEMP.exec(e.name);
     if (!e.isFile || !m || m[1] !== name) continue;
-    if (ns === undefined || m[4] === undefined || ns !== `pid:[${m[4]}]`) {
-      continue;
-    }
-    const mark = { pid: Number(m[2]), ...(m[3] ? { start: m[3] } : {}), ns };
+    if (ns !== `pid:[${m[4]}]` || m[5] !== here) continue;
+    const mark = {
+      pid: Number(m[2]),
+      ...(m[3] ? { start: m[3] } : {}),
+      ns,
+      host,
+    };
     if (isProcessAlive(mark)) continue;
     const temp = `${dir}/${e.name}`;
     await Deno.remove(temp).then(() => removed.push(temp), () => {});

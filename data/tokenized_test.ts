@@ -572,7 +572,7 @@ Deno.test("tokenizeCorpus() streams a fresh corpus's ids through a temporary fil
   }
 });
 
-Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process of its pid namespace that is gone (a Ctrl-C exits without the finally), and keeps a live writer's, another namespace's, untagged ones and other caches'", async () => {
+Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process of its pid namespace on this host that is gone (a Ctrl-C exits without the finally), and keeps a live writer's, another host's, another namespace's, untagged ones and other caches'", async () => {
   const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
   try {
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
@@ -581,34 +581,86 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     const child = new Deno.Command("true").spawn();
     await child.status;
     const me = thisProcess();
-    // This process's pid namespace, as the tag writes it: `-ns<inode>`.
+    // This process's pid namespace and host, as the tag writes them:
+    // `-ns<inode>-h<16 hex digits of the host's SHA-256>`.
     const ns = `-ns${/\[(\d+)\]/.exec(me.ns ?? "")?.[1]}`;
+    const here = `${ns}-h${sha256Hex(me.host ?? "").slice(0, 16)}`;
     const temp = (tag: string, of = cache) =>
       `${of}.${tag}.${crypto.randomUUID()}.tmp`;
-    const dead = temp(`pid${child.pid}-1${ns}`);
-    const reused = temp(`pid${me.pid}-${Number(me.start ?? 0) + 1}${ns}`);
-    const live = temp(`pid${me.pid}${me.start ? `-${me.start}` : ""}${ns}`);
-    const other = temp(`pid${child.pid}-1${ns}`, `${cacheDir}/other.tok`);
-    // The same gone pid in another namespace (a container sharing the
-    // cache: its writer may run), and untagged by namespace (left before
-    // the tag had one): both kept.
-    const elsewhere = temp(`pid${child.pid}-1-ns1`);
+    const dead = temp(`pid${child.pid}-1${here}`);
+    const reused = temp(`pid${me.pid}-${Number(me.start ?? 0) + 1}${here}`);
+    const live = temp(`pid${me.pid}${me.start ? `-${me.start}` : ""}${here}`);
+    const other = temp(`pid${child.pid}-1${here}`, `${cacheDir}/other.tok`);
+    // The same gone pid on another host with the same namespace inode (a
+    // Slurm node sharing the cache: every host's first pid namespace is
+    // 4026531836, and its writer may run), in another namespace (a
+    // container), and untagged by host or namespace (left before the tag
+    // had them): all kept.
+    const otherHost = temp(`pid${child.pid}-1${ns}-h${"0".repeat(16)}`);
+    const elsewhere = temp(
+      `pid${child.pid}-1-ns1-h${sha256Hex(me.host ?? "").slice(0, 16)}`,
+    );
+    const noHost = temp(`pid${child.pid}-1${ns}`);
     const untagged = temp(`pid${child.pid}-1`);
-    for (const f of [dead, reused, live, other, elsewhere, untagged]) {
+    for (
+      const f of [
+        dead,
+        reused,
+        live,
+        other,
+        otherHost,
+        elsewhere,
+        noHost,
+        untagged,
+      ]
+    ) {
       await Deno.writeTextFile(f, "ids");
     }
     await Deno.remove(cache); // tokenized afresh
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
     assertEquals(
       await cacheFiles(cacheDir),
-      [cache, live, other, elsewhere, untagged].sort(),
+      [cache, live, other, otherHost, elsewhere, noHost, untagged].sort(),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("tokenizeCorpus() writes the cache through a temporary file tagged with this process (pid, start, namespace), so a sweep by another process can tell it is alive", async () => {
+Deno.test("tokenizeCorpus() says in one line, naming both files, that its temporary ids file vanished while it was written (removed by another process sharing the cache), not a raw NotFound", async () => {
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
+  try {
+    let docs = 0;
+    // Another process (a cleaner; an older version on another host) removes
+    // the temporary while the ids of the last document are made.
+    const remover = new (class extends ShiftedBytes {
+      override encode(text: string): Uint32Array {
+        if (++docs === 2) {
+          for (const e of Deno.readDirSync(cacheDir)) {
+            if (e.name.endsWith(".tmp")) {
+              Deno.removeSync(`${cacheDir}/${e.name}`);
+            }
+          }
+        }
+        return super.encode(text);
+      }
+    })("remover");
+    const e = await assertRejects(
+      () => tokenizeCorpus(source, remover, { cacheDir }),
+      DataError,
+    );
+    const m =
+      /^Cannot write token cache (\S+) \(temporary (\S+)\): the temporary file vanished while it was written \(another process sharing the folder removed it: a run of an older version on another host, or a cleaner\); run again$/
+        .exec(e.message);
+    if (!m) throw new Error(`not the one line: ${e.message}`);
+    assert(m[1].startsWith(`${cacheDir}/`) && m[2].startsWith(`${m[1]}.pid`));
+    assertEquals(await cacheFiles(cacheDir), []);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizeCorpus() writes the cache through a temporary file tagged with this process (pid, start, namespace, host), so a sweep by another process can tell it is alive", async () => {
   const { dir, cacheDir, source } = await setup(" = A = \n x \n");
   const rename = Deno.rename;
   const renamed: string[] = [];
@@ -621,7 +673,7 @@ Deno.test("tokenizeCorpus() writes the cache through a temporary file tagged wit
     const me = thisProcess();
     const tag = `pid${me.pid}${me.start ? `-${me.start}` : ""}-ns${
       /\[(\d+)\]/.exec(me.ns ?? "")?.[1]
-    }`;
+    }-h${sha256Hex(me.host ?? "").slice(0, 16)}`;
     assertEquals(renamed.length, 1); // the cache, in place
     assertEquals(renamed[0].slice(0, tag.length + 2), `.${tag}.`);
     assert(renamed[0].endsWith(".tmp"), renamed[0]);

@@ -267,6 +267,14 @@ export interface LockHolder {
    * process's. A holder of another namespace is taken to be alive.
    */
   ns?: string;
+  /**
+   * Its host and boot (`/proc/sys/kernel/random/boot_id`, else the host's
+   * name), where known; absent: this host. A holder on another host (a
+   * cluster node sharing the folder) is taken to be alive.
+   */
+  host?: string;
+  /** Its host's name, where known: for messages. */
+  hostname?: string;
 }
 
 /** A taken lock: start writing the run, or let it go. */
@@ -1166,12 +1174,17 @@ export class RunFolder {
       const seen = await this.#lockText();
       const holder = seen === undefined ? undefined : parseLock(seen);
       if (holder && isAlive(holder)) {
+        const there = elsewhere(holder);
         // runCli exits with its code: a sweep leaves the cell to that run.
         throw Object.assign(
           new ConfigError(
-            `${this.dir} is in use by another run (pid ${holder.pid}${
-              holder.command ? `, ${shorten(holder.command)}` : ""
-            }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
+            there
+              ? `${this.dir} is in use by a run ${there}, not this one (${
+                describeHolder(holder)
+              }): whether it still runs cannot be told from here; wait for it, or use --out DIR (if that host is gone or was rebooted since, and no run writes here, delete ${this.lockPath})`
+              : `${this.dir} is in use by another run (${
+                describeHolder(holder)
+              }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
           ),
           { exitCode: FOLDER_BUSY_EXIT },
         );
@@ -1323,12 +1336,15 @@ export async function lockFile(
     const holder = seen === undefined ? undefined : parseLock(seen);
     if (holder && isAlive(holder)) {
       if (Date.now() > until) {
+        const there = elsewhere(holder);
         throw new ConfigError(
-          `${path} has been held by another process (pid ${holder.pid}${
-            holder.command ? `, ${shorten(holder.command)}` : ""
-          }) for over ${
+          `${path} has been held by another process${
+            there ? ` ${there}, not this one` : ""
+          } (${describeHolder(holder)}) for over ${
             waitMs / 1000
-          } s; wait for it (if no such process is alive, delete ${path})`,
+          } s; wait for it (if no such process is alive${
+            there ? ", or that host is gone or was rebooted since" : ""
+          }, delete ${path})`,
         );
       }
       await new Promise((r) => setTimeout(r, 10 + 20 * Math.random()));
@@ -1595,6 +1611,8 @@ function parseLock(text: string): LockHolder | undefined {
       ...(typeof v.start === "string" ? { start: v.start } : {}),
       ...(typeof v.command === "string" ? { command: v.command } : {}),
       ...(typeof v.ns === "string" ? { ns: v.ns } : {}),
+      ...(typeof v.host === "string" ? { host: v.host } : {}),
+      ...(typeof v.hostname === "string" ? { hostname: v.hostname } : {}),
     };
   } catch {
     return undefined;
@@ -1621,6 +1639,25 @@ function mainScript(): string {
 /** Whether the process a lock names still runs ({@linkcode isProcessAlive}). */
 function isAlive(holder: LockHolder): boolean {
   return isProcessAlive(holder);
+}
+
+/**
+ * A lock's holder in a message: its pid and command, and its host where it
+ * is not this one (its liveness cannot be told from here).
+ */
+function describeHolder(holder: LockHolder): string {
+  return `pid ${holder.pid}${
+    holder.command ? `, ${shorten(holder.command)}` : ""
+  }`;
+}
+
+/**
+ * Where a lock's holder runs on another host: the words for a message
+ * (`on host node1 (boot 5f3c…)`); undefined where it is this host's.
+ */
+function elsewhere(holder: LockHolder): string | undefined {
+  if (holder.host === undefined || holder.host === SELF.host) return undefined;
+  return `on host ${holder.hostname ?? "unknown"} (boot ${holder.host})`;
 }
 
 function shorten(command: string): string {

@@ -102,6 +102,65 @@ Deno.test("a lock naming a gone pid is stale in this pid namespace (or none reco
   }
 });
 
+Deno.test("a lock naming a gone pid of this namespace is stale on this host, and held — refused, naming the host and the way out — when it names another host (a Slurm node sharing the folder: every host's first pid namespace has the same inode)", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    const folder = new RunFolder(out);
+    await Deno.mkdir(out);
+    const gone = new Deno.Command("true").spawn();
+    await gone.status;
+    // The lock this process writes records its namespace and host.
+    const release = await folder.lock();
+    const { ns, host, hostname } = JSON.parse(
+      await Deno.readTextFile(folder.lockPath),
+    );
+    release();
+    assertEquals(
+      host,
+      Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim(),
+    );
+    assertEquals(hostname, Deno.hostname());
+    const lock = (h: string) =>
+      Deno.writeTextFile(
+        folder.lockPath,
+        JSON.stringify({
+          pid: gone.pid,
+          start: "1",
+          ns,
+          host: h,
+          hostname: "node9",
+        }),
+      );
+    await lock(host);
+    assertEquals(await folder.writer(), undefined);
+    const other = crypto.randomUUID();
+    await lock(other);
+    assertEquals(await folder.writer(), gone.pid);
+    const refused = await assertRejects(() => folder.lock(), ConfigError);
+    assertEquals(
+      refused.message,
+      `${out} is in use by a run on host node9 (boot ${other}), not this one (pid ${gone.pid}): whether it still runs cannot be told from here; wait for it, or use --out DIR (if that host is gone or was rebooted since, and no run writes here, delete ${folder.lockPath})`,
+    );
+    assertEquals(
+      JSON.parse(await Deno.readTextFile(folder.lockPath)).host,
+      other,
+    );
+    // lockFile (a sweep's sweep.json) waits for it too, then says so.
+    const path = `${dir}/x.lock`;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ pid: gone.pid, start: "1", ns, host: other }),
+    );
+    const err = await assertRejects(() => lockFile(path, 50), ConfigError);
+    assertEquals(
+      err.message,
+      `${path} has been held by another process on host unknown (boot ${other}), not this one (pid ${gone.pid}) for over 0.05 s; wait for it (if no such process is alive, or that host is gone or was rebooted since, delete ${path})`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a lock naming a live process of another start time, or a bare pid of a process that is not a run, is stale", async () => {
   const { dir, out } = await tempRun();
   const child = sleeper();
