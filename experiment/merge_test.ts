@@ -1,6 +1,6 @@
 // What `report --merge` takes from one finished run folder: its
 // results.json must be a run's results, and the run's own.
-import { assertEquals, assertRejects, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   checkMergeable,
   collectRuns,
@@ -235,5 +235,59 @@ Deno.test("collectRuns() takes a sweep's cells resumed on a moved --data where t
     );
   } finally {
     await Deno.remove(dir.slice(0, -3), { recursive: true });
+  }
+});
+
+Deno.test("writeMergedReport() draws the curves of a group whose log has 200,000 records, streamed a record at a time (the records spread into one array, or the chart's points into Math.min, overflowed the call stack)", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const dir = `${out}/run`;
+    await Deno.mkdir(dir);
+    const lines: string[] = [];
+    for (let step = 1; step <= 200_000; step++) {
+      lines.push(JSON.stringify({ model: "ar", seed: 0, step, loss: 3 }));
+    }
+    lines.push(
+      JSON.stringify({ model: "ar", seed: 0, step: 200_000, valid: 4 }),
+    );
+    await Deno.writeTextFile(`${dir}/metrics.jsonl`, lines.join("\n") + "\n");
+    lines.length = 0;
+    const md = await writeMergedReport({
+      runs: [{
+        dir,
+        name: "run",
+        values: { seed: 0 },
+        result: {
+          config: resolveConfig({ preset: "micro", out: dir }),
+          data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+          tokenizer: { id: "byte", vocabSize: 260 },
+          engine: "cpu",
+          results: [{
+            model: "ar",
+            seed: 0,
+            test: { bpt: 7, nll: 4.9, bound: false },
+            generation: {
+              genPpl: 300,
+              entropy: 4,
+              speed: { batchesPerSecond: 1 },
+            },
+            training: { seconds: 1 },
+          }],
+        } as never,
+      }],
+      swept: ["seed"],
+      unfinished: [],
+    }, `${out}/m`);
+    assert(md.includes("![loss, "), md);
+    const svg = await Deno.readTextFile(
+      `${out}/m/${
+        [...Deno.readDirSync(`${out}/m`)].find((e) =>
+          e.name.startsWith("loss-")
+        )!.name
+      }`,
+    );
+    assert(svg.startsWith("<svg") && svg.includes("200"), svg.slice(0, 200));
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });

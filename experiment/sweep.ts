@@ -1294,17 +1294,21 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
     const totalSteps = steps * models * (run?.config.seeds ?? 1);
     let done = 0, at: string | undefined;
     if (run) {
+      // Streamed, keeping the last step per model and seed: the log whole
+      // (every cell's, at each status) held a record object per line.
       const last = new Map<string, number>();
-      let rows: Record<string, unknown>[] = [];
       try {
-        rows = await MetricsLog.read(`${cell.out}/metrics.jsonl`);
+        for await (
+          const r of MetricsLog.records(`${cell.out}/metrics.jsonl`)
+        ) {
+          if (typeof r.step !== "number" || typeof r.loss !== "number") {
+            continue;
+          }
+          const k = `${r.model} seed ${r.seed}`;
+          last.set(k, Math.max(last.get(k) ?? 0, r.step));
+          at = `${k} step ${r.step}`;
+        }
       } catch { /* none yet */ }
-      for (const r of rows) {
-        if (typeof r.step !== "number" || typeof r.loss !== "number") continue;
-        const k = `${r.model} seed ${r.seed}`;
-        last.set(k, Math.max(last.get(k) ?? 0, r.step));
-        at = `${k} step ${r.step}`;
-      }
       for (const s of last.values()) done += Math.min(s, steps);
     }
     // Preparing (tokenizing, training the judge): locked, no config.json yet.

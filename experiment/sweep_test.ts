@@ -28,6 +28,7 @@ import {
   sweepStatus,
   writeMergedReport,
 } from "./mod.ts";
+import { MetricsLog } from "@d3pm/train";
 
 Deno.test("planSweep() takes the product of the grid in key order, seeds innermost, each cell its own folder and seed", () => {
   const s = planSweep({
@@ -1807,4 +1808,45 @@ Deno.test("runLocal() runs no later wave after one failed cell of an earlier one
     0,
   );
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("sweepStatus() streams a cell's metrics log, keeping the last step per model and seed (never MetricsLog.read: every record of every cell held at once)", async () => {
+  const dir = await Deno.makeTempDir();
+  const read = MetricsLog.read;
+  try {
+    const s = await saveSweep(
+      planSweep({ options: { preset: "micro", steps: 25 }, seeds: 1 }, {
+        dir,
+      }),
+    );
+    const out = s.cells[0].out;
+    (await new RunFolder(out).start(
+      resolveConfig({ preset: "micro", steps: 25, seeds: 1, out }),
+    ))();
+    await Deno.writeTextFile(
+      `${out}/metrics.jsonl`,
+      [
+        ...Array.from({ length: 30 }, (_, k) => ({
+          model: "ar",
+          seed: 0,
+          step: k + 1,
+          loss: 5,
+        })),
+        { model: "d3pm", seed: 0, step: 7, loss: 5 },
+        { model: "d3pm", seed: 0, step: 7, valid: 5 },
+      ].map((l) => JSON.stringify(l)).join("\n") + "\n",
+    );
+    MetricsLog.read = () => {
+      throw new Error("MetricsLog.read holds the whole log");
+    };
+    const [st] = await sweepStatus(s);
+    assertEquals([st.steps, st.totalSteps, st.at], [
+      25 + 7,
+      50,
+      "d3pm seed 0 step 7",
+    ]);
+  } finally {
+    MetricsLog.read = read;
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -386,8 +386,11 @@ export async function runVariant(
       progress: true,
     });
     model.dispose();
-    const losses = (await MetricsLog.read(folder.metricsPath))
-      .filter((r) => typeof r.loss === "number").map((r) => Number(r.loss));
+    // Only the losses kept (a number each), not every record of the log.
+    const losses: number[] = [];
+    for await (const r of MetricsLog.records(folder.metricsPath)) {
+      if (typeof r.loss === "number") losses.push(r.loss);
+    }
     const row: AblationRow = {
       name: variant.name,
       model: variant.model,

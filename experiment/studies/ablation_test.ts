@@ -17,6 +17,7 @@ import { resolveConfig } from "../config.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
 import { assertRefusesHostile, HOSTILE } from "./_hostile_test_util.ts";
+import { MetricsLog } from "@d3pm/train";
 
 Deno.test("ablate: the baseline is pinned, whatever the tiny preset says now", () => {
   const base = resolveConfig({ preset: "tiny", ...ABLATION_BASELINE });
@@ -257,6 +258,42 @@ Deno.test("checkVariantBatches() refuses a train split of 8–31 blocks at the b
       "--batch-size 32",
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("runVariant() streams its metrics log for the losses of its plateau exit (never MetricsLog.read: every record held at once)", async () => {
+  const dir = await Deno.makeTempDir();
+  const read = MetricsLog.read;
+  try {
+    const text = "Some words of text.\n".repeat(200); // 31 blocks of 128
+    for (const s of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${s}.txt`, text);
+    }
+    const out = `${dir}/ablate`;
+    const base = resolveConfig({
+      ...ablationBase(250),
+      // The micro model (seconds, not minutes), 10 steps.
+      ...PRESETS.micro,
+      ...ABLATION_BASELINE,
+      batchSize: 8,
+      steps: 10,
+      validEvery: 10,
+      logEvery: 10,
+      warmup: 2,
+      data: dir,
+      tokenizer: "byte",
+      validBlocks: 1,
+    });
+    const data = await prepareData(base, new RunFolder(out), () => {});
+    MetricsLog.read = () => {
+      throw new Error("MetricsLog.read holds the whole log");
+    };
+    const row = await runVariant(grid(10)[0], base, data, out);
+    assertEquals(row.name, grid(10)[0].name);
+    assert(Number.isFinite(row.valid), `${row.valid}`);
+  } finally {
+    MetricsLog.read = read;
     await Deno.remove(dir, { recursive: true });
   }
 });
