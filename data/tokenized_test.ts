@@ -5,6 +5,7 @@ import { sha256Hex, thisProcess } from "@d3pm/core";
 import { sha256OfSource, tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
 import { DataError } from "./errors.ts";
+import { MAY_MOUNT, withTmpfs } from "../core/_mount_test_util.ts";
 
 async function setup(text: string) {
   const dir = await Deno.makeTempDir();
@@ -681,4 +682,50 @@ Deno.test("tokenizeCorpus() writes the cache through a temporary file tagged wit
     Deno.rename = rename;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "tokenizeCorpus() on a full disk (a 64 KiB tmpfs) says in one line which token cache and temporary it could not write, and leaves neither: the ids temporary too large, and the cache beside a temporary that fits",
+  ignore: !MAY_MOUNT,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const cacheDir = `${dir}/cache`;
+    await Deno.mkdir(cacheDir);
+    try {
+      // 48,000 bytes: 96 KB of 2-byte ids, over the disk; 24,000 bytes: 48
+      // KB of ids fit, but not the 48 KB cache beside them.
+      for (const repeats of [4000, 2000]) {
+        await Deno.writeTextFile(
+          `${dir}/train.txt`,
+          "hello world\n".repeat(repeats),
+        );
+        const source = {
+          url: `file://${dir}/train.txt`,
+          split: "train",
+          layout: "text",
+          gzip: false,
+        } as const;
+        await withTmpfs(cacheDir, async () => {
+          const e = await assertRejects(
+            () =>
+              tokenizeCorpus(source, new ByteTokenizer(), {
+                cacheDir,
+                onWarning: () => {},
+              }),
+            DataError,
+          );
+          const m =
+            /^Cannot write token cache (\S+\.tok) \(temporary (\S+\.tmp)\): No space left on device \(os error 28\)$/
+              .exec(e.message);
+          if (!m) throw new Error(`${repeats}: not the one line: ${e.message}`);
+          assert(m[1].startsWith(`${cacheDir}/`), e.message);
+          assert(m[2].startsWith(`${m[1]}.pid`), e.message);
+          assertEquals(await cacheFiles(cacheDir), [], `${repeats}`);
+        });
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
