@@ -61,6 +61,13 @@ export interface TokenizeOptions {
    * in place (its `inPlace`), holding the ids once.
    */
   room?: number;
+  /**
+   * Called with the count of ids before their buffer is allocated: from the
+   * cache's header (or, without a cache, once the documents are tokenized),
+   * so that a caller can check its memory budget before a corpus too large
+   * for it is read. It refuses by throwing; the error is thrown as it is.
+   */
+  beforeHolding?: (ids: number) => void;
 }
 
 const MAGIC = "D3PMTOK1";
@@ -169,6 +176,7 @@ export async function tokenizeCorpus(
     const cached = await readCache(cachePath, corpusSha256, tokenizer, {
       warn,
       room,
+      beforeHolding: options.beforeHolding,
     });
     if (cached) return cached;
   }
@@ -177,6 +185,7 @@ export async function tokenizeCorpus(
     const shape = await tokenizeArticles(source, tokenizer, options, (d) => {
       docs.push(d);
     });
+    options.beforeHolding?.(shape.numTokens);
     return joinPieces({ ...shape, docs }, room);
   }
   // Written to the cache as they are made, then read back into one buffer
@@ -189,6 +198,7 @@ export async function tokenizeCorpus(
   const cached = await readCache(cachePath, corpusSha256, tokenizer, {
     warn,
     room,
+    beforeHolding: options.beforeHolding,
   });
   if (!cached || cached.ids.length !== numTokens) {
     throw new DataError(
@@ -414,7 +424,11 @@ async function* fileChunks(path: string): AsyncGenerator<Uint8Array> {
 
 /** The pieces in one buffer of their exact size, each let go once copied. */
 function joinPieces(pieces: IdPieces, room: number): TokenizedCorpus {
-  const ids = withRoom(pieces.numTokens, room * pieces.docs.length);
+  const ids = holding(
+    pieces.numTokens,
+    "ids of a tokenized corpus",
+    () => withRoom(pieces.numTokens, room * pieces.docs.length),
+  );
   let at = 0;
   for (let d = 0; d < pieces.docs.length; d++) {
     ids.set(pieces.docs[d], at);
@@ -425,6 +439,28 @@ function joinPieces(pieces: IdPieces, room: number): TokenizedCorpus {
 }
 
 const EMPTY = new Uint32Array(0);
+
+/**
+ * `allocate()`, whose RangeError (the buffer cannot be had: "Array buffer
+ * allocation failed", or longer than a typed array may be) is said in one
+ * line as the memory it is, not taken for a corrupt cache.
+ */
+function holding<T>(
+  count: number,
+  what: string,
+  allocate: () => T,
+): T {
+  try {
+    return allocate();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new DataError(
+      `Out of memory: cannot hold the ${count} ${what} (${
+        (count * 4 / 2 ** 20).toFixed(0)
+      } MiB at 4 bytes each: ${e.message}); free memory, or use a smaller corpus`,
+    );
+  }
+}
 
 /** `n` ids, zero, at the start of a buffer with `room` more. */
 function withRoom(n: number, room: number): Uint32Array {
@@ -462,7 +498,11 @@ async function readCache(
   path: string,
   corpusSha256: string,
   tokenizer: Tokenizer,
-  options: { warn: (m: string) => void; room: number },
+  options: {
+    warn: (m: string) => void;
+    room: number;
+    beforeHolding?: (ids: number) => void;
+  },
 ): Promise<TokenizedCorpus | undefined> {
   const { warn } = options;
   const problem = (why: string) => {
@@ -536,10 +576,13 @@ async function readCache(
       `truncated or padded (size does not match its header: ${size} bytes, not ${expected})`,
     );
   }
+  // The count is known before the ids are allocated: a budget refuses here.
+  options.beforeHolding?.(numTokens);
   let read: TokenizedCorpus | "changed" | "corrupt";
   try {
     read = await readPayload(path, start, header, options.room);
   } catch (e) {
+    if (e instanceof DataError) throw e; // out of memory: no rebuild mends it
     return unreadable(e);
   }
   if (read === "changed") {
@@ -577,9 +620,17 @@ async function readPayload(
     hash.update(into);
     return true;
   };
-  const docOffsets = new Uint32Array(numDocs + 1);
+  const docOffsets = holding(
+    numDocs + 1,
+    `document offsets of token cache ${path}`,
+    () => new Uint32Array(numDocs + 1),
+  );
   if (!await fill(new Uint8Array(docOffsets.buffer))) return "changed";
-  const ids = withRoom(numTokens, room * numDocs);
+  const ids = holding(
+    numTokens,
+    `ids of token cache ${path}`,
+    () => withRoom(numTokens, room * numDocs),
+  );
   if (idBytes === 4) {
     const bytes = new Uint8Array(ids.buffer, 0, ids.byteLength);
     for (let at = 0; at < bytes.length; at += CHUNK_IDS * 4) {

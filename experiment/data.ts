@@ -90,6 +90,13 @@ export interface PrepareOptions {
    * memory budget with the corpus counted, and may refuse by throwing.
    */
   onTokenized?: (ids: number) => void;
+  /**
+   * Called before each split's ids are allocated, with the ids of the
+   * splits read so far and this one's (counted from its token cache's
+   * header): the run checks its memory budget, and may refuse by throwing,
+   * before a corpus too large for the memory is read.
+   */
+  beforeHolding?: (ids: number) => void;
 }
 
 async function source(
@@ -145,7 +152,7 @@ export async function prepareData(
   const { sha256, corpora, files } = await tokenizeSplits(config, tokenizer, {
     source: trainSource,
     sha256: trainSha256,
-  });
+  }, options.beforeHolding);
   // Read off the ids before they are packed in place (overwritten).
   const facts = factsOf(config, tokenizer, corpora, 0);
   options.onTokenized?.(
@@ -330,6 +337,7 @@ async function tokenizeSplits(
   config: ExperimentConfig,
   tokenizer: Tokenizer,
   train: { source: CorpusSource; sha256: string },
+  beforeHolding?: (ids: number) => void,
 ): Promise<{
   sha256: Record<Split, string>;
   corpora: Record<Split, TokenizedCorpus>;
@@ -342,22 +350,22 @@ async function tokenizeSplits(
     valid: await sha256OfSource(validSource),
     test: await sha256OfSource(testSource),
   };
-  const corpora: Record<Split, TokenizedCorpus> = {
-    train: await tokenizeCorpus(train.source, tokenizer, {
+  // The ids held so far, added to each split's count before it is held.
+  let held = 0;
+  const split = async (source: CorpusSource, corpusSha256: string) => {
+    const corpus = await tokenizeCorpus(source, tokenizer, {
       cacheDir: TOKEN_CACHE,
-      corpusSha256: sha256.train,
+      corpusSha256,
       room: 2, // bos and eos: packed in place
-    }),
-    valid: await tokenizeCorpus(validSource, tokenizer, {
-      cacheDir: TOKEN_CACHE,
-      corpusSha256: sha256.valid,
-      room: 2,
-    }),
-    test: await tokenizeCorpus(testSource, tokenizer, {
-      cacheDir: TOKEN_CACHE,
-      corpusSha256: sha256.test,
-      room: 2,
-    }),
+      ...beforeHolding ? { beforeHolding: (n) => beforeHolding(held + n) } : {},
+    });
+    held += corpus.ids.length;
+    return corpus;
+  };
+  const corpora: Record<Split, TokenizedCorpus> = {
+    train: await split(train.source, sha256.train),
+    valid: await split(validSource, sha256.valid),
+    test: await split(testSource, sha256.test),
   };
   const file = (s: CorpusSource) =>
     s.url.startsWith("file:")

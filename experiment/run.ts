@@ -81,6 +81,10 @@ async function budgetedData(
   // The figure from before the ids were read: a second look would count
   // them twice (held, and in the estimate at CORPUS_ID_BYTES each).
   return await prepareData(config, folder, log, {
+    // Before each split's ids are allocated (counted from its cache's
+    // header): a corpus too large is refused unread, not out of memory.
+    beforeHolding: (corpusIds) =>
+      void checkBudget(config, { engine, corpusIds, available }),
     onTokenized: (corpusIds) =>
       log(checkBudget(config, { engine, corpusIds, available })),
   });
