@@ -125,17 +125,18 @@ export async function profileDispatches<T>(
       d?.timestampWrites ? begin(d) : timedPass(begin, slot, keys);
     return encoder;
   };
-  let result: T;
   try {
-    result = await work();
-  } finally {
-    delete (device as { createCommandEncoder?: unknown }).createCommandEncoder;
-  }
-  try {
+    let result: T;
+    try {
+      result = await work();
+    } finally {
+      delete (device as { createCommandEncoder?: unknown })
+        .createCommandEncoder;
+    }
     const stamps = await readStamps(device, sets, next);
     return { result, profile: summarise(keys, stamps) };
   } finally {
-    for (const s of sets) s.destroy();
+    for (const s of sets) s.destroy(); // also when `work` threw
   }
 }
 

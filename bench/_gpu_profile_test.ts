@@ -4,7 +4,12 @@
 // own counter gives), draws the same tokens as unprofiled, and leaves the
 // device as it was; summarise's sums and bad-stamp rule on fixed stamps.
 
-import { assert, assertEquals, assertGreater } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertGreater,
+  assertRejects,
+} from "@std/assert";
 import { ignoreUnless } from "@d3pm/core/testing";
 import { preset } from "@d3pm/transformer";
 import {
@@ -55,7 +60,7 @@ Deno.test("summarise() sums each kernel's dispatches and counts unwritten or rev
 
 Deno.test({
   name:
-    "profileDispatches() times every dispatch of a generation past one query set, and changes neither its tokens nor the device",
+    "profileDispatches() times every dispatch of a generation past one query set, and changes neither its tokens nor the device, nor leaks its query sets when the work throws",
   ignore: ignoreUnless("webgpu", skip),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -105,6 +110,39 @@ Deno.test({
       assertEquals(result.tokens, plain.tokens);
       assert(!Object.hasOwn(d, "createCommandEncoder"), "the device restored");
       assertEquals((await run()).tokens, plain.tokens);
+      // Work that throws: the device restored, its query sets destroyed.
+      const made: GPUQuerySet[] = [];
+      let destroyed = 0;
+      const createQuerySet = d.createQuerySet;
+      d.createQuerySet = (descriptor: GPUQuerySetDescriptor) => {
+        const q = createQuerySet.call(d, descriptor);
+        const destroy = q.destroy.bind(q);
+        q.destroy = () => (destroyed++, destroy());
+        made.push(q);
+        return q;
+      };
+      try {
+        await assertRejects(
+          () =>
+            profileDispatches(d, async () => {
+              await engine.generateCausal({
+                batchSize: 1,
+                length: 4,
+                start: 0,
+                temperature: 0,
+                seed: 0,
+              });
+              throw new Error("planted");
+            }),
+          Error,
+          "planted",
+        );
+      } finally {
+        delete (d as { createQuerySet?: unknown }).createQuerySet;
+      }
+      assertGreater(made.length, 0);
+      assertEquals(destroyed, made.length, "every query set destroyed");
+      assert(!Object.hasOwn(d, "createCommandEncoder"), "the device restored");
     } finally {
       engine.dispose();
     }

@@ -371,3 +371,15 @@ Deno.test("parseCommandLine() reads --help all, -h all and --help=all as help wi
     assertEquals(parseCommandLine(argv, TABLE), { help: true, all: false });
   }
 });
+
+// Plant: parseCommandLine passing no table to checkArgumentText (a review's
+// `sample --resume $'x\xff'` was "The value of --resume", an option that
+// takes none), or its test inverted (the value option named as stray).
+Deno.test("parseCommandLine() names a U+FFFD value by its option only where the option takes a value", () => {
+  const refusal = (argv: string[]) =>
+    assertThrows(() => parseCommandLine(argv, TABLE), UsageError).message
+      .split(" (")[0];
+  assertEquals(refusal(["--text", "a\uFFFD"]), "The value of --text");
+  assertEquals(refusal(["--resume", "a\uFFFD"]), "Argument 2");
+  assertEquals(refusal(["--nope", "a\uFFFD"]), "Argument 2");
+});

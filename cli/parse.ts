@@ -82,8 +82,11 @@ export function parseCommandLine<const T extends OptionTable>(
   table: T,
   options: ParseOptions = {},
 ): CommandLine<T> {
-  checkArgumentText(argv);
   const byFlag = new Map(Object.keys(table).map((k) => [flagOf(k), k]));
+  checkArgumentText(argv, (flag) => {
+    const key = byFlag.get(flag.slice(2));
+    return key !== undefined && table[key].kind !== "boolean";
+  });
   const tokens = normalize(argv, table, byFlag);
   let unknown: string | undefined;
   const args = parseArgs(tokens, {
@@ -161,6 +164,8 @@ export function parseCommandLine<const T extends OptionTable>(
  * which calls this first.
  *
  * @param argv The arguments (`Deno.args`).
+ * @param takesValue Whether a flag takes a value (default: any does): a
+ *   U+FFFD after one that does not is named as a stray argument.
  * @throws {UsageError} In one line naming the option (or the argument's
  *   position) and the value.
  *
@@ -176,16 +181,21 @@ export function parseCommandLine<const T extends OptionTable>(
  * );
  * assertThrows(() => checkArgumentText(["--out=r\uFFFD"]), UsageError, "The value of --out");
  * assertThrows(() => checkArgumentText(["x\uFFFD"]), UsageError, "Argument 1");
+ * // After a flag that takes no value (as the caller's table says): a stray argument.
+ * assertThrows(() => checkArgumentText(["--resume", "x\uFFFD"], (f) => f !== "--resume"), UsageError, "Argument 2");
  * ```
  */
-export function checkArgumentText(argv: readonly string[]): void {
+export function checkArgumentText(
+  argv: readonly string[],
+  takesValue: (flag: string) => boolean = () => true,
+): void {
   const at = argv.findIndex((a) => a.includes("\uFFFD"));
   if (at < 0) return;
   const a = argv[at];
   const before = argv[at - 1];
   const what = a.startsWith("--")
     ? a.includes("=") ? `The value of ${a.split("=")[0]}` : `Option ${a}`
-    : before?.startsWith("--") && !before.includes("=")
+    : before?.startsWith("--") && !before.includes("=") && takesValue(before)
     ? `The value of ${before}`
     : `Argument ${at + 1}`;
   throw new UsageError(
