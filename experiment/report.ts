@@ -546,7 +546,10 @@ type MetricsRecord = Awaited<ReturnType<typeof MetricsLog.read>>[number];
 
 /** Add a record's training loss to those per model and seed (`"d3pm 0"`), by step. */
 function trainingLoss(out: Map<string, number[]>, rec: MetricsRecord): void {
-  if (typeof rec.loss !== "number") return;
+  // A record with no step count (a line edited by hand or another tool) has
+  // no place in the curve; it used to end the run with "Invalid array length".
+  if (typeof rec.loss !== "number" || !Number.isSafeInteger(rec.step)) return;
+  if ((rec.step as number) < 1) return;
   const key = `${rec.model} ${rec.seed}`;
   const losses = out.get(key) ?? [];
   losses.length = Math.min(losses.length, Number(rec.step) - 1); // resumed

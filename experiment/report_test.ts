@@ -395,3 +395,45 @@ Deno.test("report.md's budget counts an --init-from source's tokens and FLOPs, a
     plain,
   );
 });
+
+// Plant: trainingLoss taking any record with a numeric loss (the code
+// before: `losses.length = step − 1` threw "Invalid array length" at a
+// step of "x", ending a resumed run after its training and evaluation).
+Deno.test("writeReport passes over metrics records without a step count instead of failing the run", async () => {
+  const { resolveConfig } = await import("./config.ts");
+  const { writeReport } = await import("./report.ts");
+  const { RunFolder } = await import("./run_folder.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/metrics.jsonl`,
+      [
+        { model: "ar", seed: 0, step: 1, loss: 5 },
+        { model: "ar", seed: 0, step: "x", loss: 1 },
+        { model: "ar", seed: 0, step: -3, loss: 1 },
+        { model: "ar", seed: 0, loss: 1 },
+        { model: "ar", seed: 0, step: 2, loss: 4 },
+      ].map((r) => JSON.stringify(r) + "\n").join(""),
+    );
+    await writeReport({
+      command: "test",
+      config: resolveConfig({ preset: "micro", out: dir, models: "ar" }),
+      backend: "blas",
+      engine: "cpu",
+      tokenizer: { id: "byte", vocabSize: 260 },
+      data: {
+        source: "synthetic",
+        trainTokens: 1000,
+        testTokens: 640,
+        bytesPerToken: 3.7,
+        unigramEntropy: 4,
+      },
+      judge: "none",
+      results: [],
+      seconds: 60,
+    }, new RunFolder(dir));
+    assertEquals((await Deno.stat(`${dir}/loss.svg`)).isFile, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
