@@ -298,6 +298,11 @@ export interface BudgetOptions {
    */
   corpusIds?: number;
   /**
+   * `corpusIds` counts only the splits read so far (a check before the
+   * next one is held): a refusal says "at least" that many.
+   */
+  corpusPartial?: boolean;
+  /**
    * The tool's own flags for the run's options a refusal names
    * (`deno task evaluate`: `--elbo-samples` is its `--samples`).
    */
@@ -350,6 +355,7 @@ export function checkBudget(
   if (options.corpusIds !== undefined && peak > available) {
     throw corpusRefusal(c, {
       ids: options.corpusIds,
+      partial: options.corpusPartial ?? false,
       corpus,
       peak,
       available,
@@ -402,6 +408,7 @@ function corpusRefusal(
   c: ExperimentConfig,
   f: {
     ids: number;
+    partial: boolean;
     corpus: number;
     peak: number;
     available: number;
@@ -418,7 +425,9 @@ function corpusRefusal(
   return new ConfigError(
     `The corpus of ${
       c.data ? `--data ${c.data}` : "the embedded WikiText-2"
-    } is ${f.ids} ids, about ${
+    } is ${f.partial ? "at least " : ""}${f.ids} ids${
+      f.partial ? " (the splits read so far)" : ""
+    }, about ${
       formatBytes(f.corpus)
     } of memory at ${CORPUS_ID_BYTES} bytes an id, which brings the run to about ${
       formatBytes(f.peak)

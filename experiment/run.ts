@@ -84,7 +84,12 @@ async function budgetedData(
     // Before each split's ids are allocated (counted from its cache's
     // header): a corpus too large is refused unread, not out of memory.
     beforeHolding: (corpusIds) =>
-      void checkBudget(config, { engine, corpusIds, available }),
+      void checkBudget(config, {
+        engine,
+        corpusIds,
+        corpusPartial: true,
+        available,
+      }),
     onTokenized: (corpusIds) =>
       log(checkBudget(config, { engine, corpusIds, available })),
   });

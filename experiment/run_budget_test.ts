@@ -89,7 +89,7 @@ Deno.test("runExperiment() refuses in one line a run that the tokenized corpus t
     );
     assertMatch(
       refused.message,
-      /^The corpus of the embedded WikiText-2 is \d+ ids, about [\d.]+ MiB of memory at 5 bytes an id, which brings the run to about [\d.]+ MiB, more than the [\d.]+ MiB available; besides the corpus, most is for .*, or free memory$/,
+      /^The corpus of the embedded WikiText-2 is at least \d+ ids \(the splits read so far\), about [\d.]+ MiB of memory at 5 bytes an id, which brings the run to about [\d.]+ MiB, more than the [\d.]+ MiB available; besides the corpus, most is for .*, or free memory$/,
     );
     assert(!refused.message.includes("\n"));
     // The options alone passed: the first estimate was logged.
@@ -176,7 +176,7 @@ Deno.test("runExperiment() checks the memory budget from the train split's token
     assertMatch(
       refused.message,
       new RegExp(
-        `^The corpus of --data ${dir} is ${ids} ids, about 1\\.3 GiB of memory`,
+        `^The corpus of --data ${dir} is at least ${ids} ids \\(the splits read so far\\), about 1\\.3 GiB of memory`,
       ),
     );
     assertEquals(huge, 0);
