@@ -41,7 +41,12 @@ function buildDecodePlan(
   );
   const act = state.buffer(arena.size * 4);
   const intBuf = state.buffer(ints.size * 4);
-  const rec = state.recorder(act, intBuf);
+  const rec = state.recorder(
+    act,
+    intBuf,
+    undefined,
+    state.settings.decodeMatmul,
+  );
   recordDecode(rec, c, state.table, arena, ints, batch, length);
   const { lists, uniform } = state.finish(rec);
   state.writeRope(act, arena.cos, arena.sin, length);

@@ -49,6 +49,11 @@ import {
   EMBED_AT,
   SUPPRESS,
 } from "./_decode_wgsl.ts";
+import {
+  SKINNY_MAX_ROWS,
+  skinnyColumns,
+  skinnySource,
+} from "./_skinny_wgsl.ts";
 import type { IntLayout } from "./_layout.ts";
 import type {
   Accumulator,
@@ -202,6 +207,16 @@ type Word = number | { f: number };
 
 const MAX_GROUPS = 65535;
 
+/** The epilogues the skinny matmul is tested with (webgpu/matmul_skinny_test.ts). */
+const SKINNY_EPILOGUES: readonly Epilogue[] = [
+  "store",
+  "accumulate",
+  "bias",
+  "bias_gelu",
+  "bias_residual",
+  "bias_silu",
+];
+
 function grid(groups: number): [number, number] {
   const x = Math.min(groups, MAX_GROUPS);
   return [x, Math.ceil(groups / x)];
@@ -219,13 +234,25 @@ export class Recorder implements Kernels {
   readonly ints: GPUBuffer;
   /** Record the dropout variants (training with dropout > 0). */
   readonly dropout: boolean;
+  /**
+   * `skinny`: matmuls of at most 8 rows (A not transposed, no adaLN gate
+   * or dropout) use the skinny kernel (_skinny_wgsl.ts); `tile` (default):
+   * every matmul the tiled one.
+   */
+  readonly matmulKernel: "tile" | "skinny";
 
-  constructor(kit: Kit, buffers: PlanBuffers, dropout = false) {
+  constructor(
+    kit: Kit,
+    buffers: PlanBuffers,
+    dropout = false,
+    matmulKernel: "tile" | "skinny" = "tile",
+  ) {
     this.#kit = kit;
     this.#b = buffers;
     this.act = buffers.act;
     this.ints = buffers.ints;
     this.dropout = dropout;
+    this.matmulKernel = matmulKernel;
   }
 
   // The buffer bound to a region of the plan.
@@ -381,10 +408,20 @@ export class Recorder implements Kernels {
       ...(readOnly.e ? [5] : []),
     ];
     const flags = old ? "old" : `${+vecA}${+vecB}:${roSlots.join("")}`;
+    const skinny = this.matmulKernel === "skinny" && !old && !ta && !drop &&
+      m <= SKINNY_MAX_ROWS && SKINNY_EPILOGUES.includes(epilogue);
+    const cols = skinnyColumns(n, tb);
+    const [x, y] = skinny
+      ? grid(Math.ceil(n / cols))
+      : [Math.ceil(n / t), Math.ceil(m / t)];
     this.#push(
-      `mm${t}:${ta}:${tb}:${epilogue}:${drop}:${flags}`,
+      skinny
+        ? `mv${m}x${cols}:${tb}:${epilogue}:${flags}`
+        : `mm${t}:${ta}:${tb}:${epilogue}:${drop}:${flags}`,
       () =>
-        old
+        skinny
+          ? skinnySource(m, tb, epilogue, cols, { vecA, vecB, readOnly })
+          : old
           ? matmulSourceV1(ta, tb, epilogue, drop, t as 64 | 128)
           : matmulSource(ta, tb, epilogue, drop, t, { vecA, vecB, readOnly }),
       [
@@ -410,8 +447,8 @@ export class Recorder implements Kernels {
         6: extra.gate ? this.act : null,
         7: drop ? this.#b.scalars ?? null : null,
       },
-      Math.ceil(dims.n / t),
-      Math.ceil(dims.m / t),
+      x,
+      y,
       roSlots.length ? readOnlyLayout(this.#kit.device, roSlots) : undefined,
     );
   }

@@ -37,6 +37,13 @@ function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
       `kernels must be "new" or "old", got ${JSON.stringify(options.kernels)}`,
     );
   }
+  if (![undefined, "tile", "skinny"].includes(options.decodeMatmul)) {
+    fail(
+      `decodeMatmul must be "tile" or "skinny", got ${
+        JSON.stringify(options.decodeMatmul)
+      }`,
+    );
+  }
   return shape;
 }
 
@@ -59,6 +66,7 @@ function settings(
     seed: (options.seed ?? 0) >>> 0,
     matmulTile: options.matmulTile ?? "auto",
     kernels: options.kernels ?? "new",
+    decodeMatmul: options.decodeMatmul ?? "tile",
   };
 }
 

@@ -85,6 +85,8 @@ export interface EngineSettings {
   matmulTile: "auto" | 64 | 128;
   /** The kernel generation (`old`: the first matmul and attention). */
   kernels: "new" | "old";
+  /** The matmul of AR decoding passes. */
+  decodeMatmul: "tile" | "skinny";
 }
 
 /** The state handle every role of the engine works through. */
@@ -361,14 +363,28 @@ export class EngineState {
     this.device.queue.writeBuffer(act, sinOff * 4, sin);
   }
 
-  /** A recorder of inference dispatches (no optimiser state) on these buffers. */
-  recorder(act: GPUBuffer, ints: GPUBuffer, logits?: GPUBuffer): Recorder {
-    return new Recorder(this.kit, {
-      act,
-      ints,
-      params: this.params,
-      logits: logits ?? null,
-    });
+  /**
+   * A recorder of inference dispatches (no optimiser state) on these
+   * buffers; `matmul`: its matmul kernel for skinny products (the AR
+   * decoding plan's choice).
+   */
+  recorder(
+    act: GPUBuffer,
+    ints: GPUBuffer,
+    logits?: GPUBuffer,
+    matmul: "tile" | "skinny" = "tile",
+  ): Recorder {
+    return new Recorder(
+      this.kit,
+      {
+        act,
+        ints,
+        params: this.params,
+        logits: logits ?? null,
+      },
+      false,
+      matmul,
+    );
   }
 
   /** Record a plan's named lists into one compute pass; returns the dispatches. */

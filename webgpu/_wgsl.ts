@@ -77,7 +77,7 @@ export const SCL = "scl: array<f32>";
 
 // GELU, tanh approximation (GPT-2's gelu_new); tanh from exp with a clamp so
 // that large |x| cannot overflow to inf/inf.
-const GELU = `
+export const GELU = `
 const GELU_C: f32 = 0.7978845608028654;
 fn tanh_safe(x: f32) -> f32 {
   let e = exp(2.0 * clamp(x, -15.0, 15.0));
@@ -124,6 +124,65 @@ export interface MatmulSourceOptions {
 
 /** Epilogues that write E (the pre-activation). */
 export const WRITES_E: readonly Epilogue[] = ["bias_gelu", "bias_silu"];
+
+/**
+ * The statement of a matmul epilogue for one output: it sees `v` (the
+ * product), `m`, `n`, `ci` (C's index), `N`, `ldc`, `cOff`, `biasOff`,
+ * `eOff`, `lde` and the bindings of {@linkcode epilogueBindings}.
+ */
+export function matmulEpilogue(epilogue: Epilogue, dropout: boolean): string {
+  // The residual branch's dropout: site = the output's offset, i = m·N + n.
+  const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
+  const store: Record<Epilogue, string> = {
+    store: `C[ci] = v;`,
+    accumulate: `C[ci] = C[ci] + v;`,
+    bias: `C[ci] = v + Bias[biasOff + n];`,
+    bias_gelu: `let pre = v + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
+    bias_residual:
+      `C[ci] = (v + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
+    gelu_backward: `C[ci] = v * gelu_grad(E[eOff + m * lde + n]);`,
+    bias_silu: `let pre = v + Bias[biasOff + n];
+      E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
+    silu_backward: `C[ci] = v * silu_grad(E[eOff + m * lde + n]);`,
+    bias_gate_residual: `let br = (v + Bias[biasOff + n])${DROPPED};
+      X[u.d.w + m * ldc + n] = br;
+      C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
+  };
+  return store[epilogue];
+}
+
+/** One matmul binding, `read` when asked (see `MatmulSourceOptions.readOnly`). */
+export function matmulBinding(
+  b: number,
+  what: string,
+  readOnly = false,
+): string {
+  return `@group(0) @binding(${b}) var<storage, ${
+    readOnly ? "read" : "read_write"
+  }> ${what};`;
+}
+
+/**
+ * The bindings 3–7 an epilogue statement (`uses`, from
+ * {@linkcode matmulEpilogue}) needs: C, and Bias, E, X, the scalars where
+ * it reads them.
+ */
+export function epilogueBindings(
+  epilogue: Epilogue,
+  uses: string,
+  ro: MatmulSourceOptions["readOnly"] = {},
+): string {
+  return [
+    matmulBinding(3, "C: array<f32>"),
+    uses.includes("Bias") ? matmulBinding(4, "Bias: array<f32>", ro.bias) : "",
+    uses.includes("E[")
+      ? matmulBinding(5, "E: array<f32>", ro.e && !WRITES_E.includes(epilogue))
+      : "",
+    uses.includes("X[") ? matmulBinding(6, "X: array<f32>") : "",
+    uses.includes("keep(") ? matmulBinding(7, SCL) : "",
+  ].filter((x) => x).join("\n");
+}
 
 /**
  * Tiled matmul `C[M, N] = op(A)[M, K] · op(B)[K, N]` with a fused epilogue.
@@ -226,25 +285,7 @@ export function matmulSource(
   };
   const fa = fetch("A", !transA, vecA, "u.a.x", "row0", "u.a.w", "u.b.z");
   const fb = fetch("B", transB, vecB, "u.a.y", "col0", "u.b.x", "u.b.w");
-  // The residual branch's dropout: site = the output's offset, i = m·N + n.
-  const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
-  const store: Record<Epilogue, string> = {
-    store: `C[ci] = v;`,
-    accumulate: `C[ci] = C[ci] + v;`,
-    bias: `C[ci] = v + Bias[biasOff + n];`,
-    bias_gelu: `let pre = v + Bias[biasOff + n];
-      E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
-    bias_residual:
-      `C[ci] = (v + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
-    gelu_backward: `C[ci] = v * gelu_grad(E[eOff + m * lde + n]);`,
-    bias_silu: `let pre = v + Bias[biasOff + n];
-      E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
-    silu_backward: `C[ci] = v * silu_grad(E[eOff + m * lde + n]);`,
-    bias_gate_residual: `let br = (v + Bias[biasOff + n])${DROPPED};
-      X[u.d.w + m * ldc + n] = br;
-      C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
-  };
-  const uses = store[epilogue];
+  const uses = matmulEpilogue(epilogue, dropout);
   const range = (n: number) => [...Array(n).keys()];
   // This thread's i-th row (j-th column) inside the tile.
   const rowOf = (i: number, id: string) =>
@@ -281,21 +322,11 @@ export function matmulSource(
     }
   }`
   ).join("\n  ");
-  const decl = (b: number, what: string, readOnly = false) =>
-    `@group(0) @binding(${b}) var<storage, ${
-      readOnly ? "read" : "read_write"
-    }> ${what};`;
   const bindings = [
-    decl(1, `A: array<${vecA ? `vec4<${el}>` : el}>`, ro.a),
-    decl(2, `B: array<${vecB ? `vec4<${el}>` : el}>`, ro.b),
-    decl(3, "C: array<f32>"),
-    uses.includes("Bias") ? decl(4, "Bias: array<f32>", ro.bias) : "",
-    uses.includes("E[")
-      ? decl(5, "E: array<f32>", ro.e && !WRITES_E.includes(epilogue))
-      : "",
-    uses.includes("X[") ? decl(6, "X: array<f32>") : "",
-    uses.includes("keep(") ? decl(7, SCL) : "",
-  ].filter((x) => x).join("\n");
+    matmulBinding(1, `A: array<${vecA ? `vec4<${el}>` : el}>`, ro.a),
+    matmulBinding(2, `B: array<${vecB ? `vec4<${el}>` : el}>`, ro.b),
+    epilogueBindings(epilogue, uses, ro),
+  ].join("\n");
   return `${half ? "enable f16;\n" : ""}${HEADER}${GELU}
 ${bindings}${uses.includes("keep(") ? DROP : ""}
 var<workgroup> As: array<vec4<f32>, ${2 * ST}>; // 2 stages of [BK][T], k-major

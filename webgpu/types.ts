@@ -62,6 +62,15 @@ export interface WebGpuTransformerOptions {
    */
   kernels?: "new" | "old";
   /**
+   * The matmul of AR generation's cached decoding passes (M = batch rows):
+   * `tile` (default), the tiled matmul every other plan uses; `skinny`, a
+   * kernel for at most 8 rows — a workgroup per block of columns, K split
+   * among its threads, all rows accumulated per thread — for batches of
+   * ≤ 8 rows (larger batches keep the tiled one). Not yet measured on a
+   * GPU; `bench:webgpu --decode-matmul both` times the two.
+   */
+  decodeMatmul?: "tile" | "skinny";
+  /**
    * Largest logits chunk of the training head, in floats (default: an
    * eighth of the device's largest binding, at most 32M floats; the head
    * runs ⌈B·T·V / chunk⌉ times, 4 dispatches each).
