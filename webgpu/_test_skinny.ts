@@ -125,6 +125,50 @@ async function run(
   }
 }
 
+// The epilogue's linear part in float64 and its scale: the output (or the
+// pre-activation E) and Σ|terms|.
+function linear(
+  epilogue: Epilogue,
+  dot: number,
+  scale: number,
+  bias: number,
+  e0: number,
+  c0: number,
+): [number, number] {
+  switch (epilogue) {
+    case "store":
+      return [dot, scale];
+    case "accumulate":
+      return [c0 + dot, scale + Math.abs(c0)];
+    case "bias":
+    case "bias_gelu":
+    case "bias_silu":
+      return [dot + bias, scale + Math.abs(bias)];
+    case "bias_residual":
+      return [dot + bias + e0, scale + Math.abs(bias) + Math.abs(e0)];
+    default:
+      throw new Error(`no reference for the epilogue ${epilogue}`);
+  }
+}
+
+// Guard values around C and E survived.
+function checkGuards(
+  what: string,
+  buffers: [string, Float32Array, number][],
+  count: number,
+): void {
+  for (const [name, buf, off] of buffers) {
+    for (let i = 0; i < buf.length; i++) {
+      if (i < off || i >= off + count) {
+        assert(
+          buf[i] === GUARD,
+          `${what}: wrote ${name} outside it (float ${i})`,
+        );
+      }
+    }
+  }
+}
+
 /**
  * Run and check one product at every output; returns the worst ratio of
  * |Δ| to its scale on the linear part.
@@ -156,18 +200,7 @@ export async function checkSkinny(
   const what = `${m}×${n}×${k} transB ${transB} ${epilogue} offsets ${
     c.offsets ?? [4, 8, 12]
   }`;
-  for (
-    const [name, buf, off] of [["C", out.c, cOff], ["E", out.e, eOff]] as const
-  ) {
-    for (let i = 0; i < buf.length; i++) {
-      if (i < off || i >= off + m * n) {
-        assert(
-          buf[i] === GUARD,
-          `${what}: wrote ${name} outside it (float ${i})`,
-        );
-      }
-    }
-  }
+  checkGuards(what, [["C", out.c, cOff], ["E", out.e, eOff]], m * n);
   const A = data.a, B = data.b;
   let worst = 0;
   const row = new Float64Array(k);
@@ -184,16 +217,7 @@ export async function checkSkinny(
       const at = i * n + j;
       const bias = data.bias[biasOff + j], e0 = data.e[eOff + at];
       const c0 = data.c[cOff + at];
-      const linear = {
-        store: [dot, scale],
-        accumulate: [c0 + dot, scale + Math.abs(c0)],
-        bias: [dot + bias, scale + Math.abs(bias)],
-        bias_residual: [dot + bias + e0, scale + Math.abs(bias) + Math.abs(e0)],
-        bias_gelu: [dot + bias, scale + Math.abs(bias)],
-        bias_silu: [dot + bias, scale + Math.abs(bias)],
-      }[epilogue as string];
-      assert(linear, `${what}: no reference for this epilogue`);
-      const [ref, sc] = linear;
+      const [ref, sc] = linear(epilogue, dot, scale, bias, e0, c0);
       const got = writesE ? out.e[eOff + at] : out.c[cOff + at];
       const ratio = Math.abs(got - ref) / sc;
       worst = Math.max(worst, ratio);
