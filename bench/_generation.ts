@@ -13,6 +13,8 @@ import { byFamily, profileDispatches } from "./_gpu_profile.ts";
 export interface GenerationLine {
   bench: "webgpu.generate";
   model: "ar" | "d3pm";
+  /** AR only: the engine's decodeMatmul. */
+  decodeMatmul?: "tile" | "skinny";
   steps?: number;
   cache?: boolean;
   batch: number;
@@ -56,7 +58,7 @@ async function timeBatches(
 
 function line(
   model: "ar" | "d3pm",
-  extra: { steps?: number; cache?: boolean },
+  extra: { steps?: number; cache?: boolean; decodeMatmul?: "tile" | "skinny" },
   batch: number,
   length: number,
   batches: number,
@@ -86,6 +88,7 @@ function line(
 export interface GenerationProfileLine {
   bench: "webgpu.generate.profile";
   model: "ar" | "d3pm";
+  decodeMatmul?: "tile" | "skinny";
   steps?: number;
   batch: number;
   length: number;
@@ -116,6 +119,7 @@ async function profileLine(
   return {
     bench: "webgpu.generate.profile",
     model: timed.model,
+    ...(timed.decodeMatmul ? { decodeMatmul: timed.decodeMatmul } : {}),
     ...(timed.steps ? { steps: timed.steps } : {}),
     batch: timed.batch,
     length: timed.length,
@@ -153,7 +157,10 @@ function logLinearSteps(steps: number): { t: number; reveal: number }[] {
  * `profile`, one more batch of AR and of the D3PM at the first step count
  * runs with every dispatch timed, after the ratio line (a
  * `webgpu.generate.profile` line each; skipped with a note where the device
- * lacks timestamp-query).
+ * lacks timestamp-query). `decodeMatmul` lists the AR engine's decoding
+ * matmuls to time (default `["tile"]`), one AR line each with its
+ * `decodeMatmul`; the ratio line divides by the first, and the profile
+ * takes the last.
  *
  * @param device The device.
  * @param base The model (its kind is set per generator).
@@ -180,6 +187,7 @@ export async function generationBench(
     steps: number[];
     log: (msg: string) => void;
     profile?: boolean;
+    decodeMatmul?: ("tile" | "skinny")[];
   },
 ): Promise<GenerationLine[]> {
   const { batch, log } = options;
@@ -202,29 +210,37 @@ export async function generationBench(
   // Profiles run last: a slow one cannot cost the timed lines.
   const later: [GenerationLine, () => Promise<Generation>][] = [];
   const engines: WebGpuTransformer[] = [];
-  const create = async (kind: "causal" | "bidirectional") => {
+  const create = async (
+    kind: "causal" | "bidirectional",
+    decodeMatmul: "tile" | "skinny" = "tile",
+  ) => {
     const e = await WebGpuTransformer.create(
       { ...base, kind, timeConditioning: false, dropout: 0 },
-      { batchSize: 1, length: 2, seed: 0, device },
+      { batchSize: 1, length: 2, seed: 0, device, decodeMatmul },
     );
     engines.push(e);
     return e;
   };
   log(`generation: ${batches} batches of ${batch} × ${length}`);
   try {
-    const ar = await create("causal");
-    const run = (i: number) =>
-      ar.generateCausal({
-        batchSize: batch,
-        length,
-        start: 0,
-        temperature: 1,
-        suppress: [maskId],
-        seed: i >>> 0,
-      });
-    const t = await timeBatches(ar, batches, run);
-    emit(line("ar", {}, batch, length, batches, t));
-    if (profile) later.push([lines[0], () => run(0)]);
+    const variants = options.decodeMatmul ?? ["tile"];
+    for (const decodeMatmul of variants) {
+      const ar = await create("causal", decodeMatmul);
+      const run = (i: number) =>
+        ar.generateCausal({
+          batchSize: batch,
+          length,
+          start: 0,
+          temperature: 1,
+          suppress: [maskId],
+          seed: i >>> 0,
+        });
+      const t = await timeBatches(ar, batches, run);
+      emit(line("ar", { decodeMatmul }, batch, length, batches, t));
+      if (profile && decodeMatmul === variants.at(-1)) {
+        later.push([lines[lines.length - 1], () => run(0)]);
+      }
+    }
     const d3pm = await create("bidirectional");
     for (const steps of options.steps) {
       const list = logLinearSteps(steps);
@@ -248,8 +264,9 @@ export async function generationBench(
     console.log(JSON.stringify({
       bench: "webgpu.generate.ratio",
       arBatchesPerS: arRate,
+      arDecodeMatmul: lines[0].decodeMatmul,
       d3pmOverAr: Object.fromEntries(
-        lines.slice(1).map((
+        lines.filter((l) => l.model === "d3pm").map((
           l,
         ) => [l.steps, +(l.batchesPerS / arRate).toFixed(2)]),
       ),

@@ -10,6 +10,7 @@
  *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
  *     [--profile] [--no-matmul] [--no-attention] [--no-step] [--no-tfjs]
  *     [--no-generate] [--kernels new|old|both]
+ *     [--decode-matmul tile|skinny|both]
  *
  * `--profile` times every kernel of one step and, when generating, of one
  * AR batch and one D3PM batch (GPU timestamps, one pass per dispatch).
@@ -24,6 +25,11 @@
  * attention's two products over the keys a query sees (all T when
  * bidirectional, (T + 1)/2 on average when causal), times 3 for forward and
  * backward; LayerNorm, GELU, softmax, AdamW and the time MLP are left out.
+ *
+ * `--decode-matmul` picks the matmul of AR generation's cached decoding
+ * passes (`decodeMatmul` of the engine): `tile` (default) or `skinny`;
+ * `both` prints an AR line each (`decodeMatmul` in the line), tile first,
+ * and with `--profile` profiles the last (skinny).
  *
  * `--kernels` picks the engine's kernel generation for the training step
  * (`both`: one step line each, `old` first; `engineKernels` in the step
@@ -158,6 +164,13 @@ counts). JSON lines on stdout.`,
       min: 1,
       default: 4,
       help: "rows per generated batch",
+    },
+    decodeMatmul: {
+      kind: "choice",
+      choices: ["tile", "skinny", "both"],
+      default: "tile",
+      help:
+        "the matmul of AR decoding passes (the engine's decodeMatmul): tile, skinny (≤ 8 rows) or both (one AR line each, tile first; --profile profiles the last)",
     },
     genSteps: {
       kind: "string",
@@ -566,6 +579,9 @@ if (args.generate) {
     steps: genSteps,
     log,
     profile: args.profile,
+    decodeMatmul: args.decodeMatmul === "both"
+      ? ["tile", "skinny"]
+      : [args.decodeMatmul as "tile" | "skinny"],
   });
 }
 device.destroy();

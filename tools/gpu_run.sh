@@ -36,11 +36,14 @@
 #                       heads × 64, T 1024, causal and bidirectional: ms and
 #                       TFLOP/s); no tfjs
 #       generate        generation at the paper size on its own: one batch
-#                       of 4 × 1024 (after one warm-up batch), AR and D3PM
-#                       at 16 and 64 steps (256 steps would be ~512 forward
-#                       passes of ~1.2 TFLOP: over a minute); then one more
-#                       AR batch and one D3PM batch at 16 steps with every
-#                       kernel timed (GPU ms per kernel per decoding pass)
+#                       of 4 × 1024 (after one warm-up batch), AR with the
+#                       tiled and then the skinny decoding matmul
+#                       (--decode-matmul both: ~12 s a batch with the tiled
+#                       one on the H100), D3PM at 16 and 64 steps (256
+#                       steps would be ~512 forward passes of ~1.2 TFLOP:
+#                       over a minute); then one more AR batch (skinny) and
+#                       one D3PM batch at 16 steps with every kernel timed
+#                       (GPU ms per kernel per decoding pass)
 #       reference-time  the reference step time-conditioned (adaLN)
 #     A step that fails or times out is reported and the rest still run.
 #
@@ -433,15 +436,15 @@ run_step() { # run_step NAME CAP CMD...
 if [ "$REHEARSAL" = 1 ]; then
   REF=(--size tiny --steps 2 --profile --no-attention --gen-tokens 256 --gen-steps 16)
   PAPER=(--size tiny --steps 2 --profile --no-tfjs --no-generate)
-  GEN=(--size tiny --no-step --no-matmul --no-attention --no-tfjs --profile --gen-tokens 128 --gen-steps 16,64)
+  GEN=(--size tiny --no-step --no-matmul --no-attention --no-tfjs --profile --decode-matmul both --gen-tokens 128 --gen-steps 16,64)
   TIME=(--size tiny --time --steps 2 --no-matmul --no-attention --no-tfjs --no-generate)
   CAPS=(1200 240 240 120 120)
 else
   REF=(--size reference --profile --no-attention --gen-tokens 8192 --gen-steps 16,64,256)
   PAPER=(--size paper --profile --no-tfjs --no-generate)
-  GEN=(--size paper --no-step --no-matmul --no-attention --no-tfjs --profile --gen-tokens 4096 --gen-steps 16,64)
+  GEN=(--size paper --no-step --no-matmul --no-attention --no-tfjs --profile --decode-matmul both --gen-tokens 4096 --gen-steps 16,64)
   TIME=(--size reference --time --profile --no-matmul --no-attention --no-tfjs --no-generate)
-  CAPS=(150 75 90 105 40)
+  CAPS=(150 75 90 150 40)
 fi
 
 run_step tests "${CAPS[0]}" "$DENO" test -A --no-check --cached-only webgpu/

@@ -87,10 +87,12 @@ for (const l of lines) {
     case "webgpu.generate":
       console.log(
         `${at} generate ${l.model}${
-          l.steps ? ` ${l.steps} steps` : ""
-        } ${l.batch} × ${l.length}: ${num(l.batchesPerS, 3)} batches/s, ${
-          num(l.tokensPerS, 0)
-        } tokens/s, ${num(l.forwardPassesPerBatch)} passes/batch, ${
+          l.decodeMatmul ? ` (${l.decodeMatmul} matmul)` : ""
+        }${l.steps ? ` ${l.steps} steps` : ""} ${l.batch} × ${l.length}: ${
+          num(l.batchesPerS, 3)
+        } batches/s, ${num(l.tokensPerS, 0)} tokens/s, ${
+          num(l.forwardPassesPerBatch)
+        } passes/batch, ${
           num(l.msPerPass, 2)
         } ms/pass, ${l.syncsPerBatch} sync(s)/batch`,
       );
@@ -102,6 +104,8 @@ for (const l of lines) {
         ).join(", ");
       console.log(
         `${at} generate profile ${l.model}${
+          l.decodeMatmul ? ` (${l.decodeMatmul} matmul)` : ""
+        }${
           l.steps ? ` ${l.steps} steps` : ""
         } ${l.batch} × ${l.length}: GPU ms per pass ${
           num(l.gpuMsPerPass, 3)
