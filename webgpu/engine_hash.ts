@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "e36fbeaa86977ed7c793d8978a924448a47a0a1ce57c616c4011effd98834bfe";
+  "98ac2379a5ed487e41c34d7145311dbbc665155a7eba904b8411a3f3de8ff761";
