@@ -37,13 +37,13 @@
 #                       TFLOP/s); no tfjs
 #       generate        generation at the paper size on its own: one batch
 #                       of 4 × 1024 (after one warm-up batch), AR with the
-#                       tiled and then the skinny decoding matmul
-#                       (--decode-matmul both: ~12 s a batch with the tiled
-#                       one on the H100), D3PM at 16 and 64 steps (256
-#                       steps would be ~512 forward passes of ~1.2 TFLOP:
-#                       over a minute); then one more AR batch (skinny) and
-#                       one D3PM batch at 16 steps with every kernel timed
-#                       (GPU ms per kernel per decoding pass)
+#                       tiled decoding matmul (~12 s a batch on the H100),
+#                       D3PM at 16 and 64 steps (256 steps would be ~512
+#                       forward passes of ~1.2 TFLOP: over a minute), AR
+#                       with the skinny decoding matmul (--decode-matmul
+#                       both); then one D3PM batch at 16 steps and one more
+#                       AR batch (skinny) with every kernel timed (GPU ms
+#                       per kernel per decoding pass)
 #       reference-time  the reference step time-conditioned (adaLN)
 #     A step that fails or times out is reported and the rest still run.
 #
