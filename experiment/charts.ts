@@ -86,13 +86,108 @@ export interface Curves {
 }
 
 /**
+ * The most points {@linkcode curvesOf} keeps of one curve (one model, seed
+ * and kind of record). A curve of up to this many records is kept as it is;
+ * a longer one is thinned to buckets of steps, so a log of millions of steps
+ * draws in memory bounded by this count.
+ *
+ * @example
+ * ```ts
+ * import { CURVE_POINTS, curvesOf } from "@d3pm/experiment/charts";
+ * import { assert } from "@std/assert";
+ * const steps = Array.from({ length: 10_000 }, (_, i) => ({ model: "ar", seed: 0, step: i + 1, loss: 1 }));
+ * assert(curvesOf(steps).train.get("ar")!.get(0)!.length <= CURVE_POINTS);
+ * ```
+ */
+export const CURVE_POINTS = 4096;
+
+/** A thinned curve's bookkeeping, keyed by its points array. */
+interface Thinning {
+  /** Steps per bucket: 1, then doubled each time the curve fills. */
+  stride: number;
+  /** Records averaged into each point (the first point is always 1). */
+  counts: number[];
+}
+
+const THINNING = new WeakMap<[number, number][], Thinning>();
+
+/**
+ * Add one record to a curve, keeping at most `max` points. Point 0 is the
+ * curve's first record, exact; every other is a bucket of the steps `stride`
+ * apart (`floor(step / stride)`): the mean of its records, at the bucket's
+ * last step. While `stride` is 1 each record is its own point, so a curve of
+ * at most `max` records is unchanged. When the curve passes `max` points the
+ * stride doubles (neighbouring buckets merge, weighted by their counts)
+ * until it holds at most 3/4 of `max`. Buckets sit on a grid of steps, not
+ * of records, so seeds logged alike (or one resumed) keep the same x values
+ * for their mean. A step at or before the last point's (a resumed run)
+ * drops the points at or after it: a bucket straddling the step loses its
+ * records before the step too (at most `stride - 1`).
+ */
+function addPoint(
+  pts: [number, number][],
+  step: number,
+  y: number,
+  max: number,
+): void {
+  let t = THINNING.get(pts);
+  if (!t) THINNING.set(pts, t = { stride: 1, counts: pts.map(() => 1) });
+  while (pts.length > 0 && pts[pts.length - 1][0] >= step) {
+    pts.pop();
+    t.counts.pop();
+  }
+  const last = pts.length - 1;
+  if (
+    last >= 1 &&
+    Math.floor(pts[last][0] / t.stride) === Math.floor(step / t.stride)
+  ) {
+    const n = t.counts[last];
+    pts[last] = [step, (pts[last][1] * n + y) / (n + 1)];
+    t.counts[last] = n + 1;
+  } else {
+    pts.push([step, y]);
+    t.counts.push(1);
+  }
+  while (pts.length > max) {
+    do t.stride *= 2; while (coarsen(pts, t) > (3 * max) / 4);
+  }
+}
+
+/** Merge the buckets after point 0 that share a bucket at `t.stride`; the points left. */
+function coarsen(pts: [number, number][], t: Thinning): number {
+  let k = 0; // the last point kept
+  for (let i = 1; i < pts.length; i++) {
+    const n = t.counts[i];
+    if (
+      k >= 1 &&
+      Math.floor(pts[k][0] / t.stride) === Math.floor(pts[i][0] / t.stride)
+    ) {
+      const m = t.counts[k];
+      pts[k] = [pts[i][0], (pts[k][1] * m + pts[i][1] * n) / (m + n)];
+      t.counts[k] = m + n;
+    } else {
+      pts[++k] = pts[i];
+      t.counts[k] = n;
+    }
+  }
+  pts.length = t.counts.length = k + 1;
+  return pts.length;
+}
+
+/**
  * Sort `metrics.jsonl` records into curves. Records that are not a model's
- * step (no `model`, `seed` and `step`, or neither `loss` nor `valid`) are
+ * step (no `model`, `seed` and finite `step`, or neither `loss` nor `valid`) are
  * skipped; a step at or before the last one of its curve (a resumed run)
- * replaces what came after it.
+ * replaces what came after it. Each curve keeps at most `max` points: its
+ * first record, then means over buckets of steps that double in width as it
+ * fills, so memory is bounded whatever the log's length; a curve of at most
+ * `max` records is kept exactly. Figures a report prints never come from
+ * here.
  *
  * @param records The parsed lines, in file order.
  * @param into Curves to add to (the dashboard appends as lines arrive).
+ * @param max Most points per curve, at least 4 (default
+ *   {@linkcode CURVE_POINTS}).
  * @returns The curves.
  *
  * @example
@@ -108,17 +203,33 @@ export interface Curves {
  * assertEquals(c.train.get("ar")!.get(0), [[1, 5], [2, 3.5]]);
  * assertEquals(c.valid.get("ar")!.get(0), [[2, 4.2]]);
  * ```
+ *
+ * @example A long curve is thinned to bucket means
+ * ```ts
+ * import { curvesOf } from "@d3pm/experiment/charts";
+ * import { assertEquals } from "@std/assert";
+ * const steps = [1, 2, 3, 4, 5].map((step) => ({ model: "ar", seed: 0, step, loss: step }));
+ * const c = curvesOf(steps, undefined, 4);
+ * // the first step, then steps 2–3, 4–5 (buckets of 2 steps)
+ * assertEquals(c.train.get("ar")!.get(0), [[1, 1], [3, 2.5], [5, 4.5]]);
+ * ```
  */
 export function curvesOf(
   records: Iterable<Record<string, unknown>>,
   into?: Curves,
+  max: number = CURVE_POINTS,
 ): Curves {
+  if (!Number.isInteger(max) || max < 4) {
+    throw new RangeError(
+      `Cannot build curves: max must be an integer of at least 4, got ${max}`,
+    );
+  }
   const curves = into ?? { train: new Map(), valid: new Map() };
   for (const r of records) {
     const kind = r.model, seed = r.seed, step = r.step;
     if (
       typeof kind !== "string" || typeof seed !== "number" ||
-      typeof step !== "number"
+      typeof step !== "number" || !Number.isFinite(step)
     ) continue;
     const isValid = typeof r.valid === "number";
     const y = isValid ? r.valid : r.loss;
@@ -128,8 +239,7 @@ export function curvesOf(
     table.set(kind, bySeed);
     const pts = bySeed.get(seed) ?? [];
     bySeed.set(seed, pts);
-    while (pts.length > 0 && pts[pts.length - 1][0] >= step) pts.pop();
-    pts.push([step, y]);
+    addPoint(pts, step, y, max);
   }
   return curves;
 }
