@@ -19,6 +19,7 @@ import { contestants, labelOf } from "./registry.ts";
 import { formatFlops } from "./budget.ts";
 import type { ExperimentResult, ModelResult, SpeedQuality } from "./results.ts";
 import type { RunFolder } from "./run_folder.ts";
+import { PlateauScan } from "./_plateau.ts";
 import {
   type ChartLabels,
   curvesOf,
@@ -428,7 +429,7 @@ ${table}`;
 
 function trainingSection(
   r: ExperimentResult,
-  losses: Map<string, number[]>,
+  plateau: PlateauScan,
 ): string {
   const window = plateauWindow(r.config.batchSize);
   const training = markdownTable(
@@ -445,11 +446,7 @@ function trainingSection(
     ],
     r.results.map((m) => {
       const v = m.training.valid;
-      const exit = plateauExit(
-        losses.get(`${m.model} ${m.seed}`) ?? [],
-        r.data.unigramEntropy,
-        window,
-      );
+      const exit = plateau.exit(`${m.model} ${m.seed}`);
       return [
         label(m.model).title,
         m.seed,
@@ -541,22 +538,6 @@ export function plateauWindow(batchSize: number): number {
   return Math.max(1, Math.round(200 / batchSize));
 }
 
-/** One record of `metrics.jsonl`. */
-type MetricsRecord = Awaited<ReturnType<typeof MetricsLog.read>>[number];
-
-/** Add a record's training loss to those per model and seed (`"d3pm 0"`), by step. */
-function trainingLoss(out: Map<string, number[]>, rec: MetricsRecord): void {
-  // A record with no step count (a line edited by hand or another tool) has
-  // no place in the curve; it used to end the run with "Invalid array length".
-  if (typeof rec.loss !== "number" || !Number.isSafeInteger(rec.step)) return;
-  if ((rec.step as number) < 1) return;
-  const key = `${rec.model} ${rec.seed}`;
-  const losses = out.get(key) ?? [];
-  losses.length = Math.min(losses.length, Number(rec.step) - 1); // resumed
-  losses.push(rec.loss);
-  out.set(key, losses);
-}
-
 /** The labels charts use: the registry's short labels and validation names. */
 const CHART_LABELS: ChartLabels = {
   label: (kind) => label(kind).short,
@@ -615,10 +596,20 @@ export async function writeReport(
   // Streamed into the curves and losses the report draws, a record at a
   // time: not every record of a log that may be 1 GiB.
   const curves = curvesOf([]);
-  const losses = new Map<string, number[]>();
+  const plateau = new PlateauScan(
+    r.data.unigramEntropy,
+    plateauWindow(r.config.batchSize),
+  );
   for await (const rec of MetricsLog.records(folder.metricsPath)) {
     curvesOf([rec], curves);
-    trainingLoss(losses, rec);
+    plateau.add(rec);
+  }
+  if (plateau.needsReplay) {
+    // A resumed run: which losses survive is known only at the end.
+    plateau.replay();
+    for await (const rec of MetricsLog.records(folder.metricsPath)) {
+      plateau.add(rec);
+    }
   }
   const md = [
     header(r),
@@ -627,7 +618,7 @@ export async function writeReport(
     ...contestantSections(r),
     curveSection(r),
     infillSection(r),
-    trainingSection(r, losses),
+    trainingSection(r, plateau),
   ].filter((x) => x !== "").join("\n\n");
   // Each file whole or not at all: a Ctrl-C mid-write leaves the last one.
   await writeFileAtomic(`${folder.dir}/report.md`, md);

@@ -1,0 +1,86 @@
+import { assertEquals } from "@std/assert";
+import { PlateauScan } from "./_plateau.ts";
+import { plateauExit } from "./report.ts";
+import { type Prng, prng as seeded } from "@d3pm/core";
+
+/** report.ts' former way: every loss in an array, cut to `step - 1` by each record. */
+function arrayExit(
+  records: Record<string, unknown>[],
+  key: string,
+  entropy: number,
+  window: number,
+): number {
+  const losses: number[] = [];
+  for (const r of records) {
+    if (typeof r.loss !== "number" || `${r.model} ${r.seed}` !== key) continue;
+    losses.length = Math.min(losses.length, Number(r.step) - 1);
+    losses.push(r.loss);
+  }
+  return plateauExit(losses, entropy, window);
+}
+
+function scanExit(
+  records: Record<string, unknown>[],
+  key: string,
+  entropy: number,
+  window: number,
+): number {
+  const scan = new PlateauScan(entropy, window);
+  for (const r of records) scan.add(r);
+  if (scan.needsReplay) {
+    scan.replay();
+    for (const r of records) scan.add(r);
+  }
+  return scan.exit(key);
+}
+
+/** A log of two seeds falling from 8 nats, each resumed from an earlier step now and then. */
+function resumedLog(prng: Prng, every: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const step = [0, 0];
+  for (let n = 0; n < 4000; n++) {
+    const seed = prng.next() < 0.5 ? 0 : 1;
+    if (prng.next() < 0.004) {
+      step[seed] = Math.max(0, step[seed] - Math.floor(prng.next() * 300));
+    }
+    step[seed] += every;
+    const loss = 6 + 2 * Math.exp(-step[seed] / 400) +
+      0.4 * (prng.next() - 0.5);
+    out.push({ model: "ar", seed, step: step[seed], loss });
+    if (step[seed] % 100 === 0) {
+      out.push({ model: "ar", seed, step: step[seed], valid: loss });
+    }
+  }
+  return out;
+}
+
+Deno.test("PlateauScan finds the step the array of losses gives, through resumes", () => {
+  let resumed = 0, exits = 0;
+  for (let k = 0; k < 40; k++) {
+    const prng = seeded(k);
+    const log = resumedLog(prng, k % 4 === 3 ? 10 : 1);
+    const scan = new PlateauScan(6.4, 25);
+    for (const r of log) scan.add(r);
+    if (scan.needsReplay) resumed++;
+    for (const key of ["ar 0", "ar 1"]) {
+      const want = arrayExit(log, key, 6.4, 25);
+      if (want > 0) exits++;
+      assertEquals(scanExit(log, key, 6.4, 25), want, `log ${k}, ${key}`);
+    }
+  }
+  // The logs exercise both paths and both answers.
+  assertEquals(resumed > 10 && resumed < 40, true, `${resumed} resumed`);
+  assertEquals(exits > 20 && exits < 80, true, `${exits} exits`);
+});
+
+Deno.test("PlateauScan drops the losses a resume redoes", () => {
+  // Steps 1–4 leave the plateau at 4; the resume from step 2 redoes 3–5 above it, so it leaves at 7.
+  const log = [7, 7, 6, 6, 7, 7, 7, 6, 6].map((loss, i) => ({
+    model: "ar",
+    seed: 0,
+    step: i < 4 ? i + 1 : i - 1,
+    loss,
+  }));
+  assertEquals(arrayExit(log, "ar 0", 6.75, 2), 7);
+  assertEquals(scanExit(log, "ar 0", 6.75, 2), 7);
+});
