@@ -396,9 +396,84 @@ Deno.test("report.md's budget counts an --init-from source's tokens and FLOPs, a
   );
 });
 
-// Plant: trainingLoss taking any record with a numeric loss (the code
-// before: `losses.length = step − 1` threw "Invalid array length" at a
-// step of "x", ending a resumed run after its training and evaluation).
+Deno.test("report.md's plateau step counts only the losses a resume kept", async () => {
+  const { resolveConfig } = await import("./config.ts");
+  const { writeReport } = await import("./report.ts");
+  const { RunFolder } = await import("./run_folder.ts");
+  const config = resolveConfig({ preset: "micro", models: "ar" });
+  const window = plateauWindow(config.batchSize);
+  // Below the plateau (3 < 4 - 0.25) from step 1; resumed from step 4 and
+  // redone above it (5) up to step 59, just below from 60 (3.7: it leaves
+  // when a whole window is past step 59).
+  const loss = (step: number, redo: boolean) =>
+    redo ? (step < 60 ? 5 : 3.7) : 3;
+  const records = [
+    ...Array.from({ length: window + 20 }, (_, i) => [i + 1, false] as const),
+    ...Array.from({ length: 100 + window }, (_, i) => [i + 5, true] as const),
+  ].map(([step, redo]) => ({
+    model: "ar",
+    seed: 0,
+    step,
+    loss: loss(step, redo),
+  }));
+  const kept = [
+    ...Array.from({ length: 4 }, () => 3),
+    ...Array.from({ length: 100 + window }, (_, i) => loss(i + 5, true)),
+  ];
+  const want = plateauExit(kept, 4, window);
+  assertEquals(want, 59 + window);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/metrics.jsonl`,
+      records.map((r) => JSON.stringify(r) + "\n").join(""),
+    );
+    await writeReport({
+      command: "test",
+      config: { ...config, out: dir },
+      backend: "blas",
+      engine: "cpu (auto: no GPU)",
+      tokenizer: { id: "byte", vocabSize: 260 },
+      data: {
+        source: "synthetic",
+        trainTokens: 1000,
+        testTokens: 640,
+        bytesPerToken: 3.7,
+        unigramEntropy: 4,
+      },
+      judge: "none",
+      results: [{
+        model: "ar",
+        seed: 0,
+        parameters: 1000,
+        training: { seconds: 1, lastLoss: 3, tokens: 1000 },
+        test: { nll: 3, bpt: 4.3, ppl: 20, tokens: 64, bound: false },
+        generation: {
+          speed: {
+            batches: 1,
+            seconds: 1,
+            batchesPerSecond: 1,
+            tokensPerSecond: 64,
+          },
+          genPpl: 100,
+          entropy: 4,
+        },
+      }],
+      seconds: 60,
+    } as never, new RunFolder(dir));
+    const text = await Deno.readTextFile(`${dir}/report.md`);
+    const row = text.split("## Training")[1].split("\n")
+      .find((l) => l.startsWith("| AR"))!;
+    assertEquals(row.split("|").map((c) => c.trim())[8], String(want), row);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plant: a record with a numeric loss but no step count taken into the
+// plateau scan or the curves (the code before: `losses.length = step − 1`
+// threw "Invalid array length" at a step of "x", ending a resumed run
+// after its training and evaluation).
 Deno.test("writeReport passes over metrics records without a step count instead of failing the run", async () => {
   const { resolveConfig } = await import("./config.ts");
   const { writeReport } = await import("./report.ts");
