@@ -1,32 +1,34 @@
 /**
  * Where each training curve leaves the unigram plateau, found while
- * `metrics.jsonl` streams by, in memory bounded by the window: the figure
- * `plateauExit` gives over the array of a curve's losses, where each loss
- * record cuts the array to `step - 1` entries (a resumed run redoes steps)
- * and appends. Without a cut one pass is exact with the last `window`
- * losses; a curve that was cut needs to know which records survive later
- * cuts, so its cuts are noted in the first pass and a second pass over the
- * log keeps only the survivors ({@linkcode PlateauScan.replay}).
+ * `metrics.jsonl` streams by, in memory bounded by the window: the first
+ * logged step t ≥ `window` at which the mean loss of the records logged in
+ * the last `window` steps (t − window, t] is below the threshold. A curve
+ * logged every step (tfjs) gives what `plateauExit` gives over its array of
+ * losses; one logged every L steps (the fused engines' `--log-every`) is
+ * read in steps too, not in records. A resumed run redoes steps: a record
+ * at step t drops every earlier record at step ≥ t. Without such a cut one
+ * pass is exact; a curve that was cut needs to know which records survive
+ * later cuts, so its cuts are noted in the first pass and a second pass
+ * over the log keeps only the survivors ({@linkcode PlateauScan.replay}).
  *
  * @module
  */
 
 /** One curve's scan. */
 interface Scan {
-  /** Length of the curve's loss array. */
+  /** The last step logged (first pass: what a record at or below it redoes). */
   length: number;
   /** Loss records seen (this pass). */
   seen: number;
-  /** `[record, length]`: record number `record` cut the array to `length`. */
+  /** `[record, step − 1]`: record number `record` dropped every step ≥ step. */
   cuts: [number, number][];
-  /** The least cut length from each cut on (filled for the second pass). */
+  /** The least cut from each cut on (filled for the second pass). */
   least: number[];
   /** The first cut after the current record (second pass). */
   next: number;
-  /** Survivors fed to the window (second pass), or the array's length (first). */
-  fed: number;
-  /** The last `window` losses fed, by index modulo `window`. */
-  ring: Float64Array;
+  /** Steps and losses of the records fed within the last `window` steps. */
+  steps: number[];
+  losses: number[];
   sum: number;
   /** The step found, 0 while none. */
   exit: number;
@@ -83,11 +85,11 @@ export class PlateauScan {
         length: 0,
         seen: 0,
         next: 0,
-        fed: 0,
+        steps: [],
+        losses: [],
         sum: 0,
         exit: 0,
       });
-      s.ring.fill(0);
     }
   }
 
@@ -110,14 +112,14 @@ export class PlateauScan {
         cuts: [],
         least: [],
         next: 0,
-        fed: 0,
-        ring: new Float64Array(this.window),
+        steps: [],
+        losses: [],
         sum: 0,
         exit: 0,
       };
       this.#scans.set(key, s);
     }
-    const at = Math.min(s.length, step - 1), record = s.seen++;
+    const at = step - 1, record = s.seen++;
     if (!this.#replaying && at < s.length) s.cuts.push([record, at]);
     s.length = at + 1;
     if (this.#replaying) {
@@ -126,17 +128,22 @@ export class PlateauScan {
       while (s.next < s.cuts.length && s.cuts[s.next][0] <= record) s.next++;
       if (s.next < s.cuts.length && s.least[s.next] <= at) return;
     } else if (s.cuts.length > 0) return; // settled by the second pass
-    this.#feed(s, rec.loss);
+    this.#feed(s, step, rec.loss);
   }
 
-  /** The next loss of the array, as plateauExit sums it. */
-  #feed(s: Scan, loss: number): void {
-    const i = s.fed++, w = this.window;
-    s.sum += loss - (i >= w ? s.ring[i % w] : 0);
-    s.ring[i % w] = loss;
-    if (s.exit === 0 && i + 1 >= w && s.sum / w < this.#threshold) {
-      s.exit = i + 1;
+  /** The next surviving record: the window's mean over its last `window` steps. */
+  #feed(s: Scan, step: number, loss: number): void {
+    const w = this.window;
+    s.steps.push(step);
+    s.losses.push(loss);
+    let dropped = 0; // summed as plateauExit sums: + loss − the one leaving
+    while (s.steps[0] <= step - w) {
+      s.steps.shift();
+      dropped += s.losses.shift()!;
     }
+    s.sum += loss - dropped;
+    const mean = s.sum / s.losses.length;
+    if (s.exit === 0 && step >= w && mean < this.#threshold) s.exit = step;
   }
 
   /**
