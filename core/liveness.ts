@@ -22,15 +22,19 @@ export interface ProcessMark {
    */
   ns?: string;
   /**
-   * Its host, and that host's boot (`/proc/sys/kernel/random/boot_id`; where
-   * that cannot be read, the host's name), where known: its pid means
-   * nothing on another host — every Linux host's first pid namespace has
-   * the same inode, so `ns` alone cannot tell two nodes of a cluster
-   * sharing a folder apart. Absent (a mark written before it was recorded):
-   * taken to be this host's.
+   * Its host's boot (`/proc/sys/kernel/random/boot_id`, a new one at every
+   * boot), where known: its pid means nothing on another host, nor after a
+   * reboot — every Linux host's first pid namespace has the same inode, so
+   * `ns` alone cannot tell two nodes of a cluster sharing a folder apart.
+   * Only a boot id (a UUID) counts: anything else (a host's name, written
+   * as a fallback by a development version) is taken as unknown.
    */
   host?: string;
-  /** Its host's name (`Deno.hostname()`), where known: for messages. */
+  /**
+   * Its host's name (`Deno.hostname()`), where known: with the boot id, it
+   * tells another host (another name: cannot be judged here) from this
+   * host before a reboot (this name, another boot: gone).
+   */
   hostname?: string;
 }
 
@@ -59,18 +63,22 @@ function pidNamespace(): string | undefined {
   }
 }
 
+/** A boot id: a UUID, as `/proc/sys/kernel/random/boot_id` holds it. */
+const BOOT_ID =
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
- * This host and boot: `/proc/sys/kernel/random/boot_id` (a new one at every
- * boot), else the host's name; undefined where neither can be read.
+ * This host's boot (`/proc/sys/kernel/random/boot_id`), or undefined where
+ * it cannot be read (not Linux, no read access to /proc): never the host's
+ * name, which two processes of one host would then record differently.
  */
-function hostId(): string | undefined {
+function bootId(): string | undefined {
   try {
     const id = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-    if (id) return id;
+    return BOOT_ID.test(id) ? id : undefined;
   } catch {
-    // Not Linux, or /proc not readable: the host's name below.
+    return undefined;
   }
-  return hostName();
 }
 
 /** This host's name, or undefined where it cannot be read (no --allow-sys). */
@@ -104,7 +112,7 @@ function selfStart(): string | undefined {
  */
 export function thisProcess(): ProcessMark {
   const start = selfStart(), ns = pidNamespace();
-  const host = hostId(), hostname = hostName();
+  const host = bootId(), hostname = hostName();
   return {
     pid: Deno.pid,
     ...(start ? { start } : {}),
@@ -115,18 +123,60 @@ export function thisProcess(): ProcessMark {
 }
 
 /**
- * Whether the process a mark names still runs: on Linux its pid must exist
- * and, where the mark recorded one, have the same start time (a reused pid
- * is another process); a bare pid is alive if that process is a Deno.
- * Whatever cannot be told is taken to be alive: another host's process (a
- * mark whose `host` differs from this one's: a cluster node sharing the
- * folder, or this host before a reboot), another pid namespace's (a mark
- * whose `ns` differs from this process's), a /proc that cannot be read (any
- * error but `NotFound`), any system but Linux.
+ * Which host a mark's process ran on, as far as this process can tell:
+ * - `"another"`: both host names are known and differ — a cluster node
+ *   sharing the folder; its pid names nothing here.
+ * - `"earlier boot"`: this host's name, but another boot id — this host
+ *   before a reboot, which ended every process it ran.
+ * - `"unknown"`: another boot id, but a host name is unknown on one side:
+ *   another host, or this one before a reboot, cannot be told.
+ * - `"this"`: otherwise (the same boot, or a boot or name not recorded — a
+ *   mark of an older version, or a system that does not tell).
+ *
+ * A `host` that is not a boot id (a UUID) counts as unknown.
  *
  * @param mark The process, as a file named it.
- * @returns False only when it is known to be gone: no such pid in this
- *   namespace on this host, another start time, or (a bare pid) not a Deno.
+ * @returns Where it ran.
+ *
+ * @example
+ * ```ts
+ * import { markHost, thisProcess } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const me = thisProcess();
+ * assertEquals(markHost(me), "this");
+ * assertEquals(markHost({ pid: 1, hostname: `not-${me.hostname}` }), me.hostname ? "another" : "this");
+ * ```
+ */
+export function markHost(
+  mark: ProcessMark,
+): "this" | "another" | "earlier boot" | "unknown" {
+  const hostname = hostName();
+  const names = mark.hostname !== undefined && hostname !== undefined;
+  if (names && mark.hostname !== hostname) return "another";
+  const boot = bootId();
+  const theirs = mark.host !== undefined && BOOT_ID.test(mark.host)
+    ? mark.host.toLowerCase()
+    : undefined;
+  if (theirs === undefined || boot === undefined) return "this";
+  if (theirs === boot.toLowerCase()) return "this";
+  return names ? "earlier boot" : "unknown";
+}
+
+/**
+ * Whether the process a mark names still runs: on Linux its pid must exist
+ * and, where the mark recorded one, have the same start time (a reused pid
+ * is another process); a bare pid is alive if that process is a Deno. A
+ * process of this host's name before its last boot is gone (a reboot ends
+ * every process). Whatever cannot be told is taken to be alive: another
+ * host's process ({@linkcode markHost}: another host name, or another boot
+ * where a name is unknown), another pid namespace's (a mark whose `ns`
+ * differs from this process's), a /proc that cannot be read (any error but
+ * `NotFound`), any system but Linux.
+ *
+ * @param mark The process, as a file named it.
+ * @returns False only when it is known to be gone: this host before a
+ *   reboot, no such pid in this namespace on this host, another start
+ *   time, or (a bare pid) not a Deno.
  *
  * @example
  * ```ts
@@ -134,12 +184,15 @@ export function thisProcess(): ProcessMark {
  * import { assert } from "@std/assert";
  * assert(isProcessAlive(thisProcess()));
  * // Another host's pid 1 at start 0: nothing /proc here can say.
- * assert(isProcessAlive({ pid: 1, start: "0", host: "another host's boot" }));
+ * assert(isProcessAlive({ pid: 1, start: "0", hostname: "another host" }));
  * ```
  */
 export function isProcessAlive(mark: ProcessMark): boolean {
-  // Another host's pid (or this host unknown) names no process /proc shows.
-  if (mark.host !== undefined && mark.host !== hostId()) return true;
+  const host = markHost(mark);
+  if (host === "earlier boot") return false;
+  // Another host's pid (or one that cannot be placed) names no process
+  // /proc shows.
+  if (host !== "this") return true;
   // Another namespace's pid (or ours unknown) names no process we can see.
   if (mark.ns !== undefined && mark.ns !== pidNamespace()) return true;
   if (mark.pid === Deno.pid) {

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { isProcessAlive, thisProcess } from "./liveness.ts";
+import { isProcessAlive, markHost, thisProcess } from "./liveness.ts";
 
 /** A pid that ran and is gone: a child that has exited. */
 async function gonePid(): Promise<number> {
@@ -20,30 +20,53 @@ Deno.test("isProcessAlive() is false for a gone pid of this namespace, and true 
   assertEquals(isProcessAlive({ ...me, start: "1", ns: "pid:[1]" }), true);
 });
 
-Deno.test("isProcessAlive() is false for a gone pid marked with this host, and true for the same pid and namespace marked with another host (a cluster node sharing the folder: every host's first pid namespace has the same inode)", async () => {
+Deno.test("isProcessAlive() is false for a gone pid marked with this host, and true for the same pid and namespace marked with another host name (a cluster node sharing the folder: every host's first pid namespace has the same inode)", async () => {
   if (Deno.build.os !== "linux") return;
   const pid = await gonePid();
   const me = thisProcess();
-  assert(me.host, "this host's boot id or name");
   assertEquals(
     me.host,
     Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim(),
   );
+  assertEquals(me.hostname, Deno.hostname());
+  assertEquals(isProcessAlive({ ...me, pid, start: "1" }), false);
+  const other = { host: crypto.randomUUID(), hostname: `${me.hostname}-2` };
+  assertEquals(markHost({ ...me, ...other }), "another");
+  assertEquals(isProcessAlive({ ...me, ...other, pid, start: "1" }), true);
+  // Another host name, the same boot id (cannot be one host): another host.
   assertEquals(
-    isProcessAlive({ pid, start: "1", ns: me.ns, host: me.host }),
-    false,
-  );
-  const other = crypto.randomUUID();
-  assertEquals(
-    isProcessAlive({ pid, start: "1", ns: me.ns, host: other }),
+    isProcessAlive({ ...me, hostname: other.hostname, pid, start: "1" }),
     true,
   );
   // This very pid and start on another host: another process.
-  assertEquals(isProcessAlive({ ...me, start: "1", host: other }), true);
+  assertEquals(isProcessAlive({ ...me, ...other }), true);
 });
 
-Deno.test("thisProcess() names the host by its name where the boot id cannot be read", () => {
+Deno.test("isProcessAlive() takes a process of this host name and another boot to be gone (this host before a reboot), even where its pid and start now name a live process; another boot without a host name cannot be placed (alive)", () => {
+  if (Deno.build.os !== "linux") return;
+  const me = thisProcess();
+  const before = crypto.randomUUID();
+  // This very process's pid and start: alive but for the boot.
+  assertEquals(markHost({ ...me, host: before }), "earlier boot");
+  assertEquals(isProcessAlive({ ...me, host: before }), false);
+  // The same boot id in capitals is the same boot.
+  assertEquals(isProcessAlive({ ...me, host: me.host!.toUpperCase() }), true);
+  // No host name on the mark: another host, or this one rebooted.
+  const { hostname: _, ...nameless } = me;
+  assertEquals(markHost({ ...nameless, host: before }), "unknown");
+  assertEquals(isProcessAlive({ ...nameless, host: before }), true);
+  // A host name where a boot id belongs (a development version's
+  // fallback): no boot recorded, judged by /proc.
+  assertEquals(markHost({ ...me, host: "vm" }), "this");
+  assertEquals(isProcessAlive({ ...me, host: "vm" }), true);
+  assertEquals(isProcessAlive({ ...me, host: "vm", start: "1" }), false);
+});
+
+Deno.test("thisProcess() leaves the boot out where it cannot be read (never the host name in its place): a gone process of this host is still judged by /proc, and a live one is alive", async () => {
+  if (Deno.build.os !== "linux") return;
+  const pid = await gonePid();
   const read = Deno.readTextFileSync;
+  const boot = thisProcess().host;
   Deno.readTextFileSync = (path: string | URL) => {
     if (String(path).endsWith("/boot_id")) {
       throw new Deno.errors.PermissionDenied("Requires read access");
@@ -51,8 +74,13 @@ Deno.test("thisProcess() names the host by its name where the boot id cannot be 
     return read(path);
   };
   try {
-    assertEquals(thisProcess().host, Deno.hostname());
-    assert(isProcessAlive(thisProcess()));
+    const me = thisProcess();
+    assertEquals(me.host, undefined);
+    assertEquals(me.hostname, Deno.hostname());
+    assert(isProcessAlive(me));
+    // Written by a process that could read the boot: still this host's.
+    assertEquals(isProcessAlive({ ...me, host: boot, pid, start: "1" }), false);
+    assertEquals(isProcessAlive({ ...me, pid, start: "1" }), false);
   } finally {
     Deno.readTextFileSync = read;
   }
