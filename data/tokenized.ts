@@ -16,6 +16,7 @@ import {
   BoundedReadError,
   createSha256,
   isProcessAlive,
+  markHost,
   readHeadBounded,
   sha256Hex,
   thisProcess,
@@ -324,22 +325,30 @@ async function cannotWriteCache(
 /**
  * This process in a temporary file's name:
  * `pid<pid>[-<start>][-ns<inode>][-h<host>]`, the inode of its pid namespace
- * (`/proc/self/ns/pid`, `pid:[<inode>]`) and 16 hex digits of the SHA-256
- * of its host's boot id (or name): every Linux host's first pid namespace
- * has the same inode, so without the host a cluster node sharing the cache
- * took another node's live writer for its own gone one.
+ * (`/proc/self/ns/pid`, `pid:[<inode>]`) and its host ({@linkcode hostTag}):
+ * every Linux host's first pid namespace has the same inode, so without the
+ * host a cluster node sharing the cache took another node's live writer for
+ * its own gone one.
  */
 function writerTag(): string {
-  const { pid, start, ns, host } = thisProcess();
+  const { pid, start, ns, host, hostname } = thisProcess();
   const inode = ns === undefined ? undefined : /\[(\d+)\]/.exec(ns)?.[1];
+  const tagged = host !== undefined || hostname !== undefined;
   return `pid${pid}${start === undefined ? "" : `-${start}`}${
     inode === undefined ? "" : `-ns${inode}`
-  }${host === undefined ? "" : `-h${hostTag(host)}`}`;
+  }${tagged ? `-h${hostTag(hostname)}${hostTag(host)}` : ""}`;
 }
 
-/** A host in a temporary file's name (its id may hold any character). */
-function hostTag(host: string): string {
-  return sha256Hex(host).slice(0, 16);
+/** What a host's name or boot left unknown is tagged with. */
+const UNKNOWN_HOST = "00000000";
+
+/**
+ * A host's name or boot in a temporary file's name: 8 hex digits of its
+ * SHA-256 (it may hold any character), {@linkcode UNKNOWN_HOST} where
+ * unknown. The tag is the name's then the boot's: 16 hex digits.
+ */
+function hostTag(part: string | undefined): string {
+  return part === undefined ? UNKNOWN_HOST : sha256Hex(part).slice(0, 8);
 }
 
 /**
@@ -350,32 +359,55 @@ const WRITER_TEMP =
   /^(.*)\.pid(\d+)(?:-(\d+))?(?:-ns(\d+))?(?:-h([0-9a-f]{16}))?\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
 /**
+ * Where a temporary file's writer ran, from its host tag (as
+ * {@linkcode markHost} judges a mark): `"another"` (another host name: its
+ * pid names nothing here), `"earlier boot"` (this host's name, another boot:
+ * gone), `"unknown"` (another boot, a name unknown), `"this"` (otherwise,
+ * and a temp without a host tag: the previous version's, taken to be this
+ * host's as an untagged lock is).
+ */
+function tempHost(tag: string | undefined): ReturnType<typeof markHost> {
+  if (tag === undefined) return "this";
+  const { host, hostname } = thisProcess();
+  // Written by a development version (16 hex of the boot id's or name's
+  // SHA-256): this host's when it is ours.
+  for (const id of [host, hostname]) {
+    if (id !== undefined && tag === sha256Hex(id).slice(0, 16)) return "this";
+  }
+  const [name, boot] = [tag.slice(0, 8), tag.slice(8)];
+  const names = name !== UNKNOWN_HOST && hostname !== undefined;
+  if (names && name !== hostTag(hostname)) return "another";
+  if (boot === UNKNOWN_HOST || host === undefined) return "this";
+  if (boot === hostTag(host)) return "this";
+  return names ? "earlier boot" : "unknown";
+}
+
+/**
  * Remove the temporary files of the cache at `path` whose writer is gone
- * (killed mid-tokenization). Only a temp of this host and this process's
- * pid namespace is judged: another host's pid (a cluster node sharing the
- * cache) or another namespace's (a container) names no process this one
- * can see, and a temp without a namespace or host (left before the tag had
- * them) cannot be placed; all those are kept. Returns the paths removed.
+ * (killed mid-tokenization, or its host rebooted since). A temp of this
+ * host's name and another boot is removed (a reboot ended its writer); one
+ * of another host (a cluster node sharing the cache) or that cannot be
+ * placed is kept; the rest — this host's, or without a host tag (the
+ * previous version's) — are judged by their pid namespace (another's, a
+ * container's, or none recorded: kept) and /proc. Returns the paths
+ * removed.
  */
 async function removeDeadTemps(path: string): Promise<string[]> {
   const cut = path.lastIndexOf("/");
   const dir = cut < 0 ? "." : path.slice(0, cut) || "/";
   const name = path.slice(cut + 1);
-  const { ns, host } = thisProcess();
-  if (ns === undefined || host === undefined) return [];
-  const here = hostTag(host);
+  const { ns } = thisProcess();
   const removed: string[] = [];
   for (const e of [...Deno.readDirSync(dir)]) {
     const m = WRITER_TEMP.exec(e.name);
     if (!e.isFile || !m || m[1] !== name) continue;
-    if (ns !== `pid:[${m[4]}]` || m[5] !== here) continue;
-    const mark = {
-      pid: Number(m[2]),
-      ...(m[3] ? { start: m[3] } : {}),
-      ns,
-      host,
-    };
-    if (isProcessAlive(mark)) continue;
+    const host = tempHost(m[5]);
+    if (host === "another" || host === "unknown") continue;
+    if (host === "this") {
+      if (ns === undefined || ns !== `pid:[${m[4]}]`) continue;
+      const mark = { pid: Number(m[2]), ...(m[3] ? { start: m[3] } : {}), ns };
+      if (isProcessAlive(mark)) continue;
+    }
     const temp = `${dir}/${e.name}`;
     await Deno.remove(temp).then(() => removed.push(temp), () => {});
   }

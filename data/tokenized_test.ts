@@ -573,7 +573,14 @@ Deno.test("tokenizeCorpus() streams a fresh corpus's ids through a temporary fil
   }
 });
 
-Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process of its pid namespace on this host that is gone (a Ctrl-C exits without the finally), and keeps a live writer's, another host's, another namespace's, untagged ones and other caches'", async () => {
+/** A host tag as the temp names write it: 8 hex of each SHA-256, name then boot. */
+function hostTagOf(hostname?: string, boot?: string): string {
+  const part = (id?: string) =>
+    id === undefined ? "00000000" : sha256Hex(id).slice(0, 8);
+  return `-h${part(hostname)}${part(boot)}`;
+}
+
+Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by a process of its pid namespace on this host that is gone (a Ctrl-C exits without the finally), and keeps a live writer's, another host's, another namespace's, namespace-untagged ones and other caches'", async () => {
   const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
   try {
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
@@ -583,9 +590,9 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     await child.status;
     const me = thisProcess();
     // This process's pid namespace and host, as the tag writes them:
-    // `-ns<inode>-h<16 hex digits of the host's SHA-256>`.
+    // `-ns<inode>-h<8 hex of the host name's SHA-256><8 of the boot's>`.
     const ns = `-ns${/\[(\d+)\]/.exec(me.ns ?? "")?.[1]}`;
-    const here = `${ns}-h${sha256Hex(me.host ?? "").slice(0, 16)}`;
+    const here = `${ns}${hostTagOf(me.hostname, me.host)}`;
     const temp = (tag: string, of = cache) =>
       `${of}.${tag}.${crypto.randomUUID()}.tmp`;
     const dead = temp(`pid${child.pid}-1${here}`);
@@ -595,14 +602,18 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     // The same gone pid on another host with the same namespace inode (a
     // Slurm node sharing the cache: every host's first pid namespace is
     // 4026531836, and its writer may run), in another namespace (a
-    // container), and untagged by host or namespace (left before the tag
-    // had them): all kept.
-    const otherHost = temp(`pid${child.pid}-1${ns}-h${"0".repeat(16)}`);
-    const elsewhere = temp(
-      `pid${child.pid}-1-ns1-h${sha256Hex(me.host ?? "").slice(0, 16)}`,
+    // container), and untagged by namespace (left before the tag had one):
+    // all kept.
+    const otherHost = temp(
+      `pid${child.pid}-1${ns}${hostTagOf(`${me.hostname}-2`, me.host)}`,
     );
-    const noHost = temp(`pid${child.pid}-1${ns}`);
+    const elsewhere = temp(
+      `pid${child.pid}-1-ns1${hostTagOf(me.hostname, me.host)}`,
+    );
     const untagged = temp(`pid${child.pid}-1`);
+    // Without a host tag (the previous version's format): this host's,
+    // judged by namespace and /proc — gone, removed.
+    const noHost = temp(`pid${child.pid}-1${ns}`);
     for (
       const f of [
         dead,
@@ -621,7 +632,37 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
     assertEquals(
       await cacheFiles(cacheDir),
-      [cache, live, other, otherHost, elsewhere, noHost, untagged].sort(),
+      [cache, live, other, otherHost, elsewhere, untagged].sort(),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizeCorpus() removes a temporary of this host's name written before its last boot (a reboot ended the writer), even of a pid and start alive now, and keeps one of another boot whose host name is unknown (another host, or this one rebooted) and one of another host name whatever its boot", async () => {
+  if (Deno.build.os !== "linux") return;
+  const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
+  try {
+    await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+    const [cache] = await cacheFiles(cacheDir);
+    const me = thisProcess();
+    const before = crypto.randomUUID();
+    // This very process's pid and start (alive now) in another namespace
+    // (/proc cannot tell): only the boot says its writer is gone.
+    const mine = `pid${me.pid}${me.start ? `-${me.start}` : ""}-ns1`;
+    const temp = (host: string) =>
+      `${cache}.${mine}${host}.${crypto.randomUUID()}.tmp`;
+    const rebooted = temp(hostTagOf(me.hostname, before));
+    const nameless = temp(hostTagOf(undefined, before));
+    const otherHost = temp(hostTagOf(`${me.hostname}-2`, before));
+    for (const f of [rebooted, nameless, otherHost]) {
+      await Deno.writeTextFile(f, "ids");
+    }
+    await Deno.remove(cache); // tokenized afresh
+    await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
+    assertEquals(
+      await cacheFiles(cacheDir),
+      [cache, nameless, otherHost].sort(),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
@@ -674,7 +715,7 @@ Deno.test("tokenizeCorpus() writes the cache through a temporary file tagged wit
     const me = thisProcess();
     const tag = `pid${me.pid}${me.start ? `-${me.start}` : ""}-ns${
       /\[(\d+)\]/.exec(me.ns ?? "")?.[1]
-    }-h${sha256Hex(me.host ?? "").slice(0, 16)}`;
+    }${hostTagOf(me.hostname, me.host)}`;
     assertEquals(renamed.length, 1); // the cache, in place
     assertEquals(renamed[0].slice(0, tag.length + 2), `.${tag}.`);
     assert(renamed[0].endsWith(".tmp"), renamed[0]);
