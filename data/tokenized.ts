@@ -16,7 +16,7 @@ import {
   BoundedReadError,
   createSha256,
   isProcessAlive,
-  markHost,
+  type markHost,
   readHeadBounded,
   sha256Hex,
   thisProcess,
