@@ -25,6 +25,7 @@ import {
   fileAbove,
   isProcessAlive,
   kindOf,
+  markHost,
   readJsonBounded,
   readTextBounded,
   removeStaleTemps,
@@ -268,12 +269,15 @@ export interface LockHolder {
    */
   ns?: string;
   /**
-   * Its host and boot (`/proc/sys/kernel/random/boot_id`, else the host's
-   * name), where known; absent: this host. A holder on another host (a
-   * cluster node sharing the folder) is taken to be alive.
+   * Its host's boot (`/proc/sys/kernel/random/boot_id`), where known.
+   * With `hostname` it places the holder ({@linkcode markHost}): another
+   * host name is another host (a cluster node sharing the folder), taken
+   * to be alive; this host's name and another boot is this host before a
+   * reboot, gone; another boot where a name is unknown cannot be placed,
+   * taken to be alive. Absent (an older lock): this host's.
    */
   host?: string;
-  /** Its host's name, where known: for messages. */
+  /** Its host's name (`Deno.hostname()`), where known. */
   hostname?: string;
 }
 
@@ -1179,9 +1183,9 @@ export class RunFolder {
         throw Object.assign(
           new ConfigError(
             there
-              ? `${this.dir} is in use by a run ${there}, not this one (${
+              ? `${this.dir} is in use by a run ${there.there} (${
                 describeHolder(holder)
-              }): whether it still runs cannot be told from here; wait for it, or use --out DIR (if that host is gone or was rebooted since, and no run writes here, delete ${this.lockPath})`
+              }): whether it still runs cannot be told from here; wait for it, or use --out DIR (if ${there.gone}, and no run writes here, delete ${this.lockPath})`
               : `${this.dir} is in use by another run (${
                 describeHolder(holder)
               }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
@@ -1277,6 +1281,30 @@ export class RunFolder {
     const holder = await this.#holder();
     return holder && isAlive(holder) ? holder.pid : undefined;
   }
+
+  /**
+   * The holder of the lock when it counts as live (a stale lock counts as
+   * none): this host's process that runs, or one this host cannot check
+   * ({@linkcode holderHost}: another host's).
+   *
+   * @returns The holder as its lock names it, or undefined.
+   *
+   * @example
+   * ```ts
+   * import { RunFolder } from "@d3pm/experiment";
+   * import { assertEquals } from "@std/assert";
+   * const folder = new RunFolder(await Deno.makeTempDir());
+   * const release = await folder.lock();
+   * assertEquals((await folder.liveHolder())?.pid, Deno.pid);
+   * release();
+   * assertEquals(await folder.liveHolder(), undefined);
+   * await Deno.remove(folder.dir, { recursive: true });
+   * ```
+   */
+  async liveHolder(): Promise<LockHolder | undefined> {
+    const holder = await this.#holder();
+    return holder && isAlive(holder) ? holder : undefined;
+  }
 }
 
 /** The releases of the locks this process holds. */
@@ -1339,11 +1367,11 @@ export async function lockFile(
         const there = elsewhere(holder);
         throw new ConfigError(
           `${path} has been held by another process${
-            there ? ` ${there}, not this one` : ""
+            there ? ` ${there.there}` : ""
           } (${describeHolder(holder)}) for over ${
             waitMs / 1000
           } s; wait for it (if no such process is alive${
-            there ? ", or that host is gone or was rebooted since" : ""
+            there ? `, or ${there.gone}` : ""
           }, delete ${path})`,
         );
       }
@@ -1652,12 +1680,57 @@ function describeHolder(holder: LockHolder): string {
 }
 
 /**
- * Where a lock's holder runs on another host: the words for a message
- * (`on host node1 (boot 5f3c…)`); undefined where it is this host's.
+ * Where a live lock's holder runs when this host cannot check it
+ * ({@linkcode markHost}): `host node1 (boot 5f3c…)`; undefined where it is
+ * this host's (judged by /proc).
+ *
+ * @param holder The lock's holder, as written.
+ * @returns Its host and boot in words, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { holderHost } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const boot = "5f3c9a0e-0000-4000-8000-000000000001";
+ * const other = `not-${Deno.hostname()}`;
+ * assertEquals(holderHost({ pid: 7, host: boot, hostname: other }), `host ${other} (boot ${boot})`);
+ * assertEquals(holderHost({ pid: 7 }), undefined); // an older lock: this host's
+ * ```
  */
-function elsewhere(holder: LockHolder): string | undefined {
-  if (holder.host === undefined || holder.host === SELF.host) return undefined;
-  return `on host ${holder.hostname ?? "unknown"} (boot ${holder.host})`;
+export function holderHost(holder: LockHolder): string | undefined {
+  const place = markHost(holder);
+  if (place !== "another" && place !== "unknown") return undefined;
+  return `host ${holder.hostname ?? "of unknown name"} (boot ${
+    holder.host ?? "unknown"
+  })`;
+}
+
+/**
+ * A refusal's words for a live lock this host cannot check: where it runs
+ * and why that cannot be told, and when deleting it is right; undefined
+ * where it is this host's.
+ */
+function elsewhere(
+  holder: LockHolder,
+): { there: string; gone: string } | undefined {
+  const there = holderHost(holder);
+  if (there === undefined) return undefined;
+  if (markHost(holder) === "another") {
+    return {
+      there: `on ${there}, not this one (${SELF.hostname})`,
+      gone: "that host is gone or was rebooted since",
+    };
+  }
+  // Another boot, a host name unknown on one side: this host rebooted, or
+  // another host — which cannot be told.
+  return {
+    there: `on ${there}: another boot than this one's (${
+      SELF.host ?? "unknown"
+    }), and with ${
+      holder.hostname === undefined ? "its" : "this host's"
+    } host name unknown, whether it is this host before a reboot or another host`,
+    gone: "this host was rebooted since, or that host is gone",
+  };
 }
 
 function shorten(command: string): string {

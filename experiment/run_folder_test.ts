@@ -102,7 +102,7 @@ Deno.test("a lock naming a gone pid is stale in this pid namespace (or none reco
   }
 });
 
-Deno.test("a lock naming a gone pid of this namespace is stale on this host, and held — refused, naming the host and the way out — when it names another host (a Slurm node sharing the folder: every host's first pid namespace has the same inode)", async () => {
+Deno.test("a lock naming a gone pid of this namespace is stale on this host, and held — refused, naming the host and the way out — when it names another host name (a Slurm node sharing the folder: every host's first pid namespace has the same inode)", async () => {
   const { dir, out } = await tempRun();
   try {
     const folder = new RunFolder(out);
@@ -120,7 +120,7 @@ Deno.test("a lock naming a gone pid of this namespace is stale on this host, and
       Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim(),
     );
     assertEquals(hostname, Deno.hostname());
-    const lock = (h: string) =>
+    const lock = (h: string, name?: string) =>
       Deno.writeTextFile(
         folder.lockPath,
         JSON.stringify({
@@ -128,35 +128,93 @@ Deno.test("a lock naming a gone pid of this namespace is stale on this host, and
           start: "1",
           ns,
           host: h,
-          hostname: "node9",
+          ...(name === undefined ? {} : { hostname: name }),
         }),
       );
-    await lock(host);
+    await lock(host, hostname);
     assertEquals(await folder.writer(), undefined);
     const other = crypto.randomUUID();
-    await lock(other);
+    await lock(other, "node9");
     assertEquals(await folder.writer(), gone.pid);
+    assertEquals(await folder.liveHolder().then((h) => h?.hostname), "node9");
     const refused = await assertRejects(() => folder.lock(), ConfigError);
     assertEquals(
       refused.message,
-      `${out} is in use by a run on host node9 (boot ${other}), not this one (pid ${gone.pid}): whether it still runs cannot be told from here; wait for it, or use --out DIR (if that host is gone or was rebooted since, and no run writes here, delete ${folder.lockPath})`,
+      `${out} is in use by a run on host node9 (boot ${other}), not this one (${hostname}) (pid ${gone.pid}): whether it still runs cannot be told from here; wait for it, or use --out DIR (if that host is gone or was rebooted since, and no run writes here, delete ${folder.lockPath})`,
     );
     assertEquals(
       JSON.parse(await Deno.readTextFile(folder.lockPath)).host,
       other,
     );
+    // Another boot and no host name: this host rebooted, or another host —
+    // refused, saying it cannot tell which (not "not this one").
+    await lock(other);
+    const unplaced = await assertRejects(() => folder.lock(), ConfigError);
+    assertEquals(
+      unplaced.message,
+      `${out} is in use by a run on host of unknown name (boot ${other}): another boot than this one's (${host}), and with its host name unknown, whether it is this host before a reboot or another host (pid ${gone.pid}): whether it still runs cannot be told from here; wait for it, or use --out DIR (if this host was rebooted since, or that host is gone, and no run writes here, delete ${folder.lockPath})`,
+    );
     // lockFile (a sweep's sweep.json) waits for it too, then says so.
     const path = `${dir}/x.lock`;
     await Deno.writeTextFile(
       path,
-      JSON.stringify({ pid: gone.pid, start: "1", ns, host: other }),
+      JSON.stringify({
+        pid: gone.pid,
+        start: "1",
+        ns,
+        host: other,
+        hostname: "node9",
+      }),
     );
     const err = await assertRejects(() => lockFile(path, 50), ConfigError);
     assertEquals(
       err.message,
-      `${path} has been held by another process on host unknown (boot ${other}), not this one (pid ${gone.pid}) for over 0.05 s; wait for it (if no such process is alive, or that host is gone or was rebooted since, delete ${path})`,
+      `${path} has been held by another process on host node9 (boot ${other}), not this one (${hostname}) (pid ${gone.pid}) for over 0.05 s; wait for it (if no such process is alive, or that host is gone or was rebooted since, delete ${path})`,
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a lock of this host's name and another boot (this machine before a reboot) is taken over by a run and by lockFile, even where its pid and start name a live process now", async () => {
+  if (Deno.build.os !== "linux") return;
+  const { dir, out } = await tempRun();
+  const child = sleeper();
+  try {
+    const folder = new RunFolder(out);
+    await Deno.mkdir(out);
+    const stat = await Deno.readTextFile(`/proc/${child.pid}/stat`);
+    const text = JSON.stringify({
+      pid: child.pid,
+      start: stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19],
+      command: "deno run examples/experiment.ts",
+      host: crypto.randomUUID(),
+      hostname: Deno.hostname(),
+    });
+    // The same pid and start on this boot: a live run, refused.
+    const { host: _, ...thisBoot } = JSON.parse(text);
+    await Deno.writeTextFile(folder.lockPath, JSON.stringify(thisBoot));
+    assertEquals(await folder.writer(), child.pid);
+    await assertRejects(
+      () => folder.lock(),
+      ConfigError,
+      "in use by another run",
+    );
+    await Deno.writeTextFile(folder.lockPath, text);
+    assertEquals(await folder.writer(), undefined);
+    assertEquals(await folder.liveHolder(), undefined);
+    const release = await folder.lock();
+    assertEquals(
+      JSON.parse(await Deno.readTextFile(folder.lockPath)).pid,
+      Deno.pid,
+    );
+    release();
+    const path = `${dir}/x.lock`;
+    await Deno.writeTextFile(path, text);
+    (await lockFile(path, 50))();
+  } finally {
+    child.kill();
+    await child.status;
     await Deno.remove(dir, { recursive: true });
   }
 });
