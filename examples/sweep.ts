@@ -285,7 +285,9 @@ async function printStatus(
   console.log(
     `${all.length} cells: ${count("finished")} finished, ${
       count("running")
-    } running, ${count("pending")} pending, ${count("failed")} failed`,
+    } running, ${
+      count("held") > 0 ? `${count("held")} held on other hosts, ` : ""
+    }${count("pending")} pending, ${count("failed")} failed`,
   );
 }
 

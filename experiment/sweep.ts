@@ -28,7 +28,13 @@ import {
 } from "./options.ts";
 import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
-import { FOLDER_BUSY_EXIT, lockFile, RunFolder } from "./run_folder.ts";
+import {
+  FOLDER_BUSY_EXIT,
+  holderHost,
+  lockFile,
+  type LockHolder,
+  RunFolder,
+} from "./run_folder.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
 
 /**
@@ -1081,6 +1087,38 @@ function busyLine(cell: SweepCell, pid: string): string {
   return `cell ${cell.name}: busy: in use by another run${pid}, left to it`;
 }
 
+/**
+ * The line of a cell found busy by `runLocal`: left to the live run of this
+ * host that holds it, or held by a process this host cannot check, with
+ * the way out ({@linkcode heldElsewhere}).
+ */
+function busyCellLine(cell: SweepCell, holder?: LockHolder): string {
+  const held = heldElsewhere(cell, holder);
+  return held !== undefined
+    ? `cell ${cell.name}: busy: held by ${held}`
+    : busyLine(cell, holder === undefined ? "" : ` (pid ${holder.pid})`);
+}
+
+/**
+ * What holds a cell whose lock this host cannot check (another host's:
+ * {@linkcode holderHost}), with the way out: `pid N on host H (boot B),
+ * which this host cannot check; if no run writes there, delete DIR/.lock`;
+ * undefined where the holder is this host's.
+ */
+function heldElsewhere(
+  cell: SweepCell,
+  holder: LockHolder | undefined,
+): string | undefined {
+  const host = holder && holderHost(holder);
+  return host === undefined
+    ? undefined
+    : `pid ${
+      holder!.pid
+    } on ${host}, which this host cannot check; if no run writes there, delete ${
+      new RunFolder(cell.out).lockPath
+    }`;
+}
+
 // What the script writes into an `#SBATCH` or comment line unquoted: a
 // line break there (`--partition $'gpu\nrm -rf ~'`) ended the line, and the
 // rest ran as a command of every array task.
@@ -1234,11 +1272,19 @@ export interface CellStatus {
   cell: SweepCell;
   /**
    * `pending`: not started, or interrupted (a re-run resumes it);
-   * `running`: a live process holds its lock; `finished`: it has results;
-   * `failed`: its last attempt exited with an error (not killed by a
-   * signal: a cancelled or preempted cell is pending).
+   * `running`: a live process of this host holds its lock; `held`: a
+   * process this host cannot check holds it (another host's: it may run
+   * there, or its host be gone — see `heldBy`); `finished`: it has
+   * results; `failed`: its last attempt exited with an error (not killed
+   * by a signal: a cancelled or preempted cell is pending).
    */
-  state: "pending" | "running" | "finished" | "failed";
+  state: "pending" | "running" | "held" | "finished" | "failed";
+  /**
+   * Where `held`: the holder and the way out (`pid N on host H (boot B),
+   * which this host cannot check; if no run writes there, delete
+   * DIR/.lock`).
+   */
+  heldBy?: string;
   /** Training steps done (every model, every seed), from `metrics.jsonl`. */
   steps: number;
   /** Training steps of the whole cell. */
@@ -1312,9 +1358,10 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       for (const s of last.values()) done += Math.min(s, steps);
     }
     // Preparing (tokenizing, training the judge): locked, no config.json yet.
-    const preparing = !run &&
-      await new RunFolder(cell.out).writer().catch(() => undefined) !==
-        undefined;
+    const holder = await new RunFolder(cell.out).liveHolder().catch(() =>
+      undefined
+    );
+    const preparing = !run && holder !== undefined;
     // Finished as every executor's step reads it (results.json there), so
     // that status, re-submission and merge agree on a cell whose
     // config.json is missing or was edited beyond reading.
@@ -1322,8 +1369,9 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       (s) => s.isFile,
       () => false,
     );
+    const heldBy = heldElsewhere(cell, holder);
     const state = run?.status === "running" || preparing
-      ? "running"
+      ? heldBy === undefined ? "running" : "held"
       : run?.status === "finished" || results
       ? "finished"
       : exitCode !== undefined && exitCode !== 0 && exitCode < 128
@@ -1337,6 +1385,7 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       at,
       exitCode: exitCode !== 0 ? exitCode : undefined,
       log: p.log(cell),
+      ...(state === "held" ? { heldBy } : {}),
     });
   }
   return out;
@@ -1362,6 +1411,11 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
  *   statusLine({ cell, state: "failed", steps: 0, totalSteps: 0, exitCode: 1, log }),
  *   "  0  failed    seed-0 exit 1, log runs/sw/logs/seed-0.log",
  * );
+ * const heldBy = "pid 7 on host node9 (boot 5f3c…), which this host cannot check; if no run writes there, delete runs/sw/cells/seed-0/.lock";
+ * assertEquals(
+ *   statusLine({ cell, state: "held", steps: 0, totalSteps: 0, heldBy, log }),
+ *   `  0  held      seed-0: held by ${heldBy}`,
+ * );
  * ```
  */
 export function statusLine(s: CellStatus): string {
@@ -1374,6 +1428,8 @@ export function statusLine(s: CellStatus): string {
     : "";
   const why = s.state === "failed"
     ? ` exit ${s.exitCode}, log ${s.log}`
+    : s.state === "held"
+    ? `: held by ${s.heldBy ?? "a process this host cannot check"}`
     : s.state === "pending" && (s.steps > 0 || s.exitCode !== undefined)
     ? ` (interrupted${
       s.exitCode !== undefined ? ` by signal ${s.exitCode - 128}` : ""
@@ -1545,12 +1601,12 @@ export async function runLocal(
       // the cell's (its holder's step writes that).
       const holder = code === 0
         ? undefined
-        : await new RunFolder(cell.out).writer().catch(() => undefined);
+        : await new RunFolder(cell.out).liveHolder().catch(() => undefined);
       if (code === FOLDER_BUSY_EXIT || holder !== undefined) {
         await Deno.remove(sweepPaths(sweep.dir).exit(cell)).catch(() => {});
         busy.push(cell);
         options.onBusy?.(cell);
-        log(busyLine(cell, holder === undefined ? "" : ` (pid ${holder})`));
+        log(busyCellLine(cell, holder));
         continue;
       }
       if (code !== 0) failed.push(cell);

@@ -1850,3 +1850,61 @@ Deno.test("sweepStatus() streams a cell's metrics log, keeping the last step per
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a cell whose lock names another host's process is 'held' there, not 'running': runLocal's busy line and sweep status name the holder's host and boot and the way out; a lock of this host's name from an earlier boot leaves the cell pending", async () => {
+  if (Deno.build.os !== "linux") return;
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 1 }, { dir: `${root}/sw` }));
+  const [cell] = sweep.cells;
+  await Deno.mkdir(cell.out, { recursive: true });
+  const lockPath = new RunFolder(cell.out).lockPath;
+  const gone = new Deno.Command("true").spawn();
+  await gone.status;
+  const boot = crypto.randomUUID();
+  const lock = (hostname: string) =>
+    Deno.writeTextFile(
+      lockPath,
+      JSON.stringify({ pid: gone.pid, start: "1", host: boot, hostname }),
+    );
+  const heldBy =
+    `pid ${gone.pid} on host node9 (boot ${boot}), which this host cannot check; if no run writes there, delete ${lockPath}`;
+  await lock("node9");
+  const status = await sweepStatus(sweep);
+  assertEquals(status.map((s) => [s.state, s.heldBy]), [["held", heldBy]]);
+  assertEquals(
+    statusLine(status[0]),
+    `  0  held      seed-0: held by ${heldBy}`,
+  );
+  const lines: string[] = [];
+  const busy: string[] = [];
+  assertEquals(
+    await runLocal(sweep, {
+      jobs: 1,
+      workdir: root,
+      experiment: `bash -c 'exit ${FOLDER_BUSY_EXIT}'`,
+      log: (l) => lines.push(l),
+      onBusy: (c) => busy.push(c.name),
+    }),
+    [],
+  );
+  assertEquals([busy, lines], [["seed-0"], [
+    `cell seed-0: busy: held by ${heldBy}`,
+  ]]);
+  // This host's name, another boot: this machine before a reboot — the
+  // lock is stale, the cell pending and run again.
+  await lock(Deno.hostname());
+  assertEquals((await sweepStatus(sweep)).map((s) => [s.state, s.heldBy]), [[
+    "pending",
+    undefined,
+  ]]);
+  assertEquals(
+    (await runLocal(sweep, {
+      jobs: 1,
+      workdir: root,
+      experiment: "false",
+      log: () => {},
+    })).map((c) => c.name),
+    ["seed-0"],
+  );
+  await Deno.remove(root, { recursive: true });
+});
