@@ -1025,7 +1025,10 @@ export interface StepOptions {
  * record its exit code — unless the experiment was refused because another
  * live run holds the cell's folder ({@linkcode FOLDER_BUSY_EXIT}): then the
  * cell is left to that run (`cell NAME: busy: in use by another run (pid N),
- * left to it`), no exit code is kept, and the step exits with that code.
+ * left to it`; where the lock names another host name, `cell NAME: busy:
+ * held by pid N on host H (boot B), which this host cannot check; if no run
+ * writes there, delete DIR/.lock`), no exit code is kept, and the step
+ * exits with that code.
  *
  * @param sweep The sweep.
  * @param cell The cell.
@@ -1064,12 +1067,7 @@ export function cellStep(
     // Refused: another live run holds the folder. Not this cell's end (its
     // holder records that): no exit code kept, the cell left to it.
     `if [ $rc -eq ${FOLDER_BUSY_EXIT} ]; then`,
-    ...options.failureLine === false ? [] : [
-      `  holder=$(grep -o '"pid":[0-9]*' ${
-        q(new RunFolder(cell.out).lockPath)
-      } 2>/dev/null | cut -d: -f2)`,
-      `  echo "${busyLine(cell, "${holder:+ (pid $holder)}")}" >&2`,
-    ],
+    ...options.failureLine === false ? [] : busyShell(cell),
     `  exit $rc`,
     `fi`,
     `echo $rc > ${q(p.exit(cell))}`,
@@ -1080,6 +1078,27 @@ export function cellStep(
     ],
     `exit $rc`,
   ].join("\n");
+}
+
+/**
+ * The shell lines that print a busy cell's line: held by a process of
+ * another host name (read from the lock as `runLocal` does, so the task
+ * says the same), with its host, boot and the way out; else left to it.
+ */
+function busyShell(cell: SweepCell): string[] {
+  const lock = shellQuote(new RunFolder(cell.out).lockPath);
+  const field = (name: string, value: string) =>
+    `$(grep -o '"${name}":${value}' ${lock} 2>/dev/null | head -n 1 | cut -d: -f2 | tr -d '"')`;
+  return [
+    `  holder=${field("pid", "[0-9]*")}`,
+    `  holderhost=${field("hostname", '"[^"]*"')}`,
+    `  holderboot=${field("host", '"[^"]*"')}`,
+    `  if [ -n "$holder" ] && [ -n "$holderhost" ] && [ "$holderhost" != "$(hostname)" ]; then`,
+    `    echo "cell ${cell.name}: busy: held by pid $holder on host $holderhost (boot \${holderboot:-unknown}), which this host cannot check; if no run writes there, delete "${lock} >&2`,
+    `  else`,
+    `    echo "${busyLine(cell, "${holder:+ (pid $holder)}")}" >&2`,
+    `  fi`,
+  ];
 }
 
 /** The line of a cell left to the live run that holds its folder. */

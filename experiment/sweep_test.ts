@@ -1908,3 +1908,38 @@ Deno.test("a cell whose lock names another host's process is 'held' there, not '
   );
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("the Slurm array task of a cell whose lock names another host name says it is held there, with the holder's boot and the way out, as runLocal does", async () => {
+  const root = await Deno.makeTempDir();
+  const sweep = await saveSweep(planSweep({ seeds: 1 }, { dir: `${root}/sw` }));
+  const [cell] = sweep.cells;
+  await Deno.mkdir(cell.out, { recursive: true });
+  const lockPath = new RunFolder(cell.out).lockPath;
+  const boot = crypto.randomUUID();
+  const script = sbatchScript(sweep, {
+    workdir: root,
+    experiment: `bash -c 'exit ${FOLDER_BUSY_EXIT}'`,
+  });
+  const task = async () =>
+    new TextDecoder().decode(
+      (await new Deno.Command("bash", {
+        args: ["-c", script],
+        env: { SLURM_ARRAY_TASK_ID: "0" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output()).stderr,
+    ).trim();
+  for (const hostname of ["node9", Deno.hostname()]) {
+    await Deno.writeTextFile(
+      lockPath,
+      JSON.stringify({ pid: 4242, start: "1", host: boot, hostname }),
+    );
+    assertEquals(
+      await task(),
+      hostname === "node9"
+        ? `cell seed-0: busy: held by pid 4242 on host node9 (boot ${boot}), which this host cannot check; if no run writes there, delete ${lockPath}`
+        : "cell seed-0: busy: in use by another run (pid 4242), left to it",
+    );
+  }
+  await Deno.remove(root, { recursive: true });
+});
