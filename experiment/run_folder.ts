@@ -1724,11 +1724,11 @@ function elsewhere(
   // Another boot, a host name unknown on one side: this host rebooted, or
   // another host — which cannot be told.
   return {
-    there: `on ${there}: another boot than this one's (${
+    there: `on ${there}, not this boot (${
       SELF.host ?? "unknown"
-    }), and with ${
+    }) — this host before a reboot or another host, which cannot be told with ${
       holder.hostname === undefined ? "its" : "this host's"
-    } host name unknown, whether it is this host before a reboot or another host`,
+    } name unknown`,
     gone: "this host was rebooted since, or that host is gone",
   };
 }

@@ -152,7 +152,7 @@ Deno.test("a lock naming a gone pid of this namespace is stale on this host, and
     const unplaced = await assertRejects(() => folder.lock(), ConfigError);
     assertEquals(
       unplaced.message,
-      `${out} is in use by a run on host of unknown name (boot ${other}): another boot than this one's (${host}), and with its host name unknown, whether it is this host before a reboot or another host (pid ${gone.pid}): whether it still runs cannot be told from here; wait for it, or use --out DIR (if this host was rebooted since, or that host is gone, and no run writes here, delete ${folder.lockPath})`,
+      `${out} is in use by a run on host of unknown name (boot ${other}), not this boot (${host}) — this host before a reboot or another host, which cannot be told with its name unknown (pid ${gone.pid}): whether it still runs cannot be told from here; wait for it, or use --out DIR (if this host was rebooted since, or that host is gone, and no run writes here, delete ${folder.lockPath})`,
     );
     // lockFile (a sweep's sweep.json) waits for it too, then says so.
     const path = `${dir}/x.lock`;
