@@ -13,7 +13,7 @@ import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { configDifferences, MetricsLog } from "@d3pm/train";
 import { flagOf } from "@d3pm/cli";
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
-import { type DataRecord, RunFolder } from "./run_folder.ts";
+import { type DataRecord, holderHost, RunFolder } from "./run_folder.ts";
 import { compareData } from "./_same_data.ts";
 import { resultsDiffer } from "./load.ts";
 import {
@@ -103,11 +103,15 @@ async function readResult(dir: string): Promise<ExperimentResult> {
         }; restore it, or run the experiment there again with --resume to write it`,
       );
     }
-    const writer = await new RunFolder(dir).writer().catch(() => undefined);
+    const folder = new RunFolder(dir);
+    const writer = await folder.liveHolder().catch(() => undefined);
+    const host = writer && holderHost(writer);
     throw new ConfigError(
-      writer !== undefined
-        ? `Cannot merge ${dir}: its run is still going (pid ${writer}) and has no results.json yet; merge it once it has finished`
-        : `Cannot merge ${dir}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`,
+      writer === undefined
+        ? `Cannot merge ${dir}: no results.json there (a finished run folder or a sweep folder with sweep.json is needed)`
+        : host !== undefined
+        ? `Cannot merge ${dir}: it has no results.json yet and is held by pid ${writer.pid} on ${host}, which this host cannot check; merge it once it has finished (if no run writes there, delete ${folder.lockPath})`
+        : `Cannot merge ${dir}: its run is still going (pid ${writer.pid}) and has no results.json yet; merge it once it has finished`,
     );
   }
   const ok = typeof r === "object" && r !== null &&

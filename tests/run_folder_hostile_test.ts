@@ -774,6 +774,18 @@ Deno.test("hostile: report --merge names a torn, FIFO or foreign results.json an
   );
   release();
   await assertRejects(merged, ConfigError, "no results.json there");
+  // Held by a process of another host name: not claimed to be going.
+  const boot = crypto.randomUUID();
+  await Deno.writeTextFile(
+    `${other}/.lock`,
+    JSON.stringify({ pid: 4242, start: "1", host: boot, hostname: "node9" }),
+  );
+  await assertRejects(
+    merged,
+    ConfigError,
+    `it has no results.json yet and is held by pid 4242 on host node9 (boot ${boot}), which this host cannot check; merge it once it has finished (if no run writes there, delete ${other}/.lock)`,
+  );
+  await Deno.remove(`${other}/.lock`);
   await assertRejects(
     () => collectRuns([`${other}/config.json`]),
     ConfigError,
