@@ -614,8 +614,14 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
     // Without a host tag (the previous version's format): this host's,
     // judged by namespace and /proc — gone, removed.
     const noHost = temp(`pid${child.pid}-1${ns}`);
+    // Today's development format (16 hex of the boot id's SHA-256): this
+    // host's when it is ours — gone, removed.
+    const devTag = temp(
+      `pid${child.pid}-1${ns}-h${sha256Hex(me.host ?? "").slice(0, 16)}`,
+    );
     for (
       const f of [
+        devTag,
         dead,
         reused,
         live,
