@@ -99,7 +99,8 @@ export class PlateauScan {
    * @param rec The record.
    */
   add(rec: Record<string, unknown>): void {
-    if (typeof rec.loss !== "number") return;
+    // A non-finite loss (1e999 in a foreign log) would poison the sum.
+    if (typeof rec.loss !== "number" || !Number.isFinite(rec.loss)) return;
     const step = Number(rec.step);
     if (!Number.isInteger(step) || step < 1) return;
     const key = `${rec.model} ${rec.seed}`;

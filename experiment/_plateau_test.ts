@@ -124,3 +124,16 @@ Deno.test("PlateauScan drops the losses a resume redoes", () => {
   assertEquals(arrayExit(log, "ar 0", 6.75, 2), 7);
   assertEquals(scanExit(log, "ar 0", 6.75, 2), 7);
 });
+
+// Plant: the finite check dropped (a foreign log's 1e999 parses to
+// Infinity; once it leaves the window the sum is NaN and no exit is found).
+Deno.test("PlateauScan passes over a non-finite loss", () => {
+  const log = [
+    { model: "ar", seed: 0, step: 1, loss: Infinity },
+    ...Array.from(
+      { length: 20 },
+      (_, i) => ({ model: "ar", seed: 0, step: i + 2, loss: 3 }),
+    ),
+  ];
+  assertEquals(scanExit(log, "ar 0", 7, 5), 5);
+});

@@ -16,7 +16,8 @@ import { AR } from "../contestants/ar.ts";
 import { d3pmContestant } from "../contestants/d3pm.ts";
 import { checkTrainBatch, prepareData, type RunData } from "../data.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
-import { plateauExit, plateauWindow } from "../report.ts";
+import { plateauWindow } from "../report.ts";
+import { PlateauScan } from "../_plateau.ts";
 import { RunFolder } from "../run_folder.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
 import { readStudyJson, readStudyText } from "./_results.ts";
@@ -386,17 +387,16 @@ export async function runVariant(
       progress: true,
     });
     model.dispose();
-    // Only the losses kept (a number each), not every record of the log.
-    const losses: number[] = [];
-    for await (const r of MetricsLog.records(folder.metricsPath)) {
-      if (typeof r.loss === "number") losses.push(r.loss);
-    }
     const row: AblationRow = {
       name: variant.name,
       model: variant.model,
       valid: training.valid!.final,
       validBpt: training.valid!.final / Math.LN2,
-      plateauExit: exitStep(losses, data.facts.unigramEntropy, config),
+      plateauExit: await exitStep(
+        folder.metricsPath,
+        data.facts.unigramEntropy,
+        config,
+      ),
       seconds: training.seconds,
     };
     // The variant's folder holds its row: a finished cell when the grid
@@ -417,13 +417,27 @@ export async function runVariant(
   }
 }
 
-/** The plateau exit in steps of 8 rows (matched tokens), 0 if never. */
-function exitStep(
-  losses: number[],
+/**
+ * The plateau exit of the variant's one curve in steps of 8 rows (matched
+ * tokens), 0 if never: as report.md finds it, in steps (whatever the log's
+ * interval) and through a resume, a window of losses held, not the log.
+ */
+async function exitStep(
+  log: string,
   entropy: number,
   c: ExperimentConfig,
-): number {
-  const exit = plateauExit(losses, entropy, plateauWindow(c.batchSize));
+): Promise<number> {
+  const scan = new PlateauScan(entropy, plateauWindow(c.batchSize));
+  let key: string | undefined;
+  for (let pass = 0; pass < 2; pass++) {
+    for await (const r of MetricsLog.records(log)) {
+      if (typeof r.loss === "number") key ??= `${r.model} ${r.seed}`;
+      scan.add(r);
+    }
+    if (!scan.needsReplay) break;
+    scan.replay();
+  }
+  const exit = key === undefined ? 0 : scan.exit(key);
   return Math.round(exit * c.batchSize / 8);
 }
 
