@@ -115,14 +115,16 @@ const THINNING = new WeakMap<[number, number][], Thinning>();
  * Add one record to a curve, keeping at most `max` points. Point 0 is the
  * curve's first record, exact; every other is a bucket of the steps `stride`
  * apart (`floor(step / stride)`): the mean of its records, at the bucket's
- * last step. While `stride` is 1 each record is its own point, so a curve of
- * at most `max` records is unchanged. When the curve passes `max` points the
- * stride doubles (neighbouring buckets merge, weighted by their counts)
+ * last step on the grid (`bucketEnd`) — the curve's last point at its last
+ * record's step. While `stride` is 1 each record is its own point, so a curve
+ * of at most `max` records is unchanged. When the curve passes `max` points
+ * the stride doubles (neighbouring buckets merge, weighted by their counts)
  * until it holds at most 3/4 of `max`. Buckets sit on a grid of steps, not
- * of records, so seeds logged alike (or one resumed) keep the same x values
- * for their mean. A step at or before the last point's (a resumed run)
- * drops the points at or after it: a bucket straddling the step loses its
- * records before the step too (at most `stride - 1`).
+ * of records, and their points at the grid's steps, so seeds logged alike,
+ * one resumed, or one logged at another interval keep the same x values for
+ * their mean. A step at or before the last record's (a resumed run) drops
+ * the points at or after it: a bucket straddling the step loses its records
+ * before the step too (at most `stride - 1`).
  */
 function addPoint(
   pts: [number, number][],
@@ -145,6 +147,8 @@ function addPoint(
     pts[last] = [step, (pts[last][1] * n + y) / (n + 1)];
     t.counts[last] = n + 1;
   } else {
+    // The bucket before is complete: at its grid step from now on.
+    if (last >= 1) pts[last][0] = bucketEnd(pts[last][0], t.stride);
     pts.push([step, y]);
     t.counts.push(1);
   }
@@ -153,7 +157,15 @@ function addPoint(
   }
 }
 
-/** Merge the buckets after point 0 that share a bucket at `t.stride`; the points left. */
+// The last step of the bucket of `step` at `stride`.
+function bucketEnd(step: number, stride: number): number {
+  return (Math.floor(step / stride) + 1) * stride - 1;
+}
+
+/**
+ * Merge the buckets after point 0 that share a bucket at `t.stride`, each
+ * at its grid step but the last (at its last record's); the points left.
+ */
 function coarsen(pts: [number, number][], t: Thinning): number {
   let k = 0; // the last point kept
   for (let i = 1; i < pts.length; i++) {
@@ -171,6 +183,7 @@ function coarsen(pts: [number, number][], t: Thinning): number {
     }
   }
   pts.length = t.counts.length = k + 1;
+  for (let i = 1; i < k; i++) pts[i][0] = bucketEnd(pts[i][0], t.stride);
   return pts.length;
 }
 

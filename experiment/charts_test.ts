@@ -133,3 +133,21 @@ Deno.test("curvesOf() replaces a resumed run's redone steps, thinned or not", ()
   assertEquals(thinned[1][0] > 2, true);
   assert(thinned.length <= 64);
 });
+
+// Plant: a bucket's point at its last record's step (the code before: the
+// seeds' x values disagreed past step 2,000, and the band between them
+// was one straight segment, 1,001 points against 2,600 unthinned).
+Deno.test("curvesOf() keeps the mean ± sd band of seeds logged at different intervals", () => {
+  const loss = (s: number) => 1 + 1 / s;
+  const every = [...log(range(1, 8000), loss, 0)];
+  // Seed 1 logged every step to 2,000, then resumed logging every 10th.
+  const tenth = [
+    ...log(range(1, 2000), loss, 1),
+    ...log([...range(201, 800)].map((s) => 10 * s), loss, 1),
+  ];
+  const c = curvesOf([...every, ...tenth], undefined, 1024);
+  const spec = lossChart(c, LABELS);
+  const mean = spec.series.find((s) => s.name === "AR train, mean ± sd")!;
+  const late = mean.points.filter(([x]) => x > 2000).length;
+  assert(late >= 100, `${late} points of the band past step 2,000`);
+});
