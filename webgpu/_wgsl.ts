@@ -401,25 +401,7 @@ export function matmulSourceV1(
        var x = 0.0; if (n < N && k < K) { x = B[bOff + n * ldb + k]; }`
     : `let kk = e / ${T}u; let nn = e % ${T}u; let n = col0 + nn; let k = k0 + kk;
        var x = 0.0; if (n < N && k < K) { x = B[bOff + k * ldb + n]; }`;
-  // The residual branch's dropout: site = the output's offset, i = m·N + n.
-  const DROPPED = dropout ? " * keep(cOff, m * N + n)" : "";
-  const store: Record<Epilogue, string> = {
-    store: `C[ci] = v;`,
-    accumulate: `C[ci] = C[ci] + v;`,
-    bias: `C[ci] = v + Bias[biasOff + n];`,
-    bias_gelu: `let pre = v + Bias[biasOff + n];
-      E[eOff + m * lde + n] = pre; C[ci] = gelu(pre);`,
-    bias_residual:
-      `C[ci] = (v + Bias[biasOff + n])${DROPPED} + E[eOff + m * lde + n];`,
-    gelu_backward: `C[ci] = v * gelu_grad(E[eOff + m * lde + n]);`,
-    bias_silu: `let pre = v + Bias[biasOff + n];
-      E[eOff + m * lde + n] = pre; C[ci] = silu(pre);`,
-    silu_backward: `C[ci] = v * silu_grad(E[eOff + m * lde + n]);`,
-    bias_gate_residual: `let br = (v + Bias[biasOff + n])${DROPPED};
-      X[u.d.w + m * ldc + n] = br;
-      C[ci] = E[eOff + m * lde + n] + br * (1.0 + X[u.d.x + (m / u.d.z) * u.d.y + n]);`,
-  };
-  const uses = store[epilogue];
+  const uses = matmulEpilogue(epilogue, dropout);
   // Unrolled in the generated code, so the R × R accumulators are scalars
   // (registers) for every shader compiler.
   const range = [...Array(R).keys()];

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "98ac2379a5ed487e41c34d7145311dbbc665155a7eba904b8411a3f3de8ff761";
+  "51eee121b8eb5df37b5f8b6418d02312b35c9918d8b1bd2315da15cad4bd3d76";
