@@ -2,7 +2,7 @@
 // how), and the one-line refusal of every hostile or unsupported input —
 // before anything is written.
 import { assert, assertEquals, assertRejects } from "@std/assert";
-import { importCheckpoint, InteropError } from "@d3pm/hf";
+import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
 import {
   ConfigError,
   IMPORT_VERSION,
@@ -12,6 +12,7 @@ import {
 } from "@d3pm/experiment";
 import {
   f32Bytes,
+  fakeRun,
   gpt2ConfigJson,
   leftovers,
   PickleWriter,
@@ -93,6 +94,12 @@ Deno.test("importCheckpoint() writes a run folder of a GPT-2: the weights as sto
     for (let r = 260; r < 264; r++) {
       assertEquals(wte.data[r * 8 + j], Math.fround(mean / 260));
     }
+  }
+  // The JSON files it writes are laid out as the project's run folders'
+  // (two-space indent, a final newline).
+  for (const name of ["config.json", "seed-0/ar/config.json", "import.json"]) {
+    const text = await Deno.readTextFile(`${to}/${name}`);
+    assertEquals(text, JSON.stringify(JSON.parse(text), null, 2) + "\n", name);
   }
   const state = await readRun(to);
   assertEquals(state.status, "imported");
@@ -343,8 +350,19 @@ Deno.test("importCheckpoint() takes --tokenizer gpt2 for a directory without tok
   await Deno.remove(`${dir}/vocab.json`);
   await Deno.remove(`${dir}/merges.txt`);
   await refused(dir, "No tokenizer files in");
-  const { to, result } = await imported(dir, { tokenizer: "gpt2" });
+  const { to, result, weights } = await imported(dir, { tokenizer: "gpt2" });
   assertEquals(result.config.vocabSize, 50261);
+  // The project's GPT-2 tokenizer has <|endoftext|> at 50256: <|bos|> and
+  // <|eos|> copy its row, and the process scores them as it.
+  const wte = weights.get("wte.weight")!.data;
+  const row = (r: number) => [...wte.subarray(r * 4, r * 4 + 4)];
+  assertEquals(row(50257), row(50256));
+  assertEquals(row(50258), row(50256));
+  assertEquals(result.vocabulary.added.eos, "row of <|endoftext|> (50256)");
+  const process = JSON.parse(
+    await Deno.readTextFile(`${to}/seed-0/ar/process.json`),
+  );
+  assertEquals(process.alias, [[50257, 50256], [50258, 50256]]);
   await Deno.remove(dir, { recursive: true });
   await Deno.remove(to.slice(0, -4), { recursive: true });
 });
@@ -359,6 +377,22 @@ Deno.test("importCheckpoint() accepts a head stored equal to the embedding and r
     dir,
     "lm_head.weight differs from transformer.wte.weight: an untied output head",
   );
+  // A head that differs in its first or its last value only.
+  const wte = (await writeGpt2Dir(dir, { shape: SHAPE })).get("wte.weight")!;
+  for (const at of [0, wte.data.length - 1]) {
+    const head = wte.data.slice();
+    head[at] += 0.5;
+    await writeGpt2Dir(dir, {
+      shape: SHAPE,
+      extra: [{
+        name: "lm_head.weight",
+        dtype: "F32",
+        shape: wte.shape,
+        bytes: f32Bytes(head),
+      }],
+    });
+    await refused(dir, "lm_head.weight differs from transformer.wte.weight");
+  }
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -719,4 +753,112 @@ Deno.test("importCheckpoint() refuses an existing target without force, and with
     "no temporary folders",
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint()'s notice says 1 token in the singular, lists five in full and adds 'and 1 more' from the sixth", async () => {
+  const root = await Deno.makeTempDir();
+  const names = ["<|im_start|>", "<|im_end|>", "[PAD]", "a", "b", "c"];
+  const noticeOf = async (count: number) => {
+    const from = `${root}/hf-${count}`;
+    await writeGpt2Dir(from, { shape: { ...SHAPE, vocab: 260 + count } });
+    await writeByteBpeFiles(from, [[97, 97], [97, 98], [97, 99], [97, 100]]);
+    await Deno.writeTextFile(
+      `${from}/tokenizer_config.json`,
+      JSON.stringify({
+        added_tokens_decoder: Object.fromEntries(
+          names.slice(0, count).map((content, i) => [
+            String(260 + i),
+            { content },
+          ]),
+        ),
+      }),
+    );
+    const lines: string[] = [];
+    await importCheckpoint({
+      from,
+      to: `${root}/run-${count}`,
+      log: (line) => lines.push(line),
+    });
+    return lines.map((line) =>
+      line.replace(
+        `notice: ${from}'s tokenizer files add `,
+        "",
+      ).replace(
+        " the project's tokenizer lacks, dropped with their rows (text holding them is read as plain text)",
+        "",
+      )
+    );
+  };
+  const five =
+    `"<|im_start|>" (260), "<|im_end|>" (261), "[PAD]" (262), "a" (263), "b" (264)`;
+  assertEquals(await noticeOf(1), [
+    `1 token: "<|im_start|>" (260); import.json lists them all`,
+  ]);
+  assertEquals(await noticeOf(5), [
+    `5 tokens: ${five}; import.json lists them all`,
+  ]);
+  assertEquals(await noticeOf(6), [
+    `6 tokens: ${five}, and 1 more; import.json lists them all`,
+  ]);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("importCheckpoint() reads a config.json of exactly 4 MiB and refuses one byte more, before anything is written", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const text = JSON.stringify(gpt2ConfigJson(SHAPE));
+  const padded = (size: number) =>
+    text.slice(0, -1) + " ".repeat(size - text.length) + "}";
+  await Deno.writeTextFile(`${dir}/config.json`, padded(4 << 20));
+  const { to } = await imported(dir);
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+  await Deno.writeTextFile(`${dir}/config.json`, padded((4 << 20) + 1));
+  await refused(dir, "config.json: it is larger than the 4.0 MiB");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("importCheckpoint() records the first class config.json names, and a config.json that names none as its model_type's first (GPT2LMHeadModel)", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const { architectures: _, ...config } = gpt2ConfigJson(SHAPE);
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config));
+  const { to, result } = await imported(dir);
+  assertEquals(result.architecture, "GPT2LMHeadModel");
+  const record = JSON.parse(await Deno.readTextFile(`${to}/import.json`));
+  assertEquals(record.architecture, "GPT2LMHeadModel");
+  await Deno.remove(to.slice(0, -4), { recursive: true });
+  // Named, the first class named is the one recorded.
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({ ...config, architectures: ["GPT2Model"] }),
+  );
+  const named = await imported(dir);
+  assertEquals(named.result.architecture, "GPT2Model");
+  await Deno.remove(dir, { recursive: true });
+  await Deno.remove(named.to.slice(0, -4), { recursive: true });
+});
+
+Deno.test("importCheckpoint() reads a D3PMForMaskedLM without the project's d3pm_deno record as a denoiser of a preset's run with its own shape", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { emaDecay: 0, models: "d3pm" });
+  const hf = `${root}/hf`;
+  await exportRun({ run, model: "d3pm", to: hf });
+  const { d3pm_deno: _, ...config } = JSON.parse(
+    await Deno.readTextFile(`${hf}/config.json`),
+  );
+  await Deno.writeTextFile(`${hf}/config.json`, JSON.stringify(config));
+  const result = await importCheckpoint({ from: hf, to: `${root}/back` });
+  assertEquals([result.architecture, result.model], [
+    "D3PMForMaskedLM",
+    "d3pm",
+  ]);
+  assertEquals(
+    result.config,
+    JSON.parse(await Deno.readTextFile(`${run}/seed-0/d3pm/config.json`)),
+  );
+  const back = await readRun(`${root}/back`);
+  assertEquals(back.models, [{ seed: 0, kind: "d3pm", trained: true }]);
+  assertEquals(back.config.alibi, 0);
+  await Deno.remove(root, { recursive: true });
 });
