@@ -1943,3 +1943,112 @@ Deno.test("the Slurm array task of a cell whose lock names another host name say
   }
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("readSweep() refuses a sweep.json whose cell lacks any one of its fields, each alone, and reads the whole cell", async () => {
+  const dir = await Deno.makeTempDir();
+  const cell = {
+    index: 0,
+    name: "seed-0",
+    out: `${dir}/cells/seed-0`,
+    values: {},
+    args: ["--seeds", "1"],
+  };
+  const write = (c: unknown) =>
+    Deno.writeTextFile(
+      `${dir}/sweep.json`,
+      JSON.stringify({ version: 1, dir, submissions: [], cells: [c] }),
+    );
+  await write(cell);
+  assertEquals((await readSweep(dir)).cells, [cell]);
+  const broken: unknown[] = [
+    null,
+    5,
+    { ...cell, index: 1 },
+    { ...cell, name: "" },
+    { ...cell, name: 7 },
+    { ...cell, out: "" },
+    { ...cell, out: ["x"] },
+    { ...cell, values: "lr=1" },
+    { ...cell, values: null },
+    { ...cell, args: "--seeds 1" },
+    { ...cell, args: ["--seeds", 1] },
+  ];
+  for (const c of broken) {
+    await write(c);
+    await assertRejects(
+      () => readSweep(dir),
+      ConfigError,
+      `${dir}/sweep.json is not a sweep record: cell 0 needs index 0, a name, values, out and args`,
+      JSON.stringify(c),
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("planSweep() refuses a grid key whose values are an empty list or no list, naming the key", () => {
+  for (const values of [[], 0.001, "0.001,0.002"]) {
+    assertThrows(
+      () => planSweep({ grid: { lr: values as never } }, { dir: "d" }),
+      ConfigError,
+      "The grid's --lr needs a non-empty list of values",
+    );
+  }
+});
+
+Deno.test("parseSeeds() reads a count given as text, spaced or not, up to 1000, and refuses a count of 0 or 1001", async () => {
+  const { parseSeeds } = await import("./sweep.ts");
+  assertEquals(parseSeeds(" 3 "), [0, 1, 2]);
+  assertEquals(parseSeeds("1000"), [...Array(1000).keys()]);
+  assertEquals(parseSeeds(1000).length, 1000);
+  for (const seeds of ["0", "1001", 0, 1001]) {
+    assertThrows(
+      () => parseSeeds(seeds),
+      ConfigError,
+      `integers in [0, 1000], got ${JSON.stringify(seeds)}`,
+    );
+  }
+});
+
+Deno.test("sweepStatus() counts only training rows (a step and a loss) as progress: a later validation row or a row without a step does not", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = await saveSweep(planSweep({ seeds: 1 }, { dir }));
+  const out = s.cells[0].out;
+  const release = await new RunFolder(out).start(
+    resolveConfig({ preset: "micro", steps: 25, seeds: 1, out }),
+  );
+  const rows = [
+    { model: "ar", seed: 0, step: 3, loss: 5 },
+    { model: "ar", seed: 0, step: 9, valid: 5 },
+    { model: "ar", seed: 0, loss: 5 },
+  ];
+  await Deno.writeTextFile(
+    `${out}/metrics.jsonl`,
+    rows.map((r) => JSON.stringify(r)).join("\n") + "\n",
+  );
+  const [st] = await sweepStatus(s);
+  release();
+  assertEquals([st.state, st.steps, st.at], ["running", 3, "ar seed 0 step 3"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("cellConfig() resolves a cell of the experiment script, named or not, and gives none for a study's cell whose values read as options", async () => {
+  const { cellConfig, EXPERIMENT_SCRIPT, studySweep } = await import(
+    "./sweep.ts"
+  );
+  const dir = `${await Deno.makeTempDir()}/st`;
+  const cells = [{
+    name: "a",
+    values: { lr: 0.002, seed: 2 },
+    out: `${dir}/a`,
+    args: ["--lr", "0.002"],
+  }];
+  const study = studySweep(dir, "examples/ablate.ts", cells);
+  assertEquals(cellConfig(study, study.cells[0]), undefined);
+  const named = studySweep(dir, EXPERIMENT_SCRIPT, cells);
+  const config = cellConfig(named, named.cells[0]);
+  assertEquals(
+    [config?.lr, config?.firstSeed, config?.seeds, config?.out],
+    [0.002, 2, 1, `${dir}/a`],
+  );
+  await Deno.remove(dir.slice(0, -3), { recursive: true });
+});
