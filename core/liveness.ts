@@ -36,6 +36,13 @@ export interface ProcessMark {
    * host before a reboot (this name, another boot: gone).
    */
   hostname?: string;
+  /**
+   * When the mark was taken (ms since the epoch; a process takes it when it
+   * starts), where known: a mark of this host's name and another boot taken
+   * after this host booted is another machine of the same name (cloned
+   * images, every VM named `vm`), not this one before a reboot.
+   */
+  since?: number;
 }
 
 /**
@@ -119,7 +126,34 @@ export function thisProcess(): ProcessMark {
     ...(ns ? { ns } : {}),
     ...(host ? { host } : {}),
     ...(hostname ? { hostname } : {}),
+    since: Date.now(),
   };
+}
+
+/**
+ * When this host booted (`btime` of `/proc/stat`, ms since the epoch), or
+ * undefined where it cannot be read: a file written since then by a process
+ * of another boot id was written by another machine.
+ *
+ * @returns The time, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { bootTime } from "@d3pm/core";
+ * import { assert } from "@std/assert";
+ * const t = bootTime();
+ * assert(t === undefined || t <= Date.now());
+ * ```
+ */
+export function bootTime(): number | undefined {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")
+      .find((l) => l.startsWith("btime "));
+    const seconds = Number(line?.slice(6));
+    return line && Number.isFinite(seconds) ? seconds * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -127,7 +161,9 @@ export function thisProcess(): ProcessMark {
  * - `"another"`: both host names are known and differ — a cluster node
  *   sharing the folder; its pid names nothing here.
  * - `"earlier boot"`: this host's name, but another boot id — this host
- *   before a reboot, which ended every process it ran.
+ *   before a reboot, which ended every process it ran. Unless the mark was
+ *   taken after this host booted (`since`): then it is `"another"`, a
+ *   machine of the same name.
  * - `"unknown"`: another boot id, but a host name is unknown on one side:
  *   another host, or this one before a reboot, cannot be told.
  * - `"this"`: otherwise (the same boot, or a boot or name not recorded — a
@@ -145,6 +181,10 @@ export function thisProcess(): ProcessMark {
  * const me = thisProcess();
  * assertEquals(markHost(me), "this");
  * assertEquals(markHost({ pid: 1, hostname: `not-${me.hostname}` }), me.hostname ? "another" : "this");
+ * // This host's name, another boot, marked since this host booted: a twin.
+ * const boot = "00000000-0000-4000-8000-000000000000";
+ * const twin = { pid: 1, host: boot, hostname: me.hostname, since: Date.now() };
+ * assertEquals(markHost(twin), me.hostname && me.host ? "another" : "this");
  * ```
  */
 export function markHost(
@@ -159,7 +199,13 @@ export function markHost(
     : undefined;
   if (theirs === undefined || boot === undefined) return "this";
   if (theirs === boot.toLowerCase()) return "this";
-  return names ? "earlier boot" : "unknown";
+  if (!names) return "unknown";
+  // Taken since this host booted: not its earlier boot, another machine.
+  const booted = bootTime();
+  return mark.since !== undefined && booted !== undefined &&
+      mark.since >= booted
+    ? "another"
+    : "earlier boot";
 }
 
 /**

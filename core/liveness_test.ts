@@ -42,13 +42,23 @@ Deno.test("isProcessAlive() is false for a gone pid marked with this host, and t
   assertEquals(isProcessAlive({ ...me, ...other }), true);
 });
 
-Deno.test("isProcessAlive() takes a process of this host name and another boot to be gone (this host before a reboot), even where its pid and start now name a live process; another boot without a host name cannot be placed (alive)", () => {
+// Plant (besides the earlier ones): `since` ignored (a twin machine of
+// this host's name, marked since this host booted, judged gone: its live
+// lock taken over, as a review did on two VMs named vm).
+Deno.test("isProcessAlive() takes a process of this host name and another boot to be gone (this host before a reboot), even where its pid and start now name a live process — unless marked since this host booted (another machine of the same name: alive); another boot without a host name cannot be placed (alive)", () => {
   if (Deno.build.os !== "linux") return;
-  const me = thisProcess();
+  // Marked before this host booted (an older lock has no `since` at all).
+  const { since: _since, ...me } = thisProcess();
   const before = crypto.randomUUID();
   // This very process's pid and start: alive but for the boot.
   assertEquals(markHost({ ...me, host: before }), "earlier boot");
   assertEquals(isProcessAlive({ ...me, host: before }), false);
+  assertEquals(isProcessAlive({ ...me, host: before, since: 0 }), false);
+  // The same, marked since this host booted: another machine of this name
+  // (every VM here is named vm), alive.
+  const twin = { ...me, host: before, since: Date.now() };
+  assertEquals(markHost(twin), "another");
+  assertEquals(isProcessAlive(twin), true);
   // The same boot id in capitals is the same boot.
   assertEquals(isProcessAlive({ ...me, host: me.host!.toUpperCase() }), true);
   // No host name on the mark: another host, or this one rebooted.

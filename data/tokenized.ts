@@ -13,6 +13,7 @@
  * @module
  */
 import {
+  bootTime,
   BoundedReadError,
   createSha256,
   isProcessAlive,
@@ -382,6 +383,17 @@ function tempHost(tag: string | undefined): ReturnType<typeof markHost> {
   return names ? "earlier boot" : "unknown";
 }
 
+// Whether a file was last written since this host booted (unknown: yes).
+function writtenSinceBoot(path: string): boolean {
+  const booted = bootTime();
+  try {
+    const written = Deno.statSync(path).mtime?.getTime();
+    return booted === undefined || written === undefined || written >= booted;
+  } catch {
+    return true;
+  }
+}
+
 /**
  * Remove the temporary files of the cache at `path` whose writer is gone
  * (killed mid-tokenization, or its host rebooted since). A temp of this
@@ -403,6 +415,11 @@ async function removeDeadTemps(path: string): Promise<string[]> {
     if (!e.isFile || !m || m[1] !== name) continue;
     const host = tempHost(m[5]);
     if (host === "another" || host === "unknown") continue;
+    // Another boot of this host's name, written since this host booted:
+    // another machine of the same name (a cloned image), kept.
+    if (host === "earlier boot" && writtenSinceBoot(`${dir}/${e.name}`)) {
+      continue;
+    }
     if (host === "this") {
       if (ns === undefined || ns !== `pid:[${m[4]}]`) continue;
       const mark = { pid: Number(m[2]), ...(m[3] ? { start: m[3] } : {}), ns };

@@ -645,7 +645,7 @@ Deno.test("tokenizeCorpus() removes the temporary ids files of its cache left by
   }
 });
 
-Deno.test("tokenizeCorpus() removes a temporary of this host's name written before its last boot (a reboot ended the writer), even of a pid and start alive now, and keeps one of another boot whose host name is unknown (another host, or this one rebooted) and one of another host name whatever its boot", async () => {
+Deno.test("tokenizeCorpus() removes a temporary of this host's name written before its last boot (a reboot ended the writer), even of a pid and start alive now, keeps the same written since (another machine of the same name), and keeps one of another boot whose host name is unknown (another host, or this one rebooted) and one of another host name whatever its boot", async () => {
   if (Deno.build.os !== "linux") return;
   const { dir, cacheDir, source } = await setup(" = A = \n x \n = B = \n y \n");
   try {
@@ -661,14 +661,20 @@ Deno.test("tokenizeCorpus() removes a temporary of this host's name written befo
     const rebooted = temp(hostTagOf(me.hostname, before));
     const nameless = temp(hostTagOf(undefined, before));
     const otherHost = temp(hostTagOf(`${me.hostname}-2`, before));
-    for (const f of [rebooted, nameless, otherHost]) {
+    // The same tag written since this host booted: a machine of the same
+    // name (a cloned image) whose writer may be alive.
+    const twin = temp(hostTagOf(me.hostname, before));
+    for (const f of [rebooted, nameless, otherHost, twin]) {
       await Deno.writeTextFile(f, "ids");
+    }
+    for (const f of [rebooted, nameless, otherHost]) {
+      await Deno.utime(f, 0, 0); // written before this host booted
     }
     await Deno.remove(cache); // tokenized afresh
     await tokenizeCorpus(source, new ByteTokenizer(), { cacheDir });
     assertEquals(
       await cacheFiles(cacheDir),
-      [cache, nameless, otherHost].sort(),
+      [cache, nameless, otherHost, twin].sort(),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -279,6 +279,12 @@ export interface LockHolder {
   host?: string;
   /** Its host's name (`Deno.hostname()`), where known. */
   hostname?: string;
+  /**
+   * When its process started (ms since the epoch), where known: this
+   * host's name and another boot since this host booted is another machine
+   * of the same name, taken to be alive ({@linkcode markHost}).
+   */
+  since?: number;
 }
 
 /** A taken lock: start writing the run, or let it go. */
@@ -1641,6 +1647,7 @@ function parseLock(text: string): LockHolder | undefined {
       ...(typeof v.ns === "string" ? { ns: v.ns } : {}),
       ...(typeof v.host === "string" ? { host: v.host } : {}),
       ...(typeof v.hostname === "string" ? { hostname: v.hostname } : {}),
+      ...(Number.isFinite(v.since) ? { since: v.since } : {}),
     };
   } catch {
     return undefined;
@@ -1715,6 +1722,14 @@ function elsewhere(
 ): { there: string; gone: string } | undefined {
   const there = holderHost(holder);
   if (there === undefined) return undefined;
+  if (markHost(holder) === "another" && holder.hostname === SELF.hostname) {
+    // This host's name and another boot, since this host booted.
+    return {
+      there:
+        `on ${there}, another machine of this host's name (this one's boot is ${SELF.host})`,
+      gone: "that machine is gone or was rebooted since",
+    };
+  }
   if (markHost(holder) === "another") {
     return {
       there: `on ${there}, not this one (${SELF.hostname})`,

@@ -176,7 +176,8 @@ Deno.test("a lock naming a gone pid of this namespace is stale on this host, and
   }
 });
 
-Deno.test("a lock of this host's name and another boot (this machine before a reboot) is taken over by a run and by lockFile, even where its pid and start name a live process now", async () => {
+// Plant: parseLock dropping `since` (the twin's live lock taken over).
+Deno.test("a lock of this host's name and another boot (this machine before a reboot) is taken over by a run and by lockFile, even where its pid and start name a live process now — but not one written since this host booted (another machine of this name)", async () => {
   if (Deno.build.os !== "linux") return;
   const { dir, out } = await tempRun();
   const child = sleeper();
@@ -199,6 +200,18 @@ Deno.test("a lock of this host's name and another boot (this machine before a re
       () => folder.lock(),
       ConfigError,
       "in use by another run",
+    );
+    // Written by a machine of this name since this host booted (a twin VM:
+    // every one here is named vm): alive, refused naming it.
+    await Deno.writeTextFile(
+      folder.lockPath,
+      JSON.stringify({ ...JSON.parse(text), since: Date.now() }),
+    );
+    assertEquals((await folder.liveHolder())?.pid, child.pid);
+    await assertRejects(
+      () => folder.lock(),
+      ConfigError,
+      "another machine of this host's name",
     );
     await Deno.writeTextFile(folder.lockPath, text);
     assertEquals(await folder.writer(), undefined);
