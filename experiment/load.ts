@@ -38,6 +38,7 @@ import { flagOf } from "@d3pm/cli";
 import { contestantOf } from "./registry.ts";
 import type { ExperimentResult } from "./results.ts";
 import {
+  heldByWords,
   processSpec,
   RunFolder,
   TRAINING_RECORD,
@@ -62,15 +63,23 @@ export interface RunState {
   /** The folder. */
   dir: string;
   /**
-   * `running`: a live process holds its lock; `finished`: it has
+   * `running`: a live process of this host holds its lock; `held`: a
+   * process of another host holds it, which this host cannot check — it
+   * may run there, or its host be gone (`heldBy` says which and the way
+   * out; the sweep's word for such a cell); `finished`: it has
    * `results.json`; `imported`: it was written by `deno task import` from
    * a checkpoint of another tool (its models are trained, it has no
    * results); `stopped`: none of these (interrupted; `--resume` continues
    * it).
    */
-  status: "running" | "finished" | "imported" | "stopped";
+  status: "running" | "held" | "finished" | "imported" | "stopped";
   /** The pid of the process writing it, while running. */
   writer?: number;
+  /**
+   * While held: `pid N on host H (boot B), which this host cannot check;
+   * if no run writes there, delete DIR/.lock` ({@linkcode heldByWords}).
+   */
+  heldBy?: string;
   /** The configuration it was started with. */
   config: ExperimentConfig;
   /** Everything it measured, once finished. */
@@ -113,7 +122,9 @@ export async function readRun(dir: string): Promise<RunState> {
       `Cannot read run ${dir}: no config.json there (not a run folder; deno task experiment --out ${dir} makes one)`,
     );
   }
-  const writer = await folder.writer();
+  const holder = await folder.liveHolder();
+  const heldBy = holder && heldByWords(holder, folder.lockPath);
+  const writer = heldBy === undefined ? holder?.pid : undefined;
   let results: ExperimentResult | undefined;
   try {
     const read = await readJsonBounded(folder.resultsPath, RESULTS_READ);
@@ -138,12 +149,15 @@ export async function readRun(dir: string): Promise<RunState> {
     dir,
     status: writer !== undefined
       ? "running"
+      : heldBy !== undefined
+      ? "held"
       : results !== undefined
       ? "finished"
       : await pathExists(folder.importPath)
       ? "imported"
       : "stopped",
     ...(writer !== undefined ? { writer } : {}),
+    ...(heldBy !== undefined ? { heldBy } : {}),
     config,
     ...(results !== undefined ? { results } : {}),
     models,
@@ -797,13 +811,14 @@ export interface RunOverview {
   /** The folder. */
   dir: string;
   /**
-   * `running`, `finished` or `stopped` (failed or interrupted: the folder
-   * cannot tell which; `--resume` continues it) as {@linkcode readRun}
-   * says; `corrupt` when its files cannot be read as a run (`reason` says
-   * which and why).
+   * `running`, `held` (by a process of another host: `reason` says which,
+   * with the way out), `finished` or `stopped` (failed or interrupted: the
+   * folder cannot tell which; `--resume` continues it) as
+   * {@linkcode readRun} says; `corrupt` when its files cannot be read as a
+   * run (`reason` says which and why).
    */
   status: RunState["status"] | "corrupt";
-  /** Why a corrupt run is corrupt (one line). */
+  /** Why a corrupt run is corrupt, or what holds a held one (one line). */
   reason?: string;
   /** Its state, unless corrupt. */
   state?: RunState;
@@ -875,7 +890,15 @@ export async function inspectRun(dir: string): Promise<RunOverview> {
       };
     }
   }
-  return { dir, status: state.status, state, ...at };
+  return {
+    dir,
+    status: state.status,
+    ...(state.heldBy !== undefined
+      ? { reason: `held by ${state.heldBy}` }
+      : {}),
+    state,
+    ...at,
+  };
 }
 
 async function modified(path: string): Promise<Date | undefined> {

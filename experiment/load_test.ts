@@ -110,6 +110,55 @@ Deno.test("readRun names the pid of the process holding a run, and no results", 
   }
 });
 
+Deno.test("readRun calls a run whose lock names another host name held, with the way out, not running; this host's live process running, its gone one stopped; inspectRun gives the held words as its reason", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(out);
+    const release = await folder.start(resolveConfig({ preset: "micro", out }));
+    const mine = JSON.parse(await Deno.readTextFile(folder.lockPath));
+    release();
+    const gone = new Deno.Command("true").spawn();
+    await gone.status;
+    const lock = (fields: Record<string, unknown>) =>
+      Deno.writeTextFile(
+        folder.lockPath,
+        JSON.stringify({ ...mine, ...fields }),
+      );
+    // Another host name: its pid cannot be judged by this host's /proc.
+    const boot = crypto.randomUUID();
+    await lock({ pid: gone.pid, start: "1", host: boot, hostname: "node9" });
+    const held = await readRun(out);
+    const words =
+      `pid ${gone.pid} on host node9 (boot ${boot}), which this host cannot check; if no run writes there, delete ${folder.lockPath}`;
+    assertEquals([held.status, held.heldBy, "writer" in held], [
+      "held",
+      words,
+      false,
+    ]);
+    const o = await inspectRun(out);
+    assertEquals([o.status, o.reason], ["held", `held by ${words}`]);
+    // This host's live process (this one): running, no held words.
+    await lock({ pid: Deno.pid });
+    const running = await readRun(out);
+    assertEquals([running.status, running.writer, "heldBy" in running], [
+      "running",
+      Deno.pid,
+      false,
+    ]);
+    assertEquals((await inspectRun(out)).reason, undefined);
+    // This host's gone process: stopped (interrupted), as before.
+    await lock({ pid: gone.pid, start: "1" });
+    const stopped = await readRun(out);
+    assertEquals([stopped.status, "writer" in stopped, "heldBy" in stopped], [
+      "stopped",
+      false,
+      false,
+    ]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
 Deno.test("readRun takes results.json without a configuration (the readers name it) and compares --data only where data.json did not verify the files", async () => {
   const out = await Deno.makeTempDir();
   try {

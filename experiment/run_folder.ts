@@ -1713,6 +1713,40 @@ export function holderHost(holder: LockHolder): string | undefined {
 }
 
 /**
+ * What holds a run folder whose live lock this host cannot check (another
+ * host's: {@linkcode holderHost}), with the way out — the words of a
+ * sweep's `held` cell and of a run's `held` state: `pid N on host H (boot
+ * B), which this host cannot check; if no run writes there, delete
+ * DIR/.lock`; undefined where the holder is this host's.
+ *
+ * @param holder The lock's holder, as written.
+ * @param lockPath The lock file.
+ * @returns The words, or undefined.
+ *
+ * @example
+ * ```ts
+ * import { heldByWords } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const boot = "5f3c9a0e-0000-4000-8000-000000000001";
+ * const other = `not-${Deno.hostname()}`;
+ * assertEquals(
+ *   heldByWords({ pid: 7, host: boot, hostname: other }, "runs/a/.lock"),
+ *   `pid 7 on host ${other} (boot ${boot}), which this host cannot check; if no run writes there, delete runs/a/.lock`,
+ * );
+ * assertEquals(heldByWords({ pid: 7 }, "runs/a/.lock"), undefined);
+ * ```
+ */
+export function heldByWords(
+  holder: LockHolder,
+  lockPath: string,
+): string | undefined {
+  const host = holderHost(holder);
+  return host === undefined
+    ? undefined
+    : `pid ${holder.pid} on ${host}, which this host cannot check; if no run writes there, delete ${lockPath}`;
+}
+
+/**
  * A refusal's words for a live lock this host cannot check: where it runs
  * and why that cannot be told, and when deleting it is right; undefined
  * where it is this host's.

@@ -30,7 +30,7 @@ import { estimateRun } from "./budget.ts";
 import { readRun } from "./load.ts";
 import {
   FOLDER_BUSY_EXIT,
-  holderHost,
+  heldByWords,
   lockFile,
   type LockHolder,
   RunFolder,
@@ -1120,7 +1120,7 @@ function busyCellLine(cell: SweepCell, holder?: LockHolder): string {
 
 /**
  * What holds a cell whose lock this host cannot check (another host's:
- * {@linkcode holderHost}), with the way out: `pid N on host H (boot B),
+ * {@linkcode heldByWords}), with the way out: `pid N on host H (boot B),
  * which this host cannot check; if no run writes there, delete DIR/.lock`;
  * undefined where the holder is this host's.
  */
@@ -1128,14 +1128,7 @@ function heldElsewhere(
   cell: SweepCell,
   holder: LockHolder | undefined,
 ): string | undefined {
-  const host = holder && holderHost(holder);
-  return host === undefined
-    ? undefined
-    : `pid ${
-      holder!.pid
-    } on ${host}, which this host cannot check; if no run writes there, delete ${
-      new RunFolder(cell.out).lockPath
-    }`;
+  return holder && heldByWords(holder, new RunFolder(cell.out).lockPath);
 }
 
 // What the script writes into an `#SBATCH` or comment line unquoted: a
@@ -1389,7 +1382,8 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       () => false,
     );
     const heldBy = heldElsewhere(cell, holder);
-    const state = run?.status === "running" || preparing
+    const state = run?.status === "running" || run?.status === "held" ||
+        preparing
       ? heldBy === undefined ? "running" : "held"
       : run?.status === "finished" || results
       ? "finished"

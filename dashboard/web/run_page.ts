@@ -210,8 +210,11 @@ export function runPage(el: HTMLElement, id: string): () => void {
     stop = followMetrics(id, {
       line: (r) => live.add(r),
       caughtUp: () => {
+        // A held run's writer is another host's: its log may still grow.
         liveNote.textContent = info.status === "running"
           ? "● live"
+          : info.status === "held"
+          ? "following (its writer cannot be checked from here)"
           : "complete";
         liveNote.className = info.status === "running" ? "live on" : "live";
       },

@@ -5,7 +5,7 @@ import { ago, fixed, h, mount } from "./dom.ts";
 
 export interface RunSummary {
   id: string;
-  status: "running" | "finished" | "stopped" | "corrupt";
+  status: "running" | "held" | "finished" | "stopped" | "corrupt";
   reason?: string;
   command?: string;
   config?: Record<string, unknown>;
@@ -23,6 +23,7 @@ export interface RunSummary {
 
 const STATUS_TEXT: Record<RunSummary["status"], string> = {
   running: "running",
+  held: "held by another host",
   finished: "finished",
   stopped: "stopped (failed or interrupted)",
   corrupt: "corrupt",
