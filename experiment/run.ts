@@ -24,7 +24,8 @@ import {
   trainContestant,
 } from "./train.ts";
 import type { ExperimentResult, ModelResult } from "./results.ts";
-import { RunFolder } from "./run_folder.ts";
+import { RunFolder, type RunLock } from "./run_folder.ts";
+import { finishedTraining } from "./_retrained.ts";
 import { checkInitFrom } from "./init_from.ts";
 import { availableMemory, checkBudget } from "./budget.ts";
 import { type Judge, openJudge, selfJudge } from "./judge.ts";
@@ -134,7 +135,7 @@ export async function runExperiment(
   // The lock is taken before the (long) preparation: no other process can
   // start, resume or --force this folder meanwhile. Nothing is written into
   // it until lock.begin().
-  const lock = await folder.acquire(config);
+  const lock = await acquireChecked(folder, config);
   let judge: Judge | undefined;
   let engine: Engine | undefined;
   try {
@@ -264,6 +265,45 @@ async function checkSources(
     throw new ConfigError(
       `Option --judge ${config.judge} names the run's own --out folder: the report would name this run's AR as the judge; use --judge self, or move or copy the judging run elsewhere`,
     );
+  }
+}
+
+/**
+ * The folder's lock (`RunFolder.acquire`), and on `--resume`, checked
+ * before anything is prepared or trained: every model of
+ * the configuration whose checkpoint is missing but whose weights are
+ * trained must have its training recorded in `process.json`
+ * (`finishedTraining`), or the resume would train or evaluate the models
+ * before it only to refuse it when reached. The first such model is
+ * refused here, in the words it would be refused in then. Under the lock,
+ * so that a run still writing the folder is refused as busy first, and no
+ * model's files change between this check and its training. What it was
+ * trained under (its recorded ties) is compared when it is reached: that
+ * needs the data's record and the `--init-from` source's hash.
+ */
+async function acquireChecked(
+  folder: RunFolder,
+  config: ExperimentConfig,
+): Promise<RunLock> {
+  const lock = await folder.acquire(config);
+  try {
+    if (config.resume) await checkFinishedModels(config, folder);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+  return lock;
+}
+
+async function checkFinishedModels(
+  config: ExperimentConfig,
+  folder: RunFolder,
+): Promise<void> {
+  const first = config.firstSeed ?? 0;
+  for (let seed = first; seed < first + config.seeds; seed++) {
+    for (const kind of modelList(config)) {
+      await finishedTraining(folder, seed, kind);
+    }
   }
 }
 

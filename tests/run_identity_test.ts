@@ -679,6 +679,60 @@ Deno.test("a --resume whose finished model lost its checkpoint evaluates the mod
   }
 });
 
+Deno.test("a --resume whose second model lost its checkpoint and its process.json's training record is refused before the first model is reloaded or trained, in the words it was refused in when reached", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const out = `${dir}/run`;
+    const args = [
+      "--preset",
+      "micro",
+      "--models",
+      "ar,d3pm",
+      "--steps",
+      "4",
+      "--warmup",
+      "1",
+      ...FAST_EVAL,
+      "--judge",
+      "self",
+      "--out",
+      out,
+    ];
+    const first = await runScript("examples/experiment.ts", args);
+    assertEquals(first.code, 0, first.stderr);
+    const ar = `${out}/seed-0/ar`, d3pm = `${out}/seed-0/d3pm`;
+    // Both finished models lost their checkpoints: the AR, reached first,
+    // would be reloaded and its validations read before the D3PM refused.
+    await Deno.remove(`${ar}/checkpoint.safetensors`);
+    await Deno.remove(`${d3pm}/checkpoint.safetensors`);
+    const process = JSON.parse(
+      await Deno.readTextFile(`${d3pm}/process.json`),
+    );
+    delete process.training;
+    await Deno.writeTextFile(`${d3pm}/process.json`, JSON.stringify(process));
+    const log = await Deno.readTextFile(`${out}/metrics.jsonl`);
+    const results = await Deno.readTextFile(`${out}/results.json`);
+    const refused = await runScript("examples/experiment.ts", [
+      ...args,
+      "--resume",
+    ]);
+    assertEquals(refused.code, 1, refused.stderr);
+    assertEquals(
+      errorLine(refused),
+      `error: ${d3pm}/checkpoint.safetensors is missing, and the d3pm model of seed 0 beside it is trained, but its ${d3pm}/process.json (written by an import or an older version) does not record the training's figures a resume would read from the checkpoint: restore the checkpoint, or remove ${d3pm} to train the model anew`,
+    );
+    // Nothing of the AR ran: not reloaded (its note), not trained, and
+    // neither the engine nor the data were prepared.
+    for (const line of ["the ar model of seed 0", "seed 0 ar:", "engine:"]) {
+      assert(!refused.stderr.includes(line), `${line} in ${refused.stderr}`);
+    }
+    assertEquals(await Deno.readTextFile(`${out}/metrics.jsonl`), log);
+    assertEquals(await Deno.readTextFile(`${out}/results.json`), results);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // A sweep's finished cell: results.json measured with the cell's
 // configuration but `data` as --data, and `record` as its data.json.
 async function sweepCell(
