@@ -147,7 +147,7 @@ export interface RunSummary {
   id: string;
   /** Its state. */
   status: RunOverview["status"];
-  /** Why it is corrupt. */
+  /** Why it is corrupt, or what holds a held one (its lock's path by id). */
   reason?: string;
   /** The command that started it, once finished (from `results.json`). */
   command?: string;
