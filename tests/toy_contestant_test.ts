@@ -140,8 +140,10 @@ Deno.test("a contestant registered in one file trains, evaluates, reports, loads
     const loaded = await loadTrained(out, { model: "toy" });
     assertEquals(loaded.contestant, TOY);
     // Rebuilt by the contestant (process.json also records the weights'
-    // SHA-256, which is not the process's).
-    const { weightsSha256: _, weightsSeed: __, ...own } = process;
+    // SHA-256 and seed and the training's figures, which are not the
+    // process's).
+    const { weightsSha256: _, weightsSeed: __, training: ___, ...own } =
+      process;
     assertEquals(loaded.process.toJSON(), own);
     loaded.model.dispose();
 
