@@ -32,6 +32,27 @@ import { ByteTokenizer } from "@d3pm/tokenizer";
 import { fakeRun } from "../hf/_test_util.ts";
 import { errorLine, FAST_EVAL, runScript } from "./_run.ts";
 
+/**
+ * A micro run's command line into `out`: `steps` steps, fast evaluation,
+ * judged by its own AR, with `extra` options.
+ */
+function microArgs(out: string, steps: number, extra: string[] = []): string[] {
+  return [
+    "--preset",
+    "micro",
+    "--steps",
+    String(steps),
+    "--warmup",
+    "1",
+    ...FAST_EVAL,
+    "--judge",
+    "self",
+    ...extra,
+    "--out",
+    out,
+  ];
+}
+
 const A = "a".repeat(64), B = "b".repeat(64), C = "c".repeat(64);
 const RECORD: DataRecord = {
   sha256: { train: A, valid: B, test: C },
@@ -437,20 +458,11 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/run`;
-    const args = [
-      "--preset",
-      "micro",
+    const args = microArgs(out, 6, [
       "--models",
       "ar",
-      "--steps",
-      "6",
-      "--warmup",
-      "1",
-      ...FAST_EVAL,
       "--exact-blocks",
       "1",
-      "--judge",
-      "self",
       "--keep",
       "best",
       "--log-every",
@@ -459,9 +471,7 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
       "2",
       "--seeds",
       "2",
-      "--out",
-      out,
-    ];
+    ]);
     const first = await runScript("examples/experiment.ts", args);
     assertEquals(first.code, 0, first.stderr);
     const own = `${out}/seed-0/ar`, other = `${out}/seed-1/ar`;
@@ -516,19 +526,7 @@ Deno.test("a --resume that trains again a model whose weights fail their check, 
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/run`;
-    const args = [
-      "--preset",
-      "micro",
-      "--steps",
-      "6",
-      "--warmup",
-      "1",
-      ...FAST_EVAL,
-      "--judge",
-      "self",
-      "--out",
-      out,
-    ];
+    const args = microArgs(out, 6);
     const first = await runScript("examples/experiment.ts", args);
     assertEquals(first.code, 0, first.stderr);
     const ar = `${out}/seed-0/ar`;
@@ -576,23 +574,7 @@ Deno.test("a --resume whose finished model lost its checkpoint evaluates the mod
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/run`;
-    const args = [
-      "--preset",
-      "micro",
-      "--steps",
-      "6",
-      "--warmup",
-      "1",
-      "--log-every",
-      "3",
-      "--valid-every",
-      "3",
-      ...FAST_EVAL,
-      "--judge",
-      "self",
-      "--out",
-      out,
-    ];
+    const args = microArgs(out, 6, ["--log-every", "3", "--valid-every", "3"]);
     const first = await runScript("examples/experiment.ts", args);
     assertEquals(first.code, 0, first.stderr);
     const ar = `${out}/seed-0/ar`;
@@ -683,21 +665,7 @@ Deno.test("a --resume whose second model lost its checkpoint and its process.jso
   const dir = await Deno.makeTempDir();
   try {
     const out = `${dir}/run`;
-    const args = [
-      "--preset",
-      "micro",
-      "--models",
-      "ar,d3pm",
-      "--steps",
-      "4",
-      "--warmup",
-      "1",
-      ...FAST_EVAL,
-      "--judge",
-      "self",
-      "--out",
-      out,
-    ];
+    const args = microArgs(out, 4, ["--models", "ar,d3pm"]);
     const first = await runScript("examples/experiment.ts", args);
     assertEquals(first.code, 0, first.stderr);
     const ar = `${out}/seed-0/ar`, d3pm = `${out}/seed-0/d3pm`;
