@@ -282,6 +282,39 @@ export function smooth(pts: readonly [number, number][]): [number, number][] {
 }
 
 /**
+ * Curves thinned to different strides (one seed longer than
+ * {@linkcode CURVE_POINTS} records, another logged every 10th step) share
+ * few x values; each is brought onto the coarsest stride's grid for their
+ * mean (bucket means weighted by their records, at the grid's steps; the
+ * first and last points as they are). Curves of one stride are returned
+ * as they are.
+ */
+function onCommonGrid(curves: [number, number][][]): [number, number][][] {
+  const strides = curves.map((c) => THINNING.get(c)?.stride ?? 1);
+  const stride = Math.max(...strides);
+  if (strides.every((s) => s === stride)) return curves;
+  return curves.map((c, i) => {
+    if (strides[i] === stride) return c;
+    const counts = THINNING.get(c)?.counts ?? c.map(() => 1);
+    const out: [number, number][] = [], n: number[] = [];
+    c.forEach(([x, y], j) => {
+      const k = out.length - 1, w = counts[j] ?? 1;
+      if (k >= 1 && Math.floor(out[k][0] / stride) === Math.floor(x / stride)) {
+        out[k] = [x, (out[k][1] * n[k] + y * w) / (n[k] + w)];
+        n[k] += w;
+      } else {
+        out.push([x, y]);
+        n.push(w);
+      }
+    });
+    for (let j = 1; j < out.length - 1; j++) {
+      out[j][0] = bucketEnd(out[j][0], stride);
+    }
+    return out;
+  });
+}
+
+/**
  * Mean and sample sd across curves at the x values all of them have.
  *
  * @param curves The curves (e.g. one per seed).
@@ -430,7 +463,9 @@ function curveSeries(
       hideInLegend: true,
     });
   }
-  const mean = meanCurve(seeds.map((s) => prep(bySeed.get(s)!)));
+  const mean = meanCurve(
+    onCommonGrid(seeds.map((s) => bySeed.get(s)!)).map(prep),
+  );
   series.push({
     name: `${name}, mean ± sd`,
     points: mean.map(([x, m]) => [x, m]),

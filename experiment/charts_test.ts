@@ -151,3 +151,20 @@ Deno.test("curvesOf() keeps the mean ± sd band of seeds logged at different int
   const late = mean.points.filter(([x]) => x > 2000).length;
   assert(late >= 100, `${late} points of the band past step 2,000`);
 });
+
+// Plant: onCommonGrid returning the curves as they are (a review's
+// reproduction: one seed of 20,000 steps thinned, one logged every 10th
+// step not — one point of the band in common).
+Deno.test("curvesOf() keeps the mean ± sd band of a thinned seed and an unthinned one logged every 10th step", () => {
+  const loss = (s: number) => 2 + 8 / Math.sqrt(s);
+  const c = curvesOf([
+    ...log(range(1, 20_000), loss, 0),
+    ...log([...range(1, 2000)].map((s) => 10 * s), loss, 1),
+  ]);
+  const spec = lossChart(c, LABELS);
+  const mean = spec.series.find((s) => s.name === "AR train, mean ± sd")!;
+  // A point wherever the sparser seed has a record in the coarser grid's
+  // buckets: all its 2,000 but its first, kept at its own step.
+  assertEquals(mean.points.length, 1999);
+  assertEquals(mean.points.at(-1)![0], 20_000);
+});
