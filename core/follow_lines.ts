@@ -164,15 +164,43 @@ async function readRange(
   to: number,
 ): Promise<Uint8Array> {
   using file = await Deno.open(path, { read: true });
-  await file.seek(from, Deno.SeekMode.Start);
-  const out = new Uint8Array(to - from);
+  return await readAt(file, from, to - from);
+}
+
+/**
+ * Up to `length` bytes of an open file from byte `at` (fewer where it ends
+ * sooner), read into one buffer.
+ *
+ * @param file The open file.
+ * @param at Byte offset.
+ * @param length Bytes wanted.
+ * @returns The bytes read.
+ *
+ * @example
+ * ```ts
+ * import { readAt } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, "abcdef");
+ * using file = await Deno.open(path);
+ * assertEquals(new TextDecoder().decode(await readAt(file, 2, 10)), "cdef");
+ * await Deno.remove(path);
+ * ```
+ */
+export async function readAt(
+  file: Deno.FsFile,
+  at: number,
+  length: number,
+): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  await file.seek(at, Deno.SeekMode.Start);
   let got = 0;
-  while (got < out.length) {
-    const n = await file.read(out.subarray(got));
+  while (got < buf.length) {
+    const n = await file.read(buf.subarray(got));
     if (n === null || n === 0) break;
     got += n;
   }
-  return out.subarray(0, got);
+  return buf.subarray(0, got);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

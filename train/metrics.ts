@@ -7,6 +7,7 @@ import {
   BoundedReadError,
   followLines,
   formatBytes,
+  readAt,
   readHeadBounded,
 } from "@d3pm/core";
 
@@ -236,23 +237,6 @@ function wholeRecord(line: string): Record<string, unknown> | undefined {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     ? value as Record<string, unknown>
     : undefined;
-}
-
-// Up to `length` bytes of `file` from `at` (fewer where it ends sooner).
-async function readAt(
-  file: Deno.FsFile,
-  at: number,
-  length: number,
-): Promise<Uint8Array> {
-  const buf = new Uint8Array(length);
-  await file.seek(at, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < buf.length) {
-    const n = await file.read(buf.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return buf.subarray(0, got);
 }
 
 /**
