@@ -43,6 +43,14 @@ import {
   tiledAttentionQuerySource,
 } from "./_attention_wgsl.ts";
 import {
+  WIDE_OWN,
+  wideAttentionBytes,
+  wideAttentionFits,
+  wideAttentionForwardSource,
+  wideAttentionKeyValueSource,
+  wideAttentionQuerySource,
+} from "./_attention_wide_wgsl.ts";
+import {
   ARGMAX,
   COMMIT,
   decodeAttentionSource,
@@ -148,6 +156,11 @@ export interface Kit {
   tile: "auto" | MatmulTile;
   /** `old`: the first matmul and attention kernels (default `new`). */
   kernels?: "new" | "old";
+  /**
+   * `wide`: the register-tiled attention set (_attention_wide_wgsl.ts) where
+   * the device holds all three kernels; `tiled` (default): the tiled set.
+   */
+  attentionKernel?: "tiled" | "wide";
   layout: GPUBindGroupLayout;
   /**
    * The pipeline of a key, built once; on `layout` when given (a matmul
@@ -686,6 +699,30 @@ export class Recorder implements Kernels {
         this.#kit.device.limits.maxComputeWorkgroupStorageSize;
   }
 
+  // The wide set for head size hd where asked for and it applies (all
+  // three kernels at once, never a mix with the tiled set).
+  #wide(hd: number): boolean {
+    if (this.#kit.kernels === "old" || this.#kit.attentionKernel !== "wide") {
+      return false;
+    }
+    const limit = this.#kit.device.limits.maxComputeWorkgroupStorageSize;
+    return wideAttentionFits(hd) &&
+      Object.values(wideAttentionBytes(hd)).every((n) => n <= limit);
+  }
+
+  // The attention kernel family for hd and its dispatch grid's x.
+  #attention(
+    hd: number,
+    which: "forward" | "query" | "keyValue",
+    length: number,
+  ): { family: "wide" | "tiled" | "first"; x: number } {
+    if (this.#wide(hd)) {
+      return { family: "wide", x: Math.ceil(length / WIDE_OWN) };
+    }
+    const family = this.#tiled(hd, which) ? "tiled" : "first";
+    return { family, x: Math.ceil(length / ATTN_BLOCK) };
+  }
+
   // qkv (B, T, 3d) → y (B, T, d), lse (B, H, T).
   attentionForward(
     c: ModelConfig,
@@ -698,21 +735,20 @@ export class Recorder implements Kernels {
     const hd = c.dModel / c.nHead, causal = c.kind === "causal";
     const rows = batch * c.nHead * length;
     const bias = attentionBias(c);
-    const tiled = this.#tiled(hd, "forward");
+    const { family, x } = this.#attention(hd, "forward", length);
+    const source = {
+      wide: wideAttentionForwardSource,
+      tiled: tiledAttentionForwardSource,
+      first: attentionForwardSource,
+    }[family];
     this.#push(
-      `attn_fwd${tiled ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
+      `attn_fwd${suffix(family)}:${hd}:${causal}:${this.dropout}:${
         JSON.stringify(bias)
       }`,
-      () =>
-        (tiled ? tiledAttentionForwardSource : attentionForwardSource)(
-          hd,
-          causal,
-          this.dropout,
-          bias,
-        ),
+      () => source(hd, causal, this.dropout, bias),
       [rows, length, c.nHead, qkv, y, lse, { f: 1 / Math.sqrt(hd) }],
       this.#std(),
-      Math.ceil(length / ATTN_BLOCK),
+      x,
       batch * c.nHead,
     );
   }
@@ -739,37 +775,33 @@ export class Recorder implements Kernels {
       s.D,
     ];
     const bias = attentionBias(c);
-    const tq = this.#tiled(hd, "query"), tkv = this.#tiled(hd, "keyValue");
+    const q = this.#attention(hd, "query", length);
+    const kv = this.#attention(hd, "keyValue", length);
+    const querySource = {
+      wide: wideAttentionQuerySource,
+      tiled: tiledAttentionQuerySource,
+      first: attentionBackwardQuerySource,
+    }[q.family];
+    const keyValueSource = {
+      wide: wideAttentionKeyValueSource,
+      tiled: tiledAttentionKeyValueSource,
+      first: attentionBackwardKeyValueSource,
+    }[kv.family];
+    const tail = `:${hd}:${causal}:${this.dropout}:${JSON.stringify(bias)}`;
     this.#push(
-      `attn_bwd_q${tq ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
-        JSON.stringify(bias)
-      }`,
-      () =>
-        (tq ? tiledAttentionQuerySource : attentionBackwardQuerySource)(
-          hd,
-          causal,
-          this.dropout,
-          bias,
-        ),
+      `attn_bwd_q${suffix(q.family)}${tail}`,
+      () => querySource(hd, causal, this.dropout, bias),
       words,
       this.#std(),
-      Math.ceil(length / ATTN_BLOCK),
+      q.x,
       batch * c.nHead,
     );
     this.#push(
-      `attn_bwd_kv${tkv ? "_tiled" : ""}:${hd}:${causal}:${this.dropout}:${
-        JSON.stringify(bias)
-      }`,
-      () =>
-        (tkv ? tiledAttentionKeyValueSource : attentionBackwardKeyValueSource)(
-          hd,
-          causal,
-          this.dropout,
-          bias,
-        ),
+      `attn_bwd_kv${suffix(kv.family)}${tail}`,
+      () => keyValueSource(hd, causal, this.dropout, bias),
       words,
       this.#std(),
-      Math.ceil(length / ATTN_BLOCK),
+      kv.x,
       batch * c.nHead,
     );
   }
@@ -1034,6 +1066,11 @@ export function separateRanges(
     }
   }
   return { slots, shift };
+}
+
+// A pipeline key's suffix for an attention family (the first kernels: none).
+function suffix(family: "wide" | "tiled" | "first"): string {
+  return family === "first" ? "" : `_${family}`;
 }
 
 // The model's ALiBi as the attention kernels take it (null: none).

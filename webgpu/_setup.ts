@@ -37,6 +37,13 @@ function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
       `kernels must be "new" or "old", got ${JSON.stringify(options.kernels)}`,
     );
   }
+  if (![undefined, "tiled", "wide"].includes(options.attentionKernel)) {
+    fail(
+      `attentionKernel must be "tiled" or "wide", got ${
+        JSON.stringify(options.attentionKernel)
+      }`,
+    );
+  }
   if (![undefined, "tile", "skinny"].includes(options.decodeMatmul)) {
     fail(
       `decodeMatmul must be "tile" or "skinny", got ${
@@ -66,6 +73,7 @@ function settings(
     seed: (options.seed ?? 0) >>> 0,
     matmulTile: options.matmulTile ?? "auto",
     kernels: options.kernels ?? "new",
+    attentionKernel: options.attentionKernel ?? "tiled",
     decodeMatmul: options.decodeMatmul ?? "tile",
   };
 }

@@ -85,6 +85,8 @@ export interface EngineSettings {
   matmulTile: "auto" | 64 | 128;
   /** The kernel generation (`old`: the first matmul and attention). */
   kernels: "new" | "old";
+  /** The attention set of the new kernels. */
+  attentionKernel: "tiled" | "wide";
   /** The matmul of AR decoding passes. */
   decodeMatmul: "tile" | "skinny";
 }
@@ -141,6 +143,7 @@ export class EngineState {
       device,
       tile: settings.matmulTile,
       kernels: settings.kernels,
+      attentionKernel: settings.attentionKernel,
       layout: kernelLayout,
       dummy: this.buffer(16),
       dummies: Array.from({ length: 8 }, () => this.buffer(16)),

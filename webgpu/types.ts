@@ -62,6 +62,16 @@ export interface WebGpuTransformerOptions {
    */
   kernels?: "new" | "old";
   /**
+   * The attention kernels of `kernels: "new"`: `tiled` (default), 32
+   * positions per workgroup, 1 × 4 scores per thread; `wide`, 64 positions
+   * per workgroup of 256 threads, 4 × 2 scores and 4 × 4 outputs per thread
+   * from vec4 loads (webgpu/_attention_wide_wgsl.ts), used where the
+   * device's workgroup memory holds all three kernels (32 KiB at head
+   * size 64) and the head size is a multiple of 4 up to 64. Not yet timed
+   * on a GPU: `bench:webgpu` prints both sets' attention lines.
+   */
+  attentionKernel?: "tiled" | "wide";
+  /**
    * The matmul of AR generation's cached decoding passes (M = batch rows):
    * `tile` (default), the tiled matmul every other plan uses; `skinny`, a
    * kernel for at most 8 rows — a workgroup per block of columns, K split
