@@ -3,7 +3,9 @@
 // 2: the paper step's) whose training step is profiled (GPU timestamps per
 // dispatch, the engine's profileStep) a few times; the forward, backward-q
 // and backward-kv dispatches' median ms become one line each, with the
-// FLOPs of the products each kernel computes. Private to the bench.
+// FLOPs of the products each kernel computes. Each attention set (`tiled`,
+// `wide`: the engine's attentionKernel) gets its own engine and lines, in
+// one process, so the two compare on one device. Private to the bench.
 
 import { type ModelConfig, preset } from "@d3pm/transformer";
 import { type KernelTime, WebGpuTransformer } from "@d3pm/webgpu";
@@ -38,9 +40,9 @@ export const PAPER_ATTENTION: AttentionShape = {
 // PV; backward-q recomputes QKᵀ, then dY·Vᵀ and dS·K; backward-kv
 // recomputes QKᵀ, then dY·Vᵀ, Pᵀ·dY and dSᵀ·Q.
 const KERNELS = [
-  { role: "forward", family: /^attn_fwd(_tiled)?$/, products: 2 },
-  { role: "backward-q", family: /^attn_bwd_q(_tiled)?$/, products: 3 },
-  { role: "backward-kv", family: /^attn_bwd_kv(_tiled)?$/, products: 4 },
+  { role: "forward", family: /^attn_fwd(_tiled|_wide)?$/, products: 2 },
+  { role: "backward-q", family: /^attn_bwd_q(_tiled|_wide)?$/, products: 3 },
+  { role: "backward-kv", family: /^attn_bwd_kv(_tiled|_wide)?$/, products: 4 },
 ] as const;
 
 /**
@@ -69,10 +71,15 @@ export function productMacs(
   return s.batch * s.heads * s.length * keys * s.headDim;
 }
 
+/** An attention kernel set of the engine (its `attentionKernel`). */
+export type AttentionSet = "tiled" | "wide";
+
 /** What one attention line reports. */
 export interface AttentionLine {
   bench: "webgpu.attention";
   kind: "causal" | "bidirectional";
+  /** The engine's attentionKernel asked for (the key says what ran). */
+  set: AttentionSet;
   /** forward, backward-q, backward-kv, or all (their sum). */
   kernel: string;
   /** The engine's pipeline key. */
@@ -107,12 +114,14 @@ async function profileAttention(
   config: ModelConfig,
   batch: number,
   repeats: number,
+  set: AttentionSet,
 ): Promise<{ key: string; ms: number[] }[]> {
   const engine = await WebGpuTransformer.create(config, {
     batchSize: batch,
     length: config.contextLength,
     seed: 0,
     device,
+    attentionKernel: set,
   });
   try {
     const n = batch * config.contextLength;
@@ -143,12 +152,13 @@ async function profileAttention(
 
 /**
  * Time the forward, backward-q and backward-kv attention kernels at `shape`,
- * causal and bidirectional, `repeats` profiled steps each; print one JSON
- * line per kernel and one `all` line per kind. Needs timestamp-query.
+ * causal and bidirectional, for each attention set (default both: tiled,
+ * then wide), `repeats` profiled steps each; print one JSON line per kernel
+ * and one `all` line per kind and set. Needs timestamp-query.
  *
  * @param device The device (with timestamp-query).
  * @param shape Rows, heads, head size and length.
- * @param options Profiled steps per kind, and the progress log.
+ * @param options Profiled steps per kind and set, the sets, and the progress log.
  * @returns The lines printed.
  *
  * @example
@@ -158,73 +168,87 @@ async function profileAttention(
  * const { device } = await requestEngineDevice();
  * const shape = { batch: 1, heads: 2, headDim: 8, length: 16 };
  * const lines = await attentionBench(device, shape, { repeats: 1, log: () => {} });
- * console.log(lines.map((l) => `${l.kind} ${l.kernel} ${l.ms} ms`));
+ * console.log(lines.map((l) => `${l.set} ${l.kind} ${l.kernel} ${l.ms} ms`));
  * ```
  */
 export async function attentionBench(
   device: GPUDevice,
   shape: AttentionShape,
-  options: { repeats: number; log: (msg: string) => void },
+  options: {
+    repeats: number;
+    log: (msg: string) => void;
+    sets?: readonly AttentionSet[];
+  },
 ): Promise<AttentionLine[]> {
   const lines: AttentionLine[] = [];
-  const d = shape.heads * shape.headDim;
   for (const kind of ["causal", "bidirectional"] as const) {
-    // One layer with a tiny MLP and vocabulary: only attention matters.
-    const config = preset("paper", {
-      kind,
-      nLayer: 1,
-      nHead: shape.heads,
-      dModel: d,
-      dMlp: 64,
-      vocabSize: 64,
-      contextLength: shape.length,
-      dropout: 0,
-    });
-    const found = await profileAttention(
-      device,
-      config,
-      shape.batch,
-      options.repeats,
-    );
-    const macs = productMacs(shape, kind);
-    const common = {
-      bench: "webgpu.attention" as const,
-      kind,
-      ...shape,
-      repeats: options.repeats,
-    };
-    const one = (
-      kernel: string,
-      key: string,
-      ms: number,
-      products: number,
-    ): AttentionLine => ({
-      ...common,
-      kernel,
-      key,
-      ms: +ms.toFixed(4),
-      products,
-      flop: 2 * products * macs,
-      tflops: +((2 * products * macs) / (ms / 1000) / 1e12).toPrecision(4),
-    });
-    const each = KERNELS.map(({ role, products }, i) =>
-      one(role, found[i].key, median(found[i].ms), products)
-    );
-    const totalMs = each.reduce((s, l) => s + l.ms, 0);
-    const all = one("all", "", totalMs, 9);
-    all.modelFlop = 2 * 6 * macs;
-    all.modelTflops = +(all.modelFlop / (totalMs / 1000) / 1e12).toPrecision(
-      4,
-    );
-    for (const l of [...each, all]) {
-      lines.push(l);
-      console.log(JSON.stringify(l));
+    for (const set of options.sets ?? ["tiled", "wide"] as const) {
+      lines.push(...await benchKind(device, shape, kind, set, options));
     }
-    options.log(
-      `attention ${kind}: ${
-        totalMs.toFixed(2)
-      } ms for the three kernels, ${all.modelTflops} model TFLOP/s`,
-    );
   }
   return lines;
+}
+
+// One kind and set: its three kernels' lines and their `all` line, printed.
+async function benchKind(
+  device: GPUDevice,
+  shape: AttentionShape,
+  kind: "causal" | "bidirectional",
+  set: AttentionSet,
+  options: { repeats: number; log: (msg: string) => void },
+): Promise<AttentionLine[]> {
+  // One layer with a tiny MLP and vocabulary: only attention matters.
+  const config = preset("paper", {
+    kind,
+    nLayer: 1,
+    nHead: shape.heads,
+    dModel: shape.heads * shape.headDim,
+    dMlp: 64,
+    vocabSize: 64,
+    contextLength: shape.length,
+    dropout: 0,
+  });
+  const found = await profileAttention(
+    device,
+    config,
+    shape.batch,
+    options.repeats,
+    set,
+  );
+  const macs = productMacs(shape, kind);
+  const common = {
+    bench: "webgpu.attention" as const,
+    kind,
+    set,
+    ...shape,
+    repeats: options.repeats,
+  };
+  const one = (
+    kernel: string,
+    key: string,
+    ms: number,
+    products: number,
+  ): AttentionLine => ({
+    ...common,
+    kernel,
+    key,
+    ms: +ms.toFixed(4),
+    products,
+    flop: 2 * products * macs,
+    tflops: +((2 * products * macs) / (ms / 1000) / 1e12).toPrecision(4),
+  });
+  const each = KERNELS.map(({ role, products }, i) =>
+    one(role, found[i].key, median(found[i].ms), products)
+  );
+  const totalMs = each.reduce((s, l) => s + l.ms, 0);
+  const all = one("all", "", totalMs, 9);
+  all.modelFlop = 2 * 6 * macs;
+  all.modelTflops = +(all.modelFlop / (totalMs / 1000) / 1e12).toPrecision(4);
+  for (const l of [...each, all]) console.log(JSON.stringify(l));
+  options.log(
+    `attention ${kind} (${set}): ${
+      totalMs.toFixed(2)
+    } ms for the three kernels, ${all.modelTflops} model TFLOP/s`,
+  );
+  return [...each, all];
 }

@@ -2,7 +2,8 @@
  * The fused WebGPU engine's training step: tokens/s, model FLOPs per token
  * and achieved TFLOP/s, dispatches and GPU→CPU syncs per step, host µs per
  * dispatch, the matmul kernel's GFLOP/s at GPT-2 shapes, the attention
- * kernels alone at GPT-2 small's shape (bench/_attention.ts), and
+ * kernels alone at GPT-2 small's shape, tiled and wide sets side by side
+ * (bench/_attention.ts), and
  * generation (bench/_generation.ts). Prints JSON lines on stdout; progress
  * goes to stderr.
  *
@@ -129,7 +130,7 @@ counts). JSON lines on stdout.`,
       kind: "boolean",
       default: true,
       help:
-        "the attention kernels' lines: forward, backward-q and backward-kv alone at GPT-2 small's shape, causal and bidirectional (--no-attention skips them)",
+        "the attention kernels' lines: forward, backward-q and backward-kv alone at GPT-2 small's shape, causal and bidirectional, the tiled and the wide set (--no-attention skips them)",
     },
     step: {
       kind: "boolean",

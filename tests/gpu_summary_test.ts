@@ -1,7 +1,7 @@
 // tools/gpu_summary.ts, the human lines of a GPU run's results.jsonl, on
 // the lines the run's profiles and attention bench print: one attention
 // line per step and kind (its kernels in order, the `all` line's model
-// TFLOP/s), and generation profiles per pass.
+// TFLOP/s; each attention set apart), and generation profiles per pass.
 
 import { assertEquals } from "@std/assert";
 
@@ -60,6 +60,20 @@ Deno.test("gpu_summary prints one attention line per step and kind, with its own
     "paper: attention causal 2 × 12 heads × 64, T 1024: forward 1.25 ms 2.58 TFLOP/s, backward-q 2.5 ms 1.93 TFLOP/s, backward-kv 2.25 ms 2.87 TFLOP/s; all 6 ms, 1.61 TFLOP/s at the model's FLOPs",
     "paper: attention bidirectional 2 × 12 heads × 64, T 1024: forward 2.4 ms 2.68 TFLOP/s; all 2.4 ms, 4.02 TFLOP/s at the model's FLOPs",
     "paper: attention: skipped (no timestamps)",
+  ]);
+});
+
+Deno.test("gpu_summary keeps each attention set's lines apart (tiled, wide)", async () => {
+  const tiled = { set: "tiled" }, wide = { set: "wide" };
+  const out = await summary([
+    att("paper", "causal", "forward", 1.25, 2.58, tiled),
+    att("paper", "causal", "all", 1.25, 2.58, { ...tiled, modelTflops: 1.5 }),
+    att("paper", "causal", "forward", 0.5, 6.45, wide),
+    att("paper", "causal", "all", 0.5, 6.45, { ...wide, modelTflops: 3.75 }),
+  ]);
+  assertEquals(out, [
+    "paper: attention causal (tiled) 2 × 12 heads × 64, T 1024: forward 1.25 ms 2.58 TFLOP/s; all 1.25 ms, 1.5 TFLOP/s at the model's FLOPs",
+    "paper: attention causal (wide) 2 × 12 heads × 64, T 1024: forward 0.5 ms 6.45 TFLOP/s; all 0.5 ms, 3.75 TFLOP/s at the model's FLOPs",
   ]);
 });
 

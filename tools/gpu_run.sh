@@ -34,7 +34,12 @@
 #                       GFLOP/s at GPT-2 shapes, the attention kernels alone
 #                       (forward, backward-q, backward-kv at batch 2, 12
 #                       heads × 64, T 1024, causal and bidirectional: ms and
-#                       TFLOP/s); no tfjs
+#                       TFLOP/s), the tiled and the wide attention set
+#                       side by side; no tfjs. Estimate, not yet timed: a
+#                       set costs 2 one-layer engines, 2 × 6 profiled steps
+#                       and 6 pipelines, ≈ 3–4 s on the H100, so the wide
+#                       lines add ≈ 4 s to the step (cap 90 s; it took 14 s
+#                       in the first run, before any attention lines)
 #       generate        generation at the paper size on its own: one batch
 #                       of 4 × 1024 (after one warm-up batch), AR with the
 #                       tiled decoding matmul (~12 s a batch on the H100),

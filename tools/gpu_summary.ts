@@ -123,7 +123,9 @@ for (const l of lines) {
         console.log(`${at} attention: skipped (${l.skipped})`);
         break;
       }
-      const kind = `${l.step}:${l.kind}`;
+      // Lines of each attention set (tiled, wide) apart.
+      const set = l.set ? ` (${l.set})` : "";
+      const kind = `${l.step}:${l.kind}${set}`;
       if (l.kernel !== "all") {
         attention.set(kind, [...(attention.get(kind) ?? []), l]);
         break;
@@ -134,7 +136,7 @@ for (const l of lines) {
         } TFLOP/s`
       ).join(", ");
       console.log(
-        `${at} attention ${l.kind} ${l.batch} × ${l.heads} heads × ${l.headDim}, T ${l.length}: ${each}; all ${
+        `${at} attention ${l.kind}${set} ${l.batch} × ${l.heads} heads × ${l.headDim}, T ${l.length}: ${each}; all ${
           num(l.ms, 3)
         } ms, ${
           num(l.modelTflops, tflopsDigits(l.modelTflops))

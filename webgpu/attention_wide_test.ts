@@ -165,9 +165,10 @@ async function engineRun(
     const loss = (await e.readLoss()).loss;
     const grads = await e.readGradients();
     const logits = await e.forwardIds(batch.inputs, batchSize, length);
-    const { kernels } = await e.profileStep(batch, 0).catch(() => ({
-      kernels: [],
-    }));
+    // The pipelines the step dispatched (timestamps: where the device has them).
+    const { kernels } = testDevice().features.has("timestamp-query")
+      ? await e.profileStep(batch, 0)
+      : { kernels: [] };
     return { loss, grads, logits, keys: kernels.map((k) => k.kernel) };
   } finally {
     e.dispose();
@@ -213,7 +214,7 @@ for (const [label, config, batchSize, length] of engineCases) {
     fn: async () => {
       const wide = await engineRun(config, "wide", batchSize, length);
       const tiled = await engineRun(config, "tiled", batchSize, length);
-      if (wide.keys.length) {
+      if (testDevice().features.has("timestamp-query")) {
         assert(wide.keys.some((k) => k.startsWith("attn_fwd_wide:")));
         assert(wide.keys.some((k) => k.startsWith("attn_bwd_q_wide:")));
         assert(wide.keys.some((k) => k.startsWith("attn_bwd_kv_wide:")));
