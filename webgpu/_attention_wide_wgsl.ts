@@ -45,7 +45,16 @@ import {
   SCL,
 } from "./_wgsl.ts";
 
-/** Positions a workgroup owns (the dispatch's x is ⌈T / 64⌉). */
+/**
+ * Positions a workgroup owns (the dispatch's x is ⌈T / 64⌉).
+ *
+ * @example
+ * ```ts
+ * import { WIDE_OWN } from "./_attention_wide_wgsl.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(Math.ceil(1024 / WIDE_OWN), 16);
+ * ```
+ */
 export const WIDE_OWN = 64;
 /** Positions of the other side per streamed block. */
 const STREAM = 32;
@@ -53,6 +62,14 @@ const THREADS = 256;
 
 /**
  * Whether the wide kernels take head size hd (a multiple of 4, at most 64).
+ *
+ * @example
+ * ```ts
+ * import { wideAttentionFits } from "./_attention_wide_wgsl.ts";
+ * import { assert } from "@std/assert";
+ * assert(wideAttentionFits(64) && wideAttentionFits(8));
+ * assert(!wideAttentionFits(6) && !wideAttentionFits(128));
+ * ```
  */
 export function wideAttentionFits(hd: number): boolean {
   return hd % 4 === 0 && hd >= 4 && hd <= 64;
@@ -61,6 +78,13 @@ export function wideAttentionFits(hd: number): boolean {
 /**
  * Workgroup bytes of each wide kernel at head size hd (32 KiB each at 64):
  * the recorder uses them only where the device holds all three.
+ *
+ * @example
+ * ```ts
+ * import { wideAttentionBytes } from "./_attention_wide_wgsl.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(wideAttentionBytes(64).forward, 32 * 1024);
+ * ```
  */
 export function wideAttentionBytes(
   hd: number,
@@ -232,6 +256,14 @@ const zero4 = (name: string) =>
  * O ← O·corr and the thread's partial row sum updated in registers; P
  * (dropped) to workgroup memory over the row maxima; O += P·V (4 × 4 per
  * thread). Saves lse = max + log(sum).
+ *
+ * @example
+ * ```ts
+ * import { wideAttentionForwardSource } from "./_attention_wide_wgsl.ts";
+ * import { assertStringIncludes } from "@std/assert";
+ * const wgsl = wideAttentionForwardSource(64, true);
+ * assertStringIncludes(wgsl, "@workgroup_size(256)");
+ * ```
  */
 export function wideAttentionForwardSource(
   hd: number,
@@ -310,6 +342,14 @@ var<workgroup> Y: array<vec4<f32>, 512>; // row-max partials [g][row], P [key][q
  * same workgroup memory, dS = P ⊙ (dP − D) with P = exp(S − lse) into
  * workgroup memory, then K row-major and dq += dS·K (4 × 4 per thread);
  * dq = scale · Σ.
+ *
+ * @example
+ * ```ts
+ * import { wideAttentionQuerySource } from "./_attention_wide_wgsl.ts";
+ * import { assertStringIncludes } from "@std/assert";
+ * const wgsl = wideAttentionQuerySource(32, false, true);
+ * assertStringIncludes(wgsl, "fn keep("); // dropout on the probabilities
+ * ```
  */
 export function wideAttentionQuerySource(
   hd: number,
@@ -390,6 +430,15 @@ var<workgroup> C: array<vec4<f32>, 512>; // D of the block's queries; dS [key][q
  * (K then V restaged over the same workgroup memory); P (dropped) and
  * dS = P ⊙ (dP − D)·scale into workgroup memory with dY and Q row-major;
  * dv += Pᵀ·dY and dk += dSᵀ·Q in one loop (4 × 4 each per thread).
+ *
+ * @example
+ * ```ts
+ * import { wideAttentionKeyValueSource } from "./_attention_wide_wgsl.ts";
+ * import { assertStringIncludes } from "@std/assert";
+ * const bias = { slope: 0.5, neighbours: false };
+ * const wgsl = wideAttentionKeyValueSource(64, false, false, bias);
+ * assertStringIncludes(wgsl, "fn alibiBias(");
+ * ```
  */
 export function wideAttentionKeyValueSource(
   hd: number,

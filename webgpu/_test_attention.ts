@@ -18,6 +18,8 @@ export interface AttentionCase {
   /** Dropout rate on the probabilities (0: none). */
   dropout: number;
   bias: AttentionBias | null;
+  /** Inputs uniform in ±spread (default 1.5; large: scores far apart). */
+  spread?: number;
 }
 
 /** A kernel's source for a case (the recorder's signature). */
@@ -92,7 +94,7 @@ export function randomInputs(c: AttentionCase, seed: number): AttentionTensors {
   const fill = (k: number, s: number) =>
     Float32Array.from({ length: k }, () => (rng.next() * 2 - 1) * s);
   return {
-    qkv: fill(3 * n * d, 1.5),
+    qkv: fill(3 * n * d, c.spread ?? 1.5),
     y: new Float32Array(n * d),
     lse: new Float32Array(rows),
     dy: fill(n * d, 1),

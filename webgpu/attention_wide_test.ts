@@ -2,9 +2,11 @@
 // float64 reference — output, lse, D, dq, dk, dv within 1e-4 relative —
 // at T not a multiple of the 64 owned or 32 streamed positions (70, 100,
 // 130), causal and bidirectional, dropout, both ALiBi modes, head sizes
-// 64, 32 and 8; the tiled kernels run on the same cases as a check of the
-// harness. Then through the engine: the wide set against the tiled one,
-// loss, logits and every gradient (T 1,000 causal; dropout and ALiBi).
+// 64, 32 and 8, and scores hundreds apart (the online softmax's max); the
+// tiled kernels run on the same cases as a check of the harness. Then
+// through the engine: the wide set against the tiled one, loss, logits and
+// every gradient (T 1,000 causal; dropout and ALiBi), and the wide
+// pipelines are the ones dispatched.
 
 import { assert, assertEquals, assertLess } from "@std/assert";
 import { type ModelConfig, validateConfig } from "@d3pm/transformer";
@@ -81,6 +83,11 @@ const cases: [string, AttentionCase][] = [
       causal: false,
       bias: { slope: 0.5, neighbours: false },
     },
+  ],
+  // Scores hundreds apart: a block max that is not the row's overflows exp.
+  [
+    "bidirectional, hd 64, T 70, scores hundreds apart",
+    { ...base, hd: 64, length: 70, causal: false, spread: 15 },
   ],
   [
     "causal, hd 32, T 130, dropout 0.3",

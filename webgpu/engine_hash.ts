@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "51eee121b8eb5df37b5f8b6418d02312b35c9918d8b1bd2315da15cad4bd3d76";
+  "c50d30d60ac1a2e4f24a9e35e675aa67acac0ad4612d53826f18a39922cccb90";
