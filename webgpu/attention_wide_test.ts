@@ -1,7 +1,7 @@
 // The wide attention kernels (attentionKernel: "wide"): run alone against a
 // float64 reference — output, lse, D, dq, dk, dv within 1e-4 relative —
-// at T not a multiple of the 64 owned or 32 streamed positions (70, 100,
-// 130), causal and bidirectional, dropout, both ALiBi modes, head sizes
+// at T not a multiple of the 64 owned or 32 streamed positions (7, 70,
+// 100, 130), causal and bidirectional, dropout, both ALiBi modes, head sizes
 // 64, 32 and 8, and scores hundreds apart (the online softmax's max); the
 // tiled kernels run on the same cases as a check of the harness. Then
 // through the engine: the wide set against the tiled one, loss, logits and
@@ -88,6 +88,10 @@ const cases: [string, AttentionCase][] = [
   [
     "bidirectional, hd 64, T 70, scores hundreds apart",
     { ...base, hd: 64, length: 70, causal: false, spread: 15 },
+  ],
+  [
+    "causal, hd 8, T 7 (under one block), dropout 0.2, 1 row",
+    { ...base, batch: 1, hd: 8, length: 7, causal: true, dropout: 0.2 },
   ],
   [
     "causal, hd 32, T 130, dropout 0.3",
