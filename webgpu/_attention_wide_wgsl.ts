@@ -21,8 +21,10 @@
 //   one; the tests run these kernels there): at head size 64, the owned
 //   block transposed (16 KiB), one streamed block (8 KiB) and one 32 × 64
 //   block of P or dS (8 KiB) fill it exactly. So the backward kernels
-//   restage the owned side per block (Q then dY; K then V) from the arena
-//   (L2): more global reads, no more workgroup memory.
+//   restage the owned side from the arena (L2) instead of keeping both
+//   halves: dq alternates the order per key block (Q, dY; then dY, Q), so
+//   it restages one 16 KiB block per key block; dk/dv restages K and V per
+//   query block, as its dS and row-major Q reuse that memory.
 // - The forward's online softmax needs each row's block max across its 16
 //   threads: each writes the max of its two scores, and after a barrier
 //   every thread reads the row's 16 partials (one vec4 per 4 rows); all
@@ -150,8 +152,16 @@ function stageR(
 // The thread's 4 × 2 products over the head: a0 / a1 (vec4 over its 4 owned
 // rows) = own[rows]·other[2g], own[rows]·other[2g + 1], with own staged
 // transposed over 64 positions and other over 32.
-function dot42(own: string, other: string, a0: string, a1: string): string {
-  return `var ${a0} = vec4<f32>(0.0); var ${a1} = vec4<f32>(0.0);
+function dot42(
+  own: string,
+  other: string,
+  a0: string,
+  a1: string,
+  declare = true,
+): string {
+  return `${declare ? "var " : ""}${a0} = vec4<f32>(0.0); ${
+    declare ? "var " : ""
+  }${a1} = vec4<f32>(0.0);
     for (var c = 0u; c < HD; c++) {
       let x = ${own}[c * 16u + rg]; let y4 = ${other}[c * 8u + g / 2u];
       let y = select(y4.xy, y4.zw, odd);
@@ -401,15 +411,29 @@ var<workgroup> C: array<vec4<f32>, 512>; // D of the block's queries; dS [key][q
   ${zero4("a")}
   let stop = ${causal ? `min(T, own0 + ${WIDE_OWN}u)` : "T"};
   for (var j0 = 0u; j0 < stop; j0 += ${STREAM}u) {
-    ${stageT("A", WIDE_OWN, "own0", QS)}
-    ${stageT("X", STREAM, "j0", K)}
-    workgroupBarrier();
-    ${dot42("A", "X", "s0", "s1")}
-    workgroupBarrier();
-    ${stageT("A", WIDE_OWN, "own0", DY)}
-    ${stageT("X", STREAM, "j0", V)}
-    workgroupBarrier();
-    ${dot42("A", "X", "dp0", "dp1")}
+    // A ends an even block holding dY and an odd one holding Q, so the
+    // next block starts with what A holds: one restaging of A per block.
+    var s0: vec4<f32>; var s1: vec4<f32>; var dp0: vec4<f32>; var dp1: vec4<f32>;
+    if ((j0 / ${STREAM}u) % 2u == 0u) {
+      if (j0 == 0u) { ${stageT("A", WIDE_OWN, "own0", QS)} }
+      ${stageT("X", STREAM, "j0", K)}
+      workgroupBarrier();
+      ${dot42("A", "X", "s0", "s1", false)}
+      workgroupBarrier();
+      ${stageT("A", WIDE_OWN, "own0", DY)}
+      ${stageT("X", STREAM, "j0", V)}
+      workgroupBarrier();
+      ${dot42("A", "X", "dp0", "dp1", false)}
+    } else {
+      ${stageT("X", STREAM, "j0", V)}
+      workgroupBarrier();
+      ${dot42("A", "X", "dp0", "dp1", false)}
+      workgroupBarrier();
+      ${stageT("A", WIDE_OWN, "own0", QS)}
+      ${stageT("X", STREAM, "j0", K)}
+      workgroupBarrier();
+      ${dot42("A", "X", "s0", "s1", false)}
+    }
     ${grads}
     workgroupBarrier();
     ${stageR("X", STREAM, "j0", K)}

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "c50d30d60ac1a2e4f24a9e35e675aa67acac0ad4612d53826f18a39922cccb90";
+  "00432a4f94ab57f382b413f6ddabbca8f0ade13ee02ecc3c1bbb49ee8046d25c";
