@@ -10,7 +10,7 @@
  *   deno task bench:webgpu [--size tiny|reference|paper] [--batch B]
  *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
  *     [--profile] [--no-matmul] [--no-attention] [--no-step] [--no-tfjs]
- *     [--no-generate] [--kernels new|old|both]
+ *     [--no-generate] [--kernels new|old|both] [--attention-kernel tiled|wide]
  *     [--decode-matmul tile|skinny|both]
  *
  * `--profile` times every kernel of one step and, when generating, of one
@@ -39,6 +39,9 @@
  * lines always time the new kernel, the old one and the new one with f16
  * operands (where the device has `shader-f16`), each line naming its
  * `kernel` and `dtype`.
+ `--attention-kernel wide` gives the new kernels' step the wide
+ * attention set instead of the tiled one (`attentionKernel` in the step
+ * and profile lines).
  *
  * Steps run back to back and the loss is read once at the end (the logged
  * step's one sync), after one warm-up step that is read on its own.
@@ -120,6 +123,13 @@ counts). JSON lines on stdout.`,
       default: "new",
       help:
         "the training step's kernels: new (double-buffered vec4 matmul, tiled attention), old (the first ones) or both",
+    },
+    attentionKernel: {
+      kind: "choice",
+      choices: ["tiled", "wide"],
+      default: "tiled",
+      help:
+        "the training step's attention set with --kernels new (the engine's attentionKernel): tiled (default) or wide (register-tiled, not yet timed on a GPU)",
     },
     matmul: {
       kind: "boolean",
@@ -340,6 +350,7 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
     seed: 0,
     device,
     kernels,
+    attentionKernel: args.attentionKernel as "tiled" | "wide",
   });
   const buildMs = performance.now() - buildStart;
   log(
@@ -370,6 +381,7 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
     bench: "webgpu.step",
     size,
     engineKernels: kernels,
+    attentionKernel: args.attentionKernel,
     adapter: label,
     software,
     kind: config.kind,
@@ -410,6 +422,7 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
         bench: "webgpu.profile",
         size,
         engineKernels: kernels,
+        attentionKernel: args.attentionKernel,
         gpuMsPerStep: +profile.totalMs.toFixed(3),
         byFamily: byFamily(profile.kernels),
         kernels: profile.kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),
