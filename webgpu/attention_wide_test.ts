@@ -8,7 +8,7 @@
 // every gradient (T 1,000 causal; dropout and ALiBi), and the wide
 // pipelines are the ones dispatched.
 
-import { assert, assertEquals, assertLess } from "@std/assert";
+import { assert, assertEquals, assertLess, assertRejects } from "@std/assert";
 import { type ModelConfig, validateConfig } from "@d3pm/transformer";
 import { type TrainBatch, WebGpuTransformer } from "./mod.ts";
 import {
@@ -243,3 +243,20 @@ for (const [label, config, batchSize, length] of engineCases) {
     },
   });
 }
+
+Deno.test({
+  name: "attentionKernel other than tiled or wide is refused in one line",
+  ...gpu,
+  fn: async () => {
+    await assertRejects(
+      () =>
+        WebGpuTransformer.create(parityConfig("causal", "learned"), {
+          evaluationOnly: true,
+          device: testDevice(),
+          attentionKernel: "flash" as "wide",
+        }),
+      RangeError,
+      `WebGpuTransformer: attentionKernel must be "tiled" or "wide", got "flash"`,
+    );
+  },
+});
