@@ -25,4 +25,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "9312f4c29fd1fbd89bbe8abe7b9fbaae141cd77b3e5c0aeadbab5a7662d69226";
+  "7f5f66193afcdd7c61cc857aaaad83c816ec34b56ecfd2c43587c6c7b781c868";

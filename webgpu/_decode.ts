@@ -51,14 +51,44 @@ export interface DecodeArena {
   sin: number;
   /** Logits of the step (B, V). */
   logits: number;
+  /**
+   * The split decode attention's scratch, shared by the layers: per (row,
+   * head, chunk of {@linkcode decodeSplitChunk} keys) the chunk's max, sum
+   * and unnormalised output, (B·H, ⌈L/chunk⌉, hd + 2).
+   */
+  partial: number;
   /** The arena's floats. */
   size: number;
 }
 
 /**
+ * Keys per chunk of the split decode attention (`decodeAttention: "split"`)
+ * at head size hd: the largest power of two ≤ 64 whose key tile, chunk ×
+ * (hd + 1) floats, fits 8,448 bytes of workgroup memory (32 at hd 64, 16 at
+ * hd 128, 64 at hd ≤ 32).
+ *
+ * @param hd The head size.
+ * @returns Keys per chunk.
+ *
+ * @example
+ * ```ts
+ * import { decodeSplitChunk } from "@d3pm/webgpu/plan";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([16, 32, 64, 128].map(decodeSplitChunk), [64, 64, 32, 16]);
+ * ```
+ */
+export function decodeSplitChunk(hd: number): number {
+  const fit = Math.min(64, Math.floor(2112 / (hd + 1)));
+  let chunk = 1;
+  while (chunk * 2 <= fit) chunk *= 2;
+  return chunk;
+}
+
+/**
  * Plan a decode plan's memory for B rows of up to L positions: the forward
  * arena of one position per row, then per layer the K and V caches, the
- * RoPE tables and the step's logits; and its int buffer.
+ * RoPE tables, the step's logits and the split attention's scratch; and its
+ * int buffer.
  *
  * @param c The model's configuration (causal).
  * @param batch B.
@@ -98,9 +128,13 @@ export function planDecode(
   }
   const cos = take(length * hh), sin = take(length * hh);
   const logits = take(batch * c.vocabSize);
+  const hd = d / c.nHead;
+  const partial = take(
+    batch * c.nHead * Math.ceil(length / decodeSplitChunk(hd)) * (hd + 2),
+  );
   const n = batch * length;
   return {
-    arena: { step, k, v, cos, sin, logits, size: off },
+    arena: { step, k, v, cos, sin, logits, partial, size: off },
     ints: {
       tokens: 0,
       pos: n,
@@ -172,6 +206,7 @@ export function recordDecode(
         pos: ints.pos,
         cos: arena.cos,
         sin: arena.sin,
+        partial: arena.partial,
       }),
   });
   ops.matmul( // logits (B, V) = lnf (B, d) · wteᵀ

@@ -98,6 +98,129 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 `;
 }
 
+// The split-key ("flash-decoding") variant, for `decodeAttention:
+// "split"`: keys 0..p in chunks of `chunk` positions, one workgroup per
+// (row, head, chunk) on a grid (B·H, ⌈L/chunk⌉) recorded once for every
+// position, so the chunks past p only pass their barriers. A chunk tiles
+// its keys in workgroup memory (consecutive threads read consecutive head
+// columns of a key), one thread per key takes its score, and the thread of
+// column c sums the chunk's values at c (again consecutive columns); it
+// writes its max m, its Σ exp(s − m) and its unnormalised output (hd) to the
+// scratch, and `decodeCombineSource` merges the chunks (log-sum-exp). Key
+// and value p come from the qkv rows, never from the cache: the chunk that
+// holds p writes them into the cache at p (for the later positions), and no
+// workgroup of this dispatch reads that slot. Uniform words as the single
+// kernel's, plus d.x = the scratch's offset: per (row·H + head, chunk)
+// hd + 2 floats (m, sum, output).
+export function decodeSplitSource(hd: number, chunk: number): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 6: INT })}
+const HD: u32 = ${hd}u;
+const C: u32 = ${chunk}u;
+const KP: u32 = ${hd + 1}u;
+const NT: u32 = ${THREADS}u;
+var<workgroup> qs: array<f32, ${hd}>;
+var<workgroup> ks: array<f32, ${chunk * (hd + 1)}>;
+var<workgroup> sc: array<f32, ${chunk}>;
+fn rot(row: u32, c: u32, pos: u32) -> f32 {
+  let x = act[row + c];
+  if (u.c.y == 0u) { return x; }
+  let hh = HD / 2u; let j = c % hh;
+  let cs = act[u.c.z + pos * hh + j]; let sn = act[u.c.w + pos * hh + j];
+  if (c < hh) { return x * cs - act[row + c + hh] * sn; }
+  return x * cs + act[row + c - hh] * sn;
+}
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let H = u.a.y; let L = u.a.z; let d = H * HD;
+  let r = wg.x / H; let h = wg.x % H;
+  let pos = u32(ints[u.c.x]);
+  let j0 = wg.y * C;
+  let live = j0 <= pos;
+  let n = select(0u, min(C, pos + 1u - j0), live);
+  let here = live && pos < j0 + C;
+  let cached = select(n, n - 1u, here);
+  let q0 = u.a.w + r * 3u * d + h * HD;
+  let head = h * HD;
+  if (live) {
+    for (var c = t; c < HD; c += NT) {
+      qs[c] = rot(q0, c, pos) * f(u.b.z);
+      if (here) {
+        let kv = rot(q0 + d, c, pos);
+        ks[cached * KP + c] = kv;
+        let slot = (r * L + pos) * d + head + c;
+        act[u.b.x + slot] = kv;
+        act[u.b.y + slot] = act[q0 + 2u * d + c];
+      }
+    }
+  }
+  for (var i = t; i < cached * HD; i += NT) {
+    let jj = i / HD; let c = i % HD;
+    ks[jj * KP + c] = act[u.b.x + (r * L + j0 + jj) * d + head + c];
+  }
+  workgroupBarrier();
+  for (var jj = t; jj < n; jj += NT) {
+    var s = 0.0;
+    for (var c = 0u; c < HD; c++) { s += qs[c] * ks[jj * KP + c]; }
+    sc[jj] = s;
+  }
+  workgroupBarrier();
+  var m = -3.0e38;
+  for (var jj = 0u; jj < n; jj++) { m = max(m, sc[jj]); }
+  workgroupBarrier();
+  for (var jj = t; jj < n; jj += NT) { sc[jj] = exp(sc[jj] - m); }
+  workgroupBarrier();
+  let base = u.d.x + (wg.x * ((L + C - 1u) / C) + wg.y) * (HD + 2u);
+  for (var c = t; c < HD; c += NT) {
+    var acc = 0.0;
+    for (var jj = 0u; jj < cached; jj++) {
+      acc += sc[jj] * act[u.b.y + (r * L + j0 + jj) * d + head + c];
+    }
+    if (here) { acc += sc[cached] * act[q0 + 2u * d + c]; }
+    act[base + 2u + c] = acc;
+  }
+  if (t == 0u && live) {
+    var den = 0.0;
+    for (var jj = 0u; jj < n; jj++) { den += sc[jj]; }
+    act[base] = m;
+    act[base + 1u] = den;
+  }
+}
+`;
+}
+
+// The split variant's merge: one workgroup per (row, head) over the chunks
+// that hold keys 0..p, y = Σ_k e^(m_k − M) o_k / Σ_k e^(m_k − M) sum_k with
+// M the largest chunk max. Uniform words as decodeSplitSource's.
+export function decodeCombineSource(hd: number, chunk: number): string {
+  return `${HEADER}
+${buffers({ 1: ACT, 6: INT })}
+const HD: u32 = ${hd}u;
+const C: u32 = ${chunk}u;
+const NT: u32 = ${THREADS}u;
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let H = u.a.y; let L = u.a.z; let d = H * HD;
+  let r = wg.x / H; let h = wg.x % H;
+  let pos = u32(ints[u.c.x]);
+  let nc = pos / C + 1u;
+  let base = u.d.x + wg.x * ((L + C - 1u) / C) * (HD + 2u);
+  var mx = -3.0e38;
+  for (var k = 0u; k < nc; k++) { mx = max(mx, act[base + k * (HD + 2u)]); }
+  for (var c = t; c < HD; c += NT) {
+    var den = 0.0; var acc = 0.0;
+    for (var k = 0u; k < nc; k++) {
+      let p0 = base + k * (HD + 2u);
+      let w = exp(act[p0] - mx);
+      den += w * act[p0 + 1u];
+      acc += w * act[p0 + 2u + c];
+    }
+    act[u.b.w + r * d + h * HD + c] = acc / den;
+  }
+}
+`;
+}
+
 // Suppressed ids get a logit of −3e38 in every row (never drawn).
 // a = (rows, V, logitsOff, listOff): the count at ints[listOff], the ids
 // after it.

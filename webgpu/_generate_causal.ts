@@ -41,12 +41,10 @@ function buildDecodePlan(
   );
   const act = state.buffer(arena.size * 4);
   const intBuf = state.buffer(ints.size * 4);
-  const rec = state.recorder(
-    act,
-    intBuf,
-    undefined,
-    state.settings.decodeMatmul,
-  );
+  const rec = state.recorder(act, intBuf, undefined, {
+    matmul: state.settings.decodeMatmul,
+    attention: state.settings.decodeAttention,
+  });
   recordDecode(rec, c, state.table, arena, ints, batch, length);
   const { lists, uniform } = state.finish(rec);
   state.writeRope(act, arena.cos, arena.sin, length);

@@ -208,6 +208,12 @@ export interface DecodeAttentionArgs {
   cos: number;
   /** RoPE sines (L, hd/2). */
   sin: number;
+  /**
+   * The split kernel's scratch (B·H, ⌈L/chunk⌉, hd + 2): per chunk of keys
+   * its max, sum and unnormalised output (executors that take the whole
+   * softmax at once leave it alone).
+   */
+  partial: number;
 }
 
 /** Int offsets of the decoding commit. */

@@ -37,7 +37,7 @@ import {
   recordHead,
   recordScore,
 } from "./_plan.ts";
-import { planDecode, recordDecode } from "./_decode.ts";
+import { decodeSplitChunk, planDecode, recordDecode } from "./_decode.ts";
 
 type Extent = [start: number, floats: number];
 
@@ -329,6 +329,11 @@ class ExtentChecker implements Kernels {
     this.#in("act", [s.k, batch * length * d], "decode attention k cache");
     this.#in("act", [s.v, batch * length * d], "decode attention v cache");
     this.#in("act", [s.y, batch * d], "decode attention y");
+    const hd = d / c.nHead;
+    this.#in("act", [
+      s.partial,
+      batch * c.nHead * Math.ceil(length / decodeSplitChunk(hd)) * (hd + 2),
+    ], "decode attention split scratch");
   }
 
   suppress(

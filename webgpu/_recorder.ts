@@ -54,6 +54,8 @@ import {
   ARGMAX,
   COMMIT,
   decodeAttentionSource,
+  decodeCombineSource,
+  decodeSplitSource,
   EMBED_AT,
   SUPPRESS,
 } from "./_decode_wgsl.ts";
@@ -63,6 +65,7 @@ import {
   skinnySource,
 } from "./_skinny_wgsl.ts";
 import type { IntLayout } from "./_layout.ts";
+import { decodeSplitChunk } from "./_decode.ts";
 import type {
   Accumulator,
   AdamWConstants,
@@ -235,6 +238,14 @@ function grid(groups: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
+/** The kernels of AR decoding plans (the engine's decodeMatmul, decodeAttention). */
+export interface DecodeKernels {
+  /** Matmuls of at most 8 rows (default `tile`). */
+  matmul?: "tile" | "skinny";
+  /** Decode attention (default `single`). */
+  attention?: "single" | "split";
+}
+
 /** Builds and holds the dispatch lists of one shape. */
 export class Recorder implements Kernels {
   #kit: Kit;
@@ -253,19 +264,26 @@ export class Recorder implements Kernels {
    * every matmul the tiled one.
    */
   readonly matmulKernel: "tile" | "skinny";
+  /**
+   * `split`: decode attention splits the keys into chunks over many
+   * workgroups and merges them (_decode_wgsl.ts's decodeSplitSource and
+   * decodeCombineSource); `single` (default): one workgroup per (row, head).
+   */
+  readonly attentionKernel: "single" | "split";
 
   constructor(
     kit: Kit,
     buffers: PlanBuffers,
     dropout = false,
-    matmulKernel: "tile" | "skinny" = "tile",
+    decode: DecodeKernels = {},
   ) {
     this.#kit = kit;
     this.#b = buffers;
     this.act = buffers.act;
     this.ints = buffers.ints;
     this.dropout = dropout;
-    this.matmulKernel = matmulKernel;
+    this.matmulKernel = decode.matmul ?? "tile";
+    this.attentionKernel = decode.attention ?? "single";
   }
 
   // The buffer bound to a region of the plan.
@@ -905,23 +923,44 @@ export class Recorder implements Kernels {
     s: DecodeAttentionArgs,
   ): void {
     const hd = c.dModel / c.nHead;
+    const words = [
+      batch,
+      c.nHead,
+      length,
+      s.qkv,
+      s.k,
+      s.v,
+      { f: 1 / Math.sqrt(hd) },
+      s.y,
+      s.pos,
+      c.positions === "rotary" ? 1 : 0,
+      s.cos,
+      s.sin,
+    ];
+    if (this.attentionKernel === "single") {
+      this.#push(
+        `dec_attn:${hd}:${length}`,
+        () => decodeAttentionSource(hd, length),
+        words,
+        this.#std(),
+        batch * c.nHead,
+      );
+      return;
+    }
+    // Split: the chunks' partials (keys past p skipped), then their merge.
+    const chunk = decodeSplitChunk(hd);
     this.#push(
-      `dec_attn:${hd}:${length}`,
-      () => decodeAttentionSource(hd, length),
-      [
-        batch,
-        c.nHead,
-        length,
-        s.qkv,
-        s.k,
-        s.v,
-        { f: 1 / Math.sqrt(hd) },
-        s.y,
-        s.pos,
-        c.positions === "rotary" ? 1 : 0,
-        s.cos,
-        s.sin,
-      ],
+      `dec_split:${hd}:${chunk}`,
+      () => decodeSplitSource(hd, chunk),
+      [...words, s.partial],
+      this.#std(),
+      batch * c.nHead,
+      Math.ceil(length / chunk),
+    );
+    this.#push(
+      `dec_combine:${hd}:${chunk}`,
+      () => decodeCombineSource(hd, chunk),
+      [...words, s.partial],
       this.#std(),
       batch * c.nHead,
     );

@@ -51,6 +51,13 @@ function check(c: ModelConfig, options: WebGpuTransformerOptions): EngineShape {
       }`,
     );
   }
+  if (![undefined, "single", "split"].includes(options.decodeAttention)) {
+    fail(
+      `decodeAttention must be "single" or "split", got ${
+        JSON.stringify(options.decodeAttention)
+      }`,
+    );
+  }
   return shape;
 }
 
@@ -75,6 +82,7 @@ function settings(
     kernels: options.kernels ?? "new",
     attentionKernel: options.attentionKernel ?? "tiled",
     decodeMatmul: options.decodeMatmul ?? "tile",
+    decodeAttention: options.decodeAttention ?? "single",
   };
 }
 

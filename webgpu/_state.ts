@@ -16,7 +16,12 @@ import {
   ropeTables,
   timeFeatures,
 } from "./_layout.ts";
-import { type Dispatch, type Kit, Recorder } from "./_recorder.ts";
+import {
+  type DecodeKernels,
+  type Dispatch,
+  type Kit,
+  Recorder,
+} from "./_recorder.ts";
 import {
   recordBackward,
   recordEvaluation,
@@ -89,6 +94,8 @@ export interface EngineSettings {
   attentionKernel: "tiled" | "wide";
   /** The matmul of AR decoding passes. */
   decodeMatmul: "tile" | "skinny";
+  /** The attention of AR decoding passes. */
+  decodeAttention: "single" | "split";
 }
 
 /** The state handle every role of the engine works through. */
@@ -368,14 +375,14 @@ export class EngineState {
 
   /**
    * A recorder of inference dispatches (no optimiser state) on these
-   * buffers; `matmul`: its matmul kernel for skinny products (the AR
-   * decoding plan's choice).
+   * buffers; `decode`: the kernels of an AR decoding plan (its matmul for
+   * skinny products, its attention).
    */
   recorder(
     act: GPUBuffer,
     ints: GPUBuffer,
     logits?: GPUBuffer,
-    matmul: "tile" | "skinny" = "tile",
+    decode: DecodeKernels = {},
   ): Recorder {
     return new Recorder(
       this.kit,
@@ -386,7 +393,7 @@ export class EngineState {
         logits: logits ?? null,
       },
       false,
-      matmul,
+      decode,
     );
   }
 

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "00432a4f94ab57f382b413f6ddabbca8f0ade13ee02ecc3c1bbb49ee8046d25c";
+  "8d60b18f6e5bc8a9af0bec4273111d722d07f5cf730dc7dc4abe4cd19f08f8ab";

@@ -54,7 +54,7 @@ function decodeKeys(batch: number, matmul: "tile" | "skinny"): string[] {
     kit,
     { act: fake, ints: fake, params: fake },
     false,
-    matmul,
+    { matmul },
   );
   const { arena, ints } = planDecode(config, batch, 24, 1 << 20);
   recordDecode(rec, config, parameterTable(config), arena, ints, batch, 24);

@@ -64,6 +64,7 @@ export {
 export {
   type DecodeArena,
   type DecodeInts,
+  decodeSplitChunk,
   planDecode,
   recordDecode,
 } from "./_decode.ts";

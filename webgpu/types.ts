@@ -81,6 +81,16 @@ export interface WebGpuTransformerOptions {
    */
   decodeMatmul?: "tile" | "skinny";
   /**
+   * The attention of AR generation's cached decoding passes: `single`
+   * (default), one workgroup per (row, head) over all keys 0..p; `split`,
+   * split-key ("flash-decoding"): the keys in chunks of 16–64 positions
+   * over a grid of (row, head, chunk) workgroups, each writing its max, sum
+   * and unnormalised output, then a merge kernel (log-sum-exp) — two
+   * dispatches a layer instead of one, many more workgroups. Not yet
+   * measured on a GPU; `bench:webgpu --decode-attention both` times the two.
+   */
+  decodeAttention?: "single" | "split";
+  /**
    * Largest logits chunk of the training head, in floats (default: an
    * eighth of the device's largest binding, at most 32M floats; the head
    * runs ⌈B·T·V / chunk⌉ times, 4 dispatches each).
