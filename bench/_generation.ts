@@ -15,6 +15,8 @@ export interface GenerationLine {
   model: "ar" | "d3pm";
   /** AR only: the engine's decodeMatmul. */
   decodeMatmul?: "tile" | "skinny";
+  /** AR only: the engine's decodeAttention. */
+  decodeAttention?: "single" | "split";
   steps?: number;
   cache?: boolean;
   batch: number;
@@ -58,7 +60,7 @@ async function timeBatches(
 
 function line(
   model: "ar" | "d3pm",
-  extra: { steps?: number; cache?: boolean; decodeMatmul?: "tile" | "skinny" },
+  extra: { steps?: number; cache?: boolean } & Partial<ArVariant>,
   batch: number,
   length: number,
   batches: number,
@@ -84,11 +86,55 @@ function line(
   };
 }
 
+/** The decoding kernels of one AR line (the engine's options). */
+export interface ArVariant {
+  decodeMatmul: "tile" | "skinny";
+  decodeAttention: "single" | "split";
+}
+
+/**
+ * The AR lines of `generationBench`: the first attention kernel with every
+ * matmul, then each other attention kernel with the last matmul only (the
+ * new kernels together, without the cost of every pair).
+ *
+ * @param matmuls The decodeMatmul values to time.
+ * @param attentions The decodeAttention values to time.
+ * @returns The variants, in the order they run.
+ *
+ * @example
+ * ```ts
+ * import { arVariants } from "./_generation.ts";
+ * import { assertEquals } from "@std/assert";
+ * const both = arVariants(["tile", "skinny"], ["single", "split"]);
+ * assertEquals(both.map((v) => `${v.decodeMatmul}/${v.decodeAttention}`), [
+ *   "tile/single",
+ *   "skinny/single",
+ *   "skinny/split",
+ * ]);
+ * ```
+ */
+export function arVariants(
+  matmuls: readonly ("tile" | "skinny")[],
+  attentions: readonly ("single" | "split")[],
+): ArVariant[] {
+  return [
+    ...matmuls.map((decodeMatmul) => ({
+      decodeMatmul,
+      decodeAttention: attentions[0],
+    })),
+    ...attentions.slice(1).map((decodeAttention) => ({
+      decodeMatmul: matmuls[matmuls.length - 1],
+      decodeAttention,
+    })),
+  ];
+}
+
 /** What one generation profile line reports (`--profile`). */
 export interface GenerationProfileLine {
   bench: "webgpu.generate.profile";
   model: "ar" | "d3pm";
   decodeMatmul?: "tile" | "skinny";
+  decodeAttention?: "single" | "split";
   steps?: number;
   batch: number;
   length: number;
@@ -120,6 +166,9 @@ async function profileLine(
     bench: "webgpu.generate.profile",
     model: timed.model,
     ...(timed.decodeMatmul ? { decodeMatmul: timed.decodeMatmul } : {}),
+    ...(timed.decodeAttention
+      ? { decodeAttention: timed.decodeAttention }
+      : {}),
     ...(timed.steps ? { steps: timed.steps } : {}),
     batch: timed.batch,
     length: timed.length,
@@ -157,10 +206,11 @@ function logLinearSteps(steps: number): { t: number; reveal: number }[] {
  * `profile`, one more batch of AR and of the D3PM at the first step count
  * runs with every dispatch timed, after the ratio line (a
  * `webgpu.generate.profile` line each; skipped with a note where the device
- * lacks timestamp-query). `decodeMatmul` lists the AR engine's decoding
- * matmuls to time (default `["tile"]`), one AR line each with its
- * `decodeMatmul`: the first before the D3PM lines, the others after them;
- * the ratio line divides by the first, and the profile takes the last.
+ * lacks timestamp-query). `decodeMatmul` and `decodeAttention` list the AR
+ * engine's decoding kernels to time (default `["tile"]`, `["single"]`), one
+ * AR line per {@linkcode arVariants} pair with both named: the first before
+ * the D3PM lines, the others after them; the ratio line divides by the
+ * first, and the profile takes the last.
  *
  * @param device The device.
  * @param base The model (its kind is set per generator).
@@ -188,6 +238,7 @@ export async function generationBench(
     log: (msg: string) => void;
     profile?: boolean;
     decodeMatmul?: ("tile" | "skinny")[];
+    decodeAttention?: ("single" | "split")[];
   },
 ): Promise<GenerationLine[]> {
   const { batch, log } = options;
@@ -212,11 +263,11 @@ export async function generationBench(
   const engines: WebGpuTransformer[] = [];
   const create = async (
     kind: "causal" | "bidirectional",
-    decodeMatmul: "tile" | "skinny" = "tile",
+    decode: Partial<ArVariant> = {},
   ) => {
     const e = await WebGpuTransformer.create(
       { ...base, kind, timeConditioning: false, dropout: 0 },
-      { batchSize: 1, length: 2, seed: 0, device, decodeMatmul },
+      { batchSize: 1, length: 2, seed: 0, device, ...decode },
     );
     engines.push(e);
     return e;
@@ -225,9 +276,12 @@ export async function generationBench(
   try {
     // The first AR variant, the D3PM lines, then the other AR variants:
     // a slow new kernel cannot cost the D3PM lines their time.
-    const variants = options.decodeMatmul ?? ["tile"];
-    const arLine = async (decodeMatmul: "tile" | "skinny") => {
-      const ar = await create("causal", decodeMatmul);
+    const variants = arVariants(
+      options.decodeMatmul ?? ["tile"],
+      options.decodeAttention ?? ["single"],
+    );
+    const arLine = async (variant: ArVariant) => {
+      const ar = await create("causal", variant);
       const run = (i: number) =>
         ar.generateCausal({
           batchSize: batch,
@@ -238,8 +292,8 @@ export async function generationBench(
           seed: i >>> 0,
         });
       const t = await timeBatches(ar, batches, run);
-      emit(line("ar", { decodeMatmul }, batch, length, batches, t));
-      if (profile && decodeMatmul === variants.at(-1)) {
+      emit(line("ar", variant, batch, length, batches, t));
+      if (profile && variant === variants.at(-1)) {
         later.push([lines[lines.length - 1], () => run(0)]);
       }
     };
@@ -263,12 +317,13 @@ export async function generationBench(
         later.push([lines[lines.length - 1], () => run(0)]);
       }
     }
-    for (const decodeMatmul of variants.slice(1)) await arLine(decodeMatmul);
+    for (const variant of variants.slice(1)) await arLine(variant);
     const arRate = lines[0].batchesPerS;
     console.log(JSON.stringify({
       bench: "webgpu.generate.ratio",
       arBatchesPerS: arRate,
       arDecodeMatmul: lines[0].decodeMatmul,
+      arDecodeAttention: lines[0].decodeAttention,
       d3pmOverAr: Object.fromEntries(
         lines.filter((l) => l.model === "d3pm").map((
           l,

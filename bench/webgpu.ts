@@ -11,7 +11,7 @@
  *     [--steps N] [--kind causal|bidirectional] [--positions learned|rotary]
  *     [--profile] [--no-matmul] [--no-attention] [--no-step] [--no-tfjs]
  *     [--no-generate] [--kernels new|old|both] [--attention-kernel tiled|wide]
- *     [--decode-matmul tile|skinny|both]
+ *     [--decode-matmul tile|skinny|both] [--decode-attention single|split|both]
  *
  * `--profile` times every kernel of one step and, when generating, of one
  * AR batch and one D3PM batch (GPU timestamps, one pass per dispatch).
@@ -30,7 +30,12 @@
  * `--decode-matmul` picks the matmul of AR generation's cached decoding
  * passes (`decodeMatmul` of the engine): `tile` (default) or `skinny`;
  * `both` prints an AR line each (`decodeMatmul` in the line), tile first,
- * and with `--profile` profiles the last (skinny).
+ * and with `--profile` profiles the last (skinny). `--decode-attention`
+ * likewise picks decoding's attention (`decodeAttention`): `single`
+ * (default) or `split` (split-key); `both` adds one AR line with the split
+ * kernel and the last matmul listed (`--decode-matmul both
+ * --decode-attention both`: tile/single, skinny/single, skinny/split; the
+ * profile takes skinny/split).
  *
  * `--kernels` picks the engine's kernel generation for the training step
  * (`both`: one step line each, `old` first; `engineKernels` in the step
@@ -182,6 +187,13 @@ counts). JSON lines on stdout.`,
       default: "tile",
       help:
         "the matmul of AR decoding passes (the engine's decodeMatmul): tile, skinny (≤ 8 rows) or both (one AR line each, tile first; --profile profiles the last)",
+    },
+    decodeAttention: {
+      kind: "choice",
+      choices: ["single", "split", "both"],
+      default: "single",
+      help:
+        "the attention of AR decoding passes (the engine's decodeAttention): single, split (split-key) or both (one more AR line, split with the last --decode-matmul; --profile profiles it)",
     },
     genSteps: {
       kind: "string",
@@ -596,6 +608,9 @@ if (args.generate) {
     decodeMatmul: args.decodeMatmul === "both"
       ? ["tile", "skinny"]
       : [args.decodeMatmul as "tile" | "skinny"],
+    decodeAttention: args.decodeAttention === "both"
+      ? ["single", "split"]
+      : [args.decodeAttention as "single" | "split"],
   });
 }
 device.destroy();

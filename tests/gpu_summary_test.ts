@@ -77,6 +77,29 @@ Deno.test("gpu_summary keeps each attention set's lines apart (tiled, wide)", as
   ]);
 });
 
+Deno.test("gpu_summary names an AR line's decoding matmul and attention (the matmul alone on older lines)", async () => {
+  const ar = {
+    step: "generate",
+    bench: "webgpu.generate",
+    model: "ar",
+    batch: 4,
+    length: 1024,
+    batchesPerS: 0.5,
+    tokensPerS: 2048,
+    forwardPassesPerBatch: 1023,
+    msPerPass: 1.95,
+    syncsPerBatch: 1,
+  };
+  const out = await summary([
+    { ...ar, decodeMatmul: "skinny", decodeAttention: "split" },
+    { ...ar, decodeMatmul: "tile" },
+  ]);
+  assertEquals(out, [
+    "generate: generate ar (skinny matmul, split attention) 4 × 1024: 0.5 batches/s, 2,048 tokens/s, 1,023 passes/batch, 1.95 ms/pass, 1 sync(s)/batch",
+    "generate: generate ar (tile matmul) 4 × 1024: 0.5 batches/s, 2,048 tokens/s, 1,023 passes/batch, 1.95 ms/pass, 1 sync(s)/batch",
+  ]);
+});
+
 Deno.test("gpu_summary prints a generation profile per pass, beside the timed ms per pass", async () => {
   const out = await summary([{
     step: "generate",

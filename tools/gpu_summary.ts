@@ -28,6 +28,14 @@ const num = (x: unknown, digits = 1) =>
 const attention = new Map<string, Line[]>();
 // Two decimals on a GPU, four on a software adapter's 0.000x.
 const tflopsDigits = (x: unknown) => typeof x === "number" && x < 0.1 ? 4 : 2;
+// An AR line's decoding kernels: " (skinny matmul, split attention)" (lines
+// before decodeAttention existed name the matmul only).
+const decodeKernels = (l: Line) =>
+  l.decodeMatmul
+    ? ` (${l.decodeMatmul} matmul${
+      l.decodeAttention ? `, ${l.decodeAttention} attention` : ""
+    })`
+    : "";
 for (const l of lines) {
   const at = `${l.step ?? "?"}:`;
   switch (l.bench) {
@@ -86,13 +94,11 @@ for (const l of lines) {
       break;
     case "webgpu.generate":
       console.log(
-        `${at} generate ${l.model}${
-          l.decodeMatmul ? ` (${l.decodeMatmul} matmul)` : ""
-        }${l.steps ? ` ${l.steps} steps` : ""} ${l.batch} × ${l.length}: ${
-          num(l.batchesPerS, 3)
-        } batches/s, ${num(l.tokensPerS, 0)} tokens/s, ${
-          num(l.forwardPassesPerBatch)
-        } passes/batch, ${
+        `${at} generate ${l.model}${decodeKernels(l)}${
+          l.steps ? ` ${l.steps} steps` : ""
+        } ${l.batch} × ${l.length}: ${num(l.batchesPerS, 3)} batches/s, ${
+          num(l.tokensPerS, 0)
+        } tokens/s, ${num(l.forwardPassesPerBatch)} passes/batch, ${
           num(l.msPerPass, 2)
         } ms/pass, ${l.syncsPerBatch} sync(s)/batch`,
       );
@@ -103,9 +109,7 @@ for (const l of lines) {
           `${k} ${num(ms / Math.max(1, l.forwardPasses as number), 3)}`
         ).join(", ");
       console.log(
-        `${at} generate profile ${l.model}${
-          l.decodeMatmul ? ` (${l.decodeMatmul} matmul)` : ""
-        }${
+        `${at} generate profile ${l.model}${decodeKernels(l)}${
           l.steps ? ` ${l.steps} steps` : ""
         } ${l.batch} × ${l.length}: GPU ms per pass ${
           num(l.gpuMsPerPass, 3)
