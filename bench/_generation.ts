@@ -17,6 +17,13 @@ export interface GenerationLine {
   decodeMatmul?: "tile" | "skinny";
   /** AR only: the engine's decodeAttention. */
   decodeAttention?: "single" | "split";
+  /**
+   * AR only: the warm-up generation's length — the timed one's for the
+   * first AR line; 2 for the later ones, which compiles their kernels but
+   * leaves building the timed shape's plan (buffers, bind groups; the
+   * single kernel's pipeline, sized by L) to the timed batch.
+   */
+  warmUpLength?: number;
   steps?: number;
   cache?: boolean;
   batch: number;
@@ -37,8 +44,9 @@ async function timeBatches(
   engine: WebGpuTransformer,
   batches: number,
   run: (i: number) => Promise<{ forwardPasses: number; syncs: number }>,
+  warmUp: () => Promise<unknown> = () => run(-1),
 ) {
-  await run(-1); // warm-up: pipelines, plans
+  await warmUp(); // pipelines, plans
   const before = engine.counters;
   let passes = 0, syncs = 0;
   const start = performance.now();
@@ -60,7 +68,9 @@ async function timeBatches(
 
 function line(
   model: "ar" | "d3pm",
-  extra: { steps?: number; cache?: boolean } & Partial<ArVariant>,
+  extra:
+    & { steps?: number; cache?: boolean; warmUpLength?: number }
+    & Partial<ArVariant>,
   batch: number,
   length: number,
   batches: number,
@@ -210,7 +220,8 @@ function logLinearSteps(steps: number): { t: number; reveal: number }[] {
  * engine's decoding kernels to time (default `["tile"]`, `["single"]`), one
  * AR line per {@linkcode arVariants} pair with both named: the first before
  * the D3PM lines, the others after them; the ratio line divides by the
- * first, and the profile takes the last.
+ * first, and the profile takes the last. The first AR line warms up on a
+ * whole batch, the later ones on 2 positions (`warmUpLength`).
  *
  * @param device The device.
  * @param base The model (its kind is set per generator).
@@ -280,19 +291,29 @@ export async function generationBench(
       options.decodeMatmul ?? ["tile"],
       options.decodeAttention ?? ["single"],
     );
+    // The later AR lines warm up on 2 positions: at the paper size a full
+    // warm-up batch costs up to 12 s a line on an H100 (gpu_run's budget).
     const arLine = async (variant: ArVariant) => {
       const ar = await create("causal", variant);
-      const run = (i: number) =>
+      const run = (i: number, l = length) =>
         ar.generateCausal({
           batchSize: batch,
-          length,
+          length: l,
           start: 0,
           temperature: 1,
           suppress: [maskId],
           seed: i >>> 0,
         });
-      const t = await timeBatches(ar, batches, run);
-      emit(line("ar", variant, batch, length, batches, t));
+      const warmUpLength = variant === variants[0] ? length : 2;
+      const t = await timeBatches(
+        ar,
+        batches,
+        run,
+        () => run(-1, warmUpLength),
+      );
+      emit(
+        line("ar", { ...variant, warmUpLength }, batch, length, batches, t),
+      );
       if (profile && variant === variants.at(-1)) {
         later.push([lines[lines.length - 1], () => run(0)]);
       }

@@ -42,13 +42,25 @@
 #                       in the first run, before any attention lines)
 #       generate        generation at the paper size on its own: one batch
 #                       of 4 × 1024 (after one warm-up batch), AR with the
-#                       tiled decoding matmul (~12 s a batch on the H100),
-#                       D3PM at 16 and 64 steps (256 steps would be ~512
-#                       forward passes of ~1.2 TFLOP: over a minute), AR
-#                       with the skinny decoding matmul (--decode-matmul
-#                       both); then one D3PM batch at 16 steps and one more
-#                       AR batch (skinny) with every kernel timed (GPU ms
-#                       per kernel per decoding pass)
+#                       tiled decoding matmul and the single-workgroup
+#                       attention (~12 s a batch on the H100), D3PM at 16
+#                       and 64 steps (256 steps would be ~512 forward
+#                       passes of ~1.2 TFLOP: over a minute), then AR with
+#                       the skinny matmul, and with the skinny matmul and
+#                       the split-key attention (--decode-matmul both
+#                       --decode-attention both; these two warm up on 2
+#                       positions, not a batch); then one D3PM batch at 16
+#                       steps and one more AR batch (skinny, split) with
+#                       every kernel timed (GPU ms per kernel per decoding
+#                       pass). Budget: the first run's generate step took
+#                       58 s (AR 2 batches, D3PM 16 and 64 steps twice,
+#                       start-up); the two later AR lines add one batch
+#                       each, ≤ 12 s at the tiled kernel's 11.3 ms a pass
+#                       (less as far as the new kernels are faster), and
+#                       the AR profile ~1 batch, two more engines ~5 s
+#                       each: ≤ ~110 s under its 150 s cap; the whole run
+#                       ~305 s of 330 (first run 229 s, + ~25 s of
+#                       profiles and attention lines, + ~50 s here)
 #       reference-time  the reference step time-conditioned (adaLN)
 #     A step that fails or times out is reported and the rest still run.
 #
@@ -441,13 +453,13 @@ run_step() { # run_step NAME CAP CMD...
 if [ "$REHEARSAL" = 1 ]; then
   REF=(--size tiny --steps 2 --profile --no-attention --gen-tokens 256 --gen-steps 16)
   PAPER=(--size tiny --steps 2 --profile --no-tfjs --no-generate)
-  GEN=(--size tiny --no-step --no-matmul --no-attention --no-tfjs --profile --decode-matmul both --gen-tokens 128 --gen-steps 16,64)
+  GEN=(--size tiny --no-step --no-matmul --no-attention --no-tfjs --profile --decode-matmul both --decode-attention both --gen-tokens 128 --gen-steps 16,64)
   TIME=(--size tiny --time --steps 2 --no-matmul --no-attention --no-tfjs --no-generate)
   CAPS=(1200 240 240 120 120)
 else
   REF=(--size reference --profile --no-attention --gen-tokens 8192 --gen-steps 16,64,256)
   PAPER=(--size paper --profile --no-tfjs --no-generate)
-  GEN=(--size paper --no-step --no-matmul --no-attention --no-tfjs --profile --decode-matmul both --gen-tokens 4096 --gen-steps 16,64)
+  GEN=(--size paper --no-step --no-matmul --no-attention --no-tfjs --profile --decode-matmul both --decode-attention both --gen-tokens 4096 --gen-steps 16,64)
   TIME=(--size reference --time --profile --no-matmul --no-attention --no-tfjs --no-generate)
   CAPS=(150 75 90 150 40)
 fi
