@@ -154,9 +154,13 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
     }
   }
-  for (var i = t; i < cached * HD; i += NT) {
-    let jj = i / HD; let c = i % HD;
-    ks[jj * KP + c] = act[u.b.x + (r * L + j0 + jj) * d + head + c];
+  // Loops of a fixed count, guarded: the compiler may unroll them and keep
+  // every load in flight (a loop to p would wait on each in turn).
+  for (var k = 0u; k < ${Math.ceil((chunk * hd) / THREADS)}u; k++) {
+    let i = k * NT + t; let jj = i / HD; let c = i % HD;
+    if (jj < cached) {
+      ks[jj * KP + c] = act[u.b.x + (r * L + j0 + jj) * d + head + c];
+    }
   }
   workgroupBarrier();
   for (var jj = t; jj < n; jj += NT) {
@@ -173,8 +177,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let base = u.d.x + (wg.x * ((L + C - 1u) / C) + wg.y) * (HD + 2u);
   for (var c = t; c < HD; c += NT) {
     var acc = 0.0;
-    for (var jj = 0u; jj < cached; jj++) {
-      acc += sc[jj] * act[u.b.y + (r * L + j0 + jj) * d + head + c];
+    for (var jj = 0u; jj < C; jj++) {
+      if (jj < cached) {
+        acc += sc[jj] * act[u.b.y + (r * L + j0 + jj) * d + head + c];
+      }
     }
     if (here) { acc += sc[cached] * act[q0 + 2u * d + c]; }
     act[base + 2u + c] = acc;
@@ -189,31 +195,50 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
 `;
 }
 
-// The split variant's merge: one workgroup per (row, head) over the chunks
-// that hold keys 0..p, y = Σ_k e^(m_k − M) o_k / Σ_k e^(m_k − M) sum_k with
-// M the largest chunk max. Uniform words as decodeSplitSource's.
-export function decodeCombineSource(hd: number, chunk: number): string {
+// The split variant's merge: one workgroup per (row, head) over the nc
+// chunks that hold keys 0..p, y = Σ_k w_k o_k / Σ_k w_k sum_k with w_k =
+// e^(m_k − M), M the largest chunk max: the maxima and weights loaded and
+// taken in parallel into workgroup memory, then the thread of column c sums
+// the chunks' outputs at c (a fixed count of ⌈L/chunk⌉, guarded). Uniform
+// words as decodeSplitSource's.
+export function decodeCombineSource(
+  hd: number,
+  chunk: number,
+  length: number,
+): string {
+  const chunks = Math.ceil(length / chunk);
   return `${HEADER}
 ${buffers({ 1: ACT, 6: INT })}
 const HD: u32 = ${hd}u;
 const C: u32 = ${chunk}u;
+const NC: u32 = ${chunks}u;
 const NT: u32 = ${THREADS}u;
+var<workgroup> wm: array<f32, ${chunks}>;
+var<workgroup> wl: array<f32, ${chunks}>;
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let H = u.a.y; let L = u.a.z; let d = H * HD;
+  let H = u.a.y; let d = H * HD;
   let r = wg.x / H; let h = wg.x % H;
   let pos = u32(ints[u.c.x]);
   let nc = pos / C + 1u;
-  let base = u.d.x + wg.x * ((L + C - 1u) / C) * (HD + 2u);
+  let base = u.d.x + wg.x * NC * (HD + 2u);
+  for (var k = t; k < nc; k += NT) { wm[k] = act[base + k * (HD + 2u)]; }
+  workgroupBarrier();
   var mx = -3.0e38;
-  for (var k = 0u; k < nc; k++) { mx = max(mx, act[base + k * (HD + 2u)]); }
+  for (var k = 0u; k < nc; k++) { mx = max(mx, wm[k]); }
+  workgroupBarrier();
+  for (var k = t; k < nc; k += NT) {
+    let w = exp(wm[k] - mx);
+    wm[k] = w;
+    wl[k] = w * act[base + k * (HD + 2u) + 1u];
+  }
+  workgroupBarrier();
+  var den = 0.0;
+  for (var k = 0u; k < nc; k++) { den += wl[k]; }
   for (var c = t; c < HD; c += NT) {
-    var den = 0.0; var acc = 0.0;
-    for (var k = 0u; k < nc; k++) {
-      let p0 = base + k * (HD + 2u);
-      let w = exp(act[p0] - mx);
-      den += w * act[p0 + 1u];
-      acc += w * act[p0 + 2u + c];
+    var acc = 0.0;
+    for (var k = 0u; k < NC; k++) {
+      if (k < nc) { acc += wm[k] * act[base + k * (HD + 2u) + 2u + c]; }
     }
     act[u.b.w + r * d + h * HD + c] = acc / den;
   }

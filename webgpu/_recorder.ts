@@ -958,8 +958,8 @@ export class Recorder implements Kernels {
       Math.ceil(length / chunk),
     );
     this.#push(
-      `dec_combine:${hd}:${chunk}`,
-      () => decodeCombineSource(hd, chunk),
+      `dec_combine:${hd}:${chunk}:${length}`,
+      () => decodeCombineSource(hd, chunk, length),
       [...words, s.partial],
       this.#std(),
       batch * c.nHead,

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "8d60b18f6e5bc8a9af0bec4273111d722d07f5cf730dc7dc4abe4cd19f08f8ab";
+  "ede6ec68bb11e1410661a7b68fafcff70895d383b27eca0256670825ef74bf06";
