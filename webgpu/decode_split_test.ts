@@ -21,6 +21,7 @@ import { planDecode, recordDecode } from "./_decode.ts";
 import { type Kit, Recorder } from "./_recorder.ts";
 import {
   type DecodeCase,
+  type DecodeData,
   decodeData,
   decodeReference,
   runDecodeAttention,
@@ -94,11 +95,11 @@ const cases: [string, DecodeCase][] = [
 // and v exact, every other slot of the caches untouched.
 function checkRun(
   c: DecodeCase,
+  data: DecodeData,
+  ref: ReturnType<typeof decodeReference>,
   got: Float32Array,
   kernel: string,
 ): void {
-  const data = decodeData(c);
-  const ref = decodeReference(c, data);
   const { args } = data;
   const d = c.nHead * c.hd;
   let err = 0;
@@ -129,9 +130,10 @@ for (const [label, c] of cases) {
     ...gpu,
     fn: async () => {
       const data = decodeData(c);
+      const ref = decodeReference(c, data);
       for (const kernel of ["split", "single"] as const) {
         const got = await runDecodeAttention(testDevice(), c, data, kernel);
-        checkRun(c, got, kernel);
+        checkRun(c, data, ref, got, kernel);
       }
     },
   });
