@@ -269,7 +269,7 @@ export class Recorder implements Kernels {
    * workgroups and merges them (_decode_wgsl.ts's decodeSplitSource and
    * decodeCombineSource); `single` (default): one workgroup per (row, head).
    */
-  readonly attentionKernel: "single" | "split";
+  readonly decodeAttentionKernel: "single" | "split";
 
   constructor(
     kit: Kit,
@@ -283,7 +283,7 @@ export class Recorder implements Kernels {
     this.ints = buffers.ints;
     this.dropout = dropout;
     this.matmulKernel = decode.matmul ?? "tile";
-    this.attentionKernel = decode.attention ?? "single";
+    this.decodeAttentionKernel = decode.attention ?? "single";
   }
 
   // The buffer bound to a region of the plan.
@@ -937,7 +937,7 @@ export class Recorder implements Kernels {
       s.cos,
       s.sin,
     ];
-    if (this.attentionKernel === "single") {
+    if (this.decodeAttentionKernel === "single") {
       this.#push(
         `dec_attn:${hd}:${length}`,
         () => decodeAttentionSource(hd, length),

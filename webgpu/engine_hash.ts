@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "ede6ec68bb11e1410661a7b68fafcff70895d383b27eca0256670825ef74bf06";
+  "e7e4db6c3ae0a0881be7af4d59878fe91a0b7d63902a5d6ca285736540731c6b";
