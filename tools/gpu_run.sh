@@ -59,9 +59,10 @@
 #                       (less as far as the new kernels are faster), and
 #                       the AR profile ~1 batch, two more engines ~5 s
 #                       each: ≤ ~110 s under its 150 s cap; the whole run
-#                       ~295 s of 330 (first run 229 s, + ~25 s of profiles
-#                       and attention lines, + ≤ ~35 s for the two later AR
-#                       lines and their engines, + a few s of new tests)
+#                       ~300 s of 330 (first run 229 s, + ~25 s of profiles
+#                       and attention lines, ≈ 4 s of wide attention lines,
+#                       ≤ ~35 s for the two later AR lines and their
+#                       engines, a few s of new tests)
 #       reference-time  the reference step time-conditioned (adaLN)
 #     A step that fails or times out is reported and the rest still run.
 #
