@@ -164,14 +164,19 @@ export const OPTIONS = {
     help:
       "training engine: auto (the fused WebGPU engine on a real GPU, else cpu; tfjs for --diffusion-loss d3pm), tfjs, webgpu, cpu (the fused plan on the CPU kernels)",
   },
-  /** Steps between loss readings on the fused engine (each one GPU→CPU sync). */
+  /**
+   * Steps between loss readings on the fused engine (each one GPU→CPU sync;
+   * a reading logs the mean loss since the last one). Every engine reports
+   * the mean of the last interval as its final train loss.
+   */
   logEvery: {
     group: "engine",
     kind: "integer",
     min: 1,
     default: 10,
     resumable: true,
-    help: "steps between loss readings on the fused engine",
+    help:
+      "steps between loss readings on the fused engine (each logs the mean since the last); the final train loss is the mean of the last interval on every engine",
   },
   /**
    * Corpus directory (`wiki.{train,valid,test}.{tokens,raw}`, or plain text

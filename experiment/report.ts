@@ -438,7 +438,7 @@ function trainingSection(
       "Seed",
       "seconds",
       "tokens/s",
-      "final train loss",
+      "train loss (last interval)",
       "valid (last)",
       "valid (best, step)",
       "leaves plateau at step",
@@ -465,7 +465,9 @@ function trainingSection(
 Seconds and tokens/s count every session of a resumed run. Validation: nats per token on
 ${validated(r)} every ${r.config.validEvery} steps. ${
     notes(r, (c) => c.report?.training?.(r.config))
-  } "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
+  } "Train loss (last interval)": the mean training loss of ${
+    lastInterval(r.config)
+  }. "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
 is 0.25 nat below the train split's unigram entropy; "evaluated" says which weights the test figures use
 (\`--keep\`).
 
@@ -475,6 +477,19 @@ ${training}
 
 Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
 `;
+}
+
+/**
+ * The steps the final train loss averages: those after the last reading
+ * before the end (a multiple of --log-every or a checkpoint).
+ */
+function lastInterval(c: ExperimentResult["config"]): string {
+  const before = (every: number) => Math.floor((c.steps - 1) / every) * every;
+  const from = 1 + Math.max(
+    before(c.logEvery),
+    c.checkpointEvery ? before(c.checkpointEvery) : 0,
+  );
+  return from >= c.steps ? `step ${c.steps}` : `steps ${from}–${c.steps}`;
 }
 
 /** The sections the contestants of a run add. */

@@ -13,7 +13,11 @@ import type { EngineSpan } from "@d3pm/train";
 export interface TrainingFigures {
   /** Seconds spent training. */
   seconds: number;
-  /** Training loss of the last step. */
+  /**
+   * Mean training loss over the last logged interval (`@d3pm/train`'s
+   * `lastLoss`): the steps after the last `--log-every` multiple or
+   * checkpoint before the end — the same figure on every engine.
+   */
   lastLoss: number;
   /** Tokens trained on. */
   tokens: number;

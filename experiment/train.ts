@@ -411,6 +411,8 @@ function loopOptions(
     seed,
     checkpoint: folder.checkpointPath(seed, kind),
     checkpointEvery: c.checkpointEvery,
+    // Both engines report the mean loss of the last interval as lastLoss.
+    logEvery: c.logEvery,
     engineName: ctx.engineName,
     resume: c.resume,
     // A source replaced at its path (say by --force) is refused on resume.
@@ -544,7 +546,6 @@ async function fitOnEngine(
       ...common,
       terms: (batch, rng) =>
         entrant.process.lossTerms({ ...batch, length: L }, { prng: rng }),
-      logEvery: c.logEvery,
     },
     config: c,
   });

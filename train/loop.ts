@@ -73,7 +73,13 @@ export class TrainError extends Error {
 export interface StepInfo {
   /** Steps completed, this one included. */
   step: number;
-  /** Mean loss over the step's micro-batches. */
+  /**
+   * Mean training loss of the steps since the previous record: on
+   * {@linkcode train}, which reads every step's loss, the step's own (the
+   * mean over its micro-batches); on {@linkcode trainEngine}, the mean of
+   * the steps since its last reading (`logEvery` of them, fewer where a
+   * checkpoint cut the interval).
+   */
   loss: number;
   /** Learning rate used. */
   lr: number;
@@ -134,7 +140,16 @@ export interface TrainOptions {
    * checkpoint's own record of them).
    */
   configIgnore?: readonly string[];
-  /** Append one record per step here. */
+  /**
+   * Steps between loss readings (default 1): a reading is logged at every
+   * multiple of `logEvery`, every checkpoint and the last step.
+   * {@linkcode trainEngine} reads then only (each one GPU→CPU sync) and
+   * logs the mean since the last reading; {@linkcode train} reads and logs
+   * every step anyway. On both, {@linkcode TrainResult.lastLoss} is the
+   * mean over the last interval, so the engines report the same figure.
+   */
+  logEvery?: number;
+  /** Append one record per logged step here (every step of `train`). */
   metrics?: MetricsLog;
   /**
    * What runs the steps (an engine, its backend, threads and kernels: the
@@ -170,7 +185,12 @@ export interface TrainResult {
    * of an older version is missing: the first `fromStep` is then above 0).
    */
   engines?: EngineSpan[];
-  /** Loss of the last step. */
+  /**
+   * Mean training loss over the last logged interval: the steps after the
+   * last reading before the end (the last `logEvery` steps, fewer where a
+   * checkpoint or the end cut the interval); the last step's loss when
+   * `logEvery` is 1.
+   */
   lastLoss: number;
   /** The EMA of the weights, when enabled (dispose it when done). */
   ema?: Ema;
@@ -279,7 +299,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         ema?.update();
       }
       tf.dispose([...grads.values()]);
-      return { loss, gradNorm: norm };
+      return { loss, gradNorm: norm, steps: 1 };
     },
     async state() {
       const st = await optimizer.state();
@@ -365,12 +385,6 @@ export interface EngineTrainOptions extends
   ema: boolean;
   /** The objective of one batch as weighted terms; may draw from `prng`. */
   terms: (batch: Batch, prng: Prng) => WeightedTokens;
-  /**
-   * Steps between loss readings (each one GPU→CPU sync; default 1). A
-   * logged step reports the mean loss since the last one; checkpoints and
-   * the last step are always logged.
-   */
-  logEvery?: number;
 }
 
 /**
@@ -418,22 +432,18 @@ export async function trainEngine(
   options: EngineTrainOptions,
 ): Promise<Omit<TrainResult, "ema" | "optimizer">> {
   const { engine, blocks, batchSize } = options;
-  const logEvery = options.logEvery ?? 1;
-  if (!Number.isInteger(logEvery) || logEvery < 1) {
-    throw new RangeError(
-      `trainEngine: logEvery must be a positive integer, got ${logEvery}`,
-    );
-  }
-  const every = options.checkpointEvery;
+  const logged = loggedSteps(options, "trainEngine");
+  let unread = 0; // steps since the last reading
   const stepper: Stepper = {
     tokensPerStep: batchSize * blocks.length,
     async step(next, rng, lr, done) {
       engine.step(options.terms(next(), rng), lr);
-      const logged = done % logEvery === 0 || done === options.steps ||
-        Boolean(every && done % every === 0);
-      if (!logged) return undefined;
+      unread++;
+      if (!logged(done)) return undefined;
       const { loss, gradNorm } = await engine.readLoss();
-      return { loss, gradNorm };
+      const steps = unread;
+      unread = 0;
+      return { loss, gradNorm, steps };
     },
     async state() {
       const st = await engine.optimizerState();
@@ -471,15 +481,16 @@ interface Stepper {
   tokensPerStep: number;
   /**
    * One optimiser step (`done` counts it). Returns the loss and gradient
-   * norm when it knows them; a non-finite pair stops the loop (the tfjs
-   * stepper then has not applied the update).
+   * norm when it knows them, the loss being the mean of the last `steps`
+   * steps (1 on tfjs); a non-finite pair stops the loop (the tfjs stepper
+   * then has not applied the update).
    */
   step(
     next: () => Batch,
     rng: Prng,
     lr: number,
     done: number,
-  ): Promise<{ loss: number; gradNorm: number } | undefined>;
+  ): Promise<{ loss: number; gradNorm: number; steps: number } | undefined>;
   state(): Promise<{
     model: ReadonlyMap<string, Tensor | StoredTensor>;
     ema?: ReadonlyMap<string, Tensor | StoredTensor>;
@@ -491,6 +502,27 @@ interface Stepper {
   /** The most bytes this model's checkpoint can hold (read no more). */
   checkpointBytes(): Promise<number>;
   evalWeights(): Promise<ReadonlyMap<string, Tensor | StoredTensor>>;
+}
+
+/**
+ * Which steps are logged: every multiple of `logEvery`, every checkpoint,
+ * the last step. The readings of the fused engines happen there, so the
+ * mean loss of an interval is the same figure on every engine.
+ */
+function loggedSteps(
+  options: Pick<TrainOptions, "logEvery" | "checkpointEvery" | "steps">,
+  who: string,
+): (done: number) => boolean {
+  const logEvery = options.logEvery ?? 1;
+  if (!Number.isInteger(logEvery) || logEvery < 1) {
+    throw new RangeError(
+      `${who}: logEvery must be a positive integer, got ${logEvery}`,
+    );
+  }
+  const every = options.checkpointEvery;
+  return (done) =>
+    done % logEvery === 0 || done === options.steps ||
+    Boolean(every && done % every === 0);
 }
 
 /** The loop both engines share: data, randomness, resume, NaN stop, logging, checkpoints. */
@@ -510,6 +542,9 @@ async function drive(
   let startStep = 0;
   let earlier = 0; // seconds of training in earlier sessions
   let lastLoss = NaN;
+  // Loss summed over the steps of the current logged interval.
+  let intervalSum = 0, intervalSteps = 0;
+  const logged = loggedSteps(options, "train");
   let checkpointed = false;
   let engines: EngineSpan[] | undefined;
 
@@ -607,7 +642,12 @@ async function drive(
           } — lower the learning rate or check the data`,
         );
       }
-      lastLoss = r.loss;
+      intervalSum += r.loss * r.steps;
+      intervalSteps += r.steps;
+      if (logged(done)) {
+        lastLoss = intervalSum / intervalSteps;
+        intervalSum = intervalSteps = 0;
+      }
       const elapsed = (performance.now() - start) / 1000;
       const info: StepInfo = {
         step: done,

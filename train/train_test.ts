@@ -1132,3 +1132,68 @@ Deno.test("clipByGlobalNorm() refuses an empty gradient map with its own message
     "clipByGlobalNorm: no gradients given; pass at least one",
   );
 });
+
+// `lastLoss` (results.json's training.lastLoss, report.md's train loss) was
+// the last step's loss on tfjs but the mean since the last reading on the
+// fused engines: the same training reported 3.131 on one and 3.207 on the
+// other. Both now report the mean over the last logged interval: with
+// logEvery 4 over 10 steps the readings are at 4, 8 and 10, so steps 9–10.
+Deno.test("train() and trainEngine() report the same lastLoss: the mean loss of the last logged interval", async () => {
+  const { trainEngine } = await import("./loop.ts");
+  const a = setup();
+  const perStep: number[] = [];
+  const common = {
+    blocks,
+    batchSize: 4,
+    steps: 10,
+    lr: () => 0.05,
+    seed: 3,
+    logEvery: 4,
+    progress: false as const,
+  };
+  const r = await train({
+    ...common,
+    variables: a.variables,
+    loss: a.loss,
+    onStep: (info) => void perStep.push(info.loss),
+  });
+  r.optimizer.dispose();
+  a.dispose();
+  assertEquals(perStep.length, 10); // tfjs still logs every step
+  const tail = (perStep[8] + perStep[9]) / 2;
+  assertAlmostEquals(r.lastLoss, tail, 1e-12);
+  // An engine with the same per-step losses, read as the fused engines do.
+  let step = 0, pending: number[] = [];
+  const readings: number[] = [];
+  const engine = {
+    step() {
+      pending.push(perStep[step++]);
+    },
+    readLoss() {
+      const loss = pending.reduce((s, x) => s + x, 0) / pending.length;
+      const steps = pending.length;
+      pending = [];
+      readings.push(step);
+      return Promise.resolve({ loss, steps, gradNorm: 1 });
+    },
+    getWeights: () => Promise.resolve(new Map()),
+    setWeights() {},
+    optimizerState: () =>
+      Promise.resolve({ step: 0, m: new Map(), v: new Map() }),
+    loadOptimizerState() {},
+  };
+  const e = await trainEngine({
+    ...common,
+    engine,
+    ema: false,
+    terms: (b) => ({
+      rows: 1,
+      length: 5,
+      inputs: b.tokens,
+      targets: b.tokens,
+      weights: new Float32Array(5),
+    }),
+  });
+  assertEquals(readings, [4, 8, 10]);
+  assertAlmostEquals(e.lastLoss, r.lastLoss, 1e-6);
+});
