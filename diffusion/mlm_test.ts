@@ -219,3 +219,40 @@ Deno.test("maskedLanguageModel() round-trips its JSON and refuses bad specs and 
     "not time-conditioned",
   );
 });
+
+// A short row often drew no mask (0.85² = 72% of 2-token rows): training
+// logged a loss of 0 for such a batch, and a validation batch of them threw
+// "the batch has no tokens (all padding)" after the whole training.
+Deno.test("maskedLanguageModel() masks at least one token per row: the least draw of a row that drew none, every other row as drawn", async () => {
+  const rows = 400, length = 4; // the last 2 of each row are padding
+  const x0 = text(rows, length, 3);
+  const terms = mlm.lossTerms(x0, { prng: prng(5) });
+  // The plain Bernoulli draws of the same stream, one per unpadded token.
+  const rng = prng(5);
+  let filled = 0;
+  for (let r = 0; r < rows; r++) {
+    const draws: [number, number][] = [];
+    for (let i = r * length; i < (r + 1) * length; i++) {
+      if (x0.tokens[i] !== PAD) draws.push([i, rng.next()]);
+    }
+    const plain = draws.filter(([, u]) => u < 0.15).map(([i]) => i);
+    const least = draws.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
+    const want = plain.length > 0 ? plain : [least];
+    if (plain.length === 0) filled++;
+    const got = [];
+    for (let i = r * length; i < (r + 1) * length; i++) {
+      if (terms.inputs[i] === MASK) got.push(i);
+    }
+    assertEquals(got, want, `row ${r}`);
+  }
+  assert(filled > 200, `${filled} rows drew no mask`); // 0.85² of 400 ≈ 289
+  // One row of two tokens: the estimate and the loss have a token to score.
+  const one = { tokens: Int32Array.of(1, 2), batchSize: 1, length: 2 };
+  for (let seed = 0; seed < 20; seed++) {
+    const est = await mlm.maskedNll(new ConstantDenoiser(V), one, {
+      prng: prng(seed),
+    });
+    assertEquals(est.tokens, 1);
+    assertAlmostEquals(est.nats, Math.log(V - 1), 1e-5);
+  }
+});
