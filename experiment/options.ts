@@ -147,7 +147,7 @@ export const OPTIONS = {
     default: "auto",
     resumable: true,
     help:
-      "tfjs backend, for --engine tfjs only (the GPU engine is --engine webgpu)",
+      "tfjs backend, for --engine tfjs (or auto, for the models that run on tfjs; refused with cpu and webgpu); the GPU engine is --engine webgpu",
   },
   /**
    * Training engine: `tfjs` (the backend above), `webgpu` (the fused engine
@@ -960,6 +960,15 @@ export const RULES: readonly Rule[] = [
       (c.engine === "webgpu" || c.engine === "cpu") &&
         c.diffusionLoss === "d3pm"
         ? `Option --engine ${c.engine} trains the mdlm objective only (d3pm's loss is a sum of KL terms); use --engine tfjs or --diffusion-loss mdlm`
+        : undefined,
+  },
+  {
+    // An explicit fused engine trains every model (a tfjs-only contestant
+    // is refused with it): a tfjs backend would be recorded, never used.
+    options: ["backend", "engine"],
+    check: (c) =>
+      c.backend !== "auto" && (c.engine === "webgpu" || c.engine === "cpu")
+        ? `Option --backend ${c.backend} picks the tfjs backend, which --engine ${c.engine} does not use: --backend applies with --engine tfjs or auto; leave it out with --engine ${c.engine}`
         : undefined,
   },
   {

@@ -306,3 +306,24 @@ Deno.test("the shape check builds each model with its own contestant and the tok
   );
   resolveConfig({ ...big, nLayer: 42, models: "ar,d3pm" });
 });
+
+// --backend wasm --engine cpu was accepted, changed nothing, and results.json
+// said "Backend: wasm".
+Deno.test("--backend other than auto is refused with --engine cpu or webgpu in one line naming where it applies; taken with tfjs and auto", () => {
+  for (const engine of ["cpu", "webgpu"]) {
+    for (const backend of ["wasm", "cpu", "blas"]) {
+      assertThrows(
+        () => resolveConfig({ preset: "micro", engine, backend }),
+        ConfigError,
+        `Option --backend ${backend} picks the tfjs backend, which --engine ${engine} does not use: --backend applies with --engine tfjs or auto; leave it out with --engine ${engine}`,
+      );
+    }
+    assertEquals(resolveConfig({ preset: "micro", engine }).backend, "auto");
+  }
+  for (const engine of ["tfjs", "auto"]) {
+    assertEquals(
+      resolveConfig({ preset: "micro", engine, backend: "wasm" }).backend,
+      "wasm",
+    );
+  }
+});

@@ -192,7 +192,11 @@ export interface ExperimentResult {
   command: string;
   /** The resolved configuration. */
   config: ExperimentConfig;
-  /** Backend and why. */
+  /**
+   * The tfjs backend and why, for the models that ran on tfjs (named when
+   * not all did); `not used (no model ran on tfjs)` when none did. Runs of
+   * older versions name the backend chosen whether or not it was used.
+   */
   backend: string;
   /** Training engine and why. */
   engine: string;

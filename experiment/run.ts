@@ -188,7 +188,7 @@ export async function runExperiment(
       command: options.command ??
         `deno task experiment --preset ${config.preset}`,
       config,
-      backend: backend.reason,
+      backend: usedBackend(backend.reason, engines),
       engine: engine.reason,
       tokenizer: { id: data.tokenizer.id, vocabSize: data.tokenizer.vocabSize },
       data: data.facts,
@@ -210,6 +210,23 @@ const tfjsEngine: Engine = {
   kind: "tfjs",
   reason: "tfjs (beside a model that falls back to tfjs)",
 };
+
+/**
+ * The tfjs backend as results.json records it: for the models that ran on
+ * tfjs (all of them, or those named), else "not used" — `--backend` under
+ * `--engine auto` on a fused engine picked nothing any model ran on.
+ */
+function usedBackend(
+  reason: string,
+  engines: ReadonlyMap<string, { engine: Engine }>,
+): string {
+  const kinds = [...engines].filter(([, e]) => e.engine.kind === "tfjs")
+    .map(([kind]) => kind);
+  if (kinds.length === engines.size) return reason;
+  return kinds.length === 0
+    ? "not used (no model ran on tfjs)"
+    : `${reason} (for ${kinds.join(", ")} only, on tfjs)`;
+}
 
 /** A contestant's engine and its fingerprint (`engineFingerprint`). */
 interface OwnEngine {
