@@ -489,7 +489,7 @@ function lastInterval(c: ExperimentResult["config"]): string {
     before(c.logEvery),
     c.checkpointEvery ? before(c.checkpointEvery) : 0,
   );
-  return from >= c.steps ? `step ${c.steps}` : `steps ${from}–${c.steps}`;
+  return from >= c.steps ? `step ${c.steps}` : `steps ${from} to ${c.steps}`;
 }
 
 /** The sections the contestants of a run add. */

@@ -116,7 +116,7 @@ Deno.test({
     for (const { report } of [cpu, tfjs]) {
       assert(
         report.includes(
-          `"Train loss (last interval)": the mean training loss of steps 11–12.`,
+          `"Train loss (last interval)": the mean training loss of steps 11 to 12.`,
         ),
         report,
       );
