@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { isProcessAlive, markHost, thisProcess } from "./liveness.ts";
+import { bootTime, isProcessAlive, markHost, thisProcess } from "./liveness.ts";
 
 /** A pid that ran and is gone: a child that has exited. */
 async function gonePid(): Promise<number> {
@@ -144,4 +144,74 @@ Deno.test("isProcessAlive() takes a bare pid whose command line cannot be read t
     child.kill();
     await child.status;
   }
+});
+
+/** A process's start time read by hand: `/proc/<pid>/stat`'s field 22 (clock ticks after boot), for a command without spaces. */
+function startByHand(pid: number | "self"): string {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.split(" ");
+  assert(/^\(\S+\)$/.test(fields[1]), `a command without spaces: ${stat}`);
+  return fields[21];
+}
+
+// Plants (each fails this test): the start time read from another field
+// (`[19]` → `[18]`, `[20]`; `+ 2` → `+ 1`, `- 2`), the live start compared
+// inverted (`mark.start === start` → `!==`), selfStart() dropping every
+// start (`=== "gone"` → `!==`).
+Deno.test("isProcessAlive() takes another live process marked with its own start time (field 22 of its stat) to be alive, and the same pid with another start to be gone; thisProcess() records its own", async () => {
+  if (Deno.build.os !== "linux") return;
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    const start = startByHand(child.pid);
+    assert(/^\d+$/.test(start), start);
+    assertEquals(isProcessAlive({ pid: child.pid, start }), true);
+    const other = String(Number(start) + 1);
+    assertEquals(isProcessAlive({ pid: child.pid, start: other }), false);
+    assertEquals(isProcessAlive({ pid: child.pid, start: "0" }), false);
+    assertEquals(thisProcess().start, startByHand("self"));
+  } finally {
+    child.kill();
+    await child.status;
+  }
+});
+
+// Plants (each fails this test): btime's value read from its 7th
+// character (`slice(6)` → `slice(7)`), seconds divided or scaled by 999
+// (`* 1000` → `/ 1000`, `* 999`), a btime line that is not a number
+// returned as NaN (`line && …` → `||`).
+Deno.test("bootTime() is /proc/stat's btime in ms, the boot /proc/uptime places, and undefined where btime is not a number", () => {
+  if (Deno.build.os !== "linux") return;
+  const booted = bootTime();
+  const uptime = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+  // btime is whole seconds; the two files are read a moment apart.
+  const byUptime = Date.now() - uptime * 1000;
+  assert(
+    booted !== undefined && Math.abs(booted - byUptime) < 5000,
+    `btime ${booted}, by uptime ${byUptime}`,
+  );
+  assertEquals(booted! % 1000, 0);
+  const read = Deno.readTextFileSync;
+  try {
+    for (const stat of ["cpu 1 2\nbtime x\n", "cpu 1 2\n"]) {
+      Deno.readTextFileSync = (path: string | URL) =>
+        String(path) === "/proc/stat" ? stat : read(path);
+      assertEquals(bootTime(), undefined, stat);
+    }
+  } finally {
+    Deno.readTextFileSync = read;
+  }
+});
+
+// Plant: `mark.since >= booted` → `>` (a mark taken at btime counted as
+// this host before its boot: btime is cut to whole seconds, so the boot
+// came at or after it; a mark there cannot be shown earlier, and what
+// cannot be told is alive).
+Deno.test("markHost() takes a mark of this host name and another boot, taken at the very time this host booted, to be another machine's", () => {
+  if (Deno.build.os !== "linux") return;
+  const booted = bootTime();
+  const me = thisProcess();
+  if (booted === undefined || me.host === undefined) return;
+  const host = crypto.randomUUID();
+  assertEquals(markHost({ ...me, host, since: booted }), "another");
+  assertEquals(markHost({ ...me, host, since: booted - 1 }), "earlier boot");
 });
