@@ -131,3 +131,93 @@ Deno.test("finishedTraining() is a trained model without a checkpoint whose weig
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Plants (each fails this test): the reason taken from a later line or
+// after the first "; " (`[0]` → `[1]` in either split: a TypeError, or
+// the refusal's advice said as the reason).
+Deno.test("retrainedWarning() names a process.json that cannot be read as a record by the first line of its refusal, without the advice", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+    await Deno.writeTextFile(folder.weightsPath(0, "ar"), "the AR's weights");
+    const path = folder.processPath(0, "ar");
+    const tail = `; with no ${
+      folder.checkpointPath(0, "ar")
+    } to resume from, the ar model of seed 0 is trained again from its first step, replacing it`;
+    await Deno.writeTextFile(path, "[]");
+    assertEquals(
+      await retrainedWarning(folder, 0, "ar"),
+      `warning: ${path} is not a process description (expected a JSON object)${tail}`,
+    );
+    await Deno.writeTextFile(path, '{"kind": "autoregr');
+    const line = (await retrainedWarning(folder, 0, "ar"))!;
+    assertEquals(line.endsWith(tail), true, line);
+    assertEquals(line.includes("\n"), false, line);
+    assertEquals(line.includes("cannot be checked"), false, line);
+    assertMatch(line, new RegExp(`^warning: .*${path}`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plants (each fails this test): a span's engine or step unchecked
+// (`=== "string"` → `!==`, `&&` → `||`), `initFrom` null or a string
+// taken or an object refused (line 186's `===`, `&&`, `!==`), an array
+// taken as `config` (`||` → `&&`), a process.json over 512 KiB refused
+// (`1 << 20` → `1 << 19`).
+Deno.test("finishedTraining() takes engine spans and an --init-from record of their shapes, refuses others and an array config, and reads a process.json of 1 MiB", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const folder = new RunFolder(dir);
+    await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
+    await Deno.writeTextFile(folder.weightsPath(0, "ar"), "the AR's weights");
+    await folder.writeProcess(0, "ar", { kind: "autoregressive" });
+    const path = folder.processPath(0, "ar");
+    const saved = JSON.parse(await Deno.readTextFile(path));
+    const config = { contestant: "ar", seed: 0 };
+    const engines = [
+      { engine: "tfjs", fromStep: 1 },
+      { engine: "webgpu", fromStep: 40 },
+    ];
+    const initFrom = { from: "runs/other", step: 7 };
+    const training = { seconds: 9, lastLoss: 2.5, engines, initFrom, config };
+    const write = (t: unknown, extra = {}) =>
+      Deno.writeTextFile(
+        path,
+        JSON.stringify({ ...saved, ...extra, training: t }),
+      );
+    const want = { weightsSha256: saved.weightsSha256, ...training };
+    await write(training);
+    assertEquals(await finishedTraining(folder, 0, "ar"), want);
+    for (
+      const bad of [
+        { ...training, engines: [{ engine: 3, fromStep: 1 }] },
+        { ...training, engines: [{ engine: "tfjs", fromStep: 1.5 }] },
+        { ...training, engines: [{ fromStep: 1 }] },
+        { ...training, initFrom: null },
+        { ...training, initFrom: "runs/other" },
+        { ...training, config: [] },
+      ]
+    ) {
+      await write(bad);
+      await assertRejects(
+        () => finishedTraining(folder, 0, "ar"),
+        ConfigError,
+        "does not record the training's figures",
+        JSON.stringify(bad),
+      );
+    }
+    // Padded to exactly 1 MiB, the most a process.json may be.
+    const bytes = (pad: string) =>
+      new TextEncoder().encode(
+        JSON.stringify({ ...saved, pad, training }),
+      ).length;
+    const pad = "x".repeat((1 << 20) - bytes(""));
+    await write(training, { pad });
+    assertEquals((await Deno.stat(path)).size, 1 << 20);
+    assertEquals(await finishedTraining(folder, 0, "ar"), want);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
