@@ -137,3 +137,57 @@ Deno.test("PlateauScan passes over a non-finite loss", () => {
   ];
   assertEquals(scanExit(log, "ar 0", 7, 5), 5);
 });
+
+// Plants (each fails this test): the least cut from each cut on left out
+// for the first cut (`i >= 0` → `> 0`, `>= 1`: records before the first
+// resume kept though the second resume, further back, redoes them).
+Deno.test("PlateauScan drops what a later resume redoes further back than an earlier one", () => {
+  // Steps 1–6 (2–4 below the line), a resume from step 4 (5–7), then one
+  // from step 1 redoing 2–9: only step 1 of the first stretch survives, and
+  // the curve leaves the plateau at 7, not at 3.
+  const stretches = [
+    [1, [7, 6, 6, 6, 7, 7]],
+    [5, [7, 7, 7]],
+    [2, [7, 7, 7, 7, 6, 6, 6, 6]],
+  ] as const;
+  const log = stretches.flatMap(([first, losses]) =>
+    losses.map((loss, i) => ({ model: "ar", seed: 0, step: first + i, loss }))
+  );
+  assertEquals(stepExit(log, "ar 0", 6.75, 2), 7);
+  assertEquals(arrayExit(log, "ar 0", 6.75, 2), 7);
+  assertEquals(scanExit(log, "ar 0", 6.75, 2), 7);
+});
+
+// Plants (each fails this test): step 1 dropped (`step < 1` → `<= 1`,
+// `< 2`), step 0 taken (`< 0`: a cut, and the log read twice), a step
+// that is not an integer taken (`||` → `&&`), a record at the last
+// step logged not taken as redoing it (`s.length = at + 1` → `at + 0`),
+// a curve with no losses said to leave at step 1 (`?? 0` → `?? 1`).
+Deno.test("PlateauScan reads from step 1, ignores a step 0 or one that is not an integer, and takes a record at the last step logged as a resume redoing it", () => {
+  const rec = (step: unknown, loss: number) => ({
+    model: "ar",
+    seed: 0,
+    step,
+    loss,
+  });
+  const scan = (log: Record<string, unknown>[]) => {
+    const s = new PlateauScan(6.75, 1);
+    for (const r of log) s.add(r);
+    return s;
+  };
+  // Step 1 leaves the plateau at once; step 0 is no step.
+  const first = [rec(0, 1), rec(1, 6), rec(2, 7)];
+  assertEquals(scan(first).needsReplay, false);
+  assertEquals(scan(first).exit("ar 0"), 1);
+  assertEquals(scan(first).exit("ar 1"), 0); // no such curve
+  // Steps 1.5 and "x" are no steps: never below the line.
+  const fractional = [rec(1, 7), rec(1.5, 1), rec("x", 1), rec(2, 7)];
+  assertEquals(scan(fractional).needsReplay, false);
+  assertEquals(scan(fractional).exit("ar 0"), 0);
+  // Step 3 logged again (a resume from step 2): its first loss is gone.
+  const redone = [rec(1, 7), rec(2, 7), rec(3, 6), rec(3, 7), rec(4, 7)];
+  assertEquals(scan(redone).needsReplay, true);
+  assertEquals(stepExit(redone, "ar 0", 6.75, 1), 0);
+  assertEquals(scanExit(redone, "ar 0", 6.75, 1), 0);
+  assertEquals(scanExit(redone.slice(0, 3), "ar 0", 6.75, 1), 3);
+});
