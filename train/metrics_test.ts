@@ -165,6 +165,60 @@ Deno.test("MetricsLog names a torn last line by its true number after a long bla
     assertEquals(await warned(), [
       `${path}:1048583 is a torn, unfinished record; ignored`,
     ]);
+    // A blank run longer than one 4 MiB part of the tail: each break
+    // counted once (plant: a part read as `Math.max(TAIL_PART, …)`).
+    await Deno.writeTextFile(path, `{"step":1}\n${"\n".repeat(5 << 20)}{"ste`);
+    assertEquals(await warned(), [
+      `${path}:${(5 << 20) + 2} is a torn, unfinished record; ignored`,
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// Plants (each fails this test): the last line's start placed a byte or
+// more off (`at + i + 1` → `+ 0`, `- 1`, `at - i + 1`), the 1 MiB bound
+// at `>=` or over `size + start`, or moved (`1 << 20` → `2 << 20`,
+// `1 << 21`), trailing blanks taken as a torn line (`lines: 0` → `1`), a
+// log of one unfinished line read from byte 1 or numbered from 2 (`end`,
+// `number` = 0 → 1).
+Deno.test("MetricsLog keeps a last record without its newline of exactly 1 MiB after blank lines, drops one a byte longer, and ends on blanks without a warning", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const read = async () => {
+    const warnings: string[] = [];
+    const records = await MetricsLog.read(path, (m) => warnings.push(m));
+    return { records, warnings };
+  };
+  try {
+    const mib = 1 << 20;
+    const record = (bytes: number) => ({ a: "y".repeat(bytes - 8) });
+    assertEquals(JSON.stringify(record(mib)).length, mib);
+    for (const [bytes, kept] of [[mib, true], [mib + 1, false]] as const) {
+      const last = record(bytes);
+      await Deno.writeTextFile(
+        path,
+        `{"step":1}\n   \n \n${JSON.stringify(last)}`,
+      );
+      assertEquals(
+        await read(),
+        kept ? { records: [{ step: 1 }, last], warnings: [] } : {
+          records: [{ step: 1 }],
+          warnings: [`${path}:4 is a torn, unfinished record; ignored`],
+        },
+        `${bytes} bytes`,
+      );
+    }
+    await Deno.writeTextFile(path, '{"step":1}\n\n  ');
+    assertEquals(await read(), { records: [{ step: 1 }], warnings: [] });
+    // One line, unfinished: whole, or torn on line 1.
+    await Deno.writeTextFile(path, '{"step":1}');
+    assertEquals(await read(), { records: [{ step: 1 }], warnings: [] });
+    await Deno.writeTextFile(path, '{"ste');
+    assertEquals(await read(), {
+      records: [],
+      warnings: [`${path}:1 is a torn, unfinished record; ignored`],
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
