@@ -223,3 +223,34 @@ Deno.test("MetricsLog keeps a last record without its newline of exactly 1 MiB a
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Plant: the tail read in parts of `size + at` bytes (past the size it
+// found: a record appended meanwhile moved the last line's start past
+// the end, and a buffer of negative length threw — `sweep status` reads
+// the logs of cells still training).
+Deno.test("MetricsLog.records() reads the tail as far as the size it found when the log grows meanwhile", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const stat = Deno.FsFile.prototype.stat;
+  try {
+    await Deno.writeTextFile(path, '{"step":1}\n{"ste');
+    // The writer finishes its line and writes another once the tail's
+    // size is taken (the stat of readTail, told by the stack).
+    Deno.FsFile.prototype.stat = async function () {
+      const info = await stat.call(this);
+      if (new Error().stack?.includes("readTail")) {
+        await Deno.writeTextFile(path, 'p":2}\n{"step":3}\n', {
+          append: true,
+        });
+      }
+      return info;
+    };
+    const warnings: string[] = [];
+    const records = await MetricsLog.read(path, (m) => warnings.push(m));
+    assertEquals(records, [{ step: 1 }]);
+    assertEquals(warnings, [`${path}:2 is a torn, unfinished record; ignored`]);
+  } finally {
+    Deno.FsFile.prototype.stat = stat;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
