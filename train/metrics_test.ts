@@ -254,3 +254,36 @@ Deno.test("MetricsLog.records() reads the tail as far as the size it found when 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// Plants (each fails this test): a one-byte log taken as empty
+// (`size === 0` → `=== 1`), the search back for the last newline never
+// reading byte 0 (`at > 0` → `> 1`, `Math.max(0, …)` → `Math.max(1, …)`)
+// or a newline at a read's first byte (`nl >= 0` → `> 0`, `>= 1`), or
+// looping at byte 0 (`at > 0` → `>= 0`), a log without a newline cut
+// after its first byte (`return 0` → `1`), a whole last record of exactly
+// 1 MiB cut off (`size - keep <= MAX_LINE` → `+`, `<`).
+Deno.test("MetricsLog's first append cuts a torn last line back to the newline before it, wherever that is, and ends a whole one of 1 MiB", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/metrics.jsonl`;
+  const whole = JSON.stringify({ a: "y".repeat((1 << 20) - 8) });
+  try {
+    for (
+      const [before, after] of [
+        ["{", ""], // one byte
+        ['\n{"ste', "\n"], // the only newline at byte 0
+        [`\n${"x".repeat(1 << 16)}`, "\n"], // ... one 64 KiB read back
+        [`{"step":1}\n${whole}`, `{"step":1}\n${whole}\n`],
+      ]
+    ) {
+      await Deno.writeTextFile(path, before);
+      await new MetricsLog(path).append({ step: 2 });
+      assertEquals(
+        await Deno.readTextFile(path),
+        `${after}{"step":2}\n`,
+        before.slice(0, 12),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
