@@ -42,6 +42,62 @@ export interface FollowOptions {
    * waited for, as without this option.
    */
   folder?: string;
+  /**
+   * How the file is opened, and opened again once replaced (default:
+   * `Deno.open` for reading; not found gives undefined). Undefined means
+   * "not there (yet)"; what it throws ends the generator with that error.
+   * A server passes one that refuses a link out of where it serves.
+   */
+  open?: (path: string) => Promise<Deno.FsFile | undefined>;
+  /**
+   * Which file `from` is an offset of ({@linkcode fileIdentity} of it, as
+   * {@linkcode FollowOptions.onOpen} gave it): when the file now at `path`
+   * is another, `{ reset: true }` comes first and it is read from 0.
+   * Without it, `from` is taken to be of whatever file is there.
+   */
+  identity?: string;
+  /**
+   * Called with the {@linkcode fileIdentity} of each file opened, before
+   * any of its lines (and before the `reset` of a file that replaced
+   * another): what is yielded after belongs to it.
+   */
+  onOpen?: (identity: string) => void;
+}
+
+/**
+ * A file's identity, its device and inode (`DEV-INO`): a file replaced by
+ * another of the same path (`mv`, a rerun writing a new log) has another,
+ * however long it is. Empty where the platform gives no inode.
+ *
+ * @param info The file's `stat()`.
+ * @returns `DEV-INO`, or "".
+ *
+ * @example
+ * ```ts
+ * import { fileIdentity } from "@d3pm/core";
+ * import { assertMatch } from "@std/assert";
+ * const path = await Deno.makeTempFile();
+ * assertMatch(fileIdentity(await Deno.stat(path)), /^\d+-\d+$/);
+ * await Deno.remove(path);
+ * ```
+ */
+export function fileIdentity(info: Deno.FileInfo): string {
+  return info.ino === null ? "" : `${info.dev}-${info.ino}`;
+}
+
+async function openByPath(path: string): Promise<Deno.FsFile | undefined> {
+  try {
+    return await Deno.open(path, { read: true });
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/** The file followed: its handle and identity (read from the handle, never by path again). */
+interface Opened {
+  file: Deno.FsFile;
+  identity: string;
 }
 
 /**
@@ -49,8 +105,10 @@ export interface FollowOptions {
  * appended later (polling the size), until `signal` aborts. A torn last
  * line is held back until its newline arrives; a file that does not exist
  * yet is waited for (unless its `folder` is gone: then `{ gone: true }`
- * ends it); a file that shrinks yields `{ reset: true }` and is read again
- * from the start.
+ * ends it); a file that shrinks, or is replaced by another file (another
+ * device and inode, longer or not), yields `{ reset: true }` and is read
+ * again from the start. The file is read through one open handle, opened
+ * again (by `open`) only when the path names another file.
  *
  * @param path The file.
  * @param options Start offset, abort signal, poll interval, line limit.
@@ -75,74 +133,139 @@ export async function* followLines(
   path: string,
   options: FollowOptions = {},
 ): AsyncGenerator<Followed> {
-  const pollMs = options.pollMs ?? 250;
-  const maxLine = options.maxLine ?? 1 << 20;
-  const signal = options.signal;
+  const open = options.open ?? openByPath;
+  const lines = new LineSplitter(options.maxLine ?? 1 << 20);
   let offset = Math.max(0, Math.floor(options.from ?? 0));
-  let pending: Uint8Array[] = [];
-  let pendingBytes = 0;
-  let skipping = false; // inside a line longer than maxLine
-  let number = 0; // lines ended since `from`
-  const decoder = new TextDecoder();
-  while (!signal?.aborted) {
-    let size: number | undefined;
-    try {
-      size = (await Deno.stat(path)).size;
-    } catch {
-      size = undefined;
-    }
-    if (size !== undefined && size < offset) {
-      offset = 0;
-      number = 0;
-      pending = [];
-      pendingBytes = 0;
-      skipping = false;
-      yield { reset: true };
-      continue;
-    }
-    if (size !== undefined && size > offset) {
-      const chunk = await readRange(
-        path,
-        offset,
-        Math.min(size, offset + (4 << 20)),
-      );
-      let start = 0;
-      // indexOf, not a loop over bytes: a 600 MB log is scanned in ~0.1 s.
-      for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
-        number++;
-        const piece = chunk.subarray(start, i);
-        const lineEnd = offset + i + 1;
-        if (!skipping && pendingBytes + piece.length <= maxLine) {
-          const bytes = pending.length ? concat([...pending, piece]) : piece;
-          const line = decoder.decode(bytes);
-          if (line.trim() !== "") yield { line, end: lineEnd, number };
-        } else yield { skipped: number, end: lineEnd };
-        pending = [];
-        pendingBytes = 0;
-        skipping = false;
-        start = i + 1;
-        if (signal?.aborted) return;
+  let expected = options.identity; // what `from` is an offset of
+  let current: Opened | undefined;
+  try {
+    while (!options.signal?.aborted) {
+      const now = await statOf(path);
+      if (now && (!current || fileIdentity(now) !== current.identity)) {
+        const next = await reopen(path, open);
+        if (next) {
+          const replaced = current !== undefined ||
+            (expected !== undefined && expected !== next.identity);
+          current?.file.close();
+          current = next;
+          expected = undefined;
+          options.onOpen?.(next.identity);
+          if (replaced && (offset > 0 || lines.started)) {
+            offset = 0;
+            lines.clear();
+            yield { reset: true };
+          }
+        }
       }
-      const rest = chunk.subarray(start);
-      if (!skipping && pendingBytes + rest.length <= maxLine) {
-        pending.push(rest.slice());
-        pendingBytes += rest.length;
-      } else {
-        pending = [];
-        pendingBytes = 0;
-        skipping = true;
+      // The path's size is the handle's while both name one file.
+      const size = current && now && fileIdentity(now) === current.identity
+        ? now.size
+        : undefined;
+      if (size !== undefined && size < offset) {
+        offset = 0;
+        lines.clear();
+        yield { reset: true };
+        continue;
       }
-      offset += chunk.length;
-      continue;
-    }
-    if (options.once) return;
-    if (size === undefined && options.folder !== undefined) {
-      if (!(await isFolder(options.folder))) {
-        yield { gone: true };
-        return;
+      if (size !== undefined && size > offset) {
+        const chunk = await readAt(
+          current!.file,
+          offset,
+          Math.min(size, offset + (4 << 20)) - offset,
+        );
+        for (const f of lines.push(chunk, offset)) {
+          yield f;
+          if (options.signal?.aborted) return;
+        }
+        offset += chunk.length;
+        continue;
       }
+      if (options.once) return;
+      if (!now && options.folder !== undefined) {
+        if (!(await isFolder(options.folder))) {
+          yield { gone: true };
+          return;
+        }
+      }
+      await sleep(options.pollMs ?? 250, options.signal);
     }
-    await sleep(pollMs, signal);
+  } finally {
+    current?.file.close();
+  }
+}
+
+/** The file at `path` opened by `open`, with its handle's identity. */
+async function reopen(
+  path: string,
+  open: (path: string) => Promise<Deno.FsFile | undefined>,
+): Promise<Opened | undefined> {
+  const file = await open(path);
+  if (!file) return undefined;
+  try {
+    return { file, identity: fileIdentity(await file.stat()) };
+  } catch (e) {
+    file.close();
+    throw e;
+  }
+}
+
+async function statOf(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Complete lines out of chunks read in order; a line over `maxLine` skipped. */
+class LineSplitter {
+  #pending: Uint8Array[] = [];
+  #pendingBytes = 0;
+  #skipping = false; // inside a line longer than maxLine
+  #number = 0; // lines ended since `from`
+  #decoder = new TextDecoder();
+  constructor(readonly maxLine: number) {}
+  /** Whether anything was read since the start or the last clear. */
+  get started(): boolean {
+    return this.#number > 0 || this.#pendingBytes > 0 || this.#skipping;
+  }
+  clear(): void {
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    this.#skipping = false;
+    this.#number = 0;
+  }
+  /** The lines a chunk read at `offset` ends. */
+  *push(chunk: Uint8Array, offset: number): Generator<Followed> {
+    let start = 0;
+    // indexOf, not a loop over bytes: a 600 MB log is scanned in ~0.1 s.
+    for (let i = chunk.indexOf(10); i >= 0; i = chunk.indexOf(10, i + 1)) {
+      const number = ++this.#number;
+      const piece = chunk.subarray(start, i);
+      const end = offset + i + 1;
+      if (
+        !this.#skipping && this.#pendingBytes + piece.length <= this.maxLine
+      ) {
+        const bytes = this.#pending.length
+          ? concat([...this.#pending, piece])
+          : piece;
+        const line = this.#decoder.decode(bytes);
+        if (line.trim() !== "") yield { line, end, number };
+      } else yield { skipped: number, end };
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#skipping = false;
+      start = i + 1;
+    }
+    const rest = chunk.subarray(start);
+    if (!this.#skipping && this.#pendingBytes + rest.length <= this.maxLine) {
+      this.#pending.push(rest.slice());
+      this.#pendingBytes += rest.length;
+    } else {
+      this.#pending = [];
+      this.#pendingBytes = 0;
+      this.#skipping = true;
+    }
   }
 }
 
@@ -156,15 +279,6 @@ async function isFolder(path: string): Promise<boolean> {
     return !(e instanceof Deno.errors.NotFound ||
       e instanceof Deno.errors.NotADirectory);
   }
-}
-
-async function readRange(
-  path: string,
-  from: number,
-  to: number,
-): Promise<Uint8Array> {
-  using file = await Deno.open(path, { read: true });
-  return await readAt(file, from, to - from);
 }
 
 /**

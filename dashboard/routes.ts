@@ -17,7 +17,7 @@ import {
   RunFolder,
   type RunOverview,
 } from "@d3pm/experiment";
-import { formatBytes, readJsonBounded } from "@d3pm/core";
+import { formatBytes, readAt } from "@d3pm/core";
 import { type Followed, followLines } from "./follow.ts";
 import {
   type GenerationService,
@@ -28,8 +28,10 @@ import {
   BadRunIdError,
   filesStamp,
   findRuns,
+  type InsideFile,
   insideFile,
   notServed,
+  openInside,
   resolveRun,
   RunLinksOutError,
   RunUncheckedError,
@@ -356,12 +358,14 @@ export async function fileRoute(
   }
   // A corrupt run's report.md (figures its own check rejects) was served.
   await servedRun(dir);
-  const real = await insideFile(dir, `${dir}/${name}`);
-  if (!real) throw new HttpError(404, `Run ${id} has no ${name} (yet)`);
-  const file = await Deno.open(real, { read: true });
+  // Opened, then checked: a check of the path and an open of it after was
+  // a race a swapped-in link out of the run could win.
+  const opened = await openInside(dir, `${dir}/${name}`);
+  if (!opened) throw new HttpError(404, `Run ${id} has no ${name} (yet)`);
+  const { file } = opened;
   // Capped as the export's copy is: a file of any size was streamed whole
   // to the page, which holds it as one string.
-  const size = (await file.stat()).size;
+  const size = opened.info.size;
   if (size > EXPORT_TEXT_LIMIT) {
     file.close();
     throw new HttpError(
@@ -389,13 +393,21 @@ export async function fileRoute(
 }
 
 /**
- * `GET /api/run/metrics?run=ID[&from=BYTES]`: the lines of `metrics.jsonl`
- * as server-sent events (`id` = the byte offset after the line, so a
- * reconnecting `EventSource` sends `Last-Event-ID` and gets only what is
- * new), then each line appended while the client listens. Events:
- * `metric` (one JSON record), `caught-up` (the file's end reached once),
- * `reset` (the file was replaced: drop what you have), `gone` (the last:
- * the run's folder was deleted or moved; `{"reason": "…"}`, one line).
+ * `GET /api/run/metrics?run=ID[&from=EVENT_ID]`: the lines of
+ * `metrics.jsonl` as server-sent events, then each line appended while the
+ * client listens. An event's `id` is `DEV-INO:OFFSET`, the log's identity
+ * (device and inode) and the byte offset after the line, so a reconnecting
+ * `EventSource` sends `Last-Event-ID` and gets only what is new — or, when
+ * the log was replaced meanwhile (a `--force` rerun, a log moved over it),
+ * `reset` first and the new log from its start. A plain byte offset is
+ * taken too (as `from`, or an id from before identities), as an offset of
+ * whatever log is there. Events: `metric` (one JSON record), `caught-up`
+ * (the file's end reached once), `reset` (the file was replaced or
+ * shortened: drop what you have), `gone` (the last: the run's folder was
+ * deleted or moved; `{"reason": "…"}`, one line), `error` (the last: the
+ * log became a link out of the run or something not a file; one line).
+ * Every open of the log, the first and each after a replacement, goes
+ * through {@linkcode openInside}.
  *
  * @param ctx The context.
  * @param id The run id.
@@ -410,50 +422,51 @@ export async function metricsRoute(
   signal: AbortSignal,
 ): Promise<Response> {
   const dir = await runDir(ctx, id);
-  let start = 0;
-  if (from !== null && from !== "") {
-    if (!/^\d{1,15}$/.test(from)) {
-      throw new HttpError(
-        400,
-        `from must be a byte offset (a whole number), got ${
-          JSON.stringify(from.slice(0, 20))
-        }`,
-      );
-    }
-    start = Number(from);
-  }
+  const at = parseEventId(from);
   const path = `${dir}/metrics.jsonl`;
-  // A metrics log that is a symlink out of the run is never followed.
-  let exists = true;
-  try {
-    await Deno.lstat(path);
-  } catch {
-    exists = false; // not written yet: followed once it is
-  }
-  if (exists && !(await insideFile(dir, path))) {
+  // A metrics log that is a symlink out of the run is never followed: 404
+  // here, and an error event once it becomes one while followed.
+  if (await lstatExists(path) && !(await insideFile(dir, path))) {
     throw new HttpError(404, `Run ${id} has no metrics log inside it`);
   }
+  const open = async (p: string): Promise<Deno.FsFile | undefined> => {
+    const opened = await openInside(dir, p);
+    if (opened) return opened.file;
+    if (!(await lstatExists(p))) return undefined; // not written (yet)
+    throw new Error(
+      `Run ${id}'s metrics.jsonl is no longer a file inside the run (a link out of it?): not followed`,
+    );
+  };
+  let current: string | undefined; // the identity of the log read
+  const onOpen = (identity: string) => current = identity;
+  const idOf = (end: number) => current ? `${current}:${end}` : String(end);
   const stop = new AbortController();
   const all = AbortSignal.any([signal, stop.signal]);
   async function* events(): AsyncGenerator<ServerEvent> {
-    const once = followLines(path, { from: start, once: true });
-    let end = start;
+    const once = followLines(path, {
+      from: at.offset,
+      identity: at.identity,
+      once: true,
+      open,
+      onOpen,
+    });
+    let end = at.offset;
     for await (const f of once) {
-      const e = toEvent(f);
+      const e = toEvent(f, idOf);
       if ("end" in f) end = f.end;
+      if ("reset" in f) end = 0;
       if (e) yield e;
     }
-    yield {
-      event: "caught-up",
-      data: JSON.stringify({ end }),
-      id: String(end),
-    };
+    yield { event: "caught-up", data: JSON.stringify({ end }), id: idOf(end) };
     for await (
       const f of followLines(path, {
         from: end,
+        identity: current ?? at.identity,
         signal: all,
         pollMs: ctx.pollMs,
         folder: dir,
+        open,
+        onOpen,
       })
     ) {
       if ("gone" in f) {
@@ -468,7 +481,7 @@ export async function metricsRoute(
         };
         return;
       }
-      const e = toEvent(f);
+      const e = toEvent(f, idOf);
       if (e) yield e;
     }
   }
@@ -479,9 +492,43 @@ export async function metricsRoute(
   });
 }
 
-function toEvent(f: Followed): ServerEvent | undefined {
+/**
+ * Where a metrics stream starts: an event id `DEV-INO:OFFSET`, or a plain
+ * byte offset (the `from` of old, an id from before identities).
+ *
+ * @throws {HttpError} 400 for anything else.
+ */
+function parseEventId(
+  from: string | null,
+): { offset: number; identity?: string } {
+  if (from === null || from === "") return { offset: 0 };
+  const m = /^(?:(\d{1,20}-\d{1,20}):)?(\d{1,15})$/.exec(from);
+  if (!m) {
+    throw new HttpError(
+      400,
+      `from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET), got ${
+        JSON.stringify(from.slice(0, 40))
+      }`,
+    );
+  }
+  return { offset: Number(m[2]), ...(m[1] ? { identity: m[1] } : {}) };
+}
+
+async function lstatExists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function toEvent(
+  f: Followed,
+  idOf: (end: number) => string,
+): ServerEvent | undefined {
   if ("gone" in f) return undefined; // not from a follow without `folder`
-  if ("reset" in f) return { event: "reset", data: "{}", id: "0" };
+  if ("reset" in f) return { event: "reset", data: "{}", id: idOf(0) };
   if ("skipped" in f) return undefined; // over the line limit: not forwarded
   // Only JSON objects go out: a damaged line is skipped, not forwarded.
   try {
@@ -492,7 +539,7 @@ function toEvent(f: Followed): ServerEvent | undefined {
   } catch {
     return undefined;
   }
-  return { event: "metric", data: f.line, id: String(f.end) };
+  return { event: "metric", data: f.line, id: idOf(f.end) };
 }
 
 /**
@@ -579,19 +626,19 @@ export async function modelRoute(
     throw new HttpError(400, "part must be config, process or weights");
   }
   const folder = new RunFolder(dir);
-  const real = await insideFile(
+  const opened = await openInside(
     dir,
     `${folder.modelDir(seed, kind)}/${files[part][0]}`,
   );
-  if (!real) {
+  if (!opened) {
     throw new HttpError(
       404,
       `The ${kind} model of seed ${seed} has no ${files[part][0]}`,
     );
   }
-  const file = await Deno.open(real, { read: true });
-  const size = (await file.stat()).size;
-  return new Response(file.readable, {
+  const size = opened.info.size;
+  // The bytes there when it was opened (a file still growing is cut there).
+  return new Response(firstBytes(opened.file.readable, size), {
     headers: {
       "content-type": files[part][1],
       "content-length": String(size),
@@ -733,8 +780,8 @@ export async function unmaskingRoute(
   const c = contestantOf(kind);
   // A regular file inside the run, of at most 1 MiB: one linked to
   // /dev/zero was read whole before its size was checked.
-  const real = await insideFile(dir, folder.processPath(seed, kind));
-  if (!real) {
+  const opened = await openInside(dir, folder.processPath(seed, kind));
+  if (!opened) {
     throw new HttpError(
       404,
       `The ${kind} model of seed ${seed} has no process.json inside the run`,
@@ -742,12 +789,7 @@ export async function unmaskingRoute(
   }
   // The description without the weights record the run writes beside it
   // (no process's restore, here or in the browser, accepts that).
-  const saved = await readJsonBounded(real, {
-    limit: 1 << 20,
-    what: "process description",
-  }).catch((e: Error) => {
-    throw new HttpError(500, e.message);
-  });
+  const saved = await readOpenedJson(opened, 1 << 20, "process description");
   const spec = saved !== null && typeof saved === "object" &&
       !Array.isArray(saved)
     ? processSpec(saved as Record<string, unknown>)
@@ -782,6 +824,40 @@ export async function unmaskingRoute(
       }
       : {}),
   });
+}
+
+/**
+ * The JSON of a file {@linkcode openInside} opened, read from its handle
+ * (never by its path again), at most `limit` bytes; closes it.
+ *
+ * @throws {HttpError} 500 naming it, for a larger file or one not JSON.
+ */
+async function readOpenedJson(
+  opened: InsideFile,
+  limit: number,
+  what: string,
+): Promise<unknown> {
+  using file = opened.file;
+  const shown = opened.real.split("/").slice(-3).join("/");
+  if (opened.info.size > limit) {
+    throw new HttpError(
+      500,
+      `Cannot read ${shown}: it is larger than the ${
+        formatBytes(limit)
+      } a ${what} may be`,
+    );
+  }
+  const bytes = await readAt(file, 0, opened.info.size);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new HttpError(
+      500,
+      `${shown} is not valid JSON (expected a ${what}): ${
+        (e as Error).message.split("\n")[0]
+      }`,
+    );
+  }
 }
 
 /**

@@ -11,6 +11,7 @@
  */
 
 import { kindOf } from "@d3pm/core";
+import { openHooks } from "./_open_hooks.ts";
 
 /**
  * A run id that is not well formed (the server answers 400).
@@ -522,6 +523,96 @@ export async function insideFile(
     return info.isFile ? real : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** A file {@linkcode openInside} opened: the handle, its real path, what its handle's `stat()` gave. */
+export interface InsideFile {
+  /** The open file (the caller closes it, or reads its `readable` to the end). */
+  file: Deno.FsFile;
+  /** Its real path, inside the root. */
+  real: string;
+  /** Its handle's `stat()`: the size and identity of what was opened. */
+  info: Deno.FileInfo;
+}
+
+/**
+ * Open a regular file that lies inside `root`, and check, once it is open,
+ * that what was opened is that file: every route reads a run's file through
+ * this, never by opening a path it checked before. A check and then an open
+ * by path opened whatever the path led to by then: a run folder swapped for
+ * a link to an outside folder between the two (`renameat2` with
+ * `RENAME_EXCHANGE`) served the outside folder's `report.md`. Here the path
+ * is checked as {@linkcode insideFile} does (so a FIFO or device is never
+ * opened), opened, and then resolved again: the handle's device and inode
+ * must be those of the regular file the path now resolves to, inside the
+ * root, by the same real path on both sides of that look (synchronous
+ * calls, microseconds apart); any difference closes the handle and
+ * answers undefined. A swap back and forth in between would have to flip
+ * three times within those microseconds.
+ *
+ * @param root The root it must lie in (a real path).
+ * @param path The file.
+ * @returns The open file, or undefined when it is missing, not a regular
+ *   file, outside the root, or was not the file checked.
+ *
+ * @example
+ * ```ts
+ * import { openInside } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${root}/x.txt`, "x");
+ * await Deno.symlink("/etc/hostname", `${root}/out`);
+ * const opened = await openInside(root, `${root}/x.txt`);
+ * assertEquals([opened?.real, opened?.info.size], [`${root}/x.txt`, 1]);
+ * opened?.file.close();
+ * assertEquals(await openInside(root, `${root}/out`), undefined);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function openInside(
+  root: string,
+  path: string,
+): Promise<InsideFile | undefined> {
+  const real = await insideFile(root, path);
+  if (real === undefined) return undefined;
+  await openHooks.afterCheck?.(path);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(real, { read: true });
+  } catch {
+    return undefined; // gone in between
+  }
+  try {
+    await openHooks.afterOpen?.(path);
+    const info = await file.stat();
+    if (info.isFile && sameFileInside(root, path, info)) {
+      return { file, real, info };
+    }
+  } catch {
+    // closed below
+  }
+  file.close();
+  return undefined;
+}
+
+/** Whether `path` resolves, now, to the regular file `opened` inside `root`. */
+function sameFileInside(
+  root: string,
+  path: string,
+  opened: Deno.FileInfo,
+): boolean {
+  try {
+    const real = Deno.realPathSync(path);
+    if (!isInside(root, real)) return false;
+    // lstat: `real` has no link left in it, unless one was swapped in since.
+    const now = Deno.lstatSync(real);
+    if (
+      !now.isFile || now.dev !== opened.dev || now.ino !== opened.ino
+    ) return false;
+    return Deno.realPathSync(path) === real;
+  } catch {
+    return false;
   }
 }
 

@@ -1,0 +1,347 @@
+// A run folder swapped for a link out of the served root between a route's
+// check of a file and its open (the race a `renameat2(RENAME_EXCHANGE)`
+// loop won about 1 in 2,500 requests), planted deterministically through
+// openInside's test seams; and a metrics log replaced or turned into a link
+// out while it is followed.
+import { assert, assertEquals } from "@std/assert";
+import {
+  dashboardHandler,
+  followLines,
+  GenerationService,
+  openInside,
+} from "./mod.ts";
+import { openHooks } from "./_open_hooks.ts";
+import { fakeLoader, fakeRun, readEvents } from "./_test_util.ts";
+import { sleep } from "./follow.ts";
+
+const SECRET = "OUTSIDE-SECRET";
+
+/** A root with run `good`, and outside it a folder shaped like a run whose every file holds SECRET. */
+async function setup() {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  const root = `${base}/runs`, outside = `${base}/outside`;
+  await fakeRun(`${root}/good`, { results: true });
+  await fakeRun(outside, { results: true });
+  await Deno.writeTextFile(`${outside}/report.md`, `# ${SECRET}\n`);
+  await Deno.writeTextFile(
+    `${outside}/seed-0/d3pm/model.safetensors`,
+    SECRET,
+  );
+  await Deno.writeTextFile(
+    `${outside}/seed-0/d3pm/process.json`,
+    JSON.stringify({ secret: SECRET }),
+  );
+  const handler = dashboardHandler({
+    root,
+    generation: new GenerationService(fakeLoader(2)),
+    pollMs: 20,
+    keepAliveMs: 60_000,
+  }, { page: { html: "", js: "", css: "" } });
+  const get = (path: string, init?: RequestInit) =>
+    handler(new Request(`http://127.0.0.1${path}`, init));
+  // The run folder and a link to the outside one trade places, as
+  // RENAME_EXCHANGE does (in two renames here: the test is the only writer).
+  const swapOut = async () => {
+    await Deno.rename(`${root}/good`, `${base}/held`);
+    await Deno.symlink(outside, `${root}/good`);
+  };
+  const swapBack = async () => {
+    await Deno.remove(`${root}/good`);
+    await Deno.rename(`${base}/held`, `${root}/good`);
+  };
+  return {
+    base,
+    root,
+    outside,
+    get,
+    swapOut,
+    swapBack,
+    done: async () => {
+      delete openHooks.afterCheck;
+      delete openHooks.afterOpen;
+      await Deno.remove(base, { recursive: true });
+    },
+  };
+}
+
+const ROUTES = [
+  "/api/run/file?run=good&name=report.md",
+  "/api/run/model?run=good&seed=0&model=d3pm&part=weights",
+  "/api/run/model?run=good&seed=0&model=d3pm&part=process",
+  "/api/run/unmasking?run=good&seed=0&model=d3pm",
+];
+
+Deno.test("a run folder swapped for a link out between a route's check and its open is not served: the file, model weights and process.json routes answer 404, never the outside file (swapped and left, or swapped back before the re-check)", async () => {
+  for (const back of [false, true]) {
+    for (const route of ROUTES) {
+      const s = await setup();
+      try {
+        let swapped = false;
+        openHooks.afterCheck = async () => {
+          if (swapped) return;
+          swapped = true;
+          await s.swapOut();
+        };
+        if (back) openHooks.afterOpen = () => s.swapBack();
+        const r = await s.get(route);
+        const body = await r.text();
+        assert(swapped, `${route}: the swap was not planted`);
+        assert(!body.includes(SECRET), `${route} served the outside file`);
+        assertEquals(r.status, 404, `${route} (back: ${back}): ${body}`);
+        // Nothing swapped: the same route serves the run's own file.
+        delete openHooks.afterCheck;
+        delete openHooks.afterOpen;
+        if (!back) await s.swapBack();
+        // (The fake run's process.json is "{}": the unmasking route's 500
+        // says it read it.)
+        const again = await s.get(route);
+        assertEquals(
+          again.status,
+          route.includes("unmasking") ? 500 : 200,
+          `${route}: ${await again.text()}`,
+        );
+      } finally {
+        await s.done();
+      }
+    }
+  }
+});
+
+Deno.test("openInside() opens a file inside the root and refuses, once open, a file the path no longer leads to", async () => {
+  const s = await setup();
+  try {
+    const path = `${s.root}/good/report.md`;
+    const ok = await openInside(`${s.root}/good`, path);
+    assertEquals(ok?.real, path);
+    ok!.file.close();
+    openHooks.afterCheck = () => s.swapOut();
+    assertEquals(await openInside(`${s.root}/good`, path), undefined);
+    // Swapped out for the open, back before the re-check: the path leads
+    // inside again, to another file than the one open.
+    await s.swapBack();
+    openHooks.afterOpen = () => s.swapBack();
+    assertEquals(await openInside(`${s.root}/good`, path), undefined);
+    // No swap: opened.
+    delete openHooks.afterCheck;
+    delete openHooks.afterOpen;
+    const again = await openInside(`${s.root}/good`, path);
+    assertEquals(again?.info.size, (await Deno.stat(path)).size);
+    again!.file.close();
+  } finally {
+    await s.done();
+  }
+});
+
+/** The metric events' data and the names of every event, until `until`. */
+async function stream(
+  res: Response,
+  until: (ev: { event: string; data: string }[]) => boolean,
+) {
+  const events = await readEvents(res, until, 5_000);
+  return { events, names: events.map((e) => e.event) };
+}
+
+Deno.test("a followed metrics.jsonl replaced by a link out of the run is not read: the stream ends with an error event, also for a log that did not exist when the stream opened", async () => {
+  const s = await setup();
+  try {
+    const lines = Array.from(
+      { length: 20 },
+      (_, i) => JSON.stringify({ model: "ar", seed: 0, step: i, s: SECRET }),
+    ).join("\n") + "\n";
+    await Deno.writeTextFile(`${s.base}/secret.jsonl`, lines);
+    for (const fresh of [false, true]) {
+      const metrics = `${s.root}/good/metrics.jsonl`;
+      await Deno.remove(metrics).catch(() => {});
+      if (!fresh) await Deno.writeTextFile(metrics, '{"step":1}\n');
+      const ac = new AbortController();
+      const res = await s.get("/api/run/metrics?run=good", {
+        signal: ac.signal,
+      });
+      assertEquals(res.status, 200);
+      const plant = sleep(100).then(async () => {
+        await Deno.remove(metrics).catch(() => {});
+        await Deno.symlink(`${s.base}/secret.jsonl`, metrics);
+      });
+      const got = await stream(
+        res,
+        (ev) =>
+          ev.some((e) =>
+            e.event !== "metric" && e.event !== "caught-up" &&
+            e.event !== "reset"
+          ),
+      );
+      await plant;
+      ac.abort();
+      assert(
+        !got.events.some((e) => e.data.includes(SECRET)),
+        `fresh: ${fresh}: the outside log was streamed`,
+      );
+      assertEquals(got.names.at(-1), "error", `fresh: ${fresh}`);
+      assertEquals(
+        JSON.parse(got.events.at(-1)!.data).error,
+        "Run good's metrics.jsonl is no longer a file inside the run (a link out of it?): not followed",
+      );
+      await Deno.remove(metrics);
+    }
+  } finally {
+    await s.done();
+  }
+});
+
+const record = (step: number, pad = "") =>
+  JSON.stringify({ model: "ar", seed: 0, step, loss: 5 - step / 10, pad }) +
+  "\n";
+
+Deno.test("a followed metrics.jsonl replaced by a longer file (renamed over it) gives `reset` and the new file from its start, not the rest from the old offset", async () => {
+  const s = await setup();
+  try {
+    const metrics = `${s.root}/good/metrics.jsonl`;
+    const ac = new AbortController();
+    const res = await s.get("/api/run/metrics?run=good", { signal: ac.signal });
+    const replace = sleep(100).then(async () => {
+      // Longer than the old log, lines of another length: the old offset
+      // falls inside one of them.
+      await Deno.writeTextFile(
+        `${metrics}.new`,
+        [10, 11, 12].map((n) => record(n, "x".repeat(37))).join(""),
+      );
+      await Deno.rename(`${metrics}.new`, metrics);
+    });
+    const got = await stream(
+      res,
+      (ev) => ev.filter((e) => e.event === "metric").length >= 5,
+    );
+    await replace;
+    ac.abort();
+    assertEquals(got.names, [
+      "metric",
+      "metric",
+      "caught-up",
+      "reset",
+      "metric",
+      "metric",
+      "metric",
+    ]);
+    assertEquals(
+      got.events.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [1, 2, 10, 11, 12],
+    );
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a reconnect whose Last-Event-ID is of a log since replaced gets `reset` and the new log whole; a plain byte offset (an id of old) still resumes there", async () => {
+  const s = await setup();
+  try {
+    const metrics = `${s.root}/good/metrics.jsonl`;
+    const first = await stream(
+      await s.get("/api/run/metrics?run=good"),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    const last = first.events.filter((e) => e.event === "metric").at(-1)!;
+    assert(/^\d+-\d+:\d+$/.test(last.id!), `id ${last.id}`);
+    // Replaced by a longer log, renamed over it.
+    await Deno.writeTextFile(
+      `${metrics}.new`,
+      [1, 2, 3, 4].map((n) => record(n, "y".repeat(20))).join(""),
+    );
+    await Deno.rename(`${metrics}.new`, metrics);
+    const again = await stream(
+      await s.get("/api/run/metrics?run=good", {
+        headers: { "last-event-id": last.id! },
+      }),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(again.names, [
+      "reset",
+      "metric",
+      "metric",
+      "metric",
+      "metric",
+      "caught-up",
+    ]);
+    // An id of the new log resumes in it, without a reset.
+    const second = again.events.filter((e) => e.event === "metric")[1];
+    const resumed = await stream(
+      await s.get("/api/run/metrics?run=good", {
+        headers: { "last-event-id": second.id! },
+      }),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(resumed.names, ["metric", "metric", "caught-up"]);
+    // A plain offset: taken as an offset of the log there.
+    const offset = second.id!.split(":")[1];
+    const plain = await stream(
+      await s.get("/api/run/metrics?run=good", {
+        headers: { "last-event-id": offset },
+      }),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(
+      plain.events.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [3, 4],
+    );
+    const bad = await s.get("/api/run/metrics?run=good&from=1-2:x");
+    assertEquals(await bad.json(), {
+      error:
+        'from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET), got "1-2:x"',
+    });
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("followLines() resets when the file is replaced by a longer one, and when `identity` names another file than the one there", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/m.jsonl`;
+  await Deno.writeTextFile(path, '{"a":1}\n');
+  let identity = "";
+  const got: unknown[] = [];
+  const stop = new AbortController();
+  const done = (async () => {
+    for await (
+      const f of followLines(path, {
+        signal: stop.signal,
+        pollMs: 10,
+        onOpen: (i) => identity = i,
+      })
+    ) got.push(f);
+  })();
+  try {
+    await sleep(60);
+    const first = identity;
+    await Deno.writeTextFile(`${dir}/n`, '{"b":22}\n{"c":3}\n');
+    await Deno.rename(`${dir}/n`, path);
+    await sleep(80);
+    assertEquals(got, [
+      { line: '{"a":1}', end: 8, number: 1 },
+      { reset: true },
+      { line: '{"b":22}', end: 9, number: 1 },
+      { line: '{"c":3}', end: 17, number: 2 },
+    ]);
+    assert(first !== identity && identity !== "");
+    const resumed: unknown[] = [];
+    for await (
+      const f of followLines(path, { from: 9, identity: first, once: true })
+    ) resumed.push(f);
+    assertEquals(resumed.slice(0, 2), [{ reset: true }, {
+      line: '{"b":22}',
+      end: 9,
+      number: 1,
+    }]);
+    const same: unknown[] = [];
+    for await (
+      const f of followLines(path, { from: 9, identity, once: true })
+    ) same.push(f);
+    assertEquals(same, [{ line: '{"c":3}', end: 17, number: 1 }]);
+  } finally {
+    stop.abort();
+    await done;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
