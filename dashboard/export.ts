@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { BoundedReadError, formatBytes, readTextBounded } from "@d3pm/core";
+import { formatBytes, readAt, readTextBounded } from "@d3pm/core";
 import { followLines } from "./follow.ts";
 import { GenerationService, HttpError } from "./generation.ts";
 import { pageFiles } from "./page.ts";
@@ -17,7 +17,13 @@ import {
   optionsRoute,
   runRoute,
 } from "./routes.ts";
-import { checkRunsRoot, findRuns, insideFile, notServed } from "./run_ids.ts";
+import {
+  checkRunsRoot,
+  findRuns,
+  type InsideFile,
+  notServed,
+  openInside,
+} from "./run_ids.ts";
 
 /** Options of {@linkcode exportDashboard}. */
 export interface ExportOptions {
@@ -41,21 +47,21 @@ export { EXPORT_TEXT_LIMIT } from "./routes.ts";
  * A run's `report.md` or `samples.txt`, bounded (a 400 MB file took 2 GB of
  * memory and failed with "Invalid string length", naming nothing).
  */
-async function readRunText(path: string, name: string): Promise<string> {
-  try {
-    return await readTextBounded(path, {
-      limit: EXPORT_TEXT_LIMIT,
-      what: `run's ${name} in an export`,
-    });
-  } catch (e) {
-    if (e instanceof BoundedReadError) {
-      throw new HttpError(
-        413,
-        `${e.message}: shorten or remove it, or leave its run out with --only`,
-      );
-    }
-    throw e;
+async function readRunText(
+  opened: InsideFile,
+  name: string,
+): Promise<string> {
+  // Read from the handle openInside checked, never by its path again.
+  using file = opened.file;
+  if (opened.info.size > EXPORT_TEXT_LIMIT) {
+    throw new HttpError(
+      413,
+      `Cannot read ${opened.real}: it is larger than the ${
+        formatBytes(EXPORT_TEXT_LIMIT)
+      } a run's ${name} in an export may be: shorten or remove it, or leave its run out with --only`,
+    );
   }
+  return new TextDecoder().decode(await readAt(file, 0, opened.info.size));
 }
 
 /**
@@ -66,15 +72,25 @@ async function readRunText(path: string, name: string): Promise<string> {
  * a note saying so.
  */
 async function exportedMetrics(
-  path: string,
+  dir: string,
   limit: number,
-): Promise<{ lines: string[]; note: string }> {
-  const { size } = await Deno.stat(path);
+): Promise<{ lines: string[]; note: string } | undefined> {
+  const path = `${dir}/metrics.jsonl`;
+  const opened = await openInside(dir, path);
+  if (!opened) return undefined;
+  const size = opened.info.size;
+  // Its lines from the handle checked (the first open), not the path again.
+  let first: Deno.FsFile | undefined = opened.file;
+  const open = (p: string) => {
+    const f = first;
+    first = undefined;
+    return f ? Promise.resolve(f) : openInside(dir, p).then((o) => o?.file);
+  };
   const every = Math.max(1, Math.ceil(size / limit));
   const lines: string[] = [];
   const seen = new Map<string, number>();
   let training = 0;
-  for await (const f of followLines(path, { once: true })) {
+  for await (const f of followLines(path, { once: true, open })) {
     if (!("line" in f) || f.line.trim() === "") continue;
     if (every > 1) {
       let r: Record<string, unknown> | undefined;
@@ -186,13 +202,11 @@ export async function exportDashboard(
     }
     const files: Record<string, string> = {};
     for (const name of ["report.md", "samples.txt"]) {
-      const real = await insideFile(dir, `${dir}/${name}`);
-      if (real) files[name] = await readRunText(real, name);
+      const opened = await openInside(dir, `${dir}/${name}`);
+      if (opened) files[name] = await readRunText(opened, name);
     }
-    const metrics = await insideFile(dir, `${dir}/metrics.jsonl`);
-    const kept = metrics
-      ? await exportedMetrics(metrics, limits.metrics)
-      : { lines: [], note: "" };
+    const kept = await exportedMetrics(dir, limits.metrics) ??
+      { lines: [], note: "" };
     data.run[id] = { info, metrics: kept.lines, files };
     options.log?.(
       `exported ${id} (${kept.lines.length} metrics records${kept.note})`,
