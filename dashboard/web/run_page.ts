@@ -14,7 +14,7 @@ import { followMetrics, getJson, getRunFile, STATIC } from "./api.ts";
 import { ChartView } from "./chart_view.ts";
 import { ago, h, mount } from "./dom.ts";
 import { renderMarkdown } from "./markdown.ts";
-import { badge, type RunSummary } from "./runs_page.ts";
+import { badge, REFRESH_MS, type RunSummary } from "./runs_page.ts";
 
 export interface RunInfo extends RunSummary {
   configFull?: Record<string, unknown>;
@@ -92,6 +92,7 @@ class LiveCurves {
 export function runPage(el: HTMLElement, id: string): () => void {
   let stop = () => {};
   let closed = false;
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
     let info: RunInfo;
     try {
@@ -141,15 +142,25 @@ export function runPage(el: HTMLElement, id: string): () => void {
       () => ({}),
     ) as Promise<Record<string, { help: string }>>);
     const trained = info.models.filter((m) => m.trained);
+    // The state shown, redrawn as the run's state changes (a run killed
+    // stays "running ● live" no longer; a resumed one is live again).
+    const state = h("span", { class: "state" });
+    const showState = () => {
+      mount(
+        state,
+        badge(info.status),
+        info.reason ? h("span", { class: "reason" }, info.reason) : null,
+        h("span", { class: "muted" }, `updated ${ago(info.updated)}`),
+      );
+    };
+    showState();
     mount(
       el,
       h(
         "div",
         { class: "page-head" },
         h("h1", {}, id),
-        badge(info.status),
-        info.reason ? h("span", { class: "reason" }, info.reason) : null,
-        h("span", { class: "muted" }, `updated ${ago(info.updated)}`),
+        state,
         !STATIC && trained.length
           ? h("a", {
             class: "button primary",
@@ -207,47 +218,84 @@ export function runPage(el: HTMLElement, id: string): () => void {
       ),
     );
     live.draw();
-    stop = followMetrics(id, {
-      line: (r) => live.add(r),
-      caughtUp: () => {
-        // A held run's writer is another host's: its log may still grow.
-        liveNote.textContent = info.status === "running"
-          ? "● live"
-          : info.status === "held"
-          ? "following (its writer cannot be checked from here)"
-          : "complete";
-        liveNote.className = info.status === "running" ? "live on" : "live";
-      },
-      reset: () => live.reset(),
-      error: (retrying) => {
-        liveNote.textContent = retrying ? "reconnecting…" : "disconnected";
-      },
-      gone: (reason) => {
-        liveNote.textContent = reason;
-        liveNote.className = "live";
-      },
-    });
-    if (info.results) {
-      const spec = speedQualityChart(info.results as never, labels, {
-        width: 1000,
-        height: 460,
+    let caughtUp = false;
+    const showLive = () => {
+      if (!caughtUp) return;
+      // A held run's writer is another host's: its log may still grow.
+      liveNote.textContent = info.status === "running"
+        ? "● live"
+        : info.status === "held"
+        ? "following (its writer cannot be checked from here)"
+        : "complete";
+      liveNote.className = info.status === "running" ? "live on" : "live";
+    };
+    if (info.status === "imported") {
+      // `deno task import` writes no training log: nothing to follow.
+      liveNote.textContent = "no training log (imported, not trained here)";
+      liveNote.className = "live";
+    } else {
+      stop = followMetrics(id, {
+        line: (r) => live.add(r),
+        caughtUp: () => {
+          caughtUp = true;
+          showLive();
+        },
+        reset: () => live.reset(),
+        error: (retrying) => {
+          liveNote.textContent = retrying ? "reconnecting…" : "disconnected";
+        },
+        gone: (reason) => {
+          caughtUp = false; // the reason stays
+          liveNote.textContent = reason;
+          liveNote.className = "live";
+        },
       });
-      speedView.update(spec.series, spec.options);
     }
-    const report = await getRunFile(id, "report.md");
-    mount(
-      reportHolder,
-      report ? renderMarkdown(report) : h(
-        "p",
-        { class: "muted" },
-        "No report yet: it is written when the run finishes.",
-      ),
-    );
-    const samples = await getRunFile(id, "samples.txt");
-    samplesHolder.textContent = samples ?? "No samples yet.";
+    const showFiles = async () => {
+      speedView.element.closest("section")!.hidden = !info.results;
+      if (info.results) {
+        const spec = speedQualityChart(info.results as never, labels, {
+          width: 1000,
+          height: 460,
+        });
+        speedView.update(spec.series, spec.options);
+      }
+      const report = await getRunFile(id, "report.md");
+      mount(
+        reportHolder,
+        report ? renderMarkdown(report) : h(
+          "p",
+          { class: "muted" },
+          "No report yet: it is written when the run finishes.",
+        ),
+      );
+      const samples = await getRunFile(id, "samples.txt");
+      samplesHolder.textContent = samples ?? "No samples yet.";
+    };
+    await showFiles();
+    if (STATIC) return;
+    // The run's state again every few seconds, the next request only once
+    // the last one answered: the badge and "live"/"complete" follow a run
+    // killed, resumed or finished while the page is open.
+    const refresh = async () => {
+      if (closed) return;
+      try {
+        const now = await getJson<RunInfo>("/api/run", { run: id });
+        if (closed) return;
+        const finished = now.status === "finished" &&
+          info.status !== "finished";
+        info = now;
+        showState();
+        showLive();
+        if (finished) await showFiles();
+      } catch { /* kept as shown; tried again */ }
+      if (!closed) refreshTimer = setTimeout(refresh, REFRESH_MS);
+    };
+    refreshTimer = setTimeout(refresh, REFRESH_MS);
   })();
   return () => {
     closed = true;
+    clearTimeout(refreshTimer);
     stop();
   };
 }

@@ -5,7 +5,7 @@ import { ago, fixed, h, mount } from "./dom.ts";
 
 export interface RunSummary {
   id: string;
-  status: "running" | "held" | "finished" | "stopped" | "corrupt";
+  status: "running" | "held" | "finished" | "imported" | "stopped" | "corrupt";
   reason?: string;
   command?: string;
   config?: Record<string, unknown>;
@@ -25,19 +25,25 @@ const STATUS_TEXT: Record<RunSummary["status"], string> = {
   running: "running",
   held: "held by another host",
   finished: "finished",
+  imported: "imported (not trained here)",
   stopped: "stopped (failed or interrupted)",
   corrupt: "corrupt",
 };
 
-/** A state badge. */
+/** A state badge (a state this page does not know shows as its name). */
 export function badge(status: RunSummary["status"]): HTMLElement {
-  return h("span", { class: `badge badge-${status}` }, STATUS_TEXT[status]);
+  return h(
+    "span",
+    { class: `badge badge-${status}` },
+    STATUS_TEXT[status] ?? String(status),
+  );
 }
 
 /** Render the runs page into `el`; returns a function that stops its refresh. */
 export function runsPage(el: HTMLElement): () => void {
   const selected = new Set<string>();
-  let timer: ReturnType<typeof setInterval> | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopped = false;
   const draw = async () => {
     let runs: RunSummary[];
     try {
@@ -49,6 +55,7 @@ export function runsPage(el: HTMLElement): () => void {
       );
       return;
     }
+    if (stopped) return;
     const compare = h("button", {
       class: "primary",
       disabled: selected.size < 2,
@@ -178,7 +185,19 @@ export function runsPage(el: HTMLElement): () => void {
         ),
     );
   };
-  draw();
-  if (!STATIC) timer = setInterval(draw, 5000);
-  return () => clearInterval(timer);
+  // The next refresh 5 s after the last one answered, never while one is
+  // out: a list of thousands of runs takes seconds, and a fixed interval
+  // piled requests up behind it.
+  const refresh = async () => {
+    await draw();
+    if (!stopped && !STATIC) timer = setTimeout(refresh, REFRESH_MS);
+  };
+  refresh();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
 }
+
+/** How long after one refresh of a page's data the next one starts, ms. */
+export const REFRESH_MS = 5000;
