@@ -40,6 +40,22 @@ export interface HandlerOptions {
   hosts?: readonly string[];
   /** The page. */
   page: PageFiles;
+  /**
+   * Wrong tokens a client (by remote address) may send in a minute; past
+   * that its every request is 429 until the minute is over (default 20).
+   */
+  wrongTokensPerMinute?: number;
+  /**
+   * Each wrong token's 401 is held back this many ms times the client's
+   * wrong tokens this minute, up to 1 s (default 100).
+   */
+  wrongTokenDelayMs?: number;
+}
+
+/** A client's wrong tokens: how many since when. */
+interface Misses {
+  count: number;
+  since: number;
 }
 
 const COOKIE = "d3pm_token";
@@ -92,7 +108,7 @@ function cookieToken(req: Request): string | undefined {
 export function dashboardHandler(
   ctx: DashboardContext,
   options: HandlerOptions,
-): (req: Request) => Promise<Response> {
+): (req: Request, info?: Deno.ServeHandlerInfo) => Promise<Response> {
   // `token: ""` once meant no token: an open server for a caller who
   // thought they had set one.
   if (options.token === "") {
@@ -100,7 +116,13 @@ export function dashboardHandler(
       "Cannot serve the dashboard: the token is empty; give a non-empty one, or none (undefined) for no token",
     );
   }
-  return async (req: Request): Promise<Response> => {
+  const misses = new Map<string, Misses>();
+  const perMinute = options.wrongTokensPerMinute ?? 20;
+  const delayMs = options.wrongTokenDelayMs ?? 100;
+  return async (
+    req: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> => {
     let url: URL;
     try {
       url = new URL(req.url);
@@ -120,6 +142,32 @@ export function dashboardHandler(
       }
     }
     if (options.token !== undefined) {
+      // Guessing is slowed per client: each wrong token answered later than
+      // the last, and a client past its wrong tokens for the minute refused
+      // before its token is looked at.
+      const client = clientOf(info);
+      const now = Date.now();
+      let m = misses.get(client);
+      if (m && now - m.since >= 60_000) {
+        misses.delete(client);
+        m = undefined;
+      }
+      if (m && m.count >= perMinute) {
+        const wait = Math.ceil((m.since + 60_000 - now) / 1000);
+        return new Response(
+          JSON.stringify({
+            error:
+              `Too many wrong tokens from this client (${perMinute} a minute): try again in ${wait} s`,
+          }),
+          {
+            status: 429,
+            headers: {
+              "content-type": "application/json; charset=utf-8",
+              "retry-after": String(wait),
+            },
+          },
+        );
+      }
       const given = url.searchParams.get("token") ??
         req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ??
         cookieToken(req);
@@ -127,6 +175,15 @@ export function dashboardHandler(
         given === undefined || given === null ||
         !equalConstantTime(given, options.token)
       ) {
+        if (!m) {
+          if (misses.size >= 10_000) misses.clear();
+          m = { count: 0, since: now };
+          misses.set(client, m);
+        }
+        m.count++;
+        await new Promise((r) =>
+          setTimeout(r, Math.min(1000, delayMs * m!.count))
+        );
         return errorResponse(
           401,
           "This server needs its token: open the address it printed (…/?token=…)",
@@ -165,6 +222,27 @@ export function dashboardHandler(
     }
   };
 }
+
+/** The client a request came from, by address ("unknown" without one). */
+function clientOf(info: Deno.ServeHandlerInfo | undefined): string {
+  const addr = info?.remoteAddr as { hostname?: string } | undefined;
+  return addr?.hostname ?? "unknown";
+}
+
+/**
+ * The shortest token `serve` takes on an interface beyond this machine.
+ *
+ * @example
+ * ```ts
+ * import { checkListen, MIN_PUBLIC_TOKEN } from "@d3pm/dashboard";
+ * import { assertThrows } from "@std/assert";
+ * const short = "a".repeat(MIN_PUBLIC_TOKEN - 1);
+ * assertThrows(() => checkListen({ host: "0.0.0.0", token: short }), RangeError, "must be at least 16");
+ * checkListen({ host: "0.0.0.0", token: `${short}b` });
+ * checkListen({ host: "127.0.0.1", token: "ab" }); // loopback: any length
+ * ```
+ */
+export const MIN_PUBLIC_TOKEN = 16;
 
 /** The root as given and as resolved, each ending in `/`, longest first. */
 async function rootPaths(root: string): Promise<string[]> {
@@ -310,9 +388,10 @@ export function isLoopback(host: string): boolean {
  *
  * @param options The host and the token given.
  * @returns The token to require (none on loopback unless given) and the warning to print.
- * @throws {RangeError} For an empty token, and for one outside RFC 6750's
+ * @throws {RangeError} For an empty token, for one outside RFC 6750's
  *   b64token (letters, digits, `- . _ ~ + /`, then `=` padding only at the
- *   end): a space, `;`, `,`, `"`, a control character.
+ *   end): a space, `;`, `,`, `"`, a control character; and, beyond
+ *   loopback, for one shorter than {@linkcode MIN_PUBLIC_TOKEN}.
  *
  * @example
  * ```ts
@@ -350,6 +429,14 @@ export function checkListen(
   }
   if (isLoopback(options.host)) {
     return { token: options.token, warning: undefined };
+  }
+  // Anyone who can reach the machine can guess: a short token was taken.
+  if (
+    options.token !== undefined && options.token.length < MIN_PUBLIC_TOKEN
+  ) {
+    throw new RangeError(
+      `--token is ${options.token.length} characters: on ${options.host}, an interface beyond this machine, it must be at least ${MIN_PUBLIC_TOKEN} (e.g. openssl rand -base64 32), or leave --token out for a generated one`,
+    );
   }
   const token = options.token ?? randomToken();
   return {

@@ -347,8 +347,8 @@ Deno.test("a token guards every route when set; a wrong Host is refused on loopb
 
 Deno.test("checkListen() needs nothing on loopback and a token elsewhere (generated when not given)", () => {
   assertEquals(checkListen({ host: "127.0.0.1" }).token, undefined);
-  const given = checkListen({ host: "0.0.0.0", token: "mine" });
-  assertEquals(given.token, "mine");
+  const given = checkListen({ host: "0.0.0.0", token: "mine-of-16-chars" });
+  assertEquals(given.token, "mine-of-16-chars");
   assert(given.warning!.startsWith("warning: listening on 0.0.0.0"));
   const made = checkListen({ host: "0.0.0.0" });
   assertMatch(made.token!, /^[0-9a-f]{48}$/);
@@ -1422,8 +1422,11 @@ Deno.test("checkListen() refuses a token a cookie, an address or a header cannot
       "--token is empty: give a secret",
     );
   }
+  // (Beyond loopback at least 16 characters: auth_test.ts.)
   for (const token of ["A-z_0.9~", "Zm9v+YmFy/YQ==", "a+b", "abc="]) {
-    assertEquals(checkListen({ host: "0.0.0.0", token }).token, token);
+    assertEquals(checkListen({ host: "127.0.0.1", token }).token, token);
+    const long = `${"x".repeat(16)}${token}`;
+    assertEquals(checkListen({ host: "0.0.0.0", token: long }).token, long);
   }
 });
 

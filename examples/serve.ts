@@ -46,7 +46,7 @@ const OPTIONS = {
     kind: "string",
     value: "TOKEN",
     help:
-      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once): letters, digits and - . _ ~ + / (then = padding), as base64 is",
+      "a secret every request must carry (open http://HOST:PORT/?token=TOKEN once): letters, digits and - . _ ~ + / (then = padding), as base64 is; at least 16 characters beyond loopback",
   },
   engine: {
     kind: "choice",
@@ -114,7 +114,7 @@ function checkAddress(host: string, port: number): void {
 /** Serve `handler` on --host and --port, printing the address once listening. */
 function listen(
   values: { host: string; port: number; runs: string },
-  handler: (req: Request) => Promise<Response>,
+  handler: (req: Request, info: Deno.ServeHandlerInfo) => Promise<Response>,
   onListen: () => void,
   token: string | undefined,
 ): Deno.HttpServer {
