@@ -273,8 +273,13 @@ Deno.test("the server streams a bd3 generation, tells the page its blocks, and r
       "Model bd3 generates block by block, left to right: it cannot fill blanks given later context; send a prompt instead of tokens",
     );
     assertEquals(
-      [generation.completed, generation.cancelled, generation.failed],
-      [1, 0, 1],
+      [
+        generation.completed,
+        generation.cancelled,
+        generation.failed,
+        generation.invalid,
+      ],
+      [1, 0, 0, 1],
     );
   } finally {
     loaded.placed.dispose();

@@ -779,8 +779,14 @@ export class GenerationService {
   }
   /** Generations cancelled (client gone or time-out, waiting included). */
   cancelled = 0;
-  /** Generations that failed: refused by the model (steps over its T, a row that does not fit) or an error. */
+  /** Generations that failed: an error of the server or the model. */
   failed = 0;
+  /**
+   * Requests the model refused as bad, with a 400 before any event (steps
+   * over its T, a row that does not fit, a sampler it lacks): the client's
+   * mistake, counted apart from `failed`.
+   */
+  invalid = 0;
 
   /**
    * A service.
@@ -959,14 +965,18 @@ export class GenerationService {
     const self = this;
     const gen = (async function* () {
       started = true;
-      let done = false;
+      let done = false, invalid = false;
       try {
         const loaded = await self.model(dir, input.seed, input.model);
         for await (const e of generateFrames(loaded, input, all)) yield e;
         done = !all.aborted;
+      } catch (e) {
+        invalid = e instanceof HttpError && e.status === 400;
+        throw e;
       } finally {
         if (done) self.completed++;
         else if (all.aborted) self.cancelled++;
+        else if (invalid) self.invalid++;
         else self.failed++;
         free();
       }

@@ -242,7 +242,10 @@ Deno.test("temperature 0 for a denoiser whose generator has no synchronous forwa
       (await refused.json()).error,
       "temperature 0 (greedy) unmasks in the JavaScript sampler, which reads a synchronous forward pass; the d3pm model here runs on webgpu, whose generator draws at a temperature > 0 only: give a small temperature such as 0.01, or serve with --engine tfjs or cpu",
     );
-    assertEquals([s.generation.failed, s.generation.completed], [1, 0]);
+    assertEquals(
+      [s.generation.invalid, s.generation.failed, s.generation.completed],
+      [1, 0, 0],
+    );
     for (
       const body of [
         { model: "d3pm", steps: 2, temperature: 0.01 },
@@ -277,7 +280,10 @@ Deno.test("temperature 0 for a denoiser whose generator has no synchronous forwa
       );
     }
     assertEquals([calls, settled], [1, 1]);
-    assertEquals([p.generation.failed, p.generation.completed], [2, 0]);
+    assertEquals(
+      [p.generation.invalid, p.generation.failed, p.generation.completed],
+      [2, 0, 0],
+    );
   } finally {
     await Deno.remove(p.base, { recursive: true });
   }

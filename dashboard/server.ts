@@ -347,6 +347,7 @@ async function route(
             cancelled: ctx.generation.cancelled,
             refused: ctx.generation.refused,
             failed: ctx.generation.failed,
+            invalid: ctx.generation.invalid,
           },
           memory: Deno.memoryUsage(),
         }),

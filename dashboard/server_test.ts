@@ -839,7 +839,7 @@ Deno.test("a generation over its time limit ends with a 504 error event and free
   }
 });
 
-Deno.test("what only the model can check is refused with its status before any event: steps over T, a time-out while waiting; refusals are counted as failed, not cancelled", async () => {
+Deno.test("what only the model can check is refused with its status before any event: steps over T, a time-out while waiting; refusals are counted as invalid (bad requests), neither failed nor cancelled", async () => {
   const s = await setup({ delayMs: 30, timeoutMs: 300 });
   try {
     const over = await generate(s, { run: "good", model: "d3pm", steps: 51 });
@@ -848,7 +848,18 @@ Deno.test("what only the model can check is refused with its status before any e
       (await over.json()).error,
       "steps must be at most the process's T = 50, got 51",
     );
-    assertEquals([s.generation.failed, s.generation.cancelled], [1, 0]);
+    assertEquals(
+      [s.generation.invalid, s.generation.failed, s.generation.cancelled],
+      [1, 0, 0],
+    );
+    assertEquals((await (await s.get("/api/health")).json()).generation, {
+      running: 0,
+      completed: 0,
+      cancelled: 0,
+      refused: 0,
+      failed: 0,
+      invalid: 1,
+    });
     // The model holds its place for 50 × 30 ms, past the 300 ms limit: the
     // one waiting behind it times out waiting — a 504 naming it, not a 500.
     const first = await generate(s, { run: "good", model: "d3pm", steps: 50 });
@@ -1982,6 +1993,7 @@ Deno.test("the page's routes: /, /index.html, /app.js and /app.css with their ty
       cancelled: 0,
       refused: 0,
       failed: 0,
+      invalid: 0,
     }]);
     assert(h.memory.rss > 0);
   } finally {
