@@ -33,6 +33,7 @@ export {
   resolveRun,
   RunLinksOutError,
   RunUncheckedError,
+  type SkippedFolder,
 } from "./run_ids.ts";
 export * from "./follow.ts";
 export * from "./sse.ts";

@@ -35,6 +35,7 @@ import {
   resolveRun,
   RunLinksOutError,
   RunUncheckedError,
+  type SkippedFolder,
 } from "./run_ids.ts";
 import { eventResponse, type ServerEvent } from "./sse.ts";
 
@@ -240,7 +241,8 @@ function labelShort(kind: string): string {
 
 /**
  * `GET /api/runs`: every run under the root with its state, configuration
- * summary and headline figures.
+ * summary and headline figures (`runs`), and the folders skipped for names
+ * an id cannot carry, each with why (`skipped`: `{ folder, reason }`).
  *
  * @param ctx The context.
  * @returns The JSON list.
@@ -259,7 +261,8 @@ function labelShort(kind: string): string {
  * ```
  */
 export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
-  const found = await findRuns(ctx.root);
+  const skipped: SkippedFolder[] = [];
+  const found = await findRuns(ctx.root, { skipped });
   const runs = await Promise.all(
     found.map((r) => {
       const reason = notServed(r);
@@ -268,7 +271,8 @@ export async function listRunsRoute(ctx: DashboardContext): Promise<Response> {
         : { id: r.id, status: "corrupt" as const, reason };
     }),
   );
-  return json({ runs });
+  // Folders not listed for their names, each with why (not silently).
+  return json({ runs, skipped });
 }
 
 /**

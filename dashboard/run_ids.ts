@@ -23,7 +23,7 @@ import { openHooks } from "./_open_hooks.ts";
  * const e = assertThrows(() => checkRunId("runs/.hidden"), BadRunIdError);
  * assertEquals(e.name, "BadRunIdError");
  * assertStringIncludes(e.message, 'Bad run id "runs/.hidden": ');
- * assertStringIncludes(e.message, "(an id is names of letters, digits, '.', '_' and '-' joined by '/', as /api/runs lists them)");
+ * assertStringIncludes(e.message, "(an id is names of letters, digits, spaces and . _ - = , + joined by '/', each starting with a letter, a digit or '_', as /api/runs lists them)");
  * ```
  */
 export class BadRunIdError extends Error {
@@ -37,13 +37,22 @@ export class BadRunIdError extends Error {
     super(
       `Bad run id ${
         JSON.stringify(id.slice(0, 80))
-      }: ${why} (an id is names of letters, digits, '.', '_' and '-' joined by '/', as /api/runs lists them)`,
+      }: ${why} (${ID_RULE}, as /api/runs lists them)`,
     );
     this.name = "BadRunIdError";
   }
 }
 
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+/**
+ * A name an id may carry: letters (any script), digits, spaces and
+ * `. _ - = , +`, starting with a letter, a digit or `_` — so `run 1`,
+ * `lr=0.001,bs=4` and `résumé` are runs, while a hidden name (`.x`), one
+ * read as an option (`-x`), and `/ \ % # ? &`, quotes and control
+ * characters are not.
+ */
+const NAME = /^[\p{L}\p{N}_][\p{L}\p{M}\p{N} ._=,+-]*$/u;
+const ID_RULE =
+  "an id is names of letters, digits, spaces and . _ - = , + joined by '/', each starting with a letter, a digit or '_'";
 /** Deepest nesting of run folders under the root (a sweep's runs are at depth 2). */
 export const MAX_RUN_DEPTH = 3;
 
@@ -59,6 +68,8 @@ export const MAX_RUN_DEPTH = 3;
  * import { BadRunIdError, checkRunId } from "@d3pm/dashboard";
  * import { assertEquals, assertThrows } from "@std/assert";
  * assertEquals(checkRunId("sweep/run-1"), ["sweep", "run-1"]);
+ * assertEquals(checkRunId("lr=0.001,bs=4/run 1"), ["lr=0.001,bs=4", "run 1"]);
+ * assertThrows(() => checkRunId("run#1"), BadRunIdError, 'segment "run#1" has "#", outside letters, digits, spaces and . _ - = , +');
  * assertThrows(() => checkRunId("../etc"), BadRunIdError);
  * assertThrows(() => checkRunId("/etc/passwd"), BadRunIdError);
  * ```
@@ -82,13 +93,23 @@ export function checkRunId(id: string): string[] {
         id,
         p === ""
           ? "it has an empty segment"
-          : `segment ${
-            JSON.stringify(p.slice(0, 40))
-          } has a character outside [A-Za-z0-9._-] or starts with '.' or '-'`,
+          : `segment ${JSON.stringify(p.slice(0, 40))} ${nameFault(p)}`,
       );
     }
   }
   return parts;
+}
+
+/** What is wrong with a name {@linkcode NAME} refuses, in words. */
+function nameFault(name: string): string {
+  const first = [...name][0] ?? "";
+  if (!/^[\p{L}\p{N}_]$/u.test(first)) {
+    return `starts with ${JSON.stringify(first)}, not a letter, a digit or '_'`;
+  }
+  const odd = [...new Set([...name].filter((c) => !NAME.test(`a${c}`)))];
+  return `has ${
+    odd.slice(0, 5).map((c) => JSON.stringify(c)).join(", ")
+  }, outside letters, digits, spaces and . _ - = , +`;
 }
 
 /**
@@ -616,6 +637,14 @@ function sameFileInside(
   }
 }
 
+/** A folder {@linkcode findRuns} skipped for its name (hidden ones aside). */
+export interface SkippedFolder {
+  /** Its path under the root, `/`-separated. */
+  folder: string;
+  /** Why, one line: the name and what an id may hold. */
+  reason: string;
+}
+
 /** A run folder found under the root. */
 export interface FoundRun {
   /** Its id. */
@@ -661,25 +690,34 @@ export function notServed(run: FoundRun): string | undefined {
 
 /**
  * Every run folder under `root`: folders holding a `config.json`, and
- * inside folders that hold none (a sweep), down to three levels; names an
- * id cannot carry, hidden folders, and symlinks out of the root are
- * skipped.
+ * inside folders that hold none (a sweep), down to three levels; hidden
+ * folders and symlinks out of the root are skipped, and so are names an id
+ * cannot carry (see {@linkcode checkRunId}) — those are named, with why, in
+ * `options.skipped` when given.
  *
  * @param root The served root.
+ * @param options `skipped`: where the folders skipped for their names go.
  * @returns The runs, sorted by id; none when the root does not exist.
  *
  * @example
  * ```ts
- * import { findRuns } from "@d3pm/dashboard";
+ * import { findRuns, type SkippedFolder } from "@d3pm/dashboard";
  * import { assertEquals } from "@std/assert";
  * const root = await Deno.makeTempDir();
- * await Deno.mkdir(`${root}/sweep/r1`, { recursive: true });
- * await Deno.writeTextFile(`${root}/sweep/r1/config.json`, "{}");
- * assertEquals((await findRuns(root)).map((r) => r.id), ["sweep/r1"]);
+ * for (const id of ["sweep/r1", "lr=0.001,bs=4", "run 1", "résumé", "a#b"]) {
+ *   await Deno.mkdir(`${root}/${id}`, { recursive: true });
+ *   await Deno.writeTextFile(`${root}/${id}/config.json`, "{}");
+ * }
+ * const skipped: SkippedFolder[] = [];
+ * assertEquals((await findRuns(root, { skipped })).map((r) => r.id), ["lr=0.001,bs=4", "run 1", "résumé", "sweep/r1"]);
+ * assertEquals(skipped, [{ folder: "a#b", reason: 'folder "a#b" is not listed: its name has "#", outside letters, digits, spaces and . _ - = , + (rename it to list it)' }]);
  * await Deno.remove(root, { recursive: true });
  * ```
  */
-export async function findRuns(root: string): Promise<FoundRun[]> {
+export async function findRuns(
+  root: string,
+  options: { skipped?: SkippedFolder[] } = {},
+): Promise<FoundRun[]> {
   let realRoot: string;
   try {
     realRoot = await Deno.realPath(root);
@@ -691,8 +729,17 @@ export async function findRuns(root: string): Promise<FoundRun[]> {
     const names: string[] = [];
     try {
       for await (const e of Deno.readDir(dir)) {
-        if ((e.isDirectory || e.isSymlink) && NAME.test(e.name)) {
-          names.push(e.name);
+        if (!e.isDirectory && !e.isSymlink) continue;
+        if (NAME.test(e.name)) names.push(e.name);
+        else if (!e.name.startsWith(".")) {
+          // Hidden folders are skipped on purpose; any other is named.
+          const folder = [...prefix, e.name].join("/");
+          options.skipped?.push({
+            folder,
+            reason: `folder ${JSON.stringify(folder)} is not listed: its name ${
+              nameFault(e.name)
+            } (rename it to list it)`,
+          });
         }
       }
     } catch {

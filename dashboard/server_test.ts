@@ -110,8 +110,15 @@ Deno.test("checkRunId() accepts relative paths of plain names and refuses traver
       "a\u0000b",
       "a%2e",
       "-x",
-      "a b",
-      "é",
+      " a",
+      "=a",
+      "a#b",
+      "a?b",
+      "a&b",
+      'a"b',
+      "a'b",
+      "a\tb",
+      "a\u202eb", // a format character (right-to-left override)
       "a/b/c/d",
     ]
   ) {
@@ -121,6 +128,36 @@ Deno.test("checkRunId() accepts relative paths of plain names and refuses traver
       undefined,
       JSON.stringify(bad),
     );
+  }
+});
+
+Deno.test("run folders named with spaces, '=', ',', '+' or letters beyond ASCII are listed and served by id; a name an id cannot carry is listed in /api/runs' skipped with why, not hidden", async () => {
+  const s = await setup();
+  try {
+    const names = ["run 1", "lr=0.001,bs=4+ema", "résumé", "数据/ε-run"];
+    for (const n of names) await fakeRun(`${s.root}/${n}`, { results: true });
+    await fakeRun(`${s.root}/odd#1`);
+    await fakeRun(`${s.root}/.quiet`);
+    const list = await (await s.get("/api/runs")).json();
+    const ids = list.runs.map((r: { id: string }) => r.id);
+    for (const n of names) assert(ids.includes(n), `${n} not in ${ids}`);
+    assertEquals(list.skipped, [{
+      folder: "odd#1",
+      reason:
+        'folder "odd#1" is not listed: its name has "#", outside letters, digits, spaces and . _ - = , + (rename it to list it)',
+    }]);
+    for (const n of names) {
+      const r = await s.get(
+        `/api/run/file?run=${encodeURIComponent(n)}&name=report.md`,
+      );
+      assertEquals(r.status, 200, n);
+      assert((await r.text()).startsWith("# Report"));
+    }
+    const odd = await s.get("/api/run?run=odd%231");
+    assertEquals(odd.status, 400);
+    assertMatch((await odd.json()).error, /segment "odd#1" has "#"/);
+  } finally {
+    await s.done();
   }
 });
 

@@ -15,9 +15,11 @@ import {
   dashboardAddress,
   dashboardHandler,
   exportDashboard,
+  findRuns,
   GenerationService,
   isLoopback,
   pageFiles,
+  type SkippedFolder,
   trainedModelLoader,
 } from "@d3pm/dashboard";
 
@@ -203,6 +205,11 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
     const server = listen(values, handler, () => {
       // The warning (with the token) once listening, not before a failure.
       if (warning) console.error(warning);
+      // Folders whose names an id cannot carry are named, not hidden.
+      const skipped: SkippedFolder[] = [];
+      findRuns(values.runs, { skipped }).then(() => {
+        for (const s of skipped) console.error(`note: ${s.reason}`);
+      }, () => {});
     }, token);
     const stop = () => server.shutdown();
     Deno.addSignalListener("SIGINT", stop);

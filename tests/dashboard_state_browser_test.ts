@@ -89,7 +89,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "an imported run in Chromium is listed as imported, and its page says it has no training log and opens no metrics stream",
+    "an imported run in Chromium is listed as imported, and its page says it has no training log and opens no metrics stream; a folder skipped for its name is named on the runs page with why",
   ignore: ignoreUnless("chromium", missing),
   sanitizeOps: false,
   sanitizeResources: false,
@@ -97,6 +97,7 @@ Deno.test({
     const root = await Deno.makeTempDir({ prefix: "d3pm-imported-" });
     await fakeRun(`${root}/imp`);
     await Deno.remove(`${root}/imp/metrics.jsonl`);
+    await fakeRun(`${root}/odd#1`);
     await Deno.writeTextFile(
       `${root}/imp/import.json`,
       JSON.stringify({ from: "x", architecture: "gpt2", version: 2 }),
@@ -113,6 +114,12 @@ Deno.test({
       assertEquals(
         await text('tr[data-run="imp"] .badge'),
         "imported (not trained here)",
+      );
+      // A folder whose name an id cannot carry is named, with why.
+      assertEquals(
+        await text('[data-testid="skipped"]'),
+        "1 folder not listed for its name" +
+          'folder "odd#1" is not listed: its name has "#", outside letters, digits, spaces and . _ - = , + (rename it to list it)',
       );
       await page.goto(`${url}/#/run/imp`);
       await page.waitForSelector(".page-head .badge-imported", {

@@ -46,8 +46,13 @@ export function runsPage(el: HTMLElement): () => void {
   let stopped = false;
   const draw = async () => {
     let runs: RunSummary[];
+    let skipped: { folder: string; reason: string }[];
     try {
-      runs = (await getJson<{ runs: RunSummary[] }>("/api/runs")).runs;
+      const list = await getJson<
+        { runs: RunSummary[]; skipped?: typeof skipped }
+      >("/api/runs");
+      runs = list.runs;
+      skipped = list.skipped ?? [];
     } catch (e) {
       mount(
         el,
@@ -147,6 +152,20 @@ export function runsPage(el: HTMLElement): () => void {
     mount(
       el,
       h("div", { class: "page-head" }, h("h1", {}, "Runs"), compare),
+      skipped.length
+        ? h(
+          "details",
+          { class: "skipped", "data-testid": "skipped" },
+          h(
+            "summary",
+            { class: "muted" },
+            skipped.length === 1
+              ? "1 folder not listed for its name"
+              : `${skipped.length} folders not listed for their names`,
+          ),
+          ...skipped.map((s) => h("div", { class: "reason" }, s.reason)),
+        )
+        : null,
       runs.length === 0
         ? h(
           "p",
