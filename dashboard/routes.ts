@@ -434,9 +434,13 @@ export async function metricsRoute(
     throw new HttpError(404, `Run ${id} has no metrics log inside it`);
   }
   const open = async (p: string): Promise<Deno.FsFile | undefined> => {
-    const opened = await openInside(dir, p);
-    if (opened) return opened.file;
-    if (!(await lstatExists(p))) return undefined; // not written (yet)
+    // Three tries: a log renamed over the old one while it was checked
+    // (a rerun's) is opened on the next, a link out on none.
+    for (let i = 0; i < 3; i++) {
+      const opened = await openInside(dir, p);
+      if (opened) return opened.file;
+      if (!(await lstatExists(p))) return undefined; // not written (yet)
+    }
     throw new Error(
       `Run ${id}'s metrics.jsonl is no longer a file inside the run (a link out of it?): not followed`,
     );
