@@ -565,12 +565,14 @@ export interface InsideFile {
  * a link to an outside folder between the two (`renameat2` with
  * `RENAME_EXCHANGE`) served the outside folder's `report.md`. Here the path
  * is checked as {@linkcode insideFile} does (so a FIFO or device is never
- * opened), opened, and then resolved again: the handle's device and inode
- * must be those of the regular file the path now resolves to, inside the
- * root, by the same real path on both sides of that look (synchronous
- * calls, microseconds apart); any difference closes the handle and
- * answers undefined. A swap back and forth in between would have to flip
- * three times within those microseconds.
+ * opened), opened, and then the open file itself is placed: on Linux by
+ * where the kernel says it is (`/proc/self/fd`: every descriptor of this
+ * process open on that device and inode must lie inside the root), so no
+ * swap of a folder on the path, however fast, passes; elsewhere by
+ * resolving the path again (the handle's device and inode must be those of
+ * the regular file it now leads to, inside the root — a swapper flipping
+ * three times within those microseconds would pass). Any difference closes
+ * the handle and answers undefined.
  *
  * @param root The root it must lie in (a real path).
  * @param path The file.
@@ -607,7 +609,7 @@ export async function openInside(
   try {
     await openHooks.afterOpen?.(path);
     const info = await file.stat();
-    if (info.isFile && sameFileInside(root, path, info)) {
+    if (info.isFile && openedInside(root, path, info)) {
       return { file, real, info };
     }
   } catch {
@@ -615,6 +617,55 @@ export async function openInside(
   }
   file.close();
   return undefined;
+}
+
+/**
+ * Whether the file opened (its handle's `info`) lies inside `root`. Where
+ * the kernel says where each open file is (`/proc/self/fd` on Linux), that
+ * decides: every descriptor of this process open on the file must lie
+ * inside — a swap of the run folder can change what a path leads to at any
+ * instant, not where an open file is. Elsewhere the path is resolved again
+ * and must lead to the same file ({@linkcode sameFileInside}).
+ */
+function openedInside(
+  root: string,
+  path: string,
+  info: Deno.FileInfo,
+): boolean {
+  const where = Deno.build.os === "linux" ? openPaths(info) : undefined;
+  if (where === undefined) return sameFileInside(root, path, info);
+  return where.length > 0 && where.every((p) => isInside(root, p));
+}
+
+/**
+ * Where the kernel says this process's open descriptors of the file `info`
+ * describes are (undefined without `/proc`). Each descriptor is matched by
+ * device and inode before and after its link is read, so one closed and
+ * reused meanwhile is not taken for it.
+ */
+function openPaths(info: Deno.FileInfo): string[] | undefined {
+  let fds: string[];
+  try {
+    fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => e.name);
+  } catch {
+    return undefined;
+  }
+  const same = (p: string) => {
+    const s = Deno.statSync(p);
+    return s.dev === info.dev && s.ino === info.ino;
+  };
+  const paths: string[] = [];
+  for (const fd of fds) {
+    const p = `/proc/self/fd/${fd}`;
+    try {
+      if (!same(p)) continue;
+      const link = Deno.readLinkSync(p);
+      if (same(p)) paths.push(link.replace(/ \(deleted\)$/, ""));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return paths;
 }
 
 /** Whether `path` resolves, now, to the regular file `opened` inside `root`. */
