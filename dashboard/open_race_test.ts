@@ -13,6 +13,7 @@ import {
 import { openHooks } from "./_open_hooks.ts";
 import { fakeLoader, fakeRun, readEvents } from "./_test_util.ts";
 import { sleep } from "./follow.ts";
+import { ignoreUnless } from "@d3pm/core/testing";
 
 const SECRET = "OUTSIDE-SECRET";
 
@@ -344,4 +345,70 @@ Deno.test("followLines() resets when the file is replaced by a longer one, and w
     await done;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Why a renameat2(RENAME_EXCHANGE) swapper cannot run here, or null. */
+async function swapperMissing(): Promise<string | null> {
+  if (Deno.build.os !== "linux") return "renameat2 is Linux's";
+  try {
+    const { success } = await new Deno.Command("python3", {
+      args: ["-c", "import ctypes; ctypes.CDLL('libc.so.6').renameat2"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return success ? null : "python3 finds no renameat2 in libc";
+  } catch {
+    return "no python3";
+  }
+}
+
+const SWAPPER = `
+import ctypes, sys, time
+libc = ctypes.CDLL("libc.so.6", use_errno=True)
+a, b, end = sys.argv[1].encode(), sys.argv[2].encode(), time.time() + float(sys.argv[3])
+n = 0
+while time.time() < end:
+    for _ in range(1000):
+        if libc.renameat2(-100, a, -100, b, 2) != 0:
+            raise OSError(ctypes.get_errno(), "renameat2")
+        n += 1
+if n % 2:
+    libc.renameat2(-100, a, -100, b, 2)
+print(n)
+`;
+
+Deno.test({
+  name:
+    "under a real swapper (a run folder and a link out traded by renameat2 RENAME_EXCHANGE in a loop for 3 s) the file route serves the run's report or 404, never the outside one",
+  ignore: ignoreUnless("a renameat2 swapper", await swapperMissing()),
+  fn: async () => {
+    const s = await setup();
+    try {
+      await Deno.symlink(s.outside, `${s.root}/link`);
+      const swapper = new Deno.Command("python3", {
+        args: ["-c", SWAPPER, `${s.root}/good`, `${s.root}/link`, "3"],
+        stdout: "piped",
+      }).spawn();
+      const counts = new Map<number, number>();
+      let leaks = 0;
+      const end = Date.now() + 2_500;
+      while (Date.now() < end) {
+        const r = await s.get("/api/run/file?run=good&name=report.md");
+        if ((await r.text()).includes(SECRET)) leaks++;
+        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+      }
+      const swaps = Number(new TextDecoder().decode(
+        (await swapper.output()).stdout,
+      ));
+      // Both answers seen: the requests did race the swaps.
+      assert(
+        swaps > 1000 && (counts.get(200) ?? 0) > 0 &&
+          (counts.get(404) ?? 0) > 0,
+        `swaps ${swaps}, ${JSON.stringify([...counts])}`,
+      );
+      assertEquals(leaks, 0, `${JSON.stringify([...counts])}`);
+    } finally {
+      await s.done();
+    }
+  },
 });
