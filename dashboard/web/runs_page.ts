@@ -218,5 +218,15 @@ export function runsPage(el: HTMLElement): () => void {
   };
 }
 
-/** How long after one refresh of a page's data the next one starts, ms. */
+/**
+ * How long after one refresh of a page's data answered the next one
+ * starts, ms (the runs list; a run page's state).
+ *
+ * @example
+ * ```ts
+ * import { REFRESH_MS } from "./runs_page.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(REFRESH_MS, 5000);
+ * ```
+ */
 export const REFRESH_MS = 5000;
