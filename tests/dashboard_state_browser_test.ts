@@ -89,7 +89,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "an imported run in Chromium is listed as imported, and its page says it has no training log and opens no metrics stream; a folder skipped for its name is named on the runs page with why",
+    "an imported run in Chromium is listed as imported, and its page says it has no training log and opens no metrics stream (nor does a comparison with it); a folder skipped for its name is named on the runs page with why",
   ignore: ignoreUnless("chromium", missing),
   sanitizeOps: false,
   sanitizeResources: false,
@@ -98,6 +98,7 @@ Deno.test({
     await fakeRun(`${root}/imp`);
     await Deno.remove(`${root}/imp/metrics.jsonl`);
     await fakeRun(`${root}/odd#1`);
+    await fakeRun(`${root}/b`);
     await Deno.writeTextFile(
       `${root}/imp/import.json`,
       JSON.stringify({ from: "x", architecture: "gpt2", version: 2 }),
@@ -131,6 +132,11 @@ Deno.test({
         "no training log (imported, not trained here)",
       );
       assertEquals(seen.metrics, 0);
+      // Compared with a trained run: only that one's log is followed.
+      await page.goto(`${url}/#/compare/imp,b`);
+      await page.waitForSelector(".page-head h1", { timeout: 20_000 });
+      await sleep(800);
+      assertEquals(seen.metrics, 1);
     } finally {
       await close();
       await server.shutdown();

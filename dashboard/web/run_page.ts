@@ -415,14 +415,16 @@ export function comparePage(el: HTMLElement, ids: string[]): () => void {
         draw();
       }, 250);
     };
-    ids.forEach((id, i) =>
+    ids.forEach((id, i) => {
+      // An imported run has no training log: no stream waits for one.
+      if (infos[i]?.status === "imported") return;
       stops.push(
         followMetrics(id, {
           line: (r) => (curvesOf([r], curves[i]), schedule()),
           reset: () => (curves[i] = { train: new Map(), valid: new Map() }),
         }),
-      )
-    );
+      );
+    });
     draw();
   })();
   return () => stops.forEach((s) => s());
