@@ -26,6 +26,17 @@ export interface Target {
   marker: string;
   /** Whether an existing folder is one the command wrote. */
   wrote(dir: string): Promise<boolean>;
+  /**
+   * What the command reads (`--run`, `--from`): refused when it is the
+   * target or inside it, since replacing the target would delete it.
+   */
+  sources?: { flag: string; path: string }[];
+  /**
+   * The entries a folder the command wrote holds (file names at its top):
+   * when given, `--force` refuses a folder holding any other (a user's
+   * notes, a run copied there), naming the first few.
+   */
+  writes?: readonly string[];
 }
 
 /**
@@ -88,6 +99,7 @@ export async function checkTarget(target: Target): Promise<void> {
       }`,
     );
   }
+  await checkSources(target);
   if (!target.force) {
     throw new InteropError(
       `${path} already exists: pass --force to replace it, or choose another ${flag}`,
@@ -105,6 +117,51 @@ export async function checkTarget(target: Target): Promise<void> {
       `${path} holds files but no ${target.marker}: --force replaces only ${target.what} (or an empty folder); choose another ${flag}`,
     );
   }
+  if (target.writes !== undefined) {
+    const others = await entriesBut(path, target.writes);
+    if (others.length > 0) {
+      const shown = others.slice(0, 3).join(", ");
+      const more = others.length > 3 ? `, and ${others.length - 3} more` : "";
+      throw new InteropError(
+        `${path} holds ${shown}${more}, which ${target.what} does not write: --force would delete ${
+          others.length === 1 ? "it" : "them"
+        }; move ${
+          others.length === 1 ? "it" : "them"
+        } out or choose another ${flag}`,
+      );
+    }
+  }
+}
+
+// The target exists: what the command reads must not be it or inside it
+// (compared as real paths: links and `..` resolved), as replacing the
+// target deletes the folder with everything in it.
+async function checkSources(target: Target): Promise<void> {
+  const at = await Deno.realPath(target.path).catch(() => undefined);
+  if (at === undefined) return;
+  for (const source of target.sources ?? []) {
+    const real = await Deno.realPath(source.path).catch(() => undefined);
+    if (real === undefined) continue;
+    if (real === at || real.startsWith(at === "/" ? "/" : `${at}/`)) {
+      throw new InteropError(
+        `${target.flag} ${target.path} ${
+          real === at ? "is" : "holds"
+        } ${source.flag} ${source.path} itself: replacing it would delete what is read; choose a ${target.flag} outside ${source.path}`,
+      );
+    }
+  }
+}
+
+// The names of a folder's entries not in `known`, sorted.
+async function entriesBut(
+  dir: string,
+  known: readonly string[],
+): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!known.includes(e.name)) out.push(e.name);
+  }
+  return out.sort();
 }
 
 async function isEmpty(dir: string): Promise<boolean> {

@@ -246,7 +246,7 @@ async function readExport(options: ExportOptions) {
       }, not ${seed}`,
     );
   }
-  const to = exportTarget(options.to, options.force ?? false);
+  const to = exportTarget(options.to, options.force ?? false, options.run);
   await checkTarget(to);
   const source = await locateWeights(options.run, {
     seed,
@@ -304,15 +304,32 @@ async function readExport(options: ExportOptions) {
   return { seed, kind, state, source, model, process, tokenizer, ids, to };
 }
 
+// Every file an export writes (the tokenizer's and a denoiser's modeling
+// code among them).
+const EXPORT_FILES: readonly string[] = [
+  "README.md",
+  "config.json",
+  "generation_config.json",
+  "merges.txt",
+  MODELING_FILE,
+  "model.safetensors",
+  "special_tokens_map.json",
+  "tokenizer_config.json",
+  "vocab.json",
+];
+
 // Where an export goes: --force replaces only an export (its config.json
-// carries d3pm_deno), or an empty folder.
-function exportTarget(path: string, force: boolean): Target {
+// carries d3pm_deno) holding nothing an export does not write, or an empty
+// folder; never one that holds the run exported.
+function exportTarget(path: string, force: boolean, run: string): Target {
   return {
     path: targetPath(path, "--to"),
     force,
     flag: "--to",
     what: "a folder deno task export wrote",
     marker: "config.json with d3pm_deno",
+    sources: [{ flag: "--run", path: run }],
+    writes: EXPORT_FILES,
     wrote: async (dir) => {
       try {
         const config = await readJsonObject(`${dir}/config.json`, 4 << 20);

@@ -314,3 +314,46 @@ Deno.test("exportRun() refuses a model the run lacks, a seed it lacks, an existi
   );
   await Deno.remove(root, { recursive: true });
 });
+
+Deno.test("exportRun() --force refuses an earlier export that holds the run it exports, or a file an export does not write, deleting nothing", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { ...BASE, models: "ar" });
+  const dist = `${root}/dist`;
+  await exportRun({ run, to: dist });
+  // The run copied into the export, then exported from there onto it.
+  const copy = `${dist}/run`;
+  const cp = await new Deno.Command("cp", { args: ["-r", run, copy] })
+    .output();
+  assert(cp.success);
+  await assertRejects(
+    () => exportRun({ run: copy, to: dist, force: true }),
+    InteropError,
+    `--to ${dist} holds --run ${copy} itself: replacing it would delete what is read; choose a --to outside ${copy}`,
+  );
+  // Through a link to it, and as the very folder.
+  await Deno.symlink(dist, `${root}/link`);
+  await assertRejects(
+    () => exportRun({ run: `${root}/link/run`, to: dist, force: true }),
+    InteropError,
+    "holds --run",
+  );
+  assertEquals((await readRun(copy)).config.models, "ar", "the run is kept");
+  await Deno.remove(copy, { recursive: true });
+  // A file of the user's in an earlier export.
+  await Deno.writeTextFile(`${dist}/notes.md`, "keep me");
+  await assertRejects(
+    () => exportRun({ run, to: dist, force: true }),
+    InteropError,
+    `${dist} holds notes.md, which a folder deno task export wrote does not write: --force would delete it; move it out or choose another --to`,
+  );
+  for (const name of ["a", "b", "c"]) await Deno.mkdir(`${dist}/${name}`);
+  await assertRejects(
+    () => exportRun({ run, to: dist, force: true }),
+    InteropError,
+    `${dist} holds a, b, c, and 1 more, which`,
+  );
+  assertEquals(await Deno.readTextFile(`${dist}/notes.md`), "keep me");
+  assertEquals(await leftovers(root), ["dist", "link", "run"]);
+  await Deno.remove(root, { recursive: true });
+});

@@ -164,7 +164,7 @@ export async function importCheckpoint(
   options: ImportOptions,
 ): Promise<ImportResult> {
   const from = options.from.replace(/\/+$/, "") || "/";
-  const to = importTarget(options.to, options.force ?? false);
+  const to = importTarget(options.to, options.force ?? false, from);
   await checkTarget(to);
   const { hf, modelType, architecture, contestant: fallback } =
     await readArchitecture(from);
@@ -268,12 +268,14 @@ function droppedNotice(from: string, dropped: string[]): string {
 }
 
 // Where an import goes: --force replaces only a run folder an import
-// wrote (its import.json says so), or an empty folder.
-function importTarget(path: string, force: boolean): Target {
+// wrote (its import.json says so), or an empty folder; never one that
+// holds the directory imported.
+function importTarget(path: string, force: boolean, from: string): Target {
   return {
     path: targetPath(path, "--to"),
     force,
     flag: "--to",
+    sources: [{ flag: "--from", path: from }],
     what: "a run folder deno task import wrote",
     marker: "import.json",
     wrote: async (dir) =>

@@ -724,11 +724,25 @@ Deno.test("importCheckpoint() refuses an existing target without force, and with
   await assertRejects(
     () => importCheckpoint({ from: dir, to: dir, force: true }),
     InteropError,
-    "holds files but no import.json",
+    `--to ${dir} is --from ${dir} itself: replacing it would delete what is read`,
   );
   const run = `${dir}/run`;
   await importCheckpoint({ from: dir, to: run });
   const before = await Deno.readTextFile(`${run}/import.json`);
+  // The checkpoint moved into the run folder it was imported to, imported
+  // again onto that folder: refused, not deleted with it.
+  const inside = `${run}/my-gpt2`;
+  await writeGpt2Dir(inside, { shape: SHAPE });
+  await assertRejects(
+    () => importCheckpoint({ from: inside, to: run, force: true }),
+    InteropError,
+    `--to ${run} holds --from ${inside} itself: replacing it would delete what is read; choose a --to outside ${inside}`,
+  );
+  assert(
+    (await Deno.stat(`${inside}/model.safetensors`)).isFile,
+    "the checkpoint is kept",
+  );
+  await Deno.remove(inside, { recursive: true });
   // A failed forced import leaves the old run folder as it was.
   await Deno.writeTextFile(
     `${dir}/config.json`,
