@@ -209,7 +209,7 @@ Deno.test("--force replaces only what the command wrote: a user's folder, a file
     ],
     [
       () => importCheckpoint({ from, to: from, force: true }),
-      `${from} holds files but no import.json`,
+      `--to ${from} is --from ${from} itself`,
     ],
     [
       () => importCheckpoint({ from, to: run, force: true }),
@@ -225,7 +225,7 @@ Deno.test("--force replaces only what the command wrote: a user's folder, a file
     ],
     [
       () => exportRun({ run, to: run, force: true }),
-      `${run} holds files but no config.json with d3pm_deno`,
+      `--to ${run} is --run ${run} itself`,
     ],
     [
       () => exportRun({ run, to: from, force: true }),
@@ -233,7 +233,7 @@ Deno.test("--force replaces only what the command wrote: a user's folder, a file
     ],
     [
       () => exportRun({ run, to: "/", force: true }),
-      "/ holds files but no config.json with d3pm_deno",
+      `--to / holds --run ${run} itself`,
     ],
   ];
   for (const [attempt, fragment] of cases) {
