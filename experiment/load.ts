@@ -735,6 +735,10 @@ async function chosenWeights(
 ): Promise<WeightsSource> {
   const { dir, config, folder, seed, kind } = at;
   const evaluated = `${folder.modelDir(seed, kind)}/model.safetensors`;
+  const imported = await folder.importRecord();
+  if (imported !== undefined) {
+    return importedWeights(at, choice, imported, evaluated);
+  }
   const ema = config.emaDecay > 0;
   const emaOf = (what: string) =>
     `the EMA (decay ${config.emaDecay}) of ${what}`;
@@ -742,7 +746,7 @@ async function chosenWeights(
     const path = folder.checkpointPath(seed, kind);
     if (!await pathExists(path)) {
       throw new ConfigError(
-        `No ${description} for the ${kind} model of seed ${seed} in ${dir}: they are kept in its training checkpoint, ${path}, which is missing`,
+        `The ${kind} model of seed ${seed} in ${dir} has no training checkpoint to read ${description} from (${path} is missing)`,
       );
     }
     return { path, prefix, description };
@@ -804,6 +808,37 @@ async function chosenWeights(
         }: expected last, best or ema (or none: the weights the run evaluated)`,
       );
   }
+}
+
+// An imported run (import.json) holds one set of weights, those imported:
+// none of a run's EMA, best validation or checkpoint. Its config.json's
+// keep and emaDecay are those of the run an export came from (or a
+// preset's), not of these weights.
+function importedWeights(
+  at: TrainedPlace,
+  choice: WeightsChoice | undefined,
+  imported: { from: string; architecture: string; weights?: string },
+  evaluated: string,
+): WeightsSource {
+  const source =
+    `the weights imported from ${imported.from} (${imported.architecture}${
+      imported.weights ? `; its export: ${imported.weights}` : ""
+    })`;
+  if (choice === undefined || choice === "last") {
+    return { path: evaluated, prefix: "", description: source };
+  }
+  if (choice === "best" || choice === "ema") {
+    throw new ConfigError(
+      `The run in ${at.dir} was imported (import.json): it holds ${source} only, no ${
+        choice === "best" ? "best validation's weights" : "EMA"
+      }; leave out --weights (or pass --weights last) to take them`,
+    );
+  }
+  throw new ConfigError(
+    `Unknown weights choice ${
+      JSON.stringify(String(choice)).slice(0, 40)
+    }: expected last, best or ema (or none: the weights the run evaluated)`,
+  );
 }
 
 /** What a dashboard shows of a run folder, whatever state it is in. */

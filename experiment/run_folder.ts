@@ -598,7 +598,9 @@ export class RunFolder {
    * Where an imported run's model came from (`deno task import`).
    *
    * @returns Its origin and architecture, the vocabulary rows the import
-   *   added (with how each was initialised) and the record's `version`
+   *   added (with how each was initialised), what the source's export said
+   *   of its weights (`weights`, for the project's own export) and the
+   *   record's `version`
    *   (1 when it has none: see {@linkcode IMPORT_VERSION}), or undefined for
    *   a run that was trained here (no `import.json`).
    * @throws {ConfigError} When `import.json` is unreadable or malformed.
@@ -609,6 +611,7 @@ export class RunFolder {
       architecture: string;
       version: number;
       added?: Record<string, string>;
+      weights?: string;
     }
     | undefined
   > {
@@ -618,6 +621,7 @@ export class RunFolder {
         architecture?: unknown;
         vocabulary?: unknown;
         importVersion?: unknown;
+        sourceWeights?: unknown;
       }
       | undefined;
     if (raw === undefined) return undefined;
@@ -639,6 +643,9 @@ export class RunFolder {
       version: (raw.importVersion as number | undefined) ?? 1,
       ...(typeof added === "object" && added !== null && !Array.isArray(added)
         ? { added: added as Record<string, string> }
+        : {}),
+      ...(typeof raw.sourceWeights === "string"
+        ? { weights: raw.sourceWeights }
         : {}),
     };
   }

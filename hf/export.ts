@@ -47,7 +47,7 @@ import {
   writeSafetensors,
 } from "./_output.ts";
 import { InteropError } from "./errors.ts";
-import { modelCard } from "./model_card.ts";
+import { type CardSource, modelCard } from "./model_card.ts";
 import { tokenizerFiles } from "./tokenizer_files.ts";
 
 /** Options of {@linkcode exportRun}. */
@@ -114,6 +114,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     run: input.state.config,
     process: input.process,
   };
+  const folder = new RunFolder(options.run);
   const card = modelCard({
     architecture,
     contestant: { kind, title: contestantOf(kind).label.title },
@@ -126,6 +127,8 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     tokenizer: input.tokenizer.id,
     specials: ids,
     process: input.process,
+    source: await cardSource(folder, input.state.config),
+    ...(input.state.results ? {} : await runningCommand(folder)),
   });
   const text = new Map<string, string>([
     ["config.json", json(hfConfig)],
@@ -189,6 +192,38 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     files: ["model.safetensors", ...text.keys()].sort(),
     weights: source.description,
   };
+}
+
+// What the weights were trained on, for the card's data and license: an
+// imported run's came from elsewhere; a run's --data is WikiText unless its
+// data.json says it read plain text (a run without one: not known, so not
+// claimed to be WikiText).
+async function cardSource(
+  folder: RunFolder,
+  config: { data: string },
+): Promise<CardSource> {
+  const imported = await folder.importRecord();
+  if (imported !== undefined) {
+    return {
+      kind: "imported",
+      from: imported.from,
+      architecture: imported.architecture,
+    };
+  }
+  if (!config.data) return { kind: "wikitext" };
+  const record = await folder.savedData().catch(() => undefined);
+  return record !== undefined && record.format === undefined
+    ? { kind: "wikitext" }
+    : { kind: "text", data: config.data };
+}
+
+// The command of the process still writing a run without results (another
+// contestant trains), as its lock names it.
+async function runningCommand(
+  folder: RunFolder,
+): Promise<{ command?: string }> {
+  const holder = await folder.liveHolder().catch(() => undefined);
+  return holder?.command ? { command: holder.command } : {};
 }
 
 // A model's config.json, checked; a bad one is named.

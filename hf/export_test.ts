@@ -9,9 +9,10 @@ import {
   readRun,
   resolveConfig,
   runExperiment,
+  RunFolder,
   scoreTest,
 } from "@d3pm/experiment";
-import { fakeRun, leftovers, readWeights } from "./_test_util.ts";
+import { fakeRun, leftovers, readWeights, writeGpt2Dir } from "./_test_util.ts";
 
 const BASE = { steps: 10, warmup: 1, evalBlocks: 2, elboSamples: 1 };
 
@@ -355,5 +356,144 @@ Deno.test("exportRun() --force refuses an earlier export that holds the run it e
   );
   assertEquals(await Deno.readTextFile(`${dist}/notes.md`), "keep me");
   assertEquals(await leftovers(root), ["dist", "link", "run"]);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("an imported checkpoint's export says its weights were imported, claims no training, data or license of this project's, and has no EMA or best to give", async () => {
+  const root = await Deno.makeTempDir();
+  const hf = `${root}/gpt2`;
+  // GPT-2's vocabulary (narrow): its run configuration is the paper
+  // preset's with the checkpoint's shape.
+  await writeGpt2Dir(hf, {
+    shape: { vocab: 50257, d: 8, layers: 1, heads: 2, positions: 16 },
+  });
+  for (const f of ["vocab.json", "merges.txt"]) await Deno.remove(`${hf}/${f}`);
+  const im = `${root}/im`;
+  await importCheckpoint({ from: hf, to: im, tokenizer: "gpt2" });
+  // The synthetic run configuration claims no EMA nor best validation.
+  const { config } = await readRun(im);
+  assertEquals([config.emaDecay, config.keep], [0, "last"]);
+  const from = await Deno.realPath(hf);
+  const out = `${root}/out`;
+  const result = await exportRun({ run: im, to: out });
+  const source = `the weights imported from ${from} (GPT2LMHeadModel)`;
+  assertEquals(result.weights, source);
+  const exported = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
+  assertEquals(exported.d3pm_deno.weights, source);
+  const card = await Deno.readTextFile(`${out}/README.md`);
+  assert(card.startsWith("---\nlicense: other\n"), card.slice(0, 40));
+  for (
+    const claim of [
+      "trained by [d3pm-deno]",
+      "EMA",
+      "Command:",
+      "steps ×",
+      "WikiText",
+      "CC BY-SA",
+      "datasets:",
+    ]
+  ) {
+    assert(!card.includes(claim), `the card claims "${claim}"`);
+  }
+  assert(card.includes(`imported by \`deno task import\` from \`${from}\``));
+  assert(
+    card.includes("their license is their source's, not known to the tool"),
+  );
+  for (const weights of ["ema", "best"] as const) {
+    await assertRejects(
+      () => exportRun({ run: im, to: `${root}/x`, weights }),
+      Error,
+      `The run in ${im} was imported (import.json): it holds ${source} only, no ${
+        weights === "ema" ? "EMA" : "best validation's weights"
+      }; leave out --weights (or pass --weights last) to take them`,
+    );
+  }
+  // The project's own export of the last step's weights of a --keep best
+  // run, imported and exported again, is not "the best validation's".
+  const run = `${root}/run`;
+  await fakeRun(run, { ...BASE, models: "ar", keep: "best" }, {
+    checkpoint: true,
+  });
+  await exportRun({ run, to: `${root}/last`, weights: "last" });
+  await importCheckpoint({ from: `${root}/last`, to: `${root}/back` });
+  const again = await exportRun({ run: `${root}/back`, to: `${root}/again` });
+  assertEquals(
+    again.weights,
+    `the weights imported from ${await Deno.realPath(
+      `${root}/last`,
+    )} (GPTNeoXForCausalLM; its export: the last step's weights)`,
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("an export's card gives the license of the run's data: WikiText's CC BY-SA, or none known for the user's own text", async () => {
+  const root = await Deno.makeTempDir();
+  const card = async (name: string, data?: { format?: "text" }) => {
+    const run = `${root}/${name}`;
+    await fakeRun(run, {
+      ...BASE,
+      models: "ar",
+      ...(data ? { data: `${root}/corpus` } : {}),
+    });
+    if (data) {
+      await Deno.writeTextFile(
+        `${run}/data.json`,
+        JSON.stringify({
+          sha256: { train: "", valid: "", test: "" },
+          tokenizer: { id: "byte-v1", vocabSize: 260 },
+          ...data,
+        }),
+      );
+    }
+    await exportRun({ run, to: `${root}/hf-${name}` });
+    return await Deno.readTextFile(`${root}/hf-${name}/README.md`);
+  };
+  const wikitext = await card("embedded");
+  assert(wikitext.startsWith("---\nlicense: cc-by-sa-3.0\n"));
+  assert(wikitext.includes("trained on WikiText"));
+  // --data with WikiText's files (data.json without format): WikiText.
+  assert((await card("wiki103", {})).includes("trained on WikiText"));
+  const own = await card("own", { format: "text" });
+  assert(own.startsWith("---\nlicense: other\n"));
+  assert(!own.includes("WikiText") && !own.includes("datasets:"));
+  assert(
+    own.includes(
+      `the user's data (\`${root}/corpus\`), whose license is not known to the tool`,
+    ),
+  );
+  assert(
+    own.includes("the user's own text: its license is not known to the tool"),
+  );
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("an export of a run still training names the command of the process writing it, and a missing checkpoint in a sentence", async () => {
+  const root = await Deno.makeTempDir();
+  const run = `${root}/run`;
+  await fakeRun(run, { ...BASE, models: "ar", keep: "best" });
+  const release = await new RunFolder(run).lock();
+  try {
+    await exportRun({ run, to: `${root}/hf` });
+  } finally {
+    release();
+  }
+  const card = await Deno.readTextFile(`${root}/hf/README.md`);
+  const command = card.match(
+    /- Command: `([^`]*)` \(the command of the process still writing the run/,
+  );
+  if (command === null) throw new Error(card);
+  assert(!command[1].includes("--preset micro"), command[1]);
+  // Unlocked and without results, no command is made up.
+  await exportRun({ run, to: `${root}/hf`, force: true });
+  assert(
+    (await Deno.readTextFile(`${root}/hf/README.md`)).includes(
+      "- Command: not recorded; the run's options are in `config.json` under `d3pm_deno.run`",
+    ),
+  );
+  await assertRejects(
+    () => exportRun({ run, to: `${root}/x`, weights: "last" }),
+    Error,
+    `The ar model of seed 0 in ${run} has no training checkpoint to read the last step's weights from (${run}/seed-0/ar/checkpoint.safetensors is missing)`,
+  );
   await Deno.remove(root, { recursive: true });
 });

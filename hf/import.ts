@@ -177,7 +177,12 @@ export async function importCheckpoint(
       ? neoxImport(hf, names)
       : d3pmImport(hf, names);
     const provenance = hf.d3pm_deno as
-      | { contestant?: unknown; run?: unknown; process?: unknown }
+      | {
+        contestant?: unknown;
+        run?: unknown;
+        process?: unknown;
+        weights?: unknown;
+      }
       | undefined;
     const kind =
       modelType === "d3pm" && typeof provenance?.contestant === "string"
@@ -235,6 +240,11 @@ export async function importCheckpoint(
       files: checkpoint.files,
       format: checkpoint.format,
       tokenizerFiles: tokenizer.files,
+      // What the project's own export said of its weights (an export of
+      // this run describes them as imported, quoting it).
+      ...(typeof provenance?.weights === "string"
+        ? { sourceWeights: provenance.weights.slice(0, 200) }
+        : {}),
       ...record,
     };
     await writeDirectory(
@@ -670,9 +680,14 @@ function experimentConfig(
         ...(judge === "self" && kind !== "ar" ? { judge: "auto" } : {}),
       });
     }
+    // A preset's options with the checkpoint's shape; its training options
+    // are nobody's (an export of the run says the weights are imported),
+    // but an EMA or a best validation it never had is not claimed.
     return resolveConfig({
       preset: tokenizer.kind === "gpt2" ? "paper" : "tiny",
       ...folder,
+      emaDecay: 0,
+      keep: "last",
       tokenizer: tokenizer.kind,
       // The vocabulary size is an option of a BPE only (the byte and GPT-2
       // tokenizers fix it): given with another, the run's options refuse it.

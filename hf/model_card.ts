@@ -32,7 +32,29 @@ export interface ModelCardFacts {
   specials: { bos: number; eos: number; pad: number; mask: number };
   /** The process's description (`process.json`). */
   process: unknown;
+  /**
+   * What the weights were trained on, for the data and license lines
+   * (default: WikiText without `config.data`, else the user's text).
+   */
+  source?: CardSource;
+  /**
+   * The command of the process still writing the run (its lock), for a run
+   * without results: the card names no command it cannot know.
+   */
+  command?: string;
 }
+
+/**
+ * Where an export's weights come from: `wikitext` (the embedded WikiText-2,
+ * or WikiText files of `--data`: CC BY-SA 3.0), `text` (the user's own
+ * plain text of `--data`: a license the tool does not know), or `imported`
+ * (`deno task import` from another tool's checkpoint: not trained here,
+ * on data and under a license the tool does not know).
+ */
+export type CardSource =
+  | { kind: "wikitext" }
+  | { kind: "text"; data: string }
+  | { kind: "imported"; from: string; architecture: string };
 
 const WIKITEXT_LICENSE =
   "WikiText is © its authors and Wikipedia contributors, released under the [Creative Commons Attribution-ShareAlike 3.0](https://creativecommons.org/licenses/by-sa/3.0/) license (Merity, Xiong, Bradbury and Socher, _Pointer Sentinel Mixture Models_, 2016)";
@@ -65,19 +87,21 @@ function fixed(x: number | undefined, digits: number): string {
  * ```
  */
 export function modelCard(facts: ModelCardFacts): string {
-  const { config: c, model, specials } = facts;
+  const { model } = facts;
   const causal = model.kind === "causal";
-  const result = facts.results?.results.find((r) =>
-    r.model === facts.contestant.kind && r.seed === facts.seed
-  );
-  const tokens = c.steps * c.batchSize * c.blockLength;
+  const source: CardSource = facts.source ??
+    (facts.config.data
+      ? { kind: "text", data: facts.config.data }
+      : { kind: "wikitext" });
+  const origin = source.kind === "imported"
+    ? `imported by \`deno task import\` from \`${source.from}\` (${source.architecture}; not trained by d3pm-deno)`
+    : "trained by [d3pm-deno](https://jsr.io/@d3pm) — discrete diffusion vs autoregressive language models —";
   const lines: string[] = [
     "---",
-    "license: cc-by-sa-3.0",
+    `license: ${source.kind === "wikitext" ? "cc-by-sa-3.0" : "other"}`,
     "library_name: transformers",
     `pipeline_tag: ${causal ? "text-generation" : "fill-mask"}`,
-    "datasets:",
-    "- wikitext",
+    ...(source.kind === "wikitext" ? ["datasets:", "- wikitext"] : []),
     "tags:",
     "- d3pm-deno",
     `- ${causal ? "autoregressive" : "discrete-diffusion"}`,
@@ -92,8 +116,30 @@ export function modelCard(facts: ModelCardFacts): string {
         : `bidirectional denoiser${
           model.timeConditioning ? " conditioned on the diffusion time" : ""
         }`
-    } trained by [d3pm-deno](https://jsr.io/@d3pm) — discrete diffusion vs autoregressive language models — and exported by \`deno task export\` as \`${facts.architecture}\`. The weights are ${facts.weights}.`,
+    } ${origin} and exported by \`deno task export\` as \`${facts.architecture}\`. The weights are ${facts.weights}.`,
     "",
+    ...loadSection(model, facts.specials.mask),
+    ...(source.kind === "imported"
+      ? sourceSection(facts, source)
+      : trainingSection(facts, source)),
+    ...figuresSection(facts),
+    "## Architecture",
+    "",
+    architectureNote(facts.architecture, model),
+    "",
+    "## License",
+    "",
+    `The code of d3pm-deno is MIT-licensed. ${licenseOf(source)}`,
+    "",
+  ];
+  return lines.join("\n");
+}
+
+// How to load it with transformers (and, for a denoiser, what the remote
+// code is).
+function loadSection(model: ModelConfig, mask: number): string[] {
+  const causal = model.kind === "causal";
+  const lines = [
     "## Load it",
     "",
     "```python",
@@ -129,7 +175,7 @@ export function modelCard(facts: ModelCardFacts): string {
   ];
   if (!causal) {
     lines.push(
-      `\`modeling_d3pm.py\` beside the weights holds the network in plain PyTorch: transformers runs it with \`trust_remote_code=True\`, so read it before you load the model. It has no sampler; the model gives the denoiser's logits for every position of a partly masked block (mask id ${specials.mask}), ${
+      `\`modeling_d3pm.py\` beside the weights holds the network in plain PyTorch: transformers runs it with \`trust_remote_code=True\`, so read it before you load the model. It has no sampler; the model gives the denoiser's logits for every position of a partly masked block (mask id ${mask}), ${
         model.timeConditioning
           ? "given the diffusion time t ∈ [0, 1] of each row"
           : "without the time (the model is not time-conditioned)"
@@ -137,15 +183,42 @@ export function modelCard(facts: ModelCardFacts): string {
       "",
     );
   }
-  lines.push(
+  return lines;
+}
+
+function tokenizerLine(facts: ModelCardFacts): string {
+  const { specials, model } = facts;
+  return `- Tokenizer: ${facts.tokenizer} (${model.vocabSize} ids; <|bos|> ${specials.bos}, <|eos|> ${specials.eos}, <|pad|> ${specials.pad}, <|mask|> ${specials.mask})`;
+}
+
+// A run trained here: its command (results.json's, or the lock's while it
+// still trains), data and length.
+function trainingSection(
+  facts: ModelCardFacts,
+  source: Exclude<CardSource, { kind: "imported" }>,
+): string[] {
+  const c = facts.config;
+  const tokens = c.steps * c.batchSize * c.blockLength;
+  const command = facts.results?.command ?? facts.command;
+  const note = facts.results
+    ? ""
+    : facts.command
+    ? " (the command of the process still writing the run: the run has no results.json yet)"
+    : " (the run has no results.json: not evaluated)";
+  const data = facts.results?.data.source ??
+    (c.data || "embedded WikiText-2 (v1, tokenized release)");
+  return [
     "## Training",
     "",
-    `- Command: \`${
-      facts.results?.command ?? `deno task experiment --preset ${c.preset}`
-    }\`${facts.results ? "" : " (the run has no results.json: not evaluated)"}`,
-    `- Data: ${
-      facts.results?.data.source ??
-        (c.data || "embedded WikiText-2 (v1, tokenized release)")
+    `- Command: ${
+      command === undefined
+        ? "not recorded; the run's options are in `config.json` under `d3pm_deno.run`"
+        : `\`${command}\``
+    }${note}`,
+    `- Data: ${data}${
+      source.kind === "text"
+        ? " (the user's own text: its license is not known to the tool)"
+        : ""
     }${
       facts.results
         ? `; ${
@@ -153,46 +226,70 @@ export function modelCard(facts: ModelCardFacts): string {
         } train tokens`
         : ""
     }`,
-    `- Tokenizer: ${facts.tokenizer} (${model.vocabSize} ids; <|bos|> ${specials.bos}, <|eos|> ${specials.eos}, <|pad|> ${specials.pad}, <|mask|> ${specials.mask}); each document is wrapped in <|bos|> … <|eos|> and packed into blocks of ${c.blockLength}`,
+    `${
+      tokenizerLine(facts)
+    }; each document is wrapped in <|bos|> … <|eos|> and packed into blocks of ${c.blockLength}`,
     `- ${c.steps} steps × ${c.batchSize} blocks × ${c.blockLength} tokens (${
       tokens.toLocaleString("en-US")
     } tokens), seed ${facts.seed}; run folder \`${facts.run}\``,
     "",
+  ];
+}
+
+// An imported run: where the weights came from; its training is not known.
+function sourceSection(
+  facts: ModelCardFacts,
+  source: Extract<CardSource, { kind: "imported" }>,
+): string[] {
+  return [
+    "## Source",
+    "",
+    `- Imported from \`${source.from}\` (${source.architecture}) by \`deno task import\` into the run folder \`${facts.run}\`: how and on what data it was trained is not known to the tool (see the source's own card)`,
+    tokenizerLine(facts),
+    "",
+  ];
+}
+
+// The run's test figures (from its results.json), when it has them.
+function figuresSection(facts: ModelCardFacts): string[] {
+  const result = facts.results?.results.find((r) =>
+    r.model === facts.contestant.kind && r.seed === facts.seed
   );
-  if (result) {
-    const t = result.test;
-    const le = t.bound ? "≤ " : "";
-    lines.push(
-      "## Figures (test split, from the run's results.json)",
-      "",
-      "| BPT | NLL (nats) | PPL | bits per byte | test tokens |",
-      "| --- | --- | --- | --- | --- |",
-      `| ${le}${fixed(t.bpt, 3)} | ${le}${fixed(t.nll, 3)}${
-        t.stderr !== undefined ? ` ± ${fixed(t.stderr, 3)}` : ""
-      } | ${le}${fixed(t.ppl, 1)} | ${le}${fixed(t.bpb, 3)} | ${t.tokens} |`,
-      "",
-      t.bound
-        ? "Upper bounds (the Monte-Carlo continuous ELBO of masked diffusion)."
-        : "Exact next-token likelihood.",
-      `Generation: ${
-        fixed(result.generation.speed.tokensPerSecond, 1)
-      } tokens/s on the training machine; generative perplexity ${
-        fixed(result.generation.genPpl, 1)
-      } under the run's judge.`,
-      "",
-    );
+  if (!result) return [];
+  const t = result.test;
+  const le = t.bound ? "≤ " : "";
+  return [
+    "## Figures (test split, from the run's results.json)",
+    "",
+    "| BPT | NLL (nats) | PPL | bits per byte | test tokens |",
+    "| --- | --- | --- | --- | --- |",
+    `| ${le}${fixed(t.bpt, 3)} | ${le}${fixed(t.nll, 3)}${
+      t.stderr !== undefined ? ` ± ${fixed(t.stderr, 3)}` : ""
+    } | ${le}${fixed(t.ppl, 1)} | ${le}${fixed(t.bpb, 3)} | ${t.tokens} |`,
+    "",
+    t.bound
+      ? "Upper bounds (the Monte-Carlo continuous ELBO of masked diffusion)."
+      : "Exact next-token likelihood.",
+    `Generation: ${
+      fixed(result.generation.speed.tokensPerSecond, 1)
+    } tokens/s on the training machine; generative perplexity ${
+      fixed(result.generation.genPpl, 1)
+    } under the run's judge.`,
+    "",
+  ];
+}
+
+// The weights' license follows their data: WikiText's CC BY-SA 3.0, or one
+// the tool does not know.
+function licenseOf(source: CardSource): string {
+  switch (source.kind) {
+    case "wikitext":
+      return `These weights were trained on WikiText: ${WIKITEXT_LICENSE}; the weights are shared under the same license.`;
+    case "text":
+      return `These weights were trained on the user's data (\`${source.data}\`), whose license is not known to the tool: whoever shares them states it.`;
+    case "imported":
+      return `These weights were imported from \`${source.from}\`: their license is their source's, not known to the tool — check it before sharing them.`;
   }
-  lines.push(
-    "## Architecture",
-    "",
-    architectureNote(facts.architecture, model),
-    "",
-    "## License",
-    "",
-    `The code of d3pm-deno is MIT-licensed. These weights were trained on WikiText: ${WIKITEXT_LICENSE}; the weights are shared under the same license.`,
-    "",
-  );
-  return lines.join("\n");
 }
 
 function architectureNote(architecture: string, model: ModelConfig): string {
