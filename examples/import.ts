@@ -29,6 +29,12 @@ const OPTIONS = {
     help:
       "read the tokenizer from --from's files, or use the project's copy of GPT-2's",
   },
+  model: {
+    kind: "choice",
+    choices: ["d3pm", "mlm"],
+    help:
+      "the contestant of a D3PMForMaskedLM whose config.json lacks the d3pm_deno record (default d3pm); a causal checkpoint is the ar model",
+  },
   force: FORCE_OPTION,
 } as const;
 

@@ -67,6 +67,13 @@ export interface ImportOptions {
    */
   tokenizer?: "dir" | "gpt2";
   /**
+   * The contestant of a denoiser whose `config.json` lacks the project's
+   * `d3pm_deno` record (`d3pm`, the default, or `mlm`): nothing else tells
+   * them apart. A causal checkpoint is the `ar` model; a denoiser's record
+   * names its own.
+   */
+  model?: "d3pm" | "mlm";
+  /**
    * Where a notice goes (default: nowhere): one line when tokens the
    * tokenizer files add are dropped (`vocabulary.droppedTokens`).
    */
@@ -184,10 +191,17 @@ export async function importCheckpoint(
         weights?: unknown;
       }
       | undefined;
-    const kind =
-      modelType === "d3pm" && typeof provenance?.contestant === "string"
-        ? provenance.contestant
-        : fallback;
+    const kind = importedContestant(
+      modelType,
+      provenance,
+      fallback,
+      options.model,
+    );
+    if (kind === "mlm" && plan.model.timeConditioning) {
+      throw new InteropError(
+        `${from}/config.json is time-conditioned (time_conditioning true), which an mlm model never is: import it as the d3pm model`,
+      );
+    }
     checkNames(from, checkpoint, plan);
     const tokenizer = await chooseTokenizer(
       from,
@@ -262,10 +276,55 @@ export async function importCheckpoint(
     );
     const dropped = result.vocabulary.droppedTokens;
     if (dropped.length > 0) options.log?.(droppedNotice(from, dropped));
+    if (modelType === "d3pm" && !isObject(provenance?.run)) {
+      options.log?.(
+        `notice: ${from}/config.json has no d3pm_deno record (deno task export writes it): imported as the ${kind} model${
+          options.model ? "" : " (--model mlm for a masked LM)"
+        } with the ${config.preset} preset's process (${config.diffusionLoss} loss, ${config.diffusionSteps} diffusion steps); the process it was trained with is not known`,
+      );
+    }
     return result;
   } finally {
     checkpoint.close();
   }
+}
+
+function isObject(value: unknown): boolean {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+// The contestant a checkpoint becomes: a causal one the AR model; the
+// project's denoiser the one its d3pm_deno record names, else --model's
+// (d3pm by default: a D3PM and an MLM have the same network).
+function importedContestant(
+  modelType: string,
+  provenance: { contestant?: unknown } | undefined,
+  fallback: string,
+  model: string | undefined,
+): string {
+  if (model !== undefined && model !== "d3pm" && model !== "mlm") {
+    throw new InteropError(
+      `--model ${model} is not one of d3pm, mlm (the contestant of a denoiser without a d3pm_deno record)`,
+    );
+  }
+  if (modelType !== "d3pm") {
+    if (model !== undefined) {
+      throw new InteropError(
+        `--model ${model} is for a D3PMForMaskedLM without a d3pm_deno record; this checkpoint is causal: it is the ar model`,
+      );
+    }
+    return fallback;
+  }
+  const named = provenance?.contestant;
+  if (typeof named === "string") {
+    if (model !== undefined && model !== named) {
+      throw new InteropError(
+        `--model ${model}, but config.json's d3pm_deno record names the ${named} model: leave out --model`,
+      );
+    }
+    return named;
+  }
+  return model ?? fallback;
 }
 
 // One line on the added tokens an import dropped: how many, the first few.

@@ -852,21 +852,51 @@ Deno.test("importCheckpoint() records the first class config.json names, and a c
   await Deno.remove(named.to.slice(0, -4), { recursive: true });
 });
 
-Deno.test("importCheckpoint() reads a D3PMForMaskedLM without the project's d3pm_deno record as a denoiser of a preset's run with its own shape", async () => {
+Deno.test("importCheckpoint() reads a D3PMForMaskedLM without the project's d3pm_deno record as the d3pm (or --model mlm) denoiser of a preset's run with its own shape, saying so in one notice line", async () => {
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
   await fakeRun(run, { emaDecay: 0, models: "d3pm" });
   const hf = `${root}/hf`;
   await exportRun({ run, model: "d3pm", to: hf });
+  await exportRun({ run, model: "d3pm", to: `${root}/hf-own` });
   const { d3pm_deno: _, ...config } = JSON.parse(
     await Deno.readTextFile(`${hf}/config.json`),
   );
   await Deno.writeTextFile(`${hf}/config.json`, JSON.stringify(config));
-  const result = await importCheckpoint({ from: hf, to: `${root}/back` });
+  const lines: string[] = [];
+  const result = await importCheckpoint({
+    from: hf,
+    to: `${root}/back`,
+    log: (line) => lines.push(line),
+  });
   assertEquals([result.architecture, result.model], [
     "D3PMForMaskedLM",
     "d3pm",
   ]);
+  // What was assumed is said in one line, with the option that sets it.
+  assertEquals(lines, [
+    `notice: ${hf}/config.json has no d3pm_deno record (deno task export writes it): imported as the d3pm model (--model mlm for a masked LM) with the tiny preset's process (mdlm loss, 1000 diffusion steps); the process it was trained with is not known`,
+  ]);
+  const mlm = await importCheckpoint({
+    from: hf,
+    to: `${root}/mlm`,
+    model: "mlm",
+    log: (line) => lines.push(line),
+  });
+  assertEquals(mlm.model, "mlm");
+  assert(lines[1].includes("imported as the mlm model with the tiny preset's"));
+  assertEquals((await readRun(`${root}/mlm`)).models[0].kind, "mlm");
+  // The project's own export names its contestant: --model may not differ.
+  await assertRejects(
+    () =>
+      importCheckpoint({
+        from: `${root}/hf-own`,
+        to: `${root}/x`,
+        model: "mlm",
+      }),
+    InteropError,
+    "--model mlm, but config.json's d3pm_deno record names the d3pm model: leave out --model",
+  );
   assertEquals(
     result.config,
     JSON.parse(await Deno.readTextFile(`${run}/seed-0/d3pm/config.json`)),
