@@ -132,7 +132,10 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   });
   const text = new Map<string, string>([
     ["config.json", json(hfConfig)],
-    ["generation_config.json", json(generationConfig(ids, model.kind))],
+    [
+      "generation_config.json",
+      json(generationConfig(ids, model, input.process)),
+    ],
     ["README.md", card],
     ...tokenizerFiles(input.tokenizer, { contextLength: model.contextLength }),
   ]);
@@ -423,15 +426,39 @@ function json(value: unknown): string {
 }
 
 // The causal models never draw the padding or the mask (the project's AR
-// sampler suppresses both); generation stops at <|eos|>.
+// sampler suppresses both); generation stops at <|eos|>. A model whose
+// process scores over the checkpoint's own outputs only (an imported
+// GPT-2: its <|bos|>/<|eos|> rows copy <|endoftext|>'s, so each would
+// draw its probability) has every added id suppressed too, and stops at
+// what <|eos|> is scored as: transformers' next-token distribution is then
+// the project's (the added ids at -inf).
 function generationConfig(
   ids: SpecialIds,
-  kind: "causal" | "bidirectional",
+  model: ModelConfig,
+  process: Record<string, unknown>,
 ): Record<string, unknown> {
+  if (model.kind !== "causal") {
+    return {
+      bos_token_id: ids.bos,
+      eos_token_id: ids.eos,
+      pad_token_id: ids.pad,
+    };
+  }
+  const outputs = typeof process.outputs === "number"
+    ? process.outputs
+    : model.vocabSize;
+  const suppress = new Set([ids.pad, ids.mask]);
+  for (const id of Array.isArray(process.suppress) ? process.suppress : []) {
+    if (Number.isInteger(id)) suppress.add(id);
+  }
+  for (let id = outputs; id < model.vocabSize; id++) suppress.add(id);
+  const alias = Array.isArray(process.alias)
+    ? (process.alias as [number, number][]).find(([from]) => from === ids.eos)
+    : undefined;
   return {
     bos_token_id: ids.bos,
-    eos_token_id: ids.eos,
+    eos_token_id: alias ? [ids.eos, alias[1]] : ids.eos,
     pad_token_id: ids.pad,
-    ...(kind === "causal" ? { suppress_tokens: [ids.pad, ids.mask] } : {}),
+    suppress_tokens: [...suppress].sort((a, b) => a - b),
   };
 }

@@ -380,6 +380,14 @@ Deno.test("an imported checkpoint's export says its weights were imported, claim
   assertEquals(result.weights, source);
   const exported = JSON.parse(await Deno.readTextFile(`${out}/config.json`));
   assertEquals(exported.d3pm_deno.weights, source);
+  // <|bos|> and <|eos|> copy <|endoftext|>'s row: transformers' generation
+  // suppresses every added id (each copy would draw <|endoftext|>'s
+  // probability) and stops at <|endoftext|>, which <|eos|> is scored as.
+  const generation = JSON.parse(
+    await Deno.readTextFile(`${out}/generation_config.json`),
+  );
+  assertEquals(generation.suppress_tokens, [50257, 50258, 50259, 50260]);
+  assertEquals(generation.eos_token_id, [50258, 50256]);
   const card = await Deno.readTextFile(`${out}/README.md`);
   assert(card.startsWith("---\nlicense: other\n"), card.slice(0, 40));
   for (

@@ -406,6 +406,56 @@ Deno.test({
         assertEquals(record.droppedTensors.length, 4);
       },
     );
+    await t.step(
+      "exported again, its next-token distribution in transformers (generation_config.json applied) is the project's: <|endoftext|>'s copies <|bos|>/<|eos|> and <|pad|>/<|mask|> at -inf",
+      async () => {
+        const again = `${root}/again-2-layer`;
+        const r = await runTool("export.ts", [
+          "--run",
+          run("2-layer"),
+          "--to",
+          again,
+        ]);
+        assertEquals(r.code, 0, r.stderr);
+        const [reply] = await askPython(peer.python!, [
+          { op: "next", dir: again, ids, out: `${root}/next.f32` },
+        ]);
+        assertEquals(reply.eos_token_id, [50258, 50256]);
+        assertEquals(reply.suppress_tokens, [50257, 50258, 50259, 50260]);
+        const theirs = await readFloats(`${root}/next.f32`);
+        const { model } = await loadTrained(run("2-layer"), { model: "ar" });
+        try {
+          const V = 50261, T = ids[0].length, base = 50257;
+          const logits = await projectLogits(model, ids);
+          let worst = 0;
+          for (let b = 0; b < ids.length; b++) {
+            // The project's scoring softmax: over the base ids only.
+            const last = logits.subarray((b * T + T - 1) * V, (b * T + T) * V);
+            let max = -Infinity, sum = 0;
+            for (let v = 0; v < base; v++) max = Math.max(max, last[v]);
+            for (let v = 0; v < base; v++) sum += Math.exp(last[v] - max);
+            const lse = max + Math.log(sum);
+            for (let v = 0; v < V; v++) {
+              const got = theirs[b * V + v];
+              if (v >= base) {
+                assertEquals(got, -Infinity, `row ${b}, id ${v}`);
+                continue;
+              }
+              const d = Math.abs(got - (last[v] - lse));
+              if (!(d <= worst)) worst = d;
+            }
+          }
+          lines.push(
+            `re-exported next-token log-softmax: max |Δ| ${
+              worst.toExponential(2)
+            }`,
+          );
+          assert(worst <= TOLERANCE, `max |Δ| ${worst} > ${TOLERANCE}`);
+        } finally {
+          model.dispose();
+        }
+      },
+    );
     console.log(`Test B (tolerance ${TOLERANCE}):\n  ${lines.join("\n  ")}`);
     await Deno.remove(root, { recursive: true });
   },

@@ -16,6 +16,12 @@ seconds). A request is {"op": ..., ...}:
       tokens (generate(do_sample=False)); with `text`, its ids and decoding;
       with `dtype`, the weights are loaded in that dtype (dtype=...), e.g.
       float32 for a float16 checkpoint.
+  next  {"dir", "ids": [[...]], "out"}
+      A causal model loaded as for `logits`, its generation_config.json
+      applied: generate(ids, max_new_tokens=1, do_sample=False) with
+      output_scores, and the log-softmax of the processed scores of that one
+      step (float32 [B, V], suppressed ids at -inf) written to `out`; the
+      reply holds generation_config's eos_token_id and suppress_tokens.
   make_gpt2  {"dir", "n_layer"?, "n_embd"?, "n_head"?, "n_positions"?, "seed",
               "dtype": "float32"|"float16"|"bfloat16",
               "format": "safetensors"|"bin", "old_names"?: bool, "eot"?: float}
@@ -79,6 +85,31 @@ def logits(req):
     return reply
 
 
+def next_token(req):
+    with open(f"{req['dir']}/config.json") as f:
+        arch = json.load(f)["architectures"][0]
+    model = getattr(transformers, arch).from_pretrained(req["dir"]).eval()
+    ids = torch.tensor(req["ids"], dtype=torch.long)
+    with torch.no_grad():
+        out = model.generate(
+            ids,
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=1,
+            do_sample=False,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
+    scores = torch.log_softmax(out.scores[0].float(), dim=-1).contiguous()
+    with open(req["out"], "wb") as f:
+        f.write(scores.numpy().astype("<f4").tobytes())
+    config = model.generation_config
+    return {
+        "shape": list(scores.shape),
+        "eos_token_id": config.eos_token_id,
+        "suppress_tokens": config.suppress_tokens,
+    }
+
+
 def make_gpt2(req):
     torch.manual_seed(req["seed"])
     shape = ("n_layer", "n_embd", "n_head", "n_positions")
@@ -118,5 +149,5 @@ def make_gpt2(req):
 if __name__ == "__main__":
     with open(sys.argv[2]) as f:
         requests = json.load(f)
-    ops = {"logits": logits, "make_gpt2": make_gpt2}
+    ops = {"logits": logits, "next": next_token, "make_gpt2": make_gpt2}
     print(json.dumps([ops[r["op"]](r) for r in requests]))
