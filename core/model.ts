@@ -18,6 +18,53 @@ export interface ModelShape {
   readonly contextLength: number;
 }
 
+/**
+ * Refuse a model that does not fit a process: one of the other kind (a
+ * causal decoder handed to a denoiser's process, or a denoiser handed to
+ * the autoregressive one: its score would be no likelihood), or one whose
+ * vocabulary is not the process's (its samples drew ids past the process's
+ * vocabulary, its losses looked plausible). A model without a `config` (a
+ * device generator alone) is not checked.
+ *
+ * @param model The model handed to the process.
+ * @param expected The kind the process needs, and its vocabulary if it has one.
+ * @param who The process and method, for the message.
+ * @throws {RangeError} Naming the mismatch and what is accepted.
+ *
+ * @example
+ * ```ts
+ * import { checkModelFits } from "@d3pm/core";
+ * import { assertThrows } from "@std/assert";
+ * const denoiser = { config: { kind: "bidirectional", vocabSize: 20, contextLength: 8 } } as const;
+ * checkModelFits(denoiser, { kind: "bidirectional", vocabSize: 20 }, "bound");
+ * assertThrows(
+ *   () => checkModelFits(denoiser, { kind: "bidirectional", vocabSize: 9 }, "bound"),
+ *   RangeError,
+ *   "the model's vocabSize is 20; expected the process's vocab 9",
+ * );
+ * assertThrows(() => checkModelFits(denoiser, { kind: "causal" }, "score"), RangeError, "expected a causal model");
+ * ```
+ */
+export function checkModelFits(
+  model: object,
+  expected: { kind: ModelShape["kind"]; vocabSize?: number },
+  who: string,
+): void {
+  const config = (model as { config?: Partial<ModelShape> }).config;
+  if (config === undefined || config === null) return;
+  if (config.kind !== undefined && config.kind !== expected.kind) {
+    throw new RangeError(
+      `${who}: the model is ${config.kind}; expected a ${expected.kind} model`,
+    );
+  }
+  const v = expected.vocabSize;
+  if (v !== undefined && config.vocabSize !== v) {
+    throw new RangeError(
+      `${who}: the model's vocabSize is ${config.vocabSize}; expected the process's vocab ${v}`,
+    );
+  }
+}
+
 /** Options of {@linkcode LanguageModel.forward}. */
 export interface ForwardOptions {
   /**

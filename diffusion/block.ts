@@ -21,6 +21,7 @@ import {
   type BlockAttentionLM,
   type BlockDecoder,
   type BlockLayout,
+  checkModelFits,
   type DecodeCache,
   type ForwardOptions,
   type GenerateResult,
@@ -210,24 +211,31 @@ export function blockDiffusion(spec: BlockDiffusionSpec): BlockDiffusion {
     name: "bd3",
     exact: false,
     spec: s,
-    loss: (model, batch, options) =>
-      s.times?.perBlock
-        ? mdlmLoss(twoStreams(model, batch, blockSize), batch, {
-          schedule: inner.continuous,
-          maskId: s.maskId,
-          padId: s.padId,
-          prng: options.prng,
-          training: options.training,
-          tMin: s.times.min,
-          tMax: s.times.max,
-          perToken: true,
-          timeSpan: blockSize,
-          fullMaskShare: s.times.fullMaskShare,
-          ...(s.stagger && s.stagger.delta > 0 && s.stagger.span > 1
-            ? { stagger: s.stagger }
-            : {}),
-        })
-        : inner.loss(twoStreams(model, batch, blockSize), batch, options),
+    loss(model, batch, options) {
+      if (!s.times?.perBlock) {
+        return inner.loss(twoStreams(model, batch, blockSize), batch, options);
+      }
+      checkModelFits(
+        model,
+        { kind: "bidirectional", vocabSize: s.vocab },
+        "Block diffusion loss",
+      );
+      return mdlmLoss(twoStreams(model, batch, blockSize), batch, {
+        schedule: inner.continuous,
+        maskId: s.maskId,
+        padId: s.padId,
+        prng: options.prng,
+        training: options.training,
+        tMin: s.times.min,
+        tMax: s.times.max,
+        perToken: true,
+        timeSpan: blockSize,
+        fullMaskShare: s.times.fullMaskShare,
+        ...(s.stagger && s.stagger.delta > 0 && s.stagger.span > 1
+          ? { stagger: s.stagger }
+          : {}),
+      });
+    },
     lossTerms() {
       throw new RangeError(
         "Block diffusion needs block attention, which the fused engines lack; train it on the tfjs engine",
@@ -324,6 +332,11 @@ async function sampleBlocks(
     );
   }
   blockModel(model);
+  checkModelFits(
+    model,
+    { kind: "bidirectional", vocabSize: inner.spec.vocab },
+    "Block diffusion sample",
+  );
   if (kvCache && !hasBlockDecoding(model)) {
     throw new RangeError(
       "Block diffusion: kvCache needs a denoiser that decodes blocks with a cache (a Transformer without time conditioning)",

@@ -21,6 +21,7 @@
  * @module
  */
 import {
+  checkModelFits,
   type GenerativeProcess,
   isTermScorer,
   type LanguageModel,
@@ -188,14 +189,23 @@ export function maskedLanguageModel(
   const { maskId, padId } = s;
   const draws = (x0: TokenBatch, prng: Prng) =>
     bertDraws(x0, { rate: s.rate, maskId, padId, prng });
+  // Another vocabulary or a causal network gave plausible numbers.
+  const fits = (model: object, who: string) =>
+    checkModelFits(
+      model,
+      { kind: "bidirectional", vocabSize: s.vocab },
+      `Masked language model ${who}`,
+    );
   // Σ per row of the SUBS cross-entropy at the masked positions of each
   // input, on a tfjs model or a term scorer (one call for all inputs).
   const rowSums = async (
     model: LanguageModel | TermScorer,
     inputs: Int32Array[],
     x0: TokenBatch,
+    who: string,
   ): Promise<Float64Array[]> => {
     refuseTimeConditioned(model);
+    fits(model, who);
     const { batchSize: b, length: l, tokens } = x0;
     if (isTermScorer(model)) {
       return await model.rowLosses(inputs.map((xt) => ({
@@ -230,6 +240,7 @@ export function maskedLanguageModel(
     loss(model, batch, { prng, training }) {
       checkBatch(batch);
       refuseTimeConditioned(model);
+      fits(model, "loss");
       const { xt, count } = draws(batch, prng);
       return tf.tidy(() => {
         const logits = model.forward(
@@ -262,7 +273,7 @@ export function maskedLanguageModel(
     async maskedNll(model, x0, { prng }) {
       checkBatch(x0);
       const { xt } = draws(x0, prng);
-      const [sums] = await rowSums(model, [xt], x0);
+      const [sums] = await rowSums(model, [xt], x0, "maskedNll");
       const counts = new Float64Array(x0.batchSize);
       for (let i = 0; i < xt.length; i++) {
         if (xt[i] === maskId) counts[Math.floor(i / x0.length)]++;
@@ -290,7 +301,9 @@ export function maskedLanguageModel(
         }
         if (any) inputs.push(xt);
       }
-      for (const row of await rowSums(model, inputs, x0)) {
+      for (
+        const row of await rowSums(model, inputs, x0, "pseudoLogLikelihood")
+      ) {
         for (let r = 0; r < b; r++) sums[r] += row[r];
       }
       return ratioEstimate(sums, counts, "the pseudo-log-likelihood");

@@ -4,6 +4,7 @@ import {
   assert,
   assertAlmostEquals,
   assertEquals,
+  assertRejects,
   assertThrows,
 } from "@std/assert";
 import { maskedDiffusion, maskedLanguageModel } from "./mod.ts";
@@ -254,5 +255,50 @@ Deno.test("maskedLanguageModel() masks at least one token per row: the least dra
     });
     assertEquals(est.tokens, 1);
     assertAlmostEquals(est.nats, Math.log(V - 1), 1e-5);
+  }
+});
+
+Deno.test("maskedLanguageModel() refuses a network of another vocabulary or a causal one", async () => {
+  const x0 = text(2, 8);
+  const causal = {
+    config: { kind: "causal" as const, vocabSize: V, contextLength: 64 },
+    timeConditioned: false,
+    forward: (x: tf.Tensor2D) => tf.zeros([...x.shape, V]) as tf.Tensor3D,
+    dispose() {},
+  };
+  for (
+    const [model, why] of [
+      [
+        new ConstantDenoiser(20),
+        "vocabSize is 20; expected the process's vocab 7",
+      ],
+      [
+        new ConstantDenoiser(5),
+        "vocabSize is 5; expected the process's vocab 7",
+      ],
+      [causal, "the model is causal; expected a bidirectional model"],
+    ] as const
+  ) {
+    assertThrows(() => mlm.loss(model, x0, { prng: prng(0) }), RangeError, why);
+    await assertRejects(
+      () => mlm.maskedNll(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    await assertRejects(
+      () => mlm.pseudoLogLikelihood(model, x0),
+      RangeError,
+      why,
+    );
+    await assertRejects(
+      async () => await mlm.bound(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    assertThrows(
+      () => mlm.sample(model, { length: 8, prng: prng(0) }),
+      RangeError,
+      why,
+    );
   }
 });

@@ -7,16 +7,17 @@
  *
  * @module
  */
-import type {
-  GenerativeProcess,
-  LanguageModel,
-  MaskedGenerator,
-  NllEstimate,
-  Prng,
-  Scalar,
-  TermScorer,
-  TokenBatch,
-  WeightedTokens,
+import {
+  checkModelFits,
+  type GenerativeProcess,
+  type LanguageModel,
+  type MaskedGenerator,
+  type NllEstimate,
+  type Prng,
+  type Scalar,
+  type TermScorer,
+  type TokenBatch,
+  type WeightedTokens,
 } from "@d3pm/core";
 import { continuousElbo, discreteElbo } from "./elbo.ts";
 import {
@@ -244,6 +245,16 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
       return continuous.alpha(staggeredTime(stagger, index, k / s.steps).tau);
     }
     : undefined;
+  // A causal decoder or another vocabulary gave plausible losses and bounds,
+  // and samples with ids past the vocabulary.
+  const fits = (model: object, who: string): true => {
+    checkModelFits(
+      model,
+      { kind: "bidirectional", vocabSize: s.vocab },
+      `Masked diffusion ${who}`,
+    );
+    return true;
+  };
   const bound = (
     model: LanguageModel | TermScorer,
     x0: TokenBatch,
@@ -258,6 +269,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
       );
     }
     checkClean(s, x0);
+    fits(model, "bound");
     if (stagger && kind === "exact") {
       throw new RangeError(
         "The exact discrete bound follows one clock for every position; a staggered process has the continuous bound only",
@@ -283,7 +295,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
     discrete,
     transition,
     loss: (model, batch, { prng, training }) =>
-      checkClean(s, batch) && s.objective === "mdlm"
+      checkClean(s, batch) && fits(model, "loss") && s.objective === "mdlm"
         ? mdlmLoss(model, batch, {
           schedule: continuous,
           maskId: s.maskId,
@@ -321,7 +333,8 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
     score: (model, x0, { prng }) => bound(model, x0, { prng }),
     bound,
     sample: (model, options) =>
-      checkPrompt(s, options.prompt) && sample(model, {
+      checkPrompt(s, options.prompt) && fits(model, "sample") &&
+      sample(model, {
         ...options,
         schedule: discrete,
         ...(positionAlphaBar ? { positionAlphaBar } : {}),
@@ -329,7 +342,7 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
     fillBlanks: (model, prompt, options) =>
-      checkPrompt(s, prompt) && sample(model, {
+      checkPrompt(s, prompt) && fits(model, "fillBlanks") && sample(model, {
         ...options,
         prompt,
         schedule: discrete,
@@ -338,7 +351,8 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
         suppress: [...suppress, ...(options.suppress ?? [])],
       }),
     evaluateInfill: (model, x0, options) =>
-      checkClean(s, x0) && evaluateInfill(model, x0, {
+      checkClean(s, x0) && fits(model, "evaluateInfill") &&
+      evaluateInfill(model, x0, {
         ...options,
         ...(positionAlphaBar ? { positionAlphaBar } : {}),
         maskId: s.maskId,

@@ -5,7 +5,7 @@ import { maskedDiffusion, type MaskedDiffusionSpec } from "./process.ts";
 import { mdlmLoss } from "./loss.ts";
 import { discreteElbo } from "./elbo.ts";
 import { logLinear } from "./schedule.ts";
-import { TinyDenoiser } from "./_test_models.ts";
+import { ConstantDenoiser, TinyDenoiser } from "./_test_models.ts";
 
 await tf.setBackend("cpu");
 
@@ -254,4 +254,102 @@ Deno.test("the process refuses clean rows with ids outside the vocabulary or the
     process.loss(model, rows(0, 1, 4, 4, 0, 1, 2, 3), { prng: prng(0) }),
   );
   model.dispose();
+});
+
+Deno.test("maskedDiffusion() refuses a model of another vocabulary or a causal one in every method", async () => {
+  const process = maskedDiffusion({
+    kind: "masked-diffusion",
+    vocab: 9,
+    maskId: 8,
+    steps: 10,
+    schedule: { kind: "log-linear" },
+    objective: "mdlm",
+  });
+  const x0 = {
+    tokens: Int32Array.from({ length: 16 }, (_, i) => i % 8),
+    batchSize: 2,
+    length: 8,
+  };
+  const prompt = Int32Array.of(1, 8, 2, 8, 3, 8, 4, 8);
+  const wide = new ConstantDenoiser(20), narrow = new ConstantDenoiser(5);
+  const causal = {
+    config: { kind: "causal" as const, vocabSize: 9, contextLength: 64 },
+    timeConditioned: false,
+    forward: (x: tf.Tensor2D) => tf.zeros([...x.shape, 9]) as tf.Tensor3D,
+    dispose() {},
+  };
+  for (
+    const [model, why] of [
+      [wide, "the model's vocabSize is 20; expected the process's vocab 9"],
+      [narrow, "the model's vocabSize is 5; expected the process's vocab 9"],
+      [causal, "the model is causal; expected a bidirectional model"],
+    ] as const
+  ) {
+    assertThrows(
+      () => process.loss(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    await assertRejects(
+      async () => await process.bound(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    await assertRejects(
+      async () =>
+        await process.bound(model, x0, { prng: prng(0), kind: "exact" }),
+      RangeError,
+      why,
+    );
+    await assertRejects(
+      async () => await process.score(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    assertThrows(
+      () => process.sample(model, { length: 8, prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    assertThrows(
+      () => process.fillBlanks(model, prompt, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    assertThrows(
+      () =>
+        process.evaluateInfill(model, x0, {
+          fraction: 0.5,
+          steps: 4,
+          prng: prng(0),
+        }),
+      RangeError,
+      why,
+    );
+  }
+  // The model of the process's vocabulary still runs; its draws stay below it.
+  const fits = new ConstantDenoiser(9);
+  const out = await process.sample(fits, {
+    length: 8,
+    prng: prng(0),
+    batchSize: 4,
+  });
+  assert(out.tokens.every((id) => id >= 0 && id < 8));
+  const filled = await process.fillBlanks(fits, prompt, { prng: prng(0) });
+  assert(filled.tokens.every((id) => id >= 0 && id < 8));
+  assert((await process.bound(fits, x0, { prng: prng(0) })).nats > 0);
+  // A device generator without a config is not checked.
+  const gen = {
+    timeConditioned: false,
+    generateMasked: (o: { batchSize: number; length: number }) =>
+      Promise.resolve({
+        tokens: new Int32Array(o.batchSize * o.length),
+        forwardPasses: 1,
+        syncs: 1,
+      }),
+  };
+  assertEquals(
+    (await process.sample(gen, { length: 8, prng: prng(0) })).tokens.length,
+    8,
+  );
 });

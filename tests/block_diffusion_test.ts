@@ -514,3 +514,61 @@ function spyOn(
     dispose() {},
   };
 }
+
+Deno.test("block diffusion refuses a denoiser of another vocabulary or a causal model in loss, bound and sample", async () => {
+  await tf.setBackend("cpu");
+  const wide = new Transformer(
+    preset("micro", {
+      kind: "bidirectional",
+      vocabSize: 20,
+      contextLength: L,
+      dModel: 16,
+      dMlp: 32,
+      nHead: 2,
+    }),
+    { seed: 1 },
+  );
+  const model = denoiser(5);
+  const causal = {
+    ...spyOn(model, () => {}),
+    config: { ...model.config, kind: "causal" as const },
+  };
+  const x0 = { tokens: rows(2, 0), batchSize: 2, length: L };
+  const perBlock = blockDiffusion({
+    kind: "block-diffusion",
+    blockSize: 4,
+    vocab: V,
+    maskId: MASK,
+    steps: 100,
+    schedule: SCHEDULE,
+    times: { perBlock: true },
+  });
+  for (
+    const [m, why] of [
+      [wide, "the model's vocabSize is 20; expected the process's vocab 12"],
+      [causal, "the model is causal; expected a bidirectional model"],
+    ] as const
+  ) {
+    for (const p of [bd3(4), perBlock]) {
+      assertThrows(() => p.loss(m, x0, { prng: prng(0) }), RangeError, why);
+      await assertRejects(
+        async () => await p.bound(m, x0, { prng: prng(0) }),
+        RangeError,
+        why,
+      );
+      for (const kvCache of [true, false]) {
+        await assertRejects(
+          () => p.sample(m, { length: L, kvCache, prng: prng(0) }),
+          RangeError,
+          why,
+        );
+      }
+    }
+  }
+  // The process's own vocabulary still trains.
+  assert(Number.isFinite(
+    perBlock.loss(model, x0, { prng: prng(0) }).dataSync()[0],
+  ));
+  wide.dispose();
+  model.dispose();
+});
