@@ -510,3 +510,38 @@ Deno.test("causalNll() with outputs checks the targets only: a row's first id (a
     tokens: 0,
   });
 });
+
+Deno.test("autoregressive() refuses a bidirectional model in loss, score and sample: its score would be no likelihood", async () => {
+  const ar = autoregressive({ kind: "autoregressive", start: 1 });
+  const causal = new Bigram(3);
+  const bidirectional = Object.assign(new Bigram(3), {
+    config: { ...causal.config, kind: "bidirectional" as const },
+  });
+  const why = "the model is bidirectional; expected a causal model";
+  assertThrows(() => ar.loss(bidirectional, x0), RangeError, why);
+  await assertRejects(() => ar.score(bidirectional, x0), RangeError, why);
+  await assertRejects(
+    () => ar.sample(bidirectional, { batchSize: 1, length: 4, prng: prng(0) }),
+    RangeError,
+    why,
+  );
+  // A term scorer (an engine) is checked by its config.
+  const terms = (kind: "causal" | "bidirectional") => ({
+    config: { ...causal.config, kind },
+    timeConditioned: false,
+    rowLosses: (list: readonly WeightedTokens[]) =>
+      Promise.resolve(list.map((t) => new Float64Array(t.rows).fill(1))),
+  });
+  await assertRejects(
+    () => ar.score(terms("bidirectional"), x0),
+    RangeError,
+    why,
+  );
+  assertEquals((await ar.score(terms("causal"), x0)).tokens, 25);
+  // The causal model scores as before.
+  assertEquals(
+    (await ar.score(causal, x0)).nats,
+    (await causalNll(causal, x0)).nats,
+  );
+  assert(Number.isFinite(ar.loss(causal, x0).dataSync()[0]));
+});

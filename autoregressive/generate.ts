@@ -7,6 +7,7 @@
 import {
   type CausalGenerator,
   type CausalLM,
+  checkModelFits,
   type DrawOptions,
   isCausalGenerator,
   type Prng,
@@ -89,6 +90,7 @@ export async function generate(
   options: ArGenerateOptions,
 ): Promise<Int32Array> {
   const { batchSize: b, length: l, prng } = options;
+  checkModelFits(model, { kind: "causal" }, "generate");
   const prefix = Int32Array.from(options.prefix ?? []);
   if (prefix.length > l - 1) {
     throw new RangeError(

@@ -5,6 +5,7 @@
  * @module
  */
 import {
+  checkModelFits,
   isTermScorer,
   type LanguageModel,
   type NllEstimate,
@@ -59,6 +60,7 @@ export function causalLmLoss(
   options: { training?: boolean } = {},
 ): Scalar {
   checkBatch(batch, "causalLmLoss");
+  checkModelFits(model, { kind: "causal" }, "causalLmLoss");
   const { batchSize: b, length: l } = batch;
   return tf.tidy(() => {
     const x = tf.tensor2d(batch.tokens, [b, l], "int32");
@@ -123,6 +125,8 @@ export async function causalNll(
   } = {},
 ): Promise<NllEstimate> {
   checkBatch(x0, "causalNll");
+  // A bidirectional model sees the target: its score is no likelihood.
+  checkModelFits(model, { kind: "causal" }, "causalNll");
   const { batchSize: n, length: l } = x0;
   const { outputs, alias } = options;
   const ids = x0.tokens;
