@@ -439,11 +439,14 @@ Deno.test("causalNll() edge cases: length 1 refused, a scorer handed rows × (L 
   const one = { tokens: Int32Array.of(1, 2), batchSize: 1, length: 2 };
   const got = await causalNll(scorer, one);
   assertEquals([got.nats, got.stderr, got.tokens], [2.5, 0, 1]);
-  // Every target padding: 0 nats over 0 tokens, not 0/0 (kills
-  // `Math.max(tokens, 1)` → `Math.max(tokens, 0)`); the NLL is exact, so its
-  // stderr is 0 (kills `stderr: 0` → `1`).
-  const pads = await causalNll(scorer, one, { padId: 2 });
-  assertEquals([pads.nats, pads.stderr, pads.tokens], [0, 0, 0]);
+  // Every target padding: refused, not 0 nats over 0 tokens (a perfect
+  // score) nor 0/0; the scorer is not called.
+  await assertRejects(
+    () => causalNll(scorer, one, { padId: 2 }),
+    RangeError,
+    "causalNll: the batch has no tokens (all padding)",
+  );
+  assertEquals(seen.length, 1);
   assertEquals([seen[0].inputs.length, seen[0].targets.length], [1, 1]);
   // Outputs below 5: row 1's target 5 follows a pad target, so the check
   // must read each target's own weight (kills the row stride `l − 1` →
@@ -498,17 +501,16 @@ Deno.test("causalNll() with outputs checks the targets only: a row's first id (a
     tokens: 4,
   });
   // The forward path's mean as the scorer's: one token is not halved, and
-  // no token is 0 nats, not 0/0 (`Math.max(tokens, 1)` → 2 or 0 survived
-  // there, loss.ts 207).
+  // no token is refused (it gave 0 nats, a perfect score).
   const one = { tokens: Int32Array.of(1, 2), batchSize: 1, length: 2 };
   const single = await causalNll(uniform, one);
   assertEquals(single.tokens, 1);
   assertAlmostEquals(single.nats, Math.log(V), 1e-6);
-  assertEquals(await causalNll(uniform, one, { padId: 2 }), {
-    nats: 0,
-    stderr: 0,
-    tokens: 0,
-  });
+  await assertRejects(
+    () => causalNll(uniform, one, { padId: 2 }),
+    RangeError,
+    "the batch has no tokens (all padding)",
+  );
 });
 
 Deno.test("autoregressive() refuses a bidirectional model in loss, score and sample: its score would be no likelihood", async () => {
@@ -544,4 +546,17 @@ Deno.test("autoregressive() refuses a bidirectional model in loss, score and sam
     (await causalNll(causal, x0)).nats,
   );
   assert(Number.isFinite(ar.loss(causal, x0).dataSync()[0]));
+});
+
+Deno.test("autoregressive() refuses to score rows that are all padding: 0 nats over 0 tokens was a perplexity of 1", async () => {
+  const ar = autoregressive({ kind: "autoregressive", start: 1, padId: 0 });
+  const pads = { tokens: new Int32Array(16), batchSize: 2, length: 8 };
+  await assertRejects(
+    () => ar.score(new Bigram(1), pads),
+    RangeError,
+    "causalNll: the batch has no tokens (all padding)",
+  );
+  // One target that is not padding is enough.
+  pads.tokens[15] = 3;
+  assertEquals((await ar.score(new Bigram(1), pads)).tokens, 1);
 });

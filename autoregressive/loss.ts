@@ -145,6 +145,12 @@ export async function causalNll(
       tokens += w;
     }
   }
+  if (tokens === 0) {
+    // Else 0 nats over 0 tokens read as a perfect score (perplexity 1).
+    throw new RangeError(
+      "causalNll: the batch has no tokens (all padding): expected at least one target other than the pad id",
+    );
+  }
   const restricted = outputs !== undefined;
   if (restricted && !("forward" in model)) {
     throw new RangeError(
@@ -163,7 +169,7 @@ export async function causalNll(
       { rows: n, length: l - 1, inputs, targets, weights },
     ]);
     const nats = rows.reduce((s, x) => s + x, 0);
-    return { nats: nats / Math.max(tokens, 1), stderr: 0, tokens };
+    return { nats: nats / tokens, stderr: 0, tokens };
   }
   if (restricted) {
     // A weighted target outside the outputs has probability 0.
@@ -208,5 +214,5 @@ export async function causalNll(
   }
   const nats = (await sum.data())[0];
   sum.dispose();
-  return { nats: nats / Math.max(tokens, 1), stderr: 0, tokens };
+  return { nats: nats / tokens, stderr: 0, tokens };
 }

@@ -78,19 +78,33 @@ Deno.test("overBlocks() scores batches of 8 by default, reports progress after e
     "batchSize must be a positive integer, got 0",
   );
   // One token: its own nats and stderr, not halved (kills `Math.max(tokens,
-  // 1)` → `Math.max(tokens, 2)`); no tokens scored (all padding): 0, not
-  // 0/0 (kills → `0`). No blocks at all is refused (test below).
+  // 1)` → `Math.max(tokens, 2)`); no tokens scored (all padding) is
+  // refused: 0 nats over 0 tokens read as a perfect score (perplexity 1).
+  // No blocks at all is refused too (test below).
   const single: Blocks = { data: Uint32Array.of(3), count: 1, length: 1 };
   const alone = await overBlocks(
     single,
     () => Promise.resolve({ nats: 2.5, stderr: 0.5, tokens: 1 }),
   );
   assertEquals([alone.nats, alone.stderr, alone.tokens], [2.5, 0.5, 1]);
-  const none = await overBlocks(
-    single,
-    () => Promise.resolve({ nats: 0, stderr: 0, tokens: 0 }),
+  await assertRejects(
+    () =>
+      overBlocks(
+        { data: new Uint32Array(6), count: 3, length: 2 },
+        () => Promise.resolve({ nats: 0, stderr: 0, tokens: 0 }),
+        { batchSize: 2 },
+      ),
+    RangeError,
+    "overBlocks: the 3 blocks have no tokens (all padding)",
   );
-  assertEquals([none.nats, none.stderr, none.tokens], [0, 0, 0]);
+  // A batch of padding among others counts for nothing.
+  let call = 0;
+  const some = await overBlocks(
+    { data: new Uint32Array(6), count: 3, length: 2 },
+    () => Promise.resolve({ nats: 3, stderr: 0, tokens: call++ === 0 ? 0 : 2 }),
+    { batchSize: 2 },
+  );
+  assertEquals([some.nats, some.tokens], [3, 2]);
 });
 
 Deno.test("figures() converts nats and marks bounds", () => {

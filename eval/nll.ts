@@ -83,7 +83,7 @@ export interface OverBlocksOptions {
  * @param options Batch size, subset, progress.
  * @returns The estimate over all blocks scored.
  * @throws {RangeError} For a batchSize or maxBlocks that is not a positive
- *   integer, or no blocks to score.
+ *   integer, no blocks to score, or no token scored in them (all padding).
  *
  * @example
  * ```ts
@@ -142,9 +142,15 @@ export async function overBlocks(
     else known = false; // a batch of one row has no spread to measure
     options.onProgress?.(first + n, total);
   }
+  if (!(tokens > 0)) {
+    // Else 0 nats over 0 tokens came back: a perfect score (perplexity 1).
+    throw new RangeError(
+      `overBlocks: the ${total} blocks have no tokens (all padding): expected at least one scored token`,
+    );
+  }
   return {
-    nats: sum / Math.max(tokens, 1),
-    stderr: known ? Math.sqrt(varSum) / Math.max(tokens, 1) : NaN,
+    nats: sum / tokens,
+    stderr: known ? Math.sqrt(varSum) / tokens : NaN,
     tokens,
   };
 }
