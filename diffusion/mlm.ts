@@ -34,7 +34,7 @@ import {
   type WeightedTokens,
 } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
-import { checkBatch } from "./_batch.ts";
+import { checkBatch, checkClean } from "./_batch.ts";
 import { ratioEstimate } from "./_ratio.ts";
 import type { EvaluateInfillOptions, InfillEvaluation } from "./infill.ts";
 import { subsCrossEntropy, tokenWeights } from "./loss.ts";
@@ -239,6 +239,7 @@ export function maskedLanguageModel(
     diffusion,
     loss(model, batch, { prng, training }) {
       checkBatch(batch);
+      checkClean(s, batch);
       refuseTimeConditioned(model);
       fits(model, "loss");
       const { xt, count } = draws(batch, prng);
@@ -253,6 +254,7 @@ export function maskedLanguageModel(
     },
     lossTerms(batch, { prng }) {
       checkBatch(batch);
+      checkClean(s, batch);
       const { xt, count } = draws(batch, prng);
       const targets = new Int32Array(xt.length);
       const weights = new Float32Array(xt.length);
@@ -272,6 +274,7 @@ export function maskedLanguageModel(
     },
     async maskedNll(model, x0, { prng }) {
       checkBatch(x0);
+      checkClean(s, x0);
       const { xt } = draws(x0, prng);
       const [sums] = await rowSums(model, [xt], x0, "maskedNll");
       const counts = new Float64Array(x0.batchSize);
@@ -284,6 +287,7 @@ export function maskedLanguageModel(
     bound: (model, x0, options) => diffusion.bound(model, x0, options),
     async pseudoLogLikelihood(model, x0) {
       checkBatch(x0);
+      checkClean(s, x0);
       const { batchSize: b, length: l, tokens } = x0;
       const w = tokenWeights(x0, padId);
       const sums = new Float64Array(b), counts = new Float64Array(b);

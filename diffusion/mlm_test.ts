@@ -302,3 +302,37 @@ Deno.test("maskedLanguageModel() refuses a network of another vocabulary or a ca
     );
   }
 });
+
+Deno.test("maskedLanguageModel() refuses clean rows holding the mask id or an id past the vocabulary, as the masked diffusion does", async () => {
+  const model = new ConstantDenoiser(V);
+  for (const bad of [MASK, 99, -1]) {
+    const x0 = text(2, 8);
+    x0.tokens[3] = bad;
+    const why =
+      `Clean rows: id ${bad} at index 3 is not a token id: expected an integer in [0, ${V}) other than the mask id ${MASK}`;
+    // The mask id gave 5e8 nats; 99 a raw GatherV2 error.
+    await assertRejects(
+      () => mlm.pseudoLogLikelihood(model, x0),
+      RangeError,
+      why,
+    );
+    await assertRejects(
+      () => mlm.maskedNll(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+    assertThrows(() => mlm.loss(model, x0, { prng: prng(0) }), RangeError, why);
+    assertThrows(() => mlm.lossTerms(x0, { prng: prng(0) }), RangeError, why);
+    assertThrows(
+      () => mlm.diffusion.loss(model, x0, { prng: prng(0) }),
+      RangeError,
+      why,
+    );
+  }
+  // Padding is a clean id.
+  assertAlmostEquals(
+    (await mlm.pseudoLogLikelihood(model, text(2, 8))).nats,
+    Math.log(V - 1),
+    1e-5,
+  );
+});

@@ -37,6 +37,7 @@ import {
 } from "./schedule.ts";
 import { absorbing, type Transition } from "./transition.ts";
 import { checkStagger, type Stagger, staggeredTime } from "./stagger.ts";
+import { checkClean } from "./_batch.ts";
 
 /** A noise schedule by name: the continuous `alpha(t)` it follows. */
 export type ScheduleSpec =
@@ -361,29 +362,6 @@ export function maskedDiffusion(spec: MaskedDiffusionSpec): MaskedDiffusion {
       }),
     toJSON: () => structuredClone(s),
   };
-}
-
-/**
- * Clean rows hold ids of the vocabulary other than the mask, `batchSize ×
- * length` of them: an id past the vocabulary gave a loss of 0, a mask id in
- * x0 a bound of 2.5e8 nats. Returns true (for `&&`).
- */
-function checkClean(s: MaskedDiffusionSpec, x0: TokenBatch): true {
-  const { tokens, batchSize, length } = x0;
-  if (tokens.length !== batchSize * length) {
-    throw new RangeError(
-      `Clean rows: ${tokens.length} ids are not batchSize ${batchSize} × length ${length}`,
-    );
-  }
-  for (let i = 0; i < tokens.length; i++) {
-    const id = tokens[i];
-    if (!(id >= 0 && id < s.vocab) || id === s.maskId) {
-      throw new RangeError(
-        `Clean rows: id ${id} at index ${i} is not a token id: expected an integer in [0, ${s.vocab}) other than the mask id ${s.maskId}`,
-      );
-    }
-  }
-  return true;
 }
 
 /** A prompt's ids are in the vocabulary (the mask id marks the blanks). */
