@@ -374,6 +374,11 @@ denoiser. Prints one JSON line with NLL, BPT, PPL and bits per byte.`,
             "Option --samples sets the test bound's draws; with --gen-samples no bound is scored: leave one out",
           );
         }
+        if (values.blocks !== undefined && values["gen-samples"] > 0) {
+          throw new UsageError(
+            "Option --blocks sets the test blocks scored; with --gen-samples the generated rows are scored and every test block is the unigram reference: leave one out",
+          );
+        }
         if (values.judge !== "auto" && values["gen-samples"] === 0) {
           throw new UsageError(
             `Option --judge ${values.judge} judges generated rows: it needs --gen-samples N (N ≥ 2)`,
