@@ -168,8 +168,6 @@ Deno.test("a run of ar,d3pm,bd3 trains ar and d3pm on the CPU engine and bd3 on 
         mixedOut,
         "--model",
         "ar",
-        "--blocks",
-        "2",
         "--gen-samples",
         "2",
       ]);

@@ -136,8 +136,6 @@ Deno.test("an experiment with --models ar,bd3 trains block diffusion on tfjs and
     out,
     "--model",
     "ar",
-    "--blocks",
-    "2",
     "--gen-samples",
     "2",
     "--judge",
