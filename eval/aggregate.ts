@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { checkFinite } from "./_check.ts";
 
 /** A figure over seeds. */
 export interface SeedSummary {
@@ -23,6 +24,7 @@ export interface SeedSummary {
  *
  * @param values One value per seed.
  * @returns The summary.
+ * @throws {RangeError} With no values, or one that is not a finite number.
  *
  * @example
  * ```ts
@@ -33,6 +35,9 @@ export interface SeedSummary {
  */
 export function summarize(values: readonly number[]): SeedSummary {
   if (values.length === 0) throw new RangeError("summarize: no values");
+  // A NaN or an infinity gave a NaN mean (null in JSON); a null read back
+  // from one counted as 0.
+  values.forEach((x, i) => checkFinite(x, `summarize: value ${i}`));
   const n = values.length;
   const mean = values.reduce((s, x) => s + x, 0) / n;
   const sd = n > 1

@@ -302,3 +302,83 @@ Deno.test("overBlocks() refuses to score no blocks and a maxBlocks that is not a
   }
   assertEquals((await overBlocks(blocks, score, { maxBlocks: 2 })).tokens, 4);
 });
+
+Deno.test("figures() refuses an NLL or count that is not a finite number ≥ 0 and bytes per token that are not > 0", () => {
+  for (const nll of [-1, NaN, Infinity, -Infinity]) {
+    // -1 gave a perplexity of 0.368; NaN and Infinity null in results.json.
+    assertThrows(
+      () => figures(nll, { tokens: 10 }),
+      RangeError,
+      `figures: nll (nats per token) must be a finite number ≥ 0, got ${nll}`,
+    );
+  }
+  assertThrows(
+    () => figures(1, { tokens: -3 }),
+    RangeError,
+    "figures: tokens must be a finite number ≥ 0, got -3",
+  );
+  for (const bytesPerToken of [-1, 0, NaN]) {
+    // -1 gave a negative bpb; 0 dropped bpb silently.
+    assertThrows(
+      () => figures(1, { tokens: 10, bytesPerToken }),
+      RangeError,
+      `figures: bytesPerToken must be a finite number > 0, got ${bytesPerToken}`,
+    );
+  }
+  assertThrows(
+    () => figures(1, { tokens: 10, stderr: -0.1 }),
+    RangeError,
+    "figures: stderr must be ≥ 0",
+  );
+  // A perfect score and an unmeasured stderr are figures.
+  const zero = figures(0, { tokens: 10, stderr: NaN });
+  assertEquals([zero.nll, zero.ppl, zero.bpt], [0, 1, 0]);
+  assert(Number.isNaN(zero.stderr));
+});
+
+Deno.test("overBlocks() refuses a scorer's NaN, infinite or negative figures and blocks the data cannot hold", async () => {
+  const blocks: Blocks = { data: new Uint32Array(8), count: 4, length: 2 };
+  for (
+    const [nats, tokens, bad] of [
+      [NaN, 2, "nats must be a finite number ≥ 0, got NaN"],
+      [Infinity, 2, "nats must be a finite number ≥ 0, got Infinity"],
+      [-1, 2, "nats must be a finite number ≥ 0, got -1"],
+      [1, -2, "tokens must be a finite number ≥ 0, got -2"],
+    ] as const
+  ) {
+    await assertRejects(
+      () =>
+        overBlocks(
+          blocks,
+          () => Promise.resolve({ nats, stderr: 0, tokens }),
+          { batchSize: 2 },
+        ),
+      RangeError,
+      `overBlocks: the scorer's estimate of blocks 0–1: ${bad}`,
+    );
+  }
+  // Five blocks of two claimed over eight ids: the scorer was handed a
+  // short last batch.
+  let calls = 0;
+  await assertRejects(
+    () =>
+      overBlocks(
+        { ...blocks, count: 5 },
+        () => Promise.resolve({ nats: 1, stderr: 0, tokens: ++calls }),
+      ),
+    RangeError,
+    "overBlocks: 5 blocks of 2 need 10 ids, the data has 8",
+  );
+  assertEquals(calls, 0);
+});
+
+Deno.test("summarize() refuses a value that is not a finite number", () => {
+  for (const x of [NaN, Infinity, null as unknown as number]) {
+    assertThrows(
+      () => summarize([5.72, x]),
+      RangeError,
+      `summarize: value 1 must be a finite number, got ${x}`,
+    );
+  }
+  assertEquals(summarize([-1, 1]).mean, 0); // any sign
+});

@@ -7,6 +7,7 @@
  */
 import type { NllEstimate, TokenBatch } from "@d3pm/core";
 import type { Blocks } from "@d3pm/data";
+import { checkNonNegative, checkPositive } from "./_check.ts";
 
 /** Nats per token and the figures derived from it. */
 export interface LikelihoodFigures {
@@ -33,6 +34,9 @@ export interface LikelihoodFigures {
  * @param options Bytes per token of the text, whether it is a bound, its
  * standard error and the token count.
  * @returns The figures.
+ * @throws {RangeError} For an nll or token count that is not a finite number
+ *   ≥ 0 (a perplexity below 1, or null in JSON), bytes per token that are
+ *   not > 0, or a negative stderr.
  *
  * @example
  * ```ts
@@ -51,12 +55,24 @@ export function figures(
     tokens: number;
   },
 ): LikelihoodFigures {
+  checkNonNegative(nll, "figures: nll (nats per token)");
+  checkNonNegative(options.tokens, "figures: tokens");
+  if (options.bytesPerToken !== undefined) {
+    checkPositive(options.bytesPerToken, "figures: bytesPerToken");
+  }
+  if (options.stderr !== undefined && options.stderr < 0) {
+    throw new RangeError(
+      `figures: stderr must be ≥ 0 (or NaN: not measured), got ${options.stderr}`,
+    );
+  }
   const bpt = nll / Math.LN2;
   return {
     nll,
     bpt,
     ppl: Math.exp(nll),
-    ...(options.bytesPerToken ? { bpb: bpt / options.bytesPerToken } : {}),
+    ...(options.bytesPerToken !== undefined
+      ? { bpb: bpt / options.bytesPerToken }
+      : {}),
     ...(options.stderr !== undefined ? { stderr: options.stderr } : {}),
     bound: options.bound ?? false,
     tokens: options.tokens,
@@ -83,7 +99,9 @@ export interface OverBlocksOptions {
  * @param options Batch size, subset, progress.
  * @returns The estimate over all blocks scored.
  * @throws {RangeError} For a batchSize or maxBlocks that is not a positive
- *   integer, no blocks to score, or no token scored in them (all padding).
+ *   integer, no blocks to score, fewer ids than the blocks need, a
+ *   scorer's nats or tokens that are not finite numbers ≥ 0, or no token
+ *   scored in them (all padding).
  *
  * @example
  * ```ts
@@ -126,6 +144,14 @@ export async function overBlocks(
     );
   }
   const { data, length } = blocks;
+  if (!(data.length >= blocks.count * length)) {
+    // Else the last batches were short or empty rows under their shape.
+    throw new RangeError(
+      `overBlocks: ${blocks.count} blocks of ${length} need ${
+        blocks.count * length
+      } ids, the data has ${data.length}`,
+    );
+  }
   let sum = 0, tokens = 0, varSum = 0, known = true;
   for (let first = 0; first < total; first += b) {
     const n = Math.min(b, total - first);
@@ -136,6 +162,11 @@ export async function overBlocks(
       batchSize: n,
       length,
     });
+    const at = `overBlocks: the scorer's estimate of blocks ${first}–${
+      first + n - 1
+    }:`;
+    checkNonNegative(est.nats, `${at} nats`);
+    checkNonNegative(est.tokens, `${at} tokens`);
     sum += est.nats * est.tokens;
     tokens += est.tokens;
     if (Number.isFinite(est.stderr)) varSum += (est.stderr * est.tokens) ** 2;

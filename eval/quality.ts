@@ -7,6 +7,7 @@
  */
 import type { NllEstimate, TokenBatch } from "@d3pm/core";
 import { overBlocks } from "./nll.ts";
+import { checkNonNegative, checkPositive } from "./_check.ts";
 
 /**
  * Mean over samples of the entropy (nats) of each sample's token histogram,
@@ -178,7 +179,8 @@ export interface PerplexityInterval {
  * @param nlls Each sample's NLL, nats per token.
  * @param tokens Each sample's scored tokens (default: the same for all).
  * @returns PPL, mean NLL, its standard error and the interval.
- * @throws {RangeError} With fewer than 2 samples or mismatched lengths.
+ * @throws {RangeError} With fewer than 2 samples, mismatched lengths, an
+ *   NLL that is not a finite number ≥ 0 or a token count that is not > 0.
  *
  * @example
  * ```ts
@@ -203,6 +205,12 @@ export function perplexityInterval(
     throw new RangeError(
       `perplexityInterval: ${m} NLLs but ${tokens.length} token counts; give one count per sample`,
     );
+  }
+  for (let i = 0; i < m; i++) {
+    checkNonNegative(nlls[i], `perplexityInterval: sample ${i}'s NLL`);
+    if (tokens !== undefined) {
+      checkPositive(tokens[i], `perplexityInterval: sample ${i}'s tokens`);
+    }
   }
   const w = (i: number) => tokens === undefined ? 1 : tokens[i];
   let total = 0, weighted = 0;
@@ -278,6 +286,11 @@ function unigramCounts(
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
     if (ignore.has(id)) continue;
+    if (!(Number.isInteger(id) && id >= 0)) {
+      throw new RangeError(
+        `unigramJsd: id ${id} at index ${i} is not a token id: expected an integer ≥ 0`,
+      );
+    }
     counts.set(id, (counts.get(id) ?? 0) + 1);
     total++;
   }
@@ -295,7 +308,8 @@ function unigramCounts(
  * @param reference Ids of real text.
  * @param ignore Ids left out of both (padding, special tokens).
  * @returns The divergence in bits.
- * @throws {RangeError} When either side has no counted id.
+ * @throws {RangeError} When either side has no counted id, or holds an id
+ *   that is not an integer ≥ 0.
  *
  * @example
  * ```ts

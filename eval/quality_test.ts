@@ -229,3 +229,33 @@ Deno.test("unigramJsd() of a single counted id: 1 bit from a disjoint reference,
   assertThrows(() => unigramJsd([], [2]), RangeError, "the samples");
   assertThrows(() => unigramJsd([2], []), RangeError, "the reference");
 });
+
+Deno.test("perplexityInterval() and unigramJsd() refuse figures and ids that are no NLL, count or token id", () => {
+  for (const x of [NaN, Infinity, -1]) {
+    assertThrows(
+      () => perplexityInterval([4, x, 5]),
+      RangeError,
+      `perplexityInterval: sample 1's NLL must be a finite number ≥ 0, got ${x}`,
+    );
+  }
+  for (const n of [-3, 0, NaN]) {
+    assertThrows(
+      () => perplexityInterval([4, 5, 6], [10, n, 10]),
+      RangeError,
+      `perplexityInterval: sample 1's tokens must be a finite number > 0, got ${n}`,
+    );
+  }
+  // [-1, 2] against [1, 2] gave 0.5 bits.
+  assertThrows(
+    () => unigramJsd([-1, 2], [1, 2]),
+    RangeError,
+    "unigramJsd: id -1 at index 0 is not a token id: expected an integer ≥ 0",
+  );
+  assertThrows(
+    () => unigramJsd([1, 2], [1, 2.5]),
+    RangeError,
+    "unigramJsd: id 2.5 at index 1",
+  );
+  // An ignored id is never checked.
+  assertEquals(unigramJsd([-1, 2], [2], new Set([-1])), 0);
+});
