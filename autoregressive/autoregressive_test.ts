@@ -560,3 +560,27 @@ Deno.test("autoregressive() refuses to score rows that are all padding: 0 nats o
   pads.tokens[15] = 3;
   assertEquals((await ar.score(new Bigram(1), pads)).tokens, 1);
 });
+
+Deno.test("autoregressive() sampling refuses a suppressed id outside the model's logits instead of ignoring it", async () => {
+  const ar = autoregressive({
+    kind: "autoregressive",
+    start: 1,
+    suppress: [V],
+  });
+  await assertRejects(
+    () => ar.sample(new Bigram(2), { batchSize: 1, length: 4, prng: prng(0) }),
+    RangeError,
+    `suppress: id ${V} is not one of the ${V} logits' ids: expected an integer in [0, ${V})`,
+  );
+  const inRange = autoregressive({
+    kind: "autoregressive",
+    start: 1,
+    suppress: [V - 1],
+  });
+  const out = await inRange.sample(new Bigram(2), {
+    batchSize: 2,
+    length: 6,
+    prng: prng(0),
+  });
+  assert(!out.tokens.includes(V - 1));
+});

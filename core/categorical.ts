@@ -29,8 +29,9 @@ export interface DrawOptions {
  * @param logits The position's logits.
  * @param options Temperature (0: greedy), top-p and ids to suppress.
  * @returns Probabilities summing to 1 (at temperature 0, one 1).
- * @throws {RangeError} For a temperature below 0 or NaN, or a top-p
- *   outside (0, 1].
+ * @throws {RangeError} For a temperature below 0 or NaN, a top-p outside
+ *   (0, 1], a suppressed id outside the logits, a NaN or +Infinity logit,
+ *   or no id left to draw (every logit −Infinity or suppressed).
  *
  * @example
  * ```ts
@@ -61,18 +62,42 @@ export function tokenProbabilities(
   const v = logits.length;
   const p = new Float64Array(v);
   const banned = new Set(options.suppress ?? []);
+  for (const id of banned) {
+    if (!(Number.isInteger(id) && id >= 0 && id < v)) {
+      // Else it was silently ignored.
+      throw new RangeError(
+        `suppress: id ${id} is not one of the ${v} logits' ids: expected an integer in [0, ${v})`,
+      );
+    }
+  }
   let max = -Infinity;
   let first = -1;
   for (let j = 0; j < v; j++) {
-    if (!banned.has(j) && logits[j] > max) {
-      max = logits[j];
+    if (banned.has(j)) continue;
+    const x = logits[j];
+    if (x > max) {
+      max = x;
       first = j;
+    } else if (x !== x) {
+      throw new RangeError(
+        `Cannot draw a token: logit ${j} of ${v} is NaN`,
+      );
     }
+  }
+  // Else the probabilities came back NaN (0/0 or ∞ − ∞), not summing to 1.
+  if (first < 0 || max === Infinity) {
+    throw new RangeError(
+      max === Infinity
+        ? `Cannot draw a token: logit ${first} of ${v} is Infinity`
+        : `Cannot draw a token: every one of the ${v} logits is −Infinity or suppressed (suppress: [${[
+          ...banned,
+        ]}])`,
+    );
   }
   if (temperature === 0) {
     // The limit of the softmax as the temperature falls to 0; the nucleus
     // keeps it whole.
-    if (first >= 0) p[first] = 1;
+    p[first] = 1;
     return p;
   }
   let z = 0;

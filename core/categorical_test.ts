@@ -38,15 +38,16 @@ Deno.test("sampleCategorical() falls back to the last positive weight when round
   assertEquals(sampleCategorical([0.1, 0.2, 0.3, 0], fixed(u)), 2);
 });
 
-Deno.test("tokenProbabilities() at temperature 0 with every id suppressed gives no id any probability", () => {
-  // No id is left to be the argmax, so none gets 1 (a draw then refuses
-  // all-zero weights). Mutation pass (docs/testing.md), on main's greedy
-  // path: kills `first = -1` → `1` and → `-0`, which hand a suppressed id 1.
-  const p = tokenProbabilities([3, 1, 2], {
-    temperature: 0,
-    suppress: [0, 1, 2],
-  });
-  assertEquals(Array.from(p), [0, 0, 0]);
+Deno.test("tokenProbabilities() at temperature 0 with every id suppressed refuses: no id is left to be the argmax", () => {
+  // It gave all zeros (a draw then refused all-zero weights; a summing
+  // caller read 0). Mutation pass (docs/testing.md), on main's greedy path:
+  // `first = -1` → `1` or → `-0` handed a suppressed id 1.
+  assertThrows(
+    () =>
+      tokenProbabilities([3, 1, 2], { temperature: 0, suppress: [0, 1, 2] }),
+    RangeError,
+    "every one of the 3 logits is −Infinity or suppressed (suppress: [0,1,2])",
+  );
 });
 
 Deno.test("sampleCategorical() refuses a negative or NaN weight instead of drawing from shifted intervals", () => {
@@ -65,4 +66,45 @@ Deno.test("sampleCategorical() refuses a negative or NaN weight instead of drawi
       `Cannot sample: weights must be non-negative numbers, got ${bad} at index ${at}`,
     );
   }
+});
+
+Deno.test("tokenProbabilities() refuses logits it cannot turn into probabilities summing to 1, and suppressed ids outside them", () => {
+  const cases: [number[], number[], string][] = [
+    [[0, NaN, 1], [], "Cannot draw a token: logit 1 of 3 is NaN"],
+    [[NaN, NaN], [], "Cannot draw a token: logit 0 of 2 is NaN"],
+    [[0, Infinity, 1], [], "Cannot draw a token: logit 1 of 3 is Infinity"],
+    [
+      [-Infinity, -Infinity],
+      [],
+      "Cannot draw a token: every one of the 2 logits is −Infinity or suppressed (suppress: [])",
+    ],
+    [
+      [0, 1],
+      [0, 1],
+      "Cannot draw a token: every one of the 2 logits is −Infinity or suppressed (suppress: [0,1])",
+    ],
+    [
+      [0, 1],
+      [2],
+      "suppress: id 2 is not one of the 2 logits' ids: expected an integer in [0, 2)",
+    ],
+    [[0, 1], [-1], "suppress: id -1 is not one of the 2 logits' ids"],
+  ];
+  for (const [logits, suppress, why] of cases) {
+    for (const temperature of [1, 0]) {
+      assertThrows(
+        () => tokenProbabilities(logits, { suppress, temperature }),
+        RangeError,
+        why,
+      );
+    }
+  }
+  // A suppressed NaN or Infinity is never read; −Infinity beside a finite
+  // logit has probability 0.
+  assertEquals([...tokenProbabilities([NaN, 0], { suppress: [0] })], [0, 1]);
+  assertEquals([...tokenProbabilities([Infinity, 0], { suppress: [0] })], [
+    0,
+    1,
+  ]);
+  assertEquals([...tokenProbabilities([-Infinity, 0])], [0, 1]);
 });
