@@ -584,3 +584,71 @@ Deno.test("autoregressive() sampling refuses a suppressed id outside the model's
   });
   assert(!out.tokens.includes(V - 1));
 });
+
+Deno.test("autoregressive() names an id outside the model's vocabulary, a non-integer length and a pad id equal to the start", async () => {
+  const model = new Bigram(5);
+  const ar = (start: number) =>
+    autoregressive({ kind: "autoregressive", start });
+  // These failed in tfjs with a raw GatherV2 error.
+  await assertRejects(
+    () => ar(V).sample(model, { batchSize: 1, length: 4, prng: prng(0) }),
+    RangeError,
+    `generate: start ${V} is not a token id: expected an integer in [0, ${V}) (the model's vocabSize)`,
+  );
+  await assertRejects(
+    () =>
+      ar(1).sample(model, {
+        batchSize: 1,
+        length: 4,
+        prefix: [2, 99],
+        prng: prng(0),
+      }),
+    RangeError,
+    `generate: prefix[1] 99 is not a token id: expected an integer in [0, ${V})`,
+  );
+  for (const bad of [V, -1, 1e9]) {
+    const rows = {
+      tokens: Int32Array.of(1, 2, 3, 1, bad, 2),
+      batchSize: 2,
+      length: 3,
+    };
+    const why =
+      `id ${bad} at index 4 of the batch is not a token id: expected an integer in [0, ${V}) (the model's vocabSize)`;
+    await assertRejects(
+      () => ar(1).score(model, rows),
+      RangeError,
+      `causalNll: ${why}`,
+    );
+    assertThrows(
+      () => ar(1).loss(model, rows),
+      RangeError,
+      `causalLmLoss: ${why}`,
+    );
+  }
+  // A length of 2.5 gave rows of 2.
+  for (const length of [2.5, 0, NaN]) {
+    await assertRejects(
+      () => ar(1).sample(model, { batchSize: 1, length, prng: prng(0) }),
+      RangeError,
+      `generate: length must be an integer ≥ 1 (the start token included), got ${length}`,
+    );
+  }
+  await assertRejects(
+    () => ar(1).sample(model, { batchSize: 1.5, length: 4, prng: prng(0) }),
+    RangeError,
+    "generate: batchSize must be an integer ≥ 1, got 1.5",
+  );
+  assertThrows(
+    () => autoregressive({ kind: "autoregressive", start: 1, padId: 1 }),
+    RangeError,
+    "Invalid autoregressive process: padId 1 must differ from start 1",
+  );
+  // The last id of the vocabulary is a token id.
+  const last = await ar(V - 1).sample(model, {
+    batchSize: 1,
+    length: 3,
+    prefix: [V - 1],
+    prng: prng(0),
+  });
+  assertEquals([last.tokens[0], last.tokens[1]], [V - 1, V - 1]);
+});

@@ -91,6 +91,7 @@ export async function generate(
 ): Promise<Int32Array> {
   const { batchSize: b, length: l, prng } = options;
   checkModelFits(model, { kind: "causal" }, "generate");
+  checkRows(model, options);
   const prefix = Int32Array.from(options.prefix ?? []);
   if (prefix.length > l - 1) {
     throw new RangeError(
@@ -170,4 +171,35 @@ export async function generate(
     cache.dispose();
   }
   return out;
+}
+
+// The shape and the given ids, against the model's vocabulary where it has
+// a config: a length of 2.5 gave rows of 2, a start or prefix id past the
+// vocabulary a raw GatherV2 error.
+function checkRows(model: object, options: ArGenerateOptions): void {
+  const { batchSize: b, length: l } = options;
+  if (!(Number.isInteger(b) && b >= 1)) {
+    throw new RangeError(
+      `generate: batchSize must be an integer ≥ 1, got ${b}`,
+    );
+  }
+  if (!(Number.isInteger(l) && l >= 1)) {
+    throw new RangeError(
+      `generate: length must be an integer ≥ 1 (the start token included), got ${l}`,
+    );
+  }
+  const v = (model as { config?: { vocabSize?: number } }).config?.vocabSize;
+  const range = v === undefined
+    ? "≥ 0"
+    : `in [0, ${v}) (the model's vocabSize)`;
+  const id = (x: number, what: string) => {
+    if (!(Number.isInteger(x) && x >= 0 && (v === undefined || x < v))) {
+      throw new RangeError(
+        `generate: ${what} ${x} is not a token id: expected an integer ${range}`,
+      );
+    }
+  };
+  id(options.start, "start");
+  const prefix = options.prefix ?? [];
+  for (let i = 0; i < prefix.length; i++) id(prefix[i], `prefix[${i}]`);
 }

@@ -19,12 +19,28 @@ import {
 import * as tf from "@tensorflow/tfjs";
 import { sparseSoftmaxCrossEntropy } from "@d3pm/backend/fused-ops";
 
-function checkBatch(batch: TokenBatch, who: string): void {
+function checkBatch(
+  batch: TokenBatch,
+  model: object,
+  who: string,
+): void {
   const { tokens, batchSize: b, length: l } = batch;
   if (tokens.length !== b * l || l < 2) {
     throw new RangeError(
       `${who}: expected ${b} × ${l} ids (length ≥ 2), got ${tokens.length}`,
     );
+  }
+  // An id past the model's vocabulary failed in tfjs with a raw GatherV2
+  // error (inputs) or scored as probability 0 (targets).
+  const v = (model as { config?: { vocabSize?: number } }).config?.vocabSize;
+  if (v === undefined) return;
+  for (let i = 0; i < tokens.length; i++) {
+    const id = tokens[i];
+    if (!(Number.isInteger(id) && id >= 0 && id < v)) {
+      throw new RangeError(
+        `${who}: id ${id} at index ${i} of the batch is not a token id: expected an integer in [0, ${v}) (the model's vocabSize)`,
+      );
+    }
   }
 }
 
@@ -59,7 +75,7 @@ export function causalLmLoss(
   batch: TokenBatch,
   options: { training?: boolean } = {},
 ): Scalar {
-  checkBatch(batch, "causalLmLoss");
+  checkBatch(batch, model, "causalLmLoss");
   checkModelFits(model, { kind: "causal" }, "causalLmLoss");
   const { batchSize: b, length: l } = batch;
   return tf.tidy(() => {
@@ -124,7 +140,7 @@ export async function causalNll(
     alias?: readonly (readonly [number, number])[];
   } = {},
 ): Promise<NllEstimate> {
-  checkBatch(x0, "causalNll");
+  checkBatch(x0, model, "causalNll");
   // A bidirectional model sees the target: its score is no likelihood.
   checkModelFits(model, { kind: "causal" }, "causalNll");
   const { batchSize: n, length: l } = x0;

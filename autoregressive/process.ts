@@ -182,6 +182,11 @@ function checkSpec(spec: AutoregressiveSpec): AutoregressiveSpec {
   };
   id("start", spec.start);
   if (spec.padId !== undefined) id("padId", spec.padId);
+  if (spec.padId === spec.start) {
+    // Every row starts with it, a pad is never drawn, and a start token
+    // inside a row (a packed corpus's next BOS) would go unscored.
+    fail(`padId ${spec.padId} must differ from start ${spec.start}`);
+  }
   if (spec.suppress !== undefined) {
     if (!Array.isArray(spec.suppress)) fail("suppress must be an array of ids");
     spec.suppress.forEach((v) => id("suppress[]", v));
