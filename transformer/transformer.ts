@@ -131,6 +131,7 @@ export class Transformer implements CausalLM<KVCache> {
   readonly variables: ReadonlyMap<string, Variable>;
   #dropoutPrng: Prng;
   #headDim: number;
+  #disposed = false;
   /** ALiBi penalties by sequence length, computed once (the tensor is per call). */
   #alibi = new Map<number, Float32Array>();
   /** Block layouts' masks by length, block size and streams, computed once. */
@@ -453,6 +454,7 @@ export class Transformer implements CausalLM<KVCache> {
    * @returns Every parameter, in canonical order.
    */
   trainableVariables(): Variable[] {
+    this.#alive();
     return [...this.variables.values()];
   }
 
@@ -463,6 +465,7 @@ export class Transformer implements CausalLM<KVCache> {
    *   still disposes them).
    */
   setWeights(weights: ReadonlyMap<string, Tensor>): void {
+    this.#alive();
     const shapes = new Map(
       [...this.variables].map(([name, v]) => [name, v.shape]),
     );
@@ -479,13 +482,25 @@ export class Transformer implements CausalLM<KVCache> {
     }
   }
 
-  /** Free every variable. The model is unusable afterwards. */
+  /** Free every variable. The model is unusable afterwards (a call says so). */
   dispose(): void {
+    this.#disposed = true;
     for (const v of this.variables.values()) v.dispose();
   }
 
   #v(name: string): tf.Variable {
+    this.#alive();
     return this.variables.get(name)!;
+  }
+
+  // Every read of a parameter comes here: a disposed variable failed deep in
+  // tfjs with "Cannot read properties of undefined (reading 'backend')".
+  #alive(): void {
+    if (this.#disposed) {
+      throw new Error(
+        "Cannot use the Transformer: the model was disposed; build or load it again",
+      );
+    }
   }
 
   #checkTokens(

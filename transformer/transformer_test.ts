@@ -8,7 +8,7 @@ import {
   assertThrows,
 } from "@std/assert";
 import { Transformer } from "./transformer.ts";
-import { validateConfig } from "./config.ts";
+import { preset, validateConfig } from "./config.ts";
 import { embeddingLookup } from "./_ops.ts";
 import { normals } from "./_init.ts";
 import {
@@ -517,4 +517,33 @@ Deno.test("the initialisation follows GPT-2", async () => {
     new Set([0]),
   );
   model.dispose();
+});
+
+Deno.test("a disposed Transformer says so in every call instead of failing inside tfjs", () => {
+  const why = "Cannot use the Transformer: the model was disposed";
+  const config = { vocabSize: 16, nLayer: 1, dModel: 8, nHead: 2, dMlp: 16 };
+  const causal = new Transformer(preset("tiny", config), { seed: 1 });
+  const denoiser = new Transformer(
+    preset("tiny", { ...config, kind: "bidirectional" }),
+    { seed: 1 },
+  );
+  const x = tf.tensor2d([[1, 2, 3]], [1, 3], "int32");
+  // Alive, they run.
+  tf.dispose([causal.forward(x), denoiser.forward(x)]);
+  const weights = new Map(
+    [...causal.variables].map(([k, v]) => [k, v.clone() as tf.Tensor]),
+  );
+  causal.dispose();
+  denoiser.dispose();
+  assertThrows(() => causal.forward(x), Error, why);
+  const cache = causal.createCache(1);
+  assertThrows(() => causal.decode(x, cache), Error, why);
+  cache.dispose();
+  const blocks = denoiser.createCache(1);
+  assertThrows(() => denoiser.decodeBlock(x, blocks), Error, why);
+  blocks.dispose();
+  assertThrows(() => causal.setWeights(weights), Error, why);
+  assertThrows(() => causal.trainableVariables(), Error, why);
+  causal.dispose(); // twice is harmless
+  tf.dispose([x, ...weights.values()]);
 });
