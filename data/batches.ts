@@ -91,6 +91,15 @@ export class BatchIterator implements Iterable<Batch> {
     this.#blocks = blocks;
     this.#batchSize = batchSize;
     this.#shuffle = options.shuffle ?? true;
+    if (
+      options.state === undefined && options.seed !== undefined &&
+      !Number.isInteger(options.seed)
+    ) {
+      // Else the message spoke of a state the caller never gave.
+      throw new DataError(
+        `Cannot batch: seed must be an integer, got ${options.seed}`,
+      );
+    }
     const state = options.state ??
       { seed: options.seed ?? 0, epoch: 0, batch: 0 };
     if (

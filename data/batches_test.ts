@@ -203,3 +203,30 @@ Deno.test("BatchIterator takes batchSize 1 (one block a batch, every block an ep
     Array.from({ length: 12 }, (_, i) => [Math.floor(i / 5), i]),
   );
 });
+
+Deno.test("BatchIterator names the seed, not a state, when the seed is no integer", () => {
+  const blocks = { data: new Uint32Array(8), count: 4, length: 2 };
+  for (const seed of [1.5, NaN, Infinity]) {
+    assertThrows(
+      () => new BatchIterator(blocks, { batchSize: 2, seed }),
+      DataError,
+      `Cannot batch: seed must be an integer, got ${seed}`,
+    );
+  }
+  // A saved state's seed wins over a bad option, and a bad state still
+  // names the state.
+  const state = { seed: 3, epoch: 0, batch: 0 };
+  assertEquals(
+    new BatchIterator(blocks, { batchSize: 2, seed: 1.5, state }).state,
+    state,
+  );
+  assertThrows(
+    () =>
+      new BatchIterator(blocks, {
+        batchSize: 2,
+        state: { ...state, seed: 1.5 },
+      }),
+    DataError,
+    "Cannot resume batches: state must have integer seed",
+  );
+});
