@@ -411,6 +411,10 @@ async function submitWaves(
 ): Promise<{ jobIds: string[]; out?: Deno.CommandOutput; path: string }> {
   const jobIds: string[] = [];
   let out: Deno.CommandOutput | undefined, path = "";
+  // Slurm opens each task's --output (DIR/logs/slurm-…) before the task
+  // runs: without the folder (cleaned, or a sweep copied without it) every
+  // task died unstarted, leaving no trace, and status said all pending.
+  await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
   for (const [k, part] of parts.entries()) {
     const last = k === parts.length - 1;
     const script = sbatchScript(sweep, {

@@ -1053,13 +1053,15 @@ export function cellStep(
   const p = sweepPaths(sweep.dir);
   const q = shellQuote;
   return [
+    // Every name and path goes through shellQuote, in echo lines too: a
+    // folder like `inj$(touch${IFS}x)` inside double quotes ran the command.
     `if [ -f ${q(cell.out)}/results.json ]; then`,
-    `  echo "cell ${cell.name}: finished, skipped"; exit 0`,
+    `  echo ${q(`cell ${cell.name}: finished, skipped`)}; exit 0`,
     `fi`,
     `mkdir -p ${q(`${sweep.dir}/logs`)}; rm -f ${q(p.exit(cell))}`,
-    `echo "=== $(date -u +%FT%TZ) cell ${cell.name} on $(hostname)" >> ${
-      q(p.log(cell))
-    }`,
+    `echo "=== $(date -u +%FT%TZ)" ${
+      q(`cell ${cell.name}`)
+    } "on $(hostname)" >> ${q(p.log(cell))}`,
     `${options.experiment} ${cell.args.map(q).join(" ")} >> ${
       q(p.log(cell))
     } 2>&1`,
@@ -1072,9 +1074,9 @@ export function cellStep(
     `fi`,
     `echo $rc > ${q(p.exit(cell))}`,
     ...options.failureLine === false ? [] : [
-      `[ $rc -eq 0 ] || echo "cell ${cell.name}: failed (exit $rc), log ${
-        p.log(cell)
-      }" >&2`,
+      `[ $rc -eq 0 ] || echo ${q(`cell ${cell.name}: failed (exit `)}"$rc"${
+        q(`), log ${p.log(cell)}`)
+      } >&2`,
     ],
     `exit $rc`,
   ].join("\n");
@@ -1094,9 +1096,13 @@ function busyShell(cell: SweepCell): string[] {
     `  holderhost=${field("hostname", '"[^"]*"')}`,
     `  holderboot=${field("host", '"[^"]*"')}`,
     `  if [ -n "$holder" ] && [ -n "$holderhost" ] && [ "$holderhost" != "$(hostname)" ]; then`,
-    `    echo "cell ${cell.name}: busy: held by pid $holder on host $holderhost (boot \${holderboot:-unknown}), which this host cannot check; if no run writes there, delete "${lock} >&2`,
+    `    echo ${
+      shellQuote(`cell ${cell.name}: busy: held by pid `)
+    }"$holder on host $holderhost (boot \${holderboot:-unknown}), which this host cannot check; if no run writes there, delete "${lock} >&2`,
     `  else`,
-    `    echo "${busyLine(cell, "${holder:+ (pid $holder)}")}" >&2`,
+    `    echo ${
+      shellQuote(`cell ${cell.name}: busy: in use by another run`)
+    }"\${holder:+ (pid $holder)}"${shellQuote(", left to it")} >&2`,
     `  fi`,
   ];
 }
@@ -1142,6 +1148,16 @@ function checkOneLine(sweep: Sweep, options: SlurmOptions): void {
     ["the study script", sweep.script],
     ...(options.extra ?? []).map((l): [string, string] => ["--sbatch", l]),
   ];
+  // In Slurm's quoting a `"` ends the value and a `\` is an escape (in
+  // --output it also turns the %A patterns off: the logs went nowhere).
+  const odd = /["\\]/.exec(sweep.dir);
+  if (odd) {
+    throw new ConfigError(
+      `The sweep's folder holds ${
+        JSON.stringify(odd[0])
+      } (${sweep.dir}): the job script writes it into quoted #SBATCH lines (--output, --job-name), where Slurm reads " and \\ as its own quoting; choose a folder without " and \\`,
+    );
+  }
   for (const [flag, value] of written) {
     // deno-lint-ignore no-control-regex
     if (value !== undefined && /[\u0000-\u001f\u007f]/.test(value)) {
@@ -1226,11 +1242,15 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
   const array = ranges(ids) + (options.parallel ? `%${options.parallel}` : "");
   const lines = [
     "#!/bin/bash",
-    `#SBATCH --job-name=sweep-${sweep.dir.split("/").at(-1)}`,
+    // Quoted (Slurm reads `"…"` in #SBATCH lines: a folder with a space is
+    // one value); `%` doubled in the output path, where `%A` is a pattern.
+    `#SBATCH --job-name="sweep-${sweep.dir.split("/").at(-1)}"`,
     `#SBATCH --array=${array}`,
     "#SBATCH --requeue",
     "#SBATCH --open-mode=append",
-    `#SBATCH --output=${sweep.dir}/logs/slurm-%A_%a.out`,
+    `#SBATCH --output="${
+      sweep.dir.replaceAll("%", "%%")
+    }/logs/slurm-%A_%a.out"`,
     ...(options.partition ? [`#SBATCH --partition=${options.partition}`] : []),
     ...(options.time ? [`#SBATCH --time=${options.time}`] : []),
     ...(options.cpusPerTask

@@ -131,7 +131,7 @@ Deno.test("sbatchScript() writes one requeueable array task per open cell, with 
       "#SBATCH --array=0-1,3%2\n",
       "#SBATCH --requeue\n",
       "#SBATCH --open-mode=append\n",
-      "#SBATCH --output=/s/w/logs/slurm-%A_%a.out\n",
+      '#SBATCH --output="/s/w/logs/slurm-%A_%a.out"\n',
       "#SBATCH --partition=gpu\n",
       "#SBATCH --time=04:00:00\n",
       "#SBATCH --cpus-per-task=8\n",
@@ -1216,7 +1216,7 @@ Deno.test("runLocal() prints each failed cell once (its log line), not again fro
   const sweep = planSweep({ seeds: 1 }, { dir });
   assertStringIncludes(
     cellStep(sweep, sweep.cells[0], { experiment: "false" }),
-    `echo "cell seed-0: failed (exit $rc), log ${dir}/logs/seed-0.log" >&2`,
+    `echo 'cell seed-0: failed (exit '"$rc"'), log ${dir}/logs/seed-0.log' >&2`,
   );
   await Deno.remove(root, { recursive: true });
 });
@@ -2051,4 +2051,64 @@ Deno.test("cellConfig() resolves a cell of the experiment script, named or not, 
     [0.002, 2, 1, `${dir}/a`],
   );
   await Deno.remove(dir.slice(0, -3), { recursive: true });
+});
+
+Deno.test("the job script keeps a sweep folder's $(…), quotes and spaces as text: a failed, a busy and a finished cell run nothing of them", async () => {
+  const tmp = await Deno.makeTempDir();
+  // A folder that ran `touch` when a cell failed (its log path in the
+  // failure line was in double quotes, unquoted).
+  const dir =
+    `${tmp}/inj$(touch\${IFS}${tmp}/PWNED)\`touch ${tmp}/PWNED2\`/it's a/s`;
+  const s = planSweep({ seeds: 1 }, { dir });
+  const task = async (experiment: string) => {
+    const out = await new Deno.Command("bash", {
+      args: ["-c", sbatchScript(s, { workdir: tmp, experiment })],
+      env: { SLURM_ARRAY_TASK_ID: "0" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder();
+    return [out.code, text.decode(out.stdout) + text.decode(out.stderr)];
+  };
+  assertEquals(await task("false"), [
+    1,
+    `cell seed-0: failed (exit 1), log ${dir}/logs/seed-0.log\n`,
+  ]);
+  assertEquals(await task(`f() { return ${FOLDER_BUSY_EXIT}; }; f`), [
+    FOLDER_BUSY_EXIT,
+    "cell seed-0: busy: in use by another run, left to it\n",
+  ]);
+  assertStringIncludes(
+    await Deno.readTextFile(sweepPaths(dir).log(s.cells[0])),
+    " cell seed-0 on ",
+  );
+  await Deno.mkdir(s.cells[0].out, { recursive: true });
+  await Deno.writeTextFile(`${s.cells[0].out}/results.json`, "{}");
+  assertEquals(await task("false"), [0, "cell seed-0: finished, skipped\n"]);
+  for (const name of ["PWNED", "PWNED2"]) {
+    assertEquals(await Deno.stat(`${tmp}/${name}`).catch(() => null), null);
+  }
+  await Deno.remove(tmp, { recursive: true });
+});
+
+Deno.test('sbatchScript() quotes the folder in #SBATCH --output and --job-name (a space stays one value, a % doubled), and refuses a folder with " or \\ in one line', () => {
+  const s = planSweep({ seeds: 1 }, { dir: "/x/my sweep%1" });
+  const text = sbatchScript(s, { workdir: "/repo", experiment: "true" });
+  assertStringIncludes(
+    text,
+    '\n#SBATCH --output="/x/my sweep%%1/logs/slurm-%A_%a.out"\n',
+  );
+  assertStringIncludes(text, '\n#SBATCH --job-name="sweep-my sweep%1"\n');
+  for (const odd of ['"', "\\"]) {
+    const bad = planSweep({ seeds: 1 }, { dir: `/x/a${odd}b` });
+    const e = assertThrows(
+      () => sbatchScript(bad, { workdir: "/repo", experiment: "true" }),
+      ConfigError,
+    );
+    assertEquals(e.message.split("\n").length, 1);
+    assertStringIncludes(
+      e.message,
+      `The sweep's folder holds ${JSON.stringify(odd)}`,
+    );
+  }
 });

@@ -280,3 +280,21 @@ Deno.test("sweep run --on slurm --wait waits on the last wave only and exits 1 o
   await Deno.remove(one.tmp, { recursive: true });
   await Deno.remove(two.tmp, { recursive: true });
 });
+
+Deno.test("sweep run --on slurm makes the sweep's logs folder before sbatch: Slurm opens each task's output there before the task runs", async () => {
+  const { dir, tmp } = await study(["a", "b"], ["b"]);
+  await Deno.remove(`${dir}/logs`, { recursive: true }).catch(() => {});
+  const { env, log } = await fakeSbatch(tmp);
+  // The stand-in fails as Slurm's tasks did when the folder is missing.
+  await Deno.writeTextFile(
+    `${tmp}/bin/sbatch`,
+    SBATCH.replace(
+      "#!/bin/bash\n",
+      `#!/bin/bash\n[ -d ${dir}/logs ] || { echo "no ${dir}/logs" >&2; exit 1; }\n`,
+    ),
+  );
+  const r = await runTool("sweep.ts", ["run", dir, "--on", "slurm"], env);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals((await Deno.readTextFile(log)).split("\n").length, 3);
+  await Deno.remove(tmp, { recursive: true });
+});
