@@ -287,8 +287,27 @@ async function printStatus(
       count("running")
     } running, ${
       count("held") > 0 ? `${count("held")} held on other hosts, ` : ""
-    }${count("pending")} pending, ${count("failed")} failed`,
+    }${count("pending")} pending, ${count("failed")} failed${
+      count("broken") > 0 ? `, ${count("broken")} broken` : ""
+    }`,
   );
+}
+
+/**
+ * Before a run: each cell whose results.json is broken (there, but not a
+ * JSON object: torn, edited) has it moved aside to results.json.broken, so
+ * that the cells' step, which skips a cell with a results.json, runs it
+ * again (it was skipped, and left out of the merge, for ever).
+ */
+async function moveBrokenAside(sweep: Sweep): Promise<void> {
+  for (const s of await sweepStatus(sweep)) {
+    if (s.state !== "broken") continue;
+    const file = `${s.cell.out}/results.json`;
+    await Deno.rename(file, `${file}.broken`);
+    console.error(
+      `cell ${s.cell.name}: ${s.broken}; moved it aside to ${file}.broken, the cell runs again`,
+    );
+  }
 }
 
 /** The sweep to plan or run: a saved one as it is, else a new one, saved. */
@@ -346,6 +365,7 @@ async function runHere(
   experiment: string,
 ): Promise<void> {
   const started = performance.now();
+  await moveBrokenAside(sweep);
   await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
   const busy: string[] = [];
   const failedCells = await runLocal(sweep, {
@@ -464,6 +484,7 @@ async function runOnSlurm(
 ): Promise<void> {
   // Slurm: submit only the cells that are not finished; one array per
   // wave of a study, each after the one before it has ended well.
+  if (!values.dryRun) await moveBrokenAside(sweep);
   const open = (await sweepStatus(sweep)).filter((s) => s.state !== "finished")
     .map((s) => s.cell);
   const parts = waves(open);

@@ -35,6 +35,7 @@ import {
 } from "./sweep.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
+import { cellResults } from "./_cell_results.ts";
 
 /** One finished run in a merge. */
 export interface MergedRun {
@@ -166,11 +167,21 @@ async function readFinished(dir: string): Promise<FinishedRun> {
 
 // A sweep cell's run, or undefined while it is unfinished: no results.json,
 // or results that are not its folder's (left out, named in the report). A
-// cell with results whose data.json is malformed is refused naming
-// data.json, not counted as unfinished.
-async function readCell(dir: string): Promise<FinishedRun | undefined> {
-  const result = await readResult(dir).catch(() => undefined);
-  if (result === undefined) return undefined;
+// cell whose results.json is broken (cellResults: sweep status says so too)
+// or whose data.json is malformed is refused naming the file, not counted
+// as unfinished (a broken one was left out for ever).
+async function readCell(
+  dir: string,
+  sweepDir: string,
+): Promise<FinishedRun | undefined> {
+  const read = await cellResults(dir);
+  if (read.state === "none") return undefined;
+  if (read.state === "broken") {
+    throw new ConfigError(
+      `Cannot merge ${dir}: ${read.reason}; deno task sweep run ${sweepDir} --on … moves it aside and runs the cell again`,
+    );
+  }
+  const result = await readResult(dir);
   const dataRecord = await readDataRecord(dir);
   const ok = await checkSavedConfig(dir, result, dataRecord).then(
     () => true,
@@ -239,7 +250,7 @@ export async function collectRuns(
     if (sweep) {
       sweep.swept.forEach((k) => swept.add(k));
       for (const cell of sweep.cells) {
-        const read = await readCell(cell.out);
+        const read = await readCell(cell.out, dir);
         if (!read) unfinished.push(cell.out);
         else {
           checkCell(

@@ -19,6 +19,7 @@ import {
   writeFileAtomic,
 } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
+import { BROKEN_RESULTS, cellResults } from "./_cell_results.ts";
 import { resolveConfig } from "./config.ts";
 import {
   ConfigError,
@@ -1306,11 +1307,16 @@ export interface CellStatus {
    * `pending`: not started, or interrupted (a re-run resumes it);
    * `running`: a live process of this host holds its lock; `held`: a
    * process this host cannot check holds it (another host's: it may run
-   * there, or its host be gone — see `heldBy`); `finished`: it has
-   * results; `failed`: its last attempt exited with an error (not killed
-   * by a signal: a cancelled or preempted cell is pending).
+   * there, or its host be gone — see `heldBy`); `finished`: its
+   * `results.json` reads as a JSON object; `broken`: a `results.json` is
+   * there but does not (torn, edited: see `broken`; `sweep run` moves it
+   * aside and runs the cell again); `failed`: its last attempt exited with
+   * an error (not killed by a signal: a cancelled or preempted cell is
+   * pending).
    */
-  state: "pending" | "running" | "held" | "finished" | "failed";
+  state: "pending" | "running" | "held" | "finished" | "broken" | "failed";
+  /** Where `broken`: what is wrong with its `results.json`. */
+  broken?: string;
   /**
    * Where `held`: the holder and the way out (`pid N on host H (boot B),
    * which this host cannot check; if no run writes there, delete
@@ -1394,19 +1400,19 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       undefined
     );
     const preparing = !run && holder !== undefined;
-    // Finished as every executor's step reads it (results.json there), so
-    // that status, re-submission and merge agree on a cell whose
-    // config.json is missing or was edited beyond reading.
-    const results = await Deno.stat(`${cell.out}/results.json`).then(
-      (s) => s.isFile,
-      () => false,
-    );
+    // Finished by one rule (cellResults) for status, re-submission and
+    // merge, even for a cell whose config.json is missing or was edited
+    // beyond reading; a results.json that does not read is broken, not
+    // finished (it was skipped and left out for ever).
+    const results = await cellResults(cell.out);
     const heldBy = heldElsewhere(cell, holder);
     const state = run?.status === "running" || run?.status === "held" ||
         preparing
       ? heldBy === undefined ? "running" : "held"
-      : run?.status === "finished" || results
+      : results.state === "finished"
       ? "finished"
+      : results.state === "broken"
+      ? "broken"
       : exitCode !== undefined && exitCode !== 0 && exitCode < 128
       ? "failed" // above 128: killed by a signal (scancel, preemption) — resumable
       : "pending";
@@ -1419,6 +1425,9 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       exitCode: exitCode !== 0 ? exitCode : undefined,
       log: p.log(cell),
       ...(state === "held" ? { heldBy } : {}),
+      ...(results.state === "broken" && state === "broken"
+        ? { broken: results.reason }
+        : {}),
     });
   }
   return out;
@@ -1463,6 +1472,8 @@ export function statusLine(s: CellStatus): string {
     ? ` exit ${s.exitCode}, log ${s.log}`
     : s.state === "held"
     ? `: held by ${s.heldBy ?? "a process this host cannot check"}`
+    : s.state === "broken"
+    ? `: ${s.broken}; sweep run moves it aside (${BROKEN_RESULTS}) and runs the cell again`
     : s.state === "pending" && (s.steps > 0 || s.exitCode !== undefined)
     ? ` (interrupted${
       s.exitCode !== undefined ? ` by signal ${s.exitCode - 128}` : ""

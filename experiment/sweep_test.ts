@@ -2112,3 +2112,43 @@ Deno.test('sbatchScript() quotes the folder in #SBATCH --output and --job-name (
     );
   }
 });
+
+Deno.test("a cell whose results.json does not read is broken for sweep status and report --merge alike, not finished nor unfinished, with the way to re-run it", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  const s = await saveSweep(planSweep({ seeds: 3 }, { dir }));
+  for (
+    const [i, text] of [[0, '{"results": [{"seed"'], [1, "[1, 2]"]] as const
+  ) {
+    await Deno.mkdir(s.cells[i].out, { recursive: true });
+    await Deno.writeTextFile(`${s.cells[i].out}/results.json`, text);
+  }
+  await Deno.mkdir(`${s.cells[2].out}/results.json`, { recursive: true });
+  const status = await sweepStatus(s);
+  assertEquals(status.map((x) => x.state), ["broken", "broken", "broken"]);
+  const line = statusLine(status[0]);
+  assert(
+    line.startsWith(
+      `  0  broken    seed-0: ${s.cells[0].out}/results.json is not valid JSON`,
+    ),
+    line,
+  );
+  assert(
+    line.endsWith(
+      "; sweep run moves it aside (results.json.broken) and runs the cell again",
+    ),
+    line,
+  );
+  assertEquals(
+    status[1].broken,
+    `${s.cells[1].out}/results.json is not a JSON object`,
+  );
+  assertStringIncludes(status[2].broken!, "it is a folder");
+  const e = await assertRejects(() => collectRuns([dir]), ConfigError);
+  assertEquals(
+    e.message,
+    `Cannot merge ${s.cells[0].out}: ${
+      status[0].broken
+    }; deno task sweep run ${dir} --on … moves it aside and runs the cell again`,
+  );
+  await Deno.remove(dir, { recursive: true });
+});

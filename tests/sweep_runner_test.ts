@@ -298,3 +298,26 @@ Deno.test("sweep run --on slurm makes the sweep's logs folder before sbatch: Slu
   assertEquals((await Deno.readTextFile(log)).split("\n").length, 3);
   await Deno.remove(tmp, { recursive: true });
 });
+
+Deno.test("sweep run moves a cell's broken results.json aside and runs the cell again; status said broken, not finished", async () => {
+  const { dir, tmp } = await study(["a", "b"]);
+  await Deno.mkdir(`${dir}/cells/a`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/cells/a/results.json`, '{"torn');
+  const before = await runTool("sweep.ts", ["status", dir]);
+  assertStringIncludes(before.stdout, "  0  broken    a: ");
+  assertStringIncludes(before.stdout, "2 cells: 0 finished");
+  const r = await runTool("sweep.ts", ["run", dir, "--on", "local"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(
+    r.stderr,
+    `; moved it aside to ${dir}/cells/a/results.json.broken, the cell runs again`,
+  );
+  assertEquals(await Deno.readTextFile(`${dir}/cells/a/results.json`), "{}");
+  assertEquals(
+    await Deno.readTextFile(`${dir}/cells/a/results.json.broken`),
+    '{"torn',
+  );
+  const after = await runTool("sweep.ts", ["status", dir]);
+  assertStringIncludes(after.stdout, "2 cells: 2 finished");
+  await Deno.remove(tmp, { recursive: true });
+});

@@ -1,0 +1,45 @@
+/**
+ * One definition of a finished sweep cell, for `sweep status`, `sweep run`
+ * and `report --merge` alike: its `results.json` reads (bounded) as a JSON
+ * object. A file there that does not (torn, edited, oversized, not a file)
+ * is broken: not finished, and not left for ever as one — `sweep run` moves
+ * it aside to `results.json.broken` (so that the job script's
+ * `[ -f …/results.json ]` skips exactly the finished cells) and runs the
+ * cell again.
+ * @module
+ */
+import { BoundedReadError, readJsonBounded } from "@d3pm/core";
+import { RESULTS_READ } from "./_limits.ts";
+
+/** A cell folder's results: none yet, finished, or broken with the reason. */
+export type CellResults =
+  | { state: "none" }
+  | { state: "finished" }
+  | { state: "broken"; reason: string };
+
+/** The name a broken `results.json` is moved aside to. */
+export const BROKEN_RESULTS = "results.json.broken";
+
+/** Read `DIR/results.json` as the sweep judges a cell by it. */
+export async function cellResults(dir: string): Promise<CellResults> {
+  let r: unknown;
+  try {
+    r = await readJsonBounded(`${dir}/results.json`, RESULTS_READ);
+  } catch (e) {
+    if (
+      e instanceof Deno.errors.NotFound ||
+      e instanceof Deno.errors.NotADirectory
+    ) return { state: "none" };
+    return {
+      state: "broken",
+      reason: e instanceof BoundedReadError
+        ? e.message.split("\n")[0]
+        : `${dir}/results.json cannot be read (${
+          (e as Error).message.split("\n")[0]
+        })`,
+    };
+  }
+  return typeof r === "object" && r !== null && !Array.isArray(r)
+    ? { state: "finished" }
+    : { state: "broken", reason: `${dir}/results.json is not a JSON object` };
+}
