@@ -796,11 +796,44 @@ export async function readSweep(dir: string): Promise<Sweep> {
     if (e instanceof BoundedReadError) throw new ConfigError(e.message);
     throw e;
   }) as Sweep;
-  const why = notASweep(sweep);
+  const why = notASweep(sweep) ?? editedCells(sweep);
   if (why) {
     throw new ConfigError(`${dir}/sweep.json is not a sweep record: ${why}`);
   }
   return await movedTo(sweep, dir);
+}
+
+/**
+ * Where an experiment sweep's cells differ from its spec expanded again
+ * (one edited by hand: `run` and `status` read the cells' args, `merge`
+ * the spec, and they disagreed); none when they agree. A study's cells
+ * (`script`) have no spec to expand.
+ */
+function editedCells(s: Sweep): string | undefined {
+  if (s.script !== undefined) return undefined;
+  let planned: Sweep;
+  try {
+    planned = planSweep(s.spec ?? {}, { dir: s.dir });
+  } catch (e) {
+    return `its spec cannot be planned (${(e as Error).message})`;
+  }
+  const fields = (c: SweepCell) =>
+    JSON.stringify([c.index, c.name, c.values, c.out, c.args, c.wave]);
+  const at = Math.max(s.cells.length, planned.cells.length);
+  for (let i = 0; i < at; i++) {
+    const [saved, now] = [s.cells[i], planned.cells[i]];
+    if (saved && now && fields(saved) === fields(now)) continue;
+    return `${
+      saved ? `cell ${i} (${saved.name})` : `cell ${i}`
+    } is not what its spec plans (${
+      now ? `${now.name}: ${now.args.join(" ")}` : "no such cell"
+    }): edited by hand; plan the sweep again into a new --dir`;
+  }
+  return JSON.stringify(s.swept) === JSON.stringify(planned.swept)
+    ? undefined
+    : `swept ${JSON.stringify(s.swept)} is not what its spec plans (${
+      JSON.stringify(planned.swept)
+    }): edited by hand; plan the sweep again into a new --dir`;
 }
 
 /** What a parsed `sweep.json` lacks (edited by hand, cut short); none when it is whole. */

@@ -1333,7 +1333,11 @@ Deno.test("recordSubmission() refuses a record that would take sweep.json past w
   const root = await Deno.makeTempDir();
   try {
     const dir = `${root}/sw`;
-    const sweep = planSweep({ grid: { lr: [1e-3, 2e-3] } }, { dir });
+    // A study's cells (script): an experiment's cells must be its spec's.
+    const sweep = {
+      ...planSweep({ grid: { lr: [1e-3, 2e-3] } }, { dir }),
+      script: "examples/study.ts",
+    };
     const size = () =>
       new TextEncoder().encode(JSON.stringify(sweep, null, 2) + "\n").length;
     sweep.cells[0].args.push("");
@@ -1629,7 +1633,11 @@ Deno.test("saveSweep() saves a sweep.json of exactly 64 MiB, which readSweep rea
     for (
       const [extra, dir] of [[0, `${root}/at`], [1, `${root}/over`]] as const
     ) {
-      const sweep = planSweep({ seeds: 1 }, { dir });
+      // A study's cells (script): an experiment's cells must be its spec's.
+      const sweep = {
+        ...planSweep({ seeds: 1 }, { dir }),
+        script: "examples/study.ts",
+      };
       const size = () =>
         new TextEncoder().encode(JSON.stringify(sweep, null, 2) + "\n").length;
       sweep.cells[0].args.push("");
@@ -1956,7 +1964,13 @@ Deno.test("readSweep() refuses a sweep.json whose cell lacks any one of its fiel
   const write = (c: unknown) =>
     Deno.writeTextFile(
       `${dir}/sweep.json`,
-      JSON.stringify({ version: 1, dir, submissions: [], cells: [c] }),
+      JSON.stringify({
+        version: 1,
+        dir,
+        submissions: [],
+        cells: [c],
+        script: "examples/study.ts",
+      }),
     );
   await write(cell);
   assertEquals((await readSweep(dir)).cells, [cell]);
@@ -2150,5 +2164,35 @@ Deno.test("a cell whose results.json does not read is broken for sweep status an
       status[0].broken
     }; deno task sweep run ${dir} --on … moves it aside and runs the cell again`,
   );
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec plans (edited by hand), in one line, for run, status and merge alike", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  const sweep = await saveSweep(
+    planSweep({ options: { preset: "micro", steps: 50 }, seeds: 2 }, { dir }),
+  );
+  const text = await Deno.readTextFile(`${dir}/sweep.json`);
+  const edits: [string, (s: typeof sweep) => void][] = [
+    ["spec", (s) => (s.spec.options!.steps = 70)],
+    ["args", (s) => (s.cells[1].args[3] = "9")],
+    ["a cell gone", (s) => s.cells.pop()],
+    ["swept", (s) => (s.swept = [])],
+  ];
+  for (const [what, edit] of edits) {
+    const s = JSON.parse(text);
+    edit(s);
+    await Deno.writeTextFile(`${dir}/sweep.json`, JSON.stringify(s));
+    const e = await assertRejects(() => readSweep(dir), ConfigError);
+    assert(
+      e.message.startsWith(`${dir}/sweep.json is not a sweep record: `),
+      what,
+    );
+    assertStringIncludes(e.message, "edited by hand", what);
+    assertEquals(e.message.split("\n").length, 1, what);
+    await assertRejects(() => collectRuns([dir]), ConfigError, e.message);
+  }
+  await Deno.writeTextFile(`${dir}/sweep.json`, text);
+  assertEquals(await readSweep(dir), sweep);
   await Deno.remove(dir, { recursive: true });
 });
