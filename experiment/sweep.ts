@@ -1301,11 +1301,12 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
     sweep.script
       ? `# cells of ${sweep.script}: a requeued or re-submitted task runs its cell again; a finished one is skipped.`
       : "# a requeued or re-submitted task resumes its run folder; a finished one is skipped.",
-    ...(options.cpusPerTask
-      ? [
-        `export OPENBLAS_NUM_THREADS=${options.cpusPerTask} OMP_NUM_THREADS=${options.cpusPerTask} MKL_NUM_THREADS=${options.cpusPerTask}`,
-      ]
-      : []),
+    // Each cell's threads are its CPUs: Slurm's count (--cpus-per-task, 1
+    // when not given, as Slurm allots). Without this line every task took
+    // every core (or the submitting shell's thread settings, which sbatch
+    // passes on): two tasks on a 2-CPU node ran 2 threads each.
+    'threads="${SLURM_CPUS_PER_TASK:-1}"',
+    'export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"',
     `cd ${shellQuote(options.workdir)} || exit 1`,
     'case "$SLURM_ARRAY_TASK_ID" in',
     ...sweep.cells.filter((c) => ids.includes(c.index)).flatMap((c) => [

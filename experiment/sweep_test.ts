@@ -138,7 +138,8 @@ Deno.test("sbatchScript() writes one requeueable array task per open cell, with 
       "#SBATCH --gres=gpu:1\n",
       "#SBATCH --qos=long\n",
       "#SBATCH --mem=32G\n",
-      "export OPENBLAS_NUM_THREADS=8 OMP_NUM_THREADS=8 MKL_NUM_THREADS=8\n",
+      'threads="${SLURM_CPUS_PER_TASK:-1}"\n',
+      'export OPENBLAS_NUM_THREADS="$threads" OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"\n',
       "cd '/repo dir' || exit 1\n",
       'case "$SLURM_ARRAY_TASK_ID" in\n',
       "  3)\n",
@@ -2194,5 +2195,35 @@ Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec pl
   }
   await Deno.writeTextFile(`${dir}/sweep.json`, text);
   assertEquals(await readSweep(dir), sweep);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("the job script sets each cell's threads to its Slurm CPUs (--cpus-per-task, else 1), whatever the submitting shell had", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = planSweep({ seeds: 1 }, { dir });
+  const threads = async (cpus: string | undefined, cpusPerTask?: number) => {
+    const text = sbatchScript(s, {
+      workdir: dir,
+      experiment:
+        'f() { echo "$OPENBLAS_NUM_THREADS $OMP_NUM_THREADS $MKL_NUM_THREADS"; }; f',
+      cpusPerTask,
+    });
+    await new Deno.Command("bash", {
+      args: ["-c", text],
+      // The submitting shell's settings, which sbatch passes on.
+      env: {
+        SLURM_ARRAY_TASK_ID: "0",
+        OPENBLAS_NUM_THREADS: "16",
+        OMP_NUM_THREADS: "16",
+        MKL_NUM_THREADS: "16",
+        ...(cpus ? { SLURM_CPUS_PER_TASK: cpus } : {}),
+      },
+    }).output();
+    const log = await Deno.readTextFile(sweepPaths(dir).log(s.cells[0]));
+    await Deno.remove(sweepPaths(dir).log(s.cells[0]));
+    return log.split("\n").at(-2);
+  };
+  assertEquals(await threads(undefined), "1 1 1");
+  assertEquals(await threads("4", 4), "4 4 4");
   await Deno.remove(dir, { recursive: true });
 });
