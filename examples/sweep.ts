@@ -115,7 +115,7 @@ const SWEEP = ownOptions({
     kind: "string",
     value: "LINES",
     help:
-      'slurm: extra #SBATCH lines, ";"- or newline-separated ("--qos=long; --mem=32G")',
+      'slurm: extra #SBATCH lines, ";"- or newline-separated ("--qos=long; --mem=32G"; a value cannot hold ";")',
   },
   wait: {
     kind: "boolean",

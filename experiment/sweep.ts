@@ -1257,18 +1257,23 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
   const ids = options.cells ?? sweep.cells.map((c) => c.index);
   // An extra line that sets the array or a dependency would come after the
   // sweep's own and win: tasks of no cell, or a wave started too soon.
-  const owned = (options.extra ?? []).find((l) =>
-    /^(#SBATCH\s+)?(--(array|dependency)(=|\s|$)|-[ad])/.test(l.trim())
-  );
-  if (owned !== undefined) {
-    throw new ConfigError(
-      `Option --sbatch cannot set ${
-        owned.trim().replace(/^#SBATCH\s+/, "").match(/^--?[a-z]+/)![0].replace(
-          /^-([ad])\w+$/,
-          "-$1",
-        )
-      } (got "${owned.trim()}"): the sweep sets the array (one task per open cell; --parallel N for %N) and the waves' dependencies`,
-    );
+  for (const line of options.extra ?? []) {
+    // A piece that is no option: the rest of a value cut at ";", which
+    // --sbatch splits at (`--comment=a;b` wrote `#SBATCH b`).
+    const option = line.trim().replace(/^#SBATCH\s+/, "");
+    const comment = line.trim().startsWith("#") &&
+      !line.trim().startsWith("#SBATCH");
+    if (!option.startsWith("-") && !comment) {
+      throw new ConfigError(
+        `Option --sbatch gives "${line.trim()}", which is no #SBATCH option (one starts with -): --sbatch is split at ";" and line breaks, so a value holding ";" cannot be given there; add that line to the job script by hand`,
+      );
+    }
+    const owned = ownedOption(line);
+    if (owned !== undefined) {
+      throw new ConfigError(
+        `Option --sbatch cannot set ${owned} (got "${line.trim()}"): the sweep sets the array (one task per open cell; --parallel N for %N) and the waves' dependencies`,
+      );
+    }
   }
   if (ids.length === 0) {
     throw new ConfigError("Nothing to submit: every cell is finished");
@@ -1318,6 +1323,24 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
     "esac",
   ];
   return lines.join("\n") + "\n";
+}
+
+/**
+ * The option of the sweep's own an extra `#SBATCH` line sets, if any:
+ * `--array` or `--dependency` by any prefix sbatch takes for it (`--arr=`,
+ * `--dep=`: getopt's abbreviations, which passed a whole-word check) or
+ * their short forms `-a`, `-d` (a value joined or not).
+ */
+function ownedOption(line: string): string | undefined {
+  const option = line.trim().replace(/^#SBATCH\s+/, "");
+  const long = /^--([^=\s]+)/.exec(option);
+  if (long) {
+    return ["--array", "--dependency"].find((o) =>
+      o.startsWith(`--${long[1]}`)
+    );
+  }
+  const short = /^-([ad])/.exec(option);
+  return short ? `-${short[1]}` : undefined;
 }
 
 /** `0,1,2,5` → `0-2,5`. */

@@ -1048,6 +1048,24 @@ Deno.test("sbatchScript() refuses extra #SBATCH lines that set the array or a de
   ) {
     assertThrows(script([l]), ConfigError, "Option --sbatch cannot set");
   }
+  // sbatch takes any unique prefix of a long option (getopt): these passed.
+  for (
+    const [l, o] of [
+      ["--arr=0-3", "--array"],
+      ["#SBATCH --ar 0-3", "--array"],
+      ["--a=1", "--array"],
+      ["--dep=afterok:1", "--dependency"],
+      ["--dependenc afterok:1", "--dependency"],
+      ["-a5", "-a"],
+      ["-dafterok:1", "-d"],
+    ]
+  ) {
+    assertThrows(
+      script([l]),
+      ConfigError,
+      `Option --sbatch cannot set ${o} (got "${l}")`,
+    );
+  }
   for (
     const l of [
       "--account=a",
@@ -1055,6 +1073,8 @@ Deno.test("sbatchScript() refuses extra #SBATCH lines that set the array or a de
       "-A proj",
       "--mem=4G",
       "--deadline=now",
+      "--arrays=2",
+      "--delay-boot=5",
     ]
   ) {
     assertStringIncludes(
@@ -2226,4 +2246,25 @@ Deno.test("the job script sets each cell's threads to its Slurm CPUs (--cpus-per
   assertEquals(await threads(undefined), "1 1 1");
   assertEquals(await threads("4", 4), "4 4 4");
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sbatchScript() refuses an extra line that is no #SBATCH option, as --sbatch's split at ';' leaves of a value holding one, in one line", () => {
+  const s = planSweep({ seeds: 1 }, { dir: "/s/w" });
+  const script = (extra: string[]) => () =>
+    sbatchScript(s, { workdir: "/", experiment: "x", extra });
+  // What `--sbatch "--comment=a;b"` gives (examples/sweep.ts splits at ";").
+  const e = assertThrows(script(["--comment=a", "b"]), ConfigError);
+  assertEquals(
+    e.message,
+    'Option --sbatch gives "b", which is no #SBATCH option (one starts with -): --sbatch is split at ";" and line breaks, so a value holding ";" cannot be given there; add that line to the job script by hand',
+  );
+  assertThrows(script(["#SBATCH b"]), ConfigError, 'gives "#SBATCH b"');
+  // Options, with or without the prefix, and a file's comment lines pass.
+  const text = script([
+    "--qos=long",
+    "#SBATCH -N 1",
+    "# a note",
+    "#!/bin/bash",
+  ])();
+  assertStringIncludes(text, "#SBATCH --qos=long\n#SBATCH -N 1\n");
 });
