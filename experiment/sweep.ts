@@ -92,6 +92,12 @@ export interface SweepCell {
    * is wave 0.
    */
   wave?: number;
+  /**
+   * A study's cell that a re-run resumes (its script runs the experiment
+   * with `--resume`); any other study's cell starts again from scratch. An
+   * experiment sweep's cells always resume.
+   */
+  resumes?: boolean;
 }
 
 /**
@@ -224,6 +230,8 @@ export interface StudyCell {
   args: string[];
   /** Its stage (see {@linkcode SweepCell}'s `wave`). */
   wave?: number;
+  /** See {@linkcode SweepCell}'s `resumes`. */
+  resumes?: boolean;
 }
 
 /**
@@ -1361,7 +1369,8 @@ export interface CellStatus {
   /** The cell. */
   cell: SweepCell;
   /**
-   * `pending`: not started, or interrupted (a re-run resumes it);
+   * `pending`: not started, or interrupted (a re-run resumes it, or
+   * starts it again from scratch: `restarts`);
    * `running`: a live process of this host holds its lock; `held`: a
    * process this host cannot check holds it (another host's: it may run
    * there, or its host be gone — see `heldBy`); `finished`: its
@@ -1390,6 +1399,17 @@ export interface CellStatus {
   exitCode?: number;
   /** The cell's log. */
   log: string;
+  /**
+   * A re-run starts the cell again from scratch (a study's cell that does
+   * not resume: see {@linkcode SweepCell}'s `resumes`), not where it was.
+   */
+  restarts?: true;
+}
+
+/** Whether a re-run starts a cell again from scratch. */
+function restarts(sweep: Sweep, cell: SweepCell): boolean {
+  return sweep.script !== undefined && sweep.script !== EXPERIMENT_SCRIPT &&
+    cell.resumes !== true;
 }
 
 /** The largest cell exit file read: a number and a newline. */
@@ -1431,7 +1451,11 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       run = await readRun(cell.out);
     } catch { /* not started */ }
     const steps = run?.config.steps ?? 0;
-    const models = run?.config.models.split(",").length ?? 0;
+    // A study's cell trains the models its values name (an ablation's
+    // AR-only variant: 300 steps, not the 600 of its folder's two models).
+    const models = typeof cell.values.model === "string"
+      ? cell.values.model.split(",").length
+      : run?.config.models.split(",").length ?? 0;
     const totalSteps = steps * models * (run?.config.seeds ?? 1);
     let done = 0, at: string | undefined;
     if (run) {
@@ -1482,6 +1506,7 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
       exitCode: exitCode !== 0 ? exitCode : undefined,
       log: p.log(cell),
       ...(state === "held" ? { heldBy } : {}),
+      ...(restarts(sweep, cell) ? { restarts: true } : {}),
       ...(results.state === "broken" && state === "broken"
         ? { broken: results.reason }
         : {}),
@@ -1534,7 +1559,9 @@ export function statusLine(s: CellStatus): string {
     : s.state === "pending" && (s.steps > 0 || s.exitCode !== undefined)
     ? ` (interrupted${
       s.exitCode !== undefined ? ` by signal ${s.exitCode - 128}` : ""
-    }: a re-run resumes it; log ${s.log})`
+    }: a re-run ${
+      s.restarts ? "starts it again from scratch" : "resumes it"
+    }; log ${s.log})`
     : "";
   return `${String(s.cell.index).padStart(3)}  ${
     s.state.padEnd(8)

@@ -22,6 +22,7 @@ import {
   saveSweep,
   sbatchScript,
   statusLine,
+  studySweep,
   SWEEP_FILE_LIMIT,
   sweepCommand,
   sweepPaths,
@@ -2267,4 +2268,46 @@ Deno.test("sbatchScript() refuses an extra line that is no #SBATCH option, as --
     "#!/bin/bash",
   ])();
   assertStringIncludes(text, "#SBATCH --qos=long\n#SBATCH -N 1\n");
+});
+
+Deno.test("sweepStatus() of a study's cells: an interrupted one that does not resume is to start again from scratch, and its total counts only the models its values name", async () => {
+  const root = await Deno.makeTempDir();
+  const dir = `${root}/ab`;
+  const cells = ["ar", "d3pm"].map((model) => ({
+    name: `v-${model}`,
+    values: { variant: "v", model },
+    out: `${dir}/v-${model}`,
+    args: ["--variant", "v"],
+  }));
+  const ablation = await saveSweep(
+    studySweep(dir, "examples/ablate.ts", cells),
+  );
+  // The folder's config names both models; the cell trains its AR only.
+  const out = ablation.cells[0].out;
+  (await new RunFolder(out).start(
+    resolveConfig({ preset: "micro", steps: 300, warmup: 2, out }),
+  ))();
+  await Deno.writeTextFile(
+    `${out}/metrics.jsonl`,
+    JSON.stringify({ model: "ar", seed: 0, step: 120, loss: 5 }) + "\n",
+  );
+  await Deno.mkdir(`${dir}/logs`, { recursive: true });
+  await Deno.writeTextFile(sweepPaths(dir).exit(ablation.cells[0]), "143\n");
+  const [st] = await sweepStatus(ablation);
+  assertEquals([st.state, st.steps, st.totalSteps], ["pending", 120, 300]);
+  assertEquals(
+    statusLine(st),
+    `  0  pending   v-ar 40% (120/300 steps, at ar seed 0 step 120) (interrupted by signal 15: a re-run starts it again from scratch; log ${dir}/logs/v-ar.log)`,
+  );
+  // A study cell whose script runs the experiment with --resume resumes.
+  await Deno.writeTextFile(
+    `${dir}/sweep.json`,
+    JSON.stringify({
+      ...ablation,
+      cells: ablation.cells.map((c) => ({ ...c, resumes: true })),
+    }),
+  );
+  const [again] = await sweepStatus(await readSweep(dir));
+  assertStringIncludes(statusLine(again), "a re-run resumes it;");
+  await Deno.remove(root, { recursive: true });
 });

@@ -495,6 +495,8 @@ export function adaptationSweep(options: AdaptationOptions): Sweep {
     out: c.out,
     args: [...common, "--cell", c.name],
     wave: c.wave,
+    // Its run is the experiment's, with --resume: a re-run resumes it.
+    resumes: true,
   }));
   return studySweep(options.dir, "examples/study.ts", cells, [
     ...common,
