@@ -362,8 +362,9 @@ export function parseSeeds(text: string | number | number[]): number[] {
 }
 
 /**
- * A grid from `--set` text: `key=v1,v2` items separated by `;` or spaces
- * (keys as flags or camelCase).
+ * A grid from `--set` text: `key=v1,v2` items separated by `;`, or by
+ * spaces before the next `key=` (keys as flags or camelCase); a space
+ * inside a value stays (`data=/tmp/a b,/tmp/c`).
  *
  * @param text What was given.
  * @returns The grid, values as text (checked by {@linkcode planSweep}).
@@ -376,16 +377,23 @@ export function parseSeeds(text: string | number | number[]): number[] {
  *   lr: ["1e-3", "2e-3"],
  *   arLr: ["0", "1e-3"],
  * });
+ * assertEquals(parseGrid("data=/tmp/a b,/tmp/c lr=1e-3"), {
+ *   data: ["/tmp/a b", "/tmp/c"],
+ *   lr: ["1e-3"],
+ * });
  * assertThrows(() => parseGrid("lr=1e-3; lr=2e-3"), Error, "Option --set gives --lr twice");
  * ```
  */
 export function parseGrid(text: string): Record<string, string[]> {
   const grid: Record<string, string[]> = {};
-  for (const item of text.split(/[;\s]+/).filter((s) => s !== "")) {
+  // Spaces split only before a key: `data=/tmp/a b,/tmp/c` was cut at the
+  // space and refused with a message that named ";" alone.
+  const items = text.split(/;|\s+(?=-{0,2}[A-Za-z][\w-]*=)/);
+  for (const item of items.map((s) => s.trim()).filter((s) => s !== "")) {
     const m = /^([A-Za-z][\w-]*)=(.+)$/.exec(item);
     if (!m) {
       throw new ConfigError(
-        `Option --set takes key=v1,v2 items separated by ";", got ${
+        `Option --set takes key=v1,v2 items separated by ";" (or spaces before the next key=), got ${
           JSON.stringify(item)
         }`,
       );
@@ -398,7 +406,7 @@ export function parseGrid(text: string): Record<string, string[]> {
         } and ${item}): give each option once, its values comma-separated`,
       );
     }
-    grid[key] = m[2].split(",");
+    grid[key] = m[2].split(",").map((v) => v.trim());
   }
   return grid;
 }

@@ -13,6 +13,7 @@ import {
   ConfigError,
   FOLDER_BUSY_EXIT,
   type MergedRun,
+  parseGrid,
   planSweep,
   readSweep,
   recordSubmission,
@@ -2310,4 +2311,21 @@ Deno.test("sweepStatus() of a study's cells: an interrupted one that does not re
   const [again] = await sweepStatus(await readSweep(dir));
   assertStringIncludes(statusLine(again), "a re-run resumes it;");
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("parseGrid() keeps a space inside a value and splits at spaces only before the next key=, or at ';'", () => {
+  // Before: cut at every space, "b,/tmp/c" refused as an item without "=".
+  assertEquals(parseGrid("data=/tmp/a b,/tmp/c"), {
+    data: ["/tmp/a b", "/tmp/c"],
+  });
+  assertEquals(parseGrid("lr=1e-3, 2e-3  dropout=0,0.1;seed-x=1"), {
+    lr: ["1e-3", "2e-3"],
+    dropout: ["0", "0.1"],
+    seedX: ["1"],
+  });
+  assertThrows(
+    () => parseGrid("lr=1; =2"),
+    ConfigError,
+    'Option --set takes key=v1,v2 items separated by ";" (or spaces before the next key=), got "=2"',
+  );
 });
