@@ -1312,7 +1312,15 @@ export function sbatchScript(sweep: Sweep, options: SlurmOptions): string {
       ? [`#SBATCH --cpus-per-task=${options.cpusPerTask}`]
       : []),
     ...(options.gpus ? [`#SBATCH --gres=gpu:${options.gpus}`] : []),
-    ...(options.after ? [`#SBATCH --dependency=afterok:${options.after}`] : []),
+    // A later wave whose earlier one failed or was cancelled is ended by
+    // Slurm, not left PENDING (DependencyNeverSatisfied) for ever, where a
+    // re-submission did not see it.
+    ...(options.after
+      ? [
+        `#SBATCH --dependency=afterok:${options.after}`,
+        "#SBATCH --kill-on-invalid-dep=yes",
+      ]
+      : []),
     // A file's other comment lines (`--sbatch "$(cat extra.sbatch)"`: its
     // `#!/bin/bash`, a `# note`) are not #SBATCH options: left out.
     ...(options.extra ?? []).filter((l) =>

@@ -241,7 +241,11 @@ Deno.test("sweep run --on slurm submits one array per wave, the second after the
     second,
     "#SBATCH --array=2\n#SBATCH --requeue\n",
   );
-  assertStringIncludes(second, "#SBATCH --dependency=afterok:101\n");
+  assertStringIncludes(
+    second,
+    "#SBATCH --dependency=afterok:101\n#SBATCH --kill-on-invalid-dep=yes\n",
+  );
+  assert(!first.includes("--kill-on-invalid-dep"), first);
   assertEquals(
     (await readSweep(dir)).submissions.map((e) => [e.on, e.jobId]),
     [["slurm", "101"], ["slurm", "102"]],
