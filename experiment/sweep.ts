@@ -420,9 +420,12 @@ export interface PlanOptions {
 function checkKey(key: string, where: string): OptionKey {
   if (!Object.hasOwn(OPTIONS, key)) {
     throw new ConfigError(
-      `Unknown option ${where} --${
-        flagOf(key)
-      }: a sweep takes the experiment's options (${
+      `Unknown option ${where} ${
+        // A key that is no camelCase key is shown as given: "LR" read
+        // as ---l-r.
+        /^[a-z][a-zA-Z0-9]*$/.test(key)
+          ? `--${flagOf(key)}`
+          : JSON.stringify(key)}: a sweep takes the experiment's options (${
         Object.keys(OPTIONS).filter((k) =>
           !SWEEP_OWNED.includes(k as OptionKey)
         ).map((k) => `--${flagOf(k)}`).join(", ")

@@ -83,6 +83,12 @@ Deno.test("planSweep() refuses unknown options, the sweep's own, bad values and 
     ConfigError,
     "Unknown option in the grid: --lrr",
   );
+  // Shown as given, not as the flag of a camelCase key ("---l-r").
+  assertThrows(
+    plan({ grid: { LR: [1] } }),
+    ConfigError,
+    'Unknown option in the grid: "LR": a sweep takes',
+  );
   assertThrows(
     plan({ options: { out: "x" } }),
     ConfigError,
