@@ -310,6 +310,25 @@ async function moveBrokenAside(sweep: Sweep): Promise<void> {
   }
 }
 
+/**
+ * A --data folder (fixed or swept) that is not there is refused at plan
+ * time: every cell run on it failed (the cells run where the sweep is
+ * planned from, or on nodes that see the same paths).
+ */
+async function checkData(sweep: Sweep): Promise<void> {
+  const paths = new Set(
+    sweep.cells.map((c) => c.args[c.args.indexOf("--data") + 1])
+      .filter((p, i) => sweep.cells[i].args.includes("--data") && p !== ""),
+  );
+  for (const path of paths) {
+    if (await Deno.stat(path).then(() => false, () => true)) {
+      throw new UsageError(
+        `Option --data ${path}: no such file or folder here (${Deno.cwd()}), so every cell on it would fail; give a corpus folder the cells can read`,
+      );
+    }
+  }
+}
+
 /** The sweep to plan or run: a saved one as it is, else a new one, saved. */
 async function sweepOf(
   target: string | undefined,
@@ -319,7 +338,9 @@ async function sweepOf(
   const { values, given } = line;
   if (!isDir) {
     const spec = await specOf(target, values, given);
-    return await saveSweep(planSweep(spec, { dir: values.dir }));
+    const sweep = planSweep(spec, { dir: values.dir });
+    await checkData(sweep);
+    return await saveSweep(sweep);
   }
   const fixed = Object.keys(given).filter((k) => k in PASSED);
   if (fixed.length || values.set || values.seeds) {

@@ -325,3 +325,31 @@ Deno.test("sweep run moves a cell's broken results.json aside and runs the cell 
   assertStringIncludes(after.stdout, "2 cells: 2 finished");
   await Deno.remove(tmp, { recursive: true });
 });
+
+Deno.test("sweep plan refuses a --data folder that is not there, fixed or swept, in one line, and saves nothing", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "sweep-runner-" });
+  for (
+    const args of [
+      ["--data", `${tmp}/none`],
+      ["--set", `data=${tmp},${tmp}/none`],
+    ]
+  ) {
+    const r = await runTool("sweep.ts", [
+      "plan",
+      "--preset",
+      "micro",
+      ...args,
+      "--dir",
+      `${tmp}/sw`,
+    ]);
+    assertEquals(r.code, 1, r.stderr);
+    assertEquals(
+      errorLine(r),
+      `error: Option --data ${tmp}/none: no such file or folder here (${
+        ROOT.replace(/\/$/, "")
+      }), so every cell on it would fail; give a corpus folder the cells can read`,
+    );
+    assertEquals(await Deno.stat(`${tmp}/sw`).catch(() => null), null);
+  }
+  await Deno.remove(tmp, { recursive: true });
+});
