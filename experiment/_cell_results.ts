@@ -17,10 +17,40 @@ export type CellResults =
   | { state: "finished" }
   | { state: "broken"; reason: string };
 
-/** The name a broken `results.json` is moved aside to. */
+/**
+ * The name a broken `results.json` is moved aside to.
+ *
+ * @example
+ * ```ts
+ * import { BROKEN_RESULTS } from "./_cell_results.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(BROKEN_RESULTS, "results.json.broken");
+ * ```
+ */
 export const BROKEN_RESULTS = "results.json.broken";
 
-/** Read `DIR/results.json` as the sweep judges a cell by it. */
+/**
+ * Read `DIR/results.json` as the sweep judges a cell by it.
+ *
+ * @param dir The cell's run folder.
+ * @returns None there, finished, or broken with the reason (one line).
+ *
+ * @example
+ * ```ts
+ * import { cellResults } from "./_cell_results.ts";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * assertEquals(await cellResults(dir), { state: "none" });
+ * await Deno.writeTextFile(`${dir}/results.json`, "{}");
+ * assertEquals(await cellResults(dir), { state: "finished" });
+ * await Deno.writeTextFile(`${dir}/results.json`, "[]");
+ * assertEquals(await cellResults(dir), {
+ *   state: "broken",
+ *   reason: `${dir}/results.json is not a JSON object`,
+ * });
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
 export async function cellResults(dir: string): Promise<CellResults> {
   let r: unknown;
   try {
