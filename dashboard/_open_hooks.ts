@@ -26,4 +26,8 @@ export const openHooks: {
   afterCheck?: (path: string) => void | Promise<void>;
   /** Between the open and the check of what was opened. */
   afterOpen?: (path: string) => void | Promise<void>;
+  /** Before `openRunFolder` opens a run folder (its real path). */
+  beforeFolderOpen?: (dir: string) => void | Promise<void>;
+  /** Once `openRunFolder` opened a run folder, before any file of it is read. */
+  afterFolderOpen?: (dir: string) => void | Promise<void>;
 } = {};

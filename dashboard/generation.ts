@@ -21,7 +21,7 @@ import {
   promptIds,
   RunFolder,
 } from "@d3pm/experiment";
-import { filesStamp } from "./run_ids.ts";
+import { filesStamp, openRunFolder } from "./run_ids.ts";
 import type { Tokenizer } from "@d3pm/tokenizer";
 
 /**
@@ -682,7 +682,53 @@ export type ModelLoader = (
 ) => Promise<LoadedModel>;
 
 /**
- * The default loader: the run's trained model on `engine`.
+ * Run `read` over a run folder opened once ({@linkcode openRunFolder}):
+ * `read` gets the path to read its files under, so every file comes from
+ * the folder that lay at `dir` when it was opened, whatever is renamed on
+ * its path meanwhile. An error's message names `dir`, not that path.
+ *
+ * @param dir The run folder's real path.
+ * @param read What reads it.
+ * @returns What `read` returns.
+ * @throws {HttpError} 404 when `dir` no longer led to that folder.
+ *
+ * @example
+ * ```ts
+ * import { HttpError, inRunFolder } from "@d3pm/dashboard";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const dir = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${dir}/config.json`, "{}");
+ * assertEquals(await inRunFolder(dir, (at) => Deno.readTextFile(`${at}/config.json`)), "{}");
+ * await Deno.remove(dir, { recursive: true });
+ * await assertRejects(() => inRunFolder(dir, () => Promise.resolve(1)), HttpError, "moved or replaced");
+ * ```
+ */
+export async function inRunFolder<T>(
+  dir: string,
+  read: (at: string) => Promise<T>,
+): Promise<T> {
+  const opened = await openRunFolder(dir);
+  if (!opened) {
+    throw new HttpError(
+      404,
+      "The run folder was moved or replaced as it was opened; try again",
+    );
+  }
+  try {
+    return await read(opened.at);
+  } catch (e) {
+    if (e instanceof Error && opened.at !== dir) {
+      e.message = e.message.replaceAll(opened.at, dir);
+    }
+    throw e;
+  } finally {
+    opened.close();
+  }
+}
+
+/**
+ * The default loader: the run's trained model on `engine`, every file of
+ * it read from the run folder opened once ({@linkcode inRunFolder}).
  *
  * @param engine Where generation runs (`tfjs` shows every step).
  * @returns The loader.
@@ -702,7 +748,12 @@ export function trainedModelLoader(
   engine: "tfjs" | "webgpu" | "cpu" | "auto",
 ): ModelLoader {
   return async (dir, seed, kind) => {
-    const t = await loadTrained(dir, { seed, model: contestantOf(kind) });
+    // Every file (config, tokenizer, weights) read from the folder opened
+    // once: a swap of it for a link out, mid-load, does not reach them.
+    const t = await inRunFolder(
+      dir,
+      (at) => loadTrained(at, { seed, model: contestantOf(kind) }),
+    );
     const placed = await placeModel(
       t.model,
       engine,

@@ -60,6 +60,8 @@ async function setup() {
     done: async () => {
       delete openHooks.afterCheck;
       delete openHooks.afterOpen;
+      delete openHooks.afterFolderOpen;
+      delete openHooks.beforeFolderOpen;
       await Deno.remove(base, { recursive: true });
     },
   };
@@ -104,6 +106,34 @@ Deno.test("a run folder swapped for a link out between a route's check and its o
       } finally {
         await s.done();
       }
+    }
+  }
+});
+
+Deno.test("/api/run reads every file of the run folder opened once: the folder swapped for a link to an outside run-shaped folder just after it was opened is still the run's own (200, its config), and just before, 404 — never the outside config", async () => {
+  for (const when of ["after", "before"] as const) {
+    const s = await setup();
+    try {
+      let swapped = false;
+      const swap = async () => {
+        if (swapped) return;
+        swapped = true;
+        await s.swapOut();
+      };
+      if (when === "after") openHooks.afterFolderOpen = swap;
+      else openHooks.beforeFolderOpen = swap;
+      const r = await s.get("/api/run?run=good");
+      const body = await r.text();
+      assert(swapped, `${when}: the swap was not planted`);
+      assert(!body.includes(s.outside), `${when}: served the outside config`);
+      assertEquals(r.status, when === "after" ? 200 : 404, body);
+      if (when === "after") {
+        assertEquals(JSON.parse(body).configFull.out, `${s.root}/good`);
+      }
+    } finally {
+      delete openHooks.afterFolderOpen;
+      delete openHooks.beforeFolderOpen;
+      await s.done();
     }
   }
 });
@@ -404,6 +434,40 @@ Deno.test({
       assert(
         swaps > 1000 && (counts.get(200) ?? 0) > 0 &&
           (counts.get(404) ?? 0) > 0,
+        `swaps ${swaps}, ${JSON.stringify([...counts])}`,
+      );
+      assertEquals(leaks, 0, `${JSON.stringify([...counts])}`);
+    } finally {
+      await s.done();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "under a real swapper (the run folder and a link out traded by renameat2 RENAME_EXCHANGE for 3 s) /api/run serves the run's own config or 404, never the outside one",
+  ignore: ignoreUnless("a renameat2 swapper", await swapperMissing()),
+  fn: async () => {
+    const s = await setup();
+    try {
+      await Deno.symlink(s.outside, `${s.root}/link`);
+      const swapper = new Deno.Command("python3", {
+        args: ["-c", SWAPPER, `${s.root}/good`, `${s.root}/link`, "3"],
+        stdout: "piped",
+      }).spawn();
+      const counts = new Map<number, number>();
+      let leaks = 0;
+      const end = Date.now() + 2_500;
+      while (Date.now() < end) {
+        const r = await s.get("/api/run?run=good");
+        if ((await r.text()).includes(s.outside)) leaks++;
+        counts.set(r.status, (counts.get(r.status) ?? 0) + 1);
+      }
+      const swaps = Number(new TextDecoder().decode(
+        (await swapper.output()).stdout,
+      ));
+      assert(
+        swaps > 1000 && (counts.get(200) ?? 0) > 0,
         `swaps ${swaps}, ${JSON.stringify([...counts])}`,
       );
       assertEquals(leaks, 0, `${JSON.stringify([...counts])}`);

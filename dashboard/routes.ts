@@ -22,6 +22,7 @@ import { type Followed, followLines } from "./follow.ts";
 import {
   type GenerationService,
   HttpError,
+  inRunFolder,
   parseGenerationInput,
 } from "./generation.ts";
 import {
@@ -198,7 +199,26 @@ export async function summarizeRun(
   id: string,
   dir: string,
 ): Promise<RunSummary> {
-  const o = await inspectRun(dir);
+  return summaryOf(id, dir, await inspectServed(dir));
+}
+
+/**
+ * `inspectRun` of the run folder opened once ({@linkcode inRunFolder}): its
+ * config, results and models all read from the folder that lay at `dir`,
+ * never from an outside one swapped onto its path between two reads.
+ */
+async function inspectServed(dir: string): Promise<RunOverview> {
+  return await inRunFolder(dir, async (at) => {
+    const o = await inspectRun(at);
+    return {
+      ...o,
+      ...(o.reason ? { reason: o.reason.replaceAll(at, dir) } : {}),
+      ...(o.state ? { state: { ...o.state, dir } } : {}),
+    };
+  });
+}
+
+function summaryOf(id: string, dir: string, o: RunOverview): RunSummary {
   const out: RunSummary = {
     id,
     status: o.status,
@@ -288,8 +308,9 @@ export async function runRoute(
   id: string | null,
 ): Promise<Response> {
   const dir = await runDir(ctx, id);
-  const summary = await summarizeRun(id!, dir);
-  const o = await inspectRun(dir);
+  // One read of the folder opened once, for the summary and the rest.
+  const o = await inspectServed(dir);
+  const summary = summaryOf(id!, dir, o);
   // A corrupt run is its list row alone: what its checks reject (a torn
   // results.json beside a readable config) is not shown, nor its models.
   if (o.status === "corrupt") {
@@ -361,7 +382,7 @@ export async function fileRoute(
     );
   }
   // A corrupt run's report.md (figures its own check rejects) was served.
-  await servedRun(dir);
+  await inRunFolder(dir, servedRun);
   // Opened, then checked: a check of the path and an open of it after was
   // a race a swapped-in link out of the run could win.
   const opened = await openInside(dir, `${dir}/${name}`);
@@ -572,7 +593,7 @@ async function trainedModel(
   }
   // A corrupt run (a torn config.json, a results.json of another run) was
   // answered "has no model d3pm of seed 0", whatever it trained.
-  const state = await servedRun(dir);
+  const state = await inRunFolder(dir, servedRun);
   const m = state.models.find((x) =>
     x.seed === Number(seed) && x.kind === kind
   );
@@ -679,9 +700,9 @@ async function vocabOf(
   ])}`;
   let v = VOCABS.get(key);
   if (!v) {
-    v = (async () => {
-      const state = await servedRun(dir);
-      const tok = await openTokenizer(state.config, new RunFolder(dir));
+    v = inRunFolder(dir, async (at) => {
+      const state = await servedRun(at);
+      const tok = await openTokenizer(state.config, new RunFolder(at));
       const pieces: string[] = [];
       for (let i = 0; i < tok.vocabSize; i++) {
         try {
@@ -691,7 +712,7 @@ async function vocabOf(
         }
       }
       return { pieces, special: { ...tok.special } as Record<string, number> };
-    })();
+    });
     VOCABS.set(key, v);
     v.catch(() => VOCABS.delete(key));
     while (VOCABS.size > 8) VOCABS.delete(VOCABS.keys().next().value!);
@@ -737,9 +758,12 @@ export async function tokenizeRoute(
     );
   }
   // "The run is corrupt" once, without saying why.
-  const state = await servedRun(dir);
-  const tok = await openTokenizer(state.config, new RunFolder(dir));
-  return json({ ids: Array.from(tok.encode(text)) });
+  const ids = await inRunFolder(dir, async (at) => {
+    const state = await servedRun(at);
+    const tok = await openTokenizer(state.config, new RunFolder(at));
+    return Array.from(tok.encode(text));
+  });
+  return json({ ids });
 }
 
 /**
@@ -784,7 +808,7 @@ export async function unmaskingRoute(
   const dir = await runDir(ctx, q.get("run"));
   const { seed, kind } = await trainedModel(dir, q.get("seed"), q.get("model"));
   const folder = new RunFolder(dir);
-  const o = await inspectRun(dir);
+  const o = await inspectServed(dir);
   const c = contestantOf(kind);
   // A regular file inside the run, of at most 1 MiB: one linked to
   // /dev/zero was read whole before its size was checked.

@@ -559,8 +559,12 @@ export interface InsideFile {
 
 /**
  * Open a regular file that lies inside `root`, and check, once it is open,
- * that what was opened is that file: every route reads a run's file through
- * this, never by opening a path it checked before. A check and then an open
+ * that what was opened is that file: the routes that serve a run's file
+ * (the file, model, unmasking routes, the followed metrics log) read it
+ * through this, never by opening a path they checked before; the routes
+ * that read the run as a whole (`/api/run`, the run list, the vocabulary,
+ * tokenizing, a generation's model) read it under the run folder opened
+ * once ({@linkcode openRunFolder}). A check and then an open
  * by path opened whatever the path led to by then: a run folder swapped for
  * a link to an outside folder between the two (`renameat2` with
  * `RENAME_EXCHANGE`) served the outside folder's `report.md`. Here the path
@@ -686,6 +690,111 @@ function sameFileInside(
   } catch {
     return false;
   }
+}
+
+/** A run folder {@linkcode openRunFolder} opened. */
+export interface OpenedRunFolder {
+  /**
+   * The folder to read its files under: on Linux `/proc/self/fd/N`, the
+   * opened folder itself (a path through it resolves from the folder's
+   * inode, whatever is renamed on the path it was opened by); elsewhere
+   * the folder's path (each file's own checks then stand alone).
+   */
+  at: string;
+  /** Close it, once every read under `at` is done. */
+  close(): void;
+}
+
+/**
+ * Open a run folder (a real path {@linkcode resolveRun} gave) once, for a
+ * request to read its files through. A route that read `${dir}/config.json`
+ * and its other files by path read whatever the path led to by then: the
+ * folder swapped for a link to an outside folder shaped like a run
+ * (`renameat2` with `RENAME_EXCHANGE` in a loop) had `/api/run` serve the
+ * outside folder's config in a third to a half of its answers. Read under
+ * the returned `at`, every file comes from the folder opened here, which
+ * lay at `dir` when it was opened (the kernel's `/proc/self/fd` link names
+ * it; a swap before the open opened the outside folder: refused). This
+ * process's descriptor of it is told from any other open on the same
+ * folder by the descriptor table before and after the open (both read
+ * with no await between).
+ *
+ * @param dir The run folder's real path.
+ * @returns The opened folder, or undefined when `dir` no longer leads to
+ *   that folder (or is gone).
+ *
+ * @example
+ * ```ts
+ * import { openRunFolder } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * const dir = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${dir}/config.json`, "{}");
+ * const opened = await openRunFolder(dir);
+ * // Renamed away after the open: still read through `at`.
+ * await Deno.rename(dir, `${dir}-moved`);
+ * assertEquals(await Deno.readTextFile(`${opened!.at}/config.json`), "{}");
+ * opened!.close();
+ * assertEquals(await openRunFolder(dir), undefined); // nothing at dir now
+ * await Deno.remove(`${dir}-moved`, { recursive: true });
+ * ```
+ */
+export async function openRunFolder(
+  dir: string,
+): Promise<OpenedRunFolder | undefined> {
+  await openHooks.beforeFolderOpen?.(dir);
+  const byPath = { at: dir, close() {} };
+  // Read synchronously from here on: no other request opens or closes a
+  // descriptor of this process's JavaScript in between.
+  const before = Deno.build.os === "linux" ? descriptors() : undefined;
+  if (before === undefined) {
+    return (await Deno.stat(dir).catch(() => undefined))?.isDirectory
+      ? byPath
+      : undefined;
+  }
+  let folder: Deno.FsFile;
+  try {
+    folder = Deno.openSync(dir, { read: true });
+  } catch {
+    return undefined;
+  }
+  try {
+    const info = folder.statSync();
+    const key = `${info.dev}:${info.ino}`;
+    const mine = [...(descriptors() ?? [])].filter(([fd, k]) =>
+      k === key && before.get(fd) !== key
+    );
+    if (info.isDirectory && mine.length === 1) {
+      const at = `/proc/self/fd/${mine[0][0]}`;
+      if (Deno.readLinkSync(at) === dir) {
+        await openHooks.afterFolderOpen?.(dir);
+        return { at, close: () => folder.close() };
+      }
+    }
+  } catch {
+    // closed below
+  }
+  folder.close();
+  return undefined;
+}
+
+/** This process's descriptors, each with its file's `dev:ino` (undefined without `/proc`). */
+function descriptors(): Map<string, string> | undefined {
+  let fds: string[];
+  try {
+    fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => e.name);
+  } catch {
+    return undefined;
+  }
+  const out = new Map<string, string>();
+  for (const fd of fds) {
+    try {
+      const s = Deno.statSync(`/proc/self/fd/${fd}`);
+      out.set(fd, `${s.dev}:${s.ino}`);
+    } catch {
+      // closed meanwhile, or not a file
+    }
+  }
+  return out;
 }
 
 /** A folder {@linkcode findRuns} skipped for its name (hidden ones aside). */
