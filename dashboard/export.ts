@@ -90,27 +90,47 @@ async function exportedMetrics(
   const lines: string[] = [];
   const seen = new Map<string, number>();
   let training = 0;
-  for await (const f of followLines(path, { once: true, open })) {
-    if (!("line" in f) || f.line.trim() === "") continue;
-    if (every > 1) {
-      let r: Record<string, unknown> | undefined;
-      try {
-        r = JSON.parse(f.line);
-      } catch { /* kept as it is: the page skips it */ }
-      if (
-        r && typeof r === "object" && typeof r.loss === "number" &&
-        !("valid" in r)
-      ) {
-        training++;
-        const key = `${r.model}/${r.seed}`;
-        const n = seen.get(key) ?? 0;
-        seen.set(key, n + 1);
-        if (n % every !== 0) continue;
+  let read = 0; // lines of the log read, blank ones too
+  try {
+    for await (const f of followLines(path, { once: true, open })) {
+      if ("line" in f) read++;
+      if (!("line" in f) || f.line.trim() === "") continue;
+      if (every > 1) {
+        let r: Record<string, unknown> | undefined;
+        try {
+          r = JSON.parse(f.line);
+        } catch { /* kept as it is: the page skips it */ }
+        if (
+          r && typeof r === "object" && typeof r.loss === "number" &&
+          !("valid" in r)
+        ) {
+          training++;
+          const key = `${r.model}/${r.seed}`;
+          const n = seen.get(key) ?? 0;
+          seen.set(key, n + 1);
+          if (n % every !== 0) continue;
+        }
       }
+      lines.push(f.line);
     }
-    lines.push(f.line);
+  } finally {
+    // Not handed to followLines (the log gone from its path when it looked):
+    // closed here, not left open.
+    first?.close();
   }
-  const note = every > 1
+  // Nothing read of a log that held lines when it was opened: removed, or
+  // replaced by another file, before it was read (the export would say
+  // "0 metrics records" as of a run that logged none).
+  const gone = read === 0 && size > 0 &&
+    await Deno.stat(path).then(
+      (now) => now.dev !== opened.info.dev || now.ino !== opened.info.ino,
+      () => true,
+    );
+  const note = gone
+    ? `; its metrics.jsonl (${
+      formatBytes(size)
+    } when opened) was removed or replaced before it was read: none of its records are in the export`
+    : every > 1
     ? `; metrics.jsonl is ${formatBytes(size)}, over the ${
       formatBytes(limit)
     } an export holds: 1 in ${every} of its ${training} training-loss records, and all others`

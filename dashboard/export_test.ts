@@ -343,3 +343,45 @@ Deno.test("an export ships no report, samples or metrics of a run the run folder
     await Deno.remove(base, { recursive: true });
   }
 });
+
+Deno.test("an export whose run's metrics.jsonl is removed or replaced just after it was opened leaves no handle open and says the log's records are not in it", async () => {
+  const { fakeRun } = await import("./_test_util.ts");
+  const { openHooks } = await import("./_open_hooks.ts");
+  for (const how of ["removed", "replaced"] as const) {
+    const base = await Deno.realPath(await Deno.makeTempDir());
+    try {
+      await fakeRun(`${base}/runs/good`, { results: true });
+      const log = `${base}/runs/good/metrics.jsonl`;
+      await Deno.writeTextFile(log, '{"step":1,"loss":1}\n');
+      openHooks.afterOpen = async (p) => {
+        if (!p.endsWith("metrics.jsonl")) return;
+        if (how === "removed") return await Deno.remove(p);
+        await Deno.writeTextFile(`${p}.new`, '{"step":9,"loss":9}\n');
+        await Deno.rename(`${p}.new`, p);
+      };
+      const lines: string[] = [];
+      await exportDashboard(`${base}/runs`, `${base}/out`, {
+        log: (l) => lines.push(l),
+      });
+      // No descriptor of this process left on the log (Deno's resource
+      // sanitizer let the handle left open here pass).
+      const onLog = [...Deno.readDirSync("/proc/self/fd")].filter((e) => {
+        try {
+          return Deno.readLinkSync(`/proc/self/fd/${e.name}`).includes(log);
+        } catch {
+          return false;
+        }
+      });
+      assertEquals(onLog.length, 0, `${how}: a handle left open on the log`);
+      const line = lines.find((l) => l.startsWith("exported good"));
+      assertEquals(
+        line,
+        "exported good (0 metrics records; its metrics.jsonl (20 B when opened) was removed or replaced before it was read: none of its records are in the export)",
+        how,
+      );
+    } finally {
+      delete openHooks.afterOpen;
+      await Deno.remove(base, { recursive: true });
+    }
+  }
+});
