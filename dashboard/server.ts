@@ -42,7 +42,9 @@ export interface HandlerOptions {
   page: PageFiles;
   /**
    * Wrong tokens a client (by remote address) may send in a minute; past
-   * that its every request is 429 until the minute is over (default 20).
+   * that its every wrong (or missing) token is 429 until the minute is
+   * over (default 20). A request with the right token is never refused or
+   * held back, whatever its address sent.
    */
   wrongTokensPerMinute?: number;
   /**
@@ -119,6 +121,43 @@ export function dashboardHandler(
   const misses = new Map<string, Misses>();
   const perMinute = options.wrongTokensPerMinute ?? 20;
   const delayMs = options.wrongTokenDelayMs ?? 100;
+  // Guessing is slowed per client: each wrong token answered later than
+  // the last (at most 1 s), and past the minute's wrong tokens, 429.
+  const wrongToken = async (client: string): Promise<Response> => {
+    const now = Date.now();
+    let m = misses.get(client);
+    if (m && now - m.since >= 60_000) {
+      misses.delete(client);
+      m = undefined;
+    }
+    if (!m) {
+      if (misses.size >= 10_000) misses.clear();
+      m = { count: 0, since: now };
+      misses.set(client, m);
+    }
+    m.count++;
+    await new Promise((r) => setTimeout(r, Math.min(1000, delayMs * m!.count)));
+    if (m.count <= perMinute) {
+      return errorResponse(
+        401,
+        "This server needs its token: open the address it printed (…/?token=…)",
+      );
+    }
+    const wait = Math.max(1, Math.ceil((m.since + 60_000 - Date.now()) / 1000));
+    return new Response(
+      JSON.stringify({
+        error:
+          `Too many wrong tokens from this client (${perMinute} a minute): try again in ${wait} s`,
+      }),
+      {
+        status: 429,
+        headers: {
+          "content-type": "application/json; charset=utf-8",
+          "retry-after": String(wait),
+        },
+      },
+    );
+  };
   return async (
     req: Request,
     info?: Deno.ServeHandlerInfo,
@@ -142,52 +181,20 @@ export function dashboardHandler(
       }
     }
     if (options.token !== undefined) {
-      // Guessing is slowed per client: each wrong token answered later than
-      // the last, and a client past its wrong tokens for the minute refused
-      // before its token is looked at.
-      const client = clientOf(info);
-      const now = Date.now();
-      let m = misses.get(client);
-      if (m && now - m.since >= 60_000) {
-        misses.delete(client);
-        m = undefined;
-      }
-      if (m && m.count >= perMinute) {
-        const wait = Math.ceil((m.since + 60_000 - now) / 1000);
-        return new Response(
-          JSON.stringify({
-            error:
-              `Too many wrong tokens from this client (${perMinute} a minute): try again in ${wait} s`,
-          }),
-          {
-            status: 429,
-            headers: {
-              "content-type": "application/json; charset=utf-8",
-              "retry-after": String(wait),
-            },
-          },
-        );
-      }
       const given = url.searchParams.get("token") ??
         req.headers.get("authorization")?.replace(/^Bearer\s+/i, "") ??
         cookieToken(req);
+      // The token is compared first: a request carrying the right one is
+      // never refused nor held back. The limit once came first, keyed by
+      // the remote address, so one client's wrong tokens locked every
+      // request of that address out for the minute — behind a reverse
+      // proxy, everyone's; two stale tabs polling, the user's right
+      // `?token=`.
       if (
         given === undefined || given === null ||
         !equalConstantTime(given, options.token)
       ) {
-        if (!m) {
-          if (misses.size >= 10_000) misses.clear();
-          m = { count: 0, since: now };
-          misses.set(client, m);
-        }
-        m.count++;
-        await new Promise((r) =>
-          setTimeout(r, Math.min(1000, delayMs * m!.count))
-        );
-        return errorResponse(
-          401,
-          "This server needs its token: open the address it printed (…/?token=…)",
-        );
+        return await wrongToken(clientOf(info));
       }
       if (
         url.searchParams.has("token") && req.method === "GET" &&
