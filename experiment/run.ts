@@ -151,6 +151,7 @@ export async function runExperiment(
       log,
     );
     const onTfjs = [...engines.values()].some((e) => e.engine.kind === "tfjs");
+    const cpuAside = onTfjs && engine.kind === "cpu";
     const data = await budgetedData(config, folder, {
       ...options,
       engine: onTfjs ? "tfjs" : engine.kind,
@@ -161,7 +162,7 @@ export async function runExperiment(
     const judgeStarted = performance.now();
     judge = await openJudge(config, data, {
       engine,
-      ...(onTfjs && engine.kind === "cpu" ? { scoreOn: tfjsEngine } : {}),
+      ...(cpuAside ? { scoreOn: tfjsEngine } : {}),
       backend: backend.reason,
       engineName,
       log,
@@ -175,7 +176,7 @@ export async function runExperiment(
       folder,
       judge,
       engines,
-      cpuAside: onTfjs && engine.kind === "cpu",
+      cpuAside,
       log,
       progress: options.progress !== false,
     };
@@ -188,7 +189,11 @@ export async function runExperiment(
       command: options.command ??
         `deno task experiment --preset ${config.preset}`,
       config,
-      backend: usedBackend(backend.reason, engines),
+      backend: usedBackend(
+        backend.reason,
+        engines,
+        cpuAside,
+      ),
       engine: engine.reason,
       tokenizer: { id: data.tokenizer.id, vocabSize: data.tokenizer.vocabSize },
       data: data.facts,
@@ -214,17 +219,25 @@ const tfjsEngine: Engine = {
 /**
  * The tfjs backend as results.json records it: for the models that ran on
  * tfjs (all of them, or those named), else "not used" — `--backend` under
- * `--engine auto` on a fused engine picked nothing any model ran on.
+ * `--engine auto` on a fused engine picked nothing any model ran on. A
+ * model on tfjs beside the CPU engine (`judgeOnTfjs`) moves the judge to
+ * tfjs too (it scores every model's samples there, the self judge included:
+ * see `SeedContext.cpuAside`), and the line says so — it once named only
+ * the model ("for bd3 only, on tfjs") though every gen. PPL was on tfjs.
  */
 function usedBackend(
   reason: string,
   engines: ReadonlyMap<string, { engine: Engine }>,
+  judgeOnTfjs: boolean,
 ): string {
   const kinds = [...engines].filter(([, e]) => e.engine.kind === "tfjs")
     .map(([kind]) => kind);
   if (kinds.length === engines.size) return reason;
-  return kinds.length === 0
-    ? "not used (no model ran on tfjs)"
+  if (kinds.length === 0) return "not used (no model ran on tfjs)";
+  return judgeOnTfjs
+    ? `${reason} (for ${
+      kinds.join(", ")
+    }, and for the judge's scoring of every model's samples, on tfjs)`
     : `${reason} (for ${kinds.join(", ")} only, on tfjs)`;
 }
 
