@@ -82,8 +82,10 @@ export interface RecordedTraining {
   weightsSha256: string;
   /** Seconds spent training. */
   seconds: number;
-  /** Training loss of the last step (NaN, written null, when none). */
+  /** The loop's `lastLoss` (NaN, written null, when none). */
   lastLoss: number;
+  /** The steps `lastLoss` averages (absent in records of older versions). */
+  lastLossSteps?: [number, number];
   /** What ran the training steps (absent when the run named none). */
   engines?: EngineSpan[];
   /** The model it started from (`--init-from`). */
@@ -124,7 +126,10 @@ export interface RecordedTraining {
  * await Deno.mkdir(folder.modelDir(0, "ar"), { recursive: true });
  * await Deno.writeTextFile(folder.weightsPath(0, "ar"), "weights");
  * await folder.writeProcess(0, "ar", {}, { training: { seconds: 9, lastLoss: 2.5, config: { seed: 0 } } });
- * assertEquals((await finishedTraining(folder, 0, "ar"))?.seconds, 9);
+ * const older = await finishedTraining(folder, 0, "ar"); // an older version's record
+ * assertEquals([older?.seconds, older?.lastLossSteps], [9, undefined]);
+ * await folder.writeProcess(0, "ar", {}, { training: { seconds: 9, lastLoss: 2.5, lastLossSteps: [91, 100], config: { seed: 0 } } });
+ * assertEquals((await finishedTraining(folder, 0, "ar"))?.lastLossSteps, [91, 100]);
  * await folder.writeProcess(0, "ar", {}); // as an import writes it
  * await assertRejects(() => finishedTraining(folder, 0, "ar"), Error, "does not record");
  * await Deno.remove(folder.dir, { recursive: true });
@@ -173,7 +178,9 @@ function trainingOf(
 ): Omit<RecordedTraining, "weightsSha256"> | undefined {
   const r = raw as Record<string, unknown> | null | undefined;
   if (typeof r !== "object" || r === null || Array.isArray(r)) return;
-  const { seconds, lastLoss, engines, initFrom, config } = r;
+  const { seconds, lastLoss, lastLossSteps, engines, initFrom, config } = r;
+  const covered = Array.isArray(lastLossSteps) &&
+    lastLossSteps.length === 2 && lastLossSteps.every(Number.isSafeInteger);
   const spans = Array.isArray(engines) &&
     engines.every((s) =>
       typeof s?.engine === "string" && Number.isSafeInteger(s?.fromStep)
@@ -182,6 +189,7 @@ function trainingOf(
     typeof seconds !== "number" ||
     !(typeof lastLoss === "number" || lastLoss === null) ||
     !(engines === undefined || spans) ||
+    !(lastLossSteps === undefined || covered) ||
     !(initFrom === undefined ||
       (typeof initFrom === "object" && initFrom !== null)) ||
     typeof config !== "object" || config === null || Array.isArray(config)
@@ -190,6 +198,7 @@ function trainingOf(
     config: config as Record<string, unknown>,
     seconds,
     lastLoss: lastLoss ?? NaN,
+    ...(covered ? { lastLossSteps: lastLossSteps as [number, number] } : {}),
     ...(engines ? { engines: engines as EngineSpan[] } : {}),
     ...(initFrom ? { initFrom: initFrom as InitFigures } : {}),
   };

@@ -438,7 +438,7 @@ function trainingSection(
       "Seed",
       "seconds",
       "tokens/s",
-      "train loss (last interval)",
+      "train loss (steps)",
       "valid (last)",
       "valid (best, step)",
       "leaves plateau at step",
@@ -452,7 +452,7 @@ function trainingSection(
         m.seed,
         fixed(m.training.seconds, 0),
         fixed(m.training.tokens / m.training.seconds, 0),
-        fixed(m.training.lastLoss, 3),
+        finalLoss(m.training),
         v ? `${vle(m)}${fixed(v.final, 3)}` : "–",
         v ? `${vle(m)}${fixed(v.best, 3)} (${v.bestStep})` : "–",
         exit ? String(exit) : "never",
@@ -465,9 +465,10 @@ function trainingSection(
 Seconds and tokens/s count every session of a resumed run. Validation: nats per token on
 ${validated(r)} every ${r.config.validEvery} steps. ${
     notes(r, (c) => c.report?.training?.(r.config))
-  } "Train loss (last interval)": the mean training loss of ${
-    lastInterval(r.config)
-  }. "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
+  } "Train loss": the mean training loss of the steps named beside it, those after the last
+reading before the end (a multiple of the \`--log-every\` that trained it, or a checkpoint); "last
+logged figure" where the training did not record its steps (an older version's: on tfjs, the last
+step's loss). "Leaves plateau": the first step at which the mean training loss of the last ${window} steps
 is 0.25 nat below the train split's unigram entropy; "evaluated" says which weights the test figures use
 (\`--keep\`).
 
@@ -480,16 +481,20 @@ Samples: \`samples.txt\`. Per-step metrics: \`metrics.jsonl\`.
 }
 
 /**
- * The steps the final train loss averages: those after the last reading
- * before the end (a multiple of --log-every or a checkpoint).
+ * A model's final train loss with the steps it averages, as its training
+ * recorded them: a model finished in an earlier session keeps that
+ * session's figure (under its `--log-every`; an older version on tfjs
+ * recorded the last step's loss), so the run's options cannot say which
+ * steps it covers. Without the record: "last logged figure", no steps.
  */
-function lastInterval(c: ExperimentResult["config"]): string {
-  const before = (every: number) => Math.floor((c.steps - 1) / every) * every;
-  const from = 1 + Math.max(
-    before(c.logEvery),
-    c.checkpointEvery ? before(c.checkpointEvery) : 0,
-  );
-  return from >= c.steps ? `step ${c.steps}` : `steps ${from} to ${c.steps}`;
+function finalLoss(t: ExperimentResult["results"][number]["training"]): string {
+  const s = t.lastLossSteps;
+  const which = !s
+    ? "last logged figure"
+    : s[0] === s[1]
+    ? `step ${s[1]}`
+    : `steps ${s[0]}–${s[1]}`;
+  return `${fixed(t.lastLoss, 3)} (${which})`;
 }
 
 /** The sections the contestants of a run add. */

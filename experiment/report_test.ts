@@ -512,3 +512,80 @@ Deno.test("writeReport passes over metrics records without a step count instead 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("report.md labels each model's final train loss with the steps its training recorded, and a model without them as the last logged figure, not from this run's --log-every", async () => {
+  const { resolveConfig } = await import("./config.ts");
+  const { writeReport } = await import("./report.ts");
+  const { RunFolder } = await import("./run_folder.ts");
+  type Result = import("./results.ts").ModelResult;
+  const model = (seed: number, steps?: [number, number]): Result => ({
+    model: "ar",
+    seed,
+    parameters: 1234,
+    engine: "tfjs",
+    training: {
+      seconds: 1,
+      lastLoss: 3,
+      ...(steps ? { lastLossSteps: steps } : {}),
+      tokens: 100,
+    },
+    test: { nll: 3, bpt: 4.3, ppl: 20, tokens: 64, bound: false },
+    generation: {
+      speed: {
+        batches: 1,
+        seconds: 1,
+        batchesPerSecond: 1,
+        tokensPerSecond: 64,
+      },
+      genPpl: 100,
+      entropy: 4,
+    },
+  } as Result);
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/metrics.jsonl`, "");
+    // This session: 100 steps logged every 10 (its own last interval would
+    // be steps 91–100); the AR finished in an earlier session that read
+    // its loss every 15 up to 90, seed 1 under an older version.
+    await writeReport({
+      command: "test",
+      config: resolveConfig({
+        preset: "micro",
+        out: dir,
+        models: "ar",
+        seeds: 2,
+        steps: 100,
+        logEvery: 10,
+      }),
+      backend: "blas",
+      engine: "tfjs",
+      tokenizer: { id: "byte", vocabSize: 260 },
+      data: {
+        source: "synthetic",
+        trainTokens: 1000,
+        testTokens: 640,
+        bytesPerToken: 3.7,
+        unigramEntropy: 4,
+      },
+      judge: "none",
+      results: [model(0, [76, 90]), model(1)],
+      seconds: 60,
+    }, new RunFolder(dir));
+    const report = await Deno.readTextFile(`${dir}/report.md`);
+    const rows = report.split("\n").filter((l) => l.includes("| 3.000 ("));
+    assertEquals(rows.length, 2, report);
+    assertEquals(rows[0].includes("| 3.000 (steps 76–90) |"), true, rows[0]);
+    assertEquals(
+      rows[1].includes("| 3.000 (last logged figure) |"),
+      true,
+      rows[1],
+    );
+    assertEquals(
+      report.includes("91"),
+      false,
+      "no step of this session's claimed",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -19,6 +19,13 @@ export interface TrainingFigures {
    * checkpoint before the end — the same figure on every engine.
    */
   lastLoss: number;
+  /**
+   * The steps `lastLoss` averages, first and last (absent in results of
+   * older versions: an older version on tfjs recorded the last step's loss,
+   * and a model finished in an earlier session keeps that session's figure,
+   * under its `--log-every`).
+   */
+  lastLossSteps?: [number, number];
   /** Tokens trained on. */
   tokens: number;
   /**

@@ -78,7 +78,7 @@ export const WEIGHTS_SEED = "weightsSeed";
 
 /**
  * The key of a model's `process.json` that records what its training gave
- * (`seconds`, `lastLoss`, `engines`, `initFrom`: the figures a checkpoint
+ * (`seconds`, `lastLoss`, `lastLossSteps`, `engines`, `initFrom`: the figures a checkpoint
  * keeps, but for the validations, which are in the log), so that a trained
  * model is whole without its checkpoint: a `--resume` whose checkpoint was
  * deleted evaluates it as it is, not trained again. Written at training

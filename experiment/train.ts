@@ -264,8 +264,13 @@ async function saveTrained(
   const { config: c, folder } = ctx;
   const kind = entrant.contestant.kind;
   await saveModel(model, folder.modelDir(seed, kind));
-  const { seconds, lastLoss, engines, initFrom } = fit;
-  const training = { seconds, lastLoss, ...(engines ? { engines } : {}) };
+  const { seconds, lastLoss, lastLossSteps, engines, initFrom } = fit;
+  const training = {
+    seconds,
+    lastLoss,
+    ...(lastLossSteps ? { lastLossSteps } : {}),
+    ...(engines ? { engines } : {}),
+  };
   const { config } = checkpointTies(
     c,
     kind,
@@ -282,12 +287,16 @@ async function saveTrained(
 // A model's training figures in results.json's order, but for `valid` and
 // `initFrom`: its steps' tokens are the configuration's.
 function trainingFigures(
-  t: Pick<TrainingFigures, "seconds" | "lastLoss" | "engines">,
+  t: Pick<
+    TrainingFigures,
+    "seconds" | "lastLoss" | "lastLossSteps" | "engines"
+  >,
   c: ExperimentConfig,
 ): TrainingFigures {
   return {
     seconds: t.seconds,
     lastLoss: t.lastLoss,
+    ...(t.lastLossSteps ? { lastLossSteps: t.lastLossSteps } : {}),
     tokens: c.steps * c.batchSize * c.blockLength,
     ...(t.engines ? { engines: t.engines } : {}),
   };
@@ -387,7 +396,10 @@ function checkRecordedTies(
 }
 
 type Common = Omit<TrainOptions, "variables" | "loss">;
-type Fit = Pick<TrainResult, "seconds" | "lastLoss" | "engines">;
+type Fit = Pick<
+  TrainResult,
+  "seconds" | "lastLoss" | "lastLossSteps" | "engines"
+>;
 
 /** The training loop's options both engines share: data, schedule, checkpoints, hooks. */
 function loopOptions(

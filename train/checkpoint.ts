@@ -40,8 +40,17 @@ export interface CheckpointState {
   config: unknown;
   /** Seconds spent training up to this checkpoint, over every session. */
   elapsed?: number;
-  /** Training loss of the last step before this checkpoint. */
+  /**
+   * The loop's `lastLoss` at this checkpoint: the mean training loss of the
+   * last logged interval before it (an older version on tfjs: the last
+   * step's loss).
+   */
   lastLoss?: number;
+  /**
+   * The steps `lastLoss` averages, first and last (absent in checkpoints of
+   * older versions, and before the first logged interval).
+   */
+  lastLossSteps?: [number, number];
   /**
    * What ran the steps up to this checkpoint: one entry per session that
    * ran on a different engine than the one before it, with the step it
@@ -175,6 +184,18 @@ function stateOf(
     throw corrupt(
       path,
       `its state's engines is not a list of {engine, fromStep ≤ ${state.step}}`,
+    );
+  }
+  const covered = state.lastLossSteps;
+  if (
+    covered !== undefined &&
+    !(Array.isArray(covered) && covered.length === 2 &&
+      covered.every(Number.isInteger) && covered[0] >= 1 &&
+      covered[0] <= covered[1] && covered[1] <= state.step)
+  ) {
+    throw corrupt(
+      path,
+      `its state's lastLossSteps is not [first, last] with 1 ≤ first ≤ last ≤ ${state.step}`,
     );
   }
   return state;

@@ -192,6 +192,14 @@ export interface TrainResult {
    * `logEvery` is 1.
    */
   lastLoss: number;
+  /**
+   * The steps `lastLoss` averages, first and last: `--log-every` and the
+   * checkpoints decide them, and a resume keeps the figure of its
+   * checkpoint, so a report labels it from this, not from the run's options
+   * (absent when no interval was logged, and for a resume from an older
+   * version's checkpoint).
+   */
+  lastLossSteps?: [number, number];
   /** The EMA of the weights, when enabled (dispose it when done). */
   ema?: Ema;
   /** The optimiser (dispose it when done). */
@@ -542,6 +550,7 @@ async function drive(
   let startStep = 0;
   let earlier = 0; // seconds of training in earlier sessions
   let lastLoss = NaN;
+  let lastLossSteps: [number, number] | undefined;
   // Loss summed over the steps of the current logged interval.
   let intervalSum = 0, intervalSteps = 0;
   const logged = loggedSteps(options, "train");
@@ -577,6 +586,7 @@ async function drive(
     startStep = ck.state.step;
     earlier = ck.state.elapsed ?? 0;
     lastLoss = ck.state.lastLoss ?? NaN;
+    lastLossSteps = ck.state.lastLossSteps;
     checkpointed = true;
     engines = ck.state.engines?.map((s) => ({ ...s }));
   }
@@ -605,6 +615,7 @@ async function drive(
       config: options.config ?? null,
       elapsed: seconds(),
       lastLoss,
+      ...(lastLossSteps ? { lastLossSteps } : {}),
       ...(engines ? { engines } : {}),
     };
     await saveCheckpoint(options.checkpoint, {
@@ -646,6 +657,7 @@ async function drive(
       intervalSteps += r.steps;
       if (logged(done)) {
         lastLoss = intervalSum / intervalSteps;
+        lastLossSteps = [done - intervalSteps + 1, done];
         intervalSum = intervalSteps = 0;
       }
       const elapsed = (performance.now() - start) / 1000;
@@ -674,6 +686,7 @@ async function drive(
     steps,
     startStep,
     lastLoss,
+    ...(lastLossSteps ? { lastLossSteps } : {}),
     seconds: seconds(),
     ...(engines ? { engines } : {}),
   };

@@ -634,6 +634,11 @@ Deno.test("train() resumed from a finished run's checkpoint reports that run's f
   assertEquals([r2.startStep, r2.steps], [4, 4]);
   assert(Number.isFinite(r1.lastLoss));
   assertEquals(r2.lastLoss, r1.lastLoss);
+  // And the steps it averages, kept in the checkpoint (a report labels the
+  // figure from them, not from the resuming session's options).
+  assertEquals(r1.lastLossSteps, [4, 4]);
+  assertEquals((await loadCheckpoint(ck)).state.lastLossSteps, [4, 4]);
+  assertEquals(r2.lastLossSteps, [4, 4]);
   assert(
     r2.seconds >= elapsed,
     `${r2.seconds} s after resume, ${elapsed} s saved`,
@@ -1196,4 +1201,6 @@ Deno.test("train() and trainEngine() report the same lastLoss: the mean loss of 
   });
   assertEquals(readings, [4, 8, 10]);
   assertAlmostEquals(e.lastLoss, r.lastLoss, 1e-6);
+  // Both record which steps the figure averages.
+  assertEquals([r.lastLossSteps, e.lastLossSteps], [[9, 10], [9, 10]]);
 });
