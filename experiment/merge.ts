@@ -28,7 +28,9 @@ import type { ExperimentResult, ModelResult } from "./results.ts";
 import type { ExperimentConfig } from "./options.ts";
 import {
   cellConfig,
+  EXPERIMENT_SCRIPT,
   readSweep,
+  type Sweep,
   type SweepCell,
   sweepPaths,
   type SweepValue,
@@ -256,7 +258,7 @@ export async function collectRuns(
           checkCell(
             dir,
             cell,
-            cellConfig(sweep, cell),
+            expectedConfig(dir, sweep, cell),
             read.result,
             read.dataRecord,
           );
@@ -295,6 +297,27 @@ export async function collectRuns(
 }
 
 /**
+ * The configuration an experiment sweep's cell must hold: undefined only
+ * for a study's cell (its values are the study's). One that no longer
+ * resolves (options an older version planned, refused now) is refused:
+ * its folder was once let through unchecked.
+ */
+function expectedConfig(
+  dir: string,
+  sweep: Sweep,
+  cell: SweepCell,
+): ExperimentConfig | undefined {
+  if (sweep.script !== undefined && sweep.script !== EXPERIMENT_SCRIPT) {
+    return undefined;
+  }
+  const expected = cellConfig(sweep, cell);
+  if (expected !== undefined) return expected;
+  throw new ConfigError(
+    `Cannot merge ${dir}: cell ${cell.name}'s options no longer resolve to a run's configuration (planned by an older version, or sweep.json edited), so its folder ${cell.out} cannot be checked to hold its run; merge the finished cells as runs (deno task report --merge ${cell.out} …), or merge with the version that planned the sweep`,
+  );
+}
+
+/**
  * A sweep cell's folder must hold the cell's run: a folder copied from
  * another cell or sweep, or a config edited by hand, would be reported
  * under the cell's values (and its swept options are not compared between
@@ -311,7 +334,7 @@ function checkCell(
   r: ExperimentResult,
   record: DataRecord | undefined,
 ): void {
-  if (expected === undefined) return; // a study's cell: its values are the study's
+  if (expected === undefined) return; // a study's cell (expectedConfig): its values are the study's
   const d = configDifferences(r.config, expected, {
     defaults: ADDED_KEYS,
     // The --data path is passed over where data.json shows what the data

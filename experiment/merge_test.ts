@@ -291,3 +291,43 @@ Deno.test("writeMergedReport() draws the curves of a group whose log has 200,000
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("collectRuns() refuses, naming a way out, a sweep whose cells' options no longer resolve (planned by an older version with --backend under --engine cpu), instead of merging their folders unchecked", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  try {
+    const sweep = await saveSweep(planSweep({
+      options: { preset: "micro", steps: 20, engine: "cpu" },
+      seeds: 1,
+    }, { dir }));
+    const cell = sweep.cells[0];
+    await finishedRun(cell.out);
+    // As an older version wrote it: --backend wasm beside --engine cpu,
+    // which resolveConfig refuses now.
+    const record = JSON.parse(await Deno.readTextFile(`${dir}/sweep.json`));
+    record.spec.options.backend = "wasm";
+    await Deno.writeTextFile(`${dir}/sweep.json`, JSON.stringify(record));
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      `${dir}/sweep.json is not a sweep record: its spec cannot be planned by this version (Cell seed-0 cannot run: Option --backend wasm picks the tfjs backend, which --engine cpu does not use`,
+    );
+    const e = await assertRejects(() => collectRuns([dir]), ConfigError);
+    assert(
+      e.message.endsWith(
+        `finish it with the version that planned it, or merge its finished cells as runs (deno task report --merge ${dir}/cells/NAME …)`,
+      ),
+      e.message,
+    );
+    // Its script named (a record that skips the re-plan): cellConfig gives
+    // nothing, and the cell's folder is not let through unchecked.
+    record.script = "examples/experiment.ts";
+    await Deno.writeTextFile(`${dir}/sweep.json`, JSON.stringify(record));
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      `Cannot merge ${dir}: cell seed-0's options no longer resolve to a run's configuration (planned by an older version, or sweep.json edited), so its folder ${cell.out} cannot be checked to hold its run; merge the finished cells as runs (deno task report --merge ${cell.out} …)`,
+    );
+  } finally {
+    await Deno.remove(dir.slice(0, -3), { recursive: true });
+  }
+});

@@ -834,7 +834,11 @@ function editedCells(s: Sweep): string | undefined {
   try {
     planned = planSweep(s.spec ?? {}, { dir: s.dir });
   } catch (e) {
-    return `its spec cannot be planned (${(e as Error).message})`;
+    // Planned by an older version (say --backend with --engine cpu, now
+    // refused): its cells' own folders still hold what they ran.
+    return `its spec cannot be planned by this version (${
+      (e as Error).message
+    }); finish it with the version that planned it, or merge its finished cells as runs (deno task report --merge ${s.dir}/cells/NAME …)`;
   }
   const fields = (c: SweepCell) =>
     JSON.stringify([c.index, c.name, c.values, c.out, c.args, c.wave]);
