@@ -151,7 +151,6 @@ export async function runExperiment(
       log,
     );
     const onTfjs = [...engines.values()].some((e) => e.engine.kind === "tfjs");
-    const cpuAside = onTfjs && engine.kind === "cpu";
     const data = await budgetedData(config, folder, {
       ...options,
       engine: onTfjs ? "tfjs" : engine.kind,
@@ -162,7 +161,7 @@ export async function runExperiment(
     const judgeStarted = performance.now();
     judge = await openJudge(config, data, {
       engine,
-      ...(cpuAside ? { scoreOn: tfjsEngine } : {}),
+      ...(onTfjs && engine.kind === "cpu" ? { scoreOn: tfjsEngine } : {}),
       backend: backend.reason,
       engineName,
       log,
@@ -176,7 +175,7 @@ export async function runExperiment(
       folder,
       judge,
       engines,
-      cpuAside,
+      cpuAside: onTfjs && engine.kind === "cpu",
       log,
       progress: options.progress !== false,
     };
@@ -189,11 +188,7 @@ export async function runExperiment(
       command: options.command ??
         `deno task experiment --preset ${config.preset}`,
       config,
-      backend: usedBackend(
-        backend.reason,
-        engines,
-        cpuAside,
-      ),
+      backend: usedBackend(backend.reason, engines, ctx.cpuAside),
       engine: engine.reason,
       tokenizer: { id: data.tokenizer.id, vocabSize: data.tokenizer.vocabSize },
       data: data.facts,
