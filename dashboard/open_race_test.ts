@@ -3,12 +3,13 @@
 // loop won about 1 in 2,500 requests), planted deterministically through
 // openInside's test seams; and a metrics log replaced or turned into a link
 // out while it is followed.
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import {
   dashboardHandler,
   followLines,
   GenerationService,
   openInside,
+  trainedModelLoader,
 } from "./mod.ts";
 import { openHooks } from "./_open_hooks.ts";
 import { fakeLoader, fakeRun, readEvents } from "./_test_util.ts";
@@ -135,6 +136,28 @@ Deno.test("/api/run reads every file of the run folder opened once: the folder s
       delete openHooks.beforeFolderOpen;
       await s.done();
     }
+  }
+});
+
+Deno.test("a generation's model is read from the run folder opened once: swapped just after the open for a link to an outside folder without config.json, the loader still reads the run's own config", async () => {
+  const s = await setup();
+  try {
+    await Deno.remove(`${s.outside}/config.json`);
+    let swapped = false;
+    openHooks.afterFolderOpen = async () => {
+      if (swapped) return;
+      swapped = true;
+      await s.swapOut();
+    };
+    // The fake run's weights are no model: the load fails past its config.
+    const e = await assertRejects(() =>
+      trainedModelLoader("tfjs")(`${s.root}/good`, 0, "d3pm")
+    );
+    assert(swapped, "the swap was not planted");
+    assert(!e.message.includes("no config.json"), e.message);
+    assert(!e.message.includes("/proc/self/fd"), e.message);
+  } finally {
+    await s.done();
   }
 });
 
