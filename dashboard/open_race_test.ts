@@ -128,6 +128,19 @@ Deno.test("/api/run reads every file of the run folder opened once: the folder s
       assert(swapped, `${when}: the swap was not planted`);
       assert(!body.includes(s.outside), `${when}: served the outside config`);
       assertEquals(r.status, when === "after" ? 200 : 404, body);
+      if (when === "before") {
+        // The run list stands, that row saying why.
+        await s.swapBack();
+        swapped = false;
+        const list = await (await s.get("/api/runs")).json();
+        assert(swapped, "the swap was not planted in the list");
+        assertEquals(list.runs, [{
+          id: "good",
+          status: "corrupt",
+          reason:
+            "The run folder was moved or replaced as it was opened; try again",
+        }]);
+      }
       if (when === "after") {
         assertEquals(JSON.parse(body).configFull.out, `${s.root}/good`);
       }

@@ -199,7 +199,13 @@ export async function summarizeRun(
   id: string,
   dir: string,
 ): Promise<RunSummary> {
-  return summaryOf(id, dir, await inspectServed(dir));
+  try {
+    return summaryOf(id, dir, await inspectServed(dir));
+  } catch (e) {
+    // Moved or replaced as it was opened: this row says so, the list stands.
+    if (!(e instanceof HttpError)) throw e;
+    return { id, status: "corrupt", reason: e.message };
+  }
 }
 
 /**
