@@ -1438,6 +1438,20 @@ function restarts(sweep: Sweep, cell: SweepCell): boolean {
 /** The largest cell exit file read: a number and a newline. */
 const EXIT_FILE_LIMIT = 64;
 
+// A cell's last exit code from its exit file; none when no attempt finished
+// or the file holds no number (bounded: not whatever was put there).
+async function readExitCode(path: string): Promise<number | undefined> {
+  try {
+    const text = await readTextBounded(path, {
+      limit: EXIT_FILE_LIMIT,
+      what: "cell exit code",
+    });
+    return /^\d+$/.test(text.trim()) ? Number(text.trim()) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The state of every cell of a sweep, from its run folders and logs.
  *
@@ -1460,15 +1474,7 @@ export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {
   const p = sweepPaths(sweep.dir);
   const out: CellStatus[] = [];
   for (const cell of sweep.cells) {
-    let exitCode: number | undefined;
-    try {
-      // Bounded: a cell's exit file is a number, not whatever was put there.
-      const text = await readTextBounded(p.exit(cell), {
-        limit: EXIT_FILE_LIMIT,
-        what: "cell exit code",
-      });
-      if (/^\d+$/.test(text.trim())) exitCode = Number(text.trim());
-    } catch { /* no attempt finished, or no exit code there */ }
+    const exitCode = await readExitCode(p.exit(cell));
     let run;
     try {
       run = await readRun(cell.out);
