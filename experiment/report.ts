@@ -493,7 +493,7 @@ function finalLoss(t: ExperimentResult["results"][number]["training"]): string {
     ? "last logged figure"
     : s[0] === s[1]
     ? `step ${s[1]}`
-    : `steps ${s[0]}–${s[1]}`;
+    : `steps ${s[0]} to ${s[1]}`;
   return `${fixed(t.lastLoss, 3)} (${which})`;
 }
 

@@ -574,7 +574,7 @@ Deno.test("report.md labels each model's final train loss with the steps its tra
     const report = await Deno.readTextFile(`${dir}/report.md`);
     const rows = report.split("\n").filter((l) => l.includes("| 3.000 ("));
     assertEquals(rows.length, 2, report);
-    assertEquals(rows[0].includes("| 3.000 (steps 76–90) |"), true, rows[0]);
+    assertEquals(rows[0].includes("| 3.000 (steps 76 to 90) |"), true, rows[0]);
     assertEquals(
       rows[1].includes("| 3.000 (last logged figure) |"),
       true,

@@ -121,7 +121,7 @@ Deno.test({
       for (const m of results.results) {
         assertEquals(m.training.lastLossSteps, [11, 12], m.model);
       }
-      assertEquals(report.split("(steps 11–12)").length - 1, 3, report);
+      assertEquals(report.split("(steps 11 to 12)").length - 1, 3, report);
     }
   },
 });
