@@ -44,9 +44,16 @@
  * lines always time the new kernel, the old one and the new one with f16
  * operands (where the device has `shader-f16`), each line naming its
  * `kernel` and `dtype`.
- `--attention-kernel wide` gives the new kernels' step the wide
- * attention set instead of the tiled one (`attentionKernel` in the step
- * and profile lines).
+ *
+ * `--attention-kernel wide` gives the new kernels' step the wide attention
+ * set instead of the tiled one; with `--kernels old` it is refused.
+ * `attentionKernel` in the step and profile lines is the set the engine
+ * dispatched (its `attentionKernels`), not the one asked for: `wide`,
+ * `tiled` or `first` (one query per thread: the old kernels' step, or a
+ * head size over 64) — not `wide` where the wide set does not take the
+ * head size (a multiple of 4 up to 64) or the device's workgroup memory
+ * does not hold it; `forward/backward-q/backward-kv` when the three differ. `--decode-matmul skinny` or `both` needs
+ * `--gen-batch` ≤ 8 (larger batches keep the tiled matmul).
  *
  * Steps run back to back and the loss is read once at the end (the logged
  * step's one sync), after one warm-up step that is read on its own.
@@ -61,6 +68,7 @@ import { prng } from "@d3pm/core";
 import { readCommandLine, UsageError } from "@d3pm/cli";
 import { type ModelConfig, parameterCount, preset } from "@d3pm/transformer";
 import {
+  type AttentionKernels,
   engineMemory,
   requestEngineDevice,
   timeMatmul,
@@ -71,6 +79,8 @@ import { generationBench } from "./_generation.ts";
 import { byFamily } from "./_gpu_profile.ts";
 
 const SIZES = ["tiny", "reference", "paper"] as const;
+/** Rows the engine's skinny decode matmul takes (more keep the tiled one). */
+const SKINNY_ROWS = 8;
 type Size = typeof SIZES[number];
 
 const args = readCommandLine(Deno.args, {
@@ -134,7 +144,7 @@ counts). JSON lines on stdout.`,
       choices: ["tiled", "wide"],
       default: "tiled",
       help:
-        "the training step's attention set with --kernels new (the engine's attentionKernel): tiled (default) or wide (register-tiled, not yet timed on a GPU)",
+        "the training step's attention set with --kernels new or both (the engine's attentionKernel): tiled (default) or wide (register-tiled, not yet timed on a GPU); the step line's attentionKernel says what ran",
     },
     matmul: {
       kind: "boolean",
@@ -186,7 +196,7 @@ counts). JSON lines on stdout.`,
       choices: ["tile", "skinny", "both"],
       default: "tile",
       help:
-        "the matmul of AR decoding passes (the engine's decodeMatmul): tile, skinny (≤ 8 rows) or both (one AR line each, tile first; --profile profiles the last)",
+        "the matmul of AR decoding passes (the engine's decodeMatmul): tile, skinny (--gen-batch ≤ 8) or both (one AR line each, tile first; --profile profiles the last)",
     },
     decodeAttention: {
       kind: "choice",
@@ -205,6 +215,19 @@ counts). JSON lines on stdout.`,
 }, {
   usageExit: 2,
   check: ({ values }) => {
+    if (values.kernels === "old" && values.attentionKernel === "wide") {
+      throw new UsageError(
+        `Option --attention-kernel wide needs --kernels new or both (the old kernels have one attention set), got --kernels old`,
+      );
+    }
+    if (
+      values.generate && values.decodeMatmul !== "tile" &&
+      values.genBatch > SKINNY_ROWS
+    ) {
+      throw new UsageError(
+        `Option --decode-matmul ${values.decodeMatmul} needs --gen-batch ≤ ${SKINNY_ROWS} (the skinny kernel takes matmuls of at most ${SKINNY_ROWS} rows; larger batches keep the tiled one), got ${values.genBatch}`,
+      );
+    }
     const bad = values.genSteps?.split(",").find((x) =>
       !(Number.isInteger(Number(x)) && Number(x) >= 1)
     );
@@ -352,6 +375,15 @@ const batches = Array.from({ length: 2 }, () => {
   return { inputs, targets, weights: new Float32Array(n).fill(1 / n), t };
 });
 
+// The attention set an engine dispatches (not the one asked for: "wide"
+// falls back with the old kernels, at head sizes it does not take, or where
+// the device's workgroup memory does not hold it): one name when the three
+// kernels agree, else forward/backward-q/backward-kv.
+function ranAttention(k: AttentionKernels): string {
+  const all = [k.forward, k.backwardQuery, k.backwardKeyValue];
+  return new Set(all).size === 1 ? all[0] : all.join("/");
+}
+
 // The training step: built, warmed up, timed; one JSON line (and the
 // profile's with --profile).
 async function trainingStep(kernels: "new" | "old"): Promise<void> {
@@ -365,6 +397,7 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
     attentionKernel: args.attentionKernel as "tiled" | "wide",
   });
   const buildMs = performance.now() - buildStart;
+  const attentionKernel = ranAttention(engine.attentionKernels);
   log(
     `built ${size} (${parameterCount(config)} parameters) in ${
       buildMs.toFixed(0)
@@ -393,7 +426,7 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
     bench: "webgpu.step",
     size,
     engineKernels: kernels,
-    attentionKernel: args.attentionKernel,
+    attentionKernel,
     adapter: label,
     software,
     kind: config.kind,
@@ -434,7 +467,7 @@ async function trainingStep(kernels: "new" | "old"): Promise<void> {
         bench: "webgpu.profile",
         size,
         engineKernels: kernels,
-        attentionKernel: args.attentionKernel,
+        attentionKernel,
         gpuMsPerStep: +profile.totalMs.toFixed(3),
         byFamily: byFamily(profile.kernels),
         kernels: profile.kernels.map((k) => ({ ...k, ms: +k.ms.toFixed(3) })),

@@ -238,6 +238,44 @@ function grid(groups: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
+/**
+ * The attention kernel family of a plan's dispatches: `wide` (the
+ * register-tiled set), `tiled`, or `first` (one query per thread).
+ */
+export type AttentionFamily = "wide" | "tiled" | "first";
+
+/**
+ * The attention family each of the three attention kernels of head size hd
+ * uses on a kit: the wide set where asked for (`attentionKernel: "wide"`),
+ * with the new kernels, at a head size it takes (`wideAttentionFits`) and
+ * where the device's workgroup memory holds all three (never a mix with
+ * the tiled set); else per kernel the tiled one with the new kernels at
+ * hd ≤ 64 where the device holds it; else the first kernel. The recorder
+ * dispatches exactly these (the engine's `attentionKernels` reports them).
+ */
+export function attentionFamilies(
+  kit: Pick<Kit, "device" | "kernels" | "attentionKernel">,
+  hd: number,
+): Record<"forward" | "query" | "keyValue", AttentionFamily> {
+  const limit = kit.device.limits.maxComputeWorkgroupStorageSize;
+  const fresh = kit.kernels !== "old";
+  const wide = fresh && kit.attentionKernel === "wide" &&
+    wideAttentionFits(hd) &&
+    Object.values(wideAttentionBytes(hd)).every((n) => n <= limit);
+  const tiled = tiledAttentionBytes(hd);
+  const family = (which: "forward" | "query" | "keyValue"): AttentionFamily =>
+    wide
+      ? "wide"
+      : fresh && hd <= 64 && tiled[which] <= limit
+      ? "tiled"
+      : "first";
+  return {
+    forward: family("forward"),
+    query: family("query"),
+    keyValue: family("keyValue"),
+  };
+}
+
 /** The kernels of AR decoding plans (the engine's decodeMatmul, decodeAttention). */
 export interface DecodeKernels {
   /** Matmuls of at most 8 rows (default `tile`). */
@@ -708,37 +746,15 @@ export class Recorder implements Kernels {
     );
   }
 
-  // The tiled attention kernel for head size hd where it applies: new
-  // kernels, hd ≤ 64, and the device's workgroup memory holds it (else the
-  // first kernel, one query per thread).
-  #tiled(hd: number, which: "forward" | "query" | "keyValue"): boolean {
-    return this.#kit.kernels !== "old" && hd <= 64 &&
-      tiledAttentionBytes(hd)[which] <=
-        this.#kit.device.limits.maxComputeWorkgroupStorageSize;
-  }
-
-  // The wide set for head size hd where asked for and it applies (all
-  // three kernels at once, never a mix with the tiled set).
-  #wide(hd: number): boolean {
-    if (this.#kit.kernels === "old" || this.#kit.attentionKernel !== "wide") {
-      return false;
-    }
-    const limit = this.#kit.device.limits.maxComputeWorkgroupStorageSize;
-    return wideAttentionFits(hd) &&
-      Object.values(wideAttentionBytes(hd)).every((n) => n <= limit);
-  }
-
   // The attention kernel family for hd and its dispatch grid's x.
   #attention(
     hd: number,
     which: "forward" | "query" | "keyValue",
     length: number,
-  ): { family: "wide" | "tiled" | "first"; x: number } {
-    if (this.#wide(hd)) {
-      return { family: "wide", x: Math.ceil(length / WIDE_OWN) };
-    }
-    const family = this.#tiled(hd, which) ? "tiled" : "first";
-    return { family, x: Math.ceil(length / ATTN_BLOCK) };
+  ): { family: AttentionFamily; x: number } {
+    const family = attentionFamilies(this.#kit, hd)[which];
+    const own = family === "wide" ? WIDE_OWN : ATTN_BLOCK;
+    return { family, x: Math.ceil(length / own) };
   }
 
   // qkv (B, T, 3d) → y (B, T, d), lse (B, H, T).

@@ -260,3 +260,68 @@ Deno.test({
     );
   },
 });
+
+// What the engine reports it dispatches (attentionKernels) against the
+// pipelines its profiled step ran: "wide" asked for falls back silently
+// with the old kernels and at head sizes the wide set does not take.
+const reported: [string, ModelConfig, "new" | "old", string][] = [
+  ["new kernels, hd 8", parityConfig("causal", "learned"), "new", "wide"],
+  ["old kernels, hd 8", parityConfig("causal", "learned"), "old", "first"],
+  [
+    "new kernels, hd 6 (not a multiple of 4)",
+    parityConfig("causal", "learned", { nHead: 4 }),
+    "new",
+    "tiled",
+  ],
+  [
+    "new kernels, hd 72 (over 64)",
+    parityConfig("bidirectional", "learned", {
+      nLayer: 1,
+      nHead: 2,
+      dModel: 144,
+    }),
+    "new",
+    "first",
+  ],
+];
+for (const [label, config, kernels, family] of reported) {
+  Deno.test({
+    name:
+      `attentionKernels names the attention set dispatched when wide is asked for (${label}: ${family})`,
+    ...gpu,
+    fn: async () => {
+      const e = await WebGpuTransformer.create(config, {
+        batchSize: 2,
+        length: 9,
+        seed: 1,
+        device: testDevice(),
+        kernels,
+        attentionKernel: "wide",
+      });
+      try {
+        assertEquals(e.attentionKernels, {
+          forward: family,
+          backwardQuery: family,
+          backwardKeyValue: family,
+        });
+        if (!testDevice().features.has("timestamp-query")) return;
+        const n = 18;
+        const ids = randomIds(n, 37, 5);
+        const { kernels: ran } = await e.profileStep({
+          inputs: ids,
+          targets: ids,
+          weights: new Float32Array(n).fill(1 / n),
+        }, 0);
+        const end = family === "first" ? "" : `_${family}`;
+        const attention = ran.map((k) => k.kernel.split(":")[0])
+          .filter((k) => k.startsWith("attn_"));
+        assertEquals(
+          [...new Set(attention)].sort(),
+          [`attn_bwd_kv${end}`, `attn_bwd_q${end}`, `attn_fwd${end}`],
+        );
+      } finally {
+        e.dispose();
+      }
+    },
+  });
+}

@@ -35,7 +35,9 @@ import * as io from "./_weights_io.ts";
 import * as scoring from "./_scoring.ts";
 import { generateCausal } from "./_generate_causal.ts";
 import { generateMasked } from "./_generate_masked.ts";
+import { attentionFamilies } from "./_recorder.ts";
 import type {
+  AttentionKernels,
   EngineAdamWState,
   EngineCounters,
   KernelTime,
@@ -234,6 +236,37 @@ export class WebGpuTransformer
   get counters(): EngineCounters & { lastStepDispatches: number } {
     const s = this.#s;
     return { ...s.counters, lastStepDispatches: s.lastStepDispatches };
+  }
+
+  /**
+   * The attention kernels this engine dispatches in its training, scoring
+   * and masked-generation plans — what ran, not what was asked for:
+   * `attentionKernel: "wide"` falls back to the tiled set with
+   * `kernels: "old"` (then the first kernels), at a head size the wide set
+   * does not take (not a multiple of 4, or over 64) or where the device's
+   * workgroup memory does not hold it. AR decoding uses `decodeAttention`.
+   *
+   * @example
+   * ```ts ignore
+   * import { WebGpuTransformer } from "@d3pm/webgpu";
+   * import { preset } from "@d3pm/transformer";
+   * const engine = await WebGpuTransformer.create(preset("tiny"), {
+   *   evaluationOnly: true,
+   *   kernels: "old",
+   *   attentionKernel: "wide",
+   * });
+   * console.log(engine.attentionKernels.forward); // "first"
+   * engine.dispose();
+   * ```
+   */
+  get attentionKernels(): AttentionKernels {
+    const s = this.#s;
+    const f = attentionFamilies(s.kit, s.config.dModel / s.config.nHead);
+    return {
+      forward: f.forward,
+      backwardQuery: f.query,
+      backwardKeyValue: f.keyValue,
+    };
   }
 
   /** Updates applied so far. */

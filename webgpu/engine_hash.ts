@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "e7e4db6c3ae0a0881be7af4d59878fe91a0b7d63902a5d6ca285736540731c6b";
+  "79280e42077a19b86363f0a733094a05998c24613e60feadc4c275dd7e8f093b";

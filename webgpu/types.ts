@@ -129,6 +129,22 @@ export interface EngineCounters {
   submitMs: number;
 }
 
+/**
+ * The attention kernels an engine dispatches (its
+ * {@linkcode WebGpuTransformer.attentionKernels}), one family per kernel:
+ * `wide` (the register-tiled set, `attentionKernel: "wide"`), `tiled`, or
+ * `first` (one query per thread: `kernels: "old"`, or where the head size
+ * or the device's workgroup memory rules the others out).
+ */
+export interface AttentionKernels {
+  /** The forward kernel (`attn_fwd…` pipelines). */
+  forward: "wide" | "tiled" | "first";
+  /** The backward kernel for dQ (`attn_bwd_q…`). */
+  backwardQuery: "wide" | "tiled" | "first";
+  /** The backward kernel for dK and dV (`attn_bwd_kv…`). */
+  backwardKeyValue: "wide" | "tiled" | "first";
+}
+
 /** GPU time of one kernel (pipeline) over a profiled step. */
 export interface KernelTime {
   /** The pipeline key, e.g. `mm:false:true:store:false` or `attn_fwd:64:true:false`. */
