@@ -762,10 +762,14 @@ export class RunFolder {
       );
       const diff = configDiff(saved, config, { verified });
       if (diff) {
+        const auto = saved.engine === "auto" && config.engine !== "auto";
         throw new ConfigError(
-          `Cannot resume ${this.dir}: ${diff} (${await this.#elsewhere(
-            "start a new run with --out DIR, or --force to replace this one",
-          )})`,
+          `Cannot resume ${this.dir}: ${diff}${
+            auto ? await this.#autoPicked() : ""
+          } (${auto ? "resume with --engine auto, or " : ""}${await this
+            .#elsewhere(
+              "start a new run with --out DIR, or --force to replace this one",
+            )})`,
         );
       }
       await this.#checkModelFolders(config);
@@ -838,6 +842,19 @@ export class RunFolder {
     return isSweep
       ? `this is cell ${name} of the sweep ${sweep}: move ${this.dir} aside and run the sweep again to start the cell afresh, or plan a new sweep with --dir DIR`
       : alone;
+  }
+
+  // For a resume of an `--engine auto` run under another --engine: what
+  // auto picked for it (results.json's engine, where the run finished), and
+  // that a resume keeps --engine auto, which picks again on this machine.
+  async #autoPicked(): Promise<string> {
+    const results = await this.#readJson(this.resultsPath, "results").catch(
+      () => undefined,
+    ) as { engine?: unknown } | undefined;
+    const picked = typeof results?.engine === "string"
+      ? ` picked ${JSON.stringify(results.engine)} (results.json) and`
+      : "";
+    return `; the run's --engine auto${picked} picks again on resume, on this machine`;
   }
 
   /** `empty` (nothing, or only a lock and temporary files), `run` (a config.json), or `other`. */

@@ -1501,3 +1501,51 @@ Deno.test("--resume of a folder that holds no run says it starts one; of a run, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+// A copy of an `--engine auto` run resumed with the engine auto picked
+// (results.json: cpu) was refused with only `--engine is "cpu" but the
+// run used "auto"`: the message now names what auto picked, and the way out.
+Deno.test("a resume of an --engine auto run under another --engine names what auto picked and says to resume with --engine auto", async () => {
+  const { dir, out } = await tempRun();
+  try {
+    const folder = new RunFolder(out);
+    (await folder.start(config(out, { engine: "auto" })))();
+    const refused = async (engine: string) =>
+      (await assertRejects(
+        () => folder.check(config(out, { engine, resume: true })),
+        ConfigError,
+      )).message;
+    // Unfinished: no results.json to say what auto picked.
+    assertEquals(
+      await refused("cpu"),
+      `Cannot resume ${out}: --engine is "cpu" but the run used "auto"; the run's --engine auto picks again on resume, on this machine (resume with --engine auto, or start a new run with --out DIR, or --force to replace this one)`,
+    );
+    const picked =
+      "cpu: the fused plan on the CPU kernels (the WebGPU adapter is software)";
+    await Deno.writeTextFile(
+      `${out}/results.json`,
+      JSON.stringify({ engine: picked, results: [] }),
+    );
+    assertEquals(
+      await refused("webgpu"),
+      `Cannot resume ${out}: --engine is "webgpu" but the run used "auto"; the run's --engine auto picked ${
+        JSON.stringify(picked)
+      } (results.json) and picks again on resume, on this machine (resume with --engine auto, or start a new run with --out DIR, or --force to replace this one)`,
+    );
+    // --engine auto resumes it; a run of an explicit engine keeps the
+    // plain message.
+    await folder.check(config(out, { engine: "auto", resume: true }));
+    const other = `${dir}/cpu`;
+    (await new RunFolder(other).start(config(other, { engine: "cpu" })))();
+    await assertRejects(
+      () =>
+        new RunFolder(other).check(
+          config(other, { engine: "tfjs", resume: true }),
+        ),
+      ConfigError,
+      `Cannot resume ${other}: --engine is "tfjs" but the run used "cpu" (start a new run with --out DIR, or --force to replace this one)`,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
