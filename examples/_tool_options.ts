@@ -93,7 +93,7 @@ export function toolOptions(forInfill: boolean) {
       choices: ["tfjs", "webgpu", "cpu", "auto"],
       default: "tfjs",
       help:
-        `tfjs, webgpu (the fused engine: the whole sampler on the GPU, one sync per sample, no intermediate steps shown), cpu (the fused plan on the CPU kernels: KV-cache decoding, no intermediate steps shown) or auto (webgpu on a real GPU, else cpu; tfjs if the CPU kernels cannot start)${
+        `tfjs, webgpu (the fused engine: the whole sampler on the GPU; a denoiser's steps are shown, at one sync per step), cpu (the fused plan on the CPU kernels: KV-cache decoding; a denoiser's steps are shown) or auto (webgpu on a real GPU, else cpu; tfjs if the CPU kernels cannot start). The engine used is printed on stderr${
           forInfill ? "" : ". A --prompt works on every engine"
         }`,
     },

@@ -38,7 +38,11 @@ line break.`,
     });
     await initBackend({ prefer: "auto" });
     await fillText(
-      { ...values, text: values.text.replace(/\\n/g, "\n") },
+      {
+        ...values,
+        text: values.text.replace(/\\n/g, "\n"),
+        log: console.error,
+      },
       console.log,
     );
     tf.disposeVariables();

@@ -48,7 +48,11 @@ model continues it, a denoiser keeps it fixed and fills in the rest.`,
     });
     await initBackend({ prefer: "auto" });
     await sampleText(
-      { ...values, prompt: values.prompt?.replace(/\\n/g, "\n") },
+      {
+        ...values,
+        prompt: values.prompt?.replace(/\\n/g, "\n"),
+        log: console.error,
+      },
       console.log,
     );
     tf.disposeVariables();

@@ -25,7 +25,10 @@ export interface ToolModel {
   model: string;
   /** Which seed's model (default: the run's first seed). */
   seed?: number;
-  /** `tfjs`, `webgpu` (the fused engine; no intermediate steps), `cpu` (its plan on the CPU kernels) or `auto`. */
+  /**
+   * `tfjs`, `webgpu` (the fused engine: a denoiser's steps shown at one
+   * sync per step), `cpu` (its plan on the CPU kernels) or `auto`.
+   */
   engine: "tfjs" | "webgpu" | "cpu" | "auto";
   /** Unmasking steps (default min(64, T)); denoisers only. */
   steps?: number;
@@ -35,6 +38,12 @@ export interface ToolModel {
   rng: number;
   /** Print only the final text. */
   quiet: boolean;
+  /**
+   * Where the engine line goes (`engine: cpu: the fused plan …`, the
+   * engine `auto` picked and why, as `deno task evaluate` prints it),
+   * `--quiet` or not: the tools pass stderr; default none.
+   */
+  log?: (line: string) => void;
 }
 
 /** Options of {@linkcode sampleText}. */
@@ -111,6 +120,7 @@ export async function sampleText(
     trained.contestant.kind,
     processStagger(trained.process),
   );
+  options.log?.(`engine: ${placed.engine}`);
   try {
     const { config, tokenizer, contestant, process } = trained;
     const rng = prng(options.rng);
@@ -230,6 +240,7 @@ export async function fillText(
     trained.contestant.kind,
     processStagger(trained.process),
   );
+  options.log?.(`engine: ${placed.engine}`);
   try {
     const out = await contestant.generate(process, placed.model, {
       length: prompt.length,
