@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "79280e42077a19b86363f0a733094a05998c24613e60feadc4c275dd7e8f093b";
+  "3e1409c1a4616f7bad13198c7d86eacf1345fb0ff349c558eea13b218a061b51";

@@ -67,7 +67,9 @@ export interface WebGpuTransformerOptions {
    * per workgroup of 256 threads, 4 × 2 scores and 4 × 4 outputs per thread
    * from vec4 loads (webgpu/_attention_wide_wgsl.ts), used where the
    * device's workgroup memory holds all three kernels (32 KiB at head
-   * size 64) and the head size is a multiple of 4 up to 64. Not yet timed
+   * size 64) and the head size is a multiple of 4 up to 64, with
+   * `kernels: "new"`; elsewhere the tiled (or first) kernels run, as
+   * {@linkcode WebGpuTransformer.attentionKernels} reports. Not yet timed
    * on a GPU: `bench:webgpu` prints both sets' attention lines.
    */
   attentionKernel?: "tiled" | "wide";
