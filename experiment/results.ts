@@ -201,8 +201,11 @@ export interface ExperimentResult {
   config: ExperimentConfig;
   /**
    * The tfjs backend and why, for the models that ran on tfjs (named when
-   * not all did); `not used (no model ran on tfjs)` when none did. Runs of
-   * older versions name the backend chosen whether or not it was used.
+   * not all did: `… (for bd3 only, on tfjs)`, or `… (for bd3, and for the
+   * judge's scoring of every model's samples, on tfjs)` when a model on tfjs
+   * moved the judge's scoring there); `not used (no model ran on tfjs)` when
+   * none did. Runs of older versions name the backend chosen whether or not
+   * it was used.
    */
   backend: string;
   /** Training engine and why. */
