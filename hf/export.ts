@@ -65,7 +65,11 @@ export interface ExportOptions {
    * validation's), `ema`; default: those the run evaluated.
    */
   weights?: WeightsChoice;
-  /** Replace an existing `to`. */
+  /**
+   * Replace an existing `to`: only an earlier export (a `config.json` with `d3pm_deno`) holding only the files an export writes, or an empty folder. A `to`
+   * that is or holds the `run` folder (`--run`, compared as
+   * real paths), a user's folder or a file is refused, never deleted.
+   */
   force?: boolean;
 }
 

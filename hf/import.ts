@@ -58,7 +58,11 @@ export interface ImportOptions {
   from: string;
   /** The run folder to write; it must not exist unless `force`. */
   to: string;
-  /** Replace an existing `to`. */
+  /**
+   * Replace an existing `to`: only a run folder an import wrote (with its `import.json`), or an empty folder. A `to`
+   * that is or holds the `from` folder (`--from`, compared as
+   * real paths), a user's folder or a file is refused, never deleted.
+   */
   force?: boolean;
   /**
    * Where the tokenizer comes from: `dir` (default: the directory's
