@@ -238,7 +238,8 @@ export interface StudyCell {
  * A study's grid as a sweep: cells that run the study's own script (one
  * cell each), in the sweep format, so that `deno task sweep run DIR --on
  * local|slurm` and `deno task sweep status DIR` take them as they are. A
- * cell is finished when its folder holds `results.json`.
+ * cell is finished when its folder's `results.json` reads as a JSON object
+ * (one that does not is `broken`, see {@linkcode CellStatus}).
  *
  * @param dir The sweep folder (the study's folder).
  * @param script The study's script, relative to the repository.
@@ -1235,7 +1236,10 @@ export interface SlurmOptions extends StepOptions {
   partition?: string;
   /** `--time` (e.g. `01:00:00`). */
   time?: string;
-  /** `--cpus-per-task`. */
+  /**
+   * `--cpus-per-task`. Each cell's OpenBLAS, OpenMP and MKL threads are the
+   * task's CPUs (`$SLURM_CPUS_PER_TASK`, 1 when this is not given).
+   */
   cpusPerTask?: number;
   /** GPUs per task (`--gres=gpu:N`). */
   gpus?: number;
@@ -1245,7 +1249,11 @@ export interface SlurmOptions extends StepOptions {
   extra?: string[];
   /** Only these cells (re-submitting some). */
   cells?: readonly number[];
-  /** Start after this job has ended well (`--dependency=afterok:ID`; a later wave). */
+  /**
+   * Start after this job has ended well (`--dependency=afterok:ID` with
+   * `--kill-on-invalid-dep=yes`, so Slurm ends this wave if that one fails
+   * or is cancelled; a later wave).
+   */
   after?: string;
 }
 
@@ -1258,8 +1266,11 @@ export interface SlurmOptions extends StepOptions {
  * @param options Where, how long, which resources.
  * @returns The script.
  * @throws {ConfigError} For an extra line that sets the array or a
- *   dependency, or a value written unquoted (the folder, --partition,
- *   --time, --sbatch) that holds a line break or another control character.
+ *   dependency (by any prefix sbatch takes), or that is no `#SBATCH`
+ *   option (what `--sbatch`'s split at `;` leaves of a value holding one),
+ *   a folder holding `"` or `\`, or a value written into the script (the
+ *   folder, --partition, --time, --sbatch) that holds a line break or
+ *   another control character.
  *
  * @example
  * ```ts
