@@ -32,9 +32,10 @@ export interface Target {
    */
   sources?: { flag: string; path: string }[];
   /**
-   * The entries a folder the command wrote holds (file names at its top):
-   * when given, `--force` refuses a folder holding any other (a user's
-   * notes, a run copied there), naming the first few.
+   * The files a folder the command wrote may hold, as paths inside it
+   * (`config.json`, `seed-0/ar/model.safetensors`): when given, `--force`
+   * refuses a folder holding any other (a user's notes, a run copied there,
+   * a file beside the weights), naming the first few.
    */
   writes?: readonly string[];
 }
@@ -152,14 +153,24 @@ async function checkSources(target: Target): Promise<void> {
   }
 }
 
-// The names of a folder's entries not in `known`, sorted.
+// The entries of a folder not in `known`, as paths inside it, sorted: a
+// folder is walked into when a known path lies inside it (`seed-0` for
+// `seed-0/ar/config.json`), else it is unknown as a whole; a link is never
+// followed.
 async function entriesBut(
   dir: string,
   known: readonly string[],
+  prefix = "",
 ): Promise<string[]> {
   const out: string[] = [];
   for await (const e of Deno.readDir(dir)) {
-    if (!known.includes(e.name)) out.push(e.name);
+    const name = prefix + e.name;
+    if (known.includes(name)) continue;
+    if (e.isDirectory && known.some((k) => k.startsWith(`${name}/`))) {
+      out.push(...await entriesBut(`${dir}/${e.name}`, known, `${name}/`));
+    } else {
+      out.push(name);
+    }
   }
   return out.sort();
 }

@@ -340,15 +340,31 @@ function droppedNotice(from: string, dropped: string[]): string {
   } the project's tokenizer lacks, dropped with their rows (text holding them is read as plain text): ${shown}${more}; import.json lists them all`;
 }
 
+// The files an import writes (see writeRun), for each contestant it makes.
+// The project's readers of a run folder (sample, evaluate, infill, the
+// dashboard and its static export) write nothing into it; a run trained
+// on there (metrics.jsonl, results.json, …) is no longer only an import.
+const IMPORT_FILES: readonly string[] = [
+  "config.json",
+  "import.json",
+  "tokenizer.json",
+  ...["ar", "d3pm", "mlm"].flatMap((kind) =>
+    ["config.json", "model.safetensors", "process.json"].map((file) =>
+      `seed-0/${kind}/${file}`
+    )
+  ),
+];
+
 // Where an import goes: --force replaces only a run folder an import
-// wrote (its import.json says so), or an empty folder; never one that
-// holds the directory imported.
+// wrote (its import.json says so) holding nothing an import does not
+// write, or an empty folder; never one that holds the directory imported.
 function importTarget(path: string, force: boolean, from: string): Target {
   return {
     path: targetPath(path, "--to"),
     force,
     flag: "--to",
     sources: [{ flag: "--from", path: from }],
+    writes: IMPORT_FILES,
     what: "a run folder deno task import wrote",
     marker: "import.json",
     wrote: async (dir) =>

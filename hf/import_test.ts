@@ -769,6 +769,44 @@ Deno.test("importCheckpoint() refuses an existing target without force, and with
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("importCheckpoint() with force refuses an imported run folder holding a user's files, keeps them, and replaces one holding only its own", async () => {
+  const dir = await Deno.makeTempDir();
+  await writeGpt2Dir(dir, { shape: SHAPE });
+  const run = `${dir}/run`;
+  await importCheckpoint({ from: dir, to: run });
+  const before = await Deno.readTextFile(`${run}/import.json`);
+  await Deno.writeTextFile(`${run}/notes.md`, "keep me");
+  await Deno.writeTextFile(`${run}/seed-0/ar/scratch.txt`, "and me");
+  await Deno.mkdir(`${run}/seed-1`);
+  await Deno.writeTextFile(`${run}/metrics.jsonl`, "{}\n");
+  await assertRejects(
+    () => importCheckpoint({ from: dir, to: run, force: true }),
+    InteropError,
+    `${run} holds metrics.jsonl, notes.md, seed-0/ar/scratch.txt, and 1 more, which a run folder deno task import wrote does not write: --force would delete them; move them out or choose another --to`,
+  );
+  assertEquals(await Deno.readTextFile(`${run}/notes.md`), "keep me");
+  assertEquals(
+    await Deno.readTextFile(`${run}/seed-0/ar/scratch.txt`),
+    "and me",
+  );
+  assertEquals(await Deno.readTextFile(`${run}/import.json`), before);
+  // Only the import's own files (and an empty folder of another kind):
+  // replaced as before.
+  for (const name of ["notes.md", "seed-0/ar/scratch.txt", "seed-1"]) {
+    await Deno.remove(`${run}/${name}`);
+  }
+  await Deno.remove(`${run}/metrics.jsonl`);
+  await Deno.mkdir(`${run}/seed-0/mlm`);
+  await importCheckpoint({ from: dir, to: run, force: true });
+  assertEquals((await readRun(run)).status, "imported");
+  assertEquals(
+    await leftovers(run),
+    ["config.json", "import.json", "seed-0", "tokenizer.json"],
+  );
+  assertEquals(await leftovers(`${run}/seed-0`), ["ar"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("importCheckpoint()'s notice says 1 token in the singular, lists five in full and adds 'and 1 more' from the sixth", async () => {
   const root = await Deno.makeTempDir();
   const names = ["<|im_start|>", "<|im_end|>", "[PAD]", "a", "b", "c"];
