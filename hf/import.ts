@@ -59,9 +59,12 @@ export interface ImportOptions {
   /** The run folder to write; it must not exist unless `force`. */
   to: string;
   /**
-   * Replace an existing `to`: only a run folder an import wrote (with its `import.json`), or an empty folder. A `to`
-   * that is or holds the `from` folder (`--from`, compared as
-   * real paths), a user's folder or a file is refused, never deleted.
+   * Replace an existing `to`: only a run folder an import wrote (with its
+   * `import.json`) holding nothing an import does not write, or an empty
+   * folder. A run folder holding anything else (a user's `notes.md`, a
+   * file beside the weights, a run's `metrics.jsonl`), a `to` that is or
+   * holds the `from` folder (`--from`, compared as real paths), a user's
+   * folder or a file is refused, never deleted.
    */
   force?: boolean;
   /**
