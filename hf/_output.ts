@@ -45,6 +45,15 @@ export interface Target {
  * is `out`; `/` stays `/`); an empty one is refused.
  *
  * @throws {InteropError} For an empty path.
+ *
+ * @example
+ * ```ts
+ * import { targetPath } from "./_output.ts";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(targetPath("out//", "--to"), "out");
+ * assertEquals(targetPath("/", "--to"), "/");
+ * assertThrows(() => targetPath("../..", "--to"), Error, "ends in ..");
+ * ```
  */
 export function targetPath(path: string, flag: string): string {
   if (path === "") {
@@ -68,6 +77,33 @@ export function targetPath(path: string, flag: string): string {
  * `--out` is), and an existing target unless forced, and even then unless it
  * is a folder the command wrote, or empty (checked before any work, and again
  * before the rename).
+ *
+ * @example A forced target holding a file the command does not write
+ * ```ts
+ * import { checkTarget, type Target } from "./_output.ts";
+ * import { assertRejects } from "@std/assert";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/seed-0/ar`, { recursive: true });
+ * await Deno.writeTextFile(`${dir}/import.json`, "{}");
+ * await Deno.writeTextFile(`${dir}/seed-0/ar/notes.md`, "mine");
+ * const target: Target = {
+ *   path: dir,
+ *   force: true,
+ *   flag: "--to",
+ *   what: "an import",
+ *   marker: "import.json",
+ *   writes: ["import.json", "seed-0/ar/model.safetensors"],
+ *   wrote: () => Promise.resolve(true),
+ * };
+ * await assertRejects(
+ *   () => checkTarget(target),
+ *   Error,
+ *   `${dir} holds seed-0/ar/notes.md, which an import does not write`,
+ * );
+ * await Deno.remove(`${dir}/seed-0/ar/notes.md`);
+ * await checkTarget(target); // only its own files: may be replaced
+ * await Deno.remove(dir, { recursive: true });
+ * ```
  */
 export async function checkTarget(target: Target): Promise<void> {
   const { path, flag } = target;
@@ -184,6 +220,28 @@ async function isEmpty(dir: string): Promise<boolean> {
  * Build a directory under a temporary name and move it to the target. With
  * `force` an existing target is moved aside, replaced, then removed; a
  * failure removes the temporary directory and leaves the target as it was.
+ *
+ * @example Write a folder, then replace it with force
+ * ```ts
+ * import { type Target, writeDirectory } from "./_output.ts";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * const target: Target = {
+ *   path: `${root}/out`,
+ *   force: false,
+ *   flag: "--to",
+ *   what: "an export",
+ *   marker: "a.txt",
+ *   writes: ["a.txt"],
+ *   wrote: (dir) => Deno.stat(`${dir}/a.txt`).then(() => true, () => false),
+ * };
+ * const fill = (text: string) => (dir: string) =>
+ *   Deno.writeTextFile(`${dir}/a.txt`, text);
+ * await writeDirectory(target, fill("one"));
+ * await writeDirectory({ ...target, force: true }, fill("two"));
+ * assertEquals(await Deno.readTextFile(`${root}/out/a.txt`), "two");
+ * await Deno.remove(root, { recursive: true });
+ * ```
  */
 export async function writeDirectory(
   target: Target,
@@ -258,6 +316,20 @@ export interface OutTensor {
 /**
  * Write float32 tensors as safetensors, each computed only when it is
  * written: memory holds one tensor at a time besides what the producers keep.
+ *
+ * @example
+ * ```ts
+ * import { writeSafetensors } from "./_output.ts";
+ * import { decodeSafetensors } from "@d3pm/core";
+ * import { assertEquals } from "@std/assert";
+ * const path = `${await Deno.makeTempDir()}/w.safetensors`;
+ * await writeSafetensors(path, [
+ *   { name: "b", shape: [2], values: () => new Float32Array([1, 2]) },
+ * ], { format: "pt" });
+ * const read = decodeSafetensors(await Deno.readFile(path));
+ * assertEquals(read.tensors.get("b")?.shape, [2]);
+ * await Deno.remove(path);
+ * ```
  */
 export async function writeSafetensors(
   path: string,
