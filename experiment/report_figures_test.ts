@@ -240,7 +240,12 @@ Deno.test("report.md: every table's cells, the token counts and the plateau step
       return {
         ...m,
         generation: g,
-        training: { seconds: 7.6, lastLoss: 2.71828 + seed, tokens: 1000 },
+        training: {
+          seconds: 7.6,
+          lastLoss: 2.71828 + seed,
+          lastLossSteps: [91, 100] as [number, number],
+          tokens: 1000,
+        },
         ...(model === "d3pm"
           ? {
             curve: [{ ...g, steps: 16 }],
@@ -320,7 +325,7 @@ Deno.test("report.md: every table's cells, the token counts and the plateau step
     assertEquals(row.slice(2, 5), [
       "8",
       "132",
-      (2.71828 + seed).toFixed(3),
+      `${(2.71828 + seed).toFixed(3)} (steps 91 to 100)`,
     ]);
     assertEquals(row[7], row[0].startsWith("AR") && seed === 0 ? "2" : "never");
   }
