@@ -648,23 +648,19 @@ function openedInside(
  * reused meanwhile is not taken for it.
  */
 function openPaths(info: Deno.FileInfo): string[] | undefined {
-  let fds: string[];
-  try {
-    fds = [...Deno.readDirSync("/proc/self/fd")].map((e) => e.name);
-  } catch {
-    return undefined;
-  }
-  const same = (p: string) => {
-    const s = Deno.statSync(p);
-    return s.dev === info.dev && s.ino === info.ino;
-  };
+  const key = `${info.dev}:${info.ino}`;
+  const fds = descriptors();
+  if (fds === undefined) return undefined;
   const paths: string[] = [];
-  for (const fd of fds) {
+  for (const [fd, k] of fds) {
+    if (k !== key) continue;
     const p = `/proc/self/fd/${fd}`;
     try {
-      if (!same(p)) continue;
       const link = Deno.readLinkSync(p);
-      if (same(p)) paths.push(link.replace(/ \(deleted\)$/, ""));
+      const s = Deno.statSync(p);
+      if (s.dev === info.dev && s.ino === info.ino) {
+        paths.push(link.replace(/ \(deleted\)$/, ""));
+      }
     } catch {
       // closed meanwhile
     }
