@@ -295,9 +295,9 @@ async function printStatus(
 
 /**
  * Before a run: each cell whose results.json is broken (there, but not a
- * JSON object: torn, edited) has it moved aside to results.json.broken, so
- * that the cells' step, which skips a cell with a results.json, runs it
- * again (it was skipped, and left out of the merge, for ever).
+ * JSON object: torn, edited) has it moved aside to results.json.broken and
+ * said so here (the cells' step, which judges by the same rule, would move
+ * it too, saying so in the cell's log only).
  */
 async function moveBrokenAside(sweep: Sweep): Promise<void> {
   for (const s of await sweepStatus(sweep)) {
@@ -393,6 +393,7 @@ async function runHere(
     jobs: values.jobs,
     workdir: Deno.cwd(),
     experiment,
+    deno: values.deno ?? Deno.execPath(),
     onBusy: (c) => busy.push(c.name),
   });
   const failed = failedCells.map((c) => c.name);
@@ -517,6 +518,7 @@ async function runOnSlurm(
   const settings = {
     workdir: Deno.cwd(),
     experiment: o.experiment,
+    deno: values.deno ?? Deno.execPath(),
     partition: values.partition,
     time: values.time,
     cpusPerTask: values.cpusPerTask,

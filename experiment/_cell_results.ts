@@ -3,9 +3,14 @@
  * and `report --merge` alike: its `results.json` reads (bounded) as a JSON
  * object. A file there that does not (torn, edited, oversized, not a file)
  * is broken: not finished, and not left for ever as one — `sweep run` moves
- * it aside to `results.json.broken` (so that the job script's
- * `[ -f …/results.json ]` skips exactly the finished cells) and runs the
- * cell again.
+ * it aside to `results.json.broken` and runs the cell again.
+ *
+ * Run as a program (`deno run -A _cell_results.ts DIR`), it is the job
+ * script's test of a finished cell, so that a task Slurm requeues (or a
+ * script submitted again by hand) judges by this rule too, not by a shell
+ * `[ -f DIR/results.json ]`: exit 0 when finished; exit 1 when not, a
+ * broken file first moved aside (one line on stderr saying why); exit 2
+ * when it cannot tell.
  * @module
  */
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
@@ -73,3 +78,37 @@ export async function cellResults(dir: string): Promise<CellResults> {
     ? { state: "finished" }
     : { state: "broken", reason: `${dir}/results.json is not a JSON object` };
 }
+
+/**
+ * The job script's check of one cell folder (see the module doc): a broken
+ * `results.json` is moved aside, so that the run started next (`--resume`)
+ * begins without it.
+ */
+async function main(args: string[]): Promise<number> {
+  if (args.length !== 1) {
+    console.error("usage: deno run -A _cell_results.ts CELL_FOLDER");
+    return 2;
+  }
+  const [dir] = args;
+  const results = await cellResults(dir);
+  if (results.state === "finished") return 0;
+  if (results.state === "broken") {
+    const file = `${dir}/results.json`;
+    try {
+      await Deno.rename(file, `${dir}/${BROKEN_RESULTS}`);
+    } catch (e) {
+      console.error(
+        `${results.reason}; cannot move it aside (${
+          (e as Error).message.split("\n")[0]
+        })`,
+      );
+      return 2;
+    }
+    console.error(
+      `${results.reason}; moved it aside to ${dir}/${BROKEN_RESULTS}, the cell runs again`,
+    );
+  }
+  return 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -186,24 +186,38 @@ export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
   // checkout path with a space stays one word); a control character is
   // refused (the script indents its lines, so a line break inside the
   // quotes would change the path).
-  for (
-    const [what, value] of [["Option --deno", deno], [
-      "The checkout's path",
-      root,
-    ]]
-  ) {
-    // deno-lint-ignore no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(value)) {
-      throw new ConfigError(
-        `${what} holds a control character (${
-          JSON.stringify(value).slice(0, 80)
-        }): every cell's command line holds it; give a path without one`,
-      );
-    }
-  }
+  oneLinePath("Option --deno", deno);
+  oneLinePath("The checkout's path", root);
   return `${nodePath(deno)} run -A ${
     shellQuote(`${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`)
   }`;
+}
+
+/** A path written into every cell's command line holds no control character. */
+function oneLinePath(what: string, value: string): void {
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    throw new ConfigError(
+      `${what} holds a control character (${
+        JSON.stringify(value).slice(0, 80)
+      }): every cell's command line holds it; give a path without one`,
+    );
+  }
+}
+
+/**
+ * The command that tells the job script whether a cell has finished: the
+ * rule of `./_cell_results.ts` run as a program (exit 0 finished, 1 not —
+ * a broken `results.json` moved aside — 2 cannot tell).
+ */
+function finishedCheck(deno: string): string {
+  const url = new URL("./_cell_results.ts", import.meta.url);
+  const script = url.protocol === "file:"
+    ? decodeURIComponent(url.pathname)
+    : url.href;
+  oneLinePath("Option --deno", deno);
+  oneLinePath("The checkout's path", script);
+  return `${nodePath(deno)} run -A ${shellQuote(script)}`;
 }
 
 /**
@@ -1070,6 +1084,13 @@ export interface StepOptions {
   /** The command that runs the experiment script, e.g. `deno run -A examples/experiment.ts`. */
   experiment: string;
   /**
+   * The deno that checks whether a cell has finished, by the rule of
+   * `sweep status` (its `results.json` reads as a JSON object); default:
+   * this one (`Deno.execPath()`). Give the one of `experiment` where the
+   * cells run elsewhere (`--deno`).
+   */
+  deno?: string;
+  /**
    * Print a failed or busy cell's line (`cell NAME: failed (exit N), log …`)
    * to stderr; default true. {@linkcode runLocal} turns it off: it reports
    * each cell's end itself, once.
@@ -1079,7 +1100,10 @@ export interface StepOptions {
 
 /**
  * The shell lines that run one cell, the same for every executor: skip a
- * finished cell; otherwise run (or resume) it, appending to its log, and
+ * finished cell (judged by `sweep status`'s rule, run as a Deno program:
+ * a broken `results.json` is moved aside and the cell runs again; where
+ * the check cannot tell, its exit code is the cell's and nothing runs);
+ * otherwise run (or resume) it, appending to its log, and
  * record its exit code — unless the experiment was refused because another
  * live run holds the cell's folder ({@linkcode FOLDER_BUSY_EXIT}): then the
  * cell is left to that run (`cell NAME: busy: in use by another run (pid N),
@@ -1099,7 +1123,7 @@ export interface StepOptions {
  * import { assertStringIncludes } from "@std/assert";
  * const s = planSweep({ seeds: 2 }, { dir: "runs/s" });
  * const step = cellStep(s, s.cells[1], { experiment: "deno task experiment" });
- * assertStringIncludes(step, "if [ -f runs/s/cells/seed-1/results.json ]");
+ * assertStringIncludes(step, "_cell_results.ts runs/s/cells/seed-1 2>> runs/s/logs/seed-1.log");
  * assertStringIncludes(step, "--first-seed 1 --out runs/s/cells/seed-1 --resume >> runs/s/logs/seed-1.log 2>&1");
  * ```
  */
@@ -1110,13 +1134,29 @@ export function cellStep(
 ): string {
   const p = sweepPaths(sweep.dir);
   const q = shellQuote;
+  const check = finishedCheck(options.deno ?? Deno.execPath());
   return [
     // Every name and path goes through shellQuote, in echo lines too: a
     // folder like `inj$(touch${IFS}x)` inside double quotes ran the command.
-    `if [ -f ${q(cell.out)}/results.json ]; then`,
+    // Finished by the one rule of sweep status and merge, not a shell
+    // `[ -f …/results.json ]`, which took a torn or edited file for
+    // finished (a requeued task skipped the cell for ever).
+    `mkdir -p ${q(`${sweep.dir}/logs`)}`,
+    `${check} ${q(cell.out)} 2>> ${q(p.log(cell))}`,
+    `rc=$?`,
+    `if [ $rc -eq 0 ]; then`,
     `  echo ${q(`cell ${cell.name}: finished, skipped`)}; exit 0`,
     `fi`,
-    `mkdir -p ${q(`${sweep.dir}/logs`)}; rm -f ${q(p.exit(cell))}`,
+    `rm -f ${q(p.exit(cell))}`,
+    `if [ $rc -ne 1 ]; then`,
+    `  echo $rc > ${q(p.exit(cell))}`,
+    ...options.failureLine === false ? [] : [
+      `  echo ${
+        q(`cell ${cell.name}: cannot tell whether it has finished (exit `)
+      }"$rc"${q(`), not run; log ${p.log(cell)}`)} >&2`,
+    ],
+    `  exit $rc`,
+    `fi`,
     `echo "=== $(date -u +%FT%TZ)" ${
       q(`cell ${cell.name}`)
     } "on $(hostname)" >> ${q(p.log(cell))}`,

@@ -195,6 +195,49 @@ Deno.test("cellStep() skips a finished cell, resumes the others and records the 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("cellStep() runs a cell whose results.json is broken (a requeued task judges by sweep status's rule), moving it aside; a check that cannot tell runs nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const s = planSweep({ seeds: 1 }, { dir });
+  const cell = s.cells[0];
+  const p = sweepPaths(dir);
+  const step = (deno?: string) =>
+    new Deno.Command("bash", {
+      args: ["-c", cellStep(s, cell, { experiment: "echo RAN", deno })],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  await Deno.mkdir(cell.out, { recursive: true });
+  for (const torn of ['{"bpt": ', "[]"]) {
+    await Deno.writeTextFile(`${cell.out}/results.json`, torn);
+    assertEquals((await sweepStatus(s))[0].state, "broken");
+    const out = await step();
+    assertEquals(out.code, 0);
+    assertEquals(new TextDecoder().decode(out.stdout), "", "not skipped");
+    const log = await Deno.readTextFile(p.log(cell));
+    assertStringIncludes(log, "RAN --seeds 1 --first-seed 0");
+    assertStringIncludes(
+      log,
+      `; moved it aside to ${cell.out}/results.json.broken, the cell runs again`,
+    );
+    assertEquals(
+      await Deno.readTextFile(`${cell.out}/results.json.broken`),
+      torn,
+    );
+    await Deno.remove(p.log(cell));
+  }
+  // No deno to check with: the cell is not run, the exit code kept.
+  await Deno.writeTextFile(`${cell.out}/results.json`, "[]");
+  const out = await step(`${dir}/no-deno`);
+  assertEquals(out.code, 127);
+  assertStringIncludes(
+    new TextDecoder().decode(out.stderr),
+    "cell seed-0: cannot tell whether it has finished (exit 127), not run",
+  );
+  assertEquals((await Deno.readTextFile(p.exit(cell))).trim(), "127");
+  assertEquals((await Deno.readTextFile(p.log(cell))).includes("RAN"), false);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("sweepStatus() reads pending, running, finished and failed cells and their progress from the folders", async () => {
   const dir = await Deno.makeTempDir();
   const s = await saveSweep(
