@@ -2,6 +2,7 @@ import {
   assert,
   assertAlmostEquals,
   assertEquals,
+  assertMatch,
   assertRejects,
   assertStringIncludes,
   assertThrows,
@@ -31,6 +32,7 @@ import {
   writeMergedReport,
 } from "./mod.ts";
 import { MetricsLog } from "@d3pm/train";
+import { sha256Hex } from "@d3pm/core";
 
 Deno.test("planSweep() takes the product of the grid in key order, seeds innermost, each cell its own folder and seed", () => {
   const s = planSweep({
@@ -1410,8 +1412,11 @@ Deno.test("recordSubmission() refuses a record that would take sweep.json past w
       ...planSweep({ grid: { lr: [1e-3, 2e-3] } }, { dir }),
       script: "examples/study.ts",
     };
+    // The file holds its plan's hash too (64 hex digits).
     const size = () =>
-      new TextEncoder().encode(JSON.stringify(sweep, null, 2) + "\n").length;
+      new TextEncoder().encode(
+        JSON.stringify({ ...sweep, planHash: "0".repeat(64) }, null, 2) + "\n",
+      ).length;
     sweep.cells[0].args.push("");
     sweep.cells[0].args[sweep.cells[0].args.length - 1] = "x".repeat(
       SWEEP_FILE_LIMIT - size() - 16,
@@ -1710,8 +1715,12 @@ Deno.test("saveSweep() saves a sweep.json of exactly 64 MiB, which readSweep rea
         ...planSweep({ seeds: 1 }, { dir }),
         script: "examples/study.ts",
       };
+      // The file holds its plan's hash too (64 hex digits).
       const size = () =>
-        new TextEncoder().encode(JSON.stringify(sweep, null, 2) + "\n").length;
+        new TextEncoder().encode(
+          JSON.stringify({ ...sweep, planHash: "0".repeat(64) }, null, 2) +
+            "\n",
+        ).length;
       sweep.cells[0].args.push("");
       const pad = SWEEP_FILE_LIMIT - size() + extra;
       sweep.cells[0].args[sweep.cells[0].args.length - 1] = "x".repeat(pad);
@@ -2266,6 +2275,53 @@ Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec pl
   }
   await Deno.writeTextFile(`${dir}/sweep.json`, text);
   assertEquals(await readSweep(dir), sweep);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("readSweep() takes a sweep.json whose planHash matches as written, not planned again; one without it (an older record) or with a stale one is planned again", async () => {
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  const sweep = await saveSweep(
+    planSweep({ options: { preset: "micro", engine: "cpu" }, seeds: 1 }, {
+      dir,
+    }),
+  );
+  const record = JSON.parse(await Deno.readTextFile(`${dir}/sweep.json`));
+  assertMatch(record.planHash, /^[0-9a-f]{64}$/);
+  assertEquals(
+    await readSweep(dir),
+    sweep,
+    "planHash is the file's, not the sweep's",
+  );
+  // A plan this version would not make (--backend beside --engine cpu, as
+  // an older version planned it), its hash written with it: read as it is.
+  const { planHash: _, ...old } = record;
+  old.spec.options.backend = "wasm";
+  old.cells[0].args.splice(4, 0, "--backend", "wasm");
+  const hash = sha256Hex(JSON.stringify([
+    old.version,
+    old.dir,
+    old.spec,
+    old.swept,
+    old.cells,
+    old.script ?? null,
+    old.collect ?? null,
+  ]));
+  const write = (r: object) =>
+    Deno.writeTextFile(`${dir}/sweep.json`, JSON.stringify(r));
+  await write({ ...old, planHash: hash });
+  assertEquals((await readSweep(dir)).cells[0].args.slice(4, 6), [
+    "--backend",
+    "wasm",
+  ]);
+  // Without the hash, or with another's: planned again, and refused.
+  for (const r of [old, { ...old, planHash: record.planHash }]) {
+    await write(r);
+    await assertRejects(
+      () => readSweep(dir),
+      ConfigError,
+      "its spec cannot be planned by this version",
+    );
+  }
   await Deno.remove(dir, { recursive: true });
 });
 
