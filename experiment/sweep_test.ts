@@ -28,6 +28,7 @@ import {
   SWEEP_FILE_LIMIT,
   sweepCommand,
   sweepPaths,
+  type SweepSpec,
   sweepStatus,
   writeMergedReport,
 } from "./mod.ts";
@@ -822,6 +823,27 @@ Deno.test("collectRuns() refuses a sweep cell whose folder holds another run (co
   await write(1, results(1));
   assertEquals((await collectRuns([dir])).runs.length, 4);
   await Deno.remove(dir.replace(/\/sw$/, ""), { recursive: true });
+});
+
+Deno.test("planSweep() refuses --backend with --engine cpu at plan time, fixed or swept, in one line naming the cell", () => {
+  // The experiment refuses the pair; a sweep of it could be merged but
+  // never finished (every cell refused on resume).
+  for (
+    const [spec, cell] of [
+      [{ options: { engine: "cpu", backend: "wasm" } }, "seed-0"],
+      [
+        { options: { engine: "cpu" }, grid: { backend: ["auto", "wasm"] } },
+        "backend-wasm_seed-0",
+      ],
+    ] as [SweepSpec, string][]
+  ) {
+    const e = assertThrows(
+      () => planSweep(spec, { dir: "d" }),
+      ConfigError,
+      `Cell ${cell} cannot run: Option --backend wasm picks the tfjs backend, which --engine cpu does not use`,
+    );
+    assertEquals(e.message.split("\n").length, 1);
+  }
 });
 
 Deno.test("planSweep() refuses a grid key given twice, as a flag and in camelCase", () => {
