@@ -599,8 +599,10 @@ export class RunFolder {
    *
    * @returns Its origin and architecture, the vocabulary rows the import
    *   added (with how each was initialised), what the source's export said
-   *   of its weights (`weights`, for the project's own export) and the
-   *   record's `version`
+   *   of its weights (`weights`, for the project's own export), where the
+   *   run's options came from (`options`: `source`, the project's own
+   *   export's record of its run; `preset`, made up by the import — a
+   *   preset's with the checkpoint's shape) and the record's `version`
    *   (1 when it has none: see {@linkcode IMPORT_VERSION}), or undefined for
    *   a run that was trained here (no `import.json`).
    * @throws {ConfigError} When `import.json` is unreadable or malformed.
@@ -612,6 +614,7 @@ export class RunFolder {
       version: number;
       added?: Record<string, string>;
       weights?: string;
+      options: "source" | "preset";
     }
     | undefined
   > {
@@ -622,6 +625,7 @@ export class RunFolder {
         vocabulary?: unknown;
         importVersion?: unknown;
         sourceWeights?: unknown;
+        options?: unknown;
       }
       | undefined;
     if (raw === undefined) return undefined;
@@ -647,6 +651,13 @@ export class RunFolder {
       ...(typeof raw.sourceWeights === "string"
         ? { weights: raw.sourceWeights }
         : {}),
+      // A record without it: only the project's export, which always wrote
+      // its run's options, said what its weights are (sourceWeights).
+      options: raw.options === "source" || raw.options === "preset"
+        ? raw.options
+        : typeof raw.sourceWeights === "string"
+        ? "source"
+        : "preset",
     };
   }
 

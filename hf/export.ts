@@ -111,14 +111,21 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const input = await readExport(options);
   const { model, ids, source, kind } = input;
   const { architecture, hfConfig, tensors } = architectureOf(model, kind, ids);
+  const folder = new RunFolder(options.run);
+  const imported = await folder.importRecord();
   hfConfig.d3pm_deno = {
     contestant: kind,
     seed: input.seed,
     weights: source.description,
-    run: input.state.config,
+    // An imported run says so; its options only where they are a run's
+    // (the project's export it was imported from recorded them), not the
+    // preset's that an import makes up (steps, lr, … nobody trained with).
+    ...(imported === undefined ? {} : {
+      imported: { from: imported.from, architecture: imported.architecture },
+    }),
+    ...(imported?.options === "preset" ? {} : { run: input.state.config }),
     process: input.process,
   };
-  const folder = new RunFolder(options.run);
   const card = modelCard({
     architecture,
     contestant: { kind, title: contestantOf(kind).label.title },

@@ -434,6 +434,96 @@ Deno.test("an imported checkpoint's export says its weights were imported, claim
   await Deno.remove(root, { recursive: true });
 });
 
+Deno.test("an imported run's export keeps its import's record under d3pm_deno, and the run's options only where the import had them, not a preset's made up", async () => {
+  const root = await Deno.makeTempDir();
+  const record = async (dir: string) =>
+    JSON.parse(await Deno.readTextFile(`${dir}/import.json`));
+  const exported = async (dir: string) =>
+    JSON.parse(await Deno.readTextFile(`${dir}/config.json`)).d3pm_deno;
+  // A checkpoint of no run of this project's: the import made up a
+  // preset's options (100,000 steps, its lr, …); none is exported.
+  const hf = `${root}/gpt2`;
+  await writeGpt2Dir(hf, {
+    shape: { vocab: 50257, d: 8, layers: 1, heads: 2, positions: 16 },
+  });
+  for (const f of ["vocab.json", "merges.txt"]) await Deno.remove(`${hf}/${f}`);
+  await importCheckpoint({ from: hf, to: `${root}/im`, tokenizer: "gpt2" });
+  const made = await record(`${root}/im`);
+  assertEquals(made.options, "preset");
+  await exportRun({ run: `${root}/im`, to: `${root}/out` });
+  const foreign = await exported(`${root}/out`);
+  assertEquals(Object.keys(foreign), [
+    "contestant",
+    "seed",
+    "weights",
+    "imported",
+    "process",
+  ]);
+  assertEquals(foreign.imported, {
+    from: made.from,
+    architecture: made.architecture,
+  });
+  // Imported again, it is the same run: the preset's options made up
+  // again, the process the export carries.
+  await importCheckpoint({ from: `${root}/out`, to: `${root}/again` });
+  assertEquals((await record(`${root}/again`)).options, "preset");
+  // The project's own run, exported and imported: its options are the
+  // run's, and exported again as the imported run holds them.
+  const run = `${root}/run`;
+  await fakeRun(run, { ...BASE, models: "d3pm" }, { checkpoint: true });
+  await exportRun({ run, model: "d3pm", to: `${root}/own` });
+  await importCheckpoint({ from: `${root}/own`, to: `${root}/back` });
+  const own = await record(`${root}/back`);
+  assertEquals(own.options, "source");
+  await exportRun({ run: `${root}/back`, model: "d3pm", to: `${root}/own2` });
+  const kept = await exported(`${root}/own2`);
+  assertEquals(kept.imported, {
+    from: own.from,
+    architecture: own.architecture,
+  });
+  assertEquals(kept.run, (await readRun(`${root}/back`)).config);
+  assertEquals(kept.run.steps, BASE.steps);
+  // A denoiser without the record: its export carries the process the
+  // import made up, which importing it again makes up the same.
+  await exportRun({ run, model: "d3pm", to: `${root}/bare` });
+  const { d3pm_deno: _, ...bare } = JSON.parse(
+    await Deno.readTextFile(`${root}/bare/config.json`),
+  );
+  await Deno.writeTextFile(`${root}/bare/config.json`, JSON.stringify(bare));
+  await importCheckpoint({ from: `${root}/bare`, to: `${root}/im2` });
+  await exportRun({ run: `${root}/im2`, model: "d3pm", to: `${root}/out2` });
+  assertEquals("run" in await exported(`${root}/out2`), false);
+  const lines: string[] = [];
+  await importCheckpoint({
+    from: `${root}/out2`,
+    to: `${root}/im3`,
+    log: (line) => lines.push(line),
+  });
+  assertEquals(lines, [
+    `notice: ${root}/out2/config.json has no run options in its d3pm_deno record (an export of an imported checkpoint): imported as the d3pm model with the tiny preset's process (mdlm loss, 1000 diffusion steps); the process it was trained with is not known`,
+  ]);
+  // An import.json written before it recorded the options: the project's
+  // export (its weights quoted) had them, another checkpoint's did not.
+  for (const [dir, options] of [["back", "run"], ["im", undefined]]) {
+    const { options: _, ...older } = await record(`${root}/${dir}`);
+    await Deno.writeTextFile(
+      `${root}/${dir}/import.json`,
+      JSON.stringify(older),
+    );
+    await exportRun({
+      run: `${root}/${dir}`,
+      model: dir === "back" ? "d3pm" : "ar",
+      to: `${root}/older-${dir}`,
+    });
+    assertEquals(
+      Object.keys(await exported(`${root}/older-${dir}`)).includes("run"),
+      options === "run",
+      dir,
+    );
+  }
+  await Deno.remove(root, { recursive: true });
+});
+
 Deno.test("an export's card gives the license of the run's data: WikiText's CC BY-SA, or none known for the user's own text", async () => {
   const root = await Deno.makeTempDir();
   const card = async (name: string, data?: { format?: "text" }) => {

@@ -266,6 +266,10 @@ export async function importCheckpoint(
       ...(typeof provenance?.weights === "string"
         ? { sourceWeights: provenance.weights.slice(0, 200) }
         : {}),
+      // The run's options: the source export's record of its run, or made
+      // up here (a preset's with the checkpoint's shape), which an export
+      // of this run must not pass off as anyone's.
+      options: isObject(provenance?.run) ? "source" : "preset",
       ...record,
     };
     await writeDirectory(
@@ -285,9 +289,15 @@ export async function importCheckpoint(
     if (dropped.length > 0) options.log?.(droppedNotice(from, dropped));
     if (modelType === "d3pm" && !isObject(provenance?.run)) {
       options.log?.(
-        `notice: ${from}/config.json has no d3pm_deno record (deno task export writes it): imported as the ${kind} model${
-          options.model ? "" : " (--model mlm for a masked LM)"
-        } with the ${config.preset} preset's process (${config.diffusionLoss} loss, ${config.diffusionSteps} diffusion steps); the process it was trained with is not known`,
+        `notice: ${from}/config.json ${
+          provenance === undefined
+            ? "has no d3pm_deno record (deno task export writes it)"
+            : "has no run options in its d3pm_deno record (an export of an imported checkpoint)"
+        }: imported as the ${kind} model${
+          // The record names its contestant: --model may not differ.
+          options.model || provenance !== undefined
+            ? ""
+            : " (--model mlm for a masked LM)"} with the ${config.preset} preset's process (${config.diffusionLoss} loss, ${config.diffusionSteps} diffusion steps); the process it was trained with is not known`,
       );
     }
     return result;
