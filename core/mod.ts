@@ -20,6 +20,7 @@ export * from "./tensor_types.ts";
 export * from "./safetensors.ts";
 export * from "./atomic_write.ts";
 export * from "./exists.ts";
+export * from "./is_inside.ts";
 export * from "./gzip.ts";
 export * from "./read_bounded.ts";
 export * from "./follow_lines.ts";

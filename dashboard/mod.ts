@@ -24,7 +24,6 @@ export {
   type FoundRun,
   type InsideFile,
   insideFile,
-  isInside,
   linkOutOfRun,
   MAX_RUN_ENTRIES,
   MAX_WALK_DEPTH,
@@ -37,6 +36,8 @@ export {
   RunUncheckedError,
   type SkippedFolder,
 } from "./run_ids.ts";
+// Where it was first defined; the one definition is core's.
+export { isInside } from "@d3pm/core";
 export * from "./follow.ts";
 export * from "./sse.ts";
 export {

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { kindOf } from "@d3pm/core";
+import { isInside, kindOf } from "@d3pm/core";
 import { openHooks } from "./_open_hooks.ts";
 
 /**
@@ -110,25 +110,6 @@ function nameFault(name: string): string {
   return `has ${
     odd.slice(0, 5).map((c) => JSON.stringify(c)).join(", ")
   }, outside letters, digits, spaces and . _ - = , +`;
-}
-
-/**
- * Whether `path` (a real path) lies inside `root` (a real path).
- *
- * @param root The served root, resolved.
- * @param path A resolved path.
- * @returns True when it is the root or below it.
- *
- * @example
- * ```ts
- * import { isInside } from "@d3pm/dashboard";
- * import { assertEquals } from "@std/assert";
- * assertEquals([isInside("/r", "/r/a"), isInside("/r", "/rx/a")], [true, false]);
- * ```
- */
-export function isInside(root: string, path: string): boolean {
-  return path === root ||
-    path.startsWith(root.endsWith("/") ? root : `${root}/`);
 }
 
 /**

@@ -3,7 +3,12 @@
 // no directory or a complete one; an existing target is replaced only when
 // forced. Weights are streamed into safetensors one tensor at a time.
 
-import { fileAbove, pathExists, safetensorsHeaderBytes } from "@d3pm/core";
+import {
+  fileAbove,
+  isInside,
+  pathExists,
+  safetensorsHeaderBytes,
+} from "@d3pm/core";
 import { enclosingRun } from "@d3pm/experiment";
 import { InteropError } from "./errors.ts";
 
@@ -179,7 +184,7 @@ async function checkSources(target: Target): Promise<void> {
   for (const source of target.sources ?? []) {
     const real = await Deno.realPath(source.path).catch(() => undefined);
     if (real === undefined) continue;
-    if (real === at || real.startsWith(at === "/" ? "/" : `${at}/`)) {
+    if (isInside(at, real)) {
       throw new InteropError(
         `${target.flag} ${target.path} ${
           real === at ? "is" : "holds"
