@@ -17,7 +17,7 @@ import {
   runCli,
   UsageError,
 } from "@d3pm/cli";
-import { readJsonBounded } from "@d3pm/core";
+import { readJsonBounded, readTextBounded } from "@d3pm/core";
 import {
   FOLDER_BUSY_EXIT,
   OPTION_GROUPS,
@@ -291,6 +291,36 @@ async function printStatus(
       count("broken") > 0 ? `, ${count("broken")} broken` : ""
     }`,
   );
+  const old = count("broken") > 0 ? await oldScripts(sweep.dir) : [];
+  if (old.length > 0) {
+    console.error(
+      `note: ${old.join(", ")} ${
+        old.length === 1 ? "was" : "were"
+      } written before the job script judged a cell by this rule: a task of ${
+        old.length === 1 ? "it" : "them"
+      } (requeued by Slurm, or submitted again) takes a broken results.json for finished and skips its cell; deno task sweep run ${sweep.dir} --on slurm moves it aside and submits a script that checks`,
+    );
+  }
+}
+
+/**
+ * The job scripts of a sweep folder written before the cells' step asked
+ * `_cell_results.ts` whether a cell has finished: they test `[ -f
+ * …/results.json ]`, which a broken one passes.
+ */
+async function oldScripts(dir: string): Promise<string[]> {
+  const old: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (!e.isFile || !/^sweep(-wave\d+)?\.sbatch$/.test(e.name)) continue;
+    const text = await readTextBounded(`${dir}/${e.name}`, {
+      limit: SWEEP_FILE_LIMIT,
+      what: "job script",
+    }).catch(() => "");
+    if (/^\s*if \[ -f .*\/results\.json \]; then$/m.test(text)) {
+      old.push(`${dir}/${e.name}`);
+    }
+  }
+  return old.sort();
 }
 
 /**

@@ -326,6 +326,32 @@ Deno.test("sweep run moves a cell's broken results.json aside and runs the cell 
   await Deno.remove(tmp, { recursive: true });
 });
 
+Deno.test("sweep status notes a job script written before the cells' step judged by its rule, which skips a broken cell, only while a cell is broken", async () => {
+  const { dir, tmp } = await study(["a"]);
+  // The step of such a script (what sbatchScript wrote before).
+  await Deno.writeTextFile(
+    `${dir}/sweep.sbatch`,
+    `#!/bin/bash\ncase "$SLURM_ARRAY_TASK_ID" in\n  0)\n    if [ -f ${dir}/cells/a/results.json ]; then\n      echo 'cell a: finished, skipped'; exit 0\n    fi\n    ;;\nesac\n`,
+  );
+  const note =
+    `note: ${dir}/sweep.sbatch was written before the job script judged a cell by this rule: a task of it (requeued by Slurm, or submitted again) takes a broken results.json for finished and skips its cell; deno task sweep run ${dir} --on slurm moves it aside and submits a script that checks`;
+  const status = () => runTool("sweep.ts", ["status", dir]);
+  assert(!(await status()).stderr.includes("note:"), "no cell broken");
+  await Deno.mkdir(`${dir}/cells/a`, { recursive: true });
+  await Deno.writeTextFile(`${dir}/cells/a/results.json`, "[]");
+  const r = await status();
+  assertEquals(r.code, 0, r.stderr);
+  assertStringIncludes(r.stdout, "  0  broken    a: ");
+  assertStringIncludes(r.stderr, note);
+  // A script of this version asks the rule: no note.
+  await Deno.writeTextFile(
+    `${dir}/sweep.sbatch`,
+    `if [ $rc -eq 0 ]; then\n  echo 'cell a: finished, skipped'; exit 0\nfi\n`,
+  );
+  assert(!(await status()).stderr.includes("note:"));
+  await Deno.remove(tmp, { recursive: true });
+});
+
 Deno.test("sweep plan refuses a --data folder that is not there, fixed or swept, in one line, and saves nothing", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "sweep-runner-" });
   for (
