@@ -5,12 +5,19 @@
  *
  * @module
  */
-import { parseCommandLine, UsageError, usageText } from "@d3pm/cli";
+import { keyOf, parseCommandLine, UsageError, usageText } from "@d3pm/cli";
 import { checkStudyMode } from "./_study_mode.ts";
-import { PRESETS, saveSweep, studyPlanText } from "@d3pm/experiment";
+import {
+  ConfigError,
+  PRESETS,
+  saveSweep,
+  studyPlanText,
+} from "@d3pm/experiment";
 import {
   collectEpochs,
   epochsSweep,
+  readStudyPlan,
+  refuseContradictions,
   runEpochsCell,
   runEpochsStudy,
   SCALES,
@@ -29,12 +36,14 @@ export const STUDY_OPTIONS = {
   u: {
     kind: "string",
     value: "LIST",
-    help: "unique-token budgets, comma-separated (overrides the scale)",
+    help:
+      "unique-token budgets, comma-separated (overrides the scale); each from one batch (batch size × context tokens) to the preset's train split with BOS/EOS (10,798,404 at micro): the study names both bounds before it writes anything",
   },
   tokens: {
     kind: "integer",
     min: 1,
-    help: "training tokens of each run (overrides the scale)",
+    help:
+      "training tokens of each run, rounded to whole epochs (overrides the scale); at least one epoch of the largest U",
   },
   preset: {
     kind: "choice",
@@ -114,7 +123,13 @@ export const STUDY_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run nothing: gather the finished cells into epochs.jsonl and the report",
+      "run nothing: gather the finished cells into epochs.jsonl and the report (--collect and --cell take the plan in DIR/sweep.json; an option that contradicts it is refused)",
+  },
+  force: {
+    kind: "boolean",
+    default: false,
+    help:
+      "run the study into an --out that holds one (epochs.jsonl or sweep.json): rewrite its epochs.jsonl, report and charts, move its run folders aside",
   },
 } as const;
 
@@ -125,7 +140,7 @@ validated every epoch. The AR's dropout and weight decay come first from a
 small sweep on the smallest U. Reports each model's best epoch and loss per U,
 and whether and where the D3PM's validation bound falls below the AR's best
 NLL. Output in --out: epochs.jsonl (one line per run and epoch, also on
-stdout; rewritten by a new run; the AR at the smallest U is the sweep's
+stdout; a new run into a folder that holds one needs --force; the AR at the smallest U is the sweep's
 winner, so its lines say "phase":"sweep"), report.md, valid-vs-epochs.svg,
 valid-vs-flops.svg, sweep.svg, and one run folder per model.`;
 
@@ -174,6 +189,10 @@ export interface StudyArgs {
   cell?: string;
   /** Gather the cells. */
   collect: boolean;
+  /** Run the serial study over one in `out`. */
+  force: boolean;
+  /** The options given on the command line, by key. */
+  given: string[];
   /** The flags that give this scale, seed and folder, spelt out (a cell's). */
   args: string[];
 }
@@ -256,6 +275,11 @@ export function parseStudyArgs(
     scale.batchSize = PRESETS[scale.preset].batchSize;
   }
   checkStudyMode(v);
+  if (v.force && (v.sweep || v.collect || v.cell !== undefined)) {
+    throw new UsageError(
+      "Option --force applies only to the serial study (without --sweep, --cell or --collect): leave it out",
+    );
+  }
   return {
     scale,
     seed: v.seed,
@@ -263,8 +287,70 @@ export function parseStudyArgs(
     sweep: v.sweep,
     ...(v.cell !== undefined ? { cell: v.cell } : {}),
     collect: v.collect,
+    force: v.force,
+    given: Object.keys(line.given),
     args: studyArgs(v.scale, scale, v.seed, v.out.replace(/\/+$/, "")),
   };
+}
+
+/** The flags of {@linkcode studyArgs}' list, by option key. */
+function flagValues(args: readonly string[]): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (let i = 0; i + 1 < args.length; i += 2) {
+    values[keyOf(args[i].replace(/^--/, ""))] = args[i + 1];
+  }
+  return values;
+}
+
+/**
+ * The study a `--cell` or `--collect` runs: the plan in `OUT/sweep.json`
+ * where there is one (its sizes and seed, so the cells and the report are
+ * of one plan), else the one given. An option given that contradicts the
+ * plan is refused, as `study adaptation --collect` refuses one.
+ *
+ * @param parsed The command line, parsed.
+ * @returns The study to run the cell of, or collect.
+ * @throws {ConfigError} Naming the first option that contradicts the plan,
+ *   or when `OUT/sweep.json` is not an epochs study's.
+ *
+ * @example
+ * ```ts
+ * import { parseStudyArgs, plannedStudy } from "./study_epochs.ts";
+ * import { epochsSweep, SCALES } from "@d3pm/experiment/studies";
+ * import { saveSweep } from "@d3pm/experiment";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const planned = parseStudyArgs(["--preset", "micro", "--tokens", "16000", "--out", out]);
+ * if ("help" in planned) throw new Error("help");
+ * await saveSweep(epochsSweep({ ...planned, args: planned.args }));
+ * const given = parseStudyArgs(["--collect", "--out", out]);
+ * if ("help" in given) throw new Error("help");
+ * assertEquals((await plannedStudy(given)).scale.tokens, 16000);
+ * const other = parseStudyArgs(["--collect", "--tokens", "4000", "--out", out]);
+ * if ("help" in other) throw new Error("help");
+ * await assertRejects(() => plannedStudy(other), Error, "Option --tokens 4000 contradicts the study's plan");
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function plannedStudy(parsed: StudyArgs): Promise<StudyArgs> {
+  const plan = await readStudyPlan(parsed.out);
+  if (!plan) return parsed;
+  const planned = plan.args[0] === "epochs"
+    ? parseStudyArgs(plan.args.slice(1).filter((a) => a !== "--collect"))
+    : undefined;
+  if (!planned || "help" in planned) {
+    throw new ConfigError(
+      `${plan.file} is not an epochs study's plan (its collect step is not "epochs --scale … --collect"): give the study's own --out`,
+    );
+  }
+  const mine = flagValues(parsed.args);
+  const given = parsed.given.filter((key) => key !== "out" && key in mine);
+  refuseContradictions(
+    { file: plan.file, flags: flagValues(planned.args) },
+    Object.fromEntries(given.map((key) => [key, mine[key]])),
+    parsed.cell !== undefined ? "--cell" : "--collect",
+  );
+  return { ...parsed, scale: planned.scale, seed: planned.seed };
 }
 
 /**
@@ -285,8 +371,10 @@ export async function studyEpochs(argv: string[]): Promise<void> {
     );
     console.log(studyPlanText(sweep));
   } else if (parsed.cell !== undefined) {
-    await runEpochsCell({ scale, seed, out, cell: parsed.cell });
+    const p = await plannedStudy(parsed);
+    await runEpochsCell({ scale: p.scale, seed: p.seed, out, cell: p.cell! });
   } else if (parsed.collect) {
-    await collectEpochs({ scale, seed, out });
-  } else await runEpochsStudy({ scale, seed, out });
+    const p = await plannedStudy(parsed);
+    await collectEpochs({ scale: p.scale, seed: p.seed, out });
+  } else await runEpochsStudy({ scale, seed, out, force: parsed.force });
 }

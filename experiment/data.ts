@@ -426,11 +426,15 @@ export async function trainPrefix(
   data: RunData,
   tokens: number,
 ): Promise<{ blocks: Blocks; articles: number }> {
-  const corpus = await tokenizeCorpus(
-    await source(config, "train"),
-    data.tokenizer,
-    { cacheDir: TOKEN_CACHE, corpusSha256: data.trainSha256 },
-  );
+  const corpus = await trainCorpus(config, data);
+  // Checked before the prefix is allocated: a huge `tokens` is refused,
+  // not an allocation failure.
+  const most = prefixLimit(corpus);
+  if (tokens > most) {
+    throw new ConfigError(
+      `The train split has ${most} tokens with BOS/EOS, fewer than the ${tokens} asked for`,
+    );
+  }
   // The separators go in here: the prefix is then packed as one document.
   const prefix = new Uint32Array(tokens);
   const { bos, eos } = data.specials;
@@ -463,6 +467,49 @@ export async function trainPrefix(
     { length: config.blockLength },
   );
   return { blocks, articles };
+}
+
+/** The train split, tokenized (from the token cache when it is there). */
+async function trainCorpus(
+  config: ExperimentConfig,
+  data: RunData,
+): Promise<TokenizedCorpus> {
+  return await tokenizeCorpus(await source(config, "train"), data.tokenizer, {
+    cacheDir: TOKEN_CACHE,
+    corpusSha256: data.trainSha256,
+  });
+}
+
+/** The train split's tokens with a BOS and an EOS around each article. */
+function prefixLimit(corpus: TokenizedCorpus): number {
+  return corpus.ids.length + 2 * (corpus.docOffsets.length - 1);
+}
+
+/**
+ * The most tokens {@linkcode trainPrefix} takes: the whole train split,
+ * each article wrapped in BOS/EOS.
+ *
+ * @param config The run's configuration (data folder).
+ * @param data The run's data (its tokenizer).
+ * @returns The count.
+ *
+ * @example The embedded WikiText-2 in bytes: more than its bare tokens
+ * ```ts
+ * import { prepareData, trainPrefix, trainPrefixLimit } from "./data.ts";
+ * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assert, assertRejects } from "@std/assert";
+ * const config = resolveConfig({ preset: "micro", evalBlocks: 4 });
+ * const data = await prepareData(config, new RunFolder("runs/none"), () => {});
+ * const most = await trainPrefixLimit(config, data);
+ * assert(most > data.facts.trainTokens);
+ * await assertRejects(() => trainPrefix(config, data, 1e12), ConfigError, `has ${most} tokens`);
+ * ```
+ */
+export async function trainPrefixLimit(
+  config: ExperimentConfig,
+  data: RunData,
+): Promise<number> {
+  return prefixLimit(await trainCorpus(config, data));
 }
 
 /** Each split's file name, without its folder. */

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { flagOf, keyOf } from "@d3pm/cli";
+import { flagOf } from "@d3pm/cli";
 import { writeFileAtomic } from "@d3pm/core";
 import { fixed, markdownTable, summarize } from "@d3pm/eval";
 import { resolveConfig } from "../config.ts";
@@ -22,12 +22,12 @@ import { PRESETS } from "../presets.ts";
 import type { ExperimentResult, ModelResult } from "../results.ts";
 import {
   parseSeeds,
-  readSweep,
   type StudyCell,
   studySweep,
   type Sweep,
 } from "../sweep.ts";
 import { readStudyJson } from "./_results.ts";
+import { readStudyPlan, refuseContradictions } from "./study_plan.ts";
 
 /** The study's sizes and folder. */
 export interface AdaptationOptions {
@@ -383,17 +383,9 @@ export async function adaptationPlan(
   dir: string,
 ): Promise<AdaptationOptions | undefined> {
   const clean = dir.replace(/\/+$/, "");
-  try {
-    await Deno.lstat(`${clean}/sweep.json`);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
-  const args = (await readSweep(clean)).collect ?? [];
-  const found: Record<string, string> = {};
-  for (let i = 1; i + 1 < args.length; i += 2) {
-    found[keyOf(args[i].replace(/^--/, ""))] = args[i + 1];
-  }
+  const plan = await readStudyPlan(clean);
+  if (!plan) return undefined;
+  const { args, flags: found } = plan;
   const preset = found.preset as AdaptationOptions["preset"];
   if (args[0] !== "adaptation" || !(preset in PRESETS) || !found.seeds) {
     throw new ConfigError(
@@ -447,19 +439,15 @@ export async function collectOptions(
 ): Promise<AdaptationOptions> {
   const plan = await adaptationPlan(dir);
   if (!plan) return fallback;
-  const text = (v: unknown) => Array.isArray(v) ? v.join(",") : String(v);
-  for (const key of PLANNED) {
-    const want = given[key];
-    if (want !== undefined && text(want) !== text(plan[key])) {
-      throw new ConfigError(
-        `Option --${flagOf(key)} ${
-          text(want)
-        } contradicts the study's plan in ${plan.dir}/sweep.json (--${
-          flagOf(key)
-        } ${text(plan[key])}): leave it out, --collect takes the plan's`,
-      );
-    }
-  }
+  const text = (v: unknown) =>
+    v === undefined ? undefined : Array.isArray(v) ? v.join(",") : String(v);
+  const written = (o: Partial<AdaptationOptions>) =>
+    Object.fromEntries(PLANNED.map((key) => [key, text(o[key])]));
+  refuseContradictions(
+    { file: `${plan.dir}/sweep.json`, flags: written(plan) },
+    written(given),
+    "--collect",
+  );
   return plan;
 }
 

@@ -33,6 +33,11 @@ export interface StudyReportContext {
    * report says nothing of the unigram plateau).
    */
   unigramEntropy?: number;
+  /**
+   * The engine the runs trained on (`cpu`; absent: not recorded, and the
+   * report gives the one configured).
+   */
+  trainedOn?: string;
 }
 
 /**
@@ -85,7 +90,7 @@ export async function writeStudyReport(
     `${out}/report.md`,
     `# Data-constrained study: AR vs D3PM over many epochs
 
-Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, ${
+Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.blockLength}, batch ${scale.batchSize}), seed ${ctx.seed}; each run trains on ${scale.tokens} tokens rounded to whole epochs (epochs = tokens / U) with a cosine schedule over them, validated every epoch on the first ${base.validBlocks} valid blocks; an AR run stops after ${scale.patience} epochs without a new best, ${
       scale.d3pmPatience !== undefined
         ? `a D3PM run after ${scale.d3pmPatience}`
         : `a D3PM run goes to the end${plateauNote(ctx, runs)}`
@@ -97,7 +102,7 @@ Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.
             : "the one setting given (no sweep)"
         }; the D3PM keeps the preset's (dropout ${base.dropout}, weight decay ${base.weightDecay}).`
         : ""
-    } ${settingsLine(scale, base)} Wall time so far: ${
+    } ${settingsLine(scale, base, ctx.trainedOn)} Wall time so far: ${
       fixed(seconds / 60, 1)
     } minutes.
 
@@ -146,8 +151,19 @@ function plateauNote(
   } nats: it sits on the unigram plateau, where a patience rule would cut it off)`;
 }
 
-/** The models' training settings and the engine, in one sentence. */
-function settingsLine(scale: StudyScale, base: ExperimentConfig): string {
+/**
+ * The models' training settings and the engine, in one sentence: the AR's
+ * lr as it trained (`arLr` 0 means the D3PM's), the engine that ran.
+ */
+function settingsLine(
+  scale: StudyScale,
+  base: ExperimentConfig,
+  trainedOn: string | undefined,
+): string {
+  const engine = trainedOn ??
+    (base.engine === "auto"
+      ? "auto (which one it chose is not recorded)"
+      : base.engine);
   const alibi = base.alibi > 0
     ? `ALiBi slope ${base.alibi} (${base.alibiMode})`
     : "no ALiBi";
@@ -155,7 +171,9 @@ function settingsLine(scale: StudyScale, base: ExperimentConfig): string {
     scale.settings === "pinned" && base.preset === "tiny"
       ? "the tiny preset's when the study's first figures were measured"
       : `the ${base.preset} preset's`
-  }): AR lr ${base.arLr}, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps, EMA ${base.emaDecay}; engine ${base.engine}.`;
+  }): AR lr ${
+    base.arLr > 0 ? base.arLr : base.lr
+  }, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps, EMA ${base.emaDecay}; engine ${engine}.`;
 }
 
 /** The table of every U with both models, and a sentence on each. */

@@ -15,6 +15,7 @@
  * @module
  */
 import { initBackend } from "@d3pm/backend";
+import { flagOf } from "@d3pm/cli";
 import { writeFileAtomic } from "@d3pm/core";
 import type { Blocks } from "@d3pm/data";
 import { fixed } from "@d3pm/eval";
@@ -23,7 +24,12 @@ import { resolveConfig } from "../config.ts";
 import type { Contestant } from "../contestant.ts";
 import { AR } from "../contestants/ar.ts";
 import { D3PM } from "../contestants/d3pm.ts";
-import { prepareData, type RunData, trainPrefix } from "../data.ts";
+import {
+  prepareData,
+  type RunData,
+  trainPrefix,
+  trainPrefixLimit,
+} from "../data.ts";
 import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
@@ -97,6 +103,8 @@ export interface StudyContext {
   seed: number;
   /** The training engine. */
   engine: Engine;
+  /** The engine's kind, for the report. */
+  trainedOn: string;
   /** Parameters of each model (the same for both). */
   params: number;
   /** The train split's unigram entropy, nats. */
@@ -170,11 +178,20 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
   const perEpoch = Math.floor(spec.blocks.count / scale.batchSize);
   if (perEpoch < 1) {
     throw new ConfigError(
-      `U = ${spec.u} gives ${spec.blocks.count} blocks of ${base.blockLength}, fewer than one batch of ${scale.batchSize}: raise --u`,
+      `Option --u ${spec.u} gives ${spec.blocks.count} blocks of ${base.blockLength}, fewer than one batch of ${scale.batchSize}: --u takes at least ${
+        scale.batchSize * base.blockLength
+      } here`,
     );
   }
   const tokensPerEpoch = perEpoch * scale.batchSize * base.blockLength;
-  const epochs = Math.max(1, Math.round(scale.tokens / tokensPerEpoch));
+  // Fewer tokens than one epoch would be raised to one (validation is once
+  // an epoch), a run trained on more than the study says.
+  if (scale.tokens < tokensPerEpoch) {
+    throw new ConfigError(
+      `Option --tokens ${scale.tokens} is less than one epoch at U = ${spec.u} (${perEpoch} steps of ${scale.batchSize} blocks of ${base.blockLength}): --tokens takes at least ${tokensPerEpoch} here`,
+    );
+  }
+  const epochs = Math.round(scale.tokens / tokensPerEpoch);
   const steps = epochs * perEpoch;
   const name = spec.name ?? `${spec.phase}-u${spec.u}-${spec.model}` +
       (spec.model === "ar" ? `-do${spec.dropout}-wd${spec.weightDecay}` : "");
@@ -273,12 +290,20 @@ export interface EpochsStudyOptions {
   seed: number;
   /** The study's folder. */
   out: string;
+  /**
+   * Run a serial study into a folder that already holds one (its
+   * `epochs.jsonl` or `sweep.json`): its run folders are moved aside, its
+   * `epochs.jsonl`, report and charts rewritten. Default false: refused.
+   */
+  force?: boolean;
 }
 
 /**
  * Run the whole study: the AR's regularisation sweep on the smallest U,
  * then the AR and the D3PM at every U; write `epochs.jsonl` (also on
- * stdout), the report and its charts into `out` after every run.
+ * stdout), the report and its charts into `out` after every run. Every
+ * run's sizes are checked before anything is written, and a folder that
+ * holds a study already is refused unless `force`.
  *
  * @param options Sizes, seed and folder.
  *
@@ -301,17 +326,13 @@ export async function runEpochsStudy(
   options: EpochsStudyOptions,
 ): Promise<void> {
   const start = performance.now();
+  if (!options.force) await refuseFinished(options.out);
   const ctx = await studyContext(options);
   const seconds = () => (performance.now() - start) / 1000;
-  const prefixes = new Map<number, Blocks>();
-  for (const u of ctx.scale.u) {
-    const { blocks, articles } = await trainPrefix(ctx.base, ctx.data, u);
-    prefixes.set(u, blocks);
-    console.error(
-      `study: U = ${u}: ${articles} articles, ${blocks.count} blocks of ${ctx.base.blockLength}`,
-    );
-  }
   try {
+    const prefixes = await checkStudy(ctx);
+    await Deno.mkdir(ctx.out, { recursive: true });
+    await Deno.writeTextFile(`${ctx.out}/epochs.jsonl`, "");
     const runs: RunCurve[] = [];
     const chosen = await sweep(ctx, prefixes, runs, seconds);
     for (const u of ctx.scale.u) {
@@ -326,7 +347,108 @@ export async function runEpochsStudy(
   );
 }
 
-/** The shared context: the base configuration, data, engine, results file. */
+/**
+ * Refuse a folder that holds a study already (a non-empty `epochs.jsonl`,
+ * or a sweep's `sweep.json`): a serial study rewrites `epochs.jsonl` and
+ * moves same-named run folders aside, so it needs `--force`.
+ */
+async function refuseFinished(out: string): Promise<void> {
+  const held: string[] = [];
+  const size = async (name: string) => {
+    try {
+      return (await Deno.lstat(`${out}/${name}`)).size;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    }
+  };
+  if (((await size("epochs.jsonl")) ?? 0) > 0) held.push("epochs.jsonl");
+  if ((await size("sweep.json")) !== undefined) held.push("sweep.json");
+  if (held.length) {
+    throw new ConfigError(
+      `--out ${out} already holds a study (${
+        held.join(", ")
+      }): pass --force to run the study again there (epochs.jsonl, the report and charts are rewritten, its run folders moved aside), or choose another --out`,
+    );
+  }
+}
+
+/**
+ * Check every U and every run of the serial study, writing nothing: U
+ * within what the train split and one batch allow, each run's sizes and
+ * configuration, its folder. The prefixes, by U.
+ */
+async function checkStudy(ctx: StudyContext): Promise<Map<number, Blocks>> {
+  const { scale, base } = ctx;
+  await checkBudgets(ctx, scale.u);
+  const prefixes = new Map<number, Blocks>();
+  for (const u of scale.u) {
+    const { blocks, articles } = await trainPrefix(base, ctx.data, u);
+    prefixes.set(u, blocks);
+    console.error(
+      `study: U = ${u}: ${articles} articles, ${blocks.count} blocks of ${base.blockLength}`,
+    );
+  }
+  // The largest U first: it has the most tokens an epoch, so a --tokens
+  // too small is refused with the minimum every U needs.
+  for (const u of [...scale.u].reverse()) {
+    const blocks = prefixes.get(u)!;
+    const specs: RunSpec[] = [
+      ...scale.dropouts.flatMap((dropout) =>
+        scale.decays.map((weightDecay): RunSpec => ({
+          phase: u === scale.u[0] ? "sweep" : "main",
+          u,
+          blocks,
+          model: "ar",
+          dropout,
+          weightDecay,
+        }))
+      ),
+      {
+        phase: "main",
+        u,
+        blocks,
+        model: "d3pm",
+        dropout: base.dropout,
+        weightDecay: base.weightDecay,
+      },
+    ];
+    for (const spec of specs) {
+      const { config } = runConfig(ctx, spec);
+      if (spec.phase === "sweep" || spec.model === "d3pm") {
+        await new RunFolder(config.out).check(config);
+      }
+    }
+  }
+  return prefixes;
+}
+
+/**
+ * Refuse a U outside what a run can take: at least one batch of blocks,
+ * at most the train split (with BOS/EOS), checked before a prefix is
+ * allocated.
+ */
+async function checkBudgets(
+  ctx: StudyContext,
+  us: readonly number[],
+): Promise<void> {
+  const { base, scale } = ctx;
+  const least = scale.batchSize * base.blockLength;
+  const most = await trainPrefixLimit(base, ctx.data);
+  for (const u of us) {
+    if (u < least || u > most) {
+      throw new ConfigError(
+        `Option --u ${u} is outside what the study can train on: --u takes values in [${least}, ${most}] here (one batch of ${scale.batchSize} blocks of ${base.blockLength} tokens, up to the ${base.preset} preset's train split with BOS/EOS)`,
+      );
+    }
+  }
+}
+
+/**
+ * The shared context: the base configuration, data, engine, results
+ * lines. Writes nothing: the serial study starts its `epochs.jsonl` once
+ * every run is checked.
+ */
 async function studyContext(
   options: EpochsStudyOptions,
   lines?: Record<string, unknown>[],
@@ -337,7 +459,6 @@ async function studyContext(
   const engine = await chooseEngine(base);
   console.error(`engine: ${engine.reason}`);
   const data = await prepareData(base, new RunFolder(out), console.error);
-  await Deno.mkdir(out, { recursive: true });
   const probe = buildModel(enter(AR, { config: base, data }), seed, {
     config: base,
     data,
@@ -346,7 +467,6 @@ async function studyContext(
   probe.dispose();
   const results = `${out}/epochs.jsonl`;
   // A cell keeps its lines (for its results.json) and leaves the study's file alone.
-  if (!lines) await Deno.writeTextFile(results, "");
   const emit = async (record: Record<string, unknown>) => {
     const line = JSON.stringify(record);
     console.log(line);
@@ -354,7 +474,18 @@ async function studyContext(
     else await Deno.writeTextFile(results, line + "\n", { append: true });
   };
   const { unigramEntropy } = data.facts;
-  return { base, data, scale, out, seed, engine, params, unigramEntropy, emit };
+  return {
+    base,
+    data,
+    scale,
+    out,
+    seed,
+    engine,
+    trainedOn: engine.kind,
+    params,
+    unigramEntropy,
+    emit,
+  };
 }
 
 /**
@@ -592,6 +723,11 @@ interface CellResult {
   seconds: number;
   run: RunCurve;
   lines: Record<string, unknown>[];
+  /** The sizes and seed it ran with (absent in cells run before they were kept). */
+  scale?: StudyScale;
+  seed?: number;
+  /** The engine that trained it (absent likewise). */
+  engine?: string;
 }
 
 /** The finished cells' results by name; the missing ones named. */
@@ -676,7 +812,9 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
   const lines: Record<string, unknown>[] = [];
   const ctx = await studyContext(options, lines);
   try {
+    await checkBudgets(ctx, [cell.u]);
     const { blocks } = await trainPrefix(ctx.base, ctx.data, cell.u);
+    await Deno.mkdir(ctx.out, { recursive: true });
     const run = await runOne(ctx, {
       phase: cell.phase,
       u: cell.u,
@@ -694,6 +832,9 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
       seconds: (performance.now() - start) / 1000,
       run,
       lines,
+      scale: options.scale,
+      seed: options.seed,
+      engine: ctx.trainedOn,
     };
     // Whole or not at all: its presence marks the cell finished.
     await writeFileAtomic(
@@ -743,6 +884,7 @@ export async function collectEpochs(
       }); see deno task sweep status ${out}`,
     );
   }
+  refuseOtherPlans(options, found);
   const lines: Record<string, unknown>[] = [];
   const runs: RunCurve[] = [];
   const take = (name: string): RunCurve => {
@@ -778,6 +920,7 @@ export async function collectEpochs(
   console.log(text.trimEnd());
   const first = found.values().next().value!;
   const seconds = [...found.values()].reduce((s, r) => s + r.seconds, 0);
+  const engines = new Set([...found.values()].map((r) => r.engine));
   await writeStudyReport(
     {
       out,
@@ -786,10 +929,44 @@ export async function collectEpochs(
       params: first.params,
       seed,
       unigramEntropy: first.unigramEntropy,
+      // Cells run before the engine was kept: the report says it is unknown.
+      ...(engines.has(undefined) ? {} : { trainedOn: [...engines].join(", ") }),
     },
     runs,
     chosen,
     seconds,
   );
   console.error(`study: ${out}/report.md (from ${cells.length} cells)`);
+}
+
+/**
+ * Refuse a finished cell that ran with other sizes or another seed than
+ * the study collects (a `--cell` run with other options): its curve is not
+ * comparable. Cells whose `results.json` predates the record pass.
+ */
+function refuseOtherPlans(
+  options: EpochsStudyOptions,
+  found: ReadonlyMap<string, CellResult>,
+): void {
+  const want: Record<string, unknown> = {
+    ...options.scale,
+    seed: options.seed,
+  };
+  for (const [name, r] of found) {
+    if (r.scale === undefined) continue;
+    const got: Record<string, unknown> = { ...r.scale, seed: r.seed };
+    const keys = [...new Set([...Object.keys(want), ...Object.keys(got)])];
+    const text = (v: unknown) =>
+      v === undefined ? "unset" : Array.isArray(v) ? v.join(",") : String(v);
+    const key = keys.find((k) => text(want[k]) !== text(got[k]));
+    if (key === undefined) continue;
+    const flag = `--${flagOf(key)}`;
+    throw new ConfigError(
+      `Cannot collect ${options.out}: cell ${name} ran with ${flag} ${
+        text(got[key])
+      }, the study's is ${flag} ${
+        text(want[key])
+      }: run it again (deno task study epochs --out ${options.out} --cell ${name})`,
+    );
+  }
 }

@@ -37,3 +37,4 @@ export * from "./adaptation.ts";
 export * from "./epochs_analysis.ts";
 export * from "./epochs_scale.ts";
 export * from "./epochs_runner.ts";
+export * from "./study_plan.ts";
