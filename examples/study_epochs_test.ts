@@ -1,6 +1,8 @@
-import { assert, assertEquals, assertThrows } from "@std/assert";
+import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { UsageError } from "@d3pm/cli";
-import { parseStudyArgs } from "./study_epochs.ts";
+import { ConfigError, saveSweep } from "@d3pm/experiment";
+import { epochsSweep } from "@d3pm/experiment/studies";
+import { parseStudyArgs, plannedStudy } from "./study_epochs.ts";
 
 Deno.test("parseStudyArgs() takes the scale's sizes and overrides them", () => {
   const p = parseStudyArgs(["--u", "40000,10000", "--tokens", "5000"]);
@@ -129,4 +131,97 @@ Deno.test("parseStudyArgs() reads --d3pm-patience, and a cell's arguments carry 
     UsageError,
     "Option --d3pm-patience must be a positive integer",
   );
+});
+
+Deno.test("plannedStudy(): --collect and --cell take the plan in OUT/sweep.json, and refuse an option that contradicts it in one line", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-plan-" });
+  const parse = (argv: string[]) => {
+    const p = parseStudyArgs([...argv, "--out", out]);
+    if ("help" in p) throw new Error("parsed as --help");
+    return p;
+  };
+  try {
+    // The reviewer's micro plan.
+    const plan = parse([
+      "--preset",
+      "micro",
+      "--u",
+      "4000,8000",
+      "--tokens",
+      "16000",
+      "--dropouts",
+      "0,0.1",
+      "--decays",
+      "0.1",
+      "--valid-blocks",
+      "8",
+    ]);
+    // No plan yet: the options given.
+    assertEquals(
+      (await plannedStudy(parse(["--collect"]))).scale.preset,
+      "tiny",
+    );
+    await saveSweep(epochsSweep({ ...plan, args: plan.args }));
+    // Only the folder: the plan's sizes and seed.
+    const bare = await plannedStudy(parse(["--collect"]));
+    assertEquals([bare.scale, bare.seed], [plan.scale, 0]);
+    // The options the plan has, however written, and the sweep's own
+    // cell command lines.
+    for (
+      const same of [
+        ["--collect", "--tokens", "16000", "--u", "8000,4000"],
+        ["--collect", "--dropouts", "0,0.10", "--seed", "0"],
+        [...plan.args, "--cell", "main-u8000-ar"],
+      ]
+    ) {
+      assertEquals((await plannedStudy(parse(same))).scale, plan.scale);
+    }
+    const contradicting: [string[], string][] = [
+      [["--collect", "--preset", "tiny"], "--preset tiny", "--preset micro"],
+      [
+        ["--collect", "--tokens", "999999"],
+        "--tokens 999999",
+        "--tokens 16000",
+      ],
+      [
+        ["--collect", "--valid-blocks", "99"],
+        "--valid-blocks 99",
+        "--valid-blocks 8",
+      ],
+      [["--collect", "--seed", "7"], "--seed 7", "--seed 0"],
+      [["--collect", "--batch-size", "4"], "--batch-size 4", "--batch-size 8"],
+      [["--collect", "--engine", "cpu"], "--engine cpu", "no --engine"],
+      [
+        ["--cell", "main-u4000-d3pm", "--tokens", "4000"],
+        "--tokens 4000",
+        "--tokens 16000",
+      ],
+    ].map(([argv, mine, theirs]) => [
+      argv as string[],
+      `Option ${mine} contradicts the study's plan in ${out}/sweep.json (${theirs}): leave it out, ${
+        (argv as string[])[0]
+      } takes the plan's`,
+    ]);
+    for (const [argv, message] of contradicting) {
+      await assertRejects(
+        () => plannedStudy(parse(argv)),
+        ConfigError,
+        message,
+      );
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("parseStudyArgs() takes --force only for the serial study", () => {
+  const p = parseStudyArgs(["--force"]);
+  assert(!("help" in p) && p.force);
+  for (const mode of [["--sweep"], ["--collect"], ["--cell", "x"]]) {
+    assertThrows(
+      () => parseStudyArgs([...mode, "--force"]),
+      UsageError,
+      "Option --force applies only to the serial study (without --sweep, --cell or --collect): leave it out",
+    );
+  }
 });
