@@ -54,8 +54,8 @@ Deno.test("runEpochsStudy() refuses a folder holding a study without force, a U 
       ],
       // The minimum is the largest U's: 31 steps of 8 blocks of 32.
       [
-        { tokens: 4000 },
-        "Option --tokens 4000 is less than one epoch at U = 8000 (31 steps of 8 blocks of 32): --tokens takes at least 7936 here",
+        { tokens: 3000 },
+        "Option --tokens 3000 is less than one epoch at U = 8000 (31 steps of 8 blocks of 32): --tokens takes at least 7936 here",
       ],
     ];
     for (const [sizes, message] of refused) {
