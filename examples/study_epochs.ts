@@ -157,6 +157,7 @@ function numberList(
   min: number,
   max: number,
   integers = false,
+  range = `in [${min}, ${max}]`,
 ) {
   const items = raw.split(",").map((s) => s.trim());
   const xs = items.map(Number);
@@ -169,7 +170,7 @@ function numberList(
   ) {
     const what = integers ? "whole numbers written in digits" : "numbers";
     throw new UsageError(
-      `Option --${flag} must be comma-separated ${what} in [${min}, ${max}], got "${raw}"`,
+      `Option --${flag} must be comma-separated ${what} ${range}, got "${raw}"`,
     );
   }
   return xs;
@@ -254,7 +255,16 @@ export function parseStudyArgs(
   const v = line.values;
   const scale = { ...SCALES[v.scale] };
   if (v.u !== undefined) {
-    scale.u = numberList("u", v.u, 2, 1e12, true)
+    // The real bounds (one batch, the train split) need the data: the
+    // study checks them before it writes anything.
+    scale.u = numberList(
+      "u",
+      v.u,
+      2,
+      1e12,
+      true,
+      "≥ 2, each at most the train split's tokens (the study names its bounds)",
+    )
       .sort((a, b) => a - b);
   }
   if (v.tokens !== undefined) scale.tokens = v.tokens;

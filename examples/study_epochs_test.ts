@@ -22,7 +22,7 @@ Deno.test("parseStudyArgs() names the bad option and what it accepts", () => {
     [["--scale", "huge"], 'Option --scale must be one of cpu, gpu, got "huge"'],
     [
       ["--u", "10k"],
-      "Option --u must be comma-separated whole numbers written in digits in [2, 1000000000000]",
+      'Option --u must be comma-separated whole numbers written in digits ≥ 2, each at most the train split\'s tokens (the study names its bounds), got "10k"',
     ],
     [["--u", "1e4"], "Option --u must be comma-separated whole numbers"],
     [["--u", "2.5,10"], "Option --u must be comma-separated whole numbers"],
