@@ -140,9 +140,11 @@ validated every epoch. The AR's dropout and weight decay come first from a
 small sweep on the smallest U. Reports each model's best epoch and loss per U,
 and whether and where the D3PM's validation bound falls below the AR's best
 NLL. Output in --out: epochs.jsonl (one line per run and epoch, also on
-stdout; a new run into a folder that holds one needs --force; the AR at the smallest U is the sweep's
-winner, so its lines say "phase":"sweep"), report.md, valid-vs-epochs.svg,
-valid-vs-flops.svg, sweep.svg, and one run folder per model.`;
+stdout; the AR at the smallest U is the sweep's winner, so its lines say
+"phase":"sweep"), report.md, valid-vs-epochs.svg, valid-vs-flops.svg,
+sweep.svg, and one run folder per model. A folder that holds a study is
+refused without --force; every U and run is checked before anything is
+written.`;
 
 /** The study's `--help`. */
 export const STUDY_USAGE = {
