@@ -102,13 +102,27 @@ function curve(
   };
 }
 
-/** Every cell of `scale` finished, as if run with `ran` (one cell: `odd`). */
+/**
+ * Every cell of the micro study finished, as if run with `ran` (one cell:
+ * `odd`); `legacy`: a results.json as written before the sizes were
+ * recorded, its first line's step and tokens those of U (and `odd` a cell
+ * planned for one epoch: --tokens 4000).
+ */
 async function finishCells(
   out: string,
   ran: StudyScale,
   odd?: { cell: string; scale: StudyScale },
+  legacy = false,
 ): Promise<void> {
   for (const c of epochsCells(MICRO)) {
+    // U = 4K: 125 blocks of 32, 15 steps of 8 (3840 tokens), 4 epochs of
+    // 16K tokens; U = 8K: 31 steps (7936 tokens), 2 epochs.
+    const steps = c.u === 4000 ? 15 : 31;
+    const epochs = odd?.cell === c.name ? 1 : c.u === 4000 ? 4 : 2;
+    const run = curve(
+      c,
+      c.model === "ar" ? [3.3, 3.2, 3.25, 3.3] : [3.4, 3.1, 3.0, 2.9],
+    );
     await Deno.mkdir(`${out}/${c.name}`, { recursive: true });
     await Deno.writeTextFile(
       `${out}/${c.name}/results.json`,
@@ -116,11 +130,18 @@ async function finishCells(
         cell: c.name,
         params: 50240,
         seconds: 5,
-        run: curve(c, c.model === "ar" ? [3.3, 3.2, 3.25] : [3.4, 3.1, 3.0]),
-        lines: [],
-        scale: odd?.cell === c.name ? odd.scale : ran,
-        seed: 0,
-        engine: "cpu",
+        ...(legacy
+          ? {
+            run: { ...run, epochs, curve: run.curve.slice(0, epochs) },
+            lines: [{ epoch: 1, step: steps, tokens: steps * 8 * 32 }],
+          }
+          : {
+            run,
+            lines: [],
+            scale: odd?.cell === c.name ? odd.scale : ran,
+            seed: 0,
+            engine: "cpu",
+          }),
       }),
     );
   }
@@ -153,6 +174,33 @@ Deno.test("collectEpochs() refuses a cell that ran with other sizes, writing not
       "Training settings pinned (the micro preset's): AR lr 0.005, D3PM lr 0.005 ",
     );
     assertStringIncludes(report, "; engine cpu.");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectEpochs() judges a cell without a record of its sizes by its lines: refused when planned for other epochs; the report says the engine is not recorded", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-legacy-" });
+  try {
+    const odd = { cell: "main-u4000-d3pm", scale: MICRO };
+    await finishCells(out, MICRO, odd, true);
+    await assertRejects(
+      () => collectEpochs({ scale: MICRO, seed: 0, out }),
+      ConfigError,
+      `Cannot collect ${out}: cell main-u4000-d3pm was planned for 1 epochs of 3840 tokens, the study's --tokens 16000 makes 4: run it again`,
+    );
+    await assertRejects(
+      () => collectEpochs({ scale: { ...MICRO, batchSize: 4 }, seed: 0, out }),
+      ConfigError,
+      "trained on 256 tokens a step, the study's --batch-size 4 and --preset micro make 128",
+    );
+    await assertRejects(() => Deno.lstat(`${out}/report.md`));
+    await finishCells(out, MICRO, undefined, true);
+    await collectEpochs({ scale: MICRO, seed: 0, out });
+    assertStringIncludes(
+      await Deno.readTextFile(`${out}/report.md`),
+      "; engine auto (which one it chose is not recorded).",
+    );
   } finally {
     await Deno.remove(out, { recursive: true });
   }

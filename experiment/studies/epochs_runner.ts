@@ -942,7 +942,9 @@ export async function collectEpochs(
 /**
  * Refuse a finished cell that ran with other sizes or another seed than
  * the study collects (a `--cell` run with other options): its curve is not
- * comparable. Cells whose `results.json` predates the record pass.
+ * comparable. A cell whose `results.json` predates the record of its sizes
+ * is judged by its own lines: its tokens a step (batch size × context) and
+ * its epochs for the study's `--tokens`.
  */
 function refuseOtherPlans(
   options: EpochsStudyOptions,
@@ -952,21 +954,63 @@ function refuseOtherPlans(
     ...options.scale,
     seed: options.seed,
   };
+  const text = (v: unknown) =>
+    v === undefined ? "unset" : Array.isArray(v) ? v.join(",") : String(v);
   for (const [name, r] of found) {
-    if (r.scale === undefined) continue;
+    const again =
+      `run it again (deno task study epochs --out ${options.out} --cell ${name})`;
+    if (r.scale === undefined) {
+      const off = legacyMismatch(options.scale, r);
+      if (off) {
+        throw new ConfigError(
+          `Cannot collect ${options.out}: cell ${name} ${off}: ${again}`,
+        );
+      }
+      continue;
+    }
     const got: Record<string, unknown> = { ...r.scale, seed: r.seed };
     const keys = [...new Set([...Object.keys(want), ...Object.keys(got)])];
-    const text = (v: unknown) =>
-      v === undefined ? "unset" : Array.isArray(v) ? v.join(",") : String(v);
     const key = keys.find((k) => text(want[k]) !== text(got[k]));
     if (key === undefined) continue;
     const flag = `--${flagOf(key)}`;
     throw new ConfigError(
       `Cannot collect ${options.out}: cell ${name} ran with ${flag} ${
         text(got[key])
-      }, the study's is ${flag} ${
-        text(want[key])
-      }: run it again (deno task study epochs --out ${options.out} --cell ${name})`,
+      }, the study's is ${flag} ${text(want[key])}: ${again}`,
     );
   }
+}
+
+/**
+ * How a cell without a record of its sizes differs from `scale`, by its
+ * first validation line (undefined: it does not, or it has none): its
+ * tokens a step, and its epochs as the study then rounded them.
+ */
+function legacyMismatch(
+  scale: StudyScale,
+  r: CellResult,
+): string | undefined {
+  const first = r.lines.find((l) =>
+    typeof l.epoch === "number" && typeof l.step === "number" &&
+    typeof l.tokens === "number" && l.epoch > 0 && l.step > 0
+  );
+  if (!first) return undefined;
+  const [epoch, step, tokens] = [
+    first.epoch,
+    first.step,
+    first.tokens,
+  ] as number[];
+  const base = studyBase(scale);
+  const perStep = scale.batchSize * base.blockLength;
+  if (tokens / step !== perStep) {
+    return `trained on ${
+      tokens / step
+    } tokens a step, the study's --batch-size ${scale.batchSize} and --preset ${scale.preset} make ${perStep}`;
+  }
+  const perEpoch = tokens / epoch;
+  const epochs = Math.max(1, Math.round(scale.tokens / perEpoch));
+  if (r.run.epochs !== epochs) {
+    return `was planned for ${r.run.epochs} epochs of ${perEpoch} tokens, the study's --tokens ${scale.tokens} makes ${epochs}`;
+  }
+  return undefined;
 }
