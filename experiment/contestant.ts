@@ -249,7 +249,12 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
   readonly label: ContestantLabel;
   /** The network it trains: a causal decoder or a bidirectional denoiser. */
   readonly network: "causal" | "bidirectional";
-  /** Its seed stream: the initial weights of seed `s` come from seed `1000 s + seedStream`. */
+  /**
+   * Its seed stream, an integer in 1..999 that no other contestant uses, and
+   * not 919 (the judge's seed 7919 is `1000 · 7 + 919`): the initial weights
+   * of seed `s` come from seed `1000 s + seedStream`. The built-in ones take
+   * 1 (AR) to 4 (BD3).
+   */
   readonly seedStream: number;
   /** Whether its test likelihood is an upper bound (shown with ≤). */
   readonly bound: boolean;

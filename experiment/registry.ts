@@ -16,14 +16,29 @@ import { MLM } from "./contestants/mlm.ts";
 import { BD3 } from "./contestants/bd3.ts";
 import { ConfigError } from "./options.ts";
 
-const REGISTRY: Contestant[] = [AR, D3PM, MLM, BD3];
+const REGISTRY: Contestant[] = [];
+
+/**
+ * The most seed streams a contestant may use: the initial weights of seed
+ * `s` come from seed `1000 s + seedStream` (see `weightSeed`), so a stream
+ * of 1000 or more would be another seed's stream of another contestant.
+ */
+const STREAMS = 1000;
+
+/**
+ * The stream the judge's own weights seed (7919 = 1000 · 7 + 919) falls
+ * on: a contestant of that stream would start, at seed 7, from the judge's
+ * draw.
+ */
+const JUDGE_STREAM = 919;
 
 /**
  * Add a contestant (after those registered before it, in training order).
  *
  * @typeParam P Its process.
  * @param contestant The contestant.
- * @throws {RangeError} When its kind or seed stream is taken, or its kind
+ * @throws {RangeError} When its kind or seed stream is taken, its seed
+ *   stream is not an integer in 1..999 (or is 919, the judge's), or its kind
  *   is not a plain name (it names a folder).
  *
  * @example
@@ -31,6 +46,12 @@ const REGISTRY: Contestant[] = [AR, D3PM, MLM, BD3];
  * import { AR, registerContestant } from "@d3pm/experiment";
  * import { assertThrows } from "@std/assert";
  * assertThrows(() => registerContestant(AR), RangeError, 'a contestant "ar" is already registered');
+ * // Seed 0's weights of stream 1001 would be seed 1's of AR (stream 1).
+ * assertThrows(
+ *   () => registerContestant({ ...AR, kind: "late", seedStream: 1001 }),
+ *   RangeError,
+ *   "its seed stream must be an integer in 1..999",
+ * );
  * ```
  */
 export function registerContestant<P extends ContestantProcess>(
@@ -47,16 +68,30 @@ export function registerContestant<P extends ContestantProcess>(
       `Cannot register: a contestant "${c.kind}" is already registered`,
     );
   }
-  const stream = REGISTRY.find((r) => r.seedStream === c.seedStream);
-  if (stream || !(Number.isInteger(c.seedStream) && c.seedStream > 0)) {
+  const s = c.seedStream;
+  if (!(Number.isInteger(s) && s > 0 && s < STREAMS)) {
     throw new RangeError(
-      `Cannot register contestant "${c.kind}": its seed stream must be a positive integer no other contestant uses (${
-        stream ? `"${stream.kind}" has ${c.seedStream}` : `got ${c.seedStream}`
-      })`,
+      `Cannot register contestant "${c.kind}": its seed stream must be an integer in 1..${
+        STREAMS - 1
+      } (weights seed = ${STREAMS} × seed + stream, so a larger one is another seed's stream), got ${s}`,
+    );
+  }
+  if (s === JUDGE_STREAM) {
+    throw new RangeError(
+      `Cannot register contestant "${c.kind}": seed stream ${JUDGE_STREAM} is the judge's (its weights seed 7919 = ${STREAMS} × 7 + ${JUDGE_STREAM}); choose another`,
+    );
+  }
+  const taken = REGISTRY.find((r) => r.seedStream === s);
+  if (taken) {
+    throw new RangeError(
+      `Cannot register contestant "${c.kind}": its seed stream must be one no other contestant uses ("${taken.kind}" has ${s})`,
     );
   }
   REGISTRY.push(c);
 }
+
+// The built-in ones, through the same checks as any other.
+for (const c of [AR, D3PM, MLM, BD3] as Contestant[]) registerContestant(c);
 
 /**
  * Every registered contestant, in training order.
