@@ -5,6 +5,7 @@
  * @module
  */
 import { readCommandLine, runCli } from "@d3pm/cli";
+import { contestants } from "@d3pm/experiment";
 import { importCheckpoint } from "@d3pm/hf";
 import { FORCE_OPTION } from "./_tool_options.ts";
 
@@ -31,9 +32,13 @@ const OPTIONS = {
   },
   model: {
     kind: "choice",
-    choices: ["d3pm", "mlm"],
+    // The registered denoisers every engine runs (block diffusion's block
+    // attention has no exported form to come back from).
+    choices: contestants().filter((c) =>
+      c.network === "bidirectional" && !c.tfjsOnly
+    ).map((c) => c.kind),
     help:
-      "the contestant of a D3PMForMaskedLM whose config.json lacks the d3pm_deno record (default d3pm); a causal checkpoint is the ar model",
+      "the contestant of a D3PMForMaskedLM whose config.json lacks the d3pm_deno record (default d3pm); a causal checkpoint without it is the ar model",
   },
   force: FORCE_OPTION,
 } as const;

@@ -15,6 +15,7 @@
 import {
   checkConfig,
   contestantOf,
+  contestants,
   type ExperimentConfig,
   IMPORT_VERSION,
   resolveConfig,
@@ -75,11 +76,12 @@ export interface ImportOptions {
   tokenizer?: "dir" | "gpt2";
   /**
    * The contestant of a denoiser whose `config.json` lacks the project's
-   * `d3pm_deno` record (`d3pm`, the default, or `mlm`): nothing else tells
-   * them apart. A causal checkpoint is the `ar` model; a denoiser's record
-   * names its own.
+   * `d3pm_deno` record (`d3pm`, the default, `mlm`, or another registered
+   * denoiser that every engine runs): nothing else tells them apart. A
+   * causal checkpoint without the record is the `ar` model; the record
+   * names its own contestant (which must be registered).
    */
-  model?: "d3pm" | "mlm";
+  model?: string;
   /**
    * Where a notice goes (default: nowhere): one line when tokens the
    * tokenizer files add are dropped (`vocabulary.droppedTokens`).
@@ -310,30 +312,52 @@ function isObject(value: unknown): boolean {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-// The contestant a checkpoint becomes: a causal one the AR model; the
-// project's denoiser the one its d3pm_deno record names, else --model's
-// (d3pm by default: a D3PM and an MLM have the same network).
+// The contestants a checkpoint of a network may become: the registered
+// ones of that network that every engine runs (a tfjs-only one, as block
+// diffusion, has no exported form to come back from).
+function importable(network: "causal" | "bidirectional"): string[] {
+  return contestants().filter((c) => c.network === network && !c.tfjsOnly)
+    .map((c) => c.kind);
+}
+
+// The contestant a checkpoint becomes: the one the project's d3pm_deno
+// record names (a registered one of the checkpoint's network); without the
+// record, a causal one the architecture's (the AR model), a denoiser
+// --model's (d3pm by default: a D3PM and an MLM have the same network).
 function importedContestant(
   modelType: string,
   provenance: { contestant?: unknown } | undefined,
   fallback: string,
   model: string | undefined,
 ): string {
-  if (model !== undefined && model !== "d3pm" && model !== "mlm") {
+  const denoisers = importable("bidirectional");
+  if (model !== undefined && !denoisers.includes(model)) {
     throw new InteropError(
-      `--model ${model} is not one of d3pm, mlm (the contestant of a denoiser without a d3pm_deno record)`,
+      `--model ${model} is not one of ${
+        denoisers.join(", ")
+      } (the contestant of a denoiser without a d3pm_deno record)`,
     );
   }
-  if (modelType !== "d3pm") {
-    if (model !== undefined) {
+  const network = modelType === "d3pm" ? "bidirectional" : "causal";
+  const named = provenance?.contestant;
+  if (network === "causal" && model !== undefined) {
+    throw new InteropError(
+      `--model ${model} is for a D3PMForMaskedLM without a d3pm_deno record; this checkpoint is causal: it is the ${
+        typeof named === "string" ? named : fallback
+      } model`,
+    );
+  }
+  if (typeof named === "string") {
+    const choices = importable(network);
+    if (!choices.includes(named)) {
       throw new InteropError(
-        `--model ${model} is for a D3PMForMaskedLM without a d3pm_deno record; this checkpoint is causal: it is the ar model`,
+        `config.json's d3pm_deno record names the ${
+          named.slice(0, 40)
+        } model, which is not a registered ${network} contestant here (${
+          choices.join(", ")
+        }): register it before importing`,
       );
     }
-    return fallback;
-  }
-  const named = provenance?.contestant;
-  if (typeof named === "string") {
     if (model !== undefined && model !== named) {
       throw new InteropError(
         `--model ${model}, but config.json's d3pm_deno record names the ${named} model: leave out --model`,
@@ -357,16 +381,19 @@ function droppedNotice(from: string, dropped: string[]): string {
 // The project's readers of a run folder (sample, evaluate, infill, the
 // dashboard and its static export) write nothing into it; a run trained
 // on there (metrics.jsonl, results.json, …) is no longer only an import.
-const IMPORT_FILES: readonly string[] = [
-  "config.json",
-  "import.json",
-  "tokenizer.json",
-  ...["ar", "d3pm", "mlm"].flatMap((kind) =>
-    ["config.json", "model.safetensors", "process.json"].map((file) =>
-      `seed-0/${kind}/${file}`
-    )
-  ),
-];
+// Read when an import starts: a contestant registered since is one too.
+function importFiles(): string[] {
+  return [
+    "config.json",
+    "import.json",
+    "tokenizer.json",
+    ...contestants().flatMap(({ kind }) =>
+      ["config.json", "model.safetensors", "process.json"].map((file) =>
+        `seed-0/${kind}/${file}`
+      )
+    ),
+  ];
+}
 
 // Where an import goes: --force replaces only a run folder an import
 // wrote (its import.json says so) holding nothing an import does not
@@ -377,7 +404,7 @@ function importTarget(path: string, force: boolean, from: string): Target {
     force,
     flag: "--to",
     sources: [{ flag: "--from", path: from }],
-    writes: IMPORT_FILES,
+    writes: importFiles(),
     what: "a run folder deno task import wrote",
     marker: "import.json",
     wrote: async (dir) =>

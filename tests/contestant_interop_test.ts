@@ -1,0 +1,78 @@
+// Contestants the project does not ship, registered in this file, go
+// through export, import (and import --force) and evaluate as the
+// registry describes them: no tool decides a contestant by a list of the
+// built-in kinds or by which methods its process happens to have.
+import { assertEquals, assertRejects } from "@std/assert";
+import { AR, MLM, readRun, registerContestant } from "@d3pm/experiment";
+import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
+import { fakeRun } from "../hf/_test_util.ts";
+
+/** A second causal contestant: AR's process and network under its own kind. */
+const CAUSAL = {
+  ...AR,
+  kind: "causal-two",
+  label: { short: "C2", title: "C2 (causal)" },
+  seedStream: 21,
+};
+/** A second denoiser: the MLM's process and network under its own kind. */
+const DENOISER = {
+  ...MLM,
+  kind: "denoiser-two",
+  label: { short: "D2", title: "D2 (masked)" },
+  seedStream: 22,
+};
+registerContestant(CAUSAL);
+registerContestant(DENOISER);
+
+Deno.test("a registered contestant's export imports back as that contestant, and import --force replaces that import", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const run = `${root}/run`;
+    await fakeRun(run, { emaDecay: 0, models: "causal-two,denoiser-two" });
+    for (const kind of ["causal-two", "denoiser-two"]) {
+      const hf = `${root}/hf-${kind}`;
+      await exportRun({ run, model: kind, to: hf });
+      const back = `${root}/back-${kind}`;
+      const first = await importCheckpoint({ from: hf, to: back });
+      // The export's record names the contestant: not "ar" for any causal one.
+      assertEquals(first.model, kind);
+      assertEquals((await readRun(back)).models, [
+        { seed: 0, kind, trained: true },
+      ]);
+      // Its own import: replaced, not refused as a folder of another's.
+      const again = await importCheckpoint({ from: hf, to: back, force: true });
+      assertEquals(again.model, kind);
+    }
+    // A denoiser without the record: --model offers the registered
+    // denoisers that every engine runs.
+    await assertRejects(
+      () =>
+        importCheckpoint({
+          from: `${root}/hf-denoiser-two`,
+          to: `${root}/x`,
+          model: "bd3",
+        }),
+      InteropError,
+      "--model bd3 is not one of d3pm, mlm, denoiser-two (the contestant of a denoiser without a d3pm_deno record)",
+    );
+    // A record naming a contestant of the other network, or none registered.
+    const config = JSON.parse(
+      await Deno.readTextFile(`${root}/hf-causal-two/config.json`),
+    );
+    for (const named of ["denoiser-two", "gone"]) {
+      config.d3pm_deno.contestant = named;
+      await Deno.writeTextFile(
+        `${root}/hf-causal-two/config.json`,
+        JSON.stringify(config),
+      );
+      await assertRejects(
+        () =>
+          importCheckpoint({ from: `${root}/hf-causal-two`, to: `${root}/y` }),
+        InteropError,
+        `config.json's d3pm_deno record names the ${named} model, which is not a registered causal contestant here (ar, causal-two): register it before importing`,
+      );
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
