@@ -18,6 +18,7 @@ import type {
   TokenBatch,
   WeightedTokens,
 } from "@d3pm/core";
+import type { OverBlocksOptions } from "@d3pm/eval";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { RunData } from "./data.ts";
 import type { EvalModel } from "./engine.ts";
@@ -202,6 +203,36 @@ export interface GenerationRequest {
   ) => unknown;
 }
 
+/**
+ * How `deno task evaluate` scores a trained model on the test blocks again:
+ * the same estimator, blocks and draws as the contestant's `evaluate`.
+ *
+ * @typeParam P Its process.
+ */
+export interface TestScoring<P> {
+  /**
+   * Whether the figure is a Monte-Carlo estimate drawn `elboSamples` times
+   * per block (`--samples` sets the draws); false: exact, `--samples` is
+   * refused.
+   */
+  readonly draws: boolean;
+  /**
+   * Its test figure (nats per token; a bound when the contestant's `bound`).
+   *
+   * @param process Its process.
+   * @param model The trained model (tfjs or the fused engine).
+   * @param ctx The run's configuration (`elboSamples`) and data (`test`).
+   * @param options `onProgress`: test blocks done, after each batch.
+   * @returns The estimate.
+   */
+  score(
+    process: P,
+    model: EvalModel,
+    ctx: Pick<EvalContext, "config" | "data">,
+    options: Pick<OverBlocksOptions, "onProgress">,
+  ): Promise<NllEstimate>;
+}
+
 /** What a contestant's evaluation gives: its figures and the samples to show. */
 export interface Evaluation {
   /** Its result, less what the runner adds (seed, parameters, training). */
@@ -295,6 +326,11 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
   readonly blockUnmasking?: BlockUnmasking<P>;
   /** What it adds to the report. */
   readonly report?: ContestantReport;
+  /**
+   * How `deno task evaluate` scores it on the test blocks; absent: it is
+   * not rescored there (evaluate says so).
+   */
+  readonly scoring?: TestScoring<P>;
   /**
    * Its process in a run.
    *

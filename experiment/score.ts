@@ -1,17 +1,15 @@
 /**
  * Scoring a trained model of a run folder on the test split again — a
  * finished run's, or an imported one's (`deno task import`) — with the same
- * blocks, draws and estimator as the run's evaluation: the exact NLL of a
- * causal model, the continuous bound of a denoiser.
+ * blocks, draws and estimator as the run's evaluation, as its contestant
+ * declares (`Contestant.scoring`): the exact NLL of the AR model, the
+ * continuous bound of a denoiser.
  *
  * @module
  */
-import type { NllEstimate } from "@d3pm/core";
-import type { MaskedDiffusion } from "@d3pm/diffusion";
-import { type LikelihoodFigures, overBlocks } from "@d3pm/eval";
-import type { ContestantProcess } from "./contestant.ts";
+import type { LikelihoodFigures } from "@d3pm/eval";
 import { prepareRunData } from "./data.ts";
-import { likelihoodFigures, testBound } from "./evaluation.ts";
+import { likelihoodFigures } from "./evaluation.ts";
 import { loadTrained, readRun } from "./load.ts";
 import { ConfigError } from "./options.ts";
 import { checkBudget } from "./budget.ts";
@@ -69,7 +67,7 @@ export interface TestScore {
  * @param options The contestant, seed and blocks.
  * @returns The figures.
  * @throws {ConfigError} When the folder has no such trained model, or its
- *   process has no test likelihood.
+ *   contestant declares no test scoring (`Contestant.scoring`).
  *
  * @example
  * ```ts
@@ -104,9 +102,15 @@ export async function scoreTest(
   // The files at its --data must be those it trained on (data.json).
   const data = await prepareRunData(config, folder, { log: options.log });
   const trained = await loadTrained(dir, { seed, model: options.model });
-  const bounded = typeof (trained.process as { bound?: unknown }).bound ===
-    "function";
-  if (options.samples !== undefined && !bounded) {
+  // The contestant says how it is scored again (Contestant.scoring).
+  const scoring = trained.contestant.scoring;
+  if (!scoring) {
+    trained.model.dispose();
+    throw new ConfigError(
+      `The ${options.model} contestant declares no test scoring (Contestant.scoring): deno task evaluate cannot score it; its run's results.json has its test figures`,
+    );
+  }
+  if (options.samples !== undefined && !scoring.draws) {
     trained.model.dispose();
     throw new ConfigError(
       `Option --samples sets the draws of a denoiser's bound; the ${options.model} model is scored exactly: leave it out`,
@@ -126,28 +130,12 @@ export async function scoreTest(
     options,
   );
   try {
-    const process = trained.process as ContestantProcess & {
-      bound?: unknown;
-      score?: (m: unknown, x0: unknown) => Promise<NllEstimate>;
-    };
-    let estimate: NllEstimate;
-    if (typeof process.bound === "function") {
-      estimate = await testBound(
-        process as unknown as MaskedDiffusion,
-        model,
-        { config, data },
-        { onProgress },
-      );
-    } else if (typeof process.score === "function") {
-      const score = process.score.bind(process);
-      estimate = await overBlocks(data.test, (x0) => score(model, x0), {
-        onProgress,
-      });
-    } else {
-      throw new ConfigError(
-        `The ${options.model} contestant's process has neither an exact likelihood nor a bound to score`,
-      );
-    }
+    const estimate = await scoring.score(
+      trained.process,
+      model,
+      { config, data },
+      { onProgress },
+    );
     return {
       model: options.model,
       seed,

@@ -3,23 +3,42 @@
 // registry describes them: no tool decides a contestant by a list of the
 // built-in kinds or by which methods its process happens to have.
 import { assertEquals, assertRejects } from "@std/assert";
-import { AR, MLM, readRun, registerContestant } from "@d3pm/experiment";
+import {
+  AR,
+  ConfigError,
+  MLM,
+  readRun,
+  registerContestant,
+  scoreTest,
+} from "@d3pm/experiment";
 import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
 import { fakeRun } from "../hf/_test_util.ts";
 
-/** A second causal contestant: AR's process and network under its own kind. */
+/**
+ * A second causal contestant: AR's process and network under its own kind,
+ * scored by `deno task evaluate` with a figure of its own (drawn: it takes
+ * `--samples`), although its process has AR's exact `score`.
+ */
 const CAUSAL = {
   ...AR,
   kind: "causal-two",
   label: { short: "C2", title: "C2 (causal)" },
   seedStream: 21,
+  scoring: {
+    draws: true,
+    score: () => Promise.resolve({ nats: 1.5, stderr: 0.25, tokens: 7 }),
+  },
 };
-/** A second denoiser: the MLM's process and network under its own kind. */
+/**
+ * A second denoiser: the MLM's process and network under its own kind,
+ * which declares no test scoring (although its process has a bound).
+ */
 const DENOISER = {
   ...MLM,
   kind: "denoiser-two",
   label: { short: "D2", title: "D2 (masked)" },
   seedStream: 22,
+  scoring: undefined,
 };
 registerContestant(CAUSAL);
 registerContestant(DENOISER);
@@ -29,6 +48,14 @@ Deno.test("a registered contestant's export imports back as that contestant, and
   try {
     const run = `${root}/run`;
     await fakeRun(run, { emaDecay: 0, models: "causal-two,denoiser-two" });
+    // deno task evaluate asks the contestant, not its process's methods.
+    const scored = await scoreTest(run, { model: "causal-two", samples: 3 });
+    assertEquals([scored.figures.nll, scored.figures.bound], [1.5, false]);
+    await assertRejects(
+      () => scoreTest(run, { model: "denoiser-two" }),
+      ConfigError,
+      "The denoiser-two contestant declares no test scoring (Contestant.scoring): deno task evaluate cannot score it",
+    );
     for (const kind of ["causal-two", "denoiser-two"]) {
       const hf = `${root}/hf-${kind}`;
       await exportRun({ run, model: kind, to: hf });

@@ -54,6 +54,12 @@ export const AR: Contestant<Autoregressive> = {
   peakLr: (c) => c.arLr > 0 ? c.arLr : c.lr,
   // The causal step predicts positions 1..L−1 from 0..L−2.
   engine: (_process, blockLength) => ({ length: blockLength - 1 }),
+  /** `deno task evaluate`: the exact NLL of every test block. */
+  scoring: {
+    draws: false,
+    score: (process, model, ctx, options) =>
+      overBlocks(ctx.data.test, (x0) => process.score(model, x0), options),
+  },
   /** Exact NLL on the valid blocks. */
   validate: (process, model, data) =>
     overBlocks(data.valid, (x0) => process.score(model, x0)),

@@ -142,6 +142,22 @@ export const BD3: Contestant<BlockDiffusion> = {
       "The bd3 contestant has no fused-engine step: block diffusion needs block attention; use --engine tfjs",
     );
   },
+  /** `deno task evaluate`: its evaluation's sum of block bounds. */
+  scoring: {
+    draws: true,
+    score: (process, model, ctx, options) => {
+      const rng = testBoundDraws();
+      return overBlocks(
+        ctx.data.test,
+        (x0) =>
+          process.bound(tfjsModel(model), x0, {
+            prng: rng,
+            samples: ctx.config.elboSamples,
+          }),
+        options,
+      );
+    },
+  },
   validate: (process, model, data) =>
     validateOver(
       data,

@@ -88,6 +88,8 @@ export function d3pmContestant(
     }),
     peakLr: (c) => c.lr,
     engine: maskedEngineShape,
+    /** `deno task evaluate`: the continuous bound (the exact one is not redone). */
+    scoring: { draws: true, score: testBound },
     /**
      * The continuous bound on the valid blocks with one fixed set of draws,
      * the same at every validation: the curve is smooth and its steps

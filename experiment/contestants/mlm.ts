@@ -86,6 +86,8 @@ export const MLM: Contestant<MaskedLanguageModel> = {
     backbone(c, vocab, { kind: "bidirectional", alibi: true }),
   peakLr: (c) => c.lr,
   engine: maskedEngineShape,
+  /** `deno task evaluate`: the D3PM bound with the D3PM's draws. */
+  scoring: { draws: true, score: testBound },
   /** Its own loss (nats per masked token) on the valid blocks, with fixed masks. */
   validate: (process, model, data) =>
     validateOver(
