@@ -338,7 +338,9 @@ class Cancelled extends Error {
 /**
  * Run one checked request on a loaded model: the start row, then a frame
  * per step (a causal model: per token; block diffusion: per step of each
- * block, `steps` per block), until done or `signal` aborts.
+ * block, `steps` per block; a contestant that neither draws tokens left to
+ * right nor unmasks: its own `generate`'s steps, or one frame at its end),
+ * until done or `signal` aborts.
  *
  * @param loaded The model.
  * @param input The checked request.
@@ -399,9 +401,9 @@ export async function* generateFrames(
   const unmasking = contestant.unmasking;
   // Block by block: steps per block, a prefix but no blanks.
   const blockwise = unmasking ? undefined : contestant.blockUnmasking;
-  if (!causal && !unmasking && !blockwise) {
-    throw new HttpError(400, `Model ${contestant.kind} does not generate here`);
-  }
+  // Neither: the contestant's own generator, whole rows (a prompt is its
+  // to take or refuse; no steps, no blanks).
+  const own = !causal && !unmasking && !blockwise;
   const maskId = (unmasking ?? blockwise)?.maskId(process);
   const T = (unmasking ?? blockwise)?.steps(process) ?? 0;
   const blockSize = blockwise?.blockSize(process);
@@ -409,6 +411,12 @@ export async function* generateFrames(
     throw new HttpError(
       400,
       `steps sets a denoiser's unmasking steps; the causal model ${contestant.kind} draws one token per position: leave steps out, got ${input.steps}`,
+    );
+  }
+  if (own && input.steps !== undefined) {
+    throw new HttpError(
+      400,
+      `steps sets a denoiser's unmasking steps; the ${contestant.kind} model generates by its own generator, which takes none: leave steps out, got ${input.steps}`,
     );
   }
   if (
@@ -483,14 +491,15 @@ export async function* generateFrames(
       row = [start, ...p, ...new Array(length - 1 - p.length).fill(0)];
       given = Array.from({ length: 1 + p.length }, (_, i) => i);
     } else {
-      row = [...p, ...new Array(length - p.length).fill(maskId)];
+      // Its own generator's positions are shown as zeros until its row comes.
+      row = [...p, ...new Array(length - p.length).fill(maskId ?? 0)];
       given = p.map((_, i) => i);
     }
   }
   let steps = length - given.length;
   // Steps of blocks the prefix fills (skipped; the frames count from there).
   let skipped = 0;
-  if (!causal) {
+  if (!causal && !own) {
     const s = input.steps ?? Math.min(64, T);
     if (s > T) {
       throw new HttpError(
@@ -547,7 +556,11 @@ export async function* generateFrames(
       throw new Cancelled(String(signal.reason ?? "cancelled"));
     }
     const elapsed = (performance.now() - t0) / 1000;
-    const done = causal ? s.step : countGenerated(s.tokens, given, maskId);
+    const done = causal
+      ? s.step
+      : own
+      ? toGenerate * s.step / s.steps
+      : countGenerated(s.tokens, given, maskId);
     made++;
     frames.push({
       step: s.step,

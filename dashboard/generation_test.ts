@@ -85,6 +85,14 @@ function fakeModel(
       }
       return { tokens: row, forwardPasses: steps };
     }
+    if (kind === "none") {
+      // Its own generator: the whole row in one call, the prefix kept.
+      row = new Int32Array(req.length).fill(120);
+      if (req.prefix) row.set(req.prefix);
+      if (options.stepless) tick(-1);
+      else await report(1, 1);
+      return { tokens: row, forwardPasses: 1 };
+    }
     row = req.prompt?.slice() ?? new Int32Array(req.length).fill(MASK);
     if (req.prefix) row.set(req.prefix);
     const steps = req.steps!;
@@ -211,11 +219,35 @@ function near(actual: number, expected: number, what: string) {
   );
 }
 
-Deno.test("generateFrames() refuses a model that neither draws tokens nor unmasks with a 400 naming it", async () => {
-  const e = await refusal(fakeModel("none"), {});
-  assertEquals([e.status, e.message], [
+Deno.test("generateFrames() hands a model that neither draws tokens nor unmasks to its contestant's own generate: the prompt as its prefix, no steps, its row as the frame", async () => {
+  for (const stepless of [false, true]) {
+    const fake = fakeModel("none", { stepless });
+    const { start, frames } = await run(fake, { prompt: "ab" });
+    assertEquals(start, {
+      model: "fake-none",
+      tokens: [97, 98, 0, 0, 0, 0, 0, 0],
+      given: [0, 1],
+      steps: 6,
+      engine: "fake",
+    });
+    assertEquals(Array.from(fake.requests[0].prefix!), [97, 98]);
+    assertEquals(fake.requests[0].steps, undefined);
+    assertEquals(frames.length, 1);
+    assertEquals(frames[0].tokens, [97, 98, 120, 120, 120, 120, 120, 120]);
+    assertEquals(frames[0].forwardPasses, 1);
+  }
+  // Steps and blanks are a denoiser's: refused in one line, naming it.
+  const steps = await refusal(fakeModel("none"), { steps: 4 });
+  assertEquals([steps.status, steps.message], [
     400,
-    "Model fake-none does not generate here",
+    "steps sets a denoiser's unmasking steps; the fake-none model generates by its own generator, which takes none: leave steps out, got 4",
+  ]);
+  const blanks = await refusal(fakeModel("none"), {
+    tokens: [97, 98, 99, 100, 101, 102, 103, 104],
+  });
+  assertEquals([blanks.status, blanks.message], [
+    400,
+    "Model fake-none does not fill blanks: send a prompt instead of tokens",
   ]);
 });
 

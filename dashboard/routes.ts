@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type Contestant,
   contestantOf,
   contestants,
   inspectRun,
@@ -847,7 +848,12 @@ export async function unmaskingRoute(
         tfjsOnly:
           "its masking is staggered, and the staggered sampler reads a synchronous forward pass, which the browser's WebGPU engine lacks",
       }
-      : {}),
+      : browserRuns(c, spec)
+      ? {}
+      : {
+        tfjsOnly:
+          `the page's bundle holds the AR, D3PM and MLM samplers only, not the ${kind} contestant's own generator`,
+      }),
     ...(c.unmasking
       ? {
         maskId: c.unmasking.maskId(process),
@@ -862,6 +868,20 @@ export async function unmaskingRoute(
       }
       : {}),
   });
+}
+
+/**
+ * Whether the page's own engine (dashboard/web/browser_engine.ts, which
+ * bundles no contestant) can generate a model: it rebuilds the AR process
+ * (causal) or a masked diffusion or masked language model (unmasking) from
+ * `process.json`, and runs no other contestant's generator.
+ */
+function browserRuns(c: Contestant, spec: unknown): boolean {
+  const kind = (spec as { kind?: unknown } | null)?.kind;
+  return c.network === "causal"
+    ? kind === "autoregressive"
+    : c.unmasking !== undefined &&
+      (kind === "masked-diffusion" || kind === "masked-language-model");
 }
 
 /**

@@ -12,7 +12,9 @@ import {
   scoreTest,
 } from "@d3pm/experiment";
 import { exportRun, importCheckpoint, InteropError } from "@d3pm/hf";
+import { dashboardHandler, GenerationService } from "@d3pm/dashboard";
 import { fakeRun } from "../hf/_test_util.ts";
+import { fakeLoader } from "../dashboard/_test_util.ts";
 
 /**
  * A second causal contestant: AR's process and network under its own kind,
@@ -40,14 +42,50 @@ const DENOISER = {
   seedStream: 22,
   scoring: undefined,
 };
+/**
+ * A denoiser that neither unmasks nor draws left to right: it generates by
+ * its own `generate` alone (the MLM's, here), which the page's bundle lacks.
+ */
+const PLAIN = {
+  ...DENOISER,
+  kind: "plain-two",
+  seedStream: 23,
+  unmasking: undefined,
+};
 registerContestant(CAUSAL);
 registerContestant(DENOISER);
+registerContestant(PLAIN);
 
-Deno.test("a registered contestant's export imports back as that contestant, and import --force replaces that import", async () => {
+Deno.test("registered contestants: evaluate asks each how it is scored, the dashboard offers the browser only what its bundle runs, an export imports back as its contestant, and import --force replaces that import", async () => {
   const root = await Deno.makeTempDir();
   try {
     const run = `${root}/run`;
-    await fakeRun(run, { emaDecay: 0, models: "causal-two,denoiser-two" });
+    await fakeRun(run, {
+      emaDecay: 0,
+      models: "causal-two,denoiser-two,plain-two",
+    });
+    // The dashboard offers the browser's engine only for what its bundle
+    // runs: the AR process, and a masked diffusion or MLM that unmasks.
+    const handler = dashboardHandler({
+      root,
+      generation: new GenerationService(fakeLoader(), {}),
+    }, { page: { html: "", js: "", css: "" } });
+    const serverOnly: Record<string, unknown> = {};
+    for (const kind of ["causal-two", "denoiser-two", "plain-two"]) {
+      const res = await handler(
+        new Request(
+          `http://127.0.0.1/api/run/unmasking?run=run&seed=0&model=${kind}`,
+        ),
+      );
+      assertEquals(res.status, 200, kind);
+      serverOnly[kind] = (await res.json()).tfjsOnly;
+    }
+    assertEquals(serverOnly, {
+      "causal-two": undefined,
+      "denoiser-two": undefined,
+      "plain-two":
+        "the page's bundle holds the AR, D3PM and MLM samplers only, not the plain-two contestant's own generator",
+    });
     // deno task evaluate asks the contestant, not its process's methods.
     const scored = await scoreTest(run, { model: "causal-two", samples: 3 });
     assertEquals([scored.figures.nll, scored.figures.bound], [1.5, false]);
@@ -80,7 +118,7 @@ Deno.test("a registered contestant's export imports back as that contestant, and
           model: "bd3",
         }),
       InteropError,
-      "--model bd3 is not one of d3pm, mlm, denoiser-two (the contestant of a denoiser without a d3pm_deno record)",
+      "--model bd3 is not one of d3pm, mlm, denoiser-two, plain-two (the contestant of a denoiser without a d3pm_deno record)",
     );
     // A record naming a contestant of the other network, or none registered.
     const config = JSON.parse(

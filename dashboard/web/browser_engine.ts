@@ -197,10 +197,21 @@ export class BrowserModel {
     const { info, engine } = this;
     const L = info.length, B = request.batch ?? 1;
     const rng = prng(request.rng);
+    const spec = info.spec as { kind: string; maskId: number };
+    // The processes this bundle knows; any other contestant's generator
+    // runs on the server only (the server says so in tfjsOnly first).
+    const known = info.network === "causal"
+      ? spec.kind === "autoregressive"
+      : spec.kind === "masked-diffusion" ||
+        spec.kind === "masked-language-model";
+    if (!known) {
+      throw new Error(
+        `the ${info.kind} model generates on the server only: this page's engine runs the AR, D3PM and MLM samplers, not a ${spec.kind} process`,
+      );
+    }
     if (info.network === "causal") {
       return await this.#causal(request, onFrame, signal);
     }
-    const spec = info.spec as { kind: string; maskId: number };
     const process = spec.kind === "masked-language-model"
       ? maskedLanguageModel(spec as never)
       : maskedDiffusion(spec as never);

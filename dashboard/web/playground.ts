@@ -76,6 +76,8 @@ class Panel {
           { class: "muted" },
           info.network === "causal"
             ? "left to right, one token per step"
+            : info.maskId === undefined
+            ? "its own generator, whole rows (no steps, no blanks)"
             : info.blockSize !== undefined
             ? `block by block: blocks of ${info.blockSize}, steps per block (T = ${info.T})`
             : `unmasking (T = ${info.T})`,
@@ -98,7 +100,14 @@ class Panel {
 
   /** Whether it fills hidden tokens (block diffusion cannot: later blocks are unseen). */
   get fillsBlanks(): boolean {
-    return this.info.network !== "causal" && this.info.blockSize === undefined;
+    return this.info.network !== "causal" &&
+      this.info.blockSize === undefined &&
+      this.info.maskId !== undefined;
+  }
+
+  /** Whether it generates by its contestant's own generator (neither causal nor unmasking). */
+  get ownGenerator(): boolean {
+    return this.info.network !== "causal" && this.info.maskId === undefined;
   }
 
   masked(tokens: ArrayLike<number>): number {
@@ -112,6 +121,8 @@ class Panel {
   isPending(x: number, i: number): boolean {
     return this.info.network === "causal"
       ? !this.given.has(i) && i >= this.filledUpTo
+      : this.ownGenerator
+      ? !this.given.has(i) && this.frames === 0
       : x === this.info.maskId;
   }
 
@@ -503,7 +514,7 @@ export function playground(el: HTMLElement, id: string): () => void {
               seed,
               model: p.info.kind,
               ...(tokens ? { tokens } : text ? { prompt: text } : {}),
-              ...(p.info.network === "causal"
+              ...(p.info.network === "causal" || p.ownGenerator
                 ? {}
                 : { steps: s.steps, sampler: s.sampler }),
               temperature: s.temperature,
@@ -545,6 +556,8 @@ export function playground(el: HTMLElement, id: string): () => void {
 function statsText(p: Panel, f: Frame, elapsed: number, where: string): string {
   const what = p.info.network === "causal"
     ? `token ${f.step}/${f.steps}`
+    : p.ownGenerator
+    ? `its own generator: step ${f.step}/${f.steps}`
     : p.stepsPerBlock !== undefined
     ? `step ${f.step}/${f.steps} (${p.stepsPerBlock}/block: block ${
       Math.ceil(f.step / p.stepsPerBlock)
