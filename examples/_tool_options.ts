@@ -41,7 +41,9 @@ export const TRAINED_MODEL_OPTION = {
   kind: "string",
   value: "NAME",
   default: "ar",
-  help: "the contestant: ar, d3pm, mlm, bd3 (one the run trained)",
+  help: `the contestant: ${
+    contestants().map((c) => c.kind).join(", ")
+  } (one the run trained)`,
 } as const;
 
 /** `--force`: replace an existing `--to` (export, import). */

@@ -9,7 +9,7 @@
 import { flagOf, readCommandLine, runCli } from "@d3pm/cli";
 import {
   commandLineOf,
-  contestants,
+  describeContestants,
   OPTION_GROUPS,
   OPTIONS,
   PRESETS,
@@ -56,9 +56,7 @@ const options = {
   ...OPTIONS,
   models: {
     ...OPTIONS.models,
-    help: `contestants, comma-separated, from ${
-      contestants().map((c) => c.kind).join(", ")
-    } (mlm: the BERT objective on the D3PM's backbone; bd3: block diffusion, see --bd3-block)`,
+    help: `contestants, comma-separated, from ${describeContestants()}`,
   },
 };
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { readCommandLine, runCli } from "@d3pm/cli";
+import { contestants } from "@d3pm/experiment";
 import { exportRun } from "@d3pm/hf";
 import {
   FORCE_OPTION,
@@ -13,13 +14,20 @@ import {
   TRAINED_MODEL_OPTION,
 } from "./_tool_options.ts";
 
+// A tfjs-only layout (block diffusion's block attention) has no exported form.
+const exportable = contestants().filter((c) => !c.tfjsOnly);
+const tfjsOnly = contestants().filter((c) => c.tfjsOnly);
+
 const OPTIONS = {
   run: RUN_OPTION,
   seed: SEED_OPTION,
   model: {
     ...TRAINED_MODEL_OPTION,
-    help:
-      "the contestant: ar, d3pm, mlm (one the run trained; bd3's block attention has no exported form)",
+    help: `the contestant: ${
+      exportable.map((c) => c.kind).join(", ")
+    } (one the run trained)${
+      tfjsOnly.map((c) => `; not ${c.kind}: ${c.tfjsOnly}`).join("")
+    }`,
   },
   to: {
     kind: "string",

@@ -278,6 +278,11 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
   readonly kind: string;
   /** How it is named in the report. */
   readonly label: ContestantLabel;
+  /**
+   * What it is, in a few words, for the `--help` lists of contestants
+   * (`the BERT objective on the D3PM's backbone`); absent: its kind says it.
+   */
+  readonly help?: string;
   /** The network it trains: a causal decoder or a bidirectional denoiser. */
   readonly network: "causal" | "bidirectional";
   /**

@@ -112,8 +112,10 @@ export const OPTIONS = {
     kind: "string",
     value: "LIST",
     default: "ar,d3pm",
+    // Not a list: the table is built before any contestant registers
+    // (deno task experiment --help lists them, from the registry).
     help:
-      "contestants, comma-separated, from ar, d3pm, mlm, bd3 (mlm: the BERT objective on the D3PM's backbone; bd3: block diffusion, see --bd3-block)",
+      "contestants, comma-separated, from those registered (deno task experiment --help lists them)",
   },
   /** Number of seeds (0..seeds−1), each a fresh set of models. */
   seeds: {

@@ -110,6 +110,34 @@ export function contestants(): readonly Contestant[] {
 }
 
 /**
+ * The registered contestants for a `--help` line: their kinds, then what
+ * those that say (`Contestant.help`) are.
+ *
+ * @param which Which to list (default: all).
+ * @returns E.g. `ar, d3pm, mlm, bd3 (mlm: the BERT objective …; bd3: …)`.
+ *
+ * @example
+ * ```ts
+ * import { describeContestants } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(describeContestants((c) => c.network === "causal"), "ar");
+ * assertEquals(
+ *   describeContestants((c) => c.kind === "ar" || c.kind === "mlm"),
+ *   "ar, mlm (mlm: the BERT objective on the D3PM's backbone)",
+ * );
+ * ```
+ */
+export function describeContestants(
+  which: (c: Contestant) => boolean = () => true,
+): string {
+  const listed = REGISTRY.filter(which);
+  const said = listed.filter((c) => c.help).map((c) => `${c.kind}: ${c.help}`);
+  return `${listed.map((c) => c.kind).join(", ")}${
+    said.length ? ` (${said.join("; ")})` : ""
+  }`;
+}
+
+/**
  * The contestant of `kind`.
  *
  * @param kind Its name.

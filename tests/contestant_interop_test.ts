@@ -86,6 +86,14 @@ Deno.test("registered contestants: evaluate asks each how it is scored, the dash
       "plain-two":
         "the page's bundle holds the AR, D3PM and MLM samplers only, not the plain-two contestant's own generator",
     });
+    // The tools' --model help lists what is registered.
+    const { TRAINED_MODEL_OPTION } = await import(
+      "../examples/_tool_options.ts"
+    );
+    assertEquals(
+      TRAINED_MODEL_OPTION.help,
+      "the contestant: ar, d3pm, mlm, bd3, causal-two, denoiser-two, plain-two (one the run trained)",
+    );
     // deno task evaluate asks the contestant, not its process's methods.
     const scored = await scoreTest(run, { model: "causal-two", samples: 3 });
     assertEquals([scored.figures.nll, scored.figures.bound], [1.5, false]);

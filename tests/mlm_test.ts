@@ -3,7 +3,7 @@
 // infilling blanks as the D3PM, the tools on seed-0/mlm, resume and input
 // errors.
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { ConfigError, resolveConfig } from "@d3pm/experiment";
+import { ConfigError, contestants, resolveConfig } from "@d3pm/experiment";
 import { assertThrows } from "@std/assert";
 import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
@@ -116,12 +116,14 @@ Deno.test("an experiment with --models ar,d3pm,mlm reports the MLM beside the AR
   await Deno.remove(out, { recursive: true });
 });
 
-Deno.test("--models accepts only ar, d3pm and mlm, and says so in one line", async () => {
+Deno.test("--models accepts only the registered contestants, and says so in one line", async () => {
   const r = await runTool("experiment.ts", ["--models", "x"]);
   assertEquals(r.code, 1);
   assertEquals(
     errorLine(r),
-    'error: Option --models must be a comma-separated list of distinct models from ar, d3pm, mlm, bd3, got "x"',
+    `error: Option --models must be a comma-separated list of distinct models from ${
+      contestants().map((c) => c.kind).join(", ")
+    }, got "x"`,
   );
   assertEquals(r.stderr.trim().split("\n").length, 1);
   assertThrows(

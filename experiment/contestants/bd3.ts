@@ -67,6 +67,7 @@ function tfjsModel(model: EvalModel): LanguageModel {
 export const BD3: Contestant<BlockDiffusion> = {
   kind: "bd3",
   label: { short: "BD3", title: "BD3 (block diffusion, MDLM loss in blocks)" },
+  help: "block diffusion, see --bd3-block",
   network: "bidirectional",
   seedStream: 4,
   bound: true,

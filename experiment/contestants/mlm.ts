@@ -62,6 +62,7 @@ const REPORT: ContestantReport = {
 export const MLM: Contestant<MaskedLanguageModel> = {
   kind: "mlm",
   label: { short: "MLM", title: "MLM (BERT objective, D3PM bound)" },
+  help: "the BERT objective on the D3PM's backbone",
   network: "bidirectional",
   seedStream: 3,
   bound: true,
