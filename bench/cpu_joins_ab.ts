@@ -10,29 +10,54 @@
  * imports of `@d3pm/...` resolve through this checkout's import map.
  *
  *   deno run -A bench/cpu_joins_ab.ts --old /path/to/main/cpu/mod.ts
- *                                     [reference|tiny] [steps] [rev]
+ *                                     [--shape reference|tiny] [--steps N] [--rev]
  *
- * `rev` creates the engines in the other order (their memory placement).
+ * `--rev` creates the engines in the other order (their memory placement).
  */
+import { readCommandLine } from "@d3pm/cli";
 import { CpuTransformer } from "@d3pm/cpu";
 import { setJoinElision } from "@d3pm/cpu/profile";
 import { PROFILE_SHAPES, profileConfig, randomBatch } from "./_profile_step.ts";
 
-const rest = [...Deno.args];
-const at = rest.indexOf("--old");
-const oldPath = at < 0 ? undefined : rest.splice(at, 2)[1];
-const shapeName = rest[0] ?? "reference";
-if (oldPath === undefined || !Object.hasOwn(PROFILE_SHAPES, shapeName)) {
-  console.error(
-    "usage: deno run -A bench/cpu_joins_ab.ts --old PATH/cpu/mod.ts [reference|tiny] [steps] [rev]",
-  );
-  Deno.exit(2);
-}
+const args = readCommandLine(Deno.args, {
+  command: "deno run -A bench/cpu_joins_ab.ts",
+  summary:
+    `Another build's CPU engine against this one's, in one process, step by
+step: the old build's, this build's, and this build's joining after every job,
+the order rotating every step after 3 warm-up steps. Prints one JSON line:
+median ms per step of each, the ratios, whether the three losses were the
+same bits at every step, the load average.`,
+  options: {
+    old: {
+      kind: "string",
+      value: "PATH",
+      required: true,
+      help: "the cpu/mod.ts of another checkout (e.g. a worktree of main)",
+    },
+    shape: {
+      kind: "choice",
+      choices: Object.keys(PROFILE_SHAPES),
+      default: "reference",
+      help: "the bench:cpu-profile step's shape",
+    },
+    steps: {
+      kind: "integer",
+      min: 1,
+      default: 12,
+      help: "timed steps (after 3 warm-up steps)",
+    },
+    rev: {
+      kind: "boolean",
+      default: false,
+      help: "create the engines in the other order (their memory placement)",
+    },
+  },
+}, { usageExit: 2 }).values;
+const { old: oldPath, steps, rev } = args;
+const shapeName = args.shape;
 const { CpuTransformer: OldEngine } = await import(
   new URL(oldPath, `file://${Deno.cwd()}/`).href
 ) as { CpuTransformer: typeof CpuTransformer };
-const steps = Number(rest[1] ?? 12);
-const rev = rest[2] === "rev";
 const shape = shapeName as keyof typeof PROFILE_SHAPES;
 const config = profileConfig(shape);
 const B = PROFILE_SHAPES[shape].batch, T = config.contextLength;

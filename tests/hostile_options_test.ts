@@ -221,6 +221,23 @@ Deno.test("bench/cpu_thread_bits.ts prints its usage for --help and refuses opti
   );
 });
 
+Deno.test("bench/cpu_joins_ab.ts reads its options through the CLI helper: --steps abc is refused in one line, not taken as NaN steps", async () => {
+  const help = await run("bench/cpu_joins_ab.ts", ["--help"]);
+  assertEquals(help.code, 0, help.stderr);
+  assert(help.stdout.startsWith("deno run -A bench/cpu_joins_ab.ts"));
+  const steps = await run("bench/cpu_joins_ab.ts", [
+    "--old",
+    "cpu/mod.ts",
+    "--steps",
+    "abc",
+  ]);
+  assertEquals(steps.code, 2, steps.stderr);
+  assertOneLineError(
+    steps,
+    'Option --steps must be a positive integer, got "abc"',
+  );
+});
+
 /**
  * A micro run on a tiny corpus of one repeated 52-byte line (byte tokens,
  * blocks of 32): `valid` and `test` lines in those splits, with
