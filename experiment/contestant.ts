@@ -5,8 +5,10 @@
  * `process.json`), how it trains on tfjs and on the fused engine, how it
  * validates and evaluates, its labels and its parts of the report, and how
  * the tools generate with it. Register one with `registerContestant`; the
- * `--models` choices, the report's rows, the sample/infill choices and run
- * loading all come from the registry.
+ * `--models` choices, the report's rows, the sample/infill choices, run
+ * loading, `deno task evaluate` (`scoring`), the import's contestant and the
+ * dashboard's generation all come from the registry (what does not:
+ * docs/architecture.md, "Extending").
  *
  * @module
  */
