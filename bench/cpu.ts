@@ -44,7 +44,7 @@
  * 64 unmasking steps). One line per task, then one with the totals.
  */
 import * as tf from "@tensorflow/tfjs";
-import { prng } from "@d3pm/core";
+import { fromFileUrl, prng } from "@d3pm/core";
 import { initBackend } from "@d3pm/backend";
 import { blasThreads, type Cblas, loadCblas } from "@d3pm/backend/cblas";
 import {
@@ -379,7 +379,7 @@ class Lines {
 async function peerPython(): Promise<{ python: string } | { skipped: string }> {
   const candidates = [
     Deno.env.get("D3PM_PEER_PYTHON"),
-    new URL("../.venv-peers/bin/python3", import.meta.url).pathname,
+    fromFileUrl(new URL("../.venv-peers/bin/python3", import.meta.url)),
     "python3",
   ].filter((x): x is string => !!x);
   const reasons: string[] = [];
@@ -413,7 +413,7 @@ async function torchContestant(
   const child = new Deno.Command(python, {
     args: [
       "-u",
-      new URL("./peers/torch_gpt.py", import.meta.url).pathname,
+      fromFileUrl(new URL("./peers/torch_gpt.py", import.meta.url)),
       ...Object.entries({
         layers: c.nLayer,
         d: c.dModel,

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { fromFileUrl } from "@d3pm/core";
 import { encode as gptTokenizerEncode } from "gpt-tokenizer/encoding/r50k_base";
 import { Tiktoken } from "js-tiktoken/lite";
 import gpt2Ranks from "js-tiktoken/ranks/gpt2";
@@ -119,7 +120,7 @@ async function streamBench(mb: number, train: string): Promise<{
       args: [
         "run",
         "-A",
-        new URL(import.meta.url).pathname,
+        fromFileUrl(new URL(import.meta.url)),
         "--stream-child",
         path,
       ],

@@ -3,11 +3,12 @@
 // wide` printed "wide" on the old kernels' line, whose profile listed
 // attn_fwd), and the flags that cannot take effect are refused in one line.
 
+import { fromFileUrl } from "@d3pm/core";
 import { assert, assertEquals } from "@std/assert";
 import { ignoreUnless } from "@d3pm/core/testing";
 import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
 
-const SCRIPT = new URL("./webgpu.ts", import.meta.url).pathname;
+const SCRIPT = fromFileUrl(new URL("./webgpu.ts", import.meta.url));
 
 let missing: string | null = null;
 try {

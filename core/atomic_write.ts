@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { pathOf } from "./file_url.ts";
 
 /** How temporary files are named: `<name>.<uuid>.tmp` in the target's folder. */
 const TEMP =
@@ -45,7 +46,7 @@ export async function writeFileAtomic(
     | AsyncIterable<Uint8Array>,
   options: { tag?: string } = {},
 ): Promise<void> {
-  const target = path instanceof URL ? path.pathname : path;
+  const target = pathOf(path);
   const tag = options.tag === undefined ? "" : `.${options.tag}`;
   const tmp = `${target}${tag}.${crypto.randomUUID()}.tmp`;
   const pieces = typeof data === "string"

@@ -19,6 +19,7 @@ export * from "./prng.ts";
 export * from "./tensor_types.ts";
 export * from "./safetensors.ts";
 export * from "./atomic_write.ts";
+export * from "./file_url.ts";
 export * from "./exists.ts";
 export * from "./is_inside.ts";
 export * from "./gzip.ts";

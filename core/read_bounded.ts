@@ -8,6 +8,7 @@
  * @module
  */
 import { gunzipStream } from "./gzip.ts";
+import { pathOf } from "./file_url.ts";
 
 /**
  * A file that is not a regular file, or larger than its reader accepts.
@@ -135,7 +136,7 @@ async function regularFile(
   path: string | URL,
   what: string | undefined,
 ): Promise<{ shown: string; info: Deno.FileInfo }> {
-  const shown = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+  const shown = pathOf(path);
   const info = await Deno.stat(path);
   if (!info.isFile) {
     throw new BoundedReadError(
@@ -364,9 +365,7 @@ export async function readJsonBounded(
   try {
     return JSON.parse(text);
   } catch (e) {
-    const shown = path instanceof URL
-      ? decodeURIComponent(path.pathname)
-      : path;
+    const shown = pathOf(path);
     throw new BoundedReadError(
       `${shown} is not valid JSON (expected a ${
         options.what ?? "JSON file"

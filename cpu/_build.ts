@@ -5,7 +5,7 @@
 // the source (hash always; a rebuild, byte for byte, where clang exists).
 // Private.
 
-import { sha256Hex } from "@d3pm/core";
+import { fromFileUrl, sha256Hex } from "@d3pm/core";
 
 /** clang's flags; part of the source hash. */
 export const FLAGS: readonly string[] = [
@@ -66,7 +66,7 @@ export async function build(): Promise<Uint8Array> {
   const dir = await Deno.makeTempDir({ prefix: "d3pm-cpu-build-" });
   try {
     const files = (await sources()).filter((s) => s.name.endsWith(".c"))
-      .map((s) => new URL(`csrc/${s.name}`, HERE).pathname);
+      .map((s) => fromFileUrl(new URL(`csrc/${s.name}`, HERE)));
     const out = `${dir}/kernels.wasm`;
     const r = await new Deno.Command("clang", {
       args: [...FLAGS, "-o", out, ...files],
@@ -134,6 +134,6 @@ if (import.meta.main) {
   const path = new URL("_wasm.ts", HERE);
   await Deno.writeTextFile(path, await moduleFile(wasm));
   console.log(
-    `wrote ${path.pathname}: ${wasm.length} bytes, ${await clangVersion()}`,
+    `wrote ${fromFileUrl(path)}: ${wasm.length} bytes, ${await clangVersion()}`,
   );
 }

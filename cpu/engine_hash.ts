@@ -25,4 +25,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "7f5f66193afcdd7c61cc857aaaad83c816ec34b56ecfd2c43587c6c7b781c868";
+  "0ab48c32c626d6ff1133b7d12782b09b9faccefa450420b22f9ad9cec3ed0449";

@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects } from "@std/assert";
 import { ByteTokenizer, type Tokenizer } from "@d3pm/tokenizer";
 import { within } from "../core/_within_test_util.ts";
-import { sha256Hex, thisProcess } from "@d3pm/core";
+import { fromFileUrl, sha256Hex, thisProcess } from "@d3pm/core";
 import { sha256OfSource, tokenizeCorpus } from "./tokenized.ts";
 import { embeddedWikiText2, findWikiText } from "./wikitext.ts";
 import { DataError } from "./errors.ts";
@@ -164,7 +164,7 @@ Deno.test("tokenizeCorpus() names a corrupt .gz or a directory and reports inval
       () => tokenizeCorpus(gz, tok, { cacheDir, onWarning: () => {} }),
       DataError,
     );
-    assert(e.message.includes(`${new URL(gz.url).pathname}: `), e.message);
+    assert(e.message.includes(`${fromFileUrl(gz.url)}: `), e.message);
     assertEquals((await cacheFiles(cacheDir)).length, 1);
 
     // A directory where the file should be, past findWikiText().

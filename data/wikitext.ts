@@ -5,7 +5,7 @@
  * @module
  */
 import { TextLineStream } from "@std/streams";
-import { gunzipStream } from "@d3pm/core";
+import { fromFileUrl, gunzipStream, toFileUrl } from "@d3pm/core";
 import { DataError } from "./errors.ts";
 import { defaultProgress } from "./_progress.ts";
 import { gzipEnd } from "./_gzip_end.ts";
@@ -377,13 +377,7 @@ async function corpusFile(
   }
   // Each segment percent-encoded: a folder named `p%41q` or `h#x` was
   // checked here and read from `pAq` or `h` (the URL's own reading).
-  return { url: fileUrl(path), ...kind };
-}
-
-/** The `file:` URL of an absolute path, each segment percent-encoded. */
-function fileUrl(path: string): string {
-  return new URL(`file://${path.split("/").map(encodeURIComponent).join("/")}`)
-    .href;
+  return { url: toFileUrl(path).href, ...kind };
 }
 
 /** Whether a file starts with gzip's magic bytes 1f 8b. */
@@ -702,7 +696,7 @@ function boundedLines(source: CorpusSource): TransformStream<string, string> {
  */
 export function fileName(source: CorpusSource): string {
   const url = new URL(source.url);
-  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+  return url.protocol === "file:" ? fromFileUrl(url) : url.href;
 }
 
 /**

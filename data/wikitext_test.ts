@@ -1,3 +1,4 @@
+import { fromFileUrl } from "@d3pm/core";
 import {
   assert,
   assertEquals,
@@ -199,7 +200,7 @@ Deno.test("readArticles() names a corrupt .gz corpus in a one-line DataError", a
       );
       assert(
         e.message.startsWith(
-          `Cannot read corpus file ${new URL(source.url).pathname}: `,
+          `Cannot read corpus file ${fromFileUrl(source.url)}: `,
         ),
         e.message,
       );

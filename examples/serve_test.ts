@@ -1,6 +1,7 @@
+import { fromFileUrl } from "@d3pm/core";
 import { assertEquals } from "@std/assert";
 
-const SERVE = new URL("./serve.ts", import.meta.url).pathname;
+const SERVE = fromFileUrl(new URL("./serve.ts", import.meta.url));
 
 /** Run serve; one that is still running after 20 s (serving) is killed. */
 async function serve(...args: string[]) {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { pathExists } from "@d3pm/core";
+import { fromFileUrl, pathExists } from "@d3pm/core";
 import {
   type Blocks,
   type CorpusSource,
@@ -368,9 +368,7 @@ async function tokenizeSplits(
     test: await split(testSource, sha256.test),
   };
   const file = (s: CorpusSource) =>
-    s.url.startsWith("file:")
-      ? decodeURIComponent(new URL(s.url).pathname)
-      : s.url;
+    s.url.startsWith("file:") ? fromFileUrl(s.url) : s.url;
   const files = {
     train: file(train.source),
     valid: file(validSource),

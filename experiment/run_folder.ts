@@ -23,6 +23,7 @@ import {
   BoundedReadError,
   createSha256,
   fileAbove,
+  fromFileUrl,
   isProcessAlive,
   kindOf,
   markHost,
@@ -1698,9 +1699,7 @@ const SELF: LockHolder = {
 function mainScript(): string {
   try {
     const url = new URL(Deno.mainModule);
-    return url.protocol === "file:"
-      ? decodeURIComponent(url.pathname)
-      : url.href;
+    return url.protocol === "file:" ? fromFileUrl(url) : url.href;
   } catch {
     return Deno.execPath();
   }

@@ -1,6 +1,7 @@
 // The bd3 contestant (block diffusion) end to end: `--models ar,bd3` on the
 // micro preset, cut short — its results and report rows, the engine it runs
 // on and why, the tools on seed-0/bd3, and its options' refusals.
+import { fromFileUrl, toFileUrl } from "@d3pm/core";
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { estimateRun, resolveConfig } from "@d3pm/experiment";
 import { assertRefused, errorLine, FAST_EVAL, runTool } from "./_run.ts";
@@ -194,7 +195,7 @@ Deno.test("an experiment with --models ar,bd3 trains block diffusion on tfjs and
     "error: Cannot export the bd3 model: block diffusion needs block attention, which the fused engines lack, and so does the exported modeling code (it would run the weights with full attention)",
   );
   await Deno.remove(out, { recursive: true });
-  await Deno.remove(new URL(".", `file://${adapted}`).pathname, {
+  await Deno.remove(fromFileUrl(new URL(".", toFileUrl(adapted))), {
     recursive: true,
   });
 });

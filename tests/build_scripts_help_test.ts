@@ -4,9 +4,10 @@
 // run here without write or subprocess permission, so a regression that
 // starts building fails with a permission error instead of working.
 
+import { fromFileUrl } from "@d3pm/core";
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = fromFileUrl(new URL("..", import.meta.url));
 
 async function run(script: string, args: string[]) {
   const out = await new Deno.Command(Deno.execPath(), {

@@ -7,10 +7,11 @@
 // adapter are both refused, exit 2, in seconds).
 // tools/gpu_rehearse.sh (deno task gpu:rehearse) runs the whole script.
 
+import { fromFileUrl } from "@d3pm/core";
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 
-const SCRIPT = new URL("../tools/gpu_run.sh", import.meta.url).pathname;
-const ROOT = new URL("..", import.meta.url).pathname;
+const SCRIPT = fromFileUrl(new URL("../tools/gpu_run.sh", import.meta.url));
+const ROOT = fromFileUrl(new URL("..", import.meta.url));
 
 async function run(
   args: string[],

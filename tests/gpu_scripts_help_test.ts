@@ -5,9 +5,10 @@
 // name. Each script runs from a copy in a temporary folder (no tree, no
 // gpu_run.sh beside it), so a regression fails there instead of working.
 
+import { fromFileUrl } from "@d3pm/core";
 import { assert, assertEquals } from "@std/assert";
 
-const TOOLS = new URL("../tools/", import.meta.url).pathname;
+const TOOLS = fromFileUrl(new URL("../tools/", import.meta.url));
 const SCRIPTS = [
   ["gpu_check.sh", "The GPU check on a machine that has Deno"],
   ["gpu_rehearse.sh", "Rehearse the first GPU run here, on lavapipe"],

@@ -3,9 +3,10 @@
 // line per step and kind (its kernels in order, the `all` line's model
 // TFLOP/s; each attention set apart), and generation profiles per pass.
 
+import { fromFileUrl } from "@d3pm/core";
 import { assertEquals } from "@std/assert";
 
-const SCRIPT = new URL("../tools/gpu_summary.ts", import.meta.url).pathname;
+const SCRIPT = fromFileUrl(new URL("../tools/gpu_summary.ts", import.meta.url));
 
 async function summary(lines: Record<string, unknown>[]): Promise<string[]> {
   const dir = await Deno.makeTempDir({ prefix: "gpu_summary_test_" });

@@ -1,21 +1,23 @@
 // Reads a text file next to the code or anywhere else: `file:` URLs through
 // Deno.readFile, others through fetch; names ending in `.gz` are gunzipped.
 
-import { BoundedReadError, gunzip, readBounded } from "@d3pm/core";
+import {
+  BoundedReadError,
+  fromFileUrl,
+  gunzip,
+  readBounded,
+  toFileUrl,
+} from "@d3pm/core";
 /** Resolves a path or URL (relative paths against the working directory). */
 export function toUrl(path: string | URL): URL {
   if (path instanceof URL) return path;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) return new URL(path);
-  const cwd = Deno.cwd().replaceAll("\\", "/");
-  const abs = path.startsWith("/") || /^[a-z]:[\\/]/i.test(path)
-    ? path.replaceAll("\\", "/")
-    : `${cwd}/${path}`;
-  return new URL(`file://${abs.startsWith("/") ? "" : "/"}${abs}`);
+  return toFileUrl(path);
 }
 
 /** Name of a URL for messages: its path for files, else the whole URL. */
 export function displayName(url: URL): string {
-  return url.protocol === "file:" ? decodeURIComponent(url.pathname) : url.href;
+  return url.protocol === "file:" ? fromFileUrl(url) : url.href;
 }
 
 /** The largest tokenizer file read (after gunzip): a BPE of 2^20 ids is ~40 MB. */

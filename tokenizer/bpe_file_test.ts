@@ -6,6 +6,7 @@ import {
   bpeFromJson,
   bpeId,
   bpeToJson,
+  byteLevelBpe,
   loadBpeTokenizer,
   saveBpeTokenizer,
 } from "./bpe_file.ts";
@@ -175,4 +176,23 @@ Deno.test("bpeToJson() refuses a vocabulary that is not byte-level, such as GPT-
     TypeError,
     "Cannot save tokenizer gpt2-r50k",
   );
+});
+
+Deno.test("saveBpeTokenizer() writes a path with a space, non-ASCII, % or # under that very name, and loadBpeTokenizer() reads it back", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const tok = byteLevelBpe([[104, 105]]);
+    const names = ["sp ace/c.json", "é.json", "p%41q.json", "h#x.json"];
+    for (const name of names) {
+      await saveBpeTokenizer(tok, `${root}/${name}`);
+      assertEquals((await loadBpeTokenizer(`${root}/${name}`)).id, tok.id);
+    }
+    assertEquals(
+      [...Deno.readDirSync(root)].map((e) => e.name).sort(),
+      ["sp ace", "é.json", "p%41q.json", "h#x.json"].sort(),
+    );
+    assertEquals([...Deno.readDirSync(`${root}/sp ace`)].length, 1);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
 });

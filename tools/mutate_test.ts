@@ -1,3 +1,4 @@
+import { fromFileUrl } from "@d3pm/core";
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import {
   applyMutant,
@@ -8,7 +9,7 @@ import {
   type Result,
 } from "./mutate.ts";
 
-const TOOL = new URL("./mutate.ts", import.meta.url).pathname;
+const TOOL = fromFileUrl(new URL("./mutate.ts", import.meta.url));
 const DENO = Deno.execPath();
 
 // The fixture: the test checks the sum, not the clamp, so `Math.min → Math.max`
