@@ -7,7 +7,12 @@
  */
 import { readCommandLine, runCli, UsageError } from "@d3pm/cli";
 import { BPE_FORMAT, saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
-import { fileAbove, readBounded, readJsonBounded } from "@d3pm/core";
+import {
+  fileAbove,
+  pathExists,
+  readBounded,
+  readJsonBounded,
+} from "@d3pm/core";
 
 const SUMMARY =
   `Trains a byte-level BPE (GPT-2 pre-tokenization, deterministic: ties go to the
@@ -80,28 +85,55 @@ const MAX_REPLACED = 64 << 20;
 
 // An existing --out is replaced only when it is a tokenizer this command
 // wrote: a user's file (or the --input itself) was overwritten, and a link
-// was replaced by a file, with no word.
+// was replaced by a file, with no word; so were a run's tokenizer.json (then
+// evaluate refused the run) and the experiment's cached BPE (which a later
+// experiment then trained with), both "d3pm-bpe" files as well.
 async function checkReplaced(out: string, accepted: string): Promise<void> {
   const info = await Deno.lstat(out).catch(() => undefined);
   if (info === undefined) return;
-  const keep = "choose another --out, or remove it first";
   if (info.isSymlink) {
     fail(
       `--out ${out} is a symbolic link (writing would replace the link, not its file); ${accepted}: give the file's own path`,
     );
   }
-  const format = await readJsonBounded(out, {
+  const file = await readJsonBounded(out, {
     limit: MAX_REPLACED,
     what: "tokenizer",
-  }).then(
-    (j) => (j as { format?: unknown } | null)?.format,
-    () => undefined,
-  );
-  if (format !== BPE_FORMAT) {
+  }).then((j) => j as { format?: unknown; meta?: unknown } | null, () => null);
+  const why = await notOurs(out, file);
+  if (why !== undefined) {
     fail(
-      `--out ${out} exists and is not a tokenizer this command wrote (a JSON file with "format": "${BPE_FORMAT}"), so it is kept; ${keep}`,
+      `--out ${out} exists and is not a tokenizer this command wrote (${why}), so it is kept; choose another --out, or remove it first`,
     );
   }
+}
+
+/** What {@linkcode saveBpeTokenizer}'s `meta.command` is for this command's files. */
+const COMMAND = "tokenizer:train";
+
+// Why `file` (the parsed --out) is not this command's tokenizer, or
+// undefined when it is: "d3pm-bpe" with this command's meta (`command`, or
+// the fields it wrote before it wrote `command`), outside a run folder.
+async function notOurs(
+  out: string,
+  file: { format?: unknown; meta?: unknown } | null,
+): Promise<string | undefined> {
+  const folder = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+  if (await pathExists(`${folder}/config.json`)) {
+    return `its folder holds a config.json: it is a run's tokenizer`;
+  }
+  if (file?.format !== BPE_FORMAT) {
+    return `a JSON file with "format": "${BPE_FORMAT}" and "meta": {"command": "${COMMAND}"}`;
+  }
+  const meta = (file.meta ?? {}) as Record<string, unknown>;
+  if (meta.command === COMMAND) return undefined;
+  const before = ["input", "vocabSize", "minFrequency", "trainSeconds"];
+  if (meta.command === undefined && before.every((k) => k in meta)) {
+    return undefined;
+  }
+  return meta.command === "experiment"
+    ? `it is the experiment's cached tokenizer`
+    : `it is a "${BPE_FORMAT}" tokenizer without "meta": {"command": "${COMMAND}"}, such as a run's`;
 }
 
 /** The most text (after gunzip) a tokenizer is trained on: WikiText-103's train split is 540 MB. */
@@ -192,6 +224,7 @@ async function main(): Promise<void> {
   try {
     await saveBpeTokenizer(tokenizer, out, {
       meta: {
+        command: COMMAND,
         input: inputName,
         vocabSize,
         minFrequency,

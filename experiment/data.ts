@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fromFileUrl, pathExists } from "@d3pm/core";
+import { fromFileUrl, pathExists, readJsonBounded } from "@d3pm/core";
 import {
   type Blocks,
   type CorpusSource,
@@ -637,36 +637,95 @@ async function loadTokenizer(
   const cached = `.cache/tokenizers/bpe-${config.vocabSize}-${
     train.sha256.slice(0, 16)
   }${layoutSuffix(train.source.layout)}.json`;
-  if (await pathExists(cached)) {
-    try {
-      const tok = await loadBpeTokenizer(cached);
-      // Smaller than asked: the corpus ran out of pairs when it was trained.
-      if (tok.vocabSize <= config.vocabSize) {
-        log(`tokenizer: BPE ${tok.vocabSize} from ${cached}`);
-        noteShrunk(tok, config, log);
-        return tok;
-      }
-    } catch (e) {
-      log(
-        `warning: the cached tokenizer ${cached} is unreadable (${
-          (e as Error).message
-        }); training it again`,
-      );
-    }
+  // What the cache file must record: the key its name stands for.
+  const key: CacheKey = {
+    command: "experiment",
+    vocabSize: config.vocabSize,
+    trainSha256: train.sha256,
+    layout: train.source.layout,
+  };
+  const tok = await cachedBpe(cached, key, log);
+  if (tok !== undefined) {
+    log(`tokenizer: BPE ${tok.vocabSize} from ${cached}`);
+    noteShrunk(tok, config, log);
+    return tok;
   }
   log(`tokenizer: training BPE to ${config.vocabSize} ids on the train split`);
   const start = performance.now();
   const texts: string[] = [];
   for await (const t of readArticles(train.source)) texts.push(t);
-  const tok = trainBpe(texts, { vocabSize: config.vocabSize });
-  await saveBpeTokenizer(tok, cached);
+  const trained = trainBpe(texts, { vocabSize: config.vocabSize });
+  await saveBpeTokenizer(trained, cached, { meta: { ...key } });
   log(
     `tokenizer: trained in ${
       ((performance.now() - start) / 1000).toFixed(1)
     } s`,
   );
-  noteShrunk(tok, config, log);
-  return tok;
+  noteShrunk(trained, config, log);
+  return trained;
+}
+
+/** The training record a cached BPE carries in its `meta`. */
+interface CacheKey {
+  /** Who wrote it: always `"experiment"`. */
+  command: "experiment";
+  /** The --vocab-size it was trained for. */
+  vocabSize: number;
+  /** SHA-256 of the train split it was trained on. */
+  trainSha256: string;
+  /** How that split was read (`wikitext` or `text`). */
+  layout: string;
+}
+
+/** The most bytes of a cached BPE read for its `meta` (a 2^20-id BPE is ~40 MB). */
+const MAX_CACHED = 256 << 20;
+
+/**
+ * The cached BPE at `path` when it is the one `key` describes; undefined
+ * (with a warning) when it is unreadable or another tokenizer (one that
+ * `tokenizer:train --out` or a hand copied there, or a cache written before
+ * files carried their key), so the caller trains it again.
+ */
+async function cachedBpe(
+  path: string,
+  key: CacheKey,
+  log: (s: string) => void,
+): Promise<BpeTokenizer | undefined> {
+  if (!await pathExists(path)) return undefined;
+  let tok: BpeTokenizer;
+  let meta: unknown;
+  try {
+    tok = await loadBpeTokenizer(path);
+    meta = (await readJsonBounded(path, { limit: MAX_CACHED }) as {
+      meta?: unknown;
+    }).meta;
+  } catch (e) {
+    log(
+      `warning: the cached tokenizer ${path} is unreadable (${
+        (e as Error).message
+      }); training it again`,
+    );
+    return undefined;
+  }
+  const m = (meta ?? {}) as Record<string, unknown>;
+  const differs = (Object.keys(key) as (keyof CacheKey)[])
+    .filter((k) => m[k] !== key[k]);
+  if (differs.length > 0) {
+    const got = meta === undefined
+      ? "it has no training record"
+      : `it records ${
+        differs.map((k) => `${k} ${k in m ? JSON.stringify(m[k]) : "none"}`)
+          .join(", ")
+      }`;
+    log(
+      `warning: the cached tokenizer ${path} is not the one its name stands for (${got}; expected ${
+        differs.map((k) => `${k} ${JSON.stringify(key[k])}`).join(", ")
+      }); training it again`,
+    );
+    return undefined;
+  }
+  // Smaller than asked: the corpus ran out of pairs when it was trained.
+  return tok.vocabSize <= key.vocabSize ? tok : undefined;
 }
 
 function unigramEntropy(ids: Uint32Array, vocab: number): number {

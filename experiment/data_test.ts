@@ -17,6 +17,7 @@ import {
   TEXT_READING,
 } from "@d3pm/data";
 import { sha256Hex } from "@d3pm/core";
+import { byteLevelBpe, saveBpeTokenizer } from "@d3pm/tokenizer";
 import { resolveConfig } from "./config.ts";
 import { prepareData, trainPrefix } from "./data.ts";
 import { ConfigError } from "./options.ts";
@@ -357,6 +358,65 @@ Deno.test("prepareData() caches a BPE trained on plain text apart from one train
     for (const f of made) await Deno.remove(f).catch(() => {});
     const tokens = await Array.fromAsync(Deno.readDir(".cache/tokens"))
       .catch(() => []); // none made
+    for (const e of tokens) {
+      if (e.name.startsWith(`${hash}-`)) {
+        await Deno.remove(`.cache/tokens/${e.name}`);
+      }
+    }
+  }
+});
+
+Deno.test("prepareData() trains the BPE again, with a warning, when the cached file is not the one its name stands for (another tokenizer copied there)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "own-text-" });
+  const out = await Deno.makeTempDir();
+  // A text of its own, so that no earlier run cached it.
+  const word = crypto.randomUUID().slice(0, 8);
+  const text = ` ${word} alpha beta \n gamma ${word}\n`.repeat(8);
+  const hash = sha256Hex(text).slice(0, 16);
+  const cached = `.cache/tokenizers/bpe-280-${hash}${
+    layoutSuffix("text")
+  }.json`;
+  try {
+    for (const n of ["train", "valid", "test"]) {
+      await Deno.writeTextFile(`${dir}/${n}.txt`, text);
+    }
+    const config = resolveConfig({
+      preset: "micro",
+      out,
+      data: dir,
+      tokenizer: "bpe",
+      vocabSize: 280,
+    });
+    const prepare = async () => {
+      const lines: string[] = [];
+      const d = await prepareData(config, new RunFolder(out), (l) => {
+        lines.push(l);
+      });
+      return { id: d.record.tokenizer.id, lines: lines.join("\n") };
+    };
+    const first = await prepare();
+    assert(first.lines.includes("tokenizer: training BPE"), first.lines);
+    const again = await prepare();
+    assertEquals(again.id, first.id);
+    assert(again.lines.includes(`from ${cached}`), again.lines);
+    // What tokenizer:train --out wrote there: a smaller BPE of other text.
+    await saveBpeTokenizer(byteLevelBpe([[104, 105]]), cached, {
+      meta: { command: "tokenizer:train", input: "small.txt" },
+    });
+    const replaced = await prepare();
+    assertEquals(replaced.id, first.id);
+    assert(
+      replaced.lines.includes(
+        `warning: the cached tokenizer ${cached} is not the one its name stands for (it records command "tokenizer:train", vocabSize none, trainSha256 none, layout none; expected command "experiment", vocabSize 280`,
+      ),
+      replaced.lines,
+    );
+    assert(replaced.lines.includes("tokenizer: training BPE"));
+  } finally {
+    for (const d of [dir, out]) await Deno.remove(d, { recursive: true });
+    await Deno.remove(cached).catch(() => {});
+    const tokens = await Array.fromAsync(Deno.readDir(".cache/tokens"))
+      .catch(() => []);
     for (const e of tokens) {
       if (e.name.startsWith(`${hash}-`)) {
         await Deno.remove(`.cache/tokens/${e.name}`);

@@ -2,6 +2,7 @@
 // input, as a user would type it: one `error: …` line naming what is wrong
 // and what is accepted, no stack trace, nothing written, no work started.
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { byteLevelBpe, saveBpeTokenizer } from "@d3pm/tokenizer";
 import { type Ran, runScript } from "./_run.ts";
 
 // A tool that ignored its arguments and started a multi-minute benchmark is
@@ -140,6 +141,43 @@ Deno.test("tokenizer:train keeps an existing --out that is not its tokenizer (a 
       const r = await run(TRAIN, args(`${dir}/bpe.json`));
       assertEquals(r.code, 0, r.stderr);
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tokenizer:train keeps a run's tokenizer and the experiment's cached BPE (d3pm-bpe files it did not write), and replaces its own, old ones included", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const input = `${dir}/in.txt`;
+    await Deno.writeTextFile(input, "hello world ".repeat(50));
+    const tok = byteLevelBpe([[104, 105]]);
+    await Deno.mkdir(`${dir}/run`);
+    await Deno.writeTextFile(`${dir}/run/config.json`, "{}");
+    await saveBpeTokenizer(tok, `${dir}/run/tokenizer.json`);
+    await saveBpeTokenizer(tok, `${dir}/cache.json`, {
+      meta: { command: "experiment", vocabSize: 300 },
+    });
+    await saveBpeTokenizer(tok, `${dir}/bare.json`);
+    const old = { input, vocabSize: 261, minFrequency: 2, trainSeconds: 0 };
+    await saveBpeTokenizer(tok, `${dir}/old.json`, { meta: old });
+    const args = (
+      out: string,
+    ) => ["--input", input, "--vocab", "260", "--out", out];
+    const cases: [string, string][] = [
+      ["run/tokenizer.json", "it is a run's tokenizer"],
+      ["cache.json", "it is the experiment's cached tokenizer"],
+      ["bare.json", `without "meta": {"command": "tokenizer:train"}`],
+    ];
+    for (const [out, fragment] of cases) {
+      const before = await Deno.readTextFile(`${dir}/${out}`);
+      assertOneLineError(await run(TRAIN, args(`${dir}/${out}`)), 2, fragment);
+      assertEquals(await Deno.readTextFile(`${dir}/${out}`), before);
+    }
+    const r = await run(TRAIN, args(`${dir}/old.json`));
+    assertEquals(r.code, 0, r.stderr);
+    const meta = JSON.parse(await Deno.readTextFile(`${dir}/old.json`)).meta;
+    assertEquals(meta.command, "tokenizer:train");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
