@@ -21,9 +21,10 @@ import {
 const OPTIONS = {
   steps: {
     kind: "integer",
-    min: 25,
+    min: 30,
     default: 250,
-    help: "steps of the baseline (256K tokens at batch 8)",
+    help:
+      "steps of the baseline (250: 256K tokens at batch 8); a multiple of 10, and 100 or more for the warm-up 100 and 200 variants",
   },
   out: {
     kind: "string",
@@ -52,7 +53,13 @@ const OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run nothing: gather the variants' folders into ablation.jsonl and ablation.md",
+      "run nothing: gather the variants' folders into ablation.jsonl and ablation.md; a planned variant without results is refused",
+  },
+  partial: {
+    kind: "boolean",
+    default: false,
+    help:
+      "with --collect: make the table without the planned variants that have not finished (ablation.md names them)",
   },
 } as const;
 
@@ -76,6 +83,9 @@ Results: JSON lines on stdout, ablation.jsonl and ablation.md in --out.`,
       values.variant !== undefined && "--variant",
       values.collect && "--collect",
     ].filter(Boolean);
+    if (values.partial && !values.collect) {
+      throw new UsageError("Option --partial goes with --collect only");
+    }
     if (modes.length > 1 || (only && (values.variant || values.collect))) {
       throw new UsageError(
         `Options ${
@@ -109,7 +119,11 @@ Results: JSON lines on stdout, ablation.jsonl and ablation.md in --out.`,
       return;
     }
     if (values.collect) {
-      await collectAblation({ steps: values.steps, out: values.out });
+      await collectAblation({
+        steps: values.steps,
+        out: values.out,
+        partial: values.partial,
+      });
       return;
     }
     await runAblation({ steps: values.steps, out: values.out, only });

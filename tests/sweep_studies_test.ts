@@ -14,19 +14,33 @@ function arrays(text: string): string[] {
 
 Deno.test("deno task ablate --sweep writes one cell per variant; the dry run is an sbatch array of that length", async () => {
   const dir = await Deno.makeTempDir({ prefix: "ablate-sweep-" });
-  const plan = await runTool("ablate.ts", [
+  // Too few steps for the whole grid (its warm-up 100 and 200 variants):
+  // refused naming a variant, and nothing planned.
+  const few = await runTool("ablate.ts", [
     "--steps",
     "30",
     "--out",
     dir,
     "--sweep",
   ]);
+  assertEquals(
+    errorLine(few),
+    'error: Variant "d3pm warm-up 100" cannot run at --steps 30: it warms up for 100 of its 30 steps; it needs --steps 100, 110, 120, … (or choose other variants with --only)',
+  );
+  assertEquals([...Deno.readDirSync(dir)], []);
+  const plan = await runTool("ablate.ts", [
+    "--steps",
+    "100",
+    "--out",
+    dir,
+    "--sweep",
+  ]);
   assertEquals(plan.code, 0, plan.stderr);
-  const n = grid(30).length;
+  const n = grid(100).length;
   assertStringIncludes(plan.stdout, `${n} cells in ${dir}:`);
   assertStringIncludes(
     plan.stdout,
-    `deno run -A examples/ablate.ts --steps 30 --out ${dir} --variant 'd3pm no EMA'`,
+    `deno run -A examples/ablate.ts --steps 100 --out ${dir} --variant 'd3pm no EMA'`,
   );
   const dry = await runTool("sweep.ts", [
     "run",
@@ -40,7 +54,7 @@ Deno.test("deno task ablate --sweep writes one cell per variant; the dry run is 
   assertEquals(dry.code, 0, dry.stderr);
   assertEquals(arrays(dry.stdout), [`0-${n - 1}`]);
   assertEquals(dry.stdout.match(/--variant /g)?.length, n);
-  assertStringIncludes(dry.stdout, "examples/ablate.ts --steps 30 --out");
+  assertStringIncludes(dry.stdout, "examples/ablate.ts --steps 100 --out");
   const status = await runTool("sweep.ts", ["status", dir]);
   assertStringIncludes(
     status.stdout,
@@ -57,6 +71,18 @@ Deno.test("deno task ablate --sweep writes one cell per variant; the dry run is 
   assertEquals(
     errorLine(unknown),
     'error: Unknown variant "ar lr 9": --variant takes a name of the grid (deno task ablate --sweep lists them)',
+  );
+  // The plan's variants have not run: --collect names them.
+  const collect = await runTool("ablate.ts", [
+    "--steps",
+    "100",
+    "--out",
+    dir,
+    "--collect",
+  ]);
+  assertStringIncludes(
+    errorLine(collect),
+    `error: Cannot collect ${dir}: ${n} of ${n} planned variants have no results at 100 steps (ar lr 0.001, `,
   );
   await Deno.remove(dir, { recursive: true });
 });

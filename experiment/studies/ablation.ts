@@ -8,7 +8,7 @@
  * @module
  */
 import { initBackend } from "@d3pm/backend";
-import { writeFileAtomic } from "@d3pm/core";
+import { pathExists, writeFileAtomic } from "@d3pm/core";
 import { fixed, markdownTable } from "@d3pm/eval";
 import { MetricsLog } from "@d3pm/train";
 import { resolveConfig } from "../config.ts";
@@ -19,7 +19,7 @@ import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { plateauWindow } from "../report.ts";
 import { PlateauScan } from "../_plateau.ts";
 import { RunFolder } from "../run_folder.ts";
-import { studySweep, type Sweep } from "../sweep.ts";
+import { readSweep, studySweep, type Sweep, sweepPaths } from "../sweep.ts";
 import { readStudyJson, readStudyText } from "./_results.ts";
 import { enter, trainContestant } from "../train.ts";
 
@@ -519,8 +519,10 @@ export function ablationBase(steps: number): ExperimentConfig {
 /**
  * Run the variants of the grid (those of `only`), each into its own folder
  * under `out`, and write `ablation.jsonl` and `ablation.md` there. Rows of
- * earlier runs at the same budget are kept; a variant run again replaces its
- * row. The table follows the grid's order.
+ * earlier runs are kept (other budgets' in the jsonl; the table shows this
+ * budget and says so); a variant run again replaces its row at this budget;
+ * a line that is not a row is refused before anything runs. The table
+ * follows the grid's order.
  *
  * @param options Steps, folder, which variants.
  *
@@ -543,42 +545,156 @@ export async function runAblation(options: AblationOptions): Promise<void> {
   const emit = options.emit ?? console.log;
   const variants = chosen(steps, only);
   const base = ablationBase(steps);
+  // Before any work: a line of ablation.jsonl that is not a row is refused.
+  const file = `${out}/ablation.jsonl`;
+  const kept = await keptRows(file);
   await initBackend({ prefer: base.backend });
   const data = await prepareData(base, new RunFolder(out), console.error);
   await Deno.mkdir(out, { recursive: true });
   // Every variant's batch before the first trains: a train split of 8–31
   // blocks would otherwise fail at the batch-32 variant, after eight runs.
   checkVariantBatches(variants, base, data);
-  const file = `${out}/ablation.jsonl`;
-  const kept = await keptRows(file, steps);
   for (const v of variants) {
     const row = await runVariant(v, base, data, out);
     emit(JSON.stringify(row));
-    kept.set(row.name, row);
-    await Deno.writeTextFile(
-      file,
-      [...kept.values()].map((r) => JSON.stringify({ ...r, steps }))
-        .join("\n") + "\n",
-    );
+    keep(kept, row, steps);
+    await writeRows(file, kept);
   }
   await writeTable(out, steps, kept, data.facts.unigramEntropy);
 }
 
-/** `ablation.md` from the kept rows, in the grid's order. */
+/** A line of `ablation.jsonl`: a variant's row at its budget. */
+type BudgetRow = AblationRow & { steps: number };
+
+/** Put `row` (at `steps`) into `kept`, replacing that variant's row at that budget. */
+function keep(
+  kept: Map<string, BudgetRow>,
+  row: AblationRow,
+  steps: number,
+): void {
+  kept.set(JSON.stringify([steps, row.name]), { ...row, steps });
+}
+
+/** `ablation.jsonl`: every kept row, of every budget, one per line. */
+async function writeRows(
+  file: string,
+  kept: ReadonlyMap<string, BudgetRow>,
+): Promise<void> {
+  await writeFileAtomic(
+    file,
+    [...kept.values()].map((r) => JSON.stringify(r)).join("\n") + "\n",
+  );
+}
+
+/**
+ * `ablation.md` from the kept rows at `steps`, in the grid's order; it
+ * says which other budgets' rows `ablation.jsonl` holds, and which planned
+ * variants it lacks (`missing`).
+ */
 async function writeTable(
   out: string,
   steps: number,
-  kept: ReadonlyMap<string, AblationRow>,
+  kept: ReadonlyMap<string, BudgetRow>,
   entropy: number,
+  missing: readonly string[] = [],
 ): Promise<void> {
-  const rows = grid(steps).flatMap((v) =>
-    kept.has(v.name) ? [kept.get(v.name)!] : []
+  const here = new Map(
+    [...kept.values()].filter((r) => r.steps === steps).map((r) => {
+      const { steps: _, ...row } = r;
+      return [r.name, row];
+    }),
   );
-  await Deno.writeTextFile(
+  const rows = grid(steps).flatMap((v) =>
+    here.has(v.name) ? [here.get(v.name)!] : []
+  );
+  const others = new Map<number, number>();
+  for (const r of kept.values()) {
+    if (r.steps !== steps) others.set(r.steps, (others.get(r.steps) ?? 0) + 1);
+  }
+  const notes = [
+    ...missing.length
+      ? [`Not in this table: ${missing.join(", ")} (planned, not finished).`]
+      : [],
+    ...others.size
+      ? [
+        `This table shows the rows at ${steps} steps; ablation.jsonl also holds ${
+          [...others].map(([s, n]) => `${n} row(s) at ${s} steps`).join(", ")
+        }.`,
+      ]
+      : [],
+  ];
+  await writeFileAtomic(
     `${out}/ablation.md`,
-    ablationMarkdown(rows, steps, entropy),
+    ablationMarkdown(rows, steps, entropy) +
+      notes.map((n) => `\n${n}\n`).join(""),
   );
   console.error(`ablation: ${out}/ablation.md`);
+}
+
+/**
+ * Refuse, before anything is planned or trained, a `--steps` at which one
+ * of `variants` cannot run (the baseline validates on a logged step, so
+ * --steps is a multiple of --log-every; a warm-up of 100 or 200 steps
+ * needs as many steps), naming the variant and the --steps it takes.
+ *
+ * @param variants The variants to run.
+ * @param steps Steps of the baseline.
+ * @throws {ConfigError} Naming the first variant that cannot run.
+ *
+ * @example The full grid needs 100 steps; without its long warm-ups, 30 do
+ * ```ts
+ * import { ConfigError } from "@d3pm/experiment";
+ * import { checkVariantSteps, grid } from "@d3pm/experiment/studies";
+ * import { assertThrows } from "@std/assert";
+ * checkVariantSteps(grid(100), 100);
+ * checkVariantSteps(grid(30).filter((v) => !/warm-up [12]00/.test(v.name)), 30);
+ * assertThrows(
+ *   () => checkVariantSteps(grid(30), 30),
+ *   ConfigError,
+ *   'Variant "d3pm warm-up 100" cannot run at --steps 30: it warms up for 100 of its 30 steps; it needs --steps 100, 110, 120, …',
+ * );
+ * assertThrows(() => checkVariantSteps(grid(25), 25), ConfigError, "--steps takes a multiple of 10");
+ * ```
+ */
+export function checkVariantSteps(
+  variants: readonly Variant[],
+  steps: number,
+): void {
+  const every = resolveConfig({ preset: "tiny", ...ABLATION_BASELINE })
+    .logEvery;
+  if (steps % every !== 0) {
+    throw new ConfigError(
+      `Option --steps ${steps} cannot be the ablation's budget: the baseline validates at its last step, which must be a logged one; --steps takes a multiple of ${every} (30, 40, …; 100 or more for the whole grid)`,
+    );
+  }
+  // The variant at another budget: its overrides scale with the steps.
+  const runs = (v: Variant, at: number) => {
+    const there = grid(at).find((g) => g.name === v.name) ?? v;
+    try {
+      resolveConfig({ ...ablationBase(at), ...there.overrides });
+      return undefined;
+    } catch (e) {
+      if (e instanceof ConfigError) return e;
+      throw e;
+    }
+  };
+  for (const v of variants) {
+    const e = runs(v, steps);
+    if (e === undefined) continue;
+    const c = { ...ablationBase(steps), ...v.overrides };
+    const why = c.warmup > c.steps
+      ? `it warms up for ${c.warmup} of its ${c.steps} steps`
+      : `its configuration is refused (${e.message})`;
+    let least = steps + every;
+    while (least < 1e4 && runs(v, least) !== undefined) least += every;
+    throw new ConfigError(
+      `Variant ${
+        JSON.stringify(v.name)
+      } cannot run at --steps ${steps}: ${why}; it needs --steps ${least}, ${
+        least + every
+      }, ${least + 2 * every}, … (or choose other variants with --only)`,
+    );
+  }
 }
 
 /** The variants of `only` (every one without it), in the grid's order. */
@@ -593,7 +709,11 @@ function chosen(steps: number, only?: readonly string[]): Variant[] {
       }`,
     );
   }
-  return all.filter((v) => !only || only.some((o) => v.name.includes(o)));
+  const variants = all.filter((v) =>
+    !only || only.some((o) => v.name.includes(o))
+  );
+  checkVariantSteps(variants, steps);
+  return variants;
 }
 
 /** Options of {@linkcode ablationSweep}. */
@@ -695,6 +815,7 @@ export async function runAblationCell(
       }: --variant takes a name of the grid (deno task ablate --sweep lists them)`,
     );
   }
+  checkVariantSteps([variant], steps);
   const base = ablationBase(steps);
   await initBackend({ prefer: base.backend });
   const data = await prepareData(base, new RunFolder(out), console.error);
@@ -705,12 +826,16 @@ export async function runAblationCell(
 /**
  * Gather the variants' rows from their folders (`results.json` at the same
  * budget) into `ablation.jsonl` and `ablation.md`, keeping the rows of
- * earlier runs that have no folder row; the table follows the grid's order,
- * as {@linkcode runAblation} writes it.
+ * earlier runs that have no folder row (other budgets' too, in the jsonl);
+ * the table follows the grid's order, as {@linkcode runAblation} writes it.
  *
- * @param options Steps and folder.
+ * @param options Steps and folder; `partial`: make the table even when
+ *   variants that `out/sweep.json` plans have no results (the table names
+ *   them).
  * @returns How many variants had a row in their folder.
- * @throws {ConfigError} When no variant has one.
+ * @throws {ConfigError} When no variant has one; when a planned variant has
+ *   none (without `partial`), naming it; when `sweep.json` plans another
+ *   budget; when a line of `ablation.jsonl` is not a row.
  *
  * @example One finished variant's row becomes the table
  * ```ts
@@ -732,12 +857,14 @@ export async function runAblationCell(
  * ```
  */
 export async function collectAblation(
-  options: { steps: number; out: string },
+  options: { steps: number; out: string; partial?: boolean },
 ): Promise<number> {
   const { steps, out } = options;
+  const planned = await plannedVariants(out, steps);
   const file = `${out}/ablation.jsonl`;
-  const kept = await keptRows(file, steps);
-  let entropy: number | undefined, found = 0;
+  const kept = await keptRows(file);
+  let entropy: number | undefined;
+  const found = new Set<string>();
   for (const v of grid(steps)) {
     // Bounded: a results.json that is a FIFO, a device or too large is
     // refused naming it; a missing one is a variant not yet run.
@@ -747,39 +874,94 @@ export async function collectAblation(
     ) as VariantResult | undefined;
     if (r?.steps !== steps || r.name !== v.name) continue;
     const { steps: _, unigramEntropy, ...row } = r;
-    kept.set(row.name, row);
+    keep(kept, row, steps);
     entropy = unigramEntropy;
-    found++;
+    found.add(row.name);
+  }
+  const missing = (planned ?? []).filter((name) => !found.has(name));
+  if (missing.length > 0 && !options.partial) {
+    throw new ConfigError(
+      `Cannot collect ${out}: ${missing.length} of ${
+        planned!.length
+      } planned variants have no results at ${steps} steps (${
+        missing.join(", ")
+      }): see deno task sweep status ${out} and run them, or give --partial to make the table without them`,
+    );
   }
   if (entropy === undefined) {
     throw new ConfigError(
       `No variant of ${out} has finished at ${steps} steps (no <variant>/results.json): run the cells first (deno task sweep run ${out} --on …)`,
     );
   }
+  if (missing.length > 0) {
+    console.error(
+      `note: ${missing.length} planned variant(s) not in the table (--partial): ${
+        missing.join(", ")
+      }`,
+    );
+  }
   await Deno.mkdir(out, { recursive: true });
-  await Deno.writeTextFile(
-    file,
-    [...kept.values()].map((r) => JSON.stringify({ ...r, steps }))
-      .join("\n") + "\n",
-  );
-  await writeTable(out, steps, kept, entropy);
-  return found;
+  await writeRows(file, kept);
+  await writeTable(out, steps, kept, entropy, missing);
+  return found.size;
 }
 
-/** The rows of earlier runs at the same budget, by name. */
-async function keptRows(
-  file: string,
+/**
+ * The variants `out/sweep.json` plans (undefined when `out` holds no
+ * sweep); a plan at another budget than `steps` is refused.
+ */
+async function plannedVariants(
+  out: string,
   steps: number,
-): Promise<Map<string, AblationRow>> {
-  const kept = new Map<string, AblationRow>();
+): Promise<string[] | undefined> {
+  if (!await pathExists(sweepPaths(out).json)) return undefined;
+  const sweep = await readSweep(out);
+  if (sweep.script !== "examples/ablate.ts") return undefined;
+  const at = sweep.collect?.indexOf("--steps") ?? -1;
+  const plannedSteps = at < 0 ? undefined : Number(sweep.collect![at + 1]);
+  if (plannedSteps !== undefined && plannedSteps !== steps) {
+    throw new ConfigError(
+      `Cannot collect ${out} at --steps ${steps}: its sweep.json plans the variants at --steps ${plannedSteps}; collect with --steps ${plannedSteps}`,
+    );
+  }
+  return sweep.cells.map((c) => String(c.values.variant));
+}
+
+/**
+ * Every row of `file` (of every budget: a row without `steps` is of the
+ * first ablation's 250), by budget and name, in the file's order. A line
+ * that is not a row is refused naming it, before anything runs: rewriting
+ * the file would otherwise lose it (and, once, every line after it).
+ */
+async function keptRows(file: string): Promise<Map<string, BudgetRow>> {
+  const kept = new Map<string, BudgetRow>();
   const text = await readStudyText(file, "ablation rows file") ?? "";
-  try {
-    for (const line of text.split("\n")) {
-      if (!line.trim()) continue;
-      const row = JSON.parse(line) as AblationRow & { steps?: number };
-      if ((row.steps ?? 250) === steps) kept.set(row.name, row);
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i].trim()) continue;
+    let row: unknown;
+    let why = "not an object with a variant's name";
+    try {
+      row = JSON.parse(lines[i]);
+    } catch (e) {
+      why = `not JSON: ${(e as Error).message.split("\n")[0]}`;
     }
-  } catch { /* rows written by hand: the earlier ones kept, as they parse */ }
+    const r = row as Partial<BudgetRow> | null;
+    if (
+      typeof r !== "object" || r === null || typeof r.name !== "string" ||
+      !(r.steps === undefined || Number.isInteger(r.steps))
+    ) {
+      throw new ConfigError(
+        `${file} line ${
+          i + 1
+        } is not a row of the ablation (${why}): fix or remove that line (nothing was run or rewritten)`,
+      );
+    }
+    kept.set(JSON.stringify([r.steps ?? 250, r.name]), {
+      ...r,
+      steps: r.steps ?? 250,
+    } as BudgetRow);
+  }
   return kept;
 }
 

@@ -1,13 +1,16 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { pathExists } from "@d3pm/core";
+import { saveSweep } from "../sweep.ts";
 import {
   ABLATION_BASELINE,
   ablationBase,
   ablationMarkdown,
   ablationSweep,
   checkVariantBatches,
+  checkVariantSteps,
   collectAblation,
   grid,
+  runAblation,
   runVariant,
   variantFolder,
 } from "./ablation.ts";
@@ -66,7 +69,7 @@ function flags(args: readonly string[]): Record<string, string> {
 }
 
 Deno.test("ablationSweep() gives one cell per variant of the grid, in its order, each running that variant at the same budget into its folder", () => {
-  for (const steps of [30, 250]) {
+  for (const steps of [100, 250]) {
     const s = ablationSweep({ steps, out: "runs/ab/" });
     const variants = grid(steps);
     assertEquals(s.cells.length, variants.length);
@@ -296,4 +299,161 @@ Deno.test("runVariant() streams its metrics log for the losses of its plateau ex
     MetricsLog.read = read;
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A variant's row, and its results.json in its folder under `out`. */
+function ablRow(name: string, model: "ar" | "d3pm", valid: number) {
+  return {
+    name,
+    model,
+    valid,
+    validBpt: valid / Math.LN2,
+    plateauExit: 0,
+    seconds: 3,
+  };
+}
+async function putResult(
+  out: string,
+  r: ReturnType<typeof ablRow>,
+  steps: number,
+): Promise<void> {
+  const dir = variantFolder(out, r.name);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/results.json`,
+    JSON.stringify({ ...r, steps, unigramEntropy: 6.5 }),
+  );
+}
+
+Deno.test("collectAblation() and runAblation() refuse an ablation.jsonl line that is not a row, naming it, and rewrite nothing (it and every line after it were dropped)", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-rows-" });
+  try {
+    const [a, b, c] = grid(30);
+    const lines = [
+      JSON.stringify({ ...ablRow(a.name, a.model, 7), steps: 30 }),
+      JSON.stringify({ ...ablRow(b.name, b.model, 7), steps: 30 }) + ",",
+      JSON.stringify({ ...ablRow(c.name, c.model, 7), steps: 30 }),
+    ].join("\n") + "\n";
+    await Deno.writeTextFile(`${out}/ablation.jsonl`, lines);
+    await putResult(out, ablRow(a.name, a.model, 6), 30);
+    const says =
+      `${out}/ablation.jsonl line 2 is not a row of the ablation (not JSON: `;
+    await assertRejects(
+      () => collectAblation({ steps: 30, out }),
+      ConfigError,
+      says,
+    );
+    await assertRejects(
+      () => runAblation({ steps: 30, out, only: [a.name] }),
+      ConfigError,
+      says,
+    );
+    assertEquals(await Deno.readTextFile(`${out}/ablation.jsonl`), lines);
+    assertEquals(await pathExists(`${out}/ablation.md`), false);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectAblation() at another budget keeps the other budget's rows in ablation.jsonl, and its table says it shows one budget", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-budgets-" });
+  try {
+    const [a, b] = grid(30);
+    const earlier = [a, b].map((v) => ({
+      ...ablRow(v.name, v.model, 7),
+      steps: 30,
+    }));
+    await Deno.writeTextFile(
+      `${out}/ablation.jsonl`,
+      earlier.map((r) => JSON.stringify(r)).join("\n") + "\n",
+    );
+    await putResult(out, ablRow(b.name, b.model, 6), 40);
+    assertEquals(await collectAblation({ steps: 40, out }), 1);
+    const rows = (await Deno.readTextFile(`${out}/ablation.jsonl`)).trim()
+      .split("\n").map((l) => JSON.parse(l));
+    assertEquals(rows, [...earlier, {
+      ...ablRow(b.name, b.model, 6),
+      steps: 40,
+    }]);
+    const md = await Deno.readTextFile(`${out}/ablation.md`);
+    assert(md.includes(`| ${b.name} |`) && !md.includes(`| ${a.name} |`), md);
+    assert(
+      md.includes(
+        "This table shows the rows at 40 steps; ablation.jsonl also holds 2 row(s) at 30 steps.",
+      ),
+      md,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectAblation() refuses, naming them, the variants sweep.json plans that have no results; --partial makes the table and names them", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-planned-" });
+  try {
+    const only = ["ar lr 0.001", "d3pm no EMA"];
+    await saveSweep(ablationSweep({ steps: 30, out, only }));
+    const [a] = grid(30);
+    await putResult(out, ablRow(a.name, a.model, 6), 30);
+    await assertRejects(
+      () => collectAblation({ steps: 30, out }),
+      ConfigError,
+      `Cannot collect ${out}: 1 of 2 planned variants have no results at 30 steps (d3pm no EMA): see deno task sweep status ${out} and run them, or give --partial`,
+    );
+    assertEquals(await pathExists(`${out}/ablation.md`), false);
+    await assertRejects(
+      () => collectAblation({ steps: 40, out }),
+      ConfigError,
+      "its sweep.json plans the variants at --steps 30; collect with --steps 30",
+    );
+    assertEquals(await collectAblation({ steps: 30, out, partial: true }), 1);
+    const md = await Deno.readTextFile(`${out}/ablation.md`);
+    assert(
+      md.includes("Not in this table: d3pm no EMA (planned, not finished)."),
+      md,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("ablate refuses, before planning or training, a --steps at which a variant cannot run, naming the variant and the --steps it takes", async () => {
+  assertThrows(
+    () => ablationSweep({ steps: 25, out: "runs/ab" }),
+    ConfigError,
+    "Option --steps 25 cannot be the ablation's budget: the baseline validates at its last step, which must be a logged one; --steps takes a multiple of 10",
+  );
+  for (
+    const [name, least] of [["d3pm warm-up 100", 100], [
+      "d3pm tuned + batch 4 + lr 0.003 + warm-up 200",
+      100,
+    ]] as const
+  ) {
+    assertThrows(
+      () => ablationSweep({ steps: 30, out: "runs/ab", only: [name] }),
+      ConfigError,
+      `Variant ${
+        JSON.stringify(name)
+      } cannot run at --steps 30: it warms up for `,
+    );
+    assertThrows(
+      () => checkVariantSteps(grid(90).filter((v) => v.name === name), 90),
+      ConfigError,
+      `it needs --steps ${least}, ${least + 10}, `,
+    );
+  }
+  // Every variant of the grid at 100 steps, as the message says.
+  checkVariantSteps(grid(100), 100);
+  assertEquals(
+    ablationSweep({ steps: 30, out: "runs/ab", only: ["ar lr"] }).cells.length,
+    5,
+  );
+  const out = await Deno.makeTempDir();
+  await assertRejects(
+    () => runAblation({ steps: 30, out: `${out}/a` }),
+    ConfigError,
+    'Variant "d3pm warm-up 100" cannot run at --steps 30: it warms up for 100 of its 30 steps; it needs --steps 100, 110, 120, …',
+  );
+  assertEquals(await pathExists(`${out}/a`), false);
+  await Deno.remove(out);
 });

@@ -25,6 +25,7 @@ export {
   ablationSweep,
   type AblationSweepOptions,
   checkVariantBatches,
+  checkVariantSteps,
   collectAblation,
   grid,
   runAblation,
