@@ -240,7 +240,19 @@ export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
     }),
   ]);
   const cells = [...first, ...second];
+  // The preset's warm-up, which the study has no option for: a cell shorter
+  // than it was refused in --warmup's words.
+  const warmup = resolveConfig({ preset: options.preset }).warmup;
   for (const c of cells) {
+    if (Number(c.options.steps) < warmup) {
+      throw new ConfigError(
+        `Cell ${c.name} of the adaptation study cannot run: it trains ${c.options.steps} steps (${
+          partOf(c.kind, options)
+        }), fewer than the ${options.preset} preset's ${warmup} warm-up steps: ${
+          longEnough(warmup, { steps, sourceSteps }, options)
+        }`,
+      );
+    }
     try {
       resolveConfig(c.options);
     } catch (e) {
@@ -252,6 +264,30 @@ export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
     }
   }
   return cells;
+}
+
+/** Which of the study's options sets the steps of a cell of `kind`. */
+function partOf(kind: string, options: AdaptationOptions): string {
+  if (kind === "ar" || kind === "d3pm") return "--steps";
+  const source = options.sourceSteps === undefined
+    ? "half of --steps"
+    : "--source-steps";
+  return kind === "source" ? source : `--steps less --source-steps`;
+}
+
+/** The study's options that give every cell `warmup` steps or more. */
+function longEnough(
+  warmup: number,
+  now: { steps: number; sourceSteps: number },
+  options: AdaptationOptions,
+): string {
+  if (options.sourceSteps === undefined) {
+    return `raise --steps to ${2 * warmup} or more (each half needs ${warmup})`;
+  }
+  const source = Math.max(now.sourceSteps, warmup);
+  return `give --source-steps ${warmup} or more and --steps at least ${warmup} more than it (here --source-steps ${source} --steps ${
+    Math.max(now.steps, source + warmup)
+  }), or leave --source-steps out and raise --steps to ${2 * warmup}`;
 }
 
 /**

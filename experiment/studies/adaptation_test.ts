@@ -126,7 +126,7 @@ Deno.test("adaptation study: the plan's cells, their budgets and their dependenc
   assertThrows(
     () => adaptationCells({ ...SMALL, steps: 40, seeds: [0], dir }),
     ConfigError,
-    "Cell from-ar_seed-0 of the adaptation study cannot run: Option --warmup (20) must not exceed --steps (10)",
+    "Cell from-ar_seed-0 of the adaptation study cannot run: it trains 10 steps (--steps less --source-steps), fewer than the micro preset's 20 warm-up steps",
   );
   assertThrows(
     () => adaptationCells({ ...SMALL, sourceSteps: 60, seeds: [0], dir }),
@@ -438,4 +438,24 @@ Deno.test("adaptation study: the table is each row's model and seed of its own c
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("adaptation study: a cell shorter than the preset's warm-up is refused in the study's own options (--steps, --source-steps), not --warmup's", () => {
+  const refused = (o: { steps: number; sourceSteps?: number }) =>
+    assertThrows(
+      () => adaptationCells({ preset: "micro", seeds: [1], dir: "d", ...o }),
+      ConfigError,
+    ).message;
+  assertEquals(
+    refused({ steps: 20 }),
+    "Cell source_seed-1 of the adaptation study cannot run: it trains 10 steps (half of --steps), fewer than the micro preset's 20 warm-up steps: raise --steps to 40 or more (each half needs 20)",
+  );
+  assertEquals(
+    refused({ steps: 30, sourceSteps: 25 }),
+    "Cell from-ar_seed-1 of the adaptation study cannot run: it trains 5 steps (--steps less --source-steps), fewer than the micro preset's 20 warm-up steps: give --source-steps 20 or more and --steps at least 20 more than it (here --source-steps 25 --steps 45), or leave --source-steps out and raise --steps to 40",
+  );
+  for (const o of [{ steps: 10 }, { steps: 30, sourceSteps: 5 }]) {
+    assert(!refused(o).includes("--warmup"), refused(o));
+  }
+  adaptationCells({ preset: "micro", seeds: [1], dir: "d", steps: 40 });
 });
