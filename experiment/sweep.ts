@@ -737,6 +737,7 @@ export function sweepPaths(dir: string): SweepPaths {
  * ```
  */
 export async function saveSweep(sweep: Sweep): Promise<Sweep> {
+  const another = `choose another ${folderOption(sweep)}`;
   const path = sweepPaths(sweep.dir).json;
   // None there: a new folder (a file in its place is named below).
   const old = await Deno.stat(path).then(
@@ -750,7 +751,7 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
       throw new ConfigError(
         `${sweep.dir} holds another sweep (${old.cells.length} cells: ${
           old.cells.slice(0, 3).map((c) => c.name).join(", ")
-        }…): choose another --dir, or re-run it with: deno task sweep run ${sweep.dir} --on …`,
+        }…): ${another}, or re-run it with: deno task sweep run ${sweep.dir} --on …`,
       );
     }
     return old;
@@ -766,7 +767,7 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   const why = await notAFolderOfItsOwn(sweep.dir, (name) => roots.has(name));
   if (why) {
     throw new ConfigError(
-      `Cannot make a sweep in ${sweep.dir}: ${why}; a sweep needs a folder of its own: choose another --dir`,
+      `Cannot make a sweep in ${sweep.dir}: ${why}; a sweep needs a folder of its own: ${another}`,
     );
   }
   // One readSweep could not read back (its values long, its cells many) is
@@ -779,6 +780,20 @@ export async function saveSweep(sweep: Sweep): Promise<Sweep> {
   await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
   await writeFileAtomic(path, text);
   return sweep;
+}
+
+/**
+ * The option that named a sweep's folder, for messages: a study's own
+ * (`ablate --out`, `study epochs --out`, `study adaptation --dir`: the flag
+ * its arguments give the folder with), else `sweep plan`'s `--dir`.
+ */
+function folderOption(sweep: Sweep): string {
+  if (sweep.script === undefined) return "--dir";
+  const args = sweep.collect ?? sweep.cells[0]?.args ?? [];
+  const at = args.findIndex((a, i) =>
+    a.startsWith("--") && args[i + 1] === sweep.dir
+  );
+  return at >= 0 ? args[at] : "--dir";
 }
 
 /**

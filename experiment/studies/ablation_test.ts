@@ -457,3 +457,25 @@ Deno.test("ablate refuses, before planning or training, a --steps at which a var
   assertEquals(await pathExists(`${out}/a`), false);
   await Deno.remove(out);
 });
+
+Deno.test("saveSweep() tells an ablate user whose folder holds another sweep, or other files, to choose another --out (ablate has no --dir)", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-collide-" });
+  try {
+    await saveSweep(ablationSweep({ steps: 30, out, only: ["ar lr 0.001"] }));
+    await assertRejects(
+      () => saveSweep(ablationSweep({ steps: 40, out, only: ["ar lr 0.001"] })),
+      ConfigError,
+      `${out} holds another sweep (1 cells: ar-lr-0.001…): choose another --out, or re-run it`,
+    );
+    const other = `${out}/other`;
+    await Deno.mkdir(other);
+    await Deno.writeTextFile(`${other}/notes.txt`, "mine");
+    await assertRejects(
+      () => saveSweep(ablationSweep({ steps: 100, out: other })),
+      ConfigError,
+      "a sweep needs a folder of its own: choose another --out",
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
