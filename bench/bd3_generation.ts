@@ -24,7 +24,11 @@ prints one JSON line per path with the median batches/s.`,
       default: "runs/latest",
       help: "a finished run folder with a bd3 model",
     },
-    seed: { kind: "integer", min: 0, default: 0, help: "which seed" },
+    seed: {
+      kind: "integer",
+      min: 0,
+      help: "which seed's model (default: the run's first seed)",
+    },
     batch: { kind: "integer", min: 1, max: 64, default: 4, help: "rows" },
     steps: {
       kind: "integer",

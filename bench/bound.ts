@@ -37,7 +37,11 @@ CPU).`,
       default: "runs/latest",
       help: "a finished run folder",
     },
-    seed: { kind: "integer", min: 0, default: 0, help: "which seed" },
+    seed: {
+      kind: "integer",
+      min: 0,
+      help: "which seed's model (default: the run's first seed)",
+    },
     split: {
       kind: "choice",
       choices: ["test", "valid"],
@@ -68,6 +72,8 @@ CPU).`,
 await runCli(async () => {
   await initBackend({ prefer: "auto" });
   const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
+  // No --seed: the run's first seed, as evaluate and sample take it.
+  const seed = args.seed ?? run.config.firstSeed ?? 0;
   if (processStagger(run.process) > 0) {
     run.model.dispose();
     throw new ConfigError(
@@ -107,7 +113,7 @@ await runCli(async () => {
     console.log(JSON.stringify({
       bench: "bound-spread",
       run: args.run,
-      seed: args.seed,
+      seed,
       split: args.split,
       blocks: blocks.count,
       draws,
@@ -164,7 +170,7 @@ await runCli(async () => {
   console.log(JSON.stringify({
     bench: "masked-ce-by-rate",
     run: args.run,
-    seed: args.seed,
+    seed,
     blocks: data.test.count,
     natsPerMaskedToken: byRate,
     unigramEntropy: data.facts.unigramEntropy,

@@ -37,7 +37,11 @@ block and order at the tiny preset on 2 cores.`,
       default: "runs/latest",
       help: "a finished run folder with a D3PM",
     },
-    seed: { kind: "integer", min: 0, default: 0, help: "which seed" },
+    seed: {
+      kind: "integer",
+      min: 0,
+      help: "which seed's model (default: the run's first seed)",
+    },
     blocks: {
       kind: "integer",
       min: 1,
@@ -77,6 +81,8 @@ block and order at the tiny preset on 2 cores.`,
 await runCli(async () => {
   const ks = args.orders.split(",").map(Number).sort((a, b) => a - b);
   const run = await loadTrained(args.run, { seed: args.seed, model: D3PM });
+  // No --seed: the run's first seed, as evaluate and sample take it.
+  const seed = args.seed ?? run.config.firstSeed ?? 0;
   if (processStagger(run.process) > 0) {
     run.model.dispose();
     throw new ConfigError(
@@ -100,7 +106,7 @@ await runCli(async () => {
     m = await orderNlls(placed.model, x0, {
       maskId: data.specials.mask,
       orders: K,
-      prng: prng(args.seed).fork("order-bound"),
+      prng: prng(seed).fork("order-bound"),
       padId: data.specials.pad,
       onRow: (done, total) =>
         console.error(
@@ -122,7 +128,7 @@ await runCli(async () => {
     const b = orderBounds({ nll, orders: k, counts: m.counts });
     console.log(JSON.stringify({
       run: args.run,
-      seed: args.seed,
+      seed: seed,
       engine: placed.engine,
       blocks,
       orders: k,

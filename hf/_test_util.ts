@@ -355,10 +355,12 @@ export async function fakeRun(
   const { bos, eos, pad, mask } = tokenizer.special as Required<
     typeof tokenizer.special
   >;
+  // The run's one seed: its first (0 unless `firstSeed` is given).
+  const seed = config.firstSeed ?? 0;
   for (const [i, kind] of config.models.split(",").entries()) {
     const contestant = contestantOf(kind);
     const modelConfig = contestant.modelConfig(config, tokenizer.vocabSize);
-    const dir = folder.modelDir(0, kind);
+    const dir = folder.modelDir(seed, kind);
     const model = new Transformer(modelConfig, { seed: 100 + i });
     await saveModel(model, dir);
     if (options.best) {
@@ -377,7 +379,7 @@ export async function fakeRun(
           [name, v],
         ) => [name, new Float32Array(v.size)]),
       );
-      await saveCheckpoint(folder.checkpointPath(0, kind), {
+      await saveCheckpoint(folder.checkpointPath(seed, kind), {
         model: last.variables,
         ema: ema.variables,
         adamM: zeros,
@@ -387,7 +389,7 @@ export async function fakeRun(
           optimizerStep: config.steps,
           data: { seed: 0, epoch: 0, batch: 0 },
           prng: [1, 2, 3, 4],
-          config: checkpointTies(config, kind, 0, {
+          config: checkpointTies(config, kind, seed, {
             sha256: { train: "", valid: "", test: "" },
             tokenizer: { id: tokenizer.id, vocabSize: tokenizer.vocabSize },
           }).config,
@@ -402,7 +404,7 @@ export async function fakeRun(
       specials: { bos, eos, pad, mask },
     });
     await Deno.writeTextFile(
-      folder.processPath(0, kind),
+      folder.processPath(seed, kind),
       JSON.stringify(process.toJSON()),
     );
   }

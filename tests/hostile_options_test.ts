@@ -3,6 +3,7 @@
 // what is accepted, before any work starts and with nothing written.
 import { assert, assertEquals } from "@std/assert";
 import { FAST_EVAL, type Ran, runScript } from "./_run.ts";
+import { fakeRun } from "../hf/_test_util.ts";
 
 // A tool that ignored its arguments and started long work is killed.
 const run = (script: string, args: string[]) => runScript(script, args, 60_000);
@@ -83,6 +84,36 @@ Deno.test("bench:bound and bench:order-bound name a bad run folder in one error 
     'Option --orders: "4,4" is not a list of distinct integers in 1..4096',
   );
   await Deno.remove(dir, { recursive: true });
+});
+
+// Plant: a bench's --seed defaulting to 0: on a run made with --first-seed 2
+// it looked for seed 0 ("has no d3pm model for seed 0").
+Deno.test("bench:bound, bench:order-bound and bench:bd3-generation take the run's first seed when --seed is not given, as evaluate and sample do", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // An AR run of seed 2 only: each bench is refused at its model, of seed 2.
+    await fakeRun(dir, { models: "ar", firstSeed: 2 });
+    for (
+      const [script, kind] of [
+        ["bench/bound.ts", "d3pm"],
+        ["bench/order_bound.ts", "d3pm"],
+        ["bench/bd3_generation.ts", "bd3"],
+      ]
+    ) {
+      // After the backend's lines: the error, one line.
+      const r = await run(script, ["--run", dir]);
+      const last = r.stderr.trim().split("\n").at(-1)!;
+      assertEquals(r.code, 1, r.stderr);
+      assert(
+        last.startsWith(
+          `error: ${dir} has no ${kind} model for seed 2: its config.json trains ar for seed 2`,
+        ),
+        `${script}: ${last}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("bench:cpu and bench:cpu-profile refuse more threads than the CPU kernels take, before any work", async () => {
