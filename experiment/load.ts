@@ -9,6 +9,7 @@
  * @module
  */
 import { RESULTS_READ } from "./_limits.ts";
+import { shellQuote } from "./_shell.ts";
 import {
   BoundedReadError,
   pathExists,
@@ -119,7 +120,9 @@ export async function readRun(dir: string): Promise<RunState> {
   const config = await folder.savedConfig();
   if (!config) {
     throw new ConfigError(
-      `Cannot read run ${dir}: no config.json there (not a run folder; deno task experiment --out ${dir} makes one)`,
+      `Cannot read run ${dir}: no config.json there (not a run folder; deno task experiment --out ${
+        shellQuote(dir)
+      } makes one)`,
     );
   }
   const holder = await folder.liveHolder();

@@ -91,6 +91,19 @@ Deno.test("readRun takes only an object as results.json: an array, string, numbe
   }
 });
 
+Deno.test("readRun's hint for a folder without config.json quotes a path with a space, so the command it gives runs", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    await assertRejects(
+      () => readRun(`${root}/sp ace`),
+      ConfigError,
+      `(not a run folder; deno task experiment --out '${root}/sp ace' makes one)`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("readRun names the pid of the process holding a run, and no results", async () => {
   const out = await Deno.makeTempDir();
   try {

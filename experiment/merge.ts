@@ -38,6 +38,7 @@ import {
 import { notAFolderOfItsOwn } from "./_paths.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
 import { cellResults } from "./_cell_results.ts";
+import { shellQuote } from "./_shell.ts";
 
 /** One finished run in a merge. */
 export interface MergedRun {
@@ -123,10 +124,31 @@ async function readResult(dir: string): Promise<ExperimentResult> {
     (r as ExperimentResult).config !== null;
   if (!ok) {
     throw new ConfigError(
-      `Cannot merge ${dir}: results.json is not a run's results`,
+      `Cannot merge ${dir}: results.json is not a run's results${
+        studyCellWords(dir, r)
+      }`,
     );
   }
   return r as ExperimentResult;
+}
+
+// What a results.json that is not a run's is, when it is a study cell's
+// (study epochs: `cell`; ablate: a variant's row), and what gathers those.
+function studyCellWords(dir: string, r: unknown): string {
+  if (typeof r !== "object" || r === null) return "";
+  const study = shellQuote(
+    dir.replace(/\/+$/, "").replace(/\/[^/]*$/, "") || ".",
+  );
+  const { cell, name, plateauExit } = r as Record<string, unknown>;
+  if (typeof cell === "string") {
+    return `: it is study epochs cell ${cell}'s (a study's cells are not runs; deno task study epochs --out ${study} --collect gathers them into its report)`;
+  }
+  if (typeof name === "string" && typeof plateauExit === "number") {
+    return `: it is ablate variant ${
+      JSON.stringify(name)
+    }'s (deno task ablate --out ${study} --collect gathers the variants into ablation.md)`;
+  }
+  return "";
 }
 
 // The results must be those of the run the folder holds (resultsDiffer),

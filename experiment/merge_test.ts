@@ -67,6 +67,31 @@ Deno.test("collectRuns() refuses a results.json that is not a run's results (nul
   }
 });
 
+Deno.test("collectRuns() says a results.json that is a study cell's (study epochs, ablate) is one, and what gathers it", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const study = `${root}/sp ace`;
+    await finishedRun(`${study}/main-u4000-ar`, {
+      results: { cell: "main-u4000-ar", params: 1, seconds: 1, lines: [] },
+    });
+    await assertRejects(
+      () => collectRuns([`${study}/main-u4000-ar`]),
+      ConfigError,
+      `Cannot merge ${study}/main-u4000-ar: results.json is not a run's results: it is study epochs cell main-u4000-ar's (a study's cells are not runs; deno task study epochs --out '${study}' --collect gathers them into its report)`,
+    );
+    await finishedRun(`${root}/ab/ar-lr-0.001`, {
+      results: { name: "ar lr 0.001", model: "ar", valid: 5, plateauExit: 0 },
+    });
+    await assertRejects(
+      () => collectRuns([`${root}/ab/ar-lr-0.001`]),
+      ConfigError,
+      `: it is ablate variant "ar lr 0.001"'s (deno task ablate --out ${root}/ab --collect gathers the variants into ablation.md)`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("collectRuns() takes a run measured on another --data path when its data.json verified the files, and refuses it without one", async () => {
   const root = await Deno.makeTempDir();
   try {

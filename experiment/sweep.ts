@@ -38,6 +38,8 @@ import {
   RunFolder,
 } from "./run_folder.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
+import { shellQuote } from "./_shell.ts";
+export { shellQuote };
 
 /**
  * Options a sweep never sets per cell: each cell's folder and seed are the sweep's.
@@ -1034,24 +1036,6 @@ const SWEEP_LOCK_WAIT_MS = 30_000;
 /** The lock a writer of `sweep.json` holds (beside it). */
 function sweepLock(dir: string): string {
   return `${sweepPaths(dir).json}.lock`;
-}
-
-/**
- * Quote a word for bash (unchanged when it needs no quotes).
- *
- * @param s The word.
- * @returns It, quoted if need be.
- *
- * @example
- * ```ts
- * import { shellQuote } from "@d3pm/experiment";
- * import { assertEquals } from "@std/assert";
- * assertEquals(shellQuote("runs/a"), "runs/a");
- * assertEquals(shellQuote("it's"), "'it'\\''s'");
- * ```
- */
-export function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
