@@ -77,7 +77,27 @@ async function checkOut(out: string): Promise<void> {
   if (file !== undefined) {
     fail(`--out ${out} is inside ${file}, which is a file; ${accepted}`);
   }
+  await checkOthers(out);
   await checkReplaced(out, accepted);
+}
+
+// A run folder's files and the experiment's tokenizer cache are written by
+// the experiment alone, whether or not --out exists yet: a tokenizer put in a
+// run folder (or its cache) is not the one its models were trained on.
+async function checkOthers(out: string): Promise<void> {
+  const folder = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
+  const keep = "choose another --out";
+  if (await pathExists(`${folder}/config.json`)) {
+    fail(
+      `--out ${out} is in a run folder (${folder} holds a config.json): its tokenizer is the one its models were trained on, written by the experiment; ${keep}`,
+    );
+  }
+  const real = await Deno.realPath(folder).catch(() => folder);
+  if (/(^|\/)\.cache\/tokenizers$/.test(real)) {
+    fail(
+      `--out ${out} is in the experiment's tokenizer cache (.cache/tokenizers/), which the experiment writes and checks itself; ${keep}`,
+    );
+  }
 }
 
 /** The most bytes of an existing --out read to see whether it is a tokenizer. */
@@ -118,10 +138,6 @@ async function notOurs(
   out: string,
   file: { format?: unknown; meta?: unknown } | null,
 ): Promise<string | undefined> {
-  const folder = out.includes("/") ? out.slice(0, out.lastIndexOf("/")) : ".";
-  if (await pathExists(`${folder}/config.json`)) {
-    return `its folder holds a config.json: it is a run's tokenizer`;
-  }
   if (file?.format !== BPE_FORMAT) {
     return `a JSON file with "format": "${BPE_FORMAT}" and "meta": {"command": "${COMMAND}"}`;
   }

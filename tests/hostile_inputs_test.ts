@@ -146,7 +146,7 @@ Deno.test("tokenizer:train keeps an existing --out that is not its tokenizer (a 
   }
 });
 
-Deno.test("tokenizer:train keeps a run's tokenizer and the experiment's cached BPE (d3pm-bpe files it did not write), and replaces its own, old ones included", async () => {
+Deno.test("tokenizer:train keeps a run's tokenizer and the experiment's cached BPE (d3pm-bpe files it did not write), writes no new file into a run folder or the cache, and replaces its own, old ones included", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const input = `${dir}/in.txt`;
@@ -165,14 +165,23 @@ Deno.test("tokenizer:train keeps a run's tokenizer and the experiment's cached B
       out: string,
     ) => ["--input", input, "--vocab", "260", "--out", out];
     const cases: [string, string][] = [
-      ["run/tokenizer.json", "it is a run's tokenizer"],
+      ["run/tokenizer.json", "is in a run folder ("],
+      ["run/new.json", "is in a run folder ("],
+      [
+        ".cache/tokenizers/bpe-300-0c202e0b5d919429.json",
+        "is in the experiment's tokenizer cache",
+      ],
       ["cache.json", "it is the experiment's cached tokenizer"],
       ["bare.json", `without "meta": {"command": "tokenizer:train"}`],
     ];
+    await Deno.mkdir(`${dir}/.cache/tokenizers`, { recursive: true });
     for (const [out, fragment] of cases) {
-      const before = await Deno.readTextFile(`${dir}/${out}`);
+      const before = await Deno.readTextFile(`${dir}/${out}`).catch(() => null);
       assertOneLineError(await run(TRAIN, args(`${dir}/${out}`)), 2, fragment);
-      assertEquals(await Deno.readTextFile(`${dir}/${out}`), before);
+      assertEquals(
+        await Deno.readTextFile(`${dir}/${out}`).catch(() => null),
+        before,
+      );
     }
     const r = await run(TRAIN, args(`${dir}/old.json`));
     assertEquals(r.code, 0, r.stderr);
