@@ -120,7 +120,7 @@ async function checkReplaced(out: string, accepted: string): Promise<void> {
     limit: MAX_REPLACED,
     what: "tokenizer",
   }).then((j) => j as { format?: unknown; meta?: unknown } | null, () => null);
-  const why = await notOurs(out, file);
+  const why = notOurs(file);
   if (why !== undefined) {
     fail(
       `--out ${out} exists and is not a tokenizer this command wrote (${why}), so it is kept; choose another --out, or remove it first`,
@@ -134,10 +134,9 @@ const COMMAND = "tokenizer:train";
 // Why `file` (the parsed --out) is not this command's tokenizer, or
 // undefined when it is: "d3pm-bpe" with this command's meta (`command`, or
 // the fields it wrote before it wrote `command`), outside a run folder.
-async function notOurs(
-  out: string,
+function notOurs(
   file: { format?: unknown; meta?: unknown } | null,
-): Promise<string | undefined> {
+): string | undefined {
   if (file?.format !== BPE_FORMAT) {
     return `a JSON file with "format": "${BPE_FORMAT}" and "meta": {"command": "${COMMAND}"}`;
   }
