@@ -337,7 +337,11 @@ Deno.test("a run made before --alibi and --alibi-mode existed still resumes, and
 
 Deno.test("a second run into a folder in use is refused; a stale lock is taken over", async () => {
   const out = await Deno.makeTempDir();
-  const args = [...QUICK, ...FAST_EVAL, "--steps", "400", "--out", out];
+  // The first run is stopped (SIGSTOP) once it writes its metrics: alive and
+  // holding the lock while the second starts, however long that takes, and
+  // leaving it the CPU. Its 40 steps only have to outlast the poll below
+  // (they are what the fourth run trains again).
+  const args = [...QUICK, ...FAST_EVAL, "--steps", "40", "--out", out];
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args],
     cwd: ROOT,
@@ -350,6 +354,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+  child.kill("SIGSTOP");
   const second = await runTool("experiment.ts", [...args, "--resume"]);
   child.kill("SIGKILL");
   assertEquals((await child.status).signal, "SIGKILL", "the first run ended");
@@ -363,7 +368,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
     ...QUICK,
     ...FAST_EVAL,
     "--steps",
-    "400",
+    "40",
     "--out",
     out,
     "--resume",
@@ -375,7 +380,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
     ...args,
     "--resume",
     "--steps",
-    "400",
+    "40",
   ]);
   assertMatch(fourth.stderr, /was left by a process that is gone/);
   assertEquals(fourth.code, 0, fourth.stderr);
