@@ -132,19 +132,25 @@ export async function followsTfjs(
 /**
  * Kill a run on `engine` mid-D3PM and resume it: the same weights as a whole
  * run's. On WebGPU (lavapipe: three runs in turn, about 48 s in CI at 40
- * steps) the run is 20 steps, validated at 10 and killed at the D3PM's step
- * 10: as on the CPU engine's 40, the kill lands past the warm-up, the last
- * validation and a checkpoint, with steps left to train on the resume.
+ * steps) the run is 20 steps, checkpointed every 5, killed once the D3PM
+ * logs step 10 (its validation and checkpoint of step 10 may not be written
+ * yet; that of step 5 is): as on the CPU engine's 40 steps killed at 20, the
+ * resume starts past the warm-up from a checkpoint and replays a validation.
  */
 export async function resumesOnEngine(engine: "webgpu" | "cpu"): Promise<void> {
-  const short = engine === "webgpu"
-    ? ["--steps", "20", "--valid-every", "10"]
-    : [];
+  const short = engine === "webgpu";
   await resumesBitIdentically(
-    [...ARGS, ...short, "--engine", engine, "--checkpoint-every", "10"],
+    [
+      ...ARGS,
+      ...(short ? ["--steps", "20", "--valid-every", "10"] : []),
+      "--engine",
+      engine,
+      "--checkpoint-every",
+      short ? "5" : "10",
+    ],
     ["ar", "d3pm"],
     engine === "cpu",
-    short.length > 0 ? 10 : 20,
+    short ? 10 : 20,
   );
 }
 
@@ -165,8 +171,9 @@ export async function inTurnOr<T>(
 
 /**
  * Run `args` whole, and again killed at the D3PM's step `killStep` (20 by
- * default) and resumed (`args` must checkpoint by then): each of `models`
- * ends with the same weight bytes.
+ * default) and resumed (`args` must have written a D3PM checkpoint by then,
+ * or the resume would start over and prove nothing): each of `models` ends
+ * with the same weight bytes.
  */
 export async function resumesBitIdentically(
   args: string[],
@@ -180,8 +187,20 @@ export async function resumesBitIdentically(
   const [w, r] = await inTurnOr(together, [
     () => runTool("experiment.ts", [...args, "--out", whole]),
     () =>
-      killAt(args, cut, `"model":"d3pm","seed":0,"step":${killStep}`).then(() =>
-        runTool("experiment.ts", [...args, "--out", cut, "--resume"])
+      killAt(args, cut, `"model":"d3pm","seed":0,"step":${killStep}`).then(
+        async () => {
+          const ck = `${cut}/seed-0/d3pm/checkpoint.safetensors`;
+          assert(
+            await Deno.stat(ck).then(() => true, () => false),
+            `the run killed at the D3PM's step ${killStep} left no checkpoint at ${ck}`,
+          );
+          return await runTool("experiment.ts", [
+            ...args,
+            "--out",
+            cut,
+            "--resume",
+          ]);
+        },
       ),
   ]);
   assertEquals(w.code, 0, w.stderr);
