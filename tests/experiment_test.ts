@@ -139,14 +139,15 @@ async function waitFor(
   return false;
 }
 
-// The tfjs path's resume (it logs every step, so the kill lands at step 24);
-// the CPU engine's is tests/cpu_engine_test.ts's.
+// The tfjs path's resume (it logs every step, so the kill lands at step 14,
+// past the warm-up and the step-10 checkpoint, 6 steps before the end); the
+// CPU engine's is tests/cpu_engine_test.ts's.
 const KILLED = [
   ...MICRO,
   "--engine",
   "tfjs",
   "--steps",
-  "40",
+  "20",
   "--checkpoint-every",
   "10",
   "--warmup",
@@ -191,10 +192,10 @@ for (const during of ["ar", "d3pm"] as const) {
       stdout: "null",
       stderr: "null",
     }).spawn();
-    // Kill a few steps after the step-20 checkpoint of the chosen model.
+    // Kill a few steps after the step-10 checkpoint of the chosen model.
     const reached = await waitFor(
       `${cut}/metrics.jsonl`,
-      (t) => t.includes(`"model":"${during}","seed":0,"step":24`),
+      (t) => t.includes(`"model":"${during}","seed":0,"step":14`),
       child,
     );
     assert(reached, "the run ended before it could be killed");
