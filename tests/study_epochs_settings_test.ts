@@ -51,7 +51,7 @@ Deno.test("deno task study epochs --settings preset trains the tiny preset's D3P
   assertStringIncludes(report, "batch 4)");
   assertStringIncludes(
     report,
-    "Training settings preset (the tiny preset's): AR lr 0.004, D3PM lr 0.0014 with t ∈ [0.3, 0.8] and ALiBi slope 16 (neighbours), warm-up 60 steps, EMA 0; engine cpu.",
+    "Training settings preset (the tiny preset's): AR lr 0.004, D3PM lr 0.0014 with t ∈ [0.3, 0.8] and ALiBi slope 16 (neighbours), warm-up 60 steps (all of a shorter run's), EMA 0; engine cpu.",
   );
   await Deno.remove(dir, { recursive: true });
 });

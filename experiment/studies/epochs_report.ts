@@ -173,7 +173,7 @@ function settingsLine(
       : `the ${base.preset} preset's`
   }): AR lr ${
     base.arLr > 0 ? base.arLr : base.lr
-  }, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps, EMA ${base.emaDecay}; engine ${engine}.`;
+  }, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps (all of a shorter run's), EMA ${base.emaDecay}; engine ${engine}.`;
 }
 
 /** The table of every U with both models, and a sentence on each. */
