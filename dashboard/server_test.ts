@@ -397,6 +397,14 @@ Deno.test("checkListen() needs nothing on loopback and a token elsewhere (genera
   assert(made.warning!.includes(made.token!));
 });
 
+// Waits (polling, up to 10 s) until `got` holds at least n items: a fixed
+// sleep lost the race to the 10 ms poller on a loaded machine.
+async function gotAtLeast(got: readonly unknown[], n: number) {
+  for (let waited = 0; got.length < n && waited < 10_000; waited += 10) {
+    await sleep(10);
+  }
+}
+
 Deno.test("followLines() yields complete lines of a growing file, holds back a torn line, resumes at an offset, and resets on truncation", async () => {
   const path = await Deno.makeTempFile();
   const stop = new AbortController();
@@ -408,16 +416,17 @@ Deno.test("followLines() yields complete lines of a growing file, holds back a t
   })();
   try {
     await Deno.writeTextFile(path, '{"a":1}\n{"b"', { append: true });
-    await sleep(60);
+    await gotAtLeast(got, 1);
+    await sleep(60); // time to (wrongly) yield the torn line
     assertEquals(got, [{ line: '{"a":1}', end: 8, number: 1 }]);
     await Deno.writeTextFile(path, ':2}\n{"c":3}\n', { append: true });
-    await sleep(60);
+    await gotAtLeast(got, 3);
     assertEquals(got.slice(1), [
       { line: '{"b":2}', end: 16, number: 2 },
       { line: '{"c":3}', end: 24, number: 3 },
     ]);
     await Deno.writeTextFile(path, '{"new":1}\n'); // replaced: shorter
-    await sleep(60);
+    await gotAtLeast(got, 5);
     assertEquals(got.slice(3), [{ reset: true }, {
       line: '{"new":1}',
       end: 10,
@@ -472,7 +481,7 @@ Deno.test("followLines() keeps a line of exactly maxLine bytes and skips one byt
     await Deno.writeTextFile(path, `${nine.slice(5)}\n${eight}\n`, {
       append: true,
     });
-    await sleep(60);
+    await gotAtLeast(split, 2);
   } finally {
     stop.abort();
     await done;
