@@ -28,12 +28,16 @@
  * assertEquals(isInside("/r", "/rx/a"), false); // a prefix, not a parent
  * assertEquals(isInside("/r", "/r/../x"), false);
  * assertEquals(isInside("/", "/x"), true);
+ * assertEquals(isInside(".", "../x"), false); // climbs out of a relative root
  * ```
  */
 export function isInside(root: string, path: string): boolean {
   if (root.startsWith("/") !== path.startsWith("/")) return false;
   const r = segments(root), p = segments(path);
-  return r.length <= p.length && r.every((s, i) => s === p[i]);
+  // After segments(), `..` can only be a leading run: one past the root's
+  // own segments climbs out of it (`.` is [], and `../x` is not below it).
+  return r.length <= p.length && r.every((s, i) => s === p[i]) &&
+    !p.slice(r.length).includes("..");
 }
 
 /**

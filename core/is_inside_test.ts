@@ -35,6 +35,16 @@ Deno.test("isInside() resolves . and .. as text: a path that climbs out is outsi
   assertEquals(isInside("/a", "/../../a/x"), true, "nothing is above /");
   assertEquals(isInside("a", "a/../../a/x"), false, "../a is not a");
   assertEquals(isInside("..", "../x"), true);
+  assertEquals(isInside("..", "../.."), false, "../.. is above ..");
+});
+
+Deno.test("isInside() never takes a path that starts with .. as inside a relative root that is no folder below (., a/..)", () => {
+  assertEquals(isInside(".", "../x"), false);
+  assertEquals(isInside(".", ".."), false);
+  assertEquals(isInside("a/..", "../secret"), false);
+  assertEquals(isInside("", "../x"), false);
+  assertEquals(isInside(".", "x/y"), true);
+  assertEquals(isInside("a/..", "./b"), true);
 });
 
 Deno.test("isInside() never takes an absolute path inside a relative one, nor the other way round", () => {
