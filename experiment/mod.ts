@@ -125,6 +125,7 @@ export {
   type Sweep,
   SWEEP_FILE_LIMIT,
   SWEEP_OWNED,
+  SWEEP_PLAN_RULES,
   type SweepCell,
   sweepCommand,
   type SweepPaths,

@@ -811,9 +811,28 @@ function folderOption(sweep: Sweep): string {
 export const SWEEP_FILE_LIMIT = 64 << 20;
 
 /**
+ * The version of `planSweep`'s rules (how a spec expands into cells, and
+ * what it refuses), hashed into each `sweep.json`'s `planHash`. Bump it
+ * whenever those rules change: a record planned under other rules then no
+ * longer matches its hash, so it is planned again and checked (refused
+ * with the way out where this version plans it otherwise), not taken as
+ * written.
+ *
+ * @example
+ * ```ts
+ * import { SWEEP_PLAN_RULES } from "@d3pm/experiment";
+ * import { assert } from "@std/assert";
+ * assert(Number.isInteger(SWEEP_PLAN_RULES) && SWEEP_PLAN_RULES >= 1);
+ * ```
+ */
+export const SWEEP_PLAN_RULES = 1;
+
+/**
  * Read a saved sweep. Its cells are taken as written when the record's
- * `planHash` (written with it) matches them and their spec; a record
- * without one, or edited since, is checked against its spec planned again.
+ * `planHash` (written with it) matches them and their spec under this
+ * version's planning rules ({@linkcode SWEEP_PLAN_RULES}); a record
+ * without one, edited since, or planned under other rules is checked
+ * against its spec planned again.
  *
  * @param dir The sweep folder.
  * @returns The sweep.
@@ -855,8 +874,9 @@ export async function readSweep(dir: string): Promise<Sweep> {
     ({ planHash: hash, ...record } = sweep as Sweep & { planHash: unknown });
   }
   // The plan as written (its hash matches): not planned again, which took
-  // 0.8 s at 10,000 cells on every status and run. Any other (edited, or
-  // written before the hash) is checked against its spec planned again.
+  // 0.8 s at 10,000 cells on every status and run. Any other (edited,
+  // written before the hash, or under other planning rules) is checked
+  // against its spec planned again.
   const why = notASweep(record) ??
     (hash === planHash(record) ? undefined : editedCells(record));
   if (why) {
@@ -866,12 +886,14 @@ export async function readSweep(dir: string): Promise<Sweep> {
 }
 
 /**
- * The hash `sweep.json` carries of its plan (`planHash`): what it was
- * planned from and what it planned, as written. The submissions, which
- * `recordSubmission` adds, are not part of it.
+ * The hash `sweep.json` carries of its plan (`planHash`): the planning
+ * rules' version, what it was planned from and what it planned, as
+ * written. The submissions, which `recordSubmission` adds, are not part
+ * of it.
  */
 function planHash(s: Sweep): string {
   return sha256Hex(JSON.stringify([
+    SWEEP_PLAN_RULES,
     s.version,
     s.dir,
     s.spec,

@@ -26,6 +26,7 @@ import {
   statusLine,
   studySweep,
   SWEEP_FILE_LIMIT,
+  SWEEP_PLAN_RULES,
   sweepCommand,
   sweepPaths,
   type SweepSpec,
@@ -2300,7 +2301,7 @@ Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec pl
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("readSweep() takes a sweep.json whose planHash matches as written, not planned again; one without it (an older record) or with a stale one is planned again", async () => {
+Deno.test("readSweep() takes a sweep.json whose planHash matches under this version's planning rules as written, not planned again; one without it (an older record), with a stale one, or hashed under other planning rules is planned again", async () => {
   const dir = `${await Deno.makeTempDir()}/sw`;
   const sweep = await saveSweep(
     planSweep({ options: { preset: "micro", engine: "cpu" }, seeds: 1 }, {
@@ -2315,28 +2316,39 @@ Deno.test("readSweep() takes a sweep.json whose planHash matches as written, not
     "planHash is the file's, not the sweep's",
   );
   // A plan this version would not make (--backend beside --engine cpu, as
-  // an older version planned it), its hash written with it: read as it is.
+  // an older version planned it), its hash written with it.
   const { planHash: _, ...old } = record;
   old.spec.options.backend = "wasm";
   old.cells[0].args.splice(4, 0, "--backend", "wasm");
-  const hash = sha256Hex(JSON.stringify([
-    old.version,
-    old.dir,
-    old.spec,
-    old.swept,
-    old.cells,
-    old.script ?? null,
-    old.collect ?? null,
-  ]));
+  const hash = (rules: number) =>
+    sha256Hex(JSON.stringify([
+      rules,
+      old.version,
+      old.dir,
+      old.spec,
+      old.swept,
+      old.cells,
+      old.script ?? null,
+      old.collect ?? null,
+    ]));
   const write = (r: object) =>
     Deno.writeTextFile(`${dir}/sweep.json`, JSON.stringify(r));
-  await write({ ...old, planHash: hash });
+  // Hashed under this version's rules: read as it is.
+  await write({ ...old, planHash: hash(SWEEP_PLAN_RULES) });
   assertEquals((await readSweep(dir)).cells[0].args.slice(4, 6), [
     "--backend",
     "wasm",
   ]);
-  // Without the hash, or with another's: planned again, and refused.
-  for (const r of [old, { ...old, planHash: record.planHash }]) {
+  // Without the hash, with another's, or hashed under the rules before or
+  // after these: planned again, and refused.
+  for (
+    const r of [
+      old,
+      { ...old, planHash: record.planHash },
+      { ...old, planHash: hash(SWEEP_PLAN_RULES - 1) },
+      { ...old, planHash: hash(SWEEP_PLAN_RULES + 1) },
+    ]
+  ) {
     await write(r);
     await assertRejects(
       () => readSweep(dir),
