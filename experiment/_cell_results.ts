@@ -8,13 +8,30 @@
  * Run as a program (`deno run -A _cell_results.ts DIR`), it is the job
  * script's test of a finished cell, so that a task Slurm requeues (or a
  * script submitted again by hand) judges by this rule too, not by a shell
- * `[ -f DIR/results.json ]`: exit 0 when finished; exit 1 when not, a
- * broken file first moved aside (one line on stderr saying why); exit 2
- * when it cannot tell.
+ * `[ -f DIR/results.json ]`: exit 0 when finished; exit 3
+ * ({@linkcode NOT_FINISHED_EXIT}) when not, a broken file first moved aside
+ * (one line on stderr saying why); exit 2 when it cannot tell. Not 1 for
+ * "not finished": `deno run` exits 1 on its own failures (a module not
+ * found, an uncaught error), so the job script takes every code but 0 and
+ * 3 as "cannot tell" and runs nothing.
  * @module
  */
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
 import { RESULTS_READ } from "./_limits.ts";
+
+/**
+ * The check's exit code for a cell that has not finished (none there, or a
+ * broken `results.json` moved aside): one `deno run` never gives for its
+ * own failures (1: a module not found, an uncaught error).
+ *
+ * @example
+ * ```ts
+ * import { NOT_FINISHED_EXIT } from "./_cell_results.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(NOT_FINISHED_EXIT, 3);
+ * ```
+ */
+export const NOT_FINISHED_EXIT = 3;
 
 /** A cell folder's results: none yet, finished, or broken with the reason. */
 export type CellResults =
@@ -108,7 +125,7 @@ async function main(args: string[]): Promise<number> {
       `${results.reason}; moved it aside to ${dir}/${BROKEN_RESULTS}, the cell runs again`,
     );
   }
-  return 1;
+  return NOT_FINISHED_EXIT;
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

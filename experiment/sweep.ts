@@ -20,7 +20,11 @@ import {
   writeFileAtomic,
 } from "@d3pm/core";
 import { MetricsLog } from "@d3pm/train";
-import { BROKEN_RESULTS, cellResults } from "./_cell_results.ts";
+import {
+  BROKEN_RESULTS,
+  cellResults,
+  NOT_FINISHED_EXIT,
+} from "./_cell_results.ts";
 import { resolveConfig } from "./config.ts";
 import {
   ConfigError,
@@ -210,8 +214,9 @@ function oneLinePath(what: string, value: string): void {
 
 /**
  * The command that tells the job script whether a cell has finished: the
- * rule of `./_cell_results.ts` run as a program (exit 0 finished, 1 not —
- * a broken `results.json` moved aside — 2 cannot tell).
+ * rule of `./_cell_results.ts` run as a program (exit 0 finished, 3 not —
+ * a broken `results.json` moved aside — any other cannot tell: 2 its own,
+ * 1 a failure of `deno run` itself, 127 no deno).
  */
 function finishedCheck(deno: string): string {
   const url = new URL("./_cell_results.ts", import.meta.url);
@@ -1152,7 +1157,9 @@ export interface StepOptions {
  * The shell lines that run one cell, the same for every executor: skip a
  * finished cell (judged by `sweep status`'s rule, run as a Deno program:
  * a broken `results.json` is moved aside and the cell runs again; where
- * the check cannot tell, its exit code is the cell's and nothing runs);
+ * the check cannot tell — any exit but 0 (finished) and 3 (not finished),
+ * such as 1 when `deno run` itself fails or 127 without deno — its exit
+ * code is the cell's and nothing runs);
  * otherwise run (or resume) it, appending to its log, and
  * record its exit code — unless the experiment was refused because another
  * live run holds the cell's folder ({@linkcode FOLDER_BUSY_EXIT}): then the
@@ -1198,7 +1205,9 @@ export function cellStep(
     `  echo ${q(`cell ${cell.name}: finished, skipped`)}; exit 0`,
     `fi`,
     `rm -f ${q(p.exit(cell))}`,
-    `if [ $rc -ne 1 ]; then`,
+    // Only the check's own "not finished" runs the cell: deno exits 1 on
+    // its own failures (a module not found), which tell nothing.
+    `if [ $rc -ne ${NOT_FINISHED_EXIT} ]; then`,
     `  echo $rc > ${q(p.exit(cell))}`,
     ...options.failureLine === false ? [] : [
       `  echo ${

@@ -199,7 +199,7 @@ Deno.test("cellStep() skips a finished cell, resumes the others and records the 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("cellStep() runs a cell whose results.json is broken (a requeued task judges by sweep status's rule), moving it aside; a check that cannot tell runs nothing", async () => {
+Deno.test("cellStep() runs a cell whose results.json is broken (a requeued task judges by sweep status's rule), moving it aside; a check that cannot tell (no deno, or deno failing on its own with exit 1) runs nothing", async () => {
   const dir = await Deno.makeTempDir();
   const s = planSweep({ seeds: 1 }, { dir });
   const cell = s.cells[0];
@@ -239,6 +239,29 @@ Deno.test("cellStep() runs a cell whose results.json is broken (a requeued task 
   );
   assertEquals((await Deno.readTextFile(p.exit(cell))).trim(), "127");
   assertEquals((await Deno.readTextFile(p.log(cell))).includes("RAN"), false);
+  // A check that crashes (deno exits 1 on a module it cannot find, as an
+  // older --deno may): it cannot tell either, so the cell is not run.
+  await Deno.remove(p.log(cell));
+  const crashing = `${dir}/crashing-deno`;
+  await Deno.writeTextFile(
+    crashing,
+    `#!/bin/sh\nexec '${Deno.execPath()}' run -A '${dir}/no-such-module.ts'\n`,
+  );
+  await Deno.chmod(crashing, 0o755);
+  for (const results of ["[]", undefined]) {
+    if (results) await Deno.writeTextFile(`${cell.out}/results.json`, results);
+    else await Deno.remove(`${cell.out}/results.json`).catch(() => {});
+    const out = await step(crashing);
+    assertEquals(out.code, 1);
+    assertStringIncludes(
+      new TextDecoder().decode(out.stderr),
+      "cell seed-0: cannot tell whether it has finished (exit 1), not run",
+    );
+    assertEquals((await Deno.readTextFile(p.exit(cell))).trim(), "1");
+    const log = await Deno.readTextFile(p.log(cell));
+    assertStringIncludes(log, "Module not found");
+    assertEquals(log.includes("RAN"), false, "the crashed check ran the cell");
+  }
   await Deno.remove(dir, { recursive: true });
 });
 
