@@ -37,7 +37,7 @@ export const STUDY_OPTIONS = {
     kind: "string",
     value: "LIST",
     help:
-      "unique-token budgets, comma-separated (overrides the scale); each from one batch (batch size × context tokens) to the preset's train split with BOS/EOS (10,798,404 at micro): the study names both bounds before it writes anything",
+      "unique-token budgets, comma-separated (overrides the scale); each from one batch (batch size × context tokens) to the preset's train split with BOS/EOS (10,798,404 at micro): the study names both bounds before it writes anything (--sweep the lower one when it plans, each cell the upper one before it runs)",
   },
   tokens: {
     kind: "integer",
@@ -332,7 +332,7 @@ function flagValues(args: readonly string[]): Record<string, string> {
  * import { saveSweep } from "@d3pm/experiment";
  * import { assertEquals, assertRejects } from "@std/assert";
  * const out = await Deno.makeTempDir();
- * const planned = parseStudyArgs(["--preset", "micro", "--tokens", "16000", "--out", out]);
+ * const planned = parseStudyArgs(["--preset", "micro", "--u", "4000,8000", "--tokens", "16000", "--out", out]);
  * if ("help" in planned) throw new Error("help");
  * await saveSweep(epochsSweep({ ...planned, args: planned.args }));
  * const given = parseStudyArgs(["--collect", "--out", out]);

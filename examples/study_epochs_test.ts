@@ -2,7 +2,7 @@ import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { UsageError } from "@d3pm/cli";
 import { ConfigError, saveSweep } from "@d3pm/experiment";
 import { epochsSweep } from "@d3pm/experiment/studies";
-import { parseStudyArgs, plannedStudy } from "./study_epochs.ts";
+import { parseStudyArgs, plannedStudy, studyEpochs } from "./study_epochs.ts";
 
 Deno.test("parseStudyArgs() takes the scale's sizes and overrides them", () => {
   const p = parseStudyArgs(["--u", "40000,10000", "--tokens", "5000"]);
@@ -223,5 +223,33 @@ Deno.test("parseStudyArgs() takes --force only for the serial study", () => {
       UsageError,
       "Option --force applies only to the serial study (without --sweep, --cell or --collect): leave it out",
     );
+  }
+});
+
+Deno.test("study epochs --sweep refuses, writing nothing, a --u below one batch and a --tokens below one epoch of the largest U, as its cells would", async () => {
+  const tmp = await Deno.makeTempDir();
+  const out = `${tmp}/plan`;
+  const sweep = (...argv: string[]) =>
+    studyEpochs(["--preset", "micro", ...argv, "--out", out, "--sweep"]);
+  try {
+    // micro: blocks of 32, batch 8: one batch is 256 tokens; at U = 4000,
+    // 125 blocks, 15 steps an epoch, 3840 tokens.
+    await assertRejects(
+      () => sweep("--u", "100,4000", "--tokens", "10"),
+      ConfigError,
+      "Option --u 100 gives 3 blocks of 32, fewer than one batch of 8: --u takes at least 256 here",
+    );
+    await assertRejects(
+      () => sweep("--u", "300,4000", "--tokens", "3839"),
+      ConfigError,
+      "Option --tokens 3839 is less than one epoch at U = 4000 (15 steps of 8 blocks of 32): --tokens takes at least 3840 here",
+    );
+    await assertRejects(() => Deno.lstat(out), Deno.errors.NotFound);
+    // One epoch of the largest U is enough (less than one of the others is
+    // not asked: each U's epoch is at most the largest's).
+    await sweep("--u", "300,4000", "--tokens", "3840");
+    assertEquals((await Deno.lstat(`${out}/sweep.json`)).isFile, true);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
   }
 });

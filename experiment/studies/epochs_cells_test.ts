@@ -69,9 +69,11 @@ Deno.test("epochsCells() are the serial study's runs: the AR sweep on the smalle
 });
 
 Deno.test("epochsSweep() gives each cell its folder, wave and the study's arguments with --cell", () => {
-  const args = ["--u", "100,200,400", "--out", "runs/e"];
-  const s = epochsSweep({ scale: SCALE, seed: 0, out: "runs/e/", args });
-  const cells = epochsCells(SCALE);
+  // U from one batch (8 blocks of the tiny preset's 128 tokens) up.
+  const scale = { ...SCALE, u: [2000, 4000, 8000] };
+  const args = ["--u", "2000,4000,8000", "--out", "runs/e"];
+  const s = epochsSweep({ scale, seed: 0, out: "runs/e/", args });
+  const cells = epochsCells(scale);
   assertEquals(s.cells.length, cells.length);
   s.cells.forEach((c, i) => {
     assertEquals(c.name, cells[i].name);

@@ -172,13 +172,23 @@ export function patienceSpent(
     at.epoch < at.epochs;
 }
 
-/** A run's configuration: its epochs' steps, one validation per epoch. */
-function runConfig(ctx: StudyContext, spec: RunSpec) {
-  const { base, scale } = ctx;
-  const perEpoch = Math.floor(spec.blocks.count / scale.batchSize);
+/**
+ * One epoch at U = `u` of `count` blocks: its steps and tokens, refused
+ * (naming the least each option takes) below one batch of blocks, or when
+ * `--tokens` is less than the epoch. The plan checks with the count a
+ * prefix of `u` tokens packs into (⌊u / block length⌋), a run with its
+ * prefix's own.
+ */
+function epochOf(
+  base: ExperimentConfig,
+  scale: StudyScale,
+  u: number,
+  count: number,
+): { perEpoch: number; tokensPerEpoch: number } {
+  const perEpoch = Math.floor(count / scale.batchSize);
   if (perEpoch < 1) {
     throw new ConfigError(
-      `Option --u ${spec.u} gives ${spec.blocks.count} blocks of ${base.blockLength}, fewer than one batch of ${scale.batchSize}: --u takes at least ${
+      `Option --u ${u} gives ${count} blocks of ${base.blockLength}, fewer than one batch of ${scale.batchSize}: --u takes at least ${
         scale.batchSize * base.blockLength
       } here`,
     );
@@ -188,9 +198,21 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
   // an epoch), a run trained on more than the study says.
   if (scale.tokens < tokensPerEpoch) {
     throw new ConfigError(
-      `Option --tokens ${scale.tokens} is less than one epoch at U = ${spec.u} (${perEpoch} steps of ${scale.batchSize} blocks of ${base.blockLength}): --tokens takes at least ${tokensPerEpoch} here`,
+      `Option --tokens ${scale.tokens} is less than one epoch at U = ${u} (${perEpoch} steps of ${scale.batchSize} blocks of ${base.blockLength}): --tokens takes at least ${tokensPerEpoch} here`,
     );
   }
+  return { perEpoch, tokensPerEpoch };
+}
+
+/** A run's configuration: its epochs' steps, one validation per epoch. */
+function runConfig(ctx: StudyContext, spec: RunSpec) {
+  const { base, scale } = ctx;
+  const { perEpoch, tokensPerEpoch } = epochOf(
+    base,
+    scale,
+    spec.u,
+    spec.blocks.count,
+  );
   const epochs = Math.round(scale.tokens / tokensPerEpoch);
   const steps = epochs * perEpoch;
   const name = spec.name ?? `${spec.phase}-u${spec.u}-${spec.model}` +
@@ -681,6 +703,9 @@ export interface EpochsSweepOptions extends EpochsStudyOptions {
  *
  * @param options The scale, seed, folder and the arguments that give them.
  * @returns The sweep.
+ * @throws {ConfigError} As its cells would refuse: a U below one batch of
+ *   blocks, or `--tokens` below one epoch of the largest U. (The upper
+ *   bound of U, the train split, needs the data: each cell checks it.)
  *
  * @example
  * ```ts
@@ -693,6 +718,7 @@ export interface EpochsSweepOptions extends EpochsStudyOptions {
  * ```
  */
 export function epochsSweep(options: EpochsSweepOptions): Sweep {
+  checkPlan(options.scale);
   const out = options.out.replace(/\/+$/, "");
   return studySweep(
     out,
@@ -712,6 +738,26 @@ export function epochsSweep(options: EpochsSweepOptions): Sweep {
     })),
     ["epochs", ...options.args, "--collect"],
   );
+}
+
+/**
+ * What a plan can check without the data, as its cells will: every U at
+ * least one batch of blocks, then `--tokens` at least one epoch of the
+ * largest U (the most tokens an epoch), with the cells' messages. The
+ * upper bound of U (the train split) needs the data: each cell checks it.
+ */
+function checkPlan(scale: StudyScale): void {
+  const base = studyBase(scale);
+  const epochAt = (u: number) =>
+    epochOf(
+      base,
+      { ...scale, tokens: Infinity },
+      u,
+      Math.floor(u / base.blockLength),
+    );
+  for (const u of scale.u) epochAt(u);
+  const largest = Math.max(...scale.u);
+  epochOf(base, scale, largest, Math.floor(largest / base.blockLength));
 }
 
 /** A cell's `results.json`: its run, its lines of `epochs.jsonl`, its time. */
