@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { loadTrained } from "../load.ts";
 import { ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
@@ -138,6 +138,36 @@ Deno.test("runPatience() and patienceSpent(): an AR run stops `patience` epochs 
   assertEquals(patienceSpent(at(7, 3, 7), 4), false); // the last epoch: ends anyway
   assertEquals(patienceSpent(at(40, 3), undefined), false); // no patience
   assertEquals(patienceSpent(at(13, 3), 10), true);
+});
+
+Deno.test("runEpochsCell() refuses a cell of an older plan whose --tokens is below one epoch of its U, naming the way out (plan again into a new --out with the least --tokens)", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-cell-old-" });
+  // micro: blocks of 32, batch 8. One epoch is 3840 tokens at U = 4000,
+  // 7936 at U = 8000: --tokens 5000 fits the first, not the second (a plan
+  // --sweep refuses now, made before it checked).
+  const scale: StudyScale = {
+    ...SCALES.cpu,
+    preset: "micro",
+    u: [4000, 8000],
+    tokens: 5000,
+    dropouts: [0],
+    decays: [0.1],
+  };
+  assertThrows(
+    () => epochsSweep({ scale, seed: 0, out, args: [] }),
+    ConfigError,
+    "--tokens takes at least 7936 here",
+  );
+  try {
+    await assertRejects(
+      () => runEpochsCell({ scale, seed: 0, out, cell: "main-u8000-d3pm" }),
+      ConfigError,
+      "Option --tokens 5000 is less than one epoch at U = 8000 (31 steps of 8 blocks of 32): --tokens takes at least 7936 here; a plan written before --sweep checked --tokens cannot finish this cell: plan the study again into a new --out with --tokens at least 7936 (one epoch of its largest U, 8000) and run that",
+    );
+    assertEquals([...Deno.readDirSync(out)], [], "nothing written");
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });
 
 Deno.test("runEpochsCell() leaves a run folder loadTrained() opens on its own: its config, data record and BPE tokenizer", async () => {

@@ -760,6 +760,35 @@ function checkPlan(scale: StudyScale): void {
   epochOf(base, scale, largest, Math.floor(largest / base.blockLength));
 }
 
+/**
+ * A cell's `--tokens` against one epoch of its U, as its run checks it,
+ * with the way out: a plan written before `--sweep` checked `--tokens`
+ * may hold cells below one epoch (then raised to one, now refused), which
+ * no run of this version finishes, so it is planned again.
+ */
+function checkOlderPlan(ctx: StudyContext, u: number): void {
+  const { base, scale } = ctx;
+  try {
+    epochOf(base, scale, u, Math.floor(u / base.blockLength));
+  } catch (e) {
+    if (
+      !(e instanceof ConfigError) || !e.message.startsWith("Option --tokens")
+    ) {
+      throw e;
+    }
+    const largest = Math.max(...scale.u);
+    const least = epochOf(
+      base,
+      { ...scale, tokens: Infinity },
+      largest,
+      Math.floor(largest / base.blockLength),
+    ).tokensPerEpoch;
+    throw new ConfigError(
+      `${e.message}; a plan written before --sweep checked --tokens cannot finish this cell: plan the study again into a new --out with --tokens at least ${least} (one epoch of its largest U, ${largest}) and run that`,
+    );
+  }
+}
+
 /** A cell's `results.json`: its run, its lines of `epochs.jsonl`, its time. */
 interface CellResult {
   cell: string;
@@ -859,6 +888,7 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
   const ctx = await studyContext(options, lines);
   try {
     await checkBudgets(ctx, [cell.u]);
+    checkOlderPlan(ctx, cell.u);
     const { blocks } = await trainPrefix(ctx.base, ctx.data, cell.u);
     await Deno.mkdir(ctx.out, { recursive: true });
     const run = await runOne(ctx, {
