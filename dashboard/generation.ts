@@ -420,12 +420,14 @@ export async function* generateFrames(
     );
   }
   if (
-    input.temperature === 0 && !causal &&
+    input.temperature === 0 && !causal && !own &&
     !(await syncForward(loaded.placed.model, length, maskId ?? 0))
   ) {
     // The denoisers' greedy runs in the JavaScript sampler, which reads a
     // synchronous forward pass; a device generator draws at a temperature
-    // > 0 only (a causal model's engines take 0 as their argmax).
+    // > 0 only (a causal model's engines take 0 as their argmax). A
+    // contestant's own generator uses neither: temperature 0 is its to take
+    // or refuse, and it has no mask id to probe with.
     throw new HttpError(
       400,
       `temperature 0 (greedy) unmasks in the JavaScript sampler, which reads a synchronous forward pass; the ${contestant.kind} model here runs on ${

@@ -536,6 +536,23 @@ Deno.test("greedy's probe of the forward pass is the sampler's call, one row of 
   assertEquals(tf.memory().numTensors, before);
 });
 
+Deno.test("greedy on a model with its own generator is its generator's to take: no probe of the forward pass, no refusal naming the JavaScript sampler, even on an engine that answers with a promise", async () => {
+  const fake = fakeModel("none");
+  let probes = 0;
+  fake.placed = {
+    model: {
+      timeConditioned: false,
+      forward: () => (probes++, Promise.resolve(tf.zeros([1, LENGTH, 260]))),
+    } as never,
+    engine: "webgpu: a test adapter",
+    dispose() {},
+  };
+  const { frames } = await run(fake, { temperature: 0, prompt: "ab" });
+  assertEquals(probes, 0, "probed the forward pass with mask id 0");
+  assertEquals(fake.requests[0].temperature, 0);
+  assertEquals(frames.at(-1)!.tokens, [97, 98, 120, 120, 120, 120, 120, 120]);
+});
+
 Deno.test("generateFrames() asks the model for the sampler named: confidence unmasks by confidence, ancestral and cached ancestrally, cached alone with the cache", async () => {
   const asked: Record<string, unknown> = {};
   for (const sampler of ["ancestral", "cached", "confidence"]) {
