@@ -298,7 +298,9 @@ async function printStatus(
         old.length === 1 ? "was" : "were"
       } written before the job script judged a cell by this rule: a task of ${
         old.length === 1 ? "it" : "them"
-      } (requeued by Slurm, or submitted again) takes a broken results.json for finished and skips its cell; deno task sweep run ${sweep.dir} --on slurm moves it aside and submits a script that checks`,
+      } (requeued by Slurm, or submitted again) takes a broken results.json for finished and skips its cell; deno task sweep run ${
+        shellQuote(sweep.dir)
+      } --on slurm moves it aside and submits a script that checks`,
     );
   }
 }

@@ -349,6 +349,20 @@ Deno.test("sweep status notes a job script written before the cells' step judged
     `if [ $rc -eq 0 ]; then\n  echo 'cell a: finished, skipped'; exit 0\nfi\n`,
   );
   assert(!(await status()).stderr.includes("note:"));
+  // The sweep moved to a folder whose name has a space: the command the
+  // note gives quotes it, so that it runs as printed.
+  await Deno.writeTextFile(
+    `${dir}/sweep.sbatch`,
+    `    if [ -f ${dir}/cells/a/results.json ]; then\n`,
+  );
+  const moved = `${tmp}/my sweep`;
+  await Deno.rename(dir, moved);
+  const quoted = await runTool("sweep.ts", ["status", moved]);
+  assertEquals(quoted.code, 0, quoted.stderr);
+  assertStringIncludes(
+    quoted.stderr,
+    `; deno task sweep run '${moved}' --on slurm moves it aside`,
+  );
   await Deno.remove(tmp, { recursive: true });
 });
 

@@ -147,6 +147,24 @@ async function finishCells(
   }
 }
 
+Deno.test("collectEpochs()'s way out quotes a folder with a space for bash, so that the command runs as printed", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-collect-" });
+  const out = `${tmp}/my study`;
+  try {
+    await finishCells(out, MICRO, {
+      cell: "main-u4000-d3pm",
+      scale: { ...MICRO, tokens: 4000 },
+    });
+    await assertRejects(
+      () => collectEpochs({ scale: MICRO, seed: 0, out }),
+      ConfigError,
+      `: run it again (deno task study epochs --out '${out}' --cell main-u4000-d3pm)`,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("collectEpochs() refuses a cell that ran with other sizes, writing nothing; of one plan, its report gives the AR's lr as trained (the micro preset's arLr 0: the D3PM's) and the engine used", async () => {
   const out = await Deno.makeTempDir({ prefix: "epochs-collect-" });
   try {

@@ -32,6 +32,7 @@ import {
 } from "../data.ts";
 import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
+import { shellQuote } from "../_shell.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
 import { RunFolder } from "../run_folder.ts";
 import { readStudyJson } from "./_results.ts";
@@ -1033,8 +1034,9 @@ function refuseOtherPlans(
   const text = (v: unknown) =>
     v === undefined ? "unset" : Array.isArray(v) ? v.join(",") : String(v);
   for (const [name, r] of found) {
-    const again =
-      `run it again (deno task study epochs --out ${options.out} --cell ${name})`;
+    const again = `run it again (deno task study epochs --out ${
+      shellQuote(options.out)
+    } --cell ${shellQuote(name)})`;
     if (r.scale === undefined) {
       const off = legacyMismatch(options.scale, r);
       if (off) {
