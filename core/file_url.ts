@@ -13,7 +13,9 @@ const DRIVE = /^[a-z]:$/i;
 /**
  * The `file:` URL of a path: an absolute one as it is, a relative one
  * against the working directory; each segment percent-encoded, so spaces,
- * non-ASCII letters, `%`, `#` and `?` stay part of the name.
+ * non-ASCII letters, `%`, `#` and `?` stay part of the name. So do `\` and
+ * a first segment `c:` but on Windows, where they are a separator and a
+ * drive.
  *
  * @param path A path on this machine.
  * @returns Its `file:` URL; {@linkcode fromFileUrl} gives `path` back
@@ -29,12 +31,17 @@ const DRIVE = /^[a-z]:$/i;
  * ```
  */
 export function toFileUrl(path: string): URL {
-  const slashed = path.replaceAll("\\", "/");
-  const absolute = slashed.startsWith("/") || /^[a-z]:\//i.test(slashed)
-    ? slashed
-    : `${Deno.cwd().replaceAll("\\", "/")}/${slashed}`;
+  // Only on Windows is `\` a separator and `C:` a drive: elsewhere both are
+  // letters a name may hold (`a\b.json` is one file, `c:/x` a relative path).
+  const windows = Deno.build.os === "windows";
+  const slash = (p: string) => windows ? p.replaceAll("\\", "/") : p;
+  const slashed = slash(path);
+  const absolute =
+    slashed.startsWith("/") || (windows && /^[a-z]:\//i.test(slashed))
+      ? slashed
+      : `${slash(Deno.cwd())}/${slashed}`;
   const segments = absolute.split("/").map((s, i) =>
-    i <= 1 && DRIVE.test(s) ? s : encodeURIComponent(s)
+    windows && i <= 1 && DRIVE.test(s) ? s : encodeURIComponent(s)
   );
   const joined = segments.join("/");
   return new URL(`file://${joined.startsWith("/") ? "" : "/"}${joined}`);

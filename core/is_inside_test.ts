@@ -47,6 +47,15 @@ Deno.test("isInside() never takes a path that starts with .. as inside a relativ
   assertEquals(isInside("a/..", "./b"), true);
 });
 
+Deno.test("isInside() takes back a relative path's .. only after a name, never after a kept ..", () => {
+  // `../..` is two levels up: `../x` is one level up, beside it, not inside.
+  assertEquals(isInside("../..", "../x"), false);
+  assertEquals(isInside("../../a", "../../a/b"), true);
+  // `../a/..` is `..` (the `a` taken back, the first `..` kept).
+  assertEquals(isInside("../a/..", "../b"), true);
+  assertEquals(isInside("x/../..", "../b"), true);
+});
+
 Deno.test("isInside() never takes an absolute path inside a relative one, nor the other way round", () => {
   assertEquals(isInside("a", "/a/b"), false);
   assertEquals(isInside("/a", "a/b"), false);
