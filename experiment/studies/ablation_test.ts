@@ -479,3 +479,98 @@ Deno.test("saveSweep() tells an ablate user whose folder holds another sweep, or
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("collectAblation() refuses an ablation.jsonl line that parses but is not a variant's row (null, a number, an array, no name, a fractional budget), naming it; a row without steps is of 250", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-notrows-" });
+  try {
+    const [a] = grid(30);
+    const good = JSON.stringify({ ...ablRow(a.name, a.model, 7), steps: 30 });
+    await putResult(out, ablRow(a.name, a.model, 6), 30);
+    for (
+      const bad of [
+        "null",
+        "5",
+        "[]",
+        '{"steps": 30}',
+        `{"name": ${JSON.stringify(a.name)}, "steps": 1.5}`,
+      ]
+    ) {
+      const lines = `${good}\n${bad}\n`;
+      await Deno.writeTextFile(`${out}/ablation.jsonl`, lines);
+      await assertRejects(
+        () => collectAblation({ steps: 30, out }),
+        ConfigError,
+        `${out}/ablation.jsonl line 2 is not a row of the ablation (not an object with a variant's name): fix or remove that line`,
+      );
+      assertEquals(await Deno.readTextFile(`${out}/ablation.jsonl`), lines);
+    }
+    const old = JSON.stringify(ablRow("d3pm no EMA", "d3pm", 8));
+    await Deno.writeTextFile(`${out}/ablation.jsonl`, `${old}\n`);
+    assertEquals(await collectAblation({ steps: 30, out }), 1);
+    const rows = (await Deno.readTextFile(`${out}/ablation.jsonl`)).trim()
+      .split("\n").map((l) => JSON.parse(l));
+    assertEquals(rows, [
+      { ...ablRow("d3pm no EMA", "d3pm", 8), steps: 250 },
+      { ...ablRow(a.name, a.model, 6), steps: 30 },
+    ]);
+    // A row without steps replaced by a collect at 250 steps, not kept beside it.
+    await Deno.writeTextFile(`${out}/ablation.jsonl`, `${old}\n`);
+    await putResult(out, ablRow("d3pm no EMA", "d3pm", 5), 250);
+    assertEquals(await collectAblation({ steps: 250, out }), 1);
+    assertEquals(
+      (await Deno.readTextFile(`${out}/ablation.jsonl`)).trim().split("\n")
+        .map((l) => JSON.parse(l)),
+      [{ ...ablRow("d3pm no EMA", "d3pm", 5), steps: 250 }],
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectAblation() of an ablate sweep.json without a collect step takes its cells as the plan, at any budget", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-nocollect-" });
+  try {
+    const only = ["ar lr 0.001", "d3pm no EMA"];
+    const { collect: _, ...sweep } = ablationSweep({ steps: 30, out, only });
+    await saveSweep(sweep);
+    const [a] = grid(30);
+    await putResult(out, ablRow(a.name, a.model, 6), 30);
+    await assertRejects(
+      () => collectAblation({ steps: 30, out }),
+      ConfigError,
+      `Cannot collect ${out}: 1 of 2 planned variants have no results at 30 steps (d3pm no EMA)`,
+    );
+    await assertRejects(
+      () => collectAblation({ steps: 40, out }),
+      ConfigError,
+      `Cannot collect ${out}: 2 of 2 planned variants have no results at 40 steps (ar lr 0.001, d3pm no EMA)`,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("collectAblation() --partial notes the planned variants left out on stderr, and says nothing when none is", async () => {
+  const out = await Deno.makeTempDir({ prefix: "ablate-note-" });
+  const error = console.error;
+  const said: string[] = [];
+  console.error = (...a: unknown[]) => said.push(a.join(" "));
+  try {
+    await saveSweep(
+      ablationSweep({ steps: 30, out, only: ["ar lr 0.001", "d3pm no EMA"] }),
+    );
+    const [a] = grid(30);
+    await putResult(out, ablRow(a.name, a.model, 6), 30);
+    assertEquals(await collectAblation({ steps: 30, out, partial: true }), 1);
+    assertEquals(said.filter((l) => l.startsWith("note:")), [
+      "note: 1 planned variant(s) not in the table (--partial): d3pm no EMA",
+    ]);
+    said.length = 0;
+    await putResult(out, ablRow("d3pm no EMA", "d3pm", 6), 30);
+    assertEquals(await collectAblation({ steps: 30, out, partial: true }), 2);
+    assertEquals(said.filter((l) => l.startsWith("note:")), []);
+  } finally {
+    console.error = error;
+    await Deno.remove(out, { recursive: true });
+  }
+});
