@@ -1,5 +1,5 @@
 import { assertEquals, assertStringIncludes } from "@std/assert";
-import { BROKEN_RESULTS } from "./_cell_results.ts";
+import { BROKEN_RESULTS, NOT_FINISHED_EXIT } from "./_cell_results.ts";
 
 /** Run `_cell_results.ts` as the job script does, with `args`. */
 async function check(
@@ -19,15 +19,19 @@ async function check(
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
 }
 
-Deno.test("_cell_results.ts as a program: exit 0 finished, 1 not (a broken file moved aside), 2 when it cannot tell or is not given one folder", async () => {
+Deno.test("_cell_results.ts as a program: exit 0 finished, 3 not (a broken file moved aside), 2 when it cannot tell or is not given one folder", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    assertEquals((await check(dir)).code, 1, "no results.json");
+    assertEquals((await check(dir)).code, NOT_FINISHED_EXIT, "no results.json");
     await Deno.writeTextFile(`${dir}/results.json`, "{}");
     assertEquals((await check(dir)).code, 0, "finished");
     await Deno.writeTextFile(`${dir}/results.json`, "[]");
     const moved = await check(dir);
-    assertEquals(moved.code, 1, "broken: moved aside, the cell runs again");
+    assertEquals(
+      moved.code,
+      NOT_FINISHED_EXIT,
+      "broken: moved aside, the cell runs again",
+    );
     assertStringIncludes(
       moved.stderr,
       `moved it aside to ${dir}/${BROKEN_RESULTS}`,
