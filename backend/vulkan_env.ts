@@ -3,7 +3,8 @@
  * once per process before the first adapter request: a private
  * `XDG_RUNTIME_DIR` (Mesa's drivers complain without one), on NVIDIA
  * machines whose Vulkan manifest names the X-only GLX library, a manifest
- * for the headless EGL one, and where Vulkan is installed, Deno's WebGPU kept
+ * for the headless EGL one (both in the temporary folder, removed when the
+ * process exits or calls `Deno.exit`), and where Vulkan is installed, Deno's WebGPU kept
  * to Vulkan (`DENO_WEBGPU_BACKEND=vulkan`; see {@linkcode planWebGpuBackends}).
  * Used by the backend ladder and the WebGPU engine.
  *
@@ -323,6 +324,7 @@ function headlessNvidiaIcd(): string | undefined {
       prefix: "nvidia_egl_icd_",
       suffix: ".json",
     });
+    removeAtExit(path);
     Deno.writeTextFileSync(path, JSON.stringify(plan.manifest));
     for (const [name, value] of Object.entries(plan.variables(path))) {
       Deno.env.set(name, value);
@@ -336,17 +338,43 @@ function headlessNvidiaIcd(): string | undefined {
 /**
  * Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set" on every
  * instance when it is unset (headless machines, CI): give this process a
- * private one (0700, as the spec asks) so that the ladder's probe stays quiet.
+ * private one (0700, as the spec asks) so that the ladder's probe stays quiet,
+ * removed when the process ends.
  */
 function quietRuntimeDir(): void {
   try {
-    if (Deno.env.get("XDG_RUNTIME_DIR")) return;
+    const set = Deno.env.get("XDG_RUNTIME_DIR");
+    // A folder removed when the process that made it ended (a child, or a
+    // Slurm job, inherits the variable) counts as unset.
+    if (set && isFolder(set)) return;
     const dir = Deno.makeTempDirSync({ prefix: "d3pm-xdg-" });
+    removeAtExit(dir);
     Deno.chmodSync(dir, 0o700);
     Deno.env.set("XDG_RUNTIME_DIR", dir);
   } catch {
     // No env or write permission: the warning is harmless.
   }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+// What this process made in the temporary folder goes when it ends: by
+// returning or by Deno.exit (a tool's handled error), which dispatch
+// "unload"; a killed process cannot clean up.
+function removeAtExit(path: string): void {
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.removeSync(path, { recursive: true });
+    } catch {
+      // already gone
+    }
+  });
 }
 
 /**

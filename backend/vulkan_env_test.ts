@@ -326,3 +326,51 @@ Deno.test({
     if (libEgl) assertEquals(chosen.egl, true);
   },
 });
+
+// A child with its own empty temporary folder: prepareVulkan, then `end`;
+// the XDG_RUNTIME_DIR it made and what is left in the folder after it.
+async function runtimeDirChild(
+  end: string,
+  vars: Record<string, string> = {},
+): Promise<{ made: string; left: string[]; tmp: string }> {
+  const tmp = await Deno.makeTempDir({ prefix: "vulkan_env_test_" });
+  try {
+    const url = new URL("./vulkan_env.ts", import.meta.url).href;
+    const code = `import { prepareVulkan } from ${JSON.stringify(url)};
+prepareVulkan();
+console.log(Deno.env.get("XDG_RUNTIME_DIR"));
+${end}`;
+    const env: Record<string, string> = { NO_COLOR: "1", TMPDIR: tmp, ...vars };
+    for (const name of ["PATH", "HOME", "DENO_DIR"]) {
+      const value = Deno.env.get(name);
+      if (value !== undefined) env[name] = value;
+    }
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", code],
+      clearEnv: true,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const made = new TextDecoder().decode(out.stdout).trim();
+    const left = [...Deno.readDirSync(tmp)].map((e) => e.name);
+    return { made, left, tmp };
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+Deno.test("prepareVulkan() removes the XDG_RUNTIME_DIR it made when the process ends, by returning or by Deno.exit", async () => {
+  for (const end of ["", "Deno.exit(3);"]) {
+    const { made, left, tmp } = await runtimeDirChild(end);
+    assertEquals(made.startsWith(`${tmp}/d3pm-xdg-`), true, made);
+    assertEquals(left, [], `after ${JSON.stringify(end)}`);
+  }
+  // One inherited from a process that has ended (its folder gone) is
+  // replaced by a new one, not kept.
+  const gone = await runtimeDirChild("", {
+    XDG_RUNTIME_DIR: "/nonexistent/d3pm-xdg-gone",
+  });
+  assertEquals(gone.made.startsWith(`${gone.tmp}/d3pm-xdg-`), true, gone.made);
+  assertEquals(gone.left, []);
+});
