@@ -20,7 +20,7 @@
  * ```
  *
  * Also {@linkcode packageSourceHash}, for tests that pin a package's build
- * hash.
+ * hash, and {@linkcode tempDir}, a temporary folder that removes itself.
  *
  * @module
  */
@@ -256,5 +256,47 @@ export async function packageSourceHash(
   return {
     hash: sha256Hex(parts.join("\n\u0000\n")),
     names: files.map((f) => f.name),
+  };
+}
+
+/** A temporary folder that removes itself: see {@linkcode tempDir}. */
+export interface TempDir extends AsyncDisposable {
+  /** The folder's path. */
+  readonly path: string;
+}
+
+/**
+ * A new empty folder in the temporary folder (`TMPDIR`), removed with all it
+ * holds when its `await using` binding goes out of scope — when the test
+ * returns or throws — so that a test run leaves nothing behind.
+ *
+ * @param options As `Deno.makeTempDir`'s (`prefix`, `suffix`, `dir`).
+ * @returns The folder; `path` is its path.
+ *
+ * @example A folder and what was written in it are gone after the block
+ * ```ts
+ * import { tempDir } from "@d3pm/core/testing";
+ * import { assertEquals } from "@std/assert";
+ * let path = "";
+ * {
+ *   await using tmp = await tempDir();
+ *   path = tmp.path;
+ *   await Deno.mkdir(`${path}/run`);
+ *   await Deno.writeTextFile(`${path}/run/config.json`, "{}");
+ * }
+ * assertEquals(await Deno.stat(path).then(() => true, () => false), false);
+ * ```
+ */
+export async function tempDir(
+  options?: Deno.MakeTempOptions,
+): Promise<TempDir> {
+  const path = await Deno.makeTempDir(options);
+  return {
+    path,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(path, { recursive: true }).catch((e) => {
+        if (!(e instanceof Deno.errors.NotFound)) throw e;
+      });
+    },
   };
 }
