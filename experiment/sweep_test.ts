@@ -7,6 +7,7 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
+import { tempDir } from "@d3pm/core/testing";
 import {
   cellStep,
   checkMergeable,
@@ -1701,7 +1702,8 @@ Deno.test("sweepCommand() leaves a Deno path under ~/ or $HOME/ to the node's sh
 
 Deno.test("studySweep() is saved as version 1 and read back; swept are the values that differ, a constant one is not", async () => {
   const { studySweep } = await import("./sweep.ts");
-  const dir = `${await Deno.makeTempDir()}/st`;
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/st`;
   const cells = ["a", "b", "c"].map((v, i) => ({
     name: v,
     values: { variant: v, model: "ar", steps: i < 2 ? 10 : 20, seed: 0 },
@@ -1715,12 +1717,12 @@ Deno.test("studySweep() is saved as version 1 and read back; swept are the value
     JSON.parse(await Deno.readTextFile(`${dir}/sweep.json`)).version,
     1,
   );
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("saveSweep() makes a study's sweep in a folder that already holds its cells' own folders, and refuses one holding another", async () => {
   const { studySweep } = await import("./sweep.ts");
-  const dir = `${await Deno.makeTempDir()}/st`;
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/st`;
   const study = (d: string) =>
     studySweep(
       d,
@@ -1739,15 +1741,14 @@ Deno.test("saveSweep() makes a study's sweep in a folder that already holds its 
     `${dir}/a`,
     `${dir}/b`,
   ]);
-  const other = `${await Deno.makeTempDir()}/st`;
+  await using otherTmp = await tempDir();
+  const other = `${otherTmp.path}/st`;
   await Deno.mkdir(`${other}/notes`, { recursive: true });
   await assertRejects(
     () => saveSweep(study(other)),
     ConfigError,
     `Cannot make a sweep in ${other}: it holds other files (notes)`,
   );
-  await Deno.remove(dir, { recursive: true });
-  await Deno.remove(other, { recursive: true });
 });
 
 Deno.test("saveSweep() saves a sweep.json of exactly 64 MiB, which readSweep reads back, and refuses one byte more", async () => {
@@ -2255,7 +2256,8 @@ Deno.test('sbatchScript() quotes the folder in #SBATCH --output and --job-name (
 });
 
 Deno.test("a cell whose results.json does not read is broken for sweep status and report --merge alike, not finished nor unfinished, with the way to re-run it", async () => {
-  const dir = `${await Deno.makeTempDir()}/sw`;
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/sw`;
   const s = await saveSweep(planSweep({ seeds: 3 }, { dir }));
   for (
     const [i, text] of [[0, '{"results": [{"seed"'], [1, "[1, 2]"]] as const
@@ -2291,11 +2293,11 @@ Deno.test("a cell whose results.json does not read is broken for sweep status an
       status[0].broken
     }; deno task sweep run ${dir} --on … moves it aside and runs the cell again`,
   );
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec plans (edited by hand), in one line, for run, status and merge alike", async () => {
-  const dir = `${await Deno.makeTempDir()}/sw`;
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/sw`;
   const sweep = await saveSweep(
     planSweep({ options: { preset: "micro", steps: 50 }, seeds: 2 }, { dir }),
   );
@@ -2321,7 +2323,6 @@ Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec pl
   }
   await Deno.writeTextFile(`${dir}/sweep.json`, text);
   assertEquals(await readSweep(dir), sweep);
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("readSweep() takes a sweep.json whose planHash matches under this version's planning rules as written, not planned again; one without it (an older record), with a stale one, or hashed under other planning rules is planned again", async () => {

@@ -1,6 +1,7 @@
 // Helpers to run the command-line tools as a user would, in a subprocess.
 import { assertEquals } from "@std/assert";
 import { pathExists } from "@d3pm/core";
+import { tempDir } from "@d3pm/core/testing";
 
 export interface Ran {
   code: number;
@@ -79,10 +80,13 @@ export async function killAt(
   timeoutMs = 600_000,
   env: Record<string, string> = {},
 ): Promise<void> {
+  // A killed process cannot remove what it made in the temporary folder
+  // (its XDG_RUNTIME_DIR): it gets a folder of its own, removed here.
+  await using tmp = await tempDir();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args, "--out", out],
     cwd: ROOT,
-    env,
+    env: { TMPDIR: tmp.path, ...env },
     stdout: "null",
     stderr: "null",
   }).spawn();

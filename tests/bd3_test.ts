@@ -3,6 +3,7 @@
 // on and why, the tools on seed-0/bd3, and its options' refusals.
 import { fromFileUrl, toFileUrl } from "@d3pm/core";
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { tempDir } from "@d3pm/core/testing";
 import { estimateRun, resolveConfig } from "@d3pm/experiment";
 import { assertRefused, errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
@@ -231,7 +232,8 @@ Deno.test("the run's estimate counts bd3's two streams: twice the positions per 
 });
 
 Deno.test("bd3's options are refused in one line, before anything is written", async () => {
-  const out = `${await Deno.makeTempDir()}/run`;
+  await using tmp = await tempDir();
+  const out = `${tmp.path}/run`;
   const cases: [string[], string][] = [
     [
       ["--models", "ar,bd3", "--engine", "cpu"],

@@ -26,7 +26,7 @@ import {
 import { inspectModel, serializeModel, Transformer } from "@d3pm/transformer";
 import { saveBpeTokenizer, trainBpe } from "@d3pm/tokenizer";
 import { writeFileAtomic } from "@d3pm/core";
-import { FAST_EVAL, ROOT, runTool } from "./_run.ts";
+import { FAST_EVAL, once, ROOT, runTool } from "./_run.ts";
 import { MAY_MOUNT, mount, withTmpfs } from "../core/_mount_test_util.ts";
 
 // The tfjs path, named: it logs every step, which the checks of "each step
@@ -54,18 +54,20 @@ const names = (dir: string) =>
 const config = (out: string, extra: Record<string, unknown> = {}) =>
   resolveConfig({ preset: "micro", out, ...extra });
 
-let made: Promise<string> | undefined;
+// One finished micro run, made once (removed when the tests end).
+const made = once(async () => {
+  const root = await Deno.makeTempDir();
+  // A space and a quote in its path (see the report's command test).
+  const out = `${root}/it's a run`;
+  const r = await runTool("experiment.ts", [...RUN, "--out", out]);
+  assertEquals(r.code, 0, r.stderr);
+  return { root };
+});
 /** A copy of one finished micro run (made once). */
 async function finishedCopy(): Promise<string> {
-  made ??= (async () => {
-    // A space and a quote in its path (see the report's command test).
-    const out = `${await Deno.makeTempDir()}/it's a run`;
-    const r = await runTool("experiment.ts", [...RUN, "--out", out]);
-    assertEquals(r.code, 0, r.stderr);
-    return out;
-  })();
+  const run = `${(await made()).root}/it's a run`;
   const copy = await Deno.makeTempDir();
-  await new Deno.Command("cp", { args: ["-a", `${await made}/.`, copy] })
+  await new Deno.Command("cp", { args: ["-a", `${run}/.`, copy] })
     .output();
   return copy;
 }

@@ -8,6 +8,7 @@ import {
   assertEquals,
   assertNotEquals,
 } from "@std/assert";
+import { tempDir } from "@d3pm/core/testing";
 import {
   assertRefused,
   errorLine,
@@ -198,7 +199,8 @@ Deno.test("a staggered D3PM trains on the CPU engine and a staggered BD3 on tfjs
 });
 
 Deno.test("--stagger's options are refused in one line, before anything is written", async () => {
-  const out = `${await Deno.makeTempDir()}/run`;
+  await using tmp = await tempDir();
+  const out = `${tmp.path}/run`;
   const cases: [string[], string][] = [
     [
       ["--models", "ar", "--stagger", "0.5"],
