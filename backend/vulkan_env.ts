@@ -4,7 +4,7 @@
  * `XDG_RUNTIME_DIR` (Mesa's drivers complain without one), on NVIDIA
  * machines whose Vulkan manifest names the X-only GLX library, a manifest
  * for the headless EGL one (both in the temporary folder, removed when the
- * process exits or calls `Deno.exit`), and where Vulkan is installed, Deno's WebGPU kept
+ * process returns, calls `Deno.exit` or ends on an uncaught error), and where Vulkan is installed, Deno's WebGPU kept
  * to Vulkan (`DENO_WEBGPU_BACKEND=vulkan`; see {@linkcode planWebGpuBackends}).
  * Used by the backend ladder and the WebGPU engine.
  *
@@ -366,15 +366,21 @@ function isFolder(path: string): boolean {
 
 // What this process made in the temporary folder goes when it ends: by
 // returning or by Deno.exit (a tool's handled error), which dispatch
-// "unload"; a killed process cannot clean up.
+// "unload", or by an uncaught error, which dispatches "error" or
+// "unhandledrejection" and then ends it unless a listener prevents that;
+// a killed process cannot clean up.
 function removeAtExit(path: string): void {
-  globalThis.addEventListener("unload", () => {
+  const remove = (event: Event) => {
+    if (event.type !== "unload" && event.defaultPrevented) return;
     try {
       Deno.removeSync(path, { recursive: true });
     } catch {
       // already gone
     }
-  });
+  };
+  for (const type of ["unload", "error", "unhandledrejection"]) {
+    globalThis.addEventListener(type, remove);
+  }
 }
 
 /**

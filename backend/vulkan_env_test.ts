@@ -274,6 +274,7 @@ async function adapterChild(
     "LD_LIBRARY_PATH",
     "VK_DRIVER_FILES",
     "VK_ICD_FILENAMES",
+    "TMPDIR",
   ];
   const env: Record<string, string> = { NO_COLOR: "1", ...vars };
   for (const name of keep) {
@@ -360,8 +361,14 @@ ${end}`;
   }
 }
 
-Deno.test("prepareVulkan() removes the XDG_RUNTIME_DIR it made when the process ends, by returning or by Deno.exit", async () => {
-  for (const end of ["", "Deno.exit(3);"]) {
+Deno.test("prepareVulkan() removes the XDG_RUNTIME_DIR it made when the process ends, by returning, by Deno.exit or on an uncaught error", async () => {
+  const ends = [
+    "",
+    "Deno.exit(3);",
+    'throw new Error("no adapter");',
+    'setTimeout(() => Promise.reject(new Error("no adapter")), 1);',
+  ];
+  for (const end of ends) {
     const { made, left, tmp } = await runtimeDirChild(end);
     assertEquals(made.startsWith(`${tmp}/d3pm-xdg-`), true, made);
     assertEquals(left, [], `after ${JSON.stringify(end)}`);

@@ -22,7 +22,12 @@ async function run(
     args: [SCRIPT, ...args],
     cwd: ROOT,
     clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin", ...env },
+    env: {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      // Kept: what it leaves in the temporary folder is checked (.ci/run).
+      TMPDIR: Deno.env.get("TMPDIR") ?? "/tmp",
+      ...env,
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();
