@@ -262,7 +262,9 @@ async function isTrained(
  * ```ts
  * import { listRuns } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
- * assertEquals(await listRuns(`${await Deno.makeTempDir()}/none`), []);
+ * const dir = await Deno.makeTempDir();
+ * assertEquals(await listRuns(`${dir}/none`), []);
+ * await Deno.remove(dir);
  * ```
  */
 export async function listRuns(root: string): Promise<RunState[]> {
