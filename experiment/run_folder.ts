@@ -315,7 +315,8 @@ export interface RunLock {
  * ```ts
  * import { ConfigError, resolveConfig, RunFolder } from "@d3pm/experiment";
  * import { assertEquals, assertRejects } from "@std/assert";
- * const out = `${await Deno.makeTempDir()}/run`;
+ * const tmp = await Deno.makeTempDir();
+ * const out = `${tmp}/run`;
  * const folder = new RunFolder(`${out}/`); // a trailing slash is the same folder
  * assertEquals(folder.checkpointPath(0, "d3pm"), `${out}/seed-0/d3pm/checkpoint.safetensors`);
  * const config = resolveConfig({ preset: "micro", out });
@@ -333,7 +334,7 @@ export interface RunLock {
  *   ConfigError,
  *   "--steps is 5 but the run used 800",
  * );
- * await Deno.remove(out, { recursive: true });
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export class RunFolder {

@@ -731,7 +731,8 @@ export function sweepPaths(dir: string): SweepPaths {
  * ```ts
  * import { ConfigError, planSweep, readSweep, saveSweep } from "@d3pm/experiment";
  * import { assertEquals, assertRejects } from "@std/assert";
- * const dir = `${await Deno.makeTempDir()}/sw`;
+ * const tmp = await Deno.makeTempDir();
+ * const dir = `${tmp}/sw`;
  * const sweep = await saveSweep(planSweep({ options: { preset: "micro" }, seeds: 2 }, { dir }));
  * assertEquals(await readSweep(dir), sweep);
  * assertEquals(await saveSweep(planSweep({ options: { preset: "micro" }, seeds: 2 }, { dir })), sweep);
@@ -740,7 +741,7 @@ export function sweepPaths(dir: string): SweepPaths {
  *   ConfigError,
  *   `${dir} holds another sweep (2 cells: seed-0, seed-1…): choose another --dir`,
  * );
- * await Deno.remove(dir, { recursive: true });
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function saveSweep(sweep: Sweep): Promise<Sweep> {
@@ -1000,12 +1001,13 @@ async function movedTo(sweep: Sweep, dir: string): Promise<Sweep> {
  * ```ts
  * import { planSweep, readSweep, recordSubmission, saveSweep } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
- * const dir = `${await Deno.makeTempDir()}/sw`;
+ * const tmp = await Deno.makeTempDir();
+ * const dir = `${tmp}/sw`;
  * await saveSweep(planSweep({ seeds: 2 }, { dir }));
  * await recordSubmission(dir, { on: "slurm", jobId: "42" });
  * const [entry] = (await readSweep(dir)).submissions;
  * assertEquals([entry.on, entry.jobId], ["slurm", "42"]);
- * await Deno.remove(dir, { recursive: true });
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function recordSubmission(
@@ -1572,12 +1574,13 @@ async function readExitCode(path: string): Promise<number | undefined> {
  * ```ts
  * import { planSweep, saveSweep, sweepStatus } from "@d3pm/experiment";
  * import { assertEquals } from "@std/assert";
- * const dir = `${await Deno.makeTempDir()}/sw`;
+ * const tmp = await Deno.makeTempDir();
+ * const dir = `${tmp}/sw`;
  * const sweep = await saveSweep(planSweep({ options: { preset: "micro" }, seeds: 2 }, { dir }));
  * const status = await sweepStatus(sweep);
  * assertEquals(status.map((s) => [s.cell.name, s.state, s.steps]), [["seed-0", "pending", 0], ["seed-1", "pending", 0]]);
  * assertEquals(status[1].log, `${dir}/logs/seed-1.log`);
- * await Deno.remove(dir, { recursive: true });
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function sweepStatus(sweep: Sweep): Promise<CellStatus[]> {

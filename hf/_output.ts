@@ -327,13 +327,14 @@ export interface OutTensor {
  * import { writeSafetensors } from "./_output.ts";
  * import { decodeSafetensors } from "@d3pm/core";
  * import { assertEquals } from "@std/assert";
- * const path = `${await Deno.makeTempDir()}/w.safetensors`;
+ * const tmp = await Deno.makeTempDir();
+ * const path = `${tmp}/w.safetensors`;
  * await writeSafetensors(path, [
  *   { name: "b", shape: [2], values: () => new Float32Array([1, 2]) },
  * ], { format: "pt" });
  * const read = decodeSafetensors(await Deno.readFile(path));
  * assertEquals(read.tensors.get("b")?.shape, [2]);
- * await Deno.remove(path);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function writeSafetensors(

@@ -221,7 +221,8 @@ async function stored(v: Tensor | StoredTensor): Promise<StoredTensor> {
  * import { assertEquals } from "@std/assert";
  * await tf.setBackend("cpu");
  * const w = tf.variable(tf.tensor1d([1, 2]));
- * const path = `${await Deno.makeTempDir()}/checkpoint.safetensors`;
+ * const tmp = await Deno.makeTempDir();
+ * const path = `${tmp}/checkpoint.safetensors`;
  * await saveCheckpoint(path, {
  *   model: new Map([["w", w]]),
  *   adamM: new Map([["w", Float32Array.of(0.1, 0.2)]]),
@@ -238,7 +239,7 @@ async function stored(v: Tensor | StoredTensor): Promise<StoredTensor> {
  * assertEquals(Array.from(back.adamV.get("w")!.data), [0.01, 0.04].map(Math.fround));
  * assertEquals(back.ema.size, 0); // none saved
  * w.dispose();
- * await Deno.remove(path);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function saveCheckpoint(
@@ -331,7 +332,8 @@ export function checkpointBytes(
  * import { assertEquals } from "@std/assert";
  * await tf.setBackend("cpu");
  * const w = tf.variable(tf.scalar(0));
- * const path = `${await Deno.makeTempDir()}/checkpoint.safetensors`;
+ * const tmp = await Deno.makeTempDir();
+ * const path = `${tmp}/checkpoint.safetensors`;
  * const result = await train({
  *   variables: new Map([["w", w]]),
  *   loss: () => tf.tidy(() => w.sub(1).square()) as tf.Scalar,
@@ -347,7 +349,7 @@ export function checkpointBytes(
  * assertEquals([...ck.adamM.keys()], ["w"]);
  * result.optimizer.dispose();
  * w.dispose();
- * await Deno.remove(path);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function loadCheckpoint(

@@ -243,12 +243,13 @@ const YIELD_MS = 50;
  *   return { startStep, w1 };
  * };
  * const straight = await run(10);
- * const path = `${await Deno.makeTempDir()}/checkpoint.safetensors`;
+ * const tmp = await Deno.makeTempDir();
+ * const path = `${tmp}/checkpoint.safetensors`;
  * await run(4, path); // interrupted after 4 steps...
  * const resumed = await run(10, path); // ...and resumed to 10
  * assertEquals(resumed.startStep, 4);
  * assertEquals(resumed.w1, straight.w1);
- * await Deno.remove(path);
+ * await Deno.remove(tmp, { recursive: true });
  * ```
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
