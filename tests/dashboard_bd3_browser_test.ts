@@ -4,7 +4,7 @@
 // lists bd3, labels its steps per block, fills its row block by block from
 // the server, keeps its row from being hidden (it fills no blanks), and says
 // it runs on the server only. A screenshot goes to $D3PM_SCREENSHOTS
-// (default: a temporary folder, printed).
+// (printed), if set.
 import { assert, assertEquals } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import { ignoreUnless } from "@d3pm/core/testing";
@@ -36,7 +36,9 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     await tf.setBackend("cpu");
-    const shots = Deno.env.get("D3PM_SCREENSHOTS") ??
+    // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
+    const kept = Deno.env.get("D3PM_SCREENSHOTS");
+    const shots = kept ??
       await Deno.makeTempDir({ prefix: "d3pm-screens-" });
     await Deno.mkdir(shots, { recursive: true });
     const root = await Deno.makeTempDir({ prefix: "d3pm-dash-bd3-" });
@@ -152,7 +154,7 @@ Deno.test({
       );
       assert(first.startsWith("ab"), first);
       await page.screenshot({ path: `${shots}/playground-bd3.png` });
-      console.log(`screenshot: ${shots}/playground-bd3.png`);
+      if (kept) console.log(`screenshot: ${shots}/playground-bd3.png`);
       // Its row is not hidden by a click: it fills no blanks.
       await page.click('.tokens[data-model="bd3"] [data-pos="5"]');
       assertEquals(
@@ -184,6 +186,7 @@ Deno.test({
       await server.shutdown();
       await generation.close();
       await Deno.remove(root, { recursive: true });
+      if (!kept) await Deno.remove(shots, { recursive: true });
     }
   },
 });

@@ -4,7 +4,7 @@
 // show, and the playground generates with the D3PM on the server and in the
 // browser's WebGPU, frames showing masks filling in. The browser's engine
 // and the server's sampler are held to the same law by a χ² test.
-// Screenshots go to $D3PM_SCREENSHOTS (default: a temporary folder, printed).
+// Screenshots go to $D3PM_SCREENSHOTS (printed), if set.
 import { assert, assertEquals } from "@std/assert";
 import * as tf from "@tensorflow/tfjs";
 import { prng, tokenProbabilities } from "@d3pm/core";
@@ -75,7 +75,9 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const shots = Deno.env.get("D3PM_SCREENSHOTS") ??
+    // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
+    const kept = Deno.env.get("D3PM_SCREENSHOTS");
+    const shots = kept ??
       await Deno.makeTempDir({ prefix: "d3pm-screens-" });
     await Deno.mkdir(shots, { recursive: true });
     const root = await Deno.makeTempDir({ prefix: "d3pm-dash-" });
@@ -601,7 +603,11 @@ Deno.test({
         "the exported curve",
       );
       assertEquals(errors, [], "no error in the page");
-      console.log(`screenshots: ${shots}`);
+      console.log(
+        kept
+          ? `screenshots: ${shots}`
+          : "screenshots: set D3PM_SCREENSHOTS=DIR to keep them",
+      );
     } finally {
       await close();
       await server.shutdown();
@@ -610,6 +616,7 @@ Deno.test({
         training.kill();
       } catch { /* done */ }
       await Deno.remove(root, { recursive: true }).catch(() => {});
+      if (!kept) await Deno.remove(shots, { recursive: true });
     }
   },
 });
