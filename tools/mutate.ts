@@ -604,7 +604,9 @@ let child: Deno.ChildProcess | undefined;
 
 /**
  * A runner that spawns `cmd` in its own process group, its output discarded,
- * and kills the group at the timeout.
+ * and kills the group at the timeout. Each run has a temporary folder of its
+ * own (`TMPDIR`), removed after it: tests that a mutant makes fail, or that
+ * are killed at the timeout, do not remove theirs.
  *
  * @param cmd Command and arguments.
  * @returns The runner.
@@ -619,8 +621,10 @@ let child: Deno.ChildProcess | undefined;
  */
 export function commandRunner(cmd: readonly string[]): Runner {
   return async (timeoutMs) => {
+    const tmp = await Deno.makeTempDir({ prefix: "mutate-run-" });
     const p = new Deno.Command(cmd[0], {
       args: cmd.slice(1),
+      env: { TMPDIR: tmp },
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -638,6 +642,7 @@ export function commandRunner(cmd: readonly string[]): Runner {
     } finally {
       clearTimeout(timer);
       child = undefined;
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   };
 }

@@ -4,6 +4,7 @@ import {
   applyMutant,
   backupPath,
   codeMask,
+  commandRunner,
   findMutants,
   mutateFile,
   type Result,
@@ -392,5 +393,30 @@ if (both(1, 2) !== true || both(0, 2) !== false) Deno.exit(1);
     assertEquals(await Deno.readTextFile(`${dir}/mod.ts`), LOGIC_MOD);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("commandRunner() removes what the tests left in the temporary folder, when they fail and when they are killed at the timeout", async () => {
+  const outer = await Deno.makeTempDir();
+  const saved = Deno.env.get("TMPDIR");
+  Deno.env.set("TMPDIR", outer);
+  try {
+    const leaves = (then: string) =>
+      commandRunner([
+        Deno.execPath(),
+        "eval",
+        `await Deno.writeTextFile(\`\${await Deno.makeTempDir()}/x\`, ""); ${then}`,
+      ]);
+    assertEquals(await leaves("Deno.exit(1)")(30_000), {
+      passed: false,
+      timeout: false,
+    });
+    const hangs = leaves("await new Promise((r) => setTimeout(r, 60_000))");
+    assertEquals(await hangs(3_000), { passed: false, timeout: true });
+    assertEquals([...Deno.readDirSync(outer)], []);
+  } finally {
+    if (saved === undefined) Deno.env.delete("TMPDIR");
+    else Deno.env.set("TMPDIR", saved);
+    await Deno.remove(outer, { recursive: true });
   }
 });
