@@ -40,6 +40,10 @@ export async function launchChromium(): Promise<
       "--no-default-browser-check",
       `--user-data-dir=${profile}`,
     ],
+  }).catch(async (e) => {
+    // A browser that did not start leaves its profile: removed here.
+    await Deno.remove(profile, { recursive: true }).catch(() => {});
+    throw e;
   });
   return {
     browser,
