@@ -4,7 +4,7 @@
 // engine resumes to the same weights.
 import { assert, assertEquals } from "@std/assert";
 import { FAST_EVAL, killAt, runTool } from "./_run.ts";
-import { ignoreUnless } from "@d3pm/core/testing";
+import { ignoreUnless, tempDir } from "@d3pm/core/testing";
 import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
 
 /** A 40-step micro run, validated at step 20, judged by itself. */
@@ -62,7 +62,10 @@ export async function followsTfjs(
   says: string,
   then?: (dir: string, figures: TestFigures) => Promise<void>,
 ): Promise<void> {
-  const fused = await Deno.makeTempDir(), tfjs = await Deno.makeTempDir();
+  // Removed however the comparison ends (a failing engine's run folders
+  // would otherwise stay in the temporary folder).
+  await using fusedDir = await tempDir(), tfjsDir = await tempDir();
+  const fused = fusedDir.path, tfjs = tfjsDir.path;
   // The two runs are independent (their own folders; the shared caches are
   // written atomically): on the CPU engine side by side, the tfjs run's one
   // JavaScript thread beside the engine's; WebGPU's (lavapipe's threads on
@@ -125,8 +128,6 @@ export async function followsTfjs(
     "report names the engine",
   );
   await then?.(fused, eg);
-  await Deno.remove(fused, { recursive: true });
-  await Deno.remove(tfjs, { recursive: true });
 }
 
 /**
@@ -181,7 +182,8 @@ export async function resumesBitIdentically(
   together = true,
   killStep = 20,
 ): Promise<void> {
-  const whole = await Deno.makeTempDir(), cut = await Deno.makeTempDir();
+  await using wholeDir = await tempDir(), cutDir = await tempDir();
+  const whole = wholeDir.path, cut = cutDir.path;
   // The whole run beside the killed one and its resume (their own folders),
   // unless `together` is false (WebGPU).
   const [w, r] = await inTurnOr(together, [
@@ -216,8 +218,6 @@ export async function resumesBitIdentically(
       `${m} weights differ after resume (${a.length} vs ${b.length} bytes, first difference at ${at})`,
     );
   }
-  await Deno.remove(whole, { recursive: true });
-  await Deno.remove(cut, { recursive: true });
 }
 
 /**
