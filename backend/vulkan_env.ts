@@ -370,17 +370,19 @@ function isFolder(path: string): boolean {
 // "unhandledrejection" and then ends it unless a listener prevents that;
 // a killed process cannot clean up.
 function removeAtExit(path: string): void {
-  const remove = (event: Event) => {
-    if (event.type !== "unload" && event.defaultPrevented) return;
+  const remove = () => {
     try {
       Deno.removeSync(path, { recursive: true });
     } catch {
       // already gone
     }
   };
-  for (const type of ["unload", "error", "unhandledrejection"]) {
-    globalThis.addEventListener(type, remove);
-  }
+  globalThis.addEventListener("unload", remove);
+  globalThis.addEventListener("error", (e) => e.defaultPrevented || remove());
+  globalThis.addEventListener(
+    "unhandledrejection",
+    (e) => e.defaultPrevented || remove(),
+  );
 }
 
 /**
