@@ -2326,7 +2326,8 @@ Deno.test("readSweep() refuses a sweep.json whose cells are not what its spec pl
 });
 
 Deno.test("readSweep() takes a sweep.json whose planHash matches under this version's planning rules as written, not planned again; one without it (an older record), with a stale one, or hashed under other planning rules is planned again", async () => {
-  const dir = `${await Deno.makeTempDir()}/sw`;
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/sw`;
   const sweep = await saveSweep(
     planSweep({ options: { preset: "micro", engine: "cpu" }, seeds: 1 }, {
       dir,
@@ -2380,7 +2381,6 @@ Deno.test("readSweep() takes a sweep.json whose planHash matches under this vers
       "its spec cannot be planned by this version",
     );
   }
-  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("the job script sets each cell's threads to its Slurm CPUs (--cpus-per-task, else 1), whatever the submitting shell had", async () => {
