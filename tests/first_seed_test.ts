@@ -2,11 +2,13 @@
 // 0: the tools that read a run's model take its first seed when --seed is
 // not given, and name the missing seed in one line when it is.
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
+import { tempDir } from "@d3pm/core/testing";
 import { scoreTest } from "@d3pm/experiment";
 import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
 
 Deno.test("without --seed, evaluate, sample and the library's scoreTest read the first seed of a run made with --first-seed", async () => {
-  const out = `${await Deno.makeTempDir()}/run`;
+  await using tmp = await tempDir();
+  const out = `${tmp.path}/run`;
   const run = await runTool("experiment.ts", [
     "--preset",
     "micro",
@@ -69,5 +71,4 @@ Deno.test("without --seed, evaluate, sample and the library's scoreTest read the
     ),
     zero.stderr,
   );
-  await Deno.remove(out, { recursive: true });
 });

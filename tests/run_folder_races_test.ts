@@ -6,6 +6,7 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
   errorLine,
   FAST_EVAL as SHARED_FAST_EVAL,
+  once,
   ROOT,
   runScript,
   runTool,
@@ -36,17 +37,19 @@ function spawn(
   }).spawn();
 }
 
-// One finished run, made once; each test works on its own copy.
-let made: Promise<string> | undefined;
+// One finished run, made once (removed when the tests end); each test
+// works on its own copy.
+const made = once(async () => {
+  const out = await Deno.makeTempDir();
+  const r = await runTool("experiment.ts", [...RUN, "--out", out]);
+  assertEquals(r.code, 0, r.stderr);
+  return { out };
+});
 async function finishedCopy(): Promise<string> {
-  made ??= (async () => {
-    const out = await Deno.makeTempDir();
-    const r = await runTool("experiment.ts", [...RUN, "--out", out]);
-    assertEquals(r.code, 0, r.stderr);
-    return out;
-  })();
   const copy = await Deno.makeTempDir();
-  await new Deno.Command("cp", { args: ["-a", `${await made}/.`, copy] })
+  await new Deno.Command("cp", {
+    args: ["-a", `${(await made()).out}/.`, copy],
+  })
     .output();
   return copy;
 }
