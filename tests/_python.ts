@@ -46,7 +46,10 @@ export async function askPython(
   python: string,
   requests: Record<string, unknown>[],
 ): Promise<Record<string, unknown>[]> {
-  const file = await Deno.makeTempFile({ suffix: ".json" });
+  // The requests, and the peer's own temporary folder (torch leaves a
+  // torchinductor_<user> folder there), removed after it.
+  const dir = await Deno.makeTempDir();
+  const file = `${dir}/requests.json`;
   try {
     await Deno.writeTextFile(file, JSON.stringify(requests));
     const out = await new Deno.Command(python, {
@@ -60,6 +63,7 @@ export async function askPython(
         HF_HUB_DISABLE_TELEMETRY: "1",
         TRANSFORMERS_VERBOSITY: "error",
         TOKENIZERS_PARALLELISM: "false",
+        TMPDIR: dir,
       },
     }).output();
     const stdout = new TextDecoder().decode(out.stdout).trim();
@@ -73,7 +77,7 @@ export async function askPython(
     }
     return JSON.parse(stdout.split("\n").at(-1)!);
   } finally {
-    await Deno.remove(file);
+    await Deno.remove(dir, { recursive: true });
   }
 }
 
