@@ -24,16 +24,20 @@ async function until(test: () => Promise<boolean>, ms = 60_000) {
   }
 }
 
-function spawn(
+// The runs these tests kill cannot remove what they made in the temporary
+// folder: theirs is this one, removed when the tests end.
+const killedTmp = once(async () => ({ dir: await Deno.makeTempDir() }));
+
+async function spawn(
   args: string[],
   stderr: "piped" | "null" = "null",
-): Deno.ChildProcess {
+): Promise<Deno.ChildProcess> {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args],
     cwd: ROOT,
     stdout: "null",
     stderr,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", TMPDIR: (await killedTmp()).dir },
   }).spawn();
 }
 
@@ -72,7 +76,7 @@ async function dataDir(texts?: Record<string, string>): Promise<string> {
 
 Deno.test("1: --force does not move a folder whose run is alive; the live run keeps it", async () => {
   const out = await Deno.makeTempDir();
-  const live = spawn([...RUN, "--steps", "400", "--out", out]);
+  const live = await spawn([...RUN, "--steps", "400", "--out", out]);
   await until(() => exists(`${out}/metrics.jsonl`));
   const forced = await runTool("experiment.ts", [
     ...RUN,
@@ -101,7 +105,7 @@ Deno.test("1: --force does not move a folder whose run is alive; the live run ke
 Deno.test("2: a run started while another prepares is refused, and never overwrites it", async () => {
   const out = `${await Deno.makeTempDir()}/run`;
   // The first run's preparation is long: a judge of its own to train.
-  const first = spawn([
+  const first = await spawn([
     ...QUICK,
     ...FAST_EVAL,
     "--judge-steps",
@@ -476,7 +480,7 @@ Deno.test("11: Ctrl-C or SIGTERM during preparation does not mention checkpoints
   for (const [signal, exit] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
     const out = `${await Deno.makeTempDir()}/run`;
     // A judge to train makes the preparation long enough to interrupt.
-    const child = spawn([
+    const child = await spawn([
       ...QUICK,
       ...FAST_EVAL,
       "--judge-steps",
