@@ -2,6 +2,7 @@
 // through the experiment command line.
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { loadCheckpoint, saveCheckpoint } from "@d3pm/train";
+import { tempDir } from "@d3pm/core/testing";
 import { curvesOf } from "@d3pm/experiment/charts";
 import {
   copyFolder,
@@ -342,9 +343,12 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
   // leaving it the CPU. Its 40 steps only have to outlast the poll below
   // (they are what the fourth run trains again).
   const args = [...QUICK, ...FAST_EVAL, "--steps", "40", "--out", out];
+  // Killed below: it cannot remove its temporary files; they go with this.
+  await using tmp = await tempDir();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", `${ROOT}examples/experiment.ts`, ...args],
     cwd: ROOT,
+    env: { TMPDIR: tmp.path },
     stdout: "null",
     stderr: "null",
   }).spawn();
