@@ -2,6 +2,7 @@
 // and sanity, kill-and-resume, and the sample and infill tools on a finished
 // run (one-line errors for bad input: tests/experiment_refusals_test.ts).
 import { assert, assertEquals, assertMatch } from "@std/assert";
+import { tempDir } from "@d3pm/core/testing";
 import { errorLine, ROOT, runTool } from "./_run.ts";
 
 const MICRO = ["--preset", "micro"];
@@ -178,6 +179,8 @@ for (const during of ["ar", "d3pm"] as const) {
     // Awaited below; a failure here must not leave it unhandled.
     made.catch(() => {});
     const cut = await Deno.makeTempDir();
+    // Killed below: it cannot remove its temporary files; they go with this.
+    await using tmp = await tempDir();
 
     const child = new Deno.Command(Deno.execPath(), {
       args: [
@@ -189,6 +192,7 @@ for (const during of ["ar", "d3pm"] as const) {
         cut,
       ],
       cwd: ROOT,
+      env: { TMPDIR: tmp.path },
       stdout: "null",
       stderr: "null",
     }).spawn();
