@@ -4,8 +4,9 @@
  * `XDG_RUNTIME_DIR` (Mesa's drivers complain without one), on NVIDIA
  * machines whose Vulkan manifest names the X-only GLX library, a manifest
  * for the headless EGL one (both in the temporary folder, removed when the
- * process returns, calls `Deno.exit` or ends on an uncaught error), and where Vulkan is installed, Deno's WebGPU kept
- * to Vulkan (`DENO_WEBGPU_BACKEND=vulkan`; see {@linkcode planWebGpuBackends}).
+ * process returns, calls `Deno.exit` or ends on an uncaught error), and where
+ * Vulkan is installed, Deno's WebGPU kept to Vulkan
+ * (`DENO_WEBGPU_BACKEND=vulkan`; see {@linkcode planWebGpuBackends}).
  * Used by the backend ladder and the WebGPU engine.
  *
  * @example
