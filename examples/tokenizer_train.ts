@@ -33,7 +33,7 @@ const OPTIONS = {
     kind: "string",
     value: "PATH",
     help:
-      "where to write the JSON; an existing file is replaced only when it is a tokenizer this command wrote (default runs/tokenizer/wikitext2-bpe-<N>.json)",
+      "where to write the JSON; an existing file is replaced only when it is a tokenizer this command wrote; a path in a run folder or in .cache/tokenizers/ is refused (default runs/tokenizer/wikitext2-bpe-<N>.json)",
   },
   input: {
     kind: "string",
