@@ -237,9 +237,9 @@ function evaluationParts(
 ): EstimatePart[] {
   const T = c.blockLength;
   const runs = c.seeds;
-  // A staggered D3PM has no exact discrete bound: its passes are not paid.
-  const masked = kinds.filter((k) => contestantOf(k).unmasking).length -
-    (c.stagger > 0 && kinds.includes("d3pm") ? 1 : 0);
+  // Only the contestants whose evaluation runs the exact discrete bound pay
+  // its passes (not the MLM, nor a staggered D3PM).
+  const exact = kinds.filter((k) => contestantOf(k).exactBound?.(c)).length;
   const evalBlocks = c.evalBlocks > 0 ? c.evalBlocks : 1024;
   const validations = c.validEvery > 0
     ? Math.ceil(c.steps / c.validEvery) + 1
@@ -258,7 +258,7 @@ function evaluationParts(
   return [
     {
       what: "the exact discrete bound (a forward pass per diffusion step)",
-      amount: forward * T * c.exactBlocks * c.diffusionSteps * masked * runs,
+      amount: forward * T * c.exactBlocks * c.diffusionSteps * exact * runs,
       options: ["--exact-blocks", "--diffusion-steps"],
     },
     {

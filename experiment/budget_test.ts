@@ -5,7 +5,9 @@ import {
   assertStringIncludes,
   assertThrows,
 } from "@std/assert";
-import { checkBudget, formatFlops } from "./budget.ts";
+import { checkBudget, estimateRun, formatFlops } from "./budget.ts";
+import { MLM } from "./contestants/mlm.ts";
+import { registerContestant } from "./registry.ts";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { resolveConfig } from "./config.ts";
 
@@ -73,4 +75,29 @@ Deno.test("checkBudget() refuses a corpus over the memory naming the embedded Wi
     big,
     /: use a smaller corpus than --data, lower --[a-z-]+( or --[a-z-]+)*, or free memory$/,
   );
+});
+
+// Two denoisers the project does not ship: both unmask, one declares that
+// its evaluation runs the exact discrete bound.
+registerContestant({ ...MLM, kind: "unmasks-two", seedStream: 31 });
+registerContestant({
+  ...MLM,
+  kind: "exact-two",
+  seedStream: 32,
+  exactBound: () => true,
+});
+
+Deno.test("estimateRun() charges the exact discrete bound only to the contestants whose evaluation runs it: the D3PM unstaggered, not the MLM or another unmasking denoiser", () => {
+  const exactWork = (models: string, stagger = 0) =>
+    estimateRun(resolveConfig({ preset: "micro", models, stagger }))
+      .evaluation.find((p) => p.what.startsWith("the exact discrete bound"))!
+      .amount;
+  const one = exactWork("d3pm");
+  assert(one > 0);
+  assertEquals(exactWork("exact-two"), one);
+  assertEquals(exactWork("d3pm,exact-two"), 2 * one);
+  assertEquals(exactWork("mlm"), 0);
+  assertEquals(exactWork("unmasks-two"), 0);
+  assertEquals(exactWork("ar,d3pm,mlm,bd3,unmasks-two"), one);
+  assertEquals(exactWork("d3pm", 0.5), 0);
 });

@@ -324,6 +324,16 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
    * @returns Passes, in units of one pass over the block.
    */
   generationPasses?(c: ExperimentConfig): number;
+  /**
+   * Whether its evaluation computes the exact discrete bound on the first
+   * `--exact-blocks` test blocks (a forward pass of the block per diffusion
+   * step) under this configuration; the run's estimate charges that work to
+   * it alone (default: it does not).
+   *
+   * @param c The run's configuration.
+   * @returns True when its evaluation runs the exact bound.
+   */
+  exactBound?(c: ExperimentConfig): boolean;
   /** Present when it generates by unmasking (and so fills blanks). */
   readonly unmasking?: Unmasking<P>;
   /**

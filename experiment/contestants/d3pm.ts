@@ -72,6 +72,8 @@ export function d3pmContestant(
     bound: true,
     validation: { name: "bound", bound: true },
     startsFromWeights: true,
+    // A staggered process has no exact discrete bound (see d3pmBounds).
+    exactBound: (c) => c.stagger === 0,
     unmasking: unmaskingBy("ancestral"),
     report: REPORT,
     sampleLabel: (m) => `D3PM (${(m as D3pmResult).curve.at(-1)?.steps} steps)`,
