@@ -13,6 +13,7 @@
 import { SPECIAL_ORDER } from "@d3pm/tokenizer";
 import {
   contestantOf,
+  contestants,
   locateWeights,
   openTokenizer,
   readRun,
@@ -93,8 +94,10 @@ export interface ExportResult {
  * @param options The run, seed, model, weights and target.
  * @returns What was written.
  * @throws {InteropError} For a model no transformers architecture matches
- *   (with the reason), an existing target without `force`, or weights that
- *   are not finite; a `ConfigError` for a missing run, model or weights.
+ *   (with the reason; a bidirectional one that does not generate by
+ *   unmasking is no masked LM), an existing target without `force`, or
+ *   weights that are not finite; a `ConfigError` for a missing run, model
+ *   or weights.
  *
  * @example A run that does not exist is refused before anything is written
  * ```ts
@@ -285,6 +288,8 @@ async function readExport(options: ExportOptions) {
       `Cannot export the ${kind} model: ${only}, and so does the exported modeling code (it would run the weights with full attention)`,
     );
   }
+  const notMasked = maskedLmRefusal(kind);
+  if (notMasked) throw new InteropError(notMasked);
   if (
     !(Number.isInteger(seed) && seed >= first &&
       seed < first + state.config.seeds)
@@ -388,6 +393,21 @@ function exportTarget(path: string, force: boolean, run: string): Target {
       }
     },
   };
+}
+
+// A bidirectional network is written as a masked LM (`D3PMForMaskedLM`,
+// fill-mask): true of a denoiser that fills blanks by unmasking (the D3PM,
+// the MLM), not of one that generates otherwise, whose card would say so
+// wrongly. Why a contestant's export is refused (undefined: it is not).
+function maskedLmRefusal(kind: string): string | undefined {
+  const c = contestantOf(kind);
+  if (c.network !== "bidirectional" || c.unmasking) return undefined;
+  const supported = contestants()
+    .filter((x) => !x.tfjsOnly && (x.network === "causal" || x.unmasking))
+    .map((x) => x.kind);
+  return `Cannot export the ${kind} model: its bidirectional network does not fill blanks by unmasking (no Contestant.unmasking), and the export writes a bidirectional network as a masked LM (D3PMForMaskedLM, fill-mask); it exports a causal model or an unmasking denoiser: ${
+    supported.join(", ")
+  }`;
 }
 
 /** The transformers class of a model, its config and its tensors; or why none fits. */

@@ -116,6 +116,17 @@ Deno.test("registered contestants: evaluate asks each how it is scored, the dash
       const again = await importCheckpoint({ from: hf, to: back, force: true });
       assertEquals(again.model, kind);
     }
+    // A denoiser that does not unmask is no masked LM: refused, not
+    // written as D3PMForMaskedLM with a fill-mask card.
+    await assertRejects(
+      () => exportRun({ run, model: "plain-two", to: `${root}/hf-plain-two` }),
+      InteropError,
+      "Cannot export the plain-two model: its bidirectional network does not fill blanks by unmasking (no Contestant.unmasking), and the export writes a bidirectional network as a masked LM (D3PMForMaskedLM, fill-mask); it exports a causal model or an unmasking denoiser: ar, d3pm, mlm, causal-two, denoiser-two",
+    );
+    await assertRejects(
+      () => Deno.stat(`${root}/hf-plain-two`),
+      Deno.errors.NotFound,
+    );
     // A denoiser without the record: --model offers the registered
     // denoisers that every engine runs.
     await assertRejects(
