@@ -316,6 +316,13 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
    */
   readonly startsFromWeights?: boolean;
   /**
+   * Whether `--anneal-steps` anneals its attention: over the first steps
+   * the window of later positions each position sees grows from 0 (causal)
+   * to the whole block (the D3PM's; tfjs only, the fused kernels have no
+   * window; default false: the option does not reach its training).
+   */
+  readonly annealsAttention?: boolean;
+  /**
    * Forward passes of the whole block that generating one row costs, summed
    * over the speed–quality curve, for the run's estimate (default: the sum
    * of `--gen-steps` for a contestant that unmasks, else 1).

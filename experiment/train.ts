@@ -142,6 +142,20 @@ export function buildModel(
   );
 }
 
+// The options only tfjs implements that reach this contestant's training
+// (undefined: none): the annealing of its attention, if it anneals, and the
+// shift of its network's outputs, if its configuration shifts them.
+function tfjsOnlyTraining(
+  contestant: Contestant,
+  c: ExperimentConfig,
+  data: Pick<RunData, "tokenizer">,
+): string | undefined {
+  return tfjsOnlyOptions({
+    annealSteps: contestant.annealsAttention ? c.annealSteps : 0,
+    shift: contestant.modelConfig(c, data.tokenizer.vocabSize).shift === true,
+  });
+}
+
 /** What training a contestant needs besides the contestant. */
 export interface TrainContext {
   /** The run's configuration. */
@@ -183,7 +197,7 @@ export async function trainContestant(
   const { config: c, folder } = ctx;
   const kind = entrant.contestant.kind;
   await Deno.mkdir(folder.modelDir(seed, kind), { recursive: true });
-  const only = kind === "d3pm" ? tfjsOnlyOptions(c) : undefined;
+  const only = tfjsOnlyTraining(entrant.contestant, c, ctx.data);
   if (only && ctx.engine && ctx.engine.kind !== "tfjs") {
     throw new ConfigError(
       `${only}, not the ${ctx.engine.kind} engine; use --engine tfjs`,
@@ -214,7 +228,7 @@ export async function trainContestant(
       );
     }
     const common = loopOptions(entrant, seed, ctx, validator, initFrom);
-    if (kind === "d3pm" && c.annealSteps > 0) {
+    if (entrant.contestant.annealsAttention && c.annealSteps > 0) {
       const lr = common.lr;
       common.lr = (step) => {
         model.attentionWindow = annealWindow(

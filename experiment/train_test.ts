@@ -1,16 +1,28 @@
-import { assert, assertEquals, assertNotEquals } from "@std/assert";
+import {
+  assert,
+  assertEquals,
+  assertNotEquals,
+  assertRejects,
+} from "@std/assert";
+import type { MaskedDiffusion } from "@d3pm/diffusion";
+import type { Transformer } from "@d3pm/transformer";
 import { MetricsLog } from "@d3pm/train";
 import {
   AR,
   ConfigError,
+  type Contestant,
+  D3PM,
   type Engine,
   enter,
   evaluationModel,
+  MLM,
   prepareData,
+  registerContestant,
   releaseEvaluationModel,
   resolveConfig,
   RunFolder,
 } from "./mod.ts";
+import type { RunData } from "./data.ts";
 import { trainContestant } from "./train.ts";
 import { within } from "../core/_within_test_util.ts";
 
@@ -181,4 +193,117 @@ Deno.test("best.json is read bounded: a FIFO, a device, a large or damaged file 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// Contestants the project does not ship, asked by what they declare, not by
+// kind: a D3PM under another kind anneals and shifts as the D3PM does; an
+// MLM copy that anneals reads --anneal-steps but not --shift (its network
+// is not shifted).
+const windows: number[] = [];
+const D3PM_TWO: Contestant<MaskedDiffusion> = {
+  ...D3PM,
+  kind: "d3pm-two",
+  seedStream: 41,
+  // Its loss sees the attention window each training step runs with.
+  process(c, data) {
+    const process = D3PM.process(c, data);
+    const loss = process.loss.bind(process);
+    return Object.assign(process, {
+      loss: (...args: Parameters<typeof loss>) => {
+        windows.push((args[0] as Transformer).attentionWindow);
+        return loss(...args);
+      },
+    });
+  },
+};
+const ANNEALS_TWO = {
+  ...MLM,
+  kind: "anneals-two",
+  seedStream: 42,
+  annealsAttention: true,
+};
+registerContestant(D3PM_TWO);
+registerContestant(ANNEALS_TWO);
+
+Deno.test("trainContestant() refuses on a fused engine the tfjs-only options the contestant's training reads: annealing if it anneals, the shift if its network shifts", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const config = resolveConfig({
+      preset: "micro",
+      out,
+      models: "d3pm",
+      annealSteps: 5,
+      shift: true,
+      validEvery: 0,
+    });
+    const data = {
+      tokenizer: { vocabSize: 260 },
+      specials: { bos: 256, eos: 257, pad: 258, mask: 259 },
+    } as unknown as RunData;
+    const folder = new RunFolder(out);
+    const ctx = {
+      config,
+      data,
+      folder,
+      metrics: new MetricsLog(folder.metricsPath),
+      progress: false,
+      engine: { kind: "cpu", reason: "cpu" } as Engine,
+    };
+    const cases: [object, string][] = [
+      [D3PM, "Options --anneal-steps and --shift are"],
+      [D3PM_TWO, "Options --anneal-steps and --shift are"],
+      [ANNEALS_TWO, "Option --anneal-steps is"],
+    ];
+    for (const [contestant, options] of cases) {
+      await assertRejects(
+        () => trainContestant(enter(contestant as Contestant, ctx), 0, ctx),
+        ConfigError,
+        `${options} implemented on the tfjs engine only, not the cpu engine; use --engine tfjs`,
+      );
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "trainContestant() anneals the attention of a contestant that declares annealsAttention, whatever its kind, and evaluates it bidirectional",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const out = await Deno.makeTempDir();
+    try {
+      const config = resolveConfig({
+        preset: "micro",
+        out,
+        models: "d3pm",
+        steps: 2,
+        warmup: 1,
+        batchSize: 2,
+        annealSteps: 2,
+        validEvery: 0,
+        emaDecay: 0,
+      });
+      const folder = new RunFolder(out);
+      const data = await prepareData(config, folder, () => {});
+      const { model } = await trainContestant(
+        enter(D3PM_TWO, { config, data }),
+        0,
+        {
+          config,
+          data,
+          folder,
+          metrics: new MetricsLog(folder.metricsPath),
+          progress: false,
+        },
+      );
+      // annealWindow(step, 2, 32): causal at step 0, half-way at step 1.
+      assertEquals(windows, [0, 15]);
+      assertEquals(model.attentionWindow, Infinity);
+      model.dispose();
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
 });

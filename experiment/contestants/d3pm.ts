@@ -72,6 +72,7 @@ export function d3pmContestant(
     bound: true,
     validation: { name: "bound", bound: true },
     startsFromWeights: true,
+    annealsAttention: true,
     // A staggered process has no exact discrete bound (see d3pmBounds).
     exactBound: (c) => c.stagger === 0,
     unmasking: unmaskingBy("ancestral"),
