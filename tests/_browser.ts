@@ -24,9 +24,21 @@ export async function launchChromium(): Promise<
   { browser: Browser; close: () => Promise<void> }
 > {
   const profile = await Deno.makeTempDir({ prefix: "d3pm-chromium-" });
+  // Chromium's own runtime folder, in its profile: GLib writes dconf/ into
+  // XDG_RUNTIME_DIR, and the one this process inherited (or the backend
+  // ladder made, d3pm-xdg-*) is removed when this process ends — a dconf/
+  // written there by a Chromium helper still running then re-created it
+  // (two leftovers in a CI run). GSettings in memory writes no dconf/ at all.
+  const runtime = `${profile}/xdg`;
+  await Deno.mkdir(runtime, { mode: 0o700 });
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
+    env: {
+      ...Deno.env.toObject(),
+      XDG_RUNTIME_DIR: runtime,
+      GSETTINGS_BACKEND: "memory",
+    },
     args: [
       "--no-sandbox",
       "--enable-unsafe-webgpu",
