@@ -347,21 +347,13 @@ function quietRuntimeDir(): void {
     const set = Deno.env.get("XDG_RUNTIME_DIR");
     // A folder removed when the process that made it ended (a child, or a
     // Slurm job, inherits the variable) counts as unset.
-    if (set && isFolder(set)) return;
+    if (set && isDir(set)) return;
     const dir = Deno.makeTempDirSync({ prefix: "d3pm-xdg-" });
     removeAtExit(dir);
     Deno.chmodSync(dir, 0o700);
     Deno.env.set("XDG_RUNTIME_DIR", dir);
   } catch {
     // No env or write permission: the warning is harmless.
-  }
-}
-
-function isFolder(path: string): boolean {
-  try {
-    return Deno.statSync(path).isDirectory;
-  } catch {
-    return false;
   }
 }
 
