@@ -19,6 +19,7 @@ import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { plateauWindow } from "../report.ts";
 import { PlateauScan } from "../_plateau.ts";
 import { RunFolder } from "../run_folder.ts";
+import { shellQuote } from "../_shell.ts";
 import { readSweep, studySweep, type Sweep, sweepPaths } from "../sweep.ts";
 import { readStudyJson, readStudyText } from "./_results.ts";
 import { enter, trainContestant } from "../train.ts";
@@ -885,7 +886,9 @@ export async function collectAblation(
         planned!.length
       } planned variants have no results at ${steps} steps (${
         missing.join(", ")
-      }): see deno task sweep status ${out} and run them, or give --partial to make the table without them`,
+      }): see deno task sweep status ${
+        shellQuote(out)
+      } and run them, or give --partial to make the table without them`,
     );
   }
   if (entropy === undefined) {

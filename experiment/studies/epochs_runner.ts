@@ -958,7 +958,7 @@ export async function collectEpochs(
     throw new ConfigError(
       `Cannot collect ${out}: ${missing.length} of ${cells.length} cells have not finished (${
         missing.join(", ")
-      }); see deno task sweep status ${out}`,
+      }); see deno task sweep status ${shellQuote(out)}`,
     );
   }
   refuseOtherPlans(options, found);
