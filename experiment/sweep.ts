@@ -14,6 +14,7 @@ import { convertOption, flagOf, keyOf } from "@d3pm/cli";
 import {
   BoundedReadError,
   formatBytes,
+  fromFileUrl,
   readJsonBounded,
   readTextBounded,
   sha256Hex,
@@ -193,11 +194,14 @@ export function sweepCommand(sweep: Sweep, deno: string, root: string): string {
   // checkout path with a space stays one word); a control character is
   // refused (the script indents its lines, so a line break inside the
   // quotes would change the path).
+  return denoRun(deno, `${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`);
+}
+
+/** `DENO run -A SCRIPT` for a cell's line, both paths checked and quoted. */
+function denoRun(deno: string, script: string): string {
   oneLinePath("Option --deno", deno);
-  oneLinePath("The checkout's path", root);
-  return `${nodePath(deno)} run -A ${
-    shellQuote(`${root}/${sweep.script ?? EXPERIMENT_SCRIPT}`)
-  }`;
+  oneLinePath("The checkout's path", script);
+  return `${nodePath(deno)} run -A ${shellQuote(script)}`;
 }
 
 /** A path written into every cell's command line holds no control character. */
@@ -220,12 +224,7 @@ function oneLinePath(what: string, value: string): void {
  */
 function finishedCheck(deno: string): string {
   const url = new URL("./_cell_results.ts", import.meta.url);
-  const script = url.protocol === "file:"
-    ? decodeURIComponent(url.pathname)
-    : url.href;
-  oneLinePath("Option --deno", deno);
-  oneLinePath("The checkout's path", script);
-  return `${nodePath(deno)} run -A ${shellQuote(script)}`;
+  return denoRun(deno, url.protocol === "file:" ? fromFileUrl(url) : url.href);
 }
 
 /**
