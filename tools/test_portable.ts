@@ -322,7 +322,11 @@ for (const coretype of args) {
   const examples = last && values.scope === "numerics"
     ? await blasExamples()
     : [];
-  if (examples.length > 0) runs.push(["test", "-A", "--doc", ...examples]);
+  // The examples with `--parallel`: loading each is most of their time
+  // (tools/test.ts).
+  if (examples.length > 0) {
+    runs.push(["test", "-A", "--doc", "--parallel", ...examples]);
+  }
   const results: TestRun[] = [];
   for (const testArgs of runs) {
     const r = await runTests(testArgs, coretype);

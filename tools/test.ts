@@ -1,0 +1,172 @@
+/**
+ * `deno task test`: every test and every documentation example, in two
+ * `deno test` runs, and one summary line over both.
+ *
+ *   deno task test                      # the whole suite
+ *   deno task test cpu/ --filter parity # arguments: one `deno test -A --doc …`
+ *
+ * The documentation's examples (about 600, each its own module) run first,
+ * with `--parallel`: their bodies take seconds, loading each one (a module
+ * graph in a fresh isolate) takes minutes, and that loading spreads over the
+ * cores. The test files run after them, one at a time as before: many train
+ * models in subprocesses on every core, and some time kills and locks. On
+ * this 2-core machine the examples' run fell from 3 min 19 s to 1 min 47 s
+ * (`deno test -A --doc` over the examples alone, serial against
+ * `--parallel`).
+ *
+ * Deno's output is passed through unchanged; the last line is a summary of
+ * both runs in Deno's own form (`ok | N passed | N failed | N ignored`),
+ * which `.ci/run` reads. Exit status 1 when either run failed.
+ *
+ * @module
+ */
+
+/** Test modules, as `deno test` finds them: left out of the examples' run. */
+const TEST_FILES = "**/*_test.ts,**/*.test.ts,**/*_test.js,**/*.test.js";
+
+/** The counts of one `deno test` run, from its summary line. */
+export interface TestCounts {
+  passed: number;
+  failed: number;
+  ignored: number;
+  /** Deno's exit code. */
+  code: number;
+}
+
+/**
+ * The counts on `deno test`'s summary line, or null where `text` has none:
+ * `ok | 57 passed (3 steps) | 0 failed | 2 ignored (12s)`.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { summaryCounts } from "./test.ts";
+ *
+ * const line = "FAILED | 50 passed (2 steps) | 7 failed | 1 ignored (3s)";
+ * assertEquals(summaryCounts(line, 1), {
+ *   passed: 50,
+ *   failed: 7,
+ *   ignored: 1,
+ *   code: 1,
+ * });
+ * assertEquals(summaryCounts("error: Module not found", 1), null);
+ * ```
+ */
+export function summaryCounts(text: string, code: number): TestCounts | null {
+  // deno-lint-ignore no-control-regex
+  const plain = text.replace(/\x1b\[[0-9;]*m/g, "");
+  const lines = [
+    ...plain.matchAll(
+      /^(?:ok|FAILED) \| (\d+) passed.*?\| (\d+) failed(.*)$/gm,
+    ),
+  ];
+  const last = lines.at(-1);
+  if (last === undefined) return null;
+  const ignored = last[3].match(/\| (\d+) ignored/);
+  return {
+    passed: Number(last[1]),
+    failed: Number(last[2]),
+    ignored: Number(ignored?.[1] ?? 0),
+    code,
+  };
+}
+
+/**
+ * Deno's summary line for the sum of several runs; a run without a summary
+ * (it stopped before testing, e.g. on a type error) counts as one failure.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { combinedSummary } from "./test.ts";
+ *
+ * const runs = [
+ *   { passed: 600, failed: 0, ignored: 0, code: 0 },
+ *   { passed: 2000, failed: 1, ignored: 2, code: 1 },
+ * ];
+ * assertEquals(
+ *   combinedSummary(runs, "20m"),
+ *   "FAILED | 2600 passed | 1 failed | 2 ignored (2 runs, 20m)",
+ * );
+ * assertEquals(
+ *   combinedSummary([runs[0], null], "2m"),
+ *   "FAILED | 600 passed | 1 failed | 0 ignored (2 runs, 2m)",
+ * );
+ * ```
+ */
+export function combinedSummary(
+  runs: (TestCounts | null)[],
+  took: string,
+): string {
+  const sum = (k: "passed" | "failed" | "ignored") =>
+    runs.reduce((a, r) => a + (r?.[k] ?? 0), 0);
+  const missing = runs.filter((r) => r === null).length;
+  const failed = sum("failed") + missing;
+  const ok = failed === 0 && runs.every((r) => r !== null && r.code === 0);
+  return `${ok ? "ok" : "FAILED"} | ${
+    sum("passed")
+  } passed | ${failed} failed | ${
+    sum("ignored")
+  } ignored (${runs.length} runs, ${took})`;
+}
+
+/** Run `deno` with `args`, its output passed through; its counts. */
+async function run(args: string[]): Promise<TestCounts | null> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let tail = "";
+  const pass = async (
+    stream: ReadableStream<Uint8Array>,
+    out: typeof Deno.stdout,
+  ) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      await writeAll(out, chunk);
+      tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+    }
+  };
+  await Promise.all([
+    pass(child.stdout, Deno.stdout),
+    pass(child.stderr, Deno.stderr),
+  ]);
+  const { code } = await child.status;
+  return summaryCounts(tail, code);
+}
+
+/** Write all of `bytes` to `out`. */
+async function writeAll(out: typeof Deno.stdout, bytes: Uint8Array) {
+  let written = 0;
+  while (written < bytes.length) {
+    written += await out.write(bytes.subarray(written));
+  }
+}
+
+/** Minutes and seconds, as Deno prints them. */
+function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
+}
+
+if (import.meta.main) {
+  if (Deno.args.length > 0) {
+    // Named files or flags: one run, as `deno test -A --doc` alone.
+    const { code } = await new Deno.Command(Deno.execPath(), {
+      args: ["test", "-A", "--doc", ...Deno.args],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).spawn().status;
+    Deno.exit(code);
+  }
+  const t0 = performance.now();
+  const runs = [
+    await run(["test", "-A", "--doc", "--parallel", `--ignore=${TEST_FILES}`]),
+    await run(["test", "-A"]),
+  ];
+  console.log(combinedSummary(runs, duration(performance.now() - t0)));
+  Deno.exit(
+    runs.every((r) => r !== null && r.code === 0 && r.failed === 0) ? 0 : 1,
+  );
+}
