@@ -323,7 +323,7 @@ for (const coretype of args) {
     ? await blasExamples()
     : [];
   // The examples with `--parallel`: loading each is most of their time
-  // (tools/test.ts).
+  // (tools/run_tests.ts).
   if (examples.length > 0) {
     runs.push(["test", "-A", "--doc", "--parallel", ...examples]);
   }

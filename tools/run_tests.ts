@@ -22,7 +22,8 @@
  */
 
 /** Test modules, as `deno test` finds them: left out of the examples' run. */
-const TEST_FILES = "**/*_test.ts,**/*.test.ts,**/*_test.js,**/*.test.js";
+const TEST_FILES =
+  "**/*_test.ts,**/*.test.ts,**/test.ts,**/*_test.js,**/*.test.js,**/test.js";
 
 /** The counts of one `deno test` run, from its summary line. */
 export interface TestCounts {
@@ -40,7 +41,7 @@ export interface TestCounts {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { summaryCounts } from "./test.ts";
+ * import { summaryCounts } from "./run_tests.ts";
  *
  * const line = "FAILED | 50 passed (2 steps) | 7 failed | 1 ignored (3s)";
  * assertEquals(summaryCounts(line, 1), {
@@ -78,7 +79,7 @@ export function summaryCounts(text: string, code: number): TestCounts | null {
  * @example
  * ```ts
  * import { assertEquals } from "@std/assert";
- * import { combinedSummary } from "./test.ts";
+ * import { combinedSummary } from "./run_tests.ts";
  *
  * const runs = [
  *   { passed: 600, failed: 0, ignored: 0, code: 0 },
