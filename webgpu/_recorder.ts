@@ -89,19 +89,11 @@ import type {
 
 /**
  * The one bind-group layout of every kernel: binding 0 a uniform block,
- * bindings 1–7 storage buffers (see _wgsl.ts).
+ * bindings 1–7 storage buffers (see _wgsl.ts); one per device, so that the
+ * device's pipelines (`_pipelines.ts`) serve every engine on it.
  */
 export function kernelLayout(device: GPUDevice): GPUBindGroupLayout {
-  return device.createBindGroupLayout({
-    entries: [
-      { binding: 0, visibility: 4, buffer: { type: "uniform" } },
-      ...[1, 2, 3, 4, 5, 6, 7].map((binding) => ({
-        binding,
-        visibility: 4, // COMPUTE
-        buffer: { type: "storage" as const },
-      })),
-    ],
-  });
+  return readOnlyLayout(device, []);
 }
 
 const layouts = new WeakMap<GPUDevice, Map<string, GPUBindGroupLayout>>();

@@ -36,6 +36,7 @@
 
 import { HASH, HEADER } from "./_wgsl.ts";
 import { kernelLayout } from "./_recorder.ts";
+import { devicePipeline } from "./_pipelines.ts";
 
 /** Threads per row: 256 for large vocabularies, 64 for small ones. */
 export type CategoricalThreads = 64 | 256;
@@ -478,37 +479,15 @@ export interface GpuDraws {
 }
 
 const U32 = 2 ** 32;
-const pipelines = new WeakMap<
-  GPUDevice,
-  { layout: GPUBindGroupLayout; bySource: Map<string, GPUComputePipeline> }
->();
-
 function pipelineFor(
   device: GPUDevice,
   source: string,
 ): { layout: GPUBindGroupLayout; pipeline: GPUComputePipeline } {
-  let kit = pipelines.get(device);
-  if (!kit) {
-    const layout = kernelLayout(device); // the engine's
-    kit = { layout, bySource: new Map() };
-    pipelines.set(device, kit);
-  }
-  let pipeline = kit.bySource.get(source);
-  if (!pipeline) {
-    pipeline = device.createComputePipeline({
-      layout: device.createPipelineLayout({ bindGroupLayouts: [kit.layout] }),
-      compute: {
-        module: device.createShaderModule({
-          code: source,
-          label: "categorical",
-        }),
-        entryPoint: "main",
-      },
-      label: "categorical",
-    });
-    kit.bySource.set(source, pipeline);
-  }
-  return { layout: kit.layout, pipeline };
+  const layout = kernelLayout(device); // the engine's, one per device
+  const pipeline = devicePipeline(device, source, layout, {
+    label: "categorical",
+  });
+  return { layout, pipeline };
 }
 
 function check(ok: boolean, message: string): void {

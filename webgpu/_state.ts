@@ -30,6 +30,7 @@ import {
   recordScore,
 } from "./_plan.ts";
 import { PlanCache } from "./_plan_cache.ts";
+import { devicePipeline } from "./_pipelines.ts";
 import { checkIds } from "./_engine_checks.ts";
 import type { EngineAdamW, EngineCounters } from "./types.ts";
 
@@ -142,9 +143,8 @@ export class EngineState {
     this.ownsDevice = ownsDevice;
     this.table = table;
     this.settings = settings;
-    const pipelineLayout = device.createPipelineLayout({
-      bindGroupLayouts: [kernelLayout],
-    });
+    // The engine's own index over the device's pipelines (_pipelines.ts:
+    // compiled once per device, by layout and WGSL text).
     const pipelines = new Map<string, GPUComputePipeline>();
     this.kit = {
       device,
@@ -157,14 +157,7 @@ export class EngineState {
       pipeline: (key, source, layout) => {
         let p = pipelines.get(key);
         if (!p) {
-          p = device.createComputePipeline({
-            layout: layout
-              ? device.createPipelineLayout({ bindGroupLayouts: [layout] })
-              : pipelineLayout,
-            compute: {
-              module: device.createShaderModule({ code: source(), label: key }),
-              entryPoint: "main",
-            },
+          p = devicePipeline(device, source(), layout ?? kernelLayout, {
             label: key,
           });
           pipelines.set(key, p);

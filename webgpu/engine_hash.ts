@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "3e1409c1a4616f7bad13198c7d86eacf1345fb0ff349c558eea13b218a061b51";
+  "efbd96296b7800bd7fd480c107d24bb3277ceb0bea77b0e73a00c37b470af89a";
