@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  type EngineDevice,
   requestEngineDevice,
   WEBGPU_ENGINE_SHA256,
   WebGpuTransformer,
@@ -115,6 +116,20 @@ async function autoOnCpu(
 export async function chooseEngine(
   config: EngineChoice,
 ): Promise<Engine> {
+  return await chooseWith(
+    config,
+    requestEngineDevice,
+    (device) => device.destroy(),
+  );
+}
+
+// chooseEngine with the device from `request`, and `unused` called on it
+// when the choice does not take it (placeModel's shared device stays).
+async function chooseWith(
+  config: EngineChoice,
+  request: () => Promise<EngineDevice>,
+  unused: (device: GPUDevice) => void,
+): Promise<Engine> {
   if (config.engine === "tfjs") {
     return { kind: "tfjs", reason: "tfjs (--engine tfjs)" };
   }
@@ -138,7 +153,7 @@ export async function chooseEngine(
   }
   let found;
   try {
-    found = await requestEngineDevice();
+    found = await request();
   } catch (e) {
     if (config.engine === "webgpu") {
       throw new ConfigError(
@@ -151,7 +166,7 @@ export async function chooseEngine(
     );
   }
   if (found.software && config.engine === "auto") {
-    found.device.destroy();
+    unused(found.device);
     return await autoOnCpu(
       config,
       `the WebGPU adapter is software, ${found.label}`,
@@ -159,11 +174,11 @@ export async function chooseEngine(
   }
   if ((config.stagger ?? 0) > 0 && config.engine === "auto") {
     // The staggered sampler reads forward(), which the WebGPU engine lacks.
-    found.device.destroy();
+    unused(found.device);
     return await autoOnCpu(config, `--stagger: ${STAGGER_SAMPLER}`);
   }
   if (only) {
-    found.device.destroy();
+    unused(found.device);
     return { kind: "tfjs", reason: `tfjs (${only})` };
   }
   return {
@@ -591,8 +606,30 @@ export interface PlacedModel {
   model: EvalModel;
   /** Which engine, and why. */
   engine: string;
-  /** Release the placed model, the tfjs model and the engine's device. */
+  /**
+   * Release the placed model and the tfjs model (the WebGPU device is the
+   * process's, shared by every placed model: it stays).
+   */
   dispose(): void;
+}
+
+// placeModel's WebGPU device: one per process, requested on the first
+// placement and shared by every placed model (a device costs ~4 MB and a
+// thread until GC, and its compiled kernels serve every model on it); a
+// lost or destroyed device, or a failed request, is dropped so that the
+// next placement requests a new one.
+let placement: Promise<EngineDevice> | null = null;
+
+function placementDevice(): Promise<EngineDevice> {
+  if (!placement) {
+    const requested = requestEngineDevice();
+    const drop = () => {
+      if (placement === requested) placement = null;
+    };
+    placement = requested;
+    requested.then(({ device }) => device.lost.then(drop), drop);
+  }
+  return placement;
 }
 
 /**
@@ -602,7 +639,9 @@ export interface PlacedModel {
  * {@linkcode chooseEngine}). A shifted denoiser (`config.shift`), or a model
  * of a contestant that runs on tfjs only (`kind`, e.g. `bd3`), is tfjs's
  * only: `auto` keeps it there, `webgpu` and `cpu` are refused. The placed
- * model owns `model`.
+ * model owns `model`. Every model placed on WebGPU shares one device per
+ * process (requested on first use, again after it is lost), so a reload
+ * reuses the kernels compiled for the last one.
  *
  * A model whose process is staggered (`stagger`, the process's `delta`)
  * keeps off the WebGPU engine: its sampler reads a synchronous forward
@@ -633,13 +672,17 @@ export async function placeModel(
 ): Promise<PlacedModel> {
   // A shifted denoiser reads output i − 1 at position i: tfjs only; so is a
   // contestant that says so (`tfjsOnly`).
-  const engine = await chooseEngine({
-    engine: choice,
-    diffusionLoss: "mdlm",
-    shift: model.config.shift ?? false,
-    ...(kind ? { models: kind } : {}),
-    stagger,
-  });
+  const engine = await chooseWith(
+    {
+      engine: choice,
+      diffusionLoss: "mdlm",
+      shift: model.config.shift ?? false,
+      ...(kind ? { models: kind } : {}),
+      stagger,
+    },
+    placementDevice,
+    () => {}, // the shared device stays for the next placement
+  );
   const placed = await evaluationModel(model, engine);
   return {
     model: placed,
@@ -647,7 +690,6 @@ export async function placeModel(
     dispose() {
       releaseEvaluationModel(placed);
       model.dispose();
-      if (engine.kind === "webgpu") engine.device.destroy();
     },
   };
 }
