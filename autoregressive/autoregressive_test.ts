@@ -97,6 +97,30 @@ Deno.test("generate() decodes token by token from the start token and disposes i
   assertEquals(model.disposedCaches, 1);
 });
 
+Deno.test("generate() refuses a length over the model's context up front, and decodes a row of exactly the context", async () => {
+  // A tfjs model of context 32 asked for 64 decoded 31 tokens, then failed
+  // inside its cache ("need 1 ≤ T ≤ 0").
+  const model = new Bigram(1); // context 64
+  let decodes = 0;
+  const decode = model.decode.bind(model);
+  model.decode = (tokens) => (decodes++, decode(tokens));
+  for (const length of [65, 128]) {
+    await assertRejects(
+      () => generate(model, { batchSize: 2, length, start: 1, prng: prng(0) }),
+      RangeError,
+      `generate: length ${length} exceeds the model's context length 64 (the start token included)`,
+    );
+  }
+  assertEquals([decodes, model.disposedCaches], [0, 0]); // nothing decoded
+  const out = await generate(model, {
+    batchSize: 1,
+    length: 64,
+    start: 1,
+    prng: prng(0),
+  });
+  assertEquals(out.length, 64);
+});
+
 Deno.test("autoregressive() scores exactly, samples from its start token without pad, and round-trips", async () => {
   const model = new Bigram(2);
   const ar = autoregressive({ kind: "autoregressive", start: 3, padId: 0 });

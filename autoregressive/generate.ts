@@ -188,6 +188,15 @@ function checkRows(model: object, options: ArGenerateOptions): void {
       `generate: length must be an integer ≥ 1 (the start token included), got ${l}`,
     );
   }
+  // Up front: past the context, decoding drew contextLength − 1 tokens and
+  // then failed inside the cache ("need 1 ≤ T ≤ 0").
+  const context = (model as { config?: { contextLength?: number } }).config
+    ?.contextLength;
+  if (context !== undefined && l > context) {
+    throw new RangeError(
+      `generate: length ${l} exceeds the model's context length ${context} (the start token included)`,
+    );
+  }
   const v = (model as { config?: { vocabSize?: number } }).config?.vocabSize;
   const range = v === undefined
     ? "≥ 0"

@@ -43,6 +43,25 @@ function positionReveal(
   return aT >= 1 ? 1 : (aS - aT) / (1 - aT);
 }
 
+// Every value the sampler will read, before the first forward pass: a NaN
+// or a value outside [0, 1] gave NaN reveal chances and no error.
+function checkPositionAlphaBar(
+  alphaBar: (index: number, t: number) => number,
+  l: number,
+  grid: readonly number[],
+): void {
+  for (const t of grid) {
+    for (let i = 0; i < l; i++) {
+      const a = alphaBar(i, t);
+      if (!(a >= 0 && a <= 1)) {
+        throw new RangeError(
+          `positionAlphaBar(${i}, ${t}) is ${a}: it must be a probability in [0, 1]`,
+        );
+      }
+    }
+  }
+}
+
 /** What the sampler is doing at one step (for progress displays). */
 export interface SampleStep {
   /** Step index, 1-based. */
@@ -270,6 +289,7 @@ export async function sample(
     { length: steps + 1 },
     (_, k) => Math.round((T * (steps - k)) / steps),
   );
+  if (perPosition) checkPositionAlphaBar(perPosition, l, grid);
 
   if (isMaskedGenerator(model) && !perPosition && !greedy) {
     // The same steps on the model's device, the reveal logic there too; its

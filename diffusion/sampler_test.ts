@@ -1020,6 +1020,40 @@ Deno.test("sample() with positionAlphaBar reveals each position with its own pos
   assert(!out.tokens.includes(MASK));
 });
 
+Deno.test("sample() refuses a positionAlphaBar value that is not a probability in [0, 1], at any position and visited step, before the first forward pass", async () => {
+  // A NaN gave NaN reveal chances and no error.
+  const T = 10, L = 4;
+  const good = (_i: number, t: number) => 1 - t / T;
+  for (const bad of [NaN, 1.5, -0.1, Infinity]) {
+    for (const [at, atT] of [[3, 0], [0, T], [2, 5]]) {
+      const model = new PositionDenoiser();
+      await assertRejects(
+        () =>
+          sample(model, {
+            schedule: absorbingBeta({ steps: T }),
+            maskId: MASK,
+            prng: prng(0),
+            length: L,
+            positionAlphaBar: (i, t) =>
+              i === at && t === atT ? bad : good(i, t),
+          }),
+        RangeError,
+        `positionAlphaBar(${at}, ${atT}) is ${bad}: it must be a probability in [0, 1]`,
+      );
+      assertEquals(model.calls, 0);
+    }
+  }
+  // Both ends of [0, 1] are probabilities.
+  const out = await sample(new PositionDenoiser(), {
+    schedule: absorbingBeta({ steps: T }),
+    maskId: MASK,
+    prng: prng(0),
+    length: L,
+    positionAlphaBar: (i, t) => (i === 0 ? 1 : t === T ? 0 : good(i, t)),
+  });
+  assert(!out.tokens.includes(MASK));
+});
+
 Deno.test("sample() tells the model t/T of each visited step and numbers the steps 1..⌈L/block⌉·S, a short last block included", async () => {
   // Mutation pass of 2026-12-06: the model's time t·T for t/T, the step
   // count 0-based, and ⌊L/block⌋ blocks in `steps` survived.
