@@ -22,7 +22,7 @@ import {
 } from "./options.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
 import { PRESETS } from "./presets.ts";
-import { contestants } from "./registry.ts";
+import { contestants, readsOption } from "./registry.ts";
 
 /**
  * A preset with overrides applied, each value converted to its option's
@@ -31,9 +31,13 @@ import { contestants } from "./registry.ts";
  *
  * @param overrides Key → value: camelCase or kebab-case keys, strings from
  *   the command line or typed values. A key given as undefined is missing.
+ * @param options `unread`: `refuse` (the default) a value that nothing in
+ *   the run reads ({@linkcode unreadOption}), unless the configuration
+ *   resumes a run; `keep` it (a configuration recorded by an older
+ *   version, e.g. a sweep's cell).
  * @returns The resolved configuration.
- * @throws {ConfigError} For an unknown key, a missing or bad value, or a
- *   broken rule, naming the option and what it accepts.
+ * @throws {ConfigError} For an unknown key, a missing or bad value, a value
+ *   nothing reads, or a broken rule, naming the option and what it accepts.
  *
  * @example
  * ```ts
@@ -47,6 +51,7 @@ import { contestants } from "./registry.ts";
  */
 export function resolveConfig(
   overrides: Readonly<Record<string, unknown>> = {},
+  options: { unread?: "refuse" | "keep" } = {},
 ): ExperimentConfig {
   return asConfigError(() => {
     const name = convertOption(
@@ -55,7 +60,6 @@ export function resolveConfig(
       "preset" in overrides ? overrides.preset : OPTIONS.preset.default,
     ) as PresetName;
     const config: Record<string, unknown> = { ...PRESETS[name] };
-    const given: OptionKey[] = [];
     for (const [rawKey, raw] of Object.entries(overrides)) {
       const key = keyOf(rawKey);
       if (!Object.hasOwn(OPTIONS, key)) {
@@ -66,35 +70,118 @@ export function resolveConfig(
         );
       }
       config[key] = raw;
-      given.push(key as OptionKey);
     }
-    const checked = checkConfig(config);
-    for (const key of given) {
-      // The preset's own value is what a spread configuration carries.
-      if (checked[key] !== PRESETS[name][key]) checkApplies(key, checked);
-    }
-    return checked;
+    return checkConfig(config, { unread: options.unread !== "keep" });
   });
 }
 
 /**
- * An option given for a setting where it means nothing (`--vocab-size`
- * with `--tokenizer byte`) is refused rather than recorded and ignored
- * (unless it is the preset's own value, which a spread configuration
- * carries along).
+ * Why a new run refuses a value of `c` that nothing in the run reads, as
+ * one line (undefined: every value is read, or is the option's default or
+ * the preset's, which a spread configuration carries along). An option
+ * with `appliesWhen` is read only in that setting (`--vocab-size` with
+ * `--tokenizer bpe`); one with `readBy` only by the contestants of
+ * `--models` that read it ({@linkcode readsOption}) or a judge of the kinds
+ * it names (`--judge-steps`: the auto judge).
+ *
+ * @param c A configuration whose every value is in its range.
+ * @returns The message, naming the option, its readers and what was asked.
+ *
+ * @example
+ * ```ts
+ * import { PRESETS, unreadOption } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const c = { ...PRESETS.micro, models: "ar" };
+ * assertEquals(unreadOption(c), undefined); // the preset's values pass
+ * assertEquals(
+ *   unreadOption({ ...c, tMin: 0.1 }),
+ *   "Option --t-min is read by the d3pm and bd3 contestants only, and --models is ar: it would be recorded and never used; add one of them to --models, or leave it out",
+ * );
+ * assertEquals(
+ *   unreadOption({ ...PRESETS.micro, judge: "self", judgeSteps: 5 }),
+ *   "Option --judge-steps is read by the auto judge only, and --judge is self: it would be recorded and never used; use --judge auto, or leave it out",
+ * );
+ * ```
  */
-function checkApplies(key: OptionKey, c: ExperimentConfig): void {
-  const when = (OPTIONS[key] as ExperimentOption).appliesWhen;
-  if (!when) return;
+export function unreadOption(c: ExperimentConfig): string | undefined {
+  const preset = PRESETS[c.preset];
+  for (const key of Object.keys(OPTIONS) as OptionKey[]) {
+    const spec = OPTIONS[key] as ExperimentOption;
+    if (!spec.appliesWhen && !spec.readBy) continue;
+    if (c[key] === preset[key] || c[key] === spec.default) continue;
+    const why = notApplied(key, spec, c) ?? notRead(key, spec, c);
+    if (why) return `Option --${flagOf(key)} ${why}`;
+  }
+  return undefined;
+}
+
+/** Why `key` means nothing in the setting `appliesWhen` names (undefined: it applies). */
+function notApplied(
+  key: OptionKey,
+  spec: ExperimentOption,
+  c: ExperimentConfig,
+): string | undefined {
+  const when = spec.appliesWhen;
+  if (!when) return undefined;
   const other = c[when.option as OptionKey];
-  if (when.values.includes(other)) return;
-  throw new ConfigError(
-    `Option --${flagOf(key)} applies only with --${flagOf(when.option)} ${
-      when.values.join(" or ")
-    }, got --${
-      flagOf(when.option)
-    } ${other}: it would be recorded and never used`,
-  );
+  const holds = when.values
+    ? when.values.includes(other)
+    : typeof other === "number" && other > (when.above ?? 0);
+  if (holds) return undefined;
+  const flag = `--${flagOf(when.option)}`;
+  return `applies only with ${flag} ${
+    when.values ? when.values.join(" or ") : `above ${when.above}`
+  }, got ${flag} ${other}: it would be recorded and never used; ${
+    when.values ? `use ${flag} ${when.values.join(" or ")}` : `set ${flag}`
+  }, or leave --${flagOf(key)} out`;
+}
+
+/** Why no reader of `key` takes part in the run (undefined: one does). */
+function notRead(
+  key: OptionKey,
+  spec: ExperimentOption,
+  c: ExperimentConfig,
+): string | undefined {
+  const by = spec.readBy;
+  if (!by) return undefined;
+  const models = modelList(c);
+  const readers = by.contestants
+    ? contestants().filter((k) => readsOption(k, key)).map((k) => k.kind)
+    : [];
+  const judge = c.judge === "auto" || c.judge === "self" ? c.judge : "run";
+  if (
+    readers.some((k) => models.includes(k)) || by.judges?.includes(judge)
+  ) return undefined;
+  const judges = by.judges ?? [];
+  const who = [
+    ...(readers.length
+      ? [`the ${listOf(readers)} contestant${readers.length > 1 ? "s" : ""}`]
+      : by.contestants
+      ? ["no registered contestant"]
+      : []),
+    ...(judges.length ? [`the ${listOf(judges)} judge`] : []),
+  ];
+  const asked = [
+    ...(by.contestants ? [`--models is ${c.models}`] : []),
+    ...(judges.length ? [`--judge is ${c.judge}`] : []),
+  ];
+  const fix = [
+    ...(readers.length
+      ? [`add ${readers.length > 1 ? "one of them" : readers[0]} to --models`]
+      : []),
+    ...(judges.length ? [`use --judge ${judges.join(" or ")}`] : []),
+    "leave it out",
+  ];
+  return `is read by ${who.join(" and ")} only, and ${
+    asked.join(" and ")
+  }: it would be recorded and never used; ${fix.join(", or ")}`;
+}
+
+/** `a`, `a and b`, `a, b and c`. */
+function listOf(items: readonly string[]): string {
+  return items.length < 2
+    ? items.join("")
+    : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
 /**
@@ -102,6 +189,9 @@ function checkApplies(key: OptionKey, c: ExperimentConfig): void {
  * options, and the contestants; the model list comes back in training order.
  *
  * @param values Every option's value (strings are converted).
+ * @param options `unread`: refuse a value nothing in the run reads
+ *   ({@linkcode unreadOption}) unless `values` resume a run (default:
+ *   keep it, as a run's own record).
  * @returns The configuration.
  * @throws {ConfigError} On the first problem.
  *
@@ -116,6 +206,7 @@ function checkApplies(key: OptionKey, c: ExperimentConfig): void {
  */
 export function checkConfig(
   values: Readonly<Record<string, unknown>>,
+  options: { unread?: boolean } = {},
 ): ExperimentConfig {
   return asConfigError(() => {
     const c: Record<string, unknown> = {};
@@ -124,6 +215,14 @@ export function checkConfig(
     }
     const config = c as ExperimentConfig;
     config.models = modelList(config).join(",");
+    // Before the rules between options: a value nothing reads is refused
+    // as such, not by a rule about what it would have done.
+    // A resume continues what its run recorded (its folder's check refuses
+    // a resume that starts afresh, see RunFolder.check).
+    const unread = options.unread && !config.resume
+      ? unreadOption(config)
+      : undefined;
+    if (unread) throw new ConfigError(unread);
     for (const rule of RULES) {
       const message = rule.check(config);
       if (message) throw new ConfigError(message);

@@ -25,7 +25,7 @@ import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { RunData } from "./data.ts";
 import type { EvalModel } from "./engine.ts";
 import type { EvalContext } from "./evaluation.ts";
-import type { ExperimentConfig } from "./options.ts";
+import type { ExperimentConfig, OptionKey } from "./options.ts";
 import type { ExperimentResult, ModelResult, SpeedQuality } from "./results.ts";
 
 /** How a contestant is named in tables, rows and files. */
@@ -310,6 +310,16 @@ export interface Contestant<P extends ContestantProcess = ContestantProcess> {
    * scales its work and memory by it.
    */
   readonly streams?: number;
+  /**
+   * The options it reads of those the option table marks as read by
+   * contestants (`readBy.contestants`: the diffusion options, ALiBi,
+   * `arLr`, …), but for `initFrom` and `annealSteps`, which
+   * `startsFromWeights` and `annealsAttention` declare. A new run refuses
+   * such an option set to other than its default when no contestant of
+   * `--models` reads it. Absent: it reads them all (nothing is refused on
+   * its account).
+   */
+  readonly reads?: readonly OptionKey[];
   /**
    * Whether `--init-from` starts it from a trained model's weights (a
    * bidirectional denoiser of the D3PM's shape; default false).

@@ -14,7 +14,7 @@ import {
 } from "@d3pm/webgpu";
 import { CPU_ENGINE_SHA256, CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
-import { contestants } from "./registry.ts";
+import { contestants, readsOption } from "./registry.ts";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
@@ -58,7 +58,14 @@ const STAGGER_SAMPLER =
 
 /** Why the fused engines cannot train this run (undefined: they can). */
 function tfjsOnly(config: EngineChoice): string | undefined {
-  if (config.diffusionLoss === "d3pm") {
+  // Only a contestant of the run that reads the objective binds the engine
+  // (the d3pm's; unknown models: any might).
+  const kinds = config.models?.split(",").filter((k) => k !== "");
+  const readsLoss = kinds?.some((kind) => {
+    const c = contestants().find((c) => c.kind === kind);
+    return c === undefined || readsOption(c, "diffusionLoss");
+  }) ?? true;
+  if (config.diffusionLoss === "d3pm" && readsLoss) {
     return "the fused engines train the mdlm objective only and this run uses d3pm";
   }
   for (const kind of config.models?.split(",") ?? []) {

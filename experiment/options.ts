@@ -65,12 +65,26 @@ export interface ExperimentOption extends OptionSpec {
   readonly olderRuns?: string | number | boolean;
   /**
    * The option only means something when another option has one of these
-   * values (`vocabSize` only for `tokenizer: bpe`): giving it otherwise is
-   * an error, not a value recorded and never used.
+   * `values` (`vocabSize` only for `tokenizer: bpe`), or is `above` a number
+   * (`staggerSpan` only with `stagger` above 0): giving it otherwise is an
+   * error, not a value recorded and never used.
    */
   readonly appliesWhen?: {
     readonly option: string;
-    readonly values: readonly (string | number | boolean)[];
+    readonly values?: readonly (string | number | boolean)[];
+    readonly above?: number;
+  };
+  /**
+   * Who reads the option, when not every run does: the contestants of
+   * `--models` that read it (`contestants`: each contestant declares its
+   * own, `Contestant.reads`), and the judges of these kinds (`judges`:
+   * `auto`, `self`, or `run` for a run folder). A new run none of whose
+   * readers take part refuses a value other than the option's default or
+   * the preset's (`unreadOption`): it would be recorded and never used.
+   */
+  readonly readBy?: {
+    readonly contestants?: boolean;
+    readonly judges?: readonly ("auto" | "self" | "run")[];
   };
 }
 
@@ -298,6 +312,7 @@ export const OPTIONS = {
   },
   /** Condition the D3PM denoiser on t (adaLN). */
   timeConditioning: {
+    readBy: { contestants: true },
     group: "model",
     kind: "boolean",
     default: false,
@@ -308,6 +323,7 @@ export const OPTIONS = {
    * none): a prior towards neighbouring positions.
    */
   alibi: {
+    readBy: { contestants: true },
     group: "model",
     kind: "number",
     min: 0,
@@ -322,6 +338,8 @@ export const OPTIONS = {
    * neighbour, the others symmetric). Without effect when `alibi` is 0.
    */
   alibiMode: {
+    readBy: { contestants: true },
+    appliesWhen: { option: "alibi", above: 0 },
     group: "model",
     kind: "choice",
     choices: ["symmetric", "neighbours"],
@@ -359,6 +377,7 @@ export const OPTIONS = {
   },
   /** Peak learning rate of the AR model and its judge (0: the same as `lr`); each model gets its own best. */
   arLr: {
+    readBy: { contestants: true, judges: ["auto"] },
     group: "training",
     kind: "number",
     min: 0,
@@ -409,6 +428,7 @@ export const OPTIONS = {
   },
   /** `mdlm` (continuous SUBS objective) or `d3pm` (discrete hybrid bound). */
   diffusionLoss: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "choice",
     choices: ["mdlm", "d3pm"],
@@ -417,6 +437,7 @@ export const OPTIONS = {
   },
   /** Diffusion steps T of the discrete process. */
   diffusionSteps: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "integer",
     min: 1,
@@ -426,6 +447,7 @@ export const OPTIONS = {
   },
   /** Smallest time the D3PM's training loss draws (MDLM: 0.001). */
   tMin: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "number",
     min: 0,
@@ -435,6 +457,7 @@ export const OPTIONS = {
   },
   /** Largest time it draws (1; below 1 with a raised `tMin`: BD3-LM's clipped rate). */
   tMax: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "number",
     min: 0,
@@ -448,6 +471,7 @@ export const OPTIONS = {
    * with nothing visible; these rows do.
    */
   fullMaskShare: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "number",
     min: 0,
@@ -462,6 +486,7 @@ export const OPTIONS = {
    * must be the run's. Empty: from scratch, as older runs.
    */
   initFrom: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "string",
     value: "RUN",
@@ -476,6 +501,7 @@ export const OPTIONS = {
    * the whole block (0: bidirectional from the start, as older runs).
    */
   annealSteps: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "integer",
     min: 0,
@@ -490,6 +516,7 @@ export const OPTIONS = {
    * older runs).
    */
   shift: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "boolean",
     default: false,
@@ -502,6 +529,7 @@ export const OPTIONS = {
    * blocks, autoregressive across them); a divisor of the block length.
    */
   bd3Block: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "integer",
     min: 1,
@@ -518,6 +546,7 @@ export const OPTIONS = {
    * often than not (0: one clock, MDLM's process, as older runs).
    */
   stagger: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "number",
     min: 0,
@@ -530,6 +559,8 @@ export const OPTIONS = {
   },
   /** Positions per span of `stagger`: divides the block length and bd3's block. */
   staggerSpan: {
+    readBy: { contestants: true },
+    appliesWhen: { option: "stagger", above: 0 },
     group: "diffusion",
     kind: "integer",
     min: 2,
@@ -543,6 +574,7 @@ export const OPTIONS = {
    * per row (the same objective without the `1/t` weight's heavy tail).
    */
   timesPer: {
+    readBy: { contestants: true },
     group: "diffusion",
     kind: "choice",
     choices: ["row", "token", "count", "block"],
@@ -586,6 +618,7 @@ export const OPTIONS = {
   },
   /** Monte-Carlo draws (by mask count) per test block for the continuous bound. */
   elboSamples: {
+    readBy: { contestants: true },
     group: "evaluation",
     kind: "integer",
     min: 1,
@@ -595,6 +628,7 @@ export const OPTIONS = {
   },
   /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
   exactBlocks: {
+    readBy: { contestants: true },
     group: "evaluation",
     kind: "integer",
     min: 0,
@@ -638,6 +672,7 @@ export const OPTIONS = {
   },
   /** D3PM step counts for the speed–quality curve, comma-separated. */
   genSteps: {
+    readBy: { contestants: true },
     group: "evaluation",
     kind: "string",
     value: "LIST",
@@ -655,6 +690,7 @@ export const OPTIONS = {
   },
   /** Fraction of test tokens hidden for infilling. */
   infillFraction: {
+    readBy: { contestants: true },
     group: "evaluation",
     kind: "number",
     above: 0,
@@ -679,6 +715,7 @@ export const OPTIONS = {
   },
   /** Training steps of the `auto` judge. */
   judgeSteps: {
+    readBy: { judges: ["auto"] },
     group: "evaluation",
     kind: "integer",
     min: 1,
@@ -983,51 +1020,20 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
-    // The D3PM's adaptation options, off by default: set without a D3PM
-    // they would be recorded in config.json and never used.
-    options: ["initFrom", "annealSteps", "shift", "fullMaskShare", "models"],
-    check: (c) => {
-      if (c.models.split(",").includes("d3pm")) return undefined;
-      // The fully masked rows and the start apply to block diffusion too.
-      const bd3 = c.models.split(",").includes("bd3");
-      const set = [
-        ...(c.initFrom !== "" && !bd3 ? ["--init-from"] : []),
-        ...(c.annealSteps > 0 ? ["--anneal-steps"] : []),
-        ...(c.shift ? ["--shift"] : []),
-        ...(c.fullMaskShare > 0 && !bd3 ? ["--full-mask-share"] : []),
-      ];
-      return set.length > 0
-        ? `Option ${
-          set[0]
-        } applies to the D3PM only, and --models is ${c.models}: it would be recorded and never used; add d3pm to --models, or leave it out`
-        : undefined;
-    },
-  },
-  {
     options: ["bd3Block", "blockLength", "models"],
-    check: (c) => {
-      if (!c.models.split(",").includes("bd3")) {
-        return c.bd3Block !== 4
-          ? `Option --bd3-block applies to the bd3 contestant only, and --models is ${c.models}: it would be recorded and never used; add bd3 to --models, or leave it out`
-          : undefined;
-      }
-      return c.blockLength % c.bd3Block !== 0
+    // Without bd3, --bd3-block is refused when given (nothing reads it).
+    check: (c) =>
+      c.models.split(",").includes("bd3") && c.blockLength % c.bd3Block !== 0
         ? `Option --bd3-block (${c.bd3Block}) must divide --block-length (${c.blockLength}): a block is a whole number of bd3 blocks`
-        : undefined;
-    },
+        : undefined,
   },
   {
     options: ["stagger", "staggerSpan", "models", "blockLength", "bd3Block"],
     check: (c) => {
+      // Without a contestant that reads them, the two are refused when
+      // given (nothing reads them); a span checked only where it applies.
       const models = c.models.split(",");
-      if (c.stagger === 0) {
-        return c.staggerSpan !== 4
-          ? "Option --stagger-span applies with --stagger above 0 only: it would be recorded and never used; set --stagger, or leave it out"
-          : undefined;
-      }
-      if (!models.includes("d3pm") && !models.includes("bd3")) {
-        return `Option --stagger applies to the d3pm and bd3 contestants only, and --models is ${c.models}: it would be recorded and never used; add one of them to --models, or leave it out`;
-      }
+      if (c.stagger === 0) return undefined;
       if (c.blockLength % c.staggerSpan !== 0) {
         return `Option --stagger-span (${c.staggerSpan}) must divide --block-length (${c.blockLength})`;
       }

@@ -15,7 +15,7 @@ import {
   resolveConfig,
 } from "./mod.ts";
 
-Deno.test("the auto judge's steps must cover the run's warm-up; other judges train nothing", () => {
+Deno.test("the auto judge's steps must cover the run's warm-up; other judges train nothing, and refuse --judge-steps as unread", () => {
   // micro: warmup 20.
   assertThrows(
     () => resolveConfig({ preset: "micro", judgeSteps: 10 }),
@@ -27,10 +27,13 @@ Deno.test("the auto judge's steps must cover the run's warm-up; other judges tra
     20,
   );
   for (const judge of ["self", "runs/other"]) {
-    assertEquals(
-      resolveConfig({ preset: "micro", judgeSteps: 10, judge }).judge,
-      judge,
+    assertThrows(
+      () => resolveConfig({ preset: "micro", judgeSteps: 10, judge }),
+      ConfigError,
+      `Option --judge-steps is read by the auto judge only, and --judge is ${judge}: it would be recorded and never used; use --judge auto, or leave it out`,
     );
+    // The preset's own steps are carried along, not asked for.
+    assertEquals(resolveConfig({ preset: "micro", judge }).judge, judge);
   }
 });
 
@@ -165,7 +168,11 @@ Deno.test("the D3PM's adaptation options are refused without a D3PM in --models 
       assertThrows(
         () => resolveConfig({ preset: "micro", models, [key]: value }),
         ConfigError,
-        `Option ${flag} applies to the D3PM only, and --models is ${models}`,
+        `Option ${flag} is read by the d3pm${
+          flag === "--init-from" || flag === "--full-mask-share"
+            ? " and bd3 contestants"
+            : " contestant"
+        } only, and --models is ${models}: it would be recorded and never used`,
       );
     }
     for (const models of ["d3pm", "ar,d3pm", "d3pm,mlm"]) {

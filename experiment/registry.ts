@@ -14,7 +14,7 @@ import { AR } from "./contestants/ar.ts";
 import { D3PM } from "./contestants/d3pm.ts";
 import { MLM } from "./contestants/mlm.ts";
 import { BD3 } from "./contestants/bd3.ts";
-import { ConfigError } from "./options.ts";
+import { ConfigError, type OptionKey } from "./options.ts";
 
 const REGISTRY: Contestant[] = [];
 
@@ -181,4 +181,31 @@ export function contestantOf(kind: string): Contestant {
 export function labelOf(kind: string): ContestantLabel {
   return REGISTRY.find((r) => r.kind === kind)?.label ??
     { short: kind, title: kind };
+}
+
+/**
+ * Whether `contestant` reads the option `key` (one the option table marks
+ * `readBy.contestants`): `initFrom` when it `startsFromWeights`,
+ * `annealSteps` when it `annealsAttention`, any other when its `reads`
+ * lists it — or when it declares no `reads` (a contestant that does not say
+ * is taken to read them all: nothing it might read is refused).
+ *
+ * @param contestant The contestant.
+ * @param key The option.
+ * @returns True when its training or evaluation reads the option.
+ *
+ * @example
+ * ```ts
+ * import { AR, D3PM, MLM, readsOption } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(readsOption(AR, "tMin"), false);
+ * assertEquals(readsOption(D3PM, "tMin"), true);
+ * assertEquals(readsOption(MLM, "initFrom"), false); // not startsFromWeights
+ * assertEquals(readsOption({ ...MLM, reads: undefined }, "tMin"), true); // says nothing
+ * ```
+ */
+export function readsOption(contestant: Contestant, key: OptionKey): boolean {
+  if (key === "initFrom") return contestant.startsFromWeights === true;
+  if (key === "annealSteps") return contestant.annealsAttention === true;
+  return contestant.reads?.includes(key) ?? true;
 }

@@ -34,7 +34,7 @@ import {
   writeFileAtomic,
 } from "@d3pm/core";
 import { convertOption, flagOf, UsageError } from "@d3pm/cli";
-import { configDiff, modelList } from "./config.ts";
+import { configDiff, modelList, unreadOption } from "./config.ts";
 import { dataKind } from "./_same_data.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
@@ -766,7 +766,12 @@ export class RunFolder {
     }
     const saved = await this.savedConfig();
     if (config.resume) {
-      if (!saved) return; // nothing to resume: a fresh start
+      if (!saved) {
+        // Nothing to resume: a fresh start, whose values are all read.
+        const unread = unreadOption(config);
+        if (unread) throw new ConfigError(unread);
+        return;
+      }
       // --data may name another folder when data.json will verify its
       // files (RunLock.begin refuses a split that differs, by name).
       const verified = await this.savedData().then(

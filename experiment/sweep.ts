@@ -1764,13 +1764,15 @@ export function cellConfig(
       given[key] = convert(key, v);
     }
     const { seed, ...values } = cell.values;
+    // As recorded: a sweep planned by an older version may hold a value
+    // that version accepted and nothing read (its cells run with --resume).
     return resolveConfig({
       ...given,
       ...values,
       seeds: 1,
       firstSeed: Number(seed ?? 0),
       out: cell.out,
-    });
+    }, { unread: "keep" });
   } catch {
     return undefined;
   }

@@ -260,7 +260,7 @@ Deno.test("bd3's options are refused in one line, before anything is written", a
     ],
     [
       ["--models", "ar,d3pm", "--bd3-block", "8"],
-      "error: Option --bd3-block applies to the bd3 contestant only, and --models is ar,d3pm: it would be recorded and never used; add bd3 to --models, or leave it out",
+      "error: Option --bd3-block is read by the bd3 contestant only, and --models is ar,d3pm: it would be recorded and never used; add bd3 to --models, or leave it out",
     ],
   ];
   await assertRefused(SHORT, cases, out);

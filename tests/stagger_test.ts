@@ -204,11 +204,11 @@ Deno.test("--stagger's options are refused in one line, before anything is writt
   const cases: [string[], string][] = [
     [
       ["--models", "ar", "--stagger", "0.5"],
-      "error: Option --stagger applies to the d3pm and bd3 contestants only, and --models is ar: it would be recorded and never used; add one of them to --models, or leave it out",
+      "error: Option --stagger is read by the d3pm and bd3 contestants only, and --models is ar: it would be recorded and never used; add one of them to --models, or leave it out",
     ],
     [
       ["--models", "d3pm", "--stagger-span", "8"],
-      "error: Option --stagger-span applies with --stagger above 0 only: it would be recorded and never used; set --stagger, or leave it out",
+      "error: Option --stagger-span applies only with --stagger above 0, got --stagger 0: it would be recorded and never used; set --stagger, or leave --stagger-span out",
     ],
     [
       ["--models", "bd3", "--stagger", "0.5", "--bd3-block", "2"],

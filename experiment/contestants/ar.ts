@@ -35,6 +35,8 @@ export const AR: Contestant<Autoregressive> = {
   seedStream: 1,
   bound: false,
   validation: { name: "NLL", bound: false },
+  // Its own learning rate; none of the diffusion options.
+  reads: ["arLr"],
   report: {
     likelihood: () =>
       "AR figures are exact; the AR model scores tokens 2..L of each test block.",

@@ -76,6 +76,23 @@ export const BD3: Contestant<BlockDiffusion> = {
     "block diffusion needs block attention, which the fused engines lack",
   streams: 2,
   startsFromWeights: true,
+  // The D3PM's training draws (trainingTimes, staggerOf), not its
+  // objective, shift or exact bound; it does not infill.
+  reads: [
+    "timeConditioning",
+    "alibi",
+    "alibiMode",
+    "diffusionSteps",
+    "tMin",
+    "tMax",
+    "fullMaskShare",
+    "bd3Block",
+    "stagger",
+    "staggerSpan",
+    "timesPer",
+    "elboSamples",
+    "genSteps",
+  ],
   blockUnmasking: {
     maskId: (p) => p.spec.maskId,
     steps: (p) => p.spec.steps,

@@ -67,6 +67,16 @@ export const MLM: Contestant<MaskedLanguageModel> = {
   seedStream: 3,
   bound: true,
   validation: { name: "masked loss", bound: false },
+  // Its process's T; the D3PM's bound draws; the unmasking and infilling
+  // steps; not the D3PM's training draws, objective or t.
+  reads: [
+    "alibi",
+    "alibiMode",
+    "diffusionSteps",
+    "elboSamples",
+    "genSteps",
+    "infillFraction",
+  ],
   unmasking: unmaskingBy("confidence"),
   report: REPORT,
   sampleLabel: (m) =>
