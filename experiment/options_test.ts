@@ -12,7 +12,10 @@ import {
   D3PM,
   estimateRun,
   type ExperimentResult,
+  MLM,
+  readsOption,
   resolveConfig,
+  unreadOption,
 } from "./mod.ts";
 
 Deno.test("the auto judge's steps must cover the run's warm-up; other judges train nothing, and refuse --judge-steps as unread", () => {
@@ -333,4 +336,90 @@ Deno.test("--backend other than auto is refused with --engine cpu or webgpu in o
       "wasm",
     );
   }
+});
+
+Deno.test("a value nothing in the run reads is refused in one line naming the option, its readers and what was asked; the readers' runs take it", () => {
+  const refused: [Record<string, unknown>, string][] = [
+    [{ models: "ar", tMin: 0.01 }, "--t-min is read by the d3pm and bd3"],
+    [{ models: "ar", tMax: 0.9 }, "--t-max is read by the d3pm and bd3"],
+    [{ models: "ar", timeConditioning: true }, "--time-conditioning is read"],
+    [{ models: "ar", alibi: 2 }, "--alibi is read by the d3pm, mlm and bd3"],
+    [{ models: "ar", diffusionSteps: 20 }, "--diffusion-steps is read"],
+    [{ models: "ar", genSteps: "4,8" }, "--gen-steps is read"],
+    [{ models: "ar", timesPer: "count" }, "--times-per is read"],
+    [{ models: "ar", exactBlocks: 1 }, "--exact-blocks is read by the d3pm"],
+    [{ models: "ar,mlm", exactBlocks: 1 }, "--exact-blocks is read"],
+    [{ models: "ar", elboSamples: 3 }, "--elbo-samples is read"],
+    [{ models: "ar", diffusionLoss: "d3pm" }, "--diffusion-loss is read"],
+    [{ models: "bd3", infillFraction: 0.3 }, "--infill-fraction is read"],
+    [
+      { models: "d3pm", arLr: 0.01, judge: "runs/x" },
+      "--ar-lr is read by the ar contestant and the auto judge only, and --models is d3pm and --judge is runs/x",
+    ],
+  ];
+  for (const [asked, message] of refused) {
+    let error = "";
+    try {
+      resolveConfig({ preset: "micro", ...asked });
+    } catch (e) {
+      error = (e as Error).message;
+    }
+    assertStringIncludes(error, `Option ${message}`, JSON.stringify(asked));
+    assertStringIncludes(error, ": it would be recorded and never used; ");
+    assert(!error.includes("\n"), error);
+  }
+  // Where a reader takes part, the value is the run's.
+  const taken: Record<string, unknown>[] = [
+    { models: "d3pm", tMin: 0.01, diffusionLoss: "d3pm", exactBlocks: 1 },
+    { models: "bd3", tMin: 0.1, timesPer: "count", engine: "tfjs" },
+    { models: "mlm", alibi: 2, diffusionSteps: 20, genSteps: "4,8" },
+    { models: "d3pm", arLr: 0.01 }, // the auto judge reads it
+    { models: "ar", arLr: 0.01, judge: "self" },
+    // The option's own default and the preset's value are never refused.
+    { models: "ar", alibi: 0, elboSamples: 2, exactBlocks: 2 },
+  ];
+  for (const asked of taken) {
+    const c = resolveConfig({ preset: "micro", ...asked });
+    for (const [k, v] of Object.entries(asked)) {
+      assertEquals(
+        c[k as keyof typeof c],
+        v,
+        `${k} of ${JSON.stringify(asked)}`,
+      );
+    }
+  }
+});
+
+Deno.test("a resume keeps what its run recorded, even a value nothing reads; a contestant that declares no reads takes every option", () => {
+  // An older run's record: --t-min with the AR alone (accepted then).
+  const resumed = resolveConfig({
+    preset: "micro",
+    models: "ar",
+    tMin: 0.01,
+    resume: true,
+  });
+  assertEquals(resumed.tMin, 0.01);
+  assertEquals(
+    unreadOption({ ...resumed, resume: false })?.startsWith("Option --t-min"),
+    true,
+  );
+  // So do the recorded configurations of older sweeps.
+  assertEquals(
+    resolveConfig({ preset: "micro", models: "ar", tMin: 0.01 }, {
+      unread: "keep",
+    }).tMin,
+    0.01,
+  );
+  // Not every contestant says what it reads: such a one reads them all.
+  assertEquals(readsOption({ ...MLM, reads: undefined }, "exactBlocks"), true);
+  assertEquals(readsOption(MLM, "exactBlocks"), false);
+  // --init-from and --anneal-steps follow the contestant's own flags.
+  assertEquals(
+    readsOption({ ...MLM, startsFromWeights: true }, "initFrom"),
+    true,
+  );
+  assertEquals(
+    readsOption({ ...D3PM, annealsAttention: false }, "annealSteps"),
+    false,
+  );
 });

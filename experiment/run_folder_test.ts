@@ -1549,3 +1549,32 @@ Deno.test("a resume of an --engine auto run under another --engine names what au
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a --resume of a folder holding no run starts afresh, so it refuses a value nothing in the run reads, as a new run does", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const config = resolveConfig({
+      preset: "micro",
+      models: "ar",
+      tMin: 0.01,
+      resume: true,
+      out: `${dir}/run`,
+    });
+    await assertRejects(
+      () => new RunFolder(config.out).check(config),
+      ConfigError,
+      "Option --t-min is read by the d3pm and bd3 contestants only, and --models is ar: it would be recorded and never used",
+    );
+    // The values it reads are taken.
+    const read = resolveConfig({
+      preset: "micro",
+      models: "d3pm",
+      tMin: 0.01,
+      resume: true,
+      out: `${dir}/run`,
+    });
+    await new RunFolder(read.out).check(read);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

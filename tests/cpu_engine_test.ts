@@ -5,6 +5,7 @@
 import { assert, assertEquals, assertLess, assertThrows } from "@std/assert";
 import {
   chooseEngine,
+  chooseRunEngine,
   ConfigError,
   evaluationModel,
   releaseEvaluationModel,
@@ -168,6 +169,26 @@ Deno.test({
     // The default run's configuration resolves (auto is not refused with
     // the mdlm default).
     assertEquals(resolveConfig({}).engine, "auto");
+  },
+});
+
+Deno.test({
+  name:
+    "the d3pm objective keeps a run off the CPU engine only when a contestant that trains it runs: an AR-only record of --diffusion-loss d3pm trains on cpu, as without it",
+  ignore: noKernels || realGpu !== null,
+  async fn() {
+    const choice = { diffusionLoss: "d3pm" as const, models: "ar" };
+    const auto = await chooseRunEngine({ ...choice, engine: "auto" });
+    assertEquals(auto.kind, "cpu", auto.reason);
+    const cpu = await chooseEngine({ ...choice, engine: "cpu" });
+    assertEquals(cpu.kind, "cpu", cpu.reason);
+    // With the D3PM in the run, its objective still decides.
+    const both = await chooseRunEngine({
+      ...choice,
+      models: "ar,d3pm",
+      engine: "auto",
+    });
+    assertEquals(both.kind, "tfjs");
   },
 });
 
