@@ -77,8 +77,9 @@ export function resolveConfig(
 
 /**
  * Why a new run refuses a value of `c` that nothing in the run reads, as
- * one line (undefined: every value is read, or is the option's default or
- * the preset's, which a spread configuration carries along). An option
+ * one line (undefined: every value is read, or is the option's default,
+ * the preset's, which a spread configuration carries along, or its `off`
+ * value, `--exact-blocks 0`). An option
  * with `appliesWhen` is read only in that setting (`--vocab-size` with
  * `--tokenizer bpe`); one with `readBy` only by the contestants of
  * `--models` that read it ({@linkcode readsOption}) or a judge of the kinds
@@ -108,7 +109,7 @@ export function unreadOption(c: ExperimentConfig): string | undefined {
   for (const key of Object.keys(OPTIONS) as OptionKey[]) {
     const spec = OPTIONS[key] as ExperimentOption;
     if (!spec.appliesWhen && !spec.readBy) continue;
-    if (c[key] === preset[key] || c[key] === spec.default) continue;
+    if ([preset[key], spec.default, spec.off].includes(c[key])) continue;
     const why = notApplied(key, spec, c) ?? notRead(key, spec, c);
     if (why) return `Option --${flagOf(key)} ${why}`;
   }

@@ -86,6 +86,12 @@ export interface ExperimentOption extends OptionSpec {
     readonly contestants?: boolean;
     readonly judges?: readonly ("auto" | "self" | "run")[];
   };
+  /**
+   * The value that turns the option off where it is not the default
+   * (`exactBlocks`' 0: skip): never refused as unread, since a run without
+   * its readers does just that.
+   */
+  readonly off?: string | number | boolean;
 }
 
 /**
@@ -629,6 +635,7 @@ export const OPTIONS = {
   /** Test blocks for the exact discrete bound (T forward passes per batch; 0 skips it). */
   exactBlocks: {
     readBy: { contestants: true },
+    off: 0,
     group: "evaluation",
     kind: "integer",
     min: 0,

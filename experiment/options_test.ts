@@ -377,6 +377,8 @@ Deno.test("a value nothing in the run reads is refused in one line naming the op
     { models: "ar", arLr: 0.01, judge: "self" },
     // The option's own default and the preset's value are never refused.
     { models: "ar", alibi: 0, elboSamples: 2, exactBlocks: 2 },
+    // --exact-blocks 0 skips the exact bound: what a run without it does.
+    { models: "ar,mlm", exactBlocks: 0 },
   ];
   for (const asked of taken) {
     const c = resolveConfig({ preset: "micro", ...asked });

@@ -14,7 +14,9 @@ import {
 } from "@d3pm/experiment";
 import { fakeRun, leftovers, readWeights, writeGpt2Dir } from "./_test_util.ts";
 
-const BASE = { steps: 10, warmup: 1, evalBlocks: 2, elboSamples: 1 };
+const AR_BASE = { steps: 10, warmup: 1, evalBlocks: 2 };
+// One bound draw: a denoiser's option (refused for the AR alone).
+const BASE = { ...AR_BASE, elboSamples: 1 };
 
 Deno.test("exportRun() writes each architecture's files, and importCheckpoint() reads them back to the very weights, configs and process", async () => {
   const root = await Deno.makeTempDir();
@@ -179,7 +181,7 @@ Deno.test("exportRun() --weights takes the last step's or the EMA from where the
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
   // micro: EMA 0.9 evaluated; its checkpoint holds model/ (last) and ema/.
-  await fakeRun(run, { ...BASE, models: "ar" }, {
+  await fakeRun(run, { ...AR_BASE, models: "ar" }, {
     checkpoint: true,
     best: true,
   });
@@ -226,7 +228,7 @@ Deno.test("exportRun() --weights takes the last step's or the EMA from where the
   }
   // A run without EMA has none to give.
   const plain = `${root}/plain`;
-  await fakeRun(plain, { ...BASE, models: "ar", emaDecay: 0 });
+  await fakeRun(plain, { ...AR_BASE, models: "ar", emaDecay: 0 });
   await assertRejects(
     () => exportRun({ run: plain, to: `${root}/x`, weights: "ema" }),
     Error,
@@ -319,7 +321,7 @@ Deno.test("exportRun() refuses a model the run lacks, a seed it lacks, an existi
 Deno.test("exportRun() --force refuses an earlier export that holds the run it exports, or a file an export does not write, deleting nothing", async () => {
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
-  await fakeRun(run, { ...BASE, models: "ar" });
+  await fakeRun(run, { ...AR_BASE, models: "ar" });
   const dist = `${root}/dist`;
   await exportRun({ run, to: dist });
   // The run copied into the export, then exported from there onto it.
@@ -419,7 +421,7 @@ Deno.test("an imported checkpoint's export says its weights were imported, claim
   // The project's own export of the last step's weights of a --keep best
   // run, imported and exported again, is not "the best validation's".
   const run = `${root}/run`;
-  await fakeRun(run, { ...BASE, models: "ar", keep: "best" }, {
+  await fakeRun(run, { ...AR_BASE, models: "ar", keep: "best" }, {
     checkpoint: true,
   });
   await exportRun({ run, to: `${root}/last`, weights: "last" });
@@ -529,7 +531,7 @@ Deno.test("an export's card gives the license of the run's data: WikiText's CC B
   const card = async (name: string, data?: { format?: "text" }) => {
     const run = `${root}/${name}`;
     await fakeRun(run, {
-      ...BASE,
+      ...AR_BASE,
       models: "ar",
       ...(data ? { data: `${root}/corpus` } : {}),
     });
@@ -568,7 +570,7 @@ Deno.test("an export's card gives the license of the run's data: WikiText's CC B
 Deno.test("an export of a run still training names the command of the process writing it, and a missing checkpoint in a sentence", async () => {
   const root = await Deno.makeTempDir();
   const run = `${root}/run`;
-  await fakeRun(run, { ...BASE, models: "ar", keep: "best" });
+  await fakeRun(run, { ...AR_BASE, models: "ar", keep: "best" });
   const release = await new RunFolder(run).lock();
   try {
     await exportRun({ run, to: `${root}/hf` });

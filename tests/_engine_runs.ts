@@ -3,12 +3,12 @@
 // the loss curve and the test figures follow tfjs, and a run killed on the
 // engine resumes to the same weights.
 import { assert, assertEquals } from "@std/assert";
-import { FAST_EVAL, killAt, runTool } from "./_run.ts";
+import { AR_FAST_EVAL, FAST_EVAL, killAt, runTool } from "./_run.ts";
 import { ignoreUnless, tempDir } from "@d3pm/core/testing";
 import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
 
 /** A 40-step micro run, validated at step 20, judged by itself. */
-export const ARGS: readonly string[] = [
+const BASE_ARGS: readonly string[] = [
   "--preset",
   "micro",
   "--steps",
@@ -21,8 +21,11 @@ export const ARGS: readonly string[] = [
   "0",
   "--judge",
   "self",
-  ...FAST_EVAL,
 ];
+export const ARGS: readonly string[] = [...BASE_ARGS, ...FAST_EVAL];
+
+/** {@linkcode ARGS} for a run of the AR model alone. */
+export const AR_ARGS: readonly string[] = [...BASE_ARGS, ...AR_FAST_EVAL];
 
 /**
  * All three contestants: the MLM's BERT loss goes through the engine's

@@ -5,7 +5,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { ignoreUnless } from "@d3pm/core/testing";
 import { createCpuKernels } from "@d3pm/cpu";
-import { FAST_EVAL, runTool } from "./_run.ts";
+import { AR_FAST_EVAL, DENOISER_FAST_EVAL, runTool } from "./_run.ts";
 
 // No CBLAS: auto may take tfjs; skipped, with the reason.
 const noKernels = ignoreUnless(
@@ -38,7 +38,7 @@ async function backendOf(
       "0",
       "--gen-samples",
       "0",
-      ...FAST_EVAL,
+      ...AR_FAST_EVAL,
       ...args,
       "--out",
       out,
@@ -82,6 +82,7 @@ Deno.test({
       "blas",
       "--models",
       "ar,bd3",
+      ...DENOISER_FAST_EVAL,
     ]);
     // Beside the CPU engine the judge scores every model's samples on tfjs
     // (bd3 on tfjs holds the CBLAS for itself); beside WebGPU it stays there.

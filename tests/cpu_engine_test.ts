@@ -23,7 +23,7 @@ import {
   trainedModelLoader,
 } from "@d3pm/dashboard";
 import { runTool } from "./_run.ts";
-import { ARGS, followsTfjs, resumesOnEngine } from "./_engine_runs.ts";
+import { AR_ARGS, followsTfjs, resumesOnEngine } from "./_engine_runs.ts";
 
 // No CBLAS: skipped, with the reason.
 const noKernels = ignoreUnless(
@@ -242,7 +242,7 @@ Deno.test({
   async fn() {
     const out = await Deno.makeTempDir();
     const r = await runTool("experiment.ts", [
-      ...ARGS,
+      ...AR_ARGS,
       "--models",
       "ar",
       "--steps",

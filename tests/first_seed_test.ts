@@ -4,7 +4,7 @@
 import { assert, assertAlmostEquals, assertEquals } from "@std/assert";
 import { tempDir } from "@d3pm/core/testing";
 import { scoreTest } from "@d3pm/experiment";
-import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
+import { AR_FAST_EVAL, errorLine, runTool } from "./_run.ts";
 
 Deno.test("without --seed, evaluate, sample and the library's scoreTest read the first seed of a run made with --first-seed", async () => {
   await using tmp = await tempDir();
@@ -24,7 +24,7 @@ Deno.test("without --seed, evaluate, sample and the library's scoreTest read the
     "2",
     "--judge",
     "self",
-    ...FAST_EVAL,
+    ...AR_FAST_EVAL,
     "--out",
     out,
   ]);

@@ -26,7 +26,12 @@ import {
   assertStringIncludes,
 } from "@std/assert";
 import { askPython, findPython, readFloats } from "./_python.ts";
-import { FAST_EVAL, runTool } from "./_run.ts";
+import {
+  AR_FAST_EVAL,
+  DENOISER_FAST_EVAL,
+  FAST_EVAL,
+  runTool,
+} from "./_run.ts";
 
 const peer = findPython();
 const ignore = ignoreUnless("torch", peer.missing);
@@ -106,7 +111,7 @@ Deno.test({
       "self",
       "--exact-blocks",
       "0",
-      ...FAST_EVAL,
+      ...AR_FAST_EVAL,
     ];
     const steps = (n: number, batch: number) => [
       "--steps",
@@ -124,6 +129,7 @@ Deno.test({
     const runs = {
       L: [
         ...steps(40, 16),
+        ...DENOISER_FAST_EVAL,
         "--positions",
         "learned",
         "--time-conditioning",
@@ -133,6 +139,7 @@ Deno.test({
       ],
       R: [
         ...steps(40, 16),
+        ...DENOISER_FAST_EVAL,
         "--positions",
         "rotary",
         "--alibi",

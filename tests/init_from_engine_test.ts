@@ -22,7 +22,7 @@ import { WebGpuTransformer } from "@d3pm/webgpu";
 import { ignoreUnless } from "@d3pm/core/testing";
 import { sha256Hex, type StoredTensor } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
-import { FAST_EVAL, killAt, runTool } from "./_run.ts";
+import { AR_FAST_EVAL, DENOISER_FAST_EVAL, killAt, runTool } from "./_run.ts";
 import {
   inTurnOr,
   noWebGpuAdapter,
@@ -50,7 +50,7 @@ const MICRO = [
   "0",
   "--exact-blocks",
   "0",
-  ...FAST_EVAL,
+  ...AR_FAST_EVAL,
 ];
 
 /** A micro AR trained 40 steps: the source. */
@@ -104,6 +104,7 @@ interface FromRun {
 function killable(source: string, judge: string): string[] {
   return [
     ...MICRO,
+    ...DENOISER_FAST_EVAL,
     "--models",
     "d3pm",
     "--steps",
@@ -144,6 +145,7 @@ async function followsTfjsFrom(
     const out = await Deno.makeTempDir();
     const r = await runTool("experiment.ts", [
       ...MICRO,
+      ...DENOISER_FAST_EVAL,
       "--models",
       "d3pm",
       "--steps",

@@ -25,7 +25,13 @@ import {
 } from "@d3pm/experiment";
 import { decodeSafetensors, encodeSafetensors, sha256Hex } from "@d3pm/core";
 import { Transformer } from "@d3pm/transformer";
-import { errorLine, FAST_EVAL, runTool } from "./_run.ts";
+import {
+  AR_FAST_EVAL,
+  DENOISER_FAST_EVAL,
+  errorLine,
+  FAST_EVAL,
+  runTool,
+} from "./_run.ts";
 
 await tf.setBackend("cpu");
 
@@ -44,7 +50,7 @@ const SOURCE = [
   "0",
   "--judge",
   "self",
-  ...FAST_EVAL,
+  ...AR_FAST_EVAL,
 ];
 
 /** Mean cross-entropy of `logits [1, T, V]` at positions `from..T−1` against `targets`. */
@@ -104,6 +110,7 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
   const adapted = await Deno.makeTempDir();
   const a = await runTool("experiment.ts", [
     ...SOURCE,
+    ...DENOISER_FAST_EVAL,
     "--models",
     "d3pm",
     "--steps",
@@ -130,6 +137,7 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
   const plain = await Deno.makeTempDir();
   const p = await runTool("experiment.ts", [
     ...SOURCE,
+    ...DENOISER_FAST_EVAL,
     "--models",
     "d3pm",
     "--steps",
@@ -152,6 +160,7 @@ Deno.test("--init-from loads the AR's weights: with shift and a causal window th
   // --resume with another source is refused: the source is fingerprinted.
   const other = await runTool("experiment.ts", [
     ...SOURCE,
+    ...DENOISER_FAST_EVAL,
     "--models",
     "d3pm",
     "--steps",

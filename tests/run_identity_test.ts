@@ -30,13 +30,18 @@ import {
 } from "@d3pm/experiment";
 import { ByteTokenizer } from "@d3pm/tokenizer";
 import { fakeRun } from "../hf/_test_util.ts";
-import { errorLine, FAST_EVAL, runScript } from "./_run.ts";
+import { AR_FAST_EVAL, errorLine, FAST_EVAL, runScript } from "./_run.ts";
 
 /**
  * A micro run's command line into `out`: `steps` steps, fast evaluation,
  * judged by its own AR, with `extra` options.
  */
-function microArgs(out: string, steps: number, extra: string[] = []): string[] {
+function microArgs(
+  out: string,
+  steps: number,
+  extra: string[] = [],
+  fast: readonly string[] = FAST_EVAL,
+): string[] {
   return [
     "--preset",
     "micro",
@@ -44,7 +49,7 @@ function microArgs(out: string, steps: number, extra: string[] = []): string[] {
     String(steps),
     "--warmup",
     "1",
-    ...FAST_EVAL,
+    ...fast,
     "--judge",
     "self",
     ...extra,
@@ -461,8 +466,6 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
     const args = microArgs(out, 6, [
       "--models",
       "ar",
-      "--exact-blocks",
-      "1",
       "--keep",
       "best",
       "--log-every",
@@ -471,7 +474,7 @@ Deno.test("a --keep best resume refuses another seed's best/ (with or without it
       "2",
       "--seeds",
       "2",
-    ]);
+    ], AR_FAST_EVAL);
     const first = await runScript("examples/experiment.ts", args);
     assertEquals(first.code, 0, first.stderr);
     const own = `${out}/seed-0/ar`, other = `${out}/seed-1/ar`;
