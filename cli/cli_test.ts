@@ -47,6 +47,16 @@ Deno.test("parseCommandLine() reads booleans bare, with a word, and negated", ()
   assertEquals(parsed(["--resume=0"]).values.resume, false);
 });
 
+Deno.test("an empty value of a yes/no option is missing, not yes: --resume= and --matmul= are refused in one line", () => {
+  refused(["--resume="], "Option --resume needs a value: true or false");
+  refused(["--matmul=", "--steps", "3"], "Option --matmul needs a value");
+  assertThrows(
+    () => convertOption("force", { kind: "boolean", help: "" }, ""),
+    UsageError,
+    "Option --force needs a value: true or false",
+  );
+});
+
 Deno.test("parseCommandLine() keeps values that start with a dash, and takes the last of repeats", () => {
   assertEquals(parsed(["--shift", "-1.5"]).given, { shift: -1.5 });
   assertEquals(parsed(["--shift=-2"]).given, { shift: -2 });

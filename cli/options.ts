@@ -209,7 +209,9 @@ function inRange(spec: OptionSpec, x: number): boolean {
  * import { assertEquals, assertThrows } from "@std/assert";
  * const steps = { kind: "integer", min: 1, help: "steps" } as const;
  * assertEquals(convertOption("steps", steps, "30"), 30);
- * assertEquals(convertOption("resume", { kind: "boolean", help: "" }, ""), true); // a bare flag
+ * const resume = { kind: "boolean", default: false, help: "" } as const;
+ * assertEquals(convertOption("resume", resume, "true"), true); // a bare --resume
+ * assertThrows(() => convertOption("resume", resume, ""), UsageError, "Option --resume needs a value: true or false"); // --resume=
  * assertThrows(() => convertOption("steps", steps, "-5"), UsageError, "Option --steps must be a positive integer, got -5");
  * assertThrows(() => convertOption("steps", steps, "1e1"), UsageError, "Option --steps must be a positive integer written in digits, got 1e1 (write 10)");
  * assertThrows(() => convertOption("steps", steps, undefined), UsageError, "Option --steps needs a value: a positive integer");
@@ -224,15 +226,17 @@ export function convertOption(
 ): string | number | boolean {
   const flag = `--${flagOf(key)}`;
   const accepts = acceptedValues(spec);
-  // An empty value is missing, unless it is the option's default.
+  // An empty value is missing, unless it is the option's default: a yes/no
+  // option's too (a bare `--force` reads `--force=true`, see readCommandLine;
+  // an empty one only comes from `--force=` or a sweep's grid).
   const missing = raw === undefined || raw === null ||
-    (raw === "" && spec.kind !== "boolean" && spec.default !== "");
+    (raw === "" && spec.default !== "");
   if (missing) throw new UsageError(`Option ${flag} needs a value: ${accepts}`);
   const bad = () =>
     new UsageError(`Option ${flag} must be ${accepts}, got ${shown(raw)}`);
   switch (spec.kind) {
     case "boolean":
-      if (raw === true || raw === "" || raw === "true" || raw === "1") {
+      if (raw === true || raw === "true" || raw === "1") {
         return true;
       }
       if (raw === false || raw === "false" || raw === "0") return false;

@@ -2492,3 +2492,15 @@ Deno.test("parseGrid() keeps a space inside a value and splits at spaces only be
     'Option --set takes key=v1,v2 items separated by ";" (or spaces before the next key=), got "=2"',
   );
 });
+
+Deno.test("planSweep() refuses an empty value of a yes/no option in the grid (shift=,false) instead of planning a --shift true cell", () => {
+  assertThrows(
+    () =>
+      planSweep({
+        options: { preset: "micro" },
+        grid: { shift: ["", false] },
+      }, { dir: "d" }),
+    ConfigError,
+    "Option --shift needs a value: true or false",
+  );
+});
