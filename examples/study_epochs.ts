@@ -175,6 +175,17 @@ function numberList(
       `Option --${flag} must be comma-separated ${what} ${range}, got "${raw}"`,
     );
   }
+  // By value (0 and 0.0 are one dropout): each value is a run of its own,
+  // and a second would train it again (as the list options and the sweep's
+  // grid refuse).
+  const i = xs.findIndex((x, j) => xs.indexOf(x) !== j);
+  if (i >= 0) {
+    throw new UsageError(
+      `Option --${flag} lists ${
+        xs[i]
+      } twice, got "${raw}": each value is one run; give it once`,
+    );
+  }
   return xs;
 }
 

@@ -39,6 +39,13 @@ Deno.test("parseStudyArgs() names the bad option and what it accepts", () => {
       "Option --preset must be one of micro, tiny, small, paper",
     ],
     [["--stepz", "3"], "Unknown option --stepz: accepted options are --scale"],
+    // A value given twice would train the same run twice (by value).
+    [
+      ["--u", "2000,2000"],
+      'Option --u lists 2000 twice, got "2000,2000": each value is one run; give it once',
+    ],
+    [["--dropouts", "0,0.0"], "Option --dropouts lists 0 twice"],
+    [["--decays", "0.1,0.10"], "Option --decays lists 0.1 twice"],
   ];
   for (const [argv, message] of bad) {
     assertThrows(() => parseStudyArgs(argv), UsageError, message);
