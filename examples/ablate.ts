@@ -78,6 +78,14 @@ Results: JSON lines on stdout, ablation.jsonl and ablation.md in --out.`,
     const only = values.only?.split(";").map((s) => s.trim()).filter(
       Boolean,
     );
+    // " ; " would choose no variant: a run of nothing, and an empty table.
+    if (only?.length === 0) {
+      throw new UsageError(
+        `Option --only needs a variant name (or several, separated by ;), got ${
+          JSON.stringify(values.only)
+        }`,
+      );
+    }
     const modes = [
       values.sweep && "--sweep",
       values.variant !== undefined && "--variant",

@@ -183,3 +183,28 @@ Deno.test("the epochs study at micro size as local jobs ends as the serial study
   );
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test('deno task ablate --only with no variant name (" ; ") is refused before anything runs, not a run of nothing', async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ablate-only-" });
+  try {
+    for (const mode of [[], ["--sweep"]]) {
+      const r = await runTool("ablate.ts", [
+        "--steps",
+        "100",
+        "--out",
+        dir,
+        "--only",
+        " ; ",
+        ...mode,
+      ]);
+      assert(r.code !== 0, r.stdout);
+      assertEquals(
+        errorLine(r),
+        'error: Option --only needs a variant name (or several, separated by ;), got " ; "',
+      );
+      assertEquals([...Deno.readDirSync(dir)], []);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

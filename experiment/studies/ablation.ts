@@ -701,6 +701,15 @@ export function checkVariantSteps(
 /** The variants of `only` (every one without it), in the grid's order. */
 function chosen(steps: number, only?: readonly string[]): Variant[] {
   const all = grid(steps);
+  // No term would choose no variant (a run of nothing, an empty table); an
+  // empty one every variant.
+  if (only && (only.length === 0 || only.some((o) => o.trim() === ""))) {
+    throw new ConfigError(
+      `Option --only needs variant names, none empty, got ${
+        JSON.stringify(only)
+      }`,
+    );
+  }
   // A term that matches nothing (a typo) would silently leave its variants out.
   const none = only?.find((o) => !all.some((v) => v.name.includes(o)));
   if (none !== undefined) {

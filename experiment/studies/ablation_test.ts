@@ -114,6 +114,16 @@ Deno.test("ablationSweep() refuses an --only term that matches no variant (a typ
   );
 });
 
+Deno.test("ablationSweep() refuses an --only with no name, or an empty one (it chose no variant, or every one)", () => {
+  for (const only of [[], [""], ["ar lr", " "]]) {
+    assertThrows(
+      () => ablationSweep({ steps: 250, out: "runs/ab", only }),
+      ConfigError,
+      "Option --only needs variant names, none empty",
+    );
+  }
+});
+
 Deno.test("collectAblation() gathers the variants' folders into the serial run's table, in the grid's order", async () => {
   const out = await Deno.makeTempDir({ prefix: "ablate-collect-" });
   const steps = 30;
