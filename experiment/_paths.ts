@@ -15,6 +15,20 @@ export async function sameFolder(a: string, b: string): Promise<boolean> {
 }
 
 /**
+ * A path written as the file system reads it, without touching the disk:
+ * empty and `.` segments and trailing slashes dropped (`base/./seed-0/` →
+ * `base/seed-0`). `..` is kept: through a link it is not the parent.
+ *
+ * @param path A path.
+ * @returns The same path, written one way.
+ */
+export function lexicalPath(path: string): string {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  const root = path.startsWith("/") ? "/" : "";
+  return root + parts.join("/") || ".";
+}
+
+/**
  * Why `dir` cannot be the folder of a merged report or a sweep — it is a
  * file, it holds a run or a model (`config.json`, `results.json`), whose
  * own files would be overwritten or hidden, or it holds anything else that

@@ -42,7 +42,8 @@ import {
   type LockHolder,
   RunFolder,
 } from "./run_folder.ts";
-import { notAFolderOfItsOwn } from "./_paths.ts";
+import { lexicalPath, notAFolderOfItsOwn } from "./_paths.ts";
+import { parseInitFrom } from "./init_from.ts";
 import { shellQuote } from "./_shell.ts";
 export { shellQuote };
 
@@ -616,7 +617,11 @@ function gridOf(
         );
       }
       const converted = vs.map((v) => convert(key, v));
-      if (new Set(converted.map(String)).size < converted.length) {
+      // Paths by what they name (`base` and `base/` are one folder).
+      const read = converted.map((v) =>
+        PATH_OPTIONS.has(key) ? pathValue(key, String(v)) : String(v)
+      );
+      if (new Set(read).size < converted.length) {
         throw new ConfigError(
           `The grid's --${flagOf(key)} lists a value twice: ${vs.join(", ")}`,
         );
@@ -663,15 +668,47 @@ function distinctCells(): (
       );
     }
     named.set(name, values);
-    const { out: _, ...same } = config;
-    const sameAs = configs.get(JSON.stringify(same));
+    const same = JSON.stringify(readAlike(config));
+    const sameAs = configs.get(same);
     if (sameAs !== undefined) {
       throw new ConfigError(
         `Cells ${sameAs} and ${name} are the same run (the experiment reads their values alike): list each setting once`,
       );
     }
-    configs.set(JSON.stringify(same), name);
+    configs.set(same, name);
   };
+}
+
+/** The options whose values are paths (a run folder's `--judge` too). */
+const PATH_OPTIONS: ReadonlySet<OptionKey> = new Set([
+  "data",
+  "initFrom",
+  "judge",
+]);
+
+/** A path option's value written one way ({@linkcode lexicalPath}). */
+function pathValue(key: OptionKey, v: string): string {
+  if (v === "" || (key === "judge" && (v === "auto" || v === "self"))) return v;
+  return lexicalPath(v);
+}
+
+/**
+ * A cell's configuration as the experiment reads it, for finding two cells
+ * of one run: without its folder, paths written one way, and `--init-from`
+ * as the model it names for the cell's seed (`base` is `base/seed-0/ar` at
+ * seed 0).
+ */
+function readAlike(config: ExperimentConfig): Record<string, unknown> {
+  const { out: _, ...same } = config;
+  const read: Record<string, unknown> = { ...same };
+  for (const key of PATH_OPTIONS) {
+    read[key] = pathValue(key, String(config[key]));
+  }
+  if (same.initFrom !== "") {
+    const s = parseInitFrom(same.initFrom, same.firstSeed);
+    read.initFrom = `${lexicalPath(s.dir)}/seed-${s.seed}/${s.model}`;
+  }
+  return read;
 }
 
 function convert(key: OptionKey, v: unknown): SweepValue {

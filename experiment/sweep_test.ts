@@ -2504,3 +2504,34 @@ Deno.test("planSweep() refuses an empty value of a yes/no option in the grid (sh
     "Option --shift needs a value: true or false",
   );
 });
+
+Deno.test("planSweep() reads path values by what they name: base and base/, or base/seed-0 and base at seed 0, are one cell, refused", () => {
+  const plan = (grid: Record<string, string[]>) => () =>
+    planSweep({ options: { preset: "micro", models: "d3pm" }, grid }, {
+      dir: "d",
+    });
+  assertThrows(
+    plan({ initFrom: ["base", "base/"] }),
+    ConfigError,
+    "The grid's --init-from lists a value twice: base, base/",
+  );
+  assertThrows(
+    plan({ data: ["corpus", "./corpus/"] }),
+    ConfigError,
+    "The grid's --data lists a value twice",
+  );
+  for (
+    const initFrom of [["base/seed-0", "base"], ["base/./seed-0/ar", "base"]]
+  ) {
+    assertThrows(
+      plan({ initFrom }),
+      ConfigError,
+      "are the same run (the experiment reads their values alike)",
+    );
+  }
+  // Other sources, or another seed's, are other runs.
+  assertEquals(
+    plan({ initFrom: ["base", "base/seed-0/mlm"] })().cells.length,
+    2,
+  );
+});
