@@ -105,7 +105,8 @@ async function autoOnCpu(
  * start. `webgpu` and `cpu` refuse those options.
  *
  * @param config The engine asked for, and the D3PM's objective (the fused
- *   engines train `mdlm` only).
+ *   engines train `mdlm` only; it binds the engine only when a contestant of
+ *   `models` reads it, or when `models` is not given).
  * @returns The engine and why (a WebGPU engine's device is the caller's to
  *   destroy).
  * @throws {ConfigError} When `webgpu` is asked for and no adapter answers,
