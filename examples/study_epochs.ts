@@ -10,11 +10,14 @@ import { checkStudyMode } from "./_study_mode.ts";
 import {
   ConfigError,
   PRESETS,
+  RunFolder,
   saveSweep,
+  shellQuote,
   studyPlanText,
 } from "@d3pm/experiment";
 import {
   collectEpochs,
+  epochsInterruptionNote,
   epochsSweep,
   readStudyPlan,
   refuseContradictions,
@@ -129,7 +132,7 @@ export const STUDY_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run the study into an --out that holds one (epochs.jsonl or sweep.json): rewrite its epochs.jsonl, report and charts, move its run folders aside",
+      "run the study into an --out that holds one (epochs.jsonl or sweep.json), from the start: its epochs.jsonl, report and charts are moved aside to DIR/study.replaced-<time>, its run folders beside themselves as each run starts again (the serial study cannot resume: every run is retrained)",
   },
 } as const;
 
@@ -399,5 +402,32 @@ export async function studyEpochs(argv: string[]): Promise<void> {
   } else if (parsed.collect) {
     const p = await plannedStudy(parsed);
     await collectEpochs({ scale: p.scale, seed: p.seed, out });
-  } else await runEpochsStudy({ scale, seed, out, force: parsed.force });
+  } else {
+    onInterrupt(() => {
+      const again = [
+        "deno task study epochs",
+        ...argv.filter((a) => a !== "--force").map(shellQuote),
+      ].join(" ");
+      return epochsInterruptionNote(out, scale, again);
+    });
+    await runEpochsStudy({ scale, seed, out, force: parsed.force });
+  }
+}
+
+/**
+ * On Ctrl-C or SIGTERM (kill, a batch system's time limit): print `note()`
+ * (what is finished, how to go on), release the run folders' locks, and
+ * exit 130 or 143 as the signal's default would.
+ */
+function onInterrupt(note: () => string): void {
+  const signals = Deno.build.os === "windows"
+    ? [["SIGINT", 130] as const]
+    : [["SIGINT", 130] as const, ["SIGTERM", 143] as const];
+  for (const [signal, code] of signals) {
+    Deno.addSignalListener(signal, () => {
+      console.error(`\n${note()}`);
+      RunFolder.releaseHeld();
+      Deno.exit(code);
+    });
+  }
 }

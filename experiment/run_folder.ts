@@ -1109,9 +1109,7 @@ export class RunFolder {
     // Beside the folder itself, not beside a link to it (a rename across
     // filesystems fails), nor inside it (`--out .`: `..replaced-…`).
     const real = await Deno.realPath(this.dir);
-    const aside = `${real}.replaced-${
-      new Date().toISOString().replace(/[:.]/g, "-")
-    }`;
+    const aside = replacedPath(real);
     const cannot = (e: unknown, moved: boolean) =>
       new ConfigError(
         `Cannot move the earlier run in ${this.dir} aside to ${aside}: ${
@@ -1356,6 +1354,28 @@ export class RunFolder {
 }
 
 /** The releases of the locks this process holds. */
+/**
+ * Where `--force` moves an earlier run (or study) at `path` aside:
+ * `<path>.replaced-<time>`, the time in ISO form with `:` and `.` as `-`.
+ *
+ * @param path The folder or file moved aside (its real path).
+ * @param at When (default now).
+ * @returns The path beside it.
+ *
+ * @example
+ * ```ts
+ * import { replacedPath } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(
+ *   replacedPath("/r/main", new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 6))),
+ *   "/r/main.replaced-2026-01-02T03-04-05-006Z",
+ * );
+ * ```
+ */
+export function replacedPath(path: string, at: Date = new Date()): string {
+  return `${path}.replaced-${at.toISOString().replace(/[:.]/g, "-")}`;
+}
+
 const HELD = new Set<() => void>();
 
 /**

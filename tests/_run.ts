@@ -135,6 +135,63 @@ export async function killAt(
 }
 
 /**
+ * Start `examples/<script>` with `args`, send it `signal` (default
+ * SIGKILL) once `seen()` holds, and make sure it landed mid-run, as
+ * {@linkcode killAt} does: the tool must still be going when `seen()`
+ * first holds (one that ends first, or never gets there within
+ * `timeoutMs`, is an error) and must end by the signal (killed by it, or
+ * its handler's exit 128 + the signal's number). Its output, for what a
+ * signal handler printed.
+ */
+export async function killWhen(
+  script: string,
+  args: string[],
+  seen: () => Promise<boolean>,
+  options: { signal?: "SIGKILL" | "SIGINT"; timeoutMs?: number } = {},
+): Promise<Ran> {
+  const { signal = "SIGKILL", timeoutMs = 600_000 } = options;
+  await using tmp = await tempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}examples/${script}`, ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", TMPDIR: tmp.path },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let exited = false;
+  const output = child.output();
+  output.then(() => exited = true, () => exited = true);
+  const deadline = Date.now() + timeoutMs;
+  let hit = false;
+  while (!hit && !exited && Date.now() < deadline) {
+    hit = await seen();
+    if (!hit) await new Promise((r) => setTimeout(r, 10));
+  }
+  if (!exited) child.kill(hit ? signal : "SIGKILL");
+  const out = await output;
+  const dec = new TextDecoder();
+  const ran = {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+  if (!hit) {
+    throw new Error(
+      exited
+        ? `${script} ended (exit ${out.code}) before the awaited state: nothing was killed\n${ran.stderr}`
+        : `${script} did not reach the awaited state within ${timeoutMs} ms`,
+    );
+  }
+  const byHandler = { SIGINT: 130, SIGKILL: -1 }[signal];
+  if (out.signal !== signal && out.code !== byHandler) {
+    throw new Error(
+      `${script} ended (exit ${out.code}) before it could be sent ${signal}\n${ran.stderr}`,
+    );
+  }
+  return ran;
+}
+
+/**
  * Each `[args, line]` of `cases`: the experiment with `base`, `args` and
  * `--out out` exits 1 with exactly `line` as its one stderr line, and
  * creates nothing at `out`.

@@ -31,7 +31,22 @@ Deno.test("runEpochsStudy() refuses a folder holding a study without force, a U 
   try {
     const out = `${tmp}/done`;
     await Deno.mkdir(out);
-    await Deno.writeTextFile(`${out}/epochs.jsonl`, '{"study":"epochs"}\n');
+    // Interrupted after U = 4K: named unfinished, with what --force does.
+    const verdict = (u: number) =>
+      JSON.stringify({ study: "epochs", phase: "main", u, verdict: {} }) +
+      "\n";
+    await Deno.writeTextFile(
+      `${out}/epochs.jsonl`,
+      '{"study":"epochs"}\n' + verdict(4000),
+    );
+    await assertRejects(
+      () => runEpochsStudy({ scale: MICRO, seed: 0, out }),
+      ConfigError,
+      `--out ${out} holds an unfinished study (epochs.jsonl: U = 4000 finished, U = 8000 not): the serial study cannot resume it; pass --force to run it again from the start (every run is retrained; epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves), or choose another --out`,
+    );
+    await Deno.writeTextFile(`${out}/epochs.jsonl`, verdict(8000), {
+      append: true,
+    });
     await Deno.writeTextFile(`${out}/report.md`, "# the finished study\n");
     const before = await contents(out);
     await assertRejects(

@@ -75,16 +75,13 @@ export async function writeStudyReport(
   const sweep = runs.filter((r) => r.phase === "sweep");
   const sweepTable = markdownTable(
     ["dropout", "weight decay", "best epoch", "best valid NLL", "epochs run"],
-    sweep.map((r) => {
-      const b = bestPoint(r.curve);
-      return [
-        r.dropout,
-        r.weightDecay,
-        b.epoch,
-        fixed(b.valid, 3),
-        `${r.curve.at(-1)!.epoch} of ${r.epochs}`,
-      ];
-    }),
+    sweepRows(scale, sweep),
+  );
+  const planned = scale.dropouts.length * scale.decays.length;
+  const missing = scale.u.filter((u) =>
+    !["ar", "d3pm"].every((m) =>
+      runs.some((r) => r.phase === "main" && r.u === u && r.model === m)
+    )
   );
   await writeFileAtomic(
     `${out}/report.md`,
@@ -105,22 +102,28 @@ Preset ${base.preset} for both models (${ctx.params} parameters, context ${base.
     } ${settingsLine(scale, base, ctx.trainedOn)} Wall time so far: ${
       fixed(seconds / 60, 1)
     } minutes.
-
+${
+      missing.length
+        ? `
+**Unfinished:** U = ${
+          missing.map(kilo).join(", ")
+        } not run — interrupted or in progress; the figures below are of the runs finished.
+`
+        : ""
+    }
 ${comparison(scale, runs)}
 
 ![validation against epochs](valid-vs-epochs.svg)
 ![validation against FLOPs](valid-vs-flops.svg)
 ${
-      sweep.length
+      planned > 1
         ? `
 ## AR regularisation sweep (U = ${
-          kilo(sweep[0].u)
+          kilo(scale.u[0])
         }; the lowest best valid NLL wins)
 
 ${sweepTable}
-
-![sweep](sweep.svg)
-`
+${sweep.length ? "\n![sweep](sweep.svg)\n" : ""}`
         : ""
     }`,
   );
@@ -176,7 +179,44 @@ function settingsLine(
   }, D3PM lr ${base.lr} with t ∈ [${base.tMin}, ${base.tMax}] and ${alibi}, warm-up ${base.warmup} steps (all of a shorter run's), EMA ${base.emaDecay}; engine ${engine}.`;
 }
 
-/** The table of every U with both models, and a sentence on each. */
+/**
+ * The sweep table's rows: each planned setting (dropouts × decays) with
+ * its run, or "not run" where it has none yet.
+ */
+function sweepRows(
+  scale: StudyScale,
+  sweep: readonly RunCurve[],
+): (string | number)[][] {
+  return scale.dropouts.flatMap((dropout) =>
+    scale.decays.map((weightDecay) => {
+      const r = sweep.find((r) =>
+        r.dropout === dropout && r.weightDecay === weightDecay
+      );
+      if (!r) {
+        return [
+          dropout,
+          weightDecay,
+          "—",
+          "—",
+          "not run — interrupted or in progress",
+        ];
+      }
+      const b = bestPoint(r.curve);
+      return [
+        dropout,
+        weightDecay,
+        b.epoch,
+        fixed(b.valid, 3),
+        `${r.curve.at(-1)!.epoch} of ${r.epochs}`,
+      ];
+    })
+  );
+}
+
+/**
+ * The table of every U planned, with both models or "not run", and a
+ * sentence on each.
+ */
 function comparison(scale: StudyScale, runs: readonly RunCurve[]): string {
   const main = runs.filter((r) => r.phase === "main");
   const rows: (string | number)[][] = [];
@@ -184,7 +224,13 @@ function comparison(scale: StudyScale, runs: readonly RunCurve[]): string {
   for (const u of scale.u) {
     const ar = main.find((r) => r.u === u && r.model === "ar");
     const d = main.find((r) => r.u === u && r.model === "d3pm");
-    if (!ar || !d) continue;
+    if (!ar || !d) {
+      rows.push([kilo(u), "not run", ...Array(7).fill("—")]);
+      sentences.push(
+        `- U = ${kilo(u)}: not run — interrupted or in progress.`,
+      );
+      continue;
+    }
     const v = compareCurves(ar.curve, d.curve);
     rows.push([
       kilo(u),

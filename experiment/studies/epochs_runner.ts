@@ -34,7 +34,7 @@ import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { shellQuote } from "../_shell.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
-import { RunFolder } from "../run_folder.ts";
+import { replacedPath, RunFolder } from "../run_folder.ts";
 import { readStudyJson } from "./_results.ts";
 import {
   buildModel,
@@ -349,12 +349,15 @@ export async function runEpochsStudy(
   options: EpochsStudyOptions,
 ): Promise<void> {
   const start = performance.now();
-  if (!options.force) await refuseFinished(options.out);
+  if (!options.force) await refuseFinished(options.out, options.scale);
   const ctx = await studyContext(options);
   const seconds = () => (performance.now() - start) / 1000;
   try {
     const prefixes = await checkStudy(ctx);
     await Deno.mkdir(ctx.out, { recursive: true });
+    // An earlier study's results go aside whole before anything new is
+    // written: an interrupted --force loses none of them.
+    await moveStudyAside(ctx.out);
     await Deno.writeTextFile(`${ctx.out}/epochs.jsonl`, "");
     const runs: RunCurve[] = [];
     const chosen = await sweep(ctx, prefixes, runs, seconds);
@@ -370,12 +373,130 @@ export async function runEpochsStudy(
   );
 }
 
+/** What the serial study writes in its folder besides its run folders. */
+const STUDY_FILES = [
+  "epochs.jsonl",
+  "report.md",
+  "valid-vs-epochs.svg",
+  "valid-vs-flops.svg",
+  "sweep.svg",
+] as const;
+
+/**
+ * Move an earlier study's files ({@linkcode STUDY_FILES}; an empty
+ * `epochs.jsonl` holds nothing and stays) into one folder
+ * `<out>/study.replaced-<time>`, where the report still finds its charts.
+ * Its run folders are moved aside as each run starts again.
+ */
+async function moveStudyAside(out: string): Promise<void> {
+  const present: string[] = [];
+  for (const name of STUDY_FILES) {
+    const info = await Deno.lstat(`${out}/${name}`).catch((e) => {
+      if (e instanceof Deno.errors.NotFound) return undefined;
+      throw e;
+    });
+    if (info && !(name === "epochs.jsonl" && info.size === 0)) {
+      present.push(name);
+    }
+  }
+  if (!present.length) return;
+  const aside = replacedPath(`${await Deno.realPath(out)}/study`);
+  await Deno.mkdir(aside);
+  // Synchronously: a signal (whose handler exits) cannot split them.
+  for (const name of present) {
+    Deno.renameSync(`${out}/${name}`, `${aside}/${name}`);
+  }
+  console.error(
+    `note: moved the earlier study's ${
+      present.join(", ")
+    } to ${aside} (its run folders are moved aside as each run starts again)`,
+  );
+}
+
+/**
+ * The U whose comparison `out/epochs.jsonl` holds (its verdict line: both
+ * runs at that U finished), in the order of `us`; none for a missing or
+ * unreadable file. Synchronous: for a signal handler.
+ *
+ * @param out The study's folder.
+ * @param us The study's U.
+ * @returns The finished U.
+ *
+ * @example
+ * ```ts
+ * import { finishedUs } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * assertEquals(finishedUs(out, [2000, 4000]), []);
+ * await Deno.writeTextFile(`${out}/epochs.jsonl`, '{"phase":"main","u":2000,"verdict":{}}\n{"valid":3');
+ * assertEquals(finishedUs(out, [2000, 4000]), [2000]);
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export function finishedUs(out: string, us: readonly number[]): number[] {
+  let text = "";
+  try {
+    text = Deno.readTextFileSync(`${out}/epochs.jsonl`);
+  } catch {
+    return [];
+  }
+  const done = new Set<number>();
+  for (const line of text.split("\n")) {
+    try {
+      const r = JSON.parse(line);
+      if (r?.phase === "main" && r.verdict !== undefined) done.add(r.u);
+    } catch { /* a torn last line */ }
+  }
+  return us.filter((u) => done.has(u));
+}
+
+/**
+ * What an interrupted serial study has left in `out`, and how to go on:
+ * the U finished (their comparison in `epochs.jsonl` and the report) and
+ * those not. The serial study cannot resume: running it again retrains
+ * every run.
+ *
+ * @param out The study's folder.
+ * @param scale The study's sizes.
+ * @param again The command that runs the study again, without `--force`.
+ * @returns One line.
+ *
+ * @example
+ * ```ts
+ * import { epochsInterruptionNote, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * assertEquals(
+ *   epochsInterruptionNote(out, { ...SCALES.cpu, u: [2000, 4000] }, "deno task study epochs"),
+ *   `interrupted: the study in ${out} finished no U (U = 2000, 4000 not run); the serial study cannot resume: deno task study epochs --force runs it again from the start (every run retrained, the earlier results moved aside)`,
+ * );
+ * await Deno.remove(out);
+ * ```
+ */
+export function epochsInterruptionNote(
+  out: string,
+  scale: StudyScale,
+  again: string,
+): string {
+  const done = finishedUs(out, scale.u);
+  const left = scale.u.filter((u) => !done.includes(u));
+  return `interrupted: the study in ${out} finished ${
+    done.length
+      ? `U = ${done.join(", ")} (in epochs.jsonl and report.md)`
+      : "no U"
+  } (U = ${
+    left.join(", ")
+  } not run); the serial study cannot resume: ${again} --force runs it again from the start (every run retrained, the earlier results moved aside)`;
+}
+
 /**
  * Refuse a folder that holds a study already (a non-empty `epochs.jsonl`,
- * or a sweep's `sweep.json`): a serial study rewrites `epochs.jsonl` and
- * moves same-named run folders aside, so it needs `--force`.
+ * or a sweep's `sweep.json`): a serial study moves its results and
+ * same-named run folders aside, so it needs `--force`. An unfinished one
+ * (a U without its comparison) is named as such: the serial study cannot
+ * resume it.
  */
-async function refuseFinished(out: string): Promise<void> {
+async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
   const held: string[] = [];
   const size = async (name: string) => {
     try {
@@ -387,13 +508,26 @@ async function refuseFinished(out: string): Promise<void> {
   };
   if (((await size("epochs.jsonl")) ?? 0) > 0) held.push("epochs.jsonl");
   if ((await size("sweep.json")) !== undefined) held.push("sweep.json");
-  if (held.length) {
-    throw new ConfigError(
-      `--out ${out} already holds a study (${
-        held.join(", ")
-      }): pass --force to run the study again there (epochs.jsonl, the report and charts are rewritten, its run folders moved aside), or choose another --out`,
-    );
+  if (!held.length) return;
+  const aside =
+    "epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves";
+  if (held.length === 1 && held[0] === "epochs.jsonl") {
+    const done = finishedUs(out, scale.u);
+    if (done.length < scale.u.length) {
+      throw new ConfigError(
+        `--out ${out} holds an unfinished study (epochs.jsonl: ${
+          done.length ? `U = ${done.join(", ")} finished` : "no U finished"
+        }, U = ${
+          scale.u.filter((u) => !done.includes(u)).join(", ")
+        } not): the serial study cannot resume it; pass --force to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
+      );
+    }
   }
+  throw new ConfigError(
+    `--out ${out} already holds a study (${
+      held.join(", ")
+    }): pass --force to run the study again there (${aside}), or choose another --out`,
+  );
 }
 
 /**

@@ -1,0 +1,107 @@
+// The serial epochs study interrupted (review of interrupts, findings 1, 2
+// and 5): a --force killed before its first run loses none of the earlier
+// study, and a Ctrl-C says what finished, in the report and on stderr.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { errorLine, killWhen, runTool } from "./_run.ts";
+
+/** The reviewer's micro study: U 2K and 4K, a two-run sweep (~10 s). */
+const STUDY = [
+  "epochs",
+  "--preset",
+  "micro",
+  "--u",
+  "2000,4000",
+  "--tokens",
+  "20000",
+  "--dropouts",
+  "0,0.1",
+  "--decays",
+  "0",
+];
+const FILES = [
+  "epochs.jsonl",
+  "report.md",
+  "valid-vs-epochs.svg",
+  "valid-vs-flops.svg",
+  "sweep.svg",
+];
+
+async function size(path: string): Promise<number | undefined> {
+  return await Deno.stat(path).then((i) => i.size, () => undefined);
+}
+
+Deno.test("study epochs --force killed before its first run finishes keeps the earlier study whole in study.replaced-<time>, the report beside its charts", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-kill-" });
+  const out = `${tmp}/S`;
+  try {
+    const first = await runTool("study.ts", [...STUDY, "--out", out]);
+    assertEquals(first.code, 0, first.stderr);
+    const before: Record<string, string> = {};
+    for (const f of FILES) before[f] = await Deno.readTextFile(`${out}/${f}`);
+    assert(before["epochs.jsonl"].split("\n").length > 40);
+    // Killed once the earlier epochs.jsonl is gone or emptied: the new
+    // study has begun writing.
+    await killWhen(
+      "study.ts",
+      [...STUDY, "--out", out, "--force"],
+      async () => !await size(`${out}/epochs.jsonl`),
+    );
+    const aside = [...Deno.readDirSync(out)].filter((e) =>
+      /^study\.replaced-\d{4}-\d\d-\d\dT[\d-]+Z$/.test(e.name)
+    );
+    assertEquals(
+      aside.length,
+      1,
+      [...Deno.readDirSync(out)].map((e) => e.name).join(" "),
+    );
+    for (const f of FILES) {
+      assertEquals(
+        await Deno.readTextFile(`${out}/${aside[0].name}/${f}`),
+        before[f],
+        f,
+      );
+    }
+    // Nothing of the earlier study is left to be read as the new one's.
+    assertEquals(await size(`${out}/report.md`), undefined);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("study epochs interrupted by Ctrl-C after U = 2K: exit 130 with one line of what finished and how to go on; the report names U = 4K not run; a rerun is refused as unfinished", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-int-" });
+  const out = `${tmp}/S2`;
+  try {
+    const r = await killWhen(
+      "study.ts",
+      [...STUDY, "--out", out],
+      async () => await size(`${out}/main-u4000-ar-do0-wd0`) !== undefined,
+      { signal: "SIGINT" },
+    );
+    assertEquals(r.code, 130, r.stderr);
+    assertEquals(
+      errorLine(r),
+      `interrupted: the study in ${out} finished U = 2000 (in epochs.jsonl and report.md) (U = 4000 not run); the serial study cannot resume: deno task study epochs ${
+        STUDY.slice(1).join(" ")
+      } --out ${out} --force runs it again from the start (every run retrained, the earlier results moved aside)`,
+    );
+    const report = await Deno.readTextFile(`${out}/report.md`);
+    assertStringIncludes(
+      report,
+      "**Unfinished:** U = 4K not run — interrupted or in progress",
+    );
+    assertStringIncludes(
+      report,
+      "- U = 4K: not run — interrupted or in progress.",
+    );
+    assertStringIncludes(report, "| 4K | not run |");
+    const again = await runTool("study.ts", [...STUDY, "--out", out]);
+    assertEquals(again.code, 1, again.stderr);
+    assertStringIncludes(
+      errorLine(again),
+      `--out ${out} holds an unfinished study (epochs.jsonl: U = 2000 finished, U = 4000 not): the serial study cannot resume it; pass --force`,
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
