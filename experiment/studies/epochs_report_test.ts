@@ -118,3 +118,38 @@ Deno.test("writeStudyReport() omits the AR sweep's section with one AR setting, 
   assertEquals(section.split("\n").filter((l) => l.startsWith("|")).length, 4);
   assertStringIncludes(section, "![sweep](sweep.svg)");
 });
+
+Deno.test("writeStudyReport() of an unfinished study names each planned U and sweep setting not run", async () => {
+  const scale = { ...ONE, dropouts: [0, 0.1] };
+  const text = await report(scale, [
+    run("sweep", 10_000, "ar", [5.5, 5.2, 5.4]),
+    run("main", 10_000, "ar", [5.5, 5.2, 5.4]),
+    run("main", 10_000, "d3pm", [6.4, 6.1, 5.9]),
+    run("main", 20_000, "ar", [5.4, 5.1, 5.0]),
+  ]);
+  assertStringIncludes(
+    text,
+    "**Unfinished:** U = 20K, 40K not run — interrupted or in progress",
+  );
+  for (const u of ["20K", "40K"]) {
+    assertStringIncludes(
+      text,
+      `- U = ${u}: not run — interrupted or in progress.`,
+    );
+    assertStringIncludes(text, `| ${u} | not run | — |`);
+  }
+  assertStringIncludes(
+    text,
+    "| 0.1 | 0.1 | — | — | not run — interrupted or in progress |",
+  );
+  // Finished: none of it.
+  const done = await report(ONE, [
+    run("main", 10_000, "ar", [5.5]),
+    run("main", 10_000, "d3pm", [6.4]),
+    run("main", 20_000, "ar", [5.5]),
+    run("main", 20_000, "d3pm", [6.4]),
+    run("main", 40_000, "ar", [5.5]),
+    run("main", 40_000, "d3pm", [6.4]),
+  ]);
+  assert(!done.includes("not run"), done);
+});
