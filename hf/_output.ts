@@ -9,7 +9,7 @@ import {
   pathExists,
   safetensorsHeaderBytes,
 } from "@d3pm/core";
-import { enclosingRun } from "@d3pm/experiment";
+import { enclosingRun, shellQuote } from "@d3pm/experiment";
 import { InteropError } from "./errors.ts";
 
 /**
@@ -43,6 +43,11 @@ export interface Target {
    * a file beside the weights), naming the first few.
    */
   writes?: readonly string[];
+  /**
+   * Where a warning of what an interrupted export or import left beside
+   * the target goes (default: stderr).
+   */
+  log?: (line: string) => void;
 }
 
 /**
@@ -124,7 +129,7 @@ export async function checkTarget(target: Target): Promise<void> {
   try {
     info = await Deno.lstat(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return;
+    if (e instanceof Deno.errors.NotFound) return await refuseMovedAside(path);
     // `--to a/file/out`: the system's "Not a directory (os error 20): lstat
     // …" named neither the file nor what the flag takes.
     const file = e instanceof Deno.errors.NotADirectory
@@ -172,6 +177,98 @@ export async function checkTarget(target: Target): Promise<void> {
         } out or choose another ${flag}`,
       );
     }
+  }
+}
+
+// A temporary name beside the target: `<path>.<uuid>.partial` (being
+// written) or `<path>.<uuid>.replaced` (the earlier copy under --force,
+// between the two renames).
+const LEFTOVER =
+  /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.(partial|replaced)$/;
+
+/**
+ * The folders beside `path` that an export or import writing it left:
+ * `<path>.<uuid>.partial` and `<path>.<uuid>.replaced`, sorted.
+ *
+ * @example
+ * ```ts
+ * import { leftoversOf } from "./_output.ts";
+ * import { assertEquals } from "@std/assert";
+ * const root = await Deno.makeTempDir();
+ * const uuid = "0b5c2d3e-1f2a-4b3c-8d4e-5f6a7b8c9d0e";
+ * for (const name of [`E.${uuid}.partial`, `E.${uuid}.replaced`, `EE.${uuid}.partial`, "E.x.partial"]) {
+ *   await Deno.mkdir(`${root}/${name}`);
+ * }
+ * assertEquals(await leftoversOf(`${root}/E`), {
+ *   partial: [`${root}/E.${uuid}.partial`],
+ *   replaced: [`${root}/E.${uuid}.replaced`],
+ * });
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function leftoversOf(
+  path: string,
+): Promise<{ partial: string[]; replaced: string[] }> {
+  const at = path.lastIndexOf("/");
+  const parent = at < 0 ? "." : path.slice(0, at) || "/";
+  const base = path.slice(at + 1);
+  const found = { partial: [] as string[], replaced: [] as string[] };
+  try {
+    for await (const e of Deno.readDir(parent)) {
+      const m = LEFTOVER.exec(e.name);
+      if (!e.isDirectory || !m || e.name.slice(0, m.index) !== base) continue;
+      found[m[1] as "partial" | "replaced"].push(
+        at < 0 ? e.name : `${path.slice(0, at)}/${e.name}`,
+      );
+    }
+  } catch {
+    // No parent (yet), or unreadable: nothing to say.
+  }
+  found.partial.sort();
+  found.replaced.sort();
+  return found;
+}
+
+// The target is missing: a `--force` killed between its two renames left
+// the earlier copy in `<path>.<uuid>.replaced`. Refused, with the `mv` that
+// restores it: a new copy written now would leave it there unmentioned.
+async function refuseMovedAside(path: string): Promise<void> {
+  const { replaced } = await leftoversOf(path);
+  if (replaced.length === 0) return;
+  const aside = replaced[replaced.length - 1];
+  const more = replaced.length > 1
+    ? ` (and ${replaced.length - 1} more beside it)`
+    : "";
+  throw new InteropError(
+    `${path} is missing, but ${aside}${more} holds the copy an interrupted --force moved aside before putting the new one in place: restore it with: mv ${
+      shellQuote(aside)
+    } ${shellQuote(path)} — or remove it (rm -r ${
+      shellQuote(aside)
+    }) to write a new one`,
+  );
+}
+
+// Warn of what an interrupted export or import left beside the target: a
+// half-written `.partial` (or one another process is writing now) and an
+// earlier copy `.replaced` with the target in place. Nothing is removed.
+async function warnLeftovers(
+  path: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const { partial, replaced } = await leftoversOf(path);
+  for (const p of partial) {
+    log(
+      `warning: ${p} was left by an export or import of ${path} that did not finish (interrupted, or still writing): once nothing writes it, remove it: rm -r ${
+        shellQuote(p)
+      }`,
+    );
+  }
+  for (const r of replaced) {
+    log(
+      `warning: ${r} is an earlier copy of ${path} left by an interrupted --force: remove it if it is not needed: rm -r ${
+        shellQuote(r)
+      }`,
+    );
   }
 }
 
@@ -254,6 +351,7 @@ export async function writeDirectory(
 ): Promise<void> {
   await checkTarget(target);
   const path = target.path;
+  await warnLeftovers(path, target.log ?? console.error);
   const parent = path.includes("/")
     ? path.slice(0, path.lastIndexOf("/")) || "/"
     : ".";
