@@ -53,6 +53,9 @@ export class BadRunIdError extends Error {
 const NAME = /^[\p{L}\p{N}_][\p{L}\p{M}\p{N} ._=,+-]*$/u;
 const ID_RULE =
   "an id is names of letters, digits, spaces and . _ - = , + joined by '/', each starting with a letter, a digit or '_'";
+/** The temporary folder of an export or import being written (`@d3pm/hf`). */
+const PARTIAL =
+  /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.partial$/;
 /** Deepest nesting of run folders under the root (a sweep's runs are at depth 2). */
 export const MAX_RUN_DEPTH = 3;
 
@@ -829,7 +832,8 @@ export function notServed(run: FoundRun): string | undefined {
  * Every run folder under `root`: folders holding a `config.json`, and
  * inside folders that hold none (a sweep), down to three levels; hidden
  * folders and symlinks out of the root are skipped, and so are names an id
- * cannot carry (see {@linkcode checkRunId}) — those are named, with why, in
+ * cannot carry (see {@linkcode checkRunId}) and an import being written or
+ * killed midway (`<to>.<uuid>.partial`) — those are named, with why, in
  * `options.skipped` when given.
  *
  * @param root The served root.
@@ -883,6 +887,20 @@ export async function findRuns(
       return;
     }
     for (const name of names.sort()) {
+      // An export or import being written, or one killed midway (deno
+      // task import's temporary `<to>.<uuid>.partial`): not a run yet.
+      // Its `.replaced` (the earlier copy under --force) is a whole run,
+      // listed as a run folder's own `.replaced-<time>` copies are.
+      if (PARTIAL.test(name)) {
+        const folder = [...prefix, name].join("/");
+        options.skipped?.push({
+          folder,
+          reason: `folder ${
+            JSON.stringify(folder)
+          } is not listed: an import or export that has not finished (interrupted, or still writing); once nothing writes it, remove it`,
+        });
+        continue;
+      }
       let real: string;
       try {
         real = await Deno.realPath(`${dir}/${name}`);
