@@ -238,3 +238,34 @@ Deno.test("collectEpochs() judges a cell without a record of its sizes by its li
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("collectEpochs() replaces an earlier epochs.jsonl whole: a reader that opened it keeps reading the earlier file, never a torn one", async () => {
+  const out = await Deno.makeTempDir({ prefix: "epochs-atomic-" });
+  try {
+    await finishCells(out, MICRO);
+    const earlier = '{"study":"epochs","earlier":true}\n';
+    await Deno.writeTextFile(`${out}/epochs.jsonl`, earlier);
+    using reader = await Deno.open(`${out}/epochs.jsonl`);
+    await collectEpochs({ scale: MICRO, seed: 0, out });
+    const read = new Uint8Array(earlier.length + 10);
+    const n = await reader.read(read);
+    assertEquals(new TextDecoder().decode(read.subarray(0, n ?? 0)), earlier);
+    const lines = (await Deno.readTextFile(`${out}/epochs.jsonl`)).trim()
+      .split("\n");
+    assertEquals(
+      lines.at(-1),
+      JSON.stringify({
+        study: "epochs",
+        phase: "main",
+        u: 8000,
+        verdict: JSON.parse(lines.at(-1)!).verdict,
+      }),
+    );
+    assertEquals(
+      [...Deno.readDirSync(out)].filter((e) => e.name.endsWith(".tmp")),
+      [],
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -1127,7 +1127,8 @@ export async function collectEpochs(
     console.error(`study: U = ${u}: ${describeVerdict(verdict)}`);
   }
   const text = lines.map((l) => JSON.stringify(l) + "\n").join("");
-  await Deno.writeTextFile(`${out}/epochs.jsonl`, text);
+  // Whole or not at all: a reader (or a kill) never sees it torn.
+  await writeFileAtomic(`${out}/epochs.jsonl`, text);
   console.log(text.trimEnd());
   const first = found.values().next().value!;
   const seconds = [...found.values()].reduce((s, r) => s + r.seconds, 0);
