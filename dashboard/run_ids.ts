@@ -911,6 +911,16 @@ export async function findRuns(
         continue;
       }
       const id = [...prefix, name];
+      if (await isExport(real)) {
+        const folder = id.join("/");
+        options.skipped?.push({
+          folder,
+          reason: `folder ${
+            JSON.stringify(folder)
+          } is not listed: it is a Hugging Face export (deno task export wrote it: config.json with d3pm_deno), not a run folder; deno task import makes a run of it`,
+        });
+        continue;
+      }
       if (await exists(`${real}/config.json`)) {
         let link: string | undefined, unchecked: string | undefined;
         try {
@@ -932,6 +942,22 @@ export async function findRuns(
   };
   await walk(realRoot, [], 1);
   return out;
+}
+
+// A folder `deno task export` wrote (`@d3pm/hf`): its weights at the top,
+// and a config.json (read only when small) carrying `d3pm_deno`. A run
+// keeps its weights in seed-N/MODEL/ and has no such key.
+async function isExport(dir: string): Promise<boolean> {
+  if (!await exists(`${dir}/model.safetensors`)) return false;
+  try {
+    const info = await Deno.stat(`${dir}/config.json`);
+    if (!info.isFile || info.size > 1 << 20) return false;
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    return typeof config === "object" && config !== null &&
+      Object.hasOwn(config, "d3pm_deno");
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -33,3 +33,34 @@ Deno.test("findRuns() skips an import killed midway (<to>.<uuid>.partial), namin
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("findRuns() names a Hugging Face export (config.json with d3pm_deno, weights at the top) as not a run, rather than listing it corrupt", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    for (
+      const [f, config] of [
+        ["exp", '{"d3pm_deno":{"run":{}}}'],
+        ["run", "{}"],
+        ["odd", '{"d3pm_deno":1}'],
+      ]
+    ) {
+      await Deno.mkdir(`${root}/${f}`);
+      await Deno.writeTextFile(`${root}/${f}/config.json`, config);
+    }
+    await Deno.writeFile(`${root}/exp/model.safetensors`, new Uint8Array(8));
+    // A run with a file of that name beside its config: still a run.
+    await Deno.writeFile(`${root}/run/model.safetensors`, new Uint8Array(8));
+    const skipped: SkippedFolder[] = [];
+    assertEquals((await findRuns(root, { skipped })).map((r) => r.id), [
+      "odd",
+      "run",
+    ]);
+    assertEquals(skipped, [{
+      folder: "exp",
+      reason:
+        'folder "exp" is not listed: it is a Hugging Face export (deno task export wrote it: config.json with d3pm_deno), not a run folder; deno task import makes a run of it',
+    }]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
