@@ -470,7 +470,13 @@ export function finishedUs(out: string, us: readonly number[]): number[] {
  *   epochsInterruptionNote(out, { ...SCALES.cpu, u: [2000, 4000] }, "deno task study epochs"),
  *   `interrupted: the study in ${out} finished no U (U = 2000, 4000 not run); the serial study cannot resume: deno task study epochs --force runs it again from the start (every run retrained, the earlier results moved aside)`,
  * );
- * await Deno.remove(out);
+ * const verdict = (u: number) => JSON.stringify({ phase: "main", u, verdict: {} }) + "\n";
+ * await Deno.writeTextFile(`${out}/epochs.jsonl`, verdict(2000) + verdict(4000));
+ * assertEquals(
+ *   epochsInterruptionNote(out, { ...SCALES.cpu, u: [2000, 4000] }, "deno task study epochs"),
+ *   `interrupted: ${out} holds a finished study (U = 2000, 4000 in epochs.jsonl and report.md)`,
+ * );
+ * await Deno.remove(out, { recursive: true });
  * ```
  */
 export function epochsInterruptionNote(
@@ -480,6 +486,13 @@ export function epochsInterruptionNote(
 ): string {
   const done = finishedUs(out, scale.u);
   const left = scale.u.filter((u) => !done.includes(u));
+  // Before the study began writing (a --force still preparing): the
+  // earlier study, whole.
+  if (!left.length) {
+    return `interrupted: ${out} holds a finished study (U = ${
+      done.join(", ")
+    } in epochs.jsonl and report.md)`;
+  }
   return `interrupted: the study in ${out} finished ${
     done.length
       ? `U = ${done.join(", ")} (in epochs.jsonl and report.md)`
