@@ -132,7 +132,13 @@ export const STUDY_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run the study into an --out that holds one (epochs.jsonl or sweep.json), from the start: its epochs.jsonl, report and charts are moved aside to DIR/study.replaced-<time>, its run folders beside themselves as each run starts again (the serial study cannot resume: every run is retrained)",
+      "run the study into an --out that holds one (epochs.jsonl or sweep.json), from the start: its epochs.jsonl, report and charts are moved aside to DIR/study.replaced-<time>, its run folders beside themselves as each run starts again (every run is retrained)",
+  },
+  resume: {
+    kind: "boolean",
+    default: false,
+    help:
+      "continue an interrupted serial study in --out, given the options it was begun with: the runs it finished are kept, the one it was in is trained again from its start, then the rest",
   },
 } as const;
 
@@ -208,6 +214,8 @@ export interface StudyArgs {
   collect: boolean;
   /** Run the serial study over one in `out`. */
   force: boolean;
+  /** Continue the serial study in `out`. */
+  resume: boolean;
   /** The options given on the command line, by key. */
   given: string[];
   /** The flags that give this scale, seed and folder, spelt out (a cell's). */
@@ -301,9 +309,16 @@ export function parseStudyArgs(
     scale.batchSize = PRESETS[scale.preset].batchSize;
   }
   checkStudyMode(v);
-  if (v.force && (v.sweep || v.collect || v.cell !== undefined)) {
+  for (const flag of ["force", "resume"] as const) {
+    if (v[flag] && (v.sweep || v.collect || v.cell !== undefined)) {
+      throw new UsageError(
+        `Option --${flag} applies only to the serial study (without --sweep, --cell or --collect): leave it out`,
+      );
+    }
+  }
+  if (v.force && v.resume) {
     throw new UsageError(
-      "Option --force applies only to the serial study (without --sweep, --cell or --collect): leave it out",
+      "Options --force and --resume do not go together: --resume continues the study in --out, --force runs it again from the start",
     );
   }
   return {
@@ -314,6 +329,7 @@ export function parseStudyArgs(
     ...(v.cell !== undefined ? { cell: v.cell } : {}),
     collect: v.collect,
     force: v.force,
+    resume: v.resume,
     given: Object.keys(line.given),
     args: studyArgs(v.scale, scale, v.seed, v.out.replace(/\/+$/, "")),
   };
@@ -406,11 +422,19 @@ export async function studyEpochs(argv: string[]): Promise<void> {
     onInterrupt(() => {
       const again = [
         "deno task study epochs",
-        ...argv.filter((a) => a !== "--force").map(shellQuote),
+        ...argv.filter((a) => a !== "--force" && a !== "--resume").map(
+          shellQuote,
+        ),
       ].join(" ");
       return epochsInterruptionNote(out, scale, again);
     });
-    await runEpochsStudy({ scale, seed, out, force: parsed.force });
+    await runEpochsStudy({
+      scale,
+      seed,
+      out,
+      force: parsed.force,
+      resume: parsed.resume,
+    });
   }
 }
 

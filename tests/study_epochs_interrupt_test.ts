@@ -81,9 +81,9 @@ Deno.test("study epochs interrupted by Ctrl-C after U = 2K: exit 130 with one li
     assertEquals(r.code, 130, r.stderr);
     assertEquals(
       errorLine(r),
-      `interrupted: the study in ${out} finished U = 2000 (in epochs.jsonl and report.md) (U = 4000 not run); the serial study cannot resume: deno task study epochs ${
+      `interrupted: the study in ${out} finished U = 2000 (in epochs.jsonl and report.md) (U = 4000 not run); continue with: deno task study epochs ${
         STUDY.slice(1).join(" ")
-      } --out ${out} --force runs it again from the start (every run retrained, the earlier results moved aside)`,
+      } --out ${out} --resume (the runs finished are kept)`,
     );
     const report = await Deno.readTextFile(`${out}/report.md`);
     assertStringIncludes(
@@ -99,8 +99,74 @@ Deno.test("study epochs interrupted by Ctrl-C after U = 2K: exit 130 with one li
     assertEquals(again.code, 1, again.stderr);
     assertStringIncludes(
       errorLine(again),
-      `--out ${out} holds an unfinished study (epochs.jsonl: U = 2000 finished, U = 4000 not): the serial study cannot resume it; pass --force`,
+      `--out ${out} holds an unfinished study (epochs.jsonl: U = 2000 finished, U = 4000 not): pass --resume to continue it`,
     );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("study epochs --resume after a kill in U = 4K's AR run keeps the runs finished (not trained again) and ends with the epochs.jsonl of an uninterrupted study", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-resume-" });
+  const [whole, cut] = [`${tmp}/whole`, `${tmp}/cut`];
+  try {
+    const first = await runTool("study.ts", [...STUDY, "--out", whole]);
+    assertEquals(first.code, 0, first.stderr);
+    // Killed once U = 4K's AR has logged a validation: mid-run.
+    await killWhen(
+      "study.ts",
+      [...STUDY, "--out", cut],
+      async () =>
+        (await Deno.readTextFile(`${cut}/epochs.jsonl`).catch(() => ""))
+          .includes('"phase":"main","u":4000,"model":"ar"'),
+    );
+    const finished = [
+      "sweep-u2000-ar-do0-wd0",
+      "sweep-u2000-ar-do0.1-wd0",
+      "main-u2000-d3pm",
+    ];
+    const stamp = async () =>
+      await Promise.all(
+        finished.map((f) =>
+          Deno.stat(`${cut}/${f}/metrics.jsonl`).then((i) =>
+            `${i.mtime?.getTime()}:${i.size}`
+          )
+        ),
+      );
+    const before = await stamp();
+    // As a kill mid-append leaves it: a torn last line.
+    await Deno.writeTextFile(`${cut}/epochs.jsonl`, '{"study":"epo', {
+      append: true,
+    });
+    // Other sizes than it was begun with: refused, nothing written.
+    const other = await runTool("study.ts", [
+      ...STUDY,
+      "--tokens",
+      "30000",
+      "--out",
+      cut,
+      "--resume",
+    ]);
+    assertEquals(other.code, 1, other.stderr);
+    assertEquals(
+      errorLine(other),
+      `error: Cannot resume ${cut}: it was begun with --tokens 20000, not --tokens 30000: give the options it was begun with, or run it again from the start with --force (every run retrained)`,
+    );
+    const r = await runTool("study.ts", [...STUDY, "--out", cut, "--resume"]);
+    assertEquals(r.code, 0, r.stderr);
+    for (const f of finished) {
+      assertStringIncludes(
+        r.stderr,
+        `study: ${f}: finished before (its lines in epochs.jsonl): not trained again`,
+      );
+    }
+    assertEquals(await stamp(), before);
+    assertEquals(
+      await Deno.readTextFile(`${cut}/epochs.jsonl`),
+      await Deno.readTextFile(`${whole}/epochs.jsonl`),
+    );
+    const report = await Deno.readTextFile(`${cut}/report.md`);
+    assert(!report.includes("not run"), report);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

@@ -42,7 +42,7 @@ Deno.test("runEpochsStudy() refuses a folder holding a study without force, a U 
     await assertRejects(
       () => runEpochsStudy({ scale: MICRO, seed: 0, out }),
       ConfigError,
-      `--out ${out} holds an unfinished study (epochs.jsonl: U = 4000 finished, U = 8000 not): the serial study cannot resume it; pass --force to run it again from the start (every run is retrained; epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves), or choose another --out`,
+      `--out ${out} holds an unfinished study (epochs.jsonl: U = 4000 finished, U = 8000 not): pass --resume to continue it (with the options it was begun with: the runs finished are kept), or --force to run it again from the start (every run is retrained; epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves), or choose another --out`,
     );
     await Deno.writeTextFile(`${out}/epochs.jsonl`, verdict(8000), {
       append: true,

@@ -35,7 +35,7 @@ import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { shellQuote } from "../_shell.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
 import { replacedPath, RunFolder } from "../run_folder.ts";
-import { readStudyJson } from "./_results.ts";
+import { readStudyJson, readStudyText } from "./_results.ts";
 import {
   buildModel,
   enter,
@@ -112,6 +112,24 @@ export interface StudyContext {
   unigramEntropy: number;
   /** Writes one JSON line to stdout and the results file. */
   emit: (record: Record<string, unknown>) => Promise<void>;
+  /** A resumed study's earlier lines, replayed (absent: a new study). */
+  replay?: Replay;
+}
+
+/**
+ * A resumed study's `epochs.jsonl` as it was: the study runs again in its
+ * order, and each line it emits that equals the next one here is taken as
+ * written (a finished run is not trained again, see {@linkcode replayRun});
+ * at the first that does not, the file is cut there (atomically: an
+ * unfinished run's lines, a torn last line go) and the study writes on.
+ */
+interface Replay {
+  /** The earlier lines (a torn last one included: it never matches). */
+  lines: string[];
+  /** How many have been replayed. */
+  at: number;
+  /** Whether the file was cut and is written again. */
+  cut: boolean;
 }
 
 /** One run of the study: which phase, U and model, and its regularisation. */
@@ -238,11 +256,18 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
 async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
   const { base, scale } = ctx;
   const { config, name, perEpoch, epochs, steps } = runConfig(ctx, spec);
+  const patience = runPatience(scale, spec.model);
+  const earlier = await replayRun(ctx, spec, { epochs, patience });
+  if (earlier) {
+    console.error(
+      `study: ${name}: finished before (its lines in epochs.jsonl): not trained again`,
+    );
+    return earlier;
+  }
   console.error(
     `study: ${name}: ${spec.blocks.count} blocks, ${perEpoch} steps an epoch, up to ${epochs} epochs (${steps} steps)`,
   );
   const data = { ...ctx.data, train: spec.blocks };
-  const patience = runPatience(scale, spec.model);
   const folder = new RunFolder(config.out);
   await folder.check(config);
   // Like an experiment's run folder, each run's is whole on its own: its
@@ -305,6 +330,56 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
   return { ...described, epochs, stopped, curve };
 }
 
+/**
+ * A resumed study's run that finished before: its validation lines next in
+ * the replay, up to its last epoch or its patience spent, emitted again
+ * (taken as written) and its curve rebuilt; undefined when the replay has
+ * none or only part of it (it is trained again, from the start).
+ */
+async function replayRun(
+  ctx: StudyContext,
+  spec: RunSpec,
+  plan: { epochs: number; patience: number | undefined },
+): Promise<RunCurve | undefined> {
+  const r = ctx.replay;
+  if (!r || r.cut) return undefined;
+  const { blocks: _, name: _name, ...described } = spec;
+  const points: Record<string, unknown>[] = [];
+  for (const line of r.lines.slice(r.at)) {
+    let rec: Record<string, unknown>;
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      break; // a torn last line
+    }
+    const same = Object.entries(described).every(([k, v]) => rec[k] === v);
+    if (!same || typeof rec.valid !== "number") break;
+    points.push(rec);
+  }
+  // As runOne's hook judges it: the last epoch, or patience spent.
+  let best = Infinity, bestEpoch = 0, stopped: RunCurve["stopped"] = "budget";
+  let finished = false;
+  for (const p of points) {
+    const [epoch, valid] = [p.epoch as number, p.valid as number];
+    finished = epoch === plan.epochs;
+    if (valid < best) [best, bestEpoch] = [valid, epoch];
+    else if (
+      patienceSpent({ epoch, bestEpoch, epochs: plan.epochs }, plan.patience)
+    ) {
+      stopped = "patience";
+      finished = true;
+    }
+  }
+  if (!finished || points.length === 0) return undefined;
+  for (const p of points) await ctx.emit(p);
+  const curve = points.map((p) => ({
+    epoch: p.epoch as number,
+    flops: p.flops as number,
+    valid: p.valid as number,
+  }));
+  return { ...described, epochs: plan.epochs, stopped, curve };
+}
+
 /** Options of {@linkcode runEpochsStudy}. */
 export interface EpochsStudyOptions {
   /** The study's sizes. */
@@ -319,6 +394,12 @@ export interface EpochsStudyOptions {
    * `epochs.jsonl`, report and charts rewritten. Default false: refused.
    */
   force?: boolean;
+  /**
+   * Continue an interrupted serial study in `out` (begun with the same
+   * sizes and seed: its `study.json`): the runs it finished are kept, the
+   * one it was in is trained again from its start, then the rest.
+   */
+  resume?: boolean;
 }
 
 /**
@@ -349,16 +430,25 @@ export async function runEpochsStudy(
   options: EpochsStudyOptions,
 ): Promise<void> {
   const start = performance.now();
-  if (!options.force) await refuseFinished(options.out, options.scale);
-  const ctx = await studyContext(options);
+  const replay = options.resume ? await resumable(options) : undefined;
+  if (!options.force && !replay) {
+    await refuseFinished(options.out, options.scale);
+  }
+  const ctx = await studyContext(options, undefined, replay);
   const seconds = () => (performance.now() - start) / 1000;
   try {
     const prefixes = await checkStudy(ctx);
     await Deno.mkdir(ctx.out, { recursive: true });
-    // An earlier study's results go aside whole before anything new is
-    // written: an interrupted --force loses none of them.
-    await moveStudyAside(ctx.out);
-    await Deno.writeTextFile(`${ctx.out}/epochs.jsonl`, "");
+    if (!replay) {
+      // An earlier study's results go aside whole before anything new is
+      // written: an interrupted --force loses none of them.
+      await moveStudyAside(ctx.out);
+      await writeFileAtomic(
+        `${ctx.out}/study.json`,
+        JSON.stringify({ scale: options.scale, seed: options.seed }) + "\n",
+      );
+      await Deno.writeTextFile(`${ctx.out}/epochs.jsonl`, "");
+    }
     const runs: RunCurve[] = [];
     const chosen = await sweep(ctx, prefixes, runs, seconds);
     for (const u of ctx.scale.u) {
@@ -375,6 +465,7 @@ export async function runEpochsStudy(
 
 /** What the serial study writes in its folder besides its run folders. */
 const STUDY_FILES = [
+  "study.json",
   "epochs.jsonl",
   "report.md",
   "valid-vs-epochs.svg",
@@ -411,6 +502,48 @@ async function moveStudyAside(out: string): Promise<void> {
       present.join(", ")
     } to ${aside} (its run folders are moved aside as each run starts again)`,
   );
+}
+
+/**
+ * The replay of the serial study in `options.out` to resume, refused when
+ * it cannot be: no `study.json` (no study, or one begun before `--resume`)
+ * or no `epochs.jsonl`, or begun with other sizes or another seed.
+ */
+async function resumable(options: EpochsStudyOptions): Promise<Replay> {
+  const { out } = options;
+  const again =
+    "run it again from the start with --force (every run retrained)";
+  const record = await readStudyJson(`${out}/study.json`, "study record") as
+    | { scale?: StudyScale; seed?: number }
+    | undefined;
+  const text = await readStudyText(`${out}/epochs.jsonl`, "study's results");
+  if (record?.scale === undefined || text === undefined) {
+    throw new ConfigError(
+      `Cannot resume ${out}: it holds no serial study to continue (no ${
+        record?.scale === undefined ? "study.json" : "epochs.jsonl"
+      }: none there, or one begun before --resume); ${again}, or choose another --out`,
+    );
+  }
+  const show = (v: unknown) =>
+    v === undefined ? "unset" : Array.isArray(v) ? v.join(",") : String(v);
+  const want: Record<string, unknown> = {
+    ...options.scale,
+    seed: options.seed,
+  };
+  const got: Record<string, unknown> = { ...record.scale, seed: record.seed };
+  const key = [...new Set([...Object.keys(want), ...Object.keys(got)])]
+    .find((k) => show(want[k]) !== show(got[k]));
+  if (key !== undefined) {
+    const flag = `--${flagOf(key)}`;
+    throw new ConfigError(
+      `Cannot resume ${out}: it was begun with ${flag} ${
+        show(got[key])
+      }, not ${flag} ${
+        show(want[key])
+      }: give the options it was begun with, or ${again}`,
+    );
+  }
+  return { lines: text.split("\n").filter((l) => l !== ""), at: 0, cut: false };
 }
 
 /**
@@ -453,8 +586,7 @@ export function finishedUs(out: string, us: readonly number[]): number[] {
 /**
  * What an interrupted serial study has left in `out`, and how to go on:
  * the U finished (their comparison in `epochs.jsonl` and the report) and
- * those not. The serial study cannot resume: running it again retrains
- * every run.
+ * those not, and the `--resume` that continues it.
  *
  * @param out The study's folder.
  * @param scale The study's sizes.
@@ -468,7 +600,7 @@ export function finishedUs(out: string, us: readonly number[]): number[] {
  * const out = await Deno.makeTempDir();
  * assertEquals(
  *   epochsInterruptionNote(out, { ...SCALES.cpu, u: [2000, 4000] }, "deno task study epochs"),
- *   `interrupted: the study in ${out} finished no U (U = 2000, 4000 not run); the serial study cannot resume: deno task study epochs --force runs it again from the start (every run retrained, the earlier results moved aside)`,
+ *   `interrupted: the study in ${out} finished no U (U = 2000, 4000 not run); continue with: deno task study epochs --resume (the runs finished are kept)`,
  * );
  * const verdict = (u: number) => JSON.stringify({ phase: "main", u, verdict: {} }) + "\n";
  * await Deno.writeTextFile(`${out}/epochs.jsonl`, verdict(2000) + verdict(4000));
@@ -499,15 +631,14 @@ export function epochsInterruptionNote(
       : "no U"
   } (U = ${
     left.join(", ")
-  } not run); the serial study cannot resume: ${again} --force runs it again from the start (every run retrained, the earlier results moved aside)`;
+  } not run); continue with: ${again} --resume (the runs finished are kept)`;
 }
 
 /**
  * Refuse a folder that holds a study already (a non-empty `epochs.jsonl`,
  * or a sweep's `sweep.json`): a serial study moves its results and
  * same-named run folders aside, so it needs `--force`. An unfinished one
- * (a U without its comparison) is named as such: the serial study cannot
- * resume it.
+ * (a U without its comparison) is named as such, with `--resume`.
  */
 async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
   const held: string[] = [];
@@ -532,7 +663,7 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
           done.length ? `U = ${done.join(", ")} finished` : "no U finished"
         }, U = ${
           scale.u.filter((u) => !done.includes(u)).join(", ")
-        } not): the serial study cannot resume it; pass --force to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
+        } not): pass --resume to continue it (with the options it was begun with: the runs finished are kept), or --force to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
       );
     }
   }
@@ -622,6 +753,7 @@ async function checkBudgets(
 async function studyContext(
   options: EpochsStudyOptions,
   lines?: Record<string, unknown>[],
+  replay?: Replay,
 ): Promise<StudyContext> {
   const { scale, seed, out } = options;
   const base = studyBase(scale);
@@ -640,8 +772,16 @@ async function studyContext(
   const emit = async (record: Record<string, unknown>) => {
     const line = JSON.stringify(record);
     console.log(line);
-    if (lines) lines.push(record);
-    else await Deno.writeTextFile(results, line + "\n", { append: true });
+    if (lines) return void lines.push(record);
+    if (replay && !replay.cut) {
+      if (replay.lines[replay.at] === line) return void replay.at++;
+      await writeFileAtomic(
+        results,
+        replay.lines.slice(0, replay.at).map((l) => l + "\n").join(""),
+      );
+      replay.cut = true;
+    }
+    await Deno.writeTextFile(results, line + "\n", { append: true });
   };
   const { unigramEntropy } = data.facts;
   return {
@@ -655,6 +795,7 @@ async function studyContext(
     params,
     unigramEntropy,
     emit,
+    ...(replay ? { replay } : {}),
   };
 }
 
