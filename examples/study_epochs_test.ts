@@ -221,16 +221,25 @@ Deno.test("plannedStudy(): --collect and --cell take the plan in OUT/sweep.json,
   }
 });
 
-Deno.test("parseStudyArgs() takes --force only for the serial study", () => {
+Deno.test("parseStudyArgs() takes --force and --resume only for the serial study, and not together", () => {
   const p = parseStudyArgs(["--force"]);
-  assert(!("help" in p) && p.force);
-  for (const mode of [["--sweep"], ["--collect"], ["--cell", "x"]]) {
-    assertThrows(
-      () => parseStudyArgs([...mode, "--force"]),
-      UsageError,
-      "Option --force applies only to the serial study (without --sweep, --cell or --collect): leave it out",
-    );
+  assert(!("help" in p) && p.force && !p.resume);
+  const r = parseStudyArgs(["--resume"]);
+  assert(!("help" in r) && r.resume && !r.force);
+  for (const flag of ["--force", "--resume"]) {
+    for (const mode of [["--sweep"], ["--collect"], ["--cell", "x"]]) {
+      assertThrows(
+        () => parseStudyArgs([...mode, flag]),
+        UsageError,
+        `Option ${flag} applies only to the serial study (without --sweep, --cell or --collect): leave it out`,
+      );
+    }
   }
+  assertThrows(
+    () => parseStudyArgs(["--force", "--resume"]),
+    UsageError,
+    "Options --force and --resume do not go together: --resume continues the study in --out, --force runs it again from the start",
+  );
 });
 
 Deno.test("study epochs --sweep refuses, writing nothing, a --u below one batch and a --tokens below one epoch of the largest U, as its cells would", async () => {
