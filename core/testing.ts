@@ -15,8 +15,10 @@
  * import { ignoreUnless } from "@d3pm/core/testing";
  * import { assertEquals } from "@std/assert";
  *
+ * const saved = Deno.env.get("D3PM_REQUIRE");
  * Deno.env.delete("D3PM_REQUIRE");
  * assertEquals(ignoreUnless("example-capability", "not on this machine"), true);
+ * if (saved !== undefined) Deno.env.set("D3PM_REQUIRE", saved);
  * ```
  *
  * Also {@linkcode packageSourceHash}, for tests that pin a package's build
@@ -119,9 +121,11 @@ function requiredBy(): string {
  * import { isRequired } from "@d3pm/core/testing";
  * import { assertEquals } from "@std/assert";
  *
+ * const saved = Deno.env.get("D3PM_REQUIRE");
  * Deno.env.set("D3PM_REQUIRE", "webgpu,torch");
  * assertEquals([isRequired("torch"), isRequired("blas")], [true, false]);
- * Deno.env.delete("D3PM_REQUIRE");
+ * if (saved === undefined) Deno.env.delete("D3PM_REQUIRE");
+ * else Deno.env.set("D3PM_REQUIRE", saved);
  * ```
  */
 export function isRequired(capability: string): boolean {
@@ -147,10 +151,12 @@ export function isRequired(capability: string): boolean {
  * import { ignoreUnless, MissingCapabilityError } from "@d3pm/core/testing";
  * import { assertEquals, assertThrows } from "@std/assert";
  *
+ * const saved = Deno.env.get("D3PM_REQUIRE");
  * Deno.env.set("D3PM_REQUIRE", "webgpu");
  * assertEquals(ignoreUnless("webgpu", null), false);
  * assertThrows(() => ignoreUnless("webgpu", "no adapter"), MissingCapabilityError);
- * Deno.env.delete("D3PM_REQUIRE");
+ * if (saved === undefined) Deno.env.delete("D3PM_REQUIRE");
+ * else Deno.env.set("D3PM_REQUIRE", saved);
  * ```
  */
 export function ignoreUnless(

@@ -22,8 +22,22 @@
  */
 
 /** Test modules, as `deno test` finds them: left out of the examples' run. */
-const TEST_FILES =
-  "**/*_test.ts,**/*.test.ts,**/test.ts,**/*_test.js,**/*.test.js,**/test.js";
+const TEST_FILES = ["ts", "tsx", "mts", "cts", "js", "jsx", "mjs", "cjs"]
+  .flatMap((e) => [`**/*_test.${e}`, `**/*.test.${e}`, `**/test.${e}`]);
+
+/**
+ * The workspace's own exclusions (deno.json's `exclude` and `test.exclude`):
+ * `--ignore` on the command line replaces them, so the examples' run names
+ * them again (run folders, caches, the Python peer, the built bundle).
+ */
+function configExcludes(): string[] {
+  const root = new URL("../deno.json", import.meta.url);
+  const config = JSON.parse(Deno.readTextFileSync(root)) as {
+    exclude?: string[];
+    test?: { exclude?: string[] };
+  };
+  return [...config.exclude ?? [], ...config.test?.exclude ?? []];
+}
 
 /** The counts of one `deno test` run, from its summary line. */
 export interface TestCounts {
@@ -74,7 +88,8 @@ export function summaryCounts(text: string, code: number): TestCounts | null {
 
 /**
  * Deno's summary line for the sum of several runs; a run without a summary
- * (it stopped before testing, e.g. on a type error) counts as one failure.
+ * (it stopped before testing, e.g. on a type error), or one that exited
+ * non-zero with no failure counted, counts as one failure.
  *
  * @example
  * ```ts
@@ -93,6 +108,11 @@ export function summaryCounts(text: string, code: number): TestCounts | null {
  *   combinedSummary([runs[0], null], "2m"),
  *   "FAILED | 600 passed | 1 failed | 0 ignored (2 runs, 2m)",
  * );
+ * // Exited 1 after a summary of no failure: still one failure.
+ * assertEquals(
+ *   combinedSummary([runs[0], { ...runs[0], code: 1 }], "3m"),
+ *   "FAILED | 1200 passed | 1 failed | 0 ignored (2 runs, 3m)",
+ * );
  * ```
  */
 export function combinedSummary(
@@ -101,7 +121,10 @@ export function combinedSummary(
 ): string {
   const sum = (k: "passed" | "failed" | "ignored") =>
     runs.reduce((a, r) => a + (r?.[k] ?? 0), 0);
-  const missing = runs.filter((r) => r === null).length;
+  // A run without a summary, or one that exited non-zero while its summary
+  // counted no failure (deno failed after it), is one failure.
+  const missing =
+    runs.filter((r) => r === null || (r.code !== 0 && r.failed === 0)).length;
   const failed = sum("failed") + missing;
   const ok = failed === 0 && runs.every((r) => r !== null && r.code === 0);
   return `${ok ? "ok" : "FAILED"} | ${
@@ -163,7 +186,13 @@ if (import.meta.main) {
   }
   const t0 = performance.now();
   const runs = [
-    await run(["test", "-A", "--doc", "--parallel", `--ignore=${TEST_FILES}`]),
+    await run([
+      "test",
+      "-A",
+      "--doc",
+      "--parallel",
+      `--ignore=${[...TEST_FILES, ...configExcludes()].join(",")}`,
+    ]),
     await run(["test", "-A"]),
   ];
   console.log(combinedSummary(runs, duration(performance.now() - t0)));
