@@ -34,7 +34,7 @@ import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { shellQuote } from "../_shell.ts";
 import { studySweep, type Sweep } from "../sweep.ts";
-import { replacedPath, RunFolder } from "../run_folder.ts";
+import { FOLDER_BUSY_EXIT, replacedPath, RunFolder } from "../run_folder.ts";
 import { readStudyJson, readStudyText } from "./_results.ts";
 import {
   buildModel,
@@ -254,10 +254,10 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
 
 /** Train one model of the study, recording and emitting each validation. */
 async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
-  const { base, scale } = ctx;
+  const { scale } = ctx;
   const { config, name, perEpoch, epochs, steps } = runConfig(ctx, spec);
   const patience = runPatience(scale, spec.model);
-  const earlier = await replayRun(ctx, spec, { epochs, patience });
+  const earlier = await replayRun(ctx, spec, { epochs, perEpoch, patience });
   if (earlier) {
     console.error(
       `study: ${name}: finished before (its lines in epochs.jsonl): not trained again`,
@@ -285,20 +285,9 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
   let best = Infinity, bestEpoch = 0;
   const metrics = new WatchedLog(folder.metricsPath, async (step, valid) => {
     const epoch = step / perEpoch;
-    const tokens = step * scale.batchSize * base.blockLength;
-    const point = { epoch, flops: 6 * ctx.params * tokens, valid };
-    curve.push(point);
-    const { blocks: _, name: _name, ...described } = spec;
-    await ctx.emit({
-      study: "epochs",
-      ...described,
-      epoch,
-      step,
-      tokens,
-      flops: point.flops,
-      valid,
-      bound: spec.model === "d3pm",
-    });
+    const line = epochLine(ctx, spec, { perEpoch, epoch, valid });
+    curve.push({ epoch, flops: line.flops, valid });
+    await ctx.emit(line);
     if (valid < best) [best, bestEpoch] = [valid, epoch];
     else if (patienceSpent({ epoch, bestEpoch, epochs }, patience)) {
       throw new Patience();
@@ -331,36 +320,70 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
 }
 
 /**
+ * The `epochs.jsonl` line of `spec`'s validation after `at.epoch`: what
+ * {@linkcode runOne} emits, and what {@linkcode replayRun} requires of an
+ * earlier line, key for key.
+ */
+function epochLine(
+  ctx: StudyContext,
+  spec: RunSpec,
+  at: { perEpoch: number; epoch: number; valid: number },
+) {
+  const { blocks: _, name: _name, ...described } = spec;
+  const step = at.epoch * at.perEpoch;
+  const tokens = step * ctx.scale.batchSize * ctx.base.blockLength;
+  return {
+    study: "epochs",
+    ...described,
+    epoch: at.epoch,
+    step,
+    tokens,
+    flops: 6 * ctx.params * tokens,
+    valid: at.valid,
+    bound: spec.model === "d3pm",
+  };
+}
+
+/**
  * A resumed study's run that finished before: its validation lines next in
- * the replay, up to its last epoch or its patience spent, emitted again
- * (taken as written) and its curve rebuilt; undefined when the replay has
- * none or only part of it (it is trained again, from the start).
+ * the replay, epochs 1, 2, … each exactly the line {@linkcode runOne} would
+ * write with its `valid` (its step, tokens, FLOPs, `study`, `bound`), up to
+ * its last epoch or its patience spent, emitted again (taken as written)
+ * and its curve rebuilt; undefined when the replay has none or only part
+ * of it, or a line that does not hold (a torn one, another run's, a step
+ * or an epoch out of place): the run is trained again from its start, and
+ * the file is cut at the first line it writes that differs, as for an
+ * unfinished run (the study's own lines are the only truth it resumes
+ * from; a line it cannot vouch for is retrained, not refused).
  */
 async function replayRun(
   ctx: StudyContext,
   spec: RunSpec,
-  plan: { epochs: number; patience: number | undefined },
+  plan: { epochs: number; perEpoch: number; patience: number | undefined },
 ): Promise<RunCurve | undefined> {
   const r = ctx.replay;
   if (!r || r.cut) return undefined;
   const { blocks: _, name: _name, ...described } = spec;
-  const points: Record<string, unknown>[] = [];
-  for (const line of r.lines.slice(r.at)) {
-    let rec: Record<string, unknown>;
-    try {
-      rec = JSON.parse(line);
-    } catch {
-      break; // a torn last line
-    }
-    const same = Object.entries(described).every(([k, v]) => rec[k] === v);
-    if (!same || typeof rec.valid !== "number") break;
-    points.push(rec);
-  }
+  const points: ReturnType<typeof epochLine>[] = [];
   // As runOne's hook judges it: the last epoch, or patience spent.
   let best = Infinity, bestEpoch = 0, stopped: RunCurve["stopped"] = "budget";
   let finished = false;
-  for (const p of points) {
-    const [epoch, valid] = [p.epoch as number, p.valid as number];
+  for (const line of r.lines.slice(r.at)) {
+    let valid: unknown;
+    try {
+      valid = JSON.parse(line)?.valid;
+    } catch {
+      break; // a torn last line
+    }
+    if (typeof valid !== "number") break;
+    const epoch = points.length + 1;
+    const point = epochLine(ctx, spec, {
+      perEpoch: plan.perEpoch,
+      epoch,
+      valid,
+    });
+    if (JSON.stringify(point) !== line) break;
+    points.push(point);
     finished = epoch === plan.epochs;
     if (valid < best) [best, bestEpoch] = [valid, epoch];
     else if (
@@ -369,13 +392,14 @@ async function replayRun(
       stopped = "patience";
       finished = true;
     }
+    if (finished) break;
   }
-  if (!finished || points.length === 0) return undefined;
+  if (!finished) return undefined;
   for (const p of points) await ctx.emit(p);
-  const curve = points.map((p) => ({
-    epoch: p.epoch as number,
-    flops: p.flops as number,
-    valid: p.valid as number,
+  const curve = points.map(({ epoch, flops, valid }) => ({
+    epoch,
+    flops,
+    valid,
   }));
   return { ...described, epochs: plan.epochs, stopped, curve };
 }
@@ -430,13 +454,31 @@ export async function runEpochsStudy(
   options: EpochsStudyOptions,
 ): Promise<void> {
   const start = performance.now();
-  const replay = options.resume ? await resumable(options) : undefined;
-  if (!options.force && !replay) {
+  // Before anything is judged or moved: a second study (or a --force) in
+  // this folder while one runs would move its files and write between its
+  // lines.
+  const unlock = await lockStudy(options.out);
+  try {
+    await studyUnderLock(options, start);
+  } finally {
+    unlock();
+  }
+}
+
+/** {@linkcode runEpochsStudy}, its folder's lock held. */
+async function studyUnderLock(
+  options: EpochsStudyOptions,
+  start: number,
+): Promise<void> {
+  const earlier = options.resume ? await resumable(options) : undefined;
+  if (!options.force && !earlier) {
     await refuseFinished(options.out, options.scale);
   }
+  const replay = earlier?.replay;
   const ctx = await studyContext(options, undefined, replay);
   const seconds = () => (performance.now() - start) / 1000;
   try {
+    if (earlier) refuseOtherRun(options.out, earlier.record, ctx);
     const prefixes = await checkStudy(ctx);
     await Deno.mkdir(ctx.out, { recursive: true });
     if (!replay) {
@@ -445,7 +487,7 @@ export async function runEpochsStudy(
       await moveStudyAside(ctx.out);
       await writeFileAtomic(
         `${ctx.out}/study.json`,
-        JSON.stringify({ scale: options.scale, seed: options.seed }) + "\n",
+        JSON.stringify(studyRecord(ctx)) + "\n",
       );
       await Deno.writeTextFile(`${ctx.out}/epochs.jsonl`, "");
     }
@@ -461,6 +503,51 @@ export async function runEpochsStudy(
   console.error(
     `study: ${ctx.out}/report.md (${fixed(seconds() / 60, 1)} minutes)`,
   );
+}
+
+/**
+ * Take the serial study's lock, `<out>/.lock` (the run folder's, see
+ * {@linkcode RunFolder.lock}: a live holder refuses, naming it, with exit
+ * code {@linkcode FOLDER_BUSY_EXIT}; a dead one's is taken over), creating
+ * `out` when it is missing. Its release (also by
+ * {@linkcode RunFolder.releaseHeld}, the signal handler's) removes a folder
+ * it created that is still empty. `--force` does not override it.
+ */
+async function lockStudy(out: string): Promise<() => void> {
+  const created = !await Deno.lstat(out).then(() => true, () => false);
+  if (created) await Deno.mkdir(out, { recursive: true });
+  const removeCreated = () => {
+    if (created) {
+      try {
+        Deno.removeSync(out); // only while empty
+      } catch { /* written to, or gone */ }
+    }
+  };
+  let unlock: () => void;
+  try {
+    unlock = await new RunFolder(out).lock();
+  } catch (e) {
+    removeCreated();
+    const code = (e as { exitCode?: number }).exitCode;
+    if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) {
+      throw Object.assign(
+        new ConfigError(
+          `Cannot run the study in ${out}: ${
+            e.message.replace(
+              "in use by another run",
+              "in use by another study or run",
+            )
+          } (--force and --resume do not override a live one)`,
+        ),
+        { exitCode: FOLDER_BUSY_EXIT },
+      );
+    }
+    throw e;
+  }
+  return () => {
+    unlock();
+    removeCreated();
+  };
 }
 
 /** What the serial study writes in its folder besides its run folders. */
@@ -509,23 +596,21 @@ async function moveStudyAside(out: string): Promise<void> {
  * it cannot be: no `study.json` (no study, or one begun before `--resume`)
  * or no `epochs.jsonl`, or begun with other sizes or another seed.
  */
-async function resumable(options: EpochsStudyOptions): Promise<Replay> {
+async function resumable(
+  options: EpochsStudyOptions,
+): Promise<{ replay: Replay; record: StudyRecord }> {
   const { out } = options;
-  const again =
-    "run it again from the start with --force (every run retrained)";
   const record = await readStudyJson(`${out}/study.json`, "study record") as
-    | { scale?: StudyScale; seed?: number }
+    | Partial<StudyRecord>
     | undefined;
   const text = await readStudyText(`${out}/epochs.jsonl`, "study's results");
   if (record?.scale === undefined || text === undefined) {
     throw new ConfigError(
       `Cannot resume ${out}: it holds no serial study to continue (no ${
         record?.scale === undefined ? "study.json" : "epochs.jsonl"
-      }: none there, or one begun before --resume); ${again}, or choose another --out`,
+      }: none there, or one begun before --resume); ${AGAIN}, or choose another --out`,
     );
   }
-  const show = (v: unknown) =>
-    v === undefined ? "unset" : Array.isArray(v) ? v.join(",") : String(v);
   const want: Record<string, unknown> = {
     ...options.scale,
     seed: options.seed,
@@ -540,10 +625,96 @@ async function resumable(options: EpochsStudyOptions): Promise<Replay> {
         show(got[key])
       }, not ${flag} ${
         show(want[key])
-      }: give the options it was begun with, or ${again}`,
+      }: give the options it was begun with, or ${AGAIN}`,
     );
   }
-  return { lines: text.split("\n").filter((l) => l !== ""), at: 0, cut: false };
+  const lines = text.split("\n").filter((l) => l !== "");
+  return {
+    replay: { lines, at: 0, cut: false },
+    record: record as StudyRecord,
+  };
+}
+
+/** How a refusal to resume says to start again. */
+const AGAIN = "run it again from the start with --force (every run retrained)";
+
+/** A value as a refusal names it (a list comma-separated). */
+function show(v: unknown): string {
+  return v === undefined
+    ? "unset"
+    : Array.isArray(v)
+    ? v.join(",")
+    : typeof v === "object" && v !== null
+    ? JSON.stringify(v)
+    : String(v);
+}
+
+/**
+ * What the serial study records in `study.json`: its sizes and seed, the
+ * engine that trained it and the configuration every run started from
+ * (resolved: a preset's settings changed since are seen).
+ */
+interface StudyRecord {
+  scale: StudyScale;
+  seed: number;
+  engine: string;
+  base: ExperimentConfig;
+}
+
+/** The study's `study.json`. */
+function studyRecord(ctx: StudyContext): StudyRecord {
+  return {
+    scale: ctx.scale,
+    seed: ctx.seed,
+    engine: ctx.trainedOn,
+    base: ctx.base,
+  };
+}
+
+/**
+ * Refuse to resume a study on another engine than it began on, or from
+ * another resolved configuration (a preset changed since): its runs would
+ * not continue its curves. A `study.json` that records neither (written
+ * before they were) cannot be vouched for: refused too, with `--force`.
+ */
+function refuseOtherRun(
+  out: string,
+  record: Partial<StudyRecord>,
+  ctx: StudyContext,
+): void {
+  if (record.engine === undefined || record.base === undefined) {
+    throw new ConfigError(
+      `Cannot resume ${out}: its study.json records no engine or settings (written before they were recorded), so whether this one would continue its runs cannot be told; ${AGAIN}`,
+    );
+  }
+  if (record.engine !== ctx.trainedOn) {
+    throw new ConfigError(
+      `Cannot resume ${out}: it was trained on the ${record.engine} engine, and this one would train on ${ctx.trainedOn}: resume it where ${record.engine} is chosen, or ${AGAIN}`,
+    );
+  }
+  const want = ctx.base as unknown as Record<string, unknown>;
+  const got = record.base as unknown as Record<string, unknown>;
+  const key = [...new Set([...Object.keys(want), ...Object.keys(got)])]
+    .find((k) => show(want[k]) !== show(got[k]));
+  if (key !== undefined) {
+    throw new ConfigError(
+      `Cannot resume ${out}: its runs started from ${key} ${
+        show(got[key])
+      }, and this process's from ${key} ${
+        show(want[key])
+      } (the preset or its settings changed since): ${AGAIN}`,
+    );
+  }
+}
+
+/** Whether `path` exists (synchronously: for a signal handler). */
+function existsSync(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -586,7 +757,8 @@ export function finishedUs(out: string, us: readonly number[]): number[] {
 /**
  * What an interrupted serial study has left in `out`, and how to go on:
  * the U finished (their comparison in `epochs.jsonl` and the report) and
- * those not, and the `--resume` that continues it.
+ * those not, and the `--resume` that continues it; before its `study.json`
+ * is written, that nothing was.
  *
  * @param out The study's folder.
  * @param scale The study's sizes.
@@ -598,6 +770,11 @@ export function finishedUs(out: string, us: readonly number[]): number[] {
  * import { epochsInterruptionNote, SCALES } from "@d3pm/experiment/studies";
  * import { assertEquals } from "@std/assert";
  * const out = await Deno.makeTempDir();
+ * assertEquals(
+ *   epochsInterruptionNote(out, { ...SCALES.cpu, u: [2000, 4000] }, "deno task study epochs"),
+ *   `interrupted during preparation: nothing was written to ${out}; run the same command again`,
+ * );
+ * await Deno.writeTextFile(`${out}/study.json`, "{}");
  * assertEquals(
  *   epochsInterruptionNote(out, { ...SCALES.cpu, u: [2000, 4000] }, "deno task study epochs"),
  *   `interrupted: the study in ${out} finished no U (U = 2000, 4000 not run); continue with: deno task study epochs --resume (the runs finished are kept)`,
@@ -616,6 +793,10 @@ export function epochsInterruptionNote(
   scale: StudyScale,
   again: string,
 ): string {
+  // Before study.json is written (a new study still preparing): nothing.
+  if (!existsSync(`${out}/study.json`)) {
+    return `interrupted during preparation: nothing was written to ${out}; run the same command again`;
+  }
   const done = finishedUs(out, scale.u);
   const left = scale.u.filter((u) => !done.includes(u));
   // Before the study began writing (a --force still preparing): the
@@ -638,7 +819,11 @@ export function epochsInterruptionNote(
  * Refuse a folder that holds a study already (a non-empty `epochs.jsonl`,
  * or a sweep's `sweep.json`): a serial study moves its results and
  * same-named run folders aside, so it needs `--force`. An unfinished one
- * (a U without its comparison) is named as such, with `--resume`.
+ * (a U of its own `study.json`'s without its comparison) is named as
+ * such, with `--resume` where it has a `study.json` to resume from. A
+ * folder holding the study's file names but no study recognised (no
+ * results, no plan, no `study.json` with sizes) is refused too: those are
+ * not an earlier study's to move aside without `--force`.
  */
 async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
   const held: string[] = [];
@@ -652,18 +837,27 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
   };
   if (((await size("epochs.jsonl")) ?? 0) > 0) held.push("epochs.jsonl");
   if ((await size("sweep.json")) !== undefined) held.push("sweep.json");
-  if (!held.length) return;
+  const record = await readStudyJson(`${out}/study.json`, "study record")
+    .catch(() => undefined) as Partial<StudyRecord> | undefined;
+  const own = record?.scale;
+  if (!held.length) {
+    if (own !== undefined) return; // begun, nothing written: moved aside
+    return await refuseStrangers(out, size);
+  }
   const aside =
     "epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves";
   if (held.length === 1 && held[0] === "epochs.jsonl") {
-    const done = finishedUs(out, scale.u);
-    if (done.length < scale.u.length) {
+    const us = own?.u ?? scale.u;
+    const done = finishedUs(out, us);
+    if (done.length < us.length) {
       throw new ConfigError(
         `--out ${out} holds an unfinished study (epochs.jsonl: ${
           done.length ? `U = ${done.join(", ")} finished` : "no U finished"
-        }, U = ${
-          scale.u.filter((u) => !done.includes(u)).join(", ")
-        } not): pass --resume to continue it (with the options it was begun with: the runs finished are kept), or --force to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
+        }, U = ${us.filter((u) => !done.includes(u)).join(", ")} not): ${
+          own !== undefined
+            ? "pass --resume to continue it (with the options it was begun with: the runs finished are kept), or "
+            : "it was begun before --resume (no study.json): "
+        }pass --force to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
       );
     }
   }
@@ -671,6 +865,28 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
     `--out ${out} already holds a study (${
       held.join(", ")
     }): pass --force to run the study again there (${aside}), or choose another --out`,
+  );
+}
+
+/**
+ * Refuse a folder holding files of the study's names (a report, a
+ * `study.json` without sizes) but no study: moving them aside as an earlier
+ * study's would be a guess.
+ */
+async function refuseStrangers(
+  out: string,
+  size: (name: string) => Promise<number | undefined>,
+): Promise<void> {
+  const present: string[] = [];
+  for (const name of STUDY_FILES) {
+    if (name === "epochs.jsonl") continue; // empty: nothing in it
+    if ((await size(name)) !== undefined) present.push(name);
+  }
+  if (!present.length) return;
+  throw new ConfigError(
+    `--out ${out} holds ${
+      present.join(", ")
+    } but no study (no results in epochs.jsonl, no sweep.json, no study.json with its sizes): the study would write over them; move them away, pass --force to move them aside to study.replaced-<time>, or choose another --out`,
   );
 }
 
