@@ -188,7 +188,8 @@ const LEFTOVER =
 
 /**
  * The folders beside `path` that an export or import writing it left:
- * `<path>.<uuid>.partial` and `<path>.<uuid>.replaced`, sorted.
+ * `<path>.<uuid>.partial` (sorted by name) and `<path>.<uuid>.replaced`
+ * (newest first, by modification time).
  *
  * @example
  * ```ts
@@ -225,7 +226,18 @@ export async function leftoversOf(
     // No parent (yet), or unreadable: nothing to say.
   }
   found.partial.sort();
-  found.replaced.sort();
+  // Newest first: the copy to restore is the one the last --force moved
+  // aside (the names' UUIDs are random, no order).
+  const mtime = async (p: string) =>
+    (await Deno.stat(p).catch(() => undefined))?.mtime?.getTime() ?? 0;
+  const times = new Map(
+    await Promise.all(
+      found.replaced.map(async (p) => [p, await mtime(p)] as const),
+    ),
+  );
+  found.replaced.sort((a, b) =>
+    times.get(b)! - times.get(a)! || (a < b ? -1 : a > b ? 1 : 0)
+  );
   return found;
 }
 
@@ -235,15 +247,28 @@ export async function leftoversOf(
 async function refuseMovedAside(path: string): Promise<void> {
   const { replaced } = await leftoversOf(path);
   if (replaced.length === 0) return;
-  const aside = replaced[replaced.length - 1];
-  const more = replaced.length > 1
-    ? ` (and ${replaced.length - 1} more beside it)`
-    : "";
+  const aside = replaced[0];
+  if (replaced.length === 1) {
+    throw new InteropError(
+      `${path} is missing, but ${aside} holds the copy an interrupted --force moved aside before putting the new one in place: restore it with: mv ${
+        shellQuote(aside)
+      } ${shellQuote(path)} — or remove it (rm -r ${
+        shellQuote(aside)
+      }) to write a new one`,
+    );
+  }
+  const listed: string[] = [];
+  for (const r of replaced) {
+    const at = (await Deno.stat(r).catch(() => undefined))?.mtime;
+    listed.push(`${r} (modified ${at?.toISOString() ?? "unknown"})`);
+  }
   throw new InteropError(
-    `${path} is missing, but ${aside}${more} holds the copy an interrupted --force moved aside before putting the new one in place: restore it with: mv ${
-      shellQuote(aside)
-    } ${shellQuote(path)} — or remove it (rm -r ${
-      shellQuote(aside)
+    `${path} is missing, but ${replaced.length} copies interrupted --force runs moved aside are beside it, newest first: ${
+      listed.join(", ")
+    }; restore the newest with: mv ${shellQuote(aside)} ${
+      shellQuote(path)
+    } — or remove them (rm -r ${
+      replaced.map(shellQuote).join(" ")
     }) to write a new one`,
   );
 }

@@ -92,3 +92,31 @@ Deno.test("writeDirectory() names a half-written <path>.<uuid>.partial and an ea
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("writeDirectory() with several copies moved aside names them all, newest first with their times, and restores the newest", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const E = `${root}/E`;
+    // The UUIDs' order is the reverse of the copies' age.
+    const [older, newer] = [
+      `${E}.ffffffff-1f2a-4b3c-8d4e-5f6a7b8c9d0e.replaced`,
+      `${E}.00000000-1f2a-4b3c-8d4e-5f6a7b8c9d0e.replaced`,
+    ];
+    for (const [dir, ms] of [[older, 1e12], [newer, 2e12]] as const) {
+      await Deno.mkdir(dir);
+      await Deno.utime(dir, ms / 1000, ms / 1000);
+    }
+    const at = (ms: number) => new Date(ms).toISOString();
+    await assertRejects(
+      () => writeDirectory(target(E, []), fill("again")),
+      InteropError,
+      `${E} is missing, but 2 copies interrupted --force runs moved aside are beside it, newest first: ${newer} (modified ${
+        at(2e12)
+      }), ${older} (modified ${
+        at(1e12)
+      }); restore the newest with: mv ${newer} ${E} — or remove them (rm -r ${newer} ${older}) to write a new one`,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
