@@ -35,6 +35,11 @@ Deno.test("runEpochsStudy() refuses a folder holding a study without force, a U 
     const verdict = (u: number) =>
       JSON.stringify({ study: "epochs", phase: "main", u, verdict: {} }) +
       "\n";
+    // Begun with --resume's record: the refusal offers it.
+    await Deno.writeTextFile(
+      `${out}/study.json`,
+      JSON.stringify({ scale: MICRO, seed: 0 }) + "\n",
+    );
     await Deno.writeTextFile(
       `${out}/epochs.jsonl`,
       '{"study":"epochs"}\n' + verdict(4000),

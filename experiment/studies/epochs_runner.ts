@@ -855,9 +855,9 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
           done.length ? `U = ${done.join(", ")} finished` : "no U finished"
         }, U = ${us.filter((u) => !done.includes(u)).join(", ")} not): ${
           own !== undefined
-            ? "pass --resume to continue it (with the options it was begun with: the runs finished are kept), or "
-            : "it was begun before --resume (no study.json): "
-        }pass --force to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
+            ? "pass --resume to continue it (with the options it was begun with: the runs finished are kept), or --force"
+            : "it was begun before --resume (no study.json): pass --force"
+        } to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
       );
     }
   }
