@@ -247,6 +247,30 @@ Deno.test("study epochs refuses a folder holding the study's file names but no s
   }
 });
 
+Deno.test("study epochs --resume reports the wall time of the earlier processes and its own", async () => {
+  const ref = await wholeStudy();
+  const cut = await copyFolder(ref);
+  try {
+    const path = `${cut}/study.json`;
+    const record = JSON.parse(await Deno.readTextFile(path));
+    assert(record.seconds > 0 && record.seconds < 600, String(record.seconds));
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ ...record, seconds: 6000 }) + "\n",
+    );
+    const r = await runTool("study.ts", [...STUDY, "--out", cut, "--resume"]);
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(
+      await Deno.readTextFile(`${cut}/report.md`),
+      "Wall time so far: 100.",
+    );
+    assertStringIncludes(errorLine(r), "/report.md (100.");
+    assert(JSON.parse(await Deno.readTextFile(path)).seconds >= 6000);
+  } finally {
+    await Deno.remove(cut, { recursive: true });
+  }
+});
+
 Deno.test("(cleanup) the whole study the tests above share is removed", async () => {
   if (whole) await Deno.remove(await whole, { recursive: true });
 });

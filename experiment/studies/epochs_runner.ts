@@ -476,7 +476,19 @@ async function studyUnderLock(
   }
   const replay = earlier?.replay;
   const ctx = await studyContext(options, undefined, replay);
-  const seconds = () => (performance.now() - start) / 1000;
+  // A resumed study's wall time: its earlier processes' (up to their last
+  // report) and this one's.
+  const earlierSeconds = earlier?.record.seconds;
+  const before = typeof earlierSeconds === "number" ? earlierSeconds : 0;
+  const seconds = () => before + (performance.now() - start) / 1000;
+  const report = async (runs: RunCurve[], chosen?: RunCurve) => {
+    const s = seconds();
+    await writeStudyReport(ctx, runs, chosen, s);
+    await writeFileAtomic(
+      `${ctx.out}/study.json`,
+      JSON.stringify({ ...studyRecord(ctx), seconds: s }) + "\n",
+    );
+  };
   try {
     if (earlier) refuseOtherRun(options.out, earlier.record, ctx);
     const prefixes = await checkStudy(ctx);
@@ -492,10 +504,10 @@ async function studyUnderLock(
       await Deno.writeTextFile(`${ctx.out}/epochs.jsonl`, "");
     }
     const runs: RunCurve[] = [];
-    const chosen = await sweep(ctx, prefixes, runs, seconds);
+    const chosen = await sweep(ctx, prefixes, runs, report);
     for (const u of ctx.scale.u) {
       await compareAt(ctx, { u, blocks: prefixes.get(u)!, chosen }, runs);
-      await writeStudyReport(ctx, runs, chosen, seconds());
+      await report(runs, chosen);
     }
   } finally {
     if (ctx.engine.kind === "webgpu") ctx.engine.device.destroy();
@@ -659,6 +671,8 @@ interface StudyRecord {
   seed: number;
   engine: string;
   base: ExperimentConfig;
+  /** Wall time of its processes up to the last report, seconds. */
+  seconds?: number;
 }
 
 /** The study's `study.json`. */
@@ -1062,7 +1076,7 @@ async function sweep(
   ctx: StudyContext,
   prefixes: ReadonlyMap<number, Blocks>,
   runs: RunCurve[],
-  seconds: () => number,
+  report: (runs: RunCurve[]) => Promise<void>,
 ): Promise<RunCurve> {
   const { scale } = ctx;
   const u0 = scale.u[0];
@@ -1079,7 +1093,7 @@ async function sweep(
       });
       swept.push(r);
       if (scale.dropouts.length * scale.decays.length > 1) runs.push(r);
-      await writeStudyReport(ctx, runs, undefined, seconds());
+      await report(runs);
     }
   }
   const chosen = winner(swept);
