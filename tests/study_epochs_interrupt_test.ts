@@ -79,6 +79,8 @@ Deno.test("study epochs interrupted by Ctrl-C after U = 2K: exit 130 with one li
       { signal: "SIGINT" },
     );
     assertEquals(r.code, 130, r.stderr);
+    // The handler let the study's lock go.
+    assertEquals(await size(`${out}/.lock`), undefined);
     assertEquals(
       errorLine(r),
       `interrupted: the study in ${out} finished U = 2000 (in epochs.jsonl and report.md) (U = 4000 not run); continue with: deno task study epochs ${
