@@ -861,7 +861,7 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
   const aside =
     "epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves";
   if (held.length === 1 && held[0] === "epochs.jsonl") {
-    const us = own?.u ?? scale.u;
+    const us = Array.isArray(own?.u) ? own.u : scale.u;
     const done = finishedUs(out, us);
     if (done.length < us.length) {
       throw new ConfigError(
