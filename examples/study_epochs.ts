@@ -132,13 +132,13 @@ export const STUDY_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "run the study into an --out that holds one (epochs.jsonl or sweep.json), from the start: its epochs.jsonl, report and charts are moved aside to DIR/study.replaced-<time>, its run folders beside themselves as each run starts again (every run is retrained)",
+      "run the study into an --out that holds one (epochs.jsonl or sweep.json), from the start: its epochs.jsonl, report and charts are moved aside to DIR/study.replaced-<time>, its run folders beside themselves as each run starts again (every run is retrained); refused while a study runs there",
   },
   resume: {
     kind: "boolean",
     default: false,
     help:
-      "continue an interrupted serial study in --out, given the options it was begun with: the runs it finished are kept, the one it was in is trained again from its start, then the rest",
+      "continue an interrupted serial study in --out, given the options it was begun with (on the engine and settings it ran with, as its study.json records them): the runs it finished are kept, the one it was in is trained again from its start, then the rest",
   },
 } as const;
 
