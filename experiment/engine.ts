@@ -15,6 +15,7 @@ import {
 import { CPU_ENGINE_SHA256, CpuTransformer, createCpuKernels } from "@d3pm/cpu";
 import { trainEngine, type TrainResult } from "@d3pm/train";
 import { contestants, readsOption } from "./registry.ts";
+import { type DeviceLease, placementDevices } from "./_placement_device.ts";
 import type { ModelConfig, Transformer } from "@d3pm/transformer";
 import type { StoredTensor } from "@d3pm/core";
 import * as tf from "@tensorflow/tfjs";
@@ -132,7 +133,8 @@ export async function chooseEngine(
 }
 
 // chooseEngine with the device from `request`, and `unused` called on it
-// when the choice does not take it (placeModel's shared device stays).
+// when the choice does not take it (placeModel gives back its hold on the
+// shared device).
 async function chooseWith(
   config: EngineChoice,
   request: () => Promise<EngineDevice>,
@@ -615,29 +617,11 @@ export interface PlacedModel {
   /** Which engine, and why. */
   engine: string;
   /**
-   * Release the placed model and the tfjs model (the WebGPU device is the
-   * process's, shared by every placed model: it stays).
+   * Release the placed model and the tfjs model, and its hold on the
+   * process's WebGPU device (destroyed a few seconds after the last hold
+   * goes, unless a placement takes it again). A second call does nothing.
    */
   dispose(): void;
-}
-
-// placeModel's WebGPU device: one per process, requested on the first
-// placement and shared by every placed model (a device costs ~4 MB and a
-// thread until GC, and its compiled kernels serve every model on it); a
-// lost or destroyed device, or a failed request, is dropped so that the
-// next placement requests a new one.
-let placement: Promise<EngineDevice> | null = null;
-
-function placementDevice(): Promise<EngineDevice> {
-  if (!placement) {
-    const requested = requestEngineDevice();
-    const drop = () => {
-      if (placement === requested) placement = null;
-    };
-    placement = requested;
-    requested.then(({ device }) => device.lost.then(drop), drop);
-  }
-  return placement;
 }
 
 /**
@@ -649,7 +633,11 @@ function placementDevice(): Promise<EngineDevice> {
  * only: `auto` keeps it there, `webgpu` and `cpu` are refused. The placed
  * model owns `model`. Every model placed on WebGPU shares one device per
  * process (requested on first use, again after it is lost), so a reload
- * reuses the kernels compiled for the last one.
+ * reuses the kernels compiled for the last one; when the last such model
+ * is disposed the device (and its kernels) is destroyed after a few idle
+ * seconds, unless a placement takes it first. A placement that ends up off
+ * the device (a software adapter under `auto`, a tfjs-only model) holds
+ * none.
  *
  * A model whose process is staggered (`stagger`, the process's `delta`)
  * keeps off the WebGPU engine: its sampler reads a synchronous forward
@@ -680,6 +668,9 @@ export async function placeModel(
 ): Promise<PlacedModel> {
   // A shifted denoiser reads output i − 1 at position i: tfjs only; so is a
   // contestant that says so (`tfjsOnly`).
+  // A hold on the shared device while the placed model is on it; given
+  // back at once by a choice that does not take it (`unused`).
+  let lease: DeviceLease | undefined;
   const engine = await chooseWith(
     {
       engine: choice,
@@ -688,16 +679,27 @@ export async function placeModel(
       ...(kind ? { models: kind } : {}),
       stagger,
     },
-    placementDevice,
-    () => {}, // the shared device stays for the next placement
+    async () => (lease = await placementDevices.acquire()).found,
+    () => lease?.release(),
   );
-  const placed = await evaluationModel(model, engine);
+  if (engine.kind !== "webgpu") lease?.release();
+  let placed: EvalModel;
+  try {
+    placed = await evaluationModel(model, engine);
+  } catch (e) {
+    lease?.release();
+    throw e;
+  }
+  let disposed = false;
   return {
     model: placed,
     engine: engine.reason,
     dispose() {
+      if (disposed) return;
+      disposed = true;
       releaseEvaluationModel(placed);
       model.dispose();
+      lease?.release();
     },
   };
 }
