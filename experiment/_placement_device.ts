@@ -26,7 +26,31 @@ interface Shared {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
-/** The process's shared device for placed models. */
+/**
+ * The process's shared device for placed models.
+ *
+ * @example Two holds share one device; it is destroyed once idle
+ * ```ts
+ * import { DevicePool } from "./_placement_device.ts";
+ * import type { EngineDevice } from "@d3pm/webgpu";
+ * import { assertEquals, assertStrictEquals } from "@std/assert";
+ * let destroyed = 0, made = 0;
+ * const fake = () => {
+ *   made++;
+ *   const device = { destroy: () => destroyed++, lost: new Promise(() => {}) };
+ *   return Promise.resolve({ device, label: "fake", software: true } as unknown as EngineDevice);
+ * };
+ * const pool = new DevicePool({ idleMs: 10, request: fake });
+ * const a = await pool.acquire(), b = await pool.acquire();
+ * assertStrictEquals(a.found, b.found);
+ * a.release();
+ * a.release(); // once only
+ * assertEquals(pool.holds, 1);
+ * b.release();
+ * await new Promise((r) => setTimeout(r, 50));
+ * assertEquals([made, destroyed, pool.holds], [1, 1, 0]);
+ * ```
+ */
 export class DevicePool {
   /** Milliseconds an unheld device waits for a placement before it is destroyed. */
   idleMs: number;
@@ -105,5 +129,14 @@ export class DevicePool {
   }
 }
 
-/** placeModel's pool. */
+/**
+ * placeModel's pool (tests set its `idleMs`).
+ *
+ * @example
+ * ```ts
+ * import { placementDevices } from "./_placement_device.ts";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(placementDevices.idleMs, 5_000);
+ * ```
+ */
 export const placementDevices: DevicePool = new DevicePool();

@@ -16,6 +16,7 @@ import {
   WebGpuUnavailableError,
 } from "@d3pm/webgpu";
 import { placeModel } from "./engine.ts";
+import { placementDevices } from "./_placement_device.ts";
 
 let missing: string | null = null;
 try {
@@ -87,5 +88,78 @@ Deno.test({
     assertNotStrictEquals(b.engine.device, lost);
     assertEquals(await b.engine.rowLosses(rows), want);
     b.dispose();
+  },
+});
+
+// The shared device's holds: destroyed once idle, reused within the delay.
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function destroyedWithin(device: GPUDevice, ms: number) {
+  return await Promise.race([
+    device.lost.then((info) => info.reason === "destroyed"),
+    sleep(ms).then(() => false),
+  ]);
+}
+
+Deno.test({
+  name:
+    "placeModel() destroys the shared device once its last model has been disposed for the idle delay, and a placement within the delay reuses it",
+  ...gpu,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    placementDevices.idleMs = 100;
+    try {
+      const a = await placed(3);
+      const device = a.engine.device;
+      a.dispose();
+      assertEquals(placementDevices.holds, 0);
+      const b = await placed(3); // within the delay: the same device
+      assertStrictEquals(b.engine.device, device);
+      assertEquals(await destroyedWithin(device, 400), false); // held by b
+      b.dispose();
+      assertEquals(await destroyedWithin(device, 2_000), true);
+      const c = await placed(3); // a fresh one after it
+      assertNotStrictEquals(c.engine.device, device);
+      c.dispose();
+    } finally {
+      placementDevices.idleMs = 5_000;
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "placeModel()'s dispose() gives its hold back once, however often it is called",
+  ...gpu,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    placementDevices.idleMs = 50;
+    try {
+      const a = await placed(4), b = await placed(5);
+      const want = await b.engine.rowLosses(rows);
+      a.dispose();
+      a.dispose(); // not b's hold too
+      assertEquals(placementDevices.holds, 1);
+      assertEquals(await destroyedWithin(b.engine.device, 300), false);
+      assertEquals(await b.engine.rowLosses(rows), want);
+      b.dispose();
+    } finally {
+      placementDevices.idleMs = 5_000;
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "placeModel() off the device (auto on a software adapter) holds no reference to it",
+  ...gpu,
+  fn: async () => {
+    await tf.setBackend("cpu");
+    const before = placementDevices.holds;
+    const p = await placeModel(new Transformer(config, { seed: 6 }), "auto");
+    // lavapipe is software: auto takes the CPU engine (or tfjs).
+    assertEquals(p.model instanceof WebGpuTransformer, false, p.engine);
+    assertEquals(placementDevices.holds, before);
+    p.dispose();
+    assertEquals(placementDevices.holds, before);
   },
 });
