@@ -154,8 +154,13 @@ export async function openEngine(
   } catch (e) {
     thrown = e;
   }
-  const oom = await device.popErrorScope();
-  const invalid = await device.popErrorScope();
+  // Both scopes popped before anything awaits (innermost first): another
+  // engine opening on a shared device would otherwise push its own scopes
+  // in between, and this one would pop and blame (or lose) its errors.
+  const [oom, invalid] = await Promise.all([
+    device.popErrorScope(),
+    device.popErrorScope(),
+  ]);
   const error = oom ?? invalid;
   if (thrown !== null || error) {
     state?.dispose();

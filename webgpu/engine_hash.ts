@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "efbd96296b7800bd7fd480c107d24bb3277ceb0bea77b0e73a00c37b470af89a";
+  "93ced397d84a237e3fdcc2f4e7f6d05f7f3e3dab9b3c272d306d1c0620aa4e80";
