@@ -169,8 +169,12 @@ export class BrowserModel {
     } catch (e) {
       failure = e;
     }
-    const errors = [await device.popErrorScope(), await device.popErrorScope()]
-      .filter((e) => e !== null);
+    // Both popped before awaiting (innermost first), so nothing pushed in
+    // between takes one of ours.
+    const errors = (await Promise.all([
+      device.popErrorScope(),
+      device.popErrorScope(),
+    ])).filter((e) => e !== null);
     if (errors.length) {
       throw new Error(
         `WebGPU error in this browser: ${errors[0]!.message.split("\n")[0]}`,
