@@ -856,9 +856,15 @@ export const SWEEP_FILE_LIMIT = 64 << 20;
  * The version of `planSweep`'s rules (how a spec expands into cells, and
  * what it refuses), hashed into each `sweep.json`'s `planHash`. Bump it
  * whenever those rules change: a record planned under other rules then no
- * longer matches its hash, so it is planned again and checked (refused
- * with the way out where this version plans it otherwise), not taken as
- * written.
+ * longer matches its hash, so it is planned again and checked, not taken
+ * as written. One this version plans the same is read as before; one it
+ * refuses or plans otherwise is refused by `sweep status`, `run` and
+ * `merge` before anything runs, saying it was planned under older rules
+ * and how its finished cells merge (as runs).
+ *
+ * 1: the first. 2: a value nothing in a cell reads is refused; path values
+ * (`--data`, `--init-from`, `--judge`) are compared by what they name
+ * (`base` and `base/` are one cell); an empty yes/no value is missing.
  *
  * @example
  * ```ts
@@ -867,19 +873,22 @@ export const SWEEP_FILE_LIMIT = 64 << 20;
  * assert(Number.isInteger(SWEEP_PLAN_RULES) && SWEEP_PLAN_RULES >= 1);
  * ```
  */
-export const SWEEP_PLAN_RULES = 1;
+export const SWEEP_PLAN_RULES = 2;
 
 /**
  * Read a saved sweep. Its cells are taken as written when the record's
  * `planHash` (written with it) matches them and their spec under this
  * version's planning rules ({@linkcode SWEEP_PLAN_RULES}); a record
  * without one, edited since, or planned under other rules is checked
- * against its spec planned again.
+ * against its spec planned again. One planned under older rules that this
+ * version refuses or plans otherwise is refused saying so, with the way
+ * out (its finished cells merge as runs).
  *
  * @param dir The sweep folder.
  * @returns The sweep.
  * @throws {ConfigError} When `dir` holds no sweep (another run folder, a
- *   file, a typo) or its `sweep.json` is not a sweep record.
+ *   file, a typo), its `sweep.json` is not a sweep record, or it was
+ *   planned under older rules that this version's refuse or plan otherwise.
  *
  * @example A folder without `sweep.json` is named in one line
  * ```ts
@@ -919,10 +928,18 @@ export async function readSweep(dir: string): Promise<Sweep> {
   // 0.8 s at 10,000 cells on every status and run. Any other (edited,
   // written before the hash, or under other planning rules) is checked
   // against its spec planned again.
-  const why = notASweep(record) ??
-    (hash === planHash(record) ? undefined : editedCells(record));
+  const broken = notASweep(record);
+  const current = broken === undefined && hash === planHash(record);
+  const older = broken === undefined && !current
+    ? olderRules(record, hash)
+    : undefined;
+  const why = broken ?? (current ? undefined : editedCells(record, older));
   if (why) {
-    throw new ConfigError(`${dir}/sweep.json is not a sweep record: ${why}`);
+    throw new ConfigError(
+      older === undefined
+        ? `${dir}/sweep.json is not a sweep record: ${why}`
+        : `${dir}/sweep.json ${why}`,
+    );
   }
   return await movedTo(record, dir);
 }
@@ -933,9 +950,9 @@ export async function readSweep(dir: string): Promise<Sweep> {
  * written. The submissions, which `recordSubmission` adds, are not part
  * of it.
  */
-function planHash(s: Sweep): string {
+function planHash(s: Sweep, rules = SWEEP_PLAN_RULES): string {
   return sha256Hex(JSON.stringify([
-    SWEEP_PLAN_RULES,
+    rules,
     s.version,
     s.dir,
     s.spec,
@@ -947,23 +964,52 @@ function planHash(s: Sweep): string {
 }
 
 /**
+ * The older planning rules a record's hash was written under (not edited
+ * since: a version with those rules planned it as it is); none when its
+ * hash matches no earlier rules.
+ */
+function olderRules(s: Sweep, hash: unknown): number | undefined {
+  if (typeof hash !== "string") return undefined;
+  for (let rules = SWEEP_PLAN_RULES - 1; rules >= 1; rules--) {
+    if (hash === planHash(s, rules)) return rules;
+  }
+  return undefined;
+}
+
+/**
  * Where an experiment sweep's cells differ from its spec expanded again
  * (one edited by hand: `run` and `status` read the cells' args, `merge`
- * the spec, and they disagreed); none when they agree. A study's cells
- * (`script`) have no spec to expand.
+ * the spec, and they disagreed; or one planned under the older planning
+ * rules `older`, which this version's plan otherwise); none when they
+ * agree. A study's cells (`script`) have no spec to expand.
  */
-function editedCells(s: Sweep): string | undefined {
+function editedCells(s: Sweep, older?: number): string | undefined {
   if (s.script !== undefined) return undefined;
+  // Its cells' own folders still hold what they ran.
+  const wayOut =
+    `finish it with the version that planned it, or merge its finished cells as runs (deno task report --merge ${s.dir}/cells/NAME …)`;
+  const rules = older === undefined
+    ? ""
+    : `was planned under older planning rules (${older}; this version's are ${SWEEP_PLAN_RULES}), and `;
   let planned: Sweep;
   try {
     planned = planSweep(s.spec ?? {}, { dir: s.dir });
   } catch (e) {
     // Planned by an older version (say --backend with --engine cpu, now
-    // refused): its cells' own folders still hold what they ran.
-    return `its spec cannot be planned by this version (${
+    // refused).
+    return `${rules}its spec cannot be planned by this version (${
       (e as Error).message
-    }); finish it with the version that planned it, or merge its finished cells as runs (deno task report --merge ${s.dir}/cells/NAME …)`;
+    }); ${wayOut}`;
   }
+  const otherwise = cellsDiffer(s, planned);
+  if (otherwise === undefined) return undefined;
+  return older === undefined
+    ? `${otherwise}: edited by hand; plan the sweep again into a new --dir`
+    : `${rules}this version plans its spec otherwise (${otherwise}); ${wayOut}, or plan the sweep again into a new --dir`;
+}
+
+/** The first of `s`'s cells (or its swept keys) that `planned`'s are not. */
+function cellsDiffer(s: Sweep, planned: Sweep): string | undefined {
   const fields = (c: SweepCell) =>
     JSON.stringify([c.index, c.name, c.values, c.out, c.args, c.wave]);
   const at = Math.max(s.cells.length, planned.cells.length);
@@ -974,13 +1020,13 @@ function editedCells(s: Sweep): string | undefined {
       saved ? `cell ${i} (${saved.name})` : `cell ${i}`
     } is not what its spec plans (${
       now ? `${now.name}: ${now.args.join(" ")}` : "no such cell"
-    }): edited by hand; plan the sweep again into a new --dir`;
+    })`;
   }
   return JSON.stringify(s.swept) === JSON.stringify(planned.swept)
     ? undefined
     : `swept ${JSON.stringify(s.swept)} is not what its spec plans (${
       JSON.stringify(planned.swept)
-    }): edited by hand; plan the sweep again into a new --dir`;
+    })`;
 }
 
 /** What a parsed `sweep.json` lacks (edited by hand, cut short); none when it is whole. */

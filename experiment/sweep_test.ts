@@ -2383,6 +2383,73 @@ Deno.test("readSweep() takes a sweep.json whose planHash matches under this vers
   }
 });
 
+Deno.test("readSweep() refuses, before anything runs, a sweep planned under the older planning rules that this version's refuse or plan otherwise, naming the rules and how its finished cells merge; one they plan the same is read", async () => {
+  await using tmp = await tempDir();
+  const dir = `${tmp.path}/sw`;
+  const sweep = await saveSweep(
+    planSweep({ options: { preset: "micro", models: "ar" }, seeds: "0..1" }, {
+      dir,
+    }),
+  );
+  const { planHash: _, ...record } = JSON.parse(
+    await Deno.readTextFile(`${dir}/sweep.json`),
+  );
+  // Rules 1 planned these sweeps as they are; rules 2 refuse or merge them.
+  const under1 = (r: typeof record) =>
+    Deno.writeTextFile(
+      `${dir}/sweep.json`,
+      JSON.stringify({
+        ...r,
+        planHash: sha256Hex(JSON.stringify([
+          1,
+          r.version,
+          r.dir,
+          r.spec,
+          r.swept,
+          r.cells,
+          r.script ?? null,
+          r.collect ?? null,
+        ])),
+      }),
+    );
+  const refused = async (r: typeof record, ...says: string[]) => {
+    await under1(r);
+    const e = await assertRejects(() => readSweep(dir), ConfigError);
+    for (
+      const part of [
+        `${dir}/sweep.json was planned under older planning rules (1; this version's are ${SWEEP_PLAN_RULES}), and `,
+        `merge its finished cells as runs (deno task report --merge ${dir}/cells/NAME …)`,
+        ...says,
+      ]
+    ) assertStringIncludes(e.message, part);
+    assertEquals(e.message.split("\n").length, 1);
+    assert(!e.message.includes("edited by hand"), e.message);
+    await assertRejects(() => collectRuns([dir]), ConfigError, e.message);
+  };
+  // A value nothing in a cell reads (--diffusion-loss with --models ar):
+  // rules 1 planned it into every cell.
+  const unread = structuredClone(record);
+  unread.spec.options.diffusionLoss = "d3pm";
+  for (const c of unread.cells) {
+    c.args.splice(4, 0, "--diffusion-loss", "d3pm");
+  }
+  await refused(
+    unread,
+    "its spec cannot be planned by this version (Cell seed-0 cannot run: Option --diffusion-loss is read by the d3pm contestant only",
+  );
+  // A plan rules 2 make otherwise (here: one cell fewer).
+  const fewer = structuredClone(record);
+  fewer.cells.pop();
+  await refused(
+    fewer,
+    "this version plans its spec otherwise (cell 1 is not what its spec plans (seed-1: ",
+    "or plan the sweep again into a new --dir",
+  );
+  // One rules 2 plan the same: read, as the version that planned it did.
+  await under1(record);
+  assertEquals(await readSweep(dir), sweep);
+});
+
 Deno.test("the job script sets each cell's threads to its Slurm CPUs (--cpus-per-task, else 1), whatever the submitting shell had", async () => {
   const dir = await Deno.makeTempDir();
   const s = planSweep({ seeds: 1 }, { dir });
