@@ -122,8 +122,17 @@ export interface StudyContext {
  * written (a finished run is not trained again, see {@linkcode replayRun});
  * at the first that does not, the file is cut there (atomically: an
  * unfinished run's lines, a torn last line go) and the study writes on.
+ *
+ * @example A resume that has replayed the first of two earlier lines
+ * ```ts
+ * import type { Replay } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const replay: Replay = { lines: ['{"epoch":1}', '{"epoch":2'], at: 1, cut: false };
+ * assertEquals(replay.lines.length - replay.at, 1); // one left to compare
+ * ```
  */
-interface Replay {
+export interface Replay {
   /** The earlier lines (a torn last one included: it never matches). */
   lines: string[];
   /** How many have been replayed. */
