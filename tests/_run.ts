@@ -260,3 +260,21 @@ export function once<T extends Record<string, string>>(
     return made;
   };
 }
+
+/**
+ * A micro serial epochs study (U 2K and 4K, a two-run sweep; ~10 s): the
+ * study the interrupt and lock tests run, as `deno task study` arguments.
+ */
+export const MICRO_EPOCHS_STUDY: readonly string[] = [
+  "epochs",
+  "--preset",
+  "micro",
+  "--u",
+  "2000,4000",
+  "--tokens",
+  "20000",
+  "--dropouts",
+  "0,0.1",
+  "--decays",
+  "0",
+];

@@ -2,22 +2,13 @@
 // and 5): a --force killed before its first run loses none of the earlier
 // study, and a Ctrl-C says what finished, in the report and on stderr.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { errorLine, killWhen, runTool } from "./_run.ts";
+import {
+  errorLine,
+  killWhen,
+  MICRO_EPOCHS_STUDY as STUDY,
+  runTool,
+} from "./_run.ts";
 
-/** The reviewer's micro study: U 2K and 4K, a two-run sweep (~10 s). */
-const STUDY = [
-  "epochs",
-  "--preset",
-  "micro",
-  "--u",
-  "2000,4000",
-  "--tokens",
-  "20000",
-  "--dropouts",
-  "0,0.1",
-  "--decays",
-  "0",
-];
 const FILES = [
   "epochs.jsonl",
   "report.md",

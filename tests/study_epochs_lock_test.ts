@@ -2,22 +2,13 @@
 // 1–3): one study at a time holds it, a resume replays only the lines a run
 // would write, and continues only on the engine and settings it began with.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
-import { copyFolder, errorLine, ROOT, runTool } from "./_run.ts";
-
-/** The reviewer's micro study: U 2K and 4K, a two-run sweep (~12 s). */
-const STUDY = [
-  "epochs",
-  "--preset",
-  "micro",
-  "--u",
-  "2000,4000",
-  "--tokens",
-  "20000",
-  "--dropouts",
-  "0,0.1",
-  "--decays",
-  "0",
-];
+import {
+  copyFolder,
+  errorLine,
+  MICRO_EPOCHS_STUDY as STUDY,
+  ROOT,
+  runTool,
+} from "./_run.ts";
 
 /** The whole study's folder, run once for the tests of this file. */
 let whole: Promise<string> | undefined;
