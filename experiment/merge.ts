@@ -335,7 +335,9 @@ function expectedConfig(
   const expected = cellConfig(sweep, cell);
   if (expected !== undefined) return expected;
   throw new ConfigError(
-    `Cannot merge ${dir}: cell ${cell.name}'s options no longer resolve to a run's configuration (planned by an older version, or sweep.json edited), so its folder ${cell.out} cannot be checked to hold its run; merge the finished cells as runs (deno task report --merge ${cell.out} …), or merge with the version that planned the sweep`,
+    `Cannot merge ${dir}: cell ${cell.name}'s options no longer resolve to a run's configuration (planned by an older version, or sweep.json edited), so its folder ${cell.out} cannot be checked to hold its run; merge the finished cells as runs (deno task report --merge ${
+      shellQuote(cell.out)
+    } …), or merge with the version that planned the sweep`,
   );
 }
 

@@ -933,7 +933,7 @@ export async function readSweep(dir: string): Promise<Sweep> {
   const older = broken === undefined && !current
     ? olderRules(record, hash)
     : undefined;
-  const why = broken ?? (current ? undefined : editedCells(record, older));
+  const why = broken ?? (current ? undefined : editedCells(record, older, dir));
   if (why) {
     throw new ConfigError(
       older === undefined
@@ -983,11 +983,18 @@ function olderRules(s: Sweep, hash: unknown): number | undefined {
  * rules `older`, which this version's plan otherwise); none when they
  * agree. A study's cells (`script`) have no spec to expand.
  */
-function editedCells(s: Sweep, older?: number): string | undefined {
+function editedCells(
+  s: Sweep,
+  older: number | undefined,
+  dir: string,
+): string | undefined {
   if (s.script !== undefined) return undefined;
-  // Its cells' own folders still hold what they ran.
+  // Its cells' own folders still hold what they ran: named where the sweep
+  // is now (`dir`, not the folder it was planned in), quoted for the shell.
   const wayOut =
-    `finish it with the version that planned it, or merge its finished cells as runs (deno task report --merge ${s.dir}/cells/NAME …)`;
+    `finish it with the version that planned it, or merge its finished cells as runs (deno task report --merge ${
+      shellQuote(dir)
+    }/cells/NAME …)`;
   const rules = older === undefined
     ? ""
     : `was planned under older planning rules (${older}; this version's are ${SWEEP_PLAN_RULES}), and `;

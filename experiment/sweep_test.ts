@@ -24,6 +24,7 @@ import {
   runLocal,
   saveSweep,
   sbatchScript,
+  shellQuote,
   statusLine,
   studySweep,
   SWEEP_FILE_LIMIT,
@@ -2601,4 +2602,45 @@ Deno.test("planSweep() reads path values by what they name: base and base/, or b
     plan({ initFrom: ["base", "base/seed-0/mlm"] })().cells.length,
     2,
   );
+});
+
+Deno.test("readSweep(): an older-rules sweep's way out names its cells where the sweep is now, quoted for the shell", async () => {
+  await using tmp = await tempDir();
+  const planned = `${tmp.path}/planned here/sw`;
+  await saveSweep(
+    planSweep({ options: { preset: "micro", models: "ar" }, seeds: "0..1" }, {
+      dir: planned,
+    }),
+  );
+  const { planHash: _, ...record } = JSON.parse(
+    await Deno.readTextFile(`${planned}/sweep.json`),
+  );
+  // Rules 1 planned a value nothing reads into every cell; rules 2 refuse it.
+  record.spec.options.diffusionLoss = "d3pm";
+  for (const c of record.cells) c.args.splice(4, 0, "--diffusion-loss", "d3pm");
+  const r = record;
+  await Deno.writeTextFile(
+    `${planned}/sweep.json`,
+    JSON.stringify({
+      ...r,
+      planHash: sha256Hex(JSON.stringify([
+        1,
+        r.version,
+        r.dir,
+        r.spec,
+        r.swept,
+        r.cells,
+        r.script ?? null,
+        r.collect ?? null,
+      ])),
+    }),
+  );
+  const moved = `${tmp.path}/moved it's`;
+  await Deno.rename(planned, moved);
+  const e = await assertRejects(() => readSweep(moved), ConfigError);
+  assertStringIncludes(
+    e.message,
+    `(deno task report --merge ${shellQuote(moved)}/cells/NAME …)`,
+  );
+  assert(shellQuote(moved) !== moved);
 });
