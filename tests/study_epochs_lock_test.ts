@@ -162,7 +162,7 @@ Deno.test("study epochs --resume refuses a study begun on another engine or from
     const cases: [Record<string, unknown>, string][] = [
       [
         { ...record, engine: "webgpu" },
-        `error: Cannot resume ${cut}: it was trained on the webgpu engine, and this one would train on ${record.engine}: resume it where webgpu is chosen, or run it again from the start with --force (every run retrained)`,
+        `error: Cannot resume ${cut}: it ran on the webgpu engine, and this one would train on ${record.engine}: resume it with --engine webgpu, or where auto picks webgpu, or run it again from the start with --force (every run retrained)`,
       ],
       [
         { ...record, base: { ...record.base, lr: 0.001 } },
@@ -181,6 +181,35 @@ Deno.test("study epochs --resume refuses a study begun on another engine or from
       assertEquals(errorLine(r), line);
       assertEquals(await Deno.readTextFile(`${cut}/epochs.jsonl`), before);
     }
+  } finally {
+    await Deno.remove(cut, { recursive: true });
+  }
+});
+
+Deno.test("study epochs --resume of a study begun with engine auto accepts --engine naming the engine it ran on, and refuses another naming it", async () => {
+  const ref = await wholeStudy();
+  const cut = await copyFolder(ref);
+  try {
+    const record = JSON.parse(await Deno.readTextFile(`${cut}/study.json`));
+    assertEquals(record.scale.engine, undefined); // begun with auto
+    const other = record.engine === "tfjs" ? "cpu" : "tfjs";
+    const before = await Deno.readTextFile(`${cut}/epochs.jsonl`);
+    const refused = await runTool("study.ts", [
+      ...STUDY,
+      ...["--out", cut, "--resume", "--engine", other],
+    ]);
+    assertEquals(refused.code, 1, refused.stderr);
+    assertEquals(
+      errorLine(refused),
+      `error: Cannot resume ${cut}: it was begun with --engine unset and ran on the ${record.engine} engine, not --engine ${other}: resume it with --engine ${record.engine}, or where auto picks ${record.engine}, or run it again from the start with --force (every run retrained)`,
+    );
+    const r = await runTool("study.ts", [
+      ...STUDY,
+      ...["--out", cut, "--resume", "--engine", record.engine],
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    assertStringIncludes(r.stderr, LAST);
+    assertEquals(await Deno.readTextFile(`${cut}/epochs.jsonl`), before);
   } finally {
     await Deno.remove(cut, { recursive: true });
   }

@@ -638,7 +638,22 @@ async function resumable(
   };
   const got: Record<string, unknown> = { ...record.scale, seed: record.seed };
   const key = [...new Set([...Object.keys(want), ...Object.keys(got)])]
-    .find((k) => show(want[k]) !== show(got[k]));
+    .find((k) =>
+      show(want[k]) !== show(got[k]) &&
+      // An explicit --engine naming the engine it ran on continues it.
+      !(k === "engine" && want[k] !== undefined && want[k] === record.engine)
+    );
+  if (key === "engine" && typeof record.engine === "string") {
+    throw new ConfigError(
+      `Cannot resume ${out}: it was begun with --engine ${
+        show(got[key])
+      } and ran on the ${record.engine} engine, not --engine ${
+        show(want[key])
+      }: ${
+        resumeOn(record.engine, got[key] === undefined || got[key] === "auto")
+      }, or ${AGAIN}`,
+    );
+  }
   if (key !== undefined) {
     const flag = `--${flagOf(key)}`;
     throw new ConfigError(
@@ -654,6 +669,13 @@ async function resumable(
     replay: { lines, at: 0, cut: false },
     record: record as StudyRecord,
   };
+}
+
+/** How a refusal to resume says to continue on the engine it ran on. */
+function resumeOn(engine: string, auto = true): string {
+  return `resume it with --engine ${engine}${
+    auto ? `, or where auto picks ${engine}` : ""
+  }`;
 }
 
 /** How a refusal to resume says to start again. */
@@ -712,13 +734,17 @@ function refuseOtherRun(
   }
   if (record.engine !== ctx.trainedOn) {
     throw new ConfigError(
-      `Cannot resume ${out}: it was trained on the ${record.engine} engine, and this one would train on ${ctx.trainedOn}: resume it where ${record.engine} is chosen, or ${AGAIN}`,
+      `Cannot resume ${out}: it ran on the ${record.engine} engine, and this one would train on ${ctx.trainedOn}: ${
+        resumeOn(record.engine)
+      }, or ${AGAIN}`,
     );
   }
   const want = ctx.base as unknown as Record<string, unknown>;
   const got = record.base as unknown as Record<string, unknown>;
+  // The engine chosen (`auto`, or one named) is judged by the one it resolved
+  // to, above: a study begun with auto continues with --engine cpu on cpu.
   const key = [...new Set([...Object.keys(want), ...Object.keys(got)])]
-    .find((k) => show(want[k]) !== show(got[k]));
+    .find((k) => k !== "engine" && show(want[k]) !== show(got[k]));
   if (key !== undefined) {
     throw new ConfigError(
       `Cannot resume ${out}: its runs started from ${key} ${
