@@ -269,3 +269,36 @@ Deno.test("study epochs --sweep refuses, writing nothing, a --u below one batch 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("study epochs --sweep in a folder a killed study's lock is left in says to delete it, naming its pid; a live holder's lock still refuses", async () => {
+  const out = await Deno.makeTempDir();
+  const sweep = () =>
+    studyEpochs([
+      "--preset",
+      "micro",
+      "--u",
+      "2000,4000",
+      "--out",
+      out,
+      "--sweep",
+    ]);
+  try {
+    // As a SIGKILLed study leaves it: a pid no process has (above pid_max).
+    await Deno.writeTextFile(`${out}/.lock`, JSON.stringify({ pid: 4194304 }));
+    await assertRejects(
+      sweep,
+      ConfigError,
+      `Cannot make a sweep in ${out}: it holds a lock left by pid 4194304, which is gone: delete ${out}/.lock`,
+    );
+    // This process's: live.
+    await Deno.writeTextFile(`${out}/.lock`, JSON.stringify({ pid: Deno.pid }));
+    await assertRejects(
+      sweep,
+      ConfigError,
+      `Cannot make a sweep in ${out}: it holds other files (.lock), which are not this tool's to write among`,
+    );
+    assertEquals([...Deno.readDirSync(out)].map((e) => e.name), [".lock"]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

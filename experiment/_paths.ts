@@ -1,3 +1,5 @@
+import { RunFolder } from "./run_folder.ts";
+
 /**
  * Whether two paths name one existing folder (through links, `.`, `..` and
  * trailing slashes too); false when either does not exist.
@@ -57,10 +59,33 @@ export async function notAFolderOfItsOwn(
   const names = new Set<string>();
   for await (const e of Deno.readDir(dir)) names.add(e.name);
   const others = [...names].filter((n) => !own(n, names)).sort();
+  if (others.length === 1 && others[0] === ".lock") {
+    const stale = await staleLock(dir);
+    if (stale) return stale;
+  }
   if (others.length > 0) {
     return `it holds other files (${others.slice(0, 3).join(", ")}${
       others.length > 3 ? ", …" : ""
     }), which are not this tool's to write among`;
   }
   return undefined;
+}
+
+/**
+ * A `.lock` in `dir` whose holder is gone (a study or run killed without
+ * releasing it; judged as {@linkcode RunFolder.liveHolder} does) in words,
+ * saying to delete it; undefined when its holder is live.
+ */
+async function staleLock(dir: string): Promise<string | undefined> {
+  if (await new RunFolder(dir).liveHolder()) return undefined;
+  const text = await Deno.readTextFile(`${dir}/.lock`).catch(() => "");
+  let pid: unknown = Number(text.trim());
+  if (!Number.isSafeInteger(pid)) {
+    try {
+      pid = JSON.parse(text)?.pid;
+    } catch { /* unreadable: no pid to name */ }
+  }
+  return `it holds a lock left by ${
+    Number.isSafeInteger(pid) ? `pid ${pid}` : "a process"
+  }, which is gone: delete ${dir}/.lock`;
 }
