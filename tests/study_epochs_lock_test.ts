@@ -244,6 +244,18 @@ Deno.test("study epochs: an unfinished study without study.json is not told to -
       errorLine(r),
       `error: --out ${cut} holds an unfinished study (epochs.jsonl: U = 2000 finished, U = 4000 not): it was begun before --resume (no study.json): pass --force to run it again from the start (every run is retrained; epochs.jsonl, the report and charts are moved aside to study.replaced-<time>, its run folders beside themselves), or choose another --out`,
     );
+    // A study.json that cannot be read is named so, not taken for none.
+    await Deno.writeTextFile(`${cut}/study.json`, "{");
+    const bad = await runTool("study.ts", [...STUDY, "--out", cut]);
+    assertEquals(bad.code, 1, bad.stderr);
+    assertStringIncludes(
+      errorLine(bad),
+      `error: --out ${cut} holds an unfinished study (epochs.jsonl: U = 2000 finished, U = 4000 not): its study.json cannot be read (${cut}/study.json is not valid JSON`,
+    );
+    assertStringIncludes(
+      errorLine(bad),
+      "), so it cannot be resumed: pass --force to run it again from the start",
+    );
   } finally {
     await Deno.remove(cut, { recursive: true });
   }

@@ -886,8 +886,12 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
   };
   if (((await size("epochs.jsonl")) ?? 0) > 0) held.push("epochs.jsonl");
   if ((await size("sweep.json")) !== undefined) held.push("sweep.json");
+  let unreadable = "";
   const record = await readStudyJson(`${out}/study.json`, "study record")
-    .catch(() => undefined) as Partial<StudyRecord> | undefined;
+    .catch((e) => {
+      unreadable = e instanceof Error ? e.message : String(e);
+      return undefined;
+    }) as Partial<StudyRecord> | undefined;
   const own = record?.scale;
   if (!held.length) {
     if (own !== undefined) return; // begun, nothing written: moved aside
@@ -905,6 +909,8 @@ async function refuseFinished(out: string, scale: StudyScale): Promise<void> {
         }, U = ${us.filter((u) => !done.includes(u)).join(", ")} not): ${
           own !== undefined
             ? "pass --resume to continue it (with the options it was begun with: the runs finished are kept), or --force"
+            : unreadable
+            ? `its study.json cannot be read (${unreadable}), so it cannot be resumed: pass --force`
             : "it was begun before --resume (no study.json): pass --force"
         } to run it again from the start (every run is retrained; ${aside}), or choose another --out`,
       );
