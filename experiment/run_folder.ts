@@ -1186,17 +1186,20 @@ export class RunFolder {
    * pid now belongs to a process started at another time — is stale and
    * taken over.
    *
+   * @param created Whether the caller created the folder: its release
+   *   (also {@linkcode RunFolder.releaseHeld}'s, on Ctrl-C) then removes
+   *   the folder too while it is empty.
    * @returns A function that releases it.
    * @throws {ConfigError} When a live process holds it, naming it and how
    *   to clear a lock that is wrong (with `exitCode` {@linkcode FOLDER_BUSY_EXIT}).
    */
-  async lock(): Promise<() => void> {
+  async lock(created = false): Promise<() => void> {
     const mine = JSON.stringify(SELF) + "\n";
     for (let attempt = 0; attempt < 2; attempt++) {
       hooks.beforeLockAttempt?.(this.lockPath, attempt);
       try {
         await createWhole(this.lockPath, mine);
-        return holding(this.lockPath, mine);
+        return holding(this.lockPath, mine, created ? this.dir : undefined);
       } catch (e) {
         if (e instanceof Deno.errors.NotFound) {
           // Our attempt's file vanished under a folder that is there: try
@@ -1492,9 +1495,10 @@ async function takeOver(path: string, seen: string | undefined) {
 /**
  * The release of a lock file this process has just created with `mine`:
  * it removes the file only while it still holds `mine` (a takeover may have
- * replaced it), once, and is registered in `HELD` until then.
+ * replaced it), once, and is registered in `HELD` until then; with `dir`
+ * (a folder its caller created), it removes that too while empty.
  */
-function holding(path: string, mine: string): () => void {
+function holding(path: string, mine: string, dir?: string): () => void {
   let held = true;
   const release = () => {
     if (!held) return;
@@ -1503,6 +1507,11 @@ function holding(path: string, mine: string): () => void {
     try {
       if (Deno.readTextFileSync(path) === mine) Deno.removeSync(path);
     } catch { /* already gone */ }
+    if (dir !== undefined) {
+      try {
+        Deno.removeSync(dir); // only while empty
+      } catch { /* written to, or gone */ }
+    }
   };
   HELD.add(release);
   return release;

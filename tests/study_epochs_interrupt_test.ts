@@ -164,3 +164,24 @@ Deno.test("study epochs --resume after a kill in U = 4K's AR run keeps the runs 
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("study epochs interrupted by Ctrl-C while preparing, in a folder it created, removes the folder it left empty", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-int-" });
+  const out = `${tmp}/new`;
+  try {
+    const r = await killWhen(
+      "study.ts",
+      [...STUDY, "--out", out],
+      async () => await size(`${out}/.lock`) !== undefined,
+      { signal: "SIGINT" },
+    );
+    assertEquals(r.code, 130, r.stderr);
+    assertEquals(
+      errorLine(r),
+      `interrupted during preparation: nothing was written to ${out}; run the same command again`,
+    );
+    assertEquals(await size(out), undefined);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -546,7 +546,8 @@ async function lockStudy(out: string): Promise<() => void> {
   };
   let unlock: () => void;
   try {
-    unlock = await new RunFolder(out).lock();
+    // Its release, the signal handler's too, removes `out` while empty.
+    unlock = await new RunFolder(out).lock(created);
   } catch (e) {
     removeCreated();
     const code = (e as { exitCode?: number }).exitCode;
@@ -565,10 +566,7 @@ async function lockStudy(out: string): Promise<() => void> {
     }
     throw e;
   }
-  return () => {
-    unlock();
-    removeCreated();
-  };
+  return unlock;
 }
 
 /** What the serial study writes in its folder besides its run folders. */
