@@ -579,6 +579,9 @@ const STUDY_FILES = [
   "sweep.svg",
 ] as const;
 
+/** Where this process moved an earlier study aside, for the Ctrl-C note. */
+let movedAside: string | undefined;
+
 /**
  * Move an earlier study's files ({@linkcode STUDY_FILES}; an empty
  * `epochs.jsonl` holds nothing and stays) into one folder
@@ -603,6 +606,7 @@ async function moveStudyAside(out: string): Promise<void> {
   for (const name of present) {
     Deno.renameSync(`${out}/${name}`, `${aside}/${name}`);
   }
+  movedAside = aside;
   console.error(
     `note: moved the earlier study's ${
       present.join(", ")
@@ -805,7 +809,8 @@ export function finishedUs(out: string, us: readonly number[]): number[] {
  * What an interrupted serial study has left in `out`, and how to go on:
  * the U finished (their comparison in `epochs.jsonl` and the report) and
  * those not, and the `--resume` that continues it; before its `study.json`
- * is written, that nothing was.
+ * is written, that nothing was (and where a `--force` moved the earlier
+ * study, if it did).
  *
  * @param out The study's folder.
  * @param scale The study's sizes.
@@ -842,7 +847,10 @@ export function epochsInterruptionNote(
 ): string {
   // Before study.json is written (a new study still preparing): nothing.
   if (!existsSync(`${out}/study.json`)) {
-    return `interrupted during preparation: nothing was written to ${out}; run the same command again`;
+    // A --force between moving the earlier study aside and writing its own.
+    return movedAside
+      ? `interrupted: the earlier study in ${out} was moved to ${movedAside}, and nothing new was written; run the same command again`
+      : `interrupted during preparation: nothing was written to ${out}; run the same command again`;
   }
   const done = finishedUs(out, scale.u);
   const left = scale.u.filter((u) => !done.includes(u));
