@@ -1,6 +1,8 @@
 /**
  * `deno task test`: every test and every documentation example, in two
- * `deno test` runs, and one summary line over both.
+ * `deno test` runs (three: the few examples that change the environment run
+ * serially between them, {@linkcode changesEnv}), and one summary line over
+ * all.
  *
  *   deno task test                      # the whole suite
  *   deno task test cpu/ --filter parity # arguments: one `deno test -A --doc …`
@@ -174,6 +176,56 @@ function duration(ms: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
 }
 
+/**
+ * Whether a file's documentation examples change the process's environment
+ * (`Deno.env.set` or `Deno.env.delete` on a JSDoc line of a `.ts` file, or
+ * anywhere in a Markdown file). Such examples run in a serial run of their
+ * own: in the parallel run they share one process's environment with the
+ * examples running beside them, which saw the changed value (CI at a4f2401:
+ * `core/testing`'s example read another's `D3PM_REQUIRE`).
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { changesEnv } from "./run_tests.ts";
+ *
+ * assertEquals(changesEnv(" * Deno.env.set(\"CI\", \"true\");", "a.ts"), true);
+ * assertEquals(changesEnv("Deno.env.set(name, value);", "a.ts"), false); // code, not an example
+ * assertEquals(changesEnv("Deno.env.delete(\"X\");", "README.md"), true);
+ * assertEquals(changesEnv(" * Deno.env.get(\"CI\");", "a.ts"), false);
+ * ```
+ */
+export function changesEnv(text: string, file: string): boolean {
+  return file.endsWith(".md")
+    ? /Deno\.env\.(set|delete)\(/.test(text)
+    : /^\s*\*.*Deno\.env\.(set|delete)\(/m.test(text);
+}
+
+/** The files (relative to the root) whose examples {@linkcode changesEnv}. */
+async function envExampleFiles(
+  root: string,
+  skip: string[],
+): Promise<string[]> {
+  const out: string[] = [];
+  const skipped = (rel: string) =>
+    rel.split("/").some((p) => p.startsWith(".") || p === "node_modules") ||
+    skip.some((s) => s.endsWith("/") && rel.startsWith(s)) ||
+    /(^|\/|[._])test\.[cm]?[jt]sx?$/.test(rel);
+  const walk = async (dir: string) => {
+    for await (const e of Deno.readDir(`${root}${dir}`)) {
+      const rel = `${dir}${e.name}`;
+      if (skipped(e.isDirectory ? `${rel}/` : rel)) continue;
+      if (e.isDirectory) await walk(`${rel}/`);
+      else if (
+        /\.(ts|md)$/.test(rel) &&
+        changesEnv(await Deno.readTextFile(`${root}${rel}`), rel)
+      ) out.push(rel);
+    }
+  };
+  await walk("");
+  return out.sort();
+}
+
 if (import.meta.main) {
   if (Deno.args.length > 0) {
     // Named files or flags: one run, as `deno test -A --doc` alone.
@@ -185,14 +237,21 @@ if (import.meta.main) {
     Deno.exit(code);
   }
   const t0 = performance.now();
+  const root = new URL("../", import.meta.url);
+  const excludes = configExcludes();
+  const serial = await envExampleFiles(
+    decodeURIComponent(root.pathname),
+    excludes,
+  );
   const runs = [
     await run([
       "test",
       "-A",
       "--doc",
       "--parallel",
-      `--ignore=${[...TEST_FILES, ...configExcludes()].join(",")}`,
+      `--ignore=${[...TEST_FILES, ...excludes, ...serial].join(",")}`,
     ]),
+    ...serial.length > 0 ? [await run(["test", "-A", "--doc", ...serial])] : [],
     await run(["test", "-A"]),
   ];
   console.log(combinedSummary(runs, duration(performance.now() - t0)));
