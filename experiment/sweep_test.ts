@@ -2396,23 +2396,7 @@ Deno.test("readSweep() refuses, before anything runs, a sweep planned under the 
     await Deno.readTextFile(`${dir}/sweep.json`),
   );
   // Rules 1 planned these sweeps as they are; rules 2 refuse or merge them.
-  const under1 = (r: typeof record) =>
-    Deno.writeTextFile(
-      `${dir}/sweep.json`,
-      JSON.stringify({
-        ...r,
-        planHash: sha256Hex(JSON.stringify([
-          1,
-          r.version,
-          r.dir,
-          r.spec,
-          r.swept,
-          r.cells,
-          r.script ?? null,
-          r.collect ?? null,
-        ])),
-      }),
-    );
+  const under1 = (r: typeof record) => writeUnderRules1(dir, r);
   const refused = async (r: typeof record, ...says: string[]) => {
     await under1(r);
     const e = await assertRejects(() => readSweep(dir), ConfigError);
@@ -2618,9 +2602,25 @@ Deno.test("readSweep(): an older-rules sweep's way out names its cells where the
   // Rules 1 planned a value nothing reads into every cell; rules 2 refuse it.
   record.spec.options.diffusionLoss = "d3pm";
   for (const c of record.cells) c.args.splice(4, 0, "--diffusion-loss", "d3pm");
-  const r = record;
-  await Deno.writeTextFile(
-    `${planned}/sweep.json`,
+  await writeUnderRules1(planned, record);
+  const moved = `${tmp.path}/moved it's`;
+  await Deno.rename(planned, moved);
+  const e = await assertRejects(() => readSweep(moved), ConfigError);
+  assertStringIncludes(
+    e.message,
+    `(deno task report --merge ${shellQuote(moved)}/cells/NAME …)`,
+  );
+  assert(shellQuote(moved) !== moved);
+});
+
+/** Write `r` into `dir/sweep.json` as planning rules 1 hashed it. */
+function writeUnderRules1(
+  dir: string,
+  // deno-lint-ignore no-explicit-any
+  r: any,
+): Promise<void> {
+  return Deno.writeTextFile(
+    `${dir}/sweep.json`,
     JSON.stringify({
       ...r,
       planHash: sha256Hex(JSON.stringify([
@@ -2635,12 +2635,4 @@ Deno.test("readSweep(): an older-rules sweep's way out names its cells where the
       ])),
     }),
   );
-  const moved = `${tmp.path}/moved it's`;
-  await Deno.rename(planned, moved);
-  const e = await assertRejects(() => readSweep(moved), ConfigError);
-  assertStringIncludes(
-    e.message,
-    `(deno task report --merge ${shellQuote(moved)}/cells/NAME …)`,
-  );
-  assert(shellQuote(moved) !== moved);
-});
+}
