@@ -201,29 +201,25 @@ export function changesEnv(text: string, file: string): boolean {
     : /^\s*\*.*Deno\.env\.(set|delete)\(/m.test(text);
 }
 
-/** The files (relative to the root) whose examples {@linkcode changesEnv}. */
-async function envExampleFiles(
-  root: string,
-  skip: string[],
-): Promise<string[]> {
-  const out: string[] = [];
-  const skipped = (rel: string) =>
-    rel.split("/").some((p) => p.startsWith(".") || p === "node_modules") ||
-    skip.some((s) => s.endsWith("/") && rel.startsWith(s)) ||
-    /(^|\/|[._])test\.[cm]?[jt]sx?$/.test(rel);
-  const walk = async (dir: string) => {
-    for await (const e of Deno.readDir(`${root}${dir}`)) {
-      const rel = `${dir}${e.name}`;
-      if (skipped(e.isDirectory ? `${rel}/` : rel)) continue;
-      if (e.isDirectory) await walk(`${rel}/`);
-      else if (
-        /\.(ts|md)$/.test(rel) &&
-        changesEnv(await Deno.readTextFile(`${root}${rel}`), rel)
-      ) out.push(rel);
+/**
+ * The tracked files (relative to the root) whose examples
+ * {@linkcode changesEnv}, listed by `git ls-files` as
+ * `tools/test_portable.ts` lists its examples' files (test modules left out).
+ */
+async function envExampleFiles(root: string): Promise<string[]> {
+  const out = await new Deno.Command("git", {
+    args: ["ls-files", "*.ts", "*.md"],
+    cwd: root,
+    stdout: "piped",
+  }).output();
+  const files: string[] = [];
+  for (const rel of new TextDecoder().decode(out.stdout).split("\n")) {
+    if (rel === "" || /(^|\/|[._])test\.ts$/.test(rel)) continue;
+    if (changesEnv(await Deno.readTextFile(`${root}${rel}`), rel)) {
+      files.push(rel);
     }
-  };
-  await walk("");
-  return out.sort();
+  }
+  return files;
 }
 
 if (import.meta.main) {
@@ -239,10 +235,7 @@ if (import.meta.main) {
   const t0 = performance.now();
   const root = new URL("../", import.meta.url);
   const excludes = configExcludes();
-  const serial = await envExampleFiles(
-    decodeURIComponent(root.pathname),
-    excludes,
-  );
+  const serial = await envExampleFiles(decodeURIComponent(root.pathname));
   const runs = [
     await run([
       "test",
