@@ -11,14 +11,13 @@ import {
   ConfigError,
   PRESETS,
   RunFolder,
-  saveSweep,
   shellQuote,
   studyPlanText,
 } from "@d3pm/experiment";
 import {
   collectEpochs,
   epochsInterruptionNote,
-  epochsSweep,
+  planEpochsSweep,
   readStudyPlan,
   refuseContradictions,
   runEpochsCell,
@@ -408,9 +407,12 @@ export async function studyEpochs(argv: string[]): Promise<void> {
   }
   const { scale, seed, out } = parsed;
   if (parsed.sweep) {
-    const sweep = await saveSweep(
-      epochsSweep({ scale, seed, out, args: parsed.args }),
-    );
+    const sweep = await planEpochsSweep({
+      scale,
+      seed,
+      out,
+      args: parsed.args,
+    });
     console.log(studyPlanText(sweep));
   } else if (parsed.cell !== undefined) {
     const p = await plannedStudy(parsed);

@@ -58,7 +58,11 @@ export async function notAFolderOfItsOwn(
   }
   const names = new Set<string>();
   for await (const e of Deno.readDir(dir)) names.add(e.name);
-  const others = [...names].filter((n) => !own(n, names)).sort();
+  // A lock this very process holds (a study planning its sweep) is its own.
+  const mine = names.has(".lock") && await new RunFolder(dir).heldHere();
+  const others = [...names].filter((n) =>
+    !own(n, names) && !(mine && n === ".lock")
+  ).sort();
   if (others.length === 1 && others[0] === ".lock") {
     const stale = await staleLock(dir);
     if (stale) return stale;

@@ -911,20 +911,26 @@ export class RunFolder {
    * `--force` this folder, so the preparation that follows cannot race.
    *
    * @param config The resolved configuration.
+   * @param options `held`: the folder's lock, already taken by this process
+   *   ({@linkcode RunFolder.lock}) and kept by its caller, who releases it
+   *   (the release returned then leaves it held).
    * @returns The lock.
    * @throws {ConfigError} When another live process holds the lock, or the
    *   check fails (the lock is then released, and a folder it created
    *   removed).
    */
-  async acquire(config: ExperimentConfig): Promise<RunLock> {
+  async acquire(
+    config: ExperimentConfig,
+    options: { held?: () => void } = {},
+  ): Promise<RunLock> {
     await this.check(config); // before creating anything
-    const created = await this.#make();
+    const created = options.held ? false : await this.#make();
     // Whichever acquire in this process wins the lock may remove the folder
     // another one created (a losing creator cannot: the lock is in it).
     if (created) CREATED.add(this.dir);
     let unlock: () => void;
     try {
-      unlock = await this.lock();
+      unlock = options.held ? () => {} : await this.lock();
     } catch (e) {
       if (created) removeCreated(this.dir);
       throw e;
@@ -1162,6 +1168,8 @@ export class RunFolder {
    *
    * @param config The checked configuration.
    * @param data What the run trains on, to check and record.
+   * @param options `held`: the lock, taken already (see
+   *   {@linkcode RunFolder.acquire}).
    * @returns A function that releases the lock.
    * @throws {ConfigError} When another live process holds the lock, or the
    *   folder cannot take the run.
@@ -1169,8 +1177,9 @@ export class RunFolder {
   async start(
     config: ExperimentConfig,
     data?: DataRecord,
+    options: { held?: () => void } = {},
   ): Promise<() => void> {
-    const lock = await this.acquire(config);
+    const lock = await this.acquire(config, options);
     try {
       await lock.begin(data);
     } catch (e) {
@@ -1226,22 +1235,8 @@ export class RunFolder {
       }
       const seen = await this.#lockText();
       const holder = seen === undefined ? undefined : parseLock(seen);
-      if (holder && isAlive(holder)) {
-        const there = elsewhere(holder);
-        // runCli exits with its code: a sweep leaves the cell to that run.
-        throw Object.assign(
-          new ConfigError(
-            there
-              ? `${this.dir} is in use by a run ${there.there} (${
-                describeHolder(holder)
-              }): whether it still runs cannot be told from here; wait for it, or use --out DIR (if ${there.gone}, and no run writes here, delete ${this.lockPath})`
-              : `${this.dir} is in use by another run (${
-                describeHolder(holder)
-              }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
-          ),
-          { exitCode: FOLDER_BUSY_EXIT },
-        );
-      }
+      // runCli exits with its code: a sweep leaves the cell to that run.
+      if (holder && isAlive(holder)) throw this.#busy(holder);
       console.error(
         `note: ${this.lockPath} was left by a process that is gone (${
           holder ? `pid ${holder.pid}` : "unreadable"
@@ -1256,6 +1251,73 @@ export class RunFolder {
     }
     throw new ConfigError(
       `Cannot lock ${this.dir}: another run keeps taking it`,
+    );
+  }
+
+  /**
+   * The refusal {@linkcode RunFolder.lock} gives while a live process
+   * holds the lock, naming it (with `exitCode` {@linkcode FOLDER_BUSY_EXIT}),
+   * without taking the lock; undefined when it is free or stale. For a
+   * process that must not start while another holds this folder, but must
+   * not hold it itself (a study's cell while its serial study runs).
+   *
+   * @returns The refusal, or undefined.
+   *
+   * @example
+   * ```ts
+   * import { FOLDER_BUSY_EXIT, RunFolder } from "@d3pm/experiment";
+   * import { assertEquals, assertStringIncludes } from "@std/assert";
+   * const folder = new RunFolder(await Deno.makeTempDir());
+   * assertEquals(await folder.whyBusy(), undefined);
+   * const release = await folder.lock();
+   * const busy = await folder.whyBusy();
+   * assertEquals(busy?.exitCode, FOLDER_BUSY_EXIT);
+   * assertStringIncludes(busy!.message, `${folder.dir} is in use by another run (pid ${Deno.pid}`);
+   * release();
+   * await Deno.remove(folder.dir, { recursive: true });
+   * ```
+   */
+  async whyBusy(): Promise<(ConfigError & { exitCode: number }) | undefined> {
+    const holder = await this.#holder();
+    return holder && isAlive(holder) ? this.#busy(holder) : undefined;
+  }
+
+  /**
+   * Whether this very process holds the lock (it took it with
+   * {@linkcode RunFolder.lock} and has not let it go).
+   *
+   * @returns Whether it does.
+   *
+   * @example
+   * ```ts
+   * import { RunFolder } from "@d3pm/experiment";
+   * import { assertEquals } from "@std/assert";
+   * const folder = new RunFolder(await Deno.makeTempDir());
+   * const release = await folder.lock();
+   * assertEquals(await folder.heldHere(), true);
+   * release();
+   * assertEquals(await folder.heldHere(), false);
+   * await Deno.remove(folder.dir, { recursive: true });
+   * ```
+   */
+  async heldHere(): Promise<boolean> {
+    return await this.#lockText() === JSON.stringify(SELF) + "\n";
+  }
+
+  /** The refusal of a lock a live process holds, naming it. */
+  #busy(holder: LockHolder): ConfigError & { exitCode: number } {
+    const there = elsewhere(holder);
+    return Object.assign(
+      new ConfigError(
+        there
+          ? `${this.dir} is in use by a run ${there.there} (${
+            describeHolder(holder)
+          }): whether it still runs cannot be told from here; wait for it, or use --out DIR (if ${there.gone}, and no run writes here, delete ${this.lockPath})`
+          : `${this.dir} is in use by another run (${
+            describeHolder(holder)
+          }); wait for it, or use --out DIR (if no such run is alive, delete ${this.lockPath})`,
+      ),
+      { exitCode: FOLDER_BUSY_EXIT },
     );
   }
 

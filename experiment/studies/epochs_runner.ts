@@ -33,7 +33,7 @@ import {
 import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { shellQuote } from "../_shell.ts";
-import { studySweep, type Sweep } from "../sweep.ts";
+import { saveSweep, studySweep, type Sweep } from "../sweep.ts";
 import { FOLDER_BUSY_EXIT, replacedPath, RunFolder } from "../run_folder.ts";
 import { readStudyJson, readStudyText } from "./_results.ts";
 import {
@@ -261,8 +261,15 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
   return { config, name, perEpoch, epochs, steps };
 }
 
-/** Train one model of the study, recording and emitting each validation. */
-async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
+/**
+ * Train one model of the study, recording and emitting each validation;
+ * `held`: its folder's lock, taken already (a cell's, {@linkcode lockCell}).
+ */
+async function runOne(
+  ctx: StudyContext,
+  spec: RunSpec,
+  held?: () => void,
+): Promise<RunCurve> {
   const { scale } = ctx;
   const { config, name, perEpoch, epochs, steps } = runConfig(ctx, spec);
   const patience = runPatience(scale, spec.model);
@@ -281,7 +288,7 @@ async function runOne(ctx: StudyContext, spec: RunSpec): Promise<RunCurve> {
   await folder.check(config);
   // Like an experiment's run folder, each run's is whole on its own: its
   // data record and its BPE (loadTrained and bench:bound open it).
-  const release = await folder.start(config, ctx.data.record);
+  const release = await folder.start(config, ctx.data.record, { held });
   try {
     await ctx.data.persist(folder);
   } catch (e) {
@@ -468,6 +475,9 @@ export async function runEpochsStudy(
   // lines.
   const unlock = await lockStudy(options.out);
   try {
+    // A cell of a sweep in this folder that runs now would share run
+    // folders with this study (it checked this lock before it began).
+    await refuseLiveRuns(options.out, "run the study in");
     await studyUnderLock(options, start);
   } finally {
     unlock();
@@ -527,14 +537,29 @@ async function studyUnderLock(
 }
 
 /**
- * Take the serial study's lock, `<out>/.lock` (the run folder's, see
+ * What each of the study's modes does in its folder, for the refusals of
+ * {@linkcode lockStudy}: the serial study, `--sweep`, `--collect`.
+ */
+const MODE_WORDS = {
+  serial: "run the study in",
+  plan: "plan the study's sweep in",
+  collect: "collect",
+} as const;
+
+/**
+ * Take the study's lock, `<out>/.lock` (the run folder's, see
  * {@linkcode RunFolder.lock}: a live holder refuses, naming it, with exit
  * code {@linkcode FOLDER_BUSY_EXIT}; a dead one's is taken over), creating
- * `out` when it is missing. Its release (also by
- * {@linkcode RunFolder.releaseHeld}, the signal handler's) removes a folder
- * it created that is still empty. `--force` does not override it.
+ * `out` when it is missing: the serial study holds it to its end, a
+ * `--sweep` while it writes the plan, a `--collect` while it gathers the
+ * cells (a cell only checks it: {@linkcode lockCell}). Its release (also
+ * by {@linkcode RunFolder.releaseHeld}, the signal handler's) removes a
+ * folder it created that is still empty. `--force` does not override it.
  */
-async function lockStudy(out: string): Promise<() => void> {
+async function lockStudy(
+  out: string,
+  mode: keyof typeof MODE_WORDS = "serial",
+): Promise<() => void> {
   const created = !await Deno.lstat(out).then(() => true, () => false);
   if (created) await Deno.mkdir(out, { recursive: true });
   const removeCreated = () => {
@@ -554,17 +579,87 @@ async function lockStudy(out: string): Promise<() => void> {
     if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) {
       throw Object.assign(
         new ConfigError(
-          `Cannot run the study in ${out}: ${
-            e.message.replace(
-              "in use by another run",
-              "in use by another study or run",
-            )
-          } (--force and --resume do not override a live one)`,
+          `Cannot ${MODE_WORDS[mode]} ${out}: ${anotherStudy(e.message)}${
+            mode === "serial"
+              ? " (--force and --resume do not override a live one)"
+              : ""
+          }`,
         ),
         { exitCode: FOLDER_BUSY_EXIT },
       );
     }
     throw e;
+  }
+  return unlock;
+}
+
+/** A run folder's busy refusal, of a folder a study or a run may hold. */
+function anotherStudy(message: string): string {
+  return message.replace(
+    "in use by another run",
+    "in use by another study or run",
+  );
+}
+
+/**
+ * Refuse, naming its holder (exit code {@linkcode FOLDER_BUSY_EXIT}), while
+ * a live process holds a folder directly in `out`: a cell of a sweep there
+ * (or a run of another study) that the serial study or `--collect` would
+ * write beside, or read half-written. Run under the study's lock, which a
+ * cell checks after it takes its own: of the two, the later sees the other.
+ */
+async function refuseLiveRuns(
+  out: string,
+  what: (typeof MODE_WORDS)[keyof typeof MODE_WORDS],
+): Promise<void> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(out)) {
+    if (e.isDirectory) names.push(e.name);
+  }
+  for (const name of names.sort()) {
+    const busy = await new RunFolder(`${out}/${name}`).whyBusy();
+    if (busy) {
+      throw Object.assign(
+        new ConfigError(`Cannot ${what} ${out}: ${busy.message}`),
+        { exitCode: FOLDER_BUSY_EXIT },
+      );
+    }
+  }
+}
+
+/**
+ * Take a cell's lock, `<out>/<cell>/.lock` (its run folder's, creating the
+ * folder when missing), held from before the cell prepares to after its
+ * `results.json` is written: the same cell run twice at once is refused,
+ * naming the one that runs it (exit {@linkcode FOLDER_BUSY_EXIT}), while
+ * other cells run beside it. Then the study's lock is checked, not taken
+ * (cells would block each other): while a serial study, a `--sweep` or a
+ * `--collect` holds `out`, the cell is refused, its own lock let go.
+ */
+async function lockCell(out: string, cell: string): Promise<() => void> {
+  const dir = `${out}/${cell}`;
+  const created = !await Deno.lstat(dir).then(() => true, () => false);
+  if (created) await Deno.mkdir(dir, { recursive: true });
+  const refuse = (e: ConfigError) =>
+    Object.assign(
+      new ConfigError(
+        `Cannot run cell ${cell} in ${out}: ${anotherStudy(e.message)}`,
+      ),
+      { exitCode: FOLDER_BUSY_EXIT },
+    );
+  let unlock: () => void;
+  try {
+    unlock = await new RunFolder(dir).lock(created);
+  } catch (e) {
+    if (created) await Deno.remove(dir).catch(() => {});
+    const code = (e as { exitCode?: number }).exitCode;
+    if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) throw refuse(e);
+    throw e;
+  }
+  const busy = await new RunFolder(out).whyBusy();
+  if (busy) {
+    unlock();
+    throw refuse(busy);
   }
   return unlock;
 }
@@ -1307,6 +1402,48 @@ export function epochsSweep(options: EpochsSweepOptions): Sweep {
 }
 
 /**
+ * Write the study's sweep ({@linkcode epochsSweep}) into its folder's
+ * `sweep.json`, or take the same plan already there
+ * ({@linkcode saveSweep}), under the study's lock (`<out>/.lock`): refused
+ * while a serial study, a `--collect` or another `--sweep` holds the
+ * folder, naming it (exit code {@linkcode FOLDER_BUSY_EXIT}), so that two
+ * plans never race and a serial study never starts in a folder being
+ * planned. A plan that fails its checks writes nothing, lock included.
+ *
+ * @param options The scale, seed, folder and the arguments that give them.
+ * @returns The sweep as saved.
+ * @throws {ConfigError} As {@linkcode epochsSweep} and
+ *   {@linkcode saveSweep} refuse, or while another process holds `out`.
+ *
+ * @example Planned once; again while a study holds the folder: refused
+ * ```ts
+ * import { FOLDER_BUSY_EXIT, RunFolder } from "@d3pm/experiment";
+ * import { planEpochsSweep, SCALES } from "@d3pm/experiment/studies";
+ * import { assertEquals, assertRejects } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * const options = { scale: SCALES.cpu, seed: 0, out, args: ["--out", out] };
+ * assertEquals((await planEpochsSweep(options)).cells.length, 11);
+ * const release = await new RunFolder(out).lock(); // as a serial study holds it
+ * const refused = await planEpochsSweep(options).catch((e) => e);
+ * assertEquals(refused.exitCode, FOLDER_BUSY_EXIT);
+ * assertEquals(refused.message.startsWith(`Cannot plan the study's sweep in ${out}: ${out} is in use by another study or run (pid ${Deno.pid}`), true);
+ * release();
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function planEpochsSweep(
+  options: EpochsSweepOptions,
+): Promise<Sweep> {
+  const sweep = epochsSweep(options); // its checks, before anything is made
+  const unlock = await lockStudy(sweep.dir, "plan");
+  try {
+    return await saveSweep(sweep);
+  } finally {
+    unlock();
+  }
+}
+
+/**
  * What a plan can check without the data, as its cells will: every U at
  * least one batch of blocks, then `--tokens` at least one epoch of the
  * largest U (the most tokens an epoch), with the cells' messages. The
@@ -1450,6 +1587,25 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
     }
     chosen = winner(sweepCells.map((c) => found.get(c.name)!.run));
   }
+  const unlock = await lockCell(options.out, cell.name);
+  try {
+    await cellUnderLock(options, { cell, chosen, start, held: unlock });
+  } finally {
+    unlock();
+  }
+}
+
+/** {@linkcode runEpochsCell}, its folder's lock held. */
+async function cellUnderLock(
+  options: EpochsCellOptions,
+  at: {
+    cell: EpochsCell;
+    chosen: RunCurve | undefined;
+    start: number;
+    held: () => void;
+  },
+): Promise<void> {
+  const { cell, chosen, start } = at;
   const lines: Record<string, unknown>[] = [];
   const ctx = await studyContext(options, lines);
   try {
@@ -1466,7 +1622,7 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
       weightDecay: chosen?.weightDecay ?? cell.weightDecay ??
         ctx.base.weightDecay,
       name: cell.name,
-    });
+    }, at.held);
     const result: CellResult = {
       cell: cell.name,
       params: ctx.params,
@@ -1516,6 +1672,19 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
 export async function collectEpochs(
   options: EpochsStudyOptions,
 ): Promise<void> {
+  // Two collects (or a serial study) at once would write the study's files
+  // over each other; a cell that runs now is not finished.
+  const unlock = await lockStudy(options.out, "collect");
+  try {
+    await refuseLiveRuns(options.out, MODE_WORDS.collect);
+    await collectUnderLock(options);
+  } finally {
+    unlock();
+  }
+}
+
+/** {@linkcode collectEpochs}, the study's lock held. */
+async function collectUnderLock(options: EpochsStudyOptions): Promise<void> {
   const { scale, seed, out } = options;
   const cells = epochsCells(scale);
   const { found, missing } = await cellResults(out, cells);
