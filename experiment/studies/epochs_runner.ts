@@ -620,7 +620,7 @@ async function refuseLiveRuns(
     const busy = await new RunFolder(`${out}/${name}`).whyBusy();
     if (busy) {
       throw Object.assign(
-        new ConfigError(`Cannot ${what} ${out}: ${busy.message}`),
+        new ConfigError(`Cannot ${what} ${out}: ${anotherStudy(busy.message)}`),
         { exitCode: FOLDER_BUSY_EXIT },
       );
     }

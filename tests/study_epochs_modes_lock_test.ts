@@ -1,0 +1,172 @@
+// The epochs study's modes and its folder's locks: --sweep and --collect
+// hold <out>/.lock as the serial study does, a cell holds its own folder's
+// lock and checks <out>/.lock, and the serial study and --collect refuse a
+// folder where a run is live. The "other process" is this test, holding a
+// lock as a study or a cell would: each refusal is deterministic.
+import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { RunFolder } from "@d3pm/experiment";
+import {
+  errorLine,
+  MICRO_EPOCHS_STUDY as STUDY,
+  type Ran,
+  runTool,
+} from "./_run.ts";
+
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}
+
+/** The micro study planned as a sweep into a new folder. */
+async function planned(): Promise<{ tmp: string; out: string }> {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-modes-" });
+  const out = `${tmp}/S`;
+  const r = await runTool("study.ts", [...STUDY, "--out", out, "--sweep"]);
+  assertEquals(r.code, 0, r.stderr);
+  // The plan was written under the study's lock, let go after.
+  assertEquals(await exists(`${out}/.lock`), false);
+  return { tmp, out };
+}
+
+/** A refusal: exit 75 (busy), one stderr line, naming this test's process. */
+function assertBusy(
+  r: Ran,
+  start: string,
+  lock: string,
+): void {
+  assertEquals(r.code, 75, r.stderr);
+  assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+  assertStringIncludes(
+    errorLine(r),
+    `error: ${start}is in use by another study or run (pid ${Deno.pid}, `,
+  );
+  assertStringIncludes(
+    errorLine(r),
+    `(if no such run is alive, delete ${lock})`,
+  );
+}
+
+Deno.test("study epochs --cell of a cell that runs is refused in one line naming its holder, while another cell runs beside it; a cell is refused while a study holds the folder", async () => {
+  const { tmp, out } = await planned();
+  try {
+    const held = new RunFolder(`${out}/main-u2000-d3pm`);
+    await Deno.mkdir(held.dir);
+    const release = await held.lock(); // as that cell's run holds it
+    try {
+      const again = await runTool("study.ts", [
+        "epochs",
+        "--out",
+        out,
+        "--cell",
+        "main-u2000-d3pm",
+      ]);
+      assertBusy(
+        again,
+        `Cannot run cell main-u2000-d3pm in ${out}: ${held.dir} `,
+        held.lockPath,
+      );
+      assertEquals(await exists(`${held.dir}/config.json`), false);
+      // Two other cells at once beside it: none waits for, or refuses, another.
+      const cells = ["sweep-u2000-ar-do0-wd0", "sweep-u2000-ar-do0.1-wd0"];
+      const ran = await Promise.all(
+        cells.map((cell) =>
+          runTool("study.ts", ["epochs", "--out", out, "--cell", cell])
+        ),
+      );
+      for (const [i, r] of ran.entries()) {
+        assertEquals(r.code, 0, `${cells[i]}: ${r.stderr}`);
+        assert(await exists(`${out}/${cells[i]}/results.json`), cells[i]);
+        assertEquals(await exists(`${out}/${cells[i]}/.lock`), false);
+      }
+    } finally {
+      release();
+    }
+    // The study's lock held (a serial study, a --sweep or a --collect): a
+    // cell is refused, its own folder's lock let go and the folder it made
+    // removed.
+    const study = new RunFolder(out);
+    const releaseStudy = await study.lock();
+    try {
+      const r = await runTool("study.ts", [
+        "epochs",
+        "--out",
+        out,
+        "--cell",
+        "main-u4000-d3pm",
+      ]);
+      assertBusy(
+        r,
+        `Cannot run cell main-u4000-d3pm in ${out}: ${out} `,
+        study.lockPath,
+      );
+      assertEquals(await exists(`${out}/main-u4000-d3pm`), false);
+    } finally {
+      releaseStudy();
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("study epochs --sweep and --collect are refused while the study's folder is held, and the serial study and --collect while a cell runs there, writing nothing", async () => {
+  const { tmp, out } = await planned();
+  try {
+    const plan = await Deno.readTextFile(`${out}/sweep.json`);
+    const study = new RunFolder(out);
+    const release = await study.lock(); // as a serial study holds it
+    try {
+      const sweep = await runTool("study.ts", [
+        ...STUDY,
+        "--out",
+        out,
+        "--sweep",
+      ]);
+      assertBusy(
+        sweep,
+        `Cannot plan the study's sweep in ${out}: ${out} `,
+        study.lockPath,
+      );
+      const collect = await runTool("study.ts", [
+        "epochs",
+        "--out",
+        out,
+        "--collect",
+      ]);
+      assertBusy(collect, `Cannot collect ${out}: ${out} `, study.lockPath);
+    } finally {
+      release();
+    }
+    assertEquals(await Deno.readTextFile(`${out}/sweep.json`), plan);
+    // A cell runs (this test holds its folder): a serial study there is
+    // refused before it writes anything, and so is a --collect.
+    const cell = new RunFolder(`${out}/sweep-u2000-ar-do0-wd0`);
+    await Deno.mkdir(cell.dir);
+    const releaseCell = await cell.lock();
+    try {
+      const serial = await runTool("study.ts", [
+        ...STUDY,
+        "--out",
+        out,
+        "--force",
+      ]);
+      assertBusy(
+        serial,
+        `Cannot run the study in ${out}: ${cell.dir} `,
+        cell.lockPath,
+      );
+      const collect = await runTool("study.ts", [
+        "epochs",
+        "--out",
+        out,
+        "--collect",
+      ]);
+      assertBusy(collect, `Cannot collect ${out}: ${cell.dir} `, cell.lockPath);
+    } finally {
+      releaseCell();
+    }
+    const names = [...Deno.readDirSync(out)].map((e) => e.name).sort();
+    assertEquals(names, ["logs", "sweep-u2000-ar-do0-wd0", "sweep.json"]);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
