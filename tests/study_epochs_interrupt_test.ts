@@ -2,6 +2,7 @@
 // and 5): a --force killed before its first run loses none of the earlier
 // study, and a Ctrl-C says what finished, in the report and on stderr.
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
+import { readCheckpointState } from "@d3pm/train";
 import {
   errorLine,
   killWhen,
@@ -181,6 +182,91 @@ Deno.test("study epochs interrupted by Ctrl-C while preparing, in a folder it cr
       `interrupted during preparation: nothing was written to ${out}; run the same command again`,
     );
     assertEquals(await size(out), undefined);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("study epochs --resume after a kill mid-run continues that run from its last epoch's checkpoint, not from epoch 0, knowing its best, and ends with the lines and weights of an uninterrupted study", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-mid-" });
+  const whole = `${tmp}/whole`;
+  // The D3PM at U = 2K then stops at epoch 9, 3 after its best (epoch 6).
+  const args = [...STUDY, "--d3pm-patience", "3"];
+  try {
+    const first = await runTool("study.ts", [...args, "--out", whole]);
+    assertEquals(first.code, 0, first.stderr);
+    const wholeLines = await Deno.readTextFile(`${whole}/epochs.jsonl`);
+    // The AR with dropout (its masks from the resumed random stream), 11
+    // epochs of 7 steps, killed after its third line (its checkpoint is
+    // that of epoch 2 or 3); the D3PM (its times and masks) killed after
+    // its seventh (its checkpoint after its best: the resumed run must know
+    // it to stop where the whole one did).
+    const runs = [
+      {
+        name: "sweep-u2000-ar-do0.1-wd0",
+        kind: "ar",
+        key: '"model":"ar","dropout":0.1',
+        at: 3,
+        last: 11,
+      },
+      {
+        name: "main-u2000-d3pm",
+        kind: "d3pm",
+        key: '"u":2000,"model":"d3pm"',
+        at: 7,
+        last: 9,
+      },
+    ];
+    for (const [i, run] of runs.entries()) {
+      const ofRun = (text: string) =>
+        text.split("\n").filter((l) => l.includes(run.key));
+      assertEquals(ofRun(wholeLines).length, run.last, run.name);
+      const cut = `${tmp}/cut${i}`;
+      const linesOf = async () =>
+        ofRun(await Deno.readTextFile(`${cut}/epochs.jsonl`).catch(() => ""));
+      await killWhen(
+        "study.ts",
+        [...args, "--out", cut],
+        async () => (await linesOf()).length >= run.at,
+      );
+      // It was unfinished: fewer lines than the whole run's, no weights.
+      const written = (await linesOf()).length;
+      assert(
+        written >= run.at && written < run.last,
+        `${run.name}: ${written} lines`,
+      );
+      const model = `${cut}/${run.name}/seed-0/${run.kind}`;
+      assertEquals(await size(`${model}/model.safetensors`), undefined);
+      const { step } = await readCheckpointState(
+        `${model}/checkpoint.safetensors`,
+      );
+      assert(
+        step % 7 === 0 && step >= 7 * (run.at - 1) && step < 7 * run.last,
+        `step ${step}`,
+      );
+      const r = await runTool("study.ts", [...args, "--out", cut, "--resume"]);
+      assertEquals(r.code, 0, r.stderr);
+      assertStringIncludes(
+        r.stderr,
+        `study: ${run.name}: continues from epoch ${
+          step / 7
+        } of 11 (its checkpoint at step ${step};`,
+      );
+      assert(!r.stderr.includes("restarts from epoch 0"), r.stderr);
+      // Not trained again from its start: nothing was moved aside.
+      const aside = [...Deno.readDirSync(cut)].filter((e) =>
+        e.name.includes(".replaced-")
+      );
+      assertEquals(aside.map((e) => e.name), []);
+      assertEquals(await Deno.readTextFile(`${cut}/epochs.jsonl`), wholeLines);
+      const weights = `${run.name}/seed-0/${run.kind}/model.safetensors`;
+      if (await size(`${whole}/${weights}`) !== undefined) {
+        assertEquals(
+          await Deno.readFile(`${cut}/${weights}`),
+          await Deno.readFile(`${whole}/${weights}`),
+        );
+      }
+    }
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

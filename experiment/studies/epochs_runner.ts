@@ -16,10 +16,10 @@
  */
 import { initBackend } from "@d3pm/backend";
 import { flagOf } from "@d3pm/cli";
-import { writeFileAtomic } from "@d3pm/core";
+import { pathExists, writeFileAtomic } from "@d3pm/core";
 import type { Blocks } from "@d3pm/data";
 import { fixed } from "@d3pm/eval";
-import { MetricsLog } from "@d3pm/train";
+import { MetricsLog, readCheckpointState } from "@d3pm/train";
 import { resolveConfig } from "../config.ts";
 import type { Contestant } from "../contestant.ts";
 import { AR } from "../contestants/ar.ts";
@@ -252,7 +252,9 @@ function runConfig(ctx: StudyContext, spec: RunSpec) {
     steps,
     validEvery: perEpoch,
     logEvery: perEpoch,
-    checkpointEvery: steps,
+    // After every epoch's validation: a resumed study continues the run it
+    // was in from its last epoch ({@linkcode resumePoint}).
+    checkpointEvery: perEpoch,
     warmup: Math.min(base.warmup, steps),
     out: `${ctx.out}/${name}`,
     firstSeed: ctx.seed,
@@ -271,7 +273,8 @@ async function runOne(
   held?: () => void,
 ): Promise<RunCurve> {
   const { scale } = ctx;
-  const { config, name, perEpoch, epochs, steps } = runConfig(ctx, spec);
+  const planned = runConfig(ctx, spec);
+  const { name, perEpoch, epochs, steps } = planned;
   const patience = runPatience(scale, spec.model);
   const earlier = await replayRun(ctx, spec, { epochs, perEpoch, patience });
   if (earlier) {
@@ -283,6 +286,12 @@ async function runOne(
   console.error(
     `study: ${name}: ${spec.blocks.count} blocks, ${perEpoch} steps an epoch, up to ${epochs} epochs (${steps} steps)`,
   );
+  // The run a resumed study was in: from its checkpoint, its earlier
+  // epochs' lines taken as written.
+  const before = await resumePoint(ctx, spec, planned);
+  const config = before
+    ? { ...planned.config, resume: true, force: false }
+    : planned.config;
   const data = { ...ctx.data, train: spec.blocks };
   const folder = new RunFolder(config.out);
   await folder.check(config);
@@ -299,6 +308,12 @@ async function runOne(
   const entrant = enter(contestant, { config, data });
   const curve: CurvePoint[] = [];
   let best = Infinity, bestEpoch = 0;
+  for (const point of before ?? []) {
+    const { epoch, flops, valid } = point;
+    curve.push({ epoch, flops, valid });
+    await ctx.emit(point); // the replay's own line: taken as written
+    if (valid < best) [best, bestEpoch] = [valid, epoch];
+  }
   const metrics = new WatchedLog(folder.metricsPath, async (step, valid) => {
     const epoch = step / perEpoch;
     const line = epochLine(ctx, spec, { perEpoch, epoch, valid });
@@ -384,21 +399,8 @@ async function replayRun(
   // As runOne's hook judges it: the last epoch, or patience spent.
   let best = Infinity, bestEpoch = 0, stopped: RunCurve["stopped"] = "budget";
   let finished = false;
-  for (const line of r.lines.slice(r.at)) {
-    let valid: unknown;
-    try {
-      valid = JSON.parse(line)?.valid;
-    } catch {
-      break; // a torn last line
-    }
-    if (typeof valid !== "number") break;
-    const epoch = points.length + 1;
-    const point = epochLine(ctx, spec, {
-      perEpoch: plan.perEpoch,
-      epoch,
-      valid,
-    });
-    if (JSON.stringify(point) !== line) break;
+  for (const point of replayedLines(ctx, spec, plan)) {
+    const { epoch, valid } = point;
     points.push(point);
     finished = epoch === plan.epochs;
     if (valid < best) [best, bestEpoch] = [valid, epoch];
@@ -418,6 +420,110 @@ async function replayRun(
     valid,
   }));
   return { ...described, epochs: plan.epochs, stopped, curve };
+}
+
+/**
+ * The lines of `spec`'s run next in a resumed study's replay that hold:
+ * epochs 1, 2, … (up to its last), each exactly the line
+ * {@linkcode runOne} would write with its `valid`; none without a replay,
+ * or once it was cut.
+ */
+function replayedLines(
+  ctx: StudyContext,
+  spec: RunSpec,
+  plan: { epochs: number; perEpoch: number },
+): ReturnType<typeof epochLine>[] {
+  const r = ctx.replay;
+  if (!r || r.cut) return [];
+  const points: ReturnType<typeof epochLine>[] = [];
+  for (const line of r.lines.slice(r.at, r.at + plan.epochs)) {
+    let valid: unknown;
+    try {
+      valid = JSON.parse(line)?.valid;
+    } catch {
+      break; // a torn last line
+    }
+    if (typeof valid !== "number") break;
+    const point = epochLine(ctx, spec, {
+      perEpoch: plan.perEpoch,
+      epoch: points.length + 1,
+      valid,
+    });
+    if (JSON.stringify(point) !== line) break;
+    points.push(point);
+  }
+  return points;
+}
+
+/**
+ * Where a resumed study continues the run it was in when it stopped (one
+ * {@linkcode replayRun} found unfinished): its folder's checkpoint, written
+ * after each epoch's validation (so the epoch's line was written first),
+ * at epoch j of its plan, with its lines of epochs 1…j in the replay —
+ * those lines (taken as written; the training goes on from step j × steps
+ * an epoch, bit for bit as if it had not stopped, and writes the next).
+ * Undefined when there is no such run, or it cannot continue — then it is
+ * trained again from epoch 0, said in one line with the reason: no
+ * checkpoint (stopped within its first epoch), one that cannot be read or
+ * is not at an epoch this study's lines reach, or a folder whose run is
+ * not this one's (its configuration differs: an older version's).
+ */
+async function resumePoint(
+  ctx: StudyContext,
+  spec: RunSpec,
+  planned: ReturnType<typeof runConfig>,
+): Promise<ReturnType<typeof epochLine>[] | undefined> {
+  const r = ctx.replay;
+  if (!r || r.cut) return undefined;
+  const { config, name, perEpoch, epochs } = planned;
+  const folder = new RunFolder(config.out);
+  const lines = replayedLines(ctx, spec, planned);
+  if (!lines.length && !await pathExists(folder.configPath)) return undefined;
+  const again = (why: string) => {
+    console.error(`study: ${name}: restarts from epoch 0: ${why}`);
+    return undefined;
+  };
+  const kind = spec.model === "ar" ? AR.kind : D3PM.kind;
+  const path = folder.checkpointPath(ctx.seed, kind);
+  if (!await pathExists(path)) {
+    return again(
+      "its folder holds no checkpoint (it stopped within its first epoch)",
+    );
+  }
+  let step: number;
+  try {
+    step = (await readCheckpointState(path)).step;
+  } catch (e) {
+    return again(`its checkpoint cannot be read (${errorText(e)})`);
+  }
+  const epoch = step / perEpoch;
+  if (!Number.isInteger(epoch) || epoch < 1 || epoch >= epochs) {
+    return again(
+      `its checkpoint is at step ${step}, not the end of epoch 1 to ${
+        epochs - 1
+      } (${perEpoch} steps an epoch)`,
+    );
+  }
+  if (lines.length < epoch) {
+    return again(
+      `its checkpoint is at epoch ${epoch}, and epochs.jsonl holds its lines to epoch ${lines.length} only`,
+    );
+  }
+  try {
+    await folder.check({ ...config, resume: true, force: false });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return again(`its folder cannot be resumed (${e.message})`);
+  }
+  console.error(
+    `study: ${name}: continues from epoch ${epoch} of ${epochs} (its checkpoint at step ${step}; its lines of epochs 1 to ${epoch} in epochs.jsonl are kept)`,
+  );
+  return lines.slice(0, epoch);
+}
+
+/** An error's message, or the value as text. */
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Options of {@linkcode runEpochsStudy}. */
