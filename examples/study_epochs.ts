@@ -137,7 +137,7 @@ export const STUDY_OPTIONS = {
     kind: "boolean",
     default: false,
     help:
-      "continue an interrupted serial study in --out, given the options it was begun with (on the engine and settings it ran with, as its study.json records them): the runs it finished are kept, the one it was in is trained again from its start, then the rest",
+      "continue an interrupted serial study in --out, given the options it was begun with (on the engine and settings it ran with, as its study.json records them): the runs it finished are kept, the one it was in continues from its last epoch (its checkpoint; from its start where it has none, said on stderr), then the rest",
   },
 } as const;
 

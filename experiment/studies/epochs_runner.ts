@@ -382,10 +382,11 @@ function epochLine(
  * its last epoch or its patience spent, emitted again (taken as written)
  * and its curve rebuilt; undefined when the replay has none or only part
  * of it, or a line that does not hold (a torn one, another run's, a step
- * or an epoch out of place): the run is trained again from its start, and
- * the file is cut at the first line it writes that differs, as for an
- * unfinished run (the study's own lines are the only truth it resumes
- * from; a line it cannot vouch for is retrained, not refused).
+ * or an epoch out of place): the run continues from its checkpoint where
+ * the lines before it hold ({@linkcode resumePoint}), else is trained again
+ * from its start, and the file is cut at the first line it writes that
+ * differs (the study's own lines are the only truth it resumes from; a line
+ * it cannot vouch for is retrained, not refused).
  */
 async function replayRun(
   ctx: StudyContext,
@@ -543,7 +544,8 @@ export interface EpochsStudyOptions {
   /**
    * Continue an interrupted serial study in `out` (begun with the same
    * sizes and seed: its `study.json`): the runs it finished are kept, the
-   * one it was in is trained again from its start, then the rest.
+   * one it was in continues from its checkpoint of its last epoch (from
+   * its start where it cannot: said on stderr), then the rest.
    */
   resume?: boolean;
 }
