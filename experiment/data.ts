@@ -405,6 +405,8 @@ function factsOf(
  * @param config The run's configuration (data folder, block length).
  * @param data The run's data (its tokenizer and specials).
  * @param tokens How many tokens.
+ * @param options The train split, read already ({@linkcode trainCorpus}):
+ *   several prefixes from one read.
  * @returns The blocks and how many articles they hold.
  * @throws {ConfigError} When the train split is shorter than `tokens`.
  *
@@ -423,8 +425,9 @@ export async function trainPrefix(
   config: ExperimentConfig,
   data: RunData,
   tokens: number,
+  options: TrainCorpusOptions = {},
 ): Promise<{ blocks: Blocks; articles: number }> {
-  const corpus = await trainCorpus(config, data);
+  const corpus = options.corpus ?? await trainCorpus(config, data);
   // Checked before the prefix is allocated: a huge `tokens` is refused,
   // not an allocation failure.
   const most = prefixLimit(corpus);
@@ -467,8 +470,36 @@ export async function trainPrefix(
   return { blocks, articles };
 }
 
-/** The train split, tokenized (from the token cache when it is there). */
-async function trainCorpus(
+/** Options of {@linkcode trainPrefix} and {@linkcode trainPrefixLimit}. */
+export interface TrainCorpusOptions {
+  /** The train split, read already (default: read it). */
+  corpus?: TokenizedCorpus;
+}
+
+/**
+ * The train split, tokenized (from the token cache when it is there), read
+ * once for {@linkcode trainPrefix} and {@linkcode trainPrefixLimit}.
+ *
+ * @param config The run's configuration (data folder).
+ * @param data The run's data (its tokenizer).
+ * @returns The corpus.
+ *
+ * @example
+ * ```ts
+ * import { prepareData, trainCorpus, trainPrefixLimit } from "./data.ts";
+ * import { resolveConfig, RunFolder } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const config = resolveConfig({ preset: "micro", evalBlocks: 4 });
+ * const data = await prepareData(config, new RunFolder("runs/none"), () => {});
+ * const corpus = await trainCorpus(config, data);
+ * assertEquals(corpus.ids.length, data.facts.trainTokens);
+ * assertEquals(
+ *   await trainPrefixLimit(config, data, { corpus }),
+ *   await trainPrefixLimit(config, data),
+ * );
+ * ```
+ */
+export async function trainCorpus(
   config: ExperimentConfig,
   data: RunData,
 ): Promise<TokenizedCorpus> {
@@ -489,6 +520,7 @@ function prefixLimit(corpus: TokenizedCorpus): number {
  *
  * @param config The run's configuration (data folder).
  * @param data The run's data (its tokenizer).
+ * @param options The train split, read already ({@linkcode trainCorpus}).
  * @returns The count.
  *
  * @example The embedded WikiText-2 in bytes: more than its bare tokens
@@ -506,8 +538,9 @@ function prefixLimit(corpus: TokenizedCorpus): number {
 export async function trainPrefixLimit(
   config: ExperimentConfig,
   data: RunData,
+  options: TrainCorpusOptions = {},
 ): Promise<number> {
-  return prefixLimit(await trainCorpus(config, data));
+  return prefixLimit(options.corpus ?? await trainCorpus(config, data));
 }
 
 /** Each split's file name, without its folder. */

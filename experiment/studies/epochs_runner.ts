@@ -24,12 +24,8 @@ import { resolveConfig } from "../config.ts";
 import type { Contestant } from "../contestant.ts";
 import { AR } from "../contestants/ar.ts";
 import { D3PM } from "../contestants/d3pm.ts";
-import {
-  prepareData,
-  type RunData,
-  trainPrefix,
-  trainPrefixLimit,
-} from "../data.ts";
+import { prepareData, type RunData } from "../data.ts";
+import { readTrainPrefixes } from "./_train_prefixes.ts";
 import { chooseEngine, type Engine } from "../engine.ts";
 import { ConfigError, type ExperimentConfig } from "../options.ts";
 import { shellQuote } from "../_shell.ts";
@@ -1161,10 +1157,12 @@ async function refuseStrangers(
  */
 async function checkStudy(ctx: StudyContext): Promise<Map<number, Blocks>> {
   const { scale, base } = ctx;
-  await checkBudgets(ctx, scale.u);
+  // One read of the train split for its bound and every prefix.
+  const split = await readTrainPrefixes(base, ctx.data);
+  checkBudgets(ctx, scale.u, split.most);
   const prefixes = new Map<number, Blocks>();
   for (const u of scale.u) {
-    const { blocks, articles } = await trainPrefix(base, ctx.data, u);
+    const { blocks, articles } = await split.prefix(u);
     prefixes.set(u, blocks);
     console.error(
       `study: U = ${u}: ${articles} articles, ${blocks.count} blocks of ${base.blockLength}`,
@@ -1206,16 +1204,16 @@ async function checkStudy(ctx: StudyContext): Promise<Map<number, Blocks>> {
 
 /**
  * Refuse a U outside what a run can take: at least one batch of blocks,
- * at most the train split (with BOS/EOS), checked before a prefix is
- * allocated.
+ * at most `most`, the train split (with BOS/EOS), checked before a prefix
+ * is allocated.
  */
-async function checkBudgets(
+function checkBudgets(
   ctx: StudyContext,
   us: readonly number[],
-): Promise<void> {
+  most: number,
+): void {
   const { base, scale } = ctx;
   const least = scale.batchSize * base.blockLength;
-  const most = await trainPrefixLimit(base, ctx.data);
   for (const u of us) {
     if (u < least || u > most) {
       throw new ConfigError(
@@ -1717,9 +1715,10 @@ async function cellUnderLock(
   const lines: Record<string, unknown>[] = [];
   const ctx = await studyContext(options, lines);
   try {
-    await checkBudgets(ctx, [cell.u]);
+    const split = await readTrainPrefixes(ctx.base, ctx.data);
+    checkBudgets(ctx, [cell.u], split.most);
     checkOlderPlan(ctx, cell.u);
-    const { blocks } = await trainPrefix(ctx.base, ctx.data, cell.u);
+    const { blocks } = await split.prefix(cell.u);
     await Deno.mkdir(ctx.out, { recursive: true });
     const run = await runOne(ctx, {
       phase: cell.phase,
