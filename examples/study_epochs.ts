@@ -27,7 +27,7 @@ import {
 } from "@d3pm/experiment/studies";
 
 /** The study's options. */
-export const STUDY_OPTIONS = {
+const STUDY_OPTIONS = {
   scale: {
     kind: "choice",
     choices: ["cpu", "gpu"],
@@ -155,7 +155,7 @@ refused without --force; every U and run is checked before anything is
 written.`;
 
 /** The study's `--help`. */
-export const STUDY_USAGE = {
+const STUDY_USAGE = {
   command: "deno task study epochs",
   summary: SUMMARY,
   options: STUDY_OPTIONS,
@@ -224,14 +224,8 @@ export interface StudyArgs {
 /**
  * The flags that give a scale, seed and folder in full, so that a cell runs
  * the sizes it was planned with even if the scale's defaults move.
- *
- * @param name The scale's name.
- * @param scale The sizes.
- * @param seed The seed.
- * @param out The folder.
- * @returns The flags.
  */
-export function studyArgs(
+function studyArgs(
   name: string,
   scale: StudyScale,
   seed: number,
@@ -269,7 +263,36 @@ export function studyArgs(
   ];
 }
 
-/** Parse the study's flags (after the study's name). */
+/**
+ * Parse the study's flags (after the study's name): the scale's sizes with
+ * the options given over them, the mode, and the flags that give them all
+ * in full (a cell's, {@linkcode StudyArgs.args}).
+ *
+ * @param argv The arguments after `epochs`.
+ * @returns The study, or `{ help: true }` for `--help`.
+ * @throws {UsageError} Naming an option that is malformed, or modes that
+ *   do not go together.
+ *
+ * @example
+ * ```ts
+ * import { parseStudyArgs } from "./study_epochs.ts";
+ * import { UsageError } from "@d3pm/cli";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * const p = parseStudyArgs(["--u", "40000,10000", "--tokens", "5000", "--out", "runs/e/"]);
+ * if ("help" in p) throw new Error("help");
+ * assertEquals([p.scale.u, p.scale.tokens, p.out], [[10000, 40000], 5000, "runs/e/"]);
+ * // The flags spelt out read back as the same study (the folder without its slash).
+ * const back = parseStudyArgs(p.args);
+ * if ("help" in back) throw new Error("help");
+ * assertEquals([back.scale, back.out], [p.scale, "runs/e"]);
+ * assertEquals(parseStudyArgs(["--help"]), { help: true });
+ * assertThrows(
+ *   () => parseStudyArgs(["--cell", "main-u10000-ar", "--resume"]),
+ *   UsageError,
+ *   "Option --resume applies only to the serial study (without --sweep, --cell or --collect): leave it out",
+ * );
+ * ```
+ */
 export function parseStudyArgs(
   argv: string[],
 ): StudyArgs | { help: true } {
@@ -395,9 +418,26 @@ export async function plannedStudy(parsed: StudyArgs): Promise<StudyArgs> {
 }
 
 /**
- * Run the study with its command-line arguments (those after `epochs`).
+ * Run the study with its command-line arguments (those after `epochs`):
+ * the serial study, or with `--sweep` its plan, with `--cell NAME` one of
+ * its cells, with `--collect` its report from the cells; `--help` prints
+ * the options.
  *
  * @param argv The arguments.
+ * @throws {UsageError} For a malformed command line.
+ * @throws {ConfigError} For a study that cannot run as asked (naming why).
+ *
+ * @example Plan a micro study as sweep cells: nothing trains
+ * ```ts
+ * import { studyEpochs } from "./study_epochs.ts";
+ * import { readSweep } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * const out = await Deno.makeTempDir();
+ * await studyEpochs(["--preset", "micro", "--u", "4000,8000", "--tokens", "16000", "--dropouts", "0", "--decays", "0.1", "--out", out, "--sweep"]);
+ * const sweep = await readSweep(out);
+ * assertEquals(sweep.cells.map((c) => c.name), ["sweep-u4000-ar-do0-wd0.1", "main-u4000-d3pm", "main-u8000-d3pm", "main-u8000-ar"]);
+ * await Deno.remove(out, { recursive: true });
+ * ```
  */
 export async function studyEpochs(argv: string[]): Promise<void> {
   const parsed = parseStudyArgs(argv);
