@@ -290,16 +290,7 @@ async function runOne(
     : planned.config;
   const data = { ...ctx.data, train: spec.blocks };
   const folder = new RunFolder(config.out);
-  await folder.check(config);
-  // Like an experiment's run folder, each run's is whole on its own: its
-  // data record and its BPE (loadTrained and bench:bound open it).
-  const release = await folder.start(config, ctx.data.record, { held });
-  try {
-    await ctx.data.persist(folder);
-  } catch (e) {
-    release();
-    throw e;
-  }
+  const release = await startRun(ctx, folder, { config, held });
   const contestant: Contestant = spec.model === "ar" ? AR : D3PM;
   const entrant = enter(contestant, { config, data });
   const curve: CurvePoint[] = [];
@@ -344,6 +335,30 @@ async function runOne(
   }
   const { blocks: _, name: _name, ...described } = spec;
   return { ...described, epochs, stopped, curve };
+}
+
+/**
+ * Start writing a run's folder (checked, its lock taken unless `held`):
+ * like an experiment's run folder, each run's is whole on its own, with its
+ * data record and its BPE (loadTrained and bench:bound open it). Its lock's
+ * release.
+ */
+async function startRun(
+  ctx: StudyContext,
+  folder: RunFolder,
+  run: { config: ExperimentConfig; held?: () => void },
+): Promise<() => void> {
+  await folder.check(run.config);
+  const release = await folder.start(run.config, ctx.data.record, {
+    held: run.held,
+  });
+  try {
+    await ctx.data.persist(folder);
+  } catch (e) {
+    release();
+    throw e;
+  }
+  return release;
 }
 
 /**
