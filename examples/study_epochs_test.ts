@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { UsageError } from "@d3pm/cli";
-import { ConfigError, saveSweep } from "@d3pm/experiment";
+import { ConfigError, FOLDER_BUSY_EXIT, saveSweep } from "@d3pm/experiment";
 import { epochsSweep } from "@d3pm/experiment/studies";
 import { parseStudyArgs, plannedStudy, studyEpochs } from "./study_epochs.ts";
 
@@ -270,7 +270,7 @@ Deno.test("study epochs --sweep refuses, writing nothing, a --u below one batch 
   }
 });
 
-Deno.test("study epochs --sweep in a folder a killed study's lock is left in says to delete it, naming its pid; a live holder's lock still refuses", async () => {
+Deno.test("study epochs --sweep takes over the lock a killed study left, and is refused (exit 75, naming it) while a live process holds the folder", async () => {
   const out = await Deno.makeTempDir();
   const sweep = () =>
     studyEpochs([
@@ -283,21 +283,25 @@ Deno.test("study epochs --sweep in a folder a killed study's lock is left in say
       "--sweep",
     ]);
   try {
-    // As a SIGKILLed study leaves it: a pid no process has (above pid_max).
-    await Deno.writeTextFile(`${out}/.lock`, JSON.stringify({ pid: 4194304 }));
-    await assertRejects(
-      sweep,
-      ConfigError,
-      `Cannot make a sweep in ${out}: it holds a lock left by pid 4194304, which is gone: delete ${out}/.lock`,
-    );
-    // This process's: live.
-    await Deno.writeTextFile(`${out}/.lock`, JSON.stringify({ pid: Deno.pid }));
-    await assertRejects(
-      sweep,
-      ConfigError,
-      `Cannot make a sweep in ${out}: it holds other files (.lock), which are not this tool's to write among`,
+    // This process's, written by hand: live, as a serial study's would be.
+    const live = JSON.stringify({ pid: Deno.pid });
+    await Deno.writeTextFile(`${out}/.lock`, live);
+    const refused = await sweep().catch((e) => e);
+    assert(refused instanceof ConfigError, String(refused));
+    assertEquals(refused.exitCode, FOLDER_BUSY_EXIT);
+    assertEquals(
+      refused.message,
+      `Cannot plan the study's sweep in ${out}: ${out} is in use by another study or run (pid ${Deno.pid}); wait for it, or use --out DIR (if no such run is alive, delete ${out}/.lock)`,
     );
     assertEquals([...Deno.readDirSync(out)].map((e) => e.name), [".lock"]);
+    assertEquals(await Deno.readTextFile(`${out}/.lock`), live);
+    // As a SIGKILLed study leaves it: a pid no process has (above pid_max).
+    await Deno.writeTextFile(`${out}/.lock`, JSON.stringify({ pid: 4194304 }));
+    await sweep();
+    assertEquals(
+      [...Deno.readDirSync(out)].map((e) => e.name).sort(),
+      ["logs", "sweep.json"],
+    );
   } finally {
     await Deno.remove(out, { recursive: true });
   }
