@@ -91,9 +91,25 @@ function staticJson(
   );
 }
 
+/** A followed run's metrics stream (see {@linkcode followMetrics}). */
+export interface MetricsFollow {
+  /** Stop for good. */
+  stop(): void;
+  /**
+   * Catch up again: reopen a stream let go (from the last event, so only
+   * what is new arrives), or let go of an open one whose run is no longer
+   * live once it has read to the end.
+   */
+  refresh(): void;
+}
+
 /**
  * Follow a run's metrics: every line so far, then each appended one.
- * Returns a function that stops. In a static export, the exported lines.
+ * A stream is held open only while `hold()` says the run is live: at the
+ * end of the log (`caught-up`) a run that is not live lets go of its
+ * connection (a browser has 6 per host over HTTP/1.1: held streams of
+ * finished runs froze the page), and `refresh()` picks up from the last
+ * event. In a static export, the exported lines.
  */
 export function followMetrics(
   run: string,
@@ -105,7 +121,8 @@ export function followMetrics(
     /** The run's folder was deleted or moved: the stream is over (why, one line). */
     gone?: (reason: string) => void;
   },
-): () => void {
+  hold: () => boolean = () => true,
+): MetricsFollow {
   if (STATIC) {
     for (const l of STATIC.run[run]?.metrics ?? []) {
       try {
@@ -113,28 +130,76 @@ export function followMetrics(
       } catch { /* skip */ }
     }
     on.caughtUp?.();
-    return () => {};
+    return { stop: () => {}, refresh: () => {} };
   }
-  const es = new EventSource(url("/api/run/metrics", { run }));
-  es.addEventListener("metric", (e) => {
-    try {
-      on.line(JSON.parse((e as MessageEvent).data));
-    } catch { /* a damaged line */ }
-  });
-  es.addEventListener("caught-up", () => on.caughtUp?.());
-  es.addEventListener("reset", () => on.reset?.());
-  // The last event: closed here, or the browser would reconnect to a run
-  // that is no longer there.
-  es.addEventListener("gone", (e) => {
-    es.close();
-    let reason = "the run's folder is gone";
-    try {
-      reason = String(JSON.parse((e as MessageEvent).data).reason ?? reason);
-    } catch { /* the default */ }
-    on.gone?.(reason);
-  });
-  es.onerror = () => on.error?.(es.readyState !== EventSource.CLOSED);
-  return () => es.close();
+  let es: EventSource | undefined;
+  let last = ""; // the last event's id: where a reopened stream starts
+  let caught = false;
+  let over = false; // stopped, or the run is gone
+  const letGo = () => {
+    es?.close();
+    es = undefined;
+  };
+  const open = () => {
+    caught = false;
+    const s = es = new EventSource(
+      url("/api/run/metrics", last ? { run, from: last } : { run }),
+    );
+    const track = (e: Event) => {
+      const id = (e as MessageEvent).lastEventId;
+      if (id) last = id;
+    };
+    s.addEventListener("metric", (e) => {
+      track(e);
+      try {
+        on.line(JSON.parse((e as MessageEvent).data));
+      } catch { /* a damaged line */ }
+    });
+    s.addEventListener("caught-up", (e) => {
+      track(e);
+      caught = true;
+      on.caughtUp?.();
+      if (!hold()) letGo();
+    });
+    s.addEventListener("reset", (e) => {
+      track(e);
+      on.reset?.();
+    });
+    // The last event: closed here, or the browser would reconnect to a run
+    // that is no longer there.
+    s.addEventListener("gone", (e) => {
+      letGo();
+      over = true;
+      let reason = "the run's folder is gone";
+      try {
+        reason = String(JSON.parse((e as MessageEvent).data).reason ?? reason);
+      } catch { /* the default */ }
+      on.gone?.(reason);
+    });
+    s.onerror = () => {
+      const retrying = s.readyState !== EventSource.CLOSED;
+      // Refused (a 503 when the server holds its most streams): the next
+      // refresh() tries again.
+      if (!retrying && es === s) es = undefined;
+      on.error?.(retrying);
+    };
+  };
+  open();
+  return {
+    stop: () => {
+      over = true;
+      letGo();
+    },
+    refresh: () => {
+      if (over) return;
+      if (!es) open();
+      else if (caught && !hold()) {
+        // Live no longer: one more read from the last event, then let go.
+        letGo();
+        open();
+      }
+    },
+  };
 }
 
 /** One server-sent event read from a fetch body. */

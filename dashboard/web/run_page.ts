@@ -10,7 +10,13 @@ import {
   lossChart,
   speedQualityChart,
 } from "@d3pm/experiment/charts";
-import { followMetrics, getJson, getRunFile, STATIC } from "./api.ts";
+import {
+  followMetrics,
+  getJson,
+  getRunFile,
+  type MetricsFollow,
+  STATIC,
+} from "./api.ts";
 import { ChartView } from "./chart_view.ts";
 import { ago, h, mount } from "./dom.ts";
 import { renderMarkdown } from "./markdown.ts";
@@ -40,6 +46,19 @@ export function labelsOf(info: RunInfo): ChartLabels {
     validation: (k) => info.labels[k]?.validation ?? "validation",
   };
 }
+
+/** A run whose log may still grow: its metrics stream is held open. */
+function isLive(status: string): boolean {
+  return status === "running" || status === "held";
+}
+
+/**
+ * The most metrics streams a comparison holds open (live runs; the others
+ * are read to their end and let go, the rest of the live ones read again
+ * every few seconds): a browser has 6 connections per host over HTTP/1.1,
+ * and the page's own requests need some.
+ */
+const COMPARE_HELD = 3;
 
 let optionsHelp: Promise<Record<string, { help: string }>> | undefined;
 
@@ -219,6 +238,7 @@ export function runPage(el: HTMLElement, id: string): () => void {
     );
     live.draw();
     let caughtUp = false;
+    let follow: MetricsFollow | undefined;
     const showLive = () => {
       if (!caughtUp) return;
       // A held run's writer is another host's: its log may still grow.
@@ -234,7 +254,7 @@ export function runPage(el: HTMLElement, id: string): () => void {
       liveNote.textContent = "no training log (imported, not trained here)";
       liveNote.className = "live";
     } else {
-      stop = followMetrics(id, {
+      follow = followMetrics(id, {
         line: (r) => live.add(r),
         caughtUp: () => {
           caughtUp = true;
@@ -249,7 +269,8 @@ export function runPage(el: HTMLElement, id: string): () => void {
           liveNote.textContent = reason;
           liveNote.className = "live";
         },
-      });
+      }, () => isLive(info.status));
+      stop = () => follow?.stop();
     }
     const showFiles = async () => {
       speedView.element.closest("section")!.hidden = !info.results;
@@ -284,9 +305,12 @@ export function runPage(el: HTMLElement, id: string): () => void {
         if (closed) return;
         const finished = now.status === "finished" &&
           info.status !== "finished";
+        const wasLive = isLive(info.status);
         info = now;
         showState();
         showLive();
+        // Live again: follow again; live no longer: read to the end, let go.
+        if (wasLive || isLive(now.status)) follow?.refresh();
         if (finished) await showFiles();
       } catch { /* kept as shown; tried again */ }
       if (!closed) refreshTimer = setTimeout(refresh, REFRESH_MS);
@@ -302,13 +326,16 @@ export function runPage(el: HTMLElement, id: string): () => void {
 
 /** Several runs overlaid: per run and contestant the mean training and validation curves, and speed against quality. */
 export function comparePage(el: HTMLElement, ids: string[]): () => void {
-  const stops: (() => void)[] = [];
+  const follows: MetricsFollow[] = [];
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   (async () => {
     const infos = await Promise.all(
       ids.map((id) =>
         getJson<RunInfo>("/api/run", { run: id }).catch(() => undefined)
       ),
     );
+    if (closed) return;
     const lossView = new ChartView("x");
     const speedView = new ChartView("nearest");
     mount(
@@ -415,17 +442,32 @@ export function comparePage(el: HTMLElement, ids: string[]): () => void {
         draw();
       }, 250);
     };
+    let held = 0;
+    const polled: MetricsFollow[] = [];
     ids.forEach((id, i) => {
       // An imported run has no training log: no stream waits for one.
       if (infos[i]?.status === "imported") return;
-      stops.push(
-        followMetrics(id, {
-          line: (r) => (curvesOf([r], curves[i]), schedule()),
-          reset: () => (curves[i] = { train: new Map(), valid: new Map() }),
-        }),
-      );
+      const live = isLive(infos[i]?.status ?? "");
+      const hold = live && held < COMPARE_HELD;
+      if (hold) held++;
+      const follow = followMetrics(id, {
+        line: (r) => (curvesOf([r], curves[i]), schedule()),
+        reset: () => (curves[i] = { train: new Map(), valid: new Map() }),
+      }, () => hold);
+      follows.push(follow);
+      if (live && !hold) polled.push(follow);
     });
     draw();
+    const poll = () => {
+      if (closed) return;
+      for (const f of polled) f.refresh();
+      timer = setTimeout(poll, REFRESH_MS);
+    };
+    if (polled.length) timer = setTimeout(poll, REFRESH_MS);
   })();
-  return () => stops.forEach((s) => s());
+  return () => {
+    closed = true;
+    clearTimeout(timer);
+    follows.forEach((f) => f.stop());
+  };
 }

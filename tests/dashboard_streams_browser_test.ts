@@ -1,0 +1,105 @@
+// The page held one metrics stream (an EventSource) per run it showed, open
+// for good: over HTTP/1.1 a browser opens 6 connections per host, so a
+// comparison of 6 runs or more, or 6 run tabs, froze the dashboard — its
+// /api/health and /api/runs never answered. A run not live now lets go of
+// its stream once caught up; a comparison holds at most 3.
+import { assertEquals } from "@std/assert";
+import type { Page } from "puppeteer-core";
+import { ignoreUnless } from "@d3pm/core/testing";
+import {
+  dashboardHandler,
+  GenerationService,
+  pageFiles,
+} from "@d3pm/dashboard";
+import { fakeRun } from "../dashboard/_test_util.ts";
+import { sleep } from "../dashboard/follow.ts";
+import { chromiumMissing, launchChromium } from "./_browser.ts";
+
+const missing = await chromiumMissing();
+
+/** From the page: /api/health's status, or "none" when 5 s pass without one. */
+const HEALTH = `Promise.race([
+  fetch("/api/health").then((r) => String(r.status)),
+  new Promise((res) => setTimeout(() => res("none"), 5000)),
+])`;
+
+Deno.test({
+  name:
+    "a comparison of 10 runs in Chromium (4 live) draws every run's curve and /api/health still answers from the page; so does a 7th tab beside 6 open run pages",
+  ignore: ignoreUnless("chromium", missing),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "d3pm-streams-" });
+    const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
+    for (const [i, id] of ids.entries()) {
+      await fakeRun(`${root}/${id}`, i < 4 ? { lockPid: Deno.pid } : {});
+    }
+    const generation = new GenerationService(() =>
+      Promise.reject(new Error("no generation here"))
+    );
+    const handler = dashboardHandler(
+      { root, generation },
+      { page: await pageFiles(), hosts: ["127.0.0.1"] },
+    );
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      handler,
+    );
+    const url = `http://127.0.0.1:${server.addr.port}`;
+    const { browser, close } = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${url}/#/compare/${ids.join(",")}`);
+      const legends = () =>
+        page.$$eval(
+          "[data-legend]",
+          (gs) => gs.map((g) => g.textContent ?? ""),
+        ).catch(() => [] as string[]);
+      const end = Date.now() + 20_000;
+      const drawn = (names: string[]) =>
+        ids.filter((id) => names.some((n) => n.startsWith(`${id}: `)));
+      while (Date.now() < end && drawn(await legends()).length < ids.length) {
+        await sleep(200);
+      }
+      assertEquals(drawn(await legends()), ids);
+      assertEquals(await page.evaluate(HEALTH), "200");
+      // Six run pages of runs not live (stopped), each in its tab.
+      const tabs: Page[] = [];
+      for (const id of ids.slice(4)) {
+        const tab = await browser.newPage();
+        await tab.goto(`${url}/#/run/${id}`);
+        tabs.push(tab);
+      }
+      for (const tab of tabs) {
+        await tab.waitForFunction(
+          `document.querySelector('[data-testid="live-state"]')?.textContent === "complete"`,
+          { timeout: 20_000 },
+        );
+      }
+      await sleep(500);
+      const last = await browser.newPage();
+      await last.goto(`${url}/#/`);
+      await last.waitForSelector('tr[data-run="r9"]', { timeout: 10_000 });
+      assertEquals(await last.evaluate(HEALTH), "200");
+      assertEquals(await page.evaluate(HEALTH), "200");
+      // A run let go of and resumed: its page follows it again from where it
+      // got to (the next state refresh sees it live).
+      await Deno.writeTextFile(`${root}/r4/.lock`, `${Deno.pid}\n`);
+      await Deno.writeTextFile(
+        `${root}/r4/metrics.jsonl`,
+        '{"model":"ar","seed":0,"step":3,"loss":4}\n',
+        { append: true },
+      );
+      await tabs[0].bringToFront(); // a tab behind has its timers slowed
+      await tabs[0].waitForFunction(
+        `document.querySelector(".progress")?.textContent?.startsWith("3 records")`,
+        { timeout: 15_000 },
+      );
+    } finally {
+      await close();
+      await server.shutdown();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
