@@ -53,6 +53,17 @@ export interface DashboardContext {
   keepAliveMs?: number;
   /** How long a request body may take to arrive, ms (default 10,000; then 408). */
   bodyTimeoutMs?: number;
+  /**
+   * The server's: aborted when it shuts down, it ends every open event
+   * stream (metrics followed, generations) and cancels the generations, so
+   * a graceful shutdown does not wait on a page that holds a stream.
+   */
+  signal?: AbortSignal;
+}
+
+/** The client's signal, aborted also when the server shuts down. */
+function andServer(ctx: DashboardContext, signal: AbortSignal): AbortSignal {
+  return ctx.signal ? AbortSignal.any([signal, ctx.signal]) : signal;
 }
 
 /**
@@ -444,15 +455,16 @@ export async function fileRoute(
  * @param ctx The context.
  * @param id The run id.
  * @param from Where to start (`Last-Event-ID`, else the query's `from`).
- * @param signal The client's signal.
+ * @param client The client's signal (the server's, `ctx.signal`, ends the stream too).
  * @returns The event stream.
  */
 export async function metricsRoute(
   ctx: DashboardContext,
   id: string | null,
   from: string | null,
-  signal: AbortSignal,
+  client: AbortSignal,
 ): Promise<Response> {
+  const signal = andServer(ctx, client);
   const dir = await runDir(ctx, id);
   const at = parseEventId(from);
   const path = `${dir}/metrics.jsonl`;
@@ -975,10 +987,11 @@ export async function generateRoute(
   // The client gone: its connection closed (the request's signal) or its
   // stream cancelled (the response's body), whichever comes first.
   const gone = new AbortController();
+  const signal = andServer(ctx, req.signal);
   const stream = await ctx.generation.open(
     dir,
     input,
-    AbortSignal.any([req.signal, gone.signal]),
+    AbortSignal.any([signal, gone.signal]),
   );
   // The checks that need the model (steps within its T, a row that fits its
   // context, a sampler it takes) run before its first event: waiting for it
@@ -1017,7 +1030,7 @@ export async function generateRoute(
     }
   }
   return eventResponse(events(), {
-    signal: req.signal,
+    signal,
     onClose: () => gone.abort("the client left"),
   });
 }

@@ -39,7 +39,11 @@ export function formatEvent(e: ServerEvent): string {
 
 /** Options of {@linkcode eventResponse}. */
 export interface EventResponseOptions {
-  /** Aborted when the client disconnects (the request's signal). */
+  /**
+   * Aborted when the client disconnects (the request's signal) or the
+   * server shuts down: the source is closed and so is the body, so a
+   * server's graceful shutdown does not wait for a stream without end.
+   */
   signal?: AbortSignal;
   /** A keep-alive comment every this many ms (default 15,000). */
   keepAliveMs?: number;
@@ -81,13 +85,21 @@ export function eventResponse(
     if (closed) return;
     closed = true;
     if (timer !== undefined) clearInterval(timer);
-    options.signal?.removeEventListener("abort", close);
+    options.signal?.removeEventListener("abort", aborted);
     it.return?.().catch(() => {});
     options.onClose?.();
   };
+  let aborted = () => {};
   const body = new ReadableStream<Uint8Array>({
     start(controller) {
-      options.signal?.addEventListener("abort", close, { once: true });
+      aborted = () => {
+        close();
+        try {
+          controller.close(); // the body ends: nothing waits on it
+        } catch { /* already closed or cancelled */ }
+      };
+      if (options.signal?.aborted) aborted();
+      options.signal?.addEventListener("abort", aborted, { once: true });
       timer = setInterval(() => {
         try {
           controller.enqueue(enc.encode(": keep-alive\n\n"));

@@ -192,8 +192,12 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
         timeoutMs: values.timeout * 1000,
       },
     );
+    // One signal for the server: Ctrl-C aborts it, which ends every open
+    // event stream and cancels the generations, so the graceful shutdown
+    // does not wait for a page that follows a run.
+    const stopping = new AbortController();
     const handler = dashboardHandler(
-      { root: values.runs, generation },
+      { root: values.runs, generation, signal: stopping.signal },
       {
         token,
         page,
@@ -211,9 +215,19 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
         for (const s of skipped) console.error(`note: ${s.reason}`);
       }, () => {});
     }, token);
-    const stop = () => server.shutdown();
+    const stop = () => {
+      if (stopping.signal.aborted) {
+        // The second Ctrl-C: whatever still holds the shutdown up.
+        console.error("stopped at once");
+        Deno.exit(130);
+      }
+      console.error("stopping… (Ctrl-C again to stop at once)");
+      stopping.abort("the server is shutting down");
+      server.shutdown();
+    };
     Deno.addSignalListener("SIGINT", stop);
     await server.finished;
+    Deno.removeSignalListener("SIGINT", stop);
     await generation.close();
   });
 }

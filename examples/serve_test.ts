@@ -1,5 +1,6 @@
 import { fromFileUrl } from "@d3pm/core";
-import { assertEquals } from "@std/assert";
+import { assert, assertEquals } from "@std/assert";
+import { fakeRun } from "../dashboard/_test_util.ts";
 
 const SERVE = fromFileUrl(new URL("./serve.ts", import.meta.url));
 
@@ -56,4 +57,63 @@ Deno.test("serve names a port in use and what --port takes in one line, before b
     held.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Serve `root` on a free port; resolves once it prints its address. */
+async function serving(root: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", SERVE, "--runs", root, "--port", "0"],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const killer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!/http:\/\/\S+\//.test(out)) {
+    const { done, value } = await lines.read();
+    if (done) break;
+    out += value;
+  }
+  lines.releaseLock();
+  child.stdout.cancel().catch(() => {});
+  const stderr = new Response(child.stderr).text();
+  return {
+    child,
+    url: /http:\/\/\S+\//.exec(out)![0],
+    stderr,
+    done: () => clearTimeout(killer),
+  };
+}
+
+Deno.test({
+  name:
+    "Ctrl-C stops serve within a few seconds while a page follows a run's metrics stream",
+  sanitizeResources: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir();
+    try {
+      await fakeRun(`${root}/r`);
+      const { child, url, stderr, done } = await serving(root);
+      try {
+        const r = await fetch(`${url}api/run/metrics?run=r`);
+        const reader = r.body!.getReader();
+        const first = new TextDecoder().decode((await reader.read()).value);
+        assertEquals(first.startsWith("event: metric"), true);
+        const t0 = Date.now();
+        child.kill("SIGINT");
+        // A second Ctrl-C after 8 s (exit 130 at once), failing the test.
+        const again = setTimeout(() => child.kill("SIGINT"), 8_000);
+        const status = await child.status.finally(() => clearTimeout(again));
+        const seconds = (Date.now() - t0) / 1000;
+        assert(seconds < 5, `serve took ${seconds} s to stop`);
+        assertEquals(status.success, true, await stderr);
+        await reader.cancel().catch(() => {});
+      } finally {
+        done();
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
 });
