@@ -62,6 +62,7 @@ export {
   errorResponse,
   json,
   listRunsRoute,
+  MAX_METRIC_STREAMS,
   optionsRoute,
   runDir,
   type RunSummary,

@@ -59,7 +59,31 @@ export interface DashboardContext {
    * a graceful shutdown does not wait on a page that holds a stream.
    */
   signal?: AbortSignal;
+  /**
+   * Metrics streams open at once (default {@linkcode MAX_METRIC_STREAMS});
+   * one more is a 503 with one line. Each holds a descriptor, and every
+   * open of a run's file looks at each descriptor of the server: a burst of
+   * hundreds stalled it.
+   */
+  maxStreams?: number;
 }
+
+/**
+ * The metrics streams a server holds open at once by default (`serve
+ * --max-streams`): a browser holds at most 6 per host over HTTP/1.1, the
+ * page at most 3 per comparison.
+ *
+ * @example
+ * ```ts
+ * import { MAX_METRIC_STREAMS } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(MAX_METRIC_STREAMS, 64);
+ * ```
+ */
+export const MAX_METRIC_STREAMS = 64;
+
+/** The metrics streams open per context. */
+const openStreams = new WeakMap<DashboardContext, number>();
 
 /** The client's signal, aborted also when the server shuts down. */
 function andServer(ctx: DashboardContext, signal: AbortSignal): AbortSignal {
@@ -450,7 +474,8 @@ export async function fileRoute(
  * deleted or moved; `{"reason": "…"}`, one line), `error` (the last: the
  * log became a link out of the run or something not a file; one line).
  * Every open of the log, the first and each after a replacement, goes
- * through {@linkcode openInside}.
+ * through {@linkcode openInside}. At most `ctx.maxStreams` are open at
+ * once (default {@linkcode MAX_METRIC_STREAMS}); one more is a 503.
  *
  * @param ctx The context.
  * @param id The run id.
@@ -463,6 +488,37 @@ export async function metricsRoute(
   id: string | null,
   from: string | null,
   client: AbortSignal,
+): Promise<Response> {
+  const most = ctx.maxStreams ?? MAX_METRIC_STREAMS;
+  const open = openStreams.get(ctx) ?? 0;
+  if (open >= most) {
+    throw new HttpError(
+      503,
+      `The server follows ${most} metrics streams already (the bound, serve --max-streams): close a tab or try again later`,
+    );
+  }
+  openStreams.set(ctx, open + 1);
+  let released = false;
+  const release = () => {
+    if (released) return;
+    released = true;
+    openStreams.set(ctx, (openStreams.get(ctx) ?? 1) - 1);
+  };
+  try {
+    return await followedMetrics(ctx, id, from, client, release);
+  } catch (e) {
+    release();
+    throw e;
+  }
+}
+
+/** {@linkcode metricsRoute} past its bound: `release` once the stream is over. */
+async function followedMetrics(
+  ctx: DashboardContext,
+  id: string | null,
+  from: string | null,
+  client: AbortSignal,
+  release: () => void,
 ): Promise<Response> {
   const signal = andServer(ctx, client);
   const dir = await runDir(ctx, id);
@@ -536,7 +592,10 @@ export async function metricsRoute(
   return eventResponse(events(), {
     signal,
     keepAliveMs: ctx.keepAliveMs,
-    onClose: () => stop.abort(),
+    onClose: () => {
+      stop.abort();
+      release();
+    },
   });
 }
 

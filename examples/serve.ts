@@ -72,6 +72,14 @@ const OPTIONS = {
     help:
       "generations running at once over all models (each --queue waits behind its model's); a request for an idle model beyond it gets 429",
   },
+  maxStreams: {
+    kind: "integer",
+    min: 1,
+    max: 4096,
+    default: 64,
+    help:
+      "metrics streams (pages following a run's curves) open at once; one more gets 503",
+  },
   timeout: {
     kind: "integer",
     min: 1,
@@ -197,7 +205,12 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
     // does not wait for a page that follows a run.
     const stopping = new AbortController();
     const handler = dashboardHandler(
-      { root: values.runs, generation, signal: stopping.signal },
+      {
+        root: values.runs,
+        generation,
+        signal: stopping.signal,
+        maxStreams: values.maxStreams,
+      },
       {
         token,
         page,
