@@ -14,9 +14,15 @@ export type Followed =
    * its number (1-based, counted from {@linkcode FollowOptions.from}; blank
    * lines, never yielded, are counted too).
    */
-  | { line: string; end: number; number: number }
+  | {
+    line: string;
+    end: number;
+    number: number;
+    /** With {@linkcode FollowOptions.checks}: {@linkcode tailCheck} of the bytes before `end`. */
+    check?: string;
+  }
   /** A complete line longer than `maxLine`, not read: its number and the offset after it. */
-  | { skipped: number; end: number }
+  | { skipped: number; end: number; check?: string }
   /** The file shrank or was replaced: what came before is gone; lines start again at 0. */
   | { reset: true }
   /** The folder of {@linkcode FollowOptions.folder} is gone (deleted or moved): nothing more follows. */
@@ -62,6 +68,47 @@ export interface FollowOptions {
    * another): what is yielded after belongs to it.
    */
   onOpen?: (identity: string) => void;
+  /**
+   * The {@linkcode tailCheck} of the bytes just before `from` in the file
+   * it is an offset of (a line's `check`): when the file there now holds
+   * other bytes before `from` — a log replaced by one that got the same
+   * inode (ext4 hands a freed inode out again at once), or overwritten in
+   * place by a longer one — `{ reset: true }` comes first and it is read
+   * from 0. Without it, the bytes before `from` are taken as they are.
+   */
+  check?: string;
+  /** Give each line its `check` (default false). */
+  checks?: boolean;
+}
+
+/** How many bytes before an offset {@linkcode tailCheck} covers. */
+const TAIL = 64;
+
+/**
+ * What a reader keeps of the bytes just before an offset (the last 64,
+ * fewer near the start): a 32-bit FNV-1a hash of them, 8 hex digits. A
+ * file whose bytes there changed — replaced by another with the same
+ * device and inode, or rewritten in place — is no longer the file the
+ * offset was taken in.
+ *
+ * @param bytes The bytes just before the offset (only the last 64 count).
+ * @returns Eight hex digits.
+ *
+ * @example
+ * ```ts
+ * import { tailCheck } from "@d3pm/core";
+ * import { assertEquals, assertNotEquals } from "@std/assert";
+ * const enc = new TextEncoder();
+ * assertEquals(tailCheck(new Uint8Array()), "811c9dc5");
+ * assertNotEquals(tailCheck(enc.encode('{"a":1}\n')), tailCheck(enc.encode('{"a":2}\n')));
+ * ```
+ */
+export function tailCheck(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (const b of bytes.subarray(Math.max(0, bytes.length - TAIL))) {
+    h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, "0");
 }
 
 /**
@@ -138,6 +185,12 @@ export async function* followLines(
   let offset = Math.max(0, Math.floor(options.from ?? 0));
   let expected = options.identity; // what `from` is an offset of
   let current: Opened | undefined;
+  // The bytes just before `offset` as read (undefined: not read yet, then
+  // checked against `options.check` where given); a read that finds other
+  // bytes there reads another file, whatever its identity.
+  let tail: Uint8Array | undefined = offset === 0
+    ? new Uint8Array()
+    : undefined;
   try {
     while (!options.signal?.aborted) {
       const now = await statOf(path);
@@ -152,6 +205,7 @@ export async function* followLines(
           options.onOpen?.(next.identity);
           if (replaced && (offset > 0 || lines.started)) {
             offset = 0;
+            tail = new Uint8Array();
             lines.clear();
             yield { reset: true };
           }
@@ -161,11 +215,21 @@ export async function* followLines(
       const size = current && now && fileIdentity(now) === current.identity
         ? now.size
         : undefined;
-      if (size !== undefined && size < offset) {
+      if (
+        size !== undefined &&
+        (size < offset ||
+          (size >= offset && (size > offset || tail === undefined) &&
+            !(await sameTail(current!.file, offset, tail, options.check))))
+      ) {
         offset = 0;
+        tail = new Uint8Array();
         lines.clear();
         yield { reset: true };
         continue;
+      }
+      if (size !== undefined && tail === undefined) {
+        tail = await readAt(current!.file, Math.max(0, offset - TAIL), TAIL);
+        tail = tail.subarray(0, Math.min(tail.length, offset));
       }
       if (size !== undefined && size > offset) {
         const chunk = await readAt(
@@ -173,11 +237,20 @@ export async function* followLines(
           offset,
           Math.min(size, offset + (4 << 20)) - offset,
         );
+        const before = tail!; // the bytes [offset - before.length, offset)
+        const seen = options.checks ? concat([before, chunk]) : undefined;
         for (const f of lines.push(chunk, offset)) {
+          if (seen && "end" in f) {
+            const at = f.end - offset + before.length;
+            f.check = tailCheck(seen.subarray(Math.max(0, at - TAIL), at));
+          }
           yield f;
           if (options.signal?.aborted) return;
         }
         offset += chunk.length;
+        tail = chunk.length >= TAIL
+          ? chunk.slice(chunk.length - TAIL)
+          : concat([before, chunk]).slice(-TAIL);
         continue;
       }
       if (options.once) return;
@@ -192,6 +265,24 @@ export async function* followLines(
   } finally {
     current?.file.close();
   }
+}
+
+/**
+ * Whether the bytes before `offset` are still those read (`tail`), or,
+ * before any read, those whose {@linkcode tailCheck} is `check` (none
+ * given: taken as they are).
+ */
+async function sameTail(
+  file: Deno.FsFile,
+  offset: number,
+  tail: Uint8Array | undefined,
+  check: string | undefined,
+): Promise<boolean> {
+  if (offset === 0 || (tail === undefined && check === undefined)) return true;
+  const n = tail?.length ?? Math.min(offset, TAIL);
+  const now = await readAt(file, offset - n, n);
+  if (tail === undefined) return tailCheck(now) === check;
+  return now.length === n && now.every((b, i) => b === tail[i]);
 }
 
 /** The file at `path` opened by `open`, with its handle's identity. */

@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "@std/assert";
-import { type Followed, followLines } from "./follow_lines.ts";
+import { type Followed, followLines, tailCheck } from "./follow_lines.ts";
 
 /** Every item of a `once` read. */
 async function readOnce(
@@ -286,5 +286,37 @@ Deno.test("followLines() keeps no more than maxLine bytes of a line whose end it
   } finally {
     Uint8Array.prototype.slice = slice;
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("followLines() with `check` gives `reset` when the bytes before `from` are no longer those read (a log rewritten in the same inode), and resumes when they are", async () => {
+  const path = await Deno.makeTempFile();
+  try {
+    await Deno.writeTextFile(path, "a1\nb2\n");
+    const first = [];
+    for await (const f of followLines(path, { once: true, checks: true })) {
+      first.push(f);
+    }
+    const last = first.at(-1) as { end: number; check: string };
+    assertEquals(last.check, tailCheck(new TextEncoder().encode("a1\nb2\n")));
+    await Deno.writeTextFile(path, "a1\nb2\nc3\n"); // grown: resumes
+    const grown = [];
+    for await (
+      const f of followLines(path, { once: true, from: 6, check: last.check })
+    ) grown.push(f);
+    assertEquals(grown, [{ line: "c3", end: 9, number: 1 }]);
+    await Deno.writeTextFile(path, "x1\ny2\nz3\n"); // same inode, other log
+    const other = [];
+    for await (
+      const f of followLines(path, { once: true, from: 6, check: last.check })
+    ) other.push(f);
+    assertEquals(other, [
+      { reset: true },
+      { line: "x1", end: 3, number: 1 },
+      { line: "y2", end: 6, number: 2 },
+      { line: "z3", end: 9, number: 3 },
+    ]);
+  } finally {
+    await Deno.remove(path);
   }
 });

@@ -309,7 +309,7 @@ Deno.test("a reconnect whose Last-Event-ID is of a log since replaced gets `rese
       (ev) => ev.some((e) => e.event === "caught-up"),
     );
     const last = first.events.filter((e) => e.event === "metric").at(-1)!;
-    assert(/^\d+-\d+:\d+$/.test(last.id!), `id ${last.id}`);
+    assert(/^\d+-\d+:\d+:[0-9a-f]{8}$/.test(last.id!), `id ${last.id}`);
     // Replaced by a longer log, renamed over it.
     await Deno.writeTextFile(
       `${metrics}.new`,
@@ -356,7 +356,7 @@ Deno.test("a reconnect whose Last-Event-ID is of a log since replaced gets `rese
     const bad = await s.get("/api/run/metrics?run=good&from=1-2:x");
     assertEquals(await bad.json(), {
       error:
-        'from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET), got "1-2:x"',
+        'from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET:CHECK), got "1-2:x"',
     });
   } finally {
     await s.done();
@@ -511,4 +511,93 @@ Deno.test({
       await s.done();
     }
   },
+});
+
+/** fakeRun's log rewritten: lines as long as its two, of other steps, then more. */
+const OTHER_LOG = [
+  '{"model":"ar","seed":0,"step":7,"loss":5}\n',
+  '{"model":"ar","seed":0,"step":8,"loss":4.5}\n',
+  record(9),
+  record(10),
+].join("");
+
+Deno.test("a reconnect whose Last-Event-ID is of a log rewritten since in the same inode (ext4 reuses a freed inode at once) gets `reset` and the new log whole, not its rest from the old offset", async () => {
+  const s = await setup();
+  try {
+    const metrics = `${s.root}/good/metrics.jsonl`;
+    const first = await stream(
+      await s.get("/api/run/metrics?run=good"),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    const caught = first.events.find((e) => e.event === "caught-up")!;
+    const ino = (await Deno.stat(metrics)).ino;
+    await Deno.writeTextFile(metrics, OTHER_LOG); // truncated, rewritten
+    assertEquals((await Deno.stat(metrics)).ino, ino);
+    const again = await stream(
+      await s.get("/api/run/metrics?run=good", {
+        headers: { "last-event-id": caught.id! },
+      }),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(again.names[0], "reset");
+    assertEquals(
+      again.events.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [7, 8, 9, 10],
+    );
+    // An id of before checks (DEV-INO:OFFSET) is still taken as it was.
+    const old = caught.id!.split(":").slice(0, 2).join(":");
+    const legacy = await stream(
+      await s.get("/api/run/metrics?run=good", {
+        headers: { "last-event-id": old },
+      }),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(
+      legacy.events.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [9, 10],
+    );
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a followed metrics.jsonl overwritten in place by a longer log (never shorter, same inode) gives `reset` and the new log from its start", async () => {
+  const s = await setup();
+  try {
+    const metrics = `${s.root}/good/metrics.jsonl`;
+    const ac = new AbortController();
+    const res = await s.get("/api/run/metrics?run=good", { signal: ac.signal });
+    const overwrite = sleep(150).then(async () => {
+      using f = await Deno.open(metrics, { write: true }); // no truncation
+      await f.write(new TextEncoder().encode(OTHER_LOG));
+    });
+    const got = await stream(
+      res,
+      (ev) => ev.filter((e) => e.event === "metric").length >= 6,
+    );
+    await overwrite;
+    ac.abort();
+    assertEquals(got.names, [
+      "metric",
+      "metric",
+      "caught-up",
+      "reset",
+      "metric",
+      "metric",
+      "metric",
+      "metric",
+    ]);
+    assertEquals(
+      got.events.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [1, 2, 7, 8, 9, 10],
+    );
+  } finally {
+    await s.done();
+  }
 });

@@ -18,7 +18,7 @@ import {
   RunFolder,
   type RunOverview,
 } from "@d3pm/experiment";
-import { formatBytes, readAt } from "@d3pm/core";
+import { formatBytes, readAt, tailCheck } from "@d3pm/core";
 import { type Followed, followLines } from "./follow.ts";
 import {
   type GenerationService,
@@ -543,28 +543,44 @@ async function followedMetrics(
   };
   let current: string | undefined; // the identity of the log read
   const onOpen = (identity: string) => current = identity;
-  const idOf = (end: number) => current ? `${current}:${end}` : String(end);
+  // An id carries the check of the bytes before its offset too: a log
+  // replaced by one that got the same inode, or rewritten in place, is
+  // told from the one the id was read in.
+  const idOf = (end: number, check?: string) =>
+    current
+      ? `${current}:${end}${check === undefined ? "" : `:${check}`}`
+      : String(end);
   const stop = new AbortController();
   const all = AbortSignal.any([signal, stop.signal]);
   async function* events(): AsyncGenerator<ServerEvent> {
     const once = followLines(path, {
       from: at.offset,
       identity: at.identity,
+      check: at.check,
+      checks: true,
       once: true,
       open,
       onOpen,
     });
     let end = at.offset;
+    let check = at.check;
     for await (const f of once) {
       const e = toEvent(f, idOf);
       if ("end" in f) end = f.end;
-      if ("reset" in f) end = 0;
+      if ("check" in f) check = f.check;
+      if ("reset" in f) [end, check] = [0, tailCheck(new Uint8Array())];
       if (e) yield e;
     }
-    yield { event: "caught-up", data: JSON.stringify({ end }), id: idOf(end) };
+    yield {
+      event: "caught-up",
+      data: JSON.stringify({ end }),
+      id: idOf(end, check),
+    };
     for await (
       const f of followLines(path, {
         from: end,
+        check,
+        checks: true,
         identity: current ?? at.identity,
         signal: all,
         pollMs: ctx.pollMs,
@@ -607,18 +623,23 @@ async function followedMetrics(
  */
 function parseEventId(
   from: string | null,
-): { offset: number; identity?: string } {
+): { offset: number; identity?: string; check?: string } {
   if (from === null || from === "") return { offset: 0 };
-  const m = /^(?:(\d{1,20}-\d{1,20}):)?(\d{1,15})$/.exec(from);
-  if (!m) {
+  const m = /^(?:(\d{1,20}-\d{1,20}):)?(\d{1,15})(?::([0-9a-f]{8}))?$/
+    .exec(from);
+  if (!m || (m[3] && !m[1])) {
     throw new HttpError(
       400,
-      `from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET), got ${
+      `from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET:CHECK), got ${
         JSON.stringify(from.slice(0, 40))
       }`,
     );
   }
-  return { offset: Number(m[2]), ...(m[1] ? { identity: m[1] } : {}) };
+  return {
+    offset: Number(m[2]),
+    ...(m[1] ? { identity: m[1] } : {}),
+    ...(m[3] ? { check: m[3] } : {}),
+  };
 }
 
 async function lstatExists(path: string): Promise<boolean> {
@@ -632,10 +653,16 @@ async function lstatExists(path: string): Promise<boolean> {
 
 function toEvent(
   f: Followed,
-  idOf: (end: number) => string,
+  idOf: (end: number, check?: string) => string,
 ): ServerEvent | undefined {
   if ("gone" in f) return undefined; // not from a follow without `folder`
-  if ("reset" in f) return { event: "reset", data: "{}", id: idOf(0) };
+  if ("reset" in f) {
+    return {
+      event: "reset",
+      data: "{}",
+      id: idOf(0, tailCheck(new Uint8Array())),
+    };
+  }
   if ("skipped" in f) return undefined; // over the line limit: not forwarded
   // Only JSON objects go out: a damaged line is skipped, not forwarded.
   try {
@@ -646,7 +673,7 @@ function toEvent(
   } catch {
     return undefined;
   }
-  return { event: "metric", data: f.line, id: idOf(f.end) };
+  return { event: "metric", data: f.line, id: idOf(f.end, f.check) };
 }
 
 /**
