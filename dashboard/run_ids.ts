@@ -859,10 +859,11 @@ export function notServed(run: FoundRun): string | undefined {
 /**
  * Every run folder under `root`: folders holding a `config.json`, and
  * inside folders that hold none (a sweep), down to three levels; hidden
- * folders and symlinks out of the root are skipped, and so are names an id
- * cannot carry (see {@linkcode checkRunId}) and an import being written or
- * killed midway (`<to>.<uuid>.partial`) — those are named, with why, in
- * `options.skipped` when given.
+ * folders are skipped silently, and these are skipped and named, with why,
+ * in `options.skipped` when given: symlinks out of the root, names an id
+ * cannot carry (see {@linkcode checkRunId}), an import being written or
+ * killed midway (`<to>.<uuid>.partial`), and a folder at the third level
+ * that holds runs deeper than ids reach.
  *
  * @param root The served root.
  * @param options `skipped`: where the folders skipped for their names go.
@@ -932,9 +933,18 @@ export async function findRuns(
       let real: string;
       try {
         real = await Deno.realPath(`${dir}/${name}`);
-        if (!isInside(realRoot, real) || !(await Deno.stat(real)).isDirectory) {
+        if (!isInside(realRoot, real)) {
+          // A link out of the root: named, never followed (nor its target).
+          const folder = [...prefix, name].join("/");
+          options.skipped?.push({
+            folder,
+            reason: `folder ${
+              JSON.stringify(folder)
+            } is not listed: it is a link out of --runs (nothing outside is read); move the run inside, or serve the folder that holds it`,
+          });
           continue;
         }
+        if (!(await Deno.stat(real)).isDirectory) continue;
       } catch {
         continue;
       }
@@ -965,11 +975,32 @@ export async function findRuns(
         });
       } else if (depth < MAX_RUN_DEPTH) {
         await walk(real, id, depth + 1);
+      } else if (await holdsRun(real)) {
+        const folder = id.join("/");
+        options.skipped?.push({
+          folder,
+          reason: `folder ${
+            JSON.stringify(folder)
+          } is not listed: it holds run folders deeper than ${MAX_RUN_DEPTH} levels under --runs (an id's most); serve a folder nearer them`,
+        });
       }
     }
   };
   await walk(realRoot, [], 1);
   return out;
+}
+
+/** Whether a folder holds a folder that holds a `config.json` (a run one level down). */
+async function holdsRun(dir: string): Promise<boolean> {
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (
+        (e.isDirectory || e.isSymlink) &&
+        await exists(`${dir}/${e.name}/config.json`)
+      ) return true;
+    }
+  } catch { /* unreadable: nothing to name */ }
+  return false;
 }
 
 // A folder `deno task export` wrote (`@d3pm/hf`): its weights at the top,
@@ -1024,7 +1055,8 @@ export async function filesStamp(paths: readonly string[]): Promise<string> {
  * Check the folder of run folders a server or an export is given: a file,
  * a FIFO or a device is refused in one line (the server served it as a
  * folder of no runs); one that does not exist is refused, or, for a
- * server that waits for runs to appear, named in a note.
+ * server that waits for runs to appear, named in a note. A run folder
+ * itself (it holds a `config.json`) is refused, naming its parent.
  *
  * @param root The `--runs` folder.
  * @param options `missing`: what a folder that does not exist gets (default `refuse`).
@@ -1039,6 +1071,10 @@ export async function filesStamp(paths: readonly string[]): Promise<string> {
  * await assertRejects(() => checkRunsRoot(file), Error, `--runs ${file} is a file: it must be the folder of run folders`);
  * assertEquals(await checkRunsRoot(`${file}.none`, { missing: "note" }), `note: --runs ${file}.none does not exist yet: its runs are shown as they are written`);
  * await Deno.remove(file);
+ * const run = await Deno.realPath(await Deno.makeTempDir());
+ * await Deno.writeTextFile(`${run}/config.json`, "{}");
+ * await assertRejects(() => checkRunsRoot(run), Error, `is a run folder (it holds config.json), not the folder of run folders: give its parent, --runs ${run.slice(0, run.lastIndexOf("/"))} (the run's id there is `);
+ * await Deno.remove(run, { recursive: true });
  * ```
  */
 export async function checkRunsRoot(
@@ -1059,7 +1095,19 @@ export async function checkRunsRoot(
       `--runs ${root} does not exist: it must be the folder of run folders`,
     );
   }
-  if (info.isDirectory) return undefined;
+  if (info.isDirectory) {
+    // A run folder itself: its seed-N/KIND folders (each with a
+    // config.json) were listed as corrupt runs.
+    if (await exists(`${root}/config.json`)) {
+      const abs = await Deno.realPath(root);
+      const parent = abs.slice(0, abs.lastIndexOf("/")) || "/";
+      const name = abs.slice(abs.lastIndexOf("/") + 1);
+      throw new Error(
+        `--runs ${root} is a run folder (it holds config.json), not the folder of run folders: give its parent, --runs ${parent} (the run's id there is ${name})`,
+      );
+    }
+    return undefined;
+  }
   const what = info.isFile ? "a file" : kindOf(info);
   throw new Error(
     `--runs ${root} is ${what}: it must be the folder of run folders`,

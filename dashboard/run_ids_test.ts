@@ -64,3 +64,41 @@ Deno.test("findRuns() names a Hugging Face export (config.json with d3pm_deno, w
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("findRuns() names in skipped a link to a run outside the root and a folder holding runs deeper than ids reach, rather than dropping them", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const root = `${base}/runs`;
+    for (
+      const f of ["outside/run", "runs/ok", "runs/a/b/c/deep", "runs/x/y/z"]
+    ) {
+      await Deno.mkdir(`${base}/${f}`, { recursive: true });
+      if (f !== "runs/x/y/z") {
+        await Deno.writeTextFile(`${base}/${f}/config.json`, "{}");
+      }
+    }
+    await Deno.symlink(`${base}/outside/run`, `${root}/escape`);
+    await Deno.symlink(`${base}/outside`, `${root}/a/away`);
+    const skipped: SkippedFolder[] = [];
+    assertEquals((await findRuns(root, { skipped })).map((r) => r.id), ["ok"]);
+    assertEquals(skipped, [
+      {
+        folder: "a/away",
+        reason:
+          'folder "a/away" is not listed: it is a link out of --runs (nothing outside is read); move the run inside, or serve the folder that holds it',
+      },
+      {
+        folder: "a/b/c",
+        reason:
+          'folder "a/b/c" is not listed: it holds run folders deeper than 3 levels under --runs (an id\'s most); serve a folder nearer them',
+      },
+      {
+        folder: "escape",
+        reason:
+          'folder "escape" is not listed: it is a link out of --runs (nothing outside is read); move the run inside, or serve the folder that holds it',
+      },
+    ]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});

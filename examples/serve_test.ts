@@ -117,3 +117,19 @@ Deno.test({
     }
   },
 });
+
+Deno.test("serve refuses a --runs that is a run folder itself in one line naming its parent, before bundling the page", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await fakeRun(`${dir}/run`);
+    const r = await serve("--runs", `${dir}/run`, "--port", "0");
+    assertEquals(r, {
+      code: 1,
+      stderr: [
+        `error: --runs ${dir}/run is a run folder (it holds config.json), not the folder of run folders: give its parent, --runs ${dir} (the run's id there is run)`,
+      ],
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
