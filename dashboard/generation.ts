@@ -743,19 +743,20 @@ export async function inRunFolder<T>(
 
 /**
  * The default loader: the run's trained model on `engine`, every file of
- * it read from the run folder opened once ({@linkcode inRunFolder}).
+ * it read from the run folder opened once ({@linkcode inRunFolder}). Files
+ * that cannot be read as the model (a truncated `model.safetensors`, a bad
+ * `process.json`) are an {@linkcode HttpError} 503 in one line.
  *
  * @param engine Where generation runs (`tfjs` shows every step).
  * @returns The loader.
  *
  * @example A folder that holds no run is refused in one line
  * ```ts
- * import { trainedModelLoader } from "@d3pm/dashboard";
- * import { ConfigError } from "@d3pm/experiment";
+ * import { HttpError, trainedModelLoader } from "@d3pm/dashboard";
  * import { assertRejects } from "@std/assert";
  * const load = trainedModelLoader("tfjs");
  * const dir = await Deno.makeTempDir();
- * await assertRejects(() => load(dir, 0, "d3pm"), ConfigError, `Cannot read run ${dir}: no config.json there`);
+ * await assertRejects(() => load(dir, 0, "d3pm"), HttpError, `Cannot load model d3pm of seed 0: the model's files are damaged: Cannot read run ${dir}: no config.json there`);
  * await Deno.remove(dir);
  * ```
  */
@@ -768,7 +769,9 @@ export function trainedModelLoader(
     const t = await inRunFolder(
       dir,
       (at) => loadTrained(at, { seed, model: contestantOf(kind) }),
-    );
+    ).catch((e) => {
+      throw damaged(e, seed, kind);
+    });
     const placed = await placeModel(
       t.model,
       engine,
@@ -783,6 +786,22 @@ export function trainedModelLoader(
       placed,
     };
   };
+}
+
+/**
+ * A model whose files could not be read as a model (a truncated
+ * `model.safetensors`, a `process.json` not JSON or not a process): the
+ * client's one line, a 503, not a 500 "Internal error". A refusal already
+ * made (an HttpError: the folder moved) is kept.
+ */
+function damaged(e: unknown, seed: number, kind: string): unknown {
+  if (e instanceof HttpError || !(e instanceof Error)) return e;
+  return new HttpError(
+    503,
+    `Cannot load model ${kind} of seed ${seed}: the model's files are damaged: ${
+      e.message.split("\n")[0]
+    }`,
+  );
 }
 
 interface Slot {
