@@ -695,9 +695,9 @@ export interface OpenedRunFolder {
  * the returned `at`, every file comes from the folder opened here, which
  * lay at `dir` when it was opened (the kernel's `/proc/self/fd` link names
  * it; a swap before the open opened the outside folder: refused). This
- * process's descriptor of it is the one number new since before the open
- * that is open on the folder (both lists read with no await between; only
- * the new numbers are looked at, or, when none is, every descriptor).
+ * process's descriptor of it is told from any other open on the same
+ * folder by the descriptor table before and after the open (both read
+ * with no await between).
  *
  * @param dir The run folder's real path.
  * @returns The opened folder, or undefined when `dir` no longer leads to
@@ -725,8 +725,8 @@ export async function openRunFolder(
   const byPath = { at: dir, close() {} };
   // Read synchronously from here on: no other request opens or closes a
   // descriptor of this process's JavaScript in between.
-  const names = Deno.build.os === "linux" ? descriptorNames() : undefined;
-  if (names === undefined) {
+  const before = Deno.build.os === "linux" ? descriptors() : undefined;
+  if (before === undefined) {
     return (await Deno.stat(dir).catch(() => undefined))?.isDirectory
       ? byPath
       : undefined;
@@ -740,30 +740,11 @@ export async function openRunFolder(
   try {
     const info = folder.statSync();
     const key = `${info.dev}:${info.ino}`;
-    // The descriptor numbers new since the list before (nearly always this
-    // open's alone) are looked at, not every descriptor: a stat each cost
-    // the server O(descriptors) per request, O(N²) for a burst of streams.
-    // A number closed by another thread and reused by this open meanwhile
-    // is not new: then the one descriptor open on this folder is this
-    // open's, and two or more are refused (404), as before. (Another
-    // thread's open of this same folder in those microseconds can be taken
-    // for this one: the same folder, checked by its link below — at worst
-    // a read fails once it is closed.)
-    const isMine = (fd: string) => {
-      try {
-        const s = Deno.statSync(`/proc/self/fd/${fd}`);
-        return `${s.dev}:${s.ino}` === key;
-      } catch {
-        return false; // closed meanwhile
-      }
-    };
-    const before = new Set(names);
-    let mine = (descriptorNames() ?? []).filter((fd) =>
-      !before.has(fd) && isMine(fd)
+    const mine = [...(descriptors() ?? [])].filter(([fd, k]) =>
+      k === key && before.get(fd) !== key
     );
-    if (mine.length === 0) mine = (descriptorNames() ?? []).filter(isMine);
     if (info.isDirectory && mine.length === 1) {
-      const at = `/proc/self/fd/${mine[0]}`;
+      const at = `/proc/self/fd/${mine[0][0]}`;
       if (Deno.readLinkSync(at) === dir) {
         await openHooks.afterFolderOpen?.(dir);
         return { at, close: () => folder.close() };
@@ -774,15 +755,6 @@ export async function openRunFolder(
   }
   folder.close();
   return undefined;
-}
-
-/** This process's descriptor numbers (undefined without `/proc`). */
-function descriptorNames(): string[] | undefined {
-  try {
-    return [...Deno.readDirSync("/proc/self/fd")].map((e) => e.name);
-  } catch {
-    return undefined;
-  }
 }
 
 /** This process's descriptors, each with its file's `dev:ino` (undefined without `/proc`). */
