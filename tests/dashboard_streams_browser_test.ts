@@ -25,7 +25,7 @@ const HEALTH = `Promise.race([
 
 Deno.test({
   name:
-    "a comparison of 10 runs in Chromium (4 live) draws every run's curve and /api/health still answers from the page; so does a 7th tab beside 6 open run pages",
+    "a comparison of 10 runs in Chromium (4 live) draws every run's curve and /api/health still answers from the page; so does a 7th tab beside 6 open run pages, which follow a run resumed and name one deleted",
   ignore: ignoreUnless("chromium", missing),
   sanitizeOps: false,
   sanitizeResources: false,
@@ -94,6 +94,14 @@ Deno.test({
       await tabs[0].bringToFront(); // a tab behind has its timers slowed
       await tabs[0].waitForFunction(
         `document.querySelector(".progress")?.textContent?.startsWith("3 records")`,
+        { timeout: 15_000 },
+      );
+      // A run let go of (not live) and then deleted: its page says so from
+      // its state's answer, as the stream's `gone` says it for a live one.
+      await Deno.remove(`${root}/r5`, { recursive: true });
+      await tabs[1].bringToFront();
+      await tabs[1].waitForFunction(
+        `document.querySelector('[data-testid="live-state"]')?.textContent === "Run r5's folder is gone (deleted or moved): nothing more to follow"`,
         { timeout: 15_000 },
       );
     } finally {

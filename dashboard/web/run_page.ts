@@ -11,6 +11,7 @@ import {
   speedQualityChart,
 } from "@d3pm/experiment/charts";
 import {
+  ApiError,
   followMetrics,
   getJson,
   getRunFile,
@@ -312,7 +313,18 @@ export function runPage(el: HTMLElement, id: string): () => void {
         // Live again: follow again; live no longer: read to the end, let go.
         if (wasLive || isLive(now.status)) follow?.refresh();
         if (finished) await showFiles();
-      } catch { /* kept as shown; tried again */ }
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 404) {
+          // Deleted or moved: a stream let go of (the run not live) hears
+          // no `gone`, so the state's answer says it.
+          follow?.stop();
+          caughtUp = false;
+          liveNote.textContent =
+            `Run ${id}'s folder is gone (deleted or moved): nothing more to follow`;
+          liveNote.className = "live";
+          return;
+        } /* else kept as shown; tried again */
+      }
       if (!closed) refreshTimer = setTimeout(refresh, REFRESH_MS);
     };
     refreshTimer = setTimeout(refresh, REFRESH_MS);
