@@ -215,11 +215,11 @@ export async function* followLines(
       const size = current && now && fileIdentity(now) === current.identity
         ? now.size
         : undefined;
+      // Shorter, or other bytes before the offset: another log.
       if (
         size !== undefined &&
         (size < offset ||
-          (size >= offset && (size > offset || tail === undefined) &&
-            !(await sameTail(current!.file, offset, tail, options.check))))
+          !(await sameTail(current!, offset, size, tail, options.check)))
       ) {
         offset = 0;
         tail = new Uint8Array();
@@ -228,8 +228,8 @@ export async function* followLines(
         continue;
       }
       if (size !== undefined && tail === undefined) {
-        tail = await readAt(current!.file, Math.max(0, offset - TAIL), TAIL);
-        tail = tail.subarray(0, Math.min(tail.length, offset));
+        const t = await readAt(current!.file, Math.max(0, offset - TAIL), TAIL);
+        tail = t.subarray(0, Math.min(t.length, offset));
       }
       if (size !== undefined && size > offset) {
         const chunk = await readAt(
@@ -237,20 +237,16 @@ export async function* followLines(
           offset,
           Math.min(size, offset + (4 << 20)) - offset,
         );
-        const before = tail!; // the bytes [offset - before.length, offset)
-        const seen = options.checks ? concat([before, chunk]) : undefined;
-        for (const f of lines.push(chunk, offset)) {
-          if (seen && "end" in f) {
-            const at = f.end - offset + before.length;
-            f.check = tailCheck(seen.subarray(Math.max(0, at - TAIL), at));
-          }
+        const read = lines.push(chunk, offset);
+        const all = options.checks ? checked(read, tail!, chunk, offset) : read;
+        for (const f of all) {
           yield f;
           if (options.signal?.aborted) return;
         }
         offset += chunk.length;
         tail = chunk.length >= TAIL
-          ? chunk.slice(chunk.length - TAIL)
-          : concat([before, chunk]).slice(-TAIL);
+          ? chunk.slice(-TAIL)
+          : concat([tail!, chunk]).slice(-TAIL);
         continue;
       }
       if (options.once) return;
@@ -268,16 +264,44 @@ export async function* followLines(
 }
 
 /**
+ * The lines of `chunk` (read at `offset`), each with the
+ * {@linkcode tailCheck} of the 64 bytes before its end; `before` holds the
+ * bytes just before the chunk.
+ */
+function* checked(
+  read: Iterable<Followed>,
+  before: Uint8Array,
+  chunk: Uint8Array,
+  offset: number,
+): Generator<Followed> {
+  for (const f of read) {
+    if ("end" in f) {
+      const at = f.end - offset; // the line's end within the chunk
+      f.check = tailCheck(
+        at >= TAIL ? chunk.subarray(at - TAIL, at) : concat([
+          before.subarray(Math.max(0, before.length - (TAIL - at))),
+          chunk.subarray(0, at),
+        ]),
+      );
+    }
+    yield f;
+  }
+}
+
+/**
  * Whether the bytes before `offset` are still those read (`tail`), or,
  * before any read, those whose {@linkcode tailCheck} is `check` (none
  * given: taken as they are).
  */
 async function sameTail(
-  file: Deno.FsFile,
+  { file }: Opened,
   offset: number,
+  size: number,
   tail: Uint8Array | undefined,
   check: string | undefined,
 ): Promise<boolean> {
+  // Looked at before each read, and once before the first (a resume).
+  if (size === offset && tail !== undefined) return true;
   if (offset === 0 || (tail === undefined && check === undefined)) return true;
   const n = tail?.length ?? Math.min(offset, TAIL);
   const now = await readAt(file, offset - n, n);
