@@ -10,11 +10,17 @@
  * The documentation's examples (about 600, each its own module) run first,
  * with `--parallel`: their bodies take seconds, loading each one (a module
  * graph in a fresh isolate) takes minutes, and that loading spreads over the
- * cores. The test files run after them, one at a time as before: many train
- * models in subprocesses on every core, and some time kills and locks. On
- * this 2-core machine the examples' run fell from 3 min 19 s to 1 min 47 s
- * (`deno test -A --doc` over the examples alone, serial against
+ * cores. On this 2-core machine the examples' run fell from 3 min 19 s to
+ * 1 min 47 s (`deno test -A --doc` over the examples alone, serial against
  * `--parallel`).
+ *
+ * The test files run after them in two `deno test` processes at once
+ * ({@linkcode runsBeside}): the files that start processes, browsers or
+ * servers, kill, lock or time things run one at a time as before, at normal
+ * priority; the in-process rest (kernels, parities, numerics) runs beside
+ * them at the lowest priority (`nice -n 19`), on the cycles the first leaves
+ * idle while it waits on its subprocesses. The second's output is held and
+ * printed when the first ends.
  *
  * Deno's output is passed through unchanged; the last line is a summary of
  * both runs in Deno's own form (`ok | N passed | N failed | N ignored`),
@@ -136,10 +142,43 @@ export function combinedSummary(
   } ignored (${runs.length} runs, ${took})`;
 }
 
-/** Run `deno` with `args`, its output passed through; its counts. */
-async function run(args: string[]): Promise<TestCounts | null> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+/**
+ * Output held until `release()`, then passed through: the run beside the
+ * serial one prints after it, not interleaved with it.
+ */
+class Held {
+  #chunks: [typeof Deno.stdout, Uint8Array][] | null = [];
+  #flushing: Promise<void> = Promise.resolve();
+  /** Write `bytes` to `out`, or keep them while held. */
+  write(out: typeof Deno.stdout, bytes: Uint8Array): Promise<void> {
+    if (this.#chunks !== null) {
+      this.#chunks.push([out, bytes]);
+      return Promise.resolve();
+    }
+    return this.#flushing = this.#flushing.then(() => writeAll(out, bytes));
+  }
+  /** Print what was held and pass the rest through. */
+  release(): Promise<void> {
+    const held = this.#chunks ?? [];
+    this.#chunks = null;
+    this.#flushing = this.#flushing.then(async () => {
+      for (const [out, bytes] of held) await writeAll(out, bytes);
+    });
+    return this.#flushing;
+  }
+}
+
+/**
+ * Run `deno` with `args` (under `nice -n 19` when `low`), its output passed
+ * through (or through `held`); its counts.
+ */
+async function run(
+  args: string[],
+  options: { low?: boolean; held?: Held } = {},
+): Promise<TestCounts | null> {
+  const niced = options.low === true && Deno.build.os !== "windows";
+  const child = new Deno.Command(niced ? "nice" : Deno.execPath(), {
+    args: niced ? ["-n", "19", Deno.execPath(), ...args] : args,
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -150,7 +189,7 @@ async function run(args: string[]): Promise<TestCounts | null> {
   ) => {
     const decoder = new TextDecoder();
     for await (const chunk of stream) {
-      await writeAll(out, chunk);
+      await (options.held?.write(out, chunk) ?? writeAll(out, chunk));
       tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
     }
   };
@@ -222,6 +261,109 @@ async function envExampleFiles(root: string): Promise<string[]> {
   return files;
 }
 
+/**
+ * What keeps a test module out of the run beside the serial one: it starts
+ * processes, workers, browsers or servers, signals or kills, opens native
+ * libraries, or reads the clock or sets timers (a deadline the run beside
+ * the serial one, at the lowest priority, could miss).
+ */
+const SOLO =
+  /Deno\.Command|new Worker|spawn\(|chromium|puppeteer|python|Deno\.serve|Deno\.listen|setTimeout|setInterval|Date\.now\(|performance\.now\(|AbortSignal\.timeout|Deno\.kill|\.kill\(|SIGINT|SIGTERM|dlopen|Deno\.env\.(set|delete)|Deno\.chdir/;
+
+/**
+ * Whether a test module may run in the run beside the serial one: neither
+ * its text nor that of a test helper it imports (`helpers`: the texts of its
+ * relative imports whose names start with `_`, contain `test`, or lie under
+ * `tests/`) matches {@linkcode SOLO}.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { runsBeside } from "./run_tests.ts";
+ *
+ * assertEquals(runsBeside("assertEquals(add(1, 2), 3);", []), true);
+ * assertEquals(runsBeside("new Deno.Command(Deno.execPath(), {});", []), false);
+ * // A helper that kills a run keeps its importer out.
+ * assertEquals(runsBeside("await killAt(run);", ["child.kill(\"SIGKILL\");"]), false);
+ * assertEquals(runsBeside("const t0 = performance.now();", []), false);
+ * ```
+ */
+export function runsBeside(text: string, helpers: string[]): boolean {
+  return !SOLO.test(text) && !helpers.some((h) => SOLO.test(h));
+}
+
+/** The texts of `file`'s test helpers, followed through their own imports. */
+async function helperTexts(root: string, file: string): Promise<string[]> {
+  const seen = new Set<string>();
+  const texts: string[] = [];
+  const visit = async (rel: string) => {
+    const text = await Deno.readTextFile(`${root}${rel}`);
+    const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : ".";
+    for (const m of text.matchAll(/from\s+"(\.\.?\/[^"]+)"/g)) {
+      const next = new URL(m[1], `file:///${dir}/`).pathname.slice(1);
+      const name = next.slice(next.lastIndexOf("/") + 1);
+      const helper = name.startsWith("_") || name.includes("test") ||
+        next.startsWith("tests/");
+      if (!helper || seen.has(next)) continue;
+      seen.add(next);
+      try {
+        texts.push(await Deno.readTextFile(`${root}${next}`));
+      } catch {
+        continue; // not a file here (a generated or optional module)
+      }
+      await visit(next);
+    }
+  };
+  await visit(file);
+  return texts;
+}
+
+/**
+ * The tracked test modules (relative to `root`, outside `excludes`) that
+ * {@linkcode runsBeside} admits to the run beside the serial one.
+ */
+export async function besideFiles(
+  root: string,
+  excludes: string[],
+): Promise<string[]> {
+  const out = await new Deno.Command("git", {
+    args: ["ls-files", ...TEST_FILES],
+    cwd: root,
+    stdout: "piped",
+  }).output();
+  const beside: string[] = [];
+  for (const rel of new TextDecoder().decode(out.stdout).split("\n")) {
+    if (rel === "" || !rel.endsWith(".ts")) continue;
+    if (excludes.some((e) => rel.startsWith(e.replace(/\/?$/, "/")))) continue;
+    const text = await Deno.readTextFile(`${root}${rel}`);
+    if (runsBeside(text, await helperTexts(root, rel))) beside.push(rel);
+  }
+  return beside;
+}
+
+/**
+ * The test files' two runs at once: the serial one (every test module
+ * `deno test` finds, less those {@linkcode runsBeside} admits) and, beside
+ * it at the lowest priority, those; the second's output printed after the
+ * first's.
+ */
+async function testFiles(
+  root: string,
+  excludes: string[],
+): Promise<(TestCounts | null)[]> {
+  const beside = await besideFiles(root, excludes);
+  if (beside.length === 0) return [await run(["test", "-A"])];
+  const held = new Held();
+  const second = run(["test", "-A", ...beside], { low: true, held });
+  const first = await run([
+    "test",
+    "-A",
+    `--ignore=${[...beside, ...excludes].join(",")}`,
+  ]);
+  await held.release();
+  return [first, await second];
+}
+
 if (import.meta.main) {
   if (Deno.args.length > 0) {
     // Named files or flags: one run, as `deno test -A --doc` alone.
@@ -245,7 +387,7 @@ if (import.meta.main) {
       `--ignore=${[...TEST_FILES, ...excludes, ...serial].join(",")}`,
     ]),
     ...serial.length > 0 ? [await run(["test", "-A", "--doc", ...serial])] : [],
-    await run(["test", "-A"]),
+    ...await testFiles(decodeURIComponent(root.pathname), excludes),
   ];
   console.log(combinedSummary(runs, duration(performance.now() - t0)));
   Deno.exit(
