@@ -98,7 +98,9 @@ export function eventResponse(
           controller.close(); // the body ends: nothing waits on it
         } catch { /* already closed or cancelled */ }
       };
-      if (options.signal?.aborted) aborted();
+      // Already aborted: close now and start no keep-alive timer (one set
+      // after close() would never be cleared and keep the process alive).
+      if (options.signal?.aborted) return aborted();
       options.signal?.addEventListener("abort", aborted, { once: true });
       timer = setInterval(() => {
         try {
