@@ -456,7 +456,13 @@ export async function studyEpochs(argv: string[]): Promise<void> {
     console.log(studyPlanText(sweep));
   } else if (parsed.cell !== undefined) {
     const p = await plannedStudy(parsed);
-    await runEpochsCell({ scale: p.scale, seed: p.seed, out, cell: p.cell! });
+    await runEpochsCell({
+      scale: p.scale,
+      seed: p.seed,
+      out,
+      cell: p.cell!,
+      studyWaitMs: studyWaitMs(),
+    });
   } else if (parsed.collect) {
     const p = await plannedStudy(parsed);
     await collectEpochs({ scale: p.scale, seed: p.seed, out });
@@ -496,4 +502,22 @@ function onInterrupt(note: () => string): void {
       Deno.exit(code);
     });
   }
+}
+
+/**
+ * `D3PM_STUDY_WAIT_S`: how long a cell waits while the study's folder is
+ * held (default: the runner's, 120 s).
+ */
+function studyWaitMs(): number | undefined {
+  const text = Deno.env.get("D3PM_STUDY_WAIT_S");
+  if (text === undefined || text === "") return undefined;
+  const s = Number(text);
+  if (!Number.isFinite(s) || s < 0) {
+    throw new ConfigError(
+      `D3PM_STUDY_WAIT_S must be a number of seconds >= 0, got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  return s * 1000;
 }

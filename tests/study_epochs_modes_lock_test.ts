@@ -9,6 +9,7 @@ import {
   errorLine,
   MICRO_EPOCHS_STUDY as STUDY,
   type Ran,
+  ROOT,
   runTool,
 } from "./_run.ts";
 
@@ -46,7 +47,7 @@ function assertBusy(
   );
 }
 
-Deno.test("study epochs --cell of a cell that runs is refused in one line naming its holder, while another cell runs beside it; a cell is refused while a study holds the folder", async () => {
+Deno.test("study epochs --cell of a cell that runs is refused in one line naming its holder, while another cell runs beside it", async () => {
   const { tmp, out } = await planned();
   try {
     const held = new RunFolder(`${out}/main-u2000-d3pm`);
@@ -81,11 +82,19 @@ Deno.test("study epochs --cell of a cell that runs is refused in one line naming
     } finally {
       release();
     }
-    // The study's lock held (a serial study, a --sweep or a --collect): a
-    // cell is refused, its own folder's lock let go and the folder it made
-    // removed.
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
+Deno.test("study epochs --cell waits while the study's folder is held and runs once it is let go; held past its wait, it fails (exit 1, not busy 75) naming the holder", async () => {
+  const { tmp, out } = await planned();
+  try {
     const study = new RunFolder(out);
-    const releaseStudy = await study.lock();
+    // Held past the wait (a serial study's hours): failed, not "busy", so
+    // a sweep runner reports it with its log instead of leaving it to a
+    // run that will never do it; its own folder not made.
+    let release = await study.lock();
     try {
       const r = await runTool("study.ts", [
         "epochs",
@@ -93,16 +102,57 @@ Deno.test("study epochs --cell of a cell that runs is refused in one line naming
         out,
         "--cell",
         "main-u4000-d3pm",
-      ]);
-      assertBusy(
-        r,
-        `Cannot run cell main-u4000-d3pm in ${out}: ${out} `,
-        study.lockPath,
+      ], { D3PM_STUDY_WAIT_S: "0.3" });
+      assertEquals(r.code, 1, r.stderr);
+      assertStringIncludes(
+        errorLine(r),
+        `error: Cannot run cell main-u4000-d3pm in ${out}: the study's folder stayed held for 0.3 s `,
       );
+      assertStringIncludes(errorLine(r), `(pid ${Deno.pid}, `);
       assertEquals(await exists(`${out}/main-u4000-d3pm`), false);
     } finally {
-      releaseStudy();
+      release();
     }
+    // Held for a moment (a --collect, a re-planned --sweep): the cell waits
+    // (it says so), then runs once the lock is let go.
+    release = await study.lock();
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${ROOT}examples/study.ts`,
+        "epochs",
+        "--out",
+        out,
+        "--cell",
+        "main-u4000-d3pm",
+      ],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    let stderr = "";
+    const dec = new TextDecoder();
+    const reader = child.stderr.getReader();
+    try {
+      while (!stderr.includes("main-u4000-d3pm: waiting up to 120 s")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += dec.decode(value, { stream: true });
+      }
+    } finally {
+      release();
+    }
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += dec.decode(value, { stream: true });
+    }
+    const { code } = await child.status;
+    assertEquals(code, 0, stderr);
+    assert(await exists(`${out}/main-u4000-d3pm/results.json`), stderr);
+    assertEquals(await exists(`${out}/main-u4000-d3pm/.lock`), false);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

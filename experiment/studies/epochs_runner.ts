@@ -291,51 +291,58 @@ async function runOne(
   const data = { ...ctx.data, train: spec.blocks };
   const folder = new RunFolder(config.out);
   const release = await startRun(ctx, folder, { config, held });
-  const contestant: Contestant = spec.model === "ar" ? AR : D3PM;
-  const entrant = enter(contestant, { config, data });
-  const curve: CurvePoint[] = [];
-  let best = Infinity, bestEpoch = 0;
-  for (const point of before ?? []) {
-    const { epoch, flops, valid } = point;
-    curve.push({ epoch, flops, valid });
-    await ctx.emit(point); // the replay's own line: taken as written
-    if (valid < best) [best, bestEpoch] = [valid, epoch];
-  }
-  const metrics = new WatchedLog(folder.metricsPath, async (step, valid) => {
-    const epoch = step / perEpoch;
-    const line = epochLine(ctx, spec, { perEpoch, epoch, valid });
-    curve.push({ epoch, flops: line.flops, valid });
-    await ctx.emit(line);
-    if (valid < best) [best, bestEpoch] = [valid, epoch];
-    else if (patienceSpent({ epoch, bestEpoch, epochs }, patience)) {
-      throw new Patience();
-    }
-  });
-  let stopped: RunCurve["stopped"] = "budget";
+  // From here on the lock is let go whatever throws: enter(), a replayed
+  // line's emit, training.
   try {
-    const { model } = await trainContestant(entrant, ctx.seed, {
-      config,
-      data,
-      folder,
-      metrics,
-      progress: true,
-      engine: ctx.engine,
+    const contestant: Contestant = spec.model === "ar" ? AR : D3PM;
+    const entrant = enter(contestant, { config, data });
+    const curve: CurvePoint[] = [];
+    let best = Infinity, bestEpoch = 0;
+    for (const point of before ?? []) {
+      const { epoch, flops, valid } = point;
+      curve.push({ epoch, flops, valid });
+      await ctx.emit(point); // the replay's own line: taken as written
+      if (valid < best) [best, bestEpoch] = [valid, epoch];
+    }
+    const metrics = new WatchedLog(folder.metricsPath, async (step, valid) => {
+      const epoch = step / perEpoch;
+      const line = epochLine(ctx, spec, { perEpoch, epoch, valid });
+      curve.push({ epoch, flops: line.flops, valid });
+      await ctx.emit(line);
+      if (valid < best) [best, bestEpoch] = [valid, epoch];
+      else if (patienceSpent({ epoch, bestEpoch, epochs }, patience)) {
+        throw new Patience();
+      }
     });
-    model.dispose();
-  } catch (e) {
-    if (!(e instanceof Patience)) throw e;
-    stopped = "patience";
-    console.error(
-      `\nstudy: ${name}: stopped at epoch ${
-        curve.at(-1)!.epoch
-      }, ${patience} epochs after its best (epoch ${bestEpoch})`,
-    );
+    let stopped: RunCurve["stopped"] = "budget";
+    try {
+      const { model } = await trainContestant(entrant, ctx.seed, {
+        config,
+        data,
+        folder,
+        metrics,
+        progress: true,
+        engine: ctx.engine,
+      });
+      model.dispose();
+    } catch (e) {
+      if (!(e instanceof Patience)) throw e;
+      stopped = "patience";
+      console.error(
+        `\nstudy: ${name}: stopped at epoch ${
+          curve.at(-1)!.epoch
+        }, ${patience} epochs after its best (epoch ${bestEpoch})`,
+      );
+    }
+    const { blocks: _, name: _name, ...described } = spec;
+    return { ...described, epochs, stopped, curve };
   } finally {
     release();
   }
-  const { blocks: _, name: _name, ...described } = spec;
-  return { ...described, epochs, stopped, curve };
 }
+
+/** How long the serial study waits before its one retry of a held run folder. */
+const RUN_START_RETRY_MS = 1_000;
 
 /**
  * Start writing a run's folder (checked, its lock taken unless `held`):
@@ -349,8 +356,14 @@ async function startRun(
   run: { config: ExperimentConfig; held?: () => void },
 ): Promise<() => void> {
   await folder.check(run.config);
-  const release = await folder.start(run.config, ctx.data.record, {
-    held: run.held,
+  const start = () =>
+    folder.start(run.config, ctx.data.record, { held: run.held });
+  // A cell refused by the study's lock holds its own folder for an instant
+  // (see lockCell): try once more before giving up hours of work.
+  const release = await start().catch(async (e) => {
+    if ((e as { exitCode?: number }).exitCode !== FOLDER_BUSY_EXIT) throw e;
+    await new Promise((r) => setTimeout(r, RUN_START_RETRY_MS));
+    return await start();
   });
   try {
     await ctx.data.persist(folder);
@@ -747,40 +760,88 @@ async function refuseLiveRuns(
 }
 
 /**
+ * How long a cell waits, by default, while the study's folder is held (a
+ * `--sweep` writing its plan or a `--collect` gathering the cells holds it
+ * for seconds) before it fails; `D3PM_STUDY_WAIT_S` overrides it.
+ */
+export const STUDY_WAIT_MS = 120_000;
+
+/**
  * Take a cell's lock, `<out>/<cell>/.lock` (its run folder's, creating the
  * folder when missing), held from before the cell prepares to after its
  * `results.json` is written: the same cell run twice at once is refused,
- * naming the one that runs it (exit {@linkcode FOLDER_BUSY_EXIT}), while
- * other cells run beside it. Then the study's lock is checked, not taken
- * (cells would block each other): while a serial study, a `--sweep` or a
- * `--collect` holds `out`, the cell is refused, its own lock let go.
+ * naming the one that runs it (exit {@linkcode FOLDER_BUSY_EXIT}: busy, left
+ * to that run), while other cells run beside it. The study's lock is
+ * checked, not taken (cells would block each other), before and after: while
+ * a serial study, a `--sweep` or a `--collect` holds `out`, the cell waits
+ * for it, its own lock not held, up to `waitMs`, then fails (not busy: no
+ * other run will do this cell) naming the holder.
  */
-async function lockCell(out: string, cell: string): Promise<() => void> {
+async function lockCell(
+  out: string,
+  cell: string,
+  waitMs: number = STUDY_WAIT_MS,
+): Promise<() => void> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    await waitForStudy(out, cell, { deadline, waitMs });
+    const unlock = await takeCellLock(out, cell);
+    if (!await new RunFolder(out).whyBusy()) return unlock;
+    unlock(); // the study's lock was taken in between: wait again
+  }
+}
+
+/** Wait while a live process holds `out`'s lock; past `deadline`, fail. */
+async function waitForStudy(
+  out: string,
+  cell: string,
+  at: { deadline: number; waitMs: number },
+): Promise<void> {
+  let told = false;
+  for (;;) {
+    const busy = await new RunFolder(out).whyBusy();
+    if (!busy) return;
+    if (Date.now() >= at.deadline) {
+      throw new ConfigError(
+        `Cannot run cell ${cell} in ${out}: the study's folder stayed held for ${
+          at.waitMs / 1000
+        } s (a serial study, or a --sweep or --collect that did not end): ${
+          anotherStudy(busy.message)
+        }`,
+      );
+    }
+    if (!told) {
+      console.error(
+        `study: cell ${cell}: waiting up to ${at.waitMs / 1000} s: ${
+          anotherStudy(busy.message).split(";")[0]
+        }`,
+      );
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Take `<out>/<cell>/.lock`: refused (busy, exit 75) while a live run holds it. */
+async function takeCellLock(out: string, cell: string): Promise<() => void> {
   const dir = `${out}/${cell}`;
   const created = !await Deno.lstat(dir).then(() => true, () => false);
   if (created) await Deno.mkdir(dir, { recursive: true });
-  const refuse = (e: ConfigError) =>
-    Object.assign(
-      new ConfigError(
-        `Cannot run cell ${cell} in ${out}: ${anotherStudy(e.message)}`,
-      ),
-      { exitCode: FOLDER_BUSY_EXIT },
-    );
-  let unlock: () => void;
   try {
-    unlock = await new RunFolder(dir).lock(created);
+    return await new RunFolder(dir).lock(created);
   } catch (e) {
     if (created) await Deno.remove(dir).catch(() => {});
     const code = (e as { exitCode?: number }).exitCode;
-    if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) throw refuse(e);
+    if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) {
+      throw Object.assign(
+        new ConfigError(
+          `Cannot run cell ${cell} in ${out}: ${anotherStudy(e.message)}`,
+        ),
+        { exitCode: FOLDER_BUSY_EXIT },
+      );
+    }
     throw e;
   }
-  const busy = await new RunFolder(out).whyBusy();
-  if (busy) {
-    unlock();
-    throw refuse(busy);
-  }
-  return unlock;
 }
 
 /** What the serial study writes in its folder besides its run folders. */
@@ -1653,6 +1714,11 @@ async function cellResults(
 export interface EpochsCellOptions extends EpochsStudyOptions {
   /** The cell's name (see {@linkcode epochsCells}). */
   cell: string;
+  /**
+   * How long to wait while the study's folder is held before failing
+   * (default {@linkcode STUDY_WAIT_MS}).
+   */
+  studyWaitMs?: number;
 }
 
 /**
@@ -1708,7 +1774,7 @@ export async function runEpochsCell(options: EpochsCellOptions): Promise<void> {
     }
     chosen = winner(sweepCells.map((c) => found.get(c.name)!.run));
   }
-  const unlock = await lockCell(options.out, cell.name);
+  const unlock = await lockCell(options.out, cell.name, options.studyWaitMs);
   try {
     await cellUnderLock(options, { cell, chosen, start, held: unlock });
   } finally {
