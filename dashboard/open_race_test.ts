@@ -356,8 +356,51 @@ Deno.test("a reconnect whose Last-Event-ID is of a log since replaced gets `rese
     const bad = await s.get("/api/run/metrics?run=good&from=1-2:x");
     assertEquals(await bad.json(), {
       error:
-        'from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET:CHECK), got "1-2:x"',
+        'from must be a byte offset (OFFSET, a whole number) or an event id (DEV-INO:OFFSET or DEV-INO:OFFSET:CHECK, CHECK 8 hex digits), got "1-2:x"',
     });
+  } finally {
+    await s.done();
+  }
+});
+
+Deno.test("a caught-up id sent while the log is absent keeps the client's identity and check: once a new log is written there, a reconnect with it gets `reset` and the new log whole", async () => {
+  const s = await setup();
+  try {
+    const metrics = `${s.root}/good/metrics.jsonl`;
+    await Deno.writeTextFile(
+      metrics,
+      [1, 2, 3, 4, 5].map((n) => record(n)).join(""),
+    );
+    const caughtUp = async (id?: string) =>
+      (await stream(
+        await s.get(
+          "/api/run/metrics?run=good",
+          id ? { headers: { "last-event-id": id } } : undefined,
+        ),
+        (ev) => ev.some((e) => e.event === "caught-up"),
+      )).events.find((e) => e.event === "caught-up")!;
+    const first = (await caughtUp()).id!;
+    assert(/^\d+-\d+:\d+:[0-9a-f]{8}$/.test(first), `id ${first}`);
+    await Deno.rename(metrics, `${s.base}/old.jsonl`); // moved aside (--force)
+    const absent = await caughtUp(first);
+    assertEquals(absent.id, first); // nothing read: the client's id as sent
+    await Deno.writeTextFile(
+      metrics,
+      [1, 2, 3, 4, 5, 6, 7, 8].map((n) => record(n, "new")).join(""),
+    );
+    const again = await stream(
+      await s.get("/api/run/metrics?run=good", {
+        headers: { "last-event-id": absent.id! },
+      }),
+      (ev) => ev.some((e) => e.event === "caught-up"),
+    );
+    assertEquals(again.names[0], "reset");
+    assertEquals(
+      again.events.filter((e) => e.event === "metric").map((e) =>
+        JSON.parse(e.data).step
+      ),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    );
   } finally {
     await s.done();
   }

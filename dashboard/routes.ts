@@ -546,10 +546,14 @@ async function followedMetrics(
   // An id carries the check of the bytes before its offset too: a log
   // replaced by one that got the same inode, or rewritten in place, is
   // told from the one the id was read in.
-  const idOf = (end: number, check?: string) =>
-    current
-      ? `${current}:${end}${check === undefined ? "" : `:${check}`}`
+  // With no log read (none there yet, or it went away) the id keeps the
+  // client's identity and check: a log written later is told from it.
+  const idOf = (end: number, check?: string) => {
+    const identity = current ?? at.identity;
+    return identity
+      ? `${identity}:${end}${check === undefined ? "" : `:${check}`}`
       : String(end);
+  };
   const stop = new AbortController();
   const all = AbortSignal.any([signal, stop.signal]);
   async function* events(): AsyncGenerator<ServerEvent> {
@@ -630,7 +634,7 @@ function parseEventId(
   if (!m || (m[3] && !m[1])) {
     throw new HttpError(
       400,
-      `from must be a byte offset (a whole number) or an event id (DEV-INO:OFFSET:CHECK), got ${
+      `from must be a byte offset (OFFSET, a whole number) or an event id (DEV-INO:OFFSET or DEV-INO:OFFSET:CHECK, CHECK 8 hex digits), got ${
         JSON.stringify(from.slice(0, 40))
       }`,
     );
