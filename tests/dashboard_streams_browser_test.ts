@@ -111,3 +111,125 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "a comparison in Chromium follows a run that becomes live after the page opened (its new points drawn), and reads again one that stops",
+  ignore: ignoreUnless("chromium", missing),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "d3pm-streams-" });
+    const ids = ["r0", "r1", "r2", "r3"];
+    for (const [i, id] of ids.entries()) {
+      await fakeRun(`${root}/${id}`, i === 0 ? { lockPid: Deno.pid } : {});
+    }
+    const generation = new GenerationService(() =>
+      Promise.reject(new Error("no generation here"))
+    );
+    const handler = dashboardHandler(
+      { root, generation },
+      { page: await pageFiles(), hosts: ["127.0.0.1"] },
+    );
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      handler,
+    );
+    const url = `http://127.0.0.1:${server.addr.port}`;
+    const { browser, close } = await launchChromium();
+    // Whether `id`'s training curve in the comparison's chart has `n`
+    // points (its legend entry's series' polyline).
+    const point = (id: string, n: number) =>
+      `(() => {
+        const svg = document.querySelector(".chart-svg svg");
+        const g = [...(svg?.querySelectorAll("[data-legend]") ?? [])]
+          .find((g) => g.textContent === ${JSON.stringify(`${id}: AR train`)});
+        const line = g && svg.querySelector('[data-series="' +
+          g.getAttribute("data-legend") + '"] polyline');
+        return line?.getAttribute("points").trim().split(/\\s+/).length === ${n};
+      })()`;
+    const append = (id: string, step: number) =>
+      Deno.writeTextFile(
+        `${root}/${id}/metrics.jsonl`,
+        `{"model":"ar","seed":0,"step":${step},"loss":${5 - step / 10}}\n`,
+        { append: true },
+      );
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${url}/#/compare/${ids.join(",")}`);
+      for (const id of ids) {
+        await page.waitForFunction(point(id, 2), { timeout: 20_000 });
+      }
+      // r2, stopped when the page opened, is resumed: live now, its new
+      // lines arrive (the state refresh sees it and gives it a stream).
+      await Deno.writeTextFile(`${root}/r2/.lock`, `${Deno.pid}\n`);
+      await append("r2", 3);
+      await page.waitForFunction(point("r2", 3), { timeout: 20_000 });
+      // A line written as it stops: read once its state says so.
+      await append("r2", 4);
+      await Deno.remove(`${root}/r2/.lock`);
+      await page.waitForFunction(point("r2", 4), { timeout: 20_000 });
+      assertEquals(await page.evaluate(HEALTH), "200");
+    } finally {
+      await close();
+      await server.shutdown();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a run page in Chromium whose stream the server refused (503, its bound reached) tries again on its next state refresh, for a run not live too",
+  ignore: ignoreUnless("chromium", missing),
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "d3pm-streams-" });
+    await fakeRun(`${root}/r0`, { lockPid: Deno.pid });
+    await fakeRun(`${root}/r1`);
+    const generation = new GenerationService(() =>
+      Promise.reject(new Error("no generation here"))
+    );
+    const handler = dashboardHandler(
+      { root, generation, maxStreams: 1 },
+      { page: await pageFiles(), hosts: ["127.0.0.1"] },
+    );
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      handler,
+    );
+    const url = `http://127.0.0.1:${server.addr.port}`;
+    // The server's one stream, held by this test.
+    const holder = new AbortController();
+    const held = await fetch(`${url}/api/run/metrics?run=r0`, {
+      signal: holder.signal,
+    });
+    const reader = held.body!.getReader();
+    await reader.read();
+    const { browser, close } = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${url}/#/run/r1`);
+      await page.waitForSelector(".progress", { timeout: 20_000 });
+      await sleep(1_000); // its stream refused by now
+      assertEquals(
+        await page.evaluate(
+          `document.querySelector(".progress")?.textContent?.startsWith("2 records") ?? false`,
+        ),
+        false,
+      );
+      holder.abort();
+      await reader.cancel().catch(() => {});
+      await page.waitForFunction(
+        `document.querySelector(".progress")?.textContent?.startsWith("2 records")`,
+        { timeout: 15_000 },
+      );
+    } finally {
+      holder.abort();
+      await close();
+      await server.shutdown();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

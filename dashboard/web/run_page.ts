@@ -311,7 +311,9 @@ export function runPage(el: HTMLElement, id: string): () => void {
         showState();
         showLive();
         // Live again: follow again; live no longer: read to the end, let go.
-        if (wasLive || isLive(now.status)) follow?.refresh();
+        // Live, or live no longer, or a stream not caught up (refused with
+        // a 503 by the server's bound): read again.
+        if (wasLive || isLive(now.status) || !caughtUp) follow?.refresh();
         if (finished) await showFiles();
       } catch (e) {
         if (e instanceof ApiError && e.status === 404) {
@@ -338,9 +340,8 @@ export function runPage(el: HTMLElement, id: string): () => void {
 
 /** Several runs overlaid: per run and contestant the mean training and validation curves, and speed against quality. */
 export function comparePage(el: HTMLElement, ids: string[]): () => void {
-  const follows: MetricsFollow[] = [];
   let closed = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stopCompared = () => {};
   (async () => {
     const infos = await Promise.all(
       ids.map((id) =>
@@ -454,32 +455,87 @@ export function comparePage(el: HTMLElement, ids: string[]): () => void {
         draw();
       }, 250);
     };
-    let held = 0;
-    const polled: MetricsFollow[] = [];
-    ids.forEach((id, i) => {
-      // An imported run has no training log: no stream waits for one.
-      if (infos[i]?.status === "imported") return;
-      const live = isLive(infos[i]?.status ?? "");
-      const hold = live && held < COMPARE_HELD;
-      if (hold) held++;
-      const follow = followMetrics(id, {
-        line: (r) => (curvesOf([r], curves[i]), schedule()),
-        reset: () => (curves[i] = { train: new Map(), valid: new Map() }),
-      }, () => hold);
-      follows.push(follow);
-      if (live && !hold) polled.push(follow);
+    const compared = followCompared(ids, infos, {
+      line: (i, r) => (curvesOf([r], curves[i]), schedule()),
+      reset: (i) => (curves[i] = { train: new Map(), valid: new Map() }),
+      changed: schedule,
     });
+    stopCompared = compared.stop;
     draw();
-    const poll = () => {
-      if (closed) return;
-      for (const f of polled) f.refresh();
-      timer = setTimeout(poll, REFRESH_MS);
-    };
-    if (polled.length) timer = setTimeout(poll, REFRESH_MS);
   })();
   return () => {
     closed = true;
-    clearTimeout(timer);
-    follows.forEach((f) => f.stop());
+    stopCompared();
+  };
+}
+
+/**
+ * The compared runs' streams: at most {@linkcode COMPARE_HELD} held open,
+ * given to runs as they become live and freed as they stop; the runs'
+ * states read again every {@linkcode REFRESH_MS} (`infos` updated in
+ * place, `changed` told when one changed): a live run not held, one whose
+ * state changed, and one whose stream has not caught up yet (refused with
+ * a 503 by the server's bound) are read again.
+ */
+function followCompared(
+  ids: string[],
+  infos: (RunInfo | undefined)[],
+  on: {
+    line: (i: number, record: Record<string, unknown>) => void;
+    reset: (i: number) => void;
+    changed: () => void;
+  },
+): { stop: () => void } {
+  const held = new Set<number>();
+  const caught = ids.map(() => false);
+  const live = (i: number) => isLive(infos[i]?.status ?? "");
+  const assign = () => {
+    for (const i of held) if (!live(i)) held.delete(i);
+    ids.forEach((_, i) => {
+      if (live(i) && held.size < COMPARE_HELD) held.add(i);
+    });
+  };
+  assign();
+  // An imported run has no training log: no stream waits for one.
+  const follows = ids.map((id, i) =>
+    infos[i]?.status === "imported" ? undefined : followMetrics(id, {
+      line: (r) => on.line(i, r),
+      reset: () => on.reset(i),
+      caughtUp: () => (caught[i] = true),
+    }, () => held.has(i))
+  );
+  let closed = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const poll = async () => {
+    const now = await Promise.all(
+      ids.map((id, i) =>
+        follows[i]
+          ? getJson<RunInfo>("/api/run", { run: id }).catch(() => infos[i])
+          : infos[i]
+      ),
+    );
+    if (closed) return;
+    const before = infos.map((x) => x?.status);
+    const wasHeld = new Set(held);
+    now.forEach((x, i) => (infos[i] = x));
+    assign();
+    let changed = false;
+    follows.forEach((f, i) => {
+      const moved = before[i] !== infos[i]?.status;
+      changed ||= moved;
+      if (live(i) || moved || wasHeld.has(i) !== held.has(i) || !caught[i]) {
+        f?.refresh();
+      }
+    });
+    if (changed) on.changed();
+    timer = setTimeout(poll, REFRESH_MS);
+  };
+  timer = setTimeout(poll, REFRESH_MS);
+  return {
+    stop: () => {
+      closed = true;
+      clearTimeout(timer);
+      follows.forEach((f) => f?.stop());
+    },
   };
 }
