@@ -8,7 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { prng } from "@d3pm/core";
+import { prng, SafetensorsError } from "@d3pm/core";
 import {
   type Contestant,
   contestantOf,
@@ -756,7 +756,7 @@ export async function inRunFolder<T>(
  * import { assertRejects } from "@std/assert";
  * const load = trainedModelLoader("tfjs");
  * const dir = await Deno.makeTempDir();
- * await assertRejects(() => load(dir, 0, "d3pm"), HttpError, `Cannot load model d3pm of seed 0: the model's files are damaged: Cannot read run ${dir}: no config.json there`);
+ * await assertRejects(() => load(dir, 0, "d3pm"), HttpError, `Cannot load model d3pm of seed 0: Cannot read run ${dir}: no config.json there`);
  * await Deno.remove(dir);
  * ```
  */
@@ -789,19 +789,31 @@ export function trainedModelLoader(
 }
 
 /**
- * A model whose files could not be read as a model (a truncated
- * `model.safetensors`, a `process.json` not JSON or not a process): the
- * client's one line, a 503, not a 500 "Internal error". A refusal already
- * made (an HttpError: the folder moved) is kept.
+ * A model that could not be loaded: the client's one line, a 503, not a 500
+ * "Internal error". Files that could not be read as a model (a truncated
+ * `model.safetensors`, a `process.json` not JSON or not a process) are
+ * called damaged; anything else (a missing `config.json`, a system error
+ * such as too many open files or a permission denied) keeps its own
+ * wording. A refusal already made (an HttpError: the folder moved) is kept.
  */
 function damaged(e: unknown, seed: number, kind: string): unknown {
   if (e instanceof HttpError || !(e instanceof Error)) return e;
+  const first = e.message.split("\n")[0];
   return new HttpError(
     503,
-    `Cannot load model ${kind} of seed ${seed}: the model's files are damaged: ${
-      e.message.split("\n")[0]
-    }`,
+    `Cannot load model ${kind} of seed ${seed}: ${
+      isDamage(e) ? "the model's files are damaged: " : ""
+    }${first}`,
   );
+}
+
+/** Whether `e` is a file's parse or format error (not a system error, not a file missing). */
+function isDamage(e: Error): boolean {
+  if (e instanceof SafetensorsError || e instanceof SyntaxError) return true;
+  if (typeof (e as { code?: unknown }).code === "string") return false; // EMFILE, EACCES, …
+  if (Object.values(Deno.errors).some((k) => e instanceof k)) return false;
+  return /is not valid JSON|is not a (process|model|valid)|malformed|truncated/
+    .test(e.message);
 }
 
 interface Slot {

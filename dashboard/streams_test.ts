@@ -100,7 +100,7 @@ Deno.test("the server's signal, aborted (serve's Ctrl-C), ends every open metric
   }
 });
 
-Deno.test("POST /api/generate of a model whose files are damaged (a bad process.json, a truncated model.safetensors) is a 503 in one line, not a 500", async () => {
+Deno.test("POST /api/generate of a model whose files are damaged (a bad process.json, a truncated model.safetensors) is a 503 in one line, not a 500; a file missing is a 503 in its own words, not called damaged", async () => {
   const root = await Deno.realPath(await Deno.makeTempDir());
   try {
     await fakeRun(`${root}/r`, { models: "ar" });
@@ -152,6 +152,17 @@ Deno.test("POST /api/generate of a model whose files are damaged (a bad process.
       "Cannot load model ar of seed 0: the model's files are damaged: Cannot read safetensors r/seed-0/ar/model.safetensors: header length 200 exceeds the file size of 10 bytes",
     );
     assert(!error2.includes("\n") && !error2.includes(root), error2);
+    // A file missing (a system error reading it) is not "damaged": its own
+    // wording, still one line and a 503.
+    await Deno.remove(`${m}/config.json`);
+    const [status3, error3] = await generate();
+    assertEquals(status3, 503, error3);
+    assert(
+      error3.startsWith(
+        "Cannot load model ar of seed 0: Cannot read r/seed-0/ar/config.json: No such file or directory",
+      ),
+      error3,
+    );
   } finally {
     await Deno.remove(root, { recursive: true });
   }
