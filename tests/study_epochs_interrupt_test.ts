@@ -271,3 +271,23 @@ Deno.test("study epochs --resume after a kill mid-run continues that run from it
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("study epochs --resume of a study stopped between writing study.json and epochs.jsonl runs it from the start, ending with an uninterrupted study's epochs.jsonl", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-resume-" });
+  const [whole, cut] = [`${tmp}/whole`, `${tmp}/cut`];
+  try {
+    const first = await runTool("study.ts", [...STUDY, "--out", whole]);
+    assertEquals(first.code, 0, first.stderr);
+    // As a Ctrl-C just after study.json was written leaves the folder.
+    await Deno.mkdir(cut);
+    await Deno.copyFile(`${whole}/study.json`, `${cut}/study.json`);
+    const r = await runTool("study.ts", [...STUDY, "--out", cut, "--resume"]);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(
+      await Deno.readTextFile(`${cut}/epochs.jsonl`),
+      await Deno.readTextFile(`${whole}/epochs.jsonl`),
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

@@ -29,13 +29,19 @@ async function planned(): Promise<{ tmp: string; out: string }> {
   return { tmp, out };
 }
 
-/** A refusal: exit 75 (busy), one stderr line, naming this test's process. */
+/**
+ * A refusal: exit 75 (busy), one stderr line, naming this test's process;
+ * `wait`: a step that cannot go elsewhere (a cell, --collect) is told to
+ * wait, not to use another --out.
+ */
 function assertBusy(
   r: Ran,
   start: string,
   lock: string,
+  wait = false,
 ): void {
   assertEquals(r.code, 75, r.stderr);
+  assertEquals(errorLine(r).includes("--out DIR"), !wait, errorLine(r));
   assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
   assertStringIncludes(
     errorLine(r),
@@ -65,6 +71,7 @@ Deno.test("study epochs --cell of a cell that runs is refused in one line naming
         again,
         `Cannot run cell main-u2000-d3pm in ${out}: ${held.dir} `,
         held.lockPath,
+        true,
       );
       assertEquals(await exists(`${held.dir}/config.json`), false);
       // Two other cells at once beside it: none waits for, or refuses, another.
@@ -182,7 +189,12 @@ Deno.test("study epochs --sweep and --collect are refused while the study's fold
         out,
         "--collect",
       ]);
-      assertBusy(collect, `Cannot collect ${out}: ${out} `, study.lockPath);
+      assertBusy(
+        collect,
+        `Cannot collect ${out}: ${out} `,
+        study.lockPath,
+        true,
+      );
     } finally {
       release();
     }
@@ -210,7 +222,12 @@ Deno.test("study epochs --sweep and --collect are refused while the study's fold
         out,
         "--collect",
       ]);
-      assertBusy(collect, `Cannot collect ${out}: ${cell.dir} `, cell.lockPath);
+      assertBusy(
+        collect,
+        `Cannot collect ${out}: ${cell.dir} `,
+        cell.lockPath,
+        true,
+      );
     } finally {
       releaseCell();
     }

@@ -711,7 +711,9 @@ async function lockStudy(
     if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) {
       throw Object.assign(
         new ConfigError(
-          `Cannot ${MODE_WORDS[mode]} ${out}: ${anotherStudy(e.message)}${
+          `Cannot ${MODE_WORDS[mode]} ${out}: ${
+            anotherStudy(e.message, mode === "collect")
+          }${
             mode === "serial"
               ? " (--force and --resume do not override a live one)"
               : ""
@@ -725,12 +727,17 @@ async function lockStudy(
   return unlock;
 }
 
-/** A run folder's busy refusal, of a folder a study or a run may hold. */
-function anotherStudy(message: string): string {
-  return message.replace(
+/**
+ * A run folder's busy refusal, of a folder a study or a run may hold;
+ * `wait`: for a step that cannot go elsewhere (a cell, `--collect`), whose
+ * only advice is to wait for the holder or remove a stale lock.
+ */
+function anotherStudy(message: string, wait = false): string {
+  const named = message.replace(
     "in use by another run",
     "in use by another study or run",
   );
+  return wait ? named.replace(", or use --out DIR (", " (") : named;
 }
 
 /**
@@ -752,7 +759,11 @@ async function refuseLiveRuns(
     const busy = await new RunFolder(`${out}/${name}`).whyBusy();
     if (busy) {
       throw Object.assign(
-        new ConfigError(`Cannot ${what} ${out}: ${anotherStudy(busy.message)}`),
+        new ConfigError(
+          `Cannot ${what} ${out}: ${
+            anotherStudy(busy.message, what === MODE_WORDS.collect)
+          }`,
+        ),
         { exitCode: FOLDER_BUSY_EXIT },
       );
     }
@@ -806,14 +817,14 @@ async function waitForStudy(
         `Cannot run cell ${cell} in ${out}: the study's folder stayed held for ${
           at.waitMs / 1000
         } s (a serial study, or a --sweep or --collect that did not end): ${
-          anotherStudy(busy.message)
+          anotherStudy(busy.message, true)
         }`,
       );
     }
     if (!told) {
       console.error(
         `study: cell ${cell}: waiting up to ${at.waitMs / 1000} s: ${
-          anotherStudy(busy.message).split(";")[0]
+          anotherStudy(busy.message, true).split(";")[0]
         }`,
       );
       told = true;
@@ -835,7 +846,7 @@ async function takeCellLock(out: string, cell: string): Promise<() => void> {
     if (e instanceof ConfigError && code === FOLDER_BUSY_EXIT) {
       throw Object.assign(
         new ConfigError(
-          `Cannot run cell ${cell} in ${out}: ${anotherStudy(e.message)}`,
+          `Cannot run cell ${cell} in ${out}: ${anotherStudy(e.message, true)}`,
         ),
         { exitCode: FOLDER_BUSY_EXIT },
       );
@@ -901,7 +912,10 @@ async function resumable(
   const record = await readStudyJson(`${out}/study.json`, "study record") as
     | Partial<StudyRecord>
     | undefined;
-  const text = await readStudyText(`${out}/epochs.jsonl`, "study's results");
+  // study.json is written just before epochs.jsonl: a study stopped
+  // between the two has no results yet, and resumes from the start.
+  const text = await readStudyText(`${out}/epochs.jsonl`, "study's results") ??
+    (record?.scale === undefined ? undefined : "");
   if (record?.scale === undefined || text === undefined) {
     throw new ConfigError(
       `Cannot resume ${out}: it holds no serial study to continue (no ${
