@@ -237,3 +237,47 @@ Deno.test("study epochs --sweep and --collect are refused while the study's fold
     await Deno.remove(tmp, { recursive: true });
   }
 });
+
+Deno.test("the serial study whose next run's folder is held for an instant (a cell refused by the study's lock) tries it again a second later and finishes", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "epochs-modes-" });
+  const out = `${tmp}/S`;
+  try {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}examples/study.ts`, ...STUDY, "--out", out],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    let stderr = "";
+    const dec = new TextDecoder();
+    const reader = child.stderr.getReader();
+    const until = async (text: string) => {
+      while (!stderr.includes(text)) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        stderr += dec.decode(value, { stream: true });
+      }
+    };
+    // The first run trains: its successor's folder taken by this test.
+    await until("study: sweep-u2000-ar-do0-wd0: ");
+    const next = new RunFolder(`${out}/sweep-u2000-ar-do0.1-wd0`);
+    await Deno.mkdir(next.dir, { recursive: true });
+    const release = await next.lock();
+    try {
+      await until("trying again in 1 s");
+    } finally {
+      release();
+    }
+    await until("\u0000"); // to its end
+    const { code } = await child.status;
+    assertEquals(code, 0, stderr);
+    assertStringIncludes(
+      stderr,
+      `study: ${next.dir} is in use by another run (pid ${Deno.pid}, `,
+    );
+    assert(await exists(`${out}/report.md`), stderr);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});

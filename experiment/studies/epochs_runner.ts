@@ -362,6 +362,11 @@ async function startRun(
   // (see lockCell): try once more before giving up hours of work.
   const release = await start().catch(async (e) => {
     if ((e as { exitCode?: number }).exitCode !== FOLDER_BUSY_EXIT) throw e;
+    console.error(
+      `study: ${(e as Error).message.split(";")[0]}: trying again in ${
+        RUN_START_RETRY_MS / 1000
+      } s`,
+    );
     await new Promise((r) => setTimeout(r, RUN_START_RETRY_MS));
     return await start();
   });
