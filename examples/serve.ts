@@ -146,6 +146,85 @@ function listen(
   }
 }
 
+/** The options {@linkcode serve} reads. */
+type ServeValues = {
+  runs: string;
+  host: string;
+  port: number;
+  token?: string;
+  engine: Parameters<typeof trainedModelLoader>[0];
+  queue: number;
+  maxGenerations: number;
+  timeout: number;
+  maxStreams: number;
+};
+
+/**
+ * Serve the dashboard until Ctrl-C: the server on one abort signal (the
+ * first Ctrl-C ends its streams and generations, the second exits at once).
+ */
+async function serve(values: ServeValues): Promise<void> {
+  const note = await checkRunsRoot(values.runs, { missing: "note" });
+  if (note) console.error(note);
+  const { token, warning } = checkListen({
+    host: values.host,
+    token: values.token,
+  });
+  checkAddress(values.host, values.port);
+  const page = await pageFiles({ log: console.error });
+  await initBackend({ prefer: "auto" });
+  const generation = new GenerationService(
+    trainedModelLoader(values.engine),
+    {
+      maxWaiting: values.queue,
+      maxRunning: values.maxGenerations,
+      timeoutMs: values.timeout * 1000,
+    },
+  );
+  // One signal for the server: Ctrl-C aborts it, which ends every open
+  // event stream and cancels the generations, so the graceful shutdown
+  // does not wait for a page that follows a run.
+  const stopping = new AbortController();
+  const handler = dashboardHandler(
+    {
+      root: values.runs,
+      generation,
+      signal: stopping.signal,
+      maxStreams: values.maxStreams,
+    },
+    {
+      token,
+      page,
+      hosts: isLoopback(values.host)
+        ? ["127.0.0.1", "localhost", "::1", values.host]
+        : undefined,
+    },
+  );
+  const server = listen(values, handler, () => {
+    // The warning (with the token) once listening, not before a failure.
+    if (warning) console.error(warning);
+    // Folders whose names an id cannot carry are named, not hidden.
+    const skipped: SkippedFolder[] = [];
+    findRuns(values.runs, { skipped }).then(() => {
+      for (const s of skipped) console.error(`note: ${s.reason}`);
+    }, () => {});
+  }, token);
+  const stop = () => {
+    if (stopping.signal.aborted) {
+      // The second Ctrl-C: whatever still holds the shutdown up.
+      console.error("stopped at once");
+      Deno.exit(130);
+    }
+    console.error("stopping… (Ctrl-C again to stop at once)");
+    stopping.abort("the server is shutting down");
+    server.shutdown();
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  await server.finished;
+  Deno.removeSignalListener("SIGINT", stop);
+  await generation.close();
+}
+
 if (import.meta.main) {
   await runCli(async () => {
     const { values } = readCommandLine(Deno.args, {
@@ -183,64 +262,6 @@ server, or in the browser on WebGPU). Read-only towards the run folders.`,
       );
       return;
     }
-    const note = await checkRunsRoot(values.runs, { missing: "note" });
-    if (note) console.error(note);
-    const { token, warning } = checkListen({
-      host: values.host,
-      token: values.token,
-    });
-    checkAddress(values.host, values.port);
-    const page = await pageFiles({ log: console.error });
-    await initBackend({ prefer: "auto" });
-    const generation = new GenerationService(
-      trainedModelLoader(values.engine),
-      {
-        maxWaiting: values.queue,
-        maxRunning: values.maxGenerations,
-        timeoutMs: values.timeout * 1000,
-      },
-    );
-    // One signal for the server: Ctrl-C aborts it, which ends every open
-    // event stream and cancels the generations, so the graceful shutdown
-    // does not wait for a page that follows a run.
-    const stopping = new AbortController();
-    const handler = dashboardHandler(
-      {
-        root: values.runs,
-        generation,
-        signal: stopping.signal,
-        maxStreams: values.maxStreams,
-      },
-      {
-        token,
-        page,
-        hosts: isLoopback(values.host)
-          ? ["127.0.0.1", "localhost", "::1", values.host]
-          : undefined,
-      },
-    );
-    const server = listen(values, handler, () => {
-      // The warning (with the token) once listening, not before a failure.
-      if (warning) console.error(warning);
-      // Folders whose names an id cannot carry are named, not hidden.
-      const skipped: SkippedFolder[] = [];
-      findRuns(values.runs, { skipped }).then(() => {
-        for (const s of skipped) console.error(`note: ${s.reason}`);
-      }, () => {});
-    }, token);
-    const stop = () => {
-      if (stopping.signal.aborted) {
-        // The second Ctrl-C: whatever still holds the shutdown up.
-        console.error("stopped at once");
-        Deno.exit(130);
-      }
-      console.error("stopping… (Ctrl-C again to stop at once)");
-      stopping.abort("the server is shutting down");
-      server.shutdown();
-    };
-    Deno.addSignalListener("SIGINT", stop);
-    await server.finished;
-    Deno.removeSignalListener("SIGINT", stop);
-    await generation.close();
+    await serve(values);
   });
 }
