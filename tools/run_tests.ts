@@ -1,8 +1,8 @@
 /**
- * `deno task test`: every test and every documentation example, in two
- * `deno test` runs (three: the few examples that change the environment run
- * serially between them, {@linkcode changesEnv}), and one summary line over
- * all.
+ * `deno task test`: every test and every documentation example, in four
+ * `deno test` runs (the examples; the few that change the environment,
+ * {@linkcode changesEnv}; the test files in two processes at once,
+ * {@linkcode runsBeside}), and one summary line over all.
  *
  *   deno task test                      # the whole suite
  *   deno task test cpu/ --filter parity # arguments: one `deno test -A --doc …`
@@ -240,20 +240,30 @@ export function changesEnv(text: string, file: string): boolean {
     : /^\s*\*.*Deno\.env\.(set|delete)\(/m.test(text);
 }
 
+/** The tracked files matching `patterns`, relative to `root`. */
+async function trackedFiles(
+  root: string,
+  patterns: string[],
+): Promise<string[]> {
+  const out = await new Deno.Command("git", {
+    args: ["ls-files", ...patterns],
+    cwd: root,
+    stdout: "piped",
+  }).output();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((f) =>
+    f !== ""
+  );
+}
+
 /**
  * The tracked files (relative to the root) whose examples
  * {@linkcode changesEnv}, listed by `git ls-files` as
  * `tools/test_portable.ts` lists its examples' files (test modules left out).
  */
 async function envExampleFiles(root: string): Promise<string[]> {
-  const out = await new Deno.Command("git", {
-    args: ["ls-files", "*.ts", "*.md"],
-    cwd: root,
-    stdout: "piped",
-  }).output();
   const files: string[] = [];
-  for (const rel of new TextDecoder().decode(out.stdout).split("\n")) {
-    if (rel === "" || /(^|\/|[._])test\.ts$/.test(rel)) continue;
+  for (const rel of await trackedFiles(root, ["*.ts", "*.md"])) {
+    if (/(^|\/|[._])test\.ts$/.test(rel)) continue;
     if (changesEnv(await Deno.readTextFile(`${root}${rel}`), rel)) {
       files.push(rel);
     }
@@ -292,12 +302,18 @@ export function runsBeside(text: string, helpers: string[]): boolean {
   return !SOLO.test(text) && !helpers.some((h) => SOLO.test(h));
 }
 
-/** The texts of `file`'s test helpers, followed through their own imports. */
-async function helperTexts(root: string, file: string): Promise<string[]> {
+/**
+ * The texts of `file`'s test helpers, followed through their own imports;
+ * `read` gives a file's text by its path (cached by the caller: one helper
+ * serves many test files).
+ */
+async function helperTexts(
+  file: string,
+  read: (rel: string) => Promise<string | null>,
+): Promise<string[]> {
   const seen = new Set<string>();
   const texts: string[] = [];
-  const visit = async (rel: string) => {
-    const text = await Deno.readTextFile(`${root}${rel}`);
+  const visit = async (rel: string, text: string) => {
     const dir = rel.includes("/") ? rel.slice(0, rel.lastIndexOf("/")) : ".";
     for (const m of text.matchAll(/from\s+"(\.\.?\/[^"]+)"/g)) {
       const next = new URL(m[1], `file:///${dir}/`).pathname.slice(1);
@@ -306,15 +322,14 @@ async function helperTexts(root: string, file: string): Promise<string[]> {
         next.startsWith("tests/");
       if (!helper || seen.has(next)) continue;
       seen.add(next);
-      try {
-        texts.push(await Deno.readTextFile(`${root}${next}`));
-      } catch {
-        continue; // not a file here (a generated or optional module)
-      }
-      await visit(next);
+      const found = await read(next);
+      if (found === null) continue; // not a file here (generated, optional)
+      texts.push(found);
+      await visit(next, found);
     }
   };
-  await visit(file);
+  const own = await read(file);
+  if (own !== null) await visit(file, own);
   return texts;
 }
 
@@ -326,17 +341,20 @@ export async function besideFiles(
   root: string,
   excludes: string[],
 ): Promise<string[]> {
-  const out = await new Deno.Command("git", {
-    args: ["ls-files", ...TEST_FILES],
-    cwd: root,
-    stdout: "piped",
-  }).output();
+  const texts = new Map<string, Promise<string | null>>();
+  const read = (rel: string) => {
+    if (!texts.has(rel)) {
+      texts.set(rel, Deno.readTextFile(`${root}${rel}`).catch(() => null));
+    }
+    return texts.get(rel)!;
+  };
   const beside: string[] = [];
-  for (const rel of new TextDecoder().decode(out.stdout).split("\n")) {
-    if (rel === "" || !rel.endsWith(".ts")) continue;
+  for (const rel of await trackedFiles(root, TEST_FILES)) {
+    if (!rel.endsWith(".ts")) continue;
     if (excludes.some((e) => rel.startsWith(e.replace(/\/?$/, "/")))) continue;
-    const text = await Deno.readTextFile(`${root}${rel}`);
-    if (runsBeside(text, await helperTexts(root, rel))) beside.push(rel);
+    const text = await read(rel);
+    if (text === null) continue;
+    if (runsBeside(text, await helperTexts(rel, read))) beside.push(rel);
   }
   return beside;
 }
