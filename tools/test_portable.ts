@@ -131,6 +131,10 @@ const IGNORED = [
   "tests/hf_test.ts",
   "tests/dashboard_browser_test.ts",
   "tests/dashboard_bd3_browser_test.ts",
+  "tests/dashboard_corrupt_browser_test.ts",
+  "tests/dashboard_held_browser_test.ts",
+  "tests/dashboard_state_browser_test.ts",
+  "tests/dashboard_streams_browser_test.ts",
   "tests/sweep_slurm_test.ts",
 ];
 // `--scope numerics` leaves out these too: they assert errors, locks,
@@ -180,6 +184,8 @@ const BEHAVIOUR = [
   "experiment/tools_test.ts",
   "experiment/load_test.ts",
   "examples/study_epochs_test.ts",
+  "tests/study_epochs_lock_test.ts",
+  "tests/study_epochs_modes_lock_test.ts",
   "examples/serve_test.ts",
   // Sweep planning, status and merging, and the reports' figures from given
   // results (brute force in JavaScript); the CPU engine's pinned hash.
