@@ -8,11 +8,12 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { prng, SafetensorsError } from "@d3pm/core";
+import { prng } from "@d3pm/core";
 import {
   type Contestant,
   contestantOf,
   type ContestantProcess,
+  DamagedFileError,
   type GenerationRequest,
   loadTrained,
   type PlacedModel,
@@ -790,11 +791,13 @@ export function trainedModelLoader(
 
 /**
  * A model that could not be loaded: the client's one line, a 503, not a 500
- * "Internal error". Files that could not be read as a model (a truncated
- * `model.safetensors`, a `process.json` not JSON or not a process) are
- * called damaged; anything else (a missing `config.json`, a system error
- * such as too many open files or a permission denied) keeps its own
- * wording. A refusal already made (an HttpError: the folder moved) is kept.
+ * "Internal error". Files that the loader found there but could not read
+ * as the model's (its `DamagedFileError`: a truncated `model.safetensors`,
+ * a `process.json` not JSON or not an object, a BPE file that does not
+ * parse) are called damaged; anything else (a missing `config.json`,
+ * another run's, a system error such as too many open files or a
+ * permission denied) keeps its own wording. A refusal already made (an
+ * HttpError: the folder moved) is kept.
  */
 function damaged(e: unknown, seed: number, kind: string): unknown {
   if (e instanceof HttpError || !(e instanceof Error)) return e;
@@ -802,18 +805,9 @@ function damaged(e: unknown, seed: number, kind: string): unknown {
   return new HttpError(
     503,
     `Cannot load model ${kind} of seed ${seed}: ${
-      isDamage(e) ? "the model's files are damaged: " : ""
+      e instanceof DamagedFileError ? "the model's files are damaged: " : ""
     }${first}`,
   );
-}
-
-/** Whether `e` is a file's parse or format error (not a system error, not a file missing). */
-function isDamage(e: Error): boolean {
-  if (e instanceof SafetensorsError || e instanceof SyntaxError) return true;
-  if (typeof (e as { code?: unknown }).code === "string") return false; // EMFILE, EACCES, …
-  if (Object.values(Deno.errors).some((k) => e instanceof k)) return false;
-  return /is not valid JSON|is not a (process|model|valid)|malformed|truncated/
-    .test(e.message);
 }
 
 interface Slot {

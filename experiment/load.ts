@@ -14,6 +14,8 @@ import {
   BoundedReadError,
   pathExists,
   readJsonBounded,
+  readTextBounded,
+  SafetensorsError,
   sha256Hex,
 } from "@d3pm/core";
 import {
@@ -22,7 +24,7 @@ import {
   configDifferences,
   readCheckpointState,
 } from "@d3pm/train";
-import type { Tokenizer } from "@d3pm/tokenizer";
+import { BpeFileError, type Tokenizer } from "@d3pm/tokenizer";
 import {
   inspectModel,
   loadModel,
@@ -34,6 +36,7 @@ import type { Contestant, ContestantProcess } from "./contestant.ts";
 import { modelList } from "./config.ts";
 import { openTokenizer } from "./data.ts";
 import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
+import { DamagedFileError } from "./damaged_file.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
 import { flagOf } from "@d3pm/cli";
 import { contestantOf } from "./registry.ts";
@@ -333,6 +336,10 @@ export interface TrainedModelInfo<
  *   `model.safetensors` is not the file its `process.json` records the
  *   SHA-256 of (another seed's or run's weights copied in; a folder written
  *   before the SHA-256 was recorded loads unchecked).
+ * @throws {DamagedFileError} (a ConfigError) When a file of the model is
+ *   there but does not read as the model's: its `process.json` or
+ *   `config.json` not JSON or not an object, its `model.safetensors` cut
+ *   short or not the model's shapes, the run's BPE file not parsing.
  *
  * @example
  * ```ts
@@ -354,13 +361,43 @@ export async function loadTrained<P extends ContestantProcess>(
     which,
   );
   if (weightsSha256 === undefined) {
-    return { ...opened, model: await loadModel(modelDir) };
+    return { ...opened, model: await weightsRead(modelDir, loadModel) };
   }
   // Read once: hashed, checked, and loaded from the same bytes.
   const path = `${modelDir}/model.safetensors`;
-  const bytes = await readWeightsFile(path, await inspectModel(modelDir));
+  const bytes = await weightsRead(
+    modelDir,
+    async (at) => readWeightsFile(path, await inspectModel(at)),
+  );
   checkWeights(path, weightsSha256, sha256Hex(bytes));
-  return { ...opened, model: await loadModel(modelDir, { weights: bytes }) };
+  return {
+    ...opened,
+    model: await weightsRead(
+      modelDir,
+      (at) => loadModel(at, { weights: bytes }),
+    ),
+  };
+}
+
+/**
+ * A read of a model's weights in `modelDir`: a weights file that does not
+ * read as the model's (cut short, its header not JSON, its tensors or
+ * config not its `config.json`'s) is a {@linkcode DamagedFileError}.
+ */
+async function weightsRead<T>(
+  modelDir: string,
+  read: (modelDir: string) => Promise<T>,
+): Promise<T> {
+  try {
+    return await read(modelDir);
+  } catch (e) {
+    if (!(e instanceof SafetensorsError)) throw e;
+    throw new DamagedFileError(e.message, {
+      path: `${modelDir}/model.safetensors`,
+      detail: e.detail,
+      cause: e,
+    });
+  }
 }
 
 /**
@@ -393,7 +430,10 @@ export async function inspectTrained<P extends ContestantProcess>(
   which: { seed?: number; model: string | Contestant<P> },
 ): Promise<TrainedModelInfo<P>> {
   const opened = await openTrained(dir, which);
-  return { ...opened, modelConfig: await inspectModel(opened.modelDir) };
+  return {
+    ...opened,
+    modelConfig: await weightsRead(opened.modelDir, inspectModel),
+  };
 }
 
 /**
@@ -421,22 +461,13 @@ async function openTrained<P extends ContestantProcess>(
       }`,
     );
   }
-  const tokenizer = await openTokenizer(config, folder);
-  const { bos, eos, pad, mask } = tokenizer.special;
-  if (
-    bos === undefined || eos === undefined || pad === undefined ||
-    mask === undefined
-  ) {
-    throw new ConfigError(
-      `Tokenizer ${tokenizer.id} of ${dir} lacks bos/eos/pad/mask special tokens`,
-    );
-  }
+  const { tokenizer, specials } = await runTokenizer(dir, config, folder);
   // What the run's configuration says this model and its process are: the
   // saved ones must agree, and are checked before anything is allocated.
   const expected = {
     process: contestant.process(config, {
       tokenizer,
-      specials: { bos, eos, pad, mask },
+      specials,
     }).toJSON() as Record<string, unknown>,
     model: contestant.modelConfig(config, tokenizer.vocabSize),
   };
@@ -478,6 +509,40 @@ async function openTrained<P extends ContestantProcess>(
       ? { weightsSha256: weightsSha256 as string }
       : {}),
   };
+}
+
+/**
+ * The run's tokenizer, with the special tokens every model needs; its BPE
+ * file that does not parse is a {@linkcode DamagedFileError}.
+ */
+async function runTokenizer(
+  dir: string,
+  config: ExperimentConfig,
+  folder: RunFolder,
+): Promise<
+  {
+    tokenizer: Tokenizer;
+    specials: { bos: number; eos: number; pad: number; mask: number };
+  }
+> {
+  const tokenizer = await openTokenizer(config, folder).catch((e) => {
+    if (!(e instanceof BpeFileError)) throw e;
+    throw new DamagedFileError(e.message, {
+      path: e.path,
+      detail: e.message.slice(`Cannot load BPE: ${e.path} `.length),
+      cause: e,
+    });
+  });
+  const { bos, eos, pad, mask } = tokenizer.special;
+  if (
+    bos === undefined || eos === undefined || pad === undefined ||
+    mask === undefined
+  ) {
+    throw new ConfigError(
+      `Tokenizer ${tokenizer.id} of ${dir} lacks bos/eos/pad/mask special tokens`,
+    );
+  }
+  return { tokenizer, specials: { bos, eos, pad, mask } };
 }
 
 // The keys of a process.json that are the run folder's records, not the
@@ -560,17 +625,29 @@ async function savedObject(
   path: string,
   what: string,
 ): Promise<Record<string, unknown>> {
-  let saved: unknown;
+  let text: string;
   try {
-    saved = await readJsonBounded(path, { limit: 1 << 20, what });
+    text = await readTextBounded(path, { limit: 1 << 20, what });
   } catch (e) {
     if (e instanceof BoundedReadError) throw new ConfigError(e.message);
     throw new ConfigError(`Cannot read ${path}: ${(e as Error).message}`);
   }
-  if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
-    throw new ConfigError(
-      `${path} is not a ${what} (expected a JSON object)`,
-    );
+  // Parsed here, not by readJsonBounded: a file that is there but does not
+  // parse is damaged, a file too large or not a regular file is not.
+  let saved: unknown;
+  let detail: string | undefined;
+  try {
+    saved = JSON.parse(text);
+    if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
+      detail = `is not a ${what} (expected a JSON object)`;
+    }
+  } catch (e) {
+    detail = `is not valid JSON (expected a ${what}): ${
+      (e as Error).message.replace(/\s*[\r\n]+\s*/g, " ").trim()
+    }`;
+  }
+  if (detail !== undefined) {
+    throw new DamagedFileError(`${path} ${detail}`, { path, detail });
   }
   const record = saved as Record<string, unknown>;
   return record;

@@ -98,6 +98,7 @@ export {
   sampleLabel,
 } from "./report.ts";
 export * from "./load.ts";
+export * from "./damaged_file.ts";
 export * from "./tools.ts";
 export * from "./score.ts";
 export {

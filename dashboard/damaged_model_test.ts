@@ -1,0 +1,132 @@
+// A model that cannot be loaded is a 503 in one line; only a file that is
+// there but does not read as the model's (the loader's DamagedFileError) is
+// called damaged — a file missing or another run's is said in its own words.
+import { assert, assertEquals } from "@std/assert";
+import {
+  dashboardHandler,
+  GenerationService,
+  trainedModelLoader,
+} from "./mod.ts";
+import { fakeRun } from "./_test_util.ts";
+import { contestantOf } from "@d3pm/experiment";
+import { ByteTokenizer } from "@d3pm/tokenizer";
+
+const DAMAGED =
+  "Cannot load model ar of seed 0: the model's files are damaged: ";
+const NOT_DAMAGED = "Cannot load model ar of seed 0: ";
+
+async function setup() {
+  const root = await Deno.realPath(await Deno.makeTempDir());
+  await fakeRun(`${root}/r`, { models: "ar" });
+  const handler = dashboardHandler({
+    root,
+    generation: new GenerationService(trainedModelLoader("tfjs")),
+  }, { page: { html: "", js: "", css: "" } });
+  const generate = async (): Promise<[number, string]> => {
+    const r = await handler(
+      new Request("http://127.0.0.1/api/generate", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ run: "r", model: "ar", seed: 0 }),
+      }),
+    );
+    const error = (await r.json()).error as string;
+    assert(!error.includes("\n") && !error.includes(root), error);
+    return [r.status, error];
+  };
+  // The model's own process and config, as training writes them.
+  const m = `${root}/r/seed-0/ar`;
+  const run = JSON.parse(await Deno.readTextFile(`${root}/r/config.json`));
+  const config = contestantOf("ar").modelConfig(
+    run,
+    new ByteTokenizer().vocabSize,
+  );
+  const whole = async () => {
+    await Deno.writeTextFile(
+      `${m}/process.json`,
+      JSON.stringify({ kind: "autoregressive", start: 256 }),
+    );
+    await Deno.writeTextFile(`${m}/config.json`, JSON.stringify(config));
+  };
+  return { root, m, run, config, generate, whole };
+}
+
+/** Expect a 503 whose error starts with `start`, then not `DAMAGED` unless it is. */
+function refused([status, error]: [number, string], start: string): void {
+  assertEquals(status, 503, error);
+  assert(error.startsWith(start), error);
+  if (!start.startsWith(DAMAGED)) assert(!error.startsWith(DAMAGED), error);
+}
+
+Deno.test("POST /api/generate of a model whose files are damaged (a process.json or config.json not JSON or not an object, a truncated model.safetensors) is a 503 in one line called damaged", async () => {
+  const s = await setup();
+  try {
+    await Deno.writeTextFile(`${s.m}/process.json`, '{"kind": "autoregr');
+    refused(
+      await s.generate(),
+      `${DAMAGED}r/seed-0/ar/process.json is not valid JSON (expected a process description): `,
+    );
+    await s.whole();
+    await Deno.writeTextFile(`${s.m}/config.json`, "[1, 2]");
+    refused(
+      await s.generate(),
+      `${DAMAGED}r/seed-0/ar/config.json is not a model configuration (expected a JSON object)`,
+    );
+    await s.whole();
+    // A safetensors header that promises more than is there.
+    await Deno.writeFile(
+      `${s.m}/model.safetensors`,
+      new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]),
+    );
+    assertEquals(
+      await s.generate(),
+      [
+        503,
+        `${DAMAGED}Cannot read safetensors r/seed-0/ar/model.safetensors: header length 200 exceeds the file size of 10 bytes`,
+      ],
+    );
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("POST /api/generate of a BPE run whose tokenizer.json does not parse is a 503 called damaged", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    await Deno.writeTextFile(
+      `${s.root}/r/config.json`,
+      JSON.stringify({ ...s.run, tokenizer: "bpe", vocabSize: 300 }),
+    );
+    await Deno.writeTextFile(`${s.root}/r/tokenizer.json`, '{"format": "d3');
+    refused(
+      await s.generate(),
+      `${DAMAGED}Cannot load BPE: r/tokenizer.json is not valid JSON`,
+    );
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("POST /api/generate of a model whose file is missing or another run's is a 503 in its own words, not called damaged", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    await Deno.remove(`${s.m}/config.json`);
+    refused(
+      await s.generate(),
+      `${NOT_DAMAGED}Cannot read r/seed-0/ar/config.json: No such file or directory`,
+    );
+    // Whole JSON, but another model's configuration.
+    await Deno.writeTextFile(
+      `${s.m}/config.json`,
+      JSON.stringify({ ...s.config, nLayer: s.config.nLayer + 1 }),
+    );
+    refused(
+      await s.generate(),
+      `${NOT_DAMAGED}r/seed-0/ar/config.json does not belong to this run: its nLayer is`,
+    );
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});

@@ -1,0 +1,55 @@
+/**
+ * The error a trained model's loader throws for a file that is there but
+ * cannot be read as what it should be: a `model.safetensors` cut short, a
+ * `process.json` or model `config.json` that is not JSON or not an object,
+ * a BPE tokenizer file that does not parse. A file missing, a file of
+ * another run, or a system error (too many open files, permission denied)
+ * is not one.
+ *
+ * @module
+ */
+import { ConfigError } from "./options.ts";
+
+/**
+ * A file of a run folder that is there but damaged: its bytes do not read
+ * as the file it should be. A {@linkcode ConfigError} (a refusal of the
+ * folder, in one line), whose message is the reader's own; `path` and
+ * `detail` say which file and what is wrong, apart.
+ *
+ * @example A truncated model file, told apart from a missing one
+ * ```ts
+ * import { ConfigError, DamagedFileError } from "@d3pm/experiment";
+ * import { assert, assertEquals } from "@std/assert";
+ * const e = new DamagedFileError(
+ *   "Cannot read safetensors m/model.safetensors: file is 4 bytes, shorter than the 8-byte header length",
+ *   { path: "m/model.safetensors", detail: "file is 4 bytes, shorter than the 8-byte header length" },
+ * );
+ * assert(e instanceof ConfigError);
+ * assertEquals(e.name, "DamagedFileError");
+ * assertEquals(e.path, "m/model.safetensors");
+ * assert(!(new ConfigError("Cannot read m/config.json: No such file") instanceof DamagedFileError));
+ * ```
+ */
+export class DamagedFileError extends ConfigError {
+  /** The damaged file. */
+  readonly path: string;
+  /** What is wrong with it, in one line, without the file's name. */
+  readonly detail: string;
+  /**
+   * A damaged file.
+   *
+   * @param message The reader's one line, naming the file.
+   * @param options The file, what is wrong with it, and the reader's own
+   *   error (`cause`).
+   */
+  constructor(
+    message: string,
+    options: { path: string; detail: string; cause?: unknown },
+  ) {
+    super(message);
+    this.name = "DamagedFileError";
+    this.path = options.path;
+    this.detail = options.detail;
+    if (options.cause !== undefined) this.cause = options.cause;
+  }
+}
