@@ -19,6 +19,11 @@ import {
   STATIC,
 } from "./api.ts";
 import { ChartView } from "./chart_view.ts";
+import {
+  type ComparedRun,
+  heldStreams,
+  refreshStream,
+} from "./compare_slots.ts";
 import { ago, h, mount } from "./dom.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { badge, REFRESH_MS, type RunSummary } from "./runs_page.ts";
@@ -486,16 +491,11 @@ function followCompared(
     changed: () => void;
   },
 ): { stop: () => void } {
-  const held = new Set<number>();
   const caught = ids.map(() => false);
   const live = (i: number) => isLive(infos[i]?.status ?? "");
-  const assign = () => {
-    for (const i of held) if (!live(i)) held.delete(i);
-    ids.forEach((_, i) => {
-      if (live(i) && held.size < COMPARE_HELD) held.add(i);
-    });
-  };
-  assign();
+  const assign = (before: ReadonlySet<number>) =>
+    heldStreams(before, ids.map((_, i) => live(i)), COMPARE_HELD);
+  let held = assign(new Set());
   // An imported run has no training log: no stream waits for one.
   const follows = ids.map((id, i) =>
     infos[i]?.status === "imported" ? undefined : followMetrics(id, {
@@ -516,16 +516,19 @@ function followCompared(
     );
     if (closed) return;
     const before = infos.map((x) => x?.status);
-    const wasHeld = new Set(held);
+    const wasHeld = held;
     now.forEach((x, i) => (infos[i] = x));
-    assign();
+    held = assign(wasHeld);
     let changed = false;
     follows.forEach((f, i) => {
-      const moved = before[i] !== infos[i]?.status;
-      changed ||= moved;
-      if (live(i) || moved || wasHeld.has(i) !== held.has(i) || !caught[i]) {
-        f?.refresh();
-      }
+      const run: ComparedRun = {
+        status: [before[i], infos[i]?.status],
+        held: [wasHeld.has(i), held.has(i)],
+        live: live(i),
+        caught: caught[i],
+      };
+      changed ||= run.status[0] !== run.status[1];
+      if (refreshStream(run)) f?.refresh();
     });
     if (changed) on.changed();
     timer = setTimeout(poll, REFRESH_MS);
