@@ -16,17 +16,16 @@ import {
 } from "@d3pm/experiment";
 import { ByteTokenizer } from "@d3pm/tokenizer";
 import { Transformer } from "@d3pm/transformer";
+import { GenerationService, type LoadedModel } from "@d3pm/dashboard";
+import { launchChromium } from "./_browser.ts";
 import {
-  dashboardHandler,
-  GenerationService,
-  type LoadedModel,
-  pageFiles,
-} from "@d3pm/dashboard";
-import { chromiumMissing, launchChromium } from "./_browser.ts";
+  missing,
+  serveDashboard,
+  textOf,
+  until,
+  watchMasks,
+} from "./_dashboard_browser.ts";
 import { fakeRun } from "../dashboard/_test_util.ts";
-
-const missing = await chromiumMissing();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 Deno.test({
   name:
@@ -88,20 +87,18 @@ Deno.test({
       } as LoadedModel;
     };
     const generation = new GenerationService(load);
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      dashboardHandler(
-        { root, generation, pollMs: 100 },
-        { page: await pageFiles(), hosts: ["127.0.0.1"] },
-      ),
-    );
+    const { server, url } = await serveDashboard({
+      root,
+      generation,
+      pollMs: 100,
+    });
     const { browser, close } = await launchChromium();
     const errors: string[] = [];
     try {
       const page = await browser.newPage();
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.setViewport({ width: 1280, height: 800 });
-      await page.goto(`http://127.0.0.1:${server.addr.port}/#/play/run`);
+      await page.goto(`${url}/#/play/run`);
       await page.waitForSelector('.tokens[data-model="bd3"]', {
         timeout: 20_000,
       });
@@ -116,26 +113,15 @@ Deno.test({
       );
       assert(label.includes("per block"), label);
       await page.$eval("#steps", (e) => ((e as HTMLInputElement).value = "2"));
-      await page.evaluate(() => {
-        const w = globalThis as unknown as { masks: number[] };
-        w.masks = [];
-        const el = document.querySelector('.tokens[data-model="bd3"]')!;
-        new MutationObserver(() =>
-          w.masks.push(Number((el as HTMLElement).dataset.masked))
-        ).observe(el, {
-          attributes: true,
-          attributeFilter: ["data-masked"],
-          childList: true,
-        });
-      });
+      await watchMasks(page, "bd3");
       await page.type("#prompt", "ab");
       await page.click("#generate");
-      const end = Date.now() + 60_000;
-      while (
-        Date.now() < end &&
-        await page.$eval("#app", (e) => (e as HTMLElement).dataset.done) !==
-          "1"
-      ) await sleep(100);
+      await until(
+        "the server's generation",
+        async () =>
+          await page.$eval("#app", (e) => (e as HTMLElement).dataset.done) ===
+            "1",
+      );
       const masks = await page.evaluate(() =>
         (globalThis as unknown as { masks: number[] }).masks
       );
@@ -169,15 +155,12 @@ Deno.test({
       if (gpu?.startsWith("WebGPU: ")) {
         await page.select("#where", "browser");
         await page.click("#generate");
-        const end2 = Date.now() + 60_000;
-        let said = "";
-        while (Date.now() < end2 && !said.includes("server only")) {
-          said = await page.$eval(
-            '[data-testid="stats-bd3"]',
-            (e) => e.textContent ?? "",
-          );
-          await sleep(100);
-        }
+        const stats = () => textOf(page, '[data-testid="stats-bd3"]');
+        await until(
+          "the server-only note",
+          async () => (await stats())?.includes("server only"),
+        ).catch(() => {});
+        const said = await stats() ?? "";
         assert(said.includes("block attention"), said);
       }
       assertEquals(errors, []);

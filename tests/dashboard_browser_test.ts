@@ -13,14 +13,17 @@ import { initBackend } from "@d3pm/backend";
 import { loadTrained } from "@d3pm/experiment";
 import type { MaskedDiffusion } from "@d3pm/diffusion";
 import {
-  dashboardHandler,
   exportDashboard,
   GenerationService,
-  pageFiles,
   trainedModelLoader,
 } from "@d3pm/dashboard";
-import type { Page } from "puppeteer-core";
-import { chromiumMissing, launchChromium } from "./_browser.ts";
+import { launchChromium } from "./_browser.ts";
+import {
+  missing,
+  serveDashboard,
+  until,
+  watchMasks,
+} from "./_dashboard_browser.ts";
 import {
   type Draw,
   drawsTest,
@@ -30,39 +33,6 @@ import {
 } from "./_chi2.ts";
 import { drawFrom } from "../webgpu/_test_stats.ts";
 import { ROOT } from "./_run.ts";
-
-const missing = await chromiumMissing();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | undefined | false>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await f().catch(() => undefined);
-    if (v) return v;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** The masked counts the D3PM panel shows, recorded by a MutationObserver. */
-async function watchMasks(page: Page, kind: string): Promise<void> {
-  await page.evaluate((kind) => {
-    const w = globalThis as unknown as { masks: number[] };
-    w.masks = [];
-    const el = document.querySelector(`.tokens[data-model="${kind}"]`)!;
-    new MutationObserver(() =>
-      w.masks.push(Number((el as HTMLElement).dataset.masked))
-    ).observe(el, {
-      attributes: true,
-      attributeFilter: ["data-masked"],
-      childList: true,
-    });
-  }, kind);
-}
 
 const decreasingToZero = (xs: number[]) =>
   xs.length > 2 && xs.at(-1) === 0 &&
@@ -113,14 +83,11 @@ Deno.test({
     const trainingLog = new Response(training.stderr).text();
     await initBackend({ prefer: "auto" });
     const generation = new GenerationService(trainedModelLoader("tfjs"));
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      dashboardHandler(
-        { root, generation, pollMs: 100 },
-        { page: await pageFiles(), hosts: ["127.0.0.1"] },
-      ),
-    );
-    const base = `http://127.0.0.1:${server.addr.port}`;
+    const { server, url: base } = await serveDashboard({
+      root,
+      generation,
+      pollMs: 100,
+    });
     const { browser, close } = await launchChromium();
     const errors: string[] = [];
     try {

@@ -5,138 +5,95 @@
 // its stream once caught up; a comparison holds at most 3.
 import { assertEquals } from "@std/assert";
 import type { Page } from "puppeteer-core";
-import { ignoreUnless } from "@d3pm/core/testing";
-import {
-  dashboardHandler,
-  GenerationService,
-  pageFiles,
-} from "@d3pm/dashboard";
 import { fakeRun } from "../dashboard/_test_util.ts";
 import { sleep } from "../dashboard/follow.ts";
-import { chromiumMissing, launchChromium } from "./_browser.ts";
+import { dashboardBrowserTest, HEALTH } from "./_dashboard_browser.ts";
 
-const missing = await chromiumMissing();
+const TEN = Array.from({ length: 10 }, (_, i) => `r${i}`);
 
-/** From the page: /api/health's status, or "none" when 5 s pass without one. */
-const HEALTH = `Promise.race([
-  fetch("/api/health").then((r) => String(r.status)),
-  new Promise((res) => setTimeout(() => res("none"), 5000)),
-])`;
-
-Deno.test({
-  name:
-    "a comparison of 10 runs in Chromium (4 live) draws every run's curve and /api/health still answers from the page; so does a 7th tab beside 6 open run pages, which follow a run resumed and name one deleted",
-  ignore: ignoreUnless("chromium", missing),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const root = await Deno.makeTempDir({ prefix: "d3pm-streams-" });
-    const ids = Array.from({ length: 10 }, (_, i) => `r${i}`);
-    for (const [i, id] of ids.entries()) {
-      await fakeRun(`${root}/${id}`, i < 4 ? { lockPid: Deno.pid } : {});
-    }
-    const generation = new GenerationService(() =>
-      Promise.reject(new Error("no generation here"))
-    );
-    const handler = dashboardHandler(
-      { root, generation },
-      { page: await pageFiles(), hosts: ["127.0.0.1"] },
-    );
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      handler,
-    );
-    const url = `http://127.0.0.1:${server.addr.port}`;
-    const { browser, close } = await launchChromium();
-    try {
-      const page = await browser.newPage();
-      await page.goto(`${url}/#/compare/${ids.join(",")}`);
-      const legends = () =>
-        page.$$eval(
-          "[data-legend]",
-          (gs) => gs.map((g) => g.textContent ?? ""),
-        ).catch(() => [] as string[]);
-      const end = Date.now() + 20_000;
-      const drawn = (names: string[]) =>
-        ids.filter((id) => names.some((n) => n.startsWith(`${id}: `)));
-      while (Date.now() < end && drawn(await legends()).length < ids.length) {
-        await sleep(200);
+dashboardBrowserTest(
+  "a comparison of 10 runs in Chromium (4 live) draws every run's curve and /api/health still answers from the page; so does a 7th tab beside 6 open run pages, which follow a run resumed and name one deleted",
+  {
+    prefix: "streams",
+    runs: async (root) => {
+      for (const [i, id] of TEN.entries()) {
+        await fakeRun(`${root}/${id}`, i < 4 ? { lockPid: Deno.pid } : {});
       }
-      assertEquals(drawn(await legends()), ids);
-      assertEquals(await page.evaluate(HEALTH), "200");
-      // Six run pages of runs not live (stopped), each in its tab.
-      const tabs: Page[] = [];
-      for (const id of ids.slice(4)) {
-        const tab = await browser.newPage();
-        await tab.goto(`${url}/#/run/${id}`);
-        tabs.push(tab);
-      }
-      for (const tab of tabs) {
-        await tab.waitForFunction(
-          `document.querySelector('[data-testid="live-state"]')?.textContent === "complete"`,
-          { timeout: 20_000 },
-        );
-      }
-      await sleep(500);
-      const last = await browser.newPage();
-      await last.goto(`${url}/#/`);
-      await last.waitForSelector('tr[data-run="r9"]', { timeout: 10_000 });
-      assertEquals(await last.evaluate(HEALTH), "200");
-      assertEquals(await page.evaluate(HEALTH), "200");
-      // A run let go of and resumed: its page follows it again from where it
-      // got to (the next state refresh sees it live).
-      await Deno.writeTextFile(`${root}/r4/.lock`, `${Deno.pid}\n`);
-      await Deno.writeTextFile(
-        `${root}/r4/metrics.jsonl`,
-        '{"model":"ar","seed":0,"step":3,"loss":4}\n',
-        { append: true },
-      );
-      await tabs[0].bringToFront(); // a tab behind has its timers slowed
-      await tabs[0].waitForFunction(
-        `document.querySelector(".progress")?.textContent?.startsWith("3 records")`,
-        { timeout: 15_000 },
-      );
-      // A run let go of (not live) and then deleted: its page says so from
-      // its state's answer, as the stream's `gone` says it for a live one.
-      await Deno.remove(`${root}/r5`, { recursive: true });
-      await tabs[1].bringToFront();
-      await tabs[1].waitForFunction(
-        `document.querySelector('[data-testid="live-state"]')?.textContent === "Run r5's folder is gone (deleted or moved): nothing more to follow"`,
-        { timeout: 15_000 },
-      );
-    } finally {
-      await close();
-      await server.shutdown();
-      await Deno.remove(root, { recursive: true });
-    }
+    },
   },
-});
-
-Deno.test({
-  name:
-    "a comparison in Chromium follows a run that becomes live after the page opened (its new points drawn), and reads again one that stops",
-  ignore: ignoreUnless("chromium", missing),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const root = await Deno.makeTempDir({ prefix: "d3pm-streams-" });
-    const ids = ["r0", "r1", "r2", "r3"];
-    for (const [i, id] of ids.entries()) {
-      await fakeRun(`${root}/${id}`, i === 0 ? { lockPid: Deno.pid } : {});
+  async ({ page, url, root, browser }) => {
+    const ids = TEN;
+    await page.goto(`${url}/#/compare/${ids.join(",")}`);
+    const legends = () =>
+      page.$$eval(
+        "[data-legend]",
+        (gs) => gs.map((g) => g.textContent ?? ""),
+      ).catch(() => [] as string[]);
+    const end = Date.now() + 20_000;
+    const drawn = (names: string[]) =>
+      ids.filter((id) => names.some((n) => n.startsWith(`${id}: `)));
+    while (Date.now() < end && drawn(await legends()).length < ids.length) {
+      await sleep(200);
     }
-    const generation = new GenerationService(() =>
-      Promise.reject(new Error("no generation here"))
+    assertEquals(drawn(await legends()), ids);
+    assertEquals(await page.evaluate(HEALTH), "200");
+    // Six run pages of runs not live (stopped), each in its tab.
+    const tabs: Page[] = [];
+    for (const id of ids.slice(4)) {
+      const tab = await browser.newPage();
+      await tab.goto(`${url}/#/run/${id}`);
+      tabs.push(tab);
+    }
+    for (const tab of tabs) {
+      await tab.waitForFunction(
+        `document.querySelector('[data-testid="live-state"]')?.textContent === "complete"`,
+        { timeout: 20_000 },
+      );
+    }
+    await sleep(500);
+    const last = await browser.newPage();
+    await last.goto(`${url}/#/`);
+    await last.waitForSelector('tr[data-run="r9"]', { timeout: 10_000 });
+    assertEquals(await last.evaluate(HEALTH), "200");
+    assertEquals(await page.evaluate(HEALTH), "200");
+    // A run let go of and resumed: its page follows it again from where it
+    // got to (the next state refresh sees it live).
+    await Deno.writeTextFile(`${root}/r4/.lock`, `${Deno.pid}\n`);
+    await Deno.writeTextFile(
+      `${root}/r4/metrics.jsonl`,
+      '{"model":"ar","seed":0,"step":3,"loss":4}\n',
+      { append: true },
     );
-    const handler = dashboardHandler(
-      { root, generation },
-      { page: await pageFiles(), hosts: ["127.0.0.1"] },
+    await tabs[0].bringToFront(); // a tab behind has its timers slowed
+    await tabs[0].waitForFunction(
+      `document.querySelector(".progress")?.textContent?.startsWith("3 records")`,
+      { timeout: 15_000 },
     );
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      handler,
+    // A run let go of (not live) and then deleted: its page says so from
+    // its state's answer, as the stream's `gone` says it for a live one.
+    await Deno.remove(`${root}/r5`, { recursive: true });
+    await tabs[1].bringToFront();
+    await tabs[1].waitForFunction(
+      `document.querySelector('[data-testid="live-state"]')?.textContent === "Run r5's folder is gone (deleted or moved): nothing more to follow"`,
+      { timeout: 15_000 },
     );
-    const url = `http://127.0.0.1:${server.addr.port}`;
-    const { browser, close } = await launchChromium();
+  },
+);
+
+const FOUR = ["r0", "r1", "r2", "r3"];
+
+dashboardBrowserTest(
+  "a comparison in Chromium follows a run that becomes live after the page opened (its new points drawn), and reads again one that stops",
+  {
+    prefix: "streams",
+    runs: async (root) => {
+      for (const [i, id] of FOUR.entries()) {
+        await fakeRun(`${root}/${id}`, i === 0 ? { lockPid: Deno.pid } : {});
+      }
+    },
+  },
+  async ({ page, url, root }) => {
+    const ids = FOUR;
     // Whether `id`'s training curve in the comparison's chart has `n`
     // points (its legend entry's series' polyline).
     const point = (id: string, n: number) =>
@@ -154,65 +111,50 @@ Deno.test({
         `{"model":"ar","seed":0,"step":${step},"loss":${5 - step / 10}}\n`,
         { append: true },
       );
-    try {
-      const page = await browser.newPage();
-      await page.goto(`${url}/#/compare/${ids.join(",")}`);
-      for (const id of ids) {
-        await page.waitForFunction(point(id, 2), { timeout: 20_000 });
-      }
-      // r2, stopped when the page opened, is resumed: live now, its new
-      // lines arrive (the state refresh sees it and gives it a stream).
-      await Deno.writeTextFile(`${root}/r2/.lock`, `${Deno.pid}\n`);
-      await append("r2", 3);
-      await page.waitForFunction(point("r2", 3), { timeout: 20_000 });
-      // A line written as it stops: read once its state says so.
-      await append("r2", 4);
-      await Deno.remove(`${root}/r2/.lock`);
-      await page.waitForFunction(point("r2", 4), { timeout: 20_000 });
-      assertEquals(await page.evaluate(HEALTH), "200");
-    } finally {
-      await close();
-      await server.shutdown();
-      await Deno.remove(root, { recursive: true });
+    await page.goto(`${url}/#/compare/${ids.join(",")}`);
+    for (const id of ids) {
+      await page.waitForFunction(point(id, 2), { timeout: 20_000 });
     }
+    // r2, stopped when the page opened, is resumed: live now, its new
+    // lines arrive (the state refresh sees it and gives it a stream).
+    await Deno.writeTextFile(`${root}/r2/.lock`, `${Deno.pid}\n`);
+    await append("r2", 3);
+    await page.waitForFunction(point("r2", 3), { timeout: 20_000 });
+    // A line written as it stops: read once its state says so.
+    await append("r2", 4);
+    await Deno.remove(`${root}/r2/.lock`);
+    await page.waitForFunction(point("r2", 4), { timeout: 20_000 });
+    assertEquals(await page.evaluate(HEALTH), "200");
   },
-});
+);
 
-Deno.test({
-  name:
-    "a run page in Chromium whose stream the server refused (503, its bound reached) tries again on its next state refresh, for a run not live too",
-  ignore: ignoreUnless("chromium", missing),
-  sanitizeOps: false,
-  sanitizeResources: false,
-  fn: async () => {
-    const root = await Deno.makeTempDir({ prefix: "d3pm-streams-" });
-    await fakeRun(`${root}/r0`, { lockPid: Deno.pid });
-    await fakeRun(`${root}/r1`);
-    const generation = new GenerationService(() =>
-      Promise.reject(new Error("no generation here"))
-    );
-    const handler = dashboardHandler(
-      { root, generation, maxStreams: 1 },
-      { page: await pageFiles(), hosts: ["127.0.0.1"] },
-    );
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen() {} },
-      handler,
-    );
-    const url = `http://127.0.0.1:${server.addr.port}`;
+dashboardBrowserTest(
+  "a run page in Chromium whose stream the server refused (503, its bound reached) tries again on its next state refresh, for a run not live too",
+  {
+    prefix: "streams",
+    runs: async (root) => {
+      await fakeRun(`${root}/r0`, { lockPid: Deno.pid });
+      await fakeRun(`${root}/r1`);
+    },
+    ctx: { maxStreams: 1 },
+  },
+  async ({ page, url }) => {
     // The server's one stream, held by this test.
     const holder = new AbortController();
-    const held = await fetch(`${url}/api/run/metrics?run=r0`, {
-      signal: holder.signal,
-    });
-    const reader = held.body!.getReader();
-    await reader.read();
-    const { browser, close } = await launchChromium();
     try {
-      const page = await browser.newPage();
+      const held = await fetch(`${url}/api/run/metrics?run=r0`, {
+        signal: holder.signal,
+      });
+      const reader = held.body!.getReader();
+      await reader.read();
+      const refused = page.waitForResponse(
+        (r) =>
+          r.url().includes("/api/run/metrics?run=r1") && r.status() === 503,
+        { timeout: 20_000 },
+      );
       await page.goto(`${url}/#/run/r1`);
       await page.waitForSelector(".progress", { timeout: 20_000 });
-      await sleep(1_000); // its stream refused by now
+      await refused;
       assertEquals(
         await page.evaluate(
           `document.querySelector(".progress")?.textContent?.startsWith("2 records") ?? false`,
@@ -227,9 +169,6 @@ Deno.test({
       );
     } finally {
       holder.abort();
-      await close();
-      await server.shutdown();
-      await Deno.remove(root, { recursive: true });
     }
   },
-});
+);

@@ -1,0 +1,166 @@
+/// <reference lib="dom" />
+// The set-up every dashboard browser test shares: a folder of runs, the
+// dashboard served over it on 127.0.0.1, headless Chromium with a page, and
+// all of it torn down after the test whatever it throws; skipped, saying
+// why, where no Chromium can run.
+import type { Browser, Page } from "puppeteer-core";
+import { ignoreUnless } from "@d3pm/core/testing";
+import {
+  type DashboardContext,
+  dashboardHandler,
+  GenerationService,
+  pageFiles,
+} from "@d3pm/dashboard";
+import { sleep } from "../dashboard/follow.ts";
+import { chromiumMissing, launchChromium } from "./_browser.ts";
+
+/** Why no browser can run here, or null when one can. */
+export const missing: string | null = await chromiumMissing();
+
+type Handler = (req: Request) => Promise<Response>;
+
+/** A dashboard served on 127.0.0.1 (a free port), and its address. */
+export interface ServedDashboard {
+  server: Deno.HttpServer<Deno.NetAddr>;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+}
+
+/**
+ * Serve the dashboard over `ctx.root` on 127.0.0.1, with the built page;
+ * without `ctx.generation`, one that refuses every generation. `wrap`
+ * stands between the server and the dashboard's handler (to count or
+ * delay requests).
+ */
+export async function serveDashboard(
+  ctx: Partial<DashboardContext> & { root: string },
+  wrap: (handler: Handler) => Handler = (handler) => handler,
+): Promise<ServedDashboard> {
+  const generation = ctx.generation ??
+    new GenerationService(() =>
+      Promise.reject(new Error("no generation here"))
+    );
+  const handler = dashboardHandler(
+    { ...ctx, generation },
+    { page: await pageFiles(), hosts: ["127.0.0.1"] },
+  );
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    wrap((req) => handler(req)),
+  );
+  return { server, url: `http://127.0.0.1:${server.addr.port}` };
+}
+
+/** What a dashboard browser test is handed. */
+export interface DashboardInBrowser extends ServedDashboard {
+  /** Its folder of runs (removed after). */
+  root: string;
+  browser: Browser;
+  /** A page opened in it. */
+  page: Page;
+}
+
+/** Options of {@linkcode dashboardBrowserTest}. */
+export interface DashboardBrowserOptions {
+  /** The runs folder's name prefix (`d3pm-PREFIX-`). */
+  prefix: string;
+  /** Fills the runs folder before the server starts. */
+  runs?: (root: string) => Promise<void>;
+  /** The dashboard's context beside its root. */
+  ctx?: Partial<DashboardContext>;
+  /** Stands between the server and the dashboard's handler. */
+  wrap?: (handler: Handler) => Handler;
+}
+
+/**
+ * A Deno test of the dashboard in Chromium: a runs folder filled by
+ * `runs`, the dashboard served over it, Chromium with one page; all closed
+ * and removed after `fn` (the browser, the server, the folder). Skipped,
+ * saying why, without Chromium. The sanitizers are off: Chromium's pipes
+ * and the server's connections outlive a test's own ops.
+ */
+export function dashboardBrowserTest(
+  name: string,
+  options: DashboardBrowserOptions,
+  fn: (d: DashboardInBrowser) => Promise<void>,
+): void {
+  Deno.test({
+    name,
+    ignore: ignoreUnless("chromium", missing),
+    sanitizeOps: false,
+    sanitizeResources: false,
+    fn: async () => {
+      const root = await Deno.makeTempDir({
+        prefix: `d3pm-${options.prefix}-`,
+      });
+      try {
+        await options.runs?.(root);
+        const served = await serveDashboard(
+          { ...options.ctx, root },
+          options.wrap,
+        );
+        try {
+          const { browser, close } = await launchChromium();
+          try {
+            const page = await browser.newPage();
+            await fn({ ...served, root, browser, page });
+          } finally {
+            await close();
+          }
+        } finally {
+          await served.server.shutdown();
+        }
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    },
+  });
+}
+
+/**
+ * Poll `f` every 100 ms until it gives a truthy value, and return it; past
+ * `timeoutMs`, fail naming `what`. A throw of `f` counts as not yet.
+ */
+export async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await f().catch(() => undefined);
+    if (v) return v;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The text of the first element `sel` matches in `page` (undefined: none). */
+export function textOf(page: Page, sel: string): Promise<string | undefined> {
+  return page.$eval(sel, (e) => e.textContent ?? "").catch(() => undefined);
+}
+
+/**
+ * Record in `page`'s `masks` the masked count the playground's `kind` panel
+ * shows at each change (a MutationObserver on its `data-masked`).
+ */
+export async function watchMasks(page: Page, kind: string): Promise<void> {
+  await page.evaluate((kind) => {
+    const w = globalThis as unknown as { masks: number[] };
+    w.masks = [];
+    const el = document.querySelector(`.tokens[data-model="${kind}"]`)!;
+    new MutationObserver(() =>
+      w.masks.push(Number((el as HTMLElement).dataset.masked))
+    ).observe(el, {
+      attributes: true,
+      attributeFilter: ["data-masked"],
+      childList: true,
+    });
+  }, kind);
+}
+
+/** From a page: /api/health's status, or "none" when 5 s pass without one. */
+export const HEALTH = `Promise.race([
+  fetch("/api/health").then((r) => String(r.status)),
+  new Promise((res) => setTimeout(() => res("none"), 5000)),
+])`;
