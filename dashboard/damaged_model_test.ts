@@ -1,14 +1,15 @@
 // A model that cannot be loaded is a 503 in one line; only a file that is
 // there but does not read as the model's (the loader's DamagedFileError) is
 // called damaged — a file missing or another run's is said in its own words.
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import {
   dashboardHandler,
   GenerationService,
+  inRunFolder,
   trainedModelLoader,
 } from "./mod.ts";
 import { fakeRun } from "./_test_util.ts";
-import { contestantOf } from "@d3pm/experiment";
+import { contestantOf, DamagedFileError } from "@d3pm/experiment";
 import { ByteTokenizer } from "@d3pm/tokenizer";
 
 const DAMAGED =
@@ -128,5 +129,37 @@ Deno.test("POST /api/generate of a model whose file is missing or another run's 
     );
   } finally {
     await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("inRunFolder() names a damaged file by the run's folder, not by the descriptor it was read through", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.writeTextFile(`${dir}/config.json`, "{}");
+    let seen = "";
+    const e = await assertRejects(
+      () =>
+        inRunFolder(dir, (at) => {
+          seen = at;
+          const path = `${at}/seed-0/ar/process.json`;
+          throw new DamagedFileError(`${path} is not valid JSON`, {
+            path,
+            detail: "is not valid JSON",
+          });
+        }),
+      DamagedFileError,
+    );
+    assertEquals(
+      [e.message, e.path, e.detail],
+      [
+        `${dir}/seed-0/ar/process.json is not valid JSON`,
+        `${dir}/seed-0/ar/process.json`,
+        "is not valid JSON",
+      ],
+    );
+    // Where the folder is read through another path (Linux: /proc/self/fd).
+    if (Deno.build.os === "linux") assert(seen !== dir, seen);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -701,7 +701,8 @@ export type ModelLoader = (
  * Run `read` over a run folder opened once ({@linkcode openRunFolder}):
  * `read` gets the path to read its files under, so every file comes from
  * the folder that lay at `dir` when it was opened, whatever is renamed on
- * its path meanwhile. An error's message names `dir`, not that path.
+ * its path meanwhile. An error's message names `dir`, not that path (and
+ * so does a `DamagedFileError`'s `path`).
  *
  * @param dir The run folder's real path.
  * @param read What reads it.
@@ -733,8 +734,15 @@ export async function inRunFolder<T>(
   try {
     return await read(opened.at);
   } catch (e) {
-    if (e instanceof Error && opened.at !== dir) {
-      e.message = e.message.replaceAll(opened.at, dir);
+    if (!(e instanceof Error) || opened.at === dir) throw e;
+    e.message = e.message.replaceAll(opened.at, dir);
+    // A damaged file's own name too: the folder's, not the descriptor's.
+    if (e instanceof DamagedFileError && e.path.startsWith(`${opened.at}/`)) {
+      throw new DamagedFileError(e.message, {
+        path: dir + e.path.slice(opened.at.length),
+        detail: e.detail,
+        cause: e.cause,
+      });
     }
     throw e;
   } finally {
