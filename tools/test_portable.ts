@@ -193,6 +193,7 @@ const BEHAVIOUR = [
   "examples/study_epochs_test.ts",
   "tests/study_epochs_lock_test.ts",
   "tests/study_epochs_modes_lock_test.ts",
+  "tests/study_epochs_replay_release_test.ts",
   "examples/serve_test.ts",
   // Sweep planning, status and merging, and the reports' figures from given
   // results (brute force in JavaScript); the CPU engine's pinned hash.
