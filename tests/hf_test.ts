@@ -112,6 +112,10 @@ Deno.test({
       "--exact-blocks",
       "0",
       ...AR_FAST_EVAL,
+      // The run's figures are not what this test checks: gen PPL of the
+      // last timed batch alone, not of 64 generated rows more.
+      "--gen-samples",
+      "0",
     ];
     const steps = (n: number, batch: number) => [
       "--steps",
@@ -307,6 +311,123 @@ async function writeGpt2Tokenizer(dir: string): Promise<void> {
   await Deno.writeTextFile(`${dir}/merges.txt`, files.get("merges.txt")!);
 }
 
+// What Tests B, C and D ask of transformers before they import anything:
+// the GPT-2s it saves (one per test's case) and their logits. One Python
+// peer makes them all and then computes the logits (one torch start-up,
+// not three: each takes seconds of CPU); each test reads its own folder
+// under `root` and writes only in folders of its own.
+const B_IDS = [
+  [50256, 464, 983, 2540, 2478, 287, 3050, 764, 383, 318, 257, 1332],
+  [15496, 995, 11, 428, 318, 257, 1332, 286, 262, 2746, 13, 50256],
+];
+// Test B: the 124M model; 2-layer ones in float16, bfloat16 and float32,
+// and the same float32 weights as an old pytorch_model.bin (GPT2Model's
+// names, attn.bias buffers).
+const B_MADE = {
+  "124M": { dtype: "float32", format: "safetensors" },
+  float16: { dtype: "float16", format: "safetensors", n_layer: 2 },
+  bfloat16: { dtype: "bfloat16", format: "safetensors", n_layer: 2 },
+  "2-layer": { dtype: "float32", format: "safetensors", n_layer: 2 },
+  "2-layer-bin": {
+    dtype: "float32",
+    format: "bin",
+    n_layer: 2,
+    old_names: true,
+  },
+};
+// transformers' logits: float16 and bfloat16 weights loaded as float32
+// (transformers' own conversion), the .bin compared with the same weights
+// saved as safetensors.
+const B_COMPARED: [string, string, string | undefined][] = [
+  ["124M", "124M", undefined],
+  ["float16", "float16", "float32"],
+  ["bfloat16", "bfloat16", "float32"],
+  ["2-layer-bin", "2-layer", undefined],
+];
+// A one-layer GPT-2 small enough to train a step of (Test C: no tokenizer
+// files, imported with --tokenizer gpt2) or to score prefix by prefix
+// (Test D).
+const SMALL = {
+  dtype: "float32",
+  format: "safetensors",
+  n_layer: 1,
+  n_embd: 32,
+  n_head: 2,
+  n_positions: 32,
+};
+// Test D's ids as the project's data packs documents ([bos] ids [eos]);
+// the same for GPT-2, whose <|endoftext|> plays both parts.
+const [BOS, EOS, EOT] = [50257, 50258, 50256];
+const D_OURS = [
+  BOS,
+  464,
+  983,
+  2540,
+  2478,
+  287,
+  EOS,
+  BOS,
+  15496,
+  995,
+  11,
+  428,
+  318,
+  EOS,
+  BOS,
+  257,
+];
+const D_THEIRS = D_OURS.map((id) => id === BOS || id === EOS ? EOT : id);
+
+let peerMade: Promise<{ root: string; cParameters: number }> | undefined;
+function madeByTransformers(): Promise<{ root: string; cParameters: number }> {
+  return peerMade ??= (async () => {
+    const root = await Deno.makeTempDir({ prefix: "hf-made-" });
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(root, { recursive: true });
+      } catch {
+        // already gone
+      }
+    });
+    const b = (name: string) => `${root}/b/hf-${name}`;
+    // GPT-2's tokenizer files first: transformers' logits load them too.
+    for (const dir of [...Object.keys(B_MADE).map(b), `${root}/d/hf`]) {
+      await Deno.mkdir(dir, { recursive: true });
+      await writeGpt2Tokenizer(dir);
+    }
+    const replies = await askPython(peer.python!, [
+      ...Object.entries(B_MADE).map(([name, r]) => ({
+        op: "make_gpt2",
+        dir: b(name),
+        seed: 7,
+        ...r,
+      })),
+      { op: "make_gpt2", dir: `${root}/c/hf`, seed: 3, ...SMALL },
+      // <|endoftext|> about 12 nats above the rest everywhere, as a
+      // trained GPT-2 puts it at a document's end (most of the mass there).
+      { op: "make_gpt2", dir: `${root}/d/hf`, seed: 5, ...SMALL, eot: 12 },
+      ...B_COMPARED.map(([name, reference, dtype]) => ({
+        op: "logits",
+        dir: b(reference),
+        ids: B_IDS,
+        out: `${root}/b/${name}.f32`,
+        ...(dtype ? { dtype } : {}),
+      })),
+      {
+        op: "logits",
+        dir: `${root}/d/hf`,
+        ids: [D_THEIRS],
+        out: `${root}/d/logits.f32`,
+      },
+    ]);
+    const count = Object.keys(B_MADE).length;
+    return {
+      root,
+      cParameters: (replies[count] as { parameters: number }).parameters,
+    };
+  })();
+}
+
 Deno.test({
   name:
     "Test B: a GPT-2 saved by transformers (124M configuration, random weights; f16, bf16 and an old pytorch_model.bin too) imports with its logits (≤ 1e-4)",
@@ -316,59 +437,12 @@ Deno.test({
     // picks on a CPU): the 124M forward takes seconds on the reference
     // `cpu` kernels (0.8 GFLOP/s), which tests/backend check it against.
     await initBackend({ prefer: "blas", log: () => {} });
+    const made = await madeByTransformers();
     const root = await Deno.makeTempDir({ prefix: "hf-test-b-" });
-    const ids = [
-      [50256, 464, 983, 2540, 2478, 287, 3050, 764, 383, 318, 257, 1332],
-      [15496, 995, 11, 428, 318, 257, 1332, 286, 262, 2746, 13, 50256],
-    ];
-    // Saved by transformers: the 124M model; 2-layer ones in float16,
-    // bfloat16 and float32, and the same float32 weights as an old
-    // pytorch_model.bin (GPT2Model's names, attn.bias buffers).
-    const made = {
-      "124M": { dtype: "float32", format: "safetensors" },
-      float16: { dtype: "float16", format: "safetensors", n_layer: 2 },
-      bfloat16: { dtype: "bfloat16", format: "safetensors", n_layer: 2 },
-      "2-layer": { dtype: "float32", format: "safetensors", n_layer: 2 },
-      "2-layer-bin": {
-        dtype: "float32",
-        format: "bin",
-        n_layer: 2,
-        old_names: true,
-      },
-    };
-    const dir = (name: string) => `${root}/hf-${name}`;
+    const ids = B_IDS;
+    const dir = (name: string) => `${made.root}/b/hf-${name}`;
     const run = (name: string) => `${root}/run-${name}`;
-    // transformers' logits: float16 and bfloat16 weights loaded as float32
-    // (transformers' own conversion), the .bin compared with the same
-    // weights saved as safetensors. They read only what transformers saved,
-    // so one Python peer makes the models and then computes them (one
-    // torch start-up, not two).
-    const compared: [string, string, string | undefined][] = [
-      ["124M", "124M", undefined],
-      ["float16", "float16", "float32"],
-      ["bfloat16", "bfloat16", "float32"],
-      ["2-layer-bin", "2-layer", undefined],
-    ];
-    // GPT-2's tokenizer files first: transformers' logits load it too.
-    for (const name of Object.keys(made)) {
-      await Deno.mkdir(dir(name));
-      await writeGpt2Tokenizer(dir(name));
-    }
-    await askPython(peer.python!, [
-      ...Object.entries(made).map(([name, r]) => ({
-        op: "make_gpt2",
-        dir: dir(name),
-        seed: 7,
-        ...r,
-      })),
-      ...compared.map(([name, reference, dtype]) => ({
-        op: "logits",
-        dir: dir(reference),
-        ids,
-        out: `${root}/${name}.f32`,
-        ...(dtype ? { dtype } : {}),
-      })),
-    ]);
+    const compared = B_COMPARED;
     const imported = (name: string) =>
       runTool("import.ts", ["--from", dir(name), "--to", run(name)]).then(
         (r) => assertEquals(r.code, 0, `${name}: ${r.stderr}`),
@@ -379,7 +453,7 @@ Deno.test({
     await imported("124M");
     const seconds = (performance.now() - started) / 1000;
     await Promise.all(
-      Object.keys(made).filter((name) => name !== "124M").map(imported),
+      Object.keys(B_MADE).filter((name) => name !== "124M").map(imported),
     );
     const lines = [
       `124M import: ${seconds.toFixed(1)} s (deno task import, wall)`,
@@ -390,7 +464,7 @@ Deno.test({
         try {
           assertEquals(model.config.vocabSize, 50261);
           const ours = await projectLogits(model, ids);
-          const theirs = await readFloats(`${root}/${name}.f32`);
+          const theirs = await readFloats(`${made.root}/b/${name}.f32`);
           const diff = maxDiff(ours, theirs, 2 * ids[0].length, 50261, 50257);
           lines.push(`${name}: max |Δ| ${diff.toExponential(2)}`);
           assert(diff <= TOLERANCE, `${name}: max |Δ| ${diff} > ${TOLERANCE}`);
@@ -478,22 +552,13 @@ Deno.test({
   ignore,
   async fn() {
     await tf.setBackend("cpu");
+    const made = await madeByTransformers();
+    const hf = `${made.root}/c/hf`;
     const root = await Deno.makeTempDir({ prefix: "hf-init-from-" });
-    const [made] = await askPython(peer.python!, [{
-      op: "make_gpt2",
-      dir: `${root}/hf`,
-      seed: 3,
-      dtype: "float32",
-      format: "safetensors",
-      n_layer: 1,
-      n_embd: 32,
-      n_head: 2,
-      n_positions: 32,
-    }]) as { parameters: number }[];
     const src = `${root}/gpt2`, out = `${root}/run`;
     const imported = await runTool("import.ts", [
       "--from",
-      `${root}/hf`,
+      hf,
       "--to",
       src,
       "--tokenizer",
@@ -533,6 +598,10 @@ Deno.test({
       "--exact-blocks",
       "0",
       ...FAST_EVAL,
+      // It judges the last timed batch (no 64 rows more, each a 50,261-id
+      // head's sampling and scoring).
+      "--gen-samples",
+      "0",
       "--engine",
       "tfjs",
       "--out",
@@ -542,12 +611,12 @@ Deno.test({
     const { config, results } = await readRun(out);
     const initFrom = results!.results[0].training.initFrom!;
     // GPT-2's weights and the 4 rows the import adds (bos, eos, pad, mask).
-    assertEquals(initFrom.parameters, made.parameters + 4 * 32);
+    assertEquals(initFrom.parameters, made.cParameters + 4 * 32);
     assertEquals(initFrom.imported?.architecture, "GPT2LMHeadModel");
     assertEquals([initFrom.tokens, initFrom.flops], [undefined, undefined]);
     assertEquals(
       results!.judge,
-      `GPT2LMHeadModel imported from ${root}/hf (deno task import, in ${src})`,
+      `GPT2LMHeadModel imported from ${hf} (deno task import, in ${src})`,
     );
     const genPpl = results!.results[0].generation!.genPpl;
     assert(Number.isFinite(genPpl) && genPpl > 1, `gen PPL ${genPpl}`);
@@ -607,57 +676,20 @@ Deno.test({
   ignore,
   async fn() {
     await tf.setBackend("cpu");
+    // GPT-2's tokenizer files first (transformers' logits load it too),
+    // then the peer made the model and computed its logits.
+    const made = await madeByTransformers();
     const root = await Deno.makeTempDir({ prefix: "hf-mass-" });
-    // The project's ids as its data packs documents ([bos] ids [eos]); the
-    // same for GPT-2, whose <|endoftext|> plays both parts.
-    const [BOS, EOS, EOT] = [50257, 50258, 50256];
-    const ours = [
-      BOS,
-      464,
-      983,
-      2540,
-      2478,
-      287,
-      EOS,
-      BOS,
-      15496,
-      995,
-      11,
-      428,
-      318,
-      EOS,
-      BOS,
-      257,
-    ];
-    const theirs = ours.map((id) => id === BOS || id === EOS ? EOT : id);
-    // GPT-2's tokenizer files first (transformers' logits load it too), then
-    // one Python peer makes the model and computes its logits (one torch
-    // start-up, not two). <|endoftext|> about 12 nats above the rest
-    // everywhere, as a trained GPT-2 puts it at a document's end (most of
-    // the mass there).
-    await Deno.mkdir(`${root}/hf`);
-    await writeGpt2Tokenizer(`${root}/hf`);
-    await askPython(peer.python!, [{
-      op: "make_gpt2",
-      dir: `${root}/hf`,
-      seed: 5,
-      dtype: "float32",
-      format: "safetensors",
-      n_layer: 1,
-      n_embd: 32,
-      n_head: 2,
-      n_positions: 32,
-      eot: 12,
-    }, {
-      op: "logits",
-      dir: `${root}/hf`,
-      ids: [theirs],
-      out: `${root}/logits.f32`,
-    }]);
+    const [ours, theirs] = [D_OURS, D_THEIRS];
     const run = `${root}/run`;
-    const r = await runTool("import.ts", ["--from", `${root}/hf`, "--to", run]);
+    const r = await runTool("import.ts", [
+      "--from",
+      `${made.root}/d/hf`,
+      "--to",
+      run,
+    ]);
     assertEquals(r.code, 0, r.stderr);
-    const logits = await readFloats(`${root}/logits.f32`);
+    const logits = await readFloats(`${made.root}/d/logits.f32`);
     const V = 50257, T = ours.length;
     // transformers' NLL of token k (1..T−1): its log-softmax, in float64.
     const reference = [0];

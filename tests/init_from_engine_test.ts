@@ -51,6 +51,10 @@ const MICRO = [
   "--exact-blocks",
   "0",
   ...AR_FAST_EVAL,
+  // gen PPL of the last timed batch alone (no test reads it): no 64 rows
+  // more to generate and judge in each run.
+  "--gen-samples",
+  "0",
 ];
 
 /** A micro AR trained 40 steps: the source. */

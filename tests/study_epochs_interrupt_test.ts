@@ -4,9 +4,11 @@
 import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { readCheckpointState } from "@d3pm/train";
 import {
+  copyFolder,
   errorLine,
   killWhen,
   MICRO_EPOCHS_STUDY as STUDY,
+  once,
   runTool,
 } from "./_run.ts";
 
@@ -22,12 +24,26 @@ async function size(path: string): Promise<number | undefined> {
   return await Deno.stat(path).then((i) => i.size, () => undefined);
 }
 
+// The micro study whose D3PM at U = 2K stops at epoch 9, 3 after its best
+// (epoch 6): a resume must know that best to stop where the whole study did.
+const PATIENT = [...STUDY, "--d3pm-patience", "3"];
+
+// The uninterrupted study, made once: the tests below compare with it, and
+// the one that replaces a study with --force takes a copy of its own.
+const uninterrupted = once(async () => {
+  const whole = await Deno.makeTempDir({ prefix: "epochs-whole-" });
+  const first = await runTool("study.ts", [...PATIENT, "--out", whole]);
+  assertEquals(first.code, 0, first.stderr);
+  return { whole };
+});
+
 Deno.test("study epochs --force killed before its first run finishes keeps the earlier study whole in study.replaced-<time>, the report beside its charts", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "epochs-kill-" });
   const out = `${tmp}/S`;
   try {
-    const first = await runTool("study.ts", [...STUDY, "--out", out]);
-    assertEquals(first.code, 0, first.stderr);
+    // A finished study in `out`, as `deno task study` left it.
+    const { whole } = await uninterrupted();
+    await Deno.rename(await copyFolder(whole), out);
     const before: Record<string, string> = {};
     for (const f of FILES) before[f] = await Deno.readTextFile(`${out}/${f}`);
     assert(before["epochs.jsonl"].split("\n").length > 40);
@@ -35,7 +51,7 @@ Deno.test("study epochs --force killed before its first run finishes keeps the e
     // study has begun writing.
     await killWhen(
       "study.ts",
-      [...STUDY, "--out", out, "--force"],
+      [...PATIENT, "--out", out, "--force"],
       async () => !await size(`${out}/epochs.jsonl`),
     );
     const aside = [...Deno.readDirSync(out)].filter((e) =>
@@ -102,14 +118,13 @@ Deno.test("study epochs interrupted by Ctrl-C after U = 2K: exit 130 with one li
 
 Deno.test("study epochs --resume after a kill in U = 4K's AR run keeps the runs finished (not trained again) and ends with the epochs.jsonl of an uninterrupted study", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "epochs-resume-" });
-  const [whole, cut] = [`${tmp}/whole`, `${tmp}/cut`];
+  const cut = `${tmp}/cut`;
   try {
-    const first = await runTool("study.ts", [...STUDY, "--out", whole]);
-    assertEquals(first.code, 0, first.stderr);
+    const { whole } = await uninterrupted();
     // Killed once U = 4K's AR has logged a validation: mid-run.
     await killWhen(
       "study.ts",
-      [...STUDY, "--out", cut],
+      [...PATIENT, "--out", cut],
       async () =>
         (await Deno.readTextFile(`${cut}/epochs.jsonl`).catch(() => ""))
           .includes('"phase":"main","u":4000,"model":"ar"'),
@@ -134,7 +149,7 @@ Deno.test("study epochs --resume after a kill in U = 4K's AR run keeps the runs 
     });
     // Other sizes than it was begun with: refused, nothing written.
     const other = await runTool("study.ts", [
-      ...STUDY,
+      ...PATIENT,
       "--tokens",
       "30000",
       "--out",
@@ -146,7 +161,7 @@ Deno.test("study epochs --resume after a kill in U = 4K's AR run keeps the runs 
       errorLine(other),
       `error: Cannot resume ${cut}: it was begun with --tokens 20000, not --tokens 30000: give the options it was begun with, or run it again from the start with --force (every run retrained)`,
     );
-    const r = await runTool("study.ts", [...STUDY, "--out", cut, "--resume"]);
+    const r = await runTool("study.ts", [...PATIENT, "--out", cut, "--resume"]);
     assertEquals(r.code, 0, r.stderr);
     for (const f of finished) {
       assertStringIncludes(
@@ -189,12 +204,10 @@ Deno.test("study epochs interrupted by Ctrl-C while preparing, in a folder it cr
 
 Deno.test("study epochs --resume after a kill mid-run continues that run from its last epoch's checkpoint, not from epoch 0, knowing its best, and ends with the lines and weights of an uninterrupted study", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "epochs-mid-" });
-  const whole = `${tmp}/whole`;
-  // The D3PM at U = 2K then stops at epoch 9, 3 after its best (epoch 6).
-  const args = [...STUDY, "--d3pm-patience", "3"];
+  // Its D3PM at U = 2K stops at epoch 9, 3 after its best (epoch 6).
+  const args = PATIENT;
   try {
-    const first = await runTool("study.ts", [...args, "--out", whole]);
-    assertEquals(first.code, 0, first.stderr);
+    const { whole } = await uninterrupted();
     const wholeLines = await Deno.readTextFile(`${whole}/epochs.jsonl`);
     // The AR with dropout (its masks from the resumed random stream), 11
     // epochs of 7 steps, killed after its third line (its checkpoint is
@@ -274,14 +287,13 @@ Deno.test("study epochs --resume after a kill mid-run continues that run from it
 
 Deno.test("study epochs --resume of a study stopped between writing study.json and epochs.jsonl runs it from the start, ending with an uninterrupted study's epochs.jsonl", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "epochs-resume-" });
-  const [whole, cut] = [`${tmp}/whole`, `${tmp}/cut`];
+  const cut = `${tmp}/cut`;
   try {
-    const first = await runTool("study.ts", [...STUDY, "--out", whole]);
-    assertEquals(first.code, 0, first.stderr);
+    const { whole } = await uninterrupted();
     // As a Ctrl-C just after study.json was written leaves the folder.
     await Deno.mkdir(cut);
     await Deno.copyFile(`${whole}/study.json`, `${cut}/study.json`);
-    const r = await runTool("study.ts", [...STUDY, "--out", cut, "--resume"]);
+    const r = await runTool("study.ts", [...PATIENT, "--out", cut, "--resume"]);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(
       await Deno.readTextFile(`${cut}/epochs.jsonl`),

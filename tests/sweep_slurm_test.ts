@@ -79,9 +79,10 @@ globalThis.addEventListener("unload", () => {
 });
 
 // Each cell: micro, 40 steps per model, checkpoints every 10, the run's own
-// AR as judge (no judge to train): a few seconds. On tfjs, named: it logs
-// every step, and the cancel waits for the AR's step 14 (`auto` trains on
-// the CPU engine where no GPU is, logging every --log-every steps).
+// AR as judge (no judge to train), gen PPL of the last timed batch: a few
+// seconds. On tfjs, named: it logs every step, and the cancel waits for the
+// AR's step 14 (`auto` trains on the CPU engine where no GPU is, logging
+// every --log-every steps).
 const CELL = [
   "--preset",
   "micro",
@@ -100,6 +101,10 @@ const CELL = [
   "--samples",
   "1",
   ...FAST_EVAL,
+  // gen PPL of the last timed batch alone: no 64 rows more to generate
+  // and judge in each of the six runs.
+  "--gen-samples",
+  "0",
 ];
 
 Deno.test({
