@@ -157,6 +157,10 @@ Deno.test("a trained run's models, exported and imported, score on the test spli
     genSteps: "2",
     genTokens: 32,
     genBatch: 1,
+    // gen PPL of the last generated batch alone: no 64 rows more to
+    // generate and judge on the reference kernels (what this test compares
+    // is the test split's score).
+    genSamples: 0,
     samples: 1,
     judge: "self",
   });

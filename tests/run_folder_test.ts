@@ -421,10 +421,10 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
 
 Deno.test("the report states the command that ran, labels a one-row exact bound, and gives the fraction actually hidden", async () => {
   const out = await finishedRun([
-    "--infill-fraction",
-    "0.3",
     "--exact-blocks",
     "1",
+    "--infill-fraction",
+    "0.3",
   ]);
   const report = await Deno.readTextFile(`${out}/report.md`);
   assertMatch(

@@ -33,8 +33,9 @@ import { fakeRun } from "../hf/_test_util.ts";
 import { AR_FAST_EVAL, errorLine, FAST_EVAL, runScript } from "./_run.ts";
 
 /**
- * A micro run's command line into `out`: `steps` steps, fast evaluation,
- * judged by its own AR, with `extra` options.
+ * A micro run's command line into `out`: `steps` steps, fast evaluation
+ * (no exact bound; gen PPL of the last timed batch alone), judged by its
+ * own AR, with `extra` options.
  */
 function microArgs(
   out: string,
@@ -50,6 +51,10 @@ function microArgs(
     "--warmup",
     "1",
     ...fast,
+    "--exact-blocks",
+    "0",
+    "--gen-samples",
+    "0",
     "--judge",
     "self",
     ...extra,
