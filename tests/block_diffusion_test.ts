@@ -9,6 +9,7 @@
 // weights, the sum over blocks, the endpoint — within 4 standard errors.)
 import * as tf from "@tensorflow/tfjs";
 import { prng } from "@d3pm/core";
+import { initBackend } from "@d3pm/backend";
 import {
   blockDiffusion,
   logLinear,
@@ -23,6 +24,15 @@ import {
   assertRejects,
   assertThrows,
 } from "@std/assert";
+
+// The project's CPU backend (CBLAS matmuls, fused LayerNorm and GELU, each
+// kernel checked against tfjs's reference `cpu` kernels in backend/), as
+// `auto` picks on a CPU: what these tests check is the process, not the
+// kernels, and the reference kernels took four times the CPU (43 s against
+// 10 s for this file). Without a CBLAS it falls back down the ladder.
+async function onBlas(): Promise<void> {
+  await initBackend({ prefer: "blas", log: () => {} });
+}
 
 const V = 12, MASK = 11, L = 8;
 const SCHEDULE = { kind: "log-linear" } as const;
@@ -93,7 +103,7 @@ function bd3(blockSize: number) {
 }
 
 Deno.test("block diffusion with one block per row is MDLM: the same loss and bound for the same draws", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   const model = denoiser(1);
   const x0 = { tokens: rows(3, 2), batchSize: 3, length: L };
   const mdlm = maskedDiffusion({
@@ -131,7 +141,7 @@ Deno.test("block diffusion with one block per row is MDLM: the same loss and bou
 });
 
 Deno.test("block diffusion's time per block: one time per span of the row, the same objective as a time per row", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   // The weights −α′(t)/(1 − α(t)) show the times: equal within a block of
   // 4, different across blocks (mdlmTerms shares the loss's draws).
   const x0 = { tokens: rows(2, 1), batchSize: 2, length: L };
@@ -208,7 +218,7 @@ Deno.test("block diffusion's time per block: one time per span of the row, the s
 });
 
 Deno.test("block diffusion with blocks of one token: its bound estimates the exact causal NLL", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   const model = denoiser(2);
   const n = 4;
   const x0 = { tokens: rows(n, 3), batchSize: n, length: L };
@@ -245,7 +255,7 @@ Deno.test("block diffusion with blocks of one token: its bound estimates the exa
 });
 
 Deno.test("block diffusion samples block by block: near-greedy with blocks of one is greedy causal decoding", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   const model = countingDenoiser(3);
   const prefix = Int32Array.of(4, 7, 10);
   // With the KV cache (the default for this model) and without.
@@ -352,7 +362,7 @@ Deno.test("block diffusion samples block by block: near-greedy with blocks of on
 });
 
 Deno.test("staggered block diffusion: its training masks and its sampler both follow each block's clocks (rows and time per block; with and without the KV cache)", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   const model = denoiser(5);
   // Windows 0.2 wide that do not overlap, the linear schedule (alpha(1) =
   // 0): at any t the masked positions of a block are a suffix of it.
@@ -427,7 +437,7 @@ Deno.test("staggered block diffusion: its training masks and its sampler both fo
 });
 
 Deno.test("block diffusion refuses what it cannot run, in one line", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   const model = denoiser(4);
   const x0 = { tokens: rows(1, 0), batchSize: 1, length: L };
   const plain = {
@@ -516,7 +526,7 @@ function spyOn(
 }
 
 Deno.test("block diffusion refuses a denoiser of another vocabulary or a causal model in loss, bound and sample", async () => {
-  await tf.setBackend("cpu");
+  await onBlas();
   const wide = new Transformer(
     preset("micro", {
       kind: "bidirectional",
