@@ -235,27 +235,39 @@ async function copyInto(src: string, to: string): Promise<void> {
 }
 
 /**
- * Made once for the test file, on its first use: `make()` (the folders it
- * returns are removed when the test process ends). The tests that share it
- * only read it, or work on a {@linkcode copyFolder} of it.
+ * Made once for the test file, on its first use: `make(tempDir)`. The
+ * folders it returns, and every folder it made with `tempDir` (registered
+ * when made, so a `make` that fails half-way leaves none behind), are
+ * removed when the test process ends. The tests that share it only read it,
+ * or work on a {@linkcode copyFolder} of it.
  */
 export function once<T extends Record<string, string>>(
-  make: () => Promise<T>,
+  make: (
+    tempDir: (options?: Deno.MakeTempOptions) => Promise<string>,
+  ) => Promise<T>,
 ): () => Promise<T> {
   let made: Promise<T> | undefined;
+  const folders = new Set<string>();
+  const tempDir = async (options?: Deno.MakeTempOptions) => {
+    const dir = await Deno.makeTempDir(options);
+    folders.add(dir);
+    return dir;
+  };
   return () => {
     if (made === undefined) {
-      made = make();
-      made.then((folders) =>
-        globalThis.addEventListener("unload", () => {
-          for (const dir of Object.values(folders)) {
-            try {
-              Deno.removeSync(dir, { recursive: true });
-            } catch {
-              // already gone
-            }
+      globalThis.addEventListener("unload", () => {
+        for (const dir of folders) {
+          try {
+            Deno.removeSync(dir, { recursive: true });
+          } catch {
+            // already gone
           }
-        }), () => {});
+        }
+      });
+      made = make(tempDir);
+      made.then((out) => {
+        for (const dir of Object.values(out)) folders.add(dir);
+      }, () => {});
     }
     return made;
   };

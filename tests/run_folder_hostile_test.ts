@@ -55,8 +55,8 @@ const config = (out: string, extra: Record<string, unknown> = {}) =>
   resolveConfig({ preset: "micro", out, ...extra });
 
 // One finished micro run, made once (removed when the tests end).
-const made = once(async () => {
-  const root = await Deno.makeTempDir();
+const made = once(async (tempDir) => {
+  const root = await tempDir();
   // A space and a quote in its path (see the report's command test).
   const out = `${root}/it's a run`;
   const r = await runTool("experiment.ts", [...RUN, "--out", out]);

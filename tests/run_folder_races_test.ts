@@ -51,8 +51,8 @@ async function spawn(
 
 // One finished run, made once (removed when the tests end); each test
 // works on its own copy.
-const made = once(async () => {
-  const out = await Deno.makeTempDir();
+const made = once(async (tempDir) => {
+  const out = await tempDir();
   const r = await runTool("experiment.ts", [...RUN, "--out", out]);
   assertEquals(r.code, 0, r.stderr);
   return { out };

@@ -80,15 +80,15 @@ const TWO_THREADS = { OPENBLAS_NUM_THREADS: "2" };
 // the D3PM's step 14 (its checkpoint of step 10 and the AR's last one on
 // disk). Made once for the tests below: they read the whole run and each
 // resumes its own copy of the killed one, as it is left on disk.
-const madeWholeAndKilled = once(async () => {
-  const whole = await Deno.makeTempDir();
+const madeWholeAndKilled = once(async (tempDir) => {
+  const whole = await tempDir();
   const r = await runTool(
     "experiment.ts",
     [...KILLED_ARGS, "--out", whole],
     TWO_THREADS,
   );
   assertEquals(r.code, 0, r.stderr);
-  const cut = await Deno.makeTempDir();
+  const cut = await tempDir();
   await killAt(
     KILLED_ARGS,
     cut,

@@ -30,8 +30,8 @@ const PATIENT = [...STUDY, "--d3pm-patience", "3"];
 
 // The uninterrupted study, made once: the tests below compare with it, and
 // the one that replaces a study with --force takes a copy of its own.
-const uninterrupted = once(async () => {
-  const whole = await Deno.makeTempDir({ prefix: "epochs-whole-" });
+const uninterrupted = once(async (tempDir) => {
+  const whole = await tempDir({ prefix: "epochs-whole-" });
   const first = await runTool("study.ts", [...PATIENT, "--out", whole]);
   assertEquals(first.code, 0, first.stderr);
   return { whole };
