@@ -60,8 +60,8 @@ Deno.test({
     // else (lavapipe's 128 MiB) d 192, two column tiles at 128 (the second
     // half full), three at 64. V is what these products are about (logits'
     // N, dlnf's K, dwte's M); d is logits' K, which the K = 768 test above
-    // covers, and lavapipe's cost is linear in it (d 640, the widest that
-    // fits, took 3.4 times as long).
+    // covers, and lavapipe's cost is linear in it (d 640 was the widest
+    // that fits).
     const floats = testDevice().limits.maxStorageBufferBindingSize / 4 - 16;
     const d = V * 768 <= floats ? 768 : 192;
     if (d !== 768) {
