@@ -57,13 +57,14 @@ Deno.test({
   fn: async (t) => {
     const V = 50257, rows = 17; // a chunk of 17 token rows
     // GPT-2's d 768 where one binding holds wte (V × d floats: a GPU);
-    // else (lavapipe's 128 MiB) d 192, two column tiles at 128 (the second
-    // half full), three at 64. V is what these products are about (logits'
-    // N, dlnf's K, dwte's M); d is logits' K, which the K = 768 test above
-    // covers, and lavapipe's cost is linear in it (d 640 was the widest
-    // that fits).
+    // else (lavapipe's 128 MiB) d 132: a partial last column tile (4 wide)
+    // at both tiles and, as logits' K, a partial last K step. V is what
+    // these products are about (logits' N, dlnf's K, dwte's M); d is
+    // logits' K, which the K = 768 test above covers, and lavapipe's cost
+    // is linear in it, rounded up to whole tiles (d 640 was the widest that
+    // fits).
     const floats = testDevice().limits.maxStorageBufferBindingSize / 4 - 16;
-    const d = V * 768 <= floats ? 768 : 192;
+    const d = V * 768 <= floats ? 768 : 132;
     if (d !== 768) {
       console.log(`head test at d ${d}: wte at d 768 exceeds one binding`);
     }

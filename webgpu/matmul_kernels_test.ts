@@ -102,7 +102,7 @@ Deno.test({
             () =>
               check({
                 m: 77,
-                n: 260,
+                n: 132, // was 260: still a partial last column tile at 32, 64 and 128
                 k: 768,
                 transA,
                 transB,
