@@ -5,8 +5,13 @@
 // The `paper` preset itself (124M parameters) needs one binding of 498 MB
 // for its parameters: on a device that allows it (a GPU) the test runs the
 // preset; on lavapipe (128 MiB per binding) it runs the paper's vocabulary
-// (50,261), context (1,024) and head size (64) at d 512 and 2 layers, the
-// widest that fits, and says so in the log.
+// (50,261), context (1,024) and head size (64) at d 128 (2 heads) and 2
+// layers, and says so in the log. The vocabulary is what the test is
+// about (ln V, the head in chunks of rows × V); lavapipe's cost is mostly
+// the head's products, linear in d (at d 512, the widest that fits, the
+// file took 89 CPU-s instead of 28), and at d 128 the logits' variance
+// (≈ d · 0.02²) is smaller still, so the mean CE over all targets stays
+// within the same band above ln V.
 
 import { assert } from "@std/assert";
 import { preset } from "@d3pm/transformer";
@@ -37,12 +42,12 @@ Deno.test({
     if (!fits(config)) {
       config = preset("paper", {
         nLayer: 2,
-        dModel: 512,
-        nHead: 8,
-        dMlp: 2048,
+        dModel: 128,
+        nHead: 2,
+        dMlp: 512,
       });
       console.log(
-        `paper preset exceeds this device's ${limit}-byte binding: d 512, 2 layers, V ${V}`,
+        `paper preset exceeds this device's ${limit}-byte binding: d 128, 2 layers, V ${V}`,
       );
     }
     assert(fits(config), "no paper-vocabulary model fits this device");
