@@ -27,7 +27,6 @@ import {
   isProcessAlive,
   kindOf,
   markHost,
-  readJsonBounded,
   readTextBounded,
   removeStaleTemps,
   thisProcess,
@@ -38,6 +37,7 @@ import { configDiff, modelList, unreadOption } from "./config.ts";
 import { dataKind } from "./_same_data.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
+import { parseJsonFile } from "./_json_file.ts";
 import {
   ADDED_KEYS,
   ConfigError,
@@ -725,9 +725,13 @@ export class RunFolder {
     );
   }
 
+  // A file that is there but does not parse is damaged (a DamagedFileError,
+  // as the model's own files are to loadTrained); one too large, not a
+  // regular file or unreadable is not.
   async #readJson(path: string, what: string): Promise<unknown> {
+    let text: string;
     try {
-      return await readJsonBounded(path, { limit: SMALL_FILE, what });
+      text = await readTextBounded(path, { limit: SMALL_FILE, what });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       if (e instanceof BoundedReadError) throw new ConfigError(e.message);
@@ -738,6 +742,7 @@ export class RunFolder {
       }
       throw new ConfigError(`Cannot read ${path}: ${e}`);
     }
+    return parseJsonFile(text, path, what);
   }
 
   /**
