@@ -109,6 +109,14 @@ Deno.test("POST /api/generate of a BPE run whose tokenizer.json does not parse i
       await s.generate(),
       `${DAMAGED}Cannot load BPE: r/tokenizer.json is not valid JSON`,
     );
+    // The loader's error: the file and what is wrong with it, apart.
+    const e = await loadTrained(`${s.root}/r`, { model: "ar" }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert(e instanceof DamagedFileError, String(e));
+    assertEquals(e.path, `${s.root}/r/tokenizer.json`);
+    assert(e.detail.startsWith("is not valid JSON ("), e.detail);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }
