@@ -558,8 +558,8 @@ export class RunFolder {
    *
    * @returns It, or undefined when the folder holds none.
    * @throws {ConfigError} When `config.json` is not a regular file of at
-   *   most 1 MiB, not JSON, or not a run's configuration — naming the file
-   *   and what is wrong.
+   *   most 1 MiB, not JSON (a `DamagedFileError`), or not a run's
+   *   configuration — naming the file and what is wrong.
    */
   async savedConfig(): Promise<ExperimentConfig | undefined> {
     const raw = await this.#readJson(this.configPath, "run configuration");
@@ -607,7 +607,8 @@ export class RunFolder {
    *   preset's with the checkpoint's shape) and the record's `version`
    *   (1 when it has none: see {@linkcode IMPORT_VERSION}), or undefined for
    *   a run that was trained here (no `import.json`).
-   * @throws {ConfigError} When `import.json` is unreadable or malformed.
+   * @throws {ConfigError} When `import.json` is unreadable or malformed
+   *   (one that is not JSON: a `DamagedFileError`).
    */
   async importRecord(): Promise<
     | {
@@ -667,7 +668,8 @@ export class RunFolder {
    * What the run recorded of its data when it started.
    *
    * @returns The record, or undefined for a run made before records were kept.
-   * @throws {ConfigError} When `data.json` is unreadable or malformed.
+   * @throws {ConfigError} When `data.json` is unreadable or malformed
+   *   (one that is not JSON: a `DamagedFileError`).
    */
   async savedData(): Promise<DataRecord | undefined> {
     const raw = await this.#readJson(this.dataPath, "data record") as
