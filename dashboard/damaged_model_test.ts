@@ -9,7 +9,12 @@ import {
   trainedModelLoader,
 } from "./mod.ts";
 import { fakeRun } from "./_test_util.ts";
-import { contestantOf, DamagedFileError } from "@d3pm/experiment";
+import {
+  contestantOf,
+  DamagedFileError,
+  loadTrained,
+  RunFolder,
+} from "@d3pm/experiment";
 import { ByteTokenizer } from "@d3pm/tokenizer";
 
 const DAMAGED =
@@ -103,6 +108,83 @@ Deno.test("POST /api/generate of a BPE run whose tokenizer.json does not parse i
     refused(
       await s.generate(),
       `${DAMAGED}Cannot load BPE: r/tokenizer.json is not valid JSON`,
+    );
+    // The loader's error: the file and what is wrong with it, apart.
+    const e = await loadTrained(`${s.root}/r`, { model: "ar" }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert(e instanceof DamagedFileError, String(e));
+    assertEquals(e.path, `${s.root}/r/tokenizer.json`);
+    assert(e.detail.startsWith("is not valid JSON ("), e.detail);
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("POST /api/generate of a run whose data.json or import.json is there but not JSON is a 503 called damaged", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    // Read while the model loads: the run's data record (its tokenizer's),
+    // then its import record.
+    await Deno.writeTextFile(`${s.root}/r/data.json`, '{"tok');
+    refused(
+      await s.generate(),
+      `${DAMAGED}r/data.json is not valid JSON (expected a data record): `,
+    );
+    await Deno.remove(`${s.root}/r/data.json`);
+    await Deno.writeTextFile(`${s.root}/r/import.json`, '{"fr');
+    refused(
+      await s.generate(),
+      `${DAMAGED}r/import.json is not valid JSON (expected a import record): `,
+    );
+    // Whole JSON, but not a record: its own words.
+    await Deno.writeTextFile(`${s.root}/r/import.json`, "[]");
+    refused(
+      await s.generate(),
+      `${NOT_DAMAGED}r/import.json is not an import record`,
+    );
+    await Deno.remove(`${s.root}/r/import.json`);
+    // Its path and detail apart, named by the run's folder.
+    await Deno.writeTextFile(`${s.root}/r/data.json`, '{"tok');
+    const damaged = await inRunFolder(
+      `${s.root}/r`,
+      (at) => loadTrained(at, { model: "ar" }),
+    ).then(() => undefined, (e) => e);
+    assert(damaged instanceof DamagedFileError, String(damaged));
+    assertEquals(
+      [damaged.path, damaged.detail.split(":")[0]],
+      [`${s.root}/r/data.json`, "is not valid JSON (expected a data record)"],
+    );
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("POST /api/generate of a model whose process.json records its weights' SHA-256 and whose model.safetensors is cut short is a 503 called damaged", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    // As training writes it: the process with the SHA-256 of the weights
+    // beside it (here a file cut short), so the load reads them once,
+    // hashed and parsed from the same bytes.
+    await Deno.writeFile(
+      `${s.m}/model.safetensors`,
+      new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]),
+    );
+    await new RunFolder(`${s.root}/r`).writeProcess(0, "ar", {
+      kind: "autoregressive",
+      start: 256,
+    });
+    const saved = JSON.parse(await Deno.readTextFile(`${s.m}/process.json`));
+    assertEquals(typeof saved.weightsSha256, "string");
+    assertEquals(
+      await s.generate(),
+      [
+        503,
+        `${DAMAGED}Cannot read safetensors r/seed-0/ar/model.safetensors: header length 200 exceeds the file size of 10 bytes`,
+      ],
     );
   } finally {
     await Deno.remove(s.root, { recursive: true });

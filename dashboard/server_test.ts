@@ -1284,7 +1284,7 @@ Deno.test("an error quoting a file of a run names it by run id, never by its pat
     assertEquals(res.status, 500);
     assertMatch(
       error,
-      /^Internal error: ConfigError: good\/data\.json is not valid JSON/,
+      /^Internal error: DamagedFileError: good\/data\.json is not valid JSON/,
     );
     assert(!error.includes(s.base), error);
   } finally {
@@ -2078,7 +2078,7 @@ Deno.test("an error quoting a file of a run names it by run id when the root is 
       assertEquals(res.status, 500, root);
       assertMatch(
         error,
-        /^Internal error: ConfigError: good\/data\.json is not valid JSON/,
+        /^Internal error: DamagedFileError: good\/data\.json is not valid JSON/,
         root,
       );
       assert(!error.includes(s.base), `${root}: ${error}`);

@@ -2,9 +2,10 @@
  * The error a trained model's loader throws for a file that is there but
  * cannot be read as what it should be: a `model.safetensors` cut short, a
  * `process.json` or model `config.json` that is not JSON or not an object,
- * a BPE tokenizer file that does not parse. A file missing, a file of
- * another run, or a system error (too many open files, permission denied)
- * is not one.
+ * a BPE tokenizer file that does not parse, a run's `config.json`,
+ * `data.json` or `import.json` that does not parse (as `RunFolder` reads
+ * them). A file missing, a file of another run, or a system error (too
+ * many open files, permission denied) is not one.
  *
  * @module
  */

@@ -37,6 +37,7 @@ import { modelList } from "./config.ts";
 import { openTokenizer } from "./data.ts";
 import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
 import { DamagedFileError } from "./damaged_file.ts";
+import { parseJsonFile } from "./_json_file.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
 import { flagOf } from "@d3pm/cli";
 import { contestantOf } from "./registry.ts";
@@ -529,7 +530,7 @@ async function runTokenizer(
     if (!(e instanceof BpeFileError)) throw e;
     throw new DamagedFileError(e.message, {
       path: e.path,
-      detail: e.message.slice(`Cannot load BPE: ${e.path} `.length),
+      detail: e.detail,
       cause: e,
     });
   });
@@ -634,19 +635,9 @@ async function savedObject(
   }
   // Parsed here, not by readJsonBounded: a file that is there but does not
   // parse is damaged, a file too large or not a regular file is not.
-  let saved: unknown;
-  let detail: string | undefined;
-  try {
-    saved = JSON.parse(text);
-    if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
-      detail = `is not a ${what} (expected a JSON object)`;
-    }
-  } catch (e) {
-    detail = `is not valid JSON (expected a ${what}): ${
-      (e as Error).message.replace(/\s*[\r\n]+\s*/g, " ").trim()
-    }`;
-  }
-  if (detail !== undefined) {
+  const saved = parseJsonFile(text, path, what);
+  if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
+    const detail = `is not a ${what} (expected a JSON object)`;
     throw new DamagedFileError(`${path} ${detail}`, { path, detail });
   }
   const record = saved as Record<string, unknown>;

@@ -27,7 +27,6 @@ import {
   isProcessAlive,
   kindOf,
   markHost,
-  readJsonBounded,
   readTextBounded,
   removeStaleTemps,
   thisProcess,
@@ -38,6 +37,7 @@ import { configDiff, modelList, unreadOption } from "./config.ts";
 import { dataKind } from "./_same_data.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
+import { parseJsonFile } from "./_json_file.ts";
 import {
   ADDED_KEYS,
   ConfigError,
@@ -558,8 +558,8 @@ export class RunFolder {
    *
    * @returns It, or undefined when the folder holds none.
    * @throws {ConfigError} When `config.json` is not a regular file of at
-   *   most 1 MiB, not JSON, or not a run's configuration — naming the file
-   *   and what is wrong.
+   *   most 1 MiB, not JSON (a `DamagedFileError`), or not a run's
+   *   configuration — naming the file and what is wrong.
    */
   async savedConfig(): Promise<ExperimentConfig | undefined> {
     const raw = await this.#readJson(this.configPath, "run configuration");
@@ -607,7 +607,8 @@ export class RunFolder {
    *   preset's with the checkpoint's shape) and the record's `version`
    *   (1 when it has none: see {@linkcode IMPORT_VERSION}), or undefined for
    *   a run that was trained here (no `import.json`).
-   * @throws {ConfigError} When `import.json` is unreadable or malformed.
+   * @throws {ConfigError} When `import.json` is unreadable or malformed
+   *   (one that is not JSON: a `DamagedFileError`).
    */
   async importRecord(): Promise<
     | {
@@ -667,7 +668,8 @@ export class RunFolder {
    * What the run recorded of its data when it started.
    *
    * @returns The record, or undefined for a run made before records were kept.
-   * @throws {ConfigError} When `data.json` is unreadable or malformed.
+   * @throws {ConfigError} When `data.json` is unreadable or malformed
+   *   (one that is not JSON: a `DamagedFileError`).
    */
   async savedData(): Promise<DataRecord | undefined> {
     const raw = await this.#readJson(this.dataPath, "data record") as
@@ -725,9 +727,13 @@ export class RunFolder {
     );
   }
 
+  // A file that is there but does not parse is damaged (a DamagedFileError,
+  // as the model's own files are to loadTrained); one too large, not a
+  // regular file or unreadable is not.
   async #readJson(path: string, what: string): Promise<unknown> {
+    let text: string;
     try {
-      return await readJsonBounded(path, { limit: SMALL_FILE, what });
+      text = await readTextBounded(path, { limit: SMALL_FILE, what });
     } catch (e) {
       if (e instanceof Deno.errors.NotFound) return undefined;
       if (e instanceof BoundedReadError) throw new ConfigError(e.message);
@@ -738,6 +744,7 @@ export class RunFolder {
       }
       throw new ConfigError(`Cannot read ${path}: ${e}`);
     }
+    return parseJsonFile(text, path, what);
   }
 
   /**

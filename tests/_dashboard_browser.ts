@@ -13,6 +13,7 @@ import {
 } from "@d3pm/dashboard";
 import { sleep } from "../dashboard/follow.ts";
 import { chromiumMissing, launchChromium } from "./_browser.ts";
+import { withTeardown } from "./_teardown.ts";
 
 /** Why no browser can run here, or null when one can. */
 export const missing: string | null = await chromiumMissing();
@@ -75,7 +76,9 @@ export interface DashboardBrowserOptions {
 /**
  * A Deno test of the dashboard in Chromium: a runs folder filled by
  * `runs`, the dashboard served over it, Chromium with one page; all closed
- * and removed after `fn` (the browser, the server, the folder). Skipped,
+ * and removed after `fn` (the browser, the server, the folder), each
+ * whatever `fn` or another threw, an error of theirs logged rather than
+ * reported in place of `fn`'s (see `withTeardown`). Skipped,
  * saying why, without Chromium. The sanitizers are off: Chromium's pipes
  * and the server's connections outlive a test's own ops.
  */
@@ -89,31 +92,24 @@ export function dashboardBrowserTest(
     ignore: ignoreUnless("chromium", missing),
     sanitizeOps: false,
     sanitizeResources: false,
-    fn: async () => {
-      const root = await Deno.makeTempDir({
-        prefix: `d3pm-${options.prefix}-`,
-      });
-      try {
+    // A teardown error is logged, never in place of the test's own.
+    fn: () =>
+      withTeardown(async (defer) => {
+        const root = await Deno.makeTempDir({
+          prefix: `d3pm-${options.prefix}-`,
+        });
+        defer(`removing ${root}`, () => Deno.remove(root, { recursive: true }));
         await options.runs?.(root);
         const served = await serveDashboard(
           { ...options.ctx, root },
           options.wrap,
         );
-        try {
-          const { browser, close } = await launchChromium();
-          try {
-            const page = await browser.newPage();
-            await fn({ ...served, root, browser, page });
-          } finally {
-            await close();
-          }
-        } finally {
-          await served.server.shutdown();
-        }
-      } finally {
-        await Deno.remove(root, { recursive: true });
-      }
-    },
+        defer("shutting the dashboard down", () => served.server.shutdown());
+        const { browser, close } = await launchChromium();
+        defer("closing Chromium", close);
+        const page = await browser.newPage();
+        await fn({ ...served, root, browser, page });
+      }),
   });
 }
 

@@ -26,6 +26,7 @@ import {
   watchMasks,
 } from "./_dashboard_browser.ts";
 import { fakeRun } from "../dashboard/_test_util.ts";
+import { withTeardown } from "./_teardown.ts";
 
 Deno.test({
   name:
@@ -33,68 +34,81 @@ Deno.test({
   ignore: ignoreUnless("chromium", missing),
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
-    await tf.setBackend("cpu");
-    // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
-    const kept = Deno.env.get("D3PM_SCREENSHOTS");
-    const shots = kept ??
-      await Deno.makeTempDir({ prefix: "d3pm-screens-" });
-    await Deno.mkdir(shots, { recursive: true });
-    const root = await Deno.makeTempDir({ prefix: "d3pm-dash-bd3-" });
-    const tokenizer = new ByteTokenizer();
-    const config = resolveConfig({
-      preset: "micro",
-      models: "ar,bd3",
-      "block-length": 16,
-      "bd3-block": 4,
-      "n-layer": 1,
-      "d-model": 8,
-      "n-head": 1,
-      tokenizer: "byte",
-    });
-    const specials = {
-      bos: tokenizer.special.bos,
-      eos: tokenizer.special.eos,
-      pad: tokenizer.special.pad,
-      mask: tokenizer.special.mask,
-    };
-    await fakeRun(`${root}/run`, { models: "ar,bd3" });
-    // The run's own configuration (16 tokens, blocks of 4), real processes.
-    await Deno.writeTextFile(
-      `${root}/run/config.json`,
-      JSON.stringify({ ...config, out: `${root}/run` }),
-    );
-    for (const kind of ["ar", "bd3"]) {
+  // Each step of the teardown runs whatever throws; its error is logged,
+  // never reported in place of the test's own.
+  fn: () =>
+    withTeardown(async (defer) => {
+      await tf.setBackend("cpu");
+      // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
+      const kept = Deno.env.get("D3PM_SCREENSHOTS");
+      const shots = kept ??
+        await Deno.makeTempDir({ prefix: "d3pm-screens-" });
+      if (!kept) {
+        defer(
+          `removing ${shots}`,
+          () => Deno.remove(shots, { recursive: true }),
+        );
+      }
+      await Deno.mkdir(shots, { recursive: true });
+      const root = await Deno.makeTempDir({ prefix: "d3pm-dash-bd3-" });
+      defer(`removing ${root}`, () => Deno.remove(root, { recursive: true }));
+      const tokenizer = new ByteTokenizer();
+      const config = resolveConfig({
+        preset: "micro",
+        models: "ar,bd3",
+        "block-length": 16,
+        "bd3-block": 4,
+        "n-layer": 1,
+        "d-model": 8,
+        "n-head": 1,
+        tokenizer: "byte",
+      });
+      const specials = {
+        bos: tokenizer.special.bos,
+        eos: tokenizer.special.eos,
+        pad: tokenizer.special.pad,
+        mask: tokenizer.special.mask,
+      };
+      await fakeRun(`${root}/run`, { models: "ar,bd3" });
+      // The run's own configuration (16 tokens, blocks of 4), real processes.
       await Deno.writeTextFile(
-        `${root}/run/seed-0/${kind}/process.json`,
-        JSON.stringify(
-          contestantOf(kind).process(config, { tokenizer, specials }).toJSON(),
-        ),
+        `${root}/run/config.json`,
+        JSON.stringify({ ...config, out: `${root}/run` }),
       );
-    }
-    const load = async (_dir: string, _seed: number, kind: string) => {
-      const c = contestantOf(kind);
-      const model = new Transformer(c.modelConfig(config, 260), { seed: 0 });
-      return {
-        contestant: c,
-        process: c.process(config, {
+      for (const kind of ["ar", "bd3"]) {
+        await Deno.writeTextFile(
+          `${root}/run/seed-0/${kind}/process.json`,
+          JSON.stringify(
+            contestantOf(kind).process(config, { tokenizer, specials })
+              .toJSON(),
+          ),
+        );
+      }
+      const load = async (_dir: string, _seed: number, kind: string) => {
+        const c = contestantOf(kind);
+        const model = new Transformer(c.modelConfig(config, 260), { seed: 0 });
+        return {
+          contestant: c,
+          process: c.process(config, {
+            tokenizer,
+            specials,
+          }) as ContestantProcess,
           tokenizer,
-          specials,
-        }) as ContestantProcess,
-        tokenizer,
-        length: 16,
-        placed: await placeModel(model, "tfjs", kind),
-      } as LoadedModel;
-    };
-    const generation = new GenerationService(load);
-    const { server, url } = await serveDashboard({
-      root,
-      generation,
-      pollMs: 100,
-    });
-    const { browser, close } = await launchChromium();
-    const errors: string[] = [];
-    try {
+          length: 16,
+          placed: await placeModel(model, "tfjs", kind),
+        } as LoadedModel;
+      };
+      const generation = new GenerationService(load);
+      defer("closing the generation service", () => generation.close());
+      const { server, url } = await serveDashboard({
+        root,
+        generation,
+        pollMs: 100,
+      });
+      defer("shutting the dashboard down", () => server.shutdown());
+      const { browser, close } = await launchChromium();
+      defer("closing Chromium", close);
+      const errors: string[] = [];
       const page = await browser.newPage();
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.setViewport({ width: 1280, height: 800 });
@@ -112,7 +126,10 @@ Deno.test({
         (e) => e.textContent ?? "",
       );
       assert(label.includes("per block"), label);
-      await page.$eval("#steps", (e) => ((e as HTMLInputElement).value = "2"));
+      await page.$eval(
+        "#steps",
+        (e) => ((e as HTMLInputElement).value = "2"),
+      );
       await watchMasks(page, "bd3");
       await page.type("#prompt", "ab");
       await page.click("#generate");
@@ -164,12 +181,5 @@ Deno.test({
         assert(said.includes("block attention"), said);
       }
       assertEquals(errors, []);
-    } finally {
-      await close();
-      await server.shutdown();
-      await generation.close();
-      await Deno.remove(root, { recursive: true });
-      if (!kept) await Deno.remove(shots, { recursive: true });
-    }
-  },
+    }),
 });

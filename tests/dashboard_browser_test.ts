@@ -33,6 +33,7 @@ import {
 } from "./_chi2.ts";
 import { drawFrom } from "../webgpu/_test_stats.ts";
 import { ROOT } from "./_run.ts";
+import { withTeardown } from "./_teardown.ts";
 
 const decreasingToZero = (xs: number[]) =>
   xs.length > 2 && xs.at(-1) === 0 &&
@@ -44,53 +45,74 @@ Deno.test({
   ignore: ignoreUnless("chromium", missing),
   sanitizeOps: false,
   sanitizeResources: false,
-  fn: async () => {
-    // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
-    const kept = Deno.env.get("D3PM_SCREENSHOTS");
-    const shots = kept ??
-      await Deno.makeTempDir({ prefix: "d3pm-screens-" });
-    await Deno.mkdir(shots, { recursive: true });
-    const root = await Deno.makeTempDir({ prefix: "d3pm-dash-" });
-    const run = `${root}/micro`;
-    // A micro run, trained while the page watches.
-    const training = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}examples/experiment.ts`,
-        "--preset",
-        "micro",
-        "--steps",
-        "150",
-        "--log-every",
-        "5",
-        "--eval-blocks",
-        "4",
-        "--elbo-samples",
-        "1",
-        "--gen-tokens",
-        "32",
-        "--gen-steps",
-        "4,8",
-        "--out",
-        run,
-      ],
-      cwd: ROOT,
-      stdout: "null",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const trainingLog = new Response(training.stderr).text();
-    await initBackend({ prefer: "auto" });
-    const generation = new GenerationService(trainedModelLoader("tfjs"));
-    const { server, url: base } = await serveDashboard({
-      root,
-      generation,
-      pollMs: 100,
-    });
-    const { browser, close } = await launchChromium();
-    const errors: string[] = [];
-    try {
+  // Each step of the teardown runs whatever throws; its error is logged,
+  // never reported in place of the test's own.
+  fn: () =>
+    withTeardown(async (defer) => {
+      // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
+      const kept = Deno.env.get("D3PM_SCREENSHOTS");
+      const shots = kept ??
+        await Deno.makeTempDir({ prefix: "d3pm-screens-" });
+      if (!kept) {
+        defer(
+          `removing ${shots}`,
+          () => Deno.remove(shots, { recursive: true }),
+        );
+      }
+      await Deno.mkdir(shots, { recursive: true });
+      const root = await Deno.makeTempDir({ prefix: "d3pm-dash-" });
+      // The training, killed, may still be writing its last files.
+      defer(
+        `removing ${root}`,
+        () => Deno.remove(root, { recursive: true }).catch(() => {}),
+      );
+      const run = `${root}/micro`;
+      // A micro run, trained while the page watches.
+      const training = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}examples/experiment.ts`,
+          "--preset",
+          "micro",
+          "--steps",
+          "150",
+          "--log-every",
+          "5",
+          "--eval-blocks",
+          "4",
+          "--elbo-samples",
+          "1",
+          "--gen-tokens",
+          "32",
+          "--gen-steps",
+          "4,8",
+          "--out",
+          run,
+        ],
+        cwd: ROOT,
+        stdout: "null",
+        stderr: "piped",
+        env: { NO_COLOR: "1" },
+      }).spawn();
+      defer("stopping the training", () => {
+        try {
+          training.kill();
+        } catch { /* done */ }
+      });
+      const trainingLog = new Response(training.stderr).text();
+      await initBackend({ prefer: "auto" });
+      const generation = new GenerationService(trainedModelLoader("tfjs"));
+      defer("closing the generation service", () => generation.close());
+      const { server: dashboard, url: base } = await serveDashboard({
+        root,
+        generation,
+        pollMs: 100,
+      });
+      defer("shutting the dashboard down", () => dashboard.shutdown());
+      const { browser, close } = await launchChromium();
+      defer("closing Chromium", close);
+      const errors: string[] = [];
       const page = await browser.newPage();
       page.on("pageerror", (e) => errors.push(String(e)));
       await page.setViewport({ width: 1280, height: 1000 });
@@ -125,7 +147,10 @@ Deno.test({
         await page.$$eval(".chart-svg polyline", (p) => p.length) >= 1,
         "a curve is drawn",
       );
-      await page.screenshot({ path: `${shots}/run-live.png`, fullPage: false });
+      await page.screenshot({
+        path: `${shots}/run-live.png`,
+        fullPage: false,
+      });
 
       const status = await training.status;
       assert(status.success, `the micro run failed:\n${await trainingLog}`);
@@ -180,13 +205,19 @@ Deno.test({
       // The playground on the server: D3PM frames fill the masks in.
       await page.goto(`${base}/#/play/micro`);
       await page.waitForSelector('.tokens[data-model="d3pm"]');
-      await page.$eval("#steps", (e) => ((e as HTMLInputElement).value = "8"));
+      await page.$eval(
+        "#steps",
+        (e) => ((e as HTMLInputElement).value = "8"),
+      );
       await watchMasks(page, "d3pm");
       await page.click("#generate");
       await until(
         "the server's generation",
         async () =>
-          (await page.$eval("#app", (e) => (e as HTMLElement).dataset.done)) ===
+          (await page.$eval(
+            "#app",
+            (e) => (e as HTMLElement).dataset.done,
+          )) ===
             "1",
       );
       const serverMasks = await page.evaluate(() =>
@@ -198,7 +229,10 @@ Deno.test({
         `server frames: ${serverMasks}`,
       );
       assert(
-        (await page.$eval('[data-testid="stats-d3pm"]', (e) => e.textContent))!
+        (await page.$eval(
+          '[data-testid="stats-d3pm"]',
+          (e) => e.textContent,
+        ))!
           .includes("tokens/s"),
       );
 
@@ -242,10 +276,15 @@ Deno.test({
         `browser frames: ${browserMasks}`,
       );
       assert(
-        (await page.$eval('[data-testid="stats-d3pm"]', (e) => e.textContent))!
+        (await page.$eval(
+          '[data-testid="stats-d3pm"]',
+          (e) => e.textContent,
+        ))!
           .includes("this browser (WebGPU)"),
       );
-      if (!mid) await page.screenshot({ path: `${shots}/playground-mid.png` });
+      if (!mid) {
+        await page.screenshot({ path: `${shots}/playground-mid.png` });
+      }
 
       // Temperature 0 (greedy): the browser's engine has no synchronous
       // forward pass, so its D3PM panel says greedy runs on the server; the
@@ -378,7 +417,11 @@ Deno.test({
 
       // The exact laws of every draw.
       const T = process.spec.steps;
-      const logitsAt = async (ids: ArrayLike<number>, n: number, t: number) => {
+      const logitsAt = async (
+        ids: ArrayLike<number>,
+        n: number,
+        t: number,
+      ) => {
         const out = tf.tidy(() =>
           trained.model.forward(tf.tensor2d(Int32Array.from(ids), [n, 32]), {
             t: tf.fill([n], t),
@@ -575,15 +618,5 @@ Deno.test({
           ? `screenshots: ${shots}`
           : "screenshots: set D3PM_SCREENSHOTS=DIR to keep them",
       );
-    } finally {
-      await close();
-      await server.shutdown();
-      await generation.close();
-      try {
-        training.kill();
-      } catch { /* done */ }
-      await Deno.remove(root, { recursive: true }).catch(() => {});
-      if (!kept) await Deno.remove(shots, { recursive: true });
-    }
-  },
+    }),
 });

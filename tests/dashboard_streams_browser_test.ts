@@ -6,10 +6,52 @@
 import { assertEquals } from "@std/assert";
 import type { Page } from "puppeteer-core";
 import { fakeRun } from "../dashboard/_test_util.ts";
-import { sleep } from "../dashboard/follow.ts";
-import { dashboardBrowserTest, HEALTH } from "./_dashboard_browser.ts";
+import { dashboardBrowserTest, HEALTH, until } from "./_dashboard_browser.ts";
 
 const TEN = Array.from({ length: 10 }, (_, i) => `r${i}`);
+
+type Handler = (req: Request) => Promise<Response>;
+
+/**
+ * The metrics streams the server has open now (`open`), counted by `wrap`
+ * between the server and the dashboard: one from its answer until its body
+ * ends or the browser lets go of it.
+ */
+function countStreams(): { open: number; wrap: (h: Handler) => Handler } {
+  const counted = {
+    open: 0,
+    wrap: (handler: Handler): Handler => async (req) => {
+      const res = await handler(req);
+      if (!req.url.includes("/api/run/metrics?") || res.body === null) {
+        return res;
+      }
+      counted.open++;
+      let ended = false;
+      const end = () => {
+        if (!ended) counted.open--;
+        ended = true;
+      };
+      const reader = res.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        async pull(c) {
+          const { done, value } = await reader.read();
+          if (done) {
+            end();
+            c.close();
+          } else c.enqueue(value);
+        },
+        cancel(reason) {
+          end();
+          return reader.cancel(reason);
+        },
+      });
+      return new Response(body, res);
+    },
+  };
+  return counted;
+}
+
+const streams = countStreams();
 
 dashboardBrowserTest(
   "a comparison of 10 runs in Chromium (4 live) draws every run's curve and /api/health still answers from the page; so does a 7th tab beside 6 open run pages, which follow a run resumed and name one deleted",
@@ -20,6 +62,7 @@ dashboardBrowserTest(
         await fakeRun(`${root}/${id}`, i < 4 ? { lockPid: Deno.pid } : {});
       }
     },
+    wrap: streams.wrap,
   },
   async ({ page, url, root, browser }) => {
     const ids = TEN;
@@ -29,12 +72,13 @@ dashboardBrowserTest(
         "[data-legend]",
         (gs) => gs.map((g) => g.textContent ?? ""),
       ).catch(() => [] as string[]);
-    const end = Date.now() + 20_000;
     const drawn = (names: string[]) =>
       ids.filter((id) => names.some((n) => n.startsWith(`${id}: `)));
-    while (Date.now() < end && drawn(await legends()).length < ids.length) {
-      await sleep(200);
-    }
+    await until(
+      "every run's curve in the comparison",
+      async () => drawn(await legends()).length === ids.length,
+      20_000,
+    );
     assertEquals(drawn(await legends()), ids);
     assertEquals(await page.evaluate(HEALTH), "200");
     // Six run pages of runs not live (stopped), each in its tab.
@@ -50,7 +94,13 @@ dashboardBrowserTest(
         { timeout: 20_000 },
       );
     }
-    await sleep(500);
+    // The six let go of their streams (their runs are not live): the
+    // server holds the comparison's 3 at most.
+    await until(
+      "the run pages' streams let go of (at most the comparison's 3 open)",
+      () => Promise.resolve(streams.open <= 3),
+      10_000,
+    );
     const last = await browser.newPage();
     await last.goto(`${url}/#/`);
     await last.waitForSelector('tr[data-run="r9"]', { timeout: 10_000 });
@@ -147,14 +197,17 @@ dashboardBrowserTest(
       });
       const reader = held.body!.getReader();
       await reader.read();
-      const refused = page.waitForResponse(
+      // Settled at once, so that a throw of goto or waitForSelector is the
+      // error reported, not this wait's rejection when the page closes.
+      const refusal = page.waitForResponse(
         (r) =>
           r.url().includes("/api/run/metrics?run=r1") && r.status() === 503,
         { timeout: 20_000 },
-      );
+      ).then(() => undefined, (e: unknown) => e);
       await page.goto(`${url}/#/run/r1`);
       await page.waitForSelector(".progress", { timeout: 20_000 });
-      await refused;
+      const missed = await refusal;
+      if (missed !== undefined) throw missed;
       assertEquals(
         await page.evaluate(
           `document.querySelector(".progress")?.textContent?.startsWith("2 records") ?? false`,

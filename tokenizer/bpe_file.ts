@@ -355,12 +355,15 @@ async function checkWritableFilePath(url: URL): Promise<void> {
  * await Deno.writeTextFile(path, '{"format": "d3pm-bpe", "merg');
  * const e = await assertRejects(() => loadBpeTokenizer(path), BpeFileError);
  * if (e.path !== path) throw new Error(e.path);
+ * if (!e.detail.startsWith("is not valid JSON")) throw new Error(e.detail);
  * await Deno.remove(path);
  * ```
  */
 export class BpeFileError extends Error {
   /** The file, as named in the message. */
   readonly path: string;
+  /** What is wrong with it (the message's `<what>`), without the file's name. */
+  readonly detail: string;
   /**
    * An error whose message is `Cannot load BPE: <path> <what>`.
    *
@@ -371,6 +374,7 @@ export class BpeFileError extends Error {
     super(`Cannot load BPE: ${path} ${what}`);
     this.name = "BpeFileError";
     this.path = path;
+    this.detail = what;
   }
 }
 

@@ -63,12 +63,12 @@ export interface ComparedRun {
  *
  * @example A stopped run read to its end is left alone; one promoted is read
  * ```ts
- * import { refreshStream } from "./compare_slots.ts";
+ * import { type ComparedRun, refreshStream } from "./compare_slots.ts";
  * import { assertEquals } from "@std/assert";
- * const stopped = { status: ["stopped", "stopped"], held: [false, false], live: false, caught: true };
- * assertEquals(refreshStream(stopped as never), false);
- * const promoted = { status: ["stopped", "running"], held: [false, true], live: true, caught: true };
- * assertEquals(refreshStream(promoted as never), true);
+ * const stopped: ComparedRun = { status: ["stopped", "stopped"], held: [false, false], live: false, caught: true };
+ * assertEquals(refreshStream(stopped), false);
+ * const promoted: ComparedRun = { status: ["stopped", "running"], held: [false, true], live: true, caught: true };
+ * assertEquals(refreshStream(promoted), true);
  * ```
  */
 export function refreshStream(run: ComparedRun): boolean {

@@ -69,4 +69,15 @@ Deno.test("refreshStream() reads again a promoted, live, changed or not caught-u
   );
   // Let go of while its status read the same (another took the stream).
   assertEquals(refreshStream({ ...stopped, held: [true, false] }), true);
+  // Live alone: running before and after, holding no stream before or
+  // after, caught up — it reads what was added since.
+  assertEquals(
+    refreshStream({
+      status: ["running", "running"],
+      held: [false, false],
+      live: true,
+      caught: true,
+    }),
+    true,
+  );
 });
