@@ -82,6 +82,18 @@ export const ADAPTATION_OPTIONS = {
     help:
       "training engine of every run: tfjs, as --anneal-steps and --shift need, so that every row's gen PPL has the same judge (the auto judge trains on the run's engine); auto puts the other rows on a fused engine, faster, under a second judge",
   },
+  genSamples: {
+    kind: "integer",
+    min: 0,
+    help:
+      "every cell's --gen-samples: generated rows judged for gen PPL (0: the last timed batch, no interval; default the experiment's 64)",
+  },
+  exactBlocks: {
+    kind: "integer",
+    min: 0,
+    help:
+      "every cell's --exact-blocks: test blocks for the exact bound (0: skip; default the experiment's 2)",
+  },
   dir: {
     kind: "string",
     value: "DIR",
@@ -195,6 +207,8 @@ export async function studyAdaptation(argv: string[]): Promise<void> {
     ...(v.sourceSteps !== undefined ? { sourceSteps: v.sourceSteps } : {}),
     ...(v.annealSteps !== undefined ? { annealSteps: v.annealSteps } : {}),
     engine: v.engine,
+    ...(v.genSamples !== undefined ? { genSamples: v.genSamples } : {}),
+    ...(v.exactBlocks !== undefined ? { exactBlocks: v.exactBlocks } : {}),
   };
   if (v.cell !== undefined) return await runCell(options, v.cell);
   if (v.collect) return await collect(options, givenOptions(line.given));
@@ -285,6 +299,10 @@ function givenOptions(
       ? { annealSteps: given.annealSteps }
       : {}),
     ...(given.engine !== undefined ? { engine: given.engine } : {}),
+    ...(given.genSamples !== undefined ? { genSamples: given.genSamples } : {}),
+    ...(given.exactBlocks !== undefined
+      ? { exactBlocks: given.exactBlocks }
+      : {}),
   };
 }
 

@@ -176,6 +176,9 @@ async function present(path: string): Promise<boolean> {
  * tokens of `tokenizer_config.json` or `tokenizer.json`.
  *
  * @param dir The directory.
+ * @param options `loadGpt2`: how GPT-2's tokenizer is loaded to compare a
+ *   vocabulary that is not laid out as the project's (default
+ *   `loadGpt2Tokenizer`); byte and BPE files never load it.
  * @returns The tokenizer, or undefined when the directory has no tokenizer files.
  * @throws {InteropError} For files that are malformed, not a byte-level BPE,
  *   or a BPE laid out neither as GPT-2's nor as the project's.
@@ -197,6 +200,7 @@ async function present(path: string): Promise<boolean> {
  */
 export async function readTokenizerFiles(
   dir: string,
+  options: { loadGpt2?: () => Promise<BpeTokenizer> } = {},
 ): Promise<ReadTokenizer | undefined> {
   let encoderJson: string, vocabBpe: string;
   const files: string[] = [];
@@ -288,27 +292,30 @@ export async function readTokenizerFiles(
     extra,
     files,
   };
-  const gpt2 = await loadGpt2Tokenizer();
-  if (sameVocabulary(vocabulary, gpt2.vocabulary)) {
-    return { kind: "gpt2", tokenizer: gpt2, ...common };
-  }
   const { tokens, merges } = vocabulary;
+  // The project's layout is checked first: GPT-2's vocabulary (whose id 0
+  // is "!") never has it, and parsing GPT-2's own 50,257 tokens to compare
+  // costs a second that byte and BPE imports need not pay.
   const projectLayout = tokens.length === 256 + merges.length &&
     tokens.slice(0, 256).every((t, b) => t.length === 1 && t[0] === b) &&
     merges.every((m, r) => m[2] === 256 + r);
-  if (!projectLayout) {
-    throw new InteropError(
-      `The tokenizer in ${dir} (${baseSize} ids) is neither GPT-2's nor laid out as the project's BPE (ids 0–255 the bytes in order, merge r making id 256 + r); the importer reads those two`,
-    );
-  }
-  if (merges.length === 0) {
+  if (projectLayout && merges.length === 0) {
     return { kind: "byte", tokenizer: new ByteTokenizer(), ...common };
   }
-  return {
-    kind: "bpe",
-    tokenizer: byteLevelBpe(merges.map(([a, b]) => [a, b])),
-    ...common,
-  };
+  if (projectLayout) {
+    return {
+      kind: "bpe",
+      tokenizer: byteLevelBpe(merges.map(([a, b]) => [a, b])),
+      ...common,
+    };
+  }
+  const gpt2 = await (options.loadGpt2 ?? loadGpt2Tokenizer)();
+  if (sameVocabulary(vocabulary, gpt2.vocabulary)) {
+    return { kind: "gpt2", tokenizer: gpt2, ...common };
+  }
+  throw new InteropError(
+    `The tokenizer in ${dir} (${baseSize} ids) is neither GPT-2's nor laid out as the project's BPE (ids 0–255 the bytes in order, merge r making id 256 + r); the importer reads those two`,
+  );
 }
 
 function addedList(value: unknown): { id: number; content: string }[] {

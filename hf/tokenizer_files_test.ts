@@ -1,6 +1,11 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { gunzip } from "@d3pm/core";
-import { BpeTokenizer, byteLevelBpe, loadGpt2Tokenizer } from "@d3pm/tokenizer";
+import {
+  BpeTokenizer,
+  byteLevelBpe,
+  ByteTokenizer,
+  loadGpt2Tokenizer,
+} from "@d3pm/tokenizer";
 import { InteropError, readTokenizerFiles, tokenizerFiles } from "@d3pm/hf";
 
 async function committed(name: string): Promise<string> {
@@ -64,6 +69,35 @@ Deno.test("readTokenizerFiles() reads back GPT-2's, a trained BPE's and the byte
     assertEquals((await readTokenizerFiles(dir))!.endOfText, undefined);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("readTokenizerFiles() loads GPT-2's tokenizer only for a vocabulary not laid out as the project's", async () => {
+  const gpt2 = await loadGpt2Tokenizer();
+  const bpe = byteLevelBpe([[116, 104], [256, 101]]);
+  const cases = [
+    ["byte", new ByteTokenizer(), 0],
+    ["bpe", bpe, 0],
+    ["gpt2", gpt2, 1],
+  ] as const;
+  for (const [kind, tokenizer, loads] of cases) {
+    const dir = await Deno.makeTempDir();
+    try {
+      for (
+        const [name, text] of tokenizerFiles(tokenizer, { contextLength: 8 })
+      ) {
+        await Deno.writeTextFile(`${dir}/${name}`, text);
+      }
+      let calls = 0;
+      const loadGpt2 = () => {
+        calls++;
+        return Promise.resolve(gpt2);
+      };
+      const back = (await readTokenizerFiles(dir, { loadGpt2 }))!;
+      assertEquals([back.kind, calls], [kind, loads]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });
 

@@ -10,7 +10,12 @@ type Json = Record<string, unknown> & {
     model: string;
     seed: number;
     test: { bpt: number };
-    generation: { genPpl: number; entropy: number };
+    generation: {
+      genPpl: number;
+      entropy: number;
+      genPplInterval?: unknown;
+    };
+    exact?: unknown;
     infill?: { accuracy: number };
     training: {
       tokens: number;
@@ -38,6 +43,13 @@ Deno.test("deno task study adaptation runs its cells in two waves and makes the 
       "local",
       "--jobs",
       "2",
+      // The test reads gen PPL but not its interval nor the exact bound:
+      // the last timed batch judged, no exact bound (the defaults, 64 rows
+      // judged and 2 exact blocks, cost each cell seconds unread).
+      "--gen-samples",
+      "0",
+      "--exact-blocks",
+      "0",
     ]);
     assertEquals(ran.code, 0, ran.stderr.slice(-2000));
     const read = async (cell: string) =>
@@ -67,6 +79,10 @@ Deno.test("deno task study adaptation runs its cells in two waves and makes the 
       assertAlmostEquals(row(key).testBpt.mean, m.test.bpt, 1e-12, key);
       assertAlmostEquals(row(key).genPpl.mean, m.generation.genPpl, 1e-9, key);
       assertEquals(row(key).testBpt.n, 1, key);
+      // --gen-samples 0 reached the cell: no interval was measured.
+      assertEquals(m.generation.genPplInterval, undefined, key);
+      // --exact-blocks 0 did: no D3PM has the exact bound.
+      assertEquals(m.exact, undefined, key);
     }
     // The adapted D3PMs started from the source: its 20 steps × 16 × 32
     // tokens counted, the AR's or the MLM's of the same seed.

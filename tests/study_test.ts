@@ -155,6 +155,8 @@ Deno.test("study adaptation --help lists its options", async () => {
       "--seeds",
       "--source-steps",
       "--anneal-steps",
+      "--gen-samples",
+      "--exact-blocks",
       "--dir",
       "--on local|slurm",
       "--jobs",

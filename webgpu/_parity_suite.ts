@@ -1229,7 +1229,33 @@ export function generationErrors(ex: Executor): void {
 const REPORT = Deno.env.get("SAMPLING_REPORT") === "1";
 /** The power every law test must have against each of its near misses. */
 const POWER = 0.99;
-const L = 3, ROWS = 1000;
+const L = 3;
+
+/**
+ * Rows each masked law test draws (its power against every near miss it
+ * names is asserted at that count, ≥ POWER, so too few fail the test).
+ */
+export interface MaskedRows {
+  /** The two ancestral cases (cached, no cache). */
+  ancestral: number;
+  /** Confidence-based. */
+  confidence: number;
+  /** Blocks of 2 with top-p (fewer: narrower blocks draw row by row). */
+  blocks: number;
+  /** The two time-stamp cases. */
+  stamped: number;
+  /** Infilling. */
+  infilling: number;
+}
+
+/** The masked law tests' default rows. */
+export const MASKED_ROWS: Readonly<MaskedRows> = {
+  ancestral: 1000,
+  confidence: 1000,
+  blocks: 500,
+  stamped: 400,
+  infilling: 1500,
+};
 /** The rows of the law tests: L positions over V ids, MASK the mask. */
 const ROW = { vocab: V, length: L, maskId: MASK } as const;
 const HALVE = (r: number[]) =>
@@ -1358,7 +1384,16 @@ async function sampled<R>(
  * semi-autoregressive blocks with top-p, the reveal schedule on a
  * time-stamp model, infilling, and the cache skipping passes.
  */
-export function maskedGenerationParity(ex: Executor): void {
+export function maskedGenerationParity(
+  ex: Executor,
+  options: { rows?: Partial<MaskedRows> } = {},
+): void {
+  const ROWS: MaskedRows = { ...MASKED_ROWS, ...options.rows };
+  for (const [key, n] of Object.entries(ROWS)) {
+    if (!(Number.isInteger(n) && n >= 1)) {
+      throw new RangeError(`rows.${key} must be a positive integer, got ${n}`);
+    }
+  }
   for (
     const [label, extra] of [
       ["ancestral, cached", { strategy: "ancestral" as const }],
@@ -1395,9 +1430,15 @@ export function maskedGenerationParity(ex: Executor): void {
         );
         const process = diffusion(6, PAD);
         const { positions: _, ...sampling } = { positions: "", ...extra };
+        const rows = "blockLength" in extra
+          ? ROWS.blocks
+          : extra.strategy === "confidence"
+          ? ROWS.confidence
+          : ROWS.ancestral;
         const options = {
-          // Blocks narrower than a row draw row by row (a dispatch each).
-          batchSize: "blockLength" in extra ? ROWS / 2 : ROWS,
+          // Blocks narrower than a row draw row by row (a dispatch each):
+          // fewer rows there by default.
+          batchSize: rows,
           length: L,
           steps: 6,
           ...sampling,
@@ -1407,6 +1448,7 @@ export function maskedGenerationParity(ex: Executor): void {
           engine,
           () => process.sample(engine, { ...options, prng: prng(1) }),
         );
+        assertEquals(got.tokens.length, rows * L);
         assert(got.tokens.every((x) => x !== MASK && x !== PAD));
         if (label === "ancestral, cached") {
           // Passes run only when a token changed (≤ the steps).
@@ -1463,7 +1505,7 @@ export function maskedGenerationParity(ex: Executor): void {
         });
         const { model, engine } = await pair(ex, config, 13, STAMP);
         const process = diffusion(6, PAD);
-        const rows = 400;
+        const rows = ROWS.stamped;
         const got = await sampled(ex, engine, () =>
           process.sample(engine, {
             batchSize: rows,
@@ -1546,8 +1588,8 @@ export function maskedGenerationParity(ex: Executor): void {
         SHARP,
       );
       const process = diffusion(4);
-      // Two positions drawn per row: 1500 rows for the power.
-      const rows = 1500;
+      // Two positions drawn per row: 1500 rows for the power by default.
+      const rows = ROWS.infilling;
       const prompt = new Int32Array(rows * L).fill(MASK);
       for (let r = 0; r < rows; r++) prompt[r * L + 1] = 5; // the middle fixed
       const got = await sampled(ex, engine, () =>

@@ -50,6 +50,13 @@ export interface AdaptationOptions {
    * gives every row the same judge).
    */
   engine?: string;
+  /**
+   * Every cell's `--gen-samples` (generated rows judged for gen PPL; 0: the
+   * last timed batch, no interval), default the experiment's.
+   */
+  genSamples?: number;
+  /** Every cell's `--exact-blocks` (0 skips the exact bound), default the experiment's. */
+  exactBlocks?: number;
 }
 
 /** One row of the table: which cell and which of its models. */
@@ -210,6 +217,7 @@ export function adaptationCells(options: AdaptationOptions): AdaptationCell[] {
         preset: options.preset,
         ...own,
         engine: options.engine ?? "tfjs",
+        ...evaluationOptions(options),
         seeds: 1,
         firstSeed: seed,
         out,
@@ -376,6 +384,7 @@ export function adaptationArgs(options: AdaptationOptions): string[] {
     String(annealSteps),
     "--engine",
     options.engine ?? "tfjs",
+    ...flagArgs(evaluationOptions(options)),
     "--dir",
     options.dir.replace(/\/+$/, ""),
   ];
@@ -389,7 +398,23 @@ const PLANNED = [
   "sourceSteps",
   "annealSteps",
   "engine",
+  "genSamples",
+  "exactBlocks",
 ] as const;
+
+/** The evaluation options given, those left out omitted. */
+function evaluationOptions(
+  options: AdaptationOptions,
+): { genSamples?: number; exactBlocks?: number } {
+  return {
+    ...(options.genSamples !== undefined
+      ? { genSamples: options.genSamples }
+      : {}),
+    ...(options.exactBlocks !== undefined
+      ? { exactBlocks: options.exactBlocks }
+      : {}),
+  };
+}
 
 /**
  * The study's options as planned in `DIR/sweep.json` (its collect step's
@@ -436,6 +461,12 @@ export async function adaptationPlan(
     sourceSteps: int("sourceSteps"),
     annealSteps: int("annealSteps"),
     engine: found.engine ?? "tfjs",
+    ...(found.genSamples !== undefined
+      ? { genSamples: int("genSamples") }
+      : {}),
+    ...(found.exactBlocks !== undefined
+      ? { exactBlocks: int("exactBlocks") }
+      : {}),
     dir: clean,
   };
 }

@@ -9,11 +9,13 @@ import {
 import {
   adaptationCells,
   adaptationMarkdown,
+  adaptationPlan,
   adaptationSweep,
   collectAdaptation,
+  collectOptions,
   experimentArgs,
 } from "./adaptation.ts";
-import { parseSeeds, waves } from "../sweep.ts";
+import { parseSeeds, saveSweep, waves } from "../sweep.ts";
 import { ConfigError } from "../options.ts";
 import { resolveConfig } from "../config.ts";
 
@@ -458,4 +460,50 @@ Deno.test("adaptation study: a cell shorter than the preset's warm-up is refused
     assert(!refused(o).includes("--warmup"), refused(o));
   }
   adaptationCells({ preset: "micro", seeds: [1], dir: "d", steps: 40 });
+});
+
+Deno.test("adaptation study: --gen-samples and --exact-blocks reach every cell, the plan and the collect step's check, and a bad value names its cell", async () => {
+  const options = {
+    ...SMALL,
+    seeds: [0],
+    genSamples: 8,
+    exactBlocks: 0,
+  } as const;
+  const cells = adaptationCells({ ...options, dir: "d" });
+  assertEquals(cells.length, 6);
+  for (const c of cells) {
+    const args = experimentArgs(c).join(" ");
+    assertStringIncludes(args, "--gen-samples 8 --exact-blocks 0", c.name);
+    const config = resolveConfig(c.options);
+    assertEquals([config.genSamples, config.exactBlocks], [8, 0], c.name);
+  }
+  // Left out, the cells take the experiment's defaults.
+  for (const c of adaptationCells({ ...SMALL, seeds: [0], dir: "d" })) {
+    assert(!("genSamples" in c.options || "exactBlocks" in c.options));
+  }
+  assertEquals(
+    assertThrows(
+      () => adaptationCells({ ...options, genSamples: 1, dir: "d" }),
+      ConfigError,
+    ).message.split(":")[0],
+    "Cell ar_seed-0 of the adaptation study cannot run",
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    const sweep = adaptationSweep({ ...options, dir });
+    assertStringIncludes(
+      sweep.cells[0].args.join(" "),
+      "--gen-samples 8 --exact-blocks 0",
+    );
+    await saveSweep(sweep);
+    const plan = (await adaptationPlan(dir))!;
+    assertEquals([plan.genSamples, plan.exactBlocks], [8, 0]);
+    await assertRejects(
+      () => collectOptions(dir, { genSamples: 64 }, { ...options, dir }),
+      ConfigError,
+      "Option --gen-samples 64 contradicts the study's plan",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
