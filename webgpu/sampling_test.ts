@@ -146,9 +146,11 @@ const NEAR_MISSES: Record<string, [string, Float64Array][]> = {
 // excluded id, 20,000 at top-k and top-p. The χ² test's power against every
 // near miss below is ≥ 1 − 1e-6 already at N 10,000 (chiSquarePower,
 // noncentral χ² at ALPHA), but N is sized for subtler errors: a temperature
-// 3% off (1.03 for 1) has power 0.97 at N 100,000 and only 0.15 at 20,000
-// (a planted ×1.03 in webgpu/_sampling.ts fails here at p ~1e-19 and passed
-// at N 20,000). Shrinking N to 20,000 and 10,000 saved ~11 of 127 CPU-s.
+// 3% off (1.03·T) has power ≥ 0.999 at N 100,000 and only 0.15 at 20,000
+// (0.02 at 10,000), at T 1 and 0.7 alike. A planted ×1.03 on the
+// temperature in webgpu/_sampling.ts fails here (p 2e-19 at T 1, 1e-22 at
+// 0.7); at N 20,000 it passed at T 1 and failed at 0.7 only by luck of the
+// draw (p 6e-7 at power 0.17). N 20,000 and 10,000 saved ~11 of 127 CPU-s.
 for (
   const [label, shape, rows, draws] of [
     ["temperature 1", {}, 500, 200],
