@@ -87,7 +87,9 @@ Deno.test({
     const d = shapes.headD ??
       (V * 768 <= floats ? 768 : Math.floor(floats / V / 64) * 64);
     if (d !== 768) {
-      console.log(`head test at d ${d}, ${rows} rows (software adapter or small binding)`);
+      console.log(
+        `head test at d ${d}, ${rows} rows (software adapter or small binding)`,
+      );
     }
     let seed = 50257;
     for (const tile of [64, 128] as const) {
