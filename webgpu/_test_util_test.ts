@@ -14,7 +14,7 @@ Deno.test({
   fn: async () => {
     const { device, label, adapter } = await requestEngineDevice();
     try {
-      const named = /llvmpipe|lavapipe|swiftshader|softpipe/i.test(label) ||
+      const named = /llvmpipe|lavapipe|swiftshader/i.test(label) ||
         adapter.info.isFallbackAdapter;
       console.log(`adapter ${label}: software ${testSoftware()}`);
       assertEquals(testSoftware(), named, `adapter ${label}`);

@@ -19,7 +19,7 @@
 // large mean_v e^{z_v} ≈ E e^z = e^{s²/2}, mean_v z_v ≈ 0 (±s/√V), so it is
 // ln V + s²/2 = ln V + d·σ²/2: 0.026 at d 128, 0.154 at d 768 (≥ ln V by
 // Jensen at any scale). The band [ln V + s²/4, ln V + s²], half and twice
-// the excess, fails a logit scale off by √2 or more either way: wte at
+// the excess, fails a logit scale off by more than √2 either way: wte at
 // std 0.04 gives 4× the excess (ln V + 0.103 at d 128, which the old fixed
 // band ln V + 0.25 let pass), std 0.01 a quarter (+ 0.0064 at d 128).
 // Measured clean: + 0.0255 at d 128, + 0.1023 at d 512 (lavapipe).
