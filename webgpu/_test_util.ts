@@ -10,10 +10,11 @@ import type { Executor } from "./_parity_suite.ts";
 export * from "./_test_models.ts";
 
 let device: GPUDevice | null = null;
+let software = true;
 /** Why GPU tests are skipped, or null when an adapter exists. */
 export let skipReason: string | null = null;
 try {
-  device = (await requestEngineDevice()).device;
+  ({ device, software } = await requestEngineDevice());
 } catch (e) {
   if (!(e instanceof WebGpuUnavailableError)) throw e;
   skipReason = e.message;
@@ -34,6 +35,27 @@ export const gpu = {
 /** The shared device (tests run only when it exists). */
 export function testDevice(): GPUDevice {
   return device!;
+}
+
+/**
+ * Whether the shared device is a software adapter (lavapipe, llvmpipe,
+ * SwiftShader, a fallback adapter: `requestEngineDevice().software`); true
+ * when there is no adapter (the GPU tests are then skipped or fail anyway).
+ * On software a test pays CPU time per multiply-add, so the GPT-2-shape
+ * tests shrink the dimensions they are not about there and run the full
+ * shapes on a real GPU.
+ */
+export function testSoftware(): boolean {
+  return software;
+}
+
+/**
+ * The entry of `shapes` for this device: `software` on a software adapter
+ * (or none), `gpu` on a real GPU. Both entries live in one table beside the
+ * test, so the GPU's shapes read as the full ones.
+ */
+export function forDevice<T>(shapes: { gpu: T; software: T }): T {
+  return software ? shapes.software : shapes.gpu;
 }
 
 /**

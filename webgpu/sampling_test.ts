@@ -142,18 +142,22 @@ const NEAR_MISSES: Record<string, [string, Float64Array][]> = {
   ],
 };
 
-// Sample sizes: the χ² test's power against every near miss below is
-// ≥ 1 − 1e-6 (chiSquarePower, noncentral χ² at ALPHA) at N 10,000; the
-// weakest, temperature 0.9 at 1 and 0.63 at 0.7, have power 0.988 and 0.985
-// at N 5,000 (so a sampler at a near miss passes with probability < 1e-6
-// here). N was 100,000 and 20,000: lavapipe's cost is linear in N.
+// Sample sizes N = rows · draws: 100,000 at the temperatures and the
+// excluded id, 20,000 at top-k and top-p. The χ² test's power against every
+// near miss below is ≥ 1 − 1e-6 already at N 10,000 (chiSquarePower,
+// noncentral χ² at ALPHA), but N is sized for subtler errors: a temperature
+// 3% off (1.03·T) has power ≥ 0.999 at N 100,000 and only 0.15 at 20,000
+// (0.02 at 10,000), at T 1 and 0.7 alike. A planted ×1.03 on the
+// temperature in webgpu/_sampling.ts fails here (p 2e-19 at T 1, 1e-22 at
+// 0.7); at N 20,000 it passed at T 1 and failed at 0.7 only by luck of the
+// draw (p 6e-7 at power 0.17). N 20,000 and 10,000 saved ~11 of 127 CPU-s.
 for (
   const [label, shape, rows, draws] of [
-    ["temperature 1", {}, 100, 200],
-    ["temperature 0.7", { temperature: 0.7 }, 100, 200],
-    ["top-k 5 (a tie on the boundary)", { topK: 5 }, 100, 100],
-    ["top-p 0.9", { topP: 0.9, temperature: 1.3 }, 100, 100],
-    ["an excluded id", { exclude: 1 }, 100, 200],
+    ["temperature 1", {}, 500, 200],
+    ["temperature 0.7", { temperature: 0.7 }, 500, 200],
+    ["top-k 5 (a tie on the boundary)", { topK: 5 }, 200, 100],
+    ["top-p 0.9", { topP: 0.9, temperature: 1.3 }, 200, 100],
+    ["an excluded id", { exclude: 1 }, 500, 200],
   ] as const
 ) {
   Deno.test({
