@@ -138,19 +138,27 @@ export function textOf(page: Page, sel: string): Promise<string | undefined> {
 
 /**
  * Record in `page`'s `masks` the masked count the playground's `kind` panel
- * shows at each change (a MutationObserver on its `data-masked`).
+ * shows at each change of its row or its `data-masked`. The observer watches
+ * the whole page and reads the panel found at each change, so a panel built
+ * again after this call is still followed (one on the element found at the
+ * call recorded nothing once in CI, under load, when the panel it held was
+ * no longer the one shown).
  */
 export async function watchMasks(page: Page, kind: string): Promise<void> {
   await page.evaluate((kind) => {
     const w = globalThis as unknown as { masks: number[] };
     w.masks = [];
-    const el = document.querySelector(`.tokens[data-model="${kind}"]`)!;
-    new MutationObserver(() =>
-      w.masks.push(Number((el as HTMLElement).dataset.masked))
-    ).observe(el, {
+    const sel = `.tokens[data-model="${kind}"]`;
+    new MutationObserver((records) => {
+      const el = document.querySelector<HTMLElement>(sel);
+      if (el && records.some((r) => r.target === el)) {
+        w.masks.push(Number(el.dataset.masked));
+      }
+    }).observe(document.body, {
       attributes: true,
       attributeFilter: ["data-masked"],
       childList: true,
+      subtree: true,
     });
   }, kind);
 }
