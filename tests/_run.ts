@@ -35,6 +35,24 @@ export const FAST_EVAL: readonly string[] = [
   ...DENOISER_FAST_EVAL,
 ];
 
+/**
+ * {@linkcode FAST_EVAL} for runs whose figures no test reads (only the
+ * folder, the training and the report's wording): no exact bound, and gen
+ * PPL of the last timed batch alone, not of 64 rows more.
+ */
+export const NO_FIGURES_EVAL: readonly string[] = [
+  ...FAST_EVAL,
+  "--exact-blocks",
+  "0",
+  "--gen-samples",
+  "0",
+];
+
+/** Whether `path` names anything (a link itself, not followed). */
+export function exists(path: string): Promise<boolean> {
+  return Deno.lstat(path).then(() => true, () => false);
+}
+
 export const ROOT: string = decodeURIComponent(
   new URL("..", import.meta.url).pathname,
 );

@@ -5,7 +5,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
   errorLine,
-  FAST_EVAL as SHARED_FAST_EVAL,
+  NO_FIGURES_EVAL,
   once,
   ROOT,
   runScript,
@@ -13,16 +13,7 @@ import {
 } from "./_run.ts";
 
 const QUICK = ["--preset", "micro", "--steps", "6", "--warmup", "1"];
-// No test here reads a run's figures: no exact bound, gen PPL of the last
-// timed batch alone (no 64 rows more to generate and judge).
-const FAST_EVAL = [
-  ...SHARED_FAST_EVAL,
-  "--exact-blocks",
-  "0",
-  "--gen-samples",
-  "0",
-];
-const RUN = [...QUICK, ...FAST_EVAL, "--judge", "self"];
+const RUN = [...QUICK, ...NO_FIGURES_EVAL, "--judge", "self"];
 
 const exists = (path: string) => Deno.stat(path).then(() => true, () => false);
 
@@ -115,7 +106,7 @@ Deno.test("2: a run started while another prepares is refused, and never overwri
   // The first run's preparation is long: a judge of its own to train.
   const first = await spawn([
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     "--judge-steps",
     String(300 + Math.floor(Math.random() * 99)),
     "--out",
@@ -490,7 +481,7 @@ Deno.test("11: Ctrl-C or SIGTERM during preparation does not mention checkpoints
     // A judge to train makes the preparation long enough to interrupt.
     const child = await spawn([
       ...QUICK,
-      ...FAST_EVAL,
+      ...NO_FIGURES_EVAL,
       "--judge-steps",
       String(300 + Math.floor(Math.random() * 99)),
       "--out",

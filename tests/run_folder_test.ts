@@ -7,8 +7,8 @@ import { curvesOf } from "@d3pm/experiment/charts";
 import {
   copyFolder,
   errorLine,
-  FAST_EVAL as SHARED_FAST_EVAL,
   killAt,
+  NO_FIGURES_EVAL,
   once,
   ROOT,
   runTool,
@@ -28,23 +28,12 @@ const QUICK = [
   "--engine",
   "tfjs",
 ];
-// What these tests read of a run is its folder, its training and the
-// report's wording, not its figures: no exact bound (but where the report
-// test asks for one) and gen PPL of the last timed batch alone, not of 64
-// rows more (about a CPU-second less a run).
-const FAST_EVAL = [
-  ...SHARED_FAST_EVAL,
-  "--exact-blocks",
-  "0",
-  "--gen-samples",
-  "0",
-];
 
 async function finishedRun(extra: string[] = []): Promise<string> {
   const out = await Deno.makeTempDir();
   const r = await runTool("experiment.ts", [
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     ...extra,
     "--out",
     out,
@@ -64,7 +53,7 @@ async function copyOfPlainRun(): Promise<string> {
 // A 30-step run with a checkpoint every 10 steps, for the kills below.
 const KILLED_ARGS = [
   ...QUICK,
-  ...FAST_EVAL,
+  ...NO_FIGURES_EVAL,
   "--steps",
   "30",
   "--checkpoint-every",
@@ -119,7 +108,7 @@ Deno.test("a changed option is refused on resume with its diff, and a fresh run 
   assertMatch(errorLine(fresh), /already holds a run: pass --resume/);
   const resumed = await runTool("experiment.ts", [
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     "--lr",
     "0.0001",
     "--out",
@@ -160,7 +149,7 @@ Deno.test("--force moves the earlier run aside instead of mixing with it", async
   const out = await copyOfPlainRun();
   const r = await runTool("experiment.ts", [
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     "--seeds",
     "1",
     "--lr",
@@ -191,7 +180,7 @@ Deno.test("a resumed run keeps its own tokenizer only when the vocabulary matche
   const out = await finishedRun(["--tokenizer", "bpe", "--vocab-size", "300"]);
   const r = await runTool("experiment.ts", [
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     "--tokenizer",
     "bpe",
     "--vocab-size",
@@ -370,7 +359,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
   // holding the lock while the second starts, however long that takes, and
   // leaving it the CPU. Its 40 steps only have to outlast the poll below
   // (they are what the fourth run trains again).
-  const args = [...QUICK, ...FAST_EVAL, "--steps", "40", "--out", out];
+  const args = [...QUICK, ...NO_FIGURES_EVAL, "--steps", "40", "--out", out];
   // Killed below: it cannot remove its temporary files; they go with this.
   await using tmp = await tempDir();
   const child = new Deno.Command(Deno.execPath(), {
@@ -398,7 +387,7 @@ Deno.test("a second run into a folder in use is refused; a stale lock is taken o
   // The killed run's lock is stale now: a resume takes it over.
   const third = await runTool("experiment.ts", [
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     "--steps",
     "40",
     "--out",
@@ -547,7 +536,7 @@ Deno.test("a corrupt cached BPE is trained again with a warning, not fatal", asy
   const again = await Deno.makeTempDir();
   const r = await runTool("experiment.ts", [
     ...QUICK,
-    ...FAST_EVAL,
+    ...NO_FIGURES_EVAL,
     "--tokenizer",
     "bpe",
     "--vocab-size",

@@ -2,16 +2,7 @@
 // leaves no folder behind (it used to register its folders for removal only
 // once make() had succeeded).
 import { assert, assertRejects } from "@std/assert";
-import { once } from "./_run.ts";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { exists, once } from "./_run.ts";
 
 Deno.test("once(): the folders a failed make() made with tempDir are removed at unload, and a made fixture's too", async () => {
   let half = "";

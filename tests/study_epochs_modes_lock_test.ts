@@ -7,16 +7,12 @@ import { assert, assertEquals, assertStringIncludes } from "@std/assert";
 import { RunFolder } from "@d3pm/experiment";
 import {
   errorLine,
+  exists,
   MICRO_EPOCHS_STUDY as STUDY,
   type Ran,
   ROOT,
   runTool,
 } from "./_run.ts";
-
-/** Whether `path` exists. */
-async function exists(path: string): Promise<boolean> {
-  return await Deno.lstat(path).then(() => true, () => false);
-}
 
 /** The micro study planned as a sweep into a new folder. */
 async function planned(): Promise<{ tmp: string; out: string }> {

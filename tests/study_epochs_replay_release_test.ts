@@ -6,7 +6,7 @@ import { assert, assertEquals, assertRejects } from "@std/assert";
 import { RunFolder } from "@d3pm/experiment";
 import { runEpochsStudy } from "@d3pm/experiment/studies";
 import { parseStudyArgs } from "../examples/study_epochs.ts";
-import { killWhen, MICRO_EPOCHS_STUDY as STUDY } from "./_run.ts";
+import { exists, killWhen, MICRO_EPOCHS_STUDY as STUDY } from "./_run.ts";
 
 class ReplayFailed extends Error {}
 
@@ -63,7 +63,6 @@ Deno.test("study epochs --resume whose replayed line's emit throws lets go of th
       said.join("\n"),
     );
     // ... and let go of that lock, and of the study's.
-    const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
     assertEquals(
       [await exists(`${out}/${run}/.lock`), await exists(`${out}/.lock`)],
       [false, false],

@@ -3,7 +3,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { resolveConfig } from "@d3pm/experiment";
 import { adaptationCells } from "@d3pm/experiment/studies";
-import { errorLine, runTool } from "./_run.ts";
+import { errorLine, exists, runTool } from "./_run.ts";
 
 Deno.test({
   name:
@@ -126,17 +126,6 @@ Deno.test("study refuses a bad study name or flag with one line, before writing 
     await Deno.remove(tmp, { recursive: true });
   }
 });
-
-/** Whether a path exists. */
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
 
 Deno.test("study epochs --help lists its options", async () => {
   const r = await runTool("study.ts", ["epochs", "--help"]);
