@@ -20,6 +20,11 @@ import { ByteTokenizer } from "@d3pm/tokenizer";
 const DAMAGED =
   "Cannot load model ar of seed 0: the model's files are damaged: ";
 const NOT_DAMAGED = "Cannot load model ar of seed 0: ";
+// A safetensors header that promises more than the file holds, and the
+// dashboard's answer to a model whose weights are that file.
+const CUT_SHORT = new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]);
+const CUT_SHORT_ANSWER =
+  `${DAMAGED}Cannot read safetensors r/seed-0/ar/model.safetensors: header length 200 exceeds the file size of 10 bytes`;
 
 async function setup() {
   const root = await Deno.realPath(await Deno.makeTempDir());
@@ -80,17 +85,8 @@ Deno.test("POST /api/generate of a model whose files are damaged (a process.json
     );
     await s.whole();
     // A safetensors header that promises more than is there.
-    await Deno.writeFile(
-      `${s.m}/model.safetensors`,
-      new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]),
-    );
-    assertEquals(
-      await s.generate(),
-      [
-        503,
-        `${DAMAGED}Cannot read safetensors r/seed-0/ar/model.safetensors: header length 200 exceeds the file size of 10 bytes`,
-      ],
-    );
+    await Deno.writeFile(`${s.m}/model.safetensors`, CUT_SHORT);
+    assertEquals(await s.generate(), [503, CUT_SHORT_ANSWER]);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }
@@ -169,23 +165,14 @@ Deno.test("POST /api/generate of a model whose process.json records its weights'
     // As training writes it: the process with the SHA-256 of the weights
     // beside it (here a file cut short), so the load reads them once,
     // hashed and parsed from the same bytes.
-    await Deno.writeFile(
-      `${s.m}/model.safetensors`,
-      new Uint8Array([200, 0, 0, 0, 0, 0, 0, 0, 123, 34]),
-    );
+    await Deno.writeFile(`${s.m}/model.safetensors`, CUT_SHORT);
     await new RunFolder(`${s.root}/r`).writeProcess(0, "ar", {
       kind: "autoregressive",
       start: 256,
     });
     const saved = JSON.parse(await Deno.readTextFile(`${s.m}/process.json`));
     assertEquals(typeof saved.weightsSha256, "string");
-    assertEquals(
-      await s.generate(),
-      [
-        503,
-        `${DAMAGED}Cannot read safetensors r/seed-0/ar/model.safetensors: header length 200 exceeds the file size of 10 bytes`,
-      ],
-    );
+    assertEquals(await s.generate(), [503, CUT_SHORT_ANSWER]);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }

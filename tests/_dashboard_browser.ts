@@ -13,7 +13,7 @@ import {
 } from "@d3pm/dashboard";
 import { sleep } from "../dashboard/follow.ts";
 import { chromiumMissing, launchChromium } from "./_browser.ts";
-import { withTeardown } from "./_teardown.ts";
+import { type Defer, withTeardown } from "./_teardown.ts";
 
 /** Why no browser can run here, or null when one can. */
 export const missing: string | null = await chromiumMissing();
@@ -168,3 +168,19 @@ export const HEALTH = `Promise.race([
   fetch("/api/health").then((r) => String(r.status)),
   new Promise((res) => setTimeout(() => res("none"), 5000)),
 ])`;
+
+/**
+ * Where a browser test's screenshots go: `$D3PM_SCREENSHOTS` (kept), else a
+ * temporary folder removed at teardown.
+ */
+export async function screenshotsFolder(
+  defer: Defer,
+): Promise<{ shots: string; kept: boolean }> {
+  const kept = Deno.env.get("D3PM_SCREENSHOTS");
+  const shots = kept ?? await Deno.makeTempDir({ prefix: "d3pm-screens-" });
+  if (!kept) {
+    defer(`removing ${shots}`, () => Deno.remove(shots, { recursive: true }));
+  }
+  await Deno.mkdir(shots, { recursive: true });
+  return { shots, kept: kept !== undefined };
+}

@@ -20,6 +20,7 @@ import { GenerationService, type LoadedModel } from "@d3pm/dashboard";
 import { launchChromium } from "./_browser.ts";
 import {
   missing,
+  screenshotsFolder,
   serveDashboard,
   textOf,
   until,
@@ -39,17 +40,7 @@ Deno.test({
   fn: () =>
     withTeardown(async (defer) => {
       await tf.setBackend("cpu");
-      // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
-      const kept = Deno.env.get("D3PM_SCREENSHOTS");
-      const shots = kept ??
-        await Deno.makeTempDir({ prefix: "d3pm-screens-" });
-      if (!kept) {
-        defer(
-          `removing ${shots}`,
-          () => Deno.remove(shots, { recursive: true }),
-        );
-      }
-      await Deno.mkdir(shots, { recursive: true });
+      const { shots, kept } = await screenshotsFolder(defer);
       const root = await Deno.makeTempDir({ prefix: "d3pm-dash-bd3-" });
       defer(`removing ${root}`, () => Deno.remove(root, { recursive: true }));
       const tokenizer = new ByteTokenizer();

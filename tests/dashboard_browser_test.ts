@@ -20,6 +20,7 @@ import {
 import { launchChromium } from "./_browser.ts";
 import {
   missing,
+  screenshotsFolder,
   serveDashboard,
   until,
   watchMasks,
@@ -49,17 +50,7 @@ Deno.test({
   // never reported in place of the test's own.
   fn: () =>
     withTeardown(async (defer) => {
-      // Kept in $D3PM_SCREENSHOTS; without it, in a folder removed after.
-      const kept = Deno.env.get("D3PM_SCREENSHOTS");
-      const shots = kept ??
-        await Deno.makeTempDir({ prefix: "d3pm-screens-" });
-      if (!kept) {
-        defer(
-          `removing ${shots}`,
-          () => Deno.remove(shots, { recursive: true }),
-        );
-      }
-      await Deno.mkdir(shots, { recursive: true });
+      const { shots, kept } = await screenshotsFolder(defer);
       const root = await Deno.makeTempDir({ prefix: "d3pm-dash-" });
       // The training, killed, may still be writing its last files.
       defer(
