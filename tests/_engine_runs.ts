@@ -7,7 +7,12 @@ import { AR_FAST_EVAL, FAST_EVAL, killAt, runTool } from "./_run.ts";
 import { ignoreUnless, tempDir } from "@d3pm/core/testing";
 import { requestEngineDevice, WebGpuUnavailableError } from "@d3pm/webgpu";
 
-/** A 40-step micro run, validated at step 20, judged by itself. */
+/**
+ * A 40-step micro run, validated at step 20, judged by itself; gen PPL of
+ * the last timed batch alone (`--gen-samples 0`: no test here reads its
+ * interval, and 64 rows more took most of the WebGPU run's evaluation on
+ * lavapipe, 42 s of its 178 s under load against 6 s without).
+ */
 const BASE_ARGS: readonly string[] = [
   "--preset",
   "micro",
@@ -18,6 +23,8 @@ const BASE_ARGS: readonly string[] = [
   "--valid-every",
   "20",
   "--exact-blocks",
+  "0",
+  "--gen-samples",
   "0",
   "--judge",
   "self",

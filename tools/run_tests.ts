@@ -7,20 +7,21 @@
  *   deno task test                      # the whole suite
  *   deno task test cpu/ --filter parity # arguments: one `deno test -A --doc …`
  *
- * The documentation's examples (about 600, each its own module) run first,
- * with `--parallel`: their bodies take seconds, loading each one (a module
- * graph in a fresh isolate) takes minutes, and that loading spreads over the
- * cores. On this 2-core machine the examples' run fell from 3 min 19 s to
- * 1 min 47 s (`deno test -A --doc` over the examples alone, serial against
- * `--parallel`).
- *
- * The test files run after them in two `deno test` processes at once
- * ({@linkcode runsBeside}): the files that start processes, browsers or
- * servers, kill, lock or time things run one at a time as before, at normal
- * priority; the in-process rest (kernels, parities, numerics) runs beside
- * them at the lowest priority (`nice -n 19`), on the cycles the first leaves
- * idle while it waits on its subprocesses. The second's output is held and
+ * Two lanes run at once. The first, at normal priority: the few examples
+ * that change the environment, then the test files that start processes,
+ * browsers or servers, kill, lock or time things ({@linkcode runsBeside}),
+ * one at a time. The second, beside it at the lowest priority
+ * (`nice -n 19`), on the cycles the first leaves idle while it waits on its
+ * subprocesses: the documentation's examples (about 600, each its own
+ * module, with `--parallel`: loading each one in a fresh isolate takes
+ * minutes, and that loading spreads over the cores), then the in-process
+ * test files (kernels, parities, numerics). The second's output is held and
  * printed when the first ends.
+ *
+ * The examples ran first, alone, until the first lane was seen to be the
+ * suite's critical path: with them ahead of it, the machine sat a third idle
+ * through the first lane's last 7 minutes (a `vmstat` sampler beside
+ * `deno task test` on a 2-core AMD EPYC machine).
  *
  * Deno's output is passed through unchanged; the last line is a summary of
  * both runs in Deno's own form (`ok | N passed | N failed | N ignored`),
@@ -360,26 +361,45 @@ export async function besideFiles(
 }
 
 /**
- * The test files' two runs at once: the serial one (every test module
- * `deno test` finds, less those {@linkcode runsBeside} admits) and, beside
- * it at the lowest priority, those; the second's output printed after the
- * first's.
+ * The two lanes at once. The first, at normal priority: the examples that
+ * change `Deno.env` (`envExamples`, a serial run of their own), then every
+ * test module `deno test` finds less those {@linkcode runsBeside} admits,
+ * one at a time. The second, beside it under `nice -n 19`, its output
+ * printed after the first's: the other examples (`--doc --parallel`), then
+ * the admitted modules. Counts in that order: the first lane's, then the
+ * second's.
  */
-async function testFiles(
+async function lanes(
   root: string,
   excludes: string[],
+  envExamples: string[],
 ): Promise<(TestCounts | null)[]> {
   const beside = await besideFiles(root, excludes);
-  if (beside.length === 0) return [await run(["test", "-A"])];
   const held = new Held();
-  const second = run(["test", "-A", ...beside], { low: true, held });
-  const first = await run([
-    "test",
-    "-A",
-    `--ignore=${[...beside, ...excludes].join(",")}`,
-  ]);
+  const second = (async () => [
+    await run([
+      "test",
+      "-A",
+      "--doc",
+      "--parallel",
+      `--ignore=${[...TEST_FILES, ...excludes, ...envExamples].join(",")}`,
+    ], { low: true, held }),
+    ...beside.length > 0
+      ? [await run(["test", "-A", ...beside], { low: true, held })]
+      : [],
+  ])();
+  const first = [
+    ...envExamples.length > 0
+      ? [await run(["test", "-A", "--doc", ...envExamples])]
+      : [],
+    await run([
+      "test",
+      "-A",
+      `--ignore=${[...beside, ...excludes].join(",")}`,
+    ]),
+  ];
   await held.release();
-  return [first, await second];
+  return [...first, ...await second];
 }
 
 if (import.meta.main) {
@@ -395,18 +415,14 @@ if (import.meta.main) {
   const t0 = performance.now();
   const root = new URL("../", import.meta.url);
   const excludes = configExcludes();
-  const serial = await envExampleFiles(decodeURIComponent(root.pathname));
-  const runs = [
-    await run([
-      "test",
-      "-A",
-      "--doc",
-      "--parallel",
-      `--ignore=${[...TEST_FILES, ...excludes, ...serial].join(",")}`,
-    ]),
-    ...serial.length > 0 ? [await run(["test", "-A", "--doc", ...serial])] : [],
-    ...await testFiles(decodeURIComponent(root.pathname), excludes),
-  ];
+  const envExamples = await envExampleFiles(
+    decodeURIComponent(root.pathname),
+  );
+  const runs = await lanes(
+    decodeURIComponent(root.pathname),
+    excludes,
+    envExamples,
+  );
   console.log(combinedSummary(runs, duration(performance.now() - t0)));
   Deno.exit(
     runs.every((r) => r !== null && r.code === 0 && r.failed === 0) ? 0 : 1,
