@@ -45,6 +45,14 @@ async function setup() {
     assert(!error.includes("\n") && !error.includes(root), error);
     return [r.status, error];
   };
+  const vocab = async (): Promise<[number, string]> => {
+    const r = await handler(
+      new Request("http://127.0.0.1/api/run/vocab?run=r"),
+    );
+    const error = (await r.json()).error as string;
+    assert(!error.includes("\n") && !error.includes(root), error);
+    return [r.status, error];
+  };
   // The model's own process and config, as training writes them.
   const m = `${root}/r/seed-0/ar`;
   const run = JSON.parse(await Deno.readTextFile(`${root}/r/config.json`));
@@ -59,7 +67,7 @@ async function setup() {
     );
     await Deno.writeTextFile(`${m}/config.json`, JSON.stringify(config));
   };
-  return { root, m, run, config, generate, whole };
+  return { root, m, run, config, generate, vocab, whole };
 }
 
 /** Expect a 503 whose error starts with `start`, then not `DAMAGED` unless it is. */
@@ -153,6 +161,22 @@ Deno.test("POST /api/generate of a run whose data.json or import.json is there b
       [damaged.path, damaged.detail.split(":")[0]],
       [`${s.root}/r/data.json`, "is not valid JSON (expected a data record)"],
     );
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("GET /api/run/vocab of a run whose data.json is there but not JSON is a 503 called damaged, as a generation of it is", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    await Deno.writeTextFile(`${s.root}/r/data.json`, '{"tok');
+    const detail = "r/data.json is not valid JSON (expected a data record): ";
+    refused(
+      await s.vocab(),
+      `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
+    );
+    refused(await s.generate(), `${DAMAGED}${detail}`);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }

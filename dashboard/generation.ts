@@ -779,7 +779,7 @@ export function trainedModelLoader(
       dir,
       (at) => loadTrained(at, { seed, model: contestantOf(kind) }),
     ).catch((e) => {
-      throw damaged(e, seed, kind);
+      throw damaged(e, `Cannot load model ${kind} of seed ${seed}`);
     });
     const placed = await placeModel(
       t.model,
@@ -798,21 +798,46 @@ export function trainedModelLoader(
 }
 
 /**
- * A model that could not be loaded: the client's one line, a 503, not a 500
- * "Internal error". Files that the loader found there but could not read
- * as the model's (its `DamagedFileError`: a truncated `model.safetensors`,
- * a `process.json` not JSON or not an object, a BPE file that does not
- * parse) are called damaged; anything else (a missing `config.json`,
- * another run's, a system error such as too many open files or a
- * permission denied) keeps its own wording. A refusal already made (an
- * HttpError: the folder moved) is kept.
+ * A model, or what the routes read of its run (its vocabulary), that could
+ * not be read: the client's one line, a 503, not a 500 "Internal error".
+ * Files found there but not readable as the model's (a `DamagedFileError`:
+ * a truncated `model.safetensors`, a `process.json` not JSON or not an
+ * object, a BPE file or a `data.json` that does not parse) are called
+ * damaged; anything else (a missing `config.json`, another run's, a system
+ * error such as too many open files or a permission denied) keeps its own
+ * wording. A refusal already made (an HttpError: the folder moved) is kept.
+ *
+ * @param e What reading threw.
+ * @param what What could not be read, the answer's start (`Cannot load
+ *   model ar of seed 0`).
+ * @returns The error to throw: an HttpError 503, or `e` as it was.
+ *
+ * @example
+ * ```ts
+ * import { damaged, HttpError } from "./generation.ts";
+ * import { DamagedFileError } from "@d3pm/experiment";
+ * import { assertEquals, assertInstanceOf } from "@std/assert";
+ * const cut = new DamagedFileError("r/data.json is not valid JSON", {
+ *   path: "r/data.json",
+ *   detail: "is not valid JSON",
+ * });
+ * const e = damaged(cut, "Cannot read the vocabulary of run r") as HttpError;
+ * assertInstanceOf(e, HttpError);
+ * assertEquals(
+ *   [e.status, e.message],
+ *   [503, "Cannot read the vocabulary of run r: the model's files are damaged: r/data.json is not valid JSON"],
+ * );
+ * assertEquals((damaged(new Error("EMFILE\nmore"), "x") as HttpError).message, "x: EMFILE");
+ * const kept = new HttpError(404, "moved");
+ * assertEquals(damaged(kept, "x"), kept);
+ * ```
  */
-function damaged(e: unknown, seed: number, kind: string): unknown {
+export function damaged(e: unknown, what: string): unknown {
   if (e instanceof HttpError || !(e instanceof Error)) return e;
   const first = e.message.split("\n")[0];
   return new HttpError(
     503,
-    `Cannot load model ${kind} of seed ${seed}: ${
+    `${what}: ${
       e instanceof DamagedFileError ? "the model's files are damaged: " : ""
     }${first}`,
   );

@@ -21,6 +21,7 @@ import {
 import { formatBytes, readAt, tailCheck } from "@d3pm/core";
 import { type Followed, followLines } from "./follow.ts";
 import {
+  damaged,
   type GenerationService,
   HttpError,
   inRunFolder,
@@ -830,7 +831,9 @@ async function vocabOf(
 }
 
 /**
- * `GET /api/run/vocab?run=ID`: every id's text and the special ids.
+ * `GET /api/run/vocab?run=ID`: every id's text and the special ids. A
+ * tokenizer that cannot be read is a 503 in one line, called damaged for a
+ * file there that does not parse (a `data.json`), as a generation's model.
  *
  * @param ctx The context.
  * @param id The run id.
@@ -841,7 +844,12 @@ export async function vocabRoute(
   id: string | null,
 ): Promise<Response> {
   const dir = await runDir(ctx, id);
-  return json(await vocabOf(dir));
+  // A damaged file (a data.json that does not parse) answered as the
+  // generation answers it: a 503 in one line, not a 500.
+  const vocab = await vocabOf(dir).catch((e) => {
+    throw damaged(e, `Cannot read the vocabulary of run ${id}`);
+  });
+  return json(vocab);
 }
 
 /**

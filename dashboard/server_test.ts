@@ -1281,10 +1281,10 @@ Deno.test("an error quoting a file of a run names it by run id, never by its pat
     await Deno.writeTextFile(`${s.root}/good/data.json`, "{damaged");
     const res = await s.get("/api/run/vocab?run=good");
     const { error } = await res.json();
-    assertEquals(res.status, 500);
+    assertEquals(res.status, 503);
     assertMatch(
       error,
-      /^Internal error: DamagedFileError: good\/data\.json is not valid JSON/,
+      /^Cannot read the vocabulary of run good: the model's files are damaged: good\/data\.json is not valid JSON/,
     );
     assert(!error.includes(s.base), error);
   } finally {
@@ -1378,10 +1378,10 @@ Deno.test("the vocabulary of a run is read again once its files change (a run re
       }),
     );
     const again = await s.get("/api/run/vocab?run=good");
-    assertEquals(again.status, 500);
+    assertEquals(again.status, 503); // in its own words: not called damaged
     assertMatch(
       (await again.json()).error,
-      /not the tokenizer the run built \(bpe-other/,
+      /^Cannot read the vocabulary of run good: (?!the model.s files are damaged).*not the tokenizer the run built \(bpe-other/,
     );
   } finally {
     await s.done();
@@ -2075,10 +2075,10 @@ Deno.test("an error quoting a file of a run names it by run id when the root is 
         new Request("http://127.0.0.1/api/run/vocab?run=good"),
       );
       const { error } = await res.json();
-      assertEquals(res.status, 500, root);
+      assertEquals(res.status, 503, root);
       assertMatch(
         error,
-        /^Internal error: DamagedFileError: good\/data\.json is not valid JSON/,
+        /^Cannot read the vocabulary of run good: the model's files are damaged: good\/data\.json is not valid JSON/,
         root,
       );
       assert(!error.includes(s.base), `${root}: ${error}`);
