@@ -45,14 +45,14 @@ async function setup() {
     assert(!error.includes("\n") && !error.includes(root), error);
     return [r.status, error];
   };
-  const vocab = async (): Promise<[number, string]> => {
-    const r = await handler(
-      new Request("http://127.0.0.1/api/run/vocab?run=r"),
-    );
+  const get = async (path: string): Promise<[number, string]> => {
+    const r = await handler(new Request(`http://127.0.0.1${path}`));
     const error = (await r.json()).error as string;
     assert(!error.includes("\n") && !error.includes(root), error);
     return [r.status, error];
   };
+  const vocab = () => get("/api/run/vocab?run=r");
+  const tokenize = () => get("/api/run/tokenize?run=r&text=hi");
   // The model's own process and config, as training writes them.
   const m = `${root}/r/seed-0/ar`;
   const run = JSON.parse(await Deno.readTextFile(`${root}/r/config.json`));
@@ -67,7 +67,7 @@ async function setup() {
     );
     await Deno.writeTextFile(`${m}/config.json`, JSON.stringify(config));
   };
-  return { root, m, run, config, generate, vocab, whole };
+  return { root, m, run, config, generate, vocab, tokenize, whole };
 }
 
 /** Expect a 503 whose error starts with `start`, then not `DAMAGED` unless it is. */
@@ -166,7 +166,7 @@ Deno.test("POST /api/generate of a run whose data.json or import.json is there b
   }
 });
 
-Deno.test("GET /api/run/vocab of a run whose data.json is there but not JSON is a 503 called damaged, as a generation of it is", async () => {
+Deno.test("GET /api/run/vocab and /api/run/tokenize of a run whose data.json is there but not JSON are a 503 called damaged, as a generation of it is", async () => {
   const s = await setup();
   try {
     await s.whole();
@@ -175,6 +175,10 @@ Deno.test("GET /api/run/vocab of a run whose data.json is there but not JSON is 
     refused(
       await s.vocab(),
       `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
+    );
+    refused(
+      await s.tokenize(),
+      `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
     );
     refused(await s.generate(), `${DAMAGED}${detail}`);
   } finally {

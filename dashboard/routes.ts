@@ -874,11 +874,14 @@ export async function tokenizeRoute(
       `text is ${text.length} characters; at most ${ctx.generation.limits.maxPromptChars}`,
     );
   }
-  // "The run is corrupt" once, without saying why.
+  // "The run is corrupt" once, without saying why; a damaged file (a
+  // data.json that does not parse) a 503 in one line, as for the vocabulary.
   const ids = await inRunFolder(dir, async (at) => {
     const state = await servedRun(at);
     const tok = await openTokenizer(state.config, new RunFolder(at));
     return Array.from(tok.encode(text));
+  }).catch((e) => {
+    throw damaged(e, `Cannot read the tokenizer of run ${id}`);
   });
   return json({ ids });
 }

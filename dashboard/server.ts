@@ -90,6 +90,13 @@ function cookieToken(req: Request): string | undefined {
  * and errors as one-line JSON (an unexpected error is a 500 that names it;
  * the server keeps running).
  *
+ * The streaming routes read `request.signal` as "the client is gone". Under
+ * `Deno.serve`'s legacy semantics that signal also aborts after a successful
+ * response (harmless here: the work is done), and Deno 2.9 warns once it is
+ * read; this workspace opts in to the coming semantics (deno.json
+ * `"unstable": ["no-legacy-abort"]`, or `--unstable-no-legacy-abort`), under
+ * which it aborts only when the client leaves and nothing is printed.
+ *
  * @param ctx What routes use.
  * @param options The token, allowed hosts and the page.
  * @returns The handler.
