@@ -83,20 +83,49 @@ export async function buildBundle(
     if (exists && old.trim() === hash) return { path, rebuilt: false };
   }
   await Deno.mkdir(DIST, { recursive: true });
+  // Its own folder for the stubs, the import map and the output (two
+  // processes bundling at once, as the test lanes may, each rename a whole
+  // file into place; fixed names once let one read the other's half-written
+  // import map).
+  const work = await Deno.makeTempDir({ dir: DIST, prefix: ".bundling-" });
+  try {
+    const t0 = performance.now();
+    const size = await bundleInto(work, path, hash, options);
+    options.log?.(
+      `bundled ${(size / 1024).toFixed(0)} KiB in ${
+        ((performance.now() - t0) / 1000).toFixed(1)
+      } s`,
+    );
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+  return { path, rebuilt: true };
+}
+
+/**
+ * Run `deno bundle` in `work` (the stubs and import map written there) and
+ * rename its output to `path`, the sources' `hash` beside it.
+ */
+async function bundleInto(
+  work: string,
+  path: string,
+  hash: string,
+  options: BundleOptions,
+): Promise<number> {
   const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
   // What the page never calls but its modules import: tfjs (the page's
   // engine is the WGSL one) and Node's hash (core's sha256 in Deno).
-  const stub = `${DIST}/_no_tfjs.js`;
+  const stub = `${work}/_no_tfjs.js`;
   await Deno.writeTextFile(
     stub,
     "// tfjs is not part of the page: its engine is the WGSL one.\nexport {};\n",
   );
-  const noCrypto = `${DIST}/_no_node_crypto.js`;
+  const noCrypto = `${work}/_no_node_crypto.js`;
   await Deno.writeTextFile(
     noCrypto,
     'export function createHash() {\n  throw new Error("node:crypto is not part of the page");\n}\n',
   );
-  const map = `${DIST}/_import_map.json`;
+  const map = `${work}/_import_map.json`;
   await Deno.writeTextFile(
     map,
     JSON.stringify(
@@ -112,7 +141,6 @@ export async function buildBundle(
     ),
   );
   options.log?.("bundling the dashboard's page (deno bundle)…");
-  const t0 = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: [
       "bundle",
@@ -124,7 +152,7 @@ export async function buildBundle(
       "--import-map",
       map,
       "-o",
-      `${path}.tmp`,
+      `${work}/app.js`,
       `${HERE}web/main.ts`,
     ],
     cwd: ROOT,
@@ -135,15 +163,10 @@ export async function buildBundle(
   const text = new TextDecoder().decode(out.stderr) +
     new TextDecoder().decode(out.stdout);
   if (!out.success) throw new Error(`deno bundle failed:\n${text}`);
-  await Deno.rename(`${path}.tmp`, path);
-  await Deno.writeTextFile(`${DIST}/app.js.sha256`, hash + "\n");
-  const size = (await Deno.stat(path)).size;
-  options.log?.(
-    `bundled ${(size / 1024).toFixed(0)} KiB in ${
-      ((performance.now() - t0) / 1000).toFixed(1)
-    } s`,
-  );
-  return { path, rebuilt: true };
+  await Deno.rename(`${work}/app.js`, path);
+  await Deno.writeTextFile(`${work}/app.js.sha256`, hash + "\n");
+  await Deno.rename(`${work}/app.js.sha256`, `${path}.sha256`);
+  return (await Deno.stat(path)).size;
 }
 
 /**

@@ -1,18 +1,17 @@
 /**
- * `deno task test`: every test and every documentation example, in four
- * `deno test` runs (the examples; the few that change the environment,
- * {@linkcode changesEnv}; the test files in two processes at once,
- * {@linkcode runsBeside}), and one summary line over all.
+ * `deno task test`: every test and every documentation example, in up to
+ * four `deno test` runs in two lanes at once, and one summary line over all.
  *
  *   deno task test                      # the whole suite
  *   deno task test cpu/ --filter parity # arguments: one `deno test -A --doc …`
  *
- * Two lanes run at once. The first, at normal priority: the few examples
- * that change the environment, then the test files that start processes,
+ * The first lane, at normal priority: the few files whose examples change
+ * the environment or read the clock ({@linkcode changesEnv},
+ * {@linkcode readsClock}), then the test files that start processes,
  * browsers or servers, kill, lock or time things ({@linkcode runsBeside}),
  * one at a time. The second, beside it at the lowest priority
  * (`nice -n 19`), on the cycles the first leaves idle while it waits on its
- * subprocesses: the documentation's examples (about 600, each its own
+ * subprocesses: the documentation's other examples (about 600, each its own
  * module, with `--parallel`: loading each one in a fresh isolate takes
  * minutes, and that loading spreads over the cores), then the in-process
  * test files (kernels, parities, numerics). The second's output is held and
@@ -24,8 +23,8 @@
  * `deno task test` on a 2-core AMD EPYC machine).
  *
  * Deno's output is passed through unchanged; the last line is a summary of
- * both runs in Deno's own form (`ok | N passed | N failed | N ignored`),
- * which `.ci/run` reads. Exit status 1 when either run failed.
+ * all the runs in Deno's own form (`ok | N passed | N failed | N ignored`),
+ * which `.ci/run` reads. Exit status 1 when any run failed.
  *
  * @module
  */
@@ -241,6 +240,34 @@ export function changesEnv(text: string, file: string): boolean {
     : /^\s*\*.*Deno\.env\.(set|delete)\(/m.test(text);
 }
 
+/**
+ * Whether a file's documentation examples read the clock or wait on a timer
+ * (`Date.now()`, `performance.now()`, `setTimeout`, `AbortSignal.timeout`,
+ * `sleep(`: on a JSDoc line of a `.ts` file, or anywhere in a Markdown
+ * file). Such examples run in the first lane, at normal priority: a bound
+ * like "at once: under 1,000 ms" could fail under `nice -n 19` beside a
+ * busy first lane.
+ *
+ * @example
+ * ```ts
+ * import { assertEquals } from "@std/assert";
+ * import { readsClock } from "./run_tests.ts";
+ *
+ * assertEquals(readsClock(" * const t0 = performance.now();", "a.ts"), true);
+ * assertEquals(readsClock(" * await sleep(60_000, signal);", "a.ts"), true);
+ * assertEquals(readsClock("const t0 = Date.now();", "a.ts"), false); // code, not an example
+ * assertEquals(readsClock("setTimeout(done, 50);", "README.md"), true);
+ * assertEquals(readsClock(" * const asleep = 3;", "a.ts"), false);
+ * ```
+ */
+export function readsClock(text: string, file: string): boolean {
+  return file.endsWith(".md")
+    ? /Date\.now\(|performance\.now\(|setTimeout|AbortSignal\.timeout|\bsleep\(/
+      .test(text)
+    : /^\s*\*.*(Date\.now\(|performance\.now\(|setTimeout|AbortSignal\.timeout|\bsleep\()/m
+      .test(text);
+}
+
 /** The tracked files matching `patterns`, relative to `root`. */
 async function trackedFiles(
   root: string,
@@ -258,16 +285,16 @@ async function trackedFiles(
 
 /**
  * The tracked files (relative to the root) whose examples
- * {@linkcode changesEnv}, listed by `git ls-files` as
- * `tools/test_portable.ts` lists its examples' files (test modules left out).
+ * {@linkcode changesEnv} or {@linkcode readsClock}, listed by
+ * `git ls-files` as `tools/test_portable.ts` lists its examples' files (test
+ * modules left out): their examples run serially in the first lane.
  */
-async function envExampleFiles(root: string): Promise<string[]> {
+async function soloExampleFiles(root: string): Promise<string[]> {
   const files: string[] = [];
   for (const rel of await trackedFiles(root, ["*.ts", "*.md"])) {
     if (/(^|\/|[._])test\.ts$/.test(rel)) continue;
-    if (changesEnv(await Deno.readTextFile(`${root}${rel}`), rel)) {
-      files.push(rel);
-    }
+    const text = await Deno.readTextFile(`${root}${rel}`);
+    if (changesEnv(text, rel) || readsClock(text, rel)) files.push(rel);
   }
   return files;
 }
@@ -362,43 +389,51 @@ export async function besideFiles(
 
 /**
  * The two lanes at once. The first, at normal priority: the examples that
- * change `Deno.env` (`envExamples`, a serial run of their own), then every
- * test module `deno test` finds less those {@linkcode runsBeside} admits,
- * one at a time. The second, beside it under `nice -n 19`, its output
- * printed after the first's: the other examples (`--doc --parallel`), then
- * the admitted modules. Counts in that order: the first lane's, then the
- * second's.
+ * {@linkcode changesEnv} or {@linkcode readsClock} (`soloExamples`, a
+ * serial run of their own), then every test module `deno test` finds less
+ * those {@linkcode runsBeside} admits, one at a time. The second, beside it
+ * under `nice -n 19`, its output printed after the first's (also when the
+ * first throws): the other examples (`--doc --parallel`), then the admitted
+ * modules. Counts in that order: the first lane's, then the second's; a run
+ * that could not be started counts as one without a summary (a failure).
  */
 async function lanes(
   root: string,
   excludes: string[],
-  envExamples: string[],
+  soloExamples: string[],
 ): Promise<(TestCounts | null)[]> {
   const beside = await besideFiles(root, excludes);
   const held = new Held();
+  const started = (r: Promise<TestCounts | null>) =>
+    r.catch((e) => (console.error(`deno test did not run: ${e}`), null));
   const second = (async () => [
-    await run([
+    await started(run([
       "test",
       "-A",
       "--doc",
       "--parallel",
-      `--ignore=${[...TEST_FILES, ...excludes, ...envExamples].join(",")}`,
-    ], { low: true, held }),
+      `--ignore=${[...TEST_FILES, ...excludes, ...soloExamples].join(",")}`,
+    ], { low: true, held })),
     ...beside.length > 0
-      ? [await run(["test", "-A", ...beside], { low: true, held })]
+      ? [await started(run(["test", "-A", ...beside], { low: true, held }))]
       : [],
   ])();
-  const first = [
-    ...envExamples.length > 0
-      ? [await run(["test", "-A", "--doc", ...envExamples])]
-      : [],
-    await run([
-      "test",
-      "-A",
-      `--ignore=${[...beside, ...excludes].join(",")}`,
-    ]),
-  ];
-  await held.release();
+  const ignored = [...beside, ...excludes];
+  let first: (TestCounts | null)[];
+  try {
+    first = [
+      ...soloExamples.length > 0
+        ? [await started(run(["test", "-A", "--doc", ...soloExamples]))]
+        : [],
+      await started(run([
+        "test",
+        "-A",
+        ...ignored.length > 0 ? [`--ignore=${ignored.join(",")}`] : [],
+      ])),
+    ];
+  } finally {
+    await held.release();
+  }
   return [...first, ...await second];
 }
 
@@ -415,13 +450,13 @@ if (import.meta.main) {
   const t0 = performance.now();
   const root = new URL("../", import.meta.url);
   const excludes = configExcludes();
-  const envExamples = await envExampleFiles(
+  const soloExamples = await soloExampleFiles(
     decodeURIComponent(root.pathname),
   );
   const runs = await lanes(
     decodeURIComponent(root.pathname),
     excludes,
-    envExamples,
+    soloExamples,
   );
   console.log(combinedSummary(runs, duration(performance.now() - t0)));
   Deno.exit(
