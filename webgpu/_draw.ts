@@ -41,7 +41,8 @@ export function suppressList(
  * Record one categorical dispatch over `rows` rows of logits at
  * `logitsOffset` of `logits`, drawing into the ints at `outputOffset`;
  * `gate`: only positions holding the mask id, each revealed with
- * probability `reveal`; `confidence`: the drawn token's probability too.
+ * probability `reveal`; `confidence`: the drawn token's probability too;
+ * `list`: only the rows it lists (dispatched indirectly by the caller).
  */
 export function recordDraw(
   rec: Recorder,
@@ -55,6 +56,8 @@ export function recordDraw(
     outputOffset: number;
     gate?: { maskId: number; reveal: number; currentOffset: number };
     confidence?: { buffer: GPUBuffer; offset: number };
+    /** Draw only the rows this buffer lists (`CategoricalVariant.listed`). */
+    list?: GPUBuffer;
   },
 ): void {
   const v = c.vocabSize;
@@ -77,12 +80,16 @@ export function recordDraw(
     confidenceOffset: p.confidence ? p.confidence.offset : 0xffffffff,
     currentOffset: p.gate ? p.gate.currentOffset : 0,
   });
+  const listed = p.list !== undefined;
+  const slots: Record<number, GPUBuffer> = { 1: logits };
+  if (p.confidence) slots[3] = p.confidence.buffer;
+  if (p.list) slots[2] = p.list;
   rec.kernel(
-    `categorical:${threads}`,
-    () => categoricalSource({ threads }),
+    `categorical:${threads}${listed ? ":listed" : ""}`,
+    () => categoricalSource({ threads, listed }),
     Array.from(words),
     p.rows,
     1,
-    p.confidence ? { 1: logits, 3: p.confidence.buffer } : { 1: logits },
+    slots,
   );
 }

@@ -32,6 +32,12 @@ interface MaskedPlan {
   args: GPUBuffer;
   /** Per position, the probability of its drawn token (confidence). */
   confidence: GPUBuffer;
+  /**
+   * The block's masked positions, as the gate lists them (the count, then
+   * the positions); the ancestral draw over whole rows draws just those,
+   * with the arguments the gate writes after the gated passes' in `args`.
+   */
+  list: GPUBuffer;
   owned: GPUBuffer[];
 }
 
@@ -57,8 +63,10 @@ function buildMaskedPlan(
   gated.forEach((d, i) => words.set([d.x, d.y, 1], 3 * i));
   const template = s.buffer(words.byteLength);
   s.device.queue.writeBuffer(template, 0, words);
-  const args = s.buffer(words.byteLength, USAGE_STORAGE | 0x100); // INDIRECT
+  // INDIRECT; 3 more words: the listed draw's.
+  const args = s.buffer(words.byteLength + 12, USAGE_STORAGE | 0x100);
   const confidence = s.buffer(n * 4);
+  const list = s.buffer((n + 1) * 4);
   return {
     plan,
     state,
@@ -66,7 +74,8 @@ function buildMaskedPlan(
     template,
     args,
     confidence,
-    owned: [...plan.owned, template, args, confidence, uniform],
+    list,
+    owned: [...plan.owned, template, args, confidence, list, uniform],
   };
 }
 
@@ -123,11 +132,12 @@ function recordCall(
         ],
         1,
         1,
-        { 4: mp.template, 5: mp.args },
+        { 2: mp.list, 4: mp.template, 5: mp.args },
       );
       rec.begin(`draw:${bi}:${k}`);
-      // A whole-row block is one dispatch over all B·L positions; a
-      // narrower one, one dispatch per row.
+      // A whole-row block is one dispatch over all B·L positions (the
+      // ancestral one over the listed masked positions only); a narrower
+      // one, one dispatch per row.
       const whole = s0 === 0 && s1 === l;
       for (let r = 0; r < (whole ? 1 : b); r++) {
         const at = r * l + s0;
@@ -145,6 +155,7 @@ function recordCall(
               reveal: last ? 1 : reveal,
               currentOffset: tokens + at,
             },
+            ...(whole ? { list: mp.list } : {}),
           });
         } else {
           recordDraw(rec, s.config, plan.logits!, draw, {
@@ -217,6 +228,8 @@ export async function generateMasked(
       times = s.buffer(table.byteLength);
       s.device.queue.writeBuffer(times, 0, table);
     }
+    // The ancestral draw over whole rows reads the gate's list.
+    const listed = o.strategy === "ancestral" && blocks.length === 1;
     const encoder = s.device.createCommandEncoder();
     const start0 = performance.now();
     let count = 0;
@@ -239,7 +252,15 @@ export async function generateMasked(
           pass.dispatchWorkgroupsIndirect(mp.args, 12 * i);
           count++;
         });
-        count += dispatchAll(pass, lists.get(`draw:${bi}:${k}`)!);
+        const draws = lists.get(`draw:${bi}:${k}`)!;
+        if (listed) {
+          for (const d of draws) {
+            pass.setPipeline(d.pipeline);
+            pass.setBindGroup(0, d.bindGroup);
+            pass.dispatchWorkgroupsIndirect(mp.args, 12 * mp.gated.length);
+          }
+          count += draws.length;
+        } else count += dispatchAll(pass, draws);
         pass.end();
       }
     });

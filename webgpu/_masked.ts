@@ -35,31 +35,65 @@ const WG = 256;
 
 // Count the masks of the block in every row (one workgroup), decide whether
 // the step runs its forward pass, and write the indirect arguments of every
-// gated dispatch (the template's, or zeros).
+// gated dispatch (the template's, or zeros). It also lists the block's
+// masked positions, in order (list[0] the count, list[1..] the positions),
+// with the indirect arguments of a draw over just them after the gated
+// ones (x = min(count, 65535), y = ⌈count/65535⌉, 1): a draw of one
+// workgroup per position of the batch launched mostly workgroups with
+// nothing to draw (3 blanks in 32: 29 in 32), the most expensive part of a
+// step on a software adapter.
 // a = (B, L, tokensOff, maskId), b = (blockStart, blockEnd, force, countOff),
 // c = (argWords, cache, passesOff).
-// Bindings: 6 ints; 4 the argument template, 5 the live arguments (u32).
+// Bindings: 6 ints; 4 the argument template, 5 the live arguments (u32),
+// 2 the list (u32, 1 + B·span).
 export const GATE = `${HEADER}
-${buffers({ 6: INT, 4: "tmpl: array<u32>", 5: "args: array<u32>" })}
+${
+  buffers({
+    6: INT,
+    4: "tmpl: array<u32>",
+    5: "args: array<u32>",
+    2: "list: array<u32>",
+  })
+}
 var<workgroup> red: array<u32, ${WG}>;
+var<workgroup> cnt: u32;
 @compute @workgroup_size(${WG})
 fn main(@builtin(local_invocation_index) t: u32) {
   let L = u.a.y; let span = u.b.y - u.b.x;
+  // Each thread a contiguous run of the block's positions, so the list
+  // comes out in position order.
+  let total = u.a.x * span;
+  let per = (total + ${WG - 1}u) / ${WG}u;
+  let i0 = min(t * per, total); let i1 = min(i0 + per, total);
   var n = 0u;
-  for (var i = t; i < u.a.x * span; i += ${WG}u) {
+  for (var i = i0; i < i1; i++) {
     let p = (i / span) * L + u.b.x + i % span;
     if (ints[u.a.z + p] == i32(u.a.w)) { n += 1u; }
   }
   red[t] = n;
   workgroupBarrier();
-  for (var k = ${WG / 2}u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] += red[t + k]; }
-    workgroupBarrier();
+  if (t == 0u) {
+    // Exclusive prefix of the runs' counts, then the total.
+    var a = 0u;
+    for (var j = 0u; j < ${WG}u; j++) { let x = red[j]; red[j] = a; a += x; }
+    list[0] = a;
+    cnt = a;
   }
-  let count = red[0];
+  workgroupBarrier();
+  var at = 1u + red[t];
+  for (var i = i0; i < i1; i++) {
+    let p = (i / span) * L + u.b.x + i % span;
+    if (ints[u.a.z + p] == i32(u.a.w)) { list[at] = p; at += 1u; }
+  }
+  let count = cnt;
   let prev = u32(ints[u.b.w]);
   let run = count > 0u && (u.c.y == 0u || u.b.z == 1u || count != prev);
   for (var j = t; j < u.c.x; j += ${WG}u) { args[j] = select(0u, tmpl[j], run); }
+  if (t == 0u) {
+    args[u.c.x] = min(count, 65535u);
+    args[u.c.x + 1u] = (count + 65534u) / 65535u;
+    args[u.c.x + 2u] = 1u;
+  }
   storageBarrier();
   workgroupBarrier();
   if (t == 0u) {

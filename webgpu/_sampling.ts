@@ -92,6 +92,14 @@ export interface CategoricalVariant {
    * naive float32 one to show the difference.
    */
   logExponential?: string;
+  /**
+   * Draw only the rows listed at binding 2 (`array<u32>`: the count, then
+   * the row indices): workgroup w draws row list[1 + w], and workgroups past
+   * the count return. A row's draw is the same as unlisted (its keys, logits
+   * and output follow its index), so a gated draw over a list of the gated
+   * rows launches no workgroup for the rows it would leave as they are.
+   */
+  listed?: boolean;
 }
 
 /**
@@ -116,9 +124,23 @@ export function categoricalSource(variant: CategoricalVariant = {}): string {
   const threads = variant.threads ?? 256;
   const G = threads === 256 ? 16 : 8; // threads = G × G for the reductions
   const logExponential = variant.logExponential ?? LOG_EXPONENTIAL_64;
+  const listed = variant.listed ?? false;
+  // The row of this workgroup: its index, or the listed row (uniform
+  // through workgroup memory, since the list is in storage).
+  const rowOf = listed
+    ? `let slot = flat_id(wg, nwg);
+  if (t == 0u) { lrow = select(NONE, list[1u + slot], slot < list[0]); }
+  let row = workgroupUniformLoad(&lrow);
+  if (row == NONE || row >= u.a.w) { return; }`
+    : `let row = flat_id(wg, nwg);
+  if (row >= u.a.w) { return; }`;
   return `${HEADER}${HASH}${UNIT64}${logExponential}
 @group(0) @binding(1) var<storage, read_write> logits: array<f32>;
-@group(0) @binding(3) var<storage, read_write> cnf: array<f32>;
+${
+    listed
+      ? "@group(0) @binding(2) var<storage, read_write> list: array<u32>;\n"
+      : ""
+  }@group(0) @binding(3) var<storage, read_write> cnf: array<f32>;
 @group(0) @binding(6) var<storage, read_write> ints: array<i32>;
 const WG: u32 = ${threads}u;
 const NONE: u32 = 0xffffffffu;
@@ -129,7 +151,7 @@ var<workgroup> ru2: array<u32, ${G}>;
 var<workgroup> out_f: f32;
 var<workgroup> out_u: u32;
 var<workgroup> go: u32;
-
+${listed ? "var<workgroup> lrow: u32;\n" : ""}
 // Reductions over the workgroup, results uniform (workgroupUniformLoad):
 // two levels of √threads (three barriers, not a tree's six or eight — barriers dominate
 // on software rasterisers, and 8 or 16 serial adds cost nothing on a GPU).
@@ -248,8 +270,7 @@ fn lo_word(k: vec2<u32>, i: u32) -> u32 { return hash_u32(k.y ^ hash_u32(i ^ 0x2
 @compute @workgroup_size(${threads})
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) t: u32) {
-  let row = flat_id(wg, nwg);
-  if (row >= u.a.w) { return; }
+  ${rowOf}
   let V = u.a.z; let base = u.a.x + row * u.a.y;
   let tau = f(u.b.x); let topK = u.b.y; let topP = f(u.b.z); let excl = u.b.w;
   let outAt = u.c.w + row;

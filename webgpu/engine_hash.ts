@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "93ced397d84a237e3fdcc2f4e7f6d05f7f3e3dab9b3c272d306d1c0620aa4e80";
+  "aaab163c5be6420f76620518f7dd733550274c0ac8bb52146b7d42ebdc94ad22";
