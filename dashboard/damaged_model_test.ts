@@ -67,7 +67,16 @@ async function setup() {
     );
     await Deno.writeTextFile(`${m}/config.json`, JSON.stringify(config));
   };
-  return { root, m, run, config, generate, vocab, tokenize, whole };
+  return {
+    root,
+    m,
+    run,
+    config,
+    generate,
+    vocab,
+    tokenize,
+    whole,
+  };
 }
 
 /** Expect a 503 whose error starts with `start`, then not `DAMAGED` unless it is. */
@@ -172,6 +181,30 @@ Deno.test("GET /api/run/vocab and /api/run/tokenize of a run whose data.json is 
     await s.whole();
     await Deno.writeTextFile(`${s.root}/r/data.json`, '{"tok');
     const detail = "r/data.json is not valid JSON (expected a data record): ";
+    refused(
+      await s.vocab(),
+      `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
+    );
+    refused(
+      await s.tokenize(),
+      `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
+    );
+    refused(await s.generate(), `${DAMAGED}${detail}`);
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("GET /api/run/vocab and /api/run/tokenize of a BPE run whose tokenizer.json does not parse are a 503 called damaged, as a generation of it is", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    await Deno.writeTextFile(
+      `${s.root}/r/config.json`,
+      JSON.stringify({ ...s.run, tokenizer: "bpe", vocabSize: 300 }),
+    );
+    await Deno.writeTextFile(`${s.root}/r/tokenizer.json`, '{"format": "d3');
+    const detail = "Cannot load BPE: r/tokenizer.json is not valid JSON";
     refused(
       await s.vocab(),
       `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
