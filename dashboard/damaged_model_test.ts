@@ -53,6 +53,7 @@ async function setup() {
   };
   const vocab = () => get("/api/run/vocab?run=r");
   const tokenize = () => get("/api/run/tokenize?run=r&text=hi");
+  const unmasking = () => get("/api/run/unmasking?run=r&seed=0&model=ar");
   // The model's own process and config, as training writes them.
   const m = `${root}/r/seed-0/ar`;
   const run = JSON.parse(await Deno.readTextFile(`${root}/r/config.json`));
@@ -67,7 +68,17 @@ async function setup() {
     );
     await Deno.writeTextFile(`${m}/config.json`, JSON.stringify(config));
   };
-  return { root, m, run, config, generate, vocab, tokenize, whole };
+  return {
+    root,
+    m,
+    run,
+    config,
+    generate,
+    vocab,
+    tokenize,
+    unmasking,
+    whole,
+  };
 }
 
 /** Expect a 503 whose error starts with `start`, then not `DAMAGED` unless it is. */
@@ -181,6 +192,58 @@ Deno.test("GET /api/run/vocab and /api/run/tokenize of a run whose data.json is 
       `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
     );
     refused(await s.generate(), `${DAMAGED}${detail}`);
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("GET /api/run/vocab and /api/run/tokenize of a BPE run whose tokenizer.json does not parse are a 503 called damaged, as a generation of it is", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    await Deno.writeTextFile(
+      `${s.root}/r/config.json`,
+      JSON.stringify({ ...s.run, tokenizer: "bpe", vocabSize: 300 }),
+    );
+    await Deno.writeTextFile(`${s.root}/r/tokenizer.json`, '{"format": "d3');
+    const detail = "Cannot load BPE: r/tokenizer.json is not valid JSON";
+    refused(
+      await s.vocab(),
+      `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
+    );
+    refused(
+      await s.tokenize(),
+      `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
+    );
+    refused(await s.generate(), `${DAMAGED}${detail}`);
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
+Deno.test("GET /api/run/unmasking of a model whose process.json is not JSON or not an object is a 503 called damaged, as a generation of it is; one that is an object but no process is a 503 in its own words", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    await Deno.writeTextFile(`${s.m}/process.json`, '{"kind": "autoregr');
+    const notJson =
+      `${DAMAGED}r/seed-0/ar/process.json is not valid JSON (expected a process description): `;
+    refused(await s.unmasking(), notJson);
+    refused(await s.generate(), notJson);
+    for (const text of ["[1, 2]", "null", '"ar"']) {
+      await Deno.writeTextFile(`${s.m}/process.json`, text);
+      const notObject =
+        `${DAMAGED}r/seed-0/ar/process.json is not a process description (expected a JSON object)`;
+      refused(await s.unmasking(), notObject);
+      refused(await s.generate(), notObject);
+    }
+    // An object, but not a process: the process's own words, as the
+    // generation's.
+    await Deno.writeTextFile(`${s.m}/process.json`, "{}");
+    const [status, error] = await s.generate();
+    assertEquals(status, 503, error);
+    assertEquals(await s.unmasking(), [503, error]);
+    refused([status, error], NOT_DAMAGED);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }

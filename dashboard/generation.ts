@@ -23,7 +23,7 @@ import {
   RunFolder,
 } from "@d3pm/experiment";
 import { filesStamp, openRunFolder } from "./run_ids.ts";
-import type { Tokenizer } from "@d3pm/tokenizer";
+import { BpeFileError, type Tokenizer } from "@d3pm/tokenizer";
 
 /**
  * An error with the HTTP status it answers with.
@@ -803,9 +803,11 @@ export function trainedModelLoader(
  * Files found there but not readable as the model's (a `DamagedFileError`:
  * a truncated `model.safetensors`, a `process.json` not JSON or not an
  * object, a BPE file or a `data.json` that does not parse) are called
- * damaged; anything else (a missing `config.json`, another run's, a system
- * error such as too many open files or a permission denied) keeps its own
- * wording. A refusal already made (an HttpError: the folder moved) is kept.
+ * damaged, and so is a BPE file `openTokenizer` refuses (its `BpeFileError`,
+ * which the vocabulary and tokenize routes get as it is where `loadTrained`
+ * wraps it): every route says the same of the same file. Anything else (a
+ * missing `config.json`, another run's, a system error such as too many
+ * open files or a permission denied) keeps its own wording. A refusal already made (an HttpError: the folder moved) is kept.
  *
  * @param e What reading threw.
  * @param what What could not be read, the answer's start (`Cannot load
@@ -816,6 +818,7 @@ export function trainedModelLoader(
  * ```ts
  * import { damaged, HttpError } from "./generation.ts";
  * import { DamagedFileError } from "@d3pm/experiment";
+ * import { BpeFileError } from "@d3pm/tokenizer";
  * import { assertEquals, assertInstanceOf } from "@std/assert";
  * const cut = new DamagedFileError("r/data.json is not valid JSON", {
  *   path: "r/data.json",
@@ -826,6 +829,11 @@ export function trainedModelLoader(
  * assertEquals(
  *   [e.status, e.message],
  *   [503, "Cannot read the vocabulary of run r: the model's files are damaged: r/data.json is not valid JSON"],
+ * );
+ * const bpe = new BpeFileError("r/tokenizer.json", "is not valid JSON");
+ * assertEquals(
+ *   (damaged(bpe, "x") as HttpError).message,
+ *   "x: the model's files are damaged: Cannot load BPE: r/tokenizer.json is not valid JSON",
  * );
  * assertEquals((damaged(new Error("EMFILE\nmore"), "x") as HttpError).message, "x: EMFILE");
  * const kept = new HttpError(404, "moved");
@@ -838,7 +846,9 @@ export function damaged(e: unknown, what: string): unknown {
   return new HttpError(
     503,
     `${what}: ${
-      e instanceof DamagedFileError ? "the model's files are damaged: " : ""
+      e instanceof DamagedFileError || e instanceof BpeFileError
+        ? "the model's files are damaged: "
+        : ""
     }${first}`,
   );
 }

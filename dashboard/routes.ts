@@ -10,6 +10,7 @@ import {
   type Contestant,
   contestantOf,
   contestants,
+  DamagedFileError,
   inspectRun,
   openTokenizer,
   OPTIONS as EXPERIMENT_OPTIONS,
@@ -939,14 +940,16 @@ export async function unmaskingRoute(
       `The ${kind} model of seed ${seed} has no process.json inside the run`,
     );
   }
-  // The description without the weights record the run writes beside it
-  // (no process's restore, here or in the browser, accepts that).
-  const saved = await readOpenedJson(opened, 1 << 20, "process description");
-  const spec = saved !== null && typeof saved === "object" &&
-      !Array.isArray(saved)
-    ? processSpec(saved as Record<string, unknown>)
-    : saved;
-  const process = c.restore(spec);
+  // Answered as a generation of the model answers it: a process.json there
+  // but not JSON or not an object is damaged, one no process restores a 503
+  // in its own words (they were a 500 "Internal error").
+  const { spec, process } = await openedProcess(
+    opened,
+    folder.processPath(seed, kind),
+    c,
+  ).catch((e) => {
+    throw damaged(e, `Cannot load model ${kind} of seed ${seed}`);
+  });
   return json({
     kind,
     network: c.network,
@@ -998,15 +1001,45 @@ function browserRuns(c: Contestant, spec: unknown): boolean {
 }
 
 /**
+ * The process a model's `process.json` (opened by {@linkcode openInside} at
+ * `path`) describes, and its description without the weights record the
+ * run writes beside it (no process's restore, here or in the browser,
+ * accepts that).
+ *
+ * @throws {DamagedFileError} For a file not JSON or not a JSON object.
+ * @throws {HttpError} 500 for a file over 1 MiB.
+ * @throws {RangeError} From the contestant's restore, for an object that
+ *   is not its process.
+ */
+async function openedProcess(
+  opened: InsideFile,
+  path: string,
+  c: Contestant,
+): Promise<
+  { spec: Record<string, unknown>; process: ReturnType<Contestant["restore"]> }
+> {
+  const what = "process description";
+  const saved = await readOpenedJson(opened, 1 << 20, what, path);
+  if (saved === null || typeof saved !== "object" || Array.isArray(saved)) {
+    const detail = `is not a ${what} (expected a JSON object)`;
+    throw new DamagedFileError(`${path} ${detail}`, { path, detail });
+  }
+  const spec = processSpec(saved as Record<string, unknown>);
+  return { spec, process: c.restore(spec) };
+}
+
+/**
  * The JSON of a file {@linkcode openInside} opened, read from its handle
  * (never by its path again), at most `limit` bytes; closes it.
  *
- * @throws {HttpError} 500 naming it, for a larger file or one not JSON.
+ * @throws {HttpError} 500 naming it, for a larger file.
+ * @throws {DamagedFileError} Naming it by `path`, for one not JSON.
  */
 async function readOpenedJson(
   opened: InsideFile,
   limit: number,
   what: string,
+  path: string,
 ): Promise<unknown> {
   using file = opened.file;
   const shown = opened.real.split("/").slice(-3).join("/");
@@ -1022,12 +1055,10 @@ async function readOpenedJson(
   try {
     return JSON.parse(new TextDecoder().decode(bytes));
   } catch (e) {
-    throw new HttpError(
-      500,
-      `${shown} is not valid JSON (expected a ${what}): ${
-        (e as Error).message.split("\n")[0]
-      }`,
-    );
+    // V8 quotes the text it failed on, line breaks included: one line.
+    const why = (e as Error).message.replace(/\s*[\r\n]+\s*/g, " ").trim();
+    const detail = `is not valid JSON (expected a ${what}): ${why}`;
+    throw new DamagedFileError(`${path} ${detail}`, { path, detail, cause: e });
   }
 }
 
