@@ -111,32 +111,6 @@ Deno.test("POST /api/generate of a model whose files are damaged (a process.json
   }
 });
 
-Deno.test("POST /api/generate of a BPE run whose tokenizer.json does not parse is a 503 called damaged", async () => {
-  const s = await setup();
-  try {
-    await s.whole();
-    await Deno.writeTextFile(
-      `${s.root}/r/config.json`,
-      JSON.stringify({ ...s.run, tokenizer: "bpe", vocabSize: 300 }),
-    );
-    await Deno.writeTextFile(`${s.root}/r/tokenizer.json`, '{"format": "d3');
-    refused(
-      await s.generate(),
-      `${DAMAGED}Cannot load BPE: r/tokenizer.json is not valid JSON`,
-    );
-    // The loader's error: the file and what is wrong with it, apart.
-    const e = await loadTrained(`${s.root}/r`, { model: "ar" }).then(
-      () => undefined,
-      (e) => e,
-    );
-    assert(e instanceof DamagedFileError, String(e));
-    assertEquals(e.path, `${s.root}/r/tokenizer.json`);
-    assert(e.detail.startsWith("is not valid JSON ("), e.detail);
-  } finally {
-    await Deno.remove(s.root, { recursive: true });
-  }
-});
-
 Deno.test("POST /api/generate of a run whose data.json or import.json is there but not JSON is a 503 called damaged", async () => {
   const s = await setup();
   try {
@@ -177,27 +151,35 @@ Deno.test("POST /api/generate of a run whose data.json or import.json is there b
   }
 });
 
+/** Vocab, tokenize and a generation of run r all a 503 calling `detail` damaged. */
+async function tokenizerRoutesDamaged(
+  s: Awaited<ReturnType<typeof setup>>,
+  detail: string,
+): Promise<void> {
+  refused(
+    await s.vocab(),
+    `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
+  );
+  refused(
+    await s.tokenize(),
+    `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
+  );
+  refused(await s.generate(), `${DAMAGED}${detail}`);
+}
+
 Deno.test("GET /api/run/vocab and /api/run/tokenize of a run whose data.json is there but not JSON are a 503 called damaged, as a generation of it is", async () => {
   const s = await setup();
   try {
     await s.whole();
     await Deno.writeTextFile(`${s.root}/r/data.json`, '{"tok');
     const detail = "r/data.json is not valid JSON (expected a data record): ";
-    refused(
-      await s.vocab(),
-      `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
-    );
-    refused(
-      await s.tokenize(),
-      `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
-    );
-    refused(await s.generate(), `${DAMAGED}${detail}`);
+    await tokenizerRoutesDamaged(s, detail);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }
 });
 
-Deno.test("GET /api/run/vocab and /api/run/tokenize of a BPE run whose tokenizer.json does not parse are a 503 called damaged, as a generation of it is", async () => {
+Deno.test("GET /api/run/vocab, /api/run/tokenize and POST /api/generate of a BPE run whose tokenizer.json does not parse are a 503 called damaged; the loader's error names the file and the fault apart", async () => {
   const s = await setup();
   try {
     await s.whole();
@@ -207,15 +189,15 @@ Deno.test("GET /api/run/vocab and /api/run/tokenize of a BPE run whose tokenizer
     );
     await Deno.writeTextFile(`${s.root}/r/tokenizer.json`, '{"format": "d3');
     const detail = "Cannot load BPE: r/tokenizer.json is not valid JSON";
-    refused(
-      await s.vocab(),
-      `Cannot read the vocabulary of run r: the model's files are damaged: ${detail}`,
+    await tokenizerRoutesDamaged(s, detail);
+    // The loader's error: the file and what is wrong with it, apart.
+    const e = await loadTrained(`${s.root}/r`, { model: "ar" }).then(
+      () => undefined,
+      (e) => e,
     );
-    refused(
-      await s.tokenize(),
-      `Cannot read the tokenizer of run r: the model's files are damaged: ${detail}`,
-    );
-    refused(await s.generate(), `${DAMAGED}${detail}`);
+    assert(e instanceof DamagedFileError, String(e));
+    assertEquals(e.path, `${s.root}/r/tokenizer.json`);
+    assert(e.detail.startsWith("is not valid JSON ("), e.detail);
   } finally {
     await Deno.remove(s.root, { recursive: true });
   }
