@@ -807,7 +807,8 @@ export function trainedModelLoader(
  * which the vocabulary and tokenize routes get as it is where `loadTrained`
  * wraps it): every route says the same of the same file. Anything else (a
  * missing `config.json`, another run's, a system error such as too many
- * open files or a permission denied) keeps its own wording. A refusal already made (an HttpError: the folder moved) is kept.
+ * open files or a permission denied) keeps its own wording. A refusal
+ * already made (an HttpError: the folder moved) is kept.
  *
  * @param e What reading threw.
  * @param what What could not be read, the answer's start (`Cannot load

@@ -10,10 +10,10 @@ import {
   type Contestant,
   contestantOf,
   contestants,
-  DamagedFileError,
   inspectRun,
   openTokenizer,
   OPTIONS as EXPERIMENT_OPTIONS,
+  parseJsonObject,
   processSpec,
   processStagger,
   RunFolder,
@@ -1006,7 +1006,8 @@ function browserRuns(c: Contestant, spec: unknown): boolean {
  * run writes beside it (no process's restore, here or in the browser,
  * accepts that).
  *
- * @throws {DamagedFileError} For a file not JSON or not a JSON object.
+ * @throws {DamagedFileError} For a file not JSON or not a JSON object
+ *   ({@linkcode parseJsonObject}).
  * @throws {HttpError} 500 for a file over 1 MiB.
  * @throws {RangeError} From the contestant's restore, for an object that
  *   is not its process.
@@ -1019,28 +1020,22 @@ async function openedProcess(
   { spec: Record<string, unknown>; process: ReturnType<Contestant["restore"]> }
 > {
   const what = "process description";
-  const saved = await readOpenedJson(opened, 1 << 20, what, path);
-  if (saved === null || typeof saved !== "object" || Array.isArray(saved)) {
-    const detail = `is not a ${what} (expected a JSON object)`;
-    throw new DamagedFileError(`${path} ${detail}`, { path, detail });
-  }
-  const spec = processSpec(saved as Record<string, unknown>);
+  const text = await readOpenedText(opened, 1 << 20, what);
+  const spec = processSpec(parseJsonObject(text, path, what));
   return { spec, process: c.restore(spec) };
 }
 
 /**
- * The JSON of a file {@linkcode openInside} opened, read from its handle
+ * The text of a file {@linkcode openInside} opened, read from its handle
  * (never by its path again), at most `limit` bytes; closes it.
  *
  * @throws {HttpError} 500 naming it, for a larger file.
- * @throws {DamagedFileError} Naming it by `path`, for one not JSON.
  */
-async function readOpenedJson(
+async function readOpenedText(
   opened: InsideFile,
   limit: number,
   what: string,
-  path: string,
-): Promise<unknown> {
+): Promise<string> {
   using file = opened.file;
   const shown = opened.real.split("/").slice(-3).join("/");
   if (opened.info.size > limit) {
@@ -1051,15 +1046,7 @@ async function readOpenedJson(
       } a ${what} may be`,
     );
   }
-  const bytes = await readAt(file, 0, opened.info.size);
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch (e) {
-    // V8 quotes the text it failed on, line breaks included: one line.
-    const why = (e as Error).message.replace(/\s*[\r\n]+\s*/g, " ").trim();
-    const detail = `is not valid JSON (expected a ${what}): ${why}`;
-    throw new DamagedFileError(`${path} ${detail}`, { path, detail, cause: e });
-  }
+  return new TextDecoder().decode(await readAt(file, 0, opened.info.size));
 }
 
 /**

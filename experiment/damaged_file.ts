@@ -54,3 +54,60 @@ export class DamagedFileError extends ConfigError {
     if (options.cause !== undefined) this.cause = options.cause;
   }
 }
+
+/**
+ * `text`, the contents of the JSON file `path` (a `what`), parsed; text that
+ * is not JSON is a {@linkcode DamagedFileError} whose message is
+ * `readJsonBounded`'s: `PATH is not valid JSON (expected a WHAT): WHY`, in
+ * one line.
+ *
+ * @example
+ * ```ts
+ * import { DamagedFileError, parseJsonFile } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(parseJsonFile("[1]", "r/a.json", "list"), [1]);
+ * const e = assertThrows(() => parseJsonFile('{"a', "r/a.json", "list"), DamagedFileError);
+ * assertEquals(e.detail.startsWith("is not valid JSON (expected a list): "), true);
+ * ```
+ */
+export function parseJsonFile(
+  text: string,
+  path: string,
+  what: string,
+): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    // V8 quotes the text it failed on, line breaks included: one line.
+    const why = (e as Error).message.replace(/\s*[\r\n]+\s*/g, " ").trim();
+    const detail = `is not valid JSON (expected a ${what}): ${why}`;
+    throw new DamagedFileError(`${path} ${detail}`, { path, detail, cause: e });
+  }
+}
+
+/**
+ * {@linkcode parseJsonFile}, and JSON that is not an object (an array,
+ * `null`, a string) is damaged too: `PATH is not a WHAT (expected a JSON
+ * object)`.
+ *
+ * @example
+ * ```ts
+ * import { DamagedFileError, parseJsonObject } from "@d3pm/experiment";
+ * import { assertEquals, assertThrows } from "@std/assert";
+ * assertEquals(parseJsonObject('{"kind":"x"}', "p.json", "process description"), { kind: "x" });
+ * const e = assertThrows(() => parseJsonObject("[1, 2]", "p.json", "process description"), DamagedFileError);
+ * assertEquals(e.message, "p.json is not a process description (expected a JSON object)");
+ * ```
+ */
+export function parseJsonObject(
+  text: string,
+  path: string,
+  what: string,
+): Record<string, unknown> {
+  const saved = parseJsonFile(text, path, what);
+  if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
+    const detail = `is not a ${what} (expected a JSON object)`;
+    throw new DamagedFileError(`${path} ${detail}`, { path, detail });
+  }
+  return saved as Record<string, unknown>;
+}

@@ -36,8 +36,7 @@ import type { Contestant, ContestantProcess } from "./contestant.ts";
 import { modelList } from "./config.ts";
 import { openTokenizer } from "./data.ts";
 import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
-import { DamagedFileError } from "./damaged_file.ts";
-import { parseJsonFile } from "./_json_file.ts";
+import { DamagedFileError, parseJsonObject } from "./damaged_file.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
 import { flagOf } from "@d3pm/cli";
 import { contestantOf } from "./registry.ts";
@@ -635,13 +634,7 @@ async function savedObject(
   }
   // Parsed here, not by readJsonBounded: a file that is there but does not
   // parse is damaged, a file too large or not a regular file is not.
-  const saved = parseJsonFile(text, path, what);
-  if (typeof saved !== "object" || saved === null || Array.isArray(saved)) {
-    const detail = `is not a ${what} (expected a JSON object)`;
-    throw new DamagedFileError(`${path} ${detail}`, { path, detail });
-  }
-  const record = saved as Record<string, unknown>;
-  return record;
+  return parseJsonObject(text, path, what);
 }
 
 /** Which of a model's saved weights: the last step's, the best validation's, or the EMA. */

@@ -37,7 +37,7 @@ import { configDiff, modelList, unreadOption } from "./config.ts";
 import { dataKind } from "./_same_data.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
-import { parseJsonFile } from "./_json_file.ts";
+import { parseJsonFile } from "./damaged_file.ts";
 import {
   ADDED_KEYS,
   ConfigError,
