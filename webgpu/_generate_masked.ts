@@ -12,6 +12,7 @@ import type { Dispatch } from "./_recorder.ts";
 import { type DrawSettings, recordDraw } from "./_draw.ts";
 import {
   dispatchAll,
+  dispatchAllIndirect,
   type EngineState,
   fail,
   type Plan,
@@ -104,6 +105,7 @@ function recordCall(
   o: MaskedGenerationOptions,
   draw: DrawSettings,
   blocks: [number, number][],
+  listed: boolean,
 ): { lists: Map<string, Dispatch[]>; uniform: GPUBuffer } {
   const { plan, state } = mp;
   const { batchSize: b, length: l, maskId } = o;
@@ -155,7 +157,7 @@ function recordCall(
               reveal: last ? 1 : reveal,
               currentOffset: tokens + at,
             },
-            ...(whole ? { list: mp.list } : {}),
+            ...(listed ? { list: mp.list } : {}),
           });
         } else {
           recordDraw(rec, s.config, plan.logits!, draw, {
@@ -216,7 +218,10 @@ export async function generateMasked(
   for (let s0 = 0; s0 < l; s0 += blockLength) {
     blocks.push([s0, Math.min(l, s0 + blockLength)]);
   }
-  const { lists, uniform } = recordCall(s, mp, o, draw, blocks);
+  // One block of the whole row: its ancestral draw reads the gate's list
+  // of masked positions (recorded so, and dispatched indirectly).
+  const listed = o.strategy === "ancestral" && blocks.length === 1;
+  const { lists, uniform } = recordCall(s, mp, o, draw, blocks, listed);
   const steps = o.steps.length, dt = c.dTime;
   let times: GPUBuffer | null = null;
   try {
@@ -228,8 +233,6 @@ export async function generateMasked(
       times = s.buffer(table.byteLength);
       s.device.queue.writeBuffer(times, 0, table);
     }
-    // The ancestral draw over whole rows reads the gate's list.
-    const listed = o.strategy === "ancestral" && blocks.length === 1;
     const encoder = s.device.createCommandEncoder();
     const start0 = performance.now();
     let count = 0;
@@ -246,21 +249,17 @@ export async function generateMasked(
         }
         const pass = encoder.beginComputePass();
         count += dispatchAll(pass, lists.get(`gate:${bi}:${k}`)!);
-        mp.gated.forEach((d, i) => {
-          pass.setPipeline(d.pipeline);
-          pass.setBindGroup(0, d.bindGroup);
-          pass.dispatchWorkgroupsIndirect(mp.args, 12 * i);
-          count++;
-        });
+        count += dispatchAllIndirect(pass, mp.gated, mp.args, (i) => 12 * i);
         const draws = lists.get(`draw:${bi}:${k}`)!;
-        if (listed) {
-          for (const d of draws) {
-            pass.setPipeline(d.pipeline);
-            pass.setBindGroup(0, d.bindGroup);
-            pass.dispatchWorkgroupsIndirect(mp.args, 12 * mp.gated.length);
-          }
-          count += draws.length;
-        } else count += dispatchAll(pass, draws);
+        // The listed draw's arguments follow the gated passes' in args.
+        count += listed
+          ? dispatchAllIndirect(
+            pass,
+            draws,
+            mp.args,
+            () => 12 * mp.gated.length,
+          )
+          : dispatchAll(pass, draws);
         pass.end();
       }
     });

@@ -517,6 +517,25 @@ export class EngineState {
   }
 }
 
+/**
+ * Record prepared dispatches into a compute pass with their workgroup
+ * counts read from `args` (the i-th at byte `offsetOf(i)`: three u32s a GPU
+ * kernel wrote); returns how many.
+ */
+export function dispatchAllIndirect(
+  pass: GPUComputePassEncoder,
+  list: readonly Dispatch[],
+  args: GPUBuffer,
+  offsetOf: (i: number) => number,
+): number {
+  list.forEach((d, i) => {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroupsIndirect(args, offsetOf(i));
+  });
+  return list.length;
+}
+
 /** Record prepared dispatches into a compute pass; returns how many. */
 export function dispatchAll(
   pass: GPUComputePassEncoder,

@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "aaab163c5be6420f76620518f7dd733550274c0ac8bb52146b7d42ebdc94ad22";
+  "f043ed07b641d305ef18ce5af85653790390dcb18f9c7a41a688904555f3a63e";
