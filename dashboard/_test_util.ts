@@ -138,36 +138,55 @@ export function fakeLoader(
   return loader;
 }
 
-/** The events of a server-sent event stream, read until `until` says stop. */
-export async function readEvents(
-  res: Response,
-  until: (events: { event: string; data: string; id?: string }[]) => boolean,
-  timeoutMs = 10_000,
-): Promise<{ event: string; data: string; id?: string }[]> {
-  const events: { event: string; data: string; id?: string }[] = [];
+/** One event of a server-sent event stream. */
+export type StreamEvent = { event: string; data: string; id?: string };
+
+/**
+ * A stream's events as they come: `until(ok)` reads on until `ok` holds over
+ * every event read so far (or `timeoutMs` passes) and gives them all, so a
+ * test can act once the server has sent something (a log's end, a frame)
+ * and then read on; `cancel()` ends the reading. `until` also returns when
+ * the stream ends (`ended`).
+ */
+export function eventReader(res: Response): {
+  until: (
+    ok: (events: StreamEvent[]) => boolean,
+    timeoutMs?: number,
+  ) => Promise<StreamEvent[]>;
+  cancel: () => Promise<void>;
+  /** Whether the stream ended (its body closed by the server). */
+  readonly ended: boolean;
+} {
+  const events: StreamEvent[] = [];
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  const deadline = Date.now() + timeoutMs;
-  try {
-    while (Date.now() < deadline) {
-      const timer = sleep(Math.max(1, deadline - Date.now())).then(() => ({
-        done: true,
-        value: undefined,
-      }));
-      const { done, value } = await Promise.race([reader.read(), timer]) as {
-        done: boolean;
-        value?: string;
-      };
-      if (done) break;
-      buf += value;
+  let buf = "", ended = false;
+  // A read raced against a deadline and lost is still pending: the next
+  // call takes it over rather than starting a second read.
+  let pending: Promise<ReadableStreamReadResult<string>> | undefined;
+  const until = async (
+    ok: (events: StreamEvent[]) => boolean,
+    timeoutMs = 10_000,
+  ) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!ok(events) && !ended && Date.now() < deadline) {
+      const stop = new AbortController();
+      pending ??= reader.read();
+      const timer = sleep(Math.max(1, deadline - Date.now()), stop.signal)
+        .then(() => undefined);
+      const r = await Promise.race([pending, timer]);
+      stop.abort();
+      if (!r) break; // the deadline: the read stays pending
+      pending = undefined;
+      if (r.done) {
+        ended = true;
+        break;
+      }
+      buf += r.value;
       let i;
       while ((i = buf.indexOf("\n\n")) >= 0) {
         const block = buf.slice(0, i);
         buf = buf.slice(i + 2);
-        const e: { event: string; data: string; id?: string } = {
-          event: "message",
-          data: "",
-        };
+        const e: StreamEvent = { event: "message", data: "" };
         const data: string[] = [];
         for (const line of block.split("\n")) {
           if (line.startsWith("event: ")) e.event = line.slice(7);
@@ -178,12 +197,50 @@ export async function readEvents(
         e.data = data.join("\n");
         events.push(e);
       }
-      if (until(events)) break;
     }
+    return events;
+  };
+  return {
+    until,
+    cancel: () => reader.cancel().catch(() => {}),
+    get ended() {
+      return ended;
+    },
+  };
+}
+
+/** The events of a server-sent event stream, read until `until` says stop. */
+export async function readEvents(
+  res: Response,
+  until: (events: StreamEvent[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<StreamEvent[]> {
+  const reader = eventReader(res);
+  try {
+    return await reader.until(until, timeoutMs);
   } finally {
-    await reader.cancel().catch(() => {});
+    await reader.cancel();
   }
-  return events;
+}
+
+/**
+ * Waits until `ok()` holds, looking every 5 ms; past `timeoutMs` it fails
+ * naming `what`. Tests order their steps by state the server shows (a
+ * request queued, a generation cancelled), never by a guess of how long a
+ * step takes: a fixed sleep lost that race on a loaded machine.
+ */
+export async function until(
+  ok: () => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > end) {
+      throw new Error(`not within ${timeoutMs / 1000} s: ${what}`);
+    }
+    await sleep(5);
+  }
 }
 
 /** Every file under a folder with its bytes, to show nothing was written. */

@@ -874,6 +874,7 @@ interface Slot {
  * const signal = new AbortController().signal;
  * const release = await service.acquire("model", signal);
  * const waiting = service.acquire("model", signal);
+ * assertEquals(service.waiting, 1);
  * const e = await assertRejects(() => service.acquire("model", signal), HttpError);
  * assertEquals(e.status, 429);
  * release();
@@ -911,6 +912,12 @@ export class GenerationService {
   /** Generations running now, over all models (waiting ones aside). */
   get running(): number {
     return this.#running;
+  }
+  /** Requests waiting now for their model's turn, over all models. */
+  get waiting(): number {
+    let n = 0;
+    for (const s of this.#slots.values()) n += s.waiting.length;
+    return n;
   }
   /** Generations cancelled (client gone or time-out, waiting included). */
   cancelled = 0;

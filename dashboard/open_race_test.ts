@@ -12,8 +12,13 @@ import {
   trainedModelLoader,
 } from "./mod.ts";
 import { openHooks } from "./_open_hooks.ts";
-import { fakeLoader, fakeRun, readEvents } from "./_test_util.ts";
-import { sleep } from "./follow.ts";
+import {
+  eventReader,
+  fakeLoader,
+  fakeRun,
+  readEvents,
+  until,
+} from "./_test_util.ts";
 import { ignoreUnless } from "@d3pm/core/testing";
 
 const SECRET = "OUTSIDE-SECRET";
@@ -219,6 +224,28 @@ async function stream(
   return { events, names: events.map((e) => e.event) };
 }
 
+/**
+ * The events of `res` until `until`, `change` made to the log once the
+ * stream has read it to its end (`caught-up`): a change made after a fixed
+ * delay instead could come before the stream's first read on a loaded
+ * machine, and the events were then others.
+ */
+async function streamChanged(
+  res: Response,
+  change: () => Promise<void>,
+  until: (ev: { event: string; data: string }[]) => boolean,
+) {
+  const reader = eventReader(res);
+  try {
+    await reader.until((ev) => ev.some((e) => e.event === "caught-up"));
+    await change();
+    const events = await reader.until(until);
+    return { events, names: events.map((e) => e.event) };
+  } finally {
+    await reader.cancel();
+  }
+}
+
 Deno.test("a followed metrics.jsonl replaced by a link out of the run is not read: the stream ends with an error event, also for a log that did not exist when the stream opened", async () => {
   const s = await setup();
   try {
@@ -236,19 +263,18 @@ Deno.test("a followed metrics.jsonl replaced by a link out of the run is not rea
         signal: ac.signal,
       });
       assertEquals(res.status, 200);
-      const plant = sleep(100).then(async () => {
-        await Deno.remove(metrics).catch(() => {});
-        await Deno.symlink(`${s.base}/secret.jsonl`, metrics);
-      });
-      const got = await stream(
+      const got = await streamChanged(
         res,
+        async () => {
+          await Deno.remove(metrics).catch(() => {});
+          await Deno.symlink(`${s.base}/secret.jsonl`, metrics);
+        },
         (ev) =>
           ev.some((e) =>
             e.event !== "metric" && e.event !== "caught-up" &&
             e.event !== "reset"
           ),
       );
-      await plant;
       ac.abort();
       assert(
         !got.events.some((e) => e.data.includes(SECRET)),
@@ -276,20 +302,19 @@ Deno.test("a followed metrics.jsonl replaced by a longer file (renamed over it) 
     const metrics = `${s.root}/good/metrics.jsonl`;
     const ac = new AbortController();
     const res = await s.get("/api/run/metrics?run=good", { signal: ac.signal });
-    const replace = sleep(100).then(async () => {
-      // Longer than the old log, lines of another length: the old offset
-      // falls inside one of them.
-      await Deno.writeTextFile(
-        `${metrics}.new`,
-        [10, 11, 12].map((n) => record(n, "x".repeat(37))).join(""),
-      );
-      await Deno.rename(`${metrics}.new`, metrics);
-    });
-    const got = await stream(
+    const got = await streamChanged(
       res,
+      async () => {
+        // Longer than the old log, lines of another length: the old offset
+        // falls inside one of them.
+        await Deno.writeTextFile(
+          `${metrics}.new`,
+          [10, 11, 12].map((n) => record(n, "x".repeat(37))).join(""),
+        );
+        await Deno.rename(`${metrics}.new`, metrics);
+      },
       (ev) => ev.filter((e) => e.event === "metric").length >= 5,
     );
-    await replace;
     ac.abort();
     assertEquals(got.names, [
       "metric",
@@ -434,11 +459,14 @@ Deno.test("followLines() resets when the file is replaced by a longer one, and w
     ) got.push(f);
   })();
   try {
-    await sleep(60);
+    await until(
+      () => got.length >= 1 && identity !== "",
+      "the first line read, the file's identity known",
+    );
     const first = identity;
     await Deno.writeTextFile(`${dir}/n`, '{"b":22}\n{"c":3}\n');
     await Deno.rename(`${dir}/n`, path);
-    await sleep(80);
+    await until(() => got.length >= 4, "the reset and the new file's lines");
     assertEquals(got, [
       { line: '{"a":1}', end: 8, number: 1 },
       { reset: true },
@@ -625,15 +653,14 @@ Deno.test("a followed metrics.jsonl overwritten in place by a longer log (never 
     const metrics = `${s.root}/good/metrics.jsonl`;
     const ac = new AbortController();
     const res = await s.get("/api/run/metrics?run=good", { signal: ac.signal });
-    const overwrite = sleep(150).then(async () => {
-      using f = await Deno.open(metrics, { write: true }); // no truncation
-      await f.write(new TextEncoder().encode(OTHER_LOG));
-    });
-    const got = await stream(
+    const got = await streamChanged(
       res,
+      async () => {
+        using f = await Deno.open(metrics, { write: true }); // no truncation
+        await f.write(new TextEncoder().encode(OTHER_LOG));
+      },
       (ev) => ev.filter((e) => e.event === "metric").length >= 6,
     );
-    await overwrite;
     ac.abort();
     assertEquals(got.names, [
       "metric",

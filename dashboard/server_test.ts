@@ -26,7 +26,14 @@ import {
 } from "./mod.ts";
 import { HttpError } from "./generation.ts";
 import { summarizeRun } from "./routes.ts";
-import { fakeLoader, fakeRun, readEvents, snapshot } from "./_test_util.ts";
+import {
+  eventReader,
+  fakeLoader,
+  fakeRun,
+  readEvents,
+  snapshot,
+  until,
+} from "./_test_util.ts";
 import { sleep } from "./follow.ts";
 
 const PAGE = {
@@ -507,21 +514,23 @@ Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-E
       res.headers.get("content-type"),
       "text/event-stream; charset=utf-8",
     );
-    const reading = readEvents(
-      res,
-      (ev) => ev.filter((e) => e.event === "metric").length >= 4,
-    );
-    await sleep(80);
+    // Each write once the stream shows it read what was there: the log to
+    // its end, then the line before the torn one (the torn part with it).
+    const reader = eventReader(res);
+    const metricCount = (ev: { event: string }[]) =>
+      ev.filter((e) => e.event === "metric").length;
+    await reader.until((ev) => ev.some((e) => e.event === "caught-up"));
     await Deno.writeTextFile(
       `${s.root}/live/metrics.jsonl`,
       'not json\n{"model":"ar","seed":0,"step":3,"loss":4}\n{"model":"ar","seed":0,"step":4,',
       { append: true },
     );
-    await sleep(80);
+    await reader.until((ev) => metricCount(ev) >= 3);
     await Deno.writeTextFile(`${s.root}/live/metrics.jsonl`, '"loss":3.9}\n', {
       append: true,
     });
-    const events = await reading;
+    const events = await reader.until((ev) => metricCount(ev) >= 4);
+    await reader.cancel();
     ac.abort();
     const metrics = events.filter((e) => e.event === "metric").map((e) =>
       JSON.parse(e.data).step
@@ -576,35 +585,30 @@ Deno.test("GET /api/run/metrics of a run whose folder is deleted ends with one `
     // Deleted while followed: the stream ends by itself (the body closes),
     // its last event naming why in one line; nothing is aborted here, so
     // a timer or poll left behind would also fail the test's sanitizers.
-    const res = await s.get("/api/run/metrics?run=live");
-    const removeLater = sleep(100).then(() =>
-      Deno.remove(`${s.root}/live`, { recursive: true })
+    // Deleted once the stream read the log to its end.
+    const reader = eventReader(
+      await s.get("/api/run/metrics?run=live"),
     );
+    await reader.until((ev) => ev.some((e) => e.event === "caught-up"));
+    await Deno.remove(`${s.root}/live`, { recursive: true });
     const t0 = performance.now();
-    const text = await Promise.race([
-      res.text(),
-      sleep(5_000).then(() => null),
-    ]);
-    await removeLater;
-    if (text === null) {
+    const events = await reader.until(() => false, 5_000);
+    if (!reader.ended) {
+      await reader.cancel();
       throw new Error("the stream of a deleted run did not end in 5 s");
     }
     assert(performance.now() - t0 < 2_000);
-    const blocks = text.split("\n\n").filter((b) => b.startsWith("event:"));
-    assertEquals(blocks.map((b) => b.split("\n")[0]), [
-      "event: metric",
-      "event: metric",
-      "event: caught-up",
-      "event: gone",
+    assertEquals(events.map((e) => e.event), [
+      "metric",
+      "metric",
+      "caught-up",
+      "gone",
     ]);
-    assertEquals(
-      JSON.parse(blocks.at(-1)!.split("\n").at(-1)!.slice(6)),
-      {
-        reason:
-          "Run live's folder is gone (deleted or moved): nothing more to follow",
-      },
-    );
-    assert(!text.includes(s.root)); // no path on disk
+    assertEquals(JSON.parse(events.at(-1)!.data), {
+      reason:
+        "Run live's folder is gone (deleted or moved): nothing more to follow",
+    });
+    assert(!events.some((e) => e.data.includes(s.root))); // no path on disk
   } finally {
     await s.done();
   }
@@ -785,33 +789,38 @@ Deno.test("generation is queued per model with a bound: beyond it 429, and a cli
     const first = new AbortController();
     const running = await generate(
       s,
-      { run: "good", model: "d3pm", steps: 20 },
+      { run: "good", model: "d3pm", steps: 50 },
       first.signal,
     );
-    const started = readEvents(
-      running,
-      (ev) => ev.some((e) => e.event === "frame"),
-    );
+    // Read, never cancelled until the client leaves below: a body
+    // cancelled at its first frame freed the model before the requests
+    // after it came, on a loaded machine.
+    const runningEvents = eventReader(running);
     const waiting = generate(s, { run: "good", model: "d3pm", steps: 2 }); // waits for the first
-    await sleep(20);
+    await until(() => s.generation.waiting === 1, "the second request queued");
     const refused = await generate(s, { run: "good", model: "d3pm", steps: 2 });
     assertEquals(refused.status, 429);
     assertMatch((await refused.json()).error, /busy/);
     const other = await generate(s, { run: "good", model: "ar", steps: 2 }); // another model: its own queue
     assertEquals(other.status, 200);
     await other.body?.cancel();
-    await started;
-    first.abort(); // the first client leaves: its generation stops at the next step
+    await until(
+      () => s.generation.cancelled === 1,
+      "the other model's generation, its client gone, cancelled",
+    );
+    await runningEvents.until((ev) => ev.some((e) => e.event === "frame"));
+    // The first client leaves: its generation stops at the next step.
+    first.abort();
+    await runningEvents.cancel();
     const second = await waiting;
     const events = await readEvents(
       second,
       (ev) => ev.some((e) => e.event === "done"),
     );
     assertEquals(events.at(-1)!.event, "done");
-    await sleep(50);
-    assert(
-      s.generation.cancelled >= 1,
-      "the abandoned generation was cancelled",
+    await until(
+      () => s.generation.cancelled === 2 && s.generation.completed === 1,
+      "the abandoned generation cancelled, the second completed",
     );
     assertEquals(s.generation.refused, 1);
   } finally {
@@ -830,7 +839,7 @@ Deno.test("generations running over all models are bounded: a request for an idl
     );
     const b = await generate(s, { run: "good", model: "ar", steps: 40 });
     assertEquals([a.status, b.status], [200, 200]);
-    const aStarted = readEvents(a, (ev) => ev.some((e) => e.event === "frame"));
+    const aEvents = eventReader(a); // cancelled only when its client leaves
     assertEquals(s.generation.running, 2);
     // A third model (another run's): none of its own running, the bound reached.
     const third = await generate(s, {
@@ -845,12 +854,12 @@ Deno.test("generations running over all models are bounded: a request for an idl
     );
     // One waiting behind a running model is its model's queue's, not refused.
     const behind = generate(s, { run: "good", model: "ar", steps: 1 });
-    await sleep(20);
+    await until(() => s.generation.waiting === 1, "the request behind queued");
     assertEquals(s.generation.refused, 1);
-    await aStarted;
+    await aEvents.until((ev) => ev.some((e) => e.event === "frame"));
     leaves.abort(); // the client leaves: its place in the bound is freed
-    await sleep(100);
-    assertEquals(s.generation.running, 1);
+    await aEvents.cancel();
+    await until(() => s.generation.running === 1, "the left one's place freed");
     const now = await generate(s, { run: "sweep/r1", model: "d3pm", steps: 2 });
     assertEquals(now.status, 200);
     const events = await readEvents(
@@ -862,8 +871,7 @@ Deno.test("generations running over all models are bounded: a request for an idl
     const next = await behind;
     assertEquals(next.status, 200);
     await readEvents(next, (ev) => ev.some((e) => e.event === "done"));
-    await sleep(50);
-    assertEquals(s.generation.running, 0);
+    await until(() => s.generation.running === 0, "every place freed");
     const health = await (await s.get("/api/health")).json();
     assertEquals([health.generation.running, health.generation.refused], [
       0,
@@ -1612,7 +1620,7 @@ Deno.test("a generation stream closed twice before its first read frees its turn
     assertEquals(g.running, 1);
     const leaves = new AbortController();
     const third = g.open(dir, input, leaves.signal);
-    await sleep(10);
+    await until(() => g.waiting === 1, "the third queued");
     leaves.abort();
     const e = await assertRejects(
       () => third,
