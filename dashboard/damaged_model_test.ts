@@ -231,6 +231,31 @@ Deno.test("GET /api/run/unmasking of a model whose process.json is not JSON or n
   }
 });
 
+Deno.test("GET /api/run/unmasking of a model whose process.json is over the 1 MiB a process description may be is a 503 in its own words, not called damaged, as a generation of it is", async () => {
+  const s = await setup();
+  try {
+    await s.whole();
+    // Whole JSON, one byte over the bound: refused unread, not damaged.
+    const head = '{"kind":"autoregressive","start":256,"pad":"';
+    await Deno.writeTextFile(
+      `${s.m}/process.json`,
+      `${head}${"x".repeat((1 << 20) + 1 - head.length - 2)}"}`,
+    );
+    assertEquals((await Deno.stat(`${s.m}/process.json`)).size, (1 << 20) + 1);
+    const [status, error] = await s.generate();
+    assertEquals(
+      [status, error],
+      [
+        503,
+        `${NOT_DAMAGED}Cannot read r/seed-0/ar/process.json: it is larger than the 1.0 MiB a process description may be`,
+      ],
+    );
+    assertEquals(await s.unmasking(), [status, error]);
+  } finally {
+    await Deno.remove(s.root, { recursive: true });
+  }
+});
+
 Deno.test("POST /api/generate of a model whose process.json records its weights' SHA-256 and whose model.safetensors is cut short is a 503 called damaged", async () => {
   const s = await setup();
   try {

@@ -19,7 +19,7 @@ import {
   RunFolder,
   type RunOverview,
 } from "@d3pm/experiment";
-import { formatBytes, readAt, tailCheck } from "@d3pm/core";
+import { BoundedReadError, formatBytes, readAt, tailCheck } from "@d3pm/core";
 import { type Followed, followLines } from "./follow.ts";
 import {
   damaged,
@@ -1008,7 +1008,8 @@ function browserRuns(c: Contestant, spec: unknown): boolean {
  *
  * @throws {DamagedFileError} For a file not JSON or not a JSON object
  *   ({@linkcode parseJsonObject}).
- * @throws {HttpError} 500 for a file over 1 MiB.
+ * @throws {BoundedReadError} For a file over 1 MiB, as the loader's read
+ *   refuses it (a generation of the model is then a 503 in those words).
  * @throws {RangeError} From the contestant's restore, for an object that
  *   is not its process.
  */
@@ -1020,28 +1021,27 @@ async function openedProcess(
   { spec: Record<string, unknown>; process: ReturnType<Contestant["restore"]> }
 > {
   const what = "process description";
-  const text = await readOpenedText(opened, 1 << 20, what);
+  const text = await readOpenedText(opened, path, { limit: 1 << 20, what });
   const spec = processSpec(parseJsonObject(text, path, what));
   return { spec, process: c.restore(spec) };
 }
 
 /**
- * The text of a file {@linkcode openInside} opened, read from its handle
- * (never by its path again), at most `limit` bytes; closes it.
+ * The text of a file {@linkcode openInside} opened at `path`, read from its
+ * handle (never by its path again), at most `limit` bytes; closes it.
  *
- * @throws {HttpError} 500 naming it, for a larger file.
+ * @throws {BoundedReadError} Naming `path`, for a larger file: the words of
+ *   `readTextBounded`, which the model's loader reads it with.
  */
 async function readOpenedText(
   opened: InsideFile,
-  limit: number,
-  what: string,
+  path: string,
+  { limit, what }: { limit: number; what: string },
 ): Promise<string> {
   using file = opened.file;
-  const shown = opened.real.split("/").slice(-3).join("/");
   if (opened.info.size > limit) {
-    throw new HttpError(
-      500,
-      `Cannot read ${shown}: it is larger than the ${
+    throw new BoundedReadError(
+      `Cannot read ${path}: it is larger than the ${
         formatBytes(limit)
       } a ${what} may be`,
     );
