@@ -560,25 +560,29 @@ Deno.test("GET /api/run/metrics streams the log, then each appended line; Last-E
 Deno.test("GET /api/run/metrics of a run whose folder is deleted ends with one `gone` event naming why; one whose folder exists without a log yet keeps waiting", async () => {
   const s = await setup();
   try {
-    // Not written yet: the folder is there, metrics.jsonl is not. Many
-    // polls (20 ms each) pass without an end; the log is then followed.
+    // Not written yet: the folder is there, metrics.jsonl is not. Once the
+    // stream has looked (caught up with nothing), many polls (20 ms each)
+    // pass without an end in 400 ms (the time is the thing tested); the log
+    // written then is followed.
     await fakeRun(`${s.root}/fresh`);
     await Deno.remove(`${s.root}/fresh/metrics.jsonl`);
     const ac = new AbortController();
-    const waiting = await s.get("/api/run/metrics?run=fresh", {
-      signal: ac.signal,
-    });
-    const writeLater = sleep(400).then(() =>
-      Deno.writeTextFile(
-        `${s.root}/fresh/metrics.jsonl`,
-        '{"model":"ar","seed":0,"step":1,"loss":5}\n',
-      )
+    const waiting = eventReader(
+      await s.get("/api/run/metrics?run=fresh", { signal: ac.signal }),
     );
-    const early = await readEvents(
-      waiting,
-      (ev) => ev.some((e) => e.event === "metric" || e.event === "gone"),
+    const ended = (ev: { event: string }[]) =>
+      ev.some((e) => e.event === "metric" || e.event === "gone");
+    await waiting.until((ev) => ev.some((e) => e.event === "caught-up"));
+    assertEquals((await waiting.until(ended, 400)).map((e) => e.event), [
+      "caught-up",
+    ]);
+    assert(!waiting.ended, "the stream of a run without a log yet ended");
+    await Deno.writeTextFile(
+      `${s.root}/fresh/metrics.jsonl`,
+      '{"model":"ar","seed":0,"step":1,"loss":5}\n',
     );
-    await writeLater;
+    const early = await waiting.until(ended);
+    await waiting.cancel();
     ac.abort();
     assertEquals(early.map((e) => e.event), ["caught-up", "metric"]);
 
