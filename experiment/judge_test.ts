@@ -57,7 +57,9 @@ const CHANGED: Record<OptionKey, unknown> = {
   lr: 0.01,
   arLr: 0.02,
   warmup: 7,
+  lrFinal: 0,
   weightDecay: 0.2,
+  adamBeta2: 0.999,
   clipNorm: 0.5,
   emaDecay: 0.5,
   checkpointEvery: 3,
@@ -104,7 +106,9 @@ const TRAINING: readonly OptionKey[] = [
   "lr",
   "arLr",
   "warmup",
+  "lrFinal",
   "weightDecay",
+  "adamBeta2",
   "clipNorm",
   "emaDecay",
   "judgeSteps",
@@ -391,7 +395,7 @@ Deno.test("--judge names what is wrong with a folder: a file, or a run that trai
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {version: 3, plan}; the plan's seed is 7919, and no EMA adds no field", async () => {
+Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {version: 3, plan}; the plan's seed is 7919, and no EMA, the default β2 or the default final rate adds no field", async () => {
   // Caches written by this release are found by the next only if the key's
   // form stays: recomputed here with WebCrypto. Catches the version 3 → 2, 4.
   const c = resolveConfig({ preset: "micro" });
@@ -413,6 +417,16 @@ Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {versi
     false,
   );
   assertEquals(plan.emaDecay, c.emaDecay);
+  // At the defaults of --adam-beta2 (0.95) and --lr-final (0.1) the plan
+  // has neither field, as every judge before them: their keys are kept
+  // (catches a β2 written always, or a final rate computed at the default).
+  assertEquals(["adamBeta2" in plan, "min" in plan.lr], [false, false]);
+  const other = judgePlan({ ...c, adamBeta2: 0.99, lrFinal: 0 }, DATA, ENGINE);
+  assertEquals([other.adamBeta2, other.lr.min], [0.99, 0]);
+  assertEquals(
+    judgePlan({ ...c, lrFinal: 0.5 }, DATA, ENGINE).lr.min,
+    0.5 * other.lr.peak,
+  );
   // A WikiText judge's plan has neither format nor reading (its key is kept);
   // a plain-text one has both, so a change in how text is read (universal
   // newlines: reading 2) never serves a judge trained on the old reading.
