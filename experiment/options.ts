@@ -832,6 +832,8 @@ export const VERIFIED_KEYS: readonly OptionKey[] = keysWhere((s) =>
  *   firstSeed: 0,
  *   alibi: 0,
  *   alibiMode: "symmetric",
+ *   lrFinal: 0.1,
+ *   adamBeta2: 0.95,
  *   fullMaskShare: 0,
  *   initFrom: "",
  *   annealSteps: 0,
