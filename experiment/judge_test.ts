@@ -316,6 +316,51 @@ Deno.test({
 
 Deno.test({
   name:
+    "the auto judge trains with the run's --adam-beta2 and --lr-final, on tfjs and on the CPU engine",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cacheDir = await Deno.makeTempDir();
+    const c = resolveConfig({
+      preset: "micro",
+      judgeSteps: 6,
+      warmup: 1,
+      batchSize: 2,
+      emaDecay: 0,
+    });
+    const nats = async (config: ExperimentConfig, engine: Engine) => {
+      const judge = await openJudge(config, TINY_DATA, {
+        engine,
+        log: () => {},
+        cacheDir,
+      });
+      const n = (await judge!.score(X0)).nats;
+      judge!.dispose();
+      return n;
+    };
+    try {
+      for (
+        const engine of [
+          { kind: "tfjs", reason: "tfjs" },
+          { kind: "cpu", reason: "cpu" },
+        ] as Engine[]
+      ) {
+        const base = await nats(c, engine);
+        const beta = await nats({ ...c, adamBeta2: 0.5 }, engine);
+        const final = await nats({ ...c, lrFinal: 0 }, engine);
+        // Each its own training: a judge that ignored either would score
+        // the default's bits.
+        assertNotEquals(beta, base, engine.kind);
+        assertNotEquals(final, base, engine.kind);
+      }
+    } finally {
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
     "the self judge scores with the run's AR model on the run's engine, as the auto judge does, placed once for the judge and the evaluation",
   sanitizeResources: false,
   sanitizeOps: false,
