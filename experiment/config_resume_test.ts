@@ -18,6 +18,8 @@ const OLDER_RUNS: Record<string, unknown> = {
   firstSeed: 0,
   alibi: 0,
   alibiMode: "symmetric",
+  lrFinal: 0.1,
+  adamBeta2: 0.95,
   fullMaskShare: 0,
   initFrom: "",
   annealSteps: 0,

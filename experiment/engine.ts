@@ -338,7 +338,7 @@ export interface EngineRun {
   /** The run's batch, optimiser and EMA settings (0: no EMA). */
   config: Pick<
     ExperimentConfig,
-    "batchSize" | "weightDecay" | "clipNorm" | "emaDecay"
+    "batchSize" | "weightDecay" | "adamBeta2" | "clipNorm" | "emaDecay"
   >;
 }
 
@@ -376,7 +376,7 @@ export interface EngineRun {
  *     logEvery: 1,
  *     progress: false,
  *   },
- *   config: { batchSize: B, weightDecay: 0, clipNorm: 1, emaDecay: 0 },
+ *   config: { batchSize: B, weightDecay: 0, adamBeta2: 0.95, clipNorm: 1, emaDecay: 0 },
  * });
  * assertEquals(result.steps, 2);
  * assert(Number.isFinite(result.lastLoss) && result.lastLoss > 0);
@@ -395,7 +395,7 @@ export async function trainOnEngine(
     batchSize: c.batchSize,
     length: run.length,
     seed: run.seed,
-    adamw: { weightDecay: c.weightDecay },
+    adamw: { weightDecay: c.weightDecay, beta2: c.adamBeta2 },
     clipNorm: c.clipNorm,
     ...(ema ? { emaDecay: c.emaDecay } : {}),
     ...(run.excludeToken !== undefined

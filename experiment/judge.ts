@@ -25,6 +25,10 @@ import {
   Transformer,
 } from "@d3pm/transformer";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { scheduleOf } from "./_schedule.ts";
+
+// AdamW's β2 of every judge before --adam-beta2 (absent from their plans).
+const OLDER_BETA2 = 0.95;
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
 import { compareData } from "./_same_data.ts";
@@ -209,10 +213,12 @@ export interface JudgePlan {
   steps: number;
   /** Blocks per step. */
   batchSize: number;
-  /** The warm-up–cosine schedule. */
-  lr: { peak: number; warmup: number; total: number };
+  /** The warm-up–cosine schedule (`min` absent: `peak / 10`). */
+  lr: { peak: number; warmup: number; total: number; min?: number };
   /** AdamW's weight decay. */
   weightDecay: number;
+  /** AdamW's β2 (absent: 0.95, so older judges keep their keys). */
+  adamBeta2?: number;
   /** Gradient clipping (global norm). */
   clipNorm: number;
   /** EMA decay of the judged weights (undefined: none). */
@@ -264,8 +270,10 @@ export function judgePlan(
     seed: JUDGE_SEED,
     steps: c.judgeSteps,
     batchSize: c.batchSize,
-    lr: { peak: AR.peakLr(c), warmup: c.warmup, total: c.judgeSteps },
+    lr: scheduleOf(AR.peakLr(c), c.warmup, c.judgeSteps, c.lrFinal),
     weightDecay: c.weightDecay,
+    // As the weight decay: the judge trains with the run's optimiser.
+    ...(c.adamBeta2 !== OLDER_BETA2 ? { adamBeta2: c.adamBeta2 } : {}),
     clipNorm: c.clipNorm,
     ...(c.emaDecay > 0 ? { emaDecay: c.emaDecay } : {}),
     engine,
@@ -329,7 +337,10 @@ async function trainJudge(
         variables: model.variables,
         loss: (batch) =>
           process.loss(model, { ...batch, length: plan.blockLength }),
-        adamw: { weightDecay: plan.weightDecay },
+        adamw: {
+          weightDecay: plan.weightDecay,
+          beta2: plan.adamBeta2 ?? OLDER_BETA2,
+        },
         clipNorm: plan.clipNorm,
         emaDecay: plan.emaDecay,
       });
@@ -355,6 +366,7 @@ async function trainJudge(
         config: {
           batchSize: plan.batchSize,
           weightDecay: plan.weightDecay,
+          adamBeta2: plan.adamBeta2 ?? OLDER_BETA2,
           clipNorm: plan.clipNorm,
           emaDecay: plan.emaDecay ?? 0,
         },

@@ -57,7 +57,9 @@ const CHANGED: Record<OptionKey, unknown> = {
   lr: 0.01,
   arLr: 0.02,
   warmup: 7,
+  lrFinal: 0,
   weightDecay: 0.2,
+  adamBeta2: 0.999,
   clipNorm: 0.5,
   emaDecay: 0.5,
   checkpointEvery: 3,
@@ -104,7 +106,9 @@ const TRAINING: readonly OptionKey[] = [
   "lr",
   "arLr",
   "warmup",
+  "lrFinal",
   "weightDecay",
+  "adamBeta2",
   "clipNorm",
   "emaDecay",
   "judgeSteps",
@@ -312,6 +316,51 @@ Deno.test({
 
 Deno.test({
   name:
+    "the auto judge trains with the run's --adam-beta2 and --lr-final, on tfjs and on the CPU engine",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cacheDir = await Deno.makeTempDir();
+    const c = resolveConfig({
+      preset: "micro",
+      judgeSteps: 6,
+      warmup: 1,
+      batchSize: 2,
+      emaDecay: 0,
+    });
+    const nats = async (config: ExperimentConfig, engine: Engine) => {
+      const judge = await openJudge(config, TINY_DATA, {
+        engine,
+        log: () => {},
+        cacheDir,
+      });
+      const n = (await judge!.score(X0)).nats;
+      judge!.dispose();
+      return n;
+    };
+    try {
+      for (
+        const engine of [
+          { kind: "tfjs", reason: "tfjs" },
+          { kind: "cpu", reason: "cpu" },
+        ] as Engine[]
+      ) {
+        const base = await nats(c, engine);
+        const beta = await nats({ ...c, adamBeta2: 0.5 }, engine);
+        const final = await nats({ ...c, lrFinal: 0 }, engine);
+        // Each its own training: a judge that ignored either would score
+        // the default's bits.
+        assertNotEquals(beta, base, engine.kind);
+        assertNotEquals(final, base, engine.kind);
+      }
+    } finally {
+      await Deno.remove(cacheDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
     "the self judge scores with the run's AR model on the run's engine, as the auto judge does, placed once for the judge and the evaluation",
   sanitizeResources: false,
   sanitizeOps: false,
@@ -391,7 +440,7 @@ Deno.test("--judge names what is wrong with a folder: a file, or a run that trai
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {version: 3, plan}; the plan's seed is 7919, and no EMA adds no field", async () => {
+Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {version: 3, plan}; the plan's seed is 7919, and no EMA, the default β2 or the default final rate adds no field", async () => {
   // Caches written by this release are found by the next only if the key's
   // form stays: recomputed here with WebCrypto. Catches the version 3 → 2, 4.
   const c = resolveConfig({ preset: "micro" });
@@ -413,6 +462,16 @@ Deno.test("the judge's cache key is the first 16 hex digits of SHA-256 of {versi
     false,
   );
   assertEquals(plan.emaDecay, c.emaDecay);
+  // At the defaults of --adam-beta2 (0.95) and --lr-final (0.1) the plan
+  // has neither field, as every judge before them: their keys are kept
+  // (catches a β2 written always, or a final rate computed at the default).
+  assertEquals(["adamBeta2" in plan, "min" in plan.lr], [false, false]);
+  const other = judgePlan({ ...c, adamBeta2: 0.99, lrFinal: 0 }, DATA, ENGINE);
+  assertEquals([other.adamBeta2, other.lr.min], [0.99, 0]);
+  assertEquals(
+    judgePlan({ ...c, lrFinal: 0.5 }, DATA, ENGINE).lr.min,
+    0.5 * other.lr.peak,
+  );
   // A WikiText judge's plan has neither format nor reading (its key is kept);
   // a plain-text one has both, so a change in how text is read (universal
   // newlines: reading 2) never serves a judge trained on the old reading.

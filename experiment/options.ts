@@ -399,6 +399,19 @@ export const OPTIONS = {
     default: 30,
     help: "warm-up steps",
   },
+  /**
+   * The learning rate the cosine ends at, as a fraction of the peak (0: it
+   * decays to nothing; 0.1, every older run's, nanoGPT's).
+   */
+  lrFinal: {
+    group: "training",
+    kind: "number",
+    min: 0,
+    max: 1,
+    default: 0.1,
+    olderRuns: 0.1,
+    help: "final learning rate, a fraction of the peak (0: decay to 0)",
+  },
   /** AdamW weight decay. */
   weightDecay: {
     group: "training",
@@ -406,6 +419,19 @@ export const OPTIONS = {
     min: 0,
     default: 0.1,
     help: "AdamW weight decay",
+  },
+  /**
+   * AdamW's β2, the decay of the squared-gradient average (0.95, every older
+   * run's, nanoGPT's; MDLM trains with 0.999).
+   */
+  adamBeta2: {
+    group: "training",
+    kind: "number",
+    above: 0,
+    below: 1,
+    default: 0.95,
+    olderRuns: 0.95,
+    help: "AdamW beta2 (the squared-gradient average's decay)",
   },
   /** Gradient clipping (global norm). */
   clipNorm: {
@@ -806,6 +832,8 @@ export const VERIFIED_KEYS: readonly OptionKey[] = keysWhere((s) =>
  *   firstSeed: 0,
  *   alibi: 0,
  *   alibiMode: "symmetric",
+ *   lrFinal: 0.1,
+ *   adamBeta2: 0.95,
  *   fullMaskShare: 0,
  *   initFrom: "",
  *   annealSteps: 0,

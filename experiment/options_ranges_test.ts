@@ -29,7 +29,9 @@ const RANGES: Record<string, Range> = {
   lr: { above: 0 },
   arLr: { min: 0 }, // 0: the D3PM's
   warmup: { min: 0 },
+  lrFinal: { min: 0, max: 1 }, // a fraction of the peak; 0: decay to 0
   weightDecay: { min: 0 },
+  adamBeta2: { above: 0, below: 1 }, // 1 would never move
   clipNorm: { above: 0 },
   emaDecay: { min: 0, below: 1 }, // 1 would never move
   checkpointEvery: { min: 1 },
@@ -82,7 +84,9 @@ const REALS = [
   "alibi",
   "lr",
   "arLr",
+  "lrFinal",
   "weightDecay",
+  "adamBeta2",
   "clipNorm",
   "emaDecay",
   "tMin",

@@ -55,6 +55,7 @@ import {
 import type { TrainingFigures } from "./results.ts";
 import type { DataRecord, RunFolder } from "./run_folder.ts";
 import { trainingFingerprint } from "./config.ts";
+import { scheduleOf } from "./_schedule.ts";
 import {
   annealWindow,
   type InitFigures,
@@ -429,11 +430,9 @@ function loopOptions(
     blocks: ctx.data.train,
     batchSize: c.batchSize,
     steps: c.steps,
-    lr: warmupCosine({
-      peak: entrant.contestant.peakLr(c),
-      warmup: c.warmup,
-      total: c.steps,
-    }),
+    lr: warmupCosine(
+      scheduleOf(entrant.contestant.peakLr(c), c.warmup, c.steps, c.lrFinal),
+    ),
     seed,
     checkpoint: folder.checkpointPath(seed, kind),
     checkpointEvery: c.checkpointEvery,
@@ -536,7 +535,7 @@ async function fitOnTfjs(
       entrant.process.loss(model, { ...batch, length: c.blockLength }, {
         prng: rng,
       }),
-    adamw: { weightDecay: c.weightDecay },
+    adamw: { weightDecay: c.weightDecay, beta2: c.adamBeta2 },
     clipNorm: c.clipNorm,
     emaDecay: c.emaDecay > 0 ? c.emaDecay : undefined,
   });

@@ -22,75 +22,20 @@
 // no GPU is, which logs every `--log-every` steps (tests/cpu_engine_test.ts
 // holds it to the tfjs curve).
 import { assert, assertEquals } from "@std/assert";
-import { runTool } from "./_run.ts";
+import { microLosses, offPins, readPins } from "./_pinned_losses.ts";
 
-const PINNED = JSON.parse(
-  await Deno.readTextFile(
-    new URL("testdata/pinned_losses.json", import.meta.url),
-  ),
-) as { command: string; ar: number[]; d3pm: number[] };
-
-/** Steps up to this one (1-based) are held to `EARLY_TOLERANCE`. */
-const EARLY_STEPS = 12;
-const EARLY_TOLERANCE = 1e-5;
-const LATE_TOLERANCE = 2e-3;
-
-/** Per-step losses of both models of a micro run with `extra` flags. */
-async function microLosses(
-  extra: string[] = [],
-): Promise<Record<"ar" | "d3pm", number[]>> {
-  const out = await Deno.makeTempDir();
-  try {
-    const r = await runTool("experiment.ts", [
-      ...PINNED.command.split(" "),
-      "--engine",
-      "tfjs",
-      ...extra,
-      "--out",
-      out,
-    ]);
-    assertEquals(r.code, 0, r.stderr);
-    const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
-      .split("\n").map((l) => JSON.parse(l)).filter((m) => "loss" in m);
-    const of = (model: string) =>
-      rows.filter((m) => m.model === model).map((m) => m.loss as number);
-    return { ar: of("ar"), d3pm: of("d3pm") };
-  } finally {
-    await Deno.remove(out, { recursive: true });
-  }
-}
-
-/** The steps at which `losses` leave the pins' tolerance, as messages. */
-function offPins(
-  losses: Record<"ar" | "d3pm", number[]>,
-): string[] {
-  const off: string[] = [];
-  for (const model of ["ar", "d3pm"] as const) {
-    const got = losses[model], want = PINNED[model];
-    if (got.length !== want.length) {
-      off.push(`${model}: ${got.length} steps, pinned ${want.length}`);
-      continue;
-    }
-    want.forEach((w, i) => {
-      const tol = i < EARLY_STEPS ? EARLY_TOLERANCE : LATE_TOLERANCE;
-      const d = Math.abs(got[i] - w);
-      if (!(d <= tol)) {
-        off.push(
-          `${model} step ${i + 1}: ${got[i]} vs ${w} (|Δ| ${d} > ${tol})`,
-        );
-      }
-    });
-  }
-  return off;
-}
+const PINNED = await readPins("pinned_losses.json");
 
 Deno.test("a short micro run trains to the pinned losses of both models, within the BLAS's cross-CPU drift", async () => {
-  const off = offPins(await microLosses());
+  const off = offPins(PINNED, await microLosses(PINNED, "tfjs"));
   assertEquals(off, [], off.join("\n"));
 });
 
 Deno.test("the pinned-loss tolerance rejects a one-step change of the warm-up", async () => {
-  const off = offPins(await microLosses(["--warmup", "6"]));
+  const off = offPins(
+    PINNED,
+    await microLosses(PINNED, "tfjs", ["--warmup", "6"]),
+  );
   assert(off.some((m) => m.startsWith("ar step 2:")), off.join("\n"));
   assert(off.some((m) => m.startsWith("d3pm step 2:")), off.join("\n"));
 });
