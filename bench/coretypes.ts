@@ -6,14 +6,16 @@
  * - `speed`: GFLOP/s of `cblas_sgemm` at the experiment's matrix shapes (the
  *   tiny preset's and the reference step's projections, MLP and head over
  *   one batch of 4 × 128 tokens) and at 1024³, medians after warm-up;
- * - `drift`: how far the pinned micro run of `tests/pinned_losses_test.ts`
- *   moves from its pins under that kernel set, at each thread count — the
- *   measurement that sets that test's tolerances.
+ * - `drift`: how far the pinned micro run moves from its pins under that
+ *   kernel set, at each thread count — the measurement that sets the pinned
+ *   tests' tolerances: on tfjs (`tests/pinned_losses_test.ts`, pins
+ *   `tests/testdata/pinned_losses.json`) and on the CPU engine
+ *   (`tests/optimiser_options_test.ts`, pins `pinned_losses_cpu.json`).
  *
  * Prints one JSON line per measurement, then a summary line (the fastest
  * kernel set per shape, the one the backend picks, and the largest drift).
  *
- *   deno task bench:coretypes [--measure speed,drift] [--threads 1,2] [--reps 20]
+ *   deno task bench:coretypes [--measure speed,drift] [--threads 1,2] [--engines tfjs,cpu] [--reps 20]
  *
  * @module
  */
@@ -44,6 +46,13 @@ One JSON line per measurement, then a summary line.`,
       value: "LIST",
       default: "1,2",
       help: "OpenBLAS thread counts for the drift runs",
+    },
+    engines: {
+      kind: "string",
+      value: "LIST",
+      default: "tfjs,cpu",
+      help:
+        "the engines whose pinned run the drift runs train: tfjs, cpu or both",
     },
     reps: {
       kind: "integer",
@@ -81,6 +90,13 @@ const { values } = readCommandLine(Deno.args, USAGE, {
         );
       }
     }
+    for (const e of values.engines.split(",")) {
+      if (e !== "tfjs" && e !== "cpu") {
+        throw new UsageError(
+          `Option --engines takes tfjs, cpu or both, got ${e}`,
+        );
+      }
+    }
     for (const t of values.threads.split(",")) {
       const n = Number(t);
       if (!Number.isSafeInteger(n) || n < 1 || n > 256) {
@@ -94,6 +110,7 @@ const { values } = readCommandLine(Deno.args, USAGE, {
 const args = {
   measure: values.measure.split(","),
   threads: values.threads.split(",").map(Number),
+  engines: values.engines.split(",") as ("tfjs" | "cpu")[],
   reps: values.reps,
   child: values.child,
 };
@@ -194,45 +211,70 @@ async function speed(
   return byShape;
 }
 
+/** Each engine's pin file and the flags its run adds to the pins' command. */
+const PINNED_RUNS = {
+  // `--engine tfjs` named: `auto` trains on the CPU engine where no GPU is.
+  tfjs: { pins: "pinned_losses.json", flags: ["--engine", "tfjs"] },
+  // The fused engine logs every `--log-every` steps: every step here.
+  cpu: {
+    pins: "pinned_losses_cpu.json",
+    flags: ["--engine", "cpu", "--log-every", "1"],
+  },
+} as const;
+
 /** Largest |loss − pin| of each model over steps 1–12 and 13–end. */
 async function drift(
   coretypes: string[],
   threads: number[],
+  engines: ("tfjs" | "cpu")[],
 ): Promise<number> {
-  const pins = JSON.parse(
-    await Deno.readTextFile(`${ROOT}tests/testdata/pinned_losses.json`),
-  ) as { command: string; ar: number[]; d3pm: number[] };
   let largest = 0;
-  for (const coretype of coretypes) {
-    for (const t of threads) {
-      const out = await Deno.makeTempDir();
-      try {
-        await child(
-          `${ROOT}examples/experiment.ts`,
-          [...pins.command.split(" "), "--out", out],
-          { OPENBLAS_CORETYPE: coretype, OPENBLAS_NUM_THREADS: String(t) },
-        );
-        const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
-          .split("\n").map((l) => JSON.parse(l)).filter((m) => "loss" in m);
-        const record: Record<string, unknown> = { coretype, threads: t };
-        for (const model of ["ar", "d3pm"] as const) {
-          const got = rows.filter((m) => m.model === model).map((m) =>
-            m.loss as number
-          );
-          const d = pins[model].map((p, i) => Math.abs((got[i] ?? NaN) - p));
-          const early = Math.max(...d.slice(0, 12));
-          const late = Math.max(...d.slice(12));
-          largest = Math.max(largest, early, late);
-          record[`${model}_drift_steps_1_12`] = early;
-          record[`${model}_drift_steps_13_${d.length}`] = late;
-        }
-        emit(record);
-      } finally {
-        await Deno.remove(out, { recursive: true });
+  for (const engine of engines) {
+    const run = PINNED_RUNS[engine];
+    const pins = JSON.parse(
+      await Deno.readTextFile(`${ROOT}tests/testdata/${run.pins}`),
+    ) as { command: string; ar: number[]; d3pm: number[] };
+    for (const coretype of coretypes) {
+      for (const t of threads) {
+        const record = await driftOf(pins, run.flags, coretype, t);
+        largest = Math.max(largest, ...Object.values(record.drift));
+        emit({ engine, coretype, threads: t, ...record.drift });
       }
     }
   }
   return largest;
+}
+
+/** One pinned run under `coretype` and `threads`: each model's drift. */
+async function driftOf(
+  pins: { command: string; ar: number[]; d3pm: number[] },
+  flags: readonly string[],
+  coretype: string,
+  threads: number,
+): Promise<{ drift: Record<string, number> }> {
+  const out = await Deno.makeTempDir();
+  try {
+    await child(
+      `${ROOT}examples/experiment.ts`,
+      [...pins.command.split(" "), ...flags, "--out", out],
+      { OPENBLAS_CORETYPE: coretype, OPENBLAS_NUM_THREADS: String(threads) },
+    );
+    const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trim()
+      .split("\n").map((l) => JSON.parse(l)).filter((m) => "loss" in m);
+    const drift: Record<string, number> = {};
+    for (const model of ["ar", "d3pm"] as const) {
+      const got = rows.filter((m) => m.model === model).map((m) =>
+        m.loss as number
+      );
+      // A missing step is NaN, which no tolerance takes.
+      const d = pins[model].map((p, i) => Math.abs((got[i] ?? NaN) - p));
+      drift[`${model}_drift_steps_1_12`] = Math.max(...d.slice(0, 12));
+      drift[`${model}_drift_steps_13_${d.length}`] = Math.max(...d.slice(12));
+    }
+    return { drift };
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 }
 
 if (args.child !== "") {
@@ -269,7 +311,11 @@ if (args.child !== "") {
       );
     }
     if (args.measure.includes("drift")) {
-      summary.largest_drift = await drift(coretypes, args.threads);
+      summary.largest_drift = await drift(
+        coretypes,
+        args.threads,
+        args.engines,
+      );
     }
     emit(summary);
   }

@@ -39,6 +39,14 @@ Deno.test("--adam-beta2 outside (0, 1) and --lr-final outside [0, 1] are refused
   }
 });
 
+// The CPU engine's pins drift further after step 12 than tfjs's under other
+// kernel sets: `deno task bench:coretypes --measure drift --threads 1,2,4`
+// (AMD Zen 3; Haswell, Sandybridge, Nehalem × 1, 2, 4 threads) put its largest
+// late drift at 1.42e-3 nats (the AR, Nehalem), over 2/3 of tfjs's 2e-3; its
+// early drift at 8.5e-7 (the 1e-5 tolerance holds). 5e-3 is 3.5× the largest,
+// the margin tfjs's tolerance has over its own (pinned_losses_test.ts).
+const CPU_LATE_TOLERANCE = 5e-3;
+
 // The steps at which both models left the pins, as "ar step N" keys.
 const leftAt = (off: string[]) => off.map((m) => m.split(":")[0]);
 
@@ -69,10 +77,10 @@ Deno.test({
   ignore: noKernels,
   async fn() {
     const base = await microLosses(CPU, "cpu");
-    const off = offPins(CPU, base);
+    const off = offPins(CPU, base, CPU_LATE_TOLERANCE);
     assertEquals(off, [], off.join("\n"));
     const beta = await microLosses(CPU, "cpu", ["--adam-beta2", "0.99"]);
-    const b = leftAt(offPins(CPU, beta));
+    const b = leftAt(offPins(CPU, beta, CPU_LATE_TOLERANCE));
     for (const model of ["ar", "d3pm"]) {
       assert(b.includes(`${model} step 4`), b.join(", "));
     }
