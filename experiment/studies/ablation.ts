@@ -64,6 +64,8 @@ export const ABLATION_BASELINE: Readonly<Partial<ExperimentConfig>> = {
   warmup: 30,
   batchSize: 8,
   weightDecay: 0.1,
+  // The tiny preset's β2 moved to 0.999 on 2026-12-07; the ablation ran at 0.95.
+  adamBeta2: 0.95,
 };
 
 /** A variant of `model` with `overrides`. */
