@@ -11,7 +11,7 @@
 import { RESULTS_READ } from "./_limits.ts";
 import { chart, fixed, markdownTable, summarize } from "@d3pm/eval";
 import { configDifferences, MetricsLog } from "@d3pm/train";
-import { flagOf } from "@d3pm/cli";
+import { flagOf, keyOf } from "@d3pm/cli";
 import { BoundedReadError, readJsonBounded } from "@d3pm/core";
 import { type DataRecord, holderHost, RunFolder } from "./run_folder.ts";
 import { compareData } from "./_same_data.ts";
@@ -36,6 +36,7 @@ import {
   type SweepValue,
 } from "./sweep.ts";
 import { notAFolderOfItsOwn } from "./_paths.ts";
+import { PRESET_MOVES } from "./presets.ts";
 import { ignoredKeys } from "./_ignored_keys.ts";
 import { cellResults } from "./_cell_results.ts";
 import { shellQuote } from "./_shell.ts";
@@ -280,7 +281,7 @@ export async function collectRuns(
           checkCell(
             dir,
             cell,
-            expectedConfig(dir, sweep, cell),
+            beforeMoves(sweep, cell, expectedConfig(dir, sweep, cell), read),
             read.result,
             read.dataRecord,
           );
@@ -316,6 +317,36 @@ export async function collectRuns(
   }
   checkMergeable(runs, [...swept], options.log ?? console.error);
   return { runs, swept: [...swept], unfinished };
+}
+
+/**
+ * `expected` with the value the cell's run holds of each option its preset
+ * has moved since ({@linkcode PRESET_MOVES}) where that value is one the
+ * preset held before and neither the sweep's options nor the cell's values
+ * name the option: the cell ran before the move. (An option missing from
+ * an older results.json reads as its `ADDED_KEYS` value.)
+ */
+function beforeMoves(
+  sweep: Sweep,
+  cell: SweepCell,
+  expected: ExperimentConfig | undefined,
+  read: { result: ExperimentResult },
+): ExperimentConfig | undefined {
+  if (expected === undefined) return undefined;
+  const named = new Set<string>([
+    ...Object.keys(sweep.spec.options ?? {}).map(keyOf),
+    ...Object.keys(cell.values),
+  ]);
+  const saved = { ...ADDED_KEYS, ...read.result.config } as Record<
+    string,
+    unknown
+  >;
+  const moved = PRESET_MOVES[expected.preset] ?? {};
+  const then: Record<string, unknown> = {};
+  for (const [key, before] of Object.entries(moved)) {
+    if (!named.has(key) && before.includes(saved[key])) then[key] = saved[key];
+  }
+  return { ...expected, ...then } as ExperimentConfig;
 }
 
 /**
@@ -492,7 +523,9 @@ export function checkMergeable(
         `their tokenizers differ (${b.tokenizer?.id} in ${run.dir} but ${a.tokenizer?.id} in ${first.dir})`,
       );
     }
-    const diff = configDifferences(a.config, b.config, {
+    // Both sides read as older runs read: a key neither run's version
+    // wrote is its ADDED_KEYS value in each (defaults fill `saved` only).
+    const diff = configDifferences(a.config, { ...ADDED_KEYS, ...b.config }, {
       defaults: ADDED_KEYS,
       ignore,
     });

@@ -356,3 +356,136 @@ Deno.test("collectRuns() refuses, naming a way out, a sweep whose cells' options
     await Deno.remove(dir.slice(0, -3), { recursive: true });
   }
 });
+
+Deno.test("collectRuns() merges a tiny sweep that finished before the preset's β2 moved to 0.999, and refuses one with cells from both sides of the move or one that named another β2", async () => {
+  // Before: every tiny sweep finished before 2026-12-07 was refused, its
+  // cells said to hold "another run (--adam-beta2 is 0.95 there but 0.999
+  // in the cell): a folder copied or edited by hand".
+  const dir = `${await Deno.makeTempDir()}/sw`;
+  try {
+    // Planned again in place (sweep.json replaced): the cells' folders stay.
+    const plan = async (options: Record<string, unknown>) => {
+      await Deno.remove(`${dir}/sweep.json`).catch(() => {});
+      return await saveSweep(
+        planSweep({ options: { preset: "tiny", ...options }, seeds: 2 }, {
+          dir,
+        }),
+      );
+    };
+    const write = async (
+      cell: { out: string; values: Record<string, unknown> },
+      over: Record<string, unknown>,
+      drop: string[] = [],
+    ) => {
+      const config: Record<string, unknown> = {
+        ...resolveConfig({
+          preset: "tiny",
+          seeds: 1,
+          firstSeed: Number(cell.values.seed),
+          out: cell.out,
+          resume: true,
+        }),
+        ...over,
+      };
+      for (const k of drop) delete config[k];
+      await Deno.mkdir(cell.out, { recursive: true });
+      await Deno.writeTextFile(
+        `${cell.out}/results.json`,
+        JSON.stringify({
+          config,
+          data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+          tokenizer: { id: "bpe", vocabSize: 4096 },
+          results: [{ model: "ar", seed: cell.values.seed }],
+        }),
+      );
+    };
+    let sweep = await plan({});
+    // Written before the options existed: neither key in results.json.
+    for (const c of sweep.cells) {
+      await write(c, {}, ["adamBeta2", "lrFinal"]);
+    }
+    assertEquals((await collectRuns([dir])).runs.length, 2);
+    // Today's runs, at the preset's 0.999, merge too.
+    for (const c of sweep.cells) await write(c, {});
+    assertEquals((await collectRuns([dir])).runs.length, 2);
+    // One cell from before the move, one after: not one setting.
+    await write(sweep.cells[0], { adamBeta2: 0.95 });
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      "--adam-beta2 is 0.999 in",
+    );
+    // A sweep that named β2 0.999 holds its cell to it.
+    sweep = await plan({ adamBeta2: 0.999 });
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      "(--adam-beta2 is 0.95 there but 0.999 in the cell)",
+    );
+    // A value the preset never held is another run's, as before.
+    await write(sweep.cells[0], { adamBeta2: 0.9 });
+    await plan({});
+    await assertRejects(
+      () => collectRuns([dir]),
+      ConfigError,
+      "(--adam-beta2 is 0.9 there but 0.999 in the cell)",
+    );
+  } finally {
+    await Deno.remove(dir.slice(0, -3), { recursive: true });
+  }
+});
+
+Deno.test("collectRuns() merges two runs made before --lr-final and --adam-beta2 existed: a key neither results.json has reads as its older-runs value in both", async () => {
+  // Before: "--lr-final is (none) in B but 0.1 in A": the older-runs value
+  // filled the first run's configuration only, so no two runs made before
+  // the newest option merged.
+  const root = await Deno.makeTempDir();
+  try {
+    const older = async (out: string, seed: number) => {
+      const config: Record<string, unknown> = resolveConfig({
+        preset: "micro",
+        firstSeed: seed,
+        out,
+      });
+      delete config.lrFinal;
+      delete config.adamBeta2;
+      await Deno.mkdir(out, { recursive: true });
+      await Deno.writeTextFile(`${out}/config.json`, JSON.stringify(config));
+      await Deno.writeTextFile(
+        `${out}/results.json`,
+        JSON.stringify({
+          config,
+          data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+          tokenizer: { id: "byte-v1", vocabSize: 260 },
+          results: [{ model: "ar", seed }],
+        }),
+      );
+    };
+    await older(`${root}/a`, 0);
+    await older(`${root}/b`, 1);
+    const { runs } = await collectRuns([`${root}/a`, `${root}/b`]);
+    assertEquals(runs.map((r) => r.values.seed), [0, 1]);
+    // Still compared: a run at another final rate is another setting.
+    const config = resolveConfig({ preset: "micro", out: `${root}/b` });
+    await Deno.writeTextFile(
+      `${root}/b/results.json`,
+      JSON.stringify({
+        config: { ...config, firstSeed: 1, lrFinal: 0 },
+        data: { source: "wt2", trainTokens: 10, testTokens: 5 },
+        tokenizer: { id: "byte-v1", vocabSize: 260 },
+        results: [{ model: "ar", seed: 1 }],
+      }),
+    );
+    await Deno.writeTextFile(
+      `${root}/b/config.json`,
+      JSON.stringify({ ...config, firstSeed: 1, lrFinal: 0 }),
+    );
+    await assertRejects(
+      () => collectRuns([`${root}/a`, `${root}/b`]),
+      ConfigError,
+      "--lr-final is 0 in",
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -52,6 +52,32 @@ function preset(
 }
 
 /**
+ * The values a preset's training options held before the preset moved, by
+ * preset and option: a run made then holds one of them where its command
+ * named none. `report --merge` takes such a run as its sweep cell's (the
+ * cell's options resolve to the preset as it is now), so that a sweep that
+ * finished before the move still merges; its cells are still compared with
+ * each other, so a sweep with cells from both sides of a move is refused.
+ *
+ * @example
+ * ```ts
+ * import { PRESET_MOVES, PRESETS } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(PRESET_MOVES.tiny.adamBeta2, [0.95]);
+ * assertEquals(PRESETS.tiny.adamBeta2, 0.999);
+ * ```
+ */
+export const PRESET_MOVES: Readonly<
+  Record<PresetName, Readonly<Partial<Record<OptionKey, readonly unknown[]>>>>
+> = {
+  micro: {},
+  // 2026-12-07: β2 0.95 → 0.999 (docs/adaptation.md, round three).
+  tiny: { adamBeta2: [0.95] },
+  small: {},
+  paper: {},
+};
+
+/**
  * The presets; `tiny` is the default. Each trains the transformer preset of
  * the same name (`@d3pm/transformer`'s `preset()`), so a name means one model.
  *
