@@ -2,11 +2,13 @@
 // against lists written out here: configDiff() and trainingFingerprint()
 // tried on a change of every single option.
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import {
   configDiff,
+  ConfigError,
   type ExperimentConfig,
   resolveConfig,
+  RunFolder,
   trainingFingerprint,
 } from "./mod.ts";
 
@@ -73,4 +75,40 @@ Deno.test("configDiff(): a key an older config.json lacks reads as the value old
   // A key neither saved nor added later is a difference, not a match.
   const { steps: _, ...noSteps } = now;
   assert(configDiff(noSteps, now).startsWith("--steps is 800"));
+});
+
+Deno.test("a resume refused only because the tiny preset's β2 moved since the run began says which flag continues it; any other difference does not", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const now = resolveConfig({ preset: "tiny", out, resume: true });
+    // An older run's config.json: no adamBeta2 (it reads as 0.95).
+    const older: Record<string, unknown> = { ...now, resume: false };
+    delete older.adamBeta2;
+    await Deno.writeTextFile(`${out}/config.json`, JSON.stringify(older));
+    await assertRejects(
+      () => new RunFolder(out).check(now),
+      ConfigError,
+      "--adam-beta2 is 0.999 but the run used 0.95 (the tiny preset's --adam-beta2 moved since this run began: pass --adam-beta2 0.95 to continue it, or start a new run",
+    );
+    // With it, the run continues.
+    await new RunFolder(out).check({ ...now, adamBeta2: 0.95 });
+    // Another change as well: the flag alone would not continue it.
+    const e = await assertRejects(
+      () => new RunFolder(out).check({ ...now, steps: 5 }),
+      ConfigError,
+    );
+    assert(!e.message.includes("moved since"), e.message);
+    // A value the preset never held: not the preset's move.
+    await Deno.writeTextFile(
+      `${out}/config.json`,
+      JSON.stringify({ ...older, adamBeta2: 0.9 }),
+    );
+    const other = await assertRejects(
+      () => new RunFolder(out).check(now),
+      ConfigError,
+    );
+    assert(!other.message.includes("moved since"), other.message);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
 });

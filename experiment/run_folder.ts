@@ -38,6 +38,7 @@ import { dataKind } from "./_same_data.ts";
 import { hooks } from "./_run_folder_hooks.ts";
 import { checkSeed, checkWeights } from "./_weights.ts";
 import { parseJsonFile } from "./damaged_file.ts";
+import { PRESET_MOVES, PRESETS } from "./presets.ts";
 import {
   ADDED_KEYS,
   ConfigError,
@@ -791,7 +792,9 @@ export class RunFolder {
         throw new ConfigError(
           `Cannot resume ${this.dir}: ${diff}${
             auto ? await this.#autoPicked() : ""
-          } (${auto ? "resume with --engine auto, or " : ""}${await this
+          } (${auto ? "resume with --engine auto, or " : ""}${
+            movedSince(saved, config)
+          }${await this
             .#elsewhere(
               "start a new run with --out DIR, or --force to replace this one",
             )})`,
@@ -1922,4 +1925,34 @@ function elsewhere(
 
 function shorten(command: string): string {
   return command.length > 120 ? `${command.slice(0, 117)}…` : command;
+}
+
+/**
+ * How to continue a run whose configuration differs from the command's only
+ * where its preset has moved since it began ({@linkcode PRESET_MOVES}: the
+ * run holds a value the preset held before, the command the preset's value
+ * now): "the tiny preset's --adam-beta2 moved since this run began: pass
+ * --adam-beta2 0.95 to continue it, or "; else "".
+ */
+function movedSince(saved: ExperimentConfig, now: ExperimentConfig): string {
+  if (saved.preset !== now.preset) return "";
+  const moved = (Object.entries(PRESET_MOVES[now.preset] ?? {}) as [
+    OptionKey,
+    readonly unknown[],
+  ][]).filter(([k, before]) =>
+    saved[k] !== now[k] && before.includes(saved[k]) &&
+    now[k] === PRESETS[now.preset][k]
+  ).map(([k]) => k);
+  if (moved.length === 0) return "";
+  // Only the moved options differ: the rest of the command is the run's.
+  const then = {
+    ...now,
+    ...Object.fromEntries(moved.map((k) => [k, saved[k]])),
+  };
+  if (configDiff(saved, then as ExperimentConfig) !== "") return "";
+  return `the ${now.preset} preset's ${
+    moved.map((k) => `--${flagOf(k)}`).join(" and ")
+  } moved since this run began: pass ${
+    moved.map((k) => `--${flagOf(k)} ${saved[k]}`).join(" ")
+  } to continue it, or `;
 }
