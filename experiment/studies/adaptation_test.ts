@@ -507,3 +507,37 @@ Deno.test("adaptation study: --gen-samples and --exact-blocks reach every cell, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("adaptation study: tiny cells train at the β2 its figures were made with (0.95), and a cell of another β2 is listed, not counted", async () => {
+  for (const c of adaptationCells({ preset: "tiny", seeds: [0], dir: "d" })) {
+    assertEquals(resolveConfig(c.options).adamBeta2, 0.95, c.name);
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    const options = { ...SMALL, seeds: [0], dir };
+    const put = async (cell: string, config: Record<string, unknown>) => {
+      await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
+      const body = results([[cell.startsWith("ar") ? "ar" : "d3pm", 0, {
+        bpt: 7,
+        valid: [5, 5, "last"],
+        gen: 100,
+        entropy: 4,
+      }]]);
+      await Deno.writeTextFile(
+        `${dir}/cells/${cell}/results.json`,
+        JSON.stringify({ config, ...body }),
+      );
+    };
+    // A results.json from before --adam-beta2 holds no β2: it trained at 0.95.
+    const { adamBeta2: _, ...older } = planned(options, "ar_seed-0");
+    await put("ar_seed-0", older);
+    await put(
+      "d3pm_seed-0",
+      planned(options, "d3pm_seed-0", { adamBeta2: 0.999 }),
+    );
+    const t = await collectAdaptation(options);
+    assertEquals(t.mismatched, ["d3pm_seed-0 (AdamW β2 0.999, planned 0.95)"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
