@@ -186,6 +186,24 @@ Deno.test("study epochs --resume refuses a study begun on another engine or from
   }
 });
 
+Deno.test("study epochs --resume continues a study whose study.json was written before --lr-final and --adam-beta2 existed (their older runs' values)", async () => {
+  const ref = await wholeStudy();
+  const cut = await copyFolder(ref);
+  try {
+    const path = `${cut}/study.json`;
+    const record = JSON.parse(await Deno.readTextFile(path));
+    const { lrFinal: _, adamBeta2: __, ...older } = record.base;
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ ...record, base: older }) + "\n",
+    );
+    const r = await runTool("study.ts", [...STUDY, "--out", cut, "--resume"]);
+    assertEquals(r.code, 0, r.stderr);
+  } finally {
+    await Deno.remove(cut, { recursive: true });
+  }
+});
+
 Deno.test("study epochs --resume of a study begun with engine auto accepts --engine naming the engine it ran on, and refuses another naming it", async () => {
   const ref = await wholeStudy();
   const cut = await copyFolder(ref);

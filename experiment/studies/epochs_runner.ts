@@ -27,7 +27,7 @@ import { D3PM } from "../contestants/d3pm.ts";
 import { prepareData, type RunData } from "../data.ts";
 import { readTrainPrefixes } from "./_train_prefixes.ts";
 import { chooseEngine, type Engine } from "../engine.ts";
-import { ConfigError, type ExperimentConfig } from "../options.ts";
+import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "../options.ts";
 import { shellQuote } from "../_shell.ts";
 import { saveSweep, studySweep, type Sweep } from "../sweep.ts";
 import { FOLDER_BUSY_EXIT, replacedPath, RunFolder } from "../run_folder.ts";
@@ -1038,7 +1038,9 @@ function refuseOtherRun(
     );
   }
   const want = ctx.base as unknown as Record<string, unknown>;
-  const got = record.base as unknown as Record<string, unknown>;
+  // A study.json written before an option existed lacks it: its runs trained
+  // with the value that option's older runs read as.
+  const got = { ...ADDED_KEYS, ...record.base } as Record<string, unknown>;
   // The engine chosen (`auto`, or one named) is judged by the one it resolved
   // to, above: a study begun with auto continues with --engine cpu on cpu.
   const key = [...new Set([...Object.keys(want), ...Object.keys(got)])]
