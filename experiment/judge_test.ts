@@ -224,6 +224,14 @@ const TINY_DATA = {
   valid: blocks(4, 2),
   trainSha256: "made-up",
 } as unknown as Parameters<typeof openJudge>[1];
+// A micro judge of 6 steps, 2 rows a step, no EMA: seconds to train.
+const SHORT_JUDGE = resolveConfig({
+  preset: "micro",
+  judgeSteps: 6,
+  warmup: 1,
+  batchSize: 2,
+  emaDecay: 0,
+});
 const X0 = {
   tokens: Int32Array.from(TINY_DATA.valid.data),
   batchSize: 4,
@@ -237,13 +245,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const cacheDir = await Deno.makeTempDir();
-    const c = resolveConfig({
-      preset: "micro",
-      judgeSteps: 6,
-      warmup: 1,
-      batchSize: 2,
-      emaDecay: 0,
-    });
+    const c = SHORT_JUDGE;
     const open = async (engine: Engine) => {
       const lines: string[] = [];
       const judge = await openJudge(c, TINY_DATA, {
@@ -321,13 +323,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const cacheDir = await Deno.makeTempDir();
-    const c = resolveConfig({
-      preset: "micro",
-      judgeSteps: 6,
-      warmup: 1,
-      batchSize: 2,
-      emaDecay: 0,
-    });
+    const c = SHORT_JUDGE;
     const nats = async (config: ExperimentConfig, engine: Engine) => {
       const judge = await openJudge(config, TINY_DATA, {
         engine,

@@ -148,24 +148,28 @@ function planned(
   return { ...resolveConfig(c.options), ...change };
 }
 
+/** A cell's results.json of `config`: its model (ar or d3pm) at seed 0, `bpt`. */
+async function putCell(dir: string, cell: string, config: object, bpt: number) {
+  await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
+  const model = cell.startsWith("ar") ? "ar" : "d3pm";
+  const body = results([[model, 0, {
+    bpt,
+    valid: [5, 5, "last"],
+    gen: 100,
+    entropy: 4,
+  }]]);
+  await Deno.writeTextFile(
+    `${dir}/cells/${cell}/results.json`,
+    JSON.stringify({ config, ...body }),
+  );
+}
+
 Deno.test("adaptation study: a cell whose results.json is of another plan (steps, seed, source) is listed, not counted", async () => {
   const dir = await Deno.makeTempDir();
   try {
     const options = { ...SMALL, seeds: [0], dir };
-    const put = async (cell: string, config: object, bpt: number) => {
-      await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
-      const model = cell.startsWith("ar") ? "ar" : "d3pm";
-      const body = results([[model, 0, {
-        bpt,
-        valid: [5, 5, "last"],
-        gen: 100,
-        entropy: 4,
-      }]]);
-      await Deno.writeTextFile(
-        `${dir}/cells/${cell}/results.json`,
-        JSON.stringify({ config, ...body }),
-      );
-    };
+    const put = (cell: string, config: object, bpt: number) =>
+      putCell(dir, cell, config, bpt);
     // Every cell of another plan (800 steps; seed 1): none of this one.
     await put("ar_seed-0", planned(options, "ar_seed-0", { steps: 800 }), 6);
     // Collecting with the cell's options is refused as contradicting the
@@ -515,19 +519,7 @@ Deno.test("adaptation study: tiny cells train at the β2 its figures were made w
   const dir = await Deno.makeTempDir();
   try {
     const options = { ...SMALL, seeds: [0], dir };
-    const put = async (cell: string, config: Record<string, unknown>) => {
-      await Deno.mkdir(`${dir}/cells/${cell}`, { recursive: true });
-      const body = results([[cell.startsWith("ar") ? "ar" : "d3pm", 0, {
-        bpt: 7,
-        valid: [5, 5, "last"],
-        gen: 100,
-        entropy: 4,
-      }]]);
-      await Deno.writeTextFile(
-        `${dir}/cells/${cell}/results.json`,
-        JSON.stringify({ config, ...body }),
-      );
-    };
+    const put = (cell: string, config: object) => putCell(dir, cell, config, 7);
     // A results.json from before --adam-beta2 holds no β2: it trained at 0.95.
     const { adamBeta2: _, ...older } = planned(options, "ar_seed-0");
     await put("ar_seed-0", older);
