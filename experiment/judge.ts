@@ -27,8 +27,6 @@ import {
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { scheduleOf } from "./_schedule.ts";
 
-// AdamW's β2 of every judge before --adam-beta2 (absent from their plans).
-const OLDER_BETA2 = 0.95;
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
 import { compareData } from "./_same_data.ts";
@@ -44,6 +42,9 @@ import {
   releaseEvaluationModel,
   trainOnEngine,
 } from "./engine.ts";
+
+// AdamW's β2 of every judge before --adam-beta2 (absent from their plans).
+const OLDER_BETA2 = 0.95;
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {
