@@ -118,8 +118,8 @@ export const PRESETS: Readonly<Record<PresetName, ExperimentConfig>> = {
     samples: 1,
     judgeSteps: 400,
   }),
-  // The default: a quiet 2-core CPU in about 2½ minutes on the CPU engine
-  // (141 s, judge included; README), about 8½ on the tfjs engine.
+  // The default: a quiet 2-core CPU in about 2½–4 minutes on the CPU engine
+  // (141–223 s, judge included; README), about 8½ on the tfjs engine.
   tiny: preset("tiny", {
     // 512K training tokens. Chosen by `deno task ablate` (README): batch 4
     // (more, smaller steps at matched tokens help both models), each model
