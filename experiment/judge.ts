@@ -26,7 +26,6 @@ import {
 } from "@d3pm/transformer";
 import { ConfigError, type ExperimentConfig } from "./options.ts";
 import { scheduleOf } from "./_schedule.ts";
-
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
 import { compareData } from "./_same_data.ts";
