@@ -324,8 +324,9 @@ function longEnough(
  * import { assertEquals } from "@std/assert";
  * const [ar] = adaptationCells({ preset: "tiny", seeds: [2], dir: "runs/ad" });
  * assertEquals(experimentArgs(ar), [
- *   "--preset", "tiny", "--models", "ar", "--steps", "1000", "--engine", "tfjs", "--seeds", "1",
- *   "--first-seed", "2", "--out", "runs/ad/cells/ar_seed-2", "--resume",
+ *   "--preset", "tiny", "--adam-beta2", "0.95", "--models", "ar", "--steps", "1000",
+ *   "--engine", "tfjs", "--seeds", "1", "--first-seed", "2", "--out", "runs/ad/cells/ar_seed-2",
+ *   "--resume",
  * ]);
  * ```
  */
