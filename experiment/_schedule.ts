@@ -5,9 +5,7 @@
  * @module
  */
 import type { WarmupCosineOptions } from "@d3pm/train";
-
-// The final learning rate every run used before --lr-final existed.
-const OLDER_FINAL = 0.1;
+import { ADDED_KEYS } from "./options.ts";
 
 /**
  * The schedule's options: warm-up to `peak`, then the cosine down to
@@ -41,6 +39,6 @@ export function scheduleOf(
     peak,
     warmup,
     total,
-    ...(final === OLDER_FINAL ? {} : { min: final * peak }),
+    ...(final === ADDED_KEYS.lrFinal ? {} : { min: final * peak }),
   };
 }

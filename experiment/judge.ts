@@ -24,7 +24,7 @@ import {
   saveModel,
   Transformer,
 } from "@d3pm/transformer";
-import { ConfigError, type ExperimentConfig } from "./options.ts";
+import { ADDED_KEYS, ConfigError, type ExperimentConfig } from "./options.ts";
 import { scheduleOf } from "./_schedule.ts";
 import { openTokenizer, type RunData } from "./data.ts";
 import { RunFolder } from "./run_folder.ts";
@@ -42,8 +42,9 @@ import {
   trainOnEngine,
 } from "./engine.ts";
 
-// AdamW's β2 of every judge before --adam-beta2 (absent from their plans).
-const OLDER_BETA2 = 0.95;
+// AdamW's β2 of every judge before --adam-beta2 (absent from their plans):
+// the option's older-runs value.
+const OLDER_BETA2 = ADDED_KEYS.adamBeta2!;
 
 /** A judge: how it scores samples, and what the report says of it. */
 export interface Judge {

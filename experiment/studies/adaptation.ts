@@ -17,7 +17,7 @@ import { flagOf } from "@d3pm/cli";
 import { writeFileAtomic } from "@d3pm/core";
 import { fixed, markdownTable, summarize } from "@d3pm/eval";
 import { resolveConfig } from "../config.ts";
-import { ConfigError } from "../options.ts";
+import { ADDED_KEYS, ConfigError } from "../options.ts";
 import { PRESETS } from "../presets.ts";
 import type { ExperimentResult, ModelResult } from "../results.ts";
 import {
@@ -678,10 +678,10 @@ function mismatchOf(
     ["seeds", got.seeds, 1],
     ["init from", place(got.initFrom), place(c.options.initFrom)],
     ["anneal steps", got.annealSteps ?? 0, c.options.annealSteps ?? 0],
-    // A results.json from before the option holds no β2: it trained at 0.95.
+    // A results.json from before the option holds no β2: its older-runs value.
     [
       "AdamW β2",
-      got.adamBeta2 ?? 0.95,
+      got.adamBeta2 ?? ADDED_KEYS.adamBeta2,
       resolveConfig(c.options as Partial<ExperimentResult["config"]>).adamBeta2,
     ],
   ];
