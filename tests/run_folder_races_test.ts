@@ -4,6 +4,7 @@
 // failed on the code before the fix (see docs/run-folder.md).
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import {
+  AR_FAST_EVAL,
   errorLine,
   NO_FIGURES_EVAL,
   once,
@@ -11,6 +12,7 @@ import {
   runScript,
   runTool,
 } from "./_run.ts";
+import { tempDir } from "@d3pm/core/testing";
 
 const QUICK = ["--preset", "micro", "--steps", "6", "--warmup", "1"];
 const RUN = [...QUICK, ...NO_FIGURES_EVAL, "--judge", "self"];
@@ -213,6 +215,47 @@ Deno.test("5, 6: resume refuses a checkpoint of another contestant, and data tha
   for (const dir of [data, out, swapped]) {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("5: resume refuses a checkpoint of another seed copied into a seed's folder, naming both seeds", async () => {
+  await using tmp = await tempDir();
+  const out = tmp.path;
+  const args = [
+    ...QUICK,
+    ...AR_FAST_EVAL,
+    "--gen-samples",
+    "0",
+    "--judge",
+    "self",
+    "--models",
+    "ar",
+    "--seeds",
+    "2",
+    "--out",
+    out,
+  ];
+  const r = await runTool("experiment.ts", args);
+  assertEquals(r.code, 0, r.stderr);
+  // Seed 1's checkpoint has seed 0's shapes and contestant: only its seed
+  // tells it apart.
+  await Deno.copyFile(
+    `${out}/seed-1/ar/checkpoint.safetensors`,
+    `${out}/seed-0/ar/checkpoint.safetensors`,
+  );
+  const kept = ["seed-0/ar/model.safetensors", "seed-1/ar/model.safetensors"];
+  const before = await Promise.all(
+    kept.map((f) => Deno.readFile(`${out}/${f}`)),
+  );
+  const resumed = await runTool("experiment.ts", [...args, "--resume"]);
+  assertEquals(resumed.code, 1, resumed.stderr);
+  assertMatch(
+    errorLine(resumed),
+    /seed-0\/ar\/checkpoint\.safetensors.*different configuration \(seed: 1 → 0\)/,
+  );
+  assertEquals(
+    await Promise.all(kept.map((f) => Deno.readFile(`${out}/${f}`))),
+    before,
+  );
 });
 
 Deno.test("7: a BPE that runs out of pairs is said at the start and recorded; the run then samples and resumes", async () => {
