@@ -92,6 +92,13 @@ const STUDY_OPTIONS = {
     help:
       "training engine (default: the settings'; auto: the fused engine on a real GPU, else cpu)",
   },
+  adamBeta2: {
+    kind: "number",
+    above: 0,
+    below: 1,
+    help:
+      "AdamW's beta2 of every run (default: the settings': 0.95 pinned at tiny, else the preset's, 0.999 at tiny since 2026-12-07; the preset figures of 2026-12-05/06 took 0.95)",
+  },
   batchSize: {
     kind: "integer",
     min: 1,
@@ -254,6 +261,9 @@ function studyArgs(
     "--settings",
     scale.settings,
     ...(scale.engine !== undefined ? ["--engine", scale.engine] : []),
+    ...(scale.adamBeta2 !== undefined
+      ? ["--adam-beta2", String(scale.adamBeta2)]
+      : []),
     "--batch-size",
     String(scale.batchSize),
     "--seed",
@@ -326,6 +336,7 @@ export function parseStudyArgs(
   if (v.validBlocks !== undefined) scale.validBlocks = v.validBlocks;
   scale.settings = v.settings;
   if (v.engine !== undefined) scale.engine = v.engine;
+  if (v.adamBeta2 !== undefined) scale.adamBeta2 = v.adamBeta2;
   if (v.batchSize !== undefined) scale.batchSize = v.batchSize;
   else if (v.settings === "preset") {
     scale.batchSize = PRESETS[scale.preset].batchSize;

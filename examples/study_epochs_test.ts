@@ -1,7 +1,7 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { UsageError } from "@d3pm/cli";
 import { ConfigError, FOLDER_BUSY_EXIT, saveSweep } from "@d3pm/experiment";
-import { epochsSweep } from "@d3pm/experiment/studies";
+import { epochsSweep, studyBase } from "@d3pm/experiment/studies";
 import { parseStudyArgs, plannedStudy, studyEpochs } from "./study_epochs.ts";
 
 Deno.test("parseStudyArgs() takes the scale's sizes and overrides them", () => {
@@ -15,6 +15,29 @@ Deno.test("parseStudyArgs() takes the scale's sizes and overrides them", () => {
   assert(!("help" in gpu) && gpu.scale.preset === "small");
   assertEquals(parseStudyArgs(["--help"]), { help: true });
   assertEquals(parseStudyArgs(["-h"]), { help: true });
+});
+
+Deno.test("--adam-beta2 reaches every run of the study and its cells' arguments; without it, the settings' β2", () => {
+  // The preset figures of 2026-12-05/06 were made at β2 0.95, before the
+  // tiny preset moved to 0.999: they reproduce with --adam-beta2 0.95.
+  const then = parseStudyArgs(["--settings", "preset", "--adam-beta2", "0.95"]);
+  if ("help" in then) throw new Error("parsed as --help");
+  assertEquals(studyBase(then.scale).adamBeta2, 0.95);
+  const at = then.args.indexOf("--adam-beta2");
+  assertEquals(then.args.slice(at, at + 2), ["--adam-beta2", "0.95"]);
+  const back = parseStudyArgs(then.args);
+  assert(!("help" in back) && studyBase(back.scale).adamBeta2 === 0.95);
+  const today = parseStudyArgs(["--settings", "preset"]);
+  if ("help" in today) throw new Error("parsed as --help");
+  assert(!today.args.includes("--adam-beta2"));
+  assertEquals(studyBase(today.scale).adamBeta2, 0.999);
+  const pinned = parseStudyArgs([]);
+  assert(!("help" in pinned) && studyBase(pinned.scale).adamBeta2 === 0.95);
+  assertThrows(
+    () => parseStudyArgs(["--adam-beta2", "1"]),
+    UsageError,
+    "--adam-beta2",
+  );
 });
 
 Deno.test("parseStudyArgs() names the bad option and what it accepts", () => {

@@ -1392,6 +1392,9 @@ async function studyContext(
  * assertEquals([pinned.alibi, pinned.lr, pinned.engine], [0, 2e-3, "tfjs"]);
  * const today = studyBase({ ...SCALES.cpu, settings: "preset", batchSize: 4 });
  * assertEquals([today.alibi, today.alibiMode, today.engine], [16, "neighbours", "auto"]);
+ * assertEquals(today.adamBeta2, 0.999);
+ * const then = studyBase({ ...SCALES.cpu, settings: "preset", batchSize: 4, adamBeta2: 0.95 });
+ * assertEquals(then.adamBeta2, 0.95);
  * ```
  */
 export function studyBase(scale: StudyScale): ExperimentConfig {
@@ -1401,6 +1404,7 @@ export function studyBase(scale: StudyScale): ExperimentConfig {
       ? STUDY_TINY
       : {}),
     ...(scale.engine !== undefined ? { engine: scale.engine } : {}),
+    ...(scale.adamBeta2 !== undefined ? { adamBeta2: scale.adamBeta2 } : {}),
     batchSize: scale.batchSize,
     validBlocks: scale.validBlocks,
     keep: "last",

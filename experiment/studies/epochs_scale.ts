@@ -49,6 +49,12 @@ export interface StudyScale {
    * else the CPU engine).
    */
   engine?: "auto" | "tfjs" | "webgpu" | "cpu";
+  /**
+   * AdamW's β2 of every run; absent: the settings' (0.95 for `pinned` at
+   * `tiny`, else the preset's: 0.999 at `tiny` since 2026-12-07). The
+   * study's `preset` figures of 2026-12-05/06 were measured at 0.95.
+   */
+  adamBeta2?: number;
 }
 
 /**
