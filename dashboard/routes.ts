@@ -321,6 +321,7 @@ async function lockCommandOf(
 
 /** A command cut to {@linkcode COMMAND_CHARS}, one line. */
 function shownCommand(command: string): string {
+  // deno-lint-ignore no-control-regex -- the control characters are the point
   const line = command.replace(/[\x00-\x1f\x7f]+/g, " ");
   return line.length > COMMAND_CHARS
     ? `${line.slice(0, COMMAND_CHARS - 1)}…`
