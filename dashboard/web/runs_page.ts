@@ -126,12 +126,16 @@ export function runsPage(el: HTMLElement): () => void {
           r.reason ? h("div", { class: "reason" }, r.reason) : null,
         ),
         h("td", {}, c.preset ? `${c.preset}` : "–"),
-        h("td", {}, c.models ? String(c.models).replaceAll(",", ", ") : "–"),
+        h(
+          "td",
+          { class: "nowrap" },
+          c.models ? String(c.models).replaceAll(",", ", ") : "–",
+        ),
         h("td", { class: "num" }, String(c.seeds ?? "–")),
         h("td", { class: "num" }, String(c.steps ?? "–")),
         h(
           "td",
-          {},
+          { class: "nowrap" },
           c.nLayer ? `${c.nLayer}L · d${c.dModel} · T${c.blockLength}` : "–",
         ),
         h(
