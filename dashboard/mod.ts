@@ -58,6 +58,7 @@ export {
   trainedModelLoader,
 } from "./generation.ts";
 export {
+  COMMAND_CHARS,
   type DashboardContext,
   errorResponse,
   json,

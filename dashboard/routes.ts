@@ -191,7 +191,12 @@ export interface RunSummary {
   status: RunOverview["status"];
   /** Why it is corrupt, or what holds a held one (its lock's path by id). */
   reason?: string;
-  /** The command that started it, once finished (from `results.json`). */
+  /**
+   * The command that started it: a finished run's from `results.json`; a
+   * running or held one's from its lock, which names its process's command
+   * line (the script's folder left out: `deno …/examples/experiment.ts
+   * --preset micro`). At most {@linkcode COMMAND_CHARS} characters.
+   */
   command?: string;
   /** Preset, models, seeds, steps, model size. */
   config?: Record<string, unknown>;
@@ -251,24 +256,90 @@ export async function summarizeRun(
  * config, results and models all read from the folder that lay at `dir`,
  * never from an outside one swapped onto its path between two reads.
  */
-async function inspectServed(dir: string): Promise<RunOverview> {
+async function inspectServed(
+  dir: string,
+): Promise<RunOverview & { lockCommand?: string }> {
   return await inRunFolder(dir, async (at) => {
     const o = await inspectRun(at);
+    const live = o.status === "running" || o.status === "held";
+    const lockCommand = live ? await lockCommandOf(dir, at) : undefined;
     return {
       ...o,
+      ...(lockCommand ? { lockCommand } : {}),
       ...(o.reason ? { reason: o.reason.replaceAll(at, dir) } : {}),
       ...(o.state ? { state: { ...o.state, dir } } : {}),
     };
   });
 }
 
-function summaryOf(id: string, dir: string, o: RunOverview): RunSummary {
+/**
+ * The longest command a run's summary carries, in characters; a longer one
+ * is cut, ending in `…` (a lock or `results.json` may hold any length).
+ *
+ * @example
+ * ```ts
+ * import { COMMAND_CHARS } from "@d3pm/dashboard";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals(COMMAND_CHARS, 1000);
+ * ```
+ */
+export const COMMAND_CHARS = 1000;
+
+/** The most bytes of a `.lock` read for its command (a lock is one line). */
+const LOCK_BYTES = 64 << 10;
+
+/**
+ * The command line a live run's lock names (`{"pid": …, "command": "deno
+ * /abs/examples/experiment.ts --preset micro"}`), as the page shows it:
+ * the script's folder left out. Undefined for a lock with none (an older
+ * bare pid), not JSON, over {@linkcode LOCK_BYTES}, gone, or not a regular
+ * file inside the run folder (a symlink out of it).
+ */
+async function lockCommandOf(
+  dir: string,
+  at: string,
+): Promise<string | undefined> {
+  const opened = await openInside(dir, `${at}/.lock`);
+  if (!opened) return undefined;
+  try {
+    const text = await readOpenedText(opened, `${dir}/.lock`, {
+      limit: LOCK_BYTES,
+      what: "lock",
+    });
+    const command = JSON.parse(text)?.command;
+    if (typeof command !== "string") return undefined;
+    // `deno /home/me/d3pm/examples/experiment.ts …`: the server's paths
+    // are not the page's to know.
+    return command.replace(
+      /^(deno )\/\S*?([^/\s]+\/[^/\s]+\.ts)(?=\s|$)/,
+      "$1…/$2",
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** A command cut to {@linkcode COMMAND_CHARS}, one line. */
+function shownCommand(command: string): string {
+  // deno-lint-ignore no-control-regex -- the control characters are the point
+  const line = command.replace(/[\x00-\x1f\x7f]+/g, " ");
+  return line.length > COMMAND_CHARS
+    ? `${line.slice(0, COMMAND_CHARS - 1)}…`
+    : line;
+}
+
+function summaryOf(
+  id: string,
+  dir: string,
+  o: RunOverview & { lockCommand?: string },
+): RunSummary {
   const out: RunSummary = {
     id,
     status: o.status,
     ...(o.reason ? { reason: o.reason.replaceAll(dir, id) } : {}),
     ...(o.updated ? { updated: o.updated.toISOString() } : {}),
   };
+  if (o.lockCommand) out.command = shownCommand(o.lockCommand);
   const state = o.state;
   if (!state) return out;
   const c = state.config as unknown as Record<string, unknown>;
@@ -280,7 +351,7 @@ function summaryOf(id: string, dir: string, o: RunOverview): RunSummary {
   );
   const r = state.results;
   if (r && Array.isArray(r.results)) {
-    out.command = typeof r.command === "string" ? r.command : undefined;
+    if (typeof r.command === "string") out.command = shownCommand(r.command);
     const kinds = [...new Set(r.results.map((m) => m.model))];
     out.headline = kinds.map((k) => {
       const ms = r.results.filter((m) => m.model === k);

@@ -10,6 +10,7 @@ import {
   BadRunIdError,
   checkListen,
   checkRunId,
+  COMMAND_CHARS,
   dashboardAddress,
   dashboardHandler,
   DEFAULT_LIMITS,
@@ -1735,6 +1736,62 @@ Deno.test("a run's headline is each model's mean over its seeds: test BPT and ba
       batchesPerSecond: 4,
       seeds: 2,
     }]);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
+Deno.test("a run's command is listed: a finished run's from results.json, a running one's from its lock (the script's folder left out), cut to COMMAND_CHARS", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const lock = (dir: string, command: unknown) =>
+      Deno.writeTextFile(
+        `${dir}/.lock`,
+        JSON.stringify({ pid: Deno.pid, command }) + "\n",
+      );
+    const done = `${base}/done`;
+    await fakeRun(done, { results: true });
+    const finished =
+      "deno task experiment --preset micro --out 'runs/<b>x</b>'";
+    const results = JSON.parse(await Deno.readTextFile(`${done}/results.json`));
+    await Deno.writeTextFile(
+      `${done}/results.json`,
+      JSON.stringify({ ...results, command: finished }),
+    );
+    const live = `${base}/live`;
+    await fakeRun(live);
+    await lock(
+      live,
+      "deno /home/me/d3pm/examples/experiment.ts --preset micro --steps 20000 --out runs/live",
+    );
+    const long = `${base}/long`;
+    await fakeRun(long);
+    await lock(long, `deno task experiment ${"--lr 0.001 ".repeat(200)}`);
+    const bare = `${base}/bare`; // an older lock: a pid, no command
+    await fakeRun(bare, { lockPid: Deno.pid });
+    // A lock that is a link out of the folder is not read for its command.
+    const outside = `${base}/outside.lock`;
+    await Deno.writeTextFile(
+      outside,
+      JSON.stringify({ pid: Deno.pid, command: "deno secret.ts" }),
+    );
+    const linked = `${base}/linked`;
+    await fakeRun(linked);
+    await Deno.symlink(outside, `${linked}/.lock`);
+    const summary = (id: string) => summarizeRun(id, `${base}/${id}`);
+    assertEquals((await summary("done")).command, finished);
+    const running = await summary("live");
+    assertEquals(running.status, "running");
+    assertEquals(
+      running.command,
+      "deno …/examples/experiment.ts --preset micro --steps 20000 --out runs/live",
+    );
+    const cut = (await summary("long")).command!;
+    assertEquals(cut.length, COMMAND_CHARS);
+    assert(cut.startsWith("deno task experiment --lr 0.001 --lr"), cut);
+    assert(cut.endsWith("…"), cut);
+    assertEquals((await summary("bare")).command, undefined);
+    assertEquals((await summary("linked")).command, undefined);
   } finally {
     await Deno.remove(base, { recursive: true });
   }

@@ -22,6 +22,7 @@ import {
   missing,
   screenshotsFolder,
   serveDashboard,
+  textOf,
   until,
   watchMasks,
 } from "./_dashboard_browser.ts";
@@ -114,6 +115,20 @@ Deno.test({
         async () =>
           (await Deno.readTextFile(`${run}/metrics.jsonl`)).length > 0,
       );
+      // The runs list names the running run's command, from its lock (the
+      // script's folder left out).
+      await page.goto(`${base}/#/`);
+      const liveCommand = await until(
+        "the running run's command",
+        () => textOf(page, 'tr[data-run="micro"] .command'),
+        20_000,
+      );
+      assert(
+        liveCommand.startsWith(
+          "deno …/examples/experiment.ts --preset micro --steps 150 ",
+        ),
+        liveCommand,
+      );
       await page.goto(`${base}/#/run/micro`);
       const records = async () =>
         Number(
@@ -181,6 +196,14 @@ Deno.test({
         timeout: 20_000,
       });
       await page.screenshot({ path: `${shots}/runs.png` });
+      // Finished: the command results.json records.
+      const doneCommand = await textOf(page, 'tr[data-run="micro"] .command');
+      assert(
+        doneCommand?.startsWith(
+          "deno task experiment --preset micro --steps 150 ",
+        ),
+        doneCommand,
+      );
       await page.goto(`${base}/#/run/micro`);
       await page.reload();
       await page.waitForSelector(".report-table", { timeout: 20_000 });
@@ -311,7 +334,83 @@ Deno.test({
         "#temperature",
         (e) => ((e as HTMLInputElement).value = "1"),
       );
+
+      // Infilling on the server: click three tokens of the D3PM's row to
+      // hide them, then fill them in. The denoiser starts from the row with
+      // exactly those positions masked and fills them; the others stay.
+      const d3pmRow = '.tokens[data-model="d3pm"]';
+      const ids = () =>
+        page.$$eval(
+          `${d3pmRow} .tok`,
+          (spans) =>
+            spans.map((s) => Number(s.getAttribute("title")!.split("id ")[1])),
+        );
+      const before = await ids();
+      const HIDE = [3, 10, 20];
+      for (const i of HIDE) await page.click(`${d3pmRow} [data-pos="${i}"]`);
+      assertEquals(
+        await page.$$eval(
+          `${d3pmRow} .hidden-by-user`,
+          (spans) => spans.map((s) => Number(s.getAttribute("data-pos"))),
+        ),
+        HIDE,
+      );
+      await watchMasks(page, "d3pm");
+      await page.click("#fill");
+      await until("the server's infilling", greedyDone("5"));
+      const fillMasks = await page.evaluate(() =>
+        (globalThis as unknown as { masks: number[] }).masks
+      );
+      assert(
+        fillMasks[0] === HIDE.length && decreasingToZero(fillMasks),
+        `infilling frames: ${fillMasks}`,
+      );
+      const after = await ids();
+      assertEquals(after.length, before.length);
+      assertEquals(
+        after.filter((_, i) => !HIDE.includes(i)),
+        before.filter((_, i) => !HIDE.includes(i)),
+        "the tokens left visible are kept",
+      );
+      assertEquals(
+        await page.$eval(d3pmRow, (e) => (e as HTMLElement).dataset.masked),
+        "0",
+      );
       await page.select("#where", "browser");
+
+      // A browser without WebGPU: the playground says so and keeps the
+      // server.
+      const noGpu = await browser.newPage();
+      defer(
+        "closing the page without WebGPU",
+        () => noGpu.close().catch(() => {}),
+      );
+      await noGpu.evaluateOnNewDocument(() => {
+        delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
+      });
+      await noGpu.goto(`${base}/#/play/micro`);
+      const noGpuNote = await until(
+        "the page without WebGPU saying so",
+        async () => {
+          const t = await textOf(noGpu, "#webgpu-status");
+          return t && !t.startsWith("checking") ? t : undefined;
+        },
+        20_000,
+      );
+      assert(
+        noGpuNote.startsWith(
+          "No WebGPU here: this browser has no WebGPU (navigator.gpu is missing)",
+        ),
+        noGpuNote,
+      );
+      assertEquals(
+        await noGpu.$eval("#where", (e) => {
+          const s = e as HTMLSelectElement;
+          return [s.value, s.options[1].disabled];
+        }),
+        ["server", true],
+      );
+      await noGpu.close(); // idle from here on (its teardown's close: no-op)
 
       // One law: N rows filled by the server's sampler (tfjs) and by the
       // browser's engine, the same prompt, 3 blanks, 2 ancestral steps at

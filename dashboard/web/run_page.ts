@@ -27,6 +27,8 @@ import {
 import { ago, h, mount } from "./dom.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { badge, REFRESH_MS, type RunSummary } from "./runs_page.ts";
+import { speedMeanSeries, withSpeedMeans } from "./speed_mean.ts";
+import type { ModelResult } from "@d3pm/experiment";
 
 export interface RunInfo extends RunSummary {
   configFull?: Record<string, unknown>;
@@ -285,7 +287,20 @@ export function runPage(el: HTMLElement, id: string): () => void {
           width: 1000,
           height: 460,
         });
-        speedView.update(spec.series, spec.options);
+        // Each contestant of several seeds: its mean ± sd over them on top.
+        const means = speedMeanSeries(
+          (info.results as { results: ModelResult[] }).results,
+          labels,
+        );
+        speedView.update(
+          withSpeedMeans(spec.series, means),
+          means.length
+            ? {
+              ...spec.options,
+              note: "Mean ± sd of the gen PPL across seeds; each seed faint.",
+            }
+            : spec.options,
+        );
       }
       const report = await getRunFile(id, "report.md");
       mount(

@@ -39,6 +39,17 @@ export function badge(status: RunSummary["status"]): HTMLElement {
   );
 }
 
+/** The most characters of a run's command the list shows (all in its tooltip). */
+const COMMAND_SHOWN = 160;
+
+/** A command as the list shows it: cut at a word within {@linkcode COMMAND_SHOWN}. */
+function shortCommand(command: string): string {
+  if (command.length <= COMMAND_SHOWN) return command;
+  const cut = command.slice(0, COMMAND_SHOWN - 1);
+  const space = cut.lastIndexOf(" ");
+  return `${space > COMMAND_SHOWN / 2 ? cut.slice(0, space) : cut} …`;
+}
+
 /** Render the runs page into `el`; returns a function that stops its refresh. */
 export function runsPage(el: HTMLElement): () => void {
   const selected = new Set<string>();
@@ -100,6 +111,13 @@ export function runsPage(el: HTMLElement): () => void {
               href: `#/run/${encodeURIComponent(r.id)}`,
               class: "run-id",
             }, r.id),
+          r.command
+            ? h(
+              "div",
+              { class: "command", title: r.command },
+              shortCommand(r.command),
+            )
+            : null,
         ),
         h(
           "td",
@@ -108,12 +126,16 @@ export function runsPage(el: HTMLElement): () => void {
           r.reason ? h("div", { class: "reason" }, r.reason) : null,
         ),
         h("td", {}, c.preset ? `${c.preset}` : "–"),
-        h("td", {}, c.models ? String(c.models).replaceAll(",", ", ") : "–"),
+        h(
+          "td",
+          { class: "nowrap" },
+          c.models ? String(c.models).replaceAll(",", ", ") : "–",
+        ),
         h("td", { class: "num" }, String(c.seeds ?? "–")),
         h("td", { class: "num" }, String(c.steps ?? "–")),
         h(
           "td",
-          {},
+          { class: "nowrap" },
           c.nLayer ? `${c.nLayer}L · d${c.dModel} · T${c.blockLength}` : "–",
         ),
         h(
