@@ -23,6 +23,8 @@ import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
   chooseEngine,
   chooseRunEngine,
+  type Contestant,
+  contestantOf,
   type Engine,
   engineFingerprint,
   genStepList,
@@ -42,6 +44,14 @@ import {
 import { Progress } from "@d3pm/train";
 import { loadModel } from "@d3pm/transformer";
 import * as tf from "@tensorflow/tfjs";
+
+/**
+ * Whether a contestant generates in steps (by unmasking, or block by block):
+ * its sampler takes the run's `steps`; one that draws left to right does not.
+ */
+function generatesInSteps(c: Contestant): boolean {
+  return c.unmasking !== undefined || c.blockUnmasking !== undefined;
+}
 
 /** Generate `samples` rows of a run's model and judge them (see the module doc). */
 async function scoreGeneration(
@@ -101,7 +111,7 @@ async function scoreGeneration(
   return {
     model: o.model,
     seed: o.seed,
-    ...(o.model === "ar" ? {} : { steps }),
+    ...(generatesInSteps(contestantOf(o.model)) ? { steps } : {}),
     samples: o.samples,
     genPpl: ppl.genPpl,
     genPpl95: [ppl.low, ppl.high],
@@ -178,7 +188,7 @@ async function generateRows(
         batchSize: batch,
         length: L,
         prng: rng,
-        ...(o.model === "ar" ? {} : { steps: o.steps }),
+        ...(generatesInSteps(trained.contestant) ? { steps: o.steps } : {}),
       });
       rows.set(out.tokens.subarray(0, batch * L), r * L);
       onRows(r + batch);
