@@ -23,10 +23,10 @@ import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
   chooseEngine,
   chooseRunEngine,
-  type Contestant,
   contestantOf,
   type Engine,
   engineFingerprint,
+  generatesInSteps,
   genStepList,
   judgeKey,
   judgePlan,
@@ -44,14 +44,6 @@ import {
 import { Progress } from "@d3pm/train";
 import { loadModel } from "@d3pm/transformer";
 import * as tf from "@tensorflow/tfjs";
-
-/**
- * Whether a contestant generates in steps (by unmasking, or block by block):
- * its sampler takes the run's `steps`; one that draws left to right does not.
- */
-function generatesInSteps(c: Contestant): boolean {
-  return c.unmasking !== undefined || c.blockUnmasking !== undefined;
-}
 
 /** Generate `samples` rows of a run's model and judge them (see the module doc). */
 async function scoreGeneration(
