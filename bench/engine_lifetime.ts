@@ -4,13 +4,29 @@
 // createPipelineLayout / createBindGroup calls (the device's methods
 // wrapped) and the process's RSS, with no gc() between rounds (V8 sees no
 // pressure from GPU objects). Run:
-//   deno run -A bench/engine_lifetime.ts [cycles=30]
+//   deno run -A bench/engine_lifetime.ts --cycles 30
 // Private to the bench.
 
+import { readCommandLine } from "@d3pm/cli";
 import { requestEngineDevice, WebGpuTransformer } from "@d3pm/webgpu";
 import { preset } from "@d3pm/transformer";
 
-const cycles = Number(Deno.args[0] ?? 30);
+const { cycles } = readCommandLine(Deno.args, {
+  command: "deno run -A bench/engine_lifetime.ts",
+  summary:
+    `What engines leave behind on one device: --cycles rounds of create → step
+→ readLoss → dispose of a micro training engine on one shared device (a GPU, or
+lavapipe), printing the device's pipeline, shader-module, pipeline-layout and
+bind-group creations and the process's RSS, with no gc() between rounds.`,
+  options: {
+    cycles: {
+      kind: "integer",
+      min: 1,
+      default: 30,
+      help: "create → step → readLoss → dispose rounds",
+    },
+  },
+}, { usageExit: 2 }).values;
 const { device, label } = await requestEngineDevice();
 const counts: Record<string, number> = {};
 for (

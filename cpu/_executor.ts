@@ -6,7 +6,7 @@
 // and rate, the loss sums, the norm and clip factor) live in one host
 // object the closures read when they run. Private.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import type {
   Accumulator,
   AdamWConstants,

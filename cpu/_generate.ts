@@ -15,7 +15,7 @@ import {
   sampleCategorical,
   tokenProbabilities,
 } from "@d3pm/core";
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import {
   checkDraw,
   checkMasked,

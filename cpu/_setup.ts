@@ -9,7 +9,7 @@ import {
   initialWeights,
   type ModelConfig,
   validateConfig,
-} from "@d3pm/transformer";
+} from "@d3pm/transformer/init";
 import {
   checkEngineOptions,
   type EngineShape,

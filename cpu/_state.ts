@@ -8,7 +8,7 @@
 // context _scoring.ts makes of it) works through it. Private.
 
 import type { StoredTensor } from "@d3pm/core";
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import {
   type Arena,
   checkIds,

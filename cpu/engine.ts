@@ -22,7 +22,7 @@ import type {
   TermScorer,
   WeightedTokens,
 } from "@d3pm/core";
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import type { CpuKernels } from "./kernels.ts";
 import { type EngineState, fail } from "./_state.ts";
 import { openEngine } from "./_setup.ts";

@@ -25,4 +25,4 @@
  * ```
  */
 export const CPU_ENGINE_SHA256: string =
-  "0ab48c32c626d6ff1133b7d12782b09b9faccefa450420b22f9ad9cec3ed0449";
+  "cb0b46d71157a270fc327ff9bc33a6d45ce7323221b229ad7553c551cd76452b";

@@ -48,7 +48,7 @@ export type {
   ModelConfig,
   ModelKind,
   PositionKind,
-} from "@d3pm/transformer";
+} from "@d3pm/transformer/init";
 export type {
   CausalGenerationOptions,
   CausalGenerator,

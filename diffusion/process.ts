@@ -415,6 +415,7 @@ function checkSpec(spec: MaskedDiffusionSpec): MaskedDiffusionSpec {
     fail(`kind must be "masked-diffusion", got ${JSON.stringify(spec.kind)}`);
   }
   const int = (k: string, v: unknown, min: number) => {
+    if (v === undefined) fail(`${k} is missing: an integer ≥ ${min}`);
     if (!Number.isInteger(v) || (v as number) < min) {
       fail(`${k} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`);
     }

@@ -97,6 +97,18 @@ Deno.test("maskedDiffusion() rejects malformed specs with one-line errors", () =
   }
 });
 
+Deno.test("maskedDiffusion() refuses a spec without steps by name, in one line", () => {
+  const { steps: _, ...noSteps } = SPEC;
+  const e = assertThrows(
+    () => maskedDiffusion(noSteps as unknown as MaskedDiffusionSpec),
+    RangeError,
+  );
+  assertEquals(
+    e.message,
+    "Invalid masked diffusion process: steps is missing: an integer ≥ 1",
+  );
+});
+
 /** Σ weights · CE of the terms, computed directly in tfjs. */
 function weightedCe(
   model: TinyDenoiser,

@@ -23,8 +23,10 @@ import { perplexityInterval, perSampleNll, unigramJsd } from "@d3pm/eval";
 import {
   chooseEngine,
   chooseRunEngine,
+  contestantOf,
   type Engine,
   engineFingerprint,
+  generatesInSteps,
   genStepList,
   judgeKey,
   judgePlan,
@@ -101,7 +103,7 @@ async function scoreGeneration(
   return {
     model: o.model,
     seed: o.seed,
-    ...(o.model === "ar" ? {} : { steps }),
+    ...(generatesInSteps(contestantOf(o.model)) ? { steps } : {}),
     samples: o.samples,
     genPpl: ppl.genPpl,
     genPpl95: [ppl.low, ppl.high],
@@ -178,7 +180,7 @@ async function generateRows(
         batchSize: batch,
         length: L,
         prng: rng,
-        ...(o.model === "ar" ? {} : { steps: o.steps }),
+        ...(generatesInSteps(trained.contestant) ? { steps: o.steps } : {}),
       });
       rows.set(out.tokens.subarray(0, batch * L), r * L);
       onRows(r + batch);

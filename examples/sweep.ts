@@ -10,39 +10,32 @@
  */
 import {
   flagOf,
-  keyOf,
   type OptionSpec,
   type OptionValues,
   readCommandLine,
   runCli,
   UsageError,
 } from "@d3pm/cli";
-import { readJsonBounded, readTextBounded } from "@d3pm/core";
 import {
-  FOLDER_BUSY_EXIT,
+  checkSweepData,
+  oldSweepScripts,
   OPTION_GROUPS,
   OPTIONS as EXPERIMENT,
-  parseGrid,
-  parseSeeds,
   planSweep,
   readSweep,
-  recordSubmission,
-  runLocal,
+  runSweepLocal,
+  runSweepOnSlurm,
   saveSweep,
-  sbatchScript,
   shellQuote,
-  type SlurmOptions,
   statusLine,
   type Sweep,
-  SWEEP_FILE_LIMIT,
   SWEEP_OWNED,
-  type SweepCell,
   sweepCommand,
-  sweepPaths,
+  type SweepRunResult,
   type SweepSpec,
+  sweepSpecOf,
   sweepStatus,
   type SweepValue,
-  waves,
 } from "@d3pm/experiment";
 
 /** The repository (where `deno task experiment` runs). */
@@ -188,79 +181,20 @@ const EPILOGUE = `Examples:
   deno task sweep run runs/ablate --on local --jobs 2   # runs them, then the study's --collect`;
 
 /** The fixed options and the grid from the command line and a spec file. */
-async function specOf(
+function specOf(
   file: string | undefined,
   values: Record<string, unknown>,
   given: Record<string, unknown>,
 ): Promise<SweepSpec> {
-  let spec: SweepSpec = {};
-  if (file) {
-    try {
-      spec = await readJsonBounded(file, {
-        limit: SWEEP_FILE_LIMIT,
-        what: "sweep file",
-      }) as SweepSpec;
-    } catch (e) {
-      throw new UsageError(
-        `Cannot read the sweep file ${file}: ${
-          (e as Error).message.split("\n")[0]
-        } (a JSON object {"options", "grid", "seeds"})`,
-      );
-    }
-    if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
-      throw new UsageError(
-        `The sweep file ${file} must hold a JSON object {"options", "grid", "seeds"}`,
-      );
-    }
-    // A key it does not know (a run's config.json given by mistake) would
-    // be ignored, and a sweep of the defaults planned.
-    const unknown = Object.keys(spec).find((k) =>
-      !["options", "grid", "seeds"].includes(k)
-    );
-    const notObject = (["options", "grid"] as const).find((k) =>
-      spec[k] !== undefined &&
-      (typeof spec[k] !== "object" || spec[k] === null ||
-        Array.isArray(spec[k]))
-    );
-    if (unknown !== undefined || notObject !== undefined) {
-      throw new UsageError(
-        `The sweep file ${file} must hold a JSON object {"options", "grid", "seeds"} (options and grid objects), ${
-          unknown !== undefined
-            ? `not the key "${unknown}"`
-            : `got ${JSON.stringify(spec[notObject!])} for ${notObject}`
-        }`,
-      );
-    }
-  }
-  const options: Record<string, SweepValue> = { ...spec.options };
+  const options: Record<string, SweepValue> = {};
   for (const k of Object.keys(PASSED)) {
     if (given[k] !== undefined) options[k] = given[k] as SweepValue;
   }
-  const grid: Record<string, SweepValue[]> = { ...spec.grid };
-  if (typeof values.set === "string") {
-    // A key in both would have --set silently replace the file's values
-    // (or, spelt otherwise, sweep it twice): refused, naming both.
-    const set = parseGrid(values.set);
-    const inFile = new Map(Object.keys(grid).map((k) => [keyOf(k), k]));
-    const both = Object.keys(set).find((k) => inFile.has(k));
-    if (both !== undefined) {
-      throw new UsageError(
-        `--${flagOf(both)} is swept both by --set (${both}=${
-          set[both].join(",")
-        }) and by the grid of the sweep file ${file} (${inFile.get(both)}: ${
-          JSON.stringify(grid[inFile.get(both)!])
-        }): give it in one place`,
-      );
-    }
-    Object.assign(grid, set);
-  }
-  return {
+  return sweepSpecOf(file, {
     options,
-    grid,
-    seeds: typeof values.seeds === "string"
-      ? parseSeeds(values.seeds)
-      : spec.seeds ?? [0],
-  };
+    ...(typeof values.set === "string" ? { set: values.set } : {}),
+    ...(typeof values.seeds === "string" ? { seeds: values.seeds } : {}),
+  });
 }
 
 /** The parsed command line. */
@@ -291,7 +225,7 @@ async function printStatus(
       count("broken") > 0 ? `, ${count("broken")} broken` : ""
     }`,
   );
-  const old = count("broken") > 0 ? await oldScripts(sweep.dir) : [];
+  const old = count("broken") > 0 ? await oldSweepScripts(sweep.dir) : [];
   if (old.length > 0) {
     console.error(
       `note: ${old.join(", ")} ${
@@ -305,62 +239,6 @@ async function printStatus(
   }
 }
 
-/**
- * The job scripts of a sweep folder written before the cells' step asked
- * `_cell_results.ts` whether a cell has finished: they test `[ -f
- * …/results.json ]`, which a broken one passes.
- */
-async function oldScripts(dir: string): Promise<string[]> {
-  const old: string[] = [];
-  for await (const e of Deno.readDir(dir)) {
-    if (!e.isFile || !/^sweep(-wave\d+)?\.sbatch$/.test(e.name)) continue;
-    const text = await readTextBounded(`${dir}/${e.name}`, {
-      limit: SWEEP_FILE_LIMIT,
-      what: "job script",
-    }).catch(() => "");
-    if (/^\s*if \[ -f .*\/results\.json \]; then$/m.test(text)) {
-      old.push(`${dir}/${e.name}`);
-    }
-  }
-  return old.sort();
-}
-
-/**
- * Before a run: each cell whose results.json is broken (there, but not a
- * JSON object: torn, edited) has it moved aside to results.json.broken and
- * said so here (the cells' step, which judges by the same rule, would move
- * it too, saying so in the cell's log only).
- */
-async function moveBrokenAside(sweep: Sweep): Promise<void> {
-  for (const s of await sweepStatus(sweep)) {
-    if (s.state !== "broken") continue;
-    const file = `${s.cell.out}/results.json`;
-    await Deno.rename(file, `${file}.broken`);
-    console.error(
-      `cell ${s.cell.name}: ${s.broken}; moved it aside to ${file}.broken, the cell runs again`,
-    );
-  }
-}
-
-/**
- * A --data folder (fixed or swept) that is not there is refused at plan
- * time: every cell run on it failed (the cells run where the sweep is
- * planned from, or on nodes that see the same paths).
- */
-async function checkData(sweep: Sweep): Promise<void> {
-  const paths = new Set(
-    sweep.cells.map((c) => c.args[c.args.indexOf("--data") + 1])
-      .filter((p, i) => sweep.cells[i].args.includes("--data") && p !== ""),
-  );
-  for (const path of paths) {
-    if (await Deno.stat(path).then(() => false, () => true)) {
-      throw new UsageError(
-        `Option --data ${path}: no such file or folder here (${Deno.cwd()}), so every cell on it would fail; give a corpus folder the cells can read`,
-      );
-    }
-  }
-}
-
 /** The sweep to plan or run: a saved one as it is, else a new one, saved. */
 async function sweepOf(
   target: string | undefined,
@@ -371,7 +249,7 @@ async function sweepOf(
   if (!isDir) {
     const spec = await specOf(target, values, given);
     const sweep = planSweep(spec, { dir: values.dir });
-    await checkData(sweep);
+    await checkSweepData(sweep);
     return await saveSweep(sweep);
   }
   const fixed = Object.keys(given).filter((k) => k in PASSED);
@@ -411,178 +289,10 @@ function printPlan(
   if (collect) console.log(`then: ${collect}`);
 }
 
-/** `run --on local`: the cells here, then a study's collect step; one JSON line. */
-async function runHere(
-  sweep: Sweep,
-  values: Values,
-  experiment: string,
-): Promise<void> {
-  const started = performance.now();
-  await moveBrokenAside(sweep);
-  await recordSubmission(sweep.dir, { on: `local --jobs ${values.jobs}` });
-  const busy: string[] = [];
-  const failedCells = await runLocal(sweep, {
-    jobs: values.jobs,
-    workdir: Deno.cwd(),
-    experiment,
-    deno: values.deno ?? Deno.execPath(),
-    onBusy: (c) => busy.push(c.name),
-  });
-  const failed = failedCells.map((c) => c.name);
-  if (sweep.collect && failed.length === 0 && busy.length === 0) {
-    // The study's own table and report from the finished cells.
-    const { code } = await new Deno.Command("bash", {
-      args: [
-        "-c",
-        `${experiment} ${sweep.collect.map(shellQuote).join(" ")}`,
-      ],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).spawn().status;
-    if (code !== 0) failed.push("collect");
-  }
-  console.log(JSON.stringify({
-    sweep: sweep.dir,
-    on: "local",
-    jobs: values.jobs,
-    cells: sweep.cells.length,
-    failed,
-    busy,
-    seconds: Math.round((performance.now() - started) / 1000),
-  }));
-  if (failed.length) Deno.exit(1);
-  // None failed, but cells in use by another run were left to it (and any
-  // later wave not run): not done yet, nothing wrong; 75 is EX_TEMPFAIL.
-  if (busy.length) Deno.exit(FOLDER_BUSY_EXIT);
-}
-
-/** `run --on slurm --dry-run`: each wave's script, none submitted. */
-function printWaves(
-  sweep: Sweep,
-  parts: readonly SweepCell[][],
-  settings: SlurmOptions,
-): void {
-  parts.forEach((part, k) => {
-    const script = sbatchScript(sweep, {
-      ...settings,
-      cells: part.map((c) => c.index),
-      ...(k > 0 ? { after: `$JOB_OF_WAVE_${k - 1}` } : {}),
-    });
-    if (k > 0) {
-      console.log(
-        `\n# wave ${k}: sbatch --parsable this after wave ${k - 1}`,
-      );
-    }
-    console.log(script.trimEnd());
-  });
-}
-
-/** Submit one array per wave, each after the one before; the job ids. */
-async function submitWaves(
-  sweep: Sweep,
-  parts: readonly SweepCell[][],
-  o: { settings: SlurmOptions; wait: boolean },
-): Promise<{ jobIds: string[]; out?: Deno.CommandOutput; path: string }> {
-  const jobIds: string[] = [];
-  let out: Deno.CommandOutput | undefined, path = "";
-  // Slurm opens each task's --output (DIR/logs/slurm-…) before the task
-  // runs: without the folder (cleaned, or a sweep copied without it) every
-  // task died unstarted, leaving no trace, and status said all pending.
-  await Deno.mkdir(`${sweep.dir}/logs`, { recursive: true });
-  for (const [k, part] of parts.entries()) {
-    const last = k === parts.length - 1;
-    const script = sbatchScript(sweep, {
-      ...o.settings,
-      cells: part.map((c) => c.index),
-      ...(k > 0 ? { after: jobIds[k - 1] } : {}),
-    });
-    path = k === 0
-      ? sweepPaths(sweep.dir).sbatch
-      : sweepPaths(sweep.dir).sbatch.replace(/\.sbatch$/, `-wave${k}.sbatch`);
-    await Deno.writeTextFile(path, script);
-    out = await new Deno.Command("sbatch", {
-      args: [
-        "--parsable",
-        ...(o.wait && last ? ["--wait"] : []),
-        path,
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output().catch((e) => {
-      throw new Error(
-        `Cannot run sbatch (${
-          (e as Error).message.split("\n")[0]
-        }): is Slurm installed here? (tools/slurm_local.sh start; or --dry-run to print the script)`,
-      );
-    });
-    const text = new TextDecoder().decode(out.stdout).trim();
-    const jobId = text.split(";")[0].split("\n")[0];
-    if (!/^\d+$/.test(jobId)) {
-      throw new Error(
-        `sbatch failed: ${
-          new TextDecoder().decode(out.stderr).trim().split("\n")[0]
-        }`,
-      );
-    }
-    jobIds.push(jobId);
-    await recordSubmission(sweep.dir, { on: "slurm", jobId });
-  }
-  return { jobIds, out, path };
-}
-
-/** `run --on slurm`: the cells that are not finished, as job arrays; one JSON line. */
-async function runOnSlurm(
-  sweep: Sweep,
-  values: Values,
-  o: { experiment: string; collect: string | undefined },
-): Promise<void> {
-  // Slurm: submit only the cells that are not finished; one array per
-  // wave of a study, each after the one before it has ended well.
-  if (!values.dryRun) await moveBrokenAside(sweep);
-  const open = (await sweepStatus(sweep)).filter((s) => s.state !== "finished")
-    .map((s) => s.cell);
-  const parts = waves(open);
-  if (parts.length === 0) {
-    throw new UsageError(
-      `Nothing to submit: every cell of ${sweep.dir} is finished`,
-    );
-  }
-  const settings = {
-    workdir: Deno.cwd(),
-    experiment: o.experiment,
-    deno: values.deno ?? Deno.execPath(),
-    partition: values.partition,
-    time: values.time,
-    cpusPerTask: values.cpusPerTask,
-    gpus: values.gpus,
-    parallel: values.parallel,
-    // ";" or line breaks (`--sbatch "$(cat extra.sbatch)"`): each piece is
-    // its own #SBATCH line.
-    extra: values.sbatch?.split(/[;\n\r]/).map((s) => s.trim()).filter(Boolean),
-  };
-  if (values.dryRun) return printWaves(sweep, parts, settings);
-  const { jobIds, out, path } = await submitWaves(sweep, parts, {
-    settings,
-    wait: values.wait,
-  });
-  console.log(JSON.stringify({
-    sweep: sweep.dir,
-    on: "slurm",
-    jobId: jobIds[0],
-    ...(jobIds.length > 1 ? { jobIds } : {}),
-    cells: open.length,
-    script: path,
-    ...(values.wait ? { exit: out!.code } : {}),
-    ...(o.collect ? { then: o.collect } : {}),
-  }));
-  if (values.wait && !out!.success) {
-    // sbatch --wait exits with the array's highest task code: 75 only when
-    // no task failed above it; a failed cell (exit 1) is known by its file.
-    const failed = (await sweepStatus(sweep)).some((s) =>
-      s.state === "failed" && open.includes(s.cell)
-    );
-    Deno.exit(out!.code === FOLDER_BUSY_EXIT && !failed ? FOLDER_BUSY_EXIT : 1);
-  }
+/** Print a run's output, and end with its exit code when not 0. */
+function finish(r: SweepRunResult): void {
+  console.log(r.output);
+  if (r.exitCode !== 0) Deno.exit(r.exitCode);
 }
 
 /** The options only one way of running takes (the help's "local:", "slurm:"). */
@@ -667,7 +377,26 @@ if (import.meta.main) {
         "deno task sweep run needs --on local or --on slurm",
       );
     }
-    if (values.on === "local") return await runHere(sweep, values, experiment);
-    await runOnSlurm(sweep, values, { experiment, collect });
+    const deno = values.deno ?? Deno.execPath();
+    if (values.on === "local") {
+      return finish(
+        await runSweepLocal(sweep, { jobs: values.jobs, experiment, deno }),
+      );
+    }
+    finish(
+      await runSweepOnSlurm(sweep, {
+        experiment,
+        deno,
+        partition: values.partition,
+        time: values.time,
+        cpusPerTask: values.cpusPerTask,
+        gpus: values.gpus,
+        parallel: values.parallel,
+        sbatch: values.sbatch,
+        dryRun: values.dryRun,
+        wait: values.wait,
+        collect,
+      }),
+    );
   });
 }

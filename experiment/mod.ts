@@ -137,6 +137,16 @@ export {
   waves,
 } from "./sweep.ts";
 export {
+  checkSweepData,
+  moveBrokenAside,
+  oldSweepScripts,
+  runSweepLocal,
+  runSweepOnSlurm,
+  type SweepRunResult,
+  type SweepSlurmRun,
+  sweepSpecOf,
+} from "./sweep_run.ts";
+export {
   checkMergeable,
   type CollectOptions,
   collectRuns,

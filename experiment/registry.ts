@@ -209,3 +209,26 @@ export function readsOption(contestant: Contestant, key: OptionKey): boolean {
   if (key === "annealSteps") return contestant.annealsAttention === true;
   return contestant.reads?.includes(key) ?? true;
 }
+
+/**
+ * Whether a contestant generates in steps — by unmasking, or block by block
+ * — so that its sampler takes a number of steps (`--steps`, the run's
+ * `--gen-steps`); one that draws left to right takes none.
+ *
+ * @param contestant The contestant (its `unmasking` and `blockUnmasking`).
+ * @returns True when it declares either.
+ *
+ * @example
+ * ```ts
+ * import { AR, BD3, D3PM, generatesInSteps, MLM } from "@d3pm/experiment";
+ * import { assertEquals } from "@std/assert";
+ * assertEquals([AR, D3PM, MLM, BD3].map(generatesInSteps), [false, true, true, true]);
+ * assertEquals(generatesInSteps({ ...MLM, unmasking: undefined }), false);
+ * ```
+ */
+export function generatesInSteps(
+  contestant: Pick<Contestant, "unmasking" | "blockUnmasking">,
+): boolean {
+  return contestant.unmasking !== undefined ||
+    contestant.blockUnmasking !== undefined;
+}

@@ -12,7 +12,7 @@ import type {
   ContestantProcess,
   GenerationRequest,
 } from "./contestant.ts";
-import { contestants } from "./registry.ts";
+import { contestants, generatesInSteps } from "./registry.ts";
 import { placeModel, processStagger } from "./engine.ts";
 import { loadTrained, type TrainedModel } from "./load.ts";
 import { ConfigError } from "./options.ts";
@@ -362,11 +362,8 @@ export function checkToolOptions<P extends ContestantProcess>(
     if (options.every !== undefined) refuse("--every", what);
   }
   const block = contestant.blockUnmasking;
-  if (!contestant.unmasking && !block && options.steps !== undefined) {
-    refuse(
-      "--steps",
-      `generates in steps (${takers((c) => c.unmasking || c.blockUnmasking)})`,
-    );
+  if (!generatesInSteps(contestant) && options.steps !== undefined) {
+    refuse("--steps", `generates in steps (${takers(generatesInSteps)})`);
   }
   if (block && options.steps !== undefined) {
     const T = block.steps(process);

@@ -108,6 +108,11 @@ Deno.test("deno task study epochs --sweep: two waves, printed as two sbatch arra
     1,
   );
   assertStringIncludes(dry.stdout, "--cell main-u40000-ar >>");
+  // The second wave's script follows a blank line and its own heading.
+  assertStringIncludes(
+    dry.stdout,
+    "\n\n# wave 1: sbatch --parsable this after wave 0\n#!/bin/bash\n",
+  );
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -183,6 +183,7 @@ const BEHAVIOUR = [
   "backend/vulkan_env_test.ts",
   "tests/doc_commands_test.ts",
   "tests/check_examples_test.ts",
+  "tests/engines_without_tfjs_test.ts",
   "tests/entry_points_test.ts",
   "tools/",
   // A run folder's locks and refusals in-process, the tools' and the

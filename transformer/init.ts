@@ -1,7 +1,20 @@
 /**
- * The seeded initial weights as plain arrays: what `new Transformer(config,
- * { seed })` starts from, without tfjs, so that another engine (the fused
- * WebGPU engine) starts from the same weights without building a model.
+ * The package without tfjs (`@d3pm/transformer/init`): the seeded initial
+ * weights as plain arrays — what `new Transformer(config, { seed })` starts
+ * from — with the configs, presets, parameter shapes and counts, and a model
+ * directory's file names. The fused engines (`@d3pm/webgpu`, `@d3pm/cpu`)
+ * import this face, not the package's, so loading them never loads tfjs.
+ *
+ * @example An engine's starting weights, tfjs never loaded
+ * ```ts
+ * import { initialWeights, parameterCount, preset } from "@d3pm/transformer/init";
+ * import { assertEquals } from "@std/assert";
+ *
+ * const config = preset("micro", { vocabSize: 16, contextLength: 8 });
+ * const weights = initialWeights(config, 7);
+ * const total = [...weights.values()].reduce((n, w) => n + w.data.length, 0);
+ * assertEquals(total, parameterCount(config));
+ * ```
  *
  * @module
  */
@@ -9,6 +22,10 @@
 import { prng, type StoredTensor } from "@d3pm/core";
 import { type ModelConfig, validateConfig } from "./config.ts";
 import { drawWeights } from "./_init.ts";
+
+export * from "./config.ts";
+export * from "./parameters.ts";
+export * from "./files.ts";
 
 /**
  * The initial weights of a model seeded with `seed`, bit for bit those of

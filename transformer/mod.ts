@@ -39,5 +39,6 @@ export * from "./parameters.ts";
 export * from "./init.ts";
 export * from "./transformer.ts";
 export * from "./kv_cache.ts";
+export * from "./files.ts";
 export * from "./weights.ts";
 // Types from other workspace packages that appear in this package's signatures.

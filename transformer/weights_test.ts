@@ -3,13 +3,12 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { Transformer } from "./transformer.ts";
 import {
-  CONFIG_FILE,
   deserializeModel,
   loadModel,
   saveModel,
   serializeModel,
-  WEIGHTS_FILE,
 } from "./weights.ts";
+import { CONFIG_FILE, WEIGHTS_FILE } from "./files.ts";
 import { tinyConfig, tokenBatch, useBackend } from "./_test_util.ts";
 
 Deno.test("saveModel() then loadModel() gives identical logits", async () => {

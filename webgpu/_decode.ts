@@ -5,7 +5,7 @@
 // WGSL is in _decode_wgsl.ts). Private; the engine records these once per
 // (B, length).
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import {
   type Arena,
   type IntLayout,

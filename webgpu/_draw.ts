@@ -2,7 +2,7 @@
 // checked, and the recording of one categorical draw (the float64-grade
 // kernel of _sampling.ts) over rows of logits. Private.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import {
   checkDraw,
   checkSuppress,

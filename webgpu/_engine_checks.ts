@@ -3,7 +3,7 @@
 // with their own `fail` (the error names the engine). Private; exported to
 // other executors by plan.ts.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import type { Fail } from "./_generation_checks.ts";
 
 /** The training shape (0 × 0 when evaluation-only and not given). */

@@ -4,7 +4,7 @@
 // Private; exported to other executors by plan.ts.
 
 import type { MaskedGenerationOptions } from "@d3pm/core";
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import { MAX_SUPPRESS } from "./_decode.ts";
 
 /** Throws a one-line error naming the engine. */

@@ -6,7 +6,7 @@
 // per region (matmuls as `cblas_sgemm` on views, transposes as flags). The
 // shapes in the comments are the contract both keep. Private.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import type { IntLayout } from "./_layout.ts";
 
 /**

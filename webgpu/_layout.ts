@@ -3,7 +3,7 @@
 // the activation arena for a fixed (batch, length). Private.
 
 import type { StoredTensor } from "@d3pm/core";
-import { type ModelConfig, parameterShapes } from "@d3pm/transformer";
+import { type ModelConfig, parameterShapes } from "@d3pm/transformer/init";
 import type { Fail } from "./_generation_checks.ts";
 
 /** One parameter tensor inside the parameter buffer. */

@@ -5,7 +5,7 @@
 // `Kernels` runs the same plan: the WebGPU one records it as dispatches
 // (_recorder.ts). Private.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import type { Arena, IntLayout, LayerActs, ParameterTable } from "./_layout.ts";
 import type { Kernels, Region } from "./_kernels.ts";
 

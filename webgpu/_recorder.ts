@@ -4,7 +4,7 @@
 // buffers bound to the plan's regions. Uniform blocks and bind groups are
 // built once, in `finish()`; the engine then replays the lists. Private.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import {
   ADAMW,
   attentionBackwardKeyValueSource,

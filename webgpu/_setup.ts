@@ -10,7 +10,7 @@ import {
   initialWeights,
   type ModelConfig,
   validateConfig,
-} from "@d3pm/transformer";
+} from "@d3pm/transformer/init";
 import { requestEngineDevice } from "./device.ts";
 import { checkEngineOptions, type EngineShape } from "./_engine_checks.ts";
 import { defaultChunkFloats } from "./memory.ts";

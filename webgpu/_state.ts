@@ -5,7 +5,7 @@
 // shape. Every role file (_training.ts, _weights_io.ts, _scoring.ts,
 // _generate_causal.ts, _generate_masked.ts) works through it. Private.
 
-import type { ModelConfig } from "@d3pm/transformer";
+import type { ModelConfig } from "@d3pm/transformer/init";
 import {
   type Arena,
   type IntLayout,

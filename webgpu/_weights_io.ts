@@ -15,7 +15,7 @@ import {
   parameterShapes,
   validateConfig,
   WEIGHTS_FILE,
-} from "@d3pm/transformer";
+} from "@d3pm/transformer/init";
 import { joinWeights, splitWeights } from "./_layout.ts";
 import { type EngineState, fail } from "./_state.ts";
 import type { EngineAdamWState } from "./types.ts";

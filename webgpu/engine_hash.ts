@@ -23,4 +23,4 @@
  * ```
  */
 export const WEBGPU_ENGINE_SHA256: string =
-  "f043ed07b641d305ef18ce5af85653790390dcb18f9c7a41a688904555f3a63e";
+  "2b7a0abf9a3dbe91734969422f8cec61cf167c528568a6ff58c0d4125c2cd06a";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ModelConfig, validateConfig } from "@d3pm/transformer";
+import { type ModelConfig, validateConfig } from "@d3pm/transformer/init";
 import { parameterTable, planArena } from "./_layout.ts";
 
 /** Options of {@linkcode engineMemory}. */

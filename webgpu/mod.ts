@@ -26,5 +26,9 @@ export * from "./matmul.ts";
 export * from "./memory.ts";
 export * from "./engine_hash.ts";
 // Types from other workspace packages that appear in this package's signatures.
-export type { ModelConfig, ModelKind, PositionKind } from "@d3pm/transformer";
+export type {
+  ModelConfig,
+  ModelKind,
+  PositionKind,
+} from "@d3pm/transformer/init";
 export type { StoredTensor, Tensor1D, Tensor2D, Tensor3D } from "@d3pm/core";

@@ -81,4 +81,4 @@ export type {
   ModelConfig,
   ModelKind,
   PositionKind,
-} from "@d3pm/transformer";
+} from "@d3pm/transformer/init";

@@ -781,6 +781,14 @@ async function refuseLiveRuns(
  * How long a cell waits, by default, while the study's folder is held (a
  * `--sweep` writing its plan or a `--collect` gathering the cells holds it
  * for seconds) before it fails; `D3PM_STUDY_WAIT_S` overrides it.
+ *
+ * @example Two minutes
+ * ```ts
+ * import { STUDY_WAIT_MS } from "@d3pm/experiment/studies";
+ * import { assertEquals } from "@std/assert";
+ *
+ * assertEquals(STUDY_WAIT_MS / 1000, 120);
+ * ```
  */
 export const STUDY_WAIT_MS = 120_000;
 
