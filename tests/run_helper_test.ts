@@ -21,8 +21,7 @@ Deno.test("killAt throws when the marker is not logged within its time, and kill
   await using tmp = await tempDir();
   const t0 = Date.now();
   const e = await assertRejects(
-    () =>
-      killAt(["--preset", "micro"], `${tmp.path}/run`, "never logged", 300),
+    () => killAt(["--preset", "micro"], `${tmp.path}/run`, "never logged", 300),
     Error,
   );
   // killAt reads whether the run ended after it has killed it, so the
