@@ -7,6 +7,8 @@ import {
 import { BatchIterator } from "./batches.ts";
 import type { Blocks } from "./pack.ts";
 import { DataError } from "./errors.ts";
+import { prng } from "@d3pm/core";
+import { chiSquare, chiSquarePower } from "../webgpu/_test_stats.ts";
 
 /** Block i holds [i, i, …] so a batch shows which blocks it took. */
 function blocksOf(count: number, length = 3): Blocks {
@@ -48,30 +50,45 @@ Deno.test("BatchIterator visits every block once per epoch, in a new order each 
   assertEquals([next.epoch, next.step], [3, 9]);
 });
 
+/** The 6 orders of 3 blocks, in the order of a histogram's bins. */
+const ORDERS = ["012", "021", "102", "120", "201", "210"];
+
+/** How often each of {@linkcode ORDERS} came up, as a histogram. */
+function orderCounts(keys: string[]): number[] {
+  return ORDERS.map((o) => keys.filter((k) => k === o).length);
+}
+
 Deno.test("BatchIterator shuffles uniformly: the 6 orders of 3 blocks equally often over 6,000 epochs", () => {
-  // χ² with 5 degrees of freedom against 1,000 per order; 20.5 is its
-  // 0.1% point (the stream is seeded, so the test is deterministic). Power:
-  // Sattolo's shuffle (j < i instead of j ≤ i) gives only the 2 cyclic
-  // orders (χ² = 12,000); the naive j < n for every i gives 4/27 or 5/27
-  // per order (χ² ≈ 74 expected).
+  // Pearson's χ² (5 degrees of freedom) against 1,000 per order, p > 1e-3
+  // (the stream is seeded, so the test is deterministic). The near miss:
+  // the naive shuffle (j < n for every i, not j ≤ i), whose 27 equally
+  // likely swaps give 3 orders 5/27 and 3 orders 4/27 (which ones does not
+  // change the power). Its power at 6,000 epochs is asserted ≥ 0.99, and
+  // float64 naive shuffles are rejected. Sattolo's shuffle (j < i) gives
+  // only the 2 cyclic orders: caught by the list of orders seen.
+  const epochs = 6000, alpha = 1e-3, uniform = ORDERS.map(() => 1 / 6);
   const it = new BatchIterator(blocksOf(3), { batchSize: 3, seed: 5 });
-  const counts = new Map<string, number>();
-  for (let e = 0; e < 6000; e++) {
-    const key = take(it, 1)[0].join("");
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  assertEquals(
-    [...counts.keys()].sort(),
-    ["012", "021", "102", "120", "201", "210"],
-  );
-  const chi2 = [...counts.values()].reduce(
-    (a, c) => a + (c - 1000) ** 2 / 1000,
-    0,
-  );
+  const keys = Array.from({ length: epochs }, () => take(it, 1)[0].join(""));
+  assertEquals([...new Set(keys)].sort(), ORDERS);
+  const fit = chiSquare(orderCounts(keys), uniform);
   assert(
-    chi2 < 20.5,
-    `χ² = ${chi2.toFixed(1)} over ${JSON.stringify([...counts])}`,
+    fit.p > alpha,
+    `χ² = ${fit.chi2.toFixed(1)} over ${orderCounts(keys)}`,
   );
+  const naive = [5, 5, 5, 4, 4, 4].map((c) => c / 27);
+  const power = chiSquarePower(uniform, naive, epochs, alpha);
+  assert(power >= 0.99, `power against the naive shuffle: ${power}`);
+  const rng = prng(9);
+  const naiveKeys = Array.from({ length: epochs }, () => {
+    const order = [0, 1, 2];
+    for (let i = 2; i >= 0; i--) {
+      const j = rng.nextInt(3);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    return order.join("");
+  });
+  const miss = chiSquare(orderCounts(naiveKeys), uniform);
+  assert(miss.p < alpha, `naive shuffle: χ² ${miss.chi2.toFixed(1)}`);
 });
 
 Deno.test("BatchIterator resumed from a saved state continues exactly, across epochs", () => {

@@ -10,6 +10,15 @@ import { drawByCount, maskCountLaw } from "./counts.ts";
 import { continuousElbo } from "./elbo.ts";
 import { mdlmLoss } from "./loss.ts";
 import { logLinear } from "./schedule.ts";
+import {
+  chiSquare,
+  chiSquarePower,
+  drawFrom,
+  histogram,
+} from "../webgpu/_test_stats.ts";
+
+/** The χ² tests' level. */
+const ALPHA = 1e-4;
 
 await tf.setBackend("cpu");
 
@@ -140,13 +149,28 @@ Deno.test("drawByCount: the counts follow maskCountLaw and the times their range
       assert(d.t[r] >= 0.3 && d.t[r] <= 0.8, `t ${d.t[r]}`);
     }
   }
-  let chi2 = 0;
-  for (let k = 0; k < l; k++) {
-    const e = law[k] * n * b;
-    if (e > 0) chi2 += (hist[k] - e) ** 2 / e;
+  // Pearson's χ² (df 5), p > 1e-4; stratified draws make it smaller still.
+  const fit = chiSquare(hist, law);
+  assert(
+    fit.p > ALPHA,
+    `χ² ${fit.chi2}: ${hist} vs ${law.map((p) => p * n * b)}`,
+  );
+  // Near misses: times from [0.28, 0.8] (tMin a little low), and every
+  // count one too high. The power of the same χ² at n·b draws (noncentral
+  // χ², multinomial: the stratified draws only sharpen it) is ≥ 0.99
+  // (measured 0.99999999 and 1), and float64 draws from each are rejected.
+  const wide = maskCountLaw(l, 1 - s.alpha(0.28), 1 - s.alpha(0.8));
+  const high = law.map((_, k) =>
+    k === 0 ? 0 : k === l - 1 ? law[k - 1] + law[k] : law[k - 1]
+  );
+  const rng6 = prng(6);
+  const next = () => rng6.next();
+  for (const [name, q] of [["tMin 0.28", wide], ["count + 1", high]] as const) {
+    const power = chiSquarePower(law, q, n * b, ALPHA);
+    assert(power >= 0.99, `power against ${name}: ${power}`);
+    const miss = chiSquare(histogram(drawFrom(q, n * b, next), l), law);
+    assert(miss.p < ALPHA, `${name}: χ² ${miss.chi2}, p ${miss.p}`);
   }
-  // df ≤ 5; stratified draws make it smaller still. p(χ²₅ > 25) ≈ 1e-4.
-  assert(chi2 < 25, `χ² ${chi2}: ${hist} vs ${law.map((p) => p * n * b)}`);
 });
 
 Deno.test("drawByCount: padding is never masked and rows of padding weigh nothing", () => {

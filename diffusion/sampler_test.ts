@@ -22,6 +22,7 @@ import {
   logLinear,
 } from "./schedule.ts";
 import { ConstantDenoiser } from "./_test_models.ts";
+import { normalTail, Z_REJECT } from "../webgpu/_test_stats.ts";
 
 await tf.setBackend("cpu");
 
@@ -142,11 +143,81 @@ function chiZ(chi2: number, df: number): number {
 }
 
 /**
+ * The power of "χ² z of the reveal counts > {@linkcode Z_REJECT}" when
+ * `rows · length` masks are revealed with `wrong(t)` instead of `right(t)`
+ * at t = T..2: the counts' expected masked numbers under `wrong`, each
+ * step's term (c − m·r)²/(m·r(1 − r)) with its exact binomial mean and
+ * variance, and the normal law of their sum against the χ² value that
+ * {@linkcode chiZ} turns into z = 4.5.
+ */
+function revealPower(
+  masks: number,
+  right: (t: number) => number,
+  wrong: (t: number) => number,
+  T: number,
+): number {
+  let mean = 0, variance = 0, df = 0, m = masks;
+  for (let t = T; t > 1; t--) {
+    const r = right(t), q = wrong(t);
+    const s2 = m * q * (1 - q), a = m * (q - r), scale = m * r * (1 - r);
+    const d4 = 3 * s2 * s2 + s2 * (1 - 6 * q * (1 - q));
+    const d3 = s2 * (1 - 2 * q);
+    mean += (s2 + a * a) / scale;
+    variance += (d4 - s2 * s2 + 4 * a * a * s2 + 4 * a * d3) / scale ** 2;
+    df++;
+    m *= 1 - q;
+  }
+  const v = 2 / (9 * df);
+  const critical = df * (1 - v + Z_REJECT * Math.sqrt(v)) ** 3;
+  return normalTail((critical - mean) / Math.sqrt(variance));
+}
+
+/** Σ log p and its moments under p (null) and under q (a near miss). */
+class LogScore {
+  s = 0;
+  mean = 0;
+  variance = 0;
+  meanQ = 0;
+  varianceQ = 0;
+  /** Add the log-probability of a draw `x` from `p`, with the near miss `q`. */
+  add(p: ArrayLike<number>, x: number, q: ArrayLike<number>): void {
+    let e = 0, e2 = 0, f = 0, f2 = 0;
+    for (let i = 0; i < p.length; i++) {
+      if (!(p[i] > 0)) continue;
+      const lp = Math.log(p[i]);
+      e += p[i] * lp;
+      e2 += p[i] * lp * lp;
+      f += q[i] * lp;
+      f2 += q[i] * lp * lp;
+    }
+    this.s += Math.log(p[x]);
+    this.mean += e;
+    this.variance += e2 - e * e;
+    this.meanQ += f;
+    this.varianceQ += f2 - f * f;
+  }
+  /** The z-score of Σ log p under p. */
+  get z(): number {
+    return (this.s - this.mean) / Math.sqrt(this.variance);
+  }
+  /** P(z > Z_REJECT) when the draws come from q (normal law of Σ log p). */
+  get power(): number {
+    const sd = Math.sqrt(this.variance);
+    const shift = (this.meanQ - this.mean) / sd;
+    return normalTail(
+      (Z_REJECT - shift) / (Math.sqrt(this.varianceQ) / sd),
+    );
+  }
+}
+
+/**
  * Per step, from the rows before and after it: the reveal counts against
  * Binomial(masked, r_t) of the true schedule (a χ² z-score over the steps),
  * and every new token's probability under the denoiser at the row before
  * the step (z-score of Σ log p against its exact mean and variance; draws
- * of probability 0 counted).
+ * of probability 0 counted). Along the way, the power of the draws' z
+ * against temperature 0.9 at these very draws, and the chance that as many
+ * draws from the whole p (top-p off) all stay inside the 0.8 nucleus.
  */
 function stepStatistics(
   steps: SampleStep[],
@@ -156,7 +227,8 @@ function stepStatistics(
   T: number,
   draw: { topP?: number } = {},
 ) {
-  let chi2 = 0, df = 0, s = 0, mean = 0, variance = 0, impossible = 0;
+  let chi2 = 0, df = 0, impossible = 0, logMissTopP = 0;
+  const score = new LogScore();
   let before = start;
   steps.forEach((step, k) => {
     const t = T - k;
@@ -170,24 +242,19 @@ function stepStatistics(
         const x = after[r * l + i];
         if (x === MASK) continue;
         c++;
-        const p = tokenProbabilities(NeighbourDenoiser.logits(row, i), {
-          suppress: [MASK],
-          ...draw,
-        });
+        const logits = NeighbourDenoiser.logits(row, i);
+        const at = (o: { topP?: number; temperature?: number }) =>
+          tokenProbabilities(logits, { suppress: [MASK], ...o });
+        const p = at(draw);
         if (!(p[x] > 0)) {
           impossible++;
           continue;
         }
-        let e = 0, e2 = 0;
-        for (const q of p) {
-          if (q > 0) {
-            e += q * Math.log(q);
-            e2 += q * Math.log(q) ** 2;
-          }
-        }
-        s += Math.log(p[x]);
-        mean += e;
-        variance += e2 - e * e;
+        score.add(p, x, at({ ...draw, temperature: 0.9 }));
+        const whole = at({}), nucleus = at({ topP: 0.8 });
+        let inside = 0;
+        whole.forEach((w, j) => inside += nucleus[j] > 0 ? w : 0);
+        logMissTopP += Math.log(inside);
       }
     }
     const r = reveal(t);
@@ -199,8 +266,10 @@ function stepStatistics(
   });
   return {
     reveals: chiZ(chi2, df),
-    draws: (s - mean) / Math.sqrt(variance),
+    draws: score.z,
     impossible,
+    coldPower: score.power,
+    topPOffPower: 1 - Math.exp(logMissTopP),
   };
 }
 
@@ -243,19 +312,27 @@ Deno.test("ancestral sampling reveals with the schedule's probabilities and draw
   const nucleus = await run({ topP: 0.8 });
   assertEquals(nucleus.impossible, 0);
   assert(Math.abs(nucleus.draws) < 4.5, `top-p draws z ${nucleus.draws}`);
+  // Power at this sample size, each ≥ 0.99 (SAMPLING_REPORT=1 prints it;
+  // measured: temperature 0.9 0.999996, its expected z ≈ 7.5; reveal halved
+  // and one step late 1 − 1e-16 or closer, z ≈ 50 and ≈ 37; top-p off 1).
+  const halve = (t: number) => reveal(t) / 2;
+  const lag = (t: number) => reveal(Math.max(1, t - 1));
+  const power = {
+    "temperature 0.9": good.coldPower,
+    "reveal halved": revealPower(B * L, reveal, halve, T),
+    "reveal one step late": revealPower(B * L, reveal, lag, T),
+    "top-p off": good.topPOffPower,
+  };
+  if (Deno.env.get("SAMPLING_REPORT")) console.log(power);
+  for (const [name, p] of Object.entries(power)) {
+    assert(p >= 0.99, `power against ${name}: ${p}`);
+  }
   // The same statistics reject each near miss of the float64 sampler.
-  // Power: here temperature 0.9 moves the draws' z to ≈ 7.5 and the
-  // schedules below move the reveals' z to ≈ 50 and ≈ 37, each with unit
-  // spread: P(z > 4.5) ≥ 0.99 for each. Top-p off draws outside the nucleus.
   const cold = await run({ temperature: 0.9 });
   assert(cold.draws > 4.5, `temperature 0.9: draws z ${cold.draws}`);
-  const halved = await run({
-    schedule: revealing((t) => reveal(t) / 2, T),
-  });
+  const halved = await run({ schedule: revealing(halve, T) });
   assert(halved.reveals > 4.5, `reveal halved: z ${halved.reveals}`);
-  const late = await run({
-    schedule: revealing((t) => reveal(Math.max(1, t - 1)), T),
-  });
+  const late = await run({ schedule: revealing(lag, T) });
   assert(late.reveals > 4.5, `reveal one step late: z ${late.reveals}`);
   const steps: SampleStep[] = [];
   await sample(new NeighbourDenoiser(), {
@@ -951,6 +1028,46 @@ Deno.test("sample() refuses a batchSize that is not a positive integer and an em
   );
 });
 
+/**
+ * Per position of a positionAlphaBar run, the reveal counts of steps
+ * t = T..2 against Binomial(masked, r_t) with r_t = (ᾱ_s − ᾱ_t)/(1 − ᾱ_t)
+ * of `curves`: a χ² z-score per position (a position whose ᾱ_t is 1 must
+ * reveal all its masks at once: asserted, z 0).
+ */
+function positionZ(
+  steps: SampleStep[],
+  curves: ((t: number) => number)[],
+  B: number,
+  T: number,
+): number[] {
+  const L = curves.length;
+  let before: Int32Array = new Int32Array(B * L).fill(MASK);
+  const chi2 = curves.map(() => 0), df = curves.map(() => 0);
+  steps.forEach((step, k) => {
+    const t = T - k, s = t - 1;
+    for (let i = 0; i < L; i++) {
+      let m = 0, c = 0;
+      for (let r = 0; r < B; r++) {
+        if (before[r * L + i] !== MASK) continue;
+        m++;
+        if (step.tokens[r * L + i] !== MASK) c++;
+      }
+      const aT = curves[i](t), aS = curves[i](s);
+      if (aT === 1) {
+        assertEquals(c, m, `position ${i} at t = ${t}: ${c} of ${m} revealed`);
+        continue;
+      }
+      const rate = (aS - aT) / (1 - aT);
+      if (s > 0 && m > 0) {
+        chi2[i] += (c - m * rate) ** 2 / (m * rate * (1 - rate));
+        df[i]++;
+      } else assertEquals(c, m); // the last step reveals everything
+    }
+    before = step.tokens;
+  });
+  return chi2.map((x, i) => df[i] > 0 ? chiZ(x, df[i]) : 0);
+}
+
 Deno.test("sample() with positionAlphaBar reveals each position with its own posterior (ᾱ_s − ᾱ_t)/(1 − ᾱ_t), and a position with ᾱ_t = 1 at once; near misses fail", async () => {
   // Three positions on three clocks, the schedule (1 − t/T) only the first's:
   // position 0 reveals with 1/t, position 1 (ᾱ = 1 − (t/T)²) with
@@ -961,50 +1078,46 @@ Deno.test("sample() with positionAlphaBar reveals each position with its own pos
     (t: number) => 1 - (t / T) ** 2,
     (_t: number) => 1,
   ];
-  const steps: SampleStep[] = [];
-  await sample(constant(), {
-    schedule: absorbingBeta({ steps: T }),
-    maskId: MASK,
-    prng: prng(11),
-    length: L,
-    batchSize: B,
-    cache: true,
-    positionAlphaBar: (i, t) => curves[i](t),
-    onStep: (x) => steps.push(x),
-  });
-  // Per position, the reveal counts of steps t = T..2 against
-  // Binomial(masked, r_t): a χ² on 9 degrees of freedom, as a z-score
-  // (< 4.5: p ≈ 7e-6 under the law; a near miss of r_t, e.g. 1/(2 − ᾱ_t)
-  // for 1/(1 − ᾱ_t), moves the first step alone to z > 30).
-  let before: Int32Array = new Int32Array(B * L).fill(MASK);
-  const chi2 = [0, 0], df = [0, 0];
-  steps.forEach((step, k) => {
-    const t = T - k, s = t - 1;
-    for (let i = 0; i < L; i++) {
-      let m = 0, c = 0;
-      for (let r = 0; r < B; r++) {
-        if (before[r * L + i] !== MASK) continue;
-        m++;
-        if (step.tokens[r * L + i] !== MASK) c++;
-      }
-      if (i === 2) {
-        // ᾱ_t = 1: a masked token here is revealed at once.
-        assertEquals(c, m, `position 2 at t = ${t}: ${c} of ${m} revealed`);
-        continue;
-      }
-      const aT = curves[i](t), aS = curves[i](s);
-      const rate = (aS - aT) / (1 - aT);
-      if (s > 0 && m > 0) {
-        chi2[i] += (c - m * rate) ** 2 / (m * rate * (1 - rate));
-        df[i]++;
-      } else assertEquals(c, m); // the last step reveals everything
-    }
-    before = step.tokens;
-  });
+  const run = async (alphaBar: (i: number, t: number) => number) => {
+    const steps: SampleStep[] = [];
+    await sample(constant(), {
+      schedule: absorbingBeta({ steps: T }),
+      maskId: MASK,
+      prng: prng(11),
+      length: L,
+      batchSize: B,
+      cache: true,
+      positionAlphaBar: alphaBar,
+      onStep: (x) => steps.push(x),
+    });
+    return positionZ(steps, curves, B, T);
+  };
+  // Per position (0 and 1), the reveal counts' χ² on 9 degrees of freedom
+  // as a z-score, < 4.5 (p ≈ 7e-6 under the law). The near miss: each
+  // clock read one step late (nothing revealed at t = T, then each step
+  // with the rate of the step before); its power is asserted per position.
+  const good = await run((i, t) => curves[i](t));
+  const lateCurve = (i: number) => (t: number) => curves[i](Math.min(T, t + 1));
+  const rateOf = (a: (t: number) => number) => (t: number) =>
+    (a(t - 1) - a(t)) / (1 - a(t));
   for (const i of [0, 1]) {
-    assertEquals(df[i], T - 1);
-    const z = chiZ(chi2[i], df[i]);
-    assert(z < 4.5, `position ${i}: reveals z ${z}`);
+    assert(good[i] < 4.5, `position ${i}: reveals z ${good[i]}`);
+    const power = revealPower(
+      B,
+      rateOf(curves[i]),
+      rateOf(lateCurve(i)),
+      T,
+    );
+    if (Deno.env.get("SAMPLING_REPORT")) console.log({ i, z: good[i], power });
+    assert(
+      power >= 0.99,
+      `position ${i}: power ${power} against one step late`,
+    );
+  }
+  const late = await run((i, t) => lateCurve(i)(t));
+  if (Deno.env.get("SAMPLING_REPORT")) console.log({ late });
+  for (const i of [0, 1]) {
+    assert(late[i] > 4.5, `position ${i} one step late: reveals z ${late[i]}`);
   }
   // The last step reveals what is left even where a clock never reaches
   // ᾱ = 1 (here ᾱ_0 = 0.5): no mask is returned (`s > 0` → `s >= 0` drew

@@ -43,6 +43,23 @@ Deno.test("an experiment with --models ar,d3pm,mlm reports the MLM beside the AR
   for (const x of [mlm.test.nll, mlm.pll.nats, mlm.generation.genPpl]) {
     assert(Number.isFinite(x) && x > 0, JSON.stringify(mlm));
   }
+  // The bound's value, against two figures it does not compute: a denoiser
+  // that learned nothing (uniform over the vocabulary) scores ln V exactly,
+  // and 40 steps take the MLM well below it (measured: 3.17 ± 0.31 against
+  // ln 260 = 5.56); the D3PM, the same backbone on the same data and steps,
+  // scores within 4 combined standard errors of it (3.12 ± 0.31). Gross
+  // errors only (a bound × 1.5 or summed over the row); the weight × 0.85
+  // is caught by diffusion/mlm_test.ts.
+  const lnV = Math.log(result.tokenizer.vocabSize);
+  assert(
+    mlm.test.nll + 4 * mlm.test.stderr < lnV,
+    `MLM bound ${mlm.test.nll} ± ${mlm.test.stderr} vs uniform ${lnV}`,
+  );
+  assert(
+    Math.abs(mlm.test.nll - d3pm.test.nll) <
+      4 * Math.hypot(mlm.test.stderr, d3pm.test.stderr),
+    `MLM bound ${mlm.test.nll} vs D3PM's ${d3pm.test.nll}`,
+  );
   // The same blanks as the D3PM's infilling.
   assertEquals(mlm.infill.hidden, d3pm.infill.hidden);
   assertEquals(mlm.infill.hiddenFraction, d3pm.infill.hiddenFraction);
