@@ -133,11 +133,13 @@ export async function killAt(
     seen = text.includes(marker);
     if (!seen) await new Promise((r) => setTimeout(r, 25));
   }
+  // Whether the run had ended by itself, before it was killed here.
+  const endedFirst = exited;
   if (!exited) child.kill("SIGKILL");
   const status = await child.status;
   if (!seen) {
     throw new Error(
-      exited
+      endedFirst
         ? `the run ended (exit ${status.code}) before ${marker} was logged: nothing was killed`
         : `${marker} was not logged within ${timeoutMs} ms`,
     );
