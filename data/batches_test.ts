@@ -8,7 +8,7 @@ import { BatchIterator } from "./batches.ts";
 import type { Blocks } from "./pack.ts";
 import { DataError } from "./errors.ts";
 import { prng } from "@d3pm/core";
-import { chiSquare, chiSquarePower } from "../webgpu/_test_stats.ts";
+import { chiSquare, chiSquarePower } from "../core/_test_stats.ts";
 
 /** Block i holds [i, i, …] so a batch shows which blocks it took. */
 function blocksOf(count: number, length = 3): Blocks {

@@ -15,7 +15,7 @@ import {
   chiSquarePower,
   drawFrom,
   histogram,
-} from "../webgpu/_test_stats.ts";
+} from "../core/_test_stats.ts";
 
 /** The χ² tests' level. */
 const ALPHA = 1e-4;

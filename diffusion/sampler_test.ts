@@ -22,7 +22,7 @@ import {
   logLinear,
 } from "./schedule.ts";
 import { ConstantDenoiser } from "./_test_models.ts";
-import { normalTail, Z_REJECT } from "../webgpu/_test_stats.ts";
+import { normalTail, Z_REJECT } from "../core/_test_stats.ts";
 
 await tf.setBackend("cpu");
 

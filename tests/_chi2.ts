@@ -10,7 +10,7 @@ import {
   noncentralTail,
   normalTail,
   Z_REJECT,
-} from "../webgpu/_test_stats.ts";
+} from "../core/_test_stats.ts";
 
 export { IMPOSSIBLE_MAX, Z_REJECT };
 

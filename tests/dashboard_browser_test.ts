@@ -33,7 +33,7 @@ import {
   goodnessOfFitPower,
   homogeneity,
 } from "./_chi2.ts";
-import { drawFrom } from "../webgpu/_test_stats.ts";
+import { drawFrom } from "../core/_test_stats.ts";
 import { ROOT } from "./_run.ts";
 import { withTeardown } from "./_teardown.ts";
 

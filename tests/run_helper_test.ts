@@ -2,7 +2,7 @@
 // kill landed mid-run, so killAt must refuse every other outcome. Each case
 // starts examples/experiment.ts but never trains: it ends at once
 // (`--help`), is killed within a second, or finds its marker already logged.
-import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
+import { assert, assertEquals, assertRejects } from "@std/assert";
 import { tempDir } from "@d3pm/core/testing";
 import { killAt } from "./_run.ts";
 

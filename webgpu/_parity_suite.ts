@@ -6,7 +6,7 @@
 // bit-identical resume; greedy generation with the KV cache (with and
 // without a prompt); the samplers' laws — the first AR draw at temperature
 // 1, with top-k and top-p, and after a prompt (χ²), and masked diffusion
-// against the exact float64 law of the sampler (webgpu/_test_stats.ts). An
+// against the exact float64 law of the sampler (core/_test_stats.ts). An
 // executor hands in how to build its engine and the checks only it has
 // (one sync, buffers left). Private (test code).
 //
@@ -73,7 +73,7 @@ import {
   type NearMiss,
   rowsOf,
   samplerLaw,
-} from "./_test_stats.ts";
+} from "../core/_test_stats.ts";
 
 /**
  * What the suite calls on an engine: the contracts both executors implement

@@ -3,7 +3,7 @@
 // engine's tests import them without requesting a GPU. Private.
 
 import { prng, type StoredTensor, tokenProbabilities } from "@d3pm/core";
-import { chiSquare, type Fit } from "./_test_stats.ts";
+import { chiSquare, type Fit } from "../core/_test_stats.ts";
 import * as tf from "@tensorflow/tfjs";
 import {
   type ModelConfig,

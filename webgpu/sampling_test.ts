@@ -26,7 +26,7 @@ import {
   gammaQ,
   histogram,
   normalTail,
-} from "./_test_stats.ts";
+} from "../core/_test_stats.ts";
 
 const ALPHA = 1e-4;
 const REPORT = Deno.env.get("SAMPLING_REPORT") === "1";
@@ -34,7 +34,7 @@ function report(line: string): void {
   if (REPORT) console.log(line);
 }
 
-// ---- statistics (chiSquare, gammaQ: ./_test_stats.ts) ----------------------
+// ---- statistics (chiSquare, gammaQ: ../core/_test_stats.ts) ----------------------
 
 /** Two-sided Poisson p-value of k events when λ are expected. */
 function poissonPValue(k: number, lambda: number): number {

@@ -3,7 +3,7 @@
 // samplers' rows for short rows (a float64 reference both the CPU sampler
 // and the engine must follow). Test-only; excluded from publishing.
 
-import { tokenProbabilities } from "@d3pm/core";
+import { tokenProbabilities } from "./categorical.ts";
 
 // ---- distributions -----------------------------------------------------------
 
