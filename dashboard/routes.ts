@@ -309,8 +309,9 @@ async function lockCommandOf(
     const command = JSON.parse(text)?.command;
     if (typeof command !== "string") return undefined;
     // `deno /home/me/d3pm/examples/experiment.ts …`: the server's paths
-    // are not the page's to know.
-    return command.replace(
+    // are not the page's to know. This checkout's root first (it may hold
+    // a space), then any other checkout's up to the script's folder.
+    return command.replaceAll(CHECKOUT, "…/").replace(
       /^(deno )\/\S*?([^/\s]+\/[^/\s]+\.ts)(?=\s|$)/,
       "$1…/$2",
     );
@@ -318,6 +319,9 @@ async function lockCommandOf(
     return undefined;
   }
 }
+
+/** The root of the checkout this server runs from, as a path ending in `/`. */
+const CHECKOUT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 /** A command cut to {@linkcode COMMAND_CHARS}, one line. */
 function shownCommand(command: string): string {
@@ -351,7 +355,11 @@ function summaryOf(
   );
   const r = state.results;
   if (r && Array.isArray(r.results)) {
-    if (typeof r.command === "string") out.command = shownCommand(r.command);
+    // A live run's lock names the process that holds it (a --resume of a
+    // finished run, say): results.json names the one that wrote them.
+    if (typeof r.command === "string" && !o.lockCommand) {
+      out.command = shownCommand(r.command);
+    }
     const kinds = [...new Set(r.results.map((m) => m.model))];
     out.headline = kinds.map((k) => {
       const ms = r.results.filter((m) => m.model === k);

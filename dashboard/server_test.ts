@@ -1791,7 +1791,22 @@ Deno.test("a run's command is listed: a finished run's from results.json, a runn
     assert(cut.startsWith("deno task experiment --lr 0.001 --lr"), cut);
     assert(cut.endsWith("…"), cut);
     assertEquals((await summary("bare")).command, undefined);
-    assertEquals((await summary("linked")).command, undefined);
+    const linkedRun = await summary("linked");
+    // Still running (its lock's pid is live): only the command is withheld.
+    assertEquals([linkedRun.status, linkedRun.command], ["running", undefined]);
+    // This checkout's own root is left out wherever it appears (a path
+    // with a space too); a live run's lock wins over results.json's.
+    const here = decodeURIComponent(new URL("../", import.meta.url).pathname);
+    const resumed = `${base}/resumed`;
+    await fakeRun(resumed, { results: true });
+    await lock(
+      resumed,
+      `deno ${here}examples/experiment.ts --resume --out ${here}runs/r`,
+    );
+    assertEquals(
+      (await summary("resumed")).command,
+      "deno …/examples/experiment.ts --resume --out …/runs/r",
+    );
   } finally {
     await Deno.remove(base, { recursive: true });
   }

@@ -48,8 +48,10 @@ Deno.test("an experiment with --models ar,d3pm,mlm reports the MLM beside the AR
   // and 40 steps take the MLM well below it (measured: 3.17 ± 0.31 against
   // ln 260 = 5.56); the D3PM, the same backbone on the same data and steps,
   // scores within 4 combined standard errors of it (3.12 ± 0.31). Gross
-  // errors only (a bound × 1.5 or summed over the row); the weight × 0.85
-  // is caught by diffusion/mlm_test.ts.
+  // errors only: a bound × 1.5 fails the first check (4.75 + 4 s.e. > ln V)
+  // but not the second (unpaired, its band is ±1.2 nats or more), which
+  // catches × 2 or a bound summed over the row; the weight × 0.85 is
+  // caught by diffusion/mlm_test.ts.
   const lnV = Math.log(result.tokenizer.vocabSize);
   assert(
     mlm.test.nll + 4 * mlm.test.stderr < lnV,

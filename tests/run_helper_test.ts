@@ -28,7 +28,6 @@ Deno.test("killAt throws when the marker is not logged within its time, and kill
   // message names the limit (it named "exit 137 … nothing was killed" while
   // killAt read whether the run had ended after killing it).
   assertEquals(e.message, "never logged was not logged within 300 ms");
-  assert(!/exit 0\b/.test(e.message), e.message);
   assert(Date.now() - t0 < 30_000, "the run was not killed at its time");
 });
 

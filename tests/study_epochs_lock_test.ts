@@ -204,6 +204,33 @@ Deno.test("study epochs --resume continues a study whose study.json was written 
   }
 });
 
+Deno.test("study epochs --resume compares AdamW's β2 as the runs trained with it: --adam-beta2 naming the β2 a study began with (given or not) continues it, another is refused naming both", async () => {
+  const ref = await wholeStudy();
+  const cut = await copyFolder(ref);
+  try {
+    const record = JSON.parse(await Deno.readTextFile(`${cut}/study.json`));
+    // Begun without --adam-beta2 (as every study before it existed).
+    assertEquals(record.scale.adamBeta2, undefined);
+    const beta2 = record.base.adamBeta2;
+    const same = await runTool("study.ts", [
+      ...STUDY,
+      ...["--out", cut, "--resume", "--adam-beta2", String(beta2)],
+    ]);
+    assertEquals(same.code, 0, same.stderr);
+    const other = await runTool("study.ts", [
+      ...STUDY,
+      ...["--out", cut, "--resume", "--adam-beta2", "0.9"],
+    ]);
+    assertEquals(other.code, 1, other.stderr);
+    assertEquals(
+      errorLine(other),
+      `error: Cannot resume ${cut}: it was begun with --adam-beta2 ${beta2}, not --adam-beta2 0.9: give the options it was begun with, or run it again from the start with --force (every run retrained)`,
+    );
+  } finally {
+    await Deno.remove(cut, { recursive: true });
+  }
+});
+
 Deno.test("study epochs --resume of a study begun with engine auto accepts --engine naming the engine it ran on, and refuses another naming it", async () => {
   const ref = await wholeStudy();
   const cut = await copyFolder(ref);
