@@ -944,12 +944,13 @@ async function resumable(
   };
   const got: Record<string, unknown> = { ...record.scale, seed: record.seed };
   // β2 is compared as the runs train with it: a study begun before
-  // --adam-beta2 existed records none, its runs took its base's.
-  want.adamBeta2 = studyBase(options.scale).adamBeta2;
-  got.adamBeta2 = record.scale.adamBeta2 ??
-    (record.base === undefined
-      ? undefined
-      : { ...ADDED_KEYS, ...record.base }.adamBeta2);
+  // --adam-beta2 existed records none, its runs took its base's. (One
+  // that records no base is refused below, by refuseOtherRun.)
+  if (record.base !== undefined) {
+    want.adamBeta2 = studyBase(options.scale).adamBeta2;
+    got.adamBeta2 = record.scale.adamBeta2 ??
+      { ...ADDED_KEYS, ...record.base }.adamBeta2;
+  }
   const key = [...new Set([...Object.keys(want), ...Object.keys(got)])]
     .find((k) =>
       show(want[k]) !== show(got[k]) &&
