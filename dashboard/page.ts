@@ -11,7 +11,10 @@ import type { PageFiles } from "./server.ts";
 
 // Decoded: a checkout path with a space is %20 in the URL.
 const HERE = decodeURIComponent(new URL(".", import.meta.url).pathname);
-const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname);
+/** The root of this checkout, ending in `/`. */
+export const ROOT: string = decodeURIComponent(
+  new URL("..", import.meta.url).pathname,
+);
 /** Where the bundle is written. */
 export const DIST: string = `${HERE}dist`;
 

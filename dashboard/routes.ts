@@ -41,6 +41,7 @@ import {
   RunUncheckedError,
   type SkippedFolder,
 } from "./run_ids.ts";
+import { ROOT as CHECKOUT } from "./page.ts";
 import { eventResponse, type ServerEvent } from "./sse.ts";
 
 /** What every route may use. */
@@ -319,9 +320,6 @@ async function lockCommandOf(
     return undefined;
   }
 }
-
-/** The root of the checkout this server runs from, as a path ending in `/`. */
-const CHECKOUT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 
 /** A command cut to {@linkcode COMMAND_CHARS}, one line. */
 function shownCommand(command: string): string {

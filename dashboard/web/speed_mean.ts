@@ -3,10 +3,10 @@
 // AR model's one point) with a ± sd band of its gen PPL, drawn over the
 // seeds' own points, faint. Pure: tested without a browser.
 import type { ChartSeries } from "@d3pm/eval/chart";
+import { summarize } from "@d3pm/eval/aggregate";
 import {
   type ChartLabels,
   kindColor,
-  type SpeedPoint,
   speedPoints,
 } from "@d3pm/experiment/charts";
 import type { ModelResult } from "@d3pm/experiment";
@@ -45,14 +45,20 @@ export function speedMeanSeries(
       speedPoints(m, labels.label(kind))
     );
     if (seeds.length < 2) return [];
+    // Settings every seed has with finite figures (summarize refuses others).
     const settings = seeds[0].map((p) => p.label).filter((s) =>
-      seeds.every((pts) => pts.some((p) => p.label === s))
+      seeds.every((pts) =>
+        pts.some((p) =>
+          p.label === s && Number.isFinite(p.genPpl) &&
+          Number.isFinite(p.tokensPerSecond)
+        )
+      )
     );
     const at = settings.map((s) => {
       const pts = seeds.map((ps) => ps.find((p) => p.label === s)!);
-      const speed = mean(pts.map((p) => p.tokensPerSecond));
-      const ppl = mean(pts.map((p) => p.genPpl));
-      return { s, speed, ppl, sd: sampleSd(pts, ppl) };
+      const ppl = summarize(pts.map((p) => p.genPpl));
+      const speed = summarize(pts.map((p) => p.tokensPerSecond)).mean;
+      return { s, speed, ppl: ppl.mean, sd: ppl.sd };
     }).sort((a, b) => a.speed - b.speed);
     return [{
       name: `${labels.label(kind)}, mean ± sd over ${seeds.length} seeds`,
@@ -64,16 +70,6 @@ export function speedMeanSeries(
       width: 2.5,
     }];
   });
-}
-
-function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
-
-function sampleSd(pts: readonly SpeedPoint[], m: number): number {
-  return Math.sqrt(
-    pts.reduce((a, p) => a + (p.genPpl - m) ** 2, 0) / (pts.length - 1),
-  );
 }
 
 /**
