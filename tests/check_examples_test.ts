@@ -34,10 +34,9 @@ Deno.test("check_examples refuses no modules, and a module that does not exist, 
   assert(lines[0].includes("absent.ts"), lines[0]);
 });
 
-// `deno task ok` ran this over the workspace as a step of its own, but CI
-// (.ci/run) runs only the tests: a new export without an example went unseen
-// for 97 commits (STUDY_WAIT_MS). Now the tests run it, `ok` through them
-// (its own step dropped: the same check twice). About 4 s.
+// `deno task ok` runs this over the workspace, but CI (.ci/run) runs only the
+// tests: a new export without an example went unseen for 97 commits
+// (STUDY_WAIT_MS). About 4 s.
 Deno.test("check_examples passes every published entry point of the workspace (every exported value has an @example)", async () => {
   const r = await check("--workspace");
   assertEquals([r.code, r.stdout], [0, ""], r.stderr);
